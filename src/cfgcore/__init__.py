@@ -1,0 +1,57 @@
+"""cfgcore: embedded configuration, feature-flag and experiment engine.
+
+Hot paths ask a compiled, immutable snapshot "is this flag on / which variant /
+which value" in-process; the configuration manager, validation, profiles and the
+dynamic-config (A/B) API are built on top of it.
+
+Heavy parts (hot reload, validation, experiments) are imported lazily, so
+``import cfgcore`` stays cheap for a service that only evaluates flags.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from cfgcore._compat import IMPLEMENTATION
+from cfgcore.errors import ConfigError, ConfigValidationError, Problem, SnapshotError, TransformError
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first access (PEP 562).
+_LAZY = {
+    "Engine": "cfgcore.engine",
+    "Context": "cfgcore.engine",
+    "EvaluationDetails": "cfgcore.details",
+    "Reason": "cfgcore.details",
+    "ErrorCode": "cfgcore.details",
+    "Snapshot": "cfgcore.snapshot",
+    "load_snapshot": "cfgcore.snapshot",
+    "ConfigurationManager": "cfgcore.manager",
+    "get_config_manager": "cfgcore.manager",
+    "ConfigChangeEvent": "cfgcore.events",
+}
+
+__all__ = [
+    "IMPLEMENTATION",
+    "ConfigError",
+    "ConfigValidationError",
+    "Problem",
+    "SnapshotError",
+    "TransformError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cfgcore' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

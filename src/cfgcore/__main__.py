@@ -1,0 +1,5 @@
+import sys
+
+from cfgcore.cli import main
+
+sys.exit(main())

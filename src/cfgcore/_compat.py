@@ -1,0 +1,76 @@
+"""Decide which evaluator implementation is live.
+
+The compiled extension (``cfgcore._eval``) is used unless it is missing or the
+environment variable ``CFGCORE_NO_EXTENSIONS`` is true. When the extension was
+expected (it is not disabled) but fails to import, cfgcore warns once: a build that
+silently runs the pure-Python reference is ~30x slower, which is worse than a loud
+message. ``IMPLEMENTATION`` is ``"c"`` or ``"py"`` and always tells the truth.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """Parse a boolean environment variable (1/0, true/false, yes/no, on/off)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    warnings.warn(
+        f"environment variable {name}={raw!r} is not a boolean; using {default}",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return default
+
+
+NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
+EXTENSION_ERROR: str | None = None
+
+impl: ModuleType
+if NO_EXTENSIONS:
+    from cfgcore import _eval_py as impl
+
+    IMPLEMENTATION = "py"
+else:
+    try:
+        from cfgcore import _eval as impl  # type: ignore[no-redef]
+
+        IMPLEMENTATION = "c"
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        EXTENSION_ERROR = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            "cfgcore: the compiled evaluator (cfgcore._eval) failed to import; "
+            f"falling back to the pure-Python reference, which is much slower ({EXTENSION_ERROR}). "
+            "Rebuild with `pip install -e .` or set CFGCORE_NO_EXTENSIONS=1 to silence this.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        from cfgcore import _eval_py as impl  # type: ignore[no-redef]
+
+        IMPLEMENTATION = "py"
+
+
+def implementations() -> dict[str, ModuleType]:
+    """Every evaluator implementation importable here, keyed ``"c"`` / ``"py"``."""
+    from cfgcore import _eval_py
+
+    found: dict[str, ModuleType] = {"py": _eval_py}
+    try:
+        from cfgcore import _eval
+
+        found["c"] = _eval
+    except ImportError:
+        pass
+    return found

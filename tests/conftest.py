@@ -1,0 +1,30 @@
+"""Shared fixtures.
+
+``impl`` parametrises a test over both evaluator implementations (ids ``c`` and
+``py``). The ``c`` case is skipped with a visible reason only when the extension is
+not built; under CI=true a missing extension is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cfgcore._compat import env_flag, implementations
+
+IMPLS = implementations()
+IN_CI = env_flag("CI")
+
+
+@pytest.fixture(params=["c", "py"])
+def impl(request):
+    mod = IMPLS.get(request.param)
+    if mod is None:
+        if IN_CI:
+            pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
+        pytest.skip("the compiled extension cfgcore._eval is not built here")
+    return mod
+
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
