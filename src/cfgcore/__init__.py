@@ -13,13 +13,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from cfgcore._compat import IMPLEMENTATION
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem, SnapshotError, TransformError
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
+    # Which evaluator is live ("c" or "py"); importing it loads the evaluator.
+    "IMPLEMENTATION": "cfgcore._compat",
     "Engine": "cfgcore.engine",
     "Context": "cfgcore.engine",
     "EvaluationDetails": "cfgcore.details",
@@ -33,7 +34,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "IMPLEMENTATION",
     "ConfigError",
     "ConfigValidationError",
     "Problem",

@@ -1,0 +1,85 @@
+"""YAML reading with the rules a config system needs.
+
+* YAML 1.2 booleans: only ``true``/``false`` (any case form YAML 1.2 allows) are
+  booleans. PyYAML follows YAML 1.1, where ``on``, ``off``, ``yes``, ``no``, ``y``
+  and ``n`` are booleans too; that turns a variant called ``on`` or a country code
+  ``NO`` into ``True``/``False`` behind the author's back.
+* Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
+  the last one).
+* Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from cfgcore.errors import ConfigError, Problem
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader with YAML 1.2 booleans and duplicate-key detection."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key; the base class reports it
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    raise _DuplicateKey(key, first, line)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, line: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.line = key, first, line
+
+
+def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
+    """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
+
+    >>> load_yaml("variant: on\\nenabled: true")
+    {'variant': 'on', 'enabled': True}
+    """
+    try:
+        return yaml.load(data, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except _DuplicateKey as dup:
+        raise ConfigError(
+            [
+                Problem(
+                    path=str(dup.key),
+                    message=f"duplicate key (first defined on line {dup.first})",
+                    file=file,
+                    line=dup.line,
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            [Problem(path="", message=f"invalid YAML: {problem}", file=file, line=line)]
+        ) from None
