@@ -1,0 +1,466 @@
+"""Reference evaluator in pure Python.
+
+Same public names and the same semantics as the compiled ``cfgcore._eval``; the
+test suite runs every behavioural test on both and a differential test checks that
+they agree on every field. It is the specification in executable form, so it is
+written for clarity first. It is used when the extension is unavailable or
+``CFGCORE_NO_EXTENSIONS=1``.
+
+Semantics in brief (README "Flag semantics" has the full text):
+
+* A context value binds once per snapshot: strings, numbers (int/float, not bool,
+  not NaN) and booleans are usable; None or a missing key is *missing*; anything
+  else is *present but unusable*. Every operator except ``exists`` is false on a
+  missing or unusable value, and on a value of another type than its constants
+  (``ne``/``not_in`` included: ``ne: "x"`` does not match the number 3).
+* Bucketing (scheme ``murmur3``): the first of the flag's ``bucket_by`` attributes
+  holding a string or an int (as decimal) is hashed:
+  ``murmur3_x86_32(utf8(f"{salt}:{value}"), 0) % 100000``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cfgcore import compiler as C
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+
+IMPLEMENTATION = "py"
+
+_MISSING_BINDING = (C.K_MISSING, -1, -1, 0.0, b"", b"", None, None, None)
+_OTHER_BINDING = (C.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None)
+
+# reason codes (index into details.REASONS)
+_STATIC, _DEFAULT, _MATCH, _SPLIT, _DISABLED, _PREREQ, _ERROR = range(7)
+
+
+def murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86_32 of ``data`` (unsigned), as in Austin Appleby's reference."""
+    c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
+    h = seed & mask
+    n = len(data)
+    end = n - (n % 4)
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        k = (k * c2) & mask
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & mask
+        h = (h * 5 + 0xE6546B64) & mask
+    tail = n % 4
+    if tail:
+        k = 0
+        if tail >= 3:
+            k ^= data[end + 2] << 16
+        if tail >= 2:
+            k ^= data[end + 1] << 8
+        k ^= data[end]
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        k = (k * c2) & mask
+        h ^= k
+    h ^= n
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h
+
+
+def bucket_of(salt: str, value: str) -> int:
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
+    return murmur3_32(f"{salt}:{value}".encode()) % C.BUCKETS
+
+
+def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
+    """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str)"""
+    if v is None:
+        return _MISSING_BINDING
+    if v is True or v is False:
+        return (C.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
+    if isinstance(v, str):
+        try:
+            raw = v.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: not a usable string
+            return _OTHER_BINDING
+        ci_id, folded = -1, b""
+        if t.ci_slots[slot]:
+            f = v.casefold()
+            ci_id = t.ci_ids.get(f, -1)
+            folded = f.encode("utf-8")
+        sv = C.semver_key(v) if t.semver_slots[slot] else None
+        return (C.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v)
+    if isinstance(v, int):
+        try:
+            num = float(v)
+        except OverflowError:
+            return _OTHER_BINDING
+        return (C.K_NUM, t.num_ids.get(num, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return _OTHER_BINDING
+        return (C.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None)
+    return _OTHER_BINDING
+
+
+def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
+    binding: list = [_MISSING_BINDING] * len(t.slots)
+    if not isinstance(attrs, Mapping):
+        return binding
+    names = t.slots
+    for s in slots:
+        try:
+            v = attrs.get(names[s])
+        except Exception:  # a hostile mapping must not break evaluation
+            v = None
+        binding[s] = _bind_value(t, s, v) if v is not None else _MISSING_BINDING
+    return binding
+
+
+class Context:
+    """Attributes of one request, bound to a snapshot's slots once and reused.
+
+    Create it with ``engine.context({...})`` once per request; if the engine swaps
+    snapshots meanwhile, the context re-binds itself to the new one on first use.
+    """
+
+    __slots__ = ("attrs", "_bound")
+
+    def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
+        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        self._bound: tuple[Any, list] | None = None
+
+    def _binding_for(self, snap: CompiledSnapshot) -> list:
+        bound = self._bound
+        if bound is not None and bound[0] is snap:
+            return bound[1]
+        binding = _bind(snap.tables, self.attrs, range(len(snap.tables.slots)))
+        self._bound = (snap, binding)  # one assignment: another thread sees old or new
+        return binding
+
+    def __repr__(self) -> str:
+        return f"Context({self.attrs!r})"
+
+
+class CompiledSnapshot:
+    """One compiled, immutable flag set with the evaluation API.
+
+    ``engine.snapshot()`` returns one of these to pin a version for a whole request.
+    """
+
+    def __init__(self, tables: C.Tables, version: int = 0, clock: Any = None) -> None:
+        self.tables = tables
+        self.version = version
+        self.clock = clock
+        self._flags = tables.flags
+        self._index = tables.index
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.tables.keys)
+
+    def __len__(self) -> int:
+        return len(self.tables.keys)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._index
+        except TypeError:
+            return False
+
+    # -- binding -----------------------------------------------------------------------
+    def _binding(self, ctx: Any, fi: int) -> list:
+        if isinstance(ctx, Context):
+            return ctx._binding_for(self)
+        t = self.tables
+        if fi < 0:
+            return _bind(t, ctx, range(len(t.slots)))
+        base = fi * C.FW
+        start = t.flags[base + C.F_SLOTS_START]
+        return _bind(t, ctx, t.ipool[start : start + t.flags[base + C.F_SLOTS_COUNT]])
+
+    def _lookup(self, key: Any) -> int:
+        try:
+            return self._index.get(key, -1)
+        except TypeError:
+            return -1
+
+    # -- evaluation --------------------------------------------------------------------
+    def _now(self) -> float:
+        clock = self.clock
+        if clock is None:
+            return time.time()
+        try:
+            return float(clock())
+        except Exception:
+            return math.nan  # a broken clock: schedules treat the flag as out of window
+
+    def _eval_flag(self, fi: int, b: list, now: list) -> tuple[int, int, int]:
+        t = self.tables
+        f = t.flags
+        base = fi * C.FW
+        if not f[base + C.F_ENABLED]:
+            return f[base + C.F_OFF], _DISABLED, -1
+        if f[base + C.F_SCHED]:
+            if now[0] is None:
+                now[0] = self._now()
+            if not (t.sched_start[fi] <= now[0] < t.sched_end[fi]):
+                return f[base + C.F_OFF], _DISABLED, -1
+        pstart = f[base + C.F_PRE_START]
+        for p in range(pstart, pstart + f[base + C.F_PRE_COUNT]):
+            target, want = t.prereqs[p * C.PW], t.prereqs[p * C.PW + 1]
+            got = self._eval_flag(target, b, now)[0]
+            ok = t.is_true[got] if want < 0 else got == want
+            if not ok:
+                return f[base + C.F_OFF], _PREREQ, -1
+        rstart = f[base + C.F_RULE_START]
+        rcount = f[base + C.F_RULE_COUNT]
+        for r in range(rcount):
+            rb = (rstart + r) * C.RW
+            rr = t.rules
+            cond = rr[rb + C.R_COND]
+            if cond >= 0 and not self._node(cond, b):
+                continue
+            thr = rr[rb + C.R_ROLLOUT]
+            nsplit = rr[rb + C.R_SPLIT_COUNT]
+            if thr < 0 and nsplit == 0:
+                return rr[rb + C.R_SERVE], _MATCH, r
+            if rr[rb + C.R_BUCKET_COUNT]:
+                bstart, bcount = rr[rb + C.R_BUCKET_START], rr[rb + C.R_BUCKET_COUNT]
+            else:
+                bstart, bcount = f[base + C.F_BUCKET_START], f[base + C.F_BUCKET_COUNT]
+            bucket = self._bucket(base, b, bstart, bcount)
+            if bucket < 0:
+                continue  # no attribute to bucket by: the rule cannot apply
+            if nsplit == 0:
+                if bucket < thr:
+                    return rr[rb + C.R_SERVE], _SPLIT, r
+                continue
+            sp = rr[rb + C.R_SPLIT_START]
+            for j in range(sp, sp + nsplit):
+                if bucket < t.splits[j * 2]:
+                    return t.splits[j * 2 + 1], _SPLIT, r
+            continue  # pragma: no cover - the last threshold is always BUCKETS
+        return f[base + C.F_DEFAULT], (_STATIC if rcount == 0 else _DEFAULT), -1
+
+    def _bucket(self, base: int, b: list, bstart: int, bcount: int) -> int:
+        t = self.tables
+        for s in t.ipool[bstart : bstart + bcount]:
+            raw = b[s][6]
+            if raw is not None:
+                off = t.flags[base + C.F_SALT_OFF]
+                salt = bytes(t.sbytes[off : off + t.flags[base + C.F_SALT_LEN]])
+                # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
+                return murmur3_32(salt + raw) % C.BUCKETS
+        return -1
+
+    def _node(self, i: int, b: list) -> bool:
+        t = self.tables
+        n = t.nodes
+        o = i * C.NW
+        op = n[o]
+        if op == C.OP_ALL or op == C.OP_ANY:
+            want = op == C.OP_ANY
+            child = i + 1
+            for _ in range(n[o + 2]):
+                if self._node(child, b) == want:
+                    return want
+                child = n[child * C.NW + 5]
+            return not want
+        if op == C.OP_NOT:
+            return not self._node(i + 1, b)
+        if op == C.OP_FALSE:
+            return False
+        kind, vid, ci_id, num, raw, folded, _bk, sv, text = b[n[o + 1]]
+        a, bb, c = n[o + 2], n[o + 3], n[o + 4]
+        if op == C.OP_EXISTS:
+            return kind != C.K_MISSING
+        if op == C.OP_EQ:
+            return vid == a and vid >= 0
+        if op == C.OP_NE:
+            return bool(kind & bb) and vid != a
+        if op == C.OP_IN:
+            return vid >= 0 and vid in t.ipool[a : a + bb]
+        if op == C.OP_NOT_IN:
+            return bool(kind & c) and vid not in t.ipool[a : a + bb]
+        if kind == C.K_NUM:
+            x = t.nums[a] if C.OP_LT <= op <= C.OP_GE else 0.0
+            if op == C.OP_LT:
+                return num < x
+            if op == C.OP_LE:
+                return num <= x
+            if op == C.OP_GT:
+                return num > x
+            if op == C.OP_GE:
+                return num >= x
+            return False
+        if kind != C.K_STR:
+            return False
+        if op == C.OP_EQ_CI:
+            return ci_id == a and ci_id >= 0
+        if op == C.OP_NE_CI:
+            return ci_id != a
+        if op == C.OP_IN_CI:
+            return ci_id >= 0 and ci_id in t.ipool[a : a + bb]
+        if op == C.OP_NOT_IN_CI:
+            return ci_id not in t.ipool[a : a + bb]
+        if C.OP_STARTS <= op <= C.OP_CONTAINS_CI:
+            needle = bytes(t.sbytes[a : a + bb])
+            hay = folded if op >= C.OP_STARTS_CI else raw
+            base_op = op - (C.OP_STARTS_CI - C.OP_STARTS) if op >= C.OP_STARTS_CI else op
+            if base_op == C.OP_STARTS:
+                return hay.startswith(needle)
+            if base_op == C.OP_ENDS:
+                return hay.endswith(needle)
+            return needle in hay
+        if op == C.OP_REGEX:
+            if len(text) > C.MAX_REGEX_INPUT:
+                return False
+            try:
+                return t.objs[a].search(text) is not None
+            except Exception:
+                return False
+        if op in (C.OP_SEMVER_EQ, C.OP_SEMVER_LT, C.OP_SEMVER_GT):
+            if sv is None:
+                return False
+            key = t.objs[a]
+            if op == C.OP_SEMVER_EQ:
+                return sv == key
+            return sv < key if op == C.OP_SEMVER_LT else sv > key
+        return False  # pragma: no cover - every opcode is handled above
+
+    # -- public API --------------------------------------------------------------------
+    def is_enabled(self, key: str, ctx: Any = None) -> bool:
+        """True if the boolean flag ``key`` is on for ``ctx``; False if unknown or not boolean."""
+        fi = self._lookup(key)
+        if fi < 0 or not self._flags[fi * C.FW + C.F_BOOL]:
+            return False
+        var = self._eval_flag(fi, self._binding(ctx, fi), [None])[0]
+        return self.tables.is_true[var]
+
+    def variant(self, key: str, ctx: Any = None) -> str | None:
+        """The name of the variant served for ``ctx``; None if the flag is unknown."""
+        fi = self._lookup(key)
+        if fi < 0:
+            return None
+        return self.tables.variant_names[self._eval_flag(fi, self._binding(ctx, fi), [None])[0]]
+
+    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any:
+        """The value served for ``ctx``; ``default`` if unknown or of another type than it."""
+        fi = self._lookup(key)
+        if fi < 0:
+            return default
+        var = self._eval_flag(fi, self._binding(ctx, fi), [None])[0]
+        if default is not None and C.value_kind(default) != self.tables.value_kinds[var]:
+            return default
+        return self.tables.values[var]
+
+    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails:
+        """Full resolution details (value, variant, reason, rule index, error code)."""
+        fi = self._lookup(key)
+        if fi < 0:
+            return EvaluationDetails(
+                flag_key=key if isinstance(key, str) else repr(key),
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found",
+                snapshot_version=self.version,
+            )
+        var, reason, rule = self._eval_flag(fi, self._binding(ctx, fi), [None])
+        t = self.tables
+        if default is not None and C.value_kind(default) != t.value_kinds[var]:
+            return EvaluationDetails(
+                flag_key=key,
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+        return EvaluationDetails(
+            flag_key=key,
+            value=t.values[var],
+            variant=t.variant_names[var],
+            reason=REASONS[reason],
+            rule_index=rule if rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+
+    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]:
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
+        b = self._binding(ctx, -1)
+        now: list = [None]
+        t = self.tables
+        return {k: t.values[self._eval_flag(i, b, now)[0]] for i, k in enumerate(t.keys)}
+
+
+class EngineCore:
+    """Holds the live compiled snapshot; every read goes through one reference.
+
+    ``swap()`` replaces it in one assignment, so a reader sees the old tables or the
+    new ones, never a mix. The configuration layers build on :class:`cfgcore.Engine`,
+    which adds loading and compiling to this core.
+    """
+
+    def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
+        self._clock: Any = None
+        self._version = 0
+        self._snap = compiled if compiled is not None else CompiledSnapshot(C.compile_snapshot(_EMPTY))
+
+    @property
+    def version(self) -> int:
+        """Version number of the live snapshot (increments on every swap)."""
+        return self._snap.version
+
+    def snapshot(self) -> CompiledSnapshot:
+        """Pin the live snapshot: evaluate a whole request against one version."""
+        return self._snap
+
+    def _install(self, compiled: CompiledSnapshot) -> CompiledSnapshot:
+        if not isinstance(compiled, CompiledSnapshot):
+            raise TypeError("swap() takes a CompiledSnapshot of the same implementation")
+        self._version += 1
+        compiled.version = self._version
+        compiled.clock = self._clock
+        old = self._snap
+        self._snap = compiled  # the swap: one reference assignment
+        return old
+
+    def set_clock(self, clock: Any) -> None:
+        """Use ``clock() -> epoch seconds`` for schedules (None: the system clock)."""
+        self._clock = clock
+        self._snap.clock = clock
+
+    def context(self, attrs: Mapping[str, Any] | None = None) -> Context:
+        """Bind request attributes once; pass the result to every check of the request."""
+        ctx = Context(attrs)
+        ctx._binding_for(self._snap)
+        return ctx
+
+    def is_enabled(self, key: str, ctx: Any = None) -> bool:
+        return self._snap.is_enabled(key, ctx)
+
+    def variant(self, key: str, ctx: Any = None) -> str | None:
+        return self._snap.variant(key, ctx)
+
+    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any:
+        return self._snap.value(key, ctx, default)
+
+    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails:
+        return self._snap.evaluate(key, ctx, default)
+
+    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]:
+        return self._snap.evaluate_all(ctx)
+
+
+from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
+
+_EMPTY = _Snapshot()

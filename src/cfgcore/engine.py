@@ -1,0 +1,134 @@
+"""The flag engine: load, compile and swap snapshots; evaluate on the hot path.
+
+>>> engine = Engine.from_file("flags.yaml")                      # doctest: +SKIP
+>>> ctx = engine.context({"user_id": "12345", "user_segment": "premium", "region": "EU"})
+>>> engine.is_enabled("enhanced_anomaly_detection", ctx)        # doctest: +SKIP
+True
+
+:class:`Engine` is the live implementation's ``EngineCore`` (compiled, or the
+pure-Python reference) plus loading. Evaluation methods come from the core and
+never raise on bad data; loading and compiling raise
+:class:`~cfgcore.errors.SnapshotError` listing every problem, and leave the live
+snapshot untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from importlib.resources import files
+from types import ModuleType
+from typing import Any
+
+from cfgcore._compat import impl as _live
+from cfgcore.compiler import Tables, compile_snapshot
+from cfgcore.errors import SnapshotError
+from cfgcore.snapshot import (
+    Format,
+    Snapshot,
+    decode_snapshot,
+    format_for,
+    load_snapshot,
+    snapshot_from_dict,
+)
+
+Context = _live.Context
+CompiledSnapshot = _live.CompiledSnapshot
+
+
+def bundled_flags_path() -> str:
+    """Path of the example flag set shipped with cfgcore (the music-streaming catalog)."""
+    return str(files("cfgcore").joinpath("defaults", "flags.yaml"))
+
+
+class _EngineAPI:
+    """Loading and swapping, shared by both implementations' engines."""
+
+    _impl: ModuleType
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot | Mapping[str, Any], *, file: str | None = None) -> Any:
+        """An engine serving ``snapshot`` (a decoded Snapshot or plain data)."""
+        engine = cls()
+        engine.swap(snapshot, file=file)
+        return engine
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str, format: Format = "yaml", *, file: str | None = None) -> Any:
+        """An engine serving a snapshot given as YAML, JSON or MessagePack bytes."""
+        return cls.from_snapshot(decode_snapshot(data, format, file=file), file=file)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], format: Format | None = None) -> Any:
+        """An engine serving the snapshot file at ``path`` (format from the extension)."""
+        name = os.fspath(path)
+        return cls.from_snapshot(load_snapshot(name, format), file=name)
+
+    @classmethod
+    def bundled(cls) -> Any:
+        """An engine serving the bundled example flags."""
+        return cls.from_file(bundled_flags_path())
+
+    def compile(self, snapshot: Snapshot | Mapping[str, Any] | Tables, *, file: str | None = None) -> Any:
+        """Compile without activating; raise SnapshotError listing every problem."""
+        if isinstance(snapshot, Tables):
+            tables = snapshot
+        else:
+            if not isinstance(snapshot, Snapshot):
+                if not isinstance(snapshot, Mapping):
+                    raise SnapshotError(
+                        f"expected a Snapshot or a mapping, got {type(snapshot).__name__}", file=file
+                    )
+                snapshot = snapshot_from_dict(snapshot, file=file)
+            tables = compile_snapshot(snapshot, file=file)
+        return self._impl.CompiledSnapshot(tables)
+
+    def swap(self, new: Any, *, file: str | None = None) -> Any:
+        """Activate ``new`` (Snapshot, plain data, Tables or a compiled snapshot) in one
+        assignment and return the previous compiled snapshot. On any error the live
+        snapshot stays as it was."""
+        compiled = new if isinstance(new, self._impl.CompiledSnapshot) else self.compile(new, file=file)
+        return self._install(compiled)  # type: ignore[attr-defined]
+
+    def load_file(self, path: str | os.PathLike[str], format: Format | None = None) -> Any:
+        """Decode, compile and activate a snapshot file; the old one stays on error."""
+        name = os.fspath(path)
+        return self.swap(load_snapshot(name, format or format_for(name)), file=name)
+
+    @property
+    def source(self) -> Snapshot | None:
+        """The decoded snapshot the live tables were compiled from."""
+        return self.snapshot().tables.source  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def implementation(self) -> str:
+        """``"c"`` or ``"py"``: which evaluator this engine runs."""
+        return self._impl.IMPLEMENTATION  # type: ignore[no-any-return]
+
+
+@cache
+def engine_class(impl: ModuleType) -> type:
+    """The Engine class for one evaluator implementation (tests use both)."""
+    if impl is _live:
+        return Engine
+    return type(
+        "Engine",
+        (_EngineAPI, impl.EngineCore),
+        {"_impl": impl, "__module__": __name__, "__doc__": _EngineAPI.__doc__},
+    )
+
+
+class Engine(_EngineAPI, _live.EngineCore):  # type: ignore[misc, name-defined]
+    """Feature-flag engine: one live compiled snapshot, swapped atomically.
+
+    Evaluation (never raises on bad data): ``is_enabled(key, ctx)``,
+    ``variant(key, ctx)``, ``value(key, ctx, default)``, ``evaluate(key, ctx,
+    default)`` (details), ``evaluate_all(ctx)``; ``ctx`` is a dict or a
+    :meth:`context`. Loading: :meth:`from_file`, :meth:`from_bytes`,
+    :meth:`from_snapshot`, :meth:`swap`, :meth:`load_file`. Pin one version for a
+    request with :meth:`snapshot`.
+    """
+
+    _impl = _live
+

@@ -1,0 +1,336 @@
+"""The flag snapshot model and its decoders (YAML, JSON, MessagePack).
+
+A snapshot file looks like this (YAML shown; JSON and MessagePack carry the same
+structure)::
+
+    version: 1
+    segments:
+      premium_eu:
+        all:
+          - {attr: user_segment, eq: premium}
+          - {attr: region, in: [EU, UK]}
+    flags:
+      enhanced_anomaly_detection:          # boolean flag: variants default to on/off
+        default: "off"
+        rules:
+          - when: {segment: premium_eu}
+            serve: "on"
+      experimental_ml_models:
+        default: "off"
+        rules:
+          - rollout: 10                     # 10% of users by bucket; the rest fall through
+            serve: "on"
+      recommendation_algorithm_v2:
+        variants:
+          control: {algorithm: matrix_factorization}
+          variant_a: {algorithm: deep_neural_network}
+          variant_b: {algorithm: hybrid_ensemble}
+        default: control
+        rules:
+          - split: {control: 50, variant_a: 30, variant_b: 20}
+        schedule: {start: 2026-01-01T00:00:00Z, end: 2026-02-01T00:00:00Z}
+
+Decoding is typed (msgspec), so a wrong type is reported with its path, e.g.
+``flags.checkout_v2.rules[1].when.in: expected array, got str``. Unknown fields in
+flags, rules and conditions are errors (a typo like ``rollot`` must not be ignored).
+``experiments`` and ``metadata`` are free-form: the core does not read them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from cfgcore.errors import Problem, SnapshotError
+from cfgcore.yamlio import load_yaml
+
+Scalar = str | int | float | bool
+
+
+class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One test over the context, or a combination of tests.
+
+    Exactly one operator per condition. Attribute operators need ``attr``:
+    ``eq``, ``ne``, ``in``, ``not_in`` (``ignore_case`` applies to these and to
+    the string operators), ``lt``/``le``/``gt``/``ge`` (numbers), ``semver_eq``/
+    ``semver_lt``/``semver_gt``, ``starts_with``/``ends_with``/``contains``,
+    ``matches`` (regular expression, searched), ``exists``. Combinators: ``all``,
+    ``any``, ``not``; ``segment`` references a named segment.
+    """
+
+    attr: str | None = None
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    in_: list[Scalar] | None = msgspec.field(default=None, name="in")
+    not_in: list[Scalar] | None = None
+    lt: int | float | None = None
+    le: int | float | None = None
+    gt: int | float | None = None
+    ge: int | float | None = None
+    semver_eq: str | None = None
+    semver_lt: str | None = None
+    semver_gt: str | None = None
+    starts_with: str | None = None
+    ends_with: str | None = None
+    contains: str | None = None
+    matches: str | None = None
+    exists: bool | None = None
+    ignore_case: bool = False
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = msgspec.field(default=None, name="not")
+    segment: str | None = None
+
+
+class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A targeting rule: when ``when`` matches (or is absent), serve a variant.
+
+    * ``serve: V`` serves variant V.
+    * ``serve: V`` with ``rollout: P`` serves V to P percent of the bucket space;
+      users outside it fall through to the next rule.
+    * ``split: {A: 50, B: 30, C: 20}`` assigns a variant by bucket (weights in
+      percent, summing to 100, up to three decimals).
+    """
+
+    when: Condition | None = None
+    serve: str | None = None
+    rollout: int | float | None = None
+    split: dict[str, int | float] | None = None
+    bucket_by: str | list[str] | None = None
+    name: str | None = None
+
+
+class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``)."""
+
+    flag: str
+    variant: str | None = None
+
+
+class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A window [start, end) in which the flag is live; outside it serves its off variant.
+
+    Naive datetimes are taken as UTC.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``,
+    ``default`` then defaults to ``"on"`` and ``off_variant`` to ``"off"``.
+    """
+
+    variants: dict[str, Any] | None = None
+    default: str | None = None
+    off_variant: str | None = None
+    enabled: bool = True
+    rules: list[Rule] = []
+    prerequisites: list[str | Prerequisite] = []
+    bucket_by: str | list[str] | None = None
+    salt: str | None = None
+    bucketing: Literal["murmur3"] = "murmur3"
+    schedule: Schedule | None = None
+    description: str = ""
+    tags: list[str] = []
+    metadata: dict[str, Any] = {}
+
+
+class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A whole flag set: the unit that is compiled and swapped atomically."""
+
+    version: int = 1
+    flags: dict[str, Flag] = {}
+    segments: dict[str, Condition] = {}
+    experiments: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+
+Format = Literal["yaml", "json", "msgpack"]
+
+_EXTENSIONS: dict[str, Format] = {
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".msgpack": "msgpack",
+    ".mpk": "msgpack",
+}
+
+_MSGSPEC_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>.*)`)?$", re.DOTALL)
+_BRACKET_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
+
+
+def _msgspec_problem(
+    exc: msgspec.ValidationError | msgspec.DecodeError, file: str | None, prefix: str = ""
+) -> Problem:
+    """Turn msgspec's "Expected `array`, got `str` - at `$.flags['x'].rules[1]`" into a
+    cfgcore Problem with a dotted path ``flags.x.rules[1]``."""
+    m = _MSGSPEC_PATH.match(str(exc))
+    assert m is not None  # the pattern matches any string
+    raw_path = m.group("path") or ""
+    path = _BRACKET_KEY.sub(lambda k: "." + k.group(1), raw_path).lstrip(".")
+    if prefix:
+        path = f"{prefix}.{path}" if path and not path.startswith("[") else prefix + path
+    msg = m.group("msg").replace("`", "").replace(" | null", "")
+    msg = msg[:1].lower() + msg[1:]
+    return Problem(path=path, message=msg, file=file)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JsonDuplicate(key)
+        out[key] = value
+    return out
+
+
+class _JsonDuplicate(Exception):
+    pass
+
+
+def format_for(path: str | os.PathLike[str]) -> Format:
+    """The snapshot format implied by a file name's extension."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    try:
+        return _EXTENSIONS[ext]
+    except KeyError:
+        raise SnapshotError(
+            f"unknown flag file extension {ext!r} (use .yaml, .yml, .json or .msgpack)",
+            file=os.fspath(path),
+        ) from None
+
+
+class _RawSnapshot(msgspec.Struct, forbid_unknown_fields=True):
+    """First decoding stage: flags and segments stay undecoded so that each one is
+    decoded on its own, its key named in any error and every bad flag reported."""
+
+    version: int = 1
+    flags: dict[str, msgspec.Raw] = {}
+    segments: dict[str, msgspec.Raw] = {}
+    experiments: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+
+class _ObjSnapshot(msgspec.Struct, forbid_unknown_fields=True):
+    version: int = 1
+    flags: dict[str, Any] = {}
+    segments: dict[str, Any] = {}
+    experiments: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+
+_JSON_FLAG = msgspec.json.Decoder(Flag)
+_JSON_COND = msgspec.json.Decoder(Condition)
+_MP_FLAG = msgspec.msgpack.Decoder(Flag)
+_MP_COND = msgspec.msgpack.Decoder(Condition)
+
+
+def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) -> Snapshot:
+    problems: list[Problem] = []
+    flags: dict[str, Flag] = {}
+    segments: dict[str, Condition] = {}
+    for section, items, decode, out in (
+        ("segments", top.segments, decode_cond, segments),
+        ("flags", top.flags, decode_flag, flags),
+    ):
+        for key, raw in items.items():
+            try:
+                out[key] = decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                problems.append(_msgspec_problem(exc, file, prefix=f"{section}.{key}"))
+    if problems:
+        raise SnapshotError(problems)
+    return Snapshot(
+        version=top.version,
+        flags=flags,
+        segments=segments,
+        experiments=top.experiments,
+        metadata=top.metadata,
+    )
+
+
+def decode_snapshot(data: bytes | str, format: Format = "yaml", *, file: str | None = None) -> Snapshot:
+    """Decode snapshot bytes into a typed :class:`Snapshot`; raise SnapshotError with paths.
+
+    Every bad flag and segment is reported, each with its key path. YAML and JSON
+    (written by people) are checked for duplicate keys; MessagePack (written by
+    programs) is decoded directly.
+    """
+    try:
+        if format == "msgpack":
+            if isinstance(data, str):
+                raise SnapshotError("MessagePack input must be bytes", file=file)
+            top = msgspec.msgpack.decode(data, type=_RawSnapshot)
+            return _assemble(top, _MP_FLAG.decode, _MP_COND.decode, file)
+        if format == "json":
+            try:
+                json.loads(data, object_pairs_hook=_reject_duplicate_keys)
+            except _JsonDuplicate as dup:
+                raise SnapshotError(
+                    [Problem(path=str(dup.args[0]), message="duplicate key", file=file)]
+                ) from None
+            except ValueError as exc:
+                raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
+            top = msgspec.json.decode(data, type=_RawSnapshot)
+            return _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file)
+        if format == "yaml":
+            obj = load_yaml(data, file=file)
+            return snapshot_from_dict({} if obj is None else obj, file=file)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SnapshotError([_msgspec_problem(exc, file)]) from None
+    except SnapshotError:
+        raise
+    except Exception as exc:  # a yamlio ConfigError or anything the decoders raise
+        problems = getattr(exc, "problems", None)
+        if problems:
+            raise SnapshotError(problems) from None
+        raise SnapshotError(f"cannot decode {format}: {exc}", file=file) from None
+    raise SnapshotError(f"unknown snapshot format {format!r}", file=file)
+
+
+def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) -> Snapshot:
+    """Read and decode a snapshot file; the format follows the extension unless given."""
+    name = os.fspath(path)
+    fmt = format or format_for(name)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise SnapshotError(f"cannot read flag file: {exc.strerror}", file=name) from None
+    return decode_snapshot(data, fmt, file=name)
+
+
+def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
+    """Build a typed Snapshot from plain Python data (as decoded from any format)."""
+    try:
+        top = msgspec.convert(obj, type=_ObjSnapshot)
+    except msgspec.ValidationError as exc:
+        raise SnapshotError([_msgspec_problem(exc, file)]) from None
+    return _assemble(
+        top,
+        lambda raw: msgspec.convert(raw, type=Flag),
+        lambda raw: msgspec.convert(raw, type=Condition),
+        file,
+    )
+
+
+def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
+    """Encode a snapshot (the inverse of :func:`decode_snapshot`)."""
+    if format == "msgpack":
+        return msgspec.msgpack.encode(snapshot)
+    if format == "json":
+        return msgspec.json.format(msgspec.json.encode(snapshot), indent=2) + b"\n"
+    if format == "yaml":
+        import yaml
+
+        return yaml.safe_dump(
+            msgspec.to_builtins(snapshot), sort_keys=False, allow_unicode=True
+        ).encode()
+    raise SnapshotError(f"unknown snapshot format {format!r}")
