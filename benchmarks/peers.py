@@ -354,7 +354,8 @@ class FloorPeer(Peer):
         return self._rollout_fn(FLAG_ROLLOUT)
 
     def _rule_check(self, context: Mapping[str, Any]) -> bool:
-        return context.get("user_segment") == RULE_SEGMENT and context.get("region") in self._regions
+        segment, region = context.get("user_segment"), context.get("region")
+        return segment == RULE_SEGMENT and region in self._regions
 
     def rule(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
         """See :meth:`Peer.rule`."""
@@ -477,7 +478,8 @@ class GrowthBookPeer(Peer):
 
     def plain_on(self) -> Callable[[], bool]:
         """See :meth:`Peer.plain_on`."""
-        return lambda is_on=self._new().is_on: is_on(FLAG_ON)
+        is_on = self._new().is_on
+        return lambda: is_on(FLAG_ON)
 
     def plain_on_dict(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
         """See :meth:`Peer.plain_on_dict`."""
@@ -503,7 +505,8 @@ class GrowthBookPeer(Peer):
 
     def rule(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
         """See :meth:`Peer.rule`."""
-        return lambda is_on=self._new(context).is_on: is_on(FLAG_RULE)
+        is_on = self._new(context).is_on
+        return lambda: is_on(FLAG_RULE)
 
     def split(self) -> Callable[[str], str]:
         """See :meth:`Peer.split`."""
@@ -600,9 +603,7 @@ class UnleashPeer(Peer):
         self._tmp = tempfile.mkdtemp(prefix="cfgcore-bench-unleash-")
         try:
             cache = FileCache("cfgcore-bench", directory=self._tmp)
-            cache.bootstrap_from_dict(
-                {"version": 2, "features": [self._feature(f) for f in flags]}
-            )
+            cache.bootstrap_from_dict({"version": 2, "features": [self._feature(f) for f in flags]})
             self._client = UnleashClient(
                 url=_NOWHERE_URL,
                 app_name="cfgcore-bench",
@@ -943,16 +944,22 @@ class FlagsmithPeer(Peer):
     def plain_on_dict(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
         """See :meth:`Peer.plain_on_dict`."""
         evaluate, base, identity = self._evaluate, self._base((FLAG_ON,)), self._identity
-        return lambda: evaluate({**base, "identity": identity(context)})["flags"][FLAG_ON][
-            "enabled"
-        ]
+
+        def call() -> bool:
+            return evaluate({**base, "identity": identity(context)})["flags"][FLAG_ON]["enabled"]
+
+        return call
 
     def rollout(self) -> Callable[[str], bool]:
         """See :meth:`Peer.rollout`."""
         evaluate, base = self._evaluate, self._base((FLAG_ROLLOUT,))
-        return lambda uid: evaluate({**base, "identity": {"identifier": uid}})["flags"][
-            FLAG_ROLLOUT
-        ]["enabled"]
+
+        def call(uid: str) -> bool:
+            return evaluate({**base, "identity": {"identifier": uid}})["flags"][FLAG_ROLLOUT][
+                "enabled"
+            ]
+
+        return call
 
     def rule(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
         """See :meth:`Peer.rule`."""
@@ -963,9 +970,11 @@ class FlagsmithPeer(Peer):
     def split(self) -> Callable[[str], str]:
         """See :meth:`Peer.split`."""
         evaluate, base = self._evaluate, self._base((FLAG_SPLIT,))
-        return lambda uid: evaluate({**base, "identity": {"identifier": uid}})["flags"][
-            FLAG_SPLIT
-        ]["value"]
+
+        def call(uid: str) -> str:
+            return evaluate({**base, "identity": {"identifier": uid}})["flags"][FLAG_SPLIT]["value"]
+
+        return call
 
     def all_flags(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], dict[str, object]]:
         """See :meth:`Peer.all_flags`."""
