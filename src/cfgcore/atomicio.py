@@ -1,0 +1,64 @@
+"""Atomic file writes: a reader sees the old content or the new content, never a mix.
+
+The recipe is the classic one: write a temporary file in the same directory, fsync it,
+rename it over the target (atomic on POSIX and, via ``os.replace``, on Windows), then
+fsync the directory so the rename itself survives a crash. A hot-reload watcher on the
+same directory therefore never reads a half-written file written by cfgcore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, dir fsync).
+
+    ``mode`` sets the permission bits of the new file; by default an existing file's
+    mode is kept, and a new file gets ``0o644`` minus the umask.
+
+    >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    if mode is None:
+        try:
+            mode = os.stat(target).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o644 & ~umask
+    # A dot-prefixed temp name keeps editors' and watchers' globs (``*.yaml``) off it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+    """:func:`atomic_write` for text, encoded as UTF-8."""
+    atomic_write(path, text.encode("utf-8"), mode=mode)
+
+
+def _fsync_dir(directory: str) -> None:
+    # Directories cannot be opened for fsync on Windows; the rename is still atomic there.
+    if os.name == "nt":  # pragma: no cover
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
