@@ -70,6 +70,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module, metadata
@@ -1107,6 +1108,110 @@ class FlagdPeer(Peer):
         }
 
 
+class FlagdOpenFeaturePeer(FlagdPeer):
+    """The same flagd flags through the path an application uses: the OpenFeature SDK
+    client over ``FlagdProvider(resolver_type=FILE)`` reading a flags JSON file.
+
+    Adds, per call, OpenFeature's hook machinery, the merge of the API, transaction,
+    client and invocation contexts, and the provider's dispatch to ``FlagdCore``. The
+    provider polls the file's mtime on a daemon thread (every 500 ms, flagd's default);
+    :meth:`close` shuts the provider down, unbinds it and joins that thread (up to one
+    poll interval).
+    """
+
+    name = "flagd-openfeature"
+    distribution = "openfeature-provider-flagd"
+    requires = ("openfeature.api", "openfeature.contrib.provider.flagd")
+    notes = {
+        "plain_on": "client.get_boolean_value(key, False): hooks, context merge, provider, core",
+        "plain_on_dict": "EvaluationContext(user_id, attrs) per call, get_boolean_value",
+        "rollout": "EvaluationContext(uid) per call, get_boolean_value; fractional 25/75",
+        "rule": "prebuilt EvaluationContext, get_boolean_value",
+        "split": "EvaluationContext(uid) per call, get_string_value; fractional 50/30/20",
+        "all_flags": "no bulk call: get_boolean_value / get_string_value per flag",
+    }
+    _serial = 0
+
+    def _setup(self, flags: list[FlagSpec]) -> None:
+        from openfeature import api
+        from openfeature.contrib.provider.flagd import FlagdProvider
+        from openfeature.contrib.provider.flagd.config import ResolverType
+        from openfeature.evaluation_context import EvaluationContext
+
+        self._api = api
+        self._Ctx = EvaluationContext
+        # A domain of our own: the OpenFeature API is process-global, and binding the
+        # default provider would hijack every other client in the process.
+        FlagdOpenFeaturePeer._serial += 1
+        self._domain = f"cfgcore-bench-flagd-{os.getpid()}-{FlagdOpenFeaturePeer._serial}"
+        self._tmp = tempfile.mkdtemp(prefix="cfgcore-bench-flagd-")
+        try:
+            path = os.path.join(self._tmp, "flags.json")
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump({"flags": {f.name: self._flag(f) for f in flags}}, fh)
+            self._provider = FlagdProvider(
+                resolver_type=ResolverType.FILE, offline_flag_source_path=path
+            )
+            before = set(threading.enumerate())
+            api.set_provider_and_wait(self._provider, self._domain)
+            # The file watcher's thread, found without reaching into the provider: it
+            # must be joined before the file is removed, or its last poll logs an error.
+            self._threads = [t for t in threading.enumerate() if t not in before]
+            self._client = api.get_client(self._domain)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+        self._boolean = {f.name: f.is_boolean for f in flags}
+
+    def _close(self) -> None:
+        from openfeature.provider.no_op_provider import NoOpProvider
+
+        try:
+            self._provider.shutdown()
+            self._api.set_provider(NoOpProvider(), self._domain)
+            for thread in self._threads:
+                thread.join(timeout=5.0)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def plain_on(self) -> Callable[[], bool]:
+        """See :meth:`Peer.plain_on`."""
+        get = self._client.get_boolean_value
+        return lambda: get(FLAG_ON, False)
+
+    def plain_on_dict(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
+        """See :meth:`Peer.plain_on_dict`."""
+        get, make = self._client.get_boolean_value, self._context
+        return lambda: get(FLAG_ON, False, make(context))
+
+    def rollout(self) -> Callable[[str], bool]:
+        """See :meth:`Peer.rollout`."""
+        get, ctx = self._client.get_boolean_value, self._Ctx
+        return lambda uid: get(FLAG_ROLLOUT, False, ctx(uid))
+
+    def rule(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], bool]:
+        """See :meth:`Peer.rule`."""
+        get, ctx = self._client.get_boolean_value, self._context(context)
+        return lambda: get(FLAG_RULE, False, ctx)
+
+    def split(self) -> Callable[[str], str]:
+        """See :meth:`Peer.split`."""
+        get, ctx = self._client.get_string_value, self._Ctx
+        fallback = SPLIT_VARIANTS[0]
+        return lambda uid: get(FLAG_SPLIT, fallback, ctx(uid))
+
+    def all_flags(self, context: Mapping[str, Any] = PREMIUM_EU) -> Callable[[], dict[str, object]]:
+        """See :meth:`Peer.all_flags`."""
+        gb, gs = self._client.get_boolean_value, self._client.get_string_value
+        ctx = self._context(context)
+        fallback = SPLIT_VARIANTS[0]
+        items = tuple(self._boolean.items())
+        return lambda: {
+            name: gb(name, False, ctx) if boolean else gs(name, fallback, ctx)
+            for name, boolean in items
+        }
+
+
 # --------------------------------------------------------------------------------------
 # Registry.
 # --------------------------------------------------------------------------------------
@@ -1119,6 +1224,7 @@ PEER_CLASSES: tuple[type[Peer], ...] = (
     LaunchDarklyPeer,
     FlagsmithPeer,
     FlagdPeer,
+    FlagdOpenFeaturePeer,
 )
 
 

@@ -157,7 +157,8 @@ def _audit(event: str, args: tuple) -> None:
     if event == "socket.connect":
         _recording.append((threading.current_thread().name, event, args[1]))
     elif event == "socket.getaddrinfo":
-        _recording.append((threading.current_thread().name, event, args[0]))
+        # Recorded as (host, port) so a hostname is never mistaken for a unix path.
+        _recording.append((threading.current_thread().name, event, (args[0], args[1])))
 
 
 sys.addaudithook(_audit)
