@@ -74,6 +74,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module, metadata
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "ROLLOUT_PERCENT",
     "RULE_REGIONS",
     "RULE_SEGMENT",
+    "SPLIT_VARIANTS",
     "SPLIT_WEIGHTS",
     "FLAG_ON",
     "FLAG_ROLLOUT",
@@ -91,6 +93,8 @@ __all__ = [
     "Peer",
     "PEER_CLASSES",
     "available_peers",
+    "describe_peers",
+    "expected_value",
     "unavailable_peers",
     "scenario_flags",
     "user_ids",
@@ -111,8 +115,14 @@ RULE_REGIONS = ("EU", "UK")
 SPLIT_WEIGHTS = (("control", 50), ("variant_a", 30), ("variant_b", 20))
 SPLIT_VARIANTS = tuple(name for name, _ in SPLIT_WEIGHTS)
 
-PREMIUM_EU: Mapping[str, str] = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
-FREE_US: Mapping[str, str] = {"user_id": "67890", "user_segment": "free", "region": "US"}
+# Read-only: some SDKs keep (and on teardown clear) the attribute dict they are given,
+# so adapters always hand them a copy, and these shared constants cannot be emptied.
+PREMIUM_EU: Mapping[str, str] = MappingProxyType(
+    {"user_id": "12345", "user_segment": "premium", "region": "EU"}
+)
+FREE_US: Mapping[str, str] = MappingProxyType(
+    {"user_id": "67890", "user_segment": "free", "region": "US"}
+)
 
 # Loopback discard port: an SDK that insists on a server URL gets one that can never
 # leave this machine, so a code path we failed to switch off cannot reach the internet.
@@ -227,7 +237,11 @@ class Peer:
             return "?"
 
     def setup(self, n_flags: int = 1000) -> None:
-        """Build the SDK client holding :func:`scenario_flags` ``(n_flags)``."""
+        """Build the SDK client holding :func:`scenario_flags` ``(n_flags)``.
+
+        Calling it again closes the previous client first.
+        """
+        self.close()
         self.flags = scenario_flags(n_flags)
         self._setup(self.flags)
         self._ready = True
@@ -1237,3 +1251,15 @@ def unavailable_peers() -> dict[str, str]:
     """``{peer name: reason}`` for every adapter whose SDK does not import."""
     reasons = {cls.name: cls.unavailable_reason() for cls in PEER_CLASSES}
     return {name: reason for name, reason in reasons.items() if reason is not None}
+
+
+def describe_peers() -> str:
+    """Markdown table of every adapter: version (or why it is unavailable) and what one
+    call does in each scenario, for the caveats section of a benchmark report."""
+    lines = ["| peer | version | scenario | what one call does |", "| --- | --- | --- | --- |"]
+    for cls in PEER_CLASSES:
+        reason = cls.unavailable_reason()
+        version = cls.version() if reason is None else f"unavailable: {reason}"
+        for scenario, note in cls.notes.items():
+            lines.append(f"| {cls.name} | {version} | {scenario} | {note} |")
+    return "\n".join(lines)

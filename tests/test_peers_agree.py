@@ -238,3 +238,30 @@ def test_scenario_flags_shape():
     assert set(Counter(f.kind for f in flags)) == {"on", "off", "rollout", "rule", "split"}
     with pytest.raises(ValueError, match="at least 4"):
         peers.scenario_flags(3)
+
+
+@pytest.mark.parametrize("cls", peers.PEER_CLASSES, ids=lambda c: c.name)
+def test_setup_twice_replaces_the_client(cls):
+    _require(cls)
+    p = cls()
+    p.setup(n_flags=10)
+    p.setup(n_flags=20)
+    try:
+        assert len(p.all_flags()()) == 20
+        assert p.plain_on()() is True
+    finally:
+        p.close()
+
+
+def test_describe_lists_every_peer_and_scenario():
+    table = peers.describe_peers()
+    for c in peers.PEER_CLASSES:
+        assert set(c.notes) == {
+            "plain_on",
+            "plain_on_dict",
+            "rollout",
+            "rule",
+            "split",
+            "all_flags",
+        }, c.name
+        assert f"| {c.name} |" in table
