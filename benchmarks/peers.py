@@ -5,7 +5,13 @@ otherwise reach for. Every peer here is configured, from one neutral description
 flags (:func:`scenario_flags`), to give the answers cfgcore gives, and runs entirely
 in-process: no SDK talks to a server, no flag data is fetched, no events are sent.
 
-Scenarios (the names are the pytest-benchmark ``group=`` suffixes):
+Peers: ``floor`` (``dict.get`` and a hand-written mmh3 bucket), ``growthbook``,
+``unleash`` (Python SDK over the yggdrasil Rust engine), ``launchdarkly`` (file data
+source), ``flagsmith`` (the local-evaluation engine), ``flagd`` (the in-process
+evaluator ``FlagdCore``) and ``flagd-openfeature`` (the same, through the OpenFeature
+client and the flagd provider in FILE mode, i.e. the path an application calls).
+
+Scenarios (suggested ``group=`` names, one group per scenario):
 
 ``plain_on``
     ``is_enabled`` on a flag that is on for everyone, with no context (or the cheapest
@@ -47,12 +53,19 @@ clients, flag stores and reusable context objects are made outside the call.
 ``Peer.notes`` says, per scenario, what each SDK does inside the call.
 
 :func:`available_peers` lists the adapters whose SDK imports here;
-:func:`unavailable_peers` gives the reason for each one that does not.
+:func:`unavailable_peers` gives the reason for each one that does not;
+:func:`describe_peers` renders versions and per-call notes as a Markdown table.
+
+Caveat for reading Flagsmith figures: its engine has no single-flag call, so the
+single-flag scenarios give it an environment holding just that flag (see
+:class:`FlagsmithPeer`).
 
 Use from a benchmark::
 
+    import itertools
+
     import pytest
-    from peers import PREMIUM_EU, available_peers
+    from peers import PREMIUM_EU, available_peers, user_ids
 
     @pytest.fixture(scope="module", params=available_peers(), ids=lambda c: c.name)
     def peer(request):
@@ -62,6 +75,12 @@ Use from a benchmark::
     def test_rule(benchmark, peer):
         benchmark.group = "rule"
         assert benchmark(peer.rule(PREMIUM_EU)) is True
+
+    def test_rollout(benchmark, peer):
+        # A different user on every call; next() costs the same for every peer.
+        fn, ids = peer.rollout(), itertools.cycle(user_ids())
+        benchmark.group = "rollout"
+        benchmark(lambda: fn(next(ids)))
 """
 
 from __future__ import annotations
