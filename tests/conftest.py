@@ -28,3 +28,16 @@ def impl(request):
 
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+
+
+@pytest.fixture
+def make(impl):
+    """``make(snapshot_dict)`` -> an Engine of the parametrised implementation."""
+    from cfgcore.engine import engine_class
+
+    cls = engine_class(impl)
+
+    def build(snapshot):
+        return cls.from_snapshot(snapshot)
+
+    return build

@@ -100,7 +100,9 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             num = float(v)
         except OverflowError:
             return _OTHER_BINDING
-        return (C.K_NUM, t.num_ids.get(num, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
+        # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
+        # find 2.0**53 (exact equality, as Python compares them).
+        return (C.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
     if isinstance(v, float):
         if math.isnan(v):
             return _OTHER_BINDING

@@ -525,8 +525,12 @@ class _Compiler:
             self.problem(f"{path}.bucketing", f"unknown bucketing scheme {flag.bucketing!r}")
         rec[F_SCHEME] = BUCKETING_SCHEMES.get(flag.bucketing, 0)
         bucket_names = _names(flag.bucket_by) or list(DEFAULT_BUCKET_BY)
+        used_before = set(self.used_slots)
         rec[F_BUCKET_START] = self.pool([self.slot(n) for n in bucket_names])
         rec[F_BUCKET_COUNT] = len(bucket_names)
+        flag_bucket_slots = self.used_slots - used_before
+        self.used_slots = used_before  # bucket slots count only if a rule buckets
+        buckets_by_flag_attrs = False
         salt = (flag.salt if flag.salt is not None else key).encode("utf-8", "surrogatepass")
         rec[F_SALT_OFF], rec[F_SALT_LEN] = len(t.sbytes), len(salt) + 1
         t.sbytes += salt + b":"
@@ -565,7 +569,11 @@ class _Compiler:
             if names_override:
                 rr[R_BUCKET_START] = self.pool([self.slot(n) for n in names_override])
                 rr[R_BUCKET_COUNT] = len(names_override)
+            elif rule.split is not None or rule.rollout is not None:
+                buckets_by_flag_attrs = True
             t.rules.extend(rr)
+        if buckets_by_flag_attrs:
+            self.used_slots |= flag_bucket_slots
 
         prereqs: list[tuple[int, int, str]] = []
         for i, pre in enumerate(flag.prerequisites):

@@ -1,0 +1,945 @@
+# cython: language_level=3, embedsignature=True
+"""Compiled evaluator: walks the flat tables built by :mod:`cfgcore.compiler`.
+
+Same public names and semantics as the reference :mod:`cfgcore._eval_py` (read
+that module for the rules in plain Python). The inner loop (conditions, rollouts,
+splits, prerequisites) touches C arrays and C structs only. Python objects appear
+when a context is bound (once per request for a :class:`Context`), for the rare
+operators that hold a precompiled object (regex, semver), and for the returned
+value.
+"""
+
+cimport cython
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_New, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from libc.math cimport isnan
+from libc.stdint cimport int32_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memcpy, memset
+
+import math
+import time
+from collections.abc import Mapping
+
+from cfgcore import compiler as _C
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+
+IMPLEMENTATION = "c"
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    bint PyUnicode_Check(object)
+    bint PyLong_Check(object)
+    bint PyFloat_Check(object)
+    double PyLong_AsDouble(object) except? -1.0
+    double PyFloat_AS_DOUBLE(object)
+
+
+cdef enum:
+    OP_FALSE = 0
+    OP_ALL = 1
+    OP_ANY = 2
+    OP_NOT = 3
+    OP_EQ = 10
+    OP_EQ_CI = 11
+    OP_NE = 12
+    OP_NE_CI = 13
+    OP_IN = 14
+    OP_IN_CI = 15
+    OP_NOT_IN = 16
+    OP_NOT_IN_CI = 17
+    OP_LT = 20
+    OP_LE = 21
+    OP_GT = 22
+    OP_GE = 23
+    OP_STARTS = 30
+    OP_ENDS = 31
+    OP_CONTAINS = 32
+    OP_STARTS_CI = 33
+    OP_ENDS_CI = 34
+    OP_CONTAINS_CI = 35
+    OP_REGEX = 40
+    OP_SEMVER_EQ = 41
+    OP_SEMVER_LT = 42
+    OP_SEMVER_GT = 43
+    OP_EXISTS = 50
+
+cdef enum:
+    K_MISSING = 0
+    K_STR = 1
+    K_NUM = 2
+    K_BOOL = 4
+    K_OTHER = 8
+
+# Record widths and field offsets (cfgcore.compiler defines the same; a test checks).
+cdef enum:
+    NW = 6
+    FW = 18
+    RW = 7
+    PW = 2
+    F_ENABLED = 0
+    F_OFF = 1
+    F_DEFAULT = 2
+    F_RULE_START = 3
+    F_RULE_COUNT = 4
+    F_PRE_START = 5
+    F_PRE_COUNT = 6
+    F_BUCKET_START = 7
+    F_BUCKET_COUNT = 8
+    F_SALT_OFF = 9
+    F_SALT_LEN = 10
+    F_SCHEME = 11
+    F_SCHED = 12
+    F_SLOTS_START = 13
+    F_SLOTS_COUNT = 14
+    F_VAR_BASE = 15
+    F_VAR_COUNT = 16
+    F_BOOL = 17
+    R_COND = 0
+    R_SERVE = 1
+    R_ROLLOUT = 2
+    R_SPLIT_START = 3
+    R_SPLIT_COUNT = 4
+    R_BUCKET_START = 5
+    R_BUCKET_COUNT = 6
+
+cdef enum:
+    BUCKETS = 100000
+    STACK_SLOTS = 32
+    HASH_STACK = 256
+
+cdef enum:
+    R_STATIC = 0
+    R_DEFAULT = 1
+    R_MATCH = 2
+    R_SPLIT = 3
+    R_DISABLED = 4
+    R_PREREQ = 5
+
+OPCODES = {name: value for name, value in dict(
+    OP_FALSE=OP_FALSE, OP_ALL=OP_ALL, OP_ANY=OP_ANY, OP_NOT=OP_NOT, OP_EQ=OP_EQ,
+    OP_EQ_CI=OP_EQ_CI, OP_NE=OP_NE, OP_NE_CI=OP_NE_CI, OP_IN=OP_IN, OP_IN_CI=OP_IN_CI,
+    OP_NOT_IN=OP_NOT_IN, OP_NOT_IN_CI=OP_NOT_IN_CI, OP_LT=OP_LT, OP_LE=OP_LE, OP_GT=OP_GT,
+    OP_GE=OP_GE, OP_STARTS=OP_STARTS, OP_ENDS=OP_ENDS, OP_CONTAINS=OP_CONTAINS,
+    OP_STARTS_CI=OP_STARTS_CI, OP_ENDS_CI=OP_ENDS_CI, OP_CONTAINS_CI=OP_CONTAINS_CI,
+    OP_REGEX=OP_REGEX, OP_SEMVER_EQ=OP_SEMVER_EQ, OP_SEMVER_LT=OP_SEMVER_LT,
+    OP_SEMVER_GT=OP_SEMVER_GT, OP_EXISTS=OP_EXISTS,
+).items()}
+LAYOUT = dict(
+    NW=NW, FW=FW, RW=RW, PW=PW, K_MISSING=K_MISSING, K_STR=K_STR, K_NUM=K_NUM,
+    K_BOOL=K_BOOL, K_OTHER=K_OTHER, BUCKETS=BUCKETS,
+    F_ENABLED=F_ENABLED, F_OFF=F_OFF, F_DEFAULT=F_DEFAULT, F_RULE_START=F_RULE_START,
+    F_RULE_COUNT=F_RULE_COUNT, F_PRE_START=F_PRE_START, F_PRE_COUNT=F_PRE_COUNT,
+    F_BUCKET_START=F_BUCKET_START, F_BUCKET_COUNT=F_BUCKET_COUNT, F_SALT_OFF=F_SALT_OFF,
+    F_SALT_LEN=F_SALT_LEN, F_SCHEME=F_SCHEME, F_SCHED=F_SCHED, F_SLOTS_START=F_SLOTS_START,
+    F_SLOTS_COUNT=F_SLOTS_COUNT, F_VAR_BASE=F_VAR_BASE, F_VAR_COUNT=F_VAR_COUNT, F_BOOL=F_BOOL,
+    R_COND=R_COND, R_SERVE=R_SERVE, R_ROLLOUT=R_ROLLOUT, R_SPLIT_START=R_SPLIT_START,
+    R_SPLIT_COUNT=R_SPLIT_COUNT, R_BUCKET_START=R_BUCKET_START, R_BUCKET_COUNT=R_BUCKET_COUNT,
+)
+
+cdef int MAX_REGEX_INPUT = _C.MAX_REGEX_INPUT
+cdef object _value_kind = _C.value_kind
+cdef object _semver_key = _C.semver_key
+
+
+# One bound context attribute. The PyObject* fields are owned references (released by
+# _release); the char pointers point into those objects' UTF-8 buffers.
+ctypedef struct SlotVal:
+    int kind
+    int32_t id
+    int32_t ci_id
+    double num
+    const char* s
+    Py_ssize_t slen
+    const char* ls
+    Py_ssize_t lslen
+    const char* bs
+    Py_ssize_t bslen
+    PyObject* text
+    PyObject* folded
+    PyObject* bucket
+    PyObject* semver
+
+ctypedef struct Outcome:
+    int var
+    int reason
+    int rule
+
+
+cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
+    return (x << r) | (x >> (32 - r))
+
+
+cdef uint32_t murmur3_x86_32(const unsigned char* data, Py_ssize_t n, uint32_t seed) noexcept nogil:
+    """MurmurHash3 x86_32 (Austin Appleby's public-domain reference), byte-order independent."""
+    cdef uint32_t c1 = 0xcc9e2d51U
+    cdef uint32_t c2 = 0x1b873593U
+    cdef uint32_t h = seed
+    cdef uint32_t k
+    cdef Py_ssize_t i
+    cdef Py_ssize_t end = n - (n % 4)
+    for i in range(0, end, 4):
+        k = (<uint32_t>data[i]) | (<uint32_t>data[i + 1] << 8) | (<uint32_t>data[i + 2] << 16) | (<uint32_t>data[i + 3] << 24)
+        k *= c1
+        k = _rotl(k, 15)
+        k *= c2
+        h ^= k
+        h = _rotl(h, 13)
+        h = h * 5 + <uint32_t>0xe6546b64U
+    k = 0
+    cdef Py_ssize_t tail = n % 4
+    if tail >= 3:
+        k ^= (<uint32_t>data[end + 2]) << 16
+    if tail >= 2:
+        k ^= (<uint32_t>data[end + 1]) << 8
+    if tail >= 1:
+        k ^= data[end]
+        k *= c1
+        k = _rotl(k, 15)
+        k *= c2
+        h ^= k
+    h ^= <uint32_t>n
+    h ^= h >> 16
+    h *= <uint32_t>0x85ebca6bU
+    h ^= h >> 13
+    h *= <uint32_t>0xc2b2ae35U
+    h ^= h >> 16
+    return h
+
+
+def murmur3_32(data, uint32_t seed=0):
+    """MurmurHash3 x86_32 of ``data`` (bytes), unsigned."""
+    cdef const unsigned char[:] view = data
+    if view.shape[0] == 0:
+        return murmur3_x86_32(NULL, 0, seed)
+    return murmur3_x86_32(&view[0], view.shape[0], seed)
+
+
+def bucket_of(str salt, str value):
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
+    return murmur3_32(f"{salt}:{value}".encode()) % BUCKETS
+
+
+cdef inline bint _starts(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil:
+    return hn >= nn and memcmp(h, n, nn) == 0
+
+
+cdef inline bint _ends(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil:
+    return hn >= nn and memcmp(h + hn - nn, n, nn) == 0
+
+
+cdef bint _contains(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil:
+    cdef Py_ssize_t i
+    if nn == 0:
+        return True
+    if hn < nn:
+        return False
+    for i in range(hn - nn + 1):
+        if h[i] == n[0] and memcmp(h + i, n, nn) == 0:
+            return True
+    return False
+
+
+cdef inline bint _in_sorted(const int32_t* ids, int count, int32_t x) noexcept nogil:
+    cdef int lo = 0, hi = count, mid
+    if count <= 8:
+        for lo in range(count):
+            if ids[lo] == x:
+                return True
+        return False
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ids[mid] < x:
+            lo = mid + 1
+        elif ids[mid] > x:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+cdef void _release(SlotVal* vals, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        Py_XDECREF(vals[i].text)
+        Py_XDECREF(vals[i].folded)
+        Py_XDECREF(vals[i].bucket)
+        Py_XDECREF(vals[i].semver)
+        vals[i].text = NULL
+        vals[i].folded = NULL
+        vals[i].bucket = NULL
+        vals[i].semver = NULL
+
+
+cdef int32_t* _int_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef int32_t* out = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = <int32_t>items[i]
+    return out
+
+
+cdef double* _double_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef double* out = <double*>malloc((n if n else 1) * sizeof(double))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = <double>items[i]
+    return out
+
+
+cdef char* _bool_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef char* out = <char*>malloc(n if n else 1)
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = 1 if items[i] else 0
+    return out
+
+
+@cython.final
+cdef class Binding:
+    """A context's attributes bound to one snapshot's slots (owned C array)."""
+
+    cdef CompiledSnapshot snap
+    cdef SlotVal* vals
+    cdef Py_ssize_t n
+
+    def __dealloc__(self):
+        if self.vals != NULL:
+            _release(self.vals, self.n)
+            free(self.vals)
+            self.vals = NULL
+
+
+@cython.final
+cdef class Context:
+    """Attributes of one request, bound to a snapshot's slots once and reused.
+
+    Create it with ``engine.context({...})`` once per request; if the engine swaps
+    snapshots meanwhile, the context re-binds itself to the new one on first use.
+    """
+
+    cdef readonly dict attrs
+    cdef Binding _bound
+
+    def __init__(self, attrs=None):
+        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+
+    cdef Binding _binding_for(self, CompiledSnapshot snap):
+        cdef Binding bound = self._bound
+        if bound is not None and bound.snap is snap:
+            return bound
+        bound = snap._bind_all(self.attrs)
+        self._bound = bound  # one assignment: another thread sees old or new
+        return bound
+
+    def __repr__(self):
+        return f"Context({self.attrs!r})"
+
+
+@cython.final
+cdef class CompiledSnapshot:
+    """One compiled, immutable flag set with the evaluation API.
+
+    ``engine.snapshot()`` returns one of these to pin a version for a whole request.
+    """
+
+    cdef readonly object tables
+    cdef public long long version
+    cdef public object clock
+    cdef dict _index
+    cdef tuple _keys
+    cdef tuple _values
+    cdef tuple _names
+    cdef tuple _slot_names
+    cdef list _objs
+    cdef list _value_kinds
+    cdef dict _str_ids
+    cdef dict _ci_ids
+    cdef dict _num_ids
+    cdef dict _bool_ids
+    cdef bytes _sbytes
+    cdef const char* sb
+    cdef int32_t* nodes
+    cdef int32_t* ipool
+    cdef double* nums
+    cdef int32_t* flags
+    cdef int32_t* rules
+    cdef int32_t* prereqs
+    cdef int32_t* splits
+    cdef double* sched_start
+    cdef double* sched_end
+    cdef char* is_true
+    cdef char* ci_slots
+    cdef char* semver_slots
+    cdef Py_ssize_t n_slots
+    cdef Py_ssize_t n_flags
+    cdef SlotVal* empty
+
+    def __cinit__(self, tables, long long version=0, clock=None):
+        t = tables
+        self.tables = t
+        self.version = version
+        self.clock = clock
+        self._index = t.index
+        self._keys = tuple(t.keys)
+        self._values = tuple(t.values)
+        self._names = tuple(t.variant_names)
+        self._slot_names = tuple(t.slots)
+        self._objs = list(t.objs)
+        self._value_kinds = list(t.value_kinds)
+        self._str_ids = t.str_ids
+        self._ci_ids = t.ci_ids
+        self._num_ids = t.num_ids
+        self._bool_ids = t.bool_ids
+        self._sbytes = bytes(t.sbytes)
+        self.sb = self._sbytes
+        self.nodes = _int_array(t.nodes)
+        self.ipool = _int_array(t.ipool)
+        self.nums = _double_array(t.nums)
+        self.flags = _int_array(t.flags)
+        self.rules = _int_array(t.rules)
+        self.prereqs = _int_array(t.prereqs)
+        self.splits = _int_array(t.splits)
+        self.sched_start = _double_array(t.sched_start)
+        self.sched_end = _double_array(t.sched_end)
+        self.is_true = _bool_array(t.is_true)
+        self.ci_slots = _bool_array(t.ci_slots)
+        self.semver_slots = _bool_array(t.semver_slots)
+        self.n_slots = len(t.slots)
+        self.n_flags = len(t.keys)
+        self.empty = <SlotVal*>malloc((self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+        if self.empty == NULL:
+            raise MemoryError()
+        memset(self.empty, 0, (self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+
+    def __dealloc__(self):
+        free(self.nodes)
+        free(self.ipool)
+        free(self.nums)
+        free(self.flags)
+        free(self.rules)
+        free(self.prereqs)
+        free(self.splits)
+        free(self.sched_start)
+        free(self.sched_end)
+        free(self.is_true)
+        free(self.ci_slots)
+        free(self.semver_slots)
+        free(self.empty)
+
+    @property
+    def keys(self):
+        return list(self._keys)
+
+    def __len__(self):
+        return self.n_flags
+
+    def __contains__(self, key):
+        return self._lookup(key) >= 0
+
+    # -- binding (Python objects allowed: once per request) ------------------------------
+    cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
+        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value."""
+        cdef PyObject* found
+        cdef Py_ssize_t n
+        cdef const char* p
+        cdef double d
+        memset(sv, 0, sizeof(SlotVal))
+        sv.id = -1
+        sv.ci_id = -1
+        if v is None:
+            return 0
+        if v is True or v is False:
+            sv.kind = K_BOOL
+            found = PyDict_GetItemWithError(self._bool_ids, v)
+            if found != NULL:
+                sv.id = <int32_t>(<object>found)
+            return 0
+        if PyUnicode_Check(v):
+            try:
+                p = PyUnicode_AsUTF8AndSize(v, &n)
+            except UnicodeEncodeError:  # lone surrogates: not a usable string
+                sv.kind = K_OTHER
+                return 0
+            sv.kind = K_STR
+            sv.s = p
+            sv.slen = n
+            sv.bs = p
+            sv.bslen = n
+            Py_INCREF(v)
+            sv.text = <PyObject*>v
+            try:
+                found = PyDict_GetItemWithError(self._str_ids, v)
+            except Exception:
+                found = NULL
+            if found != NULL:
+                sv.id = <int32_t>(<object>found)
+            if self.ci_slots[slot]:
+                f = v.casefold()
+                sv.ls = PyUnicode_AsUTF8AndSize(f, &sv.lslen)
+                Py_INCREF(f)
+                sv.folded = <PyObject*>f
+                found = PyDict_GetItemWithError(self._ci_ids, f)
+                if found != NULL:
+                    sv.ci_id = <int32_t>(<object>found)
+            if self.semver_slots[slot]:
+                key = _semver_key(v)
+                if key is not None:
+                    Py_INCREF(key)
+                    sv.semver = <PyObject*>key
+            return 0
+        if PyLong_Check(v):
+            try:
+                d = PyLong_AsDouble(v)
+            except OverflowError:
+                sv.kind = K_OTHER
+                return 0
+            sv.kind = K_NUM
+            sv.num = d
+            try:
+                found = PyDict_GetItemWithError(self._num_ids, v)
+            except Exception:
+                found = NULL
+            if found != NULL:
+                sv.id = <int32_t>(<object>found)
+            b = str(int(v))
+            sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
+            Py_INCREF(b)
+            sv.bucket = <PyObject*>b
+            return 0
+        if PyFloat_Check(v):
+            d = PyFloat_AS_DOUBLE(v)
+            if isnan(d):
+                sv.kind = K_OTHER
+                return 0
+            sv.kind = K_NUM
+            sv.num = d
+            found = PyDict_GetItemWithError(self._num_ids, v)
+            if found != NULL:
+                sv.id = <int32_t>(<object>found)
+            return 0
+        sv.kind = K_OTHER
+        return 0
+
+    cdef inline object _get_attr(self, object attrs, Py_ssize_t slot):
+        cdef PyObject* found
+        name = self._slot_names[slot]
+        if type(attrs) is dict:
+            found = PyDict_GetItemWithError(attrs, name)
+            return <object>found if found != NULL else None
+        try:
+            return attrs.get(name)
+        except Exception:  # a hostile mapping must not break evaluation
+            return None
+
+    cdef int _bind_into(self, SlotVal* vals, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        cdef Py_ssize_t i, s
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            v = self._get_attr(attrs, s)
+            try:
+                self._bind_slot(&vals[s], s, v)
+            except Exception:  # e.g. casefold() or a semver parse on a str subclass
+                _release(&vals[s], 1)
+                memset(&vals[s], 0, sizeof(SlotVal))
+                vals[s].kind = K_OTHER
+                vals[s].id = -1
+                vals[s].ci_id = -1
+        return 0
+
+    cdef Binding _bind_all(self, object attrs):
+        cdef Binding bd = Binding.__new__(Binding)
+        bd.snap = self
+        bd.n = self.n_slots
+        bd.vals = <SlotVal*>malloc((self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+        if bd.vals == NULL:
+            raise MemoryError()
+        memset(bd.vals, 0, (self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+        if type(attrs) is dict or isinstance(attrs, Mapping):
+            self._bind_into(bd.vals, attrs, NULL, self.n_slots)
+        return bd
+
+    cdef inline int _lookup(self, object key):
+        cdef PyObject* found
+        try:
+            found = PyDict_GetItemWithError(self._index, key)
+        except Exception:  # unhashable key
+            return -1
+        if found == NULL:
+            return -1
+        return <int>(<object>found)
+
+    # -- evaluation (C only, except regex / semver / a test clock) ------------------------
+    cdef bint _regex(self, int a, PyObject* text) noexcept:
+        if text == NULL or PyUnicode_GET_LENGTH(<object>text) > MAX_REGEX_INPUT:
+            return False
+        try:
+            return self._objs[a].search(<object>text) is not None
+        except Exception:
+            return False
+
+    cdef bint _semver(self, int op, int a, PyObject* sv) noexcept:
+        if sv == NULL:
+            return False
+        try:
+            key = self._objs[a]
+            if op == OP_SEMVER_EQ:
+                return <object>sv == key
+            if op == OP_SEMVER_LT:
+                return <object>sv < key
+            return <object>sv > key
+        except Exception:
+            return False
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef bint _node(self, int i, const SlotVal* b) noexcept:
+        # Indices come from the compiler, which emits every child/slot/pool reference
+        # inside its own tables; nothing here indexes with context-derived values.
+        cdef const int32_t* n = self.nodes + i * NW
+        cdef int op = n[0]
+        cdef int child, k, want
+        cdef const SlotVal* v
+        if op == OP_ALL or op == OP_ANY:
+            want = op == OP_ANY
+            child = i + 1
+            for k in range(n[2]):
+                if self._node(child, b) == want:
+                    return want
+                child = self.nodes[child * NW + 5]
+            return not want
+        if op == OP_NOT:
+            return not self._node(i + 1, b)
+        if op == OP_FALSE:
+            return False
+        v = b + n[1]
+        if op == OP_EXISTS:
+            return v.kind != K_MISSING
+        if op == OP_EQ:
+            return v.id == n[2] and v.id >= 0
+        if op == OP_IN:
+            return v.id >= 0 and _in_sorted(self.ipool + n[2], n[3], v.id)
+        if op == OP_NE:
+            return (v.kind & n[3]) != 0 and v.id != n[2]
+        if op == OP_NOT_IN:
+            return (v.kind & n[4]) != 0 and not _in_sorted(self.ipool + n[2], n[3], v.id)
+        if v.kind == K_NUM:
+            if op == OP_LT:
+                return v.num < self.nums[n[2]]
+            if op == OP_LE:
+                return v.num <= self.nums[n[2]]
+            if op == OP_GT:
+                return v.num > self.nums[n[2]]
+            if op == OP_GE:
+                return v.num >= self.nums[n[2]]
+            return False
+        if v.kind != K_STR:
+            return False
+        if op == OP_EQ_CI:
+            return v.ci_id == n[2] and v.ci_id >= 0
+        if op == OP_NE_CI:
+            return v.ci_id != n[2]
+        if op == OP_IN_CI:
+            return v.ci_id >= 0 and _in_sorted(self.ipool + n[2], n[3], v.ci_id)
+        if op == OP_NOT_IN_CI:
+            return not _in_sorted(self.ipool + n[2], n[3], v.ci_id)
+        if op == OP_STARTS:
+            return _starts(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_ENDS:
+            return _ends(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_CONTAINS:
+            return _contains(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_STARTS_CI:
+            return _starts(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_ENDS_CI:
+            return _ends(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_CONTAINS_CI:
+            return _contains(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_REGEX:
+            return self._regex(n[2], v.text)
+        if op == OP_SEMVER_EQ or op == OP_SEMVER_LT or op == OP_SEMVER_GT:
+            return self._semver(op, n[2], v.semver)
+        return False
+
+    cdef int _bucket(self, const int32_t* f, const SlotVal* b, int bstart, int bcount) noexcept:
+        cdef int k
+        cdef const SlotVal* v
+        cdef unsigned char stackbuf[HASH_STACK]
+        cdef unsigned char* buf
+        cdef Py_ssize_t saltlen = f[F_SALT_LEN], total
+        cdef uint32_t h
+        for k in range(bcount):
+            v = b + self.ipool[bstart + k]
+            if v.bs == NULL:
+                continue
+            # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later
+            total = saltlen + v.bslen
+            if total <= HASH_STACK:
+                buf = &stackbuf[0]
+            else:
+                buf = <unsigned char*>malloc(total)
+            if buf == NULL:
+                return -1
+            memcpy(buf, self.sb + f[F_SALT_OFF], saltlen)
+            memcpy(buf + saltlen, v.bs, v.bslen)
+            h = murmur3_x86_32(buf, total, 0)
+            if buf != &stackbuf[0]:
+                free(buf)
+            return <int>(h % BUCKETS)
+        return -1
+
+    cdef double _now(self) noexcept:
+        clock = self.clock
+        try:
+            if clock is None:
+                return time.time()
+            return float(clock())
+        except Exception:
+            return math.nan  # a broken clock: schedules treat the flag as out of window
+
+    cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* r
+        cdef Outcome out
+        cdef int p, k, j, got, want, bucket, thr, nsplit, bstart, bcount
+        cdef int pstart = f[F_PRE_START]
+        cdef int rstart = f[F_RULE_START]
+        cdef int rcount = f[F_RULE_COUNT]
+        out.rule = -1
+        if not f[F_ENABLED]:
+            out.var = f[F_OFF]
+            out.reason = R_DISABLED
+            return out
+        if f[F_SCHED]:
+            if isnan(now[0]):
+                now[0] = self._now()
+            if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
+                out.var = f[F_OFF]
+                out.reason = R_DISABLED
+                return out
+        for p in range(pstart, pstart + f[F_PRE_COUNT]):
+            want = self.prereqs[p * PW + 1]
+            got = self._eval(self.prereqs[p * PW], b, now).var
+            if not (self.is_true[got] if want < 0 else got == want):
+                out.var = f[F_OFF]
+                out.reason = R_PREREQ
+                return out
+        for k in range(rcount):
+            r = self.rules + (rstart + k) * RW
+            if r[R_COND] >= 0 and not self._node(r[R_COND], b):
+                continue
+            thr = r[R_ROLLOUT]
+            nsplit = r[R_SPLIT_COUNT]
+            if thr < 0 and nsplit == 0:
+                out.var = r[R_SERVE]
+                out.reason = R_MATCH
+                out.rule = k
+                return out
+            if r[R_BUCKET_COUNT]:
+                bstart = r[R_BUCKET_START]
+                bcount = r[R_BUCKET_COUNT]
+            else:
+                bstart = f[F_BUCKET_START]
+                bcount = f[F_BUCKET_COUNT]
+            bucket = self._bucket(f, b, bstart, bcount)
+            if bucket < 0:
+                continue  # no attribute to bucket by: the rule cannot apply
+            if nsplit == 0:
+                if bucket < thr:
+                    out.var = r[R_SERVE]
+                    out.reason = R_SPLIT
+                    out.rule = k
+                    return out
+                continue
+            for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
+                if bucket < self.splits[j * 2]:
+                    out.var = self.splits[j * 2 + 1]
+                    out.reason = R_SPLIT
+                    out.rule = k
+                    return out
+        out.var = f[F_DEFAULT]
+        out.reason = R_STATIC if rcount == 0 else R_DEFAULT
+        return out
+
+    cdef Outcome _run(self, int fi, object ctx) except *:
+        """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
+        cdef double now = math.nan
+        cdef Binding bd
+        cdef SlotVal stackvals[STACK_SLOTS]
+        cdef SlotVal* vals
+        cdef const int32_t* f
+        cdef Outcome out
+        if type(ctx) is Context:
+            bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
+            return self._eval(fi, bd.vals, &now)
+        if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
+            return self._eval(fi, self.empty, &now)
+        f = self.flags + fi * FW
+        if f[F_SLOTS_COUNT] == 0:
+            return self._eval(fi, self.empty, &now)
+        if self.n_slots <= STACK_SLOTS:
+            vals = &stackvals[0]
+        else:
+            vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
+            if vals == NULL:
+                raise MemoryError()
+        self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        out = self._eval(fi, vals, &now)
+        for k in range(f[F_SLOTS_COUNT]):
+            _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
+        if vals != &stackvals[0]:
+            free(vals)
+        return out
+
+    # -- public API ----------------------------------------------------------------------
+    cpdef bint is_enabled(self, key, ctx=None):
+        """True if the boolean flag ``key`` is on for ``ctx``; False if unknown or not boolean."""
+        cdef int fi = self._lookup(key)
+        if fi < 0 or not self.flags[fi * FW + F_BOOL]:
+            return False
+        return self.is_true[self._run(fi, ctx).var]
+
+    cpdef variant(self, key, ctx=None):
+        """The name of the variant served for ``ctx``; None if the flag is unknown."""
+        cdef int fi = self._lookup(key)
+        if fi < 0:
+            return None
+        return self._names[self._run(fi, ctx).var]
+
+    cpdef value(self, key, ctx=None, default=None):
+        """The value served for ``ctx``; ``default`` if unknown or of another type than it."""
+        cdef int fi = self._lookup(key)
+        cdef int var
+        if fi < 0:
+            return default
+        var = self._run(fi, ctx).var
+        if default is not None and _value_kind(default) != self._value_kinds[var]:
+            return default
+        return self._values[var]
+
+    cpdef evaluate(self, key, ctx=None, default=None):
+        """Full resolution details (value, variant, reason, rule index, error code)."""
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        if fi < 0:
+            return EvaluationDetails(
+                flag_key=key if isinstance(key, str) else repr(key),
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found",
+                snapshot_version=self.version,
+            )
+        out = self._run(fi, ctx)
+        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+            return EvaluationDetails(
+                flag_key=key,
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+        return EvaluationDetails(
+            flag_key=key,
+            value=self._values[out.var],
+            variant=self._names[out.var],
+            reason=REASONS[out.reason],
+            rule_index=out.rule if out.rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+
+    cpdef dict evaluate_all(self, ctx=None):
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
+        cdef double now = math.nan
+        cdef Binding bd
+        cdef const SlotVal* vals
+        cdef Py_ssize_t i
+        cdef dict result = PyDict_New()
+        if type(ctx) is Context:
+            bd = (<Context>ctx)._binding_for(self)
+        else:
+            bd = self._bind_all(ctx)
+        vals = bd.vals
+        for i in range(self.n_flags):
+            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, &now).var])
+        return result
+
+
+cdef CompiledSnapshot _EMPTY_TABLES_SNAPSHOT():
+    from cfgcore.snapshot import Snapshot
+    return CompiledSnapshot(_C.compile_snapshot(Snapshot()))
+
+
+cdef class EngineCore:
+    """Holds the live compiled snapshot; every read goes through one reference.
+
+    ``swap()`` replaces it in one assignment, so a reader sees the old tables or the
+    new ones, never a mix. :class:`cfgcore.Engine` adds loading and compiling.
+    """
+
+    cdef CompiledSnapshot _snap
+    cdef object _clock
+    cdef long long _version
+    cdef object __weakref__
+
+    def __init__(self, CompiledSnapshot compiled=None):
+        self._clock = None
+        self._version = 0
+        self._snap = compiled if compiled is not None else _EMPTY_TABLES_SNAPSHOT()
+
+    @property
+    def version(self):
+        """Version number of the live snapshot (increments on every swap)."""
+        return self._snap.version
+
+    def snapshot(self):
+        """Pin the live snapshot: evaluate a whole request against one version."""
+        return self._snap
+
+    def _install(self, compiled):
+        if not isinstance(compiled, CompiledSnapshot):
+            raise TypeError("swap() takes a CompiledSnapshot of the same implementation")
+        cdef CompiledSnapshot new = <CompiledSnapshot>compiled
+        self._version += 1
+        new.version = self._version
+        new.clock = self._clock
+        old = self._snap
+        self._snap = new  # the swap: one reference assignment
+        return old
+
+    def set_clock(self, clock):
+        """Use ``clock() -> epoch seconds`` for schedules (None: the system clock)."""
+        self._clock = clock
+        self._snap.clock = clock
+
+    def context(self, attrs=None):
+        """Bind request attributes once; pass the result to every check of the request."""
+        cdef Context ctx = Context(attrs)
+        ctx._binding_for(self._snap)
+        return ctx
+
+    def is_enabled(self, key, ctx=None):
+        return self._snap.is_enabled(key, ctx)
+
+    def variant(self, key, ctx=None):
+        return self._snap.variant(key, ctx)
+
+    def value(self, key, ctx=None, default=None):
+        return self._snap.value(key, ctx, default)
+
+    def evaluate(self, key, ctx=None, default=None):
+        return self._snap.evaluate(key, ctx, default)
+
+    def evaluate_all(self, ctx=None):
+        return self._snap.evaluate_all(ctx)
