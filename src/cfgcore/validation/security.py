@@ -1,0 +1,482 @@
+"""Security pack: weak algorithms, password policy, https, CORS, debug, plain-text secrets.
+
+Findings never contain a secret: messages name the key path and the kind of
+problem; URLs are shown with their password replaced by ``***``.
+
+Levels by environment (``off`` = silent):
+
+=============================  ===========  =========  ==========  ==========================
+rule                           development  test       staging     production
+=============================  ===========  =========  ==========  ==========================
+security.weak_algorithm        error        error      error       critical
+security.password_policy       warning      warning    error       error
+security.https_required        off          off        warning     error (loopback exempt)
+security.cors_credentials      error        error      error       critical
+security.debug_in_production   off          off        warning     critical
+security.plaintext_secret      warning      warning    error       critical
+security.url_credentials       warning      warning    error       critical
+=============================  ===========  =========  ==========  ==========================
+
+Without a known environment the https and debug rules are silent and the others use
+their staging level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from cfgcore.validation.core import OFF, ValidationResult
+from cfgcore.validation.keys import (
+    SECRET_KEY_PARENTS,
+    is_secret_key,
+    literal_secret_kind,
+    redact_url,
+    url_password,
+)
+from cfgcore.validation.walk import TreeRule
+
+__all__ = [
+    "CorsCredentialsRule",
+    "DebugInProductionRule",
+    "HttpsRequiredRule",
+    "PasswordPolicyRule",
+    "PlaintextSecretRule",
+    "UrlCredentialsRule",
+    "WeakAlgorithmRule",
+    "weak_algorithms",
+]
+
+
+class _SecurityRule(TreeRule):
+    pack = "security"
+
+    def level(self, ctx: Mapping[str, Any]) -> str:
+        return self.severity_for(ctx.get("environment"))
+
+    def report(
+        self,
+        out: list[ValidationResult],
+        ctx: Mapping[str, Any],
+        path: str,
+        detail: str,
+        fix: str,
+    ) -> None:
+        level = self.level(ctx)
+        if level != OFF:
+            out.append(ValidationResult(self.rule_id, level, f"{path}: {detail}", path, fix, False))
+
+
+# --- weak algorithms ------------------------------------------------------------------------
+
+_ALGO_TOKENS = frozenset(
+    {
+        "algorithm",
+        "algorithms",
+        "algo",
+        "alg",
+        "cipher",
+        "ciphers",
+        "suites",
+        "hash",
+        "hashing",
+        "hasher",
+        "digest",
+        "signature",
+        "signing",
+        "encryption",
+        "kdf",
+        "hmac",
+        "mac",
+        "crypto",
+    }
+)
+# Path words that mean "this hash protects a password or a signature".
+_PW_SIG_TOKENS = frozenset(
+    {
+        "password",
+        "passwords",
+        "passwd",
+        "signature",
+        "signatures",
+        "signing",
+        "sign",
+        "hmac",
+        "jwt",
+        "token",
+        "tokens",
+        "auth",
+        "authentication",
+        "certificate",
+        "cert",
+        "tls",
+        "ssl",
+        "webhook",
+        "kdf",
+    }
+)
+_DES = frozenset(
+    {"DES", "DESCBC", "DESECB", "DESEDE", "DESEDE3", "3DES", "TRIPLEDES", "TDEA", "TDES"}
+)
+_RC4 = frozenset({"RC4", "ARCFOUR", "ARC4", "RC4MD5"})
+_MD5 = re.compile(r"^(?:HMAC)?MD[245](?:WITH[A-Z0-9]+)?$")
+_SHA1 = re.compile(r"^(?:HMAC|RSA|DSA|ECDSA)?SHA1(?:WITH[A-Z0-9]+)?$")
+_SPLIT = re.compile(r"[^A-Z0-9]+")
+
+
+def weak_algorithms(text: str) -> list[tuple[str, bool]]:
+    """Weak algorithm names found in ``text``: ``(name, only_weak_for_passwords_and_signatures)``.
+
+    DES/3DES/RC4 are weak everywhere; MD5 and SHA-1 only where they protect passwords
+    or signatures (they are fine as non-security checksums).
+
+    >>> weak_algorithms("DES-EDE3-CBC"), weak_algorithms("HmacSHA1"), weak_algorithms("AES-256-GCM")
+    ([('3DES', False)], [('SHA-1', True)], [])
+    """
+    tokens = [t for t in _SPLIT.split(text.upper()) if t]
+    found: dict[str, bool] = {}
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in _DES:
+            triple = tok != "DES" or nxt in {"EDE", "EDE3"}
+            found.setdefault("3DES" if triple else "DES", False)
+        elif tok in _RC4:
+            found.setdefault("RC4", False)
+        elif _MD5.match(tok):
+            found.setdefault("MD5", True)
+        elif _SHA1.match(tok) or (tok == "SHA" and nxt == "1"):
+            found.setdefault("SHA-1", True)
+    return list(found.items())
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+class WeakAlgorithmRule(_SecurityRule):
+    """DES, 3DES, RC4 anywhere; MD5 and SHA-1 for passwords or signatures."""
+
+    description = "no DES/3DES/RC4; no MD5/SHA-1 for passwords or signatures"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "security.weak_algorithm", "error", env_severity={"production": "critical"}
+        )
+
+    def wants_key(self, key: str) -> bool:
+        return not is_secret_key(key) and not _ALGO_TOKENS.isdisjoint(key.split("_"))
+
+    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+        texts = _strings(value)
+        if not texts:
+            return
+        words = set(re.split(r"[^a-z0-9]+", path.lower()))
+        for_secrets = not _PW_SIG_TOKENS.isdisjoint(words)
+        for text in texts:
+            for name, scoped in weak_algorithms(text):
+                if scoped and not for_secrets:
+                    continue
+                use = "passwords or signatures" if scoped else "any use"
+                self.report(
+                    out,
+                    ctx,
+                    path,
+                    f"weak algorithm {name} (broken for {use})",
+                    "Use AES-256-GCM or ChaCha20-Poly1305 to encrypt, SHA-256 or better / "
+                    "Ed25519 / RS256 to sign, argon2id, scrypt or bcrypt for passwords",
+                )
+
+
+# --- password policy ------------------------------------------------------------------------
+
+_MIN_LENGTH_KEYS = ("min_length", "minimum_length", "min_len")
+_CLASS_KEYS = {
+    "uppercase": ("require_uppercase", "require_upper", "uppercase"),
+    "lowercase": ("require_lowercase", "require_lower", "lowercase"),
+    "digits": ("require_digits", "require_digit", "require_numbers", "require_number", "digits"),
+    "special characters": (
+        "require_special",
+        "require_special_chars",
+        "require_special_characters",
+        "require_symbols",
+        "symbols",
+    ),
+}
+_CLASS_COUNT_KEYS = ("min_character_classes", "required_character_classes")
+
+
+class PasswordPolicyRule(_SecurityRule):
+    """A ``password_policy`` needs min_length >= 12 and at least 3 of 4 character classes."""
+
+    description = "password_policy: min_length >= 12 and >= 3 required character classes"
+
+    def __init__(self, min_length: int = 12, min_classes: int = 3) -> None:
+        super().__init__(
+            "security.password_policy",
+            "error",
+            env_severity={"development": "warning", "test": "warning"},
+        )
+        self.min_length = min_length
+        self.min_classes = min_classes
+
+    def wants_key(self, key: str) -> bool:
+        return key == "password_policy"
+
+    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+        if not isinstance(value, Mapping):
+            return
+        length_key = next((k for k in _MIN_LENGTH_KEYS if k in value), "min_length")
+        length = value.get(length_key)
+        if not _is_num(length) or length < self.min_length:
+            have = (
+                "is not set"
+                if length is None
+                else f"is {length}"
+                if _is_num(length)
+                else "is not a number"
+            )
+            self.report(
+                out,
+                ctx,
+                f"{path}.{length_key}",
+                f"minimum password length {have}; it must be at least {self.min_length}",
+                f"Set {path}.{length_key}: {self.min_length} (or more)",
+            )
+        count_key = next((k for k in _CLASS_COUNT_KEYS if k in value), None)
+        if count_key is not None and _is_num(value[count_key]):
+            classes = int(value[count_key])
+        else:
+            classes = sum(
+                1 for names in _CLASS_KEYS.values() if any(value.get(n) is True for n in names)
+            )
+        if classes < self.min_classes:
+            missing = [
+                label
+                for label, names in _CLASS_KEYS.items()
+                if not any(value.get(n) is True for n in names)
+            ]
+            self.report(
+                out,
+                ctx,
+                path,
+                f"requires {classes} character class(es); at least {self.min_classes} of "
+                "uppercase, lowercase, digits and special characters are needed",
+                "Turn on " + ", ".join(f"require_{m.split()[0]}" for m in missing),
+            )
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# --- https ----------------------------------------------------------------------------------
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+_HTTP = re.compile(r"http://[^\s'\"}]*", re.IGNORECASE)
+
+
+def _is_loopback(url: str) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
+
+
+class HttpsRequiredRule(_SecurityRule):
+    """Plain ``http://`` URLs (other than loopback) where the environment requires https."""
+
+    description = "no plain http:// URLs (loopback exempt) in production (staging: warning)"
+    wants_urls = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "security.https_required",
+            "warning",
+            env_severity={
+                "production": "error",
+                "staging": "warning",
+                "development": OFF,
+                "test": OFF,
+            },
+        )
+
+    def visit_url(self, path, key, value, ctx, out) -> None:  # noqa: ANN001
+        if ctx.get("environment") is None or key.lower().startswith("$"):
+            return
+        for m in _HTTP.finditer(value):
+            url = m.group(0)
+            if _is_loopback(url):
+                continue
+            env = ctx.get("environment")
+            self.report(
+                out,
+                ctx,
+                path,
+                f"plain http URL {redact_url(url)!r} in {env}, which requires https",
+                f"Use an https:// URL for {path} (plain http is allowed only for loopback)",
+            )
+            return
+
+
+# --- CORS -----------------------------------------------------------------------------------
+
+_ORIGIN_KEYS = frozenset(
+    {
+        "allowed_origins",
+        "allow_origins",
+        "allow_origin",
+        "cors_origins",
+        "origins",
+        "access_control_allow_origin",
+    }
+)
+_CREDENTIAL_KEYS = (
+    "allow_credentials",
+    "credentials",
+    "allowed_credentials",
+    "supports_credentials",
+    "access_control_allow_credentials",
+)
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or (isinstance(v, str) and v.strip().lower() == "true")
+
+
+class CorsCredentialsRule(_SecurityRule):
+    """CORS origin ``*`` together with credentials: any site could act as the user."""
+
+    description = "CORS: allowed origin '*' together with allow_credentials"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "security.cors_credentials", "error", env_severity={"production": "critical"}
+        )
+
+    def wants_key(self, key: str) -> bool:
+        return key in _ORIGIN_KEYS
+
+    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+        wildcard = value == "*" or (isinstance(value, (list, tuple)) and "*" in value)
+        if not wildcard:
+            return
+        cred = next((k for k in _CREDENTIAL_KEYS if _truthy(parent.get(k))), None)
+        if cred is None:
+            return
+        self.report(
+            out,
+            ctx,
+            path,
+            f"allows any origin ('*') while {cred} is true, so any site could make "
+            "credentialed requests",
+            f"List the allowed origins explicitly in {path}, or set {cred}: false",
+        )
+
+
+# --- debug ----------------------------------------------------------------------------------
+
+
+class DebugInProductionRule(_SecurityRule):
+    """``debug: true`` (or debug_mode / debug_enabled) in production."""
+
+    description = "debug switched on in production (staging: warning)"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "security.debug_in_production",
+            "warning",
+            env_severity={
+                "production": "critical",
+                "staging": "warning",
+                "development": OFF,
+                "test": OFF,
+            },
+        )
+
+    def wants_key(self, key: str) -> bool:
+        return key in ("debug", "debug_mode", "debug_enabled")
+
+    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+        env = ctx.get("environment")
+        if env is None or not _truthy(value):
+            return
+        self.report(
+            out,
+            ctx,
+            path,
+            f"debug is on in {env}: it exposes internals and slows requests",
+            f"Set {path}: false in the {env} configuration",
+        )
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def _env_var_name(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_").upper() or "SECRET"
+
+
+_SECRET_LEVELS = {
+    "production": "critical",
+    "staging": "error",
+    "development": "warning",
+    "test": "warning",
+}
+
+
+class PlaintextSecretRule(_SecurityRule):
+    """Keys like password, secret, token, api_key holding a literal instead of ``${ENV}``."""
+
+    description = "secrets (password, secret, token, api_key, ...) are ${ENV} refs or encrypted"
+
+    def __init__(self) -> None:
+        super().__init__("security.plaintext_secret", "error", env_severity=_SECRET_LEVELS)
+
+    def wants_key(self, key: str) -> bool:
+        return key == "key" or is_secret_key(key)
+
+    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+        if key.lower() == "key" and parent_key.lower() not in SECRET_KEY_PARENTS:
+            return
+        kind = literal_secret_kind(value)
+        if kind is None:
+            return
+        var = _env_var_name(path)
+        self.report(
+            out,
+            ctx,
+            path,
+            f"secret stored as {kind} in plain text (value not shown)",
+            f"Use an environment reference such as ${{{var}}} (no default) or an encrypted "
+            "value (enc:...), and rotate the exposed secret",
+        )
+
+
+class UrlCredentialsRule(_SecurityRule):
+    """URLs with an embedded literal password, such as ``postgresql://user:pass@host/db``."""
+
+    description = "no literal password inside URLs (scheme://user:password@host)"
+    wants_urls = True
+
+    def __init__(self) -> None:
+        super().__init__("security.url_credentials", "error", env_severity=_SECRET_LEVELS)
+
+    def visit_url(self, path, key, value, ctx, out) -> None:  # noqa: ANN001
+        # A secret-named key is already reported (once) by security.plaintext_secret.
+        if is_secret_key(key) or not url_password(value):
+            return
+        self.report(
+            out,
+            ctx,
+            path,
+            f"URL {redact_url(value)!r} embeds a literal password",
+            f"Take the password out of the URL: ${{{_env_var_name(path)}}} for the whole URL, "
+            "or user:${DB_PASSWORD}@host",
+        )
