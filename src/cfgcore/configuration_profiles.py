@@ -170,7 +170,6 @@ _BUILTIN_GEOGRAPHIC: dict[str, tuple[str, dict[str, Any]]] = {
         {
             EU_PROFILE_MARKER: "EU",
             "gdpr_compliance": {
-                "enabled": True,
                 "consent_required": True,
                 "right_to_be_forgotten": True,
                 "data_portability": True,

@@ -666,8 +666,9 @@ def explain(layers: list[Layer], key: str | tuple[Any, ...], merged: Any) -> Pro
         )
         # Keep going: the layers below are what the winner overrides, which is half of
         # the answer to "why is it this value".
-    value = get_path(merged, path, _MISSING)
-    found = value is not _MISSING
+    absent = object()
+    value = get_path(merged, path, absent)
+    found = value is not absent
     return Provenance(
         key=format_path(path),
         found=found,

@@ -1,0 +1,106 @@
+"""Deployment and geographic profiles, built-in and custom."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfgcore.configuration_profiles import (
+    DeploymentProfile,
+    ProfileManager,
+    get_profile_manager,
+)
+from cfgcore.errors import ConfigError
+from cfgcore.layering import thaw
+from cfgcore.manager import ConfigurationManager
+
+
+@pytest.fixture(scope="module")
+def base_config():
+    return thaw(ConfigurationManager(validate=False).build_config("staging"))
+
+
+def test_seed_example(base_config):
+    profile_manager = get_profile_manager()
+    high_performance_profile = profile_manager.get_deployment_profile(DeploymentProfile.HIGH_VOLUME)
+    optimized_config = profile_manager.apply_profile(base_config, high_performance_profile)
+    eu_profile = profile_manager.get_geographic_profile("EU")
+    eu_config = profile_manager.apply_geographic_profile(base_config, eu_profile)
+
+    assert optimized_config["performance"]["worker_threads"] == 32
+    assert all(
+        optimized_config["caching_layers"][c]["ttl"] == 3600 for c in ("l1_cache", "l2_cache")
+    )
+    assert eu_config["geographic_profile"] == "EU"
+    assert eu_config["gdpr_compliance"]["consent_required"] is True
+    assert eu_config["gdpr_compliance"]["data_retention"]["user_data_days"] == 2555
+    # applying does not modify the input, and keeps keys the profile does not mention
+    assert base_config["performance"]["worker_threads"] == 8
+    assert optimized_config["music_streaming"] == base_config["music_streaming"]
+
+
+def test_builtin_profiles_carry_the_seed_settings(base_config):
+    pm = ProfileManager()
+    low = pm.apply_profile(base_config, DeploymentProfile.LOW_LATENCY)
+    assert low["server"]["request_timeout_seconds"] == 15
+    assert low["performance"]["batch_size"] == 500
+    assert low["performance"]["prioritize_premium_users"] is True
+
+    acc = pm.apply_profile(base_config, "high_accuracy")
+    assert acc["anomaly_detection"]["sample_size"] == 50000
+    assert len(acc["anomaly_detection"]["ensemble_models"]) > len(
+        base_config["anomaly_detection"]["ensemble_models"]
+    )
+    assert (
+        acc["anomaly_detection"]["validation_threshold"]
+        > base_config["anomaly_detection"]["validation_threshold"]
+    )
+
+    cost = pm.apply_profile(base_config, DeploymentProfile.COST_OPTIMIZED)
+    assert cost["performance"]["worker_threads"] < base_config["performance"]["worker_threads"]
+    for layer in ("l1_cache", "l2_cache", "l3_cache"):
+        assert cost["caching_layers"][layer]["ttl"] > base_config["caching_layers"][layer]["ttl"]
+    assert cost["performance"]["processing_mode"] == "batch"
+
+
+@pytest.mark.parametrize("region", ["EU", "us", "Apac"])
+def test_geographic_profiles_exist_case_insensitively(region, base_config):
+    profile = get_profile_manager().get_geographic_profile(region)
+    out = get_profile_manager().apply_geographic_profile(base_config, profile)
+    assert out["data_residency"]["region"] == region.lower()
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown deployment profile 'turbo'.*high_volume"):
+        get_profile_manager().get_deployment_profile("turbo")
+
+
+def test_custom_profiles_from_files_extend_and_override(tmp_path):
+    (tmp_path / "black_friday.yaml").write_text(
+        "kind: deployment\ndescription: peak\nextends: high_volume\n"
+        "overrides:\n  performance:\n    worker_threads: 64\n"
+    )
+    (tmp_path / "latam.json").write_text(
+        '{"kind": "geographic", "overrides": {"data_residency": {"region": "latam"}}}'
+    )
+    pm = ProfileManager([str(tmp_path)])
+    bf = pm.get_deployment_profile("black_friday")
+    out = pm.apply_profile({"performance": {"worker_threads": 8}}, bf)
+    assert out["performance"]["worker_threads"] == 64
+    assert out["caching_layers"]["l1_cache"]["ttl"] == 3600  # from high_volume
+    assert bf.source.endswith("black_friday.yaml")
+    assert pm.get_geographic_profile("LATAM").overrides["data_residency"]["region"] == "latam"
+    assert {p.name for p in pm.list_profiles("geographic")} >= {"EU", "US", "APAC", "latam"}
+
+
+def test_bad_custom_profile_names_the_file_and_field(tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: regional\noverides: {}\n")
+    with pytest.raises(ConfigError) as err:
+        ProfileManager([str(tmp_path)])
+    text = str(err.value)
+    assert "bad.yaml" in text and "kind" in text and "overides" in text
+
+
+def test_profiles_are_read_only():
+    profile = get_profile_manager().get_deployment_profile(DeploymentProfile.HIGH_VOLUME)
+    with pytest.raises(TypeError):
+        profile.overrides["performance"]["worker_threads"] = 1
