@@ -31,6 +31,11 @@ _LAZY = {
     "ConfigurationManager": "cfgcore.manager",
     "get_config_manager": "cfgcore.manager",
     "ConfigChangeEvent": "cfgcore.events",
+    "ValidationRule": "cfgcore.validation_engine",
+    "ValidationResult": "cfgcore.validation_engine",
+    "ValidationReport": "cfgcore.validation_engine",
+    "get_config_validator": "cfgcore.validation_engine",
+    "validate_configuration": "cfgcore.validation_engine",
 }
 
 __all__ = [

@@ -155,6 +155,7 @@ class Cdn(Struct, kw_only=True):
     provider: str | UnsetType = UNSET
     base_url: str | UnsetType = UNSET
     signed_urls: bool | UnsetType = UNSET
+    region: str | UnsetType = UNSET
 
 
 class MusicStreaming(Struct, kw_only=True):

@@ -272,7 +272,10 @@ def sort_results(results: Iterable[ValidationResult]) -> list[ValidationResult]:
 
 
 def join_path(parent: str, key: Any) -> str:
-    """``parent.key``; keys that would be ambiguous in dotted form are quoted."""
+    """``parent.key``; list items are ``parent.0`` (the form ``manager.get``/``explain`` take).
+
+    Keys that would be ambiguous in dotted form are quoted.
+    """
     text = key if type(key) is str else str(key)
     if not text or "." in text or "[" in text:
         text = f'"{text}"'

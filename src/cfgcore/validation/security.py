@@ -292,7 +292,7 @@ def _is_loopback(url: str) -> bool:
 class HttpsRequiredRule(_SecurityRule):
     """Plain ``http://`` URLs (other than loopback) where the environment requires https."""
 
-    description = "no plain http:// URLs (loopback exempt) in production (staging: warning)"
+    description = "no plain http:// URLs where https is required (loopback exempt)"
     wants_urls = True
 
     def __init__(self) -> None:
@@ -386,7 +386,7 @@ class CorsCredentialsRule(_SecurityRule):
 class DebugInProductionRule(_SecurityRule):
     """``debug: true`` (or debug_mode / debug_enabled) in production."""
 
-    description = "debug switched on in production (staging: warning)"
+    description = "debug switched off in production"
 
     def __init__(self) -> None:
         super().__init__(

@@ -166,7 +166,7 @@ def _experiments(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
         elif isinstance(tests, (list, tuple)):
             for i, test in enumerate(tests):
                 if isinstance(test, Mapping):
-                    yield f"{section}[{i}]", test
+                    yield f"{section}.{i}", test
 
 
 class ExperimentSplitRule(_StreamingRule):

@@ -270,9 +270,9 @@ class _List(_Node):
         item = self.item
         for i, v in enumerate(value):
             if v is None:
-                item.type_error(v, f"{path}[{i}]", ctx, secret)
+                item.type_error(v, f"{path}.{i}", ctx, secret)
             else:
-                item.run(v, f"{path}[{i}]", ctx, secret)
+                item.run(v, f"{path}.{i}", ctx, secret)
 
 
 class _Dict(_Node):
@@ -334,6 +334,10 @@ class _Struct(_Node):
                 text, list(self.fields), n=1, cutoff=0.8 if self.open else 0.6
             )
             hint = close[0] if close else None
+            # Open sections hold the user's own keys: only a near-typo earns a warning
+            # (ccpa_compliance is a sibling of gdpr_compliance, not a misspelling).
+            if self.open and hint is not None and _distance(text, hint, 2) > 2:
+                hint = None
             if len(cache) < 4096:
                 cache[text] = hint
         if self.open and hint is None:
@@ -348,6 +352,21 @@ class _Struct(_Node):
             detail = f"unknown key {text!r} in {where}"
             fix = f"Remove {full} or check its spelling (known keys: {known})"
         ctx.emit(UNKNOWN, full, detail, fix)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of two short strings, capped at ``limit + 1``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
 
 
 class _Union(_Node):
@@ -518,7 +537,7 @@ class ReferenceRule(ValidationRule):
                         continue
                     for i, dep in enumerate(deps):
                         if isinstance(dep, str) and dep not in flags:
-                            path = f"{join_path(join_path('feature_flags', name), field)}[{i}]"
+                            path = f"{join_path(join_path('feature_flags', name), field)}.{i}"
                             out.append(
                                 self._missing(path, f"flag {dep!r}", "feature_flags", list(flags))
                             )

@@ -152,7 +152,7 @@ class TreeWalker:
                     self._node(value, child, skey, ctx, out, depth + 1, active, broken)
         elif isinstance(node, (list, tuple)):
             for i, value in enumerate(node):
-                child = f"{path}[{i}]"
+                child = f"{path}.{i}"
                 if type(value) is str:
                     if url_rules and "://" in value:
                         for rule in url_rules:
