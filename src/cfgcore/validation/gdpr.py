@@ -103,7 +103,7 @@ class EuSwitchRule(ValidationRule):
         return [
             self.create_result(
                 False,
-                f"{path} {state}; the EU geographic profile requires it ({self.why})",
+                f"{path}: {self.field} {state}; the EU geographic profile requires it ({self.why})",
                 suggested_fix=f"Set {path}: true",
                 key_path=path,
                 severity=self.severity_for(env),

@@ -140,7 +140,7 @@ def weak_algorithms(text: str) -> list[tuple[str, bool]]:
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in _DES:
-            triple = tok != "DES" or nxt in {"EDE", "EDE3"}
+            triple = tok != "DES" or nxt in {"EDE", "EDE3", "CBC3"}
             found.setdefault("3DES" if triple else "DES", False)
         elif tok in _RC4:
             found.setdefault("RC4", False)
@@ -151,11 +151,11 @@ def weak_algorithms(text: str) -> list[tuple[str, bool]]:
     return list(found.items())
 
 
-def _strings(value: Any) -> list[str]:
+def _strings(path: str, value: Any) -> list[tuple[str, str]]:
     if isinstance(value, str):
-        return [value]
+        return [(path, value)]
     if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, str)]
+        return [(f"{path}.{i}", v) for i, v in enumerate(value) if isinstance(v, str)]
     return []
 
 
@@ -173,12 +173,12 @@ class WeakAlgorithmRule(_SecurityRule):
         return not is_secret_key(key) and not _ALGO_TOKENS.isdisjoint(key.split("_"))
 
     def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
-        texts = _strings(value)
+        texts = _strings(path, value)
         if not texts:
             return
         words = set(re.split(r"[^a-z0-9]+", path.lower()))
         for_secrets = not _PW_SIG_TOKENS.isdisjoint(words)
-        for text in texts:
+        for item_path, text in texts:
             for name, scoped in weak_algorithms(text):
                 if scoped and not for_secrets:
                     continue
@@ -186,7 +186,7 @@ class WeakAlgorithmRule(_SecurityRule):
                 self.report(
                     out,
                     ctx,
-                    path,
+                    item_path,
                     f"weak algorithm {name} (broken for {use})",
                     "Use AES-256-GCM or ChaCha20-Poly1305 to encrypt, SHA-256 or better / "
                     "Ed25519 / RS256 to sign, argon2id, scrypt or bcrypt for passwords",
