@@ -101,6 +101,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
+        self._own_thread: threading.Thread | None = None
         self._pending: set[Any] = set()
         _BUSES.add(self)
 
@@ -181,6 +182,7 @@ class EventBus:
                 )
                 thread.start()
                 self._own_loop = loop
+                self._own_thread = thread
             return self._own_loop
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -202,13 +204,19 @@ class EventBus:
     def close(self) -> None:
         """Stop the private background loop, if one was started."""
         loop, self._own_loop = self._own_loop, None
+        thread, self._own_thread = self._own_thread, None
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(5)
+            if not loop.is_running():
+                loop.close()
 
     def _after_fork_in_child(self) -> None:
         # The background loop's thread does not exist in the child; start afresh.
         self._lock = threading.Lock()
         self._own_loop = None
+        self._own_thread = None
         self._pending = set()
 
 

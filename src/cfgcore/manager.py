@@ -105,7 +105,9 @@ class ConfigSnapshot:
     ``config`` is the frozen merged tree; ``layers`` are kept for provenance;
     ``fingerprint`` is the (inode, size, mtime) of every input file, used by the
     hot-reload poll; ``sources`` the bytes digest of every input, used to skip no-op
-    reloads.
+    reloads; ``refs`` maps each key whose live value came from an environment variable
+    to the reference that produced it (``${KAFKA_PASSWORD}``), so validation judges the
+    reference rather than the secret it resolved to.
     """
 
     config: FrozenDict
@@ -119,6 +121,7 @@ class ConfigSnapshot:
     fingerprint: tuple[Any, ...]
     sources: tuple[Any, ...]
     loaded_at: float
+    refs: Mapping[tuple[Any, ...], str] = field(default_factory=dict, repr=False)
     flat: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -526,11 +529,15 @@ class ConfigurationManager:
 
         problems: list[Problem] = []
         layers: list[Layer] = []
+        refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
         for path, raw in texts:
             try:
                 layer = _parse_layer(path, raw)
                 layer.kind = "base" if path == base_file else "environment"
+                found = _env_refs(layer.data)
                 layer.data = self.transformer.transform(layer.data, self.transforms, file=path)
+                for ref_path, ref in found:
+                    refs[ref_path] = (ref, get_path(layer.data, ref_path, None))
                 layers.append(layer)
             except ConfigError as exc:
                 problems += exc.problems
@@ -549,6 +556,8 @@ class ConfigurationManager:
             merged = deep_merge(merged, layer.data)
         envl = env_layer(env_vars, self.env_prefix, merged)
         if envl.data:
+            for ref_path, var in envl.env_vars.items():
+                refs[ref_path] = ("${" + var + "}", get_path(envl.data, ref_path, None))
             layers.append(envl)
             merged = deep_merge(merged, envl.data)
         runtime = runtime if runtime is not None else Layer("runtime", "runtime", {})
@@ -556,6 +565,9 @@ class ConfigurationManager:
         if runtime.data:
             merged = deep_merge(merged, runtime.data)
         config = freeze(merged)
+        live_refs = {
+            p: ref for p, (ref, value) in refs.items() if get_path(config, p, _ABSENT) == value
+        }
 
         compiled = None
         if flags_file and with_flags:
@@ -573,6 +585,7 @@ class ConfigurationManager:
             fingerprint=fingerprint,
             sources=sources,
             loaded_at=time.time(),
+            refs=live_refs,
         )
         if self._debug:
             log.debug(
@@ -638,6 +651,7 @@ class ConfigurationManager:
         env: str,
         previous: ConfigSnapshot,
         layers: Sequence[Layer] = (),
+        refs: Mapping[tuple[Any, ...], str] | None = None,
     ) -> list[Problem]:
         """Blocking problems of ``config``: the validation engine, or the type fallback.
 
@@ -647,8 +661,11 @@ class ConfigurationManager:
             return []
         engine = _validation_engine()
         if engine is not None:
+            view = thaw(config)
+            for ref_path, ref in (refs or {}).items():
+                _put(view, ref_path, ref)
             try:
-                report = engine(thaw(config), env)
+                report = engine(view, env)
             except Exception as exc:
                 # A validator that crashes cannot vouch for the config: block, loudly.
                 log.exception("validation engine failed")
@@ -656,7 +673,8 @@ class ConfigurationManager:
             return [
                 self._problem(
                     r.key_path,
-                    r.message + (f" (fix: {r.suggested_fix})" if r.suggested_fix else ""),
+                    _strip_prefix(r.message, f"{r.key_path}: ")
+                    + (f" (fix: {r.suggested_fix})" if r.suggested_fix else ""),
                     layers,
                     config,
                 )
@@ -705,8 +723,12 @@ class ConfigurationManager:
         target = snap.config if config is None else config
         engine = _validation_engine()
         if engine is not None and self.validate:
-            return engine(thaw(target), snap.environment)
-        return _FallbackReport(self._check(target, snap.environment, snap, snap.layers))
+            view = thaw(target)
+            for ref_path, ref in (snap.refs if config is None else {}).items():
+                _put(view, ref_path, ref)
+            return engine(view, snap.environment)
+        refs = snap.refs if config is None else None
+        return _FallbackReport(self._check(target, snap.environment, snap, snap.layers, refs))
 
     # ------------------------------------------------------------------ activation
 
@@ -714,7 +736,7 @@ class ConfigurationManager:
         self, snap: ConfigSnapshot, flags: Any, previous: ConfigSnapshot, source: str
     ) -> list[ConfigChangeEvent]:
         """Validate ``snap`` and swap it (and ``flags``) in; return the change events."""
-        problems = self._check(snap.config, snap.environment, previous, snap.layers)
+        problems = self._check(snap.config, snap.environment, previous, snap.layers, snap.refs)
         if problems:
             err = ConfigValidationError(problems)
             self.last_error = err
@@ -793,6 +815,7 @@ class ConfigurationManager:
                     layers=(*previous.layers[:-1], runtime),
                     version=previous.version + 1,
                     loaded_at=time.time(),
+                    refs=_refs_without(previous.refs, [path]),
                     flat={},
                 )
                 events = self._activate(snap, None, previous, source)
@@ -833,10 +856,7 @@ class ConfigurationManager:
         with self._lock:
             previous = self._current()
             new_tree = freeze(dict(config))
-            overrides: dict[tuple[Any, ...], Any] = {}
-            for dotted, _old, new in diff_trees(previous.config, new_tree):
-                p = split_path(dotted)
-                overrides[p] = new if get_path(new_tree, p, _ABSENT) is not _ABSENT else DELETE
+            overrides = _structural_diff(previous.config, new_tree)
             runtime = _runtime_with(previous.runtime, overrides, source)
             snap = replace(
                 previous,
@@ -844,6 +864,7 @@ class ConfigurationManager:
                 layers=(*previous.layers[:-1], runtime),
                 version=previous.version + 1,
                 loaded_at=time.time(),
+                refs=_refs_without(previous.refs, list(overrides)),
                 flat={},
             )
             try:
@@ -1049,6 +1070,78 @@ class ConfigurationManager:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _structural_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], prefix: tuple[Any, ...] = ()
+) -> dict[tuple[Any, ...], Any]:
+    """Overrides turning ``old`` into ``new``: changed values, and DELETE at the highest
+    removed key (so a removed section stays removed when the files are re-read)."""
+    out: dict[tuple[Any, ...], Any] = {}
+    for key, value in old.items():
+        path = (*prefix, key)
+        if key not in new:
+            out[path] = DELETE
+        elif isinstance(value, Mapping) and isinstance(new[key], Mapping):
+            out.update(_structural_diff(value, new[key], path))
+        elif diff_trees(value, new[key]):
+            out[path] = new[key]
+    for key, value in new.items():
+        if key not in old:
+            out[(*prefix, key)] = value
+    return out
+
+
+def _env_refs(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Paths of string leaves holding a ``${...}`` reference, with the raw text."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out += _env_refs(v, (*prefix, k))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out += _env_refs(v, (*prefix, str(i)))
+    elif isinstance(tree, str) and "${" in tree:
+        out.append((prefix, tree))
+    return out
+
+
+def _put(tree: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Set ``path`` in a plain (thawed) tree if every parent exists."""
+    node = tree
+    for seg in path[:-1]:
+        if isinstance(node, dict):
+            node = node.get(seg)
+        elif isinstance(node, list):
+            try:
+                node = node[int(seg)]
+            except (ValueError, IndexError):
+                return
+        else:
+            return
+    last = path[-1]
+    if isinstance(node, dict) and last in node:
+        node[last] = value
+    elif isinstance(node, list):
+        with contextlib.suppress(ValueError, IndexError):
+            node[int(last)] = value
+
+
+def _refs_without(
+    refs: Mapping[tuple[Any, ...], str], changed: Sequence[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], str]:
+    """``refs`` minus every path at or below a changed path (its value is now literal)."""
+    out = dict(refs)
+    for path in changed:
+        n = len(path)
+        for p in list(out):
+            if p[:n] == tuple(path):
+                del out[p]
+    return out
+
+
+def _strip_prefix(text: str, prefix: str) -> str:
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 def _profile_name(profile: Any) -> str | None:
