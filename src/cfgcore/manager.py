@@ -222,6 +222,7 @@ class ConfigurationManager:
         self._async_stop: asyncio.Event | None = None
         self._debug = False
         self.last_error: ConfigError | None = None
+        self._rejected_fingerprint: tuple[Any, ...] | None = None
         _MANAGERS.add(self)
 
     # ------------------------------------------------------------------ reading (hot path)
@@ -380,6 +381,7 @@ class ConfigurationManager:
                 events = [] if snap is previous else self._activate(snap, flags, previous, source)
             except ConfigError as exc:
                 self.last_error = exc
+                self._rejected_fingerprint = self._fingerprint(previous.environment)
                 events = [self._error_event(exc, source)]
                 log.error(
                     "configuration reload rejected; keeping version %d: %s", previous.version, exc
@@ -1021,7 +1023,11 @@ class ConfigurationManager:
 
     def _poll(self) -> None:
         snap = self._snap
-        if snap.version and self._fingerprint(snap.environment) != snap.fingerprint:
+        if not snap.version:
+            return
+        current = self._fingerprint(snap.environment)
+        # Retry a rejected input only once it changes again, not on every poll.
+        if current != snap.fingerprint and current != self._rejected_fingerprint:
             self.reload(source="reload")
 
     def _after_fork_in_child(self) -> None:

@@ -1,0 +1,236 @@
+"""Hot reload with a real watcher on real files: saves, renames, ConfigMaps, bad files, fork."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import time
+import warnings
+
+import pytest
+
+from cfgcore.atomicio import atomic_write_text
+from cfgcore.manager import ConfigurationManager, default_config_dir
+
+DEFAULTS = default_config_dir()
+FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
+PREMIUM = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def _copy_set(d):
+    d.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(DEFAULTS):
+        shutil.copy(os.path.join(DEFAULTS, name), d / name)
+    shutil.copy(FLAGS, d / "flags.yaml")
+
+
+def _with_threshold(text: str, value: float) -> str:
+    return text + f"\nanomaly_detection:\n  threshold: {value}\n"
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    d = tmp_path / "config"
+    _copy_set(d)
+    return d
+
+
+@pytest.fixture
+def manager(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    m.enable_hot_reload()
+    yield m
+    m.close()
+
+
+def test_plain_write_is_picked_up_with_one_event_per_leaf(manager, config_dir):
+    seen = []
+    manager.register_change_listener(seen.append)
+    staging = config_dir / "staging.yaml"
+    text = staging.read_text()
+    staging.write_text(_with_threshold(text, 0.91))
+    assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.91)
+    assert wait_for(lambda: seen)
+    assert [(e.config_path, e.old_value, e.new_value, e.source) for e in seen] == [
+        ("anomaly_detection.threshold", 0.8, 0.91, "reload")
+    ]
+
+
+def test_editor_style_atomic_rename_save(manager, config_dir):
+    staging = config_dir / "staging.yaml"
+    original = staging.read_text()
+    tmp = config_dir / ".staging.yaml.swp~"
+    tmp.write_text(_with_threshold(original, 0.92))
+    os.replace(tmp, staging)
+    assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.92)
+    atomic_write_text(staging, _with_threshold(original, 0.93))
+    assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.93)
+
+
+def test_half_written_file_is_rejected_then_the_next_good_write_wins(manager, config_dir):
+    errors = []
+    manager.register_change_listener(lambda e: errors.append(e) if e.is_error else None)
+    staging = config_dir / "staging.yaml"
+    good = _with_threshold(staging.read_text(), 0.94)
+    before = manager.snapshot
+    # a writer that got interrupted half way through a flow sequence
+    cut = good.index("bootstrap_servers:") + len("bootstrap_servers: [\n  'kafka-staging-1")
+    staging.write_text(good[:cut].replace("bootstrap_servers:", "bootstrap_servers: [", 1))
+    assert wait_for(lambda: errors)
+    assert manager.snapshot is before
+    assert "staging.yaml" in errors[0].config_path and errors[0].error is not None
+    assert any(e["kind"] == "error" for e in manager.audit.entries())
+    staging.write_text(good)
+    assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.94)
+    assert manager.last_error is None
+
+
+def test_file_that_fails_validation_keeps_the_previous_snapshot(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("production")
+    errors = []
+    m.register_change_listener(lambda e: errors.append(e) if e.is_error else None)
+    m.enable_hot_reload()
+    try:
+        prod = config_dir / "production.yaml"
+        prod.write_text(prod.read_text().replace("debug: false", "debug: true"))
+        assert wait_for(lambda: errors)
+        assert m.get("app.debug") is False
+        assert "app.debug" in str(errors[0].error) and "production.yaml" in str(errors[0].error)
+    finally:
+        m.close()
+
+
+def test_flags_file_change_swaps_the_flag_engine(manager, config_dir):
+    assert manager.flags.is_enabled("enhanced_anomaly_detection", PREMIUM) is True
+    flags = config_dir / "flags.yaml"
+    flags.write_text(flags.read_text().replace('serve: "on"', 'serve: "off"', 1))
+    assert wait_for(lambda: not manager.flags.is_enabled("enhanced_anomaly_detection", PREMIUM))
+
+
+def test_kubernetes_configmap_symlink_swap(tmp_path):
+    # The layout kubelet creates: real files in a timestamped dir, "..data" pointing at it,
+    # and the visible names pointing through "..data".
+    root = tmp_path / "configmap"
+    root.mkdir()
+    first = root / "..2026_11_25_10_00_00.000000001"
+    _copy_set(first)
+    os.symlink(first.name, root / "..data")
+    for name in os.listdir(first):
+        os.symlink(os.path.join("..data", name), root / name)
+    m = ConfigurationManager(root, environ={})
+    m.load_environment_config("staging")
+    m.enable_hot_reload()
+    try:
+        assert m.get("anomaly_detection.threshold") == 0.8
+        second = root / "..2026_11_25_10_05_00.000000002"
+        _copy_set(second)
+        staging = second / "staging.yaml"
+        staging.write_text(_with_threshold(staging.read_text(), 0.95))
+        os.symlink(second.name, root / "..data_tmp")
+        os.replace(root / "..data_tmp", root / "..data")  # the atomic swap kubelet does
+        shutil.rmtree(first)
+        assert wait_for(lambda: m.get("anomaly_detection.threshold") == 0.95)
+        assert m.explain("anomaly_detection.threshold").winner.file == str(root / "staging.yaml")
+    finally:
+        m.close()
+
+
+def test_touch_without_change_is_not_a_new_version(manager, config_dir):
+    version = manager.version
+    staging = config_dir / "staging.yaml"
+    os.utime(staging)
+    manager.reload()
+    assert manager.version == version
+
+
+def test_poll_catches_a_change_the_watcher_never_saw(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+    staging.write_text(_with_threshold(staging.read_text(), 0.96))
+    m._poll()  # what the watcher runs when it starts, after fork and periodically
+    assert m.get("anomaly_detection.threshold") == 0.96
+
+
+def test_asyncio_file_watching_and_async_listener(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+
+    async def main():
+        got = asyncio.Queue()
+
+        class Listener:
+            async def on_config_changed(self, event):
+                await got.put((event.config_path, event.new_value, asyncio.get_running_loop()))
+
+        m.register_change_listener(Listener())
+        await m.start_file_watching()
+        assert m.hot_reload_enabled
+        staging.write_text(_with_threshold(staging.read_text(), 0.97))
+        path, value, loop = await asyncio.wait_for(got.get(), 10)
+        await m.stop_file_watching()
+        return path, value, loop is asyncio.get_running_loop()
+
+    assert asyncio.run(main()) == ("anomaly_detection.threshold", 0.97, True)
+    assert not m.hot_reload_enabled
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_watcher_started_before_fork_keeps_working_in_the_child(manager, config_dir):
+    staging = config_dir / "staging.yaml"
+    original = staging.read_text()
+    to_parent_r, to_parent_w = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads; that is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child: report what it sees through the pipe, never return into pytest
+        code = 1
+        try:
+            os.close(to_parent_r)
+            ok1 = wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.81, 10)
+            os.write(to_parent_w, b"1" if ok1 and manager.hot_reload_enabled else b"0")
+            ok2 = wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.82, 10)
+            os.write(to_parent_w, b"1" if ok2 else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(to_parent_w)
+    try:
+        staging.write_text(_with_threshold(original, 0.81))
+        assert _read_byte(to_parent_r, 15) == b"1", "child did not see the first change"
+        staging.write_text(_with_threshold(original, 0.82))
+        assert _read_byte(to_parent_r, 15) == b"1", "child did not see the second change"
+        assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.82)
+    finally:
+        os.close(to_parent_r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _read_byte(fd, timeout):
+    ready, _, _ = select.select([fd], [], [], timeout)
+    return os.read(fd, 1) if ready else b""
+
+
+def test_disable_hot_reload_stops_the_thread(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    m.enable_hot_reload()
+    assert m.hot_reload_enabled
+    m.disable_hot_reload()
+    assert not m.hot_reload_enabled
