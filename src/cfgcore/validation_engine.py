@@ -126,4 +126,6 @@ def validate_configuration(config: Mapping[str, Any], env: str | None = None) ->
     name = normalize_environment(env) or (
         normalize_environment(config.get("environment")) if isinstance(config, Mapping) else None
     )
-    return get_config_validator().validate_config(config, f"{name or 'config'}_config", env)
+    return get_config_validator().validate_config(
+        config, f"{name}_config" if name else "config", env
+    )

@@ -335,8 +335,8 @@ class _Struct(_Node):
             )
             hint = close[0] if close else None
             # Open sections hold the user's own keys: only a near-typo earns a warning
-            # (ccpa_compliance is a sibling of gdpr_compliance, not a misspelling).
-            if self.open and hint is not None and _distance(text, hint, 2) > 2:
+            # (pdpa_compliance is a sibling of gdpr_compliance, not a misspelling).
+            if self.open and hint is not None and not _typo(text, hint):
                 hint = None
             if len(cache) < 4096:
                 cache[text] = hint
@@ -352,6 +352,12 @@ class _Struct(_Node):
             detail = f"unknown key {text!r} in {where}"
             fix = f"Remove {full} or check its spelling (known keys: {known})"
         ctx.emit(UNKNOWN, full, detail, fix)
+
+
+def _typo(a: str, b: str) -> bool:
+    """One edit apart, or two swapped letters (``pdpa`` is not a typo of ``gdpr``)."""
+    d = _distance(a, b, 2)
+    return d <= 1 or (d == 2 and len(a) == len(b) and sorted(a) == sorted(b))
 
 
 def _distance(a: str, b: str, limit: int) -> int:
