@@ -273,6 +273,19 @@ cdef void _release(SlotVal* vals, Py_ssize_t n) noexcept:
         vals[i].semver = NULL
 
 
+cdef SlotVal* _missing_slots(Py_ssize_t n) except NULL:
+    """A heap array of n bound values, all *missing* (ids -1: match no constant)."""
+    cdef Py_ssize_t i
+    cdef SlotVal* vals = <SlotVal*>malloc((n if n else 1) * sizeof(SlotVal))
+    if vals == NULL:
+        raise MemoryError()
+    memset(vals, 0, (n if n else 1) * sizeof(SlotVal))
+    for i in range(n):
+        vals[i].id = -1
+        vals[i].ci_id = -1
+    return vals
+
+
 cdef int32_t* _int_array(list items) except? NULL:
     cdef Py_ssize_t i, n = len(items)
     cdef int32_t* out = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
@@ -415,10 +428,7 @@ cdef class CompiledSnapshot:
         self.semver_slots = _bool_array(t.semver_slots)
         self.n_slots = len(t.slots)
         self.n_flags = len(t.keys)
-        self.empty = <SlotVal*>malloc((self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
-        if self.empty == NULL:
-            raise MemoryError()
-        memset(self.empty, 0, (self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+        self.empty = _missing_slots(self.n_slots)
 
     def __dealloc__(self):
         free(self.nodes)
@@ -559,10 +569,7 @@ cdef class CompiledSnapshot:
         cdef Binding bd = Binding.__new__(Binding)
         bd.snap = self
         bd.n = self.n_slots
-        bd.vals = <SlotVal*>malloc((self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
-        if bd.vals == NULL:
-            raise MemoryError()
-        memset(bd.vals, 0, (self.n_slots if self.n_slots else 1) * sizeof(SlotVal))
+        bd.vals = _missing_slots(self.n_slots)
         if type(attrs) is dict or isinstance(attrs, Mapping):
             self._bind_into(bd.vals, attrs, NULL, self.n_slots)
         return bd

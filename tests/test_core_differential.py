@@ -1,0 +1,179 @@
+"""Differential test: random snapshots and contexts; the compiled and the reference
+evaluator must agree on every field of every evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.engine import engine_class
+from tests.conftest import IMPLS
+
+pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
+
+ATTRS = ["seg", "n", "v", "user_id", "targeting_key"]
+WORDS = ["premium", "free", "EU", "eu", "UK", "A", "a", "1.2.3", "1.10.0-rc.1", "x@y.com", "", "ß", "SS",
+         "pre", "ium", "@y.com", "ss"]  # fmt: skip
+
+NUMS = [-2, -1, 0, 1, 2, 0.5, -1.5]
+scalars = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMS), st.booleans())
+# Context values are drawn mostly from the same vocabulary as the constants, so that
+# rules really match; the rest are the awkward values the hot path must survive.
+ctx_values = st.one_of(
+    st.sampled_from(WORDS),
+    st.sampled_from(WORDS),
+    st.sampled_from(NUMS),
+    st.sampled_from(NUMS),
+    st.text(max_size=6),
+    st.integers(min_value=2**60, max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+attr = st.sampled_from(ATTRS)
+strings = st.one_of(st.sampled_from(WORDS), st.text(max_size=3))
+
+
+@st.composite
+def leaf(draw):
+    op = draw(
+        st.sampled_from(
+            ["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "starts_with", "ends_with",
+             "contains", "matches", "semver_eq", "semver_lt", "semver_gt", "exists", "segment"]
+        )
+    )  # fmt: skip
+    if op == "segment":
+        return {"segment": draw(st.sampled_from(["s0", "s1"]))}
+    cond = {"attr": draw(attr)}
+    ci = draw(st.booleans())
+    if op in ("eq", "ne"):
+        value = draw(st.sampled_from(WORDS)) if ci else draw(scalars)
+        cond[op] = value
+    elif op in ("in", "not_in"):
+        values = draw(st.lists(st.sampled_from(WORDS) if ci else scalars, max_size=12))
+        cond[op] = values
+    elif op in ("lt", "le", "gt", "ge"):
+        cond[op] = draw(st.sampled_from(NUMS))
+        ci = False
+    elif op in ("starts_with", "ends_with", "contains"):
+        cond[op] = draw(strings)
+    elif op == "matches":
+        cond[op] = draw(st.sampled_from(["^a", "e$", "[0-9]", "premium|free", "."]))
+    elif op.startswith("semver"):
+        cond[op] = draw(st.sampled_from(["1.2.3", "1.10.0-rc.1", "0.0.1", "2.0.0"]))
+        ci = False
+    else:
+        cond[op] = draw(st.booleans())
+        ci = False
+    if ci:
+        cond["ignore_case"] = True
+    return cond
+
+
+conditions = st.recursive(
+    leaf(),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3).map(lambda xs: {"all": xs}),
+        st.lists(kids, max_size=3).map(lambda xs: {"any": xs}),
+        kids.map(lambda x: {"not": x}),
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def snapshots(draw):
+    flags = {}
+    n = draw(st.integers(1, 5))
+    for i in range(n):
+        nvar = draw(st.integers(1, 3))
+        boolean = draw(st.booleans())
+        names = ["on", "off"] if boolean else [f"v{j}" for j in range(nvar)]
+        flag = {}
+        if not boolean:
+            flag["variants"] = {name: draw(st.one_of(scalars, st.just({"k": name}))) for name in names}
+            flag["default"] = draw(st.sampled_from(names))
+        elif draw(st.booleans()):
+            flag["default"] = draw(st.sampled_from(names))
+        if draw(st.booleans()):
+            flag["off_variant"] = draw(st.sampled_from(names))
+        flag["enabled"] = draw(st.booleans()) or draw(st.booleans())
+        if draw(st.booleans()):
+            flag["bucket_by"] = draw(st.lists(attr, min_size=1, max_size=2))
+        rules = []
+        for _ in range(draw(st.integers(0, 3))):
+            rule = {}
+            if draw(st.booleans()):
+                rule["when"] = draw(conditions)
+            kind = draw(st.sampled_from(["serve", "rollout", "split"]))
+            if kind == "split":
+                weights = draw(st.lists(st.integers(0, 100), min_size=len(names), max_size=len(names)))
+                total = sum(weights) or 1
+                scaled = [w * 100 // total for w in weights]
+                scaled[-1] += 100 - sum(scaled)
+                rule["split"] = dict(zip(names, scaled))
+            else:
+                rule["serve"] = draw(st.sampled_from(names))
+                if kind == "rollout":
+                    rule["rollout"] = draw(st.floats(0, 100, allow_nan=False))
+            rules.append(rule)
+        flag["rules"] = rules
+        earlier = [f"f{j}" for j in range(i)]
+        if earlier and draw(st.booleans()):
+            target = draw(st.sampled_from(earlier))
+            if flags[target].get("variants") is None:
+                flag["prerequisites"] = [target]
+            else:
+                flag["prerequisites"] = [
+                    {"flag": target, "variant": draw(st.sampled_from(list(flags[target]["variants"])))}
+                ]
+        flags[f"f{i}"] = flag
+    segments = {"s0": draw(leaf().filter(lambda c: "segment" not in c)), "s1": {"any": [{"segment": "s0"}, draw(leaf().filter(lambda c: "segment" not in c))]}}
+    return {"segments": segments, "flags": flags}
+
+
+contexts = st.dictionaries(attr, ctx_values, min_size=len(ATTRS) - 2, max_size=len(ATTRS))
+
+
+def same(a, b):
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshots(), st.lists(contexts, min_size=4, max_size=10), st.one_of(st.none(), scalars))
+def test_compiled_and_reference_agree(snapshot, ctxs, default):
+    c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    for ctx in ctxs:
+        bound_c, bound_p = c.context(ctx), p.context(ctx)
+        for key in [*snapshot["flags"], "missing"]:
+            for cc, pc in ((ctx, ctx), (bound_c, bound_p)):
+                dc, dp = c.evaluate(key, cc, default), p.evaluate(key, pc, default)
+                assert dc == dp, (key, ctx)
+                assert same(c.is_enabled(key, cc), p.is_enabled(key, pc))
+                assert c.variant(key, cc) == p.variant(key, pc)
+                assert same(c.value(key, cc, default), p.value(key, pc, default))
+        assert c.evaluate_all(ctx) == p.evaluate_all(ctx)
+        assert c.evaluate_all(bound_c) == p.evaluate_all(bound_p)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conditions, st.lists(contexts, min_size=8, max_size=16))
+def test_conditions_agree(cond, ctxs):
+    """Focused on the operators: one rule, many contexts."""
+    snapshot = {
+        "segments": {"s0": {"attr": "seg", "eq": "premium"}, "s1": {"attr": "n", "le": 0}},
+        "flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}},
+    }
+    c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    for ctx in ctxs:
+        expected = p.is_enabled("f", ctx)
+        assert c.is_enabled("f", ctx) is expected, (cond, ctx)
+        assert c.is_enabled("f", c.context(ctx)) is expected, (cond, ctx)
