@@ -979,8 +979,11 @@ class DynamicConfigurationManager:
 
 
 def _with_rollout(flag: Flag, pct: float) -> Flag:
-    """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent;
-    a flag on by default becomes off by default plus a final rollout rule."""
+    """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent.
+
+    A flag with no such rule (on or off for everyone) gets a final rollout rule and
+    the off variant as its default, so the percentage applies to everyone else.
+    """
     on, off = _on_off(flag)
     rollout = None if pct >= 100.0 else pct
     rules = [
@@ -988,7 +991,7 @@ def _with_rollout(flag: Flag, pct: float) -> Flag:
         for r in flag.rules
     ]
     default = flag.default
-    if (default or "on") == on:
+    if not any(r.serve == on and r.split is None for r in flag.rules):
         rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
         default = off
     return msgspec.structs.replace(flag, rules=rules, default=default)

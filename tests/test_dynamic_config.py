@@ -1,0 +1,312 @@
+"""DynamicConfigurationManager: the seed's feature-flag API, persistence, dependencies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from enum import Enum
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.dynamic_config import (
+    DynamicConfigurationManager,
+    FeatureFlag,
+    get_dynamic_config_manager,
+    reset_dynamic_config_manager,
+)
+from cfgcore.engine import engine_class
+from cfgcore.errors import ConfigError
+from cfgcore.snapshot import load_snapshot
+
+PREMIUM_EU = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
+FREE_US = {"user_id": "67890", "user_segment": "free", "region": "US"}
+USERS = [f"user-{i}" for i in range(4000)]
+
+
+@pytest.fixture
+def manager(tmp_path, impl):
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=engine_class(impl)())
+    yield m
+    m.close()
+
+
+def test_seed_feature_flag_example(manager):
+    """The seed's "Dynamic Feature Flags" block, as written."""
+    dynamic_config = manager
+    user_context = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
+    assert dynamic_config.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, user_context)
+    assert not dynamic_config.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, FREE_US)
+    feature_status = dynamic_config.get_feature_flags_status()
+    assert feature_status["enhanced_anomaly_detection"]["enabled"] is True
+    assert feature_status["experimental_ml_models"]["rollout_percentage"] == 25.0
+    # Every catalog member is a flag of the bundled set.
+    for member in FeatureFlag:
+        assert member.value in feature_status, member
+
+
+def test_seed_unit_test_without_user_id(tmp_path, monkeypatch):
+    """The seed's test_feature_flag_evaluation, through the process-wide manager."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    reset_dynamic_config_manager()
+    try:
+        manager = get_dynamic_config_manager()
+        assert manager is get_dynamic_config_manager()
+        assert manager.flags_file == str(tmp_path / "state" / "flags.json")
+        assert manager.is_feature_enabled(
+            FeatureFlag.ENHANCED_ANOMALY_DETECTION, {"user_segment": "premium"}
+        )
+        # Out of the box nothing is written until something changes.
+        assert not os.path.exists(manager.flags_file)
+    finally:
+        reset_dynamic_config_manager()
+
+
+def test_segment_features(manager):
+    for flag, segment in [
+        (FeatureFlag.PARENTAL_CONTROLS, "family"),
+        (FeatureFlag.STUDY_MODE_DETECTION, "student"),
+        (FeatureFlag.AD_PLACEMENT_OPTIMIZATION, "free"),
+        (FeatureFlag.PREDICTIVE_SKIP_DETECTION, "premium"),
+    ]:
+        assert manager.is_feature_enabled(flag, {"user_id": "u", "user_segment": segment})
+        assert not manager.is_feature_enabled(flag, {"user_id": "u", "user_segment": "other"})
+
+
+def test_seed_recommendation_function(manager):
+    """The seed's get_recommendation_algorithm pattern with string names too."""
+    manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, False)
+
+    def algorithm(ctx):
+        if manager.is_feature_enabled(FeatureFlag.EXPERIMENTAL_ML_MODELS, ctx):
+            return "experimental_transformer_model"
+        if manager.is_feature_enabled("advanced_audio_analytics", ctx):
+            return "enhanced_collaborative_filtering"
+        return "standard_matrix_factorization"
+
+    assert algorithm(PREMIUM_EU) == "enhanced_collaborative_filtering"
+    assert algorithm(FREE_US) == "standard_matrix_factorization"
+
+
+def test_unknown_flag_and_bad_context_never_raise(manager):
+    assert manager.is_feature_enabled("no_such_flag", PREMIUM_EU) is False
+    assert manager.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, None) is False
+    assert manager.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, 42) is False  # type: ignore[arg-type]
+    assert manager.is_feature_enabled(12, PREMIUM_EU) is False  # type: ignore[arg-type]
+
+
+def test_set_feature_flag_rollout_is_monotonic_and_proportional(manager):
+    premium = [{"user_id": u, "user_segment": "premium"} for u in USERS]
+    on = {}
+    for pct in (10, 40, 100):
+        manager.set_feature_flag(FeatureFlag.ADVANCED_AUDIO_ANALYTICS, True, pct)
+        on[pct] = {c["user_id"] for c in premium if manager.is_feature_enabled(
+            FeatureFlag.ADVANCED_AUDIO_ANALYTICS, c)}  # fmt: skip
+        assert abs(len(on[pct]) / len(USERS) - pct / 100) < 0.03
+    assert on[10] <= on[40] <= on[100]  # raising a rollout only adds users
+    # targeting is kept: free users still do not get it
+    assert not manager.is_feature_enabled(FeatureFlag.ADVANCED_AUDIO_ANALYTICS, FREE_US)
+    manager.set_feature_flag(FeatureFlag.ADVANCED_AUDIO_ANALYTICS, False)
+    assert not any(manager.is_feature_enabled("advanced_audio_analytics", c) for c in premium[:200])
+
+
+def test_set_feature_flag_on_untargeted_and_new_flags(manager):
+    manager.set_feature_flag("brand_new_flag", True, 30.0)
+    share = sum(manager.is_feature_enabled("brand_new_flag", {"user_id": u}) for u in USERS)
+    assert abs(share / len(USERS) - 0.30) < 0.03
+    manager.set_feature_flag("brand_new_flag", True, 100.0)
+    assert all(manager.is_feature_enabled("brand_new_flag", {"user_id": u}) for u in USERS[:300])
+    assert manager.get_feature_flags_status()["brand_new_flag"]["rollout_percentage"] == 100.0
+
+
+def test_set_feature_flag_rejects_bad_input_and_keeps_state(manager):
+    before = manager.snapshot
+    for bad in (-1, 100.5, float("nan"), "lots"):
+        with pytest.raises(ConfigError, match=r"flags\.experimental_ml_models\.rollout_percentage"):
+            manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, bad)
+    with pytest.raises(ConfigError, match="not a boolean feature flag"):
+        manager.set_feature_flag("recommendation_algorithm_v2", True)
+    assert manager.snapshot is before
+    assert not os.path.exists(manager.flags_file)
+
+
+def test_changes_persist_atomically_and_survive_restart(tmp_path, impl):
+    cls = engine_class(impl)
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=cls())
+    m.set_feature_flag(FeatureFlag.ENHANCED_ANOMALY_DETECTION, False)
+    m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 60)
+    status = m.get_feature_flags_status()
+    m.close()
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []  # no temp left over
+    disk = load_snapshot(tmp_path / "flags.json")
+    assert disk.flags["enhanced_anomaly_detection"].enabled is False
+    again = DynamicConfigurationManager(state_dir=tmp_path, engine=cls())
+    try:
+        assert again.get_feature_flags_status() == status
+        assert not again.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, PREMIUM_EU)
+        premium = [{"user_id": u, "user_segment": "premium"} for u in USERS[:500]]
+        assert [again.is_feature_enabled("experimental_ml_models", c) for c in premium] == [
+            m.is_feature_enabled("experimental_ml_models", c) for c in premium
+        ]
+    finally:
+        again.close()
+
+
+def test_yaml_flags_file_round_trip(tmp_path):
+    path = tmp_path / "flags.yaml"
+    m = DynamicConfigurationManager(path)
+    m.set_feature_flag(FeatureFlag.PARENTAL_CONTROLS, True, 50)
+    m.close()
+    text = path.read_text()
+    assert '"on"' in text or "'on'" in text  # the YAML 1.2 trap: on must stay a string
+    again = DynamicConfigurationManager(path)
+    assert again.get_feature_flags_status()["parental_controls"]["rollout_percentage"] == 50.0
+    again.close()
+
+
+_CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    m = DynamicConfigurationManager(sys.argv[1], log_exposures=False)
+    i = 0
+    while True:
+        i += 1
+        m.set_feature_flag("f%d" % (i % 50), True, i % 100)
+        if i == 5:
+            print("ready", flush=True)
+    """
+)
+
+
+def test_killed_writer_never_leaves_a_half_written_file(tmp_path):
+    """SIGKILL a process in the middle of a stream of updates: the file always decodes."""
+    path = tmp_path / "flags.json"
+    for _ in range(3):
+        with subprocess.Popen(
+            [sys.executable, "-c", _CRASH_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True
+        ) as proc:
+            try:
+                assert proc.stdout is not None
+                assert proc.stdout.readline().strip() == "ready"
+                # Kill at a varying point of the update stream (no condition to wait for:
+                # the point is to interrupt whatever write is in flight).
+                time.sleep(0.05 + 0.05 * _)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+        snap = load_snapshot(path)  # raises if half-written
+        assert any(k.startswith("f") and k[1:].isdigit() for k in snap.flags)
+        m = DynamicConfigurationManager(path, log_exposures=False)
+        assert m.snapshot.flags.keys() == snap.flags.keys()
+        m.close()
+
+
+def test_register_custom_feature_flag_enum_and_string(manager):
+    class CustomFeatureFlag(Enum):
+        EXPERIMENTAL_AUDIO_ENHANCEMENT = "experimental_audio_enhancement"
+        BETA_SOCIAL_FEATURES = "beta_social_features"
+
+    assert manager.register_custom_feature_flag(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT)
+    assert not manager.register_custom_feature_flag(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT)
+    assert manager.register_custom_feature_flag("advanced_analytics", enabled=True)
+    ctx = {"user_id": "1"}
+    assert not manager.is_feature_enabled(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT, ctx)
+    assert manager.is_feature_enabled("advanced_analytics", ctx)
+    manager.set_feature_flag(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT, True)
+    assert manager.is_feature_enabled(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT, ctx)
+    status = manager.get_feature_flags_status()
+    assert status["experimental_audio_enhancement"]["tags"] == ["custom"]
+
+    class NotAString(Enum):
+        X = 1
+
+    with pytest.raises(ConfigError):
+        manager.register_custom_feature_flag(NotAString.X)
+
+
+def test_flag_dependencies_are_prerequisites(manager):
+    """Seed troubleshooting: "verify dependencies between feature flags"."""
+    manager.set_flag_dependencies(
+        FeatureFlag.EXPERIMENTAL_ML_MODELS, [FeatureFlag.ENHANCED_ANOMALY_DETECTION]
+    )
+    manager.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 100)
+    assert manager.is_feature_enabled(FeatureFlag.EXPERIMENTAL_ML_MODELS, PREMIUM_EU)
+    manager.set_feature_flag(FeatureFlag.ENHANCED_ANOMALY_DETECTION, False)
+    assert not manager.is_feature_enabled(FeatureFlag.EXPERIMENTAL_ML_MODELS, PREMIUM_EU)
+    status = manager.get_feature_flags_status()
+    assert status["experimental_ml_models"]["prerequisites"] == ["enhanced_anomaly_detection"]
+
+
+def test_dependency_cycle_is_rejected_and_nothing_changes(manager):
+    manager.set_flag_dependencies("parental_controls", ["shared_playlists_analysis"])
+    disk_before = Path(manager.flags_file).read_bytes()
+    live_before = manager.snapshot
+    with pytest.raises(ConfigError, match="prerequisite cycle") as err:
+        manager.set_flag_dependencies("shared_playlists_analysis", ["parental_controls"])
+    assert manager.flags_file in str(err.value)
+    assert manager.snapshot is live_before
+    assert Path(manager.flags_file).read_bytes() == disk_before
+    with pytest.raises(ConfigError, match="unknown flag"):
+        manager.set_flag_dependencies("parental_controls", ["nope"])
+
+
+def test_change_events_and_audit(manager):
+    seen = []
+
+    class ConfigurationChangeListener:
+        async def on_config_changed(self, event):
+            seen.append(event)
+
+    sync_seen = []
+    manager.register_change_listener(ConfigurationChangeListener())
+    manager.register_change_listener(sync_seen.append)
+    manager.set_feature_flag(FeatureFlag.PARENTAL_CONTROLS, False)
+    assert [e.config_path for e in sync_seen] == ["flags.parental_controls"]
+    event = sync_seen[0]
+    assert event.source == "set_feature_flag"
+    assert event.old_value.get("enabled", True) is True  # omitted when it is the default
+    assert event.new_value["enabled"] is False
+    assert event.version == manager.engine.version
+    assert manager.events.wait_idle(5)
+    assert [e.config_path for e in seen] == ["flags.parental_controls"]
+    audit = manager.audit.read(manager.audit.path)
+    assert audit[-1]["path"] == "flags.parental_controls"
+    assert audit[-1]["source"] == "set_feature_flag"
+
+
+def test_in_memory_mode_writes_nothing(tmp_path):
+    m = DynamicConfigurationManager(state_dir=tmp_path, persist=False)
+    m.set_feature_flag("x", True)
+    assert m.is_feature_enabled("x", {"user_id": "1"})
+    m.close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_state_file_at_startup_is_a_clear_error(tmp_path):
+    path = tmp_path / "flags.json"
+    path.write_text('{"flags": {"a": {"rules": [{"rollot": 5}]}}}')
+    with pytest.raises(ConfigError) as err:
+        DynamicConfigurationManager(path)
+    assert str(path) in str(err.value) and "flags.a.rules[0]" in str(err.value)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pct=st.floats(0, 100), user=st.text(min_size=1, max_size=20))
+def test_rollout_zero_and_hundred_are_exact(tmp_path_factory, pct, user):
+    empty = tmp_path_factory.getbasetemp() / "no-state"
+    m = DynamicConfigurationManager(state_dir=empty, persist=False, log_exposures=False)
+    m.set_feature_flag("f", True, 0.0)
+    assert not m.is_feature_enabled("f", {"user_id": user})
+    m.set_feature_flag("f", True, 100.0)
+    assert m.is_feature_enabled("f", {"user_id": user})
+    m.set_feature_flag("f", True, pct)
+    # the answer is a pure function of (flag, user): asking twice gives the same answer
+    assert m.is_feature_enabled("f", {"user_id": user}) == m.is_feature_enabled("f", {"user_id": user})
+    m.close()
