@@ -214,7 +214,9 @@ def test_register_custom_feature_flag_enum_and_string(manager):
         BETA_SOCIAL_FEATURES = "beta_social_features"
 
     assert manager.register_custom_feature_flag(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT)
-    assert not manager.register_custom_feature_flag(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT)
+    assert not manager.register_custom_feature_flag(
+        CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT
+    )
     assert manager.register_custom_feature_flag("advanced_analytics", enabled=True)
     ctx = {"user_id": "1"}
     assert not manager.is_feature_enabled(CustomFeatureFlag.EXPERIMENTAL_AUDIO_ENHANCEMENT, ctx)
@@ -308,5 +310,7 @@ def test_rollout_zero_and_hundred_are_exact(tmp_path_factory, pct, user):
     assert m.is_feature_enabled("f", {"user_id": user})
     m.set_feature_flag("f", True, pct)
     # the answer is a pure function of (flag, user): asking twice gives the same answer
-    assert m.is_feature_enabled("f", {"user_id": user}) == m.is_feature_enabled("f", {"user_id": user})
+    assert m.is_feature_enabled("f", {"user_id": user}) == m.is_feature_enabled(
+        "f", {"user_id": user}
+    )
     m.close()

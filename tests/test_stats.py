@@ -69,7 +69,9 @@ def test_two_proportion_textbook_one_sided():
 def test_srm_wikipedia_example():
     # Wikipedia "Sample ratio mismatch": 1000 users split 50/50, observed 600/400,
     # chi-square goodness of fit gives p = 2.54e-10.
-    r = stats.sample_ratio_mismatch({"control": 600, "treatment": 400}, {"control": 50, "treatment": 50})
+    r = stats.sample_ratio_mismatch(
+        {"control": 600, "treatment": 400}, {"control": 50, "treatment": 50}
+    )
     assert r.chi2 == pytest.approx(40.0)
     assert r.p_value == pytest.approx(2.54e-10, rel=0.005)
     assert r.mismatch

@@ -67,7 +67,9 @@ def _report(args: Any) -> int:
             f"experiments.{args.name}: unknown A/B test (known: {known or 'none'})", file=path
         )
     files = state_paths(path)
-    store = MetricsStore.load(args.metrics or files["metrics"], args.exposures or files["exposures"])
+    store = MetricsStore.load(
+        args.metrics or files["metrics"], args.exposures or files["exposures"]
+    )
     report = analyze(args.name, meta, store, confidence=args.confidence)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
