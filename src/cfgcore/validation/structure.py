@@ -111,6 +111,10 @@ class _Node:
     def matches(self, value: Any) -> bool:
         raise NotImplementedError
 
+    def quick_ok(self, value: Any) -> bool:
+        """True when ``value`` certainly yields no finding (lets callers skip building a path)."""
+        return False
+
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         """Report problems of a value that ``matches`` (type already right)."""
 
@@ -146,6 +150,9 @@ class _Bool(_Node):
     def matches(self, value: Any) -> bool:
         return isinstance(value, bool)
 
+    def quick_ok(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
 
 class _Number(_Node):
     __slots__ = ("integer", "ge", "gt", "le", "lt", "rule")
@@ -158,6 +165,18 @@ class _Number(_Node):
 
     def matches(self, value: Any) -> bool:
         return _is_int(value) if self.integer else _is_number(value)
+
+    def quick_ok(self, value: Any) -> bool:
+        t = type(value)
+        if not (t is int or (t is float and not self.integer)):
+            return False
+        ge, le = self.ge, self.le
+        return (
+            self.gt is None
+            and self.lt is None
+            and (ge is None or value >= ge)
+            and (le is None or value <= le)
+        )
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         ge, gt, le, lt = self.ge, self.gt, self.le, self.lt
@@ -194,6 +213,14 @@ class _Str(_Node):
     def matches(self, value: Any) -> bool:
         return isinstance(value, str)
 
+    def quick_ok(self, value: Any) -> bool:
+        return (
+            type(value) is str
+            and self.pattern is None
+            and self.min_length is None
+            and self.max_length is None
+        )
+
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         if self.pattern is not None and self.pattern.search(value) is None:
             ctx.emit(
@@ -228,6 +255,9 @@ class _Literal(_Node):
         # Same scalar kind as the allowed values: a wrong value is "not allowed",
         # a wrong kind (a list where a codec name goes) is a type error.
         return isinstance(value, str)
+
+    def quick_ok(self, value: Any) -> bool:
+        return type(value) is str and value in self.values
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         if value in self.values:
@@ -269,6 +299,8 @@ class _List(_Node):
             ctx.emit(RANGE, path, f"allows at most {self.max_length} item(s), has {n}", None)
         item = self.item
         for i, v in enumerate(value):
+            if item.quick_ok(v):
+                continue
             if v is None:
                 item.type_error(v, f"{path}.{i}", ctx, secret)
             else:
@@ -288,7 +320,7 @@ class _Dict(_Node):
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         node = self.value
         for k, v in value.items():
-            if v is not None:
+            if v is not None and not node.quick_ok(v):
                 node.run(v, join_path(path, k), ctx, secret or is_secret_key(k))
 
 
@@ -321,7 +353,7 @@ class _Struct(_Node):
             node = fields.get(k) if type(k) is str else None
             if node is None:
                 self._unknown(k, path, ctx)
-            elif v is not None:  # null means "unset" (overlays use it to clear a value)
+            elif v is not None and not node.quick_ok(v):  # null means "unset"
                 node.run(v, join_path(path, k), ctx, is_secret_key(k))
 
     def _unknown(self, key: Any, path: str, ctx: _Ctx) -> None:
@@ -384,6 +416,9 @@ class _Union(_Node):
 
     def matches(self, value: Any) -> bool:
         return any(o.matches(value) for o in self.options)
+
+    def quick_ok(self, value: Any) -> bool:
+        return any(o.quick_ok(value) for o in self.options)
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
         for option in self.options:

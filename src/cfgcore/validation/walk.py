@@ -122,12 +122,16 @@ class TreeWalker:
             return
         active.add(ident)
         url_rules = self.url_rules
-        if isinstance(node, Mapping):
+        rules_for = self._rules_for
+        if isinstance(node, dict) or isinstance(node, Mapping):
             for key, value in node.items():
                 skey = key if type(key) is str else str(key)
-                child = join_path(path, skey)
-                for rule in self._rules_for(key):
+                # Paths are built only when a rule or a descent needs one: most leaves
+                # interest no rule, and building every path dominated the walk.
+                child = None
+                for rule in rules_for(key):
                     if rule.rule_id not in broken:
+                        child = child or join_path(path, skey)
                         self._call(
                             rule,
                             broken,
@@ -143,18 +147,20 @@ class TreeWalker:
                         )
                 if type(value) is str:
                     if url_rules and "://" in value:
+                        child = child or join_path(path, skey)
                         for rule in url_rules:
                             if rule.rule_id not in broken:
                                 self._call(
                                     rule, broken, out, rule.visit_url, child, skey, value, ctx, out
                                 )
-                elif isinstance(value, (Mapping, list, tuple)):
+                elif isinstance(value, (dict, list, tuple)) or isinstance(value, Mapping):
+                    child = child or join_path(path, skey)
                     self._node(value, child, skey, ctx, out, depth + 1, active, broken)
         elif isinstance(node, (list, tuple)):
             for i, value in enumerate(node):
-                child = f"{path}.{i}"
                 if type(value) is str:
                     if url_rules and "://" in value:
+                        child = f"{path}.{i}"
                         for rule in url_rules:
                             if rule.rule_id not in broken:
                                 self._call(
@@ -168,8 +174,8 @@ class TreeWalker:
                                     ctx,
                                     out,
                                 )
-                elif isinstance(value, (Mapping, list, tuple)):
-                    self._node(value, child, node_key, ctx, out, depth + 1, active, broken)
+                elif isinstance(value, (dict, list, tuple)) or isinstance(value, Mapping):
+                    self._node(value, f"{path}.{i}", node_key, ctx, out, depth + 1, active, broken)
         active.discard(ident)
 
     @staticmethod
