@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import shutil
 from collections import Counter
 
 import pytest
@@ -29,6 +31,7 @@ from cfgcore.validation_engine import (
 )
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
+DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "src", "cfgcore", "defaults", "config")
 
 
 @pytest.fixture(scope="module")
@@ -528,6 +531,23 @@ def test_manager_blocks_invalid_update_and_keeps_last_good():
     assert "auto_scaling.min_replicas" in str(m.last_error)
     assert m.update_config("auto_scaling.min_replicas", 4)
     assert m.get("auto_scaling.min_replicas") == 4
+
+
+def test_manager_reload_rejects_an_invalid_file_and_keeps_last_good(tmp_path):
+    shutil.copy(os.path.join(DEFAULTS, "base.yaml"), tmp_path / "base.yaml")
+    prod = tmp_path / "production.yaml"
+    prod.write_text("environment: production\n", encoding="utf-8")
+    m = ConfigurationManager(tmp_path, environ={})
+    m.load_environment_config("production")
+    prod.write_text(
+        "environment: production\nauto_scaling:\n  min_replicas: 99\n", encoding="utf-8"
+    )
+    assert m.reload() is False
+    assert m.get("auto_scaling.min_replicas") == 3
+    assert "production.yaml:3: auto_scaling.min_replicas" in str(m.last_error)
+    prod.write_text("environment: production\nauto_scaling:\n  min_replicas: 9\n", encoding="utf-8")
+    assert m.reload() is True
+    assert m.get("auto_scaling.min_replicas") == 9
 
 
 def test_manager_set_active_and_migrated_configs_are_validated():

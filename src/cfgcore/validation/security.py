@@ -172,7 +172,16 @@ class WeakAlgorithmRule(_SecurityRule):
     def wants_key(self, key: str) -> bool:
         return not is_secret_key(key) and not _ALGO_TOKENS.isdisjoint(key.split("_"))
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         texts = _strings(path, value)
         if not texts:
             return
@@ -228,7 +237,16 @@ class PasswordPolicyRule(_SecurityRule):
     def wants_key(self, key: str) -> bool:
         return key == "password_policy"
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         if not isinstance(value, Mapping):
             return
         length_key = next((k for k in _MIN_LENGTH_KEYS if k in value), "min_length")
@@ -307,7 +325,9 @@ class HttpsRequiredRule(_SecurityRule):
             },
         )
 
-    def visit_url(self, path, key, value, ctx, out) -> None:  # noqa: ANN001
+    def visit_url(
+        self, path: str, key: str, value: str, ctx: dict[str, Any], out: list[ValidationResult]
+    ) -> None:
         if ctx.get("environment") is None or key.lower().startswith("$"):
             return
         for m in _HTTP.finditer(value):
@@ -363,7 +383,16 @@ class CorsCredentialsRule(_SecurityRule):
     def wants_key(self, key: str) -> bool:
         return key in _ORIGIN_KEYS
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         wildcard = value == "*" or (isinstance(value, (list, tuple)) and "*" in value)
         if not wildcard:
             return
@@ -403,7 +432,16 @@ class DebugInProductionRule(_SecurityRule):
     def wants_key(self, key: str) -> bool:
         return key in ("debug", "debug_mode", "debug_enabled")
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         env = ctx.get("environment")
         if env is None or not _truthy(value):
             return
@@ -442,7 +480,16 @@ class PlaintextSecretRule(_SecurityRule):
     def wants_key(self, key: str) -> bool:
         return key == "key" or is_secret_key(key)
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         if key.lower() == "key" and parent_key.lower() not in SECRET_KEY_PARENTS:
             return
         kind = literal_secret_kind(value)
@@ -468,7 +515,9 @@ class UrlCredentialsRule(_SecurityRule):
     def __init__(self) -> None:
         super().__init__("security.url_credentials", "error", env_severity=_SECRET_LEVELS)
 
-    def visit_url(self, path, key, value, ctx, out) -> None:  # noqa: ANN001
+    def visit_url(
+        self, path: str, key: str, value: str, ctx: dict[str, Any], out: list[ValidationResult]
+    ) -> None:
         # A secret-named key is already reported (once) by security.plaintext_secret.
         if is_secret_key(key) or not url_password(value):
             return

@@ -266,7 +266,16 @@ class RolloutRangeRule(TreeRule):
     def wants_key(self, key: str) -> bool:
         return key in self._KEYS
 
-    def visit(self, path, key, value, parent, parent_key, ctx, out) -> None:  # noqa: ANN001
+    def visit(
+        self,
+        path: str,
+        key: str,
+        value: Any,
+        parent: Mapping[Any, Any],
+        parent_key: str,
+        ctx: dict[str, Any],
+        out: list[ValidationResult],
+    ) -> None:
         p = _num(value)
         if p is None:
             # `rollout` may be a strategy block or name; only the percentage keys must be numbers.
