@@ -492,6 +492,9 @@ def parse_env_value(raw: str) -> Any:
     return raw
 
 
+_ENV_FILE = "<environment>"
+
+
 def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any]) -> Layer:
     """Build the environment-variable layer from ``<PREFIX>__A__B=value`` variables.
 
@@ -510,7 +513,9 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             continue
         parts = var[len(marker) :].split("__")
         if any(not p for p in parts):
-            problems.append(Problem(path="", message=f"malformed variable name {var}"))
+            problems.append(
+                Problem(path="", message=f"malformed variable name {var}", file=_ENV_FILE)
+            )
             continue
         path: list[str] = []
         node: Any = below
@@ -535,6 +540,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"environment variable {var} gives a {type(value).__name__}, "
                         f"expected {type(current).__name__}"
                     ),
+                    file=_ENV_FILE,
                 )
             )
             continue

@@ -370,14 +370,19 @@ class ConfigurationManager:
                 self._ensure_loaded()
                 return True
             try:
-                snap, flags = self._build(
-                    previous.environment,
-                    previous.profile,
-                    previous.geographic_profile,
-                    previous.runtime,
-                    previous,
-                    skip_if_unchanged=True,
-                )
+                for _attempt in range(3):
+                    snap, flags = self._build(
+                        previous.environment,
+                        previous.profile,
+                        previous.geographic_profile,
+                        previous.runtime,
+                        previous,
+                        skip_if_unchanged=True,
+                    )
+                    # A file that changed while we read it may have been read half-written;
+                    # read again rather than activate a mix.
+                    if snap is previous or self._fingerprint(snap.environment) == snap.fingerprint:
+                        break
                 events = [] if snap is previous else self._activate(snap, flags, previous, source)
             except ConfigError as exc:
                 self.last_error = exc
@@ -528,6 +533,8 @@ class ConfigurationManager:
         )
         if skip_if_unchanged and sources == previous.sources and previous.version:
             return previous, None
+        if skip_if_unchanged and previous.version:
+            _reject_truncated(texts, flags_file, flags_bytes, previous)
 
         problems: list[Problem] = []
         layers: list[Layer] = []
@@ -1076,6 +1083,29 @@ class ConfigurationManager:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _reject_truncated(
+    texts: list[tuple[str, bytes]], flags_file: str | None, flags_bytes: bytes, previous: Any
+) -> None:
+    """Refuse a reload that sees a previously non-empty input file empty.
+
+    ``open(path, "w")`` truncates before it writes: a watcher (or a slow writer) can show
+    us that empty moment, and an empty overlay parses fine, so without this check a
+    non-atomic save would briefly activate the base configuration alone.
+    """
+    empty = hashlib.blake2b(b"", digest_size=16).digest()
+    before = dict(previous.sources[0]) if previous.sources else {}
+    for path, raw in texts:
+        if not raw.strip() and before.get(path, empty) != empty:
+            raise ConfigError(
+                "file is empty (a write in progress?); keeping the previous configuration",
+                file=path,
+            )
+    if flags_file and not flags_bytes.strip() and previous.sources[1] != empty:
+        raise ConfigError(
+            "file is empty (a write in progress?); keeping the previous flags", file=flags_file
+        )
 
 
 def _structural_diff(

@@ -1,0 +1,281 @@
+"""Configuration manager commands: ``show``, ``get``, ``explain``, ``diff``, ``eval``,
+``watch`` and ``setup``.
+
+Every command reads the configuration directory (``--config-dir``, else
+``$CFGCORE_CONFIG_DIR``, else the embedded set) for an environment (``-e``, else
+``$CONFIG_ENVIRONMENT``, else ``development``) with optional profiles, exactly as the
+manager builds it. Inspection commands do not validate (``cfgcore validate`` does), so
+they also work on a configuration that would be rejected. Secret values are always
+redacted in output. Errors are one line naming the file, line, key path and variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from cfgcore.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
+    p.add_argument(
+        "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
+    )
+    if environment:
+        p.add_argument("-e", "--environment", help="environment (default: $CONFIG_ENVIRONMENT)")
+    p.add_argument("--profile", help="deployment profile (default: $CONFIG_PROFILE)")
+    p.add_argument(
+        "--geographic-profile",
+        help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the configuration manager's subcommands."""
+    p = subparsers.add_parser("show", help="print the merged configuration (secrets redacted)")
+    _common(p)
+    p.add_argument("key", nargs="?", help="only this section (dotted path)")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.set_defaults(func=_cmd_show)
+
+    p = subparsers.add_parser("get", help="print one value (JSON for sections and lists)")
+    _common(p)
+    p.add_argument(
+        "key", help="dotted key path, e.g. music_streaming.audio_quality.premium_bitrate"
+    )
+    p.set_defaults(func=_cmd_get)
+
+    p = subparsers.add_parser("explain", help="which layer and file:line set a key")
+    _common(p)
+    p.add_argument("key", help="dotted key path")
+    p.set_defaults(func=_cmd_explain)
+
+    p = subparsers.add_parser("diff", help="keys that differ between two environments")
+    _common(p, environment=False)
+    p.add_argument("env_a")
+    p.add_argument("env_b")
+    p.set_defaults(func=_cmd_diff)
+
+    p = subparsers.add_parser("eval", help="evaluate a feature flag for a context")
+    _common(p)
+    p.add_argument("flag", help="flag key")
+    p.add_argument(
+        "--ctx",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="context attributes (numbers and true/false are typed)",
+    )
+    p.add_argument("--json", action="store_true", help="print the evaluation details as JSON")
+    p.set_defaults(func=_cmd_eval)
+
+    p = subparsers.add_parser("watch", help="print configuration changes as they happen")
+    _common(p)
+    p.add_argument("--count", type=int, default=0, help="exit after this many events")
+    p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.set_defaults(func=_cmd_watch)
+
+    from cfgcore import setup
+
+    p = subparsers.add_parser(
+        "setup", help="scaffold a config directory from the embedded defaults"
+    )
+    setup.add_arguments(p)
+    p.set_defaults(func=setup.run)
+
+
+def _manager(args: argparse.Namespace, *, validate: bool = False) -> Any:
+    from cfgcore.manager import ConfigurationManager
+
+    return ConfigurationManager(
+        args.config_dir,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        validate=validate,
+    )
+
+
+def _load(args: argparse.Namespace, *, validate: bool = False) -> Any:
+    manager = _manager(args, validate=validate)
+    manager.load_environment_config(getattr(args, "environment", None))
+    return manager
+
+
+def _dump(value: Any, fmt: str = "yaml") -> str:
+    from cfgcore.layering import thaw
+
+    plain = thaw(value)
+    if fmt == "json":
+        return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
+    import yaml
+
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from cfgcore.events import redact
+
+    manager = _load(args)
+    key = args.key or ""
+    value = manager.config if not key else _require(manager, key)
+    sys.stdout.write(_dump(redact(key, value), args.format).rstrip("\n") + "\n")
+    return 0
+
+
+def _require(manager: Any, key: str) -> Any:
+    missing = object()
+    value = manager.get(key, missing)
+    if value is missing:
+        from cfgcore.errors import Problem
+
+        files = manager.snapshot.files
+        raise ConfigError(
+            [
+                Problem(
+                    key,
+                    f"not set in environment {manager.environment!r}",
+                    file=files[-1] if files else manager.config_dir,
+                )
+            ]
+        )
+    return value
+
+
+def _cmd_get(args: argparse.Namespace) -> int:
+    from cfgcore.events import redact
+
+    manager = _load(args)
+    value = redact(args.key, _require(manager, args.key))
+    if isinstance(value, dict | list):
+        print(_dump(value, "json"))
+    else:
+        print(_scalar(value))
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from cfgcore.events import redact
+
+    manager = _load(args)
+    prov = manager.explain(args.key)
+    head = (
+        f"{prov.key} = {_scalar(redact(prov.key, prov.value))}"
+        if prov.found
+        else (f"{prov.key} is not set")
+    )
+    print(f"{head}    [environment {manager.environment}]")
+    if not prov.chain:
+        print("  no layer defines it")
+        return 0 if prov.found else 1
+    for i, origin in enumerate(prov.chain):
+        verb = ("set by" if i == 0 else "overrides") if origin.status == "set" else origin.status
+        value = f" = {_scalar(redact(prov.key, origin.value))}" if origin.status == "set" else ""
+        if isinstance(origin.value, dict) and origin.status == "set":
+            value = " (section)"
+        print(f"  {verb:<10} {origin.kind:<22} {origin.where()}{value}")
+    return 0 if prov.found else 1
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from cfgcore.events import redact
+    from cfgcore.layering import diff_trees
+
+    manager = _manager(args)
+    a = manager.build_config(args.env_a)
+    b = manager.build_config(args.env_b)
+    changes = diff_trees(a, b)
+    for path, old, new in changes:
+        if old is None and new is not None:
+            print(f"+ {path}: {_scalar(redact(path, new))}")
+        elif new is None and old is not None:
+            print(f"- {path}: {_scalar(redact(path, old))}")
+        else:
+            print(f"~ {path}: {_scalar(redact(path, old))} -> {_scalar(redact(path, new))}")
+    print(f"{len(changes)} difference(s) between {args.env_a} and {args.env_b}", file=sys.stderr)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from cfgcore.layering import parse_env_value
+
+    ctx: dict[str, Any] = {}
+    for item in args.ctx:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--ctx {item!r}: expected KEY=VALUE")
+        ctx[key] = parse_env_value(raw)
+    manager = _load(args)
+    engine = manager.flags
+    details = engine.evaluate(args.flag, ctx)
+    if args.json:
+        doc = {
+            "flag": args.flag,
+            "value": getattr(details, "value", None),
+            "variant": getattr(details, "variant", None),
+            "reason": str(getattr(details, "reason", "")),
+        }
+        error = getattr(details, "error_code", None)
+        if error:
+            doc["error_code"] = str(error)
+        print(json.dumps(doc, default=str))
+    else:
+        print(
+            f"{args.flag} = {_scalar(details.value)}  "
+            f"(variant {details.variant}, reason {getattr(details, 'reason', '')})"
+        )
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    import queue
+
+    from cfgcore.events import redact
+
+    manager = _load(args, validate=True)
+    events: queue.Queue[Any] = queue.Queue()
+    manager.register_change_listener(events.put)
+    manager.enable_hot_reload()
+    print(
+        f"watching {manager.config_dir} (environment {manager.environment}, "
+        f"version {manager.version}); Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+    seen = 0
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while not args.count or seen < args.count:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                break
+            try:
+                event = events.get(timeout=wait if wait is not None else 0.5)
+            except queue.Empty:
+                continue
+            seen += 1
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+            if event.is_error:
+                first = str(event.error).splitlines()[0] if event.error else "rejected"
+                print(f"{stamp} v{event.version} REJECTED {first}", flush=True)
+            else:
+                old = _scalar(redact(event.config_path, event.old_value))
+                new = _scalar(redact(event.config_path, event.new_value))
+                print(
+                    f"{stamp} v{event.version} {event.source} {event.config_path}: {old} -> {new}",
+                    flush=True,
+                )
+    finally:
+        manager.close()
+    return 0

@@ -1,0 +1,161 @@
+"""The configuration commands of the ``cfgcore`` CLI and ``python -m cfgcore.setup``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from cfgcore.atomicio import atomic_write_text
+from cfgcore.cli import main
+from cfgcore.setup import main as setup_main
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):
+    """A scaffolded staging directory, selected through the environment like in a pod."""
+    d = tmp_path / "config"
+    assert setup_main(["-e", "staging", "-e", "production", "-o", str(d)]) == 0
+    for var in list(os.environ):
+        if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
+    monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
+    return d
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):
+    d = tmp_path / "c"
+    assert setup_main(["--environment", "staging", "-o", str(d)]) == 0
+    assert sorted(os.listdir(d)) == ["base.yaml", "flags.yaml", "staging.yaml"]
+    assert setup_main(["--environment", "staging", "-o", str(d)]) == 1
+    assert "already exist" in capsys.readouterr().err
+    assert setup_main(["--all-environments", "--force", "-o", str(d)]) == 0
+    assert len(os.listdir(d)) == 6
+
+
+def test_get_show_and_secret_redaction(cfg, capsys, monkeypatch):
+    code, out, _ = run(capsys, "get", "music_streaming.audio_quality.premium_bitrate")
+    assert (code, out) == (0, "320\n")
+    code, out, _ = run(capsys, "get", "data_sources.kafka_cluster.bootstrap_servers")
+    assert json.loads(out) == ["kafka-staging-1.internal:9092", "kafka-staging-2.internal:9092"]
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "hunter2-do-not-print")
+    code, out, _ = run(capsys, "show", "--format", "json")
+    assert code == 0 and "hunter2-do-not-print" not in out
+    assert json.loads(out)["data_sources"]["kafka_cluster"]["sasl_password"] == "***redacted***"
+    code, out, _ = run(capsys, "show", "music_streaming.audio_quality", "-e", "production")
+    assert yaml.safe_load(out)["bitrates"]["premium"] == 320
+    code, out, _ = run(capsys, "get", "data_sources.kafka_cluster.sasl_password")
+    assert "hunter2" not in out
+
+
+def test_explain_names_layer_file_line_and_env_var(cfg, capsys, monkeypatch):
+    code, out, _ = run(capsys, "explain", "data_sources.kafka_cluster.bootstrap_servers")
+    assert code == 0
+    lines = out.splitlines()
+    assert "staging.yaml:" in lines[1] and "set by" in lines[1]
+    assert "base.yaml:" in lines[2] and "overrides" in lines[2]
+    monkeypatch.setenv("CFGCORE__MUSIC_STREAMING__AUDIO_QUALITY__BITRATES__PREMIUM", "256")
+    code, out, _ = run(capsys, "explain", "music_streaming.audio_quality.bitrates.premium")
+    assert "= 256" in out and "$CFGCORE__MUSIC_STREAMING__AUDIO_QUALITY__BITRATES__PREMIUM" in out
+    code, out, _ = run(capsys, "explain", "no.such.key")
+    assert code == 1 and "is not set" in out
+
+
+def test_diff_between_environments(cfg, capsys):
+    code, out, err = run(capsys, "diff", "staging", "production")
+    assert code == 0
+    assert "~ environment: staging -> production" in out
+    assert "~ app.log_level: INFO -> WARNING" in out
+    assert "music_streaming.audio_quality" not in out  # identical in both: not listed
+    assert "difference(s) between staging and production" in err
+
+
+def test_eval_flag_with_typed_context(cfg, capsys):
+    code, out, _ = run(
+        capsys, "eval", "enhanced_anomaly_detection", "--json", "--ctx", "user_id=12345",
+        "user_segment=premium",
+    )  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and doc["value"] is True and doc["variant"] == "on"
+    code, out, _ = run(capsys, "eval", "enhanced_anomaly_detection", "--ctx", "user_segment=free")
+    assert "enhanced_anomaly_detection = false" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["get", "nope.key"], {}, r"staging\.yaml: nope\.key: not set"),
+        (["get", "server.port"], {"CFGCORE__SERVER__PORT": "abc"}, "CFGCORE__SERVER__PORT"),
+        (["get", "environment", "-e", "qa"], {}, "no configuration file for environment 'qa'"),
+        (["eval", "x", "--ctx", "novalue"], {}, "expected KEY=VALUE"),
+        (["show", "--profile", "turbo"], {}, "unknown deployment profile 'turbo'"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(cfg, capsys, monkeypatch, argv, env, expected):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(expected, err)
+
+
+def test_missing_variable_error_names_file_key_and_variable(cfg, capsys):
+    staging = cfg / "staging.yaml"
+    staging.write_text(staging.read_text() + "\nextra:\n  api_token: ${PAYMENT_API_TOKEN}\n")
+    code, _, err = run(capsys, "get", "environment")
+    assert code == 1
+    assert "staging.yaml" in err and "extra.api_token" in err and "PAYMENT_API_TOKEN" in err
+
+
+def test_python_dash_m_entry_points(cfg):
+    env = {**os.environ, "PYTHONPATH": SRC}
+    out = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "get", "environment"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert out.stdout == "staging\n"
+
+
+def test_watch_prints_changes_as_they_happen(cfg):
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cfgcore", "watch", "--count", "1", "--timeout", "30"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + 30
+        banner = ""
+        while "watching" not in banner and time.monotonic() < deadline:
+            if sel.select(timeout=1):
+                banner += proc.stderr.readline()
+        assert "watching" in banner
+        staging = cfg / "staging.yaml"
+        atomic_write_text(
+            staging, staging.read_text() + "\nanomaly_detection:\n  threshold: 0.87\n"
+        )
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "reload anomaly_detection.threshold: 0.8 -> 0.87" in out
