@@ -62,6 +62,7 @@ from cfgcore.experiments import (
     ExposureLogger,
     JsonLinesSink,
     MetricsStore,
+    allocate_layer_slice,
     derive_flags,
     is_internal_flag,
 )
@@ -632,24 +633,30 @@ class DynamicConfigurationManager:
         self.last_error, self.last_problems = None, []
         problems = ab_test.validate()
         name = ab_test.test_name
+        offset: float | None = None
         if not problems:
             existing = self._source.flags.get(name)
             if existing is not None and name not in self._tests and _is_boolean(existing):
                 problems.append(f"{name}: test_name: a feature flag of that name exists")
             if ab_test.layer:
-                used = sum(
-                    float(m.get("layer_percentage", 100.0))
+                taken = [
+                    (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
                     for k, m in self._tests.items()
                     if m.get("layer") == ab_test.layer and k != name
-                )
-                if used + ab_test.layer_percentage > 100.0 + 1e-6:
+                ]
+                prefer = self._tests.get(name, {}).get("layer_offset")
+                offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
+                if offset is None:
+                    free = 100.0 - sum(p for _, p in taken)
                     problems.append(
-                        f"{name}: layer_percentage: layer {ab_test.layer!r} has "
-                        f"{100.0 - used:g}% left, asked for {ab_test.layer_percentage:g}%"
+                        f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
+                        f"{ab_test.layer_percentage:g}% ({free:g}% unassigned in total)"
                     )
         if problems:
             return self._reject(problems)
         meta = ab_test.to_metadata()
+        if offset is not None:
+            meta["layer_offset"] = offset
         flag = ab_test.to_flag()
         if self._tests.get(name) == meta and self._same_variants(name, flag):
             return True

@@ -66,6 +66,27 @@ UNASSIGNED = "__unassigned__"
 HOLDOUT_SALT = "__experiments__.holdout"
 
 
+def allocate_layer_slice(
+    taken: list[tuple[float, float]], pct: float, prefer: float | None = None
+) -> float | None:
+    """The lowest offset where a slice of ``pct`` percent fits between the ``taken``
+    ``(offset, pct)`` slices of a layer (``prefer`` first, if it fits); None if full."""
+    ranges = sorted(taken)
+
+    def fits(start: float) -> bool:
+        end = start + pct
+        return end <= 100.0 + 1e-9 and all(
+            end <= o + 1e-9 or start >= o + p - 1e-9 for o, p in ranges
+        )
+
+    if prefer is not None and fits(prefer):
+        return prefer
+    for start in [0.0, *(o + p for o, p in ranges)]:
+        if fits(start):
+            return start
+    return None
+
+
 def layer_flag_key(layer: str) -> str:
     """The flag that splits a layer's traffic between its tests."""
     return LAYER_PREFIX + layer
@@ -95,18 +116,31 @@ def derive_flags(snapshot: Snapshot) -> dict[str, Flag]:
             description=f"users outside the {holdout:g}% experiment holdout",
             tags=["experiment-internal"],
         )
-    layers: dict[str, list[tuple[str, float]]] = {}
+    layers: dict[str, list[tuple[float, float, str]]] = {}
     for name, meta in tests.items():
         if meta.get("layer"):
-            layers.setdefault(meta["layer"], []).append(
-                (name, float(meta.get("layer_percentage", 100.0)))
-            )
+            members = layers.setdefault(meta["layer"], [])
+            pct = float(meta.get("layer_percentage", 100.0))
+            offset = meta.get("layer_offset")
+            if offset is None:  # records written without an offset: pack in order
+                offset = max((o + p for o, p, _ in members), default=0.0)
+            members.append((float(offset), pct, name))
     for layer, members in layers.items():
-        split = {name: pct for name, pct in members}
-        rest = 100.0 - sum(split.values())
-        variants: dict[str, Any] = {name: name for name in split}
-        variants[UNASSIGNED] = None
-        split[UNASSIGNED] = max(rest, 0.0)
+        # Each test owns a fixed bucket range [offset, offset + pct) of the layer, so
+        # adding or deleting a test never moves the users of another one; gaps are
+        # unassigned slices.
+        split: dict[str, float] = {}
+        variants: dict[str, Any] = {}
+        pos = 0.0
+        for offset, pct, name in sorted(members):
+            if offset > pos + 1e-9:
+                gap = f"{UNASSIGNED}{len(split)}"
+                split[gap], variants[gap] = offset - pos, None
+            split[name], variants[name] = pct, name
+            pos = offset + pct
+        # The last slice (possibly empty) is also the default: users without a
+        # bucketing attribute are in no test of the layer.
+        split[UNASSIGNED], variants[UNASSIGNED] = max(100.0 - pos, 0.0), None
         derived[layer_flag_key(layer)] = Flag(
             variants=variants,
             default=UNASSIGNED,
