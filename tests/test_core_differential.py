@@ -35,7 +35,9 @@ ctx_values = st.one_of(
     st.lists(st.integers(), max_size=2),
 )
 attr = st.sampled_from(ATTRS)
-strings = st.one_of(st.sampled_from(WORDS), st.text(max_size=3))
+# prefixes, suffixes and infixes of the context vocabulary, so string operators hit
+SUBSTRINGS = sorted({w[i:j] for w in WORDS for i in range(len(w)) for j in range(i, len(w) + 1)})
+strings = st.one_of(st.sampled_from(SUBSTRINGS), st.text(max_size=3))
 
 
 @st.composite
@@ -163,10 +165,27 @@ def test_compiled_and_reference_agree(snapshot, ctxs, default):
         assert c.evaluate_all(bound_c) == p.evaluate_all(bound_p)
 
 
+def _grid(count: int = 60) -> list[dict]:
+    """Fixed contexts over the whole vocabulary (seeded), so every drawn condition is
+    checked against values that hit its constants, not only against what one
+    example happened to draw."""
+    import random
+
+    rng = random.Random(20261125)
+    pool = [*WORDS, *NUMS, True, False, None, float("nan"), "x" * 5000]
+    uniform = [{a: value for a in ATTRS} for value in pool]  # every value under every attr
+    mixed = [{a: rng.choice(pool) for a in ATTRS if rng.random() < 0.9} for _ in range(count)]
+    return uniform + mixed
+
+
+GRID = _grid()
+
+
 @settings(max_examples=400, deadline=None)
-@given(conditions, st.lists(contexts, min_size=8, max_size=16))
-def test_conditions_agree(cond, ctxs):
+@given(conditions, st.lists(contexts, max_size=4))
+def test_conditions_agree(cond, drawn):
     """Focused on the operators: one rule, many contexts."""
+    ctxs = GRID + drawn
     snapshot = {
         "segments": {"s0": {"attr": "seg", "eq": "premium"}, "s1": {"attr": "n", "le": 0}},
         "flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}},
