@@ -41,3 +41,14 @@ def make(impl):
         return cls.from_snapshot(snapshot)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def make_py_and_c():
+    """Engine factories for every built implementation (for hypothesis tests, which
+    cannot take a function-scoped parametrised fixture)."""
+    from cfgcore.engine import engine_class
+
+    if "c" not in IMPLS and IN_CI:
+        pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
+    return [engine_class(mod).from_snapshot for mod in IMPLS.values()]

@@ -1,0 +1,52 @@
+"""The compiled module is really there, and agrees with the compiler on table layout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cfgcore import compiler
+from cfgcore._compat import env_flag
+from tests.conftest import IMPLS
+
+
+def test_compiled_extension_is_loaded():
+    import cfgcore
+
+    if "c" not in IMPLS:
+        if env_flag("CI"):
+            pytest.fail("cfgcore._eval is not built: CI must test the compiled evaluator")
+        pytest.skip("cfgcore._eval is not built here (allowed outside CI only)")
+    assert cfgcore.IMPLEMENTATION == "c"
+    assert IMPLS["c"].__file__.endswith((".so", ".pyd"))
+    from cfgcore.engine import Engine
+
+    assert Engine().implementation == "c"
+
+
+def test_opcodes_and_layout_match_the_compiler():
+    if "c" not in IMPLS:
+        pytest.skip("cfgcore._eval is not built here")
+    ext = IMPLS["c"]
+    for name, value in ext.OPCODES.items():
+        assert getattr(compiler, name) == value, name
+    assert {n for n in dir(compiler) if n.startswith("OP_")} == set(ext.OPCODES)
+    for name, value in ext.LAYOUT.items():
+        assert getattr(compiler, name) == value, name
+
+
+def test_no_extensions_switch_selects_reference():
+    code = "import cfgcore; print(cfgcore.IMPLEMENTATION)"
+    for raw, want in (("1", "py"), ("true", "py"), ("0", None), ("no", None)):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={"CFGCORE_NO_EXTENSIONS": raw, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if want is None:
+            want = "c" if "c" in IMPLS else "py"
+        assert out == want, (raw, out)

@@ -1,0 +1,55 @@
+"""Snapshot decoding: YAML, JSON and MessagePack carry the same model."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.engine import Engine, bundled_flags_path
+from cfgcore.snapshot import decode_snapshot, encode_snapshot, load_snapshot
+from cfgcore.yamlio import load_yaml
+
+
+def test_bundled_flags_roundtrip_through_every_format(tmp_path):
+    snap = load_snapshot(bundled_flags_path())
+    for fmt, ext in (("yaml", "yaml"), ("json", "json"), ("msgpack", "msgpack")):
+        data = encode_snapshot(snap, fmt)
+        assert decode_snapshot(data, fmt) == snap
+        path = tmp_path / f"flags.{ext}"
+        path.write_bytes(data)
+        engine = Engine.from_file(path)
+        ctx = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
+        assert engine.evaluate_all(ctx) == Engine.bundled().evaluate_all(ctx)
+
+
+def test_yaml_uses_yaml_1_2_booleans():
+    doc = load_yaml("a: on\nb: off\nc: yes\nd: NO\ne: true\nf: False\n")
+    assert doc == {"a": "on", "b": "off", "c": "yes", "d": "NO", "e": True, "f": False}
+
+
+def test_variants_named_on_and_off_survive_yaml():
+    engine = Engine.from_bytes("flags:\n  f:\n    default: off\n    rules: [{when: {attr: s, eq: p}, serve: on}]\n")
+    assert engine.is_enabled("f", {"s": "p"}) and not engine.is_enabled("f", {"s": "q"})
+
+
+def test_seed_flags_behave_as_the_spec_examples():
+    engine = Engine.bundled()
+    assert engine.is_enabled("enhanced_anomaly_detection", {"user_segment": "premium"})
+    assert not engine.is_enabled("enhanced_anomaly_detection", {"user_segment": "free"})
+    ctx = engine.context({"user_id": "12345", "user_segment": "premium", "region": "EU"})
+    assert engine.variant("recommendation_algorithm_v2", ctx) in {"control", "variant_a", "variant_b"}
+    algo = engine.value("recommendation_algorithm_v2", ctx)["algorithm"]
+    assert algo in {"matrix_factorization", "deep_neural_network", "hybrid_ensemble"}
+
+
+names = st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(names, st.fixed_dictionaries({"enabled": st.booleans(), "description": st.text(max_size=20)}), max_size=5))
+def test_encode_decode_roundtrip(flags):
+    from cfgcore.snapshot import snapshot_from_dict
+
+    snap = snapshot_from_dict({"flags": flags})
+    for fmt in ("yaml", "json", "msgpack"):
+        assert decode_snapshot(encode_snapshot(snap, fmt), fmt) == snap
