@@ -1,0 +1,33 @@
+"""`cfgcore demo` runs on the bundled flags with no files to write."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_demo_runs_on_bundled_flags():
+    out = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "demo", "--users", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "premium/EU #12345" in out
+    assert "recommendation_algorithm_v2 over 2,000 users: control" in out
+    assert "ns" in out
+
+
+def test_demo_reports_a_bad_flag_file_in_one_line(tmp_path):
+    bad = tmp_path / "flags.yaml"
+    bad.write_text("flags:\n  f: {rules: [{serve: maybe}]}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "demo", "--flags", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "flags.f.rules[0].serve: unknown variant 'maybe'" in proc.stderr
+    assert "Traceback" not in proc.stderr
