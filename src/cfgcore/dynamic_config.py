@@ -449,7 +449,6 @@ class DynamicConfigurationManager:
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
-        self._log = self.exposures.log if self.exposures is not None else None
 
     # -- loading -------------------------------------------------------------------
 
@@ -473,6 +472,10 @@ class DynamicConfigurationManager:
     def _install_source(self, snapshot: Snapshot) -> None:
         self._source = snapshot
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
+        logger = self.exposures
+        self._seen: dict[str, Any] = {
+            k: (logger.seen_set(k) if logger is not None else False) for k in self._tests
+        }
 
     @property
     def engine(self) -> Any:
@@ -498,24 +501,32 @@ class DynamicConfigurationManager:
         """The variant of ``test_name`` for this user, or None when the user is not in the
         test (outside its window, holdout, other test of its layer, no user id, unknown
         test). The first assignment per user is sent to the exposure log. Never raises."""
-        if test_name not in self._tests:
+        # One lookup answers "is it a test" and gives the exposure dedup set (False
+        # when exposure logging is off): the steady state is a set membership test.
+        seen = self._seen.get(test_name)
+        if seen is None:
             return None
         v = self._variant(test_name, user_context)
-        if v is None or v == NO_VARIANT:
+        if v is None or v == "__none__":  # NO_VARIANT, inlined: no global lookup
             return None
-        log_exposure = self._log
-        if log_exposure is not None:
+        if seen is not False:
             try:
-                user = user_context.get("user_id")  # type: ignore[union-attr]
-                if user is None:
-                    user = user_context.get("targeting_key")  # type: ignore[union-attr]
-            except AttributeError:  # a Context object or something odd
-                user = getattr(getattr(user_context, "attrs", None), "get", lambda _k: None)(
-                    "user_id"
-                )
-            if user is not None:
-                log_exposure(test_name, v, user)
+                if user_context["user_id"] not in seen:  # type: ignore[index]
+                    self._expose(test_name, v, user_context)
+            except Exception:  # no user_id key, a Context object, an unhashable id
+                self._expose(test_name, v, user_context)
         return v
+
+    def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
+        attrs = getattr(user_context, "attrs", user_context)
+        try:
+            user = attrs.get("user_id")
+            if user is None:
+                user = attrs.get("targeting_key")
+        except Exception:
+            return
+        if user is not None and self.exposures is not None:
+            self.exposures.log(test_name, variant, user)
 
     # -- feature flags -------------------------------------------------------------
 

@@ -348,9 +348,13 @@ class ExposureLogger:
         """Send future exposures to ``sink`` too."""
         self.sinks = [*self.sinks, sink]
 
-    def seen(self, test: str) -> set[str]:
-        """The users already logged for ``test`` (the dedup set; do not mutate)."""
-        return self._seen.get(test, set())
+    def seen_set(self, test: str) -> set[Any]:
+        """The users already logged for ``test``: the live dedup set (read it, do not
+        mutate it); callers on the hot path test membership before calling :meth:`log`."""
+        seen = self._seen.get(test)
+        if seen is None:
+            seen = self._seen.setdefault(test, set())
+        return seen
 
     def log(self, test: str, variant: str, user: Any) -> None:
         """Record that ``user`` was served ``variant`` of ``test`` (first time only).
@@ -363,7 +367,7 @@ class ExposureLogger:
         if user in seen:
             return
         if len(seen) >= self._dedup_limit:
-            seen.clear()
+            seen.clear()  # the same set object: holders of seen_set() stay in sync
         try:
             seen.add(user)
         except TypeError:  # an unhashable user id: nothing sensible to log
@@ -377,8 +381,10 @@ class ExposureLogger:
             self.dropped += 1
 
     def forget(self, test: str) -> None:
-        """Drop the dedup set of ``test`` (when the test is deleted or restarted)."""
-        self._seen.pop(test, None)
+        """Empty the dedup set of ``test`` (when the test is replaced or deleted)."""
+        seen = self._seen.get(test)
+        if seen is not None:
+            seen.clear()
 
     def _start(self) -> None:
         with self._start_lock:
