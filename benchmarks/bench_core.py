@@ -1,0 +1,242 @@
+"""Compiled evaluation core vs the reference evaluator vs peer engines.
+
+Every benchmark times a *batch* of calls (``BATCH`` or one pass over the 10,000 user
+ids) so that pytest-benchmark's own per-round overhead does not swamp operations of a
+few dozen nanoseconds; ``extra_info["calls"]`` holds the batch size and
+``benchmarks/report.py`` divides by it. The loop itself (~10-15 ns per call) is paid
+equally by every participant, the hand-written floor included.
+
+Run::
+
+    python -m pytest benchmarks/bench_core.py --benchmark-enable --benchmark-json=core.json -q
+    python benchmarks/report.py core.json
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+
+import pytest
+from peers import (
+    FLAG_ON,
+    FLAG_ROLLOUT,
+    FLAG_RULE,
+    FLAG_SPLIT,
+    PREMIUM_EU,
+    SPLIT_WEIGHTS,
+    available_peers,
+    scenario_flags,
+    user_ids,
+)
+
+from cfgcore._compat import implementations
+from cfgcore.compiler import compile_snapshot
+from cfgcore.engine import engine_class
+from cfgcore.snapshot import decode_snapshot, encode_snapshot, snapshot_from_dict
+
+IMPLS = implementations()
+BATCH = 1000
+USERS = user_ids()
+CTX = dict(PREMIUM_EU)
+
+
+def cfgcore_snapshot(n_flags: int = 1000) -> dict:
+    """The peers' scenario flags (benchmarks/peers.py) as a cfgcore snapshot."""
+    rule = {"all": [{"attr": "user_segment", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
+    flags: dict[str, dict] = {}
+    for spec in scenario_flags(n_flags):
+        if spec.kind == "on":
+            flags[spec.name] = {}
+        elif spec.kind == "off":
+            flags[spec.name] = {"default": "off"}
+        elif spec.kind == "rollout":
+            flags[spec.name] = {"default": "off", "rules": [{"rollout": 25, "serve": "on"}]}
+        elif spec.kind == "rule":
+            flags[spec.name] = {"default": "off", "rules": [{"when": rule, "serve": "on"}]}
+        else:
+            flags[spec.name] = {
+                "variants": {name: name for name, _ in SPLIT_WEIGHTS},
+                "default": "control",
+                "rules": [{"split": dict(SPLIT_WEIGHTS)}],
+            }
+    return {"flags": flags}
+
+
+SNAPSHOT_1K = cfgcore_snapshot(1000)
+
+
+@pytest.fixture(scope="module", params=sorted(IMPLS), ids=lambda k: f"cfgcore-{k}")
+def engine(request):
+    return engine_class(IMPLS[request.param]).from_snapshot(SNAPSHOT_1K)
+
+
+@pytest.fixture(scope="module", params=available_peers(), ids=lambda c: c.name)
+def peer(request):
+    with request.param() as p:
+        p.setup(1000)
+        yield p
+
+
+def _run(benchmark, group, fn, calls):
+    benchmark.group = group
+    benchmark.extra_info["calls"] = calls
+    return benchmark(fn)
+
+
+def _repeat(call, *args):
+    r = range(BATCH)
+
+    def run():
+        for _ in r:
+            call(*args)
+
+    return run
+
+
+def _over(call, items):
+    def run():
+        for x in items:
+            call(x)
+
+    return run
+
+
+def _over_ctx(call, key, items):
+    def run():
+        for x in items:
+            call(key, x)
+
+    return run
+
+
+# (a) plain on-flag --------------------------------------------------------------------
+def test_a_plain_on_bound(benchmark, engine):
+    ctx = engine.context(CTX)
+    assert engine.is_enabled(FLAG_ON, ctx) is True
+    _run(benchmark, "a-plain-on", _repeat(engine.is_enabled, FLAG_ON, ctx), BATCH)
+
+
+def test_a_plain_on_peer(benchmark, peer):
+    fn = peer.plain_on()
+    assert fn() is True
+    _run(benchmark, "a-plain-on", _repeat(fn), BATCH)
+
+
+# (b) plain on-flag, plain dict context ---------------------------------------------------
+def test_b_plain_on_dict(benchmark, engine):
+    assert engine.is_enabled(FLAG_ON, CTX) is True
+    _run(benchmark, "b-plain-on-dict", _repeat(engine.is_enabled, FLAG_ON, CTX), BATCH)
+
+
+def test_b_plain_on_dict_peer(benchmark, peer):
+    fn = peer.plain_on_dict(PREMIUM_EU)
+    assert fn() is True
+    _run(benchmark, "b-plain-on-dict", _repeat(fn), BATCH)
+
+
+# (c) 25% rollout over 10,000 users ------------------------------------------------------
+def test_c_rollout_bound(benchmark, engine):
+    contexts = [engine.context({"user_id": u}) for u in USERS]
+    share = sum(engine.is_enabled(FLAG_ROLLOUT, c) for c in contexts) / len(USERS)
+    assert 0.22 < share < 0.28
+    _run(benchmark, "c-rollout", _over_ctx(engine.is_enabled, FLAG_ROLLOUT, contexts), len(USERS))
+
+
+def test_c_rollout_dict(benchmark, engine):
+    dicts = [{"user_id": u} for u in USERS]
+    _run(benchmark, "c-rollout-dict", _over_ctx(engine.is_enabled, FLAG_ROLLOUT, dicts), len(USERS))
+
+
+def test_c_rollout_peer(benchmark, peer):
+    fn = peer.rollout()
+    _run(benchmark, "c-rollout", _over(fn, USERS), len(USERS))
+
+
+# (d) segment == premium AND region in [EU, UK] ------------------------------------------
+def test_d_rule_bound(benchmark, engine):
+    ctx = engine.context(CTX)
+    assert engine.is_enabled(FLAG_RULE, ctx) is True
+    _run(benchmark, "d-rule", _repeat(engine.is_enabled, FLAG_RULE, ctx), BATCH)
+
+
+def test_d_rule_dict(benchmark, engine):
+    assert engine.is_enabled(FLAG_RULE, CTX) is True
+    _run(benchmark, "d-rule-dict", _repeat(engine.is_enabled, FLAG_RULE, CTX), BATCH)
+
+
+def test_d_rule_peer(benchmark, peer):
+    fn = peer.rule(PREMIUM_EU)
+    assert fn() is True
+    _run(benchmark, "d-rule", _repeat(fn), BATCH)
+
+
+# (e) 50/30/20 split returning the variant name -------------------------------------------
+def test_e_split_bound(benchmark, engine):
+    contexts = [engine.context({"user_id": u}) for u in USERS]
+    assert engine.variant(FLAG_SPLIT, contexts[0]) in {n for n, _ in SPLIT_WEIGHTS}
+    _run(benchmark, "e-split", _over_ctx(engine.variant, FLAG_SPLIT, contexts), len(USERS))
+
+
+def test_e_split_dict(benchmark, engine):
+    dicts = [{"user_id": u} for u in USERS]
+    _run(benchmark, "e-split-dict", _over_ctx(engine.variant, FLAG_SPLIT, dicts), len(USERS))
+
+
+def test_e_split_peer(benchmark, peer):
+    fn = peer.split()
+    _run(benchmark, "e-split", _over(fn, USERS), len(USERS))
+
+
+# (f) evaluate_all over 1,000 flags ---------------------------------------------------------
+def test_f_all_flags(benchmark, engine):
+    ctx = engine.context(CTX)
+    values = engine.evaluate_all(ctx)
+    assert len(values) == 1000 and values[FLAG_RULE] is True
+    _run(benchmark, "f-all-1000", lambda: engine.evaluate_all(ctx), 1)
+
+
+def test_f_all_flags_peer(benchmark, peer):
+    fn = peer.all_flags(PREMIUM_EU)
+    assert len(fn()) == 1000
+    _run(benchmark, "f-all-1000", fn, 1)
+
+
+# (g) compile and (h) decode 10,000 flags ------------------------------------------------------
+SNAPSHOT_10K = cfgcore_snapshot(10_000)
+
+
+def test_g_compile_10k(benchmark):
+    snap = snapshot_from_dict(SNAPSHOT_10K)
+    tables = _run(benchmark, "g-compile-10k", lambda: compile_snapshot(snap), 1)
+    assert len(tables.keys) == 10_000
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack", "yaml"])
+def test_h_decode_10k(benchmark, fmt):
+    data = encode_snapshot(snapshot_from_dict(SNAPSHOT_10K), fmt)
+    benchmark.extra_info["bytes"] = len(data)
+    snap = _run(benchmark, f"h-decode-10k-{fmt}", lambda: decode_snapshot(data, fmt), 1)
+    assert len(snap.flags) == 10_000
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_compiled_10k_memory(benchmark, impl):
+    """Bytes held by a compiled 10,000-flag snapshot (tables plus evaluator arrays)."""
+    snap = decode_snapshot(json.dumps(SNAPSHOT_10K), "json")
+    cls = engine_class(IMPLS[impl])
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    engine = cls.from_snapshot(snap)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    t = engine.snapshot().tables
+    c_arrays = 0
+    if impl == "c":  # malloc'ed copies of the tables, which tracemalloc does not see
+        ints = len(t.nodes) + len(t.ipool) + len(t.flags) + len(t.rules) + len(t.prereqs) + len(t.splits)
+        c_arrays = 4 * ints + 8 * (len(t.nums) + 2 * len(t.keys)) + 3 * len(t.slots) + len(t.values)
+    benchmark.extra_info["compiled_bytes"] = after - before + c_arrays
+    assert len(engine.snapshot()) == 10_000
+    _run(benchmark, "memory-10k", lambda: None, 1)
