@@ -42,6 +42,10 @@ _LAZY = {
     "ValidationReport": "cfgcore.validation_engine",
     "get_config_validator": "cfgcore.validation_engine",
     "validate_configuration": "cfgcore.validation_engine",
+    "DynamicConfigurationManager": "cfgcore.dynamic_config",
+    "get_dynamic_config_manager": "cfgcore.dynamic_config",
+    "FeatureFlag": "cfgcore.dynamic_config",
+    "ABTestConfiguration": "cfgcore.dynamic_config",
 }
 
 __all__ = [
