@@ -187,6 +187,21 @@ def test_window_serves_no_variant_outside(manager, clock):
     assert manager.get_ab_test_variant("recommendation_algorithm_v2", ctx) is not None
 
 
+def test_hostile_arguments_never_raise(manager):
+    assert manager.create_ab_test(seed_test())
+    for name in ([1], {"a": 1}, None, 3):
+        assert manager.get_ab_test_variant(name, {"user_id": "1"}) is None
+    for ctx in (
+        {"user_id": [1]},
+        {"user_id": None},
+        "text",
+        5,
+        manager.engine.context({"user_id": "u"}),
+    ):
+        v = manager.get_ab_test_variant("recommendation_algorithm_v2", ctx)
+        assert v is None or v in SPLIT
+
+
 def test_no_user_id_and_unknown_test_give_none(manager):
     assert manager.create_ab_test(seed_test())
     assert manager.get_ab_test_variant("recommendation_algorithm_v2", {"region": "EU"}) is None
@@ -435,9 +450,14 @@ def test_cli_report_and_plot(manager, capsys, tmp_path):
     assert f"{in_process.exposures['variant_b']:>10}" in out
     assert "sample ratio check" in out
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rc = cli_main(["experiment", "report", test, "--flags", manager.flags_file, "--json"])
+    rc = cli_main(
+        ["experiment", "report", test, "--flags", manager.flags_file, "--json", "--mde", "0.02"]
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["exposures"] == in_process.exposures
+    base = in_process.for_metric("click_through_rate")[0].value
+    expected = stats.sample_size_proportions(base, 0.02)
+    assert data["sample_size_per_variant"]["click_through_rate"] == expected
     assert rc == 0
     rc = cli_main(["experiment", "report", "nope", "--flags", manager.flags_file])
     err = capsys.readouterr().err

@@ -35,6 +35,13 @@ def register(subparsers: Any) -> None:
     r.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     r.add_argument("--plot", metavar="OUT", help="draw metrics with CIs per variant (PNG/SVG/PDF)")
     r.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    r.add_argument(
+        "--mde",
+        type=float,
+        help="also print the users per variant needed to detect this change from the control "
+        "(absolute: 0.02 = 2 points of conversion; with --relative, 0.05 = +5 %%)",
+    )
+    r.add_argument("--relative", action="store_true", help="--mde is relative to the control")
     r.set_defaults(func=_report)
 
     ls = sub.add_parser("list", help="A/B tests in the flags file")
@@ -71,10 +78,31 @@ def _report(args: Any) -> int:
         args.metrics or files["metrics"], args.exposures or files["exposures"]
     )
     report = analyze(args.name, meta, store, confidence=args.confidence)
+    sizes = {}
+    if args.mde is not None:
+        if args.mde == 0:
+            raise ConfigError("--mde must be non-zero")
+        metrics = dict.fromkeys(r.metric for r in report.results)
+        sizes = {m: report.sample_size(m, args.mde, relative=args.relative) for m in metrics}
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        data = report.to_dict()
+        if sizes:
+            data["sample_size_per_variant"] = sizes
+        print(json.dumps(data, indent=2, default=str))
     else:
         print(report.to_text())
+        if sizes:
+            kind = "relative" if args.relative else "absolute"
+            print(
+                f"\nusers per variant to detect a {kind} change of {args.mde:g} "
+                "(alpha 0.05, power 0.8):"
+            )
+            for m, n in sizes.items():
+                have = min((r.n for r in report.for_metric(m)), default=0)
+                need = (
+                    "n/a (no control data)" if n is None else f"{n} (smallest variant has {have})"
+                )
+                print(f"  {m}: {need}")
     if args.plot:
         out = report.plot(args.plot)
         if not args.json:

@@ -503,7 +503,10 @@ class DynamicConfigurationManager:
         test). The first assignment per user is sent to the exposure log. Never raises."""
         # One lookup answers "is it a test" and gives the exposure dedup set (False
         # when exposure logging is off): the steady state is a set membership test.
-        seen = self._seen.get(test_name)
+        try:
+            seen = self._seen.get(test_name)
+        except TypeError:  # an unhashable test name
+            return None
         if seen is None:
             return None
         v = self._variant(test_name, user_context)

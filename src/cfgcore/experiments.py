@@ -664,6 +664,27 @@ class ExperimentReport:
         """The rows of one metric, in variant order."""
         return [r for r in self.results if r.metric == metric]
 
+    def sample_size(self, metric: str, mde: float, *, relative: bool = False) -> int | None:
+        """Users (observations) per variant needed to detect a change of ``mde`` in
+        ``metric`` from the control's current rate (binary) or standard deviation
+        (continuous), at alpha 0.05 two-sided and power 0.8. None without data."""
+        from cfgcore import stats
+
+        control = next((r for r in self.for_metric(metric) if r.variant == self.control), None)
+        if control is None or control.n < 2 or not math.isfinite(control.value):
+            return None
+        if control.kind == "binary":
+            if not 0 < control.value < 1:
+                return None
+            return stats.sample_size_proportions(control.value, mde, relative=relative)
+        # The t interval's half width gives back the standard deviation of the control.
+        sd = (control.high - control.low) / 2 / _t_quantile(self.confidence, control.n)
+        sd *= math.sqrt(control.n)
+        shift = mde * control.value if relative else mde
+        if sd <= 0 or shift == 0:
+            return None
+        return stats.sample_size_means(sd, shift)
+
     def to_text(self) -> str:
         """A plain-text table (what ``cfgcore experiment report`` prints)."""
         pct = round(self.confidence * 100)
@@ -747,6 +768,12 @@ class ExperimentReport:
         out = os.fspath(path)
         fig.savefig(out)
         return out
+
+
+def _t_quantile(confidence: float, n: int) -> float:
+    from scipy import stats as st
+
+    return float(st.t.ppf(0.5 + confidence / 2, n - 1))
 
 
 def _kind(meta: Mapping[str, Any], store: MetricsStore, test: str, metric: str) -> str:
