@@ -670,9 +670,7 @@ class ConfigurationManager:
             return []
         engine = _validation_engine()
         if engine is not None:
-            view = thaw(config)
-            for ref_path, ref in (refs or {}).items():
-                _put(view, ref_path, ref)
+            view = _with_refs(config, refs or {})
             try:
                 report = engine(view, env)
             except Exception as exc:
@@ -732,10 +730,7 @@ class ConfigurationManager:
         target = snap.config if config is None else config
         engine = _validation_engine()
         if engine is not None and self.validate:
-            view = thaw(target)
-            for ref_path, ref in (snap.refs if config is None else {}).items():
-                _put(view, ref_path, ref)
-            return engine(view, snap.environment)
+            return engine(_with_refs(target, snap.refs if config is None else {}), snap.environment)
         refs = snap.refs if config is None else None
         return _FallbackReport(self._check(target, snap.environment, snap, snap.layers, refs))
 
@@ -1140,6 +1135,35 @@ def _env_refs(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, 
     elif isinstance(tree, str) and "${" in tree:
         out.append((prefix, tree))
     return out
+
+
+def _with_refs(config: Mapping[str, Any], refs: Mapping[tuple[Any, ...], str]) -> Any:
+    """``config`` with each ``refs`` path showing its ``${VAR}`` reference again.
+
+    The validator gets the frozen tree itself (read-only, so it cannot change the live
+    configuration, and no copy is paid); only the spines leading to references are
+    copied. A reference inside a list falls back to one plain copy of the tree.
+    """
+    if not refs:
+        return config
+    out: Any = config
+    for path, ref in refs.items():
+        if not _all_maps(out, path):
+            plain = thaw(config)
+            for p, r in refs.items():
+                _put(plain, p, r)
+            return plain
+        out = _assoc(out, path, ref)
+    return out
+
+
+def _all_maps(tree: Any, path: tuple[Any, ...]) -> bool:
+    node = tree
+    for seg in path[:-1]:
+        if not isinstance(node, Mapping) or seg not in node:
+            return False
+        node = node[seg]
+    return isinstance(node, Mapping) and path[-1] in node
 
 
 def _put(tree: Any, path: tuple[Any, ...], value: Any) -> None:
