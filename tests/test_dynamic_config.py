@@ -314,3 +314,48 @@ def test_rollout_zero_and_hundred_are_exact(tmp_path_factory, pct, user):
         "f", {"user_id": user}
     )
     m.close()
+
+
+def test_concurrent_updates_and_reads(tmp_path, impl):
+    """Writers serialise; readers never fail or see a half-built snapshot."""
+    import threading
+
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=engine_class(impl)())
+    m.set_feature_flag("a", True, 100)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader():
+        ctx = {"user_id": "u", "user_segment": "premium"}
+        while not stop.is_set():
+            try:
+                assert m.is_feature_enabled("a", ctx) in (True, False)
+                assert m.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, ctx)
+            except BaseException as exc:  # noqa: BLE001 - collected for the main thread
+                errors.append(exc)
+                return
+            time.sleep(0)  # yield the GIL so writers make progress between reads
+
+    def writer(k):
+        try:
+            for i in range(8):
+                m.set_feature_flag(f"w{k}", True, float(i))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join(60)
+    stop.set()
+    for t in readers:
+        t.join(10)
+    assert errors == []
+    status = m.get_feature_flags_status()
+    assert all(status[f"w{k}"]["rollout_percentage"] == 7.0 for k in range(3))
+    m.close()
+    again = DynamicConfigurationManager(state_dir=tmp_path)
+    assert again.get_feature_flags_status() == status  # the last write is the file
+    again.close()

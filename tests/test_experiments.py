@@ -491,3 +491,12 @@ def test_any_valid_split_serves_one_of_its_variants(tmp_path_factory, weights, u
     assert v in split
     assert m.get_ab_test_config("h", v) == {"k": v}
     m.close()
+
+
+def test_create_ab_test_accepts_a_mapping_and_rejects_junk(manager):
+    spec = seed_test().__dict__.copy()
+    assert manager.create_ab_test(spec) is True
+    assert manager.create_ab_test({"test_name": "x", "bogus": 1}) is False
+    assert "bogus" in manager.last_error
+    assert manager.create_ab_test(42) is False
+    assert "ABTestConfiguration" in manager.last_error

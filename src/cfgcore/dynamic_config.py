@@ -500,7 +500,9 @@ class DynamicConfigurationManager:
     ) -> str | None:
         """The variant of ``test_name`` for this user, or None when the user is not in the
         test (outside its window, holdout, other test of its layer, no user id, unknown
-        test). The first assignment per user is sent to the exposure log. Never raises."""
+        test). A stopped test (guardrail rollback, :meth:`stop_ab_test`) serves its control
+        to everyone. The first assignment per user is sent to the exposure log. Never
+        raises."""
         # One lookup answers "is it a test" and gives the exposure dedup set (False
         # when exposure logging is off): the steady state is a set membership test.
         try:
@@ -645,6 +647,13 @@ class DynamicConfigurationManager:
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True."""
         self.last_error, self.last_problems = None, []
+        if isinstance(ab_test, Mapping):
+            try:
+                ab_test = ABTestConfiguration(**ab_test)
+            except TypeError as exc:
+                return self._reject([f"{ab_test.get('test_name')!r}: {exc}"])
+        if not isinstance(ab_test, ABTestConfiguration):
+            return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
         problems = ab_test.validate()
         name = ab_test.test_name
         offset: float | None = None
