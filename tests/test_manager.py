@@ -18,7 +18,7 @@ import cfgcore
 from cfgcore import get_config_manager
 from cfgcore.errors import ConfigError, ConfigValidationError
 from cfgcore.events import REDACTED, AuditLog, ConfigChangeEvent, is_secret_key
-from cfgcore.layering import FORMATS, iter_leaves
+from cfgcore.layering import FORMATS, iter_leaves, read_config_file
 from cfgcore.manager import ConfigurationManager, default_config_dir
 
 DEFAULTS = default_config_dir()
@@ -102,9 +102,7 @@ def test_environment_overlays_differ_where_they_should():
 def test_embedded_defaults_hold_no_literal_secrets():
     ref = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*(:-[^}]*)?\}$")
     for name in os.listdir(DEFAULTS):
-        m = ConfigurationManager(environ={}, transforms=())
-        layer = m._build(name.split(".")[0] if name != "base.yaml" else "test", None, None, None,
-                         m._snap, with_flags=False)[0].layers[0 if name == "base.yaml" else 1]  # fmt: skip
+        layer = read_config_file(os.path.join(DEFAULTS, name))  # raw: before ${VAR} substitution
         for path, value in iter_leaves(layer.data):
             if path and is_secret_key(path) and isinstance(value, str):
                 assert ref.match(value), f"{name}: {'.'.join(path)} is a literal secret"
@@ -258,6 +256,37 @@ def test_typed_view_with_msgspec_keeps_unknown_keys():
     view = m.section("music_streaming.audio_quality", AudioQuality)
     assert view.premium_bitrate == 320 and "flac" in view.codecs
     assert m.get("music_streaming.audio_quality.quality_adaptation_threshold") == 0.8
+
+
+def test_typed_view_of_known_sections_is_cached_per_snapshot(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    typed = m.typed()
+    assert typed.music_streaming.audio_quality.bitrates.premium == 320
+    assert typed.data_sources.kafka_cluster.consumer_configuration.group_id == "ai-agent-staging-v2"
+    assert m.typed() is typed
+    assert m.update_config("music_streaming.audio_quality.premium_bitrate", 321)
+    assert m.typed().music_streaming.audio_quality.premium_bitrate == 321
+
+
+class Probe(msgspec.Struct):
+    period: str  # the files say 10 (an int): the typed view must reject it
+
+
+class Checks(msgspec.Struct):
+    liveness_probe: Probe
+    readiness_probe: Probe
+
+
+def test_typed_section_error_names_the_nested_path():
+    m = ConfigurationManager(environ={})
+    m.load_environment_config("staging")
+    with pytest.raises(
+        ConfigError, match=r"health_monitoring\.comprehensive_health_checks\.liveness_probe\.period"
+    ):
+        m.section("health_monitoring.comprehensive_health_checks", Checks)
+    with pytest.raises(ConfigError, match=r"base\.yaml:\d+"):
+        m.section("health_monitoring.comprehensive_health_checks", Checks)
 
 
 def test_readers_never_see_a_half_applied_update(config_dir):

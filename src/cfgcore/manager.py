@@ -86,6 +86,7 @@ ENVIRONMENTS = ("development", "staging", "production", "test")
 _FLAG_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
 _NO_PROFILE = {"", "default", "none", "off"}
 _ABSENT: Any = object()
+_TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
 _FLAT_CACHE_LIMIT = 65536
 
 
@@ -301,7 +302,30 @@ class ConfigurationManager:
         try:
             return msgspec.convert(thaw(value), type=type, str_keys=True)
         except msgspec.ValidationError as exc:
-            raise ConfigError([self._problem(key, str(exc))]) from None
+            sub = _msgspec_path(exc)
+            raise ConfigError([self._problem(f"{key}.{sub}" if sub else key, str(exc))]) from None
+
+    def typed(self) -> Any:
+        """The active configuration as :class:`cfgcore.schema.ConfigSchema` (msgspec Structs).
+
+        A typed view of the known sections, decoded once per snapshot; keys the schema
+        does not know are ignored by the view and stay in :attr:`config`.
+
+        >>> typed = get_config_manager().typed()
+        >>> typed.music_streaming.audio_quality.premium_bitrate
+        320
+        """
+        from cfgcore.schema import ConfigSchema
+
+        snap = self._current()
+        view = snap.flat.get(_TYPED)
+        if view is None:
+            try:
+                view = msgspec.convert(thaw(snap.config), type=ConfigSchema, str_keys=True)
+            except msgspec.ValidationError as exc:
+                raise ConfigError([self._problem(_msgspec_path(exc), str(exc))]) from None
+            snap.flat[_TYPED] = view
+        return view
 
     # ------------------------------------------------------------------ loading
 
@@ -1198,6 +1222,16 @@ def _refs_without(
             if p[:n] == tuple(path):
                 del out[p]
     return out
+
+
+def _msgspec_path(exc: Exception) -> str:
+    """``"... - at `$.a.b[0]`"`` -> ``"a.b.0"`` (msgspec names the failing path so)."""
+    import re
+
+    m = re.search(r"at `\$\.?([^`]*)`", str(exc))
+    if not m:
+        return ""
+    return re.sub(r"\[(\d+)\]", r".\1", m.group(1)).strip(".")
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
