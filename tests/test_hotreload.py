@@ -6,6 +6,7 @@ import asyncio
 import os
 import select
 import shutil
+import threading
 import time
 import warnings
 
@@ -147,6 +148,28 @@ def test_kubernetes_configmap_symlink_swap(tmp_path):
         assert m.explain("anomaly_detection.threshold").winner.file == str(root / "staging.yaml")
     finally:
         m.close()
+
+
+def test_a_slow_listener_never_delays_the_next_reload(manager, config_dir):
+    release = threading.Event()
+    delivered = []
+
+    def slow(event):
+        delivered.append(event.new_value)
+        release.wait(10)  # e.g. a synchronous call to a metrics backend that hangs
+
+    manager.register_change_listener(slow)
+    staging = config_dir / "staging.yaml"
+    original = staging.read_text()
+    try:
+        atomic_write_text(staging, _with_threshold(original, 0.71))
+        assert wait_for(lambda: delivered == [0.71])  # the listener is now stuck
+        atomic_write_text(staging, _with_threshold(original, 0.72))
+        assert wait_for(lambda: manager.get("anomaly_detection.threshold") == 0.72)
+        assert delivered == [0.71]
+    finally:
+        release.set()
+    assert wait_for(lambda: delivered == [0.71, 0.72])  # later events still arrive, in order
 
 
 def test_emptied_file_is_taken_for_a_write_in_progress(manager, config_dir):

@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -103,6 +104,8 @@ class EventBus:
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._own_thread: threading.Thread | None = None
         self._pending: set[Any] = set()
+        self._queue: queue.SimpleQueue[list[ConfigChangeEvent] | None] | None = None
+        self._inflight = 0
         _BUSES.add(self)
 
     # registration -------------------------------------------------------------------
@@ -155,6 +158,38 @@ class EventBus:
                 if inspect.isawaitable(result):
                     self._schedule(result, listener, event)
 
+    def emit_in_background(self, events: Iterable[ConfigChangeEvent]) -> None:
+        """Queue events for delivery on the bus's dispatcher thread and return at once.
+
+        Used where the emitter must not wait for listeners (a hot-reload watcher: a slow
+        listener must not delay the next reload). Batches are delivered in order.
+        """
+        batch = list(events)
+        if not batch or not self._listeners:
+            return
+        with self._lock:
+            if self._queue is None:
+                self._queue = queue.SimpleQueue()
+                threading.Thread(
+                    target=self._dispatch_loop,
+                    args=(self._queue,),
+                    name="cfgcore-event-dispatch",
+                    daemon=True,
+                ).start()
+            self._inflight += 1
+            self._queue.put(batch)
+
+    def _dispatch_loop(self, q: queue.SimpleQueue[list[ConfigChangeEvent] | None]) -> None:
+        while True:
+            batch = q.get()
+            if batch is None:
+                return
+            try:
+                self.emit(batch)
+            finally:
+                with self._lock:
+                    self._inflight -= 1
+
     def _schedule(self, awaitable: Any, listener: Any, event: ConfigChangeEvent) -> None:
         coro = _guard(awaitable, listener, event)
         try:
@@ -186,8 +221,13 @@ class EventBus:
             return self._own_loop
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Wait until scheduled async listeners finished (from a thread without a loop)."""
+        """Wait until queued events are delivered and scheduled async listeners finished
+        (call it from a thread without a running loop)."""
         deadline = time.monotonic() + timeout
+        while self._inflight:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
         while self._pending:
             if time.monotonic() >= deadline:
                 return False
@@ -202,7 +242,10 @@ class EventBus:
         return True
 
     def close(self) -> None:
-        """Stop the private background loop, if one was started."""
+        """Stop the dispatcher thread and the private background loop, if started."""
+        q, self._queue = self._queue, None
+        if q is not None:
+            q.put(None)
         loop, self._own_loop = self._own_loop, None
         thread, self._own_thread = self._own_thread, None
         if loop is not None and not loop.is_closed():
@@ -218,6 +261,8 @@ class EventBus:
         self._own_loop = None
         self._own_thread = None
         self._pending = set()
+        self._queue = None  # its thread is gone too; undelivered events die with it
+        self._inflight = 0
 
 
 ListenerRegistry = EventBus

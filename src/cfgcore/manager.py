@@ -387,7 +387,12 @@ class ConfigurationManager:
 
         Returns False when the new input was rejected (the previous configuration stays,
         :attr:`last_error` says why, listeners get an ``error`` event); True otherwise.
+        Listeners run before this returns; for watcher-triggered reloads they run on the
+        event bus's dispatcher thread instead, so a slow listener never delays a reload.
         """
+        return self._reload(source, background=False)
+
+    def _reload(self, source: str, *, background: bool) -> bool:
         with self._lock:
             previous = self._snap
             if not previous.version:
@@ -416,7 +421,7 @@ class ConfigurationManager:
                     "configuration reload rejected; keeping version %d: %s", previous.version, exc
                 )
             ok = not (events and events[0].is_error)
-        self._publish(events)
+        self._publish(events, background=background)
         return ok
 
     def set_profile(
@@ -798,10 +803,13 @@ class ConfigurationManager:
         self.audit.record_all(events)
         return events
 
-    def _publish(self, events: list[ConfigChangeEvent]) -> None:
+    def _publish(self, events: list[ConfigChangeEvent], *, background: bool = False) -> None:
         # Outside the lock: a listener may read, or even update, the configuration.
         if events:
-            self.events.emit(events)
+            if background:
+                self.events.emit_in_background(events)
+            else:
+                self.events.emit(events)
 
     def _error_event(self, exc: ConfigError, source: str) -> ConfigChangeEvent:
         files = {p.file for p in exc.problems if p.file}
@@ -1045,7 +1053,7 @@ class ConfigurationManager:
     def _on_files_changed(self, changes: Any) -> None:
         if self._debug:
             log.debug("file changes: %s", sorted(str(p) for _, p in changes))
-        self.reload(source="reload")
+        self._reload("reload", background=True)
 
     def _poll(self) -> None:
         snap = self._snap
@@ -1054,7 +1062,7 @@ class ConfigurationManager:
         current = self._fingerprint(snap.environment)
         # Retry a rejected input only once it changes again, not on every poll.
         if current != snap.fingerprint and current != self._rejected_fingerprint:
-            self.reload(source="reload")
+            self._reload("reload", background=True)
 
     def _after_fork_in_child(self) -> None:
         # Another thread may have held the lock when the parent forked; that thread does
