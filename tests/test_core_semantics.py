@@ -314,3 +314,33 @@ def test_long_bucket_values_hash_like_short_ones(make, impl):
     engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]}}})
     uid = "u" * 1000
     assert engine.is_enabled("f", {"user_id": uid}) is (impl.bucket_of("f", uid) < 50_000)
+
+
+def test_bucket_exact_for_every_salt_and_value_alignment(make):
+    """Pin the exact bucket (rollout at b/1000 % is off, at (b+1)/1000 % is on) for
+    salts and values of every length mod 4: the compiled evaluator hashes the salt
+    once and continues over a block straddling salt and value."""
+    import mmh3
+
+    for salt_len in range(0, 8):
+        salt = "s" * salt_len
+        for value_len in range(0, 10):
+            uid = "u" * value_len
+            if not uid:
+                continue  # an empty id is still an id, but keep the loop about lengths
+            b = mmh3.hash(f"{salt}:{uid}".encode(), 0, signed=False) % 100_000
+            engine = make(
+                {
+                    "flags": {
+                        "below": {"default": "off", "salt": salt, "rules": [{"rollout": b / 1000, "serve": "on"}]},
+                        "above": {"default": "off", "salt": salt, "rules": [{"rollout": (b + 1) / 1000, "serve": "on"}]},
+                    }
+                }
+            )
+            assert not engine.is_enabled("below", {"user_id": uid}), (salt, uid, b)
+            assert engine.is_enabled("above", {"user_id": uid}), (salt, uid, b)
+
+
+def test_empty_string_id_is_bucketed(make, impl):
+    engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]}}})
+    assert engine.is_enabled("f", {"user_id": ""}) is (impl.bucket_of("f", "") < 50_000)

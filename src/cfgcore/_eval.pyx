@@ -10,7 +10,7 @@ value.
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItemWithError, PyDict_New, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.math cimport isnan
@@ -31,10 +31,12 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
+    bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0
     double PyFloat_AS_DOUBLE(object)
+    dict _PyDict_NewPresized(Py_ssize_t)
 
 
 cdef enum:
@@ -108,7 +110,6 @@ cdef enum:
 cdef enum:
     BUCKETS = 100000
     STACK_SLOTS = 32
-    HASH_STACK = 256
 
 cdef enum:
     R_STATIC = 0
@@ -172,41 +173,47 @@ cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
     return (x << r) | (x >> (32 - r))
 
 
-cdef uint32_t murmur3_x86_32(const unsigned char* data, Py_ssize_t n, uint32_t seed) noexcept nogil:
-    """MurmurHash3 x86_32 (Austin Appleby's public-domain reference), byte-order independent."""
-    cdef uint32_t c1 = 0xcc9e2d51U
-    cdef uint32_t c2 = 0x1b873593U
-    cdef uint32_t h = seed
+cdef inline uint32_t _mm_blocks(uint32_t h, const unsigned char* data, Py_ssize_t nbytes) noexcept nogil:
+    """MurmurHash3 x86_32 body over whole 4-byte blocks (nbytes % 4 == 0), from state h."""
     cdef uint32_t k
     cdef Py_ssize_t i
-    cdef Py_ssize_t end = n - (n % 4)
-    for i in range(0, end, 4):
+    for i in range(0, nbytes, 4):
         k = (<uint32_t>data[i]) | (<uint32_t>data[i + 1] << 8) | (<uint32_t>data[i + 2] << 16) | (<uint32_t>data[i + 3] << 24)
-        k *= c1
+        k *= <uint32_t>0xcc9e2d51U
         k = _rotl(k, 15)
-        k *= c2
+        k *= <uint32_t>0x1b873593U
         h ^= k
         h = _rotl(h, 13)
         h = h * 5 + <uint32_t>0xe6546b64U
-    k = 0
-    cdef Py_ssize_t tail = n % 4
-    if tail >= 3:
-        k ^= (<uint32_t>data[end + 2]) << 16
-    if tail >= 2:
-        k ^= (<uint32_t>data[end + 1]) << 8
-    if tail >= 1:
-        k ^= data[end]
-        k *= c1
+    return h
+
+
+cdef inline uint32_t _mm_finish(uint32_t h, const unsigned char* tail, Py_ssize_t ntail, Py_ssize_t total) noexcept nogil:
+    """MurmurHash3 x86_32 tail (0-3 bytes) and finalisation; ``total`` is the input length."""
+    cdef uint32_t k = 0
+    if ntail >= 3:
+        k ^= (<uint32_t>tail[2]) << 16
+    if ntail >= 2:
+        k ^= (<uint32_t>tail[1]) << 8
+    if ntail >= 1:
+        k ^= tail[0]
+        k *= <uint32_t>0xcc9e2d51U
         k = _rotl(k, 15)
-        k *= c2
+        k *= <uint32_t>0x1b873593U
         h ^= k
-    h ^= <uint32_t>n
+    h ^= <uint32_t>total
     h ^= h >> 16
     h *= <uint32_t>0x85ebca6bU
     h ^= h >> 13
     h *= <uint32_t>0xc2b2ae35U
     h ^= h >> 16
     return h
+
+
+cdef uint32_t murmur3_x86_32(const unsigned char* data, Py_ssize_t n, uint32_t seed) noexcept nogil:
+    """MurmurHash3 x86_32 (Austin Appleby's public-domain reference), byte-order independent."""
+    cdef Py_ssize_t end = n - (n % 4)
+    return _mm_finish(_mm_blocks(seed, data, end), data + end, n % 4, n)
 
 
 def murmur3_32(data, uint32_t seed=0):
@@ -392,6 +399,7 @@ cdef class CompiledSnapshot:
     cdef char* is_true
     cdef char* ci_slots
     cdef char* semver_slots
+    cdef uint32_t* salt_h
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
@@ -429,6 +437,17 @@ cdef class CompiledSnapshot:
         self.n_slots = len(t.slots)
         self.n_flags = len(t.keys)
         self.empty = _missing_slots(self.n_slots)
+        # Hash state after each salt's whole 4-byte blocks: a bucket then hashes only
+        # the salt's last 0-3 bytes and the context value.
+        self.salt_h = <uint32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(uint32_t))
+        if self.salt_h == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t fi, slen
+        for fi in range(self.n_flags):
+            slen = self.flags[fi * FW + F_SALT_LEN]
+            self.salt_h[fi] = _mm_blocks(
+                0, <const unsigned char*>self.sb + self.flags[fi * FW + F_SALT_OFF], slen - slen % 4
+            )
 
     def __dealloc__(self):
         free(self.nodes)
@@ -444,6 +463,7 @@ cdef class CompiledSnapshot:
         free(self.ci_slots)
         free(self.semver_slots)
         free(self.empty)
+        free(self.salt_h)
 
     @property
     def keys(self):
@@ -576,6 +596,9 @@ cdef class CompiledSnapshot:
 
     cdef inline int _lookup(self, object key):
         cdef PyObject* found
+        if PyUnicode_CheckExact(key):  # str keys cannot raise: skip the try block
+            found = PyDict_GetItem(self._index, key)
+            return <int>(<object>found) if found != NULL else -1
         try:
             found = PyDict_GetItemWithError(self._index, key)
         except Exception:  # unhashable key
@@ -676,30 +699,43 @@ cdef class CompiledSnapshot:
             return self._semver(op, n[2], v.semver)
         return False
 
-    cdef int _bucket(self, const int32_t* f, const SlotVal* b, int bstart, int bcount) noexcept:
+    cdef int _bucket(self, int fi, const int32_t* f, const SlotVal* b, int bstart, int bcount) noexcept:
         cdef int k
         cdef const SlotVal* v
-        cdef unsigned char stackbuf[HASH_STACK]
-        cdef unsigned char* buf
-        cdef Py_ssize_t saltlen = f[F_SALT_LEN], total
+        cdef unsigned char block[4]
+        cdef const unsigned char* rest
+        cdef const unsigned char* salt_tail
+        cdef Py_ssize_t saltlen = f[F_SALT_LEN]
+        cdef Py_ssize_t rem = saltlen % 4, fill, nrest, end, j
         cdef uint32_t h
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
                 continue
-            # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later
-            total = saltlen + v.bslen
-            if total <= HASH_STACK:
-                buf = &stackbuf[0]
-            else:
-                buf = <unsigned char*>malloc(total)
-            if buf == NULL:
-                return -1
-            memcpy(buf, self.sb + f[F_SALT_OFF], saltlen)
-            memcpy(buf + saltlen, v.bs, v.bslen)
-            h = murmur3_x86_32(buf, total, 0)
-            if buf != &stackbuf[0]:
-                free(buf)
+            # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
+            # murmur3(salt ":" value) without building the string: continue from the
+            # salt's precomputed block state; its last 0-3 bytes and the value's first
+            # bytes make up one straddling block.
+            h = self.salt_h[fi]
+            rest = <const unsigned char*>v.bs
+            nrest = v.bslen
+            if rem:
+                salt_tail = <const unsigned char*>self.sb + f[F_SALT_OFF] + saltlen - rem
+                fill = 4 - rem
+                for j in range(rem):
+                    block[j] = salt_tail[j]
+                if nrest < fill:  # everything left is a tail shorter than a block
+                    for j in range(nrest):
+                        block[rem + j] = rest[j]
+                    h = _mm_finish(h, block, rem + nrest, saltlen + v.bslen)
+                    return <int>(h % BUCKETS)
+                for j in range(fill):
+                    block[rem + j] = rest[j]
+                h = _mm_blocks(h, block, 4)
+                rest += fill
+                nrest -= fill
+            end = nrest - nrest % 4
+            h = _mm_finish(_mm_blocks(h, rest, end), rest + end, nrest % 4, saltlen + v.bslen)
             return <int>(h % BUCKETS)
         return -1
 
@@ -756,7 +792,7 @@ cdef class CompiledSnapshot:
             else:
                 bstart = f[F_BUCKET_START]
                 bcount = f[F_BUCKET_COUNT]
-            bucket = self._bucket(f, b, bstart, bcount)
+            bucket = self._bucket(fi, f, b, bstart, bcount)
             if bucket < 0:
                 continue  # no attribute to bucket by: the rule cannot apply
             if nsplit == 0:
@@ -872,7 +908,7 @@ cdef class CompiledSnapshot:
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
-        cdef dict result = PyDict_New()
+        cdef dict result = _PyDict_NewPresized(self.n_flags)
         if type(ctx) is Context:
             bd = (<Context>ctx)._binding_for(self)
         else:

@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cfgcore.errors import Problem, SnapshotError
-from cfgcore.snapshot import Condition, Flag, Prerequisite, Snapshot
+from cfgcore.snapshot import Condition, Flag, Prerequisite, Snapshot, gc_paused
 
 try:  # google-re2: linear-time matching, no catastrophic backtracking
     import re2 as _re2  # type: ignore[import-not-found]
@@ -687,4 +687,5 @@ def _type_mask(values: list[Any]) -> int:
 
 def compile_snapshot(snapshot: Snapshot, *, file: str | None = None) -> Tables:
     """Check and lower a snapshot; raise SnapshotError listing every problem."""
-    return _Compiler(snapshot, file).compile()
+    with gc_paused():
+        return _Compiler(snapshot, file).compile()
