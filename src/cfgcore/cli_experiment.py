@@ -92,9 +92,9 @@ def _report(args: Any) -> int:
     else:
         print(report.to_text())
         if sizes:
-            kind = "relative" if args.relative else "absolute"
+            kind = "a relative" if args.relative else "an absolute"
             print(
-                f"\nusers per variant to detect a {kind} change of {args.mde:g} "
+                f"\nusers per variant to detect {kind} change of {args.mde:g} "
                 "(alpha 0.05, power 0.8):"
             )
             for m, n in sizes.items():

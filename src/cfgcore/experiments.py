@@ -713,6 +713,11 @@ class ExperimentReport:
                 lines.append(
                     f"{r.variant:<16}{r.n:>8}{r.value:>10.4g}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
                 )
+        if len(self.variants) > 2 and metrics:
+            lines.append("")
+            lines.append(
+                "p-values are per comparison with the control (no multiple-testing correction)."
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
