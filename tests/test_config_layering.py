@@ -179,6 +179,12 @@ def test_environment_layer_nests_matches_case_and_names_the_variable():
     assert prov.winner.env_var == "CFGCORE__MUSIC_STREAMING__AUDIO_QUALITY__BITRATES__PREMIUM"
 
 
+def test_environment_layer_can_delete_a_key():
+    below = {"cache": {"l2": {"url": "redis://x"}, "l1": {"ttl": 1}}}
+    layer = env_layer({"CFGCORE__CACHE__L2": "__delete__"}, "CFGCORE", below)
+    assert freeze(deep_merge(below, layer.data)) == {"cache": {"l1": {"ttl": 1}}}
+
+
 def test_environment_layer_rejects_a_wrong_type_without_showing_the_value():
     below = {"db": {"port": 5432}}
     with pytest.raises(ConfigError) as err:

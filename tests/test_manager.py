@@ -63,6 +63,9 @@ def test_seed_unit_test_and_usage_example():
     production_config = manager.load_environment_config("production")
     report = manager.validate_config(production_config)
     assert report.overall_valid
+    from cfgcore.validation_engine import validate_configuration
+
+    assert validate_configuration(production_config, "production").overall_valid
     manager.set_active_config(production_config)
     assert manager.environment == "production"
     premium_limit = production_config.get("user_limits", {}).get("premium_concurrent_streams", 0)
@@ -471,6 +474,16 @@ def test_async_listener_runs_on_the_callers_loop():
 
     loop = asyncio.run(main())
     assert loops == [loop]
+
+
+def test_secrets_stay_out_of_reprs_and_explanations(config_dir):
+    m = ConfigurationManager(config_dir, environ={"POSTGRES_PASSWORD": "pg-s3cret-value"})
+    m.load_environment_config("staging")
+    assert m.get("data_sources.postgresql.password") == "pg-s3cret-value"
+    assert "pg-s3cret-value" not in str(m.explain("data_sources.postgresql.password"))
+    assert "pg-s3cret-value" not in str(m.explain("data_sources.postgresql"))
+    event = ConfigChangeEvent("db.password", "old-s3cret", "pg-s3cret-value", "test", 1, 0.0)
+    assert "s3cret" not in repr(event) and event.new_value == "pg-s3cret-value"
 
 
 def test_audit_log_redacts_secrets(config_dir, tmp_path):

@@ -75,6 +75,15 @@ class ConfigChangeEvent:
         """True for a rejected reload or update (``kind == "error"``)."""
         return self.kind == "error"
 
+    def __repr__(self) -> str:
+        # Events get logged; listeners read the real values from the attributes.
+        return (
+            f"ConfigChangeEvent(config_path={self.config_path!r}, "
+            f"old_value={redact(self.config_path, self.old_value)!r}, "
+            f"new_value={redact(self.config_path, self.new_value)!r}, source={self.source!r}, "
+            f"version={self.version}, kind={self.kind!r})"
+        )
+
 
 Listener = Callable[[ConfigChangeEvent], Any] | Any
 

@@ -625,16 +625,19 @@ class Provenance:
     chain: tuple[Origin, ...]
 
     def __str__(self) -> str:
+        # Provenance ends up in logs and terminals: secret values are redacted.
+        from cfgcore.events import redact
+
         lines = []
         if self.found:
-            lines.append(f"{self.key} = {self.value!r}")
+            lines.append(f"{self.key} = {redact(self.key, self.value)!r}")
         else:
             lines.append(f"{self.key} is not set")
         for i, o in enumerate(self.chain):
             tag = "set by" if i == 0 else "overrides"
             if o.status != "set":
                 tag = f"{o.status} by"
-            value = "" if o.status != "set" else f" = {o.value!r}"
+            value = "" if o.status != "set" else f" = {redact(self.key, o.value)!r}"
             lines.append(f"  {tag:<11} {o.kind} {o.layer!r} at {o.where()}{value}")
         return "\n".join(lines)
 
