@@ -476,6 +476,15 @@ def test_async_listener_runs_on_the_callers_loop():
     assert loops == [loop]
 
 
+def test_build_config_can_show_references_instead_of_resolved_secrets(config_dir):
+    m = ConfigurationManager(config_dir, environ={"KAFKA_SASL_PASSWORD": "k-s3cret"})
+    resolved = m.build_config("staging")
+    judged = m.build_config("staging", keep_references=True)
+    assert resolved["data_sources"]["kafka_cluster"]["sasl_password"] == "k-s3cret"
+    assert judged["data_sources"]["kafka_cluster"]["sasl_password"] == "${KAFKA_SASL_PASSWORD:-}"
+    assert judged["server"] == resolved["server"]
+
+
 def test_secrets_stay_out_of_reprs_and_explanations(config_dir):
     m = ConfigurationManager(config_dir, environ={"POSTGRES_PASSWORD": "pg-s3cret-value"})
     m.load_environment_config("staging")

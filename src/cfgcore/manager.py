@@ -365,10 +365,19 @@ class ConfigurationManager:
         *,
         profile: str | DeploymentProfile | None = None,
         geographic_profile: str | None = None,
+        keep_references: bool = False,
     ) -> FrozenDict:
-        """Build an environment's configuration without validating or activating it."""
+        """Build an environment's configuration without validating or activating it.
+
+        ``keep_references=True`` shows every value that came from an environment variable
+        as the reference that produced it (``${KAFKA_SASL_PASSWORD}``,
+        ``${CFGCORE__DB__PORT}``): the tree the manager's own validation judges, so a
+        secret supplied the recommended way is not mistaken for a literal one.
+        """
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
         snap, _ = self._build(env, prof, geo, None, _EMPTY, with_flags=False)
+        if keep_references:
+            return _with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
         return snap.config
 
     def available_environments(self) -> list[str]:
