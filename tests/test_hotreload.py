@@ -179,6 +179,15 @@ def test_emptied_file_is_taken_for_a_write_in_progress(manager, config_dir):
     assert manager.snapshot is before and "write in progress" in str(manager.last_error)
 
 
+def test_file_moved_away_mid_save_is_not_a_removal(manager, config_dir):
+    before = manager.snapshot
+    os.rename(config_dir / "base.yaml", config_dir / "base.yaml~")
+    assert manager.reload() is False
+    assert manager.snapshot is before and "disappeared" in str(manager.last_error)
+    os.rename(config_dir / "base.yaml~", config_dir / "base.yaml")
+    assert manager.reload() is True and manager.get("server.port") == 8080
+
+
 def test_touch_without_change_is_not_a_new_version(manager, config_dir):
     version = manager.version
     staging = config_dir / "staging.yaml"

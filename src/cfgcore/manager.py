@@ -1124,14 +1124,23 @@ class ConfigurationManager:
 def _reject_truncated(
     texts: list[tuple[str, bytes]], flags_file: str | None, flags_bytes: bytes, previous: Any
 ) -> None:
-    """Refuse a reload that sees a previously non-empty input file empty.
+    """Refuse a reload that sees a previously non-empty input file empty or missing.
 
-    ``open(path, "w")`` truncates before it writes: a watcher (or a slow writer) can show
-    us that empty moment, and an empty overlay parses fine, so without this check a
-    non-atomic save would briefly activate the base configuration alone.
+    ``open(path, "w")`` truncates before it writes, and some editors move the original
+    away before writing the new file: a watcher (or a slow writer) can show us either
+    moment, and the rest still parses, so without this check a save would briefly
+    activate a configuration without that file. (To really remove a file, restart or
+    call ``load_environment_config`` explicitly.)
     """
     empty = hashlib.blake2b(b"", digest_size=16).digest()
     before = dict(previous.sources[0]) if previous.sources else {}
+    now = {path for path, _ in texts}
+    for path in before:
+        if path not in now:
+            raise ConfigError(
+                "file disappeared (being replaced?); keeping the previous configuration",
+                file=path,
+            )
     for path, raw in texts:
         if not raw.strip() and before.get(path, empty) != empty:
             raise ConfigError(
