@@ -359,3 +359,67 @@ def test_concurrent_updates_and_reads(tmp_path, impl):
     again = DynamicConfigurationManager(state_dir=tmp_path)
     assert again.get_feature_flags_status() == status  # the last write is the file
     again.close()
+
+
+PATCH_KEYS = [
+    "enhanced_anomaly_detection",
+    "experimental_ml_models",
+    "parental_controls",
+    "lossless_audio_eu",
+    "brand_new",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(PATCH_KEYS),
+            st.booleans(),
+            st.sampled_from([0.0, 0.001, 5.5, 25, 50, 99.999, 100]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_patched_tables_equal_a_full_compile(tmp_path_factory, ops):
+    """set_feature_flag patches a copy of the live tables when it only switches a flag or
+    changes rollouts; the result must equal compiling the new snapshot from scratch."""
+    from cfgcore.compiler import Tables, compile_snapshot
+
+    empty = tmp_path_factory.getbasetemp() / "no-state"
+    m = DynamicConfigurationManager(state_dir=empty, persist=False, log_exposures=False)
+    patched = 0
+    for key, enabled, pct in ops:
+        before = m.engine.snapshot().tables
+        m.set_feature_flag(key, enabled, pct)
+        live = m.engine.snapshot().tables
+        patched += live.nodes is before.nodes  # shared lists: the patch path was taken
+        full = compile_snapshot(m.snapshot)
+        # Compared before anything evaluates them: wrong tables could crash the C side.
+        for slot in Tables.__slots__:
+            if slot != "source":
+                assert getattr(live, slot) == getattr(full, slot), slot
+        assert live.source is m.snapshot
+        ctx = {"user_id": "u1", "user_segment": "premium", "region": "EU"}
+        assert m.engine.evaluate_all(ctx) == m.engine.from_snapshot(m.snapshot).evaluate_all(ctx)
+    m.close()
+    # A second, different change in a row to one flag, both with rollouts below 100
+    # (so both keep a numeric rollout), must have taken the patch path.
+    if any(
+        a[0] == b[0] and a[2] < 100 and b[2] < 100 and a != b
+        for a, b in zip(ops, ops[1:], strict=False)
+    ):
+        assert patched >= 1
+
+
+def test_set_feature_flag_patch_path_is_used_and_persisted(tmp_path):
+    m = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
+    m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10)
+    before = m.engine.snapshot().tables
+    m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 90)
+    assert m.engine.snapshot().tables.nodes is before.nodes
+    m.close()
+    again = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
+    assert again.get_feature_flags_status()["experimental_ml_models"]["rollout_percentage"] == 90
+    again.close()
