@@ -12,8 +12,9 @@ Groups (one operation each; peers in the same group so ratios come from one run)
     (exposure logging on: after the first pass it is the dedup check), the same with
     exposure logging off, and GrowthBook/Unleash 50/30/20 splits by user id.
 ``dynamic-set-feature-flag``  ``set_feature_flag`` on a 1,000-flag set: update, derive,
-    compile, atomic write with fsync, swap, change event and audit line; the same in
-    memory (no file) to show what the write costs.
+    compile (a patched copy of the live tables for a rollout change; a full recompile
+    when the change adds or removes a rollout), atomic write with fsync, swap, change
+    event and audit line; the same in memory (no file) to show what the write costs.
 
 Run: ``python -m pytest benchmarks/bench_dynamic.py --benchmark-enable -q``
 """
@@ -207,8 +208,8 @@ def big_memory_manager(tmp_path_factory):
     m.close()
 
 
-def _toggle(m):
-    pct = itertools.cycle([10.0, 20.0])
+def _toggle(m, values=(10.0, 20.0)):
+    pct = itertools.cycle(values)
     return lambda: m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, next(pct))
 
 
@@ -223,3 +224,10 @@ def test_set_feature_flag_1000_in_memory(benchmark, big_memory_manager):
     benchmark(_toggle(big_memory_manager))
     status = big_memory_manager.get_feature_flags_status()["experimental_ml_models"]
     assert status["rollout_percentage"] in (10.0, 20.0)
+
+
+@pytest.mark.benchmark(group="dynamic-set-feature-flag")
+def test_set_feature_flag_1000_persisted_recompile(benchmark, big_manager):
+    """50 % <-> 100 % adds/removes the rule's rollout: the full-recompile path."""
+    benchmark(_toggle(big_manager, (50.0, 100.0)))
+    assert os.path.exists(big_manager.flags_file)
