@@ -4,8 +4,10 @@ layers, holdout, exposure logging, metrics analysis, guardrail rollback, CLI."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -510,3 +512,26 @@ def test_create_ab_test_accepts_a_mapping_and_rejects_junk(manager):
     assert "bogus" in manager.last_error
     assert manager.create_ab_test(42) is False
     assert "ABTestConfiguration" in manager.last_error
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_exposure_logging_keeps_working_in_a_forked_child(manager, tmp_path):
+    """Pre-fork servers: the writer thread is restarted in the child."""
+    assert manager.create_ab_test(seed_test())
+    manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": "parent"})
+    assert manager.exposures.flush(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
+        pid = os.fork()
+    if pid == 0:  # child: report through the exit status only
+        code = 1
+        try:
+            manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": "child"})
+            manager.set_feature_flag("child_flag", True)  # the manager's lock is usable
+            code = 0 if manager.exposures.flush(5) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    users = {e.user for e in read_exposures(tmp_path / "flags.exposures.jsonl")}
+    assert users == {"parent", "child"}

@@ -448,6 +448,7 @@ class DynamicConfigurationManager:
         snapshot, origin = self._initial_snapshot()
         self._engine.swap(snapshot, file=origin)
         self._install_source(snapshot)
+        _MANAGERS.add(self)
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
@@ -1110,6 +1111,20 @@ def _with_rollout(flag: Flag, pct: float) -> Flag:
         rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
         default = off
     return msgspec.structs.replace(flag, rules=rules, default=default)
+
+
+_MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()
+
+
+def _reset_managers_after_fork() -> None:
+    # A pre-fork server may fork while another thread holds a manager's lock (an update
+    # in flight); that lock would stay held forever in the child.
+    for manager in list(_MANAGERS):
+        manager._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_managers_after_fork)
 
 
 _MANAGER: DynamicConfigurationManager | None = None

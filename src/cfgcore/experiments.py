@@ -31,6 +31,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -227,6 +228,9 @@ class JsonLinesSink:
         self.backups = backups
         self._lock = threading.Lock()
 
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
     def write(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> None:
         """Append records; rotate first when the file is full."""
         data = "".join(
@@ -343,6 +347,19 @@ class ExposureLogger:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        _LOGGERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The writer thread does not exist in a forked child, and a lock held by another
+        # thread at fork time would stay held forever: start afresh, keep the counters.
+        # Exposures still queued in the parent are the parent's to write.
+        self._queue = queue.Queue(self._queue.maxsize)
+        self._start_lock = threading.Lock()
+        self._thread = None
+        for sink in self.sinks:
+            reset = getattr(sink, "_after_fork_in_child", None)
+            if callable(reset):
+                reset()
 
     def add_sink(self, sink: ExposureSink) -> None:
         """Send future exposures to ``sink`` too."""
@@ -473,6 +490,18 @@ class ExposureLogger:
         }
 
 
+_LOGGERS: weakref.WeakSet[ExposureLogger] = weakref.WeakSet()
+
+
+def _reset_loggers_after_fork() -> None:
+    for logger in list(_LOGGERS):
+        logger._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_loggers_after_fork)
+
+
 # ---------------------------------------------------------------------------- metrics
 
 
@@ -500,6 +529,11 @@ class MetricsStore:
         self._exposed: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self.events = 0
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        if self._sink is not None:
+            self._sink._after_fork_in_child()
 
     def write(self, batch: Iterable[Exposure]) -> None:
         """Exposure-sink interface: count distinct exposed users per test and variant."""
