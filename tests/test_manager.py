@@ -495,6 +495,25 @@ def test_secrets_stay_out_of_reprs_and_explanations(config_dir):
     assert "s3cret" not in repr(event) and event.new_value == "pg-s3cret-value"
 
 
+def test_audit_log_and_debounce_from_config_management(config_dir):
+    base = config_dir / "base.yaml"
+    base.write_text(
+        base.read_text()
+        .replace("audit_log: null", "audit_log: audit/changes.jsonl")
+        .replace("reload_debounce_ms: 50", "reload_debounce_ms: 30")
+    )
+    (config_dir / "audit").mkdir()
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    assert m.update_config("anomaly_detection.threshold", 0.9)
+    entries = AuditLog.read(config_dir / "audit" / "changes.jsonl")
+    assert [e["kind"] for e in entries] == ["load", "change"]
+    assert m._debounce(50) == 30
+    explicit = ConfigurationManager(config_dir, environ={}, audit_log=config_dir / "x.jsonl")
+    explicit.load_environment_config("staging")
+    assert explicit.audit.path == str(config_dir / "x.jsonl")
+
+
 def test_audit_log_redacts_secrets(config_dir, tmp_path):
     audit = tmp_path / "audit.jsonl"
     m = ConfigurationManager(config_dir, environ={}, audit_log=audit)

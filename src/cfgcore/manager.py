@@ -211,6 +211,7 @@ class ConfigurationManager:
         self._flags_file_arg = os.fspath(flags_file) if flags_file is not None else None
         audit_path = audit_log if audit_log is not None else env.get("CFGCORE_AUDIT_LOG")
         self.audit = AuditLog(audit_path)
+        self._audit_from_config = audit_path is None  # config_management.audit_log decides
         self.events = EventBus()
         self.debounce_ms = debounce_ms
         self.profiles = ProfileManager()
@@ -787,6 +788,13 @@ class ConfigurationManager:
             self._flags.swap(flags)
         self._snap = snap  # the one assignment readers can observe
         self.last_error = None
+        if self._audit_from_config:
+            target = get_path(snap.config, ("config_management", "audit_log"), None)
+            self.audit.path = (
+                os.path.join(self.config_dir, target)
+                if isinstance(target, str) and target
+                else None
+            )
         now = snap.loaded_at
         if not previous.version or previous.environment != snap.environment:
             self.audit.record(
@@ -975,7 +983,7 @@ class ConfigurationManager:
                     self._watch_paths(snap),
                     self._on_files_changed,
                     poll=self._poll,
-                    debounce_ms=self.debounce_ms or DEFAULT_DEBOUNCE_MS,
+                    debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
                     poll_interval=poll_interval,
                     on_fork=self._after_fork_in_child,
                 )
@@ -1020,7 +1028,7 @@ class ConfigurationManager:
             async for changes in watchfiles.awatch(
                 *paths,
                 watch_filter=None,
-                debounce=self.debounce_ms or DEFAULT_DEBOUNCE_MS,
+                debounce=self._debounce(DEFAULT_DEBOUNCE_MS),
                 step=DEFAULT_STEP_MS,
                 stop_event=stop,
                 rust_timeout=100,
@@ -1052,6 +1060,14 @@ class ConfigurationManager:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def _debounce(self, default: int) -> int:
+        if self.debounce_ms:
+            return self.debounce_ms
+        configured = self.get("config_management.reload_debounce_ms")
+        if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
+            return configured
+        return default
 
     def _watch_paths(self, snap: ConfigSnapshot) -> list[str]:
         paths = {self.config_dir}
