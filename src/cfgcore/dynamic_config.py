@@ -515,7 +515,9 @@ class DynamicConfigurationManager:
         if seen is None:
             return None
         v = self._variant(test_name, user_context)
-        if v is None or v == "__none__":  # NO_VARIANT, inlined: no global lookup
+        # NO_VARIANT inlined (no global lookup); a None from the engine falls through
+        # as None, and `None == str` is a cheap False.
+        if v == "__none__" or v is None:
             return None
         if seen is not False:
             try:
