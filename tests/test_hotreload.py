@@ -117,9 +117,14 @@ def test_file_that_fails_validation_keeps_the_previous_snapshot(config_dir):
 
 def test_flags_file_change_swaps_the_flag_engine(manager, config_dir):
     assert manager.flags.is_enabled("enhanced_anomaly_detection", PREMIUM) is True
+    kinds = []
+    manager.register_change_listener(lambda e: kinds.append((e.kind, e.config_path)))
     flags = config_dir / "flags.yaml"
-    flags.write_text(flags.read_text().replace('serve: "on"', 'serve: "off"', 1))
+    version = manager.version
+    atomic_write_text(flags, flags.read_text().replace('serve: "on"', 'serve: "off"', 1))
     assert wait_for(lambda: not manager.flags.is_enabled("enhanced_anomaly_detection", PREMIUM))
+    assert wait_for(lambda: kinds == [("flags", str(flags))])  # the config itself did not change
+    assert manager.version == version + 1
 
 
 def test_kubernetes_configmap_symlink_swap(tmp_path):

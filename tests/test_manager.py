@@ -200,6 +200,7 @@ def test_mixed_formats_and_helpful_file_errors(tmp_path):
     m = ConfigurationManager(d, environ={}, validate=False)
     m.load_environment_config("staging")
     assert dict(m["server"]) == {"port": 9090, "host": "0.0.0.0"}
+    assert m.flags_path() is None and m.flags.is_enabled("anything", {}) is False
     with pytest.raises(ConfigError, match="no configuration file for environment 'prod'.*staging"):
         m.load_environment_config("prod")
     (d / "staging.yaml").write_text("server: {}\n")

@@ -269,6 +269,11 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             if event.is_error:
                 first = str(event.error).splitlines()[0] if event.error else "rejected"
                 print(f"{stamp} v{event.version} REJECTED {first}", flush=True)
+            elif event.kind == "flags":
+                print(
+                    f"{stamp} v{event.version} {event.source} flags from {event.config_path}",
+                    flush=True,
+                )
             else:
                 old = _scalar(redact(event.config_path, event.old_value))
                 new = _scalar(redact(event.config_path, event.new_value))

@@ -53,7 +53,10 @@ class ConfigChangeEvent:
     file that was rejected, or ``""``); ``source`` says what caused it (``update_config``,
     ``reload``, ``profile``, ``set_active_config``, ``migration``, ...); ``version`` is
     the snapshot version the change belongs to; ``timestamp`` is ``time.time()``.
-    Error events carry the exception in ``error`` and leave both values ``None``.
+    ``kind`` is ``change`` (one changed leaf), ``error`` (a rejected input: the exception
+    is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
+    and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
+    was loaded).
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error

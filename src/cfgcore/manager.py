@@ -817,6 +817,20 @@ class ConfigurationManager:
             )
             for path, old, new in diff_trees(previous.config, snap.config)
         ]
+        if flags is not None:
+            # One event for the whole flag set; per-flag detail is the flag engine's business.
+            events.append(
+                ConfigChangeEvent(
+                    snap.flags_file or "flags",
+                    None,
+                    None,
+                    source,
+                    snap.version,
+                    now,
+                    kind="flags",
+                    environment=snap.environment,
+                )  # fmt: skip
+            )
         self.audit.record_all(events)
         return events
 
