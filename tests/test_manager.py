@@ -10,6 +10,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 
 import msgspec
 import pytest
@@ -237,6 +238,7 @@ def test_get_reads_paths_lists_and_defaults_without_raising():
     assert m.update_config("anomaly_detection.threshold", 0.9)
     assert m.get("anomaly_detection.threshold") == 0.9
     assert "music_streaming" in m and len(m) == len(m.config) and set(m) == set(m.keys())
+    assert isinstance(m, Mapping) and dict(m.items()) == dict(m.config)
 
 
 def test_active_config_is_read_only():
@@ -424,6 +426,9 @@ def test_profile_switch_at_runtime_is_audited(config_dir):
     assert {e["source"] for e in m.audit.entries()[1:]} == {"profile"}
     # the validation engine's EU GDPR switches now apply: turning consent off is blocked
     assert m.update_config("gdpr_compliance.consent_required", False) is False
+    with pytest.raises(ConfigError, match="unknown geographic profile 'MARS'"):
+        m.set_profile("high_volume", "MARS")
+    assert m.get("geographic_profile") == "EU" and m.audit.entries()[-1]["kind"] == "error"
 
 
 # ------------------------------------------------------------------ listeners, audit

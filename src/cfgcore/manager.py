@@ -215,7 +215,6 @@ class ConfigurationManager:
         self.events = EventBus()
         self.debounce_ms = debounce_ms
         self.profiles = ProfileManager()
-        self._profiles_loaded_from: str | None = None
         self._lock = threading.RLock()
         self._snap: ConfigSnapshot = _EMPTY
         self._flags: Any = None
@@ -270,6 +269,10 @@ class ConfigurationManager:
     def items(self) -> Any:
         """Top-level items of the active configuration."""
         return self._current().config.items()
+
+    def values(self) -> Any:
+        """Top-level values of the active configuration."""
+        return self._current().config.values()
 
     @property
     def config(self) -> FrozenDict:
@@ -437,14 +440,24 @@ class ConfigurationManager:
     def set_profile(
         self, profile: str | DeploymentProfile | None = None, geographic_profile: str | None = None
     ) -> FrozenDict:
-        """Switch the deployment and geographic profile layers of the active config."""
+        """Switch the deployment and geographic profile layers of the active config.
+
+        Validated and audited like any activation (source ``profile``); raises
+        :class:`ConfigError` and changes nothing for an unknown or invalid profile.
+        """
         with self._lock:
             previous = self._current()
             prof = _profile_name(profile)
-            snap, flags = self._build(
-                previous.environment, prof, geographic_profile, previous.runtime, previous
-            )
-            events = self._activate(snap, flags, previous, "profile")
+            geo = _profile_name(geographic_profile)
+            try:
+                snap, flags = self._build(
+                    previous.environment, prof, geo, previous.runtime, previous
+                )
+                events = self._activate(snap, flags, previous, "profile")
+            except ConfigError as exc:
+                self.last_error = exc
+                self._error_event(exc, "profile")
+                raise
         self._publish(events)
         return snap.config
 
@@ -1367,6 +1380,9 @@ def _set_in(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str
     node[path[-1]] = {**value, REPLACE: True} if isinstance(value, dict) else value
     return out
 
+
+# Reads like a read-only mapping of the active configuration (isinstance checks included).
+Mapping.register(ConfigurationManager)
 
 _MANAGERS: weakref.WeakSet[ConfigurationManager] = weakref.WeakSet()
 _default: ConfigurationManager | None = None
