@@ -68,6 +68,30 @@ def test_seed_unit_test_without_user_id(tmp_path, monkeypatch):
         reset_dynamic_config_manager()
 
 
+def test_seed_module_level_functions(tmp_path, monkeypatch):
+    """The seed's get_recommendation_algorithm uses a bare is_feature_enabled()."""
+    from cfgcore.dynamic_config import get_ab_test_variant, is_feature_enabled
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    reset_dynamic_config_manager()
+    try:
+
+        def get_recommendation_algorithm(user_context):
+            if is_feature_enabled(FeatureFlag.EXPERIMENTAL_ML_MODELS, user_context):
+                return "experimental_transformer_model"
+            elif is_feature_enabled(FeatureFlag.ADVANCED_AUDIO_ANALYTICS, user_context):
+                return "enhanced_collaborative_filtering"
+            else:
+                return "standard_matrix_factorization"
+
+        get_dynamic_config_manager().set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, False)
+        assert get_recommendation_algorithm(PREMIUM_EU) == "enhanced_collaborative_filtering"
+        assert get_recommendation_algorithm(FREE_US) == "standard_matrix_factorization"
+        assert get_ab_test_variant("no_such_test", PREMIUM_EU) is None
+    finally:
+        reset_dynamic_config_manager()
+
+
 def test_segment_features(manager):
     for flag, segment in [
         (FeatureFlag.PARENTAL_CONTROLS, "family"),

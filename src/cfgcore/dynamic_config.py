@@ -83,7 +83,9 @@ __all__ = [
     "DynamicConfigurationManager",
     "FeatureFlag",
     "NO_VARIANT",
+    "get_ab_test_variant",
     "get_dynamic_config_manager",
+    "is_feature_enabled",
     "reset_dynamic_config_manager",
 ]
 
@@ -1144,6 +1146,19 @@ def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
         if _MANAGER is None:
             _MANAGER = DynamicConfigurationManager(**kwargs)
         return _MANAGER
+
+
+def is_feature_enabled(flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
+    """:meth:`DynamicConfigurationManager.is_feature_enabled` on the process-wide manager
+    (the seed's module-level form: ``if is_feature_enabled(FeatureFlag.X, ctx): ...``)."""
+    return get_dynamic_config_manager().is_feature_enabled(flag, user_context)
+
+
+def get_ab_test_variant(
+    test_name: str, user_context: Mapping[str, Any] | None = None
+) -> str | None:
+    """:meth:`DynamicConfigurationManager.get_ab_test_variant` on the process-wide manager."""
+    return get_dynamic_config_manager().get_ab_test_variant(test_name, user_context)
 
 
 def reset_dynamic_config_manager() -> None:
