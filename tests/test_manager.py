@@ -125,7 +125,7 @@ def test_layer_order_base_env_profile_geo_envvars_runtime(tmp_path):
     )
     (d / "staging.yaml").write_text("k:\n  b: env\n  c: env\n  d: env\n  e: env\n  f: env\n")
     (d / "profiles" / "p.yaml").write_text(
-        "overrides:\n  k: {c: prof, d: prof, e: prof, f: prof}\n"
+        "overrides:\n  k: {c: prof, d: prof, e: prof, f: prof}\n  ref: ${PROFILE_REF:-fallback}\n"
     )
     (d / "profiles" / "geo.yaml").write_text(
         "kind: geographic\noverrides:\n  k: {d: geo, e: geo, f: geo}\n"
@@ -150,6 +150,7 @@ def test_layer_order_base_env_profile_geo_envvars_runtime(tmp_path):
     ]  # fmt: skip
     assert m.explain("k.e").winner.env_var == "CFGCORE__K__E"
     assert m.explain("k.c").winner.file.endswith("p.yaml")
+    assert m.get("ref") == "fallback"  # ${VAR} works in profile files too
     assert m.explain("k.b").winner.file.endswith("staging.yaml")
     assert m.explain("k.b").winner.line == 2
 
@@ -207,6 +208,8 @@ def test_mixed_formats_and_helpful_file_errors(tmp_path):
     (d / "staging.yaml").write_text("server: {}\n")
     with pytest.raises(ConfigError, match="ambiguous"):
         m.load_environment_config("staging")
+    with pytest.raises(ConfigError, match="invalid environment name"):
+        m.load_environment_config("../../etc/passwd")
     assert m.get("server.port") == 9090  # failed loads changed nothing
 
 

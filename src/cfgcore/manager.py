@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -85,6 +86,7 @@ log = logging.getLogger("cfgcore.manager")
 ENVIRONMENTS = ("development", "staging", "production", "test")
 _FLAG_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
 _NO_PROFILE = {"", "default", "none", "off"}
+_ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
 _ABSENT: Any = object()
 _TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
 _FLAT_CACHE_LIMIT = 65536
@@ -473,7 +475,13 @@ class ConfigurationManager:
         if geo is None:
             geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
         geo = None if geo is None or str(geo).strip().lower() in _NO_PROFILE else str(geo)
-        return str(env or "development").strip().lower(), _profile_name(prof), geo
+        name = str(env or "development").strip().lower()
+        if not _ENV_NAME.match(name):
+            raise ConfigError(
+                f"invalid environment name {name!r} (letters, digits, '_', '-' and '.')",
+                file=self.config_dir,
+            )
+        return name, _profile_name(prof), geo
 
     def _ensure_loaded(self) -> ConfigSnapshot:
         if self._snap.version:
@@ -572,9 +580,13 @@ class ConfigurationManager:
         flags_bytes = _read_bytes(flags_file) if flags_file else b""
         profiles_dir = self._profile_dir()
         env_vars = os.environ if self._environ is None else self._environ
-        env_items = tuple(
-            sorted((k, v) for k, v in env_vars.items() if k.startswith(self.env_prefix))
-        )
+        # A digest, not the values: environment variables carry secrets.
+        env_items = hashlib.blake2b(
+            repr(
+                sorted((k, v) for k, v in env_vars.items() if k.startswith(self.env_prefix))
+            ).encode(),
+            digest_size=16,
+        ).digest()
         sources = (
             tuple((p, hashlib.blake2b(b, digest_size=16).digest()) for p, b in texts),
             hashlib.blake2b(flags_bytes, digest_size=16).digest(),
@@ -679,12 +691,10 @@ class ConfigurationManager:
 
     def _profile_layer(self, profile: Profile) -> Layer:
         kind = "deployment_profile" if profile.kind == "deployment" else "geographic_profile"
-        return Layer(
-            name=profile.name,
-            kind=kind,
-            data=thaw(profile.overrides),
-            file=None if profile.source == "builtin" else profile.source,
-        )
+        file = None if profile.source == "builtin" else profile.source
+        # Custom profile files are configuration too: ${VAR} works in them.
+        data = self.transformer.transform(thaw(profile.overrides), self.transforms, file=file)
+        return Layer(name=profile.name, kind=kind, data=data, file=file)
 
     def _compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:
         from cfgcore.engine import Engine
@@ -1295,8 +1305,6 @@ def _refs_without(
 
 def _msgspec_path(exc: Exception) -> str:
     """``"... - at `$.a.b[0]`"`` -> ``"a.b.0"`` (msgspec names the failing path so)."""
-    import re
-
     m = re.search(r"at `\$\.?([^`]*)`", str(exc))
     if not m:
         return ""
