@@ -496,7 +496,12 @@ class DynamicConfigurationManager:
 
     def is_feature_enabled(self, flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
         """True if ``flag`` (FeatureFlag, any Enum member or a flag name) is on for
-        ``user_context``; False for unknown flags. Never raises."""
+        ``user_context``; False for unknown flags. Never raises.
+
+        ``user_context`` is a dict, or ``manager.engine.context(dict)`` bound once per
+        request: that skips re-reading the dict on every check (~200 ns instead of ~390 ns
+        per call on the development machine, benchmarks/RESULTS.md).
+        """
         # Enum members carry their value in _value_; a str has no such attribute.
         return self._is_enabled(getattr(flag, "_value_", flag), user_context)
 
