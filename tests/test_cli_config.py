@@ -131,6 +131,12 @@ def test_python_dash_m_entry_points(cfg):
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout == "staging\n"
+    target = cfg.parent / "scaffolded"
+    subprocess.run(
+        [sys.executable, "-m", "cfgcore.setup", "--environment", "staging", "-o", str(target)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert sorted(os.listdir(target)) == ["base.yaml", "flags.yaml", "staging.yaml"]
 
 
 def test_watch_prints_changes_as_they_happen(cfg):

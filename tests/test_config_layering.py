@@ -81,6 +81,19 @@ def test_merge_does_not_modify_its_inputs(base, overlay):
     assert base == b and overlay == o
 
 
+@settings(max_examples=100, deadline=None)
+@given(maps)
+def test_freeze_thaw_round_trip_and_independence(tree):
+    frozen = freeze(tree)
+    assert frozen == tree and thaw(frozen) == tree
+    plain = thaw(frozen)
+    for path, _ in iter_leaves(plain):
+        if len(path) > 1:
+            get_path(plain, path[:-1])[path[-1]] = "changed"
+            assert get_path(frozen, path) != "changed" or get_path(tree, path) == "changed"
+            break
+
+
 def test_lists_replace_maps_merge_and_delete_removes():
     base = {"a": {"x": 1, "y": [1, 2, 3], "z": {"k": 1}}, "gone": 1}
     overlay = {"a": {"y": [9], "z": {"j": 2}}, "gone": DELETE}
