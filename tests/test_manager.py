@@ -91,6 +91,21 @@ def test_every_embedded_environment_loads_validates_and_has_every_seed_block(env
     assert config["app"]["debug"] is (env == "development")
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_all_transformations_keep_every_environment_valid(env):
+    steps = ["env_var_substitution", "type_conversion", "duration_parsing", "size_parsing"]
+    m = ConfigurationManager(environ={}, transforms=steps)
+    m.load_environment_config(env)
+    assert isinstance(m.get("caching_layers.l1_cache.size_limit"), int)
+    assert m.get("security.jwt.access_token_ttl") == 900.0
+    assert m.get("music_streaming.streaming.max_stream_latency") == 0.25
+
+
+def test_unknown_transformation_step_fails_at_construction():
+    with pytest.raises(ConfigError, match="unknown transformation step"):
+        ConfigurationManager(environ={}, transforms=["env_var_substitution", "yaml_magic"])
+
+
 def test_environment_overlays_differ_where_they_should():
     m = ConfigurationManager(environ={})
     staging, prod = m.build_config("staging"), m.build_config("production")
