@@ -13,7 +13,7 @@ cimport cython
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
-from libc.math cimport isnan
+from libc.math cimport NAN, isnan
 from libc.stdint cimport int32_t, uint32_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy, memset
@@ -699,6 +699,7 @@ cdef class CompiledSnapshot:
             return self._semver(op, n[2], v.semver)
         return False
 
+    @cython.cdivision(True)  # h is unsigned and BUCKETS positive: C modulo is exact
     cdef int _bucket(self, int fi, const int32_t* f, const SlotVal* b, int bstart, int bcount) noexcept:
         cdef int k
         cdef const SlotVal* v
@@ -814,12 +815,13 @@ cdef class CompiledSnapshot:
 
     cdef Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
-        cdef double now = math.nan
+        cdef double now = NAN
         cdef Binding bd
         cdef SlotVal stackvals[STACK_SLOTS]
         cdef SlotVal* vals
         cdef const int32_t* f
         cdef Outcome out
+        cdef int k
         if type(ctx) is Context:
             bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
             return self._eval(fi, bd.vals, &now)
@@ -904,7 +906,7 @@ cdef class CompiledSnapshot:
 
     cpdef dict evaluate_all(self, ctx=None):
         """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
-        cdef double now = math.nan
+        cdef double now = NAN
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
