@@ -273,6 +273,23 @@ def _read_byte(fd, timeout):
     return os.read(fd, 1) if ready else b""
 
 
+def test_polling_fallback_sees_changes_without_inotify(tmp_path):
+    from cfgcore.hotreload import DirectoryWatcher
+
+    seen, polls = [], []
+    watcher = DirectoryWatcher(
+        [str(tmp_path)], seen.append, poll=lambda: polls.append(1), force_polling=True
+    )
+    assert watcher.start()
+    try:
+        assert polls  # the poll runs as soon as the watch is up
+        (tmp_path / "staging.yaml").write_text("a: 1\n")
+        assert wait_for(lambda: any("staging.yaml" in p for batch in seen for _, p in batch))
+    finally:
+        watcher.stop()
+    assert not watcher.running
+
+
 def test_disable_hot_reload_stops_the_thread(config_dir):
     m = ConfigurationManager(config_dir, environ={})
     m.load_environment_config("staging")

@@ -377,6 +377,21 @@ def test_update_config_failure_changes_nothing_and_says_why(config_dir):
     assert m.get("user_limits.premium_concurrent_streams") == 6 and m.snapshot is before
 
 
+def test_update_values_get_the_same_transformations_as_files(config_dir):
+    env = {"NEW_KAFKA_PASSWORD": "rotated-s3cret"}
+    m = ConfigurationManager(config_dir, environ=env)
+    m.load_environment_config("production")
+    # a reference is resolved, and validation judges the reference, not the secret
+    assert m.update_config("data_sources.kafka_cluster.sasl_password", "${NEW_KAFKA_PASSWORD}")
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"
+    assert m.update_config("data_sources.kafka_cluster.sasl_password", "${MISSING_VAR}") is False
+    assert "MISSING_VAR" in str(m.last_error)
+    assert "data_sources.kafka_cluster.sasl_password" in str(m.last_error)
+    # a literal secret in production is refused
+    assert m.update_config("data_sources.kafka_cluster.sasl_password", "literal-pw") is False
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"
+
+
 def test_type_fallback_when_no_validation_engine(config_dir, monkeypatch):
     import cfgcore.manager as manager_module
 
@@ -545,14 +560,19 @@ def test_audit_log_redacts_secrets(config_dir, tmp_path):
     # literal secrets are refused by validation, and the refusal is audited, redacted
     assert not m.update_config("security.jwt.signing_key", "super-secret-signing-key")
     assert "super-secret-signing-key" not in str(m.last_error)
-    assert m.update_config("security.jwt.signing_key", "${JWT_SIGNING_KEY}")
+    # the same (empty) value through a reference: not a change, nothing to audit
+    assert m.update_config("security.jwt.signing_key", "${JWT_SIGNING_KEY:-}")
     m.update_config("caching_layers.l2_cache.url", "redis://app:pa55word@cache:6379/0")
     raw = audit.read_text()
     assert "super-secret-signing-key" not in raw and "pa55word" not in raw
     entries = [json.loads(line) for line in raw.splitlines()]
+    assert [e["path"] for e in entries] == [
+        "",
+        "security.jwt.signing_key",
+        "caching_layers.l2_cache.url",
+    ]
     assert entries[1]["kind"] == "error" and entries[1]["new"] == REDACTED
-    assert entries[2]["kind"] == "change" and entries[2]["new"] == "${JWT_SIGNING_KEY}"
-    assert entries[3]["new"] == f"redis://app:{REDACTED}@cache:6379/0"
+    assert entries[2]["new"] == f"redis://app:{REDACTED}@cache:6379/0"
 
 
 # ------------------------------------------------------------------ flags, debug

@@ -116,6 +116,11 @@ class DirectoryWatcher:
                 return
             except Exception:  # a vanished directory, inotify limits...
                 log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                if not self.force_polling:
+                    # Out of inotify instances/watches is the usual cause: stat polling
+                    # needs none and is still correct, only a little slower.
+                    log.warning("falling back to polling for %s", ", ".join(self.paths))
+                    self.force_polling = True
                 self._call_poll()  # do not miss what changed while we were down
                 if self._stop.wait(backoff):
                     return
@@ -136,6 +141,7 @@ class DirectoryWatcher:
             yield_on_timeout=True,
             raise_interrupt=False,
             force_polling=self.force_polling,
+            poll_delay_ms=50,
             ignore_permission_denied=True,
         ):
             if not self._ready.is_set():

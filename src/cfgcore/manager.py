@@ -890,6 +890,8 @@ class ConfigurationManager:
         value when no validation engine is installed); on failure nothing changes,
         :attr:`last_error` holds the reason and False is returned. Runtime updates sit on
         top of every other layer and survive hot reloads of the same environment.
+        The manager's transformations apply to ``value`` as to files, so
+        ``update_config("db.password", "${DB_PASSWORD}")`` reads the variable.
         """
         path = split_path(key_path)
         with self._lock:
@@ -897,15 +899,28 @@ class ConfigurationManager:
             try:
                 if not path or any(p == "" for p in path):
                     raise ConfigError([Problem(str(key_path), "empty key path segment")])
+                found = _env_refs(value, path)
+                if found or self.transforms != ("env_var_substitution",):
+                    wrapped: dict[Any, Any] = {}
+                    node = wrapped
+                    for seg in path[:-1]:
+                        node = node.setdefault(seg, {})
+                    node[path[-1]] = value
+                    value = get_path(
+                        self.transformer.transform(wrapped, self.transforms, file=f"<{source}>"),
+                        path,
+                    )
                 config = _assoc(previous.config, path, freeze(value))
                 runtime = _runtime_with(previous.runtime, {path: value}, source)
+                refs = _refs_without(previous.refs, [path])
+                refs.update(found)
                 snap = replace(
                     previous,
                     config=config,
                     layers=(*previous.layers[:-1], runtime),
                     version=previous.version + 1,
                     loaded_at=time.time(),
-                    refs=_refs_without(previous.refs, [path]),
+                    refs=refs,
                     flat={},
                 )
                 events = self._activate(snap, None, previous, source)
