@@ -399,6 +399,7 @@ cdef class CompiledSnapshot:
     cdef char* is_true
     cdef char* ci_slots
     cdef char* semver_slots
+    cdef char* bucket_slots
     cdef uint32_t* salt_h
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
@@ -434,6 +435,7 @@ cdef class CompiledSnapshot:
         self.is_true = _bool_array(t.is_true)
         self.ci_slots = _bool_array(t.ci_slots)
         self.semver_slots = _bool_array(t.semver_slots)
+        self.bucket_slots = _bool_array(t.bucket_slots)
         self.n_slots = len(t.slots)
         self.n_flags = len(t.keys)
         self.empty = _missing_slots(self.n_slots)
@@ -462,6 +464,7 @@ cdef class CompiledSnapshot:
         free(self.is_true)
         free(self.ci_slots)
         free(self.semver_slots)
+        free(self.bucket_slots)
         free(self.empty)
         free(self.salt_h)
 
@@ -540,10 +543,11 @@ cdef class CompiledSnapshot:
                 found = NULL
             if found != NULL:
                 sv.id = <int32_t>(<object>found)
-            b = str(int(v))
-            sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
-            Py_INCREF(b)
-            sv.bucket = <PyObject*>b
+            if self.bucket_slots[slot]:  # decimal text only where some flag buckets by it
+                b = str(int(v))
+                sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
+                Py_INCREF(b)
+                sv.bucket = <PyObject*>b
             return 0
         if PyFloat_Check(v):
             d = PyFloat_AS_DOUBLE(v)

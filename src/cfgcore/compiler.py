@@ -182,7 +182,7 @@ class Tables:
     """
 
     __slots__ = (
-        "keys", "index", "slots", "ci_slots", "semver_slots", "str_ids", "ci_ids", "num_ids",
+        "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids",
@@ -194,6 +194,7 @@ class Tables:
         self.slots: list[str] = []
         self.ci_slots: list[bool] = []
         self.semver_slots: list[bool] = []
+        self.bucket_slots: list[bool] = []  # slots some flag or rule buckets by
         self.str_ids: dict[str, int] = {}
         self.ci_ids: dict[str, int] = {}
         self.num_ids: dict[float, int] = {}
@@ -240,6 +241,7 @@ class _Compiler:
             self.t.slots.append(name)
             self.t.ci_slots.append(False)
             self.t.semver_slots.append(False)
+            self.t.bucket_slots.append(False)
         self.used_slots.add(idx)
         return idx
 
@@ -569,11 +571,15 @@ class _Compiler:
             if names_override:
                 rr[R_BUCKET_START] = self.pool([self.slot(n) for n in names_override])
                 rr[R_BUCKET_COUNT] = len(names_override)
+                for n in names_override:
+                    t.bucket_slots[self.slot_index[n]] = True
             elif rule.split is not None or rule.rollout is not None:
                 buckets_by_flag_attrs = True
             t.rules.extend(rr)
         if buckets_by_flag_attrs:
             self.used_slots |= flag_bucket_slots
+            for s in flag_bucket_slots:
+                t.bucket_slots[s] = True
 
         prereqs: list[tuple[int, int, str]] = []
         for i, pre in enumerate(flag.prerequisites):
