@@ -344,3 +344,37 @@ def test_bucket_exact_for_every_salt_and_value_alignment(make):
 def test_empty_string_id_is_bucketed(make, impl):
     engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]}}})
     assert engine.is_enabled("f", {"user_id": ""}) is (impl.bucket_of("f", "") < 50_000)
+
+
+def test_context_reads_like_the_mapping_it_came_from(make, impl):
+    from collections.abc import Mapping
+
+    engine = make(BOOL_PREMIUM)
+    ctx = engine.context({"seg": "premium", "user_id": "u1"})
+    assert isinstance(ctx, Mapping)
+    assert ctx["user_id"] == "u1" and ctx.get("missing", 3) == 3
+    assert "seg" in ctx and len(ctx) == 2 and set(ctx) == {"seg", "user_id"}
+    with pytest.raises(KeyError):
+        ctx["missing"]
+    # a context of the other implementation is still read as a mapping
+    other = [m for m in (engine.context({}),)][0]
+    assert engine.is_enabled("f", type(other)({"seg": "premium"})) is True
+
+
+def test_system_clock_schedules(make):
+    """Without a test clock the wall clock decides (both evaluators read the same one)."""
+    import time
+
+    now = time.time()
+    engine = make(
+        {
+            "flags": {
+                "live": {"schedule": {"start": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}},
+                "later": {"schedule": {"start": datetime.fromtimestamp(now + 3600, timezone.utc).isoformat()}},
+                "over": {"schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}},
+            }
+        }
+    )
+    assert engine.is_enabled("live") is True
+    assert engine.is_enabled("later") is False
+    assert engine.is_enabled("over") is False

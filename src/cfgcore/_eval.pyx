@@ -141,6 +141,30 @@ LAYOUT = dict(
 )
 
 cdef int MAX_REGEX_INPUT = _C.MAX_REGEX_INPUT
+
+# The wall clock (what time.time() reads) without a Python call, for schedules.
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    #include <windows.h>
+    static double cfgcore_wall_clock(void) {
+        FILETIME ft;
+        ULARGE_INTEGER t;
+        GetSystemTimePreciseAsFileTime(&ft);
+        t.LowPart = ft.dwLowDateTime;
+        t.HighPart = ft.dwHighDateTime;
+        return (double)t.QuadPart / 1e7 - 11644473600.0;  /* 100 ns ticks since 1601 */
+    }
+    #else
+    #include <time.h>
+    static double cfgcore_wall_clock(void) {
+        struct timespec ts;
+        if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0.0 / 0.0;  /* NaN: out of window */
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    #endif
+    """
+    double cfgcore_wall_clock() noexcept nogil
 cdef object _value_kind = _C.value_kind
 cdef object _semver_key = _C.semver_key
 
@@ -360,8 +384,28 @@ cdef class Context:
         self._bound = bound  # one assignment: another thread sees old or new
         return bound
 
+    # A read-only mapping of the attributes, so code that reads ctx["user_id"] works on
+    # a bound context as on the dict it came from.
+    def __getitem__(self, key):
+        return self.attrs[key]
+
+    def get(self, key, default=None):
+        return self.attrs.get(key, default)
+
+    def __contains__(self, key):
+        return key in self.attrs
+
+    def __iter__(self):
+        return iter(self.attrs)
+
+    def __len__(self):
+        return len(self.attrs)
+
     def __repr__(self):
         return f"Context({self.attrs!r})"
+
+
+Mapping.register(Context)
 
 
 @cython.final
@@ -746,12 +790,12 @@ cdef class CompiledSnapshot:
 
     cdef double _now(self) noexcept:
         clock = self.clock
+        if clock is None:
+            return cfgcore_wall_clock()
         try:
-            if clock is None:
-                return time.time()
             return float(clock())
         except Exception:
-            return math.nan  # a broken clock: schedules treat the flag as out of window
+            return NAN  # a broken clock: schedules treat the flag as out of window
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
         cdef const int32_t* f = self.flags + fi * FW

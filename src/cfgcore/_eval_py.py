@@ -145,8 +145,28 @@ class Context:
         self._bound = (snap, binding)  # one assignment: another thread sees old or new
         return binding
 
+    # A read-only mapping of the attributes, so code that reads ctx["user_id"] works on
+    # a bound context as on the dict it came from.
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.attrs
+
+    def __iter__(self) -> Any:
+        return iter(self.attrs)
+
+    def __len__(self) -> int:
+        return len(self.attrs)
+
     def __repr__(self) -> str:
         return f"Context({self.attrs!r})"
+
+
+Mapping.register(Context)
 
 
 class CompiledSnapshot:
