@@ -128,8 +128,13 @@ def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
     from cfgcore.manager import ConfigurationManager
 
     manager = ConfigurationManager(args.config_dir, environment=args.environment)
+    # keep_references: a secret supplied through ${ENV} is judged as that reference (as
+    # the manager's own validation does), not as the literal value it resolved to.
     config = manager.build_config(
-        args.environment, profile=args.profile, geographic_profile=args.geographic_profile
+        args.environment,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        keep_references=True,
     )
     env = config.get("environment") if isinstance(config, Mapping) else None
     env = args.environment or env or "development"
