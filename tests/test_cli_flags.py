@@ -1,4 +1,4 @@
-"""`cfgcore demo` runs on the bundled flags with no files to write."""
+"""`cfgcore demo` runs on the embedded defaults with no files to write."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def test_demo_runs_on_bundled_flags():
         timeout=120,
         check=True,
     ).stdout
+    assert "staging configuration (embedded defaults) loaded, validated and active" in out
+    assert "premium bitrate 320 kbps" in out and "PASSED" in out
+    assert "base.yaml:" in out  # provenance names the file and line
     assert "premium/EU #12345" in out
     assert "recommendation_algorithm_v2 over 2,000 users: control" in out
     assert "ns" in out
