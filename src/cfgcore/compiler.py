@@ -185,7 +185,7 @@ class Tables:
         "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
-        "flag_kinds", "is_true", "source", "n_ids",
+        "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -217,6 +217,21 @@ class Tables:
         self.is_true: list[bool] = []
         self.source: Snapshot | None = None
         self.n_ids = 0
+        # Per flag, the slots its own rules read (before adding its prerequisites'):
+        # what an incremental recompile needs to redo the unions.
+        self.own_slots: list[tuple[int, ...]] = []
+        # Records left unreachable by incremental recompiles (see compile_incremental).
+        self.garbage = 0
+
+    def copy(self) -> Tables:
+        """A copy whose lists and dicts can be extended without touching this one."""
+        out = Tables.__new__(Tables)
+        for name in Tables.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, (list, dict, bytearray)):
+                value = value.copy()
+            setattr(out, name, value)
+        return out
 
 
 class _Compiler:
@@ -465,18 +480,40 @@ class _Compiler:
             del t.nodes[start_nodes:]
         t.keys = list(snap.flags)
         t.index = {k: i for i, k in enumerate(t.keys)}
-        flag_slots: list[set[int]] = []
-        pending_prereqs: list[list[tuple[int, int, str]]] = []
-        for key in t.keys:
+        for fi, key in enumerate(t.keys):
             self.used_slots = set()
-            pending_prereqs.append(self.flag(key, snap.flags[key]))
-            flag_slots.append(self.used_slots)
-        self.prerequisites(pending_prereqs, flag_slots)
+            self.flag(fi, key, snap.flags[key])
+            t.own_slots.append(tuple(sorted(self.used_slots)))
+        self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
         return t
 
-    def flag(self, key: str, flag: Flag) -> list[tuple[int, int, str]]:
+    def recompile(self, changed: list[int]) -> Tables:
+        """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
+        of a copy of the previous tables. Their old records stay in the arrays,
+        unreachable (counted in ``garbage``); everything that spans flags (prerequisite
+        records, the slot unions) is rebuilt for all flags."""
+        t = self.t
+        self.slot_index = {name: i for i, name in enumerate(t.slots)}
+        for fi in changed:
+            key = t.keys[fi]
+            self.used_slots = set()
+            self.flag(fi, key, self.snap.flags[key])
+            own = tuple(sorted(self.used_slots))
+            if fi < len(t.own_slots):
+                t.own_slots[fi] = own
+            else:
+                t.own_slots.append(own)
+        t.prereqs = []
+        t.garbage += len(changed)
+        self.prerequisites()
+        if self.problems:
+            raise SnapshotError(self.problems)
+        return t
+
+    def flag(self, fi: int, key: str, flag: Flag) -> None:
+        """Compile one flag into record ``fi`` (appended when ``fi`` is a new index)."""
         t = self.t
         path = f"flags.{key}"
         rec = [0] * FW
@@ -500,7 +537,7 @@ class _Compiler:
             kinds.add(value_kind(value))
             t.value_kinds.append(value_kind(value))
             t.is_true.append(value is True)
-        t.flag_kinds.append(kinds.pop() if len(kinds) == 1 else V_MIXED)
+        _put(t.flag_kinds, fi, kinds.pop() if len(kinds) == 1 else V_MIXED)
         rec[F_VAR_BASE], rec[F_VAR_COUNT] = base, len(names)
         rec[F_BOOL] = int(all(v is True or v is False for v in variants.values()))
 
@@ -545,8 +582,8 @@ class _Compiler:
             rec[F_SCHED] = 1
         else:
             start, end = -math.inf, math.inf
-        t.sched_start.append(start)
-        t.sched_end.append(end)
+        _put(t.sched_start, fi, start)
+        _put(t.sched_end, fi, end)
 
         rec[F_RULE_START] = len(t.rules) // RW
         rec[F_RULE_COUNT] = len(flag.rules)
@@ -581,15 +618,10 @@ class _Compiler:
             for s in flag_bucket_slots:
                 t.bucket_slots[s] = True
 
-        prereqs: list[tuple[int, int, str]] = []
-        for i, pre in enumerate(flag.prerequisites):
-            if isinstance(pre, str):
-                pre = Prerequisite(flag=pre)
-            prereqs.append((t.index.get(pre.flag, -1), i, pre.variant or ""))
-            if pre.flag not in t.index:
-                self.problem(f"{path}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}")
-        t.flags.extend(rec)
-        return prereqs
+        if fi * FW == len(t.flags):
+            t.flags.extend(rec)
+        else:
+            t.flags[fi * FW : (fi + 1) * FW] = rec
 
     def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:
         t = self.t
@@ -608,10 +640,26 @@ class _Compiler:
             t.splits[-2] = BUCKETS  # rounding must never leave a bucket unassigned
         return start, len(weights)
 
-    def prerequisites(
-        self, pending: list[list[tuple[int, int, str]]], flag_slots: list[set[int]]
-    ) -> None:
+    def pending_prerequisites(self) -> list[list[tuple[int, int, str]]]:
+        """Per flag: (target index or -1, position, variant name) of each prerequisite."""
         t = self.t
+        pending: list[list[tuple[int, int, str]]] = []
+        for key in t.keys:
+            pres: list[tuple[int, int, str]] = []
+            for i, pre in enumerate(self.snap.flags[key].prerequisites):
+                if isinstance(pre, str):
+                    pre = Prerequisite(flag=pre)
+                target = t.index.get(pre.flag, -1)
+                if target < 0:
+                    self.problem(f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}")
+                pres.append((target, i, pre.variant or ""))
+            pending.append(pres)
+        return pending
+
+    def prerequisites(self) -> None:
+        t = self.t
+        pending = self.pending_prerequisites()
+        flag_slots = [set(own) for own in t.own_slots]
         graph: list[list[int]] = [[p for p, _, _ in pres if p >= 0] for pres in pending]
         for fi, pres in enumerate(pending):
             t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
@@ -673,6 +721,13 @@ class _Compiler:
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)
 
 
+def _put(items: list[Any], i: int, value: Any) -> None:
+    if i == len(items):
+        items.append(value)
+    else:
+        items[i] = value
+
+
 def _names(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
@@ -695,3 +750,45 @@ def compile_snapshot(snapshot: Snapshot, *, file: str | None = None) -> Tables:
     """Check and lower a snapshot; raise SnapshotError listing every problem."""
     with gc_paused():
         return _Compiler(snapshot, file).compile()
+
+
+def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | None = None) -> Tables:
+    """Compile ``snapshot`` reusing ``previous`` (compiled from an earlier snapshot) for
+    every flag that did not change: the cost of a change is the changed flags, not the
+    whole set (one flag of 1,000: ~0.3 ms instead of ~9 ms).
+
+    Applies when the segments are unchanged and no flag was removed or reordered (new
+    flags may be added at the end); otherwise, and once unreachable records outnumber
+    the flags, it compiles from scratch. Either way the result evaluates exactly as
+    ``compile_snapshot(snapshot)`` does (tests/test_core_incremental.py), and problems
+    raise SnapshotError the same way.
+    """
+    old = previous.source
+    old_keys = previous.keys
+    if (
+        old is None
+        or previous.garbage > max(64, len(old_keys))
+        or (old.segments is not snapshot.segments and old.segments != snapshot.segments)
+        or len(snapshot.flags) < len(old_keys)
+    ):
+        return compile_snapshot(snapshot, file=file)
+    new_keys = list(snapshot.flags)
+    if new_keys[: len(old_keys)] != old_keys:
+        return compile_snapshot(snapshot, file=file)
+    changed = [
+        fi
+        for fi, key in enumerate(old_keys)
+        if snapshot.flags[key] is not old.flags[key] and snapshot.flags[key] != old.flags[key]
+    ]
+    changed += range(len(old_keys), len(new_keys))
+    with gc_paused():
+        t = previous.copy()
+        t.source = snapshot
+        if not changed:
+            return t
+        t.keys = new_keys
+        for fi in range(len(old_keys), len(new_keys)):
+            t.index[new_keys[fi]] = fi
+        compiler = _Compiler(snapshot, file)
+        compiler.t = t
+        return compiler.recompile(changed)

@@ -930,10 +930,13 @@ class DynamicConfigurationManager:
             live = self._engine.snapshot().tables
             patched = patch_tables(live, old, new) if live.source is old else None
             # A switch or rollout change of one flag patches a copy of the live tables
-            # (~0.1 ms); anything else is compiled from scratch (~9 ms per 1,000 flags).
-            # Either way this raises before anything changes.
+            # (~0.1 ms); anything else is compiled incrementally on top of the live
+            # tables (only the changed flags). Either way this raises before anything
+            # changes.
             compiled = self._engine.compile(
-                patched if patched is not None else new, file=self.flags_file
+                patched if patched is not None else new,
+                file=self.flags_file,
+                previous=live,
             )
             if self.persist:
                 self._write(new)

@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from cfgcore._compat import impl as _live
-from cfgcore.compiler import Tables, compile_snapshot
+from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import (
     Format,
@@ -70,8 +70,19 @@ class _EngineAPI:
         """An engine serving the bundled example flags."""
         return cls.from_file(bundled_flags_path())
 
-    def compile(self, snapshot: Snapshot | Mapping[str, Any] | Tables, *, file: str | None = None) -> Any:
-        """Compile without activating; raise SnapshotError listing every problem."""
+    def compile(
+        self,
+        snapshot: Snapshot | Mapping[str, Any] | Tables,
+        *,
+        file: str | None = None,
+        previous: Any = None,
+    ) -> Any:
+        """Compile without activating; raise SnapshotError listing every problem.
+
+        ``previous`` (a compiled snapshot or its tables, e.g. ``engine.snapshot()``)
+        makes the compile incremental: only flags that differ from the snapshot it was
+        compiled from are compiled again (see ``compiler.compile_incremental``).
+        """
         if isinstance(snapshot, Tables):
             tables = snapshot
         else:
@@ -81,7 +92,11 @@ class _EngineAPI:
                         f"expected a Snapshot or a mapping, got {type(snapshot).__name__}", file=file
                     )
                 snapshot = snapshot_from_dict(snapshot, file=file)
-            tables = compile_snapshot(snapshot, file=file)
+            prev_tables = getattr(previous, "tables", previous)
+            if isinstance(prev_tables, Tables):
+                tables = compile_incremental(prev_tables, snapshot, file=file)
+            else:
+                tables = compile_snapshot(snapshot, file=file)
         return self._impl.CompiledSnapshot(tables)
 
     def swap(self, new: Any, *, file: str | None = None) -> Any:
