@@ -444,6 +444,7 @@ cdef class CompiledSnapshot:
     cdef char* ci_slots
     cdef char* semver_slots
     cdef char* bucket_slots
+    cdef char* id_slots
     cdef uint32_t* salt_h
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
@@ -480,6 +481,7 @@ cdef class CompiledSnapshot:
         self.ci_slots = _bool_array(t.ci_slots)
         self.semver_slots = _bool_array(t.semver_slots)
         self.bucket_slots = _bool_array(t.bucket_slots)
+        self.id_slots = _bool_array(t.id_slots)
         self.n_slots = len(t.slots)
         self.n_flags = len(t.keys)
         self.empty = _missing_slots(self.n_slots)
@@ -509,6 +511,7 @@ cdef class CompiledSnapshot:
         free(self.ci_slots)
         free(self.semver_slots)
         free(self.bucket_slots)
+        free(self.id_slots)
         free(self.empty)
         free(self.salt_h)
 
@@ -534,11 +537,14 @@ cdef class CompiledSnapshot:
         sv.ci_id = -1
         if v is None:
             return 0
+        # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
+        # slot read only for bucketing or prefixes never needs one.
         if v is True or v is False:
             sv.kind = K_BOOL
-            found = PyDict_GetItemWithError(self._bool_ids, v)
-            if found != NULL:
-                sv.id = <int32_t>(<object>found)
+            if self.id_slots[slot]:
+                found = PyDict_GetItemWithError(self._bool_ids, v)
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
             return 0
         if PyUnicode_Check(v):
             try:
@@ -553,12 +559,13 @@ cdef class CompiledSnapshot:
             sv.bslen = n
             Py_INCREF(v)
             sv.text = <PyObject*>v
-            try:
-                found = PyDict_GetItemWithError(self._str_ids, v)
-            except Exception:
-                found = NULL
-            if found != NULL:
-                sv.id = <int32_t>(<object>found)
+            if self.id_slots[slot]:
+                try:
+                    found = PyDict_GetItemWithError(self._str_ids, v)
+                except Exception:
+                    found = NULL
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
             if self.ci_slots[slot]:
                 f = v.casefold()
                 sv.ls = PyUnicode_AsUTF8AndSize(f, &sv.lslen)
@@ -581,12 +588,13 @@ cdef class CompiledSnapshot:
                 return 0
             sv.kind = K_NUM
             sv.num = d
-            try:
-                found = PyDict_GetItemWithError(self._num_ids, v)
-            except Exception:
-                found = NULL
-            if found != NULL:
-                sv.id = <int32_t>(<object>found)
+            if self.id_slots[slot]:
+                try:
+                    found = PyDict_GetItemWithError(self._num_ids, v)
+                except Exception:
+                    found = NULL
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
             if self.bucket_slots[slot]:  # decimal text only where some flag buckets by it
                 b = str(int(v))
                 sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
@@ -600,9 +608,10 @@ cdef class CompiledSnapshot:
                 return 0
             sv.kind = K_NUM
             sv.num = d
-            found = PyDict_GetItemWithError(self._num_ids, v)
-            if found != NULL:
-                sv.id = <int32_t>(<object>found)
+            if self.id_slots[slot]:
+                found = PyDict_GetItemWithError(self._num_ids, v)
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
             return 0
         sv.kind = K_OTHER
         return 0

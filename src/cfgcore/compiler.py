@@ -182,7 +182,7 @@ class Tables:
     """
 
     __slots__ = (
-        "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "str_ids", "ci_ids", "num_ids",
+        "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots", "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
@@ -195,6 +195,7 @@ class Tables:
         self.ci_slots: list[bool] = []
         self.semver_slots: list[bool] = []
         self.bucket_slots: list[bool] = []  # slots some flag or rule buckets by
+        self.id_slots: list[bool] = []  # slots compared by eq/ne/in/not_in (need constant ids)
         self.str_ids: dict[str, int] = {}
         self.ci_ids: dict[str, int] = {}
         self.num_ids: dict[float, int] = {}
@@ -257,6 +258,7 @@ class _Compiler:
             self.t.ci_slots.append(False)
             self.t.semver_slots.append(False)
             self.t.bucket_slots.append(False)
+            self.t.id_slots.append(False)
         self.used_slots.add(idx)
         return idx
 
@@ -382,6 +384,7 @@ class _Compiler:
                 return
             if not self.valid_scalar(value, where):
                 return
+            t.id_slots[slot] = True
             if op == "eq":
                 self.emit(OP_EQ, slot, self.const_id(value))
             else:
@@ -403,6 +406,7 @@ class _Compiler:
                 self.emit(OP_FALSE)
                 return
             ids = sorted({self.const_id(v) for v in values})
+            t.id_slots[slot] = True
             if op == "in_":
                 self.emit(OP_IN, slot, self.pool(ids), len(ids))
             else:
