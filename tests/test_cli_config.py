@@ -97,6 +97,16 @@ def test_eval_flag_with_typed_context(cfg, capsys):
     assert "enhanced_anomaly_detection = false" in out
 
 
+def test_eval_prints_object_values_as_json(cfg, capsys):
+    code, out, _ = run(capsys, "eval", "recommendation_algorithm_v2", "--ctx", "user_id=42")
+    value = out.split(" = ", 1)[1].split("  (variant", 1)[0]
+    assert code == 0 and json.loads(value)["algorithm"] in {
+        "matrix_factorization", "deep_neural_network", "hybrid_ensemble",
+    }  # fmt: skip
+    code, out, _ = run(capsys, "eval", "recommendation_algorithm_v2", "--json", "--ctx", "user_id=42")
+    assert isinstance(json.loads(out)["value"], dict)
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "expected"),
     [

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cfgcore.errors import ConfigError
@@ -118,10 +119,17 @@ def _dump(value: Any, fmt: str = "yaml") -> str:
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+def _json_default(value: Any) -> Any:
+    # Flag values are served frozen (MappingProxyType); print them as the JSON they came from.
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -229,7 +237,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         error = getattr(details, "error_code", None)
         if error:
             doc["error_code"] = str(error)
-        print(json.dumps(doc, default=str))
+        print(json.dumps(doc, default=_json_default))
     else:
         print(
             f"{args.flag} = {_scalar(details.value)}  "
