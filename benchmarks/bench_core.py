@@ -19,6 +19,11 @@ import json
 import tracemalloc
 
 import pytest
+
+from cfgcore._compat import implementations
+from cfgcore.compiler import compile_snapshot
+from cfgcore.engine import engine_class
+from cfgcore.snapshot import decode_snapshot, encode_snapshot, snapshot_from_dict
 from peers import (
     FLAG_ON,
     FLAG_ROLLOUT,
@@ -31,11 +36,6 @@ from peers import (
     user_ids,
 )
 
-from cfgcore._compat import implementations
-from cfgcore.compiler import compile_snapshot
-from cfgcore.engine import engine_class
-from cfgcore.snapshot import decode_snapshot, encode_snapshot, snapshot_from_dict
-
 IMPLS = implementations()
 BATCH = 1000
 USERS = user_ids()
@@ -44,7 +44,9 @@ CTX = dict(PREMIUM_EU)
 
 def cfgcore_snapshot(n_flags: int = 1000) -> dict:
     """The peers' scenario flags (benchmarks/peers.py) as a cfgcore snapshot."""
-    rule = {"all": [{"attr": "user_segment", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
+    rule = {
+        "all": [{"attr": "user_segment", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]
+    }
     flags: dict[str, dict] = {}
     for spec in scenario_flags(n_flags):
         if spec.kind == "on":
@@ -235,7 +237,14 @@ def test_compiled_10k_memory(benchmark, impl):
     t = engine.snapshot().tables
     c_arrays = 0
     if impl == "c":  # malloc'ed copies of the tables, which tracemalloc does not see
-        ints = len(t.nodes) + len(t.ipool) + len(t.flags) + len(t.rules) + len(t.prereqs) + len(t.splits)
+        ints = (
+            len(t.nodes)
+            + len(t.ipool)
+            + len(t.flags)
+            + len(t.rules)
+            + len(t.prereqs)
+            + len(t.splits)
+        )
         c_arrays = 4 * ints + 8 * (len(t.nums) + 2 * len(t.keys)) + 3 * len(t.slots) + len(t.values)
     benchmark.extra_info["compiled_bytes"] = after - before + c_arrays
     assert len(engine.snapshot()) == 10_000

@@ -37,10 +37,15 @@ def main(path: str) -> None:
     for b in data["benchmarks"]:
         calls = b["extra_info"].get("calls", 1) or 1
         st = b["stats"]
-        groups[b["group"]].append((_who(b), st["median"] / calls, st["min"] / calls, st["max"] / calls, b["extra_info"]))
+        groups[b["group"]].append(
+            (_who(b), st["median"] / calls, st["min"] / calls, st["max"] / calls, b["extra_info"])
+        )
     machine = data.get("machine_info", {})
-    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('cpu', {}).get('count', '?')} cores, "
-          f"Python {machine.get('python_version', '?')}; {data.get('datetime', '')}")
+    print(
+        f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
+        f"{machine.get('cpu', {}).get('count', '?')} cores, "
+        f"Python {machine.get('python_version', '?')}; {data.get('datetime', '')}"
+    )
     print()
     print("| group | participant | median / call | min | max | x cfgcore-c |")
     print("|---|---|---|---|---|---|")

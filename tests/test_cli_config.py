@@ -103,7 +103,9 @@ def test_eval_prints_object_values_as_json(cfg, capsys):
     assert code == 0 and json.loads(value)["algorithm"] in {
         "matrix_factorization", "deep_neural_network", "hybrid_ensemble",
     }  # fmt: skip
-    code, out, _ = run(capsys, "eval", "recommendation_algorithm_v2", "--json", "--ctx", "user_id=42")
+    code, out, _ = run(
+        capsys, "eval", "recommendation_algorithm_v2", "--json", "--ctx", "user_id=42"
+    )
     assert isinstance(json.loads(out)["value"], dict)
 
 

@@ -7,8 +7,21 @@ import sys
 
 
 def test_help_lists_every_capability():
-    out = subprocess.run([sys.executable, "-m", "cfgcore", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "show", "get", "explain", "diff", "eval", "watch", "validate", "schema", "experiment"):
+    out = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in (
+        "demo",
+        "show",
+        "get",
+        "explain",
+        "diff",
+        "eval",
+        "watch",
+        "validate",
+        "schema",
+        "experiment",
+    ):
         assert command in out, command
 
 
@@ -27,7 +40,11 @@ def test_closed_pipe_is_not_a_traceback():
 
 def test_secret_from_environment_is_not_flagged_as_literal(tmp_path):
     """`cfgcore validate` judges ${VAR} secrets as references, like the manager does."""
-    env = {"PATH": "/usr/bin:/bin", "KAFKA_SASL_PASSWORD": "hunter2-but-longer-Secret!9", "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_SASL_PASSWORD": "hunter2-but-longer-Secret!9",
+        "HOME": str(tmp_path),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "cfgcore", "validate", "--environment", "production"],
         capture_output=True,

@@ -6,15 +6,29 @@ import threading
 
 A = {
     "flags": {
-        "f": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}]},
-        "g": {"variants": {"x": "A-x", "y": "A-y"}, "default": "x", "rules": [{"split": {"x": 50, "y": 50}}]},
+        "f": {
+            "default": "off",
+            "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+        },
+        "g": {
+            "variants": {"x": "A-x", "y": "A-y"},
+            "default": "x",
+            "rules": [{"split": {"x": 50, "y": 50}}],
+        },
     }
 }
 B = {
     "segments": {"eu": {"attr": "region", "in": ["EU", "UK"]}},
     "flags": {
-        "g": {"variants": {"x": "B-x", "y": "B-y", "z": "B-z"}, "default": "z", "rules": [{"when": {"segment": "eu"}, "serve": "y"}]},
-        "f": {"default": "on", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "off"}]},
+        "g": {
+            "variants": {"x": "B-x", "y": "B-y", "z": "B-z"},
+            "default": "z",
+            "rules": [{"when": {"segment": "eu"}, "serve": "y"}],
+        },
+        "f": {
+            "default": "on",
+            "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "off"}],
+        },
         "h": {},
     },
 }
@@ -25,9 +39,7 @@ def test_evaluate_while_swapping(make):
     old, new = engine.snapshot(), engine.compile(B)
     contexts = [{"user_id": f"u{i}", "seg": s, "region": r} for i, (s, r) in enumerate(
         [("premium", "EU"), ("free", "US"), ("premium", "UK"), ("student", "EU")] * 5)]  # fmt: skip
-    expected = {
-        id(snap): [snap.evaluate_all(c) for c in contexts] for snap in (old, new)
-    }
+    expected = {id(snap): [snap.evaluate_all(c) for c in contexts] for snap in (old, new)}
     allowed = [[expected[id(old)][i], expected[id(new)][i]] for i in range(len(contexts))]
     errors: list[BaseException] = []
     mismatches: list[tuple] = []

@@ -15,8 +15,10 @@ from tests.conftest import IMPLS
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
 ATTRS = ["seg", "n", "v", "user_id", "targeting_key"]
-WORDS = ["premium", "free", "EU", "eu", "UK", "A", "a", "1.2.3", "1.10.0-rc.1", "x@y.com", "", "ß", "SS",
-         "pre", "ium", "@y.com", "ss"]  # fmt: skip
+WORDS = [
+    "premium", "free", "EU", "eu", "UK", "A", "a", "1.2.3", "1.10.0-rc.1", "x@y.com", "", "ß",
+    "SS", "pre", "ium", "@y.com", "ss",
+]  # fmt: skip
 
 NUMS = [-2, -1, 0, 1, 2, 0.5, -1.5]
 scalars = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMS), st.booleans())
@@ -97,7 +99,9 @@ def snapshots(draw):
         names = ["on", "off"] if boolean else [f"v{j}" for j in range(nvar)]
         flag = {}
         if not boolean:
-            flag["variants"] = {name: draw(st.one_of(scalars, st.just({"k": name}))) for name in names}
+            flag["variants"] = {
+                name: draw(st.one_of(scalars, st.just({"k": name}))) for name in names
+            }
             flag["default"] = draw(st.sampled_from(names))
         elif draw(st.booleans()):
             flag["default"] = draw(st.sampled_from(names))
@@ -113,11 +117,13 @@ def snapshots(draw):
                 rule["when"] = draw(conditions)
             kind = draw(st.sampled_from(["serve", "rollout", "split"]))
             if kind == "split":
-                weights = draw(st.lists(st.integers(0, 100), min_size=len(names), max_size=len(names)))
+                weights = draw(
+                    st.lists(st.integers(0, 100), min_size=len(names), max_size=len(names))
+                )
                 total = sum(weights) or 1
                 scaled = [w * 100 // total for w in weights]
                 scaled[-1] += 100 - sum(scaled)
-                rule["split"] = dict(zip(names, scaled))
+                rule["split"] = dict(zip(names, scaled, strict=True))
             else:
                 rule["serve"] = draw(st.sampled_from(names))
                 if kind == "rollout":
@@ -131,10 +137,16 @@ def snapshots(draw):
                 flag["prerequisites"] = [target]
             else:
                 flag["prerequisites"] = [
-                    {"flag": target, "variant": draw(st.sampled_from(list(flags[target]["variants"])))}
+                    {
+                        "flag": target,
+                        "variant": draw(st.sampled_from(list(flags[target]["variants"]))),
+                    }
                 ]
         flags[f"f{i}"] = flag
-    segments = {"s0": draw(leaf().filter(lambda c: "segment" not in c)), "s1": {"any": [{"segment": "s0"}, draw(leaf().filter(lambda c: "segment" not in c))]}}
+    segments = {
+        "s0": draw(leaf().filter(lambda c: "segment" not in c)),
+        "s1": {"any": [{"segment": "s0"}, draw(leaf().filter(lambda c: "segment" not in c))]},
+    }
     return {"segments": segments, "flags": flags}
 
 

@@ -22,7 +22,11 @@ def test_every_problem_is_listed_with_its_path():
             "segments": {"loop_a": {"segment": "loop_b"}, "loop_b": {"segment": "loop_a"}},
             "flags": {
                 "a": {"rules": [{"when": {"segment": "nope"}, "serve": "on"}]},
-                "b": {"variants": {"x": 1, "y": 2}, "default": "x", "rules": [{"split": {"x": 60, "y": 30}}]},
+                "b": {
+                    "variants": {"x": 1, "y": 2},
+                    "default": "x",
+                    "rules": [{"split": {"x": 60, "y": 30}}],
+                },
                 "c": {"rules": [{"when": {"attr": "id", "matches": "("}, "serve": "on"}]},
                 "d": {"prerequisites": ["e"]},
                 "e": {"prerequisites": ["d"]},
@@ -69,7 +73,8 @@ def test_prerequisite_cycle_alone_is_reported():
 @pytest.mark.parametrize(
     ("data", "fmt", "fragment"),
     [
-        ("flags:\n  checkout_v2:\n    rules:\n      - serve: 'on'\n      - when: {attr: x, in: EU}\n", "yaml",
+        ("flags:\n  checkout_v2:\n    rules:\n      - serve: 'on'\n"
+         "      - when: {attr: x, in: EU}\n", "yaml",
          "flags.checkout_v2.rules[1].when.in: expected array, got str"),
         ("flags:\n  a: {}\n  a: {}\n", "yaml", "duplicate key"),
         ('{"flags": {"a": {}, "a": {}}}', "json", "a: duplicate key"),
@@ -125,5 +130,7 @@ def test_deep_nesting_is_rejected_not_crashing():
 
 
 def test_nan_constant_is_rejected():
-    found = problems_of({"flags": {"f": {"rules": [{"when": {"attr": "a", "eq": float("nan")}, "serve": "on"}]}}})
+    found = problems_of(
+        {"flags": {"f": {"rules": [{"when": {"attr": "a", "eq": float("nan")}, "serve": "on"}]}}}
+    )
     assert any("NaN" in f for f in found)

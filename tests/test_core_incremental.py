@@ -36,7 +36,11 @@ def test_incremental_equals_full_compile(first, donor, data):
         if candidate is not None:
             flags[key] = candidate
     if data.draw(st.booleans(), label="add"):
-        flags["added"] = {"default": "off", "rules": [{"rollout": 40, "serve": "on"}], "prerequisites": ["f0"]}
+        flags["added"] = {
+            "default": "off",
+            "rules": [{"rollout": 40, "serve": "on"}],
+            "prerequisites": ["f0"],
+        }
     after_dict = {"segments": first["segments"], "flags": flags}
     try:
         full = compile_snapshot(snapshot_from_dict(after_dict))
@@ -51,11 +55,19 @@ def test_incremental_equals_full_compile(first, donor, data):
     keys = [*after.flags, "missing"]
     contexts = GRID[:40]
     for impl in IMPLS.values():
-        assert _evaluations(impl, incremental, keys, contexts) == _evaluations(impl, full, keys, contexts)
+        assert _evaluations(impl, incremental, keys, contexts) == _evaluations(
+            impl, full, keys, contexts
+        )
 
 
 def test_only_changed_flags_are_recompiled():
-    flags = {f"f{i}": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}]} for i in range(50)}
+    flags = {
+        f"f{i}": {
+            "default": "off",
+            "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+        }
+        for i in range(50)
+    }
     before = compile_snapshot(snapshot_from_dict({"flags": flags}))
     flags["f7"] = {"default": "off", "rules": [{"rollout": 30, "serve": "on"}]}  # new slots
     after = compile_incremental(before, snapshot_from_dict({"flags": flags}))
@@ -67,17 +79,34 @@ def test_only_changed_flags_are_recompiled():
         users = [{"user_id": f"u{i}", "seg": "premium"} for i in range(2000)]
         share = sum(engine.is_enabled("f7", u) for u in users) / len(users)
         assert 0.25 < share < 0.35
-        assert engine.is_enabled("f8", {"seg": "premium"}) and not engine.is_enabled("f8", {"seg": "free"})
+        assert engine.is_enabled("f8", {"seg": "premium"}) and not engine.is_enabled(
+            "f8", {"seg": "free"}
+        )
 
 
 def test_structural_changes_fall_back_to_full_compile():
-    base = {"segments": {"p": {"attr": "seg", "eq": "premium"}}, "flags": {"a": {}, "b": {"default": "off"}}}
+    base = {
+        "segments": {"p": {"attr": "seg", "eq": "premium"}},
+        "flags": {"a": {}, "b": {"default": "off"}},
+    }
     before = compile_snapshot(snapshot_from_dict(base))
-    removed = compile_incremental(before, snapshot_from_dict({"flags": {"a": {}}, "segments": base["segments"]}))
+    removed = compile_incremental(
+        before, snapshot_from_dict({"flags": {"a": {}}, "segments": base["segments"]})
+    )
     assert removed.keys == ["a"] and removed.garbage == 0
-    reordered = compile_incremental(before, snapshot_from_dict({"flags": {"b": {"default": "off"}, "a": {}}, "segments": base["segments"]}))
+    reordered = compile_incremental(
+        before,
+        snapshot_from_dict(
+            {"flags": {"b": {"default": "off"}, "a": {}}, "segments": base["segments"]}
+        ),
+    )
     assert reordered.keys == ["b", "a"] and reordered.garbage == 0
-    segs = compile_incremental(before, snapshot_from_dict({"segments": {"p": {"attr": "seg", "eq": "free"}}, "flags": base["flags"]}))
+    segs = compile_incremental(
+        before,
+        snapshot_from_dict(
+            {"segments": {"p": {"attr": "seg", "eq": "free"}}, "flags": base["flags"]}
+        ),
+    )
     assert segs.garbage == 0
 
 
@@ -87,7 +116,10 @@ def test_garbage_is_bounded_by_periodic_full_compiles():
     most = 0
     for step in range(400):
         flags = dict(flags)
-        flags[f"f{step % 10}"] = {"default": "off", "rules": [{"rollout": step % 100, "serve": "on"}]}
+        flags[f"f{step % 10}"] = {
+            "default": "off",
+            "rules": [{"rollout": step % 100, "serve": "on"}],
+        }
         tables = compile_incremental(tables, snapshot_from_dict({"flags": flags}))
         most = max(most, tables.garbage)
     assert most <= 65
@@ -97,4 +129,6 @@ def test_prerequisite_cycle_introduced_by_a_change_is_reported():
     flags = {"a": {"prerequisites": ["b"]}, "b": {}}
     before = compile_snapshot(snapshot_from_dict({"flags": flags}))
     with pytest.raises(SnapshotError, match="prerequisite cycle"):
-        compile_incremental(before, snapshot_from_dict({"flags": {"a": flags["a"], "b": {"prerequisites": ["a"]}}}))
+        compile_incremental(
+            before, snapshot_from_dict({"flags": {"a": flags["a"], "b": {"prerequisites": ["a"]}}})
+        )

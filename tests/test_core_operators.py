@@ -71,7 +71,11 @@ CASES = [
     ({"attr": "email", "starts_with": "dj_"}, {"email": "d"}, False),
     ({"attr": "email", "ends_with": "@spotify.com"}, {"email": "a@spotify.com"}, True),
     ({"attr": "email", "ends_with": "@spotify.com"}, {"email": "a@spotify.co"}, False),
-    ({"attr": "email", "ends_with": "@SPOTIFY.com", "ignore_case": True}, {"email": "A@Spotify.COM"}, True),
+    (
+        {"attr": "email", "ends_with": "@SPOTIFY.com", "ignore_case": True},
+        {"email": "A@Spotify.COM"},
+        True,
+    ),
     ({"attr": "ua", "contains": "Android"}, {"ua": "Mozilla/5.0 (Linux; Android 14)"}, True),
     ({"attr": "ua", "contains": "Android"}, {"ua": "iPhone"}, False),
     ({"attr": "ua", "contains": "android", "ignore_case": True}, {"ua": "ANDROID tv"}, True),
@@ -97,14 +101,21 @@ CASES = [
     ({"not": {"attr": "a", "eq": 1}}, {"a": 2}, True),
     ({"not": {"attr": "a", "eq": 1}}, {}, True),
     (
-        {"any": [{"all": [{"attr": "a", "eq": 1}, {"not": {"attr": "b", "eq": 2}}]}, {"attr": "c", "exists": True}]},
+        {
+            "any": [
+                {"all": [{"attr": "a", "eq": 1}, {"not": {"attr": "b", "eq": 2}}]},
+                {"attr": "c", "exists": True},
+            ]
+        },
         {"a": 1, "b": 3},
         True,
     ),
 ]
 
 
-@pytest.mark.parametrize(("cond", "ctx", "expected"), CASES, ids=[str(i) for i in range(len(CASES))])
+@pytest.mark.parametrize(
+    ("cond", "ctx", "expected"), CASES, ids=[str(i) for i in range(len(CASES))]
+)
 def test_operator(make, cond, ctx, expected):
     assert check(make, cond, ctx) is expected
 
@@ -120,11 +131,19 @@ def test_segments_are_reusable_and_nest(make):
         {
             "segments": {
                 "premium": {"attr": "user_segment", "eq": "premium"},
-                "premium_eu": {"all": [{"segment": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]},
+                "premium_eu": {
+                    "all": [{"segment": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]
+                },
             },
             "flags": {
-                "a": {"default": "off", "rules": [{"when": {"segment": "premium_eu"}, "serve": "on"}]},
-                "b": {"default": "off", "rules": [{"when": {"not": {"segment": "premium"}}, "serve": "on"}]},
+                "a": {
+                    "default": "off",
+                    "rules": [{"when": {"segment": "premium_eu"}, "serve": "on"}],
+                },
+                "b": {
+                    "default": "off",
+                    "rules": [{"when": {"not": {"segment": "premium"}}, "serve": "on"}],
+                },
             },
         }
     )
@@ -137,4 +156,6 @@ def test_segments_are_reusable_and_nest(make):
 def test_int_ids_bucket_like_their_decimal_string(make):
     engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]}}})
     for uid in range(200):
-        assert engine.is_enabled("f", {"user_id": uid}) == engine.is_enabled("f", {"user_id": str(uid)})
+        assert engine.is_enabled("f", {"user_id": uid}) == engine.is_enabled(
+            "f", {"user_id": str(uid)}
+        )

@@ -12,13 +12,24 @@ from cfgcore.details import ErrorCode
 
 BOOL_PREMIUM = {
     "flags": {
-        "f": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}]}
+        "f": {
+            "default": "off",
+            "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+        }
     }
 }
 
 
 def test_boolean_flag_defaults(make):
-    engine = make({"flags": {"on_for_all": {}, "off_for_all": {"default": "off"}, "killed": {"enabled": False}}})
+    engine = make(
+        {
+            "flags": {
+                "on_for_all": {},
+                "off_for_all": {"default": "off"},
+                "killed": {"enabled": False},
+            }
+        }
+    )
     assert engine.is_enabled("on_for_all") is True
     assert engine.evaluate("on_for_all").reason == Reason.STATIC
     assert engine.is_enabled("off_for_all") is False
@@ -69,7 +80,10 @@ def test_value_types_and_frozen_objects(make):
     engine = make(
         {
             "flags": {
-                "cfg": {"variants": {"v": {"bitrates": [320, 256], "codec": "aac"}}, "default": "v"},
+                "cfg": {
+                    "variants": {"v": {"bitrates": [320, 256], "codec": "aac"}},
+                    "default": "v",
+                },
                 "n": {"variants": {"v": 0.8}, "default": "v"},
                 "s": {"variants": {"v": "hybrid"}, "default": "v"},
             }
@@ -171,7 +185,11 @@ def test_bucket_by_fallback_and_custom_attribute(make):
         {
             "flags": {
                 "dflt": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]},
-                "dev": {"default": "off", "bucket_by": "device_id", "rules": [{"rollout": 50, "serve": "on"}]},
+                "dev": {
+                    "default": "off",
+                    "bucket_by": "device_id",
+                    "rules": [{"rollout": 50, "serve": "on"}],
+                },
             }
         }
     )
@@ -187,7 +205,13 @@ def test_bucket_by_fallback_and_custom_attribute(make):
 def test_bucket_formula_is_the_documented_one(make, impl):
     import mmh3
 
-    engine = make({"flags": {"exp": {"default": "off", "salt": "s1", "rules": [{"rollout": 25, "serve": "on"}]}}})
+    engine = make(
+        {
+            "flags": {
+                "exp": {"default": "off", "salt": "s1", "rules": [{"rollout": 25, "serve": "on"}]}
+            }
+        }
+    )
     for i in range(500):
         uid = f"user-{i}"
         bucket = mmh3.hash(f"s1:{uid}".encode(), 0, signed=False) % 100_000
@@ -199,20 +223,29 @@ def test_prerequisites(make):
     engine = make(
         {
             "flags": {
-                "base": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}]},
+                "base": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+                },
                 "algo": {
                     "variants": {"a": 1, "b": 2},
                     "default": "a",
                     "rules": [{"when": {"attr": "region", "eq": "EU"}, "serve": "b"}],
                 },
-                "child": {"default": "on", "prerequisites": ["base", {"flag": "algo", "variant": "b"}]},
+                "child": {
+                    "default": "on",
+                    "prerequisites": ["base", {"flag": "algo", "variant": "b"}],
+                },
             }
         }
     )
     assert engine.is_enabled("child", {"seg": "premium", "region": "EU"}) is True
     d = engine.evaluate("child", {"seg": "premium", "region": "US"})
     assert (d.value, d.reason) == (False, Reason.PREREQUISITE_FAILED)
-    assert engine.evaluate("child", {"seg": "free", "region": "EU"}).reason == Reason.PREREQUISITE_FAILED
+    assert (
+        engine.evaluate("child", {"seg": "free", "region": "EU"}).reason
+        == Reason.PREREQUISITE_FAILED
+    )
     ctx = engine.context({"seg": "premium", "region": "EU"})
     assert engine.is_enabled("child", ctx) is True
 
@@ -258,7 +291,10 @@ def test_evaluate_all(make):
     engine = make(
         {
             "flags": {
-                "a": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}]},
+                "a": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+                },
                 "b": {"variants": {"x": "X", "y": "Y"}, "default": "y"},
                 "c": {"enabled": False},
             }
@@ -274,7 +310,16 @@ def test_swap_and_context_rebinding(make):
     engine = make(BOOL_PREMIUM)
     ctx = engine.context({"seg": "premium", "tier": "gold"})
     assert engine.is_enabled("f", ctx)
-    old = engine.swap({"flags": {"f": {"default": "off", "rules": [{"when": {"attr": "tier", "eq": "gold"}, "serve": "on"}]}}})
+    old = engine.swap(
+        {
+            "flags": {
+                "f": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "tier", "eq": "gold"}, "serve": "on"}],
+                }
+            }
+        }
+    )
     assert old.version == 1 and engine.version == 2
     # the context was bound to the old snapshot's slots; it must re-bind, not misread
     assert engine.is_enabled("f", ctx)
@@ -303,7 +348,9 @@ def test_compile_error_keeps_previous_snapshot(make):
 def test_many_slots_use_heap_binding(make):
     # more attributes than the evaluator's on-stack binding holds
     conds = [{"attr": f"a{i}", "eq": i} for i in range(80)]
-    engine = make({"flags": {"f": {"default": "off", "rules": [{"when": {"all": conds}, "serve": "on"}]}}})
+    engine = make(
+        {"flags": {"f": {"default": "off", "rules": [{"when": {"all": conds}, "serve": "on"}]}}}
+    )
     ctx = {f"a{i}": i for i in range(80)}
     assert engine.is_enabled("f", ctx) is True
     ctx["a79"] = -1
@@ -332,8 +379,16 @@ def test_bucket_exact_for_every_salt_and_value_alignment(make):
             engine = make(
                 {
                     "flags": {
-                        "below": {"default": "off", "salt": salt, "rules": [{"rollout": b / 1000, "serve": "on"}]},
-                        "above": {"default": "off", "salt": salt, "rules": [{"rollout": (b + 1) / 1000, "serve": "on"}]},
+                        "below": {
+                            "default": "off",
+                            "salt": salt,
+                            "rules": [{"rollout": b / 1000, "serve": "on"}],
+                        },
+                        "above": {
+                            "default": "off",
+                            "salt": salt,
+                            "rules": [{"rollout": (b + 1) / 1000, "serve": "on"}],
+                        },
                     }
                 }
             )
@@ -369,9 +424,19 @@ def test_system_clock_schedules(make):
     engine = make(
         {
             "flags": {
-                "live": {"schedule": {"start": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}},
-                "later": {"schedule": {"start": datetime.fromtimestamp(now + 3600, timezone.utc).isoformat()}},
-                "over": {"schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}},
+                "live": {
+                    "schedule": {
+                        "start": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()
+                    }
+                },
+                "later": {
+                    "schedule": {
+                        "start": datetime.fromtimestamp(now + 3600, timezone.utc).isoformat()
+                    }
+                },
+                "over": {
+                    "schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}
+                },
             }
         }
     )

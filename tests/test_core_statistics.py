@@ -42,7 +42,10 @@ def test_flags_bucket_independently(make):
             }
         }
     )
-    both = sum(engine.is_enabled("a", {"user_id": u}) and engine.is_enabled("b", {"user_id": u}) for u in USERS[:20_000])
+    both = sum(
+        engine.is_enabled("a", {"user_id": u}) and engine.is_enabled("b", {"user_id": u})
+        for u in USERS[:20_000]
+    )
     assert abs(both / 20_000 - 0.25) < 0.02  # independent halves overlap on a quarter
 
 
@@ -62,7 +65,11 @@ def test_raising_a_rollout_keeps_every_user(make):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.floats(0, 100), st.floats(0, 100), st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=50))
+@given(
+    st.floats(0, 100),
+    st.floats(0, 100),
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=50),
+)
 def test_stickiness_property(make_py_and_c, low, high, users):
     low, high = sorted((low, high))
     for make in make_py_and_c:

@@ -28,7 +28,9 @@ def test_yaml_uses_yaml_1_2_booleans():
 
 
 def test_variants_named_on_and_off_survive_yaml():
-    engine = Engine.from_bytes("flags:\n  f:\n    default: off\n    rules: [{when: {attr: s, eq: p}, serve: on}]\n")
+    engine = Engine.from_bytes(
+        "flags:\n  f:\n    default: off\n    rules: [{when: {attr: s, eq: p}, serve: on}]\n"
+    )
     assert engine.is_enabled("f", {"s": "p"}) and not engine.is_enabled("f", {"s": "q"})
 
 
@@ -37,7 +39,11 @@ def test_seed_flags_behave_as_the_spec_examples():
     assert engine.is_enabled("enhanced_anomaly_detection", {"user_segment": "premium"})
     assert not engine.is_enabled("enhanced_anomaly_detection", {"user_segment": "free"})
     ctx = engine.context({"user_id": "12345", "user_segment": "premium", "region": "EU"})
-    assert engine.variant("recommendation_algorithm_v2", ctx) in {"control", "variant_a", "variant_b"}
+    assert engine.variant("recommendation_algorithm_v2", ctx) in {
+        "control",
+        "variant_a",
+        "variant_b",
+    }
     algo = engine.value("recommendation_algorithm_v2", ctx)["algorithm"]
     assert algo in {"matrix_factorization", "deep_neural_network", "hybrid_ensemble"}
 
@@ -46,7 +52,13 @@ names = st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, 
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.dictionaries(names, st.fixed_dictionaries({"enabled": st.booleans(), "description": st.text(max_size=20)}), max_size=5))
+@given(
+    st.dictionaries(
+        names,
+        st.fixed_dictionaries({"enabled": st.booleans(), "description": st.text(max_size=20)}),
+        max_size=5,
+    )
+)
 def test_encode_decode_roundtrip(flags):
     from cfgcore.snapshot import snapshot_from_dict
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from cfgcore.errors import ConfigError, ConfigValidationError, Problem, SnapshotError, TransformError
+from cfgcore.errors import (
+    ConfigError,
+    ConfigValidationError,
+    Problem,
+    SnapshotError,
+    TransformError,
+)
 
 __version__ = "0.1.0"
 

@@ -45,7 +45,7 @@ if NO_EXTENSIONS:
     IMPLEMENTATION = "py"
 else:
     try:
-        from cfgcore import _eval as impl  # type: ignore[no-redef]
+        from cfgcore import _eval as impl  # type: ignore[no-redef]  # noqa: F401
 
         IMPLEMENTATION = "c"
     except ImportError as exc:  # pragma: no cover - depends on the build
@@ -57,7 +57,6 @@ else:
             RuntimeWarning,
             stacklevel=2,
         )
-        from cfgcore import _eval_py as impl  # type: ignore[no-redef]
 
         IMPLEMENTATION = "py"
 

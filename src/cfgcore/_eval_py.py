@@ -435,7 +435,9 @@ class EngineCore:
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
         self._clock: Any = None
         self._version = 0
-        self._snap = compiled if compiled is not None else CompiledSnapshot(C.compile_snapshot(_EMPTY))
+        self._snap = (
+            compiled if compiled is not None else CompiledSnapshot(C.compile_snapshot(_EMPTY))
+        )
 
     @property
     def version(self) -> int:

@@ -43,12 +43,22 @@ def _config_demo() -> None:
     config = manager.load_environment_config("staging")
     load_ms = (time.perf_counter() - t0) * 1e3
     audio = config["music_streaming"]["audio_quality"]
-    print(f"staging configuration (embedded defaults) loaded, validated and active in {load_ms:.1f} ms")
+    print(
+        "staging configuration (embedded defaults) loaded, validated and active "
+        f"in {load_ms:.1f} ms"
+    )
     print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {', '.join(audio['codecs'])}")
     print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")
     validator = get_config_validator()
-    print("  " + validator.get_validation_summary(validator.validate_config(config, "staging_config")))
-    print("  " + str(manager.explain("music_streaming.audio_quality.bitrates.premium")).replace("\n", "\n  "))
+    print(
+        "  " + validator.get_validation_summary(validator.validate_config(config, "staging_config"))
+    )
+    print(
+        "  "
+        + str(manager.explain("music_streaming.audio_quality.bitrates.premium")).replace(
+            "\n", "\n  "
+        )
+    )
     print()
 
 
@@ -72,9 +82,12 @@ def run_demo(args: argparse.Namespace) -> int:
     print()
     if "recommendation_algorithm_v2" in keys:
         counts = Counter(
-            engine.variant("recommendation_algorithm_v2", {"user_id": str(i)}) for i in range(args.users)
+            engine.variant("recommendation_algorithm_v2", {"user_id": str(i)})
+            for i in range(args.users)
         )
-        shares = ", ".join(f"{name} {100 * c / args.users:.2f}%" for name, c in sorted(counts.items()))
+        shares = ", ".join(
+            f"{name} {100 * c / args.users:.2f}%" for name, c in sorted(counts.items())
+        )
         print(f"recommendation_algorithm_v2 over {args.users:,} users: {shares}")
         d = engine.evaluate("recommendation_algorithm_v2", USERS[0])
         print(f"user 12345 -> {d.variant} {dict(d.value)} ({d.reason})")
@@ -82,8 +95,14 @@ def run_demo(args: argparse.Namespace) -> int:
     ctx = engine.context(USERS[0])
     first = keys[0]
     print("hot path, per call (best of 5 x 200,000):")
-    print(f"  is_enabled({first!r}, bound context)  {_per_call_ns(engine.is_enabled, first, ctx):7.0f} ns")
-    print(f"  is_enabled({first!r}, plain dict)     {_per_call_ns(engine.is_enabled, first, USERS[0]):7.0f} ns")
+    print(
+        f"  is_enabled({first!r}, bound context)  "
+        f"{_per_call_ns(engine.is_enabled, first, ctx):7.0f} ns"
+    )
+    print(
+        f"  is_enabled({first!r}, plain dict)     "
+        f"{_per_call_ns(engine.is_enabled, first, USERS[0]):7.0f} ns"
+    )
     if "recommendation_algorithm_v2" in keys:
         ns = _per_call_ns(engine.variant, "recommendation_algorithm_v2", ctx)
         print(f"  variant('recommendation_algorithm_v2')       {ns:7.0f} ns")

@@ -182,7 +182,8 @@ class Tables:
     """
 
     __slots__ = (
-        "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots", "str_ids", "ci_ids", "num_ids",
+        "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots",
+        "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
@@ -599,14 +600,18 @@ class _Compiler:
                 self.condition(rule.when, f"{rpath}.when", 0, ())
             if rule.split is not None:
                 if rule.serve is not None or rule.rollout is not None:
-                    self.problem(rpath, "a rule has either split or serve (with an optional rollout)")
+                    self.problem(
+                        rpath, "a rule has either split or serve (with an optional rollout)"
+                    )
                 rr[R_SPLIT_START], rr[R_SPLIT_COUNT] = self.split(rule.split, variant, rpath)
             else:
                 rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
                 if rule.rollout is not None:
                     pct = float(rule.rollout)
                     if not 0.0 <= pct <= 100.0:
-                        self.problem(f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}")
+                        self.problem(
+                            f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
+                        )
                     rr[R_ROLLOUT] = round(min(max(pct, 0.0), 100.0) * (BUCKETS // 100))
             names_override = _names(rule.bucket_by)
             if names_override:
@@ -637,7 +642,9 @@ class _Compiler:
                 self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
                 w = 0.0
             total += w
-            t.splits.extend((round(total * (BUCKETS // 100)), variant(name, f"{rpath}.split.{name}")))
+            t.splits.extend(
+                (round(total * (BUCKETS // 100)), variant(name, f"{rpath}.split.{name}"))
+            )
         if abs(total - 100.0) > 1e-6:
             self.problem(f"{rpath}.split", f"weights sum to {total:g}, not 100")
         if weights:
@@ -655,7 +662,9 @@ class _Compiler:
                     pre = Prerequisite(flag=pre)
                 target = t.index.get(pre.flag, -1)
                 if target < 0:
-                    self.problem(f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}")
+                    self.problem(
+                        f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}"
+                    )
                 pres.append((target, i, pre.variant or ""))
             pending.append(pres)
         return pending
@@ -679,9 +688,15 @@ class _Compiler:
                         if vname in tnames:
                             want = tb + tnames.index(vname)
                         else:
-                            self.problem(f"{where}.variant", f"flag {t.keys[target]!r} has no variant {vname!r}")
+                            self.problem(
+                                f"{where}.variant",
+                                f"flag {t.keys[target]!r} has no variant {vname!r}",
+                            )
                     elif not t.flags[target * FW + F_BOOL]:
-                        self.problem(where, f"flag {t.keys[target]!r} is not boolean: name the variant required")
+                        self.problem(
+                            where,
+                            f"flag {t.keys[target]!r} is not boolean: name the variant required",
+                        )
                 t.prereqs.extend((max(target, 0), want))
         # Cycles and depth: iterative DFS with colours; report each cycle once.
         depth = [0] * len(graph)
@@ -703,7 +718,9 @@ class _Compiler:
                     if state[nxt] == 1:
                         cyc = path[path.index(nxt) :] + [nxt]
                         names = " -> ".join(t.keys[c] for c in cyc)
-                        self.problem(f"flags.{t.keys[node]}.prerequisites", f"prerequisite cycle: {names}")
+                        self.problem(
+                            f"flags.{t.keys[node]}.prerequisites", f"prerequisite cycle: {names}"
+                        )
                     elif state[nxt] == 0:
                         stack.append((nxt, 0))
                 else:
@@ -716,7 +733,10 @@ class _Compiler:
             deps = graph[fi]
             depth[fi] = 1 + max((depth[d] for d in deps), default=0)
             if depth[fi] > MAX_PREREQUISITE_DEPTH:
-                self.problem(f"flags.{t.keys[fi]}.prerequisites", f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}")
+                self.problem(
+                    f"flags.{t.keys[fi]}.prerequisites",
+                    f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
+                )
             for d in deps:
                 flag_slots[fi] |= flag_slots[d]
         for fi, slots in enumerate(flag_slots):

@@ -48,14 +48,18 @@ class _EngineAPI:
     _impl: ModuleType
 
     @classmethod
-    def from_snapshot(cls, snapshot: Snapshot | Mapping[str, Any], *, file: str | None = None) -> Any:
+    def from_snapshot(
+        cls, snapshot: Snapshot | Mapping[str, Any], *, file: str | None = None
+    ) -> Any:
         """An engine serving ``snapshot`` (a decoded Snapshot or plain data)."""
         engine = cls()
         engine.swap(snapshot, file=file)
         return engine
 
     @classmethod
-    def from_bytes(cls, data: bytes | str, format: Format = "yaml", *, file: str | None = None) -> Any:
+    def from_bytes(
+        cls, data: bytes | str, format: Format = "yaml", *, file: str | None = None
+    ) -> Any:
         """An engine serving a snapshot given as YAML, JSON or MessagePack bytes."""
         return cls.from_snapshot(decode_snapshot(data, format, file=file), file=file)
 
@@ -89,7 +93,8 @@ class _EngineAPI:
             if not isinstance(snapshot, Snapshot):
                 if not isinstance(snapshot, Mapping):
                     raise SnapshotError(
-                        f"expected a Snapshot or a mapping, got {type(snapshot).__name__}", file=file
+                        f"expected a Snapshot or a mapping, got {type(snapshot).__name__}",
+                        file=file,
                     )
                 snapshot = snapshot_from_dict(snapshot, file=file)
             prev_tables = getattr(previous, "tables", previous)
@@ -103,7 +108,9 @@ class _EngineAPI:
         """Activate ``new`` (Snapshot, plain data, Tables or a compiled snapshot) in one
         assignment and return the previous compiled snapshot. On any error the live
         snapshot stays as it was."""
-        compiled = new if isinstance(new, self._impl.CompiledSnapshot) else self.compile(new, file=file)
+        compiled = (
+            new if isinstance(new, self._impl.CompiledSnapshot) else self.compile(new, file=file)
+        )
         return self._install(compiled)  # type: ignore[attr-defined]
 
     def load_file(self, path: str | os.PathLike[str], format: Format | None = None) -> Any:
@@ -146,4 +153,3 @@ class Engine(_EngineAPI, _live.EngineCore):  # type: ignore[misc, name-defined]
     """
 
     _impl = _live
-

@@ -278,7 +278,9 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
     )
 
 
-def decode_snapshot(data: bytes | str, format: Format = "yaml", *, file: str | None = None) -> Snapshot:
+def decode_snapshot(
+    data: bytes | str, format: Format = "yaml", *, file: str | None = None
+) -> Snapshot:
     """Decode snapshot bytes into a typed :class:`Snapshot`; raise SnapshotError with paths.
 
     Every bad flag and segment is reported, each with its key path. YAML and JSON
