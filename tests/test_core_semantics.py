@@ -443,3 +443,39 @@ def test_system_clock_schedules(make):
     assert engine.is_enabled("live") is True
     assert engine.is_enabled("later") is False
     assert engine.is_enabled("over") is False
+
+
+def test_hostile_str_subclass_never_raises(make):
+    class Nasty(str):
+        def casefold(self):
+            raise RuntimeError("no")
+
+        def __hash__(self):
+            raise RuntimeError("no hash")
+
+    engine = make(
+        {
+            "flags": {
+                "f": {
+                    "default": "off",
+                    "rules": [
+                        {
+                            "when": {"attr": "seg", "eq": "premium", "ignore_case": True},
+                            "serve": "on",
+                        }
+                    ],
+                },
+                "g": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "seg", "in": ["premium"]}, "serve": "on"}],
+                },
+                "h": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "seg", "ne": "free"}, "serve": "on"}],
+                },
+            }
+        }
+    )
+    for key in ("f", "g", "h"):  # an unusable value matches nothing, ne included
+        assert engine.is_enabled(key, {"seg": Nasty("premium")}) is False
+    assert engine.evaluate_all({"seg": Nasty("premium")}) == {"f": False, "g": False, "h": False}

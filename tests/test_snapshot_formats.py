@@ -65,3 +65,25 @@ def test_encode_decode_roundtrip(flags):
     snap = snapshot_from_dict({"flags": flags})
     for fmt in ("yaml", "json", "msgpack"):
         assert decode_snapshot(encode_snapshot(snap, fmt), fmt) == snap
+
+
+def test_yaml_alias_bomb_is_refused_quickly():
+    import time
+
+    import pytest
+
+    from cfgcore.errors import ConfigError
+
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_yaml("\n".join(lines), file="bomb.yaml")
+    assert time.perf_counter() - t0 < 30  # a guard against hanging, not a benchmark
+
+
+def test_yaml_anchors_within_budget_still_work():
+    doc = load_yaml("base: &b {x: 1}\nother: *b\n")
+    assert doc == {"base": {"x": 1}, "other": {"x": 1}}

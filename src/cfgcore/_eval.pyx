@@ -560,10 +560,9 @@ cdef class CompiledSnapshot:
             Py_INCREF(v)
             sv.text = <PyObject*>v
             if self.id_slots[slot]:
-                try:
-                    found = PyDict_GetItemWithError(self._str_ids, v)
-                except Exception:
-                    found = NULL
+                # a failing __hash__ (str subclass) propagates: _bind_into marks the value
+                # unusable, as the reference evaluator does
+                found = PyDict_GetItemWithError(self._str_ids, v)
                 if found != NULL:
                     sv.id = <int32_t>(<object>found)
             if self.ci_slots[slot]:
@@ -589,10 +588,7 @@ cdef class CompiledSnapshot:
             sv.kind = K_NUM
             sv.num = d
             if self.id_slots[slot]:
-                try:
-                    found = PyDict_GetItemWithError(self._num_ids, v)
-                except Exception:
-                    found = NULL
+                found = PyDict_GetItemWithError(self._num_ids, v)
                 if found != NULL:
                     sv.id = <int32_t>(<object>found)
             if self.bucket_slots[slot]:  # decimal text only where some flag buckets by it

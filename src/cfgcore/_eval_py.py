@@ -120,7 +120,12 @@ def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
             v = attrs.get(names[s])
         except Exception:  # a hostile mapping must not break evaluation
             v = None
-        binding[s] = _bind_value(t, s, v) if v is not None else _MISSING_BINDING
+        if v is None:
+            continue
+        try:
+            binding[s] = _bind_value(t, s, v)
+        except Exception:  # e.g. a str subclass whose casefold() or __hash__ fails
+            binding[s] = _OTHER_BINDING
     return binding
 
 

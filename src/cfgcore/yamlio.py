@@ -57,6 +57,38 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.line = key, first, line
 
 
+MAX_NODES = 5_000_000  # after alias expansion; see _check_expansion
+
+
+def _check_expansion(doc: Any, file: str | None) -> None:
+    """Refuse documents whose aliases expand to an enormous tree ("billion laughs").
+
+    PyYAML shares an aliased node instead of copying it, so loading is cheap, but
+    every consumer that walks the result (decoding, merging, validation) would
+    visit each shared subtree once per reference.
+    """
+    budget = MAX_NODES
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(
+                [
+                    Problem(
+                        path="",
+                        message=f"document expands to more than {MAX_NODES:,} values "
+                        "(nested YAML aliases?)",
+                        file=file,
+                    )
+                ]
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
@@ -64,7 +96,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     {'variant': 'on', 'enabled': True}
     """
     try:
-        return yaml.load(data, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+        doc = yaml.load(data, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
     except _DuplicateKey as dup:
         raise ConfigError(
             [
@@ -83,3 +115,5 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         raise ConfigError(
             [Problem(path="", message=f"invalid YAML: {problem}", file=file, line=line)]
         ) from None
+    _check_expansion(doc, file)
+    return doc
