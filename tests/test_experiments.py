@@ -535,3 +535,24 @@ def test_exposure_logging_keeps_working_in_a_forked_child(manager, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     users = {e.user for e in read_exposures(tmp_path / "flags.exposures.jsonl")}
     assert users == {"parent", "child"}
+
+
+def test_unhashable_user_id_bucketed_by_targeting_key_never_raises(manager):
+    """user_id unusable (a list), targeting_key usable: the engine buckets by the
+    targeting key, and the exposure path must neither raise nor log the list."""
+    sink = MemorySink()
+    manager.exposures.add_sink(sink)
+    assert manager.create_ab_test(seed_test())
+    ctx = {"user_id": ["x"], "targeting_key": "tk-1"}
+    v = manager.get_ab_test_variant("recommendation_algorithm_v2", ctx)
+    assert v in SPLIT
+    assert manager.get_ab_test_variant("recommendation_algorithm_v2", ctx) == v
+    assert manager.exposures.flush(5)
+    assert [(e.user, e.variant) for e in sink.exposures] == [("tk-1", v)]
+
+    class Nasty(str):  # a usable string to the engine, but its hash raises
+        def __hash__(self):
+            raise RuntimeError("no hash")
+
+    v = manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": Nasty("n-1")})
+    assert v is None or v in SPLIT

@@ -372,6 +372,11 @@ def _plain(flag: Flag | None) -> Any:
     return None if flag is None else msgspec.to_builtins(flag)
 
 
+def _usable_id(value: Any) -> bool:
+    # What the engine buckets by: a str, or an int that is not a bool.
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
 def _is_boolean(flag: Flag) -> bool:
     return flag.variants is None or all(v is True or v is False for v in flag.variants.values())
 
@@ -537,12 +542,14 @@ class DynamicConfigurationManager:
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
         attrs = getattr(user_context, "attrs", user_context)
         try:
+            # Log the id the engine bucketed by: user_id unless it is not a usable id
+            # (None, a list, ...), then targeting_key (the engine's default bucket_by).
             user = attrs.get("user_id")
-            if user is None:
+            if not _usable_id(user):
                 user = attrs.get("targeting_key")
         except Exception:
             return
-        if user is not None and self.exposures is not None:
+        if _usable_id(user) and self.exposures is not None:
             self.exposures.log(test_name, variant, user)
 
     # -- feature flags -------------------------------------------------------------

@@ -381,14 +381,14 @@ class ExposureLogger:
         seen = self._seen.get(test)
         if seen is None:
             seen = self._seen.setdefault(test, set())
-        if user in seen:
+        try:
+            if user in seen:
+                return
+        except Exception:  # an unhashable id, or a str subclass whose __hash__ raises
             return
         if len(seen) >= self._dedup_limit:
             seen.clear()  # the same set object: holders of seen_set() stay in sync
-        try:
-            seen.add(user)
-        except TypeError:  # an unhashable user id: nothing sensible to log
-            return
+        seen.add(user)
         if self._thread is None:
             self._start()
         try:
