@@ -611,3 +611,19 @@ def test_lazy_exports():
     assert cfgcore.ConfigurationManager is ConfigurationManager
     assert cfgcore.ConfigChangeEvent is ConfigChangeEvent
     assert set(FORMATS.values()) == {"yaml", "json", "toml"}
+
+
+# ------------------------------------------------------------------ review: regressions
+
+
+def test_rejected_set_active_config_is_audited_once(config_dir, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    m = ConfigurationManager(config_dir, environ={}, audit_log=audit)
+    config = dict(m.load_environment_config("production"))
+    bad = {**config, "app": {**config["app"], "debug": True}}
+    with pytest.raises(ConfigValidationError):
+        m.set_active_config(bad)
+    entries = AuditLog.read(audit)
+    assert [e["kind"] for e in entries] == ["load", "error"]
+    assert [e["kind"] for e in m.audit.entries()] == ["load", "error"]
+

@@ -975,7 +975,7 @@ class ConfigurationManager:
             try:
                 events = self._activate(snap, None, previous, source)
             except ConfigError as exc:
-                self.audit.record(self._error_event(exc, source))
+                self._error_event(exc, source)  # records the audit entry itself
                 raise
         self._publish(events)
 
