@@ -627,3 +627,11 @@ def test_rejected_set_active_config_is_audited_once(config_dir, tmp_path):
     assert [e["kind"] for e in entries] == ["load", "error"]
     assert [e["kind"] for e in m.audit.entries()] == ["load", "error"]
 
+
+def test_update_below_a_scalar_or_list_names_the_full_key_path(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    assert m.update_config("music_streaming.audio_quality.premium_bitrate.x", 1) is False
+    assert "music_streaming.audio_quality.premium_bitrate: " in str(m.last_error)
+    assert m.update_config("data_sources.kafka_cluster.bootstrap_servers.0", "k:9092") is False
+    assert "data_sources.kafka_cluster.bootstrap_servers: " in str(m.last_error)

@@ -1356,7 +1356,9 @@ def _parse_layer(path: str, raw: bytes) -> Layer:
     return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)
 
 
-def _assoc(tree: Mapping[str, Any], path: tuple[Any, ...], value: Any) -> FrozenDict:
+def _assoc(
+    tree: Mapping[str, Any], path: tuple[Any, ...], value: Any, _above: tuple[Any, ...] = ()
+) -> FrozenDict:
     """A new frozen tree with ``path`` set to ``value``; only the spine is copied."""
     head, rest = path[0], path[1:]
     if not rest:
@@ -1368,10 +1370,10 @@ def _assoc(tree: Mapping[str, Any], path: tuple[Any, ...], value: Any) -> Frozen
         child = FrozenDict()
     if not isinstance(child, Mapping):
         raise ConfigError(
-            [Problem(format_path(path[:1]), f"is a {type(child).__name__}, not a section")]
+            [Problem(format_path((*_above, head)), f"is a {type(child).__name__}, not a section")]
         )
     out = dict(tree)
-    out[head] = _assoc(child, rest, value)
+    out[head] = _assoc(child, rest, value, (*_above, head))
     return FrozenDict(out)
 
 
