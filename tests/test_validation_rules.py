@@ -450,3 +450,17 @@ def test_no_output_ever_contains_a_secret(validator):
         for secret in [*SECRETS, "98765432"]:
             assert secret not in text
     assert "postgresql://app:***@db/x" in rendered[0]
+
+
+def test_http_url_held_by_a_secret_key_is_not_echoed(validator):
+    """A webhook token or secret that is an http URL: https_required still fires, but
+    its message must not print the secret (plaintext_secret says 'value not shown')."""
+    token = "http://hooks.example.com/services/T00/B00/XoXoSeCrEt"
+    report = validator.validate_config(
+        {"environment": "production", "alerts": {"webhook_token": token}}
+    )
+    https = [r for r in report.results if r.rule_id == "security.https_required"]
+    assert [r.key_path for r in https] == ["alerts.webhook_token"]
+    rendered = [json.dumps(report.to_dict()), validator.get_validation_summary(report)]
+    for text in rendered:
+        assert "XoXoSeCrEt" not in text

@@ -335,11 +335,13 @@ class HttpsRequiredRule(_SecurityRule):
             if _is_loopback(url):
                 continue
             env = ctx.get("environment")
+            # Under a secret key the URL is the secret (a webhook token): never print it.
+            shown = "(value not shown)" if is_secret_key(key) else repr(redact_url(url))
             self.report(
                 out,
                 ctx,
                 path,
-                f"plain http URL {redact_url(url)!r} in {env}, which requires https",
+                f"plain http URL {shown} in {env}, which requires https",
                 f"Use an https:// URL for {path} (plain http is allowed only for loopback)",
             )
             return
