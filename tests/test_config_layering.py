@@ -254,3 +254,18 @@ def test_yaml_1_2_booleans_in_config_files(tmp_path):
 
 def test_frozen_types_are_exported_subclasses():
     assert issubclass(FrozenDict, dict) and issubclass(FrozenList, list)
+
+
+def test_environment_layer_keeps_numeric_looking_text_for_string_keys():
+    # A version, a numeric password or an account id is text when the key below is text.
+    below = {"app": {"version": "2.0.0", "name": "x"}, "db": {"password": "", "port": 5432}}
+    environ = {
+        "CFGCORE__APP__VERSION": "2.1",
+        "CFGCORE__APP__NAME": "007",
+        "CFGCORE__DB__PASSWORD": "123456",
+        "CFGCORE__DB__PORT": "6432",
+    }
+    merged = deep_merge(below, env_layer(environ, "CFGCORE", below).data)
+    assert merged["app"] == {"version": "2.1", "name": "007"}
+    assert merged["db"] == {"password": "123456", "port": 6432}
+    assert type(merged["db"]["port"]) is int

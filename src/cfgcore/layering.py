@@ -500,9 +500,11 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
 
     Segments are matched case-insensitively against the keys already present in
     ``below`` (so ``AUDIO_QUALITY`` finds ``audio_quality``); new keys are lower-cased.
-    A value whose type cannot replace the value below (``"high"`` over an int) is a
-    :class:`ConfigError` naming the variable and the key path; the value is not shown,
-    since environment variables often carry secrets.
+    Where the value below is a string, the variable's text is kept as it is (a version
+    ``2.1`` or a numeric password stays text). A value whose type cannot replace the
+    value below (``"high"`` over an int) is a :class:`ConfigError` naming the variable
+    and the key path; the value is not shown, since environment variables often carry
+    secrets.
     """
     marker = f"{prefix}__"
     data: dict[str, Any] = {}
@@ -532,6 +534,8 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             path.append(key)
         value = parse_env_value(environ[var])
         current = get_path(below, tuple(path), None)
+        if isinstance(current, str) and value is not None and not isinstance(value, str):
+            value = environ[var]
         if value != DELETE and not type_compatible(current, value):
             problems.append(
                 Problem(
