@@ -464,3 +464,44 @@ def test_set_feature_flag_patch_path_is_used_and_persisted(tmp_path):
     again = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
     assert again.get_feature_flags_status()["experimental_ml_models"]["rollout_percentage"] == 90
     again.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_is_not_deadlocked_by_locks_held_at_fork(tmp_path):
+    """Another thread in the middle of an update or a metric write when a pre-fork
+    server forks: the child must not inherit those locks held forever. Covers the
+    manager's own audit log and metrics store (with exposure logging off, nothing else
+    resets the metrics store)."""
+    import threading
+    import warnings
+
+    m = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with m.audit._lock, m.metrics._lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert held.wait(5)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
+            pid = os.fork()
+        if pid == 0:  # child: a deadlock becomes SIGALRM, the result the exit status
+            code = 1
+            try:
+                signal.alarm(5)
+                m.set_feature_flag("child_flag", True)  # audit log
+                m.metrics.record("t", "control", "ctr", 1.0, "u1")
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        release.set()
+        t.join(5)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    m.close()

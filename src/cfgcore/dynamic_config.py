@@ -1138,8 +1138,12 @@ _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()
 def _reset_managers_after_fork() -> None:
     # A pre-fork server may fork while another thread holds a manager's lock (an update
     # in flight); that lock would stay held forever in the child.
+    # The update path also takes the audit log's lock, and record_metric the metrics
+    # store's (which only the exposure logger resets, when exposures are logged).
     for manager in list(_MANAGERS):
         manager._lock = threading.RLock()
+        manager.audit._lock = threading.Lock()
+        manager.metrics._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
