@@ -269,3 +269,11 @@ def test_environment_layer_keeps_numeric_looking_text_for_string_keys():
     assert merged["app"] == {"version": "2.1", "name": "007"}
     assert merged["db"] == {"password": "123456", "port": 6432}
     assert type(merged["db"]["port"]) is int
+
+
+def test_environment_layer_refuses_to_turn_a_list_into_a_map():
+    below = {"alerts": [{"name": "a", "severity": "critical"}, {"name": "b", "severity": "low"}]}
+    with pytest.raises(ConfigError) as err:
+        env_layer({"CFGCORE__ALERTS__0__SEVERITY": "warning"}, "CFGCORE", below)
+    text = str(err.value)
+    assert "CFGCORE__ALERTS__0__SEVERITY" in text and "alerts" in text and "list" in text

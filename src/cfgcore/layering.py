@@ -522,6 +522,8 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         path: list[str] = []
         node: Any = below
         for part in parts:
+            if isinstance(node, list):
+                break
             key = part.lower()
             if isinstance(node, dict):
                 for existing in node:
@@ -532,6 +534,19 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             else:
                 node = None
             path.append(key)
+        if len(path) < len(parts):
+            # Merging {"0": ...} over a list would replace the whole list with a map.
+            problems.append(
+                Problem(
+                    path=format_path(path),
+                    message=(
+                        f"environment variable {var} sets an element of a list; set the "
+                        f"whole list as JSON in {marker}{'__'.join(parts[: len(path)])}"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
+            continue
         value = parse_env_value(environ[var])
         current = get_path(below, tuple(path), None)
         if isinstance(current, str) and value is not None and not isinstance(value, str):
