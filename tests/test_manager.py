@@ -635,3 +635,19 @@ def test_update_below_a_scalar_or_list_names_the_full_key_path(config_dir):
     assert "music_streaming.audio_quality.premium_bitrate: " in str(m.last_error)
     assert m.update_config("data_sources.kafka_cluster.bootstrap_servers.0", "k:9092") is False
     assert "data_sources.kafka_cluster.bootstrap_servers: " in str(m.last_error)
+
+
+def test_redaction_masks_the_whole_password_of_a_url():
+    from cfgcore.events import redact
+
+    # urllib and redis-py split user info at the last "@" before the host: "p@ss" is the
+    # password there, and none of it may reach a log or the audit trail.
+    assert redact("cache.url", "redis://app:p@ss@cache:6379/0") == (
+        f"redis://app:{REDACTED}@cache:6379/0"
+    )
+    assert redact("db.link", "postgres://u:pw@db/app?mail=a@b") == (
+        f"postgres://u:{REDACTED}@db/app?mail=a@b"
+    )
+    assert redact("urls", "redis://a:x@h1,redis://b:y@h2") == (
+        f"redis://a:{REDACTED}@h1,redis://b:{REDACTED}@h2"
+    )
