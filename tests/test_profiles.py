@@ -104,3 +104,34 @@ def test_profiles_are_read_only():
     profile = get_profile_manager().get_deployment_profile(DeploymentProfile.HIGH_VOLUME)
     with pytest.raises(TypeError):
         profile.overrides["performance"]["worker_threads"] = 1
+
+
+def test_extends_finds_a_profile_of_the_same_directory_whatever_the_file_order(tmp_path):
+    # "a_peak" sorts before the profile it extends; "black_friday" extends "high_volume",
+    # which a file of this directory replaces: the file's version must be the base.
+    (tmp_path / "a_peak.yaml").write_text(
+        "extends: z_base\noverrides:\n  performance:\n    batch_size: 7\n"
+    )
+    (tmp_path / "z_base.yaml").write_text("overrides:\n  performance:\n    worker_threads: 3\n")
+    (tmp_path / "black_friday.yaml").write_text(
+        "extends: high_volume\noverrides:\n  performance:\n    batch_size: 9\n"
+    )
+    (tmp_path / "high_volume.yaml").write_text(
+        "overrides:\n  performance:\n    worker_threads: 48\n"
+    )
+    pm = ProfileManager([str(tmp_path)])
+    assert pm.get_deployment_profile("a_peak").overrides["performance"] == {
+        "worker_threads": 3,
+        "batch_size": 7,
+    }
+    bf = pm.get_deployment_profile("black_friday").overrides
+    assert bf["performance"] == {"worker_threads": 48, "batch_size": 9}
+    assert "caching_layers" not in bf  # the built-in high_volume was replaced
+
+
+def test_circular_extends_names_the_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b\noverrides: {}\n")
+    (tmp_path / "b.yaml").write_text("extends: a\noverrides: {}\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml|b\.yaml") as err:
+        ProfileManager([str(tmp_path)])
+    assert "extends" in str(err.value)

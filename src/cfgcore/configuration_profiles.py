@@ -294,14 +294,42 @@ class ProfileManager:
         )
 
     def load_directory(self, directory: str) -> list[Profile]:
-        """Load every profile file in ``directory`` (sorted by name); missing dir -> []."""
+        """Load every profile file in ``directory`` (by name, bases first); missing dir -> []."""
         if not os.path.isdir(directory):
             return []
-        return [
-            self.load_file(os.path.join(directory, f))
+        paths = [
+            os.path.join(directory, f)
             for f in sorted(os.listdir(directory))
             if os.path.splitext(f)[1].lower() in FORMATS and not f.startswith(".")
         ]
+        # A profile may extend another file of this directory whatever the file names:
+        # load that one first, so it (not a built-in of the same name) is the base.
+        entries = []
+        for path in paths:
+            data = read_config_file(path).data
+            name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
+            key = (str(data.get("kind", "deployment")), str(name).lower())
+            entries.append((key, path, data.get("extends")))
+        by_key = {key: i for i, (key, _, _) in enumerate(entries)}
+        order: list[str] = []
+        state: dict[int, str] = {}
+
+        def visit(i: int) -> None:
+            if state.get(i) == "done":
+                return
+            key, path, extends = entries[i]
+            if state.get(i) == "active":
+                raise ConfigError([Problem("extends", "circular extends", file=path)])
+            state[i] = "active"
+            base = by_key.get((key[0], str(extends).lower())) if extends else None
+            if base is not None and entries[base][0] != key:
+                visit(base)
+            state[i] = "done"
+            order.append(path)
+
+        for i in range(len(entries)):
+            visit(i)
+        return [self.load_file(path) for path in order]
 
     # lookup -------------------------------------------------------------------------
 
