@@ -505,3 +505,35 @@ def test_forked_child_is_not_deadlocked_by_locks_held_at_fork(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     m.close()
+
+
+def test_rollout_applies_to_a_flag_that_is_on_by_default_with_on_rules(tmp_path, impl):
+    """default: on plus a targeted rule serving on: set_feature_flag(..., 0) must turn
+    it off for everyone (the default used to keep serving on to every other user)."""
+    import json
+
+    (tmp_path / "flags.json").write_text(
+        json.dumps(
+            {
+                "flags": {
+                    "f": {
+                        "default": "on",
+                        "rules": [{"when": {"attr": "tier", "eq": "premium"}, "serve": "on"}],
+                    }
+                }
+            }
+        )
+    )
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), log_exposures=False
+    )
+    users = [{"user_id": u, "tier": t} for u in USERS[:1000] for t in ("premium", "free")]
+    m.set_feature_flag("f", True, 0)
+    assert not any(m.is_feature_enabled("f", u) for u in users)
+    assert m.get_feature_flags_status()["f"]["rollout_percentage"] == 0.0
+    m.set_feature_flag("f", True, 30)
+    share = sum(m.is_feature_enabled("f", u) for u in users) / len(users)
+    assert abs(share - 0.30) < 0.04
+    m.set_feature_flag("f", True, 100)
+    assert all(m.is_feature_enabled("f", u) for u in users)
+    m.close()

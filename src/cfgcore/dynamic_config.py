@@ -1116,8 +1116,10 @@ def patch_tables(tables: Any, old: Snapshot, new: Snapshot) -> Any:
 def _with_rollout(flag: Flag, pct: float) -> Flag:
     """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent.
 
-    A flag with no such rule (on or off for everyone) gets a final rollout rule and
-    the off variant as its default, so the percentage applies to everyone else.
+    A flag with no such rule (on or off for everyone), or whose default serves the
+    on-variant (users no rule matched would get it regardless of the percentage), gets
+    a final rollout rule and the off variant as its default, so the percentage
+    applies to everyone else.
     """
     on, off = _on_off(flag)
     rollout = None if pct >= 100.0 else pct
@@ -1126,7 +1128,9 @@ def _with_rollout(flag: Flag, pct: float) -> Flag:
         for r in flag.rules
     ]
     default = flag.default
-    if not any(r.serve == on and r.split is None for r in flag.rules):
+    if (flag.default or "on") == on or not any(
+        r.serve == on and r.split is None for r in flag.rules
+    ):
         rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
         default = off
     return msgspec.structs.replace(flag, rules=rules, default=default)
