@@ -297,3 +297,26 @@ def test_disable_hot_reload_stops_the_thread(config_dir):
     assert m.hot_reload_enabled
     m.disable_hot_reload()
     assert not m.hot_reload_enabled
+
+
+def test_a_touched_but_unchanged_file_is_not_reread_on_every_poll(config_dir, monkeypatch):
+    import cfgcore.manager as manager_module
+
+    manager = ConfigurationManager(config_dir, environ={})  # no watcher: only our polls read
+    manager.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+    os.utime(staging, ns=(1_000_000_000, 1_000_000_000))  # e.g. a checkout or a cp -p
+    version = manager.version
+    assert manager.reload() is True and manager.version == version
+    reads = []
+    read_bytes = manager_module._read_bytes
+    monkeypatch.setattr(
+        manager_module, "_read_bytes", lambda path: reads.append(path) or read_bytes(path)
+    )
+    for _ in range(3):
+        manager._poll()  # what the watcher thread runs every poll_interval
+    assert reads == []
+    # a real change is still seen by the poll
+    staging.write_text(_with_threshold(staging.read_text(), 0.83))
+    manager._poll()
+    assert manager.get("anomaly_detection.threshold") == 0.83

@@ -226,6 +226,7 @@ class ConfigurationManager:
         self._debug = False
         self.last_error: ConfigError | None = None
         self._rejected_fingerprint: tuple[Any, ...] | None = None
+        self._unchanged_fingerprint: tuple[Any, ...] | None = None
         _MANAGERS.add(self)
 
     # ------------------------------------------------------------------ reading (hot path)
@@ -596,6 +597,8 @@ class ConfigurationManager:
             geo,
         )
         if skip_if_unchanged and sources == previous.sources and previous.version:
+            # Touched, not changed: the poll must not re-read everything on every tick.
+            self._unchanged_fingerprint = fingerprint
             return previous, None
         if skip_if_unchanged and previous.version:
             _reject_truncated(texts, flags_file, flags_bytes, previous)
@@ -811,6 +814,7 @@ class ConfigurationManager:
             self._flags.swap(flags)
         self._snap = snap  # the one assignment readers can observe
         self.last_error = None
+        self._unchanged_fingerprint = None
         if self._audit_from_config:
             target = get_path(snap.config, ("config_management", "audit_log"), None)
             self.audit.path = (
@@ -1137,8 +1141,10 @@ class ConfigurationManager:
         if not snap.version:
             return
         current = self._fingerprint(snap.environment)
-        # Retry a rejected input only once it changes again, not on every poll.
-        if current != snap.fingerprint and current != self._rejected_fingerprint:
+        # Retry a rejected input only once it changes again, and skip a touched but
+        # unchanged one, rather than re-reading every input on every poll.
+        quiet = (snap.fingerprint, self._rejected_fingerprint, self._unchanged_fingerprint)
+        if current not in quiet:
             self._reload("reload", background=True)
 
     def _after_fork_in_child(self) -> None:
