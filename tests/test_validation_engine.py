@@ -594,3 +594,27 @@ def test_nan_and_infinity_are_range_errors():
         "anomaly_detection.threshold",
         "recommendation_engine.diversity_factor",
     ]
+
+
+def test_custom_rule_env_severity_is_applied():
+    """ValidationRule(env_severity=...) is 'how production is made stricter': a custom
+    rule reporting through create_result must get its per-environment level, and
+    'off' must silence it there (unless the validator re-levels it)."""
+
+    class Streams(ValidationRule):
+        def validate(self, config, context=None):
+            return [self.create_result(False, "x: too few streams", key_path="x")]
+
+    validator = ConfigValidator(builtin=False)
+    validator.add_rule(
+        Streams("custom.streams", "warning", env_severity={"prod": "critical", "dev": "off"})
+    )
+    levels = {
+        env: [r.severity for r in validator.validate_config({"x": 1}, "c", env).results]
+        for env in ("production", "development", "staging")
+    }
+    assert levels == {"production": ["critical"], "development": [], "staging": ["warning"]}
+    assert not validator.validate_config({"x": 1}, "c", "production").overall_valid
+    validator.set_severity("custom.streams", "error", environment="development")
+    dev = validator.validate_config({"x": 1}, "c", "development")
+    assert [r.severity for r in dev.results] == ["error"]

@@ -229,13 +229,25 @@ class ConfigValidator:
         results: list[ValidationResult] = []
         if isinstance(config, Mapping):
             for rule in plan.plain:
+                # env_severity of rules that report through create_result (custom rules
+                # do): "off" silences the rule unless the validator re-levels it there.
+                level = rule.severity_for(env)
+                if level == OFF and self._level_override(rule.rule_id, env) is None:
+                    continue
                 try:
                     found = rule.validate(config, ctx)
                 except Exception as exc:  # a custom rule's bug must not crash activation
                     results.append(rule_crash(rule, exc))
                     continue
                 if found:
-                    results.extend(_only_results(rule, found))
+                    items = _only_results(rule, found)
+                    if level not in (OFF, rule.severity):
+                        # create_result's default level is the rule's base severity;
+                        # built-in rules already pass severity_for(env) themselves.
+                        for r in items:
+                            if r.rule_id == rule.rule_id and r.severity == rule.severity:
+                                r.severity = level
+                    results.extend(items)
             if plan.walker is not None:
                 plan.walker.walk(config, ctx, results)
         else:
