@@ -651,3 +651,17 @@ def test_redaction_masks_the_whole_password_of_a_url():
     assert redact("urls", "redis://a:x@h1,redis://b:y@h2") == (
         f"redis://a:{REDACTED}@h1,redis://b:{REDACTED}@h2"
     )
+
+
+def test_a_secret_updated_through_a_reference_does_not_block_later_reloads(config_dir):
+    m = ConfigurationManager(config_dir, environ={"NEW_KAFKA_PASSWORD": "rotated-s3cret"})
+    m.load_environment_config("production")
+    assert m.update_config("data_sources.kafka_cluster.sasl_password", "${NEW_KAFKA_PASSWORD}")
+    prod = config_dir / "production.yaml"
+    prod.write_text(prod.read_text() + "\nanomaly_detection:\n  sample_size: 4242\n")
+    # the validator still judges "${NEW_KAFKA_PASSWORD}", not the secret it resolved to
+    assert m.reload() is True, m.last_error
+    assert m.get("anomaly_detection.sample_size") == 4242
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"
+    m.load_environment_config("production")
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"

@@ -637,6 +637,12 @@ class ConfigurationManager:
             layers.append(envl)
             merged = deep_merge(merged, envl.data)
         runtime = runtime if runtime is not None else Layer("runtime", "runtime", {})
+        # A runtime update made through a reference (update_config(key, "${VAR}")) stays a
+        # reference on every rebuild: validation must judge "${VAR}", not the secret.
+        for ref_path, ref in previous.refs.items():
+            status, value, _ = runtime.lookup(ref_path)
+            if status == "set":
+                refs[ref_path] = (ref, value)
         layers.append(runtime)
         if runtime.data:
             merged = deep_merge(merged, runtime.data)
