@@ -356,6 +356,31 @@ def test_json_lines_sink_rotates(tmp_path):
     assert users == sorted(users)  # rotated files read oldest first
 
 
+def test_json_lines_sink_rotation_is_safe_between_workers(tmp_path):
+    """Pre-fork workers each have a sink on the same file (separate sinks, separate
+    locks, like separate processes). Concurrent rotations used to overwrite backups,
+    leave gaps the reader stops at and raise FileNotFoundError (the batch was lost)."""
+    path = tmp_path / "exp.jsonl"
+    errors = []
+
+    def worker(k):
+        sink = JsonLinesSink(path, max_bytes=300, backups=1000)
+        for i in range(150):
+            try:
+                sink.write([Exposure("t", "control", f"{k}-{i}", 1.0)])
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    users = sorted(e.user for e in read_exposures(path))
+    assert users == sorted(f"{k}-{i}" for k in range(4) for i in range(150))
+
+
 def _simulate(manager, test, rates, n_users=4000, metric="click_through_rate", seed=1):
     rng = random.Random(seed)
     for i in range(n_users):

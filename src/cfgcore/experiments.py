@@ -39,6 +39,11 @@ from typing import Any, NamedTuple
 from cfgcore.snapshot import Condition, Flag, Prerequisite, Rule, Snapshot
 from cfgcore.stats import Summary
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "Exposure",
     "ExposureLogger",
@@ -241,18 +246,27 @@ class JsonLinesSink:
         if not data:
             return
         with self._lock:
-            try:
-                size = os.path.getsize(self.path)
-            except OSError:
-                size = 0
-            if size and size + len(data) > self.max_bytes:
-                self._rotate()
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # Pre-fork workers share the file: size check, rotation and append must be
+            # one step across processes, or two rotations at once overwrite backups,
+            # leave gaps the reader stops at, and fail on a file the other one moved.
+            lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                os.write(fd, data)
+                if fcntl is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                try:
+                    size = os.path.getsize(self.path)
+                except OSError:
+                    size = 0
+                if size and size + len(data) > self.max_bytes:
+                    self._rotate()
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
             finally:
-                os.close(fd)
+                os.close(lock_fd)  # releases the flock
 
     def _rotate(self) -> None:
         if self.backups <= 0:
