@@ -135,3 +135,19 @@ def test_circular_extends_names_the_files(tmp_path):
     with pytest.raises(ConfigError, match=r"a\.yaml|b\.yaml") as err:
         ProfileManager([str(tmp_path)])
     assert "extends" in str(err.value)
+
+
+def test_a_custom_profile_may_take_a_secret_from_a_reference(tmp_path):
+    import shutil
+
+    from cfgcore.manager import default_config_dir
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(default_config_dir(), config_dir)
+    (config_dir / "profiles").mkdir()
+    (config_dir / "profiles" / "peak.yaml").write_text(
+        "overrides:\n  data_sources:\n    kafka_cluster:\n      sasl_password: ${PEAK_KAFKA_PW}\n"
+    )
+    m = ConfigurationManager(config_dir, environ={"PEAK_KAFKA_PW": "pk-s3cret"}, profile="peak")
+    m.load_environment_config("production")  # "${PEAK_KAFKA_PW}" is not a literal secret
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "pk-s3cret"

@@ -623,9 +623,9 @@ class ConfigurationManager:
         if profile or geo:
             self._load_custom_profiles(profiles_dir)
         if profile:
-            layers.append(self._profile_layer(self.profiles.get_deployment_profile(profile)))
+            layers.append(self._profile_layer(self.profiles.get_deployment_profile(profile), refs))
         if geo:
-            layers.append(self._profile_layer(self.profiles.get_geographic_profile(geo)))
+            layers.append(self._profile_layer(self.profiles.get_geographic_profile(geo), refs))
 
         merged: dict[str, Any] = {}
         for layer in layers:
@@ -698,11 +698,18 @@ class ConfigurationManager:
         manager.load_directory(directory)
         self.profiles = manager
 
-    def _profile_layer(self, profile: Profile) -> Layer:
+    def _profile_layer(
+        self, profile: Profile, refs: dict[tuple[Any, ...], tuple[str, Any]] | None = None
+    ) -> Layer:
         kind = "deployment_profile" if profile.kind == "deployment" else "geographic_profile"
         file = None if profile.source == "builtin" else profile.source
-        # Custom profile files are configuration too: ${VAR} works in them.
-        data = self.transformer.transform(thaw(profile.overrides), self.transforms, file=file)
+        # Custom profile files are configuration too: ${VAR} works in them, and validation
+        # judges the reference, as for the other files.
+        raw = thaw(profile.overrides)
+        data = self.transformer.transform(raw, self.transforms, file=file)
+        if refs is not None:
+            for ref_path, ref in _env_refs(raw):
+                refs[ref_path] = (ref, get_path(data, ref_path, None))
         return Layer(name=profile.name, kind=kind, data=data, file=file)
 
     def _compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:
