@@ -581,3 +581,21 @@ def test_unhashable_user_id_bucketed_by_targeting_key_never_raises(manager):
 
     v = manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": Nasty("n-1")})
     assert v is None or v in SPLIT
+
+
+def test_listener_editing_its_event_does_not_edit_the_live_test(manager):
+    def meddle(event):
+        for value in (event.old_value, event.new_value):
+            if isinstance(value, dict):
+                value.pop("control", None)
+                value.get("traffic_split", {}).clear()
+                value["holdout_percentage"] = 99
+
+    manager.register_change_listener(meddle)
+    assert manager.create_ab_test(seed_test())
+    manager.set_holdout_percentage(5)
+    record = manager.list_ab_tests()["recommendation_algorithm_v2"]
+    assert record["control"] == "control" and record["traffic_split"] == SPLIT
+    assert manager.snapshot.metadata == {"holdout_percentage": 5.0}
+    report = manager.analyze("recommendation_algorithm_v2")
+    assert report.control == "control" and report.split == SPLIT

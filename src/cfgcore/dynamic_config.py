@@ -910,11 +910,13 @@ class DynamicConfigurationManager:
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
             a, b = old.experiments.get(key), new.experiments.get(key)
             if a != b:
+                # Copies, as for flags: a listener that edits its event must not edit
+                # the live test records (split, control, layer offset).
+                a, b = copy.deepcopy(a), copy.deepcopy(b)
                 events.append(ConfigChangeEvent(f"experiments.{key}", a, b, source, version, now))
         if old.metadata != new.metadata:
-            events.append(
-                ConfigChangeEvent("metadata", old.metadata, new.metadata, source, version, now)
-            )
+            a, b = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
+            events.append(ConfigChangeEvent("metadata", a, b, source, version, now))
         self.audit.record_all(events)
         self.events.emit(events)
         return events
