@@ -665,3 +665,51 @@ def test_a_secret_updated_through_a_reference_does_not_block_later_reloads(confi
     assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"
     m.load_environment_config("production")
     assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-s3cret"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_audit_log_is_usable_in_a_child_forked_while_another_thread_was_writing(config_dir):
+    import select
+    import warnings
+
+    m = ConfigurationManager(config_dir, environ={}, audit_log=config_dir / "audit.jsonl")
+    m.load_environment_config("staging")
+    writing, release = threading.Event(), threading.Event()
+
+    def writer():  # a thread caught inside AuditLog.record() when the process forks
+        with m.audit._lock:
+            writing.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert writing.wait(5)
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child: the writer thread does not exist here
+        code = 1
+        try:
+            os.close(r)
+            done = threading.Event()
+
+            def update():
+                m.update_config("anomaly_detection.threshold", 0.9)
+                done.set()
+
+            threading.Thread(target=update, daemon=True).start()
+            os.write(w, b"1" if done.wait(5) else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 10)
+        answer = os.read(r, 1) if ready else b""
+    finally:
+        release.set()
+        t.join()
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert answer == b"1", "update_config in the forked child hung on the audit log's lock"

@@ -368,6 +368,7 @@ class AuditLog:
         self.path = os.fspath(path) if path is not None else None
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
+        _AUDIT_LOGS.add(self)
 
     def record(self, event: ConfigChangeEvent) -> dict[str, Any]:
         """Append one event; returns the (redacted) entry. Never raises on I/O errors."""
@@ -413,3 +414,17 @@ class AuditLog:
         """Read every entry of an audit log file."""
         with open(path, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
+
+
+_AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+def _reset_audit_logs_after_fork() -> None:
+    # A thread that was appending when the parent forked does not exist in the child,
+    # so the lock it held would stay held forever there.
+    for audit in list(_AUDIT_LOGS):
+        audit._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_audit_logs_after_fork)
