@@ -599,3 +599,16 @@ def test_listener_editing_its_event_does_not_edit_the_live_test(manager):
     assert manager.snapshot.metadata == {"holdout_percentage": 5.0}
     report = manager.analyze("recommendation_algorithm_v2")
     assert report.control == "control" and report.split == SPLIT
+
+
+def test_cli_plot_to_a_bad_path_is_a_clear_error(manager, capsys, tmp_path):
+    assert manager.create_ab_test(seed_test())
+    manager.exposures.flush()
+    for bad in (tmp_path / "missing" / "out.png", tmp_path / "out.unknown-format"):
+        rc = cli_main(
+            ["experiment", "report", "recommendation_algorithm_v2", "--flags",
+             manager.flags_file, "--plot", str(bad)]
+        )  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 1
+        assert err.startswith(f"cfgcore: error: {bad}: cannot write the plot")

@@ -819,7 +819,13 @@ class ExperimentReport:
                 ax.axhline(rows[0].value, color="#999999", linestyle="--", linewidth=0.8)
         fig.tight_layout()
         out = os.fspath(path)
-        fig.savefig(out)
+        try:
+            fig.savefig(out)
+        except (OSError, ValueError) as exc:  # no such directory, unknown extension
+            from cfgcore.errors import ConfigError
+
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
 
 
