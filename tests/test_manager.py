@@ -713,3 +713,19 @@ def test_audit_log_is_usable_in_a_child_forked_while_another_thread_was_writing(
         os.close(r)
         os.waitpid(pid, 0)
     assert answer == b"1", "update_config in the forked child hung on the audit log's lock"
+
+
+def test_a_relative_flags_file_stays_the_same_file_after_a_chdir(config_dir, tmp_path, monkeypatch):
+    flags_dir = tmp_path / "flags"
+    flags_dir.mkdir()
+    (flags_dir / "flags.yaml").write_text("version: 1\nflags:\n  only_here:\n    default: 'on'\n")
+    monkeypatch.chdir(tmp_path)
+    m = ConfigurationManager(config_dir, environ={}, flags_file="flags/flags.yaml")
+    m.load_environment_config("staging")
+    monkeypatch.chdir(config_dir)  # a daemon that changes directory after start-up
+    assert m.flags_path() == str(flags_dir / "flags.yaml")
+    (config_dir / "staging.yaml").write_text(
+        (config_dir / "staging.yaml").read_text() + "\nanomaly_detection:\n  sample_size: 7\n"
+    )
+    assert m.reload() is True, m.last_error
+    assert m.flags.is_enabled("only_here", {}) is True

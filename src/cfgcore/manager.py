@@ -210,7 +210,9 @@ class ConfigurationManager:
         self.transformer = ConfigurationTransformer(env=environ)
         self.transformer.transform({}, self.transforms)  # unknown step names fail here
         self.validate = validate
-        self._flags_file_arg = os.fspath(flags_file) if flags_file is not None else None
+        # Resolved now: a later chdir (daemons do one) must not move the flags file.
+        flags_arg = os.fspath(flags_file) if flags_file is not None else ""
+        self._flags_file_arg = os.path.abspath(flags_arg) if flags_arg else None
         audit_path = audit_log if audit_log is not None else env.get("CFGCORE_AUDIT_LOG")
         self.audit = AuditLog(audit_path)
         self._audit_from_config = audit_path is None  # config_management.audit_log decides
