@@ -729,3 +729,13 @@ def test_a_relative_flags_file_stays_the_same_file_after_a_chdir(config_dir, tmp
     )
     assert m.reload() is True, m.last_error
     assert m.flags.is_enabled("only_here", {}) is True
+
+
+def test_a_relative_audit_log_stays_the_same_file_after_a_chdir(config_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    m = ConfigurationManager(config_dir, environ={}, audit_log="audit.jsonl")
+    m.load_environment_config("staging")
+    monkeypatch.chdir(config_dir)  # a daemon that changes directory after start-up
+    assert m.update_config("anomaly_detection.threshold", 0.9)
+    assert [e["kind"] for e in AuditLog.read(tmp_path / "audit.jsonl")] == ["load", "change"]
+    assert not (config_dir / "audit.jsonl").exists()

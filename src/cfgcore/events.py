@@ -365,7 +365,8 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, keep: int = 1000) -> None:
-        self.path = os.fspath(path) if path is not None else None
+        # Resolved now: a later chdir (daemons do one) must not move the log.
+        self.path = os.path.abspath(path) if path is not None else None
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
         _AUDIT_LOGS.add(self)
