@@ -612,3 +612,34 @@ def test_cli_plot_to_a_bad_path_is_a_clear_error(manager, capsys, tmp_path):
         err = capsys.readouterr().err
         assert rc == 1
         assert err.startswith(f"cfgcore: error: {bad}: cannot write the plot")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"description": None}, "description: must be a string"),
+        ({"guardrail_metrics": None}, "guardrail_metrics: must be a mapping"),
+        ({"metric_types": None}, "metric_types: must be a mapping"),
+        ({"success_metrics": None}, "success_metrics: must be a list"),
+        ({"success_metrics": "ctr"}, "success_metrics: must be a list"),
+        ({"control": ["control"]}, "control:"),
+    ],
+)
+def test_create_ab_test_rejects_wrong_types_instead_of_raising_or_persisting(
+    manager, change, message
+):
+    """JSON payloads carry nulls: create_ab_test must return False (not raise), and
+    must never persist a flags file the manager then cannot load at startup
+    (description None used to be written as null: 'expected str, got null')."""
+    assert manager.create_ab_test(seed_test(**change)) is False
+    assert message in manager.last_error
+    manager.set_feature_flag("x", True)  # persist the state
+    again = DynamicConfigurationManager(manager.flags_file)
+    again.close()
+
+
+def test_register_custom_flag_with_a_null_description_keeps_the_file_loadable(manager):
+    with pytest.raises(ConfigError, match="description"):
+        manager.register_custom_feature_flag("custom_x", description=None)
+    manager.set_feature_flag("x", True)
+    DynamicConfigurationManager(manager.flags_file).close()

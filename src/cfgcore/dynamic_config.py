@@ -245,12 +245,26 @@ class ABTestConfiguration:
                 bad("end_date", "must be after start_date")
         except ConfigError as exc:
             out.append(str(exc).removeprefix("<input>: "))
-        if self.control is not None and self.control not in split:
+        # Types the constructor does not check (JSON payloads carry nulls); a wrong one
+        # would raise below or be persisted in a file the decoder then refuses.
+        if not isinstance(self.description, str):
+            bad("description", f"must be a string, got {type(self.description).__name__}")
+        sm = self.success_metrics
+        if not isinstance(sm, (list, tuple)) or not all(isinstance(m, str) for m in sm):
+            bad("success_metrics", "must be a list of metric names")
+        if self.control is not None and (
+            not isinstance(self.control, str) or self.control not in split
+        ):
             bad("control", f"{self.control!r} is not a variant of traffic_split")
-        for metric, direction in self.guardrail_metrics.items():
+        for where in ("guardrail_metrics", "metric_types"):
+            if not isinstance(getattr(self, where), Mapping):
+                bad(where, "must be a mapping of metric -> kind")
+        guardrails = self.guardrail_metrics if isinstance(self.guardrail_metrics, Mapping) else {}
+        for metric, direction in guardrails.items():
             if direction not in GUARDRAIL_DIRECTIONS:
                 bad(f"guardrail_metrics.{metric}", f"must be one of {GUARDRAIL_DIRECTIONS}")
-        for metric, kind in self.metric_types.items():
+        types = self.metric_types if isinstance(self.metric_types, Mapping) else {}
+        for metric, kind in types.items():
             if kind not in ("binary", "continuous"):
                 bad(f"metric_types.{metric}", "must be 'binary' or 'continuous'")
         if self.layer is not None:
@@ -598,6 +612,8 @@ class DynamicConfigurationManager:
         Returns True if the flag was created, False if it already existed (unchanged).
         """
         key = _flag_key(flag)
+        if not isinstance(description, str):  # null would be persisted and refused on load
+            raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
         if isinstance(flag, Enum):
             self._custom[key] = flag
         if key in self._source.flags:
