@@ -131,3 +131,22 @@ def test_parsing_steps_leave_other_strings_alone():
     )
     assert out["name"] == "ms" and out["path"] == "/health/live" and out["word"] == "bad"
     assert out["bits"] == 5_000_000  # units are case-insensitive: "b" is bytes, not bits
+
+
+def test_a_value_a_step_cannot_handle_is_reported_with_file_and_key_path():
+    huge_size = "1" + "0" * 400 + "KB"  # a size, but no int can hold it
+    huge_int = "9" * 5000  # beyond Python's int-from-string limit
+    t = ConfigurationTransformer(env={})
+    t.register_step("strict", lambda v, path, run: int(v) if v == "boom" else v)
+    with pytest.raises(TransformError) as err:
+        t.transform(
+            {"cache": {"l1": huge_size}, "n": huge_int, "x": ["boom"], "ok": "1KB"},
+            ["size_parsing", "type_conversion", "strict"],
+            file="staging.yaml",
+        )
+    problems = {(p.path, p.file) for p in err.value.problems}
+    assert problems == {
+        ("cache.l1", "staging.yaml"),
+        ("n", "staging.yaml"),
+        ("x.0", "staging.yaml"),
+    }

@@ -22,7 +22,8 @@ order given, and returns a new tree (the input is not modified):
     ``MiB``, ``GiB``, ``TiB``, ``PiB``) are powers of 1024. ``B`` is bytes. Units are
     case-insensitive except that the ``i`` marks IEC. Bits are not supported.
 
-Every problem found in one pass is reported at once in a :class:`TransformError`.
+Every problem found in one pass is reported at once in a :class:`TransformError`, a
+step that raises on a value included.
 
 >>> ConfigurationTransformer().transform({"t": "1h30m", "s": "1KiB"},
 ...     ["duration_parsing", "size_parsing"])
@@ -232,5 +233,9 @@ def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) ->
     if isinstance(node, list | tuple):
         return [_walk(v, (*path, i), funcs, run) for i, v in enumerate(node)]
     for func in funcs:
-        node = func(node, path, run)
+        try:
+            node = func(node, path, run)
+        except Exception as exc:  # one bad value: report it with its path, check the rest
+            run.problem(path, f"cannot transform: {type(exc).__name__}: {exc}")
+            break
     return node
