@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cfgcore.configuration_profiles import (
@@ -151,3 +153,23 @@ def test_a_custom_profile_may_take_a_secret_from_a_reference(tmp_path):
     m = ConfigurationManager(config_dir, environ={"PEAK_KAFKA_PW": "pk-s3cret"}, profile="peak")
     m.load_environment_config("production")  # "${PEAK_KAFKA_PW}" is not a literal secret
     assert m.get("data_sources.kafka_cluster.sasl_password") == "pk-s3cret"
+
+
+def test_profiles_directory_mounted_from_a_configmap(tmp_path):
+    # kubelet's layout: a timestamped directory, "..data" pointing at it, visible symlinks.
+    import shutil
+
+    from cfgcore.manager import default_config_dir
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(default_config_dir(), config_dir)
+    profiles = config_dir / "profiles"
+    real = profiles / "..2026_11_25_10_00_00.000000001"
+    real.mkdir(parents=True)
+    (real / "peak.yaml").write_text("overrides:\n  performance:\n    worker_threads: 77\n")
+    os.symlink(real.name, profiles / "..data")
+    os.symlink(os.path.join("..data", "peak.yaml"), profiles / "peak.yaml")
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")  # directories among the profiles are not inputs
+    m.set_profile("peak")
+    assert m.get("performance.worker_threads") == 77

@@ -690,7 +690,9 @@ class ConfigurationManager:
         out = []
         for name in names:
             path = os.path.join(directory, name)
-            with contextlib.suppress(OSError):
+            # Skip what cannot be read: _read_bytes reports OSError (a ConfigMap's "..data"
+            # directory, say) as ConfigError, and only profile files are inputs.
+            with contextlib.suppress(ConfigError):
                 out.append((name, hashlib.blake2b(_read_bytes(path), digest_size=16).digest()))
         return tuple(out)
 
