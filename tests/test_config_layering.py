@@ -277,3 +277,13 @@ def test_environment_layer_refuses_to_turn_a_list_into_a_map():
         env_layer({"CFGCORE__ALERTS__0__SEVERITY": "warning"}, "CFGCORE", below)
     text = str(err.value)
     assert "CFGCORE__ALERTS__0__SEVERITY" in text and "alerts" in text and "list" in text
+
+
+@pytest.mark.parametrize("levels", [500, 3000])
+@pytest.mark.parametrize("ext", ["yaml", "json"])
+def test_absurdly_deep_nesting_is_a_config_error_naming_the_file(tmp_path, ext, levels):
+    f = tmp_path / f"base.{ext}"
+    nested = "[" * levels + "]" * levels
+    f.write_text(f"deep: {nested}\n" if ext == "yaml" else f'{{"deep": {nested}}}')
+    with pytest.raises(ConfigError, match=r"base\.(yaml|json).*nest"):
+        read_config_file(str(f))

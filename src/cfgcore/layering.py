@@ -59,6 +59,7 @@ __all__ = [
 DELETE = "__delete__"
 REPLACE = "__replace__"
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+MAX_DEPTH = 100  # far beyond any real configuration, well within Python's recursion limit
 
 _MISSING: Any = object()
 
@@ -407,24 +408,46 @@ def read_config_file(path: str) -> Layer:
 
 
 def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
-    """Parse configuration text of format ``yaml``/``json``/``toml`` into a mapping."""
-    data: Any
-    if fmt == "yaml":
-        from cfgcore.yamlio import load_yaml
+    """Parse configuration text of format ``yaml``/``json``/``toml`` into a mapping.
 
-        data = load_yaml(text, file=file)
-    elif fmt == "json":
-        try:
-            data = msgspec.json.decode(text) if text.strip() else None
-        except msgspec.DecodeError as exc:
-            raise ConfigError([_json_problem(str(exc), text, file)]) from None
-    else:
-        data = _parse_toml(text, file)
+    Trees nested deeper than :data:`MAX_DEPTH` are refused (every later step recurses).
+    """
+    data: Any
+    too_deep = ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=file)
+    try:
+        if fmt == "yaml":
+            from cfgcore.yamlio import load_yaml
+
+            data = load_yaml(text, file=file)
+        elif fmt == "json":
+            try:
+                data = msgspec.json.decode(text) if text.strip() else None
+            except msgspec.DecodeError as exc:
+                raise ConfigError([_json_problem(str(exc), text, file)]) from None
+        else:
+            data = _parse_toml(text, file)
+    except RecursionError:
+        raise too_deep from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", file=file)
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise too_deep
     return data
+
+
+def _depth_exceeds(tree: Any, limit: int) -> bool:
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for v in node.values() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node if isinstance(v, dict | list)]
+    return False
 
 
 def _json_problem(message: str, text: str, file: str) -> Problem:
