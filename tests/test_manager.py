@@ -739,3 +739,12 @@ def test_a_relative_audit_log_stays_the_same_file_after_a_chdir(config_dir, tmp_
     assert m.update_config("anomaly_detection.threshold", 0.9)
     assert [e["kind"] for e in AuditLog.read(tmp_path / "audit.jsonl")] == ["load", "change"]
     assert not (config_dir / "audit.jsonl").exists()
+
+
+def test_validate_config_validates_even_when_activations_skip_validation(config_dir):
+    m = ConfigurationManager(config_dir, environ={}, validate=False)
+    config = dict(m.load_environment_config("production"))
+    bad = {**config, "app": {**config["app"], "debug": True}}
+    report = m.validate_config(bad)  # asked explicitly: a real report, not a blank pass
+    assert report.overall_valid is False
+    assert any("app.debug" in str(r.key_path) for r in report.blocking)

@@ -806,12 +806,14 @@ class ConfigurationManager:
 
         The report is the validation engine's ``ValidationReport`` when
         :mod:`cfgcore.validation_engine` is installed; otherwise an object with
-        ``overall_valid``, ``blocking`` and ``results`` from the type check.
+        ``overall_valid``, ``blocking`` and ``results`` from the type check. The engine
+        validates even when the manager was built with ``validate=False`` (which only
+        skips validation of activations).
         """
         snap = self._current()
         target = snap.config if config is None else config
         engine = _validation_engine()
-        if engine is not None and self.validate:
+        if engine is not None:
             return engine(_with_refs(target, snap.refs if config is None else {}), snap.environment)
         refs = snap.refs if config is None else None
         return _FallbackReport(self._check(target, snap.environment, snap, snap.layers, refs))
