@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.snapshot import Condition, Flag, Prerequisite, Snapshot, gc_paused
 
@@ -745,6 +747,14 @@ class _Compiler:
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)
 
 
+def _same_flag(a: Flag, b: Flag) -> bool:
+    """Whether two flags compile to the same tables. Type-strict: ``==`` would call
+    variants ``1``, ``1.0`` and ``True`` equal, yet they are served as different values."""
+    if a is b:
+        return True
+    return a == b and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
+
+
 def _put(items: list[Any], i: int, value: Any) -> None:
     if i == len(items):
         items.append(value)
@@ -802,7 +812,7 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     changed = [
         fi
         for fi, key in enumerate(old_keys)
-        if snapshot.flags[key] is not old.flags[key] and snapshot.flags[key] != old.flags[key]
+        if not _same_flag(snapshot.flags[key], old.flags[key])
     ]
     changed += range(len(old_keys), len(new_keys))
     with gc_paused():
