@@ -320,3 +320,18 @@ def test_a_touched_but_unchanged_file_is_not_reread_on_every_poll(config_dir, mo
     staging.write_text(_with_threshold(staging.read_text(), 0.83))
     manager._poll()
     assert manager.get("anomaly_detection.threshold") == 0.83
+
+
+def test_close_stops_the_asyncio_watcher_too(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+
+    async def main():
+        await m.start_file_watching()
+        task = m._async_task
+        assert m.hot_reload_enabled
+        m.close()  # "Stop watchers and background listener threads."
+        await asyncio.wait_for(asyncio.shield(task), 5)
+        return m.hot_reload_enabled
+
+    assert asyncio.run(main()) is False

@@ -1206,8 +1206,13 @@ class ConfigurationManager:
         }
 
     def close(self) -> None:
-        """Stop watchers and background listener threads."""
+        """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.disable_hot_reload()
+        task, stop = self._async_task, self._async_stop
+        if task is not None and stop is not None and not task.done():
+            # asyncio.Event is not thread-safe: set it from its loop's thread.
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.get_loop().call_soon_threadsafe(stop.set)
         self.events.close()
 
 
