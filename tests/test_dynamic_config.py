@@ -537,3 +537,33 @@ def test_rollout_applies_to_a_flag_that_is_on_by_default_with_on_rules(tmp_path,
     m.set_feature_flag("f", True, 100)
     assert all(m.is_feature_enabled("f", u) for u in users)
     m.close()
+
+
+def test_recreating_a_test_with_a_value_of_another_type_serves_the_new_value(tmp_path):
+    """{"x": 1} -> {"x": True}: equal in Python, a different configuration to serve."""
+    from datetime import datetime, timedelta
+
+    from cfgcore.dynamic_config import ABTestConfiguration
+
+    m = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
+    start = datetime.now() - timedelta(days=1)  # the same window both times: only x differs
+
+    def make(value):
+        return ABTestConfiguration(
+            test_name="typed",
+            description="d",
+            start_date=start,
+            end_date=start + timedelta(days=2),
+            traffic_split={"control": 50.0, "treatment": 50.0},
+            configurations={"control": {"x": value}, "treatment": {"x": 2}},
+            success_metrics=["ctr"],
+        )
+
+    assert m.create_ab_test(make(1))
+    assert m.create_ab_test(make(True))
+    served = m.get_ab_test_config("typed", "control")
+    assert served["x"] is True
+    m.close()
+    again = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
+    assert again.get_ab_test_config("typed", "control")["x"] is True
+    again.close()

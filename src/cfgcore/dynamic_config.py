@@ -737,8 +737,9 @@ class DynamicConfigurationManager:
         return True
 
     def _same_variants(self, name: str, flag: Flag) -> bool:
+        # Compared as encoded bytes: == would call 1, 1.0 and True the same configuration.
         live = self._source.flags.get(name)
-        return live is not None and msgspec.to_builtins(live) == msgspec.to_builtins(flag)
+        return live is not None and msgspec.msgpack.encode(live) == msgspec.msgpack.encode(flag)
 
     def _reject(self, problems: list[str]) -> bool:
         self.last_problems = [Problem(path="", message=p, file=self.flags_file) for p in problems]
