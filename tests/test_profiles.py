@@ -173,3 +173,18 @@ def test_profiles_directory_mounted_from_a_configmap(tmp_path):
     m.load_environment_config("staging")  # directories among the profiles are not inputs
     m.set_profile("peak")
     assert m.get("performance.worker_threads") == 77
+
+
+def test_custom_profile_merge_markers_delete_and_replace(tmp_path, base_config):
+    (tmp_path / "lean.yaml").write_text(
+        "overrides:\n"
+        "  elasticsearch_cluster: __delete__\n"
+        "  caching_layers:\n"
+        "    __replace__: true\n"
+        "    l1_cache: {type: in_memory, ttl: 5}\n"
+    )
+    pm = ProfileManager([str(tmp_path)])
+    out = pm.apply_profile(base_config, "lean")
+    assert "elasticsearch_cluster" in base_config and "elasticsearch_cluster" not in out
+    assert out["caching_layers"] == {"l1_cache": {"type": "in_memory", "ttl": 5}}
+    assert "__replace__" not in str(out)

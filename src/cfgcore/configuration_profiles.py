@@ -48,7 +48,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.layering import FORMATS, deep_merge, freeze, read_config_file, thaw
+from cfgcore.layering import (
+    FORMATS,
+    FrozenDict,
+    FrozenList,
+    deep_merge,
+    freeze,
+    read_config_file,
+    thaw,
+)
 
 __all__ = [
     "DeploymentProfile",
@@ -90,7 +98,7 @@ class Profile:
 
     def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A new plain dict: ``config`` with this profile's overrides merged over it."""
-        return thaw(deep_merge(config, self.overrides))
+        return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
 
 
 GeographicProfile = Profile
@@ -216,6 +224,16 @@ _BUILTIN_GEOGRAPHIC: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def _freeze_overrides(value: Any) -> Any:
+    # Read-only like freeze(), but keeping "__delete__"/"__replace__": they are
+    # instructions for the merge over a configuration, which happens later.
+    if isinstance(value, dict):
+        return FrozenDict({k: _freeze_overrides(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return FrozenList([_freeze_overrides(v) for v in value])
+    return value
+
+
 def _builtin_profiles() -> list[Profile]:
     out = [
         Profile(name=name, kind="deployment", overrides=freeze(o), description=d)
@@ -286,7 +304,7 @@ class ProfileManager:
             Profile(
                 name=str(name),
                 kind=kind,
-                overrides=freeze(overrides),
+                overrides=_freeze_overrides(overrides),
                 description=str(data.get("description", "")),
                 source=path,
                 region=str(data.get("region", name)) if kind == "geographic" else None,
