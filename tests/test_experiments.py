@@ -7,6 +7,7 @@ import json
 import os
 import random
 import threading
+import time
 import warnings
 from datetime import datetime, timedelta, timezone
 
@@ -443,6 +444,10 @@ def test_guardrail_rollback_stops_test(manager):
         {"control": 0.02, "variant_a": 0.02, "variant_b": 0.30},
         metric="playback_errors",
     )
+    # the periodic check runs off the recording thread: wait for it, with a deadline
+    deadline = time.monotonic() + 20
+    while manager.list_ab_tests()[test]["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.01)
     info = manager.list_ab_tests()[test]
     assert info["status"] == "stopped"
     assert "playback_errors worse in variant_b" in info["stopped_reason"]
@@ -643,3 +648,34 @@ def test_register_custom_flag_with_a_null_description_keeps_the_file_loadable(ma
         manager.register_custom_feature_flag("custom_x", description=None)
     manager.set_feature_flag("x", True)
     DynamicConfigurationManager(manager.flags_file).close()
+
+
+def test_periodic_guardrail_check_never_blocks_the_recording_thread(tmp_path, clock):
+    """record_metric hands the Nth event's guardrail check to a background thread."""
+    m = DynamicConfigurationManager(state_dir=tmp_path, clock=clock, guardrail_check_every=1)
+    test = "recommendation_algorithm_v2"
+    assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+    release, started = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_check(name):
+        calls.append(name)
+        started.set()
+        release.wait(10)
+        return []
+
+    m.check_guardrails = slow_check  # a stuck check: statistics or a slow disk
+    user = next(u for u in USERS if m.get_ab_test_variant(test, {"user_id": u}) is not None)
+    assert m.record_metric(test, "playback_errors", 1.0, user_context={"user_id": user})
+    assert started.wait(10)
+    t0 = time.monotonic()
+    for _ in range(50):  # the check is still stuck; recording goes on, no second check
+        assert m.record_metric(test, "playback_errors", 1.0, user_context={"user_id": user})
+    assert time.monotonic() - t0 < 5 and calls == [test]
+    release.set()
+    m.close()
+
+
+def test_stop_of_a_test_deleted_meanwhile_returns_false(manager):
+    manager._tests["ghost"] = {"status": "active"}  # known to the check, gone from the flags
+    assert manager.stop_ab_test("ghost") is False

@@ -448,6 +448,8 @@ class DynamicConfigurationManager:
         self.guardrail_alpha = guardrail_alpha
         self.guardrail_min_samples = guardrail_min_samples
         self.guardrail_check_every = guardrail_check_every
+        self._guardrail_lock = threading.Lock()
+        self._guardrail_running: set[str] = set()
         self._metric_events: dict[str, int] = {}
         self.last_error: str | None = None
         self.last_problems: list[Problem] = []
@@ -784,6 +786,8 @@ class DynamicConfigurationManager:
             return False
 
         def change(snap: Snapshot) -> Snapshot:
+            if test_name not in snap.experiments or test_name not in snap.flags:
+                raise _TestGone  # deleted by another thread since the check above
             meta = dict(snap.experiments[test_name])
             flag = snap.flags[test_name]
             control = meta.get("control", "control")
@@ -796,7 +800,10 @@ class DynamicConfigurationManager:
                 experiments={**snap.experiments, test_name: meta},
             )
 
-        self._mutate(change, source)
+        try:
+            self._mutate(change, source)
+        except _TestGone:
+            return False
         return True
 
     def delete_ab_test(self, test_name: str) -> bool:
@@ -866,8 +873,28 @@ class DynamicConfigurationManager:
             n = self._metric_events.get(test_name, 0) + 1
             self._metric_events[test_name] = n
             if n % self.guardrail_check_every == 0:
-                self.check_guardrails(test_name)
+                self._check_guardrails_soon(test_name)
         return True
+
+    def _check_guardrails_soon(self, test_name: str) -> None:
+        """Run :meth:`check_guardrails` on a background thread, one at a time per test:
+        it waits for the exposure log to flush and runs the statistics, which must not
+        stall the request thread that happened to record the Nth event."""
+        with self._guardrail_lock:
+            if test_name in self._guardrail_running:
+                return
+            self._guardrail_running.add(test_name)
+
+        def run() -> None:
+            try:
+                self.check_guardrails(test_name)
+            except Exception:  # a failed check must not kill anything; the next one retries
+                log.exception("guardrail check of A/B test %s failed", test_name)
+            finally:
+                with self._guardrail_lock:
+                    self._guardrail_running.discard(test_name)
+
+        threading.Thread(target=run, name=f"cfgcore-guardrail-{test_name}", daemon=True).start()
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
         """Per-variant results of a test: see :func:`cfgcore.experiments.analyze`."""
@@ -1058,6 +1085,10 @@ class DynamicConfigurationManager:
         self.events.close()
 
 
+class _TestGone(Exception):
+    """An A/B test vanished between a check and the locked update."""
+
+
 def patch_tables(tables: Any, old: Snapshot, new: Snapshot) -> Any:
     """Compiled tables for ``new`` made by patching a copy of ``tables`` (compiled from
     ``old``), or None when the change is not a patchable one.
@@ -1167,6 +1198,9 @@ def _reset_managers_after_fork() -> None:
         manager._lock = threading.RLock()
         manager.audit._lock = threading.Lock()
         manager.metrics._after_fork_in_child()
+        # guardrail checks in flight ran on threads the child does not have
+        manager._guardrail_lock = threading.Lock()
+        manager._guardrail_running = set()
 
 
 if hasattr(os, "register_at_fork"):
