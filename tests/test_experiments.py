@@ -679,3 +679,17 @@ def test_periodic_guardrail_check_never_blocks_the_recording_thread(tmp_path, cl
 def test_stop_of_a_test_deleted_meanwhile_returns_false(manager):
     manager._tests["ghost"] = {"status": "active"}  # known to the check, gone from the flags
     assert manager.stop_ab_test("ghost") is False
+
+
+def test_exposures_after_close_are_counted_as_dropped_and_flush_does_not_wait():
+    written = []
+    logger = ExposureLogger([written.extend])
+    logger.log("t", "control", "u1")
+    assert logger.flush(5) and len(written) == 1
+    logger.close()
+    logger.log("t", "control", "u2")  # a request racing a shutdown
+    assert logger.stats()["dropped"] == 1
+    t0 = time.monotonic()
+    assert logger.flush(5) is True
+    assert time.monotonic() - t0 < 1
+    assert len(written) == 1

@@ -403,6 +403,9 @@ class ExposureLogger:
         if len(seen) >= self._dedup_limit:
             seen.clear()  # the same set object: holders of seen_set() stay in sync
         seen.add(user)
+        if self._closed:  # nothing will write it any more: count it, do not queue it
+            self.dropped += 1
+            return
         if self._thread is None:
             self._start()
         try:
@@ -462,7 +465,8 @@ class ExposureLogger:
         """Wait until every queued exposure reached the sinks; False on timeout."""
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
-            if time.monotonic() >= deadline or self._thread is None:
+            thread = self._thread
+            if time.monotonic() >= deadline or thread is None or not thread.is_alive():
                 return not self._queue.unfinished_tasks
             time.sleep(0.001)
         for sink in self.sinks:
