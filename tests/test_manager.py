@@ -748,3 +748,15 @@ def test_validate_config_validates_even_when_activations_skip_validation(config_
     report = m.validate_config(bad)  # asked explicitly: a real report, not a blank pass
     assert report.overall_valid is False
     assert any("app.debug" in str(r.key_path) for r in report.blocking)
+
+
+def test_update_config_with_the_delete_marker_removes_the_key_now_not_after_a_reload(config_dir):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    assert m.update_config("brand_new.section", {"a": 1})
+    assert m.update_config("brand_new.section", "__delete__")
+    assert m.get("brand_new.section", "absent") == "absent"
+    assert m.get("brand_new") == {}
+    (config_dir / "staging.yaml").write_text((config_dir / "staging.yaml").read_text() + "\n#\n")
+    assert m.reload() is True
+    assert m.get("brand_new.section", "absent") == "absent"

@@ -914,7 +914,8 @@ class ConfigurationManager:
         :attr:`last_error` holds the reason and False is returned. Runtime updates sit on
         top of every other layer and survive hot reloads of the same environment.
         The manager's transformations apply to ``value`` as to files, so
-        ``update_config("db.password", "${DB_PASSWORD}")`` reads the variable.
+        ``update_config("db.password", "${DB_PASSWORD}")`` reads the variable, and the
+        value ``"__delete__"`` removes the key.
         """
         path = split_path(key_path)
         with self._lock:
@@ -1393,7 +1394,10 @@ def _assoc(
     head, rest = path[0], path[1:]
     if not rest:
         out = dict(tree)
-        out[head] = value
+        if isinstance(value, str) and value == DELETE:  # as a rebuild's merge will do
+            out.pop(head, None)
+        else:
+            out[head] = value
         return FrozenDict(out)
     child = tree.get(head, _ABSENT)
     if child is _ABSENT or child is None:
