@@ -760,3 +760,12 @@ def test_update_config_with_the_delete_marker_removes_the_key_now_not_after_a_re
     (config_dir / "staging.yaml").write_text((config_dir / "staging.yaml").read_text() + "\n#\n")
     assert m.reload() is True
     assert m.get("brand_new.section", "absent") == "absent"
+
+
+def test_reload_before_any_successful_load_returns_false_instead_of_raising(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    m = ConfigurationManager(empty, environ={})
+    assert m.reload() is False  # the docstring's contract: rejected input -> False
+    assert "no configuration file for environment 'development'" in str(m.last_error)
+    assert str(empty) in str(m.last_error)

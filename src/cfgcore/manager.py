@@ -414,7 +414,10 @@ class ConfigurationManager:
         with self._lock:
             previous = self._snap
             if not previous.version:
-                self._ensure_loaded()
+                try:
+                    self._ensure_loaded()
+                except ConfigError:  # last_error and the audit log have it
+                    return False
                 return True
             try:
                 for _attempt in range(3):
