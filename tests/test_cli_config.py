@@ -177,3 +177,11 @@ def test_watch_prints_changes_as_they_happen(cfg):
             proc.communicate()
     assert proc.returncode == 0
     assert "reload anomaly_detection.threshold: 0.8 -> 0.87" in out
+
+
+def test_setup_reads_config_environment_as_the_manager_does(tmp_path, monkeypatch, capsys):
+    # The manager accepts CONFIG_ENVIRONMENT=" Production" (stripped, lower-cased).
+    monkeypatch.setenv("CONFIG_ENVIRONMENT", " Production")
+    d = tmp_path / "c"
+    assert setup_main(["-o", str(d)]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(d)) == ["base.yaml", "flags.yaml", "production.yaml"]

@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     if args.all_environments:
         envs: Sequence[str] = ENVIRONMENTS
     else:
-        envs = args.environment or [os.environ.get("CONFIG_ENVIRONMENT") or "development"]
+        # Read like ConfigurationManager reads it: stripped and lower-cased.
+        from_env = (os.environ.get("CONFIG_ENVIRONMENT") or "").strip().lower()
+        envs = args.environment or [from_env or "development"]
     written = scaffold(args.output, envs, force=args.force)
     for path in written:
         print(f"wrote {path}")
