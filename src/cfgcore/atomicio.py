@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 
 __all__ = ["atomic_write", "atomic_write_text"]
 
@@ -26,26 +26,37 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     if mode is None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             mode = os.stat(target).st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o644 & ~umask
-    # A dot-prefixed temp name keeps editors' and watchers' globs (``*.yaml``) off it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    # A new file without an explicit mode is created 0o644 and the kernel applies the
+    # umask: reading the umask (os.umask twice) would briefly set it process-wide,
+    # and another thread creating a file in that window would get it world-writable.
+    fd, tmp = _create_temp(directory, os.path.basename(target), 0o644 if mode is None else 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def _create_temp(directory: str, base: str, perm: int) -> tuple[int, str]:
+    # A dot-prefixed temp name keeps editors' and watchers' globs (``*.yaml``) off it.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(name, flags, perm), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file next to {base} in {directory}")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
