@@ -134,3 +134,20 @@ def test_nan_constant_is_rejected():
         {"flags": {"f": {"rules": [{"when": {"attr": "a", "eq": float("nan")}, "serve": "on"}]}}}
     )
     assert any("NaN" in f for f in found)
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n", b"# only a comment\n", b"\xff\xfe", b"\xef\xbb\xbf"])
+def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, tmp_path):
+    """A truncated file must not switch every flag off on reload."""
+    from cfgcore.snapshot import decode_snapshot
+
+    with pytest.raises(SnapshotError, match="empty flag file"):
+        decode_snapshot(data, "yaml", file="flags.yaml")
+    path = tmp_path / "flags.yaml"
+    path.write_text("flags:\n  f: {}\n")
+    engine = Engine.from_file(path)
+    path.write_bytes(data)
+    with pytest.raises(SnapshotError):
+        engine.load_file(path)
+    assert engine.is_enabled("f")
+    assert len(Engine.from_bytes(b"flags: {}\n").snapshot()) == 0

@@ -311,7 +311,12 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             return _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file)
         if format == "yaml":
             obj = load_yaml(data, file=file)
-            return snapshot_from_dict({} if obj is None else obj, file=file)
+            if obj is None:
+                # An empty document is what a truncated or half-written file looks like;
+                # serving "no flags" from it would switch every flag off. A flag set
+                # with no flags says so: `flags: {}`.
+                raise SnapshotError("empty flag file (write `flags: {}` for no flags)", file=file)
+            return snapshot_from_dict(obj, file=file)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SnapshotError([_msgspec_problem(exc, file)]) from None
     except SnapshotError:
