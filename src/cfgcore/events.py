@@ -301,7 +301,7 @@ async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> Non
 # --------------------------------------------------------------------------- redaction
 
 _SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|apikey|private[_-]?key|credential"
+    r"(pass(word|wd|phrase)?|pwd|authorization|secret|token|api[_-]?key|apikey|private[_-]?key|credential"
     r"|signing[_-]?key|access[_-]?key|encryption[_-]?key|client[_-]?secret|dsn|^key$|_key$)",
     re.IGNORECASE,
 )
@@ -313,6 +313,8 @@ _TOKEN_VALUE = re.compile(
     r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
     r"|AKIA[0-9A-Z]{16}|eyJ[\w-]+\.)"
 )
+# A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
+_WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
 _SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
 
 
@@ -343,8 +345,14 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
         return [redact(key, v) for v in value]
     if isinstance(value, str) and value:
         if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
-            if value.startswith("${") and value.endswith("}"):
-                return value  # an unresolved ${VAR} reference names a variable, not a secret
+            ref = _WHOLE_REF.match(value)
+            if ref is not None:
+                # An unresolved ${VAR} reference names a variable, not a secret, but a
+                # ${VAR:-default} carries its default in clear: mask that part.
+                name, op, default = ref.groups()
+                if op in (":-", "-") and default:
+                    return f"${{{name}{op}{REDACTED}}}"
+                return value
             return REDACTED
         if "@" in value and "://" in value:
             return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)

@@ -25,6 +25,7 @@ _SECRET_EXACT = frozenset(
         "passwd",
         "pwd",
         "pass",
+        "authorization",
         "secret",
         "token",
         "api_key",
@@ -53,6 +54,7 @@ _SECRET_SUFFIXES = tuple(
     for s in (
         "password",
         "passwd",
+        "pwd",
         "secret",
         "token",
         "api_key",

@@ -1,0 +1,32 @@
+"""Secrets never reach the audit log, events or CLI output in clear."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfgcore.events import REDACTED, redact
+from cfgcore.validation.keys import is_secret_key
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("db.password", "hunter2", REDACTED),
+        ("db.pwd", "hunter2", REDACTED),
+        ("http.authorization", "Bearer abc", REDACTED),
+        ("db.password", "${DB_PASSWORD}", "${DB_PASSWORD}"),
+        ("db.password", "${DB_PASSWORD:?set it}", "${DB_PASSWORD:?set it}"),
+        ("db.password", "${DB_PASSWORD:-hunter2}", f"${{DB_PASSWORD:-{REDACTED}}}"),
+        ("db.password", "${DB_PASSWORD-hunter2}", f"${{DB_PASSWORD-{REDACTED}}}"),
+        ("db.password", "${DB_PASSWORD:-}", "${DB_PASSWORD:-}"),
+        ("security.password_policy", "strict", "strict"),
+        ("cache.ttl", 300, 300),
+    ],
+)
+def test_redact(key, value, expected):
+    assert redact(key, value) == expected
+
+
+def test_validation_knows_the_same_secret_names():
+    assert is_secret_key("pwd") and is_secret_key("db_pwd") and is_secret_key("authorization")
+    assert not is_secret_key("password_policy")
