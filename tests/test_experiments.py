@@ -693,3 +693,26 @@ def test_exposures_after_close_are_counted_as_dropped_and_flush_does_not_wait():
     assert logger.flush(5) is True
     assert time.monotonic() - t0 < 1
     assert len(written) == 1
+
+
+def test_holdout_edited_by_hand_in_the_file_applies_on_reload(manager):
+    """The holdout flag is derived from metadata: a hand edit of the file must apply."""
+    assert manager.create_ab_test(seed_test("t1"))
+    assert all(v is not None for v in variants_of(manager, "t1").values())
+    from cfgcore.snapshot import decode_snapshot, encode_snapshot
+
+    path = manager.flags_file
+    with open(path, "rb") as fh:
+        snap = decode_snapshot(fh.read(), manager.format, file=path)
+    edited = type(snap)(
+        version=snap.version,
+        flags=snap.flags,
+        segments=snap.segments,
+        experiments=snap.experiments,
+        metadata={**snap.metadata, "holdout_percentage": 20},
+    )
+    with open(path, "wb") as fh:
+        fh.write(encode_snapshot(edited, manager.format))
+    assert manager.reload() is True
+    held = sum(v is None for v in variants_of(manager, "t1").values())
+    assert abs(held / len(USERS) - 0.20) < 0.03

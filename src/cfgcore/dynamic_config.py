@@ -495,6 +495,16 @@ class DynamicConfigurationManager:
         except OSError as exc:
             raise SnapshotError(f"cannot read flag file: {exc.strerror}", file=path) from None
 
+    def _derived(self, snap: Snapshot) -> Snapshot:
+        """``snap`` with its layer and holdout flags derived from ``experiments`` (a
+        hand-edited file may change a holdout or a layer without touching those flags)."""
+        try:
+            return msgspec.structs.replace(snap, flags=derive_flags(snap))
+        except (TypeError, ValueError, AttributeError) as exc:  # malformed experiments metadata
+            raise SnapshotError(
+                f"experiments: cannot derive layer/holdout flags: {exc}", file=self.flags_file
+            ) from None
+
     def _install_source(self, snapshot: Snapshot) -> None:
         self._source = snapshot
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
@@ -1029,6 +1039,7 @@ class DynamicConfigurationManager:
                 return False
             try:
                 snap = decode_snapshot(data, self.format, file=self.flags_file)
+                snap = self._derived(snap)
                 compiled = self._engine.compile(snap, file=self.flags_file)
             except ConfigError as exc:
                 self._digest = digest  # report a bad file once, not on every poll
