@@ -335,3 +335,35 @@ def test_close_stops_the_asyncio_watcher_too(config_dir):
         return m.hot_reload_enabled
 
     assert asyncio.run(main()) is False
+
+
+def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(
+    config_dir, monkeypatch
+):
+    # Without inotify (NFS...) the poll is the only safety net. The fingerprint that
+    # marks a rejected input must describe the bytes that were read: one taken after the
+    # read already describes the fix, so the poll would never look at the fix.
+    import cfgcore.manager as manager_module
+
+    m = ConfigurationManager(config_dir, environ={})  # no watcher: only our polls read
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+    good = _with_threshold(staging.read_text(), 0.84)
+    cut = good.index("bootstrap_servers:") + len("bootstrap_servers: [\n  'kafka-staging-1")
+    staging.write_text(good[:cut].replace("bootstrap_servers:", "bootstrap_servers: [", 1))
+    read_bytes = manager_module._read_bytes
+    fixed = []
+
+    def read_then_fix(path):
+        raw = read_bytes(path)
+        if path == str(staging) and not fixed:  # the writer saves its fix right after
+            atomic_write_text(staging, good)
+            fixed.append(path)
+        return raw
+
+    monkeypatch.setattr(manager_module, "_read_bytes", read_then_fix)
+    assert m.reload() is False  # the half-written bytes were read and rejected
+    assert fixed and m.get("anomaly_detection.threshold") == 0.8
+    m._poll()  # what the watcher runs every poll_interval
+    assert m.last_error is None
+    assert m.get("anomaly_detection.threshold") == 0.84

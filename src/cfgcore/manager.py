@@ -419,8 +419,13 @@ class ConfigurationManager:
                 except ConfigError:  # last_error and the audit log have it
                     return False
                 return True
+            fingerprint = ()
             try:
                 for _attempt in range(3):
+                    # Taken before reading: if the input is rejected, the poll must retry
+                    # as soon as the files differ from the bytes that were read, and a fix
+                    # saved while we were reading already does.
+                    fingerprint = self._fingerprint(previous.environment)
                     snap, flags = self._build(
                         previous.environment,
                         previous.profile,
@@ -428,6 +433,7 @@ class ConfigurationManager:
                         previous.runtime,
                         previous,
                         skip_if_unchanged=True,
+                        fingerprint=fingerprint,
                     )
                     # A file that changed while we read it may have been read half-written;
                     # read again rather than activate a mix.
@@ -436,7 +442,7 @@ class ConfigurationManager:
                 events = [] if snap is previous else self._activate(snap, flags, previous, source)
             except ConfigError as exc:
                 self.last_error = exc
-                self._rejected_fingerprint = self._fingerprint(previous.environment)
+                self._rejected_fingerprint = fingerprint
                 events = [self._error_event(exc, source)]
                 log.error(
                     "configuration reload rejected; keeping version %d: %s", previous.version, exc
@@ -572,10 +578,15 @@ class ConfigurationManager:
         *,
         with_flags: bool = True,
         skip_if_unchanged: bool = False,
+        fingerprint: tuple[Any, ...] | None = None,
     ) -> tuple[Any, Any]:
-        """Build a complete new snapshot (and compiled flags) without activating it."""
+        """Build a complete new snapshot (and compiled flags) without activating it.
+
+        ``fingerprint`` is the caller's :meth:`_fingerprint`, taken just before this call.
+        """
         started = time.perf_counter()
-        fingerprint = self._fingerprint(env)  # before reading: a later change re-triggers
+        if fingerprint is None:
+            fingerprint = self._fingerprint(env)  # before reading: a later change re-triggers
         base_file = self._find_file("base", required=False)
         env_file = self._find_file(env, required=True)
         texts: list[tuple[str, bytes]] = []
