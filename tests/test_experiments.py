@@ -716,3 +716,19 @@ def test_holdout_edited_by_hand_in_the_file_applies_on_reload(manager):
     assert manager.reload() is True
     held = sum(v is None for v in variants_of(manager, "t1").values())
     assert abs(held / len(USERS) - 0.20) < 0.03
+
+
+def test_experiment_list_survives_a_hand_edited_split(tmp_path, capsys):
+    from cfgcore.snapshot import Snapshot, encode_snapshot
+
+    path = tmp_path / "flags.json"
+    snap = Snapshot(
+        experiments={
+            "t": {"traffic_split": {"control": "fifty", "b": 50}},
+            "u": {"traffic_split": 7},
+        }
+    )
+    path.write_bytes(encode_snapshot(snap, "json"))
+    assert cli_main(["experiment", "list", "--flags", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "control 'fifty'" in out and "b 50%" in out and "u  [active]" in out

@@ -116,8 +116,15 @@ def _list(args: Any) -> int:
     snap = load_state(_flags_file(args))
     for name, meta in snap.experiments.items():
         if isinstance(meta, dict):
-            split = ", ".join(f"{k} {v:g}%" for k, v in (meta.get("traffic_split") or {}).items())
+            weights = meta.get("traffic_split")
+            weights = weights if isinstance(weights, dict) else {}
+            split = ", ".join(f"{k} {_pct(v)}" for k, v in weights.items())
             status = meta.get("status", "active")
             window = f"{meta.get('start_date')} .. {meta.get('end_date')}"
             print(f"{name}  [{status}]  {split}  {window}")
     return 0
+
+
+def _pct(value: Any) -> str:
+    # a hand-edited file may hold anything here: show it, never crash on it
+    return f"{value:g}%" if isinstance(value, int | float) else f"{value!r}"
