@@ -769,3 +769,19 @@ def test_reload_before_any_successful_load_returns_false_instead_of_raising(tmp_
     assert m.reload() is False  # the docstring's contract: rejected input -> False
     assert "no configuration file for environment 'development'" in str(m.last_error)
     assert str(empty) in str(m.last_error)
+
+
+def test_reload_sees_a_changed_variable_behind_a_reference_in_a_file(config_dir):
+    # staging.yaml says sasl_password: ${KAFKA_SASL_PASSWORD}; the variable has no CFGCORE
+    # prefix, and a reload must not take "same files, same CFGCORE* variables" for unchanged.
+    environ = {"KAFKA_SASL_PASSWORD": "first-secret"}
+    m = ConfigurationManager(config_dir, environ=environ)
+    m.load_environment_config("staging")
+    version = m.version
+    environ["UNRELATED_VARIABLE"] = "x"  # not referenced: still nothing to do
+    assert m.reload() is True and m.version == version
+    environ["KAFKA_SASL_PASSWORD"] = "rotated-secret"
+    assert m.reload() is True, m.last_error
+    assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-secret"
+    assert m.version == version + 1
+    assert m.reload() is True and m.version == version + 1  # and now unchanged again

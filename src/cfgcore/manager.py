@@ -41,13 +41,14 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from typing import Any
 
 import msgspec
 
+from cfgcore.config_utils import _REF as _ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config_utils import ConfigurationTransformer
 from cfgcore.configuration_profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
@@ -110,7 +111,8 @@ class ConfigSnapshot:
     hot-reload poll; ``sources`` the bytes digest of every input, used to skip no-op
     reloads; ``refs`` maps each key whose live value came from an environment variable
     to the reference that produced it (``${KAFKA_PASSWORD}``), so validation judges the
-    reference rather than the secret it resolved to.
+    reference rather than the secret it resolved to; ``env_names`` the environment
+    variables the input files reference (their values are part of ``sources``).
     """
 
     config: FrozenDict
@@ -125,6 +127,7 @@ class ConfigSnapshot:
     sources: tuple[Any, ...]
     loaded_at: float
     refs: Mapping[tuple[Any, ...], str] = field(default_factory=dict, repr=False)
+    env_names: frozenset[str] = field(default=frozenset(), repr=False)
     flat: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -597,18 +600,13 @@ class ConfigurationManager:
         flags_bytes = _read_bytes(flags_file) if flags_file else b""
         profiles_dir = self._profile_dir()
         env_vars = os.environ if self._environ is None else self._environ
-        # A digest, not the values: environment variables carry secrets.
-        env_items = hashlib.blake2b(
-            repr(
-                sorted((k, v) for k, v in env_vars.items() if k.startswith(self.env_prefix))
-            ).encode(),
-            digest_size=16,
-        ).digest()
+        # Unchanged files reference the same variables as last time, so the previous
+        # build's names decide whether this one can be skipped.
         sources = (
             tuple((p, hashlib.blake2b(b, digest_size=16).digest()) for p, b in texts),
             hashlib.blake2b(flags_bytes, digest_size=16).digest(),
             self._profile_sources(profiles_dir),
-            env_items,
+            self._env_digest(env_vars, previous.env_names),
             profile,
             geo,
         )
@@ -622,11 +620,13 @@ class ConfigurationManager:
         problems: list[Problem] = []
         layers: list[Layer] = []
         refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
+        env_names: set[str] = set()
         for path, raw in texts:
             try:
                 layer = _parse_layer(path, raw)
                 layer.kind = "base" if path == base_file else "environment"
                 found = _env_refs(layer.data)
+                env_names.update(_ref_names(ref for _, ref in found))
                 layer.data = self.transformer.transform(layer.data, self.transforms, file=path)
                 for ref_path, ref in found:
                     refs[ref_path] = (ref, get_path(layer.data, ref_path, None))
@@ -642,6 +642,9 @@ class ConfigurationManager:
             layers.append(self._profile_layer(self.profiles.get_deployment_profile(profile), refs))
         if geo:
             layers.append(self._profile_layer(self.profiles.get_geographic_profile(geo), refs))
+        env_names.update(_ref_names(ref for ref, _ in refs.values()))  # profile files' too
+        # Recorded with this build's names, which the next reload compares against.
+        sources = (*sources[:3], self._env_digest(env_vars, env_names), *sources[4:])
 
         merged: dict[str, Any] = {}
         for layer in layers:
@@ -684,6 +687,7 @@ class ConfigurationManager:
             sources=sources,
             loaded_at=time.time(),
             refs=live_refs,
+            env_names=frozenset(env_names),
         )
         if self._debug:
             log.debug(
@@ -695,6 +699,13 @@ class ConfigurationManager:
                 (time.perf_counter() - started) * 1e3,
             )
         return snap, compiled
+
+    def _env_digest(self, env_vars: Mapping[str, str], names: Container[str]) -> bytes:
+        """Digest of the variables a build reads: the prefixed layer and ``${VAR}`` names."""
+        prefix = self.env_prefix
+        items = sorted((k, v) for k, v in env_vars.items() if k.startswith(prefix) or k in names)
+        # A digest, not the values: environment variables carry secrets.
+        return hashlib.blake2b(repr(items).encode(), digest_size=16).digest()
 
     def _profile_sources(self, directory: str) -> tuple[Any, ...]:
         try:
@@ -1298,6 +1309,11 @@ def _env_refs(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, 
     elif isinstance(tree, str) and "${" in tree:
         out.append((prefix, tree))
     return out
+
+
+def _ref_names(texts: Any) -> set[str]:
+    """Names of the environment variables that ``${...}`` references in ``texts`` read."""
+    return {m["name"] for text in texts for m in _ENV_REF.finditer(text) if m["name"]}
 
 
 def _with_refs(config: Mapping[str, Any], refs: Mapping[tuple[Any, ...], str]) -> Any:
