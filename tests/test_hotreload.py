@@ -337,9 +337,7 @@ def test_close_stops_the_asyncio_watcher_too(config_dir):
     assert asyncio.run(main()) is False
 
 
-def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(
-    config_dir, monkeypatch
-):
+def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(config_dir, monkeypatch):
     # Without inotify (NFS...) the poll is the only safety net. The fingerprint that
     # marks a rejected input must describe the bytes that were read: one taken after the
     # read already describes the fix, so the poll would never look at the fix.
@@ -367,3 +365,158 @@ def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(
     m._poll()  # what the watcher runs every poll_interval
     assert m.last_error is None
     assert m.get("anomaly_detection.threshold") == 0.84
+
+
+def _symlink_staging_outside(config_dir, tmp_path):
+    """staging.yaml as a symlink to a file in an unwatched directory (a dotfiles checkout):
+    inotify on the config directory never sees that file edited in place."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    target = outside / "staging.yaml"
+    os.replace(config_dir / "staging.yaml", target)
+    os.symlink(target, config_dir / "staging.yaml")
+    return target
+
+
+def test_asyncio_watcher_polls_periodically_for_changes_no_event_reports(config_dir, tmp_path):
+    target = _symlink_staging_outside(config_dir, tmp_path)
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+
+    async def main():
+        await m.start_file_watching()
+        try:
+            with open(target, "r+") as fh:  # in place: same inode, no event in config_dir
+                text = fh.read()
+                fh.seek(0)
+                fh.write(_with_threshold(text, 0.85))
+            deadline = time.monotonic() + 5
+            while m.get("anomaly_detection.threshold") != 0.85 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return m.get("anomaly_detection.threshold")
+        finally:
+            await m.stop_file_watching()
+
+    assert asyncio.run(main()) == 0.85
+
+
+def test_asyncio_watcher_survives_an_unexpected_exception(config_dir, caplog):
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+    original = staging.read_text()
+    on_files_changed = m._on_files_changed
+    failures = []
+
+    def fails_once(changes):
+        if not failures:
+            failures.append(changes)
+            raise RuntimeError("boom")  # e.g. a bug, or MemoryError's smaller cousins
+        on_files_changed(changes)
+
+    m._on_files_changed = fails_once
+
+    async def main():
+        await m.start_file_watching()
+        try:
+            atomic_write_text(staging, _with_threshold(original, 0.86))
+            deadline = time.monotonic() + 5
+            while not failures and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert failures
+            atomic_write_text(staging, _with_threshold(original, 0.87))
+            while m.get("anomaly_detection.threshold") != 0.87 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return m.get("anomaly_detection.threshold"), m.hot_reload_enabled
+        finally:
+            await m.stop_file_watching()
+
+    with caplog.at_level("ERROR", logger="cfgcore.hotreload"):
+        assert asyncio.run(main()) == (0.87, True)
+    assert "boom" in caplog.text
+
+
+def test_asyncio_watcher_restarts_a_watch_that_failed(config_dir, monkeypatch, caplog):
+    import watchfiles
+
+    real_awatch = watchfiles.awatch
+    calls = []
+
+    def awatch_failing_once(*args, **kwargs):
+        calls.append(kwargs.get("force_polling"))
+        if len(calls) == 1:
+            raise OSError(24, "inotify instance limit reached")
+        return real_awatch(*args, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "awatch", awatch_failing_once)
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+
+    async def main():
+        await m.start_file_watching()
+        try:
+            atomic_write_text(staging, _with_threshold(staging.read_text(), 0.88))
+            deadline = time.monotonic() + 5
+            while m.get("anomaly_detection.threshold") != 0.88 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return m.get("anomaly_detection.threshold"), m.hot_reload_enabled
+        finally:
+            await m.stop_file_watching()
+
+    with caplog.at_level("WARNING", logger="cfgcore.hotreload"):
+        assert asyncio.run(main()) == (0.88, True)
+    assert calls[:2] == [None, True]  # retried, with stat polling, which needs no inotify
+    assert "inotify instance limit" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_start_its_own_asyncio_watcher(config_dir):
+    # The asyncio watcher is not carried over fork (the parent's loop is not run in the
+    # child); the child must be able to start its own rather than be told one is running.
+    m = ConfigurationManager(config_dir, environ={})
+    m.load_environment_config("staging")
+    staging = config_dir / "staging.yaml"
+    original = staging.read_text()
+    to_parent_r, to_parent_w = os.pipe()
+
+    async def child_main():
+        before = m.hot_reload_enabled
+        await m.start_file_watching()
+        os.write(to_parent_w, b"0" if before else b"1")  # watching: the parent may write
+        deadline = time.monotonic() + 5
+        while m.get("anomaly_detection.threshold") != 0.89 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        ok = m.get("anomaly_detection.threshold") == 0.89
+        await m.stop_file_watching()
+        return ok
+
+    async def parent_main():
+        await m.start_file_watching()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:  # child: report through the pipe, never return into pytest
+                code = 1
+                try:
+                    os.close(to_parent_r)
+                    ok = asyncio.run(child_main())
+                    os.write(to_parent_w, b"1" if ok else b"0")
+                    code = 0
+                finally:
+                    os._exit(code)
+            return pid
+        finally:
+            await m.stop_file_watching()
+
+    pid = asyncio.run(parent_main())
+    os.close(to_parent_w)
+    try:
+        assert _read_byte(to_parent_r, 5) == b"1", "the child was told a watcher was running"
+        atomic_write_text(staging, _with_threshold(original, 0.89))
+        assert _read_byte(to_parent_r, 5) == b"1", "the child's watcher did not see the change"
+    finally:
+        os.close(to_parent_r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -16,10 +16,16 @@ Two safety nets make a missed event harmless:
 * after ``os.fork()`` a watcher that was running in the parent is restarted in the
   child (threads do not survive fork), followed by the same poll, so pre-fork servers
   (gunicorn ``--preload``, uWSGI) never go silently stale.
+
+:class:`AsyncDirectoryWatcher` is the same watcher as a task on a running asyncio loop,
+with the same poll and the same tolerance of failures, but not restarted after fork
+(see its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -30,7 +36,7 @@ from typing import Any
 
 import watchfiles
 
-__all__ = ["DirectoryWatcher", "DEFAULT_DEBOUNCE_MS", "DEFAULT_STEP_MS"]
+__all__ = ["AsyncDirectoryWatcher", "DirectoryWatcher", "DEFAULT_DEBOUNCE_MS", "DEFAULT_STEP_MS"]
 
 log = logging.getLogger("cfgcore.hotreload")
 
@@ -173,6 +179,138 @@ class DirectoryWatcher:
             self.on_fork()
         if self._wanted:
             self.start(wait=None)
+
+
+class AsyncDirectoryWatcher:
+    """:class:`DirectoryWatcher` as a task on the running asyncio loop.
+
+    Same arguments and the same safety nets: ``poll`` runs when the watch is established
+    and every ``poll_interval`` seconds; an exception from a callback is logged and the
+    watch goes on; a watch that fails (vanished directory, inotify limits...) is logged
+    and restarted with backoff, falling back to stat polling. The callbacks are plain
+    functions run in a worker thread (``asyncio.to_thread``), so the loop never blocks.
+
+    Not restarted after ``os.fork()``, unlike the thread watcher, by decision: an event
+    loop does not survive fork in a usable way (the child has the parent's selector and
+    self-pipe but none of its executor threads, and nobody runs the loop), so there is
+    nothing to restart the task on. A forked child that wants hot reload runs its own
+    loop and starts a new watcher there; owners forget the parent's watcher in the child.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str],
+        on_change: Callable[[set[tuple[Any, str]]], None],
+        *,
+        poll: Callable[[], None] | None = None,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        step_ms: int = DEFAULT_STEP_MS,
+        poll_interval: float = 0.5,
+        force_polling: bool | None = None,
+        name: str = "cfgcore-file-watching",
+    ) -> None:
+        self.paths = sorted({os.path.abspath(p) for p in paths})
+        self.on_change = on_change
+        self.poll = poll
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.poll_interval = poll_interval
+        self.force_polling = force_polling
+        self.name = name
+        self.task: asyncio.Task[None] | None = None
+        self.stop_event: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the watcher task is alive."""
+        return self.task is not None and not self.task.done()
+
+    async def start(self, wait: float | None = 5.0) -> bool:
+        """Start the task on the running loop (idempotent); wait up to ``wait`` s for the
+        watch to be set up. True once it is."""
+        loop = asyncio.get_running_loop()
+        if not self.running:
+            self.stop_event = asyncio.Event()
+            self._ready = asyncio.Event()
+            self.task = loop.create_task(self._run(), name=self.name)
+        assert self._ready is not None and self.task is not None
+        if wait and not self._ready.is_set():
+            waiter = loop.create_task(self._ready.wait())
+            await asyncio.wait(
+                {waiter, self.task}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+        return self._ready.is_set()
+
+    async def stop(self) -> None:
+        """Stop the task and wait for it."""
+        task, stop = self.task, self.stop_event
+        if stop is not None:
+            stop.set()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def request_stop(self) -> None:
+        """Ask the task to stop, from any thread (an ``asyncio.Event`` is not thread-safe)."""
+        task, stop = self.task, self.stop_event
+        if task is not None and stop is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.get_loop().call_soon_threadsafe(stop.set)
+
+    async def _run(self) -> None:
+        assert self.stop_event is not None
+        backoff = 0.1
+        while not self.stop_event.is_set():
+            try:
+                await self._watch()
+                return
+            except Exception:  # as the thread watcher: log, poll, retry; never die
+                log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                if not self.force_polling:
+                    log.warning("falling back to polling for %s", ", ".join(self.paths))
+                    self.force_polling = True
+                await self._call(self.poll, "hot reload poll failed")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _watch(self) -> None:
+        assert self.stop_event is not None and self._ready is not None
+        last_poll = 0.0
+        existing = [p for p in self.paths if os.path.exists(p)]
+        if not existing:
+            raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+        async for changes in watchfiles.awatch(
+            *existing,
+            watch_filter=None,  # K8s "..data" and editors' temp files matter here
+            debounce=self.debounce_ms,
+            step=self.step_ms,
+            stop_event=self.stop_event,
+            rust_timeout=_TICK_MS,
+            yield_on_timeout=True,
+            force_polling=self.force_polling,
+            poll_delay_ms=50,
+            ignore_permission_denied=True,
+        ):
+            if not self._ready.is_set():
+                self._ready.set()
+                await self._call(self.poll, "hot reload poll failed")
+                last_poll = time.monotonic()
+            if changes:
+                await self._call(self.on_change, "hot reload callback failed", changes)
+            if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
+                await self._call(self.poll, "hot reload poll failed")
+                last_poll = time.monotonic()
+
+    async def _call(self, func: Callable[..., None] | None, failure: str, *args: Any) -> None:
+        if func is None:
+            return
+        try:
+            await asyncio.to_thread(func, *args)
+        except Exception:
+            log.exception(failure)
 
 
 _LIVE: weakref.WeakSet[DirectoryWatcher] = weakref.WeakSet()

@@ -226,6 +226,7 @@ class ConfigurationManager:
         self._snap: ConfigSnapshot = _EMPTY
         self._flags: Any = None
         self._watcher: Any = None
+        self._async_watcher: Any = None
         self._async_task: asyncio.Task[None] | None = None
         self._async_stop: asyncio.Event | None = None
         self._debug = False
@@ -1106,61 +1107,40 @@ class ConfigurationManager:
             self._async_task is not None and not self._async_task.done()
         )
 
-    async def start_file_watching(self) -> None:
+    async def start_file_watching(self, *, poll_interval: float = 0.5) -> None:
         """Watch the config directory from the running asyncio loop (``await`` it).
 
         Returns once the watch is established; reloads run in a worker thread so the
-        loop never blocks, and async listeners run on this loop.
+        loop never blocks, and async listeners run on this loop. As with
+        :meth:`enable_hot_reload`, the files are also polled every ``poll_interval``
+        seconds, and a failing watch is logged and restarted rather than given up.
+        Not restarted after ``os.fork()``: a child runs its own loop and calls this there.
         """
-        import watchfiles
-
-        from cfgcore.hotreload import DEFAULT_DEBOUNCE_MS, DEFAULT_STEP_MS
+        from cfgcore.hotreload import DEFAULT_DEBOUNCE_MS, AsyncDirectoryWatcher
 
         if self._async_task is not None and not self._async_task.done():
             return
         snap = await asyncio.to_thread(self._current)
-        loop = asyncio.get_running_loop()
-        self.events.set_loop(loop)
-        stop = asyncio.Event()
-        ready = asyncio.Event()
-        paths = [p for p in self._watch_paths(snap) if os.path.exists(p)]
-
-        async def run() -> None:
-            async for changes in watchfiles.awatch(
-                *paths,
-                watch_filter=None,
-                debounce=self._debounce(DEFAULT_DEBOUNCE_MS),
-                step=DEFAULT_STEP_MS,
-                stop_event=stop,
-                rust_timeout=100,
-                yield_on_timeout=True,
-                ignore_permission_denied=True,
-            ):
-                if not ready.is_set():
-                    ready.set()
-                    await asyncio.to_thread(self._poll)
-                if changes:
-                    await asyncio.to_thread(self._on_files_changed, changes)
-
-        self._async_stop = stop
-        self._async_task = loop.create_task(run(), name="cfgcore-file-watching")
-        waiter = loop.create_task(ready.wait())
-        await asyncio.wait(
-            {waiter, self._async_task}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+        self.events.set_loop(asyncio.get_running_loop())
+        watcher = AsyncDirectoryWatcher(
+            self._watch_paths(snap),
+            self._on_files_changed,
+            poll=self._poll,
+            debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
+            poll_interval=poll_interval,
         )
-        waiter.cancel()
-        if self._async_task.done():
-            self._async_task.result()  # surface a watcher that failed to start
+        self._async_watcher = watcher
+        ready = await watcher.start(wait=None)  # sets the task before we wait on it
+        self._async_task, self._async_stop = watcher.task, watcher.stop_event
+        if not ready and not await watcher.start():
+            log.warning("file watcher on %s did not become ready in time", self.config_dir)
 
     async def stop_file_watching(self) -> None:
         """Stop the asyncio watcher started by :meth:`start_file_watching`."""
-        task, stop = self._async_task, self._async_stop
-        self._async_task = self._async_stop = None
-        if stop is not None:
-            stop.set()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        watcher = self._async_watcher
+        self._async_watcher = self._async_task = self._async_stop = None
+        if watcher is not None:
+            await watcher.stop()
 
     def _debounce(self, default: int) -> int:
         if self.debounce_ms:
@@ -1196,6 +1176,9 @@ class ConfigurationManager:
         # Another thread may have held the lock when the parent forked; that thread does
         # not exist here, so the lock would stay held forever.
         self._lock = threading.RLock()
+        # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so
+        # hot_reload_enabled tells the truth and start_file_watching starts a new one.
+        self._async_watcher = self._async_task = self._async_stop = None
 
     # ------------------------------------------------------------------ debugging
 
@@ -1234,11 +1217,8 @@ class ConfigurationManager:
     def close(self) -> None:
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.disable_hot_reload()
-        task, stop = self._async_task, self._async_stop
-        if task is not None and stop is not None and not task.done():
-            # asyncio.Event is not thread-safe: set it from its loop's thread.
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                task.get_loop().call_soon_threadsafe(stop.set)
+        if self._async_watcher is not None:
+            self._async_watcher.request_stop()  # from any thread
         self.events.close()
 
 
