@@ -12,14 +12,12 @@ value.
 cimport cython
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, isnan
 from libc.stdint cimport int32_t, uint32_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memset
 
-import math
-import time
 from collections.abc import Mapping
 
 from cfgcore import compiler as _C
@@ -689,12 +687,12 @@ cdef class CompiledSnapshot:
         # inside its own tables; nothing here indexes with context-derived values.
         cdef const int32_t* n = self.nodes + i * NW
         cdef int op = n[0]
-        cdef int child, k, want
+        cdef int child, _k, want
         cdef const SlotVal* v
         if op == OP_ALL or op == OP_ANY:
             want = op == OP_ANY
             child = i + 1
-            for k in range(n[2]):
+            for _k in range(n[2]):
                 if self._node(child, b) == want:
                     return want
                 child = self.nodes[child * NW + 5]
