@@ -136,7 +136,9 @@ def test_nan_constant_is_rejected():
     assert any("NaN" in f for f in found)
 
 
-@pytest.mark.parametrize("data", [b"", b"   \n", b"# only a comment\n", b"\xff\xfe", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize(
+    "data", [b"", b"   \n", b"# only a comment\n", b"\xff\xfe", b"\xef\xbb\xbf"]
+)
 def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, tmp_path):
     """A truncated file must not switch every flag off on reload."""
     from cfgcore.snapshot import decode_snapshot

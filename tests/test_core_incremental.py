@@ -137,8 +137,12 @@ def test_prerequisite_cycle_introduced_by_a_change_is_reported():
 @pytest.mark.parametrize(("old", "new"), [(1, True), (True, 1), (1, 1.0), ({"x": 1}, {"x": True})])
 def test_values_equal_in_python_but_of_another_type_are_a_change(old, new):
     """1 == 1.0 == True in Python, but a flag serving True must not keep serving 1."""
-    before = compile_snapshot(snapshot_from_dict({"flags": {"f": {"variants": {"v": old}, "default": "v"}}}))
-    after = compile_incremental(before, snapshot_from_dict({"flags": {"f": {"variants": {"v": new}, "default": "v"}}}))
+    before = compile_snapshot(
+        snapshot_from_dict({"flags": {"f": {"variants": {"v": old}, "default": "v"}}})
+    )
+    after = compile_incremental(
+        before, snapshot_from_dict({"flags": {"f": {"variants": {"v": new}, "default": "v"}}})
+    )
     for impl in IMPLS.values():
         engine = engine_class(impl)()
         engine.swap(impl.CompiledSnapshot(after))

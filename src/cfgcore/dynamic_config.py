@@ -697,10 +697,11 @@ class DynamicConfigurationManager:
         live one is a no-op that returns True."""
         self.last_error, self.last_problems = None, []
         if isinstance(ab_test, Mapping):
+            raw = ab_test
             try:
-                ab_test = ABTestConfiguration(**ab_test)
+                ab_test = ABTestConfiguration(**raw)
             except TypeError as exc:
-                return self._reject([f"{ab_test.get('test_name')!r}: {exc}"])
+                return self._reject([f"{raw.get('test_name')!r}: {exc}"])
         if not isinstance(ab_test, ABTestConfiguration):
             return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
         problems = ab_test.validate()
@@ -962,15 +963,15 @@ class DynamicConfigurationManager:
                     ConfigChangeEvent(f"flags.{key}", _plain(a), _plain(b), source, version, now)
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
-            a, b = old.experiments.get(key), new.experiments.get(key)
-            if a != b:
+            ea, eb = old.experiments.get(key), new.experiments.get(key)
+            if ea != eb:
                 # Copies, as for flags: a listener that edits its event must not edit
                 # the live test records (split, control, layer offset).
-                a, b = copy.deepcopy(a), copy.deepcopy(b)
-                events.append(ConfigChangeEvent(f"experiments.{key}", a, b, source, version, now))
+                ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
+                events.append(ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now))
         if old.metadata != new.metadata:
-            a, b = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", a, b, source, version, now))
+            ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
+            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now))
         self.audit.record_all(events)
         self.events.emit(events)
         return events
@@ -1072,8 +1073,8 @@ class DynamicConfigurationManager:
         os.makedirs(directory, exist_ok=True)
         self._watcher = DirectoryWatcher(
             [directory],
-            lambda _changes: self.reload(),
-            poll=self.reload,
+            lambda _changes: None if self.reload() else None,
+            poll=lambda: None if self.reload() else None,
             debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",

@@ -251,7 +251,7 @@ class PasswordPolicyRule(_SecurityRule):
             return
         length_key = next((k for k in _MIN_LENGTH_KEYS if k in value), "min_length")
         length = value.get(length_key)
-        if not _is_num(length) or length < self.min_length:
+        if not _is_num(length) or length < self.min_length:  # type: ignore[operator]
             have = (
                 "is not set"
                 if length is None

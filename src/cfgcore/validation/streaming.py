@@ -83,8 +83,11 @@ class BitrateOrderRule(_StreamingRule):
         out = []
         bitrates = audio.get("bitrates")
         if isinstance(bitrates, Mapping):
-            present = [(t, _num(bitrates.get(t))) for t in TIERS]
-            present = [(t, b) for t, b in present if b is not None]
+            present: list[tuple[str, float]] = []
+            for tier in TIERS:
+                rate = _num(bitrates.get(tier))
+                if rate is not None:
+                    present.append((tier, rate))
             for (upper, a), (lower, b) in zip(present, present[1:], strict=False):
                 if b > a:
                     out.append(

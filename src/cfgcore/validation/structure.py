@@ -455,8 +455,10 @@ def _compile(t: Any, structs: dict[type, _Struct], rule: str | None = None) -> _
         return _Str(t, description)
     if isinstance(t, mi.LiteralType):
         return _Literal(t.values)
-    if isinstance(t, (mi.ListType, mi.TupleType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
+    if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
         return _List(_compile(t.item_type, structs), t)
+    # A fixed-length tuple has per-position types (item_types), no single item_type;
+    # the schema has none today, so such a field is accepted as is rather than crash.
     if isinstance(t, mi.DictType):
         return _Dict(_compile(t.value_type, structs))
     return _Any()
@@ -551,7 +553,7 @@ class ReferenceRule(ValidationRule):
                             "music_streaming.audio_quality.default_codec",
                             f"codec {default_codec!r}",
                             "music_streaming.audio_quality.codecs",
-                            codecs,
+                            list(codecs),
                         )
                     )
             tiers = audio.get("bitrates")
