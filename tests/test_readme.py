@@ -41,7 +41,7 @@ def test_readme_gives_exactly_the_two_commands_ci_runs():
     text = README.read_text()
     shell_blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     assert shell_blocks[:2] == [
-        "pip install -e '.[dev]' && cfgcore demo\n",
+        "pip install -e '.[dev]' && python -m cfgcore demo\n",
         "python -m pytest -q\n",
     ]
     ci = (README.parent / ".ci" / "run").read_text()
