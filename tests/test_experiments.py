@@ -732,3 +732,9 @@ def test_experiment_list_survives_a_hand_edited_split(tmp_path, capsys):
     assert cli_main(["experiment", "list", "--flags", str(path)]) == 0
     out = capsys.readouterr().out
     assert "control 'fifty'" in out and "b 50%" in out and "u  [active]" in out
+
+
+def test_report_of_a_test_without_data_prints_no_nan(manager):
+    assert manager.create_ab_test(seed_test())
+    text = manager.analyze("recommendation_algorithm_v2").to_text()
+    assert "nan" not in text and "control" in text

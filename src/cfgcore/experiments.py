@@ -758,6 +758,9 @@ class ExperimentReport:
                 f"{f'{pct}% CI of diff':>24}{'p':>10}"
             )
             for r in rows:
+                if r.n == 0:  # no observations yet: say so instead of printing nan
+                    lines.append(f"{r.variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
+                    continue
                 ci = f"[{r.low:.4g}, {r.high:.4g}]"
                 diff = "" if r.difference is None else f"{r.difference:+.4g}"
                 dci = "" if r.diff_low is None else f"[{r.diff_low:+.4g}, {r.diff_high:+.4g}]"
