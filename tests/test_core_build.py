@@ -50,3 +50,28 @@ def test_no_extensions_switch_selects_reference():
         if want is None:
             want = "c" if "c" in IMPLS else "py"
         assert out == want, (raw, out)
+
+
+def test_a_broken_extension_warns_and_reports_the_reference():
+    """Never fall back silently: a failing import of cfgcore._eval warns once and
+    IMPLEMENTATION says "py"."""
+    code = (
+        "import sys, warnings\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'cfgcore._eval':\n"
+        "            raise ImportError('simulated broken build')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import cfgcore\n"
+        "    impl = cfgcore.IMPLEMENTATION\n"
+        "msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]\n"
+        "print(impl, len(msgs), msgs[0] if msgs else '')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    impl, count, message = out.split(" ", 2)
+    assert impl == "py" and count == "1"
+    assert "failed to import" in message and "simulated broken build" in message
