@@ -610,11 +610,12 @@ class _Compiler:
                 rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
                 if rule.rollout is not None:
                     pct = float(rule.rollout)
-                    if not 0.0 <= pct <= 100.0:
+                    if not 0.0 <= pct <= 100.0:  # NaN fails this too
                         self.problem(
                             f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
                         )
-                    rr[R_ROLLOUT] = round(min(max(pct, 0.0), 100.0) * (BUCKETS // 100))
+                        pct = 0.0
+                    rr[R_ROLLOUT] = round(pct * (BUCKETS // 100))
             names_override = _names(rule.bucket_by)
             if names_override:
                 rr[R_BUCKET_START] = self.pool([self.slot(n) for n in names_override])
