@@ -148,11 +148,14 @@ def test_c_rollout_bound(benchmark, engine):
 
 def test_c_rollout_dict(benchmark, engine):
     dicts = [{"user_id": u} for u in USERS]
+    share = sum(engine.is_enabled(FLAG_ROLLOUT, d) for d in dicts) / len(USERS)
+    assert 0.22 < share < 0.28
     _run(benchmark, "c-rollout-dict", _over_ctx(engine.is_enabled, FLAG_ROLLOUT, dicts), len(USERS))
 
 
 def test_c_rollout_peer(benchmark, peer):
     fn = peer.rollout()
+    assert 0.22 < sum(fn(u) for u in USERS) / len(USERS) < 0.28  # the same work as cfgcore
     _run(benchmark, "c-rollout", _over(fn, USERS), len(USERS))
 
 
@@ -183,11 +186,13 @@ def test_e_split_bound(benchmark, engine):
 
 def test_e_split_dict(benchmark, engine):
     dicts = [{"user_id": u} for u in USERS]
+    assert {engine.variant(FLAG_SPLIT, d) for d in dicts} == {n for n, _ in SPLIT_WEIGHTS}
     _run(benchmark, "e-split-dict", _over_ctx(engine.variant, FLAG_SPLIT, dicts), len(USERS))
 
 
 def test_e_split_peer(benchmark, peer):
     fn = peer.split()
+    assert {fn(u) for u in USERS[:2000]} == {n for n, _ in SPLIT_WEIGHTS}
     _run(benchmark, "e-split", _over(fn, USERS), len(USERS))
 
 
