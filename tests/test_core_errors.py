@@ -159,6 +159,7 @@ def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, tmp_path):
 def test_non_finite_or_out_of_range_rollout_is_a_problem_not_a_crash(value):
     from cfgcore.snapshot import decode_snapshot
 
-    snap = decode_snapshot(f"flags:\n  f:\n    rules: [{{rollout: {value}, serve: 'on'}}]\n", "yaml")
+    text = f"flags:\n  f:\n    rules: [{{rollout: {value}, serve: 'on'}}]\n"
+    snap = decode_snapshot(text, "yaml")
     with pytest.raises(SnapshotError, match=r"flags.f.rules\[0\].rollout: must be within 0..100"):
         Engine.from_snapshot(snap)

@@ -150,3 +150,40 @@ def test_values_equal_in_python_but_of_another_type_are_a_change(old, new):
         assert served == new and type(served) is type(new if not isinstance(new, dict) else served)
         if isinstance(new, dict):
             assert type(served["x"]) is type(new["x"])
+
+
+def test_dependents_are_redone_when_a_prerequisite_changes():
+    """A dependent binds its prerequisite's attributes from a dict context: when the
+    prerequisite starts reading a new attribute, the dependent's slot list must grow."""
+    flags = {
+        "base": {
+            "default": "off",
+            "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
+        },
+        "mid": {"prerequisites": ["base"]},
+        "top": {"prerequisites": ["mid"]},
+        "other": {},
+    }
+    before = compile_snapshot(snapshot_from_dict({"flags": flags}))
+    flags["base"] = {
+        "default": "off",
+        "rules": [{"when": {"attr": "country", "in": ["SE", "NO"]}, "serve": "on"}],
+    }
+    after = compile_incremental(before, snapshot_from_dict({"flags": flags}))
+    for impl in IMPLS.values():
+        engine = engine_class(impl)()
+        engine.swap(impl.CompiledSnapshot(after))
+        assert engine.is_enabled("top", {"country": "SE"}) is True
+        assert engine.is_enabled("top", {"seg": "premium"}) is False
+        assert engine.is_enabled("other", {}) is True
+
+
+def test_a_change_that_breaks_a_dependent_is_reported():
+    flags = {
+        "algo": {"variants": {"a": 1, "b": 2}, "default": "a"},
+        "uses_b": {"prerequisites": [{"flag": "algo", "variant": "b"}]},
+    }
+    before = compile_snapshot(snapshot_from_dict({"flags": flags}))
+    flags["algo"] = {"variants": {"a": 1, "c": 3}, "default": "a"}
+    with pytest.raises(SnapshotError, match=r"flags.uses_b.prerequisites\[0\].variant"):
+        compile_incremental(before, snapshot_from_dict({"flags": flags}))

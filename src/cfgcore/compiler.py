@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -499,8 +500,8 @@ class _Compiler:
     def recompile(self, changed: list[int]) -> Tables:
         """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
         of a copy of the previous tables. Their old records stay in the arrays,
-        unreachable (counted in ``garbage``); everything that spans flags (prerequisite
-        records, the slot unions) is rebuilt for all flags."""
+        unreachable (counted in ``garbage``); prerequisite records and slot unions are
+        redone for them and for the flags that depend on them."""
         t = self.t
         self.slot_index = {name: i for i, name in enumerate(t.slots)}
         for fi in changed:
@@ -512,9 +513,8 @@ class _Compiler:
                 t.own_slots[fi] = own
             else:
                 t.own_slots.append(own)
-        t.prereqs = []
         t.garbage += len(changed)
-        self.prerequisites()
+        self.prerequisites(changed)
         if self.problems:
             raise SnapshotError(self.problems)
         return t
@@ -654,11 +654,12 @@ class _Compiler:
             t.splits[-2] = BUCKETS  # rounding must never leave a bucket unassigned
         return start, len(weights)
 
-    def pending_prerequisites(self) -> list[list[tuple[int, int, str]]]:
-        """Per flag: (target index or -1, position, variant name) of each prerequisite."""
+    def pending_prerequisites(self, flags: Iterable[int]) -> dict[int, list[tuple[int, int, str]]]:
+        """Per flag index: (target index or -1, position, variant name) of each prerequisite."""
         t = self.t
-        pending: list[list[tuple[int, int, str]]] = []
-        for key in t.keys:
+        pending: dict[int, list[tuple[int, int, str]]] = {}
+        for fi in flags:
+            key = t.keys[fi]
             pres: list[tuple[int, int, str]] = []
             for i, pre in enumerate(self.snap.flags[key].prerequisites):
                 if isinstance(pre, str):
@@ -669,15 +670,44 @@ class _Compiler:
                         f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}"
                     )
                 pres.append((target, i, pre.variant or ""))
-            pending.append(pres)
+            pending[fi] = pres
         return pending
 
-    def prerequisites(self) -> None:
+    def prerequisites(self, changed: list[int] | None = None) -> None:
+        """Prerequisite records, cycle and depth checks, and each flag's slot list (its
+        own slots plus its prerequisites'). With ``changed`` (an incremental compile)
+        only the changed flags and the flags that depend on them, directly or not, are
+        redone; every other flag's records are still valid in the copied tables."""
         t = self.t
-        pending = self.pending_prerequisites()
-        flag_slots = [set(own) for own in t.own_slots]
-        graph: list[list[int]] = [[p for p, _, _ in pres if p >= 0] for pres in pending]
-        for fi, pres in enumerate(pending):
+        n = len(t.keys)
+        todo = range(n) if changed is None else changed
+        pending = self.pending_prerequisites(todo)
+        graph: list[list[int]] = []
+        for fi in range(n):
+            pres = pending.get(fi)
+            if pres is not None:
+                graph.append([p for p, _, _ in pres if p >= 0])
+            else:  # unchanged: read its targets back from its records
+                start = t.flags[fi * FW + F_PRE_START]
+                count = t.flags[fi * FW + F_PRE_COUNT]
+                graph.append([t.prereqs[(start + j) * PW] for j in range(count)])
+        if changed is None:
+            affected: set[int] = set(range(n))
+        else:
+            dependents: list[list[int]] = [[] for _ in range(n)]
+            for fi, deps in enumerate(graph):
+                for d in deps:
+                    dependents[d].append(fi)
+            affected = set(changed)
+            frontier = list(changed)
+            while frontier:
+                for up in dependents[frontier.pop()]:
+                    if up not in affected:
+                        affected.add(up)
+                        frontier.append(up)
+            pending.update(self.pending_prerequisites(sorted(affected - set(changed))))
+        for fi in sorted(affected):
+            pres = pending[fi]
             t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
             t.flags[fi * FW + F_PRE_COUNT] = len(pres)
             for target, i, vname in pres:
@@ -701,11 +731,12 @@ class _Compiler:
                             f"flag {t.keys[target]!r} is not boolean: name the variant required",
                         )
                 t.prereqs.extend((max(target, 0), want))
-        # Cycles and depth: iterative DFS with colours; report each cycle once.
-        depth = [0] * len(graph)
-        state = [0] * len(graph)  # 0 new, 1 on stack, 2 done
+        # Cycles and depth: iterative DFS with colours from the affected flags (a new
+        # cycle must pass through a changed flag); report each cycle once.
+        depth: dict[int, int] = {}
+        state = [0] * n  # 0 new, 1 on stack, 2 done
         order: list[int] = []
-        for root in range(len(graph)):
+        for root in sorted(affected):
             if state[root]:
                 continue
             stack: list[tuple[int, int]] = [(root, 0)]
@@ -732,6 +763,7 @@ class _Compiler:
                     order.append(node)
         if self.problems:
             return
+        flag_slots: dict[int, set[int]] = {}
         for fi in order:  # dependencies first
             deps = graph[fi]
             depth[fi] = 1 + max((depth[d] for d in deps), default=0)
@@ -740,9 +772,16 @@ class _Compiler:
                     f"flags.{t.keys[fi]}.prerequisites",
                     f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
                 )
+            if fi not in affected:
+                continue  # its slot list in the tables is still right
+            slots = set(t.own_slots[fi])
             for d in deps:
-                flag_slots[fi] |= flag_slots[d]
-        for fi, slots in enumerate(flag_slots):
+                if d in flag_slots:
+                    slots |= flag_slots[d]
+                else:
+                    start = t.flags[d * FW + F_SLOTS_START]
+                    slots.update(t.ipool[start : start + t.flags[d * FW + F_SLOTS_COUNT]])
+            flag_slots[fi] = slots
             ordered = sorted(slots)
             t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)
@@ -811,9 +850,7 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     if new_keys[: len(old_keys)] != old_keys:
         return compile_snapshot(snapshot, file=file)
     changed = [
-        fi
-        for fi, key in enumerate(old_keys)
-        if not _same_flag(snapshot.flags[key], old.flags[key])
+        fi for fi, key in enumerate(old_keys) if not _same_flag(snapshot.flags[key], old.flags[key])
     ]
     changed += range(len(old_keys), len(new_keys))
     with gc_paused():
