@@ -406,16 +406,11 @@ PATCH_KEYS = [
         max_size=8,
     )
 )
-def test_patched_tables_equal_a_full_compile(tmp_path_factory, ops):
-    """set_feature_flag patches a copy of the live tables when it only switches a flag or
-    changes rollouts; the result must equal compiling the new snapshot from scratch.
-    Other changes compile incrementally (only the changed flag): that result must
-    evaluate exactly as a full compile does."""
-    from cfgcore.compiler import Tables, compile_snapshot
-
+def test_updates_evaluate_like_a_full_compile(tmp_path_factory, ops):
+    """set_feature_flag compiles only the changed flag on top of the live tables
+    (compiler.compile_incremental); every evaluation must equal a full compile's."""
     empty = tmp_path_factory.getbasetemp() / "no-state"
     m = DynamicConfigurationManager(state_dir=empty, persist=False, log_exposures=False)
-    patched = 0
     users = [
         {"user_id": f"u{i}", "user_segment": seg, "region": region}
         for i, (seg, region) in enumerate(
@@ -423,19 +418,8 @@ def test_patched_tables_equal_a_full_compile(tmp_path_factory, ops):
         )
     ]
     for key, enabled, pct in ops:
-        before = m.engine.snapshot().tables
         m.set_feature_flag(key, enabled, pct)
         live = m.engine.snapshot().tables
-        was_patched = live.nodes is before.nodes  # shared lists: the patch path was taken
-        patched += was_patched
-        full = compile_snapshot(m.snapshot)
-        if was_patched and before.garbage == 0:
-            # A patch on fully compiled tables equals a full compile field by field (on
-            # incrementally compiled ones, only the evaluations below must agree).
-            # Compared before anything evaluates them: wrong tables could crash the C side.
-            for slot in Tables.__slots__:
-                if slot != "source":
-                    assert getattr(live, slot) == getattr(full, slot), slot
         assert live.source is m.snapshot
         reference = m.engine.from_snapshot(m.snapshot)
         for ctx in users:
@@ -445,21 +429,15 @@ def test_patched_tables_equal_a_full_compile(tmp_path_factory, ops):
                 want.value, want.variant, want.reason, want.rule_index,
             )  # fmt: skip
     m.close()
-    # A second, different change in a row to one flag, both with rollouts below 100
-    # (so both keep a numeric rollout), must have taken the patch path.
-    if any(
-        a[0] == b[0] and a[2] < 100 and b[2] < 100 and a != b
-        for a, b in zip(ops, ops[1:], strict=False)
-    ):
-        assert patched >= 1
 
 
-def test_set_feature_flag_patch_path_is_used_and_persisted(tmp_path):
+def test_set_feature_flag_compiles_incrementally_and_persists(tmp_path):
     m = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
     m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 10)
     before = m.engine.snapshot().tables
     m.set_feature_flag(FeatureFlag.EXPERIMENTAL_ML_MODELS, True, 90)
-    assert m.engine.snapshot().tables.nodes is before.nodes
+    after = m.engine.snapshot().tables
+    assert after.garbage == before.garbage + 1  # one flag compiled again, not the set
     m.close()
     again = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
     assert again.get_feature_flags_status()["experimental_ml_models"]["rollout_percentage"] == 90

@@ -991,16 +991,10 @@ class DynamicConfigurationManager:
             old = self._source
             new = change(old)
             new = msgspec.structs.replace(new, flags=derive_flags(new))
-            live = self._engine.snapshot().tables
-            patched = patch_tables(live, old, new) if live.source is old else None
-            # A switch or rollout change of one flag patches a copy of the live tables
-            # (~0.1 ms); anything else is compiled incrementally on top of the live
-            # tables (only the changed flags). Either way this raises before anything
-            # changes.
+            # Only the changed flags are compiled again, on top of the live tables
+            # (compiler.compile_incremental); this raises before anything changes.
             compiled = self._engine.compile(
-                patched if patched is not None else new,
-                file=self.flags_file,
-                previous=live,
+                new, file=self.flags_file, previous=self._engine.snapshot()
             )
             if self.persist:
                 self._write(new)
@@ -1099,80 +1093,6 @@ class DynamicConfigurationManager:
 
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
-
-
-def patch_tables(tables: Any, old: Snapshot, new: Snapshot) -> Any:
-    """Compiled tables for ``new`` made by patching a copy of ``tables`` (compiled from
-    ``old``), or None when the change is not a patchable one.
-
-    Patchable: exactly one flag differs, and only in ``enabled`` and in the value of
-    the ``rollout`` of existing rules that already had one (adding or removing a rollout
-    changes which context slots the flag binds); segments, experiments, metadata and the
-    order of flags are unchanged. Those two fields are plain integers in the flag and rule records
-    (``F_ENABLED``; ``R_ROLLOUT`` = percent x 1000, -1 for none), so the copy differs
-    from a full compilation of ``new`` in nothing (tests/test_dynamic_config.py checks
-    this field by field). The copy shares every other list with ``tables``, which
-    nobody mutates once compiled.
-    """
-    from cfgcore import compiler as C
-
-    if (
-        old.segments != new.segments
-        or old.experiments != new.experiments
-        or old.metadata != new.metadata
-        or old.version != new.version
-        or len(old.flags) != len(new.flags)
-    ):
-        return None
-    changed = None
-    for (ka, fa), (kb, fb) in zip(old.flags.items(), new.flags.items(), strict=True):
-        if ka != kb:
-            return None
-        if fa is not fb and fa != fb:
-            if changed is not None:
-                return None
-            changed = (ka, fa, fb)
-    if changed is None:
-        return None
-    key, fa, fb = changed
-    if len(fa.rules) != len(fb.rules):
-        return None
-    same_otherwise = msgspec.structs.replace(
-        fa,
-        enabled=fb.enabled,
-        rules=[
-            msgspec.structs.replace(ra, rollout=rb.rollout)
-            for ra, rb in zip(fa.rules, fb.rules, strict=True)
-        ],
-    )
-    if same_otherwise != fb:
-        return None
-    for ra, rb in zip(fa.rules, fb.rules, strict=True):
-        if rb.rollout is not None and (rb.split is not None or not 0.0 <= rb.rollout <= 100.0):
-            return None  # let the compiler report it
-        if (ra.rollout is None) != (rb.rollout is None):
-            # Whether a rule buckets decides which context slots the flag binds (the
-            # compiler's F_SLOTS): a structural change, so compile from scratch.
-            return None
-    fi = tables.index.get(key)
-    if fi is None:
-        return None
-    out = C.Tables.__new__(C.Tables)
-    for slot in C.Tables.__slots__:
-        setattr(out, slot, getattr(tables, slot))
-    out.flags = list(tables.flags)
-    out.rules = list(tables.rules)
-    out.source = new
-    base = fi * C.FW
-    out.flags[base + C.F_ENABLED] = int(fb.enabled)
-    first = out.flags[base + C.F_RULE_START]
-    for r, rb in enumerate(fb.rules):
-        thr = -1
-        if rb.rollout is not None:
-            thr = round(min(max(float(rb.rollout), 0.0), 100.0) * (C.BUCKETS // 100))
-        if rb.split is None:
-            out.rules[(first + r) * C.RW + C.R_ROLLOUT] = thr
-    return out
 
 
 def _with_rollout(flag: Flag, pct: float) -> Flag:
