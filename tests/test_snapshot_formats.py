@@ -87,3 +87,19 @@ def test_yaml_alias_bomb_is_refused_quickly():
 def test_yaml_anchors_within_budget_still_work():
     doc = load_yaml("base: &b {x: 1}\nother: *b\n")
     assert doc == {"base": {"x": 1}, "other": {"x": 1}}
+
+
+def test_decoded_snapshots_cannot_change_in_place():
+    """Compiled tables are reused for flags whose Struct did not change, so a Struct
+    must not change behind the compiler's back."""
+    import msgspec
+    import pytest
+
+    snap = load_snapshot(bundled_flags_path())
+    flag = snap.flags["enhanced_anomaly_detection"]
+    with pytest.raises(AttributeError):
+        flag.enabled = False  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        flag.rules[0].serve = "off"  # type: ignore[misc]
+    changed = msgspec.structs.replace(flag, enabled=False)
+    assert changed.enabled is False and flag.enabled is True

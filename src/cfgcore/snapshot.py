@@ -34,6 +34,10 @@ Decoding is typed (msgspec), so a wrong type is reported with its path, e.g.
 ``flags.checkout_v2.rules[1].when.in: expected array, got str``. Unknown fields in
 flags, rules and conditions are errors (a typo like ``rollot`` must not be ignored).
 ``experiments`` and ``metadata`` are free-form: the core does not read them.
+
+The Structs are frozen: compiled tables (and incremental recompiles, which reuse
+the tables of every flag whose Struct did not change) rely on a decoded snapshot not
+changing in place. Derive a new one with ``msgspec.structs.replace``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from cfgcore.yamlio import load_yaml
 Scalar = str | int | float | bool
 
 
-class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """One test over the context, or a combination of tests.
 
     Exactly one operator per condition. Attribute operators need ``attr``:
@@ -90,7 +94,7 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     segment: str | None = None
 
 
-class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A targeting rule: when ``when`` matches (or is absent), serve a variant.
 
     * ``serve: V`` serves variant V.
@@ -108,14 +112,14 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: str | None = None
 
 
-class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``)."""
 
     flag: str
     variant: str | None = None
 
 
-class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A window [start, end) in which the flag is live; outside it serves its off variant.
 
     Naive datetimes are taken as UTC.
@@ -125,7 +129,7 @@ class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     end: datetime | None = None
 
 
-class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``,
     ``default`` then defaults to ``"on"`` and ``off_variant`` to ``"off"``.
     """
@@ -145,7 +149,7 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     metadata: dict[str, Any] = {}
 
 
-class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A whole flag set: the unit that is compiled and swapped atomically."""
 
     version: int = 1
