@@ -48,6 +48,20 @@ DEFAULT_STEP_MS = 10
 _TICK_MS = 100  # how often the watcher thread wakes up to check stop/poll
 
 
+def _watch_options(watcher: Any) -> dict[str, Any]:
+    """The watchfiles options both watchers (thread and asyncio) use."""
+    return {
+        "watch_filter": None,  # K8s "..data" and editors' temp files matter here
+        "debounce": watcher.debounce_ms,
+        "step": watcher.step_ms,
+        "rust_timeout": _TICK_MS,
+        "yield_on_timeout": True,
+        "force_polling": watcher.force_polling,
+        "poll_delay_ms": 50,
+        "ignore_permission_denied": True,
+    }
+
+
 class DirectoryWatcher:
     """Background thread calling ``on_change(changes)`` when files under ``paths`` change.
 
@@ -138,17 +152,7 @@ class DirectoryWatcher:
         if not existing:
             raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
         for changes in watchfiles.watch(
-            *existing,
-            watch_filter=None,  # K8s "..data" and editors' temp files matter here
-            debounce=self.debounce_ms,
-            step=self.step_ms,
-            stop_event=self._stop,
-            rust_timeout=_TICK_MS,
-            yield_on_timeout=True,
-            raise_interrupt=False,
-            force_polling=self.force_polling,
-            poll_delay_ms=50,
-            ignore_permission_denied=True,
+            *existing, stop_event=self._stop, raise_interrupt=False, **_watch_options(self)
         ):
             if not self._ready.is_set():
                 self._ready.set()
@@ -283,16 +287,7 @@ class AsyncDirectoryWatcher:
         if not existing:
             raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
         async for changes in watchfiles.awatch(
-            *existing,
-            watch_filter=None,  # K8s "..data" and editors' temp files matter here
-            debounce=self.debounce_ms,
-            step=self.step_ms,
-            stop_event=self.stop_event,
-            rust_timeout=_TICK_MS,
-            yield_on_timeout=True,
-            force_polling=self.force_polling,
-            poll_delay_ms=50,
-            ignore_permission_denied=True,
+            *existing, stop_event=self.stop_event, **_watch_options(self)
         ):
             if not self._ready.is_set():
                 self._ready.set()
