@@ -113,7 +113,7 @@ class FlagRecords(ConditionLowering):
         default, off = flag.default, flag.off_variant
         if variants is None:
             variants = {"on": True, "off": False}
-            default = "on" if default is None else default
+            # A disabled boolean flag is off: that is what switching it off means.
             off = "off" if off is None else off
         if not variants:
             self.problem(f"{path}.variants", "a flag needs at least one variant")
@@ -145,7 +145,9 @@ class FlagRecords(ConditionLowering):
             return idx
 
         if default is None:
-            self.problem(f"{path}.default", "a flag with variants needs a default variant")
+            # No implicit default: a definition cut off before its default (a truncated
+            # or half-written file) must be refused, not served as a different flag.
+            self.problem(f"{path}.default", "missing: every flag names its default variant")
             rec[F_DEFAULT] = base
         else:
             rec[F_DEFAULT] = variant(default, f"{path}.default")
