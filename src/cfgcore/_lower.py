@@ -43,16 +43,12 @@ from cfgcore._layout import (
     OP_STARTS,
     OP_STARTS_CI,
 )
+from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
 from cfgcore.snapshot import Condition, Snapshot
 
 if TYPE_CHECKING:
     from cfgcore.compiler import Tables
-
-try:  # google-re2: linear-time matching, no catastrophic backtracking
-    import re2 as _re2  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the installed extras
-    _re2 = None
 
 MAX_CONDITION_DEPTH = 32
 MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
@@ -89,15 +85,6 @@ def semver_key(text: Any) -> tuple | None:
     else:
         tail = (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
     return (int(major), int(minor), int(patch), tail)
-
-
-def compile_regex(pattern: str, ignore_case: bool) -> Any:
-    """Compile a targeting regex once; RE2 when installed (linear time)."""
-    if ignore_case:
-        pattern = "(?i)" + pattern
-    if _re2 is not None:
-        return _re2.compile(pattern)
-    return re.compile(pattern)
 
 
 def _type_mask(values: list[Any]) -> int:
@@ -313,6 +300,10 @@ class ConditionLowering:
         if op == "matches":
             try:
                 pattern = compile_regex(value, ci)
+            except ValueError as exc:  # not linear without RE2
+                self.problem(where, f"refused regular expression: {exc}")
+                self.emit(OP_FALSE)
+                return
             except Exception as exc:  # re.error / re2.error
                 self.problem(where, f"invalid regular expression: {exc}")
                 self.emit(OP_FALSE)
