@@ -137,8 +137,9 @@ class ConditionLowering:
         elif isinstance(value, str):
             table = t.str_ids
         else:
+            # Ints stay exact (1234567890123456789 must not find 1234567890123456768);
+            # 5 and 5.0 are one dict key, so an int and its float twin share an id.
             table = t.num_ids
-            value = float(value)
         found = table.get(value)
         if found is None:
             found = table[value] = self.new_id()
@@ -277,7 +278,10 @@ class ConditionLowering:
                 self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), _type_mask(values))
             return
         if op in ("lt", "le", "gt", "ge"):
-            number = float(value)
+            number = self.number(value, where)
+            if number is None:
+                self.emit(OP_FALSE)
+                return
             if math.isnan(number):
                 self.problem(where, "NaN is not a comparable number")
                 self.emit(OP_FALSE)
@@ -333,9 +337,21 @@ class ConditionLowering:
         raise AssertionError(op)  # pragma: no cover - _ATTR_OPS is exhaustive
 
     def valid_scalar(self, value: Any, where: str, emit: bool = True) -> bool:
-        if isinstance(value, float) and math.isnan(value):
+        bad = isinstance(value, float) and math.isnan(value)
+        if bad:
             self.problem(where, "NaN never equals anything; use exists or a range")
-            if emit:
-                self.emit(OP_FALSE)
-            return False
-        return True
+        elif isinstance(value, int) and value is not True and value is not False:
+            bad = self.number(value, where) is None
+        if bad and emit:
+            self.emit(OP_FALSE)
+        return not bad
+
+    def number(self, value: Any, where: str) -> float | None:
+        """``value`` as a float, or None with a problem if no double can hold it (a
+        400-digit int: a typo or an attack, never a meaningful constant)."""
+        try:
+            return float(value)
+        except OverflowError:
+            bits = value.bit_length() if isinstance(value, int) else 0
+            self.problem(where, f"number out of range (a {bits}-bit integer)")
+            return None

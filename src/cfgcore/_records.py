@@ -196,7 +196,9 @@ class FlagRecords(ConditionLowering):
             else:
                 rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
                 if rule.rollout is not None:
-                    pct = float(rule.rollout)
+                    pct = self.number(rule.rollout, f"{rpath}.rollout")
+                    if pct is None:
+                        pct = 0.0
                     if not 0.0 <= pct <= 100.0:  # NaN fails this too
                         self.problem(
                             f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
@@ -227,7 +229,9 @@ class FlagRecords(ConditionLowering):
         start = len(t.splits) // 2
         total = 0.0
         for name, weight in weights.items():
-            w = float(weight)
+            w = self.number(weight, f"{rpath}.split.{name}")
+            if w is None:
+                w = 0.0
             if not (w >= 0.0 and math.isfinite(w)):
                 self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
                 w = 0.0
