@@ -56,6 +56,13 @@ BUCKETING_SCHEMES = {"murmur3": SCHEME_MURMUR3}
 
 def value_kind(value: Any) -> int:
     """The value kind used for type checks (bool is not a number here)."""
+    try:
+        return _value_kind(value)
+    except Exception:  # an object faking its __class__: of no known kind
+        return V_MIXED
+
+
+def _value_kind(value: Any) -> int:
     if value is None:
         return V_NULL
     if value is True or value is False:
