@@ -718,7 +718,9 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                continue
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first

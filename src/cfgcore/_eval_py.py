@@ -297,11 +297,14 @@ class CompiledSnapshot:
         t = self.tables
         for s in t.ipool[bstart : bstart + bcount]:
             raw = b[s][6]
-            if raw is not None:
-                off = t.flags[base + L.F_SALT_OFF]
-                salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
-                # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
-                return murmur3_32(salt + raw) % L.BUCKETS
+            if raw is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
+            off = t.flags[base + L.F_SALT_OFF]
+            salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
+            # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
+            return murmur3_32(salt + raw) % L.BUCKETS
         return -1
 
     def _node(self, i: int, b: list) -> bool:

@@ -63,7 +63,8 @@ _PUBLIC_NAME = {"in_": "in", "not_": "not"}
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
+    re.ASCII,  # \d is 0-9 only: "1٠.0.0" (an Arabic-Indic zero) is not 10.0.0
 )
 
 
@@ -76,7 +77,7 @@ def semver_key(text: Any) -> tuple | None:
     """
     if not isinstance(text, str) or len(text) > 256:
         return None
-    m = _SEMVER.match(text)
+    m = _SEMVER.fullmatch(text)  # not match + $: that accepts a trailing newline
     if m is None:
         return None
     major, minor, patch, pre = m.groups()
