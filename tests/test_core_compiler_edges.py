@@ -168,3 +168,16 @@ def _compile(snap):
     from cfgcore.compiler import compile_snapshot
 
     return compile_snapshot(snapshot_from_dict(snap))
+
+
+@pytest.mark.parametrize(("a", "b", "ok"), [(50, 49.5, False), (50, 50.5, False),
+                                           (50, 49.999, False), (33.333, 66.667, True),
+                                           (50, 50.0000001, True)])  # fmt: skip
+def test_split_weights_must_sum_to_100_within_a_millionth(a, b, ok):
+    snap = {"flags": {"f": {"variants": {"a": 1, "b": 2}, "default": "a",
+                            "rules": [{"split": {"a": a, "b": b}}]}}}  # fmt: skip
+    if ok:
+        _compile(snap)
+    else:
+        with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].split: weights sum to"):
+            _compile(snap)
