@@ -129,8 +129,12 @@ def test_atomic_write_fsyncs_the_file_and_then_the_directory(tmp_path, monkeypat
     real_fsync = os.fsync
 
     def counting_fsync(fd):
-        mode = os.fstat(fd).st_mode
-        synced.append("dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "?")
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            # the data must have reached the file before it is synced (flushed first)
+            synced.append(f"file:{info.st_size}")
+        else:
+            synced.append("dir" if stat.S_ISDIR(info.st_mode) else "?")
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
@@ -138,9 +142,9 @@ def test_atomic_write_fsyncs_the_file_and_then_the_directory(tmp_path, monkeypat
     atomicio.atomic_write(target, b"flags: {}\n")
     assert target.read_bytes() == b"flags: {}\n"
     if os.name == "nt":  # pragma: no cover - directories cannot be fsynced there
-        assert synced == ["file"]
+        assert synced == ["file:10"]
     else:
-        assert synced == ["file", "dir"]
+        assert synced == ["file:10", "dir"]
 
 
 def test_atomic_write_leaves_no_temp_file_and_keeps_the_mode(tmp_path):
