@@ -50,6 +50,7 @@ from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.reload import ReloadController
+from cfgcore.config.settle import wait_until_settled
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_with
 from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path, thaw
 from cfgcore.config.tree import structural_diff as _structural_diff
@@ -465,28 +466,46 @@ class ConfigurationManager:
                 return False
             return True
         taken: list[tuple[Any, ...]] = [()]
+        settle_ms = self.reloader.settle_ms if background else 0
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            env = prev.environment
             for _attempt in range(3):
                 # Taken before reading: if the input is rejected, the poll must retry
-                # as soon as the files differ from the bytes that were read.
-                taken[0] = self.builder.fingerprint(prev.environment)
+                # as soon as the files differ from the bytes that were read. A watcher
+                # first waits for the inputs to settle: a writer still writing one file,
+                # or about to write the next, must not be read in between.
+                stamp = wait_until_settled(lambda: self.builder.fingerprint(env), settle_ms)
+                if stamp is None:
+                    break
+                taken[0] = stamp
                 snap, flags = self.builder.build(
-                    prev.environment, prev.profile, prev.geographic_profile, prev.runtime,
-                    prev, skip_if_unchanged=True, fingerprint=taken[0],
+                    env, prev.profile, prev.geographic_profile, prev.runtime,
+                    prev, skip_if_unchanged=True, fingerprint=stamp,
                 )  # fmt: skip
                 if snap is prev:
                     # Touched, not changed: the poll must not re-read everything.
-                    self.reloader.unchanged_fingerprint = taken[0]
-                    break
-                # A file that changed while we read it may have been read half-written;
-                # read again rather than activate a mix.
-                if self.builder.fingerprint(snap.environment) == snap.fingerprint:
-                    break
-            return snap, flags
+                    self.reloader.unchanged_fingerprint = stamp
+                    return prev, None
+                # A file that changed while we read it may have been read half-written,
+                # or with another file of a different version: never activate that.
+                if self.builder.fingerprint(env) == stamp:
+                    return snap, flags
+            # Still changing: keep serving what is live. The poll sees inputs that differ
+            # from the live snapshot's and tries again; an explicit reload says so.
+            if not background:
+                raise ConfigError(
+                    f"inputs kept changing while being read; keeping version {prev.version}",
+                    file=self.config_dir,
+                )
+            log.info("inputs still changing; keeping version %d, retrying", prev.version)
+            return prev, None
 
         def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
-            self.reloader.rejected_fingerprint = taken[0]
+            if taken[0] and self.builder.fingerprint(prev.environment) == taken[0]:
+                # Refused as read: retry once the files change again. (Inputs that kept
+                # changing are retried by the poll as they are.)
+                self.reloader.rejected_fingerprint = taken[0]
             log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
             return self._error_event(exc, source)
 

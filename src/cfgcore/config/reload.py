@@ -28,13 +28,21 @@ log = logging.getLogger("cfgcore.manager")
 class ReloadController:
     """Watchers and the poll for one :class:`~cfgcore.config.manager.ConfigurationManager`."""
 
-    def __init__(self, manager: ConfigurationManager, debounce_ms: int | None) -> None:
+    def __init__(
+        self, manager: ConfigurationManager, debounce_ms: int | None, settle_ms: int | None = None
+    ) -> None:
+        from cfgcore.config.settle import DEFAULT_SETTLE_MS
+
+        settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.manager = manager
         self.debounce_ms = debounce_ms
         self._watcher: Any = None
         self._async_watcher: Any = None
         self._async_task: asyncio.Task[None] | None = None
         self._async_stop: asyncio.Event | None = None
+        # How long a watched input must stay unchanged before a watcher-triggered reload
+        # reads it (see cfgcore.config.watcher.wait_until_settled); 0 disables.
+        self.settle_ms = settle_ms
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
 
