@@ -434,7 +434,9 @@ class ConfigurationManager:
         manager's own validation judges.
         """
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
-        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False)
+        # No fingerprint: it would open the live flags, which a build without flags
+        # must not need (cfgcore validate reports flags that do not compile itself).
+        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False, fingerprint=())
         if keep_references:
             return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
         return snap.config
