@@ -50,7 +50,7 @@ from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.reload import ReloadController
-from cfgcore.config.settle import wait_until_settled
+from cfgcore.config.settle import DEFAULT_SETTLE_MS, is_settled, wait_until_settled
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_with
 from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path, thaw
 from cfgcore.config.tree import structural_diff as _structural_diff
@@ -504,10 +504,16 @@ class ConfigurationManager:
             return prev, None
 
         def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
-            if taken[0] and self.builder.fingerprint(prev.environment) == taken[0]:
-                # Refused as read: retry once the files change again. (Inputs that kept
-                # changing are retried by the poll as they are.)
-                self.reloader.rejected_fingerprint = taken[0]
+            stamp = taken[0]
+            if (
+                stamp
+                and self.builder.fingerprint(prev.environment) == stamp
+                and is_settled(stamp, DEFAULT_SETTLE_MS)
+            ):
+                # Refused as read: retry only once the files change again (neither the
+                # poll nor a watcher event for another file, such as the audit log
+                # next to them, re-reads it). Inputs still changing are retried as is.
+                self.reloader.rejected_fingerprint = stamp
             log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
             return self._error_event(exc, source)
 

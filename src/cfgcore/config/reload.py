@@ -121,7 +121,17 @@ class ReloadController:
     def _on_files_changed(self, changes: Any) -> None:
         if self.manager.builder.debug:
             log.debug("file changes: %s", sorted(str(p) for _, p in changes))
+        # An event for a file that is not an input (an audit log written next to the
+        # configuration, say) must not re-read a refused input: that refusal writes
+        # the audit log, whose event would re-read it again, forever.
+        if self.manager._snap.version and self._refused_as_is():
+            return
         self.manager._reload("reload", background=True)
+
+    def _refused_as_is(self) -> bool:
+        m = self.manager
+        rejected = self.rejected_fingerprint
+        return rejected is not None and m.builder.fingerprint(m._snap.environment) == rejected
 
     def poll(self) -> None:
         """Reload if an input differs from what is live (and from what was refused)."""

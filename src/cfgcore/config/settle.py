@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "wait_until_settled"]
+__all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "is_settled", "wait_until_settled"]
 
 # A watched input goes live only once no input has changed for this long. A writer that
 # writes a file in chunks, or several files one after another (base.yaml, then
@@ -68,3 +68,12 @@ def wait_until_settled(
             return current
         current = again
     return None
+
+
+def is_settled(fingerprint: tuple[Any, ...], settle_ms: int) -> bool:
+    """True if no file in ``fingerprint`` was modified in the last ``settle_ms``: a
+    later write then gets a later timestamp, so the fingerprint is a safe key for
+    "this exact input" (two writes within one tick of the coarse file clock, with the
+    same size, would otherwise look alike)."""
+    newest = max((entry[3] for entry in fingerprint), default=0)
+    return time.time_ns() - newest >= settle_ms * 1_000_000
