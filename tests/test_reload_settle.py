@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from cfgcore.config import settle
 from cfgcore.config.manager import ConfigurationManager, bundled_flags
 from cfgcore.config.settle import file_fingerprint, wait_until_settled
 from cfgcore.errors import ConfigError
@@ -25,6 +26,10 @@ from cfgcore.runtime.flags import shared_flags
 from cfgcore.runtime.flagstore import open_store
 
 ROUNDS = 6
+# The writers below pause 1-30 ms between writes; a loaded CI machine can stretch such a
+# sleep well beyond it, so the tests give the settle window a wide margin over the gaps
+# (the contract: writes closer together than the window are never read in between).
+SETTLE_MS = 250
 BUNDLED = pathlib.Path(bundled_flags())
 
 
@@ -108,6 +113,7 @@ def test_flags_yaml_written_in_two_chunks_never_serves_the_first(tmp_path, mode)
     flags.write_bytes(BUNDLED.read_bytes())
     m = ConfigurationManager(tmp_path, environment="development", environ={})
     m.load_environment_config()
+    m.reloader.settle_ms = SETTLE_MS
     live = shared_flags(open_store(str(flags)))
     reference = _visible(live.source)
     recorder = Recorder()
@@ -140,7 +146,8 @@ def test_flags_yaml_written_in_two_chunks_never_serves_the_first(tmp_path, mode)
     assert len({c for _, c in recorder.live}) >= ROUNDS  # every round went live once done
 
 
-def test_dynamic_manager_watcher_never_serves_a_first_chunk(tmp_path):
+def test_dynamic_manager_watcher_never_serves_a_first_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(settle, "DEFAULT_SETTLE_MS", SETTLE_MS)
     flags = tmp_path / "flags.yaml"
     flags.write_bytes(BUNDLED.read_bytes())
     m = DynamicConfigurationManager(flags)
@@ -205,6 +212,7 @@ def test_two_files_changed_ms_apart_never_go_live_mixed(tmp_path, mode):
     rng = random.Random(10)
     _write_generation(tmp_path, 0, rng, (0, 0))
     m = ConfigurationManager(tmp_path, environment="development", environ={})
+    m.reloader.settle_ms = SETTLE_MS
     m.load_environment_config()
     seen = []  # (base generation, development generation) of every live snapshot
     stop = threading.Event()

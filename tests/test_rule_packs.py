@@ -307,3 +307,18 @@ def test_equal_replica_bounds_and_cache_ttls_are_fine():
     assert not findings({"caching_layers": same}, "production")
     shorter = {**same, "l3_cache": {"ttl": 59}}
     assert findings({"caching_layers": shorter}, "production", rule="streaming.cache_ttl_order")
+
+
+def test_range_bounds_hold_for_int_subclasses():
+    """An IntEnum constant (type is not exactly int) takes the full range check."""
+    import enum
+
+    class Ports(enum.IntEnum):
+        LOWEST = 1
+        HIGHEST = 65535
+        TOO_HIGH = 65536
+
+    assert not findings({"server": {"port": Ports.LOWEST}})
+    assert not findings({"server": {"port": Ports.HIGHEST}})
+    assert ("structure.range", "server.port") in findings({"server": {"port": Ports.TOO_HIGH}})
+    assert ("structure.range", "server.port") in findings({"server": {"port": Ports(1) - 1}})

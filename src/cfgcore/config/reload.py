@@ -15,7 +15,10 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from cfgcore.config.settle import DEFAULT_SETTLE_MS, is_settled, wait_until_settled
 from cfgcore.config.state import ConfigSnapshot
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.events import ConfigChangeEvent
 
 if TYPE_CHECKING:
     from cfgcore.config.manager import ConfigurationManager
@@ -31,9 +34,6 @@ class ReloadController:
     def __init__(
         self, manager: ConfigurationManager, debounce_ms: int | None, settle_ms: int | None = None
     ) -> None:
-        from cfgcore.config.settle import DEFAULT_SETTLE_MS
-
-        settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.manager = manager
         self.debounce_ms = debounce_ms
         self._watcher: Any = None
@@ -41,10 +41,76 @@ class ReloadController:
         self._async_task: asyncio.Task[None] | None = None
         self._async_stop: asyncio.Event | None = None
         # How long a watched input must stay unchanged before a watcher-triggered reload
-        # reads it (see cfgcore.config.watcher.wait_until_settled); 0 disables.
-        self.settle_ms = settle_ms
+        # reads it (see cfgcore.config.settle.wait_until_settled); 0 disables.
+        self.settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
+
+    def reload(self, source: str, *, background: bool) -> bool:
+        """Re-read the inputs and activate them through the manager's change path; False
+        when they were rejected (an error event is published)."""
+        m = self.manager
+        if not m._snap.version:
+            try:
+                m._ensure_loaded()
+            except ConfigError:  # last_error and the audit log have it
+                return False
+            return True
+        taken: list[tuple[Any, ...]] = [()]
+        settle_ms = self.settle_ms if background else 0
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            env = prev.environment
+            for _attempt in range(3):
+                # Taken before reading: if the input is rejected, the poll must retry
+                # as soon as the files differ from the bytes that were read. A watcher
+                # first waits for the inputs to settle: a writer still writing one file,
+                # or about to write the next, must not be read in between (issue 10).
+                stamp = wait_until_settled(lambda: m.builder.fingerprint(env), settle_ms)
+                if stamp is None:
+                    break
+                taken[0] = stamp
+                snap, flags = m.builder.build(
+                    env, prev.profile, prev.geographic_profile, prev.runtime,
+                    prev, skip_if_unchanged=True, fingerprint=stamp,
+                )  # fmt: skip
+                if snap is prev:
+                    # Touched, not changed: the poll must not re-read everything.
+                    self.unchanged_fingerprint = stamp
+                    return prev, None
+                # A file that changed while we read it may have been read half-written,
+                # or with another file of a different version: never activate that.
+                if m.builder.fingerprint(env) == stamp:
+                    return snap, flags
+            # Still changing: keep serving what is live. The poll sees inputs that differ
+            # from the live snapshot's and tries again; an explicit reload says so.
+            if not background:
+                raise ConfigError(
+                    f"inputs kept changing while being read; keeping version {prev.version}",
+                    file=m.config_dir,
+                )
+            log.info("inputs still changing; keeping version %d, retrying", prev.version)
+            return prev, None
+
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
+            stamp = taken[0]
+            if (
+                stamp
+                and m.builder.fingerprint(prev.environment) == stamp
+                and is_settled(stamp, DEFAULT_SETTLE_MS)
+            ):
+                # Refused as read: retry only once the files change again (neither the
+                # poll nor a watcher event for another file, such as the audit log
+                # next to them, re-reads it). Inputs still changing are retried as is.
+                self.rejected_fingerprint = stamp
+            log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
+            return m._error_event(exc, source)
+
+        try:
+            m._apply(source, build, failed=failed, background=background)
+        except ConfigError:
+            return False
+        return True
 
     def enable(self, *, poll_interval: float = 0.5) -> None:
         from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher
@@ -126,7 +192,7 @@ class ReloadController:
         # the audit log, whose event would re-read it again, forever.
         if self.manager._snap.version and self._refused_as_is():
             return
-        self.manager._reload("reload", background=True)
+        self.reload("reload", background=True)
 
     def _refused_as_is(self) -> bool:
         m = self.manager
@@ -144,7 +210,7 @@ class ReloadController:
         # unchanged one, rather than re-reading every input on every poll.
         quiet = (snap.fingerprint, self.rejected_fingerprint, self.unchanged_fingerprint)
         if current not in quiet:
-            m._reload("reload", background=True)
+            self.reload("reload", background=True)
 
     def after_fork_in_child(self) -> None:
         # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so

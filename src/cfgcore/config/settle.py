@@ -20,9 +20,10 @@ __all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "is_settled", "wait_until_se
 # A watched input goes live only once no input has changed for this long. A writer that
 # writes a file in chunks, or several files one after another (base.yaml, then
 # development.yaml), is then read after its last write, not between two of them, as
-# long as its writes are less than this apart. 50 ms covers a program's consecutive
-# writes (1-30 ms apart were seen) plus the coarse clock file timestamps use (a few ms).
-DEFAULT_SETTLE_MS = 50
+# long as its writes are less than this apart. Programs write consecutive files 1-30 ms
+# apart; 100 ms leaves room for a busy machine delaying the writer, and for the coarse
+# clock file timestamps use (a few ms), at the cost of that much reload latency.
+DEFAULT_SETTLE_MS = 100
 _SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
 
 
