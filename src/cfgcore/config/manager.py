@@ -181,6 +181,7 @@ class ConfigurationManager(ConfigView):
         error event; default :meth:`_error_event`), listeners get that event, and the
         error is re-raised."""
         emit = self.events.emit_in_background if background else self.events.emit
+        refused: tuple[ConfigError, ConfigChangeEvent] | None = None
         with self._lock:
             prev = self._current() if previous is None else previous
             try:
@@ -188,16 +189,12 @@ class ConfigurationManager(ConfigView):
                 events = [] if snap is prev else self._activate(snap, flags, prev, source)
             except ConfigError as exc:
                 self.last_error = exc
-                error = failed(exc, prev) if failed is not None else None
-                if error is None:
-                    error = self._error_event(exc, source)
-                refused = exc
-            else:
-                refused = None
+                error = failed(exc, prev) if failed is not None else self._error_event(exc, source)
+                refused = (exc, error)
         if refused is not None:
             # Listeners hear about every refused activation (outside the lock, like changes).
-            emit([error])
-            raise refused
+            emit([refused[1]])
+            raise refused[0]
         if events:  # outside the lock: a listener may read, or even update, the configuration
             emit(events)
         return snap

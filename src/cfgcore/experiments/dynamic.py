@@ -525,8 +525,8 @@ class DynamicConfigurationManager:
 
         self._watcher = DirectoryWatcher(
             [directory],
-            lambda _changes: self._watched_reload(),
-            poll=self._watched_reload,
+            lambda _changes: None if self._watched_reload() else None,
+            poll=lambda: None if self._watched_reload() else None,
             debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",

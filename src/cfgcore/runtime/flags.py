@@ -152,7 +152,7 @@ class LiveFlags:
             # Issue 10: waited for outside the lock, so updates are not held up meanwhile.
             from cfgcore.config.settle import file_fingerprint, wait_until_settled
 
-            paths = [str(self.store.path)]
+            paths = [str(getattr(self.store, "path", ""))]
             stamp = wait_until_settled(lambda: file_fingerprint(paths), settle_ms)
             if stamp is None:
                 return False
