@@ -120,6 +120,9 @@ def test_a_pattern_must_match_the_whole_value():
     "url",
     [
         "http://evillocalhost.example/audio",
+        "http://evillocalhost/audio",
+        "http://localhostevil.example/audio",
+        "http://127.0.0.1.evil.example/audio",
         "http://127evil.example/audio",
         "http://localhost.evil.example/audio",
         "HTTP://cdn.example.com/audio",
