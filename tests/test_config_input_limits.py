@@ -287,3 +287,28 @@ def test_concurrent_readers_never_see_a_refused_value(tmp_path):
         reader.join()
     assert seen == {1}
     assert json.loads(json.dumps(AuditLog.read(tmp_path / "audit.jsonl")))[-1]["kind"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("tree", "path"),
+    [
+        ({"server": {"port": 10**5000}}, "server.port"),
+        (
+            {"gdpr_compliance": {"data_retention": {"logs_days": 10**400}}},
+            "gdpr_compliance.data_retention.logs_days",
+        ),
+        (
+            {"auto_scaling": {"min_replicas": -(2**64), "max_replicas": 1}},
+            "auto_scaling.min_replicas",
+        ),
+        ({"app": _deep(10_000)}, "app.a.a.a.a.a.…"),
+    ],
+)
+def test_the_validator_reports_unusable_trees_once_instead_of_crashing_rules(tree, path):
+    from cfgcore.validation_engine import validate_configuration
+
+    report = validate_configuration(tree, "production")
+    assert [(r.rule_id, r.key_path, r.severity) for r in report.failures] == [
+        ("structure.limits", path, "critical")
+    ]
+    assert not report.overall_valid

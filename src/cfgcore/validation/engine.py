@@ -227,7 +227,12 @@ class ConfigValidator:
         ctx["geographic_profile"] = geographic_profile(config, ctx)
         plan = self._plan(env)
         results: list[ValidationResult] = []
-        if isinstance(config, Mapping):
+        unusable = _unusable(config)
+        if unusable is not None:
+            # A tree the loaders would refuse (a 5,000-digit integer, 10,000 levels) makes
+            # rules crash on str()/float(): report the reason once instead, by its path.
+            results.append(unusable)
+        elif isinstance(config, Mapping):
             for rule in plan.plain:
                 # env_severity of rules that report through create_result (custom rules
                 # do): "off" silences the rule unless the validator re-levels it there.
@@ -313,3 +318,21 @@ def _only_results(rule: ValidationRule, found: Any) -> list[ValidationResult]:
     if all(isinstance(r, ValidationResult) for r in items):
         return items
     return [rule_crash(rule, TypeError("validate() must return a list of ValidationResult"))]
+
+
+def _unusable(config: Any) -> ValidationResult | None:
+    """A critical ``structure.limits`` result when ``config`` breaks the input limits
+    of :func:`cfgcore.config.files.tree_problem` (depth, 64-bit integers), else None."""
+    from cfgcore.config.files import tree_problem
+
+    found = tree_problem(config)
+    if found is None:
+        return None
+    path, message = found
+    return ValidationResult(
+        rule_id="structure.limits",
+        severity="critical",
+        message=f"{path}: {message}" if path else message,
+        key_path=path,
+        suggested_fix=f"Use a value that fits at {path or 'the top level'}",
+    )
