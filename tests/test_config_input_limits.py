@@ -301,7 +301,7 @@ def test_concurrent_readers_never_see_a_refused_value(tmp_path):
             {"auto_scaling": {"min_replicas": -(2**64), "max_replicas": 1}},
             "auto_scaling.min_replicas",
         ),
-        ({"app": _deep(10_000)}, "app.a.a.a.a.a.…"),
+        ({"app": [_deep(150), {"n": 2**64}]}, "app.1.n"),
     ],
 )
 def test_the_validator_reports_unusable_trees_once_instead_of_crashing_rules(tree, path):

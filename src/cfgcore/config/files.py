@@ -215,17 +215,22 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     return data
 
 
-def tree_problem(tree: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str] | None:
+def tree_problem(
+    tree: Any, prefix: tuple[Any, ...] = (), *, depth: bool = True
+) -> tuple[str, str] | None:
     """``(key path, message)`` of the first reason to refuse ``tree``, else None.
 
     Checks what every later step relies on without recursing itself (so a
     10,000-deep or self-referencing value is reported, not a ``RecursionError``):
-    nesting at most :data:`MAX_DEPTH` levels and integers within 64 bits.
+    nesting at most :data:`MAX_DEPTH` levels and integers within 64 bits. With
+    ``depth=False`` only integers are checked (deeper levels are not visited).
     """
     stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, prefix)]
     while stack:
         node, path = stack.pop()
         if len(path) >= MAX_DEPTH and isinstance(node, dict | list | tuple):
+            if not depth:
+                continue
             shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
             return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):

@@ -229,8 +229,9 @@ class ConfigValidator:
         results: list[ValidationResult] = []
         unusable = _unusable(config)
         if unusable is not None:
-            # A tree the loaders would refuse (a 5,000-digit integer, 10,000 levels) makes
-            # rules crash on str()/float(): report the reason once instead, by its path.
+            # An integer the loaders would refuse (5,000 digits) makes rules crash on
+            # str()/float(): report the reason once instead, by its path. (Depth is the
+            # walker's business: it reports structure.depth and stops.)
             results.append(unusable)
         elif isinstance(config, Mapping):
             for rule in plan.plain:
@@ -321,11 +322,11 @@ def _only_results(rule: ValidationRule, found: Any) -> list[ValidationResult]:
 
 
 def _unusable(config: Any) -> ValidationResult | None:
-    """A critical ``structure.limits`` result when ``config`` breaks the input limits
-    of :func:`cfgcore.config.files.tree_problem` (depth, 64-bit integers), else None."""
+    """A critical ``structure.limits`` result when ``config`` holds an integer beyond
+    64 bits (see :func:`cfgcore.config.files.tree_problem`), else None."""
     from cfgcore.config.files import tree_problem
 
-    found = tree_problem(config)
+    found = tree_problem(config, depth=False)
     if found is None:
         return None
     path, message = found
