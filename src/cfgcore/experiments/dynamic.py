@@ -522,7 +522,6 @@ class DynamicConfigurationManager:
             return
         directory = os.path.dirname(self.flags_file)
         os.makedirs(directory, exist_ok=True)
-
         self._watcher = DirectoryWatcher(
             [directory],
             lambda _changes: None if self._watched_reload() else None,
