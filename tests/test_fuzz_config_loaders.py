@@ -70,7 +70,9 @@ def _toml_value(v):
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else "nan"
     if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a TOML basic string
+        # A JSON string is a TOML basic string once non-ASCII stays literal (TOML has no
+        # surrogate-pair escapes) and DEL, which TOML wants escaped, is.
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     return "[" + ", ".join(_toml_value(x) for x in v) + "]"
 
 
