@@ -157,14 +157,10 @@ class ConfigBuilder:
         return paths
 
     def fingerprint(self, env: str) -> tuple[Any, ...]:
-        out = []
-        for path in self.input_paths(env):
-            try:
-                st = os.stat(path)  # follows symlinks: a ConfigMap swap changes the inode
-            except OSError:
-                continue
-            out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(out)
+        """``(path, inode, size, mtime_ns)`` of every input file of ``env`` that exists."""
+        from cfgcore.config.settle import file_fingerprint
+
+        return file_fingerprint(self.input_paths(env))
 
     def build(
         self,

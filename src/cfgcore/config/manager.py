@@ -42,7 +42,7 @@ from typing import Any
 from cfgcore.config import checks
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.environ import env_refs, refs_without, with_refs
-from cfgcore.config.files import FORMATS
+from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
@@ -172,13 +172,16 @@ class ConfigurationManager(ConfigView):
         build: Callable[[ConfigSnapshot], tuple[ConfigSnapshot, Any]],
         *,
         previous: ConfigSnapshot | None = None,
-        failed: Callable[[ConfigError, ConfigSnapshot], Any] | None = None,
+        failed: Callable[[ConfigError, ConfigSnapshot], ConfigChangeEvent] | None = None,
         background: bool = False,
     ) -> ConfigSnapshot:
         """The one activation path: lock, build from the live snapshot, validate, swap,
         then publish outside the lock. On :class:`ConfigError` nothing changes,
-        :attr:`last_error` and the audit log (``failed``, default an error event) record
-        it, and it is re-raised."""
+        :attr:`last_error` and the audit log record it (``failed`` returns the audited
+        error event; default :meth:`_error_event`), listeners get that event, and the
+        error is re-raised."""
+        emit = self.events.emit_in_background if background else self.events.emit
+        refused: tuple[ConfigError, ConfigChangeEvent] | None = None
         with self._lock:
             prev = self._current() if previous is None else previous
             try:
@@ -186,13 +189,13 @@ class ConfigurationManager(ConfigView):
                 events = [] if snap is prev else self._activate(snap, flags, prev, source)
             except ConfigError as exc:
                 self.last_error = exc
-                if failed is not None:
-                    failed(exc, prev)
-                else:
-                    self._error_event(exc, source)
-                raise
+                error = failed(exc, prev) if failed is not None else self._error_event(exc, source)
+                refused = (exc, error)
+        if refused is not None:
+            # Listeners hear about every refused activation (outside the lock, like changes).
+            emit([refused[1]])
+            raise refused[0]
         if events:  # outside the lock: a listener may read, or even update, the configuration
-            emit = self.events.emit_in_background if background else self.events.emit
             emit(events)
         return snap
 
@@ -311,7 +314,9 @@ class ConfigurationManager(ConfigView):
         manager's own validation judges.
         """
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
-        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False)
+        # No fingerprint: it would open the live flags, which a build without flags
+        # must not need (cfgcore validate reports flags that do not compile itself).
+        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False, fingerprint=())
         if keep_references:
             return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
         return snap.config
@@ -395,6 +400,7 @@ class ConfigurationManager(ConfigView):
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             if not path or any(p == "" for p in path):
                 raise ConfigError([Problem(str(key_path), "empty key path segment")])
+            _refuse_unusable(value, path, source)
             new = value
             found = env_refs(new, path)
             if found or self.transforms != ("env_var_substitution",):
@@ -413,21 +419,17 @@ class ConfigurationManager(ConfigView):
                 prev, assoc(prev.config, path, freeze(new)), {path: new}, source, refs
             ), None
 
-        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
             old = get_path(prev.config, split_path(key_path), None)
-            self.audit.record(
-                ConfigChangeEvent(
-                    str(key_path),
-                    old,
-                    value,
-                    source,
-                    prev.version,
-                    time.time(),
-                    kind="error",
-                    error=exc,
-                    environment=prev.environment or None,
-                )  # fmt: skip
-            )
+            # A value refused for its shape (too deep, a huge int) cannot be written to
+            # the audit log or shown to a listener as it is: record its type instead.
+            shown = value if tree_problem(value) is None else f"<refused {type(value).__name__}>"
+            event = ConfigChangeEvent(
+                str(key_path), old, shown, source, prev.version, time.time(), kind="error",
+                error=exc, environment=prev.environment or None,
+            )  # fmt: skip
+            self.audit.record(event)
+            return event
 
         try:
             self._apply(source, build, failed=failed)
@@ -448,6 +450,7 @@ class ConfigurationManager(ConfigView):
             raise ConfigError(f"set_active_config needs a mapping, got {type(config).__name__}")
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            _refuse_unusable(config, (), source)
             new_tree = freeze(dict(config))
             overrides = _structural_diff(prev.config, new_tree)
             refs = refs_without(prev.refs, list(overrides))
@@ -528,6 +531,15 @@ class ConfigurationManager(ConfigView):
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.reloader.close()
         self.events.close()
+
+
+def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
+    """Refuse a runtime value no later step could handle: nested deeper than the files
+    may be, or holding an integer beyond 64 bits (the same limits as files)."""
+    found = tree_problem(value, tuple(path))
+    if found is not None:
+        where, message = found
+        raise ConfigError([Problem(where, message, file=f"<{source}>")])
 
 
 # Reads like a read-only mapping of the active configuration (isinstance checks included).

@@ -524,13 +524,20 @@ class DynamicConfigurationManager:
         os.makedirs(directory, exist_ok=True)
         self._watcher = DirectoryWatcher(
             [directory],
-            lambda _changes: None if self.reload() else None,
-            poll=lambda: None if self.reload() else None,
+            lambda _changes: None if self._watched_reload() else None,
+            poll=lambda: None if self._watched_reload() else None,
             debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",
         )
         await asyncio.to_thread(self._watcher.start)
+
+    def _watched_reload(self) -> bool:
+        """:meth:`reload` for the watcher: waits until the file has settled, so a flags
+        file written in place in chunks never serves its first chunk (issue 10)."""
+        from cfgcore.config.settle import DEFAULT_SETTLE_MS
+
+        return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
 
     async def stop_file_watching(self) -> None:
         """Stop watching the flags file."""

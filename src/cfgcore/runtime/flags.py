@@ -138,12 +138,29 @@ class LiveFlags:
             except Exception:
                 log.exception("flag subscriber %r failed", sub)
 
-    def refresh(self, source: str = "reload") -> bool:
+    def refresh(self, source: str = "reload", *, settle_ms: int = 0) -> bool:
         """Re-read the store; activate its document if it changed and compiles.
-        False when unchanged or refused (subscribers hear about a refusal)."""
+        False when unchanged or refused (subscribers hear about a refusal).
+
+        ``settle_ms`` (file stores; watchers pass it): read only once the file has not
+        changed for that long, and activate nothing that changed while it was read (a
+        file written in place in chunks must never serve its first chunk). A file still
+        changing returns False; the watcher's next event or poll retries.
+        """
+        stamp = None
+        if settle_ms and self.store.kind == "file":
+            # Issue 10: waited for outside the lock, so updates are not held up meanwhile.
+            from cfgcore.config.settle import file_fingerprint, wait_until_settled
+
+            paths = [str(getattr(self.store, "path", ""))]
+            stamp = wait_until_settled(lambda: file_fingerprint(paths), settle_ms)
+            if stamp is None:
+                return False
         with self._lock:
             try:
                 doc = self.store.read()
+                if stamp is not None and file_fingerprint(paths) != stamp:
+                    return False  # changed while read: the next event or poll retries
             except ConfigError as exc:
                 if self.document is not None and self._unreadable_is_transient():
                     return False
