@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from cfgcore.runtime import secrets as _secrets
+
 REDACTED = "***redacted***"
 
 # --------------------------------------------------------------------------- redaction
@@ -46,7 +48,9 @@ def is_secret_key(path: str | Iterable[Any]) -> bool:
 def redact(path: str | Iterable[Any], value: Any) -> Any:
     """``value`` with secrets replaced by :data:`REDACTED` (recursively for trees).
 
-    A non-empty string is redacted when its key looks secret or the text itself looks
+    A non-empty string is redacted when it is a resolved secret (decrypted, read from a
+    secret file, or from a secret variable: see :mod:`cfgcore.runtime.secrets`) or
+    contains one (that part is masked), when its key looks secret or the text itself looks
     like a credential (private key, well-known token prefixes); passwords inside URLs
     (``redis://user:pw@host``) are masked. Numbers, booleans and empty strings stay.
     """
@@ -56,6 +60,9 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(key, v) for v in value]
     if isinstance(value, str) and value:
+        if _secrets.is_resolved_secret(value):
+            # Decrypted, read from a secret file or a secret variable: whatever the key.
+            return REDACTED
         if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
             ref = _WHOLE_REF.match(value)
             if ref is not None:
@@ -67,5 +74,11 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
                 return value
             return REDACTED
         if "@" in value and "://" in value:
-            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+            value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        return _secrets.mask_text(value)
     return value
+
+
+def redact_text(text: str) -> str:
+    """Free text (a message, a log line) with every resolved secret in it masked."""
+    return _secrets.mask_text(text)
