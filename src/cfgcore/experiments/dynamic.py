@@ -54,6 +54,7 @@ from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
+from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.flags import LiveFlags, shared_flags
 from cfgcore.runtime.flagstore import (
@@ -318,7 +319,15 @@ class DynamicConfigurationManager:
 
     # -- feature flags -------------------------------------------------------------
 
-    def set_feature_flag(self, flag: Any, enabled: bool, rollout_percentage: float = 100.0) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_key(flag))
+    def set_feature_flag(
+        self,
+        flag: Any,
+        enabled: bool,
+        rollout_percentage: float = 100.0,
+        *,
+        actor: str | None = None,
+    ) -> None:
         """Switch ``flag`` on or off and set the share of eligible users who get it.
 
         Targeting rules stay: ``rollout_percentage`` applies to the users they let
@@ -354,8 +363,9 @@ class DynamicConfigurationManager:
 
         self._mutate(change, "set_feature_flag")
 
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_key(flag))
     def register_custom_feature_flag(
-        self, flag: Any, *, description: str = "", enabled: bool = False
+        self, flag: Any, *, description: str = "", enabled: bool = False, actor: str | None = None
     ) -> bool:
         """Add a boolean flag (an Enum member or a name), off unless ``enabled``.
 
@@ -376,7 +386,10 @@ class DynamicConfigurationManager:
         self._mutate(change, "register_custom_feature_flag")
         return True
 
-    def set_flag_dependencies(self, flag: Any, depends_on: Iterable[Any]) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_key(flag))
+    def set_flag_dependencies(
+        self, flag: Any, depends_on: Iterable[Any], *, actor: str | None = None
+    ) -> None:
         """Make ``flag`` require every flag of ``depends_on`` to be on (prerequisites).
 
         A ``(flag, variant)`` pair requires that variant instead. Unknown flags and
@@ -429,7 +442,8 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    def create_ab_test(self, ab_test: ABTestConfiguration) -> bool:
+    @guarded("experiment.create", lambda self, ab_test, **kw: getattr(ab_test, "name", ""))
+    def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True."""
@@ -450,18 +464,26 @@ class DynamicConfigurationManager:
         (the user is not in the test). None for an unknown test or variant."""
         return self.ab_tests.config(test_name, variant)
 
+    @guarded("experiment.stop", lambda self, test_name, *a, **kw: test_name)
     def stop_ab_test(
-        self, test_name: str, reason: str = "stopped", *, source: str = "stop_ab_test"
+        self,
+        test_name: str,
+        reason: str = "stopped",
+        *,
+        source: str = "stop_ab_test",
+        actor: str | None = None,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
         False if there is no such test."""
         return self.ab_tests.stop(test_name, reason, source=source)
 
-    def delete_ab_test(self, test_name: str) -> bool:
+    @guarded("experiment.delete", lambda self, test_name, **kw: test_name)
+    def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
         """Remove a test and its flag. False if there is no such test."""
         return self.ab_tests.delete(test_name)
 
-    def set_holdout_percentage(self, percentage: float) -> None:
+    @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
+    def set_holdout_percentage(self, percentage: float, *, actor: str | None = None) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
         holdout). Holdout users get no variant from any test."""
         self.ab_tests.set_holdout_percentage(percentage)
@@ -538,12 +560,15 @@ class DynamicConfigurationManager:
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
     ) -> list[ConfigChangeEvent]:
         now, version = self._now(), self._engine.version
+        actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
         events = []
         for key in dict.fromkeys([*old.flags, *new.flags]):
             a, b = old.flags.get(key), new.flags.get(key)
             if a != b:
                 events.append(
-                    ConfigChangeEvent(f"flags.{key}", _plain(a), _plain(b), source, version, now)
+                    ConfigChangeEvent(
+                        f"flags.{key}", _plain(a), _plain(b), source, version, now, actor=actor
+                    )
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
             ea, eb = old.experiments.get(key), new.experiments.get(key)
@@ -551,10 +576,16 @@ class DynamicConfigurationManager:
                 # Copies, as for flags: a listener that edits its event must not edit
                 # the live test records (split, control, layer offset).
                 ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
-                events.append(ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now))
+                events.append(
+                    ConfigChangeEvent(
+                        f"experiments.{key}", ea, eb, source, version, now, actor=actor
+                    )
+                )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now))
+            events.append(
+                ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor)
+            )
         self.audit.record_all(events)
         self.events.emit(events)
         return events
@@ -562,7 +593,7 @@ class DynamicConfigurationManager:
     def _emit_error(self, exc: BaseException, source: str) -> None:
         event = ConfigChangeEvent(
             self.flags_file, None, None, source, self._engine.version, self._now(),
-            kind="error", error=exc,
+            kind="error", error=exc, actor=current_actor(),
         )  # fmt: skip
         self.audit.record(event)
         self.events.emit([event])
@@ -575,7 +606,8 @@ class DynamicConfigurationManager:
         """Apply ``change`` through the flag store: to its newest document, under its lock
         (or compare-and-set), compiled incrementally, written atomically, then swapped in.
         Raises ConfigError and changes nothing when the result does not compile."""
-        self._live.update(change, source=source, actor=actor, initiator=self)
+        who = actor or current_actor()
+        self._live.update(change, source=source, actor=who, initiator=self)
 
     def save(self) -> None:
         """Write the live flags to the store now (atomically)."""
