@@ -501,3 +501,39 @@ def has_secrets(tree: Any) -> bool:
     if isinstance(tree, list | tuple):
         return any(has_secrets(v) for v in tree)
     return isinstance(tree, str) and needs_resolving(tree)
+
+
+def decrypt_snapshot(snapshot: Any, origin: str | None = None, resolver: Resolver | None = None) -> Any:
+    """``snapshot`` (a flag :class:`~cfgcore.snapshot.Snapshot`) with ``ENC[...]`` and
+    ``${file:...}`` in variant payloads resolved, for compiling only: the stored document
+    keeps its envelopes. All or nothing: a :class:`ConfigError` names every flag and
+    variant that cannot be resolved."""
+    if not any(f.variants and has_secrets(f.variants) for f in snapshot.flags.values()):
+        return snapshot
+    import msgspec
+
+    resolver = resolver or Resolver()
+    flags = dict(snapshot.flags)
+    problems: list[Problem] = []
+    for key, flag in snapshot.flags.items():
+        if not flag.variants or not has_secrets(flag.variants):
+            continue
+        try:
+            variants, _ = resolve_tree(dict(flag.variants), resolver, file=origin,
+                                       prefix=("flags", key, "variants"))  # fmt: skip
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        # Plain str for the evaluators (hostile-subclass rules); the registry masks them.
+        flags[key] = msgspec.structs.replace(flag, variants=_plain(variants))
+    if problems:
+        raise ConfigError(problems)
+    return msgspec.structs.replace(snapshot, flags=flags)
+
+
+def _plain(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _plain(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_plain(v) for v in tree]
+    return str(tree) if isinstance(tree, Secret) else tree
