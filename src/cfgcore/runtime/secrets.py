@@ -49,6 +49,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore import errors as _errors
 from cfgcore.errors import ConfigError, Problem
 
 __all__ = [
@@ -174,6 +175,13 @@ class _MaskFilter(logging.Filter):
 
 
 _FILTER = _MaskFilter()
+
+
+def _mask_messages(text: str) -> str:
+    return mask_text(text) if _known else text
+
+
+_errors.mask = _mask_messages  # ConfigError messages mask resolved secrets
 
 
 def _install_log_filter() -> None:
