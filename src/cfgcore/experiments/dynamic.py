@@ -442,7 +442,7 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    @guarded("experiment.create", lambda self, ab_test, **kw: getattr(ab_test, "name", ""))
+    @guarded("experiment.create", lambda self, ab_test, **kw: str(getattr(ab_test, "test_name", "")))
     def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the

@@ -315,39 +315,51 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
     files = log_files(path)
     if not files:
         return VerifyResult(False, 0, (), os.fspath(path), None, "no such audit log")
-    prev: str | None = None
-    seq: int | None = None
-    count = 0
+    # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
+    rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
         with open(name, "rb") as fh:
             data = fh.read()
         lines = data.split(b"\n")
-        complete = data.endswith(b"\n") or not data
+        if lines and not lines[-1]:
+            lines.pop()
         for n, raw in enumerate(lines, 1):
-            if n == len(lines) and not raw:
-                break
-            bad = lambda msg, n=n, name=name: VerifyResult(  # noqa: E731
-                False, count, tuple(files), name, n, msg
-            )
-            if n == len(lines) and not complete:
-                return bad("last line is cut short (truncated entry)")
+            if n == len(lines) and not data.endswith(b"\n"):
+                rows.append((name, n, None, "last line is cut short (truncated entry)"))
+                continue
             try:
                 entry = json.loads(raw)
-                e_hash, e_seq, e_prev = entry["hash"], int(entry["seq"]), entry["prev"]
+                int(entry["seq"]), str(entry["hash"]), str(entry["prev"])
             except (ValueError, KeyError, TypeError):
-                return bad("not a chained audit entry (edited, cut short or written without a chain)")
-            if entry_hash(entry) != e_hash:
-                return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
-            if seq is not None:
-                if e_seq <= seq:
-                    return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
-                if e_seq != seq + 1:
-                    return bad(f"entries seq {seq + 1}..{e_seq - 1} are missing: removed")
-                if e_prev != prev:
-                    return bad(f"entry seq {e_seq} does not follow the entry before it")
-            prev, seq = e_hash, e_seq
-            count += 1
-    return VerifyResult(True, count, tuple(files))
+                rows.append((name, n, None, "not a chained audit entry (edited, cut short or "
+                                            "written without a chain)"))  # fmt: skip
+                continue
+            rows.append((name, n, entry, ""))
+    prev: str | None = None
+    seq: int | None = None
+    for i, (name, n, entry, problem) in enumerate(rows):
+
+        def bad(msg: str, name: str = name, n: int = n, i: int = i) -> VerifyResult:
+            return VerifyResult(False, i, tuple(files), name, n, msg)
+
+        if entry is None:
+            return bad(problem)
+        e_seq = int(entry["seq"])
+        if entry_hash(entry) != entry["hash"]:
+            return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
+        if seq is not None:
+            if e_seq <= seq:
+                return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
+            if e_seq != seq + 1:
+                later = {int(r[2]["seq"]) for r in rows[i + 1 :] if r[2] is not None}
+                if later & set(range(seq + 1, e_seq)):
+                    return bad(f"entry seq {e_seq} is out of order (before seq {seq + 1}): "
+                               "reordered")  # fmt: skip
+                return bad(f"entries seq {seq + 1}..{e_seq - 1} are missing: removed")
+            if entry["prev"] != prev:
+                return bad(f"entry seq {e_seq} does not follow the entry before it")
+        prev, seq = entry["hash"], e_seq
+    return VerifyResult(True, len(rows), tuple(files))
 
 
 _AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
