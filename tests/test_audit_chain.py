@@ -48,7 +48,7 @@ def test_chain_runs_across_rotated_files_and_retention_holds(rotated):
     entries = [e for f in files for e in AuditLog.read(f)]
     assert result.entries == len(entries)
     assert [e["seq"] for e in entries] == list(range(entries[0]["seq"], entries[-1]["seq"] + 1))
-    for older, newer in zip(files, files[1:]):
+    for older, newer in zip(files, files[1:], strict=False):
         first = AuditLog.read(newer)[0]
         assert first["kind"] == "rotation"
         assert first["prev"] == AuditLog.read(older)[-1]["hash"]  # starts with the last hash
@@ -153,13 +153,13 @@ def test_concurrent_processes_keep_one_chain_through_rotation(tmp_path):
         """
     )
     env = {**os.environ, "PYTHONPATH": SRC}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(n)], env=env) for n in range(3)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(n)], env=env) for n in range(3)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     result = verify(path)
     assert result.ok, result
     entries = [e for f in log_files(path) for e in AuditLog.read(f) if e["kind"] != "rotation"]
     assert len(entries) == 180
-    assert sorted(e["source"] for e in entries) == sorted(f"p{n}" for n in range(3) for _ in range(60))
+    assert sorted(e["source"] for e in entries) == sorted(
+        f"p{n}" for n in range(3) for _ in range(60)
+    )
     assert len(log_files(path)) > 2

@@ -75,7 +75,9 @@ def cfg(tmp_path, monkeypatch, ring, secret_dir):
     d = tmp_path / "config"
     assert setup_main(["-e", "staging", "-o", str(d)]) == 0
     for var in list(os.environ):
-        if (var.startswith("CFGCORE") and var not in ("CFGCORE_SECRET_KEYS", "CFGCORE_SECRET_DIRS")) or var.startswith("CONFIG_"):
+        if (
+            var.startswith("CFGCORE") and var not in ("CFGCORE_SECRET_KEYS", "CFGCORE_SECRET_DIRS")
+        ) or var.startswith("CONFIG_"):
             monkeypatch.delenv(var)
     monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
     monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
@@ -165,7 +167,9 @@ def test_every_surface_masks_every_resolved_secret(cfg, capsys, caplog):
     seen: list = []
     m.register_change_listener(seen.append)
     assert m.update_config(SECRET_KEYS[0], "user=x password=${KAFKA_SASL_PASSWORD}", actor="ops")
-    assert not m.update_config("music_streaming.audio_quality.premium_bitrate", m.get(SECRET_KEYS[4]))  # a type error
+    assert not m.update_config(
+        "music_streaming.audio_quality.premium_bitrate", m.get(SECRET_KEYS[4])
+    )  # a type error
     outputs += [repr(e) for e in seen] + [str(e) for e in seen] + [str(m.last_error)]
     # Validation messages and exceptions.
     tree = thaw(m.config)
@@ -183,8 +187,9 @@ def test_every_surface_masks_every_resolved_secret(cfg, capsys, caplog):
     logging.getLogger("cfgcore.manager").error("connecting with %s", m.get(SECRET_KEYS[1]))
     m.reload()
     # The command line, in this process and in a watching process.
-    for argv in (("show",), ("show", "--format", "json"), ("get", "data_sources"),
-                 *[("get", k) for k in SECRET_KEYS], *[("explain", k) for k in SECRET_KEYS]):  # fmt: skip
+    commands = [("show",), ("show", "--format", "json"), ("get", "data_sources")]
+    commands += [(cmd, k) for k in SECRET_KEYS for cmd in ("get", "explain")]
+    for argv in commands:
         code, text = _cli(capsys, *argv)
         assert code == 0, text
         outputs.append(text)
@@ -217,7 +222,9 @@ def test_bare_fernet_envelope_is_fernet(ring):
     assert decrypt_value(f"ENC[{token}]", ring) == "x-secret"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(max_size=200), scheme=st.sampled_from(["fernet", "aesgcm"]))
 def test_round_trip_any_text(text, scheme):
     ring = Keyring([generate_key("a"), generate_key("b")])
@@ -309,7 +316,9 @@ def test_secret_files_are_confined(tmp_path, secret_dir):
 
 def test_secret_file_errors_name_the_file_and_key_path(cfg, tmp_path):
     staging = cfg / "staging.yaml"
-    staging.write_text(staging.read_text() + f"\nleak:\n  x: ${{file:{tmp_path}/config/base.yaml}}\n")
+    staging.write_text(
+        staging.read_text() + f"\nleak:\n  x: ${{file:{tmp_path}/config/base.yaml}}\n"
+    )
     with pytest.raises(ConfigError, match=r"staging.yaml: leak.x: secret file .* outside"):
         ConfigurationManager(str(cfg), environment="staging").load_environment_config("staging")
 

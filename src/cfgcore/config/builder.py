@@ -342,8 +342,9 @@ class ConfigBuilder:
         if refs is not None:
             for ref_path, ref in env_refs(raw):
                 refs[ref_path] = (ref, get_path(data, ref_path, None))
-            data = self.resolve_secrets(data, file or profile.name, refs, resolver or Resolver(
-                self.keyring, self.environ))
+            data = self.resolve_secrets(
+                data, file or profile.name, refs, resolver or Resolver(self.keyring, self.environ)
+            )
         return Layer(name=profile.name, kind=kind, data=data, file=file)
 
     def compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:

@@ -54,7 +54,6 @@ from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
-from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.flags import LiveFlags, shared_flags
 from cfgcore.runtime.flagstore import (
@@ -64,6 +63,7 @@ from cfgcore.runtime.flagstore import (
     open_store,
 )
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
 
 __all__ = [
@@ -442,7 +442,7 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    @guarded("experiment.create", lambda self, ab_test, **kw: str(getattr(ab_test, "test_name", "")))
+    @guarded("experiment.create", lambda self, ab_test, **kw: str(ab_test.test_name))
     def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
@@ -583,9 +583,7 @@ class DynamicConfigurationManager:
                 )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(
-                ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor)
-            )
+            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor))
         self.audit.record_all(events)
         self.events.emit(events)
         return events

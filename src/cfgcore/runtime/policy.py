@@ -113,8 +113,11 @@ class AccessPolicy:
             for i, name in enumerate(names):
                 if name not in roles:
                     problems.append(
-                        Problem(path=f"actors.{actor}.{i}", message=f"unknown role {name!r}",
-                                file=origin)  # fmt: skip
+                        Problem(
+                            path=f"actors.{actor}.{i}",
+                            message=f"unknown role {name!r}",
+                            file=origin,
+                        )  # fmt: skip
                     )
         if problems:
             raise ConfigError(problems)
@@ -200,7 +203,9 @@ def get_policy() -> AccessPolicy | None:
         try:
             mtime = os.stat(path).st_mtime
         except OSError:
-            raise ConfigError("access policy file is missing: refusing changes", file=path) from None
+            raise ConfigError(
+                "access policy file is missing: refusing changes", file=path
+            ) from None
         if _policy_env != (path, mtime):
             _policy = load_policy(path)
             _policy_env = (path, mtime)
@@ -250,8 +255,10 @@ def check(actor: str, action: str, target: str, audit: Any = None) -> None:
                 return
             allowed = policy.allows(actor, action, target)
             roles = policy.roles_of(actor)
-            reason = f"roles {roles} of {policy.origin} do not allow it" if roles else (
-                f"no role in {policy.origin}"
+            reason = (
+                f"roles {roles} of {policy.origin} do not allow it"
+                if roles
+                else (f"no role in {policy.origin}")
             )
     except PermissionError as exc:
         allowed, reason = False, str(exc) or "refused by the authorize hook"
@@ -275,8 +282,8 @@ def config_change(key_path: Any, value: Any) -> tuple[str, str]:
 def guarded(action: str, target: Callable[..., Any] | None = None) -> Callable[[Any], Any]:
     """Decorate a change API method taking ``*, actor=None``: resolve the actor, check
     the policy (``target(self, *args, **kwargs)`` names what is changed, or returns
-    ``(action, target)``; None: checked inside the method), then run the method with the actor set for its events and
-    store writes (:func:`current_actor`)."""
+    ``(action, target)``; None: checked inside the method), then run the method with the
+    actor set for its events and store writes (:func:`current_actor`)."""
     import functools
 
     def wrap(method: Any) -> Any:

@@ -290,9 +290,7 @@ class Keyring:
         env = os.environ if environ is None else environ
         inline = env.get("CFGCORE_SECRET_KEYS", "").strip()
         if inline:
-            return cls(
-                [k for k in re.split(r"[,\s]+", inline) if k], origin="CFGCORE_SECRET_KEYS"
-            )
+            return cls([k for k in re.split(r"[,\s]+", inline) if k], origin="CFGCORE_SECRET_KEYS")
         path = env.get("CFGCORE_SECRET_KEY_FILE", "").strip()
         if path:
             return cls.from_file(path)
@@ -304,7 +302,9 @@ class Keyring:
             with open(path, encoding="utf-8") as fh:
                 lines = fh.read().splitlines()
         except OSError as exc:
-            raise ConfigError(f"cannot read key file: {exc.strerror or exc}", file=str(path)) from None
+            raise ConfigError(
+                f"cannot read key file: {exc.strerror or exc}", file=str(path)
+            ) from None
         keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
         return cls(keys, origin=str(path))
 
@@ -349,7 +349,9 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
     """The plaintext of an ``ENC[...]`` value; ValueError saying why not (no secret text)."""
     m = ENVELOPE.match(value)
     if m is None:
-        raise ValueError("malformed ENC[...] value (expected ENC[fernet:...] or ENC[aesgcm:id:...])")
+        raise ValueError(
+            "malformed ENC[...] value (expected ENC[fernet:...] or ENC[aesgcm:id:...])"
+        )
     if not keyring:
         raise ValueError(
             "encrypted value but no keys: set CFGCORE_SECRET_KEYS or CFGCORE_SECRET_KEY_FILE"
@@ -380,7 +382,9 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
         plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], _AAD_PREFIX + kid.encode())
         return plain.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError, InvalidTag):
-        raise ValueError(f"key {kid!r} does not decrypt this value (tampered or wrong key)") from None
+        raise ValueError(
+            f"key {kid!r} does not decrypt this value (tampered or wrong key)"
+        ) from None
 
 
 # --------------------------------------------------------------------------- secret files
@@ -511,7 +515,9 @@ def has_secrets(tree: Any) -> bool:
     return isinstance(tree, str) and needs_resolving(tree)
 
 
-def decrypt_snapshot(snapshot: Any, origin: str | None = None, resolver: Resolver | None = None) -> Any:
+def decrypt_snapshot(
+    snapshot: Any, origin: str | None = None, resolver: Resolver | None = None
+) -> Any:
     """``snapshot`` (a flag :class:`~cfgcore.snapshot.Snapshot`) with ``ENC[...]`` and
     ``${file:...}`` in variant payloads resolved, for compiling only: the stored document
     keeps its envelopes. All or nothing: a :class:`ConfigError` names every flag and
