@@ -114,6 +114,14 @@ def _flag_key(flag: Any) -> str:
     raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
 
 
+def _test_name(ab_test: Any) -> str:
+    """The name the access policy judges for ``create_ab_test`` (a mapping or junk too:
+    create_ab_test itself reports what is wrong with it)."""
+    name = ab_test.get("test_name") if isinstance(ab_test, Mapping) else getattr(
+        ab_test, "test_name", None)  # fmt: skip
+    return name if isinstance(name, str) else ""
+
+
 def state_paths(flags_file: str) -> dict[str, str]:
     """The files kept next to a flags file: exposures, metrics and audit logs."""
     base = os.path.splitext(os.path.abspath(flags_file))[0]
@@ -442,7 +450,7 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    @guarded("experiment.create", lambda self, ab_test, **kw: str(ab_test.test_name))
+    @guarded("experiment.create", lambda self, ab_test, **kw: _test_name(ab_test))
     def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
