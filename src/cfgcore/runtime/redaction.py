@@ -27,6 +27,11 @@ _TOKEN_VALUE = re.compile(
     r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
     r"|AKIA[0-9A-Z]{16}|eyJ[\w-]+\.)"
 )
+# password=... inside connection strings (libpq, JDBC, ADO.NET, JAAS, query strings).
+_KV_PASSWORD = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^;&\s]+)",
+    re.IGNORECASE,
+)
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
 _SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
@@ -52,7 +57,9 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     secret file, or from a secret variable: see :mod:`cfgcore.runtime.secrets`) or
     contains one (that part is masked), when its key looks secret or the text itself looks
     like a credential (private key, well-known token prefixes); passwords inside URLs
-    (``redis://user:pw@host``) are masked. Numbers, booleans and empty strings stay.
+    (``redis://user:pw@host``) and ``password=...`` parameters of connection strings
+    (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) are masked.
+    Numbers, booleans and empty strings stay.
     """
     key = path if isinstance(path, str) else ".".join(str(p) for p in path)
     if isinstance(value, dict):
@@ -75,8 +82,19 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
             return REDACTED
         if "@" in value and "://" in value:
             value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        if "=" in value:
+            value = _KV_PASSWORD.sub(_mask_kv, value)
         return _secrets.mask_text(value)
     return value
+
+
+def _mask_kv(m: re.Match[str]) -> str:
+    value = m["value"]
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    inner = value[1:-1] if quote else value
+    if not inner or inner.startswith("${"):  # empty, or a reference: nothing secret shown
+        return m.group(0)
+    return f"{m['key']}{quote}{REDACTED}{quote}"
 
 
 def redact_text(text: str) -> str:
