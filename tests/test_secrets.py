@@ -359,3 +359,18 @@ def test_flag_variant_payloads_are_decrypted_on_both_evaluators(tmp_path, ring, 
     bad.write_text(path.read_text().replace("aesgcm:k1:", "aesgcm:k7:"))
     with pytest.raises(ConfigError, match=r"flags.gateway.variants.new.token_blob: .*'k7'"):
         LiveFlags(FileFlagStore(str(bad)), engine=make({"version": 1, "flags": {}}))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    found=st.lists(st.text(min_size=4, max_size=12), min_size=1, max_size=4),
+    filler=st.lists(st.text(max_size=6), min_size=1, max_size=5),
+)
+def test_masked_text_never_contains_a_registered_secret(found, filler):
+    secrets.forget_secrets()
+    for value in found:
+        secrets.register_secret(value)
+    text = "".join(f + s for f, s in zip(filler, found * 2, strict=False)) + "".join(found)
+    masked = secrets.mask_text(text)
+    assert not any(value in masked for value in found)
+    secrets.forget_secrets()
