@@ -156,6 +156,8 @@ def test_every_surface_masks_every_resolved_secret(cfg, capsys, caplog):
     assert m.get(SECRET_KEYS[3]) == f"v1:{LISTED}"
     assert m.get(SECRET_KEYS[4]) == ES_TOKEN
     assert isinstance(m.get(SECRET_KEYS[1]), Secret)
+    # Dumping its own configuration works (and shows the plaintext, as the app asked).
+    assert ES_TOKEN in yaml.safe_dump(thaw(m.config)) and ES_TOKEN in json.dumps(m.config)
 
     # ... and nothing else does. Reprs of config objects:
     outputs += [repr(m.config), str(m.config), repr(m.snapshot), repr(m.section("data_sources"))]

@@ -82,7 +82,11 @@ log = logging.getLogger("cfgcore.secrets")
 
 
 class Secret(str):
-    """A secret string: the value itself for the application, ``'***'`` in reprs."""
+    """A secret string: the value itself for the application, ``'***'`` in reprs.
+
+    ``json.dumps`` and ``yaml.safe_dump`` write the plaintext; msgspec encoders need
+    ``enc_hook=str`` (msgspec refuses str subclasses).
+    """
 
     __slots__ = ()
 
@@ -91,6 +95,20 @@ class Secret(str):
 
     def __reduce__(self) -> Any:
         return (Secret, (str(self),))
+
+
+def _yaml_support() -> None:
+    # yaml.safe_dump refuses str subclasses; a dumped config holds the plaintext, as
+    # json.dumps does (dumping is the application reading its own configuration).
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML is a dependency
+        return
+    for dumper in (yaml.SafeDumper, yaml.Dumper):
+        dumper.add_representer(Secret, lambda d, v: d.represent_str(str(v)))
+
+
+_yaml_support()
 
 
 # --------------------------------------------------------------------------- registry
