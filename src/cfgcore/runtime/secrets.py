@@ -261,9 +261,11 @@ class SecretKey:
         return cls(kid or hashlib.sha256(raw).hexdigest()[:8], raw)
 
     def encoded(self) -> str:
+        """``<id>:<base64>``, the form the keyring reads."""
         return f"{self.kid}:{base64.urlsafe_b64encode(self.raw).decode()}"
 
     def aes_key(self) -> bytes:
+        """The AES-256-GCM key derived from this key."""
         # Separate keys per algorithm from one secret: HKDF with a fixed label.
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -273,6 +275,7 @@ class SecretKey:
         )
 
     def fernet_key(self) -> bytes:
+        """This key in Fernet's encoding."""
         return base64.urlsafe_b64encode(self.raw)
 
     def __repr__(self) -> str:
@@ -321,6 +324,7 @@ class Keyring:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Keyring:
+        """Keys of a key file: one a line, newest first, ``#`` comments."""
         try:
             with open(path, encoding="utf-8") as fh:
                 lines = fh.read().splitlines()
@@ -332,9 +336,11 @@ class Keyring:
         return cls(keys, origin=str(path))
 
     def by_id(self, kid: str) -> SecretKey | None:
+        """The key with id ``kid``, or None."""
         return next((k for k in self.keys if k.kid == kid), None)
 
     def fernet(self) -> Any:
+        """A ``MultiFernet`` over every key (the first encrypts)."""
         if self._fernet is None:
             fernet, _ = _crypto()
             self._fernet = fernet.MultiFernet([fernet.Fernet(k.fernet_key()) for k in self.keys])
@@ -342,6 +348,7 @@ class Keyring:
 
 
 def is_envelope(value: Any) -> bool:
+    """Is ``value`` written ``ENC[...]``?"""
     return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
 
 
@@ -364,6 +371,7 @@ def encrypt_value(plaintext: str, keyring: Keyring, *, scheme: str = "fernet") -
 
 
 def envelope_scheme(value: str) -> str:
+    """``fernet`` or ``aesgcm`` for an envelope, ``""`` for anything else."""
     m = ENVELOPE.match(value)
     return (m["scheme"] or "fernet") if m else ""
 
@@ -487,6 +495,7 @@ class Resolver:
 
 
 def needs_resolving(text: str) -> bool:
+    """Does ``text`` hold an envelope or a ``${file:...}`` reference?"""
     return is_envelope(text) or "${file:" in text
 
 
@@ -531,6 +540,7 @@ def resolve_tree(
 
 
 def has_secrets(tree: Any) -> bool:
+    """Does any string of ``tree`` need resolving? (Most trees: no, and nothing is copied.)"""
     if isinstance(tree, dict):
         return any(has_secrets(v) for v in tree.values())
     if isinstance(tree, list | tuple):
