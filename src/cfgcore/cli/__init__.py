@@ -21,6 +21,8 @@ _COMMAND_MODULES = (
     "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli.validate",  # validate, schema (validation engine)
     "cfgcore.cli.experiment",  # experiment report (dynamic config / A-B)
+    "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
+    "cfgcore.cli.audit",  # audit verify (hash chain)
 )
 
 

@@ -71,6 +71,7 @@ from cfgcore.runtime.flagstore import (
     open_store,
 )
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.snapshot import Flag, Prerequisite, Snapshot
 
 __all__ = [
@@ -85,6 +86,22 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
+
+
+def _flag_target(flag: Any) -> str:
+    """The flag name the access policy judges (a bad one is reported by the method)."""
+    try:
+        return flag_key(flag)
+    except ConfigError:
+        return ""
+
+
+def _test_name(ab_test: Any) -> str:
+    """The name the access policy judges for ``create_ab_test`` (a mapping or junk too:
+    create_ab_test itself reports what is wrong with it)."""
+    name = ab_test.get("test_name") if isinstance(ab_test, Mapping) else getattr(
+        ab_test, "test_name", None)  # fmt: skip
+    return name if isinstance(name, str) else ""
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
@@ -281,7 +298,15 @@ class DynamicConfigurationManager:
 
     # -- feature flags -------------------------------------------------------------
 
-    def set_feature_flag(self, flag: Any, enabled: bool, rollout_percentage: float = 100.0) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
+    def set_feature_flag(
+        self,
+        flag: Any,
+        enabled: bool,
+        rollout_percentage: float = 100.0,
+        *,
+        actor: str | None = None,
+    ) -> None:
         """Switch ``flag`` on or off and set the share of eligible users who get it.
 
         Targeting rules stay: ``rollout_percentage`` applies to the users they let
@@ -304,8 +329,9 @@ class DynamicConfigurationManager:
 
         self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
 
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
     def register_custom_feature_flag(
-        self, flag: Any, *, description: str = "", enabled: bool = False
+        self, flag: Any, *, description: str = "", enabled: bool = False, actor: str | None = None
     ) -> bool:
         """Add a boolean flag (an Enum member or a name), off unless ``enabled``.
 
@@ -322,7 +348,10 @@ class DynamicConfigurationManager:
         self._mutate(custom_flag_change(key, description, enabled), "register_custom_feature_flag")
         return True
 
-    def set_flag_dependencies(self, flag: Any, depends_on: Iterable[Any]) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
+    def set_flag_dependencies(
+        self, flag: Any, depends_on: Iterable[Any], *, actor: str | None = None
+    ) -> None:
         """Make ``flag`` require every flag of ``depends_on`` to be on (prerequisites).
 
         A ``(flag, variant)`` pair requires that variant instead. Unknown flags and
@@ -345,7 +374,8 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    def create_ab_test(self, ab_test: ABTestConfiguration) -> bool:
+    @guarded("experiment.create", lambda self, ab_test, **kw: _test_name(ab_test))
+    def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True."""
@@ -366,18 +396,26 @@ class DynamicConfigurationManager:
         (the user is not in the test). None for an unknown test or variant."""
         return self.ab_tests.config(test_name, variant)
 
+    @guarded("experiment.stop", lambda self, test_name, *a, **kw: test_name)
     def stop_ab_test(
-        self, test_name: str, reason: str = "stopped", *, source: str = "stop_ab_test"
+        self,
+        test_name: str,
+        reason: str = "stopped",
+        *,
+        source: str = "stop_ab_test",
+        actor: str | None = None,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
         False if there is no such test."""
         return self.ab_tests.stop(test_name, reason, source=source)
 
-    def delete_ab_test(self, test_name: str) -> bool:
+    @guarded("experiment.delete", lambda self, test_name, **kw: test_name)
+    def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
         """Remove a test and its flag. False if there is no such test."""
         return self.ab_tests.delete(test_name)
 
-    def set_holdout_percentage(self, percentage: float) -> None:
+    @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
+    def set_holdout_percentage(self, percentage: float, *, actor: str | None = None) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
         holdout). Holdout users get no variant from any test."""
         self.ab_tests.set_holdout_percentage(percentage)
@@ -454,12 +492,15 @@ class DynamicConfigurationManager:
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
     ) -> list[ConfigChangeEvent]:
         now, version = self._now(), self._engine.version
+        actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
         events = []
         for key in dict.fromkeys([*old.flags, *new.flags]):
             a, b = old.flags.get(key), new.flags.get(key)
             if a != b:
                 events.append(
-                    ConfigChangeEvent(f"flags.{key}", _plain(a), _plain(b), source, version, now)
+                    ConfigChangeEvent(
+                        f"flags.{key}", _plain(a), _plain(b), source, version, now, actor=actor
+                    )
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
             ea, eb = old.experiments.get(key), new.experiments.get(key)
@@ -467,10 +508,14 @@ class DynamicConfigurationManager:
                 # Copies, as for flags: a listener that edits its event must not edit
                 # the live test records (split, control, layer offset).
                 ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
-                events.append(ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now))
+                events.append(
+                    ConfigChangeEvent(
+                        f"experiments.{key}", ea, eb, source, version, now, actor=actor
+                    )
+                )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now))
+            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor))
         self.audit.record_all(events)
         self.events.emit(events)
         return events
@@ -478,7 +523,7 @@ class DynamicConfigurationManager:
     def _emit_error(self, exc: BaseException, source: str) -> None:
         event = ConfigChangeEvent(
             self.flags_file, None, None, source, self._engine.version, self._now(),
-            kind="error", error=exc,
+            kind="error", error=exc, actor=current_actor(),
         )  # fmt: skip
         self.audit.record(event)
         self.events.emit([event])
@@ -491,7 +536,8 @@ class DynamicConfigurationManager:
         """Apply ``change`` through the flag store: to its newest document, under its lock
         (or compare-and-set), compiled incrementally, written atomically, then swapped in.
         Raises ConfigError and changes nothing when the result does not compile."""
-        self._live.update(change, source=source, actor=actor, initiator=self)
+        who = actor or current_actor()
+        self._live.update(change, source=source, actor=who, initiator=self)
 
     def save(self) -> None:
         """Write the live flags to the store now (atomically)."""

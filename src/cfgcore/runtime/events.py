@@ -41,7 +41,7 @@ class ConfigChangeEvent:
     ``kind`` is ``change`` (one changed leaf), ``error`` (a rejected input: the exception
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
-    was loaded).
+    was loaded). ``actor`` names who made a change through the API (None for reloads).
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error
@@ -57,6 +57,7 @@ class ConfigChangeEvent:
     kind: str = "change"
     error: BaseException | None = None
     environment: str | None = None
+    actor: str | None = None  # who made the change ("user@host" by default; see runtime.policy)
 
     @property
     def is_error(self) -> bool:
@@ -69,7 +70,7 @@ class ConfigChangeEvent:
             f"ConfigChangeEvent(config_path={self.config_path!r}, "
             f"old_value={redact(self.config_path, self.old_value)!r}, "
             f"new_value={redact(self.config_path, self.new_value)!r}, source={self.source!r}, "
-            f"version={self.version}, kind={self.kind!r})"
+            f"version={self.version}, kind={self.kind!r}, actor={self.actor!r})"
         )
 
 

@@ -26,6 +26,7 @@ import msgspec
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.secrets import decrypt_snapshot
 from cfgcore.snapshot import Snapshot
 
 __all__ = ["FlagSubscriber", "LiveFlags", "shared_flags"]
@@ -95,7 +96,7 @@ class LiveFlags:
 
     def prepare(self, doc: FlagDocument) -> Any:
         """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
-        snapshot = derive(doc.snapshot, doc.origin)
+        snapshot = decrypt_snapshot(derive(doc.snapshot, doc.origin), doc.origin)
         previous = self.engine.snapshot() if self.document is not None else None
         return self.engine.compile(snapshot, file=doc.origin, previous=previous)
 
@@ -213,7 +214,7 @@ class LiveFlags:
         def check(snapshot: Snapshot) -> None:
             previous = self.engine.snapshot()
             prepared["compiled"] = self.engine.compile(
-                snapshot, file=self.store.url, previous=previous
+                decrypt_snapshot(snapshot, self.store.url), file=self.store.url, previous=previous
             )
 
         with self._lock:
