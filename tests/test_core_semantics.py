@@ -24,9 +24,9 @@ def test_boolean_flag_defaults(make):
     engine = make(
         {
             "flags": {
-                "on_for_all": {},
+                "on_for_all": {"default": "on"},
                 "off_for_all": {"default": "off"},
-                "killed": {"enabled": False},
+                "killed": {"enabled": False, "default": "on"},
             }
         }
     )
@@ -278,7 +278,9 @@ def test_schedule_window_uses_the_engine_clock(make):
 
 
 def test_broken_clock_does_not_raise(make):
-    engine = make({"flags": {"t": {"schedule": {"start": "2020-01-01T00:00:00Z"}}}})
+    engine = make(
+        {"flags": {"t": {"default": "on", "schedule": {"start": "2020-01-01T00:00:00Z"}}}}
+    )
 
     def clock():
         raise OSError("no time")
@@ -296,7 +298,7 @@ def test_evaluate_all(make):
                     "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
                 },
                 "b": {"variants": {"x": "X", "y": "Y"}, "default": "y"},
-                "c": {"enabled": False},
+                "c": {"enabled": False, "default": "on"},
             }
         }
     )
@@ -425,17 +427,20 @@ def test_system_clock_schedules(make):
         {
             "flags": {
                 "live": {
+                    "default": "on",
                     "schedule": {
                         "start": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()
-                    }
+                    },
                 },
                 "later": {
+                    "default": "on",
                     "schedule": {
                         "start": datetime.fromtimestamp(now + 3600, timezone.utc).isoformat()
-                    }
+                    },
                 },
                 "over": {
-                    "schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}
+                    "default": "on",
+                    "schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()},
                 },
             }
         }
