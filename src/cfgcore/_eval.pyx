@@ -28,6 +28,7 @@ from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
 IMPLEMENTATION = "c"
 
 cdef extern from "Python.h":
+    dict PyDict_Copy(object)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
@@ -41,6 +42,10 @@ cdef extern from "Python.h":
 
 cdef enum:
     STACK_SLOTS = 32  # contexts with up to this many slots bind on the C stack
+    # A Context's slot not read from its attributes yet: contexts bind lazily, each slot
+    # on the first check that reads it, so engine.context() costs a dict copy and a
+    # request pays only for the attributes its flags use. Never a kind _eval sees.
+    K_LAZY = -1
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
 # checks it against _layout.pxd and cfgcore._layout, both ways.
@@ -282,6 +287,7 @@ cdef class Binding:
     cdef CompiledSnapshot snap
     cdef SlotVal* vals
     cdef Py_ssize_t n
+    cdef bint complete  # every slot bound (no K_LAZY left)
 
     def __dealloc__(self):
         if self.vals != NULL:
@@ -296,6 +302,8 @@ cdef class Context:
 
     Create it with ``engine.context({...})`` once per request; if the engine swaps
     snapshots meanwhile, the context re-binds itself to the new one on first use.
+    ``attrs`` is the context's own copy of the attributes (do not mutate it): each
+    attribute is read from it and bound on the first check that needs it.
     """
 
     cdef readonly dict attrs
@@ -308,7 +316,7 @@ cdef class Context:
         cdef Binding bound = self._bound
         if bound is not None and bound.snap is snap:
             return bound
-        bound = snap._bind_all(self.attrs)
+        bound = snap._lazy_binding()
         self._bound = bound  # one assignment: another thread sees old or new
         return bound
 
@@ -566,6 +574,63 @@ cdef class CompiledSnapshot:
                 vals[s].ci_id = -1
         return 0
 
+    cdef Binding _lazy_binding(self):
+        """A binding whose slots are all K_LAZY (bound by _ensure on first use)."""
+        cdef Binding bd = Binding.__new__(Binding)
+        cdef Py_ssize_t i
+        bd.snap = self
+        bd.n = self.n_slots
+        bd.vals = _missing_slots(self.n_slots)
+        for i in range(self.n_slots):
+            bd.vals[i].kind = K_LAZY
+        bd.complete = self.n_slots == 0
+        return bd
+
+    cdef int _bind_lazy(self, Binding bd, dict attrs, Py_ssize_t s) except -1:
+        # Bind into a temporary and publish it with one struct copy while holding the
+        # GIL (no Python code in between): a thread sharing the context sees the slot
+        # unbound or fully bound, never half-filled (casefold or a semver parse may run
+        # Python code and let another thread in). The first writer wins.
+        cdef SlotVal tmp
+        v = self._get_attr(attrs, s)
+        try:
+            self._bind_slot(&tmp, s, v)
+        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
+            _release(&tmp, 1)
+            memset(&tmp, 0, sizeof(SlotVal))
+            tmp.kind = K_OTHER
+            tmp.id = -1
+            tmp.ci_id = -1
+        if bd.vals[s].kind == K_LAZY:
+            bd.vals[s] = tmp
+        else:
+            _release(&tmp, 1)
+        return 0
+
+    cdef inline int _ensure(self, Binding bd, dict attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
+        cdef Py_ssize_t i, s
+        if bd.complete:
+            return 0
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            if bd.vals[s].kind == K_LAZY:
+                self._bind_lazy(bd, attrs, s)
+        if slots == NULL:
+            bd.complete = True
+        return 0
+
+    cdef inline Binding _context_binding(self, Context ctx, int fi):
+        """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
+        cdef Binding bd = ctx._binding_for(self)
+        cdef const int32_t* f
+        if fi < 0:
+            self._ensure(bd, ctx.attrs, NULL, self.n_slots)
+        else:
+            f = self.flags + fi * FW
+            self._ensure(bd, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        return bd
+
     cdef Binding _bind_all(self, object attrs):
         cdef Binding bd = Binding.__new__(Binding)
         bd.snap = self
@@ -804,7 +869,7 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         cdef int k
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
             return self._eval(fi, bd.vals, &now)
         if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
             return self._eval(fi, self.empty, &now)
@@ -916,7 +981,7 @@ cdef class CompiledSnapshot:
         cdef Py_ssize_t i
         cdef dict result = _PyDict_NewPresized(self.n_flags)
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)
+            bd = self._context_binding(<Context>ctx, -1)
         else:
             bd = self._bind_all(ctx)
         vals = bd.vals
@@ -974,8 +1039,13 @@ cdef class EngineCore:
 
     def context(self, attrs=None):
         """Bind request attributes once; pass the result to every check of the request."""
-        cdef Context ctx = Context(attrs)
-        ctx._binding_for(self._snap)
+        # No __init__ call and no binding here: a dict copy, and each attribute is bound
+        # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
+        cdef Context ctx = Context.__new__(Context)
+        if type(attrs) is dict:
+            ctx.attrs = PyDict_Copy(attrs)
+        else:
+            ctx.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
         return ctx
 
     def is_enabled(self, key, ctx=None):
