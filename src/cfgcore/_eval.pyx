@@ -46,6 +46,7 @@ cdef enum:
     # on the first check that reads it, so engine.context() costs a dict copy and a
     # request pays only for the attributes its flags use. Never a kind _eval sees.
     K_LAZY = -1
+    SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
 # checks it against _layout.pxd and cfgcore._layout, both ways.
@@ -281,22 +282,27 @@ cdef char* _bool_array(list items) except? NULL:
 
 
 @cython.final
+@cython.no_gc  # refers only to a snapshot, which refers to no binding: no cycle possible
+@cython.freelist(32)  # one per request: reuse the memory instead of allocating it
 cdef class Binding:
     """A context's attributes bound to one snapshot's slots (owned C array)."""
 
     cdef CompiledSnapshot snap
-    cdef SlotVal* vals
+    cdef SlotVal* vals  # = small when the snapshot has few slots, else malloc'ed
     cdef Py_ssize_t n
     cdef bint complete  # every slot bound (no K_LAZY left)
+    cdef SlotVal small[SMALL_SLOTS]
 
     def __dealloc__(self):
         if self.vals != NULL:
             _release(self.vals, self.n)
-            free(self.vals)
+            if self.vals != &self.small[0]:
+                free(self.vals)
             self.vals = NULL
 
 
 @cython.final
+@cython.freelist(32)
 cdef class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused.
 
@@ -385,6 +391,11 @@ cdef class CompiledSnapshot:
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
+    # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
+    # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
+    cdef dict _all_template
+    cdef int32_t* _varying
+    cdef Py_ssize_t n_varying
 
     def __cinit__(self, tables, long long version=0, clock=None):
         t = tables
@@ -450,6 +461,7 @@ cdef class CompiledSnapshot:
         free(self.id_slots)
         free(self.empty)
         free(self.salt_h)
+        free(self._varying)
 
     @property
     def keys(self):
@@ -580,7 +592,11 @@ cdef class CompiledSnapshot:
         cdef Py_ssize_t i
         bd.snap = self
         bd.n = self.n_slots
-        bd.vals = _missing_slots(self.n_slots)
+        if self.n_slots <= SMALL_SLOTS:
+            bd.vals = &bd.small[0]
+            memset(bd.vals, 0, self.n_slots * sizeof(SlotVal))
+        else:
+            bd.vals = _missing_slots(self.n_slots)
         for i in range(self.n_slots):
             bd.vals[i].kind = K_LAZY
         bd.complete = self.n_slots == 0
@@ -592,19 +608,28 @@ cdef class CompiledSnapshot:
         # unbound or fully bound, never half-filled (casefold or a semver parse may run
         # Python code and let another thread in). The first writer wins.
         cdef SlotVal tmp
-        v = self._get_attr(attrs, s)
-        try:
+        cdef PyObject* found = PyDict_GetItemWithError(attrs, self._slot_names[s])
+        v = <object>found if found != NULL else None
+        if v is None or PyUnicode_CheckExact(v) or type(v) is bool or type(v) is int or type(v) is float:
+            # built-in values: hashing and casefold cannot fail, no try block needed
             self._bind_slot(&tmp, s, v)
-        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
-            _release(&tmp, 1)
-            memset(&tmp, 0, sizeof(SlotVal))
-            tmp.kind = K_OTHER
-            tmp.id = -1
-            tmp.ci_id = -1
+        else:
+            self._bind_hostile(&tmp, s, v)
         if bd.vals[s].kind == K_LAZY:
             bd.vals[s] = tmp
         else:
             _release(&tmp, 1)
+        return 0
+
+    cdef int _bind_hostile(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+        try:
+            self._bind_slot(tmp, s, v)
+        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
+            _release(tmp, 1)
+            memset(tmp, 0, sizeof(SlotVal))
+            tmp.kind = K_OTHER
+            tmp.id = -1
+            tmp.ci_id = -1
         return 0
 
     cdef inline int _ensure(self, Binding bd, dict attrs, const int32_t* slots, Py_ssize_t count) except -1:
@@ -979,15 +1004,49 @@ cdef class CompiledSnapshot:
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
-        cdef dict result = _PyDict_NewPresized(self.n_flags)
+        cdef int fi
+        if self._all_template is None:
+            self._build_all_template()
         if type(ctx) is Context:
             bd = self._context_binding(<Context>ctx, -1)
         else:
             bd = self._bind_all(ctx)
         vals = bd.vals
-        for i in range(self.n_flags):
-            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, &now).var])
+        # A copy of a dict without deletions clones its key table (one memcpy) in the
+        # same order; only the flags that can vary are evaluated and stored into it.
+        cdef dict result = PyDict_Copy(self._all_template)
+        for i in range(self.n_varying):
+            fi = self._varying[i]
+            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, &now).var])
         return result
+
+    cdef int _build_all_template(self) except -1:
+        cdef dict template = _PyDict_NewPresized(self.n_flags)
+        cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef Py_ssize_t i, n = 0
+        cdef const int32_t* f
+        cdef double now = NAN
+        if varying == NULL:
+            raise MemoryError()
+        for i in range(self.n_flags):
+            f = self.flags + i * FW
+            # Off, or on with no schedule, prerequisite or rule: the same value for any
+            # context at any time (what _eval returns before it reads b or the clock).
+            if not f[F_ENABLED] or (
+                not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
+            ):
+                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, &now).var]
+            else:
+                template[self._keys[i]] = None
+                varying[n] = <int32_t>i
+                n += 1
+        if self._all_template is not None:  # another thread finished first: keep its arrays
+            free(varying)
+            return 0
+        self._varying = varying
+        self.n_varying = n
+        self._all_template = template  # last: readers test it before using _varying
+        return 0
 
 
 cdef CompiledSnapshot _EMPTY_TABLES_SNAPSHOT():

@@ -304,16 +304,17 @@ class DynamicConfigurationManager:
         return v
 
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
-        attrs = getattr(user_context, "attrs", user_context)
         try:
             # Log the id the engine bucketed by: user_id unless it is not a usable id
             # (None, a list, ...), then targeting_key (the engine's default bucket_by).
-            user = attrs.get("user_id")
-            if not _usable_id(user):
-                user = attrs.get("targeting_key")
+            user = user_context.get("user_id")
+            if type(user) is not str and not _usable_id(user):
+                user = user_context.get("targeting_key")
+                if not _usable_id(user):
+                    return
         except Exception:
             return
-        if _usable_id(user) and self.exposures is not None:
+        if self.exposures is not None:
             self.exposures.log(test_name, variant, user)
 
     # -- feature flags -------------------------------------------------------------
@@ -487,14 +488,19 @@ class DynamicConfigurationManager:
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
         if user_id is None and isinstance(ctx, Mapping):
-            uid = ctx.get("user_id", ctx.get("targeting_key"))
-            user_id = None if uid is None else str(uid)
+            uid = ctx.get("user_id")
+            if uid is None:
+                uid = ctx.get("targeting_key")
+            user_id = None if uid is None else uid if type(uid) is str else str(uid)
         if variant is None:
             variant = self.get_ab_test_variant(test_name, ctx)
-        if variant is None or test_name not in self._tests:
+        meta = self._tests.get(test_name)
+        if variant is None or meta is None:
             return False
+        # Returns at once: summaries and the metrics file are updated off-thread.
         self.metrics.record(test_name, variant, metric, value, user_id)
-        self.guardrails.counted(test_name, self._tests.get(test_name, {}))
+        if meta.get("guardrail_metrics"):
+            self.guardrails.counted(test_name, meta)
         return True
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
@@ -629,6 +635,7 @@ class DynamicConfigurationManager:
             self._watcher = None
         if self.exposures is not None:
             self.exposures.close()
+        self.metrics.close()  # after the exposures, which it counts
         self.events.close()
 
 
