@@ -724,14 +724,20 @@ def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
 def is_feature_enabled(flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
     """:meth:`DynamicConfigurationManager.is_feature_enabled` on the process-wide manager
     (the seed's module-level form: ``if is_feature_enabled(FeatureFlag.X, ctx): ...``)."""
-    return get_dynamic_config_manager().is_feature_enabled(flag, user_context)
+    manager = _MANAGER  # one frame on the hot path: the method's body, inlined
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager._is_enabled(getattr(flag, "_value_", flag), user_context)  # type: ignore[no-any-return]
 
 
 def get_ab_test_variant(
     test_name: str, user_context: Mapping[str, Any] | None = None
 ) -> str | None:
     """:meth:`DynamicConfigurationManager.get_ab_test_variant` on the process-wide manager."""
-    return get_dynamic_config_manager().get_ab_test_variant(test_name, user_context)
+    manager = _MANAGER
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager.get_ab_test_variant(test_name, user_context)
 
 
 def reset_dynamic_config_manager() -> None:
