@@ -481,6 +481,8 @@ def test_hostile_str_subclass_never_raises(make):
             }
         }
     )
-    for key in ("f", "g", "h"):  # an unusable value matches nothing, ne included
-        assert engine.is_enabled(key, {"seg": Nasty("premium")}) is False
-    assert engine.evaluate_all({"seg": Nasty("premium")}) == {"f": False, "g": False, "h": False}
+    # a str subclass is evaluated as its exact str value; its overrides are never called
+    for key in ("f", "g", "h"):
+        assert engine.is_enabled(key, {"seg": Nasty("premium")}) is True
+    assert engine.evaluate_all({"seg": Nasty("premium")}) == {"f": True, "g": True, "h": True}
+    assert engine.evaluate_all({"seg": Nasty("free")}) == {"f": False, "g": False, "h": False}

@@ -23,7 +23,7 @@ from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the sha
 from collections.abc import Mapping
 
 from cfgcore import compiler as _C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "c"
 
@@ -34,10 +34,17 @@ cdef extern from "Python.h":
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
+    bint PyLong_CheckExact(object)
+    bint PyFloat_CheckExact(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0
     double PyFloat_AS_DOUBLE(object)
     dict _PyDict_NewPresized(Py_ssize_t)
+    # The same C function without Cython's exception check: a NULL result with an
+    # error set (a key whose __eq__ raised) is cleared and read as "missing".
+    PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
 
 
 cdef enum:
@@ -125,6 +132,13 @@ ctypedef struct Outcome:
     int var
     int reason
     int rule
+
+
+cdef bint _is_mapping(object obj) noexcept:
+    try:
+        return isinstance(obj, Mapping)
+    except Exception:  # an object faking its __class__
+        return False
 
 
 cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
@@ -316,7 +330,10 @@ cdef class Context:
     cdef Binding _bound
 
     def __init__(self, attrs=None):
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
@@ -485,6 +502,9 @@ cdef class CompiledSnapshot:
         sv.ci_id = -1
         if v is None:
             return 0
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v)
+                or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
         # slot read only for bucketing or prefixes never needs one.
         if v is True or v is False:
@@ -564,8 +584,12 @@ cdef class CompiledSnapshot:
         cdef PyObject* found
         name = self._slot_names[slot]
         if type(attrs) is dict:
-            found = PyDict_GetItemWithError(attrs, name)
-            return <object>found if found != NULL else None
+            found = _dict_get_or_null(attrs, name)
+            if found != NULL:
+                return <object>found
+            if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
+                PyErr_Clear()
+            return None
         try:
             return attrs.get(name)
         except Exception:  # a hostile mapping must not break evaluation
@@ -608,8 +632,7 @@ cdef class CompiledSnapshot:
         # unbound or fully bound, never half-filled (casefold or a semver parse may run
         # Python code and let another thread in). The first writer wins.
         cdef SlotVal tmp
-        cdef PyObject* found = PyDict_GetItemWithError(attrs, self._slot_names[s])
-        v = <object>found if found != NULL else None
+        v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
         if v is None or PyUnicode_CheckExact(v) or type(v) is bool or type(v) is int or type(v) is float:
             # built-in values: hashing and casefold cannot fail, no try block needed
             self._bind_slot(&tmp, s, v)
@@ -661,22 +684,23 @@ cdef class CompiledSnapshot:
         bd.snap = self
         bd.n = self.n_slots
         bd.vals = _missing_slots(self.n_slots)
-        if type(attrs) is dict or isinstance(attrs, Mapping):
+        if type(attrs) is dict or _is_mapping(attrs):
             self._bind_into(bd.vals, attrs, NULL, self.n_slots)
         return bd
 
     cdef inline int _lookup(self, object key):
         cdef PyObject* found
-        if PyUnicode_CheckExact(key):  # str keys cannot raise: skip the try block
-            found = PyDict_GetItem(self._index, key)
-            return <int>(<object>found) if found != NULL else -1
-        try:
-            found = PyDict_GetItemWithError(self._index, key)
-        except Exception:  # unhashable key
-            return -1
-        if found == NULL:
-            return -1
-        return <int>(<object>found)
+        if not PyUnicode_CheckExact(key):
+            # Only strings name flags; a str subclass by its exact value (its __hash__
+            # and __eq__ are never called), anything else is not found.
+            if not PyUnicode_Check(key):
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        found = PyDict_GetItem(self._index, key)  # exact str: cannot raise
+        return <int>(<object>found) if found != NULL else -1
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
     cdef bint _regex(self, int a, PyObject* text) noexcept:
@@ -783,7 +807,9 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                continue
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first
@@ -821,6 +847,7 @@ cdef class CompiledSnapshot:
             return NAN  # a broken clock: schedules treat the flag as out of window
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef Outcome out
@@ -834,8 +861,9 @@ cdef class CompiledSnapshot:
             out.reason = REASON_DISABLED
             return out
         if f[F_SCHED]:
-            if isnan(now[0]):
+            if now[1] == 0:  # read the clock once per evaluation, even when it fails
                 now[0] = self._now()
+                now[1] = 1
             if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
                 out.var = f[F_OFF]
                 out.reason = REASON_DISABLED
@@ -886,7 +914,9 @@ cdef class CompiledSnapshot:
 
     cdef Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef SlotVal stackvals[STACK_SLOTS]
         cdef SlotVal* vals
@@ -895,12 +925,12 @@ cdef class CompiledSnapshot:
         cdef int k
         if type(ctx) is Context:
             bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-            return self._eval(fi, bd.vals, &now)
-        if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, bd.vals, now)
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            return self._eval(fi, self.empty, now)
         f = self.flags + fi * FW
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, self.empty, now)
         if self.n_slots <= STACK_SLOTS:
             vals = &stackvals[0]
         else:
@@ -908,7 +938,7 @@ cdef class CompiledSnapshot:
             if vals == NULL:
                 raise MemoryError()
         self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
-        out = self._eval(fi, vals, &now)
+        out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
         if vals != &stackvals[0]:
@@ -966,7 +996,7 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -977,7 +1007,7 @@ cdef class CompiledSnapshot:
         out = self._run(fi, ctx)
         if default is not None and _value_kind(default) != self._value_kinds[out.var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=self._keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -986,7 +1016,7 @@ cdef class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=self._keys[fi],
             value=self._values[out.var],
             variant=self._names[out.var],
             reason=REASONS[out.reason],
@@ -1000,7 +1030,9 @@ cdef class CompiledSnapshot:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
@@ -1017,7 +1049,7 @@ cdef class CompiledSnapshot:
         cdef dict result = PyDict_Copy(self._all_template)
         for i in range(self.n_varying):
             fi = self._varying[i]
-            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, &now).var])
+            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, now).var])
         return result
 
     cdef int _build_all_template(self) except -1:
@@ -1025,7 +1057,9 @@ cdef class CompiledSnapshot:
         cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
         cdef Py_ssize_t i, n = 0
         cdef const int32_t* f
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         if varying == NULL:
             raise MemoryError()
         for i in range(self.n_flags):
@@ -1035,7 +1069,7 @@ cdef class CompiledSnapshot:
             if not f[F_ENABLED] or (
                 not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
             ):
-                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, &now).var]
+                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, now).var]
             else:
                 template[self._keys[i]] = None
                 varying[n] = <int32_t>i
@@ -1101,10 +1135,13 @@ cdef class EngineCore:
         # No __init__ call and no binding here: a dict copy, and each attribute is bound
         # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
         cdef Context ctx = Context.__new__(Context)
-        if type(attrs) is dict:
-            ctx.attrs = PyDict_Copy(attrs)
-        else:
-            ctx.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            if type(attrs) is dict:
+                ctx.attrs = PyDict_Copy(attrs)
+            else:
+                ctx.attrs = dict(attrs) if _is_mapping(attrs) else {}
+        except Exception:  # a hostile mapping (or colliding keys): no usable attributes
+            ctx.attrs = {}
         return ctx
 
     def is_enabled(self, key, ctx=None):
@@ -1149,3 +1186,80 @@ cdef class EngineCore:
         schedule. Never raises.
         """
         return self._snap.evaluate_all(ctx)
+
+
+@cython.final
+cdef class SeedAPI:
+    """The seed API's two per-request calls, for one engine, without a Python frame.
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    cdef EngineCore engine
+    cdef public dict tests
+    cdef public object expose
+
+    def __init__(self, EngineCore engine, dict tests, expose):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag, user_context=None):
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if not PyUnicode_CheckExact(flag):
+            # An Enum member: its value names the flag (one attribute read; a str-mixin
+            # member's value is the exact str, so the engine's fast path takes it).
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name, user_context=None):
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        cdef PyObject* found
+        cdef dict attrs
+        if not PyUnicode_CheckExact(test_name):
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not PyUnicode_Check(test_name):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        found = PyDict_GetItem(self.tests, test_name)  # exact str key: cannot raise
+        if found == NULL:
+            return None
+        seen = <object>found
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs = <dict>user_context
+        elif type(user_context) is Context:
+            attrs = (<Context>user_context).attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            found = _dict_get_or_null(attrs, "user_id")
+            if found == NULL:
+                if PyErr_Occurred() != NULL:
+                    PyErr_Clear()
+            else:
+                uid = <object>found
+                # Exact str and int ids hash without user code: the steady state is
+                # one set lookup.
+                if (PyUnicode_CheckExact(uid) or type(uid) is int) and uid in seen:
+                    return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v
+

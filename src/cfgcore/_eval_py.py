@@ -27,7 +27,7 @@ from typing import Any
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "py"
 
@@ -83,6 +83,9 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str)"""
     if v is None:
         return _MISSING_BINDING
+    tv = type(v)
+    if tv is not str and tv is not int and tv is not float and tv is not bool:
+        v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
     if v is True or v is False:
         return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
     if isinstance(v, str):
@@ -114,7 +117,10 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
 
 def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
     binding: list = [_MISSING_BINDING] * len(t.slots)
-    if not isinstance(attrs, Mapping):
+    try:
+        if not isinstance(attrs, Mapping):
+            return binding
+    except Exception:  # an object faking its __class__
         return binding
     names = t.slots
     for s in slots:
@@ -141,7 +147,10 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
         self._bound: tuple[Any, list] | None = None
 
     def _binding_for(self, snap: CompiledSnapshot) -> list:
@@ -201,14 +210,11 @@ class CompiledSnapshot:
         return len(self.tables.keys)
 
     def __contains__(self, key: object) -> bool:
-        try:
-            return key in self._index
-        except TypeError:
-            return False
+        return self._lookup(key) >= 0
 
     # -- binding -----------------------------------------------------------------------
     def _binding(self, ctx: Any, fi: int) -> list:
-        if isinstance(ctx, Context):
+        if issubclass(type(ctx), Context):
             return ctx._binding_for(self)
         t = self.tables
         if fi < 0:
@@ -218,10 +224,16 @@ class CompiledSnapshot:
         return _bind(t, ctx, t.ipool[start : start + t.flags[base + L.F_SLOTS_COUNT]])
 
     def _lookup(self, key: Any) -> int:
-        try:
-            return self._index.get(key, -1)
-        except TypeError:
-            return -1
+        # Only strings name flags; a str subclass by its exact value (its __hash__ and
+        # __eq__ are never called), anything else is not found.
+        if type(key) is not str:
+            if not issubclass(type(key), str):  # type(): a faked __class__ is not consulted
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        return self._index.get(key, -1)
 
     # -- evaluation --------------------------------------------------------------------
     def _now(self) -> float:
@@ -285,11 +297,14 @@ class CompiledSnapshot:
         t = self.tables
         for s in t.ipool[bstart : bstart + bcount]:
             raw = b[s][6]
-            if raw is not None:
-                off = t.flags[base + L.F_SALT_OFF]
-                salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
-                # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
-                return murmur3_32(salt + raw) % L.BUCKETS
+            if raw is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
+            off = t.flags[base + L.F_SALT_OFF]
+            salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
+            # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
+            return murmur3_32(salt + raw) % L.BUCKETS
         return -1
 
     def _node(self, i: int, b: list) -> bool:
@@ -417,7 +432,7 @@ class CompiledSnapshot:
         fi = self._lookup(key)
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -429,7 +444,7 @@ class CompiledSnapshot:
         t = self.tables
         if default is not None and C.value_kind(default) != t.value_kinds[var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=t.keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -438,7 +453,7 @@ class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=t.keys[fi],
             value=t.values[var],
             variant=t.variant_names[var],
             reason=REASONS[reason],
@@ -550,3 +565,68 @@ class EngineCore:
 from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
 
 _EMPTY = _Snapshot()
+
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine (reference twin of the
+    compiled ``SeedAPI``).
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    __slots__ = ("engine", "tests", "expose")
+
+    def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if type(flag) is not str:
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        if type(test_name) is not str:
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not isinstance(test_name, str):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        seen = self.tests.get(test_name)
+        if seen is None:
+            return None
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs: Any = user_context
+        elif type(user_context) is Context:
+            attrs = user_context.attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            try:
+                uid = attrs.get("user_id")
+            except Exception:  # a colliding key whose __eq__ raises: read as missing
+                uid = None
+            if type(uid) in (str, int) and uid in seen:
+                return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v

@@ -56,6 +56,13 @@ BUCKETING_SCHEMES = {"murmur3": SCHEME_MURMUR3}
 
 def value_kind(value: Any) -> int:
     """The value kind used for type checks (bool is not a number here)."""
+    try:
+        return _value_kind(value)
+    except Exception:  # an object faking its __class__: of no known kind
+        return V_MIXED
+
+
+def _value_kind(value: Any) -> int:
     if value is None:
         return V_NULL
     if value is True or value is False:
@@ -196,7 +203,9 @@ class FlagRecords(ConditionLowering):
             else:
                 rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
                 if rule.rollout is not None:
-                    pct = float(rule.rollout)
+                    pct = self.number(rule.rollout, f"{rpath}.rollout")
+                    if pct is None:
+                        pct = 0.0
                     if not 0.0 <= pct <= 100.0:  # NaN fails this too
                         self.problem(
                             f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
@@ -227,7 +236,9 @@ class FlagRecords(ConditionLowering):
         start = len(t.splits) // 2
         total = 0.0
         for name, weight in weights.items():
-            w = float(weight)
+            w = self.number(weight, f"{rpath}.split.{name}")
+            if w is None:
+                w = 0.0
             if not (w >= 0.0 and math.isfinite(w)):
                 self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
                 w = 0.0

@@ -272,6 +272,10 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 problems.append(_msgspec_problem(exc, file, prefix=f"{section}.{key}"))
+            except RecursionError:  # bytes input nested beyond the decoder's stack
+                problems.append(
+                    Problem(path=f"{section}.{key}", message="nested too deeply", file=file)
+                )
     if problems:
         raise SnapshotError(problems)
     return Snapshot(
@@ -358,8 +362,39 @@ def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) ->
     return decode_snapshot(data, fmt, file=name)
 
 
+MAX_VALUE_DEPTH = 100  # nested containers; real flag sets stay far below (conditions: 32)
+
+
+def _too_deep(obj: Any, limit: int = MAX_VALUE_DEPTH) -> str | None:
+    """The path of the first container nested deeper than ``limit``, or None.
+
+    Iterative, so a 10,000-deep value is refused with a path instead of raising
+    RecursionError in the decoders or the compiler.
+    """
+    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth >= limit:
+            return path
+        for child_path, child in items:
+            if isinstance(child, (dict, list, tuple)):
+                stack.append((child, child_path, depth + 1))
+    return None
+
+
 def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     """Build a typed Snapshot from plain Python data (as decoded from any format)."""
+    deep = _too_deep(obj)
+    if deep is not None:
+        raise SnapshotError(
+            [Problem(path=deep, message=f"nested deeper than {MAX_VALUE_DEPTH} levels", file=file)]
+        )
     try:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:

@@ -48,8 +48,16 @@ import msgspec
 
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests, is_boolean
+from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+from cfgcore.experiments.features import (
+    FeatureFlag,
+    custom_flag_change,
+    dependencies_change,
+    feature_status,
+    flag_key,
+    rollout_change,
+)
 from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
@@ -63,7 +71,7 @@ from cfgcore.runtime.flagstore import (
     open_store,
 )
 from cfgcore.runtime.forks import after_fork_in_child
-from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
+from cfgcore.snapshot import Flag, Prerequisite, Snapshot
 
 __all__ = [
     "ABTestConfiguration",
@@ -77,40 +85,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
-
-
-class FeatureFlag(str, Enum):
-    """The built-in flag catalog (the bundled music-streaming flags).
-
-    Members are strings too (``FeatureFlag.X == "x"``). Any other flag can be checked
-    by name or through your own Enum
-    (:meth:`DynamicConfigurationManager.register_custom_feature_flag`).
-    """
-
-    ENHANCED_ANOMALY_DETECTION = "enhanced_anomaly_detection"
-    EXPERIMENTAL_ML_MODELS = "experimental_ml_models"
-    ADVANCED_AUDIO_ANALYTICS = "advanced_audio_analytics"
-    # The segment features of the user_segments block.
-    ENHANCED_RECOMMENDATIONS = "enhanced_recommendations"
-    PREDICTIVE_SKIP_DETECTION = "predictive_skip_detection"
-    PARENTAL_CONTROLS = "parental_controls"
-    SHARED_PLAYLISTS_ANALYSIS = "shared_playlists_analysis"
-    STUDY_MODE_DETECTION = "study_mode_detection"
-    CAMPUS_TRENDING_ANALYSIS = "campus_trending_analysis"
-    AD_PLACEMENT_OPTIMIZATION = "ad_placement_optimization"
-    CONVERSION_TRIGGER_DETECTION = "conversion_trigger_detection"
-    LOSSLESS_AUDIO_EU = "lossless_audio_eu"
-
-
-def _flag_key(flag: Any) -> str:
-    if isinstance(flag, Enum):
-        value = flag.value
-        if not isinstance(value, str):
-            raise ConfigError(f"feature flag {flag!r}: its value must be a string (the flag key)")
-        return value
-    if isinstance(flag, str) and flag:
-        return flag
-    raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
@@ -136,22 +110,6 @@ def resolve_flags_file(
 
 def _plain(flag: Flag | None) -> Any:
     return None if flag is None else msgspec.to_builtins(flag)
-
-
-def _usable_id(value: Any) -> bool:
-    # What the engine buckets by: a str, or an int that is not a bool.
-    return isinstance(value, (str, int)) and not isinstance(value, bool)
-
-
-def _on_off(flag: Flag) -> tuple[str, str]:
-    if flag.variants is None:
-        return "on", flag.off_variant or "off"
-    on = next((k for k, v in flag.variants.items() if v is True), "on")
-    off = next((k for k, v in flag.variants.items() if v is False), "off")
-    return on, flag.off_variant or off
-
-
-# --------------------------------------------------------------------------- manager
 
 
 class DynamicConfigurationManager:
@@ -237,6 +195,20 @@ class DynamicConfigurationManager:
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
+        # The two seed calls a request makes, served without a Python frame by the
+        # evaluator's SeedAPI (same semantics as the methods below, which document
+        # them); a subclass that overrides either method keeps its override.
+        impl = getattr(type(self._engine), "_impl", None)
+        seed_api = getattr(impl, "SeedAPI", None)
+        if seed_api is not None and isinstance(self._engine, impl.EngineCore):  # type: ignore[union-attr]
+            # The logger's own method (one frame, no reference back to the manager).
+            expose = self.exposures.expose if self.exposures is not None else _no_exposure
+            self._api = seed_api(self._engine, self._seen, expose)
+            cls = type(self)
+            if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
+                self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]
+            if cls.get_ab_test_variant is DynamicConfigurationManager.get_ab_test_variant:
+                self.get_ab_test_variant = self._api.get_ab_test_variant  # type: ignore[method-assign]
 
     @property
     def store(self) -> Any:
@@ -250,6 +222,9 @@ class DynamicConfigurationManager:
         self._seen: dict[str, Any] = {
             k: (logger.seen_set(k) if logger is not None else False) for k in self._tests
         }
+        api = getattr(self, "_api", None)
+        if api is not None:
+            api.tests = self._seen  # one assignment: a reader sees the old or the new map
 
     @property
     def engine(self) -> Any:
@@ -304,18 +279,10 @@ class DynamicConfigurationManager:
         return v
 
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
-        try:
-            # Log the id the engine bucketed by: user_id unless it is not a usable id
-            # (None, a list, ...), then targeting_key (the engine's default bucket_by).
-            user = user_context.get("user_id")
-            if type(user) is not str and not _usable_id(user):
-                user = user_context.get("targeting_key")
-                if not _usable_id(user):
-                    return
-        except Exception:
-            return
+        # Logs the id the engine bucketed by: user_id unless it is not a usable id
+        # (None, a list, ...), then targeting_key (the engine's default bucket_by).
         if self.exposures is not None:
-            self.exposures.log(test_name, variant, user)
+            self.exposures.expose(test_name, variant, user_context)
 
     # -- feature flags -------------------------------------------------------------
 
@@ -327,7 +294,7 @@ class DynamicConfigurationManager:
         users). An unknown flag is created (on for everyone, then rolled out). Raises
         ConfigError (nothing changes) on a bad percentage or a non-boolean flag.
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         if is_internal_flag(key):
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         try:
@@ -340,20 +307,7 @@ class DynamicConfigurationManager:
                 f"got {rollout_percentage!r}"
             )
 
-        def change(snap: Snapshot) -> Snapshot:
-            old = snap.flags.get(key)
-            if old is None:
-                old = Flag(description="created by set_feature_flag")
-            elif key in snap.experiments or not is_boolean(old):
-                raise ConfigError(
-                    f"{self.flags_file}: flags.{key}: not a boolean feature flag "
-                    "(use the A/B test API for multivariate flags)"
-                )
-            new = _with_rollout(old, pct)
-            new = msgspec.structs.replace(new, enabled=bool(enabled))
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "set_feature_flag")
+        self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
 
     def register_custom_feature_flag(
         self, flag: Any, *, description: str = "", enabled: bool = False
@@ -362,7 +316,7 @@ class DynamicConfigurationManager:
 
         Returns True if the flag was created, False if it already existed (unchanged).
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         if not isinstance(description, str):  # null would be persisted and refused on load
             raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
         if isinstance(flag, Enum):
@@ -370,11 +324,7 @@ class DynamicConfigurationManager:
         if key in self._source.flags:
             return False
 
-        def change(snap: Snapshot) -> Snapshot:
-            new = Flag(default="on" if enabled else "off", description=description, tags=["custom"])
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "register_custom_feature_flag")
+        self._mutate(custom_flag_change(key, description, enabled), "register_custom_feature_flag")
         return True
 
     def set_flag_dependencies(self, flag: Any, depends_on: Iterable[Any]) -> None:
@@ -383,50 +333,20 @@ class DynamicConfigurationManager:
         A ``(flag, variant)`` pair requires that variant instead. Unknown flags and
         dependency cycles raise ConfigError and change nothing.
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         pres: list[str | Prerequisite] = []
         for dep in depends_on:
             if isinstance(dep, tuple):
-                pres.append(Prerequisite(flag=_flag_key(dep[0]), variant=str(dep[1])))
+                pres.append(Prerequisite(flag=flag_key(dep[0]), variant=str(dep[1])))
             else:
-                pres.append(_flag_key(dep))
+                pres.append(flag_key(dep))
 
-        def change(snap: Snapshot) -> Snapshot:
-            old = snap.flags.get(key)
-            if old is None:
-                raise ConfigError(f"{self.flags_file}: flags.{key}: unknown flag")
-            new = msgspec.structs.replace(old, prerequisites=pres)
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "set_flag_dependencies")
+        self._mutate(dependencies_change(key, pres, self.flags_file), "set_flag_dependencies")
 
     def get_feature_flags_status(self) -> dict[str, dict[str, Any]]:
         """Every boolean feature flag: ``enabled``, ``rollout_percentage``, ``targeted``
         (has conditions), ``prerequisites``, ``description``, ``tags``."""
-        out: dict[str, dict[str, Any]] = {}
-        for key, flag in self._source.flags.items():
-            if key in self._tests or is_internal_flag(key) or not is_boolean(flag):
-                continue
-            on, _off = _on_off(flag)
-            rollouts = [
-                100.0 if r.rollout is None else float(r.rollout)
-                for r in flag.rules
-                if r.serve == on and r.split is None
-            ]
-            if (flag.default or "on") == on:
-                rollouts.append(100.0)
-            out[key] = {
-                "enabled": flag.enabled,
-                "rollout_percentage": max(rollouts, default=0.0),
-                "targeted": any(r.when is not None for r in flag.rules),
-                "prerequisites": [
-                    p if isinstance(p, str) else {"flag": p.flag, "variant": p.variant}
-                    for p in flag.prerequisites
-                ],
-                "description": flag.description,
-                "tags": list(flag.tags),
-            }
-        return out
+        return feature_status(self._source, self._tests)
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
@@ -487,7 +407,7 @@ class DynamicConfigurationManager:
         are checked (:meth:`check_guardrails`).
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None and isinstance(ctx, Mapping):
+        if user_id is None and (type(ctx) is dict or isinstance(ctx, Mapping)):
             uid = ctx.get("user_id")
             if uid is None:
                 uid = ctx.get("targeting_key")
@@ -639,30 +559,11 @@ class DynamicConfigurationManager:
         self.events.close()
 
 
-def _with_rollout(flag: Flag, pct: float) -> Flag:
-    """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent.
-
-    A flag with no such rule (on or off for everyone), or whose default serves the
-    on-variant (users no rule matched would get it regardless of the percentage), gets
-    a final rollout rule and the off variant as its default, so the percentage
-    applies to everyone else.
-    """
-    on, off = _on_off(flag)
-    rollout = None if pct >= 100.0 else pct
-    rules = [
-        msgspec.structs.replace(r, rollout=rollout) if r.serve == on and r.split is None else r
-        for r in flag.rules
-    ]
-    default = flag.default
-    if (flag.default or "on") == on or not any(
-        r.serve == on and r.split is None for r in flag.rules
-    ):
-        rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
-        default = off
-    return msgspec.structs.replace(flag, rules=rules, default=default)
-
-
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()
+
+
+def _no_exposure(test_name: str, variant: str, user_context: Any) -> None:
+    """Exposure logging is off (the dedup map holds False then: never called)."""
 
 
 def _reset_managers_after_fork() -> None:
@@ -724,10 +625,10 @@ def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
 def is_feature_enabled(flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
     """:meth:`DynamicConfigurationManager.is_feature_enabled` on the process-wide manager
     (the seed's module-level form: ``if is_feature_enabled(FeatureFlag.X, ctx): ...``)."""
-    manager = _MANAGER  # one frame on the hot path: the method's body, inlined
+    manager = _MANAGER  # no get_dynamic_config_manager() frame on the hot path
     if manager is None:
         manager = get_dynamic_config_manager()
-    return manager._is_enabled(getattr(flag, "_value_", flag), user_context)  # type: ignore[no-any-return]
+    return manager.is_feature_enabled(flag, user_context)
 
 
 def get_ab_test_variant(

@@ -18,13 +18,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
+
+import msgspec
 
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.runtime.forks import after_fork_in_child
@@ -47,7 +49,19 @@ class Exposure(NamedTuple):
         return {"test": self.test, "variant": self.variant, "user": self.user, "ts": self.time}
 
 
-ExposureSink = Any  # an object with write(batch: list[Exposure]) or a callable(batch)
+@runtime_checkable
+class BatchSink(Protocol):
+    """A sink object: ``write(batch)`` receives each batch of exposures (or metric
+    events); optional ``flush()`` and ``close()`` are called when present."""
+
+    def write(self, batch: list[Exposure]) -> Any: ...
+
+
+#: What the exposure logger accepts as a sink: a :class:`BatchSink` or ``callable(batch)``.
+ExposureSink = BatchSink | Callable[[list[Exposure]], Any]
+
+
+_LINES = msgspec.json.Encoder()
 
 
 class MemorySink:
@@ -85,11 +99,12 @@ class JsonLinesSink:
 
     def write(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> None:
         """Append records; rotate first when the file is full."""
-        data = "".join(
-            json.dumps(r.to_json() if isinstance(r, Exposure) else dict(r), ensure_ascii=False)
-            + "\n"
-            for r in batch
-        ).encode("utf-8")
+        # msgspec writes UTF-8 JSON lines (as json.dumps(ensure_ascii=False) would) about
+        # ten times faster: this runs on the writer thread, which shares the GIL with
+        # the request threads.
+        data = _LINES.encode_lines(
+            [r.to_json() if isinstance(r, Exposure) else dict(r) for r in batch]
+        )
         if not data:
             return
         with self._lock:
@@ -193,7 +208,7 @@ class ExposureLogger:
         sinks: Iterable[ExposureSink] = (),
         *,
         queue_size: int = 100_000,
-        batch_size: int = 256,
+        batch_size: int = 64,
         dedup_limit: int = 1_000_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -257,6 +272,28 @@ class ExposureLogger:
         seen.add(user)
         self._append((test, variant, user, self._clock()))
 
+    def expose(self, test: str, variant: str, user_context: Any) -> None:
+        """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``
+        (what the engine buckets by; a str, or an int that is not a bool). The first
+        exposure of a request runs this one frame. Never raises."""
+        try:
+            user = user_context.get("user_id")
+            if type(user) is not str and not _usable_id(user):
+                user = user_context.get("targeting_key")
+                if not _usable_id(user):
+                    return
+            seen = self._seen.get(test)
+            if seen is None:
+                seen = self._seen.setdefault(test, set())
+            if user in seen:
+                return
+        except Exception:  # a mapping that raises, an id whose __hash__ raises
+            return
+        if len(seen) >= self._dedup_limit:
+            seen.clear()
+        seen.add(user)
+        self._append((test, variant, user, self._clock()))
+
     def forget(self, test: str) -> None:
         """Empty the dedup set of ``test`` (when the test is replaced or deleted)."""
         seen = self._seen.get(test)
@@ -265,13 +302,16 @@ class ExposureLogger:
 
     def _deliver(self, raw: list[tuple[str, str, Any, float]]) -> None:
         batch = []
+        make = tuple.__new__  # Exposure(...) without the namedtuple's Python __new__
         for test, variant, user, ts in raw:
             try:
-                batch.append(Exposure(test, variant, str(user), ts))
+                batch.append(
+                    make(Exposure, (test, variant, user if type(user) is str else str(user), ts))
+                )
             except Exception:  # a hostile id's __str__: skip that record
                 self.sink_errors += 1
         for sink in self.sinks:
-            write = getattr(sink, "write", None) or sink
+            write: Any = getattr(sink, "write", None) or sink
             try:
                 write(batch)
             except Exception:
@@ -310,6 +350,11 @@ class ExposureLogger:
             "dropped": self.dropped,
             "sink_errors": self.sink_errors,
         }
+
+
+def _usable_id(value: Any) -> bool:
+    # What the engine buckets by: a str, or an int that is not a bool.
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 _LOGGERS: weakref.WeakSet[ExposureLogger] = weakref.WeakSet()

@@ -57,6 +57,7 @@ class MetricsStore:
         self._writer = BackgroundWriter(
             self._deliver, name="cfgcore-metrics", max_pending=max_pending
         )
+        self._append = self._writer.append
 
     @property
     def dropped(self) -> int:
@@ -108,7 +109,7 @@ class MetricsStore:
         if not write or self._sink is None:
             self._apply([event])
             return True
-        return self._writer.append(event)
+        return self._append(event)
 
     def _apply(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
         with self._lock:

@@ -45,7 +45,7 @@ class BackgroundWriter:
         *,
         name: str,
         max_pending: int = 100_000,
-        batch_size: int = 256,
+        batch_size: int = 64,
     ) -> None:
         self._deliver = deliver
         self.name = name
