@@ -129,11 +129,6 @@ def _plain(flag: Flag | None) -> Any:
     return None if flag is None else msgspec.to_builtins(flag)
 
 
-def _usable_id(value: Any) -> bool:
-    # What the engine buckets by: a str, or an int that is not a bool.
-    return isinstance(value, (str, int)) and not isinstance(value, bool)
-
-
 class DynamicConfigurationManager:
     """Feature flags and A/B tests with atomic, persisted updates.
 
@@ -217,6 +212,20 @@ class DynamicConfigurationManager:
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
+        # The two seed calls a request makes, served without a Python frame by the
+        # evaluator's SeedAPI (same semantics as the methods below, which document
+        # them); a subclass that overrides either method keeps its override.
+        impl = getattr(type(self._engine), "_impl", None)
+        seed_api = getattr(impl, "SeedAPI", None)
+        if seed_api is not None and isinstance(self._engine, impl.EngineCore):  # type: ignore[union-attr]
+            # The logger's own method (one frame, no reference back to the manager).
+            expose = self.exposures.expose if self.exposures is not None else _no_exposure
+            self._api = seed_api(self._engine, self._seen, expose)
+            cls = type(self)
+            if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
+                self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]
+            if cls.get_ab_test_variant is DynamicConfigurationManager.get_ab_test_variant:
+                self.get_ab_test_variant = self._api.get_ab_test_variant  # type: ignore[method-assign]
 
     @property
     def store(self) -> Any:
@@ -230,6 +239,9 @@ class DynamicConfigurationManager:
         self._seen: dict[str, Any] = {
             k: (logger.seen_set(k) if logger is not None else False) for k in self._tests
         }
+        api = getattr(self, "_api", None)
+        if api is not None:
+            api.tests = self._seen  # one assignment: a reader sees the old or the new map
 
     @property
     def engine(self) -> Any:
@@ -284,17 +296,10 @@ class DynamicConfigurationManager:
         return v
 
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
-        attrs = getattr(user_context, "attrs", user_context)
-        try:
-            # Log the id the engine bucketed by: user_id unless it is not a usable id
-            # (None, a list, ...), then targeting_key (the engine's default bucket_by).
-            user = attrs.get("user_id")
-            if not _usable_id(user):
-                user = attrs.get("targeting_key")
-        except Exception:
-            return
-        if _usable_id(user) and self.exposures is not None:
-            self.exposures.log(test_name, variant, user)
+        # Logs the id the engine bucketed by: user_id unless it is not a usable id
+        # (None, a list, ...), then targeting_key (the engine's default bucket_by).
+        if self.exposures is not None:
+            self.exposures.expose(test_name, variant, user_context)
 
     # -- feature flags -------------------------------------------------------------
 
@@ -440,15 +445,20 @@ class DynamicConfigurationManager:
         are checked (:meth:`check_guardrails`).
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None and isinstance(ctx, Mapping):
-            uid = ctx.get("user_id", ctx.get("targeting_key"))
-            user_id = None if uid is None else str(uid)
+        if user_id is None and (type(ctx) is dict or isinstance(ctx, Mapping)):
+            uid = ctx.get("user_id")
+            if uid is None:
+                uid = ctx.get("targeting_key")
+            user_id = None if uid is None else uid if type(uid) is str else str(uid)
         if variant is None:
             variant = self.get_ab_test_variant(test_name, ctx)
-        if variant is None or test_name not in self._tests:
+        meta = self._tests.get(test_name)
+        if variant is None or meta is None:
             return False
+        # Returns at once: summaries and the metrics file are updated off-thread.
         self.metrics.record(test_name, variant, metric, value, user_id)
-        self.guardrails.counted(test_name, self._tests.get(test_name, {}))
+        if meta.get("guardrail_metrics"):
+            self.guardrails.counted(test_name, meta)
         return True
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
@@ -598,10 +608,15 @@ class DynamicConfigurationManager:
             self._watcher = None
         if self.exposures is not None:
             self.exposures.close()
+        self.metrics.close()  # after the exposures, which it counts
         self.events.close()
 
 
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()
+
+
+def _no_exposure(test_name: str, variant: str, user_context: Any) -> None:
+    """Exposure logging is off (the dedup map holds False then: never called)."""
 
 
 def _reset_managers_after_fork() -> None:
@@ -663,14 +678,20 @@ def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
 def is_feature_enabled(flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
     """:meth:`DynamicConfigurationManager.is_feature_enabled` on the process-wide manager
     (the seed's module-level form: ``if is_feature_enabled(FeatureFlag.X, ctx): ...``)."""
-    return get_dynamic_config_manager().is_feature_enabled(flag, user_context)
+    manager = _MANAGER  # no get_dynamic_config_manager() frame on the hot path
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager.is_feature_enabled(flag, user_context)
 
 
 def get_ab_test_variant(
     test_name: str, user_context: Mapping[str, Any] | None = None
 ) -> str | None:
     """:meth:`DynamicConfigurationManager.get_ab_test_variant` on the process-wide manager."""
-    return get_dynamic_config_manager().get_ab_test_variant(test_name, user_context)
+    manager = _MANAGER
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager.get_ab_test_variant(test_name, user_context)
 
 
 def reset_dynamic_config_manager() -> None:
