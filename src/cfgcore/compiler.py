@@ -117,6 +117,31 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     V_OBJECT,
     V_STR,
 )
+from cfgcore._layout import (  # noqa: F401 - re-exported: imported flags' bucketing
+    H_BY_COUNT,
+    H_BY_START,
+    H_HI,
+    H_LO,
+    H_SALT_LEN,
+    H_SALT_OFF,
+    H_SCHEME,
+    H_SEED,
+    H_SPACE,
+    H_SUFFIX_LEN,
+    H_SUFFIX_OFF,
+    HW,
+    P_OFF,
+    P_ON,
+    P_SET,
+    R_GATE_COUNT,
+    R_GATE_START,
+    R_HASH,
+    SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1,
+    SCHEME_GROWTHBOOK_V2,
+)
 from cfgcore._lower import (  # noqa: F401 - re-exported public helpers
     MAX_CONDITION_DEPTH,
     MAX_REGEX_INPUT,
@@ -147,7 +172,7 @@ class Tables:
         "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots",
         "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
-        "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
+        "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
     )  # fmt: skip
 
@@ -172,6 +197,7 @@ class Tables:
         self.rules: list[int] = []
         self.prereqs: list[int] = []
         self.splits: list[int] = []
+        self.hashes: list[int] = []  # HW-int hashing records (imported flags' bucketing)
         self.sched_start: list[float] = []
         self.sched_end: list[float] = []
         self.values: list[Any] = []

@@ -30,7 +30,8 @@ is ``getVariant``. Rollouts and variant choice use Unleash's own bucketing
 86028157 modulo the total weight for variants).
 
 Numbers, dates and IP addresses are compared on attributes that :func:`context`
-derives from each context field (``<field>#num``, ``<field>#date``, ``<field>#ip``),
+derives from each context field (``<field>#num``, ``<field>#date``, ``<field>#ip``,
+``<field>#semver``),
 so build contexts with :func:`context`.
 """
 
@@ -106,6 +107,8 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         ip = _ip_bits(v)
         if ip is not None:
             out[f"{k}#ip"] = ip
+        if v[:1] not in ("v", "V") and semver_key(v) is not None:
+            out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
     if "currentTime#date" not in out:
         out["currentTime#date"] = time.time() if now is None else float(now)
     out[RANDOM] = secrets.token_hex(8)
@@ -169,6 +172,7 @@ def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Sna
             imp.problem("features", f"a feature without a name: {feat!r:.80}")
             continue
         flags[name] = imp.feature(name, feat)
+    imp.has_dependencies = {f.get("name"): bool(f.get("dependencies")) for f in features}
     for name, feat in ((f.get("name"), f) for f in features):
         if isinstance(name, str) and feat.get("dependencies"):
             imp.dependencies(name, feat["dependencies"], flags)
@@ -218,12 +222,13 @@ def _percent(value: Any) -> int:
     return min(max(p, 0), 100)
 
 
-def _stickiness(name: str | None, default: list[str]) -> list[str]:
+def _stickiness(name: str | None, default: list[str], variants: bool = False) -> list[str]:
     if not name or name == "default":
         return list(default)
     if name == "random":
         return [RANDOM]
-    return [name]
+    # A missing custom field: a rollout is off, a variant choice uses a random value.
+    return [name, RANDOM] if variants else [name]
 
 
 class _Importer:
@@ -233,6 +238,7 @@ class _Importer:
         self.raw_segments = segments
         self.segments_out: dict[str, Any] = {}
         self.variant_names: dict[str, dict[str, list[str]]] = {}  # flag -> unleash name -> ours
+        self.has_dependencies: dict[Any, bool] = {}
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path=path, message=message, file=self.source))
@@ -281,12 +287,13 @@ class _Importer:
             return {"attr": f"{attr}#date", "gt" if op == "DATE_AFTER" else "lt": when}
         if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT", "SEMVER_GTE", "SEMVER_LTE"):
             v = str(value) if value is not None else ""
-            if semver_key(v) is None:
+            if semver_key(v) is None or v[:1] in ("v", "V"):
                 return _NEVER
+            sattr = f"{attr}#semver"
             if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
-                return {"attr": attr, op.lower(): v}
+                return {"attr": sattr, op.lower(): v}
             strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
-            return {"any": [{"attr": attr, strict: v}, {"attr": attr, "semver_eq": v}]}
+            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
         if op == "REGEX":
             pattern = str(value) if value is not None else ""
             try:
@@ -413,8 +420,10 @@ class _Importer:
             if not isinstance(parent, str):
                 self.problem(f"features.{name}.dependencies[{i}]", "dependency without 'feature'")
                 continue
-            if parent not in flags:
-                flags[name]["enabled"] = False  # Unleash: an unknown parent disables the child
+            if parent not in flags or self.has_dependencies.get(parent):
+                # Unleash: an unknown parent, or a parent with dependencies of its own
+                # (only one level is allowed), disables the child
+                flags[name]["enabled"] = False
                 continue
             if d.get("enabled", True) is False:
                 pres.append({"flag": parent, "off": True})
@@ -447,7 +456,7 @@ def _variant_split(
     the first variant whose cumulative weight reaches it (zero weights skipped): the
     variant owning bucket ``target - 1`` of ``total``."""
     total = sum(w for _, w in weighted if w > 0)
-    by = _stickiness(stickiness, _VARIANT_DEFAULT)
+    by = _stickiness(stickiness, _VARIANT_DEFAULT, variants=True)
     return {
         "hash": {
             "scheme": "murmur3",
