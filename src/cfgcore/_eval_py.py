@@ -88,7 +88,7 @@ def _cbor_scalar(is_str: bool, bk: bytes) -> bytes:
     if is_str:
         return _cbor_head(3, len(bk)) + bk
     n = int(bk)  # an int binds as its decimal text
-    if not -(2**64) <= n < 2**64:
+    if not -(2**64) < n < 2**64:
         raise OverflowError(n)  # no CBOR integer holds it: the caller treats it as no value
     return _cbor_head(0, n) if n >= 0 else _cbor_head(1, -1 - n)
 
