@@ -73,6 +73,7 @@ LAYOUT = dict(
     P_ON=P_ON, P_OFF=P_OFF, P_SET=P_SET, SCHEME_FLAGD_V2=SCHEME_FLAGD_V2,
     SCHEME_FLAGD_V3=SCHEME_FLAGD_V3, SCHEME_FLAGD_V3_PAIR=SCHEME_FLAGD_V3_PAIR,
     SCHEME_GROWTHBOOK_V1=SCHEME_GROWTHBOOK_V1, SCHEME_GROWTHBOOK_V2=SCHEME_GROWTHBOOK_V2,
+    SCHEME_FLAGD_V3_CBOR=SCHEME_FLAGD_V3_CBOR,
 )
 OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
@@ -227,6 +228,31 @@ cdef int _cbor_scalar(unsigned char* out, bint is_str, const char* bs, Py_ssize_
     return _cbor_head(out, 0, m)
 
 
+cdef inline int _hexval(char c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef Py_ssize_t _unhex(unsigned char* out, const char* s, Py_ssize_t n) noexcept nogil:
+    """Hex text to bytes (as bytes.fromhex, without spaces); -1 if it is not hex."""
+    cdef Py_ssize_t i
+    cdef int a, b
+    if n % 2:
+        return -1
+    for i in range(0, n, 2):
+        a = _hexval(s[i])
+        b = _hexval(s[i + 1])
+        if a < 0 or b < 0:
+            return -1
+        out[i // 2] = <unsigned char>(a * 16 + b)
+    return n // 2
+
+
 cdef inline uint32_t _fnv_utf16(uint32_t h, const unsigned char* p, Py_ssize_t n) noexcept nogil:
     """FNV-1a 32 over the UTF-16 code units of UTF-8 text (GrowthBook hashes JS strings)."""
     cdef Py_ssize_t i = 0
@@ -282,6 +308,15 @@ cdef int _scheme_bucket(int scheme, uint32_t seed, const char* salt, Py_ssize_t 
         buf = <unsigned char*>malloc(need)
         if buf == NULL:
             return -1
+    if scheme == SCHEME_FLAGD_V3_CBOR:
+        n = _unhex(buf, bs, bl) if is_str else -1
+        if n > 0:
+            h = murmur3_x86_32(buf, n, seed)
+        if buf != stack:
+            free(buf)
+        if n <= 0:
+            return -1  # not the hex text of an encoding: no value to hash
+        return <int>((<uint64_t>h * <uint64_t>space) >> 32)
     if scheme == SCHEME_FLAGD_V3 and (sl or xl):
         n = _cbor_head(buf, 3, <uint64_t>(sl + bl + xl))
     elif scheme == SCHEME_FLAGD_V3_PAIR:

@@ -21,6 +21,7 @@ Semantics in brief (README "Flag semantics" has the full text):
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -74,6 +75,9 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
     return h
 
 
+_HEX = re.compile(rb"(?:[0-9a-fA-F]{2})+")
+
+
 def _cbor_head(major: int, n: int) -> bytes:
     # RFC 8949 section 4.2.1: the shortest head that holds n
     if n < 24:
@@ -118,6 +122,11 @@ def scheme_bucket(
             data = _cbor_head(3, len(text)) + text
         else:
             data = _cbor_scalar(is_str, bk)
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3_CBOR:
+        data = bytes.fromhex(bk.decode()) if is_str and _HEX.fullmatch(bk) else b""
+        if not data:
+            return -1  # not the hex text of an encoding: no value to hash
         return (murmur3_32(data, seed) * space) >> 32
     if scheme == L.SCHEME_FLAGD_V3_PAIR:
         data = b"\x82" + _cbor_head(3, len(salt)) + salt + _cbor_scalar(is_str, bk)

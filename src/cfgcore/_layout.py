@@ -137,6 +137,7 @@ SCHEME_FLAGD_V3 = 2
 SCHEME_FLAGD_V3_PAIR = 3
 SCHEME_GROWTHBOOK_V1 = 4
 SCHEME_GROWTHBOOK_V2 = 5
+SCHEME_FLAGD_V3_CBOR = 6
 
 
 def _group(prefix: str) -> dict[str, int]:

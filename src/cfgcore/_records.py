@@ -46,6 +46,7 @@ from cfgcore._layout import (
     RW,
     SCHEME_FLAGD_V2,
     SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_CBOR,
     SCHEME_FLAGD_V3_PAIR,
     SCHEME_GROWTHBOOK_V1,
     SCHEME_GROWTHBOOK_V2,
@@ -69,6 +70,7 @@ HASH_SCHEMES = {
     "flagd_v2": SCHEME_FLAGD_V2,
     "flagd_v3": SCHEME_FLAGD_V3,
     "flagd_v3_pair": SCHEME_FLAGD_V3_PAIR,
+    "flagd_v3_cbor": SCHEME_FLAGD_V3_CBOR,
     "growthbook_v1": SCHEME_GROWTHBOOK_V1,
     "growthbook_v2": SCHEME_GROWTHBOOK_V2,
 }

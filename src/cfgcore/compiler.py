@@ -138,6 +138,7 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: imported flags' bucke
     R_HASH,
     SCHEME_FLAGD_V2,
     SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_CBOR,
     SCHEME_FLAGD_V3_PAIR,
     SCHEME_GROWTHBOOK_V1,
     SCHEME_GROWTHBOOK_V2,

@@ -95,7 +95,13 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
 
 
 HashScheme = Literal[
-    "murmur3", "flagd_v2", "flagd_v3", "flagd_v3_pair", "growthbook_v1", "growthbook_v2"
+    "murmur3",
+    "flagd_v2",
+    "flagd_v3",
+    "flagd_v3_pair",
+    "flagd_v3_cbor",
+    "growthbook_v1",
+    "growthbook_v2",
 ]
 
 
@@ -111,7 +117,9 @@ class Hashing(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, fr
     * ``flagd_v2``: ``(murmur3_x86_32(salt + value + suffix, 0) * space) >> 32``;
     * ``flagd_v3``: as v2 over the deterministic CBOR of the value (of the text
       ``salt + value + suffix`` when salt or suffix is set); ``flagd_v3_pair`` over
-      the CBOR array ``[salt, value]``;
+      the CBOR array ``[salt, value]``; ``flagd_v3_cbor`` over the bytes whose hex
+      text the value is (``cfgcore.interop.flagd.context`` adds ``<key>#cbor`` for any
+      JSON value, so booleans, floats, objects and arrays bucket as flagd does);
     * ``growthbook_v1``: ``fnv1a32(salt + value + suffix) % space``; ``growthbook_v2``:
       ``fnv1a32(str(fnv1a32(salt + value + suffix))) % space`` (FNV-1a over UTF-16
       code units, as GrowthBook hashes JavaScript strings).

@@ -34,9 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
+from cfgcore.interop._hashing import cbor_encode
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
@@ -48,6 +50,8 @@ NO_DEFAULT = "#no-default"  # variant served where flagd falls back to the calle
 INVALID = "#invalid"  # targeting named a variant the flag does not have
 PARSE_ERROR = "#parse-error"  # a flag refused with on_error="keep"
 SEMVER = "#semver"  # suffix of the derived attribute holding a normalised version
+CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
+SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
 _RESERVED = (NO_DEFAULT, INVALID, PARSE_ERROR)
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
@@ -74,7 +78,8 @@ def context(
     gives ``user.name``), ``targetingKey`` and ``$flagd.timestamp`` (Unix seconds,
     ``now`` or the clock) are added, and each value that reads as a version gets a
     ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
-    numbers).
+    numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
+    fractional v3 hashes).
     """
     out: dict[str, Any] = {}
 
@@ -90,13 +95,33 @@ def context(
         if ver is not None:
             out[prefix + SEMVER] = ver
 
-    put("", dict(attributes or {}))
+    def put_cbor(prefix: str, value: Any) -> None:
+        if value is None:
+            return  # v3: a null bucketing key is null (the default variant)
+        try:
+            out[prefix + CBOR] = cbor_encode(value).hex()
+        except (TypeError, OverflowError):
+            pass  # not a JSON value (or an int past 64 bits): nothing to bucket by
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                put_cbor(f"{prefix}.{k}", v)
+
+    attrs = dict(attributes or {})
+    ts = int(time.time() if now is None else now)
+    put("", attrs)
+    for k, v in list(out.items()):
+        # comparisons of a number with $flagd.timestamp read its distance from it
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith(SEMVER):
+            out[k + SINCE] = ts - v
+    for k, v in attrs.items():
+        put_cbor(str(k), v)
     if targeting_key is not None:
         out[TARGETING_KEY] = targeting_key
+        put_cbor(TARGETING_KEY, targeting_key)
         ver = _normal_semver(targeting_key)
         if ver is not None:
             out[TARGETING_KEY + SEMVER] = ver
-    out[TIMESTAMP] = int(time.time() if now is None else now)
+    out[TIMESTAMP] = ts
     return out
 
 
@@ -131,7 +156,7 @@ class Resolution:
 
 def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Resolution:
     """Evaluate an imported flagd flag and answer as flagd does."""
-    details = engine.evaluate(key, ctx, default)
+    details = engine.evaluate(key, ctx)
     source = engine.source
     flag = source.flags.get(key) if source is not None else None
     meta: Mapping[str, Any] = {}
@@ -148,8 +173,19 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
         return Resolution(default, None, Reason.DISABLED, None, meta)
     if variant == NO_DEFAULT:
         return Resolution(default, None, Reason.DEFAULT, None, meta)
+    if default is not None and value_kind(default) != value_kind(details.value):
+        return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
     reason = Reason.TARGETING_MATCH if details.reason == Reason.SPLIT else details.reason
-    return Resolution(details.value, variant, reason, None, meta)
+    return Resolution(thaw(details.value), variant, reason, None, meta)
+
+
+def thaw(value: Any) -> Any:
+    """A served value as plain data (objects as dicts, arrays as lists)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 # -- import -------------------------------------------------------------------------------
@@ -267,6 +303,10 @@ class _Flag:
             "enabled": state == "ENABLED",
             "rules": [r for r in self.rules if r.get("when") != _NEVER],
         }
+        if targeting not in (None, {}) and not out["rules"]:
+            # targeting that can never pick a variant still makes the answer DEFAULT
+            # (not STATIC) in flagd: keep one rule that never matches
+            out["rules"] = [{"when": _NEVER, "serve": default}]
         if all(isinstance(v, bool) for v in self.variants.values()):
             out["on_variants"] = [k for k, v in self.variants.items() if v is True]
         return out
@@ -421,7 +461,11 @@ class _Flag:
             if w == 0:
                 continue
             out = result(v)
-            name = None if out is None else (INVALID if out == "#unknown" else self.variant_name(out))
+            if out == "#unknown":
+                self.needs_invalid = True
+                name: str | None = INVALID
+            else:
+                name = None if out is None else self.variant_name(out)
             buckets.append([name, w])
         for hash_, when in self.bucket_keys(key_expr, guard):
             rule: dict[str, Any] = {"hash": {**hash_, "space": total}, "buckets": buckets}
@@ -437,6 +481,8 @@ class _Flag:
             # v3 without a key hashes the CBOR array [flagKey, targetingKey]
             default_v2 = {"scheme": "flagd_v3_pair", "by": [TARGETING_KEY], "salt": self.key}
         if key_expr == ("default",):
+            if scheme == "flagd_v3":  # v3: a targeting key that is not a string is null
+                return [(default_v2, _and(guard, {"attr": TARGETING_KEY, "matches": ""}))]
             return [(default_v2, guard)]
         if key_expr is None:
             if scheme == "flagd_v3":
@@ -448,13 +494,13 @@ class _Flag:
         op, args = _single(key_expr)
         if op == "var":
             attr = self.var_name(args)
-            direct = {"scheme": scheme, "by": [attr]}
             if scheme == "flagd_v3":
-                return [(direct, guard)]
+                return [({"scheme": "flagd_v3_cbor", "by": [attr + CBOR]}, guard)]
             # v2: a key that is not a string falls back to flagKey + targetingKey
+            is_str = {"attr": attr, "matches": ""}
             return [
-                (direct, guard),
-                (default_v2, _and(guard, _not({"attr": attr, "matches": ""}))),
+                ({"scheme": scheme, "by": [attr]}, _and(guard, is_str)),
+                (default_v2, _and(guard, _not(is_str))),
             ]
         if op == "cat":
             parts = list(args) if isinstance(args, list) else [args]
@@ -570,6 +616,15 @@ class _Flag:
     def compare(self, op: str, args: list[Any]) -> Any:
         a, b = args
         flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+        names = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            # $flagd.timestamp against a context number: the sign of their difference
+            va, vb = self.var_of(a, op), self.var_of(b, op)
+            if va == TIMESTAMP and vb != TIMESTAMP:
+                return {"attr": vb + SINCE, names[op]: 0}
+            if vb == TIMESTAMP and va != TIMESTAMP:
+                return {"attr": va + SINCE, names[flip[op]]: 0}
+            raise _Refuse(f"'{op}' comparing two context values")
         if isinstance(a, Mapping) and not isinstance(b, Mapping):
             attr, lit, o = self.var_of(a, op), b, op
         elif isinstance(b, Mapping) and not isinstance(a, Mapping):
@@ -578,7 +633,7 @@ class _Flag:
             raise _Refuse(f"'{op}' must compare one var with one literal")
         if isinstance(lit, bool) or not isinstance(lit, (int, float)):
             raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
-        return {"attr": attr, {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}[o]: lit}
+        return {"attr": attr, names[o]: lit}
 
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
         if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
