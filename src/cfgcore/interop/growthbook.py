@@ -39,7 +39,7 @@ from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
-__all__ = ["context", "js_truthy", "to_snapshot"]
+__all__ = ["context", "js_truthy", "thaw", "to_snapshot"]
 
 FORCED = "$forced:"
 HASH = "#hash"  # suffix of an attribute's hash string (JavaScript String() of it)
@@ -62,6 +62,15 @@ def js_truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value != ""
     return True
+
+
+def thaw(value: Any) -> Any:
+    """A served value as plain data (cfgcore serves objects read-only: dicts, lists here)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 def js_number_text(x: float) -> str:
@@ -328,11 +337,20 @@ class _Feature:
         ]
         forced_attr = FORCED + exp_key
         out: list[dict[str, Any]] = []
+        # filters are checked before the forced variation (the feature evaluation skips
+        # a filtered-out rule first); a namespace only after it
+        filter_alts = self.filters(rule) if rule.get("filters") else [[]]
         for j, name in enumerate(names):
             if passthrough[j]:
                 continue
             test = {"attr": forced_attr, "eq": j}
-            out.append({"when": _and(when, test), "serve": name, "name": f"{exp_key} forced"})
+            for alt in filter_alts:
+                forced: dict[str, Any] = {
+                    "when": _and(when, test), "serve": name, "name": f"{exp_key} forced"
+                }
+                if alt:
+                    forced["gates"] = alt
+                out.append(forced)
         if rule.get("active") is False or rule.get("status") == "draft":
             return out
         version = int(rule.get("hashVersion") or 1)
@@ -360,7 +378,7 @@ class _Feature:
             h["suffix"] = seed
         else:
             h["salt"] = seed
-        alts = self.filters(rule) if rule.get("filters") else [[]]
+        alts = filter_alts
         ns = rule.get("namespace")
         if ns and not rule.get("filters"):
             ns_id, lo, hi = str(ns[0]), ns[1], ns[2]
