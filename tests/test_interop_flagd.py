@@ -206,3 +206,42 @@ def test_unsupported_jsonlogic_is_an_import_error_naming_flag_and_construct():
     with pytest.raises(InteropError) as err:
         flagd.to_snapshot(doc)
     assert "flags.calc" in str(err.value) and "'+'" in str(err.value)
+
+
+def test_export_round_trips_what_fits(make):
+    doc = {
+        "flags": {
+            "f": {
+                "state": "ENABLED",
+                "variants": {"a": "A", "b": "B", "c": "C"},
+                "defaultVariant": "a",
+                "targeting": {
+                    "if": [
+                        {"and": [{"ends_with": [{"var": "email"}, "@x.com"]}, {"in": [{"var": "tier"}, ["gold"]]}]},
+                        "b",
+                        {"fractional": [{"var": "email"}, ["a", 50], ["c", 50]]},
+                    ]
+                },
+                "metadata": {"owner": "web"},
+            }
+        }
+    }
+    exported = flagd.from_snapshot(flagd.to_snapshot(doc))
+    again = make(flagd.to_snapshot(exported))
+    first = make(flagd.to_snapshot(doc))
+    for i in range(100):
+        ctx = flagd.context(None, {"email": f"u{i}@x.com", "tier": "gold" if i % 3 else "free"})
+        assert again.evaluate("f", ctx) == first.evaluate("f", ctx)
+    assert exported["flags"]["f"]["metadata"] == {"owner": "web"}
+
+
+def test_export_refuses_what_does_not_fit():
+    from cfgcore.snapshot import snapshot_from_dict
+
+    snap = snapshot_from_dict(
+        {"flags": {"r": {"rules": [{"rollout": 10, "serve": "on"}]}, "ok": {"default": "off"}}}
+    )
+    with pytest.raises(InteropError) as err:
+        flagd.from_snapshot(snap)
+    assert "flags.r" in str(err.value) and "rollout" in str(err.value)
+    assert "flags.ok" not in str(err.value)
