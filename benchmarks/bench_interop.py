@@ -65,7 +65,11 @@ def unleash_payload(n: int = 20) -> dict[str, Any]:
         ][i % 4]
         strategy: dict[str, Any] = {
             "name": "flexibleRollout",
-            "parameters": {"rollout": str(10 + 7 * i % 90), "stickiness": "default", "groupId": f"g{i}"},
+            "parameters": {
+                "rollout": str(10 + 7 * i % 90),
+                "stickiness": "default",
+                "groupId": f"g{i}",
+            },
             "constraints": constraints,
         }
         feat: dict[str, Any] = {"name": f"feature-{i}", "enabled": True, "strategies": [strategy]}
@@ -164,7 +168,9 @@ def test_unleash(benchmark, who):
         try:
             got = [[get(n, c) for n in names] for c in ctxs]
             assert [[_strip(v) for v in row] for row in got] == want
-            _bench(benchmark, lambda: [[get(n, c) for n in names] for c in ctxs], USERS * len(names))
+            _bench(
+                benchmark, lambda: [[get(n, c) for n in names] for c in ctxs], USERS * len(names)
+            )
         finally:
             sdk.close()
         return
@@ -195,7 +201,9 @@ def test_flagd(benchmark, who):
     names = list(doc["flags"])
     users = [(u["id"], {k: v for k, v in u.items() if k != "id"}) for u in USERS_LIST]
     engine = engine_class(IMPLS.get("c") or IMPLS["py"]).from_snapshot(flagd.to_snapshot(doc))
-    want = [[flagd.resolve(engine, n, flagd.context(tk, a)).value for n in names] for tk, a in users]
+    want = [
+        [flagd.resolve(engine, n, flagd.context(tk, a)).value for n in names] for tk, a in users
+    ]
     if who == "sdk":
         from openfeature.contrib.tools.flagd.core import FlagdCore
         from openfeature.evaluation_context import EvaluationContext
@@ -248,9 +256,7 @@ def test_growthbook(benchmark, who):
         engine = engine_class(IMPLS.get("c") or IMPLS["py"]).from_snapshot(
             growthbook.to_snapshot(feats)
         )
-        want = [
-            [engine.value(n, growthbook.context(u)) for n in names] for u in USERS_LIST
-        ]
+        want = [[engine.value(n, growthbook.context(u)) for n in names] for u in USERS_LIST]
         assert run_sdk() == want
         _bench(benchmark, run_sdk, USERS * len(names))
         gb.destroy()

@@ -50,7 +50,7 @@ def _scenarios() -> list[Any]:
             tags = {t["name"] for t in p["tags"]}
             if tags & EXCLUDED_TAGS:
                 continue
-            if any("option \"selector\"" in s["text"] for s in p["steps"]) and not any(
+            if any('option "selector"' in s["text"] for s in p["steps"]) and not any(
                 "metadata flagd provider" in s["text"] for s in p["steps"]
             ):
                 continue
@@ -106,11 +106,15 @@ def _typed(kind: str, text: str) -> Any:
 
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 # Object cells hold raw JSON quotes: this step is matched whole, its value up to the end
-_CONTEXT_KEY = re.compile(r'^a context containing a key "(.*?)", with type "(\w+)" and with value "(.*)"$')
+_CONTEXT_KEY = re.compile(
+    r'^a context containing a key "(.*?)", with type "(\w+)" and with value "(.*)"$'
+)
 
 
 @needs_testbed
-@pytest.mark.parametrize(("suite", "pickle"), _scenarios() or [pytest.param(None, None, id="absent")])
+@pytest.mark.parametrize(
+    ("suite", "pickle"), _scenarios() or [pytest.param(None, None, id="absent")]
+)
 def test_scenario(suite, pickle, impl, make):
     tags = {t["name"] for t in pickle["tags"]}
     scheme = "v2" if "@fractional-v2" in tags else "v3" if "@fractional-v3" in tags else None
@@ -217,7 +221,12 @@ def test_export_round_trips_what_fits(make):
                 "defaultVariant": "a",
                 "targeting": {
                     "if": [
-                        {"and": [{"ends_with": [{"var": "email"}, "@x.com"]}, {"in": [{"var": "tier"}, ["gold"]]}]},
+                        {
+                            "and": [
+                                {"ends_with": [{"var": "email"}, "@x.com"]},
+                                {"in": [{"var": "tier"}, ["gold"]]},
+                            ]
+                        },
                         "b",
                         {"fractional": [{"var": "email"}, ["a", 50], ["c", 50]]},
                     ]

@@ -9,14 +9,13 @@ import logging
 import random
 from typing import Any
 
+import growthbook as gb_sdk  # the real SDK (test extra): the reference for every answer
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
 from cfgcore.interop._hashing import fnv1a32, growthbook_hash
-
-gb_sdk = pytest.importorskip("growthbook", reason="the growthbook SDK is in the dev/test extras")
 
 SAVED_GROUPS = {"vips": ["u1", "u7", "u42", 13], "testers": ["u3", "u9"]}
 COUNTRIES = ["US", "NL", "DE", "FR", "JP"]
@@ -93,7 +92,10 @@ def _features(rng: random.Random) -> dict[str, Any]:
                 if rng.random() < 0.5:
                     rule["seed"] = f"s{i}{r}"
             rules.append(rule)
-        features[f"feature-{i}"] = {"defaultValue": rng.choice([False, "", "red", 0, 5]), "rules": rules}
+        features[f"feature-{i}"] = {
+            "defaultValue": rng.choice([False, "", "red", 0, 5]),
+            "rules": rules,
+        }
     return features
 
 
@@ -124,9 +126,7 @@ def _user(rng: random.Random) -> dict[str, Any]:
 
 
 def _forced(rng: random.Random, features: dict[str, Any]) -> dict[str, int]:
-    keys = [
-        r["key"] for f in features.values() for r in f["rules"] if "variations" in r
-    ]
+    keys = [r["key"] for f in features.values() for r in f["rules"] if "variations" in r]
     if not keys or rng.random() < 0.7:
         return {}
     return {rng.choice(keys): rng.randint(0, 3)}  # may be out of range: not in experiment
@@ -148,7 +148,12 @@ def _check(make, features: dict[str, Any], users: int, seed: int) -> int:
             want = sdk.eval_feature(key)
             got = engine.evaluate(key, ctx)
             value = growthbook.thaw(got.value)
-            assert value == want.value and type(value) is type(want.value), (key, attrs, forced, got)
+            assert value == want.value and type(value) is type(want.value), (
+                key,
+                attrs,
+                forced,
+                got,
+            )
             assert engine.is_enabled(key, ctx) is want.on, (key, attrs, forced)
             compared += 1
         sdk.destroy()
@@ -160,7 +165,7 @@ def test_differential_against_the_growthbook_sdk(make):
     assert _check(make, features, users=2000, seed=5) == 2000 * len(features)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32))
 def test_generated_feature_sets_agree(make_py_and_c, seed):
     features = _features(random.Random(seed))
@@ -180,7 +185,9 @@ def test_hash_functions_match_the_sdk():
 
 
 def test_unsupported_operators_are_import_errors():
-    features = {"f": {"defaultValue": 1, "rules": [{"condition": {"v": {"$vgt": "1.2"}}, "force": 2}]}}
+    features = {
+        "f": {"defaultValue": 1, "rules": [{"condition": {"v": {"$vgt": "1.2"}}, "force": 2}]}
+    }
     with pytest.raises(InteropError) as err:
         growthbook.to_snapshot(features)
     assert "features.f" in str(err.value) and "$vgt" in str(err.value)

@@ -50,7 +50,9 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
     if flag.schedule is not None:
         raise _Refuse("a schedule")
     variants = dict(flag.variants) if flag.variants is not None else {"on": True, "off": False}
-    default = flag.default if flag.default is not None else ("on" if flag.variants is None else None)
+    default = (
+        flag.default if flag.default is not None else ("on" if flag.variants is None else None)
+    )
     out: dict[str, Any] = {
         "state": "ENABLED" if flag.enabled else "DISABLED",
         "variants": {k: v for k, v in variants.items() if k not in _RESERVED},

@@ -343,7 +343,9 @@ class _Flag:
     def serve(self, value: Any, guard: Any) -> None:
         name = self.variant_name(value)
         if name is not None:
-            self.rules.append({"when": guard, "serve": name} if guard != _ALWAYS else {"serve": name})
+            self.rules.append(
+                {"when": guard, "serve": name} if guard != _ALWAYS else {"serve": name}
+            )
 
     def cases(self, expr: Any) -> list[tuple[Any, Any]]:
         """An expression whose value names a variant, as exclusive (condition, literal) cases."""
@@ -445,7 +447,9 @@ class _Flag:
         for cond, entry_list in combos:
             self.fractional_rule(key_expr, entry_list, _and(guard, cond), result)
 
-    def fractional_rule(self, key_expr: Any, entries: list[tuple[Any, Any]], guard: Any, result: Any):
+    def fractional_rule(
+        self, key_expr: Any, entries: list[tuple[Any, Any]], guard: Any, result: Any
+    ):
         weights = []
         for v, w in entries:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not float(w).is_integer():

@@ -294,7 +294,10 @@ class _Feature:
             out = []
             for alt in alts:
                 for g in gates:
-                    r: dict[str, Any] = {"serve": name, "name": str(rule.get("id") or f"rules[{i}]")}
+                    r: dict[str, Any] = {
+                        "serve": name,
+                        "name": str(rule.get("id") or f"rules[{i}]"),
+                    }
                     if when != _ALWAYS:
                         r["when"] = when
                     if alt or g:
@@ -332,7 +335,9 @@ class _Feature:
             label = str(m.get("key", j))
             names.append(self.variant(f"{exp_key}:{label}", value))
         passthrough = [
-            bool(meta[j].get("passthrough")) if j < len(meta) and isinstance(meta[j], Mapping) else False
+            bool(meta[j].get("passthrough"))
+            if j < len(meta) and isinstance(meta[j], Mapping)
+            else False
             for j in range(len(variations))
         ]
         forced_attr = FORCED + exp_key
@@ -346,7 +351,9 @@ class _Feature:
             test = {"attr": forced_attr, "eq": j}
             for alt in filter_alts:
                 forced: dict[str, Any] = {
-                    "when": _and(when, test), "serve": name, "name": f"{exp_key} forced"
+                    "when": _and(when, test),
+                    "serve": name,
+                    "name": f"{exp_key} forced",
                 }
                 if alt:
                     forced["gates"] = alt

@@ -383,9 +383,7 @@ class _Importer:
                 params = s.get("parameters") or {}
                 stick = svariants[0].get("stickiness") or params.get("stickiness")
                 group = str(params.get("groupId") or name)
-                rules.append(
-                    {**base, **_variant_split(sweights, group, stick, add_variant)}
-                )
+                rules.append({**base, **_variant_split(sweights, group, stick, add_variant)})
             elif sum(w for _, w in fweights) > 0:
                 # Overrides first, in variant order: the first variant with a matching one.
                 for v, _ in fweights:
