@@ -38,7 +38,7 @@ from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
-from cfgcore.interop._hashing import cbor_encode
+from cfgcore.interop._hashing import cbor_encode, cbor_text_head
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
@@ -59,6 +59,9 @@ _LOOSE_SEMVER = re.compile(
     r"^[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
     r"(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
+
+
+_SEMVER_START = frozenset("0123456789vV ")
 
 
 class _Refuse(Exception):
@@ -98,6 +101,10 @@ def context(
     def put_cbor(prefix: str, value: Any) -> None:
         if value is None:
             return  # v3: a null bucketing key is null (the default variant)
+        if type(value) is str:  # the common case, without the general encoder
+            data = value.encode("utf-8", "surrogatepass")
+            out[prefix + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
+            return
         try:
             out[prefix + CBOR] = cbor_encode(value).hex()
         except (TypeError, OverflowError):
@@ -133,7 +140,7 @@ def _normal_semver(value: Any) -> str | None:
         if not math.isfinite(value):
             return None
         value = str(int(value)) if float(value).is_integer() else repr(float(value))
-    if not isinstance(value, str):
+    if not isinstance(value, str) or value[:1] not in _SEMVER_START:
         return None
     m = _LOOSE_SEMVER.match(value.strip())
     if m is None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -107,7 +108,7 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         ip = _ip_bits(v)
         if ip is not None:
             out[f"{k}#ip"] = ip
-        if v[:1] not in ("v", "V") and semver_key(v) is not None:
+        if v[:1].isdigit() and semver_key(v) is not None:
             out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
     if "currentTime#date" not in out:
         out["currentTime#date"] = time.time() if now is None else float(now)
@@ -115,7 +116,13 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     return out
 
 
+_NUMERIC_START = frozenset("0123456789+-. ")
+_IP_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
+
+
 def _number(text: str) -> float | None:
+    if not text or text[0] not in _NUMERIC_START:
+        return None  # cheap rejection: a context is mapped per request
     try:
         x = float(text.strip())
     except ValueError:
@@ -140,6 +147,8 @@ def _date(text: str) -> float | None:
 
 def _ip_bits(text: str) -> str | None:
     """An IP address as ``4:`` or ``6:`` and its bits, so a CIDR is a prefix test."""
+    if not _IP_CHARS.fullmatch(text.strip()):
+        return None
     try:
         ip = ipaddress.ip_address(text.strip())
     except ValueError:
