@@ -130,3 +130,26 @@ def test_context_derives_numbers_dates_and_addresses():
     assert ctx["currentTime#date"] == 1704067200.0
     assert ctx["remoteAddress#ip"] == "4:" + format(0x0A000001, "032b")
     assert len(ctx[unleash.RANDOM]) == 16
+
+
+def test_readme_interop_example_runs():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Importing flags from Unleash, flagd and GrowthBook", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
+    enabled, variant = out.getvalue().splitlines()
+    # the answer follows Unleash's documented hashing for this user
+    want_on = unleash_normalized("new-player", "42") <= 50
+    assert enabled == str(want_on)
+    if want_on:
+        target = unleash_variant_target("new-player", "42", 1000)
+        assert ("blue" if target <= 500 else "green") in variant
+    else:
+        assert "'feature_enabled': False" in variant
