@@ -111,7 +111,17 @@ def scheme_bucket(
 ) -> int:
     """The bucket (0..space-1) of a bound value under an imported flag's scheme
     (see :class:`cfgcore.snapshot.Hashing`). ``bk`` is the value's bucket text (UTF-8,
-    or an int's decimal digits) and ``is_str`` tells which."""
+    or an int's decimal digits) and ``is_str`` tells which; -1 when there is nothing to
+    hash (an int no CBOR integer holds, text that is not hex for ``flagd_v3_cbor``)."""
+    try:
+        return _scheme_bucket(scheme, seed, salt, suffix, space, is_str, bk)
+    except OverflowError:
+        return -1
+
+
+def _scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
     if scheme == L.SCHEME_MURMUR3:
         return murmur3_32(salt + bk + suffix, seed) % space
     if scheme == L.SCHEME_FLAGD_V2:
@@ -400,18 +410,15 @@ class CompiledSnapshot:
                 continue
             so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
             xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
-            try:
-                return scheme_bucket(
-                    hs[o + L.H_SCHEME],
-                    hs[o + L.H_SEED] & 0xFFFFFFFF,
-                    bytes(t.sbytes[so : so + sl]),
-                    bytes(t.sbytes[xo : xo + xl]),
-                    hs[o + L.H_SPACE],
-                    b[s][0] == L.K_STR,
-                    bk,
-                )
-            except OverflowError:
-                return -1
+            return scheme_bucket(
+                hs[o + L.H_SCHEME],
+                hs[o + L.H_SEED] & 0xFFFFFFFF,
+                bytes(t.sbytes[so : so + sl]),
+                bytes(t.sbytes[xo : xo + xl]),
+                hs[o + L.H_SPACE],
+                b[s][0] == L.K_STR,
+                bk,
+            )
         return -1
 
     def _node(self, i: int, b: list) -> bool:

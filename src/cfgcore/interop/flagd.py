@@ -515,10 +515,11 @@ class _Flag:
             ]
         if op == "cat":
             parts = list(args) if isinstance(args, list) else [args]
-            prefix, attr, suffix = "", None, ""
+            prefix, suffix = "", ""
+            cat_attr: str | None = None
             for p in parts:
                 if isinstance(p, str):
-                    if attr is None:
+                    if cat_attr is None:
                         prefix += p
                     else:
                         suffix += p
@@ -528,17 +529,17 @@ class _Flag:
                     raise _Refuse(f"cat of {p!r} as a bucketing key")
                 name = self.var_name(pargs)
                 if name == FLAG_KEY:
-                    if attr is None:
+                    if cat_attr is None:
                         prefix += self.key
                     else:
                         suffix += self.key
-                elif attr is None:
-                    attr = name
+                elif cat_attr is None:
+                    cat_attr = name
                 else:
                     raise _Refuse("a bucketing key that concatenates two context values")
-            if attr is None:
+            if cat_attr is None:
                 raise _Refuse("a constant bucketing key")
-            return [({"scheme": scheme, "by": [attr], "salt": prefix, "suffix": suffix}, guard)]
+            return [({"scheme": scheme, "by": [cat_attr], "salt": prefix, "suffix": suffix}, guard)]
         raise _Refuse(f"'{op}' as a bucketing key")
 
     # -- conditions -------------------------------------------------------------------------
@@ -575,7 +576,7 @@ class _Flag:
             attr, lit = self.var_and_literal(args, op)
             if not isinstance(lit, (str, int, float, bool)) or lit is None:
                 raise _Refuse(f"'{op}' with {lit!r}")
-            test = {"attr": attr, "eq": lit}
+            test: dict[str, Any] = {"attr": attr, "eq": lit}
             if op in ("==", "!=") and isinstance(lit, (int, float)) and not isinstance(lit, bool):
                 test = {"any": [test, {"attr": attr, "eq": _js_number_text(lit)}]}
             return (test if op in ("==", "===") else _not(test)), _ALWAYS
