@@ -45,6 +45,14 @@ def _features(rng: random.Random) -> dict[str, Any]:
         {"tags": {"$size": 2}},
         {"country": {"$ini": ["us", "nl"]}},
         {"company.size": {"$gt": 100}},
+        {"version": {"$vgt": "1.2.0"}},
+        {"version": {"$vlte": "2.0.0-rc.1"}},
+        {"version": {"$veq": "1.10.0"}},
+        {"version": {"$vne": "1.2.0"}},
+        {"build": {"$vgte": 3}},
+        {"country": {"$gt": "FR"}},
+        {"country": {"$lte": "NL"}},
+        {"email": {"$lt": "b"}},
     ]
     features: dict[str, Any] = {}
     for i in range(14):
@@ -122,6 +130,13 @@ def _user(rng: random.Random) -> dict[str, Any]:
         attrs["tags"] = ["x"] * rng.randint(0, 3)
     if rng.random() < 0.3:
         attrs["company"] = {"size": rng.choice([10, 150, 1000])}
+    if rng.random() < 0.7:
+        attrs["version"] = rng.choice(
+            ["1.2.0", "1.2.1", "v1.10.0", "1.10.0", "2.0.0-rc.1", "2.0.0-beta", "2.0.0", "1.2",
+             "1.2.0+build", 3, ""]
+        )  # fmt: skip
+    if rng.random() < 0.5:
+        attrs["build"] = rng.choice([1, 3, 4.5, "3", "10"])
     return attrs
 
 
@@ -185,12 +200,34 @@ def test_hash_functions_match_the_sdk():
 
 
 def test_unsupported_operators_are_import_errors():
-    features = {
-        "f": {"defaultValue": 1, "rules": [{"condition": {"v": {"$vgt": "1.2"}}, "force": 2}]}
-    }
+    rule = {"condition": {"tags": {"$elemMatch": {"$eq": "x"}}}, "force": 2}
+    features = {"f": {"defaultValue": 1, "rules": [rule]}}
     with pytest.raises(InteropError) as err:
         growthbook.to_snapshot(features)
-    assert "features.f" in str(err.value) and "$vgt" in str(err.value)
+    assert "features.f" in str(err.value) and "$elemMatch" in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123.-v~ab", max_size=6), st.text(alphabet="0123.-v~ab", max_size=6))
+def test_string_order_is_exact(attr_value, constant):
+    from cfgcore.compiler import compile_regex
+
+    def holds(cond, s):
+        if "any" in cond:
+            return any(holds(c, s) for c in cond["any"])
+        if "matches" in cond:
+            return compile_regex(cond["matches"], False).search(s) is not None
+        if "in" in cond:
+            return s in cond["in"]
+        return s == cond["eq"]
+
+    for op, want in (
+        ("gt", attr_value > constant),
+        ("ge", attr_value >= constant),
+        ("lt", attr_value < constant),
+        ("le", attr_value <= constant),
+    ):
+        assert holds(growthbook.string_order("a", op, constant), attr_value) is want
 
 
 def test_forced_variation_is_a_rule_on_a_reserved_attribute(make):

@@ -19,11 +19,14 @@ GrowthBook's FNV-1a hashing (:class:`cfgcore.snapshot.Hashing` schemes
 GrowthBook's own floating-point ranges, bucket by bucket, so they agree exactly.
 
 Conditions: literal equality, ``$eq``, ``$ne``, ``$in``, ``$nin``, ``$ini``,
-``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` on numbers, ``$exists``, ``$regex``,
-``$regexi``, ``$notRegex``, ``$size``, ``$type``, ``$and``/``$or``/``$nor``/``$not``,
-``$inGroup``/``$notInGroup`` (saved groups given as value lists) and dotted paths.
-Anything else (string ordering, version operators, ``$elemMatch``, ``$all``,
-``parentConditions``, ...) is an import error naming the feature and the operator.
+``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` (numbers, and strings in code point
+order through an exact regular expression), the version operators ``$veq``, ``$vne``,
+``$vgt``, ``$vgte``, ``$vlt``, ``$vlte`` (on GrowthBook's padded version strings, which
+:func:`context` derives), ``$exists``, ``$regex``, ``$regexi``, ``$notRegex``, ``$size``,
+``$type``, ``$and``/``$or``/``$nor``/``$not``, ``$inGroup``/``$notInGroup`` (saved
+groups given as value lists) and dotted paths. Anything else (``$elemMatch``, ``$all``,
+equality with objects, ``parentConditions``, ...) is an import error naming the feature
+and the operator.
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
 """
@@ -39,12 +42,14 @@ from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
-__all__ = ["context", "js_truthy", "thaw", "to_snapshot"]
+__all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
 
 FORCED = "$forced:"
 HASH = "#hash"  # suffix of an attribute's hash string (JavaScript String() of it)
 SIZE = "#size"  # suffix of an array attribute's length
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
+VER_STR = "#vs"  # suffix: padded version string of a string attribute
+VER_NUM = "#vn"  # suffix: padded version string of a number attribute
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
 
@@ -96,6 +101,70 @@ def js_number_text(x: float) -> str:
     return f"{mant}e{'+' if n > 0 else '-'}{abs(n)}"
 
 
+_VER_STRIP = re.compile(r"(^v|\+.*$)")
+_VER_SPLIT = re.compile(r"[-.]")
+
+
+def padded_version(value: Any) -> str:
+    """GrowthBook's comparable version string: ``v`` and build metadata dropped, numeric
+    parts left-padded to 5, ``~`` after a release (so it sorts after its pre-releases).
+
+    Source: GrowthBook SDK docs, "paddedVersionString" (the version operators)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = js_number_text(value)
+    if not value or not isinstance(value, str):
+        value = "0"
+    parts = _VER_SPLIT.split(_VER_STRIP.sub("", value))
+    if len(parts) == 3:
+        parts.append("~")
+    return "-".join(p.rjust(5, " ") if p.isdigit() else p for p in parts)
+
+
+_MAX_CHAR = "\U0010ffff"
+
+
+def _cls(lo: str, hi: str) -> str:
+    return "[" + re.escape(lo).replace("\x00", "\\x00") + "-" + re.escape(hi) + "]"
+
+
+def _next_char(ch: str, step: int) -> str | None:
+    o = ord(ch) + step
+    if 0xD800 <= o <= 0xDFFF:  # skip the surrogates, which no string holds here
+        o = 0xE000 if step > 0 else 0xD7FF
+    return chr(o) if 0 <= o <= 0x10FFFF else None
+
+
+def string_order(attr: str, op: str, c: str) -> dict[str, Any]:
+    """``attr <op> c`` in code point order, for a string attribute, as cfgcore conditions:
+    a string is greater than ``c`` where, after a common prefix, its next character is
+    greater (or it continues past ``c``), and less where that character is less (or it is
+    a proper prefix of ``c``) -- a regular language, so a regex decides it exactly."""
+    greater, less = [], []
+    for i, ch in enumerate(c):
+        head = re.escape(c[:i])
+        up, down = _next_char(ch, 1), _next_char(ch, -1)
+        if up is not None:
+            greater.append(head + _cls(up, _MAX_CHAR))
+        if down is not None:
+            less.append(head + "[\\x00-" + re.escape(down) + "]")
+    greater.append(re.escape(c) + "[\\s\\S]")
+    gt: dict[str, Any] = {"attr": attr, "matches": "^(?:" + "|".join(greater) + ")"}
+    lt_parts: list[Any] = []
+    if less:
+        lt_parts.append({"attr": attr, "matches": "^(?:" + "|".join(less) + ")"})
+    prefixes = [c[:i] for i in range(len(c))]
+    if prefixes:
+        lt_parts.append({"attr": attr, "in": prefixes})
+    lt: dict[str, Any] = {"any": lt_parts}
+    eq = {"attr": attr, "eq": c}
+    return {
+        "gt": gt,
+        "ge": {"any": [gt, eq]},
+        "lt": lt,
+        "le": {"any": [lt, eq]},
+    }[op]
+
+
 def _type_name(v: Any) -> str:
     if v is None:
         return "null"
@@ -142,6 +211,10 @@ def context(
             return
         out[path] = v
         out[path + TYPE] = _type_name(v)
+        if isinstance(v, str):
+            out[path + VER_STR] = padded_version(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[path + VER_NUM] = padded_version(v)
         if isinstance(v, str) and v:
             out[path + HASH] = v
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -468,9 +541,27 @@ class _Feature:
             positive = op in ("$in", "$ini", "$inGroup")
             return test if positive else _not(test)
         if op in ("$gt", "$gte", "$lt", "$lte"):
+            name = {"$gt": "gt", "$gte": "ge", "$lt": "lt", "$lte": "le"}[op]
+            if isinstance(v, str):  # strings order against strings only
+                return string_order(attr, name, v)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise _Refuse(f"'{op}' with a non-numeric value {v!r} at {attr!r}")
-            return {"attr": attr, op[1:].replace("te", "e").replace("gt", "gt"): v}
+                return _NEVER  # GrowthBook: only two numbers or two strings are ordered
+            return {"attr": attr, name: v}
+        if op in ("$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte"):
+            if isinstance(v, str):
+                vattr = attr + VER_STR
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                vattr = attr + VER_NUM
+            else:
+                return _ALWAYS if op == "$vne" else _NEVER
+            padded = padded_version(v)
+            eq = {"attr": vattr, "eq": padded}
+            if op == "$veq":
+                return eq
+            if op == "$vne":
+                return _not(eq)  # also true when not comparable, as in GrowthBook
+            name = {"$vgt": "gt", "$vgte": "ge", "$vlt": "lt", "$vlte": "le"}[op]
+            return string_order(vattr, name, padded)
         if op == "$exists":
             test = {"attr": attr, "exists": True}
             return test if v else _not(test)
