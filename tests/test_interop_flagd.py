@@ -254,3 +254,24 @@ def test_export_refuses_what_does_not_fit():
         flagd.from_snapshot(snap)
     assert "flags.r" in str(err.value) and "rollout" in str(err.value)
     assert "flags.ok" not in str(err.value)
+
+
+def test_refused_flags_are_listed_kept_or_skipped(make):
+    doc = {
+        "flags": {
+            "bad": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"substr": [{"var": "x"}, 1]},
+            },
+            "good": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"},
+        }
+    }
+    kept = flagd.to_snapshot(doc, on_error="keep")
+    skipped = flagd.to_snapshot(doc, on_error="skip")
+    assert kept.metadata["refused"] == skipped.metadata["refused"]
+    assert "substr" in kept.metadata["refused"]["bad"]
+    assert list(skipped.flags) == ["good"]
+    res = flagd.resolve(make(kept), "bad", flagd.context("u"), 7)
+    assert (res.value, res.reason, res.error_code) == (7, "ERROR", "PARSE_ERROR")

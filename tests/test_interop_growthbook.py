@@ -243,3 +243,13 @@ def test_forced_variation_is_a_rule_on_a_reserved_attribute(make):
     assert ctx["$forced:exp"] == 2
     details = engine.evaluate("f", ctx)
     assert details.value == "c" and details.variant == "exp:2"
+
+
+def test_skip_lists_refused_features():
+    rule = {"condition": {"tags": {"$all": ["x"]}}, "force": 2}
+    snap = growthbook.to_snapshot(
+        {"bad": {"defaultValue": 1, "rules": [rule]}, "good": {"defaultValue": 2}},
+        on_error="skip",
+    )
+    assert list(snap.flags) == ["good"]
+    assert "$all" in snap.metadata["refused"]["bad"]

@@ -200,7 +200,7 @@ def to_snapshot(
     document: Mapping[str, Any],
     fractional: Literal["v2", "v3"] = "v3",
     *,
-    on_error: Literal["raise", "keep"] = "raise",
+    on_error: Literal["raise", "keep", "skip"] = "raise",
     source: str | None = None,
 ) -> Snapshot:
     """Lower a flagd flag definition document to a Snapshot.
@@ -210,7 +210,8 @@ def to_snapshot(
     ``on_error="raise"`` any flag that cannot be lowered raises
     :class:`~cfgcore.interop.InteropError` naming it and the construct; with
     ``"keep"`` such a flag is imported as a flag that resolves to ``PARSE_ERROR``
-    (as flagd answers for it) and listed in ``metadata["refused"]``.
+    (as flagd answers for it), with ``"skip"`` it is left out; either way it is listed,
+    with the reason, in ``metadata["refused"]``.
     """
     if fractional not in ("v2", "v3"):
         raise ValueError("fractional must be 'v2' or 'v3'")
@@ -229,6 +230,8 @@ def to_snapshot(
                 problems.append(Problem(path=f"flags.{key}", message=str(exc), file=source))
                 continue
             refused[key] = str(exc)
+            if on_error == "skip":
+                continue
             flags[key] = {
                 "variants": {PARSE_ERROR: None},
                 "default": PARSE_ERROR,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
@@ -232,11 +232,16 @@ def to_snapshot(
     features: Mapping[str, Any],
     *,
     saved_groups: Mapping[str, Any] | None = None,
+    on_error: Literal["raise", "skip"] = "raise",
     source: str | None = None,
 ) -> Snapshot:
     """Lower GrowthBook features (the ``features`` object of the SDK payload, or the whole
-    payload) to a Snapshot; raise :class:`~cfgcore.interop.InteropError` naming each
-    feature and construct that cannot be lowered."""
+    payload) to a Snapshot.
+
+    With ``on_error="raise"`` a feature that cannot be lowered raises
+    :class:`~cfgcore.interop.InteropError` naming each feature and construct; with
+    ``"skip"`` such features are left out and listed, with the reason, in the
+    snapshot's ``metadata["refused"]`` (what a command-line import reports)."""
     if isinstance(features, Mapping) and isinstance(features.get("features"), Mapping):
         if saved_groups is None:
             saved_groups = features.get("savedGroups")
@@ -250,11 +255,12 @@ def to_snapshot(
             flags[key] = _Feature(str(key), feat, saved_groups or {}).lower()
         except _Refuse as exc:
             problems.append(Problem(path=f"features.{key}", message=str(exc), file=source))
-    if problems:
+    meta: dict[str, Any] = {"imported_from": "growthbook"}
+    if problems and on_error == "raise":
         raise InteropError(problems)
-    return snapshot_from_dict(
-        {"flags": flags, "metadata": {"imported_from": "growthbook"}}, file=source
-    )
+    if problems:
+        meta["refused"] = {p.path.split(".", 1)[1]: p.message for p in problems}
+    return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
 
 
 def _space(version: int) -> int:
