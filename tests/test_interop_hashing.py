@@ -30,7 +30,7 @@ def _impls():
 spaces = st.sampled_from([1, 2, 7, 100, 1000, 10000, 2**31 - 1])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.text(max_size=30),
     st.text(max_size=10),
@@ -60,7 +60,7 @@ def _check_strings(sb, value, salt, suffix, space, seed, v, s, x):
     assert sb(L.SCHEME_GROWTHBOOK_V2, 0, s, x, space, True, v) == v2
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(-(2**64) + 1, 2**64 - 1), spaces)
 def test_ints_hash_as_cbor_integers(n, space):
     # an int binds as its decimal text; v3 hashes its CBOR integer
@@ -75,7 +75,7 @@ def test_ints_past_64_bits_have_no_bucket(impl):
         assert impl.scheme_bucket(L.SCHEME_FLAGD_V3, 0, b"", b"", 100, False, str(n).encode()) == -1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.recursive(
         st.one_of(
@@ -104,7 +104,7 @@ def test_cbor_hex_scheme(value, space):
         assert sb(L.SCHEME_FLAGD_V3_CBOR, 0, b"", b"", space, True, b"xyz") == -1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=20), st.text(max_size=8), st.sampled_from([1, 2]))
 def test_growthbook_hash_matches_the_sdk(value, seed, version):
     space = 10000 if version == 2 else 1000
