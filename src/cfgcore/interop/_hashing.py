@@ -31,9 +31,10 @@ UNLEASH_VARIANT_SEED = 86028157
 def unleash_normalized(group_id: str, value: str, seed: int = 0, modulus: int = 100) -> int:
     """Unleash's ``normalizedHash``: ``murmur3_x86_32(f"{groupId}:{value}", seed) % modulus + 1``.
 
-    Source: Unleash client specification README ("Hashing rules") and the
-    unleash-client-node ``util.ts``; rollouts use seed 0 and modulus 100, variant
-    selection seed 86028157 and the total variant weight.
+    Source: Unleash client specification README ("Hashing rules"; conformance data in
+    ../shared) and the unleash-api-client docs (docs.rs, ``normalised_hash`` /
+    ``normalised_variant_hash``); rollouts use seed 0 and modulus 100, variant selection
+    seed 86028157 and the total variant weight.
     """
     return murmur3_32(f"{group_id}:{value}".encode(), seed) % modulus + 1
 
@@ -46,7 +47,8 @@ def unleash_variant_target(group_id: str, value: str, total_weight: int) -> int:
 def flagd_bucket_v2(data: bytes, total_weight: int) -> int:
     """flagd ``fractional`` (v2): ``(murmur3_x86_32(data, 0) * totalWeight) >> 32``.
 
-    Source: flagd docs "Fractional operation" and the flagd-testbed README.
+    Source: flagd docs ("Fractional operation": MurmurHash3 x86_32, seed 0) and the
+    flagd-testbed README (v2 integer arithmetic; conformance data in ../shared).
     """
     return (murmur3_32(data) * total_weight) >> 32
 
@@ -68,8 +70,9 @@ def growthbook_hash(seed: str, value: str, version: int) -> int:
     """GrowthBook's bucket as an integer: v1 ``fnv1a32(value + seed) % 1000`` (of 1000),
     v2 ``fnv1a32(str(fnv1a32(seed + value))) % 10000`` (of 10000).
 
-    Source: GrowthBook SDK docs, "Hashing" (hashVersion 1 and 2); the SDKs divide by
-    1000 / 10000 to get a float in [0, 1).
+    Source: GrowthBook SDK docs (e.g. hexdocs.pm/growthbook ``GrowthBook.Hash``: fnv32a,
+    v1 over value + seed mod 1000, v2 over the decimal text of the first hash mod 10000);
+    the SDKs divide by 1000 / 10000 to get a float in [0, 1).
     """
     if version == 2:
         return fnv1a32(str(fnv1a32(seed + value))) % 10000
