@@ -275,3 +275,23 @@ def test_refused_flags_are_listed_kept_or_skipped(make):
     assert list(skipped.flags) == ["good"]
     res = flagd.resolve(make(kept), "bad", flagd.context("u"), 7)
     assert (res.value, res.reason, res.error_code) == (7, "ERROR", "PARSE_ERROR")
+
+
+def test_flag_key_is_decided_at_import(make):
+    def flag(targeting):
+        return {
+            "state": "ENABLED",
+            "variants": {"yes": "Y", "no": "N"},
+            "defaultVariant": "no",
+            "targeting": targeting,
+        }
+
+    doc = {
+        "flags": {
+            "promo-a": flag({"if": [{"==": [{"var": "$flagd.flagKey"}, "promo-a"]}, "yes", "no"]}),
+            "promo-b": flag({"if": [{"starts_with": [{"var": "$flagd.flagKey"}, "x"]}, "yes"]}),
+        }
+    }
+    engine = make(flagd.to_snapshot(doc))
+    assert engine.value("promo-a", flagd.context("u")) == "Y"
+    assert engine.value("promo-b", flagd.context("u")) == "N"

@@ -579,6 +579,9 @@ class _Flag:
             attr, lit = self.var_and_literal(args, op)
             if not isinstance(lit, (str, int, float, bool)) or lit is None:
                 raise _Refuse(f"'{op}' with {lit!r}")
+            if attr == FLAG_KEY:  # the flag's own key: decided at import
+                same = isinstance(lit, str) and lit == self.key
+                return (_ALWAYS if same == (op in ("==", "===")) else _NEVER), _ALWAYS
             test: dict[str, Any] = {"attr": attr, "eq": lit}
             if op in ("==", "!=") and isinstance(lit, (int, float)) and not isinstance(lit, bool):
                 test = {"any": [test, {"attr": attr, "eq": _js_number_text(lit)}]}
@@ -606,6 +609,13 @@ class _Flag:
             if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], str):
                 return _NEVER, _NEVER  # flagd: wrong arguments are null
             attr = self.var_of(args[0], op)
+            if attr == FLAG_KEY:
+                hit = (
+                    self.key.startswith(args[1])
+                    if op == "starts_with"
+                    else self.key.endswith(args[1])
+                )
+                return (_ALWAYS if hit else _NEVER), _ALWAYS
             return {"attr": attr, op: args[1]}, {"attr": attr, "matches": ""}
         if op == "sem_ver":
             return self.sem_ver(args)
