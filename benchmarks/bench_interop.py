@@ -242,7 +242,7 @@ def _growthbook_sdk_answers(feats: dict[str, Any]) -> list[list[Any]]:
     try:
         out = []
         for u in USERS_LIST:
-            gb.set_attributes(u)
+            gb.set_attributes(dict(u))  # destroy() clears the dict it holds
             out.append([gb.eval_feature(n).value for n in feats])
         return out
     finally:
@@ -264,7 +264,7 @@ def test_growthbook(benchmark, who):
         def run_sdk() -> list:
             out = []
             for u in USERS_LIST:
-                gb.set_attributes(u)
+                gb.set_attributes(dict(u))  # destroy() clears the dict it holds
                 out.append([gb.eval_feature(n).value for n in names])
             return out
 
