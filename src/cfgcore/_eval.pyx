@@ -24,7 +24,7 @@ from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the sha
 from collections.abc import Mapping
 
 from cfgcore import compiler as _C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "c"
 
@@ -34,10 +34,17 @@ cdef extern from "Python.h":
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
+    bint PyLong_CheckExact(object)
+    bint PyFloat_CheckExact(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0
     double PyFloat_AS_DOUBLE(object)
     dict _PyDict_NewPresized(Py_ssize_t)
+    # The same C function without Cython's exception check: a NULL result with an
+    # error set (a key whose __eq__ raised) is cleared and read as "missing".
+    PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
 
 
 cdef enum:
@@ -128,6 +135,13 @@ ctypedef struct Outcome:
     int var
     int reason
     int rule
+
+
+cdef bint _is_mapping(object obj) noexcept:
+    try:
+        return isinstance(obj, Mapping)
+    except Exception:  # an object faking its __class__
+        return False
 
 
 cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
@@ -484,7 +498,10 @@ cdef class Context:
     cdef Binding _bound
 
     def __init__(self, attrs=None):
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
@@ -650,6 +667,9 @@ cdef class CompiledSnapshot:
         sv.ci_id = -1
         if v is None:
             return 0
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v)
+                or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
         # slot read only for bucketing or prefixes never needs one.
         if v is True or v is False:
@@ -729,8 +749,12 @@ cdef class CompiledSnapshot:
         cdef PyObject* found
         name = self._slot_names[slot]
         if type(attrs) is dict:
-            found = PyDict_GetItemWithError(attrs, name)
-            return <object>found if found != NULL else None
+            found = _dict_get_or_null(attrs, name)
+            if found != NULL:
+                return <object>found
+            if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
+                PyErr_Clear()
+            return None
         try:
             return attrs.get(name)
         except Exception:  # a hostile mapping must not break evaluation
@@ -756,22 +780,23 @@ cdef class CompiledSnapshot:
         bd.snap = self
         bd.n = self.n_slots
         bd.vals = _missing_slots(self.n_slots)
-        if type(attrs) is dict or isinstance(attrs, Mapping):
+        if type(attrs) is dict or _is_mapping(attrs):
             self._bind_into(bd.vals, attrs, NULL, self.n_slots)
         return bd
 
     cdef inline int _lookup(self, object key):
         cdef PyObject* found
-        if PyUnicode_CheckExact(key):  # str keys cannot raise: skip the try block
-            found = PyDict_GetItem(self._index, key)
-            return <int>(<object>found) if found != NULL else -1
-        try:
-            found = PyDict_GetItemWithError(self._index, key)
-        except Exception:  # unhashable key
-            return -1
-        if found == NULL:
-            return -1
-        return <int>(<object>found)
+        if not PyUnicode_CheckExact(key):
+            # Only strings name flags; a str subclass by its exact value (its __hash__
+            # and __eq__ are never called), anything else is not found.
+            if not PyUnicode_Check(key):
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        found = PyDict_GetItem(self._index, key)  # exact str: cannot raise
+        return <int>(<object>found) if found != NULL else -1
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
     cdef bint _regex(self, int a, PyObject* text) noexcept:
@@ -878,7 +903,9 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                continue
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first
@@ -932,6 +959,7 @@ cdef class CompiledSnapshot:
         return -1
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef Outcome out
@@ -946,8 +974,9 @@ cdef class CompiledSnapshot:
             out.reason = REASON_DISABLED
             return out
         if f[F_SCHED]:
-            if isnan(now[0]):
+            if now[1] == 0:  # read the clock once per evaluation, even when it fails
                 now[0] = self._now()
+                now[1] = 1
             if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
                 out.var = f[F_OFF]
                 out.reason = REASON_DISABLED
@@ -1034,7 +1063,9 @@ cdef class CompiledSnapshot:
 
     cdef Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef SlotVal stackvals[STACK_SLOTS]
         cdef SlotVal* vals
@@ -1043,12 +1074,12 @@ cdef class CompiledSnapshot:
         cdef int k
         if type(ctx) is Context:
             bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
-            return self._eval(fi, bd.vals, &now)
-        if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, bd.vals, now)
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            return self._eval(fi, self.empty, now)
         f = self.flags + fi * FW
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, self.empty, now)
         if self.n_slots <= STACK_SLOTS:
             vals = &stackvals[0]
         else:
@@ -1056,7 +1087,7 @@ cdef class CompiledSnapshot:
             if vals == NULL:
                 raise MemoryError()
         self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
-        out = self._eval(fi, vals, &now)
+        out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
         if vals != &stackvals[0]:
@@ -1114,7 +1145,7 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -1125,7 +1156,7 @@ cdef class CompiledSnapshot:
         out = self._run(fi, ctx)
         if default is not None and _value_kind(default) != self._value_kinds[out.var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=self._keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -1134,7 +1165,7 @@ cdef class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=self._keys[fi],
             value=self._values[out.var],
             variant=self._names[out.var],
             reason=REASONS[out.reason],
@@ -1148,7 +1179,9 @@ cdef class CompiledSnapshot:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
@@ -1159,7 +1192,7 @@ cdef class CompiledSnapshot:
             bd = self._bind_all(ctx)
         vals = bd.vals
         for i in range(self.n_flags):
-            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, &now).var])
+            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, now).var])
         return result
 
 

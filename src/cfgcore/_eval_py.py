@@ -28,7 +28,7 @@ from typing import Any
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "py"
 
@@ -158,6 +158,9 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str)"""
     if v is None:
         return _MISSING_BINDING
+    tv = type(v)
+    if tv is not str and tv is not int and tv is not float and tv is not bool:
+        v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
     if v is True or v is False:
         return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
     if isinstance(v, str):
@@ -189,7 +192,10 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
 
 def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
     binding: list = [_MISSING_BINDING] * len(t.slots)
-    if not isinstance(attrs, Mapping):
+    try:
+        if not isinstance(attrs, Mapping):
+            return binding
+    except Exception:  # an object faking its __class__
         return binding
     names = t.slots
     for s in slots:
@@ -216,7 +222,10 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
         self._bound: tuple[Any, list] | None = None
 
     def _binding_for(self, snap: CompiledSnapshot) -> list:
@@ -276,14 +285,11 @@ class CompiledSnapshot:
         return len(self.tables.keys)
 
     def __contains__(self, key: object) -> bool:
-        try:
-            return key in self._index
-        except TypeError:
-            return False
+        return self._lookup(key) >= 0
 
     # -- binding -----------------------------------------------------------------------
     def _binding(self, ctx: Any, fi: int) -> list:
-        if isinstance(ctx, Context):
+        if issubclass(type(ctx), Context):
             return ctx._binding_for(self)
         t = self.tables
         if fi < 0:
@@ -293,10 +299,16 @@ class CompiledSnapshot:
         return _bind(t, ctx, t.ipool[start : start + t.flags[base + L.F_SLOTS_COUNT]])
 
     def _lookup(self, key: Any) -> int:
-        try:
-            return self._index.get(key, -1)
-        except TypeError:
-            return -1
+        # Only strings name flags; a str subclass by its exact value (its __hash__ and
+        # __eq__ are never called), anything else is not found.
+        if type(key) is not str:
+            if not issubclass(type(key), str):  # type(): a faked __class__ is not consulted
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        return self._index.get(key, -1)
 
     # -- evaluation --------------------------------------------------------------------
     def _now(self) -> float:
@@ -386,11 +398,14 @@ class CompiledSnapshot:
         t = self.tables
         for s in t.ipool[bstart : bstart + bcount]:
             raw = b[s][6]
-            if raw is not None:
-                off = t.flags[base + L.F_SALT_OFF]
-                salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
-                # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
-                return murmur3_32(salt + raw) % L.BUCKETS
+            if raw is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
+            off = t.flags[base + L.F_SALT_OFF]
+            salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
+            # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
+            return murmur3_32(salt + raw) % L.BUCKETS
         return -1
 
     def _in_gate(self, g: int, b: list) -> bool:
@@ -546,7 +561,7 @@ class CompiledSnapshot:
         fi = self._lookup(key)
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -558,7 +573,7 @@ class CompiledSnapshot:
         t = self.tables
         if default is not None and C.value_kind(default) != t.value_kinds[var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=t.keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -567,7 +582,7 @@ class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=t.keys[fi],
             value=t.values[var],
             variant=t.variant_names[var],
             reason=REASONS[reason],

@@ -43,16 +43,12 @@ from cfgcore._layout import (
     OP_STARTS,
     OP_STARTS_CI,
 )
+from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
 from cfgcore.snapshot import Condition, Snapshot
 
 if TYPE_CHECKING:
     from cfgcore.compiler import Tables
-
-try:  # google-re2: linear-time matching, no catastrophic backtracking
-    import re2 as _re2  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the installed extras
-    _re2 = None
 
 MAX_CONDITION_DEPTH = 32
 MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
@@ -67,7 +63,8 @@ _PUBLIC_NAME = {"in_": "in", "not_": "not"}
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
+    re.ASCII,  # \d is 0-9 only: "1٠.0.0" (an Arabic-Indic zero) is not 10.0.0
 )
 
 
@@ -80,7 +77,7 @@ def semver_key(text: Any) -> tuple | None:
     """
     if not isinstance(text, str) or len(text) > 256:
         return None
-    m = _SEMVER.match(text)
+    m = _SEMVER.fullmatch(text)  # not match + $: that accepts a trailing newline
     if m is None:
         return None
     major, minor, patch, pre = m.groups()
@@ -89,15 +86,6 @@ def semver_key(text: Any) -> tuple | None:
     else:
         tail = (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
     return (int(major), int(minor), int(patch), tail)
-
-
-def compile_regex(pattern: str, ignore_case: bool) -> Any:
-    """Compile a targeting regex once; RE2 when installed (linear time)."""
-    if ignore_case:
-        pattern = "(?i)" + pattern
-    if _re2 is not None:
-        return _re2.compile(pattern)
-    return re.compile(pattern)
 
 
 def _type_mask(values: list[Any]) -> int:
@@ -150,8 +138,9 @@ class ConditionLowering:
         elif isinstance(value, str):
             table = t.str_ids
         else:
+            # Ints stay exact (1234567890123456789 must not find 1234567890123456768);
+            # 5 and 5.0 are one dict key, so an int and its float twin share an id.
             table = t.num_ids
-            value = float(value)
         found = table.get(value)
         if found is None:
             found = table[value] = self.new_id()
@@ -290,7 +279,10 @@ class ConditionLowering:
                 self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), _type_mask(values))
             return
         if op in ("lt", "le", "gt", "ge"):
-            number = float(value)
+            number = self.number(value, where)
+            if number is None:
+                self.emit(OP_FALSE)
+                return
             if math.isnan(number):
                 self.problem(where, "NaN is not a comparable number")
                 self.emit(OP_FALSE)
@@ -313,6 +305,10 @@ class ConditionLowering:
         if op == "matches":
             try:
                 pattern = compile_regex(value, ci)
+            except ValueError as exc:  # not linear without RE2
+                self.problem(where, f"refused regular expression: {exc}")
+                self.emit(OP_FALSE)
+                return
             except Exception as exc:  # re.error / re2.error
                 self.problem(where, f"invalid regular expression: {exc}")
                 self.emit(OP_FALSE)
@@ -342,9 +338,21 @@ class ConditionLowering:
         raise AssertionError(op)  # pragma: no cover - _ATTR_OPS is exhaustive
 
     def valid_scalar(self, value: Any, where: str, emit: bool = True) -> bool:
-        if isinstance(value, float) and math.isnan(value):
+        bad = isinstance(value, float) and math.isnan(value)
+        if bad:
             self.problem(where, "NaN never equals anything; use exists or a range")
-            if emit:
-                self.emit(OP_FALSE)
-            return False
-        return True
+        elif isinstance(value, int) and value is not True and value is not False:
+            bad = self.number(value, where) is None
+        if bad and emit:
+            self.emit(OP_FALSE)
+        return not bad
+
+    def number(self, value: Any, where: str) -> float | None:
+        """``value`` as a float, or None with a problem if no double can hold it (a
+        400-digit int: a typo or an attack, never a meaningful constant)."""
+        try:
+            return float(value)
+        except OverflowError:
+            bits = value.bit_length() if isinstance(value, int) else 0
+            self.problem(where, f"number out of range (a {bits}-bit integer)")
+            return None

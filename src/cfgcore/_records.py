@@ -79,6 +79,13 @@ MAX_SPACE = 2**31 - 1  # bucket spaces and widths are int32 in the tables
 
 def value_kind(value: Any) -> int:
     """The value kind used for type checks (bool is not a number here)."""
+    try:
+        return _value_kind(value)
+    except Exception:  # an object faking its __class__: of no known kind
+        return V_MIXED
+
+
+def _value_kind(value: Any) -> int:
     if value is None:
         return V_NULL
     if value is True or value is False:
@@ -136,7 +143,7 @@ class FlagRecords(ConditionLowering):
         default, off = flag.default, flag.off_variant
         if variants is None:
             variants = {"on": True, "off": False}
-            default = "on" if default is None else default
+            # A disabled boolean flag is off: that is what switching it off means.
             off = "off" if off is None else off
         if not variants:
             self.problem(f"{path}.variants", "a flag needs at least one variant")
@@ -178,7 +185,9 @@ class FlagRecords(ConditionLowering):
             return idx
 
         if default is None:
-            self.problem(f"{path}.default", "a flag with variants needs a default variant")
+            # No implicit default: a definition cut off before its default (a truncated
+            # or half-written file) must be refused, not served as a different flag.
+            self.problem(f"{path}.default", "missing: every flag names its default variant")
             rec[F_DEFAULT] = base
         else:
             rec[F_DEFAULT] = variant(default, f"{path}.default")
@@ -234,7 +243,9 @@ class FlagRecords(ConditionLowering):
             else:
                 rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
                 if rule.rollout is not None:
-                    pct = float(rule.rollout)
+                    pct = self.number(rule.rollout, f"{rpath}.rollout")
+                    if pct is None:
+                        pct = 0.0
                     if not 0.0 <= pct <= 100.0:  # NaN fails this too
                         self.problem(
                             f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
@@ -319,7 +330,9 @@ class FlagRecords(ConditionLowering):
         start = len(t.splits) // 2
         total = 0.0
         for name, weight in weights.items():
-            w = float(weight)
+            w = self.number(weight, f"{rpath}.split.{name}")
+            if w is None:
+                w = 0.0
             if not (w >= 0.0 and math.isfinite(w)):
                 self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
                 w = 0.0

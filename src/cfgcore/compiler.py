@@ -185,7 +185,7 @@ class Tables:
         self.id_slots: list[bool] = []  # slots compared by eq/ne/in/not_in (need constant ids)
         self.str_ids: dict[str, int] = {}
         self.ci_ids: dict[str, int] = {}
-        self.num_ids: dict[float, int] = {}
+        self.num_ids: dict[int | float, int] = {}  # ints kept exact
         self.bool_ids: dict[bool, int] = {}
         self.nodes: list[int] = []
         self.ipool: list[int] = []
