@@ -422,7 +422,9 @@ class CompiledSnapshot:
         for s in t.ipool[start : start + hs[o + L.H_BY_COUNT]]:
             bk = b[s][6]
             if bk is None:
-                continue
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next attribute
+                return -1  # as for flags: the first present one decides
             so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
             xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
             return scheme_bucket(

@@ -108,13 +108,15 @@ HashScheme = Literal[
 class Hashing(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A rule's own bucketing, as another flag system computes it (imported flags).
 
-    The first of ``by`` holding a usable value (a string, or an int as decimal) is
-    hashed; the bucket is in ``0 .. space-1``:
+    The first of ``by`` present in the context decides, as for a flag's ``bucket_by``:
+    a string is hashed as it is, an int as decimal, anything else gives no bucket (the
+    rule, or the gate, does not apply). The bucket is in ``0 .. space-1``:
 
     * ``murmur3``: ``murmur3_x86_32(salt + value + suffix, seed) % space`` (Unleash:
       salt ``"groupId:"``, seed 0 and space 100 for rollouts, seed 86028157 and the
       total weight for variants);
-    * ``flagd_v2``: ``(murmur3_x86_32(salt + value + suffix, 0) * space) >> 32``;
+    * ``flagd_v2``: ``(murmur3_x86_32(salt + value + suffix, seed) * space) >> 32``
+      (flagd: seed 0);
     * ``flagd_v3``: as v2 over the deterministic CBOR of the value (of the text
       ``salt + value + suffix`` when salt or suffix is set); ``flagd_v3_pair`` over
       the CBOR array ``[salt, value]``; ``flagd_v3_cbor`` over the bytes whose hex
