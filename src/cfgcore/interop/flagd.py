@@ -249,6 +249,12 @@ def to_snapshot(
     return snapshot_from_dict(top, file=source)
 
 
+def _is_string(attr: str) -> dict[str, Any]:
+    """The context value is a string (``eq``/``ne`` only match values of their constant's
+    type, so "equal to '' or not equal to ''" holds exactly for strings)."""
+    return {"any": [{"attr": attr, "eq": ""}, {"attr": attr, "ne": ""}]}
+
+
 def _truthy(attr: str) -> dict[str, Any]:
     """JSONLogic truthiness of a context value (true, a non-empty string, a non-zero number)."""
     return {"any": [{"attr": attr, "eq": True}, {"attr": attr, "ne": ""}, {"attr": attr, "ne": 0}]}
@@ -496,7 +502,7 @@ class _Flag:
             default_v2 = {"scheme": "flagd_v3_pair", "by": [TARGETING_KEY], "salt": self.key}
         if key_expr == ("default",):
             if scheme == "flagd_v3":  # v3: a targeting key that is not a string is null
-                return [(default_v2, _and(guard, {"attr": TARGETING_KEY, "matches": ""}))]
+                return [(default_v2, _and(guard, _is_string(TARGETING_KEY)))]
             return [(default_v2, guard)]
         if key_expr is None:
             if scheme == "flagd_v3":
@@ -511,7 +517,7 @@ class _Flag:
             if scheme == "flagd_v3":
                 return [({"scheme": "flagd_v3_cbor", "by": [attr + CBOR]}, guard)]
             # v2: a key that is not a string falls back to flagKey + targetingKey
-            is_str = {"attr": attr, "matches": ""}
+            is_str = _is_string(attr)
             return [
                 ({"scheme": scheme, "by": [attr]}, _and(guard, is_str)),
                 (default_v2, _and(guard, _not(is_str))),
@@ -616,7 +622,7 @@ class _Flag:
                     else self.key.endswith(args[1])
                 )
                 return (_ALWAYS if hit else _NEVER), _ALWAYS
-            return {"attr": attr, op: args[1]}, {"attr": attr, "matches": ""}
+            return {"attr": attr, op: args[1]}, _is_string(attr)
         if op == "sem_ver":
             return self.sem_ver(args)
         if op == "fractional":
