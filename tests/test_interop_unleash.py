@@ -153,3 +153,19 @@ def test_readme_interop_example_runs():
         assert ("blue" if target <= 500 else "green") in variant
     else:
         assert "'feature_enabled': False" in variant
+
+
+@needs_spec
+@pytest.mark.parametrize("fmt", ["yaml", "json", "msgpack"])
+def test_imported_snapshots_survive_the_file_formats(fmt, make):
+    # `cfgcore import ... --out flags.yaml` writes what to_snapshot returns
+    from cfgcore.snapshot import decode_snapshot, encode_snapshot
+
+    spec = _load("16-strategy-variants.json")
+    snap = unleash.to_snapshot(spec["state"])
+    again = decode_snapshot(encode_snapshot(snap, fmt), fmt)
+    assert again == snap
+    a, b = make(snap), make(again)
+    for case in spec["variantTests"]:
+        ctx = unleash.context(case["context"])
+        assert a.evaluate(case["toggleName"], ctx) == b.evaluate(case["toggleName"], ctx)
