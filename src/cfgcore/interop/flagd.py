@@ -85,49 +85,47 @@ def context(
     fractional v3 hashes).
     """
     out: dict[str, Any] = {}
-
-    def put(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                put(f"{prefix}.{k}" if prefix else str(k), v)
-            if prefix:
-                out[prefix] = dict(value)
-            return
-        out[prefix] = value
-        ver = _normal_semver(value)
-        if ver is not None:
-            out[prefix + SEMVER] = ver
-
-    def put_cbor(prefix: str, value: Any) -> None:
-        if value is None:
-            return  # v3: a null bucketing key is null (the default variant)
-        if type(value) is str:  # the common case, without the general encoder
-            data = value.encode("utf-8", "surrogatepass")
-            out[prefix + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
-            return
-        try:
-            out[prefix + CBOR] = cbor_encode(value).hex()
-        except (TypeError, OverflowError):
-            pass  # not a JSON value (or an int past 64 bits): nothing to bucket by
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                put_cbor(f"{prefix}.{k}", v)
-
-    attrs = dict(attributes or {})
     ts = int(time.time() if now is None else now)
-    put("", attrs)
-    for k, v in list(out.items()):
-        # comparisons of a number with $flagd.timestamp read its distance from it
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith(SEMVER):
-            out[k + SINCE] = ts - v
-    for k, v in attrs.items():
-        put_cbor(str(k), v)
+
+    def put(key: str, value: Any) -> None:
+        kind = type(value)
+        if kind is str:  # the common cases first, without the general encoder
+            out[key] = value
+            data = value.encode("utf-8", "surrogatepass")
+            out[key + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
+            if value[:1] in _SEMVER_START:
+                ver = _normal_semver(value)
+                if ver is not None:
+                    out[key + SEMVER] = ver
+            return
+        if kind is int and 0 <= value < 2**64:
+            out[key] = value
+            out[key + CBOR] = cbor_encode(value).hex()
+            out[key + SEMVER] = f"{value}.0.0"  # flagd coerces a number to a version
+            out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                put(f"{key}.{k}" if key else str(k), v)
+            if not key:
+                return
+            out[key] = dict(value)
+        else:
+            out[key] = value
+            ver = _normal_semver(value)
+            if ver is not None:
+                out[key + SEMVER] = ver
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key + SINCE] = ts - value
+        if value is not None:  # v3: a null bucketing key is null (the default variant)
+            try:
+                out[key + CBOR] = cbor_encode(value).hex()
+            except (TypeError, OverflowError):
+                pass  # not a JSON value (or an int past 64 bits): nothing to bucket by
+
+    put("", dict(attributes or {}))
     if targeting_key is not None:
-        out[TARGETING_KEY] = targeting_key
-        put_cbor(TARGETING_KEY, targeting_key)
-        ver = _normal_semver(targeting_key)
-        if ver is not None:
-            out[TARGETING_KEY + SEMVER] = ver
+        put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
     return out
 
