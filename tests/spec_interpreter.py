@@ -17,7 +17,8 @@ from typing import Any
 
 from cfgcore._eval_py import murmur3_32  # MurmurHash3 x86_32: checked against mmh3 elsewhere
 from cfgcore.details import ErrorCode, EvaluationDetails, Reason
-from cfgcore.snapshot import Condition, Flag, Prerequisite, Snapshot
+from cfgcore.interop._hashing import cbor_encode, fnv1a32  # documented formulas, tested
+from cfgcore.snapshot import Condition, Flag, Hashing, Prerequisite, Snapshot
 
 try:  # README: `matches` searches with RE2 when google-re2 is installed
     import re2 as _regex_engine  # type: ignore[import-not-found]
@@ -205,6 +206,21 @@ class Interpreter:
             return murmur3_32(f"{salt}:{text}".encode("utf-8", "surrogatepass")) % 100_000
         return None
 
+    def hashed(self, h: Hashing, ctx: Mapping[str, Any]) -> int | None:
+        """README "Bucketing" / ``snapshot.Hashing``: an imported rule's own scheme."""
+        for name in h.by:
+            v = self.attr(ctx, name)
+            if v is MISSING:
+                continue
+            if isinstance(v, str):
+                text, is_str = v, True
+            elif _kind(v) == "num" and isinstance(v, int):
+                text, is_str = str(v), False
+            else:
+                return None  # the first present attribute decides
+            return _scheme(h, text, is_str)
+        return None
+
     # -- flags ------------------------------------------------------------------------
     def variants(self, flag: Flag) -> dict[str, Any]:
         return flag.variants if flag.variants is not None else {"on": True, "off": False}
@@ -242,15 +258,46 @@ class Interpreter:
                 pre = Prerequisite(flag=pre)
             got, _, _ = self.resolve(pre.flag, ctx, now)
             target = self.snap.flags[pre.flag]
-            ok = got == pre.variant if pre.variant else self.variants(target)[got] is True
+            if pre.variants is not None:
+                ok = got in pre.variants
+            elif pre.variant:
+                ok = got == pre.variant
+            else:
+                if target.on_variants is not None:
+                    on = got in target.on_variants
+                else:
+                    on = self.variants(target)[got] is True
+                ok = not on if pre.off else on
             if not ok:
                 return self.off_variant(flag), Reason.PREREQUISITE_FAILED, None
         for i, rule in enumerate(flag.rules):
             if rule.when is not None and not self.matches(rule.when, ctx):
                 continue
+            gates_hold = True
+            for gate in rule.gates:  # every gate's bucket range must hold first
+                b = self.hashed(gate.hash, ctx)
+                if b is None or not gate.lo <= b < gate.hi:
+                    gates_hold = False
+                    break
+            if not gates_hold:
+                continue
+            if rule.hash is not None:
+                assert rule.buckets is not None
+                b = self.hashed(rule.hash, ctx)
+                if b is None:
+                    continue
+                upper, chosen = 0, None
+                for name, width in rule.buckets:  # consecutive ranges; null falls through
+                    upper += width
+                    if b < upper:
+                        chosen = name
+                        break
+                if chosen is None:
+                    continue
+                return chosen, Reason.SPLIT, i
             if rule.split is None and rule.rollout is None:
                 assert rule.serve is not None
-                return rule.serve, Reason.TARGETING_MATCH, i
+                return rule.serve, (Reason.SPLIT if rule.gates else Reason.TARGETING_MATCH), i
             names = rule.bucket_by or flag.bucket_by or ["user_id", "targeting_key"]
             bucket = self.bucket(key, flag, names, ctx)
             if bucket is None:
@@ -307,6 +354,34 @@ class Interpreter:
             key: _frozen(self.variants(flag)[self.resolve(key, ctx, now)[0]])
             for key, flag in self.snap.flags.items()
         }
+
+
+def _scheme(h: Hashing, text: str, is_str: bool) -> int | None:
+    """The formulas of ``cfgcore.snapshot.Hashing``'s docstring, one by one."""
+    joined = (h.salt + text + h.suffix).encode("utf-8", "surrogatepass")
+    if h.scheme == "murmur3":
+        return murmur3_32(joined, h.seed) % h.space
+    if h.scheme == "growthbook_v1":
+        return fnv1a32(h.salt + text + h.suffix) % h.space
+    if h.scheme == "growthbook_v2":
+        return fnv1a32(str(fnv1a32(h.salt + text + h.suffix))) % h.space
+    if h.scheme == "flagd_v2":
+        data = joined
+    elif h.scheme == "flagd_v3_cbor":
+        if not is_str or not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+            return None
+        data = bytes.fromhex(text)
+    else:
+        value: Any = text if is_str else int(text)
+        if not is_str and not -(2**64) < value < 2**64:
+            return None  # no CBOR integer holds it
+        if h.scheme == "flagd_v3_pair":
+            data = cbor_encode([h.salt, value])
+        elif h.salt or h.suffix:
+            data = cbor_encode(h.salt + text + h.suffix)
+        else:
+            data = cbor_encode(value)
+    return (murmur3_32(data, h.seed) * h.space) >> 32
 
 
 def _epoch(dt: datetime | None, default: float) -> float:

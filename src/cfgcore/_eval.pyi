@@ -18,6 +18,11 @@ LAYOUT: dict[str, int]
 def murmur3_32(data: bytes, seed: int = 0) -> int:
     """MurmurHash3 x86_32 of ``data``, unsigned."""
 
+def scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    """The bucket of ``bk`` (a bound value's bucket text) under an imported flag's scheme."""
+
 def bucket_of(salt: str, value: str) -> int:
     """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
 

@@ -14,9 +14,10 @@ from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetIte
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, isnan
-from libc.stdint cimport int32_t, uint32_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memset
+from libc.stdio cimport snprintf
+from libc.string cimport memcmp, memcpy, memset
 
 from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the shared layout
 
@@ -77,7 +78,15 @@ LAYOUT = dict(
     REASON_SPLIT=REASON_SPLIT, REASON_DISABLED=REASON_DISABLED, REASON_PREREQ=REASON_PREREQ,
     REASON_ERROR=REASON_ERROR, V_BOOL=V_BOOL, V_STR=V_STR, V_NUM=V_NUM, V_OBJECT=V_OBJECT,
     V_ARRAY=V_ARRAY, V_NULL=V_NULL, V_MIXED=V_MIXED, BUCKETS=BUCKETS,
-    SCHEME_MURMUR3=SCHEME_MURMUR3
+    SCHEME_MURMUR3=SCHEME_MURMUR3,
+    R_HASH=R_HASH, R_GATE_START=R_GATE_START, R_GATE_COUNT=R_GATE_COUNT, HW=HW,
+    H_SCHEME=H_SCHEME, H_SEED=H_SEED, H_SALT_OFF=H_SALT_OFF, H_SALT_LEN=H_SALT_LEN,
+    H_SUFFIX_OFF=H_SUFFIX_OFF, H_SUFFIX_LEN=H_SUFFIX_LEN, H_SPACE=H_SPACE,
+    H_BY_START=H_BY_START, H_BY_COUNT=H_BY_COUNT, H_LO=H_LO, H_HI=H_HI,
+    P_ON=P_ON, P_OFF=P_OFF, P_SET=P_SET, SCHEME_FLAGD_V2=SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3=SCHEME_FLAGD_V3, SCHEME_FLAGD_V3_PAIR=SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1=SCHEME_GROWTHBOOK_V1, SCHEME_GROWTHBOOK_V2=SCHEME_GROWTHBOOK_V2,
+    SCHEME_FLAGD_V3_CBOR=SCHEME_FLAGD_V3_CBOR,
 )
 OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
@@ -186,6 +195,179 @@ cdef uint32_t murmur3_x86_32(const unsigned char* data, Py_ssize_t n, uint32_t s
     """MurmurHash3 x86_32 (Austin Appleby's public-domain reference), byte-order independent."""
     cdef Py_ssize_t end = n - (n % 4)
     return _mm_finish(_mm_blocks(seed, data, end), data + end, n % 4, n)
+
+
+cdef inline int _cbor_head(unsigned char* out, int major, uint64_t n) noexcept nogil:
+    """RFC 8949 section 4.2.1: the shortest head holding ``n``; returns its length."""
+    cdef int size, i
+    if n < 24:
+        out[0] = <unsigned char>((major << 5) | n)
+        return 1
+    if n < 0x100:
+        out[0] = <unsigned char>((major << 5) | 24)
+        size = 1
+    elif n < 0x10000:
+        out[0] = <unsigned char>((major << 5) | 25)
+        size = 2
+    elif n < <uint64_t>0x100000000ULL:
+        out[0] = <unsigned char>((major << 5) | 26)
+        size = 4
+    else:
+        out[0] = <unsigned char>((major << 5) | 27)
+        size = 8
+    for i in range(size):
+        out[size - i] = <unsigned char>(n >> (8 * i))
+    return size + 1
+
+
+cdef int _cbor_scalar(unsigned char* out, bint is_str, const char* bs, Py_ssize_t n) noexcept nogil:
+    """CBOR of a bound value (a string, or an int given as its decimal text) into ``out``
+    (room for n + 9 bytes); -1 for an int no CBOR integer holds."""
+    cdef int h
+    cdef uint64_t m = 0, d
+    cdef Py_ssize_t i = 0
+    cdef bint neg = False
+    if is_str:
+        h = _cbor_head(out, 3, <uint64_t>n)
+        memcpy(out + h, bs, n)
+        return h + <int>n
+    if n > 0 and bs[0] == 45:  # '-'
+        neg = True
+        i = 1
+    if i >= n or n - i > 20:
+        return -1
+    for i in range(i, n):
+        d = <uint64_t>(bs[i] - 48)
+        if m > (<uint64_t>0xFFFFFFFFFFFFFFFFULL - d) // 10:
+            return -1  # past 2^64 - 1, as the reference evaluator decides
+        m = m * 10 + d
+    if neg:
+        if m == 0:
+            return _cbor_head(out, 0, 0)
+        return _cbor_head(out, 1, m - 1)
+    return _cbor_head(out, 0, m)
+
+
+cdef inline int _hexval(char c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef Py_ssize_t _unhex(unsigned char* out, const char* s, Py_ssize_t n) noexcept nogil:
+    """Hex text to bytes (as bytes.fromhex, without spaces); -1 if it is not hex."""
+    cdef Py_ssize_t i
+    cdef int a, b
+    if n % 2:
+        return -1
+    for i in range(0, n, 2):
+        a = _hexval(s[i])
+        b = _hexval(s[i + 1])
+        if a < 0 or b < 0:
+            return -1
+        out[i // 2] = <unsigned char>(a * 16 + b)
+    return n // 2
+
+
+cdef inline uint32_t _fnv_utf16(uint32_t h, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """FNV-1a 32 over the UTF-16 code units of UTF-8 text (GrowthBook hashes JS strings)."""
+    cdef Py_ssize_t i = 0
+    cdef uint32_t c
+    cdef unsigned char b0
+    while i < n:
+        b0 = p[i]
+        if b0 < 0x80 or i + 1 >= n:
+            c = b0
+            i += 1
+        elif b0 < 0xE0:
+            c = ((b0 & 0x1F) << 6) | (p[i + 1] & 0x3F)
+            i += 2
+        elif b0 < 0xF0 and i + 2 < n:
+            c = ((b0 & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F)
+            i += 3
+        elif i + 3 < n:
+            c = ((b0 & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F)
+            i += 4
+        else:
+            c = b0
+            i += 1
+        if c >= 0x10000:
+            c -= 0x10000
+            h = (h ^ (0xD800 + (c >> 10))) * <uint32_t>0x01000193U
+            h = (h ^ (0xDC00 + (c & 0x3FF))) * <uint32_t>0x01000193U
+        else:
+            h = (h ^ c) * <uint32_t>0x01000193U
+    return h
+
+
+@cython.cdivision(True)  # unsigned operands and space >= 1: C division is exact
+cdef int _scheme_bucket(int scheme, uint32_t seed, const char* salt, Py_ssize_t sl,
+                        const char* suffix, Py_ssize_t xl, int space, bint is_str,
+                        const char* bs, Py_ssize_t bl) noexcept nogil:
+    """The bucket (0..space-1) of a bound value under an imported flag's scheme; the
+    same arithmetic as ``cfgcore._eval_py.scheme_bucket`` (read that for the rules)."""
+    cdef unsigned char stack[256]
+    cdef unsigned char* buf = stack
+    cdef Py_ssize_t need = sl + bl + xl + 20, n = 0
+    cdef int w
+    cdef uint32_t h
+    cdef char digits[12]
+    if scheme == SCHEME_GROWTHBOOK_V1 or scheme == SCHEME_GROWTHBOOK_V2:
+        h = _fnv_utf16(<uint32_t>0x811C9DC5U, <const unsigned char*>salt, sl)
+        h = _fnv_utf16(h, <const unsigned char*>bs, bl)
+        h = _fnv_utf16(h, <const unsigned char*>suffix, xl)
+        if scheme == SCHEME_GROWTHBOOK_V2:
+            w = snprintf(digits, 12, "%u", h)
+            h = _fnv_utf16(<uint32_t>0x811C9DC5U, <const unsigned char*>digits, w)
+        return <int>(h % <uint32_t>space)
+    if need > 256:
+        buf = <unsigned char*>malloc(need)
+        if buf == NULL:
+            return -1
+    if scheme == SCHEME_FLAGD_V3_CBOR:
+        n = _unhex(buf, bs, bl) if is_str else -1
+        if n > 0:
+            h = murmur3_x86_32(buf, n, seed)
+        if buf != stack:
+            free(buf)
+        if n <= 0:
+            return -1  # not the hex text of an encoding: no value to hash
+        return <int>((<uint64_t>h * <uint64_t>space) >> 32)
+    if scheme == SCHEME_FLAGD_V3 and (sl or xl):
+        n = _cbor_head(buf, 3, <uint64_t>(sl + bl + xl))
+    elif scheme == SCHEME_FLAGD_V3_PAIR:
+        buf[0] = 0x82
+        n = 1 + _cbor_head(buf + 1, 3, <uint64_t>sl)
+    if scheme == SCHEME_FLAGD_V3 and not (sl or xl) or scheme == SCHEME_FLAGD_V3_PAIR:
+        if scheme == SCHEME_FLAGD_V3_PAIR:
+            memcpy(buf + n, salt, sl)
+            n += sl
+        w = _cbor_scalar(buf + n, is_str, bs, bl)
+        if w < 0:
+            if buf != stack:
+                free(buf)
+            return -1
+        n += w
+    else:
+        memcpy(buf + n, salt, sl)
+        memcpy(buf + n + sl, bs, bl)
+        memcpy(buf + n + sl + bl, suffix, xl)
+        n += sl + bl + xl
+    h = murmur3_x86_32(buf, n, seed)
+    if buf != stack:
+        free(buf)
+    if scheme == SCHEME_MURMUR3:
+        return <int>(h % <uint32_t>space)
+    return <int>((<uint64_t>h * <uint64_t>space) >> 32)
+
+
+def scheme_bucket(int scheme, uint32_t seed, bytes salt, bytes suffix, int space, bint is_str, bytes bk):
+    """The bucket of ``bk`` (bucket text of a bound value) under an imported flag's scheme."""
+    return _scheme_bucket(scheme, seed, salt, len(salt), suffix, len(suffix), space, is_str, bk, len(bk))
 
 
 def murmur3_32(data, uint32_t seed=0):
@@ -397,6 +579,7 @@ cdef class CompiledSnapshot:
     cdef int32_t* rules
     cdef int32_t* prereqs
     cdef int32_t* splits
+    cdef int32_t* hashes
     cdef double* sched_start
     cdef double* sched_end
     cdef char* is_true
@@ -439,6 +622,7 @@ cdef class CompiledSnapshot:
         self.rules = _int_array(t.rules)
         self.prereqs = _int_array(t.prereqs)
         self.splits = _int_array(t.splits)
+        self.hashes = _int_array(t.hashes)
         self.sched_start = _double_array(t.sched_start)
         self.sched_end = _double_array(t.sched_end)
         self.is_true = _bool_array(t.is_true)
@@ -469,6 +653,7 @@ cdef class CompiledSnapshot:
         free(self.rules)
         free(self.prereqs)
         free(self.splits)
+        free(self.hashes)
         free(self.sched_start)
         free(self.sched_end)
         free(self.is_true)
@@ -846,12 +1031,31 @@ cdef class CompiledSnapshot:
         except Exception:
             return NAN  # a broken clock: schedules treat the flag as out of window
 
+    cdef int _hashed(self, int h, const SlotVal* b) noexcept:
+        """Bucket under hashing record ``h`` (an imported flag's scheme); -1 if no value."""
+        cdef const int32_t* hr = self.hashes + h * HW
+        cdef const SlotVal* v
+        cdef int k
+        for k in range(hr[H_BY_COUNT]):
+            v = b + self.ipool[hr[H_BY_START] + k]
+            if v.bs == NULL:
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next attribute
+                return -1  # as for flags: the first present one decides
+            return _scheme_bucket(
+                hr[H_SCHEME], <uint32_t>hr[H_SEED], self.sb + hr[H_SALT_OFF], hr[H_SALT_LEN],
+                self.sb + hr[H_SUFFIX_OFF], hr[H_SUFFIX_LEN], hr[H_SPACE], v.kind == K_STR,
+                v.bs, v.bslen,
+            )
+        return -1
+
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
         # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef Outcome out
-        cdef int p, k, j, got, want, bucket, thr, nsplit, bstart, bcount
+        cdef int p, k, j, i, got, want, bucket, thr, nsplit, bstart, bcount, g, gcount
+        cdef bint ok, gated
         cdef int pstart = f[F_PRE_START]
         cdef int rstart = f[F_RULE_START]
         cdef int rcount = f[F_RULE_COUNT]
@@ -871,7 +1075,20 @@ cdef class CompiledSnapshot:
         for p in range(pstart, pstart + f[F_PRE_COUNT]):
             want = self.prereqs[p * PW + 1]
             got = self._eval(self.prereqs[p * PW], b, now).var
-            if not (self.is_true[got] if want < 0 else got == want):
+            if want >= 0:
+                ok = got == want
+            elif want == P_ON:
+                ok = self.is_true[got]
+            elif want == P_OFF:
+                ok = not self.is_true[got]
+            else:  # P_SET - i: one of a counted list of variants in the pool
+                i = P_SET - want
+                ok = False
+                for j in range(i + 1, i + 1 + self.ipool[i]):
+                    if self.ipool[j] == got:
+                        ok = True
+                        break
+            if not ok:
                 out.var = f[F_OFF]
                 out.reason = REASON_PREREQ
                 return out
@@ -881,9 +1098,32 @@ cdef class CompiledSnapshot:
                 continue
             thr = r[R_ROLLOUT]
             nsplit = r[R_SPLIT_COUNT]
+            gcount = r[R_GATE_COUNT]
+            if gcount:
+                gated = True
+                for g in range(r[R_GATE_START], r[R_GATE_START] + gcount):
+                    bucket = self._hashed(g, b)
+                    if not (self.hashes[g * HW + H_LO] <= bucket < self.hashes[g * HW + H_HI]):
+                        gated = False
+                        break
+                if not gated:
+                    continue  # outside a gate (or nothing to hash): the rule cannot apply
+            if r[R_HASH] >= 0:
+                bucket = self._hashed(r[R_HASH], b)
+                if bucket < 0:
+                    continue
+                for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
+                    if bucket < self.splits[j * 2]:
+                        out.var = self.splits[j * 2 + 1]
+                        if out.var < 0:
+                            break  # a gap: fall through to the next rule
+                        out.reason = REASON_SPLIT
+                        out.rule = k
+                        return out
+                continue
             if thr < 0 and nsplit == 0:
                 out.var = r[R_SERVE]
-                out.reason = REASON_MATCH
+                out.reason = REASON_SPLIT if gcount else REASON_MATCH
                 out.rule = k
                 return out
             if r[R_BUCKET_COUNT]:
