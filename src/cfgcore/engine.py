@@ -14,8 +14,9 @@ snapshot untouched.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.resources import files
 from types import ModuleType
@@ -32,6 +33,8 @@ from cfgcore.snapshot import (
     load_snapshot,
     snapshot_from_dict,
 )
+
+_log = logging.getLogger(__name__)
 
 Context = _live.Context
 CompiledSnapshot = _live.CompiledSnapshot
@@ -111,7 +114,28 @@ class _EngineAPI:
         compiled = (
             new if isinstance(new, self._impl.CompiledSnapshot) else self.compile(new, file=file)
         )
-        return self._install(compiled)  # type: ignore[attr-defined]
+        old = self._install(compiled)  # type: ignore[attr-defined]
+        for listener in getattr(self, "_swap_listeners", ()):
+            # A listener's failure must not undo or block a swap that already happened.
+            try:
+                listener(old, compiled)
+            except Exception:
+                _log.exception("swap listener %r failed", listener)
+        return old
+
+    def add_swap_listener(self, listener: Callable[[Any, Any], None]) -> Callable[[], None]:
+        """Call ``listener(old, new)`` (compiled snapshots) after every :meth:`swap`, on
+        the swapping thread; returns a function that removes it. Used by adapters that
+        announce changes (the OpenFeature provider's configuration-changed event)."""
+        # Copy-on-write tuple: swap() iterates it without a lock while others subscribe.
+        self._swap_listeners = (*getattr(self, "_swap_listeners", ()), listener)
+
+        def remove() -> None:
+            self._swap_listeners = tuple(
+                f for f in getattr(self, "_swap_listeners", ()) if f is not listener
+            )
+
+        return remove
 
     def load_file(self, path: str | os.PathLike[str], format: Format | None = None) -> Any:
         """Decode, compile and activate a snapshot file; the old one stays on error."""
