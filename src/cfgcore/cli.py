@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "cfgcore.cli_config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli_validate",  # validate, schema (validation engine)
     "cfgcore.cli_experiment",  # experiment report (dynamic config / A-B)
+    "cfgcore.cli_migrate",  # migrate (legacy configuration files)
 )
 
 
