@@ -13,7 +13,9 @@ tree as follows:
 1. a mapping file (``mapping=``) renames keys exactly (``keys:``), moves groups by
    prefix (``prefixes:``), strips an ``.env`` prefix (``env_prefix:``) and fills paths
    the legacy file lacks (``defaults:``);
-2. a key that is a path of the bundled schema (:mod:`cfgcore.schema`) stays where it is;
+2. a key that is a path of the bundled schema (:mod:`cfgcore.schema`), or of the
+   bundled configuration files for sections the schema leaves open (``server.port``),
+   stays where it is;
 3. otherwise a key whose first part is a schema section and whose last parts name
    exactly one field inside it moves there: INI ``[music_streaming]`` /
    ``premium_bitrate = 320`` becomes ``music_streaming.audio_quality.premium_bitrate``;
@@ -501,6 +503,48 @@ def schema_paths() -> dict[str, _Leaf]:
     return out
 
 
+def _kind_of_value(value: Any) -> _Leaf:
+    if isinstance(value, bool):
+        return _Leaf(("bool",))
+    if isinstance(value, int):
+        return _Leaf(("int", "float"))
+    if isinstance(value, float):
+        return _Leaf(("float",))
+    if isinstance(value, list):
+        items = {type(v) for v in value}
+        return _Leaf(("list",), item=_kind_of_value(value[0]) if len(items) == 1 else None)
+    if isinstance(value, dict):
+        return _Leaf(("dict",))
+    return _Leaf(("str",))
+
+
+@cache
+def known_paths() -> dict[str, _Leaf]:
+    """The targets a legacy key can land on: every schema path, plus every key of the
+    bundled configuration (``defaults/config/*.yaml``) that the schema does not
+    describe (``server.port``, ``app.name``), typed by its bundled value."""
+    from cfgcore.layering import parse_text
+    from cfgcore.manager import default_config_dir
+
+    out = dict(schema_paths())
+    directory = default_config_dir()
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                walk(v, path)
+            elif path not in out and not any(_matches(p, path) for p in out if "*" in p):
+                out[path] = _kind_of_value(v)
+
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".yaml"):
+            full = os.path.join(directory, name)
+            with open(full, encoding="utf-8") as fh:
+                walk(parse_text(fh.read(), "yaml", full), "")
+    return out
+
+
 def _unwrap(t: Any) -> Any:
     while isinstance(t, mi.Metadata):
         t = t.type
@@ -517,7 +561,7 @@ def _matches(pattern: str, path: str) -> bool:
 
 
 def _leaf_for(path: str) -> _Leaf | None:
-    paths = schema_paths()
+    paths = known_paths()
     leaf = paths.get(path)
     if leaf is not None:
         return leaf
@@ -530,7 +574,7 @@ def _leaf_for(path: str) -> _Leaf | None:
 
 @cache
 def _sections() -> frozenset[str]:
-    return frozenset(p.split(".", 1)[0] for p in schema_paths())
+    return frozenset(p.split(".", 1)[0] for p in known_paths())
 
 
 def _infer_target(key: str) -> tuple[str | None, list[str]]:
@@ -539,7 +583,7 @@ def _infer_target(key: str) -> tuple[str | None, list[str]]:
     parts = key.split(".")
     if _leaf_for(key) is not None:
         return key, []
-    paths = [p for p in schema_paths() if "*" not in p]
+    paths = [p for p in known_paths() if "*" not in p]
     if len(parts) >= 2 and parts[0] in _sections():
         tail = "." + ".".join(parts[1:])
         hits = [p for p in paths if p.startswith(parts[0] + ".") and p.endswith(tail)]
@@ -824,8 +868,10 @@ class LegacyConfigMigrator:
 
     ``mapping``: a mapping file path or mapping (renames, prefix moves, defaults);
     ``keep_unmapped``: keep keys that match nothing at their own dotted path;
-    ``max_bytes``: refuse larger files. After each call, :attr:`report` describes the
-    last migration.
+    ``max_bytes``: refuse larger files; ``base``: a complete configuration to lay the
+    migrated keys over (``manager.config``), because
+    :meth:`~cfgcore.manager.ConfigurationManager.apply_migrated_config` replaces the
+    whole active tree. After each call, :attr:`report` describes the last migration.
     """
 
     def __init__(
@@ -834,8 +880,10 @@ class LegacyConfigMigrator:
         *,
         keep_unmapped: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        base: Mapping[str, Any] | None = None,
     ) -> None:
         self._mapping = load_mapping(mapping)
+        self.base = base
         self.keep_unmapped = keep_unmapped
         self.max_bytes = max_bytes
         self.report: MigrationReport | None = None
@@ -907,6 +955,10 @@ class LegacyConfigMigrator:
                 typed, _ = _convert(value, _leaf_for(path))
                 if _set(config, path, typed) is None:
                     report.defaulted[path] = typed
+        if self.base is not None:
+            from cfgcore.layering import deep_merge, thaw
+
+            config = deep_merge(thaw(self.base), config)
         self.report = report
         return Migration(config, report)
 
@@ -933,4 +985,4 @@ class LegacyConfigMigrator:
         section = key.split(".", 1)[0]
         if section in _sections():
             return None, False, f"no field of the schema's {section} section matches"
-        return None, False, "not in the configuration schema"
+        return None, False, "not in the schema or the bundled configuration"
