@@ -46,6 +46,12 @@ FLAGS = {
         "codecs": {"variants": {"std": ["aac", "mp3"]}, "default": "std"},
         "half": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]},
         "killed": {"enabled": False, "default": "on", "off_variant": "off"},
+        "killed_null": {
+            "variants": {"on": True, "none": None},
+            "default": "on",
+            "enabled": False,
+            "off_variant": "none",
+        },
         "unset": {"variants": {"none": None, "some": "x"}, "default": "none"},
     },
 }
@@ -148,8 +154,10 @@ def test_disabled_flag_serves_its_off_variant(client_for):
 
 def test_null_variant_defers_to_the_callers_default(client_for):
     _, _, client = client_for()
+    d = client.get_boolean_details("killed_null", True, PREMIUM)
+    assert (d.value, d.variant, d.reason, d.error_code) == (True, None, "DISABLED", None)
     d = client.get_string_details("unset", "code-default", PREMIUM)
-    assert (d.value, d.variant, d.reason, d.error_code) == ("code-default", None, "STATIC", None)
+    assert (d.value, d.variant, d.reason, d.error_code) == ("code-default", None, "DEFAULT", None)
 
 
 def test_targeting_key_is_the_bucketing_key(client_for):

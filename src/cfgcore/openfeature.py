@@ -19,8 +19,8 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   float), a mapping or array for object. Anything else is ``TYPE_MISMATCH`` with the
   caller's default. Objects come back as plain, mutable ``dict``/``list`` copies.
 * A variant whose value is null (an imported flag with no default variant, a flagd
-  flag switched off) resolves to the caller's default with the engine's reason and
-  no variant, as flagd does.
+  flag switched off) resolves to the caller's default with no variant and reason
+  DEFAULT (DISABLED for a switched-off flag), as flagd does.
 * Reasons are cfgcore's (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR and
   the non-standard PREREQUISITE_FAILED); error codes are OpenFeature's.
 * Flag metadata is the snapshot's ``metadata`` overlaid with the flag's ``metadata``,
@@ -244,8 +244,10 @@ class CfgcoreProvider(AbstractProvider):
             meta = self._flag_metadata(snap, key)
             value = d.value
             if value is None:
-                # A null variant defers to the caller's default (flagd's semantics).
-                return FlagResolutionDetails(value=default, reason=d.reason, flag_metadata=meta)
+                # A null variant defers to the caller's default (flagd's semantics): the
+                # answer is a fallback, so DEFAULT, unless the flag is switched off.
+                reason = Reason.DISABLED if d.reason == "DISABLED" else Reason.DEFAULT
+                return FlagResolutionDetails(value=default, reason=reason, flag_metadata=meta)
             if not accepts(value):
                 return FlagResolutionDetails(
                     value=default,
