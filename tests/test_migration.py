@@ -549,3 +549,42 @@ def test_cli_migrate_invalid_result_exits_1(tmp_path, capsys):
     assert cli_main(["migrate", src, "--out", str(tmp_path / "o")]) == 1
     out = capsys.readouterr().out
     assert "music_streaming.audio_quality.premium_bitrate" in out and "does not validate" in out
+
+
+def test_readme_migration_example_runs(tmp_path, monkeypatch, config_manager):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Migrating a legacy configuration") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "streaming.ini").write_text(INI)
+    monkeypatch.chdir(tmp_path)
+    scope = {"config_manager": config_manager}
+    exec(compile(block, "README-migration", "exec"), scope)
+    assert scope["new_config"] == EXPECTED_INI
+    assert config_manager.get("music_streaming.audio_quality.premium_bitrate") == 320
+    assert config_manager.get("server.port") == 9090
+
+
+def test_readme_mapping_file_example_is_accepted(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Migrating a legacy configuration") :]
+    mapping = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    src = write(
+        tmp_path,
+        "app.env",
+        "LEGACYAPP_STREAMING__HQ_KBPS=320\nLEGACYAPP_AUDIO__ADAPTIVE_STREAMING=true\n",
+    )
+    m = LegacyConfigMigrator(yaml.safe_load(mapping))
+    assert m.migrate_from_legacy(src) == {
+        "music_streaming": {
+            "audio_quality": {
+                "bitrates": {"premium": 320},
+                "adaptive_streaming": True,
+                "default_codec": "aac",
+            }
+        }
+    }

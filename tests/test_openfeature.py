@@ -360,3 +360,35 @@ def test_provider_agrees_with_the_engine_on_any_context(make_py_and_c, tk, attrs
         assert r.variant == e.variant and r.value == dict(e.value) | {
             "params": {**e.value["params"], "tags": list(e.value["params"]["tags"])}
         }
+
+
+def _readme_block(heading: str) -> str:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index(heading) :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_openfeature_example_runs(tmp_path, monkeypatch):
+    import shutil
+
+    from openfeature.provider.no_op_provider import NoOpProvider
+
+    from cfgcore.engine import bundled_flags_path
+
+    shutil.copy(bundled_flags_path(), tmp_path / "flags.yaml")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    try:
+        exec(compile(_readme_block("## OpenFeature"), "README-openfeature", "exec"), scope)
+        d = scope["details"]
+        assert (d.value, d.variant, d.reason) == (
+            {"algorithm": "matrix_factorization"},
+            "control",
+            "SPLIT",
+        )
+        assert type(d.value) is dict
+    finally:
+        api.set_provider(NoOpProvider())  # the README bound the default provider: unbind it
