@@ -268,6 +268,33 @@ def test_value_and_section_on_one_path(tmp_path):
     assert any("value and a section" in c.reason for c in m.report.conflicts)
 
 
+def test_value_and_section_in_either_order(tmp_path):
+    m = LegacyConfigMigrator(keep_unmapped=True)
+    config = m.migrate_from_legacy(write(tmp_path, "r.properties", "legacy.a.b=2\nlegacy.a=1\n"))
+    assert config == {"legacy": {"a": {"b": 2}}}
+    (c,) = m.report.conflicts
+    assert (c.path, c.chosen) == ("legacy.a", "legacy.a.b")
+    assert "legacy.a" in m.report.unmapped
+
+
+def test_two_keys_renamed_onto_one_path_the_later_wins(tmp_path):
+    mapping = {"keys": {"old.one": "server.port", "old.two": "server.port"}}
+    m = LegacyConfigMigrator(mapping)
+    config = m.migrate_from_legacy(write(tmp_path, "t.properties", "old.one=1\nold.two=2\n"))
+    assert config == {"server": {"port": 2}}
+    (c,) = m.report.conflicts
+    assert (c.keys, c.chosen, c.reason) == (("old.one", "old.two"), "old.two", "set last")
+
+
+def test_ini_inline_comments_need_whitespace(tmp_path):
+    text = "[music_streaming]\npremium_bitrate = 320 ; kbit/s\n[cdn]\nbase_url = http://x/#a\n"
+    config = LegacyConfigMigrator(keep_unmapped=True).migrate_from_legacy(
+        write(tmp_path, "c.ini", text)
+    )
+    assert config["music_streaming"]["audio_quality"]["premium_bitrate"] == 320
+    assert config["cdn"]["base_url"] == "http://x/#a"
+
+
 def test_ambiguous_key_is_unmapped_with_its_candidates(tmp_path):
     m = LegacyConfigMigrator()
     config = m.migrate_from_legacy(write(tmp_path, "c.ini", "[caching_layers]\nttl = 60\n"))

@@ -149,13 +149,14 @@ def _check_duplicates(entries: list[LegacyEntry], path: str, problems: list[Prob
 
 _INI_SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$")
 _INI_KEY = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s?(.*)$")
+_INI_INLINE_COMMENT = re.compile(r"\s[;#]")
 
 
 def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
     """INI as configparser reads it (keys lower-cased, ``=`` or ``:``, ``;``/``#``
-    comments, indented continuation lines), but strict: duplicate sections and keys are
-    errors with their line instead of a silent last-wins."""
-    entries: list[LegacyEntry] = []
+    comments, indented continuation lines), plus inline comments after whitespace, but
+    strict: duplicate sections and keys are errors with their line instead of a silent
+    last-wins."""
     section = ""
     sections: dict[str, int] = {}
     last: list[Any] | None = None  # [key, value, line, raw] of the entry being continued
@@ -195,10 +196,11 @@ def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntr
             continue
         raw = m.group(1).strip()
         dotted = f"{section}.{raw.lower()}" if section else raw.lower()
-        last = [dotted, m.group(2).strip(), n, raw]
+        # An inline comment needs whitespace before its ';' or '#' ("a#b" is a value).
+        value = _INI_INLINE_COMMENT.split(m.group(2), maxsplit=1)[0].strip()
+        last = [dotted, value, n, raw]
         pending.append(last)
-    entries = [LegacyEntry(k, v, ln, raw) for k, v, ln, raw in pending]
-    return entries
+    return [LegacyEntry(k, v, ln, raw) for k, v, ln, raw in pending]
 
 
 _PROP_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
@@ -900,8 +902,8 @@ class LegacyConfigMigrator:
         report = MigrationReport(source=name, format=fmt)
         m = self._mapping
         # path -> (legacy key, exact?, value): exact names win over inferred ones.
-        placed: dict[str, tuple[str, bool, Any]] = {}
-        losers: dict[str, list[str]] = {}
+        # target path -> [(legacy key, names the path exactly?, raw value)], file order
+        candidates: dict[str, list[tuple[str, bool, Any]]] = {}
         for e in entries:
             report.lines[e.key] = e.line or 0
             target, exact, why = self._target(e, fmt)
@@ -912,44 +914,38 @@ class LegacyConfigMigrator:
                 target, exact = e.key, True
             else:
                 report.mapped[e.key] = target
-            value, problem = _convert(e.value, _leaf_for(target))
+            candidates.setdefault(target, []).append((e.key, exact, e.value))
+        placed: dict[str, tuple[str, Any]] = {}  # target -> (legacy key, typed value)
+        for target, found in candidates.items():
+            named = [c for c in found if c[1]]
+            key, _, raw = (named or found)[-1]  # exact beats inferred; then the later key
+            if len(found) > 1:
+                reason = (
+                    "names the path exactly" if named and len(named) < len(found) else "set last"
+                )
+                report.conflicts.append(Conflict(target, tuple(c[0] for c in found), key, reason))
+            value, problem = _convert(raw, _leaf_for(target))
             if problem:
                 report.untyped[target] = problem
-            prev = placed.get(target)
-            if prev is not None:
-                losers.setdefault(target, [prev[0]])
-                if prev[1] and not exact:
-                    losers[target].append(e.key)
-                    continue
-                losers[target].append(e.key)
-            placed[target] = (e.key, exact, value)
-        for target, keys in losers.items():
-            chosen = placed[target][0]
-            report.conflicts.append(
-                Conflict(
-                    target,
-                    tuple(keys),
-                    chosen,
-                    "names the path exactly" if placed[target][1] else "set last",
-                )
-            )
+            placed[target] = (key, value)
         config: dict[str, Any] = {}
-        for target, (key, _exact, value) in placed.items():
+        for target, (key, value) in placed.items():
             clash = _set(config, target, value)
-            if clash is not None:
+            if clash is None:
+                continue
+            # Either a value already sits at ``clash`` (a prefix of target), or target
+            # itself already holds a section: name the key that got there first.
+            if clash != target:
+                other = placed[clash][0] if clash in placed else clash
+            else:
                 other = next(
-                    (
-                        k
-                        for t, (k, _, _) in placed.items()
-                        if t == clash or t.startswith(clash + ".") and k != key
-                    ),
-                    clash,
+                    (k for t, (k, _) in placed.items() if t.startswith(target + ".")), target
                 )
-                report.conflicts.append(
-                    Conflict(clash, (other, key), other, "a value and a section on one path")
-                )
-                report.mapped.pop(key, None)
-                report.unmapped[key] = f"{clash} is both a value and a section"
+            report.conflicts.append(
+                Conflict(clash, (other, key), other, "a value and a section on one path")
+            )
+            report.mapped.pop(key, None)
+            report.unmapped[key] = f"{clash} is both a value and a section"
         for path, value in m.defaults.items():
             if path not in placed and not any(t.startswith(path + ".") for t in placed):
                 typed, _ = _convert(value, _leaf_for(path))
