@@ -312,6 +312,38 @@ def test_custom_context_mapper(client_for):
     assert client.get_boolean_value("lossless", False, EvaluationContext("u", {"plan": "premium"}))
 
 
+class _Answer:
+    def __init__(self, value, variant, reason, error_code=None, metadata=None):
+        self.value, self.variant, self.reason = value, variant, reason
+        self.error_code, self.metadata = error_code, metadata or {}
+
+
+def test_an_importers_resolve_replaces_the_engines_answer(client_for):
+    """resolve= lets imported flags answer as their source system does."""
+
+    def resolve(engine, key, ctx, default):
+        if key == "broken":
+            return _Answer(None, None, "ERROR", "PARSE_ERROR", {"origin": "x"})
+        d = engine.evaluate(key, ctx)
+        if d.error_code:
+            return _Answer(None, None, "ERROR", d.error_code)
+        reason = "TARGETING_MATCH" if d.reason == "SPLIT" else d.reason
+        return _Answer(d.value, d.variant, reason, None, {"src": "peer", "nested": {"x": 1}})
+
+    _, _, client = client_for(resolve=resolve)
+    d = client.get_object_details("algo", {}, PREMIUM)
+    assert d.reason == "TARGETING_MATCH" and type(d.value) is dict
+    assert dict(d.flag_metadata) == {"src": "peer"}
+    d = client.get_boolean_details("broken", True, PREMIUM)
+    assert (d.value, d.error_code) == (True, ErrorCode.PARSE_ERROR)
+    d = client.get_boolean_details("no_such_flag", True, PREMIUM)
+    assert (d.value, d.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
+    d = client.get_string_details("unset", "code", PREMIUM)  # a null value: caller's default
+    assert (d.value, d.variant, d.reason) == ("code", None, "STATIC")
+    d = client.get_integer_details("greeting", 7, PREMIUM)
+    assert (d.value, d.error_code) == (7, ErrorCode.TYPE_MISMATCH)
+
+
 def test_async_resolution(client_for):
     _, _, client = client_for()
 

@@ -125,9 +125,9 @@ _METHODS = {
 class Scenario:
     """The state one scenario's steps build up, and the step grammar."""
 
-    def __init__(self, engine_cls, snapshot, context_mapper):
+    def __init__(self, engine_cls, snapshot, context_mapper, resolve):
         self.engine = engine_cls.from_snapshot(snapshot)
-        self.provider = CfgcoreProvider(self.engine, context=context_mapper)
+        self.provider = CfgcoreProvider(self.engine, context=context_mapper, resolve=resolve)
         self.domain = f"flagd-testbed-{next(_domains)}"
         api.set_provider(self.provider, domain=self.domain)
         self.client = api.get_client(self.domain)
@@ -229,17 +229,17 @@ def test_provider_scenario(pickle, impl):
     name = _selector_file(steps)
     if flagd_interop is not None:
         snapshot = _flagd_snapshot(name)
-        mapper = getattr(flagd_interop, "context", None)
+        mapper, resolve = flagd_interop.context, flagd_interop.resolve
     else:
         snapshot = _native_snapshot(name)
-        mapper = None
+        mapper = resolve = None
         keys = _flag_keys(steps)
         if snapshot is None or not all(k in snapshot.flags for k in keys):
             pytest.skip(
                 "the flag needs JSONLogic: runs once the flagd importer "
                 "(cfgcore.interop.flagd) is merged"
             )
-    scenario = Scenario(engine_class(impl), snapshot, mapper)
+    scenario = Scenario(engine_class(impl), snapshot, mapper, resolve)
     try:
         for step in steps:
             scenario.run(step)

@@ -148,7 +148,11 @@ class CfgcoreProvider(AbstractProvider):
     ``engine`` is a :class:`cfgcore.engine.Engine` (either implementation); the
     provider evaluates whatever snapshot it serves at the time of each call.
     ``context(targeting_key, attributes)`` maps an OpenFeature evaluation context to
-    the cfgcore context (default: :func:`default_context`). ``name`` is the provider
+    the cfgcore context (default: :func:`default_context`). ``resolve(engine, key,
+    ctx, default)`` replaces the engine's answer with an importer's, for flags that
+    must answer as their source system does; it returns an object with ``value``,
+    ``variant``, ``reason``, ``error_code`` and ``metadata`` (``cfgcore.interop.flagd``
+    has ``context`` and ``resolve`` for imported flagd flags). ``name`` is the provider
     name in OpenFeature's metadata and events.
     """
 
@@ -157,11 +161,13 @@ class CfgcoreProvider(AbstractProvider):
         engine: Any,
         *,
         context: ContextMapper | None = None,
+        resolve: Callable[[Any, str, Any, Any], Any] | None = None,
         name: str = "cfgcore",
     ) -> None:
         super().__init__()
         self._engine = engine
         self._context = context or default_context
+        self._answer = resolve
         self._metadata = Metadata(name=name)
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -231,6 +237,8 @@ class CfgcoreProvider(AbstractProvider):
                 ctx: Any = None
             else:
                 ctx = self._context(evaluation_context.targeting_key, evaluation_context.attributes)
+            if self._answer is not None:
+                return self._resolve_with(key, default, ctx, accepts, convert, type_name)
             # One pinned snapshot answers the value and the metadata of this call.
             snap = self._engine.snapshot()
             d = snap.evaluate(key, ctx)
@@ -269,6 +277,42 @@ class CfgcoreProvider(AbstractProvider):
                 error_code=ErrorCode.GENERAL,
                 error_message=f"{key}: {type(exc).__name__}: {exc}",
             )
+
+    def _resolve_with(
+        self,
+        key: str,
+        default: Any,
+        ctx: Any,
+        accepts: Callable[[Any], bool],
+        convert: Callable[[Any], Any],
+        type_name: str,
+    ) -> FlagResolutionDetails[Any]:
+        """The answer of an importer's ``resolve`` (the source system's semantics),
+        checked against the requested type like the engine's own answers."""
+        assert self._answer is not None
+        r = self._answer(self._engine, key, ctx, None)
+        meta = MappingProxyType(_scalar_metadata(getattr(r, "metadata", None)))
+        if r.error_code is not None:
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=_ERROR_CODES.get(str(r.error_code), ErrorCode.GENERAL),
+                error_message=f"{key}: {r.error_code}",
+                flag_metadata=meta,
+            )
+        if r.value is None:
+            return FlagResolutionDetails(value=default, reason=r.reason, flag_metadata=meta)
+        if not accepts(r.value):
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message=f"{key}: variant {r.variant!r} is not {type_name}",
+                flag_metadata=meta,
+            )
+        return FlagResolutionDetails(
+            value=convert(r.value), reason=r.reason, variant=r.variant, flag_metadata=meta
+        )
 
     def resolve_boolean_details(
         self,
