@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main as cli_main
 from cfgcore.errors import ConfigError
-from cfgcore.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager, default_config_dir
 from cfgcore.migration import LegacyConfigMigrator, read_legacy
 from cfgcore.validation_engine import validate_configuration
 
@@ -558,7 +558,7 @@ def test_cli_migrate_with_map_and_name(tmp_path, capsys):
         "music_streaming": {"audio_quality": {"default_codec": "flac"}}
     }
     # the written file is a cfgcore configuration file the manager reads
-    from cfgcore.layering import read_config_file
+    from cfgcore.config.files import read_config_file
 
     assert read_config_file(str(out / "staging.yaml")).data["music_streaming"]
 
