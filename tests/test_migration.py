@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.cli import main as cli_main
-from cfgcore.errors import ConfigError
 from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.errors import ConfigError
 from cfgcore.migration import LegacyConfigMigrator, read_legacy
 from cfgcore.validation_engine import validate_configuration
 

@@ -4,11 +4,11 @@ The .feature files of ../shared/conformance/flagd-testbed/gherkin are read with
 gherkin-official and every evaluation scenario is run through the real openfeature-sdk
 client on both evaluators. Flag files:
 
-* when ``cfgcore.interop.flagd`` (the flagd importer) is available, the testbed's own
-  JSON files, imported, with its context mapping;
-* until then, hand translations into cfgcore's native format of the flags that need no
-  JSONLogic beyond plain comparisons (tests/data/flagd_testbed/*.yaml). Scenarios whose
-  flags have no native translation are skipped, saying so.
+* the testbed's own JSON files, imported by ``cfgcore.interop.flagd`` and answered
+  with the importer's ``context`` and ``resolve`` (flagd's semantics): every scenario;
+* hand translations into cfgcore's native format of the flags that need no JSONLogic
+  (tests/data/flagd_testbed/*.yaml), answered with the provider's own semantics: the
+  scenarios those flags cover.
 
 Scenarios that test the gRPC/sync provider machinery (config, connection, events,
 caching, selector plumbing) are out of scope, as the testbed's README says. Of the
@@ -222,33 +222,19 @@ def _flag_keys(steps) -> list[str]:
     return keys
 
 
-def _runnable(pickle) -> bool:
-    """With the flagd importer every scenario runs; without it, those whose flags all
-    have a native translation."""
-    if flagd_interop is not None:
-        return True
-    snapshot = _native_snapshot(_selector_file(pickle.values[0]["steps"]))
-    keys = _flag_keys(pickle.values[0]["steps"])
-    return snapshot is not None and all(k in snapshot.flags for k in keys)
+def _native_covers(pickle) -> bool:
+    """True if every flag the scenario uses has a native translation."""
+    steps = pickle.values[0]["steps"]
+    snapshot = _native_snapshot(_selector_file(steps))
+    return snapshot is not None and all(k in snapshot.flags for k in _flag_keys(steps))
 
 
-RUNNABLE = [p for p in PICKLES if _runnable(p)]
-WAITING = len(PICKLES) - len(RUNNABLE)
+NATIVE_PICKLES = [p for p in PICKLES if _native_covers(p)]
 
 
-@pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")
-@pytest.mark.parametrize("pickle", RUNNABLE)
-def test_provider_scenario(pickle, impl):
+def _run(impl, snapshot, mapper, resolve, steps) -> None:
     from cfgcore.engine import engine_class
 
-    steps = pickle["steps"]
-    name = _selector_file(steps)
-    if flagd_interop is not None:
-        snapshot = _flagd_snapshot(name)
-        mapper, resolve = flagd_interop.context, flagd_interop.resolve
-    else:
-        snapshot = _native_snapshot(name)
-        mapper = resolve = None
     scenario = Scenario(engine_class(impl), snapshot, mapper, resolve)
     try:
         for step in steps:
@@ -258,13 +244,25 @@ def test_provider_scenario(pickle, impl):
 
 
 @pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")
-def test_scenarios_waiting_for_the_flagd_importer():
-    """One visible line for the scenarios that need JSONLogic, instead of one per case."""
-    if WAITING:
-        pytest.skip(
-            f"{WAITING} of {len(PICKLES)} provider scenarios use JSONLogic targeting: they "
-            "run once the flagd importer (cfgcore.interop.flagd) is merged"
-        )
+@pytest.mark.skipif(
+    flagd_interop is None, reason="the flagd importer (cfgcore.interop.flagd) is not installed"
+)
+@pytest.mark.parametrize("pickle", PICKLES)
+def test_provider_scenario(pickle, impl):
+    """Every evaluation scenario, on the testbed's flagd JSON imported, answered with
+    flagd's semantics (the importer's context and resolve)."""
+    steps = pickle["steps"]
+    snapshot = _flagd_snapshot(_selector_file(steps))
+    _run(impl, snapshot, flagd_interop.context, flagd_interop.resolve, steps)
+
+
+@pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")
+@pytest.mark.parametrize("pickle", NATIVE_PICKLES)
+def test_provider_scenario_native(pickle, impl):
+    """The scenarios whose flags need no JSONLogic, on native translations of the flags
+    and the provider's own semantics (no importer involved)."""
+    steps = pickle["steps"]
+    _run(impl, _native_snapshot(_selector_file(steps)), None, None, steps)
 
 
 @pytest.mark.skipif(not PICKLES, reason="../shared/conformance/flagd-testbed is not present")

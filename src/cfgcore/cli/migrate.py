@@ -46,8 +46,8 @@ def register(subparsers: Any) -> None:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     import yaml
 
-    from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.config.migration import LegacyConfigMigrator
+    from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.validation_engine import validate_configuration
 
     name = os.path.basename(args.name)

@@ -46,8 +46,8 @@ from typing import Any
 
 import msgspec.inspect as mi
 
-from cfgcore.errors import ConfigError, Problem
 from cfgcore.config.schema import ConfigSchema
+from cfgcore.errors import ConfigError, Problem
 
 __all__ = [
     "LegacyConfigMigrator",
