@@ -7,11 +7,12 @@ cfgcore runs :class:`cfgcore.openfeature.CfgcoreProvider` over an engine of eith
 evaluator.
 
 The flag set is the 1,000-flag scenario set of ``benchmarks/peers.py``, written as one
-flagd JSON document. When the flagd importer (``cfgcore.interop.flagd``) is installed,
-cfgcore evaluates that very document, imported; until then it evaluates the native
-equivalent that ``bench_core.cfgcore_snapshot`` builds (same flags and rules; rollouts
-and splits bucket with cfgcore's murmur3 instead of flagd's fractional, so the shares,
-not the individual users, agree). ``extra_info["flag_source"]`` records which.
+flagd JSON document. cfgcore evaluates that very document, imported by
+``cfgcore.interop.flagd`` (flagd's fractional bucketing, so every user gets the same
+answer from both), through the provider with the importer's ``context`` and
+``resolve``. Without the importer it falls back to the native equivalent that
+``bench_core.cfgcore_snapshot`` builds (same shares, cfgcore's own bucketing).
+``extra_info["flag_source"]`` records which.
 
 Run::
 
@@ -58,15 +59,19 @@ N_FLAGS = 1000
 FLAGD_DOC = {"flags": {f.name: FlagdPeer()._flag(f) for f in scenario_flags(N_FLAGS)}}
 
 try:
-    from cfgcore.interop.flagd import to_snapshot as _flagd_to_snapshot
+    from cfgcore.interop import flagd as _flagd_interop
 except ImportError:
-    _flagd_to_snapshot = None
+    _flagd_interop = None
 
 
 def _cfgcore_flags():
-    if _flagd_to_snapshot is not None:
-        return _flagd_to_snapshot(FLAGD_DOC), "flagd JSON, imported"
-    return cfgcore_snapshot(N_FLAGS), "native equivalent (flagd importer not installed)"
+    """(snapshot, provider keyword arguments, what it is). Imported flagd flags are
+    evaluated as an application would: with flagd's context mapping (targetingKey,
+    $flagd.timestamp) and flagd's answer semantics."""
+    if _flagd_interop is not None:
+        kwargs = {"context": _flagd_interop.context, "resolve": _flagd_interop.resolve}
+        return _flagd_interop.to_snapshot(FLAGD_DOC), kwargs, "flagd JSON, imported"
+    return cfgcore_snapshot(N_FLAGS), {}, "native equivalent (flagd importer not installed)"
 
 
 _domains = itertools.count()
@@ -76,9 +81,9 @@ class CfgcoreOpenFeature:
     """The cfgcore side, shaped like the flagd peer: an OpenFeature client per domain."""
 
     def __init__(self, impl_name: str) -> None:
-        snapshot, self.flag_source = _cfgcore_flags()
+        snapshot, kwargs, self.flag_source = _cfgcore_flags()
         engine = engine_class(IMPLS[impl_name]).from_snapshot(snapshot)
-        self.provider = CfgcoreProvider(engine)
+        self.provider = CfgcoreProvider(engine, **kwargs)
         self.domain = f"cfgcore-bench-openfeature-{next(_domains)}"
         api.set_provider(self.provider, domain=self.domain)
         self.client = api.get_client(self.domain)
@@ -259,3 +264,23 @@ def test_of_provider_split(benchmark, side):
     assert {fn(u).value for u in USERS[:300]} == set(SPLIT_VARIANTS)
     users = _users(benchmark)
     _run(benchmark, side, "of-provider-split", _over(fn, users), len(users))
+
+
+@pytest.mark.skipif(
+    _flagd_interop is None or "flagd-openfeature" not in SIDES,
+    reason="needs the flagd importer and openfeature-provider-flagd",
+)
+def test_same_answers_as_flagd():
+    """Imported, the flagd document gives every user the same answers through cfgcore
+    as through flagd's own provider: the timings above compare the same work."""
+    ours, theirs = CfgcoreOpenFeature(sorted(IMPLS)[0]), FlagdSide()
+    try:
+        for make in ("rollout", "split"):
+            a, b = getattr(ours, make)(), getattr(theirs, make)()
+            assert [a(u) for u in USERS[:1000]] == [b(u) for u in USERS[:1000]], make
+        assert ours.rule()() is theirs.rule()() is True
+        d, e = ours.rule_details()(), theirs.rule_details()()
+        assert (d.value, d.variant, d.reason) == (e.value, e.variant, e.reason)
+    finally:
+        ours.close()
+        theirs.close()
