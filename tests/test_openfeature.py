@@ -394,13 +394,14 @@ def test_provider_agrees_with_the_engine_on_any_context(make_py_and_c, tk, attrs
         }
 
 
-def _readme_block(heading: str) -> str:
+def _readme_block(heading: str, index: int = 0) -> str:
     import re
     from pathlib import Path
 
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = text[text.index(heading) :]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)[index]
 
 
 def test_readme_openfeature_example_runs(tmp_path, monkeypatch):
@@ -424,3 +425,29 @@ def test_readme_openfeature_example_runs(tmp_path, monkeypatch):
         assert type(d.value) is dict
     finally:
         api.set_provider(NoOpProvider())  # the README bound the default provider: unbind it
+
+
+def test_readme_flagd_example_runs():
+    pytest.importorskip("cfgcore.interop.flagd", reason="the flagd importer is absent")
+    import cfgcore
+
+    doc = {
+        "flags": {
+            "banner": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on"]},
+            },
+            "no-default": {"state": "ENABLED", "variants": {"a": 1, "b": 2}},
+        }
+    }
+    scope = {"cfgcore": cfgcore, "CfgcoreProvider": CfgcoreProvider, "flagd_document": doc}
+    exec(compile(_readme_block("## OpenFeature", 1), "README-flagd", "exec"), scope)
+    provider = scope["provider"]
+    d = provider.resolve_boolean_details(
+        "banner", False, EvaluationContext("u", {"email": "a@example.com"})
+    )
+    assert (d.value, d.variant, d.reason) == (True, "on", "TARGETING_MATCH")
+    d = provider.resolve_integer_details("no-default", 7, EvaluationContext("u"))
+    assert (d.value, d.variant, d.reason, d.error_code) == (7, None, "DEFAULT", None)
