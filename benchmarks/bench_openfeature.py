@@ -9,8 +9,14 @@ evaluator.
 The flag set is the 1,000-flag scenario set of ``benchmarks/peers.py``, written as one
 flagd JSON document. cfgcore evaluates that very document, imported by
 ``cfgcore.interop.flagd`` (flagd's fractional bucketing, so every user gets the same
-answer from both), through the provider with the importer's ``context`` and
-``resolve``. Without the importer it falls back to the native equivalent that
+answer from both), through the provider in two set-ups:
+
+* ``cfgcore-c`` / ``cfgcore-py``: a minimal context mapping (attributes plus
+  ``targetingKey``) and the provider's own answers;
+* ``cfgcore-c-flagd-semantics``: the importer's ``context`` and ``resolve`` (flagd's
+  exact reasons, metadata and errors, at the price of those Python functions).
+
+Without the importer it falls back to the native equivalent that
 ``bench_core.cfgcore_snapshot`` builds (same shares, cfgcore's own bucketing).
 ``extra_info["flag_source"]`` records which.
 
@@ -64,13 +70,26 @@ except ImportError:
     _flagd_interop = None
 
 
-def _cfgcore_flags():
-    """(snapshot, provider keyword arguments, what it is). Imported flagd flags are
-    evaluated as an application would: with flagd's context mapping (targetingKey,
-    $flagd.timestamp) and flagd's answer semantics."""
+def _lean_flagd_context(targeting_key, attributes):
+    """All these flags read from a flagd context: its attributes and ``targetingKey``
+    (the fractional bucketing key). flagd's full mapping (``flagd.context``) also adds
+    ``$flagd.timestamp`` and version normal forms for every attribute."""
+    ctx = dict(attributes)
+    if targeting_key is not None:
+        ctx["targetingKey"] = targeting_key
+    return ctx
+
+
+def _cfgcore_flags(flagd_semantics: bool):
+    """(snapshot, provider keyword arguments, what it is). With ``flagd_semantics`` the
+    provider uses the importer's ``context`` and ``resolve``, as an application that
+    needs flagd's exact answers (reasons, metadata, errors) would."""
     if _flagd_interop is not None:
-        kwargs = {"context": _flagd_interop.context, "resolve": _flagd_interop.resolve}
-        return _flagd_interop.to_snapshot(FLAGD_DOC), kwargs, "flagd JSON, imported"
+        snapshot = _flagd_interop.to_snapshot(FLAGD_DOC)
+        if flagd_semantics:
+            kwargs = {"context": _flagd_interop.context, "resolve": _flagd_interop.resolve}
+            return snapshot, kwargs, "flagd JSON, imported; flagd.context + flagd.resolve"
+        return snapshot, {"context": _lean_flagd_context}, "flagd JSON, imported"
     return cfgcore_snapshot(N_FLAGS), {}, "native equivalent (flagd importer not installed)"
 
 
@@ -80,8 +99,8 @@ _domains = itertools.count()
 class CfgcoreOpenFeature:
     """The cfgcore side, shaped like the flagd peer: an OpenFeature client per domain."""
 
-    def __init__(self, impl_name: str) -> None:
-        snapshot, kwargs, self.flag_source = _cfgcore_flags()
+    def __init__(self, impl_name: str, flagd_semantics: bool = False) -> None:
+        snapshot, kwargs, self.flag_source = _cfgcore_flags(flagd_semantics)
         engine = engine_class(IMPLS[impl_name]).from_snapshot(snapshot)
         self.provider = CfgcoreProvider(engine, **kwargs)
         self.domain = f"cfgcore-bench-openfeature-{next(_domains)}"
@@ -170,17 +189,21 @@ class FlagdSide:
 
 
 SIDES = [f"cfgcore-{k}" for k in sorted(IMPLS)]
+if _flagd_interop is not None and "c" in IMPLS:
+    SIDES.append("cfgcore-c-flagd-semantics")
 if FlagdOpenFeaturePeer.unavailable_reason() is None:
     SIDES.append("flagd-openfeature")
 
 
 @pytest.fixture(scope="module", params=SIDES)
 def side(request):
-    s = (
-        FlagdSide()
-        if request.param == "flagd-openfeature"
-        else CfgcoreOpenFeature(request.param.removeprefix("cfgcore-"))
-    )
+    name = request.param
+    if name == "flagd-openfeature":
+        s = FlagdSide()
+    elif name == "cfgcore-c-flagd-semantics":
+        s = CfgcoreOpenFeature("c", flagd_semantics=True)
+    else:
+        s = CfgcoreOpenFeature(name.removeprefix("cfgcore-"))
     yield s
     s.close()
 
@@ -273,8 +296,12 @@ def test_of_provider_split(benchmark, side):
 def test_same_answers_as_flagd():
     """Imported, the flagd document gives every user the same answers through cfgcore
     as through flagd's own provider: the timings above compare the same work."""
-    ours, theirs = CfgcoreOpenFeature(sorted(IMPLS)[0]), FlagdSide()
+    ours, theirs = CfgcoreOpenFeature(sorted(IMPLS)[0], flagd_semantics=True), FlagdSide()
+    lean = CfgcoreOpenFeature(sorted(IMPLS)[0])
     try:
+        for make in ("rollout", "split"):
+            a, b = getattr(lean, make)(), getattr(theirs, make)()
+            assert [a(u) for u in USERS[:300]] == [b(u) for u in USERS[:300]], make
         for make in ("rollout", "split"):
             a, b = getattr(ours, make)(), getattr(theirs, make)()
             assert [a(u) for u in USERS[:1000]] == [b(u) for u in USERS[:1000]], make
@@ -283,4 +310,5 @@ def test_same_answers_as_flagd():
         assert (d.value, d.variant, d.reason) == (e.value, e.variant, e.reason)
     finally:
         ours.close()
+        lean.close()
         theirs.close()
