@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "cfgcore.cli.experiment",  # experiment report (dynamic config / A-B)
     "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
     "cfgcore.cli.audit",  # audit verify (hash chain)
+    "cfgcore.cli.migrate",  # migrate (legacy configuration files)
 )
 
 
