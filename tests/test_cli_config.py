@@ -112,7 +112,7 @@ def test_eval_prints_object_values_as_json(cfg, capsys):
 @pytest.mark.parametrize(
     ("argv", "env", "expected"),
     [
-        (["get", "nope.key"], {}, r"staging\.yaml: nope\.key: not set"),
+        (["get", "nope.key"], {}, r"nope\.key: not set in environment 'staging'$"),
         (["get", "server.port"], {"CFGCORE__SERVER__PORT": "abc"}, "CFGCORE__SERVER__PORT"),
         (["get", "environment", "-e", "qa"], {}, "no configuration file for environment 'qa'"),
         (["eval", "x", "--ctx", "novalue"], {}, "expected KEY=VALUE"),

@@ -5,10 +5,11 @@
 #   PYTHONS="python3.12" bash wheels/build.sh      # just these
 #   WHEEL_TESTS=none bash wheels/build.sh          # build and repair only
 #   WHEEL_TESTS="tests/test_core_build.py" bash wheels/build.sh   # a subset
+#   WHEEL_EXTRAS=test bash wheels/build.sh         # extras to install (default: dev)
 #
 # For each interpreter: `pip wheel` (build isolation: setuptools + Cython from PyPI),
 # `auditwheel repair --strip` to a manylinux tag, then a fresh venv with no C compiler
-# reachable installs the repaired wheel with its `dev` extras and runs the suite from a
+# reachable installs the repaired wheel with its extras (`dev`) and runs the suite from a
 # scratch copy of tests/ and benchmarks/, so it imports the installed wheel and never
 # src/. One result line per interpreter at the end; exit status 1 if any failed.
 #
@@ -20,6 +21,7 @@ root=$PWD
 out=${WHEELHOUSE:-$root/wheelhouse}
 work=${WHEEL_WORK:-$root/build/wheels}
 tests=${WHEEL_TESTS:-all}
+extras=${WHEEL_EXTRAS:-dev}
 mkdir -p "$out" "$work"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
@@ -116,7 +118,7 @@ for py in "${pythons[@]}"; do
         unset PYTHONPATH
         cd "$proj/proj"
         command -v cc gcc >/dev/null 2>&1 && { echo "a C compiler is still on PATH"; exit 1; }
-        pip install -q --only-binary cfgcore "$whl[dev]" || exit 1
+        pip install -q --only-binary cfgcore "$whl[$extras]" || exit 1
         python - "$venv" <<'EOF' || exit 1
 import os, sys
 import cfgcore
