@@ -39,6 +39,7 @@ class CommandError(Exception):
     an input file, which ``ConfigError`` reports with its file and key path.
     """
 
+
 _EPILOG = """\
 exit status: 0 success, 1 error or a negative answer (diff found differences, validate
 found errors), 2 usage error.

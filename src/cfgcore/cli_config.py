@@ -203,10 +203,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     prov = manager.explain(args.key)
     if not prov.found and not prov.chain:
         hint = did_you_mean(args.key, _key_paths(manager.config))
-        raise CommandError(
-            f"{args.key}: not set in environment {manager.environment!r}; "
-            f"no layer defines it{hint}"
-        )
+        where = f"environment {manager.environment!r}"
+        raise CommandError(f"{args.key}: not set in {where}; no layer defines it{hint}")
     head = (
         f"{prov.key} = {_scalar(redact(prov.key, prov.value))}"
         if prov.found
@@ -221,8 +219,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"  {verb:<10} {origin.kind:<22} {origin.where()}{value}")
     if not prov.found:
         # deleted by a later layer (__delete__): the chain above says which
-        print(f"cfgcore: error: {prov.key}: not set in environment {manager.environment!r}",
-              file=sys.stderr)
+        print(
+            f"cfgcore: error: {prov.key}: not set in environment {manager.environment!r}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
