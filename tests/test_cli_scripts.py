@@ -87,7 +87,7 @@ def test_mde_out_of_range_is_one_line_not_a_traceback(tmp_path):
 
 
 def test_unexpected_exception_is_one_line_with_a_hint(capsys, monkeypatch):
-    import cfgcore.cli_config as cc
+    import cfgcore.cli.config as cc
 
     def boom(args):
         raise RuntimeError("kaboom")

@@ -174,7 +174,7 @@ def _manager(args: Any, *, must_exist: bool = True) -> Any:
 def _known(manager: Any, name: str) -> None:
     tests = manager.list_ab_tests()
     if name not in tests:
-        from cfgcore.cli_config import did_you_mean
+        from cfgcore.cli.config import did_you_mean
 
         hint = did_you_mean(name, list(tests)) or f" (known: {', '.join(sorted(tests)) or 'none'})"
         raise CommandError(f"{name}: no such A/B test in {manager.flags_file}{hint}")
@@ -326,7 +326,7 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
 
 
 def _ingest(args: Any) -> int:
-    from cfgcore.experiments import Exposure, JsonLinesSink
+    from cfgcore.experiments.exposures import Exposure, JsonLinesSink
 
     manager = _manager(args)
     where = "<stdin>" if args.file == "-" else args.file
@@ -429,7 +429,8 @@ class _Progress:
 
 def _report(args: Any) -> int:
     from cfgcore.dynamic_config import load_state, state_paths
-    from cfgcore.experiments import MetricsStore, analyze
+    from cfgcore.experiments.analysis import analyze
+    from cfgcore.experiments.metrics import MetricsStore
 
     if not 0 < args.confidence < 1:
         raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
@@ -439,7 +440,7 @@ def _report(args: Any) -> int:
     snap = load_state(path)
     meta = snap.experiments.get(args.name)
     if not isinstance(meta, dict):
-        from cfgcore.cli_config import did_you_mean
+        from cfgcore.cli.config import did_you_mean
 
         known = sorted(k for k, v in snap.experiments.items() if isinstance(v, dict))
         hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
