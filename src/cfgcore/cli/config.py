@@ -29,8 +29,14 @@ def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
         "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
     )
     if environment:
-        p.add_argument("-e", "--environment", help="environment (default: $CONFIG_ENVIRONMENT)")
-    p.add_argument("--profile", help="deployment profile (default: $CONFIG_PROFILE)")
+        p.add_argument(
+            "-e",
+            "--environment",
+            help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT)",
+        )
+    p.add_argument(
+        "--profile", help="deployment profile (default: $CONFIG_PROFILE or $CFGCORE_PROFILE)"
+    )
     p.add_argument(
         "--geographic-profile",
         help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE)",

@@ -45,6 +45,7 @@ import msgspec
 
 from cfgcore.config import checks
 from cfgcore.config.builder import FLAG_FILE_NAMES, ConfigBuilder
+from cfgcore.config.envfile import EnvironWithFile, aliased, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
 from cfgcore.config.files import FORMATS
 from cfgcore.config.profiles import DeploymentProfile
@@ -137,12 +138,19 @@ class ConfigurationManager:
         debounce_ms: int | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._environ = environ
         if config_dir is not None:
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
         log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        if environ is None:
+            # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
+            # variables the process environment lacks (config/envfile.py).
+            env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
+            if env_file is not None:
+                environ = EnvironWithFile(env_file)
+                log.info("environment file: %s", env_file)
+        self._environ = environ
         self._default_environment = environment
         self._default_profile = profile
         self._default_geo = geographic_profile
@@ -512,13 +520,13 @@ class ConfigurationManager:
         self, environment: Any, profile: Any, geographic_profile: Any
     ) -> tuple[str, str | None, str | None]:
         env_vars = self.builder.env_vars
-        env = environment or self._default_environment or env_vars.get("CONFIG_ENVIRONMENT")
+        env = environment or self._default_environment or aliased(env_vars, "ENVIRONMENT")
         prof = profile if profile is not None else self._default_profile
         if prof is None:
-            prof = env_vars.get("CONFIG_PROFILE")
+            prof = aliased(env_vars, "PROFILE")
         geo = geographic_profile if geographic_profile is not None else self._default_geo
         if geo is None:
-            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
+            geo = aliased(env_vars, "GEOGRAPHIC_PROFILE")
         geo = None if geo is None or str(geo).strip().lower() in _NO_PROFILE else str(geo)
         name = str(env or "development").strip().lower()
         if not _ENV_NAME.match(name):
