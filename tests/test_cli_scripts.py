@@ -187,3 +187,22 @@ def test_help_says_where_state_lives():
     top = cli("--help").stdout
     for name in ("CFGCORE_STATE_DIR", "CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT", "exit status"):
         assert name in top, name
+
+
+def test_loading_events_reports_progress(tmp_path):
+    from cfgcore.experiments.metrics import MetricsStore
+
+    exposures = tmp_path / "e.jsonl"
+    metrics = tmp_path / "m.jsonl"
+    exposures.write_text(
+        "".join(json.dumps({"test": "t", "variant": "a", "user": f"u{i}", "ts": 1}) + "\n"
+                for i in range(3))
+    )  # fmt: skip
+    metrics.write_text(
+        "".join(json.dumps({"test": "t", "variant": "a", "user": f"u{i}", "metric": "m",
+                            "value": 1}) + "\n" for i in range(2))
+    )  # fmt: skip
+    seen: list[int] = []
+    store = MetricsStore.load(metrics, exposures, progress=seen.append)
+    assert seen == [3, 4, 5]  # exposures in one batch, then each metric event
+    assert store.exposed("t", "a") == 3 and store.conversions("t", "a", "m") == 2
