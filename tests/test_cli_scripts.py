@@ -57,14 +57,28 @@ def test_usage_errors_exit_2_and_command_errors_exit_1(capsys):
 def test_output_options_work_before_and_after_the_command(capsys):
     import logging
 
-    for argv in (["-q", "schema"], ["schema", "-q"], ["schema", "--log-level", "error"]):
-        code, out, _ = run(capsys, *argv)
-        assert code == 0 and out.startswith("{")
-        assert logging.getLogger("cfgcore").level == logging.ERROR, argv
-    run(capsys, "schema", "-vv")
-    assert logging.getLogger("cfgcore").level == logging.DEBUG
-    run(capsys, "-v", "schema")
-    assert logging.getLogger("cfgcore").level == logging.INFO
+    from cfgcore.cli import _log_level, build_parser
+
+    parser = build_parser()
+    for argv, level in (
+        (["-q", "schema"], logging.ERROR),
+        (["schema", "-q"], logging.ERROR),
+        (["schema", "--log-level", "error"], logging.ERROR),
+        (["schema", "-vv"], logging.DEBUG),
+        (["-v", "schema"], logging.INFO),
+        (["-q", "schema", "--log-level", "debug"], logging.DEBUG),  # explicit level wins
+        (["schema"], logging.WARNING),
+    ):
+        assert _log_level(parser.parse_args(argv)) == level, argv
+    before = logging.getLogger("cfgcore")
+    state = (before.handlers[:], before.level, before.propagate)
+    code, out, err = run(capsys, "show", "app", "-v")
+    assert code == 0 and out
+    assert "cfgcore: INFO: cfgcore.manager: configuration directory: " in err
+    code, out, err = run(capsys, "show", "app")
+    assert code == 0 and "INFO" not in err
+    # main() leaves logging as it found it (it also runs in-process)
+    assert (before.handlers, before.level, before.propagate) == state
 
 
 def test_mde_out_of_range_is_one_line_not_a_traceback(tmp_path):

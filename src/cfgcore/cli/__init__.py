@@ -17,8 +17,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import Any
 
 from cfgcore.errors import ConfigError
 
@@ -127,13 +128,22 @@ def _log_level(args: argparse.Namespace) -> int:
     return logging.WARNING
 
 
-def _setup_logging(level: int) -> None:
+def _setup_logging(level: int) -> Callable[[], None]:
+    """Send cfgcore's log records to stderr at ``level``; returns the undo (main() is
+    also called in-process, by tests and embedding tools, and must leave logging as it
+    found it)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("cfgcore: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger("cfgcore")
+    saved = (root.handlers[:], root.level, root.propagate)
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+    def restore() -> None:
+        root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+
+    return restore
 
 
 def _error(message: str) -> None:
@@ -145,11 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = _log_level(args)
-    _setup_logging(level)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    restore = _setup_logging(level)
+    try:
+        return _run(func, args, level)
+    finally:
+        restore()
+
+
+def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, level: int) -> int:
     try:
         return int(func(args) or 0)
     except (ConfigError, CommandError) as exc:
