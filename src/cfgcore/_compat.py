@@ -54,6 +54,7 @@ def build_skipped_extension() -> dict[str, Any] | None:
 
 
 NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
+USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None
 
 impl: ModuleType
