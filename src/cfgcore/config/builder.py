@@ -27,6 +27,7 @@ import time
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from cfgcore.config.envfile import aliased
 from cfgcore.config.environ import env_layer, env_refs, ref_names
 from cfgcore.config.files import FORMATS, Layer, parse_text
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
@@ -82,14 +83,16 @@ class ConfigBuilder:
         self, environment: Any, profile: Any, geographic_profile: Any
     ) -> tuple[str, str | None, str | None]:
         """``(environment, profile, geographic profile)``: the given values, else
-        ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/``CONFIG_GEOGRAPHIC_PROFILE``, else
+        ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/``CONFIG_GEOGRAPHIC_PROFILE`` (or their
+        ``CFGCORE_`` aliases), else
         ``development``/none/none. Raises ConfigError for an unusable environment name."""
         env_vars = self.env_vars
-        env = environment or env_vars.get("CONFIG_ENVIRONMENT")
-        prof = profile if profile is not None else env_vars.get("CONFIG_PROFILE")
+        # The seed's names, or their CFGCORE_ aliases (config/envfile.py).
+        env = environment or aliased(env_vars, "ENVIRONMENT")
+        prof = profile if profile is not None else aliased(env_vars, "PROFILE")
         geo = geographic_profile
         if geo is None:
-            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
+            geo = aliased(env_vars, "GEOGRAPHIC_PROFILE")
         geo = None if geo is None or str(geo).strip().lower() in NO_PROFILE else str(geo)
         name = str(env or "development").strip().lower()
         if not _ENV_NAME.match(name):

@@ -42,6 +42,7 @@ from typing import Any
 
 from cfgcore.config import checks
 from cfgcore.config.builder import ConfigBuilder, profile_name
+from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
 from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.flags import ConfigFlags
@@ -139,12 +140,19 @@ class ConfigurationManager(ConfigView):
         debounce_ms: int | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._environ = environ
         if config_dir is not None:
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
         log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        if environ is None:
+            # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
+            # variables the process environment lacks (config/envfile.py).
+            env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
+            if env_file is not None:
+                environ = EnvironWithFile(env_file)
+                log.info("environment file: %s", env_file)
+        self._environ = environ
         self._default_environment = environment
         self._default_profile = profile
         self._default_geo = geographic_profile

@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,15 +145,28 @@ class MetricsStore:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], exposures: str | os.PathLike[str] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        exposures: str | os.PathLike[str] | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
-        counts of an exposure log (read-only use: the CLI)."""
+        counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
+        with the running count of events read, exposures first."""
         store = cls(None)
         store.path = os.fspath(path)
+        seen = 0
         if exposures is not None:
-            store.write(read_exposures(exposures))
-        for r in read_metrics(path):
+            batch = read_exposures(exposures)
+            store.write(batch)
+            seen = len(batch)
+            if progress is not None:
+                progress(seen)
+        for r in _iter_jsonl(os.fspath(path)):
+            seen += 1
+            if progress is not None:
+                progress(seen)
             with contextlib.suppress(KeyError, TypeError, ValueError):
                 store.record(
                     str(r["test"]), str(r["variant"]), str(r["metric"]), float(r["value"]),
