@@ -52,3 +52,17 @@ def make_py_and_c():
     if "c" not in IMPLS and IN_CI:
         pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
     return [engine_class(mod).from_snapshot for mod in IMPLS.values()]
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port (tests/redis_server.py), stopped after."""
+    from tests.redis_server import SERVER, RedisServer
+
+    if SERVER is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed (CI=true; .ci/run installs it)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(str(tmp_path / "redis")).start()
+    yield server
+    server.stop()

@@ -1,0 +1,107 @@
+"""Real Redis servers for the fleet tests: Debian's ``redis-server`` (and
+``redis-sentinel``) started on free loopback ports in a temp dir, stopped afterwards.
+
+Tests use the fixtures in tests/conftest.py (``redis_server``). Without the binary the
+tests skip, saying so; under CI=true they fail, because .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+SERVER = shutil.which("redis-server")
+SENTINEL = shutil.which("redis-sentinel") or SERVER
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the server binds it right after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, every: float = 0.01) -> object:
+    """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(every)
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1; ``kill()`` and ``start()`` again keep the port."""
+
+    def __init__(self, directory: str, *, port: int | None = None, args: tuple[str, ...] = ()):
+        self.dir = directory
+        self.port = port or free_port()
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        assert SERVER is not None
+        os.makedirs(self.dir, exist_ok=True)
+        cmd = [
+            SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            "--logfile", os.path.join(self.dir, "redis.log"), *self.args,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._ready, timeout=10)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited ({self.proc.returncode}); see {self.dir}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to clients, as a crash or a pulled cable."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def running(directory: str, **kwargs):
+    server = RedisServer(directory, **kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
