@@ -121,7 +121,7 @@ def test_followers_converge_on_the_last_of_concurrent_writes(redis_server, fleet
         assert status["errors"] == 0 and status["stats"]["rejected"] == 0
 
 
-def test_followers_keep_serving_while_redis_is_down_then_converge(tmp_path, fleet):
+def test_followers_keep_serving_while_redis_is_down_then_converge(redis_binary, tmp_path, fleet):
     server = RedisServer(str(tmp_path / "redis"), args=DURABLE).start()
     try:
         url = server.url + "?namespace=outage"
@@ -178,7 +178,9 @@ def test_a_corrupted_document_is_rejected_everywhere(redis_server, fleet):
         assert status["version"] == 6 and status["flags"] == ["repaired"]
 
 
-def test_a_follower_started_while_redis_is_down_serves_its_cache_file(tmp_path, fleet):
+def test_a_follower_started_while_redis_is_down_serves_its_cache_file(
+    redis_binary, tmp_path, fleet
+):
     server = RedisServer(str(tmp_path / "redis"), args=DURABLE).start()
     try:
         url = server.url + f"?namespace=cached&cache={tmp_path / 'flags-cache.msgpack'}"
