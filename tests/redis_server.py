@@ -106,3 +106,65 @@ def running(directory: str, **kwargs):
         yield server
     finally:
         server.stop()
+
+
+class Sentinel:
+    """One redis-sentinel watching ``primary`` as service ``name`` (quorum 1)."""
+
+    def __init__(
+        self, directory: str, primary: RedisServer, name: str = "fleet", *, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
+        self.dir = directory
+        self.port = free_port()
+        self.name = name
+        self.primary = primary
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sentinel:
+        assert SENTINEL is not None
+        os.makedirs(self.dir, exist_ok=True)
+        conf = os.path.join(self.dir, "sentinel.conf")  # sentinel rewrites it: one per run
+        with open(conf, "w") as fh:
+            fh.write(
+                f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
+                f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
+                f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
+                f"sentinel down-after-milliseconds {self.name} 1000\n"
+                f"sentinel failover-timeout {self.name} 10000\n"
+            )
+        cmd = [SENTINEL, conf] if SENTINEL.endswith("sentinel") else [SENTINEL, conf, "--sentinel"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._ready, timeout=10)
+        return self
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def _ready(self) -> bool:
+        # Ready to fail over: Sentinel has seen every replica answer INFO (until then
+        # SENTINEL FAILOVER says NOGOODSLAVE).
+        try:
+            found = self.client().sentinel_slaves(self.name)
+        except Exception:
+            return False
+        good = [
+            r
+            for r in found
+            if r.get("is_slave")
+            and not r.get("is_disconnected")
+            and not r.get("is_sdown")
+            and r.get("master-link-status") == "ok"
+        ]
+        return len(good) >= self.replicas
+
+    def primary_port(self) -> int:
+        return int(self.client().sentinel_get_master_addr_by_name(self.name)[1])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None

@@ -337,15 +337,13 @@ class RedisFlagStore:
             if "ssl_check_hostname" in opts:
                 kwargs["ssl_check_hostname"] = opts["ssl_check_hostname"]
         if p.scheme == "redis+sentinel":
-            from redis.sentinel import Sentinel
-
             sentinel_kwargs = {
                 "password": opts.get("sentinel_password"),
                 "username": opts.get("sentinel_username"),
                 "socket_timeout": kwargs["socket_timeout"],
                 "socket_connect_timeout": kwargs["socket_connect_timeout"],
             }
-            sentinel = Sentinel(list(p.hosts), sentinel_kwargs=sentinel_kwargs)
+            sentinel = _Sentinel(list(p.hosts), sentinel_kwargs=sentinel_kwargs)
             assert p.service is not None  # parse_redis_url requires it
             return sentinel.master_for(p.service, **kwargs)
         host, port = p.hosts[0]
@@ -511,6 +509,7 @@ class RedisFlagStore:
         writer_blob = msgspec.msgpack.encode(writer)
         for attempt in range(MAX_ATTEMPTS):
             try:
+                self._check_primary()
                 try:
                     old = self._fetch(self._client)
                 except ConfigError:
@@ -543,8 +542,8 @@ class RedisFlagStore:
                     ) from None
             if status == 1:
                 new = FlagDocument(new_snapshot, data, int(version), checksum, writer, self.url)
+                self._replicate(new.version)
                 self.stats["writes"] += 1
-                self._replicate()
                 self._write_cache(new)
                 return old, new
             if status == -1:
@@ -559,6 +558,26 @@ class RedisFlagStore:
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
         )
+
+    def _check_primary(self) -> None:
+        """Sentinel URLs: ask the Sentinels who the primary is before every write.
+
+        redis-py keeps pooled connections to the old primary after a failover until an
+        error breaks them, and until Sentinel demotes it the old primary accepts writes
+        that are then thrown away. Asking first (one round trip to a Sentinel, on the
+        write path only) drops idle connections to a primary that is no longer one.
+        """
+        self._primary_moved(self._client)
+
+    @staticmethod
+    def _primary_moved(client: Any) -> bool:
+        """True if the Sentinels now name another primary (idle connections are dropped)."""
+        pool = client.connection_pool
+        proxy = getattr(pool, "proxy", None)
+        if proxy is None:
+            return False
+        before = proxy.master_address
+        return before is not None and pool.get_master_address() != before
 
     def _wrote_already(self, write_id: str) -> bool:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)"""
@@ -575,7 +594,15 @@ class RedisFlagStore:
             return True
         return False
 
-    def _replicate(self) -> None:
+    def _replicate(self, version: int) -> None:
+        """With ``wait=N``: return once N replicas hold the write, else raise.
+
+        A primary that lost its replicas (the old one, just after a failover) still
+        accepts writes, and they vanish when it rejoins as a replica. Such a write is
+        reported as failed, and the connections are dropped so that the retry asks
+        the Sentinels for the primary again. Its version stays this writer's floor,
+        so whatever is written next is numbered above anything a follower saw.
+        """
         replicas = int(self._parsed.options.get("wait", 0))
         if replicas <= 0:
             return
@@ -587,10 +614,14 @@ class RedisFlagStore:
         except redis.RedisError as exc:
             acked, self.last_error = 0, f"WAIT failed: {exc}"
         if acked < replicas:
-            log.warning(
-                "%s: write acknowledged by %d of %d replicas within %d ms",
-                self.url, acked, replicas, timeout,
-            )  # fmt: skip
+            with contextlib.suppress(Exception):
+                self._client.connection_pool.disconnect()
+            msg = (
+                f"version {version} was acknowledged by {acked} of {replicas} replicas "
+                f"within {timeout} ms and may be lost in a failover; write it again"
+            )
+            self.last_error = msg
+            raise ConfigError(msg, file=self.url)
 
     def watch(
         self,
@@ -675,6 +706,8 @@ class RedisFlagStore:
                     msg = pubsub.get_message(timeout=min(1.0, self.poll))
                     if msg is None:
                         if time.monotonic() >= next_poll:
+                            if self._primary_moved(self._follow_client):
+                                raise redis.ConnectionError("the primary moved (failover)")
                             self._catch_up()
                             next_poll = time.monotonic() + self.poll
                         continue
@@ -782,6 +815,37 @@ class RedisFlagStore:
         self._pubsub = None
         if self._callbacks and not self._closed.is_set():
             self._start()
+
+
+def _sentinel_class() -> type:
+    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    class Discovery(Sentinel):  # type: ignore[misc]
+        """Sentinel discovery by ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (the protocol the
+        Redis Sentinel client guidelines give). It names the promoted replica as soon
+        as a failover promotes it; ``SENTINEL MASTERS`` (redis-py's default) keeps
+        naming the old primary until the failover ends, and writes sent there in the
+        meantime are lost when it is demoted."""
+
+        def discover_master(self, service_name: str) -> tuple[str, int]:
+            errors = []
+            for sentinel in self.sentinels:
+                try:
+                    addr = sentinel.sentinel_get_master_addr_by_name(service_name)
+                except (ConnectionError, TimeoutError) as exc:
+                    errors.append(f"{sentinel}: {exc!r}")
+                    continue
+                if addr:
+                    host = addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
+                    return host, int(addr[1])
+            raise MasterNotFoundError(f"no primary found for {service_name!r} {errors}")
+
+    return Discovery
+
+
+def _Sentinel(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands for the class
+    return _sentinel_class()(*args, **kwargs)
 
 
 def _announced(msg: Mapping[str, Any]) -> int:
