@@ -7,13 +7,17 @@ Groups (one operation each):
     (from just before the write call to the last follower's swap, one monotonic clock)
     are in ``extra_info``. Targets: median <= 20 ms, p99 <= 100 ms.
 ``fleet-fanout-200``  the same with one writer and 200 follower connections (4
-    processes x 50 stores, each its own pub/sub connection, key read and compile), plus
-    Redis CPU per write (``INFO cpu``, user + sys, over the measured writes).
+    processes x 50 stores, each its own pub/sub connection, key read and decode; no
+    compile, which a real fleet does on 200 CPUs, not 2), plus Redis CPU per write
+    (``INFO cpu``, user + sys, over the measured writes).
 ``fleet-eval-under-writes``  ``engine.is_enabled`` in a process that follows the store,
     with no writes and while another process writes 10 times a second (target: >= 95%
     of the quiet rate kept).
 ``fleet-check``  the same flag check on an engine fed by the Redis store and on one
     loaded from a file: the hot path never touches the network, so they must be equal.
+
+The two evaluation groups time 1,000 checks per round (one check is ~100 ns, close
+to the timer's own cost); divide by 1,000 for one check.
 
 The flag set: 200 targeted flags (segment + rollout rule each), ~20 KB as MessagePack.
 Run: ``python -m pytest benchmarks/bench_fleet.py --benchmark-enable -q -s``
@@ -126,11 +130,11 @@ class Members:
                 p.wait(10)
 
 
-def _propagation(benchmark, server, tmp_path, namespace: str, layout: list[int]):
+def _propagation(benchmark, server, tmp_path, namespace, layout, mode="follow"):
     url = f"{server.url}?namespace={namespace}&cache=off"
     writer = RedisFlagStore(url)
     writer.update(lambda _: flag_set())
-    members = Members([["follow", url, str(n)] for n in layout], str(tmp_path))
+    members = Members([[mode, url, str(n)] for n in layout], str(tmp_path))
     times: list[float] = []
     rounds = [0]
     client = server.client()
@@ -170,7 +174,16 @@ def test_propagation_to_8_follower_processes(benchmark, server, tmp_path):
 @pytest.mark.benchmark(group="fleet-fanout-200")
 def test_fanout_to_200_follower_connections(benchmark, server, tmp_path):
     layout = [50] * 4 if benchmark.enabled else [5] * 2  # the smoke run stays cheap
-    _propagation(benchmark, server, tmp_path, "fan200", layout)
+    # 200 compiles per write on this machine's 2 cores would measure the cores, not
+    # Redis: each real process compiles on its own CPU (fleet-propagation measures it).
+    _propagation(benchmark, server, tmp_path, "fan200", layout, mode="follow-light")
+
+
+def thousand_checks(engine, ctx) -> bool:
+    check = engine.is_enabled
+    for _ in range(1000):
+        check("flag_7", ctx)
+    return check("flag_7", ctx)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +207,7 @@ def test_eval_rate_while_writes_arrive(benchmark, following, writes, tmp_path):
     before = store.version
     writer = Members([["write", url, "10"]], str(tmp_path)) if writes != "quiet" else None
     try:
-        benchmark(engine.is_enabled, "flag_7", ctx)
+        benchmark(thousand_checks, engine, ctx)
         if writer is not None and benchmark.enabled:
             assert store.version > before  # writes really arrived during the run
     finally:
@@ -213,4 +226,4 @@ def test_flag_check_cost_by_store(benchmark, following, store, tmp_path):
         path.write_bytes(encode_snapshot(flag_set(), "msgpack"))
         engine = Engine.from_file(path)
     ctx = engine.context(CTX)
-    assert benchmark(engine.is_enabled, "flag_7", ctx) is True
+    assert benchmark(thousand_checks, engine, ctx) is True

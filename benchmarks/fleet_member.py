@@ -4,6 +4,8 @@
                                              # engine each); prints "VERSION T" once all
                                              # N serve VERSION (T: time.monotonic(), one
                                              # clock for every process on the machine)
+    python fleet_member.py follow-light URL N  # the same, but receive, read and decode
+                                             # only (no compile): Redis's side of fan-out
     python fleet_member.py write URL RATE    # one write every 1/RATE s until stdin closes
 
 A follower swaps the way the live flag set does: compile to the side (incrementally,
@@ -23,7 +25,7 @@ from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag
 
 
-def follow(url: str, n: int) -> None:
+def follow(url: str, n: int, light: bool = False) -> None:
     lock = threading.Lock()
     counts: dict[int, int] = {}
     stores = []
@@ -37,10 +39,10 @@ def follow(url: str, n: int) -> None:
         live[0] = first.version
 
         def apply(doc) -> None:
-            compiled = engine.compile(doc.snapshot, previous=engine.snapshot())
             if doc.version <= live[0]:
                 return
-            engine.swap(compiled)
+            if not light:
+                engine.swap(engine.compile(doc.snapshot, previous=engine.snapshot()))
             live[0] = doc.version
             now = time.monotonic()
             with lock:
@@ -78,7 +80,7 @@ def write(url: str, rate: float) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "follow":
-        follow(sys.argv[2], int(sys.argv[3]))
+    if sys.argv[1] in ("follow", "follow-light"):
+        follow(sys.argv[2], int(sys.argv[3]), light=sys.argv[1] == "follow-light")
     else:
         write(sys.argv[2], float(sys.argv[3]))
