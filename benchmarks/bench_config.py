@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cfgcore.atomicio import atomic_write_text
-from cfgcore.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.runtime.atomicio import atomic_write_text
 
 DEFAULTS = default_config_dir()
 FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")

@@ -24,9 +24,9 @@ import sys
 import msgspec
 import pytest
 
-from cfgcore.layering import thaw
-from cfgcore.manager import ConfigurationManager
-from cfgcore.schema import ConfigSchema, json_schema
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.schema import ConfigSchema, json_schema
+from cfgcore.config.tree import thaw
 from cfgcore.validation.structure import _compile  # noqa: F401  (imported so build cost is warm)
 from cfgcore.validation_engine import ConfigValidator, validate_configuration
 

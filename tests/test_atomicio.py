@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from cfgcore.atomicio import atomic_write
+from cfgcore.runtime.atomicio import atomic_write
 
 
 def test_new_file_gets_0644_minus_umask_and_no_temp_files_remain(tmp_path):

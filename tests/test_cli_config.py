@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
-from cfgcore.atomicio import atomic_write_text
 from cfgcore.cli import main
+from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.setup import main as setup_main
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))

@@ -10,24 +10,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgcore.errors import ConfigError
-from cfgcore.layering import (
+from cfgcore.config.environ import env_layer, parse_env_value
+from cfgcore.config.files import Layer, read_config_file
+from cfgcore.config.provenance import explain
+from cfgcore.config.tree import (
     DELETE,
     REPLACE,
     FrozenDict,
     FrozenList,
-    Layer,
     deep_merge,
     diff_trees,
-    env_layer,
-    explain,
     freeze,
     get_path,
     iter_leaves,
-    parse_env_value,
-    read_config_file,
     thaw,
 )
+from cfgcore.errors import ConfigError
 
 keys = st.sampled_from(["a", "b", "c", "d", "e"])
 scalars = st.one_of(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cfgcore.atomicio import atomic_write
 from cfgcore.dynamic_config import DynamicConfigurationManager, FeatureFlag
+from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import encode_snapshot
 
 PREMIUM = {"user_id": "1", "user_segment": "premium"}

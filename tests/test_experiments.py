@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgcore import stats
 from cfgcore.cli import main as cli_main
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
-from cfgcore.experiments import (
+from cfgcore.experiments import stats
+from cfgcore.experiments.exposures import (
     Exposure,
     ExposureLogger,
     JsonLinesSink,

@@ -12,8 +12,8 @@ import warnings
 
 import pytest
 
-from cfgcore.atomicio import atomic_write_text
-from cfgcore.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.runtime.atomicio import atomic_write_text
 
 DEFAULTS = default_config_dir()
 FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
@@ -206,7 +206,7 @@ def test_poll_catches_a_change_the_watcher_never_saw(config_dir):
     m.load_environment_config("staging")
     staging = config_dir / "staging.yaml"
     staging.write_text(_with_threshold(staging.read_text(), 0.96))
-    m._poll()  # what the watcher runs when it starts, after fork and periodically
+    m.reloader.poll()  # what the watcher runs when it starts, after fork and periodically
     assert m.get("anomaly_detection.threshold") == 0.96
 
 
@@ -274,7 +274,7 @@ def _read_byte(fd, timeout):
 
 
 def test_polling_fallback_sees_changes_without_inotify(tmp_path):
-    from cfgcore.hotreload import DirectoryWatcher
+    from cfgcore.config.watcher import DirectoryWatcher
 
     seen, polls = [], []
     watcher = DirectoryWatcher(
@@ -300,7 +300,7 @@ def test_disable_hot_reload_stops_the_thread(config_dir):
 
 
 def test_a_touched_but_unchanged_file_is_not_reread_on_every_poll(config_dir, monkeypatch):
-    import cfgcore.manager as manager_module
+    import cfgcore.config.builder as builder_module
 
     manager = ConfigurationManager(config_dir, environ={})  # no watcher: only our polls read
     manager.load_environment_config("staging")
@@ -309,16 +309,16 @@ def test_a_touched_but_unchanged_file_is_not_reread_on_every_poll(config_dir, mo
     version = manager.version
     assert manager.reload() is True and manager.version == version
     reads = []
-    read_bytes = manager_module._read_bytes
+    read_bytes = builder_module.read_bytes
     monkeypatch.setattr(
-        manager_module, "_read_bytes", lambda path: reads.append(path) or read_bytes(path)
+        builder_module, "read_bytes", lambda path: reads.append(path) or read_bytes(path)
     )
     for _ in range(3):
-        manager._poll()  # what the watcher thread runs every poll_interval
+        manager.reloader.poll()  # what the watcher thread runs every poll_interval
     assert reads == []
     # a real change is still seen by the poll
     staging.write_text(_with_threshold(staging.read_text(), 0.83))
-    manager._poll()
+    manager.reloader.poll()
     assert manager.get("anomaly_detection.threshold") == 0.83
 
 
@@ -328,7 +328,7 @@ def test_close_stops_the_asyncio_watcher_too(config_dir):
 
     async def main():
         await m.start_file_watching()
-        task = m._async_task
+        task = m.reloader._async_task
         assert m.hot_reload_enabled
         m.close()  # "Stop watchers and background listener threads."
         await asyncio.wait_for(asyncio.shield(task), 5)
@@ -341,7 +341,7 @@ def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(confi
     # Without inotify (NFS...) the poll is the only safety net. The fingerprint that
     # marks a rejected input must describe the bytes that were read: one taken after the
     # read already describes the fix, so the poll would never look at the fix.
-    import cfgcore.manager as manager_module
+    import cfgcore.config.builder as builder_module
 
     m = ConfigurationManager(config_dir, environ={})  # no watcher: only our polls read
     m.load_environment_config("staging")
@@ -349,7 +349,7 @@ def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(confi
     good = _with_threshold(staging.read_text(), 0.84)
     cut = good.index("bootstrap_servers:") + len("bootstrap_servers: [\n  'kafka-staging-1")
     staging.write_text(good[:cut].replace("bootstrap_servers:", "bootstrap_servers: [", 1))
-    read_bytes = manager_module._read_bytes
+    read_bytes = builder_module.read_bytes
     fixed = []
 
     def read_then_fix(path):
@@ -359,10 +359,10 @@ def test_poll_retries_a_fix_written_while_the_rejected_file_was_being_read(confi
             fixed.append(path)
         return raw
 
-    monkeypatch.setattr(manager_module, "_read_bytes", read_then_fix)
+    monkeypatch.setattr(builder_module, "read_bytes", read_then_fix)
     assert m.reload() is False  # the half-written bytes were read and rejected
     assert fixed and m.get("anomaly_detection.threshold") == 0.8
-    m._poll()  # what the watcher runs every poll_interval
+    m.reloader.poll()  # what the watcher runs every poll_interval
     assert m.last_error is None
     assert m.get("anomaly_detection.threshold") == 0.84
 
@@ -405,7 +405,7 @@ def test_asyncio_watcher_survives_an_unexpected_exception(config_dir, caplog):
     m.load_environment_config("staging")
     staging = config_dir / "staging.yaml"
     original = staging.read_text()
-    on_files_changed = m._on_files_changed
+    on_files_changed = m.reloader._on_files_changed
     failures = []
 
     def fails_once(changes):
@@ -414,7 +414,7 @@ def test_asyncio_watcher_survives_an_unexpected_exception(config_dir, caplog):
             raise RuntimeError("boom")  # e.g. a bug, or MemoryError's smaller cousins
         on_files_changed(changes)
 
-    m._on_files_changed = fails_once
+    m.reloader._on_files_changed = fails_once
 
     async def main():
         await m.start_file_watching()

@@ -17,14 +17,18 @@ import pytest
 
 import cfgcore
 from cfgcore import get_config_manager
+from cfgcore.config.files import FORMATS, read_config_file
+from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.tree import iter_leaves
 from cfgcore.errors import ConfigError, ConfigValidationError
-from cfgcore.events import REDACTED, AuditLog, ConfigChangeEvent, is_secret_key
-from cfgcore.layering import FORMATS, iter_leaves, read_config_file
-from cfgcore.manager import ConfigurationManager, default_config_dir
+from cfgcore.runtime.audit import AuditLog
+from cfgcore.runtime.events import ConfigChangeEvent
+from cfgcore.runtime.redaction import REDACTED, is_secret_key
 
 DEFAULTS = default_config_dir()
 FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
 ENVS = ("development", "staging", "production", "test")
+EMBEDDED = {"CFGCORE_CONFIG_DIR": "embedded"}  # the demo set, asked for on purpose
 
 
 @pytest.fixture
@@ -58,8 +62,16 @@ def test_seed_quick_start_runs_against_the_embedded_defaults():
     assert cfgcore.get_config_manager() is manager
 
 
-def test_seed_unit_test_and_usage_example():
+def test_seed_unit_test_and_usage_example(tmp_path, monkeypatch):
+    # As a service would run it: a ./config directory scaffolded by `python -m
+    # cfgcore.setup`, found by discovery (production refuses the embedded demo set).
+    from cfgcore.cli.scaffold import main as scaffold
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CFGCORE_CONFIG_DIR", raising=False)
+    assert scaffold(["--all-environments"]) == 0
     manager = ConfigurationManager()
+    assert manager.config_dir == str(tmp_path / "config")
     assert manager.load_environment_config("test")["environment"] == "test"
     production_config = manager.load_environment_config("production")
     report = manager.validate_config(production_config)
@@ -75,7 +87,7 @@ def test_seed_unit_test_and_usage_example():
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_embedded_environment_loads_validates_and_has_every_seed_block(env):
-    config = ConfigurationManager(environ={}).load_environment_config(env)
+    config = ConfigurationManager(environ=EMBEDDED).load_environment_config(env)
     assert config["environment"] == env
     for block in (
         "music_streaming", "user_segments", "recommendation_engine", "gdpr_compliance",
@@ -94,7 +106,7 @@ def test_every_embedded_environment_loads_validates_and_has_every_seed_block(env
 @pytest.mark.parametrize("env", ENVS)
 def test_all_transformations_keep_every_environment_valid(env):
     steps = ["env_var_substitution", "type_conversion", "duration_parsing", "size_parsing"]
-    m = ConfigurationManager(environ={}, transforms=steps)
+    m = ConfigurationManager(environ=EMBEDDED, transforms=steps)
     m.load_environment_config(env)
     assert isinstance(m.get("caching_layers.l1_cache.size_limit"), int)
     assert m.get("security.jwt.access_token_ttl") == 900.0
@@ -393,9 +405,9 @@ def test_update_values_get_the_same_transformations_as_files(config_dir):
 
 
 def test_type_fallback_when_no_validation_engine(config_dir, monkeypatch):
-    import cfgcore.manager as manager_module
+    import cfgcore.config.checks as checks_module
 
-    monkeypatch.setattr(manager_module, "_validation_engine", lambda: None)
+    monkeypatch.setattr(checks_module, "validation_engine", lambda: None)
     m = ConfigurationManager(config_dir, environ={})
     m.load_environment_config("staging")
     assert m.update_config("anomaly_detection.threshold", 1) is True  # int where float: fine
@@ -547,7 +559,7 @@ def test_audit_log_and_debounce_from_config_management(config_dir):
     assert m.update_config("anomaly_detection.threshold", 0.9)
     entries = AuditLog.read(config_dir / "audit" / "changes.jsonl")
     assert [e["kind"] for e in entries] == ["load", "change"]
-    assert m._debounce(50) == 30
+    assert m.reloader._debounce(50) == 30
     explicit = ConfigurationManager(config_dir, environ={}, audit_log=config_dir / "x.jsonl")
     explicit.load_environment_config("staging")
     assert explicit.audit.path == str(config_dir / "x.jsonl")
@@ -638,7 +650,7 @@ def test_update_below_a_scalar_or_list_names_the_full_key_path(config_dir):
 
 
 def test_redaction_masks_the_whole_password_of_a_url():
-    from cfgcore.events import redact
+    from cfgcore.runtime.redaction import redact
 
     # urllib and redis-py split user info at the last "@" before the host: "p@ss" is the
     # password there, and none of it may reach a log or the audit trail.

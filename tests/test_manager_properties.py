@@ -8,8 +8,8 @@ import threading
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.layering import get_path, iter_leaves, split_path, thaw
-from cfgcore.manager import ConfigurationManager
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.tree import get_path, iter_leaves, split_path, thaw
 
 _BASE = ConfigurationManager(environ={}, validate=False)
 _BASE.load_environment_config("staging")

@@ -6,14 +6,10 @@ import os
 
 import pytest
 
-from cfgcore.configuration_profiles import (
-    DeploymentProfile,
-    ProfileManager,
-    get_profile_manager,
-)
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.tree import thaw
+from cfgcore.configuration_profiles import DeploymentProfile, ProfileManager, get_profile_manager
 from cfgcore.errors import ConfigError
-from cfgcore.layering import thaw
-from cfgcore.manager import ConfigurationManager
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +138,7 @@ def test_circular_extends_names_the_files(tmp_path):
 def test_a_custom_profile_may_take_a_secret_from_a_reference(tmp_path):
     import shutil
 
-    from cfgcore.manager import default_config_dir
+    from cfgcore.config.manager import default_config_dir
 
     config_dir = tmp_path / "config"
     shutil.copytree(default_config_dir(), config_dir)
@@ -159,7 +155,7 @@ def test_profiles_directory_mounted_from_a_configmap(tmp_path):
     # kubelet's layout: a timestamped directory, "..data" pointing at it, visible symlinks.
     import shutil
 
-    from cfgcore.manager import default_config_dir
+    from cfgcore.config.manager import default_config_dir
 
     config_dir = tmp_path / "config"
     shutil.copytree(default_config_dir(), config_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cfgcore.events import REDACTED, redact
+from cfgcore.runtime.redaction import REDACTED, redact
 from cfgcore.validation.keys import is_secret_key
 
 

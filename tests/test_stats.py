@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgcore import stats
+from cfgcore.experiments import stats
 
 # Welch's t-test, Wikipedia "Welch's t-test", section Examples (the data sets are the
 # ones reproduced by the Rosetta Code task and by Kusto's welch_test() documentation,

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from cfgcore.cli import main
-from cfgcore.layering import thaw
-from cfgcore.manager import ConfigurationManager
-from cfgcore.schema import json_schema, json_schema_text, parse_duration
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.schema import json_schema, json_schema_text, parse_duration
+from cfgcore.config.tree import thaw
 
 jsonschema = pytest.importorskip("jsonschema")
 

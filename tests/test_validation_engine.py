@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.config.schema import ConfigSchema
+from cfgcore.config.tree import thaw
 from cfgcore.configuration_profiles import DeploymentProfile
 from cfgcore.errors import ConfigError, ConfigValidationError
-from cfgcore.layering import thaw
-from cfgcore.manager import ConfigurationManager
-from cfgcore.schema import ConfigSchema
 from cfgcore.validation.walk import MAX_DEPTH, TreeRule
 from cfgcore.validation_engine import (
     SEVERITIES,
@@ -523,7 +523,7 @@ def test_the_same_broken_config_is_milder_in_development(production):
 
 
 def test_manager_blocks_invalid_update_and_keeps_last_good():
-    m = ConfigurationManager(environ={})
+    m = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"})
     m.load_environment_config("production")
     assert not m.update_config("auto_scaling.min_replicas", 50)
     assert m.get("auto_scaling.min_replicas") == 3
@@ -551,7 +551,7 @@ def test_manager_reload_rejects_an_invalid_file_and_keeps_last_good(tmp_path):
 
 
 def test_manager_set_active_and_migrated_configs_are_validated():
-    m = ConfigurationManager(environ={})
+    m = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"})
     good = m.load_environment_config("production")
     bad = thaw(good)
     bad["app"]["debug"] = True
@@ -563,12 +563,12 @@ def test_manager_set_active_and_migrated_configs_are_validated():
 
 
 def test_manager_applies_eu_rules_under_the_eu_profile():
-    m = ConfigurationManager(environ={})
+    m = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"})
     m.load_environment_config("production", geographic_profile="EU")
     assert m.get("geographic_profile") == "EU"
     assert not m.update_config("gdpr_compliance.consent_required", False)
     assert m.get("gdpr_compliance.consent_required") is True
-    plain = ConfigurationManager(environ={})
+    plain = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"})
     plain.load_environment_config("production")
     assert plain.update_config("gdpr_compliance.consent_required", False)
 

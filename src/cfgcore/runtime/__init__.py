@@ -1,2 +1,3 @@
-"""Runtime plumbing: change events, the audit log, atomic writes, fork handling and the
-flag stores (a file on one machine, Redis for a fleet)."""
+"""Plumbing shared by every capability: change events and listeners, the audit log,
+redaction, atomic writes, the one fork registry, and the flag store with the live flag
+set both managers share."""

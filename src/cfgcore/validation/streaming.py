@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cfgcore.schema import parse_duration
+from cfgcore.config.schema import parse_duration
 from cfgcore.validation.core import ValidationResult, ValidationRule, join_path
 from cfgcore.validation.walk import TreeRule
 

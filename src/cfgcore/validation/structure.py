@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec.inspect as mi
 
-from cfgcore.schema import ENV_REF_PATTERN, ConfigSchema
+from cfgcore.config.schema import ENV_REF_PATTERN, ConfigSchema
 from cfgcore.validation.core import ValidationResult, ValidationRule, join_path
 from cfgcore.validation.keys import is_secret_key
 

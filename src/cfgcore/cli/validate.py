@@ -66,11 +66,11 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from cfgcore.schema import json_schema_text
+    from cfgcore.config.schema import json_schema_text
 
     text = json_schema_text()
     if args.output:
-        from cfgcore.atomicio import atomic_write_text
+        from cfgcore.runtime.atomicio import atomic_write_text
 
         try:
             atomic_write_text(args.output, text)
@@ -118,14 +118,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
     """The tree to validate, its display name, and file layers for file:line lookup."""
-    from cfgcore.layering import deep_merge, read_config_file
+    from cfgcore.config.files import read_config_file
+    from cfgcore.config.tree import deep_merge
 
     if args.files:
         layers = [read_config_file(f) for f in args.files]
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
         return config, "+".join(os.path.basename(f) for f in args.files), layers
 
-    from cfgcore.manager import ConfigurationManager
+    from cfgcore.config.manager import ConfigurationManager
 
     manager = ConfigurationManager(args.config_dir, environment=args.environment)
     # keep_references: a secret supplied through ${ENV} is judged as that reference (as
@@ -154,7 +155,7 @@ def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
 def _locate(key_path: str, layers: list[Any], config: Any) -> tuple[str | None, int | None]:
     if not key_path or not layers:
         return None, None
-    from cfgcore.layering import explain
+    from cfgcore.config.provenance import explain
 
     try:
         winner = explain(layers, key_path, config).winner

@@ -61,7 +61,8 @@ def _flags_file(args: Any) -> str:
 
 def _report(args: Any) -> int:
     from cfgcore.dynamic_config import load_state, state_paths
-    from cfgcore.experiments import MetricsStore, analyze
+    from cfgcore.experiments.analysis import analyze
+    from cfgcore.experiments.metrics import MetricsStore
 
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence must be within (0, 1), got {args.confidence}")

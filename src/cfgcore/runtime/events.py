@@ -1,48 +1,33 @@
-"""Change events, listener dispatch and the audit log.
+"""Change events and listener dispatch.
 
-These pieces are shared by everything in cfgcore that changes live state (the
-configuration manager, flag reloads, the dynamic-config API):
+Shared by everything in cfgcore that changes live state (the configuration manager,
+flag reloads, the dynamic-config API, the fleet store):
 
 * :class:`ConfigChangeEvent`: one per changed leaf (or one per failed reload, with
   ``kind == "error"``);
 * :class:`EventBus`: registers sync and async listeners, either plain callables or
-  objects with an ``on_config_changed(event)`` method, and dispatches events so that a
-  listener that raises is logged and never stops the others or the caller;
-* :class:`AuditLog`: an append-only JSON-lines record of every change, with
-  secret-looking values redacted (:func:`redact`).
+  objects with an ``on_config_changed(event)`` method (:class:`ChangeListener`), and
+  dispatches events so that a listener that raises is logged and never stops the
+  others or the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
-import json
 import logging
-import os
 import queue
-import re
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-__all__ = [
-    "AuditLog",
-    "ConfigChangeEvent",
-    "EventBus",
-    "ListenerRegistry",
-    "REDACTED",
-    "is_secret_key",
-    "redact",
-]
+from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.redaction import redact
 
 log = logging.getLogger("cfgcore.events")
-
-REDACTED = "***redacted***"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +272,7 @@ def _reset_buses_after_fork() -> None:
         bus._after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_buses_after_fork)
+after_fork_in_child(_reset_buses_after_fork)
 
 
 async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> None:
@@ -296,144 +280,3 @@ async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> Non
         await awaitable
     except Exception:
         log.exception("async config change listener %r failed on %s", listener, event.config_path)
-
-
-# --------------------------------------------------------------------------- redaction
-
-_SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|pwd|authorization|secret|token|api[_-]?key|apikey|private[_-]?key|credential"
-    r"|signing[_-]?key|access[_-]?key|encryption[_-]?key|client[_-]?secret|dsn|^key$|_key$)",
-    re.IGNORECASE,
-)
-# The password runs to the last "@" before the path, as urllib and redis-py read it.
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^/?#\s]+@", re.I
-)
-_TOKEN_VALUE = re.compile(
-    r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
-    r"|AKIA[0-9A-Z]{16}|eyJ[\w-]+\.)"
-)
-# A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
-_WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
-_SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
-
-
-def is_secret_key(path: str | Iterable[Any]) -> bool:
-    """Does the key path name a secret (password, token, api_key, private key, ...)?
-
-    Only the last segment is judged, and names that describe a setting about secrets
-    (``token_ttl``, ``password_policy``, ``min_length``...) are not secrets.
-    """
-    last = path.rsplit(".", 1)[-1] if isinstance(path, str) else str(list(path)[-1])
-    low = last.lower()
-    if low.endswith(_SAFE_KEY_SUFFIX) or low in ("key_id", "sharding_strategy"):
-        return False
-    return bool(_SECRET_KEY.search(low))
-
-
-def redact(path: str | Iterable[Any], value: Any) -> Any:
-    """``value`` with secrets replaced by :data:`REDACTED` (recursively for trees).
-
-    A non-empty string is redacted when its key looks secret or the text itself looks
-    like a credential (private key, well-known token prefixes); passwords inside URLs
-    (``redis://user:pw@host``) are masked. Numbers, booleans and empty strings stay.
-    """
-    key = path if isinstance(path, str) else ".".join(str(p) for p in path)
-    if isinstance(value, dict):
-        return {k: redact(f"{key}.{k}" if key else str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(key, v) for v in value]
-    if isinstance(value, str) and value:
-        if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
-            ref = _WHOLE_REF.match(value)
-            if ref is not None:
-                # An unresolved ${VAR} reference names a variable, not a secret, but a
-                # ${VAR:-default} carries its default in clear: mask that part.
-                name, op, default = ref.groups()
-                if op in (":-", "-") and default:
-                    return f"${{{name}{op}{REDACTED}}}"
-                return value
-            return REDACTED
-        if "@" in value and "://" in value:
-            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
-    return value
-
-
-# --------------------------------------------------------------------------- audit log
-
-
-class AuditLog:
-    """Append-only record of configuration changes, as JSON lines.
-
-    Each entry holds ``ts`` (ISO 8601 UTC), ``kind``, ``source``, ``path``, ``old``,
-    ``new``, ``version`` and, for errors, ``error``; values are passed through
-    :func:`redact`. Each entry is written with one ``write`` on an ``O_APPEND`` file, so
-    concurrent processes never interleave inside a line. The last ``keep`` entries are
-    also kept in memory (:meth:`entries`).
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, keep: int = 1000) -> None:
-        # Resolved now: a later chdir (daemons do one) must not move the log.
-        self.path = os.path.abspath(path) if path is not None else None
-        self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
-        self._lock = threading.Lock()
-        _AUDIT_LOGS.add(self)
-
-    def record(self, event: ConfigChangeEvent) -> dict[str, Any]:
-        """Append one event; returns the (redacted) entry. Never raises on I/O errors."""
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(event.timestamp, tz=timezone.utc).isoformat(),
-            "kind": event.kind,
-            "source": event.source,
-            "path": event.config_path,
-            "old": redact(event.config_path, event.old_value),
-            "new": redact(event.config_path, event.new_value),
-            "version": event.version,
-        }
-        if event.environment is not None:
-            entry["environment"] = event.environment
-        if event.error is not None:
-            entry["error"] = str(event.error)
-        line = (json.dumps(entry, default=str, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock:
-            self._recent.append(entry)
-            if self.path is not None:
-                try:
-                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-                    try:
-                        os.write(fd, line)
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    log.exception("cannot append to audit log %s", self.path)
-        return entry
-
-    def record_all(self, events: Iterable[ConfigChangeEvent]) -> None:
-        """:meth:`record` each event."""
-        for event in events:
-            self.record(event)
-
-    def entries(self) -> list[dict[str, Any]]:
-        """The most recent entries kept in memory, oldest first."""
-        with self._lock:
-            return list(self._recent)
-
-    @staticmethod
-    def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-        """Read every entry of an audit log file."""
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-
-
-_AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
-
-
-def _reset_audit_logs_after_fork() -> None:
-    # A thread that was appending when the parent forked does not exist in the child,
-    # so the lock it held would stay held forever there.
-    for audit in list(_AUDIT_LOGS):
-        audit._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_audit_logs_after_fork)

@@ -82,7 +82,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
     p.set_defaults(func=_cmd_watch)
 
-    from cfgcore import setup
+    from cfgcore.cli import scaffold as setup
 
     p = subparsers.add_parser(
         "setup", help="scaffold a config directory from the embedded defaults"
@@ -92,7 +92,7 @@ def register(subparsers: Any) -> None:
 
 
 def _manager(args: argparse.Namespace, *, validate: bool = False) -> Any:
-    from cfgcore.manager import ConfigurationManager
+    from cfgcore.config.manager import ConfigurationManager
 
     return ConfigurationManager(
         args.config_dir,
@@ -109,7 +109,7 @@ def _load(args: argparse.Namespace, *, validate: bool = False) -> Any:
 
 
 def _dump(value: Any, fmt: str = "yaml") -> str:
-    from cfgcore.layering import thaw
+    from cfgcore.config.tree import thaw
 
     plain = thaw(value)
     if fmt == "json":
@@ -133,7 +133,7 @@ def _scalar(value: Any) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from cfgcore.events import redact
+    from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
     key = args.key or ""
@@ -162,7 +162,7 @@ def _require(manager: Any, key: str) -> Any:
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    from cfgcore.events import redact
+    from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
     value = redact(args.key, _require(manager, args.key))
@@ -174,7 +174,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from cfgcore.events import redact
+    from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
     prov = manager.explain(args.key)
@@ -197,8 +197,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from cfgcore.events import redact
-    from cfgcore.layering import diff_trees
+    from cfgcore.config.tree import diff_trees
+    from cfgcore.runtime.redaction import redact
 
     manager = _manager(args)
     a = manager.build_config(args.env_a)
@@ -216,7 +216,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from cfgcore.layering import parse_env_value
+    from cfgcore.config.environ import parse_env_value
 
     ctx: dict[str, Any] = {}
     for item in args.ctx:
@@ -249,7 +249,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_watch(args: argparse.Namespace) -> int:
     import queue
 
-    from cfgcore.events import redact
+    from cfgcore.runtime.redaction import redact
 
     manager = _load(args, validate=True)
     events: queue.Queue[Any] = queue.Queue()

@@ -17,10 +17,10 @@ from importlib import import_module
 from cfgcore.errors import ConfigError
 
 _COMMAND_MODULES = (
-    "cfgcore.cli_flags",  # demo, flags eval (compiled core)
-    "cfgcore.cli_config",  # show, get, explain, diff, watch, eval (configuration manager)
-    "cfgcore.cli_validate",  # validate, schema (validation engine)
-    "cfgcore.cli_experiment",  # experiment report (dynamic config / A-B)
+    "cfgcore.cli.flags",  # demo, flags eval (compiled core)
+    "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
+    "cfgcore.cli.validate",  # validate, schema (validation engine)
+    "cfgcore.cli.experiment",  # experiment report (dynamic config / A-B)
 )
 
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import watchfiles
 
+from cfgcore.runtime.forks import after_fork_in_child
+
 __all__ = ["AsyncDirectoryWatcher", "DirectoryWatcher", "DEFAULT_DEBOUNCE_MS", "DEFAULT_STEP_MS"]
 
 log = logging.getLogger("cfgcore.hotreload")
@@ -319,5 +321,4 @@ def _restart_watchers_in_child() -> None:
             log.exception("cannot restart file watcher after fork")
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_watchers_in_child)
+after_fork_in_child(_restart_watchers_in_child)

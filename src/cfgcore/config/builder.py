@@ -1,0 +1,374 @@
+"""Building a configuration: files, profiles and environment variables into one frozen tree.
+
+:class:`ConfigBuilder` is the pure half of the configuration manager: given a config
+directory and the settings, it reads every input and returns a complete
+:class:`~cfgcore.config.state.ConfigSnapshot` (and the compiled flags, when the flags
+file changed) without activating anything. The manager validates and swaps what it
+builds; hot reload asks it for fingerprints of the inputs.
+
+Layers, lowest first (later layers win; see :mod:`cfgcore.config.tree` for merge rules):
+
+1. ``base`` file (``base.yaml``/``.yml``/``.json``/``.toml``) in the config directory;
+2. the environment file (``staging.yaml``...);
+3. the deployment profile (``CONFIG_PROFILE``: built-in or ``profiles/<name>.*``);
+4. the geographic profile (``CONFIG_GEOGRAPHIC_PROFILE``: ``EU``, ``US``, ``APAC``...);
+5. environment variables ``<PREFIX>__SECTION__KEY=value`` (prefix ``CFGCORE``);
+6. runtime updates (kept by the manager, passed in as the ``runtime`` layer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Container, Mapping, Sequence
+from typing import Any
+
+from cfgcore.config.environ import env_layer, env_refs, ref_names
+from cfgcore.config.files import FORMATS, Layer, parse_text
+from cfgcore.config.profiles import Profile, ProfileManager
+from cfgcore.config.state import ConfigSnapshot
+from cfgcore.config.transforms import ConfigurationTransformer
+from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
+from cfgcore.errors import ConfigError, Problem
+from cfgcore.runtime.flagstore import checksum
+
+__all__ = ["ConfigBuilder", "FLAG_FILE_NAMES"]
+
+log = logging.getLogger("cfgcore.manager")
+
+FLAG_FILE_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
+_ABSENT: Any = object()
+
+
+class ConfigBuilder:
+    """Reads one config directory into complete, unvalidated snapshots.
+
+    ``flags`` is the :class:`~cfgcore.runtime.flags.LiveFlags` of the directory's flags
+    file (a file store), or None when the flags are not part of the directory's files.
+    """
+
+    def __init__(
+        self,
+        config_dir: str,
+        *,
+        env_prefix: str,
+        transforms: Sequence[str],
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        self.config_dir = config_dir
+        self.env_prefix = env_prefix
+        self.transforms = tuple(transforms)
+        self.environ = environ
+        self.transformer = ConfigurationTransformer(env=environ)
+        self.transformer.transform({}, self.transforms)  # unknown step names fail here
+        self.profiles = ProfileManager()
+        self.flags: Any = None
+        self.flags_file_arg: str | None = None
+        self.debug = False
+
+    @property
+    def env_vars(self) -> Mapping[str, str]:
+        return os.environ if self.environ is None else self.environ
+
+    def available_environments(self) -> list[str]:
+        """Environment names with a file in the config directory (base excluded)."""
+        names = set()
+        with contextlib.suppress(OSError):
+            for f in os.listdir(self.config_dir):
+                stem, ext = os.path.splitext(f)
+                if ext.lower() in FORMATS and stem != "base" and not f.startswith("."):
+                    if not stem.startswith("flags"):
+                        names.add(stem)
+        return sorted(names)
+
+    def find_file(self, stem: str, required: bool) -> str | None:
+        found = [
+            os.path.join(self.config_dir, stem + ext)
+            for ext in FORMATS
+            if os.path.exists(os.path.join(self.config_dir, stem + ext))
+        ]
+        if len(found) > 1:
+            raise ConfigError(
+                f"ambiguous configuration: {', '.join(os.path.basename(f) for f in found)} "
+                "all exist; keep one",
+                file=self.config_dir,
+            )
+        if not found and required:
+            available = self.available_environments()
+            raise ConfigError(
+                f"no configuration file for environment {stem!r} "
+                f"(looked for {stem}.yaml/.yml/.json/.toml); "
+                f"available: {', '.join(available) or 'none'}",
+                file=self.config_dir,
+            )
+        return found[0] if found else None
+
+    def flags_path(self) -> str | None:
+        """The flags file served with this directory (the store's seed while the store's
+        own file does not exist yet), or None when the directory has no flags."""
+        live = self.flags
+        if live is None or getattr(live.store, "kind", None) != "file":
+            return None
+        store = live.store
+        if store.seed and not os.path.exists(store.path):
+            return str(store.seed)
+        return str(store.path)
+
+    def profile_dir(self) -> str:
+        return os.path.join(self.config_dir, "profiles")
+
+    def input_paths(self, env: str) -> list[str]:
+        paths = [
+            os.path.join(self.config_dir, stem + ext) for stem in ("base", env) for ext in FORMATS
+        ]
+        flags = self.flags_path()
+        if flags:
+            paths.append(flags)
+        pdir = self.profile_dir()
+        with contextlib.suppress(OSError):
+            paths += [os.path.join(pdir, f) for f in sorted(os.listdir(pdir))]
+        return paths
+
+    def fingerprint(self, env: str) -> tuple[Any, ...]:
+        out = []
+        for path in self.input_paths(env):
+            try:
+                st = os.stat(path)  # follows symlinks: a ConfigMap swap changes the inode
+            except OSError:
+                continue
+            out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def build(
+        self,
+        env: str,
+        profile: str | None,
+        geo: str | None,
+        runtime: Layer | None,
+        previous: ConfigSnapshot,
+        *,
+        with_flags: bool = True,
+        skip_if_unchanged: bool = False,
+        fingerprint: tuple[Any, ...] | None = None,
+    ) -> tuple[Any, Any]:
+        """Build a complete new snapshot (and compiled flags) without activating it.
+
+        ``fingerprint`` is the caller's :meth:`_fingerprint`, taken just before this call.
+        """
+        started = time.perf_counter()
+        if fingerprint is None:
+            fingerprint = self.fingerprint(env)  # before reading: a later change re-triggers
+        base_file = self.find_file("base", required=False)
+        env_file = self.find_file(env, required=True)
+        texts: list[tuple[str, bytes]] = []
+        for path in (base_file, env_file):
+            if path is not None:
+                texts.append((path, read_bytes(path)))
+        flags_file: str | None = None
+        flags_bytes = b""
+        if with_flags and self.flags_path() is not None:
+            flags_bytes, flags_file = self.flags.store.read_bytes()
+        profiles_dir = self.profile_dir()
+        env_vars = os.environ if self.environ is None else self.environ
+        # Unchanged files reference the same variables as last time, so the previous
+        # build's names decide whether this one can be skipped.
+        sources = (
+            tuple((p, hashlib.blake2b(b, digest_size=16).digest()) for p, b in texts),
+            hashlib.blake2b(flags_bytes, digest_size=16).digest(),
+            self.profile_sources(profiles_dir),
+            self.env_digest(env_vars, previous.env_names),
+            profile,
+            geo,
+        )
+        if skip_if_unchanged and sources == previous.sources and previous.version:
+            # Touched, not changed: the poll must not re-read everything on every tick.
+            return previous, None
+        if skip_if_unchanged and previous.version:
+            reject_truncated(texts, flags_file, flags_bytes, previous)
+
+        problems: list[Problem] = []
+        layers: list[Layer] = []
+        refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
+        env_names: set[str] = set()
+        for path, raw in texts:
+            try:
+                layer = parse_layer(path, raw)
+                layer.kind = "base" if path == base_file else "environment"
+                found = env_refs(layer.data)
+                env_names.update(ref_names(ref for _, ref in found))
+                layer.data = self.transformer.transform(layer.data, self.transforms, file=path)
+                for ref_path, ref in found:
+                    refs[ref_path] = (ref, get_path(layer.data, ref_path, None))
+                layers.append(layer)
+            except ConfigError as exc:
+                problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
+
+        if profile or geo:
+            self.load_custom_profiles(profiles_dir)
+        if profile:
+            layers.append(self.profile_layer(self.profiles.get_deployment_profile(profile), refs))
+        if geo:
+            layers.append(self.profile_layer(self.profiles.get_geographic_profile(geo), refs))
+        env_names.update(ref_names(ref for ref, _ in refs.values()))  # profile files' too
+        # Recorded with this build's names, which the next reload compares against.
+        sources = (*sources[:3], self.env_digest(env_vars, env_names), *sources[4:])
+
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            merged = deep_merge(merged, layer.data)
+        envl = env_layer(env_vars, self.env_prefix, merged)
+        if envl.data:
+            for ref_path, var in envl.env_vars.items():
+                refs[ref_path] = ("${" + var + "}", get_path(envl.data, ref_path, None))
+            layers.append(envl)
+            merged = deep_merge(merged, envl.data)
+        runtime = runtime if runtime is not None else Layer("runtime", "runtime", {})
+        # A runtime update made through a reference (update_config(key, "${VAR}")) stays a
+        # reference on every rebuild: validation must judge "${VAR}", not the secret.
+        for ref_path, ref in previous.refs.items():
+            status, value, _ = runtime.lookup(ref_path)
+            if status == "set":
+                refs[ref_path] = (ref, value)
+        layers.append(runtime)
+        if runtime.data:
+            merged = deep_merge(merged, runtime.data)
+        config = freeze(merged)
+        live_refs = {
+            p: ref for p, (ref, value) in refs.items() if get_path(config, p, _ABSENT) == value
+        }
+
+        compiled = None
+        if flags_file and with_flags:
+            compiled = self.compile_flags(flags_file, flags_bytes, previous)
+
+        snap = ConfigSnapshot(
+            config=config,
+            layers=tuple(layers),
+            version=previous.version + 1,
+            environment=env,
+            profile=profile,
+            geographic_profile=geo,
+            files=tuple(p for p, _ in texts),
+            flags_file=flags_file,
+            fingerprint=fingerprint,
+            sources=sources,
+            loaded_at=time.time(),
+            refs=live_refs,
+            env_names=frozenset(env_names),
+        )
+        if self.debug:
+            log.debug(
+                "built %s (profile=%s, geo=%s) from %s in %.2f ms",
+                env,
+                profile,
+                geo,
+                ", ".join(snap.files),
+                (time.perf_counter() - started) * 1e3,
+            )
+        return snap, compiled
+
+    def env_digest(self, env_vars: Mapping[str, str], names: Container[str]) -> bytes:
+        """Digest of the variables a build reads: the prefixed layer and ``${VAR}`` names."""
+        prefix = self.env_prefix
+        items = sorted((k, v) for k, v in env_vars.items() if k.startswith(prefix) or k in names)
+        # A digest, not the values: environment variables carry secrets.
+        return hashlib.blake2b(repr(items).encode(), digest_size=16).digest()
+
+    def profile_sources(self, directory: str) -> tuple[Any, ...]:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return ()
+        out = []
+        for name in names:
+            path = os.path.join(directory, name)
+            # Skip what cannot be read: _read_bytes reports OSError (a ConfigMap's "..data"
+            # directory, say) as ConfigError, and only profile files are inputs.
+            with contextlib.suppress(ConfigError):
+                out.append((name, hashlib.blake2b(read_bytes(path), digest_size=16).digest()))
+        return tuple(out)
+
+    def load_custom_profiles(self, directory: str) -> None:
+        # Rebuilt each time so a custom profile edited on disk is picked up on reload.
+        manager = ProfileManager()
+        manager.load_directory(directory)
+        self.profiles = manager
+
+    def profile_layer(
+        self, profile: Profile, refs: dict[tuple[Any, ...], tuple[str, Any]] | None = None
+    ) -> Layer:
+        kind = "deployment_profile" if profile.kind == "deployment" else "geographic_profile"
+        file = None if profile.source == "builtin" else profile.source
+        # Custom profile files are configuration too: ${VAR} works in them, and validation
+        # judges the reference, as for the other files.
+        raw = thaw(profile.overrides)
+        data = self.transformer.transform(raw, self.transforms, file=file)
+        if refs is not None:
+            for ref_path, ref in env_refs(raw):
+                refs[ref_path] = (ref, get_path(data, ref_path, None))
+        return Layer(name=profile.name, kind=kind, data=data, file=file)
+
+    def compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:
+        """``(document, compiled)`` for the flags file's bytes, or None when they are the
+        live document already (nothing to swap)."""
+        live = self.flags
+        if live.document is not None and live.document.checksum == checksum(raw):
+            return None
+        doc = live.store.document(raw, path)
+        return doc, live.prepare(doc)
+
+
+def reject_truncated(
+    texts: list[tuple[str, bytes]], flags_file: str | None, flags_bytes: bytes, previous: Any
+) -> None:
+    """Refuse a reload that sees a previously non-empty input file empty or missing.
+
+    ``open(path, "w")`` truncates before it writes, and some editors move the original
+    away before writing the new file: a watcher (or a slow writer) can show us either
+    moment, and the rest still parses, so without this check a save would briefly
+    activate a configuration without that file. (To really remove a file, restart or
+    call ``load_environment_config`` explicitly.)
+    """
+    empty = hashlib.blake2b(b"", digest_size=16).digest()
+    before = dict(previous.sources[0]) if previous.sources else {}
+    now = {path for path, _ in texts}
+    for path in before:
+        if path not in now:
+            raise ConfigError(
+                "file disappeared (being replaced?); keeping the previous configuration",
+                file=path,
+            )
+    for path, raw in texts:
+        if not raw.strip() and before.get(path, empty) != empty:
+            raise ConfigError(
+                "file is empty (a write in progress?); keeping the previous configuration",
+                file=path,
+            )
+    if flags_file and not flags_bytes.strip() and previous.sources[1] != empty:
+        raise ConfigError(
+            "file is empty (a write in progress?); keeping the previous flags", file=flags_file
+        )
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+
+
+def parse_layer(path: str, raw: bytes) -> Layer:
+    fmt = FORMATS[os.path.splitext(path)[1].lower()]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path) from None
+    data = parse_text(text, fmt, path)
+    name = os.path.basename(path)
+    return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)

@@ -1,0 +1,224 @@
+"""Environment variables in configuration: the ``CFGCORE__A__B`` layer and ``${VAR}`` references."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cfgcore.config.files import Layer
+from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
+from cfgcore.config.tree import (
+    DELETE,
+    assoc,
+    format_path,
+    get_path,
+    thaw,
+    type_compatible,
+)
+from cfgcore.errors import ConfigError, Problem
+
+# --------------------------------------------------------------------------- environment
+
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_FLOAT = re.compile(
+    r"^[-+]?([0-9][0-9_]*)?\.[0-9]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
+)
+
+
+def parse_env_value(raw: str) -> Any:
+    """Interpret an environment variable's text: YAML 1.2 scalars and JSON collections.
+
+    ``"320"`` -> 320, ``"0.85"`` -> 0.85, ``"true"`` -> True, ``"null"`` -> None,
+    ``'["a","b"]'`` -> ["a", "b"]; anything else stays a string (``"on"`` included).
+    """
+    text = raw.strip()
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "~"):
+        return None
+    if _INT.match(text):
+        return int(text.replace("_", ""))
+    if _FLOAT.match(text):
+        return float(text.replace("_", ""))
+    if text[:1] in "[{" and text:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return raw
+    return raw
+
+
+_ENV_FILE = "<environment>"
+
+
+def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any]) -> Layer:
+    """Build the environment-variable layer from ``<PREFIX>__A__B=value`` variables.
+
+    Segments are matched case-insensitively against the keys already present in
+    ``below`` (so ``AUDIO_QUALITY`` finds ``audio_quality``); new keys are lower-cased.
+    Where the value below is a string, the variable's text is kept as it is (a version
+    ``2.1`` or a numeric password stays text). A value whose type cannot replace the
+    value below (``"high"`` over an int) is a :class:`ConfigError` naming the variable
+    and the key path; the value is not shown, since environment variables often carry
+    secrets.
+    """
+    marker = f"{prefix}__"
+    data: dict[str, Any] = {}
+    env_vars: dict[tuple[Any, ...], str] = {}
+    problems: list[Problem] = []
+    for var in sorted(environ):
+        if not var.startswith(marker) or len(var) == len(marker):
+            continue
+        parts = var[len(marker) :].split("__")
+        if any(not p for p in parts):
+            problems.append(
+                Problem(path="", message=f"malformed variable name {var}", file=_ENV_FILE)
+            )
+            continue
+        path: list[str] = []
+        node: Any = below
+        for part in parts:
+            if isinstance(node, list):
+                break
+            key = part.lower()
+            if isinstance(node, dict):
+                for existing in node:
+                    if isinstance(existing, str) and existing.lower() == key:
+                        key = existing
+                        break
+                node = node.get(key)
+            else:
+                node = None
+            path.append(key)
+        if len(path) < len(parts):
+            # Merging {"0": ...} over a list would replace the whole list with a map.
+            problems.append(
+                Problem(
+                    path=format_path(path),
+                    message=(
+                        f"environment variable {var} sets an element of a list; set the "
+                        f"whole list as JSON in {marker}{'__'.join(parts[: len(path)])}"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
+            continue
+        value = parse_env_value(environ[var])
+        current = get_path(below, tuple(path), None)
+        if isinstance(current, str) and value is not None and not isinstance(value, str):
+            value = environ[var]
+        if value != DELETE and not type_compatible(current, value):
+            problems.append(
+                Problem(
+                    path=format_path(path),
+                    message=(
+                        f"environment variable {var} gives a {type(value).__name__}, "
+                        f"expected {type(current).__name__}"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
+            continue
+        target = data
+        for seg in path[:-1]:
+            nxt = target.get(seg)
+            if not isinstance(nxt, dict):
+                nxt = target[seg] = {}
+            target = nxt
+        target[path[-1]] = value
+        env_vars[tuple(path)] = var
+    if problems:
+        raise ConfigError(problems)
+    return Layer(
+        name="environment variables", kind="environment_variables", data=data, env_vars=env_vars
+    )
+
+
+# --------------------------------------------------------------------------- ${VAR} references
+
+
+def env_refs(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Paths of string leaves holding a ``${...}`` reference, with the raw text."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out += env_refs(v, (*prefix, k))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out += env_refs(v, (*prefix, str(i)))
+    elif isinstance(tree, str) and "${" in tree:
+        out.append((prefix, tree))
+    return out
+
+
+def ref_names(texts: Any) -> set[str]:
+    """Names of the environment variables that ``${...}`` references in ``texts`` read."""
+    return {m["name"] for text in texts for m in ENV_REF.finditer(text) if m["name"]}
+
+
+def with_refs(config: Mapping[str, Any], refs: Mapping[tuple[Any, ...], str]) -> Any:
+    """``config`` with each ``refs`` path showing its ``${VAR}`` reference again.
+
+    The validator gets the frozen tree itself (read-only, so it cannot change the live
+    configuration, and no copy is paid); only the spines leading to references are
+    copied. A reference inside a list falls back to one plain copy of the tree.
+    """
+    if not refs:
+        return config
+    out: Any = config
+    for path, ref in refs.items():
+        if not _all_maps(out, path):
+            plain = thaw(config)
+            for p, r in refs.items():
+                _put(plain, p, r)
+            return plain
+        out = assoc(out, path, ref)
+    return out
+
+
+def _all_maps(tree: Any, path: tuple[Any, ...]) -> bool:
+    node = tree
+    for seg in path[:-1]:
+        if not isinstance(node, Mapping) or seg not in node:
+            return False
+        node = node[seg]
+    return isinstance(node, Mapping) and path[-1] in node
+
+
+def _put(tree: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Set ``path`` in a plain (thawed) tree if every parent exists."""
+    node = tree
+    for seg in path[:-1]:
+        if isinstance(node, dict):
+            node = node.get(seg)
+        elif isinstance(node, list):
+            try:
+                node = node[int(seg)]
+            except (ValueError, IndexError):
+                return
+        else:
+            return
+    last = path[-1]
+    if isinstance(node, dict) and last in node:
+        node[last] = value
+    elif isinstance(node, list):
+        with contextlib.suppress(ValueError, IndexError):
+            node[int(last)] = value
+
+
+def refs_without(
+    refs: Mapping[tuple[Any, ...], str], changed: Sequence[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], str]:
+    """``refs`` minus every path at or below a changed path (its value is now literal)."""
+    out = dict(refs)
+    for path in changed:
+        n = len(path)
+        for p in list(out):
+            if p[:n] == tuple(path):
+                del out[p]
+    return out

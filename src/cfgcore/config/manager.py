@@ -1,0 +1,871 @@
+"""The configuration manager: layered environments, provenance, updates, hot reload.
+
+>>> from cfgcore import get_config_manager
+>>> manager = get_config_manager()
+>>> config = manager.load_environment_config("staging")
+>>> config["music_streaming"]["audio_quality"]["premium_bitrate"]
+320
+>>> manager.get("data_sources.kafka_cluster.consumer_configuration.group_id")
+'ai-agent-staging-v2'
+
+The layers and their order are described in :mod:`cfgcore.config.builder`.
+
+Settings resolve as explicit argument, then environment variable, then default:
+config directory (argument, ``CFGCORE_CONFIG_DIR``, ``./config`` when it holds
+environment files, else the embedded music-streaming set, which production refuses
+unless asked for: see :func:`discover_config_dir`), environment
+(``CONFIG_ENVIRONMENT``, default ``development``), deployment profile
+(``CONFIG_PROFILE``; ``default``/``none``/empty mean none), geographic profile
+(``CONFIG_GEOGRAPHIC_PROFILE``), audit log file (``CFGCORE_AUDIT_LOG``), flag store
+(``flag_store`` argument, ``flags_file``, the directory's ``flags.*``; for the embedded
+set, ``$CFGCORE_FLAG_STORE`` or the state directory seeded from the bundled catalog).
+
+Every activation (load, reload, update, profile switch, set_active_config) takes one
+path, :meth:`ConfigurationManager._apply`: under the lock, build the complete new state
+off to the side, validate it, swap it in with one reference assignment, then publish
+the change events outside the lock. A reader sees the old state or the new one, never
+a mix. A failed activation changes nothing: the previous state stays live and the
+reason is in :attr:`last_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from importlib.resources import files
+from typing import Any
+
+import msgspec
+
+from cfgcore.config import checks
+from cfgcore.config.builder import FLAG_FILE_NAMES, ConfigBuilder
+from cfgcore.config.environ import env_refs, refs_without, with_refs
+from cfgcore.config.files import FORMATS
+from cfgcore.config.profiles import DeploymentProfile
+from cfgcore.config.provenance import Provenance, explain
+from cfgcore.config.reload import ReloadController
+from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_with
+from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path, thaw
+from cfgcore.config.tree import structural_diff as _structural_diff
+from cfgcore.errors import ConfigError, ConfigValidationError, Problem
+from cfgcore.runtime.audit import AuditLog
+from cfgcore.runtime.events import ConfigChangeEvent, EventBus
+from cfgcore.runtime.forks import after_fork_in_child
+
+__all__ = [
+    "ConfigChangeEvent",
+    "ConfigSnapshot",
+    "ConfigurationManager",
+    "ENVIRONMENTS",
+    "default_config_dir",
+    "discover_config_dir",
+    "get_config_manager",
+]
+
+log = logging.getLogger("cfgcore.manager")
+
+ENVIRONMENTS = ("development", "staging", "production", "test")
+_NO_PROFILE = {"", "default", "none", "off"}
+_ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
+_ABSENT: Any = object()
+_TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
+_FLAT_CACHE_LIMIT = 65536
+EMBEDDED = "embedded defaults"
+
+
+def default_config_dir() -> str:
+    """The embedded music-streaming configuration set shipped with cfgcore."""
+    return str(files("cfgcore").joinpath("defaults", "config"))
+
+
+def bundled_flags() -> str:
+    """The bundled music-streaming flag catalog (the seed of the state directory)."""
+    return str(files("cfgcore").joinpath("defaults", "flags.yaml"))
+
+
+def discover_config_dir(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``(directory, how it was chosen)``: ``$CFGCORE_CONFIG_DIR`` (``embedded`` names the
+    embedded set on purpose), else ``./config`` when it holds an environment file, else
+    the embedded defaults (``how`` is then :data:`EMBEDDED`)."""
+    env = os.environ if environ is None else environ
+    named = (env.get("CFGCORE_CONFIG_DIR") or "").strip()
+    if named.lower() == "embedded":
+        return default_config_dir(), "CFGCORE_CONFIG_DIR=embedded"
+    if named:
+        return os.path.abspath(os.path.expanduser(named)), "CFGCORE_CONFIG_DIR"
+    local = os.path.abspath("config")
+    for stem in ("base", *ENVIRONMENTS):
+        if any(os.path.isfile(os.path.join(local, stem + ext)) for ext in FORMATS):
+            return local, "./config"
+    return default_config_dir(), EMBEDDED
+
+
+class ConfigurationManager:
+    """Loads, layers, validates, serves and hot-reloads one service's configuration.
+
+    Reads are lock-free: :meth:`get` and mapping access (``manager["section"]``) read
+    the current snapshot, a frozen tree. Changes are serialised by one lock and swapped
+    in atomically. ``transforms`` are the :class:`ConfigurationTransformer` steps applied
+    to every file layer (default: ``env_var_substitution`` only). ``validate=False``
+    skips validation of activations (not recommended outside tests). ``environ``
+    replaces ``os.environ`` for ``${VAR}`` substitution and the ``CFGCORE__`` layer.
+    ``flag_store`` (a path or a ``redis://`` URL) or ``flags_file`` choose where the
+    flags served by :attr:`flags` live; the dynamic-config manager of the same process
+    shares them.
+    """
+
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str] | None = None,
+        *,
+        environment: str | None = None,
+        profile: str | DeploymentProfile | None = None,
+        geographic_profile: str | None = None,
+        env_prefix: str = "CFGCORE",
+        transforms: Sequence[str] = ("env_var_substitution",),
+        validate: bool = True,
+        audit_log: str | os.PathLike[str] | None = None,
+        flags_file: str | os.PathLike[str] | None = None,
+        flag_store: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        debounce_ms: int | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._environ = environ
+        if config_dir is not None:
+            self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
+        else:
+            self.config_dir, self.config_dir_source = discover_config_dir(env)
+        log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        self._default_environment = environment
+        self._default_profile = profile
+        self._default_geo = geographic_profile
+        self.env_prefix = env_prefix
+        self.builder = ConfigBuilder(
+            self.config_dir, env_prefix=env_prefix, transforms=transforms, environ=environ
+        )
+        self.validate = validate
+        # Resolved now: a later chdir (daemons do one) must not move the flags file.
+        self._flag_store_arg = flag_store if flag_store is None else os.fspath(flag_store)
+        if flags_file is not None:
+            self._flag_store_arg = os.path.abspath(os.fspath(flags_file))
+        self._flag_store_env = env.get("CFGCORE_FLAG_STORE")
+        self._live: Any = None
+        self._no_flags: Any = None
+        self.builder.flags = _LazyFlags(self)
+        audit_path = audit_log if audit_log is not None else env.get("CFGCORE_AUDIT_LOG")
+        self.audit = AuditLog(audit_path)
+        self._audit_from_config = audit_path is None  # config_management.audit_log decides
+        self.events = EventBus()
+        self.reloader = ReloadController(self, debounce_ms)
+        self._lock = threading.RLock()
+        self._snap: ConfigSnapshot = EMPTY
+        self.last_error: ConfigError | None = None
+        _MANAGERS.add(self)
+
+    transformer = property(lambda self: self.builder.transformer)
+    transforms = property(lambda self: self.builder.transforms)
+    profiles = property(lambda self: self.builder.profiles)
+
+    # ------------------------------------------------------------------ reading (hot path)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+
+        Never raises. Repeated keys are served from a per-snapshot cache, so a read
+        costs one dict lookup after the first.
+        """
+        try:
+            value = self._snap.flat[key]
+        except (KeyError, TypeError):
+            return self._get_slow(key, default)
+        return default if value is _ABSENT else value
+
+    def _get_slow(self, key: Any, default: Any) -> Any:
+        try:
+            snap = self._snap if self._snap.version else self._ensure_loaded()
+            value = get_path(snap.config, split_path(key), _ABSENT)
+            if value is not _ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
+                snap.flat[key] = value
+        except Exception:  # bad key types, failed lazy load: a read never raises
+            return default
+        return default if value is _ABSENT else value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current().config[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._current().config
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current().config)
+
+    def __len__(self) -> int:
+        return len(self._current().config)
+
+    def keys(self) -> Any:
+        """Top-level keys of the active configuration."""
+        return self._current().config.keys()
+
+    def items(self) -> Any:
+        """Top-level items of the active configuration."""
+        return self._current().config.items()
+
+    def values(self) -> Any:
+        """Top-level values of the active configuration."""
+        return self._current().config.values()
+
+    @property
+    def config(self) -> FrozenDict:
+        """The active configuration (read-only tree; :func:`cfgcore.config.tree.thaw` copies)."""
+        return self._current().config
+
+    @property
+    def snapshot(self) -> ConfigSnapshot:
+        """The active snapshot; hold it to read several keys from one consistent version."""
+        return self._current()
+
+    @property
+    def version(self) -> int:
+        """Increments with every activation (0 before the first load)."""
+        return self._snap.version
+
+    @property
+    def environment(self) -> str:
+        """Environment of the active configuration."""
+        return self._current().environment
+
+    def section(self, key: str, type: type[Any] | None = None) -> Any:
+        """The sub-tree at ``key``; with ``type`` (a msgspec Struct, dataclass...) decoded
+        with ``msgspec.convert`` (keys the type does not declare are ignored)."""
+        snap = self._current()
+        value = get_path(snap.config, split_path(key))
+        if type is None:
+            return value
+        try:
+            return msgspec.convert(thaw(value), type=type, str_keys=True)
+        except msgspec.ValidationError as exc:
+            sub = checks.msgspec_path(exc)
+            where = f"{key}.{sub}" if sub else key
+            raise ConfigError([checks.problem(where, str(exc), snap.layers, snap.config)]) from None
+
+    def typed(self) -> Any:
+        """The active configuration as :class:`cfgcore.config.schema.ConfigSchema`.
+
+        A typed view of the known sections, decoded once per snapshot; keys the schema
+        does not know are ignored by the view and stay in :attr:`config`.
+
+        >>> typed = get_config_manager().typed()
+        >>> typed.music_streaming.audio_quality.premium_bitrate
+        320
+        """
+        from cfgcore.config.schema import ConfigSchema
+
+        snap = self._current()
+        view = snap.flat.get(_TYPED)
+        if view is None:
+            try:
+                view = msgspec.convert(thaw(snap.config), type=ConfigSchema, str_keys=True)
+            except msgspec.ValidationError as exc:
+                where = checks.msgspec_path(exc)
+                raise ConfigError(
+                    [checks.problem(where, str(exc), snap.layers, snap.config)]
+                ) from None
+            snap.flat[_TYPED] = view
+        return view
+
+    # ------------------------------------------------------------------ the change path
+
+    def _apply(
+        self,
+        source: str,
+        build: Callable[[ConfigSnapshot], tuple[ConfigSnapshot, Any]],
+        *,
+        previous: ConfigSnapshot | None = None,
+        failed: Callable[[ConfigError, ConfigSnapshot], Any] | None = None,
+        background: bool = False,
+    ) -> ConfigSnapshot:
+        """The one activation path: lock, build from the live snapshot, validate, swap,
+        then publish outside the lock. On :class:`ConfigError` nothing changes,
+        :attr:`last_error` and the audit log (``failed``, default an error event) record
+        it, and it is re-raised."""
+        with self._lock:
+            prev = self._current() if previous is None else previous
+            try:
+                snap, flags = build(prev)
+                events = [] if snap is prev else self._activate(snap, flags, prev, source)
+            except ConfigError as exc:
+                self.last_error = exc
+                if failed is not None:
+                    failed(exc, prev)
+                else:
+                    self._error_event(exc, source)
+                raise
+        if events:  # outside the lock: a listener may read, or even update, the configuration
+            emit = self.events.emit_in_background if background else self.events.emit
+            emit(events)
+        return snap
+
+    def _activate(
+        self, snap: ConfigSnapshot, flags: Any, previous: ConfigSnapshot, source: str
+    ) -> list[ConfigChangeEvent]:
+        """Validate ``snap`` and swap it (and ``flags``) in; return the change events."""
+        if self.validate:
+            problems = checks.blocking_problems(
+                snap.config, snap.environment, previous, snap.layers, snap.refs
+            )
+            if problems:
+                raise ConfigValidationError(problems)
+        flags_changed = flags is not None and self._live.install(*flags, source, initiator=self)
+        self._snap = snap  # the one assignment readers can observe
+        self.last_error = None
+        self.reloader.unchanged_fingerprint = None
+        if self._audit_from_config:
+            target = get_path(snap.config, ("config_management", "audit_log"), None)
+            self.audit.path = (
+                os.path.join(self.config_dir, target)
+                if isinstance(target, str) and target
+                else None
+            )
+        now = snap.loaded_at
+        if not previous.version or previous.environment != snap.environment:
+            self.audit.record(
+                ConfigChangeEvent(
+                    "",
+                    previous.environment or None,
+                    snap.environment,
+                    source,
+                    snap.version,
+                    now,
+                    kind="load",
+                    environment=snap.environment,
+                )  # fmt: skip
+            )
+        if not previous.version:
+            return []  # a first load is not a change; listeners registered later see none
+        events = [
+            ConfigChangeEvent(
+                path, old, new, source, snap.version, now, environment=snap.environment
+            )
+            for path, old, new in diff_trees(previous.config, snap.config)
+        ]
+        if flags_changed:
+            # One event for the whole flag set; per-flag detail is the flag engine's business.
+            events.append(self._flags_event(snap.flags_file or "flags", source, snap))
+        self.audit.record_all(events)
+        return events
+
+    def _flags_event(self, origin: str, source: str, snap: ConfigSnapshot) -> ConfigChangeEvent:
+        return ConfigChangeEvent(
+            origin, None, None, source, snap.version, time.time(), kind="flags",
+            environment=snap.environment or None,
+        )  # fmt: skip
+
+    def _error_event(self, exc: ConfigError, source: str) -> ConfigChangeEvent:
+        found = {p.file for p in exc.problems if p.file}
+        event = ConfigChangeEvent(
+            ", ".join(sorted(found)), None, None, source, self._snap.version, time.time(),
+            kind="error", error=exc, environment=self._snap.environment or None,
+        )  # fmt: skip
+        self.audit.record(event)
+        return event
+
+    # ------------------------------------------------------------------ loading
+
+    def load_environment_config(
+        self,
+        environment: str | None = None,
+        *,
+        profile: str | DeploymentProfile | None = None,
+        geographic_profile: str | None = None,
+    ) -> FrozenDict:
+        """Build, validate and activate ``environment``'s configuration; return it.
+
+        ``environment``/``profile``/``geographic_profile`` default to the constructor
+        arguments, then ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/
+        ``CONFIG_GEOGRAPHIC_PROFILE``, then ``development``/none/none. Runtime updates
+        survive a reload of the same environment and are dropped when it changes.
+        Raises :class:`ConfigError` (file, line and key path in the message); the
+        previous configuration then stays active.
+        """
+        env, prof, geo = self._resolve(environment, profile, geographic_profile)
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            self._refuse_embedded_in_production(env)
+            runtime = prev.runtime if prev.environment == env else None
+            return self.builder.build(env, prof, geo, runtime, prev)
+
+        return self._apply("load", build, previous=self._snap).config
+
+    def _refuse_embedded_in_production(self, env: str) -> None:
+        # A production service silently serving the demo catalog is the worst outcome.
+        if env == "production" and self.config_dir_source == EMBEDDED:
+            raise ConfigError(
+                "production refuses the embedded demo configuration: set CFGCORE_CONFIG_DIR "
+                "to your config directory (or to 'embedded' to use the demo set on purpose)",
+                file=self.config_dir,
+            )
+
+    def build_config(
+        self,
+        environment: str | None = None,
+        *,
+        profile: str | DeploymentProfile | None = None,
+        geographic_profile: str | None = None,
+        keep_references: bool = False,
+    ) -> FrozenDict:
+        """Build an environment's configuration without validating or activating it.
+
+        ``keep_references=True`` shows every value that came from an environment variable
+        as the reference that produced it (``${KAFKA_SASL_PASSWORD}``): the tree the
+        manager's own validation judges.
+        """
+        env, prof, geo = self._resolve(environment, profile, geographic_profile)
+        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False)
+        if keep_references:
+            return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
+        return snap.config
+
+    def available_environments(self) -> list[str]:
+        """Environment names with a file in the config directory (base excluded)."""
+        return self.builder.available_environments()
+
+    def flags_path(self) -> str | None:
+        """The flags file served by :attr:`flags`, or None if there is none."""
+        self._flags_live()
+        return self.builder.flags_path()
+
+    def reload(self, *, source: str = "reload") -> bool:
+        """Re-read every input and activate it if it changed and is valid.
+
+        Returns False when the new input was rejected (the previous configuration stays,
+        :attr:`last_error` says why, listeners get an ``error`` event); True otherwise.
+        Listeners run before this returns; for watcher-triggered reloads they run on the
+        event bus's dispatcher thread instead, so a slow listener never delays a reload.
+        """
+        return self._reload(source, background=False)
+
+    def _reload(self, source: str, *, background: bool) -> bool:
+        if not self._snap.version:
+            try:
+                self._ensure_loaded()
+            except ConfigError:  # last_error and the audit log have it
+                return False
+            return True
+        taken: list[tuple[Any, ...]] = [()]
+        errors: list[ConfigChangeEvent] = []
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            for _attempt in range(3):
+                # Taken before reading: if the input is rejected, the poll must retry
+                # as soon as the files differ from the bytes that were read.
+                taken[0] = self.builder.fingerprint(prev.environment)
+                snap, flags = self.builder.build(
+                    prev.environment, prev.profile, prev.geographic_profile, prev.runtime,
+                    prev, skip_if_unchanged=True, fingerprint=taken[0],
+                )  # fmt: skip
+                if snap is prev:
+                    # Touched, not changed: the poll must not re-read everything.
+                    self.reloader.unchanged_fingerprint = taken[0]
+                    break
+                # A file that changed while we read it may have been read half-written;
+                # read again rather than activate a mix.
+                if self.builder.fingerprint(snap.environment) == snap.fingerprint:
+                    break
+            return snap, flags
+
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
+            self.reloader.rejected_fingerprint = taken[0]
+            errors.append(self._error_event(exc, source))
+            log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
+
+        try:
+            self._apply(source, build, failed=failed, background=background)
+        except ConfigError:
+            emit = self.events.emit_in_background if background else self.events.emit
+            emit(errors)
+            return False
+        return True
+
+    def set_profile(
+        self, profile: str | DeploymentProfile | None = None, geographic_profile: str | None = None
+    ) -> FrozenDict:
+        """Switch the deployment and geographic profile layers of the active config.
+
+        Validated and audited like any activation (source ``profile``); raises
+        :class:`ConfigError` and changes nothing for an unknown or invalid profile.
+        """
+        prof, geo = _profile_name(profile), _profile_name(geographic_profile)
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            return self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
+
+        return self._apply("profile", build).config
+
+    def _resolve(
+        self, environment: Any, profile: Any, geographic_profile: Any
+    ) -> tuple[str, str | None, str | None]:
+        env_vars = self.builder.env_vars
+        env = environment or self._default_environment or env_vars.get("CONFIG_ENVIRONMENT")
+        prof = profile if profile is not None else self._default_profile
+        if prof is None:
+            prof = env_vars.get("CONFIG_PROFILE")
+        geo = geographic_profile if geographic_profile is not None else self._default_geo
+        if geo is None:
+            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
+        geo = None if geo is None or str(geo).strip().lower() in _NO_PROFILE else str(geo)
+        name = str(env or "development").strip().lower()
+        if not _ENV_NAME.match(name):
+            raise ConfigError(
+                f"invalid environment name {name!r} (letters, digits, '_', '-' and '.')",
+                file=self.config_dir,
+            )
+        return name, _profile_name(prof), geo
+
+    def _ensure_loaded(self) -> ConfigSnapshot:
+        if self._snap.version:
+            return self._snap
+        with self._lock:
+            if not self._snap.version:
+                self.load_environment_config()
+            return self._snap
+
+    def _current(self) -> ConfigSnapshot:
+        snap = self._snap
+        return snap if snap.version else self._ensure_loaded()
+
+    # ------------------------------------------------------------------ validation
+
+    def validate_config(self, config: Mapping[str, Any] | None = None) -> Any:
+        """Validate ``config`` (default: the active one) and return the report: the
+        validation engine's ``ValidationReport`` (or, without that module, an object with
+        ``overall_valid``, ``blocking`` and ``results`` from the type check). It validates
+        even when the manager was built with ``validate=False``."""
+        return checks.report(self._current(), config)
+
+    # ------------------------------------------------------------------ changing
+
+    def update_config(self, key_path: str, value: Any, *, source: str = "update_config") -> bool:
+        """Set ``key_path`` to ``value`` at runtime, validated; True if applied.
+
+        On failure nothing changes, :attr:`last_error` holds the reason and False is
+        returned. Runtime updates sit on top of every other layer and survive hot
+        reloads of the same environment. The manager's transformations apply to
+        ``value`` as to files, so ``update_config("db.password", "${DB_PASSWORD}")``
+        reads the variable, and the value ``"__delete__"`` removes the key.
+        """
+        path = split_path(key_path)
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            if not path or any(p == "" for p in path):
+                raise ConfigError([Problem(str(key_path), "empty key path segment")])
+            new = value
+            found = env_refs(new, path)
+            if found or self.transforms != ("env_var_substitution",):
+                wrapped: dict[Any, Any] = {}
+                node = wrapped
+                for seg in path[:-1]:
+                    node = node.setdefault(seg, {})
+                node[path[-1]] = new
+                new = get_path(
+                    self.transformer.transform(wrapped, self.transforms, file=f"<{source}>"),
+                    path,
+                )
+            refs = refs_without(prev.refs, [path])
+            refs.update(found)
+            return self._runtime_snapshot(
+                prev, assoc(prev.config, path, freeze(new)), {path: new}, source, refs
+            ), None
+
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
+            old = get_path(prev.config, split_path(key_path), None)
+            self.audit.record(
+                ConfigChangeEvent(
+                    str(key_path),
+                    old,
+                    value,
+                    source,
+                    prev.version,
+                    time.time(),
+                    kind="error",
+                    error=exc,
+                    environment=prev.environment or None,
+                )  # fmt: skip
+            )
+
+        try:
+            self._apply(source, build, failed=failed)
+        except ConfigError:
+            return False
+        return True
+
+    def _runtime_snapshot(
+        self,
+        prev: ConfigSnapshot,
+        config: FrozenDict,
+        overrides: Mapping[tuple[Any, ...], Any],
+        source: str,
+        refs: Mapping[tuple[Any, ...], str],
+    ) -> ConfigSnapshot:
+        runtime = runtime_with(prev.runtime, overrides, source)
+        return replace(
+            prev, config=config, layers=(*prev.layers[:-1], runtime), version=prev.version + 1,
+            loaded_at=time.time(), refs=refs, flat={},
+        )  # fmt: skip
+
+    def set_active_config(
+        self, config: Mapping[str, Any], *, source: str = "set_active_config"
+    ) -> None:
+        """Make ``config`` (a complete tree) the active configuration, validated.
+
+        Differences from the current configuration are recorded as runtime overrides,
+        so :meth:`explain` still points unchanged keys at their files. Raises
+        :class:`ConfigValidationError` and changes nothing if validation fails.
+        """
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"set_active_config needs a mapping, got {type(config).__name__}")
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            new_tree = freeze(dict(config))
+            overrides = _structural_diff(prev.config, new_tree)
+            refs = refs_without(prev.refs, list(overrides))
+            return self._runtime_snapshot(prev, new_tree, overrides, source, refs), None
+
+        self._apply(source, build)
+
+    def apply_migrated_config(self, config: Mapping[str, Any]) -> None:
+        """:meth:`set_active_config` for a configuration produced by a migration."""
+        self.set_active_config(config, source="migration")
+
+    # ------------------------------------------------------------------ provenance, flags
+
+    def explain(self, key: str) -> Provenance:
+        """Which layer and file:line (or environment variable, or runtime update) set
+        ``key``, and what it overrides. ``str()`` of the result is a readable report."""
+        snap = self._current()
+        return explain(list(snap.layers), key, snap.config)
+
+    @property
+    def flags(self) -> Any:
+        """The :class:`cfgcore.engine.Engine` serving this configuration's flags, shared
+        with the process's dynamic-config manager (see :mod:`cfgcore.runtime.flags`).
+        A directory flags file is reloaded and swapped together with the configuration."""
+        self._current()
+        live = self._flags_live()
+        if live is not None:
+            return live.engine
+        if self._no_flags is None:
+            from cfgcore.engine import Engine
+
+            with self._lock:
+                if self._no_flags is None:
+                    engine = Engine()
+                    engine.swap({"version": 1, "flags": {}})
+                    self._no_flags = engine
+        return self._no_flags
+
+    engine = flags
+
+    def flag_store_url(self) -> str | None:
+        """Where :attr:`flags` live: a store path or URL, or None (no flags)."""
+        if self._flag_store_arg:
+            return self._flag_store_arg
+        for name in FLAG_FILE_NAMES:
+            path = os.path.join(self.config_dir, name)
+            if os.path.exists(path):
+                return path
+        if os.path.abspath(self.config_dir) == os.path.abspath(default_config_dir()):
+            from cfgcore.runtime.flagstore import default_state_dir
+
+            return self._flag_store_env or os.path.join(default_state_dir(), "flags.json")
+        return None
+
+    def _flags_live(self) -> Any:
+        """The shared live flag set (created on first use), or None without flags."""
+        if self._live is None:
+            url = self.flag_store_url()
+            if url is None:
+                return None
+            from cfgcore.runtime.flags import shared_flags
+            from cfgcore.runtime.flagstore import open_store
+
+            with self._lock:
+                if self._live is None:
+                    live = shared_flags(open_store(url, seed=bundled_flags()))
+                    live.subscribe(self)
+                    self._live = live
+        return self._live
+
+    def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
+        """A flag document went live through another path (the dynamic-config API, a
+        file watcher, the fleet store): tell this manager's listeners."""
+        if initiator is self:
+            return
+        event = self._flags_event(doc.origin or "flags", source, self._snap)
+        self.audit.record(event)
+        self.events.emit([event])
+
+    def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
+        """A flag document was refused elsewhere; the live flags keep serving."""
+        self._error_event(error, source)
+
+    # ------------------------------------------------------------------ listeners
+
+    def register_change_listener(self, listener: Any) -> Any:
+        """Add a listener: ``f(event)`` or an object with ``[async] on_config_changed(event)``."""
+        return self.events.register(listener)
+
+    def unregister_change_listener(self, listener: Any) -> bool:
+        """Remove a listener; False if it was not registered."""
+        return self.events.unregister(listener)
+
+    # ------------------------------------------------------------------ hot reload
+
+    def enable_hot_reload(self, *, poll_interval: float = 0.5) -> None:
+        """Watch the config directory in a background thread and reload on change.
+
+        Idempotent. Survives ``os.fork()`` (restarted in the child). A rejected file
+        keeps the previous configuration and emits an ``error`` event.
+        """
+        self.reloader.enable(poll_interval=poll_interval)
+
+    def disable_hot_reload(self) -> None:
+        """Stop the background watcher (if any)."""
+        self.reloader.disable()
+
+    @property
+    def hot_reload_enabled(self) -> bool:
+        """True while a watcher (thread or asyncio task) is running."""
+        return self.reloader.enabled
+
+    async def start_file_watching(self, *, poll_interval: float = 0.5) -> None:
+        """Watch the config directory from the running asyncio loop (``await`` it).
+
+        Returns once the watch is established; reloads run in a worker thread so the
+        loop never blocks, and async listeners run on this loop. The files are also
+        polled every ``poll_interval`` seconds, and a failing watch is logged and
+        restarted. Not restarted after ``os.fork()``: a child calls this in its own loop.
+        """
+        await self.reloader.start_async(poll_interval=poll_interval)
+
+    async def stop_file_watching(self) -> None:
+        """Stop the asyncio watcher started by :meth:`start_file_watching`."""
+        await self.reloader.stop_async()
+
+    def _after_fork_in_child(self) -> None:
+        # Another thread may have held the lock when the parent forked; that thread does
+        # not exist here, so the lock would stay held forever.
+        self._lock = threading.RLock()
+        self.reloader.after_fork_in_child()
+
+    # ------------------------------------------------------------------ debugging
+
+    def enable_debug_mode(self) -> dict[str, Any]:
+        """Log loads, reloads and file events on ``cfgcore`` at DEBUG; return :meth:`debug_info`."""
+        self.builder.debug = True
+        root = logging.getLogger("cfgcore")
+        root.setLevel(logging.DEBUG)
+        if not root.handlers and not logging.getLogger().handlers:
+            root.addHandler(logging.StreamHandler())
+        info = self.debug_info()
+        log.debug("cfgcore debug mode: %s", info)
+        return info
+
+    def debug_info(self) -> dict[str, Any]:
+        """What is live: directory (and how it was chosen), environment, profiles,
+        layers, version, flags, watcher."""
+        snap = self._current()
+        from cfgcore._compat import IMPLEMENTATION
+
+        return {
+            "config_dir": self.config_dir,
+            "config_dir_source": self.config_dir_source,
+            "environment": snap.environment,
+            "profile": snap.profile,
+            "geographic_profile": snap.geographic_profile,
+            "version": snap.version,
+            "layers": [
+                {"name": layer.name, "kind": layer.kind, "file": layer.file}
+                for layer in snap.layers
+            ],
+            "flags_file": snap.flags_file,
+            "flag_store": self.flag_store_url(),
+            "implementation": IMPLEMENTATION,
+            "hot_reload": self.hot_reload_enabled,
+            "last_error": str(self.last_error) if self.last_error else None,
+        }
+
+    def close(self) -> None:
+        """Stop watchers (the thread and the asyncio one) and background listener threads."""
+        self.reloader.close()
+        self.events.close()
+
+
+class _LazyFlags:
+    """The builder's view of the manager's live flags, created on first use (so that a
+    manager that never serves flags never reads a flag file)."""
+
+    def __init__(self, manager: ConfigurationManager) -> None:
+        self._manager = weakref.ref(manager)
+
+    def _live(self) -> Any:
+        manager = self._manager()
+        live = manager._flags_live() if manager is not None else None
+        if live is None:
+            raise AttributeError("no flags")
+        return live
+
+    @property
+    def store(self) -> Any:
+        manager = self._manager()
+        if manager is None or manager.flag_store_url() is None:
+            return None
+        return self._live().store
+
+    @property
+    def document(self) -> Any:
+        return self._live().document
+
+    def prepare(self, doc: Any) -> Any:
+        return self._live().prepare(doc)
+
+
+def _profile_name(profile: Any) -> str | None:
+    if profile is None:
+        return None
+    name = profile.value if isinstance(profile, DeploymentProfile) else str(profile)
+    return None if name.strip().lower() in _NO_PROFILE else name.strip()
+
+
+# Reads like a read-only mapping of the active configuration (isinstance checks included).
+Mapping.register(ConfigurationManager)
+
+_MANAGERS: weakref.WeakSet[ConfigurationManager] = weakref.WeakSet()
+_default: ConfigurationManager | None = None
+_default_lock = threading.Lock()
+
+
+@after_fork_in_child
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for manager in list(_MANAGERS):
+        manager._after_fork_in_child()
+
+
+def get_config_manager(config_dir: str | os.PathLike[str] | None = None) -> ConfigurationManager:
+    """The process-wide :class:`ConfigurationManager` (created on first call).
+
+    ``config_dir`` applies only to the first call; later calls return the same manager.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = ConfigurationManager(config_dir)
+        return _default

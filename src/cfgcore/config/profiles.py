@@ -1,0 +1,400 @@
+"""Deployment and geographic profiles (the seed's ConfigurationProfiles).
+
+A profile is a named set of overrides merged over a configuration with the rules of
+:mod:`cfgcore.layering` (maps merge, lists replace, ``"__delete__"`` removes).
+
+Built-in deployment profiles (:class:`DeploymentProfile`):
+
+* ``HIGH_VOLUME``: cache TTLs 3600 s, 32 worker threads, a large connection pool,
+  anomaly detection in bigger batches over shorter windows, more replicas;
+* ``LOW_LATENCY``: 15 s request timeouts, batches of 500, premium users prioritised,
+  short in-memory cache TTL with more room, more prefetch;
+* ``HIGH_ACCURACY``: anomaly-detection sample size 50000, four ensemble models instead
+  of two, stricter validation threshold, extended feature engineering;
+* ``COST_OPTIMIZED``: fewer workers, less memory and CPU, fewer replicas, longer cache
+  TTLs, batch processing.
+
+Built-in geographic profiles: ``EU`` (the GDPR block: consent, erasure, portability,
+privacy by design, retention limits, EU data residency), ``US`` (CCPA opt-out) and
+``APAC`` (PDPA-style consent, regional residency).
+
+Custom profiles are files (YAML, JSON or TOML), one profile per file, usually in a
+``profiles/`` directory next to the configuration files::
+
+    kind: deployment          # or: geographic
+    name: black_friday        # default: the file name without extension
+    description: Peak traffic
+    extends: high_volume      # optional: start from another profile's overrides
+    overrides:
+      performance:
+        worker_threads: 64
+
+Example::
+
+    from cfgcore.configuration_profiles import get_profile_manager, DeploymentProfile
+
+    pm = get_profile_manager()
+    fast = pm.apply_profile(config, pm.get_deployment_profile(DeploymentProfile.HIGH_VOLUME))
+    eu = pm.apply_geographic_profile(config, pm.get_geographic_profile("EU"))
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfgcore.config.files import FORMATS, read_config_file
+from cfgcore.config.tree import FrozenDict, FrozenList, deep_merge, freeze, thaw
+from cfgcore.errors import ConfigError, Problem
+
+__all__ = [
+    "DeploymentProfile",
+    "GeographicProfile",
+    "Profile",
+    "ProfileManager",
+    "EU_PROFILE_MARKER",
+    "get_profile_manager",
+]
+
+# Top-level key the EU geographic profile sets so the validation engine knows the
+# configuration is meant for the EU and applies its GDPR rules.
+EU_PROFILE_MARKER = "geographic_profile"
+
+
+class DeploymentProfile(str, enum.Enum):
+    """Built-in deployment profiles; the value is the name used in files and CONFIG_PROFILE."""
+
+    HIGH_VOLUME = "high_volume"
+    LOW_LATENCY = "low_latency"
+    HIGH_ACCURACY = "high_accuracy"
+    COST_OPTIMIZED = "cost_optimized"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of overrides; ``kind`` is ``deployment`` or ``geographic``.
+
+    ``overrides`` is read-only; ``source`` is the file it came from or ``"builtin"``.
+    """
+
+    name: str
+    kind: str
+    overrides: Mapping[str, Any]
+    description: str = ""
+    source: str = "builtin"
+    region: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A new plain dict: ``config`` with this profile's overrides merged over it."""
+        return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
+
+
+GeographicProfile = Profile
+
+_BUILTIN_DEPLOYMENT: dict[str, tuple[str, dict[str, Any]]] = {
+    "high_volume": (
+        "Millions of concurrent users: long cache TTLs, 32 workers, aggressive pooling",
+        {
+            "performance": {
+                "worker_threads": 32,
+                "connection_pool": {
+                    "min_size": 50,
+                    "max_size": 200,
+                    "pool_timeout_seconds": 5,
+                    "max_idle_seconds": 600,
+                },
+            },
+            "caching_layers": {
+                "l1_cache": {"ttl": 3600},
+                "l2_cache": {"ttl": 3600},
+                "l3_cache": {"ttl": 3600},
+            },
+            "anomaly_detection": {"batch_size": 5000, "evaluation_window": "1m"},
+            "auto_scaling": {"max_replicas": 50, "target_cpu_utilization": 60},
+        },
+    ),
+    "low_latency": (
+        "Real-time streaming: 15 s timeouts, batches of 500, premium users first",
+        {
+            "server": {"request_timeout_seconds": 15},
+            "performance": {"batch_size": 500, "prioritize_premium_users": True},
+            "anomaly_detection": {"batch_size": 500},
+            "caching_layers": {"l1_cache": {"ttl": 120, "size_limit": "4GB"}},
+            "music_streaming": {"streaming": {"prefetch_tracks": 3}},
+        },
+    ),
+    "high_accuracy": (
+        "Precise ML: sample size 50000, more ensemble models, stricter thresholds",
+        {
+            "anomaly_detection": {
+                "sample_size": 50000,
+                "ensemble_models": [
+                    "isolation_forest",
+                    "local_outlier_factor",
+                    "one_class_svm",
+                    "autoencoder",
+                ],
+                "validation_threshold": 0.95,
+            },
+            "recommendation_engine": {"feature_engineering": {"extended_features": True}},
+        },
+    ),
+    "cost_optimized": (
+        "Cost-effective: fewer resources, longer caches, batch processing",
+        {
+            "performance": {
+                "worker_threads": 4,
+                "memory_limit": "2GiB",
+                "cpu_limit": 1.0,
+                "processing_mode": "batch",
+                "batch_size": 5000,
+                "connection_pool": {"min_size": 2, "max_size": 10},
+            },
+            "caching_layers": {
+                "l1_cache": {"ttl": 900},
+                "l2_cache": {"ttl": 7200},
+                "l3_cache": {"ttl": 86400},
+            },
+            "auto_scaling": {"min_replicas": 1, "max_replicas": 8, "target_cpu_utilization": 80},
+        },
+    ),
+}
+
+_BUILTIN_GEOGRAPHIC: dict[str, tuple[str, dict[str, Any]]] = {
+    "EU": (
+        "European Union: GDPR consent, erasure, portability, retention limits, EU residency",
+        {
+            EU_PROFILE_MARKER: "EU",
+            "gdpr_compliance": {
+                "consent_required": True,
+                "right_to_be_forgotten": True,
+                "data_portability": True,
+                "privacy_by_design": True,
+                "data_retention": {
+                    "user_data_days": 2555,
+                    "logs_days": 365,
+                    "analytics_data_days": 1095,
+                },
+            },
+            "data_residency": {"region": "eu", "allowed_regions": ["eu-west-1", "eu-central-1"]},
+            "music_streaming": {"cdn": {"region": "eu"}},
+        },
+    ),
+    "US": (
+        "United States: CCPA opt-out of sale, US residency",
+        {
+            EU_PROFILE_MARKER: "US",
+            "ccpa_compliance": {
+                "enabled": True,
+                "do_not_sell_opt_out": True,
+                "data_deletion_requests": True,
+            },
+            "data_residency": {"region": "us", "allowed_regions": ["us-east-1", "us-west-2"]},
+            "music_streaming": {"cdn": {"region": "us"}},
+        },
+    ),
+    "APAC": (
+        "Asia-Pacific: PDPA-style consent and regional residency",
+        {
+            EU_PROFILE_MARKER: "APAC",
+            "pdpa_compliance": {
+                "enabled": True,
+                "consent_required": True,
+                "cross_border_transfer_review": True,
+            },
+            "data_residency": {
+                "region": "apac",
+                "allowed_regions": ["ap-southeast-1", "ap-northeast-1"],
+            },
+            "music_streaming": {"cdn": {"region": "apac"}},
+        },
+    ),
+}
+
+
+def _freeze_overrides(value: Any) -> Any:
+    # Read-only like freeze(), but keeping "__delete__"/"__replace__": they are
+    # instructions for the merge over a configuration, which happens later.
+    if isinstance(value, dict):
+        return FrozenDict({k: _freeze_overrides(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return FrozenList([_freeze_overrides(v) for v in value])
+    return value
+
+
+def _builtin_profiles() -> list[Profile]:
+    out = [
+        Profile(name=name, kind="deployment", overrides=freeze(o), description=d)
+        for name, (d, o) in _BUILTIN_DEPLOYMENT.items()
+    ]
+    out += [
+        Profile(name=name, kind="geographic", overrides=freeze(o), description=d, region=name)
+        for name, (d, o) in _BUILTIN_GEOGRAPHIC.items()
+    ]
+    return out
+
+
+class ProfileManager:
+    """Looks up, loads and applies deployment and geographic profiles.
+
+    ``profile_dirs``: directories whose ``*.yaml``/``*.json``/``*.toml`` files are loaded
+    as custom profiles (a custom profile with a built-in's name replaces it).
+    """
+
+    def __init__(self, profile_dirs: list[str] | tuple[str, ...] = ()) -> None:
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple[str, str], Profile] = {}
+        for p in _builtin_profiles():
+            self._profiles[(p.kind, p.name.lower())] = p
+        for d in profile_dirs:
+            self.load_directory(d)
+
+    # registration -------------------------------------------------------------------
+
+    def register(self, profile: Profile) -> Profile:
+        """Add or replace a profile."""
+        if profile.kind not in ("deployment", "geographic"):
+            raise ConfigError(
+                f"profile kind must be 'deployment' or 'geographic', got {profile.kind!r}",
+                file=profile.source if profile.source != "builtin" else None,
+            )
+        with self._lock:
+            self._profiles[(profile.kind, profile.name.lower())] = profile
+        return profile
+
+    def load_file(self, path: str) -> Profile:
+        """Load one custom profile file and register it."""
+        layer = read_config_file(path)
+        data = layer.data
+        kind = data.get("kind", "deployment")
+        name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
+        overrides = data.get("overrides", {})
+        problems = []
+        if kind not in ("deployment", "geographic"):
+            problems.append(Problem("kind", "must be 'deployment' or 'geographic'", file=path))
+        if not isinstance(overrides, dict):
+            problems.append(Problem("overrides", "must be a mapping", file=path))
+        unknown = set(data) - {"kind", "name", "description", "extends", "overrides", "region"}
+        if unknown:
+            problems.append(
+                Problem(", ".join(sorted(unknown)), "unknown profile field(s)", file=path)
+            )
+        if problems:
+            raise ConfigError(problems)
+        extends = data.get("extends")
+        if extends:
+            try:
+                base = self._get(kind, str(extends))
+            except ConfigError as exc:
+                raise ConfigError([Problem("extends", str(exc), file=path)]) from None
+            overrides = deep_merge(base.overrides, overrides)
+        return self.register(
+            Profile(
+                name=str(name),
+                kind=kind,
+                overrides=_freeze_overrides(overrides),
+                description=str(data.get("description", "")),
+                source=path,
+                region=str(data.get("region", name)) if kind == "geographic" else None,
+            )
+        )
+
+    def load_directory(self, directory: str) -> list[Profile]:
+        """Load every profile file in ``directory`` (by name, bases first); missing dir -> []."""
+        if not os.path.isdir(directory):
+            return []
+        paths = [
+            os.path.join(directory, f)
+            for f in sorted(os.listdir(directory))
+            if os.path.splitext(f)[1].lower() in FORMATS and not f.startswith(".")
+        ]
+        # A profile may extend another file of this directory whatever the file names:
+        # load that one first, so it (not a built-in of the same name) is the base.
+        entries = []
+        for path in paths:
+            data = read_config_file(path).data
+            name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
+            key = (str(data.get("kind", "deployment")), str(name).lower())
+            entries.append((key, path, data.get("extends")))
+        by_key = {key: i for i, (key, _, _) in enumerate(entries)}
+        order: list[str] = []
+        state: dict[int, str] = {}
+
+        def visit(i: int) -> None:
+            if state.get(i) == "done":
+                return
+            key, path, extends = entries[i]
+            if state.get(i) == "active":
+                raise ConfigError([Problem("extends", "circular extends", file=path)])
+            state[i] = "active"
+            base = by_key.get((key[0], str(extends).lower())) if extends else None
+            if base is not None and entries[base][0] != key:
+                visit(base)
+            state[i] = "done"
+            order.append(path)
+
+        for i in range(len(entries)):
+            visit(i)
+        return [self.load_file(path) for path in order]
+
+    # lookup -------------------------------------------------------------------------
+
+    def _get(self, kind: str, name: str) -> Profile:
+        key = (kind, name.lower())
+        profile = self._profiles.get(key)
+        if profile is None:
+            known = sorted(n for k, n in self._profiles if k == kind)
+            raise ConfigError(f"unknown {kind} profile {name!r}; known: {', '.join(known)}")
+        return profile
+
+    def get_deployment_profile(self, profile: DeploymentProfile | str) -> Profile:
+        """The deployment profile for an enum member or a name (case-insensitive)."""
+        name = profile.value if isinstance(profile, DeploymentProfile) else str(profile)
+        return self._get("deployment", name)
+
+    def get_geographic_profile(self, region: str) -> Profile:
+        """The geographic profile for a region name such as ``"EU"`` (case-insensitive)."""
+        return self._get("geographic", str(region))
+
+    def list_profiles(self, kind: str | None = None) -> list[Profile]:
+        """Every registered profile, optionally of one kind, sorted by kind and name."""
+        return sorted(
+            (p for (k, _), p in self._profiles.items() if kind is None or k == kind),
+            key=lambda p: (p.kind, p.name),
+        )
+
+    # application --------------------------------------------------------------------
+
+    def apply_profile(
+        self, config: Mapping[str, Any], profile: Profile | DeploymentProfile | str
+    ) -> dict[str, Any]:
+        """A new dict: ``config`` with a deployment profile merged over it."""
+        if not isinstance(profile, Profile):
+            profile = self.get_deployment_profile(profile)
+        return profile.apply(config)
+
+    def apply_geographic_profile(
+        self, config: Mapping[str, Any], profile: Profile | str
+    ) -> dict[str, Any]:
+        """A new dict: ``config`` with a geographic profile merged over it."""
+        if not isinstance(profile, Profile):
+            profile = self.get_geographic_profile(profile)
+        return profile.apply(config)
+
+
+_manager: ProfileManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_profile_manager() -> ProfileManager:
+    """The process-wide :class:`ProfileManager` (built-in profiles only)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = ProfileManager()
+        return _manager

@@ -1,0 +1,139 @@
+"""Hot-reload control for the configuration manager: when to re-read the inputs.
+
+:class:`ReloadController` owns the watchers (a watchfiles thread, or a task on the
+caller's asyncio loop; both in :mod:`cfgcore.config.watcher`) and the poll that backs
+them up. It decides *when* to reload; the manager decides *what* goes live (build,
+validate, swap). The poll compares the inputs' fingerprints with the live snapshot's,
+and remembers a rejected and a touched-but-unchanged input so it neither retries a bad
+file on every tick nor re-reads every input forever after a ``touch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from cfgcore.config.state import ConfigSnapshot
+
+if TYPE_CHECKING:
+    from cfgcore.config.manager import ConfigurationManager
+
+__all__ = ["ReloadController"]
+
+log = logging.getLogger("cfgcore.manager")
+
+
+class ReloadController:
+    """Watchers and the poll for one :class:`~cfgcore.config.manager.ConfigurationManager`."""
+
+    def __init__(self, manager: ConfigurationManager, debounce_ms: int | None) -> None:
+        self.manager = manager
+        self.debounce_ms = debounce_ms
+        self._watcher: Any = None
+        self._async_watcher: Any = None
+        self._async_task: asyncio.Task[None] | None = None
+        self._async_stop: asyncio.Event | None = None
+        self.rejected_fingerprint: tuple[Any, ...] | None = None
+        self.unchanged_fingerprint: tuple[Any, ...] | None = None
+
+    def enable(self, *, poll_interval: float = 0.5) -> None:
+        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher
+
+        m = self.manager
+        snap = m._current()
+        with m._lock:
+            if self._watcher is None:
+                self._watcher = DirectoryWatcher(
+                    self._watch_paths(snap),
+                    self._on_files_changed,
+                    poll=self.poll,
+                    debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
+                    poll_interval=poll_interval,
+                    on_fork=self.manager._after_fork_in_child,
+                )
+            watcher = self._watcher
+        if not watcher.start():
+            log.warning("file watcher on %s did not become ready in time", m.config_dir)
+
+    def disable(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    @property
+    def enabled(self) -> bool:
+        w = self._watcher
+        return bool(w is not None and w.running) or (
+            self._async_task is not None and not self._async_task.done()
+        )
+
+    async def start_async(self, *, poll_interval: float = 0.5) -> None:
+        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, AsyncDirectoryWatcher
+
+        if self._async_task is not None and not self._async_task.done():
+            return
+        m = self.manager
+        snap = await asyncio.to_thread(m._current)
+        m.events.set_loop(asyncio.get_running_loop())
+        watcher = AsyncDirectoryWatcher(
+            self._watch_paths(snap),
+            self._on_files_changed,
+            poll=self.poll,
+            debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
+            poll_interval=poll_interval,
+        )
+        self._async_watcher = watcher
+        ready = await watcher.start(wait=None)  # sets the task before we wait on it
+        self._async_task, self._async_stop = watcher.task, watcher.stop_event
+        if not ready and not await watcher.start():
+            log.warning("file watcher on %s did not become ready in time", m.config_dir)
+
+    async def stop_async(self) -> None:
+        watcher = self._async_watcher
+        self._async_watcher = self._async_task = self._async_stop = None
+        if watcher is not None:
+            await watcher.stop()
+
+    def _debounce(self, default: int) -> int:
+        if self.debounce_ms:
+            return self.debounce_ms
+        configured = self.manager.get("config_management.reload_debounce_ms")
+        if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
+            return configured
+        return default
+
+    def _watch_paths(self, snap: ConfigSnapshot) -> list[str]:
+        paths = {self.manager.config_dir}
+        if snap.flags_file:
+            paths.add(os.path.dirname(snap.flags_file))
+        return sorted(paths)
+
+    def _on_files_changed(self, changes: Any) -> None:
+        if self.manager.builder.debug:
+            log.debug("file changes: %s", sorted(str(p) for _, p in changes))
+        self.manager._reload("reload", background=True)
+
+    def poll(self) -> None:
+        """Reload if an input differs from what is live (and from what was refused)."""
+        m = self.manager
+        snap = m._snap
+        if not snap.version:
+            return
+        current = m.builder.fingerprint(snap.environment)
+        # Retry a rejected input only once it changes again, and skip a touched but
+        # unchanged one, rather than re-reading every input on every poll.
+        quiet = (snap.fingerprint, self.rejected_fingerprint, self.unchanged_fingerprint)
+        if current not in quiet:
+            m._reload("reload", background=True)
+
+    def after_fork_in_child(self) -> None:
+        # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so
+        # `enabled` tells the truth and start_async starts a new one.
+        self._async_watcher = self._async_task = self._async_stop = None
+
+    def close(self) -> None:
+        self.disable()
+        if self._async_watcher is not None:
+            self._async_watcher.request_stop()  # from any thread

@@ -1,0 +1,241 @@
+"""Configuration transformations (the seed's ConfigurationUtils).
+
+:class:`ConfigurationTransformer` runs named steps over a configuration tree, in the
+order given, and returns a new tree (the input is not modified):
+
+``env_var_substitution``
+    ``${VAR}``, ``${VAR:-default}`` (default when unset or empty), ``${VAR-default}``
+    (default only when unset), ``${VAR:?message}`` (error when unset or empty) and
+    ``$${`` for a literal ``${``. References may sit inside longer strings. A missing
+    variable without a default is an error naming the key path and the variable.
+``type_conversion``
+    Strings that spell a YAML 1.2 scalar become that scalar: ``"8080"`` -> 8080,
+    ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"null"`` -> None. Numbers with leading
+    zeros (``"0755"``, zip codes) and ``on``/``off``/``yes``/``no`` stay strings.
+``duration_parsing``
+    ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` -> seconds as ``float``.
+    Units: ``us``, ``ms``, ``s``, ``m``, ``h``, ``d``, ``w``; components may repeat
+    in any order and have fractions (``"1.5h"``).
+``size_parsing``
+    ``"2GB"`` -> 2_000_000_000 and ``"512MiB"`` -> 536_870_912 (bytes, ``int``). SI units
+    (``kB``/``KB``, ``MB``, ``GB``, ``TB``, ``PB``) are powers of 1000; IEC units (``KiB``,
+    ``MiB``, ``GiB``, ``TiB``, ``PiB``) are powers of 1024. ``B`` is bytes. Units are
+    case-insensitive except that the ``i`` marks IEC. Bits are not supported.
+
+Every problem found in one pass is reported at once in a :class:`TransformError`, a
+step that raises on a value included.
+
+>>> ConfigurationTransformer().transform({"t": "1h30m", "s": "1KiB"},
+...     ["duration_parsing", "size_parsing"])
+{'t': 5400.0, 's': 1024}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from cfgcore.config.tree import format_path
+from cfgcore.errors import Problem, TransformError
+
+__all__ = [
+    "ConfigurationTransformer",
+    "parse_duration",
+    "parse_size",
+    "substitute_env",
+]
+
+StepFunc = Callable[[Any, tuple[Any, ...], "_Run"], Any]
+
+_REF = re.compile(
+    r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?)(?P<arg>[^}]*))?\}"
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(us|ms|s|m|h|d|w)")
+_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:us|ms|s|m|h|d|w))+$")
+_DURATION_UNITS = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]i?[bB]|[bB])\s*$")
+_SIZE_POWER = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)$")
+
+
+class _Run:
+    """State of one transform() call: where we are and what went wrong."""
+
+    def __init__(self, env: Mapping[str, str], file: str | None) -> None:
+        self.env = env
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, path: tuple[Any, ...], message: str) -> None:
+        self.problems.append(Problem(path=format_path(path), message=message, file=self.file))
+
+
+def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], None]) -> str:
+    """Expand ``${...}`` references in ``text`` from ``env``; report problems via ``on_error``."""
+    if "$" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, op, arg = m.group("name"), m.group("op"), m.group("arg")
+        value = env.get(name)
+        if op == ":-":
+            return value if value else arg
+        if op == "-":
+            return value if value is not None else arg
+        if op in (":?", "?"):
+            if value is None or (op == ":?" and not value):
+                on_error(f"environment variable {name} is required: {arg or 'not set'}")
+                return ""
+            return value
+        if value is None:
+            on_error(f"environment variable {name} is not set and ${{{name}}} has no default")
+            return ""
+        return value
+
+    return _REF.sub(repl, text)
+
+
+def parse_duration(text: str) -> float:
+    """``"1h30m"`` -> 5400.0 seconds; raises ``ValueError`` if it is not a duration."""
+    compact = text.strip()
+    if not _DURATION.match(compact):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(compact))
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"`` -> 2_000_000_000, ``"512MiB"`` -> 536_870_912; ``ValueError`` otherwise."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"not a size: {text!r}")
+    number, unit = m.groups()
+    base = 1024 if len(unit) == 3 else 1000
+    return round(float(number) * base ** _SIZE_POWER[unit[0].lower()])
+
+
+def _convert_scalar(text: str) -> Any:
+    stripped = text.strip()
+    if stripped in ("true", "True", "TRUE"):
+        return True
+    if stripped in ("false", "False", "FALSE"):
+        return False
+    if stripped in ("null", "Null", "NULL", "~"):
+        return None
+    if _INT.match(stripped):
+        return int(stripped)
+    if _FLOAT.match(stripped) and not re.match(r"^[-+]?0\d", stripped):
+        return float(stripped)
+    return text
+
+
+def _step_env(value: Any, path: tuple[Any, ...], run: _Run) -> Any:
+    if isinstance(value, str):
+        return substitute_env(value, run.env, lambda msg: run.problem(path, msg))
+    return value
+
+
+def _step_types(value: Any, path: tuple[Any, ...], run: _Run) -> Any:
+    return _convert_scalar(value) if isinstance(value, str) else value
+
+
+def _step_duration(value: Any, path: tuple[Any, ...], run: _Run) -> Any:
+    if isinstance(value, str) and value and value[-1] in "smhdw" and value[0] in "0123456789.":
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _step_size(value: Any, path: tuple[Any, ...], run: _Run) -> Any:
+    if isinstance(value, str) and value[-1:] in ("B", "b"):
+        try:
+            return parse_size(value)
+        except ValueError:
+            return value
+    return value
+
+
+class ConfigurationTransformer:
+    """Run named transformation steps over configuration trees.
+
+    Steps apply to every leaf string (keys are left alone). Register more with
+    :meth:`register_step`; a step is ``f(value, path, run) -> new_value`` where
+    ``run.problem(path, message)`` records an error without stopping the pass.
+
+    ``env`` (default ``os.environ`` at call time) is what ``env_var_substitution`` reads.
+    """
+
+    STEPS: dict[str, StepFunc] = {
+        "env_var_substitution": _step_env,
+        "type_conversion": _step_types,
+        "duration_parsing": _step_duration,
+        "size_parsing": _step_size,
+    }
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = env
+        self._steps: dict[str, StepFunc] = dict(self.STEPS)
+
+    def register_step(self, name: str, func: StepFunc) -> None:
+        """Add (or replace) a named step."""
+        self._steps[name] = func
+
+    @property
+    def step_names(self) -> list[str]:
+        """Names accepted by :meth:`transform`, built-ins first."""
+        return list(self._steps)
+
+    def transform(
+        self,
+        config: Any,
+        steps: Sequence[str] | Iterable[str] = ("env_var_substitution",),
+        *,
+        file: str | None = None,
+    ) -> Any:
+        """Return a new tree with ``steps`` applied in order; ``config`` is untouched.
+
+        Raises :class:`TransformError` for an unknown step name (before doing anything)
+        or listing every value a step could not transform (file = ``file``).
+        """
+        names = list(steps)
+        unknown = [n for n in names if n not in self._steps]
+        if unknown:
+            raise TransformError(
+                f"unknown transformation step(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(self._steps)}",
+                file=file,
+            )
+        funcs = [self._steps[n] for n in names]
+        run = _Run(os.environ if self.env is None else self.env, file)
+        out = _walk(config, (), funcs, run)
+        if run.problems:
+            raise TransformError(run.problems)
+        return out
+
+
+def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) -> Any:
+    if isinstance(node, dict):
+        return {k: _walk(v, (*path, k), funcs, run) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_walk(v, (*path, i), funcs, run) for i, v in enumerate(node)]
+    for func in funcs:
+        try:
+            node = func(node, path, run)
+        except Exception as exc:  # one bad value: report it with its path, check the rest
+            run.problem(path, f"cannot transform: {type(exc).__name__}: {exc}")
+            break
+    return node

@@ -1,0 +1,293 @@
+"""Frozen configuration trees: paths, deep merge and structural diff.
+
+Merge rules (applied bottom to top, each layer over the result of the ones below):
+
+* **maps merge** key by key, recursively;
+* **everything else replaces**: scalars, and lists as a whole (no element-wise merge,
+  so an overlay never ends up with a surprising mix of two lists);
+* the string value ``"__delete__"`` (:data:`DELETE`) removes the key from the result;
+* a map containing ``"__replace__": true`` replaces the map below instead of merging.
+
+The markers work the same in YAML, JSON, TOML and environment variables.
+
+Merged trees are frozen (:class:`FrozenDict`, :class:`FrozenList`): subclasses of
+``dict``/``list`` so reads run at built-in speed and ``json.dumps`` works, but any
+mutation raises ``TypeError`` so no caller can change the active configuration behind
+the manager's back. :func:`thaw` returns plain, mutable copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from cfgcore.errors import ConfigError, Problem
+
+DELETE = "__delete__"
+REPLACE = "__replace__"
+
+_MISSING: Any = object()
+
+
+# --------------------------------------------------------------------------- frozen trees
+
+
+def _immutable(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError(
+        "the active configuration is read-only; use ConfigurationManager.update_config() "
+        "or thaw() a copy"
+    )
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = _immutable
+    clear = pop = popitem = setdefault = update = _immutable
+    __ior__ = _immutable  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return thaw(self)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_dict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A read-only ``list`` (see :class:`FrozenDict`)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = _immutable
+    append = extend = insert = pop = remove = clear = sort = reverse = _immutable
+    __iadd__ = __imul__ = _immutable  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return thaw(self)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_list, (list(self),))
+
+    def __repr__(self) -> str:
+        return list.__repr__(self)
+
+
+def _rebuild_dict(d: dict[Any, Any]) -> FrozenDict:
+    return FrozenDict(d)
+
+
+def _rebuild_list(items: list[Any]) -> FrozenList:
+    return FrozenList(items)
+
+
+def freeze(value: Any) -> Any:
+    """Deep read-only copy of ``value``; drops merge markers left without a target."""
+    if isinstance(value, dict):
+        return FrozenDict(
+            {
+                k: freeze(v)
+                for k, v in value.items()
+                if k != REPLACE and not (isinstance(v, str) and v == DELETE)
+            }
+        )
+    if isinstance(value, list | tuple):
+        return FrozenList([freeze(v) for v in value])
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Deep plain (mutable) copy of a frozen or plain tree."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
+    """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list is taken as already split."""
+    if isinstance(key, str):
+        return tuple(key.split(".")) if key else ()
+    return tuple(key)
+
+
+def format_path(path: Iterable[Any]) -> str:
+    """``("a", "b", 0)`` -> ``"a.b.0"``."""
+    return ".".join(str(p) for p in path)
+
+
+def get_path(tree: Any, path: tuple[Any, ...], default: Any = _MISSING) -> Any:
+    """Value at ``path`` (list indices allowed as digit strings), or ``default``.
+
+    Raises ``KeyError`` when missing and no default is given.
+    """
+    node = tree
+    for seg in path:
+        if isinstance(node, dict):
+            if seg in node:
+                node = node[seg]
+                continue
+        elif isinstance(node, list) and isinstance(seg, str | int):
+            try:
+                idx = int(seg)
+            except ValueError:
+                pass
+            else:
+                if -len(node) <= idx < len(node):
+                    node = node[idx]
+                    continue
+        if default is _MISSING:
+            raise KeyError(format_path(path))
+        return default
+    return node
+
+
+def iter_leaves(tree: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Yield ``(path, value)`` for every leaf; lists and empty maps are leaves."""
+    if isinstance(tree, dict) and tree:
+        for k, v in tree.items():
+            yield from iter_leaves(v, (*prefix, k))
+    else:
+        yield prefix, tree
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``overlay`` over ``base`` with the module's rules; inputs are not modified.
+
+    The result may share unchanged sub-trees with the inputs (and may still hold merge
+    markers where nothing was below them); :func:`freeze` makes an independent copy.
+
+    >>> deep_merge({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2], "z": "__delete__"}})
+    {'a': {'x': 1, 'y': [2]}}
+    """
+    out = dict(base)
+    for key, value in overlay.items():
+        if key == REPLACE:
+            continue
+        if isinstance(value, str) and value == DELETE:
+            out.pop(key, None)
+            continue
+        below = out.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and not value.get(REPLACE):
+            out[key] = deep_merge(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def diff_trees(old: Any, new: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """Changed leaves between two trees as ``(dotted_path, old, new)``.
+
+    Maps are compared key by key; anything else (lists included) is one leaf. A key
+    present on one side only yields ``None`` for the other side.
+    """
+    if old is new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key, value in old.items():
+            if key in new:
+                out += diff_trees(value, new[key], (*prefix, key))
+            else:
+                out += [(format_path(p), v, None) for p, v in iter_leaves(value, (*prefix, key))]
+        for key, value in new.items():
+            if key not in old:
+                out += [(format_path(p), None, v) for p, v in iter_leaves(value, (*prefix, key))]
+        return out
+    if type(old) is type(new) or not (isinstance(old, dict) or isinstance(new, dict)):
+        if _same(old, new):
+            return []
+        return [(format_path(prefix), old, new)]
+    # A map replaced by a scalar or the reverse: report every leaf on both sides.
+    gone = [(format_path(p), v, None) for p, v in iter_leaves(old, prefix)]
+    came = [(format_path(p), None, v) for p, v in iter_leaves(new, prefix)]
+    return gone + came
+
+
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 in Python, but a config that turns 1 into true has changed.
+    if isinstance(a, list | dict) and isinstance(b, list | dict):
+        return isinstance(a, list) == isinstance(b, list) and a == b
+    return type(a) is type(b) and a == b
+
+
+def type_compatible(current: Any, new: Any) -> bool:
+    """Can ``new`` replace ``current`` without changing the value's kind?
+
+    Unknown (``None``) accepts anything; ints are accepted where floats are; bool and
+    int are distinct; maps need maps and lists need lists.
+    """
+    if current is None or new is None:
+        return True
+    if isinstance(current, bool) or isinstance(new, bool):
+        return isinstance(current, bool) and isinstance(new, bool)
+    if isinstance(current, float):
+        return isinstance(new, int | float)
+    if isinstance(current, int):
+        return isinstance(new, int)
+    if isinstance(current, dict):
+        return isinstance(new, dict)
+    if isinstance(current, list | tuple):
+        return isinstance(new, list | tuple)
+    if isinstance(current, str):
+        return isinstance(new, str)
+    return True
+
+
+def structural_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], prefix: tuple[Any, ...] = ()
+) -> dict[tuple[Any, ...], Any]:
+    """Overrides turning ``old`` into ``new``: changed values, and DELETE at the highest
+    removed key (so a removed section stays removed when the files are re-read)."""
+    out: dict[tuple[Any, ...], Any] = {}
+    for key, value in old.items():
+        path = (*prefix, key)
+        if key not in new:
+            out[path] = DELETE
+        elif isinstance(value, Mapping) and isinstance(new[key], Mapping):
+            out.update(structural_diff(value, new[key], path))
+        elif diff_trees(value, new[key]):
+            out[path] = new[key]
+    for key, value in new.items():
+        if key not in old:
+            out[(*prefix, key)] = value
+    return out
+
+
+def assoc(
+    tree: Mapping[str, Any], path: tuple[Any, ...], value: Any, _above: tuple[Any, ...] = ()
+) -> FrozenDict:
+    """A new frozen tree with ``path`` set to ``value``; only the spine is copied."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        out = dict(tree)
+        if isinstance(value, str) and value == DELETE:  # as a rebuild's merge will do
+            out.pop(head, None)
+        else:
+            out[head] = value
+        return FrozenDict(out)
+    child = tree.get(head, _MISSING)
+    if child is _MISSING or child is None:
+        child = FrozenDict()
+    if not isinstance(child, Mapping):
+        raise ConfigError(
+            [Problem(format_path((*_above, head)), f"is a {type(child).__name__}, not a section")]
+        )
+    out = dict(tree)
+    out[head] = assoc(child, rest, value, (*_above, head))
+    return FrozenDict(out)

@@ -1,0 +1,432 @@
+"""A/B tests: their configuration (the seed's :class:`ABTestConfiguration`) and the
+operations on them (:class:`ABTests`), as multivariate flags on the compiled core.
+
+A test is a multivariate flag keyed by the test name whose variants are the test's
+configurations, split by a bucket salted with the test name (so assignment is sticky
+per user and independent between tests) and scheduled from ``start_date`` to
+``end_date``. Outside that window, in a holdout, outside the test's layer slice, or
+without a ``user_id`` (or ``targeting_key``) to bucket by, a user gets no variant.
+Naive datetimes (``datetime.now()``) are local time, as Python treats them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError, Problem
+from cfgcore.experiments.layers import allocate_layer_slice
+from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot
+
+if TYPE_CHECKING:
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+__all__ = ["ABTestConfiguration", "ABTests", "NO_VARIANT"]
+
+log = logging.getLogger("cfgcore.dynamic_config")
+
+
+#: Variant name a test flag serves to users who are not in the test (never returned).
+NO_VARIANT = "__none__"
+
+
+def _utc(dt: Any, what: str, test: str) -> datetime:
+    if isinstance(dt, str):
+        try:
+            dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"A/B test {test}: {what}: not an ISO 8601 datetime: {dt!r}"
+            ) from None
+    if not isinstance(dt, datetime):
+        raise ConfigError(f"A/B test {test}: {what}: expected a datetime, got {type(dt).__name__}")
+    # A naive datetime is local time (what datetime.now() returns); astimezone says so.
+    return dt.astimezone(timezone.utc)
+
+
+GUARDRAIL_DIRECTIONS = ("lower_is_better", "higher_is_better")
+
+
+@dataclass
+class ABTestConfiguration:
+    """An A/B test: variants, their traffic split (percent) and configurations.
+
+    The first seven fields are the seed's; the rest are optional:
+
+    * ``control``: the control variant (default ``"control"`` if present, else the
+      first variant of ``traffic_split``);
+    * ``guardrail_metrics``: ``{metric: "lower_is_better" | "higher_is_better"}``; a
+      variant significantly worse on one stops the test (all traffic to control);
+    * ``metric_types``: ``{metric: "binary" | "continuous"}`` (inferred from the
+      values when absent: only 0/1 values means binary);
+    * ``layer`` / ``layer_percentage``: tests in one layer are mutually exclusive; the
+      test takes ``layer_percentage`` percent of the layer's users;
+    * ``targeting``: a condition in the flag-file syntax (``{"attr": "region", "in":
+      ["EU"]}``) restricting who enters the test.
+
+    >>> from datetime import datetime, timedelta
+    >>> t = ABTestConfiguration("t", "demo", datetime(2026, 1, 1), datetime(2026, 2, 1),
+    ...     {"control": 50, "b": 50}, {"control": {"x": 1}, "b": {"x": 2}}, ["ctr"])
+    >>> t.validate()
+    []
+    """
+
+    test_name: str
+    description: str
+    start_date: datetime
+    end_date: datetime
+    traffic_split: dict[str, float]
+    configurations: dict[str, Any]
+    success_metrics: list[str] = field(default_factory=list)
+    control: str | None = None
+    guardrail_metrics: dict[str, str] = field(default_factory=dict)
+    metric_types: dict[str, str] = field(default_factory=dict)
+    layer: str | None = None
+    layer_percentage: float = 100.0
+    targeting: dict[str, Any] | None = None
+
+    @property
+    def control_variant(self) -> str:
+        """The control variant's name."""
+        if self.control:
+            return self.control
+        if "control" in self.traffic_split:
+            return "control"
+        return next(iter(self.traffic_split), "control")
+
+    def validate(self) -> list[str]:
+        """Every problem with this test, as ``"<test>: <field>: <message>"`` lines."""
+        name = self.test_name
+        out: list[str] = []
+
+        def bad(where: str, msg: str) -> None:
+            out.append(f"{name}: {where}: {msg}")
+
+        if not isinstance(name, str) or not name.strip():
+            return [f"{name!r}: test_name: must be a non-empty string"]
+        if name.startswith("__"):
+            bad("test_name", "names starting with '__' are reserved")
+        split = self.traffic_split
+        if not isinstance(split, Mapping) or len(split) < 2:
+            bad("traffic_split", "needs at least two variants")
+            split = dict(split) if isinstance(split, Mapping) else {}
+        total = 0.0
+        for variant, weight in split.items():
+            if not isinstance(variant, str) or not variant or variant == NO_VARIANT:
+                bad(f"traffic_split.{variant}", "not a usable variant name")
+            try:
+                w = float(weight)
+            except (TypeError, ValueError):
+                bad(f"traffic_split.{variant}", f"weight must be a number, got {weight!r}")
+                continue
+            if not (math.isfinite(w) and w >= 0):
+                bad(f"traffic_split.{variant}", f"weight must be >= 0, got {weight!r}")
+                continue
+            total += w
+        if split and abs(total - 100.0) > 1e-6:
+            bad("traffic_split", f"weights sum to {total:g}, not 100")
+        configs = self.configurations if isinstance(self.configurations, Mapping) else {}
+        if not isinstance(self.configurations, Mapping):
+            bad("configurations", "must be a mapping of variant -> configuration")
+        for variant in split:
+            if variant not in configs:
+                bad(f"configurations.{variant}", "missing: every variant needs a configuration")
+        for variant in configs:
+            if variant not in split:
+                bad(f"configurations.{variant}", "not a variant of traffic_split")
+        for variant, conf in configs.items():
+            try:
+                msgspec.json.encode(conf)
+            except (TypeError, msgspec.EncodeError) as exc:
+                bad(f"configurations.{variant}", f"not serialisable: {exc}")
+        try:
+            start = _utc(self.start_date, "start_date", name)
+            end = _utc(self.end_date, "end_date", name)
+            if not end > start:
+                bad("end_date", "must be after start_date")
+        except ConfigError as exc:
+            out.append(str(exc).removeprefix("<input>: "))
+        # Types the constructor does not check (JSON payloads carry nulls); a wrong one
+        # would raise below or be persisted in a file the decoder then refuses.
+        if not isinstance(self.description, str):
+            bad("description", f"must be a string, got {type(self.description).__name__}")
+        sm = self.success_metrics
+        if not isinstance(sm, (list, tuple)) or not all(isinstance(m, str) for m in sm):
+            bad("success_metrics", "must be a list of metric names")
+        if self.control is not None and (
+            not isinstance(self.control, str) or self.control not in split
+        ):
+            bad("control", f"{self.control!r} is not a variant of traffic_split")
+        for where in ("guardrail_metrics", "metric_types"):
+            if not isinstance(getattr(self, where), Mapping):
+                bad(where, "must be a mapping of metric -> kind")
+        guardrails = self.guardrail_metrics if isinstance(self.guardrail_metrics, Mapping) else {}
+        for metric, direction in guardrails.items():
+            if direction not in GUARDRAIL_DIRECTIONS:
+                bad(f"guardrail_metrics.{metric}", f"must be one of {GUARDRAIL_DIRECTIONS}")
+        types = self.metric_types if isinstance(self.metric_types, Mapping) else {}
+        for metric, kind in types.items():
+            if kind not in ("binary", "continuous"):
+                bad(f"metric_types.{metric}", "must be 'binary' or 'continuous'")
+        if self.layer is not None:
+            if not isinstance(self.layer, str) or not self.layer:
+                bad("layer", "must be a non-empty string")
+            lp = self.layer_percentage
+            if not (isinstance(lp, (int, float)) and 0 < lp <= 100):
+                bad("layer_percentage", f"must be within (0, 100], got {lp!r}")
+        if self.targeting is not None:
+            try:
+                msgspec.convert(self.targeting, Condition)
+            except msgspec.ValidationError as exc:
+                bad("targeting", str(exc))
+        return out
+
+    # -- storage -------------------------------------------------------------------
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The record kept in the snapshot's ``experiments`` section."""
+        meta: dict[str, Any] = {
+            "description": self.description,
+            "start_date": _utc(self.start_date, "start_date", self.test_name).isoformat(),
+            "end_date": _utc(self.end_date, "end_date", self.test_name).isoformat(),
+            "traffic_split": {k: float(v) for k, v in self.traffic_split.items()},
+            "success_metrics": list(self.success_metrics),
+            "control": self.control_variant,
+            "status": "active",
+        }
+        if self.guardrail_metrics:
+            meta["guardrail_metrics"] = dict(self.guardrail_metrics)
+        if self.metric_types:
+            meta["metric_types"] = dict(self.metric_types)
+        if self.layer:
+            meta["layer"] = self.layer
+            meta["layer_percentage"] = float(self.layer_percentage)
+        if self.targeting is not None:
+            meta["targeting"] = copy.deepcopy(self.targeting)
+        return meta
+
+    @classmethod
+    def from_metadata(
+        cls, name: str, meta: Mapping[str, Any], configurations: Mapping[str, Any]
+    ) -> ABTestConfiguration:
+        """Rebuild a configuration from its stored record and its flag's variants."""
+        return cls(
+            test_name=name,
+            description=str(meta.get("description", "")),
+            start_date=_utc(meta["start_date"], "start_date", name),
+            end_date=_utc(meta["end_date"], "end_date", name),
+            traffic_split=dict(meta.get("traffic_split", {})),
+            configurations={k: copy.deepcopy(v) for k, v in configurations.items()},
+            success_metrics=list(meta.get("success_metrics", [])),
+            control=meta.get("control"),
+            guardrail_metrics=dict(meta.get("guardrail_metrics", {})),
+            metric_types=dict(meta.get("metric_types", {})),
+            layer=meta.get("layer"),
+            layer_percentage=float(meta.get("layer_percentage", 100.0)),
+            targeting=copy.deepcopy(meta.get("targeting")),
+        )
+
+    def to_flag(self) -> Flag:
+        """The multivariate flag that serves this test."""
+        when = msgspec.convert(self.targeting, Condition) if self.targeting is not None else None
+        variants: dict[str, Any] = {
+            k: copy.deepcopy(self.configurations[k]) for k in self.traffic_split
+        }
+        variants[NO_VARIANT] = None
+        return Flag(
+            variants=variants,
+            default=NO_VARIANT,
+            off_variant=NO_VARIANT,
+            rules=[Rule(when=when, split={k: float(v) for k, v in self.traffic_split.items()})],
+            salt=self.test_name,
+            schedule=Schedule(
+                start=_utc(self.start_date, "start_date", self.test_name),
+                end=_utc(self.end_date, "end_date", self.test_name),
+            ),
+            description=self.description,
+            tags=["ab-test"],
+        )
+
+
+class _TestGone(Exception):
+    """An A/B test vanished between a check and the locked update."""
+
+
+def is_boolean(flag: Flag) -> bool:
+    """A feature flag (on/off), as opposed to a multivariate flag or a test."""
+    return flag.variants is None or all(v is True or v is False for v in flag.variants.values())
+
+
+class ABTests:
+    """The A/B-test operations of one :class:`DynamicConfigurationManager` (which exposes
+    them under the seed's names: ``create_ab_test``, ``get_ab_test_variant``...)."""
+
+    def __init__(self, manager: DynamicConfigurationManager) -> None:
+        self.manager = manager
+
+    def create(self, ab_test: ABTestConfiguration) -> bool:
+        """Create (or replace) an A/B test; False if it is invalid, with the reason in
+        :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
+        live one is a no-op that returns True."""
+        self.manager.last_error, self.manager.last_problems = None, []
+        if isinstance(ab_test, Mapping):
+            raw = ab_test
+            try:
+                ab_test = ABTestConfiguration(**raw)
+            except TypeError as exc:
+                return self._reject([f"{raw.get('test_name')!r}: {exc}"])
+        if not isinstance(ab_test, ABTestConfiguration):
+            return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
+        problems = ab_test.validate()
+        name = ab_test.test_name
+        offset: float | None = None
+        if not problems:
+            existing = self.manager._source.flags.get(name)
+            if existing is not None and name not in self.manager._tests and is_boolean(existing):
+                problems.append(f"{name}: test_name: a feature flag of that name exists")
+            if ab_test.layer:
+                taken = [
+                    (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
+                    for k, m in self.manager._tests.items()
+                    if m.get("layer") == ab_test.layer and k != name
+                ]
+                prefer = self.manager._tests.get(name, {}).get("layer_offset")
+                offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
+                if offset is None:
+                    free = 100.0 - sum(p for _, p in taken)
+                    problems.append(
+                        f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
+                        f"{ab_test.layer_percentage:g}% ({free:g}% unassigned in total)"
+                    )
+        if problems:
+            return self._reject(problems)
+        meta = ab_test.to_metadata()
+        if offset is not None:
+            meta["layer_offset"] = offset
+        flag = ab_test.to_flag()
+        if self.manager._tests.get(name) == meta and self._same_variants(name, flag):
+            return True
+
+        def change(snap: Snapshot) -> Snapshot:
+            return msgspec.structs.replace(
+                snap,
+                flags={**snap.flags, name: flag},
+                experiments={**snap.experiments, name: meta},
+            )
+
+        try:
+            self.manager._mutate(change, "create_ab_test")
+        except ConfigError as exc:
+            return self._reject([str(p) for p in exc.problems])
+        if self.manager.exposures is not None:
+            self.manager.exposures.forget(name)
+        return True
+
+    def _same_variants(self, name: str, flag: Flag) -> bool:
+        # Compared as encoded bytes: == would call 1, 1.0 and True the same configuration.
+        live = self.manager._source.flags.get(name)
+        return live is not None and msgspec.msgpack.encode(live) == msgspec.msgpack.encode(flag)
+
+    def _reject(self, problems: list[str]) -> bool:
+        self.manager.last_problems = [
+            Problem(path="", message=p, file=self.manager.flags_file) for p in problems
+        ]
+        self.manager.last_error = "; ".join(problems)
+        log.warning("A/B test rejected: %s", self.manager.last_error)
+        return False
+
+    def get(self, test_name: str) -> ABTestConfiguration | None:
+        """The configuration of a live test, or None."""
+        meta = self.manager._tests.get(test_name)
+        flag = self.manager._source.flags.get(test_name)
+        if meta is None or flag is None or flag.variants is None:
+            return None
+        configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}
+        return ABTestConfiguration.from_metadata(test_name, meta, configs)
+
+    def list(self) -> dict[str, dict[str, Any]]:
+        """``{test: stored record}`` (status, split, dates, metrics, layer ...)."""
+        return copy.deepcopy(self.manager._tests)
+
+    def config(self, test_name: str, variant: str | None = None) -> dict[str, Any] | None:
+        """A copy of ``variant``'s configuration; the control's when ``variant`` is None
+        (the user is not in the test). None for an unknown test or variant."""
+        meta = self.manager._tests.get(test_name)
+        flag = self.manager._source.flags.get(test_name)
+        if meta is None or flag is None or flag.variants is None:
+            return None
+        if variant is None:
+            variant = meta.get("control", "control")
+        if variant == NO_VARIANT or variant not in flag.variants:
+            return None
+        return copy.deepcopy(flag.variants[variant])
+
+    def stop(
+        self, test_name: str, reason: str = "stopped", *, source: str = "stop_ab_test"
+    ) -> bool:
+        """Send all of the test's traffic to control (the window still applies).
+        False if there is no such test."""
+        if test_name not in self.manager._tests:
+            return False
+
+        def change(snap: Snapshot) -> Snapshot:
+            if test_name not in snap.experiments or test_name not in snap.flags:
+                raise _TestGone  # deleted by another thread since the check above
+            meta = dict(snap.experiments[test_name])
+            flag = snap.flags[test_name]
+            control = meta.get("control", "control")
+            when = flag.rules[0].when if flag.rules else None
+            meta.update(status="stopped", stopped_reason=reason, stopped_at=self.manager._now())
+            new_flag = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+            return msgspec.structs.replace(
+                snap,
+                flags={**snap.flags, test_name: new_flag},
+                experiments={**snap.experiments, test_name: meta},
+            )
+
+        try:
+            self.manager._mutate(change, source)
+        except _TestGone:
+            return False
+        return True
+
+    def delete(self, test_name: str) -> bool:
+        """Remove a test and its flag. False if there is no such test."""
+        if test_name not in self.manager._tests:
+            return False
+
+        def change(snap: Snapshot) -> Snapshot:
+            flags = {k: v for k, v in snap.flags.items() if k != test_name}
+            exps = {k: v for k, v in snap.experiments.items() if k != test_name}
+            return msgspec.structs.replace(snap, flags=flags, experiments=exps)
+
+        self.manager._mutate(change, "delete_ab_test")
+        if self.manager.exposures is not None:
+            self.manager.exposures.forget(test_name)
+        self.manager.metrics.forget(test_name)
+        return True
+
+    def set_holdout_percentage(self, percentage: float) -> None:
+        """Keep ``percentage`` percent of users out of every A/B test (0 removes the
+        holdout). Holdout users get no variant from any test."""
+        pct = float(percentage)
+        if not 0.0 <= pct < 100.0:
+            raise ConfigError(
+                f"{self.manager.flags_file}: metadata.holdout_percentage: "
+                f"must be within [0, 100), got {percentage!r}"
+            )
+
+        def change(snap: Snapshot) -> Snapshot:
+            meta = {k: v for k, v in snap.metadata.items() if k != "holdout_percentage"}
+            if pct > 0:
+                meta["holdout_percentage"] = pct
+            return msgspec.structs.replace(snap, metadata=meta)
+
+        self.manager._mutate(change, "set_holdout_percentage")

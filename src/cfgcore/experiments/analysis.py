@@ -1,0 +1,312 @@
+"""Experiment analysis: per-variant results, reports, plots and guardrail checks, on
+:mod:`cfgcore.experiments.stats`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+from cfgcore.experiments.metrics import MetricsStore
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric in one variant, compared with the control.
+
+    ``kind`` is ``"binary"`` (``value`` = conversion rate = ``successes / n`` with ``n``
+    the exposed users) or ``"continuous"`` (``value`` = mean of ``n`` observations).
+    ``difference``, ``statistic`` and ``p_value`` compare with the control (None for
+    the control itself or when there is too little data).
+    """
+
+    metric: str
+    variant: str
+    kind: str
+    n: int
+    value: float
+    low: float
+    high: float
+    successes: int | None = None
+    difference: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    method: str = ""
+
+
+@dataclass
+class ExperimentReport:
+    """Analysis of one A/B test (:func:`analyze`)."""
+
+    test: str
+    control: str
+    variants: list[str]
+    split: dict[str, float]
+    exposures: dict[str, int]
+    srm: Any
+    results: list[MetricResult]
+    status: str = "active"
+    confidence: float = 0.95
+
+    def for_metric(self, metric: str) -> list[MetricResult]:
+        """The rows of one metric, in variant order."""
+        return [r for r in self.results if r.metric == metric]
+
+    def sample_size(self, metric: str, mde: float, *, relative: bool = False) -> int | None:
+        """Users (observations) per variant needed to detect a change of ``mde`` in
+        ``metric`` from the control's current rate (binary) or standard deviation
+        (continuous), at alpha 0.05 two-sided and power 0.8. None without data."""
+        from cfgcore.experiments import stats
+
+        control = next((r for r in self.for_metric(metric) if r.variant == self.control), None)
+        if control is None or control.n < 2 or not math.isfinite(control.value):
+            return None
+        if control.kind == "binary":
+            if not 0 < control.value < 1:
+                return None
+            return stats.sample_size_proportions(control.value, mde, relative=relative)
+        # The t interval's half width gives back the standard deviation of the control.
+        sd = (control.high - control.low) / 2 / _t_quantile(self.confidence, control.n)
+        sd *= math.sqrt(control.n)
+        shift = mde * control.value if relative else mde
+        if sd <= 0 or shift == 0:
+            return None
+        return stats.sample_size_means(sd, shift)
+
+    def to_text(self) -> str:
+        """A plain-text table (what ``cfgcore experiment report`` prints)."""
+        pct = round(self.confidence * 100)
+        lines = [f"A/B test {self.test} (status: {self.status}, control: {self.control})"]
+        lines.append(f"{'variant':<16}{'split %':>9}{'exposed':>10}")
+        for v in self.variants:
+            lines.append(f"{v:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
+        srm = self.srm
+        verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
+        lines.append(f"sample ratio check: chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}")
+        metrics = list(dict.fromkeys(r.metric for r in self.results))
+        for m in metrics:
+            rows = self.for_metric(m)
+            lines.append("")
+            lines.append(f"metric {m} ({rows[0].kind})")
+            head = "rate" if rows[0].kind == "binary" else "mean"
+            lines.append(
+                f"{'variant':<16}{'n':>8}{head:>10}{f'{pct}% CI':>22}{'diff':>10}"
+                f"{f'{pct}% CI of diff':>24}{'p':>10}"
+            )
+            for r in rows:
+                if r.n == 0:  # no observations yet: say so instead of printing nan
+                    lines.append(f"{r.variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
+                    continue
+                ci = f"[{r.low:.4g}, {r.high:.4g}]"
+                diff = "" if r.difference is None else f"{r.difference:+.4g}"
+                dci = "" if r.diff_low is None else f"[{r.diff_low:+.4g}, {r.diff_high:+.4g}]"
+                p = "" if r.p_value is None else f"{r.p_value:.3g}"
+                lines.append(
+                    f"{r.variant:<16}{r.n:>8}{r.value:>10.4g}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
+                )
+        if len(self.variants) > 2 and metrics:
+            lines.append("")
+            lines.append(
+                "p-values are per comparison with the control (no multiple-testing correction)."
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``--json`` in the CLI)."""
+        from dataclasses import asdict
+
+        return {
+            "test": self.test,
+            "control": self.control,
+            "status": self.status,
+            "split": self.split,
+            "exposures": self.exposures,
+            "srm": {
+                "chi2": self.srm.chi2,
+                "p_value": self.srm.p_value,
+                "mismatch": self.srm.mismatch,
+            },
+            "results": [asdict(r) for r in self.results],
+        }
+
+    def plot(self, path: str | os.PathLike[str]) -> str:
+        """Draw each metric per variant with its confidence interval into ``path`` (PNG,
+        SVG or PDF by extension). Needs matplotlib (``pip install 'cfgcore[plot]'``)."""
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            from cfgcore.errors import ConfigError
+
+            raise ConfigError("plotting needs matplotlib: pip install 'cfgcore[plot]'") from None
+        metrics = list(dict.fromkeys(r.metric for r in self.results)) or ["(no metrics)"]
+        # Figure + Agg canvas directly: no pyplot, so the caller's backend is untouched.
+        fig = Figure(figsize=(max(4.0, 1.6 * len(self.variants) + 2), 3.2 * len(metrics)))
+        FigureCanvasAgg(fig)
+        for i, m in enumerate(metrics):
+            ax = fig.add_subplot(len(metrics), 1, i + 1)
+            rows = self.for_metric(m)
+            xs = list(range(len(rows)))
+            vals = [r.value for r in rows]
+            lo = [max(0.0, r.value - r.low) if math.isfinite(r.low) else 0.0 for r in rows]
+            hi = [max(0.0, r.high - r.value) if math.isfinite(r.high) else 0.0 for r in rows]
+            colors = ["#555555" if r.variant == self.control else "#1f77b4" for r in rows]
+            for x, v, a, b, c in zip(xs, vals, lo, hi, colors, strict=True):
+                ax.errorbar([x], [v], yerr=[[a], [b]], fmt="o", capsize=6, color=c)
+            ax.set_xticks(xs, [r.variant for r in rows])
+            kind = rows[0].kind if rows else ""
+            label = "conversion rate" if kind == "binary" else "mean"
+            ax.set_ylabel(label)
+            ax.set_title(f"{self.test}: {m} ({round(self.confidence * 100)}% CI)")
+            if rows and rows[0].variant == self.control:
+                ax.axhline(rows[0].value, color="#999999", linestyle="--", linewidth=0.8)
+        fig.tight_layout()
+        out = os.fspath(path)
+        try:
+            fig.savefig(out)
+        except (OSError, ValueError) as exc:  # no such directory, unknown extension
+            from cfgcore.errors import ConfigError
+
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
+        return out
+
+
+def _t_quantile(confidence: float, n: int) -> float:
+    from scipy import stats as st
+
+    return float(st.t.ppf(0.5 + confidence / 2, n - 1))
+
+
+def _kind(meta: Mapping[str, Any], store: MetricsStore, test: str, metric: str) -> str:
+    kind = (meta.get("metric_types") or {}).get(metric)
+    if kind in ("binary", "continuous"):
+        return str(kind)
+    return "binary" if store.is_binary(test, metric) else "continuous"
+
+
+def _row(
+    store: MetricsStore, test: str, variant: str, metric: str, kind: str, confidence: float
+) -> tuple[MetricResult, Any]:
+    from cfgcore.experiments import stats
+
+    if kind == "binary":
+        n = store.exposed(test, variant) or store.summary(test, variant, metric).n
+        x = min(store.conversions(test, variant, metric), n)
+        if n == 0:
+            return MetricResult(metric, variant, kind, 0, math.nan, math.nan, math.nan, 0), (0, 0)
+        ci = stats.proportion_ci(x, n, confidence)
+        return MetricResult(metric, variant, kind, n, ci.estimate, ci.low, ci.high, x), (x, n)
+    s = store.summary(test, variant, metric)
+    ci = stats.mean_ci(s, confidence)
+    return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high), s
+
+
+def _compare(kind: str, c: Any, v: Any, alternative: str, confidence: float) -> Any:
+    from cfgcore.experiments import stats
+
+    if kind == "binary":
+        (xc, nc), (xv, nv) = c, v
+        if nc == 0 or nv == 0:
+            return None
+        return stats.two_proportion_ztest(xc, nc, xv, nv, alternative, confidence)
+    if c.n < 2 or v.n < 2:
+        return None
+    return stats.welch_ttest(c, v, alternative, confidence)
+
+
+def analyze(
+    test: str, meta: Mapping[str, Any], store: MetricsStore, *, confidence: float = 0.95
+) -> ExperimentReport:
+    """Per-variant results of ``test`` from its stored record and a metrics store.
+
+    Binary metrics: conversion rate with a Wilson interval and a two-proportion z-test
+    against the control. Continuous metrics: mean with a t interval and Welch's t-test.
+    The exposure counts are checked against the configured split (sample ratio
+    mismatch, chi-square).
+    """
+    from cfgcore.experiments import stats
+
+    split = {str(k): float(v) for k, v in (meta.get("traffic_split") or {}).items()}
+    control = str(meta.get("control") or next(iter(split), "control"))
+    variants = [control, *[v for v in split if v != control]]
+    exposures = {v: store.exposed(test, v) for v in variants}
+    metrics = list(
+        dict.fromkeys(
+            [*meta.get("success_metrics", []), *(meta.get("guardrail_metrics") or {}),
+             *store.metrics(test)]
+        )
+    )  # fmt: skip
+    results: list[MetricResult] = []
+    for m in metrics:
+        kind = _kind(meta, store, test, m)
+        base_row, base = _row(store, test, control, m, kind, confidence)
+        results.append(base_row)
+        for v in variants[1:]:
+            row, data = _row(store, test, v, m, kind, confidence)
+            cmp = _compare(kind, base, data, "two-sided", confidence)
+            if cmp is not None:
+                row = MetricResult(
+                    **{**row.__dict__, "difference": cmp.difference, "diff_low": cmp.ci[0],
+                       "diff_high": cmp.ci[1], "statistic": cmp.statistic,
+                       "p_value": cmp.p_value, "method": cmp.method}
+                )  # fmt: skip
+            results.append(row)
+    return ExperimentReport(
+        test=test,
+        control=control,
+        variants=variants,
+        split=split,
+        exposures=exposures,
+        srm=stats.sample_ratio_mismatch(exposures, split),
+        results=results,
+        status=str(meta.get("status", "active")),
+        confidence=confidence,
+    )
+
+
+def guardrail_violations(
+    test: str,
+    meta: Mapping[str, Any],
+    store: MetricsStore,
+    *,
+    alpha: float = 0.01,
+    min_samples: int = 100,
+) -> list[str]:
+    """Guardrail metrics that are significantly worse (one-sided, ``alpha``) in some
+    variant than in the control, once both have ``min_samples`` observations."""
+    split = meta.get("traffic_split") or {}
+    control = str(meta.get("control") or next(iter(split), "control"))
+    found = []
+    for metric, direction in (meta.get("guardrail_metrics") or {}).items():
+        kind = _kind(meta, store, test, metric)
+        # "worse" is an increase when lower is better, a decrease otherwise.
+        alternative = "larger" if direction == "lower_is_better" else "smaller"
+        c_row, c = _row(store, test, control, metric, kind, 0.95)
+        if c_row.n < min_samples:
+            continue
+        for v in split:
+            if v == control:
+                continue
+            v_row, d = _row(store, test, v, metric, kind, 0.95)
+            if v_row.n < min_samples:
+                continue
+            cmp = _compare(kind, c, d, alternative, 0.95)
+            if cmp is not None and cmp.p_value < alpha:
+                found.append(
+                    f"{metric} worse in {v} ({v_row.value:.4g} vs {c_row.value:.4g} in "
+                    f"{control}, p={cmp.p_value:.2g})"
+                )
+    return found

@@ -1,0 +1,166 @@
+"""Success-metric events per variant (:class:`MetricsStore`), appended to a JSON-lines
+file so that ``cfgcore experiment report`` (another process) can read them, and
+summarised in memory for guardrail checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfgcore.experiments.stats import Summary
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+from cfgcore.experiments.exposures import Exposure, JsonLinesSink, _iter_jsonl, read_exposures
+
+# ---------------------------------------------------------------------------- metrics
+
+
+@dataclass
+class _VariantMetrics:
+    users: set[str] = field(default_factory=set)  # converted users (binary metrics)
+    summary: Summary = field(default_factory=Summary)
+    binary: bool = True
+
+
+class MetricsStore:
+    """Success-metric events per test and variant.
+
+    Every event is appended to ``path`` (JSON lines: ``test, variant, user, metric,
+    value, ts``) when a path is given, and summarised in memory: for each metric the
+    set of users with a non-zero value (conversions) and running moments of the values
+    (continuous metrics). :meth:`load` rebuilds the summaries from a file, which is
+    what the CLI does.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self._sink = JsonLinesSink(self.path) if self.path else None
+        self._data: dict[tuple[str, str, str], _VariantMetrics] = {}
+        self._exposed: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+        self.events = 0
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        if self._sink is not None:
+            self._sink._after_fork_in_child()
+
+    def write(self, batch: Iterable[Exposure]) -> None:
+        """Exposure-sink interface: count distinct exposed users per test and variant."""
+        with self._lock:
+            for e in batch:
+                users = self._exposed.get((e.test, e.variant))
+                if users is None:
+                    users = self._exposed[(e.test, e.variant)] = set()
+                users.add(e.user)
+
+    def exposed(self, test: str, variant: str) -> int:
+        """Distinct users exposed to ``variant`` of ``test``."""
+        users = self._exposed.get((test, variant))
+        return len(users) if users else 0
+
+    def exposures(self, test: str) -> dict[str, int]:
+        """``{variant: distinct exposed users}`` of ``test``."""
+        with self._lock:
+            return {v: len(u) for (t, v), u in self._exposed.items() if t == test}
+
+    def record(
+        self,
+        test: str,
+        variant: str,
+        metric: str,
+        value: float = 1.0,
+        user: str | None = None,
+        ts: float | None = None,
+        *,
+        write: bool = True,
+    ) -> None:
+        """Add one observation of ``metric`` for a user in ``variant`` of ``test``."""
+        value = float(value)
+        with self._lock:
+            key = (test, variant, metric)
+            vm = self._data.get(key)
+            if vm is None:
+                vm = self._data[key] = _VariantMetrics()
+            vm.summary = vm.summary.add(value)
+            if value not in (0.0, 1.0):
+                vm.binary = False
+            if value and user is not None:
+                vm.users.add(str(user))
+            self.events += 1
+        if write and self._sink is not None:
+            self._sink.write(
+                [
+                    {
+                        "test": test,
+                        "variant": variant,
+                        "user": user,
+                        "metric": metric,
+                        "value": value,
+                        "ts": time.time() if ts is None else ts,
+                    }
+                ]
+            )
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], exposures: str | os.PathLike[str] | None = None
+    ) -> MetricsStore:
+        """A store summarising every event of a metrics file and, if given, the exposure
+        counts of an exposure log (read-only use: the CLI)."""
+        store = cls(None)
+        store.path = os.fspath(path)
+        if exposures is not None:
+            store.write(read_exposures(exposures))
+        for r in read_metrics(path):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                store.record(
+                    str(r["test"]), str(r["variant"]), str(r["metric"]), float(r["value"]),
+                    None if r.get("user") is None else str(r["user"]), write=False,
+                )  # fmt: skip
+        return store
+
+    def metrics(self, test: str) -> list[str]:
+        """Metric names seen for ``test``."""
+        with self._lock:
+            return sorted({m for (t, _, m) in self._data if t == test})
+
+    def conversions(self, test: str, variant: str, metric: str) -> int:
+        """Distinct users with a non-zero value of ``metric`` in ``variant``."""
+        vm = self._data.get((test, variant, metric))
+        return len(vm.users) if vm else 0
+
+    def summary(self, test: str, variant: str, metric: str) -> Summary:
+        """Running moments of ``metric`` in ``variant``."""
+        vm = self._data.get((test, variant, metric))
+        return vm.summary if vm else Summary()
+
+    def is_binary(self, test: str, metric: str) -> bool:
+        """True if every recorded value of ``metric`` was 0 or 1."""
+        with self._lock:
+            return all(
+                vm.binary for (t, _, m), vm in self._data.items() if t == test and m == metric
+            )
+
+    def forget(self, test: str) -> None:
+        """Drop the in-memory summaries of ``test`` (the file is kept)."""
+        with self._lock:
+            for key in [k for k in self._data if k[0] == test]:
+                del self._data[key]
+            for ekey in [k for k in self._exposed if k[0] == test]:
+                del self._exposed[ekey]
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every metric event of a metrics file and its rotated predecessors."""
+    return list(_iter_jsonl(os.fspath(path)))

@@ -1,0 +1,247 @@
+"""The live flag set: one per flag store per process, shared by both managers.
+
+:class:`LiveFlags` holds a :class:`~cfgcore.runtime.flagstore.FlagStore`, the
+:class:`~cfgcore.engine.Engine` serving its document and the decoded source. The
+configuration manager (``manager.flags``) and the dynamic-config manager
+(``is_feature_enabled``, ``set_feature_flag``, A/B tests) obtain it through
+:func:`shared_flags`, so a flag set through either API is seen by both at once, and a
+file edit or a fleet update reloads both.
+
+Every new document, whoever wrote it, takes the same path: derive the experiment-layer
+flags, compile off to the side (incrementally, on top of the live tables), swap in one
+assignment, then tell the subscribers (which emit change events and audit records).
+A document that does not compile is refused and the live one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from cfgcore.errors import ConfigError, SnapshotError
+from cfgcore.runtime.flagstore import FlagDocument, FlagStore
+from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.snapshot import Snapshot
+
+__all__ = ["FlagSubscriber", "LiveFlags", "shared_flags"]
+
+log = logging.getLogger("cfgcore.flags")
+
+
+class FlagSubscriber(Protocol):
+    """Told about every flag document that goes live, and every one refused."""
+
+    def flags_changed(
+        self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument, initiator: Any
+    ) -> None: ...
+
+    def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None: ...
+
+
+def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
+    """``snapshot`` with its experiment-layer and holdout flags derived from
+    ``experiments`` (a hand edit may change a holdout without touching those flags)."""
+    if not snapshot.experiments and not snapshot.metadata.get("holdout_percentage"):
+        if not any(k.startswith("__") for k in snapshot.flags):
+            return snapshot
+    from cfgcore.experiments.layers import derive_flags
+
+    try:
+        return msgspec.structs.replace(snapshot, flags=derive_flags(snapshot))
+    except (TypeError, ValueError, AttributeError) as exc:  # malformed experiments metadata
+        raise SnapshotError(
+            f"experiments: cannot derive layer/holdout flags: {exc}", file=origin
+        ) from None
+
+
+class LiveFlags:
+    """One store's document, compiled and served by one engine."""
+
+    def __init__(self, store: FlagStore, *, engine: Any = None) -> None:
+        from cfgcore.engine import Engine
+
+        self.store = store
+        self.engine = engine if engine is not None else Engine()
+        self._lock = threading.RLock()
+        self._subscribers: list[Any] = []
+        self.document: FlagDocument | None = None
+        self.source: Snapshot = Snapshot()
+        self.last_error: ConfigError | None = None
+        doc = store.read()
+        self.install(doc, self.prepare(doc), "load")
+        self._unwatch = store.watch(self._on_stored)
+        _LIVE.add(self)
+
+    # -- subscribers -------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Any) -> None:
+        """Add a :class:`FlagSubscriber` (held weakly: a closed manager just goes away)."""
+        with self._lock:
+            self._subscribers.append(weakref.ref(subscriber))
+
+    def unsubscribe(self, subscriber: Any) -> None:
+        with self._lock:
+            self._subscribers = [r for r in self._subscribers if r() not in (None, subscriber)]
+
+    def _each(self) -> list[Any]:
+        return [s for s in (r() for r in self._subscribers) if s is not None]
+
+    # -- the one path every document takes ---------------------------------------------
+
+    def prepare(self, doc: FlagDocument) -> Any:
+        """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
+        snapshot = derive(doc.snapshot, doc.origin)
+        previous = self.engine.snapshot() if self.document is not None else None
+        return self.engine.compile(snapshot, file=doc.origin, previous=previous)
+
+    def install(self, doc: FlagDocument, compiled: Any, source: str, initiator: Any = None) -> bool:
+        """Swap ``compiled`` (from :meth:`prepare` of ``doc``) in and notify; False if
+        ``doc`` is the live document already."""
+        with self._lock:
+            old_doc = self.document
+            if old_doc is not None and old_doc.checksum == doc.checksum:
+                return False
+            if (
+                old_doc is not None
+                and doc.version < old_doc.version
+                and doc.origin == old_doc.origin
+            ):
+                if self.store.kind != "file":  # a file edited by hand restarts its counter
+                    log.warning("ignoring flag document version %d older than live %d",
+                                doc.version, old_doc.version)  # fmt: skip
+                    return False
+            old = self.source
+            self.engine.swap(compiled)
+            self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
+            self.document = doc
+            self.last_error = None
+            subscribers = self._each() if old_doc is not None else []
+        for sub in subscribers:
+            try:
+                sub.flags_changed(old, self.source, source, doc, initiator)
+            except Exception:
+                log.exception("flag subscriber %r failed", sub)
+        return True
+
+    def reject(self, exc: ConfigError, source: str, origin: str) -> None:
+        """Record a refused document and tell the subscribers (which audit it)."""
+        self.last_error = exc
+        log.error("flag document rejected, keeping the live flags: %s", exc)
+        for sub in self._each():
+            try:
+                sub.flags_rejected(exc, source, origin)
+            except Exception:
+                log.exception("flag subscriber %r failed", sub)
+
+    def refresh(self, source: str = "reload") -> bool:
+        """Re-read the store; activate its document if it changed and compiles.
+        False when unchanged or refused (subscribers hear about a refusal)."""
+        with self._lock:
+            try:
+                doc = self.store.read()
+            except ConfigError as exc:
+                if self.document is not None and self._unreadable_is_transient():
+                    return False
+                self.reject(exc, source, getattr(self.store, "path", self.store.url))
+                return False
+            if self.document is not None and doc.checksum == self.document.checksum:
+                return False
+            if self.last_error is not None and doc.checksum == getattr(self, "_rejected", None):
+                return False  # reported once, not on every poll
+            try:
+                compiled = self.prepare(doc)
+            except ConfigError as exc:
+                self._rejected = doc.checksum
+                self.reject(exc, source, doc.origin)
+                return False
+            return self.install(doc, compiled, source)
+
+    def _unreadable_is_transient(self) -> bool:
+        # A file deleted or being replaced: keep serving what we have, silently.
+        return self.store.kind == "file"
+
+    def _on_stored(self, doc: FlagDocument) -> None:
+        """A newer document from the store's watcher (another process or machine)."""
+        with self._lock:
+            if self.document is not None and doc.checksum == self.document.checksum:
+                return
+            try:
+                compiled = self.prepare(doc)
+            except ConfigError as exc:
+                self.reject(exc, self.store.kind, doc.origin)
+                return
+            self.install(doc, compiled, self.store.kind)
+
+    def update(
+        self,
+        change: Callable[[Snapshot], Snapshot],
+        *,
+        source: str,
+        actor: str | None = None,
+        initiator: Any = None,
+    ) -> tuple[Snapshot, Snapshot]:
+        """Apply ``change`` through the store (to its newest document), compile, swap and
+        notify. Raises ConfigError and changes nothing when the result does not compile.
+        Returns the old and new live snapshots."""
+        prepared: dict[str, Any] = {}
+
+        def changed(snapshot: Snapshot) -> Snapshot:
+            return derive(change(snapshot))
+
+        def check(snapshot: Snapshot) -> None:
+            previous = self.engine.snapshot()
+            prepared["compiled"] = self.engine.compile(
+                snapshot, file=self.store.url, previous=previous
+            )
+
+        with self._lock:
+            old = self.source
+            _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
+            self.install(new_doc, prepared["compiled"], source, initiator)
+            return old, self.source
+
+    def close(self) -> None:
+        self._unwatch()
+
+
+# One live set per store URL, so both managers of a process serve the same flags.
+_SHARED: weakref.WeakValueDictionary[str, LiveFlags] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[LiveFlags] = weakref.WeakSet()
+
+
+def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
+    """The process's live flag set for ``store`` (by URL), created on first use.
+
+    An explicit ``engine`` that differs from the shared set's gets a private set (tests
+    run one engine per evaluator implementation).
+    """
+    with _SHARED_LOCK:
+        live = _SHARED.get(store.url)
+        if live is not None and (engine is None or engine is live.engine):
+            if store is not live.store:
+                store.close()
+        else:
+            live = None
+    if live is not None:
+        # A file nobody watches may have changed since the set was created.
+        live.refresh("load")
+        return live
+    with _SHARED_LOCK:
+        live = LiveFlags(store, engine=engine)
+        if store.url not in _SHARED or engine is None:
+            _SHARED[store.url] = live
+        return live
+
+
+@after_fork_in_child
+def _reset_after_fork() -> None:
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for live in list(_LIVE):
+        live._lock = threading.RLock()

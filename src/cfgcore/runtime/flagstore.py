@@ -1,0 +1,354 @@
+"""Where the flag document lives: the flag-store interface and its local implementations.
+
+A flag store holds one versioned flag document (a :class:`cfgcore.snapshot.Snapshot`
+as bytes). Everything that changes flags (``set_feature_flag``, ``create_ab_test``,
+imports, publishes) goes through :meth:`FlagStore.update`, a read-modify-write that is
+applied to the *newest* stored document, never to a stale copy in memory, and that is
+atomic across threads and processes. Readers (:class:`cfgcore.runtime.flags.LiveFlags`)
+compile each new document off to the side and swap it in.
+
+Stores here:
+
+* :class:`FileFlagStore`: a YAML, JSON or MessagePack file. Writers serialise on an
+  ``fcntl`` lock on ``<file>.lock`` and replace the file atomically (temp file, fsync,
+  rename); a sidecar ``.<file>.version`` records the version, checksum and writer.
+  A missing file reads as the *seed* document (the bundled catalog) and is created by
+  the first change.
+* :class:`MemoryFlagStore`: in-process only (``persist=False``, tests).
+* The Redis store (``redis://``, ``rediss://``, ``redis+sentinel://``) lives in
+  :mod:`cfgcore.runtime.redis_store` and is imported only when such a URL is used.
+
+:func:`open_store` turns a path or URL into a store; ``$CFGCORE_FLAG_STORE`` sets the
+default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import glob
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlparse
+
+from cfgcore.errors import ConfigError, SnapshotError
+from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.snapshot import Format, Snapshot, decode_snapshot, encode_snapshot, format_for
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: threads are still serialised
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "FileFlagStore",
+    "FlagDocument",
+    "FlagStore",
+    "MemoryFlagStore",
+    "checksum",
+    "default_state_dir",
+    "open_store",
+    "writer_identity",
+]
+
+Change = Callable[[Snapshot], Snapshot]
+Check = Callable[[Snapshot], Any]
+
+
+def checksum(data: bytes) -> str:
+    """SHA-256 of a stored document, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_state_dir() -> str:
+    """``$CFGCORE_STATE_DIR``, else ``$XDG_STATE_HOME/cfgcore``, else ``~/.local/state/cfgcore``."""
+    env = os.environ.get("CFGCORE_STATE_DIR")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(xdg, "cfgcore")
+
+
+def writer_identity(actor: str | None = None) -> dict[str, Any]:
+    """Who writes: host, pid, actor (default: the OS user) and the time."""
+    if actor is None:
+        with contextlib.suppress(Exception):
+            actor = getpass.getuser()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "actor": actor, "time": time.time()}
+
+
+@dataclass(frozen=True)
+class FlagDocument:
+    """One version of the flag document, as read from or written to a store."""
+
+    snapshot: Snapshot
+    data: bytes = field(repr=False)
+    version: int
+    checksum: str
+    writer: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = ""
+
+
+@runtime_checkable
+class FlagStore(Protocol):
+    """A versioned flag document with atomic read-modify-write and change notification.
+
+    Shaped for remote, compare-and-set backends: :meth:`update` may retry ``change`` on a
+    conflict, so ``change`` must be a pure function of the snapshot it is given.
+    """
+
+    url: str
+    kind: str
+
+    def read(self) -> FlagDocument:
+        """The newest document; :class:`ConfigError` if it cannot be read or decoded."""
+        ...
+
+    def update(
+        self, change: Change, *, check: Check | None = None, actor: str | None = None
+    ) -> tuple[FlagDocument, FlagDocument]:
+        """Apply ``change`` to the newest document atomically; ``check(new)`` (validate and
+        compile) runs before anything is written and refuses the change by raising.
+        Returns ``(old, new)``."""
+        ...
+
+    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+        """Call ``callback(doc)`` for newer documents written elsewhere; returns an
+        unsubscribe function."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+class MemoryFlagStore:
+    """A flag document kept in this process only (nothing is written anywhere)."""
+
+    kind = "memory"
+
+    def __init__(self, snapshot: Snapshot, *, origin: str = "memory") -> None:
+        self.url = f"memory://{id(self):x}"
+        self.origin = origin
+        self._lock = threading.Lock()
+        data = encode_snapshot(snapshot, "msgpack")
+        self._doc = FlagDocument(snapshot, data, 0, checksum(data), {}, origin)
+
+    def read(self) -> FlagDocument:
+        return self._doc
+
+    def update(
+        self, change: Change, *, check: Check | None = None, actor: str | None = None
+    ) -> tuple[FlagDocument, FlagDocument]:
+        with self._lock:
+            old = self._doc
+            new_snap = change(old.snapshot)
+            if check is not None:
+                check(new_snap)
+            data = encode_snapshot(new_snap, "msgpack")
+            new = FlagDocument(
+                new_snap, data, old.version + 1, checksum(data), writer_identity(actor), self.origin
+            )
+            self._doc = new
+            return old, new
+
+    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+        # Every writer of a memory store is in this process and shares its live set.
+        return lambda: None
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------- file
+
+
+class FileFlagStore:
+    """The flag document in a file, safe for any number of writer processes.
+
+    ``seed`` is the file served (read-only) while ``path`` does not exist: the bundled
+    catalog for the state directory. Writes never touch the seed.
+    """
+
+    kind = "file"
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, seed: str | None = None, format: Format | None = None
+    ) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        self.url = "file://" + self.path
+        self.seed = seed
+        self.format: Format = format or format_for(self.path)
+        directory, base = os.path.split(self.path)
+        self.lock_path = os.path.join(directory, f".{base}.lock")
+        self.meta_path = os.path.join(directory, f".{base}.version")
+        self._thread_lock = threading.RLock()  # fcntl locks are per process, not per thread
+        self._watchers: list[Callable[[FlagDocument], None]] = []
+        self._cleaned = False
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read_bytes(self) -> tuple[bytes, str]:
+        """The stored bytes and the file they came from (the seed while none exists)."""
+        for path in (self.path, self.seed):
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    return fh.read(), path
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read flag file: {exc.strerror or exc}", file=path
+                ) from None
+        raise ConfigError("flag file does not exist", file=self.path)
+
+    def read(self) -> FlagDocument:
+        data, origin = self.read_bytes()
+        return self.document(data, origin)
+
+    def document(self, data: bytes, origin: str | None = None) -> FlagDocument:
+        """Decode ``data`` (bytes of this store's file) into a document with its version."""
+        origin = origin or self.path
+        fmt: Format = self.format if origin == self.path else format_for(origin)
+        snapshot = decode_snapshot(data, fmt, file=origin)
+        digest = checksum(data)
+        if origin != self.path:
+            return FlagDocument(snapshot, data, 0, digest, {}, origin)
+        meta = self._read_meta()
+        version = int(meta.get("version", 0))
+        writer = meta.get("writer") or {}
+        if meta.get("checksum") != digest:  # edited by hand (or by an older cfgcore)
+            version, writer = version + 1, {}
+        return FlagDocument(snapshot, data, version, digest, writer, origin)
+
+    def _read_meta(self) -> dict[str, Any]:
+        try:
+            with open(self.meta_path, "rb") as fh:
+                meta = json.loads(fh.read())
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    # -- writing ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's exclusive lock (threads of this process, and other processes)."""
+        with self._thread_lock:
+            directory = os.path.dirname(self.path)
+            try:
+                os.makedirs(directory, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot lock flag file: {exc.strerror or exc}", file=self.lock_path
+                ) from None
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                if not self._cleaned:
+                    self._remove_stale_temps()
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def _remove_stale_temps(self) -> None:
+        # Every writer of this file holds the lock while its temp file exists, so under
+        # the lock any temp file left next to it belongs to a writer that was killed.
+        directory, base = os.path.split(self.path)
+        for pattern in (f".{base}.*.tmp", f".{os.path.basename(self.meta_path)}.*.tmp"):
+            for tmp in glob.glob(os.path.join(glob.escape(directory), pattern)):
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        self._cleaned = True
+
+    def update(
+        self, change: Change, *, check: Check | None = None, actor: str | None = None
+    ) -> tuple[FlagDocument, FlagDocument]:
+        with self.locked():
+            old = self.read()  # the newest document on disk, read under the lock
+            new_snap = change(old.snapshot)
+            if check is not None:
+                check(new_snap)
+            data = encode_snapshot(new_snap, self.format)
+            writer = writer_identity(actor)
+            new = FlagDocument(new_snap, data, old.version + 1, checksum(data), writer, self.path)
+            try:
+                atomic_write(self.path, data)
+                meta = {"version": new.version, "checksum": new.checksum, "writer": writer}
+                atomic_write(self.meta_path, json.dumps(meta).encode())
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write flag file: {exc.strerror or exc}", file=self.path
+                ) from None
+            return old, new
+
+    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+        # The file is watched by whoever owns the reload loop (the configuration
+        # manager's hot reload, or DynamicConfigurationManager.start_file_watching),
+        # which calls LiveFlags.refresh(); nothing runs in the background here.
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+
+    def close(self) -> None:
+        self._watchers.clear()
+
+
+# ------------------------------------------------------------------------------ opening
+
+
+def _is_remote(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in {"redis", "rediss", "redis+sentinel", "unix"}
+
+
+def open_store(
+    url: str | os.PathLike[str] | None = None,
+    *,
+    default_path: str | None = None,
+    seed: str | None = None,
+) -> FlagStore:
+    """A flag store for ``url``: a path or ``file://`` URL (:class:`FileFlagStore`),
+    ``redis://``/``rediss://``/``redis+sentinel://`` (the Redis store). ``None`` means
+    ``$CFGCORE_FLAG_STORE``, else ``default_path``. ``seed`` is the document a file store
+    serves until its file exists."""
+    if url is None:
+        url = os.environ.get("CFGCORE_FLAG_STORE") or default_path
+    if url is None:
+        raise ConfigError("no flag store given and CFGCORE_FLAG_STORE is not set")
+    text = os.fspath(url)
+    if _is_remote(text):
+        try:
+            from cfgcore.runtime import redis_store  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise ConfigError(
+                f"flag store {text.split('@')[-1]!r} needs the Redis store "
+                f"(pip install 'cfgcore[redis]'): {exc}"
+            ) from None
+        return redis_store.open_redis_store(text, seed=seed)  # type: ignore[no-any-return]
+    if text.startswith("file://"):
+        parsed = urlparse(text)
+        text = unquote(parsed.path)
+    elif "://" in text:
+        raise ConfigError(f"unknown flag store URL scheme: {text.split('://')[0]!r}")
+    return FileFlagStore(text, seed=seed)
+
+
+def decode_error(exc: Exception, origin: str) -> ConfigError:
+    """A store's decoding failure as a :class:`ConfigError` naming ``origin``."""
+    if isinstance(exc, ConfigError):
+        return exc
+    return SnapshotError(f"cannot decode flag document: {exc}", file=origin)

@@ -1,0 +1,71 @@
+"""Which keys and values are secrets, and how they are masked on every surface
+(event reprs, the audit log, the command line).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "***redacted***"
+
+# --------------------------------------------------------------------------- redaction
+
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd|phrase)?|pwd|authorization|secret|token|api[_-]?key|apikey|private[_-]?key|credential"
+    r"|signing[_-]?key|access[_-]?key|encryption[_-]?key|client[_-]?secret|dsn|^key$|_key$)",
+    re.IGNORECASE,
+)
+# The password runs to the last "@" before the path, as urllib and redis-py read it.
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^/?#\s]+@", re.I
+)
+_TOKEN_VALUE = re.compile(
+    r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
+    r"|AKIA[0-9A-Z]{16}|eyJ[\w-]+\.)"
+)
+# A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
+_WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
+_SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
+
+
+def is_secret_key(path: str | Iterable[Any]) -> bool:
+    """Does the key path name a secret (password, token, api_key, private key, ...)?
+
+    Only the last segment is judged, and names that describe a setting about secrets
+    (``token_ttl``, ``password_policy``, ``min_length``...) are not secrets.
+    """
+    last = path.rsplit(".", 1)[-1] if isinstance(path, str) else str(list(path)[-1])
+    low = last.lower()
+    if low.endswith(_SAFE_KEY_SUFFIX) or low in ("key_id", "sharding_strategy"):
+        return False
+    return bool(_SECRET_KEY.search(low))
+
+
+def redact(path: str | Iterable[Any], value: Any) -> Any:
+    """``value`` with secrets replaced by :data:`REDACTED` (recursively for trees).
+
+    A non-empty string is redacted when its key looks secret or the text itself looks
+    like a credential (private key, well-known token prefixes); passwords inside URLs
+    (``redis://user:pw@host``) are masked. Numbers, booleans and empty strings stay.
+    """
+    key = path if isinstance(path, str) else ".".join(str(p) for p in path)
+    if isinstance(value, dict):
+        return {k: redact(f"{key}.{k}" if key else str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(key, v) for v in value]
+    if isinstance(value, str) and value:
+        if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
+            ref = _WHOLE_REF.match(value)
+            if ref is not None:
+                # An unresolved ${VAR} reference names a variable, not a secret, but a
+                # ${VAR:-default} carries its default in clear: mask that part.
+                name, op, default = ref.groups()
+                if op in (":-", "-") and default:
+                    return f"${{{name}{op}{REDACTED}}}"
+                return value
+            return REDACTED
+        if "@" in value and "://" in value:
+            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+    return value
