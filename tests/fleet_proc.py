@@ -1,13 +1,13 @@
-"""A fleet member in its own process, driven by the tests in test_fleet_processes.py.
+"""A fleet member in its own process, driven by tests/test_fleet_processes.py.
 
-    python tests/fleet_proc.py follow URL        # stdin: "status" | "wait VERSION SECONDS" |
-    #                                              "waiterr ERRORS SECONDS" | "quit"
-    python tests/fleet_proc.py write URL I N     # N updates, each adding flag wI_J
-    python tests/fleet_proc.py repair URL NAME   # replace the document, even a corrupt one
+    python tests/fleet_proc.py follow URL       # stdin: "status" | "wait VERSION SECONDS" |
+                                                #   "waiterr ERRORS SECONDS" | "quit"
+    python tests/fleet_proc.py write URL I N    # N x set_feature_flag("wI_J", True)
+    python tests/fleet_proc.py repair URL NAME  # replace the document, even a corrupt one
 
-A follower serves flags from an Engine fed by the store: read at start, then every
-document the store delivers, compiled to the side and swapped (never an older version).
-Every answer is one JSON line on stdout.
+Members use the public API: ``DynamicConfigurationManager(store=URL)`` (URL: a Redis
+URL or a flags file). A follower answers each command with one JSON line: the store
+version it serves, the flags its hot path reports on, the error events its listener saw.
 """
 
 from __future__ import annotations
@@ -17,56 +17,55 @@ import sys
 import threading
 import time
 
-import msgspec
-
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import Engine
-from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot
+
+USER = {"user_id": "u1"}
 
 
 class Follower:
     def __init__(self, url: str) -> None:
-        self.store = RedisFlagStore(url)
+        self.manager = DynamicConfigurationManager(store=url, log_exposures=False)
         self.lock = threading.Lock()
-        self.engine = Engine()
         self.errors = 0
-        try:
-            doc = self.store.read()
-        except ConfigError as exc:
-            print(json.dumps({"start_error": str(exc)}), flush=True)
-            doc = None
-        self.version = 0
-        self.checksum = ""
-        self.origin = ""
-        if doc is not None:
-            self.apply(doc)
-        self.store.watch(self.apply, on_error=self.on_error)
+        self.last_change: dict = {}
+        self.manager.register_change_listener(self.on_event)
 
-    def apply(self, doc) -> None:
-        compiled = self.engine.compile(doc.snapshot, file=doc.origin)  # ConfigError: rejected
+    def on_event(self, event) -> None:
         with self.lock:
-            if doc.version <= self.version and self.version:
-                return
-            self.engine.swap(compiled)
-            self.version, self.checksum, self.origin = doc.version, doc.checksum, doc.origin
+            if event.is_error:
+                self.errors += 1
+            elif event.config_path.startswith("flags."):
+                writer = event.writer or {}
+                self.last_change = {
+                    "source": event.source,
+                    "store_version": event.store_version,
+                    "actor": writer.get("actor"),
+                    "pid": writer.get("pid"),
+                }
 
-    def on_error(self, exc: Exception) -> None:
-        self.errors += 1
+    @property
+    def version(self) -> int:
+        doc = self.manager._live.document
+        return doc.version if doc is not None else -1
 
     def status(self) -> dict:
-        source = self.engine.source
-        names = sorted(source.flags) if source is not None else []
+        doc = self.manager._live.document
+        store = self.manager.store
+        names = [k for k in self.manager.snapshot.flags if k[:1] == "w" or k == "repaired"]
         return {
             "version": self.version,
-            "checksum": self.checksum,
-            "origin": self.origin,
-            "flags": names,
-            # the hot path answers whether or not Redis is there
-            "probe": self.engine.is_enabled("probe", {"user_id": "u1"}),
+            "checksum": doc.checksum if doc else "",
+            "origin": doc.origin if doc else "",
+            "flags": sorted(names),
+            # the hot path answers whether or not Redis is reachable
+            "enabled": sorted(n for n in names if self.manager.is_feature_enabled(n, USER)),
             "errors": self.errors,
-            "stats": self.store.stats,
-            "connected": self.store.connected,
+            "last_change": self.last_change,
+            "stats": getattr(store, "stats", {}),
+            "connected": getattr(store, "connected", None),
         }
 
 
@@ -83,26 +82,21 @@ def follow(url: str) -> None:
             while getattr(f, attr) < target and time.monotonic() < deadline:
                 time.sleep(0.005)
         print(json.dumps(f.status()), flush=True)
-    f.store.close()
+    f.manager.close()
 
 
 def write(url: str, index: int, count: int) -> None:
-    store = RedisFlagStore(url)
+    manager = DynamicConfigurationManager(store=url, log_exposures=False)
     for j in range(count):
-        name = f"w{index}_{j}"
-        store.update(
-            lambda s, name=name: msgspec.structs.replace(s, flags={**s.flags, name: Flag()}),
-            check=Engine().compile,
-            actor=f"writer-{index}",
-        )
-    print(json.dumps({"done": index, "stats": store.stats}), flush=True)
-    store.close()
+        manager.set_feature_flag(f"w{index}_{j}", True)
+    print(json.dumps({"done": index, "stats": getattr(manager.store, "stats", {})}), flush=True)
+    manager.close()
 
 
 def repair(url: str, name: str) -> None:
     """Replace whatever is stored (even a corrupt document) with one flag ``name``."""
     store = RedisFlagStore(url)
-    old, new = store.update(
+    _, new = store.update(
         lambda _: Snapshot(flags={name: Flag()}), check=Engine().compile, force=True
     )
     print(json.dumps({"done": new.version}), flush=True)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import time
 
 import msgspec
 import pytest
@@ -220,16 +221,17 @@ def test_rejected_documents_are_counted_and_reported_once(redis_server, store_ur
     r.hset("{t}:flags", mapping={"version": 2, "data": b"\x00not msgpack"})
     wait_for(lambda: len(errors) == 1)
     assert "checksum mismatch in version 2" in str(errors[0])
+    # a document the listener refuses (it does not compile): counted, not re-reported
+    # through on_error (the listener reports it: the live flag set audits it)
     bad = msgspec.msgpack.encode({"flags": {"x": {"default": "nope"}}})
     r.hset(
         "{t}:flags",
         mapping={"version": 3, "data": bad, "checksum": hashlib.sha256(bad).hexdigest()},
     )
-    wait_for(lambda: len(errors) == 2)
-    assert isinstance(errors[1], SnapshotError) and "flags.x" in str(errors[1])
-    wait_for(lambda: follower.stats["reconnects"] == 0 and follower.connected)
-    assert follower.stats["rejected"] == 2 and follower.version == 1
+    wait_for(lambda: follower.stats["rejected"] == 2)
     assert "flags.x" in (follower.last_error or "")
+    time.sleep(0.3)  # several polls re-read the bad key meanwhile: still counted once
+    assert follower.stats["rejected"] == 2 and len(errors) == 1 and follower.version == 1
 
 
 def test_the_cache_file_is_written_after_every_accepted_document(store_url, stores, tmp_path):

@@ -30,6 +30,7 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -708,6 +709,7 @@ class ConfigurationManager:
         if initiator is self:
             return
         event = self._flags_event(doc.origin or "flags", source, self._snap)
+        event = dataclasses.replace(event, store_version=doc.version, writer=doc.writer)
         self.audit.record(event)
         self.events.emit([event])
 

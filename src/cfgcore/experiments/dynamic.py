@@ -538,12 +538,18 @@ class DynamicConfigurationManager:
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
     ) -> list[ConfigChangeEvent]:
         now, version = self._now(), self._engine.version
+        # Which stored version this is and who wrote it, for remote changes as for local
+        store: dict[str, Any] = (
+            {"store_version": doc.version, "writer": doc.writer} if doc is not None else {}
+        )
         events = []
         for key in dict.fromkeys([*old.flags, *new.flags]):
             a, b = old.flags.get(key), new.flags.get(key)
             if a != b:
                 events.append(
-                    ConfigChangeEvent(f"flags.{key}", _plain(a), _plain(b), source, version, now)
+                    ConfigChangeEvent(
+                        f"flags.{key}", _plain(a), _plain(b), source, version, now, **store
+                    )
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
             ea, eb = old.experiments.get(key), new.experiments.get(key)
@@ -551,10 +557,12 @@ class DynamicConfigurationManager:
                 # Copies, as for flags: a listener that edits its event must not edit
                 # the live test records (split, control, layer offset).
                 ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
-                events.append(ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now))
+                events.append(
+                    ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now, **store)
+                )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now))
+            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now, **store))
         self.audit.record_all(events)
         self.events.emit(events)
         return events

@@ -55,6 +55,10 @@ class AuditLog:
             entry["environment"] = event.environment
         if event.error is not None:
             entry["error"] = str(event.error)
+        if event.store_version is not None:
+            entry["store_version"] = event.store_version
+        if event.writer:
+            entry["writer"] = {k: v for k, v in event.writer.items() if k != "id"}
         line = (json.dumps(entry, default=str, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             self._recent.append(entry)

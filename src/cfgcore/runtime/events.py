@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,9 @@ class ConfigChangeEvent:
     ``kind`` is ``change`` (one changed leaf), ``error`` (a rejected input: the exception
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
-    was loaded).
+    was loaded). For a flag document from a store, ``store_version`` is its version
+    in the store and ``writer`` who wrote it (``host``, ``pid``, ``actor``, ``time``),
+    also when the change was made by another process or machine (``source="redis"``).
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error
@@ -57,6 +59,8 @@ class ConfigChangeEvent:
     kind: str = "change"
     error: BaseException | None = None
     environment: str | None = None
+    store_version: int | None = None
+    writer: Mapping[str, Any] | None = None
 
     @property
     def is_error(self) -> bool:

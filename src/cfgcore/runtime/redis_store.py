@@ -44,7 +44,6 @@ import logging
 import os
 import random
 import secrets
-import socket
 import threading
 import time
 import weakref
@@ -55,8 +54,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import msgspec
 
-from cfgcore.atomicio import atomic_write
 from cfgcore.errors import ConfigError
+from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
@@ -66,23 +66,7 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     encode_snapshot,
 )
 
-try:  # the contract's document type, once the flag-store module exists
-    from cfgcore.runtime.flagstore import FlagDocument  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - until the restructure lands
-
-    @dataclass(frozen=True)
-    class FlagDocument:  # type: ignore[no-redef]
-        """One stored flag document (see cfgcore.runtime.flagstore)."""
-
-        snapshot: Snapshot
-        data: bytes
-        version: int
-        checksum: str
-        writer: Mapping[str, Any]
-        origin: str
-
-
-__all__ = ["RedisFlagStore", "RedisURL", "parse_redis_url"]
+__all__ = ["RedisFlagStore", "RedisURL", "open_redis_store", "parse_redis_url"]
 
 log = logging.getLogger("cfgcore.fleet")
 
@@ -245,18 +229,11 @@ def parse_redis_url(url: str) -> RedisURL:
 
 
 def _writer(actor: str | None) -> dict[str, Any]:
-    writer: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
-    if actor:
-        writer["actor"] = actor
-    writer["time"] = time.time()
+    writer = writer_identity(actor)
     # A write whose reply is lost (the connection drops after Redis ran the script) is
     # recognised by this id on the retry, instead of being applied a second time.
     writer["id"] = secrets.token_hex(8)
     return writer
-
-
-class _Rejected(Exception):
-    """A stored document that must not go live (already logged and counted)."""
 
 
 class RedisFlagStore:
@@ -280,8 +257,10 @@ class RedisFlagStore:
         *,
         document: str = "flags",
         cache_dir: str | os.PathLike[str] | None = None,
+        seed: str | None = None,
     ) -> None:
         self._parsed = parse_redis_url(url)
+        self.seed = seed
         self._document = document
         self.url = self._parsed.redacted()
         opts = self._parsed.options
@@ -365,8 +344,6 @@ class RedisFlagStore:
         if given:
             return os.path.abspath(os.path.expanduser(str(given)))
         if cache_dir is None:
-            from cfgcore.dynamic_config import default_state_dir
-
             cache_dir = os.path.join(default_state_dir(), "fleet")
         # One file per store: the password is not part of the name (redacted URL).
         tag = hashlib.sha256(self.url.encode()).hexdigest()[:12]
@@ -413,7 +390,13 @@ class RedisFlagStore:
         return encode_snapshot(snapshot, "msgpack")
 
     def _empty(self) -> Any:
-        return Snapshot()
+        """What an empty store (version 0) serves: the seed file's flags, if given (the
+        bundled catalog for the managers, as for a file store), else no flags."""
+        if self.seed is None:
+            return Snapshot()
+        from cfgcore.snapshot import load_snapshot
+
+        return load_snapshot(self.seed)
 
     def _document_from(
         self, version_raw: Any, checksum_raw: Any, writer_raw: Any, data: Any, origin: str
@@ -670,8 +653,10 @@ class RedisFlagStore:
     ) -> Callable[[], None]:
         """Call ``callback(doc)`` (on the follower thread) for every newer document.
 
-        If ``callback`` raises ConfigError (the document does not compile), the document
-        is rejected like a corrupt one: counted, logged and passed to ``on_error`` once.
+        A document the store itself finds corrupt (checksum, decoding) is counted,
+        logged and passed to ``on_error`` once. If ``callback`` raises ConfigError (the
+        document does not compile), it is counted and never delivered again; reporting
+        it is the callback's business.
         Returns a function that unsubscribes.
         """
         entry = (callback, on_error)
@@ -812,7 +797,12 @@ class RedisFlagStore:
             try:
                 callback(doc)
             except ConfigError as exc:
-                self._reject(version, checksum, exc)
+                # The listener refused it (it does not compile) and has reported it
+                # itself (the live flag set audits it): count it, never deliver it again.
+                self._reported = (version, checksum)
+                self.stats["rejected"] += 1
+                self.last_error = str(exc)
+                log.debug("version %d refused by a listener: %s", version, exc)
                 return
             except Exception:
                 log.exception("%s: flag store listener failed on version %d", self.url, version)
@@ -885,6 +875,12 @@ def _sentinel_class() -> type:
 
 def _Sentinel(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands for the class
     return _sentinel_class()(*args, **kwargs)
+
+
+def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
+    """The store for a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL (what
+    :func:`cfgcore.runtime.flagstore.open_store` calls)."""
+    return RedisFlagStore(url, seed=seed)
 
 
 def _announced(msg: Mapping[str, Any]) -> int:
