@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli.validate",  # validate, schema (validation engine)
     "cfgcore.cli.experiment",  # experiment report (dynamic config / A-B)
+    "cfgcore.cli.fleet",  # publish (and watch --store): the Redis fleet store
 )
 
 

@@ -19,6 +19,7 @@ hash tag so key and channel stay on one slot)::
 
     {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
+    {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
 ``{host, pid, actor, time, id}``. Writes are one Lua script: compare the stored version
@@ -66,7 +67,14 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     encode_snapshot,
 )
 
-__all__ = ["RedisFlagStore", "RedisURL", "open_redis_store", "parse_redis_url"]
+__all__ = [
+    "PublishedConfig",
+    "RedisConfigStore",
+    "RedisFlagStore",
+    "RedisURL",
+    "open_redis_store",
+    "parse_redis_url",
+]
 
 log = logging.getLogger("cfgcore.fleet")
 
@@ -875,6 +883,47 @@ def _sentinel_class() -> type:
 
 def _Sentinel(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands for the class
     return _sentinel_class()(*args, **kwargs)
+
+
+class PublishedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A full configuration snapshot published by ``cfgcore publish``: the validated,
+    layered tree of one environment (values that came from environment variables are
+    kept as their ``${VAR}`` references, never as the secrets they resolved to) and the
+    flag snapshot that was validated with it."""
+
+    environment: str
+    config: dict[str, Any]
+    flags: Snapshot | None = None
+    profile: str | None = None
+    geographic_profile: str | None = None
+
+
+_PUBLISHED = msgspec.msgpack.Decoder(PublishedConfig)
+
+
+class RedisConfigStore(RedisFlagStore):
+    """The published configuration of one environment (key ``{NS}:config:ENV``), with
+    the same guarantees as the flag document: compare-and-set writes, checksums,
+    followers that never go backwards, a local cache file. ``doc.snapshot`` is a
+    :class:`PublishedConfig`."""
+
+    def __init__(self, url: str, environment: str, **kwargs: Any) -> None:
+        if not environment or ":" in environment:
+            raise ConfigError(f"environment {environment!r}: must be non-empty, without ':'")
+        super().__init__(url, document=f"config:{environment}", **kwargs)
+        self.environment = environment
+
+    def _decode(self, data: bytes, origin: str) -> Any:
+        try:
+            return _PUBLISHED.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ConfigError(f"published configuration: {exc}", file=origin) from None
+
+    def _encode(self, snapshot: Any) -> bytes:
+        return msgspec.msgpack.encode(snapshot)
+
+    def _empty(self) -> Any:
+        return None
 
 
 def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
