@@ -17,6 +17,23 @@ IMPLS = implementations()
 IN_CI = env_flag("CI")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory):
+    """Tests never read or write the user's real state directory (~/.local/state/cfgcore)
+    nor follow a flag store or config directory set in the developer's environment."""
+    saved = {k: os.environ.get(k) for k in ("CFGCORE_STATE_DIR", "CFGCORE_FLAG_STORE",
+                                            "CFGCORE_CONFIG_DIR")}  # fmt: skip
+    os.environ["CFGCORE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    os.environ.pop("CFGCORE_FLAG_STORE", None)
+    os.environ.pop("CFGCORE_CONFIG_DIR", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(params=["c", "py"])
 def impl(request):
     mod = IMPLS.get(request.param)

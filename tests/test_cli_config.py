@@ -58,8 +58,10 @@ def test_get_show_and_secret_redaction(cfg, capsys, monkeypatch):
     code, out, _ = run(capsys, "show", "--format", "json")
     assert code == 0 and "hunter2-do-not-print" not in out
     assert json.loads(out)["data_sources"]["kafka_cluster"]["sasl_password"] == "***redacted***"
-    code, out, _ = run(capsys, "show", "music_streaming.audio_quality", "-e", "production")
+    code, out, err = run(capsys, "show", "music_streaming.audio_quality", "-e", "production")
     assert yaml.safe_load(out)["bitrates"]["premium"] == 320
+    # Which directory was chosen and how, on stderr (stdout stays a parseable document).
+    assert err == f"# production from {cfg} (CFGCORE_CONFIG_DIR)\n"
     code, out, _ = run(capsys, "get", "data_sources.kafka_cluster.sasl_password")
     assert "hunter2" not in out
 

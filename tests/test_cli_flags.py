@@ -14,7 +14,8 @@ def test_demo_runs_on_bundled_flags():
         timeout=120,
         check=True,
     ).stdout
-    assert "staging configuration (embedded defaults) loaded, validated and active" in out
+    # Which configuration directory was chosen, and how (here: none given, no ./config).
+    assert "defaults/config (embedded defaults) loaded, validated and active" in out
     assert "premium bitrate 320 kbps" in out and "PASSED" in out
     assert "base.yaml:" in out  # provenance names the file and line
     assert "premium/EU #12345" in out

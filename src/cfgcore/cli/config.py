@@ -137,6 +137,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
+    # On stderr, so that stdout stays a document a script can parse.
+    print(
+        f"# {manager.environment} from {manager.config_dir} ({manager.config_dir_source})",
+        file=sys.stderr,
+    )
     key = args.key or ""
     value = manager.config if not key else _require(manager, key)
     sys.stdout.write(_dump(redact(key, value), args.format).rstrip("\n") + "\n")

@@ -44,8 +44,8 @@ def _config_demo() -> None:
     load_ms = (time.perf_counter() - t0) * 1e3
     audio = config["music_streaming"]["audio_quality"]
     print(
-        "staging configuration (embedded defaults) loaded, validated and active "
-        f"in {load_ms:.1f} ms"
+        f"staging configuration from {manager.config_dir} ({manager.config_dir_source}) "
+        f"loaded, validated and active in {load_ms:.1f} ms"
     )
     print(f"  premium bitrate {audio['premium_bitrate']} kbps, codecs {', '.join(audio['codecs'])}")
     print(f"  kafka {', '.join(manager.get('data_sources.kafka_cluster.bootstrap_servers'))}")

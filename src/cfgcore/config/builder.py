@@ -22,13 +22,14 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from cfgcore.config.environ import env_layer, env_refs, ref_names
 from cfgcore.config.files import FORMATS, Layer, parse_text
-from cfgcore.config.profiles import Profile, ProfileManager
+from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
@@ -40,6 +41,8 @@ __all__ = ["ConfigBuilder", "FLAG_FILE_NAMES"]
 log = logging.getLogger("cfgcore.manager")
 
 FLAG_FILE_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
+NO_PROFILE = {"", "default", "none", "off"}
+_ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
 _ABSENT: Any = object()
 
 
@@ -72,6 +75,27 @@ class ConfigBuilder:
     @property
     def env_vars(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
+
+    def resolve(
+        self, environment: Any, profile: Any, geographic_profile: Any
+    ) -> tuple[str, str | None, str | None]:
+        """``(environment, profile, geographic profile)``: the given values, else
+        ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/``CONFIG_GEOGRAPHIC_PROFILE``, else
+        ``development``/none/none. Raises ConfigError for an unusable environment name."""
+        env_vars = self.env_vars
+        env = environment or env_vars.get("CONFIG_ENVIRONMENT")
+        prof = profile if profile is not None else env_vars.get("CONFIG_PROFILE")
+        geo = geographic_profile
+        if geo is None:
+            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
+        geo = None if geo is None or str(geo).strip().lower() in NO_PROFILE else str(geo)
+        name = str(env or "development").strip().lower()
+        if not _ENV_NAME.match(name):
+            raise ConfigError(
+                f"invalid environment name {name!r} (letters, digits, '_', '-' and '.')",
+                file=self.config_dir,
+            )
+        return name, profile_name(prof), geo
 
     def available_environments(self) -> list[str]:
         """Environment names with a file in the config directory (base excluded)."""
@@ -372,3 +396,11 @@ def parse_layer(path: str, raw: bytes) -> Layer:
     data = parse_text(text, fmt, path)
     name = os.path.basename(path)
     return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)
+
+
+def profile_name(profile: Any) -> str | None:
+    """A profile's name (``DeploymentProfile`` member or text); None for none."""
+    if profile is None:
+        return None
+    name = profile.value if isinstance(profile, DeploymentProfile) else str(profile)
+    return None if name.strip().lower() in NO_PROFILE else name.strip()

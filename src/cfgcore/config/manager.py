@@ -30,30 +30,26 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
-import msgspec
-
 from cfgcore.config import checks
-from cfgcore.config.builder import FLAG_FILE_NAMES, ConfigBuilder
+from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.environ import env_refs, refs_without, with_refs
 from cfgcore.config.files import FORMATS
+from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
-from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.reload import ReloadController
-from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_with
-from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path, thaw
+from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_snapshot
+from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path
 from cfgcore.config.tree import structural_diff as _structural_diff
+from cfgcore.config.view import ConfigView
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
@@ -72,11 +68,6 @@ __all__ = [
 log = logging.getLogger("cfgcore.manager")
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
-_NO_PROFILE = {"", "default", "none", "off"}
-_ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
-_ABSENT: Any = object()
-_TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
-_FLAT_CACHE_LIMIT = 65536
 EMBEDDED = "embedded defaults"
 
 
@@ -107,7 +98,7 @@ def discover_config_dir(environ: Mapping[str, str] | None = None) -> tuple[str, 
     return default_config_dir(), EMBEDDED
 
 
-class ConfigurationManager:
+class ConfigurationManager(ConfigView):
     """Loads, layers, validates, serves and hot-reloads one service's configuration.
 
     Reads are lock-free: :meth:`get` and mapping access (``manager["section"]``) read
@@ -157,9 +148,8 @@ class ConfigurationManager:
         if flags_file is not None:
             self._flag_store_arg = os.path.abspath(os.fspath(flags_file))
         self._flag_store_env = env.get("CFGCORE_FLAG_STORE")
-        self._live: Any = None
-        self._no_flags: Any = None
-        self.builder.flags = _LazyFlags(self)
+        self._flags = ConfigFlags(self, self._flag_store_arg, self._flag_store_env)
+        self.builder.flags = self._flags
         audit_path = audit_log if audit_log is not None else env.get("CFGCORE_AUDIT_LOG")
         self.audit = AuditLog(audit_path)
         self._audit_from_config = audit_path is None  # config_management.audit_log decides
@@ -173,113 +163,6 @@ class ConfigurationManager:
     transformer = property(lambda self: self.builder.transformer)
     transforms = property(lambda self: self.builder.transforms)
     profiles = property(lambda self: self.builder.profiles)
-
-    # ------------------------------------------------------------------ reading (hot path)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
-
-        Never raises. Repeated keys are served from a per-snapshot cache, so a read
-        costs one dict lookup after the first.
-        """
-        try:
-            value = self._snap.flat[key]
-        except (KeyError, TypeError):
-            return self._get_slow(key, default)
-        return default if value is _ABSENT else value
-
-    def _get_slow(self, key: Any, default: Any) -> Any:
-        try:
-            snap = self._snap if self._snap.version else self._ensure_loaded()
-            value = get_path(snap.config, split_path(key), _ABSENT)
-            if value is not _ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
-                snap.flat[key] = value
-        except Exception:  # bad key types, failed lazy load: a read never raises
-            return default
-        return default if value is _ABSENT else value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._current().config[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._current().config
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._current().config)
-
-    def __len__(self) -> int:
-        return len(self._current().config)
-
-    def keys(self) -> Any:
-        """Top-level keys of the active configuration."""
-        return self._current().config.keys()
-
-    def items(self) -> Any:
-        """Top-level items of the active configuration."""
-        return self._current().config.items()
-
-    def values(self) -> Any:
-        """Top-level values of the active configuration."""
-        return self._current().config.values()
-
-    @property
-    def config(self) -> FrozenDict:
-        """The active configuration (read-only tree; :func:`cfgcore.config.tree.thaw` copies)."""
-        return self._current().config
-
-    @property
-    def snapshot(self) -> ConfigSnapshot:
-        """The active snapshot; hold it to read several keys from one consistent version."""
-        return self._current()
-
-    @property
-    def version(self) -> int:
-        """Increments with every activation (0 before the first load)."""
-        return self._snap.version
-
-    @property
-    def environment(self) -> str:
-        """Environment of the active configuration."""
-        return self._current().environment
-
-    def section(self, key: str, type: type[Any] | None = None) -> Any:
-        """The sub-tree at ``key``; with ``type`` (a msgspec Struct, dataclass...) decoded
-        with ``msgspec.convert`` (keys the type does not declare are ignored)."""
-        snap = self._current()
-        value = get_path(snap.config, split_path(key))
-        if type is None:
-            return value
-        try:
-            return msgspec.convert(thaw(value), type=type, str_keys=True)
-        except msgspec.ValidationError as exc:
-            sub = checks.msgspec_path(exc)
-            where = f"{key}.{sub}" if sub else key
-            raise ConfigError([checks.problem(where, str(exc), snap.layers, snap.config)]) from None
-
-    def typed(self) -> Any:
-        """The active configuration as :class:`cfgcore.config.schema.ConfigSchema`.
-
-        A typed view of the known sections, decoded once per snapshot; keys the schema
-        does not know are ignored by the view and stay in :attr:`config`.
-
-        >>> typed = get_config_manager().typed()
-        >>> typed.music_streaming.audio_quality.premium_bitrate
-        320
-        """
-        from cfgcore.config.schema import ConfigSchema
-
-        snap = self._current()
-        view = snap.flat.get(_TYPED)
-        if view is None:
-            try:
-                view = msgspec.convert(thaw(snap.config), type=ConfigSchema, str_keys=True)
-            except msgspec.ValidationError as exc:
-                where = checks.msgspec_path(exc)
-                raise ConfigError(
-                    [checks.problem(where, str(exc), snap.layers, snap.config)]
-                ) from None
-            snap.flat[_TYPED] = view
-        return view
 
     # ------------------------------------------------------------------ the change path
 
@@ -323,7 +206,7 @@ class ConfigurationManager:
             )
             if problems:
                 raise ConfigValidationError(problems)
-        flags_changed = flags is not None and self._live.install(*flags, source, initiator=self)
+        flags_changed = flags is not None and self._flags.install(flags[0], flags[1], source)
         self._snap = snap  # the one assignment readers can observe
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
@@ -439,7 +322,7 @@ class ConfigurationManager:
 
     def flags_path(self) -> str | None:
         """The flags file served by :attr:`flags`, or None if there is none."""
-        self._flags_live()
+        self._flags.live()
         return self.builder.flags_path()
 
     def reload(self, *, source: str = "reload") -> bool:
@@ -453,46 +336,7 @@ class ConfigurationManager:
         return self._reload(source, background=False)
 
     def _reload(self, source: str, *, background: bool) -> bool:
-        if not self._snap.version:
-            try:
-                self._ensure_loaded()
-            except ConfigError:  # last_error and the audit log have it
-                return False
-            return True
-        taken: list[tuple[Any, ...]] = [()]
-        errors: list[ConfigChangeEvent] = []
-
-        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            for _attempt in range(3):
-                # Taken before reading: if the input is rejected, the poll must retry
-                # as soon as the files differ from the bytes that were read.
-                taken[0] = self.builder.fingerprint(prev.environment)
-                snap, flags = self.builder.build(
-                    prev.environment, prev.profile, prev.geographic_profile, prev.runtime,
-                    prev, skip_if_unchanged=True, fingerprint=taken[0],
-                )  # fmt: skip
-                if snap is prev:
-                    # Touched, not changed: the poll must not re-read everything.
-                    self.reloader.unchanged_fingerprint = taken[0]
-                    break
-                # A file that changed while we read it may have been read half-written;
-                # read again rather than activate a mix.
-                if self.builder.fingerprint(snap.environment) == snap.fingerprint:
-                    break
-            return snap, flags
-
-        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
-            self.reloader.rejected_fingerprint = taken[0]
-            errors.append(self._error_event(exc, source))
-            log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
-
-        try:
-            self._apply(source, build, failed=failed, background=background)
-        except ConfigError:
-            emit = self.events.emit_in_background if background else self.events.emit
-            emit(errors)
-            return False
-        return True
+        return self.reloader.reload(source, background=background)
 
     def set_profile(
         self, profile: str | DeploymentProfile | None = None, geographic_profile: str | None = None
@@ -502,7 +346,7 @@ class ConfigurationManager:
         Validated and audited like any activation (source ``profile``); raises
         :class:`ConfigError` and changes nothing for an unknown or invalid profile.
         """
-        prof, geo = _profile_name(profile), _profile_name(geographic_profile)
+        prof, geo = profile_name(profile), profile_name(geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             return self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
@@ -512,22 +356,11 @@ class ConfigurationManager:
     def _resolve(
         self, environment: Any, profile: Any, geographic_profile: Any
     ) -> tuple[str, str | None, str | None]:
-        env_vars = self.builder.env_vars
-        env = environment or self._default_environment or env_vars.get("CONFIG_ENVIRONMENT")
-        prof = profile if profile is not None else self._default_profile
-        if prof is None:
-            prof = env_vars.get("CONFIG_PROFILE")
-        geo = geographic_profile if geographic_profile is not None else self._default_geo
-        if geo is None:
-            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
-        geo = None if geo is None or str(geo).strip().lower() in _NO_PROFILE else str(geo)
-        name = str(env or "development").strip().lower()
-        if not _ENV_NAME.match(name):
-            raise ConfigError(
-                f"invalid environment name {name!r} (letters, digits, '_', '-' and '.')",
-                file=self.config_dir,
-            )
-        return name, _profile_name(prof), geo
+        return self.builder.resolve(
+            environment or self._default_environment,
+            profile if profile is not None else self._default_profile,
+            geographic_profile if geographic_profile is not None else self._default_geo,
+        )
 
     def _ensure_loaded(self) -> ConfigSnapshot:
         if self._snap.version:
@@ -536,10 +369,6 @@ class ConfigurationManager:
             if not self._snap.version:
                 self.load_environment_config()
             return self._snap
-
-    def _current(self) -> ConfigSnapshot:
-        snap = self._snap
-        return snap if snap.version else self._ensure_loaded()
 
     # ------------------------------------------------------------------ validation
 
@@ -580,7 +409,7 @@ class ConfigurationManager:
                 )
             refs = refs_without(prev.refs, [path])
             refs.update(found)
-            return self._runtime_snapshot(
+            return runtime_snapshot(
                 prev, assoc(prev.config, path, freeze(new)), {path: new}, source, refs
             ), None
 
@@ -606,20 +435,6 @@ class ConfigurationManager:
             return False
         return True
 
-    def _runtime_snapshot(
-        self,
-        prev: ConfigSnapshot,
-        config: FrozenDict,
-        overrides: Mapping[tuple[Any, ...], Any],
-        source: str,
-        refs: Mapping[tuple[Any, ...], str],
-    ) -> ConfigSnapshot:
-        runtime = runtime_with(prev.runtime, overrides, source)
-        return replace(
-            prev, config=config, layers=(*prev.layers[:-1], runtime), version=prev.version + 1,
-            loaded_at=time.time(), refs=refs, flat={},
-        )  # fmt: skip
-
     def set_active_config(
         self, config: Mapping[str, Any], *, source: str = "set_active_config"
     ) -> None:
@@ -636,7 +451,7 @@ class ConfigurationManager:
             new_tree = freeze(dict(config))
             overrides = _structural_diff(prev.config, new_tree)
             refs = refs_without(prev.refs, list(overrides))
-            return self._runtime_snapshot(prev, new_tree, overrides, source, refs), None
+            return runtime_snapshot(prev, new_tree, overrides, source, refs), None
 
         self._apply(source, build)
 
@@ -646,76 +461,19 @@ class ConfigurationManager:
 
     # ------------------------------------------------------------------ provenance, flags
 
-    def explain(self, key: str) -> Provenance:
-        """Which layer and file:line (or environment variable, or runtime update) set
-        ``key``, and what it overrides. ``str()`` of the result is a readable report."""
-        snap = self._current()
-        return explain(list(snap.layers), key, snap.config)
-
     @property
     def flags(self) -> Any:
         """The :class:`cfgcore.engine.Engine` serving this configuration's flags, shared
-        with the process's dynamic-config manager (see :mod:`cfgcore.runtime.flags`).
+        with the process's dynamic-config manager (see :mod:`cfgcore.config.flags`).
         A directory flags file is reloaded and swapped together with the configuration."""
         self._current()
-        live = self._flags_live()
-        if live is not None:
-            return live.engine
-        if self._no_flags is None:
-            from cfgcore.engine import Engine
-
-            with self._lock:
-                if self._no_flags is None:
-                    engine = Engine()
-                    engine.swap({"version": 1, "flags": {}})
-                    self._no_flags = engine
-        return self._no_flags
+        return self._flags.engine()
 
     engine = flags
 
     def flag_store_url(self) -> str | None:
         """Where :attr:`flags` live: a store path or URL, or None (no flags)."""
-        if self._flag_store_arg:
-            return self._flag_store_arg
-        for name in FLAG_FILE_NAMES:
-            path = os.path.join(self.config_dir, name)
-            if os.path.exists(path):
-                return path
-        if os.path.abspath(self.config_dir) == os.path.abspath(default_config_dir()):
-            from cfgcore.runtime.flagstore import default_state_dir
-
-            return self._flag_store_env or os.path.join(default_state_dir(), "flags.json")
-        return None
-
-    def _flags_live(self) -> Any:
-        """The shared live flag set (created on first use), or None without flags."""
-        if self._live is None:
-            url = self.flag_store_url()
-            if url is None:
-                return None
-            from cfgcore.runtime.flags import shared_flags
-            from cfgcore.runtime.flagstore import open_store
-
-            with self._lock:
-                if self._live is None:
-                    live = shared_flags(open_store(url, seed=bundled_flags()))
-                    live.subscribe(self)
-                    self._live = live
-        return self._live
-
-    def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
-        """A flag document went live through another path (the dynamic-config API, a
-        file watcher, the fleet store): tell this manager's listeners."""
-        if initiator is self:
-            return
-        event = self._flags_event(doc.origin or "flags", source, self._snap)
-        event = dataclasses.replace(event, store_version=doc.version, writer=doc.writer)
-        self.audit.record(event)
-        self.events.emit([event])
-
-    def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
-        """A flag document was refused elsewhere; the live flags keep serving."""
-        self._error_event(error, source)
+        return self._flags.url()
 
     # ------------------------------------------------------------------ listeners
 
@@ -766,83 +524,10 @@ class ConfigurationManager:
         self._lock = threading.RLock()
         self.reloader.after_fork_in_child()
 
-    # ------------------------------------------------------------------ debugging
-
-    def enable_debug_mode(self) -> dict[str, Any]:
-        """Log loads, reloads and file events on ``cfgcore`` at DEBUG; return :meth:`debug_info`."""
-        self.builder.debug = True
-        root = logging.getLogger("cfgcore")
-        root.setLevel(logging.DEBUG)
-        if not root.handlers and not logging.getLogger().handlers:
-            root.addHandler(logging.StreamHandler())
-        info = self.debug_info()
-        log.debug("cfgcore debug mode: %s", info)
-        return info
-
-    def debug_info(self) -> dict[str, Any]:
-        """What is live: directory (and how it was chosen), environment, profiles,
-        layers, version, flags, watcher."""
-        snap = self._current()
-        from cfgcore._compat import IMPLEMENTATION
-
-        return {
-            "config_dir": self.config_dir,
-            "config_dir_source": self.config_dir_source,
-            "environment": snap.environment,
-            "profile": snap.profile,
-            "geographic_profile": snap.geographic_profile,
-            "version": snap.version,
-            "layers": [
-                {"name": layer.name, "kind": layer.kind, "file": layer.file}
-                for layer in snap.layers
-            ],
-            "flags_file": snap.flags_file,
-            "flag_store": self.flag_store_url(),
-            "implementation": IMPLEMENTATION,
-            "hot_reload": self.hot_reload_enabled,
-            "last_error": str(self.last_error) if self.last_error else None,
-        }
-
     def close(self) -> None:
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.reloader.close()
         self.events.close()
-
-
-class _LazyFlags:
-    """The builder's view of the manager's live flags, created on first use (so that a
-    manager that never serves flags never reads a flag file)."""
-
-    def __init__(self, manager: ConfigurationManager) -> None:
-        self._manager = weakref.ref(manager)
-
-    def _live(self) -> Any:
-        manager = self._manager()
-        live = manager._flags_live() if manager is not None else None
-        if live is None:
-            raise AttributeError("no flags")
-        return live
-
-    @property
-    def store(self) -> Any:
-        manager = self._manager()
-        if manager is None or manager.flag_store_url() is None:
-            return None
-        return self._live().store
-
-    @property
-    def document(self) -> Any:
-        return self._live().document
-
-    def prepare(self, doc: Any) -> Any:
-        return self._live().prepare(doc)
-
-
-def _profile_name(profile: Any) -> str | None:
-    if profile is None:
-        return None
-    name = profile.value if isinstance(profile, DeploymentProfile) else str(profile)
-    return None if name.strip().lower() in _NO_PROFILE else name.strip()
 
 
 # Reads like a read-only mapping of the active configuration (isinstance checks included).

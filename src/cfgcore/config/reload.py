@@ -16,6 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from cfgcore.config.state import ConfigSnapshot
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.events import ConfigChangeEvent
 
 if TYPE_CHECKING:
     from cfgcore.config.manager import ConfigurationManager
@@ -37,6 +39,51 @@ class ReloadController:
         self._async_stop: asyncio.Event | None = None
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
+
+    def reload(self, source: str, *, background: bool) -> bool:
+        """Re-read the inputs and activate them through the manager's change path; False
+        when they were rejected (an error event is published)."""
+        m = self.manager
+        if not m._snap.version:
+            try:
+                m._ensure_loaded()
+            except ConfigError:  # last_error and the audit log have it
+                return False
+            return True
+        taken: list[tuple[Any, ...]] = [()]
+        errors: list[ConfigChangeEvent] = []
+
+        def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            for _attempt in range(3):
+                # Taken before reading: if the input is rejected, the poll must retry
+                # as soon as the files differ from the bytes that were read.
+                taken[0] = m.builder.fingerprint(prev.environment)
+                snap, flags = m.builder.build(
+                    prev.environment, prev.profile, prev.geographic_profile, prev.runtime,
+                    prev, skip_if_unchanged=True, fingerprint=taken[0],
+                )  # fmt: skip
+                if snap is prev:
+                    # Touched, not changed: the poll must not re-read everything.
+                    self.unchanged_fingerprint = taken[0]
+                    break
+                # A file that changed while we read it may have been read half-written;
+                # read again rather than activate a mix.
+                if m.builder.fingerprint(snap.environment) == snap.fingerprint:
+                    break
+            return snap, flags
+
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
+            self.rejected_fingerprint = taken[0]
+            errors.append(m._error_event(exc, source))
+            log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
+
+        try:
+            m._apply(source, build, failed=failed, background=background)
+        except ConfigError:
+            emit = m.events.emit_in_background if background else m.events.emit
+            emit(errors)
+            return False
+        return True
 
     def enable(self, *, poll_interval: float = 0.5) -> None:
         from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher
@@ -113,7 +160,7 @@ class ReloadController:
     def _on_files_changed(self, changes: Any) -> None:
         if self.manager.builder.debug:
             log.debug("file changes: %s", sorted(str(p) for _, p in changes))
-        self.manager._reload("reload", background=True)
+        self.reload("reload", background=True)
 
     def poll(self) -> None:
         """Reload if an input differs from what is live (and from what was refused)."""
@@ -126,7 +173,7 @@ class ReloadController:
         # unchanged one, rather than re-reading every input on every poll.
         quiet = (snap.fingerprint, self.rejected_fingerprint, self.unchanged_fingerprint)
         if current not in quiet:
-            m._reload("reload", background=True)
+            self.reload("reload", background=True)
 
     def after_fork_in_child(self) -> None:
         # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgcore.config.files import Layer
 from cfgcore.config.tree import REPLACE, FrozenDict, thaw
 
-__all__ = ["EMPTY", "ConfigSnapshot", "runtime_with", "set_in"]
+__all__ = ["EMPTY", "ConfigSnapshot", "runtime_snapshot", "runtime_with", "set_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,18 @@ def set_in(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str,
         node = nxt
     node[path[-1]] = {**value, REPLACE: True} if isinstance(value, dict) else value
     return out
+
+
+def runtime_snapshot(
+    prev: ConfigSnapshot,
+    config: FrozenDict,
+    overrides: Mapping[tuple[Any, ...], Any],
+    source: str,
+    refs: Mapping[tuple[Any, ...], str],
+) -> ConfigSnapshot:
+    """``prev`` with a new tree whose differences are recorded as runtime overrides."""
+    runtime = runtime_with(prev.runtime, overrides, source)
+    return replace(
+        prev, config=config, layers=(*prev.layers[:-1], runtime), version=prev.version + 1,
+        loaded_at=time.time(), refs=refs, flat={},
+    )  # fmt: skip

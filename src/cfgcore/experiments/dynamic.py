@@ -48,8 +48,16 @@ import msgspec
 
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests, is_boolean
+from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+from cfgcore.experiments.features import (
+    FeatureFlag,
+    custom_flag_change,
+    dependencies_change,
+    feature_status,
+    flag_key,
+    rollout_change,
+)
 from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
@@ -63,7 +71,7 @@ from cfgcore.runtime.flagstore import (
     open_store,
 )
 from cfgcore.runtime.forks import after_fork_in_child
-from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
+from cfgcore.snapshot import Flag, Prerequisite, Snapshot
 
 __all__ = [
     "ABTestConfiguration",
@@ -77,40 +85,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
-
-
-class FeatureFlag(str, Enum):
-    """The built-in flag catalog (the bundled music-streaming flags).
-
-    Members are strings too (``FeatureFlag.X == "x"``). Any other flag can be checked
-    by name or through your own Enum
-    (:meth:`DynamicConfigurationManager.register_custom_feature_flag`).
-    """
-
-    ENHANCED_ANOMALY_DETECTION = "enhanced_anomaly_detection"
-    EXPERIMENTAL_ML_MODELS = "experimental_ml_models"
-    ADVANCED_AUDIO_ANALYTICS = "advanced_audio_analytics"
-    # The segment features of the user_segments block.
-    ENHANCED_RECOMMENDATIONS = "enhanced_recommendations"
-    PREDICTIVE_SKIP_DETECTION = "predictive_skip_detection"
-    PARENTAL_CONTROLS = "parental_controls"
-    SHARED_PLAYLISTS_ANALYSIS = "shared_playlists_analysis"
-    STUDY_MODE_DETECTION = "study_mode_detection"
-    CAMPUS_TRENDING_ANALYSIS = "campus_trending_analysis"
-    AD_PLACEMENT_OPTIMIZATION = "ad_placement_optimization"
-    CONVERSION_TRIGGER_DETECTION = "conversion_trigger_detection"
-    LOSSLESS_AUDIO_EU = "lossless_audio_eu"
-
-
-def _flag_key(flag: Any) -> str:
-    if isinstance(flag, Enum):
-        value = flag.value
-        if not isinstance(value, str):
-            raise ConfigError(f"feature flag {flag!r}: its value must be a string (the flag key)")
-        return value
-    if isinstance(flag, str) and flag:
-        return flag
-    raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
@@ -141,17 +115,6 @@ def _plain(flag: Flag | None) -> Any:
 def _usable_id(value: Any) -> bool:
     # What the engine buckets by: a str, or an int that is not a bool.
     return isinstance(value, (str, int)) and not isinstance(value, bool)
-
-
-def _on_off(flag: Flag) -> tuple[str, str]:
-    if flag.variants is None:
-        return "on", flag.off_variant or "off"
-    on = next((k for k, v in flag.variants.items() if v is True), "on")
-    off = next((k for k, v in flag.variants.items() if v is False), "off")
-    return on, flag.off_variant or off
-
-
-# --------------------------------------------------------------------------- manager
 
 
 class DynamicConfigurationManager:
@@ -326,7 +289,7 @@ class DynamicConfigurationManager:
         users). An unknown flag is created (on for everyone, then rolled out). Raises
         ConfigError (nothing changes) on a bad percentage or a non-boolean flag.
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         if is_internal_flag(key):
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         try:
@@ -339,20 +302,7 @@ class DynamicConfigurationManager:
                 f"got {rollout_percentage!r}"
             )
 
-        def change(snap: Snapshot) -> Snapshot:
-            old = snap.flags.get(key)
-            if old is None:
-                old = Flag(description="created by set_feature_flag")
-            elif key in snap.experiments or not is_boolean(old):
-                raise ConfigError(
-                    f"{self.flags_file}: flags.{key}: not a boolean feature flag "
-                    "(use the A/B test API for multivariate flags)"
-                )
-            new = _with_rollout(old, pct)
-            new = msgspec.structs.replace(new, enabled=bool(enabled))
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "set_feature_flag")
+        self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
 
     def register_custom_feature_flag(
         self, flag: Any, *, description: str = "", enabled: bool = False
@@ -361,7 +311,7 @@ class DynamicConfigurationManager:
 
         Returns True if the flag was created, False if it already existed (unchanged).
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         if not isinstance(description, str):  # null would be persisted and refused on load
             raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
         if isinstance(flag, Enum):
@@ -369,11 +319,7 @@ class DynamicConfigurationManager:
         if key in self._source.flags:
             return False
 
-        def change(snap: Snapshot) -> Snapshot:
-            new = Flag(default="on" if enabled else "off", description=description, tags=["custom"])
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "register_custom_feature_flag")
+        self._mutate(custom_flag_change(key, description, enabled), "register_custom_feature_flag")
         return True
 
     def set_flag_dependencies(self, flag: Any, depends_on: Iterable[Any]) -> None:
@@ -382,50 +328,20 @@ class DynamicConfigurationManager:
         A ``(flag, variant)`` pair requires that variant instead. Unknown flags and
         dependency cycles raise ConfigError and change nothing.
         """
-        key = _flag_key(flag)
+        key = flag_key(flag)
         pres: list[str | Prerequisite] = []
         for dep in depends_on:
             if isinstance(dep, tuple):
-                pres.append(Prerequisite(flag=_flag_key(dep[0]), variant=str(dep[1])))
+                pres.append(Prerequisite(flag=flag_key(dep[0]), variant=str(dep[1])))
             else:
-                pres.append(_flag_key(dep))
+                pres.append(flag_key(dep))
 
-        def change(snap: Snapshot) -> Snapshot:
-            old = snap.flags.get(key)
-            if old is None:
-                raise ConfigError(f"{self.flags_file}: flags.{key}: unknown flag")
-            new = msgspec.structs.replace(old, prerequisites=pres)
-            return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
-
-        self._mutate(change, "set_flag_dependencies")
+        self._mutate(dependencies_change(key, pres, self.flags_file), "set_flag_dependencies")
 
     def get_feature_flags_status(self) -> dict[str, dict[str, Any]]:
         """Every boolean feature flag: ``enabled``, ``rollout_percentage``, ``targeted``
         (has conditions), ``prerequisites``, ``description``, ``tags``."""
-        out: dict[str, dict[str, Any]] = {}
-        for key, flag in self._source.flags.items():
-            if key in self._tests or is_internal_flag(key) or not is_boolean(flag):
-                continue
-            on, _off = _on_off(flag)
-            rollouts = [
-                100.0 if r.rollout is None else float(r.rollout)
-                for r in flag.rules
-                if r.serve == on and r.split is None
-            ]
-            if (flag.default or "on") == on:
-                rollouts.append(100.0)
-            out[key] = {
-                "enabled": flag.enabled,
-                "rollout_percentage": max(rollouts, default=0.0),
-                "targeted": any(r.when is not None for r in flag.rules),
-                "prerequisites": [
-                    p if isinstance(p, str) else {"flag": p.flag, "variant": p.variant}
-                    for p in flag.prerequisites
-                ],
-                "description": flag.description,
-                "tags": list(flag.tags),
-            }
-        return out
+        return feature_status(self._source, self._tests)
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
@@ -638,29 +554,6 @@ class DynamicConfigurationManager:
         if self.exposures is not None:
             self.exposures.close()
         self.events.close()
-
-
-def _with_rollout(flag: Flag, pct: float) -> Flag:
-    """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent.
-
-    A flag with no such rule (on or off for everyone), or whose default serves the
-    on-variant (users no rule matched would get it regardless of the percentage), gets
-    a final rollout rule and the off variant as its default, so the percentage
-    applies to everyone else.
-    """
-    on, off = _on_off(flag)
-    rollout = None if pct >= 100.0 else pct
-    rules = [
-        msgspec.structs.replace(r, rollout=rollout) if r.serve == on and r.split is None else r
-        for r in flag.rules
-    ]
-    default = flag.default
-    if (flag.default or "on") == on or not any(
-        r.serve == on and r.split is None for r in flag.rules
-    ):
-        rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
-        default = off
-    return msgspec.structs.replace(flag, rules=rules, default=default)
 
 
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 try:
     import fcntl
@@ -47,7 +47,16 @@ class Exposure(NamedTuple):
         return {"test": self.test, "variant": self.variant, "user": self.user, "ts": self.time}
 
 
-ExposureSink = Any  # an object with write(batch: list[Exposure]) or a callable(batch)
+@runtime_checkable
+class BatchSink(Protocol):
+    """A sink object: ``write(batch)`` receives each batch of exposures (or metric
+    events); optional ``flush()`` and ``close()`` are called when present."""
+
+    def write(self, batch: list[Exposure]) -> Any: ...
+
+
+#: What the exposure logger accepts as a sink: a :class:`BatchSink` or ``callable(batch)``.
+ExposureSink = BatchSink | Callable[[list[Exposure]], Any]
 
 
 class MemorySink:
@@ -300,7 +309,7 @@ class ExposureLogger:
 
     def _deliver(self, batch: list[Exposure]) -> None:
         for sink in self.sinks:
-            write = getattr(sink, "write", None) or sink
+            write: Any = getattr(sink, "write", None) or sink
             try:
                 write(batch)
             except Exception:

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact
@@ -77,7 +77,15 @@ class ConfigChangeEvent:
         )
 
 
-Listener = Callable[[ConfigChangeEvent], Any] | Any
+@runtime_checkable
+class ChangeListener(Protocol):
+    """An object told about changes; ``on_config_changed`` may be sync or ``async``."""
+
+    def on_config_changed(self, event: ConfigChangeEvent) -> Any: ...
+
+
+#: What ``register_change_listener`` accepts: a callable or a :class:`ChangeListener`.
+Listener = Callable[[ConfigChangeEvent], Any] | ChangeListener
 
 
 class EventBus:

@@ -1,0 +1,138 @@
+"""The flags a configuration manager serves: the shared live flag set of its store.
+
+Which store (first that applies): the manager's ``flag_store`` or ``flags_file``
+argument; a ``flags.yaml``/``.yml``/``.json``/``.msgpack`` in the configuration
+directory; for the embedded demo directory, ``$CFGCORE_FLAG_STORE`` or ``flags.json`` in
+the state directory, seeded from the bundled catalog (the dynamic-config manager's
+default, so both serve the same flags). A custom directory without a flags file serves
+no flags: a service's configuration never silently picks up the demo catalog.
+
+The live set is :func:`cfgcore.runtime.flags.shared_flags` of that store, created on
+first use, so a manager that never serves flags never reads a flag file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from cfgcore.config.builder import FLAG_FILE_NAMES
+from cfgcore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.runtime.flags import LiveFlags
+    from cfgcore.runtime.flagstore import FlagDocument
+
+__all__ = ["ConfigFlags"]
+
+
+class ConfigFlags:
+    """One manager's flags; also the builder's view of them and a flag-set subscriber."""
+
+    def __init__(
+        self, manager: ConfigurationManager, store_arg: str | None, store_env: str | None
+    ) -> None:
+        self._manager = weakref.ref(manager)
+        self.store_arg = store_arg
+        self.store_env = store_env
+        self._live: LiveFlags | None = None
+        self._empty: Any = None
+        self._lock = threading.Lock()
+
+    def url(self) -> str | None:
+        """Where the flags live: a store path or URL, or None (no flags)."""
+        from cfgcore.config.manager import default_config_dir
+
+        manager = self._manager()
+        if self.store_arg:
+            return self.store_arg
+        if manager is None:
+            return None
+        for name in FLAG_FILE_NAMES:
+            path = os.path.join(manager.config_dir, name)
+            if os.path.exists(path):
+                return path
+        if os.path.abspath(manager.config_dir) == os.path.abspath(default_config_dir()):
+            from cfgcore.runtime.flagstore import default_state_dir
+
+            return self.store_env or os.path.join(default_state_dir(), "flags.json")
+        return None
+
+    def live(self) -> LiveFlags | None:
+        """The shared live flag set (created on first use), or None without flags."""
+        if self._live is None:
+            url = self.url()
+            if url is None:
+                return None
+            from cfgcore.config.manager import bundled_flags
+            from cfgcore.runtime.flags import shared_flags
+            from cfgcore.runtime.flagstore import open_store
+
+            with self._lock:
+                if self._live is None:
+                    live = shared_flags(open_store(url, seed=bundled_flags()))
+                    live.subscribe(self)
+                    self._live = live
+        return self._live
+
+    def engine(self) -> Any:
+        """The engine serving the flags (an empty one when there are none)."""
+        live = self.live()
+        if live is not None:
+            return live.engine
+        if self._empty is None:
+            from cfgcore.engine import Engine
+
+            with self._lock:
+                if self._empty is None:
+                    engine = Engine()
+                    engine.swap({"version": 1, "flags": {}})
+                    self._empty = engine
+        return self._empty
+
+    # -- what the builder reads (config.builder.ConfigBuilder.flags) --------------------
+
+    def _required(self) -> LiveFlags:
+        live = self.live()
+        if live is None:
+            raise ConfigError("this configuration has no flags")
+        return live
+
+    @property
+    def store(self) -> Any:
+        """The store, or None when the manager serves no flags."""
+        return None if self.url() is None else self._required().store
+
+    @property
+    def document(self) -> FlagDocument | None:
+        return self._required().document
+
+    def prepare(self, doc: FlagDocument) -> Any:
+        return self._required().prepare(doc)
+
+    def install(self, doc: FlagDocument, compiled: Any, source: str) -> bool:
+        return self._required().install(doc, compiled, source, initiator=self)
+
+    # -- subscriber (cfgcore.runtime.flags.FlagSubscriber) -------------------------------
+
+    def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
+        """A flag document went live through another path (the dynamic-config API, a
+        file watcher, the fleet store): tell the manager's listeners and audit log."""
+        manager = self._manager()
+        if initiator is self or manager is None:
+            return
+        event = manager._flags_event(doc.origin or "flags", source, manager._snap)
+        # which stored version and who wrote it, for remote changes as for local ones
+        event = dataclasses.replace(event, store_version=doc.version, writer=doc.writer)
+        manager.audit.record(event)
+        manager.events.emit([event])
+
+    def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
+        """A flag document was refused elsewhere; the live flags keep serving."""
+        manager = self._manager()
+        if manager is not None:
+            manager._error_event(error, source)

@@ -1,0 +1,200 @@
+"""The read side of the configuration manager: lock-free reads of the live snapshot.
+
+:class:`ConfigView` is the base of :class:`~cfgcore.config.manager.ConfigurationManager`:
+``manager.get("a.b")``, ``manager["a"]``, ``section``, ``typed``, ``explain`` and
+``debug_info`` read whichever snapshot is live (one reference, swapped atomically by the
+change path), so they never take a lock and never raise on a bad key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from cfgcore.config import checks
+from cfgcore.config.provenance import Provenance, explain
+from cfgcore.config.state import ConfigSnapshot
+from cfgcore.config.tree import FrozenDict, get_path, split_path, thaw
+from cfgcore.errors import ConfigError
+
+__all__ = ["ConfigView"]
+
+log = logging.getLogger("cfgcore.manager")
+
+_ABSENT: Any = object()
+_TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
+_FLAT_CACHE_LIMIT = 65536
+
+
+class ConfigView:
+    """Reads of the live configuration snapshot (``_snap``); see the module docstring."""
+
+    _snap: ConfigSnapshot
+    config_dir: str
+    config_dir_source: str
+    last_error: ConfigError | None
+
+    builder: Any
+
+    @property
+    def hot_reload_enabled(self) -> bool:
+        raise NotImplementedError
+
+    def _ensure_loaded(self) -> ConfigSnapshot:
+        raise NotImplementedError
+
+    def flag_store_url(self) -> str | None:
+        raise NotImplementedError
+
+    def _current(self) -> ConfigSnapshot:
+        snap = self._snap
+        return snap if snap.version else self._ensure_loaded()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+
+        Never raises. Repeated keys are served from a per-snapshot cache, so a read
+        costs one dict lookup after the first.
+        """
+        try:
+            value = self._snap.flat[key]
+        except (KeyError, TypeError):
+            return self._get_slow(key, default)
+        return default if value is _ABSENT else value
+
+    def _get_slow(self, key: Any, default: Any) -> Any:
+        try:
+            snap = self._snap if self._snap.version else self._ensure_loaded()
+            value = get_path(snap.config, split_path(key), _ABSENT)
+            if value is not _ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
+                snap.flat[key] = value
+        except Exception:  # bad key types, failed lazy load: a read never raises
+            return default
+        return default if value is _ABSENT else value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current().config[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._current().config
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current().config)
+
+    def __len__(self) -> int:
+        return len(self._current().config)
+
+    def keys(self) -> Any:
+        """Top-level keys of the active configuration."""
+        return self._current().config.keys()
+
+    def items(self) -> Any:
+        """Top-level items of the active configuration."""
+        return self._current().config.items()
+
+    def values(self) -> Any:
+        """Top-level values of the active configuration."""
+        return self._current().config.values()
+
+    @property
+    def config(self) -> FrozenDict:
+        """The active configuration (read-only tree; :func:`cfgcore.config.tree.thaw` copies)."""
+        return self._current().config
+
+    @property
+    def snapshot(self) -> ConfigSnapshot:
+        """The active snapshot; hold it to read several keys from one consistent version."""
+        return self._current()
+
+    @property
+    def version(self) -> int:
+        """Increments with every activation (0 before the first load)."""
+        return self._snap.version
+
+    @property
+    def environment(self) -> str:
+        """Environment of the active configuration."""
+        return self._current().environment
+
+    def section(self, key: str, type: type[Any] | None = None) -> Any:
+        """The sub-tree at ``key``; with ``type`` (a msgspec Struct, dataclass...) decoded
+        with ``msgspec.convert`` (keys the type does not declare are ignored)."""
+        snap = self._current()
+        value = get_path(snap.config, split_path(key))
+        if type is None:
+            return value
+        try:
+            return msgspec.convert(thaw(value), type=type, str_keys=True)
+        except msgspec.ValidationError as exc:
+            sub = checks.msgspec_path(exc)
+            where = f"{key}.{sub}" if sub else key
+            raise ConfigError([checks.problem(where, str(exc), snap.layers, snap.config)]) from None
+
+    def typed(self) -> Any:
+        """The active configuration as :class:`cfgcore.config.schema.ConfigSchema`.
+
+        A typed view of the known sections, decoded once per snapshot; keys the schema
+        does not know are ignored by the view and stay in :attr:`config`.
+
+        >>> typed = get_config_manager().typed()
+        >>> typed.music_streaming.audio_quality.premium_bitrate
+        320
+        """
+        from cfgcore.config.schema import ConfigSchema
+
+        snap = self._current()
+        view = snap.flat.get(_TYPED)
+        if view is None:
+            try:
+                view = msgspec.convert(thaw(snap.config), type=ConfigSchema, str_keys=True)
+            except msgspec.ValidationError as exc:
+                where = checks.msgspec_path(exc)
+                raise ConfigError(
+                    [checks.problem(where, str(exc), snap.layers, snap.config)]
+                ) from None
+            snap.flat[_TYPED] = view
+        return view
+
+    def explain(self, key: str) -> Provenance:
+        """Which layer and file:line (or environment variable, or runtime update) set
+        ``key``, and what it overrides. ``str()`` of the result is a readable report."""
+        snap = self._current()
+        return explain(list(snap.layers), key, snap.config)
+
+    def enable_debug_mode(self) -> dict[str, Any]:
+        """Log loads, reloads and file events on ``cfgcore`` at DEBUG; return :meth:`debug_info`."""
+        self.builder.debug = True
+        root = logging.getLogger("cfgcore")
+        root.setLevel(logging.DEBUG)
+        if not root.handlers and not logging.getLogger().handlers:
+            root.addHandler(logging.StreamHandler())
+        info = self.debug_info()
+        log.debug("cfgcore debug mode: %s", info)
+        return info
+
+    def debug_info(self) -> dict[str, Any]:
+        """What is live: directory (and how it was chosen), environment, profiles,
+        layers, version, flags, watcher."""
+        snap = self._current()
+        from cfgcore._compat import IMPLEMENTATION
+
+        return {
+            "config_dir": self.config_dir,
+            "config_dir_source": self.config_dir_source,
+            "environment": snap.environment,
+            "profile": snap.profile,
+            "geographic_profile": snap.geographic_profile,
+            "version": snap.version,
+            "layers": [
+                {"name": layer.name, "kind": layer.kind, "file": layer.file}
+                for layer in snap.layers
+            ],
+            "flags_file": snap.flags_file,
+            "flag_store": self.flag_store_url(),
+            "implementation": IMPLEMENTATION,
+            "hot_reload": self.hot_reload_enabled,
+            "last_error": str(self.last_error) if self.last_error else None,
+        }

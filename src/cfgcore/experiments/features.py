@@ -1,0 +1,172 @@
+"""Feature flags in the seed's API: the catalog enum and the changes its calls make.
+
+Each change is a pure function of the stored snapshot (``Snapshot -> Snapshot``), so the
+flag store can apply it to the newest document, and retry it after a compare-and-set
+conflict, without surprises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError
+from cfgcore.experiments.abtest import is_boolean
+from cfgcore.experiments.layers import is_internal_flag
+from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
+
+__all__ = [
+    "FeatureFlag",
+    "custom_flag_change",
+    "dependencies_change",
+    "feature_status",
+    "flag_key",
+    "on_off",
+    "rollout_change",
+    "with_rollout",
+]
+
+Change = Callable[[Snapshot], Snapshot]
+
+
+class FeatureFlag(str, Enum):
+    """The built-in flag catalog (the bundled music-streaming flags).
+
+    Members are strings too (``FeatureFlag.X == "x"``). Any other flag can be checked
+    by name or through your own Enum
+    (:meth:`DynamicConfigurationManager.register_custom_feature_flag`).
+    """
+
+    ENHANCED_ANOMALY_DETECTION = "enhanced_anomaly_detection"
+    EXPERIMENTAL_ML_MODELS = "experimental_ml_models"
+    ADVANCED_AUDIO_ANALYTICS = "advanced_audio_analytics"
+    # The segment features of the user_segments block.
+    ENHANCED_RECOMMENDATIONS = "enhanced_recommendations"
+    PREDICTIVE_SKIP_DETECTION = "predictive_skip_detection"
+    PARENTAL_CONTROLS = "parental_controls"
+    SHARED_PLAYLISTS_ANALYSIS = "shared_playlists_analysis"
+    STUDY_MODE_DETECTION = "study_mode_detection"
+    CAMPUS_TRENDING_ANALYSIS = "campus_trending_analysis"
+    AD_PLACEMENT_OPTIMIZATION = "ad_placement_optimization"
+    CONVERSION_TRIGGER_DETECTION = "conversion_trigger_detection"
+    LOSSLESS_AUDIO_EU = "lossless_audio_eu"
+
+
+def flag_key(flag: Any) -> str:
+    if isinstance(flag, Enum):
+        value = flag.value
+        if not isinstance(value, str):
+            raise ConfigError(f"feature flag {flag!r}: its value must be a string (the flag key)")
+        return value
+    if isinstance(flag, str) and flag:
+        return flag
+    raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
+
+
+def on_off(flag: Flag) -> tuple[str, str]:
+    if flag.variants is None:
+        return "on", flag.off_variant or "off"
+    on = next((k for k, v in flag.variants.items() if v is True), "on")
+    off = next((k for k, v in flag.variants.items() if v is False), "off")
+    return on, flag.off_variant or off
+
+
+# --------------------------------------------------------------------------- manager
+
+
+def with_rollout(flag: Flag, pct: float) -> Flag:
+    """``flag`` with every rule serving its on-variant rolled out to ``pct`` percent.
+
+    A flag with no such rule (on or off for everyone), or whose default serves the
+    on-variant (users no rule matched would get it regardless of the percentage), gets
+    a final rollout rule and the off variant as its default, so the percentage
+    applies to everyone else.
+    """
+    on, off = on_off(flag)
+    rollout = None if pct >= 100.0 else pct
+    rules = [
+        msgspec.structs.replace(r, rollout=rollout) if r.serve == on and r.split is None else r
+        for r in flag.rules
+    ]
+    default = flag.default
+    if (flag.default or "on") == on or not any(
+        r.serve == on and r.split is None for r in flag.rules
+    ):
+        rules.append(Rule(serve=on, rollout=rollout, name="rollout"))
+        default = off
+    return msgspec.structs.replace(flag, rules=rules, default=default)
+
+
+def rollout_change(key: str, enabled: bool, pct: float, where: str) -> Change:
+    """The change ``set_feature_flag`` makes: ``key`` on or off, rolled out to ``pct``
+    percent of the users its rules let through (created when unknown)."""
+
+    def change(snap: Snapshot) -> Snapshot:
+        old = snap.flags.get(key)
+        if old is None:
+            old = Flag(description="created by set_feature_flag")
+        elif key in snap.experiments or not is_boolean(old):
+            raise ConfigError(
+                f"{where}: flags.{key}: not a boolean feature flag "
+                "(use the A/B test API for multivariate flags)"
+            )
+        new = msgspec.structs.replace(with_rollout(old, pct), enabled=enabled)
+        return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
+
+    return change
+
+
+def custom_flag_change(key: str, description: str, enabled: bool) -> Change:
+    """The change ``register_custom_feature_flag`` makes: a new boolean flag."""
+
+    def change(snap: Snapshot) -> Snapshot:
+        new = Flag(default="on" if enabled else "off", description=description, tags=["custom"])
+        return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
+
+    return change
+
+
+def dependencies_change(key: str, pres: list[str | Prerequisite], where: str) -> Change:
+    """The change ``set_flag_dependencies`` makes: ``key``'s prerequisites."""
+
+    def change(snap: Snapshot) -> Snapshot:
+        old = snap.flags.get(key)
+        if old is None:
+            raise ConfigError(f"{where}: flags.{key}: unknown flag")
+        new = msgspec.structs.replace(old, prerequisites=pres)
+        return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
+
+    return change
+
+
+def feature_status(snapshot: Snapshot, tests: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every boolean feature flag of ``snapshot`` (tests and internal flags excluded):
+    ``enabled``, ``rollout_percentage``, ``targeted``, ``prerequisites``, ``description``,
+    ``tags``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, flag in snapshot.flags.items():
+        if key in tests or is_internal_flag(key) or not is_boolean(flag):
+            continue
+        on, _off = on_off(flag)
+        rollouts = [
+            100.0 if r.rollout is None else float(r.rollout)
+            for r in flag.rules
+            if r.serve == on and r.split is None
+        ]
+        if (flag.default or "on") == on:
+            rollouts.append(100.0)
+        out[key] = {
+            "enabled": flag.enabled,
+            "rollout_percentage": max(rollouts, default=0.0),
+            "targeted": any(r.when is not None for r in flag.rules),
+            "prerequisites": [
+                p if isinstance(p, str) else {"flag": p.flag, "variant": p.variant}
+                for p in flag.prerequisites
+            ],
+            "description": flag.description,
+            "tags": list(flag.tags),
+        }
+    return out
