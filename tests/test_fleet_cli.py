@@ -34,6 +34,7 @@ def test_publish_validates_then_writes_config_and_flags(
     redis_server, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("JWT_SIGNING_KEY", "sup3r-s3cret-signing-key-0123456789abcdef")
     config = _config_dir(tmp_path)
     url = redis_server.url + "?namespace=pub&cache=off"
     code = main(["publish", "--store", url, "--config-dir", str(config), "-e", "staging",
@@ -46,6 +47,9 @@ def test_publish_validates_then_writes_config_and_flags(
     assert doc.snapshot.flags is not None and doc.snapshot.flags.flags
     with RedisFlagStore(url) as flags:
         assert set(flags.read().snapshot.flags) == set(doc.snapshot.flags.flags)
+    # secrets stay on the machine that has them: the reference is published instead
+    assert b"sup3r-s3cret" not in doc.data
+    assert b"${JWT_SIGNING_KEY" in doc.data
 
 
 def test_publish_refuses_an_invalid_configuration_and_writes_nothing(

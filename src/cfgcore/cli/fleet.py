@@ -46,13 +46,9 @@ def _with_references(config: Any, refs: Any) -> Any:
     variable replaced by its reference: a published tree carries no secrets."""
     import msgspec
 
-    plain = msgspec.to_builtins(config, builtin_types=None, str_keys=True)
-    for path, ref in dict(refs or {}).items():
-        node = plain
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = ref
-    return plain
+    from cfgcore.config.environ import with_refs
+
+    return msgspec.to_builtins(with_refs(config, refs), str_keys=True)
 
 
 def publish(args: argparse.Namespace) -> int:
