@@ -310,3 +310,28 @@ def test_tls(redis_binary, tmp_path, stores):
             untrusted.read()  # a certificate nobody vouches for is refused
     finally:
         tls.stop()
+
+
+def test_a_forked_child_follows_on_its_own(store_url, stores):
+    """A pre-fork server (gunicorn --preload) forks after the store started following:
+    the child gets its own follower thread and connections."""
+    import warnings
+
+    follower = stores(store_url)
+    follower.watch(lambda doc: None)
+    wait_for(lambda: follower.connected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            with RedisFlagStore(store_url) as writer:
+                writer.update(add("from_child"))
+            wait_for(lambda: follower.version == 1, timeout=10)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    wait_for(lambda: follower.version == 1)  # the parent follows too

@@ -58,6 +58,7 @@ import msgspec
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
+from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
@@ -948,5 +949,4 @@ def _restart_followers_after_fork() -> None:
         store._after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_followers_after_fork)
+after_fork_in_child(_restart_followers_after_fork)
