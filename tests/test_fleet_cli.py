@@ -99,3 +99,49 @@ def test_watch_store_prints_each_version_and_its_writer(redis_server, capsys):
     assert len(out) == 2
     assert "v2 alice@" in out[0] and out[0].endswith("dark_mode")
     assert "v3 alice@" in out[1] and out[1].endswith("lossless_audio")
+
+
+def test_a_manager_follows_published_configuration(redis_server, tmp_path, monkeypatch):
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.runtime.redis_store import PublishedConfig
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("JWT_SIGNING_KEY", "local-secret-0123456789abcdef0123456789")
+    config = _config_dir(tmp_path)
+    url = redis_server.url + "?namespace=follow&poll=0.2"
+    publish = ["publish", "--store", url, "--config-dir", str(config), "-e", "staging"]
+    assert main(publish) == 0
+    manager = ConfigurationManager(config_source=url, environment="staging")
+    try:
+        manager.load_environment_config()
+        key = "music_streaming.streaming.prefetch_tracks"
+        assert manager.get(key) == 2
+        # the reference was published; the secret comes from this machine's environment
+        assert "local-secret" in str(manager.get("security.jwt.signing_key", ""))
+        events: list = []
+        manager.register_change_listener(events.append)
+        base = config / "base.yaml"
+        base.write_text(base.read_text().replace("prefetch_tracks: 2", "prefetch_tracks: 3"))
+        assert main(publish) == 0
+        wait_for(lambda: manager.get(key) == 3)
+        change = next(e for e in events if e.config_path == key)
+        assert (change.old_value, change.new_value, change.source) == (2, 3, "redis")
+        # a published tree that does not validate is refused; the last good one serves
+        with RedisConfigStore(url, "staging") as store:
+            tree = msgspec.to_builtins(store.read().snapshot.config)
+            tree["music_streaming"]["audio_quality"]["bitrates"]["premium"] = "high"
+            store.update(lambda _: PublishedConfig(environment="staging", config=tree))
+        wait_for(lambda: any(e.is_error for e in events))
+        assert manager.get("music_streaming.audio_quality.bitrates.premium") == 320
+        manager.update_config(key, 4)  # a rebuild starts from the last good tree
+        assert manager.get("music_streaming.audio_quality.bitrates.premium") == 320
+    finally:
+        manager.close()
+    # Redis down at start: the last followed configuration serves
+    redis_server.kill()
+    offline = ConfigurationManager(config_source=url, environment="staging")
+    try:
+        offline.load_environment_config()
+        assert offline.get(key) == 3
+    finally:
+        offline.close()

@@ -575,7 +575,8 @@ class RedisFlagStore:
                 new = FlagDocument(new_snapshot, data, int(version), checksum, writer, self.url)
                 self._replicate(new.version)
                 self.stats["writes"] += 1
-                self._write_cache(new)
+                # No cache write here: the cache holds what a follower accepted (this
+                # process's follower caches its own write when the announcement comes).
                 return old, new
             if status == -1:
                 raise ConfigError(
@@ -815,10 +816,10 @@ class RedisFlagStore:
                 return
             except Exception:
                 log.exception("%s: flag store listener failed on version %d", self.url, version)
+        self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._seen = max(self._seen, doc.version)
         self.stats["accepted"] += 1
-        self._write_cache(doc)
 
     def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
         self._reported = (version, checksum)
