@@ -102,9 +102,7 @@ def snapshots(draw):
             flag["variants"] = {
                 name: draw(st.one_of(scalars, st.just({"k": name}))) for name in names
             }
-            flag["default"] = draw(st.sampled_from(names))
-        elif draw(st.booleans()):
-            flag["default"] = draw(st.sampled_from(names))
+        flag["default"] = draw(st.sampled_from(names))
         if draw(st.booleans()):
             flag["off_variant"] = draw(st.sampled_from(names))
         flag["enabled"] = draw(st.booleans()) or draw(st.booleans())

@@ -36,6 +36,7 @@ def env_flag(name: str, default: bool = False) -> bool:
 
 
 NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
+USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None
 
 impl: ModuleType

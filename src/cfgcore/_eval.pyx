@@ -18,10 +18,12 @@ from libc.stdint cimport int32_t, uint32_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memset
 
+from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the shared layout
+
 from collections.abc import Mapping
 
 from cfgcore import compiler as _C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "c"
 
@@ -31,104 +33,33 @@ cdef extern from "Python.h":
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
+    bint PyLong_CheckExact(object)
+    bint PyFloat_CheckExact(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0
     double PyFloat_AS_DOUBLE(object)
     dict _PyDict_NewPresized(Py_ssize_t)
+    # The same C function without Cython's exception check: a NULL result with an
+    # error set (a key whose __eq__ raised) is cleared and read as "missing".
+    PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
 
 
 cdef enum:
-    OP_FALSE = 0
-    OP_ALL = 1
-    OP_ANY = 2
-    OP_NOT = 3
-    OP_EQ = 10
-    OP_EQ_CI = 11
-    OP_NE = 12
-    OP_NE_CI = 13
-    OP_IN = 14
-    OP_IN_CI = 15
-    OP_NOT_IN = 16
-    OP_NOT_IN_CI = 17
-    OP_LT = 20
-    OP_LE = 21
-    OP_GT = 22
-    OP_GE = 23
-    OP_STARTS = 30
-    OP_ENDS = 31
-    OP_CONTAINS = 32
-    OP_STARTS_CI = 33
-    OP_ENDS_CI = 34
-    OP_CONTAINS_CI = 35
-    OP_REGEX = 40
-    OP_SEMVER_EQ = 41
-    OP_SEMVER_LT = 42
-    OP_SEMVER_GT = 43
-    OP_EXISTS = 50
+    STACK_SLOTS = 32  # contexts with up to this many slots bind on the C stack
 
-cdef enum:
-    K_MISSING = 0
-    K_STR = 1
-    K_NUM = 2
-    K_BOOL = 4
-    K_OTHER = 8
-
-# Record widths and field offsets (cfgcore.compiler defines the same; a test checks).
-cdef enum:
-    NW = 6
-    FW = 18
-    RW = 7
-    PW = 2
-    F_ENABLED = 0
-    F_OFF = 1
-    F_DEFAULT = 2
-    F_RULE_START = 3
-    F_RULE_COUNT = 4
-    F_PRE_START = 5
-    F_PRE_COUNT = 6
-    F_BUCKET_START = 7
-    F_BUCKET_COUNT = 8
-    F_SALT_OFF = 9
-    F_SALT_LEN = 10
-    F_SCHEME = 11
-    F_SCHED = 12
-    F_SLOTS_START = 13
-    F_SLOTS_COUNT = 14
-    F_VAR_BASE = 15
-    F_VAR_COUNT = 16
-    F_BOOL = 17
-    R_COND = 0
-    R_SERVE = 1
-    R_ROLLOUT = 2
-    R_SPLIT_START = 3
-    R_SPLIT_COUNT = 4
-    R_BUCKET_START = 5
-    R_BUCKET_COUNT = 6
-
-cdef enum:
-    BUCKETS = 100000
-    STACK_SLOTS = 32
-
-cdef enum:
-    R_STATIC = 0
-    R_DEFAULT = 1
-    R_MATCH = 2
-    R_SPLIT = 3
-    R_DISABLED = 4
-    R_PREREQ = 5
-
-OPCODES = {name: value for name, value in dict(
+# Every layout constant as the extension was compiled with it: tests/test_core_layout.py
+# checks it against _layout.pxd and cfgcore._layout, both ways.
+LAYOUT = dict(
     OP_FALSE=OP_FALSE, OP_ALL=OP_ALL, OP_ANY=OP_ANY, OP_NOT=OP_NOT, OP_EQ=OP_EQ,
     OP_EQ_CI=OP_EQ_CI, OP_NE=OP_NE, OP_NE_CI=OP_NE_CI, OP_IN=OP_IN, OP_IN_CI=OP_IN_CI,
     OP_NOT_IN=OP_NOT_IN, OP_NOT_IN_CI=OP_NOT_IN_CI, OP_LT=OP_LT, OP_LE=OP_LE, OP_GT=OP_GT,
     OP_GE=OP_GE, OP_STARTS=OP_STARTS, OP_ENDS=OP_ENDS, OP_CONTAINS=OP_CONTAINS,
     OP_STARTS_CI=OP_STARTS_CI, OP_ENDS_CI=OP_ENDS_CI, OP_CONTAINS_CI=OP_CONTAINS_CI,
     OP_REGEX=OP_REGEX, OP_SEMVER_EQ=OP_SEMVER_EQ, OP_SEMVER_LT=OP_SEMVER_LT,
-    OP_SEMVER_GT=OP_SEMVER_GT, OP_EXISTS=OP_EXISTS,
-).items()}
-LAYOUT = dict(
-    NW=NW, FW=FW, RW=RW, PW=PW, K_MISSING=K_MISSING, K_STR=K_STR, K_NUM=K_NUM,
-    K_BOOL=K_BOOL, K_OTHER=K_OTHER, BUCKETS=BUCKETS,
+    OP_SEMVER_GT=OP_SEMVER_GT, OP_EXISTS=OP_EXISTS, K_MISSING=K_MISSING, K_STR=K_STR,
+    K_NUM=K_NUM, K_BOOL=K_BOOL, K_OTHER=K_OTHER, NW=NW, FW=FW, RW=RW, PW=PW,
     F_ENABLED=F_ENABLED, F_OFF=F_OFF, F_DEFAULT=F_DEFAULT, F_RULE_START=F_RULE_START,
     F_RULE_COUNT=F_RULE_COUNT, F_PRE_START=F_PRE_START, F_PRE_COUNT=F_PRE_COUNT,
     F_BUCKET_START=F_BUCKET_START, F_BUCKET_COUNT=F_BUCKET_COUNT, F_SALT_OFF=F_SALT_OFF,
@@ -136,7 +67,13 @@ LAYOUT = dict(
     F_SLOTS_COUNT=F_SLOTS_COUNT, F_VAR_BASE=F_VAR_BASE, F_VAR_COUNT=F_VAR_COUNT, F_BOOL=F_BOOL,
     R_COND=R_COND, R_SERVE=R_SERVE, R_ROLLOUT=R_ROLLOUT, R_SPLIT_START=R_SPLIT_START,
     R_SPLIT_COUNT=R_SPLIT_COUNT, R_BUCKET_START=R_BUCKET_START, R_BUCKET_COUNT=R_BUCKET_COUNT,
+    REASON_STATIC=REASON_STATIC, REASON_DEFAULT=REASON_DEFAULT, REASON_MATCH=REASON_MATCH,
+    REASON_SPLIT=REASON_SPLIT, REASON_DISABLED=REASON_DISABLED, REASON_PREREQ=REASON_PREREQ,
+    REASON_ERROR=REASON_ERROR, V_BOOL=V_BOOL, V_STR=V_STR, V_NUM=V_NUM, V_OBJECT=V_OBJECT,
+    V_ARRAY=V_ARRAY, V_NULL=V_NULL, V_MIXED=V_MIXED, BUCKETS=BUCKETS,
+    SCHEME_MURMUR3=SCHEME_MURMUR3
 )
+OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
 cdef int MAX_REGEX_INPUT = _C.MAX_REGEX_INPUT
 
@@ -189,6 +126,13 @@ ctypedef struct Outcome:
     int var
     int reason
     int rule
+
+
+cdef bint _is_mapping(object obj) noexcept:
+    try:
+        return isinstance(obj, Mapping)
+    except Exception:  # an object faking its __class__
+        return False
 
 
 cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
@@ -372,7 +316,10 @@ cdef class Context:
     cdef Binding _bound
 
     def __init__(self, attrs=None):
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
@@ -535,6 +482,9 @@ cdef class CompiledSnapshot:
         sv.ci_id = -1
         if v is None:
             return 0
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v)
+                or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
         # slot read only for bucketing or prefixes never needs one.
         if v is True or v is False:
@@ -614,8 +564,12 @@ cdef class CompiledSnapshot:
         cdef PyObject* found
         name = self._slot_names[slot]
         if type(attrs) is dict:
-            found = PyDict_GetItemWithError(attrs, name)
-            return <object>found if found != NULL else None
+            found = _dict_get_or_null(attrs, name)
+            if found != NULL:
+                return <object>found
+            if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
+                PyErr_Clear()
+            return None
         try:
             return attrs.get(name)
         except Exception:  # a hostile mapping must not break evaluation
@@ -641,22 +595,23 @@ cdef class CompiledSnapshot:
         bd.snap = self
         bd.n = self.n_slots
         bd.vals = _missing_slots(self.n_slots)
-        if type(attrs) is dict or isinstance(attrs, Mapping):
+        if type(attrs) is dict or _is_mapping(attrs):
             self._bind_into(bd.vals, attrs, NULL, self.n_slots)
         return bd
 
     cdef inline int _lookup(self, object key):
         cdef PyObject* found
-        if PyUnicode_CheckExact(key):  # str keys cannot raise: skip the try block
-            found = PyDict_GetItem(self._index, key)
-            return <int>(<object>found) if found != NULL else -1
-        try:
-            found = PyDict_GetItemWithError(self._index, key)
-        except Exception:  # unhashable key
-            return -1
-        if found == NULL:
-            return -1
-        return <int>(<object>found)
+        if not PyUnicode_CheckExact(key):
+            # Only strings name flags; a str subclass by its exact value (its __hash__
+            # and __eq__ are never called), anything else is not found.
+            if not PyUnicode_Check(key):
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        found = PyDict_GetItem(self._index, key)  # exact str: cannot raise
+        return <int>(<object>found) if found != NULL else -1
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
     cdef bint _regex(self, int a, PyObject* text) noexcept:
@@ -763,7 +718,9 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                continue
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first
@@ -801,6 +758,7 @@ cdef class CompiledSnapshot:
             return NAN  # a broken clock: schedules treat the flag as out of window
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef Outcome out
@@ -811,21 +769,22 @@ cdef class CompiledSnapshot:
         out.rule = -1
         if not f[F_ENABLED]:
             out.var = f[F_OFF]
-            out.reason = R_DISABLED
+            out.reason = REASON_DISABLED
             return out
         if f[F_SCHED]:
-            if isnan(now[0]):
+            if now[1] == 0:  # read the clock once per evaluation, even when it fails
                 now[0] = self._now()
+                now[1] = 1
             if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
                 out.var = f[F_OFF]
-                out.reason = R_DISABLED
+                out.reason = REASON_DISABLED
                 return out
         for p in range(pstart, pstart + f[F_PRE_COUNT]):
             want = self.prereqs[p * PW + 1]
             got = self._eval(self.prereqs[p * PW], b, now).var
             if not (self.is_true[got] if want < 0 else got == want):
                 out.var = f[F_OFF]
-                out.reason = R_PREREQ
+                out.reason = REASON_PREREQ
                 return out
         for k in range(rcount):
             r = self.rules + (rstart + k) * RW
@@ -835,7 +794,7 @@ cdef class CompiledSnapshot:
             nsplit = r[R_SPLIT_COUNT]
             if thr < 0 and nsplit == 0:
                 out.var = r[R_SERVE]
-                out.reason = R_MATCH
+                out.reason = REASON_MATCH
                 out.rule = k
                 return out
             if r[R_BUCKET_COUNT]:
@@ -850,23 +809,25 @@ cdef class CompiledSnapshot:
             if nsplit == 0:
                 if bucket < thr:
                     out.var = r[R_SERVE]
-                    out.reason = R_SPLIT
+                    out.reason = REASON_SPLIT
                     out.rule = k
                     return out
                 continue
             for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
                 if bucket < self.splits[j * 2]:
                     out.var = self.splits[j * 2 + 1]
-                    out.reason = R_SPLIT
+                    out.reason = REASON_SPLIT
                     out.rule = k
                     return out
         out.var = f[F_DEFAULT]
-        out.reason = R_STATIC if rcount == 0 else R_DEFAULT
+        out.reason = REASON_STATIC if rcount == 0 else REASON_DEFAULT
         return out
 
     cdef Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef SlotVal stackvals[STACK_SLOTS]
         cdef SlotVal* vals
@@ -875,12 +836,12 @@ cdef class CompiledSnapshot:
         cdef int k
         if type(ctx) is Context:
             bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
-            return self._eval(fi, bd.vals, &now)
-        if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, bd.vals, now)
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            return self._eval(fi, self.empty, now)
         f = self.flags + fi * FW
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, self.empty, now)
         if self.n_slots <= STACK_SLOTS:
             vals = &stackvals[0]
         else:
@@ -888,7 +849,7 @@ cdef class CompiledSnapshot:
             if vals == NULL:
                 raise MemoryError()
         self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
-        out = self._eval(fi, vals, &now)
+        out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
         if vals != &stackvals[0]:
@@ -897,21 +858,33 @@ cdef class CompiledSnapshot:
 
     # -- public API ----------------------------------------------------------------------
     cpdef bint is_enabled(self, key, ctx=None):
-        """True if the boolean flag ``key`` is on for ``ctx``; False if unknown or not boolean."""
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         cdef int fi = self._lookup(key)
         if fi < 0 or not self.flags[fi * FW + F_BOOL]:
             return False
         return self.is_true[self._run(fi, ctx).var]
 
     cpdef variant(self, key, ctx=None):
-        """The name of the variant served for ``ctx``; None if the flag is unknown."""
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         cdef int fi = self._lookup(key)
         if fi < 0:
             return None
         return self._names[self._run(fi, ctx).var]
 
     cpdef value(self, key, ctx=None, default=None):
-        """The value served for ``ctx``; ``default`` if unknown or of another type than it."""
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         cdef int fi = self._lookup(key)
         cdef int var
         if fi < 0:
@@ -922,12 +895,19 @@ cdef class CompiledSnapshot:
         return self._values[var]
 
     cpdef evaluate(self, key, ctx=None, default=None):
-        """Full resolution details (value, variant, reason, rule index, error code)."""
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         cdef int fi = self._lookup(key)
         cdef Outcome out
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -938,7 +918,7 @@ cdef class CompiledSnapshot:
         out = self._run(fi, ctx)
         if default is not None and _value_kind(default) != self._value_kinds[out.var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=self._keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -947,7 +927,7 @@ cdef class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=self._keys[fi],
             value=self._values[out.var],
             variant=self._names[out.var],
             reason=REASONS[out.reason],
@@ -956,8 +936,14 @@ cdef class CompiledSnapshot:
         )
 
     cpdef dict evaluate_all(self, ctx=None):
-        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
-        cdef double now = NAN
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
@@ -968,7 +954,7 @@ cdef class CompiledSnapshot:
             bd = self._bind_all(ctx)
         vals = bd.vals
         for i in range(self.n_flags):
-            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, &now).var])
+            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, now).var])
         return result
 
 
@@ -1026,16 +1012,44 @@ cdef class EngineCore:
         return ctx
 
     def is_enabled(self, key, ctx=None):
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key, ctx=None):
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         return self._snap.variant(key, ctx)
 
     def value(self, key, ctx=None, default=None):
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key, ctx=None, default=None):
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx=None):
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
         return self._snap.evaluate_all(ctx)
