@@ -65,7 +65,7 @@ def flag_set(n: int = 200) -> Snapshot:
 
 def bump(i: int):
     return lambda s: msgspec.structs.replace(
-        s, flags={**s.flags, "bench_counter": Flag(description=str(i))}
+        s, flags={**s.flags, "bench_counter": Flag(default="on", description=str(i))}
     )
 
 

@@ -73,7 +73,7 @@ def write(url: str, rate: float) -> None:
         i += 1
         store.update(
             lambda s, i=i: msgspec.structs.replace(
-                s, flags={**s.flags, "bench_counter": Flag(description=str(i))}
+                s, flags={**s.flags, "bench_counter": Flag(default="on", description=str(i))}
             )
         )
     store.close()

@@ -97,7 +97,7 @@ def repair(url: str, name: str) -> None:
     """Replace whatever is stored (even a corrupt document) with one flag ``name``."""
     store = RedisFlagStore(url)
     _, new = store.update(
-        lambda _: Snapshot(flags={name: Flag()}), check=Engine().compile, force=True
+        lambda _: Snapshot(flags={name: Flag(default="on")}), check=Engine().compile, force=True
     )
     print(json.dumps({"done": new.version}), flush=True)
     store.close()

@@ -89,7 +89,7 @@ def test_watch_store_prints_each_version_and_its_writer(redis_server, capsys):
     # (and prints) only the newest
     for i, name in enumerate(("dark_mode", "lossless_audio")):
         writer.update(
-            lambda s, n=name: msgspec.structs.replace(s, flags={**s.flags, n: Flag()}),
+            lambda s, n=name: msgspec.structs.replace(s, flags={**s.flags, n: Flag(default="on")}),
             actor="alice",
         )
         wait_for(lambda i=i: printed(f"v{i + 2} alice@"), timeout=20)

@@ -19,7 +19,7 @@ from tests.redis_server import SENTINEL, RedisServer, Sentinel, wait_for
 
 
 def add(name: str):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag()})
+    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
 
 
 def write_until_accepted(store: RedisFlagStore, name: str, timeout: float = 20.0) -> int:

@@ -22,7 +22,9 @@ from tests.redis_server import RedisServer, free_port, wait_for
 
 
 def add(name: str, **kw):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(**kw)})
+    return lambda s: msgspec.structs.replace(
+        s, flags={**s.flags, name: Flag(**{"default": "on", **kw})}
+    )
 
 
 @pytest.fixture
@@ -254,7 +256,7 @@ def test_forced_replace_repairs_an_unreadable_version(redis_server, store_url, s
     redis_server.client().hset("{t}:flags", "version", "garbage")
     with pytest.raises(ConfigError, match="not a number"):
         store.update(add("b"))
-    _, new = store.update(lambda _: Snapshot(flags={"fresh": Flag()}), force=True)
+    _, new = store.update(lambda _: Snapshot(flags={"fresh": Flag(default="on")}), force=True)
     assert new.version == 2 and set(store.read().snapshot.flags) == {"fresh"}
 
 
