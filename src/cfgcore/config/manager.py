@@ -120,7 +120,9 @@ class ConfigurationManager(ConfigView):
     replaces ``os.environ`` for ``${VAR}`` substitution and the ``CFGCORE__`` layer.
     ``flag_store`` (a path or a ``redis://`` URL) or ``flags_file`` choose where the
     flags served by :attr:`flags` live; the dynamic-config manager of the same process
-    shares them.
+    shares them. ``config_source`` (a ``redis://`` URL, instead of ``config_dir``) serves
+    the configurations ``cfgcore publish`` put there and follows every new version
+    (:mod:`cfgcore.config.published`).
     """
 
     def __init__(
@@ -138,9 +140,20 @@ class ConfigurationManager(ConfigView):
         flag_store: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         debounce_ms: int | None = None,
+        config_source: str | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        if config_dir is not None:
+        self._published: Any = None
+        if config_source is not None:
+            # Published by `cfgcore publish` to a store (config/published.py)
+            from cfgcore.config.published import PublishedSource
+
+            if config_dir is not None:
+                raise ConfigError("give config_dir or config_source, not both")
+            self._published = PublishedSource(self, config_source)
+            config_dir, self.config_dir_source = self._published.dir, "config_source"
+            self.config_dir = os.path.abspath(config_dir)
+        elif config_dir is not None:
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
@@ -306,6 +319,8 @@ class ConfigurationManager(ConfigView):
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             self._refuse_embedded_in_production(env)
+            if self._published is not None:
+                self._published.sync(env)  # newest published version on disk, followed
             runtime = prev.runtime if prev.environment == env else None
             return self.builder.build(env, prof, geo, runtime, prev)
 
@@ -567,6 +582,8 @@ class ConfigurationManager(ConfigView):
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.reloader.close()
         self.events.close()
+        if self._published is not None:
+            self._published.close()
 
 
 def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:

@@ -503,13 +503,24 @@ class DynamicConfigurationManager:
     ) -> list[ConfigChangeEvent]:
         now, version = self._now(), self._engine.version
         actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
+        # Which stored version this is and who wrote it, for remote changes as for local
+        store: dict[str, Any] = (
+            {"store_version": doc.version, "writer": doc.writer} if doc is not None else {}
+        )
         events = []
         for key in dict.fromkeys([*old.flags, *new.flags]):
             a, b = old.flags.get(key), new.flags.get(key)
             if a != b:
                 events.append(
                     ConfigChangeEvent(
-                        f"flags.{key}", _plain(a), _plain(b), source, version, now, actor=actor
+                        f"flags.{key}",
+                        _plain(a),
+                        _plain(b),
+                        source,
+                        version,
+                        now,
+                        actor=actor,
+                        **store,
                     )
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
@@ -520,12 +531,14 @@ class DynamicConfigurationManager:
                 ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
                 events.append(
                     ConfigChangeEvent(
-                        f"experiments.{key}", ea, eb, source, version, now, actor=actor
+                        f"experiments.{key}", ea, eb, source, version, now, actor=actor, **store
                     )
                 )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor))
+            events.append(
+                ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor, **store)
+            )
         self.audit.record_all(events)
         self.events.emit(events)
         return events

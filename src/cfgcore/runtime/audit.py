@@ -269,6 +269,10 @@ def _entry(event: ConfigChangeEvent) -> dict[str, Any]:
         entry["environment"] = event.environment
     if event.error is not None:
         entry["error"] = redact_text(str(event.error))
+    if event.store_version is not None:
+        entry["store_version"] = event.store_version
+    if event.writer:
+        entry["writer"] = {k: v for k, v in event.writer.items() if k != "id"}
     return entry
 
 

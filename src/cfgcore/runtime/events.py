@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +42,9 @@ class ConfigChangeEvent:
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
     was loaded). ``actor`` names who made a change through the API (None for reloads).
+    was loaded). For a flag document from a store, ``store_version`` is its version
+    in the store and ``writer`` who wrote it (``host``, ``pid``, ``actor``, ``time``),
+    also when the change was made by another process or machine (``source="redis"``).
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error
@@ -58,6 +61,8 @@ class ConfigChangeEvent:
     error: BaseException | None = None
     environment: str | None = None
     actor: str | None = None  # who made the change ("user@host" by default; see runtime.policy)
+    store_version: int | None = None
+    writer: Mapping[str, Any] | None = None
 
     @property
     def is_error(self) -> bool:

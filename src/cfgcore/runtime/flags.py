@@ -75,7 +75,7 @@ class LiveFlags:
         self.last_error: ConfigError | None = None
         doc = store.read()
         self.install(doc, self.prepare(doc), "load")
-        self._unwatch = store.watch(self._on_stored)
+        self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
 
     # -- subscribers -------------------------------------------------------------------
@@ -192,8 +192,13 @@ class LiveFlags:
                 compiled = self.prepare(doc)
             except ConfigError as exc:
                 self.reject(exc, self.store.kind, doc.origin)
-                return
+                raise  # the store counts it, never delivers it again and does not cache it
             self.install(doc, compiled, self.store.kind)
+
+    def _on_store_error(self, exc: Exception) -> None:
+        """A document the store itself refused (checksum mismatch, undecodable)."""
+        error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc), file=self.store.url)
+        self.reject(error, self.store.kind, self.store.url)
 
     def update(
         self,
