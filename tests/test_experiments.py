@@ -503,7 +503,7 @@ def test_cli_report_and_plot(manager, capsys, tmp_path):
     assert rc == 0
     rc = cli_main(["experiment", "report", "nope", "--flags", manager.flags_file])
     err = capsys.readouterr().err
-    assert rc == 1 and "experiments.nope: unknown A/B test" in err and manager.flags_file in err
+    assert rc == 1 and "nope: no such A/B test" in err and manager.flags_file in err
     assert cli_main(["experiment", "list", "--flags", manager.flags_file]) == 0
     assert test in capsys.readouterr().out
 
