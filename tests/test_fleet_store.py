@@ -337,3 +337,19 @@ def test_a_forked_child_follows_on_its_own(store_url, stores):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     wait_for(lambda: follower.version == 1)  # the parent follows too
+
+
+def test_unix_socket(redis_binary, tmp_path, stores):
+    sock = tmp_path / "redis.sock"
+    server = RedisServer(str(tmp_path / "r"), args=("--unixsocket", str(sock))).start()
+    try:
+        store = stores(f"unix://{sock}?db=2&namespace=local&cache=off")
+        store.update(add("a"))
+        assert store.read().version == 1 and store.url.startswith("unix://")
+        import redis
+
+        in_db_2 = redis.Redis(unix_socket_path=str(sock), db=2)
+        assert in_db_2.hget("{local}:flags", "version") == b"1"
+        in_db_2.close()
+    finally:
+        server.stop()

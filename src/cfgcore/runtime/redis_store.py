@@ -6,6 +6,7 @@ URL forms (``open_store`` hands these to :class:`RedisFlagStore`)::
     rediss://...                      # TLS (ssl_ca_certs=, ssl_certfile=, ssl_keyfile=,
                                       #      ssl_cert_reqs=none|optional|required)
     redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]?namespace=NS
+    unix:///path/to/redis.sock?db=N&namespace=NS
 
 Other query parameters: ``cache=PATH`` (the local cache file; ``cache=off`` for none),
 ``poll=SECONDS`` (a safety re-read of the key, default 30), ``wait=N`` (after a write,
@@ -79,7 +80,7 @@ __all__ = [
 
 log = logging.getLogger("cfgcore.fleet")
 
-SCHEMES = ("redis", "rediss", "redis+sentinel")
+SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
 DEFAULT_NAMESPACE = "cfgcore"
 BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
 BACKOFF_MAX = 5.0
@@ -137,6 +138,7 @@ class RedisURL:
     username: str | None = None
     password: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    socket_path: str | None = None  # unix:///path/to/redis.sock
 
     @property
     def namespace(self) -> str:
@@ -148,10 +150,12 @@ class RedisURL:
         auth = ""
         if self.username or self.password:
             auth = quote(self.username or "", safe="") + (":***" if self.password else "") + "@"
+        query = f"namespace={quote(self.namespace, safe='')}"
+        if self.socket_path is not None:
+            return f"unix://{auth}{quote(self.socket_path)}?db={self.db}&{query}"
         hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts)
         path = f"/{self.service}/{self.db}" if self.service else f"/{self.db}"
         # Only the namespace names the document; the other options tune this client.
-        query = f"namespace={quote(self.namespace, safe='')}"
         return f"{self.scheme}://{auth}{hosts}{path}?{query}"
 
 
@@ -198,6 +202,8 @@ def parse_redis_url(url: str) -> RedisURL:
         user, has_pw, pw = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(pw) if has_pw else None
+    if scheme == "unix":
+        return _parse_unix(parts, shown, username, password)
     sentinel = scheme == "redis+sentinel"
     default_port = 26379 if sentinel else 6379
     hosts = tuple(_host_port(h, default_port, shown) for h in hostlist.split(",") if h)
@@ -235,6 +241,24 @@ def parse_redis_url(url: str) -> RedisURL:
     if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
         raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
     return RedisURL(scheme, hosts, db, service, username, password, options)
+
+
+def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
+    """``unix:///path/to/redis.sock?db=N&namespace=NS`` (a Redis on this machine)."""
+    if not parts.path:
+        raise ConfigError("missing the socket path (unix:///path/to/redis.sock)", file=shown)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    db_text = query.pop("db", "0")
+    try:
+        db = int(db_text)
+    except ValueError:
+        raise ConfigError(f"db: expected a number, got {db_text!r}", file=shown) from None
+    from urllib.parse import urlencode
+
+    rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
+    return RedisURL(
+        "unix", (), db, None, username, password, rest.options, socket_path=unquote(parts.path)
+    )
 
 
 def _writer(actor: str | None) -> dict[str, Any]:
@@ -343,6 +367,8 @@ class RedisFlagStore:
             sentinel = _Sentinel(list(p.hosts), sentinel_kwargs=sentinel_kwargs)
             assert p.service is not None  # parse_redis_url requires it
             return sentinel.master_for(p.service, **kwargs)
+        if p.socket_path is not None:
+            return redis.Redis(unix_socket_path=p.socket_path, **kwargs)
         host, port = p.hosts[0]
         return redis.Redis(host=host, port=port, **kwargs)
 
