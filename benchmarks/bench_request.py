@@ -567,9 +567,10 @@ def _memory_child(what: str, evals: int, freeze_gc: bool, n_flags: int = 10_000)
 @pytest.mark.parametrize("freeze_gc", [False, True], ids=["plain", "gc-freeze"])
 def test_memory_forked_worker(benchmark, what, freeze_gc):
     """A 10,000-flag snapshot built before fork; a forked worker runs 1M evaluations
-    (1,000 flags and 30k evaluations when benchmarks are disabled) and reports the private memory it added
-    (/proc/self/smaps_rollup Private_Clean + Private_Dirty, after minus before). The
-    floor does the same with a plain dict of 10,000 names: what any Python worker adds."""
+    (1,000 flags and 30k evaluations when benchmarks are disabled) and reports the
+    private memory it added (/proc/self/smaps_rollup Private_Clean + Private_Dirty,
+    after minus before). The floor does the same with a plain dict of as many names:
+    what any Python worker adds."""
     import subprocess
 
     evals, n_flags = (1_000_000, 10_000) if not benchmark.disabled else (30_000, 1_000)

@@ -1262,4 +1262,3 @@ cdef class SeedAPI:
         except Exception:  # the exposure log must never break the request
             pass
         return v
-
