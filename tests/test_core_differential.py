@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
+from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.spec_interpreter import Interpreter, comparable
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -162,16 +164,19 @@ def same(a, b):
 def test_compiled_and_reference_agree(snapshot, ctxs, default):
     c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
     p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    spec = Interpreter(snapshot_from_dict(snapshot))  # the README's semantics, no tables
     for ctx in ctxs:
         bound_c, bound_p = c.context(ctx), p.context(ctx)
         for key in [*snapshot["flags"], "missing"]:
+            want = comparable(spec.evaluate(key, ctx, default))
             for cc, pc in ((ctx, ctx), (bound_c, bound_p)):
                 dc, dp = c.evaluate(key, cc, default), p.evaluate(key, pc, default)
                 assert dc == dp, (key, ctx)
+                assert comparable(dc) == want, (key, ctx, dc, want)
                 assert same(c.is_enabled(key, cc), p.is_enabled(key, pc))
                 assert c.variant(key, cc) == p.variant(key, pc)
                 assert same(c.value(key, cc, default), p.value(key, pc, default))
-        assert c.evaluate_all(ctx) == p.evaluate_all(ctx)
+        assert c.evaluate_all(ctx) == p.evaluate_all(ctx) == spec.evaluate_all(ctx)
         assert c.evaluate_all(bound_c) == p.evaluate_all(bound_p)
 
 
@@ -202,7 +207,9 @@ def test_conditions_agree(cond, drawn):
     }
     c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
     p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    spec = Interpreter(snapshot_from_dict(snapshot))
     for ctx in ctxs:
-        expected = p.is_enabled("f", ctx)
+        expected = spec.evaluate("f", ctx).value
+        assert p.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", c.context(ctx)) is expected, (cond, ctx)
