@@ -70,8 +70,8 @@ BATCH = 1000
 CTX = dict(PREMIUM_EU)
 UIDS = user_ids(10_000)
 TEST = "recommendation_algorithm_v2"
-# The five checks of a request: a plain flag, two targeted ones, two rollouts.
-FIVE = (FLAG_ON, FLAG_RULE, FLAG_ROLLOUT, "flag_0003", "flag_0002")
+# The five checks of a request: a plain flag, two rules (segment and region), two rollouts.
+FIVE = (FLAG_ON, FLAG_RULE, FLAG_ROLLOUT, "flag_0007", "flag_0006")
 TREE = {"a": {"b": {"c": {"d": 42, "e": "x"}, "f": [1, 2]}}, "g": {"h": True}}
 
 
@@ -194,6 +194,7 @@ def test_bind_context(benchmark, engine):
 
 
 def _five(engine, ctx):
+    assert all(k in engine.snapshot() for k in FIVE)  # no check of an unknown flag
     check = engine.is_enabled
     return [check(k, ctx) for k in FIVE]
 
@@ -436,13 +437,14 @@ def test_request_cfgcore(benchmark, engine, tmp_path):
     def request(d):
         ctx = bind(d)
         out = (cfg["a"]["b"]["c"]["d"], cfg["a"]["b"]["c"]["e"], cfg["g"]["h"])
-        flags = [check(k, ctx) for k in FIVE]
+        flags = [check(k, ctx) for k in FIVE]  # on, rule, rollout, rule, rollout
         variant = ab(TEST, ctx)
         record(TEST, "ctr", 1.0, user_context=ctx, variant=variant)
         return out, flags, variant
 
     out, flags, variant = request(dicts[0])
     assert out == (42, "x", True) and flags[:2] == [True, True] and variant in SPLIT_VARIANTS
+    assert flags == _five(engine, dicts[0]) and flags[3] is True
     assert variant == m.engine.variant(TEST, dicts[0])
 
     def run():
@@ -481,7 +483,7 @@ def test_request_peer(benchmark, peer):
     def request(d):
         uid = d["user_id"]
         out = (cfg["a"]["b"]["c"]["d"], cfg["a"]["b"]["c"]["e"], cfg["g"]["h"])
-        flags = [plain(), rule(), rollout(uid), rollout(uid), plain()]
+        flags = [plain(), rule(), rollout(uid), rule(), rollout(uid)]  # as cfgcore's FIVE
         variant = split(uid)
         sink.append((TEST, "ctr", 1.0, uid, variant))
         return out, flags, variant
@@ -568,9 +570,9 @@ def _memory_child(what: str, evals: int, freeze_gc: bool, n_flags: int = 10_000)
 def test_memory_forked_worker(benchmark, what, freeze_gc):
     """A 10,000-flag snapshot built before fork; a forked worker runs 1M evaluations
     (1,000 flags and 30k evaluations when benchmarks are disabled) and reports the
-    private memory it added
-    (/proc/self/smaps_rollup Private_Clean + Private_Dirty, after minus before). The
-    floor does the same with a plain dict of 10,000 names: what any Python worker adds."""
+    private memory it added (/proc/self/smaps_rollup Private_Clean + Private_Dirty,
+    after minus before). The floor does the same with a plain dict of as many names:
+    what any Python worker adds."""
     import subprocess
 
     evals, n_flags = (1_000_000, 10_000) if not benchmark.disabled else (30_000, 1_000)

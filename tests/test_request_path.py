@@ -317,3 +317,23 @@ def test_metrics_store_writes_off_thread_and_loses_nothing_on_close(tmp_path):
     loaded = MetricsStore.load(path)
     assert loaded.summary("t", "a", "ctr").n == 1500 and loaded.summary("t", "b", "ctr").n == 1500
     assert loaded.summary("t", "a", "revenue").n == 1 and not loaded.is_binary("t", "revenue")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
+    cut=st.integers(0, 60),
+)
+def test_batched_moments_equal_one_at_a_time(values, cut):
+    """The writer folds a batch of events into each summary at once: the same count,
+    mean and sum of squares as Summary.add one value at a time."""
+    from cfgcore.experiments.stats import Summary
+
+    store = MetricsStore(None)
+    for v in values[:cut]:
+        store.record("t", "a", "m", v, "u", write=False)
+    store._apply([("t", "a", "m", v, "u", 0.0) for v in values[cut:]])
+    got, want = store.summary("t", "a", "m"), Summary.of(values)
+    assert got.n == want.n
+    assert got.mean == pytest.approx(want.mean, rel=1e-9, abs=1e-6)
+    assert got.m2 == pytest.approx(want.m2, rel=1e-9, abs=1e-3)

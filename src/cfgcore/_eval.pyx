@@ -818,21 +818,17 @@ cdef class CompiledSnapshot:
         # Python code and let another thread in). The first writer wins.
         cdef SlotVal tmp
         v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
-        if v is None or PyUnicode_CheckExact(v) or type(v) is bool or type(v) is int or type(v) is float:
-            # built-in values: hashing and casefold cannot fail, no try block needed
-            self._bind_slot(&tmp, s, v)
-        else:
-            self._bind_hostile(&tmp, s, v)
+        self._bind_safe(&tmp, s, v)
         if bd.vals[s].kind == K_LAZY:
             bd.vals[s] = tmp
         else:
             _release(&tmp, 1)
         return 0
 
-    cdef int _bind_hostile(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+    cdef int _bind_safe(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
         try:
             self._bind_slot(tmp, s, v)
-        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
+        except Exception:  # e.g. a semver parse or casefold() that fails: unusable value
             _release(tmp, 1)
             memset(tmp, 0, sizeof(SlotVal))
             tmp.kind = K_OTHER
@@ -992,9 +988,7 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                if v.kind == K_MISSING:
-                    continue  # absent: try the next bucket_by attribute
-                return -1  # the first present one decides; a float or bool is not bucketed
+                continue  # absent, or not a str/int (a float, a bool, a list): try the next
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first
@@ -1502,4 +1496,3 @@ cdef class SeedAPI:
         except Exception:  # the exposure log must never break the request
             pass
         return v
-

@@ -112,18 +112,30 @@ class MetricsStore:
         return self._append(event)
 
     def _apply(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
+        # Welford's update on plain floats per key, one Summary per key and batch: the
+        # same moments as Summary.add one value at a time, without an object per event.
+        moments: dict[tuple[str, str, str], list[float]] = {}
         with self._lock:
             for test, variant, metric, value, user, _ts in events:
                 key = (test, variant, metric)
                 vm = self._data.get(key)
                 if vm is None:
                     vm = self._data[key] = _VariantMetrics()
-                vm.summary = vm.summary.add(value)
+                m = moments.get(key)
+                if m is None:
+                    s = vm.summary
+                    m = moments[key] = [s.n, s.mean, s.m2]
+                n = m[0] + 1
+                delta = value - m[1]
+                mean = m[1] + delta / n
+                m[0], m[1], m[2] = n, mean, m[2] + delta * (value - mean)
                 if value not in (0.0, 1.0):
                     vm.binary = False
                 if value and user is not None:
-                    vm.users.add(str(user))
+                    vm.users.add(user if type(user) is str else str(user))
                 self.events += 1
+            for key, (n, mean, m2) in moments.items():
+                self._data[key].summary = Summary(int(n), mean, m2)
 
     def _deliver(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
         self._apply(events)
