@@ -210,3 +210,15 @@ def test_bucketing_features_match_the_readme_interpreter(make):
                 key,
                 ctx,
             )
+
+
+@pytest.mark.parametrize(("pct", "share"), [(0, 0), (100, 200), (0.0, 0), (100.0, 200)])
+def test_rollout_bounds_0_and_100_are_valid_and_exact(make, pct, share):
+    engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": pct, "serve": "on"}]}}})
+    assert sum(engine.is_enabled("f", {"user_id": f"u{i}"}) for i in range(200)) == share
+
+
+@pytest.mark.parametrize("pct", [-0.001, 100.001])
+def test_rollout_outside_0_100_is_refused(pct):
+    with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].rollout: must be within 0..100"):
+        _compile({"flags": {"f": {"default": "off", "rules": [{"rollout": pct, "serve": "on"}]}}})
