@@ -222,3 +222,27 @@ def test_rollout_bounds_0_and_100_are_valid_and_exact(make, pct, share):
 def test_rollout_outside_0_100_is_refused(pct):
     with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].rollout: must be within 0..100"):
         _compile({"flags": {"f": {"default": "off", "rules": [{"rollout": pct, "serve": "on"}]}}})
+
+
+def test_a_flag_is_boolean_only_if_every_variant_is_a_bool(make):
+    mixed = {"variants": {"yes": True, "no": "nope"}, "default": "yes"}
+    pure = {"variants": {"yes": True, "no": False}, "default": "yes"}
+    engine = make({"flags": {"mixed": mixed, "pure": pure}})
+    assert engine.is_enabled("mixed") is False  # serves True, but is not a boolean flag
+    assert engine.is_enabled("pure") is True
+    with pytest.raises(SnapshotError, match="flag 'mixed' is not boolean"):
+        _compile({"flags": {"mixed": {"variants": {"yes": True, "no": "nope"}, "default": "yes"},
+                            "dep": {"default": "on", "prerequisites": ["mixed"]}}})  # fmt: skip
+
+
+def test_ne_and_not_in_need_a_value_of_the_constants_type(make):
+    nin = {"attr": "b", "not_in": [True]}
+    engine = make({"flags": {
+        "nin": {"default": "off", "rules": [{"when": nin, "serve": "on"}]},
+        "ne": {"default": "off", "rules": [{"when": {"attr": "b", "ne": True}, "serve": "on"}]},
+    }})  # fmt: skip
+    for key in ("nin", "ne"):
+        assert engine.is_enabled(key, {"b": False}) is True
+        assert engine.is_enabled(key, {"b": True}) is False
+        assert engine.is_enabled(key, {"b": 0}) is False  # a number is not a bool
+        assert engine.is_enabled(key, {"b": "x"}) is False
