@@ -512,8 +512,13 @@ cdef class Context:
     cdef Binding _bound
 
     def __init__(self, attrs=None):
+        # The same copy as engine.context(): dict.copy() of an exact dict (it may compare
+        # colliding keys, and raise, where dict(d) would not), dict() of other mappings.
         try:
-            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+            if type(attrs) is dict:
+                self.attrs = PyDict_Copy(attrs)
+            else:
+                self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
         except Exception:  # a hostile mapping: no usable attributes
             self.attrs = {}
 

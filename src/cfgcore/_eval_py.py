@@ -222,8 +222,13 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
+        # As the compiled Context: dict.copy() of an exact dict (which may compare
+        # colliding keys, and raise, where dict(d) would not), dict() of other mappings.
         try:
-            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+            if type(attrs) is dict:
+                self.attrs = attrs.copy()
+            else:
+                self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
         except Exception:  # a hostile mapping: no usable attributes
             self.attrs = {}
         self._bound: tuple[Any, list] | None = None
