@@ -141,3 +141,15 @@ def test_deep_limit_allows_realistic_nesting(make):
     for _ in range(60):
         value = value["a"]
     assert value == 1
+
+
+def test_depth_limit_is_exact(make):
+    """Containers count from the document root: the snapshot (0), flags (1), the flag
+    (2), variants (3), the value (4); the first container at depth 100 is refused."""
+    fits = {"flags": {"f": {"variants": {"a": _deep(96)}, "default": "a"}}}
+    value = make(fits).value("f")
+    for _ in range(96):
+        value = value[0]
+    assert value == 1
+    with pytest.raises(SnapshotError, match="nested deeper than 100 levels"):
+        make({"flags": {"f": {"variants": {"a": _deep(97)}, "default": "a"}}})

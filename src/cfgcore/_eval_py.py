@@ -21,6 +21,7 @@ Semantics in brief (README "Flag semantics" has the full text):
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -72,6 +73,80 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
     h = (h * 0xC2B2AE35) & mask
     h ^= h >> 16
     return h
+
+
+_HEX = re.compile(rb"(?:[0-9a-fA-F]{2})+")
+
+
+def _cbor_head(major: int, n: int) -> bytes:
+    # RFC 8949 section 4.2.1: the shortest head that holds n
+    if n < 24:
+        return bytes([(major << 5) | n])
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([(major << 5) | extra]) + n.to_bytes(size, "big")
+    raise OverflowError(n)  # pragma: no cover - ints are bound only within 64 bits
+
+
+def _cbor_scalar(is_str: bool, bk: bytes) -> bytes:
+    if is_str:
+        return _cbor_head(3, len(bk)) + bk
+    n = int(bk)  # an int binds as its decimal text
+    if not -(2**64) < n < 2**64:
+        raise OverflowError(n)  # no CBOR integer holds it: the caller treats it as no value
+    return _cbor_head(0, n) if n >= 0 else _cbor_head(1, -1 - n)
+
+
+def _fnv1a32_utf16(data: bytes) -> int:
+    # FNV-1a over UTF-16 code units: GrowthBook hashes JavaScript strings
+    h = 0x811C9DC5
+    units = data.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(units), 2):
+        h = ((h ^ (units[i] | (units[i + 1] << 8))) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    """The bucket (0..space-1) of a bound value under an imported flag's scheme
+    (see :class:`cfgcore.snapshot.Hashing`). ``bk`` is the value's bucket text (UTF-8,
+    or an int's decimal digits) and ``is_str`` tells which; -1 when there is nothing to
+    hash (an int no CBOR integer holds, text that is not hex for ``flagd_v3_cbor``)."""
+    try:
+        return _scheme_bucket(scheme, seed, salt, suffix, space, is_str, bk)
+    except OverflowError:
+        return -1
+
+
+def _scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    if scheme == L.SCHEME_MURMUR3:
+        return murmur3_32(salt + bk + suffix, seed) % space
+    if scheme == L.SCHEME_FLAGD_V2:
+        return (murmur3_32(salt + bk + suffix, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3:
+        if salt or suffix:
+            text = salt + bk + suffix
+            data = _cbor_head(3, len(text)) + text
+        else:
+            data = _cbor_scalar(is_str, bk)
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3_CBOR:
+        data = bytes.fromhex(bk.decode()) if is_str and _HEX.fullmatch(bk) else b""
+        if not data:
+            return -1  # not the hex text of an encoding: no value to hash
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3_PAIR:
+        data = b"\x82" + _cbor_head(3, len(salt)) + salt + _cbor_scalar(is_str, bk)
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_GROWTHBOOK_V1:
+        return _fnv1a32_utf16(salt + bk + suffix) % space
+    if scheme == L.SCHEME_GROWTHBOOK_V2:
+        inner = _fnv1a32_utf16(salt + bk + suffix)
+        return _fnv1a32_utf16(str(inner).encode()) % space
+    return -1  # pragma: no cover - the compiler writes known schemes only
 
 
 def bucket_of(salt: str, value: str) -> int:
@@ -260,7 +335,15 @@ class CompiledSnapshot:
         for p in range(pstart, pstart + f[base + L.F_PRE_COUNT]):
             target, want = t.prereqs[p * L.PW], t.prereqs[p * L.PW + 1]
             got = self._eval_flag(target, b, now)[0]
-            ok = t.is_true[got] if want < 0 else got == want
+            if want >= 0:
+                ok = got == want
+            elif want == L.P_ON:
+                ok = t.is_true[got]
+            elif want == L.P_OFF:
+                ok = not t.is_true[got]
+            else:  # P_SET - k: one of a counted list of variants in the pool
+                k = L.P_SET - want
+                ok = got in t.ipool[k + 1 : k + 1 + t.ipool[k]]
             if not ok:
                 return f[base + L.F_OFF], _PREREQ, -1
         rstart = f[base + L.F_RULE_START]
@@ -273,8 +356,26 @@ class CompiledSnapshot:
                 continue
             thr = rr[rb + L.R_ROLLOUT]
             nsplit = rr[rb + L.R_SPLIT_COUNT]
+            gcount = rr[rb + L.R_GATE_COUNT]
+            if gcount:
+                g0 = rr[rb + L.R_GATE_START]
+                if not all(self._in_gate(g, b) for g in range(g0, g0 + gcount)):
+                    continue  # outside a gate (or nothing to hash): the rule cannot apply
+            h = rr[rb + L.R_HASH]
+            if h >= 0:
+                bucket = self._hashed(h, b)
+                if bucket < 0:
+                    continue
+                sp = rr[rb + L.R_SPLIT_START]
+                for j in range(sp, sp + nsplit):
+                    if bucket < t.splits[j * 2]:
+                        var = t.splits[j * 2 + 1]
+                        if var < 0:
+                            break  # a gap: fall through to the next rule
+                        return var, _SPLIT, r
+                continue
             if thr < 0 and nsplit == 0:
-                return rr[rb + L.R_SERVE], _MATCH, r
+                return rr[rb + L.R_SERVE], (_SPLIT if gcount else _MATCH), r
             if rr[rb + L.R_BUCKET_COUNT]:
                 bstart, bcount = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
             else:
@@ -305,6 +406,36 @@ class CompiledSnapshot:
             salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
             # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
             return murmur3_32(salt + raw) % L.BUCKETS
+        return -1
+
+    def _in_gate(self, g: int, b: list) -> bool:
+        hs = self.tables.hashes
+        bucket = self._hashed(g, b)
+        return hs[g * L.HW + L.H_LO] <= bucket < hs[g * L.HW + L.H_HI]
+
+    def _hashed(self, h: int, b: list) -> int:
+        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value."""
+        t = self.tables
+        o = h * L.HW
+        hs = t.hashes
+        start = hs[o + L.H_BY_START]
+        for s in t.ipool[start : start + hs[o + L.H_BY_COUNT]]:
+            bk = b[s][6]
+            if bk is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next attribute
+                return -1  # as for flags: the first present one decides
+            so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
+            xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
+            return scheme_bucket(
+                hs[o + L.H_SCHEME],
+                hs[o + L.H_SEED] & 0xFFFFFFFF,
+                bytes(t.sbytes[so : so + sl]),
+                bytes(t.sbytes[xo : xo + xl]),
+                hs[o + L.H_SPACE],
+                b[s][0] == L.K_STR,
+                bk,
+            )
         return -1
 
     def _node(self, i: int, b: list) -> bool:
@@ -565,3 +696,68 @@ class EngineCore:
 from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
 
 _EMPTY = _Snapshot()
+
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine (reference twin of the
+    compiled ``SeedAPI``).
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    __slots__ = ("engine", "tests", "expose")
+
+    def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if type(flag) is not str:
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        if type(test_name) is not str:
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not isinstance(test_name, str):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        seen = self.tests.get(test_name)
+        if seen is None:
+            return None
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs: Any = user_context
+        elif type(user_context) is Context:
+            attrs = user_context.attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            try:
+                uid = attrs.get("user_id")
+            except Exception:  # a colliding key whose __eq__ raises: read as missing
+                uid = None
+            if type(uid) in (str, int) and uid in seen:
+                return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v

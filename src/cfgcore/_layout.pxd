@@ -50,8 +50,9 @@ cdef enum:
 cdef enum:
     NW = 6
     FW = 18
-    RW = 7
+    RW = 10
     PW = 2
+    HW = 11
 
 # Flag record fields.
 cdef enum:
@@ -83,6 +84,32 @@ cdef enum:
     R_SPLIT_COUNT = 4
     R_BUCKET_START = 5
     R_BUCKET_COUNT = 6
+    R_HASH = 7
+    R_GATE_START = 8
+    R_GATE_COUNT = 9
+
+# Hashing records (rule-level bucketing of imported flags; see snapshot.Hashing):
+# hashes[i * HW + H_*]. A rule's R_HASH is one record (or -1); its gates are records
+# R_GATE_START .. + R_GATE_COUNT, each passing when H_LO <= bucket < H_HI.
+cdef enum:
+    H_SCHEME = 0
+    H_SEED = 1
+    H_SALT_OFF = 2
+    H_SALT_LEN = 3
+    H_SUFFIX_OFF = 4
+    H_SUFFIX_LEN = 5
+    H_SPACE = 6
+    H_BY_START = 7
+    H_BY_COUNT = 8
+    H_LO = 9
+    H_HI = 10
+
+# Prerequisite 'want' codes below 0: -1 the flag must be on, -2 must be off,
+# P_SET - k: the variant must be one of ipool[k + 1 .. k + ipool[k]].
+cdef enum:
+    P_ON = -1
+    P_OFF = -2
+    P_SET = -3
 
 # Reason codes the evaluators produce: indices into cfgcore.details.REASONS.
 cdef enum:
@@ -108,3 +135,9 @@ cdef enum:
 cdef enum:
     BUCKETS = 100000
     SCHEME_MURMUR3 = 0
+    SCHEME_FLAGD_V2 = 1
+    SCHEME_FLAGD_V3 = 2
+    SCHEME_FLAGD_V3_PAIR = 3
+    SCHEME_GROWTHBOOK_V1 = 4
+    SCHEME_GROWTHBOOK_V2 = 5
+    SCHEME_FLAGD_V3_CBOR = 6

@@ -17,6 +17,9 @@ from cfgcore._layout import (
     F_VAR_BASE,
     F_VAR_COUNT,
     FW,
+    P_OFF,
+    P_ON,
+    P_SET,
     PW,
 )
 from cfgcore._lower import ConditionLowering
@@ -28,13 +31,15 @@ MAX_PREREQUISITE_DEPTH = 32
 class PrerequisiteGraph(ConditionLowering):
     """Resolves prerequisites once every flag record is written."""
 
-    def pending_prerequisites(self, flags: Iterable[int]) -> dict[int, list[tuple[int, int, str]]]:
-        """Per flag index: (target index or -1, position, variant name) of each prerequisite."""
+    def pending_prerequisites(
+        self, flags: Iterable[int]
+    ) -> dict[int, list[tuple[int, int, Prerequisite]]]:
+        """Per flag index: (target index or -1, position, prerequisite) of each prerequisite."""
         t = self.t
-        pending: dict[int, list[tuple[int, int, str]]] = {}
+        pending: dict[int, list[tuple[int, int, Prerequisite]]] = {}
         for fi in flags:
             key = t.keys[fi]
-            pres: list[tuple[int, int, str]] = []
+            pres: list[tuple[int, int, Prerequisite]] = []
             for i, pre in enumerate(self.snap.flags[key].prerequisites):
                 if isinstance(pre, str):
                     pre = Prerequisite(flag=pre)
@@ -43,7 +48,7 @@ class PrerequisiteGraph(ConditionLowering):
                     self.problem(
                         f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}"
                     )
-                pres.append((target, i, pre.variant or ""))
+                pres.append((target, i, pre))
             pending[fi] = pres
         return pending
 
@@ -84,14 +89,31 @@ class PrerequisiteGraph(ConditionLowering):
             pres = pending[fi]
             t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
             t.flags[fi * FW + F_PRE_COUNT] = len(pres)
-            for target, i, vname in pres:
+            for target, i, pre in pres:
                 where = f"flags.{t.keys[fi]}.prerequisites[{i}]"
-                want = -1
+                vname = pre.variant or ""
+                want = P_OFF if pre.off else P_ON
                 if target >= 0:
                     tb = t.flags[target * FW + F_VAR_BASE]
                     tn = t.flags[target * FW + F_VAR_COUNT]
                     tnames = t.variant_names[tb : tb + tn]
-                    if vname:
+                    if pre.variants is not None:
+                        # any of several variants: a counted id list in the pool
+                        if pre.off or vname:
+                            self.problem(where, "'variants' excludes 'variant' and 'off'")
+                        ids = []
+                        for j, name in enumerate(pre.variants):
+                            if name in tnames:
+                                ids.append(tb + tnames.index(name))
+                            else:
+                                self.problem(
+                                    f"{where}.variants[{j}]",
+                                    f"flag {t.keys[target]!r} has no variant {name!r}",
+                                )
+                        want = P_SET - self.pool([len(ids), *ids])
+                    elif vname:
+                        if pre.off:
+                            self.problem(where, "'variant' excludes 'off'")
                         if vname in tnames:
                             want = tb + tnames.index(vname)
                         else:

@@ -29,15 +29,27 @@ from cfgcore._layout import (
     F_VAR_BASE,
     F_VAR_COUNT,
     FW,
+    H_HI,
+    H_LO,
+    HW,
     NW,
     R_BUCKET_COUNT,
     R_BUCKET_START,
     R_COND,
+    R_GATE_COUNT,
+    R_GATE_START,
+    R_HASH,
     R_ROLLOUT,
     R_SERVE,
     R_SPLIT_COUNT,
     R_SPLIT_START,
     RW,
+    SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_CBOR,
+    SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1,
+    SCHEME_GROWTHBOOK_V2,
     SCHEME_MURMUR3,
     V_ARRAY,
     V_BOOL,
@@ -48,10 +60,21 @@ from cfgcore._layout import (
     V_STR,
 )
 from cfgcore._lower import ConditionLowering
-from cfgcore.snapshot import Flag
+from cfgcore.snapshot import Flag, Hashing, Rule
 
 DEFAULT_BUCKET_BY = ("user_id", "targeting_key")
 BUCKETING_SCHEMES = {"murmur3": SCHEME_MURMUR3}
+# Rule-level schemes of imported flags (snapshot.Hashing).
+HASH_SCHEMES = {
+    "murmur3": SCHEME_MURMUR3,
+    "flagd_v2": SCHEME_FLAGD_V2,
+    "flagd_v3": SCHEME_FLAGD_V3,
+    "flagd_v3_pair": SCHEME_FLAGD_V3_PAIR,
+    "flagd_v3_cbor": SCHEME_FLAGD_V3_CBOR,
+    "growthbook_v1": SCHEME_GROWTHBOOK_V1,
+    "growthbook_v2": SCHEME_GROWTHBOOK_V2,
+}
+MAX_SPACE = 2**31 - 1  # bucket spaces and widths are int32 in the tables
 
 
 def value_kind(value: Any) -> int:
@@ -139,6 +162,16 @@ class FlagRecords(ConditionLowering):
         _put(t.flag_kinds, fi, kinds.pop() if len(kinds) == 1 else V_MIXED)
         rec[F_VAR_BASE], rec[F_VAR_COUNT] = base, len(names)
         rec[F_BOOL] = int(all(v is True or v is False for v in variants.values()))
+        if flag.on_variants is not None:
+            # Imported flags name the variants their source calls on (Unleash's
+            # isEnabled, GrowthBook's truthy value): is_enabled reads is_true.
+            rec[F_BOOL] = 1
+            for i, name in enumerate(flag.on_variants):
+                if name not in local:
+                    self.problem(f"{path}.on_variants[{i}]", f"unknown variant {name!r}")
+            on = set(flag.on_variants)
+            for name in names:
+                t.is_true[local[name]] = name in on
 
         def variant(name: str | None, where: str) -> int:
             if name is None:
@@ -190,11 +223,18 @@ class FlagRecords(ConditionLowering):
         rec[F_RULE_COUNT] = len(flag.rules)
         for i, rule in enumerate(flag.rules):
             rpath = f"{path}.rules[{i}]"
-            rr = [-1, -1, -1, 0, 0, 0, 0]
+            rr = [-1, -1, -1, 0, 0, 0, 0, -1, 0, 0]
             if rule.when is not None:
                 rr[R_COND] = len(t.nodes) // NW
                 self.condition(rule.when, f"{rpath}.when", 0, ())
-            if rule.split is not None:
+            if rule.gates:
+                rr[R_GATE_START] = len(t.hashes) // HW
+                rr[R_GATE_COUNT] = len(rule.gates)
+                for g, gate in enumerate(rule.gates):
+                    self.hashing(gate.hash, f"{rpath}.gates[{g}]", gate.lo, gate.hi)
+            if rule.hash is not None or rule.buckets is not None:
+                self.hashed_rule(rule, rr, variant, rpath)
+            elif rule.split is not None:
                 if rule.serve is not None or rule.rollout is not None:
                     self.problem(
                         rpath, "a rule has either split or serve (with an optional rollout)"
@@ -230,6 +270,60 @@ class FlagRecords(ConditionLowering):
             t.flags.extend(rec)
         else:
             t.flags[fi * FW : (fi + 1) * FW] = rec
+
+    def hashing(self, h: Hashing, where: str, lo: int = 0, hi: int = 0) -> int:
+        """Write one hashing record; return its index."""
+        t = self.t
+        if not 1 <= h.space <= MAX_SPACE:
+            self.problem(f"{where}.space", f"must be within 1..{MAX_SPACE}, got {h.space}")
+        if not 0 <= h.seed <= 0xFFFFFFFF:
+            self.problem(f"{where}.seed", f"must be a 32-bit unsigned int, got {h.seed}")
+        if not h.by:
+            self.problem(f"{where}.by", "name at least one attribute to hash")
+        if not 0 <= lo <= hi <= MAX_SPACE:
+            self.problem(where, f"bucket range [{lo}, {hi}) is not within 0..{MAX_SPACE}")
+        by = [self.slot(n) for n in h.by]
+        for s in by:
+            t.bucket_slots[s] = True
+        salt = h.salt.encode("utf-8", "surrogatepass")
+        suffix = h.suffix.encode("utf-8", "surrogatepass")
+        rec = [0] * HW
+        rec[0] = HASH_SCHEMES[h.scheme]
+        # seeds above 2^31 are stored as their int32 bit pattern
+        rec[1] = h.seed - 2**32 if h.seed >= 2**31 else h.seed
+        rec[2], rec[3] = len(t.sbytes), len(salt)
+        t.sbytes += salt
+        rec[4], rec[5] = len(t.sbytes), len(suffix)
+        t.sbytes += suffix
+        rec[6] = min(max(h.space, 1), MAX_SPACE)
+        rec[7], rec[8] = self.pool(by), len(by)
+        rec[H_LO], rec[H_HI] = lo, hi
+        t.hashes.extend(rec)
+        return len(t.hashes) // HW - 1
+
+    def hashed_rule(self, rule: Rule, rr: list[int], variant: Any, rpath: str) -> None:
+        """A rule bucketed by its own hashing: ``buckets`` widths over ``hash.space``."""
+        t = self.t
+        if rule.hash is None or rule.buckets is None:
+            self.problem(rpath, "'hash' and 'buckets' go together")
+            return
+        if rule.split is not None or rule.serve is not None or rule.rollout is not None:
+            self.problem(rpath, "a rule with 'buckets' has no serve, split or rollout")
+        rr[R_HASH] = self.hashing(rule.hash, f"{rpath}.hash")
+        start = len(t.splits) // 2
+        total = 0
+        for j, (name, width) in enumerate(rule.buckets):
+            if width < 0:
+                self.problem(f"{rpath}.buckets[{j}]", f"width must be >= 0, got {width}")
+                width = 0
+            total += width
+            var = -1 if name is None else variant(name, f"{rpath}.buckets[{j}]")
+            t.splits.extend((total, var))  # variant -1: fall through to the next rule
+        if total > rule.hash.space:
+            self.problem(
+                f"{rpath}.buckets", f"widths sum to {total}, past the space {rule.hash.space}"
+            )
+        rr[R_SPLIT_START], rr[R_SPLIT_COUNT] = start, len(rule.buckets)
 
     def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:
         t = self.t

@@ -38,7 +38,7 @@ from typing import Any
 
 import msgspec
 
-from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home
+from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home  # noqa: F401 - re-exported: imported flags' bucketing
     BUCKETS,
     F_BOOL,
     F_BUCKET_COUNT,
@@ -59,6 +59,18 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     F_VAR_BASE,
     F_VAR_COUNT,
     FW,
+    H_BY_COUNT,
+    H_BY_START,
+    H_HI,
+    H_LO,
+    H_SALT_LEN,
+    H_SALT_OFF,
+    H_SCHEME,
+    H_SEED,
+    H_SPACE,
+    H_SUFFIX_LEN,
+    H_SUFFIX_OFF,
+    HW,
     K_BOOL,
     K_MISSING,
     K_NUM,
@@ -92,10 +104,16 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     OP_SEMVER_LT,
     OP_STARTS,
     OP_STARTS_CI,
+    P_OFF,
+    P_ON,
+    P_SET,
     PW,
     R_BUCKET_COUNT,
     R_BUCKET_START,
     R_COND,
+    R_GATE_COUNT,
+    R_GATE_START,
+    R_HASH,
     R_ROLLOUT,
     R_SERVE,
     R_SPLIT_COUNT,
@@ -108,6 +126,12 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     REASON_SPLIT,
     REASON_STATIC,
     RW,
+    SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_CBOR,
+    SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1,
+    SCHEME_GROWTHBOOK_V2,
     SCHEME_MURMUR3,
     V_ARRAY,
     V_BOOL,
@@ -147,7 +171,7 @@ class Tables:
         "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots",
         "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
-        "splits", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
+        "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
     )  # fmt: skip
 
@@ -172,6 +196,7 @@ class Tables:
         self.rules: list[int] = []
         self.prereqs: list[int] = []
         self.splits: list[int] = []
+        self.hashes: list[int] = []  # HW-int hashing records (imported flags' bucketing)
         self.sched_start: list[float] = []
         self.sched_end: list[float] = []
         self.values: list[Any] = []

@@ -94,6 +94,57 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     segment: str | None = None
 
 
+HashScheme = Literal[
+    "murmur3",
+    "flagd_v2",
+    "flagd_v3",
+    "flagd_v3_pair",
+    "flagd_v3_cbor",
+    "growthbook_v1",
+    "growthbook_v2",
+]
+
+
+class Hashing(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+    """A rule's own bucketing, as another flag system computes it (imported flags).
+
+    The first of ``by`` present in the context decides, as for a flag's ``bucket_by``:
+    a string is hashed as it is, an int as decimal, anything else gives no bucket (the
+    rule, or the gate, does not apply). The bucket is in ``0 .. space-1``:
+
+    * ``murmur3``: ``murmur3_x86_32(salt + value + suffix, seed) % space`` (Unleash:
+      salt ``"groupId:"``, seed 0 and space 100 for rollouts, seed 86028157 and the
+      total weight for variants);
+    * ``flagd_v2``: ``(murmur3_x86_32(salt + value + suffix, seed) * space) >> 32``
+      (flagd: seed 0);
+    * ``flagd_v3``: as v2 over the deterministic CBOR of the value (of the text
+      ``salt + value + suffix`` when salt or suffix is set); ``flagd_v3_pair`` over
+      the CBOR array ``[salt, value]``; ``flagd_v3_cbor`` over the bytes whose hex
+      text the value is (``cfgcore.interop.flagd.context`` adds ``<key>#cbor`` for any
+      JSON value, so booleans, floats, objects and arrays bucket as flagd does);
+    * ``growthbook_v1``: ``fnv1a32(salt + value + suffix) % space``; ``growthbook_v2``:
+      ``fnv1a32(str(fnv1a32(salt + value + suffix))) % space`` (FNV-1a over UTF-16
+      code units, as GrowthBook hashes JavaScript strings).
+    """
+
+    scheme: HashScheme
+    by: list[str]
+    salt: str = ""
+    suffix: str = ""
+    seed: int = 0
+    space: int = 100
+
+
+class Gate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+    """A bucket range a rule also requires: the rule applies only when ``lo <= bucket < hi``
+    under ``hash`` (an Unleash rollout before its variant choice, a GrowthBook
+    namespace or filter); a user without a value to hash falls through."""
+
+    hash: Hashing
+    hi: int
+    lo: int = 0
+
+
 class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A targeting rule: when ``when`` matches (or is absent), serve a variant.
 
@@ -102,6 +153,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
       users outside it fall through to the next rule.
     * ``split: {A: 50, B: 30, C: 20}`` assigns a variant by bucket (weights in
       percent, summing to 100, up to three decimals).
+    * ``hash`` with ``buckets: [[V, width], [null, width], ...]`` assigns by the
+      rule's own :class:`Hashing`: consecutive widths cover buckets ``0..space-1``;
+      a ``null`` entry (or a bucket past the last width) falls through to the next rule.
+    * ``gates`` (with either form): every gate's bucket range must hold first.
     """
 
     when: Condition | None = None
@@ -110,13 +165,19 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     split: dict[str, int | float] | None = None
     bucket_by: str | list[str] | None = None
     name: str | None = None
+    hash: Hashing | None = None
+    buckets: list[tuple[str | None, int]] | None = None
+    gates: list[Gate] = []
 
 
 class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
-    """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``)."""
+    """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``, or to
+    one of ``variants``; with ``off: true``, only if it is *not* on)."""
 
     flag: str
     variant: str | None = None
+    variants: list[str] | None = None
+    off: bool = False
 
 
 class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
@@ -133,6 +194,10 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``
     and ``off_variant`` defaults to ``"off"``. ``default`` is required (write it last:
     a definition cut off before it is then refused instead of served differently).
+
+    ``on_variants`` names the variants that count as on for ``is_enabled`` (and for a
+    prerequisite on this flag) when the values are not plain booleans, e.g. an
+    imported Unleash flag whose variants carry payloads.
     """
 
     variants: dict[str, Any] | None = None
@@ -148,6 +213,7 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     description: str = ""
     tags: list[str] = []
     metadata: dict[str, Any] = {}
+    on_variants: list[str] | None = None
 
 
 class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):

@@ -28,6 +28,10 @@ _COMMAND_MODULES = (
     "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli.validate",  # validate, schema (validation engine)
     "cfgcore.cli.experiment",  # experiment create/start/stop/list/ingest/report
+    "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
+    "cfgcore.cli.audit",  # audit verify (hash chain)
+    "cfgcore.cli.migrate",  # migrate (legacy configuration files)
+    "cfgcore.cli.fleet",  # publish (and watch --store): the Redis fleet store
 )
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

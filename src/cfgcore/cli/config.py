@@ -92,6 +92,7 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.add_argument("--count", type=int, default=0, help="exit after this many events")
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.add_argument("--store", help="follow this flag store instead (redis://... or a flags file)")
     p.set_defaults(func=_cmd_watch)
 
     from cfgcore.cli import scaffold as setup
@@ -299,6 +300,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     import queue
+
+    if args.store:
+        from cfgcore.cli.fleet import watch_store
+
+        return watch_store(args)
 
     from cfgcore.runtime.redaction import redact
 
