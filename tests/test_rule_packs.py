@@ -123,6 +123,8 @@ def test_a_pattern_must_match_the_whole_value():
         "http://evillocalhost/audio",
         "http://localhostevil.example/audio",
         "http://127.0.0.1.evil.example/audio",
+        "http://10.0.0.5/audio",  # private is not loopback: other machines see it
+        "http://[fd00::1]/audio",
         "http://127evil.example/audio",
         "http://localhost.evil.example/audio",
         "HTTP://cdn.example.com/audio",
