@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from cfgcore import compiler
 from cfgcore._compat import env_flag
 from tests.conftest import IMPLS
 
@@ -24,17 +23,6 @@ def test_compiled_extension_is_loaded():
     from cfgcore.engine import Engine
 
     assert Engine().implementation == "c"
-
-
-def test_opcodes_and_layout_match_the_compiler():
-    if "c" not in IMPLS:
-        pytest.skip("cfgcore._eval is not built here")
-    ext = IMPLS["c"]
-    for name, value in ext.OPCODES.items():
-        assert getattr(compiler, name) == value, name
-    assert {n for n in dir(compiler) if n.startswith("OP_")} == set(ext.OPCODES)
-    for name, value in ext.LAYOUT.items():
-        assert getattr(compiler, name) == value, name
 
 
 def test_no_extensions_switch_selects_reference():

@@ -29,7 +29,7 @@ B = {
             "default": "on",
             "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "off"}],
         },
-        "h": {},
+        "h": {"default": "on"},
     },
 }
 

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
+from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
+from tests.spec_interpreter import Interpreter, comparable
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -25,6 +27,7 @@ scalars = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMS), st.booleans()
 # Context values are drawn mostly from the same vocabulary as the constants, so that
 # rules really match; the rest are the awkward values the hot path must survive.
 ctx_values = st.one_of(
+    st.sampled_from(["f5", "a1616101", "abc", "6161", "F4"]),  # hex text (flagd_v3_cbor)
     st.sampled_from(WORDS),
     st.sampled_from(WORDS),
     st.sampled_from(NUMS),
@@ -89,6 +92,36 @@ conditions = st.recursive(
 )
 
 
+SCHEMES = [
+    "murmur3", "flagd_v2", "flagd_v3", "flagd_v3_pair", "flagd_v3_cbor", "growthbook_v1",
+    "growthbook_v2",
+]  # fmt: skip
+
+
+@st.composite
+def hashings(draw):
+    """Rule-level hashing of imported flags (snapshot.Hashing), every scheme."""
+    h = {
+        "scheme": draw(st.sampled_from(SCHEMES)),
+        "by": draw(st.lists(attr, min_size=1, max_size=2)),
+        "space": draw(st.sampled_from([1, 7, 100, 1000, 10000, 2**31 - 1])),
+    }
+    if draw(st.booleans()):
+        h["salt"] = draw(st.sampled_from(["", "g:", "flag-key", "üé", "__ns"]))
+    if draw(st.booleans()):
+        h["suffix"] = draw(st.sampled_from(["", "seed", "€"]))
+    if draw(st.booleans()):
+        h["seed"] = draw(st.sampled_from([0, 86028157, 2**32 - 1]))
+    return h
+
+
+@st.composite
+def gates(draw):
+    h = draw(hashings())
+    lo = draw(st.integers(0, h["space"]))
+    return {"hash": h, "lo": lo, "hi": draw(st.integers(lo, h["space"]))}
+
+
 @st.composite
 def snapshots(draw):
     flags = {}
@@ -102,9 +135,7 @@ def snapshots(draw):
             flag["variants"] = {
                 name: draw(st.one_of(scalars, st.just({"k": name}))) for name in names
             }
-            flag["default"] = draw(st.sampled_from(names))
-        elif draw(st.booleans()):
-            flag["default"] = draw(st.sampled_from(names))
+        flag["default"] = draw(st.sampled_from(names))
         if draw(st.booleans()):
             flag["off_variant"] = draw(st.sampled_from(names))
         flag["enabled"] = draw(st.booleans()) or draw(st.booleans())
@@ -115,8 +146,20 @@ def snapshots(draw):
             rule = {}
             if draw(st.booleans()):
                 rule["when"] = draw(conditions)
-            kind = draw(st.sampled_from(["serve", "rollout", "split"]))
-            if kind == "split":
+            kind = draw(st.sampled_from(["serve", "rollout", "split", "hashed"]))
+            if draw(st.integers(0, 3)) == 0:  # imported flags' gates (any rule kind)
+                rule["gates"] = [draw(gates()) for _ in range(draw(st.integers(1, 2)))]
+            if kind == "hashed":
+                h = draw(hashings())
+                widths = draw(st.lists(st.integers(0, h["space"]), min_size=1, max_size=4))
+                buckets, room = [], h["space"]
+                for w in widths:
+                    w = min(w, room)
+                    room -= w
+                    name = draw(st.one_of(st.none(), st.sampled_from(names)))
+                    buckets.append([name, w])
+                rule["hash"], rule["buckets"] = h, buckets
+            elif kind == "split":
                 weights = draw(
                     st.lists(st.integers(0, 100), min_size=len(names), max_size=len(names))
                 )
@@ -130,10 +173,22 @@ def snapshots(draw):
                     rule["rollout"] = draw(st.floats(0, 100, allow_nan=False))
             rules.append(rule)
         flag["rules"] = rules
+        if not boolean and draw(st.booleans()):
+            flag["on_variants"] = draw(st.lists(st.sampled_from(names), unique=True))
         earlier = [f"f{j}" for j in range(i)]
         if earlier and draw(st.booleans()):
             target = draw(st.sampled_from(earlier))
-            if flags[target].get("variants") is None:
+            tvariants = list(flags[target].get("variants") or {"on": True, "off": False})
+            how = draw(st.sampled_from(["plain", "variant", "variants", "off"]))
+            if how == "variants":
+                flag["prerequisites"] = [
+                    {"flag": target, "variants": draw(st.lists(st.sampled_from(tvariants)))}
+                ]
+            elif how == "off" and (
+                flags[target].get("variants") is None or "on_variants" in flags[target]
+            ):
+                flag["prerequisites"] = [{"flag": target, "off": True}]
+            elif flags[target].get("variants") is None or "on_variants" in flags[target]:
                 flag["prerequisites"] = [target]
             else:
                 flag["prerequisites"] = [
@@ -164,16 +219,19 @@ def same(a, b):
 def test_compiled_and_reference_agree(snapshot, ctxs, default):
     c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
     p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    spec = Interpreter(snapshot_from_dict(snapshot))  # the README's semantics, no tables
     for ctx in ctxs:
         bound_c, bound_p = c.context(ctx), p.context(ctx)
         for key in [*snapshot["flags"], "missing"]:
+            want = comparable(spec.evaluate(key, ctx, default))
             for cc, pc in ((ctx, ctx), (bound_c, bound_p)):
                 dc, dp = c.evaluate(key, cc, default), p.evaluate(key, pc, default)
                 assert dc == dp, (key, ctx)
+                assert comparable(dc) == want, (key, ctx, dc, want)
                 assert same(c.is_enabled(key, cc), p.is_enabled(key, pc))
                 assert c.variant(key, cc) == p.variant(key, pc)
                 assert same(c.value(key, cc, default), p.value(key, pc, default))
-        assert c.evaluate_all(ctx) == p.evaluate_all(ctx)
+        assert c.evaluate_all(ctx) == p.evaluate_all(ctx) == spec.evaluate_all(ctx)
         assert c.evaluate_all(bound_c) == p.evaluate_all(bound_p)
 
 
@@ -204,7 +262,9 @@ def test_conditions_agree(cond, drawn):
     }
     c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
     p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    spec = Interpreter(snapshot_from_dict(snapshot))
     for ctx in ctxs:
-        expected = p.is_enabled("f", ctx)
+        expected = spec.evaluate("f", ctx).value
+        assert p.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", c.context(ctx)) is expected, (cond, ctx)

@@ -57,7 +57,8 @@ def test_every_problem_is_listed_with_its_path():
         "flags.j.rules[0].when.semver_gt: not a semantic version",
         "flags.k.rules[0].when: condition has more than one operator (eq, in)",
         "flags.l.rules[0].when: condition has no operator",
-        "flags.m.default: a flag with variants needs a default variant",
+        "flags.m.default: missing: every flag names its default variant",
+        "flags.d.default: missing: every flag names its default variant",
         "flags.n.prerequisites[0].variant: flag 'b' has no variant 'zz'",
         "flags.o.prerequisites[0]: flag 'b' is not boolean",
     ]
@@ -107,11 +108,11 @@ def test_yaml_errors_name_the_line():
 
 def test_bad_file_keeps_previous_snapshot(tmp_path):
     good = tmp_path / "flags.yaml"
-    good.write_text("flags:\n  f: {}\n")
+    good.write_text("flags:\n  f: {default: 'on'}\n")
     engine = Engine.from_file(good)
     assert engine.is_enabled("f")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("flags:\n  f: {rules: [{serve: nope}]}\n")
+    bad.write_text("flags:\n  f: {default: 'on', rules: [{serve: nope}]}\n")
     with pytest.raises(SnapshotError, match="bad.yaml: flags.f.rules"):
         engine.load_file(bad)
     assert engine.is_enabled("f") and engine.version == 1
@@ -146,7 +147,7 @@ def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, tmp_path):
     with pytest.raises(SnapshotError, match="empty flag file"):
         decode_snapshot(data, "yaml", file="flags.yaml")
     path = tmp_path / "flags.yaml"
-    path.write_text("flags:\n  f: {}\n")
+    path.write_text("flags:\n  f: {default: 'on'}\n")
     engine = Engine.from_file(path)
     path.write_bytes(data)
     with pytest.raises(SnapshotError):

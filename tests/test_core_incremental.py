@@ -87,17 +87,21 @@ def test_only_changed_flags_are_recompiled():
 def test_structural_changes_fall_back_to_full_compile():
     base = {
         "segments": {"p": {"attr": "seg", "eq": "premium"}},
-        "flags": {"a": {}, "b": {"default": "off"}},
+        "flags": {"a": {"default": "on"}, "b": {"default": "off"}},
     }
     before = compile_snapshot(snapshot_from_dict(base))
     removed = compile_incremental(
-        before, snapshot_from_dict({"flags": {"a": {}}, "segments": base["segments"]})
+        before,
+        snapshot_from_dict({"flags": {"a": {"default": "on"}}, "segments": base["segments"]}),
     )
     assert removed.keys == ["a"] and removed.garbage == 0
     reordered = compile_incremental(
         before,
         snapshot_from_dict(
-            {"flags": {"b": {"default": "off"}, "a": {}}, "segments": base["segments"]}
+            {
+                "flags": {"b": {"default": "off"}, "a": {"default": "on"}},
+                "segments": base["segments"],
+            }
         ),
     )
     assert reordered.keys == ["b", "a"] and reordered.garbage == 0
@@ -126,11 +130,14 @@ def test_garbage_is_bounded_by_periodic_full_compiles():
 
 
 def test_prerequisite_cycle_introduced_by_a_change_is_reported():
-    flags = {"a": {"prerequisites": ["b"]}, "b": {}}
+    flags = {"a": {"default": "on", "prerequisites": ["b"]}, "b": {"default": "on"}}
     before = compile_snapshot(snapshot_from_dict({"flags": flags}))
     with pytest.raises(SnapshotError, match="prerequisite cycle"):
         compile_incremental(
-            before, snapshot_from_dict({"flags": {"a": flags["a"], "b": {"prerequisites": ["a"]}}})
+            before,
+            snapshot_from_dict(
+                {"flags": {"a": flags["a"], "b": {"default": "on", "prerequisites": ["a"]}}}
+            ),
         )
 
 
@@ -160,9 +167,9 @@ def test_dependents_are_redone_when_a_prerequisite_changes():
             "default": "off",
             "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
         },
-        "mid": {"prerequisites": ["base"]},
-        "top": {"prerequisites": ["mid"]},
-        "other": {},
+        "mid": {"default": "on", "prerequisites": ["base"]},
+        "top": {"default": "on", "prerequisites": ["mid"]},
+        "other": {"default": "on"},
     }
     before = compile_snapshot(snapshot_from_dict({"flags": flags}))
     flags["base"] = {
@@ -181,7 +188,7 @@ def test_dependents_are_redone_when_a_prerequisite_changes():
 def test_a_change_that_breaks_a_dependent_is_reported():
     flags = {
         "algo": {"variants": {"a": 1, "b": 2}, "default": "a"},
-        "uses_b": {"prerequisites": [{"flag": "algo", "variant": "b"}]},
+        "uses_b": {"default": "on", "prerequisites": [{"flag": "algo", "variant": "b"}]},
     }
     before = compile_snapshot(snapshot_from_dict({"flags": flags}))
     flags["algo"] = {"variants": {"a": 1, "c": 3}, "default": "a"}

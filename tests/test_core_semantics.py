@@ -24,9 +24,9 @@ def test_boolean_flag_defaults(make):
     engine = make(
         {
             "flags": {
-                "on_for_all": {},
+                "on_for_all": {"default": "on"},
                 "off_for_all": {"default": "off"},
-                "killed": {"enabled": False},
+                "killed": {"enabled": False, "default": "on"},
             }
         }
     )
@@ -278,7 +278,9 @@ def test_schedule_window_uses_the_engine_clock(make):
 
 
 def test_broken_clock_does_not_raise(make):
-    engine = make({"flags": {"t": {"schedule": {"start": "2020-01-01T00:00:00Z"}}}})
+    engine = make(
+        {"flags": {"t": {"default": "on", "schedule": {"start": "2020-01-01T00:00:00Z"}}}}
+    )
 
     def clock():
         raise OSError("no time")
@@ -296,7 +298,7 @@ def test_evaluate_all(make):
                     "rules": [{"when": {"attr": "seg", "eq": "premium"}, "serve": "on"}],
                 },
                 "b": {"variants": {"x": "X", "y": "Y"}, "default": "y"},
-                "c": {"enabled": False},
+                "c": {"enabled": False, "default": "on"},
             }
         }
     )
@@ -425,17 +427,20 @@ def test_system_clock_schedules(make):
         {
             "flags": {
                 "live": {
+                    "default": "on",
                     "schedule": {
                         "start": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()
-                    }
+                    },
                 },
                 "later": {
+                    "default": "on",
                     "schedule": {
                         "start": datetime.fromtimestamp(now + 3600, timezone.utc).isoformat()
-                    }
+                    },
                 },
                 "over": {
-                    "schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()}
+                    "default": "on",
+                    "schedule": {"end": datetime.fromtimestamp(now - 60, timezone.utc).isoformat()},
                 },
             }
         }
@@ -476,6 +481,8 @@ def test_hostile_str_subclass_never_raises(make):
             }
         }
     )
-    for key in ("f", "g", "h"):  # an unusable value matches nothing, ne included
-        assert engine.is_enabled(key, {"seg": Nasty("premium")}) is False
-    assert engine.evaluate_all({"seg": Nasty("premium")}) == {"f": False, "g": False, "h": False}
+    # a str subclass is evaluated as its exact str value; its overrides are never called
+    for key in ("f", "g", "h"):
+        assert engine.is_enabled(key, {"seg": Nasty("premium")}) is True
+    assert engine.evaluate_all({"seg": Nasty("premium")}) == {"f": True, "g": True, "h": True}
+    assert engine.evaluate_all({"seg": Nasty("free")}) == {"f": False, "g": False, "h": False}

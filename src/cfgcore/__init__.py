@@ -11,7 +11,7 @@ Heavy parts (hot reload, validation, experiments) are imported lazily, so
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfgcore.errors import (
     ConfigError,
@@ -22,6 +22,16 @@ from cfgcore.errors import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # type checkers see the typed names; at run time they load lazily
+    from cfgcore._compat import IMPLEMENTATION as IMPLEMENTATION
+    from cfgcore.details import ErrorCode as ErrorCode
+    from cfgcore.details import EvaluationDetails as EvaluationDetails
+    from cfgcore.details import Reason as Reason
+    from cfgcore.engine import Context as Context
+    from cfgcore.engine import Engine as Engine
+    from cfgcore.snapshot import Snapshot as Snapshot
+    from cfgcore.snapshot import load_snapshot as load_snapshot
 
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {

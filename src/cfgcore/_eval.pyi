@@ -1,4 +1,9 @@
-"""Type stubs for the compiled evaluator (same API as cfgcore._eval_py)."""
+"""Type stubs for the compiled evaluator: the same API as :mod:`cfgcore._eval_py`.
+
+Type checkers read :mod:`cfgcore.engine`'s names from the reference module
+(multidict's ``if TYPE_CHECKING or not USE_EXTENSIONS`` pattern); this stub keeps
+direct users of ``cfgcore._eval`` typed the same way.
+"""
 
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,15 +15,35 @@ IMPLEMENTATION: str
 OPCODES: dict[str, int]
 LAYOUT: dict[str, int]
 
-def murmur3_32(data: bytes, seed: int = 0) -> int: ...
-def bucket_of(salt: str, value: str) -> int: ...
+def murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86_32 of ``data``, unsigned."""
+
+def scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    """The bucket of ``bk`` (a bound value's bucket text) under an imported flag's scheme."""
+
+def bucket_of(salt: str, value: str) -> int:
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
 
 class Context:
-    attrs: dict[str, Any]
+    """Attributes of one request, bound to a snapshot's slots once and reused."""
+
+    @property
+    def attrs(self) -> dict[str, Any]: ...
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None: ...
+    def __getitem__(self, key: str) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def __contains__(self, key: object) -> bool: ...
+    def __len__(self) -> int: ...
+
+ContextArg = Context | Mapping[str, Any] | None
 
 class CompiledSnapshot:
-    tables: Tables
+    """One compiled, immutable flag set with the evaluation API."""
+
+    @property
+    def tables(self) -> Tables: ...
     version: int
     clock: Callable[[], float] | None
     def __init__(
@@ -28,22 +53,98 @@ class CompiledSnapshot:
     def keys(self) -> list[str]: ...
     def __len__(self) -> int: ...
     def __contains__(self, key: object) -> bool: ...
-    def is_enabled(self, key: str, ctx: Any = None) -> bool: ...
-    def variant(self, key: str, ctx: Any = None) -> str | None: ...
-    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any: ...
-    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails: ...
-    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]: ...
+    def is_enabled(self, key: str, ctx: ContextArg = None) -> bool:
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
+    def variant(self, key: str, ctx: ContextArg = None) -> str | None:
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
+    def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
+    def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
+    def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
 
 class EngineCore:
+    """Holds the live compiled snapshot; every read goes through one reference."""
+
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None: ...
     @property
-    def version(self) -> int: ...
-    def snapshot(self) -> CompiledSnapshot: ...
-    def set_clock(self, clock: Callable[[], float] | None) -> None: ...
-    def context(self, attrs: Mapping[str, Any] | None = None) -> Context: ...
-    def is_enabled(self, key: str, ctx: Any = None) -> bool: ...
-    def variant(self, key: str, ctx: Any = None) -> str | None: ...
-    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any: ...
-    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails: ...
-    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]: ...
+    def version(self) -> int:
+        """Version number of the live snapshot (increments on every swap)."""
+    def snapshot(self) -> CompiledSnapshot:
+        """Pin the live snapshot: evaluate a whole request against one version."""
+    def set_clock(self, clock: Callable[[], float] | None) -> None:
+        """Use ``clock() -> epoch seconds`` for schedules (None: the system clock)."""
+    def context(self, attrs: Mapping[str, Any] | None = None) -> Context:
+        """Bind request attributes once; pass the result to every check of the request."""
+    def is_enabled(self, key: str, ctx: ContextArg = None) -> bool:
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
+    def variant(self, key: str, ctx: ContextArg = None) -> str | None:
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
+    def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
+    def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
+    def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
     def _install(self, compiled: CompiledSnapshot) -> CompiledSnapshot: ...
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine, without a Python frame."""
+
+    tests: dict[str, Any]
+    expose: Callable[[str, str, Any], Any]
+    def __init__(
+        self, engine: EngineCore, tests: dict[str, Any], expose: Callable[[str, str, Any], Any]
+    ) -> None: ...
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""

@@ -14,121 +14,59 @@ from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetIte
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, isnan
-from libc.stdint cimport int32_t, uint32_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memset
+from libc.stdio cimport snprintf
+from libc.string cimport memcmp, memcpy, memset
+
+from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the shared layout
 
 from collections.abc import Mapping
 
 from cfgcore import compiler as _C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "c"
 
 cdef extern from "Python.h":
+    dict PyDict_Copy(object)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
+    bint PyLong_CheckExact(object)
+    bint PyFloat_CheckExact(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0
     double PyFloat_AS_DOUBLE(object)
     dict _PyDict_NewPresized(Py_ssize_t)
+    # The same C function without Cython's exception check: a NULL result with an
+    # error set (a key whose __eq__ raised) is cleared and read as "missing".
+    PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
 
 
 cdef enum:
-    OP_FALSE = 0
-    OP_ALL = 1
-    OP_ANY = 2
-    OP_NOT = 3
-    OP_EQ = 10
-    OP_EQ_CI = 11
-    OP_NE = 12
-    OP_NE_CI = 13
-    OP_IN = 14
-    OP_IN_CI = 15
-    OP_NOT_IN = 16
-    OP_NOT_IN_CI = 17
-    OP_LT = 20
-    OP_LE = 21
-    OP_GT = 22
-    OP_GE = 23
-    OP_STARTS = 30
-    OP_ENDS = 31
-    OP_CONTAINS = 32
-    OP_STARTS_CI = 33
-    OP_ENDS_CI = 34
-    OP_CONTAINS_CI = 35
-    OP_REGEX = 40
-    OP_SEMVER_EQ = 41
-    OP_SEMVER_LT = 42
-    OP_SEMVER_GT = 43
-    OP_EXISTS = 50
+    STACK_SLOTS = 32  # contexts with up to this many slots bind on the C stack
+    # A Context's slot not read from its attributes yet: contexts bind lazily, each slot
+    # on the first check that reads it, so engine.context() costs a dict copy and a
+    # request pays only for the attributes its flags use. Never a kind _eval sees.
+    K_LAZY = -1
+    SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
 
-cdef enum:
-    K_MISSING = 0
-    K_STR = 1
-    K_NUM = 2
-    K_BOOL = 4
-    K_OTHER = 8
-
-# Record widths and field offsets (cfgcore.compiler defines the same; a test checks).
-cdef enum:
-    NW = 6
-    FW = 18
-    RW = 7
-    PW = 2
-    F_ENABLED = 0
-    F_OFF = 1
-    F_DEFAULT = 2
-    F_RULE_START = 3
-    F_RULE_COUNT = 4
-    F_PRE_START = 5
-    F_PRE_COUNT = 6
-    F_BUCKET_START = 7
-    F_BUCKET_COUNT = 8
-    F_SALT_OFF = 9
-    F_SALT_LEN = 10
-    F_SCHEME = 11
-    F_SCHED = 12
-    F_SLOTS_START = 13
-    F_SLOTS_COUNT = 14
-    F_VAR_BASE = 15
-    F_VAR_COUNT = 16
-    F_BOOL = 17
-    R_COND = 0
-    R_SERVE = 1
-    R_ROLLOUT = 2
-    R_SPLIT_START = 3
-    R_SPLIT_COUNT = 4
-    R_BUCKET_START = 5
-    R_BUCKET_COUNT = 6
-
-cdef enum:
-    BUCKETS = 100000
-    STACK_SLOTS = 32
-
-cdef enum:
-    R_STATIC = 0
-    R_DEFAULT = 1
-    R_MATCH = 2
-    R_SPLIT = 3
-    R_DISABLED = 4
-    R_PREREQ = 5
-
-OPCODES = {name: value for name, value in dict(
+# Every layout constant as the extension was compiled with it: tests/test_core_layout.py
+# checks it against _layout.pxd and cfgcore._layout, both ways.
+LAYOUT = dict(
     OP_FALSE=OP_FALSE, OP_ALL=OP_ALL, OP_ANY=OP_ANY, OP_NOT=OP_NOT, OP_EQ=OP_EQ,
     OP_EQ_CI=OP_EQ_CI, OP_NE=OP_NE, OP_NE_CI=OP_NE_CI, OP_IN=OP_IN, OP_IN_CI=OP_IN_CI,
     OP_NOT_IN=OP_NOT_IN, OP_NOT_IN_CI=OP_NOT_IN_CI, OP_LT=OP_LT, OP_LE=OP_LE, OP_GT=OP_GT,
     OP_GE=OP_GE, OP_STARTS=OP_STARTS, OP_ENDS=OP_ENDS, OP_CONTAINS=OP_CONTAINS,
     OP_STARTS_CI=OP_STARTS_CI, OP_ENDS_CI=OP_ENDS_CI, OP_CONTAINS_CI=OP_CONTAINS_CI,
     OP_REGEX=OP_REGEX, OP_SEMVER_EQ=OP_SEMVER_EQ, OP_SEMVER_LT=OP_SEMVER_LT,
-    OP_SEMVER_GT=OP_SEMVER_GT, OP_EXISTS=OP_EXISTS,
-).items()}
-LAYOUT = dict(
-    NW=NW, FW=FW, RW=RW, PW=PW, K_MISSING=K_MISSING, K_STR=K_STR, K_NUM=K_NUM,
-    K_BOOL=K_BOOL, K_OTHER=K_OTHER, BUCKETS=BUCKETS,
+    OP_SEMVER_GT=OP_SEMVER_GT, OP_EXISTS=OP_EXISTS, K_MISSING=K_MISSING, K_STR=K_STR,
+    K_NUM=K_NUM, K_BOOL=K_BOOL, K_OTHER=K_OTHER, NW=NW, FW=FW, RW=RW, PW=PW,
     F_ENABLED=F_ENABLED, F_OFF=F_OFF, F_DEFAULT=F_DEFAULT, F_RULE_START=F_RULE_START,
     F_RULE_COUNT=F_RULE_COUNT, F_PRE_START=F_PRE_START, F_PRE_COUNT=F_PRE_COUNT,
     F_BUCKET_START=F_BUCKET_START, F_BUCKET_COUNT=F_BUCKET_COUNT, F_SALT_OFF=F_SALT_OFF,
@@ -136,7 +74,21 @@ LAYOUT = dict(
     F_SLOTS_COUNT=F_SLOTS_COUNT, F_VAR_BASE=F_VAR_BASE, F_VAR_COUNT=F_VAR_COUNT, F_BOOL=F_BOOL,
     R_COND=R_COND, R_SERVE=R_SERVE, R_ROLLOUT=R_ROLLOUT, R_SPLIT_START=R_SPLIT_START,
     R_SPLIT_COUNT=R_SPLIT_COUNT, R_BUCKET_START=R_BUCKET_START, R_BUCKET_COUNT=R_BUCKET_COUNT,
+    REASON_STATIC=REASON_STATIC, REASON_DEFAULT=REASON_DEFAULT, REASON_MATCH=REASON_MATCH,
+    REASON_SPLIT=REASON_SPLIT, REASON_DISABLED=REASON_DISABLED, REASON_PREREQ=REASON_PREREQ,
+    REASON_ERROR=REASON_ERROR, V_BOOL=V_BOOL, V_STR=V_STR, V_NUM=V_NUM, V_OBJECT=V_OBJECT,
+    V_ARRAY=V_ARRAY, V_NULL=V_NULL, V_MIXED=V_MIXED, BUCKETS=BUCKETS,
+    SCHEME_MURMUR3=SCHEME_MURMUR3,
+    R_HASH=R_HASH, R_GATE_START=R_GATE_START, R_GATE_COUNT=R_GATE_COUNT, HW=HW,
+    H_SCHEME=H_SCHEME, H_SEED=H_SEED, H_SALT_OFF=H_SALT_OFF, H_SALT_LEN=H_SALT_LEN,
+    H_SUFFIX_OFF=H_SUFFIX_OFF, H_SUFFIX_LEN=H_SUFFIX_LEN, H_SPACE=H_SPACE,
+    H_BY_START=H_BY_START, H_BY_COUNT=H_BY_COUNT, H_LO=H_LO, H_HI=H_HI,
+    P_ON=P_ON, P_OFF=P_OFF, P_SET=P_SET, SCHEME_FLAGD_V2=SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3=SCHEME_FLAGD_V3, SCHEME_FLAGD_V3_PAIR=SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1=SCHEME_GROWTHBOOK_V1, SCHEME_GROWTHBOOK_V2=SCHEME_GROWTHBOOK_V2,
+    SCHEME_FLAGD_V3_CBOR=SCHEME_FLAGD_V3_CBOR,
 )
+OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
 cdef int MAX_REGEX_INPUT = _C.MAX_REGEX_INPUT
 
@@ -191,6 +143,13 @@ ctypedef struct Outcome:
     int rule
 
 
+cdef bint _is_mapping(object obj) noexcept:
+    try:
+        return isinstance(obj, Mapping)
+    except Exception:  # an object faking its __class__
+        return False
+
+
 cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
     return (x << r) | (x >> (32 - r))
 
@@ -236,6 +195,179 @@ cdef uint32_t murmur3_x86_32(const unsigned char* data, Py_ssize_t n, uint32_t s
     """MurmurHash3 x86_32 (Austin Appleby's public-domain reference), byte-order independent."""
     cdef Py_ssize_t end = n - (n % 4)
     return _mm_finish(_mm_blocks(seed, data, end), data + end, n % 4, n)
+
+
+cdef inline int _cbor_head(unsigned char* out, int major, uint64_t n) noexcept nogil:
+    """RFC 8949 section 4.2.1: the shortest head holding ``n``; returns its length."""
+    cdef int size, i
+    if n < 24:
+        out[0] = <unsigned char>((major << 5) | n)
+        return 1
+    if n < 0x100:
+        out[0] = <unsigned char>((major << 5) | 24)
+        size = 1
+    elif n < 0x10000:
+        out[0] = <unsigned char>((major << 5) | 25)
+        size = 2
+    elif n < <uint64_t>0x100000000ULL:
+        out[0] = <unsigned char>((major << 5) | 26)
+        size = 4
+    else:
+        out[0] = <unsigned char>((major << 5) | 27)
+        size = 8
+    for i in range(size):
+        out[size - i] = <unsigned char>(n >> (8 * i))
+    return size + 1
+
+
+cdef int _cbor_scalar(unsigned char* out, bint is_str, const char* bs, Py_ssize_t n) noexcept nogil:
+    """CBOR of a bound value (a string, or an int given as its decimal text) into ``out``
+    (room for n + 9 bytes); -1 for an int no CBOR integer holds."""
+    cdef int h
+    cdef uint64_t m = 0, d
+    cdef Py_ssize_t i = 0
+    cdef bint neg = False
+    if is_str:
+        h = _cbor_head(out, 3, <uint64_t>n)
+        memcpy(out + h, bs, n)
+        return h + <int>n
+    if n > 0 and bs[0] == 45:  # '-'
+        neg = True
+        i = 1
+    if i >= n or n - i > 20:
+        return -1
+    for i in range(i, n):
+        d = <uint64_t>(bs[i] - 48)
+        if m > (<uint64_t>0xFFFFFFFFFFFFFFFFULL - d) // 10:
+            return -1  # past 2^64 - 1, as the reference evaluator decides
+        m = m * 10 + d
+    if neg:
+        if m == 0:
+            return _cbor_head(out, 0, 0)
+        return _cbor_head(out, 1, m - 1)
+    return _cbor_head(out, 0, m)
+
+
+cdef inline int _hexval(char c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef Py_ssize_t _unhex(unsigned char* out, const char* s, Py_ssize_t n) noexcept nogil:
+    """Hex text to bytes (as bytes.fromhex, without spaces); -1 if it is not hex."""
+    cdef Py_ssize_t i
+    cdef int a, b
+    if n % 2:
+        return -1
+    for i in range(0, n, 2):
+        a = _hexval(s[i])
+        b = _hexval(s[i + 1])
+        if a < 0 or b < 0:
+            return -1
+        out[i // 2] = <unsigned char>(a * 16 + b)
+    return n // 2
+
+
+cdef inline uint32_t _fnv_utf16(uint32_t h, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """FNV-1a 32 over the UTF-16 code units of UTF-8 text (GrowthBook hashes JS strings)."""
+    cdef Py_ssize_t i = 0
+    cdef uint32_t c
+    cdef unsigned char b0
+    while i < n:
+        b0 = p[i]
+        if b0 < 0x80 or i + 1 >= n:
+            c = b0
+            i += 1
+        elif b0 < 0xE0:
+            c = ((b0 & 0x1F) << 6) | (p[i + 1] & 0x3F)
+            i += 2
+        elif b0 < 0xF0 and i + 2 < n:
+            c = ((b0 & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F)
+            i += 3
+        elif i + 3 < n:
+            c = ((b0 & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F)
+            i += 4
+        else:
+            c = b0
+            i += 1
+        if c >= 0x10000:
+            c -= 0x10000
+            h = (h ^ (0xD800 + (c >> 10))) * <uint32_t>0x01000193U
+            h = (h ^ (0xDC00 + (c & 0x3FF))) * <uint32_t>0x01000193U
+        else:
+            h = (h ^ c) * <uint32_t>0x01000193U
+    return h
+
+
+@cython.cdivision(True)  # unsigned operands and space >= 1: C division is exact
+cdef int _scheme_bucket(int scheme, uint32_t seed, const char* salt, Py_ssize_t sl,
+                        const char* suffix, Py_ssize_t xl, int space, bint is_str,
+                        const char* bs, Py_ssize_t bl) noexcept nogil:
+    """The bucket (0..space-1) of a bound value under an imported flag's scheme; the
+    same arithmetic as ``cfgcore._eval_py.scheme_bucket`` (read that for the rules)."""
+    cdef unsigned char stack[256]
+    cdef unsigned char* buf = stack
+    cdef Py_ssize_t need = sl + bl + xl + 20, n = 0
+    cdef int w
+    cdef uint32_t h
+    cdef char digits[12]
+    if scheme == SCHEME_GROWTHBOOK_V1 or scheme == SCHEME_GROWTHBOOK_V2:
+        h = _fnv_utf16(<uint32_t>0x811C9DC5U, <const unsigned char*>salt, sl)
+        h = _fnv_utf16(h, <const unsigned char*>bs, bl)
+        h = _fnv_utf16(h, <const unsigned char*>suffix, xl)
+        if scheme == SCHEME_GROWTHBOOK_V2:
+            w = snprintf(digits, 12, "%u", h)
+            h = _fnv_utf16(<uint32_t>0x811C9DC5U, <const unsigned char*>digits, w)
+        return <int>(h % <uint32_t>space)
+    if need > 256:
+        buf = <unsigned char*>malloc(need)
+        if buf == NULL:
+            return -1
+    if scheme == SCHEME_FLAGD_V3_CBOR:
+        n = _unhex(buf, bs, bl) if is_str else -1
+        if n > 0:
+            h = murmur3_x86_32(buf, n, seed)
+        if buf != stack:
+            free(buf)
+        if n <= 0:
+            return -1  # not the hex text of an encoding: no value to hash
+        return <int>((<uint64_t>h * <uint64_t>space) >> 32)
+    if scheme == SCHEME_FLAGD_V3 and (sl or xl):
+        n = _cbor_head(buf, 3, <uint64_t>(sl + bl + xl))
+    elif scheme == SCHEME_FLAGD_V3_PAIR:
+        buf[0] = 0x82
+        n = 1 + _cbor_head(buf + 1, 3, <uint64_t>sl)
+    if scheme == SCHEME_FLAGD_V3 and not (sl or xl) or scheme == SCHEME_FLAGD_V3_PAIR:
+        if scheme == SCHEME_FLAGD_V3_PAIR:
+            memcpy(buf + n, salt, sl)
+            n += sl
+        w = _cbor_scalar(buf + n, is_str, bs, bl)
+        if w < 0:
+            if buf != stack:
+                free(buf)
+            return -1
+        n += w
+    else:
+        memcpy(buf + n, salt, sl)
+        memcpy(buf + n + sl, bs, bl)
+        memcpy(buf + n + sl + bl, suffix, xl)
+        n += sl + bl + xl
+    h = murmur3_x86_32(buf, n, seed)
+    if buf != stack:
+        free(buf)
+    if scheme == SCHEME_MURMUR3:
+        return <int>(h % <uint32_t>space)
+    return <int>((<uint64_t>h * <uint64_t>space) >> 32)
+
+
+def scheme_bucket(int scheme, uint32_t seed, bytes salt, bytes suffix, int space, bint is_str, bytes bk):
+    """The bucket of ``bk`` (bucket text of a bound value) under an imported flag's scheme."""
+    return _scheme_bucket(scheme, seed, salt, len(salt), suffix, len(suffix), space, is_str, bk, len(bk))
 
 
 def murmur3_32(data, uint32_t seed=0):
@@ -346,39 +478,50 @@ cdef char* _bool_array(list items) except? NULL:
 
 
 @cython.final
+@cython.no_gc  # refers only to a snapshot, which refers to no binding: no cycle possible
+@cython.freelist(32)  # one per request: reuse the memory instead of allocating it
 cdef class Binding:
     """A context's attributes bound to one snapshot's slots (owned C array)."""
 
     cdef CompiledSnapshot snap
-    cdef SlotVal* vals
+    cdef SlotVal* vals  # = small when the snapshot has few slots, else malloc'ed
     cdef Py_ssize_t n
+    cdef bint complete  # every slot bound (no K_LAZY left)
+    cdef SlotVal small[SMALL_SLOTS]
 
     def __dealloc__(self):
         if self.vals != NULL:
             _release(self.vals, self.n)
-            free(self.vals)
+            if self.vals != &self.small[0]:
+                free(self.vals)
             self.vals = NULL
 
 
 @cython.final
+@cython.freelist(32)
 cdef class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused.
 
     Create it with ``engine.context({...})`` once per request; if the engine swaps
     snapshots meanwhile, the context re-binds itself to the new one on first use.
+    ``attrs`` is the context's own copy of the attributes (do not mutate it): each
+    attribute is read from it and bound on the first check that needs it.
     """
 
     cdef readonly dict attrs
     cdef Binding _bound
 
     def __init__(self, attrs=None):
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
         if bound is not None and bound.snap is snap:
             return bound
-        bound = snap._bind_all(self.attrs)
+        bound = snap._lazy_binding()
         self._bound = bound  # one assignment: another thread sees old or new
         return bound
 
@@ -436,6 +579,7 @@ cdef class CompiledSnapshot:
     cdef int32_t* rules
     cdef int32_t* prereqs
     cdef int32_t* splits
+    cdef int32_t* hashes
     cdef double* sched_start
     cdef double* sched_end
     cdef char* is_true
@@ -447,6 +591,11 @@ cdef class CompiledSnapshot:
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
+    # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
+    # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
+    cdef dict _all_template
+    cdef int32_t* _varying
+    cdef Py_ssize_t n_varying
 
     def __cinit__(self, tables, long long version=0, clock=None):
         t = tables
@@ -473,6 +622,7 @@ cdef class CompiledSnapshot:
         self.rules = _int_array(t.rules)
         self.prereqs = _int_array(t.prereqs)
         self.splits = _int_array(t.splits)
+        self.hashes = _int_array(t.hashes)
         self.sched_start = _double_array(t.sched_start)
         self.sched_end = _double_array(t.sched_end)
         self.is_true = _bool_array(t.is_true)
@@ -503,6 +653,7 @@ cdef class CompiledSnapshot:
         free(self.rules)
         free(self.prereqs)
         free(self.splits)
+        free(self.hashes)
         free(self.sched_start)
         free(self.sched_end)
         free(self.is_true)
@@ -512,6 +663,7 @@ cdef class CompiledSnapshot:
         free(self.id_slots)
         free(self.empty)
         free(self.salt_h)
+        free(self._varying)
 
     @property
     def keys(self):
@@ -535,6 +687,9 @@ cdef class CompiledSnapshot:
         sv.ci_id = -1
         if v is None:
             return 0
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v)
+                or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
         # slot read only for bucketing or prefixes never needs one.
         if v is True or v is False:
@@ -614,8 +769,12 @@ cdef class CompiledSnapshot:
         cdef PyObject* found
         name = self._slot_names[slot]
         if type(attrs) is dict:
-            found = PyDict_GetItemWithError(attrs, name)
-            return <object>found if found != NULL else None
+            found = _dict_get_or_null(attrs, name)
+            if found != NULL:
+                return <object>found
+            if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
+                PyErr_Clear()
+            return None
         try:
             return attrs.get(name)
         except Exception:  # a hostile mapping must not break evaluation
@@ -636,27 +795,97 @@ cdef class CompiledSnapshot:
                 vals[s].ci_id = -1
         return 0
 
+    cdef Binding _lazy_binding(self):
+        """A binding whose slots are all K_LAZY (bound by _ensure on first use)."""
+        cdef Binding bd = Binding.__new__(Binding)
+        cdef Py_ssize_t i
+        bd.snap = self
+        bd.n = self.n_slots
+        if self.n_slots <= SMALL_SLOTS:
+            bd.vals = &bd.small[0]
+            memset(bd.vals, 0, self.n_slots * sizeof(SlotVal))
+        else:
+            bd.vals = _missing_slots(self.n_slots)
+        for i in range(self.n_slots):
+            bd.vals[i].kind = K_LAZY
+        bd.complete = self.n_slots == 0
+        return bd
+
+    cdef int _bind_lazy(self, Binding bd, dict attrs, Py_ssize_t s) except -1:
+        # Bind into a temporary and publish it with one struct copy while holding the
+        # GIL (no Python code in between): a thread sharing the context sees the slot
+        # unbound or fully bound, never half-filled (casefold or a semver parse may run
+        # Python code and let another thread in). The first writer wins.
+        cdef SlotVal tmp
+        v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
+        if v is None or PyUnicode_CheckExact(v) or type(v) is bool or type(v) is int or type(v) is float:
+            # built-in values: hashing and casefold cannot fail, no try block needed
+            self._bind_slot(&tmp, s, v)
+        else:
+            self._bind_hostile(&tmp, s, v)
+        if bd.vals[s].kind == K_LAZY:
+            bd.vals[s] = tmp
+        else:
+            _release(&tmp, 1)
+        return 0
+
+    cdef int _bind_hostile(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+        try:
+            self._bind_slot(tmp, s, v)
+        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
+            _release(tmp, 1)
+            memset(tmp, 0, sizeof(SlotVal))
+            tmp.kind = K_OTHER
+            tmp.id = -1
+            tmp.ci_id = -1
+        return 0
+
+    cdef inline int _ensure(self, Binding bd, dict attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
+        cdef Py_ssize_t i, s
+        if bd.complete:
+            return 0
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            if bd.vals[s].kind == K_LAZY:
+                self._bind_lazy(bd, attrs, s)
+        if slots == NULL:
+            bd.complete = True
+        return 0
+
+    cdef inline Binding _context_binding(self, Context ctx, int fi):
+        """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
+        cdef Binding bd = ctx._binding_for(self)
+        cdef const int32_t* f
+        if fi < 0:
+            self._ensure(bd, ctx.attrs, NULL, self.n_slots)
+        else:
+            f = self.flags + fi * FW
+            self._ensure(bd, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        return bd
+
     cdef Binding _bind_all(self, object attrs):
         cdef Binding bd = Binding.__new__(Binding)
         bd.snap = self
         bd.n = self.n_slots
         bd.vals = _missing_slots(self.n_slots)
-        if type(attrs) is dict or isinstance(attrs, Mapping):
+        if type(attrs) is dict or _is_mapping(attrs):
             self._bind_into(bd.vals, attrs, NULL, self.n_slots)
         return bd
 
     cdef inline int _lookup(self, object key):
         cdef PyObject* found
-        if PyUnicode_CheckExact(key):  # str keys cannot raise: skip the try block
-            found = PyDict_GetItem(self._index, key)
-            return <int>(<object>found) if found != NULL else -1
-        try:
-            found = PyDict_GetItemWithError(self._index, key)
-        except Exception:  # unhashable key
-            return -1
-        if found == NULL:
-            return -1
-        return <int>(<object>found)
+        if not PyUnicode_CheckExact(key):
+            # Only strings name flags; a str subclass by its exact value (its __hash__
+            # and __eq__ are never called), anything else is not found.
+            if not PyUnicode_Check(key):
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        found = PyDict_GetItem(self._index, key)  # exact str: cannot raise
+        return <int>(<object>found) if found != NULL else -1
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
     cdef bint _regex(self, int a, PyObject* text) noexcept:
@@ -763,7 +992,9 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                continue
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first
@@ -800,32 +1031,66 @@ cdef class CompiledSnapshot:
         except Exception:
             return NAN  # a broken clock: schedules treat the flag as out of window
 
+    cdef int _hashed(self, int h, const SlotVal* b) noexcept:
+        """Bucket under hashing record ``h`` (an imported flag's scheme); -1 if no value."""
+        cdef const int32_t* hr = self.hashes + h * HW
+        cdef const SlotVal* v
+        cdef int k
+        for k in range(hr[H_BY_COUNT]):
+            v = b + self.ipool[hr[H_BY_START] + k]
+            if v.bs == NULL:
+                if v.kind == K_MISSING:
+                    continue  # absent: try the next attribute
+                return -1  # as for flags: the first present one decides
+            return _scheme_bucket(
+                hr[H_SCHEME], <uint32_t>hr[H_SEED], self.sb + hr[H_SALT_OFF], hr[H_SALT_LEN],
+                self.sb + hr[H_SUFFIX_OFF], hr[H_SUFFIX_LEN], hr[H_SPACE], v.kind == K_STR,
+                v.bs, v.bslen,
+            )
+        return -1
+
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef Outcome out
-        cdef int p, k, j, got, want, bucket, thr, nsplit, bstart, bcount
+        cdef int p, k, j, i, got, want, bucket, thr, nsplit, bstart, bcount, g, gcount
+        cdef bint ok, gated
         cdef int pstart = f[F_PRE_START]
         cdef int rstart = f[F_RULE_START]
         cdef int rcount = f[F_RULE_COUNT]
         out.rule = -1
         if not f[F_ENABLED]:
             out.var = f[F_OFF]
-            out.reason = R_DISABLED
+            out.reason = REASON_DISABLED
             return out
         if f[F_SCHED]:
-            if isnan(now[0]):
+            if now[1] == 0:  # read the clock once per evaluation, even when it fails
                 now[0] = self._now()
+                now[1] = 1
             if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
                 out.var = f[F_OFF]
-                out.reason = R_DISABLED
+                out.reason = REASON_DISABLED
                 return out
         for p in range(pstart, pstart + f[F_PRE_COUNT]):
             want = self.prereqs[p * PW + 1]
             got = self._eval(self.prereqs[p * PW], b, now).var
-            if not (self.is_true[got] if want < 0 else got == want):
+            if want >= 0:
+                ok = got == want
+            elif want == P_ON:
+                ok = self.is_true[got]
+            elif want == P_OFF:
+                ok = not self.is_true[got]
+            else:  # P_SET - i: one of a counted list of variants in the pool
+                i = P_SET - want
+                ok = False
+                for j in range(i + 1, i + 1 + self.ipool[i]):
+                    if self.ipool[j] == got:
+                        ok = True
+                        break
+            if not ok:
                 out.var = f[F_OFF]
-                out.reason = R_PREREQ
+                out.reason = REASON_PREREQ
                 return out
         for k in range(rcount):
             r = self.rules + (rstart + k) * RW
@@ -833,9 +1098,32 @@ cdef class CompiledSnapshot:
                 continue
             thr = r[R_ROLLOUT]
             nsplit = r[R_SPLIT_COUNT]
+            gcount = r[R_GATE_COUNT]
+            if gcount:
+                gated = True
+                for g in range(r[R_GATE_START], r[R_GATE_START] + gcount):
+                    bucket = self._hashed(g, b)
+                    if not (self.hashes[g * HW + H_LO] <= bucket < self.hashes[g * HW + H_HI]):
+                        gated = False
+                        break
+                if not gated:
+                    continue  # outside a gate (or nothing to hash): the rule cannot apply
+            if r[R_HASH] >= 0:
+                bucket = self._hashed(r[R_HASH], b)
+                if bucket < 0:
+                    continue
+                for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
+                    if bucket < self.splits[j * 2]:
+                        out.var = self.splits[j * 2 + 1]
+                        if out.var < 0:
+                            break  # a gap: fall through to the next rule
+                        out.reason = REASON_SPLIT
+                        out.rule = k
+                        return out
+                continue
             if thr < 0 and nsplit == 0:
                 out.var = r[R_SERVE]
-                out.reason = R_MATCH
+                out.reason = REASON_SPLIT if gcount else REASON_MATCH
                 out.rule = k
                 return out
             if r[R_BUCKET_COUNT]:
@@ -850,23 +1138,25 @@ cdef class CompiledSnapshot:
             if nsplit == 0:
                 if bucket < thr:
                     out.var = r[R_SERVE]
-                    out.reason = R_SPLIT
+                    out.reason = REASON_SPLIT
                     out.rule = k
                     return out
                 continue
             for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
                 if bucket < self.splits[j * 2]:
                     out.var = self.splits[j * 2 + 1]
-                    out.reason = R_SPLIT
+                    out.reason = REASON_SPLIT
                     out.rule = k
                     return out
         out.var = f[F_DEFAULT]
-        out.reason = R_STATIC if rcount == 0 else R_DEFAULT
+        out.reason = REASON_STATIC if rcount == 0 else REASON_DEFAULT
         return out
 
     cdef Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
-        cdef double now = NAN
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef SlotVal stackvals[STACK_SLOTS]
         cdef SlotVal* vals
@@ -874,13 +1164,13 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         cdef int k
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
-            return self._eval(fi, bd.vals, &now)
-        if ctx is None or (type(ctx) is not dict and not isinstance(ctx, Mapping)):
-            return self._eval(fi, self.empty, &now)
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
+            return self._eval(fi, bd.vals, now)
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            return self._eval(fi, self.empty, now)
         f = self.flags + fi * FW
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, &now)
+            return self._eval(fi, self.empty, now)
         if self.n_slots <= STACK_SLOTS:
             vals = &stackvals[0]
         else:
@@ -888,7 +1178,7 @@ cdef class CompiledSnapshot:
             if vals == NULL:
                 raise MemoryError()
         self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
-        out = self._eval(fi, vals, &now)
+        out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
         if vals != &stackvals[0]:
@@ -897,21 +1187,33 @@ cdef class CompiledSnapshot:
 
     # -- public API ----------------------------------------------------------------------
     cpdef bint is_enabled(self, key, ctx=None):
-        """True if the boolean flag ``key`` is on for ``ctx``; False if unknown or not boolean."""
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         cdef int fi = self._lookup(key)
         if fi < 0 or not self.flags[fi * FW + F_BOOL]:
             return False
         return self.is_true[self._run(fi, ctx).var]
 
     cpdef variant(self, key, ctx=None):
-        """The name of the variant served for ``ctx``; None if the flag is unknown."""
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         cdef int fi = self._lookup(key)
         if fi < 0:
             return None
         return self._names[self._run(fi, ctx).var]
 
     cpdef value(self, key, ctx=None, default=None):
-        """The value served for ``ctx``; ``default`` if unknown or of another type than it."""
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         cdef int fi = self._lookup(key)
         cdef int var
         if fi < 0:
@@ -922,12 +1224,19 @@ cdef class CompiledSnapshot:
         return self._values[var]
 
     cpdef evaluate(self, key, ctx=None, default=None):
-        """Full resolution details (value, variant, reason, rule index, error code)."""
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         cdef int fi = self._lookup(key)
         cdef Outcome out
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -938,7 +1247,7 @@ cdef class CompiledSnapshot:
         out = self._run(fi, ctx)
         if default is not None and _value_kind(default) != self._value_kinds[out.var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=self._keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -947,7 +1256,7 @@ cdef class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=self._keys[fi],
             value=self._values[out.var],
             variant=self._names[out.var],
             reason=REASONS[out.reason],
@@ -956,20 +1265,62 @@ cdef class CompiledSnapshot:
         )
 
     cpdef dict evaluate_all(self, ctx=None):
-        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
-        cdef double now = NAN
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
-        cdef dict result = _PyDict_NewPresized(self.n_flags)
+        cdef int fi
+        if self._all_template is None:
+            self._build_all_template()
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)
+            bd = self._context_binding(<Context>ctx, -1)
         else:
             bd = self._bind_all(ctx)
         vals = bd.vals
-        for i in range(self.n_flags):
-            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, &now).var])
+        # A copy of a dict without deletions clones its key table (one memcpy) in the
+        # same order; only the flags that can vary are evaluated and stored into it.
+        cdef dict result = PyDict_Copy(self._all_template)
+        for i in range(self.n_varying):
+            fi = self._varying[i]
+            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, now).var])
         return result
+
+    cdef int _build_all_template(self) except -1:
+        cdef dict template = _PyDict_NewPresized(self.n_flags)
+        cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef Py_ssize_t i, n = 0
+        cdef const int32_t* f
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        if varying == NULL:
+            raise MemoryError()
+        for i in range(self.n_flags):
+            f = self.flags + i * FW
+            # Off, or on with no schedule, prerequisite or rule: the same value for any
+            # context at any time (what _eval returns before it reads b or the clock).
+            if not f[F_ENABLED] or (
+                not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
+            ):
+                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, now).var]
+            else:
+                template[self._keys[i]] = None
+                varying[n] = <int32_t>i
+                n += 1
+        if self._all_template is not None:  # another thread finished first: keep its arrays
+            free(varying)
+            return 0
+        self._varying = varying
+        self.n_varying = n
+        self._all_template = template  # last: readers test it before using _varying
+        return 0
 
 
 cdef CompiledSnapshot _EMPTY_TABLES_SNAPSHOT():
@@ -1021,21 +1372,134 @@ cdef class EngineCore:
 
     def context(self, attrs=None):
         """Bind request attributes once; pass the result to every check of the request."""
-        cdef Context ctx = Context(attrs)
-        ctx._binding_for(self._snap)
+        # No __init__ call and no binding here: a dict copy, and each attribute is bound
+        # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
+        cdef Context ctx = Context.__new__(Context)
+        try:
+            if type(attrs) is dict:
+                ctx.attrs = PyDict_Copy(attrs)
+            else:
+                ctx.attrs = dict(attrs) if _is_mapping(attrs) else {}
+        except Exception:  # a hostile mapping (or colliding keys): no usable attributes
+            ctx.attrs = {}
         return ctx
 
     def is_enabled(self, key, ctx=None):
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key, ctx=None):
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         return self._snap.variant(key, ctx)
 
     def value(self, key, ctx=None, default=None):
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key, ctx=None, default=None):
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx=None):
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
         return self._snap.evaluate_all(ctx)
+
+
+@cython.final
+cdef class SeedAPI:
+    """The seed API's two per-request calls, for one engine, without a Python frame.
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    cdef EngineCore engine
+    cdef public dict tests
+    cdef public object expose
+
+    def __init__(self, EngineCore engine, dict tests, expose):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag, user_context=None):
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if not PyUnicode_CheckExact(flag):
+            # An Enum member: its value names the flag (one attribute read; a str-mixin
+            # member's value is the exact str, so the engine's fast path takes it).
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name, user_context=None):
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        cdef PyObject* found
+        cdef dict attrs
+        if not PyUnicode_CheckExact(test_name):
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not PyUnicode_Check(test_name):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        found = PyDict_GetItem(self.tests, test_name)  # exact str key: cannot raise
+        if found == NULL:
+            return None
+        seen = <object>found
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs = <dict>user_context
+        elif type(user_context) is Context:
+            attrs = (<Context>user_context).attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            found = _dict_get_or_null(attrs, "user_id")
+            if found == NULL:
+                if PyErr_Occurred() != NULL:
+                    PyErr_Clear()
+            else:
+                uid = <object>found
+                # Exact str and int ids hash without user code: the steady state is
+                # one set lookup.
+                if (PyUnicode_CheckExact(uid) or type(uid) is int) and uid in seen:
+                    return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v
+

@@ -21,20 +21,23 @@ Semantics in brief (README "Flag semantics" has the full text):
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from cfgcore import _layout as L
 from cfgcore import compiler as C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason
+from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
 
 IMPLEMENTATION = "py"
 
-_MISSING_BINDING = (C.K_MISSING, -1, -1, 0.0, b"", b"", None, None, None)
-_OTHER_BINDING = (C.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None)
+_MISSING_BINDING = (L.K_MISSING, -1, -1, 0.0, b"", b"", None, None, None)
+_OTHER_BINDING = (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None)
 
-# reason codes (index into details.REASONS)
-_STATIC, _DEFAULT, _MATCH, _SPLIT, _DISABLED, _PREREQ, _ERROR = range(7)
+# reason codes (index into details.REASONS), from the shared layout
+_STATIC, _DEFAULT, _MATCH = L.REASON_STATIC, L.REASON_DEFAULT, L.REASON_MATCH
+_SPLIT, _DISABLED, _PREREQ = L.REASON_SPLIT, L.REASON_DISABLED, L.REASON_PREREQ
 
 
 def murmur3_32(data: bytes, seed: int = 0) -> int:
@@ -72,17 +75,94 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
     return h
 
 
+_HEX = re.compile(rb"(?:[0-9a-fA-F]{2})+")
+
+
+def _cbor_head(major: int, n: int) -> bytes:
+    # RFC 8949 section 4.2.1: the shortest head that holds n
+    if n < 24:
+        return bytes([(major << 5) | n])
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([(major << 5) | extra]) + n.to_bytes(size, "big")
+    raise OverflowError(n)  # pragma: no cover - ints are bound only within 64 bits
+
+
+def _cbor_scalar(is_str: bool, bk: bytes) -> bytes:
+    if is_str:
+        return _cbor_head(3, len(bk)) + bk
+    n = int(bk)  # an int binds as its decimal text
+    if not -(2**64) < n < 2**64:
+        raise OverflowError(n)  # no CBOR integer holds it: the caller treats it as no value
+    return _cbor_head(0, n) if n >= 0 else _cbor_head(1, -1 - n)
+
+
+def _fnv1a32_utf16(data: bytes) -> int:
+    # FNV-1a over UTF-16 code units: GrowthBook hashes JavaScript strings
+    h = 0x811C9DC5
+    units = data.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(units), 2):
+        h = ((h ^ (units[i] | (units[i + 1] << 8))) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    """The bucket (0..space-1) of a bound value under an imported flag's scheme
+    (see :class:`cfgcore.snapshot.Hashing`). ``bk`` is the value's bucket text (UTF-8,
+    or an int's decimal digits) and ``is_str`` tells which; -1 when there is nothing to
+    hash (an int no CBOR integer holds, text that is not hex for ``flagd_v3_cbor``)."""
+    try:
+        return _scheme_bucket(scheme, seed, salt, suffix, space, is_str, bk)
+    except OverflowError:
+        return -1
+
+
+def _scheme_bucket(
+    scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
+) -> int:
+    if scheme == L.SCHEME_MURMUR3:
+        return murmur3_32(salt + bk + suffix, seed) % space
+    if scheme == L.SCHEME_FLAGD_V2:
+        return (murmur3_32(salt + bk + suffix, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3:
+        if salt or suffix:
+            text = salt + bk + suffix
+            data = _cbor_head(3, len(text)) + text
+        else:
+            data = _cbor_scalar(is_str, bk)
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3_CBOR:
+        data = bytes.fromhex(bk.decode()) if is_str and _HEX.fullmatch(bk) else b""
+        if not data:
+            return -1  # not the hex text of an encoding: no value to hash
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_FLAGD_V3_PAIR:
+        data = b"\x82" + _cbor_head(3, len(salt)) + salt + _cbor_scalar(is_str, bk)
+        return (murmur3_32(data, seed) * space) >> 32
+    if scheme == L.SCHEME_GROWTHBOOK_V1:
+        return _fnv1a32_utf16(salt + bk + suffix) % space
+    if scheme == L.SCHEME_GROWTHBOOK_V2:
+        inner = _fnv1a32_utf16(salt + bk + suffix)
+        return _fnv1a32_utf16(str(inner).encode()) % space
+    return -1  # pragma: no cover - the compiler writes known schemes only
+
+
 def bucket_of(salt: str, value: str) -> int:
     """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
-    return murmur3_32(f"{salt}:{value}".encode()) % C.BUCKETS
+    return murmur3_32(f"{salt}:{value}".encode()) % L.BUCKETS
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str)"""
     if v is None:
         return _MISSING_BINDING
+    tv = type(v)
+    if tv is not str and tv is not int and tv is not float and tv is not bool:
+        v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
     if v is True or v is False:
-        return (C.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
+        return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
     if isinstance(v, str):
         try:
             raw = v.encode("utf-8")
@@ -94,7 +174,7 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             ci_id = t.ci_ids.get(f, -1)
             folded = f.encode("utf-8")
         sv = C.semver_key(v) if t.semver_slots[slot] else None
-        return (C.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v)
+        return (L.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v)
     if isinstance(v, int):
         try:
             num = float(v)
@@ -102,17 +182,20 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             return _OTHER_BINDING
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
-        return (C.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
     if isinstance(v, float):
         if math.isnan(v):
             return _OTHER_BINDING
-        return (C.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None)
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None)
     return _OTHER_BINDING
 
 
 def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
     binding: list = [_MISSING_BINDING] * len(t.slots)
-    if not isinstance(attrs, Mapping):
+    try:
+        if not isinstance(attrs, Mapping):
+            return binding
+    except Exception:  # an object faking its __class__
         return binding
     names = t.slots
     for s in slots:
@@ -139,7 +222,10 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
-        self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        try:
+            self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        except Exception:  # a hostile mapping: no usable attributes
+            self.attrs = {}
         self._bound: tuple[Any, list] | None = None
 
     def _binding_for(self, snap: CompiledSnapshot) -> list:
@@ -173,6 +259,10 @@ class Context:
 
 Mapping.register(Context)
 
+ContextArg = Context | Mapping[str, Any] | None
+"""What evaluation methods take as ``ctx``: a bound :class:`Context` (fastest), any
+mapping of attribute names to values, or None (no attributes)."""
+
 
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
@@ -195,27 +285,30 @@ class CompiledSnapshot:
         return len(self.tables.keys)
 
     def __contains__(self, key: object) -> bool:
-        try:
-            return key in self._index
-        except TypeError:
-            return False
+        return self._lookup(key) >= 0
 
     # -- binding -----------------------------------------------------------------------
     def _binding(self, ctx: Any, fi: int) -> list:
-        if isinstance(ctx, Context):
+        if issubclass(type(ctx), Context):
             return ctx._binding_for(self)
         t = self.tables
         if fi < 0:
             return _bind(t, ctx, range(len(t.slots)))
-        base = fi * C.FW
-        start = t.flags[base + C.F_SLOTS_START]
-        return _bind(t, ctx, t.ipool[start : start + t.flags[base + C.F_SLOTS_COUNT]])
+        base = fi * L.FW
+        start = t.flags[base + L.F_SLOTS_START]
+        return _bind(t, ctx, t.ipool[start : start + t.flags[base + L.F_SLOTS_COUNT]])
 
     def _lookup(self, key: Any) -> int:
-        try:
-            return self._index.get(key, -1)
-        except TypeError:
-            return -1
+        # Only strings name flags; a str subclass by its exact value (its __hash__ and
+        # __eq__ are never called), anything else is not found.
+        if type(key) is not str:
+            if not issubclass(type(key), str):  # type(): a faked __class__ is not consulted
+                return -1
+            try:
+                key = str.__str__(key)
+            except Exception:
+                return -1
+        return self._index.get(key, -1)
 
     # -- evaluation --------------------------------------------------------------------
     def _now(self) -> float:
@@ -230,155 +323,226 @@ class CompiledSnapshot:
     def _eval_flag(self, fi: int, b: list, now: list) -> tuple[int, int, int]:
         t = self.tables
         f = t.flags
-        base = fi * C.FW
-        if not f[base + C.F_ENABLED]:
-            return f[base + C.F_OFF], _DISABLED, -1
-        if f[base + C.F_SCHED]:
+        base = fi * L.FW
+        if not f[base + L.F_ENABLED]:
+            return f[base + L.F_OFF], _DISABLED, -1
+        if f[base + L.F_SCHED]:
             if now[0] is None:
                 now[0] = self._now()
             if not (t.sched_start[fi] <= now[0] < t.sched_end[fi]):
-                return f[base + C.F_OFF], _DISABLED, -1
-        pstart = f[base + C.F_PRE_START]
-        for p in range(pstart, pstart + f[base + C.F_PRE_COUNT]):
-            target, want = t.prereqs[p * C.PW], t.prereqs[p * C.PW + 1]
+                return f[base + L.F_OFF], _DISABLED, -1
+        pstart = f[base + L.F_PRE_START]
+        for p in range(pstart, pstart + f[base + L.F_PRE_COUNT]):
+            target, want = t.prereqs[p * L.PW], t.prereqs[p * L.PW + 1]
             got = self._eval_flag(target, b, now)[0]
-            ok = t.is_true[got] if want < 0 else got == want
+            if want >= 0:
+                ok = got == want
+            elif want == L.P_ON:
+                ok = t.is_true[got]
+            elif want == L.P_OFF:
+                ok = not t.is_true[got]
+            else:  # P_SET - k: one of a counted list of variants in the pool
+                k = L.P_SET - want
+                ok = got in t.ipool[k + 1 : k + 1 + t.ipool[k]]
             if not ok:
-                return f[base + C.F_OFF], _PREREQ, -1
-        rstart = f[base + C.F_RULE_START]
-        rcount = f[base + C.F_RULE_COUNT]
+                return f[base + L.F_OFF], _PREREQ, -1
+        rstart = f[base + L.F_RULE_START]
+        rcount = f[base + L.F_RULE_COUNT]
         for r in range(rcount):
-            rb = (rstart + r) * C.RW
+            rb = (rstart + r) * L.RW
             rr = t.rules
-            cond = rr[rb + C.R_COND]
+            cond = rr[rb + L.R_COND]
             if cond >= 0 and not self._node(cond, b):
                 continue
-            thr = rr[rb + C.R_ROLLOUT]
-            nsplit = rr[rb + C.R_SPLIT_COUNT]
+            thr = rr[rb + L.R_ROLLOUT]
+            nsplit = rr[rb + L.R_SPLIT_COUNT]
+            gcount = rr[rb + L.R_GATE_COUNT]
+            if gcount:
+                g0 = rr[rb + L.R_GATE_START]
+                if not all(self._in_gate(g, b) for g in range(g0, g0 + gcount)):
+                    continue  # outside a gate (or nothing to hash): the rule cannot apply
+            h = rr[rb + L.R_HASH]
+            if h >= 0:
+                bucket = self._hashed(h, b)
+                if bucket < 0:
+                    continue
+                sp = rr[rb + L.R_SPLIT_START]
+                for j in range(sp, sp + nsplit):
+                    if bucket < t.splits[j * 2]:
+                        var = t.splits[j * 2 + 1]
+                        if var < 0:
+                            break  # a gap: fall through to the next rule
+                        return var, _SPLIT, r
+                continue
             if thr < 0 and nsplit == 0:
-                return rr[rb + C.R_SERVE], _MATCH, r
-            if rr[rb + C.R_BUCKET_COUNT]:
-                bstart, bcount = rr[rb + C.R_BUCKET_START], rr[rb + C.R_BUCKET_COUNT]
+                return rr[rb + L.R_SERVE], (_SPLIT if gcount else _MATCH), r
+            if rr[rb + L.R_BUCKET_COUNT]:
+                bstart, bcount = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
             else:
-                bstart, bcount = f[base + C.F_BUCKET_START], f[base + C.F_BUCKET_COUNT]
+                bstart, bcount = f[base + L.F_BUCKET_START], f[base + L.F_BUCKET_COUNT]
             bucket = self._bucket(base, b, bstart, bcount)
             if bucket < 0:
                 continue  # no attribute to bucket by: the rule cannot apply
             if nsplit == 0:
                 if bucket < thr:
-                    return rr[rb + C.R_SERVE], _SPLIT, r
+                    return rr[rb + L.R_SERVE], _SPLIT, r
                 continue
-            sp = rr[rb + C.R_SPLIT_START]
+            sp = rr[rb + L.R_SPLIT_START]
             for j in range(sp, sp + nsplit):
                 if bucket < t.splits[j * 2]:
                     return t.splits[j * 2 + 1], _SPLIT, r
             continue  # pragma: no cover - the last threshold is always BUCKETS
-        return f[base + C.F_DEFAULT], (_STATIC if rcount == 0 else _DEFAULT), -1
+        return f[base + L.F_DEFAULT], (_STATIC if rcount == 0 else _DEFAULT), -1
 
     def _bucket(self, base: int, b: list, bstart: int, bcount: int) -> int:
         t = self.tables
         for s in t.ipool[bstart : bstart + bcount]:
             raw = b[s][6]
-            if raw is not None:
-                off = t.flags[base + C.F_SALT_OFF]
-                salt = bytes(t.sbytes[off : off + t.flags[base + C.F_SALT_LEN]])
-                # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
-                return murmur3_32(salt + raw) % C.BUCKETS
+            if raw is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next bucket_by attribute
+                return -1  # the first present one decides; a float or bool is not bucketed
+            off = t.flags[base + L.F_SALT_OFF]
+            salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
+            # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
+            return murmur3_32(salt + raw) % L.BUCKETS
+        return -1
+
+    def _in_gate(self, g: int, b: list) -> bool:
+        hs = self.tables.hashes
+        bucket = self._hashed(g, b)
+        return hs[g * L.HW + L.H_LO] <= bucket < hs[g * L.HW + L.H_HI]
+
+    def _hashed(self, h: int, b: list) -> int:
+        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value."""
+        t = self.tables
+        o = h * L.HW
+        hs = t.hashes
+        start = hs[o + L.H_BY_START]
+        for s in t.ipool[start : start + hs[o + L.H_BY_COUNT]]:
+            bk = b[s][6]
+            if bk is None:
+                if b[s][0] == L.K_MISSING:
+                    continue  # absent: try the next attribute
+                return -1  # as for flags: the first present one decides
+            so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
+            xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
+            return scheme_bucket(
+                hs[o + L.H_SCHEME],
+                hs[o + L.H_SEED] & 0xFFFFFFFF,
+                bytes(t.sbytes[so : so + sl]),
+                bytes(t.sbytes[xo : xo + xl]),
+                hs[o + L.H_SPACE],
+                b[s][0] == L.K_STR,
+                bk,
+            )
         return -1
 
     def _node(self, i: int, b: list) -> bool:
         t = self.tables
         n = t.nodes
-        o = i * C.NW
+        o = i * L.NW
         op = n[o]
-        if op == C.OP_ALL or op == C.OP_ANY:
-            want = op == C.OP_ANY
+        if op == L.OP_ALL or op == L.OP_ANY:
+            want = op == L.OP_ANY
             child = i + 1
             for _ in range(n[o + 2]):
                 if self._node(child, b) == want:
                     return want
-                child = n[child * C.NW + 5]
+                child = n[child * L.NW + 5]
             return not want
-        if op == C.OP_NOT:
+        if op == L.OP_NOT:
             return not self._node(i + 1, b)
-        if op == C.OP_FALSE:
+        if op == L.OP_FALSE:
             return False
         kind, vid, ci_id, num, raw, folded, _bk, sv, text = b[n[o + 1]]
         a, bb, c = n[o + 2], n[o + 3], n[o + 4]
-        if op == C.OP_EXISTS:
-            return kind != C.K_MISSING
-        if op == C.OP_EQ:
+        if op == L.OP_EXISTS:
+            return kind != L.K_MISSING
+        if op == L.OP_EQ:
             return vid == a and vid >= 0
-        if op == C.OP_NE:
+        if op == L.OP_NE:
             return bool(kind & bb) and vid != a
-        if op == C.OP_IN:
+        if op == L.OP_IN:
             return vid >= 0 and vid in t.ipool[a : a + bb]
-        if op == C.OP_NOT_IN:
+        if op == L.OP_NOT_IN:
             return bool(kind & c) and vid not in t.ipool[a : a + bb]
-        if kind == C.K_NUM:
-            x = t.nums[a] if C.OP_LT <= op <= C.OP_GE else 0.0
-            if op == C.OP_LT:
+        if kind == L.K_NUM:
+            x = t.nums[a] if L.OP_LT <= op <= L.OP_GE else 0.0
+            if op == L.OP_LT:
                 return num < x
-            if op == C.OP_LE:
+            if op == L.OP_LE:
                 return num <= x
-            if op == C.OP_GT:
+            if op == L.OP_GT:
                 return num > x
-            if op == C.OP_GE:
+            if op == L.OP_GE:
                 return num >= x
             return False
-        if kind != C.K_STR:
+        if kind != L.K_STR:
             return False
-        if op == C.OP_EQ_CI:
+        if op == L.OP_EQ_CI:
             return ci_id == a and ci_id >= 0
-        if op == C.OP_NE_CI:
+        if op == L.OP_NE_CI:
             return ci_id != a
-        if op == C.OP_IN_CI:
+        if op == L.OP_IN_CI:
             return ci_id >= 0 and ci_id in t.ipool[a : a + bb]
-        if op == C.OP_NOT_IN_CI:
+        if op == L.OP_NOT_IN_CI:
             return ci_id not in t.ipool[a : a + bb]
-        if C.OP_STARTS <= op <= C.OP_CONTAINS_CI:
+        if L.OP_STARTS <= op <= L.OP_CONTAINS_CI:
             needle = bytes(t.sbytes[a : a + bb])
-            hay = folded if op >= C.OP_STARTS_CI else raw
-            base_op = op - (C.OP_STARTS_CI - C.OP_STARTS) if op >= C.OP_STARTS_CI else op
-            if base_op == C.OP_STARTS:
+            hay = folded if op >= L.OP_STARTS_CI else raw
+            base_op = op - (L.OP_STARTS_CI - L.OP_STARTS) if op >= L.OP_STARTS_CI else op
+            if base_op == L.OP_STARTS:
                 return hay.startswith(needle)
-            if base_op == C.OP_ENDS:
+            if base_op == L.OP_ENDS:
                 return hay.endswith(needle)
             return needle in hay
-        if op == C.OP_REGEX:
+        if op == L.OP_REGEX:
             if len(text) > C.MAX_REGEX_INPUT:
                 return False
             try:
                 return t.objs[a].search(text) is not None
             except Exception:
                 return False
-        if op in (C.OP_SEMVER_EQ, C.OP_SEMVER_LT, C.OP_SEMVER_GT):
+        if op in (L.OP_SEMVER_EQ, L.OP_SEMVER_LT, L.OP_SEMVER_GT):
             if sv is None:
                 return False
             key = t.objs[a]
-            if op == C.OP_SEMVER_EQ:
+            if op == L.OP_SEMVER_EQ:
                 return sv == key
-            return sv < key if op == C.OP_SEMVER_LT else sv > key
+            return sv < key if op == L.OP_SEMVER_LT else sv > key
         return False  # pragma: no cover - every opcode is handled above
 
     # -- public API --------------------------------------------------------------------
-    def is_enabled(self, key: str, ctx: Any = None) -> bool:
-        """True if the boolean flag ``key`` is on for ``ctx``; False if unknown or not boolean."""
+    def is_enabled(self, key: str, ctx: ContextArg = None) -> bool:
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         fi = self._lookup(key)
-        if fi < 0 or not self._flags[fi * C.FW + C.F_BOOL]:
+        if fi < 0 or not self._flags[fi * L.FW + L.F_BOOL]:
             return False
         var = self._eval_flag(fi, self._binding(ctx, fi), [None])[0]
         return self.tables.is_true[var]
 
-    def variant(self, key: str, ctx: Any = None) -> str | None:
-        """The name of the variant served for ``ctx``; None if the flag is unknown."""
+    def variant(self, key: str, ctx: ContextArg = None) -> str | None:
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         fi = self._lookup(key)
         if fi < 0:
             return None
         return self.tables.variant_names[self._eval_flag(fi, self._binding(ctx, fi), [None])[0]]
 
-    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any:
-        """The value served for ``ctx``; ``default`` if unknown or of another type than it."""
+    def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         fi = self._lookup(key)
         if fi < 0:
             return default
@@ -387,12 +551,19 @@ class CompiledSnapshot:
             return default
         return self.tables.values[var]
 
-    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails:
-        """Full resolution details (value, variant, reason, rule index, error code)."""
+    def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         fi = self._lookup(key)
         if fi < 0:
             return EvaluationDetails(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=key_text(key),
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -404,7 +575,7 @@ class CompiledSnapshot:
         t = self.tables
         if default is not None and C.value_kind(default) != t.value_kinds[var]:
             return EvaluationDetails(
-                flag_key=key,
+                flag_key=t.keys[fi],
                 value=default,
                 variant=None,
                 reason=Reason.ERROR,
@@ -413,7 +584,7 @@ class CompiledSnapshot:
                 snapshot_version=self.version,
             )
         return EvaluationDetails(
-            flag_key=key,
+            flag_key=t.keys[fi],
             value=t.values[var],
             variant=t.variant_names[var],
             reason=REASONS[reason],
@@ -421,8 +592,12 @@ class CompiledSnapshot:
             snapshot_version=self.version,
         )
 
-    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]:
-        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``."""
+    def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
         b = self._binding(ctx, -1)
         now: list = [None]
         t = self.tables
@@ -463,7 +638,7 @@ class EngineCore:
         self._snap = compiled  # the swap: one reference assignment
         return old
 
-    def set_clock(self, clock: Any) -> None:
+    def set_clock(self, clock: Callable[[], float] | None) -> None:
         """Use ``clock() -> epoch seconds`` for schedules (None: the system clock)."""
         self._clock = clock
         self._snap.clock = clock
@@ -474,22 +649,115 @@ class EngineCore:
         ctx._binding_for(self._snap)
         return ctx
 
-    def is_enabled(self, key: str, ctx: Any = None) -> bool:
+    def is_enabled(self, key: str, ctx: ContextArg = None) -> bool:
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
         return self._snap.is_enabled(key, ctx)
 
-    def variant(self, key: str, ctx: Any = None) -> str | None:
+    def variant(self, key: str, ctx: ContextArg = None) -> str | None:
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
         return self._snap.variant(key, ctx)
 
-    def value(self, key: str, ctx: Any = None, default: Any = None) -> Any:
+    def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
         return self._snap.value(key, ctx, default)
 
-    def evaluate(self, key: str, ctx: Any = None, default: Any = None) -> EvaluationDetails:
+    def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
         return self._snap.evaluate(key, ctx, default)
 
-    def evaluate_all(self, ctx: Any = None) -> dict[str, Any]:
+    def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
         return self._snap.evaluate_all(ctx)
 
 
 from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
 
 _EMPTY = _Snapshot()
+
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine (reference twin of the
+    compiled ``SeedAPI``).
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    __slots__ = ("engine", "tests", "expose")
+
+    def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if type(flag) is not str:
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        if type(test_name) is not str:
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not isinstance(test_name, str):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        seen = self.tests.get(test_name)
+        if seen is None:
+            return None
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs: Any = user_context
+        elif type(user_context) is Context:
+            attrs = user_context.attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            try:
+                uid = attrs.get("user_id")
+            except Exception:  # a colliding key whose __eq__ raises: read as missing
+                uid = None
+            if type(uid) in (str, int) and uid in seen:
+                return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v

@@ -44,6 +44,35 @@ REASONS = (
 )
 
 
+def exact_value(value: Any) -> Any:
+    """A str, int or float subclass instance as its base type's exact value.
+
+    Both evaluators bind a subclass by its underlying value, never through its
+    overridden ``__hash__``, ``__eq__``, ``encode`` or ``__float__`` (which could
+    raise, or answer differently on each call). Called for values whose type is not
+    exactly str/int/float/bool/None; anything else comes back unchanged (unusable).
+    """
+    cls = type(value)  # not isinstance: that would consult a faked __class__
+    if issubclass(cls, str):
+        return str.__str__(value)
+    if issubclass(cls, int):
+        return int.__int__(value)
+    if issubclass(cls, float):
+        return float.__float__(value)
+    return value
+
+
+def key_text(key: Any) -> str:
+    """The flag key as reported in details: a str subclass as its exact str, any
+    other object as its repr (which may raise: then a placeholder)."""
+    if type(key) is str:
+        return key
+    try:
+        return str.__str__(key) if issubclass(type(key), str) else repr(key)
+    except Exception:
+        return f"<unrepresentable {type(key).__name__}>"
+
+
 class EvaluationDetails(msgspec.Struct, frozen=True, gc=False):
     """The full answer for one flag and one context.
 

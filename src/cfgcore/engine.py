@@ -14,13 +14,15 @@ snapshot untouched.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.resources import files
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from cfgcore._compat import USE_EXTENSIONS
 from cfgcore._compat import impl as _live
 from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
 from cfgcore.errors import SnapshotError
@@ -33,8 +35,22 @@ from cfgcore.snapshot import (
     snapshot_from_dict,
 )
 
-Context = _live.Context
-CompiledSnapshot = _live.CompiledSnapshot
+_log = logging.getLogger(__name__)
+
+# multidict's pattern: type checkers always see the typed reference names (the
+# compiled module's stub declares the same API); at run time the live implementation's.
+if TYPE_CHECKING or not USE_EXTENSIONS:
+    from cfgcore._eval_py import CompiledSnapshot, Context, ContextArg, EngineCore
+else:
+    from cfgcore._eval_py import ContextArg
+
+    CompiledSnapshot = _live.CompiledSnapshot
+    Context = _live.Context
+    EngineCore = _live.EngineCore
+
+__all__ = ["CompiledSnapshot", "Context", "ContextArg", "Engine", "bundled_flags_path"]
+
+_E = TypeVar("_E", bound="_EngineAPI")
 
 
 def bundled_flags_path() -> str:
@@ -46,11 +62,13 @@ class _EngineAPI:
     """Loading and swapping, shared by both implementations' engines."""
 
     _impl: ModuleType
+    # Replaced (copy-on-write) by add_swap_listener; () until the first listener.
+    _swap_listeners: tuple[Callable[[Any, Any], None], ...] = ()
 
     @classmethod
     def from_snapshot(
-        cls, snapshot: Snapshot | Mapping[str, Any], *, file: str | None = None
-    ) -> Any:
+        cls: type[_E], snapshot: Snapshot | Mapping[str, Any], *, file: str | None = None
+    ) -> _E:
         """An engine serving ``snapshot`` (a decoded Snapshot or plain data)."""
         engine = cls()
         engine.swap(snapshot, file=file)
@@ -58,19 +76,19 @@ class _EngineAPI:
 
     @classmethod
     def from_bytes(
-        cls, data: bytes | str, format: Format = "yaml", *, file: str | None = None
-    ) -> Any:
+        cls: type[_E], data: bytes | str, format: Format = "yaml", *, file: str | None = None
+    ) -> _E:
         """An engine serving a snapshot given as YAML, JSON or MessagePack bytes."""
         return cls.from_snapshot(decode_snapshot(data, format, file=file), file=file)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], format: Format | None = None) -> Any:
+    def from_file(cls: type[_E], path: str | os.PathLike[str], format: Format | None = None) -> _E:
         """An engine serving the snapshot file at ``path`` (format from the extension)."""
         name = os.fspath(path)
         return cls.from_snapshot(load_snapshot(name, format), file=name)
 
     @classmethod
-    def bundled(cls) -> Any:
+    def bundled(cls: type[_E]) -> _E:
         """An engine serving the bundled example flags."""
         return cls.from_file(bundled_flags_path())
 
@@ -79,8 +97,8 @@ class _EngineAPI:
         snapshot: Snapshot | Mapping[str, Any] | Tables,
         *,
         file: str | None = None,
-        previous: Any = None,
-    ) -> Any:
+        previous: CompiledSnapshot | Tables | None = None,
+    ) -> CompiledSnapshot:
         """Compile without activating; raise SnapshotError listing every problem.
 
         ``previous`` (a compiled snapshot or its tables, e.g. ``engine.snapshot()``)
@@ -102,18 +120,45 @@ class _EngineAPI:
                 tables = compile_incremental(prev_tables, snapshot, file=file)
             else:
                 tables = compile_snapshot(snapshot, file=file)
-        return self._impl.CompiledSnapshot(tables)
+        return self._impl.CompiledSnapshot(tables)  # type: ignore[no-any-return]
 
-    def swap(self, new: Any, *, file: str | None = None) -> Any:
+    def swap(
+        self,
+        new: Snapshot | Mapping[str, Any] | Tables | CompiledSnapshot,
+        *,
+        file: str | None = None,
+    ) -> CompiledSnapshot:
         """Activate ``new`` (Snapshot, plain data, Tables or a compiled snapshot) in one
         assignment and return the previous compiled snapshot. On any error the live
         snapshot stays as it was."""
-        compiled = (
-            new if isinstance(new, self._impl.CompiledSnapshot) else self.compile(new, file=file)
-        )
-        return self._install(compiled)  # type: ignore[attr-defined]
+        if isinstance(new, self._impl.CompiledSnapshot):
+            compiled = new
+        else:
+            compiled = self.compile(new, file=file)  # type: ignore[arg-type]
+        old = self._install(compiled)  # type: ignore[attr-defined]
+        for listener in self._swap_listeners:
+            # A listener's failure must not undo or block a swap that already happened.
+            try:
+                listener(old, compiled)
+            except Exception:
+                _log.exception("swap listener %r failed", listener)
+        return old  # type: ignore[no-any-return]
 
-    def load_file(self, path: str | os.PathLike[str], format: Format | None = None) -> Any:
+    def add_swap_listener(self, listener: Callable[[Any, Any], None]) -> Callable[[], None]:
+        """Call ``listener(old, new)`` (compiled snapshots) after every :meth:`swap`, on
+        the swapping thread; returns a function that removes it. Used by adapters that
+        announce changes (the OpenFeature provider's configuration-changed event)."""
+        # Copy-on-write tuple: swap() iterates it without a lock while others subscribe.
+        self._swap_listeners = (*self._swap_listeners, listener)
+
+        def remove() -> None:
+            self._swap_listeners = tuple(f for f in self._swap_listeners if f is not listener)
+
+        return remove
+
+    def load_file(
+        self, path: str | os.PathLike[str], format: Format | None = None
+    ) -> CompiledSnapshot:
         """Decode, compile and activate a snapshot file; the old one stays on error."""
         name = os.fspath(path)
         return self.swap(load_snapshot(name, format or format_for(name)), file=name)
@@ -141,7 +186,7 @@ def engine_class(impl: ModuleType) -> type:
     )
 
 
-class Engine(_EngineAPI, _live.EngineCore):  # type: ignore[misc, name-defined]
+class Engine(_EngineAPI, EngineCore):
     """Feature-flag engine: one live compiled snapshot, swapped atomically.
 
     Evaluation (never raises on bad data): ``is_enabled(key, ctx)``,

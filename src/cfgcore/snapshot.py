@@ -94,6 +94,57 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     segment: str | None = None
 
 
+HashScheme = Literal[
+    "murmur3",
+    "flagd_v2",
+    "flagd_v3",
+    "flagd_v3_pair",
+    "flagd_v3_cbor",
+    "growthbook_v1",
+    "growthbook_v2",
+]
+
+
+class Hashing(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+    """A rule's own bucketing, as another flag system computes it (imported flags).
+
+    The first of ``by`` present in the context decides, as for a flag's ``bucket_by``:
+    a string is hashed as it is, an int as decimal, anything else gives no bucket (the
+    rule, or the gate, does not apply). The bucket is in ``0 .. space-1``:
+
+    * ``murmur3``: ``murmur3_x86_32(salt + value + suffix, seed) % space`` (Unleash:
+      salt ``"groupId:"``, seed 0 and space 100 for rollouts, seed 86028157 and the
+      total weight for variants);
+    * ``flagd_v2``: ``(murmur3_x86_32(salt + value + suffix, seed) * space) >> 32``
+      (flagd: seed 0);
+    * ``flagd_v3``: as v2 over the deterministic CBOR of the value (of the text
+      ``salt + value + suffix`` when salt or suffix is set); ``flagd_v3_pair`` over
+      the CBOR array ``[salt, value]``; ``flagd_v3_cbor`` over the bytes whose hex
+      text the value is (``cfgcore.interop.flagd.context`` adds ``<key>#cbor`` for any
+      JSON value, so booleans, floats, objects and arrays bucket as flagd does);
+    * ``growthbook_v1``: ``fnv1a32(salt + value + suffix) % space``; ``growthbook_v2``:
+      ``fnv1a32(str(fnv1a32(salt + value + suffix))) % space`` (FNV-1a over UTF-16
+      code units, as GrowthBook hashes JavaScript strings).
+    """
+
+    scheme: HashScheme
+    by: list[str]
+    salt: str = ""
+    suffix: str = ""
+    seed: int = 0
+    space: int = 100
+
+
+class Gate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+    """A bucket range a rule also requires: the rule applies only when ``lo <= bucket < hi``
+    under ``hash`` (an Unleash rollout before its variant choice, a GrowthBook
+    namespace or filter); a user without a value to hash falls through."""
+
+    hash: Hashing
+    hi: int
+    lo: int = 0
+
+
 class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A targeting rule: when ``when`` matches (or is absent), serve a variant.
 
@@ -102,6 +153,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
       users outside it fall through to the next rule.
     * ``split: {A: 50, B: 30, C: 20}`` assigns a variant by bucket (weights in
       percent, summing to 100, up to three decimals).
+    * ``hash`` with ``buckets: [[V, width], [null, width], ...]`` assigns by the
+      rule's own :class:`Hashing`: consecutive widths cover buckets ``0..space-1``;
+      a ``null`` entry (or a bucket past the last width) falls through to the next rule.
+    * ``gates`` (with either form): every gate's bucket range must hold first.
     """
 
     when: Condition | None = None
@@ -110,13 +165,19 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     split: dict[str, int | float] | None = None
     bucket_by: str | list[str] | None = None
     name: str | None = None
+    hash: Hashing | None = None
+    buckets: list[tuple[str | None, int]] | None = None
+    gates: list[Gate] = []
 
 
 class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
-    """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``)."""
+    """Serve this flag only if ``flag`` evaluates to ``true`` (or to ``variant``, or to
+    one of ``variants``; with ``off: true``, only if it is *not* on)."""
 
     flag: str
     variant: str | None = None
+    variants: list[str] | None = None
+    off: bool = False
 
 
 class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
@@ -130,8 +191,13 @@ class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, f
 
 
 class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
-    """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``,
-    ``default`` then defaults to ``"on"`` and ``off_variant`` to ``"off"``.
+    """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``
+    and ``off_variant`` defaults to ``"off"``. ``default`` is required (write it last:
+    a definition cut off before it is then refused instead of served differently).
+
+    ``on_variants`` names the variants that count as on for ``is_enabled`` (and for a
+    prerequisite on this flag) when the values are not plain booleans, e.g. an
+    imported Unleash flag whose variants carry payloads.
     """
 
     variants: dict[str, Any] | None = None
@@ -147,6 +213,7 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     description: str = ""
     tags: list[str] = []
     metadata: dict[str, Any] = {}
+    on_variants: list[str] | None = None
 
 
 class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
@@ -271,6 +338,10 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 problems.append(_msgspec_problem(exc, file, prefix=f"{section}.{key}"))
+            except RecursionError:  # bytes input nested beyond the decoder's stack
+                problems.append(
+                    Problem(path=f"{section}.{key}", message="nested too deeply", file=file)
+                )
     if problems:
         raise SnapshotError(problems)
     return Snapshot(
@@ -304,13 +375,14 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             return _assemble(top, _MP_FLAG.decode, _MP_COND.decode, file)
         if format == "json":
             try:
-                json.loads(data, object_pairs_hook=_reject_duplicate_keys)
+                parsed = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
             except _JsonDuplicate as dup:
                 raise SnapshotError(
                     [Problem(path=str(dup.args[0]), message="duplicate key", file=file)]
                 ) from None
             except ValueError as exc:
                 raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
+            _require_flags_key(parsed, file)
             top = msgspec.json.decode(data, type=_RawSnapshot)
             return _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file)
         if format == "yaml":
@@ -320,6 +392,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 # serving "no flags" from it would switch every flag off. A flag set
                 # with no flags says so: `flags: {}`.
                 raise SnapshotError("empty flag file (write `flags: {}` for no flags)", file=file)
+            _require_flags_key(obj, file)
             return snapshot_from_dict(obj, file=file)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SnapshotError([_msgspec_problem(exc, file)]) from None
@@ -331,6 +404,16 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             raise SnapshotError(problems) from None
         raise SnapshotError(f"cannot decode {format}: {exc}", file=file) from None
     raise SnapshotError(f"unknown snapshot format {format!r}", file=file)
+
+
+def _require_flags_key(obj: Any, file: str | None) -> None:
+    """A flag file written by a person names its flags, even none (``flags: {}``): a
+    document that stops before ``flags`` (segments only, or a header) is what a
+    truncated or half-written file looks like, and must not switch every flag off."""
+    if isinstance(obj, dict) and "flags" not in obj:
+        raise SnapshotError(
+            [Problem(path="flags", message="missing (write `flags: {}` for no flags)", file=file)]
+        )
 
 
 def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) -> Snapshot:
@@ -345,8 +428,39 @@ def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) ->
     return decode_snapshot(data, fmt, file=name)
 
 
+MAX_VALUE_DEPTH = 100  # nested containers; real flag sets stay far below (conditions: 32)
+
+
+def _too_deep(obj: Any, limit: int = MAX_VALUE_DEPTH) -> str | None:
+    """The path of the first container nested deeper than ``limit``, or None.
+
+    Iterative, so a 10,000-deep value is refused with a path instead of raising
+    RecursionError in the decoders or the compiler.
+    """
+    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth >= limit:
+            return path
+        for child_path, child in items:
+            if isinstance(child, (dict, list, tuple)):
+                stack.append((child, child_path, depth + 1))
+    return None
+
+
 def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     """Build a typed Snapshot from plain Python data (as decoded from any format)."""
+    deep = _too_deep(obj)
+    if deep is not None:
+        raise SnapshotError(
+            [Problem(path=deep, message=f"nested deeper than {MAX_VALUE_DEPTH} levels", file=file)]
+        )
     try:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:
@@ -363,12 +477,13 @@ def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
     """Encode a snapshot (the inverse of :func:`decode_snapshot`)."""
     if format == "msgpack":
         return msgspec.msgpack.encode(snapshot)
+    data = msgspec.to_builtins(snapshot)
+    data.setdefault("flags", {})  # omitted when empty, yet the decoders require it
     if format == "json":
-        return msgspec.json.format(msgspec.json.encode(snapshot), indent=2) + b"\n"
+        return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if format == "yaml":
         import yaml
 
-        data = msgspec.to_builtins(snapshot)
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         if any(c in text for c in "\x85\u2028\u2029"):
             # PyYAML writes these raw and reads them back as line breaks: escape instead

@@ -107,6 +107,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     # Activation compiles the flags with the configuration and refuses both if they do
     # not compile: so does validate (issue 10: validate said valid, load failed).
     report.results[:0] = [_flag_result(p) for p in flag_problems]
+    if not args.files:
+        report.results.extend(_override_findings(args))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
         doc = report.to_dict()
@@ -204,6 +206,75 @@ def _flag_result(problem: Problem) -> Any:
         message=str(problem),
         key_path="",
     )
+
+
+UNKNOWN_OVERRIDE = "environment.unknown_override"
+
+
+def _override_findings(args: argparse.Namespace) -> list[Any]:
+    """A warning for each ``CFGCORE__A__B`` variable that matches no configuration key.
+
+    The manager accepts such a variable as a new key, so a misspelled override
+    (``CFGCORE__SERVER__PROT``) would otherwise change nothing without a word. The keys
+    are those of the configuration built without any ``CFGCORE__`` variable.
+    """
+    from cfgcore.cli.config import did_you_mean
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.validation.core import ValidationResult
+
+    marker = "CFGCORE__"
+    probe = ConfigurationManager(args.config_dir, environment=args.environment)
+    environ = dict(probe.builder.env_vars)
+    names = sorted(k for k in environ if k.startswith(marker) and len(k) > len(marker))
+    if not names:
+        return []
+    clean = {k: v for k, v in environ.items() if not k.startswith(marker)}
+    tree = ConfigurationManager(
+        args.config_dir, environment=args.environment, environ=clean
+    ).build_config(
+        args.environment,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        keep_references=True,
+    )
+    known: list[str] = []
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                path = (*prefix, str(k))
+                known.append(marker + "__".join(s.upper() for s in path))
+                walk(v, path)
+
+    walk(tree, ())
+    findings = []
+    for var in names:
+        node: Any = tree
+        path: list[str] = []
+        for part in var[len(marker) :].split("__"):
+            match = None
+            if isinstance(node, Mapping):
+                match = next((k for k in node if str(k).lower() == part.lower()), None)
+            if match is None:
+                path.append(part.lower())
+                break
+            path.append(str(match))
+            node = node[match]
+        else:
+            continue  # every segment names an existing key: a real override
+        dotted = ".".join(path)
+        findings.append(
+            ValidationResult(
+                rule_id=UNKNOWN_OVERRIDE,
+                severity="warning",
+                message=f"{dotted}: environment variable {var} matches no configuration key, "
+                f"so it adds one instead of overriding{did_you_mean(var, known)}",
+                key_path=dotted,
+                suggested_fix="correct the variable's name, or add the key to a "
+                "configuration file if it is meant to be new",
+            )
+        )
+    return findings
 
 
 def _locate(key_path: str, layers: list[Any], config: Any) -> tuple[str | None, int | None]:

@@ -48,6 +48,15 @@ class Layer:
     sources: dict[tuple[Any, ...], tuple[str, float]] = field(default_factory=dict)
     _lines: dict[tuple[Any, ...], int] | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        # Secret-named keys and resolved secrets masked; the raw text is left out.
+        from cfgcore.runtime.redaction import redact
+
+        return (
+            f"Layer(name={self.name!r}, kind={self.kind!r}, file={self.file!r}, "
+            f"data={redact('', self.data)!r})"
+        )
+
     def lookup(self, path: tuple[Any, ...]) -> tuple[str, Any, tuple[Any, ...]]:
         """Does this layer decide ``path``? Returns ``(status, value, decisive_path)``.
 

@@ -30,6 +30,7 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -41,19 +42,29 @@ from typing import Any
 
 from cfgcore.config import checks
 from cfgcore.config.builder import ConfigBuilder, profile_name
+from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
 from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_snapshot
-from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path
+from cfgcore.config.tree import (
+    FrozenDict,
+    assoc,
+    diff_trees,
+    format_path,
+    freeze,
+    get_path,
+    split_path,
+)
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.policy import check, config_change, current_actor, guarded
 
 __all__ = [
     "ConfigChangeEvent",
@@ -109,7 +120,9 @@ class ConfigurationManager(ConfigView):
     replaces ``os.environ`` for ``${VAR}`` substitution and the ``CFGCORE__`` layer.
     ``flag_store`` (a path or a ``redis://`` URL) or ``flags_file`` choose where the
     flags served by :attr:`flags` live; the dynamic-config manager of the same process
-    shares them.
+    shares them. ``config_source`` (a ``redis://`` URL, instead of ``config_dir``) serves
+    the configurations ``cfgcore publish`` put there and follows every new version
+    (:mod:`cfgcore.config.published`).
     """
 
     def __init__(
@@ -127,14 +140,32 @@ class ConfigurationManager(ConfigView):
         flag_store: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         debounce_ms: int | None = None,
+        config_source: str | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._environ = environ
-        if config_dir is not None:
+        self._published: Any = None
+        if config_source is not None:
+            # Published by `cfgcore publish` to a store (config/published.py)
+            from cfgcore.config.published import PublishedSource
+
+            if config_dir is not None:
+                raise ConfigError("give config_dir or config_source, not both")
+            self._published = PublishedSource(self, config_source)
+            config_dir, self.config_dir_source = self._published.dir, "config_source"
+            self.config_dir = os.path.abspath(config_dir)
+        elif config_dir is not None:
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
         log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        if environ is None:
+            # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
+            # variables the process environment lacks (config/envfile.py).
+            env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
+            if env_file is not None:
+                environ = EnvironWithFile(env_file)
+                log.info("environment file: %s", env_file)
+        self._environ = environ
         self._default_environment = environment
         self._default_profile = profile
         self._default_geo = geographic_profile
@@ -242,6 +273,9 @@ class ConfigurationManager(ConfigView):
             )
             for path, old, new in diff_trees(previous.config, snap.config)
         ]
+        actor = current_actor()
+        if actor is not None:
+            events = [dataclasses.replace(e, actor=actor) for e in events]
         if flags_changed:
             # One event for the whole flag set; per-flag detail is the flag engine's business.
             events.append(self._flags_event(snap.flags_file or "flags", source, snap))
@@ -285,6 +319,8 @@ class ConfigurationManager(ConfigView):
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             self._refuse_embedded_in_production(env)
+            if self._published is not None:
+                self._published.sync(env)  # newest published version on disk, followed
             runtime = prev.runtime if prev.environment == env else None
             return self.builder.build(env, prof, geo, runtime, prev)
 
@@ -386,7 +422,10 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ changing
 
-    def update_config(self, key_path: str, value: Any, *, source: str = "update_config") -> bool:
+    @guarded("config.update", lambda self, key_path, value, **kw: config_change(key_path, value))
+    def update_config(
+        self, key_path: str, value: Any, *, source: str = "update_config", actor: str | None = None
+    ) -> bool:
         """Set ``key_path`` to ``value`` at runtime, validated; True if applied.
 
         On failure nothing changes, :attr:`last_error` holds the reason and False is
@@ -394,6 +433,10 @@ class ConfigurationManager(ConfigView):
         reloads of the same environment. The manager's transformations apply to
         ``value`` as to files, so ``update_config("db.password", "${DB_PASSWORD}")``
         reads the variable, and the value ``"__delete__"`` removes the key.
+
+        ``actor`` (default ``user@host``) is recorded in the event and the audit log; with
+        an access policy (:mod:`cfgcore.runtime.policy`) a change it does not allow raises
+        ``PermissionError`` and changes nothing.
         """
         path = split_path(key_path)
 
@@ -426,7 +469,7 @@ class ConfigurationManager(ConfigView):
             shown = value if tree_problem(value) is None else f"<refused {type(value).__name__}>"
             event = ConfigChangeEvent(
                 str(key_path), old, shown, source, prev.version, time.time(), kind="error",
-                error=exc, environment=prev.environment or None,
+                error=exc, environment=prev.environment or None, actor=current_actor(),
             )  # fmt: skip
             self.audit.record(event)
             return event
@@ -437,14 +480,20 @@ class ConfigurationManager(ConfigView):
             return False
         return True
 
+    @guarded("config.replace")
     def set_active_config(
-        self, config: Mapping[str, Any], *, source: str = "set_active_config"
+        self,
+        config: Mapping[str, Any],
+        *,
+        source: str = "set_active_config",
+        actor: str | None = None,
     ) -> None:
         """Make ``config`` (a complete tree) the active configuration, validated.
 
         Differences from the current configuration are recorded as runtime overrides,
         so :meth:`explain` still points unchanged keys at their files. Raises
-        :class:`ConfigValidationError` and changes nothing if validation fails.
+        :class:`ConfigValidationError` and changes nothing if validation fails, and
+        ``PermissionError`` if the access policy refuses ``actor`` any changed key.
         """
         if not isinstance(config, Mapping):
             raise ConfigError(f"set_active_config needs a mapping, got {type(config).__name__}")
@@ -453,6 +502,8 @@ class ConfigurationManager(ConfigView):
             _refuse_unusable(config, (), source)
             new_tree = freeze(dict(config))
             overrides = _structural_diff(prev.config, new_tree)
+            for changed in overrides:  # PermissionError: nothing changes, the denial is audited
+                check(current_actor() or "", "config.replace", format_path(changed), self.audit)
             refs = refs_without(prev.refs, list(overrides))
             return runtime_snapshot(prev, new_tree, overrides, source, refs), None
 
@@ -531,6 +582,8 @@ class ConfigurationManager(ConfigView):
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.reloader.close()
         self.events.close()
+        if self._published is not None:
+            self._published.close()
 
 
 def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:

@@ -1,0 +1,358 @@
+"""Condition lowering: one ``when`` condition (or segment) to prefix-ordered nodes.
+
+Part of the compiler (:mod:`cfgcore.compiler` assembles the pieces). Also home of
+the helpers every part shares: problem reporting with key paths, attribute slots,
+constant interning and node emission, and the semantic-version key and regex
+compilation that the evaluators reuse.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from cfgcore._layout import (
+    K_BOOL,
+    K_NUM,
+    K_STR,
+    NW,
+    OP_ALL,
+    OP_ANY,
+    OP_CONTAINS,
+    OP_ENDS,
+    OP_EQ,
+    OP_EQ_CI,
+    OP_EXISTS,
+    OP_FALSE,
+    OP_GE,
+    OP_GT,
+    OP_IN,
+    OP_IN_CI,
+    OP_LE,
+    OP_LT,
+    OP_NE,
+    OP_NE_CI,
+    OP_NOT,
+    OP_NOT_IN,
+    OP_NOT_IN_CI,
+    OP_REGEX,
+    OP_SEMVER_EQ,
+    OP_SEMVER_GT,
+    OP_SEMVER_LT,
+    OP_STARTS,
+    OP_STARTS_CI,
+)
+from cfgcore._regex import compile_regex
+from cfgcore.errors import Problem
+from cfgcore.snapshot import Condition, Snapshot
+
+if TYPE_CHECKING:
+    from cfgcore.compiler import Tables
+
+MAX_CONDITION_DEPTH = 32
+MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
+
+_ATTR_OPS = (
+    "eq", "ne", "in_", "not_in", "lt", "le", "gt", "ge", "semver_eq", "semver_lt",
+    "semver_gt", "starts_with", "ends_with", "contains", "matches", "exists",
+)  # fmt: skip
+_COMBINATORS = ("all", "any", "not_", "segment")
+_PUBLIC_NAME = {"in_": "in", "not_": "not"}
+
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
+    re.ASCII,  # \d is 0-9 only: "1٠.0.0" (an Arabic-Indic zero) is not 10.0.0
+)
+
+
+def semver_key(text: Any) -> tuple | None:
+    """A tuple ordering versions by SemVer 2.0 precedence, or None if not a version.
+
+    A leading ``v`` is accepted; build metadata is ignored. A pre-release sorts
+    before its release; numeric identifiers sort numerically and before
+    alphanumeric ones (semver.org, section 11).
+    """
+    if not isinstance(text, str) or len(text) > 256:
+        return None
+    m = _SEMVER.fullmatch(text)  # not match + $: that accepts a trailing newline
+    if m is None:
+        return None
+    major, minor, patch, pre = m.groups()
+    if pre is None:
+        tail: tuple = (1,)
+    else:
+        tail = (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (int(major), int(minor), int(patch), tail)
+
+
+def _type_mask(values: list[Any]) -> int:
+    mask = 0
+    for v in values:
+        if v is True or v is False:
+            mask |= K_BOOL
+        elif isinstance(v, str):
+            mask |= K_STR
+        else:
+            mask |= K_NUM
+    return mask
+
+
+class ConditionLowering:
+    """Shared compiler state and helpers, and the lowering of conditions to nodes."""
+
+    snap: Snapshot
+    file: str | None
+    t: Tables
+    problems: list[Problem]
+    slot_index: dict[str, int]
+    bad_segments: set[str]
+    used_slots: set[int]  # slots touched by the flag being compiled
+
+    # -- helpers ---------------------------------------------------------------------
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path=path, message=message, file=self.file))
+
+    def slot(self, name: str) -> int:
+        idx = self.slot_index.get(name)
+        if idx is None:
+            idx = self.slot_index[name] = len(self.t.slots)
+            self.t.slots.append(name)
+            self.t.ci_slots.append(False)
+            self.t.semver_slots.append(False)
+            self.t.bucket_slots.append(False)
+            self.t.id_slots.append(False)
+        self.used_slots.add(idx)
+        return idx
+
+    def new_id(self) -> int:
+        self.t.n_ids += 1
+        return self.t.n_ids - 1
+
+    def const_id(self, value: Any) -> int:
+        t = self.t
+        if value is True or value is False:
+            table: dict[Any, int] = t.bool_ids
+        elif isinstance(value, str):
+            table = t.str_ids
+        else:
+            # Ints stay exact (1234567890123456789 must not find 1234567890123456768);
+            # 5 and 5.0 are one dict key, so an int and its float twin share an id.
+            table = t.num_ids
+        found = table.get(value)
+        if found is None:
+            found = table[value] = self.new_id()
+        return found
+
+    def ci_const_id(self, value: str) -> int:
+        folded = value.casefold()
+        found = self.t.ci_ids.get(folded)
+        if found is None:
+            found = self.t.ci_ids[folded] = self.new_id()
+        return found
+
+    def pool(self, items: list[int]) -> int:
+        start = len(self.t.ipool)
+        self.t.ipool.extend(items)
+        return start
+
+    def emit(self, op: int, slot: int = -1, a: int = 0, b: int = 0, c: int = 0) -> int:
+        pos = len(self.t.nodes) // NW
+        self.t.nodes.extend((op, slot, a, b, c, pos + 1))
+        return pos
+
+    def close(self, pos: int) -> None:
+        self.t.nodes[pos * NW + 5] = len(self.t.nodes) // NW
+
+    # -- conditions ------------------------------------------------------------------
+    def condition(self, cond: Condition, path: str, depth: int, stack: tuple[str, ...]) -> None:
+        """Emit ``cond`` in prefix order; on a problem, record it and emit FALSE."""
+        if depth > MAX_CONDITION_DEPTH:
+            self.problem(path, f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels")
+            self.emit(OP_FALSE)
+            return
+        attr_ops = [f for f in _ATTR_OPS if getattr(cond, f) is not None]
+        combos = [f for f in _COMBINATORS if getattr(cond, f) is not None]
+        chosen = attr_ops + combos
+        if len(chosen) != 1:
+            if not chosen:
+                self.problem(path, "condition has no operator")
+            else:
+                names = ", ".join(_PUBLIC_NAME.get(n, n) for n in chosen)
+                self.problem(path, f"condition has more than one operator ({names})")
+            self.emit(OP_FALSE)
+            return
+        op = chosen[0]
+        if combos:
+            if cond.attr is not None or cond.ignore_case:
+                self.problem(path, f"'{_PUBLIC_NAME.get(op, op)}' takes no attr/ignore_case")
+            self.combinator(cond, op, path, depth, stack)
+            return
+        if cond.attr is None:
+            self.problem(path, f"'{_PUBLIC_NAME.get(op, op)}' needs an 'attr'")
+            self.emit(OP_FALSE)
+            return
+        self.attribute_test(cond, op, path)
+
+    def combinator(
+        self, cond: Condition, op: str, path: str, depth: int, stack: tuple[str, ...]
+    ) -> None:
+        if op == "segment":
+            name = cond.segment
+            assert name is not None
+            seg = self.snap.segments.get(name)
+            if seg is None:
+                self.problem(f"{path}.segment", f"unknown segment {name!r}")
+                self.emit(OP_FALSE)
+            elif name in stack:
+                cycle = " -> ".join((*stack[stack.index(name) :], name))
+                self.problem(f"segments.{name}", f"segment reference cycle: {cycle}")
+                self.bad_segments.add(name)
+                self.emit(OP_FALSE)
+            elif name in self.bad_segments:
+                self.emit(OP_FALSE)  # its own problems were reported at segments.<name>
+            else:
+                before = len(self.problems)
+                self.condition(seg, f"segments.{name}", depth + 1, (*stack, name))
+                if len(self.problems) > before:
+                    self.bad_segments.add(name)
+            return
+        if op == "not_":
+            assert cond.not_ is not None
+            pos = self.emit(OP_NOT)
+            self.condition(cond.not_, f"{path}.not", depth + 1, stack)
+            self.close(pos)
+            return
+        children = cond.all if op == "all" else cond.any
+        assert children is not None
+        pos = self.emit(OP_ALL if op == "all" else OP_ANY, a=len(children))
+        for i, child in enumerate(children):
+            self.condition(child, f"{path}.{op}[{i}]", depth + 1, stack)
+        self.close(pos)
+
+    def attribute_test(self, cond: Condition, op: str, path: str) -> None:
+        assert cond.attr is not None
+        value = getattr(cond, op)
+        where = f"{path}.{_PUBLIC_NAME.get(op, op)}"
+        slot = self.slot(cond.attr)
+        ci = cond.ignore_case
+        t = self.t
+        if op in ("eq", "ne"):
+            if ci:
+                if not isinstance(value, str):
+                    self.problem(where, "ignore_case needs a string constant")
+                    self.emit(OP_FALSE)
+                    return
+                t.ci_slots[slot] = True
+                self.emit(OP_EQ_CI if op == "eq" else OP_NE_CI, slot, self.ci_const_id(value))
+                return
+            if not self.valid_scalar(value, where):
+                return
+            t.id_slots[slot] = True
+            if op == "eq":
+                self.emit(OP_EQ, slot, self.const_id(value))
+            else:
+                self.emit(OP_NE, slot, self.const_id(value), _type_mask([value]))
+            return
+        if op in ("in_", "not_in"):
+            values = list(value)
+            if ci:
+                if not all(isinstance(v, str) for v in values):
+                    self.problem(where, "ignore_case needs string constants")
+                    self.emit(OP_FALSE)
+                    return
+                t.ci_slots[slot] = True
+                ids = sorted({self.ci_const_id(v) for v in values})
+                code = OP_IN_CI if op == "in_" else OP_NOT_IN_CI
+                self.emit(code, slot, self.pool(ids), len(ids))
+                return
+            if not all(self.valid_scalar(v, where, emit=False) for v in values):
+                self.emit(OP_FALSE)
+                return
+            ids = sorted({self.const_id(v) for v in values})
+            t.id_slots[slot] = True
+            if op == "in_":
+                self.emit(OP_IN, slot, self.pool(ids), len(ids))
+            else:
+                self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), _type_mask(values))
+            return
+        if op in ("lt", "le", "gt", "ge"):
+            number = self.number(value, where)
+            if number is None:
+                self.emit(OP_FALSE)
+                return
+            if math.isnan(number):
+                self.problem(where, "NaN is not a comparable number")
+                self.emit(OP_FALSE)
+                return
+            t.nums.append(number)
+            code = {"lt": OP_LT, "le": OP_LE, "gt": OP_GT, "ge": OP_GE}[op]
+            self.emit(code, slot, len(t.nums) - 1)
+            return
+        if op in ("starts_with", "ends_with", "contains"):
+            base = {"starts_with": OP_STARTS, "ends_with": OP_ENDS, "contains": OP_CONTAINS}[op]
+            if ci:
+                t.ci_slots[slot] = True
+                value = value.casefold()
+                base += OP_STARTS_CI - OP_STARTS
+            data = value.encode("utf-8", "surrogatepass")
+            off = len(t.sbytes)
+            t.sbytes += data
+            self.emit(base, slot, off, len(data))
+            return
+        if op == "matches":
+            try:
+                pattern = compile_regex(value, ci)
+            except ValueError as exc:  # not linear without RE2
+                self.problem(where, f"refused regular expression: {exc}")
+                self.emit(OP_FALSE)
+                return
+            except Exception as exc:  # re.error / re2.error
+                self.problem(where, f"invalid regular expression: {exc}")
+                self.emit(OP_FALSE)
+                return
+            t.objs.append(pattern)
+            self.emit(OP_REGEX, slot, len(t.objs) - 1)
+            return
+        if op.startswith("semver_"):
+            key = semver_key(value)
+            if key is None:
+                self.problem(where, f"not a semantic version: {value!r}")
+                self.emit(OP_FALSE)
+                return
+            t.semver_slots[slot] = True
+            t.objs.append(key)
+            code = {"semver_eq": OP_SEMVER_EQ, "semver_lt": OP_SEMVER_LT}.get(op, OP_SEMVER_GT)
+            self.emit(code, slot, len(t.objs) - 1)
+            return
+        if op == "exists":
+            if value:
+                self.emit(OP_EXISTS, slot)
+            else:
+                pos = self.emit(OP_NOT)
+                self.emit(OP_EXISTS, slot)
+                self.close(pos)
+            return
+        raise AssertionError(op)  # pragma: no cover - _ATTR_OPS is exhaustive
+
+    def valid_scalar(self, value: Any, where: str, emit: bool = True) -> bool:
+        bad = isinstance(value, float) and math.isnan(value)
+        if bad:
+            self.problem(where, "NaN never equals anything; use exists or a range")
+        elif isinstance(value, int) and value is not True and value is not False:
+            bad = self.number(value, where) is None
+        if bad and emit:
+            self.emit(OP_FALSE)
+        return not bad
+
+    def number(self, value: Any, where: str) -> float | None:
+        """``value`` as a float, or None with a problem if no double can hold it (a
+        400-digit int: a typo or an attack, never a meaningful constant)."""
+        try:
+            return float(value)
+        except OverflowError:
+            bits = value.bit_length() if isinstance(value, int) else 0
+            self.problem(where, f"number out of range (a {bits}-bit integer)")
+            return None

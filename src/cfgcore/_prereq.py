@@ -1,0 +1,183 @@
+"""The prerequisite graph: prerequisite records, cycle and depth checks, and each
+flag's slot list (its own slots plus those of every flag it depends on).
+
+Part of the compiler (:mod:`cfgcore.compiler` assembles the pieces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cfgcore._layout import (
+    F_BOOL,
+    F_PRE_COUNT,
+    F_PRE_START,
+    F_SLOTS_COUNT,
+    F_SLOTS_START,
+    F_VAR_BASE,
+    F_VAR_COUNT,
+    FW,
+    P_OFF,
+    P_ON,
+    P_SET,
+    PW,
+)
+from cfgcore._lower import ConditionLowering
+from cfgcore.snapshot import Prerequisite
+
+MAX_PREREQUISITE_DEPTH = 32
+
+
+class PrerequisiteGraph(ConditionLowering):
+    """Resolves prerequisites once every flag record is written."""
+
+    def pending_prerequisites(
+        self, flags: Iterable[int]
+    ) -> dict[int, list[tuple[int, int, Prerequisite]]]:
+        """Per flag index: (target index or -1, position, prerequisite) of each prerequisite."""
+        t = self.t
+        pending: dict[int, list[tuple[int, int, Prerequisite]]] = {}
+        for fi in flags:
+            key = t.keys[fi]
+            pres: list[tuple[int, int, Prerequisite]] = []
+            for i, pre in enumerate(self.snap.flags[key].prerequisites):
+                if isinstance(pre, str):
+                    pre = Prerequisite(flag=pre)
+                target = t.index.get(pre.flag, -1)
+                if target < 0:
+                    self.problem(
+                        f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}"
+                    )
+                pres.append((target, i, pre))
+            pending[fi] = pres
+        return pending
+
+    def prerequisites(self, changed: list[int] | None = None) -> None:
+        """Prerequisite records, cycle and depth checks, and each flag's slot list (its
+        own slots plus its prerequisites'). With ``changed`` (an incremental compile)
+        only the changed flags and the flags that depend on them, directly or not, are
+        redone; every other flag's records are still valid in the copied tables."""
+        t = self.t
+        n = len(t.keys)
+        todo = range(n) if changed is None else changed
+        pending = self.pending_prerequisites(todo)
+        graph: list[list[int]] = []
+        for fi in range(n):
+            pres = pending.get(fi)
+            if pres is not None:
+                graph.append([p for p, _, _ in pres if p >= 0])
+            else:  # unchanged: read its targets back from its records
+                start = t.flags[fi * FW + F_PRE_START]
+                count = t.flags[fi * FW + F_PRE_COUNT]
+                graph.append([t.prereqs[(start + j) * PW] for j in range(count)])
+        if changed is None:
+            affected: set[int] = set(range(n))
+        else:
+            dependents: list[list[int]] = [[] for _ in range(n)]
+            for fi, deps in enumerate(graph):
+                for d in deps:
+                    dependents[d].append(fi)
+            affected = set(changed)
+            frontier = list(changed)
+            while frontier:
+                for up in dependents[frontier.pop()]:
+                    if up not in affected:
+                        affected.add(up)
+                        frontier.append(up)
+            pending.update(self.pending_prerequisites(sorted(affected - set(changed))))
+        for fi in sorted(affected):
+            pres = pending[fi]
+            t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
+            t.flags[fi * FW + F_PRE_COUNT] = len(pres)
+            for target, i, pre in pres:
+                where = f"flags.{t.keys[fi]}.prerequisites[{i}]"
+                vname = pre.variant or ""
+                want = P_OFF if pre.off else P_ON
+                if target >= 0:
+                    tb = t.flags[target * FW + F_VAR_BASE]
+                    tn = t.flags[target * FW + F_VAR_COUNT]
+                    tnames = t.variant_names[tb : tb + tn]
+                    if pre.variants is not None:
+                        # any of several variants: a counted id list in the pool
+                        if pre.off or vname:
+                            self.problem(where, "'variants' excludes 'variant' and 'off'")
+                        ids = []
+                        for j, name in enumerate(pre.variants):
+                            if name in tnames:
+                                ids.append(tb + tnames.index(name))
+                            else:
+                                self.problem(
+                                    f"{where}.variants[{j}]",
+                                    f"flag {t.keys[target]!r} has no variant {name!r}",
+                                )
+                        want = P_SET - self.pool([len(ids), *ids])
+                    elif vname:
+                        if pre.off:
+                            self.problem(where, "'variant' excludes 'off'")
+                        if vname in tnames:
+                            want = tb + tnames.index(vname)
+                        else:
+                            self.problem(
+                                f"{where}.variant",
+                                f"flag {t.keys[target]!r} has no variant {vname!r}",
+                            )
+                    elif not t.flags[target * FW + F_BOOL]:
+                        self.problem(
+                            where,
+                            f"flag {t.keys[target]!r} is not boolean: name the variant required",
+                        )
+                t.prereqs.extend((max(target, 0), want))
+        # Cycles and depth: iterative DFS with colours from the affected flags (a new
+        # cycle must pass through a changed flag); report each cycle once.
+        depth: dict[int, int] = {}
+        state = [0] * n  # 0 new, 1 on stack, 2 done
+        order: list[int] = []
+        for root in sorted(affected):
+            if state[root]:
+                continue
+            stack: list[tuple[int, int]] = [(root, 0)]
+            path: list[int] = []
+            while stack:
+                node, child = stack.pop()
+                if child == 0:
+                    state[node] = 1
+                    path.append(node)
+                if child < len(graph[node]):
+                    stack.append((node, child + 1))
+                    nxt = graph[node][child]
+                    if state[nxt] == 1:
+                        cyc = path[path.index(nxt) :] + [nxt]
+                        names = " -> ".join(t.keys[c] for c in cyc)
+                        self.problem(
+                            f"flags.{t.keys[node]}.prerequisites", f"prerequisite cycle: {names}"
+                        )
+                    elif state[nxt] == 0:
+                        stack.append((nxt, 0))
+                else:
+                    state[node] = 2
+                    path.pop()
+                    order.append(node)
+        if self.problems:
+            return
+        flag_slots: dict[int, set[int]] = {}
+        for fi in order:  # dependencies first
+            deps = graph[fi]
+            depth[fi] = 1 + max((depth[d] for d in deps), default=0)
+            if depth[fi] > MAX_PREREQUISITE_DEPTH:
+                self.problem(
+                    f"flags.{t.keys[fi]}.prerequisites",
+                    f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
+                )
+            if fi not in affected:
+                continue  # its slot list in the tables is still right
+            slots = set(t.own_slots[fi])
+            for d in deps:
+                if d in flag_slots:
+                    slots |= flag_slots[d]
+                else:
+                    start = t.flags[d * FW + F_SLOTS_START]
+                    slots.update(t.ipool[start : start + t.flags[d * FW + F_SLOTS_COUNT]])
+            flag_slots[fi] = slots
+            ordered = sorted(slots)
+            t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
+            t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)

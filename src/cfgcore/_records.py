@@ -1,0 +1,347 @@
+"""Flag records: one flag's variants, rules, rollouts, splits and schedule.
+
+Part of the compiler (:mod:`cfgcore.compiler` assembles the pieces): it writes the
+flag record (``FW`` ints), its rule records (``RW`` ints) and the cumulative split
+thresholds; conditions are lowered by :class:`~cfgcore._lower.ConditionLowering`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+from cfgcore._layout import (
+    BUCKETS,
+    F_BOOL,
+    F_BUCKET_COUNT,
+    F_BUCKET_START,
+    F_DEFAULT,
+    F_ENABLED,
+    F_OFF,
+    F_RULE_COUNT,
+    F_RULE_START,
+    F_SALT_LEN,
+    F_SALT_OFF,
+    F_SCHED,
+    F_SCHEME,
+    F_VAR_BASE,
+    F_VAR_COUNT,
+    FW,
+    H_HI,
+    H_LO,
+    HW,
+    NW,
+    R_BUCKET_COUNT,
+    R_BUCKET_START,
+    R_COND,
+    R_GATE_COUNT,
+    R_GATE_START,
+    R_HASH,
+    R_ROLLOUT,
+    R_SERVE,
+    R_SPLIT_COUNT,
+    R_SPLIT_START,
+    RW,
+    SCHEME_FLAGD_V2,
+    SCHEME_FLAGD_V3,
+    SCHEME_FLAGD_V3_CBOR,
+    SCHEME_FLAGD_V3_PAIR,
+    SCHEME_GROWTHBOOK_V1,
+    SCHEME_GROWTHBOOK_V2,
+    SCHEME_MURMUR3,
+    V_ARRAY,
+    V_BOOL,
+    V_MIXED,
+    V_NULL,
+    V_NUM,
+    V_OBJECT,
+    V_STR,
+)
+from cfgcore._lower import ConditionLowering
+from cfgcore.snapshot import Flag, Hashing, Rule
+
+DEFAULT_BUCKET_BY = ("user_id", "targeting_key")
+BUCKETING_SCHEMES = {"murmur3": SCHEME_MURMUR3}
+# Rule-level schemes of imported flags (snapshot.Hashing).
+HASH_SCHEMES = {
+    "murmur3": SCHEME_MURMUR3,
+    "flagd_v2": SCHEME_FLAGD_V2,
+    "flagd_v3": SCHEME_FLAGD_V3,
+    "flagd_v3_pair": SCHEME_FLAGD_V3_PAIR,
+    "flagd_v3_cbor": SCHEME_FLAGD_V3_CBOR,
+    "growthbook_v1": SCHEME_GROWTHBOOK_V1,
+    "growthbook_v2": SCHEME_GROWTHBOOK_V2,
+}
+MAX_SPACE = 2**31 - 1  # bucket spaces and widths are int32 in the tables
+
+
+def value_kind(value: Any) -> int:
+    """The value kind used for type checks (bool is not a number here)."""
+    try:
+        return _value_kind(value)
+    except Exception:  # an object faking its __class__: of no known kind
+        return V_MIXED
+
+
+def _value_kind(value: Any) -> int:
+    if value is None:
+        return V_NULL
+    if value is True or value is False:
+        return V_BOOL
+    if isinstance(value, str):
+        return V_STR
+    if isinstance(value, (int, float)):
+        return V_NUM
+    if isinstance(value, (dict, MappingProxyType)):
+        return V_OBJECT
+    if isinstance(value, (list, tuple)):
+        return V_ARRAY
+    return V_MIXED
+
+
+def freeze(value: Any) -> Any:
+    """Make a variant value immutable: served objects are shared by every caller."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def _epoch(dt: datetime | None, default: float) -> float:
+    if dt is None:
+        return default
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _put(items: list[Any], i: int, value: Any) -> None:
+    if i == len(items):
+        items.append(value)
+    else:
+        items[i] = value
+
+
+def _names(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+class FlagRecords(ConditionLowering):
+    """Writes flag, rule and split records."""
+
+    def flag(self, fi: int, key: str, flag: Flag) -> None:
+        """Compile one flag into record ``fi`` (appended when ``fi`` is a new index)."""
+        t = self.t
+        path = f"flags.{key}"
+        rec = [0] * FW
+        variants = flag.variants
+        default, off = flag.default, flag.off_variant
+        if variants is None:
+            variants = {"on": True, "off": False}
+            # A disabled boolean flag is off: that is what switching it off means.
+            off = "off" if off is None else off
+        if not variants:
+            self.problem(f"{path}.variants", "a flag needs at least one variant")
+            variants = {"_": None}
+        names = list(variants)
+        base = len(t.values)
+        local = {name: base + i for i, name in enumerate(names)}
+        kinds = set()
+        for name in names:
+            value = variants[name]
+            t.values.append(freeze(value))
+            t.variant_names.append(name)
+            kinds.add(value_kind(value))
+            t.value_kinds.append(value_kind(value))
+            t.is_true.append(value is True)
+        _put(t.flag_kinds, fi, kinds.pop() if len(kinds) == 1 else V_MIXED)
+        rec[F_VAR_BASE], rec[F_VAR_COUNT] = base, len(names)
+        rec[F_BOOL] = int(all(v is True or v is False for v in variants.values()))
+        if flag.on_variants is not None:
+            # Imported flags name the variants their source calls on (Unleash's
+            # isEnabled, GrowthBook's truthy value): is_enabled reads is_true.
+            rec[F_BOOL] = 1
+            for i, name in enumerate(flag.on_variants):
+                if name not in local:
+                    self.problem(f"{path}.on_variants[{i}]", f"unknown variant {name!r}")
+            on = set(flag.on_variants)
+            for name in names:
+                t.is_true[local[name]] = name in on
+
+        def variant(name: str | None, where: str) -> int:
+            if name is None:
+                self.problem(where, "missing variant name")
+                return base
+            idx = local.get(name)
+            if idx is None:
+                known = ", ".join(names)
+                self.problem(where, f"unknown variant {name!r} (variants: {known})")
+                return base
+            return idx
+
+        if default is None:
+            # No implicit default: a definition cut off before its default (a truncated
+            # or half-written file) must be refused, not served as a different flag.
+            self.problem(f"{path}.default", "missing: every flag names its default variant")
+            rec[F_DEFAULT] = base
+        else:
+            rec[F_DEFAULT] = variant(default, f"{path}.default")
+        rec[F_OFF] = rec[F_DEFAULT] if off is None else variant(off, f"{path}.off_variant")
+        rec[F_ENABLED] = int(flag.enabled)
+
+        if flag.bucketing not in BUCKETING_SCHEMES:  # pragma: no cover - decoder restricts it
+            self.problem(f"{path}.bucketing", f"unknown bucketing scheme {flag.bucketing!r}")
+        rec[F_SCHEME] = BUCKETING_SCHEMES.get(flag.bucketing, 0)
+        bucket_names = _names(flag.bucket_by) or list(DEFAULT_BUCKET_BY)
+        used_before = set(self.used_slots)
+        rec[F_BUCKET_START] = self.pool([self.slot(n) for n in bucket_names])
+        rec[F_BUCKET_COUNT] = len(bucket_names)
+        flag_bucket_slots = self.used_slots - used_before
+        self.used_slots = used_before  # bucket slots count only if a rule buckets
+        buckets_by_flag_attrs = False
+        salt = (flag.salt if flag.salt is not None else key).encode("utf-8", "surrogatepass")
+        rec[F_SALT_OFF], rec[F_SALT_LEN] = len(t.sbytes), len(salt) + 1
+        t.sbytes += salt + b":"
+
+        if flag.schedule is not None:
+            start = _epoch(flag.schedule.start, -math.inf)
+            end = _epoch(flag.schedule.end, math.inf)
+            if not start < end:
+                self.problem(f"{path}.schedule", "end must be after start")
+            rec[F_SCHED] = 1
+        else:
+            start, end = -math.inf, math.inf
+        _put(t.sched_start, fi, start)
+        _put(t.sched_end, fi, end)
+
+        rec[F_RULE_START] = len(t.rules) // RW
+        rec[F_RULE_COUNT] = len(flag.rules)
+        for i, rule in enumerate(flag.rules):
+            rpath = f"{path}.rules[{i}]"
+            rr = [-1, -1, -1, 0, 0, 0, 0, -1, 0, 0]
+            if rule.when is not None:
+                rr[R_COND] = len(t.nodes) // NW
+                self.condition(rule.when, f"{rpath}.when", 0, ())
+            if rule.gates:
+                rr[R_GATE_START] = len(t.hashes) // HW
+                rr[R_GATE_COUNT] = len(rule.gates)
+                for g, gate in enumerate(rule.gates):
+                    self.hashing(gate.hash, f"{rpath}.gates[{g}]", gate.lo, gate.hi)
+            if rule.hash is not None or rule.buckets is not None:
+                self.hashed_rule(rule, rr, variant, rpath)
+            elif rule.split is not None:
+                if rule.serve is not None or rule.rollout is not None:
+                    self.problem(
+                        rpath, "a rule has either split or serve (with an optional rollout)"
+                    )
+                rr[R_SPLIT_START], rr[R_SPLIT_COUNT] = self.split(rule.split, variant, rpath)
+            else:
+                rr[R_SERVE] = variant(rule.serve, f"{rpath}.serve")
+                if rule.rollout is not None:
+                    pct = self.number(rule.rollout, f"{rpath}.rollout")
+                    if pct is None:
+                        pct = 0.0
+                    if not 0.0 <= pct <= 100.0:  # NaN fails this too
+                        self.problem(
+                            f"{rpath}.rollout", f"must be within 0..100, got {rule.rollout}"
+                        )
+                        pct = 0.0
+                    rr[R_ROLLOUT] = round(pct * (BUCKETS // 100))
+            names_override = _names(rule.bucket_by)
+            if names_override:
+                rr[R_BUCKET_START] = self.pool([self.slot(n) for n in names_override])
+                rr[R_BUCKET_COUNT] = len(names_override)
+                for n in names_override:
+                    t.bucket_slots[self.slot_index[n]] = True
+            elif rule.split is not None or rule.rollout is not None:
+                buckets_by_flag_attrs = True
+            t.rules.extend(rr)
+        if buckets_by_flag_attrs:
+            self.used_slots |= flag_bucket_slots
+            for s in flag_bucket_slots:
+                t.bucket_slots[s] = True
+
+        if fi * FW == len(t.flags):
+            t.flags.extend(rec)
+        else:
+            t.flags[fi * FW : (fi + 1) * FW] = rec
+
+    def hashing(self, h: Hashing, where: str, lo: int = 0, hi: int = 0) -> int:
+        """Write one hashing record; return its index."""
+        t = self.t
+        if not 1 <= h.space <= MAX_SPACE:
+            self.problem(f"{where}.space", f"must be within 1..{MAX_SPACE}, got {h.space}")
+        if not 0 <= h.seed <= 0xFFFFFFFF:
+            self.problem(f"{where}.seed", f"must be a 32-bit unsigned int, got {h.seed}")
+        if not h.by:
+            self.problem(f"{where}.by", "name at least one attribute to hash")
+        if not 0 <= lo <= hi <= MAX_SPACE:
+            self.problem(where, f"bucket range [{lo}, {hi}) is not within 0..{MAX_SPACE}")
+        by = [self.slot(n) for n in h.by]
+        for s in by:
+            t.bucket_slots[s] = True
+        salt = h.salt.encode("utf-8", "surrogatepass")
+        suffix = h.suffix.encode("utf-8", "surrogatepass")
+        rec = [0] * HW
+        rec[0] = HASH_SCHEMES[h.scheme]
+        # seeds above 2^31 are stored as their int32 bit pattern
+        rec[1] = h.seed - 2**32 if h.seed >= 2**31 else h.seed
+        rec[2], rec[3] = len(t.sbytes), len(salt)
+        t.sbytes += salt
+        rec[4], rec[5] = len(t.sbytes), len(suffix)
+        t.sbytes += suffix
+        rec[6] = min(max(h.space, 1), MAX_SPACE)
+        rec[7], rec[8] = self.pool(by), len(by)
+        rec[H_LO], rec[H_HI] = lo, hi
+        t.hashes.extend(rec)
+        return len(t.hashes) // HW - 1
+
+    def hashed_rule(self, rule: Rule, rr: list[int], variant: Any, rpath: str) -> None:
+        """A rule bucketed by its own hashing: ``buckets`` widths over ``hash.space``."""
+        t = self.t
+        if rule.hash is None or rule.buckets is None:
+            self.problem(rpath, "'hash' and 'buckets' go together")
+            return
+        if rule.split is not None or rule.serve is not None or rule.rollout is not None:
+            self.problem(rpath, "a rule with 'buckets' has no serve, split or rollout")
+        rr[R_HASH] = self.hashing(rule.hash, f"{rpath}.hash")
+        start = len(t.splits) // 2
+        total = 0
+        for j, (name, width) in enumerate(rule.buckets):
+            if width < 0:
+                self.problem(f"{rpath}.buckets[{j}]", f"width must be >= 0, got {width}")
+                width = 0
+            total += width
+            var = -1 if name is None else variant(name, f"{rpath}.buckets[{j}]")
+            t.splits.extend((total, var))  # variant -1: fall through to the next rule
+        if total > rule.hash.space:
+            self.problem(
+                f"{rpath}.buckets", f"widths sum to {total}, past the space {rule.hash.space}"
+            )
+        rr[R_SPLIT_START], rr[R_SPLIT_COUNT] = start, len(rule.buckets)
+
+    def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:
+        t = self.t
+        start = len(t.splits) // 2
+        total = 0.0
+        for name, weight in weights.items():
+            w = self.number(weight, f"{rpath}.split.{name}")
+            if w is None:
+                w = 0.0
+            if not (w >= 0.0 and math.isfinite(w)):
+                self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
+                w = 0.0
+            total += w
+            t.splits.extend(
+                (round(total * (BUCKETS // 100)), variant(name, f"{rpath}.split.{name}"))
+            )
+        if abs(total - 100.0) > 1e-6:
+            self.problem(f"{rpath}.split", f"weights sum to {total:g}, not 100")
+        if weights:
+            t.splits[-2] = BUCKETS  # rounding must never leave a bucket unassigned
+        return start, len(weights)

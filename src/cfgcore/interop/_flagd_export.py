@@ -1,0 +1,129 @@
+"""Export a cfgcore snapshot to a flagd flag definition document.
+
+Only what evaluates the same in flagd is written: serve rules over conditions flagd
+expresses exactly (``eq`` as ``===``, ``in``, ``starts_with``, ``ends_with``,
+``contains``, ``all``/``any``/``not``, segments inlined) and rules bucketed by flagd's
+own v3 hashing (imported ``fractional``), as one ``if`` chain. Anything else -- a
+rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, number
+comparisons (JSONLogic coerces a missing value to 0), ``ne``/``not_in`` (true on a
+missing value in JSONLogic), ``exists``, case-insensitive and regex tests -- is
+refused with the flag and the construct named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import Problem
+from cfgcore.interop import InteropError
+from cfgcore.snapshot import Condition, Flag, Rule, Snapshot
+
+_RESERVED = ("#no-default", "#invalid", "#parse-error")
+
+
+class _Refuse(Exception):
+    pass
+
+
+def export(snapshot: Snapshot) -> dict[str, Any]:
+    problems: list[Problem] = []
+    flags: dict[str, Any] = {}
+    for key, flag in snapshot.flags.items():
+        try:
+            flags[key] = _flag(key, flag, snapshot)
+        except _Refuse as exc:
+            problems.append(Problem(path=f"flags.{key}", message=f"does not fit flagd: {exc}"))
+    if problems:
+        raise InteropError(problems)
+    doc: dict[str, Any] = {"flags": flags}
+    flag_set = snapshot.metadata.get("flag_set")
+    if isinstance(flag_set, dict) and flag_set:
+        doc["metadata"] = dict(flag_set)
+    return doc
+
+
+def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
+    if flag.prerequisites:
+        raise _Refuse("prerequisites")
+    if flag.schedule is not None:
+        raise _Refuse("a schedule")
+    variants = dict(flag.variants) if flag.variants is not None else {"on": True, "off": False}
+    default = (
+        flag.default if flag.default is not None else ("on" if flag.variants is None else None)
+    )
+    out: dict[str, Any] = {
+        "state": "ENABLED" if flag.enabled else "DISABLED",
+        "variants": {k: v for k, v in variants.items() if k not in _RESERVED},
+    }
+    if default is not None and default not in _RESERVED:
+        out["defaultVariant"] = default
+    elif default == "#parse-error":
+        raise _Refuse("it was refused on import")
+    branches: list[Any] = []
+    for i, rule in enumerate(flag.rules):
+        try:
+            when = _cond(rule.when, snap) if rule.when is not None else None
+            result = _result(rule)
+        except _Refuse as exc:
+            raise _Refuse(f"rules[{i}]: {exc}") from None
+        if when is None:
+            branches.append(result)
+            break
+        branches += [when, result]
+    if branches:
+        out["targeting"] = branches[0] if len(branches) == 1 else {"if": branches}
+    meta = flag.metadata.get("flagd")
+    if isinstance(meta, dict) and meta:
+        out["metadata"] = dict(meta)
+    return out
+
+
+def _result(rule: Rule) -> Any:
+    if rule.gates:
+        raise _Refuse("gates (bucket ranges) have no flagd form")
+    if rule.hash is not None and rule.buckets is not None:
+        h = rule.hash
+        total = sum(w for _, w in rule.buckets)
+        if any(v is None for v, _ in rule.buckets) or total != h.space:
+            raise _Refuse("bucket gaps (fall-through) have no flagd form")
+        entries = [[v, w] for v, w in rule.buckets]
+        if h.scheme == "flagd_v3_cbor" and len(h.by) == 1 and h.by[0].endswith("#cbor"):
+            return {"fractional": [{"var": h.by[0][: -len("#cbor")]}, *entries]}
+        if h.scheme == "flagd_v3_pair" and h.by == ["targetingKey"]:
+            return {"fractional": entries}
+        raise _Refuse(f"bucketing scheme {h.scheme!r} (flagd buckets with fractional v3)")
+    if rule.split is not None or rule.rollout is not None:
+        raise _Refuse("cfgcore's own rollout/split bucketing has no flagd form")
+    return rule.serve
+
+
+def _cond(c: Condition, snap: Snapshot, depth: int = 0) -> Any:
+    if depth > 32:
+        raise _Refuse("conditions nested too deeply")
+    if c.all is not None:
+        return {"and": [_cond(x, snap, depth + 1) for x in c.all]} if c.all else True
+    if c.any is not None:
+        return {"or": [_cond(x, snap, depth + 1) for x in c.any]} if c.any else False
+    if c.not_ is not None:
+        return {"!": [_cond(c.not_, snap, depth + 1)]}
+    if c.segment is not None:
+        seg = snap.segments.get(c.segment)
+        if seg is None:
+            raise _Refuse(f"unknown segment {c.segment!r}")
+        return _cond(seg, snap, depth + 1)
+    if c.ignore_case:
+        raise _Refuse("case-insensitive tests")
+    var = {"var": c.attr}
+    if c.eq is not None:
+        return {"===": [var, c.eq]}
+    if c.in_ is not None:
+        return {"in": [var, list(c.in_)]}
+    if c.starts_with is not None:
+        return {"starts_with": [var, c.starts_with]}
+    if c.ends_with is not None:
+        return {"ends_with": [var, c.ends_with]}
+    set_ops = [f for f in msgspec.structs.fields(c) if getattr(c, f.name) is not None]
+    names = ", ".join(f.encode_name for f in set_ops if f.name != "attr")
+    raise _Refuse(f"operator {names} has no exact JSONLogic form")

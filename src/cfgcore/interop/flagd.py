@@ -1,0 +1,722 @@
+"""Import flagd flag definitions into a cfgcore snapshot (and export the ones that fit).
+
+>>> from cfgcore import Engine
+>>> from cfgcore.interop import flagd
+>>> doc = {"flags": {"banner": {"state": "ENABLED", "variants": {"on": True, "off": False},
+...        "defaultVariant": "off",
+...        "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on"]}}}}
+>>> engine = Engine.from_snapshot(flagd.to_snapshot(doc))
+>>> engine.evaluate("banner", flagd.context("u1", {"email": "a@example.com"})).value
+True
+
+The JSONLogic ``targeting`` of each flag is lowered to ordinary cfgcore rules: ``if``
+trees become rules with mutually exclusive conditions, ``fractional`` becomes a rule
+bucketed with flagd's own hashing (:class:`cfgcore.snapshot.Hashing` scheme
+``flagd_v2`` or ``flagd_v3``, chosen per import, default v3), and the conditions
+(``==``, ``!=``, ``===``, ``!==``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``and``, ``or``,
+``!``, ``!!``, ``var``, ``starts_with``, ``ends_with``, ``sem_ver``, ``$ref``) become
+cfgcore conditions. Anything else (``cat`` outside a bucketing key, ``substr``,
+arithmetic, a ``var`` compared with another ``var``, ...) is an import error naming
+the flag and the construct.
+
+Evaluation follows flagd: :func:`resolve` maps cfgcore's answer to flagd's (the
+caller's default for a disabled flag or a flag without a default variant, reason
+``TARGETING_MATCH`` for a fractional match, flag-set metadata merged under the
+flag's own).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cfgcore.compiler import value_kind
+from cfgcore.details import ErrorCode, Reason
+from cfgcore.errors import Problem
+from cfgcore.interop import InteropError
+from cfgcore.interop._hashing import cbor_encode, cbor_text_head
+from cfgcore.snapshot import Snapshot, snapshot_from_dict
+
+__all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
+
+FLAG_KEY = "$flagd.flagKey"
+TIMESTAMP = "$flagd.timestamp"
+TARGETING_KEY = "targetingKey"
+NO_DEFAULT = "#no-default"  # variant served where flagd falls back to the caller's default
+INVALID = "#invalid"  # targeting named a variant the flag does not have
+PARSE_ERROR = "#parse-error"  # a flag refused with on_error="keep"
+SEMVER = "#semver"  # suffix of the derived attribute holding a normalised version
+CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
+SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
+_RESERVED = (NO_DEFAULT, INVALID, PARSE_ERROR)
+_NEVER: dict[str, Any] = {"any": []}
+_ALWAYS: dict[str, Any] = {"all": []}
+_LOOSE_SEMVER = re.compile(
+    r"^[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+
+
+_SEMVER_START = frozenset("0123456789vV ")
+
+
+class _Refuse(Exception):
+    """A construct that cannot be lowered; the message names it."""
+
+
+# -- context ------------------------------------------------------------------------------
+def context(
+    targeting_key: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Map a flagd evaluation context to cfgcore attributes.
+
+    Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}``
+    gives ``user.name``), ``targetingKey`` and ``$flagd.timestamp`` (Unix seconds,
+    ``now`` or the clock) are added, and each value that reads as a version gets a
+    ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
+    numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
+    fractional v3 hashes).
+    """
+    out: dict[str, Any] = {}
+    ts = int(time.time() if now is None else now)
+
+    def put(key: str, value: Any) -> None:
+        kind = type(value)
+        if kind is str:  # the common cases first, without the general encoder
+            out[key] = value
+            data = value.encode("utf-8", "surrogatepass")
+            out[key + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
+            if value[:1] in _SEMVER_START:
+                ver = _normal_semver(value)
+                if ver is not None:
+                    out[key + SEMVER] = ver
+            return
+        if kind is int and 0 <= value < 2**64:
+            out[key] = value
+            out[key + CBOR] = cbor_encode(value).hex()
+            out[key + SEMVER] = f"{value}.0.0"  # flagd coerces a number to a version
+            out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                put(f"{key}.{k}" if key else str(k), v)
+            if not key:
+                return
+            out[key] = dict(value)
+        else:
+            out[key] = value
+            ver = _normal_semver(value)
+            if ver is not None:
+                out[key + SEMVER] = ver
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key + SINCE] = ts - value
+        if value is not None:  # v3: a null bucketing key is null (the default variant)
+            try:
+                out[key + CBOR] = cbor_encode(value).hex()
+            except (TypeError, OverflowError):
+                pass  # not a JSON value (or an int past 64 bits): nothing to bucket by
+
+    put("", dict(attributes or {}))
+    if targeting_key is not None:
+        put(TARGETING_KEY, targeting_key)
+    out[TIMESTAMP] = ts
+    return out
+
+
+def _normal_semver(value: Any) -> str | None:
+    """flagd's loose versions as strict SemVer: ``v``/``V`` dropped, missing parts 0."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
+        value = str(int(value)) if float(value).is_integer() else repr(float(value))
+    if not isinstance(value, str) or value[:1] not in _SEMVER_START:
+        return None
+    m = _LOOSE_SEMVER.match(value.strip())
+    if m is None:
+        return None
+    major, minor, patch, pre, _build = m.groups()
+    return f"{major}.{minor or 0}.{patch or 0}{pre or ''}"
+
+
+# -- resolution ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolution:
+    """flagd's answer for one flag: value, variant, reason, error code, metadata."""
+
+    value: Any
+    variant: str | None
+    reason: str
+    error_code: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Resolution:
+    """Evaluate an imported flagd flag and answer as flagd does."""
+    details = engine.evaluate(key, ctx)
+    source = engine.source
+    flag = source.flags.get(key) if source is not None else None
+    meta: Mapping[str, Any] = {}
+    if flag is not None:
+        meta = flag.metadata.get("flagd", {})
+    if details.error_code is not None:
+        return Resolution(default, None, Reason.ERROR, details.error_code, meta)
+    variant = details.variant
+    if variant == PARSE_ERROR:
+        return Resolution(default, None, Reason.ERROR, "PARSE_ERROR", meta)
+    if variant == INVALID:
+        return Resolution(default, None, Reason.ERROR, ErrorCode.GENERAL, meta)
+    if details.reason == Reason.DISABLED:
+        return Resolution(default, None, Reason.DISABLED, None, meta)
+    if variant == NO_DEFAULT:
+        return Resolution(default, None, Reason.DEFAULT, None, meta)
+    if default is not None and value_kind(default) != value_kind(details.value):
+        return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
+    reason = Reason.TARGETING_MATCH if details.reason == Reason.SPLIT else details.reason
+    return Resolution(thaw(details.value), variant, reason, None, meta)
+
+
+def thaw(value: Any) -> Any:
+    """A served value as plain data (objects as dicts, arrays as lists)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+# -- import -------------------------------------------------------------------------------
+def to_snapshot(
+    document: Mapping[str, Any],
+    fractional: Literal["v2", "v3"] = "v3",
+    *,
+    on_error: Literal["raise", "keep", "skip"] = "raise",
+    source: str | None = None,
+) -> Snapshot:
+    """Lower a flagd flag definition document to a Snapshot.
+
+    ``fractional`` picks flagd's bucketing: ``"v3"`` (deterministic CBOR of the
+    bucketing value, today's flagd) or ``"v2"`` (the string itself). With
+    ``on_error="raise"`` any flag that cannot be lowered raises
+    :class:`~cfgcore.interop.InteropError` naming it and the construct; with
+    ``"keep"`` such a flag is imported as a flag that resolves to ``PARSE_ERROR``
+    (as flagd answers for it), with ``"skip"`` it is left out; either way it is listed,
+    with the reason, in ``metadata["refused"]``.
+    """
+    if fractional not in ("v2", "v3"):
+        raise ValueError("fractional must be 'v2' or 'v3'")
+    if not isinstance(document, Mapping) or not isinstance(document.get("flags"), Mapping):
+        raise InteropError("a flagd document needs a 'flags' object", file=source)
+    evaluators = document.get("$evaluators") or {}
+    set_meta = document.get("metadata") or {}
+    problems: list[Problem] = []
+    refused: dict[str, str] = {}
+    flags: dict[str, Any] = {}
+    for key, spec in document["flags"].items():
+        try:
+            flags[key] = _Flag(key, spec, evaluators, fractional).lower()
+        except _Refuse as exc:
+            if on_error == "raise":
+                problems.append(Problem(path=f"flags.{key}", message=str(exc), file=source))
+                continue
+            refused[key] = str(exc)
+            if on_error == "skip":
+                continue
+            flags[key] = {
+                "variants": {PARSE_ERROR: None},
+                "default": PARSE_ERROR,
+                "metadata": {},
+            }
+        meta = {**set_meta, **((spec.get("metadata") if isinstance(spec, Mapping) else {}) or {})}
+        flags[key]["metadata"] = {"flagd": meta}
+    if problems:
+        raise InteropError(problems)
+    top: dict[str, Any] = {"flags": flags, "metadata": {"imported_from": "flagd"}}
+    if set_meta:
+        top["metadata"]["flag_set"] = dict(set_meta)
+    if refused:
+        top["metadata"]["refused"] = refused
+    return snapshot_from_dict(top, file=source)
+
+
+def _is_string(attr: str) -> dict[str, Any]:
+    """The context value is a string (``eq``/``ne`` only match values of their constant's
+    type, so "equal to '' or not equal to ''" holds exactly for strings)."""
+    return {"any": [{"attr": attr, "eq": ""}, {"attr": attr, "ne": ""}]}
+
+
+def _truthy(attr: str) -> dict[str, Any]:
+    """JSONLogic truthiness of a context value (true, a non-empty string, a non-zero number)."""
+    return {"any": [{"attr": attr, "eq": True}, {"attr": attr, "ne": ""}, {"attr": attr, "ne": 0}]}
+
+
+def _and(*conds: Any) -> Any:
+    items = [c for c in conds if c != _ALWAYS]
+    if any(c == _NEVER for c in items):
+        return _NEVER
+    if not items:
+        return _ALWAYS
+    return items[0] if len(items) == 1 else {"all": items}
+
+
+def _not(cond: Any) -> Any:
+    if cond == _ALWAYS:
+        return _NEVER
+    if cond == _NEVER:
+        return _ALWAYS
+    return {"not": cond}
+
+
+class _Flag:
+    def __init__(self, key: str, spec: Any, evaluators: Mapping[str, Any], fractional: str):
+        if not isinstance(spec, Mapping):
+            raise _Refuse("a flag must be an object")
+        self.key = key
+        self.spec = spec
+        self.evaluators = evaluators
+        self.scheme = "flagd_v3" if fractional == "v3" else "flagd_v2"
+        variants = spec.get("variants")
+        if not isinstance(variants, Mapping) or not variants:
+            raise _Refuse("'variants' must be a non-empty object")
+        for name in variants:
+            if name in _RESERVED:
+                raise _Refuse(f"variant name {name!r} is reserved by the importer")
+        self.variants = dict(variants)
+
+    # -- the flag -------------------------------------------------------------------------
+    def lower(self) -> dict[str, Any]:
+        spec = self.spec
+        variants = dict(self.variants)
+        default = spec.get("defaultVariant")
+        if default is None:
+            variants[NO_DEFAULT] = None
+            default = NO_DEFAULT
+        elif default not in variants:
+            raise _Refuse(f"defaultVariant {default!r} is not a variant")
+        self.rules: list[dict[str, Any]] = []
+        self.needs_invalid = False
+        targeting = spec.get("targeting")
+        if targeting not in (None, {}):
+            self.outcome(self.expand(targeting), _ALWAYS)
+        if self.needs_invalid:
+            variants[INVALID] = None
+        state = spec.get("state", "ENABLED")
+        if state not in ("ENABLED", "DISABLED"):
+            raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
+        out: dict[str, Any] = {
+            "variants": variants,
+            "default": default,
+            "enabled": state == "ENABLED",
+            "rules": [r for r in self.rules if r.get("when") != _NEVER],
+        }
+        if targeting not in (None, {}) and not out["rules"]:
+            # targeting that can never pick a variant still makes the answer DEFAULT
+            # (not STATIC) in flagd: keep one rule that never matches
+            out["rules"] = [{"when": _NEVER, "serve": default}]
+        if all(isinstance(v, bool) for v in self.variants.values()):
+            out["on_variants"] = [k for k, v in self.variants.items() if v is True]
+        return out
+
+    def expand(self, expr: Any) -> Any:
+        """Substitute ``$ref`` evaluators (flagd's shared rules)."""
+        if isinstance(expr, list):
+            return [self.expand(e) for e in expr]
+        if isinstance(expr, Mapping):
+            if len(expr) == 1 and "$ref" in expr:
+                name = expr["$ref"]
+                if not isinstance(name, str) or name.strip() not in self.evaluators:
+                    raise _Refuse(f"$ref to unknown evaluator {name!r}")
+                return self.expand(self.evaluators[name.strip()])
+            return {k: self.expand(v) for k, v in expr.items()}
+        return expr
+
+    # -- outcomes: expressions that name a variant ------------------------------------------
+    def variant_name(self, value: Any) -> str | None:
+        """The variant a literal result selects (None: flagd's null -> the default)."""
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _Refuse(f"targeting result {value!r} is not a variant name")
+        if value not in self.variants:
+            self.needs_invalid = True
+            return INVALID
+        return value
+
+    def serve(self, value: Any, guard: Any) -> None:
+        name = self.variant_name(value)
+        if name is not None:
+            self.rules.append(
+                {"when": guard, "serve": name} if guard != _ALWAYS else {"serve": name}
+            )
+
+    def cases(self, expr: Any) -> list[tuple[Any, Any]]:
+        """An expression whose value names a variant, as exclusive (condition, literal) cases."""
+        if not isinstance(expr, Mapping):
+            return [(_ALWAYS, expr)]
+        op, args = _single(expr)
+        if op == "if":
+            out: list[tuple[Any, Any]] = []
+            taken = _ALWAYS
+            args = list(args)
+            while len(args) >= 2:
+                cond = self.condition(args[0])
+                for c, v in self.cases(args[1]):
+                    out.append((_and(taken, cond, c), v))
+                taken = _and(taken, _not(cond))
+                args = args[2:]
+            if args:
+                for c, v in self.cases(args[0]):
+                    out.append((_and(taken, c), v))
+            return out
+        if op == "var":
+            attr = self.var_name(args)
+            if attr == FLAG_KEY:
+                return [(_ALWAYS, self.key)]
+            names = [n for n in self.variants if isinstance(n, str)]
+            out = [({"attr": attr, "eq": n}, n) for n in names]
+            known = {"attr": attr, "in": names}
+            out.append((_and({"attr": attr, "exists": True}, _not(known)), "#unknown"))
+            return out
+        raise _Refuse(f"'{op}' cannot name a variant here")
+
+    def outcome(self, expr: Any, guard: Any) -> None:
+        """Emit rules for a targeting expression (the top level or an ``if`` branch)."""
+        if not isinstance(expr, Mapping):
+            self.serve(expr, guard)
+            return
+        op, args = _single(expr)
+        if op == "if":
+            args = list(args)
+            taken = guard
+            while len(args) >= 2:
+                if isinstance(args[0], Mapping) and _single(args[0])[0] == "fractional":
+                    self.fractional_condition(args[0], args[1], args[2:], taken)
+                    return
+                cond = self.condition(args[0])
+                self.outcome(args[1], _and(taken, cond))
+                taken = _and(taken, _not(cond))
+                args = args[2:]
+            if args:
+                self.outcome(args[0], taken)
+            return
+        if op == "fractional":
+            self.fractional(args, guard, lambda v: v)
+            return
+        if op == "var":
+            for c, v in self.cases(expr):
+                self.serve(v if v != "#unknown" else INVALID, _and(guard, c))
+            return
+        # a boolean-valued operator at the top: its result names variant "true"/"false"
+        cond, defined = self.condition_defined(expr)
+        self.serve(True, _and(guard, cond))
+        self.serve(False, _and(guard, defined, _not(cond)))
+
+    def fractional_condition(self, frac: Any, then: Any, rest: list[Any], guard: Any) -> None:
+        """``{"if": [{"fractional": ...}, A, B]}``: the bucket's entry decides the branch."""
+        if len(rest) > 1 or isinstance(then, Mapping) or (rest and isinstance(rest[0], Mapping)):
+            raise _Refuse("a fractional condition needs literal branches")
+        other = rest[0] if rest else None
+        _, args = _single(frac)
+        self.fractional(args, guard, lambda v: then if _js_truthy(v) else other)
+
+    # -- fractional -------------------------------------------------------------------------
+    def fractional(self, args: Any, guard: Any, result: Any) -> None:
+        if not isinstance(args, list) or not args:
+            raise _Refuse("fractional needs its bucket entries")
+        entries = list(args)
+        key_expr: Any = ("default",)
+        if not isinstance(entries[0], list):
+            key_expr = entries.pop(0)
+        parsed: list[tuple[Any, Any]] = []
+        for e in entries:
+            if not isinstance(e, list) or not 1 <= len(e) <= 2:
+                raise _Refuse(f"fractional entry {e!r} is not [variant, weight]")
+            parsed.append((e[0], e[1] if len(e) == 2 else 1))
+        # Entries whose variant or weight is itself an expression: one rule per case.
+        choices: list[list[tuple[Any, Any, Any]]] = []
+        for var_expr, weight_expr in parsed:
+            opts = []
+            for vc, v in self.cases(var_expr):
+                for wc, w in self.cases(weight_expr):
+                    opts.append((_and(vc, wc), v, w))
+            choices.append(opts)
+        combos: list[tuple[Any, list[tuple[Any, Any]]]] = [(_ALWAYS, [])]
+        for opts in choices:
+            combos = [(_and(c, oc), [*acc, (v, w)]) for c, acc in combos for oc, v, w in opts]
+            combos = [(c, acc) for c, acc in combos if c != _NEVER]
+            if len(combos) > 256:
+                raise _Refuse("fractional entries expand to more than 256 cases")
+        for cond, entry_list in combos:
+            self.fractional_rule(key_expr, entry_list, _and(guard, cond), result)
+
+    def fractional_rule(
+        self, key_expr: Any, entries: list[tuple[Any, Any]], guard: Any, result: Any
+    ):
+        weights = []
+        for v, w in entries:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not float(w).is_integer():
+                raise _Refuse(f"fractional weight {w!r} is not an integer")
+            weights.append((v, max(int(w), 0)))  # flagd clamps negative weights to 0
+        total = sum(w for _, w in weights)
+        if total == 0:
+            return  # flagd: no weight at all is null, the default variant
+        if total > 2**31 - 1:
+            raise _Refuse("fractional weights sum past 2^31-1")
+        buckets = []
+        for v, w in weights:
+            if w == 0:
+                continue
+            out = result(v)
+            if out == "#unknown":
+                self.needs_invalid = True
+                name: str | None = INVALID
+            else:
+                name = None if out is None else self.variant_name(out)
+            buckets.append([name, w])
+        for hash_, when in self.bucket_keys(key_expr, guard):
+            rule: dict[str, Any] = {"hash": {**hash_, "space": total}, "buckets": buckets}
+            if when != _ALWAYS:
+                rule["when"] = when
+            self.rules.append(rule)
+
+    def bucket_keys(self, key_expr: Any, guard: Any) -> list[tuple[dict[str, Any], Any]]:
+        """(hashing, condition) pairs: which value is hashed, under which condition."""
+        scheme = self.scheme
+        default_v2 = {"scheme": scheme, "by": [TARGETING_KEY], "salt": self.key}
+        if scheme == "flagd_v3":
+            # v3 without a key hashes the CBOR array [flagKey, targetingKey]
+            default_v2 = {"scheme": "flagd_v3_pair", "by": [TARGETING_KEY], "salt": self.key}
+        if key_expr == ("default",):
+            if scheme == "flagd_v3":  # v3: a targeting key that is not a string is null
+                return [(default_v2, _and(guard, _is_string(TARGETING_KEY)))]
+            return [(default_v2, guard)]
+        if key_expr is None:
+            if scheme == "flagd_v3":
+                return []  # v3: a null key is null, the default variant
+            return [(default_v2, guard)]
+        if isinstance(key_expr, str):
+            # a literal key: every user lands in the same bucket. Hash it at import.
+            raise _Refuse("a literal fractional bucketing key is not supported")
+        op, args = _single(key_expr)
+        if op == "var":
+            attr = self.var_name(args)
+            if scheme == "flagd_v3":
+                return [({"scheme": "flagd_v3_cbor", "by": [attr + CBOR]}, guard)]
+            # v2: a key that is not a string falls back to flagKey + targetingKey
+            is_str = _is_string(attr)
+            return [
+                ({"scheme": scheme, "by": [attr]}, _and(guard, is_str)),
+                (default_v2, _and(guard, _not(is_str))),
+            ]
+        if op == "cat":
+            parts = list(args) if isinstance(args, list) else [args]
+            prefix, suffix = "", ""
+            cat_attr: str | None = None
+            for p in parts:
+                if isinstance(p, str):
+                    if cat_attr is None:
+                        prefix += p
+                    else:
+                        suffix += p
+                    continue
+                pop, pargs = _single(p) if isinstance(p, Mapping) else ("", None)
+                if pop != "var":
+                    raise _Refuse(f"cat of {p!r} as a bucketing key")
+                name = self.var_name(pargs)
+                if name == FLAG_KEY:
+                    if cat_attr is None:
+                        prefix += self.key
+                    else:
+                        suffix += self.key
+                elif cat_attr is None:
+                    cat_attr = name
+                else:
+                    raise _Refuse("a bucketing key that concatenates two context values")
+            if cat_attr is None:
+                raise _Refuse("a constant bucketing key")
+            return [({"scheme": scheme, "by": [cat_attr], "salt": prefix, "suffix": suffix}, guard)]
+        raise _Refuse(f"'{op}' as a bucketing key")
+
+    # -- conditions -------------------------------------------------------------------------
+    def var_name(self, args: Any) -> str:
+        if isinstance(args, list):
+            if len(args) != 1:
+                raise _Refuse("var with a default value")
+            args = args[0]
+        if not isinstance(args, str):
+            raise _Refuse(f"var of {args!r}")
+        return args
+
+    def condition(self, expr: Any) -> Any:
+        return self.condition_defined(expr)[0]
+
+    def condition_defined(self, expr: Any) -> tuple[Any, Any]:
+        """(condition, where the operator's result is not null) for a JSONLogic test."""
+        if not isinstance(expr, Mapping):
+            return (_ALWAYS if _js_truthy(expr) else _NEVER), _ALWAYS
+        op, args = _single(expr)
+        if op == "var":
+            attr = self.var_name(args)
+            if attr == FLAG_KEY:
+                return (_ALWAYS if self.key else _NEVER), _ALWAYS
+            return _truthy(attr), _ALWAYS
+        if op in ("and", "or"):
+            parts = [self.condition(a) for a in args]
+            return ({"all": parts} if op == "and" else {"any": parts}), _ALWAYS
+        if op == "!":
+            return _not(self.condition(args[0] if isinstance(args, list) else args)), _ALWAYS
+        if op == "!!":
+            return self.condition(args[0] if isinstance(args, list) else args), _ALWAYS
+        if op in ("==", "===", "!=", "!=="):
+            attr, lit = self.var_and_literal(args, op)
+            if not isinstance(lit, (str, int, float, bool)) or lit is None:
+                raise _Refuse(f"'{op}' with {lit!r}")
+            if attr == FLAG_KEY:  # the flag's own key: decided at import
+                same = isinstance(lit, str) and lit == self.key
+                return (_ALWAYS if same == (op in ("==", "===")) else _NEVER), _ALWAYS
+            test: dict[str, Any] = {"attr": attr, "eq": lit}
+            if op in ("==", "!=") and isinstance(lit, (int, float)) and not isinstance(lit, bool):
+                test = {"any": [test, {"attr": attr, "eq": _js_number_text(lit)}]}
+            return (test if op in ("==", "===") else _not(test)), _ALWAYS
+        if op in ("<", "<=", ">", ">="):
+            if not isinstance(args, list) or len(args) not in (2, 3):
+                raise _Refuse(f"'{op}' needs two or three arguments")
+            if len(args) == 3:  # between: a < x < b
+                lo, mid, hi = args
+                return {"all": [self.compare(op, [lo, mid]), self.compare(op, [mid, hi])]}, _ALWAYS
+            return self.compare(op, args), _ALWAYS
+        if op == "in":
+            if not isinstance(args, list) or len(args) != 2:
+                raise _Refuse("'in' needs two arguments")
+            needle, hay = args
+            if isinstance(hay, list):
+                attr = self.var_of(needle, "in")
+                if not all(isinstance(h, (str, int, float, bool)) for h in hay):
+                    raise _Refuse("'in' with a non-literal list")
+                return ({"attr": attr, "in": hay} if hay else _NEVER), _ALWAYS
+            if isinstance(needle, str):
+                return {"attr": self.var_of(hay, "in"), "contains": needle}, _ALWAYS
+            raise _Refuse("'in' needs a literal list or a literal substring")
+        if op in ("starts_with", "ends_with"):
+            if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], str):
+                return _NEVER, _NEVER  # flagd: wrong arguments are null
+            attr = self.var_of(args[0], op)
+            if attr == FLAG_KEY:
+                hit = (
+                    self.key.startswith(args[1])
+                    if op == "starts_with"
+                    else self.key.endswith(args[1])
+                )
+                return (_ALWAYS if hit else _NEVER), _ALWAYS
+            return {"attr": attr, op: args[1]}, _is_string(attr)
+        if op == "sem_ver":
+            return self.sem_ver(args)
+        if op == "fractional":
+            raise _Refuse("fractional inside a compound condition")
+        raise _Refuse(f"JSONLogic operator '{op}'")
+
+    def var_of(self, expr: Any, op: str) -> str:
+        if isinstance(expr, Mapping) and _single(expr)[0] == "var":
+            return self.var_name(_single(expr)[1])
+        raise _Refuse(f"'{op}' needs a var operand, got {expr!r}")
+
+    def var_and_literal(self, args: Any, op: str) -> tuple[str, Any]:
+        if not isinstance(args, list) or len(args) != 2:
+            raise _Refuse(f"'{op}' needs two arguments")
+        a, b = args
+        if isinstance(a, Mapping) and not isinstance(b, Mapping):
+            return self.var_of(a, op), b
+        if isinstance(b, Mapping) and not isinstance(a, Mapping):
+            return self.var_of(b, op), a
+        raise _Refuse(f"'{op}' must compare one var with one literal")
+
+    def compare(self, op: str, args: list[Any]) -> Any:
+        a, b = args
+        flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+        names = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            # $flagd.timestamp against a context number: the sign of their difference
+            va, vb = self.var_of(a, op), self.var_of(b, op)
+            if va == TIMESTAMP and vb != TIMESTAMP:
+                return {"attr": vb + SINCE, names[op]: 0}
+            if vb == TIMESTAMP and va != TIMESTAMP:
+                return {"attr": va + SINCE, names[flip[op]]: 0}
+            raise _Refuse(f"'{op}' comparing two context values")
+        if isinstance(a, Mapping) and not isinstance(b, Mapping):
+            attr, lit, o = self.var_of(a, op), b, op
+        elif isinstance(b, Mapping) and not isinstance(a, Mapping):
+            attr, lit, o = self.var_of(b, op), a, flip[op]
+        else:
+            raise _Refuse(f"'{op}' must compare one var with one literal")
+        if isinstance(lit, bool) or not isinstance(lit, (int, float)):
+            raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
+        return {"attr": attr, names[o]: lit}
+
+    def sem_ver(self, args: Any) -> tuple[Any, Any]:
+        if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
+            return _NEVER, _NEVER  # flagd: wrong arguments are null
+        attr = self.var_of(args[0], "sem_ver") + SEMVER
+        op, ver = args[1], _normal_semver(args[2])
+        if ver is None or op not in ("=", "!=", "<", "<=", ">", ">=", "^", "~"):
+            return _NEVER, _NEVER
+        valid = {"attr": attr, "exists": True}
+        eq = {"attr": attr, "semver_eq": ver}
+        lt = {"attr": attr, "semver_lt": ver}
+        gt = {"attr": attr, "semver_gt": ver}
+        major, minor, _ = (int(x) for x in re.split(r"[-+]", ver)[0].split("."))
+        if op == "=":
+            return eq, valid
+        if op == "!=":
+            return _and(valid, _not(eq)), valid
+        if op == "<":
+            return lt, valid
+        if op == ">":
+            return gt, valid
+        if op == "<=":
+            return {"any": [lt, eq]}, valid
+        if op == ">=":
+            return {"any": [gt, eq]}, valid
+        # ^: same major (>= ver, < next major); ~: same major.minor
+        upper = f"{major + 1}.0.0" if op == "^" else f"{major}.{minor + 1}.0"
+        return _and({"any": [gt, eq]}, {"attr": attr, "semver_lt": upper}), valid
+
+
+def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
+    if len(expr) != 1:
+        raise _Refuse(f"a JSONLogic operation must have exactly one operator: {dict(expr)!r:.80}")
+    ((op, args),) = expr.items()
+    return op, args
+
+
+def _js_truthy(v: Any) -> bool:
+    if isinstance(v, list):
+        return len(v) > 0
+    return bool(v)
+
+
+def _js_number_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+# -- export -------------------------------------------------------------------------------
+def from_snapshot(snapshot: Snapshot) -> dict[str, Any]:
+    """Export the flags of ``snapshot`` whose rules fit flagd's format.
+
+    Raises :class:`~cfgcore.interop.InteropError` naming every flag that does not
+    fit (rules bucketed by cfgcore's own scheme, prerequisites, schedules, ...).
+    """
+    from cfgcore.interop._flagd_export import export
+
+    return export(snapshot)

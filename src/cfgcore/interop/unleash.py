@@ -1,0 +1,476 @@
+"""Import an Unleash client features payload into a cfgcore snapshot.
+
+>>> from cfgcore import Engine
+>>> from cfgcore.interop import unleash
+>>> payload = {"version": 1, "features": [{"name": "checkout", "enabled": True,
+...     "strategies": [{"name": "flexibleRollout",
+...                     "parameters": {"rollout": "100", "groupId": "checkout"}}]}]}
+>>> engine = Engine.from_snapshot(unleash.to_snapshot(payload))
+>>> engine.is_enabled("checkout", unleash.context({"userId": "42"}))
+True
+
+What is lowered (Unleash client specification v6, ``/api/client/features``):
+
+* features with ``enabled``, ``strategies`` (``default``, ``userWithId``,
+  ``gradualRolloutUserId``, ``gradualRolloutSessionId``, ``gradualRolloutRandom``,
+  ``flexibleRollout``, ``remoteAddress``; an unknown strategy is never enabled, as in
+  Unleash), strategy ``constraints`` and ``segments``, feature and strategy
+  ``variants`` (weights, stickiness, overrides, payloads), ``dependencies`` (enabled,
+  disabled, variant lists), and delta-API event lists (``{"events": [...]}``);
+* every constraint operator: ``IN``/``NOT_IN``, ``STR_*``, ``NUM_*``, ``DATE_*``,
+  ``SEMVER_*``, ``REGEX`` and ``IN_CIDR``, with ``inverted`` and
+  ``caseInsensitive``. An unknown operator never matches (Unleash's rule).
+
+Each Unleash feature becomes one cfgcore flag whose variants are the Unleash
+variants (value: the dict ``getVariant`` returns, ``name``/``enabled``/
+``feature_enabled``/``payload``) plus ``on`` (enabled, no variant) and ``off``
+(disabled). ``engine.is_enabled`` answers ``isEnabled``; ``engine.evaluate(...).value``
+is ``getVariant``. Rollouts and variant choice use Unleash's own bucketing
+(MurmurHash3 of ``groupId:stickiness``, seed 0 modulo 100 for rollouts, seed
+86028157 modulo the total weight for variants).
+
+Numbers, dates and IP addresses are compared on attributes that :func:`context`
+derives from each context field (``<field>#num``, ``<field>#date``, ``<field>#ip``,
+``<field>#semver``),
+so build contexts with :func:`context`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from cfgcore.compiler import compile_regex, semver_key
+from cfgcore.errors import Problem
+from cfgcore.interop import InteropError
+from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
+from cfgcore.snapshot import Snapshot, snapshot_from_dict
+
+__all__ = ["DISABLED", "context", "get_variant", "to_snapshot"]
+
+# getVariant's answer when the feature is off, unknown or its dependencies fail.
+DISABLED = {"name": "disabled", "enabled": False, "feature_enabled": False}
+_ENABLED_NO_VARIANT = {"name": "disabled", "enabled": False, "feature_enabled": True}
+
+RANDOM = "#random"  # context attribute holding a per-context random stickiness value
+_TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
+# Stickiness "default": Unleash client specification README ("Stickiness").
+_ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
+_VARIANT_DEFAULT = ["userId", "sessionId", "remoteAddress", RANDOM]
+_NEVER: dict[str, Any] = {"any": []}  # a condition that never matches
+
+
+# -- context ------------------------------------------------------------------------------
+def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -> dict[str, Any]:
+    """Map an Unleash context to cfgcore attributes.
+
+    ``properties`` are flattened beside the top-level fields (a top-level field wins,
+    as a constraint's ``contextName`` looks there first). For each string value the
+    derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
+    constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
+    clock if None); ``#random`` is a fresh random stickiness value, used where
+    Unleash falls back to a random one.
+    """
+    ctx = ctx or {}
+    out: dict[str, Any] = {}
+    props = ctx.get("properties")
+    if isinstance(props, Mapping):
+        for k, v in props.items():
+            if v is not None:
+                out[str(k)] = v
+    for k in _TOP_LEVEL:
+        v = ctx.get(k)
+        if v is not None:
+            out[k] = v
+    for k, v in list(out.items()):
+        if isinstance(v, datetime):
+            out[k] = v.isoformat()
+            out[f"{k}#date"] = _epoch_of(v)
+            continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = str(v)
+            out[f"{k}#num"] = v
+            continue
+        if not isinstance(v, str):
+            continue
+        num = _number(v)
+        if num is not None:
+            out[f"{k}#num"] = num
+        date = _date(v)
+        if date is not None:
+            out[f"{k}#date"] = date
+        ip = _ip_bits(v)
+        if ip is not None:
+            out[f"{k}#ip"] = ip
+        if v[:1].isdigit() and semver_key(v) is not None:
+            out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
+    if "currentTime#date" not in out:
+        out["currentTime#date"] = time.time() if now is None else float(now)
+    out[RANDOM] = secrets.token_hex(8)
+    return out
+
+
+_NUMERIC_START = frozenset("0123456789+-. ")
+_IP_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
+
+
+def _number(text: str) -> float | None:
+    if not text or text[0] not in _NUMERIC_START:
+        return None  # cheap rejection: a context is mapped per request
+    try:
+        x = float(text.strip())
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _epoch_of(dt: datetime) -> float:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _date(text: str) -> float | None:
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    try:
+        return _epoch_of(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        return None
+
+
+def _ip_bits(text: str) -> str | None:
+    """An IP address as ``4:`` or ``6:`` and its bits, so a CIDR is a prefix test."""
+    if not _IP_CHARS.fullmatch(text.strip()):
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    return f"{ip.version}:" + format(int(ip), f"0{ip.max_prefixlen}b")
+
+
+def get_variant(engine: Any, name: str, ctx: Any = None) -> dict[str, Any]:
+    """Unleash's ``getVariant`` on an engine serving an imported snapshot (a plain dict;
+    the disabled variant for an unknown flag)."""
+    details = engine.evaluate(name, ctx)
+    if details.error_code is not None or not isinstance(details.value, Mapping):
+        return dict(DISABLED)
+    return dict(details.value)
+
+
+# -- import -------------------------------------------------------------------------------
+def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Snapshot:
+    """Lower an Unleash client features payload (or a delta-API event list) to a Snapshot.
+
+    Raises :class:`~cfgcore.interop.InteropError` listing every feature and construct
+    that cannot be lowered.
+    """
+    features, segments = _resolve_payload(payload)
+    imp = _Importer(segments, source)
+    flags: dict[str, Any] = {}
+    for feat in features:
+        name = feat.get("name")
+        if not isinstance(name, str):
+            imp.problem("features", f"a feature without a name: {feat!r:.80}")
+            continue
+        flags[name] = imp.feature(name, feat)
+    imp.has_dependencies = {f.get("name"): bool(f.get("dependencies")) for f in features}
+    for name, feat in ((f.get("name"), f) for f in features):
+        if isinstance(name, str) and feat.get("dependencies"):
+            imp.dependencies(name, feat["dependencies"], flags)
+    if imp.problems:
+        raise InteropError(imp.problems)
+    snap = {
+        "flags": flags,
+        "segments": imp.segments_out,
+        "metadata": {"imported_from": "unleash"},
+    }
+    return snapshot_from_dict(snap, file=source)
+
+
+def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[dict], dict[Any, Any]]:
+    """The features and segments (by id), applying delta-API events in order."""
+    if not isinstance(payload, Mapping):
+        raise InteropError("an Unleash payload must be a JSON object")
+    if "events" not in payload:
+        feats = list(payload.get("features") or [])
+        segs = {s.get("id"): s for s in payload.get("segments") or []}
+        return feats, segs
+    by_name: dict[str, dict] = {}
+    segs = {}
+    for ev in payload["events"]:
+        kind = ev.get("type")
+        if kind == "hydration":
+            by_name = {f["name"]: f for f in ev.get("features") or []}
+            segs = {s.get("id"): s for s in ev.get("segments") or []}
+        elif kind == "feature-updated":
+            by_name[ev["feature"]["name"]] = ev["feature"]
+        elif kind == "feature-removed":
+            by_name.pop(ev.get("featureName"), None)
+        elif kind == "segment-updated":
+            segs[ev["segment"]["id"]] = ev["segment"]
+        elif kind == "segment-removed":
+            segs.pop(ev.get("segmentId"), None)
+        else:
+            raise InteropError(f"unknown delta event type {kind!r}")
+    return list(by_name.values()), segs
+
+
+def _percent(value: Any) -> int:
+    try:
+        p = int(float(str(value).strip()))
+    except ValueError:
+        return 0
+    return min(max(p, 0), 100)
+
+
+def _stickiness(name: str | None, default: list[str], variants: bool = False) -> list[str]:
+    if not name or name == "default":
+        return list(default)
+    if name == "random":
+        return [RANDOM]
+    # A missing custom field: a rollout is off, a variant choice uses a random value.
+    return [name, RANDOM] if variants else [name]
+
+
+class _Importer:
+    def __init__(self, segments: dict[Any, Any], source: str | None) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self.raw_segments = segments
+        self.segments_out: dict[str, Any] = {}
+        self.variant_names: dict[str, dict[str, list[str]]] = {}  # flag -> unleash name -> ours
+        self.has_dependencies: dict[Any, bool] = {}
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path=path, message=message, file=self.source))
+
+    # -- constraints ----------------------------------------------------------------------
+    def segment(self, seg_id: Any) -> dict[str, Any]:
+        seg = self.raw_segments.get(seg_id)
+        if seg is None:
+            return _NEVER  # Unleash: a strategy referring to an unknown segment is off
+        key = f"unleash_segment_{seg_id}"
+        if key not in self.segments_out:
+            self.segments_out[key] = {
+                "all": [self.constraint(c) for c in seg.get("constraints") or []]
+            }
+        return {"segment": key}
+
+    def constraint(self, c: Mapping[str, Any]) -> dict[str, Any]:
+        cond = self._constraint(c)
+        return {"not": cond} if c.get("inverted") else cond
+
+    def _constraint(self, c: Mapping[str, Any]) -> dict[str, Any]:
+        attr = str(c.get("contextName", ""))
+        op = c.get("operator")
+        values = [str(v) for v in c.get("values") or []]
+        value = c.get("value")
+        ci = bool(c.get("caseInsensitive"))
+        if op in ("IN", "NOT_IN"):
+            test = {"attr": attr, "in": values} if values else _NEVER
+            return test if op == "IN" else {"not": test}
+        if op in ("STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH"):
+            key = {"STR_CONTAINS": "contains", "STR_STARTS_WITH": "starts_with"}.get(
+                op, "ends_with"
+            )
+            tests: list[Any] = [{"attr": attr, key: v, "ignore_case": ci} for v in values]
+            return {"any": [{k: v for k, v in t.items() if v is not False} for t in tests]}
+        if op in ("NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"):
+            num = _number(str(value)) if value is not None else None
+            if num is None:
+                return _NEVER
+            key = {"NUM_EQ": "eq", "NUM_GT": "gt", "NUM_GTE": "ge", "NUM_LT": "lt"}.get(op, "le")
+            return {"attr": f"{attr}#num", key: num}
+        if op in ("DATE_AFTER", "DATE_BEFORE"):
+            when = _date(str(value)) if value is not None else None
+            if when is None:
+                return _NEVER
+            return {"attr": f"{attr}#date", "gt" if op == "DATE_AFTER" else "lt": when}
+        if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT", "SEMVER_GTE", "SEMVER_LTE"):
+            v = str(value) if value is not None else ""
+            if semver_key(v) is None or v[:1] in ("v", "V"):
+                return _NEVER
+            sattr = f"{attr}#semver"
+            if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
+                return {"attr": sattr, op.lower(): v}
+            strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
+            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
+        if op == "REGEX":
+            pattern = str(value) if value is not None else ""
+            try:
+                compile_regex(pattern, ci)
+            except Exception:  # Unleash: an invalid pattern never matches
+                return _NEVER
+            return {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
+        if op == "IN_CIDR":
+            return self.cidr(attr, values)
+        return _NEVER  # an unknown operator never matches (Unleash client specification)
+
+    def cidr(self, attr: str, values: list[str]) -> dict[str, Any]:
+        tests: list[Any] = []
+        for v in values:
+            try:
+                net = ipaddress.ip_network(v.strip(), strict=False)
+            except ValueError:
+                continue  # invalid entries are ignored
+            bits = format(int(net.network_address), f"0{net.max_prefixlen}b")
+            tests.append(
+                {"attr": f"{attr}#ip", "starts_with": f"{net.version}:" + bits[: net.prefixlen]}
+            )
+        return {"any": tests}
+
+    # -- strategies -----------------------------------------------------------------------
+    def strategy(self, feature: str, s: Mapping[str, Any]) -> tuple[list[Any], Any]:
+        """(conditions, gate or None) of one strategy."""
+        params = s.get("parameters") or {}
+        conds: list[Any] = [self.constraint(c) for c in s.get("constraints") or []]
+        conds += [self.segment(seg) for seg in s.get("segments") or []]
+        name = s.get("name")
+        gate = None
+        group = str(params.get("groupId") or feature)
+        if name == "default":
+            pass
+        elif name == "userWithId":
+            ids = [i.strip() for i in str(params.get("userIds", "")).split(",") if i.strip()]
+            conds.append({"attr": "userId", "in": ids} if ids else _NEVER)
+        elif name == "remoteAddress":
+            ips = [i.strip() for i in str(params.get("IPs", "")).split(",") if i.strip()]
+            conds.append(self.cidr("remoteAddress", ips))
+        elif name in ("gradualRolloutUserId", "gradualRolloutSessionId", "gradualRolloutRandom"):
+            by = {"gradualRolloutUserId": ["userId"], "gradualRolloutSessionId": ["sessionId"]}
+            gate = _gate(by.get(name, [RANDOM]), group, _percent(params.get("percentage")))
+        elif name == "flexibleRollout":
+            by_attrs = _stickiness(params.get("stickiness"), _ROLLOUT_DEFAULT)
+            gate = _gate(by_attrs, group, _percent(params.get("rollout")))
+        else:
+            conds.append(_NEVER)  # Unleash: an unknown strategy is not enabled
+        return conds, gate
+
+    # -- features -------------------------------------------------------------------------
+    def feature(self, name: str, feat: Mapping[str, Any]) -> dict[str, Any]:
+        variants: dict[str, Any] = {"off": dict(DISABLED), "on": dict(_ENABLED_NO_VARIANT)}
+        by_unleash: dict[str, list[str]] = {}
+
+        def add_variant(v: Mapping[str, Any]) -> str:
+            value: dict[str, Any] = {"name": v["name"], "enabled": True, "feature_enabled": True}
+            if v.get("payload") is not None:
+                value["payload"] = v["payload"]
+            ours = str(v["name"])
+            n = 1
+            while ours in variants and variants[ours] != value:
+                n += 1
+                ours = f"{v['name']}#{n}"
+            variants[ours] = value
+            if ours not in by_unleash.setdefault(str(v["name"]), []):
+                by_unleash[str(v["name"])].append(ours)
+            return ours
+
+        rules: list[dict[str, Any]] = []
+        fvariants = [v for v in feat.get("variants") or [] if isinstance(v, Mapping)]
+        fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
+        strategies = feat.get("strategies") or []
+        if not strategies:
+            strategies = [{"name": "default"}]  # Unleash: no strategies means on for everyone
+        for s in strategies:
+            conds, gate = self.strategy(name, s)
+            svariants = [v for v in s.get("variants") or [] if isinstance(v, Mapping)]
+            sweights = [(v, int(v.get("weight") or 0)) for v in svariants]
+            base: dict[str, Any] = {}
+            if conds:
+                base["when"] = conds[0] if len(conds) == 1 else {"all": conds}
+            if gate is not None:
+                base["gates"] = [gate]
+            if sum(w for _, w in sweights) > 0:
+                params = s.get("parameters") or {}
+                stick = svariants[0].get("stickiness") or params.get("stickiness")
+                group = str(params.get("groupId") or name)
+                rules.append({**base, **_variant_split(sweights, group, stick, add_variant)})
+            elif sum(w for _, w in fweights) > 0:
+                # Overrides first, in variant order: the first variant with a matching one.
+                for v, _ in fweights:
+                    for o in v.get("overrides") or []:
+                        vals = [str(x) for x in o.get("values") or []]
+                        if not vals:
+                            continue
+                        test = {"attr": str(o.get("contextName")), "in": vals}
+                        when = {"all": [*conds, test]} if conds else test
+                        rules.append({**base, "when": when, "serve": add_variant(v)})
+                stick = fvariants[0].get("stickiness")
+                rules.append({**base, **_variant_split(fweights, name, stick, add_variant)})
+            else:
+                rules.append({**base, "serve": "on"})
+        by_unleash["disabled"] = ["on"]
+        self.variant_names[name] = by_unleash
+        return {
+            "variants": variants,
+            "default": "off",
+            "off_variant": "off",
+            "enabled": bool(feat.get("enabled")),
+            "on_variants": [k for k, v in variants.items() if v["feature_enabled"]],
+            "rules": rules,
+            "description": str(feat.get("description") or ""),
+            "metadata": {"unleash": {"type": feat.get("type"), "project": feat.get("project")}},
+        }
+
+    def dependencies(self, name: str, deps: list[Any], flags: dict[str, Any]) -> None:
+        pres: list[dict[str, Any]] = []
+        for i, d in enumerate(deps):
+            parent = d.get("feature") if isinstance(d, Mapping) else None
+            if not isinstance(parent, str):
+                self.problem(f"features.{name}.dependencies[{i}]", "dependency without 'feature'")
+                continue
+            if parent not in flags or self.has_dependencies.get(parent):
+                # Unleash: an unknown parent, or a parent with dependencies of its own
+                # (only one level is allowed), disables the child
+                flags[name]["enabled"] = False
+                continue
+            if d.get("enabled", True) is False:
+                pres.append({"flag": parent, "off": True})
+            elif d.get("variants"):
+                ours = [
+                    o for v in d["variants"] for o in self.variant_names[parent].get(str(v), [])
+                ]
+                if not ours:
+                    flags[name]["enabled"] = False  # no such variant: never satisfied
+                    continue
+                pres.append({"flag": parent, "variants": ours})
+            else:
+                pres.append({"flag": parent})
+        flags[name]["prerequisites"] = pres
+
+
+def _gate(by: list[str], group: str, percent: int) -> dict[str, Any]:
+    """Unleash rollout: on when ``murmur3(f"{groupId}:{value}", 0) % 100 + 1 <= rollout``,
+    i.e. bucket ``murmur3 % 100`` below the rollout."""
+    return {
+        "hash": {"scheme": "murmur3", "by": by, "salt": f"{group}:", "space": 100},
+        "hi": percent,
+    }
+
+
+def _variant_split(
+    weighted: list[tuple[Mapping[str, Any], int]], group: str, stickiness: Any, add: Any
+) -> dict[str, Any]:
+    """Unleash variant choice: target ``murmur3(f"{groupId}:{value}", 86028157) % total + 1``,
+    the first variant whose cumulative weight reaches it (zero weights skipped): the
+    variant owning bucket ``target - 1`` of ``total``."""
+    total = sum(w for _, w in weighted if w > 0)
+    by = _stickiness(stickiness, _VARIANT_DEFAULT, variants=True)
+    return {
+        "hash": {
+            "scheme": "murmur3",
+            "by": by,
+            "salt": f"{group}:",
+            "seed": UNLEASH_VARIANT_SEED,
+            "space": total,
+        },
+        "buckets": [[add(v), w] for v, w in weighted if w > 0],
+    }
