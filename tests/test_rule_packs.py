@@ -327,3 +327,15 @@ def test_range_bounds_hold_for_int_subclasses():
     assert not findings({"server": {"port": Ports.HIGHEST}})
     assert ("structure.range", "server.port") in findings({"server": {"port": Ports.TOO_HIGH}})
     assert ("structure.range", "server.port") in findings({"server": {"port": Ports(1) - 1}})
+
+
+def test_whole_env_references_pass_allowed_values_and_patterns():
+    """``${VAR}`` is judged after substitution, for enums and patterns as for types."""
+    cfg = {
+        "app": {"log_level": "${LOG_LEVEL}"},
+        "caching_layers": {"l1_cache": {"ttl": 60, "eviction_policy": "${EVICTION:-lru}"}},
+        "performance": {"memory_limit": "${MEMORY_LIMIT}"},
+    }
+    assert not findings(cfg, "production")
+    cfg["app"]["log_level"] = "prefix-${LOG_LEVEL}"  # not a whole reference
+    assert ("structure.allowed_values", "app.log_level") in findings(cfg, "production")

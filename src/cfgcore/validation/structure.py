@@ -222,7 +222,11 @@ class _Str(_Node):
         )
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
-        if self.pattern is not None and self.pattern.search(value) is None:
+        if (
+            self.pattern is not None
+            and self.pattern.search(value) is None
+            and not _is_env_ref(value)
+        ):
             ctx.emit(
                 FORMAT,
                 path,
@@ -260,7 +264,8 @@ class _Literal(_Node):
         return type(value) is str and value in self.values
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
-        if value in self.values:
+        # A whole ${VAR} reference is judged after substitution, as for other scalars.
+        if value in self.values or _is_env_ref(value):
             return
         hint = self.by_lower.get(value.lower())
         if hint is None:
