@@ -451,3 +451,28 @@ def test_readme_flagd_example_runs():
     assert (d.value, d.variant, d.reason) == (True, "on", "TARGETING_MATCH")
     d = provider.resolve_integer_details("no-default", 7, EvaluationContext("u"))
     assert (d.value, d.variant, d.reason, d.error_code) == (7, None, "DEFAULT", None)
+
+
+def test_changes_through_the_dynamic_manager_reach_the_provider(tmp_path, impl):
+    """The managers swap their engine (one live flag set per store): a provider on that
+    engine announces set_feature_flag and answers with the new flags at once."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+
+    manager = DynamicConfigurationManager(state_dir=tmp_path, engine=engine_class(impl)())
+    try:
+        provider = CfgcoreProvider(manager.engine)
+        emitted = []
+        provider.attach(lambda prov, event, details: emitted.append((event, details)))
+        ctx = EvaluationContext("12345", {"user_segment": "premium", "region": "EU"})
+        key = "enhanced_anomaly_detection"
+        assert provider.resolve_boolean_details(key, False, ctx).value is True
+        manager.set_feature_flag(key, False)
+        assert [(e, d.flags_changed) for e, d in emitted] == [
+            (ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, [key])
+        ]
+        d = provider.resolve_boolean_details(key, True, ctx)
+        assert (d.value, d.reason) == (False, "DISABLED")
+        provider.shutdown()
+    finally:
+        manager.close()

@@ -177,3 +177,24 @@ def test_policy_from_the_environment_is_checked_like_config(cfg, tmp_path, monke
     with pytest.raises(PermissionError):
         cfg.update_config("server.port", 1, actor="bob")
     assert cfg.update_config("music_streaming.audio_quality.premium_bitrate", 128, actor="carol")
+
+
+def test_a_denied_publish_writes_nothing(redis_server, tmp_path, capsys, monkeypatch):
+    from cfgcore.cli import main
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "pub"
+    assert setup_main(["-e", "staging", "-o", str(config)]) == 0
+    capsys.readouterr()
+    policy_path = tmp_path / "policy.yaml"
+    policy_path.write_text(
+        "roles:\n  release:\n    config.publish: ['staging']\nactors:\n  ci: [release]\n"
+    )
+    monkeypatch.setenv("CFGCORE_ACCESS_POLICY", str(policy_path))
+    url = redis_server.url + "?namespace=deny&cache=off"
+    argv = ["publish", "--store", url, "--config-dir", str(config), "-e", "staging"]
+    assert main([*argv, "--actor", "intern"]) == 1
+    assert "intern may not config.publish staging" in capsys.readouterr().err
+    assert redis_server.client().keys("{deny}:*") == []
+    assert main([*argv, "--actor", "ci"]) == 0, capsys.readouterr().err
+    assert redis_server.client().keys("{deny}:*") != []

@@ -74,6 +74,13 @@ def publish(args: argparse.Namespace) -> int:
             raise ConfigError("--flags: the configuration directory has no flags file")
         flags = load_snapshot(path)
         Engine().compile(flags, file=path)  # refuses before anything is written
+    # With an access policy, a publish it refuses writes nothing (and is audited).
+    from cfgcore.runtime.policy import check, resolve_actor
+
+    args.actor = resolve_actor(args.actor)
+    check(args.actor, "config.publish", snap.environment, manager.audit)
+    if flags is not None:
+        check(args.actor, "flags.publish", args.store, manager.audit)
     doc = PublishedConfig(
         environment=snap.environment,
         config=_with_references(snap.config, snap.refs),

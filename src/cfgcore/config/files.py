@@ -110,6 +110,8 @@ def _line_index(text: str, fmt: str) -> dict[tuple[Any, ...], int]:
     lines: dict[tuple[Any, ...], int] = {}
 
     def walk(node: Any, prefix: tuple[Any, ...]) -> None:
+        if len(prefix) > MAX_DEPTH:  # refused by the loader anyway; never recurse past it
+            return
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 path = (*prefix, str(key_node.value))

@@ -42,7 +42,7 @@ class ConfigChangeEvent:
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
     was loaded). ``actor`` names who made a change through the API (None for reloads).
-    was loaded). For a flag document from a store, ``store_version`` is its version
+    For a flag document from a store, ``store_version`` is its version
     in the store and ``writer`` who wrote it (``host``, ``pid``, ``actor``, ``time``),
     also when the change was made by another process or machine (``source="redis"``).
 

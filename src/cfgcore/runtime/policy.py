@@ -30,9 +30,9 @@ Actions (:data:`ACTIONS`): ``config.update`` and ``config.delete`` (target: the 
 path), ``config.replace`` (``set_active_config``; checked for every changed key path),
 ``flag.set``, ``flag.delete`` (the flag name), ``experiment.create``,
 ``experiment.stop``, ``experiment.delete`` (the experiment name), ``experiment.holdout``
-(target ``holdout``), ``flags.import`` and
-``flags.publish`` (the flags file or store URL). Targets match with ``fnmatch``;
-``*`` crosses dots.
+(target ``holdout``), ``flags.import`` and ``flags.publish`` (the flags file or store
+URL), ``config.publish`` (``cfgcore publish``; the environment name). Targets match
+with ``fnmatch``; ``*`` crosses dots.
 
 A service with its own identity system installs a hook with :func:`set_authorizer`:
 ``authorize(actor, action, target) -> bool`` (or raise ``PermissionError`` with its own
@@ -78,6 +78,7 @@ ACTIONS = (
     "experiment.holdout",
     "flags.import",
     "flags.publish",
+    "config.publish",
 )
 
 Authorizer = Callable[[str, str, str], bool]
