@@ -144,14 +144,14 @@ def test_fuzz_parse_text_arbitrary(fmt, text):
     check_outcome(text, fmt)
 
 
-@fuzz(100)
+@fuzz(60)
 @given(data=st.data())
 def test_fuzz_parse_text_mutated_documents(data):
     fmt, text, how = mutated(data)
     check_outcome(text, fmt)
 
 
-@fuzz(60)
+@fuzz(50)
 @given(fmt=st.sampled_from(FORMATS), tree=trees)
 def test_fuzz_round_trip_within_limits(fmt, tree):
     """A well-formed document loads as exactly its tree, or is refused for a limit."""
@@ -173,7 +173,7 @@ def _no_validator_crash(exc):
     assert not any("validation engine failed" in p.message for p in exc.problems), exc
 
 
-@fuzz(25)
+@fuzz(20)
 @given(data=st.data())
 def test_fuzz_manager_first_load_and_reload(data):
     """Through the manager: first load, then a reload of the fuzzed bytes over a good

@@ -227,6 +227,7 @@ def test_two_files_changed_ms_apart_never_go_live_mixed(tmp_path, mode):
         for n in range(1, ROUNDS + 1):
             _write_generation(tmp_path, n, rng, (0.001, 0.030))
             assert wait_for(lambda n=n: m.get("server.generation") == n == m.get("app.generation"))
+        assert wait_for(lambda: seen[-1] == (ROUNDS, ROUNDS))  # the sampler saw the end
 
     sampler = threading.Thread(target=sample)
     sampler.start()

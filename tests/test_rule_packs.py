@@ -123,6 +123,8 @@ def test_a_pattern_must_match_the_whole_value():
         "http://evillocalhost/audio",
         "http://localhostevil.example/audio",
         "http://127.0.0.1.evil.example/audio",
+        "http://10.0.0.5/audio",  # private is not loopback: other machines see it
+        "http://[fd00::1]/audio",
         "http://127evil.example/audio",
         "http://localhost.evil.example/audio",
         "HTTP://cdn.example.com/audio",
@@ -325,3 +327,15 @@ def test_range_bounds_hold_for_int_subclasses():
     assert not findings({"server": {"port": Ports.HIGHEST}})
     assert ("structure.range", "server.port") in findings({"server": {"port": Ports.TOO_HIGH}})
     assert ("structure.range", "server.port") in findings({"server": {"port": Ports(1) - 1}})
+
+
+def test_whole_env_references_pass_allowed_values_and_patterns():
+    """``${VAR}`` is judged after substitution, for enums and patterns as for types."""
+    cfg = {
+        "app": {"log_level": "${LOG_LEVEL}"},
+        "caching_layers": {"l1_cache": {"ttl": 60, "eviction_policy": "${EVICTION:-lru}"}},
+        "performance": {"memory_limit": "${MEMORY_LIMIT}"},
+    }
+    assert not findings(cfg, "production")
+    cfg["app"]["log_level"] = "prefix-${LOG_LEVEL}"  # not a whole reference
+    assert ("structure.allowed_values", "app.log_level") in findings(cfg, "production")

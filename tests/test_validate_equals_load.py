@@ -111,16 +111,19 @@ def test_validate_judges_the_environment_it_builds(tmp_path, capsys):
 
 
 def _bundled_trees(profiles=True):
+    # Every environment alone, and with each built-in profile (deployment or geographic)
+    # on top: together they use every section the bundled configuration has.
+    combos = [(None, None)]
+    if profiles:
+        combos += [(p, None) for p in _BUILTIN_DEPLOYMENT]
+        combos += [(None, g) for g in _BUILTIN_GEOGRAPHIC]
     for env in ENVIRONMENTS:
-        for profile in [None, *_BUILTIN_DEPLOYMENT] if profiles else [None]:
-            for geo in [None, *_BUILTIN_GEOGRAPHIC] if profiles else [None]:
-                m = ConfigurationManager(default_config_dir(), environment=env, environ={})
-                yield (
-                    (env, profile, geo),
-                    m.build_config(
-                        env, profile=profile, geographic_profile=geo, keep_references=True
-                    ),
-                )
+        m = ConfigurationManager(default_config_dir(), environment=env, environ={})
+        for profile, geo in combos:
+            tree = m.build_config(
+                env, profile=profile, geographic_profile=geo, keep_references=True
+            )
+            yield (env, profile, geo), tree
 
 
 def test_every_bundled_top_level_section_is_typed_by_the_schema():

@@ -221,7 +221,10 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     problem = tree_problem(data)
     if problem is not None:
         path, message = problem
-        line = Layer("", "file", {}, text=text, fmt=fmt).line_of(tuple(path.split(".")))
+        try:
+            line = Layer("", "file", {}, text=text, fmt=fmt).line_of(tuple(path.split(".")))
+        except RecursionError:  # the line index recurses; too deep to say where
+            line = None
         raise ConfigError([Problem(path=path, message=message, file=file, line=line)])
     return data
 

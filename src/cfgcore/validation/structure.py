@@ -222,7 +222,11 @@ class _Str(_Node):
         )
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
-        if self.pattern is not None and self.pattern.search(value) is None:
+        if (
+            self.pattern is not None
+            and self.pattern.search(value) is None
+            and not _is_env_ref(value)
+        ):
             ctx.emit(
                 FORMAT,
                 path,
