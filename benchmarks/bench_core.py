@@ -50,7 +50,7 @@ def cfgcore_snapshot(n_flags: int = 1000) -> dict:
     flags: dict[str, dict] = {}
     for spec in scenario_flags(n_flags):
         if spec.kind == "on":
-            flags[spec.name] = {}
+            flags[spec.name] = {"default": "on"}
         elif spec.kind == "off":
             flags[spec.name] = {"default": "off"}
         elif spec.kind == "rollout":

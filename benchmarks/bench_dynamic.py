@@ -213,7 +213,7 @@ def _thousand_flags(directory, persist):
     bundled = load_snapshot(bundled_flags_path())
     flags = dict(bundled.flags)
     kinds = [
-        Flag(),
+        Flag(default="on"),
         Flag(default="off"),
         Flag(default="off", rules=[Rule(serve="on", rollout=25)]),
         Flag(default="off", rules=[Rule(when=Condition(segment="premium"), serve="on")]),

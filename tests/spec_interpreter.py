@@ -189,19 +189,17 @@ class Interpreter:
 
     # -- bucketing --------------------------------------------------------------------
     def bucket(self, key: str, flag: Flag, names: Any, ctx: Mapping[str, Any]) -> int | None:
-        """README "Bucketing": the first present bucket_by attribute decides."""
+        """README "Bucketing": the first bucket_by attribute holding a str or an int."""
         if isinstance(names, str):
             names = [names]
         for name in names:
             v = self.attr(ctx, name)
-            if v is MISSING:
-                continue
             if isinstance(v, str):
                 text = v
             elif _kind(v) == "num" and isinstance(v, int):
                 text = str(v)
             else:
-                return None
+                continue
             salt = flag.salt if flag.salt is not None else key
             return murmur3_32(f"{salt}:{text}".encode("utf-8", "surrogatepass")) % 100_000
         return None

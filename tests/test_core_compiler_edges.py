@@ -129,8 +129,12 @@ def test_atomic_write_fsyncs_the_file_and_then_the_directory(tmp_path, monkeypat
     real_fsync = os.fsync
 
     def counting_fsync(fd):
-        mode = os.fstat(fd).st_mode
-        synced.append("dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "?")
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            # the data must have reached the file before it is synced (flushed first)
+            synced.append(f"file:{info.st_size}")
+        else:
+            synced.append("dir" if stat.S_ISDIR(info.st_mode) else "?")
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
@@ -138,9 +142,9 @@ def test_atomic_write_fsyncs_the_file_and_then_the_directory(tmp_path, monkeypat
     atomicio.atomic_write(target, b"flags: {}\n")
     assert target.read_bytes() == b"flags: {}\n"
     if os.name == "nt":  # pragma: no cover - directories cannot be fsynced there
-        assert synced == ["file"]
+        assert synced == ["file:10"]
     else:
-        assert synced == ["file", "dir"]
+        assert synced == ["file:10", "dir"]
 
 
 def test_atomic_write_leaves_no_temp_file_and_keeps_the_mode(tmp_path):
@@ -168,3 +172,16 @@ def _compile(snap):
     from cfgcore.compiler import compile_snapshot
 
     return compile_snapshot(snapshot_from_dict(snap))
+
+
+@pytest.mark.parametrize(("a", "b", "ok"), [(50, 49.5, False), (50, 50.5, False),
+                                           (50, 49.999, False), (33.333, 66.667, True),
+                                           (50, 50.0000001, True)])  # fmt: skip
+def test_split_weights_must_sum_to_100_within_a_millionth(a, b, ok):
+    snap = {"flags": {"f": {"variants": {"a": 1, "b": 2}, "default": "a",
+                            "rules": [{"split": {"a": a, "b": b}}]}}}  # fmt: skip
+    if ok:
+        _compile(snap)
+    else:
+        with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].split: weights sum to"):
+            _compile(snap)

@@ -54,21 +54,20 @@ def test_a_disabled_boolean_flag_serves_off_and_a_multivariate_one_its_default(m
     assert engine.variant("explicit") == "on"
 
 
-ROLLOUT = {"flags": {"f": {"default": "off", "rules": [{"rollout": 100, "serve": "on"}]}}}
+ROLLOUT_50 = {"flags": {"f": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]}}}
 
 
-@pytest.mark.parametrize("first", [12345.0, 1.5, True, float("nan"), ["u1"], {"id": 1}])
-def test_the_first_present_bucketing_attribute_decides(make, first):
-    """A present user_id that cannot be bucketed (a float, a bool, a list...) makes
-    the rollout not apply: it does not fall through to targeting_key."""
-    engine = make(ROLLOUT)
-    ctx = {"user_id": first, "targeting_key": "k-1"}
-    assert engine.evaluate("f", ctx).reason == Reason.DEFAULT
-    assert engine.evaluate("f", engine.context(ctx)).reason == Reason.DEFAULT
-    # absent (or None) user_id: the next attribute is used
-    for ctx in ({"targeting_key": "k-1"}, {"user_id": None, "targeting_key": "k-1"}):
-        assert engine.evaluate("f", ctx).reason == Reason.SPLIT
-    assert engine.evaluate("f", {"user_id": 12345}).reason == Reason.SPLIT  # ints: decimal
+@pytest.mark.parametrize("first", [12345.0, 1.5, True, float("nan"), ["u1"], {"id": 1}, None])
+def test_bucketing_skips_attributes_that_are_not_str_or_int(make, first):
+    """README: the first bucket_by attribute holding a str or an int is hashed; a float
+    user_id (or a bool, a list, None) is skipped and targeting_key decides."""
+    engine = make(ROLLOUT_50)
+    for i in range(60):
+        ctx = {"user_id": first, "targeting_key": f"k-{i}"}
+        want = engine.evaluate("f", {"targeting_key": f"k-{i}"})
+        assert engine.evaluate("f", ctx) == want
+        assert engine.evaluate("f", engine.context(ctx)) == want
+    assert engine.evaluate("f", {"user_id": first}).reason == Reason.DEFAULT  # nothing usable
 
 
 def test_ints_bucket_as_their_decimal_text(make):

@@ -903,9 +903,7 @@ cdef class CompiledSnapshot:
         for k in range(bcount):
             v = b + self.ipool[bstart + k]
             if v.bs == NULL:
-                if v.kind == K_MISSING:
-                    continue  # absent: try the next bucket_by attribute
-                return -1  # the first present one decides; a float or bool is not bucketed
+                continue  # absent, or not a str/int (a float, a bool, a list): try the next
             # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
             # murmur3(salt ":" value) without building the string: continue from the
             # salt's precomputed block state; its last 0-3 bytes and the value's first

@@ -399,9 +399,7 @@ class CompiledSnapshot:
         for s in t.ipool[bstart : bstart + bcount]:
             raw = b[s][6]
             if raw is None:
-                if b[s][0] == L.K_MISSING:
-                    continue  # absent: try the next bucket_by attribute
-                return -1  # the first present one decides; a float or bool is not bucketed
+                continue  # absent, or not a str/int (a float, a bool, a list): try the next
             off = t.flags[base + L.F_SALT_OFF]
             salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
             # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
