@@ -208,14 +208,12 @@ class Interpreter:
         """README "Bucketing" / ``snapshot.Hashing``: an imported rule's own scheme."""
         for name in h.by:
             v = self.attr(ctx, name)
-            if v is MISSING:
-                continue
             if isinstance(v, str):
                 text, is_str = v, True
             elif _kind(v) == "num" and isinstance(v, int):
                 text, is_str = str(v), False
             else:
-                return None  # the first present attribute decides
+                continue  # as for flags: the first attribute holding a str or an int
             return _scheme(h, text, is_str)
         return None
 
