@@ -185,3 +185,40 @@ def test_split_weights_must_sum_to_100_within_a_millionth(a, b, ok):
     else:
         with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].split: weights sum to"):
             _compile(snap)
+
+
+def test_bucketing_features_match_the_readme_interpreter(make):
+    """Three-way splits, rule-level and flag-level bucket_by, salts: every user gets what
+    the README's semantics (tests/spec_interpreter.py, no tables) give."""
+    from tests.spec_interpreter import Interpreter, comparable
+
+    source = {
+        "flags": {
+            "three": {"variants": {"a": 1, "b": 2, "c": 3}, "default": "a",
+                      "rules": [{"split": {"c": 20, "a": 30.5, "b": 49.5}}]},
+            "by_account": {"default": "off",
+                           "rules": [{"rollout": 40, "serve": "on", "bucket_by": "account"}]},
+            "flag_by": {"default": "off", "bucket_by": ["account", "user_id"], "salt": "s-1",
+                        "rules": [{"rollout": 60, "serve": "on"}]},
+        }
+    }  # fmt: skip
+    engine, spec = make(source), Interpreter(snapshot_from_dict(source))
+    for i in range(400):
+        ctx = {"user_id": f"u{i}", "account": f"acct-{i % 97}"} if i % 3 else {"user_id": i}
+        for key in source["flags"]:
+            assert comparable(engine.evaluate(key, ctx)) == comparable(spec.evaluate(key, ctx)), (
+                key,
+                ctx,
+            )
+
+
+@pytest.mark.parametrize(("pct", "share"), [(0, 0), (100, 200), (0.0, 0), (100.0, 200)])
+def test_rollout_bounds_0_and_100_are_valid_and_exact(make, pct, share):
+    engine = make({"flags": {"f": {"default": "off", "rules": [{"rollout": pct, "serve": "on"}]}}})
+    assert sum(engine.is_enabled("f", {"user_id": f"u{i}"}) for i in range(200)) == share
+
+
+@pytest.mark.parametrize("pct", [-0.001, 100.001])
+def test_rollout_outside_0_100_is_refused(pct):
+    with pytest.raises(SnapshotError, match="flags.f.rules\\[0\\].rollout: must be within 0..100"):
+        _compile({"flags": {"f": {"default": "off", "rules": [{"rollout": pct, "serve": "on"}]}}})
