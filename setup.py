@@ -1,18 +1,26 @@
 """Build the compiled evaluation core (cfgcore._eval).
 
 Knobs (environment variables):
-  CFGCORE_DEBUG=1     line tracing, -O0 -g (for coverage and gdb)
-  CFGCORE_ANNOTATE=1  write Cython's HTML annotation next to the .pyx
+  CFGCORE_DEBUG=1          line tracing, -O0 -g (for coverage and gdb)
+  CFGCORE_ANNOTATE=1       write Cython's HTML annotation next to the .pyx
+  CFGCORE_NO_EXTENSIONS=1  build a pure-Python install on purpose (no compiler needed)
+
+Without a working C compiler the build does not fail: it installs the pure-Python
+reference evaluator, says so loudly, and records why in ``cfgcore/_no_extension.json``,
+so ``import cfgcore`` can tell a deliberate pure-Python install from a broken one.
 """
 
+import json
 import os
+import sys
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, ExecError, PlatformError
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on", "y", "t"}
 
 
 DEBUG = _flag("CFGCORE_DEBUG")
@@ -25,7 +33,11 @@ compiler_directives = {
 
 macros = [("CYTHON_TRACE", "1")] if DEBUG else []
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+if sys.platform == "win32":  # MSVC spells its flags differently
+    compile_args = ["/Od", "/Zi"] if DEBUG else ["/O2"]
 
+# Sources are the .pyx: the generated C is build output (never in git or the sdist),
+# produced by cythonize() when build_ext runs.
 extensions = [
     Extension(
         "cfgcore._eval",
@@ -35,10 +47,61 @@ extensions = [
     )
 ]
 
-setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives=compiler_directives,
-        annotate=_flag("CFGCORE_ANNOTATE"),
-    )
-)
+MARKER = "_no_extension.json"
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that falls back to the pure-Python evaluator instead of failing."""
+
+    def finalize_options(self):
+        # cythonize() before setuptools finalizes the Extension objects it returns.
+        if not _flag("CFGCORE_NO_EXTENSIONS"):
+            from Cython.Build import cythonize
+
+            self.distribution.ext_modules = cythonize(
+                self.distribution.ext_modules,
+                compiler_directives=compiler_directives,
+                annotate=_flag("CFGCORE_ANNOTATE"),
+            )
+        super().finalize_options()
+
+    def run(self):
+        if _flag("CFGCORE_NO_EXTENSIONS"):
+            self._skip("CFGCORE_NO_EXTENSIONS was set at build time", deliberate=True)
+            return
+        try:
+            super().run()
+        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
+            self._skip(f"the C extension failed to build: {exc}", deliberate=False)
+            return
+        self._write_marker(None)
+
+    def _skip(self, reason, *, deliberate):
+        bar = "*" * 78
+        sys.stderr.write(
+            f"\n{bar}\nWARNING: cfgcore is being installed WITHOUT its compiled evaluator"
+            f" ({reason}).\nThe pure-Python reference evaluator will be used"
+            " (cfgcore.IMPLEMENTATION == 'py'); it gives the same answers but is ~30x"
+            " slower.\nInstall a C compiler and reinstall to get cfgcore._eval.\n"
+            f"{bar}\n\n"
+        )
+        self._write_marker({"reason": reason, "deliberate": deliberate})
+
+    def _write_marker(self, info):
+        # The marker goes wherever the package's files go: build_lib for a wheel, the
+        # source tree for an in-place (editable) build.
+        if self.inplace:
+            pkg_dir = self.get_finalized_command("build_py").get_package_dir("cfgcore")
+        else:
+            pkg_dir = os.path.join(self.build_lib, "cfgcore")
+        path = os.path.join(pkg_dir, MARKER)
+        if info is None:
+            if os.path.exists(path):
+                os.remove(path)
+            return
+        os.makedirs(pkg_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+
+
+setup(ext_modules=extensions, cmdclass={"build_ext": OptionalBuildExt})

@@ -69,3 +69,25 @@ def make_py_and_c():
     if "c" not in IMPLS and IN_CI:
         pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
     return [engine_class(mod).from_snapshot for mod in IMPLS.values()]
+
+
+@pytest.fixture
+def redis_binary():
+    """The redis-server binary; skips (fails under CI=true) when it is not installed."""
+    from tests.redis_server import SERVER
+
+    if SERVER is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed (CI=true; .ci/run installs it)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    return SERVER
+
+
+@pytest.fixture
+def redis_server(redis_binary, tmp_path):
+    """A real redis-server on a free loopback port (tests/redis_server.py), stopped after."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(str(tmp_path / "redis")).start()
+    yield server
+    server.stop()

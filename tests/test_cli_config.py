@@ -75,17 +75,51 @@ def test_explain_names_layer_file_line_and_env_var(cfg, capsys, monkeypatch):
     monkeypatch.setenv("CFGCORE__MUSIC_STREAMING__AUDIO_QUALITY__BITRATES__PREMIUM", "256")
     code, out, _ = run(capsys, "explain", "music_streaming.audio_quality.bitrates.premium")
     assert "= 256" in out and "$CFGCORE__MUSIC_STREAMING__AUDIO_QUALITY__BITRATES__PREMIUM" in out
-    code, out, _ = run(capsys, "explain", "no.such.key")
-    assert code == 1 and "is not set" in out
+    code, out, err = run(capsys, "explain", "music_streaming.audio_quality.bitrates.premum")
+    assert code == 1 and out == ""
+    assert err.startswith(
+        "cfgcore: error: music_streaming.audio_quality.bitrates.premum: not set in environment "
+        "'staging'; no layer defines it (did you mean "
+        "'music_streaming.audio_quality.bitrates.premium'"
+    )
+    assert len(err.splitlines()) == 1
 
 
 def test_diff_between_environments(cfg, capsys):
     code, out, err = run(capsys, "diff", "staging", "production")
-    assert code == 0
+    assert code == 1  # like diff(1): they differ
     assert "~ environment: staging -> production" in out
     assert "~ app.log_level: INFO -> WARNING" in out
     assert "music_streaming.audio_quality" not in out  # identical in both: not listed
     assert "difference(s) between staging and production" in err
+    code, out, err = run(capsys, "diff", "staging", "staging")
+    assert (code, out) == (0, "")
+    code, out, err = run(capsys, "diff", "staging", "production", "-q")
+    assert code == 1 and out and err == ""
+
+
+def test_unknown_key_names_the_environment_and_suggests_close_keys(cfg, capsys):
+    code, out, err = run(capsys, "get", "music_streaming.audio_quality.premium_bitrat")
+    assert code == 1 and out == ""
+    assert err.startswith(
+        "cfgcore: error: music_streaming.audio_quality.premium_bitrat: not set in environment "
+        "'staging' (did you mean 'music_streaming.audio_quality.premium_bitrate'"
+    )
+    assert ".yaml" not in err  # no unrelated file named
+    # the right leaf under the wrong section is found by its last part
+    code, _, err = run(capsys, "get", "audio_quality.premium_bitrate")
+    assert "'music_streaming.audio_quality.premium_bitrate'" in err
+
+
+def test_unknown_flag_exits_1_with_did_you_mean(cfg, capsys):
+    code, out, err = run(capsys, "eval", "enhanced_anomaly_detectoin", "--ctx", "user_id=1")
+    assert (code, out) == (1, "")
+    assert err == (
+        "cfgcore: error: enhanced_anomaly_detectoin: unknown flag "
+        "(did you mean 'enhanced_anomaly_detection'?)\n"
+    )
+    code, _, err = run(capsys, "eval", "zzzz")
+    assert code == 1 and err == "cfgcore: error: zzzz: unknown flag\n"
 
 
 def test_eval_flag_with_typed_context(cfg, capsys):
@@ -114,7 +148,7 @@ def test_eval_prints_object_values_as_json(cfg, capsys):
 @pytest.mark.parametrize(
     ("argv", "env", "expected"),
     [
-        (["get", "nope.key"], {}, r"staging\.yaml: nope\.key: not set"),
+        (["get", "nope.key"], {}, r"^cfgcore: error: nope\.key: not set in environment 'staging'"),
         (["get", "server.port"], {"CFGCORE__SERVER__PORT": "abc"}, "CFGCORE__SERVER__PORT"),
         (["get", "environment", "-e", "qa"], {}, "no configuration file for environment 'qa'"),
         (["eval", "x", "--ctx", "novalue"], {}, "expected KEY=VALUE"),

@@ -87,13 +87,13 @@ def test_external_edit_is_picked_up_and_bad_file_keeps_old_flags(tmp_path):
 
 
 class CountingManager(DynamicConfigurationManager):
-    """Counts reload() calls, so a test can wait for the watcher to have looked."""
+    """Counts the watcher's reloads, so a test can wait for the watcher to have looked."""
 
     reloads = 0
 
-    def reload(self):
+    def _watched_reload(self):
         CountingManager.reloads += 1
-        return super().reload()
+        return super()._watched_reload()
 
 
 def test_own_writes_do_not_cause_reloads(tmp_path):

@@ -380,7 +380,8 @@ def test_update_config_failure_changes_nothing_and_says_why(config_dir):
     m.register_change_listener(seen.append)
     before = m.snapshot
     assert m.update_config("music_streaming.audio_quality.bitrates.premium", "high") is False
-    assert m.snapshot is before and seen == []
+    # Listeners hear about the refusal (issue 10), and about nothing else.
+    assert m.snapshot is before and [e.kind for e in seen] == ["error"]
     assert "music_streaming.audio_quality.bitrates.premium" in str(m.last_error)
     assert m.update_config("user_limits.premium_concurrent_streams", 2) is False
     assert "premium_concurrent_streams" in str(m.last_error)

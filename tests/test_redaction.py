@@ -21,6 +21,33 @@ from cfgcore.validation.keys import is_secret_key
         ("db.password", "${DB_PASSWORD:-}", "${DB_PASSWORD:-}"),
         ("security.password_policy", "strict", "strict"),
         ("cache.ttl", 300, 300),
+        # Connection strings under keys that do not look secret (issue 10 item 7).
+        (
+            "db.connection_string",
+            "host=db user=app password=pw1 sslmode=require",
+            f"host=db user=app password={REDACTED} sslmode=require",
+        ),
+        (
+            "db.connection_string",
+            "Server=db;User Id=app;Password=p;w;",
+            f"Server=db;User Id=app;Password={REDACTED};w;",
+        ),
+        (
+            "db.url",
+            "jdbc:postgresql://db/x?user=app&password=pw2&ssl=true",
+            f"jdbc:postgresql://db/x?user=app&password={REDACTED}&ssl=true",
+        ),
+        (
+            "kafka.sasl_jaas_config",
+            'PlainLoginModule required username="u" password="pw 3";',
+            f'PlainLoginModule required username="u" password="{REDACTED}";',
+        ),
+        (
+            "kafka.sasl_jaas_config",
+            'm required password="${KAFKA_SASL_PASSWORD}";',
+            'm required password="${KAFKA_SASL_PASSWORD}";',
+        ),
+        ("db.note", "password_policy=strict", "password_policy=strict"),
     ],
 )
 def test_redact(key, value, expected):

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cfgcore
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.schema import ConfigSchema
 from cfgcore.config.tree import thaw
@@ -31,7 +32,8 @@ from cfgcore.validation_engine import (
 )
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
-DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "src", "cfgcore", "defaults", "config")
+# The installed package's copy, so the suite also runs against a wheel (wheels/build.sh).
+DEFAULTS = os.path.join(os.path.dirname(cfgcore.__file__), "defaults", "config")
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ message. ``IMPLEMENTATION`` is ``"c"`` or ``"py"`` and always tells the truth.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from types import ModuleType
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -35,6 +37,22 @@ def env_flag(name: str, default: bool = False) -> bool:
     return default
 
 
+def build_skipped_extension() -> dict[str, Any] | None:
+    """Why this installation was built without ``cfgcore._eval``, or None.
+
+    setup.py writes ``_no_extension.json`` (``{"reason", "deliberate"}``) beside this
+    module when it installs the pure-Python evaluator: deliberately
+    (``CFGCORE_NO_EXTENSIONS=1`` at build time) or because no C compiler worked.
+    """
+    path = os.path.join(os.path.dirname(__file__), "_no_extension.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
 USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None
@@ -51,13 +69,20 @@ else:
         IMPLEMENTATION = "c"
     except ImportError as exc:  # pragma: no cover - depends on the build
         EXTENSION_ERROR = f"{type(exc).__name__}: {exc}"
-        warnings.warn(
-            "cfgcore: the compiled evaluator (cfgcore._eval) failed to import; "
-            f"falling back to the pure-Python reference, which is much slower ({EXTENSION_ERROR}). "
-            "Rebuild with `pip install -e .` or set CFGCORE_NO_EXTENSIONS=1 to silence this.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        skipped = build_skipped_extension()
+        if skipped is not None:
+            EXTENSION_ERROR = f"not built: {skipped['reason']}"
+        # A build made pure-Python on purpose (CFGCORE_NO_EXTENSIONS=1 at build time)
+        # stays quiet; anything else that lost the extension says so once.
+        if skipped is None or not skipped.get("deliberate"):
+            warnings.warn(
+                "cfgcore: the compiled evaluator (cfgcore._eval) failed to import; "
+                "falling back to the pure-Python reference, which is much slower "
+                f"({EXTENSION_ERROR}). Reinstall with a C compiler (or from a wheel), "
+                "or set CFGCORE_NO_EXTENSIONS=1 to silence this.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
         IMPLEMENTATION = "py"
 

@@ -134,3 +134,17 @@ class EngineCore:
         schedule. Never raises.
         """
     def _install(self, compiled: CompiledSnapshot) -> CompiledSnapshot: ...
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine, without a Python frame."""
+
+    tests: dict[str, Any]
+    expose: Callable[[str, str, Any], Any]
+    def __init__(
+        self, engine: EngineCore, tests: dict[str, Any], expose: Callable[[str, str, Any], Any]
+    ) -> None: ...
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""

@@ -29,6 +29,7 @@ from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact
 IMPLEMENTATION = "c"
 
 cdef extern from "Python.h":
+    dict PyDict_Copy(object)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
@@ -49,6 +50,11 @@ cdef extern from "Python.h":
 
 cdef enum:
     STACK_SLOTS = 32  # contexts with up to this many slots bind on the C stack
+    # A Context's slot not read from its attributes yet: contexts bind lazily, each slot
+    # on the first check that reads it, so engine.context() costs a dict copy and a
+    # request pays only for the attributes its flags use. Never a kind _eval sees.
+    K_LAZY = -1
+    SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
 # checks it against _layout.pxd and cfgcore._layout, both ways.
@@ -472,26 +478,34 @@ cdef char* _bool_array(list items) except? NULL:
 
 
 @cython.final
+@cython.no_gc  # refers only to a snapshot, which refers to no binding: no cycle possible
+@cython.freelist(32)  # one per request: reuse the memory instead of allocating it
 cdef class Binding:
     """A context's attributes bound to one snapshot's slots (owned C array)."""
 
     cdef CompiledSnapshot snap
-    cdef SlotVal* vals
+    cdef SlotVal* vals  # = small when the snapshot has few slots, else malloc'ed
     cdef Py_ssize_t n
+    cdef bint complete  # every slot bound (no K_LAZY left)
+    cdef SlotVal small[SMALL_SLOTS]
 
     def __dealloc__(self):
         if self.vals != NULL:
             _release(self.vals, self.n)
-            free(self.vals)
+            if self.vals != &self.small[0]:
+                free(self.vals)
             self.vals = NULL
 
 
 @cython.final
+@cython.freelist(32)
 cdef class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused.
 
     Create it with ``engine.context({...})`` once per request; if the engine swaps
     snapshots meanwhile, the context re-binds itself to the new one on first use.
+    ``attrs`` is the context's own copy of the attributes (do not mutate it): each
+    attribute is read from it and bound on the first check that needs it.
     """
 
     cdef readonly dict attrs
@@ -507,7 +521,7 @@ cdef class Context:
         cdef Binding bound = self._bound
         if bound is not None and bound.snap is snap:
             return bound
-        bound = snap._bind_all(self.attrs)
+        bound = snap._lazy_binding()
         self._bound = bound  # one assignment: another thread sees old or new
         return bound
 
@@ -577,6 +591,11 @@ cdef class CompiledSnapshot:
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
+    # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
+    # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
+    cdef dict _all_template
+    cdef int32_t* _varying
+    cdef Py_ssize_t n_varying
 
     def __cinit__(self, tables, long long version=0, clock=None):
         t = tables
@@ -644,6 +663,7 @@ cdef class CompiledSnapshot:
         free(self.id_slots)
         free(self.empty)
         free(self.salt_h)
+        free(self._varying)
 
     @property
     def keys(self):
@@ -774,6 +794,75 @@ cdef class CompiledSnapshot:
                 vals[s].id = -1
                 vals[s].ci_id = -1
         return 0
+
+    cdef Binding _lazy_binding(self):
+        """A binding whose slots are all K_LAZY (bound by _ensure on first use)."""
+        cdef Binding bd = Binding.__new__(Binding)
+        cdef Py_ssize_t i
+        bd.snap = self
+        bd.n = self.n_slots
+        if self.n_slots <= SMALL_SLOTS:
+            bd.vals = &bd.small[0]
+            memset(bd.vals, 0, self.n_slots * sizeof(SlotVal))
+        else:
+            bd.vals = _missing_slots(self.n_slots)
+        for i in range(self.n_slots):
+            bd.vals[i].kind = K_LAZY
+        bd.complete = self.n_slots == 0
+        return bd
+
+    cdef int _bind_lazy(self, Binding bd, dict attrs, Py_ssize_t s) except -1:
+        # Bind into a temporary and publish it with one struct copy while holding the
+        # GIL (no Python code in between): a thread sharing the context sees the slot
+        # unbound or fully bound, never half-filled (casefold or a semver parse may run
+        # Python code and let another thread in). The first writer wins.
+        cdef SlotVal tmp
+        v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
+        if v is None or PyUnicode_CheckExact(v) or type(v) is bool or type(v) is int or type(v) is float:
+            # built-in values: hashing and casefold cannot fail, no try block needed
+            self._bind_slot(&tmp, s, v)
+        else:
+            self._bind_hostile(&tmp, s, v)
+        if bd.vals[s].kind == K_LAZY:
+            bd.vals[s] = tmp
+        else:
+            _release(&tmp, 1)
+        return 0
+
+    cdef int _bind_hostile(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+        try:
+            self._bind_slot(tmp, s, v)
+        except Exception:  # e.g. casefold() or __hash__ of a hostile str subclass
+            _release(tmp, 1)
+            memset(tmp, 0, sizeof(SlotVal))
+            tmp.kind = K_OTHER
+            tmp.id = -1
+            tmp.ci_id = -1
+        return 0
+
+    cdef inline int _ensure(self, Binding bd, dict attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
+        cdef Py_ssize_t i, s
+        if bd.complete:
+            return 0
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            if bd.vals[s].kind == K_LAZY:
+                self._bind_lazy(bd, attrs, s)
+        if slots == NULL:
+            bd.complete = True
+        return 0
+
+    cdef inline Binding _context_binding(self, Context ctx, int fi):
+        """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
+        cdef Binding bd = ctx._binding_for(self)
+        cdef const int32_t* f
+        if fi < 0:
+            self._ensure(bd, ctx.attrs, NULL, self.n_slots)
+        else:
+            f = self.flags + fi * FW
+            self._ensure(bd, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        return bd
 
     cdef Binding _bind_all(self, object attrs):
         cdef Binding bd = Binding.__new__(Binding)
@@ -1071,7 +1160,7 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         cdef int k
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)  # local ref keeps it alive during the call
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
             return self._eval(fi, bd.vals, now)
         if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
             return self._eval(fi, self.empty, now)
@@ -1183,15 +1272,51 @@ cdef class CompiledSnapshot:
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
-        cdef dict result = _PyDict_NewPresized(self.n_flags)
+        cdef int fi
+        if self._all_template is None:
+            self._build_all_template()
         if type(ctx) is Context:
-            bd = (<Context>ctx)._binding_for(self)
+            bd = self._context_binding(<Context>ctx, -1)
         else:
             bd = self._bind_all(ctx)
         vals = bd.vals
-        for i in range(self.n_flags):
-            PyDict_SetItem(result, self._keys[i], self._values[self._eval(<int>i, vals, now).var])
+        # A copy of a dict without deletions clones its key table (one memcpy) in the
+        # same order; only the flags that can vary are evaluated and stored into it.
+        cdef dict result = PyDict_Copy(self._all_template)
+        for i in range(self.n_varying):
+            fi = self._varying[i]
+            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, now).var])
         return result
+
+    cdef int _build_all_template(self) except -1:
+        cdef dict template = _PyDict_NewPresized(self.n_flags)
+        cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef Py_ssize_t i, n = 0
+        cdef const int32_t* f
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        if varying == NULL:
+            raise MemoryError()
+        for i in range(self.n_flags):
+            f = self.flags + i * FW
+            # Off, or on with no schedule, prerequisite or rule: the same value for any
+            # context at any time (what _eval returns before it reads b or the clock).
+            if not f[F_ENABLED] or (
+                not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
+            ):
+                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, now).var]
+            else:
+                template[self._keys[i]] = None
+                varying[n] = <int32_t>i
+                n += 1
+        if self._all_template is not None:  # another thread finished first: keep its arrays
+            free(varying)
+            return 0
+        self._varying = varying
+        self.n_varying = n
+        self._all_template = template  # last: readers test it before using _varying
+        return 0
 
 
 cdef CompiledSnapshot _EMPTY_TABLES_SNAPSHOT():
@@ -1243,8 +1368,16 @@ cdef class EngineCore:
 
     def context(self, attrs=None):
         """Bind request attributes once; pass the result to every check of the request."""
-        cdef Context ctx = Context(attrs)
-        ctx._binding_for(self._snap)
+        # No __init__ call and no binding here: a dict copy, and each attribute is bound
+        # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
+        cdef Context ctx = Context.__new__(Context)
+        try:
+            if type(attrs) is dict:
+                ctx.attrs = PyDict_Copy(attrs)
+            else:
+                ctx.attrs = dict(attrs) if _is_mapping(attrs) else {}
+        except Exception:  # a hostile mapping (or colliding keys): no usable attributes
+            ctx.attrs = {}
         return ctx
 
     def is_enabled(self, key, ctx=None):
@@ -1289,3 +1422,80 @@ cdef class EngineCore:
         schedule. Never raises.
         """
         return self._snap.evaluate_all(ctx)
+
+
+@cython.final
+cdef class SeedAPI:
+    """The seed API's two per-request calls, for one engine, without a Python frame.
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    cdef EngineCore engine
+    cdef public dict tests
+    cdef public object expose
+
+    def __init__(self, EngineCore engine, dict tests, expose):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag, user_context=None):
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if not PyUnicode_CheckExact(flag):
+            # An Enum member: its value names the flag (one attribute read; a str-mixin
+            # member's value is the exact str, so the engine's fast path takes it).
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name, user_context=None):
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        cdef PyObject* found
+        cdef dict attrs
+        if not PyUnicode_CheckExact(test_name):
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not PyUnicode_Check(test_name):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        found = PyDict_GetItem(self.tests, test_name)  # exact str key: cannot raise
+        if found == NULL:
+            return None
+        seen = <object>found
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs = <dict>user_context
+        elif type(user_context) is Context:
+            attrs = (<Context>user_context).attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            found = _dict_get_or_null(attrs, "user_id")
+            if found == NULL:
+                if PyErr_Occurred() != NULL:
+                    PyErr_Clear()
+            else:
+                uid = <object>found
+                # Exact str and int ids hash without user code: the steady state is
+                # one set lookup.
+                if (PyUnicode_CheckExact(uid) or type(uid) is int) and uid in seen:
+                    return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v
+

@@ -692,3 +692,68 @@ class EngineCore:
 from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
 
 _EMPTY = _Snapshot()
+
+
+class SeedAPI:
+    """The seed API's two per-request calls, for one engine (reference twin of the
+    compiled ``SeedAPI``).
+
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
+    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
+    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
+    is called when a user not in the set is served a variant. Never raises on bad data.
+    """
+
+    __slots__ = ("engine", "tests", "expose")
+
+    def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
+        self.engine = engine
+        self.tests = tests
+        self.expose = expose
+
+    def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
+        """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
+        if type(flag) is not str:
+            try:
+                flag = getattr(flag, "_value_", flag)
+            except Exception:
+                return False
+        return self.engine._snap.is_enabled(flag, user_context)
+
+    def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
+        """The variant of A/B test ``test_name`` for this user, or None; the first one
+        per user goes to ``expose``."""
+        if type(test_name) is not str:
+            # As flag keys: a str subclass by its exact value, anything else unknown.
+            if not isinstance(test_name, str):
+                return None
+            try:
+                test_name = str.__str__(test_name)
+            except Exception:
+                return None
+        seen = self.tests.get(test_name)
+        if seen is None:
+            return None
+        v = self.engine._snap.variant(test_name, user_context)
+        if v is None or v == "__none__":
+            return None
+        if seen is False:
+            return v
+        if type(user_context) is dict:
+            attrs: Any = user_context
+        elif type(user_context) is Context:
+            attrs = user_context.attrs
+        else:
+            attrs = None
+        if attrs is not None:
+            try:
+                uid = attrs.get("user_id")
+            except Exception:  # a colliding key whose __eq__ raises: read as missing
+                uid = None
+            if type(uid) in (str, int) and uid in seen:
+                return v
+        try:
+            self.expose(test_name, v, user_context)
+        except Exception:  # the exposure log must never break the request
+            pass
+        return v

@@ -14,8 +14,9 @@ snapshot untouched.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.resources import files
 from types import ModuleType
@@ -33,6 +34,8 @@ from cfgcore.snapshot import (
     load_snapshot,
     snapshot_from_dict,
 )
+
+_log = logging.getLogger(__name__)
 
 # multidict's pattern: type checkers always see the typed reference names (the
 # compiled module's stub declares the same API); at run time the live implementation's.
@@ -59,6 +62,8 @@ class _EngineAPI:
     """Loading and swapping, shared by both implementations' engines."""
 
     _impl: ModuleType
+    # Replaced (copy-on-write) by add_swap_listener; () until the first listener.
+    _swap_listeners: tuple[Callable[[Any, Any], None], ...] = ()
 
     @classmethod
     def from_snapshot(
@@ -130,7 +135,26 @@ class _EngineAPI:
             compiled = new
         else:
             compiled = self.compile(new, file=file)  # type: ignore[arg-type]
-        return self._install(compiled)  # type: ignore[attr-defined, no-any-return]
+        old = self._install(compiled)  # type: ignore[attr-defined]
+        for listener in self._swap_listeners:
+            # A listener's failure must not undo or block a swap that already happened.
+            try:
+                listener(old, compiled)
+            except Exception:
+                _log.exception("swap listener %r failed", listener)
+        return old  # type: ignore[no-any-return]
+
+    def add_swap_listener(self, listener: Callable[[Any, Any], None]) -> Callable[[], None]:
+        """Call ``listener(old, new)`` (compiled snapshots) after every :meth:`swap`, on
+        the swapping thread; returns a function that removes it. Used by adapters that
+        announce changes (the OpenFeature provider's configuration-changed event)."""
+        # Copy-on-write tuple: swap() iterates it without a lock while others subscribe.
+        self._swap_listeners = (*self._swap_listeners, listener)
+
+        def remove() -> None:
+            self._swap_listeners = tuple(f for f in self._swap_listeners if f is not listener)
+
+        return remove
 
     def load_file(
         self, path: str | os.PathLike[str], format: Format | None = None

@@ -24,8 +24,17 @@ class Problem:
         if self.line is not None:
             where = f"{where}:{self.line}"
         if self.path:
-            return f"{where}: {self.path}: {self.message}"
-        return f"{where}: {self.message}"
+            return mask(f"{where}: {self.path}: {self.message}")
+        return mask(f"{where}: {self.message}")
+
+
+def _no_mask(text: str) -> str:
+    return text
+
+
+# Set by cfgcore.runtime.secrets (imported with any configuration): messages mask every
+# resolved secret (decrypted values, secret files, secret variables).
+mask = _no_mask
 
 
 class ConfigError(Exception):
@@ -42,10 +51,10 @@ class ConfigError(Exception):
 
     def _render(self) -> str:
         if len(self.problems) == 1:
-            return str(self.problems[0])
+            return mask(str(self.problems[0]))
         lines = [f"{len(self.problems)} problems:"]
         lines += [f"  - {p}" for p in self.problems]
-        return "\n".join(lines)
+        return mask("\n".join(lines))
 
 
 class SnapshotError(ConfigError):

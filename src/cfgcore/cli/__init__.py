@@ -2,17 +2,24 @@
 
 Each capability registers its own subcommands from its own module, listed in
 ``_COMMAND_MODULES``; a module exposes ``register(subparsers)`` and sets
-``func`` on the parsers it adds (``func(args) -> int`` exit code). Errors are
-one clear line on stderr and a non-zero exit; a traceback is a bug.
+``func`` on the parsers it adds (``func(args) -> int`` exit code).
+
+Exit status, for scripts: 0 success; 1 an error (one ``cfgcore: error: ...`` line on
+stderr per problem) or a negative answer (``diff`` found differences, ``validate``
+found errors); 2 a usage error (argparse's message); 130 interrupted. A traceback is a
+bug: unexpected exceptions are one line too, with the traceback only under ``-vv`` or
+``--log-level DEBUG``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import Any
 
 from cfgcore.errors import ConfigError
 
@@ -20,14 +27,87 @@ _COMMAND_MODULES = (
     "cfgcore.cli.flags",  # demo, flags eval (compiled core)
     "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli.validate",  # validate, schema (validation engine)
-    "cfgcore.cli.experiment",  # experiment report (dynamic config / A-B)
+    "cfgcore.cli.experiment",  # experiment create/start/stop/list/ingest/report
+    "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
+    "cfgcore.cli.audit",  # audit verify (hash chain)
+    "cfgcore.cli.migrate",  # migrate (legacy configuration files)
+    "cfgcore.cli.fleet",  # publish (and watch --store): the Redis fleet store
 )
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class CommandError(Exception):
+    """A command's answer is an error: printed as ``cfgcore: error: <message>``, exit 1.
+
+    For failures that are about the question asked (an unknown key or flag), not about
+    an input file, which ``ConfigError`` reports with its file and key path.
+    """
+
+
+_EPILOG = """\
+exit status: 0 success, 1 error or a negative answer (diff found differences, validate
+found errors), 2 usage error.
+
+environment (README.md has the full table):
+  CONFIG_ENVIRONMENT / CFGCORE_ENVIRONMENT   environment to load (default: development)
+  CONFIG_PROFILE / CFGCORE_PROFILE           deployment profile
+  CFGCORE_CONFIG_DIR                         configuration directory (default: bundled)
+  CFGCORE_STATE_DIR                          dynamic flags, A/B tests, exposures, metrics
+                                             (default: $XDG_STATE_HOME/cfgcore)
+  CFGCORE_ENV_FILE                           .env file read before ${VAR} substitution
+  CFGCORE__SECTION__KEY=value                override one configuration key
+"""
+
+
+def _version() -> str:
+    from cfgcore import __version__
+    from cfgcore._compat import IMPLEMENTATION
+
+    py = ".".join(map(str, sys.version_info[:3]))
+    return f"cfgcore {__version__} (evaluator: {IMPLEMENTATION}, Python {py})"
+
+
+def _add_output_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On the top-level parser the defaults are real; on subcommands they are SUPPRESS, so
+    # `cfgcore -v get x` and `cfgcore get x -v` both work without one resetting the other.
+    default = (lambda value: value) if top else (lambda _value: argparse.SUPPRESS)
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=default(0), help="more log output (-vv: debug)"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="count", default=default(0), help="only errors on stderr"
+    )
+    group.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=_LEVELS,
+        default=default(None),
+        metavar="LEVEL",
+        help="log level: DEBUG, INFO, WARNING (default), ERROR or CRITICAL",
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found.append(sub)
+                found.extend(_subparsers(sub))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cfgcore", description="cfgcore configuration, feature flags and experiments"
+        prog="cfgcore",
+        description="cfgcore configuration, feature flags and experiments",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
+    _add_output_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -37,20 +117,64 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    for p in _subparsers(parser):
+        _add_output_options(p, top=False)
     return parser
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.log_level:
+        return int(getattr(logging, args.log_level))
+    if args.verbose:
+        return logging.DEBUG if args.verbose > 1 else logging.INFO
+    if args.quiet:
+        return logging.ERROR
+    return logging.WARNING
+
+
+def _setup_logging(level: int) -> Callable[[], None]:
+    """Send cfgcore's log records to stderr at ``level``; returns the undo (main() is
+    also called in-process, by tests and embedding tools, and must leave logging as it
+    found it)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cfgcore: %(levelname)s: %(name)s: %(message)s"))
+    root = logging.getLogger("cfgcore")
+    saved = (root.handlers[:], root.level, root.propagate)
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+    def restore() -> None:
+        root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+
+    return restore
+
+
+def _error(message: str) -> None:
+    for line in str(message).splitlines() or [""]:
+        print(f"cfgcore: error: {line}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = _log_level(args)
     func = getattr(args, "func", None)
     if func is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
+    restore = _setup_logging(level)
+    try:
+        return _run(func, args, level)
+    finally:
+        restore()
+
+
+def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, level: int) -> int:
     try:
         return int(func(args) or 0)
-    except ConfigError as exc:
-        print(f"cfgcore: error: {exc}", file=sys.stderr)
+    except (ConfigError, CommandError) as exc:
+        _error(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
@@ -59,6 +183,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except (OSError, ValueError) as exc:
+        # Bad input that reached a library check (a file that cannot be read, a value out
+        # of range): the message is the library's, the exit status an error's.
+        if level <= logging.DEBUG:
+            logging.getLogger("cfgcore.cli").exception("details")
+        _error(f"{exc}")
+        return 1
+    except Exception as exc:  # never a traceback on the terminal of a script
+        if level <= logging.DEBUG:
+            logging.getLogger("cfgcore.cli").exception("details")
+        hint = "" if level <= logging.DEBUG else " (run with -vv for the traceback)"
+        _error(f"internal error: {type(exc).__name__}: {exc}{hint}")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

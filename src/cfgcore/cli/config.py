@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from cfgcore.cli import CommandError
 from cfgcore.errors import ConfigError
 
 __all__ = ["register"]
@@ -28,8 +29,14 @@ def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
         "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
     )
     if environment:
-        p.add_argument("-e", "--environment", help="environment (default: $CONFIG_ENVIRONMENT)")
-    p.add_argument("--profile", help="deployment profile (default: $CONFIG_PROFILE)")
+        p.add_argument(
+            "-e",
+            "--environment",
+            help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT)",
+        )
+    p.add_argument(
+        "--profile", help="deployment profile (default: $CONFIG_PROFILE or $CFGCORE_PROFILE)"
+    )
     p.add_argument(
         "--geographic-profile",
         help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE)",
@@ -56,7 +63,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("key", help="dotted key path")
     p.set_defaults(func=_cmd_explain)
 
-    p = subparsers.add_parser("diff", help="keys that differ between two environments")
+    p = subparsers.add_parser(
+        "diff",
+        help="keys that differ between two environments (exit 1 if any)",
+        description="Print the keys that differ between two environments. Exit status, "
+        "like diff(1): 0 when they are the same, 1 when they differ.",
+    )
     _common(p, environment=False)
     p.add_argument("env_a")
     p.add_argument("env_b")
@@ -80,6 +92,7 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.add_argument("--count", type=int, default=0, help="exit after this many events")
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.add_argument("--store", help="follow this flag store instead (redis://... or a flags file)")
     p.set_defaults(func=_cmd_watch)
 
     from cfgcore.cli import scaffold as setup
@@ -147,22 +160,39 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_paths(tree: Any, prefix: str = "") -> list[str]:
+    paths = []
+    if isinstance(tree, Mapping):
+        for k, v in tree.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            paths.append(path)
+            paths.extend(_key_paths(v, path))
+    return paths
+
+
+def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
+    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+    if "." in word and len(close) < n:
+        # A right leaf under a wrong section (or the reverse): match on the last part.
+        leaf = word.rsplit(".", 1)[1]
+        by_leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
+        for hit in difflib.get_close_matches(leaf, list(by_leaf), n=n, cutoff=0.8):
+            if by_leaf[hit] not in close:
+                close.append(by_leaf[hit])
+    if not close:
+        return ""
+    return " (did you mean " + ", ".join(repr(c) for c in close[:n]) + "?)"
+
+
 def _require(manager: Any, key: str) -> Any:
     missing = object()
     value = manager.get(key, missing)
     if value is missing:
-        from cfgcore.errors import Problem
-
-        files = manager.snapshot.files
-        raise ConfigError(
-            [
-                Problem(
-                    key,
-                    f"not set in environment {manager.environment!r}",
-                    file=files[-1] if files else manager.config_dir,
-                )
-            ]
-        )
+        hint = did_you_mean(key, _key_paths(manager.config))
+        raise CommandError(f"{key}: not set in environment {manager.environment!r}{hint}")
     return value
 
 
@@ -183,22 +213,30 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     manager = _load(args)
     prov = manager.explain(args.key)
+    if not prov.found and not prov.chain:
+        hint = did_you_mean(args.key, _key_paths(manager.config))
+        where = f"environment {manager.environment!r}"
+        raise CommandError(f"{args.key}: not set in {where}; no layer defines it{hint}")
     head = (
         f"{prov.key} = {_scalar(redact(prov.key, prov.value))}"
         if prov.found
         else (f"{prov.key} is not set")
     )
     print(f"{head}    [environment {manager.environment}]")
-    if not prov.chain:
-        print("  no layer defines it")
-        return 0 if prov.found else 1
     for i, origin in enumerate(prov.chain):
         verb = ("set by" if i == 0 else "overrides") if origin.status == "set" else origin.status
         value = f" = {_scalar(redact(prov.key, origin.value))}" if origin.status == "set" else ""
         if isinstance(origin.value, dict) and origin.status == "set":
             value = " (section)"
         print(f"  {verb:<10} {origin.kind:<22} {origin.where()}{value}")
-    return 0 if prov.found else 1
+    if not prov.found:
+        # deleted by a later layer (__delete__): the chain above says which
+        print(
+            f"cfgcore: error: {prov.key}: not set in environment {manager.environment!r}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -216,8 +254,13 @@ def _cmd_diff(args: argparse.Namespace) -> int:
             print(f"- {path}: {_scalar(redact(path, old))}")
         else:
             print(f"~ {path}: {_scalar(redact(path, old))} -> {_scalar(redact(path, new))}")
-    print(f"{len(changes)} difference(s) between {args.env_a} and {args.env_b}", file=sys.stderr)
-    return 0
+    if not getattr(args, "quiet", 0):
+        print(
+            f"{len(changes)} difference(s) between {args.env_a} and {args.env_b}",
+            file=sys.stderr,
+        )
+    # like diff(1): 0 the same, 1 different, 2 (usage) or 1 (error) on trouble
+    return 1 if changes else 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -231,6 +274,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         ctx[key] = parse_env_value(raw)
     manager = _load(args)
     engine = manager.flags
+    keys = list(engine.snapshot().keys)
+    if args.flag not in keys:
+        hint = did_you_mean(args.flag, keys)
+        raise CommandError(f"{args.flag}: unknown flag{hint}")
     details = engine.evaluate(args.flag, ctx)
     if args.json:
         doc = {
@@ -253,6 +300,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     import queue
+
+    if args.store:
+        from cfgcore.cli.fleet import watch_store
+
+        return watch_store(args)
 
     from cfgcore.runtime.redaction import redact
 

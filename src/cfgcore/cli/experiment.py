@@ -1,37 +1,143 @@
-"""``cfgcore experiment``: A/B test reports from the dynamic-config state files.
+"""``cfgcore experiment``: A/B tests from the command line.
 
-``cfgcore experiment report NAME [--flags FILE | --state-dir DIR] [--plot out.png]``
-reads the flags file (for the test's split, control and metric kinds), the metric
-events ``<stem>.metrics.jsonl`` and the exposure log ``<stem>.exposures.jsonl`` next
-to it, and prints per-variant conversion or mean with confidence intervals, the
-comparison with the control and the sample-ratio-mismatch check. ``cfgcore experiment
-list`` lists the tests. The files are found as the manager finds them: ``--flags``,
-else ``--state-dir``, else ``$CFGCORE_STATE_DIR``, else the XDG state directory.
+``create`` / ``start`` / ``stop`` / ``list`` change and show the tests in the
+dynamic-config flags file, ``ingest FILE`` appends exposures and metric events (JSON
+lines) next to it, and ``report NAME`` prints per-variant conversion or mean with
+confidence intervals, the comparison with the control and the sample-ratio-mismatch
+check (``--plot`` draws it). Where the state lives: ``--flags FILE``, else
+``--state-dir DIR/flags.json``, else ``$CFGCORE_STATE_DIR/flags.json``, else
+``$XDG_STATE_HOME/cfgcore/flags.json`` (``~/.local/state/cfgcore``). The exposure log
+``flags.exposures.jsonl``, the metric events ``flags.metrics.jsonl`` and the audit log
+``flags.audit.jsonl`` sit beside the flags file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from cfgcore.cli import CommandError
 from cfgcore.errors import ConfigError
+
+STATE_HELP = (
+    "state: --flags FILE, else --state-dir DIR/flags.json, else $CFGCORE_STATE_DIR/flags.json, "
+    "else $XDG_STATE_HOME/cfgcore/flags.json (~/.local/state/cfgcore). Exposures "
+    "(*.exposures.jsonl), metric events (*.metrics.jsonl) and the audit log (*.audit.jsonl) "
+    "sit beside the flags file."
+)
+
+# stopped_reason of a test created but not started (it serves the control meanwhile)
+NOT_STARTED = "created, not started"
+
+INGEST_HELP = """\
+FILE holds JSON lines ("-" reads stdin), one event per line:
+  {"type": "exposure", "test": "T", "user": "u1", "variant": "control", "ts": 1764547200}
+  {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1}
+"type" may be left out (a line with "metric" is a metric event). "variant" is optional:
+without it the user's variant is computed as the test assigns it, and a user who is not
+in the test is skipped. "ts" (epoch seconds) defaults to now, "value" to 1.
+Lines that cannot be used are reported (file:line) and skipped; the exit status is 1 if
+any were."""
 
 
 def register(subparsers: Any) -> None:
     """Add the ``experiment`` command group."""
-    p = subparsers.add_parser("experiment", help="A/B test reports (dynamic configuration)")
+    p = subparsers.add_parser(
+        "experiment",
+        help="A/B tests: create, start, stop, list, ingest events, report",
+        description=f"A/B tests from the command line. {STATE_HELP}",
+    )
     sub = p.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
 
     def common(sp: Any) -> None:
-        sp.add_argument("--flags", help="dynamic-config flags file (default: state dir/flags.json)")
-        sp.add_argument("--state-dir", help="state directory (default: $CFGCORE_STATE_DIR or XDG)")
+        g = sp.add_argument_group("state", STATE_HELP)
+        g.add_argument("--flags", help="dynamic-config flags file")
+        g.add_argument("--state-dir", help="state directory (default: $CFGCORE_STATE_DIR)")
 
-    r = sub.add_parser("report", help="per-variant results of one A/B test")
+    c = sub.add_parser(
+        "create",
+        help="create (or replace) an A/B test, not started unless --start",
+        description="Create an A/B test. Until it is started every user gets the control. "
+        + STATE_HELP,
+    )
+    c.add_argument("name", help="test name (also the name of the flag that serves it)")
+    c.add_argument(
+        "--split",
+        required=True,
+        metavar="VARIANT=PCT,...",
+        help="variants and their traffic percentages, e.g. control=50,treatment=50",
+    )
+    c.add_argument("--description", default="", help="what the test is about")
+    c.add_argument("--control", help="the control variant (default: 'control' or the first)")
+    c.add_argument(
+        "--metric", action="append", default=[], metavar="NAME", help="success metric (repeat)"
+    )
+    c.add_argument(
+        "--guardrail",
+        action="append",
+        default=[],
+        metavar="METRIC=DIRECTION",
+        help="stop the test when a variant is significantly worse "
+        "(lower_is_better or higher_is_better; repeat)",
+    )
+    c.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="VARIANT=JSON",
+        help='configuration served to a variant, e.g. treatment=\'{"algo": "dnn"}\' '
+        '(default: {"variant": NAME})',
+    )
+    c.add_argument("--start-date", help="ISO date/time the window opens (default: now)")
+    c.add_argument("--end-date", help="ISO date/time the window closes")
+    c.add_argument("--days", type=float, default=14.0, help="window length without --end-date")
+    c.add_argument("--start", action="store_true", help="start it right away")
+    common(c)
+    c.set_defaults(func=_create)
+
+    s = sub.add_parser("start", help="start (or resume) a test: users get their variants")
+    s.add_argument("name")
+    common(s)
+    s.set_defaults(func=_start)
+
+    st = sub.add_parser("stop", help="stop a test: every user gets the control")
+    st.add_argument("name")
+    st.add_argument("--reason", default="stopped from the command line")
+    common(st)
+    st.set_defaults(func=_stop)
+
+    ls = sub.add_parser("list", help="the A/B tests, their status, split and window")
+    ls.add_argument("--json", action="store_true", help="print the stored records as JSON")
+    common(ls)
+    ls.set_defaults(func=_list)
+
+    i = sub.add_parser(
+        "ingest",
+        help="append exposures and metric events from a JSON-lines file",
+        description="Append exposures and metric events to the test's logs. " + STATE_HELP,
+        epilog=INGEST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    i.add_argument("file", help='JSON-lines file, "-" for stdin')
+    common(i)
+    i.set_defaults(func=_ingest)
+
+    r = sub.add_parser(
+        "report",
+        help="per-variant results of one A/B test",
+        description="Per-variant results, the comparison with the control and the "
+        "sample-ratio-mismatch check of one A/B test. " + STATE_HELP,
+    )
     r.add_argument("name", help="A/B test name")
     common(r)
-    r.add_argument("--metrics", help="metric events file (default: next to the flags file)")
-    r.add_argument("--exposures", help="exposure log (default: next to the flags file)")
+    r.add_argument("--metrics", help="metric events file (default: beside the flags file)")
+    r.add_argument("--exposures", help="exposure log (default: beside the flags file)")
     r.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     r.add_argument("--plot", metavar="OUT", help="draw metrics with CIs per variant (PNG/SVG/PDF)")
     r.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -44,19 +150,281 @@ def register(subparsers: Any) -> None:
     r.add_argument("--relative", action="store_true", help="--mde is relative to the control")
     r.set_defaults(func=_report)
 
-    ls = sub.add_parser("list", help="A/B tests in the flags file")
-    common(ls)
-    ls.set_defaults(func=_list)
-    p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
 
 
-def _flags_file(args: Any) -> str:
+# -- state ------------------------------------------------------------------------------
+
+
+def _flags_file(args: Any, *, must_exist: bool = True) -> str:
     from cfgcore.dynamic_config import resolve_flags_file
 
     path = resolve_flags_file(args.flags, args.state_dir)
-    if not os.path.exists(path):
+    if must_exist and not os.path.exists(path):
         raise ConfigError("no dynamic-config flags file (create a test first)", file=path)
     return path
+
+
+def _manager(args: Any, *, must_exist: bool = True) -> Any:
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    return DynamicConfigurationManager(_flags_file(args, must_exist=must_exist))
+
+
+def _known(manager: Any, name: str) -> None:
+    tests = manager.list_ab_tests()
+    if name not in tests:
+        from cfgcore.cli.config import did_you_mean
+
+        hint = did_you_mean(name, list(tests)) or f" (known: {', '.join(sorted(tests)) or 'none'})"
+        raise CommandError(f"{name}: no such A/B test in {manager.flags_file}{hint}")
+
+
+def _info(args: Any, message: str) -> None:
+    if not getattr(args, "quiet", 0):
+        print(message, file=sys.stderr)
+
+
+# -- create / start / stop / list -------------------------------------------------------
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"{what} {part!r}: expected NAME=VALUE")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _when(raw: str | None, what: str, default: datetime) -> datetime:
+    if raw is None:
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"{what} {raw!r}: expected an ISO date or date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _create(args: Any) -> int:
+    from cfgcore.dynamic_config import ABTestConfiguration
+
+    split: dict[str, float] = {}
+    for variant, raw in _pairs([args.split], "--split").items():
+        try:
+            split[variant] = float(raw)
+        except ValueError:
+            raise CommandError(f"--split {variant}={raw}: not a number") from None
+    configs: dict[str, Any] = {v: {"variant": v} for v in split}
+    for variant, raw in _pairs_json(args.config).items():
+        configs[variant] = raw
+    guardrails = _pairs(args.guardrail, "--guardrail")
+    start = _when(args.start_date, "--start-date", datetime.now(timezone.utc))
+    end = _when(args.end_date, "--end-date", start + timedelta(days=args.days))
+    test = ABTestConfiguration(
+        test_name=args.name,
+        description=args.description,
+        start_date=start,
+        end_date=end,
+        traffic_split=split,
+        configurations=configs,
+        success_metrics=list(args.metric),
+        control=args.control,
+        guardrail_metrics=guardrails,
+    )
+    manager = _manager(args, must_exist=False)
+    try:
+        if not manager.create_ab_test(test):
+            raise ConfigError(manager.last_problems or manager.last_error or "rejected")
+        if not args.start:
+            manager.stop_ab_test(args.name, NOT_STARTED, source="cli")
+    finally:
+        manager.close()
+    state = "started" if args.start else f"not started: cfgcore experiment start {args.name}"
+    _info(args, f"created A/B test {args.name} in {manager.flags_file} ({state})")
+    return 0
+
+
+def _pairs_json(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        variant, sep, raw = item.partition("=")
+        if not sep or not variant:
+            raise CommandError(f"--config {item!r}: expected VARIANT=JSON")
+        try:
+            out[variant] = json.loads(raw)
+        except ValueError as exc:
+            raise CommandError(f"--config {variant}: not JSON: {exc}") from None
+    return out
+
+
+def _start(args: Any) -> int:
+    manager = _manager(args)
+    try:
+        _known(manager, args.name)
+        test = manager.get_ab_test(args.name)
+        if test is None or not manager.create_ab_test(test):
+            raise ConfigError(manager.last_problems or manager.last_error or "cannot start")
+    finally:
+        manager.close()
+    _info(args, f"started A/B test {args.name}")
+    return 0
+
+
+def _stop(args: Any) -> int:
+    manager = _manager(args)
+    try:
+        _known(manager, args.name)
+        manager.stop_ab_test(args.name, args.reason, source="cli")
+    finally:
+        manager.close()
+    _info(args, f"stopped A/B test {args.name}: every user gets the control")
+    return 0
+
+
+def _list(args: Any) -> int:
+    from cfgcore.dynamic_config import load_state
+
+    snap = load_state(_flags_file(args))
+    tests = {k: v for k, v in snap.experiments.items() if isinstance(v, dict)}
+    if args.json:
+        print(json.dumps(tests, indent=2, default=str))
+        return 0
+    for name, meta in tests.items():
+        weights = meta.get("traffic_split")
+        weights = weights if isinstance(weights, dict) else {}
+        split = ", ".join(f"{k} {_pct(v)}" for k, v in weights.items())
+        status = meta.get("status", "active")
+        if status == "stopped" and meta.get("stopped_reason") == NOT_STARTED:
+            status = "not started"
+        window = f"{meta.get('start_date')} .. {meta.get('end_date')}"
+        print(f"{name}  [{status}]  {split}  {window}")
+    return 0
+
+
+def _pct(value: Any) -> str:
+    # a hand-edited file may hold anything here: show it, never crash on it
+    return f"{value:g}%" if isinstance(value, int | float) else f"{value!r}"
+
+
+# -- ingest ---------------------------------------------------------------------------
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    if path == "-":
+        yield from enumerate(sys.stdin, 1)
+        return
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    with fh:
+        yield from enumerate(fh, 1)
+
+
+def _ingest(args: Any) -> int:
+    from cfgcore.experiments.exposures import Exposure, JsonLinesSink
+
+    manager = _manager(args)
+    where = "<stdin>" if args.file == "-" else args.file
+    tests = manager.list_ab_tests()
+    exposures: list[Exposure] = []
+    counts = {"exposure": 0, "metric": 0, "not in test": 0, "bad": 0}
+    progress = _Progress(args, "ingesting")
+    try:
+        for lineno, line in _lines(args.file):
+            progress.tick(lineno)
+            if not line.strip():
+                continue
+            try:
+                kind, rec = _event(line, tests)
+            except ValueError as exc:
+                print(f"cfgcore: error: {where}:{lineno}: {exc}", file=sys.stderr)
+                counts["bad"] += 1
+                continue
+            variant = rec.get("variant")
+            user = str(rec["user"])
+            if variant is None:
+                variant = manager.engine.variant(rec["test"], {"user_id": user})
+                if variant is None or variant == "__none__":
+                    counts["not in test"] += 1
+                    continue
+            ts = float(rec.get("ts", time.time()))
+            if kind == "exposure":
+                exposures.append(Exposure(rec["test"], str(variant), user, ts))
+            else:
+                manager.metrics.record(
+                    rec["test"], str(variant), str(rec["metric"]), float(rec.get("value", 1.0)),
+                    user, ts,
+                )  # fmt: skip
+            counts[kind] += 1
+        if exposures:
+            from cfgcore.dynamic_config import state_paths
+
+            JsonLinesSink(state_paths(manager.flags_file)["exposures"]).write(exposures)
+    finally:
+        progress.done()
+        manager.close()
+    _info(
+        args,
+        f"ingested {counts['exposure']} exposure(s) and {counts['metric']} metric event(s) "
+        f"into {os.path.dirname(manager.flags_file)}; skipped {counts['not in test']} "
+        f"user(s) not in their test and {counts['bad']} unusable line(s)",
+    )
+    return 1 if counts["bad"] else 0
+
+
+def _event(line: str, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    try:
+        rec = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(rec, dict):
+        raise ValueError("expected a JSON object")
+    kind = rec.get("type") or ("metric" if "metric" in rec else "exposure")
+    if kind not in ("exposure", "metric"):
+        raise ValueError(f"type {kind!r}: expected 'exposure' or 'metric'")
+    for field in ("test", "user") + (("metric",) if kind == "metric" else ()):
+        if not isinstance(rec.get(field), str | int) or isinstance(rec.get(field), bool):
+            raise ValueError(f"{field}: missing or not a string")
+    if rec["test"] not in tests:
+        raise ValueError(f"test {rec['test']!r}: no such A/B test")
+    variant = rec.get("variant")
+    if variant is not None and variant not in (tests[rec["test"]].get("traffic_split") or {}):
+        raise ValueError(f"variant {variant!r}: not a variant of {rec['test']}")
+    for field in ("value", "ts"):
+        if field in rec:
+            value = rec[field]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{field}: expected a number, got {value!r}")
+    return kind, rec
+
+
+class _Progress:
+    """Progress on stderr for long runs: only on a terminal, not with -q, at most 5/s."""
+
+    def __init__(self, args: Any, what: str, every: int = 50_000) -> None:
+        self.on = sys.stderr.isatty() and not getattr(args, "quiet", 0)
+        self.what = what
+        self.every = every
+        self.last = 0.0
+        self.shown = False
+
+    def tick(self, n: int) -> None:
+        if self.on and n % self.every == 0 and time.monotonic() - self.last > 0.2:
+            self.last = time.monotonic()
+            self.shown = True
+            print(f"\r{self.what}: {n:,} events", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+# -- report -----------------------------------------------------------------------------
 
 
 def _report(args: Any) -> int:
@@ -65,26 +433,37 @@ def _report(args: Any) -> int:
     from cfgcore.experiments.metrics import MetricsStore
 
     if not 0 < args.confidence < 1:
-        raise ConfigError(f"--confidence must be within (0, 1), got {args.confidence}")
+        raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
+    if args.mde is not None and args.mde == 0:
+        raise CommandError("--mde must be non-zero")
     path = _flags_file(args)
     snap = load_state(path)
     meta = snap.experiments.get(args.name)
     if not isinstance(meta, dict):
-        known = ", ".join(sorted(k for k, v in snap.experiments.items() if isinstance(v, dict)))
-        raise ConfigError(
-            f"experiments.{args.name}: unknown A/B test (known: {known or 'none'})", file=path
-        )
+        from cfgcore.cli.config import did_you_mean
+
+        known = sorted(k for k, v in snap.experiments.items() if isinstance(v, dict))
+        hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
+        raise CommandError(f"{args.name}: no such A/B test in {path}{hint}")
     files = state_paths(path)
-    store = MetricsStore.load(
-        args.metrics or files["metrics"], args.exposures or files["exposures"]
-    )
+    progress = _Progress(args, "reading events")
+    try:
+        store = MetricsStore.load(
+            args.metrics or files["metrics"],
+            args.exposures or files["exposures"],
+            progress=progress.tick,
+        )
+    finally:
+        progress.done()
     report = analyze(args.name, meta, store, confidence=args.confidence)
     sizes = {}
     if args.mde is not None:
-        if args.mde == 0:
-            raise ConfigError("--mde must be non-zero")
         metrics = dict.fromkeys(r.metric for r in report.results)
-        sizes = {m: report.sample_size(m, args.mde, relative=args.relative) for m in metrics}
+        for m in metrics:
+            try:
+                sizes[m] = report.sample_size(m, args.mde, relative=args.relative)
+            except ValueError as exc:
+                raise CommandError(f"--mde {args.mde:g} for {m}: {exc}") from None
     if args.json:
         data = report.to_dict()
         if sizes:
@@ -111,21 +490,4 @@ def _report(args: Any) -> int:
     return 0
 
 
-def _list(args: Any) -> int:
-    from cfgcore.dynamic_config import load_state
-
-    snap = load_state(_flags_file(args))
-    for name, meta in snap.experiments.items():
-        if isinstance(meta, dict):
-            weights = meta.get("traffic_split")
-            weights = weights if isinstance(weights, dict) else {}
-            split = ", ".join(f"{k} {_pct(v)}" for k, v in weights.items())
-            status = meta.get("status", "active")
-            window = f"{meta.get('start_date')} .. {meta.get('end_date')}"
-            print(f"{name}  [{status}]  {split}  {window}")
-    return 0
-
-
-def _pct(value: Any) -> str:
-    # a hand-edited file may hold anything here: show it, never crash on it
-    return f"{value:g}%" if isinstance(value, int | float) else f"{value!r}"
+__all__ = ["register"]

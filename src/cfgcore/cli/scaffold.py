@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         envs: Sequence[str] = ENVIRONMENTS
     else:
         # Read like ConfigurationManager reads it: stripped and lower-cased.
-        from_env = (os.environ.get("CONFIG_ENVIRONMENT") or "").strip().lower()
+        from cfgcore.config.envfile import aliased
+
+        from_env = (aliased(os.environ, "ENVIRONMENT") or "").strip().lower()
         envs = args.environment or [from_env or "development"]
     written = scaffold(args.output, envs, force=args.force)
     for path in written:

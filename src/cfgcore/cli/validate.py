@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from functools import reduce
 from typing import Any
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, Problem
 
 __all__ = ["register"]
 
@@ -95,15 +95,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         except KeyError:
             raise ConfigError(f"--disable: unknown rule id {rule_id!r}") from None
 
-    config, name, layers = _load(args)
+    config, name, layers, env, flag_problems = _load(args)
     report = validator.validate_config(
         config,
         name,
-        args.environment,
+        env,
         context={"geographic_profile": args.geographic_profile}
         if args.geographic_profile
         else None,
     )
+    # Activation compiles the flags with the configuration and refuses both if they do
+    # not compile: so does validate (issue 10: validate said valid, load failed).
+    report.results[:0] = [_flag_result(p) for p in flag_problems]
+    if not args.files:
+        report.results.extend(_override_findings(args))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
         doc = report.to_dict()
@@ -116,17 +121,34 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
-    """The tree to validate, its display name, and file layers for file:line lookup."""
+def _load(
+    args: argparse.Namespace,
+) -> tuple[Mapping[str, Any], str, list[Any], str | None, list[Problem]]:
+    """The tree to validate, its display name, file layers for file:line lookup, the
+    environment whose rules apply, and the problems of the flags activation would
+    compile with it.
+
+    File mode: files named ``flags.*`` are flag documents, compiled as activation
+    compiles them; the others are configuration layers, deep-merged in order.
+    Directory mode: the layers and the flag store exactly as the manager builds them.
+    """
+    from cfgcore.config.builder import FLAG_FILE_NAMES
     from cfgcore.config.files import read_config_file
     from cfgcore.config.tree import deep_merge
 
     if args.files:
-        layers = [read_config_file(f) for f in args.files]
+        flag_files = [f for f in args.files if os.path.basename(f) in FLAG_FILE_NAMES]
+        files = [f for f in args.files if f not in flag_files]
+        problems = [p for f in flag_files for p in _compile_flags(f, None)]
+        if not files:
+            name = "+".join(os.path.basename(f) for f in flag_files)
+            return {}, name, [], args.environment, problems
+        layers = [read_config_file(f) for f in files]
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
-        return config, "+".join(os.path.basename(f) for f in args.files), layers
+        name = "+".join(os.path.basename(f) for f in args.files)
+        return config, name, layers, args.environment, problems
 
-    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.config.manager import ConfigurationManager, bundled_flags
 
     manager = ConfigurationManager(args.config_dir, environment=args.environment)
     # keep_references: a secret supplied through ${ENV} is judged as that reference (as
@@ -137,8 +159,8 @@ def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
         geographic_profile=args.geographic_profile,
         keep_references=True,
     )
-    env = config.get("environment") if isinstance(config, Mapping) else None
-    env = args.environment or env or "development"
+    # The environment activation judges with: the one built (as load resolves it).
+    env = args.environment or manager._resolve(None, None, None)[0]
     layers = []
     for stem in ("base", str(env)):
         for ext in _FORMATS:
@@ -149,7 +171,110 @@ def _load(args: argparse.Namespace) -> tuple[Mapping[str, Any], str, list[Any]]:
                 except ConfigError:
                     pass  # build_config read it already; a line number is a nicety
                 break
-    return config, str(env), layers
+    url = manager.flag_store_url()
+    problems = _compile_flags(url, bundled_flags()) if url else []
+    return config, str(env), layers, str(env), problems
+
+
+def _compile_flags(url: str, seed: str | None) -> list[Problem]:
+    """Problems of the flag document at ``url`` (a path or store URL), compiled as
+    activation compiles it (experiment layers derived, then the compiler); [] if fine."""
+    from cfgcore.engine import Engine
+    from cfgcore.runtime.flags import derive
+    from cfgcore.runtime.flagstore import open_store
+
+    try:
+        store = open_store(url, seed=seed)
+    except ConfigError as exc:
+        return list(exc.problems)
+    try:
+        doc = store.read()
+        Engine().compile(derive(doc.snapshot, doc.origin), file=doc.origin)
+    except ConfigError as exc:
+        return list(exc.problems)
+    finally:
+        store.close()
+    return []
+
+
+def _flag_result(problem: Problem) -> Any:
+    from cfgcore.validation.core import ValidationResult
+
+    return ValidationResult(
+        rule_id="flags.compile",
+        severity="critical",
+        message=str(problem),
+        key_path="",
+    )
+
+
+UNKNOWN_OVERRIDE = "environment.unknown_override"
+
+
+def _override_findings(args: argparse.Namespace) -> list[Any]:
+    """A warning for each ``CFGCORE__A__B`` variable that matches no configuration key.
+
+    The manager accepts such a variable as a new key, so a misspelled override
+    (``CFGCORE__SERVER__PROT``) would otherwise change nothing without a word. The keys
+    are those of the configuration built without any ``CFGCORE__`` variable.
+    """
+    from cfgcore.cli.config import did_you_mean
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.validation.core import ValidationResult
+
+    marker = "CFGCORE__"
+    probe = ConfigurationManager(args.config_dir, environment=args.environment)
+    environ = dict(probe.builder.env_vars)
+    names = sorted(k for k in environ if k.startswith(marker) and len(k) > len(marker))
+    if not names:
+        return []
+    clean = {k: v for k, v in environ.items() if not k.startswith(marker)}
+    tree = ConfigurationManager(
+        args.config_dir, environment=args.environment, environ=clean
+    ).build_config(
+        args.environment,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        keep_references=True,
+    )
+    known: list[str] = []
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                path = (*prefix, str(k))
+                known.append(marker + "__".join(s.upper() for s in path))
+                walk(v, path)
+
+    walk(tree, ())
+    findings = []
+    for var in names:
+        node: Any = tree
+        path: list[str] = []
+        for part in var[len(marker) :].split("__"):
+            match = None
+            if isinstance(node, Mapping):
+                match = next((k for k in node if str(k).lower() == part.lower()), None)
+            if match is None:
+                path.append(part.lower())
+                break
+            path.append(str(match))
+            node = node[match]
+        else:
+            continue  # every segment names an existing key: a real override
+        dotted = ".".join(path)
+        findings.append(
+            ValidationResult(
+                rule_id=UNKNOWN_OVERRIDE,
+                severity="warning",
+                message=f"{dotted}: environment variable {var} matches no configuration key, "
+                f"so it adds one instead of overriding{did_you_mean(var, known)}",
+                key_path=dotted,
+                suggested_fix="correct the variable's name, or add the key to a "
+                "configuration file if it is meant to be new",
+            )
+        )
+    return findings
 
 
 def _locate(key_path: str, layers: list[Any], config: Any) -> tuple[str | None, int | None]:

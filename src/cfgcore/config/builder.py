@@ -27,6 +27,7 @@ import time
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from cfgcore.config.envfile import aliased
 from cfgcore.config.environ import env_layer, env_refs, ref_names
 from cfgcore.config.files import FORMATS, Layer, parse_text
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
@@ -35,6 +36,7 @@ from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.flagstore import checksum
+from cfgcore.runtime.secrets import Resolver, has_secrets, note_variable, resolve_tree
 
 __all__ = ["ConfigBuilder", "FLAG_FILE_NAMES"]
 
@@ -70,6 +72,7 @@ class ConfigBuilder:
         self.profiles = ProfileManager()
         self.flags: Any = None
         self.flags_file_arg: str | None = None
+        self.keyring: Any = None  # a cfgcore.runtime.secrets.Keyring; None: from the environment
         self.debug = False
 
     @property
@@ -80,14 +83,16 @@ class ConfigBuilder:
         self, environment: Any, profile: Any, geographic_profile: Any
     ) -> tuple[str, str | None, str | None]:
         """``(environment, profile, geographic profile)``: the given values, else
-        ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/``CONFIG_GEOGRAPHIC_PROFILE``, else
+        ``CONFIG_ENVIRONMENT``/``CONFIG_PROFILE``/``CONFIG_GEOGRAPHIC_PROFILE`` (or their
+        ``CFGCORE_`` aliases), else
         ``development``/none/none. Raises ConfigError for an unusable environment name."""
         env_vars = self.env_vars
-        env = environment or env_vars.get("CONFIG_ENVIRONMENT")
-        prof = profile if profile is not None else env_vars.get("CONFIG_PROFILE")
+        # The seed's names, or their CFGCORE_ aliases (config/envfile.py).
+        env = environment or aliased(env_vars, "ENVIRONMENT")
+        prof = profile if profile is not None else aliased(env_vars, "PROFILE")
         geo = geographic_profile
         if geo is None:
-            geo = env_vars.get("CONFIG_GEOGRAPHIC_PROFILE")
+            geo = aliased(env_vars, "GEOGRAPHIC_PROFILE")
         geo = None if geo is None or str(geo).strip().lower() in NO_PROFILE else str(geo)
         name = str(env or "development").strip().lower()
         if not _ENV_NAME.match(name):
@@ -157,14 +162,10 @@ class ConfigBuilder:
         return paths
 
     def fingerprint(self, env: str) -> tuple[Any, ...]:
-        out = []
-        for path in self.input_paths(env):
-            try:
-                st = os.stat(path)  # follows symlinks: a ConfigMap swap changes the inode
-            except OSError:
-                continue
-            out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(out)
+        """``(path, inode, size, mtime_ns)`` of every input file of ``env`` that exists."""
+        from cfgcore.config.settle import file_fingerprint
+
+        return file_fingerprint(self.input_paths(env))
 
     def build(
         self,
@@ -214,6 +215,7 @@ class ConfigBuilder:
             reject_truncated(texts, flags_file, flags_bytes, previous)
 
         problems: list[Problem] = []
+        resolver = Resolver(self.keyring, self.environ)
         layers: list[Layer] = []
         refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
         env_names: set[str] = set()
@@ -226,6 +228,7 @@ class ConfigBuilder:
                 layer.data = self.transformer.transform(layer.data, self.transforms, file=path)
                 for ref_path, ref in found:
                     refs[ref_path] = (ref, get_path(layer.data, ref_path, None))
+                layer.data = self.resolve_secrets(layer.data, path, refs, resolver)
                 layers.append(layer)
             except ConfigError as exc:
                 problems += exc.problems
@@ -235,9 +238,13 @@ class ConfigBuilder:
         if profile or geo:
             self.load_custom_profiles(profiles_dir)
         if profile:
-            layers.append(self.profile_layer(self.profiles.get_deployment_profile(profile), refs))
+            layers.append(
+                self.profile_layer(self.profiles.get_deployment_profile(profile), refs, resolver)
+            )
         if geo:
-            layers.append(self.profile_layer(self.profiles.get_geographic_profile(geo), refs))
+            layers.append(
+                self.profile_layer(self.profiles.get_geographic_profile(geo), refs, resolver)
+            )
         env_names.update(ref_names(ref for ref, _ in refs.values()))  # profile files' too
         # Recorded with this build's names, which the next reload compares against.
         sources = (*sources[:3], self.env_digest(env_vars, env_names), *sources[4:])
@@ -249,6 +256,8 @@ class ConfigBuilder:
         if envl.data:
             for ref_path, var in envl.env_vars.items():
                 refs[ref_path] = ("${" + var + "}", get_path(envl.data, ref_path, None))
+                note_variable(var, env_vars.get(var), env_vars)
+            envl.data = self.resolve_secrets(envl.data, "<environment>", refs, resolver)
             layers.append(envl)
             merged = deep_merge(merged, envl.data)
         runtime = runtime if runtime is not None else Layer("runtime", "runtime", {})
@@ -323,8 +332,29 @@ class ConfigBuilder:
         manager.load_directory(directory)
         self.profiles = manager
 
+    def resolve_secrets(
+        self,
+        data: Any,
+        file: str,
+        refs: dict[tuple[Any, ...], tuple[str, Any]],
+        resolver: Resolver,
+    ) -> Any:
+        """``data`` with ``ENC[...]`` and ``${file:...}`` values resolved (all or nothing:
+        ConfigError naming file and key path); each resolved path joins ``refs`` so
+        validation judges the envelope, never the plaintext."""
+        if not has_secrets(data):
+            return data
+        out, found = resolve_tree(data, resolver, file=file)
+        for ref_path, text in found.items():
+            original = refs[ref_path][0] if ref_path in refs else text
+            refs[ref_path] = (original, get_path(out, ref_path, None))
+        return out
+
     def profile_layer(
-        self, profile: Profile, refs: dict[tuple[Any, ...], tuple[str, Any]] | None = None
+        self,
+        profile: Profile,
+        refs: dict[tuple[Any, ...], tuple[str, Any]] | None = None,
+        resolver: Resolver | None = None,
     ) -> Layer:
         kind = "deployment_profile" if profile.kind == "deployment" else "geographic_profile"
         file = None if profile.source == "builtin" else profile.source
@@ -335,6 +365,9 @@ class ConfigBuilder:
         if refs is not None:
             for ref_path, ref in env_refs(raw):
                 refs[ref_path] = (ref, get_path(data, ref_path, None))
+            data = self.resolve_secrets(
+                data, file or profile.name, refs, resolver or Resolver(self.keyring, self.environ)
+            )
         return Layer(name=profile.name, kind=kind, data=data, file=file)
 
     def compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:

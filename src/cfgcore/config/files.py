@@ -6,19 +6,23 @@ can find the line that set a key on demand; loading pays nothing for it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from cfgcore.config.tree import DELETE, REPLACE
 from cfgcore.errors import ConfigError, Problem
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 MAX_DEPTH = 100  # far beyond any real configuration, well within Python's recursion limit
+# Integers must fit in 64 bits (signed or unsigned): the TOML specification's range and
+# what the services reading a configuration (Go, Java, Rust, Kafka, Redis...) can hold.
+# A larger one is a typo or an attack (a 5,000-digit literal cannot even be printed by
+# Python), and is refused with its key path instead of crashing a later step.
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
 
 # --------------------------------------------------------------------------- layers
 
@@ -43,6 +47,15 @@ class Layer:
     env_vars: dict[tuple[Any, ...], str] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], tuple[str, float]] = field(default_factory=dict)
     _lines: dict[tuple[Any, ...], int] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Secret-named keys and resolved secrets masked; the raw text is left out.
+        from cfgcore.runtime.redaction import redact
+
+        return (
+            f"Layer(name={self.name!r}, kind={self.kind!r}, file={self.file!r}, "
+            f"data={redact('', self.data)!r})"
+        )
 
     def lookup(self, path: tuple[Any, ...]) -> tuple[str, Any, tuple[Any, ...]]:
         """Does this layer decide ``path``? Returns ``(status, value, decisive_path)``.
@@ -97,6 +110,8 @@ def _line_index(text: str, fmt: str) -> dict[tuple[Any, ...], int]:
     lines: dict[tuple[Any, ...], int] = {}
 
     def walk(node: Any, prefix: tuple[Any, ...]) -> None:
+        if len(prefix) > MAX_DEPTH:  # refused by the loader anyway; never recurse past it
+            return
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 path = (*prefix, str(key_node.value))
@@ -169,8 +184,17 @@ def read_config_file(path: str) -> Layer:
 def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     """Parse configuration text of format ``yaml``/``json``/``toml`` into a mapping.
 
-    Trees nested deeper than :data:`MAX_DEPTH` are refused (every later step recurses).
+    Refused with a :class:`ConfigError` naming the file (and line or key path where
+    known): an empty or whitespace-only text (a truncated write looks exactly like
+    that), duplicate keys (in every format), trees nested deeper than
+    :data:`MAX_DEPTH` (every later step recurses) and integers outside 64 bits.
     """
+    if not text.strip():
+        raise ConfigError(
+            "file is empty (a truncated or unfinished write?); write '{}' for an "
+            "intentionally empty layer",
+            file=file,
+        )
     data: Any
     too_deep = ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=file)
     try:
@@ -179,42 +203,146 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
 
             data = load_yaml(text, file=file)
         elif fmt == "json":
-            try:
-                data = msgspec.json.decode(text) if text.strip() else None
-            except msgspec.DecodeError as exc:
-                raise ConfigError([_json_problem(str(exc), text, file)]) from None
+            data = _parse_json(text, file)
         else:
             data = _parse_toml(text, file)
     except RecursionError:
         raise too_deep from None
+    except ValueError as exc:
+        # int() refuses literals of more than sys.get_int_max_str_digits() digits
+        # (4,300 by default) while the parser runs: find the literal to say where.
+        if isinstance(exc, ConfigError) or "digits" not in str(exc):
+            raise
+        raise ConfigError([_huge_int_problem(text, fmt, file)]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", file=file)
-    if _depth_exceeds(data, MAX_DEPTH):
-        raise too_deep
+    problem = tree_problem(data)
+    if problem is not None:
+        path, message = problem
+        line = Layer("", "file", {}, text=text, fmt=fmt).line_of(tuple(path.split(".")))
+        raise ConfigError([Problem(path=path, message=message, file=file, line=line)])
     return data
 
 
-def _depth_exceeds(tree: Any, limit: int) -> bool:
-    stack = [(tree, 1)]
+def tree_problem(
+    tree: Any, prefix: tuple[Any, ...] = (), *, depth: bool = True
+) -> tuple[str, str] | None:
+    """``(key path, message)`` of the first reason to refuse ``tree``, else None.
+
+    Checks what every later step relies on without recursing itself (so a
+    10,000-deep or self-referencing value is reported, not a ``RecursionError``):
+    nesting at most :data:`MAX_DEPTH` levels and integers within 64 bits. With
+    ``depth=False`` only integers are checked (deeper levels are not visited).
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, prefix)]
     while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
+        node, path = stack.pop()
+        if len(path) >= MAX_DEPTH and isinstance(node, dict | list | tuple):
+            if not depth:
+                continue
+            shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
+            return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):
-            stack += [(v, depth + 1) for v in node.values() if isinstance(v, dict | list)]
-        elif isinstance(node, list):
-            stack += [(v, depth + 1) for v in node if isinstance(v, dict | list)]
-    return False
+            stack += [(v, (*path, k)) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(v, (*path, i)) for i, v in enumerate(node)]
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not INT_MIN <= node <= INT_MAX:
+                return _dotted(path), (
+                    f"integer out of range ({node.bit_length()} bits; "
+                    "configuration integers must fit in 64 bits)"
+                )
+    return None
 
 
-def _json_problem(message: str, text: str, file: str) -> Problem:
-    line = None
-    m = re.search(r"\(byte (\d+)\)", message)
-    if m:
-        line = text.encode("utf-8")[: int(m.group(1))].count(b"\n") + 1
-    return Problem(path="", message=f"invalid JSON: {message}", file=file, line=line)
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+_LONG_INT = re.compile(r"(?<![\w.\"'])[-+]?\d[\d_]{99,}")
+
+
+def _huge_int_problem(text: str, fmt: str, file: str) -> Problem:
+    message = "integer out of range (configuration integers must fit in 64 bits)"
+    m = _LONG_INT.search(text)
+    if m is None:
+        return Problem(path="", message=message, file=file)
+    line = text.count("\n", 0, m.start()) + 1
+    # The deepest key defined on that line is the one holding the literal.
+    index = _line_index(text, fmt)
+    on_line = [p for p, n in index.items() if n == line]
+    path = _dotted(max(on_line, key=len)) if on_line else ""
+    return Problem(path=path, message=message, file=file, line=line)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", "", 0)
+
+
+def _parse_json(text: str, file: str) -> Any:
+    # The standard library's decoder rather than msgspec's: only it can refuse a
+    # duplicate key (msgspec keeps the last one silently, as YAML and TOML must not).
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+    except _DuplicateKey as exc:
+        path, line = _json_duplicate(text, exc.key)
+        raise ConfigError(
+            [
+                Problem(
+                    path=path,
+                    message=f"duplicate key {exc.key!r} (JSON objects must not repeat a key)",
+                    file=file,
+                    line=line,
+                )
+            ]
+        ) from None
+    except json.JSONDecodeError as exc:
+        line = exc.lineno if exc.doc else None
+        raise ConfigError(
+            [Problem(path="", message=f"invalid JSON: {exc.msg}", file=file, line=line)]
+        ) from None
+
+
+def _json_duplicate(text: str, key: str) -> tuple[str, int | None]:
+    """Key path and line of the second occurrence of ``key`` in one JSON object."""
+    import yaml  # JSON is YAML flow syntax: the composer keeps every key with its line
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text.replace("\t", " "), Loader=loader)
+    except yaml.YAMLError:
+        return key, None
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                name = str(key_node.value)
+                if name in seen and name == key:
+                    return _dotted((*path, name)), key_node.start_mark.line + 1
+                seen.add(name)
+                stack.append((value_node, (*path, name)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, str(i))) for i, item in enumerate(node.value)]
+    return key, None
 
 
 def _parse_toml(text: str, file: str) -> Any:

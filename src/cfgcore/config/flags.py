@@ -13,6 +13,7 @@ first use, so a manager that never serves flags never reads a flag file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import weakref
@@ -125,6 +126,8 @@ class ConfigFlags:
         if initiator is self or manager is None:
             return
         event = manager._flags_event(doc.origin or "flags", source, manager._snap)
+        # which stored version and who wrote it, for remote changes as for local ones
+        event = dataclasses.replace(event, store_version=doc.version, writer=doc.writer)
         manager.audit.record(event)
         manager.events.emit([event])
 

@@ -30,6 +30,7 @@ reason is in :attr:`last_error`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -41,19 +42,29 @@ from typing import Any
 
 from cfgcore.config import checks
 from cfgcore.config.builder import ConfigBuilder, profile_name
+from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
-from cfgcore.config.files import FORMATS
+from cfgcore.config.files import FORMATS, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_snapshot
-from cfgcore.config.tree import FrozenDict, assoc, diff_trees, freeze, get_path, split_path
+from cfgcore.config.tree import (
+    FrozenDict,
+    assoc,
+    diff_trees,
+    format_path,
+    freeze,
+    get_path,
+    split_path,
+)
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.policy import check, config_change, current_actor, guarded
 
 __all__ = [
     "ConfigChangeEvent",
@@ -109,7 +120,9 @@ class ConfigurationManager(ConfigView):
     replaces ``os.environ`` for ``${VAR}`` substitution and the ``CFGCORE__`` layer.
     ``flag_store`` (a path or a ``redis://`` URL) or ``flags_file`` choose where the
     flags served by :attr:`flags` live; the dynamic-config manager of the same process
-    shares them.
+    shares them. ``config_source`` (a ``redis://`` URL, instead of ``config_dir``) serves
+    the configurations ``cfgcore publish`` put there and follows every new version
+    (:mod:`cfgcore.config.published`).
     """
 
     def __init__(
@@ -127,14 +140,32 @@ class ConfigurationManager(ConfigView):
         flag_store: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         debounce_ms: int | None = None,
+        config_source: str | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._environ = environ
-        if config_dir is not None:
+        self._published: Any = None
+        if config_source is not None:
+            # Published by `cfgcore publish` to a store (config/published.py)
+            from cfgcore.config.published import PublishedSource
+
+            if config_dir is not None:
+                raise ConfigError("give config_dir or config_source, not both")
+            self._published = PublishedSource(self, config_source)
+            config_dir, self.config_dir_source = self._published.dir, "config_source"
+            self.config_dir = os.path.abspath(config_dir)
+        elif config_dir is not None:
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
         log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        if environ is None:
+            # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
+            # variables the process environment lacks (config/envfile.py).
+            env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
+            if env_file is not None:
+                environ = EnvironWithFile(env_file)
+                log.info("environment file: %s", env_file)
+        self._environ = environ
         self._default_environment = environment
         self._default_profile = profile
         self._default_geo = geographic_profile
@@ -172,13 +203,16 @@ class ConfigurationManager(ConfigView):
         build: Callable[[ConfigSnapshot], tuple[ConfigSnapshot, Any]],
         *,
         previous: ConfigSnapshot | None = None,
-        failed: Callable[[ConfigError, ConfigSnapshot], Any] | None = None,
+        failed: Callable[[ConfigError, ConfigSnapshot], ConfigChangeEvent] | None = None,
         background: bool = False,
     ) -> ConfigSnapshot:
         """The one activation path: lock, build from the live snapshot, validate, swap,
         then publish outside the lock. On :class:`ConfigError` nothing changes,
-        :attr:`last_error` and the audit log (``failed``, default an error event) record
-        it, and it is re-raised."""
+        :attr:`last_error` and the audit log record it (``failed`` returns the audited
+        error event; default :meth:`_error_event`), listeners get that event, and the
+        error is re-raised."""
+        emit = self.events.emit_in_background if background else self.events.emit
+        refused: tuple[ConfigError, ConfigChangeEvent] | None = None
         with self._lock:
             prev = self._current() if previous is None else previous
             try:
@@ -186,13 +220,13 @@ class ConfigurationManager(ConfigView):
                 events = [] if snap is prev else self._activate(snap, flags, prev, source)
             except ConfigError as exc:
                 self.last_error = exc
-                if failed is not None:
-                    failed(exc, prev)
-                else:
-                    self._error_event(exc, source)
-                raise
+                error = failed(exc, prev) if failed is not None else self._error_event(exc, source)
+                refused = (exc, error)
+        if refused is not None:
+            # Listeners hear about every refused activation (outside the lock, like changes).
+            emit([refused[1]])
+            raise refused[0]
         if events:  # outside the lock: a listener may read, or even update, the configuration
-            emit = self.events.emit_in_background if background else self.events.emit
             emit(events)
         return snap
 
@@ -239,6 +273,9 @@ class ConfigurationManager(ConfigView):
             )
             for path, old, new in diff_trees(previous.config, snap.config)
         ]
+        actor = current_actor()
+        if actor is not None:
+            events = [dataclasses.replace(e, actor=actor) for e in events]
         if flags_changed:
             # One event for the whole flag set; per-flag detail is the flag engine's business.
             events.append(self._flags_event(snap.flags_file or "flags", source, snap))
@@ -282,6 +319,8 @@ class ConfigurationManager(ConfigView):
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             self._refuse_embedded_in_production(env)
+            if self._published is not None:
+                self._published.sync(env)  # newest published version on disk, followed
             runtime = prev.runtime if prev.environment == env else None
             return self.builder.build(env, prof, geo, runtime, prev)
 
@@ -311,7 +350,9 @@ class ConfigurationManager(ConfigView):
         manager's own validation judges.
         """
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
-        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False)
+        # No fingerprint: it would open the live flags, which a build without flags
+        # must not need (cfgcore validate reports flags that do not compile itself).
+        snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False, fingerprint=())
         if keep_references:
             return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
         return snap.config
@@ -381,7 +422,10 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ changing
 
-    def update_config(self, key_path: str, value: Any, *, source: str = "update_config") -> bool:
+    @guarded("config.update", lambda self, key_path, value, **kw: config_change(key_path, value))
+    def update_config(
+        self, key_path: str, value: Any, *, source: str = "update_config", actor: str | None = None
+    ) -> bool:
         """Set ``key_path`` to ``value`` at runtime, validated; True if applied.
 
         On failure nothing changes, :attr:`last_error` holds the reason and False is
@@ -389,12 +433,17 @@ class ConfigurationManager(ConfigView):
         reloads of the same environment. The manager's transformations apply to
         ``value`` as to files, so ``update_config("db.password", "${DB_PASSWORD}")``
         reads the variable, and the value ``"__delete__"`` removes the key.
+
+        ``actor`` (default ``user@host``) is recorded in the event and the audit log; with
+        an access policy (:mod:`cfgcore.runtime.policy`) a change it does not allow raises
+        ``PermissionError`` and changes nothing.
         """
         path = split_path(key_path)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             if not path or any(p == "" for p in path):
                 raise ConfigError([Problem(str(key_path), "empty key path segment")])
+            _refuse_unusable(value, path, source)
             new = value
             found = env_refs(new, path)
             if found or self.transforms != ("env_var_substitution",):
@@ -413,21 +462,17 @@ class ConfigurationManager(ConfigView):
                 prev, assoc(prev.config, path, freeze(new)), {path: new}, source, refs
             ), None
 
-        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
             old = get_path(prev.config, split_path(key_path), None)
-            self.audit.record(
-                ConfigChangeEvent(
-                    str(key_path),
-                    old,
-                    value,
-                    source,
-                    prev.version,
-                    time.time(),
-                    kind="error",
-                    error=exc,
-                    environment=prev.environment or None,
-                )  # fmt: skip
-            )
+            # A value refused for its shape (too deep, a huge int) cannot be written to
+            # the audit log or shown to a listener as it is: record its type instead.
+            shown = value if tree_problem(value) is None else f"<refused {type(value).__name__}>"
+            event = ConfigChangeEvent(
+                str(key_path), old, shown, source, prev.version, time.time(), kind="error",
+                error=exc, environment=prev.environment or None, actor=current_actor(),
+            )  # fmt: skip
+            self.audit.record(event)
+            return event
 
         try:
             self._apply(source, build, failed=failed)
@@ -435,21 +480,30 @@ class ConfigurationManager(ConfigView):
             return False
         return True
 
+    @guarded("config.replace")
     def set_active_config(
-        self, config: Mapping[str, Any], *, source: str = "set_active_config"
+        self,
+        config: Mapping[str, Any],
+        *,
+        source: str = "set_active_config",
+        actor: str | None = None,
     ) -> None:
         """Make ``config`` (a complete tree) the active configuration, validated.
 
         Differences from the current configuration are recorded as runtime overrides,
         so :meth:`explain` still points unchanged keys at their files. Raises
-        :class:`ConfigValidationError` and changes nothing if validation fails.
+        :class:`ConfigValidationError` and changes nothing if validation fails, and
+        ``PermissionError`` if the access policy refuses ``actor`` any changed key.
         """
         if not isinstance(config, Mapping):
             raise ConfigError(f"set_active_config needs a mapping, got {type(config).__name__}")
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            _refuse_unusable(config, (), source)
             new_tree = freeze(dict(config))
             overrides = _structural_diff(prev.config, new_tree)
+            for changed in overrides:  # PermissionError: nothing changes, the denial is audited
+                check(current_actor() or "", "config.replace", format_path(changed), self.audit)
             refs = refs_without(prev.refs, list(overrides))
             return runtime_snapshot(prev, new_tree, overrides, source, refs), None
 
@@ -528,6 +582,17 @@ class ConfigurationManager(ConfigView):
         """Stop watchers (the thread and the asyncio one) and background listener threads."""
         self.reloader.close()
         self.events.close()
+        if self._published is not None:
+            self._published.close()
+
+
+def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
+    """Refuse a runtime value no later step could handle: nested deeper than the files
+    may be, or holding an integer beyond 64 bits (the same limits as files)."""
+    found = tree_problem(value, tuple(path))
+    if found is not None:
+        where, message = found
+        raise ConfigError([Problem(where, message, file=f"<{source}>")])
 
 
 # Reads like a read-only mapping of the active configuration (isinstance checks included).

@@ -28,6 +28,14 @@ class Origin:
     source: str | None = None
     timestamp: float | None = None
 
+    def __repr__(self) -> str:
+        from cfgcore.runtime.redaction import redact
+
+        return (
+            f"Origin(layer={self.layer!r}, kind={self.kind!r}, status={self.status!r}, "
+            f"value={redact('', self.value)!r}, where={self.where()!r})"
+        )
+
     def where(self) -> str:
         """``file:line``, ``$VAR`` or the runtime source, for humans."""
         if self.env_var:
@@ -52,6 +60,21 @@ class Provenance:
     value: Any
     winner: Origin | None
     chain: tuple[Origin, ...]
+
+    def __repr__(self) -> str:
+        from cfgcore.runtime.redaction import redact
+
+        return (
+            f"Provenance(key={self.key!r}, found={self.found!r}, "
+            f"value={redact(self.key, self.value)!r}, chain={self._masked_chain()!r})"
+        )
+
+    def _masked_chain(self) -> tuple[Origin, ...]:
+        from dataclasses import replace
+
+        from cfgcore.runtime.redaction import redact
+
+        return tuple(replace(o, value=redact(self.key, o.value)) for o in self.chain)
 
     def __str__(self) -> str:
         # Provenance ends up in logs and terminals: secret values are redacted.

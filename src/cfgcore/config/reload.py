@@ -15,6 +15,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from cfgcore.config.settle import DEFAULT_SETTLE_MS, is_settled, wait_until_settled
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -30,13 +31,18 @@ log = logging.getLogger("cfgcore.manager")
 class ReloadController:
     """Watchers and the poll for one :class:`~cfgcore.config.manager.ConfigurationManager`."""
 
-    def __init__(self, manager: ConfigurationManager, debounce_ms: int | None) -> None:
+    def __init__(
+        self, manager: ConfigurationManager, debounce_ms: int | None, settle_ms: int | None = None
+    ) -> None:
         self.manager = manager
         self.debounce_ms = debounce_ms
         self._watcher: Any = None
         self._async_watcher: Any = None
         self._async_task: asyncio.Task[None] | None = None
         self._async_stop: asyncio.Event | None = None
+        # How long a watched input must stay unchanged before a watcher-triggered reload
+        # reads it (see cfgcore.config.settle.wait_until_settled); 0 disables.
+        self.settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
 
@@ -51,37 +57,58 @@ class ReloadController:
                 return False
             return True
         taken: list[tuple[Any, ...]] = [()]
-        errors: list[ConfigChangeEvent] = []
+        settle_ms = self.settle_ms if background else 0
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            env = prev.environment
             for _attempt in range(3):
                 # Taken before reading: if the input is rejected, the poll must retry
-                # as soon as the files differ from the bytes that were read.
-                taken[0] = m.builder.fingerprint(prev.environment)
+                # as soon as the files differ from the bytes that were read. A watcher
+                # first waits for the inputs to settle: a writer still writing one file,
+                # or about to write the next, must not be read in between (issue 10).
+                stamp = wait_until_settled(lambda: m.builder.fingerprint(env), settle_ms)
+                if stamp is None:
+                    break
+                taken[0] = stamp
                 snap, flags = m.builder.build(
-                    prev.environment, prev.profile, prev.geographic_profile, prev.runtime,
-                    prev, skip_if_unchanged=True, fingerprint=taken[0],
+                    env, prev.profile, prev.geographic_profile, prev.runtime,
+                    prev, skip_if_unchanged=True, fingerprint=stamp,
                 )  # fmt: skip
                 if snap is prev:
                     # Touched, not changed: the poll must not re-read everything.
-                    self.unchanged_fingerprint = taken[0]
-                    break
-                # A file that changed while we read it may have been read half-written;
-                # read again rather than activate a mix.
-                if m.builder.fingerprint(snap.environment) == snap.fingerprint:
-                    break
-            return snap, flags
+                    self.unchanged_fingerprint = stamp
+                    return prev, None
+                # A file that changed while we read it may have been read half-written,
+                # or with another file of a different version: never activate that.
+                if m.builder.fingerprint(env) == stamp:
+                    return snap, flags
+            # Still changing: keep serving what is live. The poll sees inputs that differ
+            # from the live snapshot's and tries again; an explicit reload says so.
+            if not background:
+                raise ConfigError(
+                    f"inputs kept changing while being read; keeping version {prev.version}",
+                    file=m.config_dir,
+                )
+            log.info("inputs still changing; keeping version %d, retrying", prev.version)
+            return prev, None
 
-        def failed(exc: ConfigError, prev: ConfigSnapshot) -> None:
-            self.rejected_fingerprint = taken[0]
-            errors.append(m._error_event(exc, source))
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
+            stamp = taken[0]
+            if (
+                stamp
+                and m.builder.fingerprint(prev.environment) == stamp
+                and is_settled(stamp, DEFAULT_SETTLE_MS)
+            ):
+                # Refused as read: retry only once the files change again (neither the
+                # poll nor a watcher event for another file, such as the audit log
+                # next to them, re-reads it). Inputs still changing are retried as is.
+                self.rejected_fingerprint = stamp
             log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
+            return m._error_event(exc, source)
 
         try:
             m._apply(source, build, failed=failed, background=background)
         except ConfigError:
-            emit = m.events.emit_in_background if background else m.events.emit
-            emit(errors)
             return False
         return True
 
@@ -160,7 +187,17 @@ class ReloadController:
     def _on_files_changed(self, changes: Any) -> None:
         if self.manager.builder.debug:
             log.debug("file changes: %s", sorted(str(p) for _, p in changes))
+        # An event for a file that is not an input (an audit log written next to the
+        # configuration, say) must not re-read a refused input: that refusal writes
+        # the audit log, whose event would re-read it again, forever.
+        if self.manager._snap.version and self._refused_as_is():
+            return
         self.reload("reload", background=True)
+
+    def _refused_as_is(self) -> bool:
+        m = self.manager
+        rejected = self.rejected_fingerprint
+        return rejected is not None and m.builder.fingerprint(m._snap.environment) == rejected
 
     def poll(self) -> None:
         """Reload if an input differs from what is live (and from what was refused)."""

@@ -426,6 +426,144 @@ class AnomalyDetection(Struct, kw_only=True):
     ensemble_models: list[str] | UnsetType = UNSET
 
 
+# --- app, server, security, performance (service-wide settings) ----------------------------
+
+Port = Annotated[int, Meta(ge=1, le=65535, description="TCP port (1 .. 65535)")]
+Seconds = Annotated[float, Meta(ge=0, description="Seconds")]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class App(Struct, kw_only=True):
+    """The service's identity and logging."""
+
+    name: str | UnsetType = UNSET
+    version: str | UnsetType = UNSET
+    debug: bool | UnsetType = UNSET
+    log_level: LogLevel | UnsetType = UNSET
+    timezone: str | UnsetType = UNSET
+
+
+class Cors(Struct, kw_only=True):
+    """Cross-origin requests: the origins allowed to call the service."""
+
+    allowed_origins: list[str] | UnsetType = UNSET
+    allow_credentials: bool | UnsetType = UNSET
+
+
+class Server(Struct, kw_only=True):
+    """The HTTP server: bind address, port, timeouts, CORS (open: services add more,
+    ``tls`` for instance; the keys below are typed)."""
+
+    open_section: ClassVar[bool] = True
+
+    host: str | UnsetType = UNSET
+    port: Port | UnsetType = UNSET
+    https_only: bool | UnsetType = UNSET
+    request_timeout_seconds: Seconds | UnsetType = UNSET
+    keepalive_timeout_seconds: Seconds | UnsetType = UNSET
+    cors: Cors | UnsetType = UNSET
+
+
+class Encryption(Struct, kw_only=True):
+    """Encryption at rest; the key comes from an environment variable."""
+
+    algorithm: str | UnsetType = UNSET
+    key: str | UnsetType = UNSET
+
+
+class PasswordPolicy(Struct, kw_only=True):
+    """Password rules (the security rules require at least 12 characters)."""
+
+    min_length: PositiveInt | UnsetType = UNSET
+    require_uppercase: bool | UnsetType = UNSET
+    require_digits: bool | UnsetType = UNSET
+    require_special_chars: bool | UnsetType = UNSET
+    max_age_days: PositiveInt | UnsetType = UNSET
+
+
+class Jwt(Struct, kw_only=True):
+    """Token signing; the key comes from an environment variable."""
+
+    algorithm: str | UnsetType = UNSET
+    signing_key: str | UnsetType = UNSET
+    access_token_ttl: Duration | UnsetType = UNSET
+    refresh_token_ttl: Duration | UnsetType = UNSET
+
+
+class RateLimiting(Struct, kw_only=True):
+    """Per-client request limits."""
+
+    enabled: bool | UnsetType = UNSET
+    requests_per_minute: PositiveInt | UnsetType = UNSET
+
+
+class Security(Struct, kw_only=True):
+    """Encryption, passwords, tokens, third-party API keys and rate limits (open:
+    services add more, ``password_hashing`` for instance; the keys below are typed)."""
+
+    open_section: ClassVar[bool] = True
+
+    encryption: Encryption | UnsetType = UNSET
+    password_policy: PasswordPolicy | UnsetType = UNSET
+    jwt: Jwt | UnsetType = UNSET
+    api_keys: dict[str, str] | UnsetType = UNSET
+    rate_limiting: RateLimiting | UnsetType = UNSET
+
+
+class ConnectionPool(Struct, kw_only=True):
+    """Database/service connection pool bounds."""
+
+    min_size: NonNegativeInt | UnsetType = UNSET
+    max_size: PositiveInt | UnsetType = UNSET
+    pool_timeout_seconds: Seconds | UnsetType = UNSET
+    max_idle_seconds: Seconds | UnsetType = UNSET
+
+
+class Performance(Struct, kw_only=True):
+    """Workers, batching, resource limits and pooling."""
+
+    worker_threads: PositiveInt | UnsetType = UNSET
+    batch_size: PositiveInt | UnsetType = UNSET
+    processing_mode: Literal["streaming", "batch", "hybrid"] | UnsetType = UNSET
+    prioritize_premium_users: bool | UnsetType = UNSET
+    memory_limit: Size | UnsetType = UNSET
+    cpu_limit: Annotated[float, Meta(gt=0, description="CPU cores")] | UnsetType = UNSET
+    connection_pool: ConnectionPool | UnsetType = UNSET
+
+
+class ConfigManagement(Struct, kw_only=True):
+    """Settings cfgcore itself reads from the configuration."""
+
+    reload_debounce_ms: PositiveInt | UnsetType = UNSET
+    audit_log: str | None | UnsetType = UNSET
+
+
+# --- regional compliance (set by the geographic profiles) ----------------------------------
+
+
+class DataResidency(Struct, kw_only=True):
+    """Where user data may be stored."""
+
+    region: str | UnsetType = UNSET
+    allowed_regions: list[str] | UnsetType = UNSET
+
+
+class CcpaCompliance(Struct, kw_only=True):
+    """California (US profile): opt-out of sale and deletion requests."""
+
+    enabled: bool | UnsetType = UNSET
+    do_not_sell_opt_out: bool | UnsetType = UNSET
+    data_deletion_requests: bool | UnsetType = UNSET
+
+
+class PdpaCompliance(Struct, kw_only=True):
+    """Asia-Pacific (APAC profile): consent and cross-border transfer review."""
+
+    enabled: bool | UnsetType = UNSET
+    consent_required: bool | UnsetType = UNSET
+    cross_border_transfer_review: bool | UnsetType = UNSET
+
+
 class ConfigSchema(Struct, kw_only=True):
     """A cfgcore configuration tree (known sections; other top-level sections are allowed)."""
 
@@ -433,6 +571,14 @@ class ConfigSchema(Struct, kw_only=True):
     environment: str | UnsetType = UNSET
     geographic_profile: str | UnsetType = UNSET
     debug: bool | UnsetType = UNSET
+    app: App | UnsetType = UNSET
+    server: Server | UnsetType = UNSET
+    security: Security | UnsetType = UNSET
+    performance: Performance | UnsetType = UNSET
+    config_management: ConfigManagement | UnsetType = UNSET
+    data_residency: DataResidency | UnsetType = UNSET
+    ccpa_compliance: CcpaCompliance | UnsetType = UNSET
+    pdpa_compliance: PdpaCompliance | UnsetType = UNSET
     music_streaming: MusicStreaming | UnsetType = UNSET
     user_segments: UserSegments | UnsetType = UNSET
     recommendation_engine: RecommendationEngine | UnsetType = UNSET

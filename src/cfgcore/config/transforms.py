@@ -39,6 +39,7 @@ from typing import Any
 
 from cfgcore.config.tree import format_path
 from cfgcore.errors import Problem, TransformError
+from cfgcore.runtime.secrets import note_variable
 
 __all__ = [
     "ConfigurationTransformer",
@@ -91,6 +92,8 @@ def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], 
             return "${"
         name, op, arg = m.group("name"), m.group("op"), m.group("arg")
         value = env.get(name)
+        # A secret variable's value is masked on every surface, whatever key it lands in.
+        note_variable(name, value, env)
         if op == ":-":
             return value if value else arg
         if op == "-":

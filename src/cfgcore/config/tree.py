@@ -57,7 +57,9 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return (_rebuild_dict, (dict(self),))
 
     def __repr__(self) -> str:
-        return dict.__repr__(self)
+        # Trees end up in logs and tracebacks: secret-named keys and resolved secrets
+        # are masked (redaction is off the read path, which never calls repr).
+        return dict.__repr__(_redacted(self))
 
 
 class FrozenList(list):  # type: ignore[type-arg]
@@ -78,7 +80,13 @@ class FrozenList(list):  # type: ignore[type-arg]
         return (_rebuild_list, (list(self),))
 
     def __repr__(self) -> str:
-        return list.__repr__(self)
+        return list.__repr__(_redacted(self))
+
+
+def _redacted(tree: Any) -> Any:
+    from cfgcore.runtime.redaction import redact
+
+    return redact("", tree)
 
 
 def _rebuild_dict(d: dict[Any, Any]) -> FrozenDict:

@@ -76,7 +76,10 @@ class ConfigView:
         return default if value is _ABSENT else value
 
     def __getitem__(self, key: str) -> Any:
-        return self._current().config[key]
+        snap = self._snap  # _current() inlined: this is the request path
+        if not snap.version:
+            snap = self._ensure_loaded()
+        return snap.config[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self._current().config

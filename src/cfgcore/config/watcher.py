@@ -38,7 +38,12 @@ import watchfiles
 
 from cfgcore.runtime.forks import after_fork_in_child
 
-__all__ = ["AsyncDirectoryWatcher", "DirectoryWatcher", "DEFAULT_DEBOUNCE_MS", "DEFAULT_STEP_MS"]
+__all__ = [
+    "AsyncDirectoryWatcher",
+    "DirectoryWatcher",
+    "DEFAULT_DEBOUNCE_MS",
+    "DEFAULT_STEP_MS",
+]
 
 log = logging.getLogger("cfgcore.hotreload")
 

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
 from cfgcore.experiments.metrics import MetricsStore
+from cfgcore.experiments.stats import SRM_THRESHOLD
 
 # --------------------------------------------------------------------------- analysis
 
@@ -94,7 +95,10 @@ class ExperimentReport:
             lines.append(f"{v:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
         srm = self.srm
         verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
-        lines.append(f"sample ratio check: chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}")
+        lines.append(
+            f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
+            f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
+        )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
         for m in metrics:
             rows = self.for_metric(m)
@@ -137,6 +141,7 @@ class ExperimentReport:
                 "chi2": self.srm.chi2,
                 "p_value": self.srm.p_value,
                 "mismatch": self.srm.mismatch,
+                "threshold": SRM_THRESHOLD,
             },
             "results": [asdict(r) for r in self.results],
         }
@@ -165,7 +170,21 @@ class ExperimentReport:
             colors = ["#555555" if r.variant == self.control else "#1f77b4" for r in rows]
             for x, v, a, b, c in zip(xs, vals, lo, hi, colors, strict=True):
                 ax.errorbar([x], [v], yerr=[[a], [b]], fmt="o", capsize=6, color=c)
+            # Each variant's difference from the control and its p-value, beside the point.
+            for x, r in zip(xs, rows, strict=True):
+                if r.variant == self.control or r.difference is None:
+                    continue
+                p = "-" if r.p_value is None else f"{r.p_value:.3g}"
+                ax.annotate(
+                    f"{r.difference:+.3g} vs {self.control}\np={p}",
+                    (x, r.value),
+                    xytext=(10, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                )
             ax.set_xticks(xs, [r.variant for r in rows])
+            ax.margins(x=0.3)  # room for the annotations right of the last point
             kind = rows[0].kind if rows else ""
             label = "conversion rate" if kind == "binary" else "mean"
             ax.set_ylabel(label)

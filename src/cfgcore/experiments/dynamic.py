@@ -71,6 +71,7 @@ from cfgcore.runtime.flagstore import (
     open_store,
 )
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.policy import current_actor, guarded
 from cfgcore.snapshot import Flag, Prerequisite, Snapshot
 
 __all__ = [
@@ -85,6 +86,22 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
+
+
+def _flag_target(flag: Any) -> str:
+    """The flag name the access policy judges (a bad one is reported by the method)."""
+    try:
+        return flag_key(flag)
+    except ConfigError:
+        return ""
+
+
+def _test_name(ab_test: Any) -> str:
+    """The name the access policy judges for ``create_ab_test`` (a mapping or junk too:
+    create_ab_test itself reports what is wrong with it)."""
+    name = ab_test.get("test_name") if isinstance(ab_test, Mapping) else getattr(
+        ab_test, "test_name", None)  # fmt: skip
+    return name if isinstance(name, str) else ""
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
@@ -110,11 +127,6 @@ def resolve_flags_file(
 
 def _plain(flag: Flag | None) -> Any:
     return None if flag is None else msgspec.to_builtins(flag)
-
-
-def _usable_id(value: Any) -> bool:
-    # What the engine buckets by: a str, or an int that is not a bool.
-    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 class DynamicConfigurationManager:
@@ -200,6 +212,20 @@ class DynamicConfigurationManager:
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
+        # The two seed calls a request makes, served without a Python frame by the
+        # evaluator's SeedAPI (same semantics as the methods below, which document
+        # them); a subclass that overrides either method keeps its override.
+        impl = getattr(type(self._engine), "_impl", None)
+        seed_api = getattr(impl, "SeedAPI", None)
+        if seed_api is not None and isinstance(self._engine, impl.EngineCore):  # type: ignore[union-attr]
+            # The logger's own method (one frame, no reference back to the manager).
+            expose = self.exposures.expose if self.exposures is not None else _no_exposure
+            self._api = seed_api(self._engine, self._seen, expose)
+            cls = type(self)
+            if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
+                self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]
+            if cls.get_ab_test_variant is DynamicConfigurationManager.get_ab_test_variant:
+                self.get_ab_test_variant = self._api.get_ab_test_variant  # type: ignore[method-assign]
 
     @property
     def store(self) -> Any:
@@ -213,6 +239,9 @@ class DynamicConfigurationManager:
         self._seen: dict[str, Any] = {
             k: (logger.seen_set(k) if logger is not None else False) for k in self._tests
         }
+        api = getattr(self, "_api", None)
+        if api is not None:
+            api.tests = self._seen  # one assignment: a reader sees the old or the new map
 
     @property
     def engine(self) -> Any:
@@ -267,21 +296,22 @@ class DynamicConfigurationManager:
         return v
 
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
-        attrs = getattr(user_context, "attrs", user_context)
-        try:
-            # Log the id the engine bucketed by: user_id unless it is not a usable id
-            # (None, a list, ...), then targeting_key (the engine's default bucket_by).
-            user = attrs.get("user_id")
-            if not _usable_id(user):
-                user = attrs.get("targeting_key")
-        except Exception:
-            return
-        if _usable_id(user) and self.exposures is not None:
-            self.exposures.log(test_name, variant, user)
+        # Logs the id the engine bucketed by: user_id unless it is not a usable id
+        # (None, a list, ...), then targeting_key (the engine's default bucket_by).
+        if self.exposures is not None:
+            self.exposures.expose(test_name, variant, user_context)
 
     # -- feature flags -------------------------------------------------------------
 
-    def set_feature_flag(self, flag: Any, enabled: bool, rollout_percentage: float = 100.0) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
+    def set_feature_flag(
+        self,
+        flag: Any,
+        enabled: bool,
+        rollout_percentage: float = 100.0,
+        *,
+        actor: str | None = None,
+    ) -> None:
         """Switch ``flag`` on or off and set the share of eligible users who get it.
 
         Targeting rules stay: ``rollout_percentage`` applies to the users they let
@@ -304,8 +334,9 @@ class DynamicConfigurationManager:
 
         self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
 
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
     def register_custom_feature_flag(
-        self, flag: Any, *, description: str = "", enabled: bool = False
+        self, flag: Any, *, description: str = "", enabled: bool = False, actor: str | None = None
     ) -> bool:
         """Add a boolean flag (an Enum member or a name), off unless ``enabled``.
 
@@ -322,7 +353,10 @@ class DynamicConfigurationManager:
         self._mutate(custom_flag_change(key, description, enabled), "register_custom_feature_flag")
         return True
 
-    def set_flag_dependencies(self, flag: Any, depends_on: Iterable[Any]) -> None:
+    @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
+    def set_flag_dependencies(
+        self, flag: Any, depends_on: Iterable[Any], *, actor: str | None = None
+    ) -> None:
         """Make ``flag`` require every flag of ``depends_on`` to be on (prerequisites).
 
         A ``(flag, variant)`` pair requires that variant instead. Unknown flags and
@@ -345,7 +379,8 @@ class DynamicConfigurationManager:
 
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
-    def create_ab_test(self, ab_test: ABTestConfiguration) -> bool:
+    @guarded("experiment.create", lambda self, ab_test, **kw: _test_name(ab_test))
+    def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True."""
@@ -366,18 +401,26 @@ class DynamicConfigurationManager:
         (the user is not in the test). None for an unknown test or variant."""
         return self.ab_tests.config(test_name, variant)
 
+    @guarded("experiment.stop", lambda self, test_name, *a, **kw: test_name)
     def stop_ab_test(
-        self, test_name: str, reason: str = "stopped", *, source: str = "stop_ab_test"
+        self,
+        test_name: str,
+        reason: str = "stopped",
+        *,
+        source: str = "stop_ab_test",
+        actor: str | None = None,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
         False if there is no such test."""
         return self.ab_tests.stop(test_name, reason, source=source)
 
-    def delete_ab_test(self, test_name: str) -> bool:
+    @guarded("experiment.delete", lambda self, test_name, **kw: test_name)
+    def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
         """Remove a test and its flag. False if there is no such test."""
         return self.ab_tests.delete(test_name)
 
-    def set_holdout_percentage(self, percentage: float) -> None:
+    @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
+    def set_holdout_percentage(self, percentage: float, *, actor: str | None = None) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
         holdout). Holdout users get no variant from any test."""
         self.ab_tests.set_holdout_percentage(percentage)
@@ -402,15 +445,20 @@ class DynamicConfigurationManager:
         are checked (:meth:`check_guardrails`).
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None and isinstance(ctx, Mapping):
-            uid = ctx.get("user_id", ctx.get("targeting_key"))
-            user_id = None if uid is None else str(uid)
+        if user_id is None and (type(ctx) is dict or isinstance(ctx, Mapping)):
+            uid = ctx.get("user_id")
+            if uid is None:
+                uid = ctx.get("targeting_key")
+            user_id = None if uid is None else uid if type(uid) is str else str(uid)
         if variant is None:
             variant = self.get_ab_test_variant(test_name, ctx)
-        if variant is None or test_name not in self._tests:
+        meta = self._tests.get(test_name)
+        if variant is None or meta is None:
             return False
+        # Returns at once: summaries and the metrics file are updated off-thread.
         self.metrics.record(test_name, variant, metric, value, user_id)
-        self.guardrails.counted(test_name, self._tests.get(test_name, {}))
+        if meta.get("guardrail_metrics"):
+            self.guardrails.counted(test_name, meta)
         return True
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
@@ -454,12 +502,26 @@ class DynamicConfigurationManager:
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
     ) -> list[ConfigChangeEvent]:
         now, version = self._now(), self._engine.version
+        actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
+        # Which stored version this is and who wrote it, for remote changes as for local
+        store: dict[str, Any] = (
+            {"store_version": doc.version, "writer": doc.writer} if doc is not None else {}
+        )
         events = []
         for key in dict.fromkeys([*old.flags, *new.flags]):
             a, b = old.flags.get(key), new.flags.get(key)
             if a != b:
                 events.append(
-                    ConfigChangeEvent(f"flags.{key}", _plain(a), _plain(b), source, version, now)
+                    ConfigChangeEvent(
+                        f"flags.{key}",
+                        _plain(a),
+                        _plain(b),
+                        source,
+                        version,
+                        now,
+                        actor=actor,
+                        **store,
+                    )
                 )
         for key in dict.fromkeys([*old.experiments, *new.experiments]):
             ea, eb = old.experiments.get(key), new.experiments.get(key)
@@ -467,10 +529,16 @@ class DynamicConfigurationManager:
                 # Copies, as for flags: a listener that edits its event must not edit
                 # the live test records (split, control, layer offset).
                 ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
-                events.append(ConfigChangeEvent(f"experiments.{key}", ea, eb, source, version, now))
+                events.append(
+                    ConfigChangeEvent(
+                        f"experiments.{key}", ea, eb, source, version, now, actor=actor, **store
+                    )
+                )
         if old.metadata != new.metadata:
             ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(ConfigChangeEvent("metadata", ma, mb, source, version, now))
+            events.append(
+                ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor, **store)
+            )
         self.audit.record_all(events)
         self.events.emit(events)
         return events
@@ -478,7 +546,7 @@ class DynamicConfigurationManager:
     def _emit_error(self, exc: BaseException, source: str) -> None:
         event = ConfigChangeEvent(
             self.flags_file, None, None, source, self._engine.version, self._now(),
-            kind="error", error=exc,
+            kind="error", error=exc, actor=current_actor(),
         )  # fmt: skip
         self.audit.record(event)
         self.events.emit([event])
@@ -491,7 +559,8 @@ class DynamicConfigurationManager:
         """Apply ``change`` through the flag store: to its newest document, under its lock
         (or compare-and-set), compiled incrementally, written atomically, then swapped in.
         Raises ConfigError and changes nothing when the result does not compile."""
-        self._live.update(change, source=source, actor=actor, initiator=self)
+        who = actor or current_actor()
+        self._live.update(change, source=source, actor=who, initiator=self)
 
     def save(self) -> None:
         """Write the live flags to the store now (atomically)."""
@@ -524,13 +593,20 @@ class DynamicConfigurationManager:
         os.makedirs(directory, exist_ok=True)
         self._watcher = DirectoryWatcher(
             [directory],
-            lambda _changes: None if self.reload() else None,
-            poll=lambda: None if self.reload() else None,
+            lambda _changes: None if self._watched_reload() else None,
+            poll=lambda: None if self._watched_reload() else None,
             debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",
         )
         await asyncio.to_thread(self._watcher.start)
+
+    def _watched_reload(self) -> bool:
+        """:meth:`reload` for the watcher: waits until the file has settled, so a flags
+        file written in place in chunks never serves its first chunk (issue 10)."""
+        from cfgcore.config.settle import DEFAULT_SETTLE_MS
+
+        return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
 
     async def stop_file_watching(self) -> None:
         """Stop watching the flags file."""
@@ -545,10 +621,15 @@ class DynamicConfigurationManager:
             self._watcher = None
         if self.exposures is not None:
             self.exposures.close()
+        self.metrics.close()  # after the exposures, which it counts
         self.events.close()
 
 
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()
+
+
+def _no_exposure(test_name: str, variant: str, user_context: Any) -> None:
+    """Exposure logging is off (the dedup map holds False then: never called)."""
 
 
 def _reset_managers_after_fork() -> None:
@@ -610,14 +691,20 @@ def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
 def is_feature_enabled(flag: Any, user_context: Mapping[str, Any] | None = None) -> bool:
     """:meth:`DynamicConfigurationManager.is_feature_enabled` on the process-wide manager
     (the seed's module-level form: ``if is_feature_enabled(FeatureFlag.X, ctx): ...``)."""
-    return get_dynamic_config_manager().is_feature_enabled(flag, user_context)
+    manager = _MANAGER  # no get_dynamic_config_manager() frame on the hot path
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager.is_feature_enabled(flag, user_context)
 
 
 def get_ab_test_variant(
     test_name: str, user_context: Mapping[str, Any] | None = None
 ) -> str | None:
     """:meth:`DynamicConfigurationManager.get_ab_test_variant` on the process-wide manager."""
-    return get_dynamic_config_manager().get_ab_test_variant(test_name, user_context)
+    manager = _MANAGER
+    if manager is None:
+        manager = get_dynamic_config_manager()
+    return manager.get_ab_test_variant(test_name, user_context)
 
 
 def reset_dynamic_config_manager() -> None:

@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
 from cfgcore.experiments.exposures import Exposure, JsonLinesSink, _iter_jsonl, read_exposures
+from cfgcore.experiments.writer import BackgroundWriter
 
 # ---------------------------------------------------------------------------- metrics
 
@@ -42,13 +43,26 @@ class MetricsStore:
     what the CLI does.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, max_pending: int = 100_000
+    ) -> None:
         self.path = os.fspath(path) if path is not None else None
         self._sink = JsonLinesSink(self.path) if self.path else None
         self._data: dict[tuple[str, str, str], _VariantMetrics] = {}
         self._exposed: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self.events = 0
+        # record() only appends; summaries and the file are updated off the request
+        # thread. Every reader flushes first, so it sees every event recorded before it.
+        self._writer = BackgroundWriter(
+            self._deliver, name="cfgcore-metrics", max_pending=max_pending
+        )
+        self._append = self._writer.append
+
+    @property
+    def dropped(self) -> int:
+        """Events not recorded because the backlog was full (or after :meth:`close`)."""
+        return self._writer.dropped
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
@@ -84,45 +98,75 @@ class MetricsStore:
         ts: float | None = None,
         *,
         write: bool = True,
-    ) -> None:
-        """Add one observation of ``metric`` for a user in ``variant`` of ``test``."""
-        value = float(value)
+    ) -> bool:
+        """Add one observation of ``metric`` for a user in ``variant`` of ``test``.
+
+        Returns at once: the event is summarised and appended to the file by a
+        background thread (readers of this store flush first). False when the backlog
+        is full and the event was dropped (counted in :attr:`dropped`).
+        """
+        event = (test, variant, metric, float(value), user, time.time() if ts is None else ts)
+        if not write or self._sink is None:
+            self._apply([event])
+            return True
+        return self._append(event)
+
+    def _apply(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
         with self._lock:
-            key = (test, variant, metric)
-            vm = self._data.get(key)
-            if vm is None:
-                vm = self._data[key] = _VariantMetrics()
-            vm.summary = vm.summary.add(value)
-            if value not in (0.0, 1.0):
-                vm.binary = False
-            if value and user is not None:
-                vm.users.add(str(user))
-            self.events += 1
-        if write and self._sink is not None:
+            for test, variant, metric, value, user, _ts in events:
+                key = (test, variant, metric)
+                vm = self._data.get(key)
+                if vm is None:
+                    vm = self._data[key] = _VariantMetrics()
+                vm.summary = vm.summary.add(value)
+                if value not in (0.0, 1.0):
+                    vm.binary = False
+                if value and user is not None:
+                    vm.users.add(str(user))
+                self.events += 1
+
+    def _deliver(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
+        self._apply(events)
+        if self._sink is not None:
             self._sink.write(
                 [
-                    {
-                        "test": test,
-                        "variant": variant,
-                        "user": user,
-                        "metric": metric,
-                        "value": value,
-                        "ts": time.time() if ts is None else ts,
-                    }
+                    {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
+                    for t, v, m, x, u, ts in events
                 ]
             )
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every recorded event is summarised and written; False on timeout."""
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Write every pending event and stop the writer thread."""
+        return self._writer.close(timeout)
+
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], exposures: str | os.PathLike[str] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        exposures: str | os.PathLike[str] | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
-        counts of an exposure log (read-only use: the CLI)."""
+        counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
+        with the running count of events read, exposures first."""
         store = cls(None)
         store.path = os.fspath(path)
+        seen = 0
         if exposures is not None:
-            store.write(read_exposures(exposures))
-        for r in read_metrics(path):
+            batch = read_exposures(exposures)
+            store.write(batch)
+            seen = len(batch)
+            if progress is not None:
+                progress(seen)
+        for r in _iter_jsonl(os.fspath(path)):
+            seen += 1
+            if progress is not None:
+                progress(seen)
             with contextlib.suppress(KeyError, TypeError, ValueError):
                 store.record(
                     str(r["test"]), str(r["variant"]), str(r["metric"]), float(r["value"]),
@@ -132,21 +176,25 @@ class MetricsStore:
 
     def metrics(self, test: str) -> list[str]:
         """Metric names seen for ``test``."""
+        self.flush()
         with self._lock:
             return sorted({m for (t, _, m) in self._data if t == test})
 
     def conversions(self, test: str, variant: str, metric: str) -> int:
         """Distinct users with a non-zero value of ``metric`` in ``variant``."""
+        self.flush()
         vm = self._data.get((test, variant, metric))
         return len(vm.users) if vm else 0
 
     def summary(self, test: str, variant: str, metric: str) -> Summary:
         """Running moments of ``metric`` in ``variant``."""
+        self.flush()
         vm = self._data.get((test, variant, metric))
         return vm.summary if vm else Summary()
 
     def is_binary(self, test: str, metric: str) -> bool:
         """True if every recorded value of ``metric`` was 0 or 1."""
+        self.flush()
         with self._lock:
             return all(
                 vm.binary for (t, _, m), vm in self._data.items() if t == test and m == metric
@@ -154,6 +202,7 @@ class MetricsStore:
 
     def forget(self, test: str) -> None:
         """Drop the in-memory summaries of ``test`` (the file is kept)."""
+        self.flush()
         with self._lock:
             for key in [k for k in self._data if k[0] == test]:
                 del self._data[key]

@@ -235,8 +235,12 @@ def welch_ttest(
     )
 
 
+# p-value below which the sample-ratio check reports a mismatch (see below).
+SRM_THRESHOLD = 0.001
+
+
 def sample_ratio_mismatch(
-    observed: Mapping[str, int], split: Mapping[str, float], threshold: float = 0.001
+    observed: Mapping[str, int], split: Mapping[str, float], threshold: float = SRM_THRESHOLD
 ) -> SRMResult:
     """Chi-square test of assignment counts against the configured split (percent).
 

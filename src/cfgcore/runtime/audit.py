@@ -1,78 +1,245 @@
-"""The audit log: an append-only JSON-lines record of every change, with secret-looking
-values redacted (:func:`cfgcore.runtime.redaction.redact`).
+"""The audit log: a tamper-evident, bounded JSON-lines record of every change, with
+secrets redacted (:func:`cfgcore.runtime.redaction.redact`).
+
+Every entry carries ``seq`` (one more than the entry before it, across rotations),
+``prev`` (the ``hash`` of the entry before it) and ``hash`` (SHA-256 of the entry's
+canonical JSON without ``hash``). Editing, removing or reordering an entry breaks the
+chain, and :func:`verify` (``cfgcore audit verify``) reports the first place it breaks.
+
+The log is rotated by size (``max_bytes``, ``CFGCORE_AUDIT_MAX_BYTES``, default 10 MiB)
+keeping ``backups`` old files (``CFGCORE_AUDIT_BACKUPS``, default 5): ``audit.jsonl.1``
+is the newest old file. A new file starts with a ``rotation`` entry whose ``prev`` is the
+last hash of the file before it, so the chain runs across files. Appends and rotation
+happen under one cross-process lock (``flock`` on ``<path>.lock``).
+
+The chain detects edits by anyone who does not recompute every later hash; it is not a
+signature (someone able to rewrite the whole file can rewrite the chain too), so ship
+the log off the machine where that matters.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import getpass
+import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
+
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child
-from cfgcore.runtime.redaction import redact
+from cfgcore.runtime.redaction import redact, redact_text
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: in-process locking only
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["AuditLog", "VerifyResult", "default_actor", "entry_hash", "verify", "log_files"]
 
 log = logging.getLogger("cfgcore.events")
+
+GENESIS = "0" * 64
+# msgspec: an order of magnitude faster than json here, and "sorted" gives the canonical
+# form that is hashed. Objects JSON cannot hold are written as their str().
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+_ENCODER_SORTED = msgspec.json.Encoder(enc_hook=str, order="sorted")
+_DECODER = msgspec.json.Decoder()
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+_TAIL = 1 << 16
+
+
+def default_actor() -> str:
+    """``user@host`` of this process (the actor when a change API is given none)."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers with arbitrary uids)
+        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return _ENCODER_SORTED.encode(body)
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 (hex) of ``entry``'s canonical JSON, its own ``hash`` field excluded."""
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
 
 # --------------------------------------------------------------------------- audit log
 
 
 class AuditLog:
-    """Append-only record of configuration changes, as JSON lines.
+    """Append-only, hash-chained record of configuration changes, as JSON lines.
 
     Each entry holds ``ts`` (ISO 8601 UTC), ``kind``, ``source``, ``path``, ``old``,
-    ``new``, ``version`` and, for errors, ``error``; values are passed through
-    :func:`redact`. Each entry is written with one ``write`` on an ``O_APPEND`` file, so
-    concurrent processes never interleave inside a line. The last ``keep`` entries are
-    also kept in memory (:meth:`entries`).
+    ``new``, ``version``, ``actor`` and, for errors, ``error``, plus ``seq``, ``prev`` and
+    ``hash`` (see the module docstring); values are passed through :func:`redact`. The
+    last ``keep`` entries are also kept in memory (:meth:`entries`).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, keep: int = 1000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        keep: int = 1000,
+        max_bytes: int | None = None,
+        backups: int | None = None,
+    ) -> None:
         # Resolved now: a later chdir (daemons do one) must not move the log.
         self.path = os.path.abspath(path) if path is not None else None
+        self.max_bytes = (
+            max_bytes if max_bytes is not None
+            else _env_int("CFGCORE_AUDIT_MAX_BYTES", DEFAULT_MAX_BYTES)
+        )  # fmt: skip
+        self.backups = (
+            backups if backups is not None else _env_int("CFGCORE_AUDIT_BACKUPS", DEFAULT_BACKUPS)
+        )
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
+        self._head = (GENESIS, 0)  # in-memory chain when there is no file
+        self._tail: tuple[Any, ...] = (None, -1, GENESIS, 0)  # (inode, size, hash, seq) we wrote
         _AUDIT_LOGS.add(self)
 
     def record(self, event: ConfigChangeEvent) -> dict[str, Any]:
         """Append one event; returns the (redacted) entry. Never raises on I/O errors."""
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(event.timestamp, tz=timezone.utc).isoformat(),
-            "kind": event.kind,
-            "source": event.source,
-            "path": event.config_path,
-            "old": redact(event.config_path, event.old_value),
-            "new": redact(event.config_path, event.new_value),
-            "version": event.version,
-        }
-        if event.environment is not None:
-            entry["environment"] = event.environment
-        if event.error is not None:
-            entry["error"] = str(event.error)
-        line = (json.dumps(entry, default=str, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock:
-            self._recent.append(entry)
-            if self.path is not None:
-                try:
-                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-                    try:
-                        os.write(fd, line)
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    log.exception("cannot append to audit log %s", self.path)
-        return entry
+        return self.append_all([_entry(event)])[0]
 
     def record_all(self, events: Iterable[ConfigChangeEvent]) -> None:
-        """:meth:`record` each event."""
-        for event in events:
-            self.record(event)
+        """:meth:`record` each event (one lock and one write for the batch)."""
+        entries = [_entry(event) for event in events]
+        if entries:
+            self.append_all(entries)
+
+    def record_denied(self, actor: str, action: str, target: str, reason: str) -> dict[str, Any]:
+        """Record a change refused by the access policy."""
+        entry = {
+            "ts": datetime.now(tz=timezone.utc).isoformat(),
+            "kind": "denied",
+            "source": action,
+            "path": target,
+            "actor": actor,
+            "error": redact_text(reason),
+        }
+        return self.append_all([entry])[0]
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Chain and append ``entry`` (already redacted); returns it with seq/prev/hash."""
+        return self.append_all([entry])[0]
+
+    def append_all(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Chain and append ``entries`` in order; returns them with seq/prev/hash."""
+        # Hashed as they will read back (tuples as lists, keys as strings, objects as str).
+        out = [_DECODER.decode(_ENCODER.encode(e)) for e in entries]
+        with self._lock:
+            if self.path is not None:
+                try:
+                    with self._file_lock():
+                        self._append_locked(out)
+                except OSError:
+                    log.exception("cannot append to audit log %s", self.path)
+            for entry in out:
+                if "hash" not in entry:  # no file, or it failed: chain in memory
+                    self._chain(entry, *self._head)
+                self._head = (entry["hash"], entry["seq"])
+                self._recent.append(entry)
+        return out
+
+    @staticmethod
+    def _chain(entry: dict[str, Any], prev: str, seq: int) -> None:
+        entry["seq"] = seq + 1
+        entry["prev"] = prev
+        entry["hash"] = entry_hash(entry)
+
+    def _append_locked(self, entries: list[dict[str, Any]]) -> None:
+        assert self.path is not None
+        try:
+            st = os.stat(self.path)
+            size, ino = st.st_size, st.st_ino
+        except FileNotFoundError:
+            size, ino = 0, None
+        cached = self._tail
+        # Nobody wrote since our last append: the link is known without reading the file.
+        prev, seq = cached[2:] if cached[:2] == (ino, size) else _last_link(self.path)
+        buffer: list[bytes] = []
+        pending = 0
+        for entry in entries:
+            self._chain(entry, prev, seq)
+            line = _line(entry)
+            if (
+                self.max_bytes > 0
+                and size + pending > 0
+                and (size + pending + len(line) > self.max_bytes)
+            ):
+                if buffer:
+                    _write(self.path, b"".join(buffer))
+                    buffer, size, pending = [], size + pending, 0
+                prev, seq = self._rotate_locked(prev, seq)
+                size = os.path.getsize(self.path)
+                self._chain(entry, prev, seq)
+                line = _line(entry)
+            buffer.append(line)
+            pending += len(line)
+            prev, seq = entry["hash"], entry["seq"]
+        # One write on an O_APPEND file: other processes' entries never land inside it.
+        _write(self.path, b"".join(buffer))
+        st = os.stat(self.path)
+        self._tail = (st.st_ino, st.st_size, prev, seq)
+
+    def _rotate_locked(self, prev: str, seq: int) -> tuple[str, int]:
+        assert self.path is not None
+        keep = max(self.backups, 0)
+        if keep == 0:
+            os.unlink(self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}.{keep}")
+            for i in range(keep - 1, 0, -1):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}.{i}", f"{self.path}.{i + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        header: dict[str, Any] = {
+            "ts": datetime.now(tz=timezone.utc).isoformat(),
+            "kind": "rotation",
+            "source": "audit",
+            "path": os.path.basename(self.path) + ".1" if keep else "",
+        }
+        self._chain(header, prev, seq)
+        _write(self.path, _line(header))
+        return header["hash"], header["seq"]
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        assert self.path is not None
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def entries(self) -> list[dict[str, Any]]:
         """The most recent entries kept in memory, oldest first."""
@@ -84,6 +251,155 @@ class AuditLog:
         """Read every entry of an audit log file."""
         with open(path, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
+
+
+def _entry(event: ConfigChangeEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(event.timestamp, tz=timezone.utc).isoformat(),
+        "kind": event.kind,
+        "source": event.source,
+        "path": event.config_path,
+        "old": redact(event.config_path, event.old_value),
+        "new": redact(event.config_path, event.new_value),
+        "version": event.version,
+    }
+    if event.actor is not None:
+        entry["actor"] = event.actor
+    if event.environment is not None:
+        entry["environment"] = event.environment
+    if event.error is not None:
+        entry["error"] = redact_text(str(event.error))
+    if event.store_version is not None:
+        entry["store_version"] = event.store_version
+    if event.writer:
+        entry["writer"] = {k: v for k, v in event.writer.items() if k != "id"}
+    return entry
+
+
+def _line(entry: dict[str, Any]) -> bytes:
+    return _ENCODER.encode(entry) + b"\n"
+
+
+def _write(path: str, line: bytes) -> None:
+    # One write on an O_APPEND file: a reader never sees two entries interleaved.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _last_link(path: str) -> tuple[str, int]:
+    """``(hash, seq)`` of the last complete entry of ``path`` (GENESIS, 0 if none)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - _TAIL))
+            tail = fh.read()
+    except FileNotFoundError:
+        return GENESIS, 0
+    for raw in reversed(tail.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+            return str(entry["hash"]), int(entry["seq"])
+        except (ValueError, KeyError, TypeError):
+            # A line written before the chain existed, or cut short: chain from scratch
+            # after it (verify reports it).
+            continue
+    return GENESIS, 0
+
+
+# --------------------------------------------------------------------------- verify
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`: ``ok``, entries checked, and the first break."""
+
+    ok: bool
+    entries: int
+    files: tuple[str, ...]
+    file: str | None = None
+    line: int | None = None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
+        return f"{self.file}:{self.line}: {self.problem}"
+
+
+def log_files(path: str | os.PathLike[str]) -> list[str]:
+    """``path`` and its rotated files, oldest first."""
+    base = os.path.abspath(path)
+    rotated = []
+    i = 1
+    while os.path.exists(f"{base}.{i}"):
+        rotated.append(f"{base}.{i}")
+        i += 1
+    return [*reversed(rotated), base] if os.path.exists(base) else list(reversed(rotated))
+
+
+def verify(path: str | os.PathLike[str]) -> VerifyResult:
+    """Check the hash chain of ``path`` and its rotated files, oldest first.
+
+    Reports the first entry that was edited (its hash does not match its content),
+    removed (a gap in ``seq``, or ``prev`` not the hash of the entry before), reordered
+    (``seq`` going back), or cut short (a last line that is not complete JSON). The
+    oldest kept file's first ``prev`` cannot be checked (its predecessor was rotated
+    away) and is taken as given.
+    """
+    files = log_files(path)
+    if not files:
+        return VerifyResult(False, 0, (), os.fspath(path), None, "no such audit log")
+    # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
+    rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
+    for name in files:
+        with open(name, "rb") as fh:
+            data = fh.read()
+        lines = data.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for n, raw in enumerate(lines, 1):
+            if n == len(lines) and not data.endswith(b"\n"):
+                rows.append((name, n, None, "last line is cut short (truncated entry)"))
+                continue
+            try:
+                entry = json.loads(raw)
+                int(entry["seq"]), str(entry["hash"]), str(entry["prev"])
+            except (ValueError, KeyError, TypeError):
+                rows.append((name, n, None, "not a chained audit entry (edited, cut short or "
+                                            "written without a chain)"))  # fmt: skip
+                continue
+            rows.append((name, n, entry, ""))
+    prev: str | None = None
+    seq: int | None = None
+    for i, (name, n, entry, problem) in enumerate(rows):
+
+        def bad(msg: str, name: str = name, n: int = n, i: int = i) -> VerifyResult:
+            return VerifyResult(False, i, tuple(files), name, n, msg)
+
+        if entry is None:
+            return bad(problem)
+        e_seq = int(entry["seq"])
+        if entry_hash(entry) != entry["hash"]:
+            return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
+        if seq is not None:
+            if e_seq <= seq:
+                return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
+            if e_seq != seq + 1:
+                later = {int(r[2]["seq"]) for r in rows[i + 1 :] if r[2] is not None}
+                if later & set(range(seq + 1, e_seq)):
+                    return bad(f"entry seq {e_seq} is out of order (before seq {seq + 1}): "
+                               "reordered")  # fmt: skip
+                return bad(f"entries seq {seq + 1}..{e_seq - 1} are missing: removed")
+            if entry["prev"] != prev:
+                return bad(f"entry seq {e_seq} does not follow the entry before it")
+        prev, seq = entry["hash"], e_seq
+    return VerifyResult(True, len(rows), tuple(files))
 
 
 _AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,7 +41,10 @@ class ConfigChangeEvent:
     ``kind`` is ``change`` (one changed leaf), ``error`` (a rejected input: the exception
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment
-    was loaded).
+    was loaded). ``actor`` names who made a change through the API (None for reloads).
+    For a flag document from a store, ``store_version`` is its version
+    in the store and ``writer`` who wrote it (``host``, ``pid``, ``actor``, ``time``),
+    also when the change was made by another process or machine (``source="redis"``).
 
     >>> e = ConfigChangeEvent("a.b", 1, 2, "update_config", 3, 0.0)
     >>> e.is_error
@@ -57,6 +60,9 @@ class ConfigChangeEvent:
     kind: str = "change"
     error: BaseException | None = None
     environment: str | None = None
+    actor: str | None = None  # who made the change ("user@host" by default; see runtime.policy)
+    store_version: int | None = None
+    writer: Mapping[str, Any] | None = None
 
     @property
     def is_error(self) -> bool:
@@ -69,7 +75,7 @@ class ConfigChangeEvent:
             f"ConfigChangeEvent(config_path={self.config_path!r}, "
             f"old_value={redact(self.config_path, self.old_value)!r}, "
             f"new_value={redact(self.config_path, self.new_value)!r}, source={self.source!r}, "
-            f"version={self.version}, kind={self.kind!r})"
+            f"version={self.version}, kind={self.kind!r}, actor={self.actor!r})"
         )
 
 

@@ -26,6 +26,7 @@ import msgspec
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.secrets import decrypt_snapshot
 from cfgcore.snapshot import Snapshot
 
 __all__ = ["FlagSubscriber", "LiveFlags", "shared_flags"]
@@ -74,7 +75,7 @@ class LiveFlags:
         self.last_error: ConfigError | None = None
         doc = store.read()
         self.install(doc, self.prepare(doc), "load")
-        self._unwatch = store.watch(self._on_stored)
+        self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
 
     # -- subscribers -------------------------------------------------------------------
@@ -95,7 +96,7 @@ class LiveFlags:
 
     def prepare(self, doc: FlagDocument) -> Any:
         """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
-        snapshot = derive(doc.snapshot, doc.origin)
+        snapshot = decrypt_snapshot(derive(doc.snapshot, doc.origin), doc.origin)
         previous = self.engine.snapshot() if self.document is not None else None
         return self.engine.compile(snapshot, file=doc.origin, previous=previous)
 
@@ -138,12 +139,29 @@ class LiveFlags:
             except Exception:
                 log.exception("flag subscriber %r failed", sub)
 
-    def refresh(self, source: str = "reload") -> bool:
+    def refresh(self, source: str = "reload", *, settle_ms: int = 0) -> bool:
         """Re-read the store; activate its document if it changed and compiles.
-        False when unchanged or refused (subscribers hear about a refusal)."""
+        False when unchanged or refused (subscribers hear about a refusal).
+
+        ``settle_ms`` (file stores; watchers pass it): read only once the file has not
+        changed for that long, and activate nothing that changed while it was read (a
+        file written in place in chunks must never serve its first chunk). A file still
+        changing returns False; the watcher's next event or poll retries.
+        """
+        stamp = None
+        if settle_ms and self.store.kind == "file":
+            # Issue 10: waited for outside the lock, so updates are not held up meanwhile.
+            from cfgcore.config.settle import file_fingerprint, wait_until_settled
+
+            paths = [str(getattr(self.store, "path", ""))]
+            stamp = wait_until_settled(lambda: file_fingerprint(paths), settle_ms)
+            if stamp is None:
+                return False
         with self._lock:
             try:
                 doc = self.store.read()
+                if stamp is not None and file_fingerprint(paths) != stamp:
+                    return False  # changed while read: the next event or poll retries
             except ConfigError as exc:
                 if self.document is not None and self._unreadable_is_transient():
                     return False
@@ -174,8 +192,13 @@ class LiveFlags:
                 compiled = self.prepare(doc)
             except ConfigError as exc:
                 self.reject(exc, self.store.kind, doc.origin)
-                return
+                raise  # the store counts it, never delivers it again and does not cache it
             self.install(doc, compiled, self.store.kind)
+
+    def _on_store_error(self, exc: Exception) -> None:
+        """A document the store itself refused (checksum mismatch, undecodable)."""
+        error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc), file=self.store.url)
+        self.reject(error, self.store.kind, self.store.url)
 
     def update(
         self,
@@ -196,7 +219,7 @@ class LiveFlags:
         def check(snapshot: Snapshot) -> None:
             previous = self.engine.snapshot()
             prepared["compiled"] = self.engine.compile(
-                snapshot, file=self.store.url, previous=previous
+                decrypt_snapshot(snapshot, self.store.url), file=self.store.url, previous=previous
             )
 
         with self._lock:

@@ -121,9 +121,15 @@ class FlagStore(Protocol):
         Returns ``(old, new)``."""
         ...
 
-    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+    def watch(
+        self,
+        callback: Callable[[FlagDocument], None],
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> Callable[[], None]:
         """Call ``callback(doc)`` for newer documents written elsewhere; returns an
-        unsubscribe function."""
+        unsubscribe function. ``on_error(exc)`` hears about a document the store itself
+        refuses (corrupt); a ``callback`` that raises ConfigError refuses ``doc``."""
         ...
 
     def close(self) -> None:
@@ -164,7 +170,12 @@ class MemoryFlagStore:
             self._doc = new
             return old, new
 
-    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+    def watch(
+        self,
+        callback: Callable[[FlagDocument], None],
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> Callable[[], None]:
         # Every writer of a memory store is in this process and shares its live set.
         return lambda: None
 
@@ -297,7 +308,12 @@ class FileFlagStore:
                 ) from None
             return old, new
 
-    def watch(self, callback: Callable[[FlagDocument], None]) -> Callable[[], None]:
+    def watch(
+        self,
+        callback: Callable[[FlagDocument], None],
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> Callable[[], None]:
         # The file is watched by whoever owns the reload loop (the configuration
         # manager's hot reload, or DynamicConfigurationManager.start_file_watching),
         # which calls LiveFlags.refresh(); nothing runs in the background here.

@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from cfgcore.runtime import secrets as _secrets
+
 REDACTED = "***redacted***"
 
 # --------------------------------------------------------------------------- redaction
@@ -24,6 +26,11 @@ _URL_CREDENTIALS = re.compile(
 _TOKEN_VALUE = re.compile(
     r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
     r"|AKIA[0-9A-Z]{16}|eyJ[\w-]+\.)"
+)
+# password=... inside connection strings (libpq, JDBC, ADO.NET, JAAS, query strings).
+_KV_PASSWORD = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^;&\s]+)",
+    re.IGNORECASE,
 )
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
@@ -46,9 +53,13 @@ def is_secret_key(path: str | Iterable[Any]) -> bool:
 def redact(path: str | Iterable[Any], value: Any) -> Any:
     """``value`` with secrets replaced by :data:`REDACTED` (recursively for trees).
 
-    A non-empty string is redacted when its key looks secret or the text itself looks
+    A non-empty string is redacted when it is a resolved secret (decrypted, read from a
+    secret file, or from a secret variable: see :mod:`cfgcore.runtime.secrets`) or
+    contains one (that part is masked), when its key looks secret or the text itself looks
     like a credential (private key, well-known token prefixes); passwords inside URLs
-    (``redis://user:pw@host``) are masked. Numbers, booleans and empty strings stay.
+    (``redis://user:pw@host``) and ``password=...`` parameters of connection strings
+    (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) are masked.
+    Numbers, booleans and empty strings stay.
     """
     key = path if isinstance(path, str) else ".".join(str(p) for p in path)
     if isinstance(value, dict):
@@ -56,6 +67,9 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(key, v) for v in value]
     if isinstance(value, str) and value:
+        if _secrets.is_resolved_secret(value):
+            # Decrypted, read from a secret file or a secret variable: whatever the key.
+            return REDACTED
         if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
             ref = _WHOLE_REF.match(value)
             if ref is not None:
@@ -67,5 +81,22 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
                 return value
             return REDACTED
         if "@" in value and "://" in value:
-            return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+            value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        if "=" in value:
+            value = _KV_PASSWORD.sub(_mask_kv, value)
+        return _secrets.mask_text(value)
     return value
+
+
+def _mask_kv(m: re.Match[str]) -> str:
+    value = m["value"]
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    inner = value[1:-1] if quote else value
+    if not inner or inner.startswith("${"):  # empty, or a reference: nothing secret shown
+        return m.group(0)
+    return f"{m['key']}{quote}{REDACTED}{quote}"
+
+
+def redact_text(text: str) -> str:
+    """Free text (a message, a log line) with every resolved secret in it masked."""
+    return _secrets.mask_text(text)

@@ -227,7 +227,13 @@ class ConfigValidator:
         ctx["geographic_profile"] = geographic_profile(config, ctx)
         plan = self._plan(env)
         results: list[ValidationResult] = []
-        if isinstance(config, Mapping):
+        unusable = _unusable(config)
+        if unusable is not None:
+            # An integer the loaders would refuse (5,000 digits) makes rules crash on
+            # str()/float(): report the reason once instead, by its path. (Depth is the
+            # walker's business: it reports structure.depth and stops.)
+            results.append(unusable)
+        elif isinstance(config, Mapping):
             for rule in plan.plain:
                 # env_severity of rules that report through create_result (custom rules
                 # do): "off" silences the rule unless the validator re-levels it there.
@@ -313,3 +319,21 @@ def _only_results(rule: ValidationRule, found: Any) -> list[ValidationResult]:
     if all(isinstance(r, ValidationResult) for r in items):
         return items
     return [rule_crash(rule, TypeError("validate() must return a list of ValidationResult"))]
+
+
+def _unusable(config: Any) -> ValidationResult | None:
+    """A critical ``structure.limits`` result when ``config`` holds an integer beyond
+    64 bits (see :func:`cfgcore.config.files.tree_problem`), else None."""
+    from cfgcore.config.files import tree_problem
+
+    found = tree_problem(config, depth=False)
+    if found is None:
+        return None
+    path, message = found
+    return ValidationResult(
+        rule_id="structure.limits",
+        severity="critical",
+        message=f"{path}: {message}" if path else message,
+        key_path=path,
+        suggested_fix=f"Use a value that fits at {path or 'the top level'}",
+    )

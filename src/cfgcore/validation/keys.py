@@ -106,6 +106,7 @@ _ENC_PREFIXES = (
     "gcpsm:",
     "azurekv:",
     "op://",
+    "${file:",  # a secret file (cfgcore.runtime.secrets), read at load
 )
 
 

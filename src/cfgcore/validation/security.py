@@ -23,6 +23,7 @@ their staging level.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -304,7 +305,13 @@ def _is_loopback(url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
     except ValueError:
         return False
-    return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
+    if host in _LOOPBACK or host.endswith(".localhost"):
+        return True
+    # 127.0.0.0/8 by address, not by prefix: "127.0.0.1.evil.example" is a DNS name.
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class HttpsRequiredRule(_SecurityRule):

@@ -260,7 +260,9 @@ class _Literal(_Node):
         return type(value) is str and value in self.values
 
     def check(self, value: Any, path: str, ctx: _Ctx, secret: bool) -> None:
-        if value in self.values:
+        # A ${VAR} reference (a CFGCORE__ override is judged as one) is resolved at run
+        # time: like a reference where a number goes, it is not a wrong value.
+        if value in self.values or _is_env_ref(value):
             return
         hint = self.by_lower.get(value.lower())
         if hint is None:

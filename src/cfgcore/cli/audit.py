@@ -1,0 +1,34 @@
+"""``cfgcore audit verify [PATH]``: check the hash chain of an audit log.
+
+PATH defaults to ``$CFGCORE_AUDIT_LOG``. The rotated files (``PATH.1``, ``PATH.2``...)
+are checked with it, oldest first. Prints ``ok`` and the entry count, or the file, line
+and the first entry edited, removed, reordered or cut short, and exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cfgcore.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``audit`` command group."""
+    p = subparsers.add_parser("audit", help="audit log: verify its hash chain")
+    sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    v = sub.add_parser("verify", help="report the first edited/removed/reordered entry")
+    v.add_argument("path", nargs="?", help="audit log (default: $CFGCORE_AUDIT_LOG)")
+    v.set_defaults(func=_verify)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _verify(args: Any) -> int:
+    from cfgcore.runtime.audit import verify
+
+    path = args.path or os.environ.get("CFGCORE_AUDIT_LOG")
+    if not path:
+        raise ConfigError("no audit log: pass PATH or set CFGCORE_AUDIT_LOG")
+    result = verify(path)
+    print(result)
+    return 0 if result.ok else 1

@@ -1,0 +1,156 @@
+"""Fleet commands: ``publish`` (a validated configuration and its flags, to a Redis
+store) and ``watch --store URL`` (follow a flag store and print every change).
+
+``cfgcore publish --store redis://HOST:PORT/DB?namespace=NS [-e ENV]`` builds the layered
+configuration of ENV exactly as the manager does, validates it, compiles the flags, and
+only then writes both: the configuration to ``{NS}:config:ENV`` (values taken from
+environment variables are published as their ``${VAR}`` references, never as secrets)
+and, with ``--flags``, the flag document. Nothing is written if anything is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+from typing import Any
+
+__all__ = ["publish", "register", "watch_store"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``publish``; ``watch --store`` is an option of the configuration ``watch``."""
+    p = subparsers.add_parser(
+        "publish", help="validate the configuration (and flags) and publish it to a store"
+    )
+    p.add_argument("--store", required=True, help="redis://HOST:PORT/DB?namespace=NS")
+    p.add_argument("--config-dir", help="configuration directory (default: as the manager)")
+    p.add_argument("-e", "--environment", help="environment (default: $CONFIG_ENVIRONMENT)")
+    p.add_argument("--profile", help="deployment profile")
+    p.add_argument("--geographic-profile", help="geographic profile, e.g. EU")
+    p.add_argument(
+        "--flags",
+        nargs="?",
+        const="",
+        default=None,
+        help="also replace the flag document: with this file, or (no value) with the "
+        "configuration directory's flags",
+    )
+    p.add_argument("--actor", help="who publishes (default: the OS user)")
+    p.set_defaults(func=publish)
+
+
+def _with_references(config: Any, refs: Any) -> Any:
+    """``config`` as plain data, with every value that came from an environment
+    variable replaced by its reference: a published tree carries no secrets."""
+    import msgspec
+
+    from cfgcore.config.environ import with_refs
+
+    return msgspec.to_builtins(with_refs(config, refs), str_keys=True)
+
+
+def publish(args: argparse.Namespace) -> int:
+    """Build, validate and publish; exit 1 (nothing written) on any problem."""
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.engine import Engine
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore, RedisFlagStore
+    from cfgcore.snapshot import load_snapshot
+
+    manager = ConfigurationManager(
+        args.config_dir,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        validate=True,  # an invalid configuration raises here: nothing is published
+    )
+    manager.load_environment_config(args.environment)
+    snap = manager.snapshot
+    flags = None
+    if args.flags is not None:
+        path = args.flags or manager.flags_path()
+        if not path:
+            raise ConfigError("--flags: the configuration directory has no flags file")
+        flags = load_snapshot(path)
+        Engine().compile(flags, file=path)  # refuses before anything is written
+    # With an access policy, a publish it refuses writes nothing (and is audited).
+    from cfgcore.runtime.policy import check, resolve_actor
+
+    args.actor = resolve_actor(args.actor)
+    check(args.actor, "config.publish", snap.environment, manager.audit)
+    if flags is not None:
+        check(args.actor, "flags.publish", args.store, manager.audit)
+    doc = PublishedConfig(
+        environment=snap.environment,
+        config=_with_references(snap.config, snap.refs),
+        flags=flags,
+        profile=snap.profile,
+        geographic_profile=snap.geographic_profile,
+    )
+    with RedisConfigStore(args.store, snap.environment) as store:
+        _, new = store.update(lambda _: doc, actor=args.actor, force=True)
+        print(f"published {snap.environment} as version {new.version} to {store.url}")
+    if flags is not None:
+        with RedisFlagStore(args.store) as fstore:
+            _, fnew = fstore.update(
+                lambda _: flags, check=Engine().compile, actor=args.actor, force=True
+            )
+            print(f"published {len(flags.flags)} flags as version {fnew.version}")
+    manager.close()
+    return 0
+
+
+def _who(writer: Any) -> str:
+    if not writer:
+        return "unknown writer"
+    actor = writer.get("actor") or "?"
+    return f"{actor}@{writer.get('host', '?')} pid {writer.get('pid', '?')}"
+
+
+def watch_store(args: argparse.Namespace) -> int:
+    """Follow a flag store: print its version, then every new version (who wrote it and
+    which flags changed) and every rejected document."""
+    from cfgcore.runtime.flagstore import open_store
+
+    store = open_store(args.store)
+    doc = store.read()
+    print(
+        f"{store.url}: version {doc.version} ({len(doc.snapshot.flags)} flags) "
+        f"from {_who(doc.writer)}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+    events: queue.Queue[Any] = queue.Queue()
+    store.watch(events.put, on_error=events.put)  # type: ignore[call-arg]
+    last = doc.snapshot
+    seen = 0
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while not args.count or seen < args.count:
+            wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                item = events.get(timeout=wait)
+            except queue.Empty:
+                continue
+            seen += 1
+            stamp = time.strftime("%H:%M:%S")
+            if isinstance(item, Exception):
+                first = str(item).splitlines()[0]
+                print(f"{stamp} REJECTED {first}", flush=True)
+                continue
+            new = item.snapshot
+            changed = sorted(
+                k for k in {*last.flags, *new.flags} if last.flags.get(k) != new.flags.get(k)
+            )
+            shown = ", ".join(changed[:10]) + (
+                f" (+{len(changed) - 10})" if len(changed) > 10 else ""
+            )
+            print(f"{stamp} v{item.version} {_who(item.writer)}: {shown or 'no flag changed'}",
+                  flush=True)  # fmt: skip
+            last = new
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,114 @@
+"""``.env`` files and the seed's unprefixed settings with their ``CFGCORE_`` aliases.
+
+A ``.env`` file supplies variables to ``${VAR}`` references (and to ``CFGCORE__``
+overrides) the way python-dotenv reads one: ``KEY=value`` lines, ``export`` allowed,
+quotes and ``${OTHER}`` interpolation inside the file. The real environment always wins
+over the file. Which file: ``$CFGCORE_ENV_FILE`` (it must exist), else a ``.env`` beside
+the configuration directory (in its parent directory). The embedded configuration set
+reads none. The file is read again when it changes, so hot reload sees an edited value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+
+from cfgcore.errors import ConfigError
+
+ENV_FILE_VAR = "CFGCORE_ENV_FILE"
+
+
+def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) -> str | None:
+    """The ``.env`` file to read for ``config_dir``, or None.
+
+    ``$CFGCORE_ENV_FILE`` names one explicitly (a missing file is an error: a typo must
+    not silently drop every secret it held); otherwise ``<parent of config_dir>/.env``
+    if it exists and the directory is not the embedded set.
+    """
+    named = (environ.get(ENV_FILE_VAR) or "").strip()
+    if named:
+        path = os.path.abspath(os.path.expanduser(named))
+        if not os.path.isfile(path):
+            raise ConfigError(f"{ENV_FILE_VAR} names a file that does not exist", file=path)
+        return path
+    if embedded:
+        return None
+    beside = os.path.join(os.path.dirname(os.path.abspath(config_dir)), ".env")
+    return beside if os.path.isfile(beside) else None
+
+
+class EnvironWithFile(Mapping[str, str]):
+    """The process environment, then a ``.env`` file's values for names it lacks.
+
+    Lookups consult ``os.environ`` live (a variable exported later is seen), and the
+    file is re-read when its size or modification time changes.
+    """
+
+    def __init__(self, path: str, base: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self._base = base
+        self._stamp: tuple[int, int] | None = None
+        self._values: dict[str, str] = {}
+
+    @property
+    def base(self) -> Mapping[str, str]:
+        return os.environ if self._base is None else self._base
+
+    def file_values(self) -> dict[str, str]:
+        """The file's variables (python-dotenv semantics), re-read if it changed."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._stamp, self._values = None, {}
+            return self._values
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._values = _read(self.path)
+            self._stamp = stamp
+        return self._values
+
+    def __getitem__(self, name: str) -> str:
+        base = self.base
+        if name in base:
+            return base[name]
+        return self.file_values()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.base or name in self.file_values()
+
+    def __iter__(self) -> Iterator[str]:
+        base = self.base
+        yield from base
+        for name in self.file_values():
+            if name not in base:
+                yield name
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _read(path: str) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    # interpolate: ${OTHER} inside the file resolves against the file and the real
+    # environment, as python-dotenv does for load_dotenv.
+    try:
+        values = dotenv_values(path, interpolate=True, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the .env file: {exc}", file=path) from None
+    # A bare `NAME` line (no '=') has no value: python-dotenv gives None; skip it.
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def aliased(environ: Mapping[str, str], name: str) -> str | None:
+    """``CONFIG_<NAME>`` (the seed's name) or its alias ``CFGCORE_<NAME>``.
+
+    Both set to different values is an error rather than a silent choice.
+    """
+    seed, ours = f"CONFIG_{name}", f"CFGCORE_{name}"
+    a, b = environ.get(seed), environ.get(ours)
+    if a and b and a.strip().lower() != b.strip().lower():
+        raise ConfigError(
+            f"{seed}={a!r} and {ours}={b!r} disagree: set only one of them", file="<environment>"
+        )
+    return a or b

@@ -1,0 +1,984 @@
+"""Migrate a legacy configuration file into a cfgcore configuration tree.
+
+>>> from cfgcore.migration import LegacyConfigMigrator
+>>> migrator = LegacyConfigMigrator()
+>>> config = migrator.migrate_from_legacy("legacy/app.ini")           # doctest: +SKIP
+>>> print(migrator.report)                                             # doctest: +SKIP
+
+Reads INI (``.ini``, ``.cfg``, ``.conf``), Java ``.properties``, ``.env`` files and flat
+JSON/YAML whose keys are dotted paths. Every legacy key becomes a flat dotted key
+(INI: ``section.key``; ``.env``: lower case, ``__`` as the dot) and is placed in the
+tree as follows:
+
+1. a mapping file (``mapping=``) renames keys exactly (``keys:``), moves groups by
+   prefix (``prefixes:``), strips an ``.env`` prefix (``env_prefix:``) and fills paths
+   the legacy file lacks (``defaults:``);
+2. a key that is a path of the bundled schema (:mod:`cfgcore.config.schema`), or of the
+   bundled configuration files for sections the schema leaves open (``server.port``),
+   stays where it is;
+3. otherwise a key whose first part is a schema section and whose last parts name
+   exactly one field inside it moves there: INI ``[music_streaming]`` /
+   ``premium_bitrate = 320`` becomes ``music_streaming.audio_quality.premium_bitrate``;
+   an ``.env`` key spelled with single underscores (``MUSIC_STREAMING_PREMIUM_BITRATE``)
+   is matched the same way;
+4. anything else is *unmapped*: reported, and left out of the result unless
+   ``keep_unmapped=True`` (then it stays at its own dotted path).
+
+Values are typed by the schema: the text ``"320"`` becomes the int the schema asks
+for, ``"yes"`` a bool, ``"aac, mp3"`` a list. Two legacy keys landing on one path are
+a *conflict*: the key that named the path exactly wins over an inferred one, the later
+key over the earlier, and both are reported.
+
+Bad input raises :class:`cfgcore.ConfigError` naming the file and line: binary or
+non-UTF-8 content, files over ``max_bytes``, duplicate keys and lines that cannot be
+parsed (every problem of the file at once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import msgspec.inspect as mi
+
+from cfgcore.config.schema import ConfigSchema
+from cfgcore.errors import ConfigError, Problem
+
+__all__ = [
+    "LegacyConfigMigrator",
+    "Migration",
+    "MigrationReport",
+    "Conflict",
+    "LEGACY_FORMATS",
+    "read_legacy",
+]
+
+#: File extensions and the legacy format each one is read as.
+LEGACY_FORMATS = {
+    ".ini": "ini",
+    ".cfg": "ini",
+    ".conf": "ini",
+    ".properties": "properties",
+    ".env": "env",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+}
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LegacyEntry:
+    """One key of a legacy file: its flat dotted key, value and where it was."""
+
+    key: str
+    value: Any
+    line: int | None
+    raw_key: str  # the key as written (before lower-casing / ``__`` -> ``.``)
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def _format_for(path: str) -> str:
+    base = os.path.basename(path).lower()
+    if base == ".env" or base.startswith(".env.") or base.endswith(".env"):
+        return "env"
+    fmt = LEGACY_FORMATS.get(os.path.splitext(base)[1])
+    if fmt is None:
+        raise ConfigError(
+            "unknown legacy format (use .ini/.cfg/.conf, .properties, .env, .json, .yaml)",
+            file=path,
+        )
+    return fmt
+
+
+def _read_text(path: str, max_bytes: int) -> str:
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise ConfigError(
+                f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for a legacy "
+                "configuration (pass max_bytes= to raise it)",
+                file=path,
+            )
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if len(raw) > max_bytes:  # grew while we looked, or a device that reports no size
+        raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw[:nul].count(b"\n") + 1
+        raise ConfigError(
+            [Problem("", "binary content (NUL byte): not a text file", file=path, line=line)]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [Problem("", f"not UTF-8 text (byte {exc.start})", file=path, line=line)]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _check_duplicates(entries: list[LegacyEntry], path: str, problems: list[Problem]) -> None:
+    first: dict[str, LegacyEntry] = {}
+    for e in entries:
+        seen = first.get(e.key)
+        if seen is None:
+            first[e.key] = e
+        else:
+            problems.append(
+                Problem(
+                    e.key,
+                    f"duplicate key (first set on line {seen.line})",
+                    file=path,
+                    line=e.line,
+                )
+            )
+
+
+_INI_SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$")
+_INI_KEY = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s?(.*)$")
+_INI_INLINE_COMMENT = re.compile(r"\s[;#]")
+
+
+def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """INI as configparser reads it (keys lower-cased, ``=`` or ``:``, ``;``/``#``
+    comments, indented continuation lines), plus inline comments after whitespace, but
+    strict: duplicate sections and keys are errors with their line instead of a silent
+    last-wins."""
+    section = ""
+    sections: dict[str, int] = {}
+    last: list[Any] | None = None  # [key, value, line, raw] of the entry being continued
+    pending: list[list[Any]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if line[0] in " \t" and last is not None:
+            last[1] = f"{last[1]}\n{stripped}"
+            continue
+        m = _INI_SECTION.match(stripped)
+        if m:
+            name = m.group(1)
+            key = name.lower()
+            if not name:
+                problems.append(Problem("", "empty section name", file=path, line=n))
+            elif key in sections:
+                problems.append(
+                    Problem(
+                        name,
+                        f"duplicate section (first on line {sections[key]})",
+                        file=path,
+                        line=n,
+                    )
+                )
+            sections.setdefault(key, n)
+            section = "" if key == "default" else key
+            last = None
+            continue
+        m = _INI_KEY.match(stripped)
+        if not m:
+            problems.append(
+                Problem(section, f"cannot parse line: {_excerpt(stripped)}", file=path, line=n)
+            )
+            last = None
+            continue
+        raw = m.group(1).strip()
+        dotted = f"{section}.{raw.lower()}" if section else raw.lower()
+        # An inline comment needs whitespace before its ';' or '#' ("a#b" is a value).
+        value = _INI_INLINE_COMMENT.split(m.group(2), maxsplit=1)[0].strip()
+        last = [dotted, value, n, raw]
+        pending.append(last)
+    return [LegacyEntry(k, v, ln, raw) for k, v, ln, raw in pending]
+
+
+_PROP_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape_properties(s: str, path: str, n: int, problems: list[Problem]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c != "\\" or i + 1 == len(s):
+            out.append(c)
+            i += 1
+            continue
+        nxt = s[i + 1]
+        if nxt == "u":
+            digits = s[i + 2 : i + 6]
+            if len(digits) == 4 and all(ch in "0123456789abcdefABCDEF" for ch in digits):
+                out.append(chr(int(digits, 16)))
+                i += 6
+                continue
+            problems.append(Problem("", f"malformed \\u escape: {_excerpt(s)}", file=path, line=n))
+            i += 2
+            continue
+        out.append(_PROP_ESCAPES.get(nxt, nxt))
+        i += 2
+    return "".join(out)
+
+
+def _parse_properties(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """Java ``.properties`` (java.util.Properties.load): ``key=value``, ``key: value`` or
+    ``key value``; ``#``/``!`` comments; a trailing backslash continues the line;
+    ``\\uXXXX`` and the usual escapes. Keys are kept as written (case matters)."""
+    entries: list[LegacyEntry] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        start = n + 1
+        line = lines[n].lstrip()
+        n += 1
+        if not line or line[0] in "#!":
+            continue
+        # Join continuation lines: an odd number of trailing backslashes continues.
+        while (len(line) - len(line.rstrip("\\"))) % 2 == 1:
+            line = line[:-1]
+            if n >= len(lines):
+                break
+            line += lines[n].lstrip()
+            n += 1
+        # The key ends at the first unescaped '=', ':' or whitespace.
+        i = 0
+        while i < len(line) and line[i] not in "=: \t\f":
+            i += 2 if line[i] == "\\" else 1
+        raw_key = line[:i]
+        rest = line[i:].lstrip(" \t\f")
+        if rest[:1] in ("=", ":"):
+            rest = rest[1:].lstrip(" \t\f")
+        key = _unescape_properties(raw_key, path, start, problems)
+        if not key:
+            problems.append(
+                Problem("", f"cannot parse line: {_excerpt(line)}", file=path, line=start)
+            )
+            continue
+        value = _unescape_properties(rest, path, start, problems)
+        entries.append(LegacyEntry(key, value, start, raw_key))
+    return entries
+
+
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(.*)$")
+_DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def _parse_env(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """``.env`` files as docker compose and python-dotenv read them: ``KEY=value``,
+    optional ``export``, single quotes (literal), double quotes (escapes, may span
+    lines), and ``#`` comments (after whitespace in an unquoted value)."""
+    entries: list[LegacyEntry] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        start = n + 1
+        stripped = lines[n].strip()
+        n += 1
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = _ENV_LINE.match(stripped)
+        if not m:
+            problems.append(
+                Problem("", f"cannot parse line: {_excerpt(stripped)}", file=path, line=start)
+            )
+            continue
+        name, rest = m.group(1), m.group(2)
+        if rest[:1] in ("'", '"'):
+            quote = rest[0]
+            body = rest[1:]
+            # A double-quoted value may continue over several lines until its close.
+            while True:
+                end = _closing_quote(body, quote)
+                if end >= 0 or quote == "'" or n >= len(lines):
+                    break
+                body += "\n" + lines[n]
+                n += 1
+            if end < 0:
+                problems.append(Problem(name, f"unterminated {quote} quote", file=path, line=start))
+                continue
+            tail = body[end + 1 :].strip()
+            if tail and not tail.startswith("#"):
+                problems.append(
+                    Problem(
+                        name,
+                        f"text after the closing quote: {_excerpt(tail)}",
+                        file=path,
+                        line=start,
+                    )
+                )
+                continue
+            value = body[:end]
+            if quote == '"':
+                value = re.sub(
+                    r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), value
+                )
+        else:
+            value = re.split(r"\s+#", rest, maxsplit=1)[0].strip()
+        key = name.lower().replace("__", ".")
+        entries.append(LegacyEntry(key, value, start, name))
+    return entries
+
+
+def _closing_quote(body: str, quote: str) -> int:
+    i = 0
+    while i < len(body):
+        if body[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if body[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _flatten(
+    tree: Any, prefix: str, lines: Mapping[tuple[str, ...], int], parts: tuple[str, ...]
+) -> Iterator[LegacyEntry]:
+    for k, v in tree.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        p = (*parts, str(k))
+        if isinstance(v, dict) and v:
+            yield from _flatten(v, key, lines, p)
+        else:
+            yield LegacyEntry(key, v, lines.get(p), str(k))
+
+
+def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """Flat JSON/YAML with dotted keys (nested mappings are flattened too)."""
+    from cfgcore.config.files import _line_index  # key path -> line, for the report
+
+    if fmt == "json":
+        dupes: list[str] = []
+
+        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for k, v in items:
+                if k in out:
+                    dupes.append(k)
+                out[k] = v
+            return out
+
+        try:
+            data = json.loads(text, object_pairs_hook=pairs) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            problems.append(Problem("", f"invalid JSON: {exc.msg}", file=path, line=exc.lineno))
+            return []
+        for k in dupes:
+            hits = [i + 1 for i, ln in enumerate(text.splitlines()) if f'"{k}"' in ln]
+            problems.append(
+                Problem(
+                    k,
+                    "duplicate key" + (f" (first set on line {hits[0]})" if len(hits) > 1 else ""),
+                    file=path,
+                    line=hits[-1] if hits else None,
+                )
+            )
+    else:
+        from cfgcore.yamlio import load_yaml
+
+        try:
+            data = load_yaml(text, file=path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return []
+        if data is None:
+            data = {}
+    if not isinstance(data, dict):
+        problems.append(
+            Problem("", f"the top level must be a mapping, got {type(data).__name__}", file=path)
+        )
+        return []
+    lines = _line_index(text, fmt)
+    return list(_flatten(data, "", lines, ()))
+
+
+def _excerpt(s: str, limit: int = 60) -> str:
+    s = s.replace("\n", "\\n")
+    return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def read_legacy(
+    path: str | os.PathLike[str], *, format: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[LegacyEntry]:
+    """The entries of a legacy file in file order, or ConfigError listing every problem
+    (each with the file and line)."""
+    name = os.fspath(path)
+    fmt = format or _format_for(name)
+    text = _read_text(name, max_bytes)
+    problems: list[Problem] = []
+    if fmt == "ini":
+        entries = _parse_ini(text, name, problems)
+    elif fmt == "properties":
+        entries = _parse_properties(text, name, problems)
+    elif fmt == "env":
+        entries = _parse_env(text, name, problems)
+    elif fmt in ("json", "yaml"):
+        entries = _parse_structured(text, fmt, name, problems)
+    else:
+        raise ConfigError(f"unknown legacy format {format!r}", file=name)
+    _check_duplicates(entries, name, problems)
+    if problems:
+        raise ConfigError(problems)
+    return entries
+
+
+# ----------------------------------------------------------------------------- the schema
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """What the schema accepts at one path: a tuple of kinds, tried in order."""
+
+    kinds: tuple[str, ...]  # "bool", "int", "float", "str", "list", "dict", "any"
+    item: _Leaf | None = None  # element type of a list
+    literals: tuple[Any, ...] = ()
+
+
+def _leaf_of(t: Any) -> _Leaf:
+    if isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(t, mi.UnionType):
+        kinds: list[str] = []
+        item = None
+        literals: tuple[Any, ...] = ()
+        for o in t.types:
+            if isinstance(o, mi.NoneType):
+                continue
+            sub = _leaf_of(o)
+            kinds += [k for k in sub.kinds if k not in kinds]
+            item = item or sub.item
+            literals += sub.literals
+        return _Leaf(tuple(kinds), item, literals)
+    if isinstance(t, mi.BoolType):
+        return _Leaf(("bool",))
+    if isinstance(t, mi.IntType):
+        return _Leaf(("int",))
+    if isinstance(t, mi.FloatType):
+        return _Leaf(("float",))
+    if isinstance(t, mi.StrType):
+        return _Leaf(("str",))
+    if isinstance(t, mi.LiteralType):
+        return _Leaf(("str",), literals=tuple(t.values))
+    if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
+        return _Leaf(("list",), item=_leaf_of(t.item_type))
+    if isinstance(t, (mi.DictType, mi.StructType)):
+        return _Leaf(("dict",))
+    return _Leaf(("any",))
+
+
+@cache
+def schema_paths() -> dict[str, _Leaf]:
+    """Every leaf path of :class:`cfgcore.config.schema.ConfigSchema` (``*`` for the key of
+    an open mapping such as ``data_sources``) and what it accepts."""
+    out: dict[str, _Leaf] = {}
+
+    def walk(t: Any, prefix: str, seen: tuple[type, ...]) -> None:
+        if isinstance(t, mi.Metadata):
+            t = t.type
+        if isinstance(t, mi.UnionType):
+            structs = [o for o in t.types if isinstance(o, (mi.StructType, mi.DictType))]
+            if len(structs) == 1:
+                walk(structs[0], prefix, seen)
+                return
+        if isinstance(t, mi.StructType) and t.cls not in seen:
+            for f in t.fields:
+                walk(
+                    f.type, f"{prefix}.{f.encode_name}" if prefix else f.encode_name, (*seen, t.cls)
+                )
+            return
+        if isinstance(t, mi.DictType) and isinstance(_unwrap(t.value_type), mi.StructType):
+            walk(t.value_type, f"{prefix}.*", seen)
+            return
+        out[prefix] = _leaf_of(t)
+
+    walk(mi.type_info(ConfigSchema), "", ())
+    return out
+
+
+def _kind_of_value(value: Any) -> _Leaf:
+    if isinstance(value, bool):
+        return _Leaf(("bool",))
+    if isinstance(value, int):
+        return _Leaf(("int", "float"))
+    if isinstance(value, float):
+        return _Leaf(("float",))
+    if isinstance(value, list):
+        items = {type(v) for v in value}
+        return _Leaf(("list",), item=_kind_of_value(value[0]) if len(items) == 1 else None)
+    if isinstance(value, dict):
+        return _Leaf(("dict",))
+    return _Leaf(("str",))
+
+
+@cache
+def known_paths() -> dict[str, _Leaf]:
+    """The targets a legacy key can land on: every schema path, plus every key of the
+    bundled configuration (``defaults/config/*.yaml``) that the schema does not
+    describe (``server.port``, ``app.name``), typed by its bundled value."""
+    from cfgcore.config.files import parse_text
+    from cfgcore.config.manager import default_config_dir
+
+    out = dict(schema_paths())
+    directory = default_config_dir()
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                walk(v, path)
+            elif path not in out and not any(_matches(p, path) for p in out if "*" in p):
+                out[path] = _kind_of_value(v)
+
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".yaml"):
+            full = os.path.join(directory, name)
+            with open(full, encoding="utf-8") as fh:
+                walk(parse_text(fh.read(), "yaml", full), "")
+    return out
+
+
+def _unwrap(t: Any) -> Any:
+    while isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(t, mi.UnionType):
+        structs = [o for o in t.types if isinstance(_unwrap(o), mi.StructType)]
+        if len(structs) == 1:
+            return _unwrap(structs[0])
+    return t
+
+
+def _matches(pattern: str, path: str) -> bool:
+    a, b = pattern.split("."), path.split(".")
+    return len(a) == len(b) and all(x == "*" or x == y for x, y in zip(a, b, strict=True))
+
+
+def _leaf_for(path: str) -> _Leaf | None:
+    paths = known_paths()
+    leaf = paths.get(path)
+    if leaf is not None:
+        return leaf
+    if "*" not in path:
+        for pattern, leaf in paths.items():
+            if "*" in pattern and _matches(pattern, path):
+                return leaf
+    return None
+
+
+@cache
+def _sections() -> frozenset[str]:
+    return frozenset(p.split(".", 1)[0] for p in known_paths())
+
+
+def _infer_target(key: str) -> tuple[str | None, list[str]]:
+    """(schema path, []) for a key that names one schema leaf by its section and its
+    last parts; (None, candidates) when it names several or none."""
+    parts = key.split(".")
+    if _leaf_for(key) is not None:
+        return key, []
+    paths = [p for p in known_paths() if "*" not in p]
+    if len(parts) >= 2 and parts[0] in _sections():
+        tail = "." + ".".join(parts[1:])
+        hits = [p for p in paths if p.startswith(parts[0] + ".") and p.endswith(tail)]
+        if len(hits) == 1:
+            return hits[0], []
+        if hits:
+            return None, sorted(hits)
+    if len(parts) == 1 and "_" in key:
+        # .env keys with single underscores: MUSIC_STREAMING_PREMIUM_BITRATE.
+        hits = [p for p in paths if p.replace(".", "_") == key]
+        if not hits:
+            hits = [
+                p
+                for p in paths
+                if key.startswith(p.split(".", 1)[0] + "_")
+                and key.endswith("_" + p.rsplit(".", 1)[-1])
+                and _subsequence(key, p)
+            ]
+        if len(hits) == 1:
+            return hits[0], []
+        if hits:
+            return None, sorted(hits)
+    return None, []
+
+
+def _subsequence(key: str, path: str) -> bool:
+    """True if ``key`` is the path's section, some of its middle parts and its leaf,
+    joined with underscores (``music_streaming_premium_bitrate``)."""
+    parts = path.split(".")
+    words = key
+    if not words.startswith(parts[0] + "_") or not words.endswith("_" + parts[-1]):
+        return False
+    middle = words[len(parts[0]) + 1 : len(words) - len(parts[-1]) - 1]
+    if middle == "":
+        return True
+    # The middle must be an in-order selection of the path's middle parts.
+    pos = 0
+    pieces = parts[1:-1]
+    for piece in pieces:
+        if middle[pos:].startswith(piece):
+            pos += len(piece)
+            if pos == len(middle):
+                return True
+            if middle[pos] != "_":
+                return False
+            pos += 1
+    return pos >= len(middle)
+
+
+# ----------------------------------------------------------------------------- typing
+
+_TRUE = {"true", "yes", "on", "1", "enabled"}
+_FALSE = {"false", "no", "off", "0", "disabled"}
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
+
+
+def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:
+    """(typed value, None) or (value unchanged, why it could not be typed)."""
+    if leaf is None:
+        return (_infer(value) if isinstance(value, str) else value), None
+    kinds = leaf.kinds
+    if not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool) and "int" not in kinds:
+            if "float" in kinds:
+                return float(value), None
+        if isinstance(value, list) and leaf.item is not None:
+            return [_convert(v, leaf.item)[0] for v in value], None
+        return value, None
+    text = value.strip()
+    if text.startswith("${"):
+        return text, None  # an environment reference: typed after substitution
+    for kind in kinds:
+        if kind == "int" and _INT.match(text):
+            return int(text), None
+        if kind == "float" and _FLOAT.match(text):
+            return float(text), None
+        if kind == "bool" and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE, None
+        if kind == "list":
+            if text.startswith("["):
+                try:
+                    items = json.loads(text)
+                except ValueError:
+                    return value, "not a JSON array"
+            else:
+                items = [s.strip() for s in text.split(",") if s.strip()]
+            if isinstance(items, list):
+                return [_convert(v, leaf.item)[0] for v in items], None
+        if kind == "dict" and text.startswith("{"):
+            try:
+                return json.loads(text), None
+            except ValueError:
+                return value, "not a JSON object"
+        if kind in ("str", "any"):
+            return (value if kind == "str" else _infer(value)), None
+    want = " or ".join(kinds)
+    return value, f"{_excerpt(value)} is not {want}"
+
+
+def _infer(text: str) -> Any:
+    """Type a value the schema does not describe: ints, floats, true/false; else text."""
+    t = text.strip()
+    if _INT.match(t):
+        return int(t)
+    if _FLOAT.match(t) and any(c in t for c in ".eE"):
+        return float(t)
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    return text
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Several legacy keys landed on one path; ``chosen`` is the one kept."""
+
+    path: str
+    keys: tuple[str, ...]
+    chosen: str
+    reason: str
+
+
+@dataclass
+class MigrationReport:
+    """What a migration did with every legacy key.
+
+    ``mapped``: legacy key -> new path; ``unmapped``: legacy key -> why (kept at its own
+    path only with ``keep_unmapped``); ``conflicts``; ``defaulted``: path -> value from
+    the mapping file's ``defaults``; ``untyped``: path -> why the value could not be
+    given the schema's type (kept as text; validation reports it).
+    """
+
+    source: str
+    format: str
+    mapped: dict[str, str] = field(default_factory=dict)
+    unmapped: dict[str, str] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    defaulted: dict[str, Any] = field(default_factory=dict)
+    untyped: dict[str, str] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the CLI writes it next to the migrated file)."""
+        return {
+            "source": self.source,
+            "format": self.format,
+            "mapped": self.mapped,
+            "unmapped": self.unmapped,
+            "conflicts": [
+                {"path": c.path, "keys": list(c.keys), "chosen": c.chosen, "reason": c.reason}
+                for c in self.conflicts
+            ],
+            "defaulted": self.defaulted,
+            "untyped": self.untyped,
+            "dropped": self.dropped,
+        }
+
+    def _where(self, key: str) -> str:
+        line = self.lines.get(key)
+        return f"{self.source}:{line}" if line else self.source
+
+    def __str__(self) -> str:
+        out = [
+            f"{self.source} ({self.format}): {len(self.mapped)} mapped, "
+            f"{len(self.unmapped)} unmapped, {len(self.conflicts)} conflicting, "
+            f"{len(self.defaulted)} defaulted"
+        ]
+        for key, path in self.mapped.items():
+            out.append(f"  mapped     {key} -> {path}" if key != path else f"  mapped     {key}")
+        for key, why in self.unmapped.items():
+            out.append(f"  unmapped   {key} ({self._where(key)}): {why}")
+        for c in self.conflicts:
+            out.append(f"  conflict   {c.path}: {', '.join(c.keys)}; kept {c.chosen} ({c.reason})")
+        for path, value in self.defaulted.items():
+            out.append(f"  defaulted  {path} = {value!r}")
+        for path, why in self.untyped.items():
+            out.append(f"  untyped    {path}: {why}")
+        for key in self.dropped:
+            out.append(f"  dropped    {key} (mapping file)")
+        return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """The result of :meth:`LegacyConfigMigrator.migrate`: the tree and the report."""
+
+    config: dict[str, Any]
+    report: MigrationReport
+
+
+# ----------------------------------------------------------------------------- mapping
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    keys: dict[str, str | None]
+    prefixes: list[tuple[str, str]]
+    defaults: dict[str, Any]
+    env_prefix: str
+
+
+_MAPPING_FIELDS = {"keys", "prefixes", "defaults", "env_prefix"}
+
+
+def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _Mapping:
+    """Read and check a mapping file (YAML or JSON) or an already-loaded mapping::
+
+    keys:        {legacy.key: new.dotted.path, unwanted.key: null}
+    prefixes:    {"audio.": "music_streaming.audio_quality."}
+    defaults:    {music_streaming.audio_quality.default_codec: aac}
+    env_prefix:  APP_
+    """
+    if source is None:
+        return _Mapping({}, [], {}, "")
+    file = None
+    if isinstance(source, Mapping):
+        data: Any = source
+    else:
+        from cfgcore.yamlio import load_yaml
+
+        file = os.fspath(source)
+        data = load_yaml(_read_text(file, DEFAULT_MAX_BYTES), file=file) or {}
+    problems: list[Problem] = []
+    if not isinstance(data, Mapping):
+        raise ConfigError("a mapping file holds a mapping", file=file)
+    for k in data:
+        if k not in _MAPPING_FIELDS:
+            problems.append(
+                Problem(str(k), f"unknown field (use {', '.join(sorted(_MAPPING_FIELDS))})", file)
+            )
+
+    def table(name: str) -> dict[str, Any]:
+        value = data.get(name) or {}
+        if not isinstance(value, Mapping):
+            problems.append(Problem(name, "expected a mapping", file))
+            return {}
+        return {str(k): v for k, v in value.items()}
+
+    keys = table("keys")
+    for k, v in keys.items():
+        if v is not None and (not isinstance(v, str) or not v or ".." in v):
+            problems.append(Problem(f"keys.{k}", "expected a dotted path or null", file))
+    prefixes = table("prefixes")
+    for k, v in prefixes.items():
+        if not isinstance(v, str):
+            problems.append(Problem(f"prefixes.{k}", "expected a dotted prefix", file))
+    env_prefix = data.get("env_prefix") or ""
+    if not isinstance(env_prefix, str):
+        problems.append(Problem("env_prefix", "expected a string", file))
+    if problems:
+        raise ConfigError(problems)
+    # Longest prefix first, so a specific move beats a general one.
+    ordered = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
+    return _Mapping(keys, ordered, table("defaults"), str(env_prefix))
+
+
+# ----------------------------------------------------------------------------- migrator
+
+
+def _set(tree: dict[str, Any], path: str, value: Any) -> str | None:
+    """Set a dotted path; the clashing path if a value sits where a section must go."""
+    parts = path.split(".")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return ".".join(parts[: i + 1])
+        node = child
+    if isinstance(node.get(parts[-1]), dict):
+        return path
+    node[parts[-1]] = value
+    return None
+
+
+class LegacyConfigMigrator:
+    """Turns a legacy INI, .properties, .env or flat JSON/YAML file into a cfgcore
+    configuration tree (see the module docstring for the rules).
+
+    ``mapping``: a mapping file path or mapping (renames, prefix moves, defaults);
+    ``keep_unmapped``: keep keys that match nothing at their own dotted path;
+    ``max_bytes``: refuse larger files; ``base``: a complete configuration to lay the
+    migrated keys over (``manager.config``), because
+    :meth:`~cfgcore.config.manager.ConfigurationManager.apply_migrated_config` replaces the
+    whole active tree. After each call, :attr:`report` describes the last migration.
+    """
+
+    def __init__(
+        self,
+        mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        keep_unmapped: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        base: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._mapping = load_mapping(mapping)
+        self.base = base
+        self.keep_unmapped = keep_unmapped
+        self.max_bytes = max_bytes
+        self.report: MigrationReport | None = None
+
+    def migrate_from_legacy(self, legacy_config_path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The configuration tree for a legacy file; :attr:`report` says what was done."""
+        return self.migrate(legacy_config_path).config
+
+    def migrate(self, path: str | os.PathLike[str], *, format: str | None = None) -> Migration:
+        """Migrate ``path``: the configuration tree and its :class:`MigrationReport`."""
+        name = os.fspath(path)
+        fmt = format or _format_for(name)
+        entries = read_legacy(name, format=fmt, max_bytes=self.max_bytes)
+        report = MigrationReport(source=name, format=fmt)
+        m = self._mapping
+        # path -> (legacy key, exact?, value): exact names win over inferred ones.
+        # target path -> [(legacy key, names the path exactly?, raw value)], file order
+        candidates: dict[str, list[tuple[str, bool, Any]]] = {}
+        for e in entries:
+            report.lines[e.key] = e.line or 0
+            target, exact, why = self._target(e, fmt)
+            if target is None:
+                report.unmapped[e.key] = why
+                if not self.keep_unmapped:
+                    continue
+                target, exact = e.key, True
+            else:
+                report.mapped[e.key] = target
+            candidates.setdefault(target, []).append((e.key, exact, e.value))
+        placed: dict[str, tuple[str, Any]] = {}  # target -> (legacy key, typed value)
+        for target, found in candidates.items():
+            named = [c for c in found if c[1]]
+            key, _, raw = (named or found)[-1]  # exact beats inferred; then the later key
+            if len(found) > 1:
+                reason = (
+                    "names the path exactly" if named and len(named) < len(found) else "set last"
+                )
+                report.conflicts.append(Conflict(target, tuple(c[0] for c in found), key, reason))
+            value, problem = _convert(raw, _leaf_for(target))
+            if problem:
+                report.untyped[target] = problem
+            placed[target] = (key, value)
+        config: dict[str, Any] = {}
+        for target, (key, value) in placed.items():
+            clash = _set(config, target, value)
+            if clash is None:
+                continue
+            # Either a value already sits at ``clash`` (a prefix of target), or target
+            # itself already holds a section: name the key that got there first.
+            if clash != target:
+                other = placed[clash][0] if clash in placed else clash
+            else:
+                other = next(
+                    (k for t, (k, _) in placed.items() if t.startswith(target + ".")), target
+                )
+            report.conflicts.append(
+                Conflict(clash, (other, key), other, "a value and a section on one path")
+            )
+            report.mapped.pop(key, None)
+            report.unmapped[key] = f"{clash} is both a value and a section"
+        for path, value in m.defaults.items():
+            if path not in placed and not any(t.startswith(path + ".") for t in placed):
+                typed, _ = _convert(value, _leaf_for(path))
+                if _set(config, path, typed) is None:
+                    report.defaulted[path] = typed
+        if self.base is not None:
+            from cfgcore.config.tree import deep_merge, thaw
+
+            config = deep_merge(thaw(self.base), config)
+        self.report = report
+        return Migration(config, report)
+
+    def _target(self, e: LegacyEntry, fmt: str) -> tuple[str | None, bool, str]:
+        m = self._mapping
+        key = e.key
+        if fmt == "env" and m.env_prefix and e.raw_key.startswith(m.env_prefix):
+            key = e.raw_key[len(m.env_prefix) :].lower().replace("__", ".")
+        for candidate in (e.key, e.raw_key, key):
+            if candidate in m.keys:
+                new = m.keys[candidate]
+                if new is None:
+                    return None, False, "dropped by the mapping file"
+                return new, True, ""
+        for old, new in m.prefixes:
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        target, candidates = _infer_target(key)
+        if target is not None:
+            return target, target == key, ""
+        if candidates:
+            return None, False, "ambiguous: could be " + ", ".join(candidates)
+        section = key.split(".", 1)[0]
+        if section in _sections():
+            return None, False, f"no field of the schema's {section} section matches"
+        return None, False, "not in the schema or the bundled configuration"

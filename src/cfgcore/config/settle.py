@@ -1,0 +1,80 @@
+"""Settling: read a set of files only once their writer has finished with them.
+
+A watcher hears about the first write of a change; a writer may not be done yet (a
+file written in chunks, or several files one after another). Hot reload (the
+configuration manager's watchers and poll, and the dynamic-config manager's flag-file
+watcher) therefore waits until the inputs have stopped changing before reading them,
+and checks after reading that they did not change meanwhile. Kept free of heavy
+imports: the configuration manager imports it at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "is_settled", "wait_until_settled"]
+
+# A watched input goes live only once no input has changed for this long. A writer that
+# writes a file in chunks, or several files one after another (base.yaml, then
+# development.yaml), is then read after its last write, not between two of them, as
+# long as its writes are less than this apart. Programs write consecutive files 1-30 ms
+# apart; 100 ms leaves room for a busy machine delaying the writer, and for the coarse
+# clock file timestamps use (a few ms), at the cost of that much reload latency.
+DEFAULT_SETTLE_MS = 100
+_SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
+
+
+def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int], ...]:
+    """``(path, inode, size, mtime_ns)`` of each existing file among ``paths``.
+
+    ``os.stat`` follows symlinks, so a ConfigMap's ``..data`` swap changes the inode.
+    """
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def wait_until_settled(
+    take: Callable[[], tuple[Any, ...]], settle_ms: int, *, windows: int = _SETTLE_WINDOWS
+) -> tuple[Any, ...] | None:
+    """Wait until the files ``take()`` fingerprints (see :func:`file_fingerprint`) are
+    stable; return that fingerprint, or None if they kept changing for ``windows``
+    settle periods (the caller keeps what it has and retries later).
+
+    Stable means: no file was modified in the last ``settle_ms``, or the fingerprint
+    stayed identical over a whole ``settle_ms`` (which also covers a file whose
+    timestamp is in the future, as clock skew on a network filesystem can make it).
+    Runs on watcher threads only: an explicit reload never waits.
+    """
+    current = take()
+    if settle_ms <= 0:
+        return current
+    settle_ns = settle_ms * 1_000_000
+    for _ in range(windows):
+        newest = max((entry[3] for entry in current), default=0)
+        age = time.time_ns() - newest
+        if age >= settle_ns:
+            return current
+        time.sleep(min(settle_ns - age, settle_ns) / 1e9)
+        again = take()
+        if again == current:
+            return current
+        current = again
+    return None
+
+
+def is_settled(fingerprint: tuple[Any, ...], settle_ms: int) -> bool:
+    """True if no file in ``fingerprint`` was modified in the last ``settle_ms``: a
+    later write then gets a later timestamp, so the fingerprint is a safe key for
+    "this exact input" (two writes within one tick of the coarse file clock, with the
+    same size, would otherwise look alike)."""
+    newest = max((entry[3] for entry in fingerprint), default=0)
+    return time.time_ns() - newest >= settle_ms * 1_000_000

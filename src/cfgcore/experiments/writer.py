@@ -1,0 +1,167 @@
+"""Off-thread batching for the request path's records (exposures, metric events).
+
+The request thread only appends a tuple to a :class:`collections.deque` (atomic under
+the GIL, no lock, no condition variable, no wake-up): a daemon thread polls the deque,
+and hands records to ``deliver`` in small batches, sleeping for zero seconds between
+batches. That sleep releases the GIL, so a request thread waiting for it gets it after
+one small batch instead of after the interpreter's switch interval (5 ms): writing a
+backlog never stalls a request by more than one batch's work.
+
+A bounded backlog: when ``max_pending`` records wait, new ones are dropped and counted
+(``dropped``), never silently. :meth:`flush` and :meth:`close` wait until every record
+appended before them was delivered (or its delivery failed).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from cfgcore.runtime.forks import after_fork_in_child
+
+log = logging.getLogger("cfgcore.experiments")
+
+#: How long the writer sleeps when there is nothing to write (seconds).
+POLL_INTERVAL = 0.02
+
+
+class BackgroundWriter:
+    """Deliver appended records on a daemon thread, in batches of ``batch_size``.
+
+    ``deliver(batch)`` runs on the writer thread (or on the caller's, inside
+    :meth:`flush` when no writer runs); an exception from it is logged and counted in
+    ``errors`` and the batch counts as done.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[list[Any]], None],
+        *,
+        name: str,
+        max_pending: int = 100_000,
+        batch_size: int = 64,
+    ) -> None:
+        self._deliver = deliver
+        self.name = name
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self._pending: collections.deque[Any] = collections.deque()
+        self.appended = 0  # accepted records
+        self.done = 0  # delivered or failed
+        self.dropped = 0
+        self.errors = 0
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()  # one batch at a time, in order
+        self.closed = False
+        _WRITERS.add(self)
+
+    def append(self, record: Any) -> bool:
+        """Queue ``record`` (the request path: no lock, no wait). False if dropped."""
+        pending = self._pending
+        if self.closed or len(pending) >= self.max_pending:
+            self.dropped += 1
+            return False
+        pending.append(record)
+        self.appended += 1
+        if self._thread is None:
+            self._start()
+        return True
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self.closed:
+                t = threading.Thread(target=self._run, name=self.name, daemon=True)
+                t.start()
+                self._thread = t
+
+    def _run(self) -> None:
+        while True:
+            if not self._write_some():
+                if self.closed and not self._pending:
+                    return
+                time.sleep(POLL_INTERVAL)
+            else:
+                time.sleep(0)  # let a waiting request thread have the GIL
+
+    def _write_some(self) -> int:
+        """Deliver one batch; the number of records taken (0: nothing pending)."""
+        pending = self._pending
+        with self._deliver_lock:
+            batch = []
+            pop = pending.popleft
+            try:
+                for _ in range(self.batch_size):
+                    batch.append(pop())
+            except IndexError:
+                pass
+            if not batch:
+                return 0
+            try:
+                self._deliver(batch)
+            except Exception:
+                self.errors += 1
+                log.exception("%s: %d records could not be written", self.name, len(batch))
+            self.done += len(batch)
+            return len(batch)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every record appended so far is delivered; False on timeout.
+
+        Without a live writer thread (not started, or after a fork) the caller's
+        thread delivers them.
+        """
+        target = self.appended
+        deadline = time.monotonic() + timeout
+        while self.done < target:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                if not self._write_some():
+                    break
+                continue
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Refuse new records, deliver the pending ones, stop the thread."""
+        self.closed = True
+        ok = self.flush(timeout)
+        thread = self._thread
+        if thread is not None:
+            thread.join(max(0.0, min(timeout, POLL_INTERVAL * 10)))
+        return ok
+
+    def _after_fork_in_child(self) -> None:
+        # The writer thread does not exist in a forked child and a lock held at fork
+        # time would stay held: start afresh. Records still pending are the parent's.
+        self._pending = collections.deque()
+        self._start_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._thread = None
+        self.appended = self.done = 0
+
+
+_WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+def _reset_writers_after_fork() -> None:
+    for writer in list(_WRITERS):
+        writer._after_fork_in_child()
+
+
+def _flush_at_exit() -> None:
+    # Daemon threads die with the interpreter: write what is pending first.
+    for writer in list(_WRITERS):
+        writer.flush(timeout=2.0)
+
+
+after_fork_in_child(_reset_writers_after_fork)
+atexit.register(_flush_at_exit)

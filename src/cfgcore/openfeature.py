@@ -1,0 +1,370 @@
+"""An OpenFeature provider that answers from a cfgcore :class:`~cfgcore.engine.Engine`.
+
+>>> from openfeature import api                                   # doctest: +SKIP
+>>> from cfgcore.openfeature import CfgcoreProvider               # doctest: +SKIP
+>>> api.set_provider(CfgcoreProvider(cfgcore.Engine.from_file("flags.yaml")))  # doctest: +SKIP
+>>> client = api.get_client()                                     # doctest: +SKIP
+>>> client.get_boolean_value("enhanced_anomaly_detection", False,
+...     EvaluationContext("user-1", {"user_segment": "premium", "region": "EU"}))  # doctest: +SKIP
+
+Needs the ``openfeature-sdk`` package (``pip install 'cfgcore[openfeature]'``).
+
+Semantics of the mapping, which the OpenFeature specification leaves to providers:
+
+* The evaluation context becomes a cfgcore context: its attributes as they are, plus
+  ``targeting_key`` (one of the default bucketing attributes, after ``user_id``).
+  Pass ``context=`` to map it differently (an importer's own context function).
+* The served value must have the requested type: a bool for boolean, a str for
+  string, an int (not a bool) for integer, an int or float for float (returned as a
+  float), a mapping or array for object. Anything else is ``TYPE_MISMATCH`` with the
+  caller's default. Objects come back as plain, mutable ``dict``/``list`` copies.
+* A variant whose value is null (an imported flag with no default variant, a flagd
+  flag switched off) resolves to the caller's default with no variant and reason
+  DEFAULT (DISABLED for a switched-off flag), as flagd does.
+* Reasons are cfgcore's (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR and
+  the non-standard PREREQUISITE_FAILED); error codes are OpenFeature's.
+* Flag metadata is the snapshot's ``metadata`` overlaid with the flag's ``metadata``,
+  keeping only the scalar entries OpenFeature allows (bool, int, float, str).
+* Every snapshot swap on the engine emits ``PROVIDER_CONFIGURATION_CHANGED`` with the
+  keys of the flags that were added, removed or changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+from openfeature.provider import AbstractProvider, Metadata
+
+__all__ = ["CfgcoreProvider", "default_context"]
+
+ContextMapper = Callable[[str | None, Mapping[str, Any]], Any]
+
+_ERROR_CODES = {
+    "FLAG_NOT_FOUND": ErrorCode.FLAG_NOT_FOUND,
+    "TYPE_MISMATCH": ErrorCode.TYPE_MISMATCH,
+    "INVALID_CONTEXT": ErrorCode.INVALID_CONTEXT,
+    "PARSE_ERROR": ErrorCode.PARSE_ERROR,
+    "GENERAL": ErrorCode.GENERAL,
+}
+
+
+def default_context(targeting_key: str | None, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The cfgcore context for an OpenFeature evaluation context: its attributes plus
+    ``targeting_key`` when one is set (the attributes cannot override it)."""
+    ctx = dict(attributes)
+    if targeting_key is not None:
+        ctx["targeting_key"] = targeting_key
+    return ctx
+
+
+def _thaw(value: Any) -> Any:
+    """A mutable deep copy of a served value (the engine shares read-only ones)."""
+    if isinstance(value, (MappingProxyType, dict)):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _is_bool(v: Any) -> bool:
+    return v is True or v is False
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_object(v: Any) -> bool:
+    return isinstance(v, (Mapping, tuple, list))
+
+
+def _as_is(v: Any) -> Any:
+    return v
+
+
+def _scalar_metadata(meta: Any) -> dict[str, bool | int | float | str]:
+    if not isinstance(meta, Mapping):
+        return {}
+    return {
+        k: v
+        for k, v in meta.items()
+        if isinstance(k, str) and isinstance(v, (bool, int, float, str))
+    }
+
+
+class _MetadataCache:
+    """Flag metadata for one compiled snapshot, built per flag on first use."""
+
+    __slots__ = ("snap", "base", "by_flag")
+
+    def __init__(self, snap: Any) -> None:
+        self.snap = snap
+        source = getattr(snap.tables, "source", None)
+        self.base = _scalar_metadata(getattr(source, "metadata", None))
+        self.by_flag: dict[str, Mapping[str, bool | int | float | str]] = {}
+
+    def get(self, key: str) -> Mapping[str, bool | int | float | str]:
+        meta = self.by_flag.get(key)
+        if meta is None:
+            source = getattr(self.snap.tables, "source", None)
+            flag = source.flags.get(key) if source is not None else None
+            meta = {**self.base, **_scalar_metadata(getattr(flag, "metadata", None))}
+            # Read-only: every resolution of this flag shares the same mapping.
+            meta = MappingProxyType(meta)
+            self.by_flag[key] = meta
+        return meta
+
+
+def _changed_flags(old: Any, new: Any) -> list[str]:
+    """Keys of flags added, removed or changed between two compiled snapshots."""
+    a = getattr(getattr(old, "tables", None), "source", None)
+    b = getattr(getattr(new, "tables", None), "source", None)
+    if a is None or b is None:
+        return sorted(set(old.tables.keys) | set(new.tables.keys))
+    if a.metadata != b.metadata:  # flag-set metadata reaches every flag's details
+        return sorted(set(a.flags) | set(b.flags))
+    keys = set(a.flags) | set(b.flags)
+    return sorted(k for k in keys if a.flags.get(k) != b.flags.get(k))
+
+
+class CfgcoreProvider(AbstractProvider):
+    """OpenFeature provider backed by a cfgcore engine (in-process, compiled core).
+
+    ``engine`` is a :class:`cfgcore.engine.Engine` (either implementation); the
+    provider evaluates whatever snapshot it serves at the time of each call.
+    ``context(targeting_key, attributes)`` maps an OpenFeature evaluation context to
+    the cfgcore context (default: :func:`default_context`). ``resolve(engine, key,
+    ctx, default)`` replaces the engine's answer with an importer's, for flags that
+    must answer as their source system does; it returns an object with ``value``,
+    ``variant``, ``reason``, ``error_code`` and ``metadata`` (``cfgcore.interop.flagd``
+    has ``context`` and ``resolve`` for imported flagd flags). ``name`` is the provider
+    name in OpenFeature's metadata and events.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        context: ContextMapper | None = None,
+        resolve: Callable[[Any, str, Any, Any], Any] | None = None,
+        name: str = "cfgcore",
+    ) -> None:
+        super().__init__()
+        self._engine = engine
+        self._context = context or default_context
+        self._answer = resolve
+        self._metadata = Metadata(name=name)
+        self._meta_cache: _MetadataCache | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Any:
+        """The engine this provider evaluates."""
+        return self._engine
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def get_metadata(self) -> Metadata:
+        """OpenFeature provider metadata (its name)."""
+        return self._metadata
+
+    def attach(self, on_emit: Callable[..., None]) -> None:
+        """Called by the OpenFeature API on registration: from now on every snapshot
+        swap on the engine is announced as a configuration change. Subscribing here
+        rather than in :meth:`initialize` (which the SDK may run on a background thread)
+        means no swap after ``set_provider`` returns goes unannounced."""
+        super().attach(on_emit)
+        with self._lock:
+            if self._unsubscribe is None:
+                self._unsubscribe = self._engine.add_swap_listener(self._on_swap)
+
+    def detach(self) -> None:
+        """Stop announcing swaps (the engine itself keeps serving)."""
+        self.shutdown()
+        super().detach()
+
+    def shutdown(self) -> None:
+        """Stop announcing swaps (the engine itself keeps serving)."""
+        with self._lock:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+
+    def _on_swap(self, old: Any, new: Any) -> None:
+        self.emit_provider_configuration_changed(
+            ProviderEventDetails(
+                flags_changed=_changed_flags(old, new),
+                message=f"cfgcore snapshot {new.version} is live",
+                metadata={"snapshot_version": new.version},
+            )
+        )
+
+    # ------------------------------------------------------------------ resolution
+
+    def _flag_metadata(self, snap: Any, key: str) -> Mapping[str, bool | int | float | str]:
+        cache = self._meta_cache
+        if cache is None or cache.snap is not snap:
+            cache = self._meta_cache = _MetadataCache(snap)
+        return cache.get(key)
+
+    def _resolve(
+        self,
+        key: str,
+        default: Any,
+        evaluation_context: EvaluationContext | None,
+        accepts: Callable[[Any], bool],
+        convert: Callable[[Any], Any],
+        type_name: str,
+    ) -> FlagResolutionDetails[Any]:
+        try:
+            if evaluation_context is None:
+                ctx: Any = None
+            else:
+                ctx = self._context(evaluation_context.targeting_key, evaluation_context.attributes)
+            if self._answer is not None:
+                return self._resolve_with(key, default, ctx, accepts, convert, type_name)
+            # One pinned snapshot answers the value and the metadata of this call.
+            snap = self._engine.snapshot()
+            d = snap.evaluate(key, ctx)
+            if d.error_code is not None:
+                return FlagResolutionDetails(
+                    value=default,
+                    reason=Reason.ERROR,
+                    error_code=_ERROR_CODES.get(d.error_code, ErrorCode.GENERAL),
+                    error_message=f"{key}: {d.error_message or d.error_code}",
+                )
+            meta = self._flag_metadata(snap, key)
+            value = d.value
+            if value is None:
+                # A null variant defers to the caller's default (flagd's semantics): the
+                # answer is a fallback, so DEFAULT, unless the flag is switched off.
+                reason = Reason.DISABLED if d.reason == "DISABLED" else Reason.DEFAULT
+                return FlagResolutionDetails(value=default, reason=reason, flag_metadata=meta)
+            if not accepts(value):
+                return FlagResolutionDetails(
+                    value=default,
+                    reason=Reason.ERROR,
+                    error_code=ErrorCode.TYPE_MISMATCH,
+                    error_message=(
+                        f"{key}: variant {d.variant!r} serves "
+                        f"{type(_thaw(value)).__name__}, not {type_name}"
+                    ),
+                    flag_metadata=meta,
+                )
+            return FlagResolutionDetails(
+                value=convert(value), reason=d.reason, variant=d.variant, flag_metadata=meta
+            )
+        except Exception as exc:  # a context mapper's failure: never let it escape
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.GENERAL,
+                error_message=f"{key}: {type(exc).__name__}: {exc}",
+            )
+
+    def _resolve_with(
+        self,
+        key: str,
+        default: Any,
+        ctx: Any,
+        accepts: Callable[[Any], bool],
+        convert: Callable[[Any], Any],
+        type_name: str,
+    ) -> FlagResolutionDetails[Any]:
+        """The answer of an importer's ``resolve`` (the source system's semantics),
+        checked against the requested type like the engine's own answers."""
+        assert self._answer is not None
+        r = self._answer(self._engine, key, ctx, None)
+        meta = MappingProxyType(_scalar_metadata(getattr(r, "metadata", None)))
+        if r.error_code is not None:
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=_ERROR_CODES.get(str(r.error_code), ErrorCode.GENERAL),
+                error_message=f"{key}: {r.error_code}",
+                flag_metadata=meta,
+            )
+        if r.value is None:
+            return FlagResolutionDetails(value=default, reason=r.reason, flag_metadata=meta)
+        if not accepts(r.value):
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message=f"{key}: variant {r.variant!r} is not {type_name}",
+                flag_metadata=meta,
+            )
+        return FlagResolutionDetails(
+            value=convert(r.value), reason=r.reason, variant=r.variant, flag_metadata=meta
+        )
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        """Resolve a boolean flag."""
+        return self._resolve(
+            flag_key, default_value, evaluation_context, _is_bool, _as_is, "a boolean"
+        )
+
+    def resolve_string_details(
+        self,
+        flag_key: str,
+        default_value: str,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[str]:
+        """Resolve a string flag."""
+        return self._resolve(
+            flag_key, default_value, evaluation_context, _is_str, _as_is, "a string"
+        )
+
+    def resolve_integer_details(
+        self,
+        flag_key: str,
+        default_value: int,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[int]:
+        """Resolve an integer flag (a float value is a type mismatch)."""
+        return self._resolve(
+            flag_key, default_value, evaluation_context, _is_int, _as_is, "an integer"
+        )
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        """Resolve a float flag (integer values are returned as floats)."""
+        return self._resolve(
+            flag_key, default_value, evaluation_context, _is_number, float, "a float"
+        )
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence[Any] | Mapping[str, Any],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[Any] | Mapping[str, Any]]:
+        """Resolve an object flag as a plain ``dict`` (or ``list``) the caller may change."""
+        return self._resolve(
+            flag_key, default_value, evaluation_context, _is_object, _thaw, "an object"
+        )

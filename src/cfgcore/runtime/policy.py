@@ -1,0 +1,302 @@
+"""Who changed what, and who may: actors, the access policy and the ``authorize`` hook.
+
+Every change API (``update_config``, ``set_active_config``, ``set_feature_flag``,
+``create_ab_test``, ``stop_ab_test``, deletes, imports, publishes) takes an optional
+``actor``; the audit entry, the change event and the flag store's writer record carry
+it. Without one, the actor is ``user@host`` of the process
+(:func:`cfgcore.runtime.audit.default_actor`).
+
+With an access policy loaded (:func:`set_policy`, or a file named by
+``CFGCORE_ACCESS_POLICY``), a change the actor's roles do not allow raises
+``PermissionError``, changes nothing and is audited as ``denied``. Without a policy and
+without a hook every change is allowed (the behaviour before policies existed).
+
+A policy file (YAML, JSON or TOML; checked like any configuration, errors name the file
+and key path)::
+
+    roles:
+      catalog-editor:
+        config.update: ["music_streaming.*", "caching_layers.*"]
+        flag.set: ["catalog_*"]
+      experimenter:
+        "experiment.*": ["*"]          # action patterns are allowed too
+      admin:
+        "*": ["*"]
+    actors:
+      alice@*: [admin]                 # actor patterns (fnmatch, case-sensitive)
+      ci-bot: [catalog-editor, experimenter]
+
+Actions (:data:`ACTIONS`): ``config.update`` and ``config.delete`` (target: the key
+path), ``config.replace`` (``set_active_config``; checked for every changed key path),
+``flag.set``, ``flag.delete`` (the flag name), ``experiment.create``,
+``experiment.stop``, ``experiment.delete`` (the experiment name), ``experiment.holdout``
+(target ``holdout``), ``flags.import`` and ``flags.publish`` (the flags file or store
+URL), ``config.publish`` (``cfgcore publish``; the environment name). Targets match
+with ``fnmatch``; ``*`` crosses dots.
+
+A service with its own identity system installs a hook with :func:`set_authorizer`:
+``authorize(actor, action, target) -> bool`` (or raise ``PermissionError`` with its own
+message); the hook replaces the policy file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import fnmatch
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError, Problem
+
+__all__ = [
+    "ACTIONS",
+    "AccessPolicy",
+    "acting",
+    "check",
+    "current_actor",
+    "get_policy",
+    "load_policy",
+    "resolve_actor",
+    "set_authorizer",
+    "set_policy",
+]
+
+ACTIONS = (
+    "config.update",
+    "config.delete",
+    "config.replace",
+    "flag.set",
+    "flag.delete",
+    "experiment.create",
+    "experiment.stop",
+    "experiment.delete",
+    "experiment.holdout",
+    "flags.import",
+    "flags.publish",
+    "config.publish",
+)
+
+Authorizer = Callable[[str, str, str], bool]
+
+
+class _PolicyDoc(msgspec.Struct, forbid_unknown_fields=True):
+    roles: dict[str, dict[str, list[str]]] = {}
+    actors: dict[str, list[str]] = {}
+
+
+class AccessPolicy:
+    """Roles (action pattern -> target patterns) and actors (actor pattern -> roles)."""
+
+    def __init__(
+        self,
+        roles: Mapping[str, Mapping[str, list[str]]],
+        actors: Mapping[str, list[str]],
+        *,
+        origin: str = "<policy>",
+    ) -> None:
+        problems = []
+        for role, actions in roles.items():
+            for action in actions:
+                if not any(fnmatch.fnmatchcase(a, action) for a in ACTIONS):
+                    problems.append(
+                        Problem(
+                            path=f"roles.{role}.{action}",
+                            message=f"matches no action (known: {', '.join(ACTIONS)})",
+                            file=origin,
+                        )
+                    )
+        for actor, names in actors.items():
+            for i, name in enumerate(names):
+                if name not in roles:
+                    problems.append(
+                        Problem(
+                            path=f"actors.{actor}.{i}",
+                            message=f"unknown role {name!r}",
+                            file=origin,
+                        )  # fmt: skip
+                    )
+        if problems:
+            raise ConfigError(problems)
+        self.roles = {r: {a: list(t) for a, t in acts.items()} for r, acts in roles.items()}
+        self.actors = {a: list(r) for a, r in actors.items()}
+        self.origin = origin
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, origin: str = "<policy>") -> AccessPolicy:
+        try:
+            doc = msgspec.convert(data, type=_PolicyDoc, str_keys=True)
+        except msgspec.ValidationError as exc:
+            from cfgcore.config.checks import msgspec_path
+
+            raise ConfigError(
+                [Problem(path=msgspec_path(exc) or "", message=str(exc), file=origin)]
+            ) from None
+        return cls(doc.roles, doc.actors, origin=origin)
+
+    def roles_of(self, actor: str) -> list[str]:
+        out: list[str] = []
+        for pattern, names in self.actors.items():
+            if fnmatch.fnmatchcase(actor, pattern):
+                out += [n for n in names if n not in out]
+        return out
+
+    def allows(self, actor: str, action: str, target: str) -> bool:
+        """Does any of ``actor``'s roles allow ``action`` on ``target``?"""
+        for role in self.roles_of(actor):
+            for action_pattern, targets in self.roles[role].items():
+                if fnmatch.fnmatchcase(action, action_pattern) and any(
+                    fnmatch.fnmatchcase(target, t) for t in targets
+                ):
+                    return True
+        return False
+
+
+def load_policy(path: str | os.PathLike[str]) -> AccessPolicy:
+    """Read and check a policy file (``.yaml``/``.yml``/``.json``/``.toml``)."""
+    from cfgcore.config.files import read_config_file
+
+    layer = read_config_file(os.fspath(path))
+    return AccessPolicy.from_mapping(layer.data, origin=os.fspath(path))
+
+
+# --------------------------------------------------------------------------- process state
+
+_lock = threading.Lock()
+_policy: AccessPolicy | None = None
+_policy_env: tuple[str, float] | None = None  # (path, mtime) loaded from CFGCORE_ACCESS_POLICY
+_authorizer: Authorizer | None = None
+_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("cfgcore_actor", default=None)
+
+
+def set_policy(policy: AccessPolicy | str | os.PathLike[str] | None) -> AccessPolicy | None:
+    """Install the process's access policy (a policy, a file path, or None for none)."""
+    global _policy, _policy_env
+    loaded = (
+        load_policy(policy) if isinstance(policy, str | os.PathLike) else policy
+    )  # a bad file raises here and the old policy stays
+    with _lock:
+        _policy, _policy_env = loaded, None
+    return loaded
+
+
+def set_authorizer(hook: Authorizer | None) -> None:
+    """Install ``authorize(actor, action, target) -> bool`` (None removes it)."""
+    global _authorizer
+    with _lock:
+        _authorizer = hook
+
+
+def get_policy() -> AccessPolicy | None:
+    """The policy in force: :func:`set_policy`'s, else ``CFGCORE_ACCESS_POLICY``'s file
+    (re-read when it changes; a bad edit keeps the previous one and raises)."""
+    global _policy, _policy_env
+    path = os.environ.get("CFGCORE_ACCESS_POLICY")
+    with _lock:
+        if _policy is not None and _policy_env is None:
+            return _policy
+        if not path:
+            return None
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            raise ConfigError(
+                "access policy file is missing: refusing changes", file=path
+            ) from None
+        if _policy_env != (path, mtime):
+            _policy = load_policy(path)
+            _policy_env = (path, mtime)
+        return _policy
+
+
+def resolve_actor(actor: str | None) -> str:
+    """``actor``, else the one set by :func:`acting`, else ``user@host``."""
+    if actor:
+        return str(actor)
+    ambient = _actor.get()
+    if ambient:
+        return ambient
+    from cfgcore.runtime.audit import default_actor
+
+    return default_actor()
+
+
+def current_actor() -> str | None:
+    """The actor of the change in progress in this context (None outside one)."""
+    return _actor.get()
+
+
+@contextlib.contextmanager
+def acting(actor: str | None) -> Iterator[str]:
+    """Run a change as ``actor`` (resolved): events and store writes made inside carry it."""
+    resolved = resolve_actor(actor)
+    token = _actor.set(resolved)
+    try:
+        yield resolved
+    finally:
+        _actor.reset(token)
+
+
+def check(actor: str, action: str, target: str, audit: Any = None) -> None:
+    """Raise ``PermissionError`` (after recording a ``denied`` entry in ``audit``) unless
+    ``actor`` may ``action`` ``target``. No policy and no hook: allowed."""
+    hook = _authorizer
+    reason = ""
+    try:
+        if hook is not None:
+            allowed = bool(hook(actor, action, target))
+            reason = "refused by the authorize hook"
+        else:
+            policy = get_policy()
+            if policy is None:
+                return
+            allowed = policy.allows(actor, action, target)
+            roles = policy.roles_of(actor)
+            reason = (
+                f"roles {roles} of {policy.origin} do not allow it"
+                if roles
+                else (f"no role in {policy.origin}")
+            )
+    except PermissionError as exc:
+        allowed, reason = False, str(exc) or "refused by the authorize hook"
+    except ConfigError as exc:  # an unreadable policy refuses, it never opens the door
+        allowed, reason = False, f"access policy unusable: {exc}"
+    if allowed:
+        return
+    message = f"{actor} may not {action} {target}: {reason}"
+    if audit is not None:
+        audit.record_denied(actor, action, target, message)
+    raise PermissionError(message)
+
+
+def config_change(key_path: Any, value: Any) -> tuple[str, str]:
+    """``(action, target)`` of ``update_config(key_path, value)``."""
+    path = key_path if isinstance(key_path, str) else ".".join(map(str, key_path))
+    return ("config.delete" if isinstance(value, str) and value == "__delete__" else
+            "config.update", path)  # fmt: skip
+
+
+def guarded(action: str, target: Callable[..., Any] | None = None) -> Callable[[Any], Any]:
+    """Decorate a change API method taking ``*, actor=None``: resolve the actor, check
+    the policy (``target(self, *args, **kwargs)`` names what is changed, or returns
+    ``(action, target)``; None: checked inside the method), then run the method with the
+    actor set for its events and store writes (:func:`current_actor`)."""
+    import functools
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def guarded_method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with acting(kwargs.get("actor")) as who:
+                if target is not None:
+                    what = target(self, *args, **kwargs)
+                    act, what = what if isinstance(what, tuple) else (action, what)
+                    check(who, act, str(what), getattr(self, "audit", None))
+                return method(self, *args, **kwargs)
+
+        return guarded_method
+
+    return wrap

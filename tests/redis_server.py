@@ -1,0 +1,170 @@
+"""Real Redis servers for the fleet tests: Debian's ``redis-server`` (and
+``redis-sentinel``) started on free loopback ports in a temp dir, stopped afterwards.
+
+Tests use the fixtures in tests/conftest.py (``redis_server``). Without the binary the
+tests skip, saying so; under CI=true they fail, because .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+SERVER = shutil.which("redis-server")
+SENTINEL = shutil.which("redis-sentinel") or SERVER
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the server binds it right after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, every: float = 0.01) -> object:
+    """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(every)
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1; ``kill()`` and ``start()`` again keep the port."""
+
+    def __init__(self, directory: str, *, port: int | None = None, args: tuple[str, ...] = ()):
+        self.dir = directory
+        self.port = port or free_port()
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        assert SERVER is not None
+        os.makedirs(self.dir, exist_ok=True)
+        cmd = [
+            SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            "--logfile", os.path.join(self.dir, "redis.log"), *self.args,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._ready, timeout=10)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited ({self.proc.returncode}); see {self.dir}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                # -NOAUTH: up, and asking for the password the test configured
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to clients, as a crash or a pulled cable."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def running(directory: str, **kwargs):
+    server = RedisServer(directory, **kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Sentinel:
+    """One redis-sentinel watching ``primary`` as service ``name`` (quorum 1)."""
+
+    def __init__(
+        self, directory: str, primary: RedisServer, name: str = "fleet", *, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
+        self.dir = directory
+        self.port = free_port()
+        self.name = name
+        self.primary = primary
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sentinel:
+        assert SENTINEL is not None
+        os.makedirs(self.dir, exist_ok=True)
+        conf = os.path.join(self.dir, "sentinel.conf")  # sentinel rewrites it: one per run
+        with open(conf, "w") as fh:
+            fh.write(
+                f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
+                f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
+                f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
+                f"sentinel down-after-milliseconds {self.name} 1000\n"
+                f"sentinel failover-timeout {self.name} 10000\n"
+            )
+        cmd = [SENTINEL, conf] if SENTINEL.endswith("sentinel") else [SENTINEL, conf, "--sentinel"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._ready, timeout=10)
+        return self
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def _ready(self) -> bool:
+        # Ready to fail over: Sentinel has seen every replica answer INFO (until then
+        # SENTINEL FAILOVER says NOGOODSLAVE).
+        try:
+            found = self.client().sentinel_slaves(self.name)
+        except Exception:
+            return False
+        good = [
+            r
+            for r in found
+            if r.get("is_slave")
+            and not r.get("is_disconnected")
+            and not r.get("is_sdown")
+            and r.get("master-link-status") == "ok"
+        ]
+        return len(good) >= self.replicas
+
+    def primary_port(self) -> int:
+        return int(self.client().sentinel_get_master_addr_by_name(self.name)[1])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None

@@ -1,0 +1,314 @@
+"""Issue 10, items 3 and 4: bad numbers, deep values, duplicate keys and empty files
+are refused with the file and key path, an error event and an audit record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from cfgcore.cli import main
+from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, parse_text, tree_problem
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.audit import AuditLog
+
+HUGE = "9" * 5000
+
+# The same document in each format, with {n} where the integer goes.
+DOCS = {
+    "yaml": "app:\n  name: svc\n  limits:\n    n: {n}\n",
+    "json": '{{"app": {{"name": "svc", "limits": {{"n": {n}}}}}}}',
+    "toml": '[app]\nname = "svc"\n[app.limits]\nn = {n}\n',
+}
+
+
+def _manager(tmp_path, **kw):
+    return ConfigurationManager(
+        tmp_path, environment="development", environ={}, audit_log=tmp_path / "audit.jsonl", **kw
+    )
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+# --- item 3: numbers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", sorted(DOCS))
+def test_a_5000_digit_int_on_first_load_is_a_config_error_with_its_path(tmp_path, fmt):
+    path = tmp_path / f"development.{fmt}"
+    path.write_text(DOCS[fmt].format(n=HUGE))
+    m = _manager(tmp_path)
+    seen = []
+    m.register_change_listener(seen.append)
+    with pytest.raises(ConfigError) as err:
+        m.load_environment_config()
+    (problem,) = err.value.problems
+    assert problem.file == str(path) and problem.path == "app.limits.n"
+    assert problem.line == (4 if fmt != "json" else 1)
+    assert "64 bits" in problem.message
+    assert m.last_error is err.value
+    assert [e.kind for e in seen] == ["error"]
+    assert [e["kind"] for e in AuditLog.read(tmp_path / "audit.jsonl")] == ["error"]
+
+
+@pytest.mark.parametrize("fmt", sorted(DOCS))
+@pytest.mark.parametrize(
+    ("n", "ok"),
+    [
+        (INT_MAX, True),
+        (INT_MAX + 1, False),
+        (INT_MIN, True),
+        (INT_MIN - 1, False),
+        (10**400, False),
+    ],
+)
+def test_integers_must_fit_in_64_bits_in_every_format(tmp_path, fmt, n, ok):
+    text = DOCS[fmt].format(n=n)
+    if ok:
+        assert parse_text(text, fmt, "f")["app"]["limits"]["n"] == n
+    else:
+        with pytest.raises(ConfigError, match=r"app\.limits\.n: integer out of range"):
+            parse_text(text, fmt, "f")
+
+
+def test_a_huge_int_written_while_hot_reloading_is_refused_once_without_tracebacks(
+    tmp_path, caplog
+):
+    path = tmp_path / "development.yaml"
+    path.write_text(DOCS["yaml"].format(n=1))
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    polls = []
+    real_poll = m.reloader.poll
+
+    def counting_poll():
+        polls.append(1)
+        real_poll()
+
+    m.reloader.poll = counting_poll  # before enable: the watcher binds it then
+    errors = []
+    m.register_change_listener(lambda e: errors.append(e) if e.kind == "error" else None)
+    caplog.set_level(logging.DEBUG, logger="cfgcore")
+    m.enable_hot_reload(poll_interval=0.02)
+    try:
+        path.write_text(DOCS["yaml"].format(n=HUGE))
+        assert wait_for(lambda: errors)
+        seen_polls = len(polls)
+        assert wait_for(lambda: len(polls) >= seen_polls + 5)  # several polls later...
+    finally:
+        m.close()
+    assert len(errors) == 1  # ...still one refusal, not one per poll
+    assert m.get("app.limits.n") == 1 and "app.limits.n" in str(m.last_error)
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback logged
+    audit = [e["kind"] for e in AuditLog.read(tmp_path / "audit.jsonl")]
+    assert audit == ["load", "error"]
+
+
+def test_reload_returns_false_for_a_huge_int(tmp_path):
+    path = tmp_path / "development.toml"
+    path.write_text(DOCS["toml"].format(n=7))
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    path.write_text(DOCS["toml"].format(n=HUGE))
+    assert m.reload() is False
+    assert m.get("app.limits.n") == 7
+    assert m.last_error.problems[0].path == "app.limits.n"
+
+
+def _deep(levels):
+    root = node = {}
+    for _ in range(levels):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
+@pytest.mark.parametrize(
+    "value",
+    [_deep(10_000), [_deep(MAX_DEPTH)], int(HUGE[:4000]), -(2**70)],
+    ids=["10000-deep", "deep-in-list", "4000-digits", "70-bit-negative"],
+)
+def test_update_config_refuses_unusable_values_with_event_and_audit(tmp_path, value):
+    (tmp_path / "development.yaml").write_text("app:\n  name: svc\n")
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    seen = []
+    m.register_change_listener(seen.append)
+    before = m.snapshot
+    assert m.update_config("app.extra", value) is False
+    assert m.snapshot is before
+    assert m.last_error.problems[0].path.startswith("app.extra")
+    assert [e.kind for e in seen] == ["error"]
+    audit = AuditLog.read(tmp_path / "audit.jsonl")
+    assert audit[-1]["kind"] == "error" and audit[-1]["path"] == "app.extra"
+    assert audit[-1]["new"].startswith("<refused")
+
+
+def test_update_config_refuses_a_self_referencing_value(tmp_path):
+    (tmp_path / "development.yaml").write_text("app:\n  name: svc\n")
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    loop: list = []
+    loop.append(loop)
+    assert m.update_config("app.loop", loop) is False
+    assert "nested more than" in str(m.last_error)
+
+
+def test_set_active_config_refuses_a_10000_deep_value(tmp_path):
+    (tmp_path / "development.yaml").write_text("app:\n  name: svc\n")
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    seen = []
+    m.register_change_listener(seen.append)
+    before = m.snapshot
+    with pytest.raises(ConfigError, match="nested more than 100 levels") as err:
+        m.set_active_config({"app": {"name": "svc", "deep": _deep(10_000)}})
+    assert err.value.problems[0].path.startswith("app.deep.a")
+    assert m.snapshot is before and m.last_error is err.value
+    assert [e.kind for e in seen] == ["error"]
+    assert AuditLog.read(tmp_path / "audit.jsonl")[-1]["kind"] == "error"
+    # The limit counts from the root, as for files.
+    with pytest.raises(ConfigError):
+        m.set_active_config({"app": _deep(MAX_DEPTH)})
+    m.set_active_config({"app": _deep(MAX_DEPTH - 2)})
+
+
+def test_tree_problem_never_recurses():
+    assert tree_problem(_deep(100_000)) is not None
+    assert tree_problem({"a": [1, {"b": True}], "c": 2**63}) is None
+    assert tree_problem({"a": [1, {"b": 2**64}]}) == (
+        "a.1.b",
+        "integer out of range (65 bits; configuration integers must fit in 64 bits)",
+    )
+    assert tree_problem({"flag": True}) is None  # bool is an int, but never out of range
+
+
+# --- item 4: duplicate JSON keys, empty files -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "line"),
+    [
+        ('{"app": 1,\n "app": 2}', "app", 2),
+        ('{"app": {"name": "a",\n\n  "name": "b"}}', "app.name", 3),
+        ('{"list": [{"k": 1}, {"k": 2,\n "k": 3}]}', "list.1.k", 2),
+    ],
+)
+def test_duplicate_json_keys_are_refused_with_path_and_line(tmp_path, text, path, line):
+    (tmp_path / "development.json").write_text(text)
+    m = _manager(tmp_path)
+    with pytest.raises(ConfigError, match="duplicate key") as err:
+        m.load_environment_config()
+    (problem,) = err.value.problems
+    assert (problem.path, problem.line) == (path, line)
+    assert problem.file == str(tmp_path / "development.json")
+
+
+def test_duplicate_json_keys_are_refused_on_reload_and_by_validate(tmp_path, capsys):
+    path = tmp_path / "development.json"
+    path.write_text('{"app": {"name": "a"}}')
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    path.write_text('{"app": {"name": "a", "name": "b"}}')
+    assert m.reload() is False and m.get("app.name") == "a"
+    assert main(["validate", str(path)]) == 1
+    assert "duplicate key 'name'" in capsys.readouterr().err
+
+
+def test_json_without_duplicates_still_loads_nan_does_not(tmp_path):
+    assert parse_text('{"a": {"b": [1, 2.5, "x", null, true]}}', "json", "f") == {
+        "a": {"b": [1, 2.5, "x", None, True]}
+    }
+    with pytest.raises(ConfigError, match="NaN is not JSON"):
+        parse_text('{"a": NaN}', "json", "f")
+    with pytest.raises(ConfigError, match="invalid JSON"):
+        parse_text('{"a": 1,}', "json", "f")
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+@pytest.mark.parametrize("stem", ["base", "development"])
+@pytest.mark.parametrize("text", ["", " \n\t\r\n"], ids=["zero-byte", "whitespace"])
+def test_empty_file_is_refused_on_first_load(tmp_path, fmt, stem, text):
+    other = "development" if stem == "base" else "base"
+    (tmp_path / f"{other}.yaml").write_text("app:\n  name: svc\n")
+    (tmp_path / f"{stem}.{fmt}").write_text(text)
+    m = _manager(tmp_path)
+    with pytest.raises(ConfigError, match="file is empty") as err:
+        m.load_environment_config()
+    assert err.value.problems[0].file == str(tmp_path / f"{stem}.{fmt}")
+    assert m.version == 0
+    # An intentionally empty layer says so ('{}', or for TOML a comment).
+    (tmp_path / f"{stem}.{fmt}").write_text("{}" if fmt != "toml" else "# nothing\n")
+    m.load_environment_config()
+    assert m.get("app.name") == "svc"
+
+
+def test_empty_custom_profile_file_is_refused(tmp_path):
+    (tmp_path / "development.yaml").write_text("app:\n  name: svc\n")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "fast.yaml").write_text("")
+    m = ConfigurationManager(tmp_path, environment="development", profile="fast", environ={})
+    with pytest.raises(ConfigError, match="empty"):
+        m.load_environment_config()
+
+
+def test_concurrent_readers_never_see_a_refused_value(tmp_path):
+    """While refused inputs arrive, readers keep getting the last good value."""
+    path = tmp_path / "development.json"
+    path.write_text('{"app": {"n": 1}}')
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    seen = set()
+    stop = threading.Event()
+
+    def read():
+        while not stop.is_set():
+            seen.add(m.get("app.n"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for bad in ['{"app": {"n": 2, "n": 3}}', "", "  ", '{"app": {"n": ' + HUGE + "}}"]:
+            path.write_text(bad)
+            assert m.reload() is False
+    finally:
+        stop.set()
+        reader.join()
+    assert seen == {1}
+    assert json.loads(json.dumps(AuditLog.read(tmp_path / "audit.jsonl")))[-1]["kind"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("tree", "path"),
+    [
+        ({"server": {"port": 10**5000}}, "server.port"),
+        (
+            {"gdpr_compliance": {"data_retention": {"logs_days": 10**400}}},
+            "gdpr_compliance.data_retention.logs_days",
+        ),
+        (
+            {"auto_scaling": {"min_replicas": -(2**64), "max_replicas": 1}},
+            "auto_scaling.min_replicas",
+        ),
+        ({"app": [_deep(150), {"n": 2**64}]}, "app.1.n"),
+    ],
+)
+def test_the_validator_reports_unusable_trees_once_instead_of_crashing_rules(tree, path):
+    from cfgcore.validation_engine import validate_configuration
+
+    report = validate_configuration(tree, "production")
+    assert [(r.rule_id, r.key_path, r.severity) for r in report.failures] == [
+        ("structure.limits", path, "critical")
+    ]
+    assert not report.overall_valid

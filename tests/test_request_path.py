@@ -1,0 +1,319 @@
+"""The per-request path (issue 15): lazy context binding, evaluate_all's template, the
+seed API served by SeedAPI on both evaluators, and the off-thread exposure and metric
+writers (nothing lost on flush/close, drops counted, the request thread never waits)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import weakref
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager, FeatureFlag
+from cfgcore.experiments.exposures import ExposureLogger, MemorySink
+from cfgcore.experiments.metrics import MetricsStore
+from cfgcore.experiments.writer import BackgroundWriter
+from tests.conftest import IMPLS
+
+RULE = {"all": [{"attr": "seg", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
+SNAPSHOT = {
+    "flags": {
+        "plain": {"default": "on"},
+        "off": {"default": "off"},
+        "disabled": {"enabled": False, "default": "on"},
+        "rule": {"default": "off", "rules": [{"when": RULE, "serve": "on"}]},
+        "ci": {"default": "off",
+               "rules": [{"when": {"attr": "seg", "eq": "PREMIUM", "ignore_case": True},
+                          "serve": "on"}]},
+        "roll": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}]},
+        "num": {"default": "off", "rules": [{"when": {"attr": "age", "ge": 18}, "serve": "on"}]},
+        "needs_rule": {"default": "off", "prerequisites": [{"flag": "rule", "variant": "on"}],
+                       "rules": [{"when": {"attr": "app", "semver_gt": "1.2.0"}, "serve": "on"}]},
+        "split": {"variants": {"a": "A", "b": {"k": [1, 2]}, "c": 3}, "default": "a",
+                  "rules": [{"split": {"a": 50, "b": 30, "c": 20}}]},
+    }
+}  # fmt: skip
+
+contexts = st.fixed_dictionaries(
+    {},
+    optional={
+        "user_id": st.one_of(st.text(max_size=8), st.integers(-5, 10**6)),
+        "seg": st.sampled_from(["premium", "Premium", "free", "", None]),
+        "region": st.sampled_from(["EU", "UK", "US", 3, None]),
+        "age": st.one_of(st.integers(0, 99), st.floats(allow_nan=True), st.booleans()),
+        "app": st.sampled_from(["1.2.0", "1.10.0", "x", "2.0.0-rc.1"]),
+    },
+)
+
+
+def _engines():
+    from cfgcore.engine import engine_class
+
+    return {name: engine_class(mod).from_snapshot(SNAPSHOT) for name, mod in IMPLS.items()}
+
+
+ENGINES = _engines()
+
+
+def _answers(engine, ctx, order):
+    out = {}
+    for key in order:
+        out[key] = (engine.is_enabled(key, ctx), engine.variant(key, ctx), engine.value(key, ctx))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(ctx=contexts, order=st.permutations(sorted(SNAPSHOT["flags"])))
+def test_lazily_bound_context_answers_as_the_dict_in_any_check_order(ctx, order):
+    """Each slot binds on the first check that reads it, whatever the order of checks:
+    the answers are the dict's, on both evaluators, and the evaluators agree."""
+    results = []
+    for engine in ENGINES.values():
+        bound = engine.context(ctx)
+        by_dict = _answers(engine, ctx, order)
+        assert _answers(engine, bound, order) == by_dict
+        assert engine.evaluate_all(engine.context(ctx)) == engine.evaluate_all(ctx)
+        results.append(by_dict)
+    assert all(r == results[0] for r in results)
+
+
+def test_context_is_a_copy_and_rebinds_after_a_swap(make):
+    engine = make(SNAPSHOT)
+    attrs = {"seg": "premium", "region": "EU"}
+    ctx = engine.context(attrs)
+    attrs["seg"] = "free"  # the caller's dict changing later does not reach the context
+    assert engine.is_enabled("rule", ctx) is True
+    flipped = {"flags": {**SNAPSHOT["flags"], "rule": {"default": "on"}}}
+    engine.swap(flipped)
+    assert engine.variant("rule", ctx) == "on" and engine.is_enabled("plain", ctx) is True
+    assert ctx["seg"] == "premium" and len(ctx) == 2
+
+
+def test_a_context_shared_by_threads_binds_once_consistently(make):
+    engine = make(SNAPSHOT)
+    attrs = {"seg": "premium", "region": "UK", "user_id": "u7"}
+    expected = _answers(engine, attrs, SNAPSHOT["flags"])
+
+    def check(ctx, got):
+        got.append(_answers(engine, ctx, SNAPSHOT["flags"]))
+
+    for _ in range(20):
+        ctx = engine.context(attrs)
+        got: list = []
+        threads = [threading.Thread(target=check, args=(ctx, got)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [expected] * 4
+
+
+def test_evaluate_all_fills_varying_flags_into_a_fresh_copy(make):
+    engine = make(SNAPSHOT)
+    ctx = {"seg": "premium", "region": "EU", "user_id": "u1", "app": "1.3.0"}
+    first = engine.evaluate_all(ctx)
+    assert first == {k: engine.value(k, ctx) for k in SNAPSHOT["flags"]}
+    assert first["disabled"] is False and first["plain"] is True and first["needs_rule"] is True
+    assert list(first) == list(engine.snapshot().keys)  # the snapshot's key order
+    first["plain"] = "changed"  # the caller owns the dict it got
+    again = engine.evaluate_all(ctx)
+    assert again["plain"] is True and engine.evaluate_all({})["rule"] is False
+
+
+def test_evaluate_all_reads_the_clock_for_scheduled_flags(make):
+    snap = {"flags": {"window": {"default": "on", "schedule": {"start": "2030-01-01T00:00:00Z"}},
+                      "plain": {"default": "on"}}}  # fmt: skip
+    engine = make(snap)
+    engine.set_clock(lambda: 0.0)
+    assert engine.evaluate_all({}) == {"window": False, "plain": True}
+    engine.set_clock(lambda: 4_000_000_000.0)
+    assert engine.evaluate_all({}) == {"window": True, "plain": True}
+
+
+# -- SeedAPI -----------------------------------------------------------------------------------
+class Custom(Enum):
+    RULE = "rule"
+    NUMBER = 5
+
+
+class StrKey(str):
+    pass
+
+
+@pytest.fixture
+def seed(impl):
+    from cfgcore.engine import engine_class
+
+    engine = engine_class(impl).from_snapshot(
+        {**SNAPSHOT, "flags": {**SNAPSHOT["flags"], "exp": SNAPSHOT["flags"]["split"]}}
+    )
+    calls: list = []
+    seen: set = set()
+    api = impl.SeedAPI(engine, {"exp": seen, "quiet": False}, lambda *a: calls.append(a))
+    return engine, api, calls, seen
+
+
+def test_seed_flags_by_name_enum_member_or_str_subclass(seed):
+    engine, api, _, _ = seed
+    ctx = {"seg": "premium", "region": "EU"}
+    assert api.is_feature_enabled("rule", ctx) is True
+    assert api.is_feature_enabled(Custom.RULE, ctx) is True
+    assert api.is_feature_enabled(StrKey("rule"), ctx) is True
+    assert api.is_feature_enabled(Custom.NUMBER, ctx) is False
+    assert api.is_feature_enabled("missing", ctx) is False
+    assert api.is_feature_enabled(["unhashable"], ctx) is False
+    assert api.is_feature_enabled("rule", engine.context(ctx)) is True
+
+
+def test_seed_variant_exposes_once_per_user_and_never_raises(seed):
+    engine, api, calls, seen = seed
+    ctx = {"user_id": "u1"}
+    v = api.get_ab_test_variant("exp", ctx)
+    assert v == engine.variant("exp", ctx) and calls == [("exp", v, ctx)]
+    seen.add("u1")  # what the exposure logger does
+    assert api.get_ab_test_variant("exp", ctx) == v and len(calls) == 1
+    bound = engine.context({"user_id": "u1"})
+    assert api.get_ab_test_variant("exp", bound) == v and len(calls) == 1
+    assert api.get_ab_test_variant("exp", {"user_id": "u2"}) is not None and len(calls) == 2
+    assert api.get_ab_test_variant(StrKey("exp"), ctx) == v
+    for name in ("nope", 3, ["x"], None):
+        assert api.get_ab_test_variant(name, ctx) is None
+    api.expose = lambda *a: 1 / 0
+    assert api.get_ab_test_variant("exp", {"user_id": "u3"}) is not None  # swallowed
+
+
+def test_seed_variant_without_logging_or_without_a_variant(seed):
+    engine, api, calls, _ = seed
+    api.tests = {"quiet": False, "plain": set()}
+    assert api.get_ab_test_variant("quiet", {"user_id": "u1"}) is None  # no such flag
+    assert api.get_ab_test_variant("plain", {"user_id": "u1"}) == "on" and len(calls) == 1
+    engine.swap({"flags": {"quiet": {"variants": {"a": 1, "__none__": 0}, "default": "__none__"}}})
+    api.tests = {"quiet": False}
+    assert api.get_ab_test_variant("quiet", {"user_id": "u1"}) is None
+
+
+def _ab(name="exp"):
+    now = datetime.now(timezone.utc)
+    return ABTestConfiguration(
+        test_name=name,
+        description="t",
+        start_date=now - timedelta(days=1),
+        end_date=now + timedelta(days=1),
+        traffic_split={"control": 50.0, "treatment": 50.0},
+        configurations={"control": {}, "treatment": {}},
+        success_metrics=["ctr"],
+    )
+
+
+def test_manager_serves_the_seed_calls_and_logs_each_user_once(tmp_path):
+    m = DynamicConfigurationManager(state_dir=tmp_path)
+    try:
+        assert m.create_ab_test(_ab())
+        ctx = {"user_id": "u1", "user_segment": "premium", "region": "EU"}
+        flag = FeatureFlag.ENHANCED_RECOMMENDATIONS
+        assert m.is_feature_enabled(flag, ctx) is m.engine.is_enabled(flag.value, ctx)
+        variants = {m.get_ab_test_variant("exp", {"user_id": f"u{i % 50}"}) for i in range(200)}
+        assert variants == {"control", "treatment"}
+        assert m.exposures is not None and m.exposures.flush(10)
+        assert m.exposures.stats()["written"] == 50
+        assert m.record_metric("exp", "ctr", 1.0, user_context={"user_id": "u1"}) is True
+        v = m.get_ab_test_variant("exp", {"user_id": "u1"})
+        assert m.metrics.summary("exp", v, "ctr").n == 1  # readers see pending events
+    finally:
+        m.close()
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None  # the SeedAPI does not keep its manager alive
+
+
+def test_a_subclass_override_of_a_seed_method_is_kept(tmp_path):
+    class Always(DynamicConfigurationManager):
+        def is_feature_enabled(self, flag, user_context=None):
+            return True
+
+    m = Always(state_dir=tmp_path, persist=False)
+    try:
+        assert m.is_feature_enabled("no_such_flag") is True
+    finally:
+        m.close()
+
+
+# -- off-thread writers -----------------------------------------------------------------------
+def test_writer_drops_and_counts_when_full_and_delivers_everything_else():
+    gate = threading.Event()
+    got: list = []
+
+    def deliver(batch):
+        gate.wait(5)
+        got.extend(batch)
+
+    w = BackgroundWriter(deliver, name="t", max_pending=10, batch_size=4)
+    accepted = sum(w.append(i) for i in range(100))
+    assert w.dropped == 100 - accepted and accepted >= 10
+    gate.set()
+    assert w.flush(10) and sorted(got) == sorted(got) and len(got) == accepted
+    assert got == sorted(got)  # in order
+    w.close()
+    assert w.append("late") is False and w.dropped == 100 - accepted + 1
+
+
+def test_writer_counts_a_failing_batch_and_goes_on():
+    got: list = []
+
+    def deliver(batch):
+        if "bad" in batch:
+            raise OSError("disk full")
+        got.extend(batch)
+
+    w = BackgroundWriter(deliver, name="t", batch_size=1)
+    for item in ("a", "bad", "b"):
+        w.append(item)
+    assert w.flush(10) and got == ["a", "b"] and w.errors == 1
+    w.close()
+
+
+def test_append_never_waits_for_a_slow_writer():
+    release = threading.Event()
+    w = BackgroundWriter(lambda batch: release.wait(10), name="t", max_pending=1000)
+    w.append(0)
+    time.sleep(0.05)  # the writer is now inside deliver, blocked
+    t0 = time.perf_counter()
+    for i in range(500):
+        w.append(i)
+    elapsed = time.perf_counter() - t0
+    release.set()
+    assert w.flush(10)
+    w.close()
+    assert w.done == 501 and elapsed < 5  # completed while the writer was blocked
+
+
+def test_exposure_logger_close_writes_what_is_pending(tmp_path):
+    sink = MemorySink()
+    logger = ExposureLogger([sink], queue_size=100_000)
+    for i in range(5000):
+        logger.log("t", "a", f"u{i}")
+    logger.log("t", "a", "u1")  # deduplicated
+    logger.close()
+    assert len(sink.exposures) == 5000 and logger.stats()["written"] == 5000
+    logger.log("t", "a", "new")
+    assert logger.dropped == 1
+
+
+def test_metrics_store_writes_off_thread_and_loses_nothing_on_close(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    store = MetricsStore(path)
+    for i in range(3000):
+        store.record("t", "a" if i % 2 else "b", "ctr", float(i % 2), f"u{i}")
+    assert store.conversions("t", "a", "ctr") == 1500  # a reader flushes first
+    store.record("t", "a", "revenue", 2.5, "u1")
+    store.close()
+    loaded = MetricsStore.load(path)
+    assert loaded.summary("t", "a", "ctr").n == 1500 and loaded.summary("t", "b", "ctr").n == 1500
+    assert loaded.summary("t", "a", "revenue").n == 1 and not loaded.is_binary("t", "revenue")

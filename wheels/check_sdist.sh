@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Check the sdist as a user without a compiler would meet it (about 30 s):
+#   1. it holds the .pyx, setup.py, tests with their conftest, benchmarks, docs and
+#      LICENSE, and no generated C; `twine check` passes on it (and on any wheel given
+#      as arguments);
+#   2. installed with a C compiler that fails (CC=/bin/false), it installs the
+#      pure-Python evaluator with a warning, and `import cfgcore` warns too;
+#   3. installed with CFGCORE_NO_EXTENSIONS=1, it installs the pure-Python evaluator on
+#      purpose and `import cfgcore` is quiet (-W error).
+# Usage: bash wheels/check_sdist.sh [WHEEL...]   (needs `build` and `twine` importable)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+fail() { echo "check_sdist: $*" >&2; exit 1; }
+
+python -m build --sdist -o "$work/dist" . >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "sdist build failed"; }
+sdist=$(ls "$work"/dist/cfgcore-*.tar.gz)
+python -m twine check --strict "$sdist" "$@"
+
+listing=$(tar tzf "$sdist")
+for want in src/cfgcore/_eval.pyx src/cfgcore/_layout.pxd src/cfgcore/_eval.pyi src/cfgcore/py.typed setup.py LICENSE \
+    pyproject.toml README.md tests/conftest.py tests/test_core_build.py benchmarks/bench_core.py \
+    docs/architecture.md src/cfgcore/defaults/flags.yaml; do
+    grep -q "^cfgcore-[^/]*/$want\$" <<<"$listing" || fail "$want is missing from ${sdist##*/}"
+done
+if grep -E '\.(c|so|pyd|html)$' <<<"$listing"; then fail "build output in ${sdist##*/}"; fi
+
+# One venv with the build requirements and runtime dependencies preinstalled, so the two
+# installs below need no network (--no-build-isolation) and take a few seconds each.
+python -m venv "$work/venv"
+py=$work/venv/bin/python
+"$py" -m pip install -q 'setuptools>=77' 'Cython>=3.0,<4' msgspec PyYAML watchfiles python-dotenv 'tomli>=2; python_version < "3.11"'
+probe='import warnings, cfgcore
+print(cfgcore.IMPLEMENTATION)'
+
+# 2. A compiler that fails: installs anyway, says so at install and at import.
+CC=/bin/false "$py" -m pip install -v --no-cache-dir --no-build-isolation --no-deps "$sdist" \
+    >"$work/cc.log" 2>&1 || { tail -30 "$work/cc.log"; fail "install with a failing compiler failed"; }
+grep -q "WITHOUT its compiled evaluator" "$work/cc.log" || fail "no build warning without a compiler"
+out=$(cd "$work" && "$py" -W always -c "$probe" 2>&1)
+[ "$(tail -1 <<<"$out")" = py ] || fail "no compiler: IMPLEMENTATION is not py: $out"
+grep -q "failed to import" <<<"$out" || fail "no compiler: import did not warn: $out"
+echo "sdist without a C compiler: installs the pure-Python evaluator, warns at install and import"
+
+# 3. CFGCORE_NO_EXTENSIONS=1 at build time: pure Python on purpose, quiet at import.
+CFGCORE_NO_EXTENSIONS=1 "$py" -m pip install -v --no-cache-dir --no-build-isolation --no-deps \
+    --force-reinstall "$sdist" >"$work/noext.log" 2>&1 || { tail -30 "$work/noext.log"; fail "CFGCORE_NO_EXTENSIONS=1 install failed"; }
+out=$(cd "$work" && "$py" -W error -c "$probe" 2>&1) || fail "CFGCORE_NO_EXTENSIONS=1: import failed or warned: $out"
+[ "$out" = py ] || fail "CFGCORE_NO_EXTENSIONS=1: IMPLEMENTATION is not py: $out"
+if ls "$work"/venv/lib/python3*/site-packages/cfgcore/_eval*.so >/dev/null 2>&1; then
+    fail "CFGCORE_NO_EXTENSIONS=1 installed an extension"
+fi
+echo "sdist with CFGCORE_NO_EXTENSIONS=1: installs the pure-Python evaluator, imports quietly"
