@@ -1498,4 +1498,3 @@ cdef class SeedAPI:
         except Exception:  # the exposure log must never break the request
             pass
         return v
-
