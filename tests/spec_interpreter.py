@@ -208,14 +208,12 @@ class Interpreter:
         """README "Bucketing" / ``snapshot.Hashing``: an imported rule's own scheme."""
         for name in h.by:
             v = self.attr(ctx, name)
-            if v is MISSING:
-                continue
             if isinstance(v, str):
                 text, is_str = v, True
             elif _kind(v) == "num" and isinstance(v, int):
                 text, is_str = str(v), False
             else:
-                return None  # the first present attribute decides
+                continue  # as for flags: the first attribute holding a str or an int
             return _scheme(h, text, is_str)
         return None
 
@@ -369,16 +367,13 @@ def _scheme(h: Hashing, text: str, is_str: bool) -> int | None:
         if not is_str or not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
             return None
         data = bytes.fromhex(text)
+    elif h.scheme == "flagd_v3" and (h.salt or h.suffix):
+        data = cbor_encode(h.salt + text + h.suffix)  # the text, whatever the value's type
     else:
         value: Any = text if is_str else int(text)
         if not is_str and not -(2**64) < value < 2**64:
             return None  # no CBOR integer holds it
-        if h.scheme == "flagd_v3_pair":
-            data = cbor_encode([h.salt, value])
-        elif h.salt or h.suffix:
-            data = cbor_encode(h.salt + text + h.suffix)
-        else:
-            data = cbor_encode(value)
+        data = cbor_encode([h.salt, value] if h.scheme == "flagd_v3_pair" else value)
     return (murmur3_32(data, h.seed) * h.space) >> 32
 
 

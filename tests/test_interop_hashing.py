@@ -116,3 +116,35 @@ def test_cbor_heads_at_the_boundaries(n):
     assert cbor_encode(n) == cbor2.dumps(n, canonical=True)
     assert cbor_encode(-n - 1) == cbor2.dumps(-n - 1, canonical=True)
     assert cbor_encode("x" * (n % 70000)) == cbor2.dumps("x" * (n % 70000), canonical=True)
+
+
+@pytest.mark.parametrize("value", [252182210429815586816, -(2**70), 7, "x"])
+def test_text_schemes_take_any_int_as_decimal(make, value):
+    # flagd v3 with a prefix or suffix hashes the CBOR *text* salt + value + suffix, so
+    # an int past 64 bits still has a bucket there; a hypothesis soak found the spec
+    # interpreter refusing it (tests/spec_interpreter.py)
+    from cfgcore.snapshot import snapshot_from_dict
+    from tests.spec_interpreter import Interpreter, comparable
+
+    snap = {
+        "flags": {
+            "f": {
+                "default": "on",
+                "rules": [
+                    {
+                        "hash": {"scheme": "flagd_v3", "by": ["v"], "space": 100, "suffix": "€"},
+                        "buckets": [[None, 6], ["on", 6], ["off", 88]],
+                    }
+                ],
+            }
+        }
+    }
+    ctx = {"v": value}
+    text = f"{value}€"
+    want = flagd_bucket_v2(cbor_encode(text), 100)
+    got = make(snap).evaluate("f", ctx)
+    # buckets 0-5 are a gap (falls through to the default), 6-11 "on", the rest "off"
+    assert got.variant == ("off" if want >= 12 else "on")
+    assert got.reason == ("DEFAULT" if want < 6 else "SPLIT")
+    spec = Interpreter(snapshot_from_dict(snap))
+    assert comparable(got) == comparable(spec.evaluate("f", ctx, None))

@@ -1038,9 +1038,7 @@ cdef class CompiledSnapshot:
         for k in range(hr[H_BY_COUNT]):
             v = b + self.ipool[hr[H_BY_START] + k]
             if v.bs == NULL:
-                if v.kind == K_MISSING:
-                    continue  # absent: try the next attribute
-                return -1  # as for flags: the first present one decides
+                continue  # as for flags: absent, or not a str/int: try the next
             return _scheme_bucket(
                 hr[H_SCHEME], <uint32_t>hr[H_SEED], self.sb + hr[H_SALT_OFF], hr[H_SALT_LEN],
                 self.sb + hr[H_SUFFIX_OFF], hr[H_SUFFIX_LEN], hr[H_SPACE], v.kind == K_STR,

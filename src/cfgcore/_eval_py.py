@@ -425,9 +425,7 @@ class CompiledSnapshot:
         for s in t.ipool[start : start + hs[o + L.H_BY_COUNT]]:
             bk = b[s][6]
             if bk is None:
-                if b[s][0] == L.K_MISSING:
-                    continue  # absent: try the next attribute
-                return -1  # as for flags: the first present one decides
+                continue  # as for flags: absent, or not a str/int: try the next
             so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
             xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
             return scheme_bucket(

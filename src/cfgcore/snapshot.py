@@ -108,9 +108,9 @@ HashScheme = Literal[
 class Hashing(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
     """A rule's own bucketing, as another flag system computes it (imported flags).
 
-    The first of ``by`` present in the context decides, as for a flag's ``bucket_by``:
-    a string is hashed as it is, an int as decimal, anything else gives no bucket (the
-    rule, or the gate, does not apply). The bucket is in ``0 .. space-1``:
+    As for a flag's ``bucket_by``, the first of ``by`` holding a string (hashed as it
+    is) or an int (as decimal) is hashed; with none, the rule (or the gate) does not
+    apply. The bucket is in ``0 .. space-1``:
 
     * ``murmur3``: ``murmur3_x86_32(salt + value + suffix, seed) % space`` (Unleash:
       salt ``"groupId:"``, seed 0 and space 100 for rollouts, seed 86028157 and the
