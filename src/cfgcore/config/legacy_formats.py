@@ -1,0 +1,395 @@
+"""Reading legacy configuration files for :mod:`cfgcore.config.migration`: INI (``.ini``,
+``.cfg``, ``.conf``), Java ``.properties``, ``.env`` files and flat JSON/YAML with dotted
+keys, each into a list of :class:`LegacyEntry` (dotted key, raw value, file and line).
+
+Bad input raises :class:`cfgcore.ConfigError` naming the file and line: binary or
+non-UTF-8 content, files over ``max_bytes``, duplicate keys and lines that cannot be
+parsed (every problem of the file at once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cfgcore.errors import ConfigError, Problem
+
+#: File extensions and the legacy format each one is read as.
+LEGACY_FORMATS = {
+    ".ini": "ini",
+    ".cfg": "ini",
+    ".conf": "ini",
+    ".properties": "properties",
+    ".env": "env",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+}
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LegacyEntry:
+    """One key of a legacy file: its flat dotted key, value and where it was."""
+
+    key: str
+    value: Any
+    line: int | None
+    raw_key: str  # the key as written (before lower-casing / ``__`` -> ``.``)
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def _format_for(path: str) -> str:
+    base = os.path.basename(path).lower()
+    if base == ".env" or base.startswith(".env.") or base.endswith(".env"):
+        return "env"
+    fmt = LEGACY_FORMATS.get(os.path.splitext(base)[1])
+    if fmt is None:
+        raise ConfigError(
+            "unknown legacy format (use .ini/.cfg/.conf, .properties, .env, .json, .yaml)",
+            file=path,
+        )
+    return fmt
+
+
+def _read_text(path: str, max_bytes: int) -> str:
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise ConfigError(
+                f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for a legacy "
+                "configuration (pass max_bytes= to raise it)",
+                file=path,
+            )
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if len(raw) > max_bytes:  # grew while we looked, or a device that reports no size
+        raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw[:nul].count(b"\n") + 1
+        raise ConfigError(
+            [Problem("", "binary content (NUL byte): not a text file", file=path, line=line)]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [Problem("", f"not UTF-8 text (byte {exc.start})", file=path, line=line)]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _check_duplicates(entries: list[LegacyEntry], path: str, problems: list[Problem]) -> None:
+    first: dict[str, LegacyEntry] = {}
+    for e in entries:
+        seen = first.get(e.key)
+        if seen is None:
+            first[e.key] = e
+        else:
+            problems.append(
+                Problem(
+                    e.key,
+                    f"duplicate key (first set on line {seen.line})",
+                    file=path,
+                    line=e.line,
+                )
+            )
+
+
+_INI_SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$")
+_INI_KEY = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s?(.*)$")
+_INI_INLINE_COMMENT = re.compile(r"\s[;#]")
+
+
+def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """INI as configparser reads it (keys lower-cased, ``=`` or ``:``, ``;``/``#``
+    comments, indented continuation lines), plus inline comments after whitespace, but
+    strict: duplicate sections and keys are errors with their line instead of a silent
+    last-wins."""
+    section = ""
+    sections: dict[str, int] = {}
+    last: list[Any] | None = None  # [key, value, line, raw] of the entry being continued
+    pending: list[list[Any]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if line[0] in " \t" and last is not None:
+            last[1] = f"{last[1]}\n{stripped}"
+            continue
+        m = _INI_SECTION.match(stripped)
+        if m:
+            name = m.group(1)
+            key = name.lower()
+            if not name:
+                problems.append(Problem("", "empty section name", file=path, line=n))
+            elif key in sections:
+                problems.append(
+                    Problem(
+                        name,
+                        f"duplicate section (first on line {sections[key]})",
+                        file=path,
+                        line=n,
+                    )
+                )
+            sections.setdefault(key, n)
+            section = "" if key == "default" else key
+            last = None
+            continue
+        m = _INI_KEY.match(stripped)
+        if not m:
+            problems.append(
+                Problem(section, f"cannot parse line: {_excerpt(stripped)}", file=path, line=n)
+            )
+            last = None
+            continue
+        raw = m.group(1).strip()
+        dotted = f"{section}.{raw.lower()}" if section else raw.lower()
+        # An inline comment needs whitespace before its ';' or '#' ("a#b" is a value).
+        value = _INI_INLINE_COMMENT.split(m.group(2), maxsplit=1)[0].strip()
+        last = [dotted, value, n, raw]
+        pending.append(last)
+    return [LegacyEntry(k, v, ln, raw) for k, v, ln, raw in pending]
+
+
+_PROP_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape_properties(s: str, path: str, n: int, problems: list[Problem]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c != "\\" or i + 1 == len(s):
+            out.append(c)
+            i += 1
+            continue
+        nxt = s[i + 1]
+        if nxt == "u":
+            digits = s[i + 2 : i + 6]
+            if len(digits) == 4 and all(ch in "0123456789abcdefABCDEF" for ch in digits):
+                out.append(chr(int(digits, 16)))
+                i += 6
+                continue
+            problems.append(Problem("", f"malformed \\u escape: {_excerpt(s)}", file=path, line=n))
+            i += 2
+            continue
+        out.append(_PROP_ESCAPES.get(nxt, nxt))
+        i += 2
+    return "".join(out)
+
+
+def _parse_properties(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """Java ``.properties`` (java.util.Properties.load): ``key=value``, ``key: value`` or
+    ``key value``; ``#``/``!`` comments; a trailing backslash continues the line;
+    ``\\uXXXX`` and the usual escapes. Keys are kept as written (case matters)."""
+    entries: list[LegacyEntry] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        start = n + 1
+        line = lines[n].lstrip()
+        n += 1
+        if not line or line[0] in "#!":
+            continue
+        # Join continuation lines: an odd number of trailing backslashes continues.
+        while (len(line) - len(line.rstrip("\\"))) % 2 == 1:
+            line = line[:-1]
+            if n >= len(lines):
+                break
+            line += lines[n].lstrip()
+            n += 1
+        # The key ends at the first unescaped '=', ':' or whitespace.
+        i = 0
+        while i < len(line) and line[i] not in "=: \t\f":
+            i += 2 if line[i] == "\\" else 1
+        raw_key = line[:i]
+        rest = line[i:].lstrip(" \t\f")
+        if rest[:1] in ("=", ":"):
+            rest = rest[1:].lstrip(" \t\f")
+        key = _unescape_properties(raw_key, path, start, problems)
+        if not key:
+            problems.append(
+                Problem("", f"cannot parse line: {_excerpt(line)}", file=path, line=start)
+            )
+            continue
+        value = _unescape_properties(rest, path, start, problems)
+        entries.append(LegacyEntry(key, value, start, raw_key))
+    return entries
+
+
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(.*)$")
+_DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def _parse_env(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """``.env`` files as docker compose and python-dotenv read them: ``KEY=value``,
+    optional ``export``, single quotes (literal), double quotes (escapes, may span
+    lines), and ``#`` comments (after whitespace in an unquoted value)."""
+    entries: list[LegacyEntry] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        start = n + 1
+        stripped = lines[n].strip()
+        n += 1
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = _ENV_LINE.match(stripped)
+        if not m:
+            problems.append(
+                Problem("", f"cannot parse line: {_excerpt(stripped)}", file=path, line=start)
+            )
+            continue
+        name, rest = m.group(1), m.group(2)
+        if rest[:1] in ("'", '"'):
+            quote = rest[0]
+            body = rest[1:]
+            # A double-quoted value may continue over several lines until its close.
+            while True:
+                end = _closing_quote(body, quote)
+                if end >= 0 or quote == "'" or n >= len(lines):
+                    break
+                body += "\n" + lines[n]
+                n += 1
+            if end < 0:
+                problems.append(Problem(name, f"unterminated {quote} quote", file=path, line=start))
+                continue
+            tail = body[end + 1 :].strip()
+            if tail and not tail.startswith("#"):
+                problems.append(
+                    Problem(
+                        name,
+                        f"text after the closing quote: {_excerpt(tail)}",
+                        file=path,
+                        line=start,
+                    )
+                )
+                continue
+            value = body[:end]
+            if quote == '"':
+                value = re.sub(
+                    r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), value
+                )
+        else:
+            value = re.split(r"\s+#", rest, maxsplit=1)[0].strip()
+        key = name.lower().replace("__", ".")
+        entries.append(LegacyEntry(key, value, start, name))
+    return entries
+
+
+def _closing_quote(body: str, quote: str) -> int:
+    i = 0
+    while i < len(body):
+        if body[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if body[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _flatten(
+    tree: Any, prefix: str, lines: Mapping[tuple[str, ...], int], parts: tuple[str, ...]
+) -> Iterator[LegacyEntry]:
+    for k, v in tree.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        p = (*parts, str(k))
+        if isinstance(v, dict) and v:
+            yield from _flatten(v, key, lines, p)
+        else:
+            yield LegacyEntry(key, v, lines.get(p), str(k))
+
+
+def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
+    """Flat JSON/YAML with dotted keys (nested mappings are flattened too)."""
+    from cfgcore.config.files import _line_index  # key path -> line, for the report
+
+    if fmt == "json":
+        dupes: list[str] = []
+
+        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for k, v in items:
+                if k in out:
+                    dupes.append(k)
+                out[k] = v
+            return out
+
+        try:
+            data = json.loads(text, object_pairs_hook=pairs) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            problems.append(Problem("", f"invalid JSON: {exc.msg}", file=path, line=exc.lineno))
+            return []
+        for k in dupes:
+            hits = [i + 1 for i, ln in enumerate(text.splitlines()) if f'"{k}"' in ln]
+            problems.append(
+                Problem(
+                    k,
+                    "duplicate key" + (f" (first set on line {hits[0]})" if len(hits) > 1 else ""),
+                    file=path,
+                    line=hits[-1] if hits else None,
+                )
+            )
+    else:
+        from cfgcore.yamlio import load_yaml
+
+        try:
+            data = load_yaml(text, file=path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return []
+        if data is None:
+            data = {}
+    if not isinstance(data, dict):
+        problems.append(
+            Problem("", f"the top level must be a mapping, got {type(data).__name__}", file=path)
+        )
+        return []
+    lines = _line_index(text, fmt)
+    return list(_flatten(data, "", lines, ()))
+
+
+def _excerpt(s: str, limit: int = 60) -> str:
+    s = s.replace("\n", "\\n")
+    return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def read_legacy(
+    path: str | os.PathLike[str], *, format: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[LegacyEntry]:
+    """The entries of a legacy file in file order, or ConfigError listing every problem
+    (each with the file and line)."""
+    name = os.fspath(path)
+    fmt = format or _format_for(name)
+    text = _read_text(name, max_bytes)
+    problems: list[Problem] = []
+    if fmt == "ini":
+        entries = _parse_ini(text, name, problems)
+    elif fmt == "properties":
+        entries = _parse_properties(text, name, problems)
+    elif fmt == "env":
+        entries = _parse_env(text, name, problems)
+    elif fmt in ("json", "yaml"):
+        entries = _parse_structured(text, fmt, name, problems)
+    else:
+        raise ConfigError(f"unknown legacy format {format!r}", file=name)
+    _check_duplicates(entries, name, problems)
+    if problems:
+        raise ConfigError(problems)
+    return entries
+
+
+# ----------------------------------------------------------------------------- the schema
