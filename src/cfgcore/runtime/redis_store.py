@@ -50,9 +50,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import msgspec
 
@@ -60,6 +58,8 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
 from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower
+from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
@@ -80,27 +80,7 @@ __all__ = [
 
 log = logging.getLogger("cfgcore.fleet")
 
-SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
-DEFAULT_NAMESPACE = "cfgcore"
-BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
-BACKOFF_MAX = 5.0
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
-
-_INT_OPTS = {"wait", "wait_timeout"}
-_FLOAT_OPTS = {"poll", "socket_timeout", "socket_connect_timeout", "backoff_max"}
-_STR_OPTS = {
-    "namespace",
-    "cache",
-    "ssl_ca_certs",
-    "ssl_certfile",
-    "ssl_keyfile",
-    "ssl_cert_reqs",
-    "ssl_password",
-    "sentinel_password",
-    "sentinel_username",
-    "client_name",
-}
-_BOOL_OPTS = {"ssl", "ssl_check_hostname"}
 
 # Compare-and-set in one step. KEYS[1] the document hash. ARGV: expected version,
 # version floor (the highest this writer has seen: after a failover that lost writes,
@@ -127,140 +107,6 @@ return {1, new}
 """
 
 
-@dataclass(frozen=True)
-class RedisURL:
-    """A parsed store URL (see the module docstring for the forms)."""
-
-    scheme: str
-    hosts: tuple[tuple[str, int], ...]
-    db: int = 0
-    service: str | None = None
-    username: str | None = None
-    password: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    socket_path: str | None = None  # unix:///path/to/redis.sock
-
-    @property
-    def namespace(self) -> str:
-        """The key prefix (``namespace=``), ``cfgcore`` by default."""
-        return str(self.options.get("namespace") or DEFAULT_NAMESPACE)
-
-    def redacted(self) -> str:
-        """The URL without its password: safe for logs, events and error messages."""
-        auth = ""
-        if self.username or self.password:
-            auth = quote(self.username or "", safe="") + (":***" if self.password else "") + "@"
-        query = f"namespace={quote(self.namespace, safe='')}"
-        if self.socket_path is not None:
-            return f"unix://{auth}{quote(self.socket_path)}?db={self.db}&{query}"
-        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts)
-        path = f"/{self.service}/{self.db}" if self.service else f"/{self.db}"
-        # Only the namespace names the document; the other options tune this client.
-        return f"{self.scheme}://{auth}{hosts}{path}?{query}"
-
-
-def _bool(text: str, url: str, key: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{key}: expected true or false, got {text!r}", file=url)
-
-
-def _host_port(text: str, default_port: int, url: str) -> tuple[str, int]:
-    if text.startswith("["):  # [IPv6]:port
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port_text = text.partition(":")
-    if not host:
-        raise ConfigError("missing host", file=url)
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ConfigError(f"port: expected a number, got {port_text!r}", file=url) from None
-    return unquote(host), port
-
-
-def parse_redis_url(url: str) -> RedisURL:
-    """Parse a ``redis://``, ``rediss://`` or ``redis+sentinel://`` store URL.
-
-    Raises ConfigError naming the URL (password hidden) for anything it cannot use.
-
-    >>> parse_redis_url("redis://cache:6380/2?namespace=music").namespace
-    'music'
-    """
-    parts = urlsplit(url)
-    shown = url.replace(parts.password, "***") if parts.password else url
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigError(f"not a Redis store URL (use {', '.join(SCHEMES)})", file=shown)
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
-    username = password = None
-    if userinfo:
-        user, has_pw, pw = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(pw) if has_pw else None
-    if scheme == "unix":
-        return _parse_unix(parts, shown, username, password)
-    sentinel = scheme == "redis+sentinel"
-    default_port = 26379 if sentinel else 6379
-    hosts = tuple(_host_port(h, default_port, shown) for h in hostlist.split(",") if h)
-    if not hosts:
-        hosts = (("localhost", default_port),)
-    if len(hosts) > 1 and not sentinel:
-        raise ConfigError("several hosts need a redis+sentinel:// URL", file=shown)
-    segments = [s for s in parts.path.split("/") if s]
-    service = None
-    if sentinel:
-        if not segments:
-            raise ConfigError("missing the Sentinel service name (/SERVICE)", file=shown)
-        service = unquote(segments.pop(0))
-    if len(segments) > 1:
-        raise ConfigError(f"unexpected path {parts.path!r}", file=shown)
-    try:
-        db = int(segments[0]) if segments else 0
-    except ValueError:
-        raise ConfigError(f"database: expected a number, got {segments[0]!r}", file=shown) from None
-    options: dict[str, Any] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        try:
-            if key in _INT_OPTS:
-                options[key] = int(value)
-            elif key in _FLOAT_OPTS:
-                options[key] = float(value)
-            elif key in _BOOL_OPTS:
-                options[key] = _bool(value, shown, key)
-            elif key in _STR_OPTS:
-                options[key] = value
-            else:
-                raise ConfigError(f"unknown query parameter {key!r}", file=shown)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {value!r}", file=shown) from None
-    if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
-        raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
-    return RedisURL(scheme, hosts, db, service, username, password, options)
-
-
-def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
-    """``unix:///path/to/redis.sock?db=N&namespace=NS`` (a Redis on this machine)."""
-    if not parts.path:
-        raise ConfigError("missing the socket path (unix:///path/to/redis.sock)", file=shown)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    db_text = query.pop("db", "0")
-    try:
-        db = int(db_text)
-    except ValueError:
-        raise ConfigError(f"db: expected a number, got {db_text!r}", file=shown) from None
-    from urllib.parse import urlencode
-
-    rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
-    return RedisURL(
-        "unix", (), db, None, username, password, rest.options, socket_path=unquote(parts.path)
-    )
-
-
 def _writer(actor: str | None) -> dict[str, Any]:
     writer = writer_identity(actor)
     # A write whose reply is lost (the connection drops after Redis ran the script) is
@@ -269,7 +115,7 @@ def _writer(actor: str | None) -> dict[str, Any]:
     return writer
 
 
-class RedisFlagStore:
+class RedisFlagStore(RedisFollower):
     """The flag document in Redis, shared by every process that opens the same URL.
 
     Implements the FlagStore protocol (``read``, ``update``, ``watch``, ``close``;
@@ -726,161 +572,6 @@ class RedisFlagStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def version(self) -> int:
-        """The highest version this process has read, written or been delivered."""
-        return self._seen
-
-    # -- the follower --------------------------------------------------------------
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive() or self._closed.is_set():
-                return
-            self._thread = threading.Thread(
-                target=self._follow, name=f"cfgcore-fleet {self.url}", daemon=True
-            )
-            self._thread.start()
-
-    def _follow(self) -> None:
-        import redis
-
-        delay = BACKOFF_MIN
-        down_since: float | None = None
-        while not self._closed.is_set():
-            try:
-                pubsub = self._follow_client.pubsub(ignore_subscribe_messages=True)
-                self._pubsub = pubsub
-                # Subscribe first, then read: a write landing in between is seen by one
-                # or the other, never by neither.
-                pubsub.subscribe(self.channel)
-                self._catch_up()
-                if down_since is not None:
-                    log.warning(
-                        "%s: reconnected after %.1f s; at version %d",
-                        self.url, time.monotonic() - down_since, self._seen,
-                    )  # fmt: skip
-                down_since, delay, self.connected = None, BACKOFF_MIN, True
-                next_poll = time.monotonic() + self.poll
-                while not self._closed.is_set():
-                    msg = pubsub.get_message(timeout=min(1.0, self.poll))
-                    if msg is None:
-                        if time.monotonic() >= next_poll:
-                            if self._primary_moved(self._follow_client):
-                                raise redis.ConnectionError("the primary moved (failover)")
-                            self._catch_up()
-                            next_poll = time.monotonic() + self.poll
-                        continue
-                    # Coalesce a burst: one key read for everything already queued.
-                    newest = _announced(msg)
-                    while (more := pubsub.get_message(timeout=0)) is not None:
-                        newest = max(newest, _announced(more))
-                    if newest > self._seen or newest < 0:
-                        self._catch_up()
-            except (redis.RedisError, OSError, ValueError) as exc:
-                # ValueError: a socket closed under select() by close()
-                if self._closed.is_set():
-                    break
-                self.connected = False
-                self.stats["reconnects"] += 1
-                if down_since is None:
-                    down_since = time.monotonic()
-                    self.last_error = f"connection lost: {exc}"
-                    log.warning(
-                        "%s: connection lost (%s); serving version %d, reconnecting",
-                        self.url, exc, self._seen,
-                    )  # fmt: skip
-                self._closed.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.backoff_max)
-            except Exception:  # a bug must not silently end following
-                log.exception("%s: follower error; restarting it", self.url)
-                self._closed.wait(delay)
-                delay = min(delay * 2, self.backoff_max)
-            finally:
-                with contextlib.suppress(Exception):
-                    self._pubsub.close()
-        self.connected = False
-
-    def _catch_up(self) -> None:
-        """Read the key; deliver the document if it is newer than ``_seen`` and good."""
-        raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
-        try:
-            version = int(raw[0]) if raw[0] is not None else 0
-        except ValueError:
-            version = -1  # unreadable: rejected below
-        with self._lock:
-            current = self._seen
-        if version == current and version > self._cached and self._callbacks:
-            # The document this process started from (read() before watch()) is live:
-            # make it the cache file's too.
-            with contextlib.suppress(ConfigError):
-                self._write_cache(self._from_raw(raw))
-        if 0 <= version <= current:
-            if version < current:
-                self._went_backwards(version, current)
-            return
-        checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
-        if self._reported == (version, checksum):
-            return  # rejected before: reported once, not on every poll
-        try:
-            doc = self._from_raw(raw)
-        except ConfigError as exc:
-            self._reject(version, checksum, exc)
-            return
-        with self._lock:
-            callbacks = list(self._callbacks)
-        for callback, _ in callbacks:
-            try:
-                callback(doc)
-            except ConfigError as exc:
-                # The listener refused it (it does not compile) and has reported it
-                # itself (the live flag set audits it): count it, never deliver it again.
-                self._reported = (version, checksum)
-                self.stats["rejected"] += 1
-                self.last_error = str(exc)
-                log.debug("version %d refused by a listener: %s", version, exc)
-                return
-            except Exception:
-                log.exception("%s: flag store listener failed on version %d", self.url, version)
-        self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
-        with self._lock:
-            self._seen = max(self._seen, doc.version)
-        self.stats["accepted"] += 1
-
-    def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
-        self._reported = (version, checksum)
-        self.stats["rejected"] += 1
-        self.last_error = str(exc)
-        log.error("rejected version %d, the last good flags keep serving: %s", version, exc)
-        with self._lock:
-            handlers = [h for _, h in self._callbacks if h is not None]
-        for handler in handlers:
-            try:
-                handler(exc)
-            except Exception:
-                log.exception("%s: flag store error handler failed", self.url)
-
-    def _went_backwards(self, version: int, current: int) -> None:
-        if self._reported == (version, "backwards"):
-            return
-        self._reported = (version, "backwards")
-        self.stats["backwards"] += 1
-        self.last_error = f"store at version {version}, older than the {current} served"
-        log.error(
-            "%s: the store holds version %d, older than the %d this process serves "
-            "(writes lost in a failover?); keeping %d until a newer version is written",
-            self.url, version, current, current,
-        )  # fmt: skip
-
-    def _after_fork_in_child(self) -> None:
-        # The follower thread did not survive the fork; the connection pools notice the
-        # new pid themselves. Locks may have been held by a thread that no longer exists.
-        self._lock = threading.Lock()
-        self._thread = None
-        self._pubsub = None
-        if self._callbacks and not self._closed.is_set():
-            self._start()
-
 
 def _sentinel_class() -> type:
     from redis.exceptions import ConnectionError, TimeoutError
@@ -958,14 +649,6 @@ def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
     """The store for a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL (what
     :func:`cfgcore.runtime.flagstore.open_store` calls)."""
     return RedisFlagStore(url, seed=seed)
-
-
-def _announced(msg: Mapping[str, Any]) -> int:
-    """The version a change message announces ("VERSION CHECKSUM"); -1 if unreadable."""
-    try:
-        return int(bytes(msg["data"]).split(b" ", 1)[0])
-    except (KeyError, TypeError, ValueError):
-        return -1
 
 
 _STORES: weakref.WeakSet[RedisFlagStore] = weakref.WeakSet()

@@ -1,0 +1,224 @@
+"""The follower half of the Redis flag store.
+
+One thread per store subscribes to the change channel, re-reads the key on every
+(re)connect and every ``poll`` seconds (pub/sub loses messages while disconnected),
+never moves to an older version, and hands each newer document to the store's
+watchers. Reconnects back off exponentially up to ``backoff_max``; after ``fork()`` the
+child restarts its own follower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.flagstore import FlagDocument
+
+__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "RedisFollower"]
+
+log = logging.getLogger("cfgcore.fleet")
+
+BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
+BACKOFF_MAX = 5.0
+
+
+class RedisFollower:
+    """Mixin of :class:`~cfgcore.runtime.redis_store.RedisFlagStore`: the follower thread
+    (the store provides the connection, the decoding and the cache file)."""
+
+    url: str
+    key: str
+    channel: str
+    poll: float
+    backoff_max: float
+    connected: bool
+    last_error: Any
+    stats: dict[str, int]
+    _seen: int
+    _lock: Any
+    _thread: threading.Thread | None
+    _pubsub: Any
+    _callbacks: list[Any]
+    _closed: threading.Event
+    _follow_client: Any
+    _cached: Any
+    _reported: Any
+
+    def _from_raw(self, raw: list[Any]) -> FlagDocument:
+        raise NotImplementedError
+
+    def _write_cache(self, doc: FlagDocument) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _primary_moved(client: Any) -> bool:
+        raise NotImplementedError
+
+    @property
+    def version(self) -> int:
+        """The highest version this process has read, written or been delivered."""
+        return self._seen
+
+    # -- the follower --------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() or self._closed.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._follow, name=f"cfgcore-fleet {self.url}", daemon=True
+            )
+            self._thread.start()
+
+    def _follow(self) -> None:
+        import redis
+
+        delay = BACKOFF_MIN
+        down_since: float | None = None
+        while not self._closed.is_set():
+            try:
+                pubsub = self._follow_client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub = pubsub
+                # Subscribe first, then read: a write landing in between is seen by one
+                # or the other, never by neither.
+                pubsub.subscribe(self.channel)
+                self._catch_up()
+                if down_since is not None:
+                    log.warning(
+                        "%s: reconnected after %.1f s; at version %d",
+                        self.url, time.monotonic() - down_since, self._seen,
+                    )  # fmt: skip
+                down_since, delay, self.connected = None, BACKOFF_MIN, True
+                next_poll = time.monotonic() + self.poll
+                while not self._closed.is_set():
+                    msg = pubsub.get_message(timeout=min(1.0, self.poll))
+                    if msg is None:
+                        if time.monotonic() >= next_poll:
+                            if self._primary_moved(self._follow_client):
+                                raise redis.ConnectionError("the primary moved (failover)")
+                            self._catch_up()
+                            next_poll = time.monotonic() + self.poll
+                        continue
+                    # Coalesce a burst: one key read for everything already queued.
+                    newest = _announced(msg)
+                    while (more := pubsub.get_message(timeout=0)) is not None:
+                        newest = max(newest, _announced(more))
+                    if newest > self._seen or newest < 0:
+                        self._catch_up()
+            except (redis.RedisError, OSError, ValueError) as exc:
+                # ValueError: a socket closed under select() by close()
+                if self._closed.is_set():
+                    break
+                self.connected = False
+                self.stats["reconnects"] += 1
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.last_error = f"connection lost: {exc}"
+                    log.warning(
+                        "%s: connection lost (%s); serving version %d, reconnecting",
+                        self.url, exc, self._seen,
+                    )  # fmt: skip
+                self._closed.wait(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.backoff_max)
+            except Exception:  # a bug must not silently end following
+                log.exception("%s: follower error; restarting it", self.url)
+                self._closed.wait(delay)
+                delay = min(delay * 2, self.backoff_max)
+            finally:
+                with contextlib.suppress(Exception):
+                    self._pubsub.close()
+        self.connected = False
+
+    def _catch_up(self) -> None:
+        """Read the key; deliver the document if it is newer than ``_seen`` and good."""
+        raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
+        try:
+            version = int(raw[0]) if raw[0] is not None else 0
+        except ValueError:
+            version = -1  # unreadable: rejected below
+        with self._lock:
+            current = self._seen
+        if version == current and version > self._cached and self._callbacks:
+            # The document this process started from (read() before watch()) is live:
+            # make it the cache file's too.
+            with contextlib.suppress(ConfigError):
+                self._write_cache(self._from_raw(raw))
+        if 0 <= version <= current:
+            if version < current:
+                self._went_backwards(version, current)
+            return
+        checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
+        if self._reported == (version, checksum):
+            return  # rejected before: reported once, not on every poll
+        try:
+            doc = self._from_raw(raw)
+        except ConfigError as exc:
+            self._reject(version, checksum, exc)
+            return
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback, _ in callbacks:
+            try:
+                callback(doc)
+            except ConfigError as exc:
+                # The listener refused it (it does not compile) and has reported it
+                # itself (the live flag set audits it): count it, never deliver it again.
+                self._reported = (version, checksum)
+                self.stats["rejected"] += 1
+                self.last_error = str(exc)
+                log.debug("version %d refused by a listener: %s", version, exc)
+                return
+            except Exception:
+                log.exception("%s: flag store listener failed on version %d", self.url, version)
+        self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
+        with self._lock:
+            self._seen = max(self._seen, doc.version)
+        self.stats["accepted"] += 1
+
+    def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
+        self._reported = (version, checksum)
+        self.stats["rejected"] += 1
+        self.last_error = str(exc)
+        log.error("rejected version %d, the last good flags keep serving: %s", version, exc)
+        with self._lock:
+            handlers = [h for _, h in self._callbacks if h is not None]
+        for handler in handlers:
+            try:
+                handler(exc)
+            except Exception:
+                log.exception("%s: flag store error handler failed", self.url)
+
+    def _went_backwards(self, version: int, current: int) -> None:
+        if self._reported == (version, "backwards"):
+            return
+        self._reported = (version, "backwards")
+        self.stats["backwards"] += 1
+        self.last_error = f"store at version {version}, older than the {current} served"
+        log.error(
+            "%s: the store holds version %d, older than the %d this process serves "
+            "(writes lost in a failover?); keeping %d until a newer version is written",
+            self.url, version, current, current,
+        )  # fmt: skip
+
+    def _after_fork_in_child(self) -> None:
+        # The follower thread did not survive the fork; the connection pools notice the
+        # new pid themselves. Locks may have been held by a thread that no longer exists.
+        self._lock = threading.Lock()
+        self._thread = None
+        self._pubsub = None
+        if self._callbacks and not self._closed.is_set():
+            self._start()
+
+
+def _announced(msg: Mapping[str, Any]) -> int:
+    """The version a change message announces ("VERSION CHECKSUM"); -1 if unreadable."""
+    try:
+        return int(bytes(msg["data"]).split(b" ", 1)[0])
+    except (KeyError, TypeError, ValueError):
+        return -1

@@ -1,0 +1,168 @@
+"""Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
+``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
+with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from cfgcore.errors import ConfigError
+
+__all__ = ["DEFAULT_NAMESPACE", "SCHEMES", "RedisURL", "parse_redis_url"]
+
+SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
+DEFAULT_NAMESPACE = "cfgcore"
+
+_INT_OPTS = {"wait", "wait_timeout"}
+_FLOAT_OPTS = {"poll", "socket_timeout", "socket_connect_timeout", "backoff_max"}
+_STR_OPTS = {
+    "namespace",
+    "cache",
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_password",
+    "sentinel_password",
+    "sentinel_username",
+    "client_name",
+}
+_BOOL_OPTS = {"ssl", "ssl_check_hostname"}
+
+
+@dataclass(frozen=True)
+class RedisURL:
+    """A parsed store URL (see the module docstring for the forms)."""
+
+    scheme: str
+    hosts: tuple[tuple[str, int], ...]
+    db: int = 0
+    service: str | None = None
+    username: str | None = None
+    password: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    socket_path: str | None = None  # unix:///path/to/redis.sock
+
+    @property
+    def namespace(self) -> str:
+        """The key prefix (``namespace=``), ``cfgcore`` by default."""
+        return str(self.options.get("namespace") or DEFAULT_NAMESPACE)
+
+    def redacted(self) -> str:
+        """The URL without its password: safe for logs, events and error messages."""
+        auth = ""
+        if self.username or self.password:
+            auth = quote(self.username or "", safe="") + (":***" if self.password else "") + "@"
+        query = f"namespace={quote(self.namespace, safe='')}"
+        if self.socket_path is not None:
+            return f"unix://{auth}{quote(self.socket_path)}?db={self.db}&{query}"
+        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts)
+        path = f"/{self.service}/{self.db}" if self.service else f"/{self.db}"
+        # Only the namespace names the document; the other options tune this client.
+        return f"{self.scheme}://{auth}{hosts}{path}?{query}"
+
+
+def _bool(text: str, url: str, key: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {text!r}", file=url)
+
+
+def _host_port(text: str, default_port: int, url: str) -> tuple[str, int]:
+    if text.startswith("["):  # [IPv6]:port
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = text.partition(":")
+    if not host:
+        raise ConfigError("missing host", file=url)
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        raise ConfigError(f"port: expected a number, got {port_text!r}", file=url) from None
+    return unquote(host), port
+
+
+def parse_redis_url(url: str) -> RedisURL:
+    """Parse a ``redis://``, ``rediss://`` or ``redis+sentinel://`` store URL.
+
+    Raises ConfigError naming the URL (password hidden) for anything it cannot use.
+
+    >>> parse_redis_url("redis://cache:6380/2?namespace=music").namespace
+    'music'
+    """
+    parts = urlsplit(url)
+    shown = url.replace(parts.password, "***") if parts.password else url
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ConfigError(f"not a Redis store URL (use {', '.join(SCHEMES)})", file=shown)
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    username = password = None
+    if userinfo:
+        user, has_pw, pw = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(pw) if has_pw else None
+    if scheme == "unix":
+        return _parse_unix(parts, shown, username, password)
+    sentinel = scheme == "redis+sentinel"
+    default_port = 26379 if sentinel else 6379
+    hosts = tuple(_host_port(h, default_port, shown) for h in hostlist.split(",") if h)
+    if not hosts:
+        hosts = (("localhost", default_port),)
+    if len(hosts) > 1 and not sentinel:
+        raise ConfigError("several hosts need a redis+sentinel:// URL", file=shown)
+    segments = [s for s in parts.path.split("/") if s]
+    service = None
+    if sentinel:
+        if not segments:
+            raise ConfigError("missing the Sentinel service name (/SERVICE)", file=shown)
+        service = unquote(segments.pop(0))
+    if len(segments) > 1:
+        raise ConfigError(f"unexpected path {parts.path!r}", file=shown)
+    try:
+        db = int(segments[0]) if segments else 0
+    except ValueError:
+        raise ConfigError(f"database: expected a number, got {segments[0]!r}", file=shown) from None
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        try:
+            if key in _INT_OPTS:
+                options[key] = int(value)
+            elif key in _FLOAT_OPTS:
+                options[key] = float(value)
+            elif key in _BOOL_OPTS:
+                options[key] = _bool(value, shown, key)
+            elif key in _STR_OPTS:
+                options[key] = value
+            else:
+                raise ConfigError(f"unknown query parameter {key!r}", file=shown)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}", file=shown) from None
+    if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
+        raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
+    return RedisURL(scheme, hosts, db, service, username, password, options)
+
+
+def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
+    """``unix:///path/to/redis.sock?db=N&namespace=NS`` (a Redis on this machine)."""
+    if not parts.path:
+        raise ConfigError("missing the socket path (unix:///path/to/redis.sock)", file=shown)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    db_text = query.pop("db", "0")
+    try:
+        db = int(db_text)
+    except ValueError:
+        raise ConfigError(f"db: expected a number, got {db_text!r}", file=shown) from None
+    from urllib.parse import urlencode
+
+    rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
+    return RedisURL(
+        "unix", (), db, None, username, password, rest.options, socket_path=unquote(parts.path)
+    )
