@@ -33,7 +33,6 @@ A/B tests are described in :mod:`cfgcore.experiments.abtest`.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import math
 import os
@@ -44,14 +43,13 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-import msgspec
-
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
 from cfgcore.experiments.features import (
     FeatureFlag,
+    change_events,
     custom_flag_change,
     dependencies_change,
     feature_status,
@@ -72,7 +70,7 @@ from cfgcore.runtime.flagstore import (
 )
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.policy import current_actor, guarded
-from cfgcore.snapshot import Flag, Prerequisite, Snapshot
+from cfgcore.snapshot import Prerequisite, Snapshot
 
 __all__ = [
     "ABTestConfiguration",
@@ -123,10 +121,6 @@ def resolve_flags_file(
         return os.path.abspath(os.fspath(flags_file))
     directory = os.fspath(state_dir) if state_dir is not None else default_state_dir()
     return os.path.join(os.path.abspath(directory), "flags.json")
-
-
-def _plain(flag: Flag | None) -> Any:
-    return None if flag is None else msgspec.to_builtins(flag)
 
 
 class DynamicConfigurationManager:
@@ -502,44 +496,8 @@ class DynamicConfigurationManager:
     def _emit(
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None
     ) -> list[ConfigChangeEvent]:
-        now, version = self._now(), self._engine.version
         actor = (doc.writer.get("actor") if doc is not None else None) or current_actor()
-        # Which stored version this is and who wrote it, for remote changes as for local
-        store: dict[str, Any] = (
-            {"store_version": doc.version, "writer": doc.writer} if doc is not None else {}
-        )
-        events = []
-        for key in dict.fromkeys([*old.flags, *new.flags]):
-            a, b = old.flags.get(key), new.flags.get(key)
-            if a != b:
-                events.append(
-                    ConfigChangeEvent(
-                        f"flags.{key}",
-                        _plain(a),
-                        _plain(b),
-                        source,
-                        version,
-                        now,
-                        actor=actor,
-                        **store,
-                    )
-                )
-        for key in dict.fromkeys([*old.experiments, *new.experiments]):
-            ea, eb = old.experiments.get(key), new.experiments.get(key)
-            if ea != eb:
-                # Copies, as for flags: a listener that edits its event must not edit
-                # the live test records (split, control, layer offset).
-                ea, eb = copy.deepcopy(ea), copy.deepcopy(eb)
-                events.append(
-                    ConfigChangeEvent(
-                        f"experiments.{key}", ea, eb, source, version, now, actor=actor, **store
-                    )
-                )
-        if old.metadata != new.metadata:
-            ma, mb = copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)
-            events.append(
-                ConfigChangeEvent("metadata", ma, mb, source, version, now, actor=actor, **store)
-            )
+        events = change_events(old, new, source, self._engine.version, self._now(), actor, doc)
         self.audit.record_all(events)
         self.events.emit(events)
         return events

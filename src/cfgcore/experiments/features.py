@@ -7,6 +7,7 @@ conflict, without surprises.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
@@ -16,6 +17,8 @@ import msgspec
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
+from cfgcore.runtime.events import ConfigChangeEvent
+from cfgcore.runtime.flagstore import FlagDocument
 from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
 
 __all__ = [
@@ -170,3 +173,41 @@ def feature_status(snapshot: Snapshot, tests: Mapping[str, Any]) -> dict[str, di
             "tags": list(flag.tags),
         }
     return out
+
+
+def change_events(
+    old: Snapshot,
+    new: Snapshot,
+    source: str,
+    version: int,
+    now: float,
+    actor: str | None,
+    doc: FlagDocument | None = None,
+) -> list[ConfigChangeEvent]:
+    """One event per changed flag, A/B test record and the metadata, carrying the
+    actor and, for a stored document, its store version and writer (for remote changes
+    as for local ones). Values are copies: a listener that edits its event must not edit
+    the live flags or test records."""
+    store: dict[str, Any] = (
+        {"store_version": doc.version, "writer": doc.writer} if doc is not None else {}
+    )
+
+    def event(path: str, a: Any, b: Any) -> ConfigChangeEvent:
+        return ConfigChangeEvent(path, a, b, source, version, now, actor=actor, **store)
+
+    events = []
+    for key in dict.fromkeys([*old.flags, *new.flags]):
+        a, b = old.flags.get(key), new.flags.get(key)
+        if a != b:
+            events.append(event(f"flags.{key}", _plain(a), _plain(b)))
+    for key in dict.fromkeys([*old.experiments, *new.experiments]):
+        ea, eb = old.experiments.get(key), new.experiments.get(key)
+        if ea != eb:
+            events.append(event(f"experiments.{key}", copy.deepcopy(ea), copy.deepcopy(eb)))
+    if old.metadata != new.metadata:
+        events.append(event("metadata", copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)))
+    return events
+
+
+def _plain(flag: Flag | None) -> Any:
+    return None if flag is None else msgspec.to_builtins(flag)
