@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
     "cfgcore.cli.audit",  # audit verify (hash chain)
     "cfgcore.cli.migrate",  # migrate (legacy configuration files)
+    "cfgcore.cli.interop",  # import unleash|flagd|growthbook, export --format flagd
     "cfgcore.cli.fleet",  # publish (and watch --store): the Redis fleet store
 )
 

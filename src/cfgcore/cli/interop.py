@@ -1,0 +1,139 @@
+"""``cfgcore import unleash|flagd|growthbook SRC --out FILE`` and ``cfgcore export``.
+
+``import`` lowers another system's flag definitions (:mod:`cfgcore.interop`) into a
+cfgcore flag file, compiles it to prove it loads, writes it atomically and prints what
+was imported and what was refused (with the reason). Flags that cannot be lowered are
+refused, never imported as something else; Unleash payloads are all or nothing. It
+never replaces an existing file without ``--force``. Exit status 0 when every flag was
+imported, 1 when any was refused or the source cannot be read.
+
+``export --format flagd`` writes the flags whose rules fit flagd's format as a flagd
+definition document, and fails naming every flag that does not fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from cfgcore.errors import ConfigError
+
+__all__ = ["register"]
+
+SYSTEMS = ("unleash", "flagd", "growthbook")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``import`` and ``export`` subcommands."""
+    p = subparsers.add_parser(
+        "import",
+        help="import Unleash, flagd or GrowthBook flags into a cfgcore flag file",
+        description="Lower another system's flags into a cfgcore flag file with the same "
+        "bucketing, so every user keeps the variant they had.",
+    )
+    p.add_argument("system", choices=SYSTEMS, help="the source system")
+    p.add_argument("source", metavar="SRC", help="its JSON (or YAML) flag definitions")
+    p.add_argument(
+        "--out", metavar="FILE", required=True, help="flag file to write (.yaml/.json/.msgpack)"
+    )
+    p.add_argument(
+        "--fractional",
+        choices=("v2", "v3"),
+        default="v3",
+        help="flagd: fractional bucketing version (default v3)",
+    )
+    p.add_argument("--saved-groups", metavar="FILE", help="growthbook: saved groups JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=_cmd_import)
+
+    e = subparsers.add_parser(
+        "export",
+        help="export flags to another system's format (flagd)",
+        description="Export the flags whose rules fit the target format; a flag that does "
+        "not fit is an error naming it.",
+    )
+    e.add_argument("--format", choices=("flagd",), required=True, help="target format")
+    e.add_argument("--flags", metavar="FILE", help="cfgcore flag file (default: the flag store)")
+    e.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    e.add_argument("--force", action="store_true", help="replace an existing file")
+    e.set_defaults(func=_cmd_export)
+
+
+def _read_document(path: str) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    from cfgcore.yamlio import load_yaml
+
+    return load_yaml(raw.decode("utf-8", errors="strict"), file=path)
+
+
+def _refuse_overwrite(path: str, force: bool) -> None:
+    if os.path.lexists(path) and not force:
+        raise ConfigError("already exists (use --force to replace it)", file=path)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from cfgcore.engine import Engine
+    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.snapshot import encode_snapshot, format_for
+
+    _refuse_overwrite(args.out, args.force)
+    doc = _read_document(args.source)
+    if args.system == "unleash":
+        from cfgcore.interop import unleash
+
+        snapshot = unleash.to_snapshot(doc, source=args.source)
+    elif args.system == "flagd":
+        from cfgcore.interop import flagd
+
+        snapshot = flagd.to_snapshot(doc, args.fractional, on_error="skip", source=args.source)
+    else:
+        from cfgcore.interop import growthbook
+
+        groups = _read_document(args.saved_groups) if args.saved_groups else None
+        snapshot = growthbook.to_snapshot(
+            doc, saved_groups=groups, on_error="skip", source=args.source
+        )
+    Engine.from_snapshot(snapshot, file=args.out)  # proves the written file will load
+    refused = dict(snapshot.metadata.get("refused") or {})
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write(args.out, encode_snapshot(snapshot, format_for(args.out)))
+    print(f"imported {len(snapshot.flags)} flags from {args.system} into {args.out}")
+    for name in sorted(snapshot.flags):
+        print(f"  + {name}")
+    for name, reason in sorted(refused.items()):
+        print(f"  - {name}: refused: {reason}", file=sys.stderr)
+    if refused:
+        print(f"{len(refused)} flags refused (listed above)", file=sys.stderr)
+    return 1 if refused else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cfgcore.interop import flagd
+    from cfgcore.runtime.atomicio import atomic_write_text
+    from cfgcore.runtime.flagstore import default_state_dir, open_store
+
+    store = open_store(args.flags, default_path=os.path.join(default_state_dir(), "flags.json"))
+    try:
+        snapshot = store.read().snapshot
+    finally:
+        store.close()
+    text = json.dumps(flagd.from_snapshot(snapshot), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        _refuse_overwrite(args.out, args.force)
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
