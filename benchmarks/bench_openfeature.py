@@ -104,7 +104,7 @@ class CfgcoreOpenFeature:
         engine = engine_class(IMPLS[impl_name]).from_snapshot(snapshot)
         self.provider = CfgcoreProvider(engine, **kwargs)
         self.domain = f"cfgcore-bench-openfeature-{next(_domains)}"
-        api.set_provider(self.provider, domain=self.domain)
+        api.set_provider_and_wait(self.provider, domain=self.domain)
         self.client = api.get_client(self.domain)
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ def client_for(make):
         engine = make(snapshot)
         provider = CfgcoreProvider(engine, **kw)
         domain = f"cfgcore-test-{next(_domains)}"
-        api.set_provider(provider, domain=domain)
+        api.set_provider_and_wait(provider, domain=domain)
         domains.append(provider)
         return engine, provider, api.get_client(domain)
 

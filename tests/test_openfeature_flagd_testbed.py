@@ -131,7 +131,7 @@ class Scenario:
         self.engine = engine_cls.from_snapshot(snapshot)
         self.provider = CfgcoreProvider(self.engine, context=context_mapper, resolve=resolve)
         self.domain = f"flagd-testbed-{next(_domains)}"
-        api.set_provider(self.provider, domain=self.domain)
+        api.set_provider_and_wait(self.provider, domain=self.domain)
         self.client = api.get_client(self.domain)
         self.flag = None
         self.targeting_key = None

@@ -2,7 +2,8 @@
 
 >>> from openfeature import api                                   # doctest: +SKIP
 >>> from cfgcore.openfeature import CfgcoreProvider               # doctest: +SKIP
->>> api.set_provider(CfgcoreProvider(cfgcore.Engine.from_file("flags.yaml")))  # doctest: +SKIP
+>>> provider = CfgcoreProvider(cfgcore.Engine.from_file("flags.yaml"))  # doctest: +SKIP
+>>> api.set_provider_and_wait(provider)                            # doctest: +SKIP
 >>> client = api.get_client()                                     # doctest: +SKIP
 >>> client.get_boolean_value("enhanced_anomaly_detection", False,
 ...     EvaluationContext("user-1", {"user_segment": "premium", "region": "EU"}))  # doctest: +SKIP
