@@ -445,8 +445,12 @@ def test_guardrail_rollback_stops_test(manager):
         metric="playback_errors",
     )
     # the periodic check runs off the recording thread: wait for it, with a deadline
+    # (the stop goes live, then its change events are delivered: wait for both)
     deadline = time.monotonic() + 20
-    while manager.list_ab_tests()[test]["status"] != "stopped" and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+        manager.list_ab_tests()[test]["status"] == "stopped"
+        and len([e for e in events if e.source == "guardrail_rollback"]) >= 2
+    ):
         time.sleep(0.01)
     info = manager.list_ab_tests()[test]
     assert info["status"] == "stopped"
