@@ -23,6 +23,7 @@ from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the sha
 
 from collections.abc import Mapping
 from enum import Enum
+from sys import intern as _intern
 
 from cfgcore import compiler as _C
 from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
@@ -614,11 +615,14 @@ cdef class CompiledSnapshot:
         self.tables = t
         self.version = version
         self.clock = clock
-        self._index = t.index
-        self._keys = tuple(t.keys)
+        # Flag keys and attribute names interned: the literals callers pass
+        # (engine.is_enabled("new_ui", {"user_id": ...})) are interned by Python, so the
+        # index and attribute lookups match them by identity instead of comparing text.
+        self._index = {_intern(k): v for k, v in t.index.items()}
+        self._keys = tuple([_intern(k) for k in t.keys])
         self._values = tuple(t.values)
         self._names = tuple(t.variant_names)
-        self._slot_names = tuple(t.slots)
+        self._slot_names = tuple([_intern(name) for name in t.slots])
         self._objs = list(t.objs)
         self._value_kinds = list(t.value_kinds)
         self._str_ids = t.str_ids
