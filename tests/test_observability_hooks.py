@@ -287,17 +287,44 @@ def test_exposure_dedup_memory_is_bounded(make, monkeypatch):
 
 
 def test_seed_api_calls_are_observed(impl, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from cfgcore.experiments.abtest import ABTestConfiguration
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
+    from cfgcore.experiments.exposures import MemorySink
 
     engine = engine_class(impl)()
-    manager = DynamicConfigurationManager(state_dir=tmp_path, engine=engine)
+    sink = MemorySink()
+    manager = DynamicConfigurationManager(state_dir=tmp_path, engine=engine, exposure_sinks=[sink])
     try:
+        now = datetime.now(timezone.utc)
+        assert manager.create_ab_test(
+            ABTestConfiguration(
+                test_name="checkout_v2",
+                description="observed",
+                start_date=now - timedelta(days=1),
+                end_date=now + timedelta(days=14),
+                traffic_split={"control": 50.0, "treatment": 50.0},
+                configurations={"control": {"v": 1}, "treatment": {"v": 2}},
+                success_metrics=["conversion"],
+            )
+        )
         seen: list = []
+        exposed: list = []
         engine.add_hook(Recorder("a", seen))
+        engine.on_exposure(lambda flag, variant, ctx: exposed.append((flag, variant)))
         user = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
         want = engine.snapshot().is_enabled("enhanced_anomaly_detection", user)
         assert manager.is_feature_enabled("enhanced_anomaly_detection", user) is want
         assert [s[1] for s in seen] == ["before", "after", "finally"]
+        variant = manager.get_ab_test_variant("checkout_v2", user)
+        assert variant in ("control", "treatment")
+        assert seen[4][1:] == ("after", variant, "SPLIT")
+        assert exposed == [("checkout_v2", variant)]
+        manager.exposures.flush()  # the manager's own exposure log still gets it
+        assert [(x.test, x.variant, x.user) for x in sink.exposures] == [
+            ("checkout_v2", variant, "12345")
+        ]
     finally:
         manager.close()
 
