@@ -40,7 +40,7 @@ class Served:
     serve is on), ``"off"`` (none is), ``"constant"`` (one variant, not a boolean
     flag) or ``"varies"``. ``variants``: the names it can serve to identified
     contexts; ``for_everyone``: contexts without a bucketing attribute get the same
-    state too (otherwise ``others`` lists what they can get). ``why``: the cause when
+    state too; ``others``: what only such contexts can get. ``why``: the cause when
     the flag is switched off as a whole (disabled, schedule ended, prerequisite never
     met), else None. ``since``: epoch seconds from which that holds (a schedule's
     end), else None.
@@ -233,7 +233,7 @@ def _served(w: _Walker, fi: int) -> Served:
     names = tuple(sorted(t.variant_names[v] for v in ident))
     why, since = w.why.get(fi, (None, None))
     for_everyone = _state(t, fi, anyone) == state and (state != "constant" or anyone == ident)
-    others = () if for_everyone else tuple(sorted(t.variant_names[v] for v in anyone - ident))
+    others = tuple(sorted(t.variant_names[v] for v in anyone - ident))
     return Served(t.keys[fi], state, names, for_everyone, others, why, since)
 
 
