@@ -230,8 +230,9 @@ def test_redis_store_deletion_reaches_another_live_set(redis_server, tmp_path):
     assert gone.new_value is None and gone.store_version == version + 2
     audited = [e for e in AuditLog.read(follower.audit.path) if e["path"] == "flags.legacy_search"]
     assert audited[-1]["new"] is None
-    writer.close()
-    follower.close()
+    for manager in (writer, follower):
+        manager.close()
+        manager.store.close()  # the follower threads: the server stops with the test
 
 
 # -- the command line ------------------------------------------------------------------

@@ -87,14 +87,19 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from cfgcore.engine import Engine
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
     from cfgcore.experiments.features import FlagInUseError
 
+    # An engine of its own gives a live set of its own, whose store (and, for Redis,
+    # follower thread) is closed afterwards without touching anything else in-process.
     manager = DynamicConfigurationManager(
-        store=args.store, state_dir=args.state_dir, log_exposures=False, record_usage=False
-    )
+        store=args.store, state_dir=args.state_dir, log_exposures=False, record_usage=False,
+        engine=Engine(),
+    )  # fmt: skip
     try:
         deleted = manager.delete_feature_flag(args.name, actor=args.actor)
+        version = manager.store.read().version
     except FlagInUseError as exc:
         raise CommandError(
             f"{manager.flags_file}: cannot delete flag {args.name}: still used by\n"
@@ -102,9 +107,9 @@ def _delete(args: argparse.Namespace) -> int:
         ) from None
     finally:
         manager.close()
+        manager.store.close()
     if not deleted:
         raise CommandError(f"{args.name}: no such flag in {manager.flags_file}")
-    version = manager.store.read().version
     if not getattr(args, "quiet", 0):
         print(f"deleted flag {args.name} from {manager.flags_file} (version {version})",
               file=sys.stderr)  # fmt: skip

@@ -303,15 +303,15 @@ def start_usage_recording(
 
 
 def _env_enabled(environ: Mapping[str, str]) -> bool:
-    from cfgcore._compat import _FALSE, _TRUE
-
+    # The spellings cfgcore's other boolean switches accept (cfgcore._env.env_flag,
+    # which reads os.environ only; a manager may be given its own environ).
     raw = environ.get("CFGCORE_USAGE")
     if raw is None or not raw.strip():
         return True
     value = raw.strip().lower()
-    if value in _FALSE:
+    if value in ("0", "false", "no", "off", "n", "f"):
         return False
-    if value not in _TRUE:
+    if value not in ("1", "true", "yes", "on", "y", "t"):
         log.warning("CFGCORE_USAGE=%r is not a boolean; recording flag usage", raw)
     return True
 
