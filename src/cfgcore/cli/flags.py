@@ -134,6 +134,8 @@ def _stale(args: argparse.Namespace) -> int:
     from cfgcore.runtime.flagstore import open_store
     from cfgcore.runtime.usage import read_usage, usage_path
 
+    if not args.days > 0:
+        raise CommandError(f"--days: must be a positive number of days, got {args.days:g}")
     now = _as_of(args.as_of)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_flags_path())

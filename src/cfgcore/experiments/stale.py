@@ -319,12 +319,11 @@ def find_stale(
     days: float = 30.0,
     now: float,
     store: str = "",
-    audit_logs: list[str] | None = None,
 ) -> StaleReport:
     """The stale flags and experiments of ``snapshot`` at ``now`` (epoch seconds) over
     a window of ``days``. Raises ConfigError if the flags do not compile."""
     if not days > 0:
-        raise ConfigError(f"--days: must be a positive number, got {days!r}")
+        raise ConfigError(f"days: must be a positive number, got {days!r}")
     derived = derive(snapshot)
     tables = compile_snapshot(derived, file=store or None)
     judge = _Judge(derived, evidence, float(days), now, store or None)
@@ -342,5 +341,5 @@ def find_stale(
         judge.not_judged,
         judge.notes,
         evidence.usage_file,
-        list(audit_logs or evidence.history.files),
+        list(evidence.history.files),
     )
