@@ -22,9 +22,11 @@ from importlib.resources import files
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cfgcore import _counting
 from cfgcore._compat import USE_EXTENSIONS
 from cfgcore._compat import impl as _live
 from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
+from cfgcore.details import EvaluationCounts
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import (
     Format,
@@ -64,6 +66,12 @@ class _EngineAPI:
     _impl: ModuleType
     # Replaced (copy-on-write) by add_swap_listener; () until the first listener.
     _swap_listeners: tuple[Callable[[Any, Any], None], ...] = ()
+    _ledger: _counting.CountLedger
+
+    def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
+        super().__init__(compiled)  # type: ignore[call-arg]
+        self._ledger = _counting.CountLedger(self.snapshot())  # type: ignore[attr-defined]
+        _counting.register(self, self._ledger)
 
     @classmethod
     def from_snapshot(
@@ -135,7 +143,10 @@ class _EngineAPI:
             compiled = new
         else:
             compiled = self.compile(new, file=file)  # type: ignore[arg-type]
+        ledger = self._ledger
+        compiled.counting = ledger.counting
         old = self._install(compiled)  # type: ignore[attr-defined]
+        ledger.installed(old, compiled)
         for listener in self._swap_listeners:
             # A listener's failure must not undo or block a swap that already happened.
             try:
@@ -155,6 +166,24 @@ class _EngineAPI:
             self._swap_listeners = tuple(f for f in self._swap_listeners if f is not listener)
 
         return remove
+
+    def take_evaluation_counts(self) -> EvaluationCounts:
+        """Read and reset what this engine evaluated since the previous take.
+
+        Counts per ``(flag_key, variant, reason)`` and per error code (see
+        :class:`~cfgcore.details.EvaluationCounts`), from the live snapshot and from every
+        snapshot swapped out since (requests that pinned one keep counting into it).
+        Each snapshot's counters are read and reset in one step that no evaluation on
+        another thread can split (GIL builds). Within cfgcore only
+        :func:`cfgcore.observability.evaluations.evaluation_totals` calls this; a direct
+        caller takes the counts away from those totals.
+        """
+        return self._ledger.take()
+
+    def set_counting(self, enabled: bool) -> None:
+        """Count evaluations (the default) or not: with False, evaluations on this
+        engine's snapshots, live and retired, add nothing (to measure what counting costs)."""
+        self._ledger.set_counting(bool(enabled), [self.snapshot()])  # type: ignore[attr-defined]
 
     def load_file(
         self, path: str | os.PathLike[str], format: Format | None = None
