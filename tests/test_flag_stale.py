@@ -347,3 +347,33 @@ def test_find_stale_refuses_flags_that_do_not_compile():
     snap = snapshot_from_dict({"flags": {"f": {"default": "maybe"}}})
     with pytest.raises(ConfigError, match="unknown variant 'maybe'"):
         find_stale(snap, Evidence(), now=T0, store="flags.yaml")
+
+
+def test_usage_recorded_from_real_evaluations_feeds_the_report(tmp_path, capsys):
+    from cfgcore.runtime import usage as usage_mod
+
+    flags = tmp_path / "flags.yaml"
+    half = '{default: "on", rules: [{rollout: 50, serve: "off"}]}'
+    flags.write_text(f"flags:\n  stale_used: {half}\n  stale_idle: {half}\n")
+    state = tmp_path / "state"
+    m = DynamicConfigurationManager(store=flags, state_dir=state, log_exposures=False)
+    try:
+        m.is_feature_enabled("stale_used", {"user_id": "42"})
+        evaluated = time.time()
+        m.close()  # flushes the usage file
+    finally:
+        recorder = usage_mod._RECORDERS.pop(usage_path(state), None)
+        if recorder is not None:
+            recorder.close()
+    args = ["flags", "stale", "--json", "--store", str(flags), "--state-dir", str(state)]
+    assert main([*args, "--as-of", _iso(evaluated + 31 * DAY)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    unused = {e["name"]: e for e in out["entries"] if e["category"] == "unused"}
+    assert set(unused) == {"stale_used", "stale_idle"}
+    seen = datetime.fromisoformat(unused["stale_used"]["evidence"]["last_evaluated"]).timestamp()
+    assert evaluated - 60 <= seen <= evaluated + 1
+    assert unused["stale_idle"]["evidence"]["last_evaluated"] is None
+    # ten days in, the usage file covers too little of a 30-day window to judge
+    assert main([*args, "--as-of", _iso(evaluated + 10 * DAY)]) == 0
+    early = json.loads(capsys.readouterr().out)
+    assert early["entries"] == [] and "recorded only since" in early["notes"][0]

@@ -261,3 +261,85 @@ def test_config_manager_opt_out(tmp_path, monkeypatch):
     explicit = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"}, record_usage=False)
     explicit.flags.is_enabled("enhanced_anomaly_detection", {"user_id": "1"})
     assert _recorder_for(state) is None
+
+
+# -- end to end: the evaluation totals are the source ------------------------------------
+
+
+def test_evaluations_reach_the_usage_file_through_the_totals(tmp_path, impl):
+    """Both evaluators: what a request evaluates is in the file after the next flush,
+    with the time of the harvest; what it did not evaluate is not."""
+    import time
+
+    from cfgcore.engine import engine_class
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    flags = tmp_path / "flags.yaml"
+    used, idle = f"usage_used_{impl.__name__[-3:]}", f"usage_idle_{impl.__name__[-3:]}"
+    flags.write_text(f'flags:\n  {used}: {{default: "on"}}\n  {idle}: {{default: "on"}}\n')
+    state = tmp_path / "state"
+    manager = DynamicConfigurationManager(
+        store=flags, state_dir=state, log_exposures=False, engine=engine_class(impl)()
+    )
+    try:
+        recorder = manager.usage
+        assert recorder is not None and recorder.path == usage_path(state)
+        before = time.time()
+        assert manager.is_feature_enabled(used, {"user_id": "1"}) is True
+        assert recorder.flush() is True, recorder.last_error
+        got = read_usage(recorder.path)
+        assert before <= got.flags[used] <= time.time()
+        assert idle not in got.flags
+        assert got.since is not None and got.since <= before
+    finally:
+        manager.close()
+        _forget(state)
+
+
+def test_the_config_manager_records_its_evaluations(tmp_path, monkeypatch):
+    from cfgcore.config.manager import ConfigurationManager
+
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "development.yaml").write_text("service: {name: shop}\n")
+    (d / "flags.yaml").write_text('flags:\n  usage_from_config: {default: "off"}\n')
+    state = tmp_path / "state"
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(state))
+    config = ConfigurationManager(d, environ={}, validate=False)
+    try:
+        config.load_environment_config("development")
+        assert config.flags.is_enabled("usage_from_config", {"user_id": "7"}) is False
+        recorder = _recorder_for(state)
+        assert recorder is not None and recorder.flush() is True
+        assert "usage_from_config" in read_usage(usage_path(state)).flags
+    finally:
+        config.close()
+        _forget(state)
+
+
+def test_a_service_process_leaves_its_usage_at_exit(tmp_path):
+    """A real process: serve flags, evaluate, exit (no flush called): the file holds the
+    flag, merged with what another process recorded before."""
+    state = tmp_path / "state"
+    merge_usage(usage_path(state), {"from_before": 1.0}, since=1.0)
+    flags = tmp_path / "flags.yaml"
+    flags.write_text('flags:\n  exit_flag: {default: "on"}\n')
+    script = textwrap.dedent(f"""
+        from cfgcore.experiments.dynamic import DynamicConfigurationManager
+        m = DynamicConfigurationManager(store={str(flags)!r}, state_dir={str(state)!r},
+                                        log_exposures=False)
+        assert m.is_feature_enabled("exit_flag", {{"user_id": "1"}})
+    """)
+    env = dict(os.environ, PYTHONPATH=SRC, CFGCORE_USAGE_INTERVAL="3600")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    got = read_usage(usage_path(state))
+    assert set(got.flags) == {"from_before", "exit_flag"} and got.since == 1.0
+
+
+def _forget(state) -> None:
+    recorder = _recorder_for(state)
+    if recorder is not None:
+        recorder.close()
+        usage_mod._RECORDERS.pop(recorder.path, None)
