@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -393,3 +394,41 @@ def test_both_evaluators_count_what_the_spec_serves(first, second, data):
         oracle.call(op, snapshot, specs[id(snapshot)], version, key, arg, default)
     want = oracle.take()
     assert [_counts(e) for e in engines] == [want, want]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshots(), st.lists(contexts, min_size=2, max_size=6), st.one_of(st.none(), scalars))
+def test_the_observed_path_agrees_with_the_plain_one_on_both(snapshot, ctxs, default):
+    """What hooks, exposures and debug mode see (``_observe``): the same answer, details,
+    bucket and unit on both evaluators; the answer is the plain method's and the details
+    are ``evaluate``'s (for is_enabled: its boolean answer); counts are the same too."""
+    c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    plain = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    names = ("is_enabled", "variant", "value", "evaluate")
+    for ctx in ctxs:
+        for key in [*snapshot["flags"], "missing"]:
+            for kind, name in enumerate(names):
+                d = default if kind >= 2 else None
+                got_c = c.snapshot()._observe(kind, key, c.context(ctx), d)
+                got_p = p.snapshot()._observe(kind, key, p.context(ctx), d)
+                assert got_c == got_p, (kind, key, ctx)
+                assert c.snapshot()._observe(kind, key, ctx, d) == got_c
+                assert p.snapshot()._observe(kind, key, ctx, d) == got_c
+                answer, details, bucket, unit = got_c
+                args = (key, ctx, d) if kind >= 2 else (key, ctx)
+                assert same(answer, getattr(plain, name)(*args)), (kind, key, ctx)
+                want = plain.evaluate(key, ctx, d)
+                if kind == 0 and details.error_code != "TYPE_MISMATCH":
+                    # is_enabled's details: evaluate's, with the boolean answer as the value
+                    want = msgspec.structs.replace(want, value=answer)
+                if kind != 0 or details.error_code != "TYPE_MISMATCH":
+                    assert details == want, (kind, key, ctx)
+                else:  # a flag that is not boolean: False, whatever it served
+                    assert answer is False and details.value is False
+                if details.reason == "SPLIT":  # a unit was hashed into a bucket
+                    assert isinstance(bucket, int) and bucket >= 0 and isinstance(unit, str)
+                    assert unit in {str(v) for v in ctx.values()}
+                else:
+                    assert bucket is None and unit is None
+    assert c.take_evaluation_counts().evaluations == p.take_evaluation_counts().evaluations

@@ -96,10 +96,16 @@ class CompiledSnapshot:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+    def _observe(
+        self, kind: int, key: Any, ctx: ContextArg = None, default: Any = None
+    ) -> tuple[Any, EvaluationDetails, int | None, str | None]:
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``."""
 
 class EngineCore:
     """Holds the live compiled snapshot; every read goes through one reference."""
 
+    _observer: Any
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None: ...
     @property
     def version(self) -> int:

@@ -1502,6 +1502,90 @@ cdef class CompiledSnapshot:
         self.cells[var * N_REASONS + REASON_ERROR] += 1
         self.errs[ERR_TYPE_MISMATCH] += 1
 
+    # -- the observed path (hooks, exposures, debug mode): Python objects allowed ---------
+    def _observe(self, int kind, key, ctx=None, default=None):
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``.
+
+        ``answer`` and the counts are what ``is_enabled`` (kind 0), ``variant`` (1),
+        ``value`` (2) or ``evaluate`` (3) give; ``details`` explains the answer (for
+        kind 0 its value is the boolean answer); ``bucket`` and ``unit`` (the bucketed
+        attribute's value as text) are set when a rollout or split decided. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        cdef bint mismatch
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            details = EvaluationDetails(
+                flag_key=key_text(key), value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found", snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        out = self._run(fi, ctx)
+        if kind == 0:
+            mismatch = not self.flags[fi * FW + F_BOOL]
+        else:
+            mismatch = kind != 1 and default is not None and _value_kind(default) != self._value_kinds[out.var]
+        if mismatch:
+            if self.counting:
+                self._mismatch(out.var)
+            details = EvaluationDetails(
+                flag_key=self._keys[fi], value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="flag is not boolean" if kind == 0
+                else "served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        details = EvaluationDetails(
+            flag_key=self._keys[fi],
+            value=(self.is_true[out.var] == 1) if kind == 0 else self._values[out.var],
+            variant=self._names[out.var],
+            reason=REASONS[out.reason],
+            rule_index=out.rule if out.rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+        answer = details if kind == 3 else details.variant if kind == 1 else details.value
+        if out.reason != REASON_SPLIT or out.rule < 0:
+            return answer, details, None, None
+        return (answer, details) + self._split_unit(fi, out.rule, ctx)
+
+    cdef tuple _split_unit(self, int fi, int rule, object ctx):
+        """(bucket, unit text) of the rollout, split or gate that decided rule ``rule``."""
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* r = self.rules + (f[F_RULE_START] + rule) * RW
+        cdef const int32_t* slots
+        cdef const SlotVal* v
+        cdef Binding bd
+        cdef int h = r[R_HASH], count, bucket, k
+        if type(ctx) is Context:
+            bd = self._context_binding(<Context>ctx, fi)
+        else:
+            bd = self._bind_all(ctx)
+        if h < 0 and r[R_ROLLOUT] < 0 and r[R_SPLIT_COUNT] == 0:
+            h = r[R_GATE_START]  # a rule served by its gates alone
+        if h >= 0:
+            slots = self.ipool + self.hashes[h * HW + H_BY_START]
+            count = self.hashes[h * HW + H_BY_COUNT]
+            bucket = self._hashed(h, bd.vals)
+        else:
+            if r[R_BUCKET_COUNT]:
+                slots, count = self.ipool + r[R_BUCKET_START], r[R_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, r[R_BUCKET_START], count)
+            else:
+                slots, count = self.ipool + f[F_BUCKET_START], f[F_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, f[F_BUCKET_START], count)
+        for k in range(count):
+            v = bd.vals + slots[k]
+            if v.bs != NULL:  # the first attribute with a value to hash, as _bucket reads
+                return bucket, <object>(v.text if v.text != NULL else v.bucket)
+        return bucket, None
+
     cdef int _build_all_template(self) except -1:
         cdef dict template = _PyDict_NewPresized(self.n_flags)
         cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
@@ -1559,6 +1643,9 @@ cdef class EngineCore:
     cdef object _clock
     cdef long long _version
     cdef object __weakref__
+    # None unless hooks, exposure callbacks or debug mode are on (cfgcore.Engine sets
+    # it): the only test the evaluation methods add.
+    cdef public object _observer
 
     def __init__(self, CompiledSnapshot compiled=None):
         self._clock = None
@@ -1610,6 +1697,8 @@ cdef class EngineCore:
         False when the flag is unknown, not boolean (its variants are not exactly
         true/false), off, or serves its ``off`` variant. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 0, key, ctx, None)
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key, ctx=None):
@@ -1617,6 +1706,8 @@ cdef class EngineCore:
 
         None when the flag is unknown. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 1, key, ctx, None)
         return self._snap.variant(key, ctx)
 
     def value(self, key, ctx=None, default=None):
@@ -1626,6 +1717,8 @@ cdef class EngineCore:
         None and the served value is of another type (bool, str, number, object,
         array). Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 2, key, ctx, default)
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key, ctx=None, default=None):
@@ -1637,6 +1730,8 @@ cdef class EngineCore:
         ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
         the value. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 3, key, ctx, default)
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx=None):
@@ -1645,6 +1740,8 @@ cdef class EngineCore:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate_all(self._snap, ctx)
         return self._snap.evaluate_all(ctx)
 
 
@@ -1709,6 +1806,8 @@ cdef class SeedAPI:
                 flag = self._flag_name(flag)
             except Exception:
                 return False
+        if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
+            return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name, user_context=None):
@@ -1728,7 +1827,10 @@ cdef class SeedAPI:
         if found == NULL:
             return None
         seen = <object>found
-        v = self.engine._snap.variant(test_name, user_context)
+        if self.engine._observer is None:
+            v = self.engine._snap.variant(test_name, user_context)
+        else:  # hooks, exposure callbacks, debug mode
+            v = self.engine.variant(test_name, user_context)
         if v is None or v == "__none__":
             return None
         if seen is False:

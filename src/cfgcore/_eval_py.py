@@ -704,6 +704,95 @@ class CompiledSnapshot:
             out[k] = t.values[var]
         return out
 
+    # -- the observed path (hooks, exposures, debug mode) ------------------------------
+    def _observe(
+        self, kind: int, key: Any, ctx: ContextArg = None, default: Any = None
+    ) -> tuple[Any, EvaluationDetails, int | None, str | None]:
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``.
+
+        ``answer`` and the counts are what ``is_enabled`` (kind 0), ``variant`` (1),
+        ``value`` (2) or ``evaluate`` (3) give; ``details`` explains the answer (for
+        kind 0 its value is the boolean answer); ``bucket`` and ``unit`` (the bucketed
+        attribute's value as text) are set when a rollout or split decided. Never raises.
+        """
+        fi = self._lookup(key)
+        if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
+            details = EvaluationDetails(
+                flag_key=key_text(key),
+                value=False if kind == 0 else default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        var, reason, rule = self._eval_flag(fi, self._binding(ctx, fi), [None])
+        t = self.tables
+        if kind == 0:
+            mismatch = not self._flags[fi * L.FW + L.F_BOOL]
+        else:
+            mismatch = (
+                kind != 1 and default is not None and C.value_kind(default) != t.value_kinds[var]
+            )
+        if mismatch:
+            self._mismatch(var)
+            details = EvaluationDetails(
+                flag_key=t.keys[fi],
+                value=False if kind == 0 else default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="flag is not boolean"
+                if kind == 0
+                else "served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        self._count(var, reason)
+        details = EvaluationDetails(
+            flag_key=t.keys[fi],
+            value=bool(t.is_true[var]) if kind == 0 else t.values[var],
+            variant=t.variant_names[var],
+            reason=REASONS[reason],
+            rule_index=rule if rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+        answer = details if kind == 3 else details.variant if kind == 1 else details.value
+        if reason != _SPLIT or rule < 0:
+            return answer, details, None, None
+        return (answer, details, *self._split_unit(fi, rule, ctx))
+
+    def _split_unit(self, fi: int, rule: int, ctx: Any) -> tuple[int | None, str | None]:
+        """(bucket, unit text) of the rollout, split or gate that decided rule ``rule``."""
+        t = self.tables
+        base = fi * L.FW
+        rb = (t.flags[base + L.F_RULE_START] + rule) * L.RW
+        rr = t.rules
+        if issubclass(type(ctx), Context):
+            b = ctx._binding_for(self)
+        else:  # not _binding: a context that is not a mapping was counted already
+            b = _bind(t, ctx, range(len(t.slots)))
+        h = rr[rb + L.R_HASH]
+        if h < 0 and rr[rb + L.R_ROLLOUT] < 0 and rr[rb + L.R_SPLIT_COUNT] == 0:
+            h = rr[rb + L.R_GATE_START]  # a rule served by its gates alone
+        if h >= 0:
+            start, count = t.hashes[h * L.HW + L.H_BY_START], t.hashes[h * L.HW + L.H_BY_COUNT]
+            bucket = self._hashed(h, b)
+        else:
+            if rr[rb + L.R_BUCKET_COUNT]:
+                start, count = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
+            else:
+                start, count = t.flags[base + L.F_BUCKET_START], t.flags[base + L.F_BUCKET_COUNT]
+            bucket = self._bucket(base, b, start, count)
+        for s in t.ipool[start : start + count]:
+            raw = b[s][6]
+            if raw is not None:  # the first attribute with a value to hash, as _bucket reads
+                return bucket, raw.decode("utf-8")
+        return bucket, None
+
 
 class EngineCore:
     """Holds the live compiled snapshot; every read goes through one reference.
@@ -716,6 +805,9 @@ class EngineCore:
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
         self._clock: Any = None
         self._version = 0
+        # None unless hooks, exposure callbacks or debug mode are on (cfgcore.Engine sets
+        # it): the only test the evaluation methods add.
+        self._observer: Any = None
         self._snap = (
             compiled if compiled is not None else CompiledSnapshot(C.compile_snapshot(_EMPTY))
         )
@@ -756,6 +848,8 @@ class EngineCore:
         False when the flag is unknown, not boolean (its variants are not exactly
         true/false), off, or serves its ``off`` variant. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 0, key, ctx, None)  # type: ignore[no-any-return]
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key: str, ctx: ContextArg = None) -> str | None:
@@ -763,6 +857,8 @@ class EngineCore:
 
         None when the flag is unknown. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 1, key, ctx, None)  # type: ignore[no-any-return]
         return self._snap.variant(key, ctx)
 
     def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
@@ -772,6 +868,8 @@ class EngineCore:
         None and the served value is of another type (bool, str, number, object,
         array). Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 2, key, ctx, default)
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
@@ -783,6 +881,8 @@ class EngineCore:
         ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
         the value. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 3, key, ctx, default)  # type: ignore[no-any-return]
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
@@ -791,6 +891,8 @@ class EngineCore:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate_all(self._snap, ctx)  # type: ignore[no-any-return]
         return self._snap.evaluate_all(ctx)
 
 
@@ -843,6 +945,8 @@ class SeedAPI:
                 flag = getattr(flag, "_value_", flag)
             except Exception:
                 return False
+        if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
+            return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
@@ -859,7 +963,10 @@ class SeedAPI:
         seen = self.tests.get(test_name)
         if seen is None:
             return None
-        v = self.engine._snap.variant(test_name, user_context)
+        if self.engine._observer is None:
+            v = self.engine._snap.variant(test_name, user_context)
+        else:  # hooks, exposure callbacks, debug mode
+            v = self.engine.variant(test_name, user_context)
         if v is None or v == "__none__":
             return None
         if seen is False:

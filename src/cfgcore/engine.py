@@ -28,6 +28,7 @@ from cfgcore._compat import impl as _live
 from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
 from cfgcore.details import EvaluationCounts
 from cfgcore.errors import SnapshotError
+from cfgcore.observability import debug as _debug
 from cfgcore.snapshot import (
     Format,
     Snapshot,
@@ -67,11 +68,17 @@ class _EngineAPI:
     # Replaced (copy-on-write) by add_swap_listener; () until the first listener.
     _swap_listeners: tuple[Callable[[Any, Any], None], ...] = ()
     _ledger: _counting.CountLedger
+    # Copy-on-write tuples, () until the first add_hook / on_exposure.
+    _hooks: tuple[Any, ...] = ()
+    _exposure_callbacks: tuple[Callable[[str, str, Any], Any], ...] = ()
+    _obs: Any = None  # the Observer, created on first use
 
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
         super().__init__(compiled)  # type: ignore[call-arg]
         self._ledger = _counting.CountLedger(self.snapshot())  # type: ignore[attr-defined]
         _counting.register(self, self._ledger)
+        if _debug.enabled():
+            self._refresh_observer()
 
     @classmethod
     def from_snapshot(
@@ -184,6 +191,68 @@ class _EngineAPI:
         """Count evaluations (the default) or not: with False, evaluations on this
         engine's snapshots, live and retired, add nothing (to measure what counting costs)."""
         self._ledger.set_counting(bool(enabled), [self.snapshot()])  # type: ignore[attr-defined]
+
+    def add_hook(self, hook: Any) -> Callable[[], None]:
+        """Run ``hook`` around every single-flag evaluation; returns a function that
+        removes it.
+
+        OpenFeature's hook shape: any of ``before(hook_context, hints)`` (may return
+        attributes to merge over the context), ``after(hook_context, details, hints)``,
+        ``error(hook_context, exception, hints)`` and ``finally_after(hook_context,
+        details, hints)``. A hook never makes an evaluation raise (see
+        :mod:`cfgcore.observability.hooks`). With no hook, no exposure callback and debug
+        mode off, evaluation costs what it did without them.
+        """
+        self._hooks = (*self._hooks, hook)
+        self._refresh_observer()
+
+        def remove() -> None:
+            self._hooks = tuple(h for h in self._hooks if h is not hook)
+            self._refresh_observer()
+
+        return remove
+
+    def on_exposure(self, callback: Callable[[str, str, Any], Any]) -> Callable[[], None]:
+        """Call ``callback(flag_key, variant, context)`` the first time a unit (the value
+        of the attribute the flag buckets by) is served a variant by a rollout, split or
+        gate; returns a function that removes it. Deduplicated per (flag, unit, variant)
+        in bounded memory; exceptions are swallowed and counted in
+        :attr:`exposure_errors` (see :mod:`cfgcore.observability.hooks`).
+        """
+        self._exposure_callbacks = (*self._exposure_callbacks, callback)
+        self._refresh_observer()
+
+        def remove() -> None:
+            self._exposure_callbacks = tuple(
+                c for c in self._exposure_callbacks if c is not callback
+            )
+            self._refresh_observer()
+
+        return remove
+
+    @property
+    def exposure_errors(self) -> int:
+        """Exceptions raised by exposure callbacks (swallowed)."""
+        return self._obs.exposure_errors if self._obs is not None else 0
+
+    @property
+    def hook_errors(self) -> int:
+        """Exceptions raised by hooks (logged; the evaluation went on or gave its default)."""
+        return self._obs.hook_errors if self._obs is not None else 0
+
+    def _refresh_observer(self) -> None:
+        """Route evaluations through the observed path while hooks, exposure callbacks
+        or debug mode are on, and straight to the compiled snapshot otherwise."""
+        debug_on = _debug.enabled()
+        if not (self._hooks or self._exposure_callbacks or debug_on):
+            self._observer = None
+            return
+        if self._obs is None:
+            from cfgcore.observability.hooks import Observer
+
+            self._obs = Observer()
+        self._obs.configure(self._hooks, self._exposure_callbacks, debug_on)
+        self._observer = self._obs
 
     def load_file(
         self, path: str | os.PathLike[str], format: Format | None = None
