@@ -253,6 +253,20 @@ def test_both_seed_apis_record_the_same_exposures(ids, limit):
     assert out["c"] == out["py"]
 
 
+def test_seed_resolves_many_enum_members_through_its_small_cache(impl):
+    from cfgcore.engine import engine_class
+
+    names = [f"f{i}" for i in range(300)]  # more members than cache entries: collisions
+    engine = engine_class(impl).from_snapshot(
+        {"flags": {n: {"default": "on" if i % 3 else "off"} for i, n in enumerate(names)}}
+    )
+    Many = Enum("Many", {n.upper(): n for n in names})  # type: ignore[misc]
+    api = impl.SeedAPI(engine, {}, lambda *a: None)
+    for _ in range(2):
+        for i, member in enumerate(Many):
+            assert api.is_feature_enabled(member) is bool(i % 3)
+
+
 class NotAnEnum:
     def __init__(self, value):
         self._value_ = value

@@ -78,6 +78,7 @@ cdef enum:
     # request pays only for the attributes its flags use. Never a kind _eval sees.
     K_LAZY = -1
     SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
+    ENUM_CACHE = 64  # Enum members remembered by SeedAPI (a power of two)
     ALL_BATCH = 32  # evaluate_all: counter cells gathered before they are added
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
@@ -1767,7 +1768,10 @@ cdef class SeedAPI:
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
     cdef Py_ssize_t _dedup_limit
-    cdef dict _enum_names  # id(Enum member) -> (member, flag name)
+    # Enum members seen by is_feature_enabled and their flag names: a direct-mapped
+    # cache by address, owning a reference to both (so an address stays its member's).
+    cdef PyObject* _enum_member[ENUM_CACHE]
+    cdef PyObject* _enum_name[ENUM_CACHE]
 
     def __init__(self, EngineCore engine, dict tests, expose):
         self.engine = engine
@@ -1776,7 +1780,14 @@ cdef class SeedAPI:
         self._append = None
         self._clock = None
         self._dedup_limit = 0
-        self._enum_names = {}
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(ENUM_CACHE):
+            Py_XDECREF(self._enum_member[i])
+            Py_XDECREF(self._enum_name[i])
+            self._enum_member[i] = NULL
+            self._enum_name[i] = NULL
 
     def log_to(self, append, clock=None, Py_ssize_t dedup_limit=1_000_000):
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
@@ -1787,25 +1798,28 @@ cdef class SeedAPI:
 
     cdef object _flag_name(self, object flag):
         # An Enum member's value names the flag. Enum attribute reads cost a Python-level
-        # lookup, so each member's name is looked up once and kept by identity (members
-        # live as long as their class; the entry holds the member, so its id stays its own).
-        cdef PyObject* found = PyDict_GetItem(self._enum_names, id(flag))
-        if found != NULL and (<tuple>found)[0] is flag:
-            return (<tuple>found)[1]
-        name = getattr(flag, "_value_", flag)
-        if isinstance(flag, Enum) and PyUnicode_CheckExact(name):
-            if len(self._enum_names) >= 4096:
-                self._enum_names.clear()
-            self._enum_names[id(flag)] = (flag, name)
+        # lookup, so each member's name is read once and kept by the member's address.
+        cdef Py_ssize_t h = (<Py_ssize_t><void*>flag >> 4) & (ENUM_CACHE - 1)
+        if self._enum_member[h] == <PyObject*>flag:
+            return <object>self._enum_name[h]
+        try:
+            name = getattr(flag, "_value_", flag)
+            is_member = isinstance(flag, Enum)
+        except Exception:
+            return None  # not a flag name: unknown
+        if is_member and PyUnicode_CheckExact(name):
+            Py_XDECREF(self._enum_member[h])
+            Py_XDECREF(self._enum_name[h])
+            Py_INCREF(flag)
+            Py_INCREF(name)
+            self._enum_member[h] = <PyObject*>flag
+            self._enum_name[h] = <PyObject*>name
         return name
 
     def is_feature_enabled(self, flag, user_context=None):
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
         if not PyUnicode_CheckExact(flag):
-            try:
-                flag = self._flag_name(flag)
-            except Exception:
-                return False
+            flag = self._flag_name(flag)
         if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
             return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
