@@ -38,6 +38,8 @@ class RedisFollower:
     poll: float
     backoff_max: float
     connected: bool
+    serving_cache: bool
+    last_contact: float
     last_error: Any
     stats: dict[str, int]
     _seen: int
@@ -138,6 +140,7 @@ class RedisFollower:
     def _catch_up(self) -> None:
         """Read the key; deliver the document if it is newer than ``_seen`` and good."""
         raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
+        self.serving_cache, self.last_contact = False, time.time()
         try:
             version = int(raw[0]) if raw[0] is not None else 0
         except ValueError:
