@@ -550,6 +550,26 @@ class ConfigurationManager(ConfigView):
         """Where :attr:`flags` live: a store path or URL, or None (no flags)."""
         return self._flags.url()
 
+    # ------------------------------------------------------------------ health
+
+    def health(self, *, max_staleness: float | None = None) -> Any:
+        """Liveness and readiness of this manager, with the checks behind each
+        (:class:`cfgcore.observability.health.HealthReport`; ``str()`` is readable).
+
+        Ready means a configuration is loaded and passed validation and, when it follows
+        files or a store, was confirmed current within ``max_staleness`` seconds
+        (argument, else ``health_monitoring.max_staleness``, else 60). A rejected reload
+        leaves it ready (the last good version serves) with a ``warn`` check. Reads live
+        state only: it never loads.
+
+        >>> report = get_config_manager().health()   # doctest: +SKIP
+        >>> report.ready, report.reasons              # doctest: +SKIP
+        (True, [])
+        """
+        from cfgcore.observability.health import config_health
+
+        return config_health(self, max_staleness)
+
     # ------------------------------------------------------------------ listeners
 
     def register_change_listener(self, listener: Any) -> Any:

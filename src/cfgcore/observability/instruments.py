@@ -289,8 +289,6 @@ _STORE_COUNTERS = {
 
 
 def _store_state() -> list[Family]:
-    if not _STORES:
-        return []
     now = time.time()
     gauges: dict[str, list[Sample]] = {name: [] for name in _STORE_GAUGES}
     counters: dict[str, list[Sample]] = {key: [] for key in _STORE_COUNTERS}
