@@ -23,6 +23,7 @@ from typing import Any
 
 from cfgcore.errors import REASON_CLASSES, ConfigError
 from cfgcore.observability.registry import Family, Sample, registry
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
     "OPERATIONS",
@@ -345,3 +346,10 @@ def _validation_ratio() -> list[Family]:
 
 for _collector in (_harvest_all, _config_state, _flag_state, _store_state, _validation_ratio):
     _R.add_collector(_collector)
+
+
+@after_fork_in_child
+def _reset_after_fork() -> None:
+    # A harvest in another thread at fork time would leave the lock held in the child.
+    global _harvest_lock
+    _harvest_lock = threading.Lock()
