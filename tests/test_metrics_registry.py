@@ -121,3 +121,15 @@ def test_collectors_run_first_and_a_broken_one_is_skipped(caplog):
     reg.remove_collector(harvest)
     reg.collect()
     assert calls == [1]
+
+
+def test_live_objects_sharing_labels_make_one_series():
+    from cfgcore.observability.instruments import _family
+
+    rows = [Sample({"store": "s"}, 0.0), Sample({"store": "s"}, 1.0), Sample({"store": "t"}, 3.0)]
+    assert [s.value for s in _family("x_total", "counter", "h", ("store",), rows).samples] == [
+        1.0, 3.0]  # fmt: skip
+    assert [s.value for s in _family("connected", "gauge", "h", ("store",), rows).samples] == [
+        1.0, 3.0]  # fmt: skip
+    ages = _family("last_contact_age_seconds", "gauge", "h", ("store",), rows)
+    assert [s.value for s in ages.samples] == [0.0, 3.0]  # the freshest

@@ -196,15 +196,16 @@ def _harvest_all() -> list[Family]:
 
 
 def _family(name: str, kind: str, help: str, labels: tuple[str, ...], rows: list[Sample]) -> Family:
-    """A family from ``rows``, one series per label set: two live objects may share
-    labels (two managers of one directory); counters add up, a gauge keeps the last."""
-    merged: dict[tuple[tuple[str, str], ...], Sample] = {}
+    """A family from ``rows``, one series per label set. Two live objects may share
+    labels (two managers of one directory, two store objects of one URL): counters add
+    up, ages keep the freshest, other gauges the highest (connected if either is)."""
+    combine = sum if kind == "counter" else min if name.endswith("age_seconds") else max
+    grouped: dict[tuple[tuple[str, str], ...], list[Sample]] = {}
     for row in rows:
-        key = tuple(sorted(row.labels.items()))
-        if kind == "counter" and key in merged:
-            row = Sample(row.labels, merged[key].value + row.value)
-        merged[key] = row
-    return Family(name, kind, help, labels, list(merged.values()))
+        grouped.setdefault(tuple(sorted(row.labels.items())), []).append(row)
+    samples = [Sample(same[0].labels, float(combine(s.value for s in same)))
+               for same in grouped.values()]  # fmt: skip
+    return Family(name, kind, help, labels, samples)
 
 
 _CONFIG_GAUGES = (
@@ -295,6 +296,8 @@ def _store_state() -> list[Family]:
     counters: dict[str, list[Sample]] = {key: [] for key in _STORE_COUNTERS}
     docs: list[Sample] = []
     for store in list(_STORES):
+        if store.closed:  # closed, not yet collected: it follows nothing any more
+            continue
         labels = {"store": store.url, "document": store.document_name}
         gauges["connected"].append(Sample(labels, float(store.connected)))
         gauges["serving_cache"].append(Sample(labels, float(store.serving_cache)))

@@ -185,6 +185,11 @@ class RedisFlagStore(RedisFollower):
         instruments.track_store(self)
 
     @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    @property
     def document_name(self) -> str:
         """The document this store holds: ``flags``, or ``config:ENV`` for a published
         configuration."""
