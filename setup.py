@@ -1,4 +1,4 @@
-"""Build the compiled evaluation core (cfgcore._eval).
+"""Build the compiled parts: the evaluation core (cfgcore._eval) and the tree reads (cfgcore._tree).
 
 Knobs (environment variables):
   CFGCORE_DEBUG=1          line tracing, -O0 -g (for coverage and gdb)
@@ -38,13 +38,16 @@ if sys.platform == "win32":  # MSVC spells its flags differently
 
 # Sources are the .pyx: the generated C is build output (never in git or the sdist),
 # produced by cythonize() when build_ext runs.
+# cfgcore._eval: the flag evaluator. cfgcore._tree: the configuration tree's read path
+# (read-only dict/list subclasses in C, the manager's [] and get()).
 extensions = [
     Extension(
-        "cfgcore._eval",
-        ["src/cfgcore/_eval.pyx"],
+        f"cfgcore.{name}",
+        [f"src/cfgcore/{name}.pyx"],
         define_macros=macros,
         extra_compile_args=compile_args,
     )
+    for name in ("_eval", "_tree")
 ]
 
 MARKER = "_no_extension.json"

@@ -116,7 +116,7 @@ def test_the_pxd_ships_in_wheels_and_sdists():
     """package-data must carry _layout.pxd (a cimporting build needs it) next to the .pyx."""
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = conf["tool"]["setuptools"]["package-data"]["cfgcore"]
-    for shipped in ("_layout.pxd", "_eval.pyx", "_eval.pyi", "py.typed"):
+    for shipped in ("_layout.pxd", "_eval.pyx", "_eval.pyi", "_tree.pyx", "_tree.pyi", "py.typed"):
         assert (PKG / shipped).is_file(), shipped
         assert any(fnmatch(shipped, p) for p in patterns), shipped
     excluded = conf["tool"]["setuptools"]["exclude-package-data"]["cfgcore"]

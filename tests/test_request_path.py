@@ -198,6 +198,77 @@ def test_seed_variant_without_logging_or_without_a_variant(seed):
     assert api.get_ab_test_variant("quiet", {"user_id": "u1"}) is None
 
 
+def test_seed_records_first_exposures_itself_with_the_loggers_rules(seed):
+    engine, api, calls, seen = seed
+    records: list = []
+    api.log_to(records.append, lambda: 7.5, 3)
+    v1 = api.get_ab_test_variant("exp", {"user_id": "u1"})
+    assert records == [("exp", v1, "u1", 7.5)] and "u1" in seen and calls == []
+    assert api.get_ab_test_variant("exp", {"user_id": "u1"}) == v1 and len(records) == 1
+    assert api.get_ab_test_variant("exp", engine.context({"user_id": "u1"})) == v1
+    v2 = api.get_ab_test_variant("exp", {"user_id": 42})  # an exact int id
+    assert records[-1] == ("exp", v2, 42, 7.5) and len(records) == 2
+    # Ids the fast path does not own go to expose, which applies the logger's rules.
+    for ctx in ({"user_id": True}, {"user_id": StrKey("s")}, {"user_id": 1.5},
+                {"targeting_key": "t1"}, {}):  # fmt: skip
+        api.get_ab_test_variant("exp", ctx)
+    assert [c[2] for c in calls] == [{"user_id": True}, {"user_id": StrKey("s")},
+                                     {"user_id": 1.5}, {"targeting_key": "t1"}, {}]  # fmt: skip
+    assert len(records) == 2
+    api.get_ab_test_variant("exp", {"user_id": "u3"})  # the set reaches its limit (3)...
+    api.get_ab_test_variant("exp", {"user_id": "u4"})  # ...and is cleared, as log() does
+    assert seen == {"u4"} and [r[2] for r in records] == ["u1", 42, "u3", "u4"]
+
+
+def test_seed_exposure_failures_never_reach_the_request(seed):
+    engine, api, calls, seen = seed
+    api.log_to(lambda record: 1 / 0)
+    ctx = {"user_id": "a"}
+    assert api.get_ab_test_variant("exp", ctx) == engine.variant("exp", ctx)
+    api.log_to([].append, lambda: 1 / 0)
+    assert api.get_ab_test_variant("exp", {"user_id": "b"}) is not None
+    api.log_to(None)  # back to expose for every first exposure
+    api.get_ab_test_variant("exp", {"user_id": "c"})
+    assert calls == [("exp", engine.variant("exp", {"user_id": "c"}), {"user_id": "c"})]
+
+
+@given(st.lists(st.one_of(st.sampled_from(["a", "b", "c"]), st.integers(0, 3), st.booleans(),
+                          st.none(), st.floats(0, 1), st.builds(StrKey, st.sampled_from("ab"))),
+                max_size=30),
+       st.integers(1, 4))  # fmt: skip
+@settings(max_examples=100, deadline=None)
+def test_both_seed_apis_record_the_same_exposures(ids, limit):
+    from cfgcore.engine import engine_class
+
+    out = {}
+    for name, impl in IMPLS.items():
+        engine = engine_class(impl).from_snapshot({"flags": {"exp": SNAPSHOT["flags"]["split"]}})
+        calls: list = []
+        records: list = []
+        seen: set = set()
+        api = impl.SeedAPI(engine, {"exp": seen}, lambda *a, calls=calls: calls.append(a))
+        api.log_to(records.append, lambda: 1.0, limit)
+        answers = [api.get_ab_test_variant("exp", {"user_id": uid}) for uid in ids]
+        out[name] = (answers, records, calls, seen)
+    assert out["c"] == out["py"]
+
+
+class NotAnEnum:
+    def __init__(self, value):
+        self._value_ = value
+
+
+def test_seed_flag_names_of_enum_members_are_remembered_but_other_objects_are_read_each_time(seed):
+    engine, api, _, _ = seed
+    ctx = {"seg": "premium", "region": "EU"}
+    for _ in range(3):
+        assert api.is_feature_enabled(Custom.RULE, ctx) is True
+    thing = NotAnEnum("rule")
+    assert api.is_feature_enabled(thing, ctx) is True
+    thing._value_ = "missing"
+    assert api.is_feature_enabled(thing, ctx) is False
+
+
 def _ab(name="exp"):
     now = datetime.now(timezone.utc)
     return ABTestConfiguration(

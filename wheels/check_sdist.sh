@@ -20,7 +20,7 @@ sdist=$(ls "$work"/dist/cfgcore-*.tar.gz)
 python -m twine check --strict "$sdist" "$@"
 
 listing=$(tar tzf "$sdist")
-for want in src/cfgcore/_eval.pyx src/cfgcore/_layout.pxd src/cfgcore/_eval.pyi src/cfgcore/py.typed setup.py LICENSE \
+for want in src/cfgcore/_eval.pyx src/cfgcore/_tree.pyx src/cfgcore/_tree.pyi src/cfgcore/_layout.pxd src/cfgcore/_eval.pyi src/cfgcore/py.typed setup.py LICENSE \
     pyproject.toml README.md tests/conftest.py tests/test_core_build.py benchmarks/bench_core.py \
     docs/architecture.md src/cfgcore/defaults/flags.yaml; do
     grep -q "^cfgcore-[^/]*/$want\$" <<<"$listing" || fail "$want is missing from ${sdist##*/}"
@@ -49,7 +49,7 @@ CFGCORE_NO_EXTENSIONS=1 "$py" -m pip install -v --no-cache-dir --no-build-isolat
     --force-reinstall "$sdist" >"$work/noext.log" 2>&1 || { tail -30 "$work/noext.log"; fail "CFGCORE_NO_EXTENSIONS=1 install failed"; }
 out=$(cd "$work" && "$py" -W error -c "$probe" 2>&1) || fail "CFGCORE_NO_EXTENSIONS=1: import failed or warned: $out"
 [ "$out" = py ] || fail "CFGCORE_NO_EXTENSIONS=1: IMPLEMENTATION is not py: $out"
-if ls "$work"/venv/lib/python3*/site-packages/cfgcore/_eval*.so >/dev/null 2>&1; then
+if ls "$work"/venv/lib/python3*/site-packages/cfgcore/_*.so >/dev/null 2>&1; then
     fail "CFGCORE_NO_EXTENSIONS=1 installed an extension"
 fi
 echo "sdist with CFGCORE_NO_EXTENSIONS=1: installs the pure-Python evaluator, imports quietly"

@@ -15,26 +15,9 @@ import warnings
 from types import ModuleType
 from typing import Any
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+from cfgcore._env import NO_EXTENSIONS, env_flag
 
-
-def env_flag(name: str, default: bool = False) -> bool:
-    """Parse a boolean environment variable (1/0, true/false, yes/no, on/off)."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    warnings.warn(
-        f"environment variable {name}={raw!r} is not a boolean; using {default}",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return default
+__all__ = ["IMPLEMENTATION", "NO_EXTENSIONS", "USE_EXTENSIONS", "env_flag", "implementations"]
 
 
 def build_skipped_extension() -> dict[str, Any] | None:
@@ -53,7 +36,6 @@ def build_skipped_extension() -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-NO_EXTENSIONS = env_flag("CFGCORE_NO_EXTENSIONS")
 USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None
 

@@ -22,6 +22,7 @@ from libc.string cimport memcmp, memcpy, memset
 from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the shared layout
 
 from collections.abc import Mapping
+from enum import Enum
 
 from cfgcore import compiler as _C
 from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
@@ -480,6 +481,12 @@ cdef char* _bool_array(list items) except? NULL:
 @cython.final
 @cython.no_gc  # refers only to a snapshot, which refers to no binding: no cycle possible
 @cython.freelist(32)  # one per request: reuse the memory instead of allocating it
+# A Binding references only its snapshot, which never references a Binding or a
+# Context: it cannot be part of a reference cycle, so it is not tracked by the cyclic
+# GC (one is made per request and would otherwise count toward every collection), and
+# freed ones are reused.
+@cython.no_gc
+@cython.freelist(16)
 cdef class Binding:
     """A context's attributes bound to one snapshot's slots (owned C array)."""
 
@@ -1433,31 +1440,64 @@ cdef class SeedAPI:
     ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
     its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
     is called when a user not in the set is served a variant. Never raises on bad data.
+
+    With ``log_to(append, clock, dedup_limit)`` the first exposure of a user whose id is
+    an exact ``str`` or ``int`` is recorded here instead: the id joins the dedup set
+    (cleared when it reaches ``dedup_limit``) and ``append((test, variant, user_id,
+    time))`` queues the record, the exposure logger's own rules without its Python
+    frame. Other ids still go to ``expose``.
     """
 
     cdef EngineCore engine
     cdef public dict tests
     cdef public object expose
+    cdef object _append  # the exposure writer's append, or None: everything goes to expose
+    cdef object _clock  # None: the wall clock read in C (what time.time() reads)
+    cdef Py_ssize_t _dedup_limit
+    cdef dict _enum_names  # id(Enum member) -> (member, flag name)
 
     def __init__(self, EngineCore engine, dict tests, expose):
         self.engine = engine
         self.tests = tests
         self.expose = expose
+        self._append = None
+        self._clock = None
+        self._dedup_limit = 0
+        self._enum_names = {}
+
+    def log_to(self, append, clock=None, Py_ssize_t dedup_limit=1_000_000):
+        """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
+        the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``."""
+        self._append = append
+        self._clock = clock
+        self._dedup_limit = dedup_limit if dedup_limit > 0 else 1
+
+    cdef object _flag_name(self, object flag):
+        # An Enum member's value names the flag. Enum attribute reads cost a Python-level
+        # lookup, so each member's name is looked up once and kept by identity (members
+        # live as long as their class; the entry holds the member, so its id stays its own).
+        cdef PyObject* found = PyDict_GetItem(self._enum_names, id(flag))
+        if found != NULL and (<tuple>found)[0] is flag:
+            return (<tuple>found)[1]
+        name = getattr(flag, "_value_", flag)
+        if isinstance(flag, Enum) and PyUnicode_CheckExact(name):
+            if len(self._enum_names) >= 4096:
+                self._enum_names.clear()
+            self._enum_names[id(flag)] = (flag, name)
+        return name
 
     def is_feature_enabled(self, flag, user_context=None):
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
         if not PyUnicode_CheckExact(flag):
-            # An Enum member: its value names the flag (one attribute read; a str-mixin
-            # member's value is the exact str, so the engine's fast path takes it).
             try:
-                flag = getattr(flag, "_value_", flag)
+                flag = self._flag_name(flag)
             except Exception:
                 return False
         return self.engine._snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name, user_context=None):
         """The variant of A/B test ``test_name`` for this user, or None; the first one
-        per user goes to ``expose``."""
+        per user goes to the exposure log."""
         cdef PyObject* found
         cdef dict attrs
         if not PyUnicode_CheckExact(test_name):
@@ -1491,11 +1531,25 @@ cdef class SeedAPI:
             else:
                 uid = <object>found
                 # Exact str and int ids hash without user code: the steady state is
-                # one set lookup.
-                if (PyUnicode_CheckExact(uid) or type(uid) is int) and uid in seen:
-                    return v
+                # one set lookup, and a first exposure is recorded right here.
+                if (PyUnicode_CheckExact(uid) or type(uid) is int) and type(seen) is set:
+                    if uid in <set>seen:
+                        return v
+                    if self._append is not None:
+                        self._log(test_name, v, uid, <set>seen)
+                        return v
         try:
             self.expose(test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
             pass
         return v
+
+    cdef void _log(self, test, v, uid, set seen) noexcept:
+        try:
+            if len(seen) >= self._dedup_limit:
+                seen.clear()  # the logger's own set: its holders stay in sync
+            seen.add(uid)
+            ts = cfgcore_wall_clock() if self._clock is None else self._clock()
+            self._append((test, v, uid, ts))
+        except Exception:  # a failing clock or writer must never break the request
+            pass

@@ -10,17 +10,20 @@ Merge rules (applied bottom to top, each layer over the result of the ones below
 
 The markers work the same in YAML, JSON, TOML and environment variables.
 
-Merged trees are frozen (:class:`FrozenDict`, :class:`FrozenList`): subclasses of
-``dict``/``list`` so reads run at built-in speed and ``json.dumps`` works, but any
-mutation raises ``TypeError`` so no caller can change the active configuration behind
-the manager's back. :func:`thaw` returns plain, mutable copies.
+Merged trees are frozen (:data:`FrozenDict`, :data:`FrozenList`): subclasses of
+``dict``/``list`` so ``json.dumps`` and ``isinstance(x, dict)`` work, but any mutation
+raises ``TypeError`` so no caller can change the active configuration behind the
+manager's back. :func:`thaw` returns plain, mutable copies. With the compiled extension
+they are C subclasses (``cfgcore._tree``) whose reads cost what a plain ``dict`` read
+costs; :class:`PyFrozenDict` and :class:`PyFrozenList` are the pure-Python reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cfgcore._env import NO_EXTENSIONS
 from cfgcore.errors import ConfigError, Problem
 
 DELETE = "__delete__"
@@ -39,8 +42,12 @@ def _immutable(self: Any, *args: Any, **kwargs: Any) -> Any:
     )
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
-    """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``."""
+class PyFrozenDict(dict):  # type: ignore[type-arg]
+    """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``.
+
+    The pure-Python reference of ``cfgcore._tree.FrozenDict``, which is what
+    :data:`FrozenDict` names when the extension is built (see the module docstring).
+    """
 
     __slots__ = ()
     __setitem__ = __delitem__ = _immutable
@@ -62,8 +69,8 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return dict.__repr__(_redacted(self))
 
 
-class FrozenList(list):  # type: ignore[type-arg]
-    """A read-only ``list`` (see :class:`FrozenDict`)."""
+class PyFrozenList(list):  # type: ignore[type-arg]
+    """A read-only ``list`` (see :class:`PyFrozenDict`)."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = _immutable
@@ -81,6 +88,19 @@ class FrozenList(list):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return list.__repr__(_redacted(self))
+
+
+# The live containers: the compiled ones (cfgcore._tree) read at plain dict/list speed,
+# the Python subclasses above pay a Python-level __getitem__ lookup on every read.
+if TYPE_CHECKING or NO_EXTENSIONS:
+    FrozenDict = PyFrozenDict
+    FrozenList = PyFrozenList
+else:
+    try:
+        from cfgcore._tree import FrozenDict, FrozenList
+    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+        FrozenDict = PyFrozenDict
+        FrozenList = PyFrozenList
 
 
 def _redacted(tree: Any) -> Any:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from cfgcore._env import NO_EXTENSIONS
 from cfgcore.config import checks
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.state import ConfigSnapshot
@@ -24,12 +25,53 @@ __all__ = ["ConfigView"]
 
 log = logging.getLogger("cfgcore.manager")
 
-_ABSENT: Any = object()
+
+class PyLiveReads:
+    """``manager[key]`` and ``manager.get(key)`` in Python: the reference for
+    ``cfgcore._tree.LiveReads``, which serves both without a Python frame."""
+
+    _snap: ConfigSnapshot
+
+    def _ensure_loaded(self) -> ConfigSnapshot:
+        raise NotImplementedError
+
+    def _get_slow(self, key: Any, default: Any) -> Any:
+        raise NotImplementedError
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+
+        Never raises. Repeated keys are served from a per-snapshot cache, so a read
+        costs one dict lookup after the first.
+        """
+        try:
+            value = self._snap.flat[key]
+        except (KeyError, TypeError):
+            return self._get_slow(key, default)
+        return default if value is ABSENT else value
+
+    def __getitem__(self, key: str) -> Any:
+        snap = self._snap  # _current() inlined: this is the request path
+        if not snap.version:
+            snap = self._ensure_loaded()
+        return snap.config[key]
+
+
+if TYPE_CHECKING or NO_EXTENSIONS:
+    LiveReads = PyLiveReads
+    ABSENT: Any = object()
+else:
+    try:
+        from cfgcore._tree import ABSENT, LiveReads
+    except ImportError:  # built without a compiler: cfgcore._compat warns about that
+        LiveReads = PyLiveReads
+        ABSENT = object()
+
 _TYPED: Any = object()  # key of the cached typed view in a snapshot's read cache
 _FLAT_CACHE_LIMIT = 65536
 
 
-class ConfigView:
+class ConfigView(LiveReads):
     """Reads of the live configuration snapshot (``_snap``); see the module docstring."""
 
     _snap: ConfigSnapshot
@@ -53,33 +95,15 @@ class ConfigView:
         snap = self._snap
         return snap if snap.version else self._ensure_loaded()
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
-
-        Never raises. Repeated keys are served from a per-snapshot cache, so a read
-        costs one dict lookup after the first.
-        """
-        try:
-            value = self._snap.flat[key]
-        except (KeyError, TypeError):
-            return self._get_slow(key, default)
-        return default if value is _ABSENT else value
-
     def _get_slow(self, key: Any, default: Any) -> Any:
         try:
             snap = self._snap if self._snap.version else self._ensure_loaded()
-            value = get_path(snap.config, split_path(key), _ABSENT)
-            if value is not _ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
+            value = get_path(snap.config, split_path(key), ABSENT)
+            if value is not ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
                 snap.flat[key] = value
         except Exception:  # bad key types, failed lazy load: a read never raises
             return default
-        return default if value is _ABSENT else value
-
-    def __getitem__(self, key: str) -> Any:
-        snap = self._snap  # _current() inlined: this is the request path
-        if not snap.version:
-            snap = self._ensure_loaded()
-        return snap.config[key]
+        return default if value is ABSENT else value
 
     def __contains__(self, key: object) -> bool:
         return key in self._current().config

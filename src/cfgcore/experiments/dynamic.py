@@ -215,6 +215,9 @@ class DynamicConfigurationManager:
             # The logger's own method (one frame, no reference back to the manager).
             expose = self.exposures.expose if self.exposures is not None else _no_exposure
             self._api = seed_api(self._engine, self._seen, expose)
+            if self.exposures is not None:
+                # First exposures of str/int user ids are queued by the SeedAPI itself.
+                self.exposures.attach(self._api)
             cls = type(self)
             if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
                 self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]
@@ -450,8 +453,13 @@ class DynamicConfigurationManager:
         meta = self._tests.get(test_name)
         if variant is None or meta is None:
             return False
-        # Returns at once: summaries and the metrics file are updated off-thread.
-        self.metrics.record(test_name, variant, metric, value, user_id)
+        # Returns at once: summaries and the metrics file are updated off-thread. The
+        # event goes straight to the writer's queue (MetricsStore.record's own fast path).
+        queue = self.metrics.queue
+        if queue is not None and type(value) is float:
+            queue((test_name, variant, metric, value, user_id, time.time()))
+        else:
+            self.metrics.record(test_name, variant, metric, value, user_id)
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(test_name, meta)
         return True

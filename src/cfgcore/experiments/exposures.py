@@ -273,6 +273,12 @@ class ExposureLogger:
         seen.add(user)
         self._append((test, variant, user, self._clock()))
 
+    def attach(self, api: Any) -> None:
+        """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup set,
+        record, this logger's writer), with exactly :meth:`log`'s rules."""
+        clock = None if self._clock is time.time else self._clock
+        api.log_to(self._append, clock, self._dedup_limit)
+
     def expose(self, test: str, variant: str, user_context: Any) -> None:
         """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``
         (what the engine buckets by; a str, or an int that is not a bool). The first

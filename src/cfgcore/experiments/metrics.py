@@ -58,6 +58,10 @@ class MetricsStore:
             self._deliver, name="cfgcore-metrics", max_pending=max_pending
         )
         self._append = self._writer.append
+        # The request path's shortcut to record(): queue(event) takes one event tuple
+        # (test, variant, metric, float value, user, ts) for the writer thread; None
+        # when this store has no file (call record()).
+        self.queue: Any = self._append if self._sink is not None else None
 
     @property
     def dropped(self) -> int:

@@ -1,0 +1,205 @@
+# cython: language_level=3
+"""Compiled read path of the configuration tree.
+
+``cfg["a"]["b"]`` and ``manager.get("a.b")`` run on every request, so the containers
+they go through are C types here:
+
+* :class:`FrozenDict` and :class:`FrozenList` are C subclasses of ``dict`` and ``list``.
+  A subclass defined in Python routes ``d[k]`` through a Python-level ``__getitem__``
+  lookup (``dict`` defines ``__getitem__`` as a method, so a heap subclass cannot
+  inherit the C slot); these inherit ``dict``'s and ``list``'s C slots directly, so a
+  read costs what a plain ``dict`` read costs. Every mutating method raises
+  ``TypeError``.
+* :class:`LiveReads` is the base of the configuration manager's read side. It keeps the
+  live snapshot's tree and read cache in C fields, set together by one assignment to
+  ``_snap``, and serves ``manager[key]`` and ``manager.get(key)`` without a Python frame.
+
+:mod:`cfgcore.config.tree` and :mod:`cfgcore.config.view` hold the pure-Python
+reference versions (used when the extension is missing or ``CFGCORE_NO_EXTENSIONS`` is
+set); ``tests/test_tree_compiled.py`` runs the same behaviour tests on both.
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+
+
+cdef extern from "Python.h":
+    # PyDict_GetItemWithError without Cython's exception check: a NULL result with an
+    # error set (an unhashable key, a key whose __eq__ raised) is cleared by the caller.
+    PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
+
+
+# The marker the read cache stores for a key that is absent from the tree.
+ABSENT = object()
+
+_READ_ONLY = (
+    "the active configuration is read-only; use ConfigurationManager.update_config() "
+    "or thaw() a copy"
+)
+
+
+cdef inline _refuse():
+    raise TypeError(_READ_ONLY)
+
+
+def _tree_module():
+    # Late import: cfgcore.config.tree imports this module.
+    from cfgcore.config import tree
+
+    return tree
+
+
+@cython.final
+cdef class FrozenDict(dict):
+    """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``."""
+
+    def __setitem__(self, key, value):
+        _refuse()
+
+    def __delitem__(self, key):
+        _refuse()
+
+    def clear(self):
+        _refuse()
+
+    def pop(self, *args):
+        _refuse()
+
+    def popitem(self):
+        _refuse()
+
+    def setdefault(self, *args):
+        _refuse()
+
+    def update(self, *args, **kwargs):
+        _refuse()
+
+    def __ior__(self, other):
+        _refuse()
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return _tree_module().thaw(self)
+
+    def __reduce__(self):
+        return (_tree_module()._rebuild_dict, (dict(self),))
+
+    def __repr__(self):
+        # Trees end up in logs and tracebacks: secret-named keys and resolved secrets
+        # are masked (redaction is off the read path, which never calls repr).
+        return dict.__repr__(_tree_module()._redacted(self))
+
+
+@cython.final
+cdef class FrozenList(list):
+    """A read-only ``list`` (see :class:`FrozenDict`)."""
+
+    def __setitem__(self, index, value):
+        _refuse()
+
+    def __delitem__(self, index):
+        _refuse()
+
+    def append(self, value):
+        _refuse()
+
+    def extend(self, values):
+        _refuse()
+
+    def insert(self, index, value):
+        _refuse()
+
+    def pop(self, *args):
+        _refuse()
+
+    def remove(self, value):
+        _refuse()
+
+    def clear(self):
+        _refuse()
+
+    def sort(self, *args, **kwargs):
+        _refuse()
+
+    def reverse(self):
+        _refuse()
+
+    def __iadd__(self, other):
+        _refuse()
+
+    def __imul__(self, other):
+        _refuse()
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        return _tree_module().thaw(self)
+
+    def __reduce__(self):
+        return (_tree_module()._rebuild_list, (list(self),))
+
+    def __repr__(self):
+        return list.__repr__(_tree_module()._redacted(self))
+
+
+cdef class LiveReads:
+    """The two request-path reads of the live configuration, in C.
+
+    Subclasses provide ``_ensure_loaded()`` (load on first use and return the live
+    snapshot) and ``_get_slow(key, default)`` (resolve a dotted key and fill the read
+    cache). Assigning ``_snap`` publishes a snapshot: the tree and the cache readers use
+    are set with it, with no Python code in between, so a reader on another thread
+    sees the old snapshot's or the new one's, never a mix.
+    """
+
+    cdef object _live
+    cdef object _tree  # the live tree, or None before the first load
+    cdef dict _flat  # the live snapshot's read cache: dotted key -> value or ABSENT
+
+    @property
+    def _snap(self):
+        return self._live
+
+    @_snap.setter
+    def _snap(self, snap):
+        flat = snap.flat
+        tree = snap.config if snap.version else None
+        if type(flat) is not dict:
+            raise TypeError("a configuration snapshot's read cache must be a dict")
+        self._flat = flat
+        self._tree = tree
+        self._live = snap
+
+    def __getitem__(self, key):
+        cdef PyObject* found
+        tree = self._tree
+        if tree is None:
+            return self._ensure_loaded().config[key]
+        if type(tree) is FrozenDict:
+            found = _dict_get_or_null(tree, key)
+            if found != NULL:
+                return <object>found
+            PyErr_Clear()  # a missing or unhashable key: the subscript raises dict's error
+        return tree[key]
+
+    def get(self, key, default=None):
+        """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+
+        Never raises. Repeated keys are served from a per-snapshot cache, so a read
+        costs one dict lookup after the first.
+        """
+        cdef PyObject* found
+        cdef dict flat = self._flat
+        if flat is not None:
+            found = _dict_get_or_null(flat, key)
+            if found != NULL:
+                value = <object>found
+                return default if value is ABSENT else value
+            if PyErr_Occurred() != NULL:  # an unhashable key: the slow path says default
+                PyErr_Clear()
+        return self._get_slow(key, default)
