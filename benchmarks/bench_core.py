@@ -210,6 +210,126 @@ def test_f_all_flags_peer(benchmark, peer):
     _run(benchmark, "f-all-1000", fn, 1)
 
 
+# (k) what evaluation counting costs: the same calls with set_counting(False) / (True) ----
+COUNTING_CASES = {
+    "plain": lambda e, ctx, ctxs: _repeat(e.is_enabled, FLAG_ON, ctx),
+    "rule": lambda e, ctx, ctxs: _repeat(e.is_enabled, FLAG_RULE, ctx),
+    "rollout": lambda e, ctx, ctxs: _over_ctx(e.is_enabled, FLAG_ROLLOUT, ctxs),
+    "split": lambda e, ctx, ctxs: _over_ctx(e.variant, FLAG_SPLIT, ctxs),
+    "all": lambda e, ctx, ctxs: lambda: e.evaluate_all(ctx),
+}
+COUNTING_CALLS = {"plain": BATCH, "rule": BATCH, "rollout": len(USERS), "split": len(USERS),
+                  "all": 1}  # fmt: skip
+
+
+@pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
+@pytest.mark.parametrize("counting", [False, True], ids=["counting-off", "counting-on"])
+@pytest.mark.parametrize("case", list(COUNTING_CASES))
+def test_k_counting(benchmark, case, counting):
+    """The compiled engine with counting off (the floor) and on, in one run: the cost
+    of the per-evaluation counter increment (target: at most 5%)."""
+    engine = engine_class(IMPLS["c"]).from_snapshot(SNAPSHOT_1K)
+    engine.set_counting(counting)
+    ctx = engine.context(CTX)
+    ctxs = [engine.context({"user_id": u}) for u in USERS]
+    _run(
+        benchmark,
+        f"k-counting-{case}",
+        COUNTING_CASES[case](engine, ctx, ctxs),
+        COUNTING_CALLS[case],
+    )
+    took = engine.take_evaluation_counts()
+    assert (took.total > 0) is counting
+
+
+# (l) the observer switch: engine.is_enabled with no hook vs the pinned snapshot's ---------
+@pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
+@pytest.mark.parametrize("via", ["snapshot", "engine", "engine-hooked"])
+def test_l_observer_gate(benchmark, via):
+    """engine.is_enabled tests one attribute (hooks, exposure callbacks, debug mode)
+    before the compiled call; engine.snapshot().is_enabled skips it; with a no-op hook
+    the call takes the Python observed path."""
+    from cfgcore.observability.hooks import Hook
+
+    engine = engine_class(IMPLS["c"]).from_snapshot(SNAPSHOT_1K)
+    if via == "engine-hooked":
+        engine.add_hook(Hook())
+    check = engine.snapshot().is_enabled if via == "snapshot" else engine.is_enabled
+    ctx = engine.context(CTX)
+    assert check(FLAG_RULE, ctx) is True
+    _run(benchmark, "l-observer-gate", _repeat(check, FLAG_RULE, ctx), BATCH)
+
+
+def paired_counting_cost(pairs: int = 300) -> dict[str, dict[str, float]]:
+    """The counting cost measured in pairs: each round times one batch with counting off
+    and one with it on, in alternating order, on the same engine and the same contexts
+    (set_counting between the batches), so load that comes and goes on a shared machine
+    falls on both alike and memory layout cannot differ. Per case: the median seconds
+    per call of each, and the median of the per-round ratios on/off."""
+    import statistics
+    import time
+
+    e = engine_class(IMPLS["c"]).from_snapshot(SNAPSHOT_1K)
+    ctx = e.context(CTX)
+    ctxs = [e.context({"user_id": u}) for u in USERS[:BATCH]]
+    out = {}
+    for case, make in COUNTING_CASES.items():
+        fn = make(e, ctx, ctxs)
+        calls = 1 if case == "all" else BATCH
+        fn()  # warm: contexts bound, evaluate_all's template built
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for r in range(pairs):
+            for counting in (False, True) if r % 2 else (True, False):
+                e.set_counting(counting)
+                start = time.perf_counter()
+                fn()
+                times[counting].append((time.perf_counter() - start) / calls)
+        ratios = [on / off for on, off in zip(times[True], times[False], strict=True)]
+        out[case] = {
+            "off_s": statistics.median(times[False]),
+            "on_s": statistics.median(times[True]),
+            "ratio": statistics.median(ratios),
+        }
+    return out
+
+
+def paired_gate_cost(pairs: int = 400) -> dict[str, float]:
+    """engine.is_enabled / engine.snapshot().is_enabled, paired as above (median of the
+    per-pair ratios): what the engine's own call adds, the observer test included. Runs
+    on any cfgcore (set PYTHONPATH to compare builds)."""
+    import statistics
+    import time
+
+    e = engine_class(IMPLS["c"]).from_snapshot(SNAPSHOT_1K)
+    ctx, snap = e.context(CTX), e.snapshot()
+    out = {}
+    for key in (FLAG_ON, FLAG_RULE):
+        runs: dict[str, list[float]] = {"engine": [], "snapshot": []}
+        for r in range(pairs):
+            order = (("engine", e.is_enabled), ("snapshot", snap.is_enabled))
+            for who, fn in order if r % 2 else order[::-1]:
+                run = _repeat(fn, key, ctx)
+                start = time.perf_counter()
+                run()
+                runs[who].append(time.perf_counter() - start)
+        out[key] = statistics.median(
+            a / b for a, b in zip(runs["engine"], runs["snapshot"], strict=True)
+        )
+    return out
+
+
+if __name__ == "__main__":  # python benchmarks/bench_core.py [gate]
+    import sys
+
+    if sys.argv[1:] == ["gate"]:
+        for flag, ratio in paired_gate_cost().items():
+            print(f"{flag:12} engine/snapshot {ratio:.3f}")
+    else:  # the paired counting cost
+        for name, row in paired_counting_cost().items():
+            print(f"{name:8} off {row['off_s'] * 1e9:9.1f} ns  on {row['on_s'] * 1e9:9.1f} ns"
+                  f"  on/off {row['ratio']:.3f}")  # fmt: skip
+
+
 # (g) compile and (h) decode 10,000 flags ------------------------------------------------------
 SNAPSHOT_10K = cfgcore_snapshot(10_000)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -268,3 +269,166 @@ def test_conditions_agree(cond, drawn):
         assert p.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", ctx) is expected, (cond, ctx)
         assert c.is_enabled("f", c.context(ctx)) is expected, (cond, ctx)
+
+
+# -- evaluation counts ------------------------------------------------------------------
+# Both evaluators count every top-level evaluation per (flag, variant, reason) and every
+# error per code; the oracle below derives the same counts from the spec interpreter.
+
+NOT_A_CONTEXT = [42, ["seg"], "seg=premium", object()]
+
+
+def _is_boolean(flag: dict) -> bool:
+    variants = flag.get("variants")
+    if variants is None or "on_variants" in flag:
+        return True
+    return all(v is True or v is False for v in variants.values())
+
+
+class CountOracle:
+    """Expected counts, from the spec interpreter's (variant, reason) of each call."""
+
+    def __init__(self) -> None:
+        self.evaluations: dict = {}
+        self.errors: dict = {}
+        self.versions: set = set()
+
+    def _add(self, table: dict, key, version: int) -> None:
+        table[key] = table.get(key, 0) + 1
+        self.versions.add(version)
+
+    def call(self, op: str, snapshot: dict, spec: Interpreter, version: int, key, ctx, default):
+        if op != "evaluate_all" and key not in snapshot["flags"]:
+            self._add(self.errors, "FLAG_NOT_FOUND", version)  # the context is not read
+            return
+        if ctx is not None and not isinstance(ctx, dict):
+            self._add(self.errors, "INVALID_CONTEXT", version)
+            ctx = {}
+        ctx = ctx or {}
+        if op == "evaluate_all":
+            for name in snapshot["flags"]:
+                variant, reason, _ = spec.resolve(name, ctx, [])
+                self._add(self.evaluations, (name, variant, reason), version)
+            return
+        variant, reason, _ = spec.resolve(key, ctx, [])
+        mismatch = (
+            not _is_boolean(snapshot["flags"][key])
+            if op == "is_enabled"
+            else op in ("value", "evaluate")
+            and spec.evaluate(key, ctx, default).error_code == "TYPE_MISMATCH"
+        )
+        if mismatch:
+            self._add(self.errors, "TYPE_MISMATCH", version)
+            reason = "ERROR"
+        self._add(self.evaluations, (key, variant, reason), version)
+
+    def take(self) -> tuple:
+        out = (self.evaluations, self.errors, tuple(sorted(self.versions)))
+        self.__init__()
+        return out
+
+
+OPS = ["is_enabled", "variant", "value", "evaluate", "evaluate_all", "pinned", "swap", "take"]
+
+
+@st.composite
+def call_sequences(draw, snapshot):
+    keys = [*snapshot["flags"], "missing"]
+    calls = []
+    for _ in range(draw(st.integers(1, 25))):
+        op = draw(st.sampled_from(OPS))
+        ctx_kind = draw(st.sampled_from(["dict", "bound", "none", "hostile"]))
+        calls.append(
+            (
+                op,
+                draw(st.sampled_from(keys)),
+                ctx_kind,
+                draw(contexts) if ctx_kind != "hostile" else draw(st.sampled_from(NOT_A_CONTEXT)),
+                draw(st.one_of(st.none(), scalars)),
+            )
+        )
+    return calls
+
+
+def _counts(engine) -> tuple:
+    got = engine.take_evaluation_counts()
+    return got.evaluations, got.errors, got.versions
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshots(), snapshots(), st.data())
+def test_both_evaluators_count_what_the_spec_serves(first, second, data):
+    """The same calls (unknown flags, type mismatches, values that are not contexts,
+    evaluate_all, swaps, a snapshot pinned across swaps) give the same counts on both
+    evaluators, and the counts the spec interpreter's answers imply."""
+    engines = [engine_class(IMPLS[k]).from_snapshot(first) for k in ("c", "py")]
+    oracle = CountOracle()
+    specs = {id(s): Interpreter(snapshot_from_dict(s)) for s in (first, second)}
+    live, live_version = first, 1
+    pinned = [(e.snapshot(), first, 1) for e in engines]
+    for op, key, ctx_kind, ctx, default in data.draw(call_sequences(first)):
+        if op == "take":
+            want = oracle.take()
+            assert [_counts(e) for e in engines] == [want, want]
+            continue
+        if op == "swap":
+            pinned = [(e.snapshot(), live, live_version) for e in engines]
+            live, live_version = (second if live is first else first), live_version + 1
+            for e in engines:
+                e.swap(live)
+            continue
+        for i, e in enumerate(engines):
+            target, snapshot, version = (e, live, live_version) if op != "pinned" else pinned[i]
+            arg = {"dict": ctx, "none": None, "hostile": ctx}.get(ctx_kind)
+            if ctx_kind == "bound":
+                arg = e.context(ctx)
+            name = "evaluate" if op == "pinned" else op
+            if name == "evaluate_all":
+                target.evaluate_all(arg)
+            elif name in ("value", "evaluate"):
+                getattr(target, name)(key, arg, default)
+            else:
+                getattr(target, name)(key, arg)
+        op = "evaluate" if op == "pinned" else op
+        arg = None if ctx_kind == "none" else ctx
+        oracle.call(op, snapshot, specs[id(snapshot)], version, key, arg, default)
+    want = oracle.take()
+    assert [_counts(e) for e in engines] == [want, want]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshots(), st.lists(contexts, min_size=2, max_size=6), st.one_of(st.none(), scalars))
+def test_the_observed_path_agrees_with_the_plain_one_on_both(snapshot, ctxs, default):
+    """What hooks, exposures and debug mode see (``_observe``): the same answer, details,
+    bucket and unit on both evaluators; the answer is the plain method's and the details
+    are ``evaluate``'s (for is_enabled: its boolean answer); counts are the same too."""
+    c = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    p = engine_class(IMPLS["py"]).from_snapshot(snapshot)
+    plain = engine_class(IMPLS["c"]).from_snapshot(snapshot)
+    names = ("is_enabled", "variant", "value", "evaluate")
+    for ctx in ctxs:
+        for key in [*snapshot["flags"], "missing"]:
+            for kind, name in enumerate(names):
+                d = default if kind >= 2 else None
+                got_c = c.snapshot()._observe(kind, key, c.context(ctx), d)
+                got_p = p.snapshot()._observe(kind, key, p.context(ctx), d)
+                assert got_c == got_p, (kind, key, ctx)
+                assert c.snapshot()._observe(kind, key, ctx, d) == got_c
+                assert p.snapshot()._observe(kind, key, ctx, d) == got_c
+                answer, details, bucket, unit = got_c
+                args = (key, ctx, d) if kind >= 2 else (key, ctx)
+                assert same(answer, getattr(plain, name)(*args)), (kind, key, ctx)
+                want = plain.evaluate(key, ctx, d)
+                if kind == 0 and details.error_code != "TYPE_MISMATCH":
+                    # is_enabled's details: evaluate's, with the boolean answer as the value
+                    want = msgspec.structs.replace(want, value=answer)
+                if kind != 0 or details.error_code != "TYPE_MISMATCH":
+                    assert details == want, (kind, key, ctx)
+                else:  # a flag that is not boolean: False, whatever it served
+                    assert answer is False and details.value is False
+                if details.reason == "SPLIT":  # a unit was hashed into a bucket
+                    assert isinstance(bucket, int) and bucket >= 0 and isinstance(unit, str)
+                    assert unit in {str(v) for v in ctx.values()}
+                else:
+                    assert bucket is None and unit is None
+    assert c.take_evaluation_counts().evaluations == p.take_evaluation_counts().evaluations

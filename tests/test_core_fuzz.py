@@ -238,9 +238,15 @@ def test_fuzz_evaluator_with_hostile_contexts(ctx, key):
             bound = e.context(ctx)
             got.append(
                 (e.evaluate(key, ctx), e.evaluate(key, bound), e.is_enabled(key, ctx),
-                 e.variant(key, bound), e.evaluate_all(ctx), e.evaluate_all(bound))
+                 e.variant(key, bound), e.evaluate_all(ctx), e.evaluate_all(bound),
+                 e.value(key, key, default=1.5), e.is_enabled(key, key),
+                 e.evaluate_all(key))
             )  # fmt: skip
     finally:
         CollidingKey.armed = False
     assert all(g == got[0] for g in got)
+    # the same evaluations, unknown keys, type mismatches and non-contexts counted alike
+    counts = [e.take_evaluation_counts() for e in engines]
+    assert all(c == counts[0] for c in counts)
+    assert counts[0].total >= 2 * len(BUNDLED.flags)
     _tally("evaluator", "accepted", time.perf_counter() - start)

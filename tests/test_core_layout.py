@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cfgcore import _layout, compiler
-from cfgcore.details import REASONS, Reason
+from cfgcore.details import ERROR_CODES, REASONS, ErrorCode, Reason
 from tests.conftest import IMPLS
 
 if sys.version_info >= (3, 11):
@@ -67,6 +67,18 @@ def test_reason_codes_index_the_reason_strings():
         "REASON_ERROR": Reason.ERROR,
     }
     assert {n: REASONS[v] for n, v in _layout.REASON_CODES.items()} == want
+
+
+def test_counter_codes_index_the_reason_and_error_strings():
+    assert _layout.N_REASONS == len(REASONS)
+    errs = {n: v for n, v in _layout.python_names().items() if n.startswith("ERR_")}
+    assert len(errs) == _layout.N_ERRORS == len(ERROR_CODES)
+    assert {n: ERROR_CODES[v] for n, v in errs.items()} == {
+        "ERR_FLAG_NOT_FOUND": ErrorCode.FLAG_NOT_FOUND,
+        "ERR_TYPE_MISMATCH": ErrorCode.TYPE_MISMATCH,
+        "ERR_INVALID_CONTEXT": ErrorCode.INVALID_CONTEXT,
+        "ERR_GENERAL": ErrorCode.GENERAL,
+    }
 
 
 def test_values_are_distinct_where_they_must_be():

@@ -38,6 +38,14 @@ pinned = engine.snapshot()
 pinned.is_enabled("enhanced_anomaly_detection", ctx)
 engine.swap(cfgcore.Snapshot())
 engine.set_clock(lambda: 0.0)
+counts: dict[tuple[str, str, str], int] = engine.take_evaluation_counts().evaluations
+engine.set_counting(False)
+remove = engine.add_hook(object())
+remove()
+stop = engine.on_exposure(lambda flag, variant, context: None)
+stop()
+cfgcore.enable_debug_mode()
+cfgcore.disable_debug_mode()
 """
 
 BAD = """\
@@ -50,8 +58,9 @@ engine.variant("x", "user_id=1")
 engine.set_clock("now")
 wrong: int = engine.variant("x", ctx)
 engine.snapshot().evaluate(None, ctx)
+engine.on_exposure(42)
 """
-BAD_LINES = {3, 4, 5, 6, 7, 8, 9}
+BAD_LINES = {3, 4, 5, 6, 7, 8, 9, 10}
 
 
 def test_mypy_strict_reports_wrong_types_and_passes_correct_use(tmp_path):

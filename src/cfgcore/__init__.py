@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # type checkers see the typed names; at run time they load la
     from cfgcore.details import Reason as Reason
     from cfgcore.engine import Context as Context
     from cfgcore.engine import Engine as Engine
+    from cfgcore.observability.debug import disable_debug_mode as disable_debug_mode
+    from cfgcore.observability.debug import enable_debug_mode as enable_debug_mode
     from cfgcore.snapshot import Snapshot as Snapshot
     from cfgcore.snapshot import load_snapshot as load_snapshot
 
@@ -64,6 +66,8 @@ _LAZY = {
     "get_dynamic_config_manager": "cfgcore.experiments.dynamic",
     "FeatureFlag": "cfgcore.experiments.dynamic",
     "ABTestConfiguration": "cfgcore.experiments.abtest",
+    "enable_debug_mode": "cfgcore.observability.debug",
+    "disable_debug_mode": "cfgcore.observability.debug",
 }
 
 __all__ = [

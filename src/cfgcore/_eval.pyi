@@ -39,13 +39,23 @@ class Context:
 
 ContextArg = Context | Mapping[str, Any] | None
 
+class Counters:
+    """Evaluation counts of one compiled snapshot: plain C integers, no lock."""
+
+    version: int
+    def take(self) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
+        """Read and reset every counter: ``({(flag, variant, reason): n}, {code: n})``."""
+
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API."""
 
     @property
     def tables(self) -> Tables: ...
+    @property
+    def counters(self) -> Counters: ...
     version: int
     clock: Callable[[], float] | None
+    counting: bool
     def __init__(
         self, tables: Tables, version: int = 0, clock: Callable[[], float] | None = None
     ) -> None: ...
@@ -86,10 +96,16 @@ class CompiledSnapshot:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+    def _observe(
+        self, kind: int, key: Any, ctx: ContextArg = None, default: Any = None
+    ) -> tuple[Any, EvaluationDetails, int | None, str | None]:
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``."""
 
 class EngineCore:
     """Holds the live compiled snapshot; every read goes through one reference."""
 
+    _observer: Any
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None: ...
     @property
     def version(self) -> int:

@@ -7,6 +7,25 @@ splits, prerequisites) touches C arrays and C structs only. Python objects appea
 when a context is bound (once per request for a :class:`Context`), for the rare
 operators that hold a precompiled object (regex, semver), and for the returned
 value.
+
+Evaluation counts. Each public entry point (``is_enabled``, ``variant``, ``value``,
+``evaluate``, ``evaluate_all``, and ``SeedAPI`` through them) adds one to a C
+``uint64_t`` cell per (served variant, reason) once the outcome is known, and one per
+error code (see :class:`Counters`); no Python object, no lock. ``Engine.take_evaluation_counts``
+reads and resets them. What a racing increment can lose:
+
+* GIL builds: nothing, with one exception. An increment is a C ``+=`` that no other
+  thread can interrupt, and a take reads and resets a snapshot's cells in one C pass
+  that runs no Python code. A retired snapshot's counters outlive it and the engine
+  keeps them until harvested, so counts on a swapped-out or pinned snapshot are kept.
+  An engine that dies hands what it still holds to the process totals
+  (:mod:`cfgcore.observability.evaluations`, once they exist). The exception: a
+  snapshot pinned by a request past its engine's death keeps counting into counters
+  nobody harvests any more.
+* Free-threaded builds: two threads ``+=`` on the same cell at once can lose an
+  increment, and an increment racing a take can land before or after the reset (it is
+  then reported now or next time, or lost if it raced the read and the reset of its
+  cell). Counters are statistics, not ledgers.
 """
 
 cimport cython
@@ -15,7 +34,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memcpy, memset
 
@@ -23,9 +42,12 @@ from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the sha
 
 from collections.abc import Mapping
 from enum import Enum
+from sys import intern as _intern
 
 from cfgcore import compiler as _C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
+from cfgcore.details import (
+    ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text,
+)
 
 IMPLEMENTATION = "c"
 
@@ -56,6 +78,7 @@ cdef enum:
     # request pays only for the attributes its flags use. Never a kind _eval sees.
     K_LAZY = -1
     SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
+    ALL_BATCH = 32  # evaluate_all: counter cells gathered before they are added
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
 # checks it against _layout.pxd and cfgcore._layout, both ways.
@@ -88,6 +111,8 @@ LAYOUT = dict(
     SCHEME_FLAGD_V3=SCHEME_FLAGD_V3, SCHEME_FLAGD_V3_PAIR=SCHEME_FLAGD_V3_PAIR,
     SCHEME_GROWTHBOOK_V1=SCHEME_GROWTHBOOK_V1, SCHEME_GROWTHBOOK_V2=SCHEME_GROWTHBOOK_V2,
     SCHEME_FLAGD_V3_CBOR=SCHEME_FLAGD_V3_CBOR,
+    N_REASONS=N_REASONS, ERR_FLAG_NOT_FOUND=ERR_FLAG_NOT_FOUND, ERR_TYPE_MISMATCH=ERR_TYPE_MISMATCH,
+    ERR_INVALID_CONTEXT=ERR_INVALID_CONTEXT, ERR_GENERAL=ERR_GENERAL, N_ERRORS=N_ERRORS,
 )
 OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
@@ -142,6 +167,10 @@ ctypedef struct Outcome:
     int var
     int reason
     int rule
+
+ctypedef struct CountCell:  # one nonzero counter, copied out by Counters.take
+    Py_ssize_t index
+    uint64_t count
 
 
 cdef bint _is_mapping(object obj) noexcept:
@@ -562,6 +591,105 @@ Mapping.register(Context)
 
 
 @cython.final
+@cython.no_gc  # holds tuples of strings only: no cycle possible
+cdef class Counters:
+    """Evaluation counts of one compiled snapshot: plain C integers, no lock.
+
+    ``cells[variant * N_REASONS + reason]`` counts the top-level evaluations that served
+    a (global) variant for a reason, ``errors[code]`` the calls per error code. The
+    cells are calloc'ed: pages no flag was evaluated on stay unmapped, so a large
+    snapshot built before ``fork()`` adds no private memory to a worker until it
+    evaluates. ``evaluate_all`` counts itself once in ``all_calls``; the flags that
+    cannot vary are attributed at :meth:`take` from ``const_cells``.
+
+    It outlives its snapshot (the engine keeps it until harvested), so nothing counted
+    on a retired snapshot is lost. Under the GIL an increment (a C ``+=``) and
+    :meth:`take` never interleave; on a free-threaded build, concurrent ``+=`` on one
+    cell can lose increments: counters are statistics, not ledgers.
+    """
+
+    cdef uint64_t* cells
+    cdef Py_ssize_t n_cells
+    cdef uint64_t errors[N_ERRORS]
+    cdef uint64_t all_calls
+    cdef int32_t* const_cells
+    cdef Py_ssize_t n_const
+    cdef int32_t* var_flag  # the flag owning each global variant (-1: unreachable)
+    cdef tuple _keys
+    cdef tuple _names
+    cdef public long long version
+
+    cdef int _setup(self, tuple keys, tuple names, const int32_t* flags, Py_ssize_t n_flags) except -1:
+        cdef Py_ssize_t n_vars = len(names), fi, v
+        self._keys = keys
+        self._names = names
+        self.n_cells = n_vars * N_REASONS
+        self.cells = <uint64_t*>calloc(self.n_cells if self.n_cells else 1, sizeof(uint64_t))
+        self.var_flag = <int32_t*>malloc((n_vars if n_vars else 1) * sizeof(int32_t))
+        if self.cells == NULL or self.var_flag == NULL:
+            raise MemoryError()
+        for v in range(n_vars):
+            self.var_flag[v] = -1
+        for fi in range(n_flags):
+            for v in range(flags[fi * FW + F_VAR_BASE], flags[fi * FW + F_VAR_BASE] + flags[fi * FW + F_VAR_COUNT]):
+                self.var_flag[v] = <int32_t>fi
+        return 0
+
+    def __dealloc__(self):
+        free(self.cells)
+        free(self.const_cells)
+        free(self.var_flag)
+
+    def take(self):
+        """Read and reset every counter: ``({(flag, variant, reason): n}, {code: n})``.
+
+        The read and the reset are one C pass that runs no Python code, so under the GIL
+        no evaluation on another thread lands between them.
+        """
+        cdef Py_ssize_t i, n = 0
+        cdef uint64_t calls = self.all_calls
+        cdef uint64_t errs[N_ERRORS]
+        cdef CountCell* buf
+        self.all_calls = 0
+        if calls:
+            for i in range(self.n_const):
+                self.cells[self.const_cells[i]] += calls
+        for i in range(self.n_cells):
+            if self.cells[i]:  # reads only: untouched pages stay unmapped
+                n += 1
+        buf = <CountCell*>malloc((n if n else 1) * sizeof(CountCell))
+        if buf == NULL:
+            raise MemoryError()  # nothing reset: the counts stay for the next take
+        n = 0
+        for i in range(self.n_cells):
+            if self.cells[i]:
+                buf[n].index = i
+                buf[n].count = self.cells[i]
+                self.cells[i] = 0
+                n += 1
+        for i in range(N_ERRORS):
+            errs[i] = self.errors[i]
+            self.errors[i] = 0
+        try:
+            return self._as_dicts(buf, n, errs)
+        finally:
+            free(buf)
+
+    cdef tuple _as_dicts(self, const CountCell* buf, Py_ssize_t n, const uint64_t* errs):
+        cdef dict evaluations = {}, errors = {}
+        cdef Py_ssize_t i, var
+        for i in range(n):
+            var = buf[i].index // N_REASONS
+            if self.var_flag[var] >= 0:
+                key = (self._keys[self.var_flag[var]], self._names[var], REASONS[buf[i].index % N_REASONS])
+                evaluations[key] = buf[i].count
+        for i in range(N_ERRORS):
+            if errs[i]:
+                errors[ERROR_CODES[i]] = errs[i]
+        return evaluations, errors
+
+
+@cython.final
 cdef class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
 
@@ -608,17 +736,27 @@ cdef class CompiledSnapshot:
     cdef dict _all_template
     cdef int32_t* _varying
     cdef Py_ssize_t n_varying
+    # Evaluation counts (see Counters): the public entry points add to counters' arrays
+    # through these two pointers when counting is on (Engine.set_counting).
+    cdef readonly Counters counters
+    cdef uint64_t* cells
+    cdef uint64_t* errs
+    cdef public bint counting
+    cdef object __weakref__
 
     def __cinit__(self, tables, long long version=0, clock=None):
         t = tables
         self.tables = t
         self.version = version
         self.clock = clock
-        self._index = t.index
-        self._keys = tuple(t.keys)
+        # Flag keys and attribute names interned: the literals callers pass
+        # (engine.is_enabled("new_ui", {"user_id": ...})) are interned by Python, so the
+        # index and attribute lookups match them by identity instead of comparing text.
+        self._index = {_intern(k): v for k, v in t.index.items()}
+        self._keys = tuple([_intern(k) for k in t.keys])
         self._values = tuple(t.values)
         self._names = tuple(t.variant_names)
-        self._slot_names = tuple(t.slots)
+        self._slot_names = tuple([_intern(name) for name in t.slots])
         self._objs = list(t.objs)
         self._value_kinds = list(t.value_kinds)
         self._str_ids = t.str_ids
@@ -650,6 +788,11 @@ cdef class CompiledSnapshot:
         self.salt_h = <uint32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(uint32_t))
         if self.salt_h == NULL:
             raise MemoryError()
+        self.counters = Counters.__new__(Counters)
+        self.counters._setup(self._keys, self._names, self.flags, self.n_flags)
+        self.cells = self.counters.cells
+        self.errs = &self.counters.errors[0]
+        self.counting = True
         cdef Py_ssize_t fi, slen
         for fi in range(self.n_flags):
             slen = self.flags[fi * FW + F_SALT_LEN]
@@ -1035,6 +1178,8 @@ cdef class CompiledSnapshot:
         try:
             return float(clock())
         except Exception:
+            if self.counting:
+                self.errs[ERR_GENERAL] += 1
             return NAN  # a broken clock: schedules treat the flag as out of window
 
     cdef int _hashed(self, int h, const SlotVal* b) noexcept:
@@ -1171,6 +1316,8 @@ cdef class CompiledSnapshot:
             bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
             return self._eval(fi, bd.vals, now)
         if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            if ctx is not None and self.counting:  # not a context: evaluated with no attributes
+                self.errs[ERR_INVALID_CONTEXT] += 1
             return self._eval(fi, self.empty, now)
         f = self.flags + fi * FW
         if f[F_SLOTS_COUNT] == 0:
@@ -1197,9 +1344,21 @@ cdef class CompiledSnapshot:
         true/false), off, or serves its ``off`` variant. Never raises.
         """
         cdef int fi = self._lookup(key)
-        if fi < 0 or not self.flags[fi * FW + F_BOOL]:
+        cdef Outcome out
+        cdef bint on
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
             return False
-        return self.is_true[self._run(fi, ctx).var]
+        out = self._run(fi, ctx)
+        if not self.flags[fi * FW + F_BOOL]:
+            if self.counting:
+                self._mismatch(out.var)
+            return False
+        on = self.is_true[out.var]
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return on
 
     cpdef variant(self, key, ctx=None):
         """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
@@ -1207,9 +1366,15 @@ cdef class CompiledSnapshot:
         None when the flag is unknown. Never raises.
         """
         cdef int fi = self._lookup(key)
+        cdef Outcome out
         if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
             return None
-        return self._names[self._run(fi, ctx).var]
+        out = self._run(fi, ctx)
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return self._names[out.var]
 
     cpdef value(self, key, ctx=None, default=None):
         """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
@@ -1219,13 +1384,19 @@ cdef class CompiledSnapshot:
         array). Never raises.
         """
         cdef int fi = self._lookup(key)
-        cdef int var
+        cdef Outcome out
         if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
             return default
-        var = self._run(fi, ctx).var
-        if default is not None and _value_kind(default) != self._value_kinds[var]:
+        out = self._run(fi, ctx)
+        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+            if self.counting:
+                self._mismatch(out.var)
             return default
-        return self._values[var]
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return self._values[out.var]
 
     cpdef evaluate(self, key, ctx=None, default=None):
         """Full resolution details for ``key`` and ``ctx``.
@@ -1239,6 +1410,8 @@ cdef class CompiledSnapshot:
         cdef int fi = self._lookup(key)
         cdef Outcome out
         if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
             return EvaluationDetails(
                 flag_key=key_text(key),
                 value=default,
@@ -1250,6 +1423,8 @@ cdef class CompiledSnapshot:
             )
         out = self._run(fi, ctx)
         if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+            if self.counting:
+                self._mismatch(out.var)
             return EvaluationDetails(
                 flag_key=self._keys[fi],
                 value=default,
@@ -1259,6 +1434,8 @@ cdef class CompiledSnapshot:
                 error_message="served value's type differs from the default's",
                 snapshot_version=self.version,
             )
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
         return EvaluationDetails(
             flag_key=self._keys[fi],
             value=self._values[out.var],
@@ -1281,30 +1458,147 @@ cdef class CompiledSnapshot:
         cdef const SlotVal* vals
         cdef Py_ssize_t i
         cdef int fi
+        cdef Outcome out
+        # Counting: the flags that cannot vary are counted once per call (all_calls) and
+        # attributed at take time; the others add their own cell.
+        cdef uint64_t* cells = self.cells if self.counting else NULL
         if self._all_template is None:
             self._build_all_template()
         if type(ctx) is Context:
             bd = self._context_binding(<Context>ctx, -1)
         else:
+            if cells != NULL and ctx is not None and type(ctx) is not dict and not _is_mapping(ctx):
+                self.errs[ERR_INVALID_CONTEXT] += 1  # not a context: evaluated with no attributes
             bd = self._bind_all(ctx)
         vals = bd.vals
+        if cells != NULL:
+            self.counters.all_calls += 1
         # A copy of a dict without deletions clones its key table (one memcpy) in the
         # same order; only the flags that can vary are evaluated and stored into it.
         cdef dict result = PyDict_Copy(self._all_template)
+        # The cells to add are gathered in a small stack buffer and added in a tight loop
+        # every ALL_BATCH flags: scattered read-modify-writes then overlap in the memory
+        # system instead of each one stalling between two flag evaluations.
+        cdef int32_t pending[ALL_BATCH]
+        cdef int np = 0, j
         for i in range(self.n_varying):
             fi = self._varying[i]
-            PyDict_SetItem(result, self._keys[fi], self._values[self._eval(fi, vals, now).var])
+            out = self._eval(fi, vals, now)
+            pending[np] = out.var * N_REASONS + out.reason
+            np += 1
+            if np == ALL_BATCH:
+                if cells != NULL:
+                    for j in range(np):
+                        cells[pending[j]] += 1
+                np = 0
+            PyDict_SetItem(result, self._keys[fi], self._values[out.var])
+        if cells != NULL:
+            for j in range(np):
+                cells[pending[j]] += 1
         return result
+
+    cdef inline void _mismatch(self, int var) noexcept:
+        # TYPE_MISMATCH: the flag served ``var``, the caller got its default
+        self.cells[var * N_REASONS + REASON_ERROR] += 1
+        self.errs[ERR_TYPE_MISMATCH] += 1
+
+    # -- the observed path (hooks, exposures, debug mode): Python objects allowed ---------
+    def _observe(self, int kind, key, ctx=None, default=None):
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``.
+
+        ``answer`` and the counts are what ``is_enabled`` (kind 0), ``variant`` (1),
+        ``value`` (2) or ``evaluate`` (3) give; ``details`` explains the answer (for
+        kind 0 its value is the boolean answer); ``bucket`` and ``unit`` (the bucketed
+        attribute's value as text) are set when a rollout or split decided. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        cdef bint mismatch
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            details = EvaluationDetails(
+                flag_key=key_text(key), value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found", snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        out = self._run(fi, ctx)
+        if kind == 0:
+            mismatch = not self.flags[fi * FW + F_BOOL]
+        else:
+            mismatch = kind != 1 and default is not None and _value_kind(default) != self._value_kinds[out.var]
+        if mismatch:
+            if self.counting:
+                self._mismatch(out.var)
+            details = EvaluationDetails(
+                flag_key=self._keys[fi], value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="flag is not boolean" if kind == 0
+                else "served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        details = EvaluationDetails(
+            flag_key=self._keys[fi],
+            value=(self.is_true[out.var] == 1) if kind == 0 else self._values[out.var],
+            variant=self._names[out.var],
+            reason=REASONS[out.reason],
+            rule_index=out.rule if out.rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+        answer = details if kind == 3 else details.variant if kind == 1 else details.value
+        if out.reason != REASON_SPLIT or out.rule < 0:
+            return answer, details, None, None
+        return (answer, details) + self._split_unit(fi, out.rule, ctx)
+
+    cdef tuple _split_unit(self, int fi, int rule, object ctx):
+        """(bucket, unit text) of the rollout, split or gate that decided rule ``rule``."""
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* r = self.rules + (f[F_RULE_START] + rule) * RW
+        cdef const int32_t* slots
+        cdef const SlotVal* v
+        cdef Binding bd
+        cdef int h = r[R_HASH], count, bucket, k
+        if type(ctx) is Context:
+            bd = self._context_binding(<Context>ctx, fi)
+        else:
+            bd = self._bind_all(ctx)
+        if h < 0 and r[R_ROLLOUT] < 0 and r[R_SPLIT_COUNT] == 0:
+            h = r[R_GATE_START]  # a rule served by its gates alone
+        if h >= 0:
+            slots = self.ipool + self.hashes[h * HW + H_BY_START]
+            count = self.hashes[h * HW + H_BY_COUNT]
+            bucket = self._hashed(h, bd.vals)
+        else:
+            if r[R_BUCKET_COUNT]:
+                slots, count = self.ipool + r[R_BUCKET_START], r[R_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, r[R_BUCKET_START], count)
+            else:
+                slots, count = self.ipool + f[F_BUCKET_START], f[F_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, f[F_BUCKET_START], count)
+        for k in range(count):
+            v = bd.vals + slots[k]
+            if v.bs != NULL:  # the first attribute with a value to hash, as _bucket reads
+                return bucket, <object>(v.text if v.text != NULL else v.bucket)
+        return bucket, None
 
     cdef int _build_all_template(self) except -1:
         cdef dict template = _PyDict_NewPresized(self.n_flags)
         cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
-        cdef Py_ssize_t i, n = 0
+        cdef int32_t* const_cells = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef Py_ssize_t i, n = 0, nc = 0
         cdef const int32_t* f
+        cdef Outcome out
         cdef double now[2]
         now[0] = NAN
         now[1] = 0
-        if varying == NULL:
+        if varying == NULL or const_cells == NULL:
+            free(varying)
+            free(const_cells)
             raise MemoryError()
         for i in range(self.n_flags):
             f = self.flags + i * FW
@@ -1313,16 +1607,22 @@ cdef class CompiledSnapshot:
             if not f[F_ENABLED] or (
                 not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
             ):
-                template[self._keys[i]] = self._values[self._eval(<int>i, self.empty, now).var]
+                out = self._eval(<int>i, self.empty, now)
+                template[self._keys[i]] = self._values[out.var]
+                const_cells[nc] = out.var * N_REASONS + out.reason
+                nc += 1
             else:
                 template[self._keys[i]] = None
                 varying[n] = <int32_t>i
                 n += 1
         if self._all_template is not None:  # another thread finished first: keep its arrays
             free(varying)
+            free(const_cells)
             return 0
         self._varying = varying
         self.n_varying = n
+        self.counters.const_cells = const_cells
+        self.counters.n_const = nc
         self._all_template = template  # last: readers test it before using _varying
         return 0
 
@@ -1343,6 +1643,9 @@ cdef class EngineCore:
     cdef object _clock
     cdef long long _version
     cdef object __weakref__
+    # None unless hooks, exposure callbacks or debug mode are on (cfgcore.Engine sets
+    # it): the only test the evaluation methods add.
+    cdef public object _observer
 
     def __init__(self, CompiledSnapshot compiled=None):
         self._clock = None
@@ -1394,6 +1697,8 @@ cdef class EngineCore:
         False when the flag is unknown, not boolean (its variants are not exactly
         true/false), off, or serves its ``off`` variant. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 0, key, ctx, None)
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key, ctx=None):
@@ -1401,6 +1706,8 @@ cdef class EngineCore:
 
         None when the flag is unknown. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 1, key, ctx, None)
         return self._snap.variant(key, ctx)
 
     def value(self, key, ctx=None, default=None):
@@ -1410,6 +1717,8 @@ cdef class EngineCore:
         None and the served value is of another type (bool, str, number, object,
         array). Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 2, key, ctx, default)
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key, ctx=None, default=None):
@@ -1421,6 +1730,8 @@ cdef class EngineCore:
         ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
         the value. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 3, key, ctx, default)
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx=None):
@@ -1429,6 +1740,8 @@ cdef class EngineCore:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate_all(self._snap, ctx)
         return self._snap.evaluate_all(ctx)
 
 
@@ -1493,6 +1806,8 @@ cdef class SeedAPI:
                 flag = self._flag_name(flag)
             except Exception:
                 return False
+        if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
+            return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name, user_context=None):
@@ -1512,7 +1827,10 @@ cdef class SeedAPI:
         if found == NULL:
             return None
         seen = <object>found
-        v = self.engine._snap.variant(test_name, user_context)
+        if self.engine._observer is None:
+            v = self.engine._snap.variant(test_name, user_context)
+        else:  # hooks, exposure callbacks, debug mode
+            v = self.engine.variant(test_name, user_context)
         if v is None or v == "__none__":
             return None
         if seen is False:

@@ -16,6 +16,12 @@ Semantics in brief (README "Flag semantics" has the full text):
 * Bucketing (scheme ``murmur3``): the first of the flag's ``bucket_by`` attributes
   holding a string or an int (as decimal) is hashed:
   ``murmur3_x86_32(utf8(f"{salt}:{value}"), 0) % 100000``.
+
+Evaluation counts: every public entry point adds one to its snapshot's
+:class:`Counters` per (served variant, reason) and per error code, as the compiled
+evaluator does (its module docstring says what racing increments can lose). Here a
+cell is a Python int in a list: a thread switch inside another thread's ``+=`` can lose
+an increment even with the GIL.
 """
 
 from __future__ import annotations
@@ -28,7 +34,15 @@ from typing import Any
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
-from cfgcore.details import REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text
+from cfgcore.details import (
+    ERROR_CODES,
+    REASONS,
+    ErrorCode,
+    EvaluationDetails,
+    Reason,
+    exact_value,
+    key_text,
+)
 
 IMPLEMENTATION = "py"
 
@@ -38,6 +52,7 @@ _OTHER_BINDING = (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None)
 # reason codes (index into details.REASONS), from the shared layout
 _STATIC, _DEFAULT, _MATCH = L.REASON_STATIC, L.REASON_DEFAULT, L.REASON_MATCH
 _SPLIT, _DISABLED, _PREREQ = L.REASON_SPLIT, L.REASON_DISABLED, L.REASON_PREREQ
+_NR = L.N_REASONS
 
 
 def murmur3_32(data: bytes, seed: int = 0) -> int:
@@ -269,6 +284,53 @@ ContextArg = Context | Mapping[str, Any] | None
 mapping of attribute names to values, or None (no attributes)."""
 
 
+def _is_mapping(obj: Any) -> bool:
+    try:
+        return isinstance(obj, Mapping)
+    except Exception:  # an object faking its __class__
+        return False
+
+
+class Counters:
+    """Evaluation counts of one compiled snapshot (the compiled ``Counters``' twin).
+
+    ``cells[variant * N_REASONS + reason]`` counts the top-level evaluations that served
+    a (global) variant for a reason, ``errors[code]`` the calls per error code.
+    """
+
+    __slots__ = ("cells", "errors", "_keys", "_names", "_var_flag", "version")
+
+    def __init__(self, tables: C.Tables) -> None:
+        n_vars = len(tables.variant_names)
+        self.cells = [0] * (n_vars * _NR)
+        self.errors = [0] * L.N_ERRORS
+        self._keys = tuple(tables.keys)
+        self._names = tuple(tables.variant_names)
+        self._var_flag = [-1] * n_vars  # the flag owning each global variant
+        f = tables.flags
+        for fi in range(len(tables.keys)):
+            base = f[fi * L.FW + L.F_VAR_BASE]
+            for v in range(base, base + f[fi * L.FW + L.F_VAR_COUNT]):
+                self._var_flag[v] = fi
+        self.version = 0
+
+    def take(self) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
+        """Read and reset every counter: ``({(flag, variant, reason): n}, {code: n})``."""
+        cells, errs = self.cells, self.errors
+        found = [(i, n) for i, n in enumerate(cells) if n]
+        evaluations = {}
+        for i, n in found:
+            cells[i] -= n  # not `= 0`: an increment made meanwhile is kept for next time
+            var, reason = divmod(i, _NR)
+            evaluations[(self._keys[self._var_flag[var]], self._names[var], REASONS[reason])] = n
+        errors = {}
+        for code, n in enumerate(list(errs)):
+            if n:
+                errs[code] -= n
+                errors[ERROR_CODES[code]] = n
+        return evaluations, errors
+
+
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
 
@@ -281,6 +343,8 @@ class CompiledSnapshot:
         self.clock = clock
         self._flags = tables.flags
         self._index = tables.index
+        self.counters = Counters(tables)
+        self.counting = True
 
     @property
     def keys(self) -> list[str]:
@@ -296,6 +360,8 @@ class CompiledSnapshot:
     def _binding(self, ctx: Any, fi: int) -> list:
         if issubclass(type(ctx), Context):
             return ctx._binding_for(self)
+        if ctx is not None and not _is_mapping(ctx):
+            self._error(L.ERR_INVALID_CONTEXT)  # not a context: evaluated with no attributes
         t = self.tables
         if fi < 0:
             return _bind(t, ctx, range(len(t.slots)))
@@ -323,7 +389,22 @@ class CompiledSnapshot:
         try:
             return float(clock())
         except Exception:
+            self._error(L.ERR_GENERAL)
             return math.nan  # a broken clock: schedules treat the flag as out of window
+
+    # -- counting ----------------------------------------------------------------------
+    def _count(self, var: int, reason: int) -> None:
+        if self.counting:
+            self.counters.cells[var * _NR + reason] += 1
+
+    def _error(self, code: int) -> None:
+        if self.counting:
+            self.counters.errors[code] += 1
+
+    def _mismatch(self, var: int) -> None:
+        # TYPE_MISMATCH: the flag served ``var``, the caller got its default
+        self._count(var, L.REASON_ERROR)
+        self._error(L.ERR_TYPE_MISMATCH)
 
     def _eval_flag(self, fi: int, b: list, now: list) -> tuple[int, int, int]:
         t = self.tables
@@ -522,9 +603,14 @@ class CompiledSnapshot:
         true/false), off, or serves its ``off`` variant. Never raises.
         """
         fi = self._lookup(key)
-        if fi < 0 or not self._flags[fi * L.FW + L.F_BOOL]:
+        if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
             return False
-        var = self._eval_flag(fi, self._binding(ctx, fi), [None])[0]
+        var, reason, _ = self._eval_flag(fi, self._binding(ctx, fi), [None])
+        if not self._flags[fi * L.FW + L.F_BOOL]:
+            self._mismatch(var)
+            return False
+        self._count(var, reason)
         return self.tables.is_true[var]
 
     def variant(self, key: str, ctx: ContextArg = None) -> str | None:
@@ -534,8 +620,11 @@ class CompiledSnapshot:
         """
         fi = self._lookup(key)
         if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
             return None
-        return self.tables.variant_names[self._eval_flag(fi, self._binding(ctx, fi), [None])[0]]
+        var, reason, _ = self._eval_flag(fi, self._binding(ctx, fi), [None])
+        self._count(var, reason)
+        return self.tables.variant_names[var]
 
     def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
         """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
@@ -546,10 +635,13 @@ class CompiledSnapshot:
         """
         fi = self._lookup(key)
         if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
             return default
-        var = self._eval_flag(fi, self._binding(ctx, fi), [None])[0]
+        var, reason, _ = self._eval_flag(fi, self._binding(ctx, fi), [None])
         if default is not None and C.value_kind(default) != self.tables.value_kinds[var]:
+            self._mismatch(var)
             return default
+        self._count(var, reason)
         return self.tables.values[var]
 
     def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
@@ -563,6 +655,7 @@ class CompiledSnapshot:
         """
         fi = self._lookup(key)
         if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
             return EvaluationDetails(
                 flag_key=key_text(key),
                 value=default,
@@ -575,6 +668,7 @@ class CompiledSnapshot:
         var, reason, rule = self._eval_flag(fi, self._binding(ctx, fi), [None])
         t = self.tables
         if default is not None and C.value_kind(default) != t.value_kinds[var]:
+            self._mismatch(var)
             return EvaluationDetails(
                 flag_key=t.keys[fi],
                 value=default,
@@ -584,6 +678,7 @@ class CompiledSnapshot:
                 error_message="served value's type differs from the default's",
                 snapshot_version=self.version,
             )
+        self._count(var, reason)
         return EvaluationDetails(
             flag_key=t.keys[fi],
             value=t.values[var],
@@ -602,7 +697,101 @@ class CompiledSnapshot:
         b = self._binding(ctx, -1)
         now: list = [None]
         t = self.tables
-        return {k: t.values[self._eval_flag(i, b, now)[0]] for i, k in enumerate(t.keys)}
+        out = {}
+        for i, k in enumerate(t.keys):
+            var, reason, _ = self._eval_flag(i, b, now)
+            self._count(var, reason)
+            out[k] = t.values[var]
+        return out
+
+    # -- the observed path (hooks, exposures, debug mode) ------------------------------
+    def _observe(
+        self, kind: int, key: Any, ctx: ContextArg = None, default: Any = None
+    ) -> tuple[Any, EvaluationDetails, int | None, str | None]:
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``.
+
+        ``answer`` and the counts are what ``is_enabled`` (kind 0), ``variant`` (1),
+        ``value`` (2) or ``evaluate`` (3) give; ``details`` explains the answer (for
+        kind 0 its value is the boolean answer); ``bucket`` and ``unit`` (the bucketed
+        attribute's value as text) are set when a rollout or split decided. Never raises.
+        """
+        fi = self._lookup(key)
+        if fi < 0:
+            self._error(L.ERR_FLAG_NOT_FOUND)
+            details = EvaluationDetails(
+                flag_key=key_text(key),
+                value=False if kind == 0 else default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        var, reason, rule = self._eval_flag(fi, self._binding(ctx, fi), [None])
+        t = self.tables
+        if kind == 0:
+            mismatch = not self._flags[fi * L.FW + L.F_BOOL]
+        else:
+            mismatch = (
+                kind != 1 and default is not None and C.value_kind(default) != t.value_kinds[var]
+            )
+        if mismatch:
+            self._mismatch(var)
+            details = EvaluationDetails(
+                flag_key=t.keys[fi],
+                value=False if kind == 0 else default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="flag is not boolean"
+                if kind == 0
+                else "served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        self._count(var, reason)
+        details = EvaluationDetails(
+            flag_key=t.keys[fi],
+            value=bool(t.is_true[var]) if kind == 0 else t.values[var],
+            variant=t.variant_names[var],
+            reason=REASONS[reason],
+            rule_index=rule if rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+        answer = details if kind == 3 else details.variant if kind == 1 else details.value
+        if reason != _SPLIT or rule < 0:
+            return answer, details, None, None
+        return (answer, details, *self._split_unit(fi, rule, ctx))
+
+    def _split_unit(self, fi: int, rule: int, ctx: Any) -> tuple[int | None, str | None]:
+        """(bucket, unit text) of the rollout, split or gate that decided rule ``rule``."""
+        t = self.tables
+        base = fi * L.FW
+        rb = (t.flags[base + L.F_RULE_START] + rule) * L.RW
+        rr = t.rules
+        if issubclass(type(ctx), Context):
+            b = ctx._binding_for(self)
+        else:  # not _binding: a context that is not a mapping was counted already
+            b = _bind(t, ctx, range(len(t.slots)))
+        h = rr[rb + L.R_HASH]
+        if h < 0 and rr[rb + L.R_ROLLOUT] < 0 and rr[rb + L.R_SPLIT_COUNT] == 0:
+            h = rr[rb + L.R_GATE_START]  # a rule served by its gates alone
+        if h >= 0:
+            start, count = t.hashes[h * L.HW + L.H_BY_START], t.hashes[h * L.HW + L.H_BY_COUNT]
+            bucket = self._hashed(h, b)
+        else:
+            if rr[rb + L.R_BUCKET_COUNT]:
+                start, count = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
+            else:
+                start, count = t.flags[base + L.F_BUCKET_START], t.flags[base + L.F_BUCKET_COUNT]
+            bucket = self._bucket(base, b, start, count)
+        for s in t.ipool[start : start + count]:
+            raw = b[s][6]
+            if raw is not None:  # the first attribute with a value to hash, as _bucket reads
+                return bucket, raw.decode("utf-8")
+        return bucket, None
 
 
 class EngineCore:
@@ -616,6 +805,9 @@ class EngineCore:
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
         self._clock: Any = None
         self._version = 0
+        # None unless hooks, exposure callbacks or debug mode are on (cfgcore.Engine sets
+        # it): the only test the evaluation methods add.
+        self._observer: Any = None
         self._snap = (
             compiled if compiled is not None else CompiledSnapshot(C.compile_snapshot(_EMPTY))
         )
@@ -656,6 +848,8 @@ class EngineCore:
         False when the flag is unknown, not boolean (its variants are not exactly
         true/false), off, or serves its ``off`` variant. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 0, key, ctx, None)  # type: ignore[no-any-return]
         return self._snap.is_enabled(key, ctx)
 
     def variant(self, key: str, ctx: ContextArg = None) -> str | None:
@@ -663,6 +857,8 @@ class EngineCore:
 
         None when the flag is unknown. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 1, key, ctx, None)  # type: ignore[no-any-return]
         return self._snap.variant(key, ctx)
 
     def value(self, key: str, ctx: ContextArg = None, default: Any = None) -> Any:
@@ -672,6 +868,8 @@ class EngineCore:
         None and the served value is of another type (bool, str, number, object,
         array). Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 2, key, ctx, default)
         return self._snap.value(key, ctx, default)
 
     def evaluate(self, key: str, ctx: ContextArg = None, default: Any = None) -> EvaluationDetails:
@@ -683,6 +881,8 @@ class EngineCore:
         ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
         the value. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate(self._snap, 3, key, ctx, default)  # type: ignore[no-any-return]
         return self._snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx: ContextArg = None) -> dict[str, Any]:
@@ -691,6 +891,8 @@ class EngineCore:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+        if self._observer is not None:
+            return self._observer.evaluate_all(self._snap, ctx)  # type: ignore[no-any-return]
         return self._snap.evaluate_all(ctx)
 
 
@@ -743,6 +945,8 @@ class SeedAPI:
                 flag = getattr(flag, "_value_", flag)
             except Exception:
                 return False
+        if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
+            return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
 
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
@@ -759,7 +963,10 @@ class SeedAPI:
         seen = self.tests.get(test_name)
         if seen is None:
             return None
-        v = self.engine._snap.variant(test_name, user_context)
+        if self.engine._observer is None:
+            v = self.engine._snap.variant(test_name, user_context)
+        else:  # hooks, exposure callbacks, debug mode
+            v = self.engine.variant(test_name, user_context)
         if v is None or v == "__none__":
             return None
         if seen is False:

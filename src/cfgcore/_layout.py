@@ -120,6 +120,16 @@ REASON_DISABLED = 4
 REASON_PREREQ = 5
 REASON_ERROR = 6
 
+# Evaluation counters: a snapshot counts per (variant, reason) in cells
+# variant * N_REASONS + reason, and per error code (indices into
+# cfgcore.details.ERROR_CODES).
+N_REASONS = 7
+ERR_FLAG_NOT_FOUND = 0
+ERR_TYPE_MISMATCH = 1
+ERR_INVALID_CONTEXT = 2
+ERR_GENERAL = 3
+N_ERRORS = 4
+
 # Value kinds of variants and defaults, for TYPE_MISMATCH (bool is not a number).
 V_BOOL = 0
 V_STR = 1

@@ -40,6 +40,10 @@ import msgspec
 
 from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home  # noqa: F401 - re-exported: imported flags' bucketing
     BUCKETS,
+    ERR_FLAG_NOT_FOUND,
+    ERR_GENERAL,
+    ERR_INVALID_CONTEXT,
+    ERR_TYPE_MISMATCH,
     F_BOOL,
     F_BUCKET_COUNT,
     F_BUCKET_START,
@@ -76,6 +80,8 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     K_NUM,
     K_OTHER,
     K_STR,
+    N_ERRORS,
+    N_REASONS,
     NW,
     OP_ALL,
     OP_ANY,

@@ -32,6 +32,15 @@ class ErrorCode:
     GENERAL = "GENERAL"
 
 
+# Error codes as the evaluators count them (index into ERROR_CODES: the layout's ERR_*).
+ERROR_CODES = (
+    ErrorCode.FLAG_NOT_FOUND,  # an unknown flag key (or a key that is not a str)
+    ErrorCode.TYPE_MISMATCH,  # a default of another kind; is_enabled on a non-boolean flag
+    ErrorCode.INVALID_CONTEXT,  # a context neither None, a mapping nor a Context: no attributes
+    ErrorCode.GENERAL,  # the engine's clock raised: scheduled flags were out of window
+)
+
+
 # Reason codes as the evaluators produce them (index into REASONS).
 REASONS = (
     Reason.STATIC,
@@ -88,3 +97,29 @@ class EvaluationDetails(msgspec.Struct, frozen=True, gc=False):
     error_code: str | None = None
     error_message: str | None = None
     snapshot_version: int = 0
+
+
+class EvaluationCounts(msgspec.Struct, frozen=True, gc=False):
+    """What an engine evaluated since the previous take (``Engine.take_evaluation_counts``).
+
+    ``evaluations`` maps ``(flag_key, variant_name, reason)`` to the number of top-level
+    evaluations (``is_enabled``, ``variant``, ``value``, ``evaluate``, one per flag of
+    ``evaluate_all``, the seed API's calls) that served that variant for that reason.
+    Reason ``ERROR`` means the flag served the variant but the caller got its default
+    (a type mismatch). Prerequisites evaluated on the way are not counted.
+
+    ``errors`` maps an error code (:data:`ERROR_CODES`) to the number of calls that hit
+    it: ``FLAG_NOT_FOUND`` calls appear only here (there is no flag to count them under);
+    ``TYPE_MISMATCH`` calls also appear under reason ``ERROR``; ``INVALID_CONTEXT`` and
+    ``GENERAL`` calls were still answered, and appear under the reason they were served
+    with. ``versions`` lists, ascending, the snapshot versions that contributed counts.
+    """
+
+    evaluations: dict[tuple[str, str, str], int]
+    errors: dict[str, int]
+    versions: tuple[int, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Every counted flag evaluation (``FLAG_NOT_FOUND`` calls excluded)."""
+        return sum(self.evaluations.values())

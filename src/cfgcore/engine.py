@@ -22,10 +22,13 @@ from importlib.resources import files
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cfgcore import _counting
 from cfgcore._compat import USE_EXTENSIONS
 from cfgcore._compat import impl as _live
 from cfgcore.compiler import Tables, compile_incremental, compile_snapshot
+from cfgcore.details import EvaluationCounts
 from cfgcore.errors import SnapshotError
+from cfgcore.observability import debug as _debug
 from cfgcore.snapshot import (
     Format,
     Snapshot,
@@ -64,6 +67,18 @@ class _EngineAPI:
     _impl: ModuleType
     # Replaced (copy-on-write) by add_swap_listener; () until the first listener.
     _swap_listeners: tuple[Callable[[Any, Any], None], ...] = ()
+    _ledger: _counting.CountLedger
+    # Copy-on-write tuples, () until the first add_hook / on_exposure.
+    _hooks: tuple[Any, ...] = ()
+    _exposure_callbacks: tuple[Callable[[str, str, Any], Any], ...] = ()
+    _obs: Any = None  # the Observer, created on first use
+
+    def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
+        super().__init__(compiled)  # type: ignore[call-arg]
+        self._ledger = _counting.CountLedger(self.snapshot())  # type: ignore[attr-defined]
+        _counting.register(self, self._ledger)
+        if _debug.enabled():
+            self._refresh_observer()
 
     @classmethod
     def from_snapshot(
@@ -135,7 +150,10 @@ class _EngineAPI:
             compiled = new
         else:
             compiled = self.compile(new, file=file)  # type: ignore[arg-type]
+        ledger = self._ledger
+        compiled.counting = ledger.counting
         old = self._install(compiled)  # type: ignore[attr-defined]
+        ledger.installed(old, compiled)
         for listener in self._swap_listeners:
             # A listener's failure must not undo or block a swap that already happened.
             try:
@@ -155,6 +173,86 @@ class _EngineAPI:
             self._swap_listeners = tuple(f for f in self._swap_listeners if f is not listener)
 
         return remove
+
+    def take_evaluation_counts(self) -> EvaluationCounts:
+        """Read and reset what this engine evaluated since the previous take.
+
+        Counts per ``(flag_key, variant, reason)`` and per error code (see
+        :class:`~cfgcore.details.EvaluationCounts`), from the live snapshot and from every
+        snapshot swapped out since (requests that pinned one keep counting into it).
+        Each snapshot's counters are read and reset in one step that no evaluation on
+        another thread can split (GIL builds). Within cfgcore only
+        :func:`cfgcore.observability.evaluations.evaluation_totals` calls this; a direct
+        caller takes the counts away from those totals.
+        """
+        return self._ledger.take()
+
+    def set_counting(self, enabled: bool) -> None:
+        """Count evaluations (the default) or not: with False, evaluations on this
+        engine's snapshots, live and retired, add nothing (to measure what counting costs)."""
+        self._ledger.set_counting(bool(enabled), [self.snapshot()])  # type: ignore[attr-defined]
+
+    def add_hook(self, hook: Any) -> Callable[[], None]:
+        """Run ``hook`` around every single-flag evaluation; returns a function that
+        removes it.
+
+        OpenFeature's hook shape: any of ``before(hook_context, hints)`` (may return
+        attributes to merge over the context), ``after(hook_context, details, hints)``,
+        ``error(hook_context, exception, hints)`` and ``finally_after(hook_context,
+        details, hints)``. A hook never makes an evaluation raise (see
+        :mod:`cfgcore.observability.hooks`). With no hook, no exposure callback and debug
+        mode off, evaluation costs what it did without them.
+        """
+        self._hooks = (*self._hooks, hook)
+        self._refresh_observer()
+
+        def remove() -> None:
+            self._hooks = tuple(h for h in self._hooks if h is not hook)
+            self._refresh_observer()
+
+        return remove
+
+    def on_exposure(self, callback: Callable[[str, str, Any], Any]) -> Callable[[], None]:
+        """Call ``callback(flag_key, variant, context)`` the first time a unit (the value
+        of the attribute the flag buckets by) is served a variant by a rollout, split or
+        gate; returns a function that removes it. Deduplicated per (flag, unit, variant)
+        in bounded memory; exceptions are swallowed and counted in
+        :attr:`exposure_errors` (see :mod:`cfgcore.observability.hooks`).
+        """
+        self._exposure_callbacks = (*self._exposure_callbacks, callback)
+        self._refresh_observer()
+
+        def remove() -> None:
+            self._exposure_callbacks = tuple(
+                c for c in self._exposure_callbacks if c is not callback
+            )
+            self._refresh_observer()
+
+        return remove
+
+    @property
+    def exposure_errors(self) -> int:
+        """Exceptions raised by exposure callbacks (swallowed)."""
+        return self._obs.exposure_errors if self._obs is not None else 0
+
+    @property
+    def hook_errors(self) -> int:
+        """Exceptions raised by hooks (logged; the evaluation went on or gave its default)."""
+        return self._obs.hook_errors if self._obs is not None else 0
+
+    def _refresh_observer(self) -> None:
+        """Route evaluations through the observed path while hooks, exposure callbacks
+        or debug mode are on, and straight to the compiled snapshot otherwise."""
+        debug_on = _debug.enabled()
+        if not (self._hooks or self._exposure_callbacks or debug_on):
+            self._observer = None
+            return
+        if self._obs is None:
+            from cfgcore.observability.hooks import Observer
+
+            self._obs = Observer()
+        self._obs.configure(self._hooks, self._exposure_callbacks, debug_on)
+        self._observer = self._obs
 
     def load_file(
         self, path: str | os.PathLike[str], format: Format | None = None
