@@ -53,6 +53,18 @@ def test_each_reload_step_is_logged_with_secrets_redacted(manager, caplog):
     assert PASSWORD not in text
 
 
+def test_it_turns_on_the_engines_debug_mode_too(manager, caplog):
+    import cfgcore
+
+    manager.enable_debug_mode()
+    caplog.set_level(logging.DEBUG, logger="cfgcore")
+    engine = cfgcore.Engine.bundled()
+    engine.is_enabled("enhanced_anomaly_detection", {"user_id": "u1", "api_token": PASSWORD})
+    assert "is_enabled enhanced_anomaly_detection -> variant=" in caplog.text
+    assert PASSWORD not in caplog.text
+    cfgcore.disable_debug_mode()
+
+
 def test_a_blocked_validation_is_logged_with_its_problems(manager, caplog):
     caplog.set_level(logging.DEBUG, logger="cfgcore")
     assert manager.update_config("auto_scaling.min_replicas", "many") is False

@@ -381,3 +381,45 @@ def test_snapshot_age_grows_between_collections(manager):
     first = value("cfgcore_config_snapshot_age_seconds", **mine)
     time.sleep(0.05)
     assert value("cfgcore_config_snapshot_age_seconds", **mine) > first
+
+
+# --------------------------------------------------------------------------- evaluations
+
+
+def test_flag_evaluations_and_errors_from_the_compiled_core(make):
+    engine = make({"version": 1, "flags": {
+        "metrics_flag": {"variants": {"on": True, "off": False}, "default": "on"}}})  # fmt: skip
+    key = {"flag": "metrics_flag", "variant": "on", "reason": "STATIC"}
+    before = value("cfgcore_flag_evaluations_total", **key)
+    missing = value("cfgcore_flag_evaluation_errors_total", code="FLAG_NOT_FOUND")
+    for _ in range(5):
+        assert engine.is_enabled("metrics_flag", {"user_id": "u"}) is True
+    engine.is_enabled("metrics_flag_typo", {})
+    assert value("cfgcore_flag_evaluations_total", **key) == before + 5
+    assert value("cfgcore_flag_evaluation_errors_total", code="FLAG_NOT_FOUND") == missing + 1
+    # every error code is reported from the start, at 0 until it happens
+    codes = cfgcore.metrics.snapshot()["metrics"]["cfgcore_flag_evaluation_errors_total"]
+    assert {s["labels"]["code"] for s in codes["samples"]} >= {
+        "FLAG_NOT_FOUND", "TYPE_MISMATCH", "INVALID_CONTEXT", "GENERAL"}  # fmt: skip
+    scraped = _scrape() if _has_prometheus() else None
+    if scraped is not None:
+        assert _get(scraped, "cfgcore_flag_evaluations_total", **key) == before + 5
+
+
+def test_health_probes_are_not_counted_as_evaluations(manager):
+    manager.load_environment_config("staging")
+    manager.flags  # noqa: B018
+    errors = value("cfgcore_flag_evaluation_errors_total")
+    evaluations = value("cfgcore_flag_evaluations_total")
+    for _ in range(20):
+        assert manager.health().live
+    assert value("cfgcore_flag_evaluation_errors_total") == errors
+    assert value("cfgcore_flag_evaluations_total") == evaluations
+
+
+def _has_prometheus() -> bool:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return False
+    return True

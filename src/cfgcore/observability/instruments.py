@@ -347,7 +347,39 @@ def _validation_ratio() -> list[Family]:
     ]
 
 
-for _collector in (_harvest_all, _config_state, _flag_state, _store_state, _validation_ratio):
+def _evaluations() -> list[Family]:
+    """The compiled core's evaluation counts (harvested from every engine by
+    :func:`cfgcore.observability.evaluations.evaluation_totals`), cumulative."""
+    from cfgcore.details import ERROR_CODES
+    from cfgcore.observability.evaluations import evaluation_totals
+
+    totals = evaluation_totals().collect()
+    evaluations = [
+        Sample({"flag": flag, "variant": variant, "reason": reason}, float(n))
+        for (flag, variant, reason), n in sorted(totals["evaluations"].items())
+    ]
+    # Every code from the start, at 0: a rate over a series that appears with its first
+    # error would miss that error.
+    errors = {code: 0 for code in ERROR_CODES} | totals["errors"]
+    return [
+        Family(
+            "cfgcore_flag_evaluations_total", "counter",
+            "Flag evaluations (is_enabled, variant, value, evaluate, one per flag of "
+            "evaluate_all, the seed API's calls) by flag, served variant and reason.",
+            ("flag", "variant", "reason"), evaluations,
+        ),
+        Family(
+            "cfgcore_flag_evaluation_errors_total", "counter",
+            "Evaluations that hit an error, by code (FLAG_NOT_FOUND calls are counted only "
+            "here; the other codes also under the reason the flag was served with).",
+            ("code",), [Sample({"code": c}, float(n)) for c, n in sorted(errors.items())],
+        ),
+    ]  # fmt: skip
+
+
+for _collector in (
+    _harvest_all, _config_state, _flag_state, _store_state, _validation_ratio, _evaluations,
+):  # fmt: skip
     _R.add_collector(_collector)
 
 
