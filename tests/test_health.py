@@ -143,6 +143,7 @@ def test_a_disconnected_follower_goes_stale_and_recovers(redis_server, tmp_path)
         wait_for(lambda: dyn.health(max_staleness=1.0).ready, timeout=20)
     finally:
         dyn.close()
+        dyn.store.close()  # the shared flag set's follower thread, too
 
 
 def test_a_process_started_from_an_old_cache_file_is_not_ready(redis_server, tmp_path):
@@ -171,6 +172,7 @@ def test_a_process_started_from_an_old_cache_file_is_not_ready(redis_server, tmp
         assert age is not None and int(age[1]) >= 3599, reason
     finally:
         dyn.close()
+        dyn.store.close()  # the shared flag set's follower thread, too
 
 
 # --------------------------------------------------------------------------- HTTP
