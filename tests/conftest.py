@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -16,6 +17,29 @@ from cfgcore._compat import env_flag, implementations
 
 IMPLS = implementations()
 IN_CI = env_flag("CI")
+
+
+_ISOLATED = ("CFGCORE_STATE_DIR", "CFGCORE_FLAG_STORE", "CFGCORE_CONFIG_DIR")
+_OUTER: dict[str, str | None] = {}
+
+
+def pytest_configure(config):
+    """The same isolation as ``_private_state_dir``, from before test modules are
+    imported: a module that builds a manager at import time (test_manager_properties)
+    must not serve, or record flag usage into, the user's real state directory."""
+    _OUTER.update({k: os.environ.get(k) for k in _ISOLATED})
+    os.environ["CFGCORE_STATE_DIR"] = tempfile.mkdtemp(prefix="cfgcore-test-state-")
+    os.environ.pop("CFGCORE_FLAG_STORE", None)
+    os.environ.pop("CFGCORE_CONFIG_DIR", None)
+
+
+def pytest_unconfigure(config):
+    # Processes' exit flushes (flag usage) may still write here: leave the directory.
+    for key, value in _OUTER.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -22,6 +22,8 @@ def cfg(tmp_path, monkeypatch):
     for var in list(os.environ):
         if var.startswith(("CFGCORE", "CONFIG_")) or var == "REDIS_URL":
             monkeypatch.delenv(var)
+    # never the user's real state directory (flag usage is recorded there)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
     return d
 

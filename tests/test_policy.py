@@ -46,6 +46,8 @@ def cfg(tmp_path, monkeypatch):
     for var in list(os.environ):
         if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
             monkeypatch.delenv(var)
+    # never the user's real state directory (flag usage is recorded there)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
     m = ConfigurationManager(str(d), environment="staging", audit_log=str(tmp_path / "a.jsonl"))
     m.load_environment_config("staging")
     yield m

@@ -79,6 +79,8 @@ def cfg(tmp_path, monkeypatch, ring, secret_dir):
             var.startswith("CFGCORE") and var not in ("CFGCORE_SECRET_KEYS", "CFGCORE_SECRET_DIRS")
         ) or var.startswith("CONFIG_"):
             monkeypatch.delenv(var)
+    # never the user's real state directory (flag usage is recorded there)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
     monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", KAFKA_PW)

@@ -1,11 +1,24 @@
 """``cfgcore demo``: the embedded staging configuration, then the bundled music-streaming
-flags evaluated and timed."""
+flags evaluated and timed; ``cfgcore flags delete|stale``: the flag lifecycle.
+
+Where the flags are (``--store``, ``--state-dir``) resolves as for the dynamic-config
+manager: ``--store`` (a path or ``redis://`` URL), ``$CFGCORE_FLAG_STORE``, the
+configuration directory's flags file, else ``<state dir>/flags.json``. The audit log
+(``flags.audit.jsonl``) and the usage file (``flag-usage.json``) are in the state
+directory (``--state-dir``, else ``$CFGCORE_STATE_DIR``, else
+``$XDG_STATE_HOME/cfgcore``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from collections import Counter
+from datetime import datetime, timezone
+
+from cfgcore.cli import CommandError
 
 USERS = [
     {"user_id": "12345", "user_segment": "premium", "region": "EU"},
@@ -21,6 +34,138 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flags", help="a flag file to use instead of the bundled example")
     p.add_argument("--users", type=int, default=100_000, help="users for the split check")
     p.set_defaults(func=run_demo)
+    _register_lifecycle(sub)
+
+
+def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "flags",
+        help="flag lifecycle: delete a flag, find stale flags and experiments",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    group = p.add_subparsers(dest="flags_command", metavar="SUBCOMMAND")
+
+    def where(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--store", help="flag store: a path or redis:// URL")
+        sp.add_argument("--state-dir", help="state directory (default: $CFGCORE_STATE_DIR)")
+
+    d = group.add_parser(
+        "delete",
+        help="delete a flag (refused while flags or A/B tests depend on it)",
+        description="Delete a flag from the store, audited and announced like any change. "
+        "Refused, with the dependents listed and exit status 1, while another flag or an "
+        "A/B test uses it.",
+    )
+    d.add_argument("name", help="the flag to delete")
+    d.add_argument("--actor", help="who deletes it (default: user@host)")
+    where(d)
+    d.set_defaults(func=_delete)
+
+    s = group.add_parser(
+        "stale",
+        help="flags not evaluated lately, fully rolled out or off, ended experiments",
+        description="List flags not evaluated in the last N days, flags on or off for "
+        "everyone and unchanged for N days, and A/B tests past their end date, each with "
+        "its evidence and a suggested action. Exit status 0 unless an error.",
+    )
+    s.add_argument("--days", type=float, default=30.0, help="the window in days (default 30)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument(
+        "--audit",
+        action="append",
+        metavar="FILE",
+        help="audit log to read the flag history from (repeat; default: the state "
+        "directory's flags.audit.jsonl and the one beside a flags file)",
+    )
+    s.add_argument(
+        "--usage", metavar="FILE", help="usage file (default: <state dir>/flag-usage.json)"
+    )
+    s.add_argument("--as-of", metavar="ISO", help="judge as of this date-time (default: now)")
+    where(s)
+    s.set_defaults(func=_stale)
+    p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from cfgcore.engine import Engine
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+    from cfgcore.experiments.features import FlagInUseError
+
+    # An engine of its own gives a live set of its own, whose store (and, for Redis,
+    # follower thread) is closed afterwards without touching anything else in-process.
+    manager = DynamicConfigurationManager(
+        store=args.store, state_dir=args.state_dir, log_exposures=False, record_usage=False,
+        engine=Engine(),
+    )  # fmt: skip
+    try:
+        deleted = manager.delete_feature_flag(args.name, actor=args.actor)
+        version = manager.store.read().version
+    except FlagInUseError as exc:
+        raise CommandError(
+            f"{manager.flags_file}: cannot delete flag {args.name}: still used by\n"
+            + "\n".join(f"  {d}" for d in exc.dependents)
+        ) from None
+    finally:
+        manager.close()
+        manager.store.close()
+    if not deleted:
+        raise CommandError(f"{args.name}: no such flag in {manager.flags_file}")
+    if not getattr(args, "quiet", 0):
+        print(f"deleted flag {args.name} from {manager.flags_file} (version {version})",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _as_of(raw: str | None) -> float:
+    if raw is None:
+        return time.time()
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"--as-of {raw!r}: expected an ISO date or date-time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _stale(args: argparse.Namespace) -> int:
+    from cfgcore.engine import bundled_flags_path
+    from cfgcore.experiments.dynamic import store_location
+    from cfgcore.experiments.history import FlagHistory
+    from cfgcore.experiments.stale import Evidence, document_time, find_stale
+    from cfgcore.runtime.flagstore import open_store
+    from cfgcore.runtime.usage import read_usage, usage_path
+
+    if not args.days > 0:
+        raise CommandError(f"--days: must be a positive number of days, got {args.days:g}")
+    now = _as_of(args.as_of)
+    url, paths = store_location(state_dir=args.state_dir, store=args.store)
+    store = open_store(url, seed=bundled_flags_path())
+    try:
+        doc = store.read()
+    finally:
+        store.close()
+    audits = args.audit or _default_audits(paths["audit"], getattr(store, "path", None))
+    usage_file = args.usage or usage_path(args.state_dir)
+    evidence = Evidence(
+        read_usage(usage_file), FlagHistory.from_logs(audits), document_time(doc), usage_file
+    )
+    report = find_stale(doc.snapshot, evidence, days=args.days, now=now,
+                        store=getattr(store, "path", store.url))  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.render())
+    return 0
+
+
+def _default_audits(state_audit: str, flags_path: str | None) -> list[str]:
+    from cfgcore.experiments.dynamic import state_paths
+
+    found = [state_audit]
+    if flags_path is not None:
+        beside = state_paths(flags_path)["audit"]
+        if beside != state_audit:
+            found.append(beside)
+    return found
 
 
 def _per_call_ns(fn, *args, n: int = 200_000) -> float:

@@ -42,6 +42,7 @@ class ConfigFlags:
         self._live: LiveFlags | None = None
         self._empty: Any = None
         self._lock = threading.Lock()
+        self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
 
     def url(self) -> str | None:
         """Where the flags live: a store path or URL, or None (no flags)."""
@@ -77,7 +78,17 @@ class ConfigFlags:
                     live = shared_flags(open_store(url, seed=bundled_flags()))
                     live.subscribe(self)
                     self._live = live
+                    self._record_usage()
         return self._live
+
+    def _record_usage(self) -> None:
+        """Record when flags are evaluated (:mod:`cfgcore.runtime.usage`), in the state
+        directory, as the dynamic-config manager does."""
+        from cfgcore.runtime.usage import start_usage_recording
+
+        manager = self._manager()
+        environ = manager._environ if manager is not None else None
+        start_usage_recording(enabled=self.record_usage, environ=environ)
 
     def engine(self) -> Any:
         """The engine serving the flags (an empty one when there are none)."""

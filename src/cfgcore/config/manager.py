@@ -123,7 +123,8 @@ class ConfigurationManager(ConfigView):
     flags served by :attr:`flags` live; the dynamic-config manager of the same process
     shares them. ``config_source`` (a ``redis://`` URL, instead of ``config_dir``) serves
     the configurations ``cfgcore publish`` put there and follows every new version
-    (:mod:`cfgcore.config.published`).
+    (:mod:`cfgcore.config.published`). ``record_usage=False`` (or ``CFGCORE_USAGE=0``)
+    does not record when each flag was last evaluated (:mod:`cfgcore.runtime.usage`).
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class ConfigurationManager(ConfigView):
         environ: Mapping[str, str] | None = None,
         debounce_ms: int | None = None,
         config_source: str | None = None,
+        record_usage: bool | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self._published: Any = None
@@ -181,6 +183,7 @@ class ConfigurationManager(ConfigView):
             self._flag_store_arg = os.path.abspath(os.fspath(flags_file))
         self._flag_store_env = env.get("CFGCORE_FLAG_STORE")
         self._flags = ConfigFlags(self, self._flag_store_arg, self._flag_store_env)
+        self._flags.record_usage = record_usage
         self.builder.flags = self._flags
         audit_path = audit_log if audit_log is not None else env.get("CFGCORE_AUDIT_LOG")
         self.audit = AuditLog(audit_path)

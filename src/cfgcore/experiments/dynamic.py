@@ -49,8 +49,10 @@ from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
 from cfgcore.experiments.features import (
     FeatureFlag,
+    UnknownFlagError,
     change_events,
     custom_flag_change,
+    delete_change,
     dependencies_change,
     feature_status,
     flag_key,
@@ -70,6 +72,7 @@ from cfgcore.runtime.flagstore import (
 )
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.policy import current_actor, guarded
+from cfgcore.runtime.usage import start_usage_recording
 from cfgcore.snapshot import Prerequisite, Snapshot
 
 __all__ = [
@@ -112,6 +115,25 @@ def state_paths(flags_file: str) -> dict[str, str]:
     }
 
 
+def _state_dir(state_dir: str | os.PathLike[str] | None) -> str:
+    return os.path.abspath(os.fspath(state_dir)) if state_dir is not None else default_state_dir()
+
+
+def store_location(
+    flags_file: str | os.PathLike[str] | None = None,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Where a :class:`DynamicConfigurationManager` given these arguments keeps its
+    flags (a path or store URL) and its logs (:func:`state_paths`): for tools that
+    read them without serving flags."""
+    url = _store_url(store, flags_file, state_dir, _state_dir(state_dir))
+    logs_next_to = os.path.abspath(os.fspath(flags_file)) if flags_file is not None else (
+        os.path.join(_state_dir(state_dir), "flags.json"))  # fmt: skip
+    return os.fspath(url), state_paths(logs_next_to)
+
+
 def resolve_flags_file(
     flags_file: str | os.PathLike[str] | None = None,
     state_dir: str | os.PathLike[str] | None = None,
@@ -136,6 +158,10 @@ class DynamicConfigurationManager:
     ``guardrail_alpha`` / ``guardrail_min_samples`` / ``guardrail_check_every``: the
     one-sided significance level, the per-variant sample floor and how many metric
     events of a test pass between automatic guardrail checks.
+    ``record_usage``: record when each flag was last evaluated in the state directory's
+    ``flag-usage.json`` (:mod:`cfgcore.runtime.usage`; default on unless
+    ``CFGCORE_USAGE=0``; never with ``persist=False``); ``usage_interval``: seconds
+    between writes (default ``$CFGCORE_USAGE_INTERVAL``, else 60).
     """
 
     def __init__(
@@ -152,18 +178,15 @@ class DynamicConfigurationManager:
         guardrail_alpha: float = 0.01,
         guardrail_min_samples: int = 100,
         guardrail_check_every: int = 100,
+        record_usage: bool | None = None,
+        usage_interval: float | None = None,
     ) -> None:
         self.persist = persist
-        state = (
-            os.path.abspath(os.fspath(state_dir)) if state_dir is not None else default_state_dir()
-        )
-        url = _store_url(store, flags_file, state_dir, state)
+        state = _state_dir(state_dir)
+        url, paths = store_location(flags_file, state_dir=state_dir, store=store)
         flag_store = open_store(url, seed=bundled_flags_path())
         self.flags_file = getattr(flag_store, "path", flag_store.url)
         self.format = getattr(flag_store, "format", "msgpack")
-        logs_next_to = os.path.abspath(os.fspath(flags_file)) if flags_file is not None else (
-            os.path.join(state, "flags.json"))  # fmt: skip
-        paths = state_paths(logs_next_to)
         self._lock = threading.RLock()
         self._clock = clock
         self.events = EventBus()
@@ -203,6 +226,11 @@ class DynamicConfigurationManager:
         self._install_source(self._live.source)
         self._live.subscribe(self)
         _MANAGERS.add(self)
+        self.usage = (
+            start_usage_recording(state, enabled=record_usage, interval=usage_interval)
+            if persist
+            else None
+        )
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
@@ -369,6 +397,26 @@ class DynamicConfigurationManager:
                 pres.append(flag_key(dep))
 
         self._mutate(dependencies_change(key, pres, self.flags_file), "set_flag_dependencies")
+
+    @guarded("flag.delete", lambda self, flag, **kw: _flag_target(flag))
+    def delete_feature_flag(self, flag: Any, *, actor: str | None = None) -> bool:
+        """Remove ``flag`` from the flag store, for this process and every other one
+        serving the store. Returns False if there is no such flag.
+
+        Refused while another flag or an A/B test lists it as a prerequisite, or when
+        it is an A/B test's own flag (:meth:`delete_ab_test` removes those): raises
+        :class:`~cfgcore.experiments.features.FlagInUseError` naming the dependents,
+        and nothing is written. Audited and announced like any flag change.
+        """
+        key = flag_key(flag)
+        if is_internal_flag(key):
+            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
+        try:
+            self._mutate(delete_change(key, self.flags_file), "delete_feature_flag")
+        except UnknownFlagError:
+            return False
+        self._custom.pop(key, None)
+        return True
 
     def get_feature_flags_status(self) -> dict[str, dict[str, Any]]:
         """Every boolean feature flag: ``enabled``, ``rollout_percentage``, ``targeted``
@@ -599,6 +647,8 @@ class DynamicConfigurationManager:
             self.exposures.close()
         self.metrics.close()  # after the exposures, which it counts
         self.events.close()
+        if self.usage is not None:
+            self.usage.flush()
 
 
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()

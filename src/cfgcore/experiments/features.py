@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -23,8 +23,12 @@ from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
 
 __all__ = [
     "FeatureFlag",
+    "FlagInUseError",
+    "UnknownFlagError",
     "custom_flag_change",
+    "delete_change",
     "dependencies_change",
+    "flag_dependents",
     "feature_status",
     "flag_key",
     "on_off",
@@ -141,6 +145,56 @@ def dependencies_change(key: str, pres: list[str | Prerequisite], where: str) ->
             raise ConfigError(f"{where}: flags.{key}: unknown flag")
         new = msgspec.structs.replace(old, prerequisites=pres)
         return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
+
+    return change
+
+
+class FlagInUseError(ConfigError):
+    """A flag cannot be deleted while other flags or A/B tests depend on it.
+
+    ``flag`` is the flag's name and ``dependents`` what uses it, one description each
+    (``"flag checkout_v2 (prerequisite)"``); the message names them all.
+    """
+
+    def __init__(self, flag: str, dependents: list[str], where: str) -> None:
+        self.flag = flag
+        self.dependents = list(dependents)
+        message = "cannot delete: still used by " + ", ".join(self.dependents)
+        super().__init__([Problem(path=f"flags.{flag}", message=message, file=where)])
+
+
+class UnknownFlagError(ConfigError):
+    """The flag to change does not exist (in the newest stored document)."""
+
+
+def flag_dependents(snap: Snapshot, key: str) -> list[str]:
+    """What in ``snap`` uses flag ``key``: flags and A/B tests that name it as a
+    prerequisite, and the A/B test it serves (a test's flag is the test itself)."""
+    found: list[str] = []
+    if key in snap.experiments:
+        found.append(f"A/B test {key} (the flag serves it: delete the test instead)")
+    for name, flag in snap.flags.items():
+        if name == key or is_internal_flag(name):
+            continue
+        if any((p if isinstance(p, str) else p.flag) == key for p in flag.prerequisites):
+            what = "A/B test" if name in snap.experiments else "flag"
+            found.append(f"{what} {name} (prerequisite)")
+    return found
+
+
+def delete_change(key: str, where: str) -> Change:
+    """The change ``delete_feature_flag`` makes: ``key`` removed. Refused (the store
+    writes nothing) with :class:`FlagInUseError` while anything depends on it, and with
+    :class:`UnknownFlagError` when the newest document has no such flag."""
+
+    def change(snap: Snapshot) -> Snapshot:
+        if key not in snap.flags:
+            raise UnknownFlagError([Problem(f"flags.{key}", "unknown flag", file=where)])
+        dependents = flag_dependents(snap, key)
+        if dependents:
+            raise FlagInUseError(key, dependents, where)
+        flags = {k: v for k, v in snap.flags.items() if k != key}
+        return msgspec.structs.replace(snap, flags=flags)
 
     return change
 

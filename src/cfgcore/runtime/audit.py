@@ -234,6 +234,9 @@ class AuditLog:
         if fcntl is None:  # pragma: no cover
             yield
             return
+        # A state directory nothing else has created yet (a Redis store writes no file
+        # there): the first entry creates it rather than being lost.
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

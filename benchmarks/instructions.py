@@ -1,0 +1,159 @@
+"""Per-request calls counted in CPU instructions (callgrind), beside their floors.
+
+Wall-clock medians on a shared 2-core machine move by tens of percent from run to run
+(other processes, frequency changes), which is as large as the differences issue 15's
+targets are about. Instructions executed do not depend on the load: this script runs
+each call and its floor under ``valgrind --tool=callgrind`` with a fixed hash seed and
+reports instructions per call and the ratio to the floor. It complements
+``bench_request.py`` (which measures time); it is not a substitute, since equal
+instruction counts can still differ in cache misses.
+
+Each case runs twice, with its loop executed 0 and ``N`` times, so imports and setup
+cancel out: per call = (I(N) - I(0)) / N. Needs valgrind (``apt-get install valgrind``).
+
+Run::
+
+    python benchmarks/instructions.py            # all cases, a Markdown table
+    python benchmarks/instructions.py r-bind-5   # the cases of one group
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+N = 20_000
+
+# Shared setup: the same engine and manager fixtures bench_request.py times.
+SETUP = """
+import sys, tempfile
+sys.path.insert(0, {here!r})
+from bench_core import cfgcore_snapshot
+from bench_request import CTX, FIVE, TEST, TREE, _ab_test
+from peers import FLAG_ON, FLAG_RULE, FLAG_SPLIT
+from cfgcore.config.tree import freeze
+from cfgcore.engine import Engine
+engine = Engine.from_snapshot(cfgcore_snapshot(1000))
+"""
+
+MANAGER = """
+from cfgcore.dynamic_config import DynamicConfigurationManager, FeatureFlag
+manager = DynamicConfigurationManager(state_dir=tempfile.mkdtemp())
+assert manager.create_ab_test(_ab_test())
+flag = FeatureFlag.ENHANCED_RECOMMENDATIONS
+seed_ctx = {"user_id": "u1", "user_segment": "premium", "region": "EU"}
+ab_ctx = {"user_id": "u0"}
+manager.get_ab_test_variant(TEST, ab_ctx)
+"""
+
+CONFIG = """
+import pathlib, yaml
+from cfgcore.config.manager import ConfigurationManager
+d = pathlib.Path(tempfile.mkdtemp())
+(d / "base.yaml").write_text(yaml.safe_dump(TREE))
+(d / "staging.yaml").write_text("{}\\n")
+config = ConfigurationManager(d, environ={}, validate=False)
+config.load_environment_config("staging")
+frozen = freeze(TREE)
+"""
+
+BOUND = "bound = engine.context(CTX)\n"
+
+# group -> [(participant, extra setup, statement)]; the first participant is the floor.
+CASES: dict[str, list[tuple[str, str, str]]] = {
+    "r-bind": [
+        ("floor: plain-dict rule check", "", "engine.is_enabled(FLAG_RULE, CTX)"),
+        ("engine.context(d)", "", "engine.context(CTX)"),
+    ],
+    "r-bind-5": [
+        ("floor: five plain-dict checks", "", "for k in FIVE: engine.is_enabled(k, CTX)"),
+        (
+            "bind + five checks",
+            "",
+            "ctx = engine.context(CTX)\nfor k in FIVE: engine.is_enabled(k, ctx)",
+        ),
+        (
+            "five checks, context bound beforehand",
+            "bound = engine.context(CTX)\nfor k in FIVE: engine.is_enabled(k, bound)",
+            "for k in FIVE: engine.is_enabled(k, bound)",
+        ),
+    ],
+    "r-config-read": [
+        ("floor: dict chain", "", 'TREE["a"]["b"]["c"]["d"]'),
+        ("FrozenDict chain", CONFIG, 'frozen["a"]["b"]["c"]["d"]'),
+        ("manager[...]", CONFIG, 'config["a"]["b"]["c"]["d"]'),
+    ],
+    "r-config-get": [
+        ("floor: dict chain", "", 'TREE["a"]["b"]["c"]["d"]'),
+        ("manager.get", CONFIG, 'config.get("a.b.c.d")'),
+    ],
+    "r-seed-flag": [
+        ("floor: engine.is_enabled", MANAGER, "manager.engine.is_enabled(flag.value, seed_ctx)"),
+        ("is_feature_enabled(Enum)", MANAGER, "manager.is_feature_enabled(flag, seed_ctx)"),
+    ],
+    "r-ab-exposed": [
+        ("floor: engine.variant", MANAGER, "manager.engine.variant(TEST, ab_ctx)"),
+        ("get_ab_test_variant", MANAGER, "manager.get_ab_test_variant(TEST, ab_ctx)"),
+    ],
+    "r-split": [
+        ("floor: plain flag, bound", BOUND, "engine.is_enabled(FLAG_ON, bound)"),
+        ("50/30/20 split, bound", BOUND, "engine.variant(FLAG_SPLIT, bound)"),
+    ],
+}
+
+# Inside a function, as a request handler runs: locals are fast, globals are cached.
+LOOP = """
+def _case():
+    for _ in range(_n):
+{body}
+
+
+_case()
+"""
+
+
+def _script(setup: str, stmt: str, n: int) -> str:
+    body = textwrap.indent(textwrap.dedent(stmt), "        ")
+    return SETUP.format(here=HERE) + textwrap.dedent(setup) + f"_n = {n}\n" + LOOP.format(body=body)
+
+
+def instructions(setup: str, stmt: str, n: int) -> int:
+    """Instructions callgrind counts for the whole process running the case ``n`` times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "case.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(_script(setup, stmt, n))
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+             os.path.realpath(sys.executable), path],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if not found:
+        raise RuntimeError(out.stderr[-2000:])
+    return int(found.group(1))
+
+
+def per_call(setup: str, stmt: str) -> float:
+    return (instructions(setup, stmt, N) - instructions(setup, stmt, 0)) / N
+
+
+def main(groups: list[str]) -> None:
+    print("| group | participant | instructions / call | x floor |")
+    print("|---|---|---|---|")
+    for group in groups or list(CASES):
+        floor = None
+        for name, setup, stmt in CASES[group]:
+            ic = per_call(setup, stmt)
+            floor = ic if floor is None else floor
+            print(f"| {group} | {name} | {ic:,.0f} | {ic / floor:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

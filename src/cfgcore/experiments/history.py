@@ -1,0 +1,164 @@
+"""Each flag's change history, read back from audit logs.
+
+Every flag document that goes live while a dynamic-config manager serves the store
+(its own changes, the configuration manager's, file edits it reloads, fleet updates)
+is audited as one ``change`` entry per changed flag: ``path`` ``flags.<name>``, the
+flag before (``old``) and after (``new``), ``ts``, ``actor`` and ``source``
+(:mod:`cfgcore.runtime.audit`). :class:`FlagHistory` collects those entries from one or
+more logs (rotated files included, entries seen in two logs counted once), so a
+caller can ask when a flag last changed and what it became.
+
+A log proves more than the changes it holds: a flag with no entry since the log's
+first entry (:attr:`FlagHistory.covers_since`) did not change through cfgcore since
+then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError, Problem
+from cfgcore.experiments.abtest import is_boolean
+from cfgcore.experiments.features import on_off
+from cfgcore.runtime.audit import log_files
+from cfgcore.snapshot import Flag
+
+__all__ = ["FlagChange", "FlagHistory", "describe_flag"]
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    """One audited change of one flag: ``new`` is None when it was deleted, ``old``
+    None when it was created (the stored flag definitions, as plain data)."""
+
+    ts: float
+    old: Any
+    new: Any
+    actor: str | None = None
+    source: str | None = None
+
+    def describe(self) -> str:
+        """What the flag became: ``created``/``deleted``/its state (describe_flag)."""
+        if self.new is None:
+            return "deleted"
+        text = describe_flag(self.new)
+        return f"created: {text}" if self.old is None else text
+
+
+@dataclass
+class FlagHistory:
+    """Audited changes per flag, oldest first, and the time the logs start."""
+
+    changes: dict[str, list[FlagChange]] = field(default_factory=dict)
+    covers_since: float | None = None
+    files: list[str] = field(default_factory=list)
+
+    def last(self, key: str) -> FlagChange | None:
+        """The newest change of ``key``, or None if none is recorded."""
+        found = self.changes.get(key)
+        return found[-1] if found else None
+
+    def created(self, key: str) -> float | None:
+        """When ``key`` was last created (its newest entry with no ``old``), or None."""
+        for change in reversed(self.changes.get(key, [])):
+            if change.old is None and change.new is not None:
+                return change.ts
+        return None
+
+    @classmethod
+    def from_logs(cls, paths: Iterable[str | os.PathLike[str]]) -> FlagHistory:
+        """Read every audit log of ``paths`` and its rotated files (missing ones are
+        skipped). ConfigError naming the file and line for a line that is not an
+        audit entry (a cut-short last line, as a crash leaves it, is skipped)."""
+        history = cls()
+        seen: set[str] = set()
+        rows: list[tuple[float, str, FlagChange]] = []
+        for path in paths:
+            for name in log_files(path):
+                history.files.append(name)
+                for entry in _entries(name):
+                    digest = str(entry.get("hash") or json.dumps(entry, sort_keys=True))
+                    if digest in seen:
+                        continue
+                    seen.add(digest)
+                    ts = _timestamp(entry.get("ts"))
+                    if ts is None:
+                        continue
+                    if history.covers_since is None or ts < history.covers_since:
+                        history.covers_since = ts
+                    where = entry.get("path")
+                    if entry.get("kind") != "change" or not isinstance(where, str):
+                        continue
+                    if where.startswith("flags."):
+                        change = FlagChange(
+                            ts,
+                            entry.get("old"),
+                            entry.get("new"),
+                            entry.get("actor"),
+                            entry.get("source"),
+                        )
+                        rows.append((ts, where[len("flags.") :], change))
+        for _ts, key, change in sorted(rows, key=lambda row: row[0]):
+            history.changes.setdefault(key, []).append(change)
+        return history
+
+
+def _entries(path: str) -> Iterable[dict[str, Any]]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=path) from None
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            if n == len(lines):  # no newline after it: a write cut short
+                continue
+            entry = None
+        if not isinstance(entry, dict):
+            raise ConfigError([Problem(path="", message="not an audit entry", file=path, line=n)])
+        yield entry
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def describe_flag(data: Any) -> str:
+    """A short account of a stored flag definition: ``disabled``, ``on, rollout 25%``,
+    ``off, targeted``, ``default 'control', 2 rules``; ``changed`` when it cannot be
+    read (redacted)."""
+    try:
+        flag = msgspec.convert(data, Flag)
+    except (msgspec.ValidationError, TypeError):
+        return "changed"
+    if not flag.enabled:
+        return "disabled"
+    if is_boolean(flag):
+        on, _off = on_off(flag)
+        plain = [r for r in flag.rules if r.serve == on and r.split is None and r.when is None]
+        shares = [100.0 if r.rollout is None else float(r.rollout) for r in plain]
+        if (flag.default or "on") == on:
+            shares.append(100.0)
+        targeted = any(r.when is not None for r in flag.rules)
+        share = max(shares, default=0.0)
+        text = f"on, rollout {share:g}%" if share > 0 else "off"
+        return text + (", targeted" if targeted else "")
+    rules = len(flag.rules)
+    return f"default {flag.default!r}, {rules} rule{'s' if rules != 1 else ''}"
