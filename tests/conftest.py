@@ -8,6 +8,7 @@ not built; under CI=true a missing extension is a failure, not a skip.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import pytest
@@ -56,6 +57,16 @@ def _private_state_dir(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _debug_mode_off():
+    """A test that turned debug mode on (directly, or through a manager's
+    enable_debug_mode) does not leave every later evaluation logging."""
+    yield
+    debug = sys.modules.get("cfgcore.observability.debug")
+    if debug is not None and debug.enabled():
+        debug.disable_debug_mode()
 
 
 @pytest.fixture(params=["c", "py"])

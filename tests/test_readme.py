@@ -46,3 +46,25 @@ def test_readme_gives_exactly_the_two_commands_ci_runs():
     ]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "\npython -m pytest -q\n" in ci
+
+
+def test_readme_metrics_and_health_example_runs(tmp_path):
+    text = README.read_text()
+    section = text[text.index("## Metrics and health") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    script = tmp_path / "health_example.py"
+    script.write_text(block.group(1))
+    import cfgcore
+
+    env = {**os.environ, "HOME": str(tmp_path), "CFGCORE_STATE_DIR": str(tmp_path / "state")}
+    env.pop("CFGCORE_CONFIG_DIR", None)
+    # the cfgcore under test, wherever it is imported from (a relative PYTHONPATH included)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ready: True []" in proc.stdout
+    assert '"operation": "load", "result": "ok", "reason": "none"' in proc.stdout

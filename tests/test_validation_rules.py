@@ -29,6 +29,13 @@ def _eu(**gdpr):
 # rule_id, environment, firing config, quiet config, key path of the finding
 CASES = [
     (
+        "observability.alert_condition",
+        None,
+        {"alerts": [{"name": "a", "condition": "no_such_metric > 1", "severity": "info"}]},
+        {"alerts": [{"name": "a", "condition": "config_load_time > 1", "severity": "info"}]},
+        "alerts.0.condition",
+    ),
+    (
         "structure.type",
         None,
         {"auto_scaling": {"max_replicas": "many"}},

@@ -7,17 +7,52 @@ line, so a caller can show all problems at once instead of fixing them one by on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+#: Why an input was refused, as a closed set (metrics label refusals with it):
+#:
+#: ``parse``       not valid YAML/JSON/TOML (syntax, duplicate keys, not UTF-8, the
+#:                 top level not a mapping, an unsupported file type)
+#: ``limits``      beyond the input limits (an empty file, nesting depth, integers
+#:                 outside 64 bits, YAML alias expansion)
+#: ``io``          a file that cannot be read, is missing or is ambiguous
+#: ``incomplete``  an input caught while being replaced (disappeared, truncated, still
+#:                 changing while read)
+#: ``transform``   a transformation step failed (a missing ``${VAR}``, a bad duration)
+#: ``secrets``     an ``ENC[...]`` value or secret file could not be resolved
+#: ``profile``     an unknown or malformed profile
+#: ``flags``       the flag document does not decode or compile
+#: ``validation``  the validation gate blocked the configuration
+#: ``denied``      the access policy refused the change (``PermissionError``)
+#: ``other``       anything else
+REASON_CLASSES = (
+    "parse",
+    "limits",
+    "io",
+    "incomplete",
+    "transform",
+    "secrets",
+    "profile",
+    "flags",
+    "validation",
+    "denied",
+    "other",
+)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input: where it is and what is wrong."""
+    """One thing wrong with an input: where it is and what is wrong.
+
+    ``kind`` is the problem's reason class (:data:`REASON_CLASSES`; ``""`` when the
+    raiser did not say); it is not part of equality.
+    """
 
     path: str
     message: str
     file: str | None = None
     line: int | None = None
+    kind: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         where = self.file or "<input>"
@@ -41,13 +76,32 @@ class ConfigError(Exception):
     """Root of every cfgcore error about configuration or flag input.
 
     ``problems`` lists every problem found; ``str(err)`` shows them one per line.
+    ``kind`` (a :data:`REASON_CLASSES` name) classifies the problems that do not say
+    themselves; subclasses set their own (``ConfigValidationError``: ``validation``).
     """
 
-    def __init__(self, problems: list[Problem] | str, *, file: str | None = None) -> None:
+    kind = "other"
+
+    def __init__(
+        self, problems: list[Problem] | str, *, file: str | None = None, kind: str | None = None
+    ) -> None:
         if isinstance(problems, str):
             problems = [Problem(path="", message=problems, file=file)]
+        kind = kind or (type(self).kind if type(self).kind != "other" else "")
+        if kind:
+            problems = [p if p.kind else replace(p, kind=kind) for p in problems]
         self.problems: list[Problem] = list(problems)
         super().__init__(self._render())
+
+    @property
+    def reason(self) -> str:
+        """The reason class of this refusal (:data:`REASON_CLASSES`): the first problem's
+        that names one, else ``other``. Problems keep their class when an error is
+        re-raised with others (a build reports every bad file at once)."""
+        for p in self.problems:
+            if p.kind:
+                return p.kind
+        return "other"
 
     def _render(self) -> str:
         if len(self.problems) == 1:
@@ -60,10 +114,16 @@ class ConfigError(Exception):
 class SnapshotError(ConfigError):
     """A flag snapshot failed to decode or compile; the engine keeps the previous one."""
 
+    kind = "flags"
+
 
 class ConfigValidationError(ConfigError):
     """Validation blocked a configuration from becoming active."""
 
+    kind = "validation"
+
 
 class TransformError(ConfigError):
     """A configuration transformation step failed (missing variable, bad duration, ...)."""
+
+    kind = "transform"

@@ -81,7 +81,8 @@ def _check_expansion(doc: Any, file: str | None) -> None:
                         "(nested YAML aliases?)",
                         file=file,
                     )
-                ]
+                ],
+                kind="limits",
             )
         if isinstance(node, dict):
             stack.extend(node.values())

@@ -33,6 +33,8 @@ _COMMAND_MODULES = (
     "cfgcore.cli.migrate",  # migrate (legacy configuration files)
     "cfgcore.cli.interop",  # import unleash|flagd|growthbook, export --format flagd
     "cfgcore.cli.fleet",  # publish (and watch --store): the Redis fleet store
+    "cfgcore.cli.health",  # health (liveness and readiness report)
+    "cfgcore.cli.alerts",  # alerts export (Prometheus alerting rules)
 )
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -27,6 +27,7 @@ import time
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from cfgcore.config import debuglog
 from cfgcore.config.envfile import aliased
 from cfgcore.config.environ import env_layer, env_refs, ref_names
 from cfgcore.config.files import FORMATS, Layer, parse_text
@@ -73,7 +74,6 @@ class ConfigBuilder:
         self.flags: Any = None
         self.flags_file_arg: str | None = None
         self.keyring: Any = None  # a cfgcore.runtime.secrets.Keyring; None: from the environment
-        self.debug = False
 
     @property
     def env_vars(self) -> Mapping[str, str]:
@@ -124,6 +124,7 @@ class ConfigBuilder:
                 f"ambiguous configuration: {', '.join(os.path.basename(f) for f in found)} "
                 "all exist; keep one",
                 file=self.config_dir,
+                kind="io",
             )
         if not found and required:
             available = self.available_environments()
@@ -132,6 +133,7 @@ class ConfigBuilder:
                 f"(looked for {stem}.yaml/.yml/.json/.toml); "
                 f"available: {', '.join(available) or 'none'}",
                 file=self.config_dir,
+                kind="io",
             )
         return found[0] if found else None
 
@@ -208,9 +210,14 @@ class ConfigBuilder:
             profile,
             geo,
         )
+        debug = log.isEnabledFor(logging.DEBUG)
         if skip_if_unchanged and sources == previous.sources and previous.version:
             # Touched, not changed: the poll must not re-read everything on every tick.
+            if debug:
+                log.debug("reload %s: inputs touched, contents unchanged; nothing to do", env)
             return previous, None
+        if debug:
+            debuglog.files_read(env, texts, flags_file)
         if skip_if_unchanged and previous.version:
             reject_truncated(texts, flags_file, flags_bytes, previous)
 
@@ -270,6 +277,8 @@ class ConfigBuilder:
         layers.append(runtime)
         if runtime.data:
             merged = deep_merge(merged, runtime.data)
+        if debug:
+            debuglog.layers_merged(env, layers)
         config = freeze(merged)
         live_refs = {
             p: ref for p, (ref, value) in refs.items() if get_path(config, p, _ABSENT) == value
@@ -294,7 +303,7 @@ class ConfigBuilder:
             refs=live_refs,
             env_names=frozenset(env_names),
         )
-        if self.debug:
+        if debug:
             log.debug(
                 "built %s (profile=%s, geo=%s) from %s in %.2f ms",
                 env,
@@ -399,16 +408,20 @@ def reject_truncated(
             raise ConfigError(
                 "file disappeared (being replaced?); keeping the previous configuration",
                 file=path,
+                kind="incomplete",
             )
     for path, raw in texts:
         if not raw.strip() and before.get(path, empty) != empty:
             raise ConfigError(
                 "file is empty (a write in progress?); keeping the previous configuration",
                 file=path,
+                kind="incomplete",
             )
     if flags_file and not flags_bytes.strip() and previous.sources[1] != empty:
         raise ConfigError(
-            "file is empty (a write in progress?); keeping the previous flags", file=flags_file
+            "file is empty (a write in progress?); keeping the previous flags",
+            file=flags_file,
+            kind="incomplete",
         )
 
 
@@ -417,7 +430,7 @@ def read_bytes(path: str) -> bytes:
         with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
 
 
 def parse_layer(path: str, raw: bytes) -> Layer:
@@ -425,7 +438,7 @@ def parse_layer(path: str, raw: bytes) -> Layer:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path) from None
+        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
     data = parse_text(text, fmt, path)
     name = os.path.basename(path)
     return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)

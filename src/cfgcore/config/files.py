@@ -166,16 +166,18 @@ def read_config_file(path: str) -> Layer:
     """
     fmt = FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
-        raise ConfigError("unsupported configuration format (use .yaml, .json or .toml)", file=path)
+        raise ConfigError(
+            "unsupported configuration format (use .yaml, .json or .toml)", file=path, kind="parse"
+        )
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path) from None
+        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
     data = parse_text(text, fmt, path)
     name = os.path.splitext(os.path.basename(path))[0]
     return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)
@@ -194,9 +196,10 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
             "file is empty (a truncated or unfinished write?); write '{}' for an "
             "intentionally empty layer",
             file=file,
+            kind="limits",
         )
     data: Any
-    too_deep = ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=file)
+    too_deep = ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=file, kind="limits")
     try:
         if fmt == "yaml":
             from cfgcore.yamlio import load_yaml
@@ -208,16 +211,20 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
             data = _parse_toml(text, file)
     except RecursionError:
         raise too_deep from None
+    except ConfigError as exc:  # the parsers' own refusals: syntax unless they say otherwise
+        raise ConfigError(exc.problems, kind="parse") from None
     except ValueError as exc:
         # int() refuses literals of more than sys.get_int_max_str_digits() digits
         # (4,300 by default) while the parser runs: find the literal to say where.
-        if isinstance(exc, ConfigError) or "digits" not in str(exc):
+        if "digits" not in str(exc):
             raise
-        raise ConfigError([_huge_int_problem(text, fmt, file)]) from None
+        raise ConfigError([_huge_int_problem(text, fmt, file)], kind="limits") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", file=file)
+        raise ConfigError(
+            f"the top level must be a mapping, got {type(data).__name__}", file=file, kind="parse"
+        )
     problem = tree_problem(data)
     if problem is not None:
         path, message = problem
@@ -225,7 +232,7 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
             line = Layer("", "file", {}, text=text, fmt=fmt).line_of(tuple(path.split(".")))
         except RecursionError:  # the line index recurses; too deep to say where
             line = None
-        raise ConfigError([Problem(path=path, message=message, file=file, line=line)])
+        raise ConfigError([Problem(path, message, file=file, line=line)], kind="limits")
     return data
 
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
-from cfgcore.config import checks
+from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
@@ -61,6 +61,7 @@ from cfgcore.config.tree import (
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
+from cfgcore.observability import instruments
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus
 from cfgcore.runtime.forks import after_fork_in_child
@@ -193,6 +194,7 @@ class ConfigurationManager(ConfigView):
         self._snap: ConfigSnapshot = EMPTY
         self.last_error: ConfigError | None = None
         _MANAGERS.add(self)
+        instruments.track_config_manager(self)
 
     transformer = property(lambda self: self.builder.transformer)
     transforms = property(lambda self: self.builder.transforms)
@@ -208,15 +210,18 @@ class ConfigurationManager(ConfigView):
         previous: ConfigSnapshot | None = None,
         failed: Callable[[ConfigError, ConfigSnapshot], ConfigChangeEvent] | None = None,
         background: bool = False,
+        operation: str = "update",
     ) -> ConfigSnapshot:
         """The one activation path: lock, build from the live snapshot, validate, swap,
         then publish outside the lock. On :class:`ConfigError` nothing changes,
         :attr:`last_error` and the audit log record it (``failed`` returns the audited
         error event; default :meth:`_error_event`), listeners get that event, and the
-        error is re-raised."""
+        error is re-raised. Every attempt is counted and timed under ``operation``
+        (:data:`cfgcore.observability.instruments.OPERATIONS`)."""
         emit = self.events.emit_in_background if background else self.events.emit
         refused: tuple[ConfigError, ConfigChangeEvent] | None = None
         with self._lock:
+            started = time.perf_counter()
             prev = self._current() if previous is None else previous
             try:
                 snap, flags = build(prev)
@@ -225,6 +230,15 @@ class ConfigurationManager(ConfigView):
                 self.last_error = exc
                 error = failed(exc, prev) if failed is not None else self._error_event(exc, source)
                 refused = (exc, error)
+            except PermissionError as exc:  # the access policy: nothing changed
+                instruments.activation(operation, started, error=exc)
+                raise
+            instruments.activation(
+                operation,
+                started,
+                error=refused[0] if refused is not None else None,
+                unchanged=refused is None and snap is prev,
+            )
         if refused is not None:
             # Listeners hear about every refused activation (outside the lock, like changes).
             emit([refused[1]])
@@ -238,12 +252,19 @@ class ConfigurationManager(ConfigView):
     ) -> list[ConfigChangeEvent]:
         """Validate ``snap`` and swap it (and ``flags``) in; return the change events."""
         if self.validate:
+            started = time.perf_counter()
             problems = checks.blocking_problems(
                 snap.config, snap.environment, previous, snap.layers, snap.refs
             )
+            seconds = time.perf_counter() - started
+            instruments.validation(not problems, seconds)
+            if log.isEnabledFor(logging.DEBUG):
+                debuglog.validated(snap.version, problems, seconds)
             if problems:
                 raise ConfigValidationError(problems)
         flags_changed = flags is not None and self._flags.install(flags[0], flags[1], source)
+        if log.isEnabledFor(logging.DEBUG):
+            debuglog.swapped(previous, snap, source)
         self._snap = snap  # the one assignment readers can observe
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
@@ -327,7 +348,7 @@ class ConfigurationManager(ConfigView):
             runtime = prev.runtime if prev.environment == env else None
             return self.builder.build(env, prof, geo, runtime, prev)
 
-        return self._apply("load", build, previous=self._snap).config
+        return self._apply("load", build, previous=self._snap, operation="load").config
 
     def _refuse_embedded_in_production(self, env: str) -> None:
         # A production service silently serving the demo catalog is the worst outcome.
@@ -395,7 +416,7 @@ class ConfigurationManager(ConfigView):
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             return self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
 
-        return self._apply("profile", build).config
+        return self._apply("profile", build, operation="profile").config
 
     def _resolve(
         self, environment: Any, profile: Any, geographic_profile: Any
@@ -478,7 +499,7 @@ class ConfigurationManager(ConfigView):
             return event
 
         try:
-            self._apply(source, build, failed=failed)
+            self._apply(source, build, failed=failed, operation="update")
         except ConfigError:
             return False
         return True
@@ -510,7 +531,7 @@ class ConfigurationManager(ConfigView):
             refs = refs_without(prev.refs, list(overrides))
             return runtime_snapshot(prev, new_tree, overrides, source, refs), None
 
-        self._apply(source, build)
+        self._apply(source, build, operation="replace")
 
     def apply_migrated_config(self, config: Mapping[str, Any]) -> None:
         """:meth:`set_active_config` for a configuration produced by a migration."""
@@ -531,6 +552,26 @@ class ConfigurationManager(ConfigView):
     def flag_store_url(self) -> str | None:
         """Where :attr:`flags` live: a store path or URL, or None (no flags)."""
         return self._flags.url()
+
+    # ------------------------------------------------------------------ health
+
+    def health(self, *, max_staleness: float | None = None) -> Any:
+        """Liveness and readiness of this manager, with the checks behind each
+        (:class:`cfgcore.observability.health.HealthReport`; ``str()`` is readable).
+
+        Ready means a configuration is loaded and passed validation and, when it follows
+        files or a store, was confirmed current within ``max_staleness`` seconds
+        (argument, else ``health_monitoring.max_staleness``, else 60). A rejected reload
+        leaves it ready (the last good version serves) with a ``warn`` check. Reads live
+        state only: it never loads.
+
+        >>> report = get_config_manager().health()   # doctest: +SKIP
+        >>> report.ready, report.reasons              # doctest: +SKIP
+        (True, [])
+        """
+        from cfgcore.observability.health import config_health
+
+        return config_health(self, max_staleness)
 
     # ------------------------------------------------------------------ listeners
 

@@ -262,6 +262,7 @@ class ProfileManager:
             raise ConfigError(
                 f"profile kind must be 'deployment' or 'geographic', got {profile.kind!r}",
                 file=profile.source if profile.source != "builtin" else None,
+                kind="profile",
             )
         with self._lock:
             self._profiles[(profile.kind, profile.name.lower())] = profile
@@ -285,13 +286,15 @@ class ProfileManager:
                 Problem(", ".join(sorted(unknown)), "unknown profile field(s)", file=path)
             )
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(problems, kind="profile")
         extends = data.get("extends")
         if extends:
             try:
                 base = self._get(kind, str(extends))
             except ConfigError as exc:
-                raise ConfigError([Problem("extends", str(exc), file=path)]) from None
+                raise ConfigError(
+                    [Problem("extends", str(exc), file=path)], kind="profile"
+                ) from None
             overrides = deep_merge(base.overrides, overrides)
         return self.register(
             Profile(
@@ -330,7 +333,9 @@ class ProfileManager:
                 return
             key, path, extends = entries[i]
             if state.get(i) == "active":
-                raise ConfigError([Problem("extends", "circular extends", file=path)])
+                raise ConfigError(
+                    [Problem("extends", "circular extends", file=path)], kind="profile"
+                )
             state[i] = "active"
             base = by_key.get((key[0], str(extends).lower())) if extends else None
             if base is not None and entries[base][0] != key:
@@ -349,7 +354,9 @@ class ProfileManager:
         profile = self._profiles.get(key)
         if profile is None:
             known = sorted(n for k, n in self._profiles if k == kind)
-            raise ConfigError(f"unknown {kind} profile {name!r}; known: {', '.join(known)}")
+            raise ConfigError(
+                f"unknown {kind} profile {name!r}; known: {', '.join(known)}", kind="profile"
+            )
         return profile
 
     def get_deployment_profile(self, profile: DeploymentProfile | str) -> Profile:

@@ -81,6 +81,10 @@ class PublishedSource:
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
 
+    def store(self, env: str) -> Any:
+        """The store followed for ``env``, or None before it is synced."""
+        return self._stores.get(env)
+
     def _write(self, env: str, doc: Any) -> bytes | None:
         """Write ``doc``'s tree to ``ENV.json``; return what was there before."""
         before = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from cfgcore.config.settle import DEFAULT_SETTLE_MS, is_settled, wait_until_settled
@@ -45,6 +46,9 @@ class ReloadController:
         self.settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
+        # time.time() of the last poll that found the live snapshot current (health:
+        # a watcher that stopped polling makes the configuration stale).
+        self.confirmed_at = 0.0
 
     def reload(self, source: str, *, background: bool) -> bool:
         """Re-read the inputs and activate them through the manager's change path; False
@@ -88,6 +92,7 @@ class ReloadController:
                 raise ConfigError(
                     f"inputs kept changing while being read; keeping version {prev.version}",
                     file=m.config_dir,
+                    kind="incomplete",
                 )
             log.info("inputs still changing; keeping version %d, retrying", prev.version)
             return prev, None
@@ -107,7 +112,7 @@ class ReloadController:
             return m._error_event(exc, source)
 
         try:
-            m._apply(source, build, failed=failed, background=background)
+            m._apply(source, build, failed=failed, background=background, operation="reload")
         except ConfigError:
             return False
         return True
@@ -185,7 +190,7 @@ class ReloadController:
         return sorted(paths)
 
     def _on_files_changed(self, changes: Any) -> None:
-        if self.manager.builder.debug:
+        if log.isEnabledFor(logging.DEBUG):
             log.debug("file changes: %s", sorted(str(p) for _, p in changes))
         # An event for a file that is not an input (an audit log written next to the
         # configuration, say) must not re-read a refused input: that refusal writes
@@ -211,6 +216,8 @@ class ReloadController:
         quiet = (snap.fingerprint, self.rejected_fingerprint, self.unchanged_fingerprint)
         if current not in quiet:
             self.reload("reload", background=True)
+        else:  # what is live is what the inputs say (or what was refused of them)
+            self.confirmed_at = time.time()
 
     def after_fork_in_child(self) -> None:
         # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so

@@ -330,6 +330,9 @@ class HealthMonitoring(Struct, kw_only=True):
     open_section: ClassVar[bool] = True
     comprehensive_health_checks: HealthChecks | UnsetType = UNSET
     metrics: Metrics | UnsetType = UNSET
+    # How long a followed configuration or flag document may go unconfirmed before
+    # the readiness probe fails (cfgcore.observability.health; default 60 s).
+    max_staleness: Duration | UnsetType = UNSET
 
 
 # --- data_sources ---------------------------------------------------------------------------
@@ -397,10 +400,11 @@ class Alert(Struct, kw_only=True):
     """One alert: a metric condition, a severity and who to notify."""
 
     name: str
-    condition: str
+    condition: str  # "METRIC OP NUMBER": cfgcore.observability.alerts lists the metrics
     severity: Severity
     notification: list[str] | UnsetType = UNSET
     description: str | UnsetType = UNSET
+    for_: Duration | UnsetType = msgspec.field(default=UNSET, name="for")
 
 
 class UserLimits(Struct, kw_only=True):

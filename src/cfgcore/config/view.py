@@ -192,8 +192,19 @@ class ConfigView(LiveReads):
         return explain(list(snap.layers), key, snap.config)
 
     def enable_debug_mode(self) -> dict[str, Any]:
-        """Log loads, reloads and file events on ``cfgcore`` at DEBUG; return :meth:`debug_info`."""
-        self.builder.debug = True
+        """Log every activation step on ``cfgcore`` at DEBUG and return :meth:`debug_info`.
+
+        Each load, reload and update then tells the files it read, the layers it merged
+        (lowest first), the validation verdict and the swap with every changed key, old
+        and new values redacted (:mod:`cfgcore.config.debuglog`); file-watcher events
+        too. Setting the ``cfgcore`` logger to DEBUG yourself does the same; above DEBUG
+        none of it is computed. It also turns on the flag engines' debug mode
+        (:func:`cfgcore.enable_debug_mode`: one line per evaluation, until
+        ``cfgcore.disable_debug_mode()``).
+        """
+        from cfgcore.observability.debug import enable_debug_mode
+
+        enable_debug_mode()
         root = logging.getLogger("cfgcore")
         root.setLevel(logging.DEBUG)
         if not root.handlers and not logging.getLogger().handlers:

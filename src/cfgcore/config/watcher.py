@@ -36,6 +36,7 @@ from typing import Any
 
 import watchfiles
 
+from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
@@ -143,6 +144,7 @@ class DirectoryWatcher:
                 return
             except Exception:  # a vanished directory, inotify limits...
                 log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                instruments.watcher_failed("watch")
                 if not self.force_polling:
                     # Out of inotify instances/watches is the usual cause: stat polling
                     # needs none and is still correct, only a little slower.
@@ -170,6 +172,7 @@ class DirectoryWatcher:
                     self.on_change(changes)
                 except Exception:
                     log.exception("hot reload callback failed")
+                    instruments.watcher_failed("change")
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
                 self._call_poll()
                 last_poll = time.monotonic()
@@ -181,6 +184,7 @@ class DirectoryWatcher:
             self.poll()
         except Exception:
             log.exception("hot reload poll failed")
+            instruments.watcher_failed("poll")
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread is gone in the child; its Rust watcher is unusable (its
@@ -279,10 +283,11 @@ class AsyncDirectoryWatcher:
                 return
             except Exception:  # as the thread watcher: log, poll, retry; never die
                 log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                instruments.watcher_failed("watch")
                 if not self.force_polling:
                     log.warning("falling back to polling for %s", ", ".join(self.paths))
                     self.force_polling = True
-                await self._call(self.poll, "hot reload poll failed")
+                await self._call(self.poll, "poll")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -298,21 +303,22 @@ class AsyncDirectoryWatcher:
         ):
             if not self._ready.is_set():
                 self._ready.set()
-                await self._call(self.poll, "hot reload poll failed")
+                await self._call(self.poll, "poll")
                 last_poll = time.monotonic()
             if changes:
-                await self._call(self.on_change, "hot reload callback failed", changes)
+                await self._call(self.on_change, "change", changes)
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
-                await self._call(self.poll, "hot reload poll failed")
+                await self._call(self.poll, "poll")
                 last_poll = time.monotonic()
 
-    async def _call(self, func: Callable[..., None] | None, failure: str, *args: Any) -> None:
+    async def _call(self, func: Callable[..., None] | None, stage: str, *args: Any) -> None:
         if func is None:
             return
         try:
             await asyncio.to_thread(func, *args)
         except Exception:
-            log.exception(failure)
+            log.exception("hot reload %s failed", "callback" if stage == "change" else stage)
+            instruments.watcher_failed(stage)
 
 
 _LIVE: weakref.WeakSet[DirectoryWatcher] = weakref.WeakSet()

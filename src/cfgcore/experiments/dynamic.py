@@ -589,6 +589,15 @@ class DynamicConfigurationManager:
         """
         return self._live.refresh("reload")
 
+    def health(self, *, max_staleness: float | None = None) -> Any:
+        """Liveness (a trivial evaluation against the live snapshot) and readiness (a
+        flag document compiled and, for a Redis store, followed or confirmed within
+        ``max_staleness`` seconds, default 60) with the checks behind each: a
+        :class:`cfgcore.observability.health.HealthReport`."""
+        from cfgcore.observability.health import flags_health
+
+        return flags_health(self._live, max_staleness)
+
     # -- file watching --------------------------------------------------------------
 
     async def start_file_watching(

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 import msgspec
 
 from cfgcore.experiments.writer import BackgroundWriter
+from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
@@ -309,6 +310,7 @@ class ExposureLogger:
     def _deliver(self, raw: list[tuple[str, str, Any, float]]) -> None:
         batch = []
         make = tuple.__new__  # Exposure(...) without the namedtuple's Python __new__
+        per_variant: dict[tuple[str, str], int] = {}
         for test, variant, user, ts in raw:
             try:
                 batch.append(
@@ -316,6 +318,10 @@ class ExposureLogger:
                 )
             except Exception:  # a hostile id's __str__: skip that record
                 self.sink_errors += 1
+                continue
+            per_variant[test, variant] = per_variant.get((test, variant), 0) + 1
+        # On the writer thread, once per batch: the request path never pays for metrics.
+        instruments.exposures_written(per_variant)
         for sink in self.sinks:
             write: Any = getattr(sink, "write", None) or sink
             try:

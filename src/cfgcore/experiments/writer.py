@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
@@ -61,6 +62,8 @@ class BackgroundWriter:
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
         self.closed = False
         _WRITERS.add(self)
+        # Metrics harvest `dropped` when collected (the request path only adds to it).
+        instruments.track_writer(self)
 
     def append(self, record: Any) -> bool:
         """Queue ``record`` (the request path: no lock, no wait). False if dropped."""
@@ -137,6 +140,7 @@ class BackgroundWriter:
         thread = self._thread
         if thread is not None:
             thread.join(max(0.0, min(timeout, POLL_INTERVAL * 10)))
+        instruments.harvest_dropped(self)
         return ok
 
     def _after_fork_in_child(self) -> None:

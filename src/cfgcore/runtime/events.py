@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact
 
@@ -165,6 +166,7 @@ class EventBus:
                     log.exception(
                         "config change listener %r failed on %s", listener, event.config_path
                     )
+                    instruments.listener_failed("sync")
                     continue
                 if inspect.isawaitable(result):
                     self._schedule(result, listener, event)
@@ -294,3 +296,4 @@ async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> Non
         await awaitable
     except Exception:
         log.exception("async config change listener %r failed on %s", listener, event.config_path)
+        instruments.listener_failed("async")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from cfgcore.errors import ConfigError, SnapshotError
+from cfgcore.observability import instruments
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.secrets import decrypt_snapshot
@@ -73,10 +75,12 @@ class LiveFlags:
         self.document: FlagDocument | None = None
         self.source: Snapshot = Snapshot()
         self.last_error: ConfigError | None = None
+        self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
         doc = store.read()
         self.install(doc, self.prepare(doc), "load")
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
+        instruments.track_flags(self)
 
     # -- subscribers -------------------------------------------------------------------
 
@@ -121,7 +125,9 @@ class LiveFlags:
             self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             self.document = doc
             self.last_error = None
+            self.installed_at = time.time()
             subscribers = self._each() if old_doc is not None else []
+        instruments.flag_document(self.store.url, ok=True)
         for sub in subscribers:
             try:
                 sub.flags_changed(old, self.source, source, doc, initiator)
@@ -132,6 +138,7 @@ class LiveFlags:
     def reject(self, exc: ConfigError, source: str, origin: str) -> None:
         """Record a refused document and tell the subscribers (which audit it)."""
         self.last_error = exc
+        instruments.flag_document(self.store.url, ok=False)
         log.error("flag document rejected, keeping the live flags: %s", exc)
         for sub in self._each():
             try:
@@ -224,7 +231,11 @@ class LiveFlags:
 
         with self._lock:
             old = self.source
-            _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
+            try:
+                _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
+            except ConfigError:
+                instruments.flag_document(self.store.url, ok=False)
+                raise
             self.install(new_doc, prepared["compiled"], source, initiator)
             return old, self.source
 

@@ -38,6 +38,8 @@ class RedisFollower:
     poll: float
     backoff_max: float
     connected: bool
+    serving_cache: bool
+    last_contact: float
     last_error: Any
     stats: dict[str, int]
     _seen: int
@@ -48,6 +50,7 @@ class RedisFollower:
     _closed: threading.Event
     _follow_client: Any
     _cached: Any
+    cache_path: str | None
     _reported: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
@@ -109,7 +112,10 @@ class RedisFollower:
                     newest = _announced(msg)
                     while (more := pubsub.get_message(timeout=0)) is not None:
                         newest = max(newest, _announced(more))
-                    if newest > self._seen or newest < 0:
+                    # Also for this process's own write (already seen): the cache file
+                    # gets it now rather than at the next poll.
+                    uncached = self.cache_path is not None and newest > self._cached
+                    if newest > self._seen or newest < 0 or uncached:
                         self._catch_up()
             except (redis.RedisError, OSError, ValueError) as exc:
                 # ValueError: a socket closed under select() by close()
@@ -137,13 +143,16 @@ class RedisFollower:
 
     def _catch_up(self) -> None:
         """Read the key; deliver the document if it is newer than ``_seen`` and good."""
+        # What we served before reading: a write of this process landing between the read
+        # and the comparison must not look like the store going backwards.
+        with self._lock:
+            current = self._seen
         raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
+        self.serving_cache, self.last_contact = False, time.time()
         try:
             version = int(raw[0]) if raw[0] is not None else 0
         except ValueError:
             version = -1  # unreadable: rejected below
-        with self._lock:
-            current = self._seen
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too.

@@ -55,6 +55,7 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
+from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
 from cfgcore.runtime.forks import after_fork_in_child
@@ -156,9 +157,15 @@ class RedisFlagStore(RedisFollower):
             "conflicts": 0,
             "reconnects": 0,
             "backwards": 0,
+            "cache_reads": 0,
         }
         self.last_error: str | None = None
         self.connected = False
+        # The document came from the cache file (Redis unreachable) and Redis has not
+        # been reached since; last_contact: time.time() Redis last confirmed what we
+        # serve (a read, or a catch-up of the follower). Health and metrics read both.
+        self.serving_cache = False
+        self.last_contact = 0.0
         self._lock = threading.Lock()  # guards _seen and the callback list
         self._seen = 0  # the highest version read, written or delivered by this process
         self._cached = -1  # version of the cache file this process wrote last
@@ -175,6 +182,18 @@ class RedisFlagStore(RedisFollower):
         self._follow_client = self._make_client(retries=0)
         self._cas = self._client.register_script(_CAS)
         _STORES.add(self)
+        instruments.track_store(self)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    @property
+    def document_name(self) -> str:
+        """The document this store holds: ``flags``, or ``config:ENV`` for a published
+        configuration."""
+        return self._document
 
     # -- connections -------------------------------------------------------------
 
@@ -372,6 +391,7 @@ class RedisFlagStore(RedisFollower):
 
         try:
             doc = self._fetch(self._client)
+            self.serving_cache, self.last_contact = False, time.time()
         except redis.RedisError as exc:
             try:
                 doc = self.read_cache()
@@ -380,6 +400,12 @@ class RedisFlagStore(RedisFollower):
                     f"Redis unreachable ({exc}) and no usable cache file: {cache_exc}",
                     file=self.url,
                 ) from None
+            self.stats["cache_reads"] += 1
+            self.serving_cache = True
+            if not self.last_contact and self.cache_path is not None:
+                # Never reached in this process: the cache file was current when written.
+                with contextlib.suppress(OSError):
+                    self.last_contact = os.path.getmtime(self.cache_path)
             self.last_error = f"Redis unreachable, serving the cache file: {exc}"
             log.warning(
                 "%s: Redis unreachable (%s); serving version %d from the cache file %s",

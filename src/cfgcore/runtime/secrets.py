@@ -535,7 +535,7 @@ def resolve_tree(
 
     out = walk(tree, prefix)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, kind="secrets")
     return out, refs
 
 

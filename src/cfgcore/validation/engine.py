@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore.validation.alerts import AlertConditionRule
 from cfgcore.validation.core import (
     OFF,
     SEVERITIES,
@@ -49,6 +50,7 @@ def builtin_rules() -> list[ValidationRule]:
         UrlCredentialsRule(),
         *gdpr_rules(),
         *streaming_rules(),
+        AlertConditionRule(),
     ]
 
 

@@ -1,0 +1,105 @@
+"""``cfgcore health``: is this configuration live and ready?
+
+Loads the configuration (and opens its flag store) as a service would, then prints the
+same report as ``manager.health()`` and the ``/health/ready`` probe: each check with
+``ok``, ``warn`` or ``fail``. Exit status 0 when ready, 1 when not (a configuration
+that does not load, a store that cannot be followed). ``--json`` prints the probe's
+JSON body. ``--url`` asks a running service's readiness probe instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``health`` subcommand."""
+    from cfgcore.cli.config import _common
+
+    p = subparsers.add_parser(
+        "health",
+        help="load the configuration and report liveness and readiness (exit 1: not ready)",
+        description="Load the configuration and its flags, then print the health report.",
+    )
+    _common(p)
+    p.add_argument(
+        "--max-staleness",
+        type=float,
+        metavar="SECONDS",
+        help="how long followed inputs may go unconfirmed (default: "
+        "health_monitoring.max_staleness, else 60)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--url",
+        metavar="URL",
+        help="ask a running service instead: GET this readiness probe URL "
+        "(http://HOST:PORT/health/ready) and print its report",
+    )
+    p.set_defaults(func=_cmd_health)
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    if args.url:
+        return _remote(args.url, as_json=args.json)
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.errors import ConfigError
+    from cfgcore.observability.health import Check, HealthReport
+
+    manager = ConfigurationManager(
+        args.config_dir, profile=args.profile, geographic_profile=args.geographic_profile
+    )
+    try:
+        extra: list[Check] = []
+        try:
+            manager.load_environment_config(args.environment)
+            manager.flags  # noqa: B018 - opens the flag store, so its checks run
+        except ConfigError as exc:  # the report says why (last_error), or:
+            if manager.version:
+                extra.append(Check("flags", "fail", str(exc).splitlines()[0]))
+        report = manager.health(max_staleness=args.max_staleness)
+        if extra:
+            report = HealthReport(report.liveness, (*report.readiness, *extra))
+    finally:
+        manager.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report)
+    return 0 if report.ready else 1
+
+
+def _remote(url: str, *, as_json: bool) -> int:
+    import urllib.error
+    import urllib.request
+
+    from cfgcore.cli import CommandError
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the user's URL
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:  # 503 carries the report too
+        status, body = exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise CommandError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    try:
+        data = json.loads(body)
+        report = _from_dict(data)
+    except (ValueError, KeyError, TypeError):
+        raise CommandError(f"{url}: HTTP {status}, not a cfgcore health report") from None
+    print(json.dumps(data, indent=2) if as_json else report, file=sys.stdout)
+    return 0 if status == 200 else 1
+
+
+def _from_dict(data: dict[str, Any]) -> Any:
+    from cfgcore.observability.health import Check, HealthReport
+
+    def checks(key: str) -> tuple[Check, ...]:
+        return tuple(Check(c["name"], c["status"], c["detail"]) for c in data[key])
+
+    return HealthReport(checks("liveness"), checks("readiness"), data["checked_at"])

@@ -1,0 +1,270 @@
+"""Health reports: is this process live, and is it ready for traffic?
+
+``manager.health()`` (the configuration manager's, or the dynamic-config manager's)
+answers two questions, each with the checks that decided it:
+
+* **live**: can this process still answer? A read of the live configuration and a
+  trivial flag evaluation against the live snapshot succeed. A process that is not
+  live should be restarted.
+* **ready**: should it get traffic? A configuration is loaded and passed the
+  validation gate; when it follows files or a store, what it serves was confirmed
+  current within ``max_staleness`` seconds (a file watcher that stopped polling, a
+  store follower disconnected for longer, a cache file older than that: not ready).
+  A rejected reload keeps the last good snapshot serving: still ready, with a
+  ``warn`` check saying why the new input was refused.
+
+``max_staleness`` resolves as: the argument, then ``health_monitoring.max_staleness``
+in the configuration (seconds, or ``"2m"``), then :data:`DEFAULT_MAX_STALENESS`.
+A report reads live state only: it never loads, reloads or connects.
+
+:func:`wsgi_app` and :func:`asgi_app` (from :mod:`cfgcore.observability.http`) serve
+the reports at ``/health/live`` and ``/health/ready``, and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfgcore.config.tree import get_path
+from cfgcore.observability.http import asgi_app, paths, wsgi_app
+
+__all__ = [
+    "DEFAULT_MAX_STALENESS",
+    "Check",
+    "HealthReport",
+    "asgi_app",
+    "config_health",
+    "flags_health",
+    "paths",
+    "wsgi_app",
+]
+
+#: Seconds a followed configuration or flag document may go unconfirmed before the
+#: process stops being ready.
+DEFAULT_MAX_STALENESS = 60.0
+
+#: The key the liveness probe evaluates: no flag has it, so the evaluation walks the
+#: live snapshot's index and returns the caller's default.
+PROBE_KEY = "__cfgcore_health_probe__"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding: ``status`` is ``ok``, ``warn`` (reported, does not fail the probe)
+    or ``fail``."""
+
+    name: str
+    status: str
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Liveness and readiness with the checks behind each (``str()`` is readable)."""
+
+    liveness: tuple[Check, ...]
+    readiness: tuple[Check, ...]
+    checked_at: float = field(default_factory=time.time)
+
+    @property
+    def live(self) -> bool:
+        return all(c.ok for c in self.liveness)
+
+    @property
+    def ready(self) -> bool:
+        return self.live and all(c.ok for c in self.readiness)
+
+    @property
+    def reasons(self) -> list[str]:
+        """What is not ``ok``, as ``name: detail`` lines, failures first."""
+        found = [*self.liveness, *self.readiness]
+        ordered = [c for c in found if c.status == "fail"]
+        ordered += [c for c in found if c.status == "warn"]
+        return [f"{c.name}: {c.detail}" for c in ordered]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "live": self.live,
+            "ready": self.ready,
+            "checked_at": self.checked_at,
+            "liveness": [c.to_dict() for c in self.liveness],
+            "readiness": [c.to_dict() for c in self.readiness],
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"live:  {'yes' if self.live else 'NO'}",
+            f"ready: {'yes' if self.ready else 'NO'}",
+        ]
+        for title, found in (("liveness", self.liveness), ("readiness", self.readiness)):
+            lines.append(f"{title}:")
+            lines += [f"  [{c.status:>4}] {c.name}: {c.detail}" for c in found]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def config_health(manager: Any, max_staleness: float | None = None) -> HealthReport:
+    """The report of a :class:`~cfgcore.config.manager.ConfigurationManager` (what its
+    ``health()`` returns)."""
+    bound = _staleness_bound(manager, max_staleness)
+    live = [_config_readable(manager)]
+    ready = [*_config_loaded(manager), _config_fresh(manager, bound)]
+    flags = manager._flags._live  # only if already serving: a report creates nothing
+    if flags is not None:
+        live.append(_can_evaluate(flags.engine))
+        ready += _flag_readiness(flags, bound)
+    return HealthReport(tuple(live), tuple(ready))
+
+
+def flags_health(live_flags: Any, max_staleness: float | None = None) -> HealthReport:
+    """The report of a live flag set (what the dynamic-config manager's ``health()``
+    returns): its engine evaluates, its document compiled, its store is followed."""
+    bound = DEFAULT_MAX_STALENESS if max_staleness is None else float(max_staleness)
+    live = (_can_evaluate(live_flags.engine),)
+    return HealthReport(live, tuple(_flag_readiness(live_flags, bound)))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _staleness_bound(manager: Any, given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    snap = manager._snap
+    raw = get_path(snap.config, ("health_monitoring", "max_staleness"), None)
+    if raw is not None:
+        from cfgcore.config.schema import parse_duration
+
+        seconds = parse_duration(raw)  # None for a bad value: validation reports it
+        if seconds is not None and seconds > 0:
+            return seconds
+    return DEFAULT_MAX_STALENESS
+
+
+def _config_readable(manager: Any) -> Check:
+    snap = manager._snap
+    if not snap.version:
+        return Check("config_read", "ok", "no configuration loaded yet; reads return defaults")
+    try:
+        manager.get(PROBE_KEY)  # the same lock-free path a request's read takes
+    except Exception as exc:  # reads never raise: if one does, the process is broken
+        return Check("config_read", "fail", f"reading version {snap.version} raised {exc!r}")
+    return Check("config_read", "ok", f"version {snap.version} readable")
+
+
+def _config_loaded(manager: Any) -> list[Check]:
+    snap = manager._snap
+    if not snap.version:
+        why = f": {manager.last_error}" if manager.last_error is not None else ""
+        return [Check("configuration", "fail", f"no configuration loaded{why}")]
+    age = max(0.0, time.time() - snap.loaded_at)
+    out = [
+        Check(
+            "configuration",
+            "ok",
+            f"version {snap.version} of {snap.environment!r}, activated {age:.0f} s ago",
+        ),  # fmt: skip
+        Check("validation", "ok", "passed the validation gate")
+        if manager.validate
+        else Check("validation", "warn", "validation is disabled for this manager"),
+    ]
+    error = manager.last_error
+    if error is not None:
+        from cfgcore.observability.instruments import reason_of
+
+        first = str(error).splitlines()[0]
+        out.append(
+            Check(
+                "last_reload",
+                "warn",
+                f"rejected ({reason_of(error)}); still serving version {snap.version}: {first}",
+            )  # fmt: skip
+        )
+    return out
+
+
+def _config_fresh(manager: Any, bound: float) -> Check:
+    snap = manager._snap
+    published = manager._published
+    if published is not None and snap.version:
+        store = published.store(snap.environment)
+        if store is not None:
+            return _store_check("config_source", store, bound)
+    if not manager.hot_reload_enabled:
+        return Check("freshness", "ok", "loaded on demand (not following files)")
+    confirmed = max(snap.loaded_at, manager.reloader.confirmed_at)
+    age = time.time() - confirmed
+    if age <= bound:
+        return Check("freshness", "ok", f"inputs confirmed current {age:.1f} s ago")
+    return Check(
+        "freshness", "fail",
+        f"the file watcher has not confirmed the inputs for {age:.0f} s (bound {bound:g} s)",
+    )  # fmt: skip
+
+
+def _can_evaluate(engine: Any) -> Check:
+    """Evaluate :data:`PROBE_KEY` on the live snapshot's tables, through a private
+    compiled snapshot that does not count: probes every few seconds must not show up as
+    ``FLAG_NOT_FOUND`` errors in the evaluation metrics (nor as flag usage). Building it
+    copies the tables (microseconds for a few hundred flags, ~4 ms for 10,000)."""
+    started = time.perf_counter()
+    try:
+        live = engine.snapshot()
+        probe = type(live)(live.tables, live.version)
+        probe.counting = False
+        details = probe.evaluate(PROBE_KEY, None, False)
+    except Exception as exc:  # evaluation never raises: if it does, the process is broken
+        return Check("flag_evaluation", "fail", f"a trivial evaluation raised {exc!r}")
+    if details.error_code != "FLAG_NOT_FOUND" or details.value is not False:
+        return Check("flag_evaluation", "fail", f"a trivial evaluation answered {details!r}")
+    micros = (time.perf_counter() - started) * 1e6
+    return Check("flag_evaluation", "ok", f"snapshot {live.version} evaluated in {micros:.0f} µs")
+
+
+def _flag_readiness(live: Any, bound: float) -> list[Check]:
+    doc = live.document
+    if doc is None:
+        return [Check("flags", "fail", "no flag document loaded")]
+    count = len(live.source.flags)
+    out = [Check("flags", "ok", f"version {doc.version}, {count} flags")]
+    if live.last_error is not None:
+        first = str(live.last_error).splitlines()[0]
+        out[0] = Check("flags", "warn", f"newest document refused; serving version "
+                       f"{doc.version}: {first}")  # fmt: skip
+    if getattr(live.store, "kind", None) == "redis":
+        out.append(_store_check("flag_store", live.store, bound))
+    return out
+
+
+def _store_check(name: str, store: Any, bound: float) -> Check:
+    """A followed store: connected, or confirmed within ``bound`` seconds."""
+    version = store.version
+    if store.connected:
+        return Check(name, "ok", f"following {store.url}; at version {version}")
+    contact = store.last_contact
+    age = time.time() - contact if contact else None
+    where = "the cache file" if store.serving_cache else "memory"
+    why = f" ({store.last_error})" if store.last_error else ""
+    if age is not None and age <= bound:
+        return Check(
+            name, "warn",
+            f"not following {store.url}{why}; serving version {version} from {where}, "
+            f"confirmed current {age:.0f} s ago (bound {bound:g} s)",
+        )  # fmt: skip
+    last = f"{age:.0f} s ago" if age is not None else "never"
+    return Check(
+        name, "fail",
+        f"not following {store.url}{why}; version {version} from {where} was last "
+        f"confirmed current {last} (bound {bound:g} s)",
+    )  # fmt: skip

@@ -1,0 +1,141 @@
+"""The HTTP probes: ``/health/live``, ``/health/ready`` and ``/metrics``, for WSGI and ASGI.
+
+Both apps serve a manager with a ``health()`` method (the configuration manager or the
+dynamic-config manager): the probes answer 200 or 503 with the report as JSON (see
+:mod:`cfgcore.observability.health`), ``/metrics`` answers with the Prometheus text
+format, or 404 saying what to install when ``prometheus-client`` is missing. GET and
+HEAD only. The paths come from the live configuration's ``health_monitoring`` block::
+
+    health_monitoring:
+      comprehensive_health_checks:
+        liveness_probe: {path: /health/live}
+        readiness_probe: {path: /health/ready}
+      metrics: {enabled: true, endpoint: /metrics}
+
+>>> from wsgiref.simple_server import make_server                      # doctest: +SKIP
+>>> make_server("", 8080, wsgi_app(get_config_manager())).serve_forever()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = ["asgi_app", "paths", "wsgi_app"]
+
+DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
+
+_TEXT = "text/plain; charset=utf-8"
+_NO_PROMETHEUS = (
+    b"Prometheus metrics need the prometheus-client package: pip install "
+    b"'cfgcore[prometheus]' (cfgcore.metrics.snapshot() has the same numbers without it)\n"
+)
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+def paths(manager: Any) -> dict[str, str | None]:
+    """``live``/``ready``/``metrics`` paths: the live configuration's
+    ``health_monitoring`` settings where present, else :data:`DEFAULT_PATHS`;
+    ``metrics`` is None when ``health_monitoring.metrics.enabled`` is false. Reads the
+    live snapshot only (a manager that has not loaded uses the defaults)."""
+    snap = getattr(manager, "_snap", None)
+    config: Any = snap.config if snap is not None and snap.version else {}
+    monitoring = _section(config, "health_monitoring")
+    probes = _section(monitoring, "comprehensive_health_checks")
+    metrics = _section(monitoring, "metrics")
+    out: dict[str, str | None] = {
+        "live": _path(_section(probes, "liveness_probe").get("path"), DEFAULT_PATHS["live"]),
+        "ready": _path(_section(probes, "readiness_probe").get("path"), DEFAULT_PATHS["ready"]),
+        "metrics": _path(metrics.get("endpoint"), DEFAULT_PATHS["metrics"]),
+    }
+    if metrics.get("enabled") is False:
+        out["metrics"] = None
+    return out
+
+
+def _section(tree: Any, key: str) -> Mapping[str, Any]:
+    value = tree.get(key) if isinstance(tree, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _path(value: Any, default: str) -> str:
+    return value if isinstance(value, str) and value.startswith("/") else default
+
+
+def respond(manager: Any, method: str, path: str) -> tuple[int, str, bytes]:
+    """``(status, content type, body)`` for one request (the body of a HEAD included:
+    the server sends its length, not its bytes)."""
+    if method not in ("GET", "HEAD"):
+        return 405, _TEXT, b"GET or HEAD only\n"
+    where = paths(manager)
+    if path in (where["live"], where["ready"]):
+        report = manager.health()
+        ok = report.live if path == where["live"] else report.ready
+        body = json.dumps(report.to_dict(), allow_nan=False).encode() + b"\n"
+        return (200 if ok else 503), "application/json", body
+    if where["metrics"] is not None and path == where["metrics"]:
+        try:
+            from cfgcore.observability.prometheus import CONTENT_TYPE, exposition
+        except ImportError:
+            return 404, _TEXT, _NO_PROMETHEUS
+        return 200, CONTENT_TYPE, exposition()
+    known = ", ".join(p for p in where.values() if p)
+    return 404, _TEXT, f"not found; this server answers {known}\n".encode()
+
+
+def _headers(ctype: str, body: bytes) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", ctype),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+
+
+def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """A WSGI application serving ``manager``'s probes and ``/metrics``."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        status, ctype, body = respond(manager, method, environ.get("PATH_INFO") or "/")
+        start_response(f"{status} {_REASONS[status]}", _headers(ctype, body))
+        return [b"" if method == "HEAD" else body]
+
+    return app
+
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
+    """An ASGI 3 application serving ``manager``'s probes and ``/metrics`` (mount it
+    in a framework, or run it: ``uvicorn.run(asgi_app(manager), port=8080)``). Reports
+    and scrapes run in a worker thread: a probe never blocks the event loop."""
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope.get("method", "GET")
+        status, ctype, body = await asyncio.to_thread(
+            respond, manager, method, scope.get("path") or "/"
+        )
+        headers = [(k.lower().encode(), v.encode()) for k, v in _headers(ctype, body)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+    return app
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

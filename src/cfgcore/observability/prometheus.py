@@ -1,0 +1,98 @@
+"""cfgcore's metrics for Prometheus: a custom collector read at scrape time.
+
+Needs the ``prometheus`` extra (``pip install 'cfgcore[prometheus]'``).
+
+>>> from cfgcore.observability.prometheus import register
+>>> collector = register()            # on prometheus_client's default registry
+>>> # start_http_server(9100), or serve exposition() from your own endpoint
+
+Each scrape reads :func:`cfgcore.metrics.collect`: nothing is copied into
+prometheus_client's own metric objects between scrapes, and a scrape never evaluates
+a flag. Names, types and labels are those of :func:`cfgcore.metrics.snapshot`
+(``cfgcore_`` prefix, counters ending in ``_total``, durations in ``_seconds``).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from cfgcore.metrics import collect
+from cfgcore.observability.registry import Family
+
+__all__ = ["CONTENT_TYPE", "CfgcoreCollector", "exposition", "register"]
+
+#: The text exposition format's content type (what :func:`exposition` returns).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class CfgcoreCollector(Collector):
+    """Yields every cfgcore metric, computed when Prometheus scrapes."""
+
+    def collect(self) -> Iterator[Metric]:
+        for family in collect():
+            yield _convert(family)
+
+    def describe(self) -> Iterator[Metric]:
+        # No up-front description: registering must not collect (it would read live
+        # state before the application has loaded anything).
+        return iter(())
+
+
+def _convert(family: Family) -> Metric:
+    names = list(family.labelnames)
+    metric: Any
+    if family.kind == "counter":
+        metric = CounterMetricFamily(family.name, family.help, labels=names)
+    elif family.kind == "histogram":
+        metric = HistogramMetricFamily(family.name, family.help, labels=names)
+    else:
+        metric = GaugeMetricFamily(family.name, family.help, labels=names)
+    for sample in family.samples:
+        values = [sample.labels[n] for n in names]
+        if family.kind == "histogram":
+            buckets = [(floatToGoString(le), n) for le, n in sample.buckets]
+            metric.add_metric(values, buckets, sample.value)
+        else:
+            metric.add_metric(values, sample.value)
+    return metric  # type: ignore[no-any-return]
+
+
+_registered: weakref.WeakKeyDictionary[CollectorRegistry, CfgcoreCollector] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
+
+
+def register(registry: CollectorRegistry | None = None) -> CfgcoreCollector:
+    """Register the collector on ``registry`` (default: prometheus_client's global
+    ``REGISTRY``, which ``start_http_server`` and most framework integrations serve).
+    Idempotent: a second call returns the collector already registered there."""
+    target = REGISTRY if registry is None else registry
+    with _lock:
+        found = _registered.get(target)
+        if found is None:
+            found = CfgcoreCollector()
+            target.register(found)
+            _registered[target] = found
+        return found
+
+
+def exposition(registry: CollectorRegistry | None = None) -> bytes:
+    """The text exposition of ``registry`` (default: the global one, with cfgcore's
+    collector registered on it first), as a ``/metrics`` endpoint returns it."""
+    target = REGISTRY if registry is None else registry
+    register(target)
+    return generate_latest(target)
