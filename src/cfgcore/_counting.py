@@ -34,18 +34,22 @@ __all__ = ["CountLedger", "engines", "keep_departed", "register", "take_departed
 
 
 class CountLedger:
-    """One engine's counters: the live snapshot's and the retired ones not yet harvested.
+    """One engine's counters: every snapshot it installed, until harvested.
 
-    Swaps and takes serialise on one lock (neither is on the evaluation path).
+    Swaps and takes serialise on one lock (neither is on the evaluation path). The
+    ledger does not single out a "live" snapshot: concurrent swaps may report their
+    installs in either order, so every snapshot an install names is tracked until it
+    has died and been harvested one last time, whichever ended up live.
     """
 
-    __slots__ = ("_lock", "_live", "_retired", "_evaluations", "_errors", "_versions",
+    __slots__ = ("_lock", "_tracked", "_evaluations", "_errors", "_versions",
                  "counting", "__weakref__")  # fmt: skip
 
     def __init__(self, snapshot: Any) -> None:
         self._lock = threading.RLock()
-        self._live = snapshot.counters
-        self._retired: list[tuple[weakref.ref[Any], Any]] = []
+        self._tracked: list[tuple[weakref.ref[Any], Any]] = [
+            (weakref.ref(snapshot), snapshot.counters)
+        ]
         self._evaluations: dict[tuple[str, str, str], int] = {}
         self._errors: dict[str, int] = {}
         self._versions: set[int] = set()
@@ -54,37 +58,32 @@ class CountLedger:
     def installed(self, old: Any, new: Any) -> None:
         """``new`` replaced ``old`` as the live snapshot (called after the swap)."""
         with self._lock:
-            kept = []
-            for ref, counters in self._retired:
-                dead = ref() is None  # before the read: a dead snapshot counts no more
-                if dead:
-                    self._absorb(counters)
-                else:
-                    kept.append((ref, counters))
-            kept.append((weakref.ref(old), old.counters))
-            self._retired = kept
             new.counters.version = new.version
-            self._live = new.counters
+            self._harvest_dead()
+            known = {id(counters) for _, counters in self._tracked}
+            for snap in (old, new):
+                if id(snap.counters) not in known:
+                    self._tracked.append((weakref.ref(snap), snap.counters))
+                    known.add(id(snap.counters))
 
     def set_counting(self, enabled: bool, snapshots: Iterable[Any]) -> None:
-        """Switch counting on or off for ``snapshots`` and every alive retired one."""
+        """Switch counting on or off for ``snapshots`` and every tracked one alive."""
         with self._lock:
             self.counting = enabled
-            for snap in [*snapshots, *(ref() for ref, _ in self._retired)]:
+            for snap in [*snapshots, *(ref() for ref, _ in self._tracked)]:
                 if snap is not None:
                     snap.counting = enabled
 
     def take(self) -> EvaluationCounts:
         """Read and reset everything counted since the previous take."""
         with self._lock:
-            self._absorb(self._live)
             kept = []
-            for ref, counters in self._retired:
+            for ref, counters in self._tracked:
                 dead = ref() is None  # before the read, so a late increment is not dropped
                 self._absorb(counters)
                 if not dead:
                     kept.append((ref, counters))
-            self._retired = kept
+            self._tracked = kept
             out = EvaluationCounts(
                 evaluations=self._evaluations,
                 errors=self._errors,
@@ -92,6 +91,15 @@ class CountLedger:
             )
             self._evaluations, self._errors, self._versions = {}, {}, set()
         return out
+
+    def _harvest_dead(self) -> None:
+        kept = []
+        for ref, counters in self._tracked:
+            if ref() is None:  # checked before the read: a dead snapshot counts no more
+                self._absorb(counters)
+            else:
+                kept.append((ref, counters))
+        self._tracked = kept
 
     def _absorb(self, counters: Any) -> None:
         evaluations, errors = counters.take()
