@@ -128,12 +128,16 @@ def instructions(setup: str, stmt: str, n: int) -> int:
         path = os.path.join(tmp, "case.py")
         with open(path, "w", encoding="utf-8") as f:
             f.write(_script(setup, stmt, n))
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        # This checkout's sources (and its built extensions), whatever is installed.
+        src = os.path.join(os.path.dirname(HERE), "src")
+        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": src}
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
              os.path.realpath(sys.executable), path],
-            capture_output=True, text=True, env=env, check=True,
+            capture_output=True, text=True, env=env,
         )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"case failed under valgrind:\n{out.stderr[-3000:]}")
     found = re.search(r"Collected : (\d+)", out.stderr)
     if not found:
         raise RuntimeError(out.stderr[-2000:])
