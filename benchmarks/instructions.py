@@ -119,7 +119,8 @@ _case()
 
 def _script(setup: str, stmt: str, n: int) -> str:
     body = textwrap.indent(textwrap.dedent(stmt), "        ")
-    return SETUP.format(here=HERE) + textwrap.dedent(setup) + f"_n = {n}\n" + LOOP.format(body=body)
+    setup = textwrap.dedent(setup) + "\n"
+    return SETUP.format(here=HERE) + setup + f"_n = {n}\n" + LOOP.format(body=body)
 
 
 def instructions(setup: str, stmt: str, n: int) -> int:
