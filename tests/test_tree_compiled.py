@@ -216,3 +216,26 @@ def test_a_snapshot_without_a_dict_read_cache_is_refused_by_the_compiled_base() 
     with pytest.raises(TypeError):
         r._snap = bad
     assert r._snap.version == 1 and r.get("h") is True  # the last good snapshot stays
+
+
+def test_keys_read_from_files_are_interned(tmp_path: Any) -> None:
+    # A YAML file's keys are new string objects; interning them lets a lookup with a
+    # literal match by identity. The values read are the same either way: this checks
+    # that the tree the manager serves holds the interned objects.
+    import sys
+
+    from cfgcore.config.manager import ConfigurationManager
+
+    (tmp_path / "base.yaml").write_text("audio:\n  bitrate_kbps: 320\n  codec_x9: opus\n")
+    (tmp_path / "staging.yaml").write_text("{}\n")
+    config = ConfigurationManager(tmp_path, environ={}, validate=False)
+    config.load_environment_config("staging")
+    audio = config["audio"]
+    for key in audio:
+        assert key is sys.intern("".join(key)), key
+    assert next(iter(config._snap.config)) is sys.intern("audio")
+    built = "".join(["cod", "ec_y"])
+    new_tree = tree_mod.assoc(config._snap.config, ("audio", built), 1)
+    assert any(k is sys.intern("codec_y") for k in new_tree["audio"])
+    assert tree_mod.freeze({built: {built: 1}}) == {"codec_y": {"codec_y": 1}}
+    assert all(k is sys.intern("codec_y") for k in tree_mod.freeze({built: 1}))

@@ -20,6 +20,7 @@ costs; :class:`PyFrozenDict` and :class:`PyFrozenList` are the pure-Python refer
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -117,12 +118,23 @@ def _rebuild_list(items: list[Any]) -> FrozenList:
     return FrozenList(items)
 
 
+def _key(k: Any) -> Any:
+    # Keys decoded from a file are new string objects; the literals a service reads them
+    # with (cfg["audio"]["bitrate"]) are interned. Interning the tree's keys lets each
+    # lookup match by identity instead of comparing characters (issue 15: about 40
+    # instructions per level).
+    return sys.intern(k) if type(k) is str else k
+
+
 def freeze(value: Any) -> Any:
-    """Deep read-only copy of ``value``; drops merge markers left without a target."""
+    """Deep read-only copy of ``value``; drops merge markers left without a target.
+
+    String keys are interned (see ``_key``).
+    """
     if isinstance(value, dict):
         return FrozenDict(
             {
-                k: freeze(v)
+                _key(k): freeze(v)
                 for k, v in value.items()
                 if k != REPLACE and not (isinstance(v, str) and v == DELETE)
             }
@@ -307,7 +319,7 @@ def assoc(
         if isinstance(value, str) and value == DELETE:  # as a rebuild's merge will do
             out.pop(head, None)
         else:
-            out[head] = value
+            out[_key(head)] = value
         return FrozenDict(out)
     child = tree.get(head, _MISSING)
     if child is _MISSING or child is None:
@@ -317,5 +329,5 @@ def assoc(
             [Problem(format_path((*_above, head)), f"is a {type(child).__name__}, not a section")]
         )
     out = dict(tree)
-    out[head] = assoc(child, rest, value, (*_above, head))
+    out[_key(head)] = assoc(child, rest, value, (*_above, head))
     return FrozenDict(out)
