@@ -11,6 +11,11 @@ instruction counts can still differ in cache misses.
 Each case runs twice, with its loop executed 0 and ``N`` times, so imports and setup
 cancel out: per call = (I(N) - I(0)) / N. Needs valgrind (``apt-get install valgrind``).
 
+The groups whose work continues on a background writer (first exposures, metric
+events) count the main thread only (``--separate-threads=yes``): issue 15's targets for
+them are the request thread's cost. Those scripts end with ``os._exit(0)`` right after
+the loop, so the exit-time flush of the backlog is not counted either.
+
 Run::
 
     python benchmarks/instructions.py            # all cases, a Markdown table
@@ -67,6 +72,21 @@ frozen = freeze(TREE)
 
 BOUND = "bound = engine.context(CTX)\n"
 
+# New users for first exposures: made in setup (a request's context exists before the
+# call), the same N of them whatever the loop count, taken with next() on both sides.
+NEW_USERS = MANAGER + f"""
+users = iter([{{"user_id": f"new-{{i}}"}} for i in range({N})])
+"""
+
+METRIC = MANAGER + """
+metric_ctx = {"user_id": "u1"}
+record = manager.record_metric
+assert record(TEST, "ctr", 1.0, user_context=metric_ctx)
+"""
+
+# Groups whose request-path cost is the main thread's only (see the module docstring).
+MAIN_THREAD = {"r-ab-first", "r-metric"}
+
 # group -> [(participant, extra setup, statement)]; the first participant is the floor.
 CASES: dict[str, list[tuple[str, str, str]]] = {
     "r-bind": [
@@ -103,6 +123,14 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("floor: engine.variant", MANAGER, "variant(TEST, ab_ctx)"),
         ("get_ab_test_variant", MANAGER, "seed_variant(TEST, ab_ctx)"),
     ],
+    "r-ab-first": [
+        ("floor: engine.variant, new user", NEW_USERS, "variant(TEST, next(users))"),
+        ("get_ab_test_variant, first exposure", NEW_USERS, "seed_variant(TEST, next(users))"),
+    ],
+    "r-metric": [
+        ("floor: engine.is_enabled", METRIC, "check(name, seed_ctx)"),
+        ("record_metric", METRIC, 'record(TEST, "ctr", 1.0, user_context=metric_ctx)'),
+    ],
     "r-split": [
         ("floor: plain flag, bound", BOUND, "engine.is_enabled(FLAG_ON, bound)"),
         ("50/30/20 split, bound", BOUND, "engine.variant(FLAG_SPLIT, bound)"),
@@ -120,36 +148,45 @@ _case()
 """
 
 
-def _script(setup: str, stmt: str, n: int) -> str:
+def _script(setup: str, stmt: str, n: int, main_only: bool = False) -> str:
     body = textwrap.indent(textwrap.dedent(stmt), "        ")
     setup = textwrap.dedent(setup) + "\n"
-    return SETUP.format(here=HERE) + setup + f"_n = {n}\n" + LOOP.format(body=body)
+    script = SETUP.format(here=HERE) + setup + f"_n = {n}\n" + LOOP.format(body=body)
+    return script + ("import os\nos._exit(0)\n" if main_only else "")
 
 
-def instructions(setup: str, stmt: str, n: int) -> int:
-    """Instructions callgrind counts for the whole process running the case ``n`` times."""
+def instructions(setup: str, stmt: str, n: int, main_only: bool = False) -> int:
+    """Instructions callgrind counts running the case ``n`` times: the whole process,
+    or with ``main_only`` its main thread."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "case.py")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(_script(setup, stmt, n))
+            f.write(_script(setup, stmt, n, main_only))
         # This checkout's sources (and its built extensions), whatever is installed.
         src = os.path.join(os.path.dirname(HERE), "src")
         env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": src}
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+             f"--separate-threads={'yes' if main_only else 'no'}",
              os.path.realpath(sys.executable), path],
             capture_output=True, text=True, env=env,
         )  # fmt: skip
-    if out.returncode != 0:
-        raise RuntimeError(f"case failed under valgrind:\n{out.stderr[-3000:]}")
+        if out.returncode != 0:
+            raise RuntimeError(f"case failed under valgrind:\n{out.stderr[-3000:]}")
+        if main_only:  # thread 1's file: cg.out-01
+            with open(os.path.join(tmp, "cg.out-01"), encoding="utf-8") as f:
+                found = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+            if not found:
+                raise RuntimeError("no totals in the main thread's callgrind output")
+            return int(found.group(1))
     found = re.search(r"Collected : (\d+)", out.stderr)
     if not found:
         raise RuntimeError(out.stderr[-2000:])
     return int(found.group(1))
 
 
-def per_call(setup: str, stmt: str) -> float:
-    return (instructions(setup, stmt, N) - instructions(setup, stmt, 0)) / N
+def per_call(setup: str, stmt: str, main_only: bool = False) -> float:
+    return (instructions(setup, stmt, N, main_only) - instructions(setup, stmt, 0, main_only)) / N
 
 
 def main(groups: list[str]) -> None:
@@ -158,7 +195,7 @@ def main(groups: list[str]) -> None:
     for group in groups or list(CASES):
         floor = None
         for name, setup, stmt in CASES[group]:
-            ic = per_call(setup, stmt)
+            ic = per_call(setup, stmt, group in MAIN_THREAD)
             floor = ic if floor is None else floor
             print(f"| {group} | {name} | {ic:,.0f} | {ic / floor:.2f} |", flush=True)
 
