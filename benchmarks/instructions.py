@@ -74,15 +74,21 @@ BOUND = "bound = engine.context(CTX)\n"
 
 # New users for first exposures: made in setup (a request's context exists before the
 # call), the same N of them whatever the loop count, taken with next() on both sides.
-NEW_USERS = MANAGER + f"""
+NEW_USERS = (
+    MANAGER
+    + f"""
 users = iter([{{"user_id": f"new-{{i}}"}} for i in range({N})])
 """
+)
 
-METRIC = MANAGER + """
+METRIC = (
+    MANAGER
+    + """
 metric_ctx = {"user_id": "u1"}
 record = manager.record_metric
 assert record(TEST, "ctr", 1.0, user_context=metric_ctx)
 """
+)
 
 # Groups whose request-path cost is the main thread's only (see the module docstring).
 MAIN_THREAD = {"r-ab-first", "r-metric"}

@@ -42,6 +42,7 @@ class ConfigFlags:
         self._live: LiveFlags | None = None
         self._empty: Any = None
         self._lock = threading.Lock()
+        self._holds = False  # this manager holds self._live (released by close())
         self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
 
     def url(self) -> str | None:
@@ -77,7 +78,7 @@ class ConfigFlags:
                 if self._live is None:
                     live = shared_flags(open_store(url, seed=bundled_flags()))
                     live.subscribe(self)
-                    self._live = live
+                    self._live, self._holds = live, True
                     self._record_usage()
         return self._live
 
@@ -104,6 +105,15 @@ class ConfigFlags:
                     engine.swap({"version": 1, "flags": {}})
                     self._empty = engine
         return self._empty
+
+    def close(self) -> None:
+        """Let go of the shared live set (the last holder's release stops its watcher
+        or fleet follower and closes the store); the engine keeps serving the flags it
+        has."""
+        with self._lock:  # once: a second close() must not release another's hold
+            live, holds, self._holds = self._live, self._holds, False
+        if live is not None and holds:
+            live.release(self)
 
     # -- what the builder reads (config.builder.ConfigBuilder.flags) --------------------
 

@@ -623,8 +623,10 @@ class ConfigurationManager(ConfigView):
         self.reloader.after_fork_in_child()
 
     def close(self) -> None:
-        """Stop watchers (the thread and the asyncio one) and background listener threads."""
+        """Stop watchers (the thread and the asyncio one) and background listener threads,
+        and let go of the flag set (its fleet follower stops with the last manager)."""
         self.reloader.close()
+        self._flags.close()
         self.events.close()
         if self._published is not None:
             self._published.close()

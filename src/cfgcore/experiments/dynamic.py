@@ -220,6 +220,8 @@ class DynamicConfigurationManager:
             self._live = LiveFlags(
                 MemoryFlagStore(first.snapshot, origin=first.origin), engine=engine
             )
+            self._live.acquire()
+        self._holds_live = True  # released once, by close()
         self._engine = self._live.engine
         if clock is not None and engine is None:
             self._engine.set_clock(clock)
@@ -639,10 +641,17 @@ class DynamicConfigurationManager:
             await asyncio.to_thread(watcher.stop)
 
     def close(self) -> None:
-        """Stop the watcher and flush the exposure log."""
+        """Stop the watcher, flush the exposure log and let go of the flag set: the
+        last manager of a store to close stops its fleet follower and closes its
+        connections. Evaluation keeps serving the last flags; changes need a new
+        manager."""
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        with self._lock:
+            holds, self._holds_live = self._holds_live, False
+        if holds:
+            self._live.release(self)
         if self.exposures is not None:
             self.exposures.close()
         self.metrics.close()  # after the exposures, which it counts

@@ -76,6 +76,10 @@ class LiveFlags:
         self.source: Snapshot = Snapshot()
         self.last_error: ConfigError | None = None
         self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
+        # Managers holding this set (acquire/release): the last release stops watching
+        # and closes the store (a Redis store's follower thread and connections).
+        self._holders = 0
+        self.closed = False
         doc = store.read()
         self.install(doc, self.prepare(doc), "load")
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
@@ -239,8 +243,43 @@ class LiveFlags:
             self.install(new_doc, prepared["compiled"], source, initiator)
             return old, self.source
 
+    def acquire(self) -> bool:
+        """Count one more holder (a manager); False if the set is closed already.
+        Holders :meth:`release` it when they close."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._holders += 1
+            return True
+
+    def release(self, holder: Any = None) -> None:
+        """``holder`` is done with this set: unsubscribe it; the last holder's release
+        closes the set (see :meth:`close`). Releasing more often than acquired does
+        nothing more."""
+        with self._lock:
+            if holder is not None:
+                self.unsubscribe(holder)
+            if self._holders == 0:
+                return
+            self._holders -= 1
+            if self._holders:
+                return
+        self.close()
+
     def close(self) -> None:
+        """Stop watching the store and close it; the engine keeps serving the last
+        document. A later :func:`shared_flags` for the same store opens a new set."""
+        with self._lock:
+            # Decided under the lock acquire() takes: a holder either got in before
+            # (and the set stays open for it) or sees it closed and opens a new one.
+            if self.closed or self._holders:
+                return
+            self.closed = True
+        with _SHARED_LOCK:
+            if _SHARED.get(self.store.url) is self:
+                del _SHARED[self.store.url]
         self._unwatch()
+        self.store.close()
 
 
 # One live set per store URL, so both managers of a process serve the same flags.
@@ -252,12 +291,13 @@ _LIVE: weakref.WeakSet[LiveFlags] = weakref.WeakSet()
 def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
     """The process's live flag set for ``store`` (by URL), created on first use.
 
-    An explicit ``engine`` that differs from the shared set's gets a private set (tests
-    run one engine per evaluator implementation).
+    Each call counts a holder: call ``release(holder)`` when done (the managers'
+    ``close()`` do). An explicit ``engine`` that differs from the shared set's gets a
+    private set (tests run one engine per evaluator implementation).
     """
     with _SHARED_LOCK:
         live = _SHARED.get(store.url)
-        if live is not None and (engine is None or engine is live.engine):
+        if live is not None and (engine is None or engine is live.engine) and live.acquire():
             if store is not live.store:
                 store.close()
         else:
@@ -268,6 +308,7 @@ def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
         return live
     with _SHARED_LOCK:
         live = LiveFlags(store, engine=engine)
+        live.acquire()
         if store.url not in _SHARED or engine is None:
             _SHARED[store.url] = live
         return live
