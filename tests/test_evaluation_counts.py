@@ -8,8 +8,12 @@ checks that they count alike on random snapshots and call sequences.
 from __future__ import annotations
 
 import gc
+import json
+import os
+import select
 import sys
 import threading
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -315,3 +319,58 @@ def test_an_engine_that_dies_leaves_its_counts_in_the_totals(make):
     del e
     gc.collect()
     assert totals.collect()["evaluations"].get(key, 0) == before + 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_worker_counts_from_zero(make):
+    # What the parent counted before the fork (and had not harvested) is the parent's
+    # to report; the worker reporting it too would count it once per worker.
+    from cfgcore.observability import instruments
+
+    e = make(FLAGS)
+    totals = evaluation_totals()
+    totals.collect()
+    for _ in range(3):
+        assert e.is_enabled("plain") is True
+    assert e.is_enabled("nope") is False
+    validations = instruments.VALIDATIONS.value(result="passed")
+    instruments.validation(True, 0.01)  # a counter and a histogram of the registry
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            assert e.is_enabled("plain") is True  # the worker's own evaluation
+            got = totals.collect()
+            seconds = [
+                s.value
+                for f in instruments.registry().collect()
+                if f.name == "cfgcore_config_validation_duration_seconds"
+                for s in f.samples
+            ]
+            answer = [
+                got["evaluations"].get(("plain", "on", "STATIC"), 0),
+                got["errors"].get("FLAG_NOT_FOUND", 0),
+                instruments.VALIDATIONS.value(result="passed"),
+                sum(seconds),
+            ]
+            os.write(w, json.dumps(answer).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 20)
+        child = json.loads(os.read(r, 4096)) if ready else None
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert status == 0 and child == [1, 0, 0.0, 0.0]
+    # The parent still reports what it counted.
+    got = totals.collect()
+    assert got["evaluations"].get(("plain", "on", "STATIC"), 0) >= 3
+    assert got["errors"].get("FLAG_NOT_FOUND", 0) >= 1
+    assert instruments.VALIDATIONS.value(result="passed") == validations + 1

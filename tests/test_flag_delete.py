@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import msgspec
 import pytest
@@ -225,9 +226,19 @@ def test_redis_store_deletion_reaches_another_live_set(redis_server, tmp_path):
     assert writer.store.read().version == version + 2
     wait_for(lambda: "legacy_search" not in follower.snapshot.flags)
     assert follower.is_feature_enabled("legacy_search", USER) is False
-    wait_for(lambda: any(e.config_path == "flags.legacy_search" for e in heard))
-    [gone] = [e for e in heard if e.config_path == "flags.legacy_search"]
-    assert gone.new_value is None and gone.store_version == version + 2
+
+    # Listeners hear events on the manager's event thread: under load the event of the
+    # flag's creation (an earlier document) may still arrive after the listener was
+    # added, so the deletion's event is picked by its document version.
+    def deletion() -> list[Any]:
+        return [
+            e for e in heard
+            if e.config_path == "flags.legacy_search" and e.store_version == version + 2
+        ]  # fmt: skip
+
+    wait_for(deletion)
+    [gone] = deletion()
+    assert gone.new_value is None and gone.old_value is not None
     audited = [e for e in AuditLog.read(follower.audit.path) if e["path"] == "flags.legacy_search"]
     assert audited[-1]["new"] is None
     for manager in (writer, follower):

@@ -171,7 +171,12 @@ def _departed(ledger: CountLedger) -> None:
 
 @after_fork_in_child
 def _after_fork_in_child() -> None:
-    global _LOCK
+    # A forked worker counts from zero: what the parent counted before the fork and had
+    # not harvested yet is the parent's to report; the child reporting it as well
+    # would count it once per worker.
+    global _LOCK, _DEPARTED_EVALUATIONS, _DEPARTED_ERRORS
     _LOCK = threading.RLock()
+    _DEPARTED_EVALUATIONS, _DEPARTED_ERRORS = {}, {}
     for ledger in list(_LEDGERS):
         ledger._after_fork_in_child()
+        ledger.take()  # discarded: the C counters and the ledger's sums start at zero

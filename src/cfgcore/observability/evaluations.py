@@ -71,7 +71,10 @@ class EvaluationTotals:
                 self._errors[code] = self._errors.get(code, 0) + n
 
     def _after_fork_in_child(self) -> None:
+        # The totals are this process's: a forked worker starts from zero (the parent
+        # reports what it counted). When flags were last evaluated is state: kept.
         self._lock = threading.RLock()
+        self._evaluations, self._errors = {}, {}
 
 
 _TOTALS: EvaluationTotals | None = None

@@ -280,6 +280,12 @@ class Registry:
     def _after_fork_in_child(self) -> None:
         # Another thread may have held the lock at fork time; it does not exist here.
         self.lock = threading.Lock()
+        # Counters and histograms say what this process did: a forked worker's start
+        # at zero, or a sum over the workers would count the parent's events once per
+        # worker. Gauges describe state the worker shares (a snapshot's version): kept.
+        for inst in self._instruments.values():
+            if isinstance(inst, Counter | Histogram):
+                inst._values = {}
 
 
 _REGISTRY = Registry()
