@@ -102,3 +102,19 @@ def test_both_managers_of_a_file_store_hold_the_same_set(tmp_path):
     finally:
         again.release()
     assert again.closed
+
+
+def test_close_stops_a_set_whoever_holds_it(tmp_path):
+    flags = str(tmp_path / "flags.json")
+    live = shared_flags(open_store(flags))
+    assert shared_flags(open_store(flags)) is live  # two holds
+    live.release()
+    assert not live.closed  # one hold left
+    live.close()  # explicit: closes regardless
+    assert live.closed
+    live.release()  # more releases than holds: nothing more happens
+    fresh = shared_flags(open_store(flags))
+    try:
+        assert fresh is not live and not fresh.closed
+    finally:
+        fresh.release()

@@ -262,19 +262,22 @@ class LiveFlags:
             if self._holders == 0:
                 return
             self._holders -= 1
-            if self._holders:
-                return
-        self.close()
+        self._close(unless_held=True)
 
     def close(self) -> None:
-        """Stop watching the store and close it; the engine keeps serving the last
-        document. A later :func:`shared_flags` for the same store opens a new set."""
+        """Stop watching the store and close it, whoever still holds the set; the
+        engine keeps serving the last document. A later :func:`shared_flags` for the
+        same store opens a new set."""
+        self._close(unless_held=False)
+
+    def _close(self, *, unless_held: bool) -> None:
         with self._lock:
             # Decided under the lock acquire() takes: a holder either got in before
             # (and the set stays open for it) or sees it closed and opens a new one.
-            if self.closed or self._holders:
+            if self.closed or (unless_held and self._holders):
                 return
             self.closed = True
+            self._holders = 0
         with _SHARED_LOCK:
             if _SHARED.get(self.store.url) is self:
                 del _SHARED[self.store.url]
