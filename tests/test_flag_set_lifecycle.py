@@ -106,7 +106,9 @@ def test_both_managers_of_a_file_store_hold_the_same_set(tmp_path):
 
 def test_close_stops_a_set_whoever_holds_it(tmp_path):
     flags = str(tmp_path / "flags.json")
+    (tmp_path / "flags.json").write_text('{"version": 1, "flags": {"on": {"default": "on"}}}')
     live = shared_flags(open_store(flags))
+    assert live.engine.is_enabled("on")
     assert shared_flags(open_store(flags)) is live  # two holds
     live.release()
     assert not live.closed  # one hold left
