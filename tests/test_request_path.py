@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager, FeatureFlag
 from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.experiments.metrics import MetricsStore
@@ -146,6 +147,19 @@ class StrKey(str):
     pass
 
 
+def _shards() -> tuple[set, ...]:
+    """An empty exposure dedup (what ExposureLogger.seen_shards makes for a test)."""
+    return tuple(set() for _ in range(DEDUP_SHARDS))
+
+
+def _add(seen: tuple[set, ...], uid) -> None:
+    seen[hash(uid) & (DEDUP_SHARDS - 1)].add(uid)  # what the exposure logger does
+
+
+def _members(seen: tuple[set, ...]) -> set:
+    return set().union(*seen)
+
+
 @pytest.fixture
 def seed(impl):
     from cfgcore.engine import engine_class
@@ -154,7 +168,7 @@ def seed(impl):
         {**SNAPSHOT, "flags": {**SNAPSHOT["flags"], "exp": SNAPSHOT["flags"]["split"]}}
     )
     calls: list = []
-    seen: set = set()
+    seen = _shards()
     api = impl.SeedAPI(engine, {"exp": seen, "quiet": False}, lambda *a: calls.append(a))
     return engine, api, calls, seen
 
@@ -176,7 +190,7 @@ def test_seed_variant_exposes_once_per_user_and_never_raises(seed):
     ctx = {"user_id": "u1"}
     v = api.get_ab_test_variant("exp", ctx)
     assert v == engine.variant("exp", ctx) and calls == [("exp", v, ctx)]
-    seen.add("u1")  # what the exposure logger does
+    _add(seen, "u1")
     assert api.get_ab_test_variant("exp", ctx) == v and len(calls) == 1
     bound = engine.context({"user_id": "u1"})
     assert api.get_ab_test_variant("exp", bound) == v and len(calls) == 1
@@ -190,7 +204,7 @@ def test_seed_variant_exposes_once_per_user_and_never_raises(seed):
 
 def test_seed_variant_without_logging_or_without_a_variant(seed):
     engine, api, calls, _ = seed
-    api.tests = {"quiet": False, "plain": set()}
+    api.tests = {"quiet": False, "plain": _shards()}
     assert api.get_ab_test_variant("quiet", {"user_id": "u1"}) is None  # no such flag
     assert api.get_ab_test_variant("plain", {"user_id": "u1"}) == "on" and len(calls) == 1
     engine.swap({"flags": {"quiet": {"variants": {"a": 1, "__none__": 0}, "default": "__none__"}}})
@@ -201,9 +215,10 @@ def test_seed_variant_without_logging_or_without_a_variant(seed):
 def test_seed_records_first_exposures_itself_with_the_loggers_rules(seed):
     engine, api, calls, seen = seed
     records: list = []
-    api.log_to(records.append, lambda: 7.5, 3)
+    api.log_to(records.append, lambda: 7.5, 1)  # one user per shard
     v1 = api.get_ab_test_variant("exp", {"user_id": "u1"})
-    assert records == [("exp", v1, "u1", 7.5)] and "u1" in seen and calls == []
+    assert records == [("exp", v1, "u1", 7.5)] and _members(seen) == {"u1"} and calls == []
+    assert "u1" in seen[hash("u1") & (DEDUP_SHARDS - 1)]
     assert api.get_ab_test_variant("exp", {"user_id": "u1"}) == v1 and len(records) == 1
     assert api.get_ab_test_variant("exp", engine.context({"user_id": "u1"})) == v1
     v2 = api.get_ab_test_variant("exp", {"user_id": 42})  # an exact int id
@@ -215,9 +230,13 @@ def test_seed_records_first_exposures_itself_with_the_loggers_rules(seed):
     assert [c[2] for c in calls] == [{"user_id": True}, {"user_id": StrKey("s")},
                                      {"user_id": 1.5}, {"targeting_key": "t1"}, {}]  # fmt: skip
     assert len(records) == 2
-    api.get_ab_test_variant("exp", {"user_id": "u3"})  # the set reaches its limit (3)...
-    api.get_ab_test_variant("exp", {"user_id": "u4"})  # ...and is cleared, as log() does
-    assert seen == {"u4"} and [r[2] for r in records] == ["u1", 42, "u3", "u4"]
+    # 42 + 64 shares 42's shard, which holds one user: it is cleared, as log() does, and
+    # 42 is logged again afterwards; the other shards keep their users.
+    api.get_ab_test_variant("exp", {"user_id": 42 + DEDUP_SHARDS})
+    assert seen[42] == {42 + DEDUP_SHARDS} and _members(seen) == {"u1", 42 + DEDUP_SHARDS}
+    api.get_ab_test_variant("exp", {"user_id": 42})
+    api.get_ab_test_variant("exp", {"user_id": "u1"})
+    assert [r[2] for r in records] == ["u1", 42, 42 + DEDUP_SHARDS, 42]
 
 
 def test_seed_exposure_failures_never_reach_the_request(seed):
@@ -233,6 +252,7 @@ def test_seed_exposure_failures_never_reach_the_request(seed):
 
 
 @given(st.lists(st.one_of(st.sampled_from(["a", "b", "c"]), st.integers(0, 3), st.booleans(),
+                          st.sampled_from([DEDUP_SHARDS, 2 * DEDUP_SHARDS, -DEDUP_SHARDS]),
                           st.none(), st.floats(0, 1), st.builds(StrKey, st.sampled_from("ab"))),
                 max_size=30),
        st.integers(1, 4))  # fmt: skip
@@ -245,7 +265,7 @@ def test_both_seed_apis_record_the_same_exposures(ids, limit):
         engine = engine_class(impl).from_snapshot({"flags": {"exp": SNAPSHOT["flags"]["split"]}})
         calls: list = []
         records: list = []
-        seen: set = set()
+        seen = _shards()
         api = impl.SeedAPI(engine, {"exp": seen}, lambda *a, calls=calls: calls.append(a))
         api.log_to(records.append, lambda: 1.0, limit)
         answers = [api.get_ab_test_variant("exp", {"user_id": uid}) for uid in ids]
@@ -389,6 +409,30 @@ def test_exposure_logger_close_writes_what_is_pending(tmp_path):
     assert len(sink.exposures) == 5000 and logger.stats()["written"] == 5000
     logger.log("t", "a", "new")
     assert logger.dropped == 1
+
+
+def test_exposure_dedup_is_sharded_and_bounded():
+    # The users already logged are spread over DEDUP_SHARDS sets by hash, each cleared
+    # at its share of dedup_limit: growing the dedup never rehashes one large set on a
+    # request, and memory stays bounded.
+    sink = MemorySink()
+    logger = ExposureLogger([sink], dedup_limit=10 * DEDUP_SHARDS)
+    try:
+        for i in range(5000):
+            logger.log("t", "a", f"u{i}")
+            logger.log("t", "a", f"u{i}")  # just logged: deduplicated
+        shards = logger.seen_shards("t")
+        assert len(shards) == DEDUP_SHARDS and all(type(s) is set for s in shards)
+        assert all(0 < len(s) <= 10 for s in shards)
+        assert sum(map(len, shards)) <= 10 * DEDUP_SHARDS
+        for s in shards:
+            for user in s:
+                assert shards[hash(user) & (DEDUP_SHARDS - 1)] is s
+        assert logger.flush(10) and len(sink.exposures) == 5000
+        logger.forget("t")
+        assert not any(shards)  # the same set objects, emptied
+    finally:
+        logger.close()
 
 
 def test_metrics_store_writes_off_thread_and_loses_nothing_on_close(tmp_path):

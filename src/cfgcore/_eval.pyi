@@ -159,6 +159,13 @@ class SeedAPI:
     def __init__(
         self, engine: EngineCore, tests: dict[str, Any], expose: Callable[[str, str, Any], Any]
     ) -> None: ...
+    def log_to(
+        self,
+        append: Callable[[Any], Any] | None,
+        clock: Callable[[], float] | None = None,
+        shard_limit: int = 15_625,
+    ) -> None:
+        """Record first exposures here (``append``), ``shard_limit`` users per dedup shard."""
     def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:

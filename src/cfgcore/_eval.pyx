@@ -103,7 +103,7 @@ LAYOUT = dict(
     REASON_SPLIT=REASON_SPLIT, REASON_DISABLED=REASON_DISABLED, REASON_PREREQ=REASON_PREREQ,
     REASON_ERROR=REASON_ERROR, V_BOOL=V_BOOL, V_STR=V_STR, V_NUM=V_NUM, V_OBJECT=V_OBJECT,
     V_ARRAY=V_ARRAY, V_NULL=V_NULL, V_MIXED=V_MIXED, BUCKETS=BUCKETS,
-    SCHEME_MURMUR3=SCHEME_MURMUR3,
+    SCHEME_MURMUR3=SCHEME_MURMUR3, DEDUP_SHARDS=DEDUP_SHARDS,
     R_HASH=R_HASH, R_GATE_START=R_GATE_START, R_GATE_COUNT=R_GATE_COUNT, HW=HW,
     H_SCHEME=H_SCHEME, H_SEED=H_SEED, H_SALT_OFF=H_SALT_OFF, H_SALT_LEN=H_SALT_LEN,
     H_SUFFIX_OFF=H_SUFFIX_OFF, H_SUFFIX_LEN=H_SUFFIX_LEN, H_SPACE=H_SPACE,
@@ -1752,14 +1752,16 @@ cdef class SeedAPI:
 
     ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
     ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
-    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
-    is called when a user not in the set is served a variant. Never raises on bad data.
+    its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
+    ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging off);
+    ``expose(test, variant, ctx)`` is called when a user not in its shard is served a
+    variant. Never raises on bad data.
 
-    With ``log_to(append, clock, dedup_limit)`` the first exposure of a user whose id is
-    an exact ``str`` or ``int`` is recorded here instead: the id joins the dedup set
-    (cleared when it reaches ``dedup_limit``) and ``append((test, variant, user_id,
-    time))`` queues the record, the exposure logger's own rules without its Python
-    frame. Other ids still go to ``expose``.
+    With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
+    an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
+    (cleared when it holds ``shard_limit`` users) and
+    ``append((test, variant, user_id, time))`` queues the record, the exposure logger's
+    own rules without its Python frame. Other ids still go to ``expose``.
     """
 
     cdef EngineCore engine
@@ -1767,7 +1769,7 @@ cdef class SeedAPI:
     cdef public object expose
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
-    cdef Py_ssize_t _dedup_limit
+    cdef Py_ssize_t _shard_limit  # users per dedup shard before it is cleared
     # Enum members seen by is_feature_enabled and their flag names: a direct-mapped
     # cache by address, owning a reference to both (so an address stays its member's).
     cdef PyObject* _enum_member[ENUM_CACHE]
@@ -1779,7 +1781,7 @@ cdef class SeedAPI:
         self.expose = expose
         self._append = None
         self._clock = None
-        self._dedup_limit = 0
+        self._shard_limit = 1
 
     def __dealloc__(self):
         cdef int i
@@ -1789,12 +1791,12 @@ cdef class SeedAPI:
             self._enum_member[i] = NULL
             self._enum_name[i] = NULL
 
-    def log_to(self, append, clock=None, Py_ssize_t dedup_limit=1_000_000):
+    def log_to(self, append, clock=None, Py_ssize_t shard_limit=15_625):
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
         the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``."""
         self._append = append
         self._clock = clock
-        self._dedup_limit = dedup_limit if dedup_limit > 0 else 1
+        self._shard_limit = shard_limit if shard_limit > 0 else 1
 
     cdef object _flag_name(self, object flag):
         # An Enum member's value names the flag. Enum attribute reads cost a Python-level
@@ -1864,12 +1866,18 @@ cdef class SeedAPI:
                 uid = <object>found
                 # Exact str and int ids hash without user code: the steady state is
                 # one set lookup, and a first exposure is recorded right here.
-                if (PyUnicode_CheckExact(uid) or type(uid) is int) and type(seen) is set:
-                    if uid in <set>seen:
-                        return v
-                    if self._append is not None:
-                        self._log(test_name, v, uid, <set>seen)
-                        return v
+                if (
+                    (PyUnicode_CheckExact(uid) or type(uid) is int)
+                    and type(seen) is tuple
+                    and len(<tuple>seen) == DEDUP_SHARDS
+                ):
+                    shard = (<tuple>seen)[hash(uid) & (DEDUP_SHARDS - 1)]
+                    if type(shard) is set:
+                        if uid in <set>shard:
+                            return v
+                        if self._append is not None:
+                            self._log(test_name, v, uid, <set>shard)
+                            return v
         try:
             self.expose(test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
@@ -1878,8 +1886,8 @@ cdef class SeedAPI:
 
     cdef void _log(self, test, v, uid, set seen) noexcept:
         try:
-            if len(seen) >= self._dedup_limit:
-                seen.clear()  # the logger's own set: its holders stay in sync
+            if len(seen) >= self._shard_limit:
+                seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = cfgcore_wall_clock() if self._clock is None else self._clock()
             self._append((test, v, uid, ts))

@@ -907,16 +907,19 @@ class SeedAPI:
 
     ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
     ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
-    its exposure dedup set (False: exposure logging off); ``expose(test, variant, ctx)``
-    is called when a user not in the set is served a variant. Never raises on bad data.
+    its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
+    ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging off);
+    ``expose(test, variant, ctx)`` is called when a user not in its shard is served a
+    variant. Never raises on bad data.
 
-    With ``log_to(append, clock, dedup_limit)`` the first exposure of a user whose id is
-    an exact ``str`` or ``int`` is recorded here instead: the id joins the dedup set
-    (cleared when it reaches ``dedup_limit``) and ``append((test, variant, user_id,
-    time))`` queues the record. Other ids still go to ``expose``.
+    With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
+    an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
+    (cleared when it holds ``shard_limit`` users) and
+    ``append((test, variant, user_id, time))`` queues the record. Other ids still go to
+    ``expose``.
     """
 
-    __slots__ = ("engine", "tests", "expose", "_append", "_clock", "_dedup_limit")
+    __slots__ = ("engine", "tests", "expose", "_append", "_clock", "_shard_limit")
 
     def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
         self.engine = engine
@@ -924,19 +927,19 @@ class SeedAPI:
         self.expose = expose
         self._append: Callable[[Any], Any] | None = None
         self._clock: Callable[[], float] | None = None
-        self._dedup_limit = 0
+        self._shard_limit = 1
 
     def log_to(
         self,
         append: Callable[[Any], Any] | None,
         clock: Callable[[], float] | None = None,
-        dedup_limit: int = 1_000_000,
+        shard_limit: int = 15_625,
     ) -> None:
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
         the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``."""
         self._append = append
         self._clock = clock
-        self._dedup_limit = dedup_limit if dedup_limit > 0 else 1
+        self._shard_limit = shard_limit if shard_limit > 0 else 1
 
     def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
@@ -982,12 +985,14 @@ class SeedAPI:
                 uid = attrs.get("user_id")
             except Exception:  # a colliding key whose __eq__ raises: read as missing
                 uid = None
-            if type(uid) in (str, int) and type(seen) is set:
-                if uid in seen:
-                    return v
-                if self._append is not None:
-                    self._log(test_name, v, uid, seen)
-                    return v
+            if type(uid) in (str, int) and type(seen) is tuple and len(seen) == L.DEDUP_SHARDS:
+                shard = seen[hash(uid) & (L.DEDUP_SHARDS - 1)]
+                if type(shard) is set:
+                    if uid in shard:
+                        return v
+                    if self._append is not None:
+                        self._log(test_name, v, uid, shard)
+                        return v
         try:
             self.expose(test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
@@ -996,8 +1001,8 @@ class SeedAPI:
 
     def _log(self, test: str, v: str, uid: Any, seen: set[Any]) -> None:
         try:
-            if len(seen) >= self._dedup_limit:
-                seen.clear()  # the logger's own set: its holders stay in sync
+            if len(seen) >= self._shard_limit:
+                seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = time.time() if self._clock is None else self._clock()
             self._append((test, v, uid, ts))  # type: ignore[misc]

@@ -152,3 +152,8 @@ cdef enum:
     SCHEME_GROWTHBOOK_V1 = 4
     SCHEME_GROWTHBOOK_V2 = 5
     SCHEME_FLAGD_V3_CBOR = 6
+
+# Exposure dedup: each A/B test's set of users already logged is split into this many
+# sets by the id's hash (a power of two), so growing it rehashes one shard at a time.
+cdef enum:
+    DEDUP_SHARDS = 64

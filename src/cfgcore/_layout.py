@@ -149,6 +149,10 @@ SCHEME_GROWTHBOOK_V1 = 4
 SCHEME_GROWTHBOOK_V2 = 5
 SCHEME_FLAGD_V3_CBOR = 6
 
+# Exposure dedup: each A/B test's set of users already logged is split into this many
+# sets by the id's hash (a power of two), so growing it rehashes one shard at a time.
+DEDUP_SHARDS = 64
+
 
 def _group(prefix: str) -> dict[str, int]:
     return {k: v for k, v in globals().items() if k.startswith(prefix) and isinstance(v, int)}

@@ -38,8 +38,9 @@ from typing import Any
 
 import msgspec
 
-from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home  # noqa: F401 - re-exported: imported flags' bucketing
+from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home
     BUCKETS,
+    DEDUP_SHARDS,
     ERR_FLAG_NOT_FOUND,
     ERR_GENERAL,
     ERR_INVALID_CONTEXT,

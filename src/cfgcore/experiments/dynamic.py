@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
+from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
@@ -264,7 +265,7 @@ class DynamicConfigurationManager:
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
         logger = self.exposures
         self._seen: dict[str, Any] = {
-            k: (logger.seen_set(k) if logger is not None else False) for k in self._tests
+            k: (logger.seen_shards(k) if logger is not None else False) for k in self._tests
         }
         api = getattr(self, "_api", None)
         if api is not None:
@@ -302,7 +303,7 @@ class DynamicConfigurationManager:
         test). A stopped test (guardrail rollback, :meth:`stop_ab_test`) serves its control
         to everyone. The first assignment per user is sent to the exposure log. Never
         raises."""
-        # One lookup answers "is it a test" and gives the exposure dedup set (False
+        # One lookup answers "is it a test" and gives the exposure dedup shards (False
         # when exposure logging is off): the steady state is a set membership test.
         try:
             seen = self._seen.get(test_name)
@@ -317,7 +318,8 @@ class DynamicConfigurationManager:
             return None
         if seen is not False:
             try:
-                if user_context["user_id"] not in seen:  # type: ignore[index]
+                uid = user_context["user_id"]  # type: ignore[index]
+                if uid not in seen[hash(uid) & (DEDUP_SHARDS - 1)]:
                     self._expose(test_name, v, user_context)
             except Exception:  # no user_id key, a Context object, an unhashable id
                 self._expose(test_name, v, user_context)

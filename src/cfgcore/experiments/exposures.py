@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 import msgspec
 
+from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
@@ -184,12 +185,21 @@ def read_exposures(path: str | os.PathLike[str]) -> list[Exposure]:
     return out
 
 
+def shard_limit(dedup_limit: int) -> int:
+    """Users one dedup shard holds before it is cleared: ``dedup_limit`` spread over
+    the ``DEDUP_SHARDS`` shards, rounded up, at least 1."""
+    return max(1, -(-dedup_limit // DEDUP_SHARDS))
+
+
 class ExposureLogger:
     """Deduplicating, non-blocking exposure logger.
 
-    :meth:`log` is called on the evaluation path. It records each (test, user) once
-    (a set per test; when a set reaches ``dedup_limit`` users it is cleared, so memory
-    stays bounded and a user may then be logged again: consumers dedup by user anyway),
+    :meth:`log` is called on the evaluation path. It records each (test, user) once:
+    per test, the users already logged are kept in ``DEDUP_SHARDS`` sets picked by the
+    id's hash, so that growing them rehashes one small set at a time instead of stalling
+    a request on one large set's rehash. A shard that reaches its share of
+    ``dedup_limit`` is cleared, so memory stays bounded and a user may then be logged
+    again (consumers dedup by user anyway).
     and appends the exposure to a backlog of at most ``queue_size``; a daemon thread
     writes batches to every sink (:class:`~cfgcore.experiments.writer.BackgroundWriter`:
     the request thread never takes a lock or waits for the writer). A full backlog
@@ -216,8 +226,9 @@ class ExposureLogger:
         self.sinks: list[ExposureSink] = list(sinks)
         self.written = 0
         self.sink_errors = 0
-        self._seen: dict[str, set[str]] = {}
+        self._seen: dict[str, tuple[set[Any], ...]] = {}
         self._dedup_limit = dedup_limit
+        self._shard_limit = shard_limit(dedup_limit)
         self._clock = clock
         self._writer = BackgroundWriter(
             self._deliver, name="cfgcore-exposures", max_pending=queue_size, batch_size=batch_size
@@ -247,37 +258,37 @@ class ExposureLogger:
         """Send future exposures to ``sink`` too."""
         self.sinks = [*self.sinks, sink]
 
-    def seen_set(self, test: str) -> set[Any]:
-        """The users already logged for ``test``: the live dedup set (read it, do not
-        mutate it); callers on the hot path test membership before calling :meth:`log`."""
-        seen = self._seen.get(test)
-        if seen is None:
-            seen = self._seen.setdefault(test, set())
-        return seen
+    def seen_shards(self, test: str) -> tuple[set[Any], ...]:
+        """The users already logged for ``test``: the live dedup shards, a tuple of
+        ``DEDUP_SHARDS`` sets (read them, do not mutate them); a user is in
+        ``shards[hash(user) & (DEDUP_SHARDS - 1)]``. Callers on the hot path test
+        membership there before calling :meth:`log`."""
+        shards = self._seen.get(test)
+        if shards is None:
+            shards = self._seen.setdefault(test, tuple(set() for _ in range(DEDUP_SHARDS)))
+        return shards
 
     def log(self, test: str, variant: str, user: Any) -> None:
         """Record that ``user`` was served ``variant`` of ``test`` (first time only).
 
         Never blocks and never raises on the caller's data.
         """
-        seen = self._seen.get(test)
-        if seen is None:
-            seen = self._seen.setdefault(test, set())
         try:
-            if user in seen:
+            shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
+            if user in shard:
                 return
         except Exception:  # an unhashable id, or a str subclass whose __hash__ raises
             return
-        if len(seen) >= self._dedup_limit:
-            seen.clear()  # the same set object: holders of seen_set() stay in sync
-        seen.add(user)
+        if len(shard) >= self._shard_limit:
+            shard.clear()  # the same set object: holders of seen_shards() stay in sync
+        shard.add(user)
         self._append((test, variant, user, self._clock()))
 
     def attach(self, api: Any) -> None:
         """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup set,
         record, this logger's writer), with exactly :meth:`log`'s rules."""
         clock = None if self._clock is time.time else self._clock
-        api.log_to(self._append, clock, self._dedup_limit)
+        api.log_to(self._append, clock, self._shard_limit)
 
     def expose(self, test: str, variant: str, user_context: Any) -> None:
         """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``
@@ -289,23 +300,20 @@ class ExposureLogger:
                 user = user_context.get("targeting_key")
                 if not _usable_id(user):
                     return
-            seen = self._seen.get(test)
-            if seen is None:
-                seen = self._seen.setdefault(test, set())
-            if user in seen:
+            shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
+            if user in shard:
                 return
         except Exception:  # a mapping that raises, an id whose __hash__ raises
             return
-        if len(seen) >= self._dedup_limit:
-            seen.clear()
-        seen.add(user)
+        if len(shard) >= self._shard_limit:
+            shard.clear()
+        shard.add(user)
         self._append((test, variant, user, self._clock()))
 
     def forget(self, test: str) -> None:
-        """Empty the dedup set of ``test`` (when the test is replaced or deleted)."""
-        seen = self._seen.get(test)
-        if seen is not None:
-            seen.clear()
+        """Empty the dedup shards of ``test`` (when the test is replaced or deleted)."""
+        for shard in self._seen.get(test, ()):
+            shard.clear()
 
     def _deliver(self, raw: list[tuple[str, str, Any, float]]) -> None:
         batch = []
