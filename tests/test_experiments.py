@@ -550,7 +550,11 @@ def test_create_ab_test_accepts_a_mapping_and_rejects_junk(manager):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_exposure_logging_keeps_working_in_a_forked_child(manager, tmp_path):
-    """Pre-fork servers: the writer thread is restarted in the child."""
+    """Pre-fork servers: the writer threads run in the child, started before its first
+    request (as the manager starts them when it is built: no request waits for a thread
+    to start)."""
+    writers = (manager.exposures._writer, manager.metrics._writer)
+    assert all(w._thread is not None and w._thread.is_alive() for w in writers)
     assert manager.create_ab_test(seed_test())
     manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": "parent"})
     assert manager.exposures.flush(5)
@@ -560,6 +564,8 @@ def test_exposure_logging_keeps_working_in_a_forked_child(manager, tmp_path):
     if pid == 0:  # child: report through the exit status only
         code = 1
         try:
+            if not all(w._thread is not None and w._thread.is_alive() for w in writers):
+                os._exit(3)
             manager.get_ab_test_variant("recommendation_algorithm_v2", {"user_id": "child"})
             manager.set_feature_flag("child_flag", True)  # the manager's lock is usable
             code = 0 if manager.exposures.flush(5) else 2

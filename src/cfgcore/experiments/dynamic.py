@@ -249,6 +249,8 @@ class DynamicConfigurationManager:
             if self.exposures is not None:
                 # First exposures of str/int user ids are queued by the SeedAPI itself.
                 self.exposures.attach(self._api)
+            # The request path's writers run before the first request needs them.
+            self.metrics.start()
             cls = type(self)
             if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
                 self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]

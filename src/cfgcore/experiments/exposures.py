@@ -289,6 +289,7 @@ class ExposureLogger:
         record, this logger's writer), with exactly :meth:`log`'s rules."""
         clock = None if self._clock is time.time else self._clock
         api.log_to(self._append, clock, self._shard_limit)
+        self._writer.start()  # now, not on a request's first exposure
 
     def expose(self, test: str, variant: str, user_context: Any) -> None:
         """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``

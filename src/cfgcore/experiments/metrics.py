@@ -151,6 +151,10 @@ class MetricsStore:
                 ]
             )
 
+    def start(self) -> None:
+        """Start the writer thread now (see :meth:`BackgroundWriter.start`)."""
+        self._writer.start()
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every recorded event is summarised and written; False on timeout."""
         return self._writer.flush(timeout)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfgcore.observability import instruments
-from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 
 log = logging.getLogger("cfgcore.experiments")
 
@@ -58,6 +58,7 @@ class BackgroundWriter:
         self.dropped = 0
         self.errors = 0
         self._thread: threading.Thread | None = None
+        self._restart = False  # set in a forked child whose parent ran this writer
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
         self.closed = False
@@ -76,6 +77,15 @@ class BackgroundWriter:
         if self._thread is None:
             self._start()
         return True
+
+    def start(self) -> None:
+        """Start the writer thread now rather than on the first :meth:`append`.
+
+        Starting a thread waits for it to run (0.1-0.5 ms here): a manager that serves
+        the request path starts its writers when it is built, so no request pays for
+        that. A writer started before a fork is started again in the child."""
+        if self._thread is None:
+            self._start()
 
     def _start(self) -> None:
         with self._start_lock:
@@ -146,6 +156,9 @@ class BackgroundWriter:
     def _after_fork_in_child(self) -> None:
         # The writer thread does not exist in a forked child and a lock held at fork
         # time would stay held: start afresh. Records still pending are the parent's.
+        # A writer that ran in the parent runs in the child too, started once every
+        # repair is done (restart_in_child): its sinks' locks are repaired by then.
+        self._restart = self._thread is not None and not self.closed
         self._pending = collections.deque()
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
@@ -161,6 +174,13 @@ def _reset_writers_after_fork() -> None:
         writer._after_fork_in_child()
 
 
+def _restart_writers_after_fork() -> None:
+    for writer in list(_WRITERS):
+        if getattr(writer, "_restart", False):
+            writer._restart = False
+            writer.start()
+
+
 def _flush_at_exit() -> None:
     # Daemon threads die with the interpreter: write what is pending first.
     for writer in list(_WRITERS):
@@ -168,4 +188,5 @@ def _flush_at_exit() -> None:
 
 
 after_fork_in_child(_reset_writers_after_fork)
+restart_in_child(_restart_writers_after_fork)
 atexit.register(_flush_at_exit)

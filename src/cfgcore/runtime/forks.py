@@ -16,11 +16,12 @@ import logging
 import os
 from collections.abc import Callable
 
-__all__ = ["after_fork_in_child", "registered"]
+__all__ = ["after_fork_in_child", "registered", "restart_in_child"]
 
 log = logging.getLogger("cfgcore.runtime.forks")
 
 _HOOKS: list[Callable[[], None]] = []
+_RESTARTS: list[Callable[[], None]] = []
 
 
 def after_fork_in_child(fn: Callable[[], None]) -> Callable[[], None]:
@@ -30,13 +31,22 @@ def after_fork_in_child(fn: Callable[[], None]) -> Callable[[], None]:
     return fn
 
 
+def restart_in_child(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run ``fn()`` in every forked child after all the repairs: for starting threads
+    again, which must not run before the locks they take are repaired."""
+    if fn not in _RESTARTS:
+        _RESTARTS.append(fn)
+    return fn
+
+
 def registered() -> list[Callable[[], None]]:
-    """The registered repairs, in the order they run (tests and debugging)."""
-    return list(_HOOKS)
+    """The registered repairs, then the restarts, in the order they run (tests and
+    debugging)."""
+    return list(_HOOKS) + list(_RESTARTS)
 
 
 def _run_in_child() -> None:
-    for fn in list(_HOOKS):
+    for fn in list(_HOOKS) + list(_RESTARTS):
         try:
             fn()
         except Exception:  # one broken repair must not leave the others undone
