@@ -107,6 +107,22 @@ def make_py_and_c():
 
 
 @pytest.fixture
+def bundled_config(tmp_path):
+    """A copy of the bundled configuration directory with the bundled flags beside it."""
+    import shutil
+
+    from cfgcore.config.manager import default_config_dir
+
+    defaults = default_config_dir()
+    d = tmp_path / "config"
+    d.mkdir()
+    for name in os.listdir(defaults):
+        shutil.copy(os.path.join(defaults, name), d / name)
+    shutil.copy(os.path.join(os.path.dirname(defaults), "flags.yaml"), d / "flags.yaml")
+    return d
+
+
+@pytest.fixture
 def redis_binary():
     """The redis-server binary; skips (fails under CI=true) when it is not installed."""
     from tests.redis_server import SERVER

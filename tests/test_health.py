@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -16,28 +15,15 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from cfgcore.cli import main
-from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.observability.health import asgi_app, wsgi_app
 from tests.redis_server import free_port, wait_for
 
-DEFAULTS = default_config_dir()
-FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
-
 
 @pytest.fixture
-def config_dir(tmp_path):
-    d = tmp_path / "config"
-    d.mkdir()
-    for name in os.listdir(DEFAULTS):
-        shutil.copy(os.path.join(DEFAULTS, name), d / name)
-    shutil.copy(FLAGS, d / "flags.yaml")
-    return d
-
-
-@pytest.fixture
-def manager(config_dir):
-    m = ConfigurationManager(config_dir, environ={})
+def manager(bundled_config):
+    m = ConfigurationManager(bundled_config, environ={})
     yield m
     m.close()
 
@@ -63,9 +49,9 @@ def test_nothing_loaded_is_live_but_not_ready_and_the_report_loads_nothing(manag
     assert manager.version == 0  # asking did not load
 
 
-def test_a_bad_reload_keeps_serving_and_stays_ready_with_a_reason(manager, config_dir):
+def test_a_bad_reload_keeps_serving_and_stays_ready_with_a_reason(manager, bundled_config):
     manager.load_environment_config("staging")
-    (config_dir / "staging.yaml").write_text("music_streaming: [unclosed\n")
+    (bundled_config / "staging.yaml").write_text("music_streaming: [unclosed\n")
     assert manager.reload() is False
     report = manager.health()
     assert report.ready
@@ -74,17 +60,17 @@ def test_a_bad_reload_keeps_serving_and_stays_ready_with_a_reason(manager, confi
     assert "staging.yaml" in reason
 
 
-def test_a_load_that_never_succeeded_says_why(config_dir):
-    (config_dir / "staging.yaml").write_text("a: [\n")
-    m = ConfigurationManager(config_dir, environ={})
+def test_a_load_that_never_succeeded_says_why(bundled_config):
+    (bundled_config / "staging.yaml").write_text("a: [\n")
+    m = ConfigurationManager(bundled_config, environ={})
     with pytest.raises(Exception, match="invalid YAML"):
         m.load_environment_config("staging")
     report = m.health()
     assert not report.ready and "invalid YAML" in report.reasons[0]
 
 
-def test_validation_disabled_is_reported_not_failed(config_dir):
-    m = ConfigurationManager(config_dir, environ={}, validate=False)
+def test_validation_disabled_is_reported_not_failed(bundled_config):
+    m = ConfigurationManager(bundled_config, environ={}, validate=False)
     m.load_environment_config("staging")
     report = m.health()
     assert report.ready and report.reasons == [
@@ -103,11 +89,11 @@ def test_a_watcher_that_stops_confirming_makes_the_configuration_stale(manager):
     assert reason.startswith("freshness: the file watcher has not confirmed the inputs")
 
 
-def test_max_staleness_comes_from_the_configuration(config_dir):
-    path = config_dir / "base.yaml"
+def test_max_staleness_comes_from_the_configuration(bundled_config):
+    path = bundled_config / "base.yaml"
     path.write_text(path.read_text().replace("health_monitoring:\n", "health_monitoring:\n"
                                              "  max_staleness: 0.2\n", 1))  # fmt: skip
-    m = ConfigurationManager(config_dir, environ={})
+    m = ConfigurationManager(bundled_config, environ={})
     try:
         m.load_environment_config("staging")
         m.enable_hot_reload(poll_interval=30)
@@ -208,7 +194,7 @@ def fetch(url, method="GET"):
         return exc.code, exc.headers, exc.read()
 
 
-def _probe_everything(base, manager, config_dir):
+def _probe_everything(base, manager, bundled_config):
     status, headers, body = fetch(base + "/health/live")
     assert status == 200 and headers["Content-Type"] == "application/json"
     assert json.loads(body)["live"] is True
@@ -224,7 +210,7 @@ def _probe_everything(base, manager, config_dir):
     names = {f.name for f in text_string_to_metric_families(body.decode())}
     assert {"cfgcore_config_loads", "cfgcore_config_version"} <= names
     # a rejected reload: still 200, the reason in the body
-    (config_dir / "staging.yaml").write_text("music_streaming: [unclosed\n")
+    (bundled_config / "staging.yaml").write_text("music_streaming: [unclosed\n")
     assert manager.reload() is False
     status, _, body = fetch(base + "/health/ready")
     checks = {c["name"]: c for c in json.loads(body)["readiness"]}
@@ -235,12 +221,12 @@ def _probe_everything(base, manager, config_dir):
     assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
 
 
-def test_wsgi_probes_over_loopback(wsgi_server, manager, config_dir):
+def test_wsgi_probes_over_loopback(wsgi_server, manager, bundled_config):
     pytest.importorskip("prometheus_client")
-    _probe_everything(wsgi_server(wsgi_app(manager)), manager, config_dir)
+    _probe_everything(wsgi_server(wsgi_app(manager)), manager, bundled_config)
 
 
-def test_asgi_probes_over_loopback_with_uvicorn(manager, config_dir):
+def test_asgi_probes_over_loopback_with_uvicorn(manager, bundled_config):
     pytest.importorskip("prometheus_client")
     uvicorn = pytest.importorskip("uvicorn")
     port = free_port()
@@ -251,19 +237,19 @@ def test_asgi_probes_over_loopback_with_uvicorn(manager, config_dir):
     thread.start()
     try:
         wait_for(lambda: server.started)
-        _probe_everything(f"http://127.0.0.1:{port}", manager, config_dir)
+        _probe_everything(f"http://127.0.0.1:{port}", manager, bundled_config)
     finally:
         server.should_exit = True
         thread.join(10)
     assert not thread.is_alive()
 
 
-def test_probe_paths_come_from_health_monitoring(wsgi_server, config_dir):
-    path = config_dir / "base.yaml"
+def test_probe_paths_come_from_health_monitoring(wsgi_server, bundled_config):
+    path = bundled_config / "base.yaml"
     text = path.read_text().replace('path: "/health/live"', 'path: "/livez"')
     text = text.replace('path: "/health/ready"', 'path: "/readyz"')
     path.write_text(text.replace('endpoint: "/metrics"', 'endpoint: "/internal/metrics"'))
-    m = ConfigurationManager(config_dir, environ={})
+    m = ConfigurationManager(bundled_config, environ={})
     try:
         m.load_environment_config("staging")
         base = wsgi_server(wsgi_app(m))
@@ -312,18 +298,18 @@ def test_the_dynamic_manager_serves_probes_too(wsgi_server, tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_health_ready_and_json(config_dir, capsys):
-    assert main(["health", "--config-dir", str(config_dir), "-e", "staging"]) == 0
+def test_cli_health_ready_and_json(bundled_config, capsys):
+    assert main(["health", "--config-dir", str(bundled_config), "-e", "staging"]) == 0
     out = capsys.readouterr().out
     assert "ready: yes" in out and "[  ok] flag_evaluation" in out
-    assert main(["health", "--config-dir", str(config_dir), "-e", "staging", "--json"]) == 0
+    assert main(["health", "--config-dir", str(bundled_config), "-e", "staging", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ready"] is True and data["live"] is True
 
 
-def test_cli_health_not_ready_exits_1_with_the_reason(config_dir, capsys):
-    (config_dir / "staging.yaml").write_text("a: [\n")
-    assert main(["health", "--config-dir", str(config_dir), "-e", "staging"]) == 1
+def test_cli_health_not_ready_exits_1_with_the_reason(bundled_config, capsys):
+    (bundled_config / "staging.yaml").write_text("a: [\n")
+    assert main(["health", "--config-dir", str(bundled_config), "-e", "staging"]) == 1
     out = capsys.readouterr().out
     assert "ready: NO" in out and "[fail] configuration: no configuration loaded" in out
     assert "staging.yaml" in out

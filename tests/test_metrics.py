@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 import cfgcore.metrics
-from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import REASON_CLASSES
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.experiments.writer import BackgroundWriter
@@ -23,9 +22,6 @@ from cfgcore.observability.instruments import OPERATIONS
 from cfgcore.observability.registry import registry
 from cfgcore.runtime.atomicio import atomic_write_text
 from tests.redis_server import wait_for
-
-DEFAULTS = default_config_dir()
-FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
 
 
 def value(name: str, **labels: str) -> float:
@@ -43,18 +39,8 @@ def loads(op: str, result: str, reason: str = "none") -> float:
 
 
 @pytest.fixture
-def config_dir(tmp_path):
-    d = tmp_path / "config"
-    d.mkdir()
-    for name in os.listdir(DEFAULTS):
-        shutil.copy(os.path.join(DEFAULTS, name), d / name)
-    shutil.copy(FLAGS, d / "flags.yaml")
-    return d
-
-
-@pytest.fixture
-def manager(config_dir):
-    m = ConfigurationManager(config_dir, environ={})
+def manager(bundled_config):
+    m = ConfigurationManager(bundled_config, environ={})
     yield m
     m.close()
 
@@ -115,11 +101,13 @@ def _bad_flags(d):
         (_bad_flags, "flags"),
     ],
 )
-def test_a_rejected_reload_is_counted_under_its_reason_class(manager, config_dir, mutate, reason):
+def test_a_rejected_reload_is_counted_under_its_reason_class(
+    manager, bundled_config, mutate, reason
+):
     manager.load_environment_config("staging")
     before = loads("reload", "rejected", reason)
     ok_before = loads("reload", "ok")
-    mutate(config_dir)
+    mutate(bundled_config)
     assert manager.reload() is False
     assert loads("reload", "rejected", reason) == before + 1, manager.last_error
     assert loads("reload", "ok") == ok_before
@@ -128,12 +116,12 @@ def test_a_rejected_reload_is_counted_under_its_reason_class(manager, config_dir
     assert value("cfgcore_config_version", **mine) == 1  # the last good version serves
 
 
-def test_an_unchanged_reload_and_a_changed_one(manager, config_dir):
+def test_an_unchanged_reload_and_a_changed_one(manager, bundled_config):
     manager.load_environment_config("staging")
     unchanged, ok = loads("reload", "unchanged"), loads("reload", "ok")
     assert manager.reload() is True
     assert loads("reload", "unchanged") == unchanged + 1
-    path = config_dir / "staging.yaml"
+    path = bundled_config / "staging.yaml"
     atomic_write_text(path, path.read_text() + "\nextra: 1\n")
     assert manager.reload() is True
     assert loads("reload", "ok") == ok + 1
@@ -304,11 +292,11 @@ def _get(scraped, name, **labels):
     return sum(v for k, v in scraped.get(name, {}).items() if set(labels.items()) <= set(k))
 
 
-def test_prometheus_text_round_trip_follows_real_loads(manager, config_dir):
+def test_prometheus_text_round_trip_follows_real_loads(manager, bundled_config):
     pytest.importorskip("prometheus_client")
     first = _scrape()
     manager.load_environment_config("staging")
-    _break_yaml(config_dir)
+    _break_yaml(bundled_config)
     assert manager.reload() is False
     second = _scrape()
     key = {"operation": "load", "result": "ok", "reason": "none"}
