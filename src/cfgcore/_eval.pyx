@@ -29,7 +29,7 @@ reads and resets them. What a racing increment can lose:
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, isnan
@@ -1036,8 +1036,13 @@ cdef class CompiledSnapshot:
                 key = str.__str__(key)
             except Exception:
                 return -1
-        found = PyDict_GetItem(self._index, key)  # exact str: cannot raise
-        return <int>(<object>found) if found != NULL else -1
+        # An exact str hashes and compares without user code: the lookup cannot raise.
+        # (PyDict_GetItem would also save and restore the error state on every call.)
+        found = PyDict_GetItemWithError(self._index, key)
+        if found == NULL:
+            PyErr_Clear()
+            return -1
+        return <int>(<object>found)
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
     cdef bint _regex(self, int a, PyObject* text) noexcept:
@@ -1839,8 +1844,9 @@ cdef class SeedAPI:
                 test_name = str.__str__(test_name)
             except Exception:
                 return None
-        found = PyDict_GetItem(self.tests, test_name)  # exact str key: cannot raise
+        found = PyDict_GetItemWithError(self.tests, test_name)  # exact str: cannot raise
         if found == NULL:
+            PyErr_Clear()
             return None
         seen = <object>found
         if self.engine._observer is None:
