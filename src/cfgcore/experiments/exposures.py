@@ -199,11 +199,11 @@ class ExposureLogger:
     id's hash, so that growing them rehashes one small set at a time instead of stalling
     a request on one large set's rehash. A shard that reaches its share of
     ``dedup_limit`` is cleared, so memory stays bounded and a user may then be logged
-    again (consumers dedup by user anyway).
-    and appends the exposure to a backlog of at most ``queue_size``; a daemon thread
-    writes batches to every sink (:class:`~cfgcore.experiments.writer.BackgroundWriter`:
-    the request thread never takes a lock or waits for the writer). A full backlog
-    drops the exposure and increments :attr:`dropped`.
+    again (consumers dedup by user anyway). It appends the exposure to a backlog of at
+    most ``queue_size``; a daemon thread writes batches to every sink
+    (:class:`~cfgcore.experiments.writer.BackgroundWriter`: the request thread never
+    takes a lock or waits for the writer). A full backlog drops the exposure and
+    increments :attr:`dropped`.
 
     >>> sink = MemorySink()
     >>> logger = ExposureLogger([sink])
@@ -227,7 +227,6 @@ class ExposureLogger:
         self.written = 0
         self.sink_errors = 0
         self._seen: dict[str, tuple[set[Any], ...]] = {}
-        self._dedup_limit = dedup_limit
         self._shard_limit = shard_limit(dedup_limit)
         self._clock = clock
         self._writer = BackgroundWriter(
@@ -285,7 +284,7 @@ class ExposureLogger:
         self._append((test, variant, user, self._clock()))
 
     def attach(self, api: Any) -> None:
-        """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup set,
+        """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup shards,
         record, this logger's writer), with exactly :meth:`log`'s rules."""
         clock = None if self._clock is time.time else self._clock
         api.log_to(self._append, clock, self._shard_limit)

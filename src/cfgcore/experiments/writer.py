@@ -81,7 +81,7 @@ class BackgroundWriter:
     def start(self) -> None:
         """Start the writer thread now rather than on the first :meth:`append`.
 
-        Starting a thread waits for it to run (0.1-0.5 ms here): a manager that serves
+        Starting a thread waits for it to run (0.1-2 ms here): a manager that serves
         the request path starts its writers when it is built, so no request pays for
         that. A writer started before a fork is started again in the child."""
         if self._thread is None:
@@ -176,7 +176,7 @@ def _reset_writers_after_fork() -> None:
 
 def _restart_writers_after_fork() -> None:
     for writer in list(_WRITERS):
-        if getattr(writer, "_restart", False):
+        if writer._restart:
             writer._restart = False
             writer.start()
 
