@@ -106,20 +106,26 @@ def make_py_and_c():
     return [engine_class(mod).from_snapshot for mod in IMPLS.values()]
 
 
-@pytest.fixture
-def bundled_config(tmp_path):
-    """A copy of the bundled configuration directory with the bundled flags beside it."""
+def copy_bundled_config(dest, *, flags: bool = False):
+    """Copy the bundled configuration directory into ``dest`` (created), with the
+    bundled flags file beside it when ``flags``; returns ``dest``."""
     import shutil
 
     from cfgcore.config.manager import default_config_dir
 
     defaults = default_config_dir()
-    d = tmp_path / "config"
-    d.mkdir()
+    dest.mkdir()
     for name in os.listdir(defaults):
-        shutil.copy(os.path.join(defaults, name), d / name)
-    shutil.copy(os.path.join(os.path.dirname(defaults), "flags.yaml"), d / "flags.yaml")
-    return d
+        shutil.copy(os.path.join(defaults, name), dest / name)
+    if flags:
+        shutil.copy(os.path.join(os.path.dirname(defaults), "flags.yaml"), dest / "flags.yaml")
+    return dest
+
+
+@pytest.fixture
+def bundled_config(tmp_path):
+    """A copy of the bundled configuration directory with the bundled flags beside it."""
+    return copy_bundled_config(tmp_path / "config", flags=True)
 
 
 @pytest.fixture

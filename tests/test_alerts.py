@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgcore.cli import main
-from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigValidationError
 from cfgcore.observability.alerts import (
     METRICS,
@@ -22,9 +22,8 @@ from cfgcore.observability.alerts import (
     parse_condition,
     prometheus_rules,
 )
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, copy_bundled_config
 
-DEFAULTS = default_config_dir()
 PROMTOOL = shutil.which("promtool")
 
 
@@ -39,11 +38,7 @@ def promtool():
 
 @pytest.fixture
 def config_dir(tmp_path):
-    d = tmp_path / "config"
-    d.mkdir()
-    for name in os.listdir(DEFAULTS):
-        shutil.copy(os.path.join(DEFAULTS, name), d / name)
-    return d
+    return copy_bundled_config(tmp_path / "config")
 
 
 def _set_condition(config_dir, old: str, new: str) -> None:

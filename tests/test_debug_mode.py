@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 
 import pytest
 
 from cfgcore.config import debuglog
-from cfgcore.config.manager import ConfigurationManager, default_config_dir
+from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.atomicio import atomic_write_text
+from tests.conftest import copy_bundled_config
 
-DEFAULTS = default_config_dir()
 PASSWORD = "hunter2-s3cret-value"
 
 
 @pytest.fixture
 def manager(tmp_path):
-    d = tmp_path / "config"
-    d.mkdir()
-    for name in os.listdir(DEFAULTS):
-        shutil.copy(os.path.join(DEFAULTS, name), d / name)
+    d = copy_bundled_config(tmp_path / "config")
     m = ConfigurationManager(d, environ={"REPORTING_DB_PASSWORD": PASSWORD})
     m.load_environment_config("staging")
     yield m
