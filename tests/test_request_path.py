@@ -20,7 +20,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.writer import BackgroundWriter
-from tests.conftest import IMPLS
+from tests.conftest import IMPLS, IN_CI
 
 RULE = {"all": [{"attr": "seg", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
 SNAPSHOT = {
@@ -82,6 +82,94 @@ def test_lazily_bound_context_answers_as_the_dict_in_any_check_order(ctx, order)
         assert engine.evaluate_all(engine.context(ctx)) == engine.evaluate_all(ctx)
         results.append(by_dict)
     assert all(r == results[0] for r in results)
+
+
+class _Key(str):
+    """A str subclass: looked up by its exact value, never by its own hash or eq."""
+
+    def __hash__(self):
+        raise RuntimeError("a flag key's own __hash__ must not be called")
+
+
+def _fresh(text: str) -> str:
+    """An equal str that is a different object (not the interned literal)."""
+    return "".join(list(text))  # flag keys are longer than one character: a new object
+
+
+# Flag keys, unknown keys and many distinct strings, so the compiled snapshot's key cache
+# (64 slots by hash) is hit, missed, collided and evicted in one sequence.
+lookup_keys = st.one_of(
+    st.sampled_from(sorted(SNAPSHOT["flags"])),
+    st.sampled_from(sorted(SNAPSHOT["flags"])).map(_fresh),
+    st.sampled_from(sorted(SNAPSHOT["flags"])).map(_Key),
+    st.text(max_size=6),
+    st.integers(0, 200).map(lambda i: f"k{i}"),
+    st.sampled_from([None, 3, b"plain", ("plain",)]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=st.lists(lookup_keys, min_size=1, max_size=300))
+def test_flag_keys_answer_the_same_through_the_key_cache(keys):
+    """The compiled snapshot remembers recent keys by identity; whatever the sequence
+    (equal strings that are other objects, str subclasses, unknown keys, more distinct
+    keys than it has slots), each answer is the reference evaluator's."""
+    ctx = {"seg": "premium", "region": "EU", "user_id": "u1"}
+    engines = list(ENGINES.values())
+    for key in keys:
+        got = [(e.is_enabled(key, ctx), e.variant(key, ctx), e.value(key, ctx)) for e in engines]
+        assert all(g == got[0] for g in got), key
+
+
+def test_the_key_cache_is_per_snapshot_and_releases_its_keys(make):
+    import sys
+
+    engine = make(SNAPSHOT)
+    key = _fresh("rule")
+    ctx = {"seg": "premium", "region": "EU"}
+    refs = sys.getrefcount(key)
+    snap = engine.snapshot()
+    assert snap.is_enabled(key, ctx) is True
+    assert snap.is_enabled(key, ctx) is True
+    held = sys.getrefcount(key) - refs  # 1 on the compiled evaluator (its cache), else 0
+    assert held in (0, 1)
+    # The same key object on a new snapshot answers from the new tables.
+    engine.swap({"flags": {**SNAPSHOT["flags"], "rule": {"default": "off"}}})
+    assert engine.is_enabled(key, ctx) is False
+    assert snap.is_enabled(key, ctx) is True  # the pinned one still answers from its own
+    del snap
+    engine.swap(SNAPSHOT)
+    gc.collect()
+    # Retired snapshots give their cached keys back: nothing is kept alive.
+    assert sys.getrefcount(key) - refs <= held
+    del engine
+    gc.collect()
+    assert sys.getrefcount(key) == refs
+
+
+def test_engine_methods_are_plain_method_descriptors_of_the_engine_class():
+    """The compiled Engine owns C method descriptors of its own type, so CPython's
+    specialised call path serves ``engine.is_enabled(...)``; a subclass and a wrong
+    receiver still behave as for any method."""
+    from cfgcore.engine import Engine
+
+    if Engine._impl.IMPLEMENTATION != "c":
+        if IN_CI:
+            pytest.fail("the compiled extension cfgcore._eval is not built (CI=true)")
+        pytest.skip("the compiled extension cfgcore._eval is not built here")
+    for name in ("is_enabled", "variant", "value", "evaluate", "evaluate_all", "context"):
+        descriptor = Engine.__dict__[name]
+        assert type(descriptor).__name__ == "method_descriptor", name
+        assert descriptor.__objclass__ is Engine, name
+
+    class Mine(Engine):
+        pass
+
+    engine = Mine.from_snapshot(SNAPSHOT)
+    assert engine.is_enabled("rule", {"seg": "premium", "region": "UK"}) is True
+    assert engine.variant("split", engine.context({"user_id": "u1"})) in {"a", "b", "c"}
+    with pytest.raises(TypeError):
+        Engine.is_enabled(object(), "rule", {})
 
 
 def test_context_is_a_copy_and_rebinds_after_a_swap(make):
@@ -221,8 +309,11 @@ def test_seed_records_first_exposures_itself_with_the_loggers_rules(seed):
     assert "u1" in seen[hash("u1") & (DEDUP_SHARDS - 1)]
     assert api.get_ab_test_variant("exp", {"user_id": "u1"}) == v1 and len(records) == 1
     assert api.get_ab_test_variant("exp", engine.context({"user_id": "u1"})) == v1
-    v2 = api.get_ab_test_variant("exp", {"user_id": 42})  # an exact int id
-    assert records[-1] == ("exp", v2, 42, 7.5) and len(records) == 2
+    # An exact int id, in another shard than "u1" (str hashes vary per process: a fixed
+    # id would share u1's one-user shard in one run of 64 and clear it).
+    n = 42 if hash("u1") & (DEDUP_SHARDS - 1) != 42 else 43
+    v2 = api.get_ab_test_variant("exp", {"user_id": n})
+    assert records[-1] == ("exp", v2, n, 7.5) and len(records) == 2
     # Ids the fast path does not own go to expose, which applies the logger's rules.
     for ctx in ({"user_id": True}, {"user_id": StrKey("s")}, {"user_id": 1.5},
                 {"targeting_key": "t1"}, {}):  # fmt: skip
@@ -230,13 +321,13 @@ def test_seed_records_first_exposures_itself_with_the_loggers_rules(seed):
     assert [c[2] for c in calls] == [{"user_id": True}, {"user_id": StrKey("s")},
                                      {"user_id": 1.5}, {"targeting_key": "t1"}, {}]  # fmt: skip
     assert len(records) == 2
-    # 42 + 64 shares 42's shard, which holds one user: it is cleared, as log() does, and
-    # 42 is logged again afterwards; the other shards keep their users.
-    api.get_ab_test_variant("exp", {"user_id": 42 + DEDUP_SHARDS})
-    assert seen[42] == {42 + DEDUP_SHARDS} and _members(seen) == {"u1", 42 + DEDUP_SHARDS}
-    api.get_ab_test_variant("exp", {"user_id": 42})
+    # n + 64 shares n's shard, which holds one user: it is cleared, as log() does, and
+    # n is logged again afterwards; the other shards keep their users.
+    api.get_ab_test_variant("exp", {"user_id": n + DEDUP_SHARDS})
+    assert seen[n] == {n + DEDUP_SHARDS} and _members(seen) == {"u1", n + DEDUP_SHARDS}
+    api.get_ab_test_variant("exp", {"user_id": n})
     api.get_ab_test_variant("exp", {"user_id": "u1"})
-    assert [r[2] for r in records] == ["u1", 42, 42 + DEDUP_SHARDS, 42]
+    assert [r[2] for r in records] == ["u1", n, n + DEDUP_SHARDS, n]
 
 
 def test_seed_exposure_failures_never_reach_the_request(seed):
