@@ -171,3 +171,6 @@ class SeedAPI:
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
         """The variant of A/B test ``test_name`` for this user, or None; the first one
         per user goes to ``expose``."""
+
+def _own_methods(cls: type, names: tuple[str, ...]) -> None:
+    """Give ``cls`` (a Python subclass of EngineCore) C method descriptors of its own."""

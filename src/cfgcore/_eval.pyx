@@ -69,6 +69,16 @@ cdef extern from "Python.h":
     PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
     PyObject* PyErr_Occurred()
     void PyErr_Clear()
+    # str.__hash__ of an exact str: cannot fail, cached in the object after the first call
+    Py_hash_t _str_hash "PyObject_Hash"(object) noexcept
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+    long _small_int "PyLong_AsLong"(PyObject*) noexcept  # an id from the tables: cannot fail
+    ctypedef struct PyMethodDef:
+        pass
+    ctypedef struct PyMethodDescrObject:
+        PyMethodDef* d_method
+    object PyDescr_NewMethod(object, PyMethodDef*)
 
 
 cdef enum:
@@ -79,6 +89,7 @@ cdef enum:
     K_LAZY = -1
     SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
     ENUM_CACHE = 64  # Enum members remembered by SeedAPI (a power of two)
+    KEY_CACHE = 64  # flag keys a snapshot remembers by identity (a power of two)
     ALL_BATCH = 32  # evaluate_all: counter cells gathered before they are added
 
 # Every layout constant as the extension was compiled with it: tests/test_core_layout.py
@@ -118,6 +129,18 @@ LAYOUT = dict(
 OPCODES = {name: value for name, value in LAYOUT.items() if name.startswith("OP_")}
 
 cdef int MAX_REGEX_INPUT = _C.MAX_REGEX_INPUT
+
+# The flag-key cache (CompiledSnapshot._lookup) reads a slot's key and index as a pair,
+# which only the GIL keeps consistent; a free-threaded build goes to the dict every time.
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define CFGCORE_KEY_CACHE 0
+    #else
+    #define CFGCORE_KEY_CACHE 1
+    #endif
+    """
+    bint CFGCORE_KEY_CACHE
 
 # The wall clock (what time.time() reads) without a Python call, for schedules.
 cdef extern from *:
@@ -508,15 +531,13 @@ cdef char* _bool_array(list items) except? NULL:
     return out
 
 
-@cython.final
-@cython.no_gc  # refers only to a snapshot, which refers to no binding: no cycle possible
-@cython.freelist(32)  # one per request: reuse the memory instead of allocating it
 # A Binding references only its snapshot, which never references a Binding or a
 # Context: it cannot be part of a reference cycle, so it is not tracked by the cyclic
 # GC (one is made per request and would otherwise count toward every collection), and
 # freed ones are reused.
+@cython.final
 @cython.no_gc
-@cython.freelist(16)
+@cython.freelist(32)  # one per request: reuse the memory instead of allocating it
 cdef class Binding:
     """A context's attributes bound to one snapshot's slots (owned C array)."""
 
@@ -690,7 +711,12 @@ cdef class Counters:
         return evaluations, errors
 
 
+# binding(False) on the classes whose methods sit on the request path: their methods are
+# C method descriptors (METH_FASTCALL), which CPython 3.11+ calls through a specialised
+# instruction, instead of Cython function objects, which take the generic call path
+# (about 5 ns of a 30-40 ns check here). See also _own_methods for Engine.
 @cython.final
+@cython.binding(False)
 cdef class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
 
@@ -743,6 +769,11 @@ cdef class CompiledSnapshot:
     cdef uint64_t* cells
     cdef uint64_t* errs
     cdef public bint counting
+    # The last flag keys looked up, by identity (see _lookup): strong references to
+    # exact str keys (NULL: empty) and their flag index (-1: not a flag), in slots by
+    # the key's hash. Zeroed with the object.
+    cdef PyObject* kc_key[KEY_CACHE]
+    cdef int kc_fi[KEY_CACHE]
     cdef object __weakref__
 
     def __cinit__(self, tables, long long version=0, clock=None):
@@ -820,6 +851,10 @@ cdef class CompiledSnapshot:
         free(self.empty)
         free(self.salt_h)
         free(self._varying)
+        cdef Py_ssize_t i
+        for i in range(KEY_CACHE):
+            Py_XDECREF(self.kc_key[i])
+            self.kc_key[i] = NULL
 
     @property
     def keys(self):
@@ -921,6 +956,54 @@ cdef class CompiledSnapshot:
         sv.kind = K_OTHER
         return 0
 
+    cdef inline bint _bind_fast(self, SlotVal* sv, Py_ssize_t slot, object v) noexcept:
+        """_bind_slot for the values whose binding runs no Python code and cannot fail:
+        None, True/False, an exact float, an exact ASCII str in a slot that is neither
+        case-folded nor parsed as a semver. False (nothing written): use _bind_slot."""
+        cdef PyObject* found
+        cdef double d
+        cdef dict ids
+        if PyUnicode_CheckExact(v):
+            if not PyUnicode_IS_COMPACT_ASCII(v) or self.ci_slots[slot] or self.semver_slots[slot]:
+                return False
+            memset(sv, 0, sizeof(SlotVal))
+            sv.kind = K_STR
+            sv.s = sv.bs = <const char*>PyUnicode_DATA(v)  # ASCII: its UTF-8 as stored
+            sv.slen = sv.bslen = PyUnicode_GET_LENGTH(v)
+            Py_INCREF(v)
+            sv.text = <PyObject*>v
+            ids = self._str_ids
+        elif v is None:
+            memset(sv, 0, sizeof(SlotVal))
+            sv.id = -1
+            sv.ci_id = -1
+            return True
+        elif v is True or v is False:
+            memset(sv, 0, sizeof(SlotVal))
+            sv.kind = K_BOOL
+            ids = self._bool_ids
+        elif PyFloat_CheckExact(v):
+            d = PyFloat_AS_DOUBLE(v)
+            memset(sv, 0, sizeof(SlotVal))
+            if isnan(d):
+                sv.kind = K_OTHER
+                sv.id = -1
+                sv.ci_id = -1
+                return True
+            sv.kind = K_NUM
+            sv.num = d
+            ids = self._num_ids
+        else:
+            return False
+        sv.id = -1
+        sv.ci_id = -1
+        if self.id_slots[slot]:
+            # exact str, bool or float keys: hashing and comparing run no user code
+            found = _dict_get_or_null(ids, v)
+            if found != NULL:
+                sv.id = <int32_t>_small_int(found)
+        return True
+
     cdef inline object _get_attr(self, object attrs, Py_ssize_t slot):
         cdef PyObject* found
         name = self._slot_names[slot]
@@ -941,6 +1024,8 @@ cdef class CompiledSnapshot:
         for i in range(count):
             s = slots[i] if slots != NULL else i
             v = self._get_attr(attrs, s)
+            if self._bind_fast(&vals[s], s, v):
+                continue
             try:
                 self._bind_slot(&vals[s], s, v)
             except Exception:  # e.g. casefold() or a semver parse on a str subclass
@@ -974,7 +1059,8 @@ cdef class CompiledSnapshot:
         # Python code and let another thread in). The first writer wins.
         cdef SlotVal tmp
         v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
-        self._bind_safe(&tmp, s, v)
+        if not self._bind_fast(&tmp, s, v):
+            self._bind_safe(&tmp, s, v)
         if bd.vals[s].kind == K_LAZY:
             bd.vals[s] = tmp
         else:
@@ -1026,18 +1112,49 @@ cdef class CompiledSnapshot:
         return bd
 
     cdef inline int _lookup(self, object key):
+        """Flag index of ``key`` (-1: not a flag). Never raises.
+
+        Callers pass the same key objects over and over (literals, constants, Enum
+        values), so the last 64 exact-str keys are remembered by identity: a hit is a
+        hash read and a pointer compare instead of a dict lookup. A cached key is held
+        by a strong reference, so its address cannot be reused by another string while
+        it is cached; the snapshot never changes, so an index cached for it stays right.
+        """
         cdef PyObject* found
-        if not PyUnicode_CheckExact(key):
-            # Only strings name flags; a str subclass by its exact value (its __hash__
-            # and __eq__ are never called), anything else is not found.
-            if not PyUnicode_Check(key):
-                return -1
-            try:
-                key = str.__str__(key)
-            except Exception:
-                return -1
-        # An exact str hashes and compares without user code: the lookup cannot raise.
-        # (PyDict_GetItem would also save and restore the error state on every call.)
+        cdef PyObject* old
+        cdef Py_hash_t h
+        cdef Py_ssize_t slot
+        cdef int fi
+        if PyUnicode_CheckExact(key):
+            if CFGCORE_KEY_CACHE:
+                h = _str_hash(key)  # cached in the str after its first hash: no hashing
+                slot = h & (KEY_CACHE - 1)
+                if self.kc_key[slot] == <PyObject*>key:
+                    return self.kc_fi[slot]
+            # An exact str hashes and compares without user code: the lookup cannot raise.
+            # (PyDict_GetItem would also save and restore the error state on every call.)
+            found = PyDict_GetItemWithError(self._index, key)
+            if found == NULL:
+                PyErr_Clear()
+                fi = -1
+            else:
+                fi = <int>(<object>found)
+            if CFGCORE_KEY_CACHE:
+                old = self.kc_key[slot]
+                Py_INCREF(key)
+                self.kc_key[slot] = <PyObject*>key
+                self.kc_fi[slot] = fi
+                Py_XDECREF(old)  # a str: its deallocation runs no Python code
+            return fi
+        # Only strings name flags; a str subclass by its exact value (its __hash__ and
+        # __eq__ are never called; not cached: its exact copy is a new object each
+        # call), anything else is not found.
+        if not PyUnicode_Check(key):
+            return -1
+        try:
+            key = str.__str__(key)
+        except Exception:
+            return -1
         found = PyDict_GetItemWithError(self._index, key)
         if found == NULL:
             PyErr_Clear()
@@ -1638,6 +1755,7 @@ cdef CompiledSnapshot _EMPTY_TABLES_SNAPSHOT():
     return CompiledSnapshot(_C.compile_snapshot(Snapshot()))
 
 
+@cython.binding(False)
 cdef class EngineCore:
     """Holds the live compiled snapshot; every read goes through one reference.
 
@@ -1752,6 +1870,7 @@ cdef class EngineCore:
 
 
 @cython.final
+@cython.binding(False)
 cdef class SeedAPI:
     """The seed API's two per-request calls, for one engine, without a Python frame.
 
@@ -1899,3 +2018,29 @@ cdef class SeedAPI:
             self._append((test, v, uid, ts))
         except Exception:  # a failing clock or writer must never break the request
             pass
+
+
+_METHOD_DESCRIPTOR = type(str.join)
+
+
+def _own_methods(cls, names):
+    """Give ``cls``, a Python subclass of EngineCore, C method descriptors of its own.
+
+    CPython's specialised call of a C method checks that the receiver's type is exactly
+    the descriptor's type, so EngineCore's descriptors would fall back to the generic
+    call path for every ``engine.is_enabled(...)`` on a :class:`cfgcore.Engine`. The
+    copies run the same C functions; a further subclass of ``cls`` still works, on the
+    generic path.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, EngineCore)):
+        raise TypeError(f"{cls!r} is not a subclass of EngineCore")
+    for name in names:
+        for klass in cls.__mro__:  # a Python override between cls and EngineCore wins
+            if klass is EngineCore:
+                break
+            if name in klass.__dict__:
+                raise TypeError(f"{klass.__qualname__}.{name} overrides EngineCore.{name}")
+        d = EngineCore.__dict__[name]
+        if type(d) is not _METHOD_DESCRIPTOR:
+            raise TypeError(f"EngineCore.{name} is not a C method descriptor")
+        setattr(cls, name, PyDescr_NewMethod(cls, (<PyMethodDescrObject*><PyObject*>d).d_method))

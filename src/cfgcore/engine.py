@@ -296,3 +296,12 @@ class Engine(_EngineAPI, EngineCore):
     """
 
     _impl = _live
+
+
+# The compiled evaluator's per-request methods, as C method descriptors of Engine itself:
+# CPython then calls engine.is_enabled(...) through its specialised path (see
+# cfgcore._eval._own_methods). The reference evaluator's methods are Python functions.
+if hasattr(_live, "_own_methods"):
+    _live._own_methods(
+        Engine, ("is_enabled", "variant", "value", "evaluate", "evaluate_all", "context")
+    )
