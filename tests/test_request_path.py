@@ -490,6 +490,33 @@ def test_append_never_waits_for_a_slow_writer():
     assert w.done == 501 and elapsed < 5  # completed while the writer was blocked
 
 
+def test_an_idle_writer_backs_off_and_still_delivers_and_stops_on_close():
+    """An idle writer's poll interval doubles up to IDLE_INTERVAL (fewer wake-ups than
+    one per POLL_INTERVAL); a record appended while it sleeps is still delivered without
+    a flush, flush() wakes it, and close() stops its thread."""
+    from cfgcore.experiments import writer as writer_mod
+
+    got: list = []
+    w = BackgroundWriter(got.extend, name="idle")
+    w.start()
+    time.sleep(1.2)
+    # A fixed 20 ms poll would have woken ~60 times; backing off, 4 polls reach the
+    # cap and the rest are 250 ms apart. A slow machine only sleeps longer (fewer polls).
+    fixed = 1.2 / writer_mod.POLL_INTERVAL
+    assert 1 <= w.polls <= fixed / 3
+    w.append("late")
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert got == ["late"]  # delivered by the writer thread alone
+    w.append("flushed")
+    assert w.flush(10) and got == ["late", "flushed"]
+    thread = w._thread
+    assert w.close(10) and thread is not None
+    thread.join(10)
+    assert not thread.is_alive()
+
+
 def test_exposure_logger_close_writes_what_is_pending(tmp_path):
     sink = MemorySink()
     logger = ExposureLogger([sink], queue_size=100_000)

@@ -7,6 +7,11 @@ batches. That sleep releases the GIL, so a request thread waiting for it gets it
 one small batch instead of after the interpreter's switch interval (5 ms): writing a
 backlog never stalls a request by more than one batch's work.
 
+Polling costs an idle process wake-ups, so the poll interval doubles while there is
+nothing to write, from ``POLL_INTERVAL`` (20 ms) to ``IDLE_INTERVAL`` (250 ms: a
+record appended to an idle writer waits at most that long), and drops back to 20 ms
+once records come. :meth:`flush` and :meth:`close` wake the writer at once.
+
 A bounded backlog: when ``max_pending`` records wait, new ones are dropped and counted
 (``dropped``), never silently. :meth:`flush` and :meth:`close` wait until every record
 appended before them was delivered (or its delivery failed).
@@ -28,8 +33,10 @@ from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 
 log = logging.getLogger("cfgcore.experiments")
 
-#: How long the writer sleeps when there is nothing to write (seconds).
+#: How long the writer sleeps when there is nothing to write (seconds), right after a
+#: batch; each empty poll doubles it, up to IDLE_INTERVAL.
 POLL_INTERVAL = 0.02
+IDLE_INTERVAL = 0.25
 
 
 class BackgroundWriter:
@@ -61,6 +68,8 @@ class BackgroundWriter:
         self._restart = False  # set in a forked child whose parent ran this writer
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
+        self._wake = threading.Event()  # flush() and close(): stop sleeping, poll now
+        self.polls = 0  # the writer thread's empty polls (how often an idle writer wakes)
         self.closed = False
         _WRITERS.add(self)
         # Metrics harvest `dropped` when collected (the request path only adds to it).
@@ -95,13 +104,21 @@ class BackgroundWriter:
                 self._thread = t
 
     def _run(self) -> None:
+        wait = POLL_INTERVAL
+        wake = self._wake
         while True:
-            if not self._write_some():
-                if self.closed and not self._pending:
-                    return
-                time.sleep(POLL_INTERVAL)
-            else:
+            # Cleared before looking, so a wake-up set after this point ends the wait
+            # below at once; one set before it is answered by this very poll.
+            wake.clear()
+            if self._write_some():
+                wait = POLL_INTERVAL
                 time.sleep(0)  # let a waiting request thread have the GIL
+                continue
+            if self.closed and not self._pending:
+                return
+            self.polls += 1
+            wake.wait(wait)
+            wait = min(wait * 2, IDLE_INTERVAL)
 
     def _write_some(self) -> int:
         """Deliver one batch; the number of records taken (0: nothing pending)."""
@@ -132,6 +149,7 @@ class BackgroundWriter:
         """
         target = self.appended
         deadline = time.monotonic() + timeout
+        self._wake.set()  # an idle writer may be sleeping for up to IDLE_INTERVAL
         while self.done < target:
             thread = self._thread
             if thread is None or not thread.is_alive():
@@ -149,7 +167,8 @@ class BackgroundWriter:
         ok = self.flush(timeout)
         thread = self._thread
         if thread is not None:
-            thread.join(max(0.0, min(timeout, POLL_INTERVAL * 10)))
+            self._wake.set()  # it sees `closed` and an empty backlog on its next poll
+            thread.join(max(0.0, min(timeout, 1.0)))
         instruments.harvest_dropped(self)
         return ok
 
@@ -162,8 +181,9 @@ class BackgroundWriter:
         self._pending = collections.deque()
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
+        self._wake = threading.Event()
         self._thread = None
-        self.appended = self.done = 0
+        self.appended = self.done = self.polls = 0
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
