@@ -44,6 +44,25 @@ def test_split_ranges_are_consecutive_and_rounded(make, impl):
 
 
 @pytest.mark.parametrize(
+    ("weights", "at_1004", "at_1005"),
+    [({"a": 1.005, "b": 0, "c": 98.995}, "a", "c"),  # three variants (unrolled in C)
+     ({"a": 0, "b": 1.005, "c": 0, "d": 98.995}, "b", "d"),  # four (the loop)
+     ({"a": 0, "b": 1.005, "c": 0, "d": 0, "e": 98.995}, "b", "e"),
+     ({"a": 0, "b": 100}, "b", "b")],
+)  # fmt: skip
+def test_split_boundaries_skip_zero_weight_variants(make, weights, at_1004, at_1005):
+    """Buckets 1004 and 1005 sit on each side of a threshold at 1005 (1.005%): a
+    zero-weight variant there is never served, whatever the number of variants."""
+    variants = {name: name for name in weights}
+    engine = make(
+        {"flags": {"f": {"variants": variants, "default": next(iter(weights)),
+                         "rules": [{"split": weights}]}}}
+    )  # fmt: skip
+    assert engine.variant("f", {"user_id": U1004}) == at_1004
+    assert engine.variant("f", {"user_id": U1005}) == at_1005
+
+
+@pytest.mark.parametrize(
     ("op", "below", "equal", "above"),
     [("lt", True, False, False), ("le", True, True, False),
      ("gt", False, False, True), ("ge", False, True, True)],
