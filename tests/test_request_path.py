@@ -142,6 +142,11 @@ def test_the_key_cache_is_per_snapshot_and_releases_its_keys(make):
     gc.collect()
     # Retired snapshots give their cached keys back: nothing is kept alive.
     assert sys.getrefcount(key) - refs <= held
+    # A key that names no flag (untrusted input, of any size) is never kept.
+    unknown = _fresh("no-such-flag" * 1000)
+    unknown_refs = sys.getrefcount(unknown)
+    assert engine.is_enabled(unknown, ctx) is False and engine.variant(unknown) is None
+    assert sys.getrefcount(unknown) == unknown_refs
     del engine
     gc.collect()
     assert sys.getrefcount(key) == refs

@@ -770,8 +770,8 @@ cdef class CompiledSnapshot:
     cdef uint64_t* errs
     cdef public bint counting
     # The last flag keys looked up, by identity (see _lookup): strong references to
-    # exact str keys (NULL: empty) and their flag index (-1: not a flag), in slots by
-    # the key's hash. Zeroed with the object.
+    # exact str keys of flags (NULL: empty) and their flag index, in slots by the key's
+    # hash. Zeroed with the object.
     cdef PyObject* kc_key[KEY_CACHE]
     cdef int kc_fi[KEY_CACHE]
     cdef object __weakref__
@@ -868,28 +868,26 @@ cdef class CompiledSnapshot:
 
     # -- binding (Python objects allowed: once per request) ------------------------------
     cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
-        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value."""
+        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value.
+
+        Callers try :meth:`_bind_fast` first (no exception frame); this binds the rest:
+        subclasses of str/int/float (by their exact value), ints, and strs that are not
+        ASCII or sit in a case-folded or semver slot. Constant ids are looked up only
+        for slots that eq/ne/in/not_in compare: a slot read only for bucketing or
+        prefixes never needs one.
+        """
         cdef PyObject* found
         cdef Py_ssize_t n
         cdef const char* p
         cdef double d
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or v is None
+                or PyFloat_CheckExact(v) or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
+            if self._bind_fast(sv, slot, v):
+                return 0
         memset(sv, 0, sizeof(SlotVal))
         sv.id = -1
         sv.ci_id = -1
-        if v is None:
-            return 0
-        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v)
-                or v is True or v is False):
-            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
-        # Constant ids are looked up only for slots that eq/ne/in/not_in compare: a
-        # slot read only for bucketing or prefixes never needs one.
-        if v is True or v is False:
-            sv.kind = K_BOOL
-            if self.id_slots[slot]:
-                found = PyDict_GetItemWithError(self._bool_ids, v)
-                if found != NULL:
-                    sv.id = <int32_t>(<object>found)
-            return 0
         if PyUnicode_Check(v):
             try:
                 p = PyUnicode_AsUTF8AndSize(v, &n)
@@ -903,9 +901,7 @@ cdef class CompiledSnapshot:
             sv.bslen = n
             Py_INCREF(v)
             sv.text = <PyObject*>v
-            if self.id_slots[slot]:
-                # a failing __hash__ (str subclass) propagates: _bind_into marks the value
-                # unusable, as the reference evaluator does
+            if self.id_slots[slot]:  # an exact str here: its hash runs no user code
                 found = PyDict_GetItemWithError(self._str_ids, v)
                 if found != NULL:
                     sv.id = <int32_t>(<object>found)
@@ -941,19 +937,7 @@ cdef class CompiledSnapshot:
                 Py_INCREF(b)
                 sv.bucket = <PyObject*>b
             return 0
-        if PyFloat_Check(v):
-            d = PyFloat_AS_DOUBLE(v)
-            if isnan(d):
-                sv.kind = K_OTHER
-                return 0
-            sv.kind = K_NUM
-            sv.num = d
-            if self.id_slots[slot]:
-                found = PyDict_GetItemWithError(self._num_ids, v)
-                if found != NULL:
-                    sv.id = <int32_t>(<object>found)
-            return 0
-        sv.kind = K_OTHER
+        sv.kind = K_OTHER  # None, bools and floats were _bind_fast's
         return 0
 
     cdef inline bint _bind_fast(self, SlotVal* sv, Py_ssize_t slot, object v) noexcept:
@@ -1115,15 +1099,16 @@ cdef class CompiledSnapshot:
         """Flag index of ``key`` (-1: not a flag). Never raises.
 
         Callers pass the same key objects over and over (literals, constants, Enum
-        values), so the last 64 exact-str keys are remembered by identity: a hit is a
-        hash read and a pointer compare instead of a dict lookup. A cached key is held
-        by a strong reference, so its address cannot be reused by another string while
-        it is cached; the snapshot never changes, so an index cached for it stays right.
+        values), so the last 64 exact-str flag keys found are remembered by identity: a
+        hit is a hash read and a pointer compare instead of a dict lookup. A cached key
+        is held by a strong reference, so its address cannot be reused by another string
+        while it is cached; the snapshot never changes, so an index cached for it stays
+        right. Keys that name no flag are not cached.
         """
         cdef PyObject* found
         cdef PyObject* old
         cdef Py_hash_t h
-        cdef Py_ssize_t slot
+        cdef Py_ssize_t slot = 0
         cdef int fi
         if PyUnicode_CheckExact(key):
             if CFGCORE_KEY_CACHE:
@@ -1135,10 +1120,11 @@ cdef class CompiledSnapshot:
             # (PyDict_GetItem would also save and restore the error state on every call.)
             found = PyDict_GetItemWithError(self._index, key)
             if found == NULL:
+                # Not a flag: not cached, so a key from untrusted input (of any size)
+                # is never kept alive by the snapshot.
                 PyErr_Clear()
-                fi = -1
-            else:
-                fi = <int>(<object>found)
+                return -1
+            fi = <int>(<object>found)
             if CFGCORE_KEY_CACHE:
                 old = self.kc_key[slot]
                 Py_INCREF(key)
