@@ -5,6 +5,7 @@ writers (nothing lost on flush/close, drops counted, the request thread never wa
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import time
 import weakref
@@ -432,6 +433,108 @@ def test_manager_serves_the_seed_calls_and_logs_each_user_once(tmp_path):
     del m
     gc.collect()
     assert ref() is None  # the SeedAPI does not keep its manager alive
+
+
+class _Hostile(dict):
+    """A mapping whose reads raise: record_metric must file the event under no user."""
+
+    def get(self, key, default=None):
+        raise RuntimeError("no reading me")
+
+
+class _BadId:
+    def __str__(self):
+        raise RuntimeError("no str for me")
+
+
+# (test name, value, keyword arguments) of record_metric calls: every way of naming the
+# user, bad contexts and ids, unknown tests, a given variant, a value that is not a float.
+METRIC_CALLS = [
+    ("exp", 1.0, {"user_context": {"user_id": "u1"}}),
+    ("exp", 2.5, {"user_context": {"user_id": 7}}),
+    ("exp", 1.0, {"user_context": {"targeting_key": "t9"}}),
+    ("exp", 1.0, {"user_context": {"user_id": None, "targeting_key": "t9"}}),
+    ("exp", 1.0, {"user_id": "u3"}),
+    ("exp", 3, {"user_context": {"user_id": "u4"}}),  # an int value: through record()
+    ("exp", 1.0, {"user_context": {"user_id": "u5"}, "variant": "treatment"}),
+    ("exp", 1.0, {"user_context": {"user_id": _BadId()}}),
+    ("exp", 1.0, {"user_context": _Hostile(user_id="u6")}),
+    ("exp", 1.0, {"user_context": ["not", "a", "mapping"]}),
+    ("exp", 1.0, {}),
+    (StrKey("exp"), 1.0, {"user_context": {"user_id": "u7"}}),
+    ("nope", 1.0, {"user_context": {"user_id": "u1"}}),
+    ("nope", 1.0, {"user_context": {"user_id": "u1"}, "variant": "control"}),
+    (["unhashable"], 1.0, {"user_context": {"user_id": "u1"}}),
+]
+
+
+def _metric_events(m, record_metric, bind):
+    events: list = []
+    m.metrics.flush()
+    before = m.metrics.events
+    answers = []
+    for test, value, kwargs in METRIC_CALLS:
+        kwargs = dict(kwargs)
+        if bind and type(kwargs.get("user_context")) is dict:
+            kwargs["user_context"] = m.engine.context(kwargs["user_context"])
+        answers.append(record_metric(test, "ctr", value, **kwargs))
+    m.metrics.flush()
+    with open(m.metrics.path, encoding="utf-8") as f:  # JSON lines, the time last
+        for line in f:
+            events.append(tuple(json.loads(line).values())[:-1])
+    return answers, events, m.metrics.events - before
+
+
+@pytest.mark.parametrize("bind", [False, True], ids=["dict", "context"])
+def test_record_metric_by_the_seed_api_is_the_reference_on_both_evaluators(tmp_path, impl, bind):
+    """The manager serves record_metric through its evaluator's SeedAPI; each call
+    answers and files the same events as the reference body (the method's own code)."""
+    from cfgcore.engine import engine_class
+
+    def manager(name):
+        engine = engine_class(impl).from_snapshot({"flags": {}})
+        m = DynamicConfigurationManager(state_dir=tmp_path / name, engine=engine)
+        assert m.create_ab_test(_ab())
+        return m
+
+    fast, ref = manager("fast"), manager("ref")
+    try:
+        assert fast.record_metric.__self__ is fast._api  # the SeedAPI's, not the method's
+        got = _metric_events(fast, fast.record_metric, bind)
+        reference = DynamicConfigurationManager.record_metric.__get__(ref)  # the method's body
+        want = _metric_events(ref, reference, bind)
+        assert got == want
+        answers, events, n = got
+        # A bad id, an unreadable or no mapping and no user: not in the test (no bucket).
+        assert answers == [True] * 7 + [False] * 4 + [True] + [False] * 3
+        assert n == 8 and len(events) == 8 and {e[0] for e in events} == {"exp"}
+        users = [e[2] for e in events]  # test, variant, user, metric, value
+        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7"]
+    finally:
+        fast.close()
+        ref.close()
+
+
+def test_record_metric_keeps_an_override_of_itself_or_of_the_variant_lookup(tmp_path):
+    class Variant(DynamicConfigurationManager):
+        def get_ab_test_variant(self, test_name, user_context=None):
+            return "control"
+
+    class Record(DynamicConfigurationManager):
+        def record_metric(self, *args, **kwargs):
+            return "mine"
+
+    m = Variant(state_dir=tmp_path / "v", persist=False)
+    r = Record(state_dir=tmp_path / "r", persist=False)
+    try:
+        assert m.create_ab_test(_ab())
+        assert m.record_metric("exp", "ctr", 1.0, user_context={"user_id": "u1"}) is True
+        m.metrics.flush()
+        assert m.metrics.summary("exp", "control", "ctr").n == 1  # the override's variant
+        assert r.record_metric("exp", "ctr") == "mine"
+    finally:
+        m.close()
+        r.close()
 
 
 def test_a_subclass_override_of_a_seed_method_is_kept(tmp_path):

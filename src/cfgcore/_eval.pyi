@@ -166,6 +166,26 @@ class SeedAPI:
         shard_limit: int = 15_625,
     ) -> None:
         """Record first exposures here (``append``), ``shard_limit`` users per dedup shard."""
+    metas: dict[str, Any]
+    def metrics_to(
+        self,
+        queue: Callable[[Any], Any] | None,
+        record: Callable[..., Any],
+        counted: Callable[[], Any] | None = None,
+    ) -> None:
+        """Serve ``record_metric``: the metric queue, the store's record(), the
+        guardrails' counter (a weak method)."""
+    def record_metric(
+        self,
+        test_name: Any,
+        metric: str,
+        value: Any = 1.0,
+        *,
+        user_context: ContextArg = None,
+        user_id: Any = None,
+        variant: Any = None,
+    ) -> bool:
+        """``DynamicConfigurationManager.record_metric`` without a Python frame."""
     def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:

@@ -47,6 +47,7 @@ from sys import intern as _intern
 from cfgcore import compiler as _C
 from cfgcore.details import (
     ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text,
+    metric_user_id,
 )
 
 IMPLEMENTATION = "c"
@@ -1869,6 +1870,46 @@ cdef class EngineCore:
         return self._snap.evaluate_all(ctx)
 
 
+cdef inline object _exact_name(object name):
+    """details.exact_name: an exact str, a str subclass by its value, else None."""
+    if PyUnicode_CheckExact(name):
+        return name
+    if not PyUnicode_Check(name):
+        return None
+    try:
+        return str.__str__(name)
+    except Exception:
+        return None
+
+
+cdef object _metric_user_id(object ctx):
+    """details.metric_user_id, reading a dict or a bound Context in C."""
+    cdef PyObject* found
+    cdef dict attrs
+    if type(ctx) is dict:
+        attrs = <dict>ctx
+    elif type(ctx) is Context:
+        attrs = (<Context>ctx).attrs
+    else:
+        return metric_user_id(ctx)
+    found = _dict_get_or_null(attrs, "user_id")
+    if found == NULL or <object>found is None:
+        if found == NULL and PyErr_Occurred() != NULL:
+            PyErr_Clear()  # a colliding key whose __eq__ raised: read as missing
+        found = _dict_get_or_null(attrs, "targeting_key")
+        if found == NULL:
+            if PyErr_Occurred() != NULL:
+                PyErr_Clear()
+            return None
+    uid = <object>found
+    if uid is None or PyUnicode_CheckExact(uid):
+        return uid
+    try:
+        return str(uid)
+    except Exception:  # a hostile id: no user
+        return None
+
+
 @cython.final
 @cython.binding(False)
 cdef class SeedAPI:
@@ -1894,6 +1935,12 @@ cdef class SeedAPI:
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
     cdef Py_ssize_t _shard_limit  # users per dedup shard before it is cleared
+    # record_metric (see metrics_to): test metadata, the metric writer's queue, the
+    # store's record(), and a weak reference to the guardrails' counter
+    cdef public dict metas
+    cdef object _queue
+    cdef object _record
+    cdef object _counted
     # Enum members seen by is_feature_enabled and their flag names: a direct-mapped
     # cache by address, owning a reference to both (so an address stays its member's).
     cdef PyObject* _enum_member[ENUM_CACHE]
@@ -1906,6 +1953,8 @@ cdef class SeedAPI:
         self._append = None
         self._clock = None
         self._shard_limit = 1
+        self.metas = {}
+        self._queue = self._record = self._counted = None
 
     def __dealloc__(self):
         cdef int i
@@ -1950,19 +1999,59 @@ cdef class SeedAPI:
             return self.engine.is_enabled(flag, user_context)
         return self.engine._snap.is_enabled(flag, user_context)
 
+    def metrics_to(self, queue, record, counted=None):
+        """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
+        variant, metric, float value, user, time); None, or a value that is not a float,
+        goes to ``record(test, variant, metric, value, user)``. ``counted()`` returns a
+        ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
+        ``metas`` maps each test to its metadata: tests not in it record nothing."""
+        self._queue = queue
+        self._record = record
+        self._counted = counted
+
+    def record_metric(self, test_name, metric, value=1.0, *, user_context=None, user_id=None,
+                      variant=None):
+        """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
+        for this user's variant of ``test_name``; False when the user is not in it."""
+        cdef PyObject* found
+        ctx = user_context if user_context is not None else {"user_id": user_id}
+        if user_id is None:
+            user_id = _metric_user_id(ctx)
+        test_name = _exact_name(test_name)
+        if test_name is None:
+            return False
+        if variant is None:
+            variant = self._variant(test_name, user_context=ctx)
+            if variant is None:
+                return False
+        found = PyDict_GetItemWithError(self.metas, test_name)  # exact str: cannot raise
+        if found == NULL:
+            PyErr_Clear()
+            return False
+        meta = <object>found
+        if self._record is None:
+            return False
+        if self._queue is not None and type(value) is float:
+            self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock()))
+        else:
+            self._record(test_name, variant, metric, value, user_id)
+        if meta.get("guardrail_metrics") and self._counted is not None:
+            counted = self._counted()
+            if counted is not None:
+                counted(test_name, meta)
+        return True
+
     def get_ab_test_variant(self, test_name, user_context=None):
         """The variant of A/B test ``test_name`` for this user, or None; the first one
         per user goes to the exposure log."""
+        test_name = _exact_name(test_name)
+        if test_name is None:
+            return None
+        return self._variant(test_name, user_context)
+
+    cdef object _variant(self, str test_name, user_context):
         cdef PyObject* found
         cdef dict attrs
-        if not PyUnicode_CheckExact(test_name):
-            # As flag keys: a str subclass by its exact value, anything else unknown.
-            if not PyUnicode_Check(test_name):
-                return None
-            try:
-                test_name = str.__str__(test_name)
-            except Exception:
-                return None
         found = PyDict_GetItemWithError(self.tests, test_name)  # exact str: cannot raise
         if found == NULL:
             PyErr_Clear()

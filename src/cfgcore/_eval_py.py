@@ -40,8 +40,10 @@ from cfgcore.details import (
     ErrorCode,
     EvaluationDetails,
     Reason,
+    exact_name,
     exact_value,
     key_text,
+    metric_user_id,
 )
 
 IMPLEMENTATION = "py"
@@ -919,7 +921,10 @@ class SeedAPI:
     ``expose``.
     """
 
-    __slots__ = ("engine", "tests", "expose", "_append", "_clock", "_shard_limit")
+    __slots__ = (
+        "engine", "tests", "expose", "_append", "_clock", "_shard_limit",
+        "metas", "_queue", "_record", "_counted",
+    )  # fmt: skip
 
     def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
         self.engine = engine
@@ -928,6 +933,10 @@ class SeedAPI:
         self._append: Callable[[Any], Any] | None = None
         self._clock: Callable[[], float] | None = None
         self._shard_limit = 1
+        self.metas: dict[str, Any] = {}
+        self._queue: Callable[[Any], Any] | None = None
+        self._record: Callable[..., Any] | None = None
+        self._counted: Callable[[], Any] | None = None
 
     def log_to(
         self,
@@ -940,6 +949,56 @@ class SeedAPI:
         self._append = append
         self._clock = clock
         self._shard_limit = shard_limit if shard_limit > 0 else 1
+
+    def metrics_to(
+        self,
+        queue: Callable[[Any], Any] | None,
+        record: Callable[..., Any],
+        counted: Callable[[], Any] | None = None,
+    ) -> None:
+        """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
+        variant, metric, float value, user, time); None, or a value that is not a float,
+        goes to ``record(test, variant, metric, value, user)``. ``counted()`` returns a
+        ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
+        ``metas`` maps each test to its metadata: tests not in it record nothing."""
+        self._queue = queue
+        self._record = record
+        self._counted = counted
+
+    def record_metric(
+        self,
+        test_name: Any,
+        metric: str,
+        value: Any = 1.0,
+        *,
+        user_context: ContextArg = None,
+        user_id: Any = None,
+        variant: Any = None,
+    ) -> bool:
+        """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
+        for this user's variant of ``test_name``; False when the user is not in it."""
+        ctx = user_context if user_context is not None else {"user_id": user_id}
+        if user_id is None:
+            user_id = metric_user_id(ctx)
+        name = exact_name(test_name)
+        if name is None:
+            return False
+        if variant is None:
+            variant = self.get_ab_test_variant(name, ctx)
+            if variant is None:
+                return False
+        meta = self.metas.get(name)
+        if meta is None or self._record is None:
+            return False
+        if self._queue is not None and type(value) is float:
+            self._queue((name, variant, metric, value, user_id, time.time()))
+        else:
+            self._record(name, variant, metric, value, user_id)
+        if meta.get("guardrail_metrics") and self._counted is not None:
+            counted = self._counted()
+            if counted is not None:
+                counted(name, meta)
+        return True
 
     def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""

@@ -6,6 +6,7 @@ them field by field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -69,6 +70,47 @@ def exact_value(value: Any) -> Any:
     if issubclass(cls, float):
         return float.__float__(value)
     return value
+
+
+def exact_name(name: Any) -> str | None:
+    """A test or flag name as an exact str: a str subclass by its value (its own hash
+    and eq are never called), None for anything else (no such test)."""
+    if type(name) is str:
+        return name
+    if not isinstance(name, str):
+        return None
+    try:
+        return str.__str__(name)
+    except Exception:
+        return None
+
+
+def metric_user_id(ctx: Any) -> str | None:
+    """The user a metric event is filed under: the context's ``user_id``, else its
+    ``targeting_key``, as a str; None when neither is there or the context is no
+    mapping. A read or a ``str()`` that raises (a hostile mapping or id) reads as
+    missing."""
+    try:
+        if not isinstance(ctx, Mapping):  # a bound Context is a Mapping of its attributes
+            return None
+    except Exception:  # an object faking its __class__
+        return None
+    uid = _get(ctx, "user_id")
+    if uid is None:
+        uid = _get(ctx, "targeting_key")
+    if uid is None or type(uid) is str:
+        return uid
+    try:
+        return str(uid)
+    except Exception:
+        return None
+
+
+def _get(ctx: Any, key: str) -> Any:
+    try:
+        return ctx.get(key)
+    except Exception:
+        return None
 
 
 def key_text(key: Any) -> str:

@@ -44,6 +44,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.details import exact_name, metric_user_id
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
@@ -237,9 +238,10 @@ class DynamicConfigurationManager:
         # Hot-path shortcuts: bound methods of the engine (which swaps internally).
         self._is_enabled = self._engine.is_enabled
         self._variant = self._engine.variant
-        # The two seed calls a request makes, served without a Python frame by the
-        # evaluator's SeedAPI (same semantics as the methods below, which document
-        # them); a subclass that overrides either method keeps its override.
+        # The seed calls a request makes (is_feature_enabled, get_ab_test_variant,
+        # record_metric), served without a Python frame by the evaluator's SeedAPI
+        # (same semantics as the methods below, which document them); a subclass that
+        # overrides one keeps its override.
         impl = getattr(type(self._engine), "_impl", None)
         seed_api = getattr(impl, "SeedAPI", None)
         if seed_api is not None and isinstance(self._engine, impl.EngineCore):  # type: ignore[union-attr]
@@ -249,13 +251,23 @@ class DynamicConfigurationManager:
             if self.exposures is not None:
                 # First exposures of str/int user ids are queued by the SeedAPI itself.
                 self.exposures.attach(self._api)
+            # record_metric's collaborators; the guardrails by a weak method, so the
+            # SeedAPI holds no reference back to its manager.
+            self._api.metas = self._tests
+            self._api.metrics_to(
+                self.metrics.queue, self.metrics.record, weakref.WeakMethod(self.guardrails.counted)
+            )
             # The request path's writers run before the first request needs them.
             self.metrics.start()
-            cls = type(self)
-            if cls.is_feature_enabled is DynamicConfigurationManager.is_feature_enabled:
+            cls, base = type(self), DynamicConfigurationManager
+            if cls.is_feature_enabled is base.is_feature_enabled:
                 self.is_feature_enabled = self._api.is_feature_enabled  # type: ignore[method-assign]
-            if cls.get_ab_test_variant is DynamicConfigurationManager.get_ab_test_variant:
+            if cls.get_ab_test_variant is base.get_ab_test_variant:
                 self.get_ab_test_variant = self._api.get_ab_test_variant  # type: ignore[method-assign]
+                # record_metric looks the variant up through get_ab_test_variant: served
+                # by the SeedAPI only when neither is overridden.
+                if cls.record_metric is base.record_metric:
+                    self.record_metric = self._api.record_metric  # type: ignore[method-assign]
 
     @property
     def store(self) -> Any:
@@ -272,6 +284,7 @@ class DynamicConfigurationManager:
         api = getattr(self, "_api", None)
         if api is not None:
             api.tests = self._seen  # one assignment: a reader sees the old or the new map
+            api.metas = self._tests
 
     @property
     def engine(self) -> Any:
@@ -497,25 +510,27 @@ class DynamicConfigurationManager:
         are checked (:meth:`check_guardrails`).
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None and (type(ctx) is dict or isinstance(ctx, Mapping)):
-            uid = ctx.get("user_id")
-            if uid is None:
-                uid = ctx.get("targeting_key")
-            user_id = None if uid is None else uid if type(uid) is str else str(uid)
+        if user_id is None:
+            user_id = metric_user_id(ctx)
+        name = exact_name(test_name)
+        if name is None:
+            return False
         if variant is None:
-            variant = self.get_ab_test_variant(test_name, ctx)
-        meta = self._tests.get(test_name)
-        if variant is None or meta is None:
+            variant = self.get_ab_test_variant(name, ctx)
+            if variant is None:
+                return False
+        meta = self._tests.get(name)
+        if meta is None:
             return False
         # Returns at once: summaries and the metrics file are updated off-thread. The
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
         if queue is not None and type(value) is float:
-            queue((test_name, variant, metric, value, user_id, time.time()))
+            queue((name, variant, metric, value, user_id, time.time()))
         else:
-            self.metrics.record(test_name, variant, metric, value, user_id)
+            self.metrics.record(name, variant, metric, value, user_id)
         if meta.get("guardrail_metrics"):
-            self.guardrails.counted(test_name, meta)
+            self.guardrails.counted(name, meta)
         return True
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
