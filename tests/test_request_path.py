@@ -550,6 +550,31 @@ def test_a_subclass_override_of_a_seed_method_is_kept(tmp_path):
 
 
 # -- off-thread writers -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(IMPLS))
+def test_record_queue_twins_bound_count_and_start_once(name):
+    """The request path's append (compiled and reference RecordQueue): refuses and
+    counts past max_pending and once closed, starts its writer on the first append
+    only, and reset() gives it a fresh deque in a forked child."""
+    import collections
+
+    starts: list = []
+    pending: collections.deque = collections.deque()
+    q = IMPLS[name].RecordQueue(pending, 3, lambda: starts.append(1))
+    assert [q.append(i) for i in range(5)] == [True] * 3 + [False] * 2
+    assert list(pending) == [0, 1, 2] and (q.appended, q.dropped) == (3, 2)
+    assert starts == [1, 1, 1]  # not started yet: every append asks (the writer sets it)
+    q.started = True
+    pending.popleft()
+    assert q.append("x") is True and starts == [1, 1, 1] and list(pending) == [1, 2, "x"]
+    q.closed = True
+    assert q.append("y") is False and q.dropped == 3
+    fresh: collections.deque = collections.deque()
+    q.closed = False
+    q.reset(fresh)
+    assert (q.appended, q.started) == (0, False) and q.append("z") is True
+    assert list(fresh) == ["z"] and list(pending) == [1, 2, "x"] and len(starts) == 4
+
+
 def test_writer_drops_and_counts_when_full_and_delivers_everything_else():
     gate = threading.Event()
     got: list = []

@@ -194,3 +194,18 @@ class SeedAPI:
 
 def _own_methods(cls: type, names: tuple[str, ...]) -> None:
     """Give ``cls`` (a Python subclass of EngineCore) C method descriptors of its own."""
+
+class RecordQueue:
+    """The request thread's side of a BackgroundWriter: append without a Python frame."""
+
+    max_pending: int
+    appended: int
+    dropped: int
+    closed: bool
+    started: bool
+    start: Callable[[], Any]
+    def __init__(self, pending: Any, max_pending: int, start: Callable[[], Any]) -> None: ...
+    def reset(self, pending: Any) -> None:
+        """A new (empty) deque, nothing appended, not started (a forked child)."""
+    def append(self, record: Any) -> bool:
+        """Queue ``record`` (no lock, no wait). False if dropped."""

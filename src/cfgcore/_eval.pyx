@@ -2109,6 +2109,54 @@ cdef class SeedAPI:
             pass
 
 
+@cython.final
+@cython.binding(False)
+cdef class RecordQueue:
+    """The request thread's side of a :class:`cfgcore.experiments.writer.BackgroundWriter`.
+
+    ``append(record)`` queues one record on the writer's deque without a Python frame
+    (first exposures and metric events are appended on the request path): False, and
+    one more in ``dropped``, when the queue is closed or ``max_pending`` records wait.
+    ``start()`` is called once, by the first append, when ``started`` is False (the
+    writer sets it). Same semantics as ``writer.PyRecordQueue``.
+    """
+
+    cdef object pending
+    cdef object _push  # pending.append
+    cdef public Py_ssize_t max_pending
+    cdef public long long appended
+    cdef public long long dropped
+    cdef public bint closed
+    cdef public bint started
+    cdef public object start
+
+    def __init__(self, pending, Py_ssize_t max_pending, start):
+        self.pending = pending
+        self._push = pending.append
+        self.max_pending = max_pending
+        self.start = start
+        self.appended = self.dropped = 0
+        self.closed = self.started = False
+
+    def reset(self, pending):
+        """A new (empty) deque, nothing appended, not started (a forked child)."""
+        self.pending = pending
+        self._push = pending.append
+        self.appended = 0
+        self.started = False
+
+    def append(self, record):
+        """Queue ``record`` (no lock, no wait). False if dropped."""
+        if self.closed or len(self.pending) >= self.max_pending:
+            self.dropped += 1
+            return False
+        self._push(record)
+        self.appended += 1
+        if not self.started:
+            self.start()
+        return True
+
+
 _METHOD_DESCRIPTOR = type(str.join)
 
 

@@ -1067,3 +1067,42 @@ class SeedAPI:
             self._append((test, v, uid, ts))  # type: ignore[misc]
         except Exception:  # a failing clock or writer must never break the request
             pass
+
+
+class RecordQueue:
+    """The request thread's side of a :class:`cfgcore.experiments.writer.BackgroundWriter`
+    (reference twin of the compiled ``RecordQueue``).
+
+    ``append(record)`` queues one record on the writer's deque: False, and one more in
+    ``dropped``, when the queue is closed or ``max_pending`` records wait. ``start()``
+    is called by an append while ``started`` is False (the writer sets it).
+    """
+
+    __slots__ = ("pending", "_push", "max_pending", "appended", "dropped", "closed",
+                 "started", "start")  # fmt: skip
+
+    def __init__(self, pending: Any, max_pending: int, start: Callable[[], Any]) -> None:
+        self.pending = pending
+        self._push = pending.append
+        self.max_pending = max_pending
+        self.start = start
+        self.appended = self.dropped = 0
+        self.closed = self.started = False
+
+    def reset(self, pending: Any) -> None:
+        """A new (empty) deque, nothing appended, not started (a forked child)."""
+        self.pending = pending
+        self._push = pending.append
+        self.appended = 0
+        self.started = False
+
+    def append(self, record: Any) -> bool:
+        """Queue ``record`` (no lock, no wait). False if dropped."""
+        if self.closed or len(self.pending) >= self.max_pending:
+            self.dropped += 1
+            return False
+        self._push(record)
+        self.appended += 1
+        if not self.started:
+            self.start()
+        return True

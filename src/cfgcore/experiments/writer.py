@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from cfgcore._compat import impl as _impl
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 
@@ -57,12 +58,13 @@ class BackgroundWriter:
     ) -> None:
         self._deliver = deliver
         self.name = name
-        self.max_pending = max_pending
         self.batch_size = batch_size
         self._pending: collections.deque[Any] = collections.deque()
-        self.appended = 0  # accepted records
+        # The request path: append(record) is the evaluator's RecordQueue.append (no
+        # Python frame in the compiled one), which starts the thread on first use.
+        self._queue = _impl.RecordQueue(self._pending, max_pending, self._start)
+        self.append: Callable[[Any], bool] = self._queue.append
         self.done = 0  # delivered or failed
-        self.dropped = 0
         self.errors = 0
         self._thread: threading.Thread | None = None
         self._restart = False  # set in a forked child whose parent ran this writer
@@ -70,22 +72,30 @@ class BackgroundWriter:
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
         self._wake = threading.Event()  # flush() and close(): stop sleeping, poll now
         self.polls = 0  # the writer thread's empty polls (how often an idle writer wakes)
-        self.closed = False
         _WRITERS.add(self)
         # Metrics harvest `dropped` when collected (the request path only adds to it).
         instruments.track_writer(self)
 
-    def append(self, record: Any) -> bool:
-        """Queue ``record`` (the request path: no lock, no wait). False if dropped."""
-        pending = self._pending
-        if self.closed or len(pending) >= self.max_pending:
-            self.dropped += 1
-            return False
-        pending.append(record)
-        self.appended += 1
-        if self._thread is None:
-            self._start()
-        return True
+    # The queue's counters and state, read through the writer.
+    @property
+    def appended(self) -> int:
+        """Records accepted so far."""
+        return self._queue.appended  # type: ignore[no-any-return]
+
+    @property
+    def dropped(self) -> int:
+        """Records refused: the backlog was full, or the writer closed."""
+        return self._queue.dropped  # type: ignore[no-any-return]
+
+    @property
+    def max_pending(self) -> int:
+        """Records that may wait before new ones are dropped."""
+        return self._queue.max_pending  # type: ignore[no-any-return]
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: appends are refused."""
+        return bool(self._queue.closed)
 
     def start(self) -> None:
         """Start the writer thread now rather than on the first :meth:`append`.
@@ -102,6 +112,7 @@ class BackgroundWriter:
                 t = threading.Thread(target=self._run, name=self.name, daemon=True)
                 t.start()
                 self._thread = t
+                self._queue.started = True
 
     def _run(self) -> None:
         wait = POLL_INTERVAL
@@ -163,7 +174,7 @@ class BackgroundWriter:
 
     def close(self, timeout: float = 5.0) -> bool:
         """Refuse new records, deliver the pending ones, stop the thread."""
-        self.closed = True
+        self._queue.closed = True
         ok = self.flush(timeout)
         thread = self._thread
         if thread is not None:
@@ -179,11 +190,13 @@ class BackgroundWriter:
         # repair is done (restart_in_child): its sinks' locks are repaired by then.
         self._restart = self._thread is not None and not self.closed
         self._pending = collections.deque()
+        # The same queue object (a SeedAPI may hold its append), on the new deque.
+        self._queue.reset(self._pending)
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
-        self.appended = self.done = self.polls = 0
+        self.done = self.polls = 0
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
