@@ -28,6 +28,9 @@ DEBUG = _flag("CFGCORE_DEBUG")
 compiler_directives = {
     "language_level": 3,
     "embedsignature": True,
+    # Signatures in Argument Clinic form: methods of binding=False classes are
+    # builtins, and inspect.signature() reads their __text_signature__ from this.
+    "embedsignature.format": "clinic",
     "linetrace": DEBUG,
 }
 

@@ -5,6 +5,7 @@ writers (nothing lost on flush/close, drops counted, the request thread never wa
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import threading
 import time
@@ -167,6 +168,9 @@ def test_engine_methods_are_plain_method_descriptors_of_the_engine_class():
         descriptor = Engine.__dict__[name]
         assert type(descriptor).__name__ == "method_descriptor", name
         assert descriptor.__objclass__ is Engine, name
+    # Still introspectable (help(), IDEs): signatures are embedded in clinic form.
+    assert list(inspect.signature(Engine.is_enabled).parameters) == ["self", "key", "ctx"]
+    assert list(inspect.signature(Engine.value).parameters) == ["self", "key", "ctx", "default"]
 
     class Mine(Engine):
         pass
