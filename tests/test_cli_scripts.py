@@ -151,11 +151,16 @@ def test_experiment_lifecycle_from_the_command_line(tmp_path, capsys, monkeypatc
         for u, v in assigned.items()
         if v == "green" and int(u[1:]) % 3 == 0
     ]
+    metric = '{"type": "metric", "test": "checkout", "user": "u3", "metric": "conversion", '
+    lines += [metric + '"value": NaN}', metric + '"value": 1' + "0" * 400 + "}"]
     lines += ['{"test": "checkout", "user": "x", "variant": "blue"}', "not json", ""]
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines) + "\n")
     code, _, err = run(capsys, "experiment", "ingest", str(events))
-    assert code == 1  # two unusable lines, reported with file:line
+    assert code == 1  # four unusable lines, reported with file:line
+    # A NaN would poison the variant's mean; an int past a float's range would not convert.
+    assert f"{events}:{len(lines) - 4}: value: expected a finite number, got nan" in err
+    assert f"{events}:{len(lines) - 3}: value: expected a finite number, got 1000" in err
     assert f"{events}:{len(lines) - 2}: variant 'blue': not a variant of checkout" in err
     assert f"{events}:{len(lines) - 1}: not JSON" in err
     assert "ingested 400 exposure(s)" in err

@@ -466,9 +466,18 @@ METRIC_CALLS = [
     ("exp", 1.0, {"user_context": ["not", "a", "mapping"]}),
     ("exp", 1.0, {}),
     (StrKey("exp"), 1.0, {"user_context": {"user_id": "u7"}}),
+    ("exp", "2.5", {"user_context": {"user_id": "u8"}}),  # float() of it: 2.5
+    ("exp", True, {"user_context": {"user_id": "u9"}}),  # a bool counts as 1.0
     ("nope", 1.0, {"user_context": {"user_id": "u1"}}),
     ("nope", 1.0, {"user_context": {"user_id": "u1"}, "variant": "control"}),
     (["unhashable"], 1.0, {"user_context": {"user_id": "u1"}}),
+    # Not a finite number: refused before the variant lookup (no exposure, no event).
+    ("exp", float("nan"), {"user_context": {"user_id": "n1"}}),
+    ("exp", float("-inf"), {"user_context": {"user_id": "n2"}}),
+    ("exp", 10**400, {"user_context": {"user_id": "n3"}}),
+    ("exp", "abc", {"user_context": {"user_id": "n4"}}),
+    ("exp", None, {"user_context": {"user_id": "n5"}}),
+    ("exp", [1], {"user_context": {"user_id": "n6"}}),
 ]
 
 
@@ -510,13 +519,32 @@ def test_record_metric_by_the_seed_api_is_the_reference_on_both_evaluators(tmp_p
         assert got == want
         answers, events, n = got
         # A bad id, an unreadable or no mapping and no user: not in the test (no bucket).
-        assert answers == [True] * 7 + [False] * 4 + [True] + [False] * 3
-        assert n == 8 and len(events) == 8 and {e[0] for e in events} == {"exp"}
+        assert answers == [True] * 7 + [False] * 4 + [True] * 3 + [False] * 9
+        assert n == 10 and len(events) == 10 and {e[0] for e in events} == {"exp"}
         users = [e[2] for e in events]  # test, variant, user, metric, value
-        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7"]
+        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7", "u8", "u9"]
+        assert [e[4] for e in events] == [1.0, 2.5, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 2.5, 1.0]
+        assert fast.exposures is not None
+        exposed = _members(fast.exposures.seen_shards("exp"))
+        assert "u1" in exposed and not exposed & {"n1", "n2", "n3", "n4", "n5", "n6"}
     finally:
         fast.close()
         ref.close()
+
+
+def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
+    """A NaN or an infinity would turn a variant's mean and variance into NaN for good;
+    a value float() cannot convert is refused the same way (False, nothing recorded)."""
+    store = MetricsStore(tmp_path / "m.jsonl")
+    try:
+        for bad in (float("nan"), float("inf"), -float("inf"), "x", None, object(), 10**400):
+            assert store.record("t", "a", "ctr", bad, "u") is False
+        assert store.record("t", "a", "ctr", 2, "u") is True
+        assert store.record("t", "a", "ctr", "4.0", "v") is True
+        summary = store.summary("t", "a", "ctr")
+        assert (summary.n, summary.mean) == (2, 3.0)
+    finally:
+        store.close()
 
 
 def test_record_metric_keeps_an_override_of_itself_or_of_the_variant_lookup(tmp_path):

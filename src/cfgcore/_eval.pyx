@@ -32,7 +32,7 @@ cimport cython
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.math cimport NAN, isnan
+from libc.math cimport NAN, isfinite, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.stdio cimport snprintf
@@ -47,7 +47,7 @@ from sys import intern as _intern
 from cfgcore import compiler as _C
 from cfgcore.details import (
     ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text,
-    metric_user_id,
+    metric_user_id, metric_value,
 )
 
 IMPLEMENTATION = "c"
@@ -2001,8 +2001,8 @@ cdef class SeedAPI:
 
     def metrics_to(self, queue, record, counted=None):
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
-        variant, metric, float value, user, time); None, or a value that is not a float,
-        goes to ``record(test, variant, metric, value, user)``. ``counted()`` returns a
+        variant, metric, float value, user, time); without one (None) events go to
+        ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
         ``metas`` maps each test to its metadata: tests not in it record nothing."""
         self._queue = queue
@@ -2018,7 +2018,9 @@ cdef class SeedAPI:
         if user_id is None:
             user_id = _metric_user_id(ctx)
         test_name = _exact_name(test_name)
-        if test_name is None:
+        if not (PyFloat_CheckExact(value) and isfinite(PyFloat_AS_DOUBLE(value))):
+            value = metric_value(value)  # a finite float, or None: not recorded
+        if test_name is None or value is None:  # before the lookup: no exposure logged
             return False
         if variant is None:
             variant = self._variant(test_name, user_context=ctx)
@@ -2031,7 +2033,7 @@ cdef class SeedAPI:
         meta = <object>found
         if self._record is None:
             return False
-        if self._queue is not None and type(value) is float:
+        if self._queue is not None:
             self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock()))
         else:
             self._record(test_name, variant, metric, value, user_id)

@@ -44,6 +44,7 @@ from cfgcore.details import (
     exact_value,
     key_text,
     metric_user_id,
+    metric_value,
 )
 
 IMPLEMENTATION = "py"
@@ -957,8 +958,8 @@ class SeedAPI:
         counted: Callable[[], Any] | None = None,
     ) -> None:
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
-        variant, metric, float value, user, time); None, or a value that is not a float,
-        goes to ``record(test, variant, metric, value, user)``. ``counted()`` returns a
+        variant, metric, float value, user, time); without one (None) events go to
+        ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
         ``metas`` maps each test to its metadata: tests not in it record nothing."""
         self._queue = queue
@@ -981,7 +982,8 @@ class SeedAPI:
         if user_id is None:
             user_id = metric_user_id(ctx)
         name = exact_name(test_name)
-        if name is None:
+        number = metric_value(value)
+        if name is None or number is None:
             return False
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
@@ -990,10 +992,10 @@ class SeedAPI:
         meta = self.metas.get(name)
         if meta is None or self._record is None:
             return False
-        if self._queue is not None and type(value) is float:
-            self._queue((name, variant, metric, value, user_id, time.time()))
+        if self._queue is not None:
+            self._queue((name, variant, metric, number, user_id, time.time()))
         else:
-            self._record(name, variant, metric, value, user_id)
+            self._record(name, variant, metric, number, user_id)
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()
             if counted is not None:

@@ -6,6 +6,7 @@ them field by field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,6 +105,19 @@ def metric_user_id(ctx: Any) -> str | None:
         return str(uid)
     except Exception:
         return None
+
+
+def metric_value(value: Any) -> float | None:
+    """A metric observation as a finite float: what ``float()`` makes of it, or None
+    when that fails or is not finite (a NaN or an infinity would poison every running
+    mean and variance it joins)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    try:
+        v = float(value)
+    except Exception:  # not a number (or its __float__ raised)
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _get(ctx: Any, key: str) -> Any:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfgcore.cli import CommandError
+from cfgcore.details import metric_value
 from cfgcore.errors import ConfigError
 
 STATE_HELP = (
@@ -400,6 +401,8 @@ def _event(line: str, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             value = rec[field]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{field}: expected a number, got {value!r}")
+            if metric_value(value) is None:  # NaN, an infinity, or past a float's range
+                raise ValueError(f"{field}: expected a finite number, got {value!r}")
     return kind, rec
 
 

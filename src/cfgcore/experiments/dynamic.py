@@ -44,7 +44,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import exact_name, metric_user_id
+from cfgcore.details import exact_name, metric_user_id, metric_value
 from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
@@ -505,7 +505,9 @@ class DynamicConfigurationManager:
         """Record one observation of ``metric`` for a user of ``test_name``.
 
         The variant is looked up from ``user_context`` (or ``{"user_id": user_id}``)
-        unless given. Returns False (nothing recorded) when the user is not in the test.
+        unless given. Returns False (nothing recorded) when the user is not in the test,
+        or when ``value`` is not a finite number (``float()`` of it fails, or is NaN or
+        infinite).
         Every ``guardrail_check_every`` events of a test with guardrails, the guardrails
         are checked (:meth:`check_guardrails`).
         """
@@ -513,7 +515,8 @@ class DynamicConfigurationManager:
         if user_id is None:
             user_id = metric_user_id(ctx)
         name = exact_name(test_name)
-        if name is None:
+        number = metric_value(value)
+        if name is None or number is None:  # before the lookup: no exposure is logged
             return False
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
@@ -525,10 +528,10 @@ class DynamicConfigurationManager:
         # Returns at once: summaries and the metrics file are updated off-thread. The
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
-        if queue is not None and type(value) is float:
-            queue((name, variant, metric, value, user_id, time.time()))
+        if queue is not None:
+            queue((name, variant, metric, number, user_id, time.time()))
         else:
-            self.metrics.record(name, variant, metric, value, user_id)
+            self.metrics.record(name, variant, metric, number, user_id)
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)
         return True

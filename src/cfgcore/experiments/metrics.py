@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfgcore.details import metric_value
 from cfgcore.experiments.stats import Summary
 
 try:
@@ -107,9 +108,14 @@ class MetricsStore:
 
         Returns at once: the event is summarised and appended to the file by a
         background thread (readers of this store flush first). False when the backlog
-        is full and the event was dropped (counted in :attr:`dropped`).
+        is full and the event was dropped (counted in :attr:`dropped`), or when
+        ``value`` is not a finite number (``float()`` of it fails, or is NaN or
+        infinite: it would poison every running mean it joined).
         """
-        event = (test, variant, metric, float(value), user, time.time() if ts is None else ts)
+        number = metric_value(value)
+        if number is None:
+            return False
+        event = (test, variant, metric, number, user, time.time() if ts is None else ts)
         if not write or self._sink is None:
             self._apply([event])
             return True
