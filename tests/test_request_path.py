@@ -479,6 +479,14 @@ METRIC_CALLS = [
     ("exp", None, {"user_context": {"user_id": "n5"}}),
     ("exp", [1], {"user_context": {"user_id": "n6"}}),
 ]
+# Metric names and given variants that are not strs: refused (an unhashable one used to
+# make the writer lose its whole batch, valid events included).
+BAD_NAMES = [
+    ("exp", 1.0, {"user_context": {"user_id": "n7"}, "metric": None}),
+    ("exp", 1.0, {"user_context": {"user_id": "n8"}, "metric": ["ctr"]}),
+    ("exp", 1.0, {"user_context": {"user_id": "n9"}, "variant": ["control"]}),
+    ("exp", 1.0, {"user_context": {"user_id": "u10"}, "metric": StrKey("ctr")}),
+]
 
 
 def _metric_events(m, record_metric, bind):
@@ -486,11 +494,12 @@ def _metric_events(m, record_metric, bind):
     m.metrics.flush()
     before = m.metrics.events
     answers = []
-    for test, value, kwargs in METRIC_CALLS:
+    for test, value, kwargs in METRIC_CALLS + BAD_NAMES:
         kwargs = dict(kwargs)
+        metric = kwargs.pop("metric", "ctr")
         if bind and type(kwargs.get("user_context")) is dict:
             kwargs["user_context"] = m.engine.context(kwargs["user_context"])
-        answers.append(record_metric(test, "ctr", value, **kwargs))
+        answers.append(record_metric(test, metric, value, **kwargs))
     m.metrics.flush()
     with open(m.metrics.path, encoding="utf-8") as f:  # JSON lines, the time last
         for line in f:
@@ -519,14 +528,16 @@ def test_record_metric_by_the_seed_api_is_the_reference_on_both_evaluators(tmp_p
         assert got == want
         answers, events, n = got
         # A bad id, an unreadable or no mapping and no user: not in the test (no bucket).
-        assert answers == [True] * 7 + [False] * 4 + [True] * 3 + [False] * 9
-        assert n == 10 and len(events) == 10 and {e[0] for e in events} == {"exp"}
+        assert answers == [True] * 7 + [False] * 4 + [True] * 3 + [False] * 12 + [True]
+        assert n == 11 and len(events) == 11 and {e[0] for e in events} == {"exp"}
         users = [e[2] for e in events]  # test, variant, user, metric, value
-        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7", "u8", "u9"]
-        assert [e[4] for e in events] == [1.0, 2.5, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 2.5, 1.0]
+        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7", "u8", "u9", "u10"]
+        assert [e[4] for e in events] == [1.0, 2.5, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 2.5, 1.0, 1.0]
+        assert {type(e[3]) for e in events} == {str}  # metric names, StrKey as its value
         assert fast.exposures is not None
         exposed = _members(fast.exposures.seen_shards("exp"))
-        assert "u1" in exposed and not exposed & {"n1", "n2", "n3", "n4", "n5", "n6"}
+        refused = {"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"}  # n9 gave its variant
+        assert "u1" in exposed and not exposed & refused
     finally:
         fast.close()
         ref.close()
@@ -540,9 +551,12 @@ def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
         for bad in (float("nan"), float("inf"), -float("inf"), "x", None, object(), 10**400):
             assert store.record("t", "a", "ctr", bad, "u") is False
         assert store.record("t", "a", "ctr", 2, "u") is True
-        assert store.record("t", "a", "ctr", "4.0", "v") is True
+        for names in ((None, "a", "ctr"), ("t", ["a"], "ctr"), ("t", "a", {"ctr"})):
+            assert store.record(*names, 1.0, "u") is False
+        assert store.record("t", "a", "ctr", "4.0", 7) is True  # an int user: "7"
         summary = store.summary("t", "a", "ctr")
-        assert (summary.n, summary.mean) == (2, 3.0)
+        assert (summary.n, summary.mean) == (2, 3.0)  # refused before the queue: none lost
+        assert store.metrics("t") == ["ctr"]
     finally:
         store.close()
 

@@ -2018,12 +2018,17 @@ cdef class SeedAPI:
         if user_id is None:
             user_id = _metric_user_id(ctx)
         test_name = _exact_name(test_name)
+        metric = _exact_name(metric)
         if not (PyFloat_CheckExact(value) and isfinite(PyFloat_AS_DOUBLE(value))):
             value = metric_value(value)  # a finite float, or None: not recorded
-        if test_name is None or value is None:  # before the lookup: no exposure logged
-            return False
+        if test_name is None or metric is None or value is None:
+            return False  # before the lookup: no exposure logged
         if variant is None:
             variant = self._variant(test_name, user_context=ctx)
+            if variant is None:
+                return False
+        else:
+            variant = _exact_name(variant)
             if variant is None:
                 return False
         found = PyDict_GetItemWithError(self.metas, test_name)  # exact str: cannot raise

@@ -981,21 +981,24 @@ class SeedAPI:
         ctx = user_context if user_context is not None else {"user_id": user_id}
         if user_id is None:
             user_id = metric_user_id(ctx)
-        name = exact_name(test_name)
-        number = metric_value(value)
-        if name is None or number is None:
+        name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
+        if name is None or metric_name is None or number is None:
             return False
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
+            if variant is None:
+                return False
+        else:
+            variant = exact_name(variant)
             if variant is None:
                 return False
         meta = self.metas.get(name)
         if meta is None or self._record is None:
             return False
         if self._queue is not None:
-            self._queue((name, variant, metric, number, user_id, time.time()))
+            self._queue((name, variant, metric_name, number, user_id, time.time()))
         else:
-            self._record(name, variant, metric, number, user_id)
+            self._record(name, variant, metric_name, number, user_id)
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()
             if counted is not None:

@@ -506,20 +506,23 @@ class DynamicConfigurationManager:
 
         The variant is looked up from ``user_context`` (or ``{"user_id": user_id}``)
         unless given. Returns False (nothing recorded) when the user is not in the test,
-        or when ``value`` is not a finite number (``float()`` of it fails, or is NaN or
-        infinite).
+        when ``value`` is not a finite number (``float()`` of it fails, or is NaN or
+        infinite), or when the test, metric or given variant is not a str.
         Every ``guardrail_check_every`` events of a test with guardrails, the guardrails
         are checked (:meth:`check_guardrails`).
         """
         ctx = user_context if user_context is not None else {"user_id": user_id}
         if user_id is None:
             user_id = metric_user_id(ctx)
-        name = exact_name(test_name)
-        number = metric_value(value)
-        if name is None or number is None:  # before the lookup: no exposure is logged
-            return False
+        name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
+        if name is None or metric_name is None or number is None:
+            return False  # before the lookup: no exposure is logged
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
+            if variant is None:
+                return False
+        else:
+            variant = exact_name(variant)
             if variant is None:
                 return False
         meta = self._tests.get(name)
@@ -529,9 +532,9 @@ class DynamicConfigurationManager:
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
         if queue is not None:
-            queue((name, variant, metric, number, user_id, time.time()))
+            queue((name, variant, metric_name, number, user_id, time.time()))
         else:
-            self.metrics.record(name, variant, metric, number, user_id)
+            self.metrics.record(name, variant, metric_name, number, user_id)
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)
         return True

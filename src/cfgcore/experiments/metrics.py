@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfgcore.details import metric_value
+from cfgcore.details import exact_name, metric_value
 from cfgcore.experiments.stats import Summary
 
 try:
@@ -108,14 +108,21 @@ class MetricsStore:
 
         Returns at once: the event is summarised and appended to the file by a
         background thread (readers of this store flush first). False when the backlog
-        is full and the event was dropped (counted in :attr:`dropped`), or when
-        ``value`` is not a finite number (``float()`` of it fails, or is NaN or
-        infinite: it would poison every running mean it joined).
+        is full and the event was dropped (counted in :attr:`dropped`), when ``value``
+        is not a finite number (``float()`` of it fails, or is NaN or infinite: it
+        would poison every running mean it joined), or when ``test``, ``variant`` or
+        ``metric`` is not a str. A ``user`` that is not a str is filed as ``str(user)``.
         """
+        t, v, m = exact_name(test), exact_name(variant), exact_name(metric)
         number = metric_value(value)
-        if number is None:
-            return False
-        event = (test, variant, metric, number, user, time.time() if ts is None else ts)
+        if t is None or v is None or m is None or number is None:
+            return False  # one bad event must not cost its batch (an unhashable name would)
+        if user is not None and type(user) is not str:
+            try:
+                user = str(user)
+            except Exception:  # an id whose __str__ raises: no user
+                user = None
+        event = (t, v, m, number, user, time.time() if ts is None else ts)
         if not write or self._sink is None:
             self._apply([event])
             return True
