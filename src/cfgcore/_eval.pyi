@@ -152,7 +152,7 @@ class EngineCore:
     def _install(self, compiled: CompiledSnapshot) -> CompiledSnapshot: ...
 
 class SeedAPI:
-    """The seed API's two per-request calls, for one engine, without a Python frame."""
+    """The seed API's per-request calls, for one engine, without a Python frame."""
 
     tests: dict[str, Any]
     expose: Callable[[str, str, Any], Any]

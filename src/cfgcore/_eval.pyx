@@ -884,8 +884,8 @@ cdef class CompiledSnapshot:
         if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or v is None
                 or PyFloat_CheckExact(v) or v is True or v is False):
             v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
-            if self._bind_fast(sv, slot, v):
-                return 0
+        if self._bind_fast(sv, slot, v):  # (again, for a caller's exact value: cheap)
+            return 0
         memset(sv, 0, sizeof(SlotVal))
         sv.id = -1
         sv.ci_id = -1
@@ -938,7 +938,7 @@ cdef class CompiledSnapshot:
                 Py_INCREF(b)
                 sv.bucket = <PyObject*>b
             return 0
-        sv.kind = K_OTHER  # None, bools and floats were _bind_fast's
+        sv.kind = K_OTHER  # None, bools and floats are _bind_fast's
         return 0
 
     cdef inline bint _bind_fast(self, SlotVal* sv, Py_ssize_t slot, object v) noexcept:
@@ -1913,11 +1913,11 @@ cdef object _metric_user_id(object ctx):
 @cython.final
 @cython.binding(False)
 cdef class SeedAPI:
-    """The seed API's two per-request calls, for one engine, without a Python frame.
+    """The seed API's per-request calls, for one engine, without a Python frame.
 
-    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
-    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
-    its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled``,
+    ``get_ab_test_variant`` and ``record_metric`` through one of these. ``tests`` maps
+    each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
     ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging off);
     ``expose(test, variant, ctx)`` is called when a user not in its shard is served a
     variant. Never raises on bad data.

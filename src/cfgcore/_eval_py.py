@@ -905,12 +905,12 @@ _EMPTY = _Snapshot()
 
 
 class SeedAPI:
-    """The seed API's two per-request calls, for one engine (reference twin of the
+    """The seed API's per-request calls, for one engine (reference twin of the
     compiled ``SeedAPI``).
 
-    ``DynamicConfigurationManager`` serves ``is_feature_enabled`` and
-    ``get_ab_test_variant`` through one of these. ``tests`` maps each A/B test's name to
-    its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
+    ``DynamicConfigurationManager`` serves ``is_feature_enabled``,
+    ``get_ab_test_variant`` and ``record_metric`` through one of these. ``tests`` maps
+    each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
     ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging off);
     ``expose(test, variant, ctx)`` is called when a user not in its shard is served a
     variant. Never raises on bad data.
