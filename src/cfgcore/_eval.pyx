@@ -1917,10 +1917,10 @@ cdef class SeedAPI:
 
     ``DynamicConfigurationManager`` serves ``is_feature_enabled``,
     ``get_ab_test_variant`` and ``record_metric`` through one of these. ``tests`` maps
-    each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets, a user in the one
-    ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging off);
-    ``expose(test, variant, ctx)`` is called when a user not in its shard is served a
-    variant. Never raises on bad data.
+    each A/B test's name to its exposure dedup shards (a tuple of ``DEDUP_SHARDS`` sets,
+    a user in the one ``hash(id) & (DEDUP_SHARDS - 1)`` picks; False: exposure logging
+    off); ``expose(test, variant, ctx)`` is called when a user not in its shard is
+    served a variant. Never raises on bad data.
 
     With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
