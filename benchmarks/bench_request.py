@@ -7,7 +7,8 @@ machine neither hides nor fakes a result:
 group                   cfgcore call                                  target
 ======================  ===========================================  =================
 ``r-bind``              ``engine.context(d)`` (3 attributes)          <= 1x floor
-``r-bind-5``            bind + 5 checks                               <= 0.6x floor
+``r-bind-5``            bind + 5 checks (five flags of a request)     <= 0.6x floor
+``r-bind-5-rule``       bind + 5 checks of the ``r-bind`` rule flag   (0.6x, see below)
 ``r-config-read``       ``cfg["a"]["b"]["c"]["d"]``, ``manager[...]``  <= 1.3x floor
 ``r-config-get``        ``manager.get("a.b.c.d")``                    <= 1.3x floor
 ``r-seed-flag``         ``is_feature_enabled(FeatureFlag.X, d)``      <= 1.3x floor
@@ -224,6 +225,43 @@ def test_bind5_context_and_five_checks(benchmark, engine):
                 check(k, ctx)
 
     _run(benchmark, "r-bind-5", run)
+
+
+# The same target read with the r-bind row's own reference, the segment-and-region rule,
+# checked five times: each dict check binds both of its attributes again, a bound
+# context binds them once. (r-bind-5's request mix includes a plain flag and two
+# rollouts on one attribute, where binding has less to save.)
+RULE5 = (FLAG_RULE,) * 5
+
+
+def test_bind5_rule_floor_five_dict_checks(benchmark, engine):
+    assert _five_of(engine, RULE5, CTX) == [True] * 5
+
+    def run():
+        check = engine.is_enabled
+        for _ in range(BATCH):
+            for k in RULE5:
+                check(k, CTX)
+
+    _run(benchmark, "r-bind-5-rule", run)
+
+
+def test_bind5_rule_context_and_five_checks(benchmark, engine):
+    assert _five_of(engine, RULE5, engine.context(CTX)) == [True] * 5
+
+    def run():
+        check, bind = engine.is_enabled, engine.context
+        for _ in range(BATCH):
+            ctx = bind(CTX)
+            for k in RULE5:
+                check(k, ctx)
+
+    _run(benchmark, "r-bind-5-rule", run)
+
+
+def _five_of(engine, keys, ctx):
+    check = engine.is_enabled
+    return [check(k, ctx) for k in keys]
 
 
 # -- configuration reads --------------------------------------------------------------------

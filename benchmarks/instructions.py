@@ -39,7 +39,7 @@ SETUP = """
 import sys, tempfile
 sys.path.insert(0, {here!r})
 from bench_core import cfgcore_snapshot
-from bench_request import CTX, FIVE, TEST, TREE, _ab_test
+from bench_request import CTX, FIVE, RULE5, TEST, TREE, _ab_test
 from peers import FLAG_ON, FLAG_RULE, FLAG_SPLIT
 from cfgcore.config.tree import freeze
 from cfgcore.engine import Engine
@@ -110,6 +110,19 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
             "five checks, context bound beforehand",
             "bound = engine.context(CTX)\nfor k in FIVE: engine.is_enabled(k, bound)",
             "for k in FIVE: engine.is_enabled(k, bound)",
+        ),
+    ],
+    "r-bind-5-rule": [
+        ("floor: five plain-dict rule checks", "", "for k in RULE5: engine.is_enabled(k, CTX)"),
+        (
+            "bind + five rule checks",
+            "",
+            "ctx = engine.context(CTX)\nfor k in RULE5: engine.is_enabled(k, ctx)",
+        ),
+        (
+            "five rule checks, context bound beforehand",
+            "bound = engine.context(CTX)\nfor k in RULE5: engine.is_enabled(k, bound)",
+            "for k in RULE5: engine.is_enabled(k, bound)",
         ),
     ],
     "r-config-read": [

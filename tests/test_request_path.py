@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager, FeatureFlag
+from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.writer import BackgroundWriter
@@ -56,8 +57,6 @@ contexts = st.fixed_dictionaries(
 
 
 def _engines():
-    from cfgcore.engine import engine_class
-
     return {name: engine_class(mod).from_snapshot(SNAPSHOT) for name, mod in IMPLS.items()}
 
 
@@ -84,6 +83,51 @@ def test_lazily_bound_context_answers_as_the_dict_in_any_check_order(ctx, order)
         assert engine.evaluate_all(engine.context(ctx)) == engine.evaluate_all(ctx)
         results.append(by_dict)
     assert all(r == results[0] for r in results)
+
+
+def _wide(n):
+    """A snapshot reading ``n`` attributes: one flag per attribute, and flags reading
+    several at once (the first, the 64th and the last slot among them)."""
+    flags = {
+        f"f{i}": {
+            "default": "off",
+            "rules": [{"when": {"attr": f"a{i}", "eq": "x"}, "serve": "on"}],
+        }
+        for i in range(n)
+    }
+    picks = sorted({0, min(63, n - 1), n - 1})
+    flags["many"] = {
+        "default": "off",
+        "rules": [{"when": {"all": [{"attr": f"a{i}", "eq": "x"} for i in picks]}, "serve": "on"}],
+    }
+    flags["roll"] = {
+        "default": "off",
+        "rules": [{"when": {"attr": f"a{n - 1}", "eq": "x"}, "rollout": 50, "serve": "on"}],
+    }
+    return {name: engine_class(mod).from_snapshot({"flags": flags})
+            for name, mod in IMPLS.items()}, sorted(flags)  # fmt: skip
+
+
+WIDE = {n: _wide(n) for n in (61, 62, 63, 70)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.sampled_from(sorted(WIDE)), data=st.data())
+def test_bound_context_tracks_bound_slots_on_both_sides_of_64(n, data):
+    """A bound context remembers which of its slots are bound as bits for the first 64
+    (a flag whose slots are all bound skips binding) and by slot beyond: with 63, 64,
+    65 and 72 slots (the attributes, user_id and the other bucketing attribute), checks
+    in any order answer as the dict."""
+    engines, keys = WIDE[n]
+    assert len(engines["py"].snapshot().tables.slots) == n + 2
+    present = data.draw(st.sets(st.integers(0, n - 1)))
+    ctx = {f"a{i}": "x" for i in present} | {"user_id": "u1"}
+    order = data.draw(st.permutations(keys))
+    many = all(i in present for i in {0, min(63, n - 1), n - 1})
+    for engine in engines.values():
+        bound = engine.context(ctx)
+        assert _answers(engine, bound, order) == _answers(engine, ctx, order)
+        assert engine.is_enabled("many", bound) == many
 
 
 class _Key(str):

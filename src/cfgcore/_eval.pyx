@@ -70,8 +70,6 @@ cdef extern from "Python.h":
     PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
     PyObject* PyErr_Occurred()
     void PyErr_Clear()
-    # str.__hash__ of an exact str: cannot fail, cached in the object after the first call
-    Py_hash_t _str_hash "PyObject_Hash"(object) noexcept
     bint PyUnicode_IS_COMPACT_ASCII(object)
     void* PyUnicode_DATA(object)
     long _small_int "PyLong_AsLong"(PyObject*) noexcept  # an id from the tables: cannot fail
@@ -142,6 +140,18 @@ cdef extern from *:
     #endif
     """
     bint CFGCORE_KEY_CACHE
+
+# str.__hash__ of an exact str: cannot fail. CPython caches it in the object after the
+# first call; reading that field skips PyObject_Hash's type dispatch (used on GIL builds
+# only, with the key cache: free-threaded builds would need an atomic read).
+cdef extern from *:
+    """
+    static inline Py_hash_t cfgcore_str_hash(PyObject *s) {
+        Py_hash_t h = ((PyASCIIObject *)s)->hash;
+        return h != -1 ? h : PyObject_Hash(s);
+    }
+    """
+    Py_hash_t _str_hash "cfgcore_str_hash"(object) noexcept
 
 # The wall clock (what time.time() reads) without a Python call, for schedules.
 cdef extern from *:
@@ -546,6 +556,7 @@ cdef class Binding:
     cdef SlotVal* vals  # = small when the snapshot has few slots, else malloc'ed
     cdef Py_ssize_t n
     cdef bint complete  # every slot bound (no K_LAZY left)
+    cdef uint64_t lazy  # slots 0-63 still K_LAZY, as bits (see CompiledSnapshot.fmask)
     cdef SlotVal small[SMALL_SLOTS]
 
     def __dealloc__(self):
@@ -759,6 +770,9 @@ cdef class CompiledSnapshot:
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
+    # Each flag's slots as bits (NULL when the snapshot has more than 64 slots): a bound
+    # context has every slot a flag reads when (binding.lazy & fmask[fi]) == 0.
+    cdef uint64_t* fmask
     # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
     # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
     cdef dict _all_template
@@ -826,12 +840,21 @@ cdef class CompiledSnapshot:
         self.cells = self.counters.cells
         self.errs = &self.counters.errors[0]
         self.counting = True
-        cdef Py_ssize_t fi, slen
+        cdef Py_ssize_t fi, slen, j
+        cdef const int32_t* f
         for fi in range(self.n_flags):
             slen = self.flags[fi * FW + F_SALT_LEN]
             self.salt_h[fi] = _mm_blocks(
                 0, <const unsigned char*>self.sb + self.flags[fi * FW + F_SALT_OFF], slen - slen % 4
             )
+        if self.n_slots <= 64:
+            self.fmask = <uint64_t*>calloc(self.n_flags if self.n_flags else 1, sizeof(uint64_t))
+            if self.fmask == NULL:
+                raise MemoryError()
+            for fi in range(self.n_flags):
+                f = self.flags + fi * FW
+                for j in range(f[F_SLOTS_COUNT]):
+                    self.fmask[fi] |= (<uint64_t>1) << self.ipool[f[F_SLOTS_START] + j]
 
     def __dealloc__(self):
         free(self.nodes)
@@ -851,6 +874,7 @@ cdef class CompiledSnapshot:
         free(self.id_slots)
         free(self.empty)
         free(self.salt_h)
+        free(self.fmask)
         free(self._varying)
         cdef Py_ssize_t i
         for i in range(KEY_CACHE):
@@ -1035,6 +1059,7 @@ cdef class CompiledSnapshot:
         for i in range(self.n_slots):
             bd.vals[i].kind = K_LAZY
         bd.complete = self.n_slots == 0
+        bd.lazy = ~(<uint64_t>0) if self.n_slots >= 64 else ((<uint64_t>1) << self.n_slots) - 1
         return bd
 
     cdef int _bind_lazy(self, Binding bd, dict attrs, Py_ssize_t s) except -1:
@@ -1048,6 +1073,8 @@ cdef class CompiledSnapshot:
             self._bind_safe(&tmp, s, v)
         if bd.vals[s].kind == K_LAZY:
             bd.vals[s] = tmp
+            if s < 64:
+                bd.lazy &= ~((<uint64_t>1) << s)
         else:
             _release(&tmp, 1)
         return 0
@@ -1074,10 +1101,21 @@ cdef class CompiledSnapshot:
                 self._bind_lazy(bd, attrs, s)
         if slots == NULL:
             bd.complete = True
+            bd.lazy = 0
         return 0
 
     cdef inline Binding _context_binding(self, Context ctx, int fi):
         """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
+        cdef Binding bd = ctx._bound
+        # The common case, a context already bound to this snapshot with the flag's
+        # slots bound: two pointer compares and one mask test.
+        if bd is not None and bd.snap is self and (
+            bd.complete or (fi >= 0 and self.fmask != NULL and (bd.lazy & self.fmask[fi]) == 0)
+        ):
+            return bd
+        return self._context_bind(ctx, fi)
+
+    cdef Binding _context_bind(self, Context ctx, int fi):
         cdef Binding bd = ctx._binding_for(self)
         cdef const int32_t* f
         if fi < 0:
