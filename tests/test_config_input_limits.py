@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cfgcore.cli import main
 from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, parse_text, tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.audit import AuditLog
+from cfgcore.yamlio import _depth_bound
 
 HUGE = "9" * 5000
 
@@ -312,3 +318,108 @@ def test_the_validator_reports_unusable_trees_once_instead_of_crashing_rules(tre
         ("structure.limits", path, "critical")
     ]
     assert not report.overall_valid
+
+
+# --- nesting the YAML composer cannot survive ------------------------------------------------
+# PyYAML's C composer recurses on the C stack: 30,000 levels crashed the process (and a
+# reload thread's 8 MB stack crashes sooner). Each case runs in a child process, so a
+# regression fails the test instead of killing the test run.
+
+DEEP = {
+    "flow": "a: " + "[" * 40_000 + "]" * 40_000 + "\n",
+    "block sequence": "a:\n" + "- " * 40_000 + "x\n",
+    "flow mapping": "a: " + "{b: " * 40_000 + "1" + "}" * 40_000 + "\n",
+}
+
+
+def _in_child(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(DEEP))
+def test_yaml_nested_beyond_the_parse_limit_is_an_error_on_any_thread(tmp_path, kind):
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP[kind])
+    code = f"""
+import threading
+from cfgcore.config.files import read_config_file
+from cfgcore.errors import ConfigError
+from cfgcore.snapshot import load_snapshot
+def main():
+    for load in (read_config_file, load_snapshot):
+        try:
+            load({str(path)!r})
+        except ConfigError as exc:
+            print(exc)
+t = threading.Thread(target=main)
+t.start(); t.join()
+"""
+    done = _in_child(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert f"{path}:" in line and "nested more than 1,000 levels deep" in line
+
+
+def test_json_with_a_duplicate_key_and_deep_nesting_is_refused_without_a_crash(tmp_path):
+    text = '{"x": {"a": 1, "a": 2}, "b": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    done = _in_child(
+        "from cfgcore.config.files import parse_text\n"
+        "from cfgcore.errors import ConfigError\n"
+        "try:\n"
+        f"    parse_text({text!r}, 'json', 'x.json')\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "x.json" in done.stdout and "duplicate key 'a'" in done.stdout
+
+
+def test_deep_yaml_written_while_hot_reloading_keeps_the_last_good_config(tmp_path):
+    path = tmp_path / "development.yaml"
+    path.write_text(DOCS["yaml"].format(n=1))
+    m = _manager(tmp_path)
+    m.load_environment_config()
+    errors = []
+    m.register_change_listener(lambda e: errors.append(e) if e.kind == "error" else None)
+    m.enable_hot_reload(poll_interval=0.02)
+    try:
+        path.write_text(DEEP["flow"])
+        assert wait_for(lambda: errors)
+        assert m.get("app.limits.n") == 1
+        assert "levels deep" in str(m.last_error) and str(path) in str(m.last_error)
+        path.write_text(DOCS["yaml"].format(n=2))
+        assert wait_for(lambda: m.get("app.limits.n") == 2)
+    finally:
+        m.close()
+
+
+def _nested():
+    return st.recursive(
+        st.one_of(st.integers(), st.text(max_size=3), st.none()),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=40,
+    )
+
+
+def _depth(node) -> int:
+    if isinstance(node, dict):
+        return 1 + max(map(_depth, node.values()), default=0)
+    if isinstance(node, list):
+        return 1 + max(map(_depth, node), default=0)
+    return 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=_nested(), style=st.sampled_from([None, True, False]))
+def test_the_nesting_bound_never_underestimates(doc, style):
+    """The cheap pre-check decides whether the event scan runs: it must bound the depth
+    of every document from above, in block, flow and mixed styles."""
+    text = yaml.safe_dump({"root": doc}, default_flow_style=style)
+    assert _depth_bound(text) >= _depth({"root": doc})
+    assert _depth_bound(text.encode()) == _depth_bound(text)

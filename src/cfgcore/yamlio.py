@@ -7,6 +7,10 @@
 * Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
   the last one).
 * Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
+* Nesting deeper than :data:`MAX_PARSE_DEPTH` is refused before the document is
+  built: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
+  hundred kilobytes of ``[[[[...`` would crash the process (a reload thread's
+  included) instead of raising.
 """
 
 from __future__ import annotations
@@ -59,6 +63,51 @@ class _DuplicateKey(Exception):
 
 MAX_NODES = 5_000_000  # after alias expansion; see _check_expansion
 
+# Far above what any consumer accepts (configuration trees: 100 levels, snapshots:
+# 100, conditions: 32), so their own errors, with key paths, still report everything
+# up to here; and far below what the composer's C recursion survives on a thread's
+# stack.
+MAX_PARSE_DEPTH = 1_000
+# A document whose structural characters (see _depth_bound) number at most this
+# cannot nest deeper than that: parsed directly, without the event scan.
+_SCAN_ABOVE = 2_000
+
+
+def _depth_bound(data: str | bytes) -> int:
+    """An upper bound on the nesting depth of the YAML text ``data``.
+
+    Every collection starts with a character of its own: a flow one with ``[`` or
+    ``{``, a block sequence with ``-``, an explicit key with ``?``, a flow-sequence
+    pair with ``:``, and a block mapping at a line's start (or after one of those).
+    """
+    if isinstance(data, bytes):
+        return sum(data.count(c) for c in (b"[", b"{", b"-", b"?", b":", b"\n")) + 1
+    return sum(data.count(c) for c in "[{-?:\n") + 1
+
+
+def _check_depth(data: str | bytes, file: str | None) -> None:
+    """Refuse nesting deeper than MAX_PARSE_DEPTH, reading parse events (iterative)."""
+    if _depth_bound(data) <= _SCAN_ABOVE:
+        return
+    depth = 0
+    for event in yaml.parse(data, Loader=_BaseLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_PARSE_DEPTH:
+                raise ConfigError(
+                    [
+                        Problem(
+                            path="",
+                            message=f"nested more than {MAX_PARSE_DEPTH:,} levels deep",
+                            file=file,
+                            line=event.start_mark.line + 1,
+                        )
+                    ],
+                    kind="limits",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
 
 def _check_expansion(doc: Any, file: str | None) -> None:
     """Refuse documents whose aliases expand to an enormous tree ("billion laughs").
@@ -90,6 +139,17 @@ def _check_expansion(doc: Any, file: str | None) -> None:
             stack.extend(node)
 
 
+def compose_nodes(text: str) -> Any:
+    """The node graph of ``text`` (keys and values with their line marks), or None when
+    the text is not YAML (nor JSON, which is YAML flow syntax) or nests deeper than
+    :data:`MAX_PARSE_DEPTH`. For reporting where a problem is, never raises."""
+    try:
+        _check_depth(text, None)
+        return yaml.compose(text, Loader=_BaseLoader)
+    except (yaml.YAMLError, ConfigError):
+        return None
+
+
 def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
@@ -97,6 +157,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     {'variant': 'on', 'enabled': True}
     """
     try:
+        _check_depth(data, file)
         doc = yaml.load(data, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
     except _DuplicateKey as dup:
         raise ConfigError(

@@ -100,12 +100,13 @@ class Layer:
 def _line_index(text: str, fmt: str) -> dict[tuple[Any, ...], int]:
     if fmt == "toml":
         return _toml_lines(text)
-    import yaml  # JSON is (for our purposes) YAML flow syntax, so one composer serves both
+    import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        root = yaml.compose(text.replace("\t", " ") if fmt == "json" else text, Loader=loader)
-    except yaml.YAMLError:
+    from cfgcore.yamlio import compose_nodes
+
+    # JSON is (for our purposes) YAML flow syntax, so one composer serves both
+    root = compose_nodes(text.replace("\t", " ") if fmt == "json" else text)
+    if root is None:
         return {}
     lines: dict[tuple[Any, ...], int] = {}
 
@@ -332,12 +333,13 @@ def _parse_json(text: str, file: str) -> Any:
 
 def _json_duplicate(text: str, key: str) -> tuple[str, int | None]:
     """Key path and line of the second occurrence of ``key`` in one JSON object."""
-    import yaml  # JSON is YAML flow syntax: the composer keeps every key with its line
+    import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        root = yaml.compose(text.replace("\t", " "), Loader=loader)
-    except yaml.YAMLError:
+    from cfgcore.yamlio import compose_nodes
+
+    # JSON is YAML flow syntax: the composer keeps every key with its line
+    root = compose_nodes(text.replace("\t", " "))
+    if root is None:
         return key, None
     stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
     while stack:
