@@ -48,6 +48,39 @@ class CommandError(Exception):
     """
 
 
+def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
+    """``json.loads`` for text a user handed the command line: every refusal is a
+    ValueError with a short reason, for the caller to prefix with the file, line or
+    option. A document nested past the parser's stack is refused, not a RecursionError;
+    with ``allow_nan=False`` so are ``NaN``, ``Infinity`` and numbers past a float's
+    range (not JSON, and a config value that would be stored as null).
+
+    >>> load_json('{"a": [1]}')
+    {'a': [1]}
+    """
+    import json
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
+    def finite(raw: str) -> float:
+        value = float(raw)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{raw[:40]} is past a float's range")
+        return value
+
+    try:
+        if allow_nan:
+            return json.loads(text)
+        return json.loads(text, parse_constant=no_constant, parse_float=finite)
+    except RecursionError:
+        raise ValueError("not JSON: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+
+
 _EPILOG = """\
 exit status: 0 success, 1 error or a negative answer (diff found differences, validate
 found errors), 2 usage error.

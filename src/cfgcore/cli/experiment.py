@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -22,7 +23,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cfgcore.cli import CommandError
+from cfgcore.cli import CommandError, load_json
+from cfgcore.config.files import tree_problem
 from cfgcore.details import metric_value
 from cfgcore.errors import ConfigError
 
@@ -43,8 +45,11 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
 in the test is skipped. "ts" (epoch seconds) defaults to now, "value" to 1.
-Lines that cannot be used are reported (file:line) and skipped; the exit status is 1 if
-any were."""
+The whole file is read and checked before anything is written. Lines that cannot be
+used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
+and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
+finish the job, ingest only the corrected lines (the others are already in).
+A file that cannot be read to its end writes nothing."""
 
 
 def register(subparsers: Any) -> None:
@@ -224,7 +229,10 @@ def _create(args: Any) -> int:
         configs[variant] = raw
     guardrails = _pairs(args.guardrail, "--guardrail")
     start = _when(args.start_date, "--start-date", datetime.now(timezone.utc))
-    end = _when(args.end_date, "--end-date", start + timedelta(days=args.days))
+    if args.end_date is not None:
+        end = _when(args.end_date, "--end-date", start)
+    else:
+        end = _window_end(start, args)
     test = ABTestConfiguration(
         test_name=args.name,
         description=args.description,
@@ -249,16 +257,39 @@ def _create(args: Any) -> int:
     return 0
 
 
+def _window_end(start: datetime, args: Any) -> datetime:
+    """``start + --days``; a length that is not a positive number of days, or a window
+    ending past the year 9999, is refused naming the option."""
+    days = args.days
+    if not math.isfinite(days) or days <= 0:
+        raise CommandError(f"--days {days:g}: expected a positive number of days")
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:
+        since = f" from --start-date {args.start_date}" if args.start_date else ""
+        raise CommandError(
+            f"--days {days:g}{since}: the window would end past the year 9999"
+        ) from None
+
+
 def _pairs_json(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         variant, sep, raw = item.partition("=")
         if not sep or not variant:
-            raise CommandError(f"--config {item!r}: expected VARIANT=JSON")
+            raise CommandError(f"--config {item[:60]!r}: expected VARIANT=JSON")
         try:
-            out[variant] = json.loads(raw)
+            # NaN and Infinity are not JSON: flags.json would store them as null
+            value = load_json(raw, allow_nan=False)
         except ValueError as exc:
-            raise CommandError(f"--config {variant}: not JSON: {exc}") from None
+            raise CommandError(f"--config {variant}: {exc}") from None
+        # The configuration input limits (depth, 64-bit integers): every later step
+        # (copying, storing, compiling the flag) relies on them.
+        problem = tree_problem(value)
+        if problem is not None:
+            where = f"{problem[0]}: " if problem[0] else ""
+            raise CommandError(f"--config {variant}: {where}{problem[1]}")
+        out[variant] = value
     return out
 
 
@@ -314,28 +345,37 @@ def _pct(value: Any) -> str:
 # -- ingest ---------------------------------------------------------------------------
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    # Bytes: a line that is not UTF-8 is one unusable line (file:line), not the end of
+    # the run.
     if path == "-":
-        yield from enumerate(sys.stdin, 1)
+        yield from enumerate(sys.stdin.buffer, 1)
         return
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, "rb")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     with fh:
-        yield from enumerate(fh, 1)
+        try:
+            yield from enumerate(fh, 1)
+        except OSError as exc:  # a directory, a read error midway
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
 
 def _ingest(args: Any) -> int:
+    from cfgcore.dynamic_config import state_paths
     from cfgcore.experiments.exposures import Exposure, JsonLinesSink
 
     manager = _manager(args)
     where = "<stdin>" if args.file == "-" else args.file
     tests = manager.list_ab_tests()
     exposures: list[Exposure] = []
+    metrics: list[tuple[str, str, str, float, str, float]] = []
     counts = {"exposure": 0, "metric": 0, "not in test": 0, "bad": 0}
     progress = _Progress(args, "ingesting")
     try:
+        # Every line is read and checked before anything is written: a file that cannot
+        # be read to its end, or a line that stops the run, leaves the logs untouched.
         for lineno, line in _lines(args.file):
             progress.tick(lineno)
             if not line.strip():
@@ -357,15 +397,13 @@ def _ingest(args: Any) -> int:
             if kind == "exposure":
                 exposures.append(Exposure(rec["test"], str(variant), user, ts))
             else:
-                manager.metrics.record(
-                    rec["test"], str(variant), str(rec["metric"]), float(rec.get("value", 1.0)),
-                    user, ts,
-                )  # fmt: skip
+                value = float(rec.get("value", 1.0))
+                metrics.append((rec["test"], str(variant), str(rec["metric"]), value, user, ts))
             counts[kind] += 1
         if exposures:
-            from cfgcore.dynamic_config import state_paths
-
             JsonLinesSink(state_paths(manager.flags_file)["exposures"]).write(exposures)
+        for test, variant, metric, value, user, ts in metrics:
+            manager.metrics.record(test, variant, metric, value, user, ts)
     finally:
         progress.done()
         manager.close()
@@ -378,31 +416,35 @@ def _ingest(args: Any) -> int:
     return 1 if counts["bad"] else 0
 
 
-def _event(line: str, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
-        rec = json.loads(line)
-    except ValueError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 (byte {exc.start + 1} of the line)") from None
+    rec = load_json(line)
     if not isinstance(rec, dict):
         raise ValueError("expected a JSON object")
     kind = rec.get("type") or ("metric" if "metric" in rec else "exposure")
     if kind not in ("exposure", "metric"):
-        raise ValueError(f"type {kind!r}: expected 'exposure' or 'metric'")
+        raise ValueError(f"type {kind!r:.60}: expected 'exposure' or 'metric'")
     for field in ("test", "user") + (("metric",) if kind == "metric" else ()):
         if not isinstance(rec.get(field), str | int) or isinstance(rec.get(field), bool):
             raise ValueError(f"{field}: missing or not a string")
     if rec["test"] not in tests:
-        raise ValueError(f"test {rec['test']!r}: no such A/B test")
+        raise ValueError(f"test {rec['test']!r:.60}: no such A/B test")
     variant = rec.get("variant")
-    if variant is not None and variant not in (tests[rec["test"]].get("traffic_split") or {}):
-        raise ValueError(f"variant {variant!r}: not a variant of {rec['test']}")
+    if variant is not None and (
+        not isinstance(variant, str)
+        or variant not in (tests[rec["test"]].get("traffic_split") or {})
+    ):
+        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}")
     for field in ("value", "ts"):
         if field in rec:
             value = rec[field]
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{field}: expected a number, got {value!r}")
+                raise ValueError(f"{field}: expected a number, got {value!r:.60}")
             if metric_value(value) is None:  # NaN, an infinity, or past a float's range
-                raise ValueError(f"{field}: expected a finite number, got {value!r}")
+                raise ValueError(f"{field}: expected a finite number, got {value!r:.60}")
     return kind, rec
 
 
