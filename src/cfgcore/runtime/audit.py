@@ -306,13 +306,65 @@ def _last_link(path: str) -> tuple[str, int]:
         if not raw.strip():
             continue
         try:
-            entry = json.loads(raw)
-            return str(entry["hash"]), int(entry["seq"])
-        except (ValueError, KeyError, TypeError):
-            # A line written before the chain existed, or cut short: chain from scratch
-            # after it (verify reports it).
+            entry = _decode_entry(raw)
+        except ValueError:
+            # A line written before the chain existed, cut short or edited: chain from
+            # scratch after it (verify reports it).
             continue
+        return entry["hash"], entry["seq"]
     return GENESIS, 0
+
+
+# The largest seq an entry may hold: msgspec writes integers up to 64 bits, and a chain
+# gains one per entry, so a larger one was not written by AuditLog.
+_MAX_SEQ = 2**63 - 1
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # The hash covers the last value; a reader that keeps the first (or grep)
+            # would see another entry than the one verified.
+            raise _NotAnEntry(f"duplicate key {key!r:.60} (edited: readers disagree on its value)")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotAnEntry(f"{name} is not JSON (edited: the writer never writes it)")
+
+
+class _NotAnEntry(ValueError):
+    """A line that is not a chained audit entry, and why."""
+
+
+def _decode_entry(raw: bytes) -> dict[str, Any]:
+    """One line as a chained audit entry: unique keys, ``seq`` an int within 64 bits,
+    ``hash`` and ``prev`` strings. ValueError (``_NotAnEntry``) says why it is not one."""
+    try:
+        entry = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _NotAnEntry:
+        raise
+    except RecursionError:
+        raise _NotAnEntry("not a chained audit entry (nested too deeply: edited)") from None
+    except ValueError:  # not JSON, not UTF-8
+        raise _NotAnEntry(_UNCHAINED) from None
+    if not isinstance(entry, dict):
+        raise _NotAnEntry(_UNCHAINED)
+    seq = entry.get("seq")
+    if type(seq) is not int or not 0 < seq <= _MAX_SEQ:
+        raise _NotAnEntry(
+            _UNCHAINED
+            if seq is None
+            else f"seq {seq!r:.40}: not a whole number from 1 to 2**63-1 (edited)"
+        )
+    if not isinstance(entry.get("hash"), str) or not isinstance(entry.get("prev"), str):
+        raise _NotAnEntry(_UNCHAINED)
+    return entry
+
+
+_UNCHAINED = "not a chained audit entry (edited, cut short or written without a chain)"
 
 
 # --------------------------------------------------------------------------- verify
@@ -332,7 +384,8 @@ class VerifyResult:
     def __str__(self) -> str:
         if self.ok:
             return f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
-        return f"{self.file}:{self.line}: {self.problem}"
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.problem}"
 
 
 def log_files(path: str | os.PathLike[str]) -> list[str]:
@@ -351,7 +404,9 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
 
     Reports the first entry that was edited (its hash does not match its content),
     removed (a gap in ``seq``, or ``prev`` not the hash of the entry before), reordered
-    (``seq`` going back), or cut short (a last line that is not complete JSON). The
+    (``seq`` going back), or cut short (a last line that is not complete JSON). A line
+    with a duplicate key is refused wherever the copy sits (the hash covers the value
+    a last-wins parser reads; grep or a first-wins parser would read the other). The
     oldest kept file's first ``prev`` cannot be checked (its predecessor was rotated
     away) and is taken as given.
     """
@@ -361,8 +416,12 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
     # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
     rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        try:
+            with open(name, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:  # a directory, no permission
+            return VerifyResult(False, 0, tuple(files), name, None,
+                                f"cannot read: {exc.strerror or exc}")  # fmt: skip
         lines = data.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
@@ -371,11 +430,9 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
                 rows.append((name, n, None, "last line is cut short (truncated entry)"))
                 continue
             try:
-                entry = json.loads(raw)
-                int(entry["seq"]), str(entry["hash"]), str(entry["prev"])
-            except (ValueError, KeyError, TypeError):
-                rows.append((name, n, None, "not a chained audit entry (edited, cut short or "
-                                            "written without a chain)"))  # fmt: skip
+                entry = _decode_entry(raw)
+            except ValueError as exc:
+                rows.append((name, n, None, str(exc)))
                 continue
             rows.append((name, n, entry, ""))
     prev: str | None = None
@@ -387,14 +444,18 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
 
         if entry is None:
             return bad(problem)
-        e_seq = int(entry["seq"])
-        if entry_hash(entry) != entry["hash"]:
+        e_seq = entry["seq"]
+        try:
+            edited = entry_hash(entry) != entry["hash"]
+        except (OverflowError, RecursionError):  # an integer past 64 bits, deep nesting
+            edited = True  # a value AuditLog cannot have written
+        if edited:
             return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
         if seq is not None:
             if e_seq <= seq:
                 return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
             if e_seq != seq + 1:
-                later = {int(r[2]["seq"]) for r in rows[i + 1 :] if r[2] is not None}
+                later = {r[2]["seq"] for r in rows[i + 1 :] if r[2] is not None}
                 if later & set(range(seq + 1, e_seq)):
                     return bad(f"entry seq {e_seq} is out of order (before seq {seq + 1}): "
                                "reordered")  # fmt: skip
