@@ -108,6 +108,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     # not compile: so does validate (issue 10: validate said valid, load failed).
     report.results[:0] = [_flag_result(p) for p in flag_problems]
     if not args.files:
+        report.results.extend(_resolved_findings(args, validator, name, env, report.results))
         report.results.extend(_override_findings(args))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
@@ -148,7 +149,8 @@ def _load(
         name = "+".join(os.path.basename(f) for f in args.files)
         return config, name, layers, args.environment, problems
 
-    from cfgcore.config.manager import ConfigurationManager, bundled_flags
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.runtime.flagstore import bundled_seed
 
     manager = ConfigurationManager(args.config_dir, environment=args.environment)
     # keep_references: a secret supplied through ${ENV} is judged as that reference (as
@@ -172,8 +174,30 @@ def _load(
                     pass  # build_config read it already; a line number is a nicety
                 break
     url = manager.flag_store_url()
-    problems = _compile_flags(url, bundled_flags()) if url else []
+    problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
     return config, str(env), layers, str(env), problems
+
+
+def _resolved_findings(
+    args: argparse.Namespace, validator: Any, name: str, env: str | None, found: list[Any]
+) -> list[Any]:
+    """Findings on the values ``${VAR}`` references and ``CFGCORE__`` overrides resolved
+    to, judged as activation judges them (cfgcore.config.checks.resolved_findings)."""
+    from cfgcore.config.checks import resolved_findings
+    from cfgcore.config.manager import ConfigurationManager
+
+    snap = ConfigurationManager(args.config_dir, environment=args.environment)._build_unactivated(
+        args.environment, args.profile, args.geographic_profile
+    )
+    context = {"geographic_profile": args.geographic_profile} if args.geographic_profile else None
+    extra = resolved_findings(
+        lambda tree: validator.validate_config(tree, name, env, context=context),
+        snap.config,
+        snap.refs,
+        snap.layers,
+    )
+    seen = {(r.rule_id, r.key_path) for r in found if not r.is_valid}
+    return [r for r in extra if (r.rule_id, r.key_path) not in seen]
 
 
 def _compile_flags(url: str, seed: str | None) -> list[Problem]:

@@ -5,23 +5,37 @@ Every activation of the configuration manager (load, reload, update, profile swi
 With :mod:`cfgcore.validation_engine` installed that is the full rule set (the same
 report ``cfgcore validate`` prints); without it, a type check against the previous
 version. Problems name the file and line that set the key (from provenance).
+
+A value that came from an environment variable (a ``${VAR}`` reference, a
+``CFGCORE__`` override, a decrypted secret) is judged twice: as the reference, so the
+security rules see that a secret is not written in the file, and as the value it
+resolved to, so a port of ``abc`` or ``70000`` from the environment is refused like
+the same value in a file (:func:`resolved_findings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.environ import with_refs
+from cfgcore.config.environ import parse_env_value, ref_names, with_refs
 from cfgcore.config.files import Layer
 from cfgcore.config.provenance import explain
 from cfgcore.config.state import ConfigSnapshot
-from cfgcore.config.tree import diff_trees, type_compatible
+from cfgcore.config.tree import diff_trees, get_path, type_compatible
 from cfgcore.errors import Problem
 
-__all__ = ["FallbackReport", "blocking_problems", "msgspec_path", "problem", "report"]
+__all__ = [
+    "FallbackReport",
+    "blocking_problems",
+    "msgspec_path",
+    "problem",
+    "report",
+    "resolved_findings",
+]
 
 log = logging.getLogger("cfgcore.manager")
 
@@ -55,7 +69,13 @@ def blocking_problems(
     if engine is not None:
         view = with_refs(config, refs or {})
         try:
-            found = engine(view, env)
+            blocking = list(engine(view, env).blocking)
+            if refs:
+                blocking += [
+                    r
+                    for r in resolved_findings(lambda tree: engine(tree, env), config, refs, layers)
+                    if r.blocking and not _reported(r, blocking)
+                ]
         except Exception as exc:
             # A validator that crashes cannot vouch for the config: block, loudly.
             log.exception("validation engine failed")
@@ -68,7 +88,7 @@ def blocking_problems(
                 layers,
                 config,
             )
-            for r in found.blocking
+            for r in blocking
         ]
     if not previous.version:
         return []
@@ -84,9 +104,83 @@ def report(snap: ConfigSnapshot, config: Mapping[str, Any] | None = None) -> Any
     target = snap.config if config is None else config
     engine = validation_engine()
     if engine is not None:
-        return engine(with_refs(target, snap.refs if config is None else {}), snap.environment)
+        env = snap.environment
+        if config is not None or not snap.refs:
+            return engine(target, env)
+        found = engine(with_refs(target, snap.refs), env)
+        extra = resolved_findings(lambda tree: engine(tree, env), target, snap.refs, snap.layers)
+        found.results.extend(r for r in extra if not _reported(r, found.results))
+        return found
     refs = snap.refs if config is None else None
     return FallbackReport(blocking_problems(target, snap.environment, snap, snap.layers, refs))
+
+
+def resolved_findings(
+    validate: Callable[[Mapping[str, Any]], Any],
+    config: Mapping[str, Any],
+    refs: Mapping[tuple[Any, ...], str],
+    layers: Sequence[Layer] = (),
+) -> list[Any]:
+    """The failed results of ``validate(config)`` (a report) at or below a path whose
+    value came from the environment, each saying which reference supplied it.
+
+    ``config`` is the resolved tree; the caller validates the reference view
+    (:func:`~cfgcore.config.environ.with_refs`) itself. The security pack is left out:
+    it judges how a secret is supplied, which only the reference view can answer (the
+    resolved value of ``${DB_PASSWORD}`` is, by design, a literal).
+    """
+    if not refs:
+        return []
+    # The validator's own spelling of each path (quoted keys), so results match it.
+    by_key = {_dotted(path): (path, ref) for path, ref in refs.items()}
+    overridden = {path: var for layer in layers for path, var in layer.env_vars.items()}
+    out = []
+    for r in validate(config).results:
+        if r.is_valid or r.rule_id.startswith("security."):
+            continue
+        key = r.key_path
+        found = next((k for k in by_key if key == k or key.startswith(k + ".")), None)
+        if found is None:
+            continue
+        path, ref = by_key[found]
+        var = overridden.get(tuple(path))
+        if var is not None:
+            note = f"set by environment variable {var}"
+        else:
+            note = f"from {_shown_ref(ref)}"
+            if r.rule_id == "structure.type" and key == found and ref.startswith("${"):
+                value = get_path(config, tuple(path), None)
+                if isinstance(value, str) and not isinstance(parse_env_value(value), str):
+                    # `port: ${PORT}` substitutes text; the type_conversion step types it.
+                    note += "; substitution gives a string: add the type_conversion transform"
+        out.append(dataclasses.replace(r, message=f"{r.message} ({note})"))
+    return out
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    from cfgcore.validation.core import join_path
+
+    key = ""
+    for seg in path:
+        key = join_path(key, seg)
+    return key
+
+
+def _shown_ref(text: str) -> str:
+    """How a message names the reference that supplied a value (never a ciphertext)."""
+    if text.startswith("ENC["):
+        return "an encrypted value"
+    if len(text) <= 60:
+        return text
+    names = sorted(ref_names([text]))
+    return ", ".join("${" + n + "}" for n in names) or "a reference"
+
+
+def _reported(result: Any, already: Sequence[Any]) -> bool:
+    return any(
+        r.rule_id == result.rule_id and r.key_path == result.key_path and not r.is_valid
+        for r in already
+    )
 
 
 def problem(
@@ -102,6 +196,8 @@ def problem(
             if file is None and prov.winner.source:
                 file = f"<{prov.winner.source}>"
             if prov.winner.env_var:
+                file = file if prov.winner.file else "<environment>"
+            if prov.winner.env_var and prov.winner.env_var not in message:
                 message = f"{message} (set by environment variable {prov.winner.env_var})"
     except Exception:
         pass

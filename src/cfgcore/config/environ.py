@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.files import Layer
+from cfgcore.config.files import Layer, tree_problem
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
     DELETE,
@@ -109,6 +109,17 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             )
             continue
         value = parse_env_value(environ[var])
+        # The limits files obey (64-bit integers, nesting depth) hold here too.
+        limit = tree_problem(value, tuple(path))
+        if limit is not None:
+            problems.append(
+                Problem(
+                    path=limit[0],
+                    message=f"environment variable {var}: {limit[1]}",
+                    file=_ENV_FILE,
+                )
+            )
+            continue
         current = get_path(below, tuple(path), None)
         if isinstance(current, str) and value is not None and not isinstance(value, str):
             value = environ[var]

@@ -373,13 +373,21 @@ class ConfigurationManager(ConfigView):
         as the reference that produced it (``${KAFKA_SASL_PASSWORD}``): the tree the
         manager's own validation judges.
         """
+        snap = self._build_unactivated(environment, profile, geographic_profile)
+        if keep_references:
+            return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
+        return snap.config
+
+    def _build_unactivated(
+        self, environment: str | None, profile: Any, geographic_profile: Any
+    ) -> ConfigSnapshot:
+        """The snapshot :meth:`build_config` shows: resolved values and their references
+        (``cfgcore validate`` judges both, as activation does: :mod:`.checks`)."""
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
         # No fingerprint: it would open the live flags, which a build without flags
         # must not need (cfgcore validate reports flags that do not compile itself).
         snap, _ = self.builder.build(env, prof, geo, None, EMPTY, with_flags=False, fingerprint=())
-        if keep_references:
-            return with_refs(snap.config, snap.refs)  # type: ignore[no-any-return]
-        return snap.config
+        return snap  # type: ignore[no-any-return]
 
     def available_environments(self) -> list[str]:
         """Environment names with a file in the config directory (base excluded)."""
