@@ -430,11 +430,9 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
                 rows.append((name, n, None, "last line is cut short (truncated entry)"))
                 continue
             try:
-                entry = _decode_entry(raw)
+                rows.append((name, n, _decode_entry(raw), ""))
             except ValueError as exc:
                 rows.append((name, n, None, str(exc)))
-                continue
-            rows.append((name, n, entry, ""))
     prev: str | None = None
     seq: int | None = None
     for i, (name, n, entry, problem) in enumerate(rows):
