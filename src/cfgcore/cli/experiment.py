@@ -145,7 +145,12 @@ def register(subparsers: Any) -> None:
     r.add_argument("--metrics", help="metric events file (default: beside the flags file)")
     r.add_argument("--exposures", help="exposure log (default: beside the flags file)")
     r.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
-    r.add_argument("--plot", metavar="OUT", help="draw metrics with CIs per variant (PNG/SVG/PDF)")
+    r.add_argument(
+        "--plot",
+        metavar="OUT",
+        help="draw metrics with CIs per variant into the file OUT (PNG/SVG/PDF by extension, "
+        "PNG without one; not a directory)",
+    )
     r.add_argument("--json", action="store_true", help="print JSON instead of the table")
     r.add_argument(
         "--mde",

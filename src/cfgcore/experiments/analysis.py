@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
+from cfgcore.runtime.atomicio import atomic_write
 
 # --------------------------------------------------------------------------- analysis
 
@@ -148,7 +150,9 @@ class ExperimentReport:
 
     def plot(self, path: str | os.PathLike[str]) -> str:
         """Draw each metric per variant with its confidence interval into ``path`` (PNG,
-        SVG or PDF by extension). Needs matplotlib (``pip install 'cfgcore[plot]'``)."""
+        SVG or PDF by extension; PNG without one), written atomically; returns ``path``,
+        exactly the file written. A directory is refused. Needs matplotlib
+        (``pip install 'cfgcore[plot]'``)."""
         try:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
@@ -193,14 +197,33 @@ class ExperimentReport:
                 ax.axhline(rows[0].value, color="#999999", linestyle="--", linewidth=0.8)
         fig.tight_layout()
         out = os.fspath(path)
+        fmt = _plot_format(out, fig.canvas.get_supported_filetypes())
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt)
         try:
-            fig.savefig(out)
-        except (OSError, ValueError) as exc:  # no such directory, unknown extension
+            atomic_write(out, buffer.getvalue())
+        except OSError as exc:  # no such directory, no permission
             from cfgcore.errors import ConfigError
 
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _plot_format(out: str, supported: Mapping[str, str]) -> str:
+    """The format ``out``'s extension names (PNG without one: the file is written at
+    exactly ``out``, where savefig would have appended ``.png``)."""
+    from cfgcore.errors import ConfigError
+
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        raise ConfigError(
+            "is a directory: give the plot's file name (e.g. DIR/report.png)", file=out
+        )
+    ext = os.path.splitext(out)[1][1:].lower()
+    if ext and ext not in supported:
+        known = ", ".join(f".{e}" for e in sorted(supported))
+        raise ConfigError(f"cannot write the plot: unknown format .{ext} (use {known})", file=out)
+    return ext or "png"
 
 
 def _t_quantile(confidence: float, n: int) -> float:
