@@ -178,21 +178,21 @@ def test_refresh_with_settle_skips_a_file_that_changed_while_read(tmp_path, monk
     live = shared_flags(open_store(str(flags)))
     before = live.document
     store = live.store
-    real_read = store.read
+    real_read = store.read_bytes
 
     def read_then_append():
-        doc = real_read()
+        read = real_read()
         with open(flags, "ab") as fh:  # a writer still writing while we read
             fh.write(b"\n# more\n")
-        return doc
+        return read
 
     text = flags.read_bytes()
     flags.write_bytes(text + b"\n# changed\n")
     os.utime(flags, ns=(0, 0))  # long settled
-    monkeypatch.setattr(store, "read", read_then_append)
+    monkeypatch.setattr(store, "read_bytes", read_then_append)
     assert live.refresh("reload", settle_ms=20) is False
     assert live.document is before
-    monkeypatch.setattr(store, "read", real_read)
+    monkeypatch.setattr(store, "read_bytes", real_read)
     os.utime(flags, ns=(0, 0))
     assert live.refresh("reload", settle_ms=20) is True  # settled now: goes live
 

@@ -70,13 +70,15 @@ class ConfigFlags:
             url = self.url()
             if url is None:
                 return None
-            from cfgcore.config.manager import bundled_flags
             from cfgcore.runtime.flags import shared_flags
-            from cfgcore.runtime.flagstore import open_store
+            from cfgcore.runtime.flagstore import bundled_seed, open_store
+
+            manager = self._manager()
+            manager_environ = manager._environ if manager is not None else None
 
             with self._lock:
                 if self._live is None:
-                    live = shared_flags(open_store(url, seed=bundled_flags()))
+                    live = shared_flags(open_store(url, seed=bundled_seed(manager_environ)))
                     live.subscribe(self)
                     self._live, self._holds = live, True
                     self._record_usage()

@@ -20,7 +20,9 @@ Where the flags live (first that applies)
     finds it), else ``flags.json`` in the state directory (``$CFGCORE_STATE_DIR``, else
     ``$XDG_STATE_HOME/cfgcore``, ``~/.local/state/cfgcore``). While that file does not
     exist the bundled music-streaming flags are served and nothing is written; the first
-    change creates the file. The installed package is never written. The configuration
+    change creates the file. In production (``CONFIG_ENVIRONMENT=production``) a missing
+    file is an error instead. A file removed or broken later is reported once and the
+    flags it last held keep serving. The installed package is never written. The configuration
     manager of the same process serves the same flags.
 
     Exposure, metric and audit logs (``flags.exposures.jsonl``, ``flags.metrics.jsonl``,
@@ -45,7 +47,6 @@ from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import exact_name, metric_user_id, metric_value
-from cfgcore.engine import bundled_flags_path
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
@@ -69,6 +70,7 @@ from cfgcore.runtime.flags import LiveFlags, shared_flags
 from cfgcore.runtime.flagstore import (
     FlagDocument,
     MemoryFlagStore,
+    bundled_seed,
     default_state_dir,
     open_store,
 )
@@ -186,7 +188,7 @@ class DynamicConfigurationManager:
         self.persist = persist
         state = _state_dir(state_dir)
         url, paths = store_location(flags_file, state_dir=state_dir, store=store)
-        flag_store = open_store(url, seed=bundled_flags_path())
+        flag_store = open_store(url, seed=bundled_seed())
         self.flags_file = getattr(flag_store, "path", flag_store.url)
         self.format = getattr(flag_store, "format", "msgpack")
         self._lock = threading.RLock()

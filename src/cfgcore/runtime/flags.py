@@ -26,7 +26,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.observability import instruments
-from cfgcore.runtime.flagstore import FlagDocument, FlagStore
+from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.secrets import decrypt_snapshot
 from cfgcore.snapshot import Snapshot
@@ -75,6 +75,7 @@ class LiveFlags:
         self.document: FlagDocument | None = None
         self.source: Snapshot = Snapshot()
         self.last_error: ConfigError | None = None
+        self._rejected: str | None = None  # what the last refusal refused (see refresh)
         self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
         # Managers holding this set (acquire/release): the last release stops watching
         # and closes the store (a Redis store's follower thread and connections).
@@ -169,30 +170,52 @@ class LiveFlags:
             if stamp is None:
                 return False
         with self._lock:
+            path = getattr(self.store, "path", None)
+            origin = str(path or self.store.url)
+            key: str | None = None
             try:
-                doc = self.store.read()
-                if stamp is not None and file_fingerprint(paths) != stamp:
-                    return False  # changed while read: the next event or poll retries
-            except ConfigError as exc:
-                if self.document is not None and self._unreadable_is_transient():
-                    return False
-                self.reject(exc, source, getattr(self.store, "path", self.store.url))
-                return False
-            if self.document is not None and doc.checksum == self.document.checksum:
-                return False
-            if self.last_error is not None and doc.checksum == getattr(self, "_rejected", None):
-                return False  # reported once, not on every poll
-            try:
+                if self.store.kind == "file":
+                    data, origin = self.store.read_bytes()  # type: ignore[attr-defined]
+                    key = checksum(data)
+                    if stamp is not None and file_fingerprint(paths) != stamp:
+                        return False  # changed while read: the next event or poll retries
+                    if self._seen(key):
+                        return False
+                    if self.document is not None and self.document.origin == path != origin:
+                        # The seed, in place of a file this set has served: it is gone.
+                        raise ConfigError(
+                            "flag file was removed; keeping the flags it last held (the "
+                            "bundled demo flags are served only before a file exists)",
+                            file=path,
+                        )
+                    doc = self.store.document(data, origin)  # type: ignore[attr-defined]
+                else:
+                    doc = self.store.read()
+                    key = doc.checksum
+                    if self._seen(key):
+                        return False
                 compiled = self.prepare(doc)
             except ConfigError as exc:
-                self._rejected = doc.checksum
-                self.reject(exc, source, doc.origin)
+                # Unreadable, undecodable, gone or not compiling: the live flags keep
+                # serving, and the refusal is reported once (not on every poll) until
+                # the store holds something else.
+                key = key or f"{type(exc).__name__}: {exc}"
+                if self.last_error is None or key != self._rejected:
+                    self._rejected = key
+                    self.reject(exc, source, origin)
                 return False
             return self.install(doc, compiled, source)
 
-    def _unreadable_is_transient(self) -> bool:
-        # A file deleted or being replaced: keep serving what we have, silently.
-        return self.store.kind == "file"
+    def _seen(self, key: str) -> bool:
+        """Whether the stored bytes (by checksum) need no new look: the live document
+        (then a standing refusal is over: the store is back to what serves) or the
+        document refused last."""
+        if self.document is not None and key == self.document.checksum:
+            if self.last_error is not None:
+                log.info("flag store %s is back to the live document", self.store.url)
+                self.last_error = None
+            return True
+        return self.last_error is not None and key == self._rejected
 
     def _on_stored(self, doc: FlagDocument) -> None:
         """A newer document from the store's watcher (another process or machine)."""

@@ -12,8 +12,8 @@ Stores here:
 * :class:`FileFlagStore`: a YAML, JSON or MessagePack file. Writers serialise on an
   ``fcntl`` lock on ``<file>.lock`` and replace the file atomically (temp file, fsync,
   rename); a sidecar ``.<file>.version`` records the version, checksum and writer.
-  A missing file reads as the *seed* document (the bundled catalog) and is created by
-  the first change.
+  A missing file reads as the *seed* document (the bundled catalog, except in
+  production: :func:`bundled_seed`) and is created by the first change.
 * :class:`MemoryFlagStore`: in-process only (``persist=False``, tests).
 * The Redis store (``redis://``, ``rediss://``, ``redis+sentinel://``) lives in
   :mod:`cfgcore.runtime.redis_store` and is imported only when such a URL is used.
@@ -225,6 +225,12 @@ class FileFlagStore:
                 raise ConfigError(
                     f"cannot read flag file: {exc.strerror or exc}", file=path
                 ) from None
+        if self.seed is None:
+            raise ConfigError(
+                "flag file does not exist (in production the bundled demo flags are never "
+                "served in its place: create the file, or point CFGCORE_FLAG_STORE at yours)",
+                file=self.path,
+            )
         raise ConfigError("flag file does not exist", file=self.path)
 
     def read(self) -> FlagDocument:
@@ -361,6 +367,22 @@ def open_store(
     elif "://" in text:
         raise ConfigError(f"unknown flag store URL scheme: {text.split('://')[0]!r}")
     return FileFlagStore(text, seed=seed)
+
+
+def bundled_seed(environ: Mapping[str, str] | None = None) -> str | None:
+    """The document a file store serves while its file does not exist: the bundled
+    music-streaming catalog, except in production (``CONFIG_ENVIRONMENT`` or
+    ``CFGCORE_ENVIRONMENT``), where a missing flag file is an error. A production
+    service silently serving the demo catalog because of a typo in a path, or a
+    deleted file, is the worst outcome (the configuration manager refuses the embedded
+    demo configuration there for the same reason)."""
+    from cfgcore.config.envfile import aliased
+    from cfgcore.engine import bundled_flags_path
+
+    env = aliased(os.environ if environ is None else environ, "ENVIRONMENT")
+    if (env or "").strip().lower() == "production":
+        return None
+    return bundled_flags_path()
 
 
 def decode_error(exc: Exception, origin: str) -> ConfigError:
