@@ -268,6 +268,7 @@ class ConfigurationManager(ConfigView):
         self._snap = snap  # the one assignment readers can observe
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
+        self.reloader.reported_error = None
         if self._audit_from_config:
             target = get_path(snap.config, ("config_management", "audit_log"), None)
             self.audit.path = (

@@ -46,6 +46,10 @@ class ReloadController:
         self.settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
+        # The text of the last rejection logged: a reload that fails the same way again
+        # (a file that stays missing, retried by the watcher) is logged once, and again
+        # only when the reason changes or after a success (which clears it).
+        self.reported_error: str | None = None
         # time.time() of the last poll that found the live snapshot current (health:
         # a watcher that stopped polling makes the configuration stale).
         self.confirmed_at = 0.0
@@ -60,7 +64,9 @@ class ReloadController:
             except ConfigError:  # last_error and the audit log have it
                 return False
             return True
-        taken: list[tuple[Any, ...]] = [()]
+        # None until the inputs were fingerprinted: () is a real fingerprint (every input
+        # missing, as behind a dangling ConfigMap "..data" link) and must be remembered.
+        taken: list[tuple[Any, ...] | None] = [None]
         settle_ms = self.settle_ms if background else 0
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
@@ -79,8 +85,13 @@ class ReloadController:
                     prev, skip_if_unchanged=True, fingerprint=stamp,
                 )  # fmt: skip
                 if snap is prev:
-                    # Touched, not changed: the poll must not re-read everything.
+                    # Touched, not changed: the poll must not re-read everything. The
+                    # inputs read back as what is live (a broken file reverted, say):
+                    # an earlier rejection no longer describes them.
                     self.unchanged_fingerprint = stamp
+                    self.rejected_fingerprint = None
+                    self.reported_error = None
+                    m.last_error = None
                     return prev, None
                 # A file that changed while we read it may have been read half-written,
                 # or with another file of a different version: never activate that.
@@ -100,7 +111,7 @@ class ReloadController:
         def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
             stamp = taken[0]
             if (
-                stamp
+                stamp is not None
                 and m.builder.fingerprint(prev.environment) == stamp
                 and is_settled(stamp, DEFAULT_SETTLE_MS)
             ):
@@ -108,7 +119,12 @@ class ReloadController:
                 # poll nor a watcher event for another file, such as the audit log
                 # next to them, re-reads it). Inputs still changing are retried as is.
                 self.rejected_fingerprint = stamp
-            log.error("configuration reload rejected; keeping version %d: %s", prev.version, exc)
+            text = str(exc)
+            level = logging.DEBUG if text == self.reported_error else logging.ERROR
+            self.reported_error = text
+            log.log(
+                level, "configuration reload rejected; keeping version %d: %s", prev.version, text
+            )
             return m._error_event(exc, source)
 
         try:
