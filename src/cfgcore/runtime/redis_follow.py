@@ -20,12 +20,37 @@ from typing import Any
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.flagstore import FlagDocument
 
-__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "RedisFollower"]
+__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "MAX_VERSION", "RedisFollower", "stored_version"]
 
 log = logging.getLogger("cfgcore.fleet")
 
 BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
 BACKOFF_MAX = 5.0
+
+
+# The write script counts versions in Lua numbers (doubles): exact up to 2**53, past it
+# "+ 1" stops counting. A larger stored version was not written by cfgcore (and the
+# cache file, msgpack, cannot hold one past 64 bits), so it is refused as corrupt.
+MAX_VERSION = 2**53
+
+
+def stored_version(raw: Any, origin: str) -> int:
+    """A document version read back (the Redis field, the cache file) as an int
+    in ``0..MAX_VERSION``; ConfigError naming ``origin`` otherwise."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raw = repr(raw)
+    # (4,000 digits: within int()'s limit; the range check below refuses it anyway)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 4000:
+        raw = int(raw)
+    if type(raw) is not int:
+        raise ConfigError(f"stored version {str(raw)[:40]!r} is not a number", file=origin)
+    if not 0 <= raw <= MAX_VERSION:
+        shown = str(raw) if raw.bit_length() < 200 else f"of {raw.bit_length()} bits"
+        raise ConfigError(f"stored version {shown} is out of range (0 to 2**53)", file=origin)
+    return raw
 
 
 class RedisFollower:
@@ -150,9 +175,9 @@ class RedisFollower:
         raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
         self.serving_cache, self.last_contact = False, time.time()
         try:
-            version = int(raw[0]) if raw[0] is not None else 0
-        except ValueError:
-            version = -1  # unreadable: rejected below
+            version = stored_version(raw[0], self.url) if raw[0] is not None else 0
+        except ConfigError:
+            version = -1  # unreadable or out of range: rejected below, with the reason
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too.

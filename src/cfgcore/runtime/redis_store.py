@@ -59,7 +59,7 @@ from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
 from cfgcore.runtime.forks import after_fork_in_child
-from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower
+from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower, stored_version
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
@@ -304,13 +304,11 @@ class RedisFlagStore(RedisFollower):
         """Check and decode one stored document; ConfigError says what is wrong."""
         if version_raw is None and data is None:
             return FlagDocument(self._empty(), b"", 0, hashlib.sha256(b"").hexdigest(), {}, origin)
+        version = stored_version(version_raw, origin)
         try:
-            version = int(version_raw)
             checksum = checksum_raw.decode() if isinstance(checksum_raw, bytes) else checksum_raw
-        except (TypeError, ValueError, UnicodeDecodeError):
-            raise ConfigError(
-                f"stored version {version_raw!r} is not a number", file=origin
-            ) from None
+        except UnicodeDecodeError:
+            checksum = None  # refused below as missing
         if not isinstance(data, bytes) or not isinstance(checksum, str):
             raise ConfigError(
                 "stored document is incomplete (data or checksum missing)", file=origin
