@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from cfgcore.cli import main
 from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, parse_text, tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from cfgcore.runtime.atomicio import MAX_READ_BYTES
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.yamlio import _depth_bound
 
@@ -423,3 +425,67 @@ def test_the_nesting_bound_never_underestimates(doc, style):
     text = yaml.safe_dump({"root": doc}, default_flow_style=style)
     assert _depth_bound(text) >= _depth({"root": doc})
     assert _depth_bound(text.encode()) == _depth_bound(text)
+
+
+# --- files that are not files ---------------------------------------------------------------
+
+
+def _not_a_file(tmp_path, kind, name):
+    path = tmp_path / name
+    if kind == "fifo":
+        os.mkfifo(path)  # an open for reading would wait for a writer forever
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # endless
+    else:  # over the size limit (sparse: no disk used)
+        with open(path, "wb") as fh:
+            fh.truncate(MAX_READ_BYTES + 1)
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_config_and_flag_files_that_are_not_bounded_regular_files_are_refused(tmp_path, kind):
+    from cfgcore.config.files import read_config_file
+    from cfgcore.engine import Engine
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    why = "over the 64 MiB limit" if kind == "huge" else "not a regular file"
+    config = _not_a_file(tmp_path, kind, "development.yaml")
+    with pytest.raises(ConfigError, match=why) as err:
+        read_config_file(str(config))
+    assert str(config) in str(err.value)
+    flags = _not_a_file(tmp_path, kind, "flags.yaml")
+    with pytest.raises(ConfigError, match=why):
+        Engine.from_file(str(flags))
+    with pytest.raises(ConfigError, match=why):
+        FileFlagStore(flags).read()
+
+
+# --- values JSON cannot hold ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "path", "message"),
+    [
+        ("yaml", "app:\n  1: x\n  '1': y\n", "app.1", "key 1 (int) is not a string"),
+        ("yaml", "app:\n  null: x\n", "app.None", "key None (NoneType) is not a string"),
+        ("yaml", "app:\n  1.5: x\n", "app.1.5", "key 1.5 (float) is not a string"),
+        ("yaml", "app:\n  b: !!binary aGVsbG8=\n", "app.b", "a bytes is not a configuration"),
+        ("yaml", "app:\n  s: !!set {x, y}\n", "app.s", "a set is not a configuration"),
+        ("yaml", "app:\n  - .nan\n", "app.0", "nan is not a finite number"),
+        ("yaml", "app:\n  t: -.inf\n", "app.t", "-inf is not a finite number"),
+        ("toml", "[app]\na = nan\n", "app.a", "nan is not a finite number"),
+        ("toml", "[app]\nb = inf\n", "app.b", "inf is not a finite number"),
+    ],
+)
+def test_keys_and_values_json_cannot_hold_are_refused_with_their_path(fmt, text, path, message):
+    with pytest.raises(ConfigError) as err:
+        parse_text(text, fmt, f"development.{fmt}")
+    (problem,) = err.value.problems
+    assert (problem.path, problem.file) == (path, f"development.{fmt}")
+    assert message in problem.message
+
+
+def test_dates_and_finite_numbers_still_load():
+    data = parse_text("app:\n  day: 2024-01-01\n  x: 1.5e+300\n  n: -3\n", "yaml", "d.yaml")
+    assert str(data["app"]["day"]) == "2024-01-01" and data["app"]["x"] == 1.5e300

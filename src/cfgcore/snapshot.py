@@ -54,6 +54,7 @@ from typing import Any, Literal
 import msgspec
 
 from cfgcore.errors import Problem, SnapshotError
+from cfgcore.runtime.atomicio import read_regular
 from cfgcore.yamlio import load_yaml
 
 Scalar = str | int | float | bool
@@ -421,10 +422,9 @@ def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) ->
     name = os.fspath(path)
     fmt = format or format_for(name)
     try:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        data = read_regular(name)
     except OSError as exc:
-        raise SnapshotError(f"cannot read flag file: {exc.strerror}", file=name) from None
+        raise SnapshotError(f"cannot read flag file: {exc.strerror or exc}", file=name) from None
     return decode_snapshot(data, fmt, file=name)
 
 

@@ -7,6 +7,7 @@ can find the line that set a key on demand; loading pays nothing for it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 from cfgcore.config.tree import DELETE, REPLACE
 from cfgcore.errors import ConfigError, Problem
+from cfgcore.runtime.atomicio import read_regular
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 MAX_DEPTH = 100  # far beyond any real configuration, well within Python's recursion limit
@@ -171,8 +173,7 @@ def read_config_file(path: str) -> Layer:
             "unsupported configuration format (use .yaml, .json or .toml)", file=path, kind="parse"
         )
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
     try:
@@ -244,8 +245,12 @@ def tree_problem(
 
     Checks what every later step relies on without recursing itself (so a
     10,000-deep or self-referencing value is reported, not a ``RecursionError``):
-    nesting at most :data:`MAX_DEPTH` levels and integers within 64 bits. With
-    ``depth=False`` only integers are checked (deeper levels are not visited).
+    nesting at most :data:`MAX_DEPTH` levels, integers within 64 bits, string keys
+    (a key path cannot name ``1`` apart from ``"1"``, and JSON output would repeat
+    it), finite floats, and no bytes, sets or complex numbers (YAML's ``!!binary``
+    and ``!!set``: JSON has no such values). With ``depth=False`` only integers are
+    checked (deeper levels are not visited): the validator's range rules judge the
+    rest of a tree handed to it.
     """
     stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, prefix)]
     while stack:
@@ -256,6 +261,11 @@ def tree_problem(
             shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
             return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):
+            for k in node:
+                if depth and not isinstance(k, str):
+                    return _dotted((*path, k)), (
+                        f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
+                    )
             stack += [(v, (*path, k)) for k, v in node.items()]
         elif isinstance(node, list | tuple):
             stack += [(v, (*path, i)) for i, v in enumerate(node)]
@@ -265,6 +275,16 @@ def tree_problem(
                     f"integer out of range ({node.bit_length()} bits; "
                     "configuration integers must fit in 64 bits)"
                 )
+        elif not depth:
+            continue
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return _dotted(path), f"{node!r} is not a finite number"
+        elif isinstance(node, bytes | bytearray | set | frozenset | complex):
+            return _dotted(path), (
+                f"a {type(node).__name__} is not a configuration value (strings, numbers, "
+                "booleans, null, lists and mappings are)"
+            )
     return None
 
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old content or the new content, never a mix.
+"""Safe file IO: atomic writes (a reader sees the old content or the new content, never
+a mix) and bounded reads (:func:`read_regular`).
 
 The recipe is the classic one: write a temporary file in the same directory, fsync it,
 rename it over the target (atomic on POSIX and, via ``os.replace``, on Windows), then
@@ -9,10 +10,36 @@ same directory therefore never reads a half-written file written by cfgcore.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import stat
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["MAX_READ_BYTES", "atomic_write", "atomic_write_text", "read_regular"]
+
+# What a configuration or flag file may hold: far above any real one (10,000 flags are
+# under 1 MB of YAML), far below what would exhaust a worker's memory.
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+
+def read_regular(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (symlinks followed), at most ``max_bytes``.
+
+    Raises :class:`OSError` (``strerror`` says why) for anything else: a FIFO (whose
+    open would block until a writer came) or a device such as ``/dev/zero`` (endless),
+    a directory, or a file over the limit.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a directory)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise OSError(errno.EFBIG, f"file is over the {max_bytes // (1024 * 1024)} MiB limit")
+    return data
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:

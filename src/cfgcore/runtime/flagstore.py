@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from cfgcore.errors import ConfigError, SnapshotError
-from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.atomicio import atomic_write, read_regular
 from cfgcore.snapshot import Format, Snapshot, decode_snapshot, encode_snapshot, format_for
 
 try:
@@ -217,8 +217,7 @@ class FileFlagStore:
             if path is None:
                 continue
             try:
-                with open(path, "rb") as fh:
-                    return fh.read(), path
+                return read_regular(path), path
             except FileNotFoundError:
                 continue
             except OSError as exc:
