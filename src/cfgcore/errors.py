@@ -111,6 +111,15 @@ class ConfigError(Exception):
         return mask("\n".join(lines))
 
 
+class ConfigKeyError(ConfigError, KeyError):
+    """A configuration key path that is not set (``manager.section("nope")``); also a
+    ``KeyError``, so ``except KeyError`` keeps working. The message names the key path
+    and the closest keys that are set."""
+
+    kind = "other"
+    __str__ = ConfigError.__str__  # KeyError would show the message quoted
+
+
 class SnapshotError(ConfigError):
     """A flag snapshot failed to decode or compile; the engine keeps the previous one."""
 

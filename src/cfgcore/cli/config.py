@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from cfgcore.cli import CommandError
+from cfgcore.config.tree import did_you_mean, key_paths
 from cfgcore.errors import ConfigError
 
-__all__ = ["register"]
+__all__ = ["did_you_mean", "register"]
 
 
 def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
@@ -160,38 +161,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_paths(tree: Any, prefix: str = "") -> list[str]:
-    paths = []
-    if isinstance(tree, Mapping):
-        for k, v in tree.items():
-            path = f"{prefix}.{k}" if prefix else str(k)
-            paths.append(path)
-            paths.extend(_key_paths(v, path))
-    return paths
-
-
-def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
-    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``."""
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
-    if "." in word and len(close) < n:
-        # A right leaf under a wrong section (or the reverse): match on the last part.
-        leaf = word.rsplit(".", 1)[1]
-        by_leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        for hit in difflib.get_close_matches(leaf, list(by_leaf), n=n, cutoff=0.8):
-            if by_leaf[hit] not in close:
-                close.append(by_leaf[hit])
-    if not close:
-        return ""
-    return " (did you mean " + ", ".join(repr(c) for c in close[:n]) + "?)"
-
-
 def _require(manager: Any, key: str) -> Any:
     missing = object()
     value = manager.get(key, missing)
     if value is missing:
-        hint = did_you_mean(key, _key_paths(manager.config))
+        hint = did_you_mean(key, key_paths(manager.config))
         raise CommandError(f"{key}: not set in environment {manager.environment!r}{hint}")
     return value
 
@@ -214,7 +188,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     manager = _load(args)
     prov = manager.explain(args.key)
     if not prov.found and not prov.chain:
-        hint = did_you_mean(args.key, _key_paths(manager.config))
+        hint = did_you_mean(args.key, key_paths(manager.config))
         where = f"environment {manager.environment!r}"
         raise CommandError(f"{args.key}: not set in {where}; no layer defines it{hint}")
     head = (

@@ -57,6 +57,7 @@ from cfgcore.config.tree import (
     freeze,
     get_path,
     split_path,
+    value_problem,
 )
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
@@ -455,7 +456,9 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ changing
 
-    @guarded("config.update", lambda self, key_path, value, **kw: config_change(key_path, value))
+    @guarded(
+        "config.update", lambda self, key_path, value, **kw: config_change(_target(key_path), value)
+    )
     def update_config(
         self, key_path: str, value: Any, *, source: str = "update_config", actor: str | None = None
     ) -> bool:
@@ -471,12 +474,22 @@ class ConfigurationManager(ConfigView):
         an access policy (:mod:`cfgcore.runtime.policy`) a change it does not allow raises
         ``PermissionError`` and changes nothing.
         """
-        path = split_path(key_path)
+        path = split_path(key_path) if isinstance(key_path, str) else ()
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            if not path or any(p == "" for p in path):
+            if not isinstance(key_path, str) or not key_path:
+                raise ConfigError(
+                    [
+                        Problem(
+                            "",
+                            f"the key path must be a non-empty dotted string, got {key_path!r}",
+                            file=f"<{source}>",
+                        )
+                    ]
+                )
+            if any(p == "" for p in path):
                 raise ConfigError([Problem(str(key_path), "empty key path segment")])
-            _refuse_unusable(value, path, source)
+            _refuse_unusable(value, path, source, json_like=True)
             new = value
             found = env_refs(new, path)
             if found or self.transforms != ("env_var_substitution",):
@@ -496,12 +509,14 @@ class ConfigurationManager(ConfigView):
             ), None
 
         def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
-            old = get_path(prev.config, split_path(key_path), None)
-            # A value refused for its shape (too deep, a huge int) cannot be written to
-            # the audit log or shown to a listener as it is: record its type instead.
-            shown = value if tree_problem(value) is None else f"<refused {type(value).__name__}>"
+            old = get_path(prev.config, path, None) if path else None
+            # A value refused for its shape (too deep, a huge int, a set, non-str keys)
+            # cannot be written to the audit log or shown to a listener as it is: record
+            # its type instead.
+            usable = tree_problem(value) is None and value_problem(value) is None
+            shown = value if usable else f"<refused {type(value).__name__}>"
             event = ConfigChangeEvent(
-                str(key_path), old, shown, source, prev.version, time.time(), kind="error",
+                _target(key_path), old, shown, source, prev.version, time.time(), kind="error",
                 error=exc, environment=prev.environment or None, actor=current_actor(),
             )  # fmt: skip
             self.audit.record(event)
@@ -641,10 +656,21 @@ class ConfigurationManager(ConfigView):
             self._published.close()
 
 
-def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
+def _target(key_path: Any) -> str:
+    """``key_path`` as the policy, the audit log and listeners name it."""
+    return key_path if isinstance(key_path, str) else repr(key_path)
+
+
+def _refuse_unusable(
+    value: Any, path: tuple[Any, ...], source: str, *, json_like: bool = False
+) -> None:
     """Refuse a runtime value no later step could handle: nested deeper than the files
-    may be, or holding an integer beyond 64 bits (the same limits as files)."""
+    may be, or holding an integer beyond 64 bits (the same limits as files); with
+    ``json_like``, also anything a configuration file could not hold (a set, bytes,
+    NaN, a non-str key: see :func:`~cfgcore.config.tree.value_problem`)."""
     found = tree_problem(value, tuple(path))
+    if found is None and json_like:
+        found = value_problem(value, tuple(path))
     if found is not None:
         where, message = found
         raise ConfigError([Problem(where, message, file=f"<{source}>")])

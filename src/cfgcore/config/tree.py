@@ -156,6 +156,56 @@ def thaw(value: Any) -> Any:
 # --------------------------------------------------------------------------- paths
 
 
+def value_problem(value: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str] | None:
+    """``(key path, message)`` of the first leaf of ``value`` that is not a JSON-like
+    scalar (None, bool, int, float, str), else None: what a runtime value may hold
+    beyond the file limits (:func:`cfgcore.config.files.tree_problem`, which callers
+    check first: depth, 64-bit integers, string keys, finite floats), since a file
+    can hold a TOML date but ``update_config`` must not take an arbitrary object.
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, prefix)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, (*path, k)) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(v, (*path, i)) for i, v in enumerate(node)]
+        elif node is not None and not isinstance(node, bool | int | float | str):
+            return format_path(path), (
+                f"a {type(node).__name__} is not a configuration value "
+                "(strings, numbers, booleans, null, lists and mappings are)"
+            )
+    return None
+
+
+def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
+    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+    if "." in word and len(close) < n:
+        # A right leaf under a wrong section (or the reverse): match on the last part.
+        leaf = word.rsplit(".", 1)[1]
+        by_leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
+        for hit in difflib.get_close_matches(leaf, list(by_leaf), n=n, cutoff=0.8):
+            if by_leaf[hit] not in close:
+                close.append(by_leaf[hit])
+    if not close:
+        return ""
+    return " (did you mean " + ", ".join(repr(c) for c in close[:n]) + "?)"
+
+
+def key_paths(tree: Any, prefix: str = "") -> list[str]:
+    """Every dotted key path of the mappings in ``tree`` (for suggestions)."""
+    paths = []
+    if isinstance(tree, Mapping):
+        for k, v in tree.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            paths.append(path)
+            paths.extend(key_paths(v, path))
+    return paths
+
+
 def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
     """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list is taken as already split."""
     if isinstance(key, str):

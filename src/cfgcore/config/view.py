@@ -18,8 +18,8 @@ from cfgcore._env import NO_EXTENSIONS
 from cfgcore.config import checks
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.state import ConfigSnapshot
-from cfgcore.config.tree import FrozenDict, get_path, split_path, thaw
-from cfgcore.errors import ConfigError
+from cfgcore.config.tree import FrozenDict, did_you_mean, get_path, key_paths, split_path, thaw
+from cfgcore.errors import ConfigError, ConfigKeyError, Problem
 
 __all__ = ["ConfigView"]
 
@@ -150,7 +150,10 @@ class ConfigView(LiveReads):
         """The sub-tree at ``key``; with ``type`` (a msgspec Struct, dataclass...) decoded
         with ``msgspec.convert`` (keys the type does not declare are ignored)."""
         snap = self._current()
-        value = get_path(snap.config, split_path(key))
+        try:
+            value = get_path(snap.config, split_path(key))
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise missing_key(key, snap) from None
         if type is None:
             return value
         try:
@@ -236,3 +239,14 @@ class ConfigView(LiveReads):
             "hot_reload": self.hot_reload_enabled,
             "last_error": str(self.last_error) if self.last_error else None,
         }
+
+
+def missing_key(key: Any, snap: ConfigSnapshot) -> ConfigKeyError:
+    """The error for a key path that is not set: names it, its environment and the
+    closest key paths that are set."""
+    shown = key if isinstance(key, str) else ".".join(map(str, key))
+    hint = did_you_mean(shown, key_paths(snap.config))
+    where = f"environment {snap.environment!r}" if snap.environment else "the configuration"
+    # Named after the environment's file: the place to add the key.
+    file = snap.files[-1] if snap.files else None
+    return ConfigKeyError([Problem(shown, f"not set in {where}{hint}", file=file)])
