@@ -69,11 +69,13 @@ json_like = st.recursive(
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=10).filter(lambda s: s != "__delete__"),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.text(min_size=1, max_size=6).filter(lambda s: "." not in s and s != "__replace__"),
-        inner,
-        max_size=4,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(min_size=1, max_size=6).filter(lambda s: "." not in s and s != "__replace__"),
+            inner,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 )
