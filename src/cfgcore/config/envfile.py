@@ -10,10 +10,12 @@ reads none. The file is read again when it changes, so hot reload sees an edited
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Iterator, Mapping
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, Problem
 
 ENV_FILE_VAR = "CFGCORE_ENV_FILE"
 
@@ -88,16 +90,43 @@ class EnvironWithFile(Mapping[str, str]):
 
 
 def _read(path: str) -> dict[str, str]:
-    from dotenv import dotenv_values
+    from dotenv.main import resolve_variables
+    from dotenv.parser import parse_stream
 
-    # interpolate: ${OTHER} inside the file resolves against the file and the real
-    # environment, as python-dotenv does for load_dotenv.
     try:
-        values = dotenv_values(path, interpolate=True, encoding="utf-8")
+        # utf-8-sig: an editor's byte-order mark is not part of the first name.
+        with open(path, encoding="utf-8-sig") as fh:
+            text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the .env file: {exc}", file=path) from None
+    # python-dotenv's own parser, which says where a statement went wrong (dotenv_values
+    # only logs it, without the file name, and drops the variable).
+    bindings = list(parse_stream(io.StringIO(text)))
+    bad = [b for b in bindings if b.error]
+    if bad:
+        raise ConfigError(
+            [
+                Problem("", _parse_problem(b.original.string), file=path, line=b.original.line)
+                for b in bad
+            ]
+        )
+    # interpolate: ${OTHER} inside the file resolves against the file and the real
+    # environment, as python-dotenv does for load_dotenv.
+    values = resolve_variables(
+        ((b.key, b.value) for b in bindings if b.key is not None), override=True
+    )
     # A bare `NAME` line (no '=') has no value: python-dotenv gives None; skip it.
     return {k: v for k, v in values.items() if v is not None}
+
+
+_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
+
+
+def _parse_problem(statement: str) -> str:
+    # The statement itself is not shown: a .env file holds secrets.
+    m = _NAME.match(statement)
+    what = f"the value of {m.group(1)}" if m else "this statement"
+    return f"could not parse {what} (python-dotenv syntax: NAME=value, quotes closed)"
 
 
 def aliased(environ: Mapping[str, str], name: str) -> str | None:
