@@ -1860,18 +1860,23 @@ cdef class EngineCore:
         False when the flag is unknown, not boolean (its variants are not exactly
         true/false), off, or serves its ``off`` variant. Never raises.
         """
+        # A local (strong) reference: a check may run Python code (a clock, a str
+        # subclass, a semver parse), and a swap on another thread meanwhile must not
+        # free the snapshot under it. The same in every method below.
+        cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
-            return self._observer.evaluate(self._snap, 0, key, ctx, None)
-        return self._snap.is_enabled(key, ctx)
+            return self._observer.evaluate(snap, 0, key, ctx, None)
+        return snap.is_enabled(key, ctx)
 
     def variant(self, key, ctx=None):
         """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
 
         None when the flag is unknown. Never raises.
         """
+        cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
-            return self._observer.evaluate(self._snap, 1, key, ctx, None)
-        return self._snap.variant(key, ctx)
+            return self._observer.evaluate(snap, 1, key, ctx, None)
+        return snap.variant(key, ctx)
 
     def value(self, key, ctx=None, default=None):
         """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
@@ -1880,9 +1885,10 @@ cdef class EngineCore:
         None and the served value is of another type (bool, str, number, object,
         array). Never raises.
         """
+        cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
-            return self._observer.evaluate(self._snap, 2, key, ctx, default)
-        return self._snap.value(key, ctx, default)
+            return self._observer.evaluate(snap, 2, key, ctx, default)
+        return snap.value(key, ctx, default)
 
     def evaluate(self, key, ctx=None, default=None):
         """Full resolution details for ``key`` and ``ctx``.
@@ -1893,9 +1899,10 @@ cdef class EngineCore:
         ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
         the value. Never raises.
         """
+        cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
-            return self._observer.evaluate(self._snap, 3, key, ctx, default)
-        return self._snap.evaluate(key, ctx, default)
+            return self._observer.evaluate(snap, 3, key, ctx, default)
+        return snap.evaluate(key, ctx, default)
 
     def evaluate_all(self, ctx=None):
         """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
@@ -1903,9 +1910,10 @@ cdef class EngineCore:
         The context is bound once for all flags; one clock reading serves every
         schedule. Never raises.
         """
+        cdef CompiledSnapshot snap = self._snap
         if self._observer is not None:
-            return self._observer.evaluate_all(self._snap, ctx)
-        return self._snap.evaluate_all(ctx)
+            return self._observer.evaluate_all(snap, ctx)
+        return snap.evaluate_all(ctx)
 
 
 cdef inline object _exact_name(object name):
@@ -2033,9 +2041,10 @@ cdef class SeedAPI:
         """Whether ``flag`` (a flag name, or an Enum member whose value is one) is on."""
         if not PyUnicode_CheckExact(flag):
             flag = self._flag_name(flag)
+        cdef CompiledSnapshot snap = self.engine._snap  # strong: see EngineCore.is_enabled
         if self.engine._observer is not None:  # hooks, exposure callbacks, debug mode
             return self.engine.is_enabled(flag, user_context)
-        return self.engine._snap.is_enabled(flag, user_context)
+        return snap.is_enabled(flag, user_context)
 
     def metrics_to(self, queue, record, counted=None):
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
@@ -2102,8 +2111,9 @@ cdef class SeedAPI:
             PyErr_Clear()
             return None
         seen = <object>found
+        cdef CompiledSnapshot snap = self.engine._snap  # strong: see EngineCore.is_enabled
         if self.engine._observer is None:
-            v = self.engine._snap.variant(test_name, user_context)
+            v = snap.variant(test_name, user_context)
         else:  # hooks, exposure callbacks, debug mode
             v = self.engine.variant(test_name, user_context)
         if v is None or v == "__none__":
