@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from cfgcore.cli import load_json
 from cfgcore.errors import ConfigError
 
 __all__ = ["register"]
@@ -63,18 +64,30 @@ def register(subparsers: Any) -> None:
 
 
 def _read_document(path: str) -> Any:
+    """The JSON (or YAML) document in ``path``, within the configuration input limits
+    (nesting, 64-bit integers); ConfigError naming the file and the key path."""
+    from cfgcore.config.files import tree_problem
+    from cfgcore.errors import Problem
+
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     try:
-        return json.loads(raw)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
+    try:
+        doc = load_json(text)
     except ValueError:
-        pass
-    from cfgcore.yamlio import load_yaml
+        from cfgcore.yamlio import load_yaml
 
-    return load_yaml(raw.decode("utf-8", errors="strict"), file=path)
+        doc = load_yaml(text, file=path)  # JSON's own errors are YAML's too, with the line
+    problem = tree_problem(doc)
+    if problem is not None:
+        raise ConfigError([Problem(problem[0], problem[1], file=path)], kind="limits")
+    return doc
 
 
 def _refuse_overwrite(path: str, force: bool) -> None:
@@ -101,6 +114,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         from cfgcore.interop import growthbook
 
         groups = _read_document(args.saved_groups) if args.saved_groups else None
+        if groups is not None and not isinstance(groups, dict):
+            raise ConfigError(
+                "saved groups must be an object (group id -> list of values)",
+                file=args.saved_groups,
+            )
         snapshot = growthbook.to_snapshot(
             doc, saved_groups=groups, on_error="skip", source=args.source
         )

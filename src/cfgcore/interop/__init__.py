@@ -30,4 +30,42 @@ def problems_error(problems: list[Problem], source: str | None) -> InteropError:
     return InteropError(problems, file=source)
 
 
-__all__ = ["InteropError"]
+#: What lowering code raises when a value deep in a source document has the wrong type
+#: (a string where a list belongs, null where an object does), is out of range (a
+#: rollout of 1e400) or is nested past the stack. The importers catch these around each
+#: flag, so the flag is refused with its path (:func:`malformed` says why) rather than
+#: the whole import ending in a traceback.
+MALFORMED = (
+    AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError, RecursionError,
+)  # fmt: skip
+
+
+def malformed(exc: BaseException) -> str:
+    """The reason to give for a flag whose lowering raised one of :data:`MALFORMED`."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, KeyError):
+        return f"malformed: missing key {str(exc)[:60]}"
+    if isinstance(exc, OverflowError):
+        return f"malformed: a number out of range ({str(exc)[:80]})"
+    return f"malformed: a value of the wrong type ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def type_name(value: object) -> str:
+    """A JSON-ish name for ``value``'s type, for "expected X, got Y" messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+__all__ = ["MALFORMED", "InteropError", "malformed", "type_name"]

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
-from cfgcore.interop import InteropError
+from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
@@ -217,17 +217,27 @@ def to_snapshot(
         raise InteropError("a flagd document needs a 'flags' object", file=source)
     evaluators = document.get("$evaluators") or {}
     set_meta = document.get("metadata") or {}
+    for name, part in (("$evaluators", evaluators), ("metadata", set_meta)):
+        if not isinstance(part, Mapping):
+            raise InteropError(
+                [Problem(name, f"expected an object, got {type_name(part)}", file=source)]
+            )
     problems: list[Problem] = []
     refused: dict[str, str] = {}
     flags: dict[str, Any] = {}
     for key, spec in document["flags"].items():
         try:
             flags[key] = _Flag(key, spec, evaluators, fractional).lower()
-        except _Refuse as exc:
+            if not isinstance(spec.get("metadata") or {}, Mapping):
+                raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
+        except (_Refuse, *MALFORMED) as exc:
+            # _Refuse: a construct flagd has and cfgcore cannot lower; MALFORMED: a value
+            # of the wrong type inside the flag
+            reason = str(exc) if isinstance(exc, _Refuse) else malformed(exc)
             if on_error == "raise":
-                problems.append(Problem(path=f"flags.{key}", message=str(exc), file=source))
+                problems.append(Problem(path=f"flags.{key}", message=reason, file=source))
                 continue
-            refused[key] = str(exc)
+            refused[key] = reason
             if on_error == "skip":
                 continue
             flags[key] = {
@@ -235,7 +245,8 @@ def to_snapshot(
                 "default": PARSE_ERROR,
                 "metadata": {},
             }
-        meta = {**set_meta, **((spec.get("metadata") if isinstance(spec, Mapping) else {}) or {})}
+        own = (spec.get("metadata") if isinstance(spec, Mapping) else None) or {}
+        meta = {**set_meta, **(own if isinstance(own, Mapping) else {})}
         flags[key]["metadata"] = {"flagd": meta}
     if problems:
         raise InteropError(problems)

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from cfgcore.errors import Problem
-from cfgcore.interop import InteropError
+from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
@@ -247,7 +247,14 @@ def to_snapshot(
             saved_groups = features.get("savedGroups")
         features = features["features"]
     if not isinstance(features, Mapping):
-        raise InteropError("GrowthBook features must be an object", file=source)
+        raise InteropError(
+            f"GrowthBook features must be an object, got {type_name(features)}", file=source
+        )
+    if saved_groups is not None and not isinstance(saved_groups, Mapping):
+        raise InteropError(
+            [Problem("savedGroups", f"expected an object, got {type_name(saved_groups)}",
+                     file=source)]
+        )  # fmt: skip
     problems: list[Problem] = []
     flags: dict[str, Any] = {}
     for key, feat in features.items():
@@ -255,6 +262,8 @@ def to_snapshot(
             flags[key] = _Feature(str(key), feat, saved_groups or {}).lower()
         except _Refuse as exc:
             problems.append(Problem(path=f"features.{key}", message=str(exc), file=source))
+        except MALFORMED as exc:  # a value of the wrong type inside the feature
+            problems.append(Problem(path=f"features.{key}", message=malformed(exc), file=source))
     meta: dict[str, Any] = {"imported_from": "growthbook"}
     if problems and on_error == "raise":
         raise InteropError(problems)

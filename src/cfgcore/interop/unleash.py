@@ -48,7 +48,7 @@ from typing import Any
 
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
-from cfgcore.interop import InteropError
+from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
@@ -172,19 +172,37 @@ def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Sna
     Raises :class:`~cfgcore.interop.InteropError` listing every feature and construct
     that cannot be lowered.
     """
-    features, segments = _resolve_payload(payload)
+    try:
+        features, segments = _resolve_payload(payload)
+    except _Malformed as exc:
+        raise InteropError([Problem(exc.path, exc.message, file=source)]) from None
     imp = _Importer(segments, source)
     flags: dict[str, Any] = {}
-    for feat in features:
+    named: list[tuple[str, Mapping[str, Any]]] = []
+    for i, feat in enumerate(features):
+        if not isinstance(feat, Mapping):
+            imp.problem(f"features[{i}]", f"expected an object, got {type_name(feat)}")
+            continue
         name = feat.get("name")
         if not isinstance(name, str):
-            imp.problem("features", f"a feature without a name: {feat!r:.80}")
+            imp.problem(f"features[{i}]", f"a feature without a name: {feat!r:.80}")
             continue
-        flags[name] = imp.feature(name, feat)
-    imp.has_dependencies = {f.get("name"): bool(f.get("dependencies")) for f in features}
-    for name, feat in ((f.get("name"), f) for f in features):
-        if isinstance(name, str) and feat.get("dependencies"):
-            imp.dependencies(name, feat["dependencies"], flags)
+        try:
+            flags[name] = imp.feature(name, feat)
+        except _Malformed as exc:
+            imp.problem(exc.path, exc.message)
+            continue
+        except MALFORMED as exc:  # a wrong-typed value deeper inside the feature
+            imp.problem(f"features.{name}", malformed(exc))
+            continue
+        named.append((name, feat))
+    imp.has_dependencies = {name: bool(f.get("dependencies")) for name, f in named}
+    for name, feat in named:
+        if feat.get("dependencies"):
+            try:
+                imp.dependencies(name, feat["dependencies"], flags)
+            except MALFORMED as exc:
+                imp.problem(f"features.{name}.dependencies", malformed(exc))
     if imp.problems:
         raise InteropError(imp.problems)
     snap = {
@@ -195,39 +213,86 @@ def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Sna
     return snapshot_from_dict(snap, file=source)
 
 
-def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[dict], dict[Any, Any]]:
-    """The features and segments (by id), applying delta-API events in order."""
+class _Malformed(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    """``value`` as a list (absent: empty); _Malformed naming ``path`` if it is not one."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(path, f"expected a list, got {type_name(value)}")
+    return value
+
+
+def _object(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Malformed(path, f"expected an object, got {type_name(value)}")
+    return value
+
+
+def _segment(value: Any, path: str) -> tuple[Any, Mapping[str, Any]]:
+    seg_id = _object(value, path).get("id")
+    if not isinstance(seg_id, str | int) or isinstance(seg_id, bool):
+        raise _Malformed(f"{path}.id", f"expected a number, got {type_name(seg_id)}")
+    return seg_id, value
+
+
+def _segments(value: Any, path: str) -> dict[Any, Any]:
+    return dict(_segment(seg, f"{path}[{i}]") for i, seg in enumerate(_list(value, path)))
+
+
+def _named(value: Any, path: str) -> tuple[str, Mapping[str, Any]]:
+    feat = _object(value, path)
+    if not isinstance(feat.get("name"), str):
+        raise _Malformed(f"{path}.name", f"expected a string, got {type_name(feat.get('name'))}")
+    return feat["name"], feat
+
+
+def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[Any], dict[Any, Any]]:
+    """The features and segments (by id), applying delta-API events in order.
+    _Malformed names the first part that has the wrong shape."""
     if not isinstance(payload, Mapping):
-        raise InteropError("an Unleash payload must be a JSON object")
+        raise _Malformed("", f"an Unleash payload must be a JSON object, got {type_name(payload)}")
     if "events" not in payload:
-        feats = list(payload.get("features") or [])
-        segs = {s.get("id"): s for s in payload.get("segments") or []}
-        return feats, segs
-    by_name: dict[str, dict] = {}
-    segs = {}
-    for ev in payload["events"]:
-        kind = ev.get("type")
+        feats = list(_list(payload.get("features"), "features"))
+        return feats, _segments(payload.get("segments"), "segments")
+    by_name: dict[str, Any] = {}
+    segs: dict[Any, Any] = {}
+    for i, ev in enumerate(_list(payload["events"], "events")):
+        at = f"events[{i}]"
+        kind = _object(ev, at).get("type")
         if kind == "hydration":
-            by_name = {f["name"]: f for f in ev.get("features") or []}
-            segs = {s.get("id"): s for s in ev.get("segments") or []}
+            feats = _list(ev.get("features"), f"{at}.features")
+            by_name = dict(_named(f, f"{at}.features[{j}]") for j, f in enumerate(feats))
+            segs = _segments(ev.get("segments"), f"{at}.segments")
         elif kind == "feature-updated":
-            by_name[ev["feature"]["name"]] = ev["feature"]
+            name, feat = _named(ev.get("feature"), f"{at}.feature")
+            by_name[name] = feat
         elif kind == "feature-removed":
-            by_name.pop(ev.get("featureName"), None)
+            if isinstance(ev.get("featureName"), str):
+                by_name.pop(ev["featureName"], None)
         elif kind == "segment-updated":
-            segs[ev["segment"]["id"]] = ev["segment"]
+            seg_id, seg = _segment(ev.get("segment"), f"{at}.segment")
+            segs[seg_id] = seg
         elif kind == "segment-removed":
-            segs.pop(ev.get("segmentId"), None)
+            if isinstance(ev.get("segmentId"), str | int):
+                segs.pop(ev["segmentId"], None)
         else:
-            raise InteropError(f"unknown delta event type {kind!r}")
+            raise _Malformed(f"{at}.type", f"unknown delta event type {kind!r:.60}")
     return list(by_name.values()), segs
 
 
 def _percent(value: Any) -> int:
     try:
         p = int(float(str(value).strip()))
-    except ValueError:
+    except ValueError:  # not a number, or NaN
         return 0
+    except OverflowError:  # an infinity ("1e400"): past every bound
+        p = 100 if float(str(value).strip()) > 0 else 0
     return min(max(p, 0), 100)
 
 
@@ -328,11 +393,14 @@ class _Importer:
         return {"any": tests}
 
     # -- strategies -----------------------------------------------------------------------
-    def strategy(self, feature: str, s: Mapping[str, Any]) -> tuple[list[Any], Any]:
-        """(conditions, gate or None) of one strategy."""
-        params = s.get("parameters") or {}
-        conds: list[Any] = [self.constraint(c) for c in s.get("constraints") or []]
-        conds += [self.segment(seg) for seg in s.get("segments") or []]
+    def strategy(self, feature: str, s: Mapping[str, Any], at: str) -> tuple[list[Any], Any]:
+        """(conditions, gate or None) of one strategy (``at``: its path)."""
+        params = _object(s.get("parameters") or {}, f"{at}.parameters")
+        conds: list[Any] = [
+            self.constraint(_object(c, f"{at}.constraints[{i}]"))
+            for i, c in enumerate(_list(s.get("constraints"), f"{at}.constraints"))
+        ]
+        conds += [self.segment(seg) for seg in _list(s.get("segments"), f"{at}.segments")]
         name = s.get("name")
         gate = None
         group = str(params.get("groupId") or feature)
@@ -374,14 +442,22 @@ class _Importer:
             return ours
 
         rules: list[dict[str, Any]] = []
-        fvariants = [v for v in feat.get("variants") or [] if isinstance(v, Mapping)]
+        fvariants = [
+            v for v in _list(feat.get("variants"), f"features.{name}.variants")
+            if isinstance(v, Mapping)
+        ]  # fmt: skip
         fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
-        strategies = feat.get("strategies") or []
+        at = f"features.{name}"
+        strategies = _list(feat.get("strategies"), f"{at}.strategies")
         if not strategies:
             strategies = [{"name": "default"}]  # Unleash: no strategies means on for everyone
-        for s in strategies:
-            conds, gate = self.strategy(name, s)
-            svariants = [v for v in s.get("variants") or [] if isinstance(v, Mapping)]
+        for j, s in enumerate(strategies):
+            s = _object(s, f"{at}.strategies[{j}]")
+            conds, gate = self.strategy(name, s, f"{at}.strategies[{j}]")
+            svariants = [
+                v for v in _list(s.get("variants"), f"{at}.strategies[{j}].variants")
+                if isinstance(v, Mapping)
+            ]  # fmt: skip
             sweights = [(v, int(v.get("weight") or 0)) for v in svariants]
             base: dict[str, Any] = {}
             if conds:
