@@ -109,15 +109,20 @@ class ConfigBuilder:
             for f in os.listdir(self.config_dir):
                 stem, ext = os.path.splitext(f)
                 if ext.lower() in FORMATS and stem != "base" and not f.startswith("."):
-                    if not stem.startswith("flags"):
+                    # A name only counts if it can be read (not a dangling or looping link).
+                    if not stem.startswith("flags") and os.path.isfile(
+                        os.path.join(self.config_dir, f)
+                    ):
                         names.add(stem)
         return sorted(names)
 
     def find_file(self, stem: str, required: bool) -> str | None:
+        # lexists: a link whose target is missing or loops is a file that cannot be
+        # read (reported with the OS's reason), not a file that is not there.
         found = [
             os.path.join(self.config_dir, stem + ext)
             for ext in FORMATS
-            if os.path.exists(os.path.join(self.config_dir, stem + ext))
+            if os.path.lexists(os.path.join(self.config_dir, stem + ext))
         ]
         if len(found) > 1:
             raise ConfigError(
@@ -135,6 +140,17 @@ class ConfigBuilder:
                 file=self.config_dir,
                 kind="io",
             )
+        if found:
+            try:
+                os.stat(found[0])
+            except OSError as exc:
+                target = os.readlink(found[0]) if os.path.islink(found[0]) else None
+                raise ConfigError(
+                    f"cannot read: {exc.strerror or exc}"
+                    + (f" (a link to {target})" if target else ""),
+                    file=found[0],
+                    kind="io",
+                ) from None
         return found[0] if found else None
 
     def flags_path(self) -> str | None:
