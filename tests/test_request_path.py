@@ -587,6 +587,38 @@ def test_record_metric_by_the_seed_api_is_the_reference_on_both_evaluators(tmp_p
         ref.close()
 
 
+class _NumId:
+    """An id like numpy.int64: str() works, the JSON encoder knows nothing of it."""
+
+    def __str__(self):
+        return "42"
+
+
+@pytest.mark.parametrize("body", ["seed api", "reference"])
+def test_an_explicit_user_id_of_any_type_never_costs_its_batch(tmp_path, impl, body):
+    """An explicit ``user_id`` is filed as its str() (None when that raises) before it
+    is queued: the writer encodes a batch at once, and one raw id it could not encode
+    lost every event of the batch."""
+    from cfgcore.engine import engine_class
+
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
+    )
+    try:
+        assert m.create_ab_test(_ab())
+        record = m.record_metric if body == "seed api" else (
+            DynamicConfigurationManager.record_metric.__get__(m))  # fmt: skip
+        ids = [f"u{i}" for i in range(5)] + [_NumId(), _BadId(), 7]
+        ctx = {"user_id": "u0"}  # the variant's user; the event is filed under user_id
+        assert [record("exp", "ctr", 1.0, user_context=ctx, user_id=u) for u in ids] == [True] * 8
+        m.metrics.flush()
+        with open(m.metrics.path, encoding="utf-8") as f:
+            users = [json.loads(line)["user"] for line in f]
+        assert users == ["u0", "u1", "u2", "u3", "u4", "42", None, "7"]
+    finally:
+        m.close()
+
+
 def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
     """A NaN or an infinity would turn a variant's mean and variance into NaN for good;
     a value float() cannot convert is refused the same way (False, nothing recorded)."""

@@ -47,7 +47,7 @@ from sys import intern as _intern
 from cfgcore import compiler as _C
 from cfgcore.details import (
     ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text,
-    metric_user_id, metric_value,
+    metric_user_id, metric_value, user_id_text,
 )
 
 IMPLEMENTATION = "c"
@@ -1950,10 +1950,7 @@ cdef object _metric_user_id(object ctx):
     uid = <object>found
     if uid is None or PyUnicode_CheckExact(uid):
         return uid
-    try:
-        return str(uid)
-    except Exception:  # a hostile id: no user
-        return None
+    return user_id_text(uid)
 
 
 @cython.final
@@ -2062,8 +2059,7 @@ cdef class SeedAPI:
         for this user's variant of ``test_name``; False when the user is not in it."""
         cdef PyObject* found
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None:
-            user_id = _metric_user_id(ctx)
+        user_id = _metric_user_id(ctx) if user_id is None else user_id_text(user_id)
         test_name = _exact_name(test_name)
         metric = _exact_name(metric)
         if not (PyFloat_CheckExact(value) and isfinite(PyFloat_AS_DOUBLE(value))):

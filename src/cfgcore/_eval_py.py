@@ -45,6 +45,7 @@ from cfgcore.details import (
     key_text,
     metric_user_id,
     metric_value,
+    user_id_text,
 )
 
 IMPLEMENTATION = "py"
@@ -979,8 +980,7 @@ class SeedAPI:
         """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
         for this user's variant of ``test_name``; False when the user is not in it."""
         ctx = user_context if user_context is not None else {"user_id": user_id}
-        if user_id is None:
-            user_id = metric_user_id(ctx)
+        user_id = metric_user_id(ctx) if user_id is None else user_id_text(user_id)
         name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
         if name is None or metric_name is None or number is None:
             return False

@@ -99,6 +99,14 @@ def metric_user_id(ctx: Any) -> str | None:
     uid = _get(ctx, "user_id")
     if uid is None:
         uid = _get(ctx, "targeting_key")
+    return user_id_text(uid)
+
+
+def user_id_text(uid: Any) -> str | None:
+    """A user id as metric events file it: a str as is, anything else as its
+    ``str()`` (an int, a ``numpy.int64``), None when that raises. Normalised before
+    the event is queued: the writer encodes a whole batch at once, and one id it could
+    not encode would cost every event of the batch."""
     if uid is None or type(uid) is str:
         return uid
     try:
