@@ -265,3 +265,39 @@ def test_ne_and_not_in_need_a_value_of_the_constants_type(make):
         assert engine.is_enabled(key, {"b": True}) is False
         assert engine.is_enabled(key, {"b": 0}) is False  # a number is not a bool
         assert engine.is_enabled(key, {"b": "x"}) is False
+
+
+# -- variant values built from Python data ----------------------------------------------------
+
+
+def test_a_tuple_variant_value_is_served_read_only_all_the_way_down(make):
+    data = ["p"]
+    engine = make({"flags": {"t": {"variants": {"a": ("x", data, {"k": [1]})}, "default": "a"}}})
+    served = engine.value("t", {})
+    assert served == ("x", ("p",), {"k": (1,)})
+    with pytest.raises((TypeError, AttributeError)):
+        served[1].append("INJECTED")  # type: ignore[union-attr]
+    with pytest.raises(TypeError):
+        served[2]["k"] = 2
+    data.append("changed")  # the snapshot's source data: not what is served
+    assert engine.value("t", {}) == ("x", ("p",), {"k": (1,)})
+    assert engine.evaluate_all({}) == {"t": served}
+
+
+class _Thing:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "kind"),
+    [
+        ({"k": {1, 2}}, "flags.t.variants.b.k", "set"),
+        (bytearray(b"z"), "flags.t.variants.b", "bytearray"),
+        ([1, [2, _Thing()]], "flags.t.variants.b[1][1]", "_Thing"),
+        (("x", frozenset()), "flags.t.variants.b[1]", "frozenset"),
+    ],
+)
+def test_a_variant_value_that_cannot_be_served_read_only_is_refused(make, value, where, kind):
+    with pytest.raises(SnapshotError) as err:
+        make({"flags": {"t": {"variants": {"a": 1, "b": value}, "default": "a"}}})
+    assert f"{where}: a {kind} cannot be served" in str(err.value)

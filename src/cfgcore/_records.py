@@ -105,9 +105,32 @@ def freeze(value: Any) -> Any:
     """Make a variant value immutable: served objects are shared by every caller."""
     if isinstance(value, dict):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     return value
+
+
+_SERVABLE = (str, int, float, bytes, type(None))  # bool is an int
+
+
+def unservable(value: Any) -> tuple[str, str] | None:
+    """``(path suffix, message)`` of the first part of a variant value that cannot be
+    served read-only, else None. Files only hold JSON-like values; a snapshot built
+    from Python data may hold a set, a bytearray or any object, which would be shared,
+    mutable, by every caller (and by the data it came from)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{k}") for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        elif not isinstance(node, _SERVABLE):
+            return path, (
+                f"a {type(node).__name__} cannot be served (values are strings, numbers, "
+                "booleans, null, lists and objects)"
+            )
+    return None
 
 
 def _epoch(dt: datetime | None, default: float) -> float:
@@ -154,6 +177,10 @@ class FlagRecords(ConditionLowering):
         kinds = set()
         for name in names:
             value = variants[name]
+            bad = unservable(value)
+            if bad is not None:
+                self.problem(f"{path}.variants.{name}{bad[0]}", bad[1])
+                value = None
             t.values.append(freeze(value))
             t.variant_names.append(name)
             kinds.add(value_kind(value))
