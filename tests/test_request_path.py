@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
@@ -128,6 +129,64 @@ def test_bound_context_tracks_bound_slots_on_both_sides_of_64(n, data):
         bound = engine.context(ctx)
         assert _answers(engine, bound, order) == _answers(engine, ctx, order)
         assert engine.is_enabled("many", bound) == many
+
+
+class _CaseInsensitive(Mapping):
+    """Like requests' CaseInsensitiveDict: get() finds keys iteration spells otherwise."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def __getitem__(self, k):
+        return next(v for kk, v in self.d.items() if kk.lower() == k.lower())
+
+    def __iter__(self):
+        return iter(self.d)
+
+    def __len__(self):
+        return len(self.d)
+
+
+class _Colliding:
+    """Hashes like "x"; once armed, == raises (a dict holding it cannot be copied)."""
+
+    armed = False
+
+    def __hash__(self):
+        return hash("x")
+
+    def __eq__(self, other):
+        if _Colliding.armed:
+            raise RuntimeError("no comparing me")
+        return self is other
+
+
+def _colliding_dict():
+    d = {"x": 1, _Colliding(): 2, "seg": "premium", "region": "EU"}
+    d.update({f"t{i}": i for i in range(8)})
+    for i in range(8):
+        del d[f"t{i}"]  # deletions: the copy takes the slow path that compares keys
+    return d
+
+
+@pytest.mark.parametrize("kind", ["context", "case-insensitive", "colliding keys"])
+def test_a_context_reads_any_mapping_as_a_check_with_it_would(kind, monkeypatch):
+    """engine.context(m) answers as m itself: a Context given to it keeps its
+    attributes, other mappings are read through their get(), a dict whose copy raises
+    is read as it is."""
+    for engine in ENGINES.values():
+        if kind == "context":
+            m = engine.context({"seg": "premium", "region": "EU", "user_id": "u1"})
+        elif kind == "case-insensitive":
+            m = _CaseInsensitive({"SEG": "premium", "Region": "EU"})
+        else:
+            m = _colliding_dict()
+            monkeypatch.setattr(_Colliding, "armed", True)
+        order = sorted(SNAPSHOT["flags"])
+        assert _answers(engine, m, order)["rule"][0] is True
+        assert _answers(engine, engine.context(m), order) == _answers(engine, m, order)
+        monkeypatch.setattr(_Colliding, "armed", False)
+        assert dict(engine.context(engine.context(m)).items()) == dict(m.items())
 
 
 class _Key(str):

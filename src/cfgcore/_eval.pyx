@@ -567,6 +567,22 @@ cdef class Binding:
             self.vals = NULL
 
 
+cdef object _context_attrs(object attrs):
+    """What a Context reads its attributes from: a copy of an exact dict (a Context's
+    own attributes when given a Context); any other mapping itself, read through its
+    ``get()`` as a check with that mapping would (a copy by iteration could lose what
+    ``get()`` finds, e.g. a case-insensitive mapping's keys); a dict whose copy raises
+    (colliding keys with a raising ``__eq__``) itself too; ``{}`` for anything else."""
+    if type(attrs) is Context:
+        attrs = (<Context>attrs).attrs
+    if type(attrs) is dict:
+        try:
+            return PyDict_Copy(attrs)
+        except Exception:
+            return attrs
+    return attrs if _is_mapping(attrs) else {}
+
+
 @cython.final
 @cython.freelist(32)
 cdef class Context:
@@ -574,23 +590,15 @@ cdef class Context:
 
     Create it with ``engine.context({...})`` once per request; if the engine swaps
     snapshots meanwhile, the context re-binds itself to the new one on first use.
-    ``attrs`` is the context's own copy of the attributes (do not mutate it): each
-    attribute is read from it and bound on the first check that needs it.
+    ``attrs`` holds the attributes (see :func:`_context_attrs`; do not mutate it):
+    each attribute is read from it and bound on the first check that needs it.
     """
 
-    cdef readonly dict attrs
+    cdef readonly object attrs
     cdef Binding _bound
 
     def __init__(self, attrs=None):
-        # The same copy as engine.context(): dict.copy() of an exact dict (it may compare
-        # colliding keys, and raise, where dict(d) would not), dict() of other mappings.
-        try:
-            if type(attrs) is dict:
-                self.attrs = PyDict_Copy(attrs)
-            else:
-                self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
-        except Exception:  # a hostile mapping: no usable attributes
-            self.attrs = {}
+        self.attrs = _context_attrs(attrs)
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
@@ -616,6 +624,15 @@ cdef class Context:
 
     def __len__(self):
         return len(self.attrs)
+
+    def keys(self):
+        return self.attrs.keys()
+
+    def items(self):
+        return self.attrs.items()
+
+    def values(self):
+        return self.attrs.values()
 
     def __repr__(self):
         return f"Context({self.attrs!r})"
@@ -1062,7 +1079,7 @@ cdef class CompiledSnapshot:
         bd.lazy = ~(<uint64_t>0) if self.n_slots >= 64 else ((<uint64_t>1) << self.n_slots) - 1
         return bd
 
-    cdef int _bind_lazy(self, Binding bd, dict attrs, Py_ssize_t s) except -1:
+    cdef int _bind_lazy(self, Binding bd, object attrs, Py_ssize_t s) except -1:
         # Bind into a temporary and publish it with one struct copy while holding the
         # GIL (no Python code in between): a thread sharing the context sees the slot
         # unbound or fully bound, never half-filled (casefold or a semver parse may run
@@ -1090,7 +1107,7 @@ cdef class CompiledSnapshot:
             tmp.ci_id = -1
         return 0
 
-    cdef inline int _ensure(self, Binding bd, dict attrs, const int32_t* slots, Py_ssize_t count) except -1:
+    cdef inline int _ensure(self, Binding bd, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
         """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
         cdef Py_ssize_t i, s
         if bd.complete:
@@ -1845,13 +1862,7 @@ cdef class EngineCore:
         # No __init__ call and no binding here: a dict copy, and each attribute is bound
         # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
         cdef Context ctx = Context.__new__(Context)
-        try:
-            if type(attrs) is dict:
-                ctx.attrs = PyDict_Copy(attrs)
-            else:
-                ctx.attrs = dict(attrs) if _is_mapping(attrs) else {}
-        except Exception:  # a hostile mapping (or colliding keys): no usable attributes
-            ctx.attrs = {}
+        ctx.attrs = _context_attrs(attrs)
         return ctx
 
     def is_enabled(self, key, ctx=None):
@@ -1934,7 +1945,7 @@ cdef object _metric_user_id(object ctx):
     cdef dict attrs
     if type(ctx) is dict:
         attrs = <dict>ctx
-    elif type(ctx) is Context:
+    elif type(ctx) is Context and type((<Context>ctx).attrs) is dict:
         attrs = (<Context>ctx).attrs
     else:
         return metric_user_id(ctx)
@@ -2118,7 +2129,7 @@ cdef class SeedAPI:
             return v
         if type(user_context) is dict:
             attrs = <dict>user_context
-        elif type(user_context) is Context:
+        elif type(user_context) is Context and type((<Context>user_context).attrs) is dict:
             attrs = (<Context>user_context).attrs
         else:
             attrs = None

@@ -241,15 +241,19 @@ class Context:
     __slots__ = ("attrs", "_bound")
 
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
-        # As the compiled Context: dict.copy() of an exact dict (which may compare
-        # colliding keys, and raise, where dict(d) would not), dict() of other mappings.
-        try:
-            if type(attrs) is dict:
-                self.attrs = attrs.copy()
-            else:
-                self.attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
-        except Exception:  # a hostile mapping: no usable attributes
-            self.attrs = {}
+        # As the compiled Context (its _context_attrs): a copy of an exact dict (of a
+        # Context's own attributes), any other mapping itself, read through its get()
+        # as a check with it would; a dict whose copy raises itself too; {} otherwise.
+        if type(attrs) is Context:
+            attrs = attrs.attrs
+        if type(attrs) is dict:
+            try:
+                attrs = attrs.copy()
+            except Exception:  # colliding keys with a raising __eq__: read it as is
+                pass
+        elif not _is_mapping(attrs):
+            attrs = {}
+        self.attrs: Any = attrs
         self._bound: tuple[Any, list] | None = None
 
     def _binding_for(self, snap: CompiledSnapshot) -> list:
@@ -276,6 +280,15 @@ class Context:
 
     def __len__(self) -> int:
         return len(self.attrs)
+
+    def keys(self) -> Any:
+        return self.attrs.keys()
+
+    def items(self) -> Any:
+        return self.attrs.items()
+
+    def values(self) -> Any:
+        return self.attrs.values()
 
     def __repr__(self) -> str:
         return f"Context({self.attrs!r})"
