@@ -731,6 +731,45 @@ def test_a_subclass_override_of_a_seed_method_is_kept(tmp_path):
 
 
 # -- off-thread writers -----------------------------------------------------------------------
+class _NoHash(str):
+    def __hash__(self):
+        raise ValueError("no hash for me")
+
+
+class _LazyFlag:
+    @property
+    def _value_(self):
+        raise RuntimeError("lazy flag lookup failed")
+
+
+def test_the_seed_method_bodies_never_raise_where_the_seed_api_answers(tmp_path):
+    """A subclass that overrides a seed call and calls super() runs the method's own
+    body: it answers what the SeedAPI answers for hostile names."""
+
+    class Audited(DynamicConfigurationManager):
+        def get_ab_test_variant(self, test_name, user_context=None):
+            return super().get_ab_test_variant(test_name, user_context)
+
+        def is_feature_enabled(self, flag, user_context=None):
+            return super().is_feature_enabled(flag, user_context)
+
+    plain = DynamicConfigurationManager(state_dir=tmp_path / "a", persist=False)
+    audited = Audited(state_dir=tmp_path / "b", persist=False)
+    try:
+        for m in (plain, audited):
+            assert m.create_ab_test(_ab())
+        for m in (plain, audited):
+            ctx = {"user_id": "u1"}
+            assert m.get_ab_test_variant(_NoHash("exp"), ctx) == plain.get_ab_test_variant(
+                "exp", ctx
+            )
+            assert m.get_ab_test_variant(["exp"], ctx) is None
+            assert m.is_feature_enabled(_LazyFlag(), ctx) is False
+    finally:
+        plain.close()
+        audited.close()
+
+
 @pytest.mark.parametrize("name", sorted(IMPLS))
 def test_record_queue_twins_bound_count_and_start_once(name):
     """The request path's append (compiled and reference RecordQueue): refuses and

@@ -310,7 +310,11 @@ class DynamicConfigurationManager:
         ``SeedAPI`` (same semantics, no Python frame); this body is the reference.
         """
         # Enum members carry their value in _value_; a str has no such attribute.
-        return self._is_enabled(getattr(flag, "_value_", flag), user_context)
+        try:
+            name = getattr(flag, "_value_", flag)
+        except Exception:  # a _value_ that raises: no such flag, as the SeedAPI says
+            return False
+        return self._is_enabled(name, user_context)
 
     def get_ab_test_variant(
         self, test_name: str, user_context: Mapping[str, Any] | None = None
@@ -322,10 +326,11 @@ class DynamicConfigurationManager:
         raises."""
         # One lookup answers "is it a test" and gives the exposure dedup shards (False
         # when exposure logging is off): the steady state is a set membership test.
-        try:
-            seen = self._seen.get(test_name)
-        except TypeError:  # an unhashable test name
+        name = exact_name(test_name)  # a str subclass by its value; its hash never runs
+        if name is None:
             return None
+        test_name = name
+        seen = self._seen.get(test_name)
         if seen is None:
             return None
         v = self._variant(test_name, user_context)
