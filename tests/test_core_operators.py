@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def flag_when(cond):
@@ -159,3 +161,18 @@ def test_int_ids_bucket_like_their_decimal_string(make):
         assert engine.is_enabled("f", {"user_id": uid}) == engine.is_enabled(
             "f", {"user_id": str(uid)}
         )
+
+
+# Substring search is memmem where the C library has it: periodic, overlapping and
+# non-ASCII texts (searched as UTF-8) answer as Python's `in`, on both evaluators.
+_texts = st.text(alphabet="ab\u00e9\u4e16", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(needle=_texts.filter(len), hay=_texts, ignore_case=st.booleans())
+def test_contains_answers_as_python_in(make_py_and_c, needle, hay, ignore_case):
+    cond = {"attr": "q", "contains": needle, "ignore_case": ignore_case}
+    snapshot = {"flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}}}
+    want = needle.casefold() in hay.casefold() if ignore_case else needle in hay
+    for build in make_py_and_c:
+        assert build(snapshot).is_enabled("f", {"q": hay}) is want
