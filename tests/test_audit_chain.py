@@ -115,8 +115,8 @@ def test_removing_a_whole_rotated_file_or_the_last_entry_of_one_is_caught(rotate
     assert not result.ok and result.file == str(rotated) and result.line == 1
     _write(f"{rotated}.1", lines)
     assert verify(rotated).ok
-    os.rename(f"{rotated}.2", f"{rotated}.2.bak")  # .3 becomes unreachable: only .1 kept
-    assert verify(rotated).ok  # the oldest kept file's first link is taken as given ...
+    os.rename(f"{rotated}.2", f"{rotated}.2.bak")  # .3 is still there: a hole, not retention
+    assert not verify(rotated).ok  # (tests/test_hardening_audit_removal.py has the rest)
     os.rename(f"{rotated}.2.bak", f"{rotated}.2")
     os.unlink(f"{rotated}.1")
     os.rename(f"{rotated}.2", f"{rotated}.1")  # ... but a hole in the middle is not

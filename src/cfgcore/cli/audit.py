@@ -1,8 +1,10 @@
 """``cfgcore audit verify [PATH]``: check the hash chain of an audit log.
 
 PATH defaults to ``$CFGCORE_AUDIT_LOG``. The rotated files (``PATH.1``, ``PATH.2``...)
-are checked with it, oldest first. Prints ``ok`` and the entry count, or the file, line
-and the first entry edited, removed, reordered or cut short, and exits 1.
+are checked with it, oldest first, and ``PATH.head`` (the writer's record of the last
+entry) against its end. Prints ``ok`` and the entry count, or the file, line and the
+first entry edited, removed (a rotated file, or entries at the start or the end),
+reordered or cut short, and exits 1. See :func:`cfgcore.runtime.audit.verify`.
 """
 
 from __future__ import annotations

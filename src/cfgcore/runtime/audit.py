@@ -8,9 +8,14 @@ chain, and :func:`verify` (``cfgcore audit verify``) reports the first place it 
 
 The log is rotated by size (``max_bytes``, ``CFGCORE_AUDIT_MAX_BYTES``, default 10 MiB)
 keeping ``backups`` old files (``CFGCORE_AUDIT_BACKUPS``, default 5): ``audit.jsonl.1``
-is the newest old file. A new file starts with a ``rotation`` entry whose ``prev`` is the
-last hash of the file before it, so the chain runs across files. Appends and rotation
-happen under one cross-process lock (``flock`` on ``<path>.lock``).
+is the newest old file. A new file starts with a ``rotation`` entry whose ``seq`` and
+``prev`` continue from the last entry of the file before it, so the chain runs across
+files, and whose ``kept`` says how many old files that rotation left (``.1`` to
+``.kept``): retention dropping the oldest file is expected, a missing file the last
+rotation says it kept is not. Appends and rotation happen under one cross-process lock
+(``flock`` on ``<path>.lock``). After each append the writer records the last ``seq`` and
+``hash`` in ``<path>.head`` (written by rename), so entries removed from the end are
+found too, unless the same hand rewrote that file.
 
 The chain detects edits by anyone who does not recompute every later hash; it is not a
 signature (someone able to rewrite the whole file can rewrite the chain too), so ship
@@ -26,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import weakref
@@ -205,6 +211,10 @@ class AuditLog:
         _write(self.path, b"".join(buffer))
         st = os.stat(self.path)
         self._tail = (st.st_ino, st.st_size, prev, seq)
+        try:
+            _write_head(self.path, seq, prev)
+        except OSError:  # the entries are written; only the tail check is weaker
+            log.warning("cannot record the audit log head in %s", self.path + HEAD_SUFFIX)
 
     def _rotate_locked(self, prev: str, seq: int) -> tuple[str, int]:
         assert self.path is not None
@@ -223,6 +233,8 @@ class AuditLog:
             "kind": "rotation",
             "source": "audit",
             "path": os.path.basename(self.path) + ".1" if keep else "",
+            # The old files this rotation left, .1 to .kept: verify expects every one.
+            "kept": _kept_files(self.path, keep),
         }
         self._chain(header, prev, seq)
         _write(self.path, _line(header))
@@ -290,6 +302,26 @@ def _write(path: str, line: bytes) -> None:
         os.write(fd, line)
     finally:
         os.close(fd)
+
+
+HEAD_SUFFIX = ".head"
+
+
+def _kept_files(path: str, keep: int) -> int:
+    """The highest ``n <= keep`` with a ``<path>.<n>`` (0: none)."""
+    return max((n for n in range(1, keep + 1) if os.path.exists(f"{path}.{n}")), default=0)
+
+
+def _write_head(path: str, seq: int, hash_: str) -> None:
+    """Record the last link written in ``<path>.head`` (under the file lock; by rename,
+    so a reader sees the old or the new record, never half of one)."""
+    tmp = path + HEAD_SUFFIX + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        os.write(fd, _ENCODER.encode({"seq": seq, "hash": hash_}) + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, path + HEAD_SUFFIX)
 
 
 def _last_link(path: str) -> tuple[str, int]:
@@ -372,7 +404,11 @@ _UNCHAINED = "not a chained audit entry (edited, cut short or written without a 
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of :func:`verify`: ``ok``, entries checked, and the first break."""
+    """Outcome of :func:`verify`: ``ok``, entries checked, and the first break.
+
+    ``tail``: the last entry was confirmed against ``<path>.head`` (the writer's record of
+    the last entry it wrote). ``ignored``: old files beyond what the last rotation says it
+    kept (left by a writer that kept more; not part of the chain, not checked)."""
 
     ok: bool
     entries: int
@@ -380,23 +416,74 @@ class VerifyResult:
     file: str | None = None
     line: int | None = None
     problem: str | None = None
+    tail: bool = False
+    ignored: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if self.ok:
-            return f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
+            text = f"ok: {self.entries} entries in {len(self.files)} file(s), chain intact"
+            if not self.tail:
+                text += f" (no {HEAD_SUFFIX} record: entries removed from the end go unnoticed)"
+            if self.ignored:
+                text += f"; not checked, beyond the kept files: {', '.join(self.ignored)}"
+            return text
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: {self.problem}"
 
 
+def _rotated(base: str) -> dict[int, str]:
+    """``{n: path}`` of every ``<base>.<n>`` beside ``base`` (n from 1, no leading zero)."""
+    directory, name = os.path.split(base)
+    pattern = re.compile(re.escape(name) + r"\.([1-9][0-9]{0,8})")
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return {}
+    return {int(m[1]): os.path.join(directory, n) for n in names if (m := pattern.fullmatch(n))}
+
+
 def log_files(path: str | os.PathLike[str]) -> list[str]:
-    """``path`` and its rotated files, oldest first."""
+    """``path`` and every rotated file beside it (``path.1``, ``path.2``...), oldest first.
+
+    A missing number does not end the list (:func:`verify` reports the gap)."""
     base = os.path.abspath(path)
-    rotated = []
-    i = 1
-    while os.path.exists(f"{base}.{i}"):
-        rotated.append(f"{base}.{i}")
-        i += 1
-    return [*reversed(rotated), base] if os.path.exists(base) else list(reversed(rotated))
+    rotated = _rotated(base)
+    files = [rotated[n] for n in sorted(rotated, reverse=True)]
+    return [*files, base] if os.path.exists(base) else files
+
+
+@contextlib.contextmanager
+def _shared_lock(base: str) -> Iterator[None]:
+    """The writers' lock, shared: a rotation never happens halfway through a verify
+    (which would look like a removed file). No lock file (or no permission): unlocked."""
+    fd = None
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fd = os.open(base + ".lock", os.O_RDONLY)
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _first_entry(name: str) -> dict[str, Any] | None:
+    try:
+        with open(name, "rb") as fh:
+            return _decode_entry(fh.readline(_TAIL))
+    except (OSError, ValueError):
+        return None
+
+
+def _kept(header: dict[str, Any] | None) -> int | None:
+    """How many old files the rotation that began the live file left (None: not said,
+    e.g. a log written before rotation entries recorded it, or never rotated)."""
+    if header is None or header.get("kind") != "rotation":
+        return None
+    kept = header.get("kept")
+    return kept if type(kept) is int and kept >= 0 else None
 
 
 def verify(path: str | os.PathLike[str]) -> VerifyResult:
@@ -406,13 +493,51 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
     removed (a gap in ``seq``, or ``prev`` not the hash of the entry before), reordered
     (``seq`` going back), or cut short (a last line that is not complete JSON). A line
     with a duplicate key is refused wherever the copy sits (the hash covers the value
-    a last-wins parser reads; grep or a first-wins parser would read the other). The
-    oldest kept file's first ``prev`` cannot be checked (its predecessor was rotated
-    away) and is taken as given.
+    a last-wins parser reads; grep or a first-wins parser would read the other).
+
+    Removed files and entries at either end are reported too:
+
+    * the oldest entry must start the chain (``seq`` 1, ``prev`` the genesis hash) or be
+      a ``rotation`` entry, whose ``seq`` and ``prev`` continue from a file retention
+      dropped; anything else means entries were removed from the start;
+    * every old file the last rotation says it kept (``kept``: ``path.1`` to
+      ``path.<kept>``) must be there, and no number may be missing below one that is;
+      old files beyond ``kept`` (left when ``backups`` was lowered) are not part of the
+      chain and are listed in ``ignored``;
+    * the last entry must be the one the writer recorded in ``path.head``. A hash chain
+      alone cannot show that entries were removed from the end: without that file (a
+      log written by an older cfgcore), or if whoever removed them rewrote it too, the
+      loss goes unnoticed (``tail`` is False without it).
+
+    The chain is not a signature: someone who rewrites the files and recomputes every
+    hash is not detected. Verification takes the writers' lock shared, so a concurrent
+    rotation is never mistaken for a removal.
     """
-    files = log_files(path)
-    if not files:
-        return VerifyResult(False, 0, (), os.fspath(path), None, "no such audit log")
+    base = os.path.abspath(path)
+    with _shared_lock(base):
+        return _verify(base, os.fspath(path))
+
+
+def _verify(base: str, given: str) -> VerifyResult:
+    rotated = _rotated(base)
+    live = os.path.exists(base)
+    if not live and not rotated:
+        return VerifyResult(False, 0, (), given, None, "no such audit log")
+    all_files = tuple(log_files(base))
+    if not live:
+        newest = rotated[min(rotated)]
+        problem = f"missing while {newest} exists: the live file was removed"
+        return VerifyResult(False, 0, all_files, base, None, problem)
+    kept = _kept(_first_entry(base))
+    wanted = range(1, (max(rotated, default=0) if kept is None else kept) + 1)
+    for n in wanted:
+        if n not in rotated:
+            said = (f"the rotation at {base}:1 says {kept} old file(s) were kept"
+                    if kept is not None else f"{rotated[max(rotated)]} exists")  # fmt: skip
+            return VerifyResult(False, 0, all_files, f"{base}.{n}", None,
+                                f"missing, but {said}: removed")  # fmt: skip
+    ignored = tuple(rotated[n] for n in sorted(rotated, reverse=True) if n not in wanted)
+    files = [rotated[n] for n in reversed(wanted)] + [base]
     # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
     rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
@@ -425,6 +550,11 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
         lines = data.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
+        if not lines and (name != base or len(files) > 1):
+            # Every file a rotation makes starts with an entry; only a live file created
+            # ahead of the first write (with its owner and mode) may be empty.
+            return VerifyResult(False, len(rows), tuple(files), name, None,
+                                "empty: its entries were removed")  # fmt: skip
         for n, raw in enumerate(lines, 1):
             if n == len(lines) and not data.endswith(b"\n"):
                 rows.append((name, n, None, "last line is cut short (truncated entry)"))
@@ -435,10 +565,11 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
                 rows.append((name, n, None, str(exc)))
     prev: str | None = None
     seq: int | None = None
+    hashes: dict[int, str] = {}
     for i, (name, n, entry, problem) in enumerate(rows):
 
         def bad(msg: str, name: str = name, n: int = n, i: int = i) -> VerifyResult:
-            return VerifyResult(False, i, tuple(files), name, n, msg)
+            return VerifyResult(False, i, tuple(files), name, n, msg, ignored=ignored)
 
         if entry is None:
             return bad(problem)
@@ -449,7 +580,15 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
             edited = True  # a value AuditLog cannot have written
         if edited:
             return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
-        if seq is not None:
+        if seq is None:  # the oldest entry: it starts the chain or continues a dropped file
+            if e_seq == 1 and entry["prev"] != GENESIS:
+                return bad("entry seq 1 does not start the chain (its prev is not the genesis "
+                           "hash)")  # fmt: skip
+            if e_seq > 1 and (entry.get("kind"), entry.get("source")) != ("rotation", "audit"):
+                return bad(f"entries seq 1..{e_seq - 1} are missing: removed from the start "
+                           "(the oldest entry neither starts the chain nor begins a rotated "
+                           "file)")  # fmt: skip
+        else:
             if e_seq <= seq:
                 return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
             if e_seq != seq + 1:
@@ -461,7 +600,49 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
             if entry["prev"] != prev:
                 return bad(f"entry seq {e_seq} does not follow the entry before it")
         prev, seq = entry["hash"], e_seq
-    return VerifyResult(True, len(rows), tuple(files))
+        hashes[e_seq] = entry["hash"]
+    return _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored)
+
+
+def _check_tail(
+    base: str,
+    files: tuple[str, ...],
+    count: int,
+    last: int,
+    hashes: dict[int, str],
+    ignored: tuple[str, ...],
+) -> VerifyResult:
+    """Compare the chain's end with ``<base>.head``, the writer's last link."""
+    head_file = base + HEAD_SUFFIX
+    try:
+        with open(head_file, "rb") as fh:
+            raw = fh.read(4096)
+    except FileNotFoundError:
+        return VerifyResult(True, count, files, ignored=ignored)
+    except OSError as exc:
+        return VerifyResult(False, count, files, head_file, None,
+                            f"cannot read: {exc.strerror or exc}", ignored=ignored)  # fmt: skip
+    try:
+        head = json.loads(raw)
+        seq, hash_ = head["seq"], head["hash"]
+        if type(seq) is not int or seq < 1 or not isinstance(hash_, str):
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        return VerifyResult(False, count, files, head_file, None,
+                            "not a record of the last entry written (edited or cut short)",
+                            ignored=ignored)  # fmt: skip
+    last_file = files[-1]
+    if seq > last:
+        return VerifyResult(False, count, files, last_file, None,
+                            f"entries seq {last + 1}..{seq} are missing: removed from the end "
+                            f"({head_file} records seq {seq} as written last)",
+                            ignored=ignored)  # fmt: skip
+    if seq in hashes and hashes[seq] != hash_:
+        return VerifyResult(False, count, files, last_file, None,
+                            f"entry seq {seq} is not the one written ({head_file} records "
+                            "another hash): replaced", ignored=ignored)  # fmt: skip
+    # A head older than the last entry: entries appended by a writer that keeps no head.
+    return VerifyResult(True, count, files, tail=seq == last, ignored=ignored)
 
 
 _AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
