@@ -239,3 +239,32 @@ def test_keys_read_from_files_are_interned(tmp_path: Any) -> None:
     assert any(k is sys.intern("codec_y") for k in new_tree["audio"])
     assert tree_mod.freeze({built: {built: 1}}) == {"codec_y": {"codec_y": 1}}
     assert all(k is sys.intern("codec_y") for k in tree_mod.freeze({built: 1}))
+
+
+def test_a_missing_top_level_key_raises_the_subclass_error_on_both_bases(impl: str) -> None:
+    """``manager["nope"]`` asks the read side's ``_missing`` for its KeyError (the
+    manager's names the key, the environment and near matches); other errors stay."""
+
+    class Named(KeyError):
+        pass
+
+    r = reader(impl, {"server": {"port": 80}})
+    r._missing = lambda key: Named(f"no {key!r}")  # type: ignore[method-assign]
+    with pytest.raises(Named, match="no 'serverr'"):
+        r["serverr"]
+    with pytest.raises(TypeError):
+        r[["unhashable"]]
+    assert r["server"]["port"] == 80
+
+
+def test_the_manager_names_a_missing_key_and_its_near_matches(tmp_path: Any) -> None:
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.errors import ConfigKeyError
+
+    (tmp_path / "base.yaml").write_text("server:\n  port: 80\n")
+    (tmp_path / "development.yaml").write_text("{}\n")
+    m = ConfigurationManager(tmp_path, environ={}, validate=False)
+    with pytest.raises(ConfigKeyError) as err:
+        m["serverr"]
+    assert isinstance(err.value, KeyError)
+    assert "serverr" in str(err.value) and "did you mean 'server'" in str(err.value)

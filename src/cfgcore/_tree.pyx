@@ -179,13 +179,20 @@ cdef class LiveReads:
         cdef PyObject* found
         tree = self._tree
         if tree is None:
-            return self._ensure_loaded().config[key]
-        if type(tree) is FrozenDict:
+            tree = self._ensure_loaded().config
+        elif type(tree) is FrozenDict:
             found = _dict_get_or_null(tree, key)
             if found != NULL:
                 return <object>found
-            PyErr_Clear()  # a missing or unhashable key: the subscript raises dict's error
-        return tree[key]
+            PyErr_Clear()  # a missing or unhashable key: the subscript below says which
+        try:
+            return tree[key]
+        except KeyError:
+            raise self._missing(key) from None
+
+    def _missing(self, key):
+        """The KeyError for a top-level key that is not set (subclasses name it)."""
+        return KeyError(key)
 
     def get(self, key, default=None):
         """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.

@@ -54,7 +54,14 @@ class PyLiveReads:
         snap = self._snap  # _current() inlined: this is the request path
         if not snap.version:
             snap = self._ensure_loaded()
-        return snap.config[key]
+        try:
+            return snap.config[key]
+        except KeyError:
+            raise self._missing(key) from None
+
+    def _missing(self, key: Any) -> KeyError:
+        """The KeyError for a top-level key that is not set (subclasses name it)."""
+        return KeyError(key)
 
 
 if TYPE_CHECKING or NO_EXTENSIONS:
@@ -87,6 +94,12 @@ class ConfigView(LiveReads):
 
     def _ensure_loaded(self) -> ConfigSnapshot:
         raise NotImplementedError
+
+    def _missing(self, key: Any) -> KeyError:
+        """``manager["nope"]``: a :class:`ConfigKeyError` (a KeyError) naming the key,
+        the environment and the closest keys that are set."""
+        snap = self._snap if self._snap.version else self._ensure_loaded()
+        return missing_key(key, snap)
 
     def flag_store_url(self) -> str | None:
         raise NotImplementedError
