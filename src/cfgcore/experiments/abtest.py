@@ -7,6 +7,18 @@ per user and independent between tests) and scheduled from ``start_date`` to
 ``end_date``. Outside that window, in a holdout, outside the test's layer slice, or
 without a ``user_id`` (or ``targeting_key``) to bucket by, a user gets no variant.
 Naive datetimes (``datetime.now()``) are local time, as Python treats them.
+
+What the experiment API may change is narrower than what the flag file may hold:
+
+* a test may not take the name of a boolean feature flag, and taking over any other
+  flag that is not already a test's (a multivariate flag such as the bundled
+  ``recommendation_algorithm_v2``) is a change to that flag, so the access policy must
+  also allow the actor ``flag.set`` on it;
+* configurations created through the API may not carry secret references
+  (``ENC[...]``, ``${file:...}``): those are resolved when served, so anyone allowed to
+  create an experiment could read any secret file or decrypt any envelope. Flag
+  documents written by operators keep them; re-creating a test may keep a reference
+  its stored document already holds at the same place (``cfgcore experiment start``).
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ import msgspec
 
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice
+from cfgcore.runtime.policy import check, current_actor
+from cfgcore.runtime.secrets import needs_resolving
 from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot
 
 if TYPE_CHECKING:
@@ -259,6 +273,28 @@ class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
 
+def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """``[(key path, text)]`` of every string in ``tree`` that would be resolved as a
+    secret when served (``ENC[...]``, ``${file:...}``)."""
+    if isinstance(tree, Mapping):
+        return [r for k, v in tree.items() for r in secret_references(v, (*path, str(k)))]
+    if isinstance(tree, list | tuple):
+        return [r for i, v in enumerate(tree) for r in secret_references(v, (*path, str(i)))]
+    return [(path, tree)] if isinstance(tree, str) and needs_resolving(tree) else []
+
+
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in ``tree`` (a stored variant), or None."""
+    for key in path:
+        if isinstance(tree, Mapping):
+            tree = tree.get(key)
+        elif isinstance(tree, list | tuple) and key.isdigit() and int(key) < len(tree):
+            tree = tree[int(key)]
+        else:
+            return None
+    return tree
+
+
 def is_boolean(flag: Flag) -> bool:
     """A feature flag (on/off), as opposed to a multivariate flag or a test."""
     return flag.variants is None or all(v is True or v is False for v in flag.variants.values())
@@ -287,10 +323,12 @@ class ABTests:
         problems = ab_test.validate()
         name = ab_test.test_name
         offset: float | None = None
+        secrets: list[tuple[tuple[str, ...], str]] = []
         if not problems:
             existing = self.manager._source.flags.get(name)
             if existing is not None and name not in self.manager._tests and is_boolean(existing):
                 problems.append(f"{name}: test_name: a feature flag of that name exists")
+            secrets = secret_references(ab_test.configurations)
             if ab_test.layer:
                 taken = [
                     (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
@@ -315,6 +353,9 @@ class ABTests:
             return True
 
         def change(snap: Snapshot) -> Snapshot:
+            # Judged on the newest stored document, under the store's lock.
+            self._may_replace(name, snap)
+            self._refuse_new_secrets(name, secrets, snap)
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: flag},
@@ -328,6 +369,44 @@ class ABTests:
         if self.manager.exposures is not None:
             self.manager.exposures.forget(name)
         return True
+
+    def _may_replace(self, name: str, snap: Snapshot) -> None:
+        """Refuse a test named after a flag that is not a test's: a boolean feature flag
+        always; any other flag unless the actor may also ``flag.set`` it (taking it
+        over changes what the flag serves). PermissionError is audited as ``denied``."""
+        existing = snap.flags.get(name)
+        if existing is None or name in snap.experiments:
+            return
+        if is_boolean(existing):
+            raise ConfigError(f"{name}: test_name: a feature flag of that name exists",
+                              file=self.manager.flags_file)  # fmt: skip
+        try:
+            check(current_actor() or "", "flag.set", name, self.manager.audit)
+        except PermissionError as exc:
+            raise PermissionError(
+                f"{exc} (creating A/B test {name} would replace the flag {name}, which is "
+                "not an A/B test's)"
+            ) from None
+
+    def _refuse_new_secrets(
+        self, name: str, secrets: list[tuple[tuple[str, ...], str]], snap: Snapshot
+    ) -> None:
+        """Refuse secret references the stored test does not already hold at the same
+        place: the API may not introduce one (they are resolved when served)."""
+        stored = snap.flags.get(name) if name in snap.experiments else None
+        variants = stored.variants if stored is not None and stored.variants else {}
+        problems = [
+            Problem(
+                path=".".join(("experiments", name, "configurations", *path)),
+                message="a secret reference (ENC[...] or ${file:...}) cannot be set through "
+                "the experiment API: write it in the flag file",
+                file=self.manager.flags_file,
+            )
+            for path, text in secrets
+            if _at(variants.get(path[0]), path[1:]) != text
+        ]
+        if problems:
+            raise ConfigError(problems)
 
     def _same_variants(self, name: str, flag: Flag) -> bool:
         # Compared as encoded bytes: == would call 1, 1.0 and True the same configuration.
@@ -343,12 +422,18 @@ class ABTests:
         return False
 
     def get(self, test_name: str) -> ABTestConfiguration | None:
-        """The configuration of a live test, or None."""
+        """The configuration of a live test, or None. Its configurations are as stored:
+        an ``ENC[...]`` or ``${file:...}`` the flag file holds stays one (re-creating the
+        test must never write the plaintext into the store)."""
         meta = self.manager._tests.get(test_name)
         flag = self.manager._source.flags.get(test_name)
         if meta is None or flag is None or flag.variants is None:
             return None
-        configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}
+        doc = self.manager._live.document
+        stored = doc.snapshot.flags.get(test_name) if doc is not None else None
+        if stored is not None and stored.variants is not None:
+            flag = stored
+        configs = {k: v for k, v in (flag.variants or {}).items() if k != NO_VARIANT}
         return ABTestConfiguration.from_metadata(test_name, meta, configs)
 
     def list(self) -> dict[str, dict[str, Any]]:
