@@ -678,6 +678,45 @@ def test_an_explicit_user_id_of_any_type_never_costs_its_batch(tmp_path, impl, b
         m.close()
 
 
+@pytest.mark.parametrize("body", ["seed api", "reference"])
+def test_names_and_ids_that_are_not_text_never_cost_their_batch(tmp_path, impl, body):
+    """A lone surrogate is not text: JSON lines cannot hold it, and the writer encodes a
+    batch at once. A metric name holding one is refused (False); a user id holding
+    one files the event under no user."""
+    from cfgcore.engine import engine_class
+
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
+    )
+    try:
+        assert m.create_ab_test(_ab())
+        record = m.record_metric if body == "seed api" else (
+            DynamicConfigurationManager.record_metric.__get__(m))  # fmt: skip
+        ctx = {"user_id": "u0"}
+        answers = [record("exp", name, 1.0, user_context=ctx) for name in ("ctr", "c\ud800", "ctr")]
+        answers.append(record("exp", "ctr", 1.0, user_context=ctx, user_id="bad\ud800"))
+        answers.append(
+            record("exp", "ctr", 1.0, user_context={"user_id": "bad\udc00"}, variant="control")
+        )
+        assert answers == [True, False, True, True, True]
+        m.metrics.flush()
+        with open(m.metrics.path, encoding="utf-8") as f:
+            users = [json.loads(line)["user"] for line in f]
+        assert users == ["u0", "u0", None, None]
+    finally:
+        m.close()
+
+
+def test_a_jsonl_sink_leaves_out_only_the_records_json_cannot_hold(tmp_path):
+    from cfgcore.experiments.exposures import JsonLinesSink
+
+    sink = JsonLinesSink(tmp_path / "x.jsonl")
+    sink.write([{"a": 1}, {"a": "bad\ud800"}, {"a": object()}, {"a": 2}])
+    with open(tmp_path / "x.jsonl", encoding="utf-8") as f:
+        assert [json.loads(line)["a"] for line in f] == [1, 2]
+    assert sink.skipped == 2
+
+
 def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
     """A NaN or an infinity would turn a variant's mean and variance into NaN for good;
     a value float() cannot convert is refused the same way (False, nothing recorded)."""

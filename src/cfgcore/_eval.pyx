@@ -46,7 +46,7 @@ from sys import intern as _intern
 
 from cfgcore import compiler as _C
 from cfgcore.details import (
-    ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_value, key_text,
+    ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value, key_text,
     metric_user_id, metric_value, user_id_text,
 )
 
@@ -1942,15 +1942,11 @@ cdef class EngineCore:
 
 
 cdef inline object _exact_name(object name):
-    """details.exact_name: an exact str, a str subclass by its value, else None."""
-    if PyUnicode_CheckExact(name):
+    """details.exact_name: an exact str, a str subclass by its value, else None (a
+    str that is not text, holding a lone surrogate, too)."""
+    if PyUnicode_CheckExact(name) and PyUnicode_IS_COMPACT_ASCII(name):
         return name
-    if not PyUnicode_Check(name):
-        return None
-    try:
-        return str.__str__(name)
-    except Exception:
-        return None
+    return exact_name(name)
 
 
 cdef object _metric_user_id(object ctx):
@@ -1973,7 +1969,7 @@ cdef object _metric_user_id(object ctx):
                 PyErr_Clear()
             return None
     uid = <object>found
-    if uid is None or PyUnicode_CheckExact(uid):
+    if uid is None or (PyUnicode_CheckExact(uid) and PyUnicode_IS_COMPACT_ASCII(uid)):
         return uid
     return user_id_text(uid)
 

@@ -74,16 +74,27 @@ def exact_value(value: Any) -> Any:
 
 
 def exact_name(name: Any) -> str | None:
-    """A test or flag name as an exact str: a str subclass by its value (its own hash
-    and eq are never called), None for anything else (no such test)."""
-    if type(name) is str:
-        return name
-    if not isinstance(name, str):
-        return None
+    """A test, metric or flag name as an exact str: a str subclass by its value (its own
+    hash and eq are never called); None for anything else (no such test), a str
+    holding a lone surrogate included (it is not text: no file can hold it, and a
+    writer encoding a batch that held one would lose the whole batch)."""
+    if type(name) is not str:
+        if not isinstance(name, str):
+            return None
+        try:
+            name = str.__str__(name)
+        except Exception:
+            return None
+    return name if name.isascii() or _is_text(name) else None
+
+
+def _is_text(s: str) -> bool:
+    """Whether ``s`` encodes as UTF-8 (no lone surrogates)."""
     try:
-        return str.__str__(name)
-    except Exception:
-        return None
+        s.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def metric_user_id(ctx: Any) -> str | None:
@@ -104,15 +115,16 @@ def metric_user_id(ctx: Any) -> str | None:
 
 def user_id_text(uid: Any) -> str | None:
     """A user id as metric events file it: a str as is, anything else as its
-    ``str()`` (an int, a ``numpy.int64``), None when that raises. Normalised before
+    ``str()`` (an int, a ``numpy.int64``), None when that raises or is not text (a
+    lone surrogate). Normalised before
     the event is queued: the writer encodes a whole batch at once, and one id it could
     not encode would cost every event of the batch."""
-    if uid is None or type(uid) is str:
-        return uid
-    try:
-        return str(uid)
-    except Exception:
-        return None
+    if uid is not None and type(uid) is not str:
+        try:
+            uid = str(uid)
+        except Exception:
+            return None
+    return uid if uid is None or uid.isascii() or _is_text(uid) else None
 
 
 def metric_value(value: Any) -> float | None:

@@ -94,19 +94,35 @@ class JsonLinesSink:
         self.path = os.fspath(path)
         self.max_bytes = max_bytes
         self.backups = backups
+        self.skipped = 0  # records left out because JSON cannot hold them
         self._lock = threading.Lock()
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+
+    def _encode_each(self, records: list[dict[str, Any]]) -> bytes:
+        """The batch's records that can be encoded, one by one: a record holding a value
+        JSON cannot carry (a lone surrogate, an unknown object) is left out and counted
+        in ``skipped``, never the rest of its batch."""
+        out = []
+        for record in records:
+            try:
+                out.append(_LINES.encode_lines([record]))
+            except (TypeError, ValueError, OverflowError):
+                self.skipped += 1
+                log.warning("%s: left out a record JSON cannot hold: %r", self.path, record)
+        return b"".join(out)
 
     def write(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> None:
         """Append records; rotate first when the file is full."""
         # msgspec writes UTF-8 JSON lines (as json.dumps(ensure_ascii=False) would) about
         # ten times faster: this runs on the writer thread, which shares the GIL with
         # the request threads.
-        data = _LINES.encode_lines(
-            [r.to_json() if isinstance(r, Exposure) else dict(r) for r in batch]
-        )
+        records = [r.to_json() if isinstance(r, Exposure) else dict(r) for r in batch]
+        try:
+            data = _LINES.encode_lines(records)
+        except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
+            data = self._encode_each(records)
         if not data:
             return
         with self._lock:
