@@ -545,3 +545,27 @@ def test_recreating_a_test_with_a_value_of_another_type_serves_the_new_value(tmp
     again = DynamicConfigurationManager(state_dir=tmp_path, log_exposures=False)
     assert again.get_ab_test_config("typed", "control")["x"] is True
     again.close()
+
+
+def test_a_reload_from_1_to_true_is_a_change_with_an_event_and_an_audit_entry(tmp_path):
+    """Flags are compared as stored, not with ==: 1 == True, but the served value and
+    its type changed."""
+    import json as _json
+
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    path = tmp_path / "flags.json"
+    doc = lambda v: _json.dumps({"flags": {"limit": {"variants": {"v": v}, "default": "v"}}})  # noqa: E731
+    path.write_text(doc(1))
+    m = DynamicConfigurationManager(path, state_dir=tmp_path / "state")
+    try:
+        events = []
+        m.register_change_listener(events.append)
+        path.write_text(doc(True))
+        assert m.reload() is True
+        assert m.engine.value("limit", {}) is True
+        assert [e.config_path for e in events] == ["flags.limit"]
+        audit = (tmp_path / "flags.audit.jsonl").read_text().splitlines()
+        assert any('"flags.limit"' in line for line in audit)
+    finally:
+        m.close()

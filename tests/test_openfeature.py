@@ -249,6 +249,23 @@ def test_swap_events_emitted_by_the_provider(make):
     assert len(emitted) == 1
 
 
+@pytest.mark.parametrize(("before", "after"), [(1, True), (1, 1.0), (0, False), ([1], [True])])
+def test_a_value_changing_type_but_equal_in_python_is_a_change(make, before, after):
+    """1 == True == 1.0 in Python, yet a flag serving one or the other serves another
+    value and type: the swap lists the flag as changed."""
+
+    def doc(v):
+        return {"flags": {"n": {"variants": {"v": v}, "default": "v"}, "same": {"default": "on"}}}  # noqa: E731
+
+    engine = make(doc(before))
+    provider = CfgcoreProvider(engine)
+    emitted = []
+    provider.attach(lambda prov, event, details: emitted.append(details.flags_changed))
+    engine.swap(doc(after))
+    assert emitted == [["n"]]
+    provider.detach()
+
+
 def test_flag_set_metadata_change_lists_every_flag(make):
     engine = make(FLAGS)
     provider = CfgcoreProvider(engine)

@@ -43,6 +43,8 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
+from cfgcore.snapshot import same
+
 __all__ = ["CfgcoreProvider", "default_context"]
 
 ContextMapper = Callable[[str | None, Mapping[str, Any]], Any]
@@ -137,10 +139,10 @@ def _changed_flags(old: Any, new: Any) -> list[str]:
     b = getattr(getattr(new, "tables", None), "source", None)
     if a is None or b is None:
         return sorted(set(old.tables.keys) | set(new.tables.keys))
-    if a.metadata != b.metadata:  # flag-set metadata reaches every flag's details
+    if not same(a.metadata, b.metadata):  # flag-set metadata reaches every flag's details
         return sorted(set(a.flags) | set(b.flags))
     keys = set(a.flags) | set(b.flags)
-    return sorted(k for k in keys if a.flags.get(k) != b.flags.get(k))
+    return sorted(k for k in keys if not same(a.flags.get(k), b.flags.get(k)))
 
 
 class CfgcoreProvider(AbstractProvider):

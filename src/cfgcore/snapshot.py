@@ -473,6 +473,21 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     )
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether two flags, experiment records or metadata values are the same as stored:
+    compared as encoded bytes, since ``==`` calls ``1``, ``1.0`` and ``True`` equal
+    while a flag serving one or the other serves a different value (and type)."""
+    if a is b:
+        return True
+    try:
+        return _SAME.encode(a) == _SAME.encode(b)
+    except (TypeError, ValueError, OverflowError):  # not encodable: equality is all there is
+        return bool(a == b) and type(a) is type(b)
+
+
+_SAME = msgspec.msgpack.Encoder()
+
+
 def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
     """Encode a snapshot (the inverse of :func:`decode_snapshot`)."""
     if format == "msgpack":

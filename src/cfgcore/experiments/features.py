@@ -19,7 +19,7 @@ from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.flagstore import FlagDocument
-from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot
+from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot, same
 
 __all__ = [
     "FeatureFlag",
@@ -252,13 +252,13 @@ def change_events(
     events = []
     for key in dict.fromkeys([*old.flags, *new.flags]):
         a, b = old.flags.get(key), new.flags.get(key)
-        if a != b:
+        if not same(a, b):  # not !=: a variant going from 1 to True is a change
             events.append(event(f"flags.{key}", _plain(a), _plain(b)))
     for key in dict.fromkeys([*old.experiments, *new.experiments]):
         ea, eb = old.experiments.get(key), new.experiments.get(key)
-        if ea != eb:
+        if not same(ea, eb):
             events.append(event(f"experiments.{key}", copy.deepcopy(ea), copy.deepcopy(eb)))
-    if old.metadata != new.metadata:
+    if not same(old.metadata, new.metadata):
         events.append(event("metadata", copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)))
     return events
 
