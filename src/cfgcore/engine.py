@@ -137,6 +137,10 @@ class _EngineAPI:
                 tables = compile_snapshot(snapshot, file=file)
         return self._impl.CompiledSnapshot(tables)  # type: ignore[no-any-return]
 
+    #: What an engine serving a flag store serves (``manager.flags``, ``dynamic.engine``):
+    #: set by its owner (:class:`cfgcore.runtime.flags.LiveFlags`), which alone swaps it.
+    _served_by: str | None = None
+
     def swap(
         self,
         new: Snapshot | Mapping[str, Any] | Tables | CompiledSnapshot,
@@ -145,7 +149,27 @@ class _EngineAPI:
     ) -> CompiledSnapshot:
         """Activate ``new`` (Snapshot, plain data, Tables or a compiled snapshot) in one
         assignment and return the previous compiled snapshot. On any error the live
-        snapshot stays as it was."""
+        snapshot stays as it was.
+
+        An engine that serves a flag store (a manager's) raises ``PermissionError``: its
+        flags change only through the store (the managers' change APIs, or the file),
+        which is checked by the access policy, audited and seen by every process."""
+        if self._served_by is not None:
+            raise PermissionError(
+                f"{self._served_by}: this engine serves a manager's flags: change them "
+                "through the flag store (set_feature_flag, create_ab_test, ... or the file), "
+                "not Engine.swap, which the access policy, the audit log and the other "
+                "processes would never see"
+            )
+        return self._swap(new, file=file)
+
+    def _swap(
+        self,
+        new: Snapshot | Mapping[str, Any] | Tables | CompiledSnapshot,
+        *,
+        file: str | None = None,
+    ) -> CompiledSnapshot:
+        """:meth:`swap` for the engine's owner."""
         if isinstance(new, self._impl.CompiledSnapshot):
             compiled = new
         else:

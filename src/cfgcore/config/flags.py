@@ -105,6 +105,9 @@ class ConfigFlags:
                 if self._empty is None:
                     engine = Engine()
                     engine.swap({"version": 1, "flags": {}})
+                    # A manager without a flags file serves none: nothing may swap some in.
+                    manager = self._manager()
+                    engine._served_by = f"{manager.config_dir if manager else '?'} (no flags file)"
                     self._empty = engine
         return self._empty
 

@@ -325,12 +325,14 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ loading
 
+    @guarded("config.environment")
     def load_environment_config(
         self,
         environment: str | None = None,
         *,
         profile: str | DeploymentProfile | None = None,
         geographic_profile: str | None = None,
+        actor: str | None = None,
     ) -> FrozenDict:
         """Build, validate and activate ``environment``'s configuration; return it.
 
@@ -340,15 +342,25 @@ class ConfigurationManager(ConfigView):
         survive a reload of the same environment and are dropped when it changes.
         Raises :class:`ConfigError` (file, line and key path in the message); the
         previous configuration then stays active.
+
+        The first load, and loading the active environment and profiles again, are
+        reads. Switching a live configuration to another environment or profile is a
+        change ``actor`` makes: the access policy must allow ``config.environment`` (the
+        environment) and ``config.profile`` (each profile switched to); otherwise
+        ``PermissionError``, audited, and nothing changes.
         """
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             self._refuse_embedded_in_production(env)
+            if prev.version and prev.environment != env:
+                check(current_actor() or "", "config.environment", env, self.audit)
             if self._published is not None:
                 self._published.sync(env)  # newest published version on disk, followed
             runtime = prev.runtime if prev.environment == env else None
-            return self.builder.build(env, prof, geo, runtime, prev)
+            snap, flags = self.builder.build(env, prof, geo, runtime, prev)
+            self._check_profiles(prev, snap)
+            return snap, flags
 
         return self._apply("load", build, previous=self._snap, operation="load").config
 
@@ -413,20 +425,41 @@ class ConfigurationManager(ConfigView):
     def _reload(self, source: str, *, background: bool) -> bool:
         return self.reloader.reload(source, background=background)
 
+    @guarded("config.profile")
     def set_profile(
-        self, profile: str | DeploymentProfile | None = None, geographic_profile: str | None = None
+        self,
+        profile: str | DeploymentProfile | None = None,
+        geographic_profile: str | None = None,
+        *,
+        actor: str | None = None,
     ) -> FrozenDict:
         """Switch the deployment and geographic profile layers of the active config.
 
         Validated and audited like any activation (source ``profile``); raises
-        :class:`ConfigError` and changes nothing for an unknown or invalid profile.
+        :class:`ConfigError` and changes nothing for an unknown or invalid profile, and
+        ``PermissionError`` (audited) when the access policy does not allow ``actor``
+        ``config.profile`` on each profile switched to (``none`` to remove one).
         """
         prof, geo = profile_name(profile), profile_name(geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            return self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
+            snap, flags = self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
+            self._check_profiles(prev, snap)
+            return snap, flags
 
         return self._apply("profile", build, operation="profile").config
+
+    def _check_profiles(self, prev: ConfigSnapshot, snap: ConfigSnapshot) -> None:
+        """``config.profile`` on each profile layer a live configuration switches (the
+        first load is not a change)."""
+        if not prev.version:
+            return
+        for old, new in (
+            (prev.profile, snap.profile),
+            (prev.geographic_profile, snap.geographic_profile),
+        ):
+            if old != new:
+                check(current_actor() or "", "config.profile", new or "none", self.audit)
 
     def _resolve(
         self, environment: Any, profile: Any, geographic_profile: Any

@@ -302,7 +302,10 @@ def is_boolean(flag: Flag) -> bool:
 
 class ABTests:
     """The A/B-test operations of one :class:`DynamicConfigurationManager` (which exposes
-    them under the seed's names: ``create_ab_test``, ``get_ab_test_variant``...)."""
+    them under the seed's names: ``create_ab_test``, ``get_ab_test_variant``...).
+
+    Internal: these methods do not check the access policy; the manager's methods,
+    which do, are the API (the manager keeps this object private)."""
 
     def __init__(self, manager: DynamicConfigurationManager) -> None:
         self.manager = manager

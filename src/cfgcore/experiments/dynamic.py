@@ -199,7 +199,9 @@ class DynamicConfigurationManager:
         self.guardrail_alpha = guardrail_alpha
         self.guardrail_min_samples = guardrail_min_samples
         self.guardrail_check_every = guardrail_check_every
-        self.ab_tests = ABTests(self)
+        # Private: its methods change flags unchecked; the guarded create_ab_test,
+        # stop_ab_test, delete_ab_test and set_holdout_percentage below call them.
+        self._ab_tests = ABTests(self)
         self.guardrails = Guardrails(self)
         self.last_error: str | None = None
         self.last_problems: list[Problem] = []
@@ -456,22 +458,22 @@ class DynamicConfigurationManager:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True."""
-        return self.ab_tests.create(ab_test)
+        return self._ab_tests.create(ab_test)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
         """The configuration of a live test, or None."""
-        return self.ab_tests.get(test_name)
+        return self._ab_tests.get(test_name)
 
     def list_ab_tests(self) -> dict[str, dict[str, Any]]:
         """``{test: stored record}`` (status, split, dates, metrics, layer ...)."""
-        return self.ab_tests.list()
+        return self._ab_tests.list()
 
     def get_ab_test_config(
         self, test_name: str, variant: str | None = None
     ) -> dict[str, Any] | None:
         """A copy of ``variant``'s configuration; the control's when ``variant`` is None
         (the user is not in the test). None for an unknown test or variant."""
-        return self.ab_tests.config(test_name, variant)
+        return self._ab_tests.config(test_name, variant)
 
     @guarded("experiment.stop", lambda self, test_name, *a, **kw: test_name)
     def stop_ab_test(
@@ -484,18 +486,18 @@ class DynamicConfigurationManager:
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
         False if there is no such test."""
-        return self.ab_tests.stop(test_name, reason, source=source)
+        return self._ab_tests.stop(test_name, reason, source=source)
 
     @guarded("experiment.delete", lambda self, test_name, **kw: test_name)
     def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
         """Remove a test and its flag. False if there is no such test."""
-        return self.ab_tests.delete(test_name)
+        return self._ab_tests.delete(test_name)
 
     @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
     def set_holdout_percentage(self, percentage: float, *, actor: str | None = None) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
         holdout). Holdout users get no variant from any test."""
-        self.ab_tests.set_holdout_percentage(percentage)
+        self._ab_tests.set_holdout_percentage(percentage)
 
     # -- metrics and analysis ------------------------------------------------------
 

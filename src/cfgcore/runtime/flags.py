@@ -70,6 +70,7 @@ class LiveFlags:
 
         self.store = store
         self.engine = engine if engine is not None else Engine()
+        self.engine._served_by = store.url  # only install() swaps it (Engine.swap refuses)
         self._lock = threading.RLock()
         self._subscribers: list[Any] = []
         self.document: FlagDocument | None = None
@@ -126,7 +127,7 @@ class LiveFlags:
                                 doc.version, old_doc.version)  # fmt: skip
                     return False
             old = self.source
-            self.engine.swap(compiled)
+            self.engine._swap(compiled)
             self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             self.document = doc
             self.last_error = None

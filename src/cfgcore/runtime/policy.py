@@ -28,12 +28,15 @@ and key path)::
 
 Actions (:data:`ACTIONS`): ``config.update`` and ``config.delete`` (target: the key
 path), ``config.replace`` (``set_active_config``; checked for every changed key path),
-``flag.set``, ``flag.delete`` (the flag name), ``experiment.create``,
-``experiment.stop``, ``experiment.delete`` (the experiment name; creating a test named
-after a flag that is not a test's also needs ``flag.set`` on it),
-``experiment.holdout`` (target ``holdout``), ``flags.import`` and ``flags.publish``
-(the flags file or store URL), ``config.publish`` (``cfgcore publish``; the
-environment name). Targets match with ``fnmatch``; ``*`` crosses dots.
+``config.environment`` and ``config.profile`` (switching a live configuration to
+another environment, or profile: ``load_environment_config``, ``set_profile``; the
+environment name, each profile name switched to or ``none``), ``flag.set``,
+``flag.delete`` (the flag name), ``experiment.create``, ``experiment.stop``,
+``experiment.delete`` (the experiment name; creating a test named after a flag that is
+not a test's also needs ``flag.set`` on it), ``experiment.holdout`` (target
+``holdout``), ``flags.import`` and ``flags.publish`` (the flags file or store URL),
+``config.publish`` (``cfgcore publish``; the environment name). Targets match with
+``fnmatch``; ``*`` crosses dots.
 
 A service with its own identity system installs a hook with :func:`set_authorizer`:
 ``authorize(actor, action, target) -> bool`` (or raise ``PermissionError`` with its own
@@ -71,6 +74,8 @@ ACTIONS = (
     "config.update",
     "config.delete",
     "config.replace",
+    "config.environment",
+    "config.profile",
     "flag.set",
     "flag.delete",
     "experiment.create",
