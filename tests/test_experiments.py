@@ -748,3 +748,43 @@ def test_report_of_a_test_without_data_prints_no_nan(manager):
     assert manager.create_ab_test(seed_test())
     text = manager.analyze("recommendation_algorithm_v2").to_text()
     assert "nan" not in text and "control" in text
+
+
+def test_a_stopped_test_collects_nothing_more(tmp_path, impl):
+    """After stop_ab_test (or a guardrail rollback) everyone gets control, and nothing
+    is collected: a later conversion of a user who saw another variant would be
+    credited to control, and every new user logged as a control exposure would make
+    the report cry sample-ratio mismatch."""
+    from datetime import datetime, timedelta, timezone
+
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+
+    now = datetime.now(timezone.utc)
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
+    )
+    try:
+        assert m.create_ab_test(ABTestConfiguration(
+            "t", "", now - timedelta(days=1), now + timedelta(days=9),
+            {"control": 50.0, "b": 50.0}, {"control": {}, "b": {}}, ["buy"]))  # fmt: skip
+        users = [{"user_id": f"u{i}"} for i in range(400)]
+        before = {u["user_id"]: m.get_ab_test_variant("t", u) for u in users}
+        assert set(before.values()) == {"control", "b"}
+        for u in users[:100]:
+            assert m.record_metric("t", "buy", 1.0, user_context=u) is True
+        m.stop_ab_test("t")
+        assert {m.get_ab_test_variant("t", u) for u in users} == {"control"}
+        assert not any(m.record_metric("t", "buy", 1.0, user_context=u) for u in users)
+        for i in range(400, 800):
+            assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) == "control"
+        assert m.exposures is not None and m.exposures.flush(10)
+        assert m.exposures.stats()["written"] == 400  # the users seen before the stop
+        report = m.analyze("t")
+        got = {v.variant: v for v in report.for_metric("buy")}
+        first = [before[u["user_id"]] for u in users[:100]]
+        assert got["b"].successes == first.count("b")
+        assert got["control"].successes == first.count("control")
+        assert not report.srm.mismatch
+    finally:
+        m.close()

@@ -257,7 +257,7 @@ class DynamicConfigurationManager:
                 self.exposures.attach(self._api)
             # record_metric's collaborators; the guardrails by a weak method, so the
             # SeedAPI holds no reference back to its manager.
-            self._api.metas = self._tests
+            self._api.metas = self._recording
             self._api.metrics_to(
                 self.metrics.queue, self.metrics.record, weakref.WeakMethod(self.guardrails.counted)
             )
@@ -281,14 +281,20 @@ class DynamicConfigurationManager:
     def _install_source(self, snapshot: Snapshot) -> None:
         self._source = snapshot
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
+        # A stopped test (stop_ab_test, a guardrail rollback) serves its control to
+        # everyone and collects nothing more: no exposures (its users would all be
+        # logged in control) and no metric events (a user of another variant would be
+        # credited to control), so its report covers the data up to the stop.
+        self._recording = {k: v for k, v in self._tests.items() if v.get("status") != "stopped"}
         logger = self.exposures
         self._seen: dict[str, Any] = {
-            k: (logger.seen_shards(k) if logger is not None else False) for k in self._tests
+            k: (logger.seen_shards(k) if logger is not None and k in self._recording else False)
+            for k in self._tests
         }
         api = getattr(self, "_api", None)
         if api is not None:
             api.tests = self._seen  # one assignment: a reader sees the old or the new map
-            api.metas = self._tests
+            api.metas = self._recording
 
     @property
     def engine(self) -> Any:
@@ -324,8 +330,8 @@ class DynamicConfigurationManager:
         """The variant of ``test_name`` for this user, or None when the user is not in the
         test (outside its window, holdout, other test of its layer, no user id, unknown
         test). A stopped test (guardrail rollback, :meth:`stop_ab_test`) serves its control
-        to everyone. The first assignment per user is sent to the exposure log. Never
-        raises."""
+        to everyone and logs no more exposures. The first assignment per user is sent to
+        the exposure log. Never raises."""
         # One lookup answers "is it a test" and gives the exposure dedup shards (False
         # when exposure logging is off): the steady state is a set membership test.
         name = exact_name(test_name)  # a str subclass by its value; its hash never runs
@@ -515,7 +521,8 @@ class DynamicConfigurationManager:
 
         The variant is looked up from ``user_context`` (or ``{"user_id": user_id}``)
         unless given. Returns False (nothing recorded) when the user is not in the test,
-        when ``value`` is not a finite number (``float()`` of it fails, or is NaN or
+        when the test is stopped (its report covers the data up to the stop), when
+        ``value`` is not a finite number (``float()`` of it fails, or is NaN or
         infinite), or when the test, metric or given variant is not a str.
         Every ``guardrail_check_every`` events of a test with guardrails, the guardrails
         are checked (:meth:`check_guardrails`).
@@ -533,9 +540,9 @@ class DynamicConfigurationManager:
             variant = exact_name(variant)
             if variant is None:
                 return False
-        meta = self._tests.get(name)
+        meta = self._recording.get(name)
         if meta is None:
-            return False
+            return False  # no such test, or a stopped one
         # Returns at once: summaries and the metrics file are updated off-thread. The
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
