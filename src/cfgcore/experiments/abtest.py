@@ -37,7 +37,7 @@ from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
-from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot
+from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
 
 if TYPE_CHECKING:
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
@@ -352,7 +352,7 @@ class ABTests:
         if offset is not None:
             meta["layer_offset"] = offset
         flag = ab_test.to_flag()
-        if self.manager._tests.get(name) == meta and self._same_variants(name, flag):
+        if same(self.manager._tests.get(name), meta) and self._same_variants(name, flag):
             return True
 
         def change(snap: Snapshot) -> Snapshot:
@@ -412,9 +412,9 @@ class ABTests:
             raise ConfigError(problems)
 
     def _same_variants(self, name: str, flag: Flag) -> bool:
-        # Compared as encoded bytes: == would call 1, 1.0 and True the same configuration.
+        # Compared as stored: == would call 1, 1.0 and True the same configuration.
         live = self.manager._source.flags.get(name)
-        return live is not None and msgspec.msgpack.encode(live) == msgspec.msgpack.encode(flag)
+        return live is not None and same(live, flag)
 
     def _reject(self, problems: list[str]) -> bool:
         self.manager.last_problems = [
