@@ -256,6 +256,19 @@ def _row(
     return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high), s
 
 
+def _observed(
+    store: MetricsStore, test: str, variant: str, metric: str, kind: str
+) -> tuple[int, float, Any]:
+    """``(n, rate or mean, data)`` of one variant, the data as :func:`_row` gives it,
+    without the intervals (the guardrail check needs none)."""
+    if kind == "binary":
+        n = store.exposed(test, variant) or store.summary(test, variant, metric).n
+        x = min(store.conversions(test, variant, metric), n)
+        return n, (x / n if n else math.nan), (x, n)
+    s = store.summary(test, variant, metric)
+    return s.n, (s.mean if s.n else math.nan), s
+
+
 def _compare(kind: str, c: Any, v: Any, alternative: str, confidence: float) -> Any:
     from cfgcore.experiments import stats
 
@@ -327,28 +340,52 @@ def guardrail_violations(
     alpha: float = 0.01,
     min_samples: int = 100,
 ) -> list[str]:
-    """Guardrail metrics that are significantly worse (one-sided, ``alpha``) in some
-    variant than in the control, once both have ``min_samples`` observations."""
+    """Guardrail metrics that are significantly worse in some variant than in the
+    control, once both have ``min_samples`` observations.
+
+    Guardrails are checked again and again while the data grows (every
+    ``guardrail_check_every`` events and on demand),
+    and a fixed-level test repeated at every look rolls back a harmless variant far
+    more often than its level says. So each (variant, metric) comparison is a one-sided
+    *always-valid* test (a mixture sequential probability ratio test,
+    :func:`cfgcore.experiments.stats.msprt_means` and
+    :func:`~cfgcore.experiments.stats.msprt_proportions`), whose p-value falls below a
+    level with at most that probability over all looks, however many and whenever
+    they happen. Each of the ``K = (variants - 1) x guardrail metrics`` comparisons
+    gets ``alpha / K`` (Bonferroni), so the probability that a test with no harmful
+    variant is ever rolled back is at most ``alpha`` (under the normal approximation
+    of the differences, which the ``min_samples`` floor supports).
+    """
+    from cfgcore.experiments import stats
+
     split = meta.get("traffic_split") or {}
     control = str(meta.get("control") or next(iter(split), "control"))
+    guarded = dict(meta.get("guardrail_metrics") or {})
+    others = [v for v in split if v != control]
+    comparisons = len(others) * len(guarded)
+    if comparisons == 0:
+        return []
+    level = alpha / comparisons
+    floor = max(min_samples, 2)  # the test of means needs two values per group
     found = []
-    for metric, direction in (meta.get("guardrail_metrics") or {}).items():
+    for metric, direction in guarded.items():
         kind = _kind(meta, store, test, metric)
         # "worse" is an increase when lower is better, a decrease otherwise.
         alternative = "larger" if direction == "lower_is_better" else "smaller"
-        c_row, c = _row(store, test, control, metric, kind, 0.95)
-        if c_row.n < min_samples:
+        c_n, c_value, c = _observed(store, test, control, metric, kind)
+        if c_n < floor:
             continue
-        for v in split:
-            if v == control:
+        for v in others:
+            v_n, v_value, d = _observed(store, test, v, metric, kind)
+            if v_n < floor:
                 continue
-            v_row, d = _row(store, test, v, metric, kind, 0.95)
-            if v_row.n < min_samples:
-                continue
-            cmp = _compare(kind, c, d, alternative, 0.95)
-            if cmp is not None and cmp.p_value < alpha:
+            if kind == "binary":
+                cmp = stats.msprt_proportions(c[0], c[1], d[0], d[1], alternative)
+            else:
+                cmp = stats.msprt_means(c, d, alternative)
+            if cmp.p_value <= level:
                 found.append(
-                    f"{metric} worse in {v} ({v_row.value:.4g} vs {c_row.value:.4g} in "
-                    f"{control}, p={cmp.p_value:.2g})"
+                    f"{metric} worse in {v} ({v_value:.4g} vs {c_value:.4g} in "
+                    f"{control}, always-valid p={cmp.p_value:.2g} <= {level:.2g})"
                 )
     return found

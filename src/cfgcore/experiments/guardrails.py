@@ -80,8 +80,13 @@ class Guardrails:
 
     def check(self, test_name: str) -> list[str]:
         """Stop the test if a guardrail metric is significantly worse in a variant
-        (one-sided test at ``guardrail_alpha``, once every variant has
-        ``guardrail_min_samples`` observations). Returns the violations found."""
+        (once both have ``guardrail_min_samples`` observations). Returns the
+        violations found.
+
+        The tests are always-valid sequential ones, split over the (variant, metric)
+        comparisons, so however many checks run, a test with no harmful variant is
+        rolled back with probability at most ``guardrail_alpha``
+        (:func:`cfgcore.experiments.analysis.guardrail_violations`)."""
         from cfgcore.experiments.analysis import guardrail_violations
 
         meta = self.manager._tests.get(test_name)

@@ -31,6 +31,10 @@ __all__ = [
     "sample_size_proportions",
     "sample_size_means",
     "Summary",
+    "SequentialResult",
+    "msprt_proportions",
+    "msprt_means",
+    "MSPRT_EFFECT",
 ]
 
 
@@ -164,6 +168,15 @@ def _p_value(st: Any, dist: Any, stat: float, alternative: str) -> float:
     return float(dist.cdf(stat))
 
 
+def _p_value_infinite(stat: float, alternative: str) -> float:
+    """p-value of a statistic that is 0 or infinite (a zero standard error)."""
+    if stat == 0:
+        return 1.0 if alternative == "two-sided" else 0.5
+    if alternative == "two-sided":
+        return 0.0
+    return 0.0 if (stat > 0) == (alternative == "larger") else 1.0
+
+
 def two_proportion_ztest(
     x_control: int,
     n_control: int,
@@ -224,7 +237,7 @@ def welch_ttest(
     denom = va * va / (a.n - 1) + vb * vb / (b.n - 1)
     df = (va + vb) ** 2 / denom if denom > 0 else float(a.n + b.n - 2)
     diff = b.mean - a.mean
-    half = st.t.ppf(0.5 + confidence / 2, df) * se
+    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
     return TestResult(
         statistic=float(r.statistic),
         p_value=float(r.pvalue),
@@ -233,6 +246,127 @@ def welch_ttest(
         df=float(df),
         method="Welch's t-test",
     )
+
+
+# ------------------------------------------------------------ always-valid sequential tests
+
+# Standardised effect (in standard deviations of the metric) on which the mSPRT's
+# mixing distribution is centred in scale: tau = MSPRT_EFFECT * sd. The test is most
+# sensitive when (tau^2 / variance of the difference) is around 10-20, i.e. around
+# 300-700 users per variant at 0.2: where a guardrail should catch a clear harm.
+MSPRT_EFFECT = 0.2
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    """An always-valid test of treatment minus control (:func:`msprt_means`,
+    :func:`msprt_proportions`).
+
+    ``p_value`` is ``min(1, 1 / likelihood ratio)``: under the null hypothesis the
+    probability that it *ever* falls to ``alpha`` or below, however often and whenever
+    it is looked at, is at most ``alpha``. ``statistic`` is the z value of the
+    difference (the Welch t statistic for means) it is computed from.
+    """
+
+    __test__ = False
+
+    statistic: float
+    p_value: float
+    difference: float
+    information: float  # tau^2 / variance of the difference
+    method: str = ""
+
+
+def _normal_log_sf(x: float) -> float:
+    """log(1 - Phi(x)), finite far into both tails."""
+    if x < 30:
+        return math.log(0.5 * math.erfc(x / math.sqrt(2)))
+    # Mills ratio: 1 - Phi(x) ~ phi(x) / x for large x (erfc underflows near 38)
+    return -x * x / 2 - math.log(x * math.sqrt(2 * math.pi))
+
+
+def _msprt_p(z: float, information: float, alternative: str) -> float:
+    """Always-valid p-value of a z statistic with a normal mixture over the effect.
+
+    The difference D of the two means is approximately N(theta, V). Mixing the
+    likelihood ratio of theta against 0 over theta ~ N(0, tau^2) gives (with
+    z = D / sqrt(V), x = tau^2 / V)
+
+        L = (1 + x) ** -0.5 * exp(z^2 x / (2 (1 + x)))
+
+    (Robbins' normal mixture; Johari, Pekelis & Walsh, "Always valid inference",
+    2017). For one side the mixture is over theta > 0 only (a half-normal prior,
+    density 2 N(0, tau^2)), which multiplies L by 2 Phi(z sqrt(x / (1 + x))).
+    Either is a non-negative martingale with mean 1 under theta = 0, so by Ville's
+    inequality P(sup_n L_n >= 1/alpha) <= alpha: ``1 / L`` is a p-value that stays
+    valid at every look. "smaller" tests theta < 0 by mirroring z.
+    """
+    if math.isinf(z):
+        return _p_value_infinite(z, alternative)
+    if information <= 0 or not math.isfinite(z):
+        return 1.0
+    x = information
+    log_l = -0.5 * math.log1p(x) + z * z * x / (2 * (1 + x))
+    if alternative != "two-sided":
+        signed = z if alternative == "larger" else -z
+        log_l += math.log(2.0) + _normal_log_sf(-signed * math.sqrt(x / (1 + x)))
+    return 1.0 if log_l <= 0 else math.exp(-log_l)
+
+
+def msprt_proportions(
+    x_control: int,
+    n_control: int,
+    x_treatment: int,
+    n_treatment: int,
+    alternative: str = "two-sided",
+    effect: float = MSPRT_EFFECT,
+) -> SequentialResult:
+    """Always-valid test of treatment rate minus control rate (mixture SPRT).
+
+    The z statistic is the pooled two-proportion one of :func:`two_proportion_ztest`;
+    the mixing scale is ``tau = effect * sqrt(p (1 - p))`` with ``p`` the pooled rate,
+    so ``x = tau^2 / V = effect^2 / (1/n_control + 1/n_treatment)``. Valid at every
+    look (see :func:`_msprt_p`), under the normal approximation of the difference.
+    """
+    _check_alternative(alternative)
+    if n_control <= 0 or n_treatment <= 0:
+        raise ValueError("both groups need at least one observation")
+    p1, p2 = x_control / n_control, x_treatment / n_treatment
+    pooled = (x_control + x_treatment) / (n_control + n_treatment)
+    var = pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment)
+    diff = p2 - p1
+    z = diff / math.sqrt(var) if var > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+    info = effect * effect / (1 / n_control + 1 / n_treatment)
+    return SequentialResult(z, _msprt_p(z, info, alternative), diff, info, "mSPRT (proportions)")
+
+
+def msprt_means(
+    control: Summary | Sequence[float],
+    treatment: Summary | Sequence[float],
+    alternative: str = "two-sided",
+    effect: float = MSPRT_EFFECT,
+) -> SequentialResult:
+    """Always-valid test of treatment mean minus control mean (mixture SPRT).
+
+    z is Welch's statistic ``D / sqrt(s_c^2/n_c + s_t^2/n_t)``; the mixing scale is
+    ``tau = effect * sd`` with ``sd^2`` the mean of the two sample variances. Neither
+    group varying: equal means give p = 1, different ones p = 0 in the tested
+    direction (as :func:`welch_ttest`). Valid at every look (see :func:`_msprt_p`),
+    under the normal approximation of the difference of means.
+    """
+    _check_alternative(alternative)
+    a, b = _summary(control), _summary(treatment)
+    if a.n < 2 or b.n < 2:
+        raise ValueError("the sequential test needs at least two observations per group")
+    diff = b.mean - a.mean
+    var = a.variance / a.n + b.variance / b.n
+    if var <= 0:
+        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+        return SequentialResult(z, _p_value_infinite(z, alternative) if z else 1.0, diff,
+                                0.0, "mSPRT (means)")  # fmt: skip
+    z = diff / math.sqrt(var)
+    info = effect * effect * (a.variance + b.variance) / 2 / var
+    return SequentialResult(z, _msprt_p(z, info, alternative), diff, info, "mSPRT (means)")
 
 
 # p-value below which the sample-ratio check reports a mismatch (see below).
