@@ -518,7 +518,8 @@ def _report(args: Any) -> int:
         data = report.to_dict()
         if sizes:
             data["sample_size_per_variant"] = sizes
-        print(json.dumps(data, indent=2, default=str))
+        # strict JSON: to_dict() has turned NaN and infinities into null
+        print(json.dumps(data, indent=2, default=str, allow_nan=False))
     else:
         print(report.to_text())
         if sizes:

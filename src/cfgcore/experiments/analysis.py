@@ -112,15 +112,18 @@ class ExperimentReport:
                 f"{f'{pct}% CI of diff':>24}{'p':>10}"
             )
             for r in rows:
-                if r.n == 0:  # no observations yet: say so instead of printing nan
+                # Undefined numbers (no observations, one value's interval) print as
+                # "-", never "nan".
+                if r.n == 0:
                     lines.append(f"{r.variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
                     continue
-                ci = f"[{r.low:.4g}, {r.high:.4g}]"
-                diff = "" if r.difference is None else f"{r.difference:+.4g}"
-                dci = "" if r.diff_low is None else f"[{r.diff_low:+.4g}, {r.diff_high:+.4g}]"
-                p = "" if r.p_value is None else f"{r.p_value:.3g}"
+                ci = _interval(r.low, r.high, ".4g")
+                diff = "" if r.difference is None else _number(r.difference, "+.4g")
+                dci = "" if r.diff_low is None else _interval(r.diff_low, r.diff_high, "+.4g")
+                p = "" if r.p_value is None else _number(r.p_value, ".3g")
+                value = _number(r.value, ".4g")
                 lines.append(
-                    f"{r.variant:<16}{r.n:>8}{r.value:>10.4g}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
+                    f"{r.variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
                 )
         if len(self.variants) > 2 and metrics:
             lines.append("")
@@ -130,23 +133,28 @@ class ExperimentReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``--json`` in the CLI)."""
+        """JSON-able form (``--json`` in the CLI): strict JSON, with None (null) for
+        every number that is undefined or infinite (NaN and Infinity are not JSON):
+        the rate, mean and interval of a variant without observations, the interval of
+        one value, the infinite t of two groups that do not vary."""
         from dataclasses import asdict
 
-        return {
-            "test": self.test,
-            "control": self.control,
-            "status": self.status,
-            "split": self.split,
-            "exposures": self.exposures,
-            "srm": {
-                "chi2": self.srm.chi2,
-                "p_value": self.srm.p_value,
-                "mismatch": self.srm.mismatch,
-                "threshold": SRM_THRESHOLD,
-            },
-            "results": [asdict(r) for r in self.results],
-        }
+        return _finite_or_none(
+            {
+                "test": self.test,
+                "control": self.control,
+                "status": self.status,
+                "split": self.split,
+                "exposures": self.exposures,
+                "srm": {
+                    "chi2": self.srm.chi2,
+                    "p_value": self.srm.p_value,
+                    "mismatch": self.srm.mismatch,
+                    "threshold": SRM_THRESHOLD,
+                },
+                "results": [asdict(r) for r in self.results],
+            }
+        )
 
     def plot(self, path: str | os.PathLike[str]) -> str:
         """Draw each metric per variant with its confidence interval into ``path`` (PNG,
@@ -208,6 +216,27 @@ class ExperimentReport:
             reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _number(x: float | None, spec: str) -> str:
+    return format(x, spec) if x is not None and math.isfinite(x) else "-"
+
+
+def _interval(low: float | None, high: float | None, spec: str) -> str:
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    return f"[{format(low, spec)}, {format(high, spec)}]"
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None, in dicts and lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    return obj
 
 
 def _plot_format(out: str, supported: Mapping[str, str]) -> str:

@@ -221,12 +221,31 @@ def welch_ttest(
 
     Takes raw values or :class:`Summary` moments (what the metrics store keeps), so
     the same function serves tests and the running analysis.
+
+    When neither group varies (a constant metric) the standard error is 0 and t is
+    0/0 or d/0. Equal means are taken as no evidence of a difference: t = 0, so
+    p = 1 two-sided (0.5 one-sided, as for any t = 0). Different means are certain
+    evidence: t = +-inf and p = 0 (1 for the one-sided alternative pointing the other
+    way). The interval of the difference is the point ``[d, d]``.
     """
     _check_alternative(alternative)
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("Welch's t-test needs at least two observations per group")
     st = _scipy_stats()
+    diff = b.mean - a.mean
+    if a.m2 <= 0 and b.m2 <= 0:
+        # Neither group varies: t is 0/0 or d/0, which SciPy reports as NaN (invalid
+        # JSON in the report, and NaN < alpha is silently False). See the docstring.
+        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+        return TestResult(
+            statistic=t,
+            p_value=_p_value_infinite(t, alternative),
+            difference=diff,
+            ci=(diff, diff),
+            df=float(a.n + b.n - 2),
+            method="Welch's t-test",
+        )
     r = st.ttest_ind_from_stats(
         b.mean, math.sqrt(b.variance), b.n, a.mean, math.sqrt(a.variance), a.n,
         equal_var=False, alternative={"two-sided": "two-sided", "larger": "greater",
@@ -236,7 +255,6 @@ def welch_ttest(
     se = math.sqrt(va + vb)
     denom = va * va / (a.n - 1) + vb * vb / (b.n - 1)
     df = (va + vb) ** 2 / denom if denom > 0 else float(a.n + b.n - 2)
-    diff = b.mean - a.mean
     half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
     return TestResult(
         statistic=float(r.statistic),
