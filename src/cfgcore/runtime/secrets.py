@@ -233,6 +233,16 @@ def _crypto() -> Any:
     return fernet, aead
 
 
+_KEY_ID = re.compile(r"[A-Za-z0-9_.\-]+")
+_SHOWN_ID_LENGTH = 24  # 32 bytes of base64 are 43+ characters: an id this short is no key
+
+
+def safe_key_id(kid: str) -> str:
+    """``kid`` if it may be shown in a message (a well-formed id of at most 24
+    characters), else ``""``: text that is not an id may be key material."""
+    return kid if len(kid) <= _SHOWN_ID_LENGTH and _KEY_ID.fullmatch(kid) else ""
+
+
 @dataclass(frozen=True)
 class SecretKey:
     """One 32-byte key and its id."""
@@ -242,7 +252,12 @@ class SecretKey:
 
     @classmethod
     def parse(cls, text: str) -> SecretKey:
-        """``[<id>:]<urlsafe base64 of 32 bytes>``; ValueError (no key material shown)."""
+        """``[<id>:]<urlsafe base64 of 32 bytes>``; ValueError if not.
+
+        The error never shows key material: a mistyped list separator or a trailing
+        comment puts other keys before the last ``:``, so what precedes it is shown only
+        when it is a short, well-formed id (:func:`safe_key_id`).
+        """
         text = text.strip()
         kid, sep, material = text.rpartition(":")
         if not sep:
@@ -251,13 +266,18 @@ class SecretKey:
             raw = base64.urlsafe_b64decode(material.encode("ascii"))
         except (binascii.Error, ValueError, UnicodeEncodeError):
             raw = b""
-        if len(raw) != 32:
+        if kid and not _KEY_ID.fullmatch(kid):
             raise ValueError(
-                f"key {kid or '(no id)'}: not urlsafe base64 of 32 bytes "
+                "the key id (the text before the last ':') may hold only letters, digits, "
+                "'_', '.' and '-' (separate keys with ',' or whitespace, and put '#' "
+                "comments on lines of their own)"
+            )
+        if len(raw) != 32:
+            shown = safe_key_id(kid)
+            raise ValueError(
+                f"{f'key {shown!r}' if shown else 'the key'} is not urlsafe base64 of 32 bytes "
                 "(make one with `cfgcore secrets keygen`)"
             )
-        if kid and not re.fullmatch(r"[A-Za-z0-9_.\-]+", kid):
-            raise ValueError(f"key id {kid!r}: use letters, digits, '_', '.', '-'")
         return cls(kid or hashlib.sha256(raw).hexdigest()[:8], raw)
 
     def encoded(self) -> str:
@@ -284,6 +304,8 @@ class SecretKey:
 
 def generate_key(kid: str | None = None) -> str:
     """A new random key in the ``<id>:<base64>`` form the keyring reads."""
+    if kid and not _KEY_ID.fullmatch(kid):
+        raise ValueError(f"key id {kid!r}: use letters, digits, '_', '.', '-'")
     key = SecretKey.parse(base64.urlsafe_b64encode(os.urandom(32)).decode())
     if kid:
         key = SecretKey.parse(f"{kid}:{key.encoded().split(':', 1)[1]}")
@@ -291,15 +313,19 @@ def generate_key(kid: str | None = None) -> str:
 
 
 class Keyring:
-    """Ordered keys, newest first: the first encrypts, all decrypt."""
+    """Ordered keys, newest first: the first encrypts, all decrypt.
+
+    A key that does not parse is a :class:`ConfigError` naming its position ("key 2 of
+    CFGCORE_SECRET_KEYS", "line 3" of a key file), never its text.
+    """
 
     def __init__(self, keys: Iterable[SecretKey | str] = (), *, origin: str = "keys") -> None:
         parsed: list[SecretKey] = []
-        for k in keys:
+        for n, k in enumerate(keys, 1):
             try:
                 parsed.append(k if isinstance(k, SecretKey) else SecretKey.parse(k))
             except ValueError as exc:
-                raise ConfigError(f"{origin}: {exc}") from None
+                raise ConfigError(f"key {n} of {origin}: {exc}") from None
         self.keys = tuple(parsed)
         self.origin = origin
         self._fernet: Any = None
@@ -325,14 +351,25 @@ class Keyring:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Keyring:
         """Keys of a key file: one a line, newest first, ``#`` comments."""
+        from cfgcore.runtime.atomicio import read_regular
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            text = read_regular(path, _MAX_FILE).decode("utf-8")
         except OSError as exc:
             raise ConfigError(
                 f"cannot read key file: {exc.strerror or exc}", file=str(path)
             ) from None
-        keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        except UnicodeDecodeError:
+            raise ConfigError("key file is not UTF-8", file=str(path)) from None
+        keys: list[SecretKey] = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                keys.append(SecretKey.parse(line))
+            except ValueError as exc:
+                problem = Problem(path="", message=str(exc), file=str(path), line=n)
+                raise ConfigError([problem]) from None
         return cls(keys, origin=str(path))
 
     def by_id(self, kid: str) -> SecretKey | None:
@@ -525,8 +562,13 @@ def resolve_tree(
             except ValueError as exc:
                 problems.append(Problem(path=".".join(map(str, path)), message=str(exc), file=file))
                 return node
-            except ConfigError as exc:  # cryptography missing, unreadable key file
-                message = exc.problems[0].message if exc.problems else str(exc)
+            except ConfigError as exc:  # cryptography missing, a bad key or key file
+                # A key file's problem keeps its file and line: it is not the config file's.
+                first = exc.problems[0] if exc.problems else None
+                if first is None:
+                    message = str(exc)
+                else:
+                    message = str(first) if first.file else first.message
                 problems.append(Problem(path=".".join(map(str, path)), message=message, file=file))
                 return node
             refs[path] = node
