@@ -160,8 +160,9 @@ class DynamicConfigurationManager:
     ``engine``: an :class:`~cfgcore.engine.Engine` to use (tests pass one per evaluator).
     ``clock``: ``() -> epoch seconds`` for schedules and timestamps (tests).
     ``guardrail_alpha`` / ``guardrail_min_samples`` / ``guardrail_check_every``: the
-    one-sided significance level, the per-variant sample floor and how many metric
-    events of a test pass between automatic guardrail checks.
+    chance of rolling back a harmless test however often it is checked (one-sided,
+    always-valid sequential tests, split over variants and metrics), the per-variant
+    sample floor and how many metric events of a test pass between automatic checks.
     ``record_usage``: record when each flag was last evaluated in the state directory's
     ``flag-usage.json`` (:mod:`cfgcore.runtime.usage`; default on unless
     ``CFGCORE_USAGE=0``; never with ``persist=False``); ``usage_interval``: seconds
@@ -560,8 +561,10 @@ class DynamicConfigurationManager:
 
     def check_guardrails(self, test_name: str) -> list[str]:
         """Stop the test if a guardrail metric is significantly worse in a variant
-        (one-sided test at ``guardrail_alpha``, once every variant has
-        ``guardrail_min_samples`` observations). Returns the violations found."""
+        (one-sided always-valid sequential test: a harmless test is rolled back with
+        probability at most ``guardrail_alpha`` however often it is checked; once every
+        variant has ``guardrail_min_samples`` observations). Returns the violations
+        found."""
         return self.guardrails.check(test_name)
 
     # -- listeners and events -----------------------------------------------------
