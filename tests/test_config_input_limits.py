@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import MAX_READ_BYTES
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.yamlio import _depth_bound
+from tests.waiting import wait_for
 
 HUGE = "9" * 5000
 
@@ -38,15 +38,6 @@ def _manager(tmp_path, **kw):
     return ConfigurationManager(
         tmp_path, environment="development", environ={}, audit_log=tmp_path / "audit.jsonl", **kw
     )
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 # --- item 3: numbers ------------------------------------------------------------------------

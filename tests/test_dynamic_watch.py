@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,9 @@ import pytest
 from cfgcore.dynamic_config import DynamicConfigurationManager, FeatureFlag
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import encode_snapshot
+from tests.waiting import wait_for_async as wait_for
 
 PREMIUM = {"user_id": "1", "user_segment": "premium"}
-
-
-async def wait_for(predicate, timeout=10.0):
-    """Poll ``predicate`` until true or the deadline (the event loop keeps running)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 def edited(manager, **enabled):

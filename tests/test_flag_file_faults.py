@@ -5,12 +5,12 @@ when the file is good again; production never falls back to the bundled demo fla
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.waiting import wait_for_async
 
 MINE = 'version: 1\nflags:\n  mine:\n    default: "on"\n'
 MINE_OFF = 'version: 1\nflags:\n  mine:\n    default: "off"\n'
@@ -101,16 +101,16 @@ def test_the_watcher_reports_a_broken_then_removed_file_once_each(tmp_path):
         await m.start_file_watching(debounce_ms=10, poll_interval=0.05)
         try:
             path.write_text("flags: [\n")
-            await _wait(lambda: len(errors) == 1)
+            assert await wait_for_async(lambda: len(errors) == 1)
             await asyncio.sleep(0.5)  # several polls: no second report
             assert len(errors) == 1
             path.unlink()
-            await _wait(lambda: len(errors) == 2)
+            assert await wait_for_async(lambda: len(errors) == 2)
             await asyncio.sleep(0.5)
             assert len(errors) == 2 and "removed" in str(errors[1].error)
             assert set(m.snapshot.flags) == {"mine"}
             path.write_text(MINE_OFF)
-            await _wait(lambda: not m.is_feature_enabled("mine", {"user_id": "1"}))
+            assert await wait_for_async(lambda: not m.is_feature_enabled("mine", {"user_id": "1"}))
         finally:
             await m.stop_file_watching()
 
@@ -118,12 +118,3 @@ def test_the_watcher_reports_a_broken_then_removed_file_once_each(tmp_path):
         asyncio.run(scenario())
     finally:
         m.close()
-
-
-async def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    assert predicate()

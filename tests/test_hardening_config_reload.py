@@ -6,21 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 
 import pytest
 
 import cfgcore.metrics
 from cfgcore.config.manager import ConfigurationManager, default_config_dir
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from tests.waiting import wait_for
 
 
 def reload_failing(manager) -> float:

@@ -14,19 +14,11 @@ import pytest
 
 from cfgcore.config.manager import ConfigurationManager, default_config_dir
 from cfgcore.runtime.atomicio import atomic_write_text
+from tests.waiting import wait_for
 
 DEFAULTS = default_config_dir()
 FLAGS = os.path.join(os.path.dirname(DEFAULTS), "flags.yaml")
 PREMIUM = {"user_id": "12345", "user_segment": "premium", "region": "EU"}
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def _copy_set(d):

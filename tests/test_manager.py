@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import threading
-import time
 from collections.abc import Mapping
 
 import msgspec
@@ -38,15 +37,6 @@ def config_dir(tmp_path):
     shutil.copytree(DEFAULTS, d)
     shutil.copy(FLAGS, d / "flags.yaml")
     return d
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 # ------------------------------------------------------------------ the seed, as written

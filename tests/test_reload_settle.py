@@ -24,6 +24,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.runtime.flags import shared_flags
 from cfgcore.runtime.flagstore import open_store
+from tests.waiting import wait_for
 
 ROUNDS = 6
 # The writers below pause 1-30 ms between writes; a loaded CI machine can stretch such a
@@ -31,15 +32,6 @@ ROUNDS = 6
 # (the contract: writes closer together than the window are never read in between).
 SETTLE_MS = 250
 BUNDLED = pathlib.Path(bundled_flags())
-
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def write_in_place(path, parts, pause):
