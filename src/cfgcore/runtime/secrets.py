@@ -25,11 +25,12 @@ Secret files
 
 Masking
     Every resolved secret (decrypted values, secret files, values of secret-named or
-    listed environment variables) is remembered by plain text in a process-wide,
-    bounded registry; :func:`cfgcore.runtime.redaction.redact`, reprs of configuration
-    objects and the ``cfgcore`` loggers mask any string containing one, wherever the
-    key name is. Decrypted values and file secrets are also :class:`Secret` strings,
-    whose ``repr`` is masked.
+    listed environment variables) is remembered in a process-wide, bounded registry,
+    as plain text and as ``repr()`` and JSON spell it inside a longer string (a PEM's
+    newlines as ``\\n``); :func:`cfgcore.runtime.redaction.redact`, reprs of
+    configuration objects and the ``cfgcore`` loggers mask any string containing one,
+    wherever the key name is. Decrypted values and file secrets are also
+    :class:`Secret` strings, whose ``repr`` is masked.
 
 The ``cryptography`` package is needed only for ``ENC[...]`` values
 (``pip install 'cfgcore[secrets]'``).
@@ -40,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import logging
 import os
 import re
@@ -113,9 +115,32 @@ _yaml_support()
 
 # --------------------------------------------------------------------------- registry
 
-_known: OrderedDict[str, None] = OrderedDict()
+_known: OrderedDict[str, frozenset[str]] = OrderedDict()  # secret -> its spellings
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
+
+
+def _escaped(text: str, *, quote: bool) -> str:
+    # repr() escapes each character on its own (backslash, newline, non-printables);
+    # only the single quote depends on the whole string, so both spellings exist.
+    out = []
+    for ch in text:
+        if ch == "'":
+            out.append("\\'" if quote else "'")
+        elif ch == '"':
+            out.append('"')
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
+def _spellings(text: str) -> frozenset[str]:
+    """How ``text`` can appear in a message: as it is, inside ``repr()`` of a string
+    that holds it (a PEM's newlines as ``\\n``, a backslash doubled), and inside JSON."""
+    forms = {text, _escaped(text, quote=True), _escaped(text, quote=False)}
+    forms.add(json.dumps(text)[1:-1])
+    forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
+    return frozenset(f for f in forms if len(f) >= MIN_MASK_LENGTH)
 
 
 def register_secret(value: Any) -> None:
@@ -128,10 +153,11 @@ def register_secret(value: Any) -> None:
         if text in _known:
             _known.move_to_end(text)
             return
-        _known[text] = None
+        _known[text] = _spellings(text) if len(text) >= MIN_MASK_LENGTH else frozenset()
         while len(_known) > _REGISTRY_LIMIT:
             _known.popitem(last=False)
-        long = sorted((s for s in _known if len(s) >= MIN_MASK_LENGTH), key=len, reverse=True)
+        spelled = {f for forms in _known.values() for f in forms}
+        long = sorted(spelled, key=len, reverse=True)
         _pattern = re.compile("|".join(map(re.escape, long))) if long else None
     _install_log_filter()
 

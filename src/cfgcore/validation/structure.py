@@ -25,6 +25,7 @@ from typing import Any
 import msgspec.inspect as mi
 
 from cfgcore.config.schema import ENV_REF_PATTERN, ConfigSchema
+from cfgcore.runtime.secrets import mask_text
 from cfgcore.validation.core import ValidationResult, ValidationRule, join_path
 from cfgcore.validation.keys import is_secret_key
 
@@ -66,7 +67,9 @@ def describe(value: Any, *, secret: bool = False) -> str:
     if isinstance(value, str):
         if secret:
             return "a string"
-        shown = value if len(value) <= 40 else value[:37] + "..."
+        # Mask resolved secrets BEFORE cutting: a cut secret is a prefix no mask matches.
+        text = mask_text(value)
+        shown = text if len(text) <= 40 else text[:37] + "..."
         return f"string {shown!r}"
     if isinstance(value, Mapping):
         return "a mapping"
