@@ -195,73 +195,48 @@ def test_bind_context(benchmark, engine):
     _run(benchmark, "r-bind", _repeat(engine.context, CTX))
 
 
-def _five(engine, ctx):
-    assert all(k in engine.snapshot() for k in FIVE)  # no check of an unknown flag
-    check = engine.is_enabled
-    return [check(k, ctx) for k in FIVE]
-
-
-def test_bind5_floor_five_dict_checks(benchmark, engine):
-    expected = _five(engine, CTX)
-    assert expected[:2] == [True, True]
-
-    def run():
-        check = engine.is_enabled
-        for _ in range(BATCH):
-            for k in FIVE:
-                check(k, CTX)
-
-    _run(benchmark, "r-bind-5", run)
-
-
-def test_bind5_context_and_five_checks(benchmark, engine):
-    assert _five(engine, engine.context(CTX)) == _five(engine, CTX)
-
-    def run():
-        check, bind = engine.is_enabled, engine.context
-        for _ in range(BATCH):
-            ctx = bind(CTX)
-            for k in FIVE:
-                check(k, ctx)
-
-    _run(benchmark, "r-bind-5", run)
-
-
-# The same target read with the r-bind row's own reference, the segment-and-region rule,
-# checked five times: each dict check binds both of its attributes again, a bound
-# context binds them once. (r-bind-5's request mix includes a plain flag and two
-# rollouts on one attribute, where binding has less to save.)
+# The five checks of r-bind-5 are a request's mix; r-bind-5-rule reads the same target
+# with the r-bind row's own reference, the segment-and-region rule, checked five times:
+# each dict check binds both of its attributes again, a bound context binds them once
+# (the request's mix includes a plain flag and two rollouts on one attribute, where
+# binding has less to save).
 RULE5 = (FLAG_RULE,) * 5
+FIVES = {"r-bind-5": FIVE, "r-bind-5-rule": RULE5}
 
 
-def test_bind5_rule_floor_five_dict_checks(benchmark, engine):
-    assert _five_of(engine, RULE5, CTX) == [True] * 5
-
-    def run():
-        check = engine.is_enabled
-        for _ in range(BATCH):
-            for k in RULE5:
-                check(k, CTX)
-
-    _run(benchmark, "r-bind-5-rule", run)
-
-
-def test_bind5_rule_context_and_five_checks(benchmark, engine):
-    assert _five_of(engine, RULE5, engine.context(CTX)) == [True] * 5
-
-    def run():
-        check, bind = engine.is_enabled, engine.context
-        for _ in range(BATCH):
-            ctx = bind(CTX)
-            for k in RULE5:
-                check(k, ctx)
-
-    _run(benchmark, "r-bind-5-rule", run)
-
-
-def _five_of(engine, keys, ctx):
+def _five(engine, ctx, keys=FIVE):
+    assert all(k in engine.snapshot() for k in keys)  # no check of an unknown flag
     check = engine.is_enabled
     return [check(k, ctx) for k in keys]
+
+
+@pytest.mark.parametrize("group", sorted(FIVES))
+def test_bind5_floor_five_dict_checks(benchmark, engine, group):
+    keys = FIVES[group]
+    assert _five(engine, CTX, keys)[:2] == [True, True]
+
+    def run():
+        check = engine.is_enabled
+        for _ in range(BATCH):
+            for k in keys:
+                check(k, CTX)
+
+    _run(benchmark, group, run)
+
+
+@pytest.mark.parametrize("group", sorted(FIVES))
+def test_bind5_context_and_five_checks(benchmark, engine, group):
+    keys = FIVES[group]
+    assert _five(engine, engine.context(CTX), keys) == _five(engine, CTX, keys)
+
+    def run():
+        check, bind = engine.is_enabled, engine.context
+        for _ in range(BATCH):
+            ctx = bind(CTX)
+            for k in keys:
+                check(k, ctx)
+
+    _run(benchmark, group, run)
 
 
 # -- configuration reads --------------------------------------------------------------------
