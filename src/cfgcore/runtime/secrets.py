@@ -208,7 +208,10 @@ def note_variable(name: str, value: str | None, environ: Mapping[str, str] | Non
 
 
 class _MaskFilter(logging.Filter):
-    """Masks remembered secrets in the text of every record of a ``cfgcore`` logger."""
+    """Masks remembered secrets in the text of every record of a ``cfgcore`` logger:
+    the message, the traceback (``exc_info``) and ``stack_info``."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _pattern is None and not _known:
@@ -216,10 +219,26 @@ class _MaskFilter(logging.Filter):
         try:
             message = record.getMessage()
         except Exception:
-            return True
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, ()
+            message = None
+        if message is not None:
+            masked = mask_text(message)
+            if masked != message:
+                record.msg, record.args = masked, ()
+        if record.exc_info and record.exc_info[0] is not None:
+            # Formatters print exc_text when it is set and exc_info is gone. Only a
+            # traceback that showed a secret loses its exc_info (a handler reading the
+            # exception object itself could print the secret from its arguments).
+            try:
+                text = record.exc_text or self._formatter.formatException(record.exc_info)
+            except Exception:
+                text = "(the traceback could not be formatted)"
+            masked = mask_text(text)
+            if masked != text:
+                record.exc_info, record.exc_text = None, masked
+        elif record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 
@@ -233,6 +252,9 @@ def _mask_messages(text: str) -> str:
 _errors.mask = _mask_messages  # ConfigError messages mask resolved secrets
 
 
+_factory_installed = False
+
+
 def _install_log_filter() -> None:
     # Logger filters see only records made on that logger, so every cfgcore logger gets it.
     loggers = [logging.getLogger("cfgcore")] + [
@@ -243,6 +265,30 @@ def _install_log_filter() -> None:
     for logger in loggers:
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    _install_record_factory()
+
+
+def _install_record_factory() -> None:
+    # A cfgcore logger made after the last secret was registered has no filter (the CLI's
+    # "cfgcore.cli" traceback at -vv, "cfgcore.hooks" on the first hook): the record
+    # factory masks every cfgcore record when it is made. It wraps the factory in place,
+    # so another library's factory keeps working; one that replaces ours later leaves
+    # the logger filters.
+    global _factory_installed
+    with _known_lock:
+        if _factory_installed:
+            return
+        _factory_installed = True
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            name = record.name
+            if name == "cfgcore" or name.startswith("cfgcore."):
+                _FILTER.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
 
 
 # --------------------------------------------------------------------------- keys
