@@ -538,7 +538,10 @@ def allowed_secret_dirs(environ: Mapping[str, str] | None = None) -> tuple[str, 
 
 
 def read_secret_file(path: str, allowed: Iterable[str]) -> str:
-    """The text of the secret file ``path`` (confined to ``allowed``); ValueError if not."""
+    """The text of the secret file ``path`` (confined to ``allowed``); ValueError if not.
+
+    Only a regular file of at most 1 MiB is read: a FIFO would block the load forever.
+    """
     if not os.path.isabs(path):
         raise ValueError(f"secret file {path!r}: the path must be absolute")
     if ".." in path.replace("\\", "/").split("/"):
@@ -550,13 +553,12 @@ def read_secret_file(path: str, allowed: Iterable[str]) -> str:
             f"secret file {path!r} is outside the allowed directories "
             f"({', '.join(allowed) or 'none'}; set CFGCORE_SECRET_DIRS)"
         )
+    from cfgcore.runtime.atomicio import read_regular
+
     try:
-        with open(real, "rb") as fh:
-            raw = fh.read(_MAX_FILE + 1)
+        raw = read_regular(real, _MAX_FILE)
     except OSError as exc:
         raise ValueError(f"secret file {path!r}: {exc.strerror or exc}") from None
-    if len(raw) > _MAX_FILE:
-        raise ValueError(f"secret file {path!r} is larger than 1 MiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
