@@ -1,6 +1,11 @@
-"""Hardening: ``${file:...}`` secret files (audit finding 5).
+"""Hardening: ``${file:...}`` secret files (audit findings 4 and 5).
 
-A FIFO inside a secrets directory hung the configuration load forever.
+Finding 4: confinement was check-then-open: ``realpath``, the prefix check, then an
+``open`` that followed symlinks again, so a directory swapped for a symlink in between
+read a file outside the allowed directories. The swap is made here exactly in that
+window (inside ``os.path.realpath``'s return), so the test needs no race.
+
+Finding 5: a FIFO inside a secrets directory hung the configuration load forever.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import pytest
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.runtime import secrets
-from cfgcore.runtime.secrets import read_secret_file
+from cfgcore.runtime.secrets import allowed_secret_dirs, read_secret_file
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
 
@@ -23,6 +28,86 @@ def _fresh_registry():
     secrets.forget_secrets()
     yield
     secrets.forget_secrets()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """allowed/sub/s ("inside") and outside/sub/s ("OUTSIDE"), paths resolved."""
+    root = tmp_path.resolve()
+    for where, text in (("allowed", "inside"), ("outside", "OUTSIDE")):
+        (root / where / "sub").mkdir(parents=True)
+        (root / where / "sub" / "s").write_text(text + "\n")
+    return root
+
+
+def _swap_after_check(monkeypatch, swap):
+    """Run ``swap`` right after read_secret_file resolved (and so checked) its path:
+    the moment an attacker who controls a directory inside the allowed one needs."""
+    real = os.path.realpath
+    done = []
+
+    def realpath_then_swap(path, *args, **kwargs):
+        out = real(path, *args, **kwargs)
+        if not done:
+            done.append(path)
+            swap()
+        return out
+
+    monkeypatch.setattr(os.path, "realpath", realpath_then_swap)
+    return done
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_refused(tree, monkeypatch):
+    allowed = (str(tree / "allowed"),)
+    assert read_secret_file(str(tree / "allowed" / "sub" / "s"), allowed) == "inside"
+
+    def swap():
+        os.rename(tree / "allowed" / "sub", tree / "allowed" / "sub.old")
+        os.symlink(tree / "outside" / "sub", tree / "allowed" / "sub")
+
+    done = _swap_after_check(monkeypatch, swap)
+    with pytest.raises(ValueError, match="replaced by a symlink after the check") as err:
+        read_secret_file(str(tree / "allowed" / "sub" / "s"), allowed)
+    assert done and "OUTSIDE" not in str(err.value)
+
+
+def test_the_file_swapped_for_a_symlink_after_the_check_is_refused(tree, monkeypatch):
+    allowed = (str(tree / "allowed"),)
+
+    def swap():
+        os.rename(tree / "allowed" / "sub" / "s", tree / "allowed" / "sub" / "s.old")
+        os.symlink(tree / "outside" / "sub" / "s", tree / "allowed" / "sub" / "s")
+
+    done = _swap_after_check(monkeypatch, swap)
+    with pytest.raises(ValueError, match="the file was replaced by a symlink after the check"):
+        read_secret_file(str(tree / "allowed" / "sub" / "s"), allowed)
+    assert done
+
+
+def test_symlinks_that_resolve_inside_still_work(tree):
+    """The Kubernetes layout: name -> ..data/name, ..data -> ..2026_12_01 (a directory)."""
+    allowed = tree / "allowed"
+    (allowed / "..2026_12_01").mkdir()
+    (allowed / "..2026_12_01" / "db_password").write_text("pw-from-k8s\n")
+    (allowed / "..data").symlink_to("..2026_12_01")
+    (allowed / "db_password").symlink_to("..data/db_password")
+    link_to_dir = tree / "via-link"
+    link_to_dir.symlink_to(allowed)  # the allowed directory itself named through a link
+    dirs = allowed_secret_dirs({"CFGCORE_SECRET_DIRS": str(link_to_dir)})
+    assert read_secret_file(str(link_to_dir / "db_password"), dirs) == "pw-from-k8s"
+    assert read_secret_file(str(allowed / "sub" / "s"), dirs) == "inside"
+
+
+def test_a_search_only_directory_on_the_way_is_fine(tree):
+    """Opening each directory on the way needs no read permission (a path lookup does not)."""
+    if os.geteuid() == 0 or not hasattr(os, "O_PATH"):
+        pytest.skip("root reads any directory; without O_PATH directories are read-opened")
+    sub = tree / "allowed" / "sub"
+    sub.chmod(0o111)
+    try:
+        assert read_secret_file(str(sub / "s"), (str(tree / "allowed"),)) == "inside"
+    finally:
+        sub.chmod(0o755)
 
 
 class _FifoWriter:

@@ -15,7 +15,13 @@ import os
 import secrets
 import stat
 
-__all__ = ["MAX_READ_BYTES", "atomic_write", "atomic_write_text", "read_regular"]
+__all__ = [
+    "MAX_READ_BYTES",
+    "atomic_write",
+    "atomic_write_text",
+    "read_regular",
+    "read_regular_fd",
+]
 
 # What a configuration or flag file may hold: far above any real one (10,000 flags are
 # under 1 MB of YAML), far below what would exhaust a worker's memory.
@@ -31,12 +37,19 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) 
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a directory)")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(max_bytes + 1)
+        return read_regular_fd(fd, max_bytes)
     finally:
         os.close(fd)
+
+
+def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
+    """:func:`read_regular` of a file already open as ``fd`` (left open): for a caller
+    that must check what it opened before reading (secret files, opened with
+    ``O_NOFOLLOW | O_NONBLOCK`` so a FIFO does not block the open)."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a directory)")
+    with os.fdopen(fd, "rb", closefd=False) as fh:
+        data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise OSError(errno.EFBIG, f"file is over the {max_bytes // (1024 * 1024)} MiB limit")
     return data

@@ -21,7 +21,9 @@ Secret files
     newline removed). Only files inside the allowed directories
     (``CFGCORE_SECRET_DIRS``, ``os.pathsep``-separated; default ``/run/secrets`` and
     ``/var/run/secrets``) are read: ``..`` segments are refused and symlinks must
-    resolve inside an allowed directory too.
+    resolve inside an allowed directory too. The resolved file is opened from its
+    allowed directory one component at a time, refusing symlinks, so nothing swapped
+    in after the check leads outside; only a regular file of at most 1 MiB is read.
 
 Masking
     Every resolved secret (decrypted values, secret files, values of secret-named or
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import json
 import logging
@@ -540,30 +543,99 @@ def allowed_secret_dirs(environ: Mapping[str, str] | None = None) -> tuple[str, 
 def read_secret_file(path: str, allowed: Iterable[str]) -> str:
     """The text of the secret file ``path`` (confined to ``allowed``); ValueError if not.
 
-    Only a regular file of at most 1 MiB is read: a FIFO would block the load forever.
+    The path is resolved (symlinks followed) and must lie inside an allowed directory;
+    the file is then opened from that directory one component at a time, refusing any
+    symlink, so a directory swapped for a symlink between the check and the open cannot
+    lead outside. Only a regular file of at most 1 MiB is read (a FIFO would block).
     """
     if not os.path.isabs(path):
         raise ValueError(f"secret file {path!r}: the path must be absolute")
     if ".." in path.replace("\\", "/").split("/"):
         raise ValueError(f"secret file {path!r}: '..' is not allowed")
-    real = os.path.realpath(path)
+    try:
+        real = os.path.realpath(path)
+    except OSError:  # a link removed while it was resolved (realpath is not strict)
+        raise ValueError(f"secret file {path!r} changed while it was resolved") from None
     allowed = tuple(allowed)
-    if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in allowed):
+    base = next((d for d in allowed if _inside(real, d)), None)
+    if base is None:
         raise ValueError(
             f"secret file {path!r} is outside the allowed directories "
             f"({', '.join(allowed) or 'none'}; set CFGCORE_SECRET_DIRS)"
         )
-    from cfgcore.runtime.atomicio import read_regular
+    from cfgcore.runtime.atomicio import read_regular_fd
 
     try:
-        raw = read_regular(real, _MAX_FILE)
+        fd = _open_confined(real, base)
+        try:
+            raw = read_regular_fd(fd, _MAX_FILE)
+        finally:
+            os.close(fd)
     except OSError as exc:
+        why = {
+            errno.ELOOP: "the file was replaced by a symlink after the check",
+            errno.ENOTDIR: "a directory on its path is not one, or was replaced by a "
+            "symlink after the check",
+            errno.EXDEV: "it changed while it was opened",
+        }.get(exc.errno or 0)
+        if why:
+            raise ValueError(f"secret file {path!r}: {why}; refused") from None
         raise ValueError(f"secret file {path!r}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"secret file {path!r} is not UTF-8") from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def _inside(real: str, directory: str) -> bool:
+    return real == directory or real.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+_FILE_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO's open would block until a writer came
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+# O_PATH: walking a directory needs only search permission, as a path lookup does.
+_DIR_FLAGS = (
+    getattr(os, "O_PATH", os.O_RDONLY)
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_WALK = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
+
+
+def _open_confined(real: str, base: str) -> int:
+    """A descriptor of ``real`` (a resolved path inside the allowed directory ``base``)
+    that is certainly inside ``base``: each component is opened relative to the one
+    before with ``O_NOFOLLOW`` (ELOOP or ENOTDIR if one became a symlink)."""
+    if not _WALK:  # pragma: no cover - Windows: no dir_fd; check what was opened instead
+        fd = os.open(real, _FILE_FLAGS)
+        try:
+            now, opened = os.path.realpath(real), os.fstat(fd)
+            there = os.stat(now)
+            if now != real or (opened.st_dev, opened.st_ino) != (there.st_dev, there.st_ino):
+                raise OSError(errno.EXDEV, "changed while it was opened")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    parts = [p for p in os.path.relpath(real, base).split(os.sep) if p != "."]
+    if not parts:
+        return os.open(base, _FILE_FLAGS)  # the directory itself: refused as not a file
+    current = os.open(base, _DIR_FLAGS)
+    try:
+        for name in parts[:-1]:
+            step = os.open(name, _DIR_FLAGS, dir_fd=current)
+            os.close(current)
+            current = step
+        return os.open(parts[-1], _FILE_FLAGS, dir_fd=current)
+    finally:
+        os.close(current)
 
 
 # --------------------------------------------------------------------------- trees
