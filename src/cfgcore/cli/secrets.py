@@ -7,7 +7,10 @@ so the secret stays out of the shell history) prints ``ENC[...]`` with the newes
 ``decrypt ENVELOPE`` prints the plaintext. ``rotate DIR`` re-encrypts every ``ENC[...]``
 value of every configuration file under DIR with the newest key, keeping each file's
 formatting and each value's scheme: every value is decrypted and re-encrypted first,
-and files are written (each atomically) only when all of them succeeded.
+and files are written (each atomically) only when all of them succeeded. A file that is
+a symlink (a configuration shared between directories) is rewritten where it really
+is, and the link is kept: replacing the link with a copy would leave the shared file
+under the old key, and removing that key would break every other user of it.
 """
 
 from __future__ import annotations
@@ -111,8 +114,11 @@ def config_files(directory: str) -> list[str]:
 def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dict[str, int]:
     """Re-encrypt every ``ENC[...]`` under ``directory`` with the newest key of
     ``keyring``; ``{file: values re-encrypted}``. All or nothing: a value no key decrypts
-    is a ConfigError (every one listed, with file and line) and no file is written."""
-    from cfgcore.runtime.atomicio import atomic_write
+    is a ConfigError (every one listed, with file and line) and no file is written.
+
+    A symlinked file is rewritten at its real target (atomically, the link kept); a
+    file reached through several names is rewritten once, counted under the first."""
+    from cfgcore.runtime.atomicio import atomic_write, read_regular
     from cfgcore.runtime.secrets import decrypt_value, encrypt_value, envelope_scheme
 
     if not os.path.isdir(directory):
@@ -120,9 +126,17 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
     problems: list[Problem] = []
     planned: list[tuple[str, bytes, int]] = []
     counts: dict[str, int] = {}
+    seen: set[str] = set()
     for path in config_files(directory):
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        target = os.path.realpath(path)  # what a write must replace: the link's target
+        if target in seen:
+            continue
+        seen.add(target)
+        try:
+            raw = read_regular(target)
+        except OSError as exc:
+            problems.append(Problem(path="", message=f"cannot read: {exc.strerror}", file=path))
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -143,12 +157,12 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
         new = _ENVELOPE_IN_TEXT.sub(repl, text)
         if n:
             counts[path] = n
-            planned.append((path, new.encode("utf-8"), os.stat(path).st_mode & 0o7777))
+            planned.append((target, new.encode("utf-8"), os.stat(target).st_mode & 0o7777))
     if problems:
         raise ConfigError(problems)
     if write:
-        for path, data, mode in planned:
-            atomic_write(path, data, mode=mode)
+        for target, data, mode in planned:
+            atomic_write(target, data, mode=mode)
     return counts
 
 
@@ -157,6 +171,10 @@ def _rotate(args: Any) -> int:
     counts = rotate_directory(args.directory, ring, write=not args.dry_run)
     verb = "would re-encrypt" if args.dry_run else "re-encrypted"
     for path, n in counts.items():
-        print(f"{verb} {n} value(s) in {os.path.relpath(path, args.directory)}")
+        where = os.path.relpath(path, args.directory)
+        if os.path.islink(path):
+            done = "would be rewritten" if args.dry_run else "rewritten"
+            where += f" (a symlink: its target {os.path.realpath(path)} {done}, the link kept)"
+        print(f"{verb} {n} value(s) in {where}")
     print(f"{sum(counts.values())} value(s) in {len(counts)} file(s) with key {ring.keys[0].kid}")
     return 0
