@@ -11,7 +11,9 @@ Finding 5: a FIFO inside a secrets directory hung the configuration load forever
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -98,16 +100,46 @@ def test_symlinks_that_resolve_inside_still_work(tree):
     assert read_secret_file(str(allowed / "sub" / "s"), dirs) == "inside"
 
 
+@pytest.mark.skipif(not hasattr(os, "O_PATH"), reason="without O_PATH directories are read-opened")
 def test_a_search_only_directory_on_the_way_is_fine(tree):
-    """Opening each directory on the way needs no read permission (a path lookup does not)."""
-    if os.geteuid() == 0 or not hasattr(os, "O_PATH"):
-        pytest.skip("root reads any directory; without O_PATH directories are read-opened")
-    sub = tree / "allowed" / "sub"
+    """Opening each directory on the way needs no read permission (a path lookup does
+    not). Root reads any directory, so as root the read runs in a child process that
+    has dropped to the unprivileged user ``nobody``."""
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        base = tree
+    else:  # a tree the child can reach: pytest's own tmp directories are root-only
+        base = Path(tempfile.mkdtemp(dir="/tmp"))
+        base.chmod(0o755)
+        (base / "allowed" / "sub").mkdir(parents=True)
+        (base / "allowed").chmod(0o755)
+        (base / "allowed" / "sub" / "s").write_text("inside\n")
+        (base / "allowed" / "sub" / "s").chmod(0o644)
+    sub = base / "allowed" / "sub"
     sub.chmod(0o111)
     try:
-        assert read_secret_file(str(sub / "s"), (str(tree / "allowed"),)) == "inside"
+        if os.geteuid() != 0:
+            assert read_secret_file(str(sub / "s"), (str(base / "allowed"),)) == "inside"
+            return
+        code = (
+            "import os\n"
+            "import cfgcore.runtime.atomicio\n"  # imported as root: the interpreter's
+            "from cfgcore.runtime.secrets import read_secret_file\n"  # files are root's
+            "os.setgid(65534); os.setuid(65534)\n"
+            f"print(read_secret_file({str(sub / 's')!r}, ({str(base / 'allowed')!r},)))\n"
+            f"try:\n    os.listdir({str(sub)!r})\n"
+            "except PermissionError:\n    print('no listing')\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == ["inside", "no", "listing"]  # search, not read, rights
     finally:
         sub.chmod(0o755)
+        if base is not tree:
+            shutil.rmtree(base)
 
 
 class _FifoWriter:
