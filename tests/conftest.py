@@ -148,3 +148,23 @@ def redis_server(redis_binary, tmp_path):
     server = RedisServer(str(tmp_path / "redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_secrets():
+    """The process-wide registry of resolved secrets, empty before and after the test
+    (a secret one test resolved would otherwise be masked in the next test's output)."""
+    from cfgcore.runtime import secrets
+
+    secrets.forget_secrets()
+    yield
+    secrets.forget_secrets()
+
+
+def run_cli(capsys, *argv):
+    """``cfgcore ARGV...`` in-process: ``(exit status, stdout, stderr)``."""
+    from cfgcore.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

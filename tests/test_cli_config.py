@@ -13,9 +13,9 @@ import time
 import pytest
 import yaml
 
-from cfgcore.cli import main
 from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.setup import main as setup_main
+from tests.conftest import run_cli as run
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 
@@ -33,12 +33,6 @@ def cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
     monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
     return d
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):

@@ -10,6 +10,7 @@ from cfgcore.cli import main
 from cfgcore.engine import Engine
 from cfgcore.interop import flagd, growthbook, unleash
 from cfgcore.snapshot import load_snapshot
+from tests.conftest import run_cli as run
 
 FLAGD = {
     "flags": {
@@ -54,12 +55,6 @@ GROWTHBOOK = {
         }
     }
 }
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _write(tmp_path, name, doc):

@@ -12,13 +12,7 @@ import pytest
 
 import cfgcore
 from cfgcore.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
+from tests.conftest import run_cli as run
 
 # The directory cfgcore was imported from, so subprocesses import the same tree.
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))

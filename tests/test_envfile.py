@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from cfgcore.cli import main
 from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.setup import main as setup_main
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture
@@ -26,12 +26,6 @@ def cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
     return d
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 REDIS = "caching_layers.l2_cache.url"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.cli import main
 from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.events import ConfigChangeEvent
+from tests.conftest import run_cli as run
 
 
 def _event(i: int) -> ConfigChangeEvent:
@@ -25,12 +25,6 @@ def lines(tmp_path):
     for i in range(3):
         log.record(_event(i))
     return (tmp_path / "good.jsonl").read_text().splitlines()
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(tmp_path, lines):

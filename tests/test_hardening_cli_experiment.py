@@ -9,17 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.cli import main
+from tests.conftest import run_cli as run
 
 DEEP = "[" * 100_000 + "]" * 100_000
 EXPOSURE = {"test": "checkout", "user": "u1", "variant": "green", "ts": 1764547200}
 METRIC = {"test": "checkout", "user": "u1", "metric": "conversion", "value": 1}
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

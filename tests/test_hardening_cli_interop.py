@@ -10,15 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.cli import main
 from cfgcore.errors import ConfigError
 from cfgcore.interop import flagd, growthbook, unleash
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run_cli as run
 
 
 def _import(tmp_path, capsys, system, doc, *extra):

@@ -7,15 +7,9 @@ import os
 
 import pytest
 
-from cfgcore.cli import main
+from tests.conftest import run_cli as run
 
 pytest.importorskip("matplotlib")
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

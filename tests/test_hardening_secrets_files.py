@@ -19,17 +19,12 @@ import pytest
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
-from cfgcore.runtime import secrets
 from cfgcore.runtime.secrets import allowed_secret_dirs, read_secret_file
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types"),
+    pytest.mark.usefixtures("fresh_secrets"),
+]
 
 
 @pytest.fixture

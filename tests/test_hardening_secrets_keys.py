@@ -18,15 +18,9 @@ from hypothesis import strategies as st
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.observability.health import wsgi_app
-from cfgcore.runtime import secrets
 from cfgcore.runtime.secrets import Keyring, SecretKey, encrypt_value, generate_key
 
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 def _material(key: str) -> str:

@@ -17,12 +17,7 @@ import pytest
 from cfgcore.runtime import secrets
 from tests.test_hardening_secrets_masking import TOKEN, _leaks, _Setup
 
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 @pytest.fixture

@@ -49,11 +49,7 @@ up:
 """
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 def _spellings(secret: str) -> set[str]:

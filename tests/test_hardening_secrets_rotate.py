@@ -14,15 +14,9 @@ import pytest
 from cfgcore.cli import main
 from cfgcore.cli.secrets import rotate_directory
 from cfgcore.errors import ConfigError
-from cfgcore.runtime import secrets
 from cfgcore.runtime.secrets import Keyring, decrypt_value, encrypt_value, generate_key
 
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.cli import main
 from cfgcore.experiments import stats
+from tests.conftest import run_cli as run
 
 
 def _strict(text: str):
@@ -21,12 +21,6 @@ def _strict(text: str):
         raise AssertionError(f"not JSON: {constant}")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------ Welch, no variance

@@ -45,11 +45,7 @@ LISTED = "listed-Vv-5c3r"  # a variable listed in CFGCORE_SECRET_VARS
 PLAINTEXTS = (KAFKA_PW, PG_PW, ES_TOKEN, FILE_PW, LISTED)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
+pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 @pytest.fixture
