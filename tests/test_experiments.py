@@ -788,3 +788,34 @@ def test_a_stopped_test_collects_nothing_more(tmp_path, impl):
         assert not report.srm.mismatch
     finally:
         m.close()
+
+
+def test_a_guardrail_rollback_is_not_subject_to_the_access_policy(manager, tmp_path):
+    """The rollback is the test's own rule, set by whoever created it: a policy that
+    denies this process's user everything still lets a harmful variant be rolled
+    back, and the audit log names the actor "guardrail"."""
+    from cfgcore.runtime import policy
+
+    test = "recommendation_algorithm_v2"
+    assert manager.create_ab_test(
+        seed_test(guardrail_metrics={"playback_errors": "lower_is_better"})
+    )
+    deny_all = tmp_path / "policy.yaml"
+    deny_all.write_text("roles:\n  none: {}\nactors:\n  '*': [none]\n")
+    policy.set_policy(str(deny_all))
+    try:
+        with pytest.raises(PermissionError):
+            manager.stop_ab_test(test)  # a person under this policy may not stop it
+        _simulate(
+            manager, test, {"control": 0.02, "variant_a": 0.02, "variant_b": 0.30},
+            metric="playback_errors",
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and manager.list_ab_tests()[test]["status"] != "stopped":
+            time.sleep(0.01)
+        assert manager.list_ab_tests()[test]["status"] == "stopped"
+    finally:
+        policy.set_policy(None)
+    audit = manager.audit.read(manager.audit.path)
+    rollbacks = [a for a in audit if a.get("source") == "guardrail_rollback"]
+    assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}

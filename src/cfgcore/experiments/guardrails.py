@@ -21,6 +21,8 @@ __all__ = ["Guardrails"]
 
 log = logging.getLogger("cfgcore.dynamic_config")
 
+GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
+
 
 class Guardrails:
     """Guardrail checks for one :class:`DynamicConfigurationManager`."""
@@ -101,5 +103,12 @@ class Guardrails:
         if found:
             reason = "guardrail: " + "; ".join(found)
             log.warning("A/B test %s rolled back to control: %s", test_name, reason)
-            self.manager.stop_ab_test(test_name, reason, source="guardrail_rollback")
+            # The test's own rule, set by whoever created it (with experiment.create):
+            # not subject to the access policy (a policy that does not name this
+            # process's user must not keep a harmful variant serving), audited as the
+            # actor "guardrail".
+            from cfgcore.runtime.policy import acting
+
+            with acting(GUARDRAIL_ACTOR):
+                self.manager._ab_tests.stop(test_name, reason, source="guardrail_rollback")
         return found
