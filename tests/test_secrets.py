@@ -374,3 +374,25 @@ def test_masked_text_never_contains_a_registered_secret(found, filler):
     masked = secrets.mask_text(text)
     assert not any(value in masked for value in found)
     secrets.forget_secrets()
+
+
+def test_a_resolved_secret_holding_a_reference_is_never_expanded(tmp_path):
+    """A password may hold "${": a resolved secret copied through update_config keeps
+    its text, and no error names the piece that looked like a variable."""
+    from cfgcore.config.manager import ConfigurationManager
+
+    (tmp_path / "sec").mkdir()
+    (tmp_path / "c").mkdir()
+    (tmp_path / "sec" / "tok").write_text("pa${HIDDEN_PART}ss-xyz\n")
+    (tmp_path / "c" / "base.yaml").write_text(
+        f"environment: staging\nup:\n  auth: '${{file:{tmp_path}/sec/tok}}'\n"
+    )
+    (tmp_path / "c" / "staging.yaml").write_text("environment: staging\n")
+    environ = {"CFGCORE_SECRET_DIRS": str(tmp_path / "sec")}
+    m = ConfigurationManager(tmp_path / "c", environ=environ, audit_log=tmp_path / "a.jsonl")
+    m.load_environment_config("staging")
+    secret = m.get("up.auth")
+    assert str.__str__(secret) == "pa${HIDDEN_PART}ss-xyz"
+    assert m.update_config("up.copy", secret) is True and m.last_error is None
+    assert str.__str__(m.get("up.copy")) == "pa${HIDDEN_PART}ss-xyz"
+    assert "HIDDEN_PART" not in (tmp_path / "a.jsonl").read_text()

@@ -39,7 +39,7 @@ from typing import Any
 
 from cfgcore.config.tree import format_path
 from cfgcore.errors import Problem, TransformError
-from cfgcore.runtime.secrets import note_variable
+from cfgcore.runtime.secrets import is_resolved_secret, mask_text, note_variable
 
 __all__ = [
     "ConfigurationTransformer",
@@ -83,9 +83,12 @@ class _Run:
 
 
 def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], None]) -> str:
-    """Expand ``${...}`` references in ``text`` from ``env``; report problems via ``on_error``."""
-    if "$" not in text:
-        return text
+    """Expand ``${...}`` references in ``text`` from ``env``; report problems via ``on_error``.
+
+    A resolved secret is never expanded (a password may well hold ``${``): expanding
+    would change it, and an error would name a piece of it."""
+    if "$" not in text or is_resolved_secret(text) or mask_text(text) != text:
+        return text  # a secret, or a text holding one
 
     def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
