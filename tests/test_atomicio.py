@@ -49,3 +49,47 @@ def test_failed_write_leaves_the_old_content_and_no_temp(tmp_path):
         atomic_write(target, object())  # type: ignore[arg-type]
     assert target.read_bytes() == b"good"
     assert os.listdir(tmp_path) == ["flags.json"]
+
+
+# --- file locks across fork -------------------------------------------------------------------
+
+
+def _fork_child(body):
+    """Fork; the child runs ``body()`` and exits 0 (1 if it raised)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            body()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    return pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_child_forked_while_a_file_lock_is_held_does_not_keep_it(tmp_path):
+    """An flock belongs to the open file, which a child forked meanwhile shares: the
+    lock is released with LOCK_UN, so a long-lived child (a pre-fork worker) does not
+    keep every other process waiting."""
+    import threading
+    import time
+
+    from cfgcore.runtime.atomicio import FileLock
+
+    path = str(tmp_path / "x.lock")
+    lock = FileLock(path)
+    lock.acquire()
+    child = _fork_child(lambda: time.sleep(60))  # holds a copy of the descriptor
+    try:
+        lock.release()
+        again = threading.Event()
+
+        def take():
+            with FileLock(path):
+                again.set()
+
+        threading.Thread(target=take, daemon=True).start()
+        assert again.wait(15), "the lock stayed held by the forked child"
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)

@@ -249,3 +249,44 @@ def test_memory_store_keeps_changes_in_process(tmp_path):
     assert set(new.snapshot.flags) == {"a", "b"} and new.version == old.version + 1
     assert store.read() is new
     assert list(Path(tmp_path).iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_child_forked_while_another_thread_writes_flags_can_write(tmp_path):
+    """A thread of the parent held the store's thread lock at the fork: the child's
+    copy of that lock must not stay held (no thread of the child would release it)."""
+    import threading
+    import time
+
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    store = FileFlagStore(tmp_path / "flags.json")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        with store.locked():
+            holding.set()
+            release.wait(30)
+
+    threading.Thread(target=writer, daemon=True).start()
+    assert holding.wait(10)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: one write through the store's lock
+        try:
+            with store.locked():
+                pass
+        finally:
+            os._exit(0)
+    release.set()  # the parent's thread lets go; the child may then take the file lock
+    deadline = time.monotonic() + 20
+    status = None
+    while time.monotonic() < deadline:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = os.waitstatus_to_exitcode(raw)
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert status == 0, "the child waited forever on the lock a parent thread held"

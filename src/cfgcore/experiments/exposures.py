@@ -20,17 +20,12 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no cross-process lock
-    fcntl = None  # type: ignore[assignment]
-
-
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
+from cfgcore.runtime.atomicio import FileLock
 from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
@@ -130,10 +125,7 @@ class JsonLinesSink:
             # Pre-fork workers share the file: size check, rotation and append must be
             # one step across processes, or two rotations at once overwrite backups,
             # leave gaps the reader stops at, and fail on a file the other one moved.
-            lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                if fcntl is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            with FileLock(self.path + ".lock"):
                 try:
                     size = os.path.getsize(self.path)
                 except OSError:
@@ -145,8 +137,6 @@ class JsonLinesSink:
                     os.write(fd, data)
                 finally:
                     os.close(fd)
-            finally:
-                os.close(lock_fd)  # releases the flock
 
     def _rotate(self) -> None:
         if self.backups <= 0:

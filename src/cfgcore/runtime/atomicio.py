@@ -15,13 +15,74 @@ import os
 import secrets
 import stat
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process locks
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "MAX_READ_BYTES",
+    "FileLock",
     "atomic_write",
     "atomic_write_text",
     "read_regular",
     "read_regular_fd",
 ]
+
+
+class FileLock:
+    """An ``flock`` on a lock file, held between :meth:`acquire` and :meth:`release`
+    (or for a ``with`` block): other processes taking it wait. Threads of one process
+    must also hold a lock of their own (an flock does not exclude them).
+
+    Released with ``LOCK_UN`` before the close: an flock belongs to the open file, not
+    to the descriptor, and a process forked while it is held keeps a copy of the
+    descriptor, so a close alone would leave the file locked for as long as that child
+    lives (every other process, the parent included, would wait on it).
+
+    ``create=False``: a lock file that is missing or cannot be opened means no lock
+    (readers of a log nobody writes). Without ``fcntl`` (Windows): no lock.
+    """
+
+    def __init__(self, path: str, *, shared: bool = False, create: bool = True,
+                 mode: int = 0o644) -> None:  # fmt: skip
+        self.path, self.shared, self.create, self.mode = path, shared, create, mode
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock (waits); OSError when the lock file cannot be opened."""
+        if fcntl is None:
+            return
+        if self.create:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, self.mode)
+        else:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 # What a configuration or flag file may hold: far above any real one (10,000 flags are
 # under 1 MB of YAML), far below what would exhaust a worker's memory.

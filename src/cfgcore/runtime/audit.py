@@ -42,14 +42,10 @@ from typing import Any
 
 import msgspec
 
+from cfgcore.runtime.atomicio import FileLock
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact, redact_text
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: in-process locking only
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["AuditLog", "VerifyResult", "default_actor", "entry_hash", "verify", "log_files"]
 
@@ -243,18 +239,11 @@ class AuditLog:
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         assert self.path is not None
-        if fcntl is None:  # pragma: no cover
-            yield
-            return
         # A state directory nothing else has created yet (a Redis store writes no file
         # there): the first entry creates it rather than being lost.
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FileLock(self.path + ".lock", mode=0o640):
             yield
-        finally:
-            os.close(fd)  # releases the lock
 
     def entries(self) -> list[dict[str, Any]]:
         """The most recent entries kept in memory, oldest first."""
@@ -456,17 +445,8 @@ def log_files(path: str | os.PathLike[str]) -> list[str]:
 def _shared_lock(base: str) -> Iterator[None]:
     """The writers' lock, shared: a rotation never happens halfway through a verify
     (which would look like a removed file). No lock file (or no permission): unlocked."""
-    fd = None
-    if fcntl is not None:
-        with contextlib.suppress(OSError):
-            fd = os.open(base + ".lock", os.O_RDONLY)
-    try:
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+    with FileLock(base + ".lock", shared=True, create=False):
         yield
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _first_entry(name: str) -> dict[str, Any] | None:

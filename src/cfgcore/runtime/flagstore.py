@@ -33,19 +33,16 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from cfgcore.errors import ConfigError, SnapshotError
-from cfgcore.runtime.atomicio import atomic_write, read_regular
+from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
+from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import Format, Snapshot, decode_snapshot, encode_snapshot, format_for
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: threads are still serialised
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "FileFlagStore",
@@ -205,7 +202,8 @@ class FileFlagStore:
         directory, base = os.path.split(self.path)
         self.lock_path = os.path.join(directory, f".{base}.lock")
         self.meta_path = os.path.join(directory, f".{base}.version")
-        self._thread_lock = threading.RLock()  # fcntl locks are per process, not per thread
+        self._thread_lock = threading.RLock()  # file locks are per process, not per thread
+        _FILE_STORES.add(self)
         self._watchers: list[Callable[[FlagDocument], None]] = []
         self._cleaned = False
 
@@ -265,22 +263,20 @@ class FileFlagStore:
     def locked(self) -> Iterator[None]:
         """Hold the store's exclusive lock (threads of this process, and other processes)."""
         with self._thread_lock:
-            directory = os.path.dirname(self.path)
+            lock = FileLock(self.lock_path)
             try:
-                os.makedirs(directory, exist_ok=True)
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                lock.acquire()
             except OSError as exc:
                 raise ConfigError(
                     f"cannot lock flag file: {exc.strerror or exc}", file=self.lock_path
                 ) from None
             try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
                 if not self._cleaned:
                     self._remove_stale_temps()
                 yield
             finally:
-                os.close(fd)  # closing releases the flock
+                lock.release()
 
     def _remove_stale_temps(self) -> None:
         # Every writer of this file holds the lock while its temp file exists, so under
@@ -366,6 +362,19 @@ def open_store(
     elif "://" in text:
         raise ConfigError(f"unknown flag store URL scheme: {text.split('://')[0]!r}")
     return FileFlagStore(text, seed=seed)
+
+
+# Every file store of the process, for the after-fork repair below.
+_FILE_STORES: weakref.WeakSet[FileFlagStore] = weakref.WeakSet()
+
+
+@after_fork_in_child
+def _reset_file_stores_after_fork() -> None:
+    # A thread of the parent may have held a store's thread lock at the fork: in the
+    # child no thread will ever release it, and the child's next write would wait on
+    # it forever. (The file lock that thread held is released by the parent.)
+    for store in list(_FILE_STORES):
+        store._thread_lock = threading.RLock()
 
 
 def bundled_seed(environ: Mapping[str, str] | None = None) -> str | None:

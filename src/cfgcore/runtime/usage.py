@@ -38,13 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.atomicio import FileLock, atomic_write
 from cfgcore.runtime.forks import after_fork_in_child
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: threads of one process only
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -131,13 +126,8 @@ def read_usage(path: str | os.PathLike[str]) -> Usage:
 def _locked(path: str) -> Iterator[None]:
     directory, base = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
-    fd = os.open(os.path.join(directory, f".{base}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with FileLock(os.path.join(directory, f".{base}.lock")):
         yield
-    finally:
-        os.close(fd)  # closing releases the flock
 
 
 def merge_usage(
