@@ -76,6 +76,7 @@ class RedisFollower:
     _follow_client: Any
     _cached: Any
     cache_path: str | None
+    floor_key: str
     _reported: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
@@ -86,6 +87,12 @@ class RedisFollower:
 
     @staticmethod
     def _primary_moved(client: Any) -> bool:
+        raise NotImplementedError
+
+    def _mark_lost(self, client: Any, version: int) -> None:
+        raise NotImplementedError
+
+    def _lost_message(self, version: int) -> str:
         raise NotImplementedError
 
     @property
@@ -185,7 +192,7 @@ class RedisFollower:
                 self._write_cache(self._from_raw(raw))
         if 0 <= version <= current:
             if version < current:
-                self._went_backwards(version, current)
+                self._went_backwards(version, current, empty=raw[0] is None)
             return
         checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
         if self._reported == (version, checksum):
@@ -214,6 +221,7 @@ class RedisFollower:
         with self._lock:
             self._seen = max(self._seen, doc.version)
         self.stats["accepted"] += 1
+        self._reported = None  # older versions are ignored anyway; a new loss is news
 
     def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
         self._reported = (version, checksum)
@@ -228,17 +236,34 @@ class RedisFollower:
             except Exception:
                 log.exception("%s: flag store error handler failed", self.url)
 
-    def _went_backwards(self, version: int, current: int) -> None:
+    def _went_backwards(self, version: int, current: int, *, empty: bool = False) -> None:
+        """The store holds an older version than this process serves (writes lost in a
+        failover), or none at all (Redis restarted empty): keep serving ``current``,
+        raise the fleet's floor to it (every poll: Redis may be wiped again) so that
+        the next write is numbered above it, and report it once (on_error: the live
+        flag set records it, so health says why)."""
+        self._mark_lost(self._follow_client, current)
         if self._reported == (version, "backwards"):
             return
         self._reported = (version, "backwards")
         self.stats["backwards"] += 1
-        self.last_error = f"store at version {version}, older than the {current} served"
-        log.error(
-            "%s: the store holds version %d, older than the %d this process serves "
-            "(writes lost in a failover?); keeping %d until a newer version is written",
-            self.url, version, current, current,
-        )  # fmt: skip
+        if empty:
+            msg = f"{self._lost_message(current)}; serving version {current} meanwhile"
+        else:
+            msg = (
+                f"store at version {version}, older than the {current} served (writes "
+                f"lost in a failover?); serving {current} until a newer version is written"
+            )
+        self.last_error = msg
+        log.error("%s: %s", self.url, msg)
+        with self._lock:
+            handlers = [h for _, h in self._callbacks if h is not None]
+        exc = ConfigError(msg, file=self.url)
+        for handler in handlers:
+            try:
+                handler(exc)
+            except Exception:
+                log.exception("%s: flag store error handler failed", self.url)
 
     def _after_fork_in_child(self) -> None:
         # The follower thread did not survive the fork; the connection pools notice the

@@ -20,6 +20,8 @@ hash tag so key and channel stay on one slot)::
 
     {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
+    {NS}:flags:floor     the highest version a process served when it found the
+                         document gone or older (Redis restarted empty, a lost failover)
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
@@ -36,6 +38,13 @@ invalid document is rejected, counted (``stats``), logged and reported to ``on_e
 once, and the last good one keeps serving. After every accepted document a local cache
 file is written atomically; when Redis is unreachable at start, :meth:`read` serves it.
 Nothing here is on the evaluation path: a flag check never waits for the network.
+
+A store that loses its document (Redis restarted without persistence, a flush) is not
+a new store: a process that has seen version N > 0 (in memory, in its cache file, or
+in the floor key another process left) refuses to write to it without ``force`` (the
+change would go to the seed, and every follower would take it), a follower keeps its
+flags and reports it, and :meth:`read` serves the cache file. ``cfgcore publish
+--store URL --flags FILE`` restores it, numbered above every version the fleet holds.
 """
 
 from __future__ import annotations
@@ -83,14 +92,17 @@ log = logging.getLogger("cfgcore.fleet")
 
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
-# Compare-and-set in one step. KEYS[1] the document hash. ARGV: expected version,
-# version floor (the highest this writer has seen: after a failover that lost writes,
-# versions continue above it instead of repeating numbers followers already hold),
-# checksum, writer, data, channel, force ("1": overwrite whatever is there, even an
-# unreadable version field). Returns {1, new} on success, {0, current} on a conflict,
-# {-1, 0} if the stored version is not a number (and force is off).
+# Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
+# floor (a plain key; see _LOST). ARGV: expected version, version floor (the highest this
+# writer has seen: after a failover that lost writes, versions continue above it instead
+# of repeating numbers followers already hold), checksum, writer, data, channel, force
+# ("1": overwrite whatever is there, even an unreadable version field). Returns
+# {1, new} on success, {0, current} on a conflict, {-1, 0} if the stored version is not
+# a number (and force is off), {-2, floor} if the document is gone although a version
+# was seen (and force is off): writing now would start over from the seed.
 _CAS = """
 local raw = redis.call('HGET', KEYS[1], 'version')
+local floor = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0') or 0)
 local cur = 0
 if raw then
   cur = tonumber(raw)
@@ -98,13 +110,27 @@ if raw then
     if ARGV[7] ~= '1' then return {-1, 0} end
     cur = tonumber(ARGV[1])
   end
+elseif floor > 0 and ARGV[7] ~= '1' then
+  redis.call('SET', KEYS[2], floor)
+  return {-2, floor}
 end
 if ARGV[7] ~= '1' and cur ~= tonumber(ARGV[1]) then return {0, cur} end
-local new = math.max(cur, tonumber(ARGV[2])) + 1
+local new = math.max(cur, floor) + 1
 redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[4],
            'data', ARGV[5])
 redis.call('PUBLISH', ARGV[6], new .. ' ' .. ARGV[3])
 return {1, new}
+"""
+
+# KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it.
+# Written when a process finds the document gone or older than what it serves (Redis
+# restarted empty, a failover lost writes), so that the store remembers it lost a
+# document (writes without force are refused, see _CAS) and whatever is published next
+# is numbered above every version a follower holds (else followers would ignore it).
+_LOST = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+return cur
 """
 
 
@@ -147,6 +173,7 @@ class RedisFlagStore(RedisFollower):
         ns = self._parsed.namespace
         self.key = f"{{{ns}}}:{document}"
         self.channel = f"{{{ns}}}:{document}:changes"
+        self.floor_key = f"{{{ns}}}:{document}:floor"
         self.poll = float(opts.get("poll", 30.0))
         self.backoff_max = float(opts.get("backoff_max", BACKOFF_MAX))
         self.cache_path = self._cache_path(cache_dir)
@@ -181,6 +208,7 @@ class RedisFlagStore(RedisFollower):
         # seen here, because the key has to be re-read after it.
         self._follow_client = self._make_client(retries=0)
         self._cas = self._client.register_script(_CAS)
+        self._lost = self._follow_client.register_script(_LOST)
         _STORES.add(self)
         instruments.track_store(self)
 
@@ -377,6 +405,77 @@ class RedisFlagStore(RedisFollower):
             blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin
         )
 
+    # -- a store that lost its document -------------------------------------------
+
+    def _cache_version(self) -> int:
+        """The version in the cache file; 0 if there is none (or it is unreadable)."""
+        if self.cache_path is None:
+            return 0
+        try:
+            with open(self.cache_path, "rb") as fh:
+                blob = msgspec.msgpack.decode(fh.read())
+        except (OSError, msgspec.DecodeError):
+            return 0
+        version = blob.get("version") if isinstance(blob, dict) else None
+        return version if type(version) is int and version > 0 else 0
+
+    def _lost_version(self) -> int:
+        """For an empty store: the highest version this process, its cache file or the
+        fleet (the floor key) has seen; 0 for a store that never held a document."""
+        import redis
+
+        with self._lock:
+            seen = self._seen
+        lost = max(seen, self._cache_version())
+        with contextlib.suppress(redis.RedisError, ValueError, TypeError):
+            lost = max(lost, int(self._client.get(self.floor_key) or 0))
+        return lost
+
+    def _mark_lost(self, client: Any, version: int) -> None:
+        """Raise the floor key to ``version`` (best effort: a read-only ACL may refuse)."""
+        import redis
+
+        with contextlib.suppress(redis.RedisError):
+            self._lost(keys=[self.floor_key], args=[version], client=client)
+
+    def _lost_message(self, version: int) -> str:
+        what = "flag" if self._document == "flags" else "published configuration"
+        if self._document == "flags":
+            fix = f"cfgcore publish --store '{self.url}' --flags FILE"
+        else:
+            env = self._document.partition(":")[2]
+            fix = f"cfgcore publish --store '{self.url}' -e {env}"
+        return (
+            f"the store lost its {what} document (Redis restarted empty, was flushed or "
+            f"failed over to an empty replica): it holds none, but version {version} was "
+            f"seen (by this process, its cache file or another process). Writing to it now "
+            f"would start over from the seed and replace every process's flags with it; "
+            f"restore the document first: {fix}"
+        )
+
+    def _instead_of_lost(self, empty: FlagDocument) -> FlagDocument:
+        """``read()`` found no document: the seed for a new store. For one that lost its
+        document, ConfigError if this process serves a version already (it keeps it,
+        and a reload reports why), else the cache file's (ConfigError without one)."""
+        lost = self._lost_version()
+        if lost <= 0:
+            return empty
+        self._mark_lost(self._client, lost)
+        msg = self._lost_message(lost)
+        self.last_error = msg
+        with self._lock:
+            serving = self._seen
+        if serving > 0:
+            raise ConfigError(f"{msg}; keeping version {serving}", file=self.url)
+        try:
+            doc = self.read_cache()
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{msg}; no cache file to serve meanwhile: {exc}", file=self.url
+            ) from None
+        log.error("%s: %s; serving version %d from the cache file", self.url, msg, doc.version)
+        return doc
+
     # -- FlagStore ---------------------------------------------------------------
 
     def read(self) -> FlagDocument:
@@ -390,6 +489,8 @@ class RedisFlagStore(RedisFollower):
         try:
             doc = self._fetch(self._client)
             self.serving_cache, self.last_contact = False, time.time()
+            if doc.version == 0:
+                doc = self._instead_of_lost(doc)
         except redis.RedisError as exc:
             try:
                 doc = self.read_cache()
@@ -428,7 +529,9 @@ class RedisFlagStore(RedisFollower):
         anything is written: if it raises, nothing is written. ``force=True`` writes
         even over a corrupt document (``change`` then receives an empty snapshot);
         ``cfgcore publish`` uses it to repair a store. Returns ``(old, new)``.
-        Raises ConfigError if Redis is unreachable: a write is never queued.
+        Raises ConfigError if Redis is unreachable: a write is never queued; and,
+        without ``force``, if the store lost its document (it is empty, but a version
+        was seen: see :meth:`_lost_version`), because the change would go to the seed.
         """
         import redis
 
@@ -443,15 +546,25 @@ class RedisFlagStore(RedisFollower):
                     if not force:
                         raise
                     old = FlagDocument(self._empty(), b"", -1, "", {}, self.url)
+                with self._lock:
+                    floor = self._seen
+                if old.version == 0 and not force:
+                    # An empty store: new, or one that lost its document? (The script
+                    # also checks the floor key, for a writer that has seen nothing.)
+                    floor = max(floor, self._cache_version())
+                    if floor > 0:
+                        self._mark_lost(self._client, floor)
+                        self.last_error = self._lost_message(floor)
+                        raise ConfigError(self.last_error, file=self.url)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
                 data = self._encode(new_snapshot)
                 checksum = hashlib.sha256(data).hexdigest()
                 with self._lock:
-                    floor = self._seen
+                    floor = max(floor, self._seen)
                     status, version = self._cas(
-                        keys=[self.key],
+                        keys=[self.key, self.floor_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0",
@@ -474,6 +587,9 @@ class RedisFlagStore(RedisFollower):
                 # No cache write here: the cache holds what a follower accepted (this
                 # process's follower caches its own write when the announcement comes).
                 return old, new
+            if status == -2:
+                self.last_error = self._lost_message(int(version))
+                raise ConfigError(self.last_error, file=self.url)
             if status == -1:
                 raise ConfigError(
                     "stored version is not a number: repair with force", file=self.url
