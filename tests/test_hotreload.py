@@ -512,3 +512,43 @@ def test_a_forked_child_can_start_its_own_asyncio_watcher(config_dir):
         os.close(to_parent_r)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_flags_and_configuration_go_live_together_for_other_managers_listeners(tmp_path):
+    """A reload with a new flags file swaps the engine and publishes the configuration
+    before the flag set's subscribers run: a dynamic-config manager's listener sharing
+    the store sees the new flags with the new configuration, not the old one."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    d = tmp_path / "config"
+    shutil.copytree(default_config_dir(), d)
+    staging = (d / "staging.yaml").read_text()
+
+    def write(g):
+        atomic_write_text(
+            d / "staging.yaml", staging + f"\nanomaly_detection:\n  threshold: {g / 1000}\n"
+        )
+        atomic_write_text(
+            d / "flags.yaml",
+            f"version: 1\nflags:\n  gen:\n    variants: {{g{g}: {g}}}\n    default: g{g}\n",
+        )
+
+    write(0)
+    m = ConfigurationManager(d, environ={})
+    m.load_environment_config("staging")
+    dyn = DynamicConfigurationManager(flags_file=d / "flags.yaml", state_dir=tmp_path / "state")
+    try:
+        seen = []
+
+        def generation():
+            return round(m.get("anomaly_detection.threshold") * 1000), m.flags.value("gen")
+
+        dyn.register_change_listener(lambda e: seen.append(generation()))
+        for g in range(1, 6):
+            write(g)
+            assert m.reload() is True
+            assert generation() == (g, g)
+        assert seen and all(c == f for c, f in seen)
+    finally:
+        dyn.close()
+        m.close()

@@ -263,10 +263,18 @@ class ConfigurationManager(ConfigView):
                 debuglog.validated(snap.version, problems, seconds)
             if problems:
                 raise ConfigValidationError(problems)
-        flags_changed = flags is not None and self._flags.install(flags[0], flags[1], source)
+        def publish() -> None:
+            self._snap = snap  # the one assignment readers can observe
+
+        # With a new flags document the configuration goes live right after the engine
+        # swap, before the flag set's subscribers (another manager's listeners) run:
+        # readers and listeners never see the new flags with the old configuration.
+        flags_changed = flags is not None and self._flags.install(
+            flags[0], flags[1], source, with_swap=publish
+        )
         if log.isEnabledFor(logging.DEBUG):
             debuglog.swapped(previous, snap, source)
-        self._snap = snap  # the one assignment readers can observe
+        publish()  # (again, harmlessly, when the flags went live with it)
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
         self.reloader.reported_error = None

@@ -110,9 +110,18 @@ class LiveFlags:
         previous = self.engine.snapshot() if self.document is not None else None
         return self.engine.compile(snapshot, file=doc.origin, previous=previous)
 
-    def install(self, doc: FlagDocument, compiled: Any, source: str, initiator: Any = None) -> bool:
+    def install(
+        self,
+        doc: FlagDocument,
+        compiled: Any,
+        source: str,
+        initiator: Any = None,
+        with_swap: Callable[[], None] | None = None,
+    ) -> bool:
         """Swap ``compiled`` (from :meth:`prepare` of ``doc``) in and notify; False if
-        ``doc`` is the live document already."""
+        ``doc`` is the live document already. ``with_swap()`` runs right after the swap,
+        before any subscriber hears of it: the configuration manager publishes its
+        configuration there, so flags and configuration go live together."""
         with self._lock:
             old_doc = self.document
             if old_doc is not None and old_doc.checksum == doc.checksum:
@@ -128,6 +137,8 @@ class LiveFlags:
                     return False
             old = self.source
             self.engine._swap(compiled)
+            if with_swap is not None:
+                with_swap()
             self.source = compiled.tables.source if hasattr(compiled, "tables") else doc.snapshot
             self.document = doc
             self.last_error = None
