@@ -140,9 +140,7 @@ class ConfigFlags:
     def prepare(self, doc: FlagDocument) -> Any:
         return self._required().prepare(doc)
 
-    def install(
-        self, doc: FlagDocument, compiled: Any, source: str, with_swap: Any = None
-    ) -> bool:
+    def install(self, doc: FlagDocument, compiled: Any, source: str, with_swap: Any = None) -> bool:
         return self._required().install(doc, compiled, source, initiator=self, with_swap=with_swap)
 
     # -- subscriber (cfgcore.runtime.flags.FlagSubscriber) -------------------------------

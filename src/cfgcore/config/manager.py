@@ -263,6 +263,7 @@ class ConfigurationManager(ConfigView):
                 debuglog.validated(snap.version, problems, seconds)
             if problems:
                 raise ConfigValidationError(problems)
+
         def publish() -> None:
             self._snap = snap  # the one assignment readers can observe
 
