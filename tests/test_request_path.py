@@ -653,20 +653,27 @@ class _NumId:
         return "42"
 
 
-@pytest.mark.parametrize("body", ["seed api", "reference"])
-def test_an_explicit_user_id_of_any_type_never_costs_its_batch(tmp_path, impl, body):
-    """An explicit ``user_id`` is filed as its str() (None when that raises) before it
-    is queued: the writer encodes a batch at once, and one raw id it could not encode
-    lost every event of the batch."""
+def _metric_manager(tmp_path, impl, body):
+    """A manager on ``impl`` with the A/B test "exp", and its record_metric: the one
+    the SeedAPI serves, or the method's own body (the reference)."""
     from cfgcore.engine import engine_class
 
     m = DynamicConfigurationManager(
         state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
     )
+    assert m.create_ab_test(_ab())
+    if body == "seed api":
+        return m, m.record_metric
+    return m, DynamicConfigurationManager.record_metric.__get__(m)
+
+
+@pytest.mark.parametrize("body", ["seed api", "reference"])
+def test_an_explicit_user_id_of_any_type_never_costs_its_batch(tmp_path, impl, body):
+    """An explicit ``user_id`` is filed as its str() (None when that raises) before it
+    is queued: the writer encodes a batch at once, and one raw id it could not encode
+    lost every event of the batch."""
+    m, record = _metric_manager(tmp_path, impl, body)
     try:
-        assert m.create_ab_test(_ab())
-        record = m.record_metric if body == "seed api" else (
-            DynamicConfigurationManager.record_metric.__get__(m))  # fmt: skip
         ids = [f"u{i}" for i in range(5)] + [_NumId(), _BadId(), 7]
         ctx = {"user_id": "u0"}  # the variant's user; the event is filed under user_id
         assert [record("exp", "ctr", 1.0, user_context=ctx, user_id=u) for u in ids] == [True] * 8
@@ -683,15 +690,8 @@ def test_names_and_ids_that_are_not_text_never_cost_their_batch(tmp_path, impl, 
     """A lone surrogate is not text: JSON lines cannot hold it, and the writer encodes a
     batch at once. A metric name holding one is refused (False); a user id holding
     one files the event under no user."""
-    from cfgcore.engine import engine_class
-
-    m = DynamicConfigurationManager(
-        state_dir=tmp_path, engine=engine_class(impl).from_snapshot({"flags": {}})
-    )
+    m, record = _metric_manager(tmp_path, impl, body)
     try:
-        assert m.create_ab_test(_ab())
-        record = m.record_metric if body == "seed api" else (
-            DynamicConfigurationManager.record_metric.__get__(m))  # fmt: skip
         ctx = {"user_id": "u0"}
         answers = [record("exp", name, 1.0, user_context=ctx) for name in ("ctr", "c\ud800", "ctr")]
         answers.append(record("exp", "ctr", 1.0, user_context=ctx, user_id="bad\ud800"))
