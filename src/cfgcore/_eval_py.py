@@ -43,9 +43,7 @@ from cfgcore.details import (
     exact_name,
     exact_value,
     key_text,
-    metric_user_id,
-    metric_value,
-    user_id_text,
+    metric_event_parts,
 )
 
 IMPLEMENTATION = "py"
@@ -992,11 +990,10 @@ class SeedAPI:
     ) -> bool:
         """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
         for this user's variant of ``test_name``; False when the user is not in it."""
-        ctx = user_context if user_context is not None else {"user_id": user_id}
-        user_id = metric_user_id(ctx) if user_id is None else user_id_text(user_id)
-        name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
-        if name is None or metric_name is None or number is None:
+        parts = metric_event_parts(test_name, metric, value, user_context, user_id)
+        if parts is None:
             return False
+        ctx, user_id, name, metric_name, number = parts
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
             if variant is None:
@@ -1032,13 +1029,9 @@ class SeedAPI:
     def get_ab_test_variant(self, test_name: Any, user_context: ContextArg = None) -> str | None:
         """The variant of A/B test ``test_name`` for this user, or None; the first one
         per user goes to the exposure log."""
-        if type(test_name) is not str:
-            # As flag keys: a str subclass by its exact value, anything else unknown.
-            if not isinstance(test_name, str):
-                return None
-            try:
-                test_name = str.__str__(test_name)
-            except Exception:
+        if type(test_name) is not str or not test_name.isascii():
+            test_name = exact_name(test_name)  # a str subclass by its exact value
+            if test_name is None:
                 return None
         seen = self.tests.get(test_name)
         if seen is None:

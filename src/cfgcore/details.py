@@ -127,6 +127,23 @@ def user_id_text(uid: Any) -> str | None:
     return uid if uid is None or uid.isascii() or _is_text(uid) else None
 
 
+def metric_event_parts(
+    test_name: Any, metric: Any, value: Any, user_context: Any, user_id: Any
+) -> tuple[Any, str | None, str, str, float] | None:
+    """``record_metric``'s arguments made usable, before any lookup: ``(context, user,
+    test, metric, value)``, or None when the test or metric name or the value is
+    refused (not a text name; not a finite number). The context is ``user_context``,
+    else ``{"user_id": user_id}``; the user filed is ``user_id`` as text, else the
+    context's (:func:`metric_user_id`). Shared by the method's body and the reference
+    ``SeedAPI``; the compiled one does the same in C."""
+    ctx = user_context if user_context is not None else {"user_id": user_id}
+    user = metric_user_id(ctx) if user_id is None else user_id_text(user_id)
+    name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
+    if name is None or metric_name is None or number is None:
+        return None
+    return ctx, user, name, metric_name, number
+
+
 def metric_value(value: Any) -> float | None:
     """A metric observation as a finite float: what ``float()`` makes of it, or None
     when that fails or is not finite (a NaN or an infinity would poison every running

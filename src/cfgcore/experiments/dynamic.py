@@ -46,7 +46,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import exact_name, metric_user_id, metric_value, user_id_text
+from cfgcore.details import exact_name, metric_event_parts
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
@@ -528,11 +528,10 @@ class DynamicConfigurationManager:
         Every ``guardrail_check_every`` events of a test with guardrails, the guardrails
         are checked (:meth:`check_guardrails`).
         """
-        ctx = user_context if user_context is not None else {"user_id": user_id}
-        user_id = metric_user_id(ctx) if user_id is None else user_id_text(user_id)
-        name, metric_name, number = exact_name(test_name), exact_name(metric), metric_value(value)
-        if name is None or metric_name is None or number is None:
+        parts = metric_event_parts(test_name, metric, value, user_context, user_id)
+        if parts is None:
             return False  # before the lookup: no exposure is logged
+        ctx, user_id, name, metric_name, number = parts
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
             if variant is None:
