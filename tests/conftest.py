@@ -168,3 +168,14 @@ def run_cli(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def apply_env(monkeypatch):
+    """``apply_env(setup)`` sets each of ``setup.env``'s variables for the test."""
+
+    def apply(setup):
+        for k, v in setup.env.items():
+            monkeypatch.setenv(k, v)
+
+    return apply

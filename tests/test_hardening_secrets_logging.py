@@ -20,15 +20,6 @@ from tests.test_hardening_secrets_masking import TOKEN, _leaks, _Setup
 pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
-@pytest.fixture
-def env(monkeypatch):
-    def apply(setup: _Setup) -> None:
-        for k, v in setup.env.items():
-            monkeypatch.setenv(k, v)
-
-    return apply
-
-
 def _listener_failure_log(setup: _Setup, configure) -> str:
     stream = io.StringIO()
     handler = configure(stream)
@@ -59,18 +50,18 @@ def _with_stack(stream):
     return handler
 
 
-def test_a_listener_traceback_is_masked(tmp_path, env):
+def test_a_listener_traceback_is_masked(tmp_path, apply_env):
     """The auditor's repro: a root handler (logging.basicConfig) prints the traceback."""
     setup = _Setup(str(tmp_path), TOKEN)
-    env(setup)
+    apply_env(setup)
     text = _listener_failure_log(setup, _plain)
     assert "Traceback" in text and "ConnectionError: cannot reach https://app:***@" in text
     assert not _leaks({"log": text}, TOKEN)
 
 
-def test_exception_and_stack_info_of_any_cfgcore_logger_are_masked(tmp_path, env):
+def test_exception_and_stack_info_of_any_cfgcore_logger_are_masked(tmp_path, apply_env):
     setup = _Setup(str(tmp_path), TOKEN)
-    env(setup)
+    apply_env(setup)
     setup.manager().close()  # resolves (registers) the secret
     stream = io.StringIO()
     handler = _with_stack(stream)
@@ -95,11 +86,11 @@ def test_exception_and_stack_info_of_any_cfgcore_logger_are_masked(tmp_path, env
     assert not _leaks({"log": text}, TOKEN)
 
 
-def test_a_traceback_without_secrets_keeps_its_exc_info(tmp_path, env):
+def test_a_traceback_without_secrets_keeps_its_exc_info(tmp_path, apply_env):
     """Masking changes nothing for a record with no secret in it: a handler that reads
     exc_info itself (Sentry, structured loggers) still gets the exception."""
     setup = _Setup(str(tmp_path), TOKEN)
-    env(setup)
+    apply_env(setup)
     setup.manager().close()
     seen = []
 

@@ -125,15 +125,6 @@ class _Setup:
         }
 
 
-@pytest.fixture
-def env(monkeypatch):
-    def apply(setup: _Setup) -> None:
-        for k, v in setup.env.items():
-            monkeypatch.setenv(k, v)
-
-    return apply
-
-
 def _run(setup: _Setup, values: list[tuple[str, str]]) -> dict[str, str]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -155,9 +146,9 @@ def _run(setup: _Setup, values: list[tuple[str, str]]) -> dict[str, str]:
         m.close()
 
 
-def test_the_auditors_repro_shows_no_prefix_of_the_token(tmp_path, env):
+def test_the_auditors_repro_shows_no_prefix_of_the_token(tmp_path, apply_env):
     setup = _Setup(str(tmp_path), TOKEN)
-    env(setup)
+    apply_env(setup)
     m = setup.manager()
     m.update_config("performance.worker_threads", m.get("up.auth"))
     assert "performance.worker_threads: expected an integer, got string '***'" in str(m.last_error)
@@ -218,9 +209,9 @@ def test_repr_escaped_spellings_are_masked():
         assert not _leaks({"err": str(err)}, secret)
 
 
-def test_pem_lines_do_not_reach_a_validation_message(tmp_path, env):
+def test_pem_lines_do_not_reach_a_validation_message(tmp_path, apply_env):
     setup = _Setup(str(tmp_path), PEM)
-    env(setup)
+    apply_env(setup)
     out = _run(setup, [(k, "k=" + PEM) for k in TARGETS])
     assert not _leaks(out, PEM, width=12)
     assert "BEGIN PRIVATE KEY" not in out["last_error"]  # the PEM's lines neither
