@@ -4,9 +4,13 @@
 Every command reads the configuration directory (``--config-dir``, else
 ``$CFGCORE_CONFIG_DIR``, else the embedded set) for an environment (``-e``, else
 ``$CONFIG_ENVIRONMENT``, else ``development``) with optional profiles, exactly as the
-manager builds it. Inspection commands do not validate (``cfgcore validate`` does), so
-they also work on a configuration that would be rejected. Secret values are always
-redacted in output. Errors are one line naming the file, line, key path and variable.
+manager builds it. ``show``, ``get``, ``explain`` and ``eval`` validate it as a load
+does: a configuration a service would refuse is an error naming the file, line and key
+path of each problem (exit 1), never printed as if it were live. ``--no-validate``
+inspects it anyway (to find out which file set a bad value). ``diff`` compares the two
+builds without validating them. These commands only read: they write no audit entry
+and record no flag usage. Secret values are always redacted in output. Errors are one
+line per problem naming the file, line, key path and variable.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from cfgcore.errors import ConfigError
 __all__ = ["did_you_mean", "register"]
 
 
-def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
+def _common(
+    p: argparse.ArgumentParser, *, environment: bool = True, validation: bool = False
+) -> None:
     p.add_argument(
         "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
     )
@@ -42,25 +48,32 @@ def _common(p: argparse.ArgumentParser, *, environment: bool = True) -> None:
         "--geographic-profile",
         help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE)",
     )
+    if validation:
+        p.add_argument(
+            "--no-validate",
+            dest="validate",
+            action="store_false",
+            help="do not validate: inspect a configuration that a load would refuse",
+        )
 
 
 def register(subparsers: Any) -> None:
     """Add the configuration manager's subcommands."""
     p = subparsers.add_parser("show", help="print the merged configuration (secrets redacted)")
-    _common(p)
+    _common(p, validation=True)
     p.add_argument("key", nargs="?", help="only this section (dotted path)")
     p.add_argument("--format", choices=("yaml", "json"), default="yaml")
     p.set_defaults(func=_cmd_show)
 
     p = subparsers.add_parser("get", help="print one value (JSON for sections and lists)")
-    _common(p)
+    _common(p, validation=True)
     p.add_argument(
         "key", help="dotted key path, e.g. music_streaming.audio_quality.premium_bitrate"
     )
     p.set_defaults(func=_cmd_get)
 
     p = subparsers.add_parser("explain", help="which layer and file:line set a key")
-    _common(p)
+    _common(p, validation=True)
     p.add_argument("key", help="dotted key path")
     p.set_defaults(func=_cmd_explain)
 
@@ -76,7 +89,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_diff)
 
     p = subparsers.add_parser("eval", help="evaluate a feature flag for a context")
-    _common(p)
+    _common(p, validation=True)
     p.add_argument("flag", help="flag key")
     p.add_argument(
         "--ctx",
@@ -105,20 +118,48 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=setup.run)
 
 
-def _manager(args: argparse.Namespace, *, validate: bool = False) -> Any:
+def _manager(args: argparse.Namespace, *, validate: bool = True) -> Any:
+    """A manager that inspects: it validates like a service's (unless ``validate`` is
+    False), but writes no audit entry (``cfgcore get`` is not a load of the service's
+    configuration, and run as another user it would leave audit files the service cannot
+    append to) and records no flag usage (a flag evaluated by hand is not in use)."""
     from cfgcore.config.manager import ConfigurationManager
 
-    return ConfigurationManager(
+    manager = ConfigurationManager(
         args.config_dir,
         profile=args.profile,
         geographic_profile=args.geographic_profile,
         validate=validate,
+        record_usage=False,
     )
+    manager.disable_audit()
+    return manager
 
 
-def _load(args: argparse.Namespace, *, validate: bool = False) -> Any:
+def _load(args: argparse.Namespace, *, validate: bool | None = None) -> Any:
+    """Build and activate the environment's configuration in a fresh inspecting manager.
+
+    ``validate`` defaults to the command's ``--no-validate`` switch (validating when the
+    command has none). A configuration that validation refuses is a :class:`CommandError`
+    listing each problem with its file, line and key path, and how to look anyway."""
+    from cfgcore.errors import ConfigValidationError
+
+    if validate is None:
+        validate = getattr(args, "validate", True)
     manager = _manager(args, validate=validate)
-    manager.load_environment_config(getattr(args, "environment", None))
+    try:
+        manager.load_environment_config(getattr(args, "environment", None))
+    except ConfigValidationError as exc:
+        manager.close()
+        if not hasattr(args, "validate"):
+            raise
+        raise CommandError(
+            f"{exc}\na load refuses this configuration; "
+            f"cfgcore {args.command} --no-validate shows it anyway"
+        ) from None
+    except BaseException:
+        manager.close()
+        raise
     return manager
 
 
@@ -151,8 +192,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     manager = _load(args)
     # On stderr, so that stdout stays a document a script can parse.
+    unchecked = "" if manager.validate else ", not validated"
     print(
-        f"# {manager.environment} from {manager.config_dir} ({manager.config_dir_source})",
+        f"# {manager.environment} from {manager.config_dir} "
+        f"({manager.config_dir_source}{unchecked})",
         file=sys.stderr,
     )
     key = args.key or ""

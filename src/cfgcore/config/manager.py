@@ -639,6 +639,13 @@ class ConfigurationManager(ConfigView):
 
         return config_health(self, max_staleness)
 
+    def disable_audit(self) -> None:
+        """Write no audit entries (kept in memory only), whatever ``CFGCORE_AUDIT_LOG``
+        or ``config_management.audit_log`` say: for tools that only inspect a
+        configuration (``cfgcore show``), whose loads are not the service's."""
+        self._audit_from_config = False
+        self.audit.path = None
+
     # ------------------------------------------------------------------ listeners
 
     def register_change_listener(self, listener: Any) -> Any:
