@@ -94,6 +94,8 @@ def test_inspection_writes_no_audit_entries(cfg, capsys, monkeypatch, tmp_path):
         ["explain", "environment"],
         ["eval", "enhanced_anomaly_detection"],
         ["diff", "staging", "staging"],
+        ["health"],
+        ["alerts", "export"],
     ):
         code, _, err = run(capsys, *argv)
         assert code == 0, (argv, err)

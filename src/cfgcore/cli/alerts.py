@@ -46,7 +46,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         profile=args.profile,
         geographic_profile=args.geographic_profile,
         validate=False,  # only the alerts matter here; `cfgcore validate` checks the rest
+        record_usage=False,
     )
+    manager.disable_audit()  # reading the configuration is not the service's load
     try:
         manager.load_environment_config(args.environment)
         snap = manager.snapshot

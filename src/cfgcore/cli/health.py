@@ -52,8 +52,12 @@ def _cmd_health(args: argparse.Namespace) -> int:
     from cfgcore.observability.health import Check, HealthReport
 
     manager = ConfigurationManager(
-        args.config_dir, profile=args.profile, geographic_profile=args.geographic_profile
+        args.config_dir,
+        profile=args.profile,
+        geographic_profile=args.geographic_profile,
+        record_usage=False,
     )
+    manager.disable_audit()  # a probe from the command line is not the service's load
     try:
         extra: list[Check] = []
         try:
