@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import getpass
 import hashlib
 import json
@@ -181,10 +182,19 @@ class AuditLog:
         except FileNotFoundError:
             size, ino = 0, None
         cached = self._tail
-        # Nobody wrote since our last append: the link is known without reading the file.
-        prev, seq = cached[2:] if cached[:2] == (ino, size) else _last_link(self.path)
         buffer: list[bytes] = []
         pending = 0
+        if cached[:2] == (ino, size):
+            # Nobody wrote since our last append: the link is known without reading it.
+            prev, seq = cached[2:]
+        else:
+            prev, seq = _last_link(self.path)
+            if not _ends_a_line(self.path, size):
+                # A writer died halfway through its line (every writer writes whole
+                # lines under the lock): end that line, or ours would be glued onto it
+                # and lost too. The cut line stays, for verify to report.
+                buffer.append(b"\n")
+                pending = 1
         for entry in entries:
             self._chain(entry, prev, seq)
             line = _line(entry)
@@ -288,9 +298,41 @@ def _write(path: str, line: bytes) -> None:
     # One write on an O_APPEND file: a reader never sees two entries interleaved.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
-        os.write(fd, line)
+        start = os.fstat(fd).st_size
+        try:
+            _write_all(fd, line)
+        except OSError:
+            # A full disk (or a file size limit) wrote part of the lines: cut the file
+            # back to whole entries (we hold the writers' lock, nobody else appended),
+            # so the chain in the file stays intact and the next append continues it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` or raise OSError: a regular file takes a short
+    write when the disk fills up, and only the next call says so (ENOSPC)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def _ends_a_line(path: str, size: int) -> bool:
+    """Whether the ``size`` bytes of ``path`` are empty or end with a newline."""
+    if size <= 0:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(size - 1)
+            return fh.read(1) in (b"\n", b"")
+    except OSError:
+        return True
 
 
 HEAD_SUFFIX = ".head"
@@ -307,9 +349,14 @@ def _write_head(path: str, seq: int, hash_: str) -> None:
     tmp = path + HEAD_SUFFIX + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
-        os.write(fd, _ENCODER.encode({"seq": seq, "hash": hash_}) + b"\n")
-    finally:
+        _write_all(fd, _ENCODER.encode({"seq": seq, "hash": hash_}) + b"\n")
+    except OSError:
+        # Half a record in place of the head would read as tampering: keep the old one.
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, path + HEAD_SUFFIX)
 
 
