@@ -25,7 +25,7 @@ from typing import Any
 
 from cfgcore.cli import CommandError, load_json
 from cfgcore.config.files import tree_problem
-from cfgcore.details import metric_value
+from cfgcore.details import metric_value, user_id_text
 from cfgcore.errors import ConfigError
 
 STATE_HELP = (
@@ -49,7 +49,10 @@ The whole file is read and checked before anything is written. Lines that cannot
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
 finish the job, ingest only the corrected lines (the others are already in).
-A file that cannot be read to its end writes nothing."""
+A file that cannot be read to its end writes nothing. The exposure and metric logs
+are written together or not at all: an ingest that fails writing them (or is killed
+meanwhile: the next ingest or report takes that back) changed neither, so running it
+again is always right."""
 
 
 def register(subparsers: Any) -> None:
@@ -369,16 +372,23 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
 
 def _ingest(args: Any) -> int:
     from cfgcore.dynamic_config import state_paths
-    from cfgcore.experiments.exposures import Exposure, JsonLinesSink
+    from cfgcore.experiments.exposures import (
+        Exposure,
+        JsonLinesSink,
+        append_together,
+        recover_appends,
+    )
 
     manager = _manager(args)
     where = "<stdin>" if args.file == "-" else args.file
+    paths = state_paths(manager.flags_file)
     tests = manager.list_ab_tests()
     exposures: list[Exposure] = []
-    metrics: list[tuple[str, str, str, float, str, float]] = []
+    metrics: list[dict[str, Any]] = []
     counts = {"exposure": 0, "metric": 0, "not in test": 0, "bad": 0}
     progress = _Progress(args, "ingesting")
     try:
+        _took_back(args, recover_appends(paths["ingest_journal"]), paths)
         # Every line is read and checked before anything is written: a file that cannot
         # be read to its end, or a line that stops the run, leaves the logs untouched.
         for lineno, line in _lines(args.file):
@@ -403,12 +413,29 @@ def _ingest(args: Any) -> int:
                 exposures.append(Exposure(rec["test"], str(variant), user, ts))
             else:
                 value = float(rec.get("value", 1.0))
-                metrics.append((rec["test"], str(variant), str(rec["metric"]), value, user, ts))
+                metrics.append(
+                    {"test": rec["test"], "variant": str(variant), "user": user,
+                     "metric": str(rec["metric"]), "value": value, "ts": ts}
+                )  # fmt: skip
             counts[kind] += 1
-        if exposures:
-            JsonLinesSink(state_paths(manager.flags_file)["exposures"]).write(exposures)
-        for test, variant, metric, value, user, ts in metrics:
-            manager.metrics.record(test, variant, metric, value, user, ts)
+        # Both logs or neither: a failure between the two appends must not leave the
+        # exposures without their metric events (and a second run would write them
+        # twice). See append_together.
+        exposure_log, metric_log = (
+            JsonLinesSink(paths["exposures"]),
+            JsonLinesSink(paths["metrics"]),
+        )
+        try:
+            append_together(
+                [(exposure_log, exposure_log.encode(exposures)),
+                 (metric_log, metric_log.encode(metrics))],
+                paths["ingest_journal"],
+            )  # fmt: skip
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the events: {exc.strerror or exc}; nothing was ingested",
+                file=getattr(exc, "filename", None) or os.path.dirname(manager.flags_file),
+            ) from None
     finally:
         progress.done()
         manager.close()
@@ -419,6 +446,15 @@ def _ingest(args: Any) -> int:
         f"user(s) not in their test and {counts['bad']} unusable line(s)",
     )
     return 1 if counts["bad"] else 0
+
+
+def _took_back(args: Any, recovered: bool, paths: dict[str, str]) -> None:
+    if recovered:
+        _info(
+            args,
+            f"cfgcore: warning: {paths['ingest_journal']}: an earlier ingest did not finish; "
+            "what it had written was taken back (run it again)",
+        )
 
 
 def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -435,6 +471,8 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for field in ("test", "user") + (("metric",) if kind == "metric" else ()):
         if not isinstance(rec.get(field), str | int) or isinstance(rec.get(field), bool):
             raise ValueError(f"{field}: missing or not a string")
+        if user_id_text(rec[field]) is None:  # a lone surrogate: no log can hold it
+            raise ValueError(f"{field}: not text (a lone surrogate)")
     if rec["test"] not in tests:
         raise ValueError(f"test {rec['test']!r:.60}: no such A/B test")
     variant = rec.get("variant")
@@ -496,6 +534,9 @@ def _report(args: Any) -> int:
         hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
         raise CommandError(f"{args.name}: no such A/B test in {path}{hint}")
     files = state_paths(path)
+    from cfgcore.experiments.exposures import recover_appends
+
+    _took_back(args, recover_appends(files["ingest_journal"]), files)
     progress = _Progress(args, "reading events")
     try:
         store = MetricsStore.load(
@@ -506,6 +547,13 @@ def _report(args: Any) -> int:
     finally:
         progress.done()
     report = analyze(args.name, meta, store, confidence=args.confidence)
+    if store.skipped:
+        # Named on stderr too: the table's warning line is easy to miss in a script.
+        for line in store.skipped.first:
+            print(f"cfgcore: warning: {line}: line left out", file=sys.stderr)
+        if store.skipped.count > len(store.skipped.first):
+            more = store.skipped.count - len(store.skipped.first)
+            print(f"cfgcore: warning: and {more} more unusable line(s)", file=sys.stderr)
     sizes = {}
     if args.mde is not None:
         metrics = dict.fromkeys(r.metric for r in report.results)

@@ -8,7 +8,7 @@ import io
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 try:
@@ -62,6 +62,10 @@ class ExperimentReport:
     results: list[MetricResult]
     status: str = "active"
     confidence: float = 0.95
+    # Lines of the logs read that could not be used (left out): how many, and the
+    # first few as "file:line: why".
+    unusable_lines: int = 0
+    unusable_examples: list[str] = field(default_factory=list)
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -101,6 +105,11 @@ class ExperimentReport:
             f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
             f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
         )
+        if self.unusable_lines:
+            lines.append(
+                f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
+                "results, first: " + "; ".join(self.unusable_examples)
+            )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
         for m in metrics:
             rows = self.for_metric(m)
@@ -153,6 +162,10 @@ class ExperimentReport:
                     "threshold": SRM_THRESHOLD,
                 },
                 "results": [asdict(r) for r in self.results],
+                "unusable_lines": {
+                    "count": self.unusable_lines,
+                    "first": list(self.unusable_examples),
+                },
             }
         )
 
@@ -334,6 +347,7 @@ def analyze(
         )
     )  # fmt: skip
     results: list[MetricResult] = []
+    skipped = getattr(store, "skipped", None)
     for m in metrics:
         kind = _kind(meta, store, test, m)
         base_row, base = _row(store, test, control, m, kind, confidence)
@@ -354,10 +368,14 @@ def analyze(
         variants=variants,
         split=split,
         exposures=exposures,
-        srm=stats.sample_ratio_mismatch(exposures, split),
+        # Every variant with exposures: users in one the split does not serve are a
+        # mismatch too.
+        srm=stats.sample_ratio_mismatch({**store.exposures(test), **exposures}, split),
         results=results,
         status=str(meta.get("status", "active")),
         confidence=confidence,
+        unusable_lines=skipped.count if skipped else 0,
+        unusable_examples=list(skipped.first) if skipped else [],
     )
 
 

@@ -110,12 +110,15 @@ def _test_name(ab_test: Any) -> str:
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
-    """The files kept next to a flags file: exposures, metrics and audit logs."""
+    """The files kept next to a flags file: exposures, metrics and audit logs, and the
+    journal of an ingest writing to both logs (present only while one runs, or after
+    one crashed: :func:`cfgcore.experiments.exposures.recover_appends`)."""
     base = os.path.splitext(os.path.abspath(flags_file))[0]
     return {
         "exposures": base + ".exposures.jsonl",
         "metrics": base + ".metrics.jsonl",
         "audit": base + ".audit.jsonl",
+        "ingest_journal": base + ".ingest-journal.json",
     }
 
 

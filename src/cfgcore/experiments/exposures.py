@@ -11,21 +11,22 @@ callable (:class:`ExposureSink`).
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import FileLock
+from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
@@ -108,35 +109,53 @@ class JsonLinesSink:
                 log.warning("%s: left out a record JSON cannot hold: %r", self.path, record)
         return b"".join(out)
 
-    def write(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> None:
-        """Append records; rotate first when the file is full."""
+    def encode(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> bytes:
+        """The JSON lines of a batch (records JSON cannot hold left out and counted in
+        ``skipped``)."""
         # msgspec writes UTF-8 JSON lines (as json.dumps(ensure_ascii=False) would) about
         # ten times faster: this runs on the writer thread, which shares the GIL with
         # the request threads.
         records = [r.to_json() if isinstance(r, Exposure) else dict(r) for r in batch]
         try:
-            data = _LINES.encode_lines(records)
+            return _LINES.encode_lines(records)
         except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
-            data = self._encode_each(records)
+            return self._encode_each(records)
+
+    def write(self, batch: Iterable[Exposure | Mapping[str, Any]]) -> None:
+        """Append records; rotate first when the file is full. All of the batch or,
+        on an error (a full disk), none of it: OSError is raised with the file as it
+        was."""
+        data = self.encode(batch)
         if not data:
             return
+        with self.locked():
+            fd = self.open_for_append(len(data))
+            try:
+                append_whole(fd, data)
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this sink's thread lock and its file lock. Pre-fork workers share the
+        file: size check, rotation and append must be one step across processes, or two
+        rotations at once overwrite backups, leave gaps the reader stops at, and fail
+        on a file the other one moved."""
         with self._lock:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            # Pre-fork workers share the file: size check, rotation and append must be
-            # one step across processes, or two rotations at once overwrite backups,
-            # leave gaps the reader stops at, and fail on a file the other one moved.
             with FileLock(self.path + ".lock"):
-                try:
-                    size = os.path.getsize(self.path)
-                except OSError:
-                    size = 0
-                if size and size + len(data) > self.max_bytes:
-                    self._rotate()
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                yield
+
+    def open_for_append(self, size: int) -> int:
+        """Under :meth:`locked`: rotate first if ``size`` more bytes would overflow the
+        file, then a descriptor open for appending (and reading) to the current file."""
+        try:
+            current = os.path.getsize(self.path)
+        except OSError:
+            current = 0
+        if current and current + size > self.max_bytes:
+            self._rotate()
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
     def _rotate(self) -> None:
         if self.backups <= 0:
@@ -155,40 +174,280 @@ class JsonLinesSink:
         return [p for p in [*olds, self.path] if os.path.exists(p)]
 
 
-def _iter_jsonl(path: str, rotated: bool = True) -> Iterator[dict[str, Any]]:
-    paths = [path]
+def append_whole(fd: int, data: bytes) -> int:
+    """Append ``data`` to the end of the file open on ``fd`` (``O_APPEND``, readable),
+    whole or not at all; the offset it starts at.
+
+    The caller holds the file's lock, so the end of the file is where this write
+    lands. A file whose last line was cut short (a crash mid-write) first gets its
+    newline: the cut line stays one unusable line instead of swallowing the first
+    record of this batch. A short write (a full disk) is continued; a write that
+    fails truncates the file back to where it was and raises.
+    """
+    start = os.fstat(fd).st_size
+    if start and os.pread(fd, 1, start - 1) != b"\n":
+        data = b"\n" + data
+    try:
+        _write_all(fd, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise
+    return start
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # pragma: no cover - a regular file never returns 0 for a non-empty write
+            raise OSError(errno.EIO, "write returned no progress")
+        view = view[n:]
+
+
+# ------------------------------------------------------------- appends to several logs
+
+
+def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) -> None:
+    """Append each ``data`` to its sink's file: all of them or none of them.
+
+    ``cfgcore experiment ingest`` writes exposures and metric events to two files; a
+    failure between the two appends must not leave one written (the report would count
+    exposures without their conversions, or the reverse, and running the ingest again
+    would write the first part twice). Every sink's lock is held (in path order) for
+    the whole step, so no other writer appends in between. The plan (each file, the
+    offset its data goes to, the data) is written to ``journal`` atomically before the
+    first append and removed after the last one has reached the disk; removing it is
+    the commit.
+
+    * An error in an append (a full disk) truncates every file back to its offset,
+      removes the journal and raises: nothing was written.
+    * A crash (or a failed truncation) leaves the journal: :func:`recover_appends`,
+      run by the next ingest and report (and first thing here), takes back whatever
+      part of the plan reached the files. Either way running the ingest again is right.
+    """
+    parts = [(sink, data) for sink, data in parts if data]
+    if not parts:
+        return
+    recover_appends(journal)
+    with contextlib.ExitStack() as stack:
+        for sink, _ in sorted(parts, key=lambda p: p[0].path):
+            stack.enter_context(sink.locked())
+        fds: list[tuple[int, int]] = []
+        try:
+            plan: list[_Append] = []
+            for sink, data in parts:
+                fd = sink.open_for_append(len(data))
+                start = os.fstat(fd).st_size
+                fds.append((fd, start))
+                if start and os.pread(fd, 1, start - 1) != b"\n":
+                    data = b"\n" + data  # what append_whole adds, in the journal too
+                plan.append(_Append(sink.path, start, data.decode()))
+            atomic_write(journal, msgspec.json.encode(_Journal(plan)))
+            try:
+                for (fd, _), step in zip(fds, plan, strict=True):
+                    _write_all(fd, step.data.encode())
+                for fd, _ in fds:
+                    os.fsync(fd)
+            except BaseException:
+                for fd, start in fds:
+                    os.ftruncate(fd, start)  # nobody else appended: we hold every lock
+                os.unlink(journal)
+                raise
+            os.unlink(journal)
+        finally:
+            for fd, _ in fds:
+                os.close(fd)
+
+
+def recover_appends(journal: str) -> bool:
+    """Take back the appends of an :func:`append_together` that did not finish (a
+    crash left its journal); True if there was one.
+
+    Each planned append is looked for at its recorded offset, in the file or in a
+    rotated predecessor (a writer may have rotated it since), and what of it is there
+    is cut out; records other writers appended after it stay. A file holding none of
+    it is left alone.
+    """
+    try:
+        raw = read_regular(journal)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=journal) from None
+    try:
+        plan = msgspec.json.decode(raw, type=_Journal).appends
+    except msgspec.MsgspecError as exc:
+        raise ConfigError(
+            f"unusable journal of an unfinished ingest: {exc}", file=journal
+        ) from None
+    sinks = [(JsonLinesSink(step.path), step) for step in plan]
+    with contextlib.ExitStack() as stack:
+        for sink, _ in sorted(sinks, key=lambda p: p[0].path):
+            stack.enter_context(sink.locked())
+        for sink, step in sinks:
+            data = step.data.encode()
+            for path in _candidates(sink.path):
+                if _cut(path, step.offset, data):
+                    log.warning("%s: took back an unfinished ingest (%s)", path, journal)
+                    break
+        os.unlink(journal)
+    return True
+
+
+def _cut(path: str, offset: int, data: bytes) -> bool:
+    """Remove what of ``data`` the file holds at ``offset``: all of it, or a part cut
+    short by a crash (at the end of the file, or followed by the newline the next
+    writer put after it); True if something was removed."""
+    try:
+        with open(path, "rb") as fh:  # a log: bounded by its rotation size
+            content = fh.read()
+    except OSError:
+        return False
+    found = content[offset : offset + len(data)]
+    n = 0
+    for a, b in zip(found, data, strict=False):
+        if a != b:
+            break
+        n += 1
+    end = offset + n
+    if n == 0 or (n < len(data) and end < len(content) and content[end : end + 1] != b"\n"):
+        return False  # not this plan's data (another file at that offset)
+    if n < len(data) and content[end : end + 1] == b"\n":
+        end += 1  # the newline the next writer put after the cut line goes with it
+    atomic_write(path, content[:offset] + content[end:], mode=0o644)
+    return True
+
+
+class _Append(msgspec.Struct):
+    path: str
+    offset: int
+    data: str
+
+
+class _Journal(msgspec.Struct):
+    appends: list[_Append]
+
+
+def _candidates(path: str) -> list[str]:
+    """The file and its rotated predecessors (data appended before a rotation moved)."""
+    out = [path]
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        out.append(f"{path}.{i}")
+        i += 1
+    return out
+
+
+# ------------------------------------------------------------------------- reading logs
+
+
+class SkippedLines:
+    """Lines of exposure or metric logs a reader could not use (cut short by a crash,
+    not JSON, a field missing or of the wrong type): counted, and the first ``keep``
+    named ``file:line: why``. Readers never drop a line without counting it here."""
+
+    def __init__(self, keep: int = 10) -> None:
+        self.count = 0
+        self.first: list[str] = []
+        self.keep = keep
+
+    def add(self, path: str, lineno: int, why: str) -> None:
+        """Count one unusable line."""
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(f"{path}:{lineno}: {why}")
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __str__(self) -> str:
+        more = f" (and {self.count - len(self.first)} more)" if self.count > len(self.first) else ""
+        return f"{self.count} unusable line(s) skipped: " + "; ".join(self.first) + more
+
+
+class ExposureRecord(msgspec.Struct):
+    """One line of an exposure log, as :class:`JsonLinesSink` writes it."""
+
+    test: str
+    variant: str
+    user: str
+    ts: float
+
+
+class MetricRecord(msgspec.Struct):
+    """One line of a metric log, as :class:`~cfgcore.experiments.metrics.MetricsStore`
+    writes it (``value`` a finite number, never a bool or a string)."""
+
+    test: str
+    variant: str
+    metric: str
+    value: float
+    user: str | None = None
+    ts: float | None = None
+
+
+_R = TypeVar("_R", ExposureRecord, MetricRecord)
+
+
+def read_log(
+    path: str | os.PathLike[str],
+    kind: type[_R],
+    skipped: SkippedLines | None = None,
+    *,
+    rotated: bool = True,
+) -> Iterator[_R]:
+    """The usable records of a JSON-lines log and (``rotated``) its rotated
+    predecessors, oldest first, decoded as ``kind``. Every other line is counted in
+    ``skipped`` with its file and line number; without ``skipped`` the count is logged
+    as a warning once the log is read. A file that exists but cannot be read raises
+    :class:`~cfgcore.errors.ConfigError` naming it."""
+    own = skipped is None
+    if skipped is None:
+        skipped = SkippedLines()
+    decoder = _DECODERS.get(kind) or _DECODERS.setdefault(kind, msgspec.json.Decoder(kind))
+    root = os.fspath(path)
+    paths = [root]
     if rotated:
-        i = 1
-        while os.path.exists(f"{path}.{i}"):
-            paths.insert(0, f"{path}.{i}")
-            i += 1
+        paths = list(reversed(_candidates(root)))
     for p in paths:
         try:
-            fh = open(p, encoding="utf-8")
+            fh = open(p, "rb")
         except FileNotFoundError:
-            continue
+            continue  # rotated away meanwhile
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", file=p) from None
         with fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line cut by a crash: skip it, keep the rest
-                if isinstance(rec, dict):
-                    yield rec
+            try:
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    if not line.endswith(b"\n"):
+                        skipped.add(p, lineno, "cut short (no newline at the end of the file)")
+                        continue
+                    try:
+                        yield decoder.decode(line)
+                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                        skipped.add(p, lineno, str(exc))
+                    except RecursionError:
+                        skipped.add(p, lineno, "nested too deeply")
+            except OSError as exc:  # a directory, a read error midway
+                raise ConfigError(f"cannot read: {exc.strerror or exc}", file=p) from None
+    if own and skipped:
+        log.warning("%s: %s", root, skipped)
 
 
-def read_exposures(path: str | os.PathLike[str]) -> list[Exposure]:
-    """Every exposure in a JSON-lines file and its rotated predecessors."""
-    out = []
-    for r in _iter_jsonl(os.fspath(path)):
-        try:
-            out.append(Exposure(str(r["test"]), str(r["variant"]), str(r["user"]), float(r["ts"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
+_DECODERS: dict[type, Any] = {}
+
+
+def read_exposures(
+    path: str | os.PathLike[str], skipped: SkippedLines | None = None
+) -> list[Exposure]:
+    """Every exposure in a JSON-lines file and its rotated predecessors; unusable lines
+    are counted in ``skipped`` (see :func:`read_log`)."""
+    return [
+        Exposure(r.test, r.variant, r.user, r.ts) for r in read_log(path, ExposureRecord, skipped)
+    ]
 
 
 def shard_limit(dedup_limit: int) -> int:

@@ -5,13 +5,14 @@ summarised in memory for guardrail checks.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from cfgcore.details import exact_name, metric_value
 from cfgcore.experiments.stats import Summary
@@ -21,7 +22,14 @@ try:
 except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
-from cfgcore.experiments.exposures import Exposure, JsonLinesSink, _iter_jsonl, read_exposures
+from cfgcore.experiments.exposures import (
+    Exposure,
+    JsonLinesSink,
+    MetricRecord,
+    SkippedLines,
+    read_exposures,
+    read_log,
+)
 from cfgcore.experiments.writer import BackgroundWriter
 
 # ---------------------------------------------------------------------------- metrics
@@ -53,6 +61,8 @@ class MetricsStore:
         self._exposed: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self.events = 0
+        # Unusable lines of the files load() read (None: this store read no file).
+        self.skipped: SkippedLines | None = None
         # record() only appends; summaries and the file are updated off the request
         # thread. Every reader flushes first, so it sees every event recorded before it.
         self._writer = BackgroundWriter(
@@ -186,25 +196,30 @@ class MetricsStore:
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
-        with the running count of events read, exposures first."""
+        with the running count of events read, exposures first. Lines that cannot be
+        used (cut short, not JSON, a field missing or of the wrong type) are left out
+        and counted in :attr:`skipped` with their file and line."""
         store = cls(None)
         store.path = os.fspath(path)
+        skipped = store.skipped = SkippedLines()
         seen = 0
         if exposures is not None:
-            batch = read_exposures(exposures)
+            batch = read_exposures(exposures, skipped)
             store.write(batch)
             seen = len(batch)
             if progress is not None:
                 progress(seen)
-        for r in _iter_jsonl(os.fspath(path)):
+        events = []
+        for r in read_log(path, MetricRecord, skipped):
             seen += 1
             if progress is not None:
                 progress(seen)
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                store.record(
-                    str(r["test"]), str(r["variant"]), str(r["metric"]), float(r["value"]),
-                    None if r.get("user") is None else str(r["user"]), write=False,
-                )  # fmt: skip
+            # The decoder checked the types and that the value is a finite number.
+            events.append((r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0))
+            if len(events) >= 4096:
+                store._apply(events)
+                events = []
+        store._apply(events)
         return store
 
     def metrics(self, test: str) -> list[str]:
@@ -243,6 +258,9 @@ class MetricsStore:
                 del self._exposed[ekey]
 
 
-def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every metric event of a metrics file and its rotated predecessors."""
-    return list(_iter_jsonl(os.fspath(path)))
+def read_metrics(
+    path: str | os.PathLike[str], skipped: SkippedLines | None = None
+) -> list[dict[str, Any]]:
+    """Every metric event of a metrics file and its rotated predecessors; unusable
+    lines are counted in ``skipped`` (:func:`~cfgcore.experiments.exposures.read_log`)."""
+    return [msgspec.structs.asdict(r) for r in read_log(path, MetricRecord, skipped)]
