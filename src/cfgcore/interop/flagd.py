@@ -61,7 +61,68 @@ _LOOSE_SEMVER = re.compile(
 )
 
 
-_SEMVER_START = frozenset("0123456789vV ")
+_SEMVER_START = frozenset("0123456789vV")
+_NUMERIC_START = frozenset("0123456789+-.I \t\n\r\f\v")
+# JavaScript's Number(text) for decimal text, which JSONLogic's comparisons and loose
+# equality apply to a string: surrounding whitespace, a sign, digits, an exponent, or
+# Infinity. Empty text and hex are left out (NaN): flagd's evaluators disagree on them.
+_JS_DECIMAL = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity)\s*")
+
+# Suffixes of attributes context() derives for JSONLogic's coercions (see _loose_eq):
+NUM = "#num"  # a number, or a boolean as 0/1
+SNUM = "#snum"  # a string's number, when it reads as one
+LNUM = "#lnum"  # an array's number ([] is 0, [x] is x's number)
+STR = "#str"  # an array's or an object's text (items joined by ",", "[object Object]")
+TRUTHY = "#truthy"  # an array's or an object's JSONLogic truthiness
+ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
+
+
+def _string_number(text: str) -> float | None:
+    if not _JS_DECIMAL.fullmatch(text):
+        return None
+    x = float(text.strip())
+    return x if not math.isnan(x) else None
+
+
+def _list_number(items: Any) -> float | None:
+    """JSONLogic's number of an array: [] is 0, a one-item array its item's, else NaN."""
+    if not items:
+        return 0
+    if len(items) > 1:
+        return None
+    (x,) = items
+    if x is None:
+        return 0
+    if isinstance(x, bool):
+        return int(x)
+    if isinstance(x, (int, float)):
+        return x if math.isfinite(x) else None
+    if isinstance(x, str):
+        return _string_number(x)
+    if isinstance(x, (list, tuple)):
+        return _list_number(x)
+    return None
+
+
+def _list_text(items: Any) -> str | None:
+    """An array's text (JavaScript's String(array)) where the evaluators agree on it:
+    strings, integers, booleans and nested arrays of them."""
+    parts = []
+    for x in items:
+        if isinstance(x, str):
+            parts.append(x)
+        elif isinstance(x, bool):
+            parts.append("true" if x else "false")
+        elif isinstance(x, int):
+            parts.append(str(x))
+        elif isinstance(x, (list, tuple)):
+            inner = _list_text(x)
+            if inner is None:
+                return None
+            parts.append(inner)
+        else:
+            return None
+    return ",".join(parts)
 
 
 class _Refuse(Exception):
@@ -82,7 +143,10 @@ def context(
     ``now`` or the clock) are added, and each value that reads as a version gets a
     ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
     numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
-    fractional v3 hashes).
+    fractional v3 hashes). JSONLogic's coercions read derived attributes too: a value's
+    number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
+    array's or object's text (``#str``) and truthiness (``#truthy``), and an array of
+    strings for ``in`` (``#items``).
     """
     out: dict[str, Any] = {}
     ts = int(time.time() if now is None else now)
@@ -97,9 +161,14 @@ def context(
                 ver = _normal_semver(value)
                 if ver is not None:
                     out[key + SEMVER] = ver
+            if value[:1] in _NUMERIC_START:
+                num = _string_number(value)
+                if num is not None:
+                    out[key + SNUM] = num
             return
         if kind is int and 0 <= value < 2**64:
             out[key] = value
+            out[key + NUM] = value
             out[key + CBOR] = cbor_encode(value).hex()
             out[key + SEMVER] = f"{value}.0.0"  # flagd coerces a number to a version
             out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
@@ -110,8 +179,24 @@ def context(
             if not key:
                 return
             out[key] = dict(value)
+            out[key + TRUTHY] = True  # JSONLogic: every object is truthy
+            out[key + STR] = "[object Object]"
         else:
             out[key] = value
+            if isinstance(value, bool) or (
+                isinstance(value, (int, float)) and math.isfinite(value)
+            ):
+                out[key + NUM] = int(value) if isinstance(value, bool) else value
+            elif isinstance(value, (list, tuple)):
+                out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
+                num = _list_number(value)
+                if num is not None:
+                    out[key + LNUM] = num
+                text = _list_text(value)
+                if text is not None:
+                    out[key + STR] = text
+                if value and all(type(v) is str and "\0" not in v for v in value):
+                    out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
             ver = _normal_semver(value)
             if ver is not None:
                 out[key + SEMVER] = ver
@@ -140,7 +225,7 @@ def _normal_semver(value: Any) -> str | None:
         value = str(int(value)) if float(value).is_integer() else repr(float(value))
     if not isinstance(value, str) or value[:1] not in _SEMVER_START:
         return None
-    m = _LOOSE_SEMVER.match(value.strip())
+    m = _LOOSE_SEMVER.match(value)  # flagd parses the text as it is: no whitespace
     if m is None:
         return None
     major, minor, patch, pre, _build = m.groups()
@@ -265,8 +350,38 @@ def _is_string(attr: str) -> dict[str, Any]:
 
 
 def _truthy(attr: str) -> dict[str, Any]:
-    """JSONLogic truthiness of a context value (true, a non-empty string, a non-zero number)."""
-    return {"any": [{"attr": attr, "eq": True}, {"attr": attr, "ne": ""}, {"attr": attr, "ne": 0}]}
+    """JSONLogic truthiness of a context value: true, a non-empty string, a non-zero
+    number, a non-empty array, an object."""
+    return {
+        "any": [
+            {"attr": attr, "eq": True},
+            {"attr": attr, "ne": ""},
+            {"attr": attr, "ne": 0},
+            {"attr": attr + TRUTHY, "eq": True},
+        ]
+    }
+
+
+def _numbers(attr: str) -> list[str]:
+    """The derived attributes holding JSONLogic's number of a context value."""
+    return [attr + NUM, attr + SNUM, attr + LNUM]
+
+
+def _loose_eq(attr: str, lit: str | int | float | bool) -> Any:
+    """JSONLogic ``==`` (JavaScript's loose equality) of a context value and a literal:
+    a string literal equals that string, a number or boolean whose number is the
+    literal's, or an array or object whose text is the literal; a number or boolean
+    literal equals any value whose number is the literal's (null equals neither)."""
+    if isinstance(lit, str):
+        tests: list[Any] = [{"attr": attr, "eq": lit}, {"attr": attr + STR, "eq": lit}]
+        num = _string_number(lit)
+        if num is not None:
+            tests.append({"attr": attr + NUM, "eq": num})
+        return {"any": tests}
+    n = int(lit) if isinstance(lit, bool) else lit
+    if not math.isfinite(n):
+        return _NEVER
+    return {"any": [{"attr": a, "eq": n} for a in _numbers(attr)]}
 
 
 def _and(*conds: Any) -> Any:
@@ -510,8 +625,11 @@ class _Flag:
             # v3 without a key hashes the CBOR array [flagKey, targetingKey]
             default_v2 = {"scheme": "flagd_v3_pair", "by": [TARGETING_KEY], "salt": self.key}
         if key_expr == ("default",):
-            if scheme == "flagd_v3":  # v3: a targeting key that is not a string is null
-                return [(default_v2, _and(guard, _is_string(TARGETING_KEY)))]
+            if scheme == "flagd_v3":
+                # v3: a targeting key that is not a non-empty string is null (the default
+                # variant), as flagd's in-process evaluator (openfeature-flagd-core)
+                # answers; "ne" only matches strings
+                return [(default_v2, _and(guard, {"attr": TARGETING_KEY, "ne": ""}))]
             return [(default_v2, guard)]
         if key_expr is None:
             if scheme == "flagd_v3":
@@ -597,9 +715,9 @@ class _Flag:
             if attr == FLAG_KEY:  # the flag's own key: decided at import
                 same = isinstance(lit, str) and lit == self.key
                 return (_ALWAYS if same == (op in ("==", "===")) else _NEVER), _ALWAYS
-            test: dict[str, Any] = {"attr": attr, "eq": lit}
-            if op in ("==", "!=") and isinstance(lit, (int, float)) and not isinstance(lit, bool):
-                test = {"any": [test, {"attr": attr, "eq": _js_number_text(lit)}]}
+            test: Any = {"attr": attr, "eq": lit}
+            if op in ("==", "!="):
+                test = _loose_eq(attr, lit)
             return (test if op in ("==", "===") else _not(test)), _ALWAYS
         if op in ("<", "<=", ">", ">="):
             if not isinstance(args, list) or len(args) not in (2, 3):
@@ -618,7 +736,11 @@ class _Flag:
                     raise _Refuse("'in' with a non-literal list")
                 return ({"attr": attr, "in": hay} if hay else _NEVER), _ALWAYS
             if isinstance(needle, str):
-                return {"attr": self.var_of(hay, "in"), "contains": needle}, _ALWAYS
+                attr = self.var_of(hay, "in")
+                sub: Any = {"attr": attr, "contains": needle}
+                if "\0" not in needle:  # an array of strings holding the needle
+                    sub = {"any": [sub, {"attr": attr + ITEMS, "contains": f"\0{needle}\0"}]}
+                return sub, _ALWAYS
             raise _Refuse("'in' needs a literal list or a literal substring")
         if op in ("starts_with", "ends_with"):
             if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], str):
@@ -673,7 +795,16 @@ class _Flag:
             raise _Refuse(f"'{op}' must compare one var with one literal")
         if isinstance(lit, bool) or not isinstance(lit, (int, float)):
             raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
-        return {"attr": attr, names[o]: lit}
+        if attr == FLAG_KEY:
+            raise _Refuse(f"'{op}' on $flagd.flagKey")
+        if attr == TIMESTAMP:  # always an integer
+            return {"attr": attr, names[o]: lit}
+        # JSONLogic compares the context value's number (a numeric string, a boolean,
+        # a one-item array count); null or a missing value is 0
+        tests: list[Any] = [{"attr": a, names[o]: lit} for a in _numbers(attr)]
+        if _PY_COMPARE[o](0, lit):
+            tests.append(_not({"attr": attr, "exists": True}))
+        return {"any": tests}
 
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
         if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
@@ -699,9 +830,24 @@ class _Flag:
             return {"any": [lt, eq]}, valid
         if op == ">=":
             return {"any": [gt, eq]}, valid
-        # ^: same major (>= ver, < next major); ~: same major.minor
-        upper = f"{major + 1}.0.0" if op == "^" else f"{major}.{minor + 1}.0"
-        return _and({"any": [gt, eq]}, {"attr": attr, "semver_lt": upper}), valid
+        # flagd docs ("Semantic Version Operation"): "^" matches the major version and "~"
+        # the major and minor version, in either direction (flagd compares the parts for
+        # equality; it is not npm's ">= ver"). "M.m.0-0" is the lowest version of M.m
+        # (pre-release "0" precedes every other), so the range is [M.m.0-0, next-0).
+        if op == "^":
+            lower, upper = f"{major}.0.0-0", f"{major + 1}.0.0-0"
+        else:
+            lower, upper = f"{major}.{minor}.0-0", f"{major}.{minor + 1}.0-0"
+        at_least = {"any": [{"attr": attr, "semver_gt": lower}, {"attr": attr, "semver_eq": lower}]}
+        return _and(at_least, {"attr": attr, "semver_lt": upper}), valid
+
+
+_PY_COMPARE = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
@@ -715,10 +861,6 @@ def _js_truthy(v: Any) -> bool:
     if isinstance(v, list):
         return len(v) > 0
     return bool(v)
-
-
-def _js_number_text(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 # -- export -------------------------------------------------------------------------------
