@@ -305,6 +305,22 @@ def _stickiness(name: str | None, default: list[str], variants: bool = False) ->
     return [name, RANDOM] if variants else [name]
 
 
+_OPERATORS = frozenset(
+    ["IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH", "NUM_EQ", "NUM_GT",
+     "NUM_GTE", "NUM_LT", "NUM_LTE", "DATE_AFTER", "DATE_BEFORE", "SEMVER_EQ", "SEMVER_GT",
+     "SEMVER_LT", "SEMVER_GTE", "SEMVER_LTE", "REGEX", "IN_CIDR"]
+)  # fmt: skip
+
+
+def _invalid_value(c: Mapping[str, Any]) -> bool:
+    """The constraint's value cannot be read by its operator (a number, date or version
+    that does not parse; string operators without values)."""
+    op = str(c.get("operator"))
+    if op.startswith("STR_"):
+        return not c.get("values")
+    return op.startswith(("NUM_", "DATE_", "SEMVER_"))
+
+
 class _Importer:
     def __init__(self, segments: dict[Any, Any], source: str | None) -> None:
         self.source = source
@@ -325,13 +341,31 @@ class _Importer:
         key = f"unleash_segment_{seg_id}"
         if key not in self.segments_out:
             self.segments_out[key] = {
-                "all": [self.constraint(c) for c in seg.get("constraints") or []]
+                "all": [
+                    self.constraint(c, f"segments[id={seg_id}].constraints[{i}]")
+                    for i, c in enumerate(seg.get("constraints") or [])
+                ]
             }
         return {"segment": key}
 
-    def constraint(self, c: Mapping[str, Any]) -> dict[str, Any]:
+    def constraint(self, c: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+        if c.get("operator") not in _OPERATORS:
+            # Unleash: an unknown operator never matches, inverted or not (the inversion
+            # applies to an operator's result; yggdrasil and the Node SDK agree)
+            return _NEVER
         cond = self._constraint(c)
-        return {"not": cond} if c.get("inverted") else cond
+        if not c.get("inverted"):
+            return cond
+        if cond == _NEVER and _invalid_value(c):
+            # SDKs disagree on an inverted constraint whose value cannot be read: the
+            # Node SDK inverts "no match" to a match, yggdrasil (the Python, Ruby, .NET
+            # SDKs' engine) turns the whole feature off. Neither is safe to guess.
+            raise _Malformed(
+                path or "constraints",
+                f"inverted {c.get('operator')} constraint with an invalid value "
+                f"{c.get('value', c.get('values'))!r:.60} (Unleash SDKs disagree on its meaning)",
+            )
+        return {"not": cond}
 
     def _constraint(self, c: Mapping[str, Any]) -> dict[str, Any]:
         attr = str(c.get("contextName", ""))
@@ -397,7 +431,7 @@ class _Importer:
         """(conditions, gate or None) of one strategy (``at``: its path)."""
         params = _object(s.get("parameters") or {}, f"{at}.parameters")
         conds: list[Any] = [
-            self.constraint(_object(c, f"{at}.constraints[{i}]"))
+            self.constraint(_object(c, f"{at}.constraints[{i}]"), f"{at}.constraints[{i}]")
             for i, c in enumerate(_list(s.get("constraints"), f"{at}.constraints"))
         ]
         conds += [self.segment(seg) for seg in _list(s.get("segments"), f"{at}.segments")]
