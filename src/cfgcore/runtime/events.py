@@ -8,19 +8,23 @@ flag reloads, the dynamic-config API, the fleet store):
 * :class:`EventBus`: registers sync and async listeners, either plain callables or
   objects with an ``on_config_changed(event)`` method (:class:`ChangeListener`), and
   dispatches events so that a listener that raises is logged and never stops the
-  others or the caller.
+  others or the caller;
+* :func:`deferred_delivery`: what a lock-holding change path (the live flag set's swap)
+  wraps around its locked section, so that listeners run once the lock is released.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import inspect
 import logging
 import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -112,6 +116,9 @@ class EventBus:
     def __init__(self) -> None:
         self._listeners: tuple[Any, ...] = ()
         self._lock = threading.Lock()
+        # Batches in emit order, run by one thread at a time (_delivering): see _deliver.
+        self._outbox: collections.deque[list[ConfigChangeEvent]] = collections.deque()
+        self._delivering = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._own_thread: threading.Thread | None = None
@@ -151,10 +158,42 @@ class EventBus:
     # dispatch -----------------------------------------------------------------------
 
     def emit(self, events: Iterable[ConfigChangeEvent]) -> None:
-        """Deliver every event to every listener; never raises."""
-        listeners = self._listeners  # a tuple: registration during dispatch is safe
-        if not listeners:
+        """Deliver every event to every listener; never raises.
+
+        Batches reach the listeners in the order they were emitted, one thread at a
+        time. The emitting thread delivers its batch before returning, except: inside
+        :func:`deferred_delivery` (the batch runs when that section ends, after its
+        lock is released), and while another thread is delivering on this bus (that
+        thread runs this batch right after its own: a slow listener never holds up
+        another thread's change, and a listener that makes a change, or waits for a
+        thread that does, sees it delivered after the event it is handling).
+        """
+        if not self._listeners:
             return
+        batch = list(events)
+        if not batch:
+            return
+        self._outbox.append(batch)
+        pending = getattr(_DEFERRED, "buses", None)
+        if pending is not None:
+            pending[self] = None
+            return
+        self._deliver()
+
+    def _deliver(self) -> None:
+        # If another thread holds _delivering, it checks the outbox again after letting
+        # go, so a batch appended meanwhile is never left behind.
+        while self._outbox:
+            if not self._delivering.acquire(blocking=False):
+                return
+            try:
+                while self._outbox:
+                    self._dispatch(self._outbox.popleft())
+            finally:
+                self._delivering.release()
+
+    def _dispatch(self, events: list[ConfigChangeEvent]) -> None:
+        listeners = self._listeners  # a tuple: registration during dispatch is safe
         for event in events:
             for listener in listeners:
                 handler = getattr(listener, "on_config_changed", None)
@@ -237,7 +276,7 @@ class EventBus:
         """Wait until queued events are delivered and scheduled async listeners finished
         (call it from a thread without a running loop)."""
         deadline = time.monotonic() + timeout
-        while self._inflight:
+        while self._inflight or self._outbox or self._delivering.locked():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.001)
@@ -276,6 +315,8 @@ class EventBus:
         self._pending = set()
         self._queue = None  # its thread is gone too; undelivered events die with it
         self._inflight = 0
+        self._outbox = collections.deque()  # the parent's to deliver, not the child's
+        self._delivering = threading.Lock()
 
 
 ListenerRegistry = EventBus
@@ -286,6 +327,65 @@ _BUSES: weakref.WeakSet[EventBus] = weakref.WeakSet()
 def _reset_buses_after_fork() -> None:
     for bus in list(_BUSES):
         bus._after_fork_in_child()
+    _DEFERRED.__dict__.clear()
+
+
+# The buses with batches held back by the current thread's deferred_delivery section.
+_DEFERRED = threading.local()
+_NOTIFIER: queue.SimpleQueue[EventBus] | None = None
+_NOTIFIER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def deferred_delivery(*, background: bool = False) -> Iterator[None]:
+    """Hold back the listeners of events emitted in this thread until the section ends.
+
+    A change path that notifies while holding a lock wraps the locked section (``with
+    deferred_delivery(), lock:``): what must happen with the swap (state, audit) still
+    happens there, and the listeners run after the lock is released, in emit order. With
+    ``background=True`` they run on a notifier thread instead (a store's follower must
+    keep following whatever a listener does). Nested sections deliver with the
+    outermost.
+    """
+    outer = getattr(_DEFERRED, "buses", None)
+    if outer is not None:
+        yield
+        return
+    buses: dict[EventBus, None] = {}
+    _DEFERRED.buses = buses
+    try:
+        yield
+    finally:
+        _DEFERRED.buses = None
+        for bus in buses:
+            if background:
+                _notify_later(bus)
+            else:
+                bus._deliver()
+
+
+def _notify_later(bus: EventBus) -> None:
+    global _NOTIFIER
+    with _NOTIFIER_LOCK:
+        if _NOTIFIER is None:
+            _NOTIFIER = queue.SimpleQueue()
+            threading.Thread(
+                target=_notify_loop, args=(_NOTIFIER,), name="cfgcore-event-notify", daemon=True
+            ).start()
+        _NOTIFIER.put(bus)
+
+
+def _notify_loop(q: queue.SimpleQueue[EventBus]) -> None:
+    while True:
+        q.get()._deliver()
+
+
+def _reset_notifier_after_fork() -> None:
+    global _NOTIFIER, _NOTIFIER_LOCK
+    _NOTIFIER, _NOTIFIER_LOCK = None, threading.Lock()
+
+
+after_fork_in_child(_reset_notifier_after_fork)
 
 
 after_fork_in_child(_reset_buses_after_fork)

@@ -11,6 +11,12 @@ Every new document, whoever wrote it, takes the same path: derive the experiment
 flags, compile off to the side (incrementally, on top of the live tables), swap in one
 assignment, then tell the subscribers (which emit change events and audit records).
 A document that does not compile is refused and the live one keeps serving.
+
+Subscribers run under the set's lock, so their state and audit records follow the
+swaps in order; the change listeners they emit to run after the lock is released
+(:func:`~cfgcore.runtime.events.deferred_delivery`), in the same order. A slow or stuck
+listener never holds up the next swap, and documents from a store's follower thread
+have their listeners run on the notifier thread, so the follower keeps following.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.observability import instruments
+from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.secrets import decrypt_snapshot
@@ -122,7 +129,7 @@ class LiveFlags:
         ``doc`` is the live document already. ``with_swap()`` runs right after the swap,
         before any subscriber hears of it: the configuration manager publishes its
         configuration there, so flags and configuration go live together."""
-        with self._lock:
+        with deferred_delivery(), self._lock:
             old_doc = self.document
             if old_doc is not None and old_doc.checksum == doc.checksum:
                 return False
@@ -144,24 +151,25 @@ class LiveFlags:
             self.last_error = None
             self.installed_at = time.time()
             subscribers = self._each() if old_doc is not None else []
-        instruments.flag_document(self.store.url, ok=True)
-        for sub in subscribers:
-            try:
-                sub.flags_changed(old, self.source, source, doc, initiator)
-            except Exception:
-                log.exception("flag subscriber %r failed", sub)
+            instruments.flag_document(self.store.url, ok=True)
+            for sub in subscribers:
+                try:
+                    sub.flags_changed(old, self.source, source, doc, initiator)
+                except Exception:
+                    log.exception("flag subscriber %r failed", sub)
         return True
 
     def reject(self, exc: ConfigError, source: str, origin: str) -> None:
         """Record a refused document and tell the subscribers (which audit it)."""
-        self.last_error = exc
-        instruments.flag_document(self.store.url, ok=False)
-        log.error("flag document rejected, keeping the live flags: %s", exc)
-        for sub in self._each():
-            try:
-                sub.flags_rejected(exc, source, origin)
-            except Exception:
-                log.exception("flag subscriber %r failed", sub)
+        with deferred_delivery(), self._lock:
+            self.last_error = exc
+            instruments.flag_document(self.store.url, ok=False)
+            log.error("flag document rejected, keeping the live flags: %s", exc)
+            for sub in self._each():
+                try:
+                    sub.flags_rejected(exc, source, origin)
+                except Exception:
+                    log.exception("flag subscriber %r failed", sub)
 
     def refresh(self, source: str = "reload", *, settle_ms: int = 0) -> bool:
         """Re-read the store; activate its document if it changed and compiles.
@@ -181,7 +189,7 @@ class LiveFlags:
             stamp = wait_until_settled(lambda: file_fingerprint(paths), settle_ms)
             if stamp is None:
                 return False
-        with self._lock:
+        with deferred_delivery(), self._lock:
             path = getattr(self.store, "path", None)
             origin = str(path or self.store.url)
             key: str | None = None
@@ -231,7 +239,7 @@ class LiveFlags:
 
     def _on_stored(self, doc: FlagDocument) -> None:
         """A newer document from the store's watcher (another process or machine)."""
-        with self._lock:
+        with deferred_delivery(background=True), self._lock:
             if self.document is not None and doc.checksum == self.document.checksum:
                 return
             try:
@@ -244,7 +252,8 @@ class LiveFlags:
     def _on_store_error(self, exc: Exception) -> None:
         """A document the store itself refused (checksum mismatch, undecodable)."""
         error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc), file=self.store.url)
-        self.reject(error, self.store.kind, self.store.url)
+        with deferred_delivery(background=True):
+            self.reject(error, self.store.kind, self.store.url)
 
     def update(
         self,
@@ -268,7 +277,7 @@ class LiveFlags:
                 decrypt_snapshot(snapshot, self.store.url), file=self.store.url, previous=previous
             )
 
-        with self._lock:
+        with deferred_delivery(), self._lock:
             old = self.source
             try:
                 _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
