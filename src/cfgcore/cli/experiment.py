@@ -35,9 +35,6 @@ STATE_HELP = (
     "sit beside the flags file."
 )
 
-# stopped_reason of a test created but not started (it serves the control meanwhile)
-NOT_STARTED = "created, not started"
-
 INGEST_HELP = """\
 FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "exposure", "test": "T", "user": "u1", "variant": "control", "ts": 1764547200}
@@ -257,6 +254,8 @@ def _create(args: Any) -> int:
         if not manager.create_ab_test(test):
             raise ConfigError(manager.last_problems or manager.last_error or "rejected")
         if not args.start:
+            from cfgcore.experiments.abtest import NOT_STARTED  # serves the control meanwhile
+
             manager.stop_ab_test(args.name, NOT_STARTED, source="cli")
     finally:
         manager.close()
@@ -327,6 +326,7 @@ def _stop(args: Any) -> int:
 
 def _list(args: Any) -> int:
     from cfgcore.dynamic_config import load_state
+    from cfgcore.experiments.abtest import NOT_STARTED
 
     snap = load_state(_flags_file(args))
     tests = {k: v for k, v in snap.experiments.items() if isinstance(v, dict)}

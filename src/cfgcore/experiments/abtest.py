@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from cfgcore._layout import BUCKETS
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice
 from cfgcore.runtime.policy import check, current_actor
@@ -42,13 +43,17 @@ from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
 if TYPE_CHECKING:
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
 
-__all__ = ["ABTestConfiguration", "ABTests", "NO_VARIANT"]
+__all__ = ["ABTestConfiguration", "ABTests", "NO_VARIANT", "NOT_STARTED"]
 
 log = logging.getLogger("cfgcore.dynamic_config")
 
 
 #: Variant name a test flag serves to users who are not in the test (never returned).
 NO_VARIANT = "__none__"
+
+#: ``stopped_reason`` of a test created but not started (``cfgcore experiment create``
+#: without ``--start``): it has served no variant yet.
+NOT_STARTED = "created, not started"
 
 
 def _utc(dt: Any, what: str, test: str) -> datetime:
@@ -269,6 +274,50 @@ class ABTestConfiguration:
         )
 
 
+def _ranges(split: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """``[(end bucket, variant)]`` of a split, as the compiler lays it out (each
+    variant a consecutive range in the order written; the last one ends at BUCKETS)."""
+    out, total = [], 0.0
+    for name, weight in split.items():
+        total += float(weight)
+        out.append((round(total * (BUCKETS // 100)), str(name)))
+    if out:
+        out[-1] = (BUCKETS, out[-1][1])
+    return out
+
+
+def moved_share(old: Mapping[str, Any], new: Mapping[str, Any]) -> float:
+    """The fraction of a test's users that ``new`` serves another variant than ``old``
+    (0.0 when nobody moves: same weights, or only a 0 % variant added at the end)."""
+    a, b = _ranges(old), _ranges(new)
+    moved = pos = i = j = 0
+    while i < len(a) and j < len(b):
+        end = min(a[i][0], b[j][0])
+        if end > pos and a[i][1] != b[j][1]:
+            moved += end - pos
+        pos = max(pos, end)
+        if a[i][0] == end:
+            i += 1
+        if j < len(b) and b[j][0] == end:
+            j += 1
+    return moved / BUCKETS
+
+
+def has_served(meta: Mapping[str, Any], now: float) -> bool:
+    """Whether a stored test has served its variants: its window opened while it was
+    active (a test stopped before it opened, or created and not started, has not)."""
+    try:
+        start = _utc(meta["start_date"], "start_date", "").timestamp()
+    except (KeyError, ConfigError):
+        return True  # unknown: assume its users have variants
+    if meta.get("status", "active") == "stopped":
+        if meta.get("stopped_reason") == NOT_STARTED:
+            return False
+        stopped = meta.get("stopped_at")
+        return not isinstance(stopped, int | float) or stopped > start
+    return start <= now
+
+
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
@@ -346,6 +395,10 @@ class ABTests:
                         f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
                         f"{ab_test.layer_percentage:g}% ({free:g}% unassigned in total)"
                     )
+        if not problems:
+            problem = self._moves_users(name, self.manager._tests.get(name), ab_test)
+            if problem:
+                problems.append(problem)
         if problems:
             return self._reject(problems)
         meta = ab_test.to_metadata()
@@ -358,6 +411,11 @@ class ABTests:
         def change(snap: Snapshot) -> Snapshot:
             # Judged on the newest stored document, under the store's lock.
             self._may_replace(name, snap)
+            stored = snap.experiments.get(name)
+            problem = self._moves_users(name, stored if isinstance(stored, dict) else None,
+                                        ab_test)  # fmt: skip
+            if problem:
+                raise ConfigError(problem, file=self.manager.flags_file)
             self._refuse_new_secrets(name, secrets, snap)
             return msgspec.structs.replace(
                 snap,
@@ -372,6 +430,34 @@ class ABTests:
         if self.manager.exposures is not None:
             self.manager.exposures.forget(name)
         return True
+
+    def _moves_users(
+        self, name: str, stored: Mapping[str, Any] | None, ab_test: ABTestConfiguration
+    ) -> str | None:
+        """Why replacing a test that has served its variants with ``ab_test`` is
+        refused, or None. Assignment is sticky: a user keeps the variant they were
+        served for the life of the test. A new split that would serve some of them
+        another variant (other weights, variants reordered, removed or renamed) would
+        also mix their data across variants and fail the sample-ratio check, so it
+        needs a new test. Adding a 0 % variant at the end, or changing anything but the
+        split, moves nobody."""
+        if stored is None or not has_served(stored, self.manager._now()):
+            return None
+        old = stored.get("traffic_split")
+        if not isinstance(old, Mapping):
+            return None
+        try:
+            share = moved_share(old, ab_test.traffic_split)
+        except (TypeError, ValueError):
+            return None  # a hand-edited record the compiler refuses anyway
+        if share == 0:
+            return None
+        return (
+            f"{name}: traffic_split: the test has served its variants; this split would "
+            f"move {share:.3%} of its users to another variant (assignment is sticky "
+            "for the life of a test): create a test under a new name instead, or keep "
+            "the split and change layer_percentage to take in more or fewer users"
+        )
 
     def _may_replace(self, name: str, snap: Snapshot) -> None:
         """Refuse a test named after a flag that is not a test's: a boolean feature flag
