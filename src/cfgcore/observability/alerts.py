@@ -190,11 +190,19 @@ def _duration(value: Any) -> str | None:
     return f"{round(seconds * 1000)}ms" if seconds % 1 else f"{int(seconds)}s"
 
 
+def _literal(text: str) -> str:
+    """``text`` as an alerting rule's label or annotation value that renders as itself.
+    Both are Go templates: a ``{{`` in a description or an address would be parsed as an action,
+    and one that does not parse makes Prometheus refuse the whole rule file."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
 def prometheus_rules(config: Mapping[str, Any], *, group: str = "cfgcore") -> dict[str, Any]:
     """The Prometheus rule file (as data) for ``config``'s alerts: one group named
     ``group``, one alerting rule per alert, ``severity`` (and ``environment``, when the
     configuration names one) as labels, the condition and notification targets as
-    annotations. Raises ValueError listing every problem :func:`alert_problems` finds."""
+    annotations (literal text: a ``{{`` in them is escaped, not run as a template).
+    Raises ValueError listing every problem :func:`alert_problems` finds."""
     problems = alert_problems(config)
     if problems:
         raise ValueError("; ".join(f"{path}: {message}" for path, message in problems))
@@ -202,14 +210,15 @@ def prometheus_rules(config: Mapping[str, Any], *, group: str = "cfgcore") -> di
     rules = []
     for alert in config.get("alerts") or ():
         condition = parse_condition(alert["condition"])
-        labels = {"severity": str(alert.get("severity", "warning"))}
+        labels = {"severity": _literal(str(alert.get("severity", "warning")))}
         if isinstance(env, str) and env:
-            labels["environment"] = env
-        annotations = {"summary": f"{alert['name']}: {alert['condition']}"}
+            labels["environment"] = _literal(env)
+        annotations = {"summary": _literal(f"{alert['name']}: {alert['condition']}")}
         if alert.get("description"):
-            annotations["description"] = str(alert["description"])
+            annotations["description"] = _literal(str(alert["description"]))
         if alert.get("notification"):
-            annotations["notification"] = ", ".join(str(n) for n in alert["notification"])
+            notify = ", ".join(str(n) for n in alert["notification"])
+            annotations["notification"] = _literal(notify)
         rule: dict[str, Any] = {"alert": alert["name"], "expr": condition.promql()}
         if "for" in alert:
             rule["for"] = _duration(alert["for"])
