@@ -85,12 +85,15 @@ def respond(manager: Any, method: str, path: str) -> tuple[int, str, bytes]:
     return 404, _TEXT, f"not found; this server answers {known}\n".encode()
 
 
-def _headers(ctype: str, body: bytes) -> list[tuple[str, str]]:
-    return [
+def _headers(status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
+    headers = [
         ("Content-Type", ctype),
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store"),
     ]
+    if status == 405:  # RFC 9110 15.5.6: a 405 says which methods the resource takes
+        headers.append(("Allow", "GET, HEAD"))
+    return headers
 
 
 def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
@@ -99,7 +102,7 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         status, ctype, body = respond(manager, method, environ.get("PATH_INFO") or "/")
-        start_response(f"{status} {_REASONS[status]}", _headers(ctype, body))
+        start_response(f"{status} {_REASONS[status]}", _headers(status, ctype, body))
         return [b"" if method == "HEAD" else body]
 
     return app
@@ -124,7 +127,7 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
         status, ctype, body = await asyncio.to_thread(
             respond, manager, method, scope.get("path") or "/"
         )
-        headers = [(k.lower().encode(), v.encode()) for k, v in _headers(ctype, body)]
+        headers = [(k.lower().encode(), v.encode()) for k, v in _headers(status, ctype, body)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
