@@ -353,3 +353,38 @@ def test_unix_socket(redis_binary, tmp_path, stores):
         in_db_2.close()
     finally:
         server.stop()
+
+
+def test_a_listener_failing_unexpectedly_is_retried_not_marked_applied(
+    redis_server, store_url, stores
+):
+    # A listener that fails with something other than ConfigError (a bug, MemoryError)
+    # did not apply the document: the follower must not record the version as seen (the
+    # process would serve the old flags while its version and health claimed the new
+    # ones, and never retry); it retries at the next poll and reports it meanwhile.
+    from cfgcore.observability.health import _store_check
+
+    writer = stores(store_url)
+    follower = stores(store_url + "&poll=0.05")
+    writer.update(add("a"))
+    follower.read()
+    applied: list[int] = []
+    failures = [MemoryError("compile ran out of memory")] * 3
+
+    def install(doc):
+        if failures:
+            raise failures.pop()
+        applied.append(doc.version)
+
+    follower.watch(install)
+    wait_for(lambda: follower.connected)
+    writer.update(add("b"))
+    wait_for(lambda: follower.stats["failed"] >= 1)
+    assert follower.version == 1 and follower.failing_version == 2
+    assert "version 2 not applied" in (follower.last_error or "")
+    check = _store_check("flag_store", follower, 60.0)
+    assert check.status == "warn" and "version 2 not applied" in check.detail
+    wait_for(lambda: follower.version == 2)  # the polls retried until it applied
+    assert applied == [2] and follower.stats["failed"] == 3
+    assert follower.failing_version is None and follower.last_error is None
+    assert _store_check("flag_store", follower, 60.0).status == "ok"

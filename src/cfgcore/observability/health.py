@@ -250,6 +250,13 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
 def _store_check(name: str, store: Any, bound: float) -> Check:
     """A followed store: connected, or confirmed within ``bound`` seconds."""
     version = store.version
+    failing = getattr(store, "failing_version", None)
+    if store.connected and failing is not None:
+        return Check(
+            name, "warn",
+            f"following {store.url}; at version {version}, version {failing} not applied "
+            f"({store.last_error})",
+        )  # fmt: skip
     if store.connected:
         return Check(name, "ok", f"following {store.url}; at version {version}")
     contact = store.last_contact

@@ -306,8 +306,8 @@ def _store_state() -> list[Family]:
             age = max(0.0, now - store.last_contact)
             gauges["last_contact_age_seconds"].append(Sample(labels, age))
         stats = store.stats
-        for result in ("accepted", "rejected"):
-            docs.append(Sample({**labels, "result": result}, float(stats[result])))
+        for result in ("accepted", "rejected", "failed"):
+            docs.append(Sample({**labels, "result": result}, float(stats.get(result, 0))))
         for key, row in counters.items():
             row.append(Sample(labels, float(stats.get(key, 0))))
     names = ("store", "document")
@@ -319,8 +319,9 @@ def _store_state() -> list[Family]:
         _family(
             "cfgcore_flag_store_documents_total",
             "counter",
-            "Documents the store's follower accepted or rejected (corrupt, or not "
-            "compiling: the last good ones keep serving).",
+            "Documents the store's follower accepted, rejected (corrupt, or not "
+            "compiling: the last good ones keep serving) or failed to apply (an "
+            "unexpected error in a listener: retried at every poll).",
             (*names, "result"),
             docs,
         )  # fmt: skip

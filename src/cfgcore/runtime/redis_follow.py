@@ -78,6 +78,7 @@ class RedisFollower:
     cache_path: str | None
     floor_key: str
     _reported: Any
+    _failing: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         raise NotImplementedError
@@ -204,6 +205,7 @@ class RedisFollower:
             return
         with self._lock:
             callbacks = list(self._callbacks)
+        failed: Exception | None = None
         for callback, _ in callbacks:
             try:
                 callback(doc)
@@ -215,8 +217,22 @@ class RedisFollower:
                 self.last_error = str(exc)
                 log.debug("version %d refused by a listener: %s", version, exc)
                 return
-            except Exception:
-                log.exception("%s: flag store listener failed on version %d", self.url, version)
+            except Exception as exc:
+                failed = exc
+                if self._failing != (version, checksum):  # logged once, retried every poll
+                    log.exception("%s: flag store listener failed on version %d", self.url, version)
+        if failed is not None:
+            # Not applied (a bug, MemoryError): the version is not marked seen, so the next
+            # poll or announcement delivers it again (a listener that did apply it sees
+            # the same checksum and does nothing), and health shows that this process
+            # serves an older version than the store's instead of claiming the newer one.
+            self._failing = (version, checksum)
+            self.stats["failed"] += 1
+            self.last_error = f"version {version} not applied, retrying: {failed!r}"
+            return
+        if self._failing is not None:
+            self._failing = None
+            self.last_error = None
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._seen = max(self._seen, doc.version)

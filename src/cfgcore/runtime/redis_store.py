@@ -147,8 +147,9 @@ class RedisFlagStore(RedisFollower):
 
     Implements the FlagStore protocol (``read``, ``update``, ``watch``, ``close``;
     ``url`` and ``kind == "redis"``). ``stats`` counts accepted, rejected and written
-    documents, conflicts, reconnects and versions seen going backwards; ``last_error``
-    is the last rejection or connection problem; ``connected`` tells whether the
+    documents, conflicts, reconnects, versions seen going backwards and deliveries a
+    listener failed on (retried); ``last_error`` is the last rejection, failure or
+    connection problem; ``connected`` tells whether the
     follower is subscribed now.
 
     >>> store = RedisFlagStore("redis://localhost:6379/0?namespace=music")  # doctest: +SKIP
@@ -185,6 +186,7 @@ class RedisFlagStore(RedisFollower):
             "reconnects": 0,
             "backwards": 0,
             "cache_reads": 0,
+            "failed": 0,
         }
         self.last_error: str | None = None
         self.connected = False
@@ -199,6 +201,7 @@ class RedisFlagStore(RedisFollower):
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
         self._reported: tuple[int, str] | None = None  # a rejected document, reported once
+        self._failing: tuple[int, str] | None = None  # a document a listener failed on
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -216,6 +219,13 @@ class RedisFlagStore(RedisFollower):
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed.is_set()
+
+    @property
+    def failing_version(self) -> int | None:
+        """A newer version a listener failed to apply (it is retried at every poll), or
+        None: this process serves an older version than the store holds."""
+        failing = self._failing
+        return failing[0] if failing is not None else None
 
     @property
     def document_name(self) -> str:
