@@ -388,3 +388,36 @@ def test_a_listener_failing_unexpectedly_is_retried_not_marked_applied(
     assert applied == [2] and follower.stats["failed"] == 3
     assert follower.failing_version is None and follower.last_error is None
     assert _store_check("flag_store", follower, 60.0).status == "ok"
+
+
+def test_an_oversized_stored_document_is_refused_without_reading_it(
+    redis_server, store_url, stores, monkeypatch
+):
+    # A follower must not download and decode whatever was stored (up to Redis's
+    # 512 MB): past the flag file's limit the document is refused by its size, the
+    # last good flags keep serving, and writers refuse to store one that large.
+    from cfgcore.runtime import redis_store
+
+    writer = stores(store_url)
+    follower = stores(store_url + "&poll=0.05")
+    writer.update(add("a"))
+    follower.read()
+    errors: list[Exception] = []
+    follower.watch(lambda doc: None, on_error=errors.append)
+    wait_for(lambda: follower.connected)
+    monkeypatch.setattr(redis_store, "MAX_DOCUMENT_BYTES", 4096)
+    big = msgspec.msgpack.encode({"flags": {"x": {"default": "on", "description": "y" * 5000}}})
+    redis_server.client().hset(
+        "{t}:flags",
+        mapping={"version": 2, "data": big, "checksum": hashlib.sha256(big).hexdigest()},
+    )
+    wait_for(lambda: len(errors) == 1)
+    assert f"{len(big):,} bytes, over the 4,096-byte limit" in str(errors[0])
+    assert follower.version == 1 and follower.stats["rejected"] == 1
+    with pytest.raises(ConfigError, match="over the 4,096-byte limit"):
+        stores(store_url).read()
+    with pytest.raises(ConfigError, match="would be .* bytes, over the 4,096-byte limit"):
+        writer.update(add("b" * 5000), force=True)
+    # a document within the limit is read as before
+    monkeypatch.setattr(redis_store, "MAX_DOCUMENT_BYTES", 1 << 20)
+    assert stores(store_url).read().version == 2

@@ -78,6 +78,7 @@ class RedisFollower:
     cache_path: str | None
     floor_key: str
     _reported: Any
+    _read_raw: Any
     _failing: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
@@ -180,7 +181,7 @@ class RedisFollower:
         # and the comparison must not look like the store going backwards.
         with self._lock:
             current = self._seen
-        raw = self._follow_client.hmget(self.key, ["version", "checksum", "writer", "data"])
+        raw = self._read_raw(self._follow_client)
         self.serving_cache, self.last_contact = False, time.time()
         try:
             version = stored_version(raw[0], self.url) if raw[0] is not None else 0

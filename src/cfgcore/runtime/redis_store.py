@@ -65,7 +65,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
 from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower, stored_version
@@ -90,6 +90,8 @@ __all__ = [
 
 log = logging.getLogger("cfgcore.fleet")
 
+# The largest stored document read or written: a flag file's limit (atomicio).
+MAX_DOCUMENT_BYTES = MAX_READ_BYTES
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
@@ -120,6 +122,18 @@ redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[
            'data', ARGV[5])
 redis.call('PUBLISH', ARGV[6], new .. ' ' .. ARGV[3])
 return {1, new}
+"""
+
+# Read the document in one step, its data only when it is at most ARGV[1] bytes (a
+# follower must not download and decode whatever was stored, up to Redis's 512 MB, when
+# a flag file is refused past 64 MiB). KEYS[1] the document hash. Returns {version,
+# checksum, writer, data or nil, size of data}.
+_READ = """
+local size = redis.call('HSTRLEN', KEYS[1], 'data')
+local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
+if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
+r[5] = size
+return r
 """
 
 # KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it.
@@ -212,6 +226,7 @@ class RedisFlagStore(RedisFollower):
         self._follow_client = self._make_client(retries=0)
         self._cas = self._client.register_script(_CAS)
         self._lost = self._follow_client.register_script(_LOST)
+        self._read = self._client.register_script(_READ)  # run on either client
         _STORES.add(self)
         instruments.track_store(self)
 
@@ -368,11 +383,23 @@ class RedisFlagStore(RedisFollower):
         return FlagDocument(snapshot, data, version, checksum, writer, origin)
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
+        size = int(raw[4]) if len(raw) > 4 and raw[4] is not None else 0
+        if size > MAX_DOCUMENT_BYTES:
+            version = stored_version(raw[0], self.url) if raw[0] is not None else 0
+            raise ConfigError(
+                f"stored document version {version} is {size:,} bytes, over the "
+                f"{MAX_DOCUMENT_BYTES:,}-byte limit: not read",
+                file=self.url,
+            )
         return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url)
 
+    def _read_raw(self, client: Any) -> list[Any]:
+        """The stored fields (version, checksum, writer, data, size of data); the data
+        is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`."""
+        return list(self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES], client=client))
+
     def _fetch(self, client: Any) -> FlagDocument:
-        raw = client.hmget(self.key, ["version", "checksum", "writer", "data"])
-        return self._from_raw(raw)
+        return self._from_raw(self._read_raw(client))
 
     # -- the local cache file -----------------------------------------------------
 
@@ -570,6 +597,12 @@ class RedisFlagStore(RedisFollower):
                 if check is not None:
                     check(new_snapshot)
                 data = self._encode(new_snapshot)
+                if len(data) > MAX_DOCUMENT_BYTES:  # no follower would read it
+                    raise ConfigError(
+                        f"the flag document would be {len(data):,} bytes, over the "
+                        f"{MAX_DOCUMENT_BYTES:,}-byte limit: not written",
+                        file=self.url,
+                    )
                 checksum = hashlib.sha256(data).hexdigest()
                 with self._lock:
                     floor = max(floor, self._seen)
