@@ -125,3 +125,44 @@ def test_garbage_never_replaces_live_flags(tmp_path, content):
     assert m.reload() is False
     assert m.is_feature_enabled("x", {"user_id": "1"})
     m.close()
+
+
+def test_a_stuck_listener_does_not_hold_up_the_next_reload(tmp_path):
+    # The watcher's thread reloads the flags file; the change listeners run on the
+    # notifier thread, so a listener that blocks does not stop later edits going live.
+    import threading
+
+    async def scenario():
+        m = DynamicConfigurationManager(state_dir=tmp_path)
+        m.set_feature_flag(FeatureFlag.PARENTAL_CONTROLS, True)  # creates the file
+        release, seen = threading.Event(), []
+
+        def stuck(event):
+            seen.append(event.config_path)
+            release.wait(30)
+
+        m.register_change_listener(stuck)
+        await m.start_file_watching(debounce_ms=20, poll_interval=0.2)
+        try:
+            atomic_write(m.flags_file, edited(m, enhanced_anomaly_detection=False))
+            assert await wait_for(lambda: seen == ["flags.enhanced_anomaly_detection"])
+            # the listener is stuck on the first change; the second still goes live
+            atomic_write(m.flags_file, edited(m, parental_controls=False))
+            assert await wait_for(
+                lambda: (
+                    not m.is_feature_enabled(
+                        FeatureFlag.PARENTAL_CONTROLS, {"user_id": "1", "user_segment": "family"}
+                    )
+                )
+            )
+            assert seen == ["flags.enhanced_anomaly_detection"]
+            release.set()
+            assert await wait_for(
+                lambda: seen == ["flags.enhanced_anomaly_detection", "flags.parental_controls"]
+            )
+        finally:
+            release.set()
+            await m.stop_file_watching()
+            m.close()
+
+    asyncio.run(scenario())

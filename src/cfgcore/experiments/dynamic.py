@@ -65,7 +65,7 @@ from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
-from cfgcore.runtime.events import ConfigChangeEvent, EventBus
+from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
 from cfgcore.runtime.flags import LiveFlags, shared_flags
 from cfgcore.runtime.flagstore import (
     FlagDocument,
@@ -677,7 +677,10 @@ class DynamicConfigurationManager:
         file written in place in chunks never serves its first chunk (issue 10)."""
         from cfgcore.config.settle import DEFAULT_SETTLE_MS
 
-        return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
+        # The change listeners run on the notifier thread: a slow or stuck listener
+        # must not hold up the watcher's next reload (as the fleet follower's).
+        with deferred_delivery(background=True):
+            return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
 
     async def stop_file_watching(self) -> None:
         """Stop watching the flags file."""
