@@ -19,12 +19,13 @@ GrowthBook's FNV-1a hashing (:class:`cfgcore.snapshot.Hashing` schemes
 GrowthBook's own floating-point ranges, bucket by bucket, so they agree exactly.
 
 Conditions: literal equality, ``$eq``, ``$ne``, ``$in``, ``$nin``, ``$ini``,
-``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` (numbers, and strings in code point
-order through an exact regular expression), the version operators ``$veq``, ``$vne``,
+``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` (numbers, and strings in GrowthBook's UTF-16 code
+unit order through an exact regular expression), the version operators ``$veq``, ``$vne``,
 ``$vgt``, ``$vgte``, ``$vlt``, ``$vlte`` (on GrowthBook's padded version strings, which
 :func:`context` derives), ``$exists``, ``$regex``, ``$regexi``, ``$notRegex``, ``$size``,
 ``$type``, ``$and``/``$or``/``$nor``/``$not``, ``$inGroup``/``$notInGroup`` (saved
-groups given as value lists) and dotted paths. Anything else (``$elemMatch``, ``$all``,
+groups given as value lists) and dotted paths into objects and arrays; the membership
+operators intersect an array attribute with their values, as GrowthBook's ``isIn`` does. Anything else (``$elemMatch``, ``$all``,
 equality with objects, ``parentConditions``, ...) is an import error naming the feature
 and the operator.
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
@@ -50,6 +51,11 @@ SIZE = "#size"  # suffix of an array attribute's length
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
 VER_STR = "#vs"  # suffix: padded version string of a string attribute
 VER_NUM = "#vn"  # suffix: padded version string of a number attribute
+LOWER = "#lower"  # suffix: a string attribute in lower case (``$ini``, as GrowthBook folds)
+MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_member`)
+MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
+_UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
+                          "tracks", "url")  # fmt: skip
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
 
@@ -111,7 +117,7 @@ def padded_version(value: Any) -> str:
 
     Source: GrowthBook SDK docs, "paddedVersionString" (the version operators)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = js_number_text(value)
+        value = _number_text(value)
     if not value or not isinstance(value, str):
         value = "0"
     parts = _VER_SPLIT.split(_VER_STRIP.sub("", value))
@@ -120,33 +126,66 @@ def padded_version(value: Any) -> str:
     return "-".join(p.rjust(5, " ") if p.isdigit() else p for p in parts)
 
 
-_MAX_CHAR = "\U0010ffff"
+# GrowthBook orders strings by UTF-16 code unit (JavaScript's order; the Python SDK
+# compares non-ASCII strings by their UTF-16 encoding). Compared character by
+# character that is code point order except that a character above U+FFFF (a
+# surrogate pair, first unit 0xD800-0xDBFF) sorts between U+D7FF and U+E000. These
+# are the character ranges in that order; the surrogates themselves never occur.
+_UNIT_ORDER = ((0x0, 0xD7FF), (0x10000, 0x10FFFF), (0xE000, 0xFFFF))
+# Padded version strings are compared as Python strings by the SDK: code point order.
+_POINT_ORDER = ((0x0, 0xD7FF), (0xE000, 0x10FFFF))
 
 
-def _cls(lo: str, hi: str) -> str:
-    return "[" + re.escape(lo).replace("\x00", "\\x00") + "-" + re.escape(hi) + "]"
+def _char_class(ranges: list[tuple[int, int]]) -> str | None:
+    """A regex character class of the code point ``ranges`` (None when empty)."""
+    parts = []
+    for lo, hi in ranges:
+        if lo > hi:
+            continue
+        a = "\\x00" if lo == 0 else re.escape(chr(lo))
+        parts.append(a if lo == hi else a + "-" + re.escape(chr(hi)))
+    return "[" + "".join(parts) + "]" if parts else None
 
 
-def _next_char(ch: str, step: int) -> str | None:
-    o = ord(ch) + step
-    if 0xD800 <= o <= 0xDFFF:  # skip the surrogates, which no string holds here
-        o = 0xE000 if step > 0 else 0xD7FF
-    return chr(o) if 0 <= o <= 0x10FFFF else None
+def _above(ch: str, order: tuple[tuple[int, int], ...]) -> str | None:
+    """The characters after ``ch`` in ``order``, as a class."""
+    o, ranges, seen = ord(ch), [], False
+    for lo, hi in order:
+        if seen:
+            ranges.append((lo, hi))
+        elif lo <= o <= hi:
+            ranges.append((o + 1, hi))
+            seen = True
+    return _char_class(ranges)
 
 
-def string_order(attr: str, op: str, c: str) -> dict[str, Any]:
-    """``attr <op> c`` in code point order, for a string attribute, as cfgcore conditions:
-    a string is greater than ``c`` where, after a common prefix, its next character is
-    greater (or it continues past ``c``), and less where that character is less (or it is
-    a proper prefix of ``c``) -- a regular language, so a regex decides it exactly."""
+def _below(ch: str, order: tuple[tuple[int, int], ...]) -> str | None:
+    """The characters before ``ch`` in ``order``, as a class."""
+    o, ranges = ord(ch), []
+    for lo, hi in order:
+        if lo <= o <= hi:
+            ranges.append((lo, o - 1))
+            break
+        ranges.append((lo, hi))
+    return _char_class(ranges)
+
+
+def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str, Any]:
+    """``attr <op> c`` in GrowthBook's string order (UTF-16 code units, as JavaScript
+    compares; code points with ``utf16=False``, as the SDK orders padded version
+    strings), for a string attribute, as cfgcore conditions: a string is greater than
+    ``c`` where, after a common prefix, its next character is greater (or it continues
+    past ``c``), and less where that character is less (or it is a proper prefix of
+    ``c``) -- a regular language, so a regex decides it exactly."""
     greater, less = [], []
+    order = _UNIT_ORDER if utf16 else _POINT_ORDER
     for i, ch in enumerate(c):
         head = re.escape(c[:i])
-        up, down = _next_char(ch, 1), _next_char(ch, -1)
+        up, down = _above(ch, order), _below(ch, order)
         if up is not None:
-            greater.append(head + _cls(up, _MAX_CHAR))
+            greater.append(head + up)
         if down is not None:
-            less.append(head + "[\\x00-" + re.escape(down) + "]")
+            less.append(head + down)
     greater.append(re.escape(c) + "[\\s\\S]")
     gt: dict[str, Any] = {"attr": attr, "matches": "^(?:" + "|".join(greater) + ")"}
     lt_parts: list[Any] = []
@@ -181,6 +220,47 @@ def _type_name(v: Any) -> str:
     return "unknown"
 
 
+def _number_text(v: int | float) -> str:
+    """JavaScript ``String()`` of a number; an int past a double's range is Infinity."""
+    try:
+        return js_number_text(v)
+    except OverflowError:
+        return "Infinity" if v > 0 else "-Infinity"
+
+
+def _hash_text(v: Any) -> str | None:
+    """The text GrowthBook hashes for an attribute value, or None when the value cannot
+    identify a user (only non-empty strings and finite non-zero numbers can)."""
+    if isinstance(v, str):
+        return v or None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            if v == 0 or not math.isfinite(v):
+                return None
+        except OverflowError:  # an int too large for a double is Infinity in JavaScript
+            return None
+        return js_number_text(v)
+    return None
+
+
+def _member(v: Any) -> str | None:
+    """The key of a scalar for membership tests (``$in`` on an array attribute): values
+    equal as GrowthBook compares them (same JSON type, ``1 == 1.0``) get the same key."""
+    if isinstance(v, bool):
+        return "b:" + ("true" if v else "false")
+    if isinstance(v, str):
+        return "s:" + v
+    if isinstance(v, int):
+        return "n:" + str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None  # NaN equals nothing
+        if math.isinf(v) or not v.is_integer():
+            return "n:" + repr(v)
+        return "n:" + str(int(v))
+    return None
+
+
 def context(
     attributes: Mapping[str, Any] | None = None,
     *,
@@ -188,42 +268,56 @@ def context(
 ) -> dict[str, Any]:
     """Map GrowthBook attributes to cfgcore attributes.
 
-    Nested objects are reachable by dotted path; each hashable value (a non-empty
-    string, a finite non-zero number) gets its hash string ``<path>#hash``, arrays
-    their length ``<path>#size``, every value its type ``<path>#type``.
-    ``forced_variations`` ({experiment key: variation index}) become
-    ``$forced:<key>`` attributes.
+    Conditions read values as GrowthBook's ``getPath`` does: by dotted path into
+    objects and arrays (``company.size``, ``tags.0``, ``tags.length``), so a key that
+    itself holds a dot is never reached. Every value reached gets its type
+    ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
+    ``<path>#vs``, numbers ``<path>#vn``, arrays their length ``<path>#size`` and a
+    membership key per element (``<path>#in:...``, ``<path>#ini:...``).
+    Hashing reads top-level attributes by exact key, as GrowthBook does:
+    ``<key>#hash`` is the hash string of a value that can identify a user (a
+    non-empty string, a finite non-zero number). ``forced_variations``
+    ({experiment key: variation index}) become ``$forced:<key>`` attributes.
     """
     out: dict[str, Any] = {}
 
     def put(path: str, v: Any) -> None:
+        out[path + TYPE] = _type_name(v)
         if isinstance(v, Mapping):
             for k, sub in v.items():
-                put(f"{path}.{k}" if path else str(k), sub)
-            if path:
-                out[path + TYPE] = "object"
-            return
-        if not path:
+                if isinstance(k, str) and "." not in k:
+                    put(f"{path}.{k}", sub)
             return
         if isinstance(v, (list, tuple)):
-            out[path + SIZE] = len(v)
-            out[path + TYPE] = "array"
+            put(path + SIZE, len(v))
+            put(path + ".length", len(v))
+            for i, el in enumerate(v):
+                put(f"{path}.{i}", el)
+                key = _member(el)
+                if key is not None:
+                    out[f"{path}{MEMBER}{key}"] = True
+                    if isinstance(el, str):
+                        out[f"{path}{MEMBER_CI}{el.lower()}"] = True
             return
         out[path] = v
-        out[path + TYPE] = _type_name(v)
         if isinstance(v, str):
+            out[path + LOWER] = v.lower()
             out[path + VER_STR] = padded_version(v)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out[path + VER_NUM] = padded_version(v)
-        if isinstance(v, str) and v:
-            out[path + HASH] = v
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            if v != 0 and math.isfinite(v):
-                out[path + HASH] = js_number_text(v)
 
-    put("", dict(attributes or {}))
+    attrs = attributes if isinstance(attributes, Mapping) else {}
+    for key, v in attrs.items():
+        if not isinstance(key, str):
+            continue
+        text = _hash_text(v)
+        if text is not None:
+            out[key + HASH] = text
+        if "." not in key:
+            put(key, v)
     for key, idx in (forced_variations or {}).items():
-        out[FORCED + str(key)] = idx
+        # the SDK indexes the variations with it, where True is 1 and False is 0
+        out[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
     return out
 
 
@@ -303,6 +397,13 @@ class _Feature:
         self.on: list[str] = []
 
     def variant(self, name: str, value: Any) -> str:
+        """A new variant serving ``value``, named ``name`` unless another variant of the
+        feature has that name already (two experiments with one key, repeated meta
+        keys): then ``name~2``, ``name~3``, ..., so no value replaces another."""
+        base, n = name, 1
+        while name in self.variants:
+            n += 1
+            name = f"{base}~{n}"
         self.variants[name] = value
         if js_truthy(value):
             self.on.append(name)
@@ -325,14 +426,18 @@ class _Feature:
 
     # -- rules ----------------------------------------------------------------------------
     def hash_attrs(self, rule: Mapping[str, Any], fallback: bool) -> list[str]:
-        attrs = [str(rule.get("hashAttribute") or "id") + HASH]
-        if fallback and rule.get("fallbackAttribute"):
-            attrs.append(str(rule["fallbackAttribute"]) + HASH)
+        """The hash strings to try: the hash attribute's (``id`` when unset or null; an
+        empty name is GrowthBook's key ``""``), then for a rollout the fallback
+        attribute's, which GrowthBook ignores when sticky bucketing is disabled."""
+        attrs = [_attr_key(rule.get("hashAttribute"), "hashAttribute") + HASH]
+        fb = rule.get("fallbackAttribute")
+        if fallback and fb and not rule.get("disableStickyBucketing"):
+            attrs.append(_attr_key(fb, "fallbackAttribute") + HASH)
         return attrs
 
-    def gate(self, by: list[str], seed: str, version: int, suffix_seed: bool, test: Any):
+    def gate(self, by: list[str], seed: str, version: int | None, suffix_seed: bool, test: Any):
         """Gates (one per contiguous run) for "hash n passes ``test``"."""
-        if version not in (1, 2):
+        if version is None:
             return None
         space = _space(version)
         scheme = f"growthbook_v{version}"
@@ -353,8 +458,8 @@ class _Feature:
         alts: list[list[dict[str, Any]]] = [[]]
         for f in rule.get("filters") or []:
             ranges = f.get("ranges") or []
-            by = [str(f.get("attribute") or "id") + HASH]
-            version = int(f.get("hashVersion", 2))
+            by = [_attr_key(f.get("attribute"), "filters.attribute") + HASH]
+            version = _hash_version(f.get("hashVersion", 2))
 
             def test(n: float, ranges: Any = ranges) -> bool:
                 return any(r[0] <= n < r[1] for r in ranges)
@@ -368,15 +473,13 @@ class _Feature:
     def rule(self, i: int, rule: Any) -> list[dict[str, Any]]:
         if not isinstance(rule, Mapping):
             raise _Refuse("a rule must be an object")
-        for unsupported in ("parentConditions", "contextualBanditRef", "tracks", "url"):
+        for unsupported in _UNSUPPORTED_RULE_KEYS:
             if rule.get(unsupported):
                 raise _Refuse(f"'{unsupported}' is not supported")
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
-        if rule.get("filters") and "force" in rule:
-            alts = self.filters(rule)
-        else:
-            alts = [[]]
-        if "force" in rule:
+        forced = rule.get("force") is not None  # GrowthBook: a null force is no force
+        alts = self.filters(rule) if rule.get("filters") and forced else [[]]
+        if forced:
             name = self.variant(f"rules[{i}]", rule["force"])
             gates = self.rollout_gates(rule)
             out = []
@@ -403,7 +506,7 @@ class _Feature:
         if coverage == 0 and rng is None:
             return []
         by = self.hash_attrs(rule, fallback=True)
-        version = int(rule.get("hashVersion") or 1)
+        version = _hash_version(rule.get("hashVersion") or 1)
         seed = str(rule.get("seed") or self.key)
         if rng is not None:
             spans = self.gate(by, seed, version, False, lambda n: rng[0] <= n < rng[1])
@@ -446,10 +549,10 @@ class _Feature:
                 if alt:
                     forced["gates"] = alt
                 out.append(forced)
-        if rule.get("active") is False or rule.get("status") == "draft":
-            return out
-        version = int(rule.get("hashVersion") or 1)
-        if version not in (1, 2):
+        # A feature rule has no "active" or "status": the SDK's FeatureRule drops them
+        # and runs the experiment, so they are ignored here too.
+        version = _hash_version(rule.get("hashVersion") or 1)
+        if version is None:
             return out
         seed = str(rule.get("seed") or exp_key)
         by = self.hash_attrs(rule, fallback=False)
@@ -466,7 +569,9 @@ class _Feature:
 
         pos, buckets = 0, []
         for j, width in _runs(space, pick):
-            buckets.append([names[j] if j >= 0 and not passthrough[j] else None, width])
+            # explicit ranges beyond the variations assign no variation (not in experiment)
+            served = 0 <= j < len(names) and not passthrough[j]
+            buckets.append([names[j] if served else None, width])
             pos += width
         h: dict[str, Any] = {"scheme": f"growthbook_v{version}", "by": by, "space": space}
         if version == 1:
@@ -505,6 +610,8 @@ class _Feature:
                 parts.append(_not(self.condition(value)))
             elif key.startswith("$"):
                 raise _Refuse(f"condition operator {key!r}")
+            elif "#" in key:  # cfgcore's derived attributes (context()) use '#'
+                raise _Refuse(f"attribute name {key!r}: '#' is reserved")
             else:
                 parts.append(self.value_test(str(key), value))
         return _and(*parts)
@@ -512,27 +619,23 @@ class _Feature:
     def value_test(self, attr: str, cv: Any) -> Any:
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
             return _and(*[self.operator(attr, op, v) for op, v in cv.items()])
-        if cv is None:
-            return _not({"attr": attr, "exists": True})
-        if isinstance(cv, (str, int, float, bool)):
-            return {"attr": attr, "eq": cv}
-        raise _Refuse(f"equality with an object or array at {attr!r}")
+        if isinstance(cv, (list, tuple, Mapping)):
+            raise _Refuse(f"equality with an object or array at {attr!r}")
+        return _equals(attr, cv)
 
     def operator(self, attr: str, op: str, v: Any) -> Any:
         scalar = (str, int, float, bool)
         if op == "$eq" or op == "$ne":
-            if v is None:
-                test = _not({"attr": attr, "exists": True})
-            elif isinstance(v, scalar):
-                test = {"attr": attr, "eq": v}
-            else:
-                test = _NEVER  # containers are never === (GrowthBook SDK semantics)
+            # containers are never === (GrowthBook SDK semantics)
+            test = _NEVER if isinstance(v, (list, tuple, Mapping)) else _equals(attr, v)
             return test if op == "$eq" else _not(test)
         if op in ("$in", "$nin", "$ini", "$nini", "$inGroup", "$notInGroup"):
             if op in ("$inGroup", "$notInGroup"):
-                values = self.groups.get(v) if isinstance(v, str) else None
-                if values is None:
-                    return _NEVER if op == "$inGroup" else _NEVER
+                if not isinstance(v, str):
+                    return _NEVER  # GrowthBook: never in nor out of a group with no name
+                values = self.groups.get(v, [])  # an unknown group is empty
+                if isinstance(values, Mapping) and values.get("type") == "list":
+                    values = values.get("values")
                 if not isinstance(values, list):
                     raise _Refuse(f"saved group {v!r} is not a list of values")
             else:
@@ -541,18 +644,7 @@ class _Feature:
                 values = v
             if not all(isinstance(x, scalar) for x in values):
                 raise _Refuse(f"'{op}' with non-scalar values at {attr!r}")
-            ci = op in ("$ini", "$nini")
-            strs = [x for x in values if isinstance(x, str)]
-            if ci:
-                others = [x for x in values if not isinstance(x, str)]
-                tests = []
-                if strs:
-                    tests.append({"attr": attr, "in": strs, "ignore_case": True})
-                if others:
-                    tests.append({"attr": attr, "in": others})
-                test = {"any": tests}
-            else:
-                test = {"attr": attr, "in": values} if values else _NEVER
+            test = _membership(attr, values, fold=op in ("$ini", "$nini"))
             positive = op in ("$in", "$ini", "$inGroup")
             return test if positive else _not(test)
         if op in ("$gt", "$gte", "$lt", "$lte"):
@@ -576,10 +668,9 @@ class _Feature:
             if op == "$vne":
                 return _not(eq)  # also true when not comparable, as in GrowthBook
             name = {"$vgt": "gt", "$vgte": "ge", "$vlt": "lt", "$vlte": "le"}[op]
-            return string_order(vattr, name, padded)
-        if op == "$exists":
-            test = {"attr": attr, "exists": True}
-            return test if v else _not(test)
+            return string_order(vattr, name, padded, utf16=False)
+        if op == "$exists":  # any value but null: objects and arrays too
+            return _not(_is_null(attr)) if v else _is_null(attr)
         if op in ("$regex", "$regexi", "$notRegex", "$notRegexi"):
             if not isinstance(v, str):
                 return _NEVER if not op.startswith("$not") else _ALWAYS
@@ -591,9 +682,11 @@ class _Feature:
             if op.endswith("i"):
                 test["ignore_case"] = True
             return _not(test) if op.startswith("$not") else test
-        if op == "$size":
-            return self.value_test(attr + SIZE, v)
+        if op == "$size":  # only arrays have a size
+            return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
         if op == "$type":
+            if v == "null":
+                return _is_null(attr)
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
         if op == "$not":
             return _not(self.value_test(attr, v))
@@ -624,6 +717,59 @@ def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, flo
         cum += w
         out.append((start, start + c * w))
     return out
+
+
+def _hash_version(v: Any) -> int | None:
+    """GrowthBook's hash version: 1 or 2 as Python compares (``2.0`` is 2, ``"2"`` is
+    neither); anything else hashes nobody."""
+    try:
+        return 2 if v == 2 else 1 if v == 1 else None
+    except Exception:  # a value whose == fails: no version
+        return None
+
+
+def _attr_key(v: Any, what: str) -> str:
+    """An attribute name GrowthBook reads by exact key (``id`` when null)."""
+    if v is None:
+        return "id"
+    if not isinstance(v, str):
+        raise _Refuse(f"{what} must be a string, got {type_name(v)}")
+    return v
+
+
+def _is_null(attr: str) -> dict[str, Any]:
+    """GrowthBook's "null" type: the path holds null or nothing (:func:`context` types
+    every value it reaches, null included)."""
+    return {"not": {"attr": attr + TYPE, "ne": "null"}}
+
+
+def _equals(attr: str, v: Any) -> Any:
+    """GrowthBook's equality of the value at ``attr`` with the scalar or null ``v``."""
+    if v is None:
+        return _is_null(attr)
+    return {"attr": attr, "eq": v}
+
+
+def _membership(attr: str, values: list[Any], fold: bool) -> Any:
+    """GrowthBook's ``isIn``: a scalar among ``values``, or an array sharing an element
+    with them (``fold``: strings compared in lower case, as ``$ini`` does)."""
+    tests: list[Any] = []
+    members: list[str] = []
+    if fold:
+        lowered = [x.lower() for x in values if isinstance(x, str)]
+        others = [x for x in values if not isinstance(x, str)]
+        if lowered:
+            tests.append({"attr": attr + LOWER, "in": lowered})
+        members += [attr + MEMBER_CI + x for x in lowered]
+    else:
+        others = values
+    if others:
+        tests.append({"attr": attr, "in": others})
+    members += [attr + MEMBER + k for x in others if (k := _member(x)) is not None]
+    if members:
+        has = [{"attr": m, "exists": True} for m in dict.fromkeys(members)]
+        tests.append(_and({"attr": attr + TYPE, "eq": "array"}, {"any": has}))
+    return {"any": tests} if tests else _NEVER
 
 
 def _and(*conds: Any) -> Any:
