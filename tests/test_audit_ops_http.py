@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -76,3 +77,24 @@ def test_asgi_405_carries_allow(manager):
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 405
     assert (b"allow", b"GET, HEAD") in sent[0]["headers"]
+
+
+def test_serve_answers_probes_while_a_client_sits_on_a_connection(manager):
+    # make_server alone answers one connection at a time: a client that connects and
+    # sends half a request line stalled every probe (the README's example did that).
+    import socket
+
+    from cfgcore.observability.http import serve
+
+    server = serve(manager, port=0, host="127.0.0.1")
+    idle = socket.create_connection(("127.0.0.1", server.server_port))
+    try:
+        idle.sendall(b"GET /hea")
+        status, _, body = _request(server.server_port, "GET", "/health/live")
+        assert status == 200 and json.loads(body)["live"] is True
+        status, _, _ = _request(server.server_port, "GET", "/health/ready")
+        assert status == 200
+    finally:
+        idle.close()
+        server.shutdown()
+        server.server_close()

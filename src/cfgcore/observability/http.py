@@ -12,18 +12,25 @@ HEAD only. The paths come from the live configuration's ``health_monitoring`` bl
         readiness_probe: {path: /health/ready}
       metrics: {enabled: true, endpoint: /metrics}
 
->>> from wsgiref.simple_server import make_server                      # doctest: +SKIP
->>> make_server("", 8080, wsgi_app(get_config_manager())).serve_forever()  # doctest: +SKIP
+>>> server = serve(get_config_manager(), port=8080)  # a background thread  # doctest: +SKIP
+>>> server.shutdown()                                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socketserver
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-__all__ = ["asgi_app", "paths", "wsgi_app"]
+__all__ = ["asgi_app", "paths", "serve", "wsgi_app"]
+
+# A probe client that connects and sends nothing (or a header a byte a second) is
+# dropped after this many seconds: it never holds a thread for long.
+CLIENT_TIMEOUT = 10.0
 
 DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
 
@@ -106,6 +113,33 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
         return [b"" if method == "HEAD" else body]
 
     return app
+
+
+class _ProbeHandler(WSGIRequestHandler):
+    timeout = CLIENT_TIMEOUT
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes come every few seconds: no stderr line per request."""
+
+
+class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # an open connection never keeps the process from exiting
+    block_on_close = False
+
+
+def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
+    """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (all interfaces by
+    default, as a kubelet reaches the pod's address) from a background thread, one
+    thread per connection, so a slow or idle client never holds up the others (the
+    standard library's ``make_server`` alone answers one connection at a time: a client
+    that connects and sends nothing stalls every probe). Returns the server: its
+    ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
+    then ``server_close()`` stop it."""
+    server = make_server(
+        host, port, wsgi_app(manager), server_class=_ProbeServer, handler_class=_ProbeHandler
+    )
+    threading.Thread(target=server.serve_forever, name="cfgcore-probes", daemon=True).start()
+    return server
 
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
