@@ -141,6 +141,21 @@ def _epoch(dt: datetime | None, default: float) -> float:
     return dt.timestamp()
 
 
+def split_ends(weights: list[float]) -> list[int]:
+    """Where each variant's range of the bucket space ends: a split's variants take
+    consecutive ranges in the order written, each its weight (a percentage) x 1000
+    buckets of the cumulative total, rounded; the last ends at BUCKETS, so rounding
+    never leaves a bucket unassigned. (The compiled split tables and the A/B tests'
+    check that a split change moves nobody both read it.)"""
+    ends, total = [], 0.0
+    for w in weights:
+        total += w
+        ends.append(round(total * (BUCKETS // 100)))
+    if ends:
+        ends[-1] = BUCKETS
+    return ends
+
+
 def _put(items: list[Any], i: int, value: Any) -> None:
     if i == len(items):
         items.append(value)
@@ -355,7 +370,7 @@ class FlagRecords(ConditionLowering):
     def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:
         t = self.t
         start = len(t.splits) // 2
-        total = 0.0
+        ws: list[float] = []
         for name, weight in weights.items():
             w = self.number(weight, f"{rpath}.split.{name}")
             if w is None:
@@ -363,12 +378,9 @@ class FlagRecords(ConditionLowering):
             if not (w >= 0.0 and math.isfinite(w)):
                 self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
                 w = 0.0
-            total += w
-            t.splits.extend(
-                (round(total * (BUCKETS // 100)), variant(name, f"{rpath}.split.{name}"))
-            )
-        if abs(total - 100.0) > 1e-6:
-            self.problem(f"{rpath}.split", f"weights sum to {total:g}, not 100")
-        if weights:
-            t.splits[-2] = BUCKETS  # rounding must never leave a bucket unassigned
+            ws.append(w)
+        if abs(sum(ws) - 100.0) > 1e-6:
+            self.problem(f"{rpath}.split", f"weights sum to {sum(ws):g}, not 100")
+        for end, name in zip(split_ends(ws), weights, strict=True):
+            t.splits.extend((end, variant(name, f"{rpath}.split.{name}")))
         return start, len(weights)

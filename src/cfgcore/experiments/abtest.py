@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore._layout import BUCKETS
+from cfgcore._records import split_ends
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice
 from cfgcore.runtime.policy import check, current_actor
@@ -275,15 +276,9 @@ class ABTestConfiguration:
 
 
 def _ranges(split: Mapping[str, Any]) -> list[tuple[int, str]]:
-    """``[(end bucket, variant)]`` of a split, as the compiler lays it out (each
-    variant a consecutive range in the order written; the last one ends at BUCKETS)."""
-    out, total = [], 0.0
-    for name, weight in split.items():
-        total += float(weight)
-        out.append((round(total * (BUCKETS // 100)), str(name)))
-    if out:
-        out[-1] = (BUCKETS, out[-1][1])
-    return out
+    """``[(end bucket, variant)]`` of a split, as the compiler lays it out."""
+    ends = split_ends([float(w) for w in split.values()])
+    return [(end, str(name)) for end, name in zip(ends, split, strict=True)]
 
 
 def moved_share(old: Mapping[str, Any], new: Mapping[str, Any]) -> float:
