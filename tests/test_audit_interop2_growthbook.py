@@ -258,3 +258,44 @@ def test_string_order_is_utf16_order(value, constant):
     a, b = units(value), units(constant)
     for op, want in (("gt", a > b), ("ge", a >= b), ("lt", a < b), ("le", a <= b)):
         assert holds(growthbook.string_order("x", op, constant), value) is want
+
+
+# -- $regex: the SDK searches with Python's re, cfgcore with RE2 where installed ------
+
+
+@pytest.mark.parametrize(
+    "op, pattern, value",
+    [
+        ("$regex", "^\\d+$", "\u0661\u0662"),  # Python's \d is every Unicode decimal digit
+        ("$regex", "^\\w$", "\u00e9"),
+        ("$regex", "x\\sy", "x\u00a0y"),
+        ("$notRegex", "\\D", "\u0661"),
+        ("$regex", "[\\d.]+$", "1.\u0663"),
+        ("$regex", "^a$", "a\n"),  # Python's '$' also matches before a final newline
+        ("$regex", "b$|^x", "ab\n"),
+        ("$notRegex", "a$", "a\n"),
+        ("$regexi", "^K$", "\u212a"),  # Kelvin sign folds to k in both engines
+    ],
+)
+def test_regex_answers_as_python_re(make, op, pattern, value):
+    engine = make(growthbook.to_snapshot(_when({"x": {op: pattern}})))
+    for attrs in ({"x": value}, {"x": value + "z"}, {"x": "zz"}, {}):
+        want = evalCondition(attrs, {"x": {op: pattern}})
+        assert engine.is_enabled("f", growthbook.context(attrs)) is want, attrs
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["a\\b", "(?=a)", "(?i)a", "x{,3}", "[[:alpha:]]", "(a)\\1", "a\\Z", "(a$|b)\\n", "a$\\n?"],
+)
+def test_regex_meaning_differently_is_refused_naming_the_feature(pattern):
+    features = {"feat": {"defaultValue": 0, "rules": [{"condition": {"x": {"$regex": pattern}},
+                                                       "force": 1}]}}  # fmt: skip
+    with pytest.raises(InteropError) as err:
+        growthbook.to_snapshot(features)
+    text = str(err.value)
+    assert "features.feat" in text and "rules[0]" in text and "'x'" in text
+    # and with on_error="skip" the other features still import
+    features["ok"] = {"defaultValue": 1}
+    snap = growthbook.to_snapshot(features, on_error="skip")
+    assert list(snap.flags) == ["ok"] and "feat" in snap.metadata["refused"]

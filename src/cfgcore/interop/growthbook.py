@@ -25,9 +25,12 @@ unit order through an exact regular expression), the version operators ``$veq``,
 :func:`context` derives), ``$exists``, ``$regex``, ``$regexi``, ``$notRegex``, ``$size``,
 ``$type``, ``$and``/``$or``/``$nor``/``$not``, ``$inGroup``/``$notInGroup`` (saved
 groups given as value lists) and dotted paths into objects and arrays; the membership
-operators intersect an array attribute with their values, as GrowthBook's ``isIn`` does. Anything else (``$elemMatch``, ``$all``,
-equality with objects, ``parentConditions``, ...) is an import error naming the feature
-and the operator.
+operators intersect an array attribute with their values, as GrowthBook's ``isIn``
+does. ``$regex`` patterns are rewritten so RE2 answers as the SDK's Python ``re`` does
+(Unicode ``\\d``/``\\w``/``\\s``, a final ``$``); constructs that mean something else
+to RE2 (``\\b``, lookaround, inline flags, ...) are refused. Anything else
+(``$elemMatch``, ``$all``, equality with objects, ``parentConditions``, ...) is an
+import error naming the feature and the operator.
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
 """
@@ -36,9 +39,12 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from cfgcore import _regex
+from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
@@ -54,6 +60,7 @@ VER_NUM = "#vn"  # suffix: padded version string of a number attribute
 LOWER = "#lower"  # suffix: a string attribute in lower case (``$ini``, as GrowthBook folds)
 MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_member`)
 MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
+CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 _UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
                           "tracks", "url")  # fmt: skip
 _NEVER: dict[str, Any] = {"any": []}
@@ -301,6 +308,8 @@ def context(
             return
         out[path] = v
         if isinstance(v, str):
+            if v.endswith("\n") and _regex._re2 is not None:
+                out[path + CHOMP] = v[:-1]  # see _portable_regex: '$' under RE2
             out[path + LOWER] = v.lower()
             out[path + VER_STR] = padded_version(v)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -672,15 +681,25 @@ class _Feature:
         if op == "$exists":  # any value but null: objects and arrays too
             return _not(_is_null(attr)) if v else _is_null(attr)
         if op in ("$regex", "$regexi", "$notRegex", "$notRegexi"):
+            fold = op.endswith("i")
             if not isinstance(v, str):
                 return _NEVER if not op.startswith("$not") else _ALWAYS
             try:
-                re.compile(v)
-            except re.error:
+                with warnings.catch_warnings():  # "possible nested set" and the like
+                    warnings.simplefilter("ignore")
+                    re.compile(v, re.IGNORECASE if fold else 0)
+            except (re.error, OverflowError, RecursionError):
                 return _NEVER if not op.startswith("$not") else _ALWAYS
-            test = {"attr": attr, "matches": v}
-            if op.endswith("i"):
+            pattern, at_end = _portable_regex(v, attr)
+            try:  # what cfgcore cannot run is refused here, naming the feature
+                compile_regex(pattern, fold)
+            except Exception as exc:
+                raise _Refuse(f"'{op}' at {attr!r}: {exc}") from None
+            test: Any = {"attr": attr, "matches": pattern}
+            if fold:
                 test["ignore_case"] = True
+            if at_end:  # Python's '$' also matches before a final newline
+                test = {"any": [test, {**test, "attr": attr + CHOMP}]}
             return _not(test) if op.startswith("$not") else test
         if op == "$size":  # only arrays have a size
             return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
@@ -717,6 +736,106 @@ def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, flo
         cum += w
         out.append((start, start + c * w))
     return out
+
+
+# -- regular expressions ------------------------------------------------------------------
+# The SDK searches with Python's ``re``; cfgcore runs ``matches`` on RE2 where installed.
+# _portable_regex rewrites a pattern so both engines give Python's answer: Python's
+# Unicode \\d, \\w and \\s become explicit classes, and a final '$' is matched on the value
+# and on the value without a final newline (``#chomp``, which context() adds only under
+# RE2, whose '$' is the end of the text). What differs and cannot be rewritten is refused.
+_UNICODE_CLASSES: dict[str, str] = {}
+_CLASS_TESTS = {
+    "d": str.isdecimal,  # sre: Py_UNICODE_ISDECIMAL
+    "w": lambda c: c.isalnum() or c == "_",  # sre: Py_UNICODE_ISALNUM or '_'
+    "s": str.isspace,  # sre: Py_UNICODE_ISSPACE
+}
+
+
+def _class_char(o: int) -> str:
+    if o < 0x20 or o == 0x7F:
+        return f"\\x{o:02x}"
+    ch = chr(o)
+    return "\\" + ch if ch in "\\]^-[" else ch
+
+
+def _unicode_class(kind: str) -> str:
+    """The inside of a class matching what Python's ``\\<kind>`` matches in a str pattern."""
+    if kind not in _UNICODE_CLASSES:
+        test, parts, start = _CLASS_TESTS[kind], [], None
+        for o in range(0x110001):
+            inside = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and test(chr(o))
+            if inside and start is None:
+                start = o
+            elif not inside and start is not None:
+                end = o - 1
+                parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
+                start = None
+        _UNICODE_CLASSES[kind] = "".join(parts)
+    return _UNICODE_CLASSES[kind]
+
+
+def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
+    """``p`` (valid for Python's ``re``) as a pattern RE2 and ``re`` both run as Python
+    does, and whether it ends in '$'; raises _Refuse for constructs whose meaning differs."""
+
+    def refuse(what: str) -> _Refuse:
+        return _Refuse(f"regex {p!r:.80} at {attr!r}: {what} differs between Python and RE2")
+
+    out: list[str] = []
+    i, n, depth, at_end = 0, len(p), 0, False
+    in_class, class_start = False, False
+    while i < n:
+        c = p[i]
+        if c == "\\":
+            e = p[i + 1] if i + 1 < n else ""
+            if e in ("d", "w", "s"):
+                cls = _unicode_class(e)
+                out.append(cls if in_class else "[" + cls + "]")
+            elif e in ("D", "W", "S"):
+                if in_class:
+                    raise refuse(f"'\\{e}' inside a class")
+                out.append("[^" + _unicode_class(e.lower()) + "]")
+            elif e and (e in "bBZNuU" or e.isdigit()):
+                raise refuse(f"'\\{e}'")
+            else:
+                out.append(c + e)
+            i += 2
+            class_start = False
+            continue
+        if in_class:
+            if c == "]" and not class_start:
+                in_class = False
+            elif c == "[" and p.startswith("[:", i):
+                raise refuse("'[:' (a POSIX class to RE2)")
+            class_start = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = class_start = True
+            if p.startswith("[^", i):
+                out.append("[^")
+                i += 2
+                continue
+        elif c == "(":
+            if p.startswith("(?", i) and not (p.startswith("(?:", i) or p.startswith("(?P<", i)):
+                raise refuse(f"the group {p[i : i + 3]!r}")
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "{" and p.startswith("{,", i):
+            raise refuse("'{,n}'")
+        elif c == "$":
+            rest = p[i + 1 :]
+            closing = len(rest) - len(rest.lstrip(")"))
+            after = rest[closing:]
+            if not (after == "" or (after.startswith("|") and depth - closing == 0)):
+                raise refuse("'$' with more pattern after it")
+            at_end = True
+        out.append(c)
+        i += 1
+    return "".join(out), at_end
 
 
 def _hash_version(v: Any) -> int | None:
