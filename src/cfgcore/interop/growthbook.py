@@ -695,12 +695,12 @@ class _Feature:
                 compile_regex(pattern, fold)
             except Exception as exc:
                 raise _Refuse(f"'{op}' at {attr!r}: {exc}") from None
-            test: Any = {"attr": attr, "matches": pattern}
+            found: dict[str, Any] = {"attr": attr, "matches": pattern}
             if fold:
-                test["ignore_case"] = True
+                found["ignore_case"] = True
             if at_end:  # Python's '$' also matches before a final newline
-                test = {"any": [test, {**test, "attr": attr + CHOMP}]}
-            return _not(test) if op.startswith("$not") else test
+                found = {"any": [found, {**found, "attr": attr + CHOMP}]}
+            return _not(found) if op.startswith("$not") else found
         if op == "$size":  # only arrays have a size
             return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
         if op == "$type":
