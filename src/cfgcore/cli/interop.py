@@ -68,10 +68,10 @@ def _read_document(path: str) -> Any:
     (nesting, 64-bit integers); ConfigError naming the file and the key path."""
     from cfgcore.config.files import tree_problem
     from cfgcore.errors import Problem
+    from cfgcore.runtime.atomicio import read_regular
 
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path)  # a regular file of bounded size, not a FIFO or a device
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     try:

@@ -19,6 +19,7 @@ Layers, lowest first (later layers win; see :mod:`cfgcore.config.tree` for merge
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -36,6 +37,7 @@ from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
 from cfgcore.errors import ConfigError, Problem
+from cfgcore.runtime.atomicio import read_regular
 from cfgcore.runtime.flagstore import checksum
 from cfgcore.runtime.secrets import Resolver, has_secrets, note_variable, resolve_tree
 
@@ -442,11 +444,14 @@ def reject_truncated(
 
 
 def read_bytes(path: str) -> bytes:
+    """The bytes of a configuration or profile file: a regular file of at most 64 MiB
+    (a FIFO would block the build, and the lock, forever; ``/dev/zero`` never ends)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_regular(path)
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
+        # A directory is the common mistake: say so in the OS's words.
+        reason = os.strerror(errno.EISDIR) if os.path.isdir(path) else exc.strerror or exc
+        raise ConfigError(f"cannot read: {reason}", file=path, kind="io") from None
 
 
 def parse_layer(path: str, raw: bytes) -> Layer:

@@ -31,7 +31,8 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
     if named:
         path = os.path.abspath(os.path.expanduser(named))
         if not os.path.isfile(path):
-            raise ConfigError(f"{ENV_FILE_VAR} names a file that does not exist", file=path)
+            why = "is not a regular file" if os.path.exists(path) else "does not exist"
+            raise ConfigError(f"{ENV_FILE_VAR} names a file that {why}", file=path)
         return path
     if embedded:
         return None
@@ -93,12 +94,18 @@ def _read(path: str) -> dict[str, str]:
     from dotenv.main import resolve_variables
     from dotenv.parser import parse_stream
 
+    from cfgcore.runtime.atomicio import read_regular
+
     try:
+        # A regular file of bounded size: a FIFO would block every build, and its lock.
         # utf-8-sig: an editor's byte-order mark is not part of the first name.
-        with open(path, encoding="utf-8-sig") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the .env file: {exc}", file=path) from None
+        text = read_regular(path).decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the .env file: {exc.strerror or exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read the .env file: not UTF-8 (byte {exc.start})", file=path
+        ) from None
     # python-dotenv's own parser, which says where a statement went wrong (dotenv_values
     # only logs it, without the file name, and drops the variable).
     bindings = list(parse_stream(io.StringIO(text)))

@@ -60,6 +60,10 @@ def _format_for(path: str) -> str:
 
 
 def _read_text(path: str, max_bytes: int) -> str:
+    import errno
+
+    from cfgcore.runtime.atomicio import read_regular
+
     try:
         size = os.path.getsize(path)
         if size > max_bytes:
@@ -68,12 +72,12 @@ def _read_text(path: str, max_bytes: int) -> str:
                 "configuration (pass max_bytes= to raise it)",
                 file=path,
             )
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
+        # A regular file only: a FIFO's open would block, /dev/zero never ends.
+        raw = read_regular(path, max_bytes)
     except OSError as exc:
+        if exc.errno == errno.EFBIG:  # grew while we looked
+            raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path) from None
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
-    if len(raw) > max_bytes:  # grew while we looked, or a device that reports no size
-        raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path)
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw[:nul].count(b"\n") + 1
