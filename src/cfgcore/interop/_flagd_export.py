@@ -6,8 +6,11 @@ expresses exactly (``eq`` as ``===``, ``in``, ``starts_with``, ``ends_with``,
 own v3 hashing (imported ``fractional``), as one ``if`` chain. Anything else -- a
 rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, number
 comparisons (JSONLogic coerces a missing value to 0), ``ne``/``not_in`` (true on a
-missing value in JSONLogic), ``exists``, case-insensitive and regex tests -- is
-refused with the flag and the construct named.
+missing value in JSONLogic), ``exists``, case-insensitive and regex tests, attribute
+names holding a dot (a path to JSONLogic's ``var``) -- is refused with the flag and the
+construct named. A switched-off flag is written as flagd serves what cfgcore serves:
+ENABLED with its off variant as the default (flagd's DISABLED would serve the caller's
+default), except a flag imported from flagd, which keeps flagd's DISABLED.
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
         "state": "ENABLED" if flag.enabled else "DISABLED",
         "variants": {k: v for k, v in variants.items() if k not in _RESERVED},
     }
+    if not flag.enabled and snap.metadata.get("imported_from") != "flagd":
+        # A switched-off cfgcore flag serves its off variant to everyone (``off`` for a
+        # boolean flag, else the default); flagd's DISABLED serves the caller's default
+        # instead. Only a flag imported from flagd means flagd's DISABLED.
+        off = flag.off_variant
+        if off is None:
+            off = "off" if flag.variants is None else default
+        if off is None or off in _RESERVED or off not in out["variants"]:
+            raise _Refuse("switched off without a variant to serve")
+        out["state"] = "ENABLED"
+        out["defaultVariant"] = off
+        return out
     if default is not None and default not in _RESERVED:
         out["defaultVariant"] = default
     elif default == "#parse-error":
@@ -115,6 +130,9 @@ def _cond(c: Condition, snap: Snapshot, depth: int = 0) -> Any:
         return _cond(seg, snap, depth + 1)
     if c.ignore_case:
         raise _Refuse("case-insensitive tests")
+    if c.attr is not None and "." in c.attr:
+        # JSONLogic's var reads "a.b" as the path a -> b; cfgcore's attribute is the key "a.b"
+        raise _Refuse(f"attribute {c.attr!r}: a dot is a path in JSONLogic")
     var = {"var": c.attr}
     if c.eq is not None:
         return {"===": [var, c.eq]}
