@@ -207,6 +207,20 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     return _OTHER_BINDING
 
 
+def _read_and_bind(t: C.Tables, attrs: Any, s: int) -> tuple:
+    """Read attribute slot ``s`` from the mapping ``attrs`` and bind it."""
+    try:
+        v = attrs.get(t.slots[s])
+    except Exception:  # a hostile mapping must not break evaluation
+        return _MISSING_BINDING
+    if v is None:
+        return _MISSING_BINDING
+    try:
+        return _bind_value(t, s, v)
+    except Exception:  # e.g. a str subclass whose casefold() or __hash__ fails
+        return _OTHER_BINDING
+
+
 def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
     binding: list = [_MISSING_BINDING] * len(t.slots)
     try:
@@ -214,18 +228,8 @@ def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
             return binding
     except Exception:  # an object faking its __class__
         return binding
-    names = t.slots
     for s in slots:
-        try:
-            v = attrs.get(names[s])
-        except Exception:  # a hostile mapping must not break evaluation
-            v = None
-        if v is None:
-            continue
-        try:
-            binding[s] = _bind_value(t, s, v)
-        except Exception:  # e.g. a str subclass whose casefold() or __hash__ fails
-            binding[s] = _OTHER_BINDING
+        binding[s] = _read_and_bind(t, attrs, s)
     return binding
 
 
@@ -234,6 +238,9 @@ class Context:
 
     Create it with ``engine.context({...})`` once per request; if the engine swaps
     snapshots meanwhile, the context re-binds itself to the new one on first use.
+    Each attribute is read from ``attrs`` and bound on the first check that needs it
+    (as the compiled Context does): a dict is copied, so later changes to it are not
+    seen; another mapping is read as it is when each attribute is first needed.
     """
 
     __slots__ = ("attrs", "_bound")
@@ -254,12 +261,19 @@ class Context:
         self.attrs: Any = attrs
         self._bound: tuple[Any, list] | None = None
 
-    def _binding_for(self, snap: CompiledSnapshot) -> list:
+    def _binding_for(self, snap: CompiledSnapshot, slots: Any = None) -> list:
+        """The binding to ``snap`` with ``slots`` (every slot when None) bound; a slot
+        not needed yet is None."""
         bound = self._bound
-        if bound is not None and bound[0] is snap:
-            return bound[1]
-        binding = _bind(snap.tables, self.attrs, range(len(snap.tables.slots)))
-        self._bound = (snap, binding)  # one assignment: another thread sees old or new
+        if bound is None or bound[0] is not snap:
+            bound = (snap, [None] * len(snap.tables.slots))
+            self._bound = bound  # one assignment: another thread sees old or new
+        binding = bound[1]
+        for s in range(len(binding)) if slots is None else slots:
+            if binding[s] is None:
+                b = _read_and_bind(snap.tables, self.attrs, s)
+                if binding[s] is None:  # the first writer wins (get() may switch threads)
+                    binding[s] = b
         return binding
 
     # A read-only mapping of the attributes, so code that reads ctx["user_id"] works on
@@ -372,17 +386,19 @@ class CompiledSnapshot:
         return self._lookup(key) >= 0
 
     # -- binding -----------------------------------------------------------------------
+    def _flag_slots(self, fi: int) -> list[int]:
+        """The slots flag ``fi`` reads (its prerequisites' included)."""
+        t = self.tables
+        start = t.flags[fi * L.FW + L.F_SLOTS_START]
+        return t.ipool[start : start + t.flags[fi * L.FW + L.F_SLOTS_COUNT]]
+
     def _binding(self, ctx: Any, fi: int) -> list:
         if issubclass(type(ctx), Context):
-            return ctx._binding_for(self)
+            return ctx._binding_for(self, None if fi < 0 else self._flag_slots(fi))
         if ctx is not None and not _is_mapping(ctx):
             self._error(L.ERR_INVALID_CONTEXT)  # not a context: evaluated with no attributes
         t = self.tables
-        if fi < 0:
-            return _bind(t, ctx, range(len(t.slots)))
-        base = fi * L.FW
-        start = t.flags[base + L.F_SLOTS_START]
-        return _bind(t, ctx, t.ipool[start : start + t.flags[base + L.F_SLOTS_COUNT]])
+        return _bind(t, ctx, range(len(t.slots)) if fi < 0 else self._flag_slots(fi))
 
     def _lookup(self, key: Any) -> int:
         # Only strings name flags; a str subclass by its exact value (its __hash__ and
@@ -787,7 +803,7 @@ class CompiledSnapshot:
         rb = (t.flags[base + L.F_RULE_START] + rule) * L.RW
         rr = t.rules
         if issubclass(type(ctx), Context):
-            b = ctx._binding_for(self)
+            b = ctx._binding_for(self, self._flag_slots(fi))
         else:  # not _binding: a context that is not a mapping was counted already
             b = _bind(t, ctx, range(len(t.slots)))
         h = rr[rb + L.R_HASH]
@@ -853,9 +869,7 @@ class EngineCore:
 
     def context(self, attrs: Mapping[str, Any] | None = None) -> Context:
         """Bind request attributes once; pass the result to every check of the request."""
-        ctx = Context(attrs)
-        ctx._binding_for(self._snap)
-        return ctx
+        return Context(attrs)  # each attribute is bound on the first check that reads it
 
     def is_enabled(self, key: str, ctx: ContextArg = None) -> bool:
         """Whether the boolean flag ``key`` is on for ``ctx``.
@@ -1058,9 +1072,13 @@ class SeedAPI:
             if type(uid) in (str, int) and type(seen) is tuple and len(seen) == L.DEDUP_SHARDS:
                 shard = seen[hash(uid) & (L.DEDUP_SHARDS - 1)]
                 if type(shard) is set:
-                    if uid in shard:
+                    try:
+                        known = uid in shard
+                    except Exception:  # a logged str subclass id whose __eq__ raised
+                        known = None  # cannot tell: expose decides
+                    if known:
                         return v
-                    if self._append is not None:
+                    if known is not None and self._append is not None:
                         self._log(test_name, v, uid, shard)
                         return v
         try:
