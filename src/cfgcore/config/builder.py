@@ -31,7 +31,7 @@ from typing import Any
 from cfgcore.config import debuglog
 from cfgcore.config.envfile import aliased
 from cfgcore.config.environ import env_layer, env_refs, ref_names
-from cfgcore.config.files import FORMATS, Layer, parse_text
+from cfgcore.config.files import FORMATS, Layer, parse_text, tree_problem
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
@@ -251,6 +251,7 @@ class ConfigBuilder:
                 found = env_refs(layer.data)
                 env_names.update(ref_names(ref for _, ref in found))
                 layer.data = self.transformer.transform(layer.data, self.transforms, file=path)
+                check_transformed(layer.data, path, layer)
                 for ref_path, ref in found:
                     refs[ref_path] = (ref, get_path(layer.data, ref_path, None))
                 layer.data = self.resolve_secrets(layer.data, path, refs, resolver)
@@ -389,6 +390,7 @@ class ConfigBuilder:
         # judges the reference, as for the other files.
         raw = thaw(profile.overrides)
         data = self.transformer.transform(raw, self.transforms, file=file)
+        check_transformed(data, file or f"<profile {profile.name}>")
         if refs is not None:
             for ref_path, ref in env_refs(raw):
                 refs[ref_path] = (ref, get_path(data, ref_path, None))
@@ -441,6 +443,21 @@ def reject_truncated(
             file=flags_file,
             kind="incomplete",
         )
+
+
+def check_transformed(data: Any, file: str, layer: Layer | None = None) -> None:
+    """Refuse a transformed tree that breaks the limits its file obeyed (a step turned
+    text into an integer beyond 64 bits, a registered step returned NaN or a set):
+    a ConfigError naming the file, line and key path, as the reader would have."""
+    found = tree_problem(data)
+    if found is None:
+        return
+    path, message = found
+    line = None
+    if layer is not None:
+        with contextlib.suppress(Exception):
+            line = layer.line_of(tuple(path.split(".")))
+    raise ConfigError([Problem(path, message, file=file, line=line)], kind="transform")
 
 
 def read_bytes(path: str) -> bytes:

@@ -7,7 +7,9 @@ order given, and returns a new tree (the input is not modified):
     ``${VAR}``, ``${VAR:-default}`` (default when unset or empty), ``${VAR-default}``
     (default only when unset), ``${VAR:?message}`` (error when unset or empty) and
     ``$${`` for a literal ``${``. References may sit inside longer strings. A missing
-    variable without a default is an error naming the key path and the variable.
+    variable without a default is an error naming the key path and the variable; so is
+    any other ``${`` (``${ VAR }``, ``${}``, a default holding a reference), which
+    would otherwise be served as written. ``${file:...}`` is left for the secrets step.
 ``type_conversion``
     Strings that spell a YAML 1.2 scalar become that scalar: ``"8080"`` -> 8080,
     ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"null"`` -> None. Numbers with leading
@@ -32,6 +34,7 @@ step that raises on a value included.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +55,9 @@ StepFunc = Callable[[Any, tuple[Any, ...], "_Run"], Any]
 
 _REF = re.compile(
     r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?)(?P<arg>[^}]*))?\}"
+    # Any other "${" is a malformed reference (``${ DB_PASSWORD }``, ``${}``, an
+    # unclosed one), except ``${file:...}``, which the secrets step resolves later.
+    r"|(?P<bad>\$\{(?!file:))"
 )
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(us|ms|s|m|h|d|w)")
 _DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:us|ms|s|m|h|d|w))+$")
@@ -93,7 +99,24 @@ def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], 
     def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
-        name, op, arg = m.group("name"), m.group("op"), m.group("arg")
+        if m.group("bad"):
+            # Served as written, a typo would silently become the value (a password
+            # of "${ DB_PASSWORD }"): refuse it.
+            on_error(
+                f"malformed reference {_snippet(text, m.start())}: expected ${{NAME}}, "
+                f"${{NAME:-default}}, ${{NAME-default}} or ${{NAME:?message}} "
+                f"(write $${{ for a literal ${{)"
+            )
+            return m.group(0)
+        name, op = m.group("name"), m.group("op")
+        arg: str = m.group("arg") or ""  # "" without an operator (then unused)
+        if "${" in arg:
+            # The default ends at the first "}": "${A:-${B}}" would serve the text "${B}".
+            on_error(
+                f"${{{name}{op}...}}: a default cannot hold another reference "
+                f"(nested references are not supported)"
+            )
+            return ""
         value = env.get(name)
         # A secret variable's value is masked on every surface, whatever key it lands in.
         note_variable(name, value, env)
@@ -114,22 +137,43 @@ def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], 
     return _REF.sub(repl, text)
 
 
+def _snippet(text: str, start: int) -> str:
+    """The malformed reference at ``start``, up to its closing brace, for an error.
+    Never a long stretch of the value: it may be part of a secret."""
+    end = text.find("}", start)
+    piece = text[start : end + 1] if 0 <= end < start + 40 else text[start : start + 20] + "..."
+    return repr(piece)
+
+
 def parse_duration(text: str) -> float:
-    """``"1h30m"`` -> 5400.0 seconds; raises ``ValueError`` if it is not a duration."""
+    """``"1h30m"`` -> 5400.0 seconds; raises ``ValueError`` if it is not a duration, and
+    ``OverflowError`` for one no float can hold (``"1e400"`` digits of seconds)."""
     compact = text.strip()
     if not _DURATION.match(compact):
         raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(compact))
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(compact))
+    if not math.isfinite(seconds):
+        raise OverflowError(f"duration {_shown(text)} is out of range")
+    return seconds
 
 
 def parse_size(text: str) -> int:
-    """``"2GB"`` -> 2_000_000_000, ``"512MiB"`` -> 536_870_912; ``ValueError`` otherwise."""
+    """``"2GB"`` -> 2_000_000_000, ``"512MiB"`` -> 536_870_912; ``ValueError`` if it is
+    not a size, ``OverflowError`` for one over ``2**63 - 1`` bytes (no configuration
+    integer holds it)."""
     m = _SIZE.match(text)
     if not m:
         raise ValueError(f"not a size: {text!r}")
     number, unit = m.groups()
     base = 1024 if len(unit) == 3 else 1000
-    return round(float(number) * base ** _SIZE_POWER[unit[0].lower()])
+    size = float(number) * base ** _SIZE_POWER[unit[0].lower()]
+    if not size < 2**63:
+        raise OverflowError(f"size {_shown(text)} is out of range (over 2**63 - 1 bytes)")
+    return round(size)
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
 def _convert_scalar(text: str) -> Any:
@@ -143,7 +187,10 @@ def _convert_scalar(text: str) -> Any:
     if _INT.match(stripped):
         return int(stripped)
     if _FLOAT.match(stripped) and not re.match(r"^[-+]?0\d", stripped):
-        return float(stripped)
+        number = float(stripped)
+        # "1e999" is a float no configuration may hold (inf): it stays text, which
+        # validation then judges where a number is expected.
+        return number if math.isfinite(number) else text
     return text
 
 
