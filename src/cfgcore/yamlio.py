@@ -4,6 +4,10 @@
   booleans. PyYAML follows YAML 1.1, where ``on``, ``off``, ``yes``, ``no``, ``y``
   and ``n`` are booleans too; that turns a variant called ``on`` or a country code
   ``NO`` into ``True``/``False`` behind the author's back.
+* YAML 1.2 core numbers, for the same reason: YAML 1.1 reads ``12:30`` as 750
+  (base 60), ``0644`` as 420 (octal) and ``1_000`` as 1000. Those stay strings, as does
+  any decimal with a leading zero (a zip code); ``0o17``, ``0x1F`` and ``1e3`` are
+  numbers.
 * Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
   the last one).
 * Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
@@ -46,12 +50,34 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
 StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 StrictLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.2 core numbers. YAML 1.1's other forms are text: a time "12:30" is not the
+# sexagesimal 750, "1_000" not 1000, "0b101" not 5, and a zip code or file mode with a
+# leading zero ("01234", "0644") is not an octal number (nor, as 1.2 would read it, a
+# decimal that loses its zero): the same rule as the type_conversion transform.
+# "0o17" and "0x1F" are octal and hex; "1e3" is a float.
+StrictLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+        r"|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
+        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+StrictLoader.add_implicit_resolver(
+    _INT_TAG,
+    re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$|^0o[0-7]+$|^0x[0-9a-fA-F]+$"),
+    list("-+0123456789"),
 )
 
 

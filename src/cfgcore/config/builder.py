@@ -474,7 +474,9 @@ def read_bytes(path: str) -> bytes:
 def parse_layer(path: str, raw: bytes) -> Layer:
     fmt = FORMATS[os.path.splitext(path)[1].lower()]
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not content;
+        # YAML skipped it already, JSON and TOML refused the file over it.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
     data = parse_text(text, fmt, path)

@@ -177,7 +177,9 @@ def read_config_file(path: str) -> Layer:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not content;
+        # YAML skipped it already, JSON and TOML refused the file over it.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
     data = parse_text(text, fmt, path)
