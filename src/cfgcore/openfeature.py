@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode
@@ -134,15 +135,83 @@ class _MetadataCache:
 
 
 def _changed_flags(old: Any, new: Any) -> list[str]:
-    """Keys of flags added, removed or changed between two compiled snapshots."""
+    """Keys of the flags whose answers may differ between two compiled snapshots: flags
+    added, removed or changed, flags whose conditions use a segment that changed (or a
+    segment using one), and flags with a prerequisite among those, transitively. A
+    change to a flag's description or tags alone changes no answer and is left out."""
     a = getattr(getattr(old, "tables", None), "source", None)
     b = getattr(getattr(new, "tables", None), "source", None)
     if a is None or b is None:
         return sorted(set(old.tables.keys) | set(new.tables.keys))
     if not same(a.metadata, b.metadata):  # flag-set metadata reaches every flag's details
         return sorted(set(a.flags) | set(b.flags))
-    keys = set(a.flags) | set(b.flags)
-    return sorted(k for k in keys if not same(a.flags.get(k), b.flags.get(k)))
+    segments = _closure(
+        {s for s in set(a.segments) | set(b.segments)
+         if not same(a.segments.get(s), b.segments.get(s))},
+        {name: _segment_refs([seg]) for name, seg in b.segments.items()},
+    )  # fmt: skip
+    uses: dict[str, set[str]] = {}
+    changed: set[str] = set()
+    for key in set(a.flags) | set(b.flags):
+        fa, fb = a.flags.get(key), b.flags.get(key)
+        if fb is not None:
+            uses[key] = {p if isinstance(p, str) else p.flag for p in fb.prerequisites}
+            if segments and segments & _segment_refs([r.when for r in fb.rules]):
+                changed.add(key)
+                continue
+        if not same(fa, fb) and not (
+            fa is not None and fb is not None and same(_answering(fa), _answering(fb))
+        ):
+            changed.add(key)
+    return sorted(_closure(changed, uses))
+
+
+def _answering(flag: Any) -> Any:
+    """``flag`` without the fields no answer reads (description, tags)."""
+    return msgspec.structs.replace(flag, description="", tags=[])
+
+
+def _segment_refs(conditions: list[Any]) -> set[str]:
+    """The segments named anywhere in ``conditions`` (a list of Conditions or None)."""
+    out: set[str] = set()
+    stack = [c for c in conditions if c is not None]
+    while stack:
+        c = stack.pop()
+        if c.segment is not None:
+            out.add(c.segment)
+        if c.all:
+            stack.extend(c.all)
+        if c.any:
+            stack.extend(c.any)
+        if c.not_ is not None:
+            stack.append(c.not_)
+    return out
+
+
+def _closure(changed: set[str], uses: Mapping[str, set[str]]) -> set[str]:
+    """``changed`` plus every name whose ``uses`` reach one of them."""
+    changed = set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for name, used in uses.items():
+            if name not in changed and used & changed:
+                changed.add(name)
+                grew = True
+    return changed
+
+
+def _live_flags(engine: Any) -> Any:
+    """The open live flag set (``cfgcore.runtime.flags.LiveFlags``) serving ``engine``,
+    or None: only a manager's engine has one, and it says so in ``_served_by``."""
+    if getattr(engine, "_served_by", None) is None:
+        return None
+    from cfgcore.runtime import flags
+
+    for live in list(flags._LIVE):
+        if live.engine is engine and not live.closed:
+            return live
+    return None
 
 
 class CfgcoreProvider(AbstractProvider):
@@ -175,6 +244,11 @@ class CfgcoreProvider(AbstractProvider):
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
+        # The live flag set serving the engine (a manager's: a file or fleet store),
+        # whose refused documents make the provider STALE; None for a bare engine.
+        self._live: Any = None
+        self._announced: Any = None  # the refusal last announced (None: READY)
+        self._status_lock = threading.Lock()
 
     @property
     def engine(self) -> Any:
@@ -196,6 +270,12 @@ class CfgcoreProvider(AbstractProvider):
         with self._lock:
             if self._unsubscribe is None:
                 self._unsubscribe = self._engine.add_swap_listener(self._on_swap)
+                live = _live_flags(self._engine)
+                if live is not None:
+                    live.subscribe(self)  # held weakly
+                self._live = live
+                self._announced = None  # the SDK makes us READY; a refusal standing
+                # now is announced by the first resolution (see _resolve)
 
     def detach(self) -> None:
         """Stop announcing swaps (the engine itself keeps serving)."""
@@ -208,6 +288,9 @@ class CfgcoreProvider(AbstractProvider):
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            live, self._live = self._live, None
+            if live is not None:
+                live.unsubscribe(self)
 
     def _on_swap(self, old: Any, new: Any) -> None:
         self.emit_provider_configuration_changed(
@@ -217,6 +300,44 @@ class CfgcoreProvider(AbstractProvider):
                 metadata={"snapshot_version": new.version},
             )
         )
+
+    # The live flag set's subscriber interface (cfgcore.runtime.flags.FlagSubscriber).
+
+    def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
+        """A document went live (its swap was announced already): READY again if a
+        refused one had made the provider STALE."""
+        self._announce_status()
+
+    def flags_rejected(self, error: Any, source: str, origin: str) -> None:
+        """A document was refused and the last good flags keep serving: STALE."""
+        self._announce_status()
+
+    def _announce_status(self) -> None:
+        """Emit STALE while the flag set stands on a refusal (the store holds flags
+        that cannot be served: what serves is no longer the source of truth), READY
+        once it does not. Each state change is announced once; a new refusal while
+        STALE is announced too (its message says what was refused)."""
+        with self._status_lock:
+            live = self._live
+            if live is None:
+                return
+            error = live.last_error
+            if error is self._announced:
+                return
+            self._announced = error
+            version = self._engine.version
+            if error is None:
+                self.emit_provider_ready(
+                    ProviderEventDetails(
+                        message=f"cfgcore snapshot {version} is the store's document again",
+                        metadata={"snapshot_version": version},
+                    )
+                )
+            else:
+                why = f"flag document refused, snapshot {version} keeps serving: {error}"
+                self.emit_provider_stale(
+                    ProviderEventDetails(message=why, metadata={"snapshot_version": version})
+                )
 
     # ------------------------------------------------------------------ resolution
 
@@ -235,6 +356,12 @@ class CfgcoreProvider(AbstractProvider):
         convert: Callable[[Any], Any],
         type_name: str,
     ) -> FlagResolutionDetails[Any]:
+        live = self._live
+        if live is not None and live.last_error is not self._announced:
+            # A refusal (or its end) not announced yet: a set that stood on one when
+            # the provider was registered, or a store back to the live document, which
+            # the flag set clears without telling its subscribers.
+            self._announce_status()
         try:
             if evaluation_context is None:
                 ctx: Any = None
