@@ -61,10 +61,15 @@ _ERROR_CODES = {
 
 def default_context(targeting_key: str | None, attributes: Mapping[str, Any]) -> dict[str, Any]:
     """The cfgcore context for an OpenFeature evaluation context: its attributes plus
-    ``targeting_key`` when one is set (the attributes cannot override it)."""
+    ``targeting_key``, which is always the context's targeting key: an attribute of that
+    name neither overrides it nor stands in for a missing one (OpenFeature's targeting
+    key has its own field, which flagd, and a flag exported to flagd, read as
+    ``targetingKey``)."""
     ctx = dict(attributes)
     if targeting_key is not None:
         ctx["targeting_key"] = targeting_key
+    else:
+        ctx.pop("targeting_key", None)
     return ctx
 
 

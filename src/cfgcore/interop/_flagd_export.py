@@ -8,7 +8,15 @@ rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, nu
 comparisons (JSONLogic coerces a missing value to 0), ``ne``/``not_in`` (true on a
 missing value in JSONLogic), ``exists``, case-insensitive and regex tests, attribute
 names holding a dot (a path to JSONLogic's ``var``) -- is refused with the flag and the
-construct named. A switched-off flag is written as flagd serves what cfgcore serves:
+construct named.
+
+Attribute names are the OpenFeature context's as each side reads it. cfgcore's provider
+(``default_context``) gives a native snapshot the OpenFeature targeting key as the
+attribute ``targeting_key``, which flagd calls ``targetingKey``: a condition on
+``targeting_key`` is written as ``{"var": "targetingKey"}``, and one on ``targetingKey``
+or ``$flagd`` (which flagd fills itself, over any attribute of that name) is refused. A
+snapshot imported from flagd already uses flagd's names (``flagd.context``): they are
+kept. A switched-off flag is written as flagd serves what cfgcore serves:
 ENABLED with its off variant as the default (flagd's DISABLED would serve the caller's
 default), except a flag imported from flagd, which keeps flagd's DISABLED.
 """
@@ -24,6 +32,12 @@ from cfgcore.interop import InteropError
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot
 
 _RESERVED = ("#no-default", "#invalid", "#parse-error")
+
+# A native snapshot's attribute -> flagd's variable for what cfgcore's OpenFeature
+# provider puts there (cfgcore.openfeature.default_context).
+_NATIVE_VARS = {"targeting_key": "targetingKey"}
+# flagd sets these itself, over any context attribute of the same name.
+_FLAGD_OWN = ("targetingKey", "$flagd")
 
 
 class _Refuse(Exception):
@@ -76,10 +90,11 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
         out["defaultVariant"] = default
     elif default == "#parse-error":
         raise _Refuse("it was refused on import")
+    native = snap.metadata.get("imported_from") != "flagd"
     branches: list[Any] = []
     for i, rule in enumerate(flag.rules):
         try:
-            when = _cond(rule.when, snap) if rule.when is not None else None
+            when = _cond(rule.when, snap, native) if rule.when is not None else None
             result = _result(rule)
         except _Refuse as exc:
             raise _Refuse(f"rules[{i}]: {exc}") from None
@@ -114,26 +129,34 @@ def _result(rule: Rule) -> Any:
     return rule.serve
 
 
-def _cond(c: Condition, snap: Snapshot, depth: int = 0) -> Any:
+def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
     if depth > 32:
         raise _Refuse("conditions nested too deeply")
     if c.all is not None:
-        return {"and": [_cond(x, snap, depth + 1) for x in c.all]} if c.all else True
+        return {"and": [_cond(x, snap, native, depth + 1) for x in c.all]} if c.all else True
     if c.any is not None:
-        return {"or": [_cond(x, snap, depth + 1) for x in c.any]} if c.any else False
+        return {"or": [_cond(x, snap, native, depth + 1) for x in c.any]} if c.any else False
     if c.not_ is not None:
-        return {"!": [_cond(c.not_, snap, depth + 1)]}
+        return {"!": [_cond(c.not_, snap, native, depth + 1)]}
     if c.segment is not None:
         seg = snap.segments.get(c.segment)
         if seg is None:
             raise _Refuse(f"unknown segment {c.segment!r}")
-        return _cond(seg, snap, depth + 1)
+        return _cond(seg, snap, native, depth + 1)
     if c.ignore_case:
         raise _Refuse("case-insensitive tests")
     if c.attr is not None and "." in c.attr:
         # JSONLogic's var reads "a.b" as the path a -> b; cfgcore's attribute is the key "a.b"
         raise _Refuse(f"attribute {c.attr!r}: a dot is a path in JSONLogic")
-    var = {"var": c.attr}
+    name = c.attr
+    if native and name is not None:
+        if name in _FLAGD_OWN:
+            raise _Refuse(
+                f"attribute {name!r}: flagd fills it itself (the targeting key is "
+                "'targeting_key' in cfgcore's OpenFeature context)"
+            )
+        name = _NATIVE_VARS.get(name, name)
+    var = {"var": name}
     if c.eq is not None:
         return {"===": [var, c.eq]}
     if c.in_ is not None:
