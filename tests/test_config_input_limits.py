@@ -19,7 +19,7 @@ from cfgcore.cli import main
 from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, parse_text, tree_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
-from cfgcore.runtime.atomicio import MAX_READ_BYTES
+from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.yamlio import _depth_bound
 from tests.waiting import wait_for
@@ -101,7 +101,10 @@ def test_a_huge_int_written_while_hot_reloading_is_refused_once_without_tracebac
     caplog.set_level(logging.DEBUG, logger="cfgcore")
     m.enable_hot_reload(poll_interval=0.02)
     try:
-        path.write_text(DOCS["yaml"].format(n=HUGE))
+        # Replaced in one step: write_text truncates first, and a writer descheduled for
+        # 100 ms on a loaded machine leaves an empty file long enough to be refused on
+        # its own (a second, correct refusal this test is not about).
+        atomic_write(path, DOCS["yaml"].format(n=HUGE).encode())
         assert wait_for(lambda: errors)
         seen_polls = len(polls)
         assert wait_for(lambda: len(polls) >= seen_polls + 5)  # several polls later...
