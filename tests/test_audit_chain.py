@@ -163,3 +163,19 @@ def test_concurrent_processes_keep_one_chain_through_rotation(tmp_path):
         f"p{n}" for n in range(3) for _ in range(60)
     )
     assert len(log_files(path)) > 2
+
+
+def test_an_unwritable_audit_log_is_one_error_line_without_a_traceback(tmp_path, caplog):
+    # CFGCORE_AUDIT_LOG=/tmp (a directory) or a read-only path: the CLI's one-line error
+    # rule holds for the audit log's own complaint; the entries stay chained in memory.
+    import logging
+
+    from cfgcore.runtime.audit import AuditLog
+
+    log = AuditLog(tmp_path)  # a directory: opening it for append fails
+    caplog.set_level(logging.ERROR, logger="cfgcore")
+    entries = log.append_all([{"kind": "load", "source": "t"}, {"kind": "load", "source": "u"}])
+    assert [e["seq"] for e in entries] == [1, 2]
+    records = [r for r in caplog.records if "cannot append to audit log" in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is None
+    assert str(tmp_path) in records[0].getMessage() and "2 entries" in records[0].getMessage()

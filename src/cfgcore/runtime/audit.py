@@ -159,8 +159,13 @@ class AuditLog:
                 try:
                     with self._file_lock():
                         self._append_locked(out)
-                except OSError:
-                    log.exception("cannot append to audit log %s", self.path)
+                except OSError as exc:
+                    # One line (an unwritable path is an operator's mistake, not a bug:
+                    # no traceback), every time: each failure loses these entries' file copy.
+                    log.error(
+                        "cannot append to audit log %s (%s); %d entr%s kept in memory only",
+                        self.path, exc.strerror or exc, len(out), "y" if len(out) == 1 else "ies",
+                    )  # fmt: skip
             for entry in out:
                 if "hash" not in entry:  # no file, or it failed: chain in memory
                     self._chain(entry, *self._head)
