@@ -32,10 +32,11 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from openfeature.evaluation_context import EvaluationContext
@@ -46,7 +47,12 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from cfgcore.snapshot import same
 
+if TYPE_CHECKING:  # not in openfeature-sdk 0.8, the oldest the extra allows (no track())
+    from openfeature.track import TrackingEventDetails
+
 __all__ = ["CfgcoreProvider", "default_context"]
+
+_log = logging.getLogger("cfgcore.openfeature")
 
 ContextMapper = Callable[[str | None, Mapping[str, Any]], Any]
 
@@ -219,6 +225,22 @@ def _live_flags(engine: Any) -> Any:
     return None
 
 
+def _tests_measuring(experiments: Mapping[str, Any], metric: Any) -> list[str]:
+    """The running (not stopped) A/B tests with ``metric`` among their success or
+    guardrail metrics."""
+    out = []
+    for name, meta in experiments.items():
+        if not isinstance(meta, Mapping) or meta.get("status") == "stopped":
+            continue
+        success = meta.get("success_metrics") or ()
+        guardrails = meta.get("guardrail_metrics") or {}
+        if (isinstance(success, list) and metric in success) or (
+            isinstance(guardrails, Mapping) and metric in guardrails
+        ):
+            out.append(name)
+    return out
+
+
 class CfgcoreProvider(AbstractProvider):
     """OpenFeature provider backed by a cfgcore engine (in-process, compiled core).
 
@@ -240,12 +262,14 @@ class CfgcoreProvider(AbstractProvider):
         context: ContextMapper | None = None,
         resolve: Callable[[Any, str, Any, Any], Any] | None = None,
         name: str = "cfgcore",
+        experiments: Any = None,
     ) -> None:
         super().__init__()
         self._engine = engine
         self._context = context or default_context
         self._answer = resolve
         self._metadata = Metadata(name=name)
+        self._experiments = experiments
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -343,6 +367,36 @@ class CfgcoreProvider(AbstractProvider):
                 self.emit_provider_stale(
                     ProviderEventDetails(message=why, metadata={"snapshot_version": version})
                 )
+
+    # ------------------------------------------------------------------ tracking
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: EvaluationContext | None = None,
+        tracking_event_details: TrackingEventDetails | None = None,
+    ) -> None:
+        """OpenFeature tracking: an event named after a metric of running A/B tests is
+        recorded for each of them through ``experiments.record_metric`` (the user's
+        variant looked up from the context), with the event's ``value`` (1.0 when it has
+        none). Without ``experiments=`` (a ``DynamicConfigurationManager``), or for an
+        event no running test measures, it does nothing. Never raises."""
+        manager = self._experiments
+        if manager is None:
+            return
+        try:
+            tests = _tests_measuring(manager.snapshot.experiments, tracking_event_name)
+            if not tests:
+                return
+            ctx = evaluation_context or EvaluationContext()
+            user = self._context(ctx.targeting_key, ctx.attributes)
+            value = tracking_event_details.value if tracking_event_details else None
+            for test in tests:
+                manager.record_metric(
+                    test, tracking_event_name, 1.0 if value is None else value, user_context=user
+                )
+        except Exception:  # a context mapper's or a manager's failure: never raise
+            _log.exception("tracking event %r not recorded", tracking_event_name)
 
     # ------------------------------------------------------------------ resolution
 
