@@ -27,7 +27,14 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
 * Flag metadata is the snapshot's ``metadata`` overlaid with the flag's ``metadata``,
   keeping only the scalar entries OpenFeature allows (bool, int, float, str).
 * Every snapshot swap on the engine emits ``PROVIDER_CONFIGURATION_CHANGED`` with the
-  keys of the flags that were added, removed or changed.
+  keys of the flags whose answers may change: added, removed or changed, using a
+  changed segment, or with such a flag as a prerequisite (transitively).
+* On a manager's engine, a refused flag document (the last good flags keep serving)
+  emits ``PROVIDER_STALE``; the next document to go live, or the store back to the
+  live one, ``PROVIDER_READY``.
+* ``track(event, context, details)`` records ``details.value`` (default 1.0) through
+  ``experiments.record_metric`` for each running A/B test measuring ``event``, when
+  the provider was given ``experiments=`` (a ``DynamicConfigurationManager``).
 """
 
 from __future__ import annotations
@@ -252,7 +259,8 @@ class CfgcoreProvider(AbstractProvider):
     must answer as their source system does; it returns an object with ``value``,
     ``variant``, ``reason``, ``error_code`` and ``metadata`` (``cfgcore.interop.flagd``
     has ``context`` and ``resolve`` for imported flagd flags). ``name`` is the provider
-    name in OpenFeature's metadata and events.
+    name in OpenFeature's metadata and events. ``experiments`` (a
+    ``DynamicConfigurationManager``) receives the tracking events (:meth:`track`).
     """
 
     def __init__(
