@@ -349,6 +349,11 @@ class CfgcoreProvider(AbstractProvider):
         """A document was refused and the last good flags keep serving: STALE."""
         self._announce_status()
 
+    def flags_recovered(self) -> None:
+        """The store is back to the live document (no swap): READY again. Called by a
+        flag set that tells its subscribers so; otherwise the next resolution notices."""
+        self._announce_status()
+
     def _announce_status(self) -> None:
         """Emit STALE while the flag set stands on a refusal (the store holds flags
         that cannot be served: what serves is no longer the source of truth), READY
