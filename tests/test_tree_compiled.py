@@ -97,6 +97,24 @@ def test_every_list_mutation_raises_and_changes_nothing(impl: str, mutate: Any) 
     assert s == [1, 2]
 
 
+def test_calling_init_again_changes_nothing(impl: str) -> None:
+    # dict.__init__ updates and list.__init__ clears and refills an existing object: a
+    # read-only container is filled when it is made, and a later __init__ is inert.
+    d = frozen(impl, TREE)
+    d.__init__({"h": False, "x": 1})
+    d.__init__(h=False)
+    assert d == TREE
+    s = frozen(impl, [1, 2])
+    s.__init__([9])
+    s.__init__()
+    assert s == [1, 2]
+    fd, fl = CONTAINERS[impl]
+    assert fd({"a": 1}, b=2) == {"a": 1, "b": 2} and fd() == {} and fd(a=1) == {"a": 1}
+    assert fl((1, 2)) == [1, 2] and fl() == [] and fl(iter("ab")) == ["a", "b"]
+    with pytest.raises(TypeError):
+        fl(1, 2)
+
+
 def test_reads_copies_and_serialisation_behave_like_plain_containers(impl: str) -> None:
     fd, fl = CONTAINERS[impl]
     d = frozen(impl, TREE)

@@ -55,6 +55,14 @@ def _tree_module():
 cdef class FrozenDict(dict):
     """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``."""
 
+    def __cinit__(self, *args, **kwargs):
+        dict.update(self, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        # Filled when made (__cinit__): dict.__init__ would update an existing one in
+        # place, so calling __init__ again changes nothing.
+        pass
+
     def __setitem__(self, key, value):
         _refuse()
 
@@ -97,6 +105,14 @@ cdef class FrozenDict(dict):
 @cython.final
 cdef class FrozenList(list):
     """A read-only ``list`` (see :class:`FrozenDict`)."""
+
+    def __cinit__(self, *args):
+        if args:
+            list.extend(self, *args)
+
+    def __init__(self, *args):
+        # Filled when made (__cinit__): list.__init__ would clear and refill it.
+        pass
 
     def __setitem__(self, index, value):
         _refuse()

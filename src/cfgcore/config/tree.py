@@ -53,6 +53,16 @@ class PyFrozenDict(dict):  # type: ignore[type-arg]
     __slots__ = ()
     __setitem__ = __delitem__ = _immutable
     clear = pop = popitem = setdefault = update = _immutable
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PyFrozenDict:
+        self = dict.__new__(cls)
+        dict.update(self, *args, **kwargs)
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Filled when made (``__new__``): ``dict.__init__`` would update an existing
+        one in place, so calling ``__init__`` again changes nothing."""
+
     __ior__ = _immutable  # type: ignore[assignment]
 
     def __copy__(self) -> dict[Any, Any]:
@@ -76,6 +86,16 @@ class PyFrozenList(list):  # type: ignore[type-arg]
     __slots__ = ()
     __setitem__ = __delitem__ = _immutable
     append = extend = insert = pop = remove = clear = sort = reverse = _immutable
+
+    def __new__(cls, *args: Any) -> PyFrozenList:
+        self = list.__new__(cls)
+        if args:
+            list.extend(self, *args)
+        return self
+
+    def __init__(self, *args: Any) -> None:
+        """Filled when made (``__new__``): ``list.__init__`` would clear and refill it."""
+
     __iadd__ = __imul__ = _immutable  # type: ignore[assignment]
 
     def __copy__(self) -> list[Any]:
