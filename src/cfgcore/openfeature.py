@@ -52,6 +52,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
+from cfgcore.runtime.events import run_after_delivery
 from cfgcore.snapshot import same
 
 if TYPE_CHECKING:  # not in openfeature-sdk 0.8, the oldest the extra allows (no track())
@@ -224,12 +225,9 @@ def _live_flags(engine: Any) -> Any:
     or None: only a manager's engine has one, and it says so in ``_served_by``."""
     if getattr(engine, "_served_by", None) is None:
         return None
-    from cfgcore.runtime import flags
+    from cfgcore.runtime.flags import live_flags_for
 
-    for live in list(flags._LIVE):
-        if live.engine is engine and not live.closed:
-            return live
-    return None
+    return live_flags_for(engine)
 
 
 def _tests_measuring(experiments: Mapping[str, Any], metric: Any) -> list[str]:
@@ -330,13 +328,15 @@ class CfgcoreProvider(AbstractProvider):
                 live.unsubscribe(self)
 
     def _on_swap(self, old: Any, new: Any) -> None:
-        self.emit_provider_configuration_changed(
-            ProviderEventDetails(
-                flags_changed=_changed_flags(old, new),
-                message=f"cfgcore snapshot {new.version} is live",
-                metadata={"snapshot_version": new.version},
-            )
+        # The SDK runs its event handlers (the application's code) in the emitting
+        # thread: after the swapping path's lock is released (run_after_delivery), so a
+        # slow handler never holds up the next flag change.
+        details = ProviderEventDetails(
+            flags_changed=_changed_flags(old, new),
+            message=f"cfgcore snapshot {new.version} is live",
+            metadata={"snapshot_version": new.version},
         )
+        run_after_delivery(lambda: self.emit_provider_configuration_changed(details))
 
     # The live flag set's subscriber interface (cfgcore.runtime.flags.FlagSubscriber).
 
@@ -369,17 +369,15 @@ class CfgcoreProvider(AbstractProvider):
             self._announced = error
             version = self._engine.version
             if error is None:
-                self.emit_provider_ready(
-                    ProviderEventDetails(
-                        message=f"cfgcore snapshot {version} is the store's document again",
-                        metadata={"snapshot_version": version},
-                    )
+                ready = ProviderEventDetails(
+                    message=f"cfgcore snapshot {version} is the store's document again",
+                    metadata={"snapshot_version": version},
                 )
+                run_after_delivery(lambda: self.emit_provider_ready(ready))
             else:
                 why = f"flag document refused, snapshot {version} keeps serving: {error}"
-                self.emit_provider_stale(
-                    ProviderEventDetails(message=why, metadata={"snapshot_version": version})
-                )
+                stale = ProviderEventDetails(message=why, metadata={"snapshot_version": version})
+                run_after_delivery(lambda: self.emit_provider_stale(stale))
 
     # ------------------------------------------------------------------ tracking
 

@@ -330,9 +330,10 @@ def _reset_buses_after_fork() -> None:
     _DEFERRED.__dict__.clear()
 
 
-# The buses with batches held back by the current thread's deferred_delivery section.
+# The buses with batches held back by the current thread's deferred_delivery section
+# (``buses``), and the calls held back with them (``calls``, see run_after_delivery).
 _DEFERRED = threading.local()
-_NOTIFIER: queue.SimpleQueue[EventBus] | None = None
+_NOTIFIER: queue.SimpleQueue[Callable[[], None]] | None = None
 _NOTIFIER_LOCK = threading.Lock()
 
 
@@ -345,26 +346,47 @@ def deferred_delivery(*, background: bool = False) -> Iterator[None]:
     happens there, and the listeners run after the lock is released, in emit order. With
     ``background=True`` they run on a notifier thread instead (a store's follower must
     keep following whatever a listener does). Nested sections deliver with the
-    outermost.
+    outermost. Calls held back by :func:`run_after_delivery` run after the listeners.
     """
     outer = getattr(_DEFERRED, "buses", None)
     if outer is not None:
         yield
         return
     buses: dict[EventBus, None] = {}
-    _DEFERRED.buses = buses
+    calls: list[Callable[[], None]] = []
+    _DEFERRED.buses, _DEFERRED.calls = buses, calls
     try:
         yield
     finally:
-        _DEFERRED.buses = None
-        for bus in buses:
+        _DEFERRED.buses = _DEFERRED.calls = None
+        for fn in [*(bus._deliver for bus in buses), *calls]:
             if background:
-                _notify_later(bus)
+                _notify_later(fn)
             else:
-                bus._deliver()
+                _call(fn)
 
 
-def _notify_later(bus: EventBus) -> None:
+def run_after_delivery(fn: Callable[[], None]) -> None:
+    """Call ``fn`` now or, inside this thread's :func:`deferred_delivery` section, when
+    the section ends (after its listeners, on the notifier thread for a background
+    section). For a subscriber of a change path that calls code of its own users (the
+    OpenFeature provider's events): that code never runs under the path's lock. A call
+    that raises is logged."""
+    calls = getattr(_DEFERRED, "calls", None)
+    if calls is None:
+        _call(fn)
+    else:
+        calls.append(fn)
+
+
+def _call(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("deferred notification %r failed", fn)
+
+
+def _notify_later(fn: Callable[[], None]) -> None:
     global _NOTIFIER
     with _NOTIFIER_LOCK:
         if _NOTIFIER is None:
@@ -372,12 +394,12 @@ def _notify_later(bus: EventBus) -> None:
             threading.Thread(
                 target=_notify_loop, args=(_NOTIFIER,), name="cfgcore-event-notify", daemon=True
             ).start()
-        _NOTIFIER.put(bus)
+        _NOTIFIER.put(fn)
 
 
-def _notify_loop(q: queue.SimpleQueue[EventBus]) -> None:
+def _notify_loop(q: queue.SimpleQueue[Callable[[], None]]) -> None:
     while True:
-        q.get()._deliver()
+        _call(q.get())
 
 
 def _reset_notifier_after_fork() -> None:

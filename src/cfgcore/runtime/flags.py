@@ -52,6 +52,9 @@ class FlagSubscriber(Protocol):
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None: ...
 
+    # Optional: ``flags_recovered()``, called when a standing refusal ends without a
+    # swap (the store is back to the document that serves).
+
 
 def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     """``snapshot`` with its experiment-layer and holdout flags derived from
@@ -234,6 +237,14 @@ class LiveFlags:
             if self.last_error is not None:
                 log.info("flag store %s is back to the live document", self.store.url)
                 self.last_error = None
+                for sub in self._each():
+                    recovered = getattr(sub, "flags_recovered", None)
+                    if recovered is None:
+                        continue
+                    try:
+                        recovered()
+                    except Exception:
+                        log.exception("flag subscriber %r failed", sub)
             return True
         return self.last_error is not None and key == self._rejected
 
@@ -359,6 +370,14 @@ def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
         if store.url not in _SHARED or engine is None:
             _SHARED[store.url] = live
         return live
+
+
+def live_flags_for(engine: Any) -> LiveFlags | None:
+    """The open live flag set serving ``engine`` (a manager's engine), or None."""
+    for live in list(_LIVE):
+        if live.engine is engine and not live.closed:
+            return live
+    return None
 
 
 @after_fork_in_child
