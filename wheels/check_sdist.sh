@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Check the sdist as a user without a compiler would meet it (about 30 s):
-#   1. it holds the .pyx, setup.py, tests with their conftest, benchmarks, docs and
-#      LICENSE, and no generated C; `twine check` passes on it (and on any wheel given
-#      as arguments);
+# Check the sdist as a user would meet it (about a minute, most of it compiling):
+#   1. it holds the .pyx, setup.py, tests with their conftest and data, benchmarks, docs
+#      and LICENSE, and no generated C; in a git checkout, every tracked file but .github/
+#      and .gitignore is in it; `twine check` passes on it (and on any wheel given as
+#      arguments);
 #   2. installed with a C compiler that fails (CC=/bin/false), it installs the
 #      pure-Python evaluator with a warning, and `import cfgcore` warns too;
 #   3. installed with CFGCORE_NO_EXTENSIONS=1, it installs the pure-Python evaluator on
-#      purpose and `import cfgcore` is quiet (-W error).
+#      purpose and `import cfgcore` is quiet (-W error);
+#   4. installed with the machine's C compiler, it builds the compiled evaluator
+#      (IMPLEMENTATION == "c"), and the installed metadata's version is cfgcore.__version__.
 # Usage: bash wheels/check_sdist.sh [WHEEL...]   (needs `build` and `twine` importable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +18,13 @@ trap 'rm -rf "$work"' EXIT
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 fail() { echo "check_sdist: $*" >&2; exit 1; }
 
-python -m build --sdist -o "$work/dist" . >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "sdist build failed"; }
+# Built from a copy without build output: setuptools adds every file listed in an
+# existing src/cfgcore.egg-info/SOURCES.txt (left by `pip install -e .` or an earlier
+# build) to the sdist, which would hide a file MANIFEST.in leaves out.
+mkdir "$work/tree"
+tar -cf - --exclude=./.git --exclude=./build --exclude=./dist --exclude=./wheelhouse \
+    --exclude=./.venv --exclude='*.egg-info' . | tar -xf - -C "$work/tree"
+python -m build --sdist -o "$work/dist" "$work/tree" >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "sdist build failed"; }
 sdist=$(ls "$work"/dist/cfgcore-*.tar.gz)
 python -m twine check --strict "$sdist" "$@"
 
@@ -26,9 +35,19 @@ for want in src/cfgcore/_eval.pyx src/cfgcore/_tree.pyx src/cfgcore/_tree.pyi sr
     grep -q "^cfgcore-[^/]*/$want\$" <<<"$listing" || fail "$want is missing from ${sdist##*/}"
 done
 if grep -E '\.(c|so|pyd|html)$' <<<"$listing"; then fail "build output in ${sdist##*/}"; fi
+# Nothing that git tracks is left behind by MANIFEST.in (a test's data file, a list a
+# script reads), apart from the CI configuration.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    top=$(basename "$sdist" .tar.gz)
+    missing=$(comm -23 \
+        <(git ls-files | grep -v -e '^\.github/' -e '^\.gitignore$' | while IFS= read -r f; do
+            [ -e "$f" ] && echo "$f"; done | sort) \
+        <(sed -n "s|^$top/||p" <<<"$listing" | sort))
+    [ -z "$missing" ] || fail "tracked files missing from ${sdist##*/} (MANIFEST.in): $missing"
+fi
 
-# One venv with the build requirements and runtime dependencies preinstalled, so the two
-# installs below need no network (--no-build-isolation) and take a few seconds each.
+# One venv with the build requirements and runtime dependencies preinstalled, so the
+# installs below need no network (--no-build-isolation).
 python -m venv "$work/venv"
 py=$work/venv/bin/python
 "$py" -m pip install -q 'setuptools>=77' 'Cython>=3.0,<4' msgspec PyYAML watchfiles python-dotenv 'tomli>=2; python_version < "3.11"'
@@ -53,3 +72,12 @@ if ls "$work"/venv/lib/python3*/site-packages/cfgcore/_*.so >/dev/null 2>&1; the
     fail "CFGCORE_NO_EXTENSIONS=1 installed an extension"
 fi
 echo "sdist with CFGCORE_NO_EXTENSIONS=1: installs the pure-Python evaluator, imports quietly"
+
+# 4. With the machine's C compiler: the sdist builds the compiled evaluator.
+"$py" -m pip install -v --no-cache-dir --no-build-isolation --no-deps --force-reinstall \
+    "$sdist" >"$work/cc-ok.log" 2>&1 || { tail -30 "$work/cc-ok.log"; fail "install with a C compiler failed"; }
+out=$(cd "$work" && "$py" -W error -c 'import importlib.metadata as m, cfgcore
+assert m.version("cfgcore") == cfgcore.__version__, (m.version("cfgcore"), cfgcore.__version__)
+print(cfgcore.IMPLEMENTATION)' 2>&1) || fail "with a C compiler: import failed or warned: $out"
+[ "$out" = c ] || fail "with a C compiler: IMPLEMENTATION is not c: $out"
+echo "sdist with a C compiler: builds and installs the compiled evaluator"
