@@ -1,0 +1,223 @@
+"""Packaging: what pyproject.toml declares and what the installed package holds.
+
+These run against whatever cfgcore is importable: the editable install in the normal
+suite, the installed wheel in wheels/build.sh and cibuildwheel (they are listed in
+wheels/ci-tests.txt), so they check the wheel's contents there. Building a wheel or an
+sdist is too slow for the suite: wheels/build.sh and wheels/check_sdist.sh do that.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+import cfgcore
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# pyproject.toml beside tests/: the checkout, or cibuildwheel's copy (test-sources).
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+CONF = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+PROJECT = CONF["project"]
+CIBW = CONF["tool"]["cibuildwheel"]
+
+
+def test_the_version_has_one_home():
+    """pyproject.toml takes the version from cfgcore.__version__, which setuptools must
+    be able to read statically (a literal string), so building never imports cfgcore."""
+    assert "version" not in PROJECT, "the version is written twice"
+    assert "version" in PROJECT["dynamic"]
+    attr = CONF["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "cfgcore.__version__"
+    tree = ast.parse(Path(cfgcore.__file__).read_text(encoding="utf-8"))
+    literal = [
+        n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and [getattr(t, "id", None) for t in n.targets] == ["__version__"]
+        and isinstance(n.value, ast.Constant)
+        and isinstance(n.value.value, str)
+    ]
+    assert literal == [cfgcore.__version__]
+
+
+def test_installed_metadata_and_cli_report_the_same_version():
+    meta = importlib.metadata.version("cfgcore")
+    assert meta == cfgcore.__version__, (
+        f"installed metadata says {meta}, cfgcore.__version__ says {cfgcore.__version__}: "
+        "reinstall (pip install -e .)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert out.startswith(f"cfgcore {meta} (evaluator: {cfgcore.IMPLEMENTATION}, Python ")
+
+
+def test_package_data_is_installed():
+    pkg = files("cfgcore")
+    for name in ("py.typed", "_eval.pyi", "_tree.pyi", "_layout.pxd"):
+        assert pkg.joinpath(name).is_file(), name
+    defaults = pkg.joinpath("defaults")
+    assert defaults.joinpath("flags.yaml").is_file()
+    envs = {p.name for p in defaults.joinpath("config").iterdir() if p.name.endswith(".yaml")}
+    assert {"base.yaml", "development.yaml", "staging.yaml", "production.yaml"} <= envs
+
+
+def test_python_versions_agree():
+    """requires-python, the classifiers and the wheels cibuildwheel builds name the same
+    CPython versions."""
+    classified = sorted(
+        int(m.group(1))
+        for c in PROJECT["classifiers"]
+        if (m := re.fullmatch(r"Programming Language :: Python :: 3\.(\d+)", c))
+    )
+    built = sorted(int(m) for m in re.findall(r"cp3(\d+)-\*", CIBW["build"]))
+    assert classified == built
+    spec = SpecifierSet(PROJECT["requires-python"])
+    assert f"3.{built[0]}" in spec and f"3.{built[0] - 1}" not in spec
+    assert all(f"3.{m}" in spec for m in built)
+
+
+def _extra(name: str) -> list[Requirement]:
+    """The requirements of an extra, with cfgcore[...] self-references expanded."""
+    found: list[Requirement] = []
+    for text in PROJECT["optional-dependencies"][name]:
+        req = Requirement(text)
+        if req.name == "cfgcore":
+            for sub in sorted(req.extras):
+                found += _extra(sub)
+        else:
+            found.append(req)
+    return found
+
+
+def _commands(option) -> list[str]:
+    return [option] if isinstance(option, str) else list(option)
+
+
+def test_musllinux_aarch64_installs_the_test_extra_but_matplotlib():
+    """That build cannot install matplotlib (no wheels) and lists the test extra's
+    requirements by hand instead: the list must not fall behind the extra."""
+    (override,) = [o for o in CIBW["overrides"] if o["select"] == "*-musllinux_aarch64"]
+    assert override["test-extras"] == []
+    want = sorted(str(r) for r in _extra("test") if r.name != "matplotlib")
+    assert sorted(override["test-requires"]) == want
+
+
+def test_cibuildwheel_test_commands_work_under_cmd_exe():
+    """On Windows cibuildwheel runs test-command through cmd.exe, which does not take
+    ' as a quote: `-k 'not x'` reaches pytest as two broken arguments."""
+    commands = _commands(CIBW["test-command"])
+    for override in CIBW.get("overrides", []):
+        commands += _commands(override.get("test-command", []))
+    for command in commands:
+        outside = re.sub(r'"[^"]*"', "", command)
+        assert "'" not in outside, command
+
+
+def test_cibuildwheel_fails_a_wheel_without_the_compiled_evaluator():
+    """The first test command must fail when IMPLEMENTATION is not "c"; run it as the
+    shell would, against this interpreter, with the reference evaluator forced."""
+    first = _commands(CIBW["test-command"])[0]
+    assert first.startswith('python -c "') and first.endswith('"')
+    code = first[len('python -c "') : -1]
+    env_py = {**os.environ, "CFGCORE_NO_EXTENSIONS": "1"}
+    failed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env_py, timeout=60
+    )
+    assert failed.returncode != 0 and "not live" in failed.stderr
+    if cfgcore.IMPLEMENTATION == "c":
+        ok = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+
+
+# -- a feature used without its extra names the extra --------------------------------
+# Each case blocks the extra's module (None in sys.modules makes its import fail as if
+# it were not installed) in a fresh interpreter, uses the feature, and expects an error
+# that names `pip install 'cfgcore[EXTRA]'`, not an ImportError traceback.
+
+_MISSING = {
+    "stats": (
+        "scipy",
+        """
+        from cfgcore.experiments.stats import proportion_ci
+        proportion_ci(3, 10)
+        """,
+    ),
+    "secrets": (
+        "cryptography",
+        """
+        from cfgcore.cli import main
+        sys.exit(main(["secrets", "encrypt", "--key-file", KEY, "hello"]))
+        """,
+    ),
+    "redis": (
+        "redis",
+        """
+        from cfgcore.runtime.flagstore import open_store
+        open_store("redis://127.0.0.1:1/0")
+        """,
+    ),
+    "openfeature": (
+        "openfeature",
+        """
+        import cfgcore.openfeature
+        """,
+    ),
+    "prometheus": (
+        "prometheus_client",
+        """
+        import cfgcore.observability.prometheus
+        """,
+    ),
+}
+# Not fixed yet in src/ (reported by the packaging audit): drop the mark with the fix.
+_UNCLEAR = {
+    "redis": "runtime/redis_store.py imports redis lazily, past flagstore's ImportError guard",
+    "openfeature": "cfgcore/openfeature.py imports the SDK unguarded at module level",
+    "prometheus": "observability/prometheus.py imports prometheus_client unguarded",
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(e, marks=pytest.mark.xfail(reason=_UNCLEAR[e], strict=False))
+        if e in _UNCLEAR
+        else e
+        for e in _MISSING
+    ],
+)
+def test_a_feature_without_its_extra_names_the_extra(extra, tmp_path):
+    module, use = _MISSING[extra]
+    key = tmp_path / "key.txt"
+    key.write_text("k1:" + "A" * 43 + "=\n", encoding="utf-8")
+    script = f"import sys\nsys.modules[{module!r}] = None\nKEY = {str(key)!r}\n"
+    script += textwrap.dedent(use)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CFGCORE_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert proc.returncode != 0, "the feature worked without its dependency?"
+    assert f"pip install 'cfgcore[{extra}]'" in proc.stderr, proc.stderr
