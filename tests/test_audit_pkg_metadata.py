@@ -189,23 +189,9 @@ _MISSING = {
         """,
     ),
 }
-# Not fixed yet in src/ (reported by the packaging audit): drop the mark with the fix.
-_UNCLEAR = {
-    "redis": "runtime/redis_store.py imports redis lazily, past flagstore's ImportError guard",
-    "openfeature": "cfgcore/openfeature.py imports the SDK unguarded at module level",
-    "prometheus": "observability/prometheus.py imports prometheus_client unguarded",
-}
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        pytest.param(e, marks=pytest.mark.xfail(reason=_UNCLEAR[e], strict=False))
-        if e in _UNCLEAR
-        else e
-        for e in _MISSING
-    ],
-)
+@pytest.mark.parametrize("extra", list(_MISSING))
 def test_a_feature_without_its_extra_names_the_extra(extra, tmp_path):
     module, use = _MISSING[extra]
     key = tmp_path / "key.txt"

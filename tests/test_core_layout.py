@@ -25,7 +25,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PKG = Path(_layout.__file__).parent
-ROOT = PKG.parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, or a copy of tests/ and pyproject
 
 
 def test_python_twin_matches_the_pxd_both_ways():

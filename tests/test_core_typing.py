@@ -91,7 +91,7 @@ def test_evaluation_methods_have_real_docstrings_in_both_implementations(cls):
             doc = getattr(getattr(mod, cls), method).__doc__
             assert _docstring_ok(doc), (name, cls, method, doc)
     # the stub next to the .pyx documents the same methods
-    stub = ast.parse((SRC / "cfgcore" / "_eval.pyi").read_text(encoding="utf-8"))
+    stub = ast.parse((Path(_eval_py.__file__).parent / "_eval.pyi").read_text(encoding="utf-8"))
     node = next(n for n in stub.body if isinstance(n, ast.ClassDef) and n.name == cls)
     docs = {f.name: ast.get_docstring(f) for f in node.body if isinstance(f, ast.FunctionDef)}
     for method in EVAL_METHODS:

@@ -46,11 +46,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from openfeature.evaluation_context import EvaluationContext
-from openfeature.event import ProviderEventDetails
-from openfeature.exception import ErrorCode
-from openfeature.flag_evaluation import FlagResolutionDetails, Reason
-from openfeature.provider import AbstractProvider, Metadata
+
+try:
+    from openfeature.evaluation_context import EvaluationContext
+    from openfeature.event import ProviderEventDetails
+    from openfeature.exception import ErrorCode
+    from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+    from openfeature.provider import AbstractProvider, Metadata
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "cfgcore.openfeature needs the OpenFeature SDK: pip install 'cfgcore[openfeature]'"
+        f" ({exc})",
+        name=__name__,
+    ) from None
 
 from cfgcore.runtime.events import run_after_delivery
 from cfgcore.snapshot import same

@@ -116,23 +116,29 @@ def _check_depth(data: str | bytes, file: str | None) -> None:
     if _depth_bound(data) <= _SCAN_ABOVE:
         return
     depth = 0
-    for event in yaml.parse(data, Loader=_BaseLoader):
+    events = yaml.parse(data, Loader=_BaseLoader)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            return
+        except yaml.MarkedYAMLError as exc:
+            # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels
+            # itself, before this loop sees the event that goes deeper.
+            if exc.problem != "exceeded maximum nesting depth" or exc.problem_mark is None:
+                raise
+            raise _too_deep(file, exc.problem_mark.line + 1) from None
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_PARSE_DEPTH:
-                raise ConfigError(
-                    [
-                        Problem(
-                            path="",
-                            message=f"nested more than {MAX_PARSE_DEPTH:,} levels deep",
-                            file=file,
-                            line=event.start_mark.line + 1,
-                        )
-                    ],
-                    kind="limits",
-                )
+                raise _too_deep(file, event.start_mark.line + 1)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+
+
+def _too_deep(file: str | None, line: int) -> ConfigError:
+    message = f"nested more than {MAX_PARSE_DEPTH:,} levels deep"
+    return ConfigError([Problem(path="", message=message, file=file, line=line)], kind="limits")
 
 
 def _check_expansion(doc: Any, file: str | None) -> None:

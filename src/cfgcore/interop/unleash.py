@@ -140,7 +140,10 @@ def _date(text: str) -> float | None:
     if len(text) < 10 or not text[:4].isdigit():
         return None
     try:
-        return _epoch_of(datetime.fromisoformat(text.strip()))
+        text = text.strip()
+        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat takes no Z suffix
+            text = text[:-1] + "+00:00"
+        return _epoch_of(datetime.fromisoformat(text))
     except ValueError:
         return None
 

@@ -19,15 +19,22 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+try:
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
+    from prometheus_client.registry import Collector
+    from prometheus_client.utils import floatToGoString
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "cfgcore.observability.prometheus needs prometheus-client: "
+        f"pip install 'cfgcore[prometheus]' ({exc})",
+        name=__name__,
+    ) from None
 
 from cfgcore.metrics import collect
 from cfgcore.observability.registry import Family

@@ -349,6 +349,8 @@ def open_store(
     text = os.fspath(url)
     if _is_remote(text):
         try:
+            import redis  # noqa: F401  # the extra: redis_store imports it only when used
+
             from cfgcore.runtime import redis_store  # type: ignore[attr-defined]
         except ImportError as exc:
             raise ConfigError(
