@@ -161,6 +161,19 @@ def fresh_secrets():
     secrets.forget_secrets()
 
 
+@pytest.fixture
+def checkout_test(tmp_path, monkeypatch, capsys):
+    """A started A/B test ``checkout`` (control/green 50/50, metric ``conversion``),
+    made with the CLI in a state directory of its own; returns that directory."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = run_cli(
+        capsys, "-q", "experiment", "create", "checkout", "--split", "control=50,green=50",
+        "--metric", "conversion", "--start",
+    )  # fmt: skip
+    assert code == 0, err
+    return tmp_path / "state"
+
+
 def run_cli(capsys, *argv):
     """``cfgcore ARGV...`` in-process: ``(exit status, stdout, stderr)``."""
     from cfgcore.cli import main

@@ -27,17 +27,6 @@ EXPOSURE = {"test": "checkout", "user": "u1", "variant": "green", "ts": 17645472
 METRIC = {"test": "checkout", "user": "u1", "metric": "conversion", "value": 1}
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    code, _, err = run(
-        capsys, "-q", "experiment", "create", "checkout", "--split", "control=50,green=50",
-        "--metric", "conversion", "--start",
-    )  # fmt: skip
-    assert code == 0, err
-    return tmp_path / "state"
-
-
 def lines(path):
     return path.read_text().splitlines() if path.exists() else []
 
@@ -55,20 +44,24 @@ def events_file(tmp_path, n=3):
 # ----------------------------------------------------------------------- ingest: both or none
 
 
-def test_ingest_that_cannot_write_the_metric_log_writes_no_exposures(state, tmp_path, capsys):
+def test_ingest_that_cannot_write_the_metric_log_writes_no_exposures(
+    checkout_test, tmp_path, capsys
+):
     # The metric log cannot be opened (a directory in its place). Before: the exposures
     # were appended, the metric events were lost on the writer thread and ingest said
     # it had ingested them (exit 0).
-    (state / "flags.metrics.jsonl").mkdir()
+    (checkout_test / "flags.metrics.jsonl").mkdir()
     code, _, err = run(capsys, "experiment", "ingest", str(events_file(tmp_path)))
     assert code == 1
     assert "nothing was ingested" in err and "flags.metrics.jsonl" in err
-    assert lines(state / "flags.exposures.jsonl") == []
-    assert not (state / "flags.ingest-journal.json").exists()
+    assert lines(checkout_test / "flags.exposures.jsonl") == []
+    assert not (checkout_test / "flags.ingest-journal.json").exists()
 
 
-def test_a_write_failing_between_the_two_appends_is_undone(state, tmp_path, capsys, monkeypatch):
-    exposures_log = state / "flags.exposures.jsonl"
+def test_a_write_failing_between_the_two_appends_is_undone(
+    checkout_test, tmp_path, capsys, monkeypatch
+):
+    exposures_log = checkout_test / "flags.exposures.jsonl"
     exposures_log.write_text(json.dumps({**EXPOSURE, "user": "earlier"}) + "\n")
     before = exposures_log.read_bytes()
     real = exp._write_all
@@ -87,13 +80,13 @@ def test_a_write_failing_between_the_two_appends_is_undone(state, tmp_path, caps
     assert code == 1 and "No space left on device" in err and "nothing was ingested" in err
     assert len(calls) == 2
     assert exposures_log.read_bytes() == before  # the first append was taken back
-    assert lines(state / "flags.metrics.jsonl") == []
-    assert not (state / "flags.ingest-journal.json").exists()
+    assert lines(checkout_test / "flags.metrics.jsonl") == []
+    assert not (checkout_test / "flags.ingest-journal.json").exists()
     # Once the disk has room, running the same ingest again gives one copy of each.
     monkeypatch.setattr(exp, "_write_all", real)
     code, _, err = run(capsys, "experiment", "ingest", str(path))
     assert code == 0, err
-    assert len(lines(exposures_log)) == 4 and len(lines(state / "flags.metrics.jsonl")) == 3
+    assert len(lines(exposures_log)) == 4 and len(lines(checkout_test / "flags.metrics.jsonl")) == 3
 
 
 CRASH = """
@@ -112,16 +105,19 @@ sys.exit(main(["-q", "experiment", "ingest", sys.argv[1]]))
 """
 
 
-def test_a_crash_between_the_two_appends_is_taken_back_by_the_next_run(state, tmp_path, capsys):
+def test_a_crash_between_the_two_appends_is_taken_back_by_the_next_run(
+    checkout_test, tmp_path, capsys
+):
     path = events_file(tmp_path)
-    env = {**os.environ, "CFGCORE_STATE_DIR": str(state)}
+    env = {**os.environ, "CFGCORE_STATE_DIR": str(checkout_test)}
     proc = subprocess.run([sys.executable, "-c", CRASH, str(path)], env=env, timeout=120)
     assert proc.returncode == 9
-    journal = state / "flags.ingest-journal.json"
+    journal = checkout_test / "flags.ingest-journal.json"
     assert journal.exists()
-    assert len(lines(state / "flags.exposures.jsonl")) == 3  # one log written, not the other
+    # one log written, not the other
+    assert len(lines(checkout_test / "flags.exposures.jsonl")) == 3
     # A live service appends to the metric log after the crash, behind the torn bytes.
-    JsonLinesSink(state / "flags.metrics.jsonl").write(
+    JsonLinesSink(checkout_test / "flags.metrics.jsonl").write(
         [{**METRIC, "user": "live", "variant": "control", "ts": 1.0}]
     )
     # The report first takes back the unfinished ingest: no exposure without its metric.
@@ -131,12 +127,12 @@ def test_a_crash_between_the_two_appends_is_taken_back_by_the_next_run(state, tm
     report = json.loads(out)
     assert report["exposures"] == {"control": 0, "green": 0}
     assert report["unusable_lines"]["count"] == 0  # the torn bytes were cut out too
-    assert [json.loads(x)["user"] for x in lines(state / "flags.metrics.jsonl")] == ["live"]
+    assert [json.loads(x)["user"] for x in lines(checkout_test / "flags.metrics.jsonl")] == ["live"]
     # Running the ingest again is right: one copy of everything.
     code, _, err = run(capsys, "experiment", "ingest", str(path))
     assert code == 0, err
-    assert len(lines(state / "flags.exposures.jsonl")) == 3
-    users = sorted(json.loads(x)["user"] for x in lines(state / "flags.metrics.jsonl"))
+    assert len(lines(checkout_test / "flags.exposures.jsonl")) == 3
+    users = sorted(json.loads(x)["user"] for x in lines(checkout_test / "flags.metrics.jsonl"))
     assert users == ["live", "u0", "u1", "u2"]
 
 
@@ -171,21 +167,21 @@ def test_recovery_leaves_a_file_without_the_planned_data_alone(tmp_path):
     assert Path(log.path).read_bytes() == before
 
 
-def test_an_unreadable_journal_is_an_error_naming_it(state, tmp_path, capsys):
-    (state / "flags.ingest-journal.json").write_text("{not json")
+def test_an_unreadable_journal_is_an_error_naming_it(checkout_test, tmp_path, capsys):
+    (checkout_test / "flags.ingest-journal.json").write_text("{not json")
     code, _, err = run(capsys, "experiment", "ingest", str(events_file(tmp_path)))
     assert code == 1
     assert "flags.ingest-journal.json" in err and "unusable journal" in err
-    assert lines(state / "flags.exposures.jsonl") == []
+    assert lines(checkout_test / "flags.exposures.jsonl") == []
 
 
-def test_a_lone_surrogate_user_is_one_unusable_line(state, tmp_path, capsys):
+def test_a_lone_surrogate_user_is_one_unusable_line(checkout_test, tmp_path, capsys):
     path = tmp_path / "ev.jsonl"
     path.write_text(json.dumps({**EXPOSURE, "user": "\ud800"}) + "\n" + json.dumps(EXPOSURE) + "\n")
     code, _, err = run(capsys, "experiment", "ingest", str(path))
     assert code == 1
     assert f"{path}:1: user: not text" in err
-    assert [json.loads(x)["user"] for x in lines(state / "flags.exposures.jsonl")] == ["u1"]
+    assert [json.loads(x)["user"] for x in lines(checkout_test / "flags.exposures.jsonl")] == ["u1"]
 
 
 # ----------------------------------------------------------------------- reading damaged logs
@@ -224,9 +220,9 @@ def test_a_damaged_metric_log_is_read_with_every_bad_line_counted_and_named(tmp_
     assert skipped.count == 7
 
 
-def test_report_on_a_damaged_log_names_the_lines_it_left_out(state, capsys):
-    damaged_metric_log(state / "flags.metrics.jsonl")
-    (state / "flags.exposures.jsonl").write_bytes(
+def test_report_on_a_damaged_log_names_the_lines_it_left_out(checkout_test, capsys):
+    damaged_metric_log(checkout_test / "flags.metrics.jsonl")
+    (checkout_test / "flags.exposures.jsonl").write_bytes(
         json.dumps(EXPOSURE).encode() + b"\n" + b'{"test": "checkout", "user": 7}\n'
     )
     code, out, err = run(capsys, "experiment", "report", "checkout")
@@ -234,8 +230,8 @@ def test_report_on_a_damaged_log_names_the_lines_it_left_out(state, capsys):
     # internal error
     assert code == 0, err
     assert "8 unusable log line(s) left out" in out
-    assert f"{state / 'flags.exposures.jsonl'}:2:" in err
-    assert f"{state / 'flags.metrics.jsonl'}:5:" in err
+    assert f"{checkout_test / 'flags.exposures.jsonl'}:2:" in err
+    assert f"{checkout_test / 'flags.metrics.jsonl'}:5:" in err
     code, out, _ = run(capsys, "experiment", "report", "checkout", "--json")
     assert json.loads(out)["unusable_lines"]["count"] == 8
 

@@ -17,22 +17,13 @@ EXPOSURE = {"test": "checkout", "user": "u1", "variant": "green", "ts": 17645472
 METRIC = {"test": "checkout", "user": "u1", "metric": "conversion", "value": 1}
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    code, _, err = run(
-        capsys, "-q", "experiment", "create", "checkout", "--split", "control=50,green=50",
-        "--metric", "conversion", "--start",
-    )  # fmt: skip
-    assert code == 0, err
-    return tmp_path / "state"
-
-
 def records(path):
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_a_too_deep_line_is_one_unusable_line_and_the_rest_is_ingested(state, tmp_path, capsys):
+def test_a_too_deep_line_is_one_unusable_line_and_the_rest_is_ingested(
+    checkout_test, tmp_path, capsys
+):
     events = tmp_path / "ev.jsonl"
     events.write_text(f'{json.dumps(EXPOSURE)}\n{json.dumps(METRIC)}\n{{"x": {DEEP}}}\n')
     code, _, err = run(capsys, "experiment", "ingest", str(events))
@@ -40,11 +31,13 @@ def test_a_too_deep_line_is_one_unusable_line_and_the_rest_is_ingested(state, tm
     assert f"cfgcore: error: {events}:3: not JSON: nested too deeply" in err
     assert "internal error" not in err
     # both good lines applied (before: the metric was written, the exposure never was)
-    assert [e["user"] for e in records(state / "flags.exposures.jsonl")] == ["u1"]
-    assert len(records(state / "flags.metrics.jsonl")) == 1
+    assert [e["user"] for e in records(checkout_test / "flags.exposures.jsonl")] == ["u1"]
+    assert len(records(checkout_test / "flags.metrics.jsonl")) == 1
 
 
-def test_undecodable_and_wrong_typed_lines_are_reported_with_file_and_line(state, tmp_path, capsys):
+def test_undecodable_and_wrong_typed_lines_are_reported_with_file_and_line(
+    checkout_test, tmp_path, capsys
+):
     events = tmp_path / "ev.jsonl"
     events.write_bytes(
         b"\xff\xfe\n"
@@ -59,10 +52,10 @@ def test_undecodable_and_wrong_typed_lines_are_reported_with_file_and_line(state
     assert f"{events}:2: variant ['green']: not a variant of checkout" in err
     assert f"{events}:3: type {{'a': 1}}: expected 'exposure' or 'metric'" in err
     assert "internal error" not in err and "codec" not in err
-    assert not (state / "flags.exposures.jsonl").exists()
+    assert not (checkout_test / "flags.exposures.jsonl").exists()
 
 
-def test_a_directory_is_refused_naming_it(state, tmp_path, capsys):
+def test_a_directory_is_refused_naming_it(checkout_test, tmp_path, capsys):
     code, _, err = run(capsys, "experiment", "ingest", str(tmp_path))
     assert code == 1
     assert err == f"cfgcore: error: {tmp_path}: cannot read: Is a directory\n"

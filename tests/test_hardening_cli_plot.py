@@ -12,16 +12,8 @@ from tests.conftest import run_cli as run
 pytest.importorskip("matplotlib")
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    assert run(capsys, "-q", "experiment", "create", "checkout", "--split",
-               "control=50,green=50", "--metric", "conversion", "--start")[0] == 0  # fmt: skip
-    return tmp_path
-
-
-def test_a_directory_is_refused_and_nothing_is_written_beside_it(state, capsys):
-    target = state / "plots"
+def test_a_directory_is_refused_and_nothing_is_written_beside_it(checkout_test, tmp_path, capsys):
+    target = tmp_path / "plots"
     target.mkdir()
     code, out, err = run(capsys, "experiment", "report", "checkout", "--plot", str(target))
     assert code == 1
@@ -30,15 +22,15 @@ def test_a_directory_is_refused_and_nothing_is_written_beside_it(state, capsys):
         f"cfgcore: error: {target}: is a directory: give the plot's file name "
         "(e.g. DIR/report.png)\n"
     )
-    assert sorted(os.listdir(state)) == ["plots", "state"]  # no plots.png
+    assert sorted(os.listdir(tmp_path)) == ["plots", "state"]  # no plots.png
     assert os.listdir(target) == []
 
 
 @pytest.mark.parametrize(
     "name, magic", [("result", b"\x89PNG"), ("result.png", b"\x89PNG"), ("r.pdf", b"%PDF")]
 )
-def test_the_path_printed_is_the_file_written(state, capsys, name, magic):
-    out_dir = state / "out"
+def test_the_path_printed_is_the_file_written(checkout_test, tmp_path, capsys, name, magic):
+    out_dir = tmp_path / "out"
     out_dir.mkdir()
     target = out_dir / name
     code, out, err = run(capsys, "experiment", "report", "checkout", "--plot", str(target))
@@ -48,18 +40,18 @@ def test_the_path_printed_is_the_file_written(state, capsys, name, magic):
     assert target.read_bytes().startswith(magic)
 
 
-def test_an_unknown_extension_is_refused_naming_the_file(state, capsys):
-    target = state / "plot.bogus"
+def test_an_unknown_extension_is_refused_naming_the_file(checkout_test, tmp_path, capsys):
+    target = tmp_path / "plot.bogus"
     code, _, err = run(capsys, "experiment", "report", "checkout", "--plot", str(target))
     assert code == 1
     assert err.startswith(f"cfgcore: error: {target}: cannot write the plot: unknown format .bogus")
     assert not target.exists()
 
 
-def test_a_failed_plot_leaves_the_previous_file_whole(state, capsys, monkeypatch):
+def test_a_failed_plot_leaves_the_previous_file_whole(checkout_test, tmp_path, capsys, monkeypatch):
     from cfgcore.runtime import atomicio
 
-    target = state / "plot.png"
+    target = tmp_path / "plot.png"
     assert run(capsys, "experiment", "report", "checkout", "--plot", str(target))[0] == 0
     before = target.read_bytes()
 
@@ -71,4 +63,4 @@ def test_a_failed_plot_leaves_the_previous_file_whole(state, capsys, monkeypatch
     code, _, err = run(capsys, "experiment", "report", "checkout", "--plot", str(target))
     assert code == 1 and "No space left on device" in err
     assert target.read_bytes() == before
-    assert sorted(os.listdir(state)) == ["plot.png", "state"]  # the temp file is gone
+    assert sorted(os.listdir(tmp_path)) == ["plot.png", "state"]  # the temp file is gone
