@@ -174,6 +174,27 @@ def checkout_test(tmp_path, monkeypatch, capsys):
     return tmp_path / "state"
 
 
+def scaffolded_config(tmp_path, monkeypatch, *environments, select="staging"):
+    """``cfgcore setup`` of ``environments`` (staging alone by default) into
+    ``tmp_path/config``, with the process environment cleared of CFGCORE*/CONFIG_*
+    variables and the state directory in ``tmp_path/state`` (flag usage is recorded
+    there, never in the user's own). ``select`` picks directory and environment through
+    the environment, as a pod would (None: not selected). Returns the directory."""
+    from cfgcore.setup import main as setup_main
+
+    d = tmp_path / "config"
+    args = [a for env in environments or ("staging",) for a in ("-e", env)]
+    assert setup_main([*args, "-o", str(d)]) == 0
+    for var in list(os.environ):
+        if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    if select is not None:
+        monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
+        monkeypatch.setenv("CONFIG_ENVIRONMENT", select)
+    return d
+
+
 def run_cli(capsys, *argv):
     """``cfgcore ARGV...`` in-process: ``(exit status, stdout, stderr)``."""
     from cfgcore.cli import main

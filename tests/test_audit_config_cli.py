@@ -8,22 +8,14 @@ import os
 
 import pytest
 
-from cfgcore.setup import main as setup_main
 from tests.conftest import run_cli as run
+from tests.conftest import scaffolded_config
 
 
 @pytest.fixture
 def cfg(tmp_path, monkeypatch):
     """A scaffolded staging directory, selected through the environment like in a pod."""
-    d = tmp_path / "config"
-    assert setup_main(["-e", "staging", "-o", str(d)]) == 0
-    for var in list(os.environ):
-        if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
-    monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
-    return d
+    return scaffolded_config(tmp_path, monkeypatch)
 
 
 def _break_premium_bitrate(cfg):

@@ -16,6 +16,7 @@ import yaml
 from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.setup import main as setup_main
 from tests.conftest import run_cli as run
+from tests.conftest import scaffolded_config
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 
@@ -23,16 +24,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__fi
 @pytest.fixture
 def cfg(tmp_path, monkeypatch):
     """A scaffolded staging directory, selected through the environment like in a pod."""
-    d = tmp_path / "config"
-    assert setup_main(["-e", "staging", "-e", "production", "-o", str(d)]) == 0
-    for var in list(os.environ):
-        if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
-            monkeypatch.delenv(var)
-    # never the user's real state directory (flag usage is recorded there)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(d))
-    monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
-    return d
+    return scaffolded_config(tmp_path, monkeypatch, "staging", "production")
 
 
 def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime import policy
 from cfgcore.runtime.audit import AuditLog, default_actor, verify
 from cfgcore.setup import main as setup_main
+from tests.conftest import scaffolded_config
 
 POLICY = """\
 roles:
@@ -41,13 +41,7 @@ def _no_policy(monkeypatch):
 
 @pytest.fixture
 def cfg(tmp_path, monkeypatch):
-    d = tmp_path / "config"
-    assert setup_main(["-e", "staging", "-o", str(d)]) == 0
-    for var in list(os.environ):
-        if var.startswith("CFGCORE") or var.startswith("CONFIG_"):
-            monkeypatch.delenv(var)
-    # never the user's real state directory (flag usage is recorded there)
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    d = scaffolded_config(tmp_path, monkeypatch, select=None)
     m = ConfigurationManager(str(d), environment="staging", audit_log=str(tmp_path / "a.jsonl"))
     m.load_environment_config("staging")
     yield m
