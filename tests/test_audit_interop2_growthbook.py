@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
+from tests.test_interop_growthbook import holds
 
 GROUPS = {"vips": ["u1", 1, True, "US"], "typed": {"type": "list", "values": ["u2", 2]}}
 
@@ -241,17 +242,6 @@ _EDGES = st.sampled_from(["a", "\x00", "\ud7ff", "\ue000", "\uffff", "\U00010000
 @given(st.text(alphabet=_EDGES, max_size=3), st.text(alphabet=_EDGES, max_size=3))
 def test_string_order_is_utf16_order(value, constant):
     # GrowthBook orders strings as JavaScript does, by UTF-16 code unit
-    from cfgcore.compiler import compile_regex
-
-    def holds(cond, s):
-        if "any" in cond:
-            return any(holds(c, s) for c in cond["any"])
-        if "matches" in cond:
-            return compile_regex(cond["matches"], False).search(s) is not None
-        if "in" in cond:
-            return s in cond["in"]
-        return s == cond["eq"]
-
     def units(s):
         return s.encode("utf-16-be", "surrogatepass")
 

@@ -210,20 +210,22 @@ def test_unsupported_operators_are_import_errors():
     assert "features.f" in str(err.value) and "$elemMatch" in str(err.value)
 
 
+def holds(cond: Any, s: str) -> bool:
+    """Whether the condition ``string_order`` lowered to holds for the value ``s``."""
+    from cfgcore.compiler import compile_regex
+
+    if "any" in cond:
+        return any(holds(c, s) for c in cond["any"])
+    if "matches" in cond:
+        return compile_regex(cond["matches"], False).search(s) is not None
+    if "in" in cond:
+        return s in cond["in"]
+    return bool(s == cond["eq"])
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet="0123.-v~ab", max_size=6), st.text(alphabet="0123.-v~ab", max_size=6))
 def test_string_order_is_exact(attr_value, constant):
-    from cfgcore.compiler import compile_regex
-
-    def holds(cond, s):
-        if "any" in cond:
-            return any(holds(c, s) for c in cond["any"])
-        if "matches" in cond:
-            return compile_regex(cond["matches"], False).search(s) is not None
-        if "in" in cond:
-            return s in cond["in"]
-        return s == cond["eq"]
-
     for op, want in (
         ("gt", attr_value > constant),
         ("ge", attr_value >= constant),
