@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import Engine, bundled_flags_path
-from cfgcore.snapshot import decode_snapshot, encode_snapshot, load_snapshot
+from cfgcore.snapshot import Flag, Snapshot, decode_snapshot, encode_snapshot, load_snapshot
 from cfgcore.yamlio import load_yaml
 
 
@@ -103,3 +103,26 @@ def test_decoded_snapshots_cannot_change_in_place():
         flag.rules[0].serve = "off"  # type: ignore[misc]
     changed = msgspec.structs.replace(flag, enabled=False)
     assert changed.enabled is False and flag.enabled is True
+
+
+# Strings YAML 1.2 (this project's loader) reads as numbers or booleans and YAML 1.1 (the
+# dumper's default rules) does not, or the other way round: each must be quoted.
+NUMBERISH = ["1e3", "-2E-5", "0o17", "0x1F", "0644", "12:30", "1_000", "on", "NO", ".5", "+1"]
+
+
+def test_numberish_names_and_texts_round_trip_through_yaml():
+    flags = {n: Flag(default="on", description=n) for n in NUMBERISH}
+    snap = Snapshot(flags=flags)
+    assert decode_snapshot(encode_snapshot(snap, "yaml"), "yaml") == snap
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789eE+-._:oxXabcfnoty", max_size=8))
+def test_any_string_dumped_reads_back_as_that_string(text):
+    import yaml
+
+    from cfgcore.yamlio import dump_yaml
+
+    dumped = dump_yaml({text: [text]})
+    assert load_yaml(dumped) == {text: [text]}  # cfgcore's YAML 1.2 reader
+    assert yaml.safe_load(dumped) == {text: [text]}  # and a YAML 1.1 one

@@ -55,7 +55,7 @@ import msgspec
 
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.runtime.atomicio import read_regular
-from cfgcore.yamlio import load_yaml
+from cfgcore.yamlio import dump_yaml, load_yaml
 
 Scalar = str | int | float | bool
 
@@ -497,11 +497,9 @@ def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
     if format == "json":
         return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if format == "yaml":
-        import yaml
-
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        text = dump_yaml(data, sort_keys=False, allow_unicode=True)
         if any(c in text for c in "\x85\u2028\u2029"):
             # PyYAML writes these raw and reads them back as line breaks: escape instead
-            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+            text = dump_yaml(data, sort_keys=False, allow_unicode=False)
         return text.encode()
     raise SnapshotError(f"unknown snapshot format {format!r}")

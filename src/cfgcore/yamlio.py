@@ -81,6 +81,29 @@ StrictLoader.add_implicit_resolver(
 )
 
 
+class StrictDumper(yaml.SafeDumper):
+    """Safe dumper whose output reads back as written, under :class:`StrictLoader` and
+    under a YAML 1.1 reader alike: a string either would read as a number or a boolean
+    (``1e3`` and ``0o17`` for YAML 1.2, ``0644`` and ``on`` for YAML 1.1) is quoted.
+    PyYAML's own dumper quotes by YAML 1.1 only, so ``1e3`` written as a plain string
+    came back from this module's loader as the float 1000.0."""
+
+
+StrictDumper.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+}
+for _first, _resolvers in StrictLoader.yaml_implicit_resolvers.items():
+    for _tag, _rx in _resolvers:
+        if (_tag, _rx) not in StrictDumper.yaml_implicit_resolvers.get(_first, []):
+            StrictDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
+
+
+def dump_yaml(data: Any, **options: Any) -> str:
+    """``data`` as YAML text (``yaml.safe_dump``'s options) that :func:`load_yaml` reads
+    back equal: see :class:`StrictDumper`."""
+    return str(yaml.dump(data, Dumper=StrictDumper, **options))
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: Any, first: int, line: int) -> None:
         super().__init__(key)

@@ -169,9 +169,9 @@ def _dump(value: Any, fmt: str = "yaml") -> str:
     plain = thaw(value)
     if fmt == "json":
         return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
-    import yaml
+    from cfgcore.yamlio import dump_yaml
 
-    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return dump_yaml(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def _json_default(value: Any) -> Any:
