@@ -70,6 +70,34 @@ def _watch_options(watcher: Any) -> dict[str, Any]:
     }
 
 
+def _identities(paths: Iterable[str]) -> dict[str, tuple[int, int] | None]:
+    """``(device, inode)`` of the directory each path names now (symlinks followed),
+    None for a missing one. An inotify watch follows the inode it was set on: once a
+    path names another directory (a deleted directory created again, a symlinked
+    directory switched to another release) the watch hears nothing more of it."""
+    out: dict[str, tuple[int, int] | None] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out[path] = None
+        else:
+            out[path] = (st.st_dev, st.st_ino)
+    return out
+
+
+def _replaced(changes: Any, roots: dict[str, tuple[int, int] | None]) -> bool:
+    """True once a watched path no longer names the directory the watch was set on:
+    it was deleted (reported for the path itself; a directory created again may reuse
+    the old inode number, so the identity alone cannot tell), or it names another
+    directory now (a switched symlink reports nothing at all)."""
+    if changes and any(
+        change == watchfiles.Change.deleted and path in roots for change, path in changes
+    ):
+        return True
+    return _identities(roots) != roots
+
+
 class DirectoryWatcher:
     """Background thread calling ``on_change(changes)`` when files under ``paths`` change.
 
@@ -140,8 +168,13 @@ class DirectoryWatcher:
         backoff = 0.1
         while not self._stop.is_set():
             try:
-                self._watch()
-                return
+                if not self._watch():
+                    return
+                # A watched directory was replaced: watch what its path names now, and
+                # read what changed while no watch was on it.
+                self._call_poll()
+                backoff = 0.1
+                continue
             except Exception:  # a vanished directory, inotify limits...
                 log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
                 instruments.watcher_failed("watch")
@@ -155,14 +188,21 @@ class DirectoryWatcher:
                     return
                 backoff = min(backoff * 2, 5.0)
 
-    def _watch(self) -> None:
+    def _watch(self) -> bool:
+        """Watch until stopped (False), or until a watched path names another directory
+        than when the watch began (True: watch again)."""
         last_poll = 0.0
-        existing = [p for p in self.paths if os.path.exists(p)]
+        roots = _identities(self.paths)
+        existing = [p for p in self.paths if roots[p] is not None]
         if not existing:
-            raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+            if not self._ready.is_set():  # never watched: as any failure to set up
+                raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+            return self._wait_for_paths(roots)
         for changes in watchfiles.watch(
             *existing, stop_event=self._stop, raise_interrupt=False, **_watch_options(self)
         ):
+            if _replaced(changes, roots):
+                return True
             if not self._ready.is_set():
                 self._ready.set()
                 self._call_poll()
@@ -176,6 +216,19 @@ class DirectoryWatcher:
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
                 self._call_poll()
                 last_poll = time.monotonic()
+        return False
+
+    def _wait_for_paths(self, roots: dict[str, tuple[int, int] | None]) -> bool:
+        """Every watched directory is gone (a directory deleted to be created again):
+        poll as usual and watch again once one is back."""
+        last_poll = time.monotonic()
+        while not self._stop.wait(_TICK_MS / 1000):
+            if _identities(self.paths) != roots:
+                return True
+            if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
+                self._call_poll()
+                last_poll = time.monotonic()
+        return False
 
     def _call_poll(self) -> None:
         if self.poll is None:
@@ -279,8 +332,11 @@ class AsyncDirectoryWatcher:
         backoff = 0.1
         while not self.stop_event.is_set():
             try:
-                await self._watch()
-                return
+                if not await self._watch():
+                    return
+                await self._call(self.poll, "poll")  # as the thread watcher: watch again
+                backoff = 0.1
+                continue
             except Exception:  # as the thread watcher: log, poll, retry; never die
                 log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
                 instruments.watcher_failed("watch")
@@ -292,15 +348,22 @@ class AsyncDirectoryWatcher:
                     await asyncio.wait_for(self.stop_event.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> bool:
+        """As :meth:`DirectoryWatcher._watch`: True when a watched path names another
+        directory than when the watch began."""
         assert self.stop_event is not None and self._ready is not None
         last_poll = 0.0
-        existing = [p for p in self.paths if os.path.exists(p)]
+        roots = _identities(self.paths)
+        existing = [p for p in self.paths if roots[p] is not None]
         if not existing:
-            raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+            if not self._ready.is_set():
+                raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+            return await self._wait_for_paths(roots)
         async for changes in watchfiles.awatch(
             *existing, stop_event=self.stop_event, **_watch_options(self)
         ):
+            if _replaced(changes, roots):
+                return True
             if not self._ready.is_set():
                 self._ready.set()
                 await self._call(self.poll, "poll")
@@ -310,6 +373,22 @@ class AsyncDirectoryWatcher:
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
                 await self._call(self.poll, "poll")
                 last_poll = time.monotonic()
+        return False
+
+    async def _wait_for_paths(self, roots: dict[str, tuple[int, int] | None]) -> bool:
+        assert self.stop_event is not None
+        last_poll = time.monotonic()
+        while not self.stop_event.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), _TICK_MS / 1000)
+            if self.stop_event.is_set():
+                break
+            if _identities(self.paths) != roots:
+                return True
+            if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
+                await self._call(self.poll, "poll")
+                last_poll = time.monotonic()
+        return False
 
     async def _call(self, func: Callable[..., None] | None, stage: str, *args: Any) -> None:
         if func is None:
