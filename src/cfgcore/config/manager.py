@@ -64,7 +64,7 @@ from cfgcore.config.view import ConfigView
 from cfgcore.errors import ConfigError, ConfigValidationError, Problem
 from cfgcore.observability import instruments
 from cfgcore.runtime.audit import AuditLog
-from cfgcore.runtime.events import ConfigChangeEvent, EventBus
+from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.policy import check, config_change, current_actor, guarded
 
@@ -219,9 +219,14 @@ class ConfigurationManager(ConfigView):
         error event; default :meth:`_error_event`), listeners get that event, and the
         error is re-raised. Every attempt is counted and timed under ``operation``
         (:data:`cfgcore.observability.instruments.OPERATIONS`)."""
-        emit = self.events.emit_in_background if background else self.events.emit
         refused: tuple[ConfigError, ConfigChangeEvent] | None = None
-        with self._lock:
+        # Events join the bus's queue under the lock, so listeners get them in the order
+        # the versions went live, whichever thread activated them; they run once the
+        # lock is released (a listener may read, or even update, the configuration),
+        # on the notifier thread for a watcher's reload: a slow listener never delays
+        # the next reload. A flag set's subscribers (another manager's listeners) wait
+        # for the same moment.
+        with deferred_delivery(background=background), self._lock:
             started = time.perf_counter()
             prev = self._current() if previous is None else previous
             try:
@@ -240,12 +245,10 @@ class ConfigurationManager(ConfigView):
                 error=refused[0] if refused is not None else None,
                 unchanged=refused is None and snap is prev,
             )
+            # Listeners hear about every refused activation too.
+            self.events.emit([refused[1]] if refused is not None else events)
         if refused is not None:
-            # Listeners hear about every refused activation (outside the lock, like changes).
-            emit([refused[1]])
             raise refused[0]
-        if events:  # outside the lock: a listener may read, or even update, the configuration
-            emit(events)
         return snap
 
     def _activate(
