@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ class ReloadController:
         self.manager = manager
         self.debounce_ms = debounce_ms
         self._watcher: Any = None
+        self._control = threading.Lock()  # enable/disable of the thread watcher
         self._async_watcher: Any = None
         self._async_task: asyncio.Task[None] | None = None
         self._async_stop: asyncio.Event | None = None
@@ -138,7 +140,11 @@ class ReloadController:
 
         m = self.manager
         snap = m._current()
-        with m._lock:
+        # Created and started under one lock that disable() takes too: a disable between
+        # the two would stop a watcher not yet started, which would then start with
+        # nobody holding it (hot_reload_enabled False, close() unable to stop it). Not
+        # the manager's lock: the watcher's first poll reloads, under that lock.
+        with self._control:
             if self._watcher is None:
                 self._watcher = DirectoryWatcher(
                     self._watch_paths(snap),
@@ -149,13 +155,15 @@ class ReloadController:
                     on_fork=self.manager._after_fork_in_child,
                 )
             watcher = self._watcher
-        if not watcher.start():
+            watcher.start(wait=None)
+        if not watcher.wait_ready() and watcher is self._watcher:
             log.warning("file watcher on %s did not become ready in time", m.config_dir)
 
     def disable(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
+        with self._control:
+            watcher, self._watcher = self._watcher, None
+            if watcher is not None:
+                watcher.stop()
 
     @property
     def enabled(self) -> bool:
@@ -236,6 +244,7 @@ class ReloadController:
             self.confirmed_at = time.time()
 
     def after_fork_in_child(self) -> None:
+        self._control = threading.Lock()  # held by another thread at fork time, maybe
         # The parent's asyncio watcher belongs to a loop nobody runs here; forget it, so
         # `enabled` tells the truth and start_async starts a new one.
         self._async_watcher = self._async_task = self._async_stop = None

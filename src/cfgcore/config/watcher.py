@@ -12,7 +12,12 @@ Two safety nets make a missed event harmless:
 
 * a *poll* callback runs when the watcher becomes ready and then every
   ``poll_interval`` seconds; the manager compares file fingerprints (inode, size,
-  mtime) there and reloads on any difference (also covers network filesystems);
+  mtime) there and reloads on any difference (also covers network filesystems). When
+  stat polling stands in for inotify (out of watches or instances), it runs on every
+  tick: watchfiles' stat poll compares whole-second mtimes and misses a file replaced
+  within a second of its last write;
+* a watched directory deleted and created again, or a symlinked one switched to another
+  target, is watched again (an inotify watch stays on the inode it was set on);
 * after ``os.fork()`` a watcher that was running in the parent is restarted in the
   child (threads do not survive fork), followed by the same poll, so pre-fork servers
   (gunicorn ``--preload``, uWSGI) never go silently stale.
@@ -68,6 +73,16 @@ def _watch_options(watcher: Any) -> dict[str, Any]:
         "poll_delay_ms": 50,
         "ignore_permission_denied": True,
     }
+
+
+def _poll_every(watcher: Any) -> float:
+    """Seconds between two calls of the poll while a watch runs. Stat polling (the
+    fallback without inotify) compares modification times in whole seconds: a file
+    replaced within the second it was last written reports nothing, so the poll's
+    fingerprints (inode, size, mtime in ns) must do the watching, every tick."""
+    if watcher.force_polling:
+        return min(watcher.poll_interval, _TICK_MS / 1000)
+    return float(watcher.poll_interval)
 
 
 def _identities(paths: Iterable[str]) -> dict[str, tuple[int, int] | None]:
@@ -154,6 +169,18 @@ class DirectoryWatcher:
             return self._ready.wait(wait)
         return self._ready.is_set()
 
+    def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` s for the watch started by :meth:`start` to be set up;
+        False at once if the watcher is stopped meanwhile (it is not started again)."""
+        deadline = time.monotonic() + timeout
+        ready, stop = self._ready, self._stop
+        while not ready.is_set():
+            remaining = deadline - time.monotonic()
+            if stop.is_set() or remaining <= 0:
+                return False
+            ready.wait(min(remaining, _TICK_MS / 1000))
+        return True
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and wait for it (up to ``timeout`` s)."""
         self._wanted = False
@@ -210,10 +237,10 @@ class DirectoryWatcher:
             if changes:
                 try:
                     self.on_change(changes)
-                except Exception:
+                except BaseException:  # see _call_poll
                     log.exception("hot reload callback failed")
                     instruments.watcher_failed("change")
-            if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
+            if self.poll is not None and time.monotonic() - last_poll >= _poll_every(self):
                 self._call_poll()
                 last_poll = time.monotonic()
         return False
@@ -235,7 +262,10 @@ class DirectoryWatcher:
             return
         try:
             self.poll()
-        except Exception:
+        except BaseException:
+            # Not only Exception: a SystemExit from code run here (a registered transform
+            # or validation rule) would end this thread without a word, and hot reload
+            # with it. Nobody else can catch it; a thread's SystemExit exits nothing.
             log.exception("hot reload poll failed")
             instruments.watcher_failed("poll")
 
@@ -370,7 +400,7 @@ class AsyncDirectoryWatcher:
                 last_poll = time.monotonic()
             if changes:
                 await self._call(self.on_change, "change", changes)
-            if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
+            if self.poll is not None and time.monotonic() - last_poll >= _poll_every(self):
                 await self._call(self.poll, "poll")
                 last_poll = time.monotonic()
         return False
