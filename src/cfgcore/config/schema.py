@@ -52,7 +52,10 @@ SCHEMA_VERSION = 1
 
 # A value that is exactly one ${VAR}, ${VAR:-default} or ${VAR:?message} reference.
 ENV_REF_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::[-?][^}]*)?\}$"
-SIZE_PATTERN = r"^\s*\d+(?:\.\d+)?\s*(?:[KMGTPE]i?B|[KMGTPE]|B|bytes)?\s*$"
+# The unit and the whitespace before it are one optional group: with ``\s*`` on both
+# sides of an optional unit, a run of spaces could be split between them in n ways,
+# and a 40 kB value took seconds to refuse (quadratic backtracking).
+SIZE_PATTERN = r"^\s*\d+(?:\.\d+)?(?:\s*(?:[KMGTPE]i?B|[KMGTPE]|B|bytes))?\s*$"
 DURATION_PATTERN = r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$"
 HOST_PORT_PATTERN = r"^(?:\$\{[^}]+\}|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$"
 

@@ -12,6 +12,7 @@ from cfgcore.validation.alerts import AlertConditionRule
 from cfgcore.validation.core import (
     OFF,
     SEVERITIES,
+    SEVERITY_RANK,
     ValidationReport,
     ValidationResult,
     ValidationRule,
@@ -244,11 +245,13 @@ class ConfigValidator:
                     continue
                 try:
                     found = rule.validate(config, ctx)
+                    # Inside the try: a rule written as a generator runs only when its
+                    # results are read, and may raise there.
+                    items = _only_results(rule, found) if found else []
                 except Exception as exc:  # a custom rule's bug must not crash activation
                     results.append(rule_crash(rule, exc))
                     continue
-                if found:
-                    items = _only_results(rule, found)
+                if items:
                     if level not in (OFF, rule.severity):
                         # create_result's default level is the rule's base severity;
                         # built-in rules already pass severity_for(env) themselves.
@@ -311,16 +314,32 @@ class ConfigValidator:
 
 
 def _only_results(rule: ValidationRule, found: Any) -> list[ValidationResult]:
-    """Accept what a custom rule returned; anything that is not a result is a rule bug."""
+    """Accept what a custom rule returned; anything that is not a result is a rule bug.
+
+    So is a result with a severity outside SEVERITIES (built directly rather than by
+    ``create_result``): ``"fatal"`` or ``"ERROR"`` would never block, and the config it
+    condemns would go live without a word."""
     if isinstance(found, ValidationResult):
-        return [found]
+        found = [found]
+    garbage = "returned something other than a list of ValidationResult"
     try:
         items = list(found)
     except TypeError:
-        return [rule_crash(rule, TypeError("validate() must return a list of ValidationResult"))]
-    if all(isinstance(r, ValidationResult) for r in items):
-        return items
-    return [rule_crash(rule, TypeError("validate() must return a list of ValidationResult"))]
+        return [rule_crash(rule, TypeError(), garbage)]
+    if not all(isinstance(r, ValidationResult) for r in items):
+        return [rule_crash(rule, TypeError(), garbage)]
+    for r in items:
+        if not (isinstance(r.severity, str) and r.severity in SEVERITY_RANK):
+            shown = repr(r.severity)[:40] if isinstance(r.severity, str) else "a non-string"
+            return [
+                rule_crash(
+                    rule,
+                    ValueError(),
+                    f"returned a result with severity {shown} (expected one of "
+                    f"{', '.join(SEVERITIES)})",
+                )
+            ]
+    return items
 
 
 def _unusable(config: Any) -> ValidationResult | None:

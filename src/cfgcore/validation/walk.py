@@ -78,11 +78,26 @@ class TreeWalker:
         self.url_rules = tuple(r for r in self.rules if r.wants_urls)
         self._by_key: dict[Any, tuple[TreeRule, ...]] = {}
 
-    def _rules_for(self, key: Any) -> tuple[TreeRule, ...]:
+    def _rules_for(
+        self, key: Any, broken: set[str], out: list[ValidationResult]
+    ) -> tuple[TreeRule, ...]:
         found = self._by_key.get(key)
         if found is None:
             name = _norm(key if type(key) is str else str(key))
-            found = tuple(r for r in self.rules if r.wants_key(name))
+            wanted = []
+            failed = False
+            for r in self.rules:
+                try:
+                    if r.wants_key(name):
+                        wanted.append(r)
+                except Exception as exc:  # a custom rule's bug: reported, not raised
+                    if r.rule_id not in broken:
+                        broken.add(r.rule_id)
+                        out.append(rule_crash(r, exc))
+                    failed = True
+            found = tuple(wanted)
+            if failed:  # not cached: every later walk must report the broken rule too
+                return found
             if len(self._by_key) > 16384:  # arbitrary user keys must not grow this forever
                 self._by_key.clear()
             try:
@@ -129,7 +144,7 @@ class TreeWalker:
                 # Paths are built only when a rule or a descent needs one: most leaves
                 # interest no rule, and building every path dominated the walk.
                 child = None
-                for rule in rules_for(key):
+                for rule in rules_for(key, broken, out):
                     if rule.rule_id not in broken:
                         child = child or join_path(path, skey)
                         self._call(
@@ -189,16 +204,20 @@ class TreeWalker:
             out.append(rule_crash(rule, exc))
 
 
-def rule_crash(rule: ValidationRule, exc: BaseException) -> ValidationResult:
-    """The result that stands in for a rule that raised.
+def rule_crash(
+    rule: ValidationRule, exc: BaseException, detail: str | None = None
+) -> ValidationResult:
+    """The result that stands in for a rule that raised (or returned garbage: ``detail``
+    says what, in cfgcore's own words).
 
     It is an error, so activation is refused: a rule that could not run cannot vouch
     for the config. Only the exception type is shown; its text may quote config values.
     """
+    what = detail or f"failed with {type(exc).__name__}"
     return ValidationResult(
         rule_id=rule.rule_id,
         severity="error",
-        message=f"rule {rule.rule_id!r} failed with {type(exc).__name__}; the config is unchecked",
+        message=f"rule {rule.rule_id!r} {what}; the config is unchecked",
         key_path="",
         suggested_fix=f"Fix or disable rule {rule.rule_id!r}",
     )
