@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore.config.files import MAX_DEPTH
 from cfgcore.errors import ConfigError, Problem
 
 #: File extensions and the legacy format each one is read as.
@@ -111,9 +112,38 @@ def _check_duplicates(entries: list[LegacyEntry], path: str, problems: list[Prob
             )
 
 
-_INI_SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$")
-_INI_KEY = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s?(.*)$")
 _INI_INLINE_COMMENT = re.compile(r"\s[;#]")
+
+
+# Sections and keys are split with string methods, not regular expressions: the
+# patterns this replaces (``^\[\s*([^\]]*?)\s*\]`` and ``^([^=:\s][^=:]*?)\s*[=:]``) let
+# a run of spaces be divided between two or three quantifiers, so one hostile line
+# ("[" and 5,000 spaces) took 37 s to refuse and a 16 MiB one would never finish.
+def _ini_section(stripped: str) -> str | None:
+    """The section name of a ``[name]`` line (comments may follow), else None."""
+    if not stripped.startswith("["):
+        return None
+    close = stripped.find("]")
+    if close < 0:
+        return None
+    rest = stripped[close + 1 :].lstrip()
+    if rest and rest[0] not in ";#":
+        return None
+    return stripped[1:close].strip()
+
+
+def _ini_key(stripped: str) -> tuple[str, str] | None:
+    """``(key, value)`` of a ``key = value`` / ``key: value`` line, else None.
+
+    The key ends at the first ``=`` or ``:``; one whitespace character after it is
+    dropped (so ``key = ;x`` keeps ``;x``, as configparser does)."""
+    cut = min((i for i in (stripped.find("="), stripped.find(":")) if i >= 0), default=-1)
+    if cut <= 0 or stripped[0].isspace():
+        return None
+    value = stripped[cut + 1 :]
+    if value[:1].isspace():
+        value = value[1:]
+    return stripped[:cut], value
 
 
 def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
@@ -132,9 +162,8 @@ def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntr
         if line[0] in " \t" and last is not None:
             last[1] = f"{last[1]}\n{stripped}"
             continue
-        m = _INI_SECTION.match(stripped)
-        if m:
-            name = m.group(1)
+        name = _ini_section(stripped)
+        if name is not None:
             key = name.lower()
             if not name:
                 problems.append(Problem("", "empty section name", file=path, line=n))
@@ -151,17 +180,17 @@ def _parse_ini(text: str, path: str, problems: list[Problem]) -> list[LegacyEntr
             section = "" if key == "default" else key
             last = None
             continue
-        m = _INI_KEY.match(stripped)
-        if not m:
+        pair = _ini_key(stripped)
+        if pair is None:
             problems.append(
                 Problem(section, f"cannot parse line: {_excerpt(stripped)}", file=path, line=n)
             )
             last = None
             continue
-        raw = m.group(1).strip()
+        raw = pair[0].strip()
         dotted = f"{section}.{raw.lower()}" if section else raw.lower()
         # An inline comment needs whitespace before its ';' or '#' ("a#b" is a value).
-        value = _INI_INLINE_COMMENT.split(m.group(2), maxsplit=1)[0].strip()
+        value = _INI_INLINE_COMMENT.split(pair[1], maxsplit=1)[0].strip()
         last = [dotted, value, n, raw]
         pending.append(last)
     return [LegacyEntry(k, v, ln, raw) for k, v, ln, raw in pending]
@@ -208,12 +237,16 @@ def _parse_properties(text: str, path: str, problems: list[Problem]) -> list[Leg
         if not line or line[0] in "#!":
             continue
         # Join continuation lines: an odd number of trailing backslashes continues.
-        while (len(line) - len(line.rstrip("\\"))) % 2 == 1:
-            line = line[:-1]
+        # The pieces are joined once (cutting and extending one growing string made a
+        # file of many continued lines quadratic).
+        pieces = [line]
+        while (len(pieces[-1]) - len(pieces[-1].rstrip("\\"))) % 2 == 1:
+            pieces[-1] = pieces[-1][:-1]
             if n >= len(lines):
                 break
-            line += lines[n].lstrip()
+            pieces.append(lines[n].lstrip())
             n += 1
+        line = "".join(pieces)
         # The key ends at the first unescaped '=', ':' or whitespace.
         i = 0
         while i < len(line) and line[i] not in "=: \t\f":
@@ -259,14 +292,24 @@ def _parse_env(text: str, path: str, problems: list[Problem]) -> list[LegacyEntr
         name, rest = m.group(1), m.group(2)
         if rest[:1] in ("'", '"'):
             quote = rest[0]
-            body = rest[1:]
+            parts = [rest[1:]]
             # A double-quoted value may continue over several lines until its close.
+            # The scan resumes where it stopped: rescanning the whole value for each
+            # added line made an unterminated quote before 10,000 lines take 6 s.
+            end, pos, offset = -1, 0, 0
             while True:
-                end = _closing_quote(body, quote)
+                end, pos = _closing_quote(parts[-1], quote, pos)
                 if end >= 0 or quote == "'" or n >= len(lines):
                     break
-                body += "\n" + lines[n]
+                # The newline between the lines is neither a quote nor a backslash (a
+                # final backslash escapes it): the next line is scanned from its start.
+                offset += len(parts[-1]) + 1
+                pos = 0
+                parts.append(lines[n])
                 n += 1
+            body = "\n".join(parts)
+            if end >= 0:
+                end += offset
             if end < 0:
                 problems.append(Problem(name, f"unterminated {quote} quote", file=path, line=start))
                 continue
@@ -293,16 +336,18 @@ def _parse_env(text: str, path: str, problems: list[Problem]) -> list[LegacyEntr
     return entries
 
 
-def _closing_quote(body: str, quote: str) -> int:
-    i = 0
+def _closing_quote(body: str, quote: str, start: int = 0) -> tuple[int, int]:
+    """``(index of the closing quote or -1, where to resume)``; a resume point past
+    the end means the last character was a backslash escaping what follows."""
+    i = start
     while i < len(body):
         if body[i] == "\\" and quote == '"':
             i += 2
             continue
         if body[i] == quote:
-            return i
+            return i, i
         i += 1
-    return -1
+    return -1, i
 
 
 def _flatten(
@@ -337,16 +382,16 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
         except json.JSONDecodeError as exc:
             problems.append(Problem("", f"invalid JSON: {exc.msg}", file=path, line=exc.lineno))
             return []
-        for k in dupes:
-            hits = [i + 1 for i, ln in enumerate(text.splitlines()) if f'"{k}"' in ln]
-            problems.append(
-                Problem(
-                    k,
-                    "duplicate key" + (f" (first set on line {hits[0]})" if len(hits) > 1 else ""),
-                    file=path,
-                    line=hits[-1] if hits else None,
+        except RecursionError:
+            problems.append(Problem("", _TOO_DEEP, file=path))
+            return []
+        if dupes:
+            # One pass over the text finds every repeated key with both lines (a pass
+            # per key made 10,000 duplicates take seconds and a large file hours).
+            for k, first, again in _json_duplicates(text):
+                problems.append(
+                    Problem(k, f"duplicate key (first set on line {first})", file=path, line=again)
                 )
-            )
     else:
         from cfgcore.yamlio import load_yaml
 
@@ -362,8 +407,60 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
             Problem("", f"the top level must be a mapping, got {type(data).__name__}", file=path)
         )
         return []
+    # Flattening and the line index recurse: refuse what configuration files refuse
+    # (deeper than MAX_DEPTH) first, instead of a RecursionError traceback.
+    deep = _too_deep_at(data)
+    if deep is not None:
+        problems.append(Problem(deep, _TOO_DEEP, file=path))
+        return []
     lines = _line_index(text, fmt)
     return list(_flatten(data, "", lines, ()))
+
+
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+
+
+def _too_deep_at(tree: Any) -> str | None:
+    """The dotted path (first levels) of a value nested deeper than MAX_DEPTH, else None;
+    iterative, so it cannot overflow the stack itself."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict | list):
+            if len(path) >= MAX_DEPTH:
+                return ".".join(path[:6]) + (".…" if len(path) > 6 else "")
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack += [(v, (*path, str(k))) for k, v in items]
+    return None
+
+
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:)?|[{}\[\]]')
+
+
+def _json_duplicates(text: str) -> list[tuple[str, int, int]]:
+    """``(key, first line, repeated line)`` for each key repeated in one object of a
+    valid JSON text, in file order. Every string is matched from its opening quote, so
+    keys are told from values and braces inside strings are skipped."""
+    out: list[tuple[str, int, int]] = []
+    objects: list[dict[str, int] | None] = []  # per open bracket: its keys (None: array)
+    line, last = 1, 0
+    for m in _JSON_TOKEN.finditer(text):
+        token = m.group(0)
+        if token in "{[":
+            objects.append({} if token == "{" else None)
+        elif token in "}]":
+            if objects:
+                objects.pop()
+        elif m.group(2) is not None and objects and objects[-1] is not None:
+            line += text.count("\n", last, m.start())
+            last = m.start()
+            key = json.loads(f'"{m.group(1)}"')
+            seen = objects[-1]
+            if key in seen:
+                out.append((key, seen[key], line))
+            else:
+                seen[key] = line
+    return out
 
 
 def _excerpt(s: str, limit: int = 60) -> str:

@@ -302,7 +302,7 @@ def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:
             if text.startswith("["):
                 try:
                     items = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # "[[[[..." 50,000 deep recurses
                     return value, "not a JSON array"
             else:
                 items = [s.strip() for s in text.split(",") if s.strip()]
@@ -311,7 +311,7 @@ def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:
         if kind == "dict" and text.startswith("{"):
             try:
                 return json.loads(text), None
-            except ValueError:
+            except (ValueError, RecursionError):
                 return value, "not a JSON object"
         if kind in ("str", "any"):
             return (value if kind == "str" else _infer(value)), None
