@@ -44,11 +44,10 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    import yaml
-
     from cfgcore.config.migration import LegacyConfigMigrator
     from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.validation_engine import validate_configuration
+    from cfgcore.yamlio import dump_yaml
 
     name = os.path.basename(args.name)
     if not name or name != args.name:
@@ -65,7 +64,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     report = validate_configuration(migration.config)
     os.makedirs(args.out, exist_ok=True)
     header = f"# Migrated by cfgcore from {os.path.basename(args.source)}; see {REPORT_NAME}\n"
-    body = yaml.safe_dump(
+    # dump_yaml quotes what cfgcore's YAML 1.2 reading would not read back as written:
+    # yaml.safe_dump left the text "0o17" plain, and loading the file gave the int 15.
+    body = dump_yaml(
         migration.config, sort_keys=False, allow_unicode=True, default_flow_style=False
     )
     atomic_write_text(config_path, header + (body if migration.config else "{}\n"))

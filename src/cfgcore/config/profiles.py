@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfgcore.config.files import FORMATS, read_config_file
-from cfgcore.config.tree import FrozenDict, FrozenList, deep_merge, freeze, thaw
+from cfgcore.config.tree import REPLACE, FrozenDict, FrozenList, deep_merge, freeze, thaw
 from cfgcore.errors import ConfigError, Problem
 
 __all__ = [
@@ -227,6 +227,36 @@ def _freeze_overrides(value: Any) -> Any:
     return value
 
 
+def compose_overrides(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides that do to any configuration what ``first`` and then ``then`` do.
+
+    This is how a profile that ``extends`` another gets its overrides. ``deep_merge``
+    cannot do it: it carries out ``then``'s ``"__delete__"`` on ``first`` (where the
+    key usually is not) instead of keeping it for the configuration, so a child
+    profile's deletions were lost. A mapping that lands where ``first`` deleted the
+    key or set a non-mapping replaces what the configuration has there.
+
+    >>> compose_overrides({"a": {"x": 1}}, {"a": "__delete__", "b": {"y": 2}})
+    {'a': '__delete__', 'b': {'y': 2}}
+    """
+    out = dict(first)
+    for key, value in then.items():
+        if key == REPLACE:
+            continue
+        below = out.get(key, _MISSING)
+        if isinstance(value, Mapping) and not value.get(REPLACE):
+            if isinstance(below, Mapping):
+                value = compose_overrides(below, value)
+            elif below is not _MISSING:
+                # first deleted the key or set a scalar: then's mapping starts afresh.
+                value = {**value, REPLACE: True}
+        out[key] = value
+    return out
+
+
+_MISSING = object()
+
+
 def _builtin_profiles() -> list[Profile]:
     out = [
         Profile(name=name, kind="deployment", overrides=freeze(o), description=d)
@@ -295,7 +325,7 @@ class ProfileManager:
                 raise ConfigError(
                     [Problem("extends", str(exc), file=path)], kind="profile"
                 ) from None
-            overrides = deep_merge(base.overrides, overrides)
+            overrides = compose_overrides(base.overrides, overrides)
         return self.register(
             Profile(
                 name=str(name),
