@@ -26,8 +26,6 @@ from cfgcore.errors import ConfigError, Problem
 
 __all__ = ["register"]
 
-_FORMATS = (".yaml", ".yml", ".json", ".toml")
-
 
 def register(subparsers: Any) -> None:
     """Add the ``validate`` and ``schema`` subcommands."""
@@ -149,30 +147,21 @@ def _load(
         name = "+".join(os.path.basename(f) for f in args.files)
         return config, name, layers, args.environment, problems
 
+    from cfgcore.config.environ import with_refs
     from cfgcore.config.manager import ConfigurationManager
     from cfgcore.runtime.flagstore import bundled_seed
 
     manager = ConfigurationManager(args.config_dir, environment=args.environment)
-    # keep_references: a secret supplied through ${ENV} is judged as that reference (as
-    # the manager's own validation does), not as the literal value it resolved to.
-    config = manager.build_config(
-        args.environment,
-        profile=args.profile,
-        geographic_profile=args.geographic_profile,
-        keep_references=True,
-    )
+    snap = manager._build_unactivated(args.environment, args.profile, args.geographic_profile)
+    # with_refs: a secret supplied through ${ENV} is judged as that reference (as the
+    # manager's own validation does), not as the literal value it resolved to.
+    config = with_refs(snap.config, snap.refs)
     # The environment activation judges with: the one built (as load resolves it).
     env = args.environment or manager._resolve(None, None, None)[0]
-    layers = []
-    for stem in ("base", str(env)):
-        for ext in _FORMATS:
-            path = os.path.join(manager.config_dir, stem + ext)
-            if os.path.exists(path):
-                try:
-                    layers.append(read_config_file(path))
-                except ConfigError:
-                    pass  # build_config read it already; a line number is a nicety
-                break
+    # Every layer of the build (profile files and environment variables included), as
+    # activation's own messages use: with only base and the environment file, a value
+    # a profile set was blamed on the line of base.yaml it overrode.
+    layers = list(snap.layers)
     url = manager.flag_store_url()
     problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
     return config, str(env), layers, str(env), problems
@@ -312,8 +301,25 @@ def _locate(key_path: str, layers: list[Any], config: Any) -> tuple[str | None, 
         return None, None
     if winner is None or not winner.file:
         return None, None
+    line = winner.line
+    if line is None:
+        line = _profile_line(winner.file, key_path)
     rel = os.path.relpath(winner.file)
-    return (winner.file if rel.startswith("..") else rel), winner.line
+    return (winner.file if rel.startswith("..") else rel), line
+
+
+def _profile_line(file: str, key_path: str) -> int | None:
+    """The line of ``key_path`` in a custom profile file (under its ``overrides:``);
+    the build keeps a profile's tree, not its text."""
+    from cfgcore.config.files import read_config_file
+
+    try:
+        layer = read_config_file(file)
+        if not isinstance(layer.data.get("overrides"), Mapping):
+            return None
+        return layer.line_of(("overrides", *key_path.split(".")))
+    except Exception:  # best effort, as above
+        return None
 
 
 def _print_text(report: Any, where: dict[int, tuple[str | None, int | None]]) -> None:
