@@ -134,3 +134,32 @@ def test_a_blocked_listener_does_not_stop_the_fleet_follower(redis_server, tmp_p
         writer.close()
         dyn.close()
         dyn.store.close()
+
+
+def test_a_stuck_background_listener_on_one_bus_does_not_hold_up_another_bus():
+    # Background sections (the watchers, the fleet follower) deliver on each bus's own
+    # dispatcher thread: one manager's stuck listener leaves the others' events flowing.
+    import threading
+
+    from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
+
+    a, b = EventBus(), EventBus()
+    entered, release, seen = threading.Event(), threading.Event(), []
+
+    def stuck(event):
+        entered.set()
+        release.wait(30)
+
+    a.register(stuck)
+    b.register(lambda event: seen.append(event.config_path))
+    try:
+        with deferred_delivery(background=True):
+            a.emit([ConfigChangeEvent("a.x", 1, 2, "reload", 1, 0.0)])
+        assert entered.wait(10)
+        with deferred_delivery(background=True):
+            b.emit([ConfigChangeEvent("b.x", 1, 2, "reload", 1, 0.0)])
+        assert wait_for(lambda: seen == ["b.x"])
+    finally:
+        release.set()
+        a.close()
+        b.close()

@@ -89,6 +89,24 @@ def test_a_watcher_that_stops_confirming_makes_the_configuration_stale(manager):
     assert reason.startswith("freshness: the file watcher has not confirmed the inputs")
 
 
+def test_a_watcher_thread_that_died_is_not_reported_as_loaded_on_demand(manager):
+    # The thread ends without stop() (as an uncaught error would end it): hot reload
+    # stopped silently, which readiness must say; a deliberate disable stays "ok".
+    manager.load_environment_config("staging")
+    manager.enable_hot_reload(poll_interval=30)
+    watcher = manager.reloader._watcher
+    watcher._stop.set()  # the thread's loop ends; nobody asked for it (wanted stays set)
+    assert wait_for(lambda: not watcher.running, timeout=10)
+    report = manager.health(max_staleness=60)
+    assert not report.ready
+    assert report.reasons == [
+        "freshness: hot reload is enabled but its file watcher thread is not running"
+    ]
+    manager.disable_hot_reload()
+    report = manager.health(max_staleness=60)
+    assert report.ready and "freshness" in _checks(report, "ok")
+
+
 def test_max_staleness_comes_from_the_configuration(bundled_config):
     path = bundled_config / "base.yaml"
     path.write_text(path.read_text().replace("health_monitoring:\n", "health_monitoring:\n"

@@ -156,6 +156,11 @@ class DirectoryWatcher:
         """True while the watcher thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def wanted(self) -> bool:
+        """True from :meth:`start` until :meth:`stop`: the thread should be running."""
+        return self._wanted
+
     def start(self, wait: float | None = 5.0) -> bool:
         """Start the thread (idempotent); wait up to ``wait`` s for the watch to be set up."""
         self._wanted = True

@@ -201,6 +201,12 @@ def _config_fresh(manager: Any, bound: float) -> Check:
         store = published.store(snap.environment)
         if store is not None:
             return _store_check("config_source", store, bound)
+    watcher = getattr(manager.reloader, "_watcher", None)
+    if watcher is not None and watcher.wanted and not watcher.running:
+        # Enabled and never stopped, yet its thread is gone: reloads stopped silently.
+        return Check(
+            "freshness", "fail", "hot reload is enabled but its file watcher thread is not running"
+        )
     if not manager.hot_reload_enabled:
         return Check("freshness", "ok", "loaded on demand (not following files)")
     confirmed = max(snap.loaded_at, manager.reloader.confirmed_at)

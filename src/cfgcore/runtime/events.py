@@ -123,7 +123,8 @@ class EventBus:
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._own_thread: threading.Thread | None = None
         self._pending: set[Any] = set()
-        self._queue: queue.SimpleQueue[list[ConfigChangeEvent] | None] | None = None
+        # The dispatcher thread's queue: batches, _DRAIN (deliver the outbox), None (stop).
+        self._queue: queue.SimpleQueue[Any] | None = None
         self._inflight = 0
         _BUSES.add(self)
 
@@ -219,6 +220,14 @@ class EventBus:
         batch = list(events)
         if not batch or not self._listeners:
             return
+        self._to_dispatcher(batch)
+
+    def _deliver_in_background(self) -> None:
+        """Deliver the outbox on this bus's dispatcher thread (a background
+        :func:`deferred_delivery`): a listener stuck on another bus never holds it up."""
+        self._to_dispatcher(_DRAIN)
+
+    def _to_dispatcher(self, item: Any) -> None:
         with self._lock:
             if self._queue is None:
                 self._queue = queue.SimpleQueue()
@@ -229,15 +238,18 @@ class EventBus:
                     daemon=True,
                 ).start()
             self._inflight += 1
-            self._queue.put(batch)
+            self._queue.put(item)
 
-    def _dispatch_loop(self, q: queue.SimpleQueue[list[ConfigChangeEvent] | None]) -> None:
+    def _dispatch_loop(self, q: queue.SimpleQueue[Any]) -> None:
         while True:
             batch = q.get()
             if batch is None:
                 return
             try:
-                self.emit(batch)
+                if batch is _DRAIN:
+                    self._deliver()
+                else:
+                    self.emit(batch)
             finally:
                 with self._lock:
                     self._inflight -= 1
@@ -321,6 +333,8 @@ class EventBus:
 
 ListenerRegistry = EventBus
 
+_DRAIN: Any = object()  # a dispatcher queue item: deliver the bus's outbox
+
 _BUSES: weakref.WeakSet[EventBus] = weakref.WeakSet()
 
 
@@ -344,8 +358,9 @@ def deferred_delivery(*, background: bool = False) -> Iterator[None]:
     A change path that notifies while holding a lock wraps the locked section (``with
     deferred_delivery(), lock:``): what must happen with the swap (state, audit) still
     happens there, and the listeners run after the lock is released, in emit order. With
-    ``background=True`` they run on a notifier thread instead (a store's follower must
-    keep following whatever a listener does). Nested sections deliver with the
+    ``background=True`` they run on each bus's dispatcher thread instead (a store's
+    follower must keep following whatever a listener does, and a listener stuck on one
+    bus does not hold up another's). Nested sections deliver with the
     outermost. Calls held back by :func:`run_after_delivery` run after the listeners.
     """
     outer = getattr(_DEFERRED, "buses", None)
@@ -359,7 +374,12 @@ def deferred_delivery(*, background: bool = False) -> Iterator[None]:
         yield
     finally:
         _DEFERRED.buses = _DEFERRED.calls = None
-        for fn in [*(bus._deliver for bus in buses), *calls]:
+        for bus in buses:
+            if background:
+                bus._deliver_in_background()  # each bus its own thread
+            else:
+                bus._deliver()
+        for fn in calls:
             if background:
                 _notify_later(fn)
             else:
