@@ -20,8 +20,11 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 # The password runs to the last "@" before the path, as urllib and redis-py read it.
+# The scheme's letters are a lookbehind, not part of the match: matching them made the
+# search retry from every letter of a long run, quadratic in a value's length (a 1 MB
+# value holding "@" and "://" took over an hour to mask). They stay in the output.
 _URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^/?#\s]+@", re.I
+    r"(?<=[a-z0-9+.\-])(?P<scheme>://)(?P<user>[^:/@\s]*):[^/?#\s]+@", re.I
 )
 _TOKEN_VALUE = re.compile(
     r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
