@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -201,11 +202,17 @@ def test_using_it(user_dir):
     cwd, env = user_dir
     bundled_flags_yaml(cwd, env)
     code = block("Using it", "python")
-    checks = """
+    variants = re.search(r'# -> ("\w+"(?: / "\w+")*)$', code, re.M)
+    assert variants is not None
+    checks = (
+        f"variants = ({variants.group(1).replace(' / ', ', ')},)\n"
+        + """
 assert bitrate == 320, bitrate
 assert manager.get("anomaly_detection.threshold") == 0.85
 assert dynamic.is_feature_enabled(FeatureFlag.ENHANCED_ANOMALY_DETECTION, user) is True
-assert engine.variant("recommendation_algorithm_v2", ctx) in ("control", "variant_a", "variant_b")
+assert engine.variant("recommendation_algorithm_v2", ctx) in variants
+seen = {engine.variant("recommendation_algorithm_v2", {"user_id": str(i)}) for i in range(50)}
+assert seen == set(variants), seen
 d = engine.evaluate("recommendation_algorithm_v2", ctx)
 assert (d.variant, d.reason, d.rule_index, d.error_code) == ("control", "SPLIT", 0, None), d
 assert dict(d.value) == {"algorithm": "matrix_factorization"}
@@ -218,6 +225,7 @@ for bad in ({"user_segment": None}, {"region": float("nan")}, {1: 2}, {}, {"user
     assert engine.is_enabled("enhanced_anomaly_detection", bad) is False, bad
 print("checked")
 """
+    )
     proc = py(cwd, env, code + checks)
     assert "music_streaming.audio_quality.bitrates.premium = 320" in proc.stdout
     assert re.search(r"base\.yaml:\d+ = 320", proc.stdout), proc.stdout  # file:line
@@ -311,6 +319,8 @@ def test_fleet_watch_and_publish(user_dir, redis_server):
         ["bash", "-c", f"exec {watch_cmd}"], cwd=cwd, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    killer = threading.Timer(TIMEOUT, watch.kill)  # a hung watch ends the reads below (EOF)
+    killer.start()
     try:
         started = watch.stderr.readline()  # "URL: version 0 (0 flags) ...; Ctrl-C to stop"
         assert "Ctrl-C to stop" in started, started
@@ -320,6 +330,7 @@ def test_fleet_watch_and_publish(user_dir, redis_server):
         seen = watch.stdout.readline()  # every version, who wrote it, what changed
         assert re.search(r" v1 \S+ pid \d+: .*enhanced_anomaly_detection", seen), seen
     finally:
+        killer.cancel()
         watch.terminate()
         watch.wait(10)
         watch.stdout.close()
@@ -380,10 +391,12 @@ print("ok")
 
 def test_unleash_import(user_dir):
     cwd, env = user_dir
-    proc = py(cwd, env, block("Importing flags from Unleash, flagd and GrowthBook", "python"))
-    enabled, variant = proc.stdout.splitlines()
-    assert enabled == "False"  # user 42 is outside the 50% rollout
-    assert variant.startswith("{'name': 'disabled', 'enabled': False")
+    code = block("Importing flags from Unleash, flagd and GrowthBook", "python")
+    shown = re.findall(r"# Unleash (?:isEnabled|getVariant): (.*)$", code, re.M)
+    assert shown == ["False (user 42 is not in the 50%)", "{'name': 'disabled', ...}"]
+    enabled, variant = py(cwd, env, code).stdout.splitlines()
+    assert enabled == shown[0].split()[0]
+    assert variant.startswith(shown[1].removesuffix("...}")), variant
     # the README's claim: "user 42 is not in the 50%", by Unleash's own hash
     mmh3 = pytest.importorskip("mmh3")
     assert mmh3.hash("new-player:42", 0, signed=False) % 100 + 1 > 50
@@ -572,3 +585,24 @@ def test_audit_verify_console(user_dir):
     got = proc.stdout.splitlines()
     assert len(got) == 2 and got[1] == shown[1] == "1", proc
     assert re.fullmatch(pattern, got[0]), (got[0], shown[0])
+
+
+def test_inline_command_outputs(user_dir):
+    """The outputs the text quotes inline: the compiled evaluator, an unknown key's error."""
+    cwd, env = user_dir
+    text = README.read_text()
+    impl = re.search(
+        r'`(python -c "import cfgcore; print\(cfgcore\.IMPLEMENTATION\)")` prints\s+`c`', text
+    )
+    assert impl is not None
+    assert sh(cwd, env, impl.group(1)).stdout == f"{cfgcore.IMPLEMENTATION}\n"
+    shown = re.search(
+        r"`(cfgcore: error: music_streaming\.audio_quality\.premium_bitrat: .*?)`", text, re.S
+    )
+    assert shown is not None
+    shown_line = " ".join(shown.group(1).split())
+    key = "music_streaming.audio_quality.premium_bitrat"
+    proc = sh(cwd, env, f"cfgcore get {key} -e staging", check=False)
+    assert proc.returncode == 1
+    [line] = proc.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(shown_line.removesuffix(", ...?)")), (line, shown_line)
