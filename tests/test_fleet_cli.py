@@ -8,6 +8,7 @@ import sys
 import threading
 
 import msgspec
+import pytest
 
 import cfgcore
 from cfgcore.cli import main
@@ -145,3 +146,18 @@ def test_a_manager_follows_published_configuration(redis_server, tmp_path, monke
         assert offline.get(key) == 3
     finally:
         offline.close()
+
+
+@pytest.mark.parametrize(
+    "writer, shown",
+    [
+        ({"actor": "root@vm", "host": "vm", "pid": 7}, "root@vm pid 7"),  # resolve_actor's form
+        ({"actor": "deploy-bot", "host": "vm", "pid": 7}, "deploy-bot@vm pid 7"),
+        ({"actor": "ana@laptop", "host": "ci-3", "pid": 9}, "ana@laptop@ci-3 pid 9"),
+        ({}, "unknown writer"),
+    ],
+)
+def test_watch_names_the_writer_once(writer, shown):
+    from cfgcore.cli.fleet import _who
+
+    assert _who(writer) == shown

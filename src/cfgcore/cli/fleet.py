@@ -104,8 +104,11 @@ def publish(args: argparse.Namespace) -> int:
 def _who(writer: Any) -> str:
     if not writer:
         return "unknown writer"
-    actor = writer.get("actor") or "?"
-    return f"{actor}@{writer.get('host', '?')} pid {writer.get('pid', '?')}"
+    actor = str(writer.get("actor") or "?")
+    host = str(writer.get("host", "?"))
+    # The CLI's default actor is already user@host (resolve_actor): not root@vm@vm.
+    who = actor if actor.endswith(f"@{host}") else f"{actor}@{host}"
+    return f"{who} pid {writer.get('pid', '?')}"
 
 
 def watch_store(args: argparse.Namespace) -> int:
