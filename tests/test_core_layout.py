@@ -3,12 +3,13 @@
 The compiled evaluator cimports it; ``cfgcore._layout`` is its Python twin for the
 compiler and the reference evaluator. These tests check both ways that every name
 and value agrees, that no other core module declares layout numbers of its own,
-and that the .pxd ships with the package.
+and that the .pxd ships with the package (with the .pyx and the .pxi files it includes).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
@@ -100,11 +101,11 @@ def test_no_other_core_module_declares_layout_numbers():
     """A layout name assigned a literal anywhere but _layout.py would be a second home."""
     names = set(_layout.read_pxd())
     offenders = []
-    for path in [*PKG.glob("*.py"), PKG / "_eval.pyx"]:
+    for path in [*PKG.glob("*.py"), PKG / "_eval.pyx", *sorted(PKG.glob("_eval_*.pxi"))]:
         if path.name == "_layout.py":
             continue
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".pyx":
+        if path.suffix in (".pyx", ".pxi"):
             for line in text.splitlines():
                 head = line.strip().split(" = ")[0]
                 if (
@@ -125,10 +126,15 @@ def test_no_other_core_module_declares_layout_numbers():
 
 
 def test_the_pxd_ships_in_wheels_and_sdists():
-    """package-data must carry _layout.pxd (a cimporting build needs it) next to the .pyx."""
+    """package-data must carry _layout.pxd (a cimporting build needs it) next to the .pyx,
+    and the .pxi files _eval.pyx includes (its parts)."""
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = conf["tool"]["setuptools"]["package-data"]["cfgcore"]
-    for shipped in ("_layout.pxd", "_eval.pyx", "_eval.pyi", "_tree.pyx", "_tree.pyi", "py.typed"):
+    pyx = (PKG / "_eval.pyx").read_text(encoding="utf-8")
+    parts = re.findall(r'^include "([^"]+)"$', pyx, re.M)
+    assert parts, "_eval.pyx includes no parts"
+    shipped_files = ("_layout.pxd", "_eval.pyx", *parts, "_eval.pyi", "_tree.pyx", "_tree.pyi")
+    for shipped in (*shipped_files, "py.typed"):
         assert (PKG / shipped).is_file(), shipped
         assert any(fnmatch(shipped, p) for p in patterns), shipped
     excluded = conf["tool"]["setuptools"]["exclude-package-data"]["cfgcore"]

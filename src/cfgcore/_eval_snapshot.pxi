@@ -1,0 +1,1158 @@
+# Part of cfgcore._eval (included by _eval.pyx, which holds the declarations every part
+# shares): CompiledSnapshot, the flag tables in C arrays and the evaluation API over
+# them. First the C leaves its conditions call (prefix, suffix, substring, sorted id
+# sets) and the table copies; then the class, whose methods run in this order: loading
+# the tables, binding context attributes (_bind_*), the flag-key cache (_lookup),
+# conditions (_node), bucketing and schedules, the rule walk (_eval), the public calls
+# with evaluate_all, the observer's _observe, evaluate_all's template. Cython allows no
+# include inside a class body, so the class stays whole here. It uses hashing
+# (_eval_hash.pxi), Binding and Context (_eval_context.pxi) and Counters
+# (_eval_counters.pxi); EngineCore (_eval_engine.pxi) serves it.
+
+
+cdef inline bint _starts(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil:
+    return hn >= nn and memcmp(h, n, nn) == 0
+
+
+cdef inline bint _ends(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil:
+    return hn >= nn and memcmp(h + hn - nn, n, nn) == 0
+
+
+# Substring search in linear time where the C library has memmem (glibc's and musl's
+# two-way search, the BSDs', macOS'): a naive scan is O(len(value) x len(constant)),
+# 24 ms for a 1 MB context string against a 2 KB constant, and context values come
+# from requests. Elsewhere (Windows) the naive scan.
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__) || \
+        defined(__NetBSD__) || defined(__OpenBSD__) || \
+        (defined(__linux__) && !defined(__ANDROID__))
+    static int cfgcore_contains(const char *h, Py_ssize_t hn, const char *n, Py_ssize_t nn) {
+        return nn == 0 || (hn >= nn && memmem(h, (size_t)hn, n, (size_t)nn) != NULL);
+    }
+    #else
+    static int cfgcore_contains(const char *h, Py_ssize_t hn, const char *n, Py_ssize_t nn) {
+        Py_ssize_t i;
+        if (nn == 0) return 1;
+        for (i = 0; i + nn <= hn; i++)
+            if (h[i] == n[0] && memcmp(h + i, n, (size_t)nn) == 0) return 1;
+        return 0;
+    }
+    #endif
+    """
+    bint _contains "cfgcore_contains"(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil
+
+
+cdef inline bint _in_sorted(const int32_t* ids, int count, int32_t x) noexcept nogil:
+    cdef int lo = 0, hi = count, mid
+    if count <= 8:
+        for lo in range(count):
+            if ids[lo] == x:
+                return True
+        return False
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ids[mid] < x:
+            lo = mid + 1
+        elif ids[mid] > x:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+cdef int32_t* _int_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef int32_t* out = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = <int32_t>items[i]
+    return out
+
+
+cdef double* _double_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef double* out = <double*>malloc((n if n else 1) * sizeof(double))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = <double>items[i]
+    return out
+
+
+cdef char* _bool_array(list items) except? NULL:
+    cdef Py_ssize_t i, n = len(items)
+    cdef char* out = <char*>malloc(n if n else 1)
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = 1 if items[i] else 0
+    return out
+
+
+# binding(False) on the classes whose methods sit on the request path: their methods are
+# C method descriptors (METH_FASTCALL), which CPython 3.11+ calls through a specialised
+# instruction, instead of Cython function objects, which take the generic call path
+# (about 5 ns of a 30-40 ns check here). See also _own_methods for Engine.
+@cython.final
+@cython.binding(False)
+cdef class CompiledSnapshot:
+    """One compiled, immutable flag set with the evaluation API.
+
+    ``engine.snapshot()`` returns one of these to pin a version for a whole request.
+    """
+
+    cdef readonly object tables
+    cdef public long long version
+    cdef public object clock
+    cdef dict _index
+    cdef tuple _keys
+    cdef tuple _values
+    cdef tuple _names
+    cdef tuple _slot_names
+    cdef list _objs
+    cdef list _value_kinds
+    cdef dict _str_ids
+    cdef dict _ci_ids
+    cdef dict _num_ids
+    cdef dict _bool_ids
+    cdef bytes _sbytes
+    cdef const char* sb
+    cdef int32_t* nodes
+    cdef int32_t* ipool
+    cdef double* nums
+    cdef int32_t* flags
+    cdef int32_t* rules
+    cdef int32_t* prereqs
+    cdef int32_t* splits
+    cdef int32_t* hashes
+    cdef double* sched_start
+    cdef double* sched_end
+    cdef char* is_true
+    cdef char* ci_slots
+    cdef char* semver_slots
+    cdef char* bucket_slots
+    cdef char* id_slots
+    cdef uint32_t* salt_h
+    cdef Py_ssize_t n_slots
+    cdef Py_ssize_t n_flags
+    cdef SlotVal* empty
+    # Each flag's slots as bits (NULL when the snapshot has more than 64 slots): a bound
+    # context has every slot a flag reads when (binding.lazy & fmask[fi]) == 0.
+    cdef uint64_t* fmask
+    # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
+    # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
+    cdef dict _all_template
+    cdef int32_t* _varying
+    cdef Py_ssize_t n_varying
+    # Evaluation counts (see Counters): the public entry points add to counters' arrays
+    # through these two pointers when counting is on (Engine.set_counting).
+    cdef readonly Counters counters
+    cdef uint64_t* cells
+    cdef uint64_t* errs
+    cdef public bint counting
+    # The last flag keys looked up, by identity (see _lookup): strong references to
+    # exact str keys of flags (NULL: empty) and their flag index, in slots by the key's
+    # hash. Zeroed with the object.
+    cdef PyObject* kc_key[KEY_CACHE]
+    cdef int kc_fi[KEY_CACHE]
+    cdef object __weakref__
+
+    def __cinit__(self, tables, long long version=0, clock=None):
+        t = tables
+        self.tables = t
+        self.version = version
+        self.clock = clock
+        # Flag keys and attribute names interned: the literals callers pass
+        # (engine.is_enabled("new_ui", {"user_id": ...})) are interned by Python, so the
+        # index and attribute lookups match them by identity instead of comparing text.
+        self._index = {_intern(k): v for k, v in t.index.items()}
+        self._keys = tuple([_intern(k) for k in t.keys])
+        self._values = tuple(t.values)
+        self._names = tuple(t.variant_names)
+        self._slot_names = tuple([_intern(name) for name in t.slots])
+        self._objs = list(t.objs)
+        self._value_kinds = list(t.value_kinds)
+        self._str_ids = t.str_ids
+        self._ci_ids = t.ci_ids
+        self._num_ids = t.num_ids
+        self._bool_ids = t.bool_ids
+        self._sbytes = bytes(t.sbytes)
+        self.sb = self._sbytes
+        self.nodes = _int_array(t.nodes)
+        self.ipool = _int_array(t.ipool)
+        self.nums = _double_array(t.nums)
+        self.flags = _int_array(t.flags)
+        self.rules = _int_array(t.rules)
+        self.prereqs = _int_array(t.prereqs)
+        self.splits = _int_array(t.splits)
+        self.hashes = _int_array(t.hashes)
+        self.sched_start = _double_array(t.sched_start)
+        self.sched_end = _double_array(t.sched_end)
+        self.is_true = _bool_array(t.is_true)
+        self.ci_slots = _bool_array(t.ci_slots)
+        self.semver_slots = _bool_array(t.semver_slots)
+        self.bucket_slots = _bool_array(t.bucket_slots)
+        self.id_slots = _bool_array(t.id_slots)
+        self.n_slots = len(t.slots)
+        self.n_flags = len(t.keys)
+        self.empty = _missing_slots(self.n_slots)
+        # Hash state after each salt's whole 4-byte blocks: a bucket then hashes only
+        # the salt's last 0-3 bytes and the context value.
+        self.salt_h = <uint32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(uint32_t))
+        if self.salt_h == NULL:
+            raise MemoryError()
+        self.counters = Counters.__new__(Counters)
+        self.counters._setup(self._keys, self._names, self.flags, self.n_flags)
+        self.cells = self.counters.cells
+        self.errs = &self.counters.errors[0]
+        self.counting = True
+        cdef Py_ssize_t fi, slen, j
+        cdef const int32_t* f
+        for fi in range(self.n_flags):
+            slen = self.flags[fi * FW + F_SALT_LEN]
+            self.salt_h[fi] = _mm_blocks(
+                0, <const unsigned char*>self.sb + self.flags[fi * FW + F_SALT_OFF], slen - slen % 4
+            )
+        if self.n_slots <= 64:
+            self.fmask = <uint64_t*>calloc(self.n_flags if self.n_flags else 1, sizeof(uint64_t))
+            if self.fmask == NULL:
+                raise MemoryError()
+            for fi in range(self.n_flags):
+                f = self.flags + fi * FW
+                for j in range(f[F_SLOTS_COUNT]):
+                    self.fmask[fi] |= (<uint64_t>1) << self.ipool[f[F_SLOTS_START] + j]
+
+    def __dealloc__(self):
+        free(self.nodes)
+        free(self.ipool)
+        free(self.nums)
+        free(self.flags)
+        free(self.rules)
+        free(self.prereqs)
+        free(self.splits)
+        free(self.hashes)
+        free(self.sched_start)
+        free(self.sched_end)
+        free(self.is_true)
+        free(self.ci_slots)
+        free(self.semver_slots)
+        free(self.bucket_slots)
+        free(self.id_slots)
+        free(self.empty)
+        free(self.salt_h)
+        free(self.fmask)
+        free(self._varying)
+        cdef Py_ssize_t i
+        for i in range(KEY_CACHE):
+            Py_XDECREF(self.kc_key[i])
+            self.kc_key[i] = NULL
+
+    @property
+    def keys(self):
+        return list(self._keys)
+
+    def __len__(self):
+        return self.n_flags
+
+    def __contains__(self, key):
+        return self._lookup(key) >= 0
+
+    # -- binding (Python objects allowed: once per request) ------------------------------
+    cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
+        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value.
+
+        Callers try :meth:`_bind_fast` first (no exception frame); this binds the rest:
+        subclasses of str/int/float (by their exact value), ints, and strs that are not
+        ASCII or sit in a case-folded or semver slot. Constant ids are looked up only
+        for slots that eq/ne/in/not_in compare: a slot read only for bucketing or
+        prefixes never needs one.
+        """
+        cdef PyObject* found
+        cdef Py_ssize_t n
+        cdef const char* p
+        cdef double d
+        if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or v is None
+                or PyFloat_CheckExact(v) or v is True or v is False):
+            v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
+        if self._bind_fast(sv, slot, v):  # (again, for a caller's exact value: cheap)
+            return 0
+        memset(sv, 0, sizeof(SlotVal))
+        sv.id = -1
+        sv.ci_id = -1
+        if PyUnicode_Check(v):
+            try:
+                p = PyUnicode_AsUTF8AndSize(v, &n)
+            except UnicodeEncodeError:  # lone surrogates: not a usable string
+                sv.kind = K_OTHER
+                return 0
+            sv.kind = K_STR
+            sv.s = p
+            sv.slen = n
+            sv.bs = p
+            sv.bslen = n
+            Py_INCREF(v)
+            sv.text = <PyObject*>v
+            if self.id_slots[slot]:  # an exact str here: its hash runs no user code
+                found = PyDict_GetItemWithError(self._str_ids, v)
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
+            if self.ci_slots[slot]:
+                f = v.casefold()
+                sv.ls = PyUnicode_AsUTF8AndSize(f, &sv.lslen)
+                Py_INCREF(f)
+                sv.folded = <PyObject*>f
+                found = PyDict_GetItemWithError(self._ci_ids, f)
+                if found != NULL:
+                    sv.ci_id = <int32_t>(<object>found)
+            if self.semver_slots[slot]:
+                key = _semver_key(v)
+                if key is not None:
+                    Py_INCREF(key)
+                    sv.semver = <PyObject*>key
+            return 0
+        if PyLong_Check(v):
+            try:
+                d = PyLong_AsDouble(v)
+            except OverflowError:
+                sv.kind = K_OTHER
+                return 0
+            sv.kind = K_NUM
+            sv.num = d
+            if self.id_slots[slot]:
+                found = PyDict_GetItemWithError(self._num_ids, v)
+                if found != NULL:
+                    sv.id = <int32_t>(<object>found)
+            if self.bucket_slots[slot]:  # decimal text only where some flag buckets by it
+                b = str(int(v))
+                sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
+                Py_INCREF(b)
+                sv.bucket = <PyObject*>b
+            return 0
+        sv.kind = K_OTHER  # None, bools and floats are _bind_fast's
+        return 0
+
+    cdef inline bint _bind_fast(self, SlotVal* sv, Py_ssize_t slot, object v) noexcept:
+        """_bind_slot for the values whose binding runs no Python code and cannot fail:
+        None, True/False, an exact float, an exact ASCII str in a slot that is neither
+        case-folded nor parsed as a semver. False (nothing written): use _bind_slot."""
+        cdef PyObject* found
+        cdef double d
+        cdef dict ids
+        if PyUnicode_CheckExact(v):
+            if not PyUnicode_IS_COMPACT_ASCII(v) or self.ci_slots[slot] or self.semver_slots[slot]:
+                return False
+            memset(sv, 0, sizeof(SlotVal))
+            sv.kind = K_STR
+            sv.s = sv.bs = <const char*>PyUnicode_DATA(v)  # ASCII: its UTF-8 as stored
+            sv.slen = sv.bslen = PyUnicode_GET_LENGTH(v)
+            Py_INCREF(v)
+            sv.text = <PyObject*>v
+            ids = self._str_ids
+        elif v is None:
+            memset(sv, 0, sizeof(SlotVal))
+            sv.id = -1
+            sv.ci_id = -1
+            return True
+        elif v is True or v is False:
+            memset(sv, 0, sizeof(SlotVal))
+            sv.kind = K_BOOL
+            ids = self._bool_ids
+        elif PyFloat_CheckExact(v):
+            d = PyFloat_AS_DOUBLE(v)
+            memset(sv, 0, sizeof(SlotVal))
+            if isnan(d):
+                sv.kind = K_OTHER
+                sv.id = -1
+                sv.ci_id = -1
+                return True
+            sv.kind = K_NUM
+            sv.num = d
+            ids = self._num_ids
+        else:
+            return False
+        sv.id = -1
+        sv.ci_id = -1
+        if self.id_slots[slot]:
+            # exact str, bool or float keys: hashing and comparing run no user code
+            found = _dict_get_or_null(ids, v)
+            if found != NULL:
+                sv.id = <int32_t>_small_int(found)
+        return True
+
+    cdef inline object _get_attr(self, object attrs, Py_ssize_t slot):
+        cdef PyObject* found
+        name = self._slot_names[slot]
+        if type(attrs) is dict:
+            found = _dict_get_or_null(attrs, name)
+            if found != NULL:
+                return <object>found
+            if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
+                PyErr_Clear()
+            return None
+        try:
+            return attrs.get(name)
+        except Exception:  # a hostile mapping must not break evaluation
+            return None
+
+    cdef int _bind_into(self, SlotVal* vals, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        cdef Py_ssize_t i, s
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            v = self._get_attr(attrs, s)
+            if self._bind_fast(&vals[s], s, v):
+                continue
+            try:
+                self._bind_slot(&vals[s], s, v)
+            except Exception:  # e.g. casefold() or a semver parse on a str subclass
+                _release(&vals[s], 1)
+                memset(&vals[s], 0, sizeof(SlotVal))
+                vals[s].kind = K_OTHER
+                vals[s].id = -1
+                vals[s].ci_id = -1
+        return 0
+
+    cdef Binding _lazy_binding(self):
+        """A binding whose slots are all K_LAZY (bound by _ensure on first use)."""
+        cdef Binding bd = Binding.__new__(Binding)
+        cdef Py_ssize_t i
+        bd.snap = self
+        bd.n = self.n_slots
+        if self.n_slots <= SMALL_SLOTS:
+            bd.vals = &bd.small[0]
+            memset(bd.vals, 0, self.n_slots * sizeof(SlotVal))
+        else:
+            bd.vals = _missing_slots(self.n_slots)
+        for i in range(self.n_slots):
+            bd.vals[i].kind = K_LAZY
+        bd.complete = self.n_slots == 0
+        bd.lazy = ~(<uint64_t>0) if self.n_slots >= 64 else ((<uint64_t>1) << self.n_slots) - 1
+        return bd
+
+    cdef int _bind_lazy(self, Binding bd, object attrs, Py_ssize_t s) except -1:
+        # Bind into a temporary and publish it with one struct copy while holding the
+        # GIL (no Python code in between): a thread sharing the context sees the slot
+        # unbound or fully bound, never half-filled (casefold or a semver parse may run
+        # Python code and let another thread in). The first writer wins.
+        cdef SlotVal tmp
+        v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
+        if not self._bind_fast(&tmp, s, v):
+            self._bind_safe(&tmp, s, v)
+        if bd.vals[s].kind == K_LAZY:
+            bd.vals[s] = tmp
+            if s < 64:
+                bd.lazy &= ~((<uint64_t>1) << s)
+        else:
+            _release(&tmp, 1)
+        return 0
+
+    cdef int _bind_safe(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+        try:
+            self._bind_slot(tmp, s, v)
+        except Exception:  # e.g. a semver parse or casefold() that fails: unusable value
+            _release(tmp, 1)
+            memset(tmp, 0, sizeof(SlotVal))
+            tmp.kind = K_OTHER
+            tmp.id = -1
+            tmp.ci_id = -1
+        return 0
+
+    cdef inline int _ensure(self, Binding bd, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
+        """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
+        cdef Py_ssize_t i, s
+        if bd.complete:
+            return 0
+        for i in range(count):
+            s = slots[i] if slots != NULL else i
+            if bd.vals[s].kind == K_LAZY:
+                self._bind_lazy(bd, attrs, s)
+        if slots == NULL:
+            bd.complete = True
+            bd.lazy = 0
+        return 0
+
+    cdef inline Binding _context_binding(self, Context ctx, int fi):
+        """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
+        cdef Binding bd = ctx._bound
+        # The common case, a context already bound to this snapshot with the flag's
+        # slots bound: two pointer compares and one mask test.
+        if bd is not None and bd.snap is self and (
+            bd.complete or (fi >= 0 and self.fmask != NULL and (bd.lazy & self.fmask[fi]) == 0)
+        ):
+            return bd
+        return self._context_bind(ctx, fi)
+
+    cdef Binding _context_bind(self, Context ctx, int fi):
+        cdef Binding bd = ctx._binding_for(self)
+        cdef const int32_t* f
+        if fi < 0:
+            self._ensure(bd, ctx.attrs, NULL, self.n_slots)
+        else:
+            f = self.flags + fi * FW
+            self._ensure(bd, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        return bd
+
+    cdef Binding _bind_all(self, object attrs):
+        cdef Binding bd = Binding.__new__(Binding)
+        bd.snap = self
+        bd.n = self.n_slots
+        bd.vals = _missing_slots(self.n_slots)
+        if type(attrs) is dict or _is_mapping(attrs):
+            self._bind_into(bd.vals, attrs, NULL, self.n_slots)
+        return bd
+
+    cdef inline int _lookup(self, object key):
+        """Flag index of ``key`` (-1: not a flag). Never raises.
+
+        Callers pass the same key objects over and over (literals, constants, Enum
+        values), so the last 64 exact-str flag keys found are remembered by identity: a
+        hit is a hash read and a pointer compare instead of a dict lookup. A cached key
+        is held by a strong reference, so its address cannot be reused by another string
+        while it is cached; the snapshot never changes, so an index cached for it stays
+        right. Keys that name no flag are not cached.
+        """
+        cdef PyObject* found
+        cdef PyObject* old
+        cdef Py_hash_t h
+        cdef Py_ssize_t slot = 0
+        cdef int fi
+        if PyUnicode_CheckExact(key):
+            if CFGCORE_KEY_CACHE:
+                h = _str_hash(key)  # cached in the str after its first hash: no hashing
+                slot = h & (KEY_CACHE - 1)
+                if self.kc_key[slot] == <PyObject*>key:
+                    return self.kc_fi[slot]
+            # An exact str hashes and compares without user code: the lookup cannot raise.
+            # (PyDict_GetItem would also save and restore the error state on every call.)
+            found = PyDict_GetItemWithError(self._index, key)
+            if found == NULL:
+                # Not a flag: not cached, so a key from untrusted input (of any size)
+                # is never kept alive by the snapshot.
+                PyErr_Clear()
+                return -1
+            fi = <int>(<object>found)
+            if CFGCORE_KEY_CACHE:
+                old = self.kc_key[slot]
+                Py_INCREF(key)
+                self.kc_key[slot] = <PyObject*>key
+                self.kc_fi[slot] = fi
+                Py_XDECREF(old)  # a str: its deallocation runs no Python code
+            return fi
+        # Only strings name flags; a str subclass by its exact value (its __hash__ and
+        # __eq__ are never called; not cached: its exact copy is a new object each
+        # call), anything else is not found.
+        if not PyUnicode_Check(key):
+            return -1
+        try:
+            key = str.__str__(key)
+        except Exception:
+            return -1
+        found = PyDict_GetItemWithError(self._index, key)
+        if found == NULL:
+            PyErr_Clear()
+            return -1
+        return <int>(<object>found)
+
+    # -- evaluation (C only, except regex / semver / a test clock) ------------------------
+    cdef bint _regex(self, int a, PyObject* text) noexcept:
+        if text == NULL or PyUnicode_GET_LENGTH(<object>text) > MAX_REGEX_INPUT:
+            return False
+        try:
+            return self._objs[a].search(<object>text) is not None
+        except Exception:
+            return False
+
+    cdef bint _semver(self, int op, int a, PyObject* sv) noexcept:
+        if sv == NULL:
+            return False
+        try:
+            key = self._objs[a]
+            if op == OP_SEMVER_EQ:
+                return <object>sv == key
+            if op == OP_SEMVER_LT:
+                return <object>sv < key
+            return <object>sv > key
+        except Exception:
+            return False
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef bint _node(self, int i, const SlotVal* b) noexcept:
+        # Indices come from the compiler, which emits every child/slot/pool reference
+        # inside its own tables; nothing here indexes with context-derived values.
+        cdef const int32_t* n = self.nodes + i * NW
+        cdef int op = n[0]
+        cdef int child, _k, want
+        cdef const SlotVal* v
+        if op == OP_ALL or op == OP_ANY:
+            want = op == OP_ANY
+            child = i + 1
+            for _k in range(n[2]):
+                if self._node(child, b) == want:
+                    return want
+                child = self.nodes[child * NW + 5]
+            return not want
+        if op == OP_NOT:
+            return not self._node(i + 1, b)
+        if op == OP_FALSE:
+            return False
+        v = b + n[1]
+        if op == OP_EXISTS:
+            return v.kind != K_MISSING
+        if op == OP_EQ:
+            return v.id == n[2] and v.id >= 0
+        if op == OP_IN:
+            return v.id >= 0 and _in_sorted(self.ipool + n[2], n[3], v.id)
+        if op == OP_NE:
+            return (v.kind & n[3]) != 0 and v.id != n[2]
+        if op == OP_NOT_IN:
+            return (v.kind & n[4]) != 0 and not _in_sorted(self.ipool + n[2], n[3], v.id)
+        if v.kind == K_NUM:
+            if op == OP_LT:
+                return v.num < self.nums[n[2]]
+            if op == OP_LE:
+                return v.num <= self.nums[n[2]]
+            if op == OP_GT:
+                return v.num > self.nums[n[2]]
+            if op == OP_GE:
+                return v.num >= self.nums[n[2]]
+            return False
+        if v.kind != K_STR:
+            return False
+        if op == OP_EQ_CI:
+            return v.ci_id == n[2] and v.ci_id >= 0
+        if op == OP_NE_CI:
+            return v.ci_id != n[2]
+        if op == OP_IN_CI:
+            return v.ci_id >= 0 and _in_sorted(self.ipool + n[2], n[3], v.ci_id)
+        if op == OP_NOT_IN_CI:
+            return not _in_sorted(self.ipool + n[2], n[3], v.ci_id)
+        if op == OP_STARTS:
+            return _starts(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_ENDS:
+            return _ends(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_CONTAINS:
+            return _contains(v.s, v.slen, self.sb + n[2], n[3])
+        if op == OP_STARTS_CI:
+            return _starts(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_ENDS_CI:
+            return _ends(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_CONTAINS_CI:
+            return _contains(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_REGEX:
+            return self._regex(n[2], v.text)
+        if op == OP_SEMVER_EQ or op == OP_SEMVER_LT or op == OP_SEMVER_GT:
+            return self._semver(op, n[2], v.semver)
+        return False
+
+    @cython.cdivision(True)  # h is unsigned and BUCKETS positive: C modulo is exact
+    cdef int _bucket(self, int fi, const int32_t* f, const SlotVal* b, int bstart, int bcount) noexcept:
+        cdef int k
+        cdef const SlotVal* v
+        cdef unsigned char block[4]
+        cdef const unsigned char* rest
+        cdef const unsigned char* salt_tail
+        cdef Py_ssize_t saltlen = f[F_SALT_LEN]
+        cdef Py_ssize_t rem = saltlen % 4, fill, nrest, end, j
+        cdef uint32_t h
+        for k in range(bcount):
+            v = b + self.ipool[bstart + k]
+            if v.bs == NULL:
+                continue  # absent, or not a str/int (a float, a bool, a list): try the next
+            # scheme 0 (murmur3) is the only one so far: f[F_SCHEME] selects others later.
+            # murmur3(salt ":" value) without building the string: continue from the
+            # salt's precomputed block state; its last 0-3 bytes and the value's first
+            # bytes make up one straddling block.
+            h = self.salt_h[fi]
+            rest = <const unsigned char*>v.bs
+            nrest = v.bslen
+            if rem:
+                salt_tail = <const unsigned char*>self.sb + f[F_SALT_OFF] + saltlen - rem
+                fill = 4 - rem
+                for j in range(rem):
+                    block[j] = salt_tail[j]
+                if nrest < fill:  # everything left is a tail shorter than a block
+                    for j in range(nrest):
+                        block[rem + j] = rest[j]
+                    h = _mm_finish(h, block, rem + nrest, saltlen + v.bslen)
+                    return <int>(h % BUCKETS)
+                for j in range(fill):
+                    block[rem + j] = rest[j]
+                h = _mm_blocks(h, block, 4)
+                rest += fill
+                nrest -= fill
+            end = nrest - nrest % 4
+            h = _mm_finish(_mm_blocks(h, rest, end), rest + end, nrest % 4, saltlen + v.bslen)
+            return <int>(h % BUCKETS)
+        return -1
+
+    cdef double _now(self) noexcept:
+        clock = self.clock
+        if clock is None:
+            return cfgcore_wall_clock()
+        try:
+            return float(clock())
+        except Exception:
+            if self.counting:
+                self.errs[ERR_GENERAL] += 1
+            return NAN  # a broken clock: schedules treat the flag as out of window
+
+    cdef int _hashed(self, int h, const SlotVal* b) noexcept:
+        """Bucket under hashing record ``h`` (an imported flag's scheme); -1 if no value."""
+        cdef const int32_t* hr = self.hashes + h * HW
+        cdef const SlotVal* v
+        cdef int k
+        for k in range(hr[H_BY_COUNT]):
+            v = b + self.ipool[hr[H_BY_START] + k]
+            if v.bs == NULL:
+                continue  # as for flags: absent, or not a str/int: try the next
+            return _scheme_bucket(
+                hr[H_SCHEME], <uint32_t>hr[H_SEED], self.sb + hr[H_SALT_OFF], hr[H_SALT_LEN],
+                self.sb + hr[H_SUFFIX_OFF], hr[H_SUFFIX_LEN], hr[H_SPACE], v.kind == K_STR,
+                v.bs, v.bslen,
+            )
+        return -1
+
+    cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* r
+        cdef const int32_t* sp
+        cdef Outcome out
+        cdef int p, k, j, i, got, want, bucket, thr, nsplit, bstart, bcount, g, gcount
+        cdef bint ok, gated
+        cdef int pstart = f[F_PRE_START]
+        cdef int rstart = f[F_RULE_START]
+        cdef int rcount = f[F_RULE_COUNT]
+        out.rule = -1
+        if not f[F_ENABLED]:
+            out.var = f[F_OFF]
+            out.reason = REASON_DISABLED
+            return out
+        if f[F_SCHED]:
+            if now[1] == 0:  # read the clock once per evaluation, even when it fails
+                now[0] = self._now()
+                now[1] = 1
+            if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
+                out.var = f[F_OFF]
+                out.reason = REASON_DISABLED
+                return out
+        for p in range(pstart, pstart + f[F_PRE_COUNT]):
+            want = self.prereqs[p * PW + 1]
+            got = self._eval(self.prereqs[p * PW], b, now).var
+            if want >= 0:
+                ok = got == want
+            elif want == P_ON:
+                ok = self.is_true[got]
+            elif want == P_OFF:
+                ok = not self.is_true[got]
+            else:  # P_SET - i: one of a counted list of variants in the pool
+                i = P_SET - want
+                ok = False
+                for j in range(i + 1, i + 1 + self.ipool[i]):
+                    if self.ipool[j] == got:
+                        ok = True
+                        break
+            if not ok:
+                out.var = f[F_OFF]
+                out.reason = REASON_PREREQ
+                return out
+        for k in range(rcount):
+            r = self.rules + (rstart + k) * RW
+            if r[R_COND] >= 0 and not self._node(r[R_COND], b):
+                continue
+            thr = r[R_ROLLOUT]
+            nsplit = r[R_SPLIT_COUNT]
+            gcount = r[R_GATE_COUNT]
+            if gcount:
+                gated = True
+                for g in range(r[R_GATE_START], r[R_GATE_START] + gcount):
+                    bucket = self._hashed(g, b)
+                    if not (self.hashes[g * HW + H_LO] <= bucket < self.hashes[g * HW + H_HI]):
+                        gated = False
+                        break
+                if not gated:
+                    continue  # outside a gate (or nothing to hash): the rule cannot apply
+            if r[R_HASH] >= 0:
+                bucket = self._hashed(r[R_HASH], b)
+                if bucket < 0:
+                    continue
+                for j in range(r[R_SPLIT_START], r[R_SPLIT_START] + nsplit):
+                    if bucket < self.splits[j * 2]:
+                        out.var = self.splits[j * 2 + 1]
+                        if out.var < 0:
+                            break  # a gap: fall through to the next rule
+                        out.reason = REASON_SPLIT
+                        out.rule = k
+                        return out
+                continue
+            if thr < 0 and nsplit == 0:
+                out.var = r[R_SERVE]
+                out.reason = REASON_SPLIT if gcount else REASON_MATCH
+                out.rule = k
+                return out
+            if r[R_BUCKET_COUNT]:
+                bstart = r[R_BUCKET_START]
+                bcount = r[R_BUCKET_COUNT]
+            else:
+                bstart = f[F_BUCKET_START]
+                bcount = f[F_BUCKET_COUNT]
+            bucket = self._bucket(fi, f, b, bstart, bcount)
+            if bucket < 0:
+                continue  # no attribute to bucket by: the rule cannot apply
+            if nsplit == 0:
+                if bucket < thr:
+                    out.var = r[R_SERVE]
+                    out.reason = REASON_SPLIT
+                    out.rule = k
+                    return out
+                continue
+            # The variant is the first whose cumulative threshold exceeds the bucket. The
+            # thresholds never decrease (weights >= 0, summing to 100, the last one
+            # BUCKETS), so that is the count of thresholds <= bucket: counted without a
+            # branch, as a bucket is random per user and an early exit mispredicts on
+            # about every other call (~5 ns).
+            sp = self.splits + r[R_SPLIT_START] * 2
+            if nsplit == 2:  # the usual shapes unrolled (a loop is vectorised, slower)
+                i = (bucket >= sp[0]) + (bucket >= sp[2])
+            elif nsplit == 3:
+                i = (bucket >= sp[0]) + (bucket >= sp[2]) + (bucket >= sp[4])
+            else:
+                i = 0
+                for p in range(nsplit):
+                    i += bucket >= sp[p * 2]
+            if i < nsplit:
+                out.var = sp[i * 2 + 1]
+                out.reason = REASON_SPLIT
+                out.rule = k
+                return out
+        out.var = f[F_DEFAULT]
+        out.reason = REASON_STATIC if rcount == 0 else REASON_DEFAULT
+        return out
+
+    cdef Outcome _run(self, int fi, object ctx) except *:
+        """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        cdef Binding bd
+        cdef SlotVal stackvals[STACK_SLOTS]
+        cdef SlotVal* vals
+        cdef const int32_t* f
+        cdef Outcome out
+        cdef int k
+        if type(ctx) is Context:
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
+            return self._eval(fi, bd.vals, now)
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
+            if ctx is not None and self.counting:  # not a context: evaluated with no attributes
+                self.errs[ERR_INVALID_CONTEXT] += 1
+            return self._eval(fi, self.empty, now)
+        f = self.flags + fi * FW
+        if f[F_SLOTS_COUNT] == 0:
+            return self._eval(fi, self.empty, now)
+        if self.n_slots <= STACK_SLOTS:
+            vals = &stackvals[0]
+        else:
+            vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
+            if vals == NULL:
+                raise MemoryError()
+        self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        out = self._eval(fi, vals, now)
+        for k in range(f[F_SLOTS_COUNT]):
+            _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
+        if vals != &stackvals[0]:
+            free(vals)
+        return out
+
+    # -- public API ----------------------------------------------------------------------
+    cpdef bint is_enabled(self, key, ctx=None):
+        """Whether the boolean flag ``key`` is on for ``ctx``.
+
+        False when the flag is unknown, not boolean (its variants are not exactly
+        true/false), off, or serves its ``off`` variant. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        cdef bint on
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            return False
+        out = self._run(fi, ctx)
+        if not self.flags[fi * FW + F_BOOL]:
+            if self.counting:
+                self._mismatch(out.var)
+            return False
+        on = self.is_true[out.var]
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return on
+
+    cpdef variant(self, key, ctx=None):
+        """The name of the variant ``key`` serves for ``ctx`` (e.g. ``"control"``).
+
+        None when the flag is unknown. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            return None
+        out = self._run(fi, ctx)
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return self._names[out.var]
+
+    cpdef value(self, key, ctx=None, default=None):
+        """The value ``key`` serves for ``ctx`` (objects and arrays read-only).
+
+        Returns ``default`` when the flag is unknown, or when ``default`` is not
+        None and the served value is of another type (bool, str, number, object,
+        array). Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            return default
+        out = self._run(fi, ctx)
+        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+            if self.counting:
+                self._mismatch(out.var)
+            return default
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return self._values[out.var]
+
+    cpdef evaluate(self, key, ctx=None, default=None):
+        """Full resolution details for ``key`` and ``ctx``.
+
+        :class:`~cfgcore.details.EvaluationDetails` with the value, the variant,
+        the reason (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED,
+        PREREQUISITE_FAILED or ERROR), the index of the deciding rule, and for
+        ERROR the error code (FLAG_NOT_FOUND, TYPE_MISMATCH) with ``default`` as
+        the value. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            return EvaluationDetails(
+                flag_key=key_text(key),
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found",
+                snapshot_version=self.version,
+            )
+        out = self._run(fi, ctx)
+        if default is not None and _value_kind(default) != self._value_kinds[out.var]:
+            if self.counting:
+                self._mismatch(out.var)
+            return EvaluationDetails(
+                flag_key=self._keys[fi],
+                value=default,
+                variant=None,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        return EvaluationDetails(
+            flag_key=self._keys[fi],
+            value=self._values[out.var],
+            variant=self._names[out.var],
+            reason=REASONS[out.reason],
+            rule_index=out.rule if out.rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+
+    cpdef dict evaluate_all(self, ctx=None):
+        """Every flag's value for ``ctx`` in one call: ``{flag_key: value}``.
+
+        The context is bound once for all flags; one clock reading serves every
+        schedule. Never raises.
+        """
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        cdef Binding bd
+        cdef const SlotVal* vals
+        cdef Py_ssize_t i
+        cdef int fi
+        cdef Outcome out
+        # Counting: the flags that cannot vary are counted once per call (all_calls) and
+        # attributed at take time; the others add their own cell.
+        cdef uint64_t* cells = self.cells if self.counting else NULL
+        if self._all_template is None:
+            self._build_all_template()
+        if type(ctx) is Context:
+            bd = self._context_binding(<Context>ctx, -1)
+        else:
+            if cells != NULL and ctx is not None and type(ctx) is not dict and not _is_mapping(ctx):
+                self.errs[ERR_INVALID_CONTEXT] += 1  # not a context: evaluated with no attributes
+            bd = self._bind_all(ctx)
+        vals = bd.vals
+        if cells != NULL:
+            self.counters.all_calls += 1
+        # A copy of a dict without deletions clones its key table (one memcpy) in the
+        # same order; only the flags that can vary are evaluated and stored into it.
+        cdef dict result = PyDict_Copy(self._all_template)
+        # The cells to add are gathered in a small stack buffer and added in a tight loop
+        # every ALL_BATCH flags: scattered read-modify-writes then overlap in the memory
+        # system instead of each one stalling between two flag evaluations.
+        cdef int32_t pending[ALL_BATCH]
+        cdef int np = 0, j
+        for i in range(self.n_varying):
+            fi = self._varying[i]
+            out = self._eval(fi, vals, now)
+            pending[np] = out.var * N_REASONS + out.reason
+            np += 1
+            if np == ALL_BATCH:
+                if cells != NULL:
+                    for j in range(np):
+                        cells[pending[j]] += 1
+                np = 0
+            PyDict_SetItem(result, self._keys[fi], self._values[out.var])
+        if cells != NULL:
+            for j in range(np):
+                cells[pending[j]] += 1
+        return result
+
+    cdef inline void _mismatch(self, int var) noexcept:
+        # TYPE_MISMATCH: the flag served ``var``, the caller got its default
+        self.cells[var * N_REASONS + REASON_ERROR] += 1
+        self.errs[ERR_TYPE_MISMATCH] += 1
+
+    # -- the observed path (hooks, exposures, debug mode): Python objects allowed ---------
+    def _observe(self, int kind, key, ctx=None, default=None):
+        """One evaluation for an engine with hooks, exposure callbacks or debug mode:
+        ``(answer, details, bucket, unit)``.
+
+        ``answer`` and the counts are what ``is_enabled`` (kind 0), ``variant`` (1),
+        ``value`` (2) or ``evaluate`` (3) give; ``details`` explains the answer (for
+        kind 0 its value is the boolean answer); ``bucket`` and ``unit`` (the bucketed
+        attribute's value as text) are set when a rollout or split decided. Never raises.
+        """
+        cdef int fi = self._lookup(key)
+        cdef Outcome out
+        cdef bint mismatch
+        if fi < 0:
+            if self.counting:
+                self.errs[ERR_FLAG_NOT_FOUND] += 1
+            details = EvaluationDetails(
+                flag_key=key_text(key), value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
+                error_message="flag not found", snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        out = self._run(fi, ctx)
+        if kind == 0:
+            mismatch = not self.flags[fi * FW + F_BOOL]
+        else:
+            mismatch = kind != 1 and default is not None and _value_kind(default) != self._value_kinds[out.var]
+        if mismatch:
+            if self.counting:
+                self._mismatch(out.var)
+            details = EvaluationDetails(
+                flag_key=self._keys[fi], value=False if kind == 0 else default, variant=None,
+                reason=Reason.ERROR, error_code=ErrorCode.TYPE_MISMATCH,
+                error_message="flag is not boolean" if kind == 0
+                else "served value's type differs from the default's",
+                snapshot_version=self.version,
+            )
+            return (details.value if kind != 3 else details), details, None, None
+        if self.counting:
+            self.cells[out.var * N_REASONS + out.reason] += 1
+        details = EvaluationDetails(
+            flag_key=self._keys[fi],
+            value=(self.is_true[out.var] == 1) if kind == 0 else self._values[out.var],
+            variant=self._names[out.var],
+            reason=REASONS[out.reason],
+            rule_index=out.rule if out.rule >= 0 else None,
+            snapshot_version=self.version,
+        )
+        answer = details if kind == 3 else details.variant if kind == 1 else details.value
+        if out.reason != REASON_SPLIT or out.rule < 0:
+            return answer, details, None, None
+        return (answer, details) + self._split_unit(fi, out.rule, ctx)
+
+    cdef tuple _split_unit(self, int fi, int rule, object ctx):
+        """(bucket, unit text) of the rollout, split or gate that decided rule ``rule``."""
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* r = self.rules + (f[F_RULE_START] + rule) * RW
+        cdef const int32_t* slots
+        cdef const SlotVal* v
+        cdef Binding bd
+        cdef int h = r[R_HASH], count, bucket, k
+        if type(ctx) is Context:
+            bd = self._context_binding(<Context>ctx, fi)
+        else:
+            bd = self._bind_all(ctx)
+        if h < 0 and r[R_ROLLOUT] < 0 and r[R_SPLIT_COUNT] == 0:
+            h = r[R_GATE_START]  # a rule served by its gates alone
+        if h >= 0:
+            slots = self.ipool + self.hashes[h * HW + H_BY_START]
+            count = self.hashes[h * HW + H_BY_COUNT]
+            bucket = self._hashed(h, bd.vals)
+        else:
+            if r[R_BUCKET_COUNT]:
+                slots, count = self.ipool + r[R_BUCKET_START], r[R_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, r[R_BUCKET_START], count)
+            else:
+                slots, count = self.ipool + f[F_BUCKET_START], f[F_BUCKET_COUNT]
+                bucket = self._bucket(fi, f, bd.vals, f[F_BUCKET_START], count)
+        for k in range(count):
+            v = bd.vals + slots[k]
+            if v.bs != NULL:  # the first attribute with a value to hash, as _bucket reads
+                return bucket, <object>(v.text if v.text != NULL else v.bucket)
+        return bucket, None
+
+    cdef int _build_all_template(self) except -1:
+        cdef dict template = _PyDict_NewPresized(self.n_flags)
+        cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef int32_t* const_cells = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
+        cdef Py_ssize_t i, n = 0, nc = 0
+        cdef const int32_t* f
+        cdef Outcome out
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        if varying == NULL or const_cells == NULL:
+            free(varying)
+            free(const_cells)
+            raise MemoryError()
+        for i in range(self.n_flags):
+            f = self.flags + i * FW
+            # Off, or on with no schedule, prerequisite or rule: the same value for any
+            # context at any time (what _eval returns before it reads b or the clock).
+            if not f[F_ENABLED] or (
+                not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
+            ):
+                out = self._eval(<int>i, self.empty, now)
+                template[self._keys[i]] = self._values[out.var]
+                const_cells[nc] = out.var * N_REASONS + out.reason
+                nc += 1
+            else:
+                template[self._keys[i]] = None
+                varying[n] = <int32_t>i
+                n += 1
+        if self._all_template is not None:  # another thread finished first: keep its arrays
+            free(varying)
+            free(const_cells)
+            return 0
+        self._varying = varying
+        self.n_varying = n
+        self.counters.const_cells = const_cells
+        self.counters.n_const = nc
+        self._all_template = template  # last: readers test it before using _varying
+        return 0
