@@ -587,8 +587,14 @@ def test_readme_migration_example_runs(tmp_path, monkeypatch, config_manager):
     (tmp_path / "legacy").mkdir()
     (tmp_path / "legacy" / "streaming.ini").write_text(INI)
     monkeypatch.chdir(tmp_path)
-    scope = {"config_manager": config_manager}
+    # The block takes the process's manager (get_config_manager): the fixture's here, so
+    # the test changes no process-wide state.
+    import cfgcore
+
+    monkeypatch.setattr(cfgcore, "get_config_manager", lambda: config_manager)
+    scope: dict = {}
     exec(compile(block, "README-migration", "exec"), scope)
+    assert scope["config_manager"] is config_manager
     assert scope["new_config"] == EXPECTED_INI
     assert config_manager.get("music_streaming.audio_quality.premium_bitrate") == 320
     assert config_manager.get("server.port") == 9090

@@ -445,27 +445,41 @@ def test_readme_openfeature_example_runs(tmp_path, monkeypatch):
 
 
 def test_readme_flagd_example_runs():
+    # The README's flagd block continues its first OpenFeature block (api, client and
+    # EvaluationContext come from there) and brings its own flagd document.
     pytest.importorskip("cfgcore.interop.flagd", reason="the flagd importer is absent")
-    import cfgcore
+    from openfeature.provider.no_op_provider import NoOpProvider
 
-    doc = {
-        "flags": {
-            "banner": {
-                "state": "ENABLED",
-                "variants": {"on": True, "off": False},
-                "defaultVariant": "off",
-                "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on"]},
-            },
-            "no-default": {"state": "ENABLED", "variants": {"a": 1, "b": 2}},
-        }
+    import cfgcore
+    from cfgcore.interop import flagd
+
+    scope = {
+        "cfgcore": cfgcore,
+        "CfgcoreProvider": CfgcoreProvider,
+        "EvaluationContext": EvaluationContext,
+        "api": api,
+        "client": api.get_client(),
     }
-    scope = {"cfgcore": cfgcore, "CfgcoreProvider": CfgcoreProvider, "flagd_document": doc}
-    exec(compile(_readme_block("## OpenFeature", 1), "README-flagd", "exec"), scope)
-    provider = scope["provider"]
-    d = provider.resolve_boolean_details(
-        "banner", False, EvaluationContext("u", {"email": "a@example.com"})
-    )
-    assert (d.value, d.variant, d.reason) == (True, "on", "TARGETING_MATCH")
+    try:
+        exec(compile(_readme_block("## OpenFeature", 1), "README-flagd", "exec"), scope)
+        provider = scope["provider"]
+        d = provider.resolve_boolean_details(
+            "new-welcome-banner", False, EvaluationContext("u", {"email": "a@example.com"})
+        )
+        assert (d.value, d.variant, d.reason) == (True, "on", "TARGETING_MATCH")
+        assert (
+            scope["client"].get_boolean_value(
+                "new-welcome-banner", True, EvaluationContext("u", {"email": "a@elsewhere.org"})
+            )
+            is False
+        )
+    finally:
+        api.set_provider(NoOpProvider())  # the README bound the default provider: unbind it
+    # The same recipe answers as flagd for a flag without a default variant: the
+    # caller's default, reason DEFAULT, no error.
+    doc = {"flags": {"no-default": {"state": "ENABLED", "variants": {"a": 1, "b": 2}}}}
+    engine = cfgcore.Engine.from_snapshot(flagd.to_snapshot(doc))
+    provider = CfgcoreProvider(engine, context=flagd.context, resolve=flagd.resolve)
     d = provider.resolve_integer_details("no-default", 7, EvaluationContext("u"))
     assert (d.value, d.variant, d.reason, d.error_code) == (7, None, "DEFAULT", None)
 
