@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import types
-from datetime import datetime, timedelta, timezone
 
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import engine_class
@@ -71,22 +70,12 @@ def test_a_logged_id_whose_eq_raises_never_breaks_the_variant_or_the_metric(impl
 def test_the_manager_survives_a_colliding_id_logged_before(tmp_path):
     """End to end on the live evaluator: the exposure logger files a str-subclass id,
     then a plain id with the same hash asks for its variant."""
-    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from tests.test_request_path import _ab
 
-    now = datetime.now(timezone.utc)
     m = DynamicConfigurationManager(state_dir=tmp_path)
     try:
-        assert m.create_ab_test(
-            ABTestConfiguration(
-                test_name="exp",
-                description="t",
-                start_date=now - timedelta(days=1),
-                end_date=now + timedelta(days=1),
-                traffic_split={"control": 50.0, "treatment": 50.0},
-                configurations={"control": {}, "treatment": {}},
-                success_metrics=["ctr"],
-            )
-        )
+        assert m.create_ab_test(_ab("exp"))
         assert m.get_ab_test_variant("exp", {"user_id": CollidingId("zz")}) is not None
         v = m.get_ab_test_variant("exp", {"user_id": "u2"})  # raised RuntimeError before
         assert v in ("control", "treatment")
