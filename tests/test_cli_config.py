@@ -37,6 +37,23 @@ def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):
     assert len(os.listdir(d)) == 6
 
 
+def test_setup_adds_an_environment_and_keeps_the_users_files(tmp_path, capsys):
+    # A second environment for a directory already set up: the missing file is written,
+    # the edited base.yaml and flags.yaml are kept (only --force overwrote them before).
+    d = tmp_path / "c"
+    assert setup_main(["-e", "staging", "-o", str(d)]) == 0
+    (d / "base.yaml").write_text("# edited by the team\n" + (d / "base.yaml").read_text())
+    flags_before = (d / "flags.yaml").read_bytes()
+    capsys.readouterr()
+    assert setup_main(["-e", "production", "-o", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert sorted(os.listdir(d)) == ["base.yaml", "flags.yaml", "production.yaml", "staging.yaml"]
+    assert (d / "base.yaml").read_text().startswith("# edited by the team")
+    assert (d / "flags.yaml").read_bytes() == flags_before
+    assert f"wrote {d / 'production.yaml'}" in out
+    assert "kept base.yaml, flags.yaml (already there; --force overwrites)" in out
+
+
 def test_get_show_and_secret_redaction(cfg, capsys, monkeypatch):
     code, out, _ = run(capsys, "get", "music_streaming.audio_quality.premium_bitrate")
     assert (code, out) == (0, "320\n")

@@ -5,10 +5,11 @@
     python -m cfgcore.setup --all-environments --force
 
 Writes ``base.yaml``, the environment file(s) and ``flags.yaml`` (the music-streaming
-set shipped with cfgcore). Existing files are left alone unless ``--force``; every file
-is written atomically, so a hot-reloading service watching the directory never reads
-a half-written file. (This is cfgcore's ``setup`` command module, not a packaging
-script.)
+set shipped with cfgcore). Existing files are kept unless ``--force`` (so a second
+run adds another environment's file to a directory already set up, the user's edits
+untouched); every file is written atomically, so a hot-reloading service watching the
+directory never reads a half-written file. (This is cfgcore's ``setup`` command
+module, not a packaging script.)
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def scaffold(
 ) -> list[str]:
     """Copy the embedded defaults for ``environments`` into ``target``; return written paths.
 
-    Raises :class:`ConfigError` naming the file when one exists and ``force`` is false
-    (nothing is written then), or when an environment has no embedded file.
+    Without ``force``, files that exist are kept and only the missing ones written;
+    :class:`ConfigError` when every one exists (nothing to do: ``--force`` overwrites)
+    or an environment has no embedded file.
     """
     unknown = [e for e in environments if e not in ENVIRONMENTS]
     if unknown:
@@ -49,11 +51,13 @@ def scaffold(
     sources += [(f"{e}.yaml", defaults.joinpath("config", f"{e}.yaml")) for e in environments]
     sources.append(("flags.yaml", defaults.joinpath("flags.yaml")))
     target = os.fspath(target)
-    existing = [name for name, _ in sources if os.path.exists(os.path.join(target, name))]
-    if existing and not force:
-        raise ConfigError(
-            f"{', '.join(existing)} already exist(s); use --force to overwrite", file=target
-        )
+    existing = [name for name, _ in sources if os.path.lexists(os.path.join(target, name))]
+    if not force:
+        if len(existing) == len(sources):
+            raise ConfigError(
+                f"{', '.join(existing)} already exist(s); use --force to overwrite", file=target
+            )
+        sources = [(name, src) for name, src in sources if name not in existing]
     try:
         os.makedirs(target, exist_ok=True)
         written = []
@@ -97,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     written = scaffold(args.output, envs, force=args.force)
     for path in written:
         print(f"wrote {path}")
+    kept = [
+        name
+        for name in ("base.yaml", *(f"{e}.yaml" for e in envs), "flags.yaml")
+        if os.path.join(args.output, name) not in written
+    ]
+    if kept:
+        print(f"kept {', '.join(kept)} (already there; --force overwrites)")
     env = envs[0]
     print(
         f"next: CFGCORE_CONFIG_DIR={args.output} CONFIG_ENVIRONMENT={env} cfgcore show\n"
