@@ -226,3 +226,19 @@ def test_setup_reads_config_environment_as_the_manager_does(tmp_path, monkeypatc
     d = tmp_path / "c"
     assert setup_main(["-o", str(d)]) == 0, capsys.readouterr().err
     assert sorted(os.listdir(d)) == ["base.yaml", "flags.yaml", "production.yaml"]
+
+
+def test_eval_in_a_directory_without_flags_says_so(tmp_path, capsys, monkeypatch):
+    # "unknown flag" alone sent a user hunting for a typo when the directory simply has
+    # no flags file (or an empty one).
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / "base.yaml").write_text("app:\n  x: 1\n")
+    (d / "staging.yaml").write_text("{}\n")
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = run(capsys, "eval", "--config-dir", str(d), "-e", "staging", "new_feature")
+    assert code == 1
+    assert "new_feature: unknown flag (this configuration serves no flags" in err
+    (d / "flags.yaml").write_text("flags: {}\n")
+    code, _, err = run(capsys, "eval", "--config-dir", str(d), "-e", "staging", "new_feature")
+    assert code == 1 and f"unknown flag ({d / 'flags.yaml'} holds no flags)" in err

@@ -293,7 +293,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     engine = manager.flags
     keys = list(engine.snapshot().keys)
     if args.flag not in keys:
-        hint = did_you_mean(args.flag, keys)
+        if not keys:
+            where = manager.flags_path()
+            hint = (
+                f" ({where} holds no flags)"
+                if where
+                else " (this configuration serves no flags: its directory has no flags.yaml;"
+                " cfgcore setup writes one)"
+            )
+        else:
+            hint = did_you_mean(args.flag, keys)
         raise CommandError(f"{args.flag}: unknown flag{hint}")
     details = engine.evaluate(args.flag, ctx)
     if args.json:
