@@ -27,6 +27,7 @@ from cfgcore.experiments.exposures import (
     MemorySink,
     read_exposures,
 )
+from tests.waiting import wait_for
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 USERS = [f"user-{i}" for i in range(6000)]
@@ -816,6 +817,12 @@ def test_a_guardrail_rollback_is_not_subject_to_the_access_policy(manager, tmp_p
         assert manager.list_ab_tests()[test]["status"] == "stopped"
     finally:
         policy.set_policy(None)
-    audit = manager.audit.read(manager.audit.path)
-    rollbacks = [a for a in audit if a.get("source") == "guardrail_rollback"]
-    assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}
+
+    # The audit entry follows the swap that made the test "stopped" (the rollback runs
+    # on the metric writer's thread): wait for it rather than read the log at once.
+    def rollbacks():
+        audit = manager.audit.read(manager.audit.path)
+        return [a for a in audit if a.get("source") == "guardrail_rollback"]
+
+    assert wait_for(rollbacks, timeout=20)
+    assert {a.get("actor") for a in rollbacks()} == {"guardrail"}
