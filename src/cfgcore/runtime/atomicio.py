@@ -53,11 +53,16 @@ class FileLock:
         """Take the lock (waits); OSError when the lock file cannot be opened."""
         if fcntl is None:
             return
+        # Never through a symlink when creating (a link planted in the state directory
+        # would make us create a file wherever it points, /etc/nologin say), and never
+        # blocking on a FIFO put in the lock file's place.
+        nonblock = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
         if self.create:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, self.mode)
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | nonblock
+            fd = os.open(self.path, flags, self.mode)
         else:
             try:
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = os.open(self.path, os.O_RDONLY | nonblock)
             except OSError:
                 return
         try:

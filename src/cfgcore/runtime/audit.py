@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -153,7 +154,9 @@ class AuditLog:
     def append_all(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Chain and append ``entries`` in order; returns them with seq/prev/hash."""
         # Hashed as they will read back (tuples as lists, keys as strings, objects as str).
-        out = [_DECODER.decode(_ENCODER.encode(e)) for e in entries]
+        # The chain fields are the log's own: a caller's seq/prev/hash never survive
+        # (kept, they forged the in-memory chain of a log without a file).
+        out = [_DECODER.decode(_ENCODER.encode(_unchained(e))) for e in entries]
         with self._lock:
             if self.path is not None:
                 try:
@@ -268,8 +271,17 @@ class AuditLog:
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Read every entry of an audit log file."""
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        text = _read_all(os.fspath(path)).decode("utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+_CHAIN_FIELDS = ("seq", "prev", "hash")
+
+
+def _unchained(entry: dict[str, Any]) -> dict[str, Any]:
+    if any(k in entry for k in _CHAIN_FIELDS):
+        return {k: v for k, v in entry.items() if k not in _CHAIN_FIELDS}
+    return entry
 
 
 def _entry(event: ConfigChangeEvent) -> dict[str, Any]:
@@ -299,9 +311,43 @@ def _line(entry: dict[str, Any]) -> bytes:
     return _ENCODER.encode(entry) + b"\n"
 
 
+# The log's files are cfgcore's own: a symlink planted in their place is not followed
+# (appending through it, or truncating the head's temporary file, wrote into whatever
+# it named), and a FIFO or device is refused instead of blocking the writers' lock.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _open_regular(path: str, flags: int, *, follow: bool = False) -> int:
+    """``os.open`` that never blocks on a FIFO, refuses a symlink (unless ``follow``)
+    and anything but a regular file (OSError)."""
+    flags |= _NONBLOCK | _CLOEXEC | _BINARY | (0 if follow else _NOFOLLOW)
+    fd = os.open(path, flags, 0o640)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_all(path: str, *, limit: int = -1) -> bytes:
+    """The bytes of the regular file ``path`` (symlinks followed: reading is harmless),
+    at most ``limit``; OSError for a FIFO, a device or a directory."""
+    fd = _open_regular(path, os.O_RDONLY, follow=True)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit)
+
+
 def _write(path: str, line: bytes) -> None:
     # One write on an O_APPEND file: a reader never sees two entries interleaved.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         start = os.fstat(fd).st_size
         try:
@@ -333,7 +379,7 @@ def _ends_a_line(path: str, size: int) -> bool:
     if size <= 0:
         return True
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(_open_regular(path, os.O_RDONLY), "rb") as fh:
             fh.seek(size - 1)
             return fh.read(1) in (b"\n", b"")
     except OSError:
@@ -352,7 +398,11 @@ def _write_head(path: str, seq: int, hash_: str) -> None:
     """Record the last link written in ``<path>.head`` (under the file lock; by rename,
     so a reader sees the old or the new record, never half of one)."""
     tmp = path + HEAD_SUFFIX + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    # A fresh file (O_EXCL, never through a symlink): truncating whatever the name was
+    # would overwrite the file a planted link points at.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = _open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         _write_all(fd, _ENCODER.encode({"seq": seq, "hash": hash_}) + b"\n")
     except OSError:
@@ -368,7 +418,7 @@ def _write_head(path: str, seq: int, hash_: str) -> None:
 def _last_link(path: str) -> tuple[str, int]:
     """``(hash, seq)`` of the last complete entry of ``path`` (GENESIS, 0 if none)."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(_open_regular(path, os.O_RDONLY), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - _TAIL))
@@ -503,7 +553,7 @@ def _shared_lock(base: str) -> Iterator[None]:
 
 def _first_entry(name: str) -> dict[str, Any] | None:
     try:
-        with open(name, "rb") as fh:
+        with os.fdopen(_open_regular(name, os.O_RDONLY, follow=True), "rb") as fh:
             return _decode_entry(fh.readline(_TAIL))
     except (OSError, ValueError):
         return None
@@ -574,9 +624,8 @@ def _verify(base: str, given: str) -> VerifyResult:
     rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
         try:
-            with open(name, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:  # a directory, no permission
+            data = _read_all(name)
+        except OSError as exc:  # a directory, a FIFO, no permission
             return VerifyResult(False, 0, tuple(files), name, None,
                                 f"cannot read: {exc.strerror or exc}")  # fmt: skip
         lines = data.split(b"\n")
@@ -647,8 +696,7 @@ def _check_tail(
     """Compare the chain's end with ``<base>.head``, the writer's last link."""
     head_file = base + HEAD_SUFFIX
     try:
-        with open(head_file, "rb") as fh:
-            raw = fh.read(4096)
+        raw = _read_all(head_file, limit=4096)
     except FileNotFoundError:
         return VerifyResult(True, count, files, ignored=ignored)
     except OSError as exc:
