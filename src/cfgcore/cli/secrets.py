@@ -154,7 +154,10 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
             n += 1
             return encrypt_value(plain, keyring, scheme=envelope_scheme(m.group(0)))
 
+        reported = len(problems)
         new = _ENVELOPE_IN_TEXT.sub(repl, text)
+        if len(problems) == reported:  # else those values are reported already
+            problems.extend(_left_behind(path, new, keyring))
         if n:
             counts[path] = n
             planned.append((target, new.encode("utf-8"), os.stat(target).st_mode & 0o7777))
@@ -164,6 +167,49 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
         for target, data, mode in planned:
             atomic_write(target, data, mode=mode)
     return counts
+
+
+def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
+    """A problem for every envelope that ``path``, once rewritten as ``text``, would
+    still hold for a key other than the newest: the rewrite works on the text, and an
+    envelope spelled with escapes (``"ENC\\u005b..."`` in JSON or TOML, ``"ENC\\x5b..."``
+    in YAML) loads as one but is not seen there. Reported, never silently left for the
+    retired key: removing that key would break the next load."""
+    from cfgcore.config.files import FORMATS, parse_text
+    from cfgcore.runtime.secrets import Keyring, decrypt_value, is_envelope
+
+    fmt = FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        return []
+    try:
+        data = parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path)
+    except ConfigError:  # a file the loader refuses holds nothing it could read
+        return []
+    newest = Keyring(keyring.keys[:1], origin=keyring.origin)
+    problems: list[Problem] = []
+
+    def walk(node: Any, key: tuple[str, ...]) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*key, str(k)))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, (*key, str(i)))
+        elif is_envelope(node):
+            try:
+                decrypt_value(node, newest)
+            except ValueError:
+                problems.append(Problem(
+                    path=".".join(key),
+                    message="this ENC[...] value still needs a retired key after rotation: "
+                    "it is written with escapes that rotate cannot rewrite in place; write "
+                    "it as plain ENC[...] text (or re-encrypt it with `cfgcore secrets "
+                    "encrypt`) and rotate again",
+                    file=path,
+                ))  # fmt: skip
+
+    walk(data, ())
+    return problems
 
 
 def _rotate(args: Any) -> int:

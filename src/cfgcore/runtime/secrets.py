@@ -512,8 +512,10 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
     kid, sep, blob = body.partition(":")
     if not sep:
         raise ValueError("malformed ENC[aesgcm:...] value (expected ENC[aesgcm:<key id>:<data>])")
-    key = keyring.by_id(kid)
-    if key is None:
+    # Every key with that id: `keygen --id prod` run twice gives two "prod" keys, and a
+    # value made with the older must still load (and rotate) once the newer is first.
+    candidates = [k for k in keyring.keys if k.kid == kid]
+    if not candidates:
         raise ValueError(
             f"encrypted with key id {kid!r}, which {keyring.origin} does not hold "
             f"(it holds {', '.join(k.kid for k in keyring.keys)})"
@@ -522,12 +524,16 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
 
     try:
         raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-        plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], _AAD_PREFIX + kid.encode())
-        return plain.decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeError, InvalidTag):
-        raise ValueError(
-            f"key {kid!r} does not decrypt this value (tampered or wrong key)"
-        ) from None
+    except (binascii.Error, ValueError):
+        raw = b""
+    for key in candidates:
+        try:
+            aad = _AAD_PREFIX + kid.encode()
+            plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], aad)
+            return plain.decode("utf-8")
+        except (ValueError, UnicodeError, InvalidTag):
+            continue
+    raise ValueError(f"key {kid!r} does not decrypt this value (tampered or wrong key)")
 
 
 # --------------------------------------------------------------------------- secret files

@@ -1,0 +1,96 @@
+"""Second security round: key rotation leaves no value readable only by a retired key,
+and keys sharing an id all decrypt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cfgcore.cli import main
+from cfgcore.cli.secrets import rotate_directory
+from cfgcore.config.files import read_config_file
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.secrets import Keyring, SecretKey, decrypt_value, encrypt_value, generate_key
+
+pytestmark = pytest.mark.usefixtures("fresh_secrets")
+
+
+@pytest.fixture
+def keys():
+    return generate_key("old"), generate_key("new")
+
+
+def _escaped_json(envelope: str) -> str:
+    # What a JSON encoder with ensure_ascii and a '[' escape, or a hand edit, writes: the
+    # loader reads the envelope, the text holds no "ENC[".
+    return json.dumps({"db": {"password": envelope}}).replace("ENC[", "ENC\\u005b")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("base.json", _escaped_json),
+        ("staging.yaml", lambda env: 'db:\n  password: "ENC\\x5b' + env[4:] + '"\n'),
+        ("prod.toml", lambda env: '[db]\npassword = "ENC\\u005B' + env[4:] + '"\n'),
+    ],
+)
+def test_an_envelope_the_text_rewrite_cannot_see_fails_the_rotation(tmp_path, keys, name, text):
+    # Rotation rewrote only the literal text "ENC[...]": an escaped envelope stayed under
+    # the old key while rotate reported success, and removing that key (the next step of
+    # a rotation) then broke the service's load.
+    old, new = keys
+    envelope = encrypt_value("db-Pw-1", Keyring([old]))
+    path = tmp_path / name
+    path.write_text(text(envelope))
+    assert read_config_file(str(path)).data["db"]["password"] == envelope  # what loads
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as err:
+        rotate_directory(str(tmp_path), Keyring([new, old]))
+    problem = err.value.problems[0]
+    assert problem.file == str(path) and problem.path == "db.password"
+    assert "still needs a retired key" in problem.message
+    assert path.read_bytes() == before  # nothing written
+
+
+def test_the_cli_names_the_file_and_key_and_exits_nonzero(tmp_path, keys, capsys, monkeypatch):
+    old, new = keys
+    (tmp_path / "base.json").write_text(_escaped_json(encrypt_value("pw", Keyring([old]))))
+    (tmp_path / "app.yaml").write_text(f"api:\n  token: '{encrypt_value('t', Keyring([old]))}'\n")
+    monkeypatch.setenv("CFGCORE_SECRET_KEYS", f"{new},{old}")
+    monkeypatch.delenv("CFGCORE_SECRET_KEY_FILE", raising=False)
+    code = main(["secrets", "rotate", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"{tmp_path / 'base.json'}" in err and "db.password" in err
+    assert "ENC[" in (tmp_path / "app.yaml").read_text()
+    assert decrypt_value(
+        (tmp_path / "app.yaml").read_text().split("'")[1], Keyring([old])
+    )  # all or nothing: the rotatable file was not rewritten either
+
+
+def test_a_normal_rotation_still_succeeds_and_leaves_nothing_for_the_old_key(tmp_path, keys):
+    old, new = keys
+    (tmp_path / "app.yaml").write_text(
+        f"a: '{encrypt_value('x1', Keyring([old]))}'\n"
+        f"b: ['{encrypt_value('x2', Keyring([old]), scheme='aesgcm')}']\n"
+    )
+    counts = rotate_directory(str(tmp_path), Keyring([new, old]))
+    assert counts == {str(tmp_path / "app.yaml"): 2}
+    data = read_config_file(str(tmp_path / "app.yaml")).data
+    only_new = Keyring([new])
+    assert decrypt_value(data["a"], only_new) == "x1"
+    assert decrypt_value(data["b"][0], only_new) == "x2"
+
+
+def test_keys_sharing_an_id_all_decrypt_aesgcm_values(keys):
+    # `keygen --id prod` run twice gives two keys with one id: an AES-GCM value made with
+    # the older one was "tampered or wrong key" once the newer was put first, so neither
+    # the service nor `secrets rotate` could read it.
+    first = generate_key("prod")
+    second = generate_key("prod")
+    assert SecretKey.parse(first).kid == SecretKey.parse(second).kid
+    envelope = encrypt_value("pw", Keyring([first]), scheme="aesgcm")
+    assert decrypt_value(envelope, Keyring([second, first])) == "pw"
+    with pytest.raises(ValueError, match="does not decrypt"):
+        decrypt_value(envelope, Keyring([second]))
