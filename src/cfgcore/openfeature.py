@@ -32,6 +32,17 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
 * On a manager's engine, a refused flag document (the last good flags keep serving)
   emits ``PROVIDER_STALE``; the next document to go live, or the store back to the
   live one, ``PROVIDER_READY``.
+* On a Redis fleet store, a follower that can no longer tell whether it serves the
+  store's document emits ``PROVIDER_STALE`` too: disconnected from Redis (or serving
+  the cache file because Redis was unreachable at start), unable to apply a newer
+  version, or without a confirmation from Redis for ``max_staleness`` seconds (default
+  60, as ``health()``) beyond its ``poll`` interval. Once it follows again and is
+  current, ``PROVIDER_READY``. The state is checked once a second, off the
+  evaluation path.
+* The SDK shuts a replaced provider down on a background thread; if the same provider
+  was registered again meanwhile, that late ``shutdown()`` (or ``detach()``) belongs
+  to the old registration and leaves the live one announcing (each registration's
+  ``attach`` is matched by its own ``shutdown``).
 * ``track(event, context, details)`` records ``details.value`` (default 1.0) through
   ``experiments.record_metric`` for each running A/B test measuring ``event``, when
   the provider was given ``experiments=`` (a ``DynamicConfigurationManager``).
@@ -41,6 +52,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -61,12 +74,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from None
 
 from cfgcore.runtime.events import run_after_delivery
+from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.snapshot import same
 
 if TYPE_CHECKING:  # not in openfeature-sdk 0.8, the oldest the extra allows (no track())
     from openfeature.track import TrackingEventDetails
 
-__all__ = ["CfgcoreProvider", "default_context"]
+__all__ = ["DEFAULT_MAX_STALENESS", "CfgcoreProvider", "default_context"]
 
 _log = logging.getLogger("cfgcore.openfeature")
 
@@ -254,6 +268,101 @@ def _tests_measuring(experiments: Mapping[str, Any], metric: Any) -> list[str]:
     return out
 
 
+#: Seconds without a confirmation from Redis (beyond the store's poll interval) after
+#: which a provider on a fleet store is STALE (the default of ``health()`` too).
+DEFAULT_MAX_STALENESS = 60.0
+
+
+def _follows(store: Any) -> bool:
+    """Whether ``store`` is followed over a connection (a Redis store's follower)."""
+    return getattr(store, "kind", None) == "redis"
+
+
+def _follower_problem(store: Any, bound: float) -> tuple[str, str] | None:
+    """Why a followed store's follower cannot vouch that this process serves the
+    store's current document, as ``(code, message)``; None if it can (or the store is
+    not followed over a connection)."""
+    if not _follows(store):
+        return None
+    url = getattr(store, "url", "the flag store")
+    if getattr(store, "closed", False):
+        return ("closed", f"{url} is no longer followed (the store was closed)")
+    why = f" ({store.last_error})" if getattr(store, "last_error", None) else ""
+    if getattr(store, "serving_cache", False):
+        return ("cache", f"Redis at {url} unreachable, serving its cache file{why}")
+    if getattr(store, "lost_since", None) is not None:
+        return ("disconnected", f"not following {url}, reconnecting{why}")
+    failing = getattr(store, "failing_version", None)
+    if failing is not None:
+        return ("behind", f"{url} holds version {failing}, not applied here{why}")
+    confirmed = getattr(store, "confirmed_at", None)
+    allowed = bound + float(getattr(store, "poll", 0.0))
+    if confirmed is not None and time.monotonic() - confirmed > allowed:
+        age = time.monotonic() - confirmed
+        return (
+            "unconfirmed",
+            f"{url} has not confirmed the document for {age:.0f} s (bound {allowed:g} s)",
+        )
+    return None
+
+
+class _Monitor:
+    """One daemon thread for the process: once a second, each provider on a followed
+    store re-checks its follower (:meth:`CfgcoreProvider._announce_status`), so a lost
+    connection or a follower gone quiet is announced even when nothing is evaluated."""
+
+    EVERY = 1.0
+
+    def __init__(self) -> None:
+        self._providers: weakref.WeakSet[CfgcoreProvider] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, provider: CfgcoreProvider) -> None:
+        with self._lock:
+            self._providers.add(provider)
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._providers and (self._thread is None or not self._thread.is_alive()):
+            self._thread = threading.Thread(
+                target=self._run, name="cfgcore-openfeature-status", daemon=True
+            )
+            self._thread.start()
+
+    def unwatch(self, provider: CfgcoreProvider) -> None:
+        with self._lock:
+            self._providers.discard(provider)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.EVERY)
+            with self._lock:
+                providers = list(self._providers)
+                if not providers:
+                    self._thread = None  # the next watch() starts a new one
+                    return
+            for provider in providers:
+                try:
+                    provider._announce_status()
+                except Exception:  # an SDK handler's failure must not end monitoring
+                    _log.exception("provider status check failed")
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def restart(self) -> None:
+        with self._lock:
+            self._start_locked()
+
+
+_MONITOR = _Monitor()
+after_fork_in_child(_MONITOR.after_fork)
+restart_in_child(_MONITOR.restart)
+
+
 class CfgcoreProvider(AbstractProvider):
     """OpenFeature provider backed by a cfgcore engine (in-process, compiled core).
 
@@ -267,6 +376,9 @@ class CfgcoreProvider(AbstractProvider):
     has ``context`` and ``resolve`` for imported flagd flags). ``name`` is the provider
     name in OpenFeature's metadata and events. ``experiments`` (a
     ``DynamicConfigurationManager``) receives the tracking events (:meth:`track`).
+    ``max_staleness``: seconds a Redis fleet store's follower may go without a
+    confirmation from Redis, beyond its ``poll`` interval, before the provider is
+    STALE (a disconnected follower is STALE at once).
     """
 
     def __init__(
@@ -277,8 +389,12 @@ class CfgcoreProvider(AbstractProvider):
         resolve: Callable[[Any, str, Any, Any], Any] | None = None,
         name: str = "cfgcore",
         experiments: Any = None,
+        max_staleness: float = DEFAULT_MAX_STALENESS,
     ) -> None:
         super().__init__()
+        if not max_staleness > 0:  # also refuses NaN
+            raise ValueError(f"max_staleness: expected seconds > 0, got {max_staleness!r}")
+        self.max_staleness = float(max_staleness)
         self._engine = engine
         self._context = context or default_context
         self._answer = resolve
@@ -290,8 +406,16 @@ class CfgcoreProvider(AbstractProvider):
         # The live flag set serving the engine (a manager's: a file or fleet store),
         # whose refused documents make the provider STALE; None for a bare engine.
         self._live: Any = None
-        self._announced: Any = None  # the refusal last announced (None: READY)
-        self._status_lock = threading.Lock()
+        # What was last announced: (the refusal, the follower's problem); (None, None)
+        # is READY.
+        self._announced: tuple[Any, str | None] = (None, None)
+        # Reentrant: an SDK handler run by the announcement may evaluate a flag.
+        self._status_lock = threading.RLock()
+        # Registrations (attach() calls) not yet ended by their shutdown(): the SDK may
+        # shut an old registration down after the provider was registered again.
+        self._registrations = 0
+        self._shut_since_attach = False  # a shutdown() came after the last attach()
+        self._old_detach = False  # the next detach() is an old registration's
 
     @property
     def engine(self) -> Any:
@@ -309,31 +433,57 @@ class CfgcoreProvider(AbstractProvider):
         swap on the engine is announced as a configuration change. Subscribing here
         rather than in :meth:`initialize` (which the SDK may run on a background thread)
         means no swap after ``set_provider`` returns goes unannounced."""
-        super().attach(on_emit)
         with self._lock:
+            super().attach(on_emit)
+            self._registrations += 1
+            # A registration ended (shutdown) but not yet detached: the SDK's detach()
+            # for it may still come, after this registration; it must not end this one.
+            self._old_detach = self._shut_since_attach
+            self._shut_since_attach = False
             if self._unsubscribe is None:
                 self._unsubscribe = self._engine.add_swap_listener(self._on_swap)
                 live = _live_flags(self._engine)
                 if live is not None:
                     live.subscribe(self)  # held weakly
                 self._live = live
-                self._announced = None  # the SDK makes us READY; a refusal standing
-                # now is announced by the first resolution (see _resolve)
+                self._announced = (None, None)  # the SDK makes us READY; a refusal
+                # standing now is announced by the first resolution (see _resolve), a
+                # follower's problem by the monitor
+                if live is not None and _follows(live.store):
+                    _MONITOR.watch(self)
 
     def detach(self) -> None:
-        """Stop announcing swaps (the engine itself keeps serving)."""
-        self.shutdown()
-        super().detach()
+        """Stop announcing swaps (the engine itself keeps serving). A detach() that
+        belongs to a registration ended before the provider was registered again (the
+        SDK's late shutdown thread) changes nothing."""
+        with self._lock:
+            if self._old_detach:
+                self._old_detach = False
+                return
+            self._registrations = 0
+            self._shut_since_attach = False
+            self._stop_listening()
+            super().detach()
 
     def shutdown(self) -> None:
-        """Stop announcing swaps (the engine itself keeps serving)."""
+        """Stop announcing swaps (the engine itself keeps serving) once every
+        registration has ended: a late shutdown of an old registration (the SDK shuts a
+        replaced provider down on a background thread, possibly after it was registered
+        again) leaves the live one announcing."""
         with self._lock:
-            if self._unsubscribe is not None:
-                self._unsubscribe()
-                self._unsubscribe = None
-            live, self._live = self._live, None
-            if live is not None:
-                live.unsubscribe(self)
+            self._registrations = max(0, self._registrations - 1)
+            self._shut_since_attach = True
+            if self._registrations == 0:
+                self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        _MONITOR.unwatch(self)
+        live, self._live = self._live, None
+        if live is not None:
+            live.unsubscribe(self)
 
     def _on_swap(self, old: Any, new: Any) -> None:
         # The SDK runs its event handlers (the application's code) in the emitting
@@ -364,28 +514,39 @@ class CfgcoreProvider(AbstractProvider):
 
     def _announce_status(self) -> None:
         """Emit STALE while the flag set stands on a refusal (the store holds flags
-        that cannot be served: what serves is no longer the source of truth), READY
-        once it does not. Each state change is announced once; a new refusal while
+        that cannot be served: what serves is no longer the source of truth) or its
+        Redis follower cannot vouch for what serves (:func:`_follower_problem`), READY
+        once neither holds. Each state change is announced once; a new refusal while
         STALE is announced too (its message says what was refused)."""
         with self._status_lock:
             live = self._live
             if live is None:
                 return
             error = live.last_error
-            if error is self._announced:
+            problem = _follower_problem(live.store, self.max_staleness)
+            state = (error, problem[0] if problem is not None else None)
+            if state[0] is self._announced[0] and state[1] == self._announced[1]:
                 return
-            self._announced = error
+            self._announced = state
             version = self._engine.version
-            if error is None:
+            if error is None and problem is None:
                 ready = ProviderEventDetails(
                     message=f"cfgcore snapshot {version} is the store's document again",
                     metadata={"snapshot_version": version},
                 )
                 run_after_delivery(lambda: self.emit_provider_ready(ready))
-            else:
-                why = f"flag document refused, snapshot {version} keeps serving: {error}"
-                stale = ProviderEventDetails(message=why, metadata={"snapshot_version": version})
-                run_after_delivery(lambda: self.emit_provider_stale(stale))
+                return
+            reasons = []
+            if error is not None:
+                reasons.append(f"flag document refused: {error}")
+            if problem is not None:
+                reasons.append(problem[1])
+            why = f"snapshot {version} keeps serving; " + "; ".join(reasons)
+            stale = ProviderEventDetails(
+                message=why,
+                metadata={"snapshot_version": version, "stale_because": state[1] or "refused"},
+            )
+            run_after_delivery(lambda: self.emit_provider_stale(stale))
 
     # ------------------------------------------------------------------ tracking
 
@@ -435,7 +596,7 @@ class CfgcoreProvider(AbstractProvider):
         type_name: str,
     ) -> FlagResolutionDetails[Any]:
         live = self._live
-        if live is not None and live.last_error is not self._announced:
+        if live is not None and live.last_error is not self._announced[0]:
             # A refusal (or its end) not announced yet: a set that stood on one when
             # the provider was registered, or a store back to the live document, which
             # the flag set clears without telling its subscribers.

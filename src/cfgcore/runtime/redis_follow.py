@@ -65,6 +65,8 @@ class RedisFollower:
     connected: bool
     serving_cache: bool
     last_contact: float
+    confirmed_at: float
+    lost_since: float | None
     last_error: Any
     stats: dict[str, int]
     _seen: int
@@ -132,6 +134,7 @@ class RedisFollower:
                         self.url, time.monotonic() - down_since, self._seen,
                     )  # fmt: skip
                 down_since, delay, self.connected = None, BACKOFF_MIN, True
+                self.lost_since = None
                 next_poll = time.monotonic() + self.poll
                 while not self._closed.is_set():
                     msg = pubsub.get_message(timeout=min(1.0, self.poll))
@@ -159,6 +162,7 @@ class RedisFollower:
                 self.stats["reconnects"] += 1
                 if down_since is None:
                     down_since = time.monotonic()
+                    self.lost_since = down_since  # the store is not followed from now
                     self.last_error = f"connection lost: {exc}"
                     log.warning(
                         "%s: connection lost (%s); serving version %d, reconnecting",
@@ -183,6 +187,7 @@ class RedisFollower:
             current = self._seen
         raw = self._read_raw(self._follow_client)
         self.serving_cache, self.last_contact = False, time.time()
+        self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
         try:
             version = stored_version(raw[0], self.url) if raw[0] is not None else 0
         except ConfigError:

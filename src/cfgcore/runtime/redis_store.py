@@ -209,6 +209,12 @@ class RedisFlagStore(RedisFollower):
         # serve (a read, or a catch-up of the follower). Health and metrics read both.
         self.serving_cache = False
         self.last_contact = 0.0
+        # time.monotonic() of the same confirmation (ages in this process: a wall-clock
+        # step must not make a follower look stale or fresh), and since when the
+        # follower has lost its connection (None while following, and before it first
+        # tried): the OpenFeature provider's STALE reads both.
+        self.confirmed_at = time.monotonic()
+        self.lost_since: float | None = None
         self._lock = threading.Lock()  # guards _seen and the callback list
         self._seen = 0  # the highest version read, written or delivered by this process
         self._cached = -1  # version of the cache file this process wrote last
@@ -526,6 +532,7 @@ class RedisFlagStore(RedisFollower):
         try:
             doc = self._fetch(self._client)
             self.serving_cache, self.last_contact = False, time.time()
+            self.confirmed_at = time.monotonic()
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
         except redis.RedisError as exc:
