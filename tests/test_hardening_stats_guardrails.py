@@ -34,6 +34,9 @@ class SummaryStore:
     def exposed(self, test: str, variant: str) -> int:
         return self.n.get(variant, 0)
 
+    def users(self, test: str, variant: str) -> int:  # one user per observation here
+        return self.n.get(variant, 0)
+
     def conversions(self, test: str, variant: str, metric: str) -> int:
         return self.conv.get((variant, metric), 0)
 

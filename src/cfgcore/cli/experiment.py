@@ -486,8 +486,14 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             value = rec[field]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{field}: expected a number, got {value!r:.60}")
-            if metric_value(value) is None:  # NaN, an infinity, or past a float's range
+            number = metric_value(value)
+            if number is None:  # NaN, an infinity, or past a float's range
                 raise ValueError(f"{field}: expected a finite number, got {value!r:.60}")
+            from cfgcore.experiments.exposures import MAX_METRIC_VALUE
+
+            if field == "value" and abs(number) > MAX_METRIC_VALUE:
+                # the metric log's readers refuse it (the variance would overflow)
+                raise ValueError(f"value: beyond +-{MAX_METRIC_VALUE:g}, got {value!r:.60}")
     return kind, rec
 
 

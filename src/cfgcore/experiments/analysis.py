@@ -27,8 +27,11 @@ from cfgcore.runtime.atomicio import atomic_write
 class MetricResult:
     """One metric in one variant, compared with the control.
 
-    ``kind`` is ``"binary"`` (``value`` = conversion rate = ``successes / n`` with ``n``
-    the exposed users) or ``"continuous"`` (``value`` = mean of ``n`` observations).
+    ``kind`` is ``"binary"`` (``value`` = conversion rate = ``successes / n``: ``n`` the
+    variant's users, exposed or with any metric event, ``successes`` those who recorded
+    a non-zero value) or ``"continuous"`` (``value`` = mean per event, ``n`` the users
+    who recorded it: users are the independent units, and the interval and tests use
+    the delta method's variance, see :func:`cfgcore.experiments.stats.ratio_summary`).
     ``difference``, ``statistic`` and ``p_value`` compare with the control (None for
     the control itself or when there is too little data).
     """
@@ -134,8 +137,13 @@ class ExperimentReport:
                 lines.append(
                     f"{r.variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
                 )
-        if len(self.variants) > 2 and metrics:
+        if metrics:
             lines.append("")
+            lines.append(
+                "n counts users, the unit of analysis (continuous metrics: the mean per "
+                "event, with intervals and tests over users by the delta method)."
+            )
+        if len(self.variants) > 2 and metrics:
             lines.append(
                 "p-values are per comparison with the control (no multiple-testing correction)."
             )
@@ -287,8 +295,7 @@ def _row(
     from cfgcore.experiments import stats
 
     if kind == "binary":
-        n = store.exposed(test, variant) or store.summary(test, variant, metric).n
-        x = min(store.conversions(test, variant, metric), n)
+        n, x = _users_converted(store, test, variant, metric)
         if n == 0:
             return MetricResult(metric, variant, kind, 0, math.nan, math.nan, math.nan, 0), (0, 0)
         ci = stats.proportion_ci(x, n, confidence)
@@ -298,14 +305,21 @@ def _row(
     return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high), s
 
 
+def _users_converted(store: MetricsStore, test: str, variant: str, metric: str) -> tuple[int, int]:
+    """A binary metric per user: ``(users, converted users)``, the users of the variant
+    (exposed, or with any metric event in it) and those with a non-zero value."""
+    x = store.conversions(test, variant, metric)
+    # Every converted user is one of the variant's users: x <= n by construction.
+    return max(store.users(test, variant), x), x
+
+
 def _observed(
     store: MetricsStore, test: str, variant: str, metric: str, kind: str
 ) -> tuple[int, float, Any]:
     """``(n, rate or mean, data)`` of one variant, the data as :func:`_row` gives it,
     without the intervals (the guardrail check needs none)."""
     if kind == "binary":
-        n = store.exposed(test, variant) or store.summary(test, variant, metric).n
-        x = min(store.conversions(test, variant, metric), n)
+        n, x = _users_converted(store, test, variant, metric)
         return n, (x / n if n else math.nan), (x, n)
     s = store.summary(test, variant, metric)
     return s.n, (s.mean if s.n else math.nan), s
@@ -329,8 +343,11 @@ def analyze(
 ) -> ExperimentReport:
     """Per-variant results of ``test`` from its stored record and a metrics store.
 
-    Binary metrics: conversion rate with a Wilson interval and a two-proportion z-test
-    against the control. Continuous metrics: mean with a t interval and Welch's t-test.
+    Every metric is analysed per user, the independent unit (a user's events may be
+    correlated). Binary metrics: the share of users who converted, with a Wilson
+    interval and a two-proportion z-test against the control. Continuous metrics: the
+    mean per event with users as the unit (delta method), with a t interval and
+    Welch's t-test on the users' numbers.
     The exposure counts are checked against the configured split (sample ratio
     mismatch, chi-square).
     """
@@ -388,7 +405,7 @@ def guardrail_violations(
     min_samples: int = 100,
 ) -> list[str]:
     """Guardrail metrics that are significantly worse in some variant than in the
-    control, once both have ``min_samples`` observations.
+    control, once both have ``min_samples`` users (the unit of analysis).
 
     Guardrails are checked again and again while the data grows (every
     ``guardrail_check_every`` events and on demand),

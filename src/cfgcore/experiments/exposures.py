@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -375,14 +375,21 @@ class ExposureRecord(msgspec.Struct):
     ts: float
 
 
+#: Metric values beyond this magnitude are refused (recording returns False, a log line
+#: holding one is unusable): no real metric comes near it, and the squares the variance
+#: sums would overflow a float past about 1e154.
+MAX_METRIC_VALUE = 1e100
+
+
 class MetricRecord(msgspec.Struct):
     """One line of a metric log, as :class:`~cfgcore.experiments.metrics.MetricsStore`
-    writes it (``value`` a finite number, never a bool or a string)."""
+    writes it (``value`` a finite number within ``MAX_METRIC_VALUE``, never a bool or
+    a string)."""
 
     test: str
     variant: str
     metric: str
-    value: float
+    value: Annotated[float, msgspec.Meta(ge=-MAX_METRIC_VALUE, le=MAX_METRIC_VALUE)]
     user: str | None = None
     ts: float | None = None
 

@@ -1,21 +1,52 @@
 """Success-metric events per variant (:class:`MetricsStore`), appended to a JSON-lines
 file so that ``cfgcore experiment report`` (another process) can read them, and
-summarised in memory for guardrail checks.
+summarised in memory, per user, for reports and guardrail checks.
+
+The unit of analysis is the user, not the event
+-----------------------------------------------
+A user who records a metric several times (a listener logs ``listen_completion_rate``
+per track) gives correlated observations: treating each event as independent makes
+the standard error too small and the false-positive rate far above alpha. So the
+store aggregates per user first (as GrowthBook, Eppo and Statsig do) and compares
+users across variants:
+
+- a continuous metric is the mean per event, ``sum of values / number of events``,
+  estimated as a ratio of per-user means with its variance from the delta method
+  (:func:`cfgcore.experiments.stats.ratio_summary`); with one event per user it is
+  exactly the ordinary mean and variance;
+- a binary metric is the share of the variant's users (exposed, or with any metric
+  event) who recorded a non-zero value at least once.
+
+Events without a user id are each their own unit (as before: nothing ties them to
+another event).
+
+Memory per user
+---------------
+Each (test, variant) keeps its users in an open-addressing hash table of 64-bit keys
+(the user id's ``hash()``, salted per process) in flat arrays, with no Python object
+per user: 8 bytes of key and 1 of flags per slot, plus 17 bytes per slot for each
+metric recorded in that variant (the user's running sum and event count as doubles,
+a converted flag). The table stays between 1/3 and 2/3 full, so one user with one
+metric costs 39 to 78 bytes (about 55 on average), each further metric 26 to 51 more.
+Two users whose 64-bit hashes collide are merged: with ten million users in a variant
+that happens with probability about 3e-6.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from cfgcore.details import exact_name, metric_value
-from cfgcore.experiments.stats import Summary
+from cfgcore.experiments.stats import Summary, moments_summary
 
 try:
     import fcntl
@@ -23,6 +54,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
 from cfgcore.experiments.exposures import (
+    MAX_METRIC_VALUE,
     Exposure,
     JsonLinesSink,
     MetricRecord,
@@ -32,24 +64,156 @@ from cfgcore.experiments.exposures import (
 )
 from cfgcore.experiments.writer import BackgroundWriter
 
+__all__ = ["MAX_METRIC_VALUE", "MetricsStore", "read_metrics"]
+
+log = logging.getLogger("cfgcore.experiments")
+
+# ---------------------------------------------------------------------------- users
+
+_EXPOSED = 1  # flag bit: the user's exposure to this variant was logged
+
+
+class _Metric:
+    """One metric's per-user columns in a :class:`_Users` table, and their running sums.
+
+    Per user (slot): ``d`` the sum of ``value - shift`` over the user's events, ``n``
+    the user's event count, ``nz`` whether any value was non-zero. ``shift`` is the
+    first value seen: sums of shifted values keep the variance's subtraction small
+    (no catastrophic cancellation when the mean is far from zero). The running sums
+    are over users: ``sum_d`` = sum of d (= sum of shifted values), ``sum_dd`` = sum
+    of d^2, ``sum_dn`` = sum of d*n, ``sum_nn`` = sum of n^2."""
+
+    __slots__ = ("d", "n", "nz", "shift", "users", "events", "converted", "binary",
+                 "sum_d", "sum_dd", "sum_dn", "sum_nn")  # fmt: skip
+
+    def __init__(self, capacity: int, shift: float) -> None:
+        self.d = array("d", bytes(8 * capacity))
+        self.n = array("d", bytes(8 * capacity))
+        self.nz = bytearray(capacity)
+        self.shift = shift
+        self.users = 0  # users with at least one event
+        self.events = 0
+        self.converted = 0  # users with a non-zero value
+        self.binary = True  # every value was 0 or 1
+        self.sum_d = self.sum_dd = self.sum_dn = self.sum_nn = 0.0
+
+    def add(self, i: int, value: float) -> None:
+        """One event of the user in slot ``i``."""
+        dx = value - self.shift
+        d0, n0 = self.d[i], self.n[i]
+        d1 = d0 + dx
+        self.d[i] = d1
+        self.n[i] = n0 + 1.0
+        if n0 == 0.0:
+            self.users += 1
+        self.events += 1
+        self.sum_d += dx
+        self.sum_dd += dx * (d0 + d1)  # d1^2 - d0^2
+        self.sum_dn += dx * n0 + d1  # d1 (n0 + 1) - d0 n0
+        self.sum_nn += 2.0 * n0 + 1.0  # (n0 + 1)^2 - n0^2
+        if value != 0.0:
+            if not self.nz[i]:
+                self.nz[i] = 1
+                self.converted += 1
+            if value != 1.0:
+                self.binary = False
+
+    def summary(self) -> Summary:
+        """The per-user summary (see :func:`~cfgcore.experiments.stats.moments_summary`)."""
+        return moments_summary(
+            self.users, self.events, self.shift, self.sum_d, self.sum_dd, self.sum_dn,
+            self.sum_nn,
+        )  # fmt: skip
+
+
+class _Users:
+    """The users of one variant of one test: an open-addressing table (linear probing)
+    of 64-bit keys in an ``array('q')`` (0: an empty slot), a flag byte per slot, and
+    the columns of each metric (:class:`_Metric`), aligned with the slots."""
+
+    __slots__ = ("keys", "flags", "mask", "used", "exposed", "metrics")
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.keys = array("q", bytes(8 * capacity))
+        self.flags = bytearray(capacity)
+        self.mask = capacity - 1
+        self.used = 0  # users: exposed, or with any metric event
+        self.exposed = 0
+        self.metrics: dict[str, _Metric] = {}
+
+    def slot(self, key: int) -> int:
+        """The slot of ``key`` (non-zero), taken if it is new."""
+        keys, mask = self.keys, self.mask
+        i = key & mask
+        while True:
+            k = keys[i]
+            if k == key:
+                return i
+            if k == 0:
+                break
+            i = (i + 1) & mask
+        if 3 * (self.used + 1) > 2 * (mask + 1):
+            self._grow()
+            return self.slot(key)
+        keys[i] = key
+        self.used += 1
+        return i
+
+    def _grow(self) -> None:
+        """Double the table, moving every column along with its key (the running sums
+        do not change: the same users, the same values)."""
+        capacity = 2 * (self.mask + 1)
+        mask = capacity - 1
+        keys = array("q", bytes(8 * capacity))
+        flags = bytearray(capacity)
+        cols = [
+            (m, array("d", bytes(8 * capacity)), array("d", bytes(8 * capacity)),
+             bytearray(capacity))
+            for m in self.metrics.values()
+        ]  # fmt: skip
+        old_flags = self.flags
+        for j, key in enumerate(self.keys):
+            if key == 0:
+                continue
+            i = key & mask
+            while keys[i] != 0:
+                i = (i + 1) & mask
+            keys[i] = key
+            flags[i] = old_flags[j]
+            for m, d, n, nz in cols:
+                d[i], n[i], nz[i] = m.d[j], m.n[j], m.nz[j]
+        for m, d, n, nz in cols:
+            m.d, m.n, m.nz = d, n, nz
+        self.keys, self.flags, self.mask = keys, flags, mask
+
+    def metric(self, name: str, first: float) -> _Metric:
+        m = self.metrics.get(name)
+        if m is None:
+            m = self.metrics[name] = _Metric(self.mask + 1, first)
+        return m
+
+
+def _key(user: str) -> int:
+    """A user's table key: its hash, never 0 (the empty slot)."""
+    return hash(user) or 1
+
+
 # ---------------------------------------------------------------------------- metrics
 
 
-@dataclass
-class _VariantMetrics:
-    users: set[str] = field(default_factory=set)  # converted users (binary metrics)
-    summary: Summary = field(default_factory=Summary)
-    binary: bool = True
-
-
 class MetricsStore:
-    """Success-metric events per test and variant.
+    """Success-metric events per test and variant, summarised per user.
 
     Every event is appended to ``path`` (JSON lines: ``test, variant, user, metric,
-    value, ts``) when a path is given, and summarised in memory: for each metric the
-    set of users with a non-zero value (conversions) and running moments of the values
-    (continuous metrics). :meth:`load` rebuilds the summaries from a file, which is
-    what the CLI does.
+    value, ts``) when a path is given, and summarised in memory per user (see the
+    module docstring): :meth:`summary` for continuous metrics, :meth:`conversions`
+    and :meth:`users` for binary ones. :meth:`load` rebuilds the summaries from a
+    file, which is what the CLI does.
+
+    Values beyond ``MAX_METRIC_VALUE`` in magnitude (1e100: no real metric comes
+    near, and their squares would overflow the variance) are refused: :meth:`record`
+    returns False, and events queued by the request path are dropped by the writer
+    and counted in :attr:`refused` (never written, never raising).
     """
 
     def __init__(
@@ -57,10 +221,11 @@ class MetricsStore:
     ) -> None:
         self.path = os.fspath(path) if path is not None else None
         self._sink = JsonLinesSink(self.path) if self.path else None
-        self._data: dict[tuple[str, str, str], _VariantMetrics] = {}
-        self._exposed: dict[tuple[str, str], set[str]] = {}
+        self._data: dict[tuple[str, str], _Users] = {}
+        self._anonymous = itertools.count(1)
         self._lock = threading.Lock()
         self.events = 0
+        self.refused = 0  # events whose value was beyond MAX_METRIC_VALUE
         # Unusable lines of the files load() read (None: this store read no file).
         self.skipped: SkippedLines | None = None
         # record() only appends; summaries and the file are updated off the request
@@ -84,24 +249,41 @@ class MetricsStore:
         if self._sink is not None:
             self._sink._after_fork_in_child()
 
+    def _users(self, test: str, variant: str) -> _Users:
+        users = self._data.get((test, variant))
+        if users is None:
+            users = self._data[(test, variant)] = _Users()
+        return users
+
     def write(self, batch: Iterable[Exposure]) -> None:
         """Exposure-sink interface: count distinct exposed users per test and variant."""
         with self._lock:
             for e in batch:
-                users = self._exposed.get((e.test, e.variant))
-                if users is None:
-                    users = self._exposed[(e.test, e.variant)] = set()
-                users.add(e.user)
+                users = self._users(e.test, e.variant)
+                user = e.user if type(e.user) is str else str(e.user)
+                i = users.slot(_key(user))
+                if not users.flags[i] & _EXPOSED:
+                    users.flags[i] |= _EXPOSED
+                    users.exposed += 1
 
     def exposed(self, test: str, variant: str) -> int:
         """Distinct users exposed to ``variant`` of ``test``."""
-        users = self._exposed.get((test, variant))
-        return len(users) if users else 0
+        with self._lock:
+            users = self._data.get((test, variant))
+            return users.exposed if users else 0
 
     def exposures(self, test: str) -> dict[str, int]:
         """``{variant: distinct exposed users}`` of ``test``."""
         with self._lock:
-            return {v: len(u) for (t, v), u in self._exposed.items() if t == test}
+            return {v: u.exposed for (t, v), u in self._data.items() if t == test and u.exposed}
+
+    def users(self, test: str, variant: str) -> int:
+        """Distinct users of ``variant``: exposed, or with any metric event in it (the
+        denominator of a binary metric's rate)."""
+        self.flush()
+        with self._lock:
+            users = self._data.get((test, variant))
+            return users.used if users else 0
 
     def record(
         self,
@@ -120,13 +302,18 @@ class MetricsStore:
         background thread (readers of this store flush first). False when the backlog
         is full and the event was dropped (counted in :attr:`dropped`), when ``value``
         is not a finite number (``float()`` of it fails, or is NaN or infinite: it
-        would poison every running mean it joined), or when ``test``, ``variant`` or
-        ``metric`` is not a str. A ``user`` that is not a str is filed as ``str(user)``.
+        would poison every running mean it joined) or is beyond ``MAX_METRIC_VALUE``
+        in magnitude, or when ``test``, ``variant`` or ``metric`` is not a str. A
+        ``user`` that is not a str is filed as ``str(user)``.
         """
         t, v, m = exact_name(test), exact_name(variant), exact_name(metric)
         number = metric_value(value)
         if t is None or v is None or m is None or number is None:
             return False  # one bad event must not cost its batch (an unhashable name would)
+        if not -MAX_METRIC_VALUE <= number <= MAX_METRIC_VALUE:
+            with self._lock:
+                self.refused += 1
+            return False
         if user is not None and type(user) is not str:
             try:
                 user = str(user)
@@ -139,38 +326,34 @@ class MetricsStore:
         return self._append(event)
 
     def _apply(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
-        # Welford's update on plain floats per key, one Summary per key and batch: the
-        # same moments as Summary.add one value at a time, without an object per event.
-        moments: dict[tuple[str, str, str], list[float]] = {}
         with self._lock:
             for test, variant, metric, value, user, _ts in events:
-                key = (test, variant, metric)
-                vm = self._data.get(key)
-                if vm is None:
-                    vm = self._data[key] = _VariantMetrics()
-                m = moments.get(key)
-                if m is None:
-                    s = vm.summary
-                    m = moments[key] = [s.n, s.mean, s.m2]
-                n = m[0] + 1
-                delta = value - m[1]
-                mean = m[1] + delta / n
-                m[0], m[1], m[2] = n, mean, m[2] + delta * (value - mean)
-                if value not in (0.0, 1.0):
-                    vm.binary = False
-                if value and user is not None:
-                    vm.users.add(user if type(user) is str else str(user))
+                users = self._users(test, variant)
+                if user is None:  # nothing ties it to another event: its own unit
+                    key = _key(f"\0anonymous\0{next(self._anonymous)}")
+                else:
+                    key = _key(user if type(user) is str else str(user))
+                i = users.slot(key)
+                users.metric(metric, value).add(i, value)
                 self.events += 1
-            for key, (n, mean, m2) in moments.items():
-                self._data[key].summary = Summary(int(n), mean, m2)
 
     def _deliver(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
-        self._apply(events)
-        if self._sink is not None:
+        # Events queued by the request path (the compiled record_metric checks only
+        # that the value is finite): absurd magnitudes are dropped here, counted.
+        kept = [e for e in events if -MAX_METRIC_VALUE <= e[3] <= MAX_METRIC_VALUE]
+        if len(kept) != len(events):
+            with self._lock:
+                self.refused += len(events) - len(kept)
+            log.warning(
+                "%s: %d metric event(s) with a value beyond +-%g left out",
+                self.path, len(events) - len(kept), MAX_METRIC_VALUE,
+            )  # fmt: skip
+        self._apply(kept)
+        if self._sink is not None and kept:
             self._sink.write(
                 [
                     {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
-                    for t, v, m, x, u, ts in events
+                    for t, v, m, x, u, ts in kept
                 ]
             )
 
@@ -197,8 +380,9 @@ class MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
         with the running count of events read, exposures first. Lines that cannot be
-        used (cut short, not JSON, a field missing or of the wrong type) are left out
-        and counted in :attr:`skipped` with their file and line."""
+        used (cut short, not JSON, a field missing or of the wrong type, a value beyond
+        ``MAX_METRIC_VALUE``) are left out and counted in :attr:`skipped` with their
+        file and line."""
         store = cls(None)
         store.path = os.fspath(path)
         skipped = store.skipped = SkippedLines()
@@ -214,7 +398,8 @@ class MetricsStore:
             seen += 1
             if progress is not None:
                 progress(seen)
-            # The decoder checked the types and that the value is a finite number.
+            # The decoder checked the types and that the value is a finite number
+            # within MAX_METRIC_VALUE.
             events.append((r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0))
             if len(events) >= 4096:
                 store._apply(events)
@@ -226,26 +411,44 @@ class MetricsStore:
         """Metric names seen for ``test``."""
         self.flush()
         with self._lock:
-            return sorted({m for (t, _, m) in self._data if t == test})
+            return sorted({m for (t, _), u in self._data.items() if t == test for m in u.metrics})
+
+    def _metric(self, test: str, variant: str, metric: str) -> _Metric | None:
+        users = self._data.get((test, variant))
+        return users.metrics.get(metric) if users else None
 
     def conversions(self, test: str, variant: str, metric: str) -> int:
         """Distinct users with a non-zero value of ``metric`` in ``variant``."""
         self.flush()
-        vm = self._data.get((test, variant, metric))
-        return len(vm.users) if vm else 0
+        with self._lock:
+            m = self._metric(test, variant, metric)
+            return m.converted if m else 0
 
     def summary(self, test: str, variant: str, metric: str) -> Summary:
-        """Running moments of ``metric`` in ``variant``."""
+        """``metric`` in ``variant`` per user: ``n`` the users with an event, ``mean``
+        the mean per event, and the variance that makes ``variance / n`` the delta
+        method's variance of that mean (the ordinary sample variance when each user
+        has one event). See :func:`~cfgcore.experiments.stats.moments_summary`."""
         self.flush()
-        vm = self._data.get((test, variant, metric))
-        return vm.summary if vm else Summary()
+        with self._lock:
+            m = self._metric(test, variant, metric)
+            return m.summary() if m else Summary()
+
+    def event_count(self, test: str, variant: str, metric: str) -> int:
+        """Events of ``metric`` recorded in ``variant``."""
+        self.flush()
+        with self._lock:
+            m = self._metric(test, variant, metric)
+            return m.events if m else 0
 
     def is_binary(self, test: str, metric: str) -> bool:
         """True if every recorded value of ``metric`` was 0 or 1."""
         self.flush()
         with self._lock:
             return all(
-                vm.binary for (t, _, m), vm in self._data.items() if t == test and m == metric
+                u.metrics[metric].binary
+                for (t, _), u in self._data.items()
+                if t == test and metric in u.metrics
             )
 
     def forget(self, test: str) -> None:
@@ -254,8 +457,6 @@ class MetricsStore:
         with self._lock:
             for key in [k for k in self._data if k[0] == test]:
                 del self._data[key]
-            for ekey in [k for k in self._exposed if k[0] == test]:
-                del self._exposed[ekey]
 
 
 def read_metrics(

@@ -31,6 +31,8 @@ __all__ = [
     "sample_size_proportions",
     "sample_size_means",
     "Summary",
+    "ratio_summary",
+    "moments_summary",
     "SequentialResult",
     "msprt_proportions",
     "msprt_means",
@@ -96,7 +98,10 @@ class SRMResult:
 
 @dataclass(frozen=True)
 class Summary:
-    """Running moments of one metric in one variant (no raw data kept)."""
+    """Moments of one metric in one variant (no raw data kept): ``n`` observations,
+    their ``mean``, ``m2`` the sum of squared deviations, so that ``variance / n`` is
+    the variance of the mean. The metrics store's summaries are per user (``n`` users,
+    see :func:`ratio_summary`), and every test here takes them as they are."""
 
     n: int = 0
     mean: float = 0.0
@@ -121,6 +126,53 @@ class Summary:
         for v in values:
             s = s.add(float(v))
         return s
+
+
+def ratio_summary(sums: Sequence[float], counts: Sequence[float]) -> Summary:
+    """The per-user :class:`Summary` of a metric from each user's sum of values and
+    number of events: ``n`` users, ``mean`` the mean per event ``R = sum(sums) /
+    sum(counts)``, and ``m2`` such that ``variance / n`` is the delta method's
+    variance of ``R`` (a ratio of two per-user means):
+
+        Var(R) ~ sum_u (S_u - R N_u)^2 / ((n - 1) n Nbar^2),  Nbar = sum(counts) / n
+
+    (Deng, Knoblich & Lu, "Applying the Delta Method in Metric Analytics", KDD 2018;
+    the per-user ratio metrics of GrowthBook and Eppo). Users are the independent
+    units: events of one user may be correlated. With one event per user this is the
+    ordinary mean and sample variance. Users with no event are left out."""
+    pairs = [(float(s), float(c)) for s, c in zip(sums, counts, strict=True) if c > 0]
+    n = len(pairs)
+    if n == 0:
+        return Summary()
+    events = math.fsum(c for _, c in pairs)
+    r = math.fsum(s for s, _ in pairs) / events
+    if n < 2:
+        return Summary(n, r, 0.0)
+    nbar = events / n
+    return Summary(n, r, math.fsum((s - r * c) ** 2 for s, c in pairs) / (nbar * nbar))
+
+
+def moments_summary(
+    users: int, events: float, shift: float, sum_d: float, sum_dd: float, sum_dn: float,
+    sum_nn: float,
+) -> Summary:  # fmt: skip
+    """:func:`ratio_summary` from running sums over users instead of the raw values,
+    what the metrics store keeps: with ``d_u = S_u - shift * N_u`` (the user's values
+    less ``shift``, summed) and ``N_u`` their count, ``sum_d``, ``sum_dd``, ``sum_dn``
+    and ``sum_nn`` are the sums over users of ``d``, ``d^2``, ``d N`` and ``N^2``, and
+    ``events`` the sum of ``N``. Then ``R = shift + r`` with ``r = sum_d / events``,
+    and ``sum (S_u - R N_u)^2 = sum (d_u - r N_u)^2 = sum_dd - 2 r sum_dn + r^2 sum_nn``.
+    Shifting by a value of the data (the store takes the first one) keeps that
+    subtraction from cancelling catastrophically when the mean is far from 0."""
+    if users <= 0 or events <= 0:
+        return Summary()
+    r = sum_d / events
+    mean = shift + r
+    if users < 2:
+        return Summary(users, mean, 0.0)
+    ss = max(0.0, sum_dd - 2.0 * r * sum_dn + r * r * sum_nn)
+    nbar = events / users
+    return Summary(users, mean, ss / (nbar * nbar))
 
 
 def _summary(data: Summary | Sequence[float]) -> Summary:
@@ -251,9 +303,11 @@ def welch_ttest(
         raise ValueError("Welch's t-test needs at least two observations per group")
     st = _scipy_stats()
     diff = b.mean - a.mean
-    if a.m2 <= 0 and b.m2 <= 0:
-        # Neither group varies: t is 0/0 or d/0, which SciPy reports as NaN (invalid
-        # JSON in the report, and NaN < alpha is silently False). See the docstring.
+    va, vb = a.variance / a.n, b.variance / b.n
+    if va + vb <= 0:
+        # Neither group varies (or so little that its variance underflows): t is 0/0
+        # or d/0, which SciPy reports as NaN (invalid JSON in the report, and
+        # NaN < alpha is silently False). See the docstring.
         t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         return TestResult(
             statistic=t,
@@ -263,19 +317,20 @@ def welch_ttest(
             df=float(a.n + b.n - 2),
             method="Welch's t-test",
         )
-    r = st.ttest_ind_from_stats(
-        b.mean, math.sqrt(b.variance), b.n, a.mean, math.sqrt(a.variance), a.n,
-        equal_var=False, alternative={"two-sided": "two-sided", "larger": "greater",
-                                      "smaller": "less"}[alternative],
-    )  # fmt: skip
-    va, vb = a.variance / a.n, b.variance / b.n
+    # t = d / sqrt(va + vb) with the Welch-Satterthwaite degrees of freedom, what
+    # SciPy's ttest_ind_from_stats computes, but with df from the variances scaled by
+    # the larger one: df is scale-free, and squaring variances past 1e154 overflowed
+    # (df NaN, the report's p "-").
     se = math.sqrt(va + vb)
-    denom = va * va / (a.n - 1) + vb * vb / (b.n - 1)
-    df = (va + vb) ** 2 / denom if denom > 0 else float(a.n + b.n - 2)
-    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
+    top = max(va, vb)
+    ra, rb = va / top, vb / top
+    df = (ra + rb) ** 2 / (ra * ra / (a.n - 1) + rb * rb / (b.n - 1))
+    t = diff / se
+    dist = st.t(df)
+    half = float(dist.ppf(0.5 + confidence / 2)) * se
     return TestResult(
-        statistic=float(r.statistic),
-        p_value=float(r.pvalue),
+        statistic=float(t),
+        p_value=_p_value(st, dist, t, alternative),
         difference=diff,
         ci=(diff - half, diff + half),
         df=float(df),
