@@ -4,7 +4,9 @@ PATH defaults to ``$CFGCORE_AUDIT_LOG``. The rotated files (``PATH.1``, ``PATH.2
 are checked with it, oldest first, and ``PATH.head`` (the writer's record of the last
 entry) against its end. Prints ``ok`` and the entry count, or the file, line and the
 first entry edited, removed (a rotated file, or entries at the start or the end),
-reordered or cut short, and exits 1. See :func:`cfgcore.runtime.audit.verify`.
+reordered or cut short, and exits 1. With ``CFGCORE_AUDIT_KEY`` (or
+``CFGCORE_AUDIT_KEY_FILE``) set, every entry must carry a valid HMAC of one of those
+keys. See :func:`cfgcore.runtime.audit.verify`.
 """
 
 from __future__ import annotations

@@ -17,9 +17,21 @@ rotation says it kept is not. Appends and rotation happen under one cross-proces
 ``hash`` in ``<path>.head`` (written by rename), so entries removed from the end are
 found too, unless the same hand rewrote that file.
 
-The chain detects edits by anyone who does not recompute every later hash; it is not a
-signature (someone able to rewrite the whole file can rewrite the chain too), so ship
-the log off the machine where that matters.
+Without a key the chain detects edits by anyone who does not recompute every later
+hash; it is not a signature (someone able to rewrite the whole file can rewrite the
+chain too). With an audit key (``CFGCORE_AUDIT_KEY``, comma-separated, or
+``CFGCORE_AUDIT_KEY_FILE``, one a line; keys as ``cfgcore secrets keygen`` prints them,
+the first signs and all verify) every entry's ``hash`` is an HMAC-SHA256 and the entry
+says so (``alg``, ``kid``): keep the key outside the state directory, and someone who
+can write the log but not read the key can no longer rewrite it unnoticed. :func:`verify`
+with the key refuses unsigned entries (no downgrade), a missing ``.head`` record and
+keys it does not hold. Entries removed from the end together with a rewritten (or an
+old copy of the) ``.head`` record still need an outside record: ship the log off the
+machine where that matters.
+
+The log's files are opened without following symlinks and only as regular files: a
+link or FIFO planted in the state directory is refused (the append is logged and kept
+in memory), never written through.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import contextlib
 import errno
 import getpass
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -37,7 +50,7 @@ import socket
 import stat
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -49,7 +62,16 @@ from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact, redact_text
 
-__all__ = ["AuditLog", "VerifyResult", "default_actor", "entry_hash", "verify", "log_files"]
+__all__ = [
+    "AuditKey",
+    "AuditLog",
+    "VerifyResult",
+    "audit_keys",
+    "default_actor",
+    "entry_hash",
+    "log_files",
+    "verify",
+]
 
 log = logging.getLogger("cfgcore.events")
 
@@ -78,9 +100,48 @@ def _canonical(entry: dict[str, Any]) -> bytes:
     return _ENCODER_SORTED.encode(body)
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 (hex) of ``entry``'s canonical JSON, its own ``hash`` field excluded."""
+def entry_hash(entry: dict[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 (hex) of ``entry``'s canonical JSON, its own ``hash`` field excluded; with
+    ``key`` (an :class:`AuditKey`'s ``mac_key``), its HMAC-SHA256 instead."""
+    if key is not None:
+        return hmac.new(key, _canonical(entry), hashlib.sha256).hexdigest()
     return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+ALG = "hmac-sha256"
+_MAC_LABEL = b"cfgcore audit chain v1"
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """One audit key: its id and the HMAC key derived from it (never the key itself,
+    so a key also used for ``ENC[...]`` values signs with another key than it encrypts)."""
+
+    kid: str
+    mac_key: bytes
+
+    def __repr__(self) -> str:
+        return f"AuditKey(kid={self.kid!r}, mac_key=***)"
+
+
+def audit_keys(environ: Mapping[str, str] | None = None) -> tuple[AuditKey, ...]:
+    """The audit keys: ``CFGCORE_AUDIT_KEY`` (comma-separated), else the file named by
+    ``CFGCORE_AUDIT_KEY_FILE`` (one a line), else none. Keys have the form
+    ``cfgcore secrets keygen`` prints; the first signs, all verify. A key that does not
+    parse is a :class:`~cfgcore.errors.ConfigError` naming its position, never its text."""
+    from cfgcore.runtime.secrets import Keyring
+
+    env = os.environ if environ is None else environ
+    inline = env.get("CFGCORE_AUDIT_KEY", "").strip()
+    if inline:
+        ring = Keyring([k for k in re.split(r"[,\s]+", inline) if k], origin="CFGCORE_AUDIT_KEY")
+    elif env.get("CFGCORE_AUDIT_KEY_FILE", "").strip():
+        ring = Keyring.from_file(env["CFGCORE_AUDIT_KEY_FILE"].strip())
+    else:
+        return ()
+    return tuple(
+        AuditKey(k.kid, hmac.new(k.raw, _MAC_LABEL, hashlib.sha256).digest()) for k in ring.keys
+    )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -109,7 +170,11 @@ class AuditLog:
         keep: int = 1000,
         max_bytes: int | None = None,
         backups: int | None = None,
+        keys: Iterable[AuditKey] | None = None,
     ) -> None:
+        # A bad CFGCORE_AUDIT_KEY is an error now, not unsigned entries found later.
+        ring = tuple(keys) if keys is not None else audit_keys()
+        self._sign: AuditKey | None = ring[0] if ring else None
         # Resolved now: a later chdir (daemons do one) must not move the log.
         self.path = os.path.abspath(path) if path is not None else None
         self.max_bytes = (
@@ -176,11 +241,13 @@ class AuditLog:
                 self._recent.append(entry)
         return out
 
-    @staticmethod
-    def _chain(entry: dict[str, Any], prev: str, seq: int) -> None:
+    def _chain(self, entry: dict[str, Any], prev: str, seq: int) -> None:
         entry["seq"] = seq + 1
         entry["prev"] = prev
-        entry["hash"] = entry_hash(entry)
+        sign = self._sign
+        if sign is not None:
+            entry["alg"], entry["kid"] = ALG, sign.kid
+        entry["hash"] = entry_hash(entry, sign.mac_key if sign is not None else None)
 
     def _append_locked(self, entries: list[dict[str, Any]]) -> None:
         assert self.path is not None
@@ -275,7 +342,7 @@ class AuditLog:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-_CHAIN_FIELDS = ("seq", "prev", "hash")
+_CHAIN_FIELDS = ("seq", "prev", "hash", "alg", "kid")
 
 
 def _unchained(entry: dict[str, Any]) -> dict[str, Any]:
@@ -568,7 +635,7 @@ def _kept(header: dict[str, Any] | None) -> int | None:
     return kept if type(kept) is int and kept >= 0 else None
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyResult:
+def verify(path: str | os.PathLike[str], keys: Iterable[AuditKey] | None = None) -> VerifyResult:
     """Check the hash chain of ``path`` and its rotated files, oldest first.
 
     Reports the first entry that was edited (its hash does not match its content),
@@ -591,16 +658,48 @@ def verify(path: str | os.PathLike[str]) -> VerifyResult:
       log written by an older cfgcore), or if whoever removed them rewrote it too, the
       loss goes unnoticed (``tail`` is False without it).
 
-    The chain is not a signature: someone who rewrites the files and recomputes every
-    hash is not detected. Verification takes the writers' lock shared, so a concurrent
-    rotation is never mistaken for a removal.
+    Without an audit key the chain is not a signature: someone who rewrites the files
+    and recomputes every hash is not detected. With ``keys`` (default: the audit keys of
+    ``CFGCORE_AUDIT_KEY`` or ``CFGCORE_AUDIT_KEY_FILE``, :func:`audit_keys`) every entry
+    must carry a valid HMAC of a key of the ring: an entry without one (written before
+    the key was set, or rewritten by someone without it) fails, and so does a missing
+    ``path.head``. A signed log checked without its key fails, naming the key id.
+    Verification takes the writers' lock shared, so a concurrent rotation is never
+    mistaken for a removal.
     """
+    ring = tuple(keys) if keys is not None else audit_keys()
     base = os.path.abspath(path)
     with _shared_lock(base):
-        return _verify(base, os.fspath(path))
+        return _verify(base, os.fspath(path), ring)
 
 
-def _verify(base: str, given: str) -> VerifyResult:
+def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes | None] | str:
+    """The keys ``entry``'s hash may be made with (``[None]``: a plain hash), or why
+    it cannot be checked against ``ring``."""
+    seq, alg = entry["seq"], entry.get("alg")
+    if alg is None:
+        if ring:
+            return (f"entry seq {seq} is not signed with the audit key (written before "
+                    "CFGCORE_AUDIT_KEY was set, or rewritten by someone without it)")  # fmt: skip
+        return [None]
+    kid = entry.get("kid")
+    if alg != ALG or not isinstance(kid, str):
+        return f"entry seq {seq} was edited (alg {alg!r:.40}, key id {kid!r:.40})"
+    from cfgcore.runtime.secrets import safe_key_id
+
+    shown = repr(safe_key_id(kid) or "?")
+    if not ring:
+        return (f"entry seq {seq} is signed with audit key {shown}: set CFGCORE_AUDIT_KEY "
+                "(or CFGCORE_AUDIT_KEY_FILE) to verify it")  # fmt: skip
+    macs: list[bytes | None] = [k.mac_key for k in ring if k.kid == kid]
+    if not macs:
+        held = ", ".join(k.kid for k in ring)
+        return (f"entry seq {seq} is signed with audit key {shown}, which the audit key "
+                f"ring does not hold (it holds {held})")  # fmt: skip
+    return macs
+
+
+def _verify(base: str, given: str, ring: tuple[AuditKey, ...] = ()) -> VerifyResult:
     rotated = _rotated(base)
     live = os.path.exists(base)
     if not live and not rotated:
@@ -655,10 +754,15 @@ def _verify(base: str, given: str) -> VerifyResult:
         if entry is None:
             return bad(problem)
         e_seq = entry["seq"]
+        macs = _mac_keys(entry, ring)
+        if isinstance(macs, str):
+            return bad(macs)
         try:
-            edited = entry_hash(entry) != entry["hash"]
+            edited = not any(hmac.compare_digest(entry_hash(entry, k), entry["hash"]) for k in macs)
         except (OverflowError, RecursionError):  # an integer past 64 bits, deep nesting
             edited = True  # a value AuditLog cannot have written
+        except TypeError:  # a hash that is not ASCII text
+            edited = True
         if edited:
             return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
         if seq is None:  # the oldest entry: it starts the chain or continues a dropped file
@@ -682,7 +786,7 @@ def _verify(base: str, given: str) -> VerifyResult:
                 return bad(f"entry seq {e_seq} does not follow the entry before it")
         prev, seq = entry["hash"], e_seq
         hashes[e_seq] = entry["hash"]
-    return _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored)
+    return _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, bool(ring))
 
 
 def _check_tail(
@@ -692,12 +796,18 @@ def _check_tail(
     last: int,
     hashes: dict[int, str],
     ignored: tuple[str, ...],
+    signed: bool = False,
 ) -> VerifyResult:
     """Compare the chain's end with ``<base>.head``, the writer's last link."""
     head_file = base + HEAD_SUFFIX
     try:
         raw = _read_all(head_file, limit=4096)
     except FileNotFoundError:
+        if signed:  # every writer with the key writes one: only a hand removes it
+            return VerifyResult(False, count, files, head_file, None,
+                                "missing, but a signed log always has one: removed (entries "
+                                "removed from the end cannot be ruled out)",
+                                ignored=ignored)  # fmt: skip
         return VerifyResult(True, count, files, ignored=ignored)
     except OSError as exc:
         return VerifyResult(False, count, files, head_file, None,
