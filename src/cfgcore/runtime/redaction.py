@@ -62,13 +62,18 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     like a credential (private key, well-known token prefixes); passwords inside URLs
     (``redis://user:pw@host``) and ``password=...`` parameters of connection strings
     (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) are masked.
-    Numbers, booleans and empty strings stay.
+    A number under a secret key is redacted too; other numbers, booleans and empty
+    strings stay.
     """
     key = path if isinstance(path, str) else ".".join(str(p) for p in path)
     if isinstance(value, dict):
         return {k: redact(f"{key}.{k}" if key else str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(key, v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # A numeric PIN or password (``password: 84726153``) is as secret as a string
+        # one: the application reads it with str(). Booleans stay (``password: false``).
+        return REDACTED if key and is_secret_key(key) else value
     if isinstance(value, str) and value:
         if _secrets.is_resolved_secret(value):
             # Decrypted, read from a secret file or a secret variable: whatever the key.

@@ -375,8 +375,29 @@ _CREDENTIAL_KEYS = (
 )
 
 
+# What reads as "on" to the services these rules protect: cfgcore's own environment
+# parsing (cfgcore._env) and most config libraries take these words; Python takes any
+# non-zero number. A rule that knew only True and "true" let `debug: 1` or
+# `allow_credentials: "yes"` through while the application switched the feature on.
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t", "enable", "enabled"})
+
+
 def _truthy(v: Any) -> bool:
-    return v is True or (isinstance(v, str) and v.strip().lower() == "true")
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float):
+        return v != 0
+    return isinstance(v, str) and v.strip().lower() in _TRUE_WORDS
+
+
+def _wildcard(value: Any) -> bool:
+    """An origin setting that allows any origin: ``*``, alone, in a list, or as one
+    entry of a comma- or space-separated string (``"https://a.example, *"``)."""
+    if isinstance(value, str):
+        return "*" in (part for part in re.split(r"[,\s]+", value.strip()))
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, str) and _wildcard(v) for v in value)
+    return False
 
 
 class CorsCredentialsRule(_SecurityRule):
@@ -402,8 +423,7 @@ class CorsCredentialsRule(_SecurityRule):
         ctx: dict[str, Any],
         out: list[ValidationResult],
     ) -> None:
-        wildcard = value == "*" or (isinstance(value, (list, tuple)) and "*" in value)
-        if not wildcard:
+        if not _wildcard(value):
             return
         cred = next((k for k in _CREDENTIAL_KEYS if _truthy(parent.get(k))), None)
         if cred is None:
