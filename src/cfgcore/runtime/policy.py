@@ -8,7 +8,15 @@ it. Without one, the actor is ``user@host`` of the process
 
 With an access policy loaded (:func:`set_policy`, or a file named by
 ``CFGCORE_ACCESS_POLICY``), a change the actor's roles do not allow raises
-``PermissionError``, changes nothing and is audited as ``denied``. Without a policy and
+``PermissionError``, changes nothing and is audited as ``denied``. A policy file that
+every local user may rewrite (world-writable, or in a world-writable directory without
+the sticky bit) is refused, and with it every change.
+
+The policy guards the change APIs and the CLI commands built on them; it is not a
+sandbox for code running in the same process. ``manager.dynamic.store``,
+``manager.audit`` and the like are the engine's own objects: code that calls them
+directly is trusted as the process is (the audit log still only appends, chaining
+every entry itself). Without a policy and
 without a hook every change is allowed (the behaviour before policies existed).
 
 A policy file (YAML, JSON or TOML; checked like any configuration, errors name the file
@@ -49,6 +57,7 @@ import contextlib
 import contextvars
 import fnmatch
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -166,6 +175,8 @@ def load_policy(path: str | os.PathLike[str]) -> AccessPolicy:
     """Read and check a policy file (``.yaml``/``.yml``/``.json``/``.toml``)."""
     from cfgcore.config.files import read_config_file
 
+    with contextlib.suppress(FileNotFoundError):  # a missing file: read_config_file says so
+        _refuse_writable_by_all(os.fspath(path), os.stat(path))
     layer = read_config_file(os.fspath(path))
     return AccessPolicy.from_mapping(layer.data, origin=os.fspath(path))
 
@@ -174,7 +185,7 @@ def load_policy(path: str | os.PathLike[str]) -> AccessPolicy:
 
 _lock = threading.Lock()
 _policy: AccessPolicy | None = None
-_policy_env: tuple[str, float] | None = None  # (path, mtime) loaded from CFGCORE_ACCESS_POLICY
+_policy_env: tuple[Any, ...] | None = None  # (path, identity) loaded from CFGCORE_ACCESS_POLICY
 _authorizer: Authorizer | None = None
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("cfgcore_actor", default=None)
 
@@ -208,15 +219,39 @@ def get_policy() -> AccessPolicy | None:
         if not path:
             return None
         try:
-            mtime = os.stat(path).st_mtime
+            st = os.stat(path)
         except OSError:
             raise ConfigError(
                 "access policy file is missing: refusing changes", file=path
             ) from None
-        if _policy_env != (path, mtime):
+        _refuse_writable_by_all(path, st)
+        # Not the mtime alone: an edit within its granularity (or one that sets it back)
+        # kept the old policy; the ctime changes with every write and cannot be set.
+        identity = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if _policy_env != identity:
             _policy = load_policy(path)
-            _policy_env = (path, mtime)
+            _policy_env = identity
         return _policy
+
+
+def _refuse_writable_by_all(path: str, st: os.stat_result) -> None:
+    """A policy any local user can rewrite (the file, or a directory that lets anyone
+    replace it: world-writable without the sticky bit) grants whatever they like:
+    refuse it, as ssh and sudo refuse such files."""
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return
+    why = ""
+    if st.st_mode & stat.S_IWOTH:
+        why = f"the file is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
+    else:
+        directory = os.path.dirname(os.path.realpath(path))
+        with contextlib.suppress(OSError):
+            dst = os.stat(directory)
+            if dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
+                why = (f"its directory {directory} is writable by every user (mode "
+                       f"{stat.S_IMODE(dst.st_mode):04o}), so anyone may replace it")  # fmt: skip
+    if why:
+        raise ConfigError(f"access policy refused: {why}; refusing changes (chmod o-w)", file=path)
 
 
 def resolve_actor(actor: str | None) -> str:
