@@ -70,17 +70,23 @@ class ReloadController:
         # missing, as behind a dangling ConfigMap "..data" link) and must be remembered.
         taken: list[tuple[Any, ...] | None] = [None]
         settle_ms = self.settle_ms if background else 0
+        # The fingerprint the last wait outside the lock found stable, and whether the
+        # build found the inputs changed again since (then it waits again, unlocked).
+        settled: list[tuple[Any, ...] | None] = [None]
+        unsettled = [False]
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             env = prev.environment
             for _attempt in range(3):
                 # Taken before reading: if the input is rejected, the poll must retry
-                # as soon as the files differ from the bytes that were read. A watcher
-                # first waits for the inputs to settle: a writer still writing one file,
-                # or about to write the next, must not be read in between (issue 10).
-                stamp = wait_until_settled(lambda: m.builder.fingerprint(env), settle_ms)
-                if stamp is None:
-                    break
+                # as soon as the files differ from the bytes that were read.
+                stamp = m.builder.fingerprint(env)
+                if settle_ms and stamp != settled[0] and not is_settled(stamp, settle_ms):
+                    # Written again since the wait: a writer is still writing one file,
+                    # or about to write the next, and must not be read in between
+                    # (issue 10). Wait again, but not here: this holds the lock.
+                    unsettled[0] = True
+                    return prev, None
                 taken[0] = stamp
                 snap, flags = m.builder.build(
                     env, prev.profile, prev.geographic_profile, prev.runtime,
@@ -129,10 +135,26 @@ class ReloadController:
             )
             return m._error_event(exc, source)
 
-        try:
-            m._apply(source, build, failed=failed, background=background, operation="reload")
-        except ConfigError:
-            return False
+        for _round in range(3):
+            if settle_ms:
+                # A watcher first waits for the inputs to settle, without the manager's
+                # lock: update_config() and the other activations carry on meanwhile.
+                # The build checks again under the lock (and comes back here if they
+                # changed since), so what it reads is still a settled input.
+                settled[0] = wait_until_settled(
+                    lambda: m.builder.fingerprint(m._snap.environment), settle_ms
+                )
+                if settled[0] is None:
+                    break
+            unsettled[0] = False
+            try:
+                m._apply(source, build, failed=failed, background=background, operation="reload")
+            except ConfigError:
+                return False
+            if not unsettled[0]:
+                return True
+        # Still changing: keep serving what is live; the poll (or the next event) retries.
+        log.info("inputs still changing; keeping version %d, retrying", m._snap.version)
         return True
 
     def enable(self, *, poll_interval: float = 0.5) -> None:
