@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Annotated, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -455,6 +455,155 @@ def read_exposures(
     return [
         Exposure(r.test, r.variant, r.user, r.ts) for r in read_log(path, ExposureRecord, skipped)
     ]
+
+
+class LogTail(Generic[_R]):
+    """Follow a JSON-lines log that :class:`JsonLinesSink` appends to and rotates: each
+    :meth:`read` hands every record appended since the previous one (the first: from
+    the oldest rotated file on), in the order written, to ``apply`` in batches.
+
+    Several processes append to one log (each batch one whole write under the log's
+    lock), so every reader sees the same sequence of records, and each read ends at a
+    point of it: what the readers have read is always a prefix of one sequence.
+
+    The followed file is kept open: a rotation (a rename) cannot make the reader skip
+    or repeat a line. When the log's name has come to mean another file, the followed
+    one is read to its end (a rotated file is never appended to again), then the
+    files rotated after it, oldest first, then the new current file. Names are
+    resolved under the log's lock taken shared (rotation takes it exclusively), so a
+    rotation is never seen half done; reading takes no lock. A followed file that was
+    rotated out of the backups before it could be found again is still read to its
+    end (its descriptor keeps it), but files rotated out with it are lost: counted in
+    ``gaps``. Unusable lines are counted in ``skipped``, named by file and line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], kind: type[_R], *, batch: int = 4096) -> None:
+        self.path = os.fspath(path)
+        self.kind: type[_R] = kind
+        self.batch = batch
+        self.skipped = SkippedLines()
+        self.gaps = 0
+        self.records = 0  # records handed to apply, in all
+        self._decoder = _DECODERS.get(kind) or _DECODERS.setdefault(
+            kind, msgspec.json.Decoder(kind)
+        )
+        self._fh: Any = None  # the followed file
+        self._name = self.path  # its name when opened (for messages)
+        self._offset = 0  # the end of its last complete line read
+        self._lineno = 0
+
+    def close(self) -> None:
+        """Close the followed file (the next read starts again from the oldest file)."""
+        if self._fh is not None:
+            self._fh.close()
+        self._fh, self._offset, self._lineno = None, 0, 0
+
+    def read(self, apply: Callable[[list[_R]], Any]) -> int:
+        """Hand the records appended since the last read to ``apply`` (in batches);
+        returns how many. A file that exists but cannot be read raises
+        :class:`~cfgcore.errors.ConfigError` naming it."""
+        before = self.records
+        if self._fh is not None:
+            self._drain(apply, final=False)
+            if self._is_current(self._fh):
+                return self.records - before
+            self._drain(apply, final=True)  # rotated: whatever came before the rename
+        chain = self._chain()
+        self.close()
+        for name, fh in chain[:-1]:
+            with fh:
+                self._fh, self._name, self._offset, self._lineno = fh, name, 0, 0
+                self._drain(apply, final=True)
+        self._fh = None
+        if chain:
+            self._name, self._fh = chain[-1]
+            self._offset = self._lineno = 0
+            self._drain(apply, final=False)
+        return self.records - before
+
+    def _is_current(self, fh: Any) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        own = os.fstat(fh.fileno())
+        return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+    def _chain(self) -> list[tuple[str, Any]]:
+        """The files to read after the followed one, oldest first, open: the rotated
+        files newer than it (all of them on the first read), then the current file."""
+        followed = None
+        if self._fh is not None:
+            own = os.fstat(self._fh.fileno())
+            followed = (own.st_dev, own.st_ino)
+        with FileLock(self.path + ".lock", shared=True, create=False):
+            names = _candidates(self.path)  # the current file, then .1, .2 ... (older)
+            newer: list[str] = []
+            found = followed is None
+            for name in names[1:]:
+                try:
+                    st = os.stat(name)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == followed:
+                    found = True
+                    break
+                newer.append(name)
+            if not found:
+                self.gaps += 1  # rotated out: files between it and the oldest kept are lost
+            out = []
+            for name in [*reversed(newer), self.path]:
+                try:
+                    out.append((name, open(name, "rb")))  # noqa: SIM115 - closed by read()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    for _, fh in out:
+                        fh.close()
+                    raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from None
+            return out
+
+    def _drain(self, apply: Callable[[list[_R]], Any], *, final: bool) -> None:
+        """Read the followed file from the last complete line on; ``final``: it is
+        complete, and a last line without a newline was cut short by a crash."""
+        fh, name = self._fh, self._name
+        out: list[_R] = []
+        try:
+            fh.seek(self._offset)
+            rest = b""
+            while True:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                data = rest + chunk
+                end = data.rfind(b"\n") + 1
+                rest = data[end:]
+                for line in data[: end - 1].split(b"\n") if end else ():
+                    self._lineno += 1
+                    if line.strip():
+                        self._decode(line, out)
+                    if len(out) >= self.batch:
+                        self.records += len(out)
+                        apply(out)
+                        out = []
+                self._offset += end
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from None
+        if final and rest.strip():
+            self.skipped.add(
+                name, self._lineno + 1, "cut short (no newline at the end of the file)"
+            )
+        if out:
+            self.records += len(out)
+            apply(out)
+
+    def _decode(self, line: bytes, out: list[_R]) -> None:
+        try:
+            out.append(self._decoder.decode(line))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.skipped.add(self._name, self._lineno, str(exc))
+        except RecursionError:
+            self.skipped.add(self._name, self._lineno, "nested too deeply")
 
 
 def shard_limit(dedup_limit: int) -> int:
