@@ -19,6 +19,7 @@ Layers, lowest first (later layers win; see :mod:`cfgcore.config.tree` for merge
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -245,6 +246,7 @@ class ConfigBuilder:
         refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
         env_names: set[str] = set()
         for path, raw in texts:
+            layer = None
             try:
                 layer = parse_layer(path, raw)
                 layer.kind = "base" if path == base_file else "environment"
@@ -257,7 +259,7 @@ class ConfigBuilder:
                 layer.data = self.resolve_secrets(layer.data, path, refs, resolver)
                 layers.append(layer)
             except ConfigError as exc:
-                problems += exc.problems
+                problems += with_lines(exc.problems, layer)
         if problems:
             raise ConfigError(problems)
 
@@ -389,15 +391,29 @@ class ConfigBuilder:
         # Custom profile files are configuration too: ${VAR} works in them, and validation
         # judges the reference, as for the other files.
         raw = thaw(profile.overrides)
-        data = self.transformer.transform(raw, self.transforms, file=file)
-        check_transformed(data, file or f"<profile {profile.name}>")
-        if refs is not None:
-            for ref_path, ref in env_refs(raw):
-                refs[ref_path] = (ref, get_path(data, ref_path, None))
-            data = self.resolve_secrets(
-                data, file or profile.name, refs, resolver or Resolver(self.keyring, self.environ)
-            )
-        return Layer(name=profile.name, kind=kind, data=data, file=file)
+        layer = Layer(name=profile.name, kind=kind, data=raw, file=file)
+        if file is not None and profile.text is not None:
+            # Its lines too: an error in a value the profile sets names the file's line.
+            layer.text, layer.fmt, layer.line_prefix = profile.text, profile.fmt, ("overrides",)
+        try:
+            data = self.transformer.transform(raw, self.transforms, file=file)
+            check_transformed(data, file or f"<profile {profile.name}>", layer)
+            if refs is not None:
+                for ref_path, ref in env_refs(raw):
+                    refs[ref_path] = (ref, get_path(data, ref_path, None))
+                data = self.resolve_secrets(
+                    data,
+                    file or profile.name,
+                    refs,
+                    resolver or Resolver(self.keyring, self.environ),
+                )
+        except ConfigError as exc:
+            located = with_lines(exc.problems, layer)
+            if located == exc.problems:
+                raise
+            raise ConfigError(located) from None
+        layer.data = data
+        return layer
 
     def compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:
         """``(document, compiled)`` for the flags file's bytes, or None when they are the
@@ -443,6 +459,20 @@ def reject_truncated(
             file=flags_file,
             kind="incomplete",
         )
+
+
+def with_lines(problems: list[Problem], layer: Layer | None) -> list[Problem]:
+    """``problems`` with the line ``layer``'s file defines each one's key path on, where
+    the raiser (a transformation step, a secret that does not resolve) did not say."""
+    if layer is None or layer.file is None:
+        return problems
+    out = []
+    for p in problems:
+        if p.line is None and p.path and p.file == layer.file:
+            with contextlib.suppress(Exception):
+                p = dataclasses.replace(p, line=layer.line_of(tuple(p.path.split("."))))
+        out.append(p)
+    return out
 
 
 def check_transformed(data: Any, file: str, layer: Layer | None = None) -> None:

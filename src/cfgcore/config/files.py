@@ -49,6 +49,9 @@ class Layer:
     env_vars: dict[tuple[Any, ...], str] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], tuple[str, float]] = field(default_factory=dict)
     _lines: dict[tuple[Any, ...], int] | None = field(default=None, repr=False)
+    # Where ``data`` sits in ``text``: a custom profile's overrides are under the
+    # file's ``overrides:`` key, so its lines are looked up below that prefix.
+    line_prefix: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Secret-named keys and resolved secrets masked; the raw text is left out.
@@ -93,7 +96,7 @@ class Layer:
         if self._lines is None:
             self._lines = _line_index(self.text, self.fmt or "yaml")
         for end in range(len(path), 0, -1):
-            line = self._lines.get(tuple(str(p) for p in path[:end]))
+            line = self._lines.get((*self.line_prefix, *(str(p) for p in path[:end])))
             if line is not None:
                 return line
         return None

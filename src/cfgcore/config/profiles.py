@@ -44,7 +44,7 @@ import enum
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgcore.config.files import FORMATS, read_config_file
@@ -88,6 +88,9 @@ class Profile:
     source: str = "builtin"
     region: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # A custom profile's file text and format, so an error can name the line of a key.
+    text: str | None = field(default=None, repr=False, compare=False)
+    fmt: str | None = field(default=None, repr=False, compare=False)
 
     def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A new plain dict: ``config`` with this profile's overrides merged over it."""
@@ -316,14 +319,20 @@ class ProfileManager:
                 Problem(", ".join(sorted(unknown)), "unknown profile field(s)", file=path)
             )
         if problems:
-            raise ConfigError(problems, kind="profile")
+            lines = [layer.line_of((p.path.split(", ")[0],)) for p in problems]
+            raise ConfigError(
+                [replace(p, line=line) for p, line in zip(problems, lines, strict=True)],
+                kind="profile",
+            )
         extends = data.get("extends")
         if extends:
             try:
                 base = self._get(kind, str(extends))
             except ConfigError as exc:
+                message = exc.problems[0].message if exc.problems else str(exc)
                 raise ConfigError(
-                    [Problem("extends", str(exc), file=path)], kind="profile"
+                    [Problem("extends", message, file=path, line=layer.line_of(("extends",)))],
+                    kind="profile",
                 ) from None
             overrides = compose_overrides(base.overrides, overrides)
         return self.register(
@@ -334,6 +343,8 @@ class ProfileManager:
                 description=str(data.get("description", "")),
                 source=path,
                 region=str(data.get("region", name)) if kind == "geographic" else None,
+                text=layer.text,
+                fmt=layer.fmt,
             )
         )
 
@@ -348,13 +359,31 @@ class ProfileManager:
         ]
         # A profile may extend another file of this directory whatever the file names:
         # load that one first, so it (not a built-in of the same name) is the base.
-        entries = []
+        entries: list[tuple[tuple[str, str], str, Any]] = []
+        lines: dict[str, int | None] = {}
+        by_key: dict[tuple[str, str], int] = {}
         for path in paths:
-            data = read_config_file(path).data
+            layer = read_config_file(path)
+            data = layer.data
             name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
             key = (str(data.get("kind", "deployment")), str(name).lower())
+            lines[path] = layer.line_of(("extends",))
+            if key in by_key:
+                # Two files, one profile: which one applied depended on the file names.
+                other = entries[by_key[key]][1]
+                raise ConfigError(
+                    [
+                        Problem(
+                            "name",
+                            f"{key[0]} profile {str(name)!r} is also defined in {other}",
+                            file=path,
+                            line=layer.line_of(("name",)),
+                        )
+                    ],
+                    kind="profile",
+                )
+            by_key[key] = len(entries)
             entries.append((key, path, data.get("extends")))
-        by_key = {key: i for i, (key, _, _) in enumerate(entries)}
         order: list[str] = []
         state: dict[int, str] = {}
 
@@ -364,7 +393,8 @@ class ProfileManager:
             key, path, extends = entries[i]
             if state.get(i) == "active":
                 raise ConfigError(
-                    [Problem("extends", "circular extends", file=path)], kind="profile"
+                    [Problem("extends", "circular extends", file=path, line=lines[path])],
+                    kind="profile",
                 )
             state[i] = "active"
             base = by_key.get((key[0], str(extends).lower())) if extends else None
