@@ -1,24 +1,36 @@
 """``cfgcore migrate SRC [--map MAP.yaml] --out DIR``: a legacy file into a config file.
 
-Writes ``DIR/<name>.yaml`` (``--name``, default ``base``) and ``DIR/migration-report.json``,
-each atomically, prints the migration report and the validation findings. It refuses
-to replace an existing file unless ``--force`` is given. Exit status: 0 when the result
-validates, 1 when it has validation errors or the input cannot be read (nothing is
-written when the input cannot be read).
+Writes ``DIR/<name>.yaml`` (``--name``, default ``base``) and ``DIR/migration-report.json``
+as one change (both or neither; see :func:`write_together`), the report first, so the
+configuration never exists without its report; the report names the configuration's
+SHA-256. Runs into one directory take turns (a lock file there), and a run that crashed
+half-way is rolled back by the next one. It prints the migration report and the
+validation findings, and refuses to replace an existing file unless ``--force`` is
+given. Exit status: 0 when the result validates, 1 when it has validation errors, the
+input cannot be read or the files cannot be written (nothing is written then).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from cfgcore.errors import ConfigError
+from cfgcore.runtime.atomicio import FileLock
 
 __all__ = ["register"]
 
 REPORT_NAME = "migration-report.json"
+LOCK_NAME = ".cfgcore-migrate.lock"  # one run at a time per directory
+STAGE_PREFIX = ".cfgcore-migrate-"  # a run's staging directory (see write_together)
+PLAN = "plan.json"
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +57,6 @@ def register(subparsers: Any) -> None:
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from cfgcore.config.migration import LegacyConfigMigrator
-    from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.validation_engine import validate_configuration
     from cfgcore.yamlio import dump_yaml
 
@@ -55,24 +66,41 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     config_path = os.path.join(args.out, f"{name}.yaml")
     report_path = os.path.join(args.out, REPORT_NAME)
     if not args.force:
-        existing = [p for p in (config_path, report_path) if os.path.lexists(p)]
-        if existing:
-            raise ConfigError("already exists (use --force to replace it)", file=existing[0])
+        _refuse_existing(config_path, report_path)  # early; checked again under the lock
     migration = LegacyConfigMigrator(args.map, keep_unmapped=args.keep_unmapped).migrate(
         args.source
     )
     report = validate_configuration(migration.config)
-    os.makedirs(args.out, exist_ok=True)
     header = f"# Migrated by cfgcore from {os.path.basename(args.source)}; see {REPORT_NAME}\n"
     # dump_yaml quotes what cfgcore's YAML 1.2 reading would not read back as written:
     # yaml.safe_dump left the text "0o17" plain, and loading the file gave the int 15.
     body = dump_yaml(
         migration.config, sort_keys=False, allow_unicode=True, default_flow_style=False
     )
-    atomic_write_text(config_path, header + (body if migration.config else "{}\n"))
+    config_bytes = (header + (body if migration.config else "{}\n")).encode("utf-8")
     data = migration.report.to_dict()
     data["valid"] = report.overall_valid
-    atomic_write_text(report_path, json.dumps(data, indent=2, default=str) + "\n")
+    # Which configuration this report describes: a reader can tell a pair apart.
+    data["config_file"] = os.path.basename(config_path)
+    data["config_sha256"] = hashlib.sha256(config_bytes).hexdigest()
+    report_bytes = (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8")
+    os.makedirs(args.out, exist_ok=True)
+    try:
+        with FileLock(os.path.join(args.out, LOCK_NAME)):
+            recover(args.out)
+            if not args.force:
+                _refuse_existing(config_path, report_path)
+            # The report first: the configuration never exists without its report.
+            write_together(
+                args.out,
+                [(report_path, report_bytes), (config_path, config_bytes)],
+                replace=args.force,
+            )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the migrated configuration ({exc.strerror or exc}); nothing was changed",
+            file=getattr(exc, "filename", None) or args.out,
+        ) from None
     print(migration.report)
     for r in report.failures:
         print(f"  {r.severity:9}  {r.message}")
@@ -81,3 +109,118 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         print("the migrated configuration does not validate: fix the findings above")
         return 1
     return 0
+
+
+def _refuse_existing(*paths: str) -> None:
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing:
+        raise ConfigError("already exists (use --force to replace it)", file=existing[0])
+
+
+# ------------------------------------------------------------ writing files together
+#
+# Each file alone is written atomically (temp file, fsync, rename); together they are a
+# small transaction in a staging directory beside them (".cfgcore-migrate-*"):
+#
+# 1. the new files are written and fsynced there, the current files hard-linked there
+#    as backups (they stay where they are), and then the plan (the target names);
+# 2. each new file is renamed over its target, in order (no-replace: hard-linked, which
+#    fails if the target appeared meanwhile);
+# 3. the plan is removed (the commit), then the rest of the staging directory.
+#
+# Any failure in 2 puts the backups back (a target that did not exist is removed again),
+# so a run changes all the files or none. A crash leaves the staging directory with its
+# plan; the next run (under the same lock) rolls it back before doing anything else.
+
+
+def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: bool) -> None:
+    """Write every ``(path, data)`` of ``items`` (all in ``directory``), in order, as
+    one change: on an error (OSError, the no-replace target that appeared meanwhile)
+    nothing was changed. The caller holds the directory's lock."""
+    stage = tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=directory)
+    try:
+        plan = []
+        for i, (target, data) in enumerate(items):
+            _write_synced(os.path.join(stage, f"new-{i}"), data)
+            if os.path.lexists(target):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    raise IsADirectoryError(errno.EISDIR, "a directory is in the way", target)
+                os.link(target, os.path.join(stage, f"old-{i}"), follow_symlinks=False)
+            plan.append(os.path.basename(target))
+        _write_synced(os.path.join(stage, PLAN), json.dumps(plan).encode("utf-8"))
+        _fsync_dir(stage)
+        try:
+            for i, (target, _) in enumerate(items):
+                new = os.path.join(stage, f"new-{i}")
+                if replace:
+                    os.replace(new, target)
+                else:
+                    os.link(new, target)  # FileExistsError: someone else's file, kept
+                    os.unlink(new)
+            _fsync_dir(directory)
+        except BaseException:
+            _roll_back(directory, stage)
+            raise
+        os.unlink(os.path.join(stage, PLAN))  # committed
+        _fsync_dir(stage)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def recover(directory: str) -> None:
+    """Roll back what a run that crashed while writing left half done (see above)."""
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(STAGE_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        stage = os.path.join(directory, name)
+        if os.path.islink(stage) or not os.path.isdir(stage):
+            continue
+        if os.path.lexists(os.path.join(stage, PLAN)):
+            _roll_back(directory, stage)
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _roll_back(directory: str, stage: str) -> None:
+    try:
+        with open(os.path.join(stage, PLAN), "rb") as fh:
+            plan = json.loads(fh.read())
+    except (OSError, ValueError):
+        return
+    for i, base in enumerate(plan):
+        if not isinstance(base, str) or os.path.basename(base) != base or not base:
+            continue
+        target = os.path.join(directory, base)
+        new, old = os.path.join(stage, f"new-{i}"), os.path.join(stage, f"old-{i}")
+        placed = not os.path.lexists(new) or (
+            os.path.lexists(target) and os.path.samestat(os.lstat(new), os.lstat(target))
+        )
+        if not placed:
+            continue
+        if os.path.lexists(old):
+            os.replace(old, target)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(stage, PLAN))
+    _fsync_dir(directory)
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(directory: str) -> None:
+    if os.name == "nt":  # pragma: no cover - directories cannot be fsynced there
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
