@@ -46,7 +46,7 @@ from typing import Any, Literal
 from cfgcore import _regex
 from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
-from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
+from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
@@ -314,6 +314,7 @@ def context(
             out[path + VER_STR] = padded_version(v)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out[path + VER_NUM] = padded_version(v)
+            _exact.derive(out, path, v)  # the SDK orders ints exactly: see _exact
 
     attrs = attributes if isinstance(attributes, Mapping) else {}
     for key, v in attrs.items():
@@ -653,6 +654,9 @@ class _Feature:
                 values = v
             if not all(isinstance(x, scalar) for x in values):
                 raise _Refuse(f"'{op}' with non-scalar values at {attr!r}")
+            for x in values:
+                _check_number(x, attr)
+            values = [x for x in values if not (isinstance(x, float) and math.isnan(x))]
             test = _membership(attr, values, fold=op in ("$ini", "$nini"))
             positive = op in ("$in", "$ini", "$inGroup")
             return test if positive else _not(test)
@@ -662,7 +666,7 @@ class _Feature:
                 return string_order(attr, name, v)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 return _NEVER  # GrowthBook: only two numbers or two strings are ordered
-            return {"attr": attr, name: v}
+            return _ordered(attr, name, v)
         if op in ("$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte"):
             if isinstance(v, str):
                 vattr = attr + VER_STR
@@ -863,10 +867,32 @@ def _is_null(attr: str) -> dict[str, Any]:
 
 
 def _equals(attr: str, v: Any) -> Any:
-    """GrowthBook's equality of the value at ``attr`` with the scalar or null ``v``."""
+    """GrowthBook's equality of the value at ``attr`` with the scalar or null ``v``
+    (numbers exactly, as cfgcore's ``eq`` compares them; NaN equals nothing)."""
     if v is None:
         return _is_null(attr)
+    _check_number(v, attr)
+    if isinstance(v, float) and math.isnan(v):
+        return _NEVER
     return {"attr": attr, "eq": v}
+
+
+def _check_number(v: Any, attr: str) -> None:
+    """Refuse a number constant cfgcore cannot hold (an int past a double's range; the
+    SDK compares Python ints of any size)."""
+    why = _exact.unholdable(v)
+    if why is not None:
+        raise _Refuse(f"{why} (at {attr!r})")
+
+
+def _ordered(attr: str, name: str, n: int | float) -> Any:
+    """``attr <name> n`` exactly, as the SDK orders Python numbers (see :mod:`_exact`)."""
+    if isinstance(n, float) and math.isnan(n):
+        return _NEVER  # the SDK: NaN is ordered with nothing
+    try:
+        return _exact.ordered(attr, name, n)
+    except ValueError as exc:
+        raise _Refuse(f"{exc} (at {attr!r})") from None
 
 
 def _membership(attr: str, values: list[Any], fold: bool) -> Any:
