@@ -111,7 +111,8 @@ def _float(x: float) -> bytes:
 
 
 def cbor_encode(value: Any) -> bytes:
-    """Deterministic CBOR of a JSON value; integral numbers in [-2^63, 2^64-1] as integers.
+    """Deterministic CBOR of a JSON value; integral numbers in [-2^63, 2^64-1] as integers,
+    ints past 64 bits as bignums.
 
     Source: flagd ADR "fractional-non-string-rand-units" (RFC 8949 section 4.2.1
     core deterministic encoding: shortest heads, shortest exact float, map keys
@@ -129,7 +130,13 @@ def cbor_encode(value: Any) -> bytes:
     if isinstance(value, float) and value.is_integer() and -(2**63) <= value <= 2**64 - 1:
         value = int(value)
     if isinstance(value, int):
-        return _head(0, value) if value >= 0 else _head(1, -1 - value)
+        n = value if value >= 0 else -1 - value
+        if n < 2**64:
+            return _head(0, n) if value >= 0 else _head(1, n)
+        # past 64 bits: a bignum (RFC 8949 section 3.4.3, tag 2 or 3 over the big-endian
+        # magnitude without leading zeros), as flagd's Python evaluator (cbor2) encodes it
+        data = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return (b"\xc2" if value >= 0 else b"\xc3") + _head(2, len(data)) + data
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, (list, tuple)):

@@ -37,8 +37,8 @@ from typing import Any, Literal
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
-from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
-from cfgcore.interop._hashing import cbor_encode, cbor_text_head
+from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
+from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
@@ -84,6 +84,20 @@ def _string_number(text: str) -> float | None:
     return x if not math.isnan(x) else None
 
 
+def _ordered_number(value: Any) -> bool:
+    """A number JSONLogic orders: not NaN (Infinity is above every other number) and,
+    for an int, one a double holds (cfgcore compares numbers as doubles)."""
+    if isinstance(value, float):
+        return not math.isnan(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return False
+        return True
+    return False
+
+
 def _list_number(items: Any) -> float | None:
     """JSONLogic's number of an array: [] is 0, a one-item array its item's, else NaN."""
     if not items:
@@ -96,7 +110,7 @@ def _list_number(items: Any) -> float | None:
     if isinstance(x, bool):
         return int(x)
     if isinstance(x, (int, float)):
-        return x if math.isfinite(x) else None
+        return x if _ordered_number(x) else None
     if isinstance(x, str):
         return _string_number(x)
     if isinstance(x, (list, tuple)):
@@ -169,6 +183,8 @@ def context(
         if kind is int and 0 <= value < 2**64:
             out[key] = value
             out[key + NUM] = value
+            if value > _exact.EXACT:
+                _exact.derive(out, key + NUM, value)
             out[key + CBOR] = cbor_encode(value).hex()
             out[key + SEMVER] = f"{value}.0.0"  # flagd coerces a number to a version
             out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
@@ -183,9 +199,8 @@ def context(
             out[key + STR] = "[object Object]"
         else:
             out[key] = value
-            if isinstance(value, bool) or (
-                isinstance(value, (int, float)) and math.isfinite(value)
-            ):
+            _exact.derive(out, key + NUM, value)  # ints past 2**53 or past a double
+            if isinstance(value, bool) or _ordered_number(value):
                 out[key + NUM] = int(value) if isinstance(value, bool) else value
             elif isinstance(value, (list, tuple)):
                 out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
@@ -219,10 +234,12 @@ def _normal_semver(value: Any) -> str | None:
     """flagd's loose versions as strict SemVer: ``v``/``V`` dropped, missing parts 0."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            return None
-        value = str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, int):
+        value = str(value)
+    elif isinstance(value, float):
+        # flagd's evaluator reads a number's text: Python's, so 1.0 is "1.0" (1.0.0)
+        # while -0.0 ("-0.0") and 1e20 ("1e+20") are no versions
+        value = repr(value)
     if not isinstance(value, str) or value[:1] not in _SEMVER_START:
         return None
     m = _LOOSE_SEMVER.match(value)  # flagd parses the text as it is: no whitespace
@@ -358,6 +375,7 @@ def _truthy(attr: str) -> dict[str, Any]:
             {"attr": attr, "ne": ""},
             {"attr": attr, "ne": 0},
             {"attr": attr + TRUTHY, "eq": True},
+            {"attr": attr + NUM + _exact.BIG, "exists": True},  # an int past a double
         ]
     }
 
@@ -412,9 +430,21 @@ class _Flag:
         variants = spec.get("variants")
         if not isinstance(variants, Mapping) or not variants:
             raise _Refuse("'variants' must be a non-empty object")
-        for name in variants:
+        for name, value in variants.items():
             if name in _RESERVED:
                 raise _Refuse(f"variant name {name!r} is reserved by the importer")
+            if value is None:
+                # flagd docs ("Flag Definitions", Variants; schema flags.json): a variant
+                # value is a boolean, a string, a number or an object. A null one is no
+                # flag value: flagd's evaluator answers an error for it (TYPE_MISMATCH
+                # when it is the default, GENERAL when targeting picks it), where cfgcore
+                # would serve null, which callers read as "use your default". To defer
+                # to the caller's default, flagd has "defaultVariant": null.
+                raise _Refuse(
+                    f"variant {name!r} has a null value: flagd variant values are booleans, "
+                    "strings, numbers or objects (for the caller's default, leave "
+                    "defaultVariant null instead)"
+                )
         self.variants = dict(variants)
 
     # -- the flag -------------------------------------------------------------------------
@@ -600,7 +630,7 @@ class _Flag:
             return  # flagd: no weight at all is null, the default variant
         if total > 2**31 - 1:
             raise _Refuse("fractional weights sum past 2^31-1")
-        buckets = []
+        buckets: list[tuple[str | None, int]] = []
         for v, w in weights:
             if w == 0:
                 continue
@@ -610,12 +640,46 @@ class _Flag:
                 name: str | None = INVALID
             else:
                 name = None if out is None else self.variant_name(out)
-            buckets.append([name, w])
+            buckets.append((name, w))
+        constant = self.constant_key(key_expr)
+        if constant is not None:
+            # every user hashes the same value: the bucket is decided at import
+            bucket, end = (murmur3_32(constant) * total) >> 32, 0
+            for name, w in buckets:
+                end += w
+                if bucket < end:
+                    if name is not None:
+                        rule = (
+                            {"serve": name} if guard == _ALWAYS else {"when": guard, "serve": name}
+                        )
+                        self.rules.append(rule)
+                    break
+            return
         for hash_, when in self.bucket_keys(key_expr, guard):
-            rule: dict[str, Any] = {"hash": {**hash_, "space": total}, "buckets": buckets}
+            hashed: dict[str, Any] = {
+                "hash": {**hash_, "space": total},
+                "buckets": [list(b) for b in buckets],
+            }
             if when != _ALWAYS:
-                rule["when"] = when
-            self.rules.append(rule)
+                hashed["when"] = when
+            self.rules.append(hashed)
+
+    def constant_key(self, key_expr: Any) -> bytes | None:
+        """The bytes flagd hashes for a bucketing key that is the same for every user (a
+        literal, the flag's own key), or None when it depends on the context."""
+        if isinstance(key_expr, Mapping) and len(key_expr) == 1 and "var" in key_expr:
+            if self.var_name(key_expr["var"]) != FLAG_KEY:
+                return None
+            key_expr = self.key  # flagd's context holds the flag key under $flagd.flagKey
+        elif isinstance(key_expr, (Mapping, list, tuple)) or key_expr is None:
+            return None
+        if self.scheme == "flagd_v3":
+            if isinstance(key_expr, float) and not math.isfinite(key_expr):
+                raise _Refuse(f"fractional bucketing key {key_expr!r} is not a JSON value")
+            return cbor_encode(key_expr)  # v3 hashes the deterministic CBOR of any value
+        if isinstance(key_expr, str):
+            return key_expr.encode("utf-8", "surrogatepass")  # v2 hashes a string key
+        raise _Refuse("a non-string literal fractional bucketing key under v2")
 
     def bucket_keys(self, key_expr: Any, guard: Any) -> list[tuple[dict[str, Any], Any]]:
         """(hashing, condition) pairs: which value is hashed, under which condition."""
@@ -635,9 +699,6 @@ class _Flag:
             if scheme == "flagd_v3":
                 return []  # v3: a null key is null, the default variant
             return [(default_v2, guard)]
-        if isinstance(key_expr, str):
-            # a literal key: every user lands in the same bucket. Hash it at import.
-            raise _Refuse("a literal fractional bucketing key is not supported")
         op, args = _single(key_expr)
         if op == "var":
             attr = self.var_name(args)
@@ -734,9 +795,14 @@ class _Flag:
                 attr = self.var_of(needle, "in")
                 if not all(isinstance(h, (str, int, float, bool)) for h in hay):
                     raise _Refuse("'in' with a non-literal list")
+                if attr == FLAG_KEY:  # the flag's own key: decided at import
+                    hit = any(isinstance(h, str) and h == self.key for h in hay)
+                    return (_ALWAYS if hit else _NEVER), _ALWAYS
                 return ({"attr": attr, "in": hay} if hay else _NEVER), _ALWAYS
             if isinstance(needle, str):
                 attr = self.var_of(hay, "in")
+                if attr == FLAG_KEY:
+                    return (_ALWAYS if needle in self.key else _NEVER), _ALWAYS
                 sub: Any = {"attr": attr, "contains": needle}
                 if "\0" not in needle:  # an array of strings holding the needle
                     sub = {"any": [sub, {"attr": attr + ITEMS, "contains": f"\0{needle}\0"}]}
@@ -801,7 +867,14 @@ class _Flag:
             return {"attr": attr, names[o]: lit}
         # JSONLogic compares the context value's number (a numeric string, a boolean,
         # a one-item array count); null or a missing value is 0
-        tests: list[Any] = [{"attr": a, names[o]: lit} for a in _numbers(attr)]
+        if isinstance(lit, float) and math.isnan(lit):
+            return _NEVER  # nothing orders with NaN
+        try:  # a context number: exactly, as flagd's evaluator orders Python numbers
+            tests: list[Any] = [_exact.ordered(attr + NUM, names[o], lit)]
+        except ValueError as exc:
+            raise _Refuse(f"'{op}': {exc}") from None
+        # a string's or an array's number is a double in flagd too
+        tests += [{"attr": a, names[o]: lit} for a in (attr + SNUM, attr + LNUM)]
         if _PY_COMPARE[o](0, lit):
             tests.append(_not({"attr": attr, "exists": True}))
         return {"any": tests}

@@ -1,0 +1,203 @@
+"""flagd import, second audit, against flagd's in-process evaluator (``FlagdCore`` from
+openfeature-flagd-core, what flagd's Python provider runs): null variant values, bucketing
+keys that are the same for every user, ``$flagd.flagKey`` in ``in``, hostile context
+values (Infinity, ints past 64 bits and past a double, -0.0 and 1e20 as versions).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.interop import InteropError, flagd
+
+core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
+from openfeature.evaluation_context import EvaluationContext  # noqa: E402
+from openfeature.exception import OpenFeatureError  # noqa: E402
+
+VARIANTS = {"yes": "yes", "no": "no", "maybe": "maybe"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("openfeature").setLevel(logging.CRITICAL)
+
+
+def _doc(targeting: Any, key: str = "f", default: str | None = "no") -> dict[str, Any]:
+    flag: dict[str, Any] = {"state": "ENABLED", "variants": dict(VARIANTS), "targeting": targeting}
+    if default is not None:
+        flag["defaultVariant"] = default
+    return {"flags": {key: flag}}
+
+
+def _peer(doc: dict[str, Any], key: str, tk: str | None, attrs: dict[str, Any]) -> tuple:
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))  # FlagdCore renames keys of the document it is given
+    try:
+        p = core.resolve_string_value(key, "FB", EvaluationContext(tk, copy.deepcopy(attrs)))
+    except OpenFeatureError as exc:  # flagd raises where a variant is unknown
+        return ("FB", None, "ERROR", str(exc.error_code).split(".")[-1])
+    code = p.error_code and str(p.error_code).split(".")[-1]
+    return (p.value, p.variant, str(p.reason).split(".")[-1], code)
+
+
+def _mine(engine: Any, key: str, tk: str | None, attrs: dict[str, Any]) -> tuple:
+    r = flagd.resolve(engine, key, flagd.context(tk, attrs), "FB")
+    return (r.value, r.variant, r.reason, r.error_code)
+
+
+# -- a variant whose value is null ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("targeting", "attrs", "code"),
+    [
+        (None, {}, "TYPE_MISMATCH"),  # the null default variant, no targeting
+        ({"if": [{"var": "x"}, "b", None]}, {}, "TYPE_MISMATCH"),  # targeting -> default
+        ({"if": [{"var": "x"}, "a", "b"]}, {"x": 1}, "GENERAL"),  # targeting picks it
+    ],
+)
+def test_a_null_variant_value_is_refused_where_flagd_answers_an_error(targeting, attrs, code):
+    # flagd's docs and schema: variant values are booleans, strings, numbers or objects.
+    # flagd's evaluator answers an error for a null one; cfgcore served null, which
+    # the OpenFeature provider turned into the caller's default with reason DEFAULT.
+    flag: dict[str, Any] = {"state": "ENABLED", "variants": {"a": None, "b": "x"}}
+    flag["defaultVariant"] = "a"
+    if targeting is not None:
+        flag["targeting"] = targeting
+    doc = {"flags": {"nullish": flag, "fine": {"state": "ENABLED", "variants": {"on": "v"},
+                                               "defaultVariant": "on"}}}  # fmt: skip
+    assert _peer(doc, "nullish", "u1", attrs)[2:] == ("ERROR", code)
+    with pytest.raises(InteropError) as err:
+        flagd.to_snapshot(doc, source="flags.json")
+    text = str(err.value)
+    assert "flags.json" in text and "flags.nullish" in text and "'a'" in text
+    assert "null" in text and "flags.fine" not in text
+    snap = flagd.to_snapshot(doc, on_error="skip")
+    assert list(snap.flags) == ["fine"] and "nullish" in snap.metadata["refused"]
+
+
+def test_a_null_default_variant_still_defers_to_the_callers_default(make):
+    # the way flagd spells "use the code default": defaultVariant null
+    doc = _doc({"if": [{"var": "x"}, "yes", None]}, default=None)
+    engine = make(flagd.to_snapshot(doc))
+    for attrs in ({}, {"x": 1}):
+        assert _mine(engine, "f", "u1", attrs) == _peer(doc, "f", "u1", attrs)
+
+
+# -- bucketing keys every user shares -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key_expr",
+    [{"var": "$flagd.flagKey"}, "literal", "", "\u00e9\U0001f600", 7, 1.5, True, 2**70],
+)
+@pytest.mark.parametrize("flag_key", ["f", "promo-b", "k\u00e9y"])
+def test_a_constant_bucketing_key_is_hashed_at_import(make, key_expr, flag_key):
+    # flagd hashes the same value for everyone: one bucket, decided by the value
+    entries = [["yes", 3], ["no", 0], ["maybe", 5], ["no", 2]]
+    doc = _doc({"fractional": [key_expr, *entries]}, key=flag_key)
+    engine = make(flagd.to_snapshot(doc))
+    for tk, attrs in (("u1", {}), ("u2", {"a": 1}), (None, {}), ("", {"x": "y"})):
+        mine = _mine(engine, flag_key, tk, attrs)
+        assert mine == _peer(doc, flag_key, tk, attrs), (key_expr, tk)
+        assert mine[2] == "TARGETING_MATCH"
+
+
+@pytest.mark.parametrize("flag_key", ["ab", "xyz", "a-b"])
+def test_flag_key_buckets_agree_for_many_keys(make, flag_key):
+    # the bucket moves with the flag's own key
+    docs = [_doc({"fractional": [{"var": "$flagd.flagKey"}, ["yes", w], ["no", 10 - w]]},
+                 key=flag_key) for w in range(1, 10)]  # fmt: skip
+    for doc in docs:
+        engine = make(flagd.to_snapshot(doc))
+        assert _mine(engine, flag_key, "u", {}) == _peer(doc, flag_key, "u", {})
+
+
+def test_a_non_string_literal_key_under_v2_is_refused():
+    with pytest.raises(InteropError, match="flags.f.*v2"):
+        flagd.to_snapshot(_doc({"fractional": [7, ["yes", 1]]}), "v2")
+
+
+# -- $flagd.flagKey in "in" -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        {"in": ["", {"var": "$flagd.flagKey"}]},
+        {"in": ["x", {"var": "$flagd.flagKey"}]},
+        {"in": ["pro", {"var": "$flagd.flagKey"}]},
+        {"in": [{"var": "$flagd.flagKey"}, ["promo", "x"]]},
+        {"in": [{"var": "$flagd.flagKey"}, ["pro", 1, True]]},
+    ],
+)
+def test_flag_key_in_in_is_decided_at_import(make, cond):
+    doc = _doc({"if": [cond, "yes", "maybe"]}, key="promo")
+    engine = make(flagd.to_snapshot(doc))
+    assert _mine(engine, "promo", "u1", {}) == _peer(doc, "promo", "u1", {})
+
+
+# -- hostile context values -----------------------------------------------------------
+
+_HOSTILE = st.sampled_from(
+    [
+        float("inf"), float("-inf"), float("nan"), -0.0, 0.0, 1.0, 1.5, 1e20, 1e16, 2.0,
+        2**63, 2**64 - 1, 2**64, 2**70, -(2**64) - 1, 10**400, -(10**400),
+        "Infinity", "-Infinity", "1e400", "\U0001f600", "", "1.0", "v1", "1.2.3-rc.1",
+    ]
+)  # fmt: skip
+_CONDS = [
+    {">": [{"var": "a"}, -1]},
+    {"<": [{"var": "a"}, 1e20]},
+    {">=": [{"var": "a"}, 0]},
+    {"<=": [-5, {"var": "a"}, 5]},
+    {"sem_ver": [{"var": "a"}, "<", "2.0.0"]},
+    {"sem_ver": [{"var": "a"}, "=", "1.0.0"]},
+    {"sem_ver": [{"var": "a"}, ">=", "0.0.0"]},
+    {"!!": [{"var": "a"}]},
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_HOSTILE, which=st.integers(0, len(_CONDS) - 1), tk=st.sampled_from(["u1", ""]))
+def test_hostile_numbers_agree_with_flagd(make_py_and_c, value, which, tk):
+    cond = _CONDS[which]
+    if "sem_ver" in cond and len(str(value)) > 250:
+        return  # cfgcore reads versions up to 256 characters (README, Operators)
+    doc = _doc({"if": [cond, "yes", "no"]})
+    want = _peer(doc, "f", tk, {"a": value})
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        assert _mine(engine, "f", tk, {"a": value}) == want, (_CONDS[which], value)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=st.one_of(
+        st.integers(-(2**80), 2**80),
+        st.sampled_from([2**64, -(2**64) - 1, 10**400, -(10**400), float("inf"), 1e300]),
+        st.floats(allow_nan=False),
+        st.text(max_size=4),
+        st.booleans(),
+        st.dictionaries(st.text(max_size=2), st.integers(-(2**70), 2**70), max_size=2),
+    )
+)
+def test_any_bucketing_value_hashes_as_flagd(make_py_and_c, value):
+    # v3 hashes the deterministic CBOR of the value: ints past 64 bits are bignums
+    doc = _doc({"fractional": [{"var": "a"}, ["yes", 1], ["no", 1], ["maybe", 1]]})
+    want = _peer(doc, "f", "u1", {"a": value})
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        assert _mine(engine, "f", "u1", {"a": value}) == want, value
+
+
+def test_context_never_raises_on_numbers_past_a_double():
+    for value in (10**400, -(10**400), [10**400], {"k": -(10**400)}):
+        ctx = flagd.context("u", {"a": value})
+        assert ctx["targetingKey"] == "u"
