@@ -75,3 +75,67 @@ def test_set_policy_refuses_a_world_writable_file(tmp_path):
     with pytest.raises(ConfigError, match="writable by every user"):
         policy.set_policy(str(path))
     assert policy.get_policy() is None
+
+
+EDITOR = """\
+roles:
+  editor:
+    config.update: ["server", "server.*"]
+  janitor:
+    config.update: ["server", "server.*"]
+    config.delete: ["server.cors"]
+actors:
+  bob: [editor]
+  jan: [janitor]
+"""
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch):
+    from cfgcore.config.manager import ConfigurationManager
+    from tests.conftest import scaffolded_config
+
+    d = scaffolded_config(tmp_path, monkeypatch, select=None)
+    (tmp_path / "editor.yaml").write_text(EDITOR)
+    policy.set_policy(str(tmp_path / "editor.yaml"))
+    m = ConfigurationManager(str(d), environment="staging", audit_log=str(tmp_path / "a.jsonl"))
+    m.load_environment_config("staging")
+    yield m
+    m.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"cors": "__delete__"},  # a nested delete marker
+        {"__replace__": True, "port": 8443},  # replacing the map drops server.cors
+        {"cors": {"__replace__": True}},  # emptying server.cors
+    ],
+)
+def test_a_delete_inside_an_update_needs_config_delete(manager, value):
+    # update_config("server", {"cors": "__delete__"}) removed server.cors for an actor
+    # allowed config.update only: the policy saw one config.update of "server".
+    before = manager.get("server.cors")
+    with pytest.raises(PermissionError, match="bob may not config.delete server"):
+        manager.update_config("server", value, actor="bob")
+    assert manager.get("server.cors") == before
+    denied = [e for e in manager.audit.entries() if e["kind"] == "denied"]
+    assert denied and denied[-1]["source"] == "config.delete"
+
+
+def test_an_actor_allowed_to_delete_may_and_plain_updates_stay_allowed(manager):
+    assert manager.update_config("server", {"port": 8443}, actor="bob")
+    assert manager.get("server.port") == 8443
+    assert manager.update_config("server", {"cors": "__delete__"}, actor="jan")
+    assert manager.get("server.cors", None) is None
+
+
+def test_a_deeply_nested_update_is_judged_without_recursion(manager):
+    value: dict = {}
+    node = value
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    node["y"] = "__delete__"
+    with pytest.raises(PermissionError, match="config.delete"):
+        manager.update_config("server", value, actor="bob")

@@ -35,7 +35,8 @@ and key path)::
       ci-bot: [catalog-editor, experimenter]
 
 Actions (:data:`ACTIONS`): ``config.update`` and ``config.delete`` (target: the key
-path), ``config.replace`` (``set_active_config``; checked for every changed key path),
+path; an update whose value removes keys, with a nested ``"__delete__"`` or
+``"__replace__": true``, needs ``config.delete`` on those paths too), ``config.replace`` (``set_active_config``; checked for every changed key path),
 ``config.environment`` and ``config.profile`` (switching a live configuration to
 another environment, or profile: ``load_environment_config``, ``set_profile``; the
 environment name, each profile name switched to or ``none``), ``flag.set``,
@@ -314,18 +315,48 @@ def check(actor: str, action: str, target: str, audit: Any = None) -> None:
     raise PermissionError(message)
 
 
-def config_change(key_path: Any, value: Any) -> tuple[str, str]:
-    """``(action, target)`` of ``update_config(key_path, value)``."""
+# The merge markers of cfgcore.config.tree (DELETE, REPLACE), spelled here so the
+# runtime layer does not import the config package.
+_DELETE = "__delete__"
+_REPLACE = "__replace__"
+
+
+def config_change(key_path: Any, value: Any) -> list[tuple[str, str]]:
+    """The ``(action, target)`` checks of ``update_config(key_path, value)``.
+
+    ``config.update`` of the key path, or ``config.delete`` for the value
+    ``"__delete__"``; a map value that removes keys below it needs ``config.delete`` as
+    well: a nested ``"__delete__"`` (on that key's path) and ``"__replace__": true``
+    (on the replaced map's path, which loses every key it does not repeat). Otherwise
+    an actor allowed only to update could delete through a nested marker."""
     path = key_path if isinstance(key_path, str) else ".".join(map(str, key_path))
-    return ("config.delete" if isinstance(value, str) and value == "__delete__" else
-            "config.update", path)  # fmt: skip
+    if isinstance(value, str) and value == _DELETE:
+        return [("config.delete", path)]
+    checks = [("config.update", path)]
+    stack = [(value, path)]  # iterative: a hostile value may nest deeper than the stack
+    while stack:
+        node, where = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get(_REPLACE):
+            checks.append(("config.delete", where))
+        for k, v in node.items():
+            if k == _REPLACE:
+                continue
+            below = f"{where}.{k}" if where else str(k)
+            if isinstance(v, str) and v == _DELETE:
+                checks.append(("config.delete", below))
+            elif isinstance(v, dict):
+                stack.append((v, below))
+    return checks
 
 
 def guarded(action: str, target: Callable[..., Any] | None = None) -> Callable[[Any], Any]:
     """Decorate a change API method taking ``*, actor=None``: resolve the actor, check
     the policy (``target(self, *args, **kwargs)`` names what is changed, or returns
-    ``(action, target)``; None: checked inside the method), then run the method with the
-    actor set for its events and store writes (:func:`current_actor`)."""
+    ``(action, target)`` or a list of them, every one checked; None: checked inside the
+    method), then run the method with the actor set for its events and store writes
+    (:func:`current_actor`)."""
     import functools
 
     def wrap(method: Any) -> Any:
@@ -334,8 +365,13 @@ def guarded(action: str, target: Callable[..., Any] | None = None) -> Callable[[
             with acting(kwargs.get("actor")) as who:
                 if target is not None:
                     what = target(self, *args, **kwargs)
-                    act, what = what if isinstance(what, tuple) else (action, what)
-                    check(who, act, str(what), getattr(self, "audit", None))
+                    # One target, one (action, target), or a list of them: all must pass.
+                    if isinstance(what, list):
+                        checks = what
+                    else:
+                        checks = [what if isinstance(what, tuple) else (action, what)]
+                    for act, on in checks:
+                        check(who, act, str(on), getattr(self, "audit", None))
                 return method(self, *args, **kwargs)
 
         return guarded_method
