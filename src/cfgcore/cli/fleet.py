@@ -14,6 +14,7 @@ import argparse
 import queue
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["publish", "register", "watch_store"]
@@ -101,14 +102,26 @@ def publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _safe(text: Any, limit: int = 200) -> str:
+    """``text`` for an operator's terminal: whatever is stored in Redis (a writer's
+    name, flag keys, an error quoting a document) is data, so control characters
+    (escape sequences, newlines) are shown escaped and a long text is cut."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _who(writer: Any) -> str:
-    if not writer:
+    if not writer or not isinstance(writer, Mapping):
         return "unknown writer"
-    actor = str(writer.get("actor") or "?")
-    host = str(writer.get("host", "?"))
+    actor = _safe(writer.get("actor") or "?", 80)
+    host = _safe(writer.get("host", "?"), 80)
     # The CLI's default actor is already user@host (resolve_actor): not root@vm@vm.
     who = actor if actor.endswith(f"@{host}") else f"{actor}@{host}"
-    return f"{who} pid {writer.get('pid', '?')}"
+    return f"{who} pid {_safe(writer.get('pid', '?'), 20)}"
 
 
 def watch_store(args: argparse.Namespace) -> int:
@@ -141,14 +154,14 @@ def watch_store(args: argparse.Namespace) -> int:
             seen += 1
             stamp = time.strftime("%H:%M:%S")
             if isinstance(item, Exception):
-                first = str(item).splitlines()[0]
-                print(f"{stamp} REJECTED {first}", flush=True)
+                first = (str(item).splitlines() or [type(item).__name__])[0]
+                print(f"{stamp} REJECTED {_safe(first, 500)}", flush=True)
                 continue
             new = item.snapshot
             changed = sorted(
                 k for k in {*last.flags, *new.flags} if last.flags.get(k) != new.flags.get(k)
             )
-            shown = ", ".join(changed[:10]) + (
+            shown = ", ".join(_safe(k, 80) for k in changed[:10]) + (
                 f" (+{len(changed) - 10})" if len(changed) > 10 else ""
             )
             print(f"{stamp} v{item.version} {_who(item.writer)}: {shown or 'no flag changed'}",

@@ -99,6 +99,12 @@ class RedisFollower:
     def _lost_message(self, version: int) -> str:
         raise NotImplementedError
 
+    def _wrong_type(self, raw: list[Any]) -> str | None:
+        raise NotImplementedError
+
+    def _wrong_type_message(self, kind: str) -> str:
+        raise NotImplementedError
+
     @property
     def version(self) -> int:
         """The highest version this process has read, written or been delivered."""
@@ -188,10 +194,23 @@ class RedisFollower:
         raw = self._read_raw(self._follow_client)
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
+        kind = self._wrong_type(raw)
+        if kind is not None:
+            # Another program replaced the key (a string, a list...): Redis is fine,
+            # the document is not. Refused (reported once), and the floor rises to
+            # what serves, so that the repair is numbered above it.
+            self._mark_lost(self._follow_client, current)
+            if self._reported != (-1, f"type {kind}"):
+                self._reject(
+                    -1, f"type {kind}", ConfigError(self._wrong_type_message(kind), file=self.url)
+                )
+            return
         try:
             version = stored_version(raw[0], self.url) if raw[0] is not None else 0
         except ConfigError:
             version = -1  # unreadable or out of range: rejected below, with the reason
+            # A repair (cfgcore publish, forced) must be numbered above what serves.
+            self._mark_lost(self._follow_client, current)
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too.
@@ -249,7 +268,8 @@ class RedisFollower:
         self._reported = (version, checksum)
         self.stats["rejected"] += 1
         self.last_error = str(exc)
-        log.error("rejected version %d, the last good flags keep serving: %s", version, exc)
+        what = f"version {version}" if version >= 0 else "the stored document"
+        log.error("rejected %s, the last good flags keep serving: %s", what, exc)
         with self._lock:
             handlers = [h for _, h in self._callbacks if h is not None]
         for handler in handlers:

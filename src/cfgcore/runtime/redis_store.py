@@ -35,7 +35,9 @@ first and then re-read the key, on every (re)connect and every ``poll`` seconds,
 pub/sub drops messages while disconnected. A document is delivered only if its checksum
 matches, it decodes, and its version is newer than the last one delivered; a corrupt or
 invalid document is rejected, counted (``stats``), logged and reported to ``on_error``
-once, and the last good one keeps serving. After every accepted document a local cache
+once, and the last good one keeps serving; so is a key that another program replaced
+with another type (a string, a list: reported as such, not as a lost connection), and a
+document nested too deeply to decode. After every accepted document a local cache
 file is written atomically; when Redis is unreachable at start, :meth:`read` serves it.
 Nothing here is on the evaluation path: a flag check never waits for the network.
 
@@ -45,6 +47,9 @@ in the floor key another process left) refuses to write to it without ``force`` 
 change would go to the seed, and every follower would take it), a follower keeps its
 flags and reports it, and :meth:`read` serves the cache file. ``cfgcore publish
 --store URL --flags FILE`` restores it, numbered above every version the fleet holds.
+The same forced publish repairs an unreadable version field or a key of another type:
+followers that refuse one raise the floor to what they serve, so the repair is
+numbered above it (a floor key that is not a usable number is ignored and replaced).
 """
 
 from __future__ import annotations
@@ -94,26 +99,56 @@ log = logging.getLogger("cfgcore.fleet")
 MAX_DOCUMENT_BYTES = MAX_READ_BYTES
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
+# Shared by the scripts: a stored version or floor is usable only as an integer in
+# 0..2**53 (what Lua numbers count exactly); anything else stored there (by hand, by
+# another program) is corrupt. A key that another program replaced with another type
+# (a string, a list) is reported, never an error that looks like a lost connection.
+_LUA_HELPERS = """
+local function usable(n)
+  return n ~= nil and n >= 0 and n < 9007199254740992 and n == math.floor(n)
+end
+local function floor_of(key)
+  if redis.call('TYPE', key).ok ~= 'string' then return 0 end
+  local n = tonumber(redis.call('GET', key))
+  if usable(n) then return n end
+  return 0
+end
+local function raise_floor(key, v)
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', key) end
+  if v > floor_of(key) then redis.call('SET', key, v) end
+end
+"""
+
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
 # floor (a plain key; see _LOST). ARGV: expected version, version floor (the highest this
 # writer has seen: after a failover that lost writes, versions continue above it instead
 # of repeating numbers followers already hold), checksum, writer, data, channel, force
-# ("1": overwrite whatever is there, even an unreadable version field). Returns
-# {1, new} on success, {0, current} on a conflict, {-1, 0} if the stored version is not
-# a number (and force is off), {-2, floor} if the document is gone although a version
-# was seen (and force is off): writing now would start over from the seed.
-_CAS = """
+# ("1": overwrite whatever is there, even an unreadable version field or a key of
+# another type). Returns {1, new} on success, {0, current} on a conflict, {-1, 0} if
+# the stored version is not a usable number (and force is off), {-2, floor} if the
+# document is gone although a version was seen (and force is off): writing now would
+# start over from the seed, {-3, type} if the key holds another type than a hash (and
+# force is off).
+_CAS = (
+    _LUA_HELPERS
+    + """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then
+  if ARGV[7] ~= '1' then return {-3, kind} end
+  redis.call('DEL', KEYS[1])
+end
 local raw = redis.call('HGET', KEYS[1], 'version')
-local floor = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0') or 0)
+local floor = math.max(tonumber(ARGV[2]), floor_of(KEYS[2]))
 local cur = 0
 if raw then
   cur = tonumber(raw)
-  if cur == nil then
+  if not usable(cur) then
     if ARGV[7] ~= '1' then return {-1, 0} end
-    cur = tonumber(ARGV[1])
+    cur = 0  -- numbered above the floor: followers raise it when they refuse this one
   end
 elseif floor > 0 and ARGV[7] ~= '1' then
-  redis.call('SET', KEYS[2], floor)
+  raise_floor(KEYS[2], floor)
   return {-2, floor}
 end
 if ARGV[7] ~= '1' and cur ~= tonumber(ARGV[1]) then return {0, cur} end
@@ -123,12 +158,16 @@ redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[
 redis.call('PUBLISH', ARGV[6], new .. ' ' .. ARGV[3])
 return {1, new}
 """
+)
 
 # Read the document in one step, its data only when it is at most ARGV[1] bytes (a
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
 # a flag file is refused past 64 MiB). KEYS[1] the document hash. Returns {version,
-# checksum, writer, data or nil, size of data}.
+# checksum, writer, data or nil, size of data}, or {nil, nil, nil, nil, 0, type} when
+# the key holds another type than a hash.
 _READ = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then return {false, false, false, false, 0, kind} end
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
@@ -137,15 +176,19 @@ return r
 """
 
 # KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it.
-# Written when a process finds the document gone or older than what it serves (Redis
-# restarted empty, a failover lost writes), so that the store remembers it lost a
-# document (writes without force are refused, see _CAS) and whatever is published next
-# is numbered above every version a follower holds (else followers would ignore it).
-_LOST = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+# Written when a process finds the document gone, older than what it serves (Redis
+# restarted empty, a failover lost writes) or unreadable, so that the store remembers
+# it lost a document (writes without force are refused, see _CAS) and whatever is
+# published next is numbered above every version a follower holds (else followers
+# would ignore it). A floor that is not a usable number (or not a string) is replaced.
+_LOST = (
+    _LUA_HELPERS
+    + """
+local cur = floor_of(KEYS[1])
+raise_floor(KEYS[1], tonumber(ARGV[1]))
 return cur
 """
+)
 
 
 def _writer(actor: str | None) -> dict[str, Any]:
@@ -385,10 +428,39 @@ class RedisFlagStore(RedisFollower):
                 decoded = msgspec.msgpack.decode(writer_raw)
                 if isinstance(decoded, dict):
                     writer = decoded
-        snapshot = self._decode(data, origin)
+        try:
+            snapshot = self._decode(data, origin)
+        except RecursionError:  # msgspec's nesting limit: a hostile or broken document
+            raise ConfigError(
+                f"version {version} is nested too deeply to decode", file=origin
+            ) from None
         return FlagDocument(snapshot, data, version, checksum, writer, origin)
 
+    def _wrong_type(self, raw: list[Any]) -> str | None:
+        """The type of the key when it is not a hash (another program replaced it),
+        as the read script reports it; None for a hash or no key."""
+        kind = raw[5] if len(raw) > 5 else None
+        if not kind:
+            return None
+        return kind.decode(errors="replace") if isinstance(kind, bytes) else str(kind)
+
+    def _wrong_type_message(self, kind: str) -> str:
+        return (
+            f"the key {self.key} holds a Redis {kind}, not a cfgcore document (a hash): "
+            f"replaced by another program? The last good document keeps serving; repair "
+            f"with {self._repair_command()}"
+        )
+
+    def _repair_command(self) -> str:
+        if self._document == "flags":
+            return f"cfgcore publish --store '{self.url}' --flags FILE"
+        env = self._document.partition(":")[2]
+        return f"cfgcore publish --store '{self.url}' -e {env}"
+
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
+        kind = self._wrong_type(raw)
+        if kind is not None:
+            raise ConfigError(self._wrong_type_message(kind), file=self.url)
         size = int(raw[4]) if len(raw) > 4 and raw[4] is not None else 0
         if size > MAX_DOCUMENT_BYTES:
             version = stored_version(raw[0], self.url) if raw[0] is not None else 0
@@ -470,8 +542,10 @@ class RedisFlagStore(RedisFollower):
         with self._lock:
             seen = self._seen
         lost = max(seen, self._cache_version())
-        with contextlib.suppress(redis.RedisError, ValueError, TypeError):
-            lost = max(lost, int(self._client.get(self.floor_key) or 0))
+        with contextlib.suppress(redis.RedisError, ConfigError):
+            # (a floor that is not a usable version, set by hand, is ignored)
+            floor = self._client.get(self.floor_key)
+            lost = max(lost, stored_version(floor, self.url) if floor else 0)
         return lost
 
     def _mark_lost(self, client: Any, version: int) -> None:
@@ -483,11 +557,7 @@ class RedisFlagStore(RedisFollower):
 
     def _lost_message(self, version: int) -> str:
         what = "flag" if self._document == "flags" else "published configuration"
-        if self._document == "flags":
-            fix = f"cfgcore publish --store '{self.url}' --flags FILE"
-        else:
-            env = self._document.partition(":")[2]
-            fix = f"cfgcore publish --store '{self.url}' -e {env}"
+        fix = self._repair_command()
         return (
             f"the store lost its {what} document (Redis restarted empty, was flushed or "
             f"failed over to an empty replica): it holds none, but version {version} was "
@@ -592,6 +662,10 @@ class RedisFlagStore(RedisFollower):
                     old = FlagDocument(self._empty(), b"", -1, "", {}, self.url)
                 with self._lock:
                     floor = self._seen
+                if force:
+                    # A repair is numbered above what this machine's cache file holds
+                    # too (followers also raise the floor when they refuse a document).
+                    floor = max(floor, self._cache_version())
                 if old.version == 0 and not force:
                     # An empty store: new, or one that lost its document? (The script
                     # also checks the floor key, for a writer that has seen nothing.)
@@ -642,8 +716,14 @@ class RedisFlagStore(RedisFollower):
                 raise ConfigError(self.last_error, file=self.url)
             if status == -1:
                 raise ConfigError(
-                    "stored version is not a number: repair with force", file=self.url
+                    "stored version is not a usable number (0 to 2**53): repair with "
+                    + self._repair_command(),
+                    file=self.url,
                 )
+            if status == -3:
+                kind = version.decode(errors="replace") if isinstance(version, bytes) else version
+                self.last_error = self._wrong_type_message(str(kind))
+                raise ConfigError(self.last_error, file=self.url)
             self.stats["conflicts"] += 1
             # Another writer got in between: back off a little (jittered, so writers
             # that collided do not collide again in lockstep) and redo the change.

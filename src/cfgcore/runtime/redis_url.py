@@ -5,10 +5,11 @@ with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeout
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from cfgcore.errors import ConfigError
 
@@ -66,6 +67,27 @@ class RedisURL:
         return f"{self.scheme}://{auth}{hosts}{path}?{query}"
 
 
+# Query parameters that carry secrets: masked in every message, like the password.
+_SECRET_OPTS = {"sentinel_password", "ssl_password"}
+
+
+def _shown(parts: Any) -> str:
+    """The URL as given, for error messages: the password and the secret query
+    parameters (``sentinel_password``, ``ssl_password``) replaced by ``***``."""
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+    query = []
+    for piece in parts.query.split("&") if parts.query else ():
+        key, eq, _value = piece.partition("=")
+        name = unquote(key).lower()
+        # the known secrets, and what looks like one (a misspelt sentinel_pasword=)
+        secret = name in _SECRET_OPTS or re.search(r"pas|pw|secret|token|auth", name)
+        query.append(f"{key}=***" if eq and secret else piece)
+    netloc = f"{userinfo}{at}{hostlist}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), parts.fragment))
+
+
 def _bool(text: str, url: str, key: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -98,8 +120,12 @@ def parse_redis_url(url: str) -> RedisURL:
     >>> parse_redis_url("redis://cache:6380/2?namespace=music").namespace
     'music'
     """
-    parts = urlsplit(url)
-    shown = url.replace(parts.password, "***") if parts.password else url
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a '[' in the password
+        shown = re.sub(r"(?<=//)[^/?#]*@", "***@", url).split("?", 1)[0]
+        raise ConfigError(f"not a valid URL: {exc}", file=shown) from None
+    shown = _shown(parts)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ConfigError(f"not a Redis store URL (use {', '.join(SCHEMES)})", file=shown)

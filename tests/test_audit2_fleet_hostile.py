@@ -1,0 +1,257 @@
+"""Fleet store, second audit: hostile or broken state in Redis, against a real
+redis-server. Whatever another program (or an attacker with write access) leaves in
+the keys, followers keep the last good flags, report it once with a clear error (not
+as a lost connection), and a forced publish repairs the store with a version every
+follower accepts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.redis_store import RedisFlagStore
+from cfgcore.runtime.redis_url import parse_redis_url
+from cfgcore.snapshot import Flag
+from tests.redis_server import wait_for
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("cfgcore.fleet").setLevel(logging.CRITICAL)
+    yield
+    logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def stores():
+    opened: list[RedisFlagStore] = []
+
+    def open_(url: str) -> RedisFlagStore:
+        store = RedisFlagStore(url)
+        opened.append(store)
+        return store
+
+    yield open_
+    for s in opened:
+        s.close()
+
+
+def add(name: str):
+    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
+
+
+def _follower(stores, url):
+    store = stores(url)
+    got: list = []
+    errors: list = []
+    store.read()
+    store.watch(got.append, on_error=errors.append)
+    assert wait_for(lambda: store.connected)
+    return store, got, errors
+
+
+def _replace_key(r, key, kind):
+    r.delete(key)
+    {
+        "string": lambda: r.set(key, "hello"),
+        "list": lambda: r.rpush(key, "a", "b"),
+        "set": lambda: r.sadd(key, "a"),
+        "zset": lambda: r.zadd(key, {"a": 1.0}),
+        "stream": lambda: r.xadd(key, {"a": "1"}),
+    }[kind]()
+
+
+@pytest.mark.parametrize("kind", ["string", "list", "set", "zset", "stream"])
+def test_a_key_replaced_by_another_type_is_a_refused_document_not_a_lost_connection(
+    redis_server, stores, tmp_path, kind
+):
+    url = redis_server.url + f"?namespace=wt&poll=0.1&cache={tmp_path / 'c.msgpack'}"
+    writer = stores(url)
+    for i in range(3):
+        writer.update(add(f"f{i}"))
+    follower, got, errors = _follower(stores, url)
+    assert follower.version == 3
+    r = redis_server.client()
+    _replace_key(r, "{wt}:flags", kind)
+    r.publish("{wt}:flags:changes", "4 x")
+    assert wait_for(lambda: errors)
+    # reported once, clearly, while the follower stays connected (no reconnect storm)
+    assert wait_for(lambda: follower.stats["rejected"] == 1)
+    assert follower.connected and follower.stats["reconnects"] == 0
+    assert f"holds a Redis {kind}" in str(errors[0]) and "{wt}:flags" in str(errors[0])
+    assert "cfgcore publish" in str(errors[0])
+    assert len(errors) == 1 and follower.version == 3 and got == []
+    # read() says what is wrong (it is not "Redis unreachable", no cache file served)
+    with pytest.raises(ConfigError, match=f"holds a Redis {kind}"):
+        stores(url).read()
+    # a normal write refuses; a forced one (cfgcore publish) repairs, numbered above 3
+    with pytest.raises(ConfigError, match=f"holds a Redis {kind}"):
+        writer.update(add("x"))
+    _, repaired = stores(url).update(add("repaired"), force=True)
+    assert repaired.version > 3
+    assert wait_for(lambda: got and got[-1].version == repaired.version)
+    assert set(got[-1].snapshot.flags) == {"repaired"}
+
+
+def test_the_flag_set_keeps_its_flags_and_health_says_why(redis_server, tmp_path, impl):
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+
+    url = redis_server.url + f"?namespace=wh&poll=0.1&cache={tmp_path / 'c.msgpack'}"
+    manager = DynamicConfigurationManager(
+        store=url, state_dir=tmp_path / "state", engine=engine_class(impl)()
+    )
+    try:
+        manager._live.update(add("a"), source="test")
+        assert manager.is_feature_enabled("a")
+        _replace_key(redis_server.client(), "{wh}:flags", "list")
+        assert wait_for(lambda: manager._live.last_error is not None)
+        assert manager.is_feature_enabled("a")  # the last good flags serve
+        report = manager.health()
+        assert report.ready
+        flags = next(c for c in report.readiness if c.name == "flags")
+        assert flags.status == "warn" and "holds a Redis list" in flags.detail
+        store = next(c for c in report.readiness if c.name == "flag_store")
+        assert store.status == "ok"  # Redis itself is fine and followed
+    finally:
+        manager.close()
+
+
+@pytest.mark.parametrize("bad", ["abc", "1e300", "-5", "inf", str(2**60), "3.5"])
+def test_a_forced_repair_over_a_corrupt_version_reaches_every_follower(redis_server, stores, bad):
+    url = redis_server.url + "?namespace=cv&poll=0.1&cache=off"
+    writer = stores(url)
+    for i in range(3):
+        writer.update(add(f"f{i}"))
+    follower, got, errors = _follower(stores, url)
+    r = redis_server.client()
+    r.hset("{cv}:flags", "version", bad)
+    r.publish("{cv}:flags:changes", "4 x")
+    assert wait_for(lambda: errors)
+    assert follower.version == 3 and got == []
+    with pytest.raises(ConfigError, match="not a usable number|not a number|out of range"):
+        writer.update(add("x"))
+    # the repair comes from a process that has seen nothing (cfgcore publish)
+    _, repaired = stores(url).update(add("repaired"), force=True)
+    assert 3 < repaired.version < 2**53
+    assert int(r.hget("{cv}:flags", "version")) == repaired.version
+    assert wait_for(lambda: got and got[-1].version == repaired.version)
+
+
+@pytest.mark.parametrize("floor", ["inf", "1e300", "-1", "nan", "hash"])
+def test_a_garbage_floor_key_neither_blocks_nor_poisons_writes(redis_server, stores, floor):
+    url = redis_server.url + "?namespace=fl&cache=off"
+    r = redis_server.client()
+    if floor == "hash":
+        r.hset("{fl}:flags:floor", "a", "1")
+    else:
+        r.set("{fl}:flags:floor", floor)
+    writer = stores(url)
+    _, first = writer.update(add("a"), force=True)
+    _, second = writer.update(add("b"))
+    assert (first.version, second.version) == (1, 2)
+    assert stores(url).read().version == 2
+
+
+def _nested(depth: int) -> bytes:
+    """A flag document whose one rule nests ``not`` ``depth`` times (MessagePack built
+    by hand: the encoders refuse such depths themselves)."""
+    inner = msgspec.msgpack.encode({"attr": "x", "eq": 1})
+    head = msgspec.msgpack.encode({"flags": {"a": {"default": "on", "rules": [{"serve": "on"}]}}})
+    # {"flags": {"a": {"default": "on", "rules": [{"serve": "on", "when": <cond>}]}}}
+    assert head.endswith(b"\x81\xa5serve\xa2on")
+    head = head[: -len(b"\x81\xa5serve\xa2on")] + b"\x82\xa5serve\xa2on\xa4when"
+    return head + b"\x81\xa3not" * depth + inner
+
+
+def test_a_document_nested_too_deeply_is_refused_once(redis_server, stores):
+    url = redis_server.url + "?namespace=deep&poll=0.1&cache=off"
+    writer = stores(url)
+    writer.update(add("a"))
+    follower, got, errors = _follower(stores, url)
+    data = _nested(100_000)
+    r = redis_server.client()
+    r.hset(
+        "{deep}:flags",
+        mapping={"version": 2, "data": data, "checksum": hashlib.sha256(data).hexdigest()},
+    )
+    r.publish("{deep}:flags:changes", "2 x")
+    assert wait_for(lambda: errors)
+    assert "nested too deeply" in str(errors[0])
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        stores(url).read()
+    assert wait_for(lambda: follower.stats["rejected"] == 1)
+    assert follower.connected and follower.stats["reconnects"] == 0
+    assert follower.version == 1 and got == []
+
+
+# -- credentials in URLs are never shown ------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    secret=st.text(
+        alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="@/?#&=%:"),
+        min_size=6,
+        max_size=20,
+    ),
+    where=st.sampled_from(["password", "sentinel_password", "ssl_password", "sentinel_pasword"]),
+    broken=st.sampled_from(["namespce=x", "wait=x", "poll=abc", "db=zero"]),
+)
+def test_an_invalid_url_never_shows_a_secret(secret, where, broken):
+    if where == "password":
+        url = f"redis://user:{secret}@h:6379/0?{broken}"
+    else:
+        url = f"redis://h:6379/0?{where}={secret}&{broken}"
+    if broken == "db=zero":
+        url = url.replace("/0?", "/zero?").replace("&db=zero", "").replace("?db=zero", "?")
+    with pytest.raises(ConfigError) as err:
+        parse_redis_url(url)
+    assert secret not in str(err.value)
+    assert "***" in str(err.value)
+
+
+def test_an_unparseable_url_is_a_config_error_without_the_password():
+    with pytest.raises(ConfigError, match="not a valid URL") as err:
+        parse_redis_url("redis://user:pa[ss@h:6379/0?sentinel_password=s3cret")
+    assert "pa[ss" not in str(err.value) and "s3cret" not in str(err.value)
+
+
+# -- what cfgcore watch --store prints ----------------------------------------------
+
+
+def test_watch_store_escapes_what_the_document_says(redis_server, capsys):
+    """Writer names and flag keys come from Redis: an escape sequence or a newline in
+    them reaches the operator's terminal escaped, on one line."""
+    from cfgcore.cli import main
+
+    url = redis_server.url + "?namespace=esc&cache=off"
+    writer = RedisFlagStore(url)
+    writer.update(lambda s: s)
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", url, "--count", "1", "--timeout", "20"])
+        )
+    )
+    t.start()
+    err: list[str] = []
+    try:
+        wait_for(lambda: err.append(capsys.readouterr().err) or "version 1" in "".join(err))
+        writer.update(add("\x1b[2Jevil\nflag"), actor="\x1b[31mmallory\x1b[0m")
+        t.join(30)
+    finally:
+        writer.close()
+    out = capsys.readouterr().out
+    assert done == [0]
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert len(lines) == 1
+    assert "\\x1b[2Jevil\\nflag" in lines[0] and "\\x1b[31mmallory" in lines[0]
