@@ -58,3 +58,25 @@ def test_cors_wildcard_with_credentials_in_any_spelling_is_found(validator, orig
 def test_cors_without_both_stays_quiet(validator, origins, credentials):
     config = {"api": {"cors": {"allowed_origins": origins, "allow_credentials": credentials}}}
     assert _found(validator, config) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "name"),
+    [
+        ("security.password_hash_algorithm", "MD-5", "MD5"),
+        ("security.password_hash_algorithm", "hmac-md-5", "MD5"),
+        ("security.encryption.algorithm", "RC-4", "RC4"),
+        ("security.encryption.algorithm", "rc4", "RC4"),
+    ],
+)
+def test_weak_algorithms_spelled_with_a_hyphen_are_found(validator, key, value, name):
+    # "SHA-1" was already read as SHA-1; "MD-5" and "RC-4" split into two words and passed.
+    section, *rest = key.split(".")
+    config: dict = {section: {}}
+    node = config[section]
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value
+    report = validator.validate_config(config, "c", "production")
+    found = [r for r in report.failures if r.rule_id == "security.weak_algorithm"]
+    assert [r.key_path for r in found] == [key] and name in found[0].message

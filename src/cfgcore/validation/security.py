@@ -143,9 +143,9 @@ def weak_algorithms(text: str) -> list[tuple[str, bool]]:
         if tok in _DES:
             triple = tok != "DES" or nxt in {"EDE", "EDE3", "CBC3"}
             found.setdefault("3DES" if triple else "DES", False)
-        elif tok in _RC4:
+        elif tok in _RC4 or (tok == "RC" and nxt == "4"):  # "RC-4" too
             found.setdefault("RC4", False)
-        elif _MD5.match(tok):
+        elif _MD5.match(tok) or (tok in ("MD", "HMACMD") and nxt in ("2", "4", "5")):
             found.setdefault("MD5", True)
         elif _SHA1.match(tok) or (tok == "SHA" and nxt == "1"):
             found.setdefault("SHA-1", True)
