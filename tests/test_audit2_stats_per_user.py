@@ -224,6 +224,7 @@ def test_live_analysis_counts_users_not_events(tmp_path, impl):
         report = m.analyze("t1")
         rows = report.for_metric("listen_completion_rate")
         assert sum(r.n for r in rows) == len(users)
+        assert all(r.events == 3 * r.n for r in rows)  # and the report says how many events
         assert all(r.value == pytest.approx(0.5) for r in rows if r.n)
         loaded = MetricsStore.load(m.metrics.path, m.exposures.sinks[0].path)
         again = analyze("t1", m.list_ab_tests()["t1"], loaded)
@@ -257,3 +258,44 @@ def test_ingest_refuses_an_absurd_value_naming_the_line(checkout_test, tmp_path,
     assert f"{events}:2: value: beyond +-1e+100, got 1e+154" in err
     lines = (checkout_test / "flags.metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["value"] for x in lines] == [1]
+
+
+def test_guardrail_false_rollback_rate_with_correlated_events_stays_within_alpha():
+    """The guardrail's always-valid test, looked at every 200 events while users'
+    correlated events arrive in random order: per user, harmless experiments are rolled
+    back at most alpha of the time; on the events as independent values (the old
+    store) far more often."""
+    from cfgcore.experiments.analysis import guardrail_violations
+
+    meta = {
+        "traffic_split": {"control": 50, "treatment": 50},
+        "control": "control",
+        "guardrail_metrics": {"completion": "higher_is_better"},
+        "metric_types": {"completion": "continuous"},
+    }
+
+    def moments(x: np.ndarray) -> stats.Summary:
+        return stats.Summary(len(x), float(x.mean()), float(((x - x.mean()) ** 2).sum()))
+
+    alpha, reps = 0.05, 300
+    rng = np.random.default_rng(20261202)
+    per_user = per_event = 0
+    for _ in range(reps):
+        events = _null_experiment(rng, users=100)
+        events = [events[i] for i in rng.permutation(len(events))]
+        values = np.array([e[3] for e in events])
+        control = np.array([e[1] == "control" for e in events])
+        store = MetricsStore(None)
+        user_hit = event_hit = False
+        for k in range(200, len(events) + 1, 200):
+            store._apply(events[k - 200 : k])
+            user_hit = user_hit or bool(
+                guardrail_violations(TEST, meta, store, alpha=alpha, min_samples=20)
+            )
+            c, t = moments(values[:k][control[:k]]), moments(values[:k][~control[:k]])
+            event_hit = event_hit or stats.msprt_means(c, t, "smaller").p_value <= alpha
+        per_user += user_hit
+        per_event += event_hit
+    bound = _binomial_upper(reps, alpha)
+    assert per_user / reps <= bound
+    assert per_event / reps > bound  # about 0.14 here

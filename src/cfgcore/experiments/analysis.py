@@ -50,6 +50,7 @@ class MetricResult:
     statistic: float | None = None
     p_value: float | None = None
     method: str = ""
+    events: int = 0  # metric events recorded (n counts users)
 
 
 @dataclass
@@ -294,15 +295,20 @@ def _row(
 ) -> tuple[MetricResult, Any]:
     from cfgcore.experiments import stats
 
+    events = store.event_count(test, variant, metric)
     if kind == "binary":
         n, x = _users_converted(store, test, variant, metric)
         if n == 0:
-            return MetricResult(metric, variant, kind, 0, math.nan, math.nan, math.nan, 0), (0, 0)
+            nothing = MetricResult(
+                metric, variant, kind, 0, math.nan, math.nan, math.nan, 0, events=events
+            )
+            return nothing, (0, 0)
         ci = stats.proportion_ci(x, n, confidence)
-        return MetricResult(metric, variant, kind, n, ci.estimate, ci.low, ci.high, x), (x, n)
+        row = MetricResult(metric, variant, kind, n, ci.estimate, ci.low, ci.high, x, events=events)
+        return row, (x, n)
     s = store.summary(test, variant, metric)
     ci = stats.mean_ci(s, confidence)
-    return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high), s
+    return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high, events=events), s
 
 
 def _users_converted(store: MetricsStore, test: str, variant: str, metric: str) -> tuple[int, int]:
