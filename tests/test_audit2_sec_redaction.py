@@ -54,3 +54,30 @@ def test_cfgcore_show_and_explain_do_not_print_a_numeric_password(tmp_path, caps
         assert "84726153" not in out and REDACTED in out, (argv, out)
     assert main(["get", "db.port", *base]) == 0
     assert capsys.readouterr().out.strip() == "5432"
+
+
+def test_a_map_or_list_under_a_secret_key_is_redacted_whole():
+    # Only the last key was judged: password: {x: "..."} printed x in clear (the path
+    # ended in "x"), and so did the audit entry of update_config("db.password", {...}).
+    assert redact("db.password", {"x": "hunter3-Secret-99", "n": 5}) == {
+        "x": REDACTED,
+        "n": REDACTED,
+    }
+    assert redact("db", {"password": [{"v": "hunter3-Secret-99"}]}) == {
+        "password": [{"v": REDACTED}]
+    }
+    assert redact("security.api_keys", {"spotify": "${SPOTIFY_KEY}"}) == {
+        "spotify": "${SPOTIFY_KEY}"  # a reference names a variable, not a secret
+    }
+    assert redact("db", {"host": "h", "port": 5}) == {"host": "h", "port": 5}
+
+
+def test_the_audit_log_does_not_hold_a_map_set_under_a_secret_key(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    events = [
+        ConfigChangeEvent("db.password.x", None, "hunter3-Secret-99", "update_config", 2, 1.7e9),
+        ConfigChangeEvent("db", {"password": {"x": "hunter3-Secret-99"}}, None, "u", 3, 1.7e9),
+    ]
+    AuditLog(path).record_all(events)
+    text = path.read_text()
+    assert "hunter3" not in text

@@ -53,6 +53,14 @@ def is_secret_key(path: str | Iterable[Any]) -> bool:
     return bool(_SECRET_KEY.search(low))
 
 
+def _secret_path(key: str) -> bool:
+    """Is the value at dotted ``key`` a secret: its own name says so, or it sits under
+    a key that does (``db.password.value``: the map under ``password`` is the secret)."""
+    if is_secret_key(key):
+        return True
+    return "." in key and any(is_secret_key(seg) for seg in key.split(".")[:-1] if seg)
+
+
 def redact(path: str | Iterable[Any], value: Any) -> Any:
     """``value`` with secrets replaced by :data:`REDACTED` (recursively for trees).
 
@@ -62,8 +70,9 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     like a credential (private key, well-known token prefixes); passwords inside URLs
     (``redis://user:pw@host``) and ``password=...`` parameters of connection strings
     (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) are masked.
-    A number under a secret key is redacted too; other numbers, booleans and empty
-    strings stay.
+    A number under a secret key is redacted too, and a key under a secret key is one
+    (``password: {value: ...}``, as a change event's leaf path ``db.password.value``);
+    other numbers, booleans and empty strings stay.
     """
     key = path if isinstance(path, str) else ".".join(str(p) for p in path)
     if isinstance(value, dict):
@@ -73,12 +82,12 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # A numeric PIN or password (``password: 84726153``) is as secret as a string
         # one: the application reads it with str(). Booleans stay (``password: false``).
-        return REDACTED if key and is_secret_key(key) else value
+        return REDACTED if key and _secret_path(key) else value
     if isinstance(value, str) and value:
         if _secrets.is_resolved_secret(value):
             # Decrypted, read from a secret file or a secret variable: whatever the key.
             return REDACTED
-        if (key and is_secret_key(key)) or _TOKEN_VALUE.match(value):
+        if (key and _secret_path(key)) or _TOKEN_VALUE.match(value):
             ref = _WHOLE_REF.match(value)
             if ref is not None:
                 # An unresolved ${VAR} reference names a variable, not a secret, but a
