@@ -509,6 +509,8 @@ class LogTail(Generic[_R]):
                 return self.records - before
             self._drain(apply, final=True)  # rotated: whatever came before the rename
         chain = self._chain()
+        if chain and chain[0][1] is None:
+            return self.records - before  # not rotated after all: keep following it
         self.close()
         for name, fh in chain[:-1]:
             with fh:
@@ -538,17 +540,22 @@ class LogTail(Generic[_R]):
             followed = (own.st_dev, own.st_ino)
         with FileLock(self.path + ".lock", shared=True, create=False):
             names = _candidates(self.path)  # the current file, then .1, .2 ... (older)
-            newer: list[str] = []
+            newer: list[str] = names[1:]
             found = followed is None
-            for name in names[1:]:
-                try:
-                    st = os.stat(name)
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) == followed:
-                    found = True
-                    break
-                newer.append(name)
+            if followed is not None:
+                newer = []
+                for k, name in enumerate(names):
+                    try:
+                        st = os.stat(name)
+                    except OSError:
+                        continue
+                    if (st.st_dev, st.st_ino) == followed:
+                        if k == 0:  # still the current file (a failed stat said otherwise)
+                            return [(self.path, None)]
+                        found = True
+                        break
+                    if k:
+                        newer.append(name)
             if not found:
                 self.gaps += 1  # rotated out: files between it and the oldest kept are lost
             out = []
