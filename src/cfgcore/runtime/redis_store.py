@@ -162,9 +162,10 @@ return {1, new}
 
 # Read the document in one step, its data only when it is at most ARGV[1] bytes (a
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
-# a flag file is refused past 64 MiB). KEYS[1] the document hash. Returns {version,
-# checksum, writer, data or nil, size of data}, or {nil, nil, nil, nil, 0, type} when
-# the key holds another type than a hash.
+# a flag file is refused past 64 MiB; nor a version, checksum or writer field past
+# what cfgcore writes). KEYS[1] the document hash. Returns {version, checksum, writer,
+# data or nil, size of data}, or {nil, nil, nil, nil, 0, type} when the key holds
+# another type than a hash.
 _READ = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then return {false, false, false, false, 0, kind} end
@@ -172,6 +173,11 @@ local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
+-- The other fields are small when cfgcore wrote them: larger ones are not sent (a
+-- version or checksum left out is refused as incomplete; a writer, shown as unknown).
+if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
+if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
+if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
 return r
 """
 
