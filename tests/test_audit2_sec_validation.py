@@ -80,3 +80,42 @@ def test_weak_algorithms_spelled_with_a_hyphen_are_found(validator, key, value, 
     report = validator.validate_config(config, "c", "production")
     found = [r for r in report.failures if r.rule_id == "security.weak_algorithm"]
     assert [r.key_path for r in found] == [key] and name in found[0].message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["hunter2-Secret-99"],
+        {"value": "hunter2-Secret-99"},
+        {"primary": {"v": ["hunter2-Secret-99"]}},
+        [12345678],
+        {"v": "${DB_PASSWORD:-hunter2}"},
+    ],
+)
+def test_a_literal_secret_inside_a_list_or_map_is_found(validator, value):
+    # literal_secret_kind judged only strings and numbers: wrapping the secret in a list
+    # or a map under its key passed security.plaintext_secret.
+    report = validator.validate_config({"db": {"password": value}}, "c", "production")
+    found = [(r.rule_id, r.key_path) for r in report.failures]
+    assert ("security.plaintext_secret", "db.password") in found
+    assert "hunter2" not in " ".join(r.message for r in report.failures)
+
+
+@pytest.mark.parametrize(
+    "value", [["${DB_PASSWORD}"], {"value": "${DB_PASSWORD}"}, {"v": None}, [], {}]
+)
+def test_references_inside_a_list_or_map_stay_quiet(validator, value):
+    report = validator.validate_config({"db": {"password": value}}, "c", "production")
+    assert [r for r in report.failures if r.rule_id == "security.plaintext_secret"] == []
+
+
+def test_a_deeply_nested_secret_map_is_judged_without_recursion():
+    value: dict = {}
+    node = value
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    node["y"] = "hunter2-Secret-99"
+    from cfgcore.validation.keys import literal_secret_kind
+
+    assert literal_secret_kind(value) == "a literal value inside a map"

@@ -131,6 +131,20 @@ def literal_secret_kind(value: Any) -> str | None:
         return None
     if isinstance(value, (int, float)):
         return "a literal value"
+    if isinstance(value, (list, tuple, dict)):
+        # A secret's key holding a list or a map holds the secret inside it
+        # (``password: [hunter2]``, ``password: {value: hunter2}``): judged leaf by leaf,
+        # iteratively (a hostile tree may nest deeper than the stack).
+        stack: list[Any] = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (list, tuple, dict)):
+                stack.extend(node.values() if isinstance(node, dict) else node)
+                continue
+            kind = literal_secret_kind(node)
+            if kind is not None:
+                return f"{kind} inside a {'map' if isinstance(value, dict) else 'list'}"
+        return None
     if not isinstance(value, str):
         return None
     if not value.strip():
