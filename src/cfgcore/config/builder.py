@@ -266,13 +266,11 @@ class ConfigBuilder:
         if profile or geo:
             self.load_custom_profiles(profiles_dir)
         if profile:
-            layers.append(
-                self.profile_layer(self.profiles.get_deployment_profile(profile), refs, resolver)
-            )
+            chosen = self.named_profile("deployment", profile, profiles_dir)
+            layers.append(self.profile_layer(chosen, refs, resolver))
         if geo:
-            layers.append(
-                self.profile_layer(self.profiles.get_geographic_profile(geo), refs, resolver)
-            )
+            chosen = self.named_profile("geographic", geo, profiles_dir)
+            layers.append(self.profile_layer(chosen, refs, resolver))
         env_names.update(ref_names(ref for ref, _ in refs.values()))  # profile files' too
         # Recorded with this build's names, which the next reload compares against.
         sources = (*sources[:3], self.env_digest(env_vars, env_names), *sources[4:])
@@ -355,6 +353,21 @@ class ConfigBuilder:
             with contextlib.suppress(ConfigError):
                 out.append((name, hashlib.blake2b(read_bytes(path), digest_size=16).digest()))
         return tuple(out)
+
+    def named_profile(self, kind: str, name: str, directory: str) -> Profile:
+        """The ``kind`` profile ``name``; an unknown one is a ConfigError that says where
+        custom profiles are looked for (and which names exist)."""
+        try:
+            if kind == "deployment":
+                return self.profiles.get_deployment_profile(name)
+            return self.profiles.get_geographic_profile(name)
+        except ConfigError as exc:
+            message = exc.problems[0].message if exc.problems else str(exc)
+            raise ConfigError(
+                f"{message} (custom profiles are files in this directory)",
+                file=directory,
+                kind="profile",
+            ) from None
 
     def load_custom_profiles(self, directory: str) -> None:
         # Rebuilt each time so a custom profile edited on disk is picked up on reload.

@@ -42,13 +42,16 @@ def parse_env_value(raw: str) -> Any:
     if low in ("null", "~"):
         return None
     if _INT.match(text):
-        return int(text.replace("_", ""))
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:  # over Python's 4300-digit conversion limit: text, then
+            return raw
     if _FLOAT.match(text):
         return float(text.replace("_", ""))
     if text[:1] in "[{" and text:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             return raw
     return raw
 
@@ -70,6 +73,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     marker = f"{prefix}__"
     data: dict[str, Any] = {}
     env_vars: dict[tuple[Any, ...], str] = {}
+    owners: dict[tuple[Any, ...], str] = {}  # key path -> the variable that set it
     problems: list[Problem] = []
     for var in sorted(environ):
         if not var.startswith(marker) or len(var) == len(marker):
@@ -135,6 +139,23 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 )
             )
             continue
+        # Two variables for one key (CFGCORE__A__B and CFGCORE__a__b), or one for a key
+        # and one below it (CFGCORE__A=1 and CFGCORE__A__B=2): which one won depended on
+        # their names' sort order. Refuse, naming both.
+        at = tuple(path)
+        clash = next(
+            (v for p, v in owners.items() if p == at[: len(p)] or at == p[: len(at)]),
+            None,
+        )
+        if clash is not None:
+            problems.append(
+                Problem(
+                    path=format_path(path),
+                    message=f"environment variables {clash} and {var} both set it; keep one",
+                    file=_ENV_FILE,
+                )
+            )
+            continue
         target = data
         for seg in path[:-1]:
             nxt = target.get(seg)
@@ -142,7 +163,8 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 nxt = target[seg] = {}
             target = nxt
         target[path[-1]] = value
-        env_vars[tuple(path)] = var
+        env_vars[at] = var
+        owners[at] = var
     if problems:
         raise ConfigError(problems)
     return Layer(

@@ -313,6 +313,14 @@ class ProfileManager:
             problems.append(Problem("kind", "must be 'deployment' or 'geographic'", file=path))
         if not isinstance(overrides, dict):
             problems.append(Problem("overrides", "must be a mapping", file=path))
+        # A list or mapping here used to become its repr: a profile named "[1]".
+        for key, allowed in (("name", (str, int)), ("extends", (str,)), ("region", (str,)),
+                             ("description", (str,))):  # fmt: skip
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+                problems.append(
+                    Problem(key, f"must be text, got {type(value).__name__}", file=path)
+                )
         unknown = set(data) - {"kind", "name", "description", "extends", "overrides", "region"}
         if unknown:
             problems.append(
