@@ -122,3 +122,31 @@ def test_a_symlinked_lock_file_creates_nothing_where_it_points(tmp_path, caplog)
     assert not os.path.lexists(victim)
     assert entry["seq"] == 1 and not path.exists()  # kept in memory, the failure logged
     assert any("cannot append to audit log" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX")
+def test_atomic_write_sets_the_mode_on_what_it_wrote_not_on_a_swapped_name(tmp_path, monkeypatch):
+    # atomic_write chmod-ed its temp file by name after writing it: whoever can write the
+    # directory could swap that name for a symlink in between, and the chmod followed it
+    # (as root: /etc/shadow made world-readable). The race window is opened on purpose
+    # here: the swap happens during the write's fsync.
+    from cfgcore.runtime import atomicio
+
+    victim = tmp_path / "victim"
+    victim.write_text("private")
+    victim.chmod(0o600)
+    state = tmp_path / "state"
+    state.mkdir()
+    target = state / "data.json"
+    real_fsync = os.fsync
+
+    def fsync_then_swap(fd):
+        real_fsync(fd)
+        for name in os.listdir(state):
+            if name.endswith(".tmp"):
+                os.rename(state / name, state / (name + ".moved"))
+                os.symlink(victim, state / name)
+
+    monkeypatch.setattr(atomicio.os, "fsync", fsync_then_swap)
+    atomicio.atomic_write(target, b"{}", mode=0o644)
+    assert (victim.stat().st_mode & 0o777) == 0o600

@@ -140,10 +140,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     fd, tmp = _create_temp(directory, os.path.basename(target), 0o644 if mode is None else 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if mode is not None and hasattr(os, "fchmod"):
+                # On the descriptor, not the name: someone who can write the directory
+                # could swap the temp name for a symlink before a chmod by name, which
+                # would change the mode of whatever it points to (/etc/shadow as root).
+                os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
+        if mode is not None and not hasattr(os, "fchmod"):  # pragma: no cover - Windows
             os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
