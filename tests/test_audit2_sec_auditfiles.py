@@ -150,3 +150,12 @@ def test_atomic_write_sets_the_mode_on_what_it_wrote_not_on_a_swapped_name(tmp_p
     monkeypatch.setattr(atomicio.os, "fsync", fsync_then_swap)
     atomicio.atomic_write(target, b"{}", mode=0o644)
     assert (victim.stat().st_mode & 0o777) == 0o600
+
+
+def test_reading_a_log_whose_values_hold_line_separators(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.record(ConfigChangeEvent("a.b", "x\u2028y", "p\x0cq\x1cr", "update_config", 1, 1.7e9))
+    entries = AuditLog.read(path)
+    assert [(e["old"], e["new"]) for e in entries] == [("x\u2028y", "p\x0cq\x1cr")]
+    assert verify(path).ok

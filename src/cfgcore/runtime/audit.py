@@ -339,7 +339,8 @@ class AuditLog:
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Read every entry of an audit log file."""
         text = _read_all(os.fspath(path)).decode("utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        # "\n" only: an entry may hold U+2028 or a form feed, which splitlines() splits on.
+        return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 _CHAIN_FIELDS = ("seq", "prev", "hash", "alg", "kid")
