@@ -364,9 +364,9 @@ def test_ab_first_exposure(benchmark, tmp_path):
 def test_metric_record(benchmark, manager):
     ctx = {"user_id": UIDS[1]}
     variant = manager.get_ab_test_variant(TEST, ctx)
-    before = manager.metrics.summary(TEST, variant, "ctr").n
+    before = manager.metrics.event_count(TEST, variant, "ctr")
     assert manager.record_metric(TEST, "ctr", 1.0, user_context=ctx) is True
-    assert manager.metrics.summary(TEST, variant, "ctr").n == before + 1
+    assert manager.metrics.event_count(TEST, variant, "ctr") == before + 1
     record = manager.record_metric
 
     def run():
@@ -398,7 +398,7 @@ def test_metric_tail_under_sustained_exposures(benchmark, tmp_path):
         assert m.exposures is not None and m.exposures.flush(60) and m.metrics.flush(60)
         stats = m.exposures.stats()
         assert stats["written"] + stats["dropped"] == n
-        events = sum(m.metrics.summary(TEST, v, "ctr").n for v in SPLIT_VARIANTS)
+        events = sum(m.metrics.event_count(TEST, v, "ctr") for v in SPLIT_VARIANTS)
         assert events + m.metrics.dropped == n
     finally:
         m.close()

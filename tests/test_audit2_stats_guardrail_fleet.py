@@ -171,3 +171,19 @@ def test_closing_the_guardrails_closes_the_logs_and_a_later_check_reopens_them(t
     finally:
         m.guardrails.close()
         m.close()
+
+
+def test_closing_the_manager_closes_the_guardrails_logs(tmp_path, impl):
+    """manager.close() lets go of the shared logs the guardrails tail, instead of
+    leaving their files open until the object is collected."""
+    m = _manager(tmp_path, impl)
+    test = "recommendation_algorithm_v2"
+    assert m.create_ab_test(
+        seed_test(test, guardrail_metrics={"playback_errors": "lower_is_better"})
+    )
+    m.record_metric(test, "playback_errors", 0.0, user_id="u1")
+    assert m.check_guardrails(test) == []
+    shared = m.guardrails._shared
+    assert shared is not None and shared.metrics._fh is not None
+    m.close()
+    assert shared.metrics._fh is None and m.guardrails._shared is None

@@ -221,7 +221,7 @@ def test_track_records_the_metric_of_running_tests_for_the_users_variant(tmp_pat
         for test in ("t", "u"):
             variants = {u: manager.get_ab_test_variant(test, {"targeting_key": u}) for u in users}
             assert set(variants.values()) == {"control", "b"}
-            counts = {v: store.summary(test, v, "buy").n for v in ("control", "b")}
+            counts = {v: store.event_count(test, v, "buy") for v in ("control", "b")}
             expected = {v: list(variants.values()).count(v) for v in ("control", "b")}
             expected[variants["user-0"]] += 1
             assert counts == expected
@@ -231,9 +231,9 @@ def test_track_records_the_metric_of_running_tests_for_the_users_variant(tmp_pat
         assert "unmeasured" not in store.metrics("t")
         # After stopping a test nothing more is recorded for it.
         manager.stop_ab_test("t")
-        before = store.summary("t", "control", "buy").n + store.summary("t", "b", "buy").n
+        before = store.event_count("t", "control", "buy") + store.event_count("t", "b", "buy")
         client.track("buy", EvaluationContext("user-1", {}))
-        after = store.summary("t", "control", "buy").n + store.summary("t", "b", "buy").n
+        after = store.event_count("t", "control", "buy") + store.event_count("t", "b", "buy")
         assert after == before
     finally:
         manager.close()

@@ -969,9 +969,10 @@ def test_batched_moments_equal_one_at_a_time(values, cut):
     from cfgcore.experiments.stats import Summary
 
     store = MetricsStore(None)
-    for v in values[:cut]:
-        store.record("t", "a", "m", v, "u", write=False)
-    store._apply([("t", "a", "m", v, "u", 0.0) for v in values[cut:]])
+    # one user per value: the summary is over users (a user's events form one unit)
+    for i, v in enumerate(values[:cut]):
+        store.record("t", "a", "m", v, f"u{i}", write=False)
+    store._apply([("t", "a", "m", v, f"u{i}", 0.0) for i, v in enumerate(values[cut:], cut)])
     got, want = store.summary("t", "a", "m"), Summary.of(values)
     assert got.n == want.n
     assert got.mean == pytest.approx(want.mean, rel=1e-9, abs=1e-6)

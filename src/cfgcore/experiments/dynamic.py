@@ -565,7 +565,7 @@ class DynamicConfigurationManager:
         """Stop the test if a guardrail metric is significantly worse in a variant
         (one-sided always-valid sequential test: a harmless test is rolled back with
         probability at most ``guardrail_alpha`` however often it is checked; once every
-        variant has ``guardrail_min_samples`` observations). Returns the violations
+        variant has ``guardrail_min_samples`` users). Returns the violations
         found."""
         return self.guardrails.check(test_name)
 
@@ -703,6 +703,7 @@ class DynamicConfigurationManager:
         if self.exposures is not None:
             self.exposures.close()
         self.metrics.close()  # after the exposures, which it counts
+        self.guardrails.close()  # the shared logs it tails
         self.events.close()
         if self.usage is not None:
             self.usage.flush()
