@@ -273,3 +273,52 @@ def test_oversized_fields_beside_the_data_are_not_downloaded(redis_server, store
     r.hset("{big}:flags", "checksum", "0" * 1_000_000)
     with pytest.raises(ConfigError, match="incomplete"):
         stores(url).read()
+
+
+def test_watch_store_shows_a_version_that_does_not_compile_as_rejected(redis_server, capsys):
+    """Every process refuses a stored version that does not compile and keeps its
+    flags: cfgcore watch --store must not print it as the store's new flags (nor count
+    its flags as changed in the next version)."""
+    from cfgcore.cli import main
+
+    url = redis_server.url + "?namespace=nc&cache=off"
+    writer = RedisFlagStore(url)
+    writer.update(add("a"))
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", url, "--count", "2", "--timeout", "20"])
+        )
+    )
+    t.start()
+    out: list[str] = []
+    err: list[str] = []
+
+    def printed(text: str) -> bool:
+        captured = capsys.readouterr()
+        out.extend(captured.out.splitlines())
+        err.append(captured.err)
+        return text in "".join(err) or any(text in line for line in out)
+
+    try:
+        assert wait_for(lambda: printed("version 1"), timeout=20)
+        bad = msgspec.msgpack.encode({"flags": {"x": {"default": "nope"}}})
+        r = redis_server.client()
+        r.hset(
+            "{nc}:flags",
+            mapping={"version": 2, "data": bad, "checksum": hashlib.sha256(bad).hexdigest()},
+        )
+        r.publish("{nc}:flags:changes", "2 x")
+        assert wait_for(lambda: printed("REJECTED"), timeout=20)
+        # the repair (cfgcore publish): a whole document, the last good flags and b
+        good = {"a": Flag(default="on"), "b": Flag(default="on")}
+        writer.update(lambda s: msgspec.structs.replace(s, flags=good), force=True)
+        t.join(30)
+    finally:
+        writer.close()
+    printed("")
+    assert done == [0]
+    assert len(out) == 2
+    assert "REJECTED" in out[0] and "version 2 does not compile" in out[0] and "nope" in out[0]
+    assert " v3 " in out[1] and out[1].endswith(": b")  # a served before v2 too
+    assert "<input>" not in out[0] and out[0].count("redis://") == 1

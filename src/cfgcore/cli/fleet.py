@@ -126,7 +126,11 @@ def _who(writer: Any) -> str:
 
 def watch_store(args: argparse.Namespace) -> int:
     """Follow a flag store: print its version, then every new version (who wrote it and
-    which flags changed) and every rejected document."""
+    which flags changed) and every rejected document (corrupt, or not compiling: what
+    every process refuses)."""
+    from cfgcore.engine import Engine
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.flags import derive
     from cfgcore.runtime.flagstore import open_store
 
     store = open_store(args.store)
@@ -138,7 +142,23 @@ def watch_store(args: argparse.Namespace) -> int:
         flush=True,
     )
     events: queue.Queue[Any] = queue.Queue()
-    store.watch(events.put, on_error=events.put)  # type: ignore[call-arg]
+
+    def deliver(new_doc: Any) -> None:
+        # What every process does with it: a version that does not compile is refused
+        # everywhere (the last good flags keep serving), so it is shown as REJECTED,
+        # not as the store's new flags.
+        try:
+            Engine().compile(derive(new_doc.snapshot, new_doc.origin), file=new_doc.origin)
+        except ConfigError as exc:
+            detail = str(exc).splitlines()[0].removeprefix(f"{new_doc.origin}: ")
+            events.put(
+                ValueError(f"{store.url}: version {new_doc.version} does not compile, every "
+                           f"process keeps its last good flags: {detail}")
+            )  # fmt: skip
+            raise  # the store counts it and does not deliver it again
+        events.put(new_doc)
+
+    store.watch(deliver, on_error=events.put)  # type: ignore[call-arg]
     last = doc.snapshot
     seen = 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
