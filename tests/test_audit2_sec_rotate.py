@@ -94,3 +94,30 @@ def test_keys_sharing_an_id_all_decrypt_aesgcm_values(keys):
     assert decrypt_value(envelope, Keyring([second, first])) == "pw"
     with pytest.raises(ValueError, match="does not decrypt"):
         decrypt_value(envelope, Keyring([second]))
+
+
+def test_a_file_edited_during_the_rotation_is_not_clobbered(tmp_path, keys, monkeypatch):
+    # rotate read every file, re-encrypted, then wrote what it had read: an operator's
+    # edit saved in between was silently lost. The edit is made here while the values
+    # are being re-encrypted (the window).
+    from cfgcore.runtime import secrets as secrets_mod
+
+    old, new = keys
+    app = tmp_path / "app.yaml"
+    app.write_text(f"a: '{encrypt_value('x1', Keyring([old]))}'\n")
+    other = tmp_path / "other.yaml"
+    other.write_text(f"b: '{encrypt_value('x2', Keyring([old]))}'\n")
+    real = secrets_mod.encrypt_value
+
+    def encrypt_while_someone_edits(*args, **kwargs):
+        if "edited" not in app.read_text():
+            app.write_text(app.read_text() + "edited: true\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(secrets_mod, "encrypt_value", encrypt_while_someone_edits)
+    before = other.read_bytes()
+    with pytest.raises(ConfigError, match="changed while it was being re-encrypted") as err:
+        rotate_directory(str(tmp_path), Keyring([new, old]))
+    assert [p.file for p in err.value.problems] == [str(app)]
+    assert "edited: true" in app.read_text()
+    assert other.read_bytes() == before  # all or nothing

@@ -124,7 +124,7 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
     if not os.path.isdir(directory):
         raise ConfigError("not a directory", file=directory)
     problems: list[Problem] = []
-    planned: list[tuple[str, bytes, int]] = []
+    planned: list[tuple[str, bytes, bytes, int]] = []
     counts: dict[str, int] = {}
     seen: set[str] = set()
     for path in config_files(directory):
@@ -160,13 +160,32 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
             problems.extend(_left_behind(path, new, keyring))
         if n:
             counts[path] = n
-            planned.append((target, new.encode("utf-8"), os.stat(target).st_mode & 0o7777))
+            mode = os.stat(target).st_mode & 0o7777
+            planned.append((target, raw, new.encode("utf-8"), mode))
     if problems:
         raise ConfigError(problems)
     if write:
-        for target, data, mode in planned:
+        # A file edited since it was read would lose that edit to our rewrite: refuse
+        # before writing anything (the window left is the one between this check and
+        # each rename, not the whole re-encryption).
+        changed = [t for t, raw, _, _ in planned if _read_or_none(t) != raw]
+        if changed:
+            raise ConfigError([
+                Problem(path="", message="changed while it was being re-encrypted; nothing "
+                        "was written, run rotate again", file=t) for t in changed
+            ])  # fmt: skip
+        for target, _, data, mode in planned:
             atomic_write(target, data, mode=mode)
     return counts
+
+
+def _read_or_none(path: str) -> bytes | None:
+    from cfgcore.runtime.atomicio import read_regular
+
+    try:
+        return read_regular(path)
+    except OSError:
+        return None
 
 
 def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
