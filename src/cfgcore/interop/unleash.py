@@ -41,9 +41,11 @@ import ipaddress
 import math
 import re
 import secrets
+import sys
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from fractions import Fraction
 from typing import Any
 
 from cfgcore.compiler import compile_regex, semver_key
@@ -108,26 +110,48 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         ip = _ip_bits(v)
         if ip is not None:
             out[f"{k}#ip"] = ip
-        if v[:1].isdigit() and semver_key(v) is not None:
+        if v[:1].isdigit() and _version_ok(v):
             out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
-    if "currentTime#date" not in out:
-        out["currentTime#date"] = time.time() if now is None else float(now)
+    if ctx.get("currentTime") is None:
+        # no currentTime: Unleash reads the clock, and its text for string operators
+        t = time.time() if now is None else float(now)
+        out["currentTime#date"] = t
+        out["currentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
     out[RANDOM] = secrets.token_hex(8)
     return out
 
 
-_NUMERIC_START = frozenset("0123456789+-. ")
+_NUMERIC_START = frozenset("0123456789+-.iI")
 _IP_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
+# What yggdrasil (the engine of UnleashClient and the other non-JavaScript SDKs) reads,
+# found by probing it (tests/test_audit2_interop_unleash.py holds the cases):
+# a context value as Rust's f64 does (no surrounding whitespace, "inf"/"infinity" in any
+# case, no "_" or hex; NaN is no number to compare) ...
+_CTX_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I)
+# ... a constraint's number after trimming, only digits first ("5." but not ".5"; an
+# exponent past a double's range is Infinity) ...
+_CONSTRAINT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+# ... a context date as RFC 3339 with "t"/" " and "z" in any case and any fraction ...
+_CTX_DATE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+)
+# ... and a constraint's date, trimmed, with "T", "Z" and milliseconds or no fraction.
+_CONSTRAINT_DATE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})"
+)
+_U64 = 2**64 - 1  # yggdrasil's version parts
 
 
 def _number(text: str) -> float | None:
-    if not text or text[0] not in _NUMERIC_START:
-        return None  # cheap rejection: a context is mapped per request
-    try:
-        x = float(text.strip())
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
+    """A context value's number as yggdrasil reads it (None: not a number)."""
+    if not text or text[0] not in _NUMERIC_START or not _CTX_NUMBER.fullmatch(text):
+        return None  # the first test is a cheap rejection: a context is mapped per request
+    return float(text)
+
+
+def _constraint_number(value: Any) -> float | None:
+    text = str(value).strip()
+    return float(text) if _CONSTRAINT_NUMBER.fullmatch(text) else None
 
 
 def _epoch_of(dt: datetime) -> float:
@@ -136,24 +160,42 @@ def _epoch_of(dt: datetime) -> float:
     return dt.timestamp()
 
 
-def _date(text: str) -> float | None:
-    if len(text) < 10 or not text[:4].isdigit():
+def _parse_date(m: re.Match[str] | None) -> float | None:
+    if m is None:
         return None
+    day, clock, frac, zone = m.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    frac = ((frac or "") + "000000")[:6]  # microseconds, as datetime holds them
+    shift = 0.0
+    if day.startswith("0000"):  # year 0 (1 BC) is no datetime: read it 400 years later,
+        day, shift = "0400" + day[4:], 146097 * 86400.0  # a whole Gregorian cycle
     try:
-        text = text.strip()
-        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat takes no Z suffix
-            text = text[:-1] + "+00:00"
-        return _epoch_of(datetime.fromisoformat(text))
-    except ValueError:
+        return _epoch_of(datetime.fromisoformat(f"{day}T{clock}.{frac}{zone}")) - shift
+    except ValueError:  # no such day or time (2024-02-30, 24:00:00, a leap second)
         return None
+
+
+def _date(text: str) -> float | None:
+    """A context value's date as yggdrasil reads it (None: not a date)."""
+    if len(text) < 20 or not text.lstrip()[:4].isdigit():
+        return None
+    return _parse_date(_CTX_DATE.fullmatch(text.strip()))
+
+
+def _version_ok(text: str) -> bool:
+    """Strict SemVer (no "v") whose numbers fit yggdrasil's 64 bits."""
+    if not text[:1].isdigit() or semver_key(text) is None:
+        return False
+    core = re.split(r"[-+]", text, maxsplit=1)[0]
+    return all(int(p) <= _U64 for p in core.split("."))
 
 
 def _ip_bits(text: str) -> str | None:
     """An IP address as ``4:`` or ``6:`` and its bits, so a CIDR is a prefix test."""
-    if not _IP_CHARS.fullmatch(text.strip()):
+    if not _IP_CHARS.fullmatch(text):  # yggdrasil reads the value as it is, untrimmed
         return None
     try:
-        ip = ipaddress.ip_address(text.strip())
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     return f"{ip.version}:" + format(int(ip), f"0{ip.max_prefixlen}b")
@@ -214,6 +256,37 @@ def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Sna
         "metadata": {"imported_from": "unleash"},
     }
     return snapshot_from_dict(snap, file=source)
+
+
+class _Unreadable(Exception):
+    """A constraint value yggdrasil cannot read: it turns the whole feature off, while the
+    Node SDK only fails the constraint. Neither is safe to guess, so it is refused."""
+
+    def __init__(self, op: Any, value: Any, what: str) -> None:
+        super().__init__(
+            f"{op} constraint with an invalid value {value!r:.60}: not {what} as Unleash "
+            "reads it "
+            "(yggdrasil, the engine of the Python SDK, turns the whole feature off for it; "
+            "the Node SDK fails only the constraint)"
+        )
+
+
+_EPSILON = sys.float_info.epsilon
+
+
+def _num_eq(attr: str, n: float) -> Any:
+    """yggdrasil's NUM_EQ: ``|x - n| < f64::EPSILON`` (so 0.3 equals 0.1 + 0.2). The
+    doubles inside that open interval, found exactly with fractions: ``x - n`` is exact
+    wherever it can come below epsilon (Sterbenz), so the interval is the answer."""
+    if not math.isfinite(n):
+        return _NEVER  # Infinity minus Infinity is NaN: equal to nothing
+    lo_exact, hi_exact = Fraction(n) - Fraction(_EPSILON), Fraction(n) + Fraction(_EPSILON)
+    lo, hi = float(lo_exact), float(hi_exact)
+    if Fraction(lo) <= lo_exact:
+        lo = math.nextafter(lo, math.inf)
+    if Fraction(hi) >= hi_exact:
+        hi = math.nextafter(hi, -math.inf)
+    return {"all": [{"attr": attr, "ge": lo}, {"attr": attr, "le": hi}]}
 
 
 class _Malformed(Exception):
@@ -356,7 +429,10 @@ class _Importer:
             # Unleash: an unknown operator never matches, inverted or not (the inversion
             # applies to an operator's result; yggdrasil and the Node SDK agree)
             return _NEVER
-        cond = self._constraint(c)
+        try:
+            cond = self._constraint(c)
+        except _Unreadable as exc:
+            raise _Malformed(path or "constraints", str(exc)) from None
         if not c.get("inverted"):
             return cond
         if cond == _NEVER and _invalid_value(c):
@@ -386,20 +462,28 @@ class _Importer:
             tests: list[Any] = [{"attr": attr, key: v, "ignore_case": ci} for v in values]
             return {"any": [{k: v for k, v in t.items() if v is not False} for t in tests]}
         if op in ("NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"):
-            num = _number(str(value)) if value is not None else None
+            num = _constraint_number(value) if value is not None else None
             if num is None:
-                return _NEVER
-            key = {"NUM_EQ": "eq", "NUM_GT": "gt", "NUM_GTE": "ge", "NUM_LT": "lt"}.get(op, "le")
+                if value is not None and _version_ok(str(value).strip()):
+                    return _NEVER  # yggdrasil reads a version there: never a number
+                raise _Unreadable(op, value, "a number")
+            if op == "NUM_EQ":
+                return _num_eq(f"{attr}#num", num)
+            key = {"NUM_GT": "gt", "NUM_GTE": "ge", "NUM_LT": "lt"}.get(op, "le")
             return {"attr": f"{attr}#num", key: num}
         if op in ("DATE_AFTER", "DATE_BEFORE"):
-            when = _date(str(value)) if value is not None else None
+            text = str(value).strip() if value is not None else ""
+            when = _parse_date(_CONSTRAINT_DATE.fullmatch(text))
             if when is None:
-                return _NEVER
+                raise _Unreadable(op, value, "an RFC 3339 date with 'T', 'Z' and milliseconds")
             return {"attr": f"{attr}#date", "gt" if op == "DATE_AFTER" else "lt": when}
         if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT", "SEMVER_GTE", "SEMVER_LTE"):
-            v = str(value) if value is not None else ""
-            if semver_key(v) is None or v[:1] in ("v", "V"):
-                return _NEVER
+            v = str(value).strip() if value is not None else ""
+            if not _version_ok(v):
+                if v[:1] in ("v", "V") and _version_ok(v[1:]):
+                    return _NEVER  # the client specification: a leading "v" never matches
+                # (a number there, "1.2", yggdrasil compares as a number: not lowered)
+                raise _Unreadable(op, value, "a SemVer version")
             sattr = f"{attr}#semver"
             if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
                 return {"attr": sattr, op.lower(): v}
@@ -419,8 +503,8 @@ class _Importer:
     def cidr(self, attr: str, values: list[str]) -> dict[str, Any]:
         tests: list[Any] = []
         for v in values:
-            try:
-                net = ipaddress.ip_network(v.strip(), strict=False)
+            try:  # yggdrasil reads each value as it is, untrimmed
+                net = ipaddress.ip_network(v, strict=False)
             except ValueError:
                 continue  # invalid entries are ignored
             bits = format(int(net.network_address), f"0{net.max_prefixlen}b")
