@@ -81,7 +81,12 @@ def publish(args: argparse.Namespace) -> int:
     args.actor = resolve_actor(args.actor)
     check(args.actor, "config.publish", snap.environment, manager.audit)
     if flags is not None:
-        check(args.actor, "flags.publish", args.store, manager.audit)
+        # The target as shown everywhere (the audit log, the refusal, a hook): the URL
+        # without its password.
+        from cfgcore.runtime.redis_url import parse_redis_url
+
+        target = parse_redis_url(args.store).redacted()
+        check(args.actor, "flags.publish", target, manager.audit)
     doc = PublishedConfig(
         environment=snap.environment,
         config=_with_references(snap.config, snap.refs),

@@ -353,8 +353,10 @@ def open_store(
 
             from cfgcore.runtime import redis_store  # type: ignore[attr-defined]
         except ImportError as exc:
+            from cfgcore.runtime.redis_url import redact_url
+
             raise ConfigError(
-                f"flag store {text.split('@')[-1]!r} needs the Redis store "
+                f"flag store {redact_url(text)!r} needs the Redis store "
                 f"(pip install 'cfgcore[redis]'): {exc}"
             ) from None
         return redis_store.open_redis_store(text, seed=seed)  # type: ignore[no-any-return]

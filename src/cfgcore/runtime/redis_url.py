@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from cfgcore.errors import ConfigError
 
-__all__ = ["DEFAULT_NAMESPACE", "SCHEMES", "RedisURL", "parse_redis_url"]
+__all__ = ["DEFAULT_NAMESPACE", "SCHEMES", "RedisURL", "parse_redis_url", "redact_url"]
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
 DEFAULT_NAMESPACE = "cfgcore"
@@ -71,6 +71,15 @@ class RedisURL:
 _SECRET_OPTS = {"sentinel_password", "ssl_password"}
 
 
+def redact_url(url: str) -> str:
+    """``url`` as given, with its password and secret query parameters as ``***``
+    (for messages about a URL that may not parse)."""
+    try:
+        return _shown(urlsplit(url))
+    except ValueError:
+        return re.sub(r"(?<=//)[^/?#]*@", "***@", url).split("?", 1)[0]
+
+
 def _shown(parts: Any) -> str:
     """The URL as given, for error messages: the password and the secret query
     parameters (``sentinel_password``, ``ssl_password``) replaced by ``***``."""
@@ -123,8 +132,7 @@ def parse_redis_url(url: str) -> RedisURL:
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a '[' in the password
-        shown = re.sub(r"(?<=//)[^/?#]*@", "***@", url).split("?", 1)[0]
-        raise ConfigError(f"not a valid URL: {exc}", file=shown) from None
+        raise ConfigError(f"not a valid URL: {exc}", file=redact_url(url)) from None
     shown = _shown(parts)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
