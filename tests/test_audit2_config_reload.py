@@ -12,6 +12,9 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
+
+import pytest
 
 from cfgcore.config import reload as reload_module
 from cfgcore.config.manager import ConfigurationManager
@@ -98,3 +101,52 @@ def test_update_config_completes_while_a_watcher_waits_for_files_to_settle(tmp_p
         assert m.last_error is None
     finally:
         m.close()
+
+
+def _refusals(m):
+    # The audit log records each refused reload as it happens (listeners of a
+    # watcher's reload run later, on the notifier thread).
+    return sum(1 for e in m.audit.entries() if e.get("kind") == "error")
+
+
+def test_a_refused_file_is_read_again_once_its_permissions_change(tmp_path):
+    """A file refused because it could not be read (written with the wrong owner or
+    mode) was never read again after a chmod/chown fixed it: the poll remembered the
+    refused input by (inode, size, mtime), which a chmod does not change, and served the
+    old version until the contents changed again. (Tests here may run as root, whom
+    modes do not stop, so the refusal is a bad value; what matters is the re-read.)"""
+    path = tmp_path / "development.yaml"
+    path.write_text("performance:\n  worker_threads: 1\n")
+    m = ConfigurationManager(tmp_path, environment="development", environ={})
+    m.load_environment_config()
+    path.write_text("performance:\n  worker_threads: lots\n")
+    settled = time.time_ns() - 10**9  # written a while ago: the poll judges it as read
+    os.utime(path, ns=(settled, settled))
+    m.reloader.poll()
+    assert _refusals(m) == 1 and m.get("performance.worker_threads") == 1
+    m.reloader.poll()
+    assert _refusals(m) == 1  # refused as it is: not read again on every poll
+    os.chmod(path, 0o600)  # the fix an operator makes for a file the service cannot read
+    m.reloader.poll()
+    assert _refusals(m) == 2  # read again (and, being a bad value here, refused again)
+    m.reloader.poll()
+    assert _refusals(m) == 2
+    m.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode 000 file; see the test above")
+def test_permissions_fixed_on_an_unreadable_file_make_it_go_live(tmp_path):
+    path = tmp_path / "development.yaml"
+    path.write_text("performance:\n  worker_threads: 1\n")
+    m = ConfigurationManager(tmp_path, environment="development", environ={})
+    m.load_environment_config()
+    path.write_text("performance:\n  worker_threads: 2\n")
+    os.chmod(path, 0)
+    settled = time.time_ns() - 10**9
+    os.utime(path, ns=(settled, settled))
+    m.reloader.poll()
+    assert m.get("performance.worker_threads") == 1 and "ermission" in str(m.last_error)
+    os.chmod(path, 0o644)
+    m.reloader.poll()
+    assert m.get("performance.worker_threads") == 2
+    m.close()

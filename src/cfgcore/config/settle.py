@@ -27,10 +27,13 @@ DEFAULT_SETTLE_MS = 100
 _SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
 
 
-def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int], ...]:
-    """``(path, inode, size, mtime_ns)`` of each existing file among ``paths``.
+def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int, int], ...]:
+    """``(path, inode, size, mtime_ns, ctime_ns)`` of each existing file among ``paths``.
 
     ``os.stat`` follows symlinks, so a ConfigMap's ``..data`` swap changes the inode.
+    The change time moves with a ``chmod``/``chown`` too: a file refused because it
+    could not be read (written with the wrong owner or mode) is read again once its
+    permissions are fixed, though its contents and modification time did not change.
     """
     out = []
     for path in paths:
@@ -38,7 +41,7 @@ def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int], .
             st = os.stat(path)
         except OSError:
             continue
-        out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+        out.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return tuple(out)
 
 

@@ -19,7 +19,7 @@ class ConfigSnapshot:
     """One immutable, fully built configuration state (what the manager swaps in).
 
     ``config`` is the frozen merged tree; ``layers`` are kept for provenance;
-    ``fingerprint`` is the (inode, size, mtime) of every input file, used by the
+    ``fingerprint`` is the (inode, size, mtime, ctime) of every input file, used by the
     hot-reload poll; ``sources`` the bytes digest of every input, used to skip no-op
     reloads; ``refs`` maps each key whose live value came from an environment variable
     to the reference that produced it (``${KAFKA_PASSWORD}``), so validation judges the
