@@ -18,10 +18,11 @@ import sys
 import textwrap
 import threading
 
+import pytest
 import yaml
 
 from cfgcore.cli import main as cli_main
-from cfgcore.cli.migrate import STAGE_PREFIX, _cmd_migrate, recover
+from cfgcore.cli.migrate import STAGE_PREFIX, _cmd_migrate, recover, write_together
 from cfgcore.errors import ConfigError
 
 OLD_CONFIG = "# the old one\nmusic_streaming: {}\n"
@@ -155,3 +156,31 @@ def test_a_run_that_dies_half_way_is_rolled_back_by_the_next(tmp_path, capsys):
     # And the next run itself completes.
     assert cli_main(["migrate", _source(tmp_path), "--out", str(out), "--force"]) == 0
     assert _pair_matches(out)
+
+
+def test_a_file_that_appears_before_the_second_rename_undoes_the_first(tmp_path):
+    """Without --force a target that exists by the time its rename comes (another
+    program's file, created after the check) is kept, and the report already renamed
+    into place is taken away again: both files or neither."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "base.yaml").write_text("theirs: true\n")
+    with pytest.raises(FileExistsError):
+        write_together(
+            str(out),
+            [(str(out / "migration-report.json"), b"{}\n"), (str(out / "base.yaml"), b"a: 1\n")],
+            replace=False,
+        )
+    assert (out / "base.yaml").read_text() == "theirs: true\n"
+    assert not (out / "migration-report.json").exists()
+    assert _staging_left(out) == []
+    # (Putting an old file back is what recover() does after a crash: tested above.)
+    (out / "migration-report.json").write_text(OLD_REPORT)
+    with pytest.raises(OSError):
+        write_together(
+            str(out),
+            [(str(out / "migration-report.json"), b"{}\n"), (str(out / "base.yaml"), b"a: 1\n")],
+            replace=False,
+        )
+    assert (out / "migration-report.json").read_text() == OLD_REPORT
+    assert (out / "base.yaml").read_text() == "theirs: true\n"

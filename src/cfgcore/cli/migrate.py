@@ -145,7 +145,7 @@ def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: b
             if os.path.lexists(target):
                 if os.path.isdir(target) and not os.path.islink(target):
                     raise IsADirectoryError(errno.EISDIR, "a directory is in the way", target)
-                os.link(target, os.path.join(stage, f"old-{i}"), follow_symlinks=False)
+                _backup(target, os.path.join(stage, f"old-{i}"))
             plan.append(os.path.basename(target))
         _write_synced(os.path.join(stage, PLAN), json.dumps(plan).encode("utf-8"))
         _fsync_dir(stage)
@@ -155,8 +155,7 @@ def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: b
                 if replace:
                     os.replace(new, target)
                 else:
-                    os.link(new, target)  # FileExistsError: someone else's file, kept
-                    os.unlink(new)
+                    _place_new(new, target)  # FileExistsError: someone else's file, kept
             _fsync_dir(directory)
         except BaseException:
             _roll_back(directory, stage)
@@ -206,6 +205,36 @@ def _roll_back(directory: str, stage: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(stage, PLAN))
     _fsync_dir(directory)
+
+
+# A filesystem without hard links (some network and FUSE ones) says so with these.
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
+def _backup(target: str, backup: str) -> None:
+    """``backup``: the current ``target`` (a hard link; a copy where there are none)."""
+    try:
+        os.link(target, backup, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        shutil.copy2(target, backup, follow_symlinks=False)
+
+
+def _place_new(new: str, target: str) -> None:
+    """Rename ``new`` to ``target`` unless ``target`` exists (FileExistsError)."""
+    try:
+        os.link(new, target)  # fails if the target exists, whoever made it
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(target):  # no atomic check there: the lock has to do
+            raise FileExistsError(errno.EEXIST, "already exists", target) from None
+        os.replace(new, target)
+    else:
+        os.unlink(new)
 
 
 def _write_synced(path: str, data: bytes) -> None:
