@@ -170,3 +170,37 @@ def test_max_staleness_must_be_positive(make):
     for bad in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="max_staleness"):
             CfgcoreProvider(engine, max_staleness=bad)
+
+
+def test_a_process_started_while_redis_is_down_is_stale_until_it_follows(
+    redis_binary, tmp_path, impl
+):
+    """Redis unreachable at start: the manager serves the cache file, and the provider
+    says STALE (the cache may be old), not READY; READY once the follower reaches
+    Redis."""
+    server = RedisServer(str(tmp_path / "redis"), args=DURABLE).start()
+    cache = tmp_path / "cache.msgpack"
+    url = server.url + f"?namespace=of4&backoff_max=0.2&cache={cache}"
+    first = _manager(url, tmp_path, impl)
+    try:
+        first._live.update(_set("a", "on"), source="test")
+        assert wait_for(lambda: cache.exists())
+    finally:
+        first.close()
+    server.kill()
+    manager = _manager(url, tmp_path, impl)
+    provider = CfgcoreProvider(manager.engine)
+    try:
+        assert manager.store.serving_cache and manager.is_feature_enabled("a")
+        domain = f"cfgcore-audit2-fleet-{next(_domains)}"
+        api.set_provider_and_wait(provider, domain=domain)
+        client = api.get_client(domain)
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.STALE)
+        assert client.get_boolean_value("a", False) is True
+        server.start()
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.READY)
+        assert not manager.store.serving_cache
+    finally:
+        provider.shutdown()
+        manager.close()
+        server.stop()

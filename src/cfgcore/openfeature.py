@@ -288,10 +288,13 @@ def _follower_problem(store: Any, bound: float) -> tuple[str, str] | None:
     if getattr(store, "closed", False):
         return ("closed", f"{url} is no longer followed (the store was closed)")
     why = f" ({store.last_error})" if getattr(store, "last_error", None) else ""
-    if getattr(store, "serving_cache", False):
-        return ("cache", f"Redis at {url} unreachable, serving its cache file{why}")
-    if getattr(store, "lost_since", None) is not None:
-        return ("disconnected", f"not following {url}, reconnecting{why}")
+    if not getattr(store, "connected", False):
+        # (A follower still making its first connection, with a document read from
+        # Redis just before, is neither.)
+        if getattr(store, "serving_cache", False):
+            return ("cache", f"Redis at {url} unreachable, serving its cache file{why}")
+        if getattr(store, "lost_since", None) is not None:
+            return ("disconnected", f"not following {url}, reconnecting{why}")
     failing = getattr(store, "failing_version", None)
     if failing is not None:
         return ("behind", f"{url} holds version {failing}, not applied here{why}")
