@@ -4,6 +4,7 @@ and keys sharing an id all decrypt."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -121,3 +122,24 @@ def test_a_file_edited_during_the_rotation_is_not_clobbered(tmp_path, keys, monk
     assert [p.file for p in err.value.problems] == [str(app)]
     assert "edited: true" in app.read_text()
     assert other.read_bytes() == before  # all or nothing
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+def test_a_world_writable_key_file_is_refused(tmp_path, keys, capsys):
+    # Anyone able to rewrite the key file could put their own key first: rotate (and
+    # encrypt) would then re-encrypt every value for them.
+    old, new = keys
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"{new}\n{old}\n")
+    key_file.chmod(0o666)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "app.yaml").write_text(f"a: '{encrypt_value('x1', Keyring([old]))}'\n")
+    before = (conf / "app.yaml").read_bytes()
+    with pytest.raises(ConfigError, match="writable by every user"):
+        Keyring.from_file(key_file)
+    code = main(["secrets", "rotate", str(conf), "--key-file", str(key_file)])
+    assert code != 0 and "writable by every user" in capsys.readouterr().err
+    assert (conf / "app.yaml").read_bytes() == before
+    key_file.chmod(0o600)
+    assert Keyring.from_file(key_file).keys[0].kid == "new"

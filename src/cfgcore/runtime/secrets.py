@@ -428,6 +428,7 @@ class Keyring:
         """Keys of a key file: one a line, newest first, ``#`` comments."""
         from cfgcore.runtime.atomicio import read_regular
 
+        _refuse_writable_by_all(os.fspath(path))
         try:
             text = read_regular(path, _MAX_FILE).decode("utf-8")
         except OSError as exc:
@@ -457,6 +458,39 @@ class Keyring:
             fernet, _ = _crypto()
             self._fernet = fernet.MultiFernet([fernet.Fernet(k.fernet_key()) for k in self.keys])
         return self._fernet
+
+
+def _refuse_writable_by_all(path: str) -> None:
+    """A key file any local user can rewrite lets them put their own key first: every
+    value encrypted or re-encrypted (``cfgcore secrets rotate``) from then on is theirs
+    to read. Refused, like a world-writable directory without the sticky bit above it
+    (anyone may replace the file)."""
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # reading it says why
+    why = ""
+    if st.st_mode & stat.S_IWOTH:
+        why = f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
+    else:
+        directory = os.path.dirname(os.path.realpath(path))
+        try:
+            dst = os.stat(directory)
+        except OSError:
+            return
+        if dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
+            why = (f"its directory {directory} is writable by every user (mode "
+                   f"{stat.S_IMODE(dst.st_mode):04o}), so anyone may replace it")  # fmt: skip
+    if why:
+        raise ConfigError(
+            f"key file refused: {why}, and whoever can put a key first reads every value "
+            "encrypted from then on (chmod o-w)",
+            file=path,
+        )
 
 
 def is_envelope(value: Any) -> bool:
