@@ -36,7 +36,8 @@ and key path)::
 
 Actions (:data:`ACTIONS`): ``config.update`` and ``config.delete`` (target: the key
 path; an update whose value removes keys, with a nested ``"__delete__"`` or
-``"__replace__": true``, needs ``config.delete`` on those paths too), ``config.replace`` (``set_active_config``; checked for every changed key path),
+``"__replace__": true``, needs ``config.delete`` on those paths too),
+``config.replace`` (``set_active_config``; checked for every changed key path),
 ``config.environment`` and ``config.profile`` (switching a live configuration to
 another environment, or profile: ``load_environment_config``, ``set_profile``; the
 environment name, each profile name switched to or ``none``), ``flag.set``,
