@@ -80,10 +80,12 @@ class RedisFollower:
     cache_path: str | None
     floor_key: str
     _reported: Any
-    _read_raw: Any
     _failing: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
+        raise NotImplementedError
+
+    def _read_raw(self, client: Any, unless: int | None = None) -> list[Any]:
         raise NotImplementedError
 
     def _write_cache(self, doc: FlagDocument) -> None:
@@ -191,9 +193,14 @@ class RedisFollower:
         # and the comparison must not look like the store going backwards.
         with self._lock:
             current = self._seen
-        raw = self._read_raw(self._follow_client)
+        # The document is not sent again when the store still holds the version served
+        # (unless the cache file still needs it): a poll costs a few bytes.
+        cache_current = self.cache_path is None or self._cached >= current
+        raw = self._read_raw(self._follow_client, current if current and cache_current else None)
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
+        if len(raw) > 6 and raw[6] == b"unchanged":
+            return  # the version this process serves: confirmed current
         kind = self._wrong_type(raw)
         if kind is not None:
             # Another program replaced the key (a string, a list...): Redis is fine,

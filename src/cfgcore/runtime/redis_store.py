@@ -163,14 +163,20 @@ return {1, new}
 # Read the document in one step, its data only when it is at most ARGV[1] bytes (a
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
 # a flag file is refused past 64 MiB; nor a version, checksum or writer field past
-# what cfgcore writes). KEYS[1] the document hash. Returns {version, checksum, writer,
-# data or nil, size of data}, or {nil, nil, nil, nil, 0, type} when the key holds
-# another type than a hash.
+# what cfgcore writes). KEYS[1] the document hash; ARGV[2] the version the reader
+# serves ('' for none). Returns {version, checksum, writer, data or nil, size of data},
+# {version, nil, nil, nil, size, nil, 'unchanged'} when the stored version is ARGV[2]
+# (a poll, or an announcement that brought nothing new, costs a few bytes, not the
+# document), or {nil, nil, nil, nil, 0, type} when the key holds another type.
 _READ = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then return {false, false, false, false, 0, kind} end
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
+if ARGV[2] ~= '' and r[1] == ARGV[2] then
+  -- the version the reader serves already: only the version is sent back
+  return {r[1], false, false, false, size, false, 'unchanged'}
+end
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
 -- The other fields are small when cfgcore wrote them: larger ones are not sent (a
@@ -477,10 +483,12 @@ class RedisFlagStore(RedisFollower):
             )
         return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url)
 
-    def _read_raw(self, client: Any) -> list[Any]:
+    def _read_raw(self, client: Any, unless: int | None = None) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data); the data
-        is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`."""
-        return list(self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES], client=client))
+        is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, and everything
+        but the version when the stored version is ``unless``."""
+        skip = "" if unless is None else str(unless)
+        return list(self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES, skip], client=client))
 
     def _fetch(self, client: Any) -> FlagDocument:
         return self._from_raw(self._read_raw(client))
