@@ -120,3 +120,96 @@ def test_constants_cfgcore_cannot_hold_are_refused_naming_the_feature(condition)
     assert "ok" not in text.replace("out of", "")
     snap = growthbook.to_snapshot(features, on_error="skip")
     assert list(snap.flags) == ["ok"] and "big" in snap.metadata["refused"]
+
+
+# -- regular expressions on values longer than cfgcore's regex bound (4,096) -----------
+
+_LONG = 5000
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        # plain text, anchored or not: string tests, no bound on the length
+        "needle", "^needle", "needle$", "^needle$", "x\\.com$", "^$", "^", "",
+        # anchored at the start with bounded matches: the first 4,096 characters decide
+        "^https?://", "^[a-z]{3}-\\d{1,5}", "^(?:ab|cd)e?",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("op", ["$regex", "$notRegex"])
+def test_regexes_decide_values_past_the_bound_as_python_re(make, pattern, op):
+    engine = make(growthbook.to_snapshot(_when({"x": {op: pattern}})))
+    pad = "z" * _LONG
+    values = [
+        "needle" + pad, pad + "needle", pad + "needle\n", pad + "needle" + pad, "needle",
+        "https://" + pad, "abc-123" + pad, "cde" + pad, "abe" + pad, pad, pad + "x.com", "",
+        "\n", "needle\n",
+    ]  # fmt: skip
+    for value in values:
+        attrs = {"x": value}
+        want = _sdk(attrs, {"x": {op: pattern}})
+        assert engine.is_enabled("f", growthbook.context(attrs)) is want, (pattern, value[:20])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "unit"), [("\\d+", "1"), ("^\\d+$", "1"), ("needle.*$", "needle"), ("^a+", "a")]
+)
+def test_other_regexes_never_match_values_past_the_bound(make, pattern, unit):
+    # the documented difference (README, Interop): cfgcore does not search a value over
+    # 4,096 characters with a pattern whose match could need all of it
+    engine = make(growthbook.to_snapshot(_when({"x": {"$regex": pattern}})))
+    long_value = unit * _LONG
+    assert len(long_value) > 4096
+    assert engine.is_enabled("f", growthbook.context({"x": long_value})) is False
+    short = long_value[:100]
+    assert engine.is_enabled("f", growthbook.context({"x": short})) is True
+    assert _sdk({"x": short}, {"x": {"$regex": pattern}}) is True
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.text(alphabet="ab\n.", max_size=6),
+    anchor=st.sampled_from(["", "^", "$", "^$"]),
+    head=st.integers(0, 4100),
+    tail=st.integers(0, 4100),
+    middle=st.text(alphabet="ab\n.", max_size=8),
+)
+def test_literal_regexes_agree_at_any_length(make_py_and_c, text, anchor, head, tail, middle):
+    import re
+
+    pattern = ("^" if anchor.startswith("^") else "") + re.escape(text)
+    pattern += "$" if anchor.endswith("$") else ""
+    value = "b" * head + middle + "a" * tail
+    condition = {"x": {"$regex": pattern}}
+    want = _sdk({"x": value}, condition)
+    for make in make_py_and_c:
+        engine = make(growthbook.to_snapshot(_when(condition)))
+        assert engine.is_enabled("f", growthbook.context({"x": value})) is want
+
+
+@pytest.mark.parametrize("op", ["$gt", "$gte", "$lt", "$lte"])
+@pytest.mark.parametrize("constant", ["a", "b", "ab", "\U0001f600", ""])
+def test_string_order_decides_values_past_the_regex_bound(make, op, constant):
+    # ordering is a regex at the start of the value: a long value's head decides it
+    engine = make(growthbook.to_snapshot(_when({"x": {op: constant}})))
+    for value in ["a" * _LONG, "b" * _LONG, "ab" + "z" * _LONG, "\U0001f600" * _LONG, "a"]:
+        want = _sdk({"x": value}, {"x": {op: constant}})
+        assert engine.is_enabled("f", growthbook.context({"x": value})) is want, value[:4]
+
+
+@pytest.mark.parametrize("op", ["$vgt", "$vlt", "$vgte"])
+def test_version_order_decides_long_values(make, op):
+    engine = make(growthbook.to_snapshot(_when({"v": {op: "1.2.3"}})))
+    for value in ["1." + "2" * _LONG, "2." + "0" * _LONG, "0." + "9" * _LONG + ".1"]:
+        want = _sdk({"v": value}, {"v": {op: "1.2.3"}})
+        assert engine.is_enabled("f", growthbook.context({"v": value})) is want, value[:4]
+
+
+def test_a_long_string_constant_to_order_by_is_refused_naming_the_feature():
+    # the order regex grows with the square of the constant's length
+    features = {"long": _when({"x": {"$gt": "a" * 300}})["f"], "ok": {"defaultValue": 1}}
+    with pytest.raises(InteropError) as err:
+        growthbook.to_snapshot(features, source="features.json")
+    text = str(err.value)
+    assert "features.json" in text and "features.long" in text and "'$gt'" in text
+    assert "at most 256" in text

@@ -44,10 +44,20 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from cfgcore import _regex
+from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
+
+try:  # Python's own regex parser, to read a pattern's structure as re does
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+    from re._constants import AT_BEGINNING as _AT_BEGINNING  # type: ignore[import-not-found]
+    from re._constants import AT_END as _AT_END  # type: ignore[import-not-found]
+except ImportError:  # Python 3.10
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    from sre_constants import AT_BEGINNING as _AT_BEGINNING  # type: ignore[no-redef]
+    from sre_constants import AT_END as _AT_END  # type: ignore[no-redef]
 
 __all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
 
@@ -61,6 +71,7 @@ LOWER = "#lower"  # suffix: a string attribute in lower case (``$ini``, as Growt
 MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_member`)
 MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
+HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 _UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
                           "tracks", "url")  # fmt: skip
 _NEVER: dict[str, Any] = {"any": []}
@@ -183,7 +194,13 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
     strings), for a string attribute, as cfgcore conditions: a string is greater than
     ``c`` where, after a common prefix, its next character is greater (or it continues
     past ``c``), and less where that character is less (or it is a proper prefix of
-    ``c``) -- a regular language, so a regex decides it exactly."""
+    ``c``) -- a regular language, so a regex decides it exactly. Every match is at the
+    start and at most ``len(c) + 1`` long, so a value past cfgcore's regex bound is
+    decided by its first characters (``#head``). The regex grows with the square of
+    ``len(c)``: a constant past :data:`MAX_ORDERED` characters is a ValueError."""
+    if len(c) > MAX_ORDERED:
+        raise ValueError(f"a string constant of {len(c)} characters to order by (at most "
+                         f"{MAX_ORDERED})")  # fmt: skip
     greater, less = [], []
     order = _UNIT_ORDER if utf16 else _POINT_ORDER
     for i, ch in enumerate(c):
@@ -194,10 +211,10 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
         if down is not None:
             less.append(head + down)
     greater.append(re.escape(c) + "[\\s\\S]")
-    gt: dict[str, Any] = {"attr": attr, "matches": "^(?:" + "|".join(greater) + ")"}
+    gt = _with_head({"attr": attr, "matches": "^(?:" + "|".join(greater) + ")"})
     lt_parts: list[Any] = []
     if less:
-        lt_parts.append({"attr": attr, "matches": "^(?:" + "|".join(less) + ")"})
+        lt_parts.append(_with_head({"attr": attr, "matches": "^(?:" + "|".join(less) + ")"}))
     prefixes = [c[:i] for i in range(len(c))]
     if prefixes:
         lt_parts.append({"attr": attr, "in": prefixes})
@@ -209,6 +226,15 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
         "lt": lt,
         "le": {"any": [lt, eq]},
     }[op]
+
+
+MAX_ORDERED = 256  # the longest string constant $gt/$lt/$vgt... order by
+
+
+def _with_head(test: dict[str, Any]) -> dict[str, Any]:
+    """A regex test at the start of the value, bounded in width by less than
+    MAX_REGEX_INPUT, also run on the head of a longer value (context()'s ``#head``)."""
+    return {"any": [test, {**test, "attr": test["attr"] + HEAD}]}
 
 
 def _type_name(v: Any) -> str:
@@ -310,8 +336,12 @@ def context(
         if isinstance(v, str):
             if v.endswith("\n") and _regex._re2 is not None:
                 out[path + CHOMP] = v[:-1]  # see _portable_regex: '$' under RE2
+            if len(v) > MAX_REGEX_INPUT:  # see _head_decides
+                out[path + HEAD] = v[:MAX_REGEX_INPUT]
             out[path + LOWER] = v.lower()
-            out[path + VER_STR] = padded_version(v)
+            ver = out[path + VER_STR] = padded_version(v)
+            if len(ver) > MAX_REGEX_INPUT:  # ordered by regex: see string_order
+                out[path + VER_STR + HEAD] = ver[:MAX_REGEX_INPUT]
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out[path + VER_NUM] = padded_version(v)
             _exact.derive(out, path, v)  # the SDK orders ints exactly: see _exact
@@ -663,7 +693,10 @@ class _Feature:
         if op in ("$gt", "$gte", "$lt", "$lte"):
             name = {"$gt": "gt", "$gte": "ge", "$lt": "lt", "$lte": "le"}[op]
             if isinstance(v, str):  # strings order against strings only
-                return string_order(attr, name, v)
+                try:
+                    return string_order(attr, name, v)
+                except ValueError as exc:
+                    raise _Refuse(f"'{op}' at {attr!r}: {exc}") from None
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 return _NEVER  # GrowthBook: only two numbers or two strings are ordered
             return _ordered(attr, name, v)
@@ -681,7 +714,10 @@ class _Feature:
             if op == "$vne":
                 return _not(eq)  # also true when not comparable, as in GrowthBook
             name = {"$vgt": "gt", "$vgte": "ge", "$vlt": "lt", "$vlte": "le"}[op]
-            return string_order(vattr, name, padded, utf16=False)
+            try:
+                return string_order(vattr, name, padded, utf16=False)
+            except ValueError as exc:
+                raise _Refuse(f"'{op}' at {attr!r}: {exc}") from None
         if op == "$exists":  # any value but null: objects and arrays too
             return _not(_is_null(attr)) if v else _is_null(attr)
         if op in ("$regex", "$regexi", "$notRegex", "$notRegexi"):
@@ -694,7 +730,10 @@ class _Feature:
                     re.compile(v, re.IGNORECASE if fold else 0)
             except (re.error, OverflowError, RecursionError):
                 return _NEVER if not op.startswith("$not") else _ALWAYS
-            pattern, at_end = _portable_regex(v, attr)
+            pattern, at_end = _portable_regex(v, attr)  # refuses inline flags and the like
+            literal = None if fold else _literal_regex(attr, v)
+            if literal is not None:  # string tests: no bound on the value's length
+                return _not(literal) if op.startswith("$not") else literal
             try:  # what cfgcore cannot run is refused here, naming the feature
                 compile_regex(pattern, fold)
             except Exception as exc:
@@ -704,6 +743,8 @@ class _Feature:
                 found["ignore_case"] = True
             if at_end:  # Python's '$' also matches before a final newline
                 found = {"any": [found, {**found, "attr": attr + CHOMP}]}
+            elif _head_decides(v):  # a long value: its head decides (see _head_decides)
+                found = {"any": [found, {**found, "attr": attr + HEAD}]}
             return _not(found) if op.startswith("$not") else found
         if op == "$size":  # only arrays have a size
             return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
@@ -840,6 +881,52 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
         out.append(c)
         i += 1
     return "".join(out), at_end
+
+
+def _regex_items(p: str) -> list[tuple[str, Any]] | None:
+    """The top-level items of Python's parse of ``p``, as (opcode name, argument)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = _sre_parse.parse(p)
+    except Exception:  # re rejects it: the caller already answered for that
+        return None
+    return [(str(op), av) for op, av in parsed]
+
+
+def _literal_regex(attr: str, p: str) -> Any | None:
+    """A pattern that is plain text, anchored or not, as the string tests it means to
+    Python's ``re.search`` (which cfgcore runs on any length; ``matches`` stops at
+    MAX_REGEX_INPUT characters), or None for any other pattern."""
+    items = _regex_items(p)
+    if items is None:
+        return None
+    start = bool(items) and items[0] == ("AT", _AT_BEGINNING)
+    end = bool(items) and items[-1] == ("AT", _AT_END)
+    body = items[int(start) : len(items) - int(end)]
+    if not all(op == "LITERAL" for op, _ in body):
+        return None
+    text = "".join(chr(av) for _, av in body)
+    if not end:
+        return {"attr": attr, "starts_with" if start else "contains": text}
+    # Python's '$' matches at the end and before a final newline
+    op = "eq" if start else "ends_with"
+    return {"any": [{"attr": attr, op: text}, {"attr": attr, op: text + "\n"}]}
+
+
+def _head_decides(p: str) -> bool:
+    """Whether a match of ``p`` in a string longer than MAX_REGEX_INPUT is a match in its
+    first MAX_REGEX_INPUT characters (``#head``): a pattern anchored at the start (one
+    top-level branch, so every match starts at 0), with no '$', whose matches are no
+    longer than that. Other patterns never match such a string (README, Interop)."""
+    items = _regex_items(p)
+    if not items or items[0] != ("AT", _AT_BEGINNING):
+        return False
+    try:
+        width = _sre_parse.parse(p).getwidth()[1]
+    except Exception:
+        return False
+    return bool(width <= MAX_REGEX_INPUT)
 
 
 def _hash_version(v: Any) -> int | None:
