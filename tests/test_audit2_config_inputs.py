@@ -133,3 +133,19 @@ def test_an_unknown_profile_says_where_custom_profiles_live(tmp_path):
     assert problem.file == str(tmp_path / "profiles")
     assert "unknown deployment profile 'hihg_volume'" in problem.message
     assert "high_volume" in problem.message  # the known names
+
+
+@pytest.mark.parametrize("levels", [101, 5000])
+def test_a_variable_name_nesting_past_the_file_limit_is_refused(tmp_path, levels):
+    """A name of 5000 segments raised RecursionError while merging; 101 built a tree
+    deeper than any file may be."""
+    var = "CFGCORE__" + "__".join(["deep"] * levels)
+    [problem] = _problems(_manager(tmp_path, {var: "1"}))
+    assert "nests more than 100 levels deep" in problem.message
+    assert problem.file == "<environment>" and len(problem.message) < 200
+
+
+def test_a_variable_name_at_the_file_limit_still_works(tmp_path):
+    m = _manager(tmp_path, {"CFGCORE__" + "__".join(["k"] * 100): "1"})
+    m.load_environment_config()
+    assert m.get(".".join(["k"] * 100)) == 1

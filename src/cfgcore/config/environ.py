@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.files import Layer, tree_problem
+from cfgcore.config.files import MAX_DEPTH, Layer, tree_problem
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
     DELETE,
@@ -82,6 +82,17 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         if any(not p for p in parts):
             problems.append(
                 Problem(path="", message=f"malformed variable name {var}", file=_ENV_FILE)
+            )
+            continue
+        if len(parts) > MAX_DEPTH:
+            # The nesting limit files obey (merging deeper would exhaust the stack).
+            shown = var if len(var) <= 80 else var[:77] + "..."
+            problems.append(
+                Problem(
+                    path=".".join(p.lower() for p in parts[:6]) + ".…",
+                    message=f"environment variable {shown} nests more than {MAX_DEPTH} levels deep",
+                    file=_ENV_FILE,
+                )
             )
             continue
         path: list[str] = []
