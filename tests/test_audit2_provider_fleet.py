@@ -204,3 +204,31 @@ def test_a_process_started_while_redis_is_down_is_stale_until_it_follows(
         provider.shutdown()
         manager.close()
         server.stop()
+
+
+def test_a_key_replaced_then_restored_as_it_was_is_ready_again(redis_server, tmp_path, impl):
+    """Another program replaces the key (STALE: the flag set refuses it and keeps its
+    flags), then the hash is restored byte for byte (DUMP/RESTORE): no new version is
+    written, yet the refusal is over: READY, and health no longer warns."""
+    url = redis_server.url + f"?namespace=of5&poll=0.1&cache={tmp_path / 'c.msgpack'}"
+    manager = _manager(url, tmp_path, impl)
+    provider = CfgcoreProvider(manager.engine)
+    try:
+        manager._live.update(_set("a", "on"), source="test")
+        client, events = _client(provider)
+        r = redis_server.client()
+        saved = r.dump("{of5}:flags")
+        r.delete("{of5}:flags")
+        r.set("{of5}:flags", "not a document")
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.STALE)
+        assert "holds a Redis string" in str(manager._live.last_error)
+        r.delete("{of5}:flags")
+        r.restore("{of5}:flags", 0, saved)
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.READY)
+        assert manager._live.last_error is None and manager.store.last_error is None
+        flags = next(c for c in manager.health().readiness if c.name == "flags")
+        assert flags.status == "ok"
+        assert client.get_boolean_value("a", False) is True
+    finally:
+        provider.shutdown()
+        manager.close()

@@ -252,6 +252,9 @@ class LiveFlags:
         """A newer document from the store's watcher (another process or machine)."""
         with deferred_delivery(background=True), self._lock:
             if self.document is not None and doc.checksum == self.document.checksum:
+                # The live document (again): a standing refusal is over (subscribers
+                # hear flags_recovered), as when refresh() finds it.
+                self._seen(doc.checksum)
                 return
             try:
                 compiled = self.prepare(doc)

@@ -195,8 +195,10 @@ class RedisFollower:
             current = self._seen
         # The document is not sent again when the store still holds the version served
         # (unless the cache file still needs it): a poll costs a few bytes.
+        # (Nor while a problem is standing: the document back as it was ends it.)
         cache_current = self.cache_path is None or self._cached >= current
-        raw = self._read_raw(self._follow_client, current if current and cache_current else None)
+        quick = current and cache_current and self._reported is None
+        raw = self._read_raw(self._follow_client, current if quick else None)
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
         if len(raw) > 6 and raw[6] == b"unchanged":
@@ -226,6 +228,8 @@ class RedisFollower:
         if 0 <= version <= current:
             if version < current:
                 self._went_backwards(version, current, empty=raw[0] is None)
+            elif self._reported is not None and version:
+                self._back_to_current(raw)
             return
         checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
         if self._reported == (version, checksum):
@@ -270,6 +274,28 @@ class RedisFollower:
             self._seen = max(self._seen, doc.version)
         self.stats["accepted"] += 1
         self._reported = None  # older versions are ignored anyway; a new loss is news
+
+    def _back_to_current(self, raw: list[Any]) -> None:
+        """The store holds the version served again after a reported problem (the key
+        restored, a refused version rolled back by hand): the problem is over. The
+        document goes to the listeners, which end a standing refusal when it is the
+        one they serve (and apply it, like any other, when it is not)."""
+        try:
+            doc = self._from_raw(raw)
+        except ConfigError:
+            return  # still broken: already reported
+        log.warning("%s: the store holds version %d again", self.url, doc.version)
+        self._reported = None
+        self.last_error = None
+        with self._lock:
+            callbacks = [c for c, _ in self._callbacks]
+        for callback in callbacks:
+            try:
+                callback(doc)
+            except Exception as exc:  # refused or failed: reported by the listener
+                self._reported = (doc.version, doc.checksum)
+                self.last_error = str(exc)
+                return
 
     def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
         self._reported = (version, checksum)
