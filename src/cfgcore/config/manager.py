@@ -44,7 +44,7 @@ from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, refs_without, with_refs
-from cfgcore.config.files import FORMATS, tree_problem
+from cfgcore.config.files import FORMATS, MAX_DEPTH, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
@@ -721,6 +721,11 @@ def _refuse_unusable(
     ``json_like``, also anything a configuration file could not hold (a set, bytes,
     NaN, a non-str key: see :func:`~cfgcore.config.tree.value_problem`)."""
     found = tree_problem(value, tuple(path))
+    if found is None and len(path) > MAX_DEPTH:
+        # A key path deeper than a file may nest (thousands of segments exhausted the
+        # stack while the update was applied: RecursionError, not False).
+        shown = ".".join(str(p) for p in path[:6]) + ".…"
+        found = shown, f"key path nests more than {MAX_DEPTH} levels deep"
     if found is None and json_like:
         found = value_problem(value, tuple(path))
     if found is not None:
