@@ -322,3 +322,37 @@ def test_watch_store_shows_a_version_that_does_not_compile_as_rejected(redis_ser
     assert "REJECTED" in out[0] and "version 2 does not compile" in out[0] and "nope" in out[0]
     assert " v3 " in out[1] and out[1].endswith(": b")  # a served before v2 too
     assert "<input>" not in out[0] and out[0].count("redis://") == 1
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("poll=0", "poll: expected a number of seconds above 0"),
+        ("poll=-1", "poll: expected a number of seconds above 0"),
+        ("poll=nan", "poll: expected a number of seconds above 0"),
+        ("poll=inf", "poll: expected a number of seconds above 0"),
+        ("backoff_max=0", "backoff_max: expected a number of seconds above 0"),
+        ("socket_timeout=0", "socket_timeout: expected a number of seconds above 0"),
+        ("socket_connect_timeout=-2", "socket_connect_timeout: expected"),
+        ("wait=-1", "wait: expected 0 or more"),
+        ("wait_timeout=-5", "wait_timeout: expected 0 or more"),
+    ],
+)
+def test_url_options_the_follower_cannot_run_with_are_refused(query, message):
+    """poll=0 made the follower re-read the key in a busy loop, backoff_max=0 reconnect
+    in one, poll=nan never poll: refused when the URL is parsed, naming the option."""
+    with pytest.raises(ConfigError, match=message):
+        parse_redis_url(f"redis://:pw@h:6379/0?{query}")
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("redis://h:0/0", "port of h: expected 1 to 65535"),
+        ("redis://h:70000/0", "port of h: expected 1 to 65535"),
+        ("redis://h:6379/-1", "database: expected 0 or more"),
+    ],
+)
+def test_ports_and_databases_out_of_range_are_refused(url, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_redis_url(url)

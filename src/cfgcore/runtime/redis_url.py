@@ -5,6 +5,7 @@ with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeout
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,7 +182,29 @@ def parse_redis_url(url: str) -> RedisURL:
             raise ConfigError(f"{key}: expected a number, got {value!r}", file=shown) from None
     if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
         raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
+    _check_ranges(options, db, hosts, shown)
     return RedisURL(scheme, hosts, db, service, username, password, options)
+
+
+def _check_ranges(
+    options: Mapping[str, Any], db: int, hosts: tuple[tuple[str, int], ...], shown: str
+) -> None:
+    """Refuse values the follower cannot run with: ``poll=0`` re-read the key in a busy
+    loop, ``backoff_max=0`` reconnected in one, a NaN never polled, a negative database
+    or port only failed at connection time."""
+    for key in sorted(_FLOAT_OPTS & options.keys()):
+        if not 0 < options[key] < math.inf:  # NaN is refused too
+            raise ConfigError(
+                f"{key}: expected a number of seconds above 0, got {options[key]!r}", file=shown
+            )
+    for key in sorted(_INT_OPTS & options.keys()):
+        if options[key] < 0:
+            raise ConfigError(f"{key}: expected 0 or more, got {options[key]!r}", file=shown)
+    if db < 0:
+        raise ConfigError(f"database: expected 0 or more, got {db}", file=shown)
+    for host, port in hosts:
+        if not 0 < port < 65536:
+            raise ConfigError(f"port of {host}: expected 1 to 65535, got {port}", file=shown)
 
 
 def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
