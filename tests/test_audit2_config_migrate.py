@@ -184,3 +184,16 @@ def test_a_file_that_appears_before_the_second_rename_undoes_the_first(tmp_path)
         )
     assert (out / "migration-report.json").read_text() == OLD_REPORT
     assert (out / "base.yaml").read_text() == "theirs: true\n"
+
+
+def test_out_naming_a_file_and_hidden_names_are_clear_errors(tmp_path, capsys):
+    src = _source(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert cli_main(["migrate", src, "--out", str(tmp_path / "afile")]) == 1
+    assert "--out must name a directory" in capsys.readouterr().err  # was "[Errno 17]"
+    assert (tmp_path / "afile").read_text() == "x"
+    # A hidden name: the manager reads no such file, and it could pass for staging.
+    out = tmp_path / "out"
+    assert cli_main(["migrate", src, "--out", str(out), "--name", ".cfgcore-migrate-x"]) == 1
+    assert "--name must be a plain file name" in capsys.readouterr().err
+    assert not out.exists()

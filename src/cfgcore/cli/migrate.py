@@ -61,8 +61,10 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from cfgcore.yamlio import dump_yaml
 
     name = os.path.basename(args.name)
-    if not name or name != args.name:
+    if not name or name != args.name or name.startswith("."):
         raise ConfigError(f"--name must be a plain file name, got {args.name!r}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ConfigError("--out must name a directory; this is a file", file=args.out)
     config_path = os.path.join(args.out, f"{name}.yaml")
     report_path = os.path.join(args.out, REPORT_NAME)
     if not args.force:
@@ -84,8 +86,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     data["config_file"] = os.path.basename(config_path)
     data["config_sha256"] = hashlib.sha256(config_bytes).hexdigest()
     report_bytes = (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8")
-    os.makedirs(args.out, exist_ok=True)
     try:
+        os.makedirs(args.out, exist_ok=True)
         with FileLock(os.path.join(args.out, LOCK_NAME)):
             recover(args.out)
             if not args.force:
