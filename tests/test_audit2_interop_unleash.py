@@ -117,7 +117,7 @@ def test_a_constraint_value_yggdrasil_cannot_read_is_refused(op, value):
         ("DATE_AFTER", " 2024-01-01T00:00:00Z"), ("DATE_BEFORE", "2024-01-01T00:00:00.123Z"),
         ("DATE_AFTER", "2024-01-01T00:00:00+14:00"), ("DATE_BEFORE", "0001-01-01T00:00:00Z"),
         ("SEMVER_EQ", " 1.2.3"), ("SEMVER_GT", "18446744073709551615.0.0"),
-        ("SEMVER_LT", "v1.2.3"), ("NUM_EQ", "5.0.0"),
+        ("SEMVER_LT", "v1.2.3"),
     ],
 )  # fmt: skip
 def test_constraint_values_yggdrasil_reads_agree(make, op, value):
@@ -126,6 +126,18 @@ def test_constraint_values_yggdrasil_reads_agree(make, op, value):
                                     "18446744073709551615.1.0", "2024-01-01T00:00:00Z",
                                     "2023-12-31T23:00:00Z", "2024-01-02T00:00:00Z"]]  # fmt: skip
     _agree(make, payload, contexts)
+
+
+@pytest.mark.parametrize("op", ["NUM_EQ", "NUM_LT", "NUM_GTE"])
+def test_a_version_as_a_number_constraint_value_is_refused(op):
+    # yggdrasil compares versions there (1.2.3 < 5.0.0); the Node SDK reads no number
+    payload = _payload({"contextName": "x", "operator": op, "value": "5.0.0"})
+    if op == "NUM_LT":
+        assert _ygg(payload, _props("1.2.3")) is True
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    assert "features.f.strategies[0].constraints[0]" in str(err.value)
+    assert "5.0.0" in str(err.value) and op in str(err.value)
 
 
 _ODD_DATES = [
@@ -188,7 +200,7 @@ _HOSTILE = _ODD_NUMBERS + _ODD_DATES + [
     "10.0.0.1", "::ffff:10.0.0.1", "\U0001f600", "\u00df", "SS", "NL", "nl", "",
 ]  # fmt: skip
 _VALUES = {
-    "NUM": ["5", " 5", "5.", "1e400", "-0", "9007199254740993", "0.3", "5.0.0"],
+    "NUM": ["5", " 5", "5.", "1e400", "-0", "9007199254740993", "0.3", "5.0.0", "1.2"],
     "DAT": ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123+02:00", "0001-01-01T00:00:00Z"],
     "SEM": ["1.2.3", " 1.2.3", "1.2.3-0", "1.2.3+b", "v1.2.3", "18446744073709551615.0.0"],
 }

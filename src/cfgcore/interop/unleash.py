@@ -433,6 +433,8 @@ class _Importer:
             cond = self._constraint(c)
         except _Unreadable as exc:
             raise _Malformed(path or "constraints", str(exc)) from None
+        except _Malformed as exc:
+            raise _Malformed(path or exc.path, exc.message) from None
         if not c.get("inverted"):
             return cond
         if cond == _NEVER and _invalid_value(c):
@@ -465,7 +467,13 @@ class _Importer:
             num = _constraint_number(value) if value is not None else None
             if num is None:
                 if value is not None and _version_ok(str(value).strip()):
-                    return _NEVER  # yggdrasil reads a version there: never a number
+                    # yggdrasil compares a version there as versions (1.2.3 < 5.0.0),
+                    # the Node SDK as no number: not lowered
+                    raise _Malformed(
+                        "constraints",
+                        f"{op} constraint with the version {value!r:.60} as its value "
+                        "(Unleash SDKs disagree on its meaning)",
+                    )
                 raise _Unreadable(op, value, "a number")
             if op == "NUM_EQ":
                 return _num_eq(f"{attr}#num", num)
