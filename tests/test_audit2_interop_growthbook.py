@@ -6,8 +6,11 @@ refused naming the feature.
 
 from __future__ import annotations
 
+import copy
 import logging
+from typing import Any
 
+import growthbook as gb_sdk
 import pytest
 from growthbook.core import evalCondition
 from hypothesis import HealthCheck, example, given, settings
@@ -213,3 +216,93 @@ def test_a_long_string_constant_to_order_by_is_refused_naming_the_feature():
     text = str(err.value)
     assert "features.json" in text and "features.long" in text and "'$gt'" in text
     assert "at most 256" in text
+
+
+# -- experiments and rollouts: hostile hash attributes, seeds and keys -----------------
+
+_IDS = [
+    "", "u1", "\u00e9", "\U0001f600", "a" * 5000, "1", 1, 0, -1, 1.5, 2**53 + 1, 10**20, 1e300,
+    float("inf"), float("nan"), True, None, [], ["x"], {"a": 1}, "\x00", -0.0, 1e21, 1e-7,
+    123456789012345678901234567890,
+]  # fmt: skip
+
+
+def _rule(rng: Any) -> dict[str, Any]:
+    hash_attr = rng.choice([None, "id", "dev", "", "x.y", "company"])
+    if rng.random() < 0.4:
+        d: dict[str, Any] = {
+            "force": rng.choice([1, "v", {"a": 1}, [1], 0, "", True]),
+            "coverage": rng.choice([None, 0, 0.5, 1, 0.3333, 1.5, -1]),
+        }
+        if rng.random() < 0.4:
+            d["range"] = rng.choice([[0, 0.5], [0.2, 0.7], [0, 1], [0.5, 0.4]])
+    else:
+        n = rng.randint(1, 4)
+        d = {
+            "variations": [rng.choice([0, 1, "a", "b", None, {"k": 1}]) for _ in range(n)],
+            "key": rng.choice(["e1", "\u00e9", "", None]),
+            "coverage": rng.choice([None, 0, 0.5, 1, 0.99999]),
+            "weights": rng.choice([None, [1 / n] * n, [0.5] * n, [0] * n]),
+        }
+        if rng.random() < 0.3:
+            d["namespace"] = [rng.choice(["ns", "\u00e9", ""]), rng.choice([0, 0.2]), 1]
+        if rng.random() < 0.3:
+            d["ranges"] = [[j / n, (j + 1) / n] for j in range(n)]
+    if hash_attr is not None:
+        d["hashAttribute"] = hash_attr
+    d["hashVersion"] = rng.choice([None, 1, 2, 2.0, 3, "2"])
+    if rng.random() < 0.4:
+        d["seed"] = rng.choice(["s", "\u00e9", "", None, 0])
+    if rng.random() < 0.2:
+        d["fallbackAttribute"] = rng.choice(["dev", "id"])
+    if rng.random() < 0.2:
+        d["filters"] = [{"attribute": rng.choice(["id", "dev"]), "seed": "f",
+                         "ranges": [[0, 0.5]], "hashVersion": rng.choice([1, 2])}]  # fmt: skip
+    return d
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_bucketing_on_hostile_attributes_agrees_with_the_sdk(make_py_and_c, rng):
+    features = {
+        f"f{i}": {"defaultValue": rng.choice([0, "d", None, False]),
+                  "rules": [_rule(rng) for _ in range(rng.randint(1, 3))]}
+        for i in range(3)
+    }  # fmt: skip
+    engines = [make(growthbook.to_snapshot(copy.deepcopy(features))) for make in make_py_and_c]
+    for _ in range(8):
+        attrs = {k: rng.choice(_IDS) for k in ["id", "dev", "", "company"] if rng.random() < 0.8}
+        sdk = gb_sdk.GrowthBook(attributes=copy.deepcopy(attrs), features=copy.deepcopy(features))
+        try:
+            ctx = growthbook.context(attrs)
+            for key in features:
+                want = sdk.eval_feature(key)
+                for engine in engines:
+                    value = growthbook.thaw(engine.evaluate(key, ctx).value)
+                    assert (value, type(value)) == (want.value, type(want.value)), (key, attrs)
+                    assert engine.is_enabled(key, ctx) is want.on
+        finally:
+            sdk.destroy()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"variations": [0, 1], "seed": 5},
+        {"variations": [0, 1], "key": 7},
+        {"variations": [0, 1], "namespace": [0, 0, 1]},
+        {"force": 1, "coverage": 0.5, "seed": 5.5},
+        {"force": 1, "filters": [{"attribute": "id", "seed": 3, "ranges": [[0, 1]]}]},
+    ],
+)
+def test_a_seed_key_or_namespace_that_is_not_text_is_refused(rule):
+    # the SDK joins them to strings and raises TypeError on anything else
+    features = {"f": {"defaultValue": 0, "rules": [rule]}}
+    sdk = gb_sdk.GrowthBook(attributes={"id": "u1"}, features=features)
+    try:
+        with pytest.raises(TypeError):
+            sdk.eval_feature("f")
+    finally:
+        sdk.destroy()
+    with pytest.raises(InteropError, match="features.f.*must be a string"):
+        growthbook.to_snapshot(features)

@@ -504,7 +504,7 @@ class _Feature:
             def test(n: float, ranges: Any = ranges) -> bool:
                 return any(r[0] <= n < r[1] for r in ranges)
 
-            spans = self.gate(by, str(f.get("seed", "")), version, False, test)
+            spans = self.gate(by, _text(f.get("seed", ""), "filters.seed"), version, False, test)
             if not spans:
                 return []  # nobody passes this filter
             alts = [a + [s] for a in alts for s in spans]
@@ -516,6 +516,14 @@ class _Feature:
         for unsupported in _UNSUPPORTED_RULE_KEYS:
             if rule.get(unsupported):
                 raise _Refuse(f"'{unsupported}' is not supported")
+        # the SDK joins these to strings: any other value makes it raise (TypeError)
+        _text(rule.get("seed"), "seed")
+        _text(rule.get("key"), "key")
+        ns = rule.get("namespace")
+        if ns and not isinstance(ns[0], str):
+            raise _Refuse(f"namespace[0] must be a string, got {type_name(ns[0])}")
+        for f in rule.get("filters") or []:
+            _text(f.get("seed"), "filters.seed")
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
         forced = rule.get("force") is not None  # GrowthBook: a null force is no force
         alts = self.filters(rule) if rule.get("filters") and forced else [[]]
@@ -547,7 +555,7 @@ class _Feature:
             return []
         by = self.hash_attrs(rule, fallback=True)
         version = _hash_version(rule.get("hashVersion") or 1)
-        seed = str(rule.get("seed") or self.key)
+        seed = _text(rule.get("seed"), "seed") or self.key
         if rng is not None:
             spans = self.gate(by, seed, version, False, lambda n: rng[0] <= n < rng[1])
         else:
@@ -558,7 +566,7 @@ class _Feature:
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
-        exp_key = str(rule.get("key") or self.key)
+        exp_key = _text(rule.get("key"), "key") or self.key
         meta = list(rule.get("meta") or [])
         names = []
         for j, value in enumerate(variations):
@@ -594,7 +602,7 @@ class _Feature:
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return out
-        seed = str(rule.get("seed") or exp_key)
+        seed = _text(rule.get("seed"), "seed") or exp_key
         by = self.hash_attrs(rule, fallback=False)
         space = _space(version)
         ranges = rule.get("ranges")
@@ -936,6 +944,16 @@ def _hash_version(v: Any) -> int | None:
         return 2 if v == 2 else 1 if v == 1 else None
     except Exception:  # a value whose == fails: no version
         return None
+
+
+def _text(v: Any, what: str) -> str:
+    """A seed, key or namespace the SDK joins to strings: text, or empty for a falsy
+    value (the SDK falls back on it); any other value makes the SDK raise TypeError."""
+    if not v:
+        return ""
+    if not isinstance(v, str):
+        raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK raises on it)")
+    return v
 
 
 def _attr_key(v: Any, what: str) -> str:
