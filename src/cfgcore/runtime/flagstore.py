@@ -29,6 +29,7 @@ import getpass
 import glob
 import hashlib
 import json
+import math
 import os
 import socket
 import threading
@@ -52,6 +53,7 @@ __all__ = [
     "checksum",
     "default_state_dir",
     "open_store",
+    "clean_writer",
     "writer_identity",
 ]
 
@@ -81,6 +83,30 @@ def writer_identity(actor: str | None = None) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             actor = getpass.getuser()
     return {"host": socket.gethostname(), "pid": os.getpid(), "actor": actor, "time": time.time()}
+
+
+def clean_writer(raw: Any) -> dict[str, Any]:
+    """A writer record read back from a store (Redis, a file's sidecar), keeping what
+    cfgcore writes (:func:`writer_identity` and the write ``id``) with the types it
+    writes: the record comes from outside the process, and it reaches audit records,
+    listeners, ``cfgcore flags stale`` (which read its ``time``) and terminals. Text is
+    cut at 256 characters; a ``time`` that is not a finite epoch second, or any other
+    key, is left out."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("host", "actor", "id"):
+        value = raw.get(key)
+        if isinstance(value, str):
+            out[key] = value[:256]
+    pid = raw.get("pid")
+    if type(pid) is int and 0 <= pid < 2**63:
+        out["pid"] = pid
+    when = raw.get("time")
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        if math.isfinite(when) and 0 <= when < 1e11:  # epoch seconds before year 5138
+            out["time"] = float(when)
+    return out
 
 
 @dataclass(frozen=True)
@@ -243,8 +269,10 @@ class FileFlagStore:
         if origin != self.path:
             return FlagDocument(snapshot, data, 0, digest, {}, origin)
         meta = self._read_meta()
-        version = int(meta.get("version", 0))
-        writer = meta.get("writer") or {}
+        version = meta.get("version", 0)
+        if type(version) is not int or not 0 <= version < 2**53:
+            version, meta = 0, {}  # a damaged sidecar: as if the file were edited by hand
+        writer = clean_writer(meta.get("writer"))
         if meta.get("checksum") != digest:  # edited by hand (or by an older cfgcore)
             version, writer = version + 1, {}
         return FlagDocument(snapshot, data, version, digest, writer, origin)

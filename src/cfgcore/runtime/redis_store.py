@@ -71,7 +71,12 @@ import msgspec
 from cfgcore.errors import ConfigError
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
-from cfgcore.runtime.flagstore import FlagDocument, default_state_dir, writer_identity
+from cfgcore.runtime.flagstore import (
+    FlagDocument,
+    clean_writer,
+    default_state_dir,
+    writer_identity,
+)
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower, stored_version
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
@@ -436,10 +441,8 @@ class RedisFlagStore(RedisFollower):
             )
         writer: Mapping[str, Any] = {}
         if writer_raw:
-            with contextlib.suppress(msgspec.DecodeError):
-                decoded = msgspec.msgpack.decode(writer_raw)
-                if isinstance(decoded, dict):
-                    writer = decoded
+            with contextlib.suppress(msgspec.DecodeError, RecursionError):
+                writer = clean_writer(msgspec.msgpack.decode(writer_raw))
         try:
             snapshot = self._decode(data, origin)
         except RecursionError:  # msgspec's nesting limit: a hostile or broken document
