@@ -240,3 +240,10 @@ def test_random_constraints_over_hostile_values_agree(make_py_and_c, rng):
         want = _ygg(payload, ctx)
         for engine in engines:
             assert engine.is_enabled("f", unleash.context(ctx)) is want, (payload, ctx)
+
+
+def test_context_never_raises_on_an_odd_clock():
+    for now in (0, 1e300, float("nan"), float("inf"), -1e20):
+        ctx = unleash.context({"userId": "u"}, now=now)
+        assert ctx["userId"] == "u"
+    assert unleash.context({}, now=1_700_000_000)["currentTime"] == "2023-11-14T22:13:20Z"

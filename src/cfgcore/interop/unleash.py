@@ -116,7 +116,7 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         # no currentTime: Unleash reads the clock, and its text for string operators
         t = time.time() if now is None else float(now)
         out["currentTime#date"] = t
-        out["currentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        out["currentTime"] = _clock_text(t)
     out[RANDOM] = secrets.token_hex(8)
     return out
 
@@ -140,6 +140,23 @@ _CONSTRAINT_DATE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})"
 )
 _U64 = 2**64 - 1  # yggdrasil's version parts
+
+
+_clock_cache: tuple[int, str] = (-1, "")
+
+
+def _clock_text(t: float) -> str:
+    """``t`` as yggdrasil writes the clock for string operators (whole seconds, UTC)."""
+    global _clock_cache
+    try:
+        sec = math.floor(t)
+        cached = _clock_cache
+        if cached[0] != sec:  # one formatting per second, not per context
+            text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec))
+            cached = _clock_cache = (sec, text)
+    except (ValueError, OverflowError, OSError):  # a clock past any date (now=1e300, NaN)
+        return ""
+    return cached[1]
 
 
 def _number(text: str) -> float | None:
