@@ -232,3 +232,39 @@ def test_a_key_replaced_then_restored_as_it_was_is_ready_again(redis_server, tmp
     finally:
         provider.shutdown()
         manager.close()
+
+
+def test_a_follower_that_cannot_apply_a_newer_version_is_stale_until_it_does(
+    redis_server, tmp_path, impl
+):
+    """A listener of the store fails on a new version (a bug, MemoryError): the
+    process keeps serving the older version and retries at every poll. Until it
+    applies it, the provider is STALE ("behind"), then READY."""
+    url = redis_server.url + "?namespace=of6&poll=0.1&cache=off"
+    manager = _manager(url, tmp_path, impl)
+    provider = CfgcoreProvider(manager.engine)
+    failing = {"on": True}
+
+    def flaky(doc):
+        if failing["on"] and doc.version >= 2:
+            raise RuntimeError("listener bug")
+
+    try:
+        manager._live.update(_set("a", "on"), source="test")
+        manager.store.watch(flaky)
+        client, events = _client(provider)
+        from cfgcore.runtime.redis_store import RedisFlagStore
+
+        with RedisFlagStore(url) as writer:
+            writer.update(_set("a", "off"))
+        assert wait_for(lambda: ProviderEvent.PROVIDER_STALE in _kinds(events))
+        assert client.get_provider_status() == ProviderStatus.STALE
+        stale = next(d for e, d in events if e == ProviderEvent.PROVIDER_STALE)
+        assert stale.metadata["stale_because"] == "behind" and "version 2" in stale.message
+        failing["on"] = False  # the next retry applies it
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.READY)
+        assert manager.store.failing_version is None
+        assert client.get_boolean_value("a", True) is False
+    finally:
+        provider.shutdown()
+        manager.close()
