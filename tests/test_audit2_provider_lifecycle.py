@@ -86,9 +86,10 @@ def test_a_late_shutdown_of_an_old_registration_does_not_silence_the_live_one(ma
         assert client.get_boolean_value("a", True) is False
     finally:
         provider.gate.set()
+        detached = provider.done["detach"]
         api.set_provider(InMemoryProvider({}), domain=domain)
     # The live registration's own end does stop it listening (no leaked listener).
-    assert wait_for(lambda: provider.done["detach"] >= 1)
+    assert wait_for(lambda: provider.done["detach"] > detached)
     assert not engine._swap_listeners
 
 
