@@ -247,3 +247,24 @@ def test_context_never_raises_on_an_odd_clock():
         ctx = unleash.context({"userId": "u"}, now=now)
         assert ctx["userId"] == "u"
     assert unleash.context({}, now=1_700_000_000)["currentTime"] == "2023-11-14T22:13:20Z"
+
+
+def test_skip_leaves_out_refused_features_and_their_dependants(make):
+    good = {"name": "good", "enabled": True, "strategies": [{"name": "default"}]}
+    bad = {"name": "bad", "enabled": True, "strategies": [
+        {"name": "default", "constraints": [{"contextName": "x", "operator": "NUM_EQ",
+                                             "value": ".5"}]}]}  # fmt: skip
+    child = {"name": "child", "enabled": True, "strategies": [{"name": "default"}],
+             "dependencies": [{"feature": "bad"}]}  # fmt: skip
+    payload = {"version": 2, "features": [good, bad, child]}
+    with pytest.raises(InteropError, match="features.bad.strategies"):
+        unleash.to_snapshot(payload)
+    snap = unleash.to_snapshot(payload, on_error="skip")
+    assert sorted(snap.flags) == ["good"]
+    refused = snap.metadata["refused"]
+    assert "invalid value '.5'" in refused["bad"] and "'bad'" in refused["child"]
+    engine = make(snap)
+    ctx = {"userId": "u", "properties": {"x": "0.5"}}
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    assert engine.is_enabled("good", unleash.context(ctx)) is ye.is_enabled("good", ctx).is_enabled

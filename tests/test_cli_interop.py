@@ -146,3 +146,20 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_import_unleash_lists_refused_features_and_keeps_the_others(tmp_path, capsys):
+    # a feature yggdrasil would turn off as a whole (a constraint value it cannot read)
+    # is refused with its reason; the others are written, as for flagd and GrowthBook
+    payload = {"version": 2, "features": [
+        {"name": "good", "enabled": True, "strategies": [{"name": "default"}]},
+        {"name": "bad", "enabled": True, "strategies": [{"name": "default", "constraints": [
+            {"contextName": "x", "operator": "DATE_AFTER", "value": "2024-01-01"}]}]},
+    ]}  # fmt: skip
+    src = _write(tmp_path, "unleash.json", payload)
+    out = tmp_path / "flags.yaml"
+    code, stdout, stderr = run(capsys, "import", "unleash", src, "--out", str(out))
+    assert code == 1
+    assert "+ good" in stdout and "bad: refused" in stderr and "DATE_AFTER" in stderr
+    assert "1 flags refused" in stderr
+    assert sorted(load_snapshot(out).flags) == ["good"]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
 from cfgcore.interop import flagd, growthbook, unleash
+from cfgcore.snapshot import load_snapshot
 from tests.conftest import run_cli as run
 
 
@@ -30,17 +31,9 @@ def _import(tmp_path, capsys, system, doc, *extra):
     "doc, where",
     [
         ({"features": "x"}, "features: expected a list, got a string"),
-        ({"features": [None]}, "features[0]: expected an object, got null"),
-        ({"features": [{"name": "a", "strategies": "x"}]}, "features.a.strategies: expected a"),
-        (
-            {"features": [{"name": "a", "strategies": [{"name": "default", "constraints": [1]}]}]},
-            "features.a.strategies[0].constraints[0]: expected an object, got a number",
-        ),
         ({"segments": [{"id": [1]}]}, "segments[0].id: expected a number, got a list"),
         ({"events": [{"type": "feature-updated"}]}, "events[0].feature: expected an object"),
         ("hello", "an Unleash payload must be a JSON object, got a string"),
-        ({"features": [{"name": "a", "variants": [{"name": "v", "weight": "x"}]}]},
-         "features.a: malformed"),
     ],
 )  # fmt: skip
 def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, where):
@@ -49,6 +42,29 @@ def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, w
     assert err == f"cfgcore: error: {src}: {where}" + err.split(where, 1)[1]
     assert err.count("\n") == 1 and "internal error" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "feature, refused",
+    [
+        (None, "features[0]: refused: features[0]: expected an object, got null"),
+        ({"name": "a", "strategies": "x"}, "a: refused: features.a.strategies: expected a"),
+        (
+            {"name": "a", "strategies": [{"name": "default", "constraints": [1]}]},
+            "a: refused: features.a.strategies[0].constraints[0]: expected an object, got a",
+        ),
+        ({"name": "a", "variants": [{"name": "v", "weight": "x"}]},
+         "a: refused: features.a: malformed"),
+    ],
+)  # fmt: skip
+def test_a_malformed_unleash_feature_is_refused_with_its_key_path(tmp_path, capsys, feature,
+                                                                   refused):  # fmt: skip
+    # as for flagd and GrowthBook: the other features are imported, the refused listed
+    doc = {"features": [feature, {"name": "ok", "enabled": True, "strategies": []}]}
+    code, err, _, out = _import(tmp_path, capsys, "unleash", doc)
+    assert code == 1
+    assert f"  - {refused}" in err and "internal error" not in err
+    assert "ok" in load_snapshot(out).flags
 
 
 def test_an_unleash_rollout_past_a_float_is_everyone_as_in_unleash(tmp_path, capsys):

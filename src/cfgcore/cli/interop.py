@@ -105,7 +105,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.system == "unleash":
         from cfgcore.interop import unleash
 
-        snapshot = unleash.to_snapshot(doc, source=args.source)
+        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source)
     elif args.system == "flagd":
         from cfgcore.interop import flagd
 

@@ -46,7 +46,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
@@ -228,12 +228,21 @@ def get_variant(engine: Any, name: str, ctx: Any = None) -> dict[str, Any]:
 
 
 # -- import -------------------------------------------------------------------------------
-def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Snapshot:
+def to_snapshot(
+    payload: Mapping[str, Any],
+    *,
+    on_error: Literal["raise", "skip"] = "raise",
+    source: str | None = None,
+) -> Snapshot:
     """Lower an Unleash client features payload (or a delta-API event list) to a Snapshot.
 
-    Raises :class:`~cfgcore.interop.InteropError` listing every feature and construct
-    that cannot be lowered.
+    With ``on_error="raise"`` it raises :class:`~cfgcore.interop.InteropError` listing
+    every feature and construct that cannot be lowered; with ``"skip"`` such features
+    (and the features that depend on them) are left out and listed, with the reason, in
+    the snapshot's ``metadata["refused"]`` (what a command-line import reports).
     """
+    if on_error not in ("raise", "skip"):
+        raise ValueError("on_error must be 'raise' or 'skip'")
     try:
         features, segments = _resolve_payload(payload)
     except _Malformed as exc:
@@ -241,36 +250,66 @@ def to_snapshot(payload: Mapping[str, Any], *, source: str | None = None) -> Sna
     imp = _Importer(segments, source)
     flags: dict[str, Any] = {}
     named: list[tuple[str, Mapping[str, Any]]] = []
+    refused: dict[str, str] = {}  # feature (or its position) -> the first problem's text
+
+    def refuse(key: str, start: int) -> None:
+        if len(imp.problems) > start and key not in refused:
+            p = imp.problems[start]
+            refused[key] = f"{p.path}: {p.message}"
+
     for i, feat in enumerate(features):
+        start = len(imp.problems)
         if not isinstance(feat, Mapping):
             imp.problem(f"features[{i}]", f"expected an object, got {type_name(feat)}")
+            refuse(f"features[{i}]", start)
             continue
         name = feat.get("name")
         if not isinstance(name, str):
             imp.problem(f"features[{i}]", f"a feature without a name: {feat!r:.80}")
+            refuse(f"features[{i}]", start)
             continue
         try:
             flags[name] = imp.feature(name, feat)
         except _Malformed as exc:
             imp.problem(exc.path, exc.message)
+            refuse(name, start)
             continue
         except MALFORMED as exc:  # a wrong-typed value deeper inside the feature
             imp.problem(f"features.{name}", malformed(exc))
+            refuse(name, start)
             continue
         named.append((name, feat))
     imp.has_dependencies = {name: bool(f.get("dependencies")) for name, f in named}
     for name, feat in named:
         if feat.get("dependencies"):
+            start = len(imp.problems)
             try:
                 imp.dependencies(name, feat["dependencies"], flags)
             except MALFORMED as exc:
                 imp.problem(f"features.{name}.dependencies", malformed(exc))
-    if imp.problems:
+            refuse(name, start)
+    if imp.problems and on_error == "raise":
         raise InteropError(imp.problems)
+    # a feature whose parent was refused would answer without it: refused too
+    changed = True
+    while changed:
+        changed = False
+        for name, feat in named:
+            if name in refused:
+                continue
+            for d in feat.get("dependencies") or []:
+                parent = d.get("feature") if isinstance(d, Mapping) else None
+                if isinstance(parent, str) and parent in refused:
+                    refused[name] = f"depends on the refused feature {parent!r}"
+                    changed = True
+                    break
+    meta: dict[str, Any] = {"imported_from": "unleash"}
+    if refused:
+        meta["refused"] = refused
     snap = {
-        "flags": flags,
+        "flags": {k: v for k, v in flags.items() if k not in refused},
         "segments": imp.segments_out,
-        "metadata": {"imported_from": "unleash"},
+        "metadata": meta,
     }
     return snapshot_from_dict(snap, file=source)
 
