@@ -139,3 +139,17 @@ def test_a_deeply_nested_update_is_judged_without_recursion(manager):
     node["y"] = "__delete__"
     with pytest.raises(PermissionError, match="config.delete"):
         manager.update_config("server", value, actor="bob")
+
+
+def test_a_variable_resolving_to_a_delete_marker_needs_config_delete(manager, monkeypatch):
+    # update_config("server.cors", "${EVIL}") with EVIL=__delete__ removed server.cors
+    # for an actor allowed only config.update: the policy saw the text before it was
+    # resolved.
+    monkeypatch.setenv("EVIL", "__delete__")
+    before = manager.get("server.cors")
+    assert before is not None
+    with pytest.raises(PermissionError, match="bob may not config.delete server.cors"):
+        manager.update_config("server.cors", "${EVIL}", actor="bob")
+    assert manager.get("server.cors") == before
+    assert manager.update_config("server.cors", "${EVIL}", actor="jan")  # allowed to delete
+    assert manager.get("server.cors", None) is None

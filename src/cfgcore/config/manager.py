@@ -547,6 +547,10 @@ class ConfigurationManager(ConfigView):
                     self.transformer.transform(wrapped, self.transforms, file=f"<{source}>"),
                     path,
                 )
+                # A ${VAR} may resolve to "__delete__" (or a map with markers): the
+                # policy judges what the update does, not how it was written.
+                for action, target in config_change(_target(key_path), new):
+                    check(current_actor() or "", action, target, self.audit)
             refs = refs_without(prev.refs, [path])
             refs.update(found)
             return runtime_snapshot(
