@@ -356,3 +356,44 @@ def test_url_options_the_follower_cannot_run_with_are_refused(query, message):
 def test_ports_and_databases_out_of_range_are_refused(url, message):
     with pytest.raises(ConfigError, match=message):
         parse_redis_url(url)
+
+
+def test_watch_store_follows_a_flags_file(tmp_path, capsys):
+    """cfgcore watch --store accepts a flags file, but a file store has no follower
+    thread: the watch printed its first version and then nothing, whatever changed."""
+    import json
+
+    from cfgcore.cli import main
+    from cfgcore.runtime.atomicio import atomic_write
+
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps({"flags": {"a": {"default": "on"}}}))
+    done: list[int] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            main(["watch", "--store", str(path), "--count", "3", "--timeout", "30"])
+        )
+    )
+    t.start()
+    out: list[str] = []
+    err: list[str] = []
+
+    def printed(text: str) -> bool:
+        captured = capsys.readouterr()
+        out.extend(captured.out.splitlines())
+        err.append(captured.err)
+        return text in "".join(err) or any(text in line for line in out)
+
+    assert wait_for(lambda: printed("version"), timeout=20)
+    atomic_write(str(path), json.dumps({"flags": {"a": {"default": "off"}}}).encode())
+    assert wait_for(lambda: printed(": a"), timeout=20)
+    atomic_write(str(path), b"{not json")
+    assert wait_for(lambda: printed("REJECTED"), timeout=20)
+    atomic_write(str(path), json.dumps({"flags": {"a": {"default": "nope"}}}).encode())
+    t.join(30)
+    printed("")
+    assert done == [0]
+    assert len(out) == 3
+    assert out[0].endswith(": a")
+    assert "REJECTED" in out[1] and "flags.json" in out[1]
+    assert "REJECTED" in out[2] and "does not compile" in out[2] and "nope" in out[2]

@@ -11,6 +11,7 @@ and, with ``--flags``, the flag document. Nothing is written if anything is inva
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import sys
 import time
@@ -130,9 +131,9 @@ def _who(writer: Any) -> str:
 
 
 def watch_store(args: argparse.Namespace) -> int:
-    """Follow a flag store: print its version, then every new version (who wrote it and
-    which flags changed) and every rejected document (corrupt, or not compiling: what
-    every process refuses)."""
+    """Follow a flag store (Redis, or a flags file, read every half second): print its
+    version, then every new version (who wrote it and which flags changed) and every
+    rejected document (corrupt, or not compiling: what every process refuses)."""
     from cfgcore.engine import Engine
     from cfgcore.errors import ConfigError
     from cfgcore.runtime.flags import derive
@@ -164,6 +165,24 @@ def watch_store(args: argparse.Namespace) -> int:
         events.put(new_doc)
 
     store.watch(deliver, on_error=events.put)  # type: ignore[call-arg]
+    # A flags file has no follower thread (a manager's watcher reloads it): read it here
+    # at every idle turn, and report what changed or what is refused (once).
+    polled = getattr(store, "kind", None) == "file"
+    state: dict[str, Any] = {"checksum": doc.checksum, "error": None}
+
+    def poll_file() -> None:
+        try:
+            new_doc = store.read()
+        except ConfigError as exc:
+            if state["error"] != str(exc):
+                state["error"] = str(exc)
+                events.put(exc)
+            return
+        if new_doc.checksum != state["checksum"]:
+            with contextlib.suppress(ConfigError):  # reported by deliver()
+                deliver(new_doc)
+        state.update(checksum=new_doc.checksum, error=None)
+
     last = doc.snapshot
     seen = 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
@@ -175,6 +194,8 @@ def watch_store(args: argparse.Namespace) -> int:
             try:
                 item = events.get(timeout=wait)
             except queue.Empty:
+                if polled:
+                    poll_file()
                 continue
             seen += 1
             stamp = time.strftime("%H:%M:%S")
