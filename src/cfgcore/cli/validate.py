@@ -301,25 +301,9 @@ def _locate(key_path: str, layers: list[Any], config: Any) -> tuple[str | None, 
         return None, None
     if winner is None or not winner.file:
         return None, None
-    line = winner.line
-    if line is None:
-        line = _profile_line(winner.file, key_path)
+    line = winner.line  # custom profile layers carry their lines too
     rel = os.path.relpath(winner.file)
     return (winner.file if rel.startswith("..") else rel), line
-
-
-def _profile_line(file: str, key_path: str) -> int | None:
-    """The line of ``key_path`` in a custom profile file (under its ``overrides:``);
-    the build keeps a profile's tree, not its text."""
-    from cfgcore.config.files import read_config_file
-
-    try:
-        layer = read_config_file(file)
-        if not isinstance(layer.data.get("overrides"), Mapping):
-            return None
-        return layer.line_of(("overrides", *key_path.split(".")))
-    except Exception:  # best effort, as above
-        return None
 
 
 def _print_text(report: Any, where: dict[int, tuple[str | None, int | None]]) -> None:
