@@ -12,7 +12,7 @@ import threading
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
@@ -397,3 +397,66 @@ def test_watch_store_follows_a_flags_file(tmp_path, capsys):
     assert out[0].endswith(": a")
     assert "REJECTED" in out[1] and "flags.json" in out[1]
     assert "REJECTED" in out[2] and "does not compile" in out[2] and "nope" in out[2]
+
+
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40)),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_field = st.one_of(
+    st.none(),
+    st.binary(max_size=64),
+    st.integers(min_value=-(2**70), max_value=2**70).map(lambda n: str(n).encode()),
+    st.sampled_from([b"inf", b"-inf", b"nan", b"1e300", b"0", b"1", b"3.5", b" 7", b"\xff"]),
+)
+
+
+# The fixture's server is shared by the examples on purpose: each one resets its keys.
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    version=_field,
+    checksum=_field,
+    writer=st.one_of(_field, _values.map(msgspec.msgpack.encode)),
+    data=st.one_of(
+        _field,
+        _values.map(msgspec.msgpack.encode),
+        st.just(msgspec.msgpack.encode({"flags": {"a": {"default": "on"}}})),
+    ),
+    good_checksum=st.booleans(),
+)
+def test_whatever_the_hash_holds_read_answers_or_raises_config_error(
+    redis_server, version, checksum, writer, data, good_checksum
+):
+    """Any value in any field of the stored hash: read() returns a document or raises
+    ConfigError naming the store, never anything else; a forced write then repairs
+    it."""
+    url = redis_server.url + "?namespace=fz&cache=off"
+    r = redis_server.client()
+    r.delete("{fz}:flags", "{fz}:flags:floor")
+    fields = {"version": version, "checksum": checksum, "writer": writer, "data": data}
+    if good_checksum and isinstance(data, bytes):
+        fields["checksum"] = hashlib.sha256(data).hexdigest().encode()
+    present = {k: v for k, v in fields.items() if v is not None}
+    if present:
+        r.hset("{fz}:flags", mapping=present)
+    store = RedisFlagStore(url)
+    try:
+        try:
+            doc = store.read()
+        except ConfigError as exc:
+            assert "namespace=fz" in str(exc)
+        else:
+            assert type(doc.version) is int and 0 <= doc.version <= 2**53
+            json_ready = {k: v for k, v in doc.writer.items()}
+            assert set(json_ready) <= {"host", "actor", "id", "pid", "time"}
+        only_ok = {"ok": Flag(default="on")}  # a whole document, as cfgcore publish writes
+        _, repaired = store.update(lambda s: msgspec.structs.replace(s, flags=only_ok), force=True)
+        assert 0 < repaired.version < 2**53
+        assert set(store.read().snapshot.flags) == {"ok"}
+    finally:
+        store.close()
