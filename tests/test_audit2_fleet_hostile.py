@@ -400,7 +400,13 @@ def test_watch_store_follows_a_flags_file(tmp_path, capsys):
 
 
 _values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**64 - 1),  # what MessagePack holds
+        st.floats(),
+        st.text(max_size=40),
+    ),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
     ),
