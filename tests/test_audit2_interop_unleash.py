@@ -268,3 +268,33 @@ def test_skip_leaves_out_refused_features_and_their_dependants(make):
     ye = engine_mod.UnleashEngine()
     ye.take_state(json.dumps(payload))
     assert engine.is_enabled("good", unleash.context(ctx)) is ye.is_enabled("good", ctx).is_enabled
+
+
+# -- REGEX: yggdrasil runs Rust's regex crate (Unicode \d, \w, \s), cfgcore RE2 ---------
+
+_UNICODE_TEXT = [
+    "Jos\u00e9", "\u0661\u0662", "\u00e9t\u00e9", "a\u00a0b", "a\u2003b", "x_1", "\u24b6",
+    "\u0915\u094d", "a\u200db", "\U0001d7d8", "\u3000", "tab\there", "", "abc", "a-b",
+    "\u2167", "\U0001f600",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["^\\w+$", "^\\d+$", "\\s", "^[\\w-]+$", "^\\W", "\\D", "^\\S+$", "(?i)^JOS\\w$",
+     "^[\\d.]+$", "\\bcat\\b"],
+)  # fmt: skip
+def test_regex_classes_are_unicode_as_in_yggdrasil(make, pattern):
+    payload = _payload({"contextName": "x", "operator": "REGEX", "value": pattern})
+    _agree(make, payload, [_props(v) for v in _UNICODE_TEXT])
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[a&&b]", "[\\w--\\d]", "a{,3}", "(?x)a b", "\\Qa.b\\E", "\\<a", "\\b{start}a"]
+)
+def test_regex_constructs_meaning_something_else_to_re2_are_refused(pattern):
+    payload = _payload({"contextName": "x", "operator": "REGEX", "value": pattern})
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    text = str(err.value)
+    assert "features.f.strategies[0].constraints[0]" in text and "Rust's regex" in text

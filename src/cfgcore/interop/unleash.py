@@ -43,6 +43,7 @@ import re
 import secrets
 import sys
 import time
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -314,6 +315,125 @@ def to_snapshot(
     return snapshot_from_dict(snap, file=source)
 
 
+# -- regular expressions: yggdrasil runs Rust's regex crate, cfgcore RE2 (or Python's re) --
+# Rust's \d, \w and \s are Unicode classes (RE2's are ASCII): written out explicitly,
+# from Python's Unicode tables. \d is Nd; \s is White_Space; \w is Alphabetic, marks, Nd,
+# Pc and Join_Control, where Alphabetic is the letters, Nl and Other_Alphabetic (whose
+# characters that are no marks are the circled and squared Latin letters below).
+# Source: the regex crate's syntax documentation and Unicode's PropList.txt.
+_OTHER_ALPHABETIC = ((0x24B6, 0x24E9), (0x1F130, 0x1F149), (0x1F150, 0x1F169), (0x1F170, 0x1F189))
+_WHITE_SPACE = frozenset(
+    [0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028,
+     0x2029, 0x202F, 0x205F, 0x3000]
+)  # fmt: skip
+_RUST_CLASSES: dict[str, str] = {}
+_RUST_ONLY_FLAGS = re.compile(r"\(\?[imsUxR-]*[xR][imsUxR-]*[:)]")  # RE2 has no x, R
+
+
+def _rust_test(kind: str, o: int) -> bool:
+    if kind == "s":
+        return o in _WHITE_SPACE
+    cat = unicodedata.category(chr(o))
+    if kind == "d":
+        return cat == "Nd"
+    return (
+        cat[0] in "LM"
+        or cat in ("Nl", "Nd", "Pc")
+        or o in (0x200C, 0x200D)
+        or any(lo <= o <= hi for lo, hi in _OTHER_ALPHABETIC)
+    )
+
+
+def _rust_class(kind: str) -> str:
+    """The inside of a character class matching what Rust's ``\\<kind>`` matches."""
+    if kind not in _RUST_CLASSES:
+        parts, start = [], None
+        for o in range(0x110001):
+            inside = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and _rust_test(kind, o)
+            if inside and start is None:
+                start = o
+            elif not inside and start is not None:
+                end = o - 1
+                parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
+                start = None
+        _RUST_CLASSES[kind] = "".join(parts)
+    return _RUST_CLASSES[kind]
+
+
+def _class_char(o: int) -> str:
+    if o < 0x20 or o == 0x7F:
+        return f"\\x{o:02x}"
+    ch = chr(o)
+    return "\\" + ch if ch in "\\]^-[" else ch
+
+
+def _rust_regex(p: str) -> str:
+    """``p`` (a Rust regex) as a pattern RE2 and Python's re run as Rust does: Unicode
+    \\d, \\w, \\s written out; constructs that mean something else to RE2 (class set
+    operations, ``{,n}``, verbose and CRLF modes, ``\\Q``, ``\\<``) raise
+    :class:`_Unreadable`."""
+
+    def refuse(what: str) -> _Unreadable:
+        exc = _Unreadable("REGEX", p, "")
+        exc.args = (
+            f"REGEX constraint {p!r:.60}: {what} means something else to cfgcore's regex "
+            "engine (RE2) than to Rust's regex crate, which yggdrasil runs",
+        )
+        return exc
+
+    if "\\" not in p and "[" not in p and "{," not in p and "(?" not in p:
+        return p  # the common case: nothing to translate
+    out: list[str] = []
+    i, n, in_class = 0, len(p), False
+    while i < n:
+        c = p[i]
+        if c == "\\":
+            e = p[i + 1] if i + 1 < n else ""
+            if e in ("d", "w", "s"):
+                cls = _rust_class(e)
+                out.append(cls if in_class else "[" + cls + "]")
+            elif e in ("D", "W", "S"):
+                if in_class:
+                    raise refuse(f"'\\{e}' inside a class")
+                out.append("[^" + _rust_class(e.lower()) + "]")
+            elif e in ("Q", "<", ">") or (e in ("b", "B") and p.startswith("{", i + 2)):
+                # (\\b stays: an ASCII word boundary to RE2, a Unicode one to Rust; they
+                # agree on ASCII text, the client specification's word_boundary_ascii)
+                raise refuse(f"'\\{e}'")
+            else:
+                out.append(c + e)
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            elif p.startswith(("&&", "--", "~~"), i):
+                raise refuse(f"the class operation {p[i : i + 2]!r}")
+            elif c == "[" and not p.startswith("[:", i):
+                raise refuse("a nested class")
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            for lead in ("^", "]"):  # a leading ']' is a literal in both
+                if p.startswith(lead, i):
+                    out.append(lead)
+                    i += 1
+            continue
+        if c == "{" and p.startswith("{,", i):
+            raise refuse("'{,n}'")
+        if c == "(" and p.startswith("(?", i) and _RUST_ONLY_FLAGS.match(p, i):
+            # lookaround and the like are errors to both (never matches), but verbose
+            # mode and CRLF mode are Rust's alone
+            raise refuse(f"the flags {p[i : i + 4]!r}")
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 class _Unreadable(Exception):
     """A constraint value yggdrasil cannot read: it turns the whole feature off, while the
     Node SDK only fails the constraint. Neither is safe to guess, so it is refused."""
@@ -321,9 +441,8 @@ class _Unreadable(Exception):
     def __init__(self, op: Any, value: Any, what: str) -> None:
         super().__init__(
             f"{op} constraint with an invalid value {value!r:.60}: not {what} as Unleash "
-            "reads it "
-            "(yggdrasil, the engine of the Python SDK, turns the whole feature off for it; "
-            "the Node SDK fails only the constraint)"
+            "reads it (yggdrasil, the engine of the Python SDK, turns the whole feature off "
+            "for it; the Node SDK fails only the constraint)"
         )
 
 
@@ -554,7 +673,7 @@ class _Importer:
             strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
             return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
         if op == "REGEX":
-            pattern = str(value) if value is not None else ""
+            pattern = _rust_regex(str(value) if value is not None else "")
             try:
                 compile_regex(pattern, ci)
             except Exception:  # Unleash: an invalid pattern never matches
