@@ -201,3 +201,16 @@ def test_context_never_raises_on_numbers_past_a_double():
     for value in (10**400, -(10**400), [10**400], {"k": -(10**400)}):
         ctx = flagd.context("u", {"a": value})
         assert ctx["targetingKey"] == "u"
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
+@pytest.mark.parametrize("lit", [2**53, 2**53 + 1, 2**60 + 1, -(2**53) - 1, 1e16])
+def test_numbers_past_2_53_order_exactly_as_flagd(make, op, lit):
+    # flagd's evaluator orders Python numbers exactly: a context int, a numeric string's
+    # float, a one-item array's number
+    doc = _doc({"if": [{op: [{"var": "a"}, lit]}, "yes", "no"]})
+    engine = make(flagd.to_snapshot(doc))
+    for value in ["9007199254740992", "9007199254740993", [2**53 + 1], [9007199254740992],
+                  2**53 + 1, 2**53, -(2**53) - 2, "1152921504606846977", [2**60 + 1],
+                  2.0**53, 2**60]:  # fmt: skip
+        assert _mine(engine, "f", "u1", {"a": value}) == _peer(doc, "f", "u1", {"a": value})

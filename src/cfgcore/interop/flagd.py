@@ -207,6 +207,7 @@ def context(
                 num = _list_number(value)
                 if num is not None:
                     out[key + LNUM] = num
+                    _exact.derive(out, key + LNUM, num)
                 text = _list_text(value)
                 if text is not None:
                     out[key + STR] = text
@@ -869,12 +870,10 @@ class _Flag:
         # a one-item array count); null or a missing value is 0
         if isinstance(lit, float) and math.isnan(lit):
             return _NEVER  # nothing orders with NaN
-        try:  # a context number: exactly, as flagd's evaluator orders Python numbers
-            tests: list[Any] = [_exact.ordered(attr + NUM, names[o], lit)]
+        try:  # exactly, as flagd's evaluator orders Python numbers (a string's is a float)
+            tests: list[Any] = [_exact.ordered(a, names[o], lit) for a in _numbers(attr)]
         except ValueError as exc:
             raise _Refuse(f"'{op}': {exc}") from None
-        # a string's or an array's number is a double in flagd too
-        tests += [{"attr": a, names[o]: lit} for a in (attr + SNUM, attr + LNUM)]
         if _PY_COMPARE[o](0, lit):
             tests.append(_not({"attr": attr, "exists": True}))
         return {"any": tests}
