@@ -264,6 +264,17 @@ def _store_check(name: str, store: Any, bound: float) -> Check:
             f"({store.last_error})",
         )  # fmt: skip
     if store.connected:
+        # Connected is not enough: a follower stuck on a hung server (a stopped process,
+        # a half-open connection) stays connected with no confirmation. Its polls confirm
+        # the version every ``poll`` seconds; ages are monotonic (no wall-clock steps).
+        confirmed = getattr(store, "confirmed_at", None)
+        late = bound + float(getattr(store, "poll", 0.0) or 0.0)
+        if confirmed is not None and time.monotonic() - confirmed > late:
+            return Check(
+                name, "warn",
+                f"connected to {store.url} but version {version} not confirmed current for "
+                f"{time.monotonic() - confirmed:.0f} s (bound {bound:g} s plus the poll)",
+            )  # fmt: skip
         return Check(name, "ok", f"following {store.url}; at version {version}")
     contact = store.last_contact
     age = time.time() - contact if contact else None
