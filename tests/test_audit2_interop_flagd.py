@@ -214,3 +214,48 @@ def test_numbers_past_2_53_order_exactly_as_flagd(make, op, lit):
                   2**53 + 1, 2**53, -(2**53) - 2, "1152921504606846977", [2**60 + 1],
                   2.0**53, 2**60]:  # fmt: skip
         assert _mine(engine, "f", "u1", {"a": value}) == _peer(doc, "f", "u1", {"a": value})
+
+
+# -- cat as a bucketing key: JSONLogic's text of the value ------------------------------
+
+_MANY = {f"v{i}": f"v{i}" for i in range(20)}
+
+
+def _cat_doc(key_expr: Any) -> dict[str, Any]:
+    entries = [[name, 1] for name in _MANY]
+    return {"flags": {"f": {"state": "ENABLED", "variants": dict(_MANY), "defaultVariant": "v0",
+                            "targeting": {"fractional": [key_expr, *entries]}}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "key_expr",
+    [
+        {"cat": [{"var": "a"}]},
+        {"cat": ["p-", {"var": "a"}]},
+        {"cat": [{"var": "$flagd.flagKey"}, {"var": "a"}, "-s"]},
+        {"cat": [{"var": "a.b"}]},
+        {"cat": ["only", "literals"]},
+    ],
+)
+def test_cat_bucketing_keys_hash_the_text_flagd_makes(make, key_expr):
+    # ints as their digits (not a CBOR integer), floats as text, null or missing as
+    # "null", objects as "[object Object]", arrays joined by ","
+    doc = _cat_doc(key_expr)
+    engine = make(flagd.to_snapshot(doc))
+    values: list[Any] = [*range(-20, 20), 2**63, 2**64, 2**70, -(2**64), 10**400, 1.5, 2.0]
+    values += [None, {"k": [1]}, {"b": 3}, [1, "x"], "s", "", "\u00e9"]
+    for value in [*values, "MISSING"]:
+        attrs = {} if value == "MISSING" else {"a": value}
+        assert _mine(engine, "f", "tk", attrs) == _peer(doc, "f", "tk", attrs), value
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, -0.0, 1e20, 0.1 + 0.2, 2.5e-7, float("inf"), [None]]
+)
+def test_cat_of_a_value_whose_text_the_evaluators_disagree_on_is_null(make, value):
+    # Python's json-logic writes True, -0, 1e+20, 0.3, 2.5e-07, inf, "null"; JavaScript
+    # true, 0, 100000000000000000000, 0.30000000000000004, 2.5e-7, Infinity, "": no
+    # bucket (the default)
+    doc = _cat_doc({"cat": ["p-", {"var": "a"}]})
+    engine = make(flagd.to_snapshot(doc))
+    assert _mine(engine, "f", "tk", {"a": value}) == ("v0", "v0", "DEFAULT", None)

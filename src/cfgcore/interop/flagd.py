@@ -39,6 +39,7 @@ from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
+from cfgcore.interop.growthbook import js_number_text
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
@@ -52,6 +53,7 @@ PARSE_ERROR = "#parse-error"  # a flag refused with on_error="keep"
 SEMVER = "#semver"  # suffix of the derived attribute holding a normalised version
 CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
 SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
+CAT = "#cat"  # suffix: JSONLogic's text of a value that is no string (what cat reads)
 _RESERVED = (NO_DEFAULT, INVALID, PARSE_ERROR)
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
@@ -82,6 +84,33 @@ def _string_number(text: str) -> float | None:
         return None
     x = float(text.strip())
     return x if not math.isnan(x) else None
+
+
+def _cat_text(value: Any) -> str | None:
+    """The text JSONLogic's ``cat`` makes of ``value``, where flagd's evaluators agree on
+    it (Python's json-logic and JavaScript's String()): not a boolean ("True" against
+    "true"), nor a float whose "%.15g" is not JavaScript's text (1e20, -0.0, 0.1 + 0.2),
+    nor null inside an array ("null" against "")."""
+    if isinstance(value, bool):
+        return None
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = format(value, ".15g")  # Python json-logic: "%.15g"
+        try:
+            return text if text == js_number_text(value) else None
+        except (OverflowError, ValueError):
+            return None
+    if isinstance(value, Mapping):
+        return "[object Object]"
+    if isinstance(value, (list, tuple)):
+        parts = [None if v is None else _cat_text(v) for v in value]
+        return None if None in parts else ",".join(p for p in parts if p is not None)
+    return None
 
 
 def _ordered_number(value: Any) -> bool:
@@ -187,6 +216,7 @@ def context(
                 _exact.derive(out, key + NUM, value)
             out[key + CBOR] = cbor_encode(value).hex()
             out[key + SEMVER] = f"{value}.0.0"  # flagd coerces a number to a version
+            out[key + CAT] = str(value)  # cat's text (the int itself would hash as CBOR int)
             out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
             return
         if isinstance(value, Mapping):
@@ -196,10 +226,13 @@ def context(
                 return
             out[key] = dict(value)
             out[key + TRUTHY] = True  # JSONLogic: every object is truthy
-            out[key + STR] = "[object Object]"
+            out[key + STR] = out[key + CAT] = "[object Object]"
         else:
             out[key] = value
             _exact.derive(out, key + NUM, value)  # ints past 2**53 or past a double
+            text = _cat_text(value)
+            if text is not None and not isinstance(value, str):
+                out[key + CAT] = text
             if isinstance(value, bool) or _ordered_number(value):
                 out[key + NUM] = int(value) if isinstance(value, bool) else value
             elif isinstance(value, (list, tuple)):
@@ -643,20 +676,23 @@ class _Flag:
                 name = None if out is None else self.variant_name(out)
             buckets.append((name, w))
         constant = self.constant_key(key_expr)
-        if constant is not None:
-            # every user hashes the same value: the bucket is decided at import
-            bucket, end = (murmur3_32(constant) * total) >> 32, 0
-            for name, w in buckets:
-                end += w
-                if bucket < end:
-                    if name is not None:
-                        rule = (
-                            {"serve": name} if guard == _ALWAYS else {"when": guard, "serve": name}
-                        )
-                        self.rules.append(rule)
-                    break
-            return
-        for hash_, when in self.bucket_keys(key_expr, guard):
+        keys = [(constant, guard)] if constant is not None else self.bucket_keys(key_expr, guard)
+        for hash_, when in keys:
+            if isinstance(hash_, bytes):
+                # every user here hashes the same value: the bucket is decided at import
+                bucket, end = (murmur3_32(hash_) * total) >> 32, 0
+                for name, w in buckets:
+                    end += w
+                    if bucket < end:
+                        if name is not None:
+                            rule = (
+                                {"serve": name}
+                                if when == _ALWAYS
+                                else {"when": when, "serve": name}
+                            )
+                            self.rules.append(rule)
+                        break
+                continue
             hashed: dict[str, Any] = {
                 "hash": {**hash_, "space": total},
                 "buckets": [list(b) for b in buckets],
@@ -682,8 +718,9 @@ class _Flag:
             return key_expr.encode("utf-8", "surrogatepass")  # v2 hashes a string key
         raise _Refuse("a non-string literal fractional bucketing key under v2")
 
-    def bucket_keys(self, key_expr: Any, guard: Any) -> list[tuple[dict[str, Any], Any]]:
-        """(hashing, condition) pairs: which value is hashed, under which condition."""
+    def bucket_keys(self, key_expr: Any, guard: Any) -> list[tuple[dict[str, Any] | bytes, Any]]:
+        """(hashing, condition) pairs: which value is hashed, under which condition (the
+        bytes themselves where the value is the same for everyone)."""
         scheme = self.scheme
         default_v2 = {"scheme": scheme, "by": [TARGETING_KEY], "salt": self.key}
         if scheme == "flagd_v3":
@@ -735,10 +772,27 @@ class _Flag:
                     cat_attr = name
                 else:
                     raise _Refuse("a bucketing key that concatenates two context values")
-            if cat_attr is None:
-                raise _Refuse("a constant bucketing key")
-            return [({"scheme": scheme, "by": [cat_attr], "salt": prefix, "suffix": suffix}, guard)]
+            if cat_attr is None:  # only literals: the same text for everyone
+                return [(self.text_bytes(prefix), guard)]
+            if scheme == "flagd_v2":  # as before: a string or int value (no v2 peer here)
+                hashed_v2 = {"scheme": scheme, "by": [cat_attr], "salt": prefix, "suffix": suffix}
+                return [(hashed_v2, guard)]
+            # cat reads the value's JSONLogic text (context()'s #cat, or the string or
+            # int itself); a missing or null value is "null"
+            hashed = {"scheme": scheme, "by": [cat_attr + CAT, cat_attr], "salt": prefix,
+                      "suffix": suffix}  # fmt: skip
+            present = {"any": [{"attr": cat_attr + CAT, "exists": True},
+                               {"attr": cat_attr, "exists": True}]}  # fmt: skip
+            return [
+                (hashed, _and(guard, present)),
+                (self.text_bytes(prefix + "null" + suffix), _and(guard, _not(present))),
+            ]
         raise _Refuse(f"'{op}' as a bucketing key")
+
+    def text_bytes(self, text: str) -> bytes:
+        """The bytes flagd hashes for the bucketing text ``text``."""
+        data = text.encode("utf-8", "surrogatepass")
+        return cbor_text_head(len(data)) + data if self.scheme == "flagd_v3" else data
 
     # -- conditions -------------------------------------------------------------------------
     def var_name(self, args: Any) -> str:
