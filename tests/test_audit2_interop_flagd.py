@@ -259,3 +259,22 @@ def test_cat_of_a_value_whose_text_the_evaluators_disagree_on_is_null(make, valu
     doc = _cat_doc({"cat": ["p-", {"var": "a"}]})
     engine = make(flagd.to_snapshot(doc))
     assert _mine(engine, "f", "tk", {"a": value}) == ("v0", "v0", "DEFAULT", None)
+
+
+@pytest.mark.parametrize("value", [[], [1, 2, 3], ["yes", "x"], ["yes", True], [None, 1, 2]])
+@pytest.mark.parametrize("tk", ["u1", "", None])
+def test_an_array_bucketing_value_is_a_bucket_entry_not_a_key(make, value, tk):
+    # flagd's ADR: a first argument evaluating to an array is part of the distribution;
+    # one that is no valid [variant, weight] entry makes the fractional null (the default)
+    doc = _doc({"fractional": [{"var": "a"}, ["yes", 1], ["no", 1], ["maybe", 1]]})
+    engine = make(flagd.to_snapshot(doc))
+    mine = _mine(engine, "f", tk, {"a": value})
+    assert mine == _peer(doc, "f", tk, {"a": value}) == ("no", "no", "DEFAULT", None)
+
+
+def test_a_valid_entry_array_as_bucketing_value_is_the_default_in_cfgcore(make):
+    # the documented difference: flagd buckets by flagKey and targetingKey with the
+    # array as one more entry; cfgcore cannot weigh an entry read from the context
+    doc = _doc({"fractional": [{"var": "a"}, ["yes", 1], ["no", 1]]})
+    engine = make(flagd.to_snapshot(doc))
+    assert _mine(engine, "f", "u1", {"a": ["maybe", 5]}) == ("no", "no", "DEFAULT", None)

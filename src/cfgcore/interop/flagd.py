@@ -251,11 +251,17 @@ def context(
                 out[key + SEMVER] = ver
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[key + SINCE] = ts - value
-        if value is not None:  # v3: a null bucketing key is null (the default variant)
+        # v3: a null bucketing key is null (the default variant). An array is no bucketing
+        # key either: flagd's ADR (fractional-non-string-rand-units) and its evaluators
+        # read a first argument that evaluates to an array as a bucket entry of the
+        # distribution, bucketing by flagKey and targetingKey. cfgcore cannot weigh an
+        # entry read from the context, so it answers the default variant: flagd's answer
+        # too unless the array is a valid [variant, weight] entry and a targeting key is set.
+        if value is not None and not isinstance(value, (list, tuple)):
             try:
                 out[key + CBOR] = cbor_encode(value).hex()
             except (TypeError, OverflowError):
-                pass  # not a JSON value (or an int past 64 bits): nothing to bucket by
+                pass  # not a JSON value: nothing to bucket by
 
     put("", dict(attributes or {}))
     if targeting_key is not None:
