@@ -3,9 +3,11 @@
 ``import`` lowers another system's flag definitions (:mod:`cfgcore.interop`) into a
 cfgcore flag file, compiles it to prove it loads, writes it atomically and prints what
 was imported and what was refused (with the reason). Flags that cannot be lowered are
-refused, never imported as something else; Unleash payloads are all or nothing. It
-never replaces an existing file without ``--force``. Exit status 0 when every flag was
-imported, 1 when any was refused or the source cannot be read.
+refused, never imported as something else (and so are the flags depending on them). It
+never replaces an existing file without ``--force``. Writing the file is the access
+policy's ``flags.import`` of its path (``--actor``, default the OS user), and is recorded
+in the audit log beside it (``<name>.audit.jsonl``), as a refusal is. Exit status 0 when
+every flag was imported, 1 when any was refused or the source cannot be read.
 
 ``export --format flagd`` writes the flags whose rules fit flagd's format as a flagd
 definition document, and fails naming every flag that does not fit.
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from cfgcore.cli import load_json
@@ -48,6 +51,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--saved-groups", metavar="FILE", help="growthbook: saved groups JSON")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument(
+        "--actor",
+        help="who imports (default: the OS user); the access policy's flags.import of the "
+        "output file, recorded in the audit log beside it",
+    )
     p.set_defaults(func=_cmd_import)
 
     e = subparsers.add_parser(
@@ -97,9 +105,18 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
+    from cfgcore.experiments.dynamic import state_paths
     from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.audit import AuditLog
+    from cfgcore.runtime.policy import check, resolve_actor
     from cfgcore.snapshot import encode_snapshot, format_for
 
+    # The output may be a service's live flags file: writing it is a change like any
+    # other, judged by the access policy and recorded in the audit log kept beside it.
+    target = os.path.abspath(args.out)
+    actor = resolve_actor(args.actor)
+    audit = AuditLog(state_paths(target)["audit"])
+    check(actor, "flags.import", target, audit)  # PermissionError: denied, audited
     _refuse_overwrite(args.out, args.force)
     doc = _read_document(args.source)
     if args.system == "unleash":
@@ -127,6 +144,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     atomic_write(args.out, encode_snapshot(snapshot, format_for(args.out)))
+    audit.append(
+        {
+            "ts": datetime.now(tz=timezone.utc).isoformat(),
+            "kind": "import",
+            "source": f"import {args.system}",
+            "path": target,
+            "actor": actor,
+            "flags": sorted(snapshot.flags),
+            "refused": sorted(refused),
+        }
+    )
     print(f"imported {len(snapshot.flags)} flags from {args.system} into {args.out}")
     for name in sorted(snapshot.flags):
         print(f"  + {name}")
