@@ -187,3 +187,34 @@ def test_closing_the_manager_closes_the_guardrails_logs(tmp_path, impl):
     assert shared is not None and shared.metrics._fh is not None
     m.close()
     assert shared.metrics._fh is None and m.guardrails._shared is None
+
+
+def test_analyze_sees_every_process_events(tmp_path, impl):
+    """manager.analyze() reported this process's slice only (half the users when two
+    processes share a state directory), unlike the CLI report and the guardrails."""
+    a, b = _manager(tmp_path, impl), _manager(tmp_path, impl)
+    test = "recommendation_algorithm_v2"
+    try:
+        assert a.create_ab_test(seed_test(test))
+        b.reload()
+        for i in range(200):
+            m, user = (a, b)[i % 2], f"user-{i}"
+            m.get_ab_test_variant(test, {"user_id": user})
+            assert m.record_metric(test, "click_through_rate", 1.0, user_id=user)
+        b.metrics.flush()
+        b.exposures.flush()
+        report = a.analyze(test)
+        assert sum(report.exposures.values()) == 200
+        rows = [r for r in report.results if r.metric == "click_through_rate"]
+        assert sum(r.n for r in rows) == 200
+        # and once more, incrementally: the next users of both processes are seen too
+        for i in range(200, 260):
+            m, user = (a, b)[i % 2], f"user-{i}"
+            m.get_ab_test_variant(test, {"user_id": user})
+            m.record_metric(test, "click_through_rate", 1.0, user_id=user)
+        b.metrics.flush()
+        b.exposures.flush()
+        assert sum(a.analyze(test).exposures.values()) == 260
+    finally:
+        a.close()
+        b.close()

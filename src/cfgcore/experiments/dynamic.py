@@ -558,7 +558,12 @@ class DynamicConfigurationManager:
         return True
 
     def analyze(self, test_name: str, *, confidence: float = 0.95) -> Any:
-        """Per-variant results of a test: see :func:`cfgcore.experiments.analysis.analyze`."""
+        """Per-variant results of a test: see :func:`cfgcore.experiments.analysis.analyze`.
+
+        With a state directory, every process's events as the shared logs hold them (as
+        ``cfgcore experiment report`` reads them); a test analysed once is then kept up
+        to date from the logs (per-user state for it, about 40-80 bytes per user and
+        metric). Without one (``persist=False``), this process's events."""
         return self.guardrails.analyze(test_name, confidence=confidence)
 
     def check_guardrails(self, test_name: str) -> list[str]:

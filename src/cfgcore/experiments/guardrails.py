@@ -133,10 +133,10 @@ class Guardrails:
         if shared is not None:
             shared.close()
 
-    def shared_store(self) -> Any:
-        """What the checks analyse: the shared logs' events of the guarded tests (this
-        process's own flushed to them first), or this process's store when it writes
-        no logs."""
+    def shared_store(self, also: frozenset[str] = frozenset()) -> Any:
+        """What the checks analyse: the shared logs' events of the guarded tests and of
+        ``also`` (this process's own flushed to them first), or this process's store
+        when it writes no logs."""
         paths = _shared_paths(self.manager)
         if paths is None:
             return self.manager.metrics
@@ -148,7 +148,7 @@ class Guardrails:
         guarded = frozenset(
             name for name, meta in self.manager._tests.items() if meta.get("guardrail_metrics")
         )
-        return shared.refresh(guarded)
+        return shared.refresh(guarded | also)
 
     def counted(self, test_name: str, meta: dict[str, Any]) -> None:
         """One more metric event of ``test_name``: every ``guardrail_check_every``-th
@@ -190,7 +190,10 @@ class Guardrails:
             )
         if self.manager.exposures is not None:
             self.manager.exposures.flush()
-        return analyze(test_name, meta, self.manager.metrics, confidence=confidence)
+        # Every process's events, as the report and the guardrails see them (a test
+        # analysed once is kept up to date from the logs from then on).
+        store = self.shared_store(frozenset({test_name}))
+        return analyze(test_name, meta, store, confidence=confidence)
 
     def check(self, test_name: str) -> list[str]:
         """Stop the test if a guardrail metric is significantly worse in a variant
