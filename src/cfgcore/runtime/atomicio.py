@@ -32,8 +32,9 @@ __all__ = [
 
 class FileLock:
     """An ``flock`` on a lock file, held between :meth:`acquire` and :meth:`release`
-    (or for a ``with`` block): other processes taking it wait. Threads of one process
-    must also hold a lock of their own (an flock does not exclude them).
+    (or for a ``with`` block): other processes taking it wait, and so do other threads
+    through their own ``FileLock`` (each opens the file, and an flock belongs to the open
+    file). One ``FileLock`` object is not for sharing between threads.
 
     Released with ``LOCK_UN`` before the close: an flock belongs to the open file, not
     to the descriptor, and a process forked while it is held keeps a copy of the
