@@ -23,7 +23,7 @@ import tempfile
 from typing import Any
 
 from cfgcore.errors import ConfigError
-from cfgcore.runtime.atomicio import FileLock
+from cfgcore.runtime.atomicio import FileLock, fsync_dir
 
 __all__ = ["register"]
 
@@ -150,7 +150,7 @@ def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: b
                 _backup(target, os.path.join(stage, f"old-{i}"))
             plan.append(os.path.basename(target))
         _write_synced(os.path.join(stage, PLAN), json.dumps(plan).encode("utf-8"))
-        _fsync_dir(stage)
+        fsync_dir(stage)
         try:
             for i, (target, _) in enumerate(items):
                 new = os.path.join(stage, f"new-{i}")
@@ -158,12 +158,12 @@ def write_together(directory: str, items: list[tuple[str, bytes]], *, replace: b
                     os.replace(new, target)
                 else:
                     _place_new(new, target)  # FileExistsError: someone else's file, kept
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except BaseException:
             _roll_back(directory, stage)
             raise
         os.unlink(os.path.join(stage, PLAN))  # committed
-        _fsync_dir(stage)
+        fsync_dir(stage)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -206,7 +206,7 @@ def _roll_back(directory: str, stage: str) -> None:
                 os.unlink(target)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(stage, PLAN))
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 # A filesystem without hard links (some network and FUSE ones) says so with these.
@@ -245,13 +245,3 @@ def _write_synced(path: str, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(directory: str) -> None:
-    if os.name == "nt":  # pragma: no cover - directories cannot be fsynced there
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

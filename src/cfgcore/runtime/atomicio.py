@@ -25,6 +25,7 @@ __all__ = [
     "FileLock",
     "atomic_write",
     "atomic_write_text",
+    "fsync_dir",
     "read_regular",
     "read_regular_fd",
 ]
@@ -156,7 +157,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _create_temp(directory: str, base: str, perm: int) -> tuple[int, str]:
@@ -176,7 +177,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | No
     atomic_write(path, text.encode("utf-8"), mode=mode)
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str) -> None:
+    """Make a rename or a new file in ``directory`` durable (fsync the directory)."""
     # Directories cannot be opened for fsync on Windows; the rename is still atomic there.
     if os.name == "nt":  # pragma: no cover
         return
