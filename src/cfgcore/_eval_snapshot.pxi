@@ -836,28 +836,36 @@ cdef class CompiledSnapshot:
         out.reason = REASON_STATIC if rcount == 0 else REASON_DEFAULT
         return out
 
-    cdef Outcome _run(self, int fi, object ctx) except *:
+    cdef inline Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data.
 
-        No array of bound values in this frame: a check can run Python code that checks
-        again (a mapping's get() that reads flags, a clock), and every level of such a
-        recursion holds this frame. Python counts the levels against its recursion limit
-        only; the few KB of an array here made the C stack overflow first (a segfault
-        at sys.setrecursionlimit(2000), where the reference evaluator is fine). Exact
-        dicts bind into an array on the C stack in _run_dict's frame, other mappings
-        into the heap (_run_mapping).
+        An exact dict binds into an array on the C stack, in _run_dict's own frame; every
+        other context goes through _run_other, whose frame holds no such array. A check
+        can run Python code that checks again (a mapping's get() that reads flags, a
+        clock), and each level of such a recursion holds the frames of its check: Python
+        counts the levels against its recursion limit only, and with the array (3.5 KB)
+        in a frame every check passed through, the C stack overflowed first (a segfault
+        at sys.setrecursionlimit(2000), where the reference evaluator answered).
         """
+        cdef double now[2]
+        cdef Binding bd
+        if type(ctx) is Context:
+            now[0] = NAN
+            now[1] = 0
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
+            return self._eval(fi, bd.vals, now)
+        if type(ctx) is dict and self.n_slots <= STACK_SLOTS:
+            return self._run_dict(fi, <dict>ctx)
+        return self._run_other(fi, ctx)
+
+    cdef Outcome _run_other(self, int fi, object ctx) except *:
+        """_run for None, a value that is no mapping, a mapping that is not an exact
+        dict, or a dict when the snapshot has more slots than fit on the stack (those
+        bind into the heap: _run_mapping)."""
         cdef double now[2]
         now[0] = NAN
         now[1] = 0
-        cdef Binding bd
-        if type(ctx) is Context:
-            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-            return self._eval(fi, bd.vals, now)
-        if type(ctx) is dict:
-            if self.n_slots <= STACK_SLOTS:
-                return self._run_dict(fi, <dict>ctx)
-        elif ctx is None or not _is_mapping(ctx):
+        if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
             if ctx is not None and self.counting:  # not a context: evaluated with no attributes
                 self.errs[ERR_INVALID_CONTEXT] += 1
             return self._eval(fi, self.empty, now)
@@ -865,7 +873,9 @@ cdef class CompiledSnapshot:
 
     cdef Outcome _run_dict(self, int fi, dict ctx) except *:
         """_run for an exact dict when the snapshot has up to STACK_SLOTS slots: the
-        flag's slots bind into an array on the C stack, released before returning."""
+        flag's slots bind into an array on the C stack, released before returning. Never
+        inlined into a caller (the compiler keeps a frame this large out of the small
+        ones), so the array is on the stack only while a dict check runs."""
         cdef double now[2]
         now[0] = NAN
         now[1] = 0
