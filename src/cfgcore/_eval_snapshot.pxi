@@ -839,8 +839,9 @@ cdef class CompiledSnapshot:
     cdef inline Outcome _run(self, int fi, object ctx) except *:
         """Evaluate flag ``fi`` for any kind of context; never raises on bad data.
 
-        An exact dict binds into an array on the C stack, in _run_dict's own frame; every
-        other context goes through _run_other, whose frame holds no such array. A check
+        A bound Context evaluates here (inlined into each public method); an exact dict
+        binds into an array on the C stack, in _run_dict's own frame; anything else goes
+        through _run_other, whose frame, as this one, holds no such array. A check
         can run Python code that checks again (a mapping's get() that reads flags, a
         clock), and each level of such a recursion holds the frames of its check: Python
         counts the levels against its recursion limit only, and with the array (3.5 KB)
