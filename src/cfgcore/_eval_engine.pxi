@@ -49,6 +49,11 @@ cdef class EngineCore:
         new.clock = self._clock
         old = self._snap
         self._snap = new  # the swap: one reference assignment
+        # A set_clock() that ran since the clock was read above (code run by releasing
+        # new's previous clock, or a thread switch there) set the old snapshot's clock:
+        # the live one takes the engine's clock until the two agree.
+        while new.clock is not self._clock:
+            new.clock = self._clock
         return old
 
     def set_clock(self, clock):

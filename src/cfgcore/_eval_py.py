@@ -860,6 +860,11 @@ class EngineCore:
         compiled.clock = self._clock
         old = self._snap
         self._snap = compiled  # the swap: one reference assignment
+        # A set_clock() that ran since the clock was read above (another thread, or code
+        # run by releasing compiled's previous clock) set the old snapshot's clock: the
+        # live one takes the engine's clock until the two agree.
+        while compiled.clock is not self._clock:
+            compiled.clock = self._clock
         return old
 
     def set_clock(self, clock: Callable[[], float] | None) -> None:

@@ -276,6 +276,10 @@ cdef class CompiledSnapshot:
         cdef double d
         if not (PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or v is None
                 or PyFloat_CheckExact(v) or v is True or v is False):
+            # The callers' exception handlers release ``sv``: it must hold no garbage
+            # pointers when exact_value raises (a MemoryError copying a huge str
+            # subclass, a RecursionError), as it is uninitialised memory until here.
+            memset(sv, 0, sizeof(SlotVal))
             v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         if self._bind_fast(sv, slot, v):  # (again, for a caller's exact value: cheap)
             return 0
@@ -832,39 +836,84 @@ cdef class CompiledSnapshot:
         out.reason = REASON_STATIC if rcount == 0 else REASON_DEFAULT
         return out
 
-    cdef Outcome _run(self, int fi, object ctx) except *:
-        """Evaluate flag ``fi`` for any kind of context; never raises on bad data."""
+    cdef inline Outcome _run(self, int fi, object ctx) except *:
+        """Evaluate flag ``fi`` for any kind of context; never raises on bad data.
+
+        A bound Context evaluates here (inlined into each public method); an exact dict
+        binds into an array on the C stack, in _run_dict's own frame; anything else goes
+        through _run_other, whose frame, as this one, holds no such array. A check
+        can run Python code that checks again (a mapping's get() that reads flags, a
+        clock), and each level of such a recursion holds the frames of its check: Python
+        counts the levels against its recursion limit only, and with the array (3.5 KB)
+        in a frame every check passed through, the C stack overflowed first (a segfault
+        at sys.setrecursionlimit(2000), where the reference evaluator answered).
+        """
+        cdef double now[2]
+        cdef Binding bd
+        if type(ctx) is Context:
+            now[0] = NAN
+            now[1] = 0
+            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
+            return self._eval(fi, bd.vals, now)
+        if type(ctx) is dict and self.n_slots <= STACK_SLOTS:
+            return self._run_dict(fi, <dict>ctx)
+        return self._run_other(fi, ctx)
+
+    cdef Outcome _run_other(self, int fi, object ctx) except *:
+        """_run for None, a value that is no mapping, a mapping that is not an exact
+        dict, or a dict when the snapshot has more slots than fit on the stack (those
+        bind into the heap: _run_mapping)."""
         cdef double now[2]
         now[0] = NAN
         now[1] = 0
-        cdef Binding bd
-        cdef SlotVal stackvals[STACK_SLOTS]
-        cdef SlotVal* vals
-        cdef const int32_t* f
-        cdef Outcome out
-        cdef int k
-        if type(ctx) is Context:
-            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-            return self._eval(fi, bd.vals, now)
         if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
             if ctx is not None and self.counting:  # not a context: evaluated with no attributes
                 self.errs[ERR_INVALID_CONTEXT] += 1
             return self._eval(fi, self.empty, now)
-        f = self.flags + fi * FW
+        return self._run_mapping(fi, ctx)
+
+    cdef Outcome _run_dict(self, int fi, dict ctx) except *:
+        """_run for an exact dict when the snapshot has up to STACK_SLOTS slots: the
+        flag's slots bind into an array on the C stack, released before returning. Never
+        inlined into a caller (the compiler keeps a frame this large out of the small
+        ones), so the array is on the stack only while a dict check runs."""
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        cdef SlotVal vals[STACK_SLOTS]
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* slots = self.ipool + f[F_SLOTS_START]
+        cdef Outcome out
+        cdef int k
         if f[F_SLOTS_COUNT] == 0:
             return self._eval(fi, self.empty, now)
-        if self.n_slots <= STACK_SLOTS:
-            vals = &stackvals[0]
-        else:
-            vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
-            if vals == NULL:
-                raise MemoryError()
-        self._bind_into(vals, ctx, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+        self._bind_into(&vals[0], ctx, slots, f[F_SLOTS_COUNT])
+        out = self._eval(fi, &vals[0], now)
+        for k in range(f[F_SLOTS_COUNT]):
+            _release(&vals[slots[k]], 1)
+        return out
+
+    cdef Outcome _run_mapping(self, int fi, object ctx) except *:
+        """_run for any other mapping (or a dict when the snapshot has more slots than
+        fit on the stack): the flag's slots bind into a heap array."""
+        cdef double now[2]
+        now[0] = NAN
+        now[1] = 0
+        cdef SlotVal* vals
+        cdef const int32_t* f = self.flags + fi * FW
+        cdef const int32_t* slots = self.ipool + f[F_SLOTS_START]
+        cdef Outcome out
+        cdef int k
+        if f[F_SLOTS_COUNT] == 0:
+            return self._eval(fi, self.empty, now)
+        vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
+        if vals == NULL:
+            raise MemoryError()
+        self._bind_into(vals, ctx, slots, f[F_SLOTS_COUNT])
         out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
-            _release(&vals[self.ipool[f[F_SLOTS_START] + k]], 1)
-        if vals != &stackvals[0]:
-            free(vals)
+            _release(&vals[slots[k]], 1)
+        free(vals)
         return out
 
     # -- public API ----------------------------------------------------------------------
