@@ -69,6 +69,27 @@ def _debug_mode_off():
         debug.disable_debug_mode()
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_usage_recorders():
+    """A manager a test left open keeps its state directory's usage recorder running,
+    and the recorder's thread takes every engine's evaluation counts (through the
+    process-wide totals) at its interval: a later test comparing two engines' counts
+    would see some taken away mid-test. Recorders a test started and left running are
+    stopped after it."""
+    usage = sys.modules.get("cfgcore.runtime.usage")
+    before = set(map(id, usage.recorders())) if usage is not None else set()
+    yield
+    usage = sys.modules.get("cfgcore.runtime.usage")
+    if usage is None:
+        return
+    for recorder in usage.recorders():
+        if id(recorder) not in before:
+            recorder.close()
+            with usage._RECORDERS_LOCK:
+                if usage._RECORDERS.get(recorder.path) is recorder:
+                    del usage._RECORDERS[recorder.path]
+
+
 @pytest.fixture(params=["c", "py"])
 def impl(request):
     mod = IMPLS.get(request.param)

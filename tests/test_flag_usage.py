@@ -343,3 +343,37 @@ def _forget(state) -> None:
     if recorder is not None:
         recorder.close()
         usage_mod._RECORDERS.pop(recorder.path, None)
+
+
+def test_the_last_manager_to_close_stops_the_recorder(tmp_path, monkeypatch):
+    """One recorder thread per state directory while a manager serves from it: it ran
+    for the life of the process after every manager had closed, one thread per
+    directory a process ever opened (and kept harvesting the evaluation counts)."""
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(state))
+    a = DynamicConfigurationManager(state_dir=state, log_exposures=False)
+    b = DynamicConfigurationManager(state_dir=state, log_exposures=False)
+    config = ConfigurationManager(environ={"CFGCORE_CONFIG_DIR": "embedded"})
+    config.flags.is_enabled("enhanced_anomaly_detection", {"user_id": "1"})
+    recorder = _recorder_for(state)
+    try:
+        assert recorder is not None and a.usage is recorder and b.usage is recorder
+        a.close()
+        assert recorder.running and _recorder_for(state) is recorder  # b and config hold it
+        a.close()  # a second close releases nothing more
+        config.close()
+        assert recorder.running
+        assert b.is_feature_enabled("enhanced_anomaly_detection", {"user_id": "2"}) in (True, False)
+        b.close()  # the last holder: stopped, flushed, forgotten
+        assert not recorder.running and _recorder_for(state) is None
+        assert "enhanced_anomaly_detection" in read_usage(recorder.path).flags
+        again = DynamicConfigurationManager(state_dir=state, log_exposures=False)
+        try:  # a new manager starts a new recorder
+            assert again.usage is not None and again.usage is not recorder and again.usage.running
+        finally:
+            again.close()
+    finally:
+        _forget(state)

@@ -44,6 +44,7 @@ class ConfigFlags:
         self._lock = threading.Lock()
         self._holds = False  # this manager holds self._live (released by close())
         self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
+        self._usage: Any = None  # the usage recorder this manager holds (released by close())
 
     def url(self) -> str | None:
         """Where the flags live: a store path or URL, or None (no flags)."""
@@ -91,7 +92,7 @@ class ConfigFlags:
 
         manager = self._manager()
         environ = manager._environ if manager is not None else None
-        start_usage_recording(enabled=self.record_usage, environ=environ)
+        self._usage = start_usage_recording(enabled=self.record_usage, environ=environ)
 
     def engine(self) -> Any:
         """The engine serving the flags (an empty one when there are none)."""
@@ -117,8 +118,11 @@ class ConfigFlags:
         has."""
         with self._lock:  # once: a second close() must not release another's hold
             live, holds, self._holds = self._live, self._holds, False
+            usage, self._usage = self._usage, None
         if live is not None and holds:
             live.release(self)
+        if usage is not None:
+            usage.release()
 
     # -- what the builder reads (config.builder.ConfigBuilder.flags) --------------------
 

@@ -710,8 +710,9 @@ class DynamicConfigurationManager:
         self.metrics.close()  # after the exposures, which it counts
         self.guardrails.close()  # the shared logs it tails
         self.events.close()
-        if self.usage is not None:
-            self.usage.flush()
+        usage, self.usage = self.usage, None
+        if usage is not None:
+            usage.release()
 
 
 _MANAGERS: weakref.WeakSet[DynamicConfigurationManager] = weakref.WeakSet()

@@ -18,7 +18,8 @@ each flag, and replaces the file atomically (:mod:`cfgcore.runtime.atomicio`). T
 
 A daemon thread merges every ``interval`` seconds (``usage_interval=``, else
 ``$CFGCORE_USAGE_INTERVAL``, else 60); :meth:`UsageRecorder.flush` runs at exit and
-when a manager closes. Both managers start recording when they serve flags, unless
+when a manager closes (the last manager of a state directory to close stops its
+thread). Both managers start recording when they serve flags, unless
 ``record_usage=False`` or ``CFGCORE_USAGE=0``. A forked child restarts its own thread
 (:mod:`cfgcore.runtime.forks`).
 """
@@ -195,6 +196,7 @@ class UsageRecorder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._holders = 0  # managers that started it (start_usage_recording) and hold it
 
     @property
     def running(self) -> bool:
@@ -238,6 +240,21 @@ class UsageRecorder:
         self._thread = None
         self.flush()
 
+    def release(self) -> None:
+        """One holder (a manager that called :func:`start_usage_recording`) is done:
+        flush now; the last holder's release stops the thread (and forgets the
+        recorder), so a process that opens and closes managers for many state
+        directories does not keep one thread per directory for its lifetime."""
+        with _RECORDERS_LOCK:
+            self._holders = max(0, self._holders - 1)
+            last = self._holders == 0
+            if last and _RECORDERS.get(self.path) is self:
+                del _RECORDERS[self.path]
+        if last:
+            self.close()
+        else:
+            self.flush()
+
     def _after_fork_in_child(self) -> None:
         # The parent's thread does not exist in the child, and another parent thread
         # may have held the lock: a fresh lock, and a thread of the child's own.
@@ -278,7 +295,8 @@ def start_usage_recording(
     """The process's recorder for ``<state_dir>/flag-usage.json``, started on first
     call; None when recording is off (``enabled=False``, else ``CFGCORE_USAGE=0`` in
     ``environ``/``os.environ``). ``interval``: argument, else ``CFGCORE_USAGE_INTERVAL``,
-    else 60 seconds (a later call does not change a running recorder's)."""
+    else 60 seconds (a later call does not change a running recorder's). Each call
+    holds the recorder until a matching :meth:`UsageRecorder.release`."""
     if enabled is None:
         enabled = _env_enabled(os.environ if environ is None else environ)
     if not enabled:
@@ -289,6 +307,7 @@ def start_usage_recording(
         if recorder is None:
             every = interval if interval is not None else _env_interval()
             recorder = _RECORDERS[path] = UsageRecorder(path, interval=every)
+        recorder._holders += 1
     return recorder.start()
 
 
