@@ -183,7 +183,8 @@ class ConfigBuilder:
         return paths
 
     def fingerprint(self, env: str) -> tuple[Any, ...]:
-        """``(path, inode, size, mtime_ns, ctime_ns)`` of every input file of ``env`` that exists."""
+        """``(path, inode, size, mtime_ns, ctime_ns)`` of every input file of ``env``
+        that exists."""
         from cfgcore.config.settle import file_fingerprint
 
         return file_fingerprint(self.input_paths(env))
