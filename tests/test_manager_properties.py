@@ -27,7 +27,9 @@ def _value_like(current):
         return st.integers(-(10**6), 10**6)
     if isinstance(current, float):
         return st.floats(-1e6, 1e6, allow_nan=False)
-    return st.text(max_size=8)
+    # Plain text: "${" starts a reference (resolved or refused), not a value the model
+    # stores as written.
+    return st.text(max_size=8).filter(lambda s: "${" not in s)
 
 
 updates = st.lists(
