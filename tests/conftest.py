@@ -234,3 +234,34 @@ def apply_env(monkeypatch):
             monkeypatch.setenv(k, v)
 
     return apply
+
+
+@pytest.fixture
+def stores():
+    """``stores(url)`` opens a Redis flag store (cfgcore.runtime.redis_store), closed
+    after the test."""
+    from cfgcore.runtime.redis_store import RedisFlagStore
+
+    opened: list[RedisFlagStore] = []
+
+    def open_(url: str) -> RedisFlagStore:
+        store = RedisFlagStore(url)
+        opened.append(store)
+        return store
+
+    yield open_
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def no_access_policy(monkeypatch):
+    """No access policy and no authorize hook, before and after the test."""
+    from cfgcore.runtime import policy
+
+    monkeypatch.delenv("CFGCORE_ACCESS_POLICY", raising=False)
+    policy.set_policy(None)
+    policy.set_authorizer(None)
+    yield
+    policy.set_policy(None)
+    policy.set_authorizer(None)

@@ -29,20 +29,6 @@ def _quiet():
     logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
 
 
-@pytest.fixture
-def stores():
-    opened: list[RedisFlagStore] = []
-
-    def open_(url: str) -> RedisFlagStore:
-        store = RedisFlagStore(url)
-        opened.append(store)
-        return store
-
-    yield open_
-    for s in opened:
-        s.close()
-
-
 def add(name: str):
     return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
 

@@ -15,14 +15,7 @@ posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 POLICY = "roles:\n  admin:\n    '*': ['*']\nactors:\n  alice: [admin]\n"
 
 
-@pytest.fixture(autouse=True)
-def _no_policy(monkeypatch):
-    monkeypatch.delenv("CFGCORE_ACCESS_POLICY", raising=False)
-    policy.set_policy(None)
-    policy.set_authorizer(None)
-    yield
-    policy.set_policy(None)
-    policy.set_authorizer(None)
+pytestmark = pytest.mark.usefixtures("no_access_policy")
 
 
 @pytest.fixture

@@ -32,20 +32,6 @@ def store_url(redis_server, tmp_path):
     return redis_server.url + f"?namespace=t&cache={tmp_path / 'cache.msgpack'}"
 
 
-@pytest.fixture
-def stores():
-    opened: list[RedisFlagStore] = []
-
-    def open_(url: str) -> RedisFlagStore:
-        store = RedisFlagStore(url)
-        opened.append(store)
-        return store
-
-    yield open_
-    for s in opened:
-        s.close()
-
-
 # -- URLs --------------------------------------------------------------------------
 
 
