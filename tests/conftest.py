@@ -70,24 +70,31 @@ def _debug_mode_off():
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_usage_recorders():
-    """A manager a test left open keeps its state directory's usage recorder running,
-    and the recorder's thread takes every engine's evaluation counts (through the
-    process-wide totals) at its interval: a later test comparing two engines' counts
-    would see some taken away mid-test. Recorders a test started and left running are
-    stopped after it."""
+def _no_usage_recorder_threads():
+    """A usage recorder's thread takes every engine's evaluation counts (through the
+    process-wide totals) at its interval, so one started by an earlier test (or a
+    module-scoped manager) would take counts away in the middle of a test comparing two
+    engines' counts. During each test only the recorders it starts run: those running
+    before are paused (stopped, flushed) and restarted after it; those it started and
+    left running are stopped and forgotten."""
     usage = sys.modules.get("cfgcore.runtime.usage")
-    before = set(map(id, usage.recorders())) if usage is not None else set()
+    paused = [r for r in usage.recorders() if r.running] if usage is not None else []
+    for recorder in paused:
+        recorder.close()
+    known = set(map(id, usage.recorders())) if usage is not None else set()
     yield
     usage = sys.modules.get("cfgcore.runtime.usage")
     if usage is None:
         return
     for recorder in usage.recorders():
-        if id(recorder) not in before:
+        if id(recorder) not in known:
             recorder.close()
             with usage._RECORDERS_LOCK:
                 if usage._RECORDERS.get(recorder.path) is recorder:
                     del usage._RECORDERS[recorder.path]
+    for recorder in paused:
+        if usage._RECORDERS.get(recorder.path) is recorder:
+            recorder.start()
 
 
 @pytest.fixture(params=["c", "py"])
