@@ -165,7 +165,7 @@ def test_a_follower_that_goes_quiet_is_stale(redis_server, tmp_path, impl):
         manager.close()
 
 
-def test_max_staleness_must_be_positive(make):
+def test_max_staleness_must_be_a_positive_number(make):
     engine = make({"flags": {"a": {"default": "on"}}})
     for bad in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="max_staleness"):

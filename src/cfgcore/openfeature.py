@@ -395,7 +395,11 @@ class CfgcoreProvider(AbstractProvider):
         max_staleness: float = DEFAULT_MAX_STALENESS,
     ) -> None:
         super().__init__()
-        if not max_staleness > 0:  # also refuses NaN
+        if (
+            isinstance(max_staleness, bool)
+            or not isinstance(max_staleness, (int, float))
+            or not max_staleness > 0  # also refuses NaN
+        ):
             raise ValueError(f"max_staleness: expected seconds > 0, got {max_staleness!r}")
         self.max_staleness = float(max_staleness)
         self._engine = engine
