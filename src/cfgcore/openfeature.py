@@ -39,6 +39,10 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   60, as ``health()``) beyond its ``poll`` interval. Once it follows again and is
   current, ``PROVIDER_READY``. The state is checked once a second, off the
   evaluation path.
+* A provider follows the engine it was given: when the manager serving that engine is
+  closed and another is opened on the same engine (or one is opened on an engine that
+  had none), the provider follows the new manager's flag set (its refusals and its
+  Redis follower), instead of staying STALE until it is registered again.
 * The SDK shuts a replaced provider down on a background thread; if the same provider
   was registered again meanwhile, that late ``shutdown()`` (or ``detach()``) belongs
   to the old registration and leaves the live one announcing (each registration's
@@ -51,6 +55,7 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -242,6 +247,12 @@ def _closure(changed: set[str], uses: Mapping[str, set[str]]) -> set[str]:
     return changed
 
 
+def _live_generation() -> int:
+    """``cfgcore.runtime.flags.generation()``, or 0 before any flag set was opened."""
+    flags = sys.modules.get("cfgcore.runtime.flags")
+    return flags.generation() if flags is not None else 0
+
+
 def _live_flags(engine: Any) -> Any:
     """The open live flag set (``cfgcore.runtime.flags.LiveFlags``) serving ``engine``,
     or None: only a manager's engine has one, and it says so in ``_served_by``."""
@@ -413,6 +424,7 @@ class CfgcoreProvider(AbstractProvider):
         # The live flag set serving the engine (a manager's: a file or fleet store),
         # whose refused documents make the provider STALE; None for a bare engine.
         self._live: Any = None
+        self._generation = -1  # live flag sets opened when _live was last looked up
         # What was last announced: (the refusal, the follower's problem); (None, None)
         # is READY.
         self._announced: tuple[Any, str | None] = (None, None)
@@ -449,6 +461,7 @@ class CfgcoreProvider(AbstractProvider):
             self._shut_since_attach = False
             if self._unsubscribe is None:
                 self._unsubscribe = self._engine.add_swap_listener(self._on_swap)
+                self._generation = _live_generation()
                 live = _live_flags(self._engine)
                 if live is not None:
                     live.subscribe(self)  # held weakly
@@ -456,8 +469,9 @@ class CfgcoreProvider(AbstractProvider):
                 self._announced = (None, None)  # the SDK makes us READY; a refusal
                 # standing now is announced by the first resolution (see _resolve), a
                 # follower's problem by the monitor
-                if live is not None and _follows(live.store):
-                    _MONITOR.watch(self)
+                # Watched whatever serves the engine now: a manager closed and another
+                # opened on the engine may follow a Redis store (see _follow_engine).
+                _MONITOR.watch(self)
 
     def detach(self) -> None:
         """Stop announcing swaps (the engine itself keeps serving). A detach() that
@@ -492,6 +506,31 @@ class CfgcoreProvider(AbstractProvider):
         if live is not None:
             live.unsubscribe(self)
 
+    def _follow_engine(self) -> Any:
+        """The live flag set serving the engine now, subscribed to: when the one this
+        provider followed was closed (its manager closed) and another opened on the same
+        engine (a new manager), the provider follows that one, so its refusals and its
+        follower's state are announced; a closed set stays only while no other serves.
+        Looked up only after a new set was opened in the process (cheap per call)."""
+        live = self._live
+        if (live is not None and not live.closed) or self._unsubscribe is None:
+            return live
+        gen = _live_generation()
+        if gen == self._generation:
+            return live
+        with self._lock:
+            if self._unsubscribe is None or self._live is not live:
+                return self._live  # detached meanwhile, or another call rebound it
+            self._generation = gen
+            new = _live_flags(self._engine)
+            if new is None or new is live:
+                return live
+            if live is not None:
+                live.unsubscribe(self)
+            new.subscribe(self)  # held weakly
+            self._live = new
+            return new
+
     def _on_swap(self, old: Any, new: Any) -> None:
         # The SDK runs its event handlers (the application's code) in the emitting
         # thread: after the swapping path's lock is released (run_after_delivery), so a
@@ -525,6 +564,7 @@ class CfgcoreProvider(AbstractProvider):
         Redis follower cannot vouch for what serves (:func:`_follower_problem`), READY
         once neither holds. Each state change is announced once; a new refusal while
         STALE is announced too (its message says what was refused)."""
+        self._follow_engine()
         with self._status_lock:
             live = self._live
             if live is None:
@@ -603,6 +643,10 @@ class CfgcoreProvider(AbstractProvider):
         type_name: str,
     ) -> FlagResolutionDetails[Any]:
         live = self._live
+        if live is None or live.closed:
+            live = self._follow_engine()  # a new manager on the engine (see there)
+            if live is not None and not live.closed:
+                self._announce_status()
         if live is not None and live.last_error is not self._announced[0]:
             # A refusal (or its end) not announced yet: a set that stood on one when
             # the provider was registered, or a store back to the live document, which

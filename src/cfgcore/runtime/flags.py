@@ -96,6 +96,8 @@ class LiveFlags:
         self.install(doc, self.prepare(doc), "load")
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
+        global _GENERATION
+        _GENERATION += 1
         instruments.track_flags(self)
 
     # -- subscribers -------------------------------------------------------------------
@@ -347,6 +349,13 @@ class LiveFlags:
 _SHARED: weakref.WeakValueDictionary[str, LiveFlags] = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 _LIVE: weakref.WeakSet[LiveFlags] = weakref.WeakSet()
+_GENERATION = 0  # live flag sets opened in this process so far
+
+
+def generation() -> int:
+    """How many live flag sets this process has opened: a holder of a closed set (an
+    OpenFeature provider) looks for its engine's new one only when this has changed."""
+    return _GENERATION
 
 
 def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
