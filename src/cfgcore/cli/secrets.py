@@ -2,15 +2,20 @@
 
 ``keygen [--id ID]`` prints a new key (``<id>:<base64>``): put it FIRST in
 ``CFGCORE_SECRET_KEYS`` (or the key file) and keep the old keys after it until
-``rotate`` has re-encrypted everything. ``encrypt [VALUE]`` (VALUE, else standard input,
-so the secret stays out of the shell history) prints ``ENC[...]`` with the newest key;
-``decrypt ENVELOPE`` prints the plaintext. ``rotate DIR`` re-encrypts every ``ENC[...]``
+``rotate`` has re-encrypted everything. ``encrypt --path KEY.PATH [VALUE]`` (VALUE, else
+standard input, so the secret stays out of the shell history) prints ``ENC[v2:...]``
+with the newest key, bound to the key path it is for: it decrypts only there (without
+``--path``, an unbound ``ENC[...]`` as before, with a warning); ``decrypt [--path
+KEY.PATH] ENVELOPE`` prints the plaintext. ``rotate DIR`` re-encrypts every ``ENC[...]``
 value of every configuration file under DIR with the newest key, keeping each file's
-formatting and each value's scheme: every value is decrypted and re-encrypted first,
+formatting, each value's scheme and its binding (``--bind``: unbound values are bound
+to the key path they are found at); every value is decrypted and re-encrypted first,
 and files are written (each atomically) only when all of them succeeded. A file that is
 a symlink (a configuration shared between directories) is rewritten where it really
 is, and the link is kept: replacing the link with a copy would leave the shared file
 under the old key, and removing that key would break every other user of it.
+``check DIR`` lists every unbound value (file and key path) and, with keys, every value
+that does not decrypt where it is; exit status 1 if it lists any.
 """
 
 from __future__ import annotations
@@ -39,22 +44,35 @@ def register(subparsers: Any) -> None:
     k.add_argument("--id", help="key id (default: derived from the key)")
     k.set_defaults(func=_keygen)
 
+    path_help = ("the key path the value is for (db.password; a name holding a dot: a "
+                 "JSON list)")  # fmt: skip
     e = sub.add_parser("encrypt", help="print ENC[...] of VALUE (or of standard input)")
     e.add_argument("value", nargs="?", help="plaintext (default: read standard input)")
     e.add_argument("--scheme", choices=("fernet", "aesgcm"), default="fernet")
+    e.add_argument("--path", help=path_help + ": the value decrypts only there")
     keys(e)
     e.set_defaults(func=_encrypt)
 
     d = sub.add_parser("decrypt", help="print the plaintext of an ENC[...] value")
     d.add_argument("value", help="ENC[...] envelope")
+    d.add_argument("--path", help=path_help + " (needed for a bound ENC[v2:...] value)")
     keys(d)
     d.set_defaults(func=_decrypt)
 
     r = sub.add_parser("rotate", help="re-encrypt every ENC[...] under DIR with the newest key")
     r.add_argument("directory", help="configuration directory")
     r.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    r.add_argument("--bind", action="store_true",
+                   help="also bind every unbound value to the key path it is found at "
+                   "(review `cfgcore secrets check DIR` first)")  # fmt: skip
     keys(r)
     r.set_defaults(func=_rotate)
+
+    c = sub.add_parser("check", help="list unbound ENC[...] values (and, with keys, values "
+                       "that do not decrypt where they are)")  # fmt: skip
+    c.add_argument("directory", help="configuration directory")
+    keys(c)
+    c.set_defaults(func=_check)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -81,18 +99,34 @@ def _keygen(args: Any) -> int:
 def _encrypt(args: Any) -> int:
     from cfgcore.runtime.secrets import encrypt_value
 
+    path = _key_path(args.path)
     text = args.value if args.value is not None else sys.stdin.read()
     if args.value is None and text.endswith("\n"):
         text = text[:-1]  # `echo secret | cfgcore secrets encrypt`
-    print(encrypt_value(text, _keyring(args), scheme=args.scheme))
+    print(encrypt_value(text, _keyring(args), scheme=args.scheme, path=path))
+    if path is None:
+        warning = ("warning: an unbound value (no --path): it decrypts at any key path, so "
+                   "whoever can edit the file can move it into another key")  # fmt: skip
+        print(warning, file=sys.stderr)
     return 0
+
+
+def _key_path(raw: str | None) -> tuple[str, ...] | None:
+    from cfgcore.runtime.secrets import key_path
+
+    if raw is None:
+        return None
+    try:
+        return key_path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"--path: {exc}") from None
 
 
 def _decrypt(args: Any) -> int:
     from cfgcore.runtime.secrets import decrypt_value
 
     try:
-        print(decrypt_value(args.value.strip(), _keyring(args)))
+        print(decrypt_value(args.value.strip(), _keyring(args), path=_key_path(args.path)))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return 0
@@ -111,15 +145,26 @@ def config_files(directory: str) -> list[str]:
     return out
 
 
-def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dict[str, int]:
+def rotate_directory(
+    directory: str,
+    keyring: Any,
+    *,
+    write: bool = True,
+    bind: bool = False,
+    bound: dict[str, int] | None = None,
+) -> dict[str, int]:
     """Re-encrypt every ``ENC[...]`` under ``directory`` with the newest key of
     ``keyring``; ``{file: values re-encrypted}``. All or nothing: a value no key decrypts
     is a ConfigError (every one listed, with file and line) and no file is written.
 
+    A bound value stays bound to its key path (it is decrypted there, so one moved from
+    another key fails here too). With ``bind``, every unbound value is bound to the key
+    path it is found at (``bound``, if given, receives ``{file: values newly bound}``).
+
     A symlinked file is rewritten at its real target (atomically, the link kept); a
     file reached through several names is rewritten once, counted under the first."""
     from cfgcore.runtime.atomicio import atomic_write, read_regular
-    from cfgcore.runtime.secrets import decrypt_value, encrypt_value, envelope_scheme
+    from cfgcore.runtime.secrets import decrypt_value, encrypt_value, envelope_scheme, is_bound
 
     if not os.path.isdir(directory):
         raise ConfigError("not a directory", file=directory)
@@ -141,18 +186,34 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             continue
-        n = 0
+        n = newly = 0
+        # The key path of each envelope, in document order (a value's binding needs it).
+        located = _envelope_paths(path, text)
 
-        def repl(m: re.Match[str], path: str = path, text: str = text) -> str:
-            nonlocal n
+        def repl(
+            m: re.Match[str],
+            path: str = path,
+            text: str = text,
+            located: dict[str, list[tuple[str, ...]]] = located,
+        ) -> str:
+            nonlocal n, newly
+            envelope = m.group(0)
+            queue = located.get(envelope)
+            where = queue.pop(0) if queue else None
+            if where is None and is_bound(envelope):
+                return envelope  # not a value (a comment): no key path to decrypt it at
             try:
-                plain = decrypt_value(m.group(0), keyring)
+                plain = decrypt_value(envelope, keyring, path=where)
             except ValueError as exc:
                 line = text.count("\n", 0, m.start()) + 1
-                problems.append(Problem(path="", message=str(exc), file=path, line=line))
-                return m.group(0)
+                key = ".".join(where) if where else ""
+                problems.append(Problem(path=key, message=str(exc), file=path, line=line))
+                return envelope
             n += 1
-            return encrypt_value(plain, keyring, scheme=envelope_scheme(m.group(0)))
+            to_bind = where is not None and (bind or is_bound(envelope))
+            newly += to_bind and not is_bound(envelope)
+            return encrypt_value(plain, keyring, scheme=envelope_scheme(envelope),
+                                 path=where if to_bind else None)  # fmt: skip
 
         reported = len(problems)
         new = _ENVELOPE_IN_TEXT.sub(repl, text)
@@ -160,6 +221,8 @@ def rotate_directory(directory: str, keyring: Any, *, write: bool = True) -> dic
             problems.extend(_left_behind(path, new, keyring))
         if n:
             counts[path] = n
+            if newly and bound is not None:
+                bound[path] = newly
             mode = os.stat(target).st_mode & 0o7777
             planned.append((target, raw, new.encode("utf-8"), mode))
     if problems:
@@ -188,58 +251,161 @@ def _read_or_none(path: str) -> bytes | None:
         return None
 
 
+def _parsed(path: str, text: str) -> Any:
+    """The data of the configuration file ``path`` holding ``text``, or None if the
+    loader would refuse it (it then holds nothing a load could read)."""
+    from cfgcore.config.files import FORMATS, parse_text
+
+    fmt = FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        return None
+    try:
+        return parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path)
+    except ConfigError:
+        return None
+
+
+def _values(path: str, data: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """``(key path, value)`` of every leaf of the file ``path``'s ``data``, in document
+    order, with the key path a load resolves it at: a profile file's (``profiles/``)
+    ``overrides`` apply at the top of the configuration."""
+    if (
+        os.path.basename(os.path.dirname(os.path.abspath(path))) == "profiles"
+        and isinstance(data, dict)
+        and isinstance(data.get("overrides"), dict)
+    ):
+        data = data["overrides"]
+    out: list[tuple[tuple[str, ...], Any]] = []
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:  # iterative, in order: a deep file must not exhaust the stack
+        node, key = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(reversed([(v, (*key, str(k))) for k, v in node.items()]))
+        elif isinstance(node, list):
+            stack.extend(reversed([(v, (*key, str(i))) for i, v in enumerate(node)]))
+        else:
+            out.append((key, node))
+    return out
+
+
+def _envelope_paths(path: str, text: str) -> dict[str, list[tuple[str, ...]]]:
+    """``{envelope text: [key paths it is found at, in document order]}``."""
+    from cfgcore.runtime.secrets import is_envelope
+
+    found: dict[str, list[tuple[str, ...]]] = {}
+    data = _parsed(path, text)
+    if data is None:
+        return found
+    for key, value in _values(path, data):
+        if is_envelope(value) and key:
+            found.setdefault(value, []).append(key)
+    return found
+
+
 def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
     """A problem for every envelope that ``path``, once rewritten as ``text``, would
     still hold for a key other than the newest: the rewrite works on the text, and an
     envelope spelled with escapes (``"ENC\\u005b..."`` in JSON or TOML, ``"ENC\\x5b..."``
     in YAML) loads as one but is not seen there. Reported, never silently left for the
     retired key: removing that key would break the next load."""
-    from cfgcore.config.files import FORMATS, parse_text
-    from cfgcore.runtime.secrets import Keyring, decrypt_value, is_envelope
+    from cfgcore.runtime.secrets import Keyring, decrypt_value, is_bound, is_envelope
 
-    fmt = FORMATS.get(os.path.splitext(path)[1].lower())
-    if fmt is None:
-        return []
-    try:
-        data = parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path)
-    except ConfigError:  # a file the loader refuses holds nothing it could read
+    data = _parsed(path, text)
+    if data is None:  # a file the loader refuses holds nothing it could read
         return []
     newest = Keyring(keyring.keys[:1], origin=keyring.origin)
     problems: list[Problem] = []
-
-    def walk(node: Any, key: tuple[str, ...]) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, (*key, str(k)))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, (*key, str(i)))
-        elif is_envelope(node):
-            try:
-                decrypt_value(node, newest)
-            except ValueError:
-                problems.append(Problem(
-                    path=".".join(key),
-                    message="this ENC[...] value still needs a retired key after rotation: "
-                    "it is written with escapes that rotate cannot rewrite in place; write "
-                    "it as plain ENC[...] text (or re-encrypt it with `cfgcore secrets "
-                    "encrypt`) and rotate again",
-                    file=path,
-                ))  # fmt: skip
-
-    walk(data, ())
+    for key, node in _values(path, data):
+        if not is_envelope(node):
+            continue
+        try:
+            decrypt_value(node, newest, path=key or None)
+        except ValueError:
+            if is_bound(node):
+                message = ("this ENC[v2:...] value would not decrypt at this key path with "
+                           "the newest key after rotation: it is written with escapes that "
+                           "rotate cannot rewrite in place, or the same envelope text "
+                           "appears at more than one key (moved or copied); encrypt it "
+                           "with `cfgcore secrets encrypt --path` and rotate again")  # fmt: skip
+            else:
+                message = ("this ENC[...] value still needs a retired key after rotation: "
+                           "it is written with escapes that rotate cannot rewrite in place; "
+                           "write it as plain ENC[...] text (or re-encrypt it with `cfgcore "
+                           "secrets encrypt`) and rotate again")  # fmt: skip
+            problems.append(Problem(path=".".join(key), message=message, file=path))
     return problems
 
 
 def _rotate(args: Any) -> int:
     ring = _keyring(args)
-    counts = rotate_directory(args.directory, ring, write=not args.dry_run)
+    bound: dict[str, int] = {}
+    counts = rotate_directory(args.directory, ring, write=not args.dry_run, bind=args.bind,
+                              bound=bound)  # fmt: skip
     verb = "would re-encrypt" if args.dry_run else "re-encrypted"
     for path, n in counts.items():
         where = os.path.relpath(path, args.directory)
         if os.path.islink(path):
             done = "would be rewritten" if args.dry_run else "rewritten"
             where += f" (a symlink: its target {os.path.realpath(path)} {done}, the link kept)"
+        if bound.get(path):
+            where += f", {bound[path]} of them newly bound to their key path"
         print(f"{verb} {n} value(s) in {where}")
     print(f"{sum(counts.values())} value(s) in {len(counts)} file(s) with key {ring.keys[0].kid}")
     return 0
+
+
+def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem], int, int]:
+    """``(findings, bound values, unbound values)`` of every configuration file under
+    ``directory``: each unbound ``ENC[...]`` value (it decrypts at any key path), and
+    with ``keyring`` each value that does not decrypt at the key path it is found at."""
+    from cfgcore.runtime.atomicio import read_regular
+    from cfgcore.runtime.secrets import decrypt_value, is_bound, is_envelope
+
+    if not os.path.isdir(directory):
+        raise ConfigError("not a directory", file=directory)
+    findings: list[Problem] = []
+    n_bound = n_unbound = 0
+    for path in config_files(directory):
+        try:
+            text = read_regular(path).decode("utf-8")
+        except OSError as exc:
+            findings.append(Problem(path="", message=f"cannot read: {exc.strerror}", file=path))
+            continue
+        except UnicodeDecodeError:
+            continue
+        data = _parsed(path, text)
+        if data is None:
+            if "ENC[" in text:
+                why = "not checked: the file does not parse"
+                findings.append(Problem(path="", message=why, file=path))
+            continue
+        for key, value in _values(path, data):
+            if not is_envelope(value):
+                continue
+            where = ".".join(key)
+            if is_bound(value):
+                n_bound += 1
+            else:
+                n_unbound += 1
+                findings.append(Problem(path=where, file=path, message=(
+                    "unbound ENC[...] value: it decrypts at any key path, so it may have "
+                    "been moved here from another key; bind it with `cfgcore secrets "
+                    "rotate --bind` (or `cfgcore secrets encrypt --path`)")))  # fmt: skip
+            if keyring:
+                try:
+                    decrypt_value(value, keyring, path=key or None)
+                except ValueError as exc:
+                    findings.append(Problem(path=where, message=str(exc), file=path))
+    return findings, n_bound, n_unbound
+
+
+def _check(args: Any) -> int:
+    from cfgcore.runtime.secrets import Keyring
+
+    ring = Keyring.from_file(args.key_file) if args.key_file else Keyring.from_environ()
+    findings, n_bound, n_unbound = check_directory(args.directory, ring or None)
+    for problem in findings:
+        print(problem)
+    note = "" if ring else " (no keys: decryption not checked)"
+    print(f"{n_bound} bound value(s), {n_unbound} unbound value(s){note}")
+    return 1 if findings else 0

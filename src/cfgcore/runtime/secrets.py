@@ -8,7 +8,30 @@ Encrypted values
       ring is tried (``MultiFernet``), so values encrypted with a retired key still load
       while it stays in the ring;
     * ``ENC[aesgcm:<key id>:<base64url(nonce + ciphertext)>]``: AES-256-GCM, the key
-      picked by its id (the key id and the format version are authenticated data).
+      picked by its id (the key id and the format version are authenticated data);
+    * ``ENC[v2:fernet:<token>]`` and ``ENC[v2:aesgcm:<key id>:<data>]``: the same,
+      *bound to the key path* the value was encrypted for (``cfgcore secrets encrypt
+      --path db.password``): for AES-GCM the path is authenticated data, for Fernet it
+      is authenticated inside the token. Such a value decrypts only at that path, so
+      someone who can edit a configuration file but holds no key can no longer move an
+      encrypted ``db.admin_password`` into a key that is shown to users
+      (``feature.banner_text``): the load fails naming the file and key path.
+
+    The version-1 forms above are *unbound*: they still decrypt wherever they are.
+    ``cfgcore secrets check DIR`` lists them (file and key path), ``cfgcore secrets
+    rotate --bind DIR`` re-encrypts every one bound to the key path it is found at
+    (review the list first: a value already moved would be bound where it was moved
+    to), and ``CFGCORE_SECRET_REQUIRE_BOUND=1`` refuses unbound values at load (an
+    error naming the file and key path; the last good configuration stays active).
+    What binding cannot stop: an older envelope *of the same key path* (a password
+    changed since) put back in place still decrypts while the key that made it is in
+    the ring; after changing a secret, rotate to a new key and remove the old one.
+
+    Key paths are the dotted paths of the loaded configuration (a list item by its
+    index: ``servers.0.password``; a flag variant payload as
+    ``flags.<flag>.variants.<variant>``; a profile file's ``overrides`` are bound
+    without the ``overrides.`` prefix). A key whose name holds a dot is given to the
+    CLI as a JSON list (``--path '["a.b", "c"]'``).
 
     Keys resolve as: an explicit :class:`Keyring`, then ``CFGCORE_SECRET_KEYS``
     (comma-separated), then the file named by ``CFGCORE_SECRET_KEY_FILE`` (one key a
@@ -66,8 +89,10 @@ __all__ = [
     "decrypt_value",
     "encrypt_value",
     "generate_key",
+    "is_bound",
     "is_envelope",
     "is_secret_variable",
+    "key_path",
     "mask_text",
     "register_secret",
     "resolve_tree",
@@ -78,8 +103,12 @@ MIN_MASK_LENGTH = 4  # shorter secrets are masked only as whole values (else "a"
 _REGISTRY_LIMIT = 4096
 
 ENVELOPE = re.compile(r"^ENC\[(?:(?P<scheme>fernet|aesgcm):)?(?P<body>[^\]\s]+)\]$")
+# Version 2: bound to its key path. Matched first (ENVELOPE reads it as a fernet body).
+ENVELOPE_V2 = re.compile(r"^ENC\[v2:(?P<scheme>fernet|aesgcm):(?P<body>[^\]\s]+)\]$")
 FILE_REF = re.compile(r"\$\{file:(?P<path>[^}]+)\}")
 _AAD_PREFIX = b"cfgcore-enc-v1:"
+_V2_LABEL = b"cfgcore-enc-v2\x00"
+_TRUTHY = {"1", "true", "yes", "on"}
 _DEFAULT_DIRS = ("/run/secrets", "/var/run/secrets")
 _MAX_FILE = 1 << 20
 
@@ -498,37 +527,103 @@ def is_envelope(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
 
 
-def encrypt_value(plaintext: str, keyring: Keyring, *, scheme: str = "fernet") -> str:
-    """``ENC[...]`` of ``plaintext`` with the newest key (``scheme``: fernet or aesgcm)."""
+KeyPath = str | Iterable[Any]
+
+
+def key_path(path: KeyPath) -> tuple[str, ...]:
+    """A key path as a tuple of names: ``"db.password"`` (dotted), a JSON list
+    (``'["a.b", "c"]'``, for a name holding a dot) or a sequence of names (list
+    indexes as their digits). ValueError for an empty path or a bad JSON list."""
+    if isinstance(path, str):
+        text = path.strip()
+        if text.startswith("["):
+            try:
+                parts = json.loads(text)
+            except ValueError:
+                raise ValueError(f"key path {path!r}: not a JSON list of names") from None
+            if not isinstance(parts, list) or not all(isinstance(p, str | int) for p in parts):
+                raise ValueError(f"key path {path!r}: not a JSON list of names")
+            out = tuple(str(p) for p in parts)
+        else:
+            out = tuple(text.split(".")) if text else ()
+    else:
+        out = tuple(str(p) for p in path)
+    if not out or any(p == "" for p in out):
+        raise ValueError(f"key path {path!r}: empty, or an empty name in it")
+    return out
+
+
+def _path_bytes(path: KeyPath) -> bytes:
+    # Canonical and unambiguous (a name holding a dot is not two names).
+    return json.dumps(list(key_path(path)), ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _shown(path: KeyPath) -> str:
+    return ".".join(key_path(path))
+
+
+def is_bound(value: Any) -> bool:
+    """Is ``value`` an envelope bound to its key path (``ENC[v2:...]``)?"""
+    return isinstance(value, str) and ENVELOPE_V2.match(value) is not None
+
+
+def encrypt_value(
+    plaintext: str, keyring: Keyring, *, scheme: str = "fernet", path: KeyPath | None = None
+) -> str:
+    """``ENC[...]`` of ``plaintext`` with the newest key (``scheme``: fernet or aesgcm).
+
+    With ``path`` (the key path the value is for), a version-2 envelope bound to it:
+    it decrypts only there. Without, an unbound version-1 envelope (as before)."""
+    if scheme not in ("fernet", "aesgcm"):
+        raise ValueError(f"unknown scheme {scheme!r} (fernet or aesgcm)")
     if not keyring:
         raise ConfigError("no encryption key: set CFGCORE_SECRET_KEYS or CFGCORE_SECRET_KEY_FILE")
     data = plaintext.encode("utf-8")
+    bound = _path_bytes(path) if path is not None else None
+    version = "v2:" if bound is not None else ""
     if scheme == "fernet":
+        if bound is not None:  # Fernet has no associated data: the path is inside the token
+            data = _V2_LABEL + bound + b"\n" + data
         token = keyring.fernet().encrypt(data).decode("ascii")
-        return f"ENC[fernet:{token}]"
-    if scheme == "aesgcm":
-        _, aead = _crypto()
-        key = keyring.keys[0]
-        nonce = os.urandom(12)
-        ct = aead.AESGCM(key.aes_key()).encrypt(nonce, data, _AAD_PREFIX + key.kid.encode())
-        body = base64.urlsafe_b64encode(nonce + ct).decode("ascii").rstrip("=")
-        return f"ENC[aesgcm:{key.kid}:{body}]"
-    raise ValueError(f"unknown scheme {scheme!r} (fernet or aesgcm)")
+        return f"ENC[{version}fernet:{token}]"
+    _, aead = _crypto()
+    key = keyring.keys[0]
+    nonce = os.urandom(12)
+    ct = aead.AESGCM(key.aes_key()).encrypt(nonce, data, _aad(key.kid, bound))
+    body = base64.urlsafe_b64encode(nonce + ct).decode("ascii").rstrip("=")
+    return f"ENC[{version}aesgcm:{key.kid}:{body}]"
+
+
+def _aad(kid: str, bound: bytes | None) -> bytes:
+    if bound is None:
+        return _AAD_PREFIX + kid.encode()
+    return _V2_LABEL + kid.encode() + b"\x00" + bound
 
 
 def envelope_scheme(value: str) -> str:
     """``fernet`` or ``aesgcm`` for an envelope, ``""`` for anything else."""
-    m = ENVELOPE.match(value)
+    m = ENVELOPE_V2.match(value) or ENVELOPE.match(value)
     return (m["scheme"] or "fernet") if m else ""
 
 
-def decrypt_value(value: str, keyring: Keyring) -> str:
-    """The plaintext of an ``ENC[...]`` value; ValueError saying why not (no secret text)."""
-    m = ENVELOPE.match(value)
+def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) -> str:
+    """The plaintext of an ``ENC[...]`` value; ValueError saying why not (no secret text).
+
+    A bound (``ENC[v2:...]``) value needs the key path it is found at (``path``) and
+    decrypts only if it was encrypted for that path. An unbound value decrypts anywhere
+    (``path`` is not checked: see :func:`is_bound`)."""
+    m2 = ENVELOPE_V2.match(value)
+    m = m2 or ENVELOPE.match(value)
     if m is None:
         raise ValueError(
             "malformed ENC[...] value (expected ENC[fernet:...] or ENC[aesgcm:id:...])"
         )
+    if m2 is not None and path is None:
+        raise ValueError(
+            "this ENC[v2:...] value is bound to the key path it was encrypted for: "
+            "decrypt it at that path (cfgcore secrets decrypt --path KEY.PATH)"
+        )
+    bound = _path_bytes(path) if m2 is not None and path is not None else None
     if not keyring:
         raise ValueError(
             "encrypted value but no keys: set CFGCORE_SECRET_KEYS or CFGCORE_SECRET_KEY_FILE"
@@ -537,12 +632,21 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
     scheme, body = m["scheme"] or "fernet", m["body"]
     if scheme == "fernet":
         try:
-            return keyring.fernet().decrypt(body.encode("ascii")).decode("utf-8")
+            data = keyring.fernet().decrypt(body.encode("ascii"))
         except (fernet.InvalidToken, UnicodeError):
             raise ValueError(
                 f"no key of {keyring.origin} decrypts this value (wrong key, or the key "
                 "it was encrypted with was removed from the ring)"
             ) from None
+        if bound is not None:
+            label = _V2_LABEL + bound + b"\n"
+            if not data.startswith(label):
+                raise ValueError("this value was " + _moved(path))
+            data = data[len(label) :]
+        try:
+            return data.decode("utf-8")
+        except UnicodeError:
+            raise ValueError(f"no key of {keyring.origin} decrypts this value") from None
     kid, sep, blob = body.partition(":")
     if not sep:
         raise ValueError("malformed ENC[aesgcm:...] value (expected ENC[aesgcm:<key id>:<data>])")
@@ -562,12 +666,20 @@ def decrypt_value(value: str, keyring: Keyring) -> str:
         raw = b""
     for key in candidates:
         try:
-            aad = _AAD_PREFIX + kid.encode()
-            plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], aad)
+            plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], _aad(kid, bound))
             return plain.decode("utf-8")
         except (ValueError, UnicodeError, InvalidTag):
             continue
+    if bound is not None:
+        raise ValueError(f"key {kid!r} does not decrypt this value: it was " + _moved(path))
     raise ValueError(f"key {kid!r} does not decrypt this value (tampered or wrong key)")
+
+
+def _moved(path: KeyPath | None) -> str:
+    return (
+        f"not encrypted for key path {_shown(path or ())!r} (moved or copied from another "
+        "key, tampered, or the wrong key); refused"
+    )
 
 
 # --------------------------------------------------------------------------- secret files
@@ -685,10 +797,19 @@ class Resolver:
     """Resolves ``ENC[...]`` and ``${file:...}`` in trees, collecting problems."""
 
     def __init__(
-        self, keyring: Keyring | None = None, environ: Mapping[str, str] | None = None
+        self,
+        keyring: Keyring | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        require_bound: bool | None = None,
     ) -> None:
         self.environ = environ
         self._keyring = keyring
+        if require_bound is None:
+            env = os.environ if environ is None else environ
+            flag = env.get("CFGCORE_SECRET_REQUIRE_BOUND", "").strip().lower()
+            require_bound = flag in _TRUTHY
+        self.require_bound = require_bound
 
     @property
     def keyring(self) -> Keyring:
@@ -696,10 +817,20 @@ class Resolver:
             self._keyring = Keyring.from_environ(self.environ)
         return self._keyring
 
-    def value(self, text: str) -> str:
-        """Resolve one string (ValueError on failure)."""
+    def value(self, text: str, path: KeyPath | None = None) -> str:
+        """Resolve one string found at key path ``path`` (ValueError on failure).
+
+        A bound envelope decrypts only at the path it was made for; with
+        ``require_bound`` (``CFGCORE_SECRET_REQUIRE_BOUND=1``) an unbound one is refused."""
         if is_envelope(text):
-            plain = Secret(decrypt_value(text, self.keyring))
+            if self.require_bound and not is_bound(text):
+                raise ValueError(
+                    "unbound ENC[...] value refused (CFGCORE_SECRET_REQUIRE_BOUND is set): "
+                    "it could have been moved here from another key; re-encrypt it bound "
+                    "to this key path (`cfgcore secrets rotate --bind DIR`, or `cfgcore "
+                    "secrets encrypt --path KEY.PATH`)"
+                )
+            plain = Secret(decrypt_value(text, self.keyring, path=path))
             register_secret(plain)
             return plain
         if "${file:" in text:
@@ -744,7 +875,7 @@ def resolve_tree(
             return [walk(v, (*path, str(i))) for i, v in enumerate(node)]
         if isinstance(node, str) and needs_resolving(node):
             try:
-                out = resolver.value(node)
+                out = resolver.value(node, path)
             except ValueError as exc:
                 problems.append(Problem(path=".".join(map(str, path)), message=str(exc), file=file))
                 return node
