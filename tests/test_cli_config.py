@@ -156,7 +156,6 @@ def test_eval_prints_object_values_as_json(cfg, capsys):
         (["get", "nope.key"], {}, r"^cfgcore: error: nope\.key: not set in environment 'staging'"),
         (["get", "server.port"], {"CFGCORE__SERVER__PORT": "abc"}, "CFGCORE__SERVER__PORT"),
         (["get", "environment", "-e", "qa"], {}, "no configuration file for environment 'qa'"),
-        (["eval", "x", "--ctx", "novalue"], {}, "expected KEY=VALUE"),
         (["show", "--profile", "turbo"], {}, "unknown deployment profile 'turbo'"),
     ],
 )

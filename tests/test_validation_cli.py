@@ -77,7 +77,7 @@ def test_strict_makes_warnings_fail(tmp_path, capsys):
 def test_disable_a_rule(tmp_path, capsys):
     cfg = _write(tmp_path, "c.yaml", "user_limits:\n  premium_concurrent_streams: 1\n")
     assert main(["validate", cfg, "--disable", "streaming.premium_concurrent_streams"]) == 0
-    assert main(["validate", cfg, "--disable", "no.such.rule"]) == 1
+    assert main(["validate", cfg, "--disable", "no.such.rule"]) == 2  # a usage error
     assert "unknown rule id 'no.such.rule'" in capsys.readouterr().err
 
 

@@ -48,6 +48,12 @@ class CommandError(Exception):
     """
 
 
+class UsageError(Exception):
+    """The command line itself is wrong (an option's value the parser cannot judge, such
+    as a rule id only the validator knows): ``cfgcore: error: <message>``, exit 2, as
+    argparse's own usage errors."""
+
+
 def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
     """``json.loads`` for text a user handed the command line: every refusal is a
     ValueError with a short reason, for the caller to prefix with the file, line or
@@ -209,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, level: int) -> int:
     try:
         return int(func(args) or 0)
+    except UsageError as exc:
+        _error(str(exc))
+        return 2
     except (ConfigError, CommandError) as exc:
         _error(str(exc))
         return 1

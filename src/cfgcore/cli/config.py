@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -24,7 +25,6 @@ from typing import Any
 
 from cfgcore.cli import CommandError
 from cfgcore.config.tree import did_you_mean, key_paths
-from cfgcore.errors import ConfigError
 
 __all__ = ["did_you_mean", "register"]
 
@@ -96,6 +96,7 @@ def register(subparsers: Any) -> None:
         nargs="+",
         action="extend",
         default=[],
+        type=_ctx_item,
         metavar="KEY=VALUE",
         help="context attributes (numbers and true/false are typed)",
     )
@@ -104,8 +105,10 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("watch", help="print configuration changes as they happen")
     _common(p)
-    p.add_argument("--count", type=int, default=0, help="exit after this many events")
-    p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.add_argument("--count", type=_positive_int, default=0, help="exit after this many events")
+    p.add_argument(
+        "--timeout", type=positive_seconds, default=0, help="exit after this many seconds"
+    )
     p.add_argument("--store", help="follow this flag store instead (redis://... or a flags file)")
     p.set_defaults(func=_cmd_watch)
 
@@ -116,6 +119,43 @@ def register(subparsers: Any) -> None:
     )
     setup.add_arguments(p)
     p.set_defaults(func=setup.run)
+
+
+def _ctx_item(item: str) -> tuple[str, Any]:
+    """``--ctx KEY=VALUE``: a malformed item is a usage error (exit 2) naming it."""
+    from cfgcore.config.environ import parse_env_value
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: expected KEY=VALUE (e.g. --ctx user_id=12345 region=EU)"
+        )
+    return key, parse_env_value(raw)
+
+
+def _positive_int(raw: str) -> int:
+    """A count of at least 1 (``--count 0`` or ``-1`` would exit before the first event)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected a count of at least 1")
+    return value
+
+
+def positive_seconds(raw: str) -> float:
+    """A finite number of seconds above 0: ``nan`` (never reached, so ``watch --timeout
+    nan`` ran forever), ``inf``, 0 and negative values are usage errors (exit 2)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: expected a finite number of seconds greater than 0"
+        )
+    return value
 
 
 def _manager(args: argparse.Namespace, *, validate: bool = True) -> Any:
@@ -171,7 +211,10 @@ def _dump(value: Any, fmt: str = "yaml") -> str:
         return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
     from cfgcore.yamlio import dump_yaml
 
-    return dump_yaml(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text = dump_yaml(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    # A scalar is dumped as a document with an explicit end ("false\n...\n"); the
+    # marker is noise to a reader and optional to a parser.
+    return text.removesuffix("\n...\n") + "\n" if text.endswith("\n...\n") else text
 
 
 def _json_default(value: Any) -> Any:
@@ -281,14 +324,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from cfgcore.config.environ import parse_env_value
-
-    ctx: dict[str, Any] = {}
-    for item in args.ctx:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--ctx {item!r}: expected KEY=VALUE")
-        ctx[key] = parse_env_value(raw)
+    ctx: dict[str, Any] = dict(args.ctx)  # (key, value) pairs, checked by _ctx_item
     manager = _load(args)
     engine = manager.flags
     keys = list(engine.snapshot().keys)

@@ -19,7 +19,7 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``health`` subcommand."""
-    from cfgcore.cli.config import _common
+    from cfgcore.cli.config import _common, positive_seconds
 
     p = subparsers.add_parser(
         "health",
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.add_argument(
         "--max-staleness",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         help="how long followed inputs may go unconfirmed (default: "
         "health_monitoring.max_staleness, else 60)",

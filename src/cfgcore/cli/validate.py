@@ -91,7 +91,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         try:
             validator.disable_rule(rule_id)
         except KeyError:
-            raise ConfigError(f"--disable: unknown rule id {rule_id!r}") from None
+            from cfgcore.cli import UsageError
+            from cfgcore.config.tree import did_you_mean
+
+            known = [r.rule_id for r in validator.rule_catalog()]
+            raise UsageError(
+                f"--disable: unknown rule id {rule_id!r}{did_you_mean(rule_id, known)}; "
+                "cfgcore validate --list-rules lists them"
+            ) from None
 
     config, name, layers, env, flag_problems = _load(args)
     report = validator.validate_config(
@@ -136,6 +143,14 @@ def _load(
     from cfgcore.config.tree import deep_merge
 
     if args.files:
+        for f in args.files:
+            if os.path.isdir(f):
+                raise ConfigError(
+                    "is a directory; validate takes configuration files, or a "
+                    f"configuration directory as --config-dir {f} -e ENVIRONMENT",
+                    file=f,
+                    kind="io",
+                )
         flag_files = [f for f in args.files if os.path.basename(f) in FLAG_FILE_NAMES]
         files = [f for f in args.files if f not in flag_files]
         problems = [p for f in flag_files for p in _compile_flags(f, None)]

@@ -134,6 +134,19 @@ class ConfigBuilder:
                 file=self.config_dir,
                 kind="io",
             )
+        if not found and required and not os.path.isdir(self.config_dir):
+            what = (
+                "configuration directory does not exist"
+                if not os.path.lexists(self.config_dir)
+                else "not a directory"
+            )
+            raise ConfigError(
+                f"{what}: point config_dir (--config-dir) or CFGCORE_CONFIG_DIR at the "
+                "directory that holds base.yaml and the environment files "
+                "(cfgcore setup writes one)",
+                file=self.config_dir,
+                kind="io",
+            )
         if not found and required:
             available = self.available_environments()
             raise ConfigError(
