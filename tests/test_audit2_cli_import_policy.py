@@ -8,18 +8,22 @@ import json
 import pytest
 
 from cfgcore.runtime import policy
-from cfgcore.runtime.audit import AuditLog
+from cfgcore.runtime.audit import AuditLog, default_actor
 from tests.conftest import run_cli
 
 FLAGD = {"flags": {"new_ui": {"state": "ENABLED", "variants": {"on": True, "off": False},
                               "defaultVariant": "on"}}}  # fmt: skip
 
-POLICY = """\
+ME = default_actor()  # the OS identity running the CLI: it may act as alice
+POLICY = f"""\
 roles:
   importer:
     flags.import: ["*/staging/*"]
+  runner:
+    actor.assume: [alice]
 actors:
   alice: [importer]
+  "{ME}": [runner]
 """
 
 
@@ -47,7 +51,8 @@ def test_an_import_the_policy_refuses_writes_nothing_and_is_audited(setup, capsy
     assert live.read_text() == '{"flags": {}}'  # the live file is untouched
     entries = AuditLog.read(tmp / "live" / "flags.audit.jsonl")
     assert [(e["kind"], e["source"], e["actor"]) for e in entries] == [
-        ("denied", "flags.import", "alice")
+        ("assume", "actor.assume", ME),
+        ("denied", "flags.import", "alice"),
     ]
 
 
@@ -57,6 +62,7 @@ def test_an_allowed_import_is_recorded_beside_the_file(setup, capsys):
     code, out_text, _ = run_cli(capsys, "import", "flagd", str(src), "--out", str(out),
                                 "--actor", "alice")  # fmt: skip
     assert code == 0 and "new_ui" in out_text and out.exists()
-    (entry,) = AuditLog.read(tmp / "staging" / "flags.audit.jsonl")
+    assumed, entry = AuditLog.read(tmp / "staging" / "flags.audit.jsonl")
+    assert (assumed["kind"], assumed["actor"], assumed["path"]) == ("assume", ME, "alice")
     assert entry["kind"] == "import" and entry["actor"] == "alice"
     assert entry["path"] == str(out) and entry["flags"] == ["new_ui"] and entry["refused"] == []

@@ -32,8 +32,12 @@ def test_a_denied_flag_publish_keeps_the_store_password_out_of_audit_and_output(
     assert setup_main(["-e", "staging", "-o", str(config)]) == 0
     capsys.readouterr()
     policy_path = tmp_path / "policy.yaml"
-    policy_path.write_text(
-        "roles:\n  release:\n    config.publish: ['staging']\nactors:\n  ci: [release]\n"
+    from cfgcore.runtime.audit import default_actor
+
+    policy_path.write_text(  # the OS identity running the CLI may act as ci
+        "roles:\n  release:\n    config.publish: ['staging']\n"
+        "  runner:\n    actor.assume: [ci]\n"
+        f"actors:\n  ci: [release]\n  '{default_actor()}': [runner]\n"
     )
     monkeypatch.setenv("CFGCORE_ACCESS_POLICY", str(policy_path))
     secret = "pw-Zq81-never-shown"

@@ -176,8 +176,10 @@ def test_a_denied_publish_writes_nothing(redis_server, tmp_path, capsys, monkeyp
     assert setup_main(["-e", "staging", "-o", str(config)]) == 0
     capsys.readouterr()
     policy_path = tmp_path / "policy.yaml"
-    policy_path.write_text(
-        "roles:\n  release:\n    config.publish: ['staging']\nactors:\n  ci: [release]\n"
+    policy_path.write_text(  # the OS identity running the CLI may act as anyone
+        "roles:\n  release:\n    config.publish: ['staging']\n"
+        "  runner:\n    actor.assume: ['*']\n"
+        f"actors:\n  ci: [release]\n  '{default_actor()}': [runner]\n"
     )
     monkeypatch.setenv("CFGCORE_ACCESS_POLICY", str(policy_path))
     url = redis_server.url + "?namespace=deny&cache=off"

@@ -57,7 +57,8 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
         "A/B test uses it.",
     )
     d.add_argument("name", help="the flag to delete")
-    d.add_argument("--actor", help="who deletes it (default: user@host)")
+    d.add_argument("--actor", help="who deletes it (default: your OS user@host; another "
+                   "name needs the policy's actor.assume)")  # fmt: skip
     where(d)
     d.set_defaults(func=_delete)
 
@@ -90,6 +91,7 @@ def _delete(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
     from cfgcore.experiments.features import FlagInUseError
+    from cfgcore.runtime.policy import cli_actor
 
     # An engine of its own gives a live set of its own, whose store (and, for Redis,
     # follower thread) is closed afterwards without touching anything else in-process.
@@ -98,7 +100,8 @@ def _delete(args: argparse.Namespace) -> int:
         engine=Engine(),
     )  # fmt: skip
     try:
-        deleted = manager.delete_feature_flag(args.name, actor=args.actor)
+        actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
+        deleted = manager.delete_feature_flag(args.name, actor=actor)
         version = manager.store.read().version
     except FlagInUseError as exc:
         raise CommandError(

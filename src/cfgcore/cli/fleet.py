@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
         help="also replace the flag document: with this file, or (no value) with the "
         "configuration directory's flags",
     )
-    p.add_argument("--actor", help="who publishes (default: the OS user)")
+    p.add_argument("--actor", help="who publishes (default: the OS user@host; another name "
+                   "needs the policy's actor.assume)")  # fmt: skip
     p.set_defaults(func=publish)
 
 
@@ -77,9 +78,9 @@ def publish(args: argparse.Namespace) -> int:
         flags = load_snapshot(path)
         Engine().compile(flags, file=path)  # refuses before anything is written
     # With an access policy, a publish it refuses writes nothing (and is audited).
-    from cfgcore.runtime.policy import check, resolve_actor
+    from cfgcore.runtime.policy import check, cli_actor
 
-    args.actor = resolve_actor(args.actor)
+    args.actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
     check(args.actor, "config.publish", snap.environment, manager.audit)
     if flags is not None:
         # The target as shown everywhere (the audit log, the refusal, a hook): the URL

@@ -53,8 +53,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.add_argument(
         "--actor",
-        help="who imports (default: the OS user); the access policy's flags.import of the "
-        "output file, recorded in the audit log beside it",
+        help="who imports (default: the OS user@host; another name needs the policy's "
+        "actor.assume); the access policy's flags.import of the output file, recorded in "
+        "the audit log beside it",
     )
     p.set_defaults(func=_cmd_import)
 
@@ -108,14 +109,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from cfgcore.experiments.dynamic import state_paths
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.audit import AuditLog
-    from cfgcore.runtime.policy import check, resolve_actor
+    from cfgcore.runtime.policy import check, cli_actor
     from cfgcore.snapshot import encode_snapshot, format_for
 
     # The output may be a service's live flags file: writing it is a change like any
     # other, judged by the access policy and recorded in the audit log kept beside it.
     target = os.path.abspath(args.out)
-    actor = resolve_actor(args.actor)
     audit = AuditLog(state_paths(target)["audit"])
+    actor = cli_actor(args.actor, audit)  # --actor: judged, never just claimed
     check(actor, "flags.import", target, audit)  # PermissionError: denied, audited
     _refuse_overwrite(args.out, args.force)
     doc = _read_document(args.source)

@@ -87,11 +87,25 @@ _TAIL = 1 << 16
 
 
 def default_actor() -> str:
-    """``user@host`` of this process (the actor when a change API is given none)."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry (containers with arbitrary uids)
-        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    """``user@host`` of this process (the actor when a change API is given none, and
+    the identity the CLI's access-policy checks use).
+
+    The user is the name of the process's real uid (its passwd entry; ``uid<N>`` without
+    one, as in containers with arbitrary uids), never ``$USER``/``$LOGNAME``: anyone can
+    set those (``USER=alice cfgcore flags delete x`` claimed alice's roles)."""
+    if hasattr(os, "getuid"):
+        uid = os.getuid()
+        try:
+            import pwd
+
+            user = pwd.getpwuid(uid).pw_name
+        except (ImportError, KeyError):  # no passwd entry
+            user = f"uid{uid}"
+    else:  # pragma: no cover - Windows: the logon name
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = "unknown"
     return f"{user}@{socket.gethostname()}"
 
 

@@ -45,8 +45,19 @@ environment name, each profile name switched to or ``none``), ``flag.set``,
 ``experiment.delete`` (the experiment name; creating a test named after a flag that is
 not a test's also needs ``flag.set`` on it), ``experiment.holdout`` (target
 ``holdout``), ``flags.import`` and ``flags.publish`` (the flags file or store URL),
-``config.publish`` (``cfgcore publish``; the environment name). Targets match with
-``fnmatch``; ``*`` crosses dots.
+``config.publish`` (``cfgcore publish``; the environment name), ``actor.assume`` (the
+CLI's ``--actor NAME``, judged for the OS identity; the target is NAME). Targets match
+with ``fnmatch``; ``*`` crosses dots.
+
+The CLI (:func:`cli_actor`): a command is judged for the OS identity running it,
+``user@host`` of its real uid (:func:`cfgcore.runtime.audit.default_actor`; not
+``$USER``, which anyone sets). ``--actor NAME`` (another name than that identity) is
+honoured only when the OS identity's roles allow ``actor.assume`` on NAME (a CI runner
+acting for the person who triggered it); the change is then judged and recorded as
+NAME, and an ``assume`` audit entry records who acted as NAME. A refused ``--actor``
+changes nothing and is audited as ``denied``. Without a policy and without a hook
+(every change allowed, the actor only a label) ``--actor`` is honoured as before.
+The in-process API (``actor=``, :func:`acting`) is trusted code and is not judged.
 
 A service with its own identity system installs a hook with :func:`set_authorizer`:
 ``authorize(actor, action, target) -> bool`` (or raise ``PermissionError`` with its own
@@ -73,6 +84,7 @@ __all__ = [
     "AccessPolicy",
     "acting",
     "check",
+    "cli_actor",
     "current_actor",
     "get_policy",
     "load_policy",
@@ -96,6 +108,7 @@ ACTIONS = (
     "flags.import",
     "flags.publish",
     "config.publish",
+    "actor.assume",
 )
 
 Authorizer = Callable[[str, str, str], bool]
@@ -266,6 +279,44 @@ def resolve_actor(actor: str | None) -> str:
     from cfgcore.runtime.audit import default_actor
 
     return default_actor()
+
+
+def cli_actor(claimed: str | None, audit: Any = None) -> str:
+    """The actor a CLI command acts as: the OS identity (``user@host`` of the real uid),
+    or ``claimed`` (``--actor``) when that identity may ``actor.assume`` it.
+
+    A claim of the OS identity itself (``user@host`` or ``user``) needs no permission.
+    Any other is checked (``PermissionError``, audited as ``denied``, when refused) and,
+    when honoured under a policy or hook, recorded in ``audit`` as an ``assume`` entry
+    by the OS identity."""
+    from cfgcore.runtime.audit import default_actor
+
+    me = default_actor()
+    if not claimed or claimed in (me, me.rpartition("@")[0]):
+        return me
+    claimed = str(claimed)
+    check(me, "actor.assume", claimed, audit)
+    if audit is not None and _judged():
+        from datetime import datetime, timezone
+
+        audit.append({
+            "ts": datetime.now(tz=timezone.utc).isoformat(),
+            "kind": "assume",
+            "source": "actor.assume",
+            "path": claimed,
+            "actor": me,
+        })  # fmt: skip
+    return claimed
+
+
+def _judged() -> bool:
+    """Is a policy or an authorize hook in force (are actors judged at all)?"""
+    if _authorizer is not None:
+        return True
+    try:
+        return get_policy() is not None
+    except ConfigError:
+        return True
 
 
 def current_actor() -> str | None:
