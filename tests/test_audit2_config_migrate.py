@@ -194,6 +194,8 @@ def test_out_naming_a_file_and_hidden_names_are_clear_errors(tmp_path, capsys):
     assert (tmp_path / "afile").read_text() == "x"
     # A hidden name: the manager reads no such file, and it could pass for staging.
     out = tmp_path / "out"
-    assert cli_main(["migrate", src, "--out", str(out), "--name", ".cfgcore-migrate-x"]) == 1
-    assert "--name must be a plain file name" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a usage error since round 3: exit 2
+        cli_main(["migrate", src, "--out", str(out), "--name", ".cfgcore-migrate-x"])
+    assert exc.value.code == 2
+    assert "expected a plain file name" in capsys.readouterr().err
     assert not out.exists()

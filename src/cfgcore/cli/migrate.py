@@ -45,7 +45,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("source", metavar="SRC", help="the legacy file")
     p.add_argument("--map", metavar="MAP.yaml", help="mapping file: renames, moves, defaults")
     p.add_argument("--out", metavar="DIR", required=True, help="directory to write into")
-    p.add_argument("--name", default="base", help="configuration file name (default: base)")
+    p.add_argument(
+        "--name",
+        default="base",
+        type=_config_name,
+        help="configuration file name, written as NAME.yaml (default: base)",
+    )
     p.add_argument(
         "--keep-unmapped",
         action="store_true",
@@ -55,14 +60,29 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_migrate)
 
 
+def _config_name(raw: str) -> str:
+    """``--name``: a plain file name, its ``.yaml``/``.yml`` suffix optional (``base.yaml``
+    wrote ``base.yaml.yaml``). A name the configuration directory would read as another
+    kind of file (``flags``: the flag document) or in another format is a usage error."""
+    name = raw.removesuffix(".yaml").removesuffix(".yml")
+    if not name or os.path.basename(name) != name or name.startswith(".") or "\\" in name:
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected a plain file name such as base")
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in (".json", ".toml"):
+        raise argparse.ArgumentTypeError(f"{raw!r}: migrate writes YAML; use --name {stem}")
+    if name.lower() == "flags":
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: flags.yaml is the directory's flag document, not a configuration layer"
+        )
+    return name
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from cfgcore.config.migration import LegacyConfigMigrator
     from cfgcore.validation_engine import validate_configuration
     from cfgcore.yamlio import dump_yaml
 
-    name = os.path.basename(args.name)
-    if not name or name != args.name or name.startswith("."):
-        raise ConfigError(f"--name must be a plain file name, got {args.name!r}")
+    name = args.name  # checked by _config_name
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ConfigError("--out must name a directory; this is a file", file=args.out)
     config_path = os.path.join(args.out, f"{name}.yaml")

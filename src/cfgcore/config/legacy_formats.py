@@ -468,6 +468,19 @@ def _excerpt(s: str, limit: int = 60) -> str:
     return repr(s if len(s) <= limit else s[:limit] + "...")
 
 
+def refuse_blank(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """ConfigError if the legacy file is empty or whitespace only: what a truncated or
+    unfinished copy looks like, which a migration would turn into an empty configuration
+    and call a success. (A file of comments only is a legacy file with no keys.)"""
+    name = os.fspath(path)
+    if not _read_text(name, max_bytes).strip():
+        raise ConfigError(
+            "file is empty (a truncated or unfinished copy?): nothing to migrate",
+            file=name,
+            kind="limits",
+        )
+
+
 def read_legacy(
     path: str | os.PathLike[str], *, format: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> list[LegacyEntry]:

@@ -54,6 +54,7 @@ from cfgcore.config.legacy_formats import (
     _format_for,
     _read_text,
     read_legacy,
+    refuse_blank,
 )
 from cfgcore.config.schema import ConfigSchema
 from cfgcore.errors import ConfigError, Problem
@@ -532,6 +533,8 @@ class LegacyConfigMigrator:
         name = os.fspath(path)
         fmt = format or _format_for(name)
         entries = read_legacy(name, format=fmt, max_bytes=self.max_bytes)
+        if not entries:
+            refuse_blank(name, self.max_bytes)
         report = MigrationReport(source=name, format=fmt)
         m = self._mapping
         # path -> (legacy key, exact?, value): exact names win over inferred ones.

@@ -1,0 +1,81 @@
+"""Round 3, the new user: ``cfgcore migrate`` and ``LegacyConfigMigrator`` on the inputs
+a first migration meets: an empty legacy file, and ``--name`` spelled as a file."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from cfgcore.cli import main as cli_main
+from cfgcore.errors import ConfigError
+from cfgcore.migration import LegacyConfigMigrator
+
+INI = "[music_streaming]\npremium_bitrate = 320\n"
+
+
+@pytest.mark.parametrize("name", ["legacy.ini", "legacy.env", "legacy.properties",
+                                  "legacy.json", "legacy.yaml"])  # fmt: skip
+@pytest.mark.parametrize("text", ["", "  \n\n", "\r\n"])
+def test_an_empty_legacy_file_is_refused_naming_it(tmp_path, name, text):
+    src = tmp_path / name
+    src.write_text(text)
+    with pytest.raises(ConfigError, match="file is empty") as exc:
+        LegacyConfigMigrator().migrate_from_legacy(str(src))
+    assert str(exc.value).startswith(f"{src}: file is empty")
+
+
+def test_migrate_command_writes_nothing_for_an_empty_legacy_file(tmp_path, capsys):
+    src = tmp_path / "streaming.ini"
+    src.write_text("")
+    out = tmp_path / "config"
+    assert cli_main(["migrate", str(src), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"cfgcore: error: {src}: file is empty")
+    assert not out.exists()  # was: base.yaml holding {} and exit 0
+
+
+def test_a_legacy_file_of_comments_only_still_migrates_to_nothing(tmp_path):
+    src = tmp_path / "legacy.ini"
+    src.write_text("; nothing here yet\n")
+    assert LegacyConfigMigrator().migrate_from_legacy(str(src)) == {}
+
+
+@pytest.mark.parametrize(("given", "written"), [("base.yaml", "base.yaml"),
+                                                ("staging.yml", "staging.yaml"),
+                                                ("staging", "staging.yaml")])  # fmt: skip
+def test_name_may_carry_the_yaml_suffix(tmp_path, capsys, given, written):
+    src = tmp_path / "streaming.ini"
+    src.write_text(INI)
+    out = tmp_path / "config"
+    assert cli_main(["migrate", str(src), "--out", str(out), "--name", given]) == 0
+    stem = written.rsplit(".", 1)[0]
+    written_files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert written_files == sorted([f"{stem}.yaml", "migration-report.json"])
+    doc = yaml.safe_load((out / f"{stem}.yaml").read_text())
+    assert doc["music_streaming"]["audio_quality"]["premium_bitrate"] == 320
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("../evil", "expected a plain file name"),
+        (".hidden", "expected a plain file name"),
+        ("", "expected a plain file name"),
+        ("base.json", "migrate writes YAML; use --name base"),
+        ("staging.toml", "migrate writes YAML; use --name staging"),
+        ("flags", "flag document"),
+        ("flags.yaml", "flag document"),
+    ],
+)
+def test_a_name_that_cannot_be_a_configuration_layer_is_a_usage_error(
+    tmp_path, capsys, given, message
+):
+    src = tmp_path / "streaming.ini"
+    src.write_text(INI)
+    out = tmp_path / "config"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["migrate", str(src), "--out", str(out), "--name", given])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --name: {given!r}: " in err and message in err
+    assert not out.exists()
