@@ -48,8 +48,36 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgcore.config.files import FORMATS, read_config_file
-from cfgcore.config.tree import REPLACE, FrozenDict, FrozenList, deep_merge, freeze, thaw
+from cfgcore.config.tree import (
+    REPLACE,
+    FrozenDict,
+    FrozenList,
+    deep_merge,
+    did_you_mean,
+    freeze,
+    thaw,
+)
 from cfgcore.errors import ConfigError, Problem
+
+#: The fields of a custom profile file; the configuration keys it sets go under
+#: ``overrides``.
+PROFILE_FIELDS = ("kind", "name", "description", "extends", "region", "overrides")
+
+
+def _unknown_fields(unknown: list[str]) -> str:
+    """The message for unknown fields of a profile file: the fields there are, a
+    suggestion for a misspelt one, and where configuration keys go (a first profile
+    written like a configuration layer, ``performance:`` at the top, was only told
+    'unknown profile field(s)')."""
+    hints = "".join(did_you_mean(str(k), list(PROFILE_FIELDS), n=1) for k in unknown)
+    fields = f"a profile file's fields are {', '.join(PROFILE_FIELDS)}"
+    if hints:
+        return f"unknown profile field(s){hints}; {fields}"
+    return (
+        f"unknown profile field(s); {fields}: the configuration keys a profile sets go "
+        f"under overrides (overrides: {{{unknown[0]}: ...}})"
+    )
+
 
 __all__ = [
     "DeploymentProfile",
@@ -321,10 +349,10 @@ class ProfileManager:
                 problems.append(
                     Problem(key, f"must be text, got {type(value).__name__}", file=path)
                 )
-        unknown = set(data) - {"kind", "name", "description", "extends", "overrides", "region"}
+        unknown = set(data) - set(PROFILE_FIELDS)
         if unknown:
             problems.append(
-                Problem(", ".join(sorted(unknown)), "unknown profile field(s)", file=path)
+                Problem(", ".join(sorted(unknown)), _unknown_fields(sorted(unknown)), file=path)
             )
         if problems:
             lines = [layer.line_of((p.path.split(", ")[0],)) for p in problems]
