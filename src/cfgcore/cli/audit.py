@@ -5,8 +5,12 @@ are checked with it, oldest first, and ``PATH.head`` (the writer's record of the
 entry) against its end. Prints ``ok`` and the entry count, or the file, line and the
 first entry edited, removed (a rotated file, or entries at the start or the end),
 reordered or cut short, and exits 1. With ``CFGCORE_AUDIT_KEY`` (or
-``CFGCORE_AUDIT_KEY_FILE``) set, every entry must carry a valid HMAC of one of those
-keys. See :func:`cfgcore.runtime.audit.verify`.
+``CFGCORE_AUDIT_KEY_FILE``) set, every entry and the ``.head`` record must carry a
+valid HMAC of one of those keys. ``--checkpoint FILE`` (default
+``$CFGCORE_AUDIT_CHECKPOINT``; keep it where whoever writes the log cannot) records the
+last entry verified and fails a later verify of a log rolled back behind it (an older
+copy of the log and its head put back, or entries cut from the end). See
+:func:`cfgcore.runtime.audit.verify`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
     v = sub.add_parser("verify", help="report the first edited/removed/reordered entry")
     v.add_argument("path", nargs="?", help="audit log (default: $CFGCORE_AUDIT_LOG)")
+    v.add_argument("--checkpoint", metavar="FILE",
+                   help="record of the last entry verified, checked then moved forward "
+                   "(default: $CFGCORE_AUDIT_CHECKPOINT; keep it away from the log)")  # fmt: skip
     v.set_defaults(func=_verify)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -33,6 +40,7 @@ def _verify(args: Any) -> int:
     path = args.path or os.environ.get("CFGCORE_AUDIT_LOG")
     if not path:
         raise ConfigError("no audit log: pass PATH or set CFGCORE_AUDIT_LOG")
-    result = verify(path)
+    checkpoint = args.checkpoint or os.environ.get("CFGCORE_AUDIT_CHECKPOINT") or None
+    result = verify(path, checkpoint=checkpoint)
     print(result)
     return 0 if result.ok else 1

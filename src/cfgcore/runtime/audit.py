@@ -23,11 +23,19 @@ chain too). With an audit key (``CFGCORE_AUDIT_KEY``, comma-separated, or
 ``CFGCORE_AUDIT_KEY_FILE``, one a line; keys as ``cfgcore secrets keygen`` prints them,
 the first signs and all verify) every entry's ``hash`` is an HMAC-SHA256 and the entry
 says so (``alg``, ``kid``): keep the key outside the state directory, and someone who
-can write the log but not read the key can no longer rewrite it unnoticed. :func:`verify`
-with the key refuses unsigned entries (no downgrade), a missing ``.head`` record and
-keys it does not hold. Entries removed from the end together with a rewritten (or an
-old copy of the) ``.head`` record still need an outside record: ship the log off the
-machine where that matters.
+can write the log but not read the key can no longer rewrite it unnoticed. The ``.head``
+record is signed too, with the log's file name: a log cut at an entry boundary with a
+head rewritten to match, or another log's files put in its place, fail. :func:`verify`
+with the key refuses unsigned entries and head records (no downgrade), a missing
+``.head`` record and keys it does not hold.
+
+What no file in the state directory can show is a rollback: the log and its head
+replaced together by an older copy of both (or cut back to a moment whose head record
+was saved). ``cfgcore audit verify --checkpoint FILE`` (``CFGCORE_AUDIT_CHECKPOINT``),
+run from somewhere whoever writes the state directory cannot write FILE (another user,
+a cron job), records the last entry it verified and fails any later verify of a log
+that no longer holds it; a rollback to a state newer than the last verify still needs
+an outside record: ship the log off the machine where that matters.
 
 The log's files are opened without following symlinks and only as regular files: a
 link or FIFO planted in the state directory is refused (the append is logged and kept
@@ -307,7 +315,7 @@ class AuditLog:
         st = os.stat(self.path)
         self._tail = (st.st_ino, st.st_size, prev, seq)
         try:
-            _write_head(self.path, seq, prev)
+            _write_head(self.path, seq, prev, self._sign)
         except OSError:  # the entries are written; only the tail check is weaker
             log.warning("cannot record the audit log head in %s", self.path + HEAD_SUFFIX)
 
@@ -476,7 +484,56 @@ def _kept_files(path: str, keep: int) -> int:
     return max((n for n in range(1, keep + 1) if os.path.exists(f"{path}.{n}")), default=0)
 
 
-def _write_head(path: str, seq: int, hash_: str) -> None:
+_HEAD_LABEL = b"cfgcore audit head v1\x00"
+
+
+def _head_record(path: str, seq: int, hash_: str, sign: AuditKey | None) -> dict[str, Any]:
+    """The ``.head`` record of the last link: ``seq``, ``hash``, when (``ts``) and of
+    which log (``log``, the file's name); with an audit key, signed (``alg``, ``kid``,
+    ``mac``): without the key nobody can write one for an entry of their choosing (a
+    log cut at an entry boundary needs a head record saying it ends there)."""
+    record: dict[str, Any] = {
+        "seq": seq,
+        "hash": hash_,
+        "ts": datetime.now(tz=timezone.utc).isoformat(),
+        "log": os.path.basename(path),
+    }
+    if sign is not None:
+        record["alg"], record["kid"] = ALG, sign.kid
+        record["mac"] = _record_mac(record, sign.mac_key)
+    return record
+
+
+def _record_mac(record: dict[str, Any], key: bytes) -> str:
+    body = {k: v for k, v in record.items() if k != "mac"}
+    return hmac.new(key, _HEAD_LABEL + _ENCODER_SORTED.encode(body), hashlib.sha256).hexdigest()
+
+
+def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what: str) -> str:
+    """Why the signed record ``record`` (a head or a checkpoint) does not check against
+    ``ring`` (``""``: it does). With a ring, an unsigned record is refused (no downgrade)."""
+    if not ring:
+        return ""
+    alg, kid, mac = record.get("alg"), record.get("kid"), record.get("mac")
+    if alg is None and mac is None:
+        return (f"{what} is not signed with the audit key (written by an older cfgcore: "
+                "the next append signs it; or rewritten by someone without the key)")  # fmt: skip
+    if alg != ALG or not isinstance(kid, str) or not isinstance(mac, str):
+        return f"{what} was edited (alg {alg!r:.40}, key id {kid!r:.40})"
+    macs = [k.mac_key for k in ring if k.kid == kid]
+    if not macs:
+        from cfgcore.runtime.secrets import safe_key_id
+
+        return (f"{what} is signed with audit key {safe_key_id(kid) or '?'!r}, which the "
+                "audit key ring does not hold")  # fmt: skip
+    try:
+        good = any(hmac.compare_digest(_record_mac(record, k), mac) for k in macs)
+    except (TypeError, OverflowError, RecursionError):
+        good = False
+    return "" if good else f"{what} was edited (its signature does not match)"
+
+
+def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -> None:
     """Record the last link written in ``<path>.head`` (under the file lock; by rename,
     so a reader sees the old or the new record, never half of one)."""
     tmp = path + HEAD_SUFFIX + ".tmp"
@@ -486,7 +543,7 @@ def _write_head(path: str, seq: int, hash_: str) -> None:
         os.unlink(tmp)
     fd = _open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
-        _write_all(fd, _ENCODER.encode({"seq": seq, "hash": hash_}) + b"\n")
+        _write_all(fd, _ENCODER.encode(_head_record(path, seq, hash_, sign)) + b"\n")
     except OSError:
         # Half a record in place of the head would read as tampering: keep the old one.
         os.close(fd)
@@ -650,7 +707,12 @@ def _kept(header: dict[str, Any] | None) -> int | None:
     return kept if type(kept) is int and kept >= 0 else None
 
 
-def verify(path: str | os.PathLike[str], keys: Iterable[AuditKey] | None = None) -> VerifyResult:
+def verify(
+    path: str | os.PathLike[str],
+    keys: Iterable[AuditKey] | None = None,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> VerifyResult:
     """Check the hash chain of ``path`` and its rotated files, oldest first.
 
     Reports the first entry that was edited (its hash does not match its content),
@@ -680,12 +742,29 @@ def verify(path: str | os.PathLike[str], keys: Iterable[AuditKey] | None = None)
     the key was set, or rewritten by someone without it) fails, and so does a missing
     ``path.head``. A signed log checked without its key fails, naming the key id.
     Verification takes the writers' lock shared, so a concurrent rotation is never
-    mistaken for a removal.
+    mistaken for a removal. With a key, ``path.head`` is signed too (with the log's file
+    name): a head rewritten to match a log cut at an entry boundary, or another log's
+    files put in place of this one, fail.
+
+    What the files alone cannot show: the log and its head replaced together by an
+    older copy of both (a rollback). ``checkpoint`` (a file kept where whoever can write
+    the log cannot: ``cfgcore audit verify --checkpoint``) closes that from one verify
+    to the next: it records the last entry verified (signed with the audit key, if
+    any), every later verify requires the log to still hold that entry (or, if
+    retention dropped its file, to end at or after it) and moves it forward. A rollback
+    to a state newer than the last verify still needs an outside record.
     """
     ring = tuple(keys) if keys is not None else audit_keys()
     base = os.path.abspath(path)
+    cp = os.path.abspath(checkpoint) if checkpoint is not None else None
+    if cp is not None and os.path.dirname(os.path.realpath(cp)) == os.path.dirname(
+        os.path.realpath(base)
+    ):
+        return VerifyResult(False, 0, (), cp, None,
+                            "a checkpoint beside the log is rolled back with it: keep it "
+                            "where whoever can write the log cannot")  # fmt: skip
     with _shared_lock(base):
-        return _verify(base, os.fspath(path), ring)
+        return _verify(base, os.fspath(path), ring, cp)
 
 
 def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes | None] | str:
@@ -714,7 +793,9 @@ def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes |
     return macs
 
 
-def _verify(base: str, given: str, ring: tuple[AuditKey, ...] = ()) -> VerifyResult:
+def _verify(
+    base: str, given: str, ring: tuple[AuditKey, ...] = (), checkpoint: str | None = None
+) -> VerifyResult:
     rotated = _rotated(base)
     live = os.path.exists(base)
     if not live and not rotated:
@@ -801,7 +882,10 @@ def _verify(base: str, given: str, ring: tuple[AuditKey, ...] = ()) -> VerifyRes
                 return bad(f"entry seq {e_seq} does not follow the entry before it")
         prev, seq = entry["hash"], e_seq
         hashes[e_seq] = entry["hash"]
-    return _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, bool(ring))
+    result = _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, ring)
+    if result.ok and checkpoint is not None:
+        result = _check_checkpoint(checkpoint, base, result, seq or 0, hashes, ring)
+    return result
 
 
 def _check_tail(
@@ -811,9 +895,10 @@ def _check_tail(
     last: int,
     hashes: dict[int, str],
     ignored: tuple[str, ...],
-    signed: bool = False,
+    ring: tuple[AuditKey, ...] = (),
 ) -> VerifyResult:
     """Compare the chain's end with ``<base>.head``, the writer's last link."""
+    signed = bool(ring)
     head_file = base + HEAD_SUFFIX
     try:
         raw = _read_all(head_file, limit=4096)
@@ -836,6 +921,12 @@ def _check_tail(
         return VerifyResult(False, count, files, head_file, None,
                             "not a record of the last entry written (edited or cut short)",
                             ignored=ignored)  # fmt: skip
+    why = _signature_problem(head, ring, "the record of the last entry written")
+    if not why and "log" in head and head["log"] != os.path.basename(base):
+        # Signed with the log's name: another log's files (and head) put in its place.
+        why = f"the record of another log ({str(head['log'])!r:.80}): this log was replaced"
+    if why:
+        return VerifyResult(False, count, files, head_file, None, why, ignored=ignored)
     last_file = files[-1]
     if seq > last:
         return VerifyResult(False, count, files, last_file, None,
@@ -848,6 +939,67 @@ def _check_tail(
                             "another hash): replaced", ignored=ignored)  # fmt: skip
     # A head older than the last entry: entries appended by a writer that keeps no head.
     return VerifyResult(True, count, files, tail=seq == last, ignored=ignored)
+
+
+def _check_checkpoint(
+    checkpoint: str,
+    base: str,
+    result: VerifyResult,
+    last: int,
+    hashes: dict[int, str],
+    ring: tuple[AuditKey, ...],
+) -> VerifyResult:
+    """Compare a verified log with the checkpoint of the last verify, then move the
+    checkpoint to its end."""
+    from cfgcore.runtime.atomicio import atomic_write
+
+    def bad(problem: str) -> VerifyResult:
+        return VerifyResult(False, result.entries, result.files, checkpoint, None, problem,
+                            ignored=result.ignored)  # fmt: skip
+
+    try:
+        raw = _read_all(checkpoint, limit=4096)
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        return bad(f"cannot read: {exc.strerror or exc}")
+    if raw is not None:
+        try:
+            cp = json.loads(raw)
+            seq, hash_, name = cp["seq"], cp["hash"], cp["log"]
+            if type(seq) is not int or seq < 0 or not isinstance(hash_, str):
+                raise ValueError
+        except (ValueError, TypeError, KeyError):
+            return bad("not a checkpoint of an audit log (edited or cut short)")
+        why = _signature_problem(cp, ring, "the checkpoint")
+        if why:
+            return bad(why)
+        if name != os.path.basename(base):
+            return bad(f"the checkpoint of another log ({str(name)!r:.80}), not of {base}")
+        when = f"verified at {cp.get('ts', '?')}"
+        if seq > last:
+            return bad(f"rolled back: the log ends at seq {last}, but seq {seq} was {when} "
+                       "(entries removed from the end, or an older copy of the log and its "
+                       "head put back)")  # fmt: skip
+        if seq in hashes and hashes[seq] != hash_:
+            return bad(f"replaced: entry seq {seq} is not the one {when} (the log was "
+                       "rewritten from there, or replaced by another copy)")  # fmt: skip
+    if last == 0:
+        return result  # nothing written yet: nothing to record
+    record: dict[str, Any] = {
+        "seq": last,
+        "hash": hashes.get(last, ""),
+        "ts": datetime.now(tz=timezone.utc).isoformat(),
+        "log": os.path.basename(base),
+    }
+    if ring:
+        record["alg"], record["kid"] = ALG, ring[0].kid
+        record["mac"] = _record_mac(record, ring[0].mac_key)
+    try:
+        atomic_write(checkpoint, _ENCODER.encode(record) + b"\n", mode=0o600)
+    except OSError as exc:
+        return bad(f"cannot write: {exc.strerror or exc}")
+    return result
 
 
 _AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
