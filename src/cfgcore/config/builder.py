@@ -32,7 +32,7 @@ from typing import Any
 from cfgcore.config import debuglog
 from cfgcore.config.envfile import aliased
 from cfgcore.config.environ import env_layer, env_refs, ref_names
-from cfgcore.config.files import FORMATS, Layer, parse_text, tree_problem
+from cfgcore.config.files import FORMATS, Layer, decode_text, parse_text, tree_problem
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
@@ -530,12 +530,7 @@ def read_bytes(path: str) -> bytes:
 
 def parse_layer(path: str, raw: bytes) -> Layer:
     fmt = FORMATS[os.path.splitext(path)[1].lower()]
-    try:
-        # utf-8-sig: a byte-order mark (Windows editors write one) is not content;
-        # YAML skipped it already, JSON and TOML refused the file over it.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
+    text = decode_text(raw, path)
     data = parse_text(text, fmt, path)
     name = os.path.basename(path)
     return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)

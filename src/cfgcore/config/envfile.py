@@ -94,18 +94,16 @@ def _read(path: str) -> dict[str, str]:
     from dotenv.main import resolve_variables
     from dotenv.parser import parse_stream
 
+    from cfgcore.config.files import decode_text
     from cfgcore.runtime.atomicio import read_regular
 
     try:
         # A regular file of bounded size: a FIFO would block every build, and its lock.
-        # utf-8-sig: an editor's byte-order mark is not part of the first name.
-        text = read_regular(path).decode("utf-8-sig")
+        raw = read_regular(path)
     except OSError as exc:
         raise ConfigError(f"cannot read the .env file: {exc.strerror or exc}", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"cannot read the .env file: not UTF-8 (byte {exc.start})", file=path
-        ) from None
+    # utf-8-sig: an editor's byte-order mark is not part of the first name.
+    text = decode_text(raw, path, "cannot read the .env file: ")
     # python-dotenv's own parser, which says where a statement went wrong (dotenv_values
     # only logs it, without the file name, and drops the variable).
     bindings = list(parse_stream(io.StringIO(text)))

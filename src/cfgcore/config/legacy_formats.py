@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cfgcore.config.files import MAX_DEPTH
+from cfgcore.config.files import MAX_DEPTH, OTHER_BOMS
 from cfgcore.errors import ConfigError, Problem
 
 #: File extensions and the legacy format each one is read as.
@@ -79,6 +79,12 @@ def _read_text(path: str, max_bytes: int) -> str:
         if exc.errno == errno.EFBIG:  # grew while we looked
             raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path) from None
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    for bom, encoding in OTHER_BOMS:  # before the NUL check: UTF-16 is full of NULs
+        if raw.startswith(bom):
+            message = (
+                f"{encoding} text (it starts with a {encoding} byte-order mark); save it as UTF-8"
+            )
+            raise ConfigError([Problem("", message, file=path, line=1)])
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw[:nul].count(b"\n") + 1
