@@ -6,15 +6,21 @@ backtracking ``re`` runs the pattern, and only patterns whose worst case stays
 linear there are accepted; :func:`linear_hazard` names what is refused:
 
 * backreferences, lookahead/lookbehind and conditionals;
-* a quantifier on a group that contains a quantifier or an alternation
-  (``(a+)+``, ``(a|aa)*``): exponential backtracking;
+* a quantifier on a group that contains a quantifier (``(a+)+``), that can match
+  the empty string (``(a?)*``) or that can match the same text in more than one
+  way (``(a|aa)*``, ``(?:a?b?)+``): exponential backtracking;
+* choices that multiply past 256 ways to match the same text at one position:
+  alternations whose branches can start with the same character (``(?:a|aa)``:
+  22 of them in sequence take over a second on 44 characters), optional items
+  (``a?``, each doubles the ways) and bounded quantifiers (``a{0,4}``: five ways);
 * an unbounded quantifier (``*``, ``+``, ``{n,}`` or a bound over 16) in a
   pattern not anchored with ``^`` or ``\\A`` (a search retries it from every
-  position: quadratic), or more than one in a pattern (``^a*a*b``: polynomial);
-* bounded quantifiers whose bounds multiply past 256.
+  position: quadratic), or more than one in a pattern (``^a*a*b``: polynomial).
 
-Anchor the pattern and keep one open-ended quantifier (``^user-[0-9]+$``), or
-install google-re2.
+An alternation whose branches start with different characters and cannot match
+the empty string (``(?:foo|bar)``) adds no way to match: at any position at most
+one branch can start. Anchor the pattern and keep one open-ended quantifier
+(``^user-[0-9]+$``), or install google-re2.
 """
 
 from __future__ import annotations
@@ -33,76 +39,224 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse as _sre
 
 OPEN_BOUND = 16  # a quantifier allowing more repetitions than this counts as unbounded
-MAX_BOUND_PRODUCT = 256
+MAX_BOUND_PRODUCT = 256  # most ways a pattern may match the same text at one position
+_CAP = 1 << 40  # ways are counted up to this (the bound only needs "more than 256")
+_SET_RANGE = 512  # under IGNORECASE a class range wider than this starts with "any" character
+_ONE_CHAR = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.IN, _sre.ANY)  # one character each
+_REPEATS = tuple(
+    op
+    for op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None))
+    if op is not None
+)
+
+
+class _Hazard(Exception):
+    pass
 
 
 def linear_hazard(pattern: str, ignore_case: bool = False) -> str | None:
     """Why Python's ``re`` could take more than linear time on ``pattern``, or None."""
     try:
         parsed = _sre.parse(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error:
+    except (re.error, OverflowError, RecursionError):
         return None  # compiling reports the syntax error itself
     items = list(parsed)
-    state = {"open": 0, "product": 1}
-    problem = _walk(items, state, inside_repeat=False)
-    if problem:
-        return problem
-    if state["open"]:
+    walk = _Walk(ignore_case)
+    try:
+        ways = walk.ways(items, inside_repeat=False)
+    except _Hazard as exc:
+        return str(exc)
+    except RecursionError:  # pragma: no cover - sre_parse refuses deeper nesting first
+        return "a pattern nested too deeply to check"
+    if walk.open:
         first = items[0] if items else None
         anchored = (
             first is not None
             and first[0] is _sre.AT
-            and first[1]
-            in (
-                _sre.AT_BEGINNING,
-                _sre.AT_BEGINNING_STRING,
-            )
+            and first[1] in (_sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING)
         )
         if not anchored:
             return "an unbounded quantifier in a pattern not anchored with ^ (quadratic search)"
-        if state["open"] > 1:
+        if walk.open > 1:
             return "more than one unbounded quantifier (polynomial backtracking)"
-    if state["product"] > MAX_BOUND_PRODUCT:
-        return f"bounded quantifiers allowing over {MAX_BOUND_PRODUCT} combinations"
+    if ways > MAX_BOUND_PRODUCT:
+        return (
+            f"bounded quantifiers, optional items or alternations whose branches can start "
+            f"alike allowing over {MAX_BOUND_PRODUCT} combinations (exponential backtracking)"
+        )
     return None
 
 
-def _walk(items: list[Any], state: dict[str, int], inside_repeat: bool) -> str | None:
-    for op, av in items:
+class _Walk:
+    """Counts, for a parsed pattern, the ways a backtracking match attempt at one
+    position can go (an upper bound) and the unbounded quantifiers; raises _Hazard."""
+
+    def __init__(self, ignore_case: bool) -> None:
+        self.ignore_case = ignore_case
+        self.open = 0
+
+    def ways(self, items: list[Any], inside_repeat: bool) -> int:
+        total = 1
+        for op, av in items:
+            total = min(total * self.item_ways(op, av, inside_repeat), _CAP)
+        return total
+
+    def item_ways(self, op: Any, av: Any, inside_repeat: bool) -> int:
         if op in (_sre.GROUPREF, _sre.GROUPREF_EXISTS):
-            return "a backreference"
+            raise _Hazard("a backreference")
         if op in (_sre.ASSERT, _sre.ASSERT_NOT):
-            return "a lookahead or lookbehind"
-        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None)):
-            low, high, body = av
-            if high > 1:
-                if inside_repeat:
-                    return "a nested quantifier (exponential backtracking)"
-                if high == _sre.MAXREPEAT or high > OPEN_BOUND:
-                    state["open"] += 1
-                else:
-                    state["product"] *= high
-                problem = _walk(list(body), state, inside_repeat=True)
-            else:
-                problem = _walk(list(body), state, inside_repeat)
-            if problem:
-                return problem
-        elif op is _sre.BRANCH:
+            raise _Hazard("a lookahead or lookbehind")
+        if op in _REPEATS:
+            return self.repeat_ways(av, inside_repeat)
+        if op is _sre.BRANCH:
+            branches = [list(b) for b in av[1]]
+            counts = [self.ways(b, inside_repeat) for b in branches]
+            if self.exclusive(branches):
+                return max(counts)  # at most one branch can start at any position
             if inside_repeat:
-                return "an alternation under a quantifier (exponential backtracking)"
-            for alternative in av[1]:
-                problem = _walk(list(alternative), state, inside_repeat)
-                if problem:
-                    return problem
-        elif op is _sre.SUBPATTERN:
-            problem = _walk(list(av[-1]), state, inside_repeat)
-            if problem:
-                return problem
-        elif op is getattr(_sre, "ATOMIC_GROUP", None):
-            problem = _walk(list(av), state, inside_repeat)
-            if problem:
-                return problem
-    return None
+                raise _Hazard("an alternation under a quantifier (exponential backtracking)")
+            return min(sum(counts), _CAP)
+        if op is _sre.SUBPATTERN:
+            return self.ways(list(av[-1]), inside_repeat)
+        if op is getattr(_sre, "ATOMIC_GROUP", None):
+            return self.ways(list(av), inside_repeat)
+        return 1  # one character or a zero-width assertion at a fixed place
+
+    def repeat_ways(self, av: Any, inside_repeat: bool) -> int:
+        low, high, body = av
+        body = list(body)
+        if high <= 1:  # x? or x{1}: the body once, or also not at all
+            inner = self.ways(body, inside_repeat)
+            return min(inner + (1 if low == 0 else 0), _CAP)
+        if inside_repeat:
+            raise _Hazard("a nested quantifier (exponential backtracking)")
+        inner = self.ways(body, inside_repeat=True)  # raises for a nested quantifier
+        if _min_width(body) == 0:
+            raise _Hazard(
+                "a quantifier over what can match the empty string (exponential backtracking)"
+            )
+        if inner > 1:
+            raise _Hazard(
+                "a quantifier over a group that can match the same text in more than one "
+                "way (exponential backtracking)"
+            )
+        if high == _sre.MAXREPEAT or high > OPEN_BOUND:
+            self.open += 1
+            return 1
+        return int(high)  # counted as before (x{9} too), though x{n} has only one way
+
+    def exclusive(self, branches: list[list[Any]], starts: list[int] | None = None) -> bool:
+        """Whether no two branches (from their item ``starts[i]`` on, 0 by default) can
+        match at the same position:
+        each pair differs in a character set at some place after the same literal text,
+        and none matches the empty string. Then at most one of them can match anywhere."""
+        groups: dict[str, tuple[list[list[Any]], list[int]]] = {}
+        sets: list[list[tuple[int, int]]] = []
+        for n, b in enumerate(branches):
+            i = 0 if starts is None else starts[n]
+            while i < len(b) and b[i][0] is _sre.AT:
+                i += 1  # zero width
+            if i == len(b) or (b[i][0] not in _ONE_CHAR and _min_width(b[i:]) == 0):
+                return False
+            op, av = b[i]
+            if op is _sre.LITERAL and not self.ignore_case:
+                same, after = groups.setdefault(chr(av), ([], []))
+                same.append(b)
+                after.append(i + 1)
+                continue
+            first = _first_set(b[i:], self.ignore_case)
+            if first is None:
+                return False
+            sets.append(first)
+        sets += [[(ord(c), ord(c))] for c in groups]
+        flat = sorted(r for one in sets for r in one)
+        for (_, hi), (lo, _) in zip(flat, flat[1:], strict=False):
+            if lo <= hi:
+                return False  # two branches can start with the same character
+        for same, after in groups.values():  # the same literal first: the rest must differ
+            if len(same) > 1 and not self.exclusive(same, after):
+                return False
+        return True
+
+
+def _min_width(items: list[Any]) -> int:
+    try:
+        return int(_sre.SubPattern(_sre.State(), items).getwidth()[0])
+    except Exception:  # pragma: no cover - a shape getwidth does not know: assume empty
+        return 0
+
+
+def _first_set(items: list[Any], ignore_case: bool) -> list[tuple[int, int]] | None:
+    """The code points a match of ``items`` can start with, as merged (low, high)
+    ranges, or None when that is not known."""
+    for op, av in items:
+        if op is _sre.AT:
+            continue  # zero width
+        if op is _sre.LITERAL:
+            return _merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ignore_case)])
+        if op is _sre.IN:
+            return _class_set(av, ignore_case)
+        if op is _sre.NOT_LITERAL:
+            return _class_set([(_sre.NEGATE, None), (_sre.LITERAL, av)], ignore_case)
+        if op is _sre.SUBPATTERN:
+            return _first_set(list(av[-1]), ignore_case)
+        if op in _REPEATS and av[0] >= 1:
+            return _first_set(list(av[2]), ignore_case)
+        return None  # any character, an optional item, an alternation: unknown
+    return None  # nothing consumes a character
+
+
+def _class_set(av: list[Any], ignore_case: bool) -> list[tuple[int, int]] | None:
+    ranges: list[tuple[int, int]] = []
+    negate = False
+    for op, arg in av:
+        if op is _sre.NEGATE:
+            negate = True
+        elif op is _sre.LITERAL:
+            ranges += [(ord(v), ord(v)) for v in _case_variants(chr(arg), ignore_case)]
+        elif op is _sre.RANGE:
+            lo, hi = arg
+            if ignore_case:
+                if hi - lo > _SET_RANGE:
+                    return None
+                for o in range(lo, hi + 1):
+                    ranges += [(ord(v), ord(v)) for v in _case_variants(chr(o), True)]
+            else:
+                ranges.append((lo, hi))
+        else:  # a category (\d) or anything else: unknown
+            return None
+    merged = _merge(ranges)
+    if not negate:
+        return merged
+    if ignore_case:
+        return None  # the complement of a case-folded set: not worth being exact
+    out, start = [], 0
+    for lo, hi in merged:
+        if lo > start:
+            out.append((start, lo - 1))
+        start = hi + 1
+    if start <= 0x10FFFF:
+        out.append((start, 0x10FFFF))
+    return out
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _case_variants(c: str, ignore_case: bool) -> set[str]:
+    """Characters Python's re may match ``c`` with (a superset under IGNORECASE)."""
+    if not ignore_case:
+        return {c}
+    out = {c, c.lower(), c.upper(), c.casefold()}
+    out |= {v.lower() for v in list(out)} | {v.upper() for v in list(out)}
+    return {v for v in out if len(v) == 1}
 
 
 def compile_regex(pattern: str, ignore_case: bool) -> Any:

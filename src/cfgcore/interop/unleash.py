@@ -49,6 +49,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, Literal
 
+from cfgcore import _regex
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
@@ -367,9 +368,75 @@ def _class_char(o: int) -> str:
     return "\\" + ch if ch in "\\]^-[" else ch
 
 
+# One token of a Rust regex, enough to find the character next to a \\b at either end:
+# an escape (with its argument), a bracketed class, or one character.
+_RUST_TOKEN = re.compile(
+    r"\\(?:[xuU]\{[^}]*\}|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[pP]\{[^}]*\}|[pP].|.)"
+    r"|\[\^?\]?(?:\\.|[^\]\\])*\]|.",
+    re.S,
+)
+
+
+_RUST_CODE_POINT = re.compile(
+    r"\\x\{([0-9A-Fa-f]{1,8})\}|\\x([0-9A-Fa-f]{2})|\\u\{([0-9A-Fa-f]{1,8})\}|\\u([0-9A-Fa-f]{4})"
+    r"|\\U\{([0-9A-Fa-f]{1,8})\}|\\U([0-9A-Fa-f]{8})"
+)
+
+
+def _token_is_word(tok: str) -> bool | None:
+    """Whether every character the Rust regex token ``tok`` matches is a Rust word
+    character (True), none is (False), or either can be (None)."""
+    if tok in ("\\d", "\\w"):
+        return True
+    if tok in ("\\s", "\\n", "\\t", "\\r", "\\f", "\\v"):
+        return False
+    if len(tok) == 2 and tok[0] == "\\" and not tok[1].isalnum() and tok[1].isascii():
+        return _rust_test("w", ord(tok[1]))  # an escaped punctuation character
+    if len(tok) == 1 and tok not in ".[]()|*+?{}^$\\":
+        return _rust_test("w", ord(tok))
+    code = _RUST_CODE_POINT.fullmatch(tok)
+    if code is not None:
+        o = int(next(g for g in code.groups() if g is not None), 16)
+        return _rust_test("w", o) if o <= 0x10FFFF else None
+    return None
+
+
+def _edge_boundaries(p: str) -> tuple[str, str, str]:
+    """A ``\\b``/``\\B`` that starts or ends ``p``, next to a token whose characters are
+    all word or all non-word characters, as what it asks of the character outside the
+    match: (prefix, the rest of ``p``, suffix). RE2's ``\\b`` is ASCII, Rust's Unicode;
+    consuming that outside character instead is the same search (nothing else of the
+    pattern reads it). Other ``\\b`` stay RE2's (README, Interop)."""
+    word = "[" + _rust_class("w") + "]"
+    other = "[^" + _rust_class("w") + "]"
+    prefix = suffix = ""
+    if p[:2] in ("\\b", "\\B") and not p.startswith("{", 2):
+        first = _RUST_TOKEN.match(p, 2)
+        after = p[first.end() : first.end() + 1] if first else ""
+        is_word = _token_is_word(first.group()) if first and after not in ("?", "*", "{") else None
+        if is_word is not None:
+            boundary = p[1] == "b"
+            # \b before a word character: none before it; before another, a word one
+            prefix = "(?:^|" + other + ")" if is_word == boundary else word
+            p = p[2:]
+    backslashes = len(p) - 1 - len(p[:-1].rstrip("\\"))  # before the final character
+    if p.endswith(("\\b", "\\B")) and backslashes % 2 == 1:
+        tokens = [m.group() for m in _RUST_TOKEN.finditer(p[:-2])]
+        if tokens and tokens[-1] == "+" and len(tokens) > 1:
+            tokens.pop()  # x+ ends with an x
+        is_word = _token_is_word(tokens[-1]) if tokens else None
+        if is_word is not None:
+            boundary = p[-1] == "b"
+            suffix = "(?-m:$)|" + other if is_word == boundary else word
+            suffix = "(?:" + suffix + ")"
+            p = p[:-2]
+    return prefix, p, suffix
+
+
 def _rust_regex(p: str) -> str:
     """``p`` (a Rust regex) as a pattern RE2 and Python's re run as Rust does: Unicode
-    \\d, \\w, \\s written out; constructs that mean something else to RE2 (class set
+    \\d, \\w, \\s written out, a \\b at either end as the character beyond it
+    (:func:`_edge_boundaries`); constructs that mean something else to RE2 (class set
     operations, ``{,n}``, verbose and CRLF modes, ``\\Q``, ``\\<``) raise
     :class:`_Unreadable`."""
 
@@ -383,12 +450,23 @@ def _rust_regex(p: str) -> str:
 
     if "\\" not in p and "[" not in p and "{," not in p and "(?" not in p:
         return p  # the common case: nothing to translate
-    out: list[str] = []
+    prefix, p, suffix = _edge_boundaries(p)
+    out: list[str] = [prefix]
     i, n, in_class = 0, len(p), False
     while i < n:
         c = p[i]
         if c == "\\":
             e = p[i + 1] if i + 1 < n else ""
+            code = _RUST_CODE_POINT.match(p, i)
+            if code is not None:
+                # Rust's \x{..}, \u.., \U..: RE2 reads only \xHH, Python no \x{..}
+                o = int(next(g for g in code.groups() if g is not None), 16)
+                if o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF:
+                    ch = chr(o)
+                    special = "\\]^-[" if in_class else "\\.^$*+?()[]{}|"
+                    out.append(("\\" + ch if ch in special else ch) if o >= 0x20 else f"\\x{o:02x}")
+                    i = code.end()
+                    continue
             if e in ("d", "w", "s"):
                 cls = _rust_class(e)
                 out.append(cls if in_class else "[" + cls + "]")
@@ -431,6 +509,7 @@ def _rust_regex(p: str) -> str:
             raise refuse(f"the flags {p[i : i + 4]!r}")
         out.append(c)
         i += 1
+    out.append(suffix)
     return "".join(out)
 
 
@@ -674,6 +753,14 @@ class _Importer:
             return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
         if op == "REGEX":
             pattern = _rust_regex(str(value) if value is not None else "")
+            hazard = _regex.linear_hazard(pattern, ci) if _regex._re2 is None else None
+            if hazard is not None:  # Unleash matches it: no silent "never matches" here
+                exc = _Unreadable("REGEX", value, "")
+                exc.args = (
+                    f"REGEX constraint {str(value)!r:.60}: {hazard}; without google-re2 "
+                    "cfgcore runs only patterns that are linear on Python's re",
+                )
+                raise exc
             try:
                 compile_regex(pattern, ci)
             except Exception:  # Unleash: an invalid pattern never matches

@@ -1,0 +1,101 @@
+"""Unleash REGEX constraints, third audit, against yggdrasil (Rust's regex crate):
+
+* ``\\b``/``\\B`` at either end of a pattern is Unicode in Rust and was ASCII in cfgcore
+  (RE2): ``\\bcat\\b`` matched "écat" and "caté" there, not in yggdrasil. It is now
+  written as the character beyond it (a Rust word character or not).
+* Rust's ``\\u00e9``, ``\\u{e9}``, ``\\x{e9}`` and ``\\U0001F600`` escapes are errors to
+  RE2, so such a constraint never matched; they are now the characters themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.interop import unleash
+
+engine_mod = pytest.importorskip("yggdrasil_engine.engine")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("yggdrasil_engine").setLevel(logging.CRITICAL)
+
+
+def _payload(pattern: str, ci: bool = False) -> dict[str, Any]:
+    c = {"contextName": "x", "operator": "REGEX", "value": pattern, "caseInsensitive": ci}
+    strategy = {"name": "default", "parameters": {}, "constraints": [c]}
+    return {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [strategy]}]}
+
+
+def _ygg(payload: dict[str, Any], value: str) -> bool:
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    return bool(ye.is_enabled("f", {"properties": {"x": value}}).is_enabled)
+
+
+EDGE_PATTERNS = [
+    "\\bcat\\b", "\\bcat", "cat\\b", "\\Bcat", "cat\\B", "\\b\\d+\\b", "\\b-", "-\\b",
+    "\\B-", "-\\B", "\\bé", "é\\b", "\\bcat|dog\\b", "^x\\b", "\\b\\w+\\b", "a+\\b",
+    "\\b\\.", "\\.\\b", "\\bCAT\\b", "\\b\\u00e9t", "t\\x{e9}\\b",
+]  # fmt: skip
+_WORDS = [
+    "cat", "écat", "caté", "a cat b", "cat\n", "\u0915\u094dcat", "cat\u0301", "x-y", "-",
+    "a-", "-a", "é", "été", "12", "\u24b6cat", "dog", "hotdog", "xé", "\u0661cat", "cat_",
+    "_cat", "a.b", ".a", "a.", "CAT", "écate", "\u200dcat", "t\u00e9", "tét", "\u2167cat",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", EDGE_PATTERNS)
+@pytest.mark.parametrize("ci", [False, True])
+def test_word_boundaries_at_the_ends_are_unicode_as_in_yggdrasil(make, pattern, ci):
+    payload = _payload(pattern, ci)
+    engine = make(unleash.to_snapshot(payload))
+    for value in _WORDS:
+        got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+        assert got is _ygg(payload, value), (pattern, ci, value)
+
+
+_ALPHABET = st.sampled_from(
+    ["a", "c", "t", "é", "\u0301", "\u0915", "1", "\u0661", "_", "-", " ", ".", "\u24b6", "\n"]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pattern=st.sampled_from(EDGE_PATTERNS),
+    value=st.lists(_ALPHABET, max_size=8).map("".join),
+)
+def test_boundaries_agree_with_yggdrasil_on_generated_text(make_py_and_c, pattern, value):
+    payload = _payload(pattern)
+    want = _ygg(payload, value)
+    for make in make_py_and_c:
+        engine = make(unleash.to_snapshot(payload))
+        got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+        assert got is want, (pattern, value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "values"),
+    [
+        ("^\\u00e9t\\u00E9$", ["été", "ete", "ÉTÉ"]),
+        ("^\\u{e9}+$", ["éé", "e"]),
+        ("^\\x{1F600}$", ["\U0001f600", "x"]),
+        ("^\\U0001F600\\x41$", ["\U0001f600A", "\U0001f600a"]),
+        ("^[\\u{e0}-\\u{ff}]+$", ["àé", "az"]),
+        ("^a\\u002Eb$", ["a.b", "axb"]),  # an escaped '.' stays a literal dot
+        ("^\\u{5B}$", ["[", "x"]),
+    ],
+)
+@pytest.mark.parametrize("ci", [False, True])
+def test_rust_code_point_escapes_match_as_in_yggdrasil(make, pattern, values, ci):
+    payload = _payload(pattern, ci)
+    engine = make(unleash.to_snapshot(payload))
+    for value in values:
+        got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+        assert got is _ygg(payload, value), (pattern, ci, value)
