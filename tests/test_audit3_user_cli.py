@@ -128,3 +128,25 @@ def test_show_of_a_section_is_unchanged(cfg, capsys):
     code, out, _ = run(capsys, "show", "app")
     assert code == 0
     assert yaml.safe_load(out)["name"] == "music-streaming-platform"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_silences_the_informational_lines_on_stderr(cfg, tmp_path, capsys, where):
+    # README: "-q also silences the informational lines on stderr"
+    def argv(*command):
+        return ["-q", *command] if where == "before" else [*command, "-q"]
+
+    code, out, err = run(capsys, *argv("show", "app.name"))
+    assert (code, out, err) == (0, "music-streaming-platform\n", "")
+    target = tmp_path / "schema.json"
+    code, out, err = run(capsys, *argv("schema", "-o", str(target)))
+    assert (code, out, err) == (0, "", "") and target.exists()
+    code, out, err = run(capsys, *argv("watch", "--timeout", "0.05"))
+    assert (code, out, err) == (0, "", "")
+
+
+def test_without_quiet_the_informational_lines_stay(cfg, tmp_path, capsys):
+    code, _, err = run(capsys, "show", "app.name")
+    assert code == 0 and err.startswith(f"# staging from {cfg}")
+    code, _, err = run(capsys, "watch", "--timeout", "0.05")
+    assert code == 0 and err.startswith(f"watching {cfg}")

@@ -236,11 +236,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
     manager = _load(args)
     # On stderr, so that stdout stays a document a script can parse.
     unchecked = "" if manager.validate else ", not validated"
-    print(
-        f"# {manager.environment} from {manager.config_dir} "
-        f"({manager.config_dir_source}{unchecked})",
-        file=sys.stderr,
-    )
+    if not getattr(args, "quiet", 0):  # -q: only errors on stderr
+        print(
+            f"# {manager.environment} from {manager.config_dir} "
+            f"({manager.config_dir_source}{unchecked})",
+            file=sys.stderr,
+        )
     key = args.key or ""
     value = manager.config if not key else _require(manager, key)
     sys.stdout.write(_dump(redact(key, value), args.format).rstrip("\n") + "\n")
@@ -374,12 +375,13 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     events: queue.Queue[Any] = queue.Queue()
     manager.register_change_listener(events.put)
     manager.enable_hot_reload()
-    print(
-        f"watching {manager.config_dir} (environment {manager.environment}, "
-        f"version {manager.version}); Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
+    if not getattr(args, "quiet", 0):  # -q: only errors on stderr
+        print(
+            f"watching {manager.config_dir} (environment {manager.environment}, "
+            f"version {manager.version}); Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
     seen = 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
     try:

@@ -74,7 +74,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
             atomic_write_text(args.output, text)
         except OSError as exc:
             raise ConfigError(f"cannot write: {exc.strerror or exc}", file=args.output) from None
-        print(f"wrote {args.output}", file=sys.stderr)
+        if not getattr(args, "quiet", 0):  # -q: only errors on stderr
+            print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
