@@ -477,6 +477,8 @@ class LogTail(Generic[_R]):
     ``gaps``. Unusable lines are counted in ``skipped``, named by file and line.
     """
 
+    chunk = 1 << 20  # bytes read at a time
+
     def __init__(self, path: str | os.PathLike[str], kind: type[_R], *, batch: int = 4096) -> None:
         self.path = os.fspath(path)
         self.kind: type[_R] = kind
@@ -491,36 +493,55 @@ class LogTail(Generic[_R]):
         self._name = self.path  # its name when opened (for messages)
         self._offset = 0  # the end of its last complete line read
         self._lineno = 0
+        self.behind = True  # the last read stopped at its limit before the end
 
     def close(self) -> None:
         """Close the followed file (the next read starts again from the oldest file)."""
         if self._fh is not None:
             self._fh.close()
         self._fh, self._offset, self._lineno = None, 0, 0
+        self.behind = True
 
-    def read(self, apply: Callable[[list[_R]], Any]) -> int:
+    def read(self, apply: Callable[[list[_R]], Any], *, limit: int | None = None) -> int:
         """Hand the records appended since the last read to ``apply`` (in batches);
         returns how many. A file that exists but cannot be read raises
-        :class:`~cfgcore.errors.ConfigError` naming it."""
+        :class:`~cfgcore.errors.ConfigError` naming it.
+
+        ``limit``: stop after about that many bytes (whole lines; at least one
+        :attr:`chunk` or one line), leaving :attr:`behind` True; the next read goes on from
+        there. Reads in steps hand ``apply`` the same records in the same order as one
+        read would."""
         before = self.records
+        budget = [limit]
+        self.behind = True
         if self._fh is not None:
-            self._drain(apply, final=False)
-            if self._is_current(self._fh):
+            if not self._drain(apply, final=False, budget=budget):
                 return self.records - before
-            self._drain(apply, final=True)  # rotated: whatever came before the rename
+            if self._is_current(self._fh):
+                self.behind = False
+                return self.records - before
+            # rotated: whatever came before the rename
+            if not self._drain(apply, final=True, budget=budget):
+                return self.records - before
         chain = self._chain()
         if chain and chain[0][1] is None:
+            self.behind = False
             return self.records - before  # not rotated after all: keep following it
         self.close()
-        for name, fh in chain[:-1]:
-            with fh:
-                self._fh, self._name, self._offset, self._lineno = fh, name, 0, 0
-                self._drain(apply, final=True)
+        for k, (name, fh) in enumerate(chain[:-1]):
+            self._fh, self._name, self._offset, self._lineno = fh, name, 0, 0
+            if not self._drain(apply, final=True, budget=budget):
+                for _, later in chain[k + 1 :]:  # found again by the next read's _chain
+                    later.close()
+                return self.records - before  # this rotated file is followed on
+            fh.close()
         self._fh = None
         if chain:
             self._name, self._fh = chain[-1]
             self._offset = self._lineno = 0
-            self._drain(apply, final=False)
+            if not self._drain(apply, final=False, budget=budget):
+                return self.records - before
+        self.behind = False
         return self.records - before
 
     def _is_current(self, fh: Any) -> bool:
@@ -570,16 +591,25 @@ class LogTail(Generic[_R]):
                     raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from None
             return out
 
-    def _drain(self, apply: Callable[[list[_R]], Any], *, final: bool) -> None:
+    def _drain(
+        self,
+        apply: Callable[[list[_R]], Any],
+        *,
+        final: bool,
+        budget: list[int | None] | None = None,
+    ) -> bool:
         """Read the followed file from the last complete line on; ``final``: it is
-        complete, and a last line without a newline was cut short by a crash."""
+        complete, and a last line without a newline was cut short by a crash. With a
+        ``budget`` (``[bytes left]``, None: no limit), stop once it is spent and some
+        line was read; False if it stopped before the end of the file."""
         fh, name = self._fh, self._name
         out: list[_R] = []
+        at_end = True
         try:
             fh.seek(self._offset)
             rest = b""
             while True:
-                chunk = fh.read(1 << 20)
+                chunk = fh.read(self.chunk)
                 if not chunk:
                     break
                 data = rest + chunk
@@ -594,15 +624,21 @@ class LogTail(Generic[_R]):
                         apply(out)
                         out = []
                 self._offset += end
+                if budget is not None and budget[0] is not None:
+                    budget[0] -= len(chunk)
+                    if budget[0] <= 0 and end:
+                        at_end = False  # (the rest of this chunk is read again next time)
+                        break
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from None
-        if final and rest.strip():
+        if at_end and final and rest.strip():
             self.skipped.add(
                 name, self._lineno + 1, "cut short (no newline at the end of the file)"
             )
         if out:
             self.records += len(out)
             apply(out)
+        return at_end
 
     def _decode(self, line: bytes, out: list[_R]) -> None:
         try:

@@ -26,12 +26,23 @@ A manager without files (``persist=False``) checks its own events, one process.
 Cost: each process decodes every event and exposure of the logs (all processes'),
 and keeps the per-user state of the guarded tests a second time (about 55 bytes per
 user and guardrail metric, see :mod:`cfgcore.experiments.metrics`).
+
+The first check in a process (and the first after a test becomes guarded) has the
+whole logs to read: up to 6 files of 50 MB each, about 2 s of CPU per 100 MB, most of
+it summarising events per user. The background check reads them in steps of
+``CATCH_UP_STEP`` bytes per log, pausing between steps as long as the step took, so it
+never takes more than about half of a core (and of the GIL) from the requests; it
+judges nothing until it has caught up with both logs, and then runs the same
+statistics on the same records as one read would have (the per-user state needs
+every user's every event, so no part of the logs can be skipped). ``close()`` ends a
+catch-up in progress.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +59,9 @@ log = logging.getLogger("cfgcore.dynamic_config")
 
 GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
 
+#: Bytes of each shared log a background check reads per step while catching up.
+CATCH_UP_STEP = 4 << 20
+
 
 class SharedLogs:
     """The guarded tests' events and exposures as every process appended them to the
@@ -59,17 +73,33 @@ class SharedLogs:
         self.store = MetricsStore(None)
         self.tests: frozenset[str] = frozenset()
         self.lock = threading.Lock()
+        self.closed = False
         # Closed when this view goes (no file left to the garbage collector).
         self._close = weakref.finalize(self, _close_tails, self.metrics, self.exposures)
 
     def close(self) -> None:
-        """Close the logs' files."""
-        self._close()
+        """Close the logs' files (after a read in progress: it holds the lock)."""
+        with self.lock:
+            self.closed = True
+            self._close()
 
     def refresh(self, tests: frozenset[str]) -> MetricsStore:
         """The store with everything appended to the logs so far, for ``tests``. A test
         not kept until now (newly guarded) makes it read the logs again from the start."""
+        store = self._read(tests, None)
+        assert store is not None
+        return store
+
+    def catch_up(self, tests: frozenset[str], limit: int) -> bool:
+        """One step of :meth:`refresh`: read at most about ``limit`` bytes of each log;
+        True once both were read to their ends in this step (the store then holds what
+        :meth:`refresh` would have)."""
+        return self._read(tests, limit) is not None
+
+    def _read(self, tests: frozenset[str], limit: int | None) -> MetricsStore | None:
         with self.lock:
+            if self.closed and limit is not None:
+                return None  # a catch-up's step after close(): nothing reopened
             if not tests <= self.tests:
                 self.metrics.close()
                 self.exposures.close()
@@ -88,9 +118,12 @@ class SharedLogs:
                      for r in records if r.test in kept]
                 )  # fmt: skip
 
-            self.exposures.read(exposures)
-            self.metrics.read(events)
-            return store
+            # Exposures first: a user's exposure is read before the events it led to.
+            self.exposures.read(exposures, limit=limit)
+            if self.exposures.behind:
+                return None
+            self.metrics.read(events, limit=limit)
+            return None if self.metrics.behind else store
 
 
 def _close_tails(*tails: LogTail[Any]) -> None:
@@ -116,18 +149,23 @@ class Guardrails:
         self._running: set[str] = set()
         self.metric_events: dict[str, int] = {}
         self._shared: SharedLogs | None = None
+        self._closed = threading.Event()  # ends a catch-up in progress
 
     def after_fork_in_child(self) -> None:
         # checks in flight ran on threads the child does not have
         self._lock = threading.Lock()
         self._running = set()
+        self._closed = threading.Event()
         # The logs' open files share their offsets with the parent's: read afresh.
+        # (Not close(): a parent's thread may have held the view's lock at the fork.)
         if self._shared is not None:
-            self._shared.close()
+            self._shared._close()
             self._shared = None
 
     def close(self) -> None:
-        """Close the shared logs' files (also done when this object is collected)."""
+        """Close the shared logs' files (also done when this object is collected) and
+        end a background catch-up in progress."""
+        self._closed.set()
         with self._lock:
             shared, self._shared = self._shared, None
         if shared is not None:
@@ -140,15 +178,40 @@ class Guardrails:
         paths = _shared_paths(self.manager)
         if paths is None:
             return self.manager.metrics
+        shared = self._shared_logs(paths)
+        self.manager.metrics.flush()
+        return shared.refresh(self._guarded() | also)
+
+    def _shared_logs(self, paths: tuple[str, str]) -> SharedLogs:
         with self._lock:
             if self._shared is None:
                 self._shared = SharedLogs(*paths)
-            shared = self._shared
-        self.manager.metrics.flush()
-        guarded = frozenset(
+            return self._shared
+
+    def _guarded(self) -> frozenset[str]:
+        return frozenset(
             name for name, meta in self.manager._tests.items() if meta.get("guardrail_metrics")
         )
-        return shared.refresh(guarded | also)
+
+    def catch_up(self) -> bool:
+        """Read the shared logs up to their ends in steps of ``CATCH_UP_STEP`` bytes,
+        pausing between steps as long as each took (see the module docstring). False
+        if :meth:`close` ended it first."""
+        paths = _shared_paths(self.manager)
+        if paths is None:
+            return not self._closed.is_set()
+        while True:
+            with self._lock:  # (close() sets the event before it takes this lock)
+                if self._closed.is_set():
+                    return False
+                if self._shared is None:
+                    self._shared = SharedLogs(*paths)
+                shared = self._shared
+            self.manager.metrics.flush()
+            started = time.monotonic()
+            if shared.catch_up(self._guarded(), CATCH_UP_STEP):
+                return not self._closed.is_set()
+            self._closed.wait(max(0.01, time.monotonic() - started))
 
     def counted(self, test_name: str, meta: dict[str, Any]) -> None:
         """One more metric event of ``test_name``: every ``guardrail_check_every``-th
@@ -170,7 +233,10 @@ class Guardrails:
 
         def run() -> None:
             try:
-                self.manager.check_guardrails(test_name)
+                # The logs' backlog in paced steps (a first check may have 300 MB to
+                # read), then the check itself, with only what came since left to read.
+                if self.catch_up():
+                    self.manager.check_guardrails(test_name)
             except Exception:  # a failed check must not kill anything; the next one retries
                 log.exception("guardrail check of A/B test %s failed", test_name)
             finally:
