@@ -119,7 +119,9 @@ def test_an_unbound_value_still_loads_unless_bound_values_are_required(cfg, ring
         m.close()
 
 
-def test_a_bound_flag_variant_payload_moved_to_another_flag_is_refused(tmp_path, ring, make):
+def test_a_bound_flag_variant_payload_moved_to_another_flag_is_refused(
+    tmp_path, ring, make, monkeypatch
+):
     from cfgcore.runtime.flags import LiveFlags
     from cfgcore.runtime.flagstore import FileFlagStore
 
@@ -143,6 +145,12 @@ def test_a_bound_flag_variant_payload_moved_to_another_flag_is_refused(tmp_path,
     moved.write_text(path.read_text().replace("text: hello", f"text: '{envelope}'"))
     with pytest.raises(ConfigError, match=r"flags.banner.variants.on.text: .*not encrypted for"):
         LiveFlags(FileFlagStore(str(moved)), engine=make({"version": 1, "flags": {}}))
+    # Unbound variant payloads are refused too when bound values are required.
+    unbound = tmp_path / "unbound.yaml"
+    unbound.write_text(path.read_text().replace(envelope, encrypt_value("payload-Sk-1", ring)))
+    monkeypatch.setenv("CFGCORE_SECRET_REQUIRE_BOUND", "yes")
+    with pytest.raises(ConfigError, match=r"flags.gateway.variants.new.token_blob: unbound"):
+        LiveFlags(FileFlagStore(str(unbound)), engine=make({"version": 1, "flags": {}}))
 
 
 def test_cli_encrypts_bound_values_and_decrypts_them_only_at_their_path(ring, capsys):
@@ -228,6 +236,17 @@ def test_rotate_bind_binds_a_profile_override_where_the_load_resolves_it(cfg, ri
         assert m.get("db.admin_password") == ADMIN_PW  # bound to db.admin_password
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("scheme", ["fernet", "aesgcm"])
+def test_a_bound_value_relabelled_as_unbound_is_refused(ring, scheme):
+    envelope = encrypt_value(ADMIN_PW, ring, scheme=scheme, path="db.admin_password")
+    body = envelope[len(f"ENC[v2:{scheme}:") : -1]
+    relabelled = [f"ENC[{scheme}:{body}]"] + ([f"ENC[{body}]"] if scheme == "fernet" else [])
+    for value in relabelled:  # a downgrade to version 1 skips no check
+        with pytest.raises(ValueError) as err:
+            decrypt_value(value, ring, path="feature.banner_text")
+        assert ADMIN_PW not in str(err.value)
 
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)

@@ -643,6 +643,13 @@ def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) 
             if not data.startswith(label):
                 raise ValueError("this value was " + _moved(path))
             data = data[len(label) :]
+        elif data.startswith(_V2_LABEL):
+            # A bound token relabelled ENC[fernet:...] to skip the path check (AES-GCM
+            # needs no such check: the version is in its associated data).
+            raise ValueError(
+                "a bound ENC[v2:...] token written as an unbound ENC[fernet:...] value "
+                "(moved from another key and relabelled, or tampered); refused"
+            )
         try:
             return data.decode("utf-8")
         except UnicodeError:
