@@ -79,3 +79,43 @@ def test_a_name_that_cannot_be_a_configuration_layer_is_a_usage_error(
     err = capsys.readouterr().err
     assert f"argument --name: {given!r}: " in err and message in err
     assert not out.exists()
+
+
+def _migrated(tmp_path):
+    src = tmp_path / "streaming.ini"
+    src.write_text(INI)
+    out = tmp_path / "config"
+    assert cli_main(["migrate", str(src), "--out", str(out)]) == 0
+    return out
+
+
+def test_the_migration_report_is_not_listed_as_an_environment(tmp_path, capsys):
+    # README: `cfgcore migrate legacy/streaming.ini --map map.yaml --out config/`, then
+    # the new directory is used; it was answered "available: migration-report".
+    out = _migrated(tmp_path)
+    capsys.readouterr()
+    code = cli_main(["get", "app", "--config-dir", str(out), "-e", "staging"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "available: none" in err and "migration-report" not in err
+    assert "write staging.yaml, '{}' for an environment that changes nothing" in err
+
+
+def test_the_migration_report_cannot_be_loaded_as_an_environment(tmp_path, capsys):
+    out = _migrated(tmp_path)
+    capsys.readouterr()
+    code = cli_main(["show", "--config-dir", str(out), "-e", "migration-report"])
+    assert code == 1
+    assert "'migration-report' is not an environment" in capsys.readouterr().err
+
+
+def test_the_migrated_directory_loads_once_it_has_an_environment_file(tmp_path, capsys):
+    out = _migrated(tmp_path)
+    (out / "staging.yaml").write_text("{}\n")
+    capsys.readouterr()
+    args = ["get", "music_streaming.audio_quality.premium_bitrate", "--config-dir", str(out)]
+    assert cli_main([*args, "-e", "staging"]) == 0
+    assert capsys.readouterr().out == "320\n"
+    assert cli_main(["get", "app", "--config-dir", str(out), "-e", "qa"]) == 1
+    err = capsys.readouterr().err
+    assert "available: staging" in err and "changes nothing" not in err

@@ -52,6 +52,11 @@ _ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no
 _ABSENT: Any = object()
 
 
+#: ``cfgcore migrate`` writes its report beside the configuration it wrote; it is not
+#: an environment.
+MIGRATION_REPORT_STEM = "migration-report"
+
+
 class ConfigBuilder:
     """Reads one config directory into complete, unvalidated snapshots.
 
@@ -103,6 +108,12 @@ class ConfigBuilder:
                 f"invalid environment name {name!r} (letters, digits, '_', '-' and '.')",
                 file=self.config_dir,
             )
+        if name == MIGRATION_REPORT_STEM:
+            raise ConfigError(
+                f"{name!r} is not an environment: {name}.json is the report cfgcore migrate "
+                "writes beside the configuration",
+                file=self.config_dir,
+            )
         return name, profile_name(prof), geo
 
     def available_environments(self) -> list[str]:
@@ -111,7 +122,11 @@ class ConfigBuilder:
         with contextlib.suppress(OSError):
             for f in os.listdir(self.config_dir):
                 stem, ext = os.path.splitext(f)
-                if ext.lower() in FORMATS and stem != "base" and not f.startswith("."):
+                if (
+                    ext.lower() in FORMATS
+                    and stem not in ("base", MIGRATION_REPORT_STEM)
+                    and not f.startswith(".")
+                ):
                     # A name only counts if it can be read (not a dangling or looping link).
                     if not stem.startswith("flags") and os.path.isfile(
                         os.path.join(self.config_dir, f)
@@ -149,10 +164,17 @@ class ConfigBuilder:
             )
         if not found and required:
             available = self.available_environments()
+            hint = ""
+            if not available and self.find_file("base", False):
+                # cfgcore migrate writes base.yaml alone: say what completes the directory.
+                hint = (
+                    f" (each environment has its own file over base.yaml: write {stem}.yaml, "
+                    "'{}' for an environment that changes nothing)"
+                )
             raise ConfigError(
                 f"no configuration file for environment {stem!r} "
                 f"(looked for {stem}.yaml/.yml/.json/.toml); "
-                f"available: {', '.join(available) or 'none'}",
+                f"available: {', '.join(available) or 'none'}{hint}",
                 file=self.config_dir,
                 kind="io",
             )
