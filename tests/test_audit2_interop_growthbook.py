@@ -157,13 +157,15 @@ def test_regexes_decide_values_past_the_bound_as_python_re(make, pattern, op):
 @pytest.mark.parametrize(
     ("pattern", "unit"), [("\\d+", "1"), ("^\\d+$", "1"), ("needle.*$", "needle"), ("^a+", "a")]
 )
-def test_other_regexes_never_match_values_past_the_bound(make, pattern, unit):
-    # the documented difference (README, Interop): cfgcore does not search a value over
-    # 4,096 characters with a pattern whose match could need all of it
+def test_other_regexes_search_values_past_the_bound_as_the_sdk(make, pattern, unit):
+    # once a documented difference: a pattern whose match could need the whole value
+    # never matched one over 4,096 characters; context() now searches it whole
+    # (tests/test_audit3_interop_growthbook.py)
     engine = make(growthbook.to_snapshot(_when({"x": {"$regex": pattern}})))
     long_value = unit * _LONG
     assert len(long_value) > 4096
-    assert engine.is_enabled("f", growthbook.context({"x": long_value})) is False
+    assert _sdk({"x": long_value}, {"x": {"$regex": pattern}}) is True
+    assert engine.is_enabled("f", growthbook.context({"x": long_value})) is True
     short = long_value[:100]
     assert engine.is_enabled("f", growthbook.context({"x": short})) is True
     assert _sdk({"x": short}, {"x": {"$regex": pattern}}) is True

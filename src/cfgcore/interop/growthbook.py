@@ -37,6 +37,8 @@ Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 import warnings
@@ -72,6 +74,7 @@ MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_me
 MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
+SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _LongValues
 _UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
                           "tracks", "url")  # fmt: skip
 _NEVER: dict[str, Any] = {"any": []}
@@ -313,6 +316,7 @@ def context(
     ({experiment key: variation index}) become ``$forced:<key>`` attributes.
     """
     out: dict[str, Any] = {}
+    long_values: list[str] = []  # paths of strings past MAX_REGEX_INPUT
 
     def put(path: str, v: Any) -> None:
         out[path + TYPE] = _type_name(v)
@@ -336,8 +340,9 @@ def context(
         if isinstance(v, str):
             if v.endswith("\n") and _regex._re2 is not None:
                 out[path + CHOMP] = v[:-1]  # see _portable_regex: '$' under RE2
-            if len(v) > MAX_REGEX_INPUT:  # see _head_decides
+            if len(v) > MAX_REGEX_INPUT:  # see _head_decides and _LongValues
                 out[path + HEAD] = v[:MAX_REGEX_INPUT]
+                long_values.append(path)
             out[path + LOWER] = v.lower()
             ver = out[path + VER_STR] = padded_version(v)
             if len(ver) > MAX_REGEX_INPUT:  # ordered by regex: see string_order
@@ -358,7 +363,52 @@ def context(
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
         out[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
+    if long_values:  # a string past cfgcore's regex bound: see _LongValues
+        return _LongValues(out)
     return out
+
+
+class _LongValues(dict):  # type: ignore[type-arg]
+    """context()'s attributes when a string is longer than MAX_REGEX_INPUT, the bound
+    of cfgcore's ``matches``: the SDK searches any length. A ``$regex`` whose match
+    its first characters do not decide is imported as ``matches`` or, for such a
+    value, the attribute ``#search:[path, pattern, ignore_case, at_end]``, which this
+    mapping answers when an evaluator reads it (both read a mapping that is not an
+    exact dict through ``get()``): the pattern, already accepted by
+    :func:`cfgcore._regex.compile_regex` at import (RE2, or linear on ``re``), searched
+    in the whole value. A copy into a plain dict loses it: keep this object."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, str) and key.startswith(SEARCH):
+            try:
+                found = self._search(key)
+            except Exception:  # never raise on the hot path: no answer is no match
+                found = None
+            return default if found is None else found
+        return dict.get(self, key, default)
+
+    def __missing__(self, key: Any) -> Any:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def _search(self, key: str) -> bool | None:
+        path, pattern, fold, at_end = json.loads(key[len(SEARCH) :])
+        value = dict.get(self, path)
+        if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
+            return None  # ``matches`` on the value itself answers
+        compiled = _compiled(pattern, bool(fold))
+        if compiled.search(value) is not None:
+            return True
+        # RE2's '$' is the end of the text; Python's also matches before a final newline
+        return bool(at_end and _regex._re2 is not None and value.endswith("\n")
+                    and compiled.search(value[:-1]) is not None)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str, fold: bool) -> Any:
+    return compile_regex(pattern, fold)
 
 
 # -- import -------------------------------------------------------------------------------
@@ -751,8 +801,11 @@ class _Feature:
                 found["ignore_case"] = True
             if at_end:  # Python's '$' also matches before a final newline
                 found = {"any": [found, {**found, "attr": attr + CHOMP}]}
-            elif _head_decides(v):  # a long value: its head decides (see _head_decides)
+            if not at_end and _head_decides(v):  # a long value: its head decides
                 found = {"any": [found, {**found, "attr": attr + HEAD}]}
+            else:  # a long value: searched whole by context()'s mapping (_LongValues)
+                search = json.dumps([attr, pattern, fold, at_end], ensure_ascii=False)
+                found = {"any": [found, {"attr": SEARCH + search, "eq": True}]}
             return _not(found) if op.startswith("$not") else found
         if op == "$size":  # only arrays have a size
             return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
