@@ -150,3 +150,31 @@ def test_without_quiet_the_informational_lines_stay(cfg, tmp_path, capsys):
     assert code == 0 and err.startswith(f"# staging from {cfg}")
     code, _, err = run(capsys, "watch", "--timeout", "0.05")
     assert code == 0 and err.startswith(f"watching {cfg}")
+
+
+@pytest.mark.parametrize("var", ["CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT"])
+def test_setup_names_the_variable_that_chose_an_environment_without_defaults(
+    tmp_path, monkeypatch, capsys, var
+):
+    for name in ("CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, "prod")
+    code, out, err = run(capsys, "setup", "-o", str(tmp_path / "c"))
+    assert code == 1 and out == ""
+    assert err == (
+        f"cfgcore: error: <environment>: {var}='prod': no embedded defaults for that "
+        f"environment; choose one of development, staging, production, test with -e, "
+        f"or unset {var}\n"
+    )
+    assert not (tmp_path / "c").exists()
+    code, out, _ = run(capsys, "setup", "-e", "staging", "-o", str(tmp_path / "c"))
+    assert code == 0 and "wrote" in out  # -e wins over the variable, as before
+
+
+def test_setup_next_hint_quotes_a_directory_with_spaces(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
+    target = str(tmp_path / "my config")
+    code, out, _ = run(capsys, "setup", "-o", target)
+    assert code == 0
+    assert f"next: CFGCORE_CONFIG_DIR='{target}' CONFIG_ENVIRONMENT=development" in out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from importlib.resources import files
@@ -97,6 +98,15 @@ def run(args: argparse.Namespace) -> int:
         from cfgcore.config.envfile import aliased
 
         from_env = (aliased(os.environ, "ENVIRONMENT") or "").strip().lower()
+        if not args.environment and from_env and from_env not in ENVIRONMENTS:
+            var = next(
+                v for v in ("CONFIG_ENVIRONMENT", "CFGCORE_ENVIRONMENT") if os.environ.get(v)
+            )
+            raise ConfigError(
+                f"{var}={os.environ[var]!r}: no embedded defaults for that environment; "
+                f"choose one of {', '.join(ENVIRONMENTS)} with -e, or unset {var}",
+                file="<environment>",
+            )
         envs = args.environment or [from_env or "development"]
     written = scaffold(args.output, envs, force=args.force)
     for path in written:
@@ -110,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"kept {', '.join(kept)} (already there; --force overwrites)")
     env = envs[0]
     print(
-        f"next: CFGCORE_CONFIG_DIR={args.output} CONFIG_ENVIRONMENT={env} cfgcore show\n"
+        f"next: CFGCORE_CONFIG_DIR={shlex.quote(args.output)} CONFIG_ENVIRONMENT={env} "
+        "cfgcore show\n"
         "      secrets are ${VAR} references: export them (e.g. KAFKA_SASL_PASSWORD) before "
         "starting the service"
     )
