@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
@@ -51,6 +53,7 @@ NO_DEFAULT = "#no-default"  # variant served where flagd falls back to the calle
 INVALID = "#invalid"  # targeting named a variant the flag does not have
 PARSE_ERROR = "#parse-error"  # a flag refused with on_error="keep"
 SEMVER = "#semver"  # suffix of the derived attribute holding a normalised version
+SEMLONG = "#semlong"  # suffix: set where #semver stands in for a version too long to read
 CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
 SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
 CAT = "#cat"  # suffix: JSONLogic's text of a value that is no string (what cat reads)
@@ -203,7 +206,7 @@ def context(
             if value[:1] in _SEMVER_START:
                 ver = _normal_semver(value)
                 if ver is not None:
-                    out[key + SEMVER] = ver
+                    _put_semver(out, key, ver)
             if value[:1] in _NUMERIC_START:
                 num = _string_number(value)
                 if num is not None:
@@ -248,7 +251,7 @@ def context(
                     out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
             ver = _normal_semver(value)
             if ver is not None:
-                out[key + SEMVER] = ver
+                _put_semver(out, key, ver)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[key + SINCE] = ts - value
         # v3: a null bucketing key is null (the default variant). An array is no bucketing
@@ -268,6 +271,64 @@ def context(
         put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
     return out
+
+
+# cfgcore reads versions of up to 256 characters (semver_key); flagd's evaluator reads
+# any length. A longer version is replaced by a stand-in of at most 256 characters that
+# orders as it does against every version of at most SEMVER_KEEP characters (the
+# constants to_snapshot accepts without a guard; see _Flag.sem_ver).
+SEMVER_KEEP = 120
+
+
+def _put_semver(out: dict[str, Any], key: str, ver: str) -> None:
+    if _STRICT_SEMVER.fullmatch(ver) is None:
+        # no SemVer 2.0 version (a numeric identifier with a leading zero, a digit that
+        # is not ASCII): the semver package flagd uses reads none, sem_ver is null
+        return
+    if len(ver) <= 256:
+        out[key + SEMVER] = ver
+        return
+    stand_in = _semver_stand_in(ver)
+    if stand_in is not None:
+        out[key + SEMVER] = stand_in
+        out[key + SEMLONG] = True
+
+
+def _semver_stand_in(ver: str) -> str | None:
+    """A version of at most 256 characters that compares with every version of at most
+    SEMVER_KEEP characters as the normal form ``ver`` does and equals none of them, or
+    None where flagd's evaluator reads no version (a part past Python's int digits).
+
+    The parts are compared in order; the first part that no short version can share
+    decides: a part longer than SEMVER_KEEP (a number becomes 10**SEMVER_KEEP, greater
+    than any shorter number; text keeps its first SEMVER_KEEP + 1 characters, which
+    decide against any shorter identifier), or a part that ends past SEMVER_KEEP
+    characters into the text (no short version holds every part before it)."""
+    m = _STRICT_SEMVER.fullmatch(ver)
+    if m is None:  # pragma: no cover - _put_semver checked it
+        return None
+    major, minor, patch, pre = m.groups()
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    if limit and max(len(major), len(minor), len(patch)) > limit:
+        return None  # the semver package's int(part) raises: flagd's sem_ver is null
+    parts = [major, minor, patch, *(pre.split(".") if pre else [])]
+    kept: list[str] = []
+    end = -1  # where the text of the parts so far ends in ``ver``
+    for part in parts:
+        end += len(part) + 1
+        if len(part) > SEMVER_KEEP:
+            if part.isdigit():
+                part = "1" + "0" * SEMVER_KEEP
+            else:
+                part = part[: SEMVER_KEEP + 1]
+                part += "-" if part.isdigit() else ""  # still an alphanumeric identifier
+            kept.append(part)
+            break
+        kept.append(part)
+        if end > SEMVER_KEEP:
+            break
+    text = ".".join((kept[:3] + ["0", "0"])[:3])
+    return text + ("-" + ".".join(kept[3:]) if len(kept) > 3 else "")
 
 
 def _normal_semver(value: Any) -> str | None:
@@ -941,10 +1002,22 @@ class _Flag:
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
         if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
             return _NEVER, _NEVER  # flagd: wrong arguments are null
-        attr = self.var_of(args[0], "sem_ver") + SEMVER
+        base = self.var_of(args[0], "sem_ver")
+        attr = base + SEMVER
         op, ver = args[1], _normal_semver(args[2])
         if ver is None or op not in ("=", "!=", "<", "<=", ">", ">=", "^", "~"):
             return _NEVER, _NEVER
+        valid: Any = {"attr": attr, "exists": True}
+        if len(ver) + 4 > SEMVER_KEEP:  # "^"/"~" bounds add at most 4 characters
+            # context()'s stand-in for a version past 256 characters orders right only
+            # against versions of at most SEMVER_KEEP characters: none is read here
+            # (README, Interop: a known difference)
+            valid = _and(valid, _not({"attr": base + SEMLONG, "exists": True}))
+            cond, _ = self.sem_ver_test(attr, op, ver)
+            return _and(valid, cond), valid
+        return self.sem_ver_test(attr, op, ver)
+
+    def sem_ver_test(self, attr: str, op: str, ver: str) -> tuple[Any, Any]:
         valid = {"attr": attr, "exists": True}
         eq = {"attr": attr, "semver_eq": ver}
         lt = {"attr": attr, "semver_lt": ver}
