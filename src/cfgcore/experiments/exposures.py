@@ -794,13 +794,18 @@ class ExposureLogger:
             per_variant[test, variant] = per_variant.get((test, variant), 0) + 1
         # On the writer thread, once per batch: the request path never pays for metrics.
         instruments.exposures_written(per_variant)
+        failure: Exception | None = None
         for sink in self.sinks:
             write: Any = getattr(sink, "write", None) or sink
             try:
                 write(batch)
-            except Exception:
+            except Exception as exc:
                 self.sink_errors += 1
-                log.exception("exposure sink %r failed; %d exposures lost", sink, len(batch))
+                failure = exc
+        if failure is not None:
+            # Lost to a sink (a full disk): counted in the writer's ``lost`` and logged
+            # by it, once and then summed up, not a traceback per batch.
+            self._writer.failed(len(batch), failure)
         self.written += len(batch)
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -350,12 +350,15 @@ class MetricsStore:
             )  # fmt: skip
         self._apply(kept)
         if self._sink is not None and kept:
-            self._sink.write(
-                [
-                    {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
-                    for t, v, m, x, u, ts in kept
-                ]
-            )
+            try:
+                self._sink.write(
+                    [
+                        {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
+                        for t, v, m, x, u, ts in kept
+                    ]
+                )
+            except OSError as exc:  # a full disk: counted (lost) and logged by the writer
+                self._writer.failed(len(kept), exc)
 
     def start(self) -> None:
         """Start the writer thread now (see :meth:`BackgroundWriter.start`)."""

@@ -15,6 +15,12 @@ once records come. :meth:`flush` and :meth:`close` wake the writer at once.
 A bounded backlog: when ``max_pending`` records wait, new ones are dropped and counted
 (``dropped``), never silently. :meth:`flush` and :meth:`close` wait until every record
 appended before them was delivered (or its delivery failed).
+
+Records whose delivery failed (a full disk, a file over its size limit) are counted in
+``lost``; both counts are reported as ``cfgcore_dropped_events_total``. A writer that
+keeps failing logs the first failure with its traceback, then one line per
+``FAILURE_LOG_EVERY`` seconds with the records lost meanwhile, and one when it writes
+again: a full disk never floods the log with a traceback per batch.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ log = logging.getLogger("cfgcore.experiments")
 #: batch; each empty poll doubles it, up to IDLE_INTERVAL.
 POLL_INTERVAL = 0.02
 IDLE_INTERVAL = 0.25
+
+#: While writes keep failing (a full disk), seconds between two log lines summing up the
+#: records lost meanwhile (the first failure is logged at once, with its traceback).
+FAILURE_LOG_EVERY = 60.0
 
 
 class BackgroundWriter:
@@ -66,6 +76,9 @@ class BackgroundWriter:
         self.append: Callable[[Any], bool] = self._queue.append
         self.done = 0  # delivered or failed
         self.errors = 0
+        self.lost = 0  # records whose delivery failed (see failed())
+        self._failing_since: float | None = None  # monotonic time of the last failure log
+        self._lost_unlogged = 0  # records lost since that log line
         self._thread: threading.Thread | None = None
         self._restart = False  # set in a forked child whose parent ran this writer
         self._start_lock = threading.Lock()
@@ -144,13 +157,40 @@ class BackgroundWriter:
                 pass
             if not batch:
                 return 0
+            lost = self.lost
             try:
                 self._deliver(batch)
-            except Exception:
+            except Exception as exc:
                 self.errors += 1
-                log.exception("%s: %d records could not be written", self.name, len(batch))
+                self.failed(len(batch), exc)
+            else:
+                if self.lost == lost and self._failing_since is not None:
+                    log.warning("%s: writing again (%d records lost in all)", self.name, self.lost)
+                    self._failing_since, self._lost_unlogged = None, 0
             self.done += len(batch)
             return len(batch)
+
+    def failed(self, n: int, exc: BaseException) -> None:
+        """``n`` records could not be written (called by the writer thread, from
+        ``deliver`` or around it): counted in :attr:`lost`; logged at once the first
+        time, then summed up once per ``FAILURE_LOG_EVERY`` seconds while it goes on."""
+        self.lost += n
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            log.error(
+                "%s: %d records could not be written; while writes keep failing, the "
+                "records lost are logged every %g s",
+                self.name, n, FAILURE_LOG_EVERY, exc_info=exc,
+            )  # fmt: skip
+            return
+        self._lost_unlogged += n
+        if now - self._failing_since >= FAILURE_LOG_EVERY:
+            log.error(
+                "%s: %d more records could not be written in %.0f s (%s)",
+                self.name, self._lost_unlogged, now - self._failing_since, exc,
+            )  # fmt: skip
+            self._failing_since, self._lost_unlogged = now, 0
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every record appended so far is delivered; False on timeout.
@@ -197,6 +237,7 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._thread = None
         self.done = self.polls = 0
+        self._failing_since, self._lost_unlogged = None, 0
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()

@@ -91,7 +91,7 @@ AB_EXPOSURES = _R.counter(
 DROPPED = _R.counter(
     "cfgcore_dropped_events_total",
     "Exposure or metric events dropped because the writer's backlog was full (or the "
-    "writer was closed).",
+    "writer was closed), or lost because their log could not take them (a full disk).",
     ("stream",),
 )
 
@@ -179,11 +179,12 @@ def track_writer(writer: Any) -> None:
 
 
 def harvest_dropped(writer: Any) -> None:
-    """Move ``writer``'s drops since the last harvest into ``cfgcore_dropped_events_total``
-    (the request path only increments the writer's own integer)."""
+    """Move ``writer``'s drops (and records it could not write) since the last harvest
+    into ``cfgcore_dropped_events_total`` (the request path only increments the
+    writer's own integer)."""
     with _harvest_lock:
         seen = _WRITERS.get(writer, 0)
-        now = writer.dropped
+        now = writer.dropped + getattr(writer, "lost", 0)
         _WRITERS[writer] = now
     if now > seen:
         DROPPED.inc(now - seen, stream=writer.name.removeprefix("cfgcore-"))
