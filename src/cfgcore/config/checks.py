@@ -69,7 +69,8 @@ def blocking_problems(
     if engine is not None:
         view = with_refs(config, refs or {})
         try:
-            blocking = list(engine(view, env).blocking)
+            full = engine(view, env)
+            blocking = list(full.blocking)
             if refs:
                 blocking += [
                     r
@@ -80,6 +81,8 @@ def blocking_problems(
             # A validator that crashes cannot vouch for the config: block, loudly.
             log.exception("validation engine failed")
             return [Problem("", f"validation engine failed: {type(exc).__name__}: {exc}")]
+        if not blocking:
+            _log_new_typos(full, previous, layers, config)
         return [
             problem(
                 r.key_path,
@@ -97,6 +100,28 @@ def blocking_problems(
         for path, old, new in diff_trees(previous.config, config)
         if old is not None and new is not None and not type_compatible(old, new)
     ]
+
+
+_ABSENT = object()
+
+
+def _log_new_typos(
+    report: Any, previous: ConfigSnapshot, layers: Sequence[Layer], config: Mapping[str, Any]
+) -> None:
+    """Log a WARNING for each key that looks like a misspelt known key (the validation
+    warning ``structure.unknown_key``, which has a did-you-mean) and that the live
+    configuration did not hold: ``update_config("anomaly_detection.threshhold", 0.9)``
+    went live, returned True and said nothing, leaving the threshold as it was. Keys
+    already live are not logged again on every reload."""
+    for r in getattr(report, "results", ()):
+        if r.rule_id != "structure.unknown_key" or r.is_valid or not r.key_path:
+            continue
+        path = tuple(r.key_path.split("."))
+        if previous.version and get_path(previous.config, path, _ABSENT) is not _ABSENT:
+            continue
+        fix = f" (fix: {r.suggested_fix})" if r.suggested_fix else ""
+        message = _strip_prefix(r.message, f"{r.key_path}: ") + fix
+        log.warning("%s", problem(r.key_path, message, layers, config))
 
 
 def report(snap: ConfigSnapshot, config: Mapping[str, Any] | None = None) -> Any:
