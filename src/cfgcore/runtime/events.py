@@ -11,6 +11,12 @@ flag reloads, the dynamic-config API, the fleet store):
   others or the caller;
 * :func:`deferred_delivery`: what a lock-holding change path (the live flag set's swap)
   wraps around its locked section, so that listeners run once the lock is released.
+
+A listener that never returns (or is much slower than the changes) holds up only its
+own bus, and what waits for it is bounded: beyond ``MAX_BACKLOG`` batches waiting, the
+oldest are dropped (counted in ``EventBus.dropped``, logged once per stall), so a
+listener that recovers gets the latest changes, and a stuck one cannot make the
+process run out of memory.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact
 
 log = logging.getLogger("cfgcore.events")
+
+#: Batches of events that may wait for a bus's listeners; beyond it the oldest are dropped.
+MAX_BACKLOG = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,9 @@ class EventBus:
         # The dispatcher thread's queue: batches, _DRAIN (deliver the outbox), None (stop).
         self._queue: queue.SimpleQueue[Any] | None = None
         self._inflight = 0
+        self._drain_queued = False  # a _DRAIN waits in _queue (one is enough)
+        self.dropped = 0  # batches dropped because MAX_BACKLOG batches were waiting
+        self._shedding = False  # dropping since the last time the backlog emptied
         _BUSES.add(self)
 
     # registration -------------------------------------------------------------------
@@ -174,12 +186,37 @@ class EventBus:
         batch = list(events)
         if not batch:
             return
-        self._outbox.append(batch)
+        self._queue_batch(batch)
         pending = getattr(_DEFERRED, "buses", None)
         if pending is not None:
             pending[self] = None
             return
         self._deliver()
+
+    def _queue_batch(self, batch: list[ConfigChangeEvent]) -> None:
+        """Append ``batch`` to the outbox; beyond ``MAX_BACKLOG`` waiting (a listener
+        stuck or far slower than the changes), drop the oldest."""
+        outbox = self._outbox
+        outbox.append(batch)
+        if len(outbox) <= MAX_BACKLOG:
+            return
+        dropped = 0
+        while len(outbox) > MAX_BACKLOG:
+            try:
+                outbox.popleft()
+            except IndexError:  # the delivering thread took it meanwhile
+                break
+            dropped += 1
+        with self._lock:
+            self.dropped += dropped
+            first, self._shedding = not self._shedding, True
+        if first:
+            log.error(
+                "change listeners of this bus are stuck or too slow: %d batches of events "
+                "wait; the oldest are dropped (counted in EventBus.dropped) until they "
+                "catch up",
+                MAX_BACKLOG,
+            )
 
     def _deliver(self) -> None:
         # If another thread holds _delivering, it checks the outbox again after letting
@@ -189,7 +226,16 @@ class EventBus:
                 return
             try:
                 while self._outbox:
-                    self._dispatch(self._outbox.popleft())
+                    try:
+                        batch = self._outbox.popleft()
+                    except IndexError:  # dropped meanwhile (_queue_batch)
+                        break
+                    self._dispatch(batch)
+                if self._shedding:
+                    with self._lock:
+                        self._shedding = False
+                    log.warning("change listeners caught up (%d batches dropped in all)",
+                                self.dropped)  # fmt: skip
             finally:
                 self._delivering.release()
 
@@ -220,15 +266,18 @@ class EventBus:
         batch = list(events)
         if not batch or not self._listeners:
             return
-        self._to_dispatcher(batch)
+        self._queue_batch(batch)
+        self._deliver_in_background()
 
     def _deliver_in_background(self) -> None:
         """Deliver the outbox on this bus's dispatcher thread (a background
-        :func:`deferred_delivery`): a listener stuck on another bus never holds it up."""
-        self._to_dispatcher(_DRAIN)
-
-    def _to_dispatcher(self, item: Any) -> None:
+        :func:`deferred_delivery`): a listener stuck on another bus never holds it up.
+        One request waiting is enough (it delivers everything queued by then), so a
+        stuck listener does not make requests pile up either."""
         with self._lock:
+            if self._drain_queued:
+                return
+            self._drain_queued = True
             if self._queue is None:
                 self._queue = queue.SimpleQueue()
                 threading.Thread(
@@ -238,18 +287,17 @@ class EventBus:
                     daemon=True,
                 ).start()
             self._inflight += 1
-            self._queue.put(item)
+            self._queue.put(_DRAIN)
 
     def _dispatch_loop(self, q: queue.SimpleQueue[Any]) -> None:
         while True:
-            batch = q.get()
-            if batch is None:
+            item = q.get()
+            if item is None:
                 return
             try:
-                if batch is _DRAIN:
-                    self._deliver()
-                else:
-                    self.emit(batch)
+                with self._lock:
+                    self._drain_queued = False  # batches queued from now on: a new one
+                self._deliver()
             finally:
                 with self._lock:
                     self._inflight -= 1
@@ -307,7 +355,9 @@ class EventBus:
 
     def close(self) -> None:
         """Stop the dispatcher thread and the private background loop, if started."""
-        q, self._queue = self._queue, None
+        with self._lock:
+            q, self._queue = self._queue, None
+            self._drain_queued = False  # the next background delivery starts a new thread
         if q is not None:
             q.put(None)
         loop, self._own_loop = self._own_loop, None
@@ -327,6 +377,8 @@ class EventBus:
         self._pending = set()
         self._queue = None  # its thread is gone too; undelivered events die with it
         self._inflight = 0
+        self._drain_queued = False
+        self._shedding = False
         self._outbox = collections.deque()  # the parent's to deliver, not the child's
         self._delivering = threading.Lock()
 
