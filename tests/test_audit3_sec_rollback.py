@@ -187,3 +187,46 @@ def test_cli_verify_uses_the_checkpoint(tmp_path, key, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["audit", "verify", str(path)]) == 1
     assert "rolled back" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_cut_is_not_hidden_by_the_next_append(tmp_path, monkeypatch, signed):
+    for var in ("CFGCORE_AUDIT_KEY", "CFGCORE_AUDIT_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    if signed:
+        monkeypatch.setenv("CFGCORE_AUDIT_KEY", generate_key("audit1"))
+    path = tmp_path / "audit.jsonl"
+    writer = _write(path, 6)
+    path.write_text("".join(_lines(path)[:3]))  # entries 4..6 removed, head left alone
+    assert "entries seq 4..6 are missing: removed from the end" in str(verify(path))
+    writer.record(_event(6))  # the service's next change (the same writer) ...
+    _write(path, 1, start=7)  # ... and another process's
+    result = verify(path)  # the cut is still reported, not covered by the new head
+    assert not result.ok
+    assert "entry seq 4: a writer found this log tampered with" in str(result)
+    assert "ended at seq 3, but its .head record says seq 6" in str(result)
+    entries = AuditLog.read(path)
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6]  # the chain itself is whole
+    assert entries[3]["kind"] == "tamper" and entries[4]["path"] == "a.k6"
+
+
+def test_a_removed_log_is_recorded_by_the_next_append(tmp_path, key):
+    path = tmp_path / "audit.jsonl"
+    _write(path, 3)
+    path.unlink()  # the log gone, its head left
+    _write(path, 1, start=3)
+    result = verify(path)
+    assert not result.ok and "ended at seq 0, but its .head record says seq 3" in str(result)
+
+
+def test_writers_taking_turns_and_rotating_record_no_tampering(tmp_path, key):
+    path = tmp_path / "audit.jsonl"
+    a = AuditLog(path, max_bytes=1500, backups=3)
+    b = AuditLog(path, max_bytes=1500, backups=3)
+    for i in range(12):
+        (a if i % 3 else b).record(_event(i))
+    result = verify(path)
+    assert result.ok and result.tail, result
+    everything = [e for f in reversed(sorted(tmp_path.glob("audit.jsonl.*"))) for e in
+                  AuditLog.read(f) if f.suffix != ".head" and f.suffix != ".lock"]  # fmt: skip
+    assert all(e["kind"] != "tamper" for e in everything + AuditLog.read(path))

@@ -25,9 +25,11 @@ the first signs and all verify) every entry's ``hash`` is an HMAC-SHA256 and the
 says so (``alg``, ``kid``): keep the key outside the state directory, and someone who
 can write the log but not read the key can no longer rewrite it unnoticed. The ``.head``
 record is signed too, with the log's file name: a log cut at an entry boundary with a
-head rewritten to match, or another log's files put in its place, fail. :func:`verify`
-with the key refuses unsigned entries and head records (no downgrade), a missing
-``.head`` record and keys it does not hold.
+head rewritten to match, or another log's files put in its place, fail. A writer that
+finds the log shorter than (or other than) what its head records first appends a
+``tamper`` entry saying so, which :func:`verify` reports from then on: appending after
+a cut must not hide it. :func:`verify` with the key refuses unsigned entries and head
+records (no downgrade), a missing ``.head`` record and keys it does not hold.
 
 What no file in the state directory can show is a rollback: the log and its head
 replaced together by an older copy of both (or cut back to a moment whose head record
@@ -292,6 +294,24 @@ class AuditLog:
                 # and lost too. The cut line stays, for verify to report.
                 buffer.append(b"\n")
                 pending = 1
+            # Entries cut from the end (or the log replaced) since the last writer: our
+            # entries would continue the chain from the cut and the new head would hide
+            # the removal. The finding goes into the chain first, for verify to report.
+            found = _head_disagrees(self.path, size, seq, prev, self._sign)
+            if found:
+                note = {
+                    "ts": datetime.now(tz=timezone.utc).isoformat(),
+                    "kind": "tamper",
+                    "source": "audit",
+                    "path": os.path.basename(self.path),
+                    "error": found,
+                }
+                self._chain(note, prev, seq)
+                line = _line(note)
+                buffer.append(line)
+                pending += len(line)
+                prev, seq = note["hash"], note["seq"]
+                log.error("audit log %s: %s; recorded as entry seq %d", self.path, found, seq)
         for entry in entries:
             self._chain(entry, prev, seq)
             line = _line(entry)
@@ -531,6 +551,42 @@ def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what:
     except (TypeError, OverflowError, RecursionError):
         good = False
     return "" if good else f"{what} was edited (its signature does not match)"
+
+
+def _head_disagrees(path: str, size: int, seq: int, hash_: str, sign: AuditKey | None) -> str:
+    """Why the log ``path`` (``size`` bytes, last link ``seq``/``hash_``) is not the one
+    its ``.head`` record says was written (``""``: it is, or that cannot be told)."""
+    try:
+        raw = _read_all(path + HEAD_SUFFIX, limit=4096)
+    except FileNotFoundError:
+        if sign is not None and seq > 0:
+            return f"its {HEAD_SUFFIX} record (which every signed log has) was removed"
+        return ""
+    except OSError:
+        return ""  # verify says why it cannot be read
+    try:
+        head = json.loads(raw)
+        seq_h, hash_h = head["seq"], head["hash"]
+        if type(seq_h) is not int or seq_h < 1 or not isinstance(hash_h, str):
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        return f"its {HEAD_SUFFIX} record is not a record of the last entry written (edited)"
+    if sign is not None and head.get("kid") == sign.kid:  # else signed by a retired key
+        why = _signature_problem(head, (sign,), f"its {HEAD_SUFFIX} record")
+        if why:
+            return why
+    if head.get("log", os.path.basename(path)) != os.path.basename(path):
+        return f"its {HEAD_SUFFIX} record is another log's: the log was replaced"
+    if seq == 0 and size > 0:
+        return ""  # no whole entry in the tail (one larger than it): nothing to compare
+    if seq_h > seq:
+        return (f"the log ended at seq {seq}, but its {HEAD_SUFFIX} record says seq {seq_h} "
+                "was written last: entries were removed from the end (or the log was "
+                "replaced by an older copy)")  # fmt: skip
+    if seq_h == seq and hash_h != hash_:
+        return (f"its entry seq {seq} is not the one written (its {HEAD_SUFFIX} record "
+                "holds another hash): replaced")  # fmt: skip
+    return ""
 
 
 def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -> None:
@@ -861,6 +917,11 @@ def _verify(
             edited = True
         if edited:
             return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
+        if (entry.get("kind"), entry.get("source")) == ("tamper", "audit"):
+            # Written by a writer that found the log cut back or replaced: the evidence
+            # stays in the chain, whatever was appended after it.
+            return bad(f"entry seq {e_seq}: a writer found this log tampered with before "
+                       f"appending: {str(entry.get('error'))[:300]}")  # fmt: skip
         if seq is None:  # the oldest entry: it starts the chain or continues a dropped file
             if e_seq == 1 and entry["prev"] != GENESIS:
                 return bad("entry seq 1 does not start the chain (its prev is not the genesis "
