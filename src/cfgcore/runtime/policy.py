@@ -58,6 +58,11 @@ NAME, and an ``assume`` audit entry records who acted as NAME. A refused ``--act
 changes nothing and is audited as ``denied``. Without a policy and without a hook
 (every change allowed, the actor only a label) ``--actor`` is honoured as before.
 The in-process API (``actor=``, :func:`acting`) is trusted code and is not judged.
+For the CLI the policy is a guard, not a boundary: whoever runs it chooses its
+environment (without ``CFGCORE_ACCESS_POLICY`` there is no policy) and can write
+whatever files or store the command writes; what they may change is decided by file
+permissions and the store's credentials. The guard keeps honest mistakes out and the
+audit log truthful about who ran a command (an ``--actor`` can no longer be claimed).
 
 A service with its own identity system installs a hook with :func:`set_authorizer`:
 ``authorize(actor, action, target) -> bool`` (or raise ``PermissionError`` with its own
