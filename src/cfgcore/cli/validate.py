@@ -40,7 +40,12 @@ def register(subparsers: Any) -> None:
         help="configuration files, deep-merged in the order given; default: the config "
         "directory's layers for the environment",
     )
-    p.add_argument("-e", "--environment", help="environment (default: the config's own)")
+    p.add_argument(
+        "-e",
+        "--environment",
+        help="environment (default: $CONFIG_ENVIRONMENT or development; with FILES, the "
+        "files' own 'environment' key)",
+    )
     p.add_argument(
         "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
     )
