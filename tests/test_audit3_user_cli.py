@@ -178,3 +178,28 @@ def test_setup_next_hint_quotes_a_directory_with_spaces(tmp_path, monkeypatch, c
     code, out, _ = run(capsys, "setup", "-o", target)
     assert code == 0
     assert f"next: CFGCORE_CONFIG_DIR='{target}' CONFIG_ENVIRONMENT=development" in out
+
+
+@pytest.mark.parametrize("url", ["notaurl", "localhost:8080/health/ready", "ftp://h/x", "http://"])
+def test_health_url_that_is_no_http_url_is_a_usage_error(capsys, url):
+    err = _usage_error(capsys, ["health", "--url", url])
+    assert f"argument --url: {url!r}: expected an http:// or https:// URL" in err
+
+
+def test_health_url_that_answers_nothing_is_an_error_naming_it(capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/health/ready"
+    code, out, err = run(capsys, "health", "--url", url)
+    assert code == 1 and out == ""
+    assert err.startswith(f"cfgcore: error: {url}: ")
+
+
+def test_validate_help_says_where_the_environment_comes_from(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["validate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "environment (default: $CONFIG_ENVIRONMENT or development; with FILES, the" in out

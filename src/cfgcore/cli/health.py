@@ -38,10 +38,28 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--url",
         metavar="URL",
+        type=_probe_url,
         help="ask a running service instead: GET this readiness probe URL "
         "(http://HOST:PORT/health/ready) and print its report",
     )
     p.set_defaults(func=_cmd_health)
+
+
+def _probe_url(raw: str) -> str:
+    """``--url``: an http(s) URL with a host ('localhost:8080/health/ready' was 'unknown
+    url type', exit 1): anything else is a usage error (exit 2)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: expected an http:// or https:// URL such as "
+            "http://localhost:8080/health/ready"
+        )
+    return raw
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
