@@ -267,3 +267,17 @@ def test_a_bound_value_decrypts_at_its_path_and_nowhere_else(path, other, text, 
         with pytest.raises(ValueError) as err:
             decrypt_value(envelope, ring, path=other)
         assert "not encrypted for key path" in str(err.value)
+
+
+def test_rotate_bind_tells_copies_and_comments_apart_by_position(tmp_path, ring):
+    from cfgcore.cli.secrets import check_directory, rotate_directory
+
+    e = encrypt_value("pw-Copy-1234", ring)  # one envelope, written at several places
+    (tmp_path / "a.yaml").write_text(f"# was: {e}\nx:\n  p: {e}\ny:\n  - {e}\n")
+    (tmp_path / "b.toml").write_text(f'[z]\nq = "{e}"\n[w]\nt = "{e}"\n')
+    (tmp_path / "c.json").write_text(f'{{"m": {{"k": "{e}"}}, "n": "{e}"}}')
+    rotate_directory(str(tmp_path), ring, bind=True)
+    assert check_directory(str(tmp_path), ring) == ([], 6, 0)  # each bound where it is
+    a = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    assert decrypt_value(a["y"][0], ring, path="y.0") == "pw-Copy-1234"
+    assert decrypt_value(a["x"]["p"], ring, path="x.p") == "pw-Copy-1234"

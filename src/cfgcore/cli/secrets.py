@@ -187,19 +187,21 @@ def rotate_directory(
         except UnicodeDecodeError:
             continue
         n = newly = 0
-        # The key path of each envelope, in document order (a value's binding needs it).
+        # The key path of each envelope in the text (a binding needs it; None: not a
+        # value the loader reads, e.g. in a comment).
         located = _envelope_paths(path, text)
+        slots = iter(range(len(located)))
 
         def repl(
             m: re.Match[str],
             path: str = path,
             text: str = text,
-            located: dict[str, list[tuple[str, ...]]] = located,
+            located: list[tuple[str, ...] | None] = located,
+            slots: Any = slots,
         ) -> str:
             nonlocal n, newly
             envelope = m.group(0)
-            queue = located.get(envelope)
-            where = queue.pop(0) if queue else None
+            where = located[next(slots)]
             if where is None and is_bound(envelope):
                 return envelope  # not a value (a comment): no key path to decrypt it at
             try:
@@ -288,18 +290,28 @@ def _values(path: str, data: Any) -> list[tuple[tuple[str, ...], Any]]:
     return out
 
 
-def _envelope_paths(path: str, text: str) -> dict[str, list[tuple[str, ...]]]:
-    """``{envelope text: [key paths it is found at, in document order]}``."""
-    from cfgcore.runtime.secrets import is_envelope
+_SLOT = re.compile(r"ENC\[cfgcore-slot-([0-9]+)\]")
 
-    found: dict[str, list[tuple[str, ...]]] = {}
-    data = _parsed(path, text)
+
+def _envelope_paths(path: str, text: str) -> list[tuple[str, ...] | None]:
+    """The key path of each ``ENC[...]`` that :data:`_ENVELOPE_IN_TEXT` finds in
+    ``text``, in order (None where the loader reads no value: a comment). Found by
+    parsing the text with each envelope replaced by a numbered marker, so the same
+    envelope at several keys (or in a comment too) is told apart by position."""
+    matches = list(_ENVELOPE_IN_TEXT.finditer(text))
+    located: list[tuple[str, ...] | None] = [None] * len(matches)
+    if not matches:
+        return located
+    counter = iter(range(len(matches)))
+    marked = _ENVELOPE_IN_TEXT.sub(lambda _m: f"ENC[cfgcore-slot-{next(counter)}]", text)
+    data = _parsed(path, marked)
     if data is None:
-        return found
+        return located
     for key, value in _values(path, data):
-        if is_envelope(value) and key:
-            found.setdefault(value, []).append(key)
-    return found
+        slot = _SLOT.fullmatch(value) if isinstance(value, str) else None
+        if slot is not None and key and int(slot[1]) < len(located):
+            located[int(slot[1])] = key
+    return located
 
 
 def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
