@@ -498,7 +498,8 @@ def reject_truncated(
     for path, raw in texts:
         if not raw.strip() and before.get(path, empty) != empty:
             raise ConfigError(
-                "file is empty (a write in progress?); keeping the previous configuration",
+                "file is empty (a write in progress?); keeping the previous configuration "
+                "(write '{}' for an intentionally empty layer, then reload)",
                 file=path,
                 kind="incomplete",
             )
