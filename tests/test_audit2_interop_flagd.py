@@ -270,9 +270,13 @@ def test_an_array_bucketing_value_is_a_bucket_entry_not_a_key(make, value, tk):
     assert mine == _peer(doc, "f", tk, {"a": value}) == ("no", "no", "DEFAULT", None)
 
 
-def test_a_valid_entry_array_as_bucketing_value_is_the_default_in_cfgcore(make):
-    # the documented difference: flagd buckets by flagKey and targetingKey with the
-    # array as one more entry; cfgcore cannot weigh an entry read from the context
+def test_a_valid_entry_array_as_bucketing_value_is_weighed_as_flagd_weighs_it(make):
+    # once a documented difference (cfgcore answered the default): flagd buckets by
+    # flagKey and targetingKey with the array as one more entry, first
     doc = _doc({"fractional": [{"var": "a"}, ["yes", 1], ["no", 1]]})
     engine = make(flagd.to_snapshot(doc))
-    assert _mine(engine, "f", "u1", {"a": ["maybe", 5]}) == ("no", "no", "DEFAULT", None)
+    entry = {"a": ["maybe", 5]}
+    for tk in ["u1", "u2", "u3", "u4"]:
+        assert _mine(engine, "f", tk, entry) == _peer(doc, "f", tk, entry)
+    mine = _mine(engine, "f", "u1", {"a": ["maybe", 10**6]})
+    assert mine[:3] == ("maybe", "maybe", "TARGETING_MATCH")

@@ -125,3 +125,106 @@ def test_a_constant_past_the_stand_ins_reach_is_null_for_a_long_version(make):
     assert _mine(engine, "1.0.0-" + "a" * 300) == "no"
     assert _peer(doc, "1.0.0-" + "a" * 300) == "yes"
     assert _mine(engine, "1.0.0-" + "a" * 250) == _peer(doc, "1.0.0-" + "a" * 250) == "yes"
+
+
+def test_a_constant_flagd_reads_no_version_of_is_null_not_an_import_error(make):
+    # '1.0.0-01' (a numeric identifier with a leading zero) made a SnapshotError
+    for op in OPS:
+        doc = _doc(op, "1.0.0-01")
+        engine = make(flagd.to_snapshot(doc))
+        for value in ["1.0.0", "1.0.0-01", "0.9.0"]:
+            assert _mine(engine, value) == _peer(doc, value) == "no"
+
+
+# -- fractional: an array as the bucketing value, and a null fractional in "if" --------
+
+
+def _frac_doc(targeting: Any) -> dict[str, Any]:
+    variants = {"yes": "Y", "no": "N", "maybe": "M", "true": "T", "1": "one"}
+    flag = {"state": "ENABLED", "variants": variants, "defaultVariant": "no",
+            "targeting": targeting}  # fmt: skip
+    return {"flags": {"f": flag}}
+
+
+def _peer_full(doc: dict[str, Any], tk: str | None, attrs: dict[str, Any]) -> tuple:
+    from openfeature.exception import OpenFeatureError
+
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    try:
+        p = core.resolve_string_value("f", "FB", EvaluationContext(tk, copy.deepcopy(attrs)))
+    except OpenFeatureError as exc:  # a variant flagd does not have
+        return ("FB", None, "ERROR", str(exc.error_code).split(".")[-1])
+    code = p.error_code and str(p.error_code).split(".")[-1]
+    return (p.value, p.variant, str(p.reason).split(".")[-1], code)
+
+
+def _mine_full(engine: Any, tk: str | None, attrs: dict[str, Any]) -> tuple:
+    r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
+    return (r.value, r.variant, r.reason, r.error_code)
+
+
+_ENTRY = st.one_of(
+    st.tuples(
+        st.sampled_from(["maybe", "yes", "zzz", "", True, False, 1, 1.5, None, ["x"]]),
+        st.one_of(st.integers(-3, 10**6), st.just(2**31), st.sampled_from([5.0, True, "3"])),
+    ).map(list),
+    st.sampled_from([["maybe"], [], ["a", 1, 2], [True]]),
+)
+_TARGETINGS = [
+    {"fractional": [{"var": "a"}, ["yes", 1], ["no", 1]]},
+    {"fractional": [{"var": "a"}, ["yes", 0], ["no", 0]]},
+    {"fractional": [{"var": "a"}, ["yes", 3], ["maybe", 2], ["no", 5]]},
+    {"if": [{"fractional": [{"var": "a"}, ["yes", 1], ["no", 1]]}, "yes", "maybe"]},
+    {"if": [{"fractional": [{"var": "a"}, [True, 1], [False, 1]]}, "maybe", "yes"]},
+    {
+        "if": [
+            {"===": [{"var": "t"}, 1]},
+            {"fractional": [{"var": "a"}, ["yes", 1], ["no", 1]]},
+            "maybe",
+        ]
+    },  # fmt: skip
+    {"if": [{"fractional": [["yes", 1], ["no", 1]]}, "yes", "maybe"]},
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.integers(0, len(_TARGETINGS) - 1),
+    entry=st.one_of(_ENTRY, st.sampled_from([None, "u9", 7])),
+    tk=st.sampled_from(["u1", "u2", "user-3", "", None]),
+    t=st.sampled_from([1, 0]),
+)
+def test_fractional_with_array_or_null_values_answers_as_flagd(make_py_and_c, which, entry, tk, t):
+    doc = _frac_doc(_TARGETINGS[which])
+    attrs = {"t": t} if entry is None else {"a": entry, "t": t}
+    want = _peer_full(doc, tk, attrs)
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        assert _mine_full(engine, tk, attrs) == want, (_TARGETINGS[which], entry, tk)
+
+
+def test_an_array_entry_lands_in_each_bucket_as_in_flagd(make):
+    doc = _frac_doc(_TARGETINGS[2])
+    engine = make(flagd.to_snapshot(doc))
+    seen = set()
+    for i in range(200):
+        attrs = {"a": ["maybe", 4]}
+        want = _peer_full(doc, f"user-{i}", attrs)
+        assert _mine_full(engine, f"user-{i}", attrs) == want
+        seen.add(want[1])
+    assert seen == {"yes", "maybe", "no"}
+
+
+@pytest.mark.parametrize("which", [3, 4, 5])
+def test_export_keeps_a_null_fractional_condition_false(make, which):
+    doc = _frac_doc(_TARGETINGS[which])
+    exported = flagd.from_snapshot(flagd.to_snapshot(doc))
+    assert "#fraction" not in str(exported)
+    again = make(flagd.to_snapshot(exported))
+    for attrs, tk in [({}, "u1"), ({"a": None}, "u1"), ({"a": "k"}, ""), ({"a": "k"}, "u2"),
+                      ({"a": ["maybe", 9]}, "u3"), ({"a": [1, 2, 3]}, "u1")]:  # fmt: skip
+        attrs = {**attrs, "t": 1}
+        want = _peer_full(doc, tk, attrs)
+        assert _peer_full(exported, tk, attrs) == want, (attrs, tk)
+        assert _mine_full(again, tk, attrs) == want, (attrs, tk)

@@ -32,6 +32,7 @@ from cfgcore.interop import InteropError
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot
 
 _RESERVED = ("#no-default", "#invalid", "#parse-error")
+_FRACTION = "#fraction:"  # flagd.FRACTION: rules the importer adds for array entries
 
 # A native snapshot's attribute -> flagd's variable for what cfgcore's OpenFeature
 # provider puts there (cfgcore.openfeature.default_context).
@@ -92,10 +93,23 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
         raise _Refuse("it was refused on import")
     native = snap.metadata.get("imported_from") != "flagd"
     branches: list[Any] = []
-    for i, rule in enumerate(flag.rules):
+    rules = list(enumerate(flag.rules))
+    if not native:
+        # flagd's own fractional weighs an array bucketing value as an entry: the rules
+        # the importer added to do so (flagd.array_entry_rules) are not written
+        rules = [(i, r) for i, r in rules if not _mentions(r.when, _FRACTION)]
+    skip = set()
+    for n, (i, rule) in enumerate(rules):
+        if i in skip:
+            continue
         try:
             when = _cond(rule.when, snap, native) if rule.when is not None else None
             result = _result(rule)
+            if not native and n + 1 < len(rules):
+                joined = _fractional_condition(rule, rules[n + 1][1], result)
+                if joined is not None:  # the importer's {"if": [fractional, A, B]}
+                    result = joined
+                    skip.add(rules[n + 1][0])
         except _Refuse as exc:
             raise _Refuse(f"rules[{i}]: {exc}") from None
         if when is None:
@@ -108,6 +122,39 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
     if isinstance(meta, dict) and meta:
         out["metadata"] = dict(meta)
     return out
+
+
+def _mentions(c: Condition | None, prefix: str) -> bool:
+    """Whether the condition ``c`` tests an attribute whose name starts with ``prefix``."""
+    if c is None:
+        return False
+    if c.attr is not None and c.attr.startswith(prefix):
+        return True
+    subs = [*(c.all or []), *(c.any or []), *([c.not_] if c.not_ is not None else [])]
+    return any(_mentions(x, prefix) for x in subs)
+
+
+def _fractional_condition(rule: Rule, after: Rule, result: Any) -> Any | None:
+    """An imported ``{"if": [{"fractional": ...}, A, B]}`` is a bucketed rule serving A or
+    B, then a rule under the same condition serving B where the fractional is null (no
+    bucketing value): written back as that ``if`` over entries ``true`` (A) and
+    ``false`` (B), so flagd's null still reads as false. None for any other pair."""
+    if not (isinstance(result, dict) and "fractional" in result and rule.buckets):
+        return None
+    if after.when != rule.when or after.serve is None or after.hash is not None:
+        return None
+    if after.gates or after.split is not None or after.rollout is not None:
+        return None
+    other = after.serve
+    names = {v for v, _ in rule.buckets}
+    then = names - {other}
+    if len(then) != 1:
+        return None
+    (then_name,) = then
+    args = list(result["fractional"])
+    entries = [[v != other, w] for v, w in rule.buckets]
+    key = args[: len(args) - len(entries)]
+    return {"if": [{"fractional": [*key, *entries]}, then_name, other]}
 
 
 def _result(rule: Rule) -> Any:

@@ -27,6 +27,7 @@ flag's own).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -54,6 +55,9 @@ INVALID = "#invalid"  # targeting named a variant the flag does not have
 PARSE_ERROR = "#parse-error"  # a flag refused with on_error="keep"
 SEMVER = "#semver"  # suffix of the derived attribute holding a normalised version
 SEMLONG = "#semlong"  # suffix: set where #semver stands in for a version too long to read
+# + JSON [flag key, attribute, static weights]: which entry fractional v3 picks where the
+# attribute is a [variant, weight] array (an entry itself): see _ArrayEntries
+FRACTION = "#fraction:"
 CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
 SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
 CAT = "#cat"  # suffix: JSONLogic's text of a value that is no string (what cat reads)
@@ -195,6 +199,7 @@ def context(
     strings for ``in`` (``#items``).
     """
     out: dict[str, Any] = {}
+    arrays: list[str] = []  # keys of array values: see _ArrayEntries
     ts = int(time.time() if now is None else now)
 
     def put(key: str, value: Any) -> None:
@@ -239,6 +244,7 @@ def context(
             if isinstance(value, bool) or _ordered_number(value):
                 out[key + NUM] = int(value) if isinstance(value, bool) else value
             elif isinstance(value, (list, tuple)):
+                arrays.append(key)
                 out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
                 num = _list_number(value)
                 if num is not None:
@@ -270,7 +276,69 @@ def context(
     if targeting_key is not None:
         put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
+    if arrays:
+        return _ArrayEntries(out)
     return out
+
+
+class _ArrayEntries(dict):  # type: ignore[type-arg]
+    """context()'s attributes when a value is an array. flagd v3 reads a ``fractional``
+    bucketing value that evaluates to an array as one more ``[variant, weight]`` entry,
+    first in the distribution, and buckets by ``[flagKey, targetingKey]`` (flagd's ADR
+    fractional-non-string-rand-units; openfeature-flagd-core's _resolve_bucket_by). The
+    importer tests ``#fraction:[flag key, attribute, static weights]``, which this
+    mapping answers when an evaluator reads it (through ``get()``, as both read a
+    mapping that is not an exact dict): the static entry's 1-based index, or for the
+    context's entry ``"=" + the variant key flagd looks up + "\\0t"`` (``"\\0f"`` when
+    the variant is falsy), or nothing where flagd's fractional is null. A copy into a
+    plain dict loses it: keep this object."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, str) and key.startswith(FRACTION):
+            try:
+                found = self._fraction(key)
+            except Exception:  # never raise on the hot path: no answer is flagd's null
+                found = None
+            return default if found is None else found
+        return dict.get(self, key, default)
+
+    def __missing__(self, key: Any) -> Any:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def _fraction(self, key: str) -> int | str | None:
+        flag_key, attr, weights = json.loads(key[len(FRACTION) :])
+        entry = dict.get(self, attr)
+        tk = dict.get(self, TARGETING_KEY)
+        if not isinstance(entry, (list, tuple)) or not 1 <= len(entry) <= 2:
+            return None  # no [variant, weight] entry: flagd's fractional is null
+        if not isinstance(tk, str) or not tk:
+            return None  # flagd: no targeting key to bucket by
+        weight = entry[1] if len(entry) == 2 else 1
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            return None  # flagd: "Fractional weight value isn't of type 'int'"
+        weight = max(weight, 0)  # flagd clamps negative weights to 0
+        total = weight + sum(weights)
+        if not 0 < total <= 2**31 - 1:
+            return None
+        bucket = (murmur3_32(cbor_encode([flag_key, tk])) * total) >> 32
+        if bucket < weight:
+            variant = entry[0]
+            if variant is None:
+                return None
+            if isinstance(variant, bool):  # flagd's variant key for a non-string result
+                name = "true" if variant else "false"
+            else:
+                name = variant if isinstance(variant, str) else str(variant)
+            return "=" + name + ("\0t" if _js_truthy(variant) else "\0f")
+        end = weight
+        for i, w in enumerate(weights, 1):
+            end += w
+            if bucket < end:
+                return i
+        return None  # pragma: no cover - the weights sum to total
 
 
 # cfgcore reads versions of up to 256 characters (semver_key); flagd's evaluator reads
@@ -686,10 +754,16 @@ class _Flag:
             raise _Refuse("a fractional condition needs literal branches")
         other = rest[0] if rest else None
         _, args = _single(frac)
-        self.fractional(args, guard, lambda v: then if _js_truthy(v) else other)
+        self.fractional(args, guard, lambda v: then if _js_truthy(v) else other, (then, other))
+        if then is not None:
+            # where flagd's fractional is null (no bucketing value or targeting key, no
+            # weight, an array that is no entry), "if" reads it as false: the else branch
+            self.serve(other, guard)
 
     # -- fractional -------------------------------------------------------------------------
-    def fractional(self, args: Any, guard: Any, result: Any) -> None:
+    def fractional(
+        self, args: Any, guard: Any, result: Any, branches: tuple[Any, Any] | None = None
+    ) -> None:
         if not isinstance(args, list) or not args:
             raise _Refuse("fractional needs its bucket entries")
         entries = list(args)
@@ -716,16 +790,25 @@ class _Flag:
             if len(combos) > 256:
                 raise _Refuse("fractional entries expand to more than 256 cases")
         for cond, entry_list in combos:
-            self.fractional_rule(key_expr, entry_list, _and(guard, cond), result)
+            self.fractional_rule(key_expr, entry_list, _and(guard, cond), result, branches)
 
     def fractional_rule(
-        self, key_expr: Any, entries: list[tuple[Any, Any]], guard: Any, result: Any
+        self,
+        key_expr: Any,
+        entries: list[tuple[Any, Any]],
+        guard: Any,
+        result: Any,
+        branches: tuple[Any, Any] | None = None,
     ):
         weights = []
         for v, w in entries:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not float(w).is_integer():
                 raise _Refuse(f"fractional weight {w!r} is not an integer")
             weights.append((v, max(int(w), 0)))  # flagd clamps negative weights to 0
+        if self.scheme == "flagd_v3" and isinstance(key_expr, Mapping):
+            op, args = _single(key_expr)
+            if op == "var" and self.var_name(args) != FLAG_KEY:
+                self.array_entry_rules(self.var_name(args), weights, guard, result, branches)
         total = sum(w for _, w in weights)
         if total == 0:
             return  # flagd: no weight at all is null, the default variant
@@ -767,6 +850,47 @@ class _Flag:
             if when != _ALWAYS:
                 hashed["when"] = when
             self.rules.append(hashed)
+
+    def array_entry_rules(
+        self,
+        attr: str,
+        weights: list[tuple[Any, int]],
+        guard: Any,
+        result: Any,
+        branches: tuple[Any, Any] | None,
+    ) -> None:
+        """Rules for a bucketing value that is a ``[variant, weight]`` array: flagd v3
+        weighs it as the first entry and buckets by ``[flagKey, targetingKey]``;
+        context()'s mapping answers which entry (see _ArrayEntries)."""
+        spec = json.dumps([self.key, attr, [w for _, w in weights]], ensure_ascii=False)
+        picked = FRACTION + spec
+        for i, (v, w) in enumerate(weights, 1):
+            if w == 0:
+                continue
+            out = result(v)
+            if out == "#unknown":
+                self.needs_invalid = True
+                name: str | None = INVALID
+            else:
+                name = None if out is None else self.variant_name(out)
+            if name is not None:
+                self.rules.append({"when": _and(guard, {"attr": picked, "eq": i}), "serve": name})
+        if branches is not None:  # {"if": [fractional, then, else]}: the entry's truthiness
+            for mark, branch in (("\0t", branches[0]), ("\0f", branches[1])):
+                name = self.variant_name(branch)
+                if name is not None:
+                    when = _and(guard, {"attr": picked, "ends_with": mark})
+                    self.rules.append({"when": when, "serve": name})
+            return
+        # the entry's variant, as the key flagd looks it up by ("" is never one)
+        for name in self.variants:
+            if name:
+                marks = ["=" + name + "\0t", "=" + name + "\0f"]
+                when = _and(guard, {"attr": picked, "in": marks})
+                self.rules.append({"when": when, "serve": name})
+        self.needs_invalid = True
+        when = _and(guard, {"attr": picked, "starts_with": "="})
+        self.rules.append({"when": when, "serve": INVALID})
 
     def constant_key(self, key_expr: Any) -> bytes | None:
         """The bytes flagd hashes for a bucketing key that is the same for every user (a
@@ -1007,6 +1131,8 @@ class _Flag:
         op, ver = args[1], _normal_semver(args[2])
         if ver is None or op not in ("=", "!=", "<", "<=", ">", ">=", "^", "~"):
             return _NEVER, _NEVER
+        if _STRICT_SEMVER.fullmatch(ver) is None:
+            return _NEVER, _NEVER  # '1.0.0-01' and the like: the semver package reads none
         valid: Any = {"attr": attr, "exists": True}
         if len(ver) + 4 > SEMVER_KEEP:  # "^"/"~" bounds add at most 4 characters
             # context()'s stand-in for a version past 256 characters orders right only
