@@ -366,6 +366,11 @@ class _Monitor:
     def after_fork(self) -> None:
         self._lock = threading.Lock()
         self._thread = None
+        # A thread of the parent (this monitor, a follower announcing) may have held a
+        # provider's locks at the fork: the child's providers get new ones.
+        for provider in list(_PROVIDERS):
+            provider._lock = threading.Lock()
+            provider._status_lock = threading.RLock()
 
     def restart(self) -> None:
         with self._lock:
@@ -373,6 +378,7 @@ class _Monitor:
 
 
 _MONITOR = _Monitor()
+_PROVIDERS: weakref.WeakSet[CfgcoreProvider] = weakref.WeakSet()  # for after_fork
 after_fork_in_child(_MONITOR.after_fork)
 restart_in_child(_MONITOR.restart)
 
@@ -435,6 +441,7 @@ class CfgcoreProvider(AbstractProvider):
         self._registrations = 0
         self._shut_since_attach = False  # a shutdown() came after the last attach()
         self._old_detach = False  # the next detach() is an old registration's
+        _PROVIDERS.add(self)
 
     @property
     def engine(self) -> Any:

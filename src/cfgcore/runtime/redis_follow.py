@@ -343,9 +343,14 @@ class RedisFollower:
     def _after_fork_in_child(self) -> None:
         # The follower thread did not survive the fork; the connection pools notice the
         # new pid themselves. Locks may have been held by a thread that no longer exists.
+        # The follower starts again in _restart_in_child, once every repair is done: it
+        # delivers documents to the flag set, the managers and their subscribers, whose
+        # locks are repaired by hooks that may run after this one.
         self._lock = threading.Lock()
         self._thread = None
         self._pubsub = None
+
+    def _restart_in_child(self) -> None:
         if self._callbacks and not self._closed.is_set():
             self._start()
 

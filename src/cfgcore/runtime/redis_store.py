@@ -77,7 +77,7 @@ from cfgcore.runtime.flagstore import (
     default_state_dir,
     writer_identity,
 )
-from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower, stored_version
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
@@ -941,9 +941,15 @@ def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
 _STORES: weakref.WeakSet[RedisFlagStore] = weakref.WeakSet()
 
 
-def _restart_followers_after_fork() -> None:
+def _reset_followers_after_fork() -> None:
     for store in list(_STORES):
         store._after_fork_in_child()
 
 
-after_fork_in_child(_restart_followers_after_fork)
+def _restart_followers_after_fork() -> None:
+    for store in list(_STORES):
+        store._restart_in_child()
+
+
+after_fork_in_child(_reset_followers_after_fork)
+restart_in_child(_restart_followers_after_fork)
