@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.tree import format_path
+from cfgcore.config.tree import did_you_mean, format_path
 from cfgcore.errors import Problem, TransformError
 from cfgcore.runtime.secrets import is_resolved_secret, mask_text, note_variable
 
@@ -264,11 +264,16 @@ class ConfigurationTransformer:
         Raises :class:`TransformError` for an unknown step name (before doing anything)
         or listing every value a step could not transform (file = ``file``).
         """
-        names = list(steps)
-        unknown = [n for n in names if n not in self._steps]
+        # One name is one step (it was iterated: 'type_conversion' gave 15 unknown
+        # one-letter steps).
+        names = [steps] if isinstance(steps, str) else list(steps)
+        unknown = [n for n in names if not isinstance(n, str) or n not in self._steps]
         if unknown:
+            hints = "".join(
+                did_you_mean(n, list(self._steps), n=1) for n in unknown if isinstance(n, str)
+            )
             raise TransformError(
-                f"unknown transformation step(s) {', '.join(map(repr, unknown))}; "
+                f"unknown transformation step(s) {', '.join(map(repr, unknown))}{hints}; "
                 f"known: {', '.join(self._steps)}",
                 file=file,
             )
