@@ -61,6 +61,7 @@ COVERED = {
     ("Observability: counters, hooks and debug mode", "python", 1): "test_counters_and_hooks",
     ("Encrypted values and secret files", "console", 0): "test_secrets_console",
     ("Who changed what, and who may", "yaml", 0): "test_access_policy_example",
+    ("Who changed what, and who may", "yaml", 1): "test_actor_assume_example",
     ("A tamper-evident, bounded audit log", "console", 0): "test_audit_verify_console",
     ("Metrics and health", "python", 0): "skip: tests/test_readme.py runs it",
 }
@@ -509,8 +510,8 @@ def test_secrets_console(user_dir):
     assert [c.split("#")[0].strip() for c, _ in steps] == [
         "cfgcore secrets keygen --id 2026q4",
         "export CFGCORE_SECRET_KEYS=2026q4:...",
-        "echo -n 'hunter2' | cfgcore secrets encrypt",
-        "cfgcore secrets encrypt --scheme aesgcm < db-url.txt",
+        "echo -n 'hunter2' | cfgcore secrets encrypt --path db.password",
+        "cfgcore secrets encrypt --scheme aesgcm --path db.url < db-url.txt",
     ]
     keygen = sh(cwd, env, steps[0][0]).stdout.strip()
     assert re.fullmatch(r"2026q4:[A-Za-z0-9_=+/-]+", keygen), keygen
@@ -519,15 +520,21 @@ def test_secrets_console(user_dir):
     (cwd / "db-url.txt").write_text("postgres://music:s3cret@db.internal/catalog")
     fernet = sh(cwd, env, steps[2][0]).stdout.strip()
     shown = steps[2][1][0]
-    assert shown.startswith("ENC[fernet:gAAAAAB") and fernet.startswith(
-        shown[: len("ENC[fernet:gAAAAAB")]
-    )
-    assert re.fullmatch(r"ENC\[fernet:[A-Za-z0-9_=-]+\]", fernet), fernet
+    prefix = "ENC[v2:fernet:gAAAAAB"
+    assert shown.startswith(prefix) and fernet.startswith(prefix)
+    assert re.fullmatch(r"ENC\[v2:fernet:[A-Za-z0-9_=-]+\]", fernet), fernet
     aes = sh(cwd, env, steps[3][0]).stdout.strip()
-    assert steps[3][1][0].startswith("ENC[aesgcm:2026q4:")
-    assert re.fullmatch(r"ENC\[aesgcm:2026q4:[A-Za-z0-9_=+/-]+\]", aes), aes
-    for value, plain in ((fernet, "hunter2"), (aes, "postgres://music:s3cret@db.internal/catalog")):
-        assert sh(cwd, env, f"cfgcore secrets decrypt '{value}'").stdout.strip() == plain
+    assert steps[3][1][0].startswith("ENC[v2:aesgcm:2026q4:")
+    assert re.fullmatch(r"ENC\[v2:aesgcm:2026q4:[A-Za-z0-9_=+/-]+\]", aes), aes
+    for value, path, plain in (
+        (fernet, "db.password", "hunter2"),
+        (aes, "db.url", "postgres://music:s3cret@db.internal/catalog"),
+    ):
+        cmd = f"cfgcore secrets decrypt '{value}' --path"
+        assert sh(cwd, env, f"{cmd} {path}").stdout.strip() == plain
+        # "they decrypt only at that key"
+        moved = sh(cwd, env, f"{cmd} feature.banner_text", check=False)
+        assert moved.returncode != 0 and plain not in moved.stdout
 
 
 def test_access_policy_example(user_dir):
@@ -554,6 +561,22 @@ print(m.get("music_streaming.audio_quality.premium_bitrate"), m.get("anomaly_det
     assert out[0].startswith("denied: alice@laptop may not config.update anomaly_detection")
     assert out[1].startswith("denied: mallory")
     assert out[2] == "256 0.8"
+
+
+def test_actor_assume_example():
+    """The --actor example is a valid policy that lets the runner act for people of
+    example.com and for nobody else, and lets nobody else act for anyone."""
+    import yaml
+
+    from cfgcore.runtime.policy import AccessPolicy
+
+    policy = AccessPolicy.from_mapping(
+        yaml.safe_load(block("Who changed what, and who may", "yaml", 1))
+    )
+    assert policy.allows("ci@build-01", "actor.assume", "alice@example.com")
+    assert not policy.allows("ci@build-01", "actor.assume", "alice@evil.example.org")
+    assert not policy.allows("ci@build-02", "actor.assume", "alice@example.com")
+    assert not policy.allows("ci@build-01", "flag.delete", "catalog_x")
 
 
 def test_audit_verify_console(user_dir):
