@@ -329,6 +329,24 @@ class _Journal(msgspec.Struct):
     appends: list[_Append]
 
 
+def _read_rotated(root: str, kind: type[_R], skipped: SkippedLines) -> Iterator[_R]:
+    """:func:`read_log` of a rotated log: a :class:`LogTail` read in steps of 4 MiB,
+    each step's records yielded; a last line without a newline counts as cut short."""
+    tail = LogTail(root, kind)
+    tail.skipped = skipped
+    try:
+        while True:
+            batch: list[_R] = []
+            tail.read(batch.extend, limit=4 << 20)
+            if not tail.behind and tail._fh is not None:
+                tail._drain(batch.extend, final=True)  # the end as it is now
+            yield from batch
+            if not tail.behind:
+                return
+    finally:
+        tail.close()
+
+
 def _candidates(path: str) -> list[str]:
     """The file and its rotated predecessors (data appended before a rotation moved)."""
     out = [path]
@@ -414,10 +432,15 @@ def read_log(
         skipped = SkippedLines()
     decoder = _DECODERS.get(kind) or _DECODERS.setdefault(kind, msgspec.json.Decoder(kind))
     root = os.fspath(path)
-    paths = [root]
     if rotated:
-        paths = list(reversed(_candidates(root)))
-    for p in paths:
+        # Followed as LogTail does (by the open files, names resolved under the log's
+        # lock): a writer rotating the log while it is read (a report of a live
+        # service's logs) can neither make it skip a rotated file nor read one twice.
+        yield from _read_rotated(root, kind, skipped)
+        if own and skipped:
+            log.warning("%s: %s", root, skipped)
+        return
+    for p in [root]:
         try:
             fh = open(p, "rb")
         except FileNotFoundError:
