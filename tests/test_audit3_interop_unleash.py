@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.interop import unleash
+from cfgcore.interop import InteropError, unleash
 
 engine_mod = pytest.importorskip("yggdrasil_engine.engine")
 
@@ -99,3 +99,64 @@ def test_rust_code_point_escapes_match_as_in_yggdrasil(make, pattern, values, ci
     for value in values:
         got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
         assert got is _ygg(payload, value), (pattern, ci, value)
+
+
+@pytest.mark.parametrize("pattern", ["a(?i){1,3}", "x(?m)+", "a(?s)*"])
+def test_patterns_rust_refuses_never_match_as_in_yggdrasil(make, pattern):
+    # RE2 reads a(?i){1,3} as a repeated empty group; Rust refuses it (never matches)
+    payload = _payload(pattern)
+    engine = make(unleash.to_snapshot(payload))
+    for value in ["a", "aa", "x", "aaaaaa", ""]:
+        assert _ygg(payload, value) is False
+        assert engine.is_enabled("f", unleash.context({"properties": {"x": value}})) is False
+
+
+@pytest.mark.parametrize(
+    "pattern", ["a**", "a+*b", "a?+", "a{2}*", "a*{2}", "b+??", "a{2}{3}", "a{2}+"]
+)
+def test_a_quantifier_on_a_quantifier_is_refused_not_never_matched(pattern):
+    # Rust nests them (yggdrasil matches "a"); RE2 refuses the pattern, which the
+    # importer used to turn into "never matches"
+    payload = _payload(pattern)
+    assert _ygg(payload, "aaaaaab") is True
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    text = str(err.value)
+    assert (
+        "features.f.strategies[0].constraints[0]" in text and "quantifier on a quantifier" in text
+    )
+
+
+# Patterns without \b/\B away from the ends (RE2's stay ASCII: README, Interop), drawn
+# from Rust syntax RE2 shares or that the importer translates.
+_TOKENS = [
+    "a", "b", "é", "\\w", "\\W", "\\d", "\\D", "\\s", "\\S", ".", "[a-c]", "[^a]", "x", "1",
+    "-", " ", "_", "\\.", "(?:a|b)", "(a)", "\\x{e9}", "\\u0301", "[\\w-]", "\\pL",
+    "\\p{Greek}", "$", "^", "(?i)", "(?m)", "(?s)", "\\A", "\\z",
+]  # fmt: skip
+_QUANTIFIERS = ["", "", "", "+", "*", "?", "{2}", "{1,3}", "+?", "*?"]
+_CHARS = ["a", "b", "é", "e\u0301", "1", "\u0661", " ", "-", "_", "x", "\n", "α", "Ⅻ",
+          "\u24b6", "\u200d", ".", "A", "É"]  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(
+        st.tuples(st.sampled_from(_TOKENS), st.sampled_from(_QUANTIFIERS)), min_size=1, max_size=5
+    ),  # fmt: skip
+    ci=st.booleans(),
+    values=st.lists(st.lists(st.sampled_from(_CHARS), max_size=6).map("".join), max_size=8),
+)
+def test_generated_regex_constraints_agree_with_yggdrasil(make_py_and_c, parts, ci, values):
+    pattern = "".join(t + q for t, q in parts)
+    payload = _payload(pattern, ci)
+    try:
+        snap = unleash.to_snapshot(payload)
+    except InteropError:
+        return  # refused naming the constraint: never a silent difference
+    engines = [make(snap) for make in make_py_and_c]
+    for value in values:
+        want = _ygg(payload, value)
+        for engine in engines:
+            got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+            assert got is want, (pattern, ci, value)

@@ -433,6 +433,43 @@ def _edge_boundaries(p: str) -> tuple[str, str, str]:
     return prefix, p, suffix
 
 
+_QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}")
+_FLAG_GROUP = re.compile(r"\(\?[a-zA-Z-]*\)")
+
+
+def _stacked_quantifier(p: str) -> str | None:
+    """What Rust's regex crate and RE2 read differently about quantifiers in ``p``
+    (found by probing yggdrasil): ``"invalid"`` for a quantifier on a flag group
+    (``a(?i){2}``: an error to Rust, so Unleash never matches; RE2 repeats nothing),
+    ``"stacked"`` for a quantifier on a quantifier other than the lazy ``?``
+    (``a**``, ``a{2}+``, ``a+??``: Rust nests them, RE2 refuses), else None."""
+    last, i = "", 0
+    while i < len(p):
+        q = _QUANTIFIER.match(p, i)
+        if q is not None and last:
+            if last == "flags":
+                return "invalid"
+            if q.group() == "?" and last == "quantifier":
+                last = "lazy"  # a+? and a{2}? are one lazy quantifier
+            elif last in ("quantifier", "lazy"):
+                return "stacked"
+            else:
+                last = "quantifier"
+            i = q.end()
+            continue
+        flags = _FLAG_GROUP.match(p, i)
+        if flags is not None:
+            last, i = "flags", flags.end()
+            continue
+        tok = _RUST_TOKEN.match(p, i)
+        if tok is None:  # pragma: no cover - every character is a token
+            return None
+        # after "(" or "|" a quantifier is an error to both: nothing to compare
+        last = "" if tok.group() in ("(", "|") else "atom"
+        i = tok.end()
+    return None
+
+
 def _rust_regex(p: str) -> str:
     """``p`` (a Rust regex) as a pattern RE2 and Python's re run as Rust does: Unicode
     \\d, \\w, \\s written out, a \\b at either end as the character beyond it
@@ -752,7 +789,19 @@ class _Importer:
             strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
             return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
         if op == "REGEX":
-            pattern = _rust_regex(str(value) if value is not None else "")
+            text = str(value) if value is not None else ""
+            stacked = _stacked_quantifier(text)
+            if stacked == "invalid":  # an error to Rust's regex crate: Unleash never matches
+                return _NEVER
+            if stacked == "stacked":
+                exc = _Unreadable("REGEX", value, "")
+                exc.args = (
+                    f"REGEX constraint {text!r:.60}: a quantifier on a quantifier means "
+                    "something else to cfgcore's regex engine (RE2: an error) than to Rust's "
+                    "regex crate, which yggdrasil runs (write (?:a*)* for a**)",
+                )
+                raise exc
+            pattern = _rust_regex(text)
             hazard = _regex.linear_hazard(pattern, ci) if _regex._re2 is None else None
             if hazard is not None:  # Unleash matches it: no silent "never matches" here
                 exc = _Unreadable("REGEX", value, "")
