@@ -52,6 +52,10 @@ class EnvironWithFile(Mapping[str, str]):
         self._base = base
         self._stamp: tuple[int, int] | None = None
         self._values: dict[str, str] = {}
+        #: Names the file sets from a ``${VAR}`` that is not set (and has no default):
+        #: name -> (line, VAR). They are left unset, not set to "" (python-dotenv's
+        #: answer), so a configuration's ``${NAME}`` is the missing-variable error.
+        self.unresolved: dict[str, tuple[int, str]] = {}
 
     @property
     def base(self) -> Mapping[str, str]:
@@ -62,13 +66,25 @@ class EnvironWithFile(Mapping[str, str]):
         try:
             st = os.stat(self.path)
         except OSError:
-            self._stamp, self._values = None, {}
+            self._stamp, self._values, self.unresolved = None, {}, {}
             return self._values
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._values = _read(self.path)
+            self._values, self.unresolved = _read(self.path)
             self._stamp = stamp
         return self._values
+
+    def why_unset(self, name: str) -> str:
+        """Why ``name`` is unset although the file names it ("" when it does not):
+        ``" (<file>:<line> sets it from ${VAR}, which is not set)"``."""
+        if name in self.base:
+            return ""
+        self.file_values()
+        found = self.unresolved.get(name)
+        if found is None:
+            return ""
+        line, var = found
+        return f" ({self.path}:{line} sets it from ${{{var}}}, which is not set)"
 
     def __getitem__(self, name: str) -> str:
         base = self.base
@@ -90,9 +106,11 @@ class EnvironWithFile(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
-def _read(path: str) -> dict[str, str]:
-    from dotenv.main import resolve_variables
+def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """The file's variables, and those it sets from an unset ``${VAR}`` (see
+    :attr:`EnvironWithFile.unresolved`), which are left out of the first."""
     from dotenv.parser import parse_stream
+    from dotenv.variables import Variable, parse_variables
 
     from cfgcore.config.files import decode_text
     from cfgcore.runtime.atomicio import read_regular
@@ -115,13 +133,33 @@ def _read(path: str) -> dict[str, str]:
                 for b in bad
             ]
         )
-    # interpolate: ${OTHER} inside the file resolves against the file and the real
-    # environment, as python-dotenv does for load_dotenv.
-    values = resolve_variables(
-        ((b.key, b.value) for b in bindings if b.key is not None), override=True
-    )
-    # A bare `NAME` line (no '=') has no value: python-dotenv gives None; skip it.
-    return {k: v for k, v in values.items() if v is not None}
+    # Interpolate: ${OTHER} inside the file resolves against the real environment and
+    # the file's earlier lines, as python-dotenv's resolve_variables does for load_dotenv
+    # (override=True). One difference: a reference to a variable that is not set, without
+    # a default, leaves the name unset instead of "" (the seed's example,
+    # SPOTIFY_API_KEY=${SPOTIFY_API_SECRET}, served an empty key without a word).
+    values: dict[str, str | None] = {}
+    unresolved: dict[str, tuple[int, str]] = {}
+    for b in bindings:
+        if b.key is None:
+            continue
+        unresolved.pop(b.key, None)
+        if b.value is None:  # a bare `NAME` line (no '='): no value, as python-dotenv
+            values[b.key] = None
+            continue
+        atoms = list(parse_variables(b.value))  # a generator
+        env: dict[str, str | None] = {**os.environ, **values}
+        missing = [
+            a.name
+            for a in atoms
+            if isinstance(a, Variable) and a.default is None and a.name not in env
+        ]
+        if missing:
+            values.pop(b.key, None)  # unset: later lines see it unset too
+            unresolved[b.key] = (b.original.line, missing[0])
+            continue
+        values[b.key] = "".join(a.resolve(env) for a in atoms)
+    return {k: v for k, v in values.items() if v is not None}, unresolved
 
 
 _NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")

@@ -130,7 +130,8 @@ def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], 
                 return ""
             return value
         if value is None:
-            on_error(f"environment variable {name} is not set and ${{{name}}} has no default")
+            why = env.why_unset(name) if hasattr(env, "why_unset") else ""
+            on_error(f"environment variable {name} is not set and ${{{name}}} has no default{why}")
             return ""
         return value
 
