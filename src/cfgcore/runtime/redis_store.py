@@ -208,6 +208,17 @@ return cur
 )
 
 
+def _unexpected(what: str, reply: Any) -> Exception:
+    """The error for a reply of another shape than ``what`` returns (a proxy or server
+    that is not Redis, or misbehaves): a Redis error, so a read serves the cache file,
+    a follower reconnects and a write fails with a ConfigError, never a TypeError."""
+    from redis.exceptions import InvalidResponse
+
+    shown = repr(reply)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return InvalidResponse(f"unexpected reply to {what}: {shown}")
+
+
 def _writer(actor: str | None) -> dict[str, Any]:
     writer = writer_identity(actor)
     # A write whose reply is lost (the connection drops after Redis ran the script) is
@@ -491,7 +502,15 @@ class RedisFlagStore(RedisFollower):
         is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, and everything
         but the version when the stored version is ``unless``."""
         skip = "" if unless is None else str(unless)
-        return list(self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES, skip], client=client))
+        reply = self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES, skip], client=client)
+        if (
+            isinstance(reply, list)
+            and 5 <= len(reply) <= 7
+            and type(reply[4]) is int
+            and all(x is None or isinstance(x, (bytes, int)) for x in reply)
+        ):
+            return reply
+        raise _unexpected("the read script", reply)
 
     def _fetch(self, client: Any) -> FlagDocument:
         return self._from_raw(self._read_raw(client))
@@ -704,13 +723,22 @@ class RedisFlagStore(RedisFollower):
                 checksum = hashlib.sha256(data).hexdigest()
                 with self._lock:
                     floor = max(floor, self._seen)
-                    status, version = self._cas(
+                    reply = self._cas(
                         keys=[self.key, self.floor_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0",
                         ],
                     )  # fmt: skip
+                    if not (
+                        isinstance(reply, list)
+                        and len(reply) == 2
+                        and reply[0] in (1, 0, -1, -2, -3)
+                        and type(reply[0]) is int
+                        and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
+                    ):
+                        raise _unexpected("the write script", reply)
+                    status, version = reply
                     if status == 1:
                         self._seen = max(self._seen, int(version))
             except redis.RedisError as exc:
@@ -777,12 +805,13 @@ class RedisFlagStore(RedisFollower):
         try:
             raw = self._client.hmget(self.key, ["version", "writer"])
             writer = msgspec.msgpack.decode(raw[1]) if raw[1] else {}
-        except (redis.RedisError, msgspec.DecodeError):
-            return False
-        if isinstance(writer, dict) and writer.get("id") == write_id:
-            with self._lock:
-                self._seen = max(self._seen, int(raw[0]))
-            return True
+            if isinstance(writer, dict) and writer.get("id") == write_id:
+                version = stored_version(raw[0], self.url)
+                with self._lock:
+                    self._seen = max(self._seen, version)
+                return True
+        except (redis.RedisError, msgspec.DecodeError, ConfigError, TypeError, IndexError):
+            return False  # (a reply of another shape than HMGET's: not written by us)
         return False
 
     def _replicate(self, version: int) -> None:
