@@ -43,7 +43,7 @@ from typing import Any
 from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import EnvironWithFile, env_file_for
-from cfgcore.config.environ import env_refs, refs_without, with_refs
+from cfgcore.config.environ import env_refs, ref_names, refs_without, with_refs
 from cfgcore.config.files import FORMATS, MAX_DEPTH, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
@@ -67,6 +67,7 @@ from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.policy import check, config_change, current_actor, guarded
+from cfgcore.runtime.secrets import is_secret_variable
 
 __all__ = [
     "ConfigChangeEvent",
@@ -537,6 +538,12 @@ class ConfigurationManager(ConfigView):
             _refuse_unusable(value, path, source, json_like=True)
             new = value
             found = env_refs(new, path)
+            # Reading a secret variable into a key is a change of its own: an actor
+            # allowed to update a key shown to users must not be able to copy
+            # ${DB_ADMIN_PASSWORD} into it (config.reference, target: the name).
+            for name in sorted(ref_names(text for _, text in found)):
+                if is_secret_variable(name):
+                    check(current_actor() or "", "config.reference", name, self.audit)
             if found or self.transforms != ("env_var_substitution",):
                 wrapped: dict[Any, Any] = {}
                 node = wrapped

@@ -45,7 +45,11 @@ environment name, each profile name switched to or ``none``), ``flag.set``,
 ``experiment.delete`` (the experiment name; creating a test named after a flag that is
 not a test's also needs ``flag.set`` on it), ``experiment.holdout`` (target
 ``holdout``), ``flags.import`` and ``flags.publish`` (the flags file or store URL),
-``config.publish`` (``cfgcore publish``; the environment name), ``actor.assume`` (the
+``config.publish`` (``cfgcore publish``; the environment name), ``config.reference``
+(an ``update_config`` value reading a secret environment variable with ``${VAR}``, one
+named like a secret or listed in ``CFGCORE_SECRET_VARS``; the target is the variable's
+name: without it an actor allowed to update a key shown to users could copy
+``${DB_ADMIN_PASSWORD}`` into it), ``actor.assume`` (the
 CLI's ``--actor NAME``, judged for the OS identity; the target is NAME). Targets match
 with ``fnmatch``; ``*`` crosses dots.
 
@@ -114,6 +118,7 @@ ACTIONS = (
     "flags.publish",
     "config.publish",
     "actor.assume",
+    "config.reference",
 )
 
 Authorizer = Callable[[str, str, str], bool]
