@@ -636,7 +636,13 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         try:
-            doc = self._fetch(self._client)
+            try:
+                doc = self._fetch(self._client)
+            except (AttributeError, ValueError, TypeError) as exc:
+                if not self.closed:
+                    raise
+                # The connection was closed under the read (close() in another thread).
+                raise redis.ConnectionError(f"the store was closed: {exc}") from None
             self.serving_cache, self.last_contact = False, time.time()
             self.confirmed_at = time.monotonic()
             if doc.version == 0:
@@ -741,13 +747,21 @@ class RedisFlagStore(RedisFollower):
                     status, version = reply
                     if status == 1:
                         self._seen = max(self._seen, int(version))
-            except redis.RedisError as exc:
+            except ConfigError:
+                raise
+            except Exception as exc:
+                # A connection closed under the write by close() in another thread
+                # fails inside redis-py with whatever it was doing (AttributeError,
+                # ValueError): as a lost connection. Anything else is a bug: raised.
+                if not isinstance(exc, redis.RedisError) and not self.closed:
+                    raise
                 if self._wrote_already(writer["id"]):
                     status, version = 1, self._seen
                 else:
-                    self.last_error = f"write failed: {exc}"
+                    why = f"the store was closed during the write ({exc})" if self.closed else exc
+                    self.last_error = f"write failed: {why}"
                     raise ConfigError(
-                        f"cannot write the flag document: {exc}", file=self.url
+                        f"cannot write the flag document: {why}", file=self.url
                     ) from None
             if status == 1:
                 new = FlagDocument(new_snapshot, data, int(version), checksum, writer, self.url)

@@ -1,0 +1,68 @@
+"""close() while a write to the Redis store is in flight, third audit. The store's
+close() disconnects the connection pool; a write another thread had sent (a flag
+change through the manager) then failed inside redis-py with whatever it was doing,
+a bare ValueError or AttributeError out of ``set_feature_flag``. It now fails as a
+lost connection: a ConfigError saying the store was closed during the write, and
+nothing half-written. The write is held in flight deterministically by pausing the
+real redis-server's writes (CLIENT PAUSE ... WRITE) until close() has run."""
+
+from __future__ import annotations
+
+import threading
+
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.redis_store import RedisFlagStore
+from tests.waiting import wait_for
+
+
+def _in_flight(r, command: str) -> bool:
+    listing = r.execute_command("CLIENT", "LIST")
+    listing = listing.decode() if isinstance(listing, bytes) else listing
+    return any(f"cmd={command}" in line for line in listing.splitlines())
+
+
+def _close_during(redis_server, store, write):
+    """Run ``write()`` in a thread, close ``store`` while its script waits in the
+    paused server, and return what the write raised or returned."""
+    r = redis_server.client()
+    out: list[object] = []
+
+    def run():
+        try:
+            out.append(write())
+        except Exception as exc:
+            out.append(exc)
+
+    r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+    t = threading.Thread(target=run)
+    try:
+        t.start()
+        assert wait_for(lambda: _in_flight(r, "evalsha"))
+        store.close()
+        t.join(15)
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+    assert not t.is_alive() and len(out) == 1
+    return out[0], r
+
+
+def test_a_store_closed_during_a_write_fails_it_with_a_config_error(redis_server, tmp_path):
+    store = RedisFlagStore(redis_server.url + f"?namespace=cr1&cache={tmp_path / 'c.msgpack'}")
+    store.read()
+    result, r = _close_during(redis_server, store, lambda: store.update(lambda snap: snap))
+    assert isinstance(result, ConfigError), repr(result)
+    assert "closed during the write" in str(result)
+    assert r.hget("{cr1}:flags", "version") is None  # nothing written
+
+
+def test_a_manager_closed_during_a_flag_change_raises_a_config_error(redis_server, tmp_path):
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    url = redis_server.url + f"?namespace=cr2&cache={tmp_path / 'c.msgpack'}"
+    m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state")
+    m.set_feature_flag("a", True)
+    result, r = _close_during(redis_server, m.store, lambda: m.set_feature_flag("a", False))
+    m.close()
+    assert isinstance(result, ConfigError), repr(result)
+    assert m.is_feature_enabled("a", {}) is True  # the change did not go live
+    assert int(r.hget("{cr2}:flags", "version")) == 1
