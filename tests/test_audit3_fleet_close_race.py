@@ -66,3 +66,11 @@ def test_a_manager_closed_during_a_flag_change_raises_a_config_error(redis_serve
     assert isinstance(result, ConfigError), repr(result)
     assert m.is_feature_enabled("a", {}) is True  # the change did not go live
     assert int(r.hget("{cr2}:flags", "version")) == 1
+
+
+def test_a_store_closed_during_a_read_serves_its_cache_or_says_why(redis_server, tmp_path):
+    url = redis_server.url + f"?namespace=cr3&cache={tmp_path / 'c.msgpack'}"
+    store = RedisFlagStore(url)
+    result, _ = _close_during(redis_server, store, store.read)
+    assert isinstance(result, ConfigError), repr(result)  # no cache file yet
+    assert "the store was closed" in str(result)
