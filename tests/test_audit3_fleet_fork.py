@@ -21,7 +21,7 @@ import warnings
 import msgspec
 import pytest
 
-from cfgcore.runtime import redis_store  # noqa: F401  (its fork hooks come first)
+from cfgcore.runtime import redis_store, usage  # noqa: F401  (their fork hooks come first)
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.snapshot import Flag
 from tests.waiting import wait_for
@@ -39,6 +39,9 @@ def _probe_after_fork() -> None:
     store = _PROBE.get("store")
     if store is not None:
         _PROBE["started_during_repairs"] = getattr(store, "_thread", None) is not None
+    recorder = _PROBE.get("recorder")
+    if recorder is not None:
+        _PROBE["usage_started_during_repairs"] = recorder._thread is not None
 
 
 def _fork(child, then=None):
@@ -136,3 +139,26 @@ def test_a_provider_lock_held_by_a_parent_thread_at_fork_does_not_block_the_chil
         t.join(5)
         provider.shutdown()
         m.close()
+
+
+def test_a_forked_child_restarts_its_usage_recorder_after_every_repair(tmp_path):
+    recorder = usage.UsageRecorder(tmp_path / "flag-usage.json", interval=0.05)
+    recorder.start()
+    usage._RECORDERS[recorder.path] = recorder
+    _PROBE["recorder"] = recorder
+    (tmp_path / "flag-usage.json").unlink(missing_ok=True)
+
+    def child():
+        if _PROBE.get("usage_started_during_repairs") is not False:
+            return 2  # the recorder's thread ran before the repairs registered after it
+        if not wait_for(lambda: recorder.running, timeout=10):
+            return 3
+        return 0 if wait_for(lambda: (tmp_path / "flag-usage.json").exists(), 10) else 4
+
+    try:
+        assert _fork(child) == 0
+    finally:
+        _PROBE.clear()
+        with usage._RECORDERS_LOCK:
+            usage._RECORDERS.pop(recorder.path, None)
+        recorder.close()

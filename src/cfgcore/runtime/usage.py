@@ -40,7 +40,7 @@ from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import FileLock, atomic_write
-from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -197,6 +197,7 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._holders = 0  # managers that started it (start_usage_recording) and hold it
+        self._restart = False  # in a forked child: start the thread after the repairs
 
     @property
     def running(self) -> bool:
@@ -257,11 +258,16 @@ class UsageRecorder:
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread does not exist in the child, and another parent thread
-        # may have held the lock: a fresh lock, and a thread of the child's own.
-        was_running = self._thread is not None and not self._stop.is_set()
+        # may have held the lock: a fresh lock, and a thread of the child's own, started
+        # by _restart_in_child once every repair is done (it reads the evaluation
+        # totals, whose locks other hooks repair).
+        self._restart = self._thread is not None and not self._stop.is_set()
         self._lock = threading.Lock()
         self._thread = None
-        if was_running:
+
+    def _restart_in_child(self) -> None:
+        if self._restart:
+            self._restart = False
             self.start()
 
 
@@ -338,8 +344,14 @@ def _flush_at_exit() -> None:
 
 
 @after_fork_in_child
-def _restart_after_fork() -> None:
+def _reset_after_fork() -> None:
     global _RECORDERS_LOCK
     _RECORDERS_LOCK = threading.Lock()
     for recorder in list(_RECORDERS.values()):
         recorder._after_fork_in_child()
+
+
+@restart_in_child
+def _restart_after_fork() -> None:
+    for recorder in list(_RECORDERS.values()):
+        recorder._restart_in_child()
