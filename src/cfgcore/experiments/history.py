@@ -27,6 +27,7 @@ import msgspec
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.features import on_off
+from cfgcore.runtime.atomicio import FileLock
 from cfgcore.runtime.audit import log_files
 from cfgcore.snapshot import Flag
 
@@ -81,9 +82,9 @@ class FlagHistory:
         seen: set[str] = set()
         rows: list[tuple[float, str, FlagChange]] = []
         for path in paths:
-            for name in log_files(path):
+            for name, fh in _open_logs(path):
                 history.files.append(name)
-                for entry in _entries(name):
+                for entry in _entries(name, fh):
                     digest = str(entry.get("hash") or json.dumps(entry, sort_keys=True))
                     if digest in seen:
                         continue
@@ -110,9 +111,31 @@ class FlagHistory:
         return history
 
 
-def _entries(path: str) -> Iterable[dict[str, Any]]:
+def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
+    """Every file of the audit log at ``path``, oldest first, each open. Listed and
+    opened under the writers' lock taken shared (a rotation takes it exclusively), so
+    a rotation while the files are read (renaming each to the next number) can neither
+    hide one nor show one twice: the open files are read, whatever their names become."""
+    base = os.path.abspath(path)
+    opened: list[tuple[str, Any]] = []
+    with FileLock(base + ".lock", shared=True, create=False):
+        for name in log_files(base):
+            try:
+                opened.append((name, open(name, "rb")))  # noqa: SIM115 - closed by _entries
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                for _, fh in opened:
+                    fh.close()
+                raise ConfigError(
+                    f"cannot read audit log: {exc.strerror or exc}", file=name
+                ) from None
+    return opened
+
+
+def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
     try:
-        with open(path, "rb") as fh:
+        with fh:
             data = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=path) from None
