@@ -381,11 +381,18 @@ class DynamicConfigurationManager:
         Targeting rules stay: ``rollout_percentage`` applies to the users they let
         through (bucketed by user id, salted by the flag name, so raising it only adds
         users). An unknown flag is created (on for everyone, then rolled out). Raises
-        ConfigError (nothing changes) on a bad percentage or a non-boolean flag.
+        ConfigError (nothing changes) on a bad percentage, an ``enabled`` that is not
+        True/False (``"false"`` would be truthy), or a non-boolean flag.
         """
         key = flag_key(flag)
         if is_internal_flag(key):
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
+        # bool("false") is True: a flag switched "off" from a form or a CLI string would
+        # go on for everyone. Only true/false (or 1/0) are switches.
+        if type(enabled) is not bool and not (type(enabled) is int and enabled in (0, 1)):
+            raise ConfigError(
+                f"{self.flags_file}: flags.{key}.enabled: must be true or false, got {enabled!r}"
+            )
         try:
             pct = float(rollout_percentage)
         except (TypeError, ValueError):

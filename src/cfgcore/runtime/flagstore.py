@@ -25,7 +25,6 @@ default.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import glob
 import hashlib
 import json
@@ -80,8 +79,11 @@ def default_state_dir() -> str:
 def writer_identity(actor: str | None = None) -> dict[str, Any]:
     """Who writes: host, pid, actor (default: the OS user) and the time."""
     if actor is None:
-        with contextlib.suppress(Exception):
-            actor = getpass.getuser()
+        # The real uid's name, as the audit log's default actor: never $USER, which
+        # anyone sets (USER=alice made a write look like alice's).
+        from cfgcore.runtime.audit import default_actor
+
+        actor = default_actor().rpartition("@")[0]
     return {"host": socket.gethostname(), "pid": os.getpid(), "actor": actor, "time": time.time()}
 
 
