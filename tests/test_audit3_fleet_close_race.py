@@ -74,3 +74,36 @@ def test_a_store_closed_during_a_read_serves_its_cache_or_says_why(redis_server,
     result, _ = _close_during(redis_server, store, store.read)
     assert isinstance(result, ConfigError), repr(result)  # no cache file yet
     assert "the store was closed" in str(result)
+
+
+def test_a_write_whose_server_dies_in_flight_says_its_outcome_is_unknown(tmp_path):
+    """The script was sent; the server died before replying and cannot be asked
+    whether it ran. The write may have landed (a durable server that ran it before
+    dying keeps it), so the error must not claim it was not written."""
+    from tests.redis_server import running
+
+    with running(str(tmp_path / "srv")) as server:
+        store = RedisFlagStore(server.url + f"?namespace=unk&cache={tmp_path / 'c.msgpack'}")
+        try:
+            store.read()
+            r = server.client()
+            out: list[object] = []
+
+            def run():
+                try:
+                    out.append(store.update(lambda snap: snap))
+                except Exception as exc:
+                    out.append(exc)
+
+            r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+            t = threading.Thread(target=run)
+            t.start()
+            assert wait_for(lambda: _in_flight(r, "evalsha"))
+            server.kill()
+            t.join(30)
+            assert not t.is_alive() and len(out) == 1
+            assert isinstance(out[0], ConfigError), repr(out[0])
+            assert "outcome is unknown" in str(out[0])
+            assert "outcome is unknown" in (store.last_error or "")
+        finally:
+            store.close()

@@ -755,10 +755,19 @@ class RedisFlagStore(RedisFollower):
                 # ValueError): as a lost connection. Anything else is a bug: raised.
                 if not isinstance(exc, redis.RedisError) and not self.closed:
                     raise
-                if self._wrote_already(writer["id"]):
+                wrote = self._wrote_already(writer["id"])
+                if wrote:
                     status, version = 1, self._seen
                 else:
                     why = f"the store was closed during the write ({exc})" if self.closed else exc
+                    if wrote is None:
+                        # The script may have run before the connection dropped, and the
+                        # store cannot be asked: saying "not written" could be false.
+                        why = (
+                            f"{why}; the outcome is unknown (the connection was lost after "
+                            "the write was sent, and the store could not be asked whether "
+                            "it was applied): read the store before retrying"
+                        )
                     self.last_error = f"write failed: {why}"
                     raise ConfigError(
                         f"cannot write the flag document: {why}", file=self.url
@@ -812,8 +821,9 @@ class RedisFlagStore(RedisFollower):
         before = proxy.master_address
         return before is not None and pool.get_master_address() != before
 
-    def _wrote_already(self, write_id: str) -> bool:
-        """After a dropped reply: did the script run anyway? (Then it must not run again.)"""
+    def _wrote_already(self, write_id: str) -> bool | None:
+        """After a dropped reply: did the script run anyway? (Then it must not run again.)
+        None when the store cannot be asked (the outcome is unknown)."""
         import redis
 
         try:
@@ -824,7 +834,9 @@ class RedisFlagStore(RedisFollower):
                 with self._lock:
                     self._seen = max(self._seen, version)
                 return True
-        except (redis.RedisError, msgspec.DecodeError, ConfigError, TypeError, IndexError):
+        except redis.RedisError:
+            return None  # unreachable: it may or may not have run
+        except (msgspec.DecodeError, ConfigError, TypeError, IndexError):
             return False  # (a reply of another shape than HMGET's: not written by us)
         return False
 
