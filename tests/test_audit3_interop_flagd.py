@@ -228,3 +228,17 @@ def test_export_keeps_a_null_fractional_condition_false(make, which):
         want = _peer_full(doc, tk, attrs)
         assert _peer_full(exported, tk, attrs) == want, (attrs, tk)
         assert _mine_full(again, tk, attrs) == want, (attrs, tk)
+
+
+@pytest.mark.parametrize("targeting", ["maybe", 1, ["yes"], True, "", [], 0, False, None, {}])
+def test_targeting_that_is_no_object_answers_as_flagd(make, targeting):
+    # flagd's evaluator: a falsy targeting is none (STATIC); any other that is no
+    # JSONLogic object is "Invalid 'targeting' value" (PARSE_ERROR). cfgcore served
+    # "maybe" for the targeting "maybe".
+    doc = _frac_doc(targeting)
+    want = _peer_full(doc, "u1", {})
+    engine = make(flagd.to_snapshot(doc, on_error="keep"))
+    assert _mine_full(engine, "u1", {}) == want
+    if want[3] == "PARSE_ERROR":
+        with pytest.raises(flagd.InteropError, match="targeting must be a JSONLogic object"):
+            flagd.to_snapshot(doc)

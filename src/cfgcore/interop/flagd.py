@@ -629,6 +629,12 @@ class _Flag:
         self.rules: list[dict[str, Any]] = []
         self.needs_invalid = False
         targeting = spec.get("targeting")
+        if not targeting and not isinstance(targeting, Mapping):
+            targeting = None  # "", [], 0, false: flagd resolves STATIC, as for none
+        elif targeting is not None and not isinstance(targeting, Mapping):
+            # flagd's evaluator: "Invalid 'targeting' value" (PARSE_ERROR); the schema
+            # wants a JSONLogic object
+            raise _Refuse(f"targeting must be a JSONLogic object, got {type_name(targeting)}")
         if targeting not in (None, {}):
             self.outcome(self.expand(targeting), _ALWAYS)
         if self.needs_invalid:
