@@ -199,7 +199,7 @@ def context(
     strings for ``in`` (``#items``).
     """
     out: dict[str, Any] = {}
-    arrays: list[str] = []  # keys of array values: see _ArrayEntries
+    arrays: list[str] = []  # keys of [variant, weight] arrays: see _ArrayEntries
     ts = int(time.time() if now is None else now)
 
     def put(key: str, value: Any) -> None:
@@ -244,7 +244,10 @@ def context(
             if isinstance(value, bool) or _ordered_number(value):
                 out[key + NUM] = int(value) if isinstance(value, bool) else value
             elif isinstance(value, (list, tuple)):
-                arrays.append(key)
+                if len(value) == 1 or (
+                    len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int)
+                ):
+                    arrays.append(key)  # a [variant, weight] entry: see _ArrayEntries
                 out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
                 num = _list_number(value)
                 if num is not None:
@@ -282,7 +285,8 @@ def context(
 
 
 class _ArrayEntries(dict):  # type: ignore[type-arg]
-    """context()'s attributes when a value is an array. flagd v3 reads a ``fractional``
+    """context()'s attributes when a value is a ``[variant]`` or ``[variant, int]`` array
+    (other arrays are no entry: null either way). flagd v3 reads a ``fractional``
     bucketing value that evaluates to an array as one more ``[variant, weight]`` entry,
     first in the distribution, and buckets by ``[flagKey, targetingKey]`` (flagd's ADR
     fractional-non-string-rand-units; openfeature-flagd-core's _resolve_bucket_by). The
