@@ -1,8 +1,9 @@
 """Unleash REGEX constraints, third audit, against yggdrasil (Rust's regex crate):
 
-* ``\\b``/``\\B`` at either end of a pattern is Unicode in Rust and was ASCII in cfgcore
-  (RE2): ``\\bcat\\b`` matched "écat" and "caté" there, not in yggdrasil. It is now
-  written as the character beyond it (a Rust word character or not).
+* ``\\b``/``\\B`` is Unicode in Rust and was ASCII in cfgcore (RE2): ``\\bcat\\b``
+  matched "écat" and "caté" there, not in yggdrasil. At either end of a pattern it is
+  now written as the character beyond it (a Rust word character or not); between two
+  tokens whose word-ness is known it is decided at import.
 * Rust's ``\\u00e9``, ``\\u{e9}``, ``\\x{e9}`` and ``\\U0001F600`` escapes are errors to
   RE2, so such a constraint never matched; they are now the characters themselves.
 """
@@ -43,6 +44,8 @@ EDGE_PATTERNS = [
     "\\bcat\\b", "\\bcat", "cat\\b", "\\Bcat", "cat\\B", "\\b\\d+\\b", "\\b-", "-\\b",
     "\\B-", "-\\B", "\\bé", "é\\b", "\\bcat|dog\\b", "^x\\b", "\\b\\w+\\b", "a+\\b",
     "\\b\\.", "\\.\\b", "\\bCAT\\b", "\\b\\u00e9t", "t\\x{e9}\\b",
+    # between two tokens whose word-ness is known: decided, not left to RE2's ASCII \b
+    "a\\b-", "t\\bé", "\\w+\\b\\s", "é\\Bx", "c\\Ba", "\\d\\b\\u0301",
 ]  # fmt: skip
 _WORDS = [
     "cat", "écat", "caté", "a cat b", "cat\n", "\u0915\u094dcat", "cat\u0301", "x-y", "-",

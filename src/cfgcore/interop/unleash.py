@@ -430,7 +430,31 @@ def _edge_boundaries(p: str) -> tuple[str, str, str]:
             suffix = "(?-m:$)|" + other if is_word == boundary else word
             suffix = "(?:" + suffix + ")"
             p = p[:-2]
-    return prefix, p, suffix
+    return prefix, _inner_boundaries(p), suffix
+
+
+def _inner_boundaries(p: str) -> str:
+    """A ``\\b``/``\\B`` between two tokens whose characters are each all word or all
+    non-word characters (``a\\b-``, ``\\w+\\b\\s``) decided as Rust decides it: dropped
+    where it always holds, a class matching nothing where it never does."""
+    if "\\b" not in p and "\\B" not in p:
+        return p
+    tokens = [m.group() for m in _RUST_TOKEN.finditer(p)]
+    out: list[str] = []
+    for k, tok in enumerate(tokens):
+        if tok in ("\\b", "\\B") and 0 < k < len(tokens) - 1:
+            left = tokens[k - 1]
+            if left == "+" and k >= 2:
+                left = tokens[k - 2]  # x+ ends with an x
+            after = tokens[k + 2] if k + 2 < len(tokens) else ""
+            left_word = _token_is_word(left) if tokens[k - 1] not in ("?", "*", "}") else None
+            right_word = _token_is_word(tokens[k + 1]) if after not in ("?", "*", "{") else None
+            if left_word is not None and right_word is not None:
+                holds = (left_word != right_word) == (tok == "\\b")
+                out.append("" if holds else "[^\\x00-\\x{10FFFF}]")  # matches nothing
+                continue
+        out.append(tok)
+    return "".join(out)
 
 
 _QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}")
