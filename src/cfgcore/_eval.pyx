@@ -73,6 +73,7 @@ cdef extern from "Python.h":
     PyObject* _dict_get_or_null "PyDict_GetItemWithError"(object, object)
     PyObject* PyErr_Occurred()
     void PyErr_Clear()
+    int PyErr_ExceptionMatches(PyObject*)
     bint PyUnicode_IS_COMPACT_ASCII(object)
     void* PyUnicode_DATA(object)
     long _small_int "PyLong_AsLong"(PyObject*) noexcept  # an id from the tables: cannot fail
@@ -212,6 +213,25 @@ ctypedef struct Outcome:
 ctypedef struct CountCell:  # one nonzero counter, copied out by Counters.take
     Py_ssize_t index
     uint64_t count
+
+
+# Returns NULL without setting an error: for a caller that found one already set.
+cdef extern from *:
+    """
+    static PyObject* cfgcore_pending_error(void) { return NULL; }
+    """
+    object _pending_error "cfgcore_pending_error"()
+
+
+cdef object _missing_unless_interrupt():
+    """None after a C lookup that left an error set (a colliding key's ``__eq__``
+    raised): an Exception is cleared and the attribute reads as missing, as the
+    reference evaluator's ``except Exception`` reads it. Anything else (a
+    KeyboardInterrupt, a SystemExit) stays set and propagates, as there."""
+    if PyErr_ExceptionMatches(<PyObject*>Exception):
+        PyErr_Clear()
+        return None
+    return _pending_error()
 
 
 cdef bint _is_mapping(object obj) noexcept:

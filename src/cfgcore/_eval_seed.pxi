@@ -26,11 +26,11 @@ cdef object _metric_user_id(object ctx):
     found = _dict_get_or_null(attrs, "user_id")
     if found == NULL or <object>found is None:
         if found == NULL and PyErr_Occurred() != NULL:
-            PyErr_Clear()  # a colliding key whose __eq__ raised: read as missing
+            _missing_unless_interrupt()  # a colliding key whose __eq__ raised: missing
         found = _dict_get_or_null(attrs, "targeting_key")
         if found == NULL:
             if PyErr_Occurred() != NULL:
-                PyErr_Clear()
+                return _missing_unless_interrupt()
             return None
     uid = <object>found
     if uid is None or (PyUnicode_CheckExact(uid) and PyUnicode_IS_COMPACT_ASCII(uid)):
@@ -237,7 +237,7 @@ cdef class SeedAPI:
             found = _dict_get_or_null(attrs, "user_id")
             if found == NULL:
                 if PyErr_Occurred() != NULL:
-                    PyErr_Clear()
+                    _missing_unless_interrupt()  # a colliding key's __eq__ raised: no id
             else:
                 uid = <object>found
         # Exact str and int ids hash without user code: the steady state is one set
@@ -257,14 +257,14 @@ cdef class SeedAPI:
                         self._log(test_name, v, uid, <set>shard)
                         return v
                 else:  # a logged id of a str subclass whose __eq__ raised: cannot tell
-                    PyErr_Clear()
+                    _missing_unless_interrupt()
         try:
             self.expose(test_name, v, user_context)
         except Exception:  # the exposure log must never break the request
             pass
         return v
 
-    cdef void _log(self, test, v, uid, set seen) noexcept:
+    cdef int _log(self, test, v, uid, set seen) except -1:
         try:
             if len(seen) >= self._shard_limit:
                 seen.clear()  # the logger's own shard: its holders stay in sync
@@ -273,6 +273,7 @@ cdef class SeedAPI:
             self._append((test, v, uid, ts))
         except Exception:  # a failing clock or writer must never break the request
             pass
+        return 0
 
 
 @cython.final

@@ -394,7 +394,7 @@ cdef class CompiledSnapshot:
             if found != NULL:
                 return <object>found
             if PyErr_Occurred() != NULL:  # a colliding key's __eq__ raised
-                PyErr_Clear()
+                return _missing_unless_interrupt()
             return None
         try:
             return attrs.get(name)
@@ -402,20 +402,23 @@ cdef class CompiledSnapshot:
             return None
 
     cdef int _bind_into(self, SlotVal* vals, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
-        cdef Py_ssize_t i, s
-        for i in range(count):
-            s = slots[i] if slots != NULL else i
-            v = self._get_attr(attrs, s)
-            if self._bind_fast(&vals[s], s, v):
-                continue
-            try:
-                self._bind_slot(&vals[s], s, v)
-            except Exception:  # e.g. casefold() or a semver parse on a str subclass
-                _release(&vals[s], 1)
-                memset(&vals[s], 0, sizeof(SlotVal))
-                vals[s].kind = K_OTHER
-                vals[s].id = -1
-                vals[s].ci_id = -1
+        """Bind ``slots[:count]`` (all slots if NULL) of ``vals`` from ``attrs``.
+
+        An error that propagates (a KeyboardInterrupt from a mapping's get() or a key's
+        __eq__) releases the slots bound so far and leaves the others untouched: the
+        caller only frees its array."""
+        cdef Py_ssize_t i, s, done = 0
+        try:
+            for i in range(count):
+                s = slots[i] if slots != NULL else i
+                v = self._get_attr(attrs, s)
+                if not self._bind_fast(&vals[s], s, v):
+                    self._bind_safe(&vals[s], s, v)
+                done += 1
+        finally:
+            if done != count:
+                for i in range(done):
+                    _release(&vals[slots[i] if slots != NULL else i], 1)
         return 0
 
     cdef Binding _lazy_binding(self):
@@ -453,6 +456,10 @@ cdef class CompiledSnapshot:
         return 0
 
     cdef int _bind_safe(self, SlotVal* tmp, Py_ssize_t s, object v) except -1:
+        """_bind_slot where a failing Exception makes the value unusable; anything else
+        (a KeyboardInterrupt in a semver parse) releases ``tmp`` and propagates, so
+        ``tmp`` holds no reference then. (_bind_slot zeroes ``tmp`` before any call
+        that can raise.)"""
         try:
             self._bind_slot(tmp, s, v)
         except Exception:  # e.g. a semver parse or casefold() that fails: unusable value
@@ -461,6 +468,9 @@ cdef class CompiledSnapshot:
             tmp.kind = K_OTHER
             tmp.id = -1
             tmp.ci_id = -1
+        except BaseException:
+            _release(tmp, 1)
+            raise
         return 0
 
     cdef inline int _ensure(self, Binding bd, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
@@ -909,7 +919,11 @@ cdef class CompiledSnapshot:
         vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
         if vals == NULL:
             raise MemoryError()
-        self._bind_into(vals, ctx, slots, f[F_SLOTS_COUNT])
+        try:  # a KeyboardInterrupt from the mapping: _bind_into released what it bound
+            self._bind_into(vals, ctx, slots, f[F_SLOTS_COUNT])
+        except BaseException:
+            free(vals)
+            raise
         out = self._eval(fi, vals, now)
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[slots[k]], 1)
