@@ -276,3 +276,60 @@ def test_an_interrupt_while_binding_leaks_nothing(how, armed):
     assert refs == [0, 0]
     if heap is not None:
         assert heap < 200_000  # a leaked heap array per call: megabytes
+
+
+# -- a clock that raises an interrupt --------------------------------------------------------
+
+WINDOW = {"start": "2024-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"}
+SCHEDULED = {
+    "flags": {
+        "timed": {"default": "off", "schedule": WINDOW, "rules": [{"serve": "on"}]},
+        "plain": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "x"}, "serve": "on"}]},
+        # a prerequisite on a scheduled flag: the clock is read one level down
+        "gated": {
+            "default": "off",
+            "prerequisites": [{"flag": "timed", "variant": "on"}],
+            "rules": [{"serve": "on"}],
+        },
+        **{a: {"default": "off", "rules": [{"when": {"attr": a, "eq": "z"}, "serve": "on"}]}
+           for a in NAMES},
+    }
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_from_the_clock_propagates_from_both(make, exc):
+    engine = make(SCHEDULED)
+    raised = exc()
+
+    def clock():
+        raise raised
+
+    engine.set_clock(clock)
+    contexts = [
+        None,
+        {"seg": "x"},
+        engine.context({"seg": "x"}),
+        Interrupting("x", 10**9, KeyboardInterrupt()),
+        "not a mapping",
+    ]
+    refs = sys.getrefcount(raised)
+    for ctx in contexts:
+        for key in ("timed", "gated"):
+            for name, call in _calls(engine, key, ctx).items():
+                with pytest.raises(exc) as info:
+                    call()
+                assert info.value is raised, name
+                del info
+    assert sys.getrefcount(raised) == refs  # nothing keeps the interrupt afterwards
+    engine.set_clock(lambda: 1.8e9)  # inside the window: the engine answers as usual
+    assert engine.is_enabled("gated", {"seg": "x"}) is True
+    assert engine.evaluate_all({"seg": "x"})["plain"] is True
+
+
+def test_an_exception_from_the_clock_still_reads_as_out_of_window(make):
+    engine = make(SCHEDULED)
+    engine.set_clock(lambda: 1 / 0)
+    assert engine.is_enabled("timed", {}) is False
+    assert engine.evaluate("gated", {}).reason == "PREREQUISITE_FAILED"
+    assert engine.evaluate_all({})["timed"] is False

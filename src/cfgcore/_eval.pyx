@@ -57,6 +57,7 @@ IMPLEMENTATION = "c"
 
 cdef extern from "Python.h":
     dict PyDict_Copy(object)
+    PyObject* PyThreadState_GetDict()
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
@@ -232,6 +233,28 @@ cdef object _missing_unless_interrupt():
         PyErr_Clear()
         return None
     return _pending_error()
+
+
+# An interrupt (a BaseException that is no Exception: KeyboardInterrupt, SystemExit)
+# raised by a clock inside the C rule walk, which cannot raise: kept in the thread's
+# state dict until the public method that started the walk raises it (_raise_interrupt).
+_INTERRUPT_KEY = "cfgcore._eval.interrupt"
+
+
+cdef void _keep_interrupt(object exc) noexcept:
+    cdef PyObject* tdict = PyThreadState_GetDict()
+    if tdict != NULL:
+        try:
+            (<dict>tdict)[_INTERRUPT_KEY] = exc
+        except BaseException:  # no memory for the entry: _raise_interrupt makes one
+            pass
+
+
+cdef int _raise_interrupt() except -1:
+    """Raise the interrupt _keep_interrupt kept for this thread."""
+    cdef PyObject* tdict = PyThreadState_GetDict()
+    exc = (<dict>tdict).pop(_INTERRUPT_KEY, None) if tdict != NULL else None
+    raise exc if exc is not None else KeyboardInterrupt()
 
 
 cdef bint _is_mapping(object obj) noexcept:

@@ -702,7 +702,9 @@ cdef class CompiledSnapshot:
             return <int>(h % BUCKETS)
         return -1
 
-    cdef double _now(self) noexcept:
+    cdef double _now(self, double* now) noexcept:
+        """The clock reading. A clock raising an interrupt (no Exception: Ctrl-C) sets
+        ``now[1]`` to 2: the public method raises it when the walk returns."""
         clock = self.clock
         if clock is None:
             return cfgcore_wall_clock()
@@ -712,6 +714,10 @@ cdef class CompiledSnapshot:
             if self.counting:
                 self.errs[ERR_GENERAL] += 1
             return NAN  # a broken clock: schedules treat the flag as out of window
+        except BaseException as exc:
+            _keep_interrupt(exc)
+            now[1] = 2
+            return NAN
 
     cdef int _hashed(self, int h, const SlotVal* b) noexcept:
         """Bucket under hashing record ``h`` (an imported flag's scheme); -1 if no value."""
@@ -730,7 +736,8 @@ cdef class CompiledSnapshot:
         return -1
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
-        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed)
+        # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed); 2:
+        # the clock raised an interrupt, which the caller raises (see _now)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef const int32_t* sp
@@ -747,8 +754,8 @@ cdef class CompiledSnapshot:
             return out
         if f[F_SCHED]:
             if now[1] == 0:  # read the clock once per evaluation, even when it fails
-                now[0] = self._now()
                 now[1] = 1
+                now[0] = self._now(now)
             if not (self.sched_start[fi] <= now[0] < self.sched_end[fi]):
                 out.var = f[F_OFF]
                 out.reason = REASON_DISABLED
@@ -864,7 +871,10 @@ cdef class CompiledSnapshot:
             now[0] = NAN
             now[1] = 0
             bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-            return self._eval(fi, bd.vals, now)
+            out = self._eval(fi, bd.vals, now)
+            if now[1] > 1:
+                _raise_interrupt()
+            return out
         if type(ctx) is dict and self.n_slots <= STACK_SLOTS:
             return self._run_dict(fi, <dict>ctx)
         return self._run_other(fi, ctx)
@@ -874,12 +884,16 @@ cdef class CompiledSnapshot:
         dict, or a dict when the snapshot has more slots than fit on the stack (those
         bind into the heap: _run_mapping)."""
         cdef double now[2]
+        cdef Outcome out
         now[0] = NAN
         now[1] = 0
         if ctx is None or (type(ctx) is not dict and not _is_mapping(ctx)):
             if ctx is not None and self.counting:  # not a context: evaluated with no attributes
                 self.errs[ERR_INVALID_CONTEXT] += 1
-            return self._eval(fi, self.empty, now)
+            out = self._eval(fi, self.empty, now)
+            if now[1] > 1:
+                _raise_interrupt()
+            return out
         return self._run_mapping(fi, ctx)
 
     cdef Outcome _run_dict(self, int fi, dict ctx) except *:
@@ -896,11 +910,14 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         cdef int k
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, now)
-        self._bind_into(&vals[0], ctx, slots, f[F_SLOTS_COUNT])
-        out = self._eval(fi, &vals[0], now)
-        for k in range(f[F_SLOTS_COUNT]):
-            _release(&vals[slots[k]], 1)
+            out = self._eval(fi, self.empty, now)
+        else:
+            self._bind_into(&vals[0], ctx, slots, f[F_SLOTS_COUNT])
+            out = self._eval(fi, &vals[0], now)
+            for k in range(f[F_SLOTS_COUNT]):
+                _release(&vals[slots[k]], 1)
+        if now[1] > 1:
+            _raise_interrupt()
         return out
 
     cdef Outcome _run_mapping(self, int fi, object ctx) except *:
@@ -915,7 +932,10 @@ cdef class CompiledSnapshot:
         cdef Outcome out
         cdef int k
         if f[F_SLOTS_COUNT] == 0:
-            return self._eval(fi, self.empty, now)
+            out = self._eval(fi, self.empty, now)
+            if now[1] > 1:
+                _raise_interrupt()
+            return out
         vals = <SlotVal*>malloc(self.n_slots * sizeof(SlotVal))
         if vals == NULL:
             raise MemoryError()
@@ -928,6 +948,8 @@ cdef class CompiledSnapshot:
         for k in range(f[F_SLOTS_COUNT]):
             _release(&vals[slots[k]], 1)
         free(vals)
+        if now[1] > 1:
+            _raise_interrupt()
         return out
 
     # -- public API ----------------------------------------------------------------------
@@ -1065,8 +1087,6 @@ cdef class CompiledSnapshot:
                 self.errs[ERR_INVALID_CONTEXT] += 1  # not a context: evaluated with no attributes
             bd = self._bind_all(ctx)
         vals = bd.vals
-        if cells != NULL:
-            self.counters.all_calls += 1
         # A copy of a dict without deletions clones its key table (one memcpy) in the
         # same order; only the flags that can vary are evaluated and stored into it.
         cdef dict result = PyDict_Copy(self._all_template)
@@ -1078,6 +1098,8 @@ cdef class CompiledSnapshot:
         for i in range(self.n_varying):
             fi = self._varying[i]
             out = self._eval(fi, vals, now)
+            if now[1] > 1:  # the clock raised an interrupt: it propagates (below)
+                break
             pending[np] = out.var * N_REASONS + out.reason
             np += 1
             if np == ALL_BATCH:
@@ -1089,6 +1111,10 @@ cdef class CompiledSnapshot:
         if cells != NULL:
             for j in range(np):
                 cells[pending[j]] += 1
+        if now[1] > 1:  # the flags evaluated before it are counted, as by the reference
+            _raise_interrupt()
+        if cells != NULL:
+            self.counters.all_calls += 1
         return result
 
     cdef inline void _mismatch(self, int var) noexcept:
