@@ -333,3 +333,23 @@ def test_an_exception_from_the_clock_still_reads_as_out_of_window(make):
     assert engine.is_enabled("timed", {}) is False
     assert engine.evaluate("gated", {}).reason == "PREREQUISITE_FAILED"
     assert engine.evaluate_all({})["timed"] is False
+
+
+def test_an_interrupt_propagates_on_the_observed_path_too(make, armed):
+    """With an exposure callback the checks go through the observer (snap._observe)."""
+    engine = make(SCHEDULED)
+    engine.on_exposure(lambda *args: None)
+    for name in _calls(engine, "plain", None):
+        for ctx in ({Colliding("seg"): 1}, engine.context({Colliding("seg"): 1})):
+            armed.exc = KeyboardInterrupt()
+            with pytest.raises(KeyboardInterrupt):
+                _calls(engine, "plain", ctx)[name]()
+            armed.exc = None
+
+    def clock():
+        raise KeyboardInterrupt
+
+    engine.set_clock(clock)
+    for call in _calls(engine, "gated", {"seg": "x"}).values():
+        with pytest.raises(KeyboardInterrupt):
+            call()
