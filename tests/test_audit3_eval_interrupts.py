@@ -353,3 +353,36 @@ def test_an_interrupt_propagates_on_the_observed_path_too(make, armed):
     for call in _calls(engine, "gated", {"seg": "x"}).values():
         with pytest.raises(KeyboardInterrupt):
             call()
+
+
+@pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
+def test_an_evaluate_all_interrupted_by_the_clock_counts_alike_on_both():
+    """The flags evaluated before the interrupt are counted, the rest are not, on both
+    (the compiled evaluate_all counts the flags that cannot vary apart from the rest)."""
+    snapshot = {
+        "flags": {
+            "a_const": {"default": "off"},
+            "b_rule": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "x"},
+                                                   "serve": "on"}]},
+            "c_off": {"default": "off", "enabled": False},
+            "d_timed": {"default": "off", "schedule": WINDOW, "rules": [{"serve": "on"}]},
+            "e_const": {"default": "on"},
+            "f_rule": {"default": "off", "rules": [{"when": {"attr": "seg", "eq": "x"},
+                                                   "serve": "on"}]},
+        }
+    }  # fmt: skip
+    counts = []
+    for impl in ("c", "py"):
+        engine = engine_class(IMPLS[impl]).from_snapshot(snapshot)
+
+        def clock():
+            raise KeyboardInterrupt
+
+        engine.set_clock(clock)
+        for ctx in ({"seg": "x"}, engine.context({"seg": "x"})):
+            with pytest.raises(KeyboardInterrupt):
+                engine.evaluate_all(ctx)
+        taken = engine.take_evaluation_counts()
+        counts.append((taken.evaluations, taken.errors))
+    assert counts[0] == counts[1]
+    assert {flag for flag, _, _ in counts[1][0]} == {"a_const", "b_rule", "c_off"}

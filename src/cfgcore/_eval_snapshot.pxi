@@ -1073,7 +1073,7 @@ cdef class CompiledSnapshot:
         cdef Binding bd
         cdef const SlotVal* vals
         cdef Py_ssize_t i
-        cdef int fi
+        cdef int fi = 0  # the flag a clock's interrupt stopped at (see _interrupted_all)
         cdef Outcome out
         # Counting: the flags that cannot vary are counted once per call (all_calls) and
         # attributed at take time; the others add their own cell.
@@ -1111,11 +1111,31 @@ cdef class CompiledSnapshot:
         if cells != NULL:
             for j in range(np):
                 cells[pending[j]] += 1
-        if now[1] > 1:  # the flags evaluated before it are counted, as by the reference
-            _raise_interrupt()
+        if now[1] > 1:
+            self._interrupted_all(fi, cells)
         if cells != NULL:
             self.counters.all_calls += 1
         return result
+
+    cdef int _interrupted_all(self, int stop, uint64_t* cells) except -1:
+        """Raise the interrupt the clock raised in evaluate_all at flag ``stop``, after
+        counting the flags before it that cannot vary (the others are counted): the
+        reference evaluator counts each flag it evaluated before the interrupt."""
+        cdef double now[2]
+        cdef const int32_t* f
+        cdef Outcome out
+        cdef int k
+        now[0] = NAN
+        now[1] = 0
+        if cells != NULL:
+            for k in range(stop):
+                f = self.flags + k * FW
+                if not f[F_ENABLED] or (
+                    not f[F_SCHED] and f[F_PRE_COUNT] == 0 and f[F_RULE_COUNT] == 0
+                ):  # as _build_all_template picks them: no clock read here
+                    out = self._eval(k, self.empty, now)
+                    cells[out.var * N_REASONS + out.reason] += 1
+        return _raise_interrupt()
 
     cdef inline void _mismatch(self, int var) noexcept:
         # TYPE_MISMATCH: the flag served ``var``, the caller got its default
