@@ -41,6 +41,7 @@ from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
+from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import js_number_text
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
@@ -284,7 +285,7 @@ def context(
     return out
 
 
-class _ArrayEntries(dict):  # type: ignore[type-arg]
+class _ArrayEntries(DerivedAttributes):
     """context()'s attributes when a value is a ``[variant]`` or ``[variant, int]`` array
     (other arrays are no entry: null either way). flagd v3 reads a ``fractional``
     bucketing value that evaluates to an array as one more ``[variant, weight]`` entry,
@@ -297,23 +298,10 @@ class _ArrayEntries(dict):  # type: ignore[type-arg]
     the variant is falsy), or nothing where flagd's fractional is null. A copy into a
     plain dict loses it: keep this object."""
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        if isinstance(key, str) and key.startswith(FRACTION):
-            try:
-                found = self._fraction(key)
-            except Exception:  # never raise on the hot path: no answer is flagd's null
-                found = None
-            return default if found is None else found
-        return dict.get(self, key, default)
+    PREFIX = FRACTION
 
-    def __missing__(self, key: Any) -> Any:
-        found = self.get(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def _fraction(self, key: str) -> int | str | None:
-        flag_key, attr, weights = json.loads(key[len(FRACTION) :])
+    def derive(self, spec: str) -> int | str | None:
+        flag_key, attr, weights = json.loads(spec)
         entry = dict.get(self, attr)
         tk = dict.get(self, TARGETING_KEY)
         if not isinstance(entry, (list, tuple)) or not 1 <= len(entry) <= 2:
@@ -871,7 +859,9 @@ class _Flag:
     ) -> None:
         """Rules for a bucketing value that is a ``[variant, weight]`` array: flagd v3
         weighs it as the first entry and buckets by ``[flagKey, targetingKey]``;
-        context()'s mapping answers which entry (see _ArrayEntries)."""
+        context()'s mapping answers which entry (see _ArrayEntries). The ``#fraction:``
+        test comes first in each rule: an exact dict never holds it, so the rule fails on
+        one missing attribute before the guard's own conditions run."""
         spec = json.dumps([self.key, attr, [w for _, w in weights]], ensure_ascii=False)
         picked = FRACTION + spec
         for i, (v, w) in enumerate(weights, 1):
@@ -884,22 +874,22 @@ class _Flag:
             else:
                 name = None if out is None else self.variant_name(out)
             if name is not None:
-                self.rules.append({"when": _and(guard, {"attr": picked, "eq": i}), "serve": name})
+                self.rules.append({"when": _and({"attr": picked, "eq": i}, guard), "serve": name})
         if branches is not None:  # {"if": [fractional, then, else]}: the entry's truthiness
             for mark, branch in (("\0t", branches[0]), ("\0f", branches[1])):
                 name = self.variant_name(branch)
                 if name is not None:
-                    when = _and(guard, {"attr": picked, "ends_with": mark})
+                    when = _and({"attr": picked, "ends_with": mark}, guard)
                     self.rules.append({"when": when, "serve": name})
             return
         # the entry's variant, as the key flagd looks it up by ("" is never one)
         for name in self.variants:
             if name:
                 marks = ["=" + name + "\0t", "=" + name + "\0f"]
-                when = _and(guard, {"attr": picked, "in": marks})
+                when = _and({"attr": picked, "in": marks}, guard)
                 self.rules.append({"when": when, "serve": name})
         self.needs_invalid = True
-        when = _and(guard, {"attr": picked, "starts_with": "="})
+        when = _and({"attr": picked, "starts_with": "="}, guard)
         self.rules.append({"when": when, "serve": INVALID})
 
     def constant_key(self, key_expr: Any) -> bytes | None:

@@ -50,6 +50,7 @@ from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
+from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 try:  # Python's own regex parser, to read a pattern's structure as re does
@@ -368,7 +369,7 @@ def context(
     return out
 
 
-class _LongValues(dict):  # type: ignore[type-arg]
+class _LongValues(DerivedAttributes):
     """context()'s attributes when a string is longer than MAX_REGEX_INPUT, the bound
     of cfgcore's ``matches``: the SDK searches any length. A ``$regex`` whose match
     its first characters do not decide is imported as ``matches`` or, for such a
@@ -378,23 +379,10 @@ class _LongValues(dict):  # type: ignore[type-arg]
     :func:`cfgcore._regex.compile_regex` at import (RE2, or linear on ``re``), searched
     in the whole value. A copy into a plain dict loses it: keep this object."""
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        if isinstance(key, str) and key.startswith(SEARCH):
-            try:
-                found = self._search(key)
-            except Exception:  # never raise on the hot path: no answer is no match
-                found = None
-            return default if found is None else found
-        return dict.get(self, key, default)
+    PREFIX = SEARCH
 
-    def __missing__(self, key: Any) -> Any:
-        found = self.get(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def _search(self, key: str) -> bool | None:
-        path, pattern, fold, at_end = json.loads(key[len(SEARCH) :])
+    def derive(self, spec: str) -> bool | None:
+        path, pattern, fold, at_end = json.loads(spec)
         value = dict.get(self, path)
         if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
             return None  # ``matches`` on the value itself answers

@@ -1,0 +1,41 @@
+"""Context mappings that answer derived attributes when an evaluator reads them.
+
+Some of a source's semantics cannot be lowered to cfgcore conditions on values known
+when ``context()`` builds the attributes (a regex searched in a string longer than
+cfgcore's regex bound; a flagd ``fractional`` entry that comes from the context). The
+importer then tests a derived attribute, ``PREFIX + JSON spec``, and ``context()``
+returns a :class:`DerivedAttributes` whose ``get()`` computes it. Both evaluators read a
+mapping that is not an exact dict through ``get()``, so the answer is the same on both;
+a plain dict (the common case) keeps the exact-dict fast path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DerivedAttributes(dict):  # type: ignore[type-arg]
+    """A context dict whose ``get()`` answers keys starting with :attr:`PREFIX` with
+    :meth:`derive` (None: the attribute is missing). A copy into a plain dict loses
+    them: keep this object."""
+
+    PREFIX = ""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, str) and key.startswith(self.PREFIX):
+            try:
+                found = self.derive(key[len(self.PREFIX) :])
+            except Exception:  # never raise on the hot path: no answer is a missing value
+                found = None
+            return default if found is None else found
+        return dict.get(self, key, default)
+
+    def __missing__(self, key: Any) -> Any:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def derive(self, spec: str) -> Any:
+        """The derived attribute for ``spec`` (the key after :attr:`PREFIX`), or None."""
+        raise NotImplementedError
