@@ -74,6 +74,17 @@ def _config_name(raw: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{raw!r}: flags.yaml is the directory's flag document, not a configuration layer"
         )
+    from cfgcore.config.builder import _ENV_NAME, MIGRATION_REPORT_STEM
+
+    if name == MIGRATION_REPORT_STEM:  # no environment can be loaded from it
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: {REPORT_NAME} is the report migrate writes; choose another name"
+        )
+    if not _ENV_NAME.match(name):  # environments are looked up in lower case
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: expected lower case letters, digits, '_', '-' and '.' (an "
+            "environment is looked up in lower case: -e Prod reads prod.yaml)"
+        )
     return name
 
 

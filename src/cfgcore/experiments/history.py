@@ -82,30 +82,35 @@ class FlagHistory:
         seen: set[str] = set()
         rows: list[tuple[float, str, FlagChange]] = []
         for path in paths:
-            for name, fh in _open_logs(path):
-                history.files.append(name)
-                for entry in _entries(name, fh):
-                    digest = str(entry.get("hash") or json.dumps(entry, sort_keys=True))
-                    if digest in seen:
-                        continue
-                    seen.add(digest)
-                    ts = _timestamp(entry.get("ts"))
-                    if ts is None:
-                        continue
-                    if history.covers_since is None or ts < history.covers_since:
-                        history.covers_since = ts
-                    where = entry.get("path")
-                    if entry.get("kind") != "change" or not isinstance(where, str):
-                        continue
-                    if where.startswith("flags."):
-                        change = FlagChange(
-                            ts,
-                            entry.get("old"),
-                            entry.get("new"),
-                            entry.get("actor"),
-                            entry.get("source"),
-                        )
-                        rows.append((ts, where[len("flags.") :], change))
+            opened = _open_logs(path)
+            try:
+                for name, fh in opened:
+                    history.files.append(name)
+                    for entry in _entries(name, fh):
+                        digest = str(entry.get("hash") or json.dumps(entry, sort_keys=True))
+                        if digest in seen:
+                            continue
+                        seen.add(digest)
+                        ts = _timestamp(entry.get("ts"))
+                        if ts is None:
+                            continue
+                        if history.covers_since is None or ts < history.covers_since:
+                            history.covers_since = ts
+                        where = entry.get("path")
+                        if entry.get("kind") != "change" or not isinstance(where, str):
+                            continue
+                        if where.startswith("flags."):
+                            change = FlagChange(
+                                ts,
+                                entry.get("old"),
+                                entry.get("new"),
+                                entry.get("actor"),
+                                entry.get("source"),
+                            )
+                            rows.append((ts, where[len("flags.") :], change))
+            finally:  # a bad line in one file must not leave the later ones open
+                for _, fh in opened:
+                    fh.close()
         for _ts, key, change in sorted(rows, key=lambda row: row[0]):
             history.changes.setdefault(key, []).append(change)
         return history

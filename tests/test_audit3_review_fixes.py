@@ -1,0 +1,79 @@
+"""Review of the third audit round: defects the round's own changes brought in, each
+shown failing on the code as the round left it."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import pytest
+
+from cfgcore.cli import main as cli_main
+from cfgcore.errors import ConfigError
+
+# -- cfgcore flags stale (FlagHistory): the audit log's files are opened together ----------
+
+
+def test_flag_history_closes_every_log_file_when_one_holds_a_bad_line(tmp_path):
+    # The round opens every file of the log (under the writers' lock) before reading
+    # any; a line that is no audit entry in an older file raised with the newer files
+    # still open (a leaked descriptor per file and per call in a service).
+    log = tmp_path / "audit.log"
+    (tmp_path / "audit.log.2").write_text("not an audit entry\n")
+    (tmp_path / "audit.log.1").write_text('{"ts": "2026-01-01T00:00:00+00:00"}\n')
+    log.write_text(
+        '{"ts": "2026-01-02T00:00:00+00:00", "kind": "change", "path": "flags.x", '
+        '"old": null, "new": true}\n'
+    )
+    from cfgcore.experiments.history import FlagHistory
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ConfigError, match=r"audit\.log\.2:1: not an audit entry"):
+            FlagHistory.from_logs([str(log)])
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+
+
+# -- cfgcore migrate --name: a name no environment can be loaded from ----------------------
+
+INI = "[music_streaming]\npremium_bitrate = 320\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("migration-report", "migration-report.json is the report migrate writes"),
+        ("migration-report.yaml", "migration-report.json is the report migrate writes"),
+        ("Prod", "looked up in lower case"),
+        ("Base.yaml", "looked up in lower case"),
+        ("my env", "lower case letters, digits"),
+    ],
+)
+def test_migrate_refuses_a_name_the_directory_cannot_load(tmp_path, capsys, given, message):
+    # The builder refuses 'migration-report' as an environment and looks names up in
+    # lower case: migrate wrote migration-report.yaml or Prod.yaml, exit 0, and neither
+    # could ever be loaded ("'migration-report' is not an environment"; "no
+    # configuration file for environment 'prod' ... available: Prod").
+    src = tmp_path / "streaming.ini"
+    src.write_text(INI)
+    out = tmp_path / "config"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["migrate", str(src), "--out", str(out), "--name", given])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --name: {given!r}: " in err and message in err
+    assert not out.exists()
+
+
+def test_a_migrated_lower_case_environment_loads(tmp_path, capsys):
+    src = tmp_path / "streaming.ini"
+    src.write_text(INI)
+    out = tmp_path / "config"
+    assert cli_main(["migrate", str(src), "--out", str(out), "--name", "prod-eu_1.x"]) == 0
+    (out / "base.yaml").write_text("{}\n")
+    capsys.readouterr()
+    args = ["get", "music_streaming.audio_quality.premium_bitrate", "--config-dir", str(out)]
+    assert cli_main([*args, "-e", "prod-eu_1.x"]) == 0
+    assert capsys.readouterr().out == "320\n"
