@@ -77,3 +77,34 @@ def test_a_migrated_lower_case_environment_loads(tmp_path, capsys):
     args = ["get", "music_streaming.audio_quality.premium_bitrate", "--config-dir", str(out)]
     assert cli_main([*args, "-e", "prod-eu_1.x"]) == 0
     assert capsys.readouterr().out == "320\n"
+
+
+# -- cfgcore secrets rotate --bind: a value at a key path no binding can name ----------------
+
+
+def test_rotate_bind_names_the_file_and_line_of_a_value_it_cannot_bind(tmp_path, capsys):
+    # A value under a key with an empty name ("": ENC[...]) has no key path a bound
+    # envelope can carry: rotate --bind raised the bare ValueError of key_path() out of
+    # its rewrite ("cfgcore: error: key path ('app', ''): ..."), naming no file. It is
+    # now one of the problems rotate lists (file, line, key path), and nothing is written.
+    from cfgcore.cli.secrets import rotate_directory
+    from cfgcore.runtime.secrets import Keyring, encrypt_value, generate_key
+
+    key_file = tmp_path / "keys"
+    key_file.write_text(generate_key() + "\n")
+    ring = Keyring.from_file(str(key_file))
+    conf = tmp_path / "config"
+    conf.mkdir()
+    base = conf / "base.yaml"
+    text = f"app:\n  name: x\n  '': {encrypt_value('s3cret-Pw', ring)}\n"
+    base.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        rotate_directory(str(conf), ring, bind=True)
+    assert str(exc.value).startswith(f"{base}:3: app.: key path")
+    assert base.read_text() == text
+    code = cli_main(["secrets", "rotate", "--bind", "--key-file", str(key_file), str(conf)])
+    assert code == 1
+    assert f"{base}:3: " in capsys.readouterr().err
+    assert base.read_text() == text
+    # Without --bind it stays an unbound value and is rotated as before.
+    assert rotate_directory(str(conf), ring) == {str(base): 1}

@@ -204,18 +204,21 @@ def rotate_directory(
             where = located[next(slots)]
             if where is None and is_bound(envelope):
                 return envelope  # not a value (a comment): no key path to decrypt it at
+            to_bind = where is not None and (bind or is_bound(envelope))
             try:
                 plain = decrypt_value(envelope, keyring, path=where)
+                # (a key path no binding can name, a key with an empty name: refused
+                # here, with its file and line, not as a bare error naming neither)
+                out = encrypt_value(plain, keyring, scheme=envelope_scheme(envelope),
+                                    path=where if to_bind else None)  # fmt: skip
             except ValueError as exc:
                 line = text.count("\n", 0, m.start()) + 1
                 key = ".".join(where) if where else ""
                 problems.append(Problem(path=key, message=str(exc), file=path, line=line))
                 return envelope
             n += 1
-            to_bind = where is not None and (bind or is_bound(envelope))
             newly += to_bind and not is_bound(envelope)
-            return encrypt_value(plain, keyring, scheme=envelope_scheme(envelope),
-                                 path=where if to_bind else None)  # fmt: skip
+            return out
 
         reported = len(problems)
         new = _ENVELOPE_IN_TEXT.sub(repl, text)
