@@ -4,6 +4,8 @@ shown failing on the code as the round left it."""
 from __future__ import annotations
 
 import gc
+import logging
+import os
 import warnings
 
 import pytest
@@ -108,3 +110,55 @@ def test_rotate_bind_names_the_file_and_line_of_a_value_it_cannot_bind(tmp_path,
     assert base.read_text() == text
     # Without --bind it stays an unbound value and is rotated as before.
     assert rotate_directory(str(conf), ring) == {str(base): 1}
+
+
+# -- exposure and metric logs at a full disk: the failure names the file ------------------
+
+needs_dev_full = pytest.mark.skipif(
+    not os.path.exists("/dev/full"), reason="needs /dev/full (a device every write fills)"
+)
+
+
+def _full_log(tmp_path, name):
+    path = tmp_path / name
+    os.symlink("/dev/full", path)  # every append fails with ENOSPC, as on a full disk
+    return str(path)
+
+
+@needs_dev_full
+def test_a_failing_exposure_log_is_named_in_the_error(tmp_path, caplog):
+    # The round replaced "exposure sink %r failed" by the writer's summary, which named
+    # only the writer ("cfgcore-exposures: 1 records could not be written"), and a full
+    # disk's OSError names no file: with several sinks, nothing said which one failed.
+    from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink, MemorySink
+
+    path = _full_log(tmp_path, "exposures.jsonl")
+    memory = MemorySink()
+    logger = ExposureLogger([JsonLinesSink(path), memory])
+    try:
+        with caplog.at_level(logging.ERROR, logger="cfgcore.experiments"):
+            logger.log("t", "control", "u1")
+            assert logger.flush()
+    finally:
+        logger.close()
+    assert len(memory.exposures) == 1  # the other sink still got it
+    failures = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(failures) == 1
+    assert f"could not be written to {path};" in failures[0].getMessage()
+
+
+@needs_dev_full
+def test_a_failing_metric_log_is_named_in_the_error(tmp_path, caplog):
+    from cfgcore.experiments.metrics import MetricsStore
+
+    path = _full_log(tmp_path, "metrics.jsonl")
+    store = MetricsStore(path)
+    try:
+        with caplog.at_level(logging.ERROR, logger="cfgcore.experiments"):
+            assert store.record("t", "control", "clicks", 1.0, user="u1")
+            assert store.flush()
+    finally:
+        store.close()
+    failures = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(failures) == 1
+    assert f"could not be written to {path};" in failures[0].getMessage()

@@ -818,6 +818,7 @@ class ExposureLogger:
         # On the writer thread, once per batch: the request path never pays for metrics.
         instruments.exposures_written(per_variant)
         failure: Exception | None = None
+        failed: list[Any] = []
         for sink in self.sinks:
             write: Any = getattr(sink, "write", None) or sink
             try:
@@ -825,10 +826,12 @@ class ExposureLogger:
             except Exception as exc:
                 self.sink_errors += 1
                 failure = exc
+                failed.append(getattr(sink, "path", None) or sink)
         if failure is not None:
             # Lost to a sink (a full disk): counted in the writer's ``lost`` and logged
-            # by it, once and then summed up, not a traceback per batch.
-            self._writer.failed(len(batch), failure)
+            # by it, once and then summed up, not a traceback per batch; named by its
+            # file (a full disk's OSError names none).
+            self._writer.failed(len(batch), failure, ", ".join(map(str, failed)))
         self.written += len(batch)
 
     def flush(self, timeout: float = 5.0) -> bool:

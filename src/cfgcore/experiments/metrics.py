@@ -358,7 +358,7 @@ class MetricsStore:
                     ]
                 )
             except OSError as exc:  # a full disk: counted (lost) and logged by the writer
-                self._writer.failed(len(kept), exc)
+                self._writer.failed(len(kept), exc, self.path)
 
     def start(self) -> None:
         """Start the writer thread now (see :meth:`BackgroundWriter.start`)."""

@@ -170,25 +170,28 @@ class BackgroundWriter:
             self.done += len(batch)
             return len(batch)
 
-    def failed(self, n: int, exc: BaseException) -> None:
+    def failed(self, n: int, exc: BaseException, where: Any = None) -> None:
         """``n`` records could not be written (called by the writer thread, from
         ``deliver`` or around it): counted in :attr:`lost`; logged at once the first
-        time, then summed up once per ``FAILURE_LOG_EVERY`` seconds while it goes on."""
+        time, then summed up once per ``FAILURE_LOG_EVERY`` seconds while it goes on.
+        ``where``: the file (or sink) they could not be written to, named in the log
+        (a full disk's OSError names none)."""
         self.lost += n
         now = time.monotonic()
+        to = "" if where is None else f" to {where}"
         if self._failing_since is None:
             self._failing_since = now
             log.error(
-                "%s: %d records could not be written; while writes keep failing, the "
+                "%s: %d records could not be written%s; while writes keep failing, the "
                 "records lost are logged every %g s",
-                self.name, n, FAILURE_LOG_EVERY, exc_info=exc,
+                self.name, n, to, FAILURE_LOG_EVERY, exc_info=exc,
             )  # fmt: skip
             return
         self._lost_unlogged += n
         if now - self._failing_since >= FAILURE_LOG_EVERY:
             log.error(
-                "%s: %d more records could not be written in %.0f s (%s)",
-                self.name, self._lost_unlogged, now - self._failing_since, exc,
+                "%s: %d more records could not be written in %.0f s%s (%s)",
+                self.name, self._lost_unlogged, now - self._failing_since, to, exc,
             )  # fmt: skip
             self._failing_since, self._lost_unlogged = now, 0
 
