@@ -162,3 +162,27 @@ def test_a_failing_metric_log_is_named_in_the_error(tmp_path, caplog):
     failures = [r for r in caplog.records if "could not be written" in r.getMessage()]
     assert len(failures) == 1
     assert f"could not be written to {path};" in failures[0].getMessage()
+
+
+# -- register_custom_feature_flag: enabled="false" is no switch either ---------------------
+
+
+@pytest.mark.parametrize("enabled", ["false", "off", "0", None, 2, 0.0, [False]])
+def test_register_custom_feature_flag_refuses_an_enabled_that_is_not_a_switch(tmp_path, enabled):
+    # The round made set_feature_flag refuse enabled="false" (bool("false") is True: a
+    # flag switched off from a form went on for everyone); its sibling that creates a
+    # flag kept the bug: register_custom_feature_flag("beta_ui", enabled="false")
+    # created beta_ui on for every user.
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    m = DynamicConfigurationManager(state_dir=str(tmp_path))
+    try:
+        with pytest.raises(ConfigError, match=r"flags\.beta_ui\.enabled: must be true or false"):
+            m.register_custom_feature_flag("beta_ui", enabled=enabled)
+        assert "beta_ui" not in m.get_feature_flags_status()
+        assert m.register_custom_feature_flag("beta_ui", enabled=False)
+        assert not m.is_feature_enabled("beta_ui", {"user_id": "u1"})
+        assert m.register_custom_feature_flag("beta_on", enabled=1)
+        assert m.is_feature_enabled("beta_on", {"user_id": "u1"})
+    finally:
+        m.close()

@@ -387,12 +387,7 @@ class DynamicConfigurationManager:
         key = flag_key(flag)
         if is_internal_flag(key):
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
-        # bool("false") is True: a flag switched "off" from a form or a CLI string would
-        # go on for everyone. Only true/false (or 1/0) are switches.
-        if type(enabled) is not bool and not (type(enabled) is int and enabled in (0, 1)):
-            raise ConfigError(
-                f"{self.flags_file}: flags.{key}.enabled: must be true or false, got {enabled!r}"
-            )
+        self._refuse_non_switch(key, enabled)
         try:
             pct = float(rollout_percentage)
         except (TypeError, ValueError):
@@ -405,6 +400,14 @@ class DynamicConfigurationManager:
 
         self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
 
+    def _refuse_non_switch(self, key: str, enabled: Any) -> None:
+        # bool("false") is True: a flag switched "off" from a form or a CLI string would
+        # go on for everyone. Only true/false (or 1/0) are switches.
+        if type(enabled) is not bool and not (type(enabled) is int and enabled in (0, 1)):
+            raise ConfigError(
+                f"{self.flags_file}: flags.{key}.enabled: must be true or false, got {enabled!r}"
+            )
+
     @guarded("flag.set", lambda self, flag, *a, **kw: _flag_target(flag))
     def register_custom_feature_flag(
         self, flag: Any, *, description: str = "", enabled: bool = False, actor: str | None = None
@@ -412,10 +415,13 @@ class DynamicConfigurationManager:
         """Add a boolean flag (an Enum member or a name), off unless ``enabled``.
 
         Returns True if the flag was created, False if it already existed (unchanged).
+        An ``enabled`` that is not True/False (``"false"`` would be truthy) raises
+        ConfigError.
         """
         key = flag_key(flag)
         if not isinstance(description, str):  # null would be persisted and refused on load
             raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
+        self._refuse_non_switch(key, enabled)
         if isinstance(flag, Enum):
             self._custom[key] = flag
         if key in self._source.flags:
