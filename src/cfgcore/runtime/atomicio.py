@@ -14,6 +14,7 @@ import errno
 import os
 import secrets
 import stat
+import time
 
 try:
     import fcntl
@@ -23,12 +24,25 @@ except ImportError:  # pragma: no cover - Windows: no cross-process locks
 __all__ = [
     "MAX_READ_BYTES",
     "FileLock",
+    "LockTimeout",
     "atomic_write",
     "atomic_write_text",
     "fsync_dir",
     "read_regular",
     "read_regular_fd",
 ]
+
+
+class LockTimeout(OSError):
+    """:class:`FileLock` with a ``timeout`` found the lock held by another open file (a
+    process, or a thread with its own ``FileLock``) for all of it. ``path``: the lock
+    file; ``holder``: the pid that took the lock, when the system says (``/proc/locks``)."""
+
+    def __init__(self, path: str, timeout: float, holder: int | None) -> None:
+        by = f"pid {holder}" if holder else "another process"
+        super().__init__(errno.EWOULDBLOCK,
+                         f"lock held by {by} for over {timeout:g} s", path)  # fmt: skip
+        self.path, self.timeout, self.holder = path, timeout, holder
 
 
 class FileLock:
@@ -44,15 +58,24 @@ class FileLock:
 
     ``create=False``: a lock file that is missing or cannot be opened means no lock
     (readers of a log nobody writes). Without ``fcntl`` (Windows): no lock.
+
+    ``timeout`` (seconds): wait at most that long, then raise :class:`LockTimeout`
+    (``None``: wait for as long as it takes). Anyone who can open a lock file can flock
+    it, even read-only, and hold it forever: a writer that must not hang takes it with a
+    timeout. ``restrict``: an existing lock file (ours) with more permission bits than
+    ``mode`` is narrowed to ``mode``, so users it no longer admits cannot open it again.
     """
 
     def __init__(self, path: str, *, shared: bool = False, create: bool = True,
-                 mode: int = 0o644) -> None:  # fmt: skip
+                 mode: int = 0o644, timeout: float | None = None,
+                 restrict: bool = False) -> None:  # fmt: skip
         self.path, self.shared, self.create, self.mode = path, shared, create, mode
+        self.timeout, self.restrict = timeout, restrict
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock (waits); OSError when the lock file cannot be opened."""
+        """Take the lock (waits, up to ``timeout``); OSError when the lock file cannot be
+        opened, :class:`LockTimeout` when it stayed held for all of ``timeout``."""
         if fcntl is None:
             return
         # Never through a symlink when creating (a link planted in the state directory
@@ -68,11 +91,34 @@ class FileLock:
             except OSError:
                 return
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+            if self.restrict:
+                _narrow_mode(fd, self.mode)
+            op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+            if self.timeout is None:
+                fcntl.flock(fd, op)
+            else:
+                self._flock_within(fd, op, self.timeout)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+
+    def _flock_within(self, fd: int, op: int, timeout: float) -> None:
+        # flock has no timeout of its own: poll LOCK_NB (a signal-based alarm would be
+        # process-wide and main-thread only). Short sleeps first, a writer's turn is short.
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, op | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeout(self.path, timeout, _lock_holder(fd))
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.05)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -89,6 +135,38 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _narrow_mode(fd: int, mode: int) -> None:
+    """Take the bits ``mode`` does not have off the open file ``fd`` if it is ours (a
+    lock file created by an older version with a wider mode)."""
+    st = os.fstat(fd)
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return
+    if st.st_mode & 0o7777 & ~mode:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, st.st_mode & 0o7777 & mode)
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding an flock on the file open as ``fd``, from ``/proc/locks`` (Linux;
+    None elsewhere, or when it cannot be told)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read(1 << 20).splitlines()
+    except OSError:
+        return None
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:56789 0 EOF" (waiters have a "->").
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == dev:
+            with contextlib.suppress(ValueError):
+                pid = int(parts[4])
+                if pid > 0 and pid != os.getpid():
+                    return pid
+    return None
 
 
 # What a configuration or flag file may hold: far above any real one (10,000 flags are

@@ -17,6 +17,16 @@ rotation says it kept is not. Appends and rotation happen under one cross-proces
 ``hash`` in ``<path>.head`` (written by rename), so entries removed from the end are
 found too, unless the same hand rewrote that file.
 
+The lock is the writers' alone (mode 0600): whoever can open a lock file can flock it,
+even read-only, and hold every writer off. Readers (:func:`verify`,
+:func:`open_log_files`) take no lock: they open every file and start again if a rotation
+moved one meanwhile. A writer waits for the lock at most ``lock_timeout`` seconds
+(``CFGCORE_AUDIT_LOCK_TIMEOUT``, default 5): past it the change goes on, its entries
+wait in memory (in order, logged as an error naming the lock file and the pid holding
+it) and the next append, :meth:`AuditLog.flush` or the process's exit writes them first;
+more than ``MAX_PENDING`` waiting drops the oldest, and the entry that records how many
+makes :func:`verify` fail.
+
 Without a key the chain detects edits by anyone who does not recompute every later
 hash; it is not a signature (someone able to rewrite the whole file can rewrite the
 chain too). With an audit key (``CFGCORE_AUDIT_KEY``, comma-separated, or
@@ -46,6 +56,7 @@ in memory), never written through.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import errno
@@ -59,15 +70,16 @@ import re
 import socket
 import stat
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
-from cfgcore.runtime.atomicio import FileLock
+from cfgcore.runtime.atomicio import FileLock, LockTimeout
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact, redact_text
@@ -80,6 +92,7 @@ __all__ = [
     "default_actor",
     "entry_hash",
     "log_files",
+    "open_log_files",
     "verify",
 ]
 
@@ -93,6 +106,12 @@ _ENCODER_SORTED = msgspec.json.Encoder(enc_hook=str, order="sorted")
 _DECODER = msgspec.json.Decoder()
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUPS = 5
+# How long a change waits for the writers' lock before its entries wait in memory for
+# the next append (CFGCORE_AUDIT_LOCK_TIMEOUT): a writer's turn takes milliseconds.
+DEFAULT_LOCK_TIMEOUT = 5.0
+# Entries held in memory while the lock is held elsewhere; beyond it the oldest are
+# dropped, and the next append records how many (a ``tamper`` entry verify reports).
+MAX_PENDING = 10_000
 _TAIL = 1 << 16
 
 
@@ -175,6 +194,14 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if 0 <= value < float("inf") else default
+
+
 # --------------------------------------------------------------------------- audit log
 
 
@@ -195,6 +222,7 @@ class AuditLog:
         max_bytes: int | None = None,
         backups: int | None = None,
         keys: Iterable[AuditKey] | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         # A bad CFGCORE_AUDIT_KEY is an error now, not unsigned entries found later.
         ring = tuple(keys) if keys is not None else audit_keys()
@@ -208,7 +236,15 @@ class AuditLog:
         self.backups = (
             backups if backups is not None else _env_int("CFGCORE_AUDIT_BACKUPS", DEFAULT_BACKUPS)
         )
+        self.lock_timeout = (
+            lock_timeout if lock_timeout is not None
+            else _env_seconds("CFGCORE_AUDIT_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
+        )  # fmt: skip
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
+        # Entries not in the file yet (the writers' lock was held elsewhere), oldest
+        # first, and how many were dropped past MAX_PENDING.
+        self._pending: list[dict[str, Any]] = []
+        self._dropped = 0
         self._lock = threading.Lock()
         self._head = (GENESIS, 0)  # in-memory chain when there is no file
         self._tail: tuple[Any, ...] = (None, -1, GENESIS, 0)  # (inode, size, hash, seq) we wrote
@@ -248,22 +284,81 @@ class AuditLog:
         out = [_DECODER.decode(_ENCODER.encode(_unchained(e))) for e in entries]
         with self._lock:
             if self.path is not None:
-                try:
-                    with self._file_lock():
-                        self._append_locked(out)
-                except OSError as exc:
-                    # One line (an unwritable path is an operator's mistake, not a bug:
-                    # no traceback), every time: each failure loses these entries' file copy.
-                    log.error(
-                        "cannot append to audit log %s (%s); %d entr%s kept in memory only",
-                        self.path, exc.strerror or exc, len(out), "y" if len(out) == 1 else "ies",
-                    )  # fmt: skip
+                self._write_out(out)
             for entry in out:
                 if "hash" not in entry:  # no file, or it failed: chain in memory
                     self._chain(entry, *self._head)
                 self._head = (entry["hash"], entry["seq"])
                 self._recent.append(entry)
         return out
+
+    def pending(self) -> int:
+        """How many entries wait in memory for the writers' lock (see :meth:`flush`)."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write the entries waiting for the writers' lock (``timeout``: how long to wait
+        for it, default ``lock_timeout``); True when none is left waiting."""
+        with self._lock:
+            if self.path is not None and (self._pending or self._dropped):
+                self._write_out([], self.lock_timeout if timeout is None else timeout)
+            return not self._pending
+
+    def _write_out(self, out: list[dict[str, Any]], wait: float | None = None) -> None:
+        """Write the waiting entries, then ``out``, under the writers' lock (held by
+        ``self._lock``). The lock held elsewhere past the timeout (anyone who can open the
+        lock file can flock it): everything stays waiting, in order, for the next append
+        (or :meth:`flush`, or the process's exit), and the change goes on unblocked."""
+        assert self.path is not None
+        batch = self._pending + out
+        if self._dropped:
+            batch.insert(0, self._dropped_note())
+        if wait is None:
+            # Already found held for a whole timeout: the next changes do not each wait
+            # that long again while it is (a short wait still lets a writer's turn end).
+            wait = min(self.lock_timeout, 0.05) if self._pending else self.lock_timeout
+        try:
+            with self._file_lock(wait):
+                self._append_locked(batch)
+        except LockTimeout as exc:
+            waiting = self._pending + out
+            if len(waiting) > MAX_PENDING:
+                self._dropped += len(waiting) - MAX_PENDING
+                waiting = waiting[-MAX_PENDING:]
+            self._pending = waiting  # chained in memory by append_all until written
+            log.error(
+                "cannot append to audit log %s: %s: %s (whoever can open that file can "
+                "hold it: keep it mode 0600, owned by the writers' user); %d entr%s "
+                "waiting in memory for the next append%s",
+                self.path, exc.path, exc.strerror, len(waiting),
+                "y" if len(waiting) == 1 else "ies",
+                f", {self._dropped} dropped" if self._dropped else "",
+            )  # fmt: skip
+            return
+        except OSError as exc:
+            # One line (an unwritable path is an operator's mistake, not a bug: no
+            # traceback), every time: each failure loses these entries' file copy.
+            log.error(
+                "cannot append to audit log %s (%s); %d entr%s kept in memory only",
+                self.path, exc.strerror or exc, len(batch), "y" if len(batch) == 1 else "ies",
+            )  # fmt: skip
+        else:
+            if batch:  # the waiting entries now carry the file's chain
+                self._head = (batch[-1]["hash"], batch[-1]["seq"])
+        self._pending, self._dropped = [], 0
+
+    def _dropped_note(self) -> dict[str, Any]:
+        assert self.path is not None
+        return {
+            "ts": datetime.now(tz=timezone.utc).isoformat(),
+            "kind": "tamper",
+            "source": "audit",
+            "path": os.path.basename(self.path),
+            "error": f"{self._dropped} entries were never written: the writers' lock "
+            f"{self.path}.lock was held by another process while more than {MAX_PENDING} "
+            "waited",
+        }
 
     def _chain(self, entry: dict[str, Any], prev: str, seq: int) -> None:
         entry["seq"] = seq + 1
@@ -364,12 +459,15 @@ class AuditLog:
         return header["hash"], header["seq"]
 
     @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
+    def _file_lock(self, timeout: float | None = None) -> Iterator[None]:
         assert self.path is not None
         # A state directory nothing else has created yet (a Redis store writes no file
         # there): the first entry creates it rather than being lost.
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with FileLock(self.path + ".lock", mode=0o640):
+        # Writers only (readers take none: verify, open_log_files), so 0600: whoever can
+        # open it can flock it and hold every writer off; one left 0640 by an older
+        # version is narrowed. Bounded: a change never hangs on someone else's lock.
+        with FileLock(self.path + ".lock", mode=0o600, restrict=True, timeout=timeout):
             yield
 
     def entries(self) -> list[dict[str, Any]]:
@@ -738,19 +836,156 @@ def log_files(path: str | os.PathLike[str]) -> list[str]:
     return [*files, base] if os.path.exists(base) else files
 
 
-@contextlib.contextmanager
-def _shared_lock(base: str) -> Iterator[None]:
-    """The writers' lock, shared: a rotation never happens halfway through a verify
-    (which would look like a removed file). No lock file (or no permission): unlocked."""
-    with FileLock(base + ".lock", shared=True, create=False):
-        yield
+# Readers take no lock: anyone who can open the writers' lock file can flock it and hold
+# every change off (a reader's shared lock, taken read-only, was enough), so only the
+# writers open it (mode 0600). A reader gets a consistent view on its own instead: it
+# opens every file, then checks that no name moved meanwhile (a rotation renames each
+# file to the next number), and starts again if one did.
+_SNAPSHOT_TRIES = 40
 
 
-def _first_entry(name: str) -> dict[str, Any] | None:
+def _same_file(name: str, fd: int) -> bool:
     try:
-        with os.fdopen(_open_regular(name, os.O_RDONLY, follow=True), "rb") as fh:
-            return _decode_entry(fh.readline(_TAIL))
-    except (OSError, ValueError):
+        st, mine = os.stat(name), os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+_Opened = dict[str, "int | OSError"]
+
+
+def _open_consistent(base: str, last: bool) -> tuple[dict[int, str], _Opened] | None:
+    """``({n: <base>.<n>}, {name: fd or why it cannot be opened})`` for ``base`` and its
+    rotated files, oldest first, as they all were at one moment; None if a rotation moved
+    them meanwhile (try again), unless ``last`` (then as found)."""
+    rotated = _rotated(base)
+    names = [rotated[n] for n in sorted(rotated, reverse=True)] + [base]
+    opened: _Opened = {}
+    try:
+        for name in names:
+            try:
+                opened[name] = _open_regular(name, os.O_RDONLY, follow=True)
+            except OSError as exc:
+                opened[name] = exc
+        moved = _rotated(base) != rotated or any(
+            not _same_file(name, got) if isinstance(got, int)
+            else isinstance(got, FileNotFoundError) and os.path.exists(name)
+            for name, got in opened.items()
+        )  # fmt: skip
+        if moved and not last:
+            raise _Moved
+    except BaseException as exc:
+        for got in opened.values():
+            if isinstance(got, int):
+                os.close(got)
+        if isinstance(exc, _Moved):
+            return None
+        raise
+    if isinstance(opened[base], FileNotFoundError):
+        del opened[base]
+    return rotated, opened
+
+
+class _Moved(Exception):
+    """A rotation moved the log's files while they were being opened."""
+
+
+def open_log_files(path: str | os.PathLike[str]) -> list[tuple[str, BinaryIO]]:
+    """Every file of the audit log at ``path`` (rotated files first, oldest first), open
+    for reading, as they all were at one moment: a rotation while they are opened (which
+    renames each to the next number) neither hides one nor shows one twice. Missing files
+    are left out; OSError (``filename`` set) for one that cannot be opened. Takes no lock:
+    a reader never holds up the writers. The caller closes the files."""
+    base = os.path.abspath(path)
+    for attempt in range(_SNAPSHOT_TRIES):
+        found = _open_consistent(base, attempt == _SNAPSHOT_TRIES - 1)
+        if found is not None:
+            break
+        time.sleep(min(0.001 * 2**attempt, 0.05))
+    assert found is not None
+    opened = found[1]
+    out: list[tuple[str, BinaryIO]] = []
+    problem: OSError | None = None
+    for name, got in opened.items():
+        if isinstance(got, int):
+            out.append((name, os.fdopen(got, "rb")))
+        elif not isinstance(got, FileNotFoundError) and problem is None:
+            problem = got
+            problem.filename = name
+    if problem is not None:
+        for _, fh in out:
+            fh.close()
+        raise problem
+    return out
+
+
+@dataclass
+class _Snapshot:
+    """What :func:`verify` checks: the ``.head`` record (read first: the writer writes
+    it after the entries, so it never records more than the files read after it hold),
+    the rotated files' names and every file's bytes (or why it cannot be read)."""
+
+    head: bytes | OSError
+    rotated: dict[int, str]
+    data: dict[str, bytes | OSError]
+    state: tuple[Any, ...] = ()
+
+
+def _state(base: str) -> tuple[Any, ...]:
+    """What a writer changes in the log's files (names, inodes, sizes, mtimes): equal at
+    two moments, nothing was written in between (names move and sizes grow, never back)."""
+    out: list[Any] = []
+    for name in (base + HEAD_SUFFIX, base, *sorted(_rotated(base).values())):
+        try:
+            st = os.stat(name)
+        except OSError:
+            out.append((name, None))
+            continue
+        out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _snapshot(base: str) -> _Snapshot:
+    for attempt in range(_SNAPSHOT_TRIES):
+        last = attempt == _SNAPSHOT_TRIES - 1
+        state = _state(base)
+        try:
+            head: bytes | OSError = _read_all(base + HEAD_SUFFIX, limit=4096)
+        except OSError as exc:
+            head = exc
+        found = _open_consistent(base, last)
+        if found is not None:
+            rotated, opened = found
+            data: dict[str, bytes | OSError] = {}
+            for name, got in opened.items():
+                if isinstance(got, int):
+                    try:
+                        with os.fdopen(got, "rb") as fh:
+                            data[name] = fh.read()
+                    except OSError as exc:
+                        data[name] = exc
+                else:
+                    data[name] = got
+            live = data.get(base)
+            if last or not isinstance(live, bytes) or not live or live.endswith(b"\n"):
+                return _Snapshot(head, rotated, data, state)
+            # A line without its newline may be a write still in progress (another
+            # process's append is not atomic to a reader): cut short only if it stays.
+            time.sleep(0.02)
+            if _state(base) == state:
+                return _Snapshot(head, rotated, data, state)
+            continue
+        time.sleep(min(0.001 * 2**attempt, 0.05))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_entry_of(data: bytes | OSError | None) -> dict[str, Any] | None:
+    if not isinstance(data, bytes):
+        return None
+    try:
+        return _decode_entry(data[:_TAIL].split(b"\n", 1)[0])
+    except ValueError:
         return None
 
 
@@ -797,10 +1032,12 @@ def verify(
     must carry a valid HMAC of a key of the ring: an entry without one (written before
     the key was set, or rewritten by someone without it) fails, and so does a missing
     ``path.head``. A signed log checked without its key fails, naming the key id.
-    Verification takes the writers' lock shared, so a concurrent rotation is never
-    mistaken for a removal. With a key, ``path.head`` is signed too (with the log's file
-    name): a head rewritten to match a log cut at an entry boundary, or another log's
-    files put in place of this one, fail.
+    Verification takes no lock (the writers' lock is theirs alone): it reads the files
+    as they all were at one moment, and a failure a rotation in progress also shows (a
+    file missing or empty) counts only if the files stay as read, so a concurrent
+    rotation is never mistaken for a removal. With a key, ``path.head`` is signed too
+    (with the log's file name): a head rewritten to match a log cut at an entry
+    boundary, or another log's files put in place of this one, fail.
 
     What the files alone cannot show: the log and its head replaced together by an
     older copy of both (a rollback). ``checkpoint`` (a file kept where whoever can write
@@ -819,8 +1056,25 @@ def verify(
         return VerifyResult(False, 0, (), cp, None,
                             "a checkpoint beside the log is rolled back with it: keep it "
                             "where whoever can write the log cannot")  # fmt: skip
-    with _shared_lock(base):
-        return _verify(base, os.fspath(path), ring, cp)
+    for _ in range(_SNAPSHOT_TRIES):
+        snap = _snapshot(base)
+        moving: list[bool] = []
+        result = _verify(base, os.fspath(path), ring, cp, snap, moving)
+        if result.ok or not any(moving):
+            return result
+        # A rotation shows states no finished log has (the live file gone before the new
+        # one is made, a number missing while the others are renamed, a new file still
+        # empty): a failure counts only if the files stayed as read, not if a writer was
+        # at work meanwhile (then look again).
+        time.sleep(_SETTLE)
+        if _state(base) == snap.state:
+            return result
+    return result
+
+
+# How long the files must stay as read for a failure to count (a rotation takes
+# milliseconds; a finished log's problem stays).
+_SETTLE = 0.1
 
 
 def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes | None] | str:
@@ -850,23 +1104,35 @@ def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes |
 
 
 def _verify(
-    base: str, given: str, ring: tuple[AuditKey, ...] = (), checkpoint: str | None = None
+    base: str,
+    given: str,
+    ring: tuple[AuditKey, ...],
+    checkpoint: str | None,
+    snap: _Snapshot,
+    moving: list[bool] | None = None,
 ) -> VerifyResult:
-    rotated = _rotated(base)
-    live = os.path.exists(base)
+    """:func:`verify` of ``snap``; ``moving`` gets a True when the failure is one a
+    rotation in progress shows too (a file missing or empty)."""
+    if moving is None:
+        moving = []
+    rotated = snap.rotated
+    live = base in snap.data
     if not live and not rotated:
+        moving.append(True)
         return VerifyResult(False, 0, (), given, None, "no such audit log")
-    all_files = tuple(log_files(base))
+    all_files = tuple(name for name in snap.data if name != base or live)
     if not live:
         newest = rotated[min(rotated)]
         problem = f"missing while {newest} exists: the live file was removed"
+        moving.append(True)
         return VerifyResult(False, 0, all_files, base, None, problem)
-    kept = _kept(_first_entry(base))
+    kept = _kept(_first_entry_of(snap.data.get(base)))
     wanted = range(1, (max(rotated, default=0) if kept is None else kept) + 1)
     for n in wanted:
         if n not in rotated:
             said = (f"the rotation at {base}:1 says {kept} old file(s) were kept"
                     if kept is not None else f"{rotated[max(rotated)]} exists")  # fmt: skip
+            moving.append(True)
             return VerifyResult(False, 0, all_files, f"{base}.{n}", None,
                                 f"missing, but {said}: removed")  # fmt: skip
     ignored = tuple(rotated[n] for n in sorted(rotated, reverse=True) if n not in wanted)
@@ -874,17 +1140,19 @@ def _verify(
     # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
     rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
-        try:
-            data = _read_all(name)
-        except OSError as exc:  # a directory, a FIFO, no permission
+        data = snap.data.get(name)
+        if not isinstance(data, bytes):  # a directory, a FIFO, no permission
+            why = "No such file or directory" if data is None else data.strerror or data
+            moving.append(data is None or isinstance(data, FileNotFoundError))
             return VerifyResult(False, 0, tuple(files), name, None,
-                                f"cannot read: {exc.strerror or exc}")  # fmt: skip
+                                f"cannot read: {why}")  # fmt: skip
         lines = data.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
         if not lines and (name != base or len(files) > 1):
             # Every file a rotation makes starts with an entry; only a live file created
             # ahead of the first write (with its owner and mode) may be empty.
+            moving.append(True)
             return VerifyResult(False, len(rows), tuple(files), name, None,
                                 "empty: its entries were removed")  # fmt: skip
         for n, raw in enumerate(lines, 1):
@@ -943,7 +1211,7 @@ def _verify(
                 return bad(f"entry seq {e_seq} does not follow the entry before it")
         prev, seq = entry["hash"], e_seq
         hashes[e_seq] = entry["hash"]
-    result = _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, ring)
+    result = _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, ring, snap.head)
     if result.ok and checkpoint is not None:
         result = _check_checkpoint(checkpoint, base, result, seq or 0, hashes, ring)
     return result
@@ -957,12 +1225,17 @@ def _check_tail(
     hashes: dict[int, str],
     ignored: tuple[str, ...],
     ring: tuple[AuditKey, ...] = (),
+    head_read: bytes | OSError | None = None,
 ) -> VerifyResult:
-    """Compare the chain's end with ``<base>.head``, the writer's last link."""
+    """Compare the chain's end with ``<base>.head``, the writer's last link
+    (``head_read``: its bytes or why they could not be read, read before the log; None:
+    read now)."""
     signed = bool(ring)
     head_file = base + HEAD_SUFFIX
     try:
-        raw = _read_all(head_file, limit=4096)
+        if isinstance(head_read, OSError):
+            raise head_read
+        raw = _read_all(head_file, limit=4096) if head_read is None else head_read
     except FileNotFoundError:
         if signed:  # every writer with the key writes one: only a hand removes it
             return VerifyResult(False, count, files, head_file, None,
@@ -1071,6 +1344,20 @@ def _reset_audit_logs_after_fork() -> None:
     # so the lock it held would stay held forever there.
     for audit in list(_AUDIT_LOGS):
         audit._lock = threading.Lock()
+        # The parent writes its waiting entries; the child writing them too doubles them.
+        audit._pending, audit._dropped = [], 0
 
 
 after_fork_in_child(_reset_audit_logs_after_fork)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    # Entries still waiting for the writers' lock: one more (bounded) try, and a last
+    # error naming how many are lost if it is still held.
+    for audit in list(_AUDIT_LOGS):
+        if audit._pending or audit._dropped:
+            with contextlib.suppress(Exception):
+                if not audit.flush():
+                    log.error("audit log %s: %d entries lost at exit (its lock stayed held)",
+                              audit.path, len(audit._pending))  # fmt: skip
