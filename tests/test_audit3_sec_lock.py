@@ -173,6 +173,16 @@ def test_readers_do_not_wait_for_the_writers_lock(tmp_path, holders):
     assert seqs[-1] == AuditLog.read(path)[-1]["seq"] and len(files) > 1
 
 
+def test_cfgcore_audit_verify_does_not_wait_for_the_writers_lock(tmp_path, holders, capsys):
+    from cfgcore.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).record(_event(0))
+    holders(f"{path}.lock")
+    assert _in_thread(lambda: main(["audit", "verify", str(path)])) == 0
+    assert capsys.readouterr().out.startswith("ok: 1 entries")
+
+
 def test_the_lock_file_is_the_writers_own(tmp_path):
     fresh = tmp_path / "a.jsonl"
     AuditLog(fresh).record(_event(0))
