@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -186,3 +188,36 @@ def test_register_custom_feature_flag_refuses_an_enabled_that_is_not_a_switch(tm
         assert m.is_feature_enabled("beta_on", {"user_id": "u1"})
     finally:
         m.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_flag_history_refuses_a_fifo_among_the_log_files_instead_of_hanging(tmp_path):
+    # The round opens the log's files with open() under the writers' lock: a FIFO
+    # planted as a rotated file (the audit log itself refuses those) blocked the
+    # reader forever, holding the lock every audited change needs. It is refused at
+    # once now, named. (Run in a child process: on the old code it never returns.)
+    log = tmp_path / "audit.log"
+    log.write_text(
+        '{"ts": "2026-01-02T00:00:00+00:00", "kind": "change", "path": "flags.x", '
+        '"old": null, "new": true}\n'
+    )
+    os.mkfifo(tmp_path / "audit.log.1")
+    code = (
+        "import sys\n"
+        "from cfgcore.errors import ConfigError\n"
+        "from cfgcore.experiments.history import FlagHistory\n"
+        "try:\n"
+        "    FlagHistory.from_logs([sys.argv[1]])\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("FlagHistory.from_logs blocked on a FIFO named like a rotated log file")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"{log}.1: cannot read audit log: not a regular file (a FIFO or a device)"
+    )

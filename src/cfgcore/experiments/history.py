@@ -28,7 +28,7 @@ from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.features import on_off
 from cfgcore.runtime.atomicio import FileLock
-from cfgcore.runtime.audit import log_files
+from cfgcore.runtime.audit import _open_regular, log_files
 from cfgcore.snapshot import Flag
 
 __all__ = ["FlagChange", "FlagHistory", "describe_flag"]
@@ -126,7 +126,11 @@ def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
     with FileLock(base + ".lock", shared=True, create=False):
         for name in log_files(base):
             try:
-                opened.append((name, open(name, "rb")))  # noqa: SIM115 - closed by _entries
+                # As the audit log opens its files: a FIFO planted as a rotated file is
+                # refused at once (a plain open() blocked on it, holding the writers'
+                # lock: every audited change hung behind it).
+                fd = _open_regular(name, os.O_RDONLY, follow=True)
+                opened.append((name, os.fdopen(fd, "rb")))
             except FileNotFoundError:
                 continue
             except OSError as exc:
