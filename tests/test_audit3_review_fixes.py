@@ -221,3 +221,31 @@ def test_flag_history_refuses_a_fifo_among_the_log_files_instead_of_hanging(tmp_
     assert done.stdout.strip() == (
         f"{log}.1: cannot read audit log: not a regular file (a FIFO or a device)"
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_reading_an_exposure_log_refuses_a_fifo_among_its_rotated_files(tmp_path):
+    # read_log (the report, MetricsStore.load) now follows rotated logs as LogTail does,
+    # opening them with open() under the log's lock: a FIFO named like a rotated file
+    # blocked the reader for ever, holding the lock the exposure writers need. Refused
+    # at once now, named. (A child process: on the old code it never returns.)
+    log = tmp_path / "exposures.jsonl"
+    log.write_text('{"test": "t", "variant": "a", "user": "u1", "ts": 1.0}\n')
+    os.mkfifo(tmp_path / "exposures.jsonl.1")
+    code = (
+        "import sys\n"
+        "from cfgcore.errors import ConfigError\n"
+        "from cfgcore.experiments.exposures import ExposureRecord, read_log\n"
+        "try:\n"
+        "    list(read_log(sys.argv[1], ExposureRecord))\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("read_log blocked on a FIFO named like a rotated log file")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{log}.1: cannot read: not a regular file (a FIFO or a device)"

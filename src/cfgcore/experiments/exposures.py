@@ -27,6 +27,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
+from cfgcore.runtime.audit import _open_regular
 from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
@@ -605,7 +606,10 @@ class LogTail(Generic[_R]):
             out = []
             for name in [*reversed(newer), self.path]:
                 try:
-                    out.append((name, open(name, "rb")))  # noqa: SIM115 - closed by read()
+                    # Regular files only, never blocking: a FIFO planted as a rotated log
+                    # held this (the writers') lock, and the writers, for ever.
+                    fd = _open_regular(name, os.O_RDONLY, follow=True)
+                    out.append((name, os.fdopen(fd, "rb")))
                 except FileNotFoundError:
                     continue
                 except OSError as exc:
