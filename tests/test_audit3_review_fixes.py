@@ -249,3 +249,52 @@ def test_reading_an_exposure_log_refuses_a_fifo_among_its_rotated_files(tmp_path
         pytest.fail("read_log blocked on a FIFO named like a rotated log file")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{log}.1: cannot read: not a regular file (a FIFO or a device)"
+
+
+# -- flagd export: an unconditional rule is written as JSONLogic, not a bare variant -------
+
+
+def _flagd_core_value(doc, key, targeting_key="u1"):
+    import copy
+
+    core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
+    from openfeature.evaluation_context import EvaluationContext
+
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    return core.resolve_string_value(key, "FB", EvaluationContext(targeting_key, {}))
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        # a native flag whose last rule has no condition (a catch-all)
+        {"variants": {"a": "A", "b": "B"}, "default": "a", "rules": [{"serve": "b"}]},
+        {
+            "variants": {"a": "A", "b": "B", "c": "C"},
+            "default": "a",
+            "rules": [
+                {"when": {"attr": "tier", "eq": "gold"}, "serve": "c"},
+                {"serve": "b"},
+            ],
+        },
+    ],
+)
+def test_flagd_export_of_an_unconditional_rule_is_read_by_flagd_and_by_import(flag):
+    # The exporter wrote a flag whose only rule has no condition as "targeting": "b":
+    # flagd refuses that ("Invalid 'targeting' value", PARSE_ERROR: the caller's
+    # default), and since this round cfgcore's own import refuses it too ("targeting
+    # must be a JSONLogic object"): cfgcore export | import no longer round-tripped.
+    from cfgcore.engine import Engine
+    from cfgcore.interop import flagd
+    from cfgcore.interop._flagd_export import export
+    from cfgcore.snapshot import snapshot_from_dict
+
+    snap = snapshot_from_dict({"version": 1, "flags": {"f": flag}})
+    doc = export(snap)
+    assert isinstance(doc["flags"]["f"]["targeting"], dict)
+    mine = Engine.from_snapshot(snap).evaluate("f", {"user_id": "u1"}).value
+    assert mine == "B"
+    assert _flagd_core_value(doc, "f").value == mine
+    again = Engine.from_snapshot(flagd.to_snapshot(doc))
+    assert flagd.resolve(again, "f", flagd.context("u1", {}), "FB").value == mine

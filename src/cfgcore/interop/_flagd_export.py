@@ -117,7 +117,11 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
             break
         branches += [when, result]
     if branches:
-        out["targeting"] = branches[0] if len(branches) == 1 else {"if": branches}
+        targeting = branches[0] if len(branches) == 1 else {"if": branches}
+        # flagd reads targeting only as a JSONLogic object: a bare variant name (a rule
+        # without a condition) is its PARSE_ERROR, and cfgcore's import refuses it too.
+        # An unconditional rule is an "if" that always holds.
+        out["targeting"] = targeting if isinstance(targeting, dict) else {"if": [True, targeting]}
     meta = flag.metadata.get("flagd")
     if isinstance(meta, dict) and meta:
         out["metadata"] = dict(meta)
