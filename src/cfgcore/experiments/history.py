@@ -27,8 +27,7 @@ import msgspec
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.features import on_off
-from cfgcore.runtime.atomicio import FileLock
-from cfgcore.runtime.audit import _open_regular, log_files
+from cfgcore.runtime.audit import open_log_files
 from cfgcore.snapshot import Flag
 
 __all__ = ["FlagChange", "FlagHistory", "describe_flag"]
@@ -117,29 +116,16 @@ class FlagHistory:
 
 
 def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
-    """Every file of the audit log at ``path``, oldest first, each open. Listed and
-    opened under the writers' lock taken shared (a rotation takes it exclusively), so
-    a rotation while the files are read (renaming each to the next number) can neither
-    hide one nor show one twice: the open files are read, whatever their names become."""
-    base = os.path.abspath(path)
-    opened: list[tuple[str, Any]] = []
-    with FileLock(base + ".lock", shared=True, create=False):
-        for name in log_files(base):
-            try:
-                # As the audit log opens its files: a FIFO planted as a rotated file is
-                # refused at once (a plain open() blocked on it, holding the writers'
-                # lock: every audited change hung behind it).
-                fd = _open_regular(name, os.O_RDONLY, follow=True)
-                opened.append((name, os.fdopen(fd, "rb")))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                for _, fh in opened:
-                    fh.close()
-                raise ConfigError(
-                    f"cannot read audit log: {exc.strerror or exc}", file=name
-                ) from None
-    return opened
+    """Every file of the audit log at ``path``, oldest first, each open, as they all were
+    at one moment (:func:`cfgcore.runtime.audit.open_log_files`: a rotation while they
+    are opened neither hides one nor shows one twice; regular files only, so a FIFO
+    planted as a rotated file is refused, never waited on; no lock taken, so a reader
+    never holds up the writers). ConfigError naming a file that cannot be opened."""
+    try:
+        return open_log_files(path)
+    except OSError as exc:
+        name = exc.filename or os.fspath(path)
+        raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=name) from None
 
 
 def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
