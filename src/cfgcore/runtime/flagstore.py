@@ -76,6 +76,11 @@ def default_state_dir() -> str:
     return os.path.join(xdg, "cfgcore")
 
 
+#: Seconds a flag change waits for the store's lock before it is refused (a writer's
+#: turn takes milliseconds; only a stuck or hostile holder keeps it longer).
+LOCK_TIMEOUT = 30.0
+
+
 def writer_identity(actor: str | None = None) -> dict[str, Any]:
     """Who writes: host, pid, actor (default: the OS user) and the time."""
     if actor is None:
@@ -293,7 +298,10 @@ class FileFlagStore:
     def locked(self) -> Iterator[None]:
         """Hold the store's exclusive lock (threads of this process, and other processes)."""
         with self._thread_lock:
-            lock = FileLock(self.lock_path)
+            # Not readable by other users (0640, an old 0644 one narrowed): anyone who can
+            # open a lock file can flock it read-only and hold every flag change up. A
+            # writer waits at most LOCK_TIMEOUT and is then refused, naming the holder.
+            lock = FileLock(self.lock_path, mode=0o640, timeout=LOCK_TIMEOUT, restrict=True)
             try:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 lock.acquire()
