@@ -32,6 +32,10 @@ from cfgcore.runtime.forks import after_fork_in_child
 
 log = logging.getLogger("cfgcore.experiments")
 
+#: Seconds an exposure or metric writer waits for its log's lock before the batch is
+#: counted as lost (a writer's turn takes milliseconds).
+LOCK_TIMEOUT = 30.0
+
 # -------------------------------------------------------------------------- exposures
 
 
@@ -144,7 +148,10 @@ class JsonLinesSink:
         on a file the other one moved."""
         with self._lock:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            with FileLock(self.path + ".lock"):
+            # Not open to other users (0640; an old 0644 one narrowed): anyone who can
+            # open it can flock it and hold the writers up. A writer waits at most
+            # LOCK_TIMEOUT; then the batch fails and is counted as lost, named.
+            with FileLock(self.path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
                 yield
 
     def open_for_append(self, size: int) -> int:

@@ -123,11 +123,19 @@ def read_usage(path: str | os.PathLike[str]) -> Usage:
     return Usage(flags, _time(since))
 
 
+#: Seconds a usage merge waits for the usage file's lock.
+LOCK_TIMEOUT = 10.0
+
+
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
     directory, base = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
-    with FileLock(os.path.join(directory, f".{base}.lock")):
+    # At most LOCK_TIMEOUT: the recorder merges at exit too, and a lock another user
+    # holds must not keep the process from exiting (the merge fails, logged).
+    lock = FileLock(os.path.join(directory, f".{base}.lock"), mode=0o640, timeout=LOCK_TIMEOUT,
+                    restrict=True)  # fmt: skip
+    with lock:
         yield
 
 
