@@ -21,6 +21,7 @@ have their listeners run on the notifier thread, so the follower keeps following
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -97,7 +98,9 @@ class LiveFlags:
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
         global _GENERATION
-        _GENERATION += 1
+        # next() on a count is atomic under the GIL; "+= 1" on a global is not: two sets
+        # opened at once could count once, and a provider never look for the second.
+        _GENERATION = next(_OPENED)
         instruments.track_flags(self)
 
     # -- subscribers -------------------------------------------------------------------
@@ -350,6 +353,7 @@ _SHARED: weakref.WeakValueDictionary[str, LiveFlags] = weakref.WeakValueDictiona
 _SHARED_LOCK = threading.Lock()
 _LIVE: weakref.WeakSet[LiveFlags] = weakref.WeakSet()
 _GENERATION = 0  # live flag sets opened in this process so far
+_OPENED = itertools.count(1)
 
 
 def generation() -> int:
