@@ -32,7 +32,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -816,13 +816,7 @@ class _Flag:
         for v, w in weights:
             if w == 0:
                 continue
-            out = result(v)
-            if out == "#unknown":
-                self.needs_invalid = True
-                name: str | None = INVALID
-            else:
-                name = None if out is None else self.variant_name(out)
-            buckets.append((name, w))
+            buckets.append((self.entry_name(v, result), w))
         constant = self.constant_key(key_expr)
         keys = [(constant, guard)] if constant is not None else self.bucket_keys(key_expr, guard)
         for hash_, when in keys:
@@ -849,6 +843,15 @@ class _Flag:
                 hashed["when"] = when
             self.rules.append(hashed)
 
+    def entry_name(self, value: Any, result: Callable[[Any], Any]) -> str | None:
+        """The variant a fractional entry ``value`` serves: its name, None for a null
+        one (the default variant), INVALID for a variant flagd does not know."""
+        out = result(value)
+        if out == "#unknown":
+            self.needs_invalid = True
+            return INVALID
+        return None if out is None else self.variant_name(out)
+
     def array_entry_rules(
         self,
         attr: str,
@@ -867,12 +870,7 @@ class _Flag:
         for i, (v, w) in enumerate(weights, 1):
             if w == 0:
                 continue
-            out = result(v)
-            if out == "#unknown":
-                self.needs_invalid = True
-                name: str | None = INVALID
-            else:
-                name = None if out is None else self.variant_name(out)
+            name = self.entry_name(v, result)
             if name is not None:
                 self.rules.append({"when": _and({"attr": picked, "eq": i}, guard), "serve": name})
         if branches is not None:  # {"if": [fractional, then, else]}: the entry's truthiness
