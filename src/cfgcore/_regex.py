@@ -26,6 +26,7 @@ one branch can start. Anchor the pattern and keep one open-ended quantifier
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 try:  # google-re2: linear-time matching, no catastrophic backtracking
@@ -275,3 +276,27 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     if _re2 is not None:
         return _re2.compile(pattern)
     return re.compile(pattern)
+
+
+def class_ranges(inside: Callable[[int], bool]) -> str:
+    """The inside of a character class (``[...]``) holding every code point (surrogates
+    left out) for which ``inside`` is true, as ranges: how the importers spell another
+    engine's ``\\d``/``\\w``/``\\s`` for RE2, whose own classes are ASCII."""
+    parts: list[str] = []
+    start = None
+    for o in range(0x110001):
+        hit = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and inside(o)
+        if hit and start is None:
+            start = o
+        elif not hit and start is not None:
+            end = o - 1
+            parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
+            start = None
+    return "".join(parts)
+
+
+def _class_char(o: int) -> str:
+    if o < 0x20 or o == 0x7F:
+        return f"\\x{o:02x}"
+    ch = chr(o)
+    return "\\" + ch if ch in "\\]^-[" else ch

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
-from cfgcore._regex import compile_regex
+from cfgcore._regex import class_ranges, compile_regex
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._derived import DerivedAttributes
@@ -846,26 +846,11 @@ _CLASS_TESTS = {
 }
 
 
-def _class_char(o: int) -> str:
-    if o < 0x20 or o == 0x7F:
-        return f"\\x{o:02x}"
-    ch = chr(o)
-    return "\\" + ch if ch in "\\]^-[" else ch
-
-
 def _unicode_class(kind: str) -> str:
     """The inside of a class matching what Python's ``\\<kind>`` matches in a str pattern."""
     if kind not in _UNICODE_CLASSES:
-        test, parts, start = _CLASS_TESTS[kind], [], None
-        for o in range(0x110001):
-            inside = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and test(chr(o))
-            if inside and start is None:
-                start = o
-            elif not inside and start is not None:
-                end = o - 1
-                parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
-                start = None
-        _UNICODE_CLASSES[kind] = "".join(parts)
+        test = _CLASS_TESTS[kind]
+        _UNICODE_CLASSES[kind] = class_ranges(lambda o: test(chr(o)))
     return _UNICODE_CLASSES[kind]
 
 

@@ -50,6 +50,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from cfgcore import _regex
+from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
@@ -348,24 +349,8 @@ def _rust_test(kind: str, o: int) -> bool:
 def _rust_class(kind: str) -> str:
     """The inside of a character class matching what Rust's ``\\<kind>`` matches."""
     if kind not in _RUST_CLASSES:
-        parts, start = [], None
-        for o in range(0x110001):
-            inside = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and _rust_test(kind, o)
-            if inside and start is None:
-                start = o
-            elif not inside and start is not None:
-                end = o - 1
-                parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
-                start = None
-        _RUST_CLASSES[kind] = "".join(parts)
+        _RUST_CLASSES[kind] = class_ranges(lambda o: _rust_test(kind, o))
     return _RUST_CLASSES[kind]
-
-
-def _class_char(o: int) -> str:
-    if o < 0x20 or o == 0x7F:
-        return f"\\x{o:02x}"
-    ch = chr(o)
-    return "\\" + ch if ch in "\\]^-[" else ch
 
 
 # One token of a Rust regex, enough to find the character next to a \\b at either end:
