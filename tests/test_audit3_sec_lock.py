@@ -335,3 +335,23 @@ def test_verify_while_other_processes_rotate_never_reports_a_removal(tmp_path):
     assert codes == [0, 0] and checked > 0
     final = verify(path)
     assert final.ok and final.tail, final
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("CFGCORE_AUDIT_LOCK_TIMEOUT", "abc"),
+        ("CFGCORE_AUDIT_LOCK_TIMEOUT", "-1"),
+        ("CFGCORE_AUDIT_LOCK_TIMEOUT", "inf"),
+        ("CFGCORE_AUDIT_MAX_BYTES", "10MB"),
+    ],
+)
+def test_an_unusable_setting_is_named_and_the_default_used(
+    tmp_path, monkeypatch, caplog, name, raw
+):
+    monkeypatch.setenv(name, raw)
+    with caplog.at_level("WARNING", logger="cfgcore"):
+        log = AuditLog(str(tmp_path / "a.jsonl"))
+    assert log.lock_timeout == audit_mod.DEFAULT_LOCK_TIMEOUT
+    assert log.max_bytes == audit_mod.DEFAULT_MAX_BYTES
+    assert any(name in r.getMessage() and repr(raw) in r.getMessage() for r in caplog.records)

@@ -188,18 +188,27 @@ def audit_keys(environ: Mapping[str, str] | None = None) -> tuple[AuditKey, ...]
 
 
 def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
     try:
-        return int(os.environ.get(name, "") or default)
+        return int(raw or default)
     except ValueError:
-        return default
+        return _env_ignored(name, raw, default)
 
 
 def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
     try:
-        value = float(os.environ.get(name, "") or default)
+        value = float(raw or default)
     except ValueError:
-        return default
-    return value if 0 <= value < float("inf") else default
+        return _env_ignored(name, raw, default)
+    return value if 0 <= value < float("inf") else _env_ignored(name, raw, default)
+
+
+def _env_ignored(name: str, raw: str, default: Any) -> Any:
+    """A setting that is not a usable number: said (it is a deployment mistake), and the
+    default used, so a typo never stops the audit log."""
+    log.warning("%s=%r is not a usable number: using the default, %s", name, raw, default)
+    return default
 
 
 # --------------------------------------------------------------------------- audit log
