@@ -202,25 +202,12 @@ def test_flag_history_refuses_a_fifo_among_the_log_files_instead_of_hanging(tmp_
         '"old": null, "new": true}\n'
     )
     os.mkfifo(tmp_path / "audit.log.1")
-    code = (
-        "import sys\n"
-        "from cfgcore.errors import ConfigError\n"
-        "from cfgcore.experiments.history import FlagHistory\n"
-        "try:\n"
-        "    FlagHistory.from_logs([sys.argv[1]])\n"
-        "except ConfigError as exc:\n"
-        "    print(exc)\n"
+    said = _read_in_child(
+        "from cfgcore.experiments.history import FlagHistory",
+        "FlagHistory.from_logs([sys.argv[1]])",
+        log,
     )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("FlagHistory.from_logs blocked on a FIFO named like a rotated log file")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
-        f"{log}.1: cannot read audit log: not a regular file (a FIFO or a device)"
-    )
+    assert said == f"{log}.1: cannot read audit log: not a regular file (a FIFO or a device)"
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -232,23 +219,27 @@ def test_reading_an_exposure_log_refuses_a_fifo_among_its_rotated_files(tmp_path
     log = tmp_path / "exposures.jsonl"
     log.write_text('{"test": "t", "variant": "a", "user": "u1", "ts": 1.0}\n')
     os.mkfifo(tmp_path / "exposures.jsonl.1")
-    code = (
-        "import sys\n"
-        "from cfgcore.errors import ConfigError\n"
-        "from cfgcore.experiments.exposures import ExposureRecord, read_log\n"
-        "try:\n"
-        "    list(read_log(sys.argv[1], ExposureRecord))\n"
-        "except ConfigError as exc:\n"
-        "    print(exc)\n"
+    said = _read_in_child(
+        "from cfgcore.experiments.exposures import ExposureRecord, read_log",
+        "list(read_log(sys.argv[1], ExposureRecord))",
+        log,
     )
+    assert said == f"{log}.1: cannot read: not a regular file (a FIFO or a device)"
+
+
+def _read_in_child(imports: str, call: str, log) -> str:
+    """Run ``call`` on ``log`` in a child process (on the old code it never returned)
+    and return the ConfigError it printed."""
+    code = f"import sys\nfrom cfgcore.errors import ConfigError\n{imports}\ntry:\n    {call}\n"
+    code += "except ConfigError as exc:\n    print(exc)\n"
     try:
         done = subprocess.run(
             [sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60
         )
     except subprocess.TimeoutExpired:
-        pytest.fail("read_log blocked on a FIFO named like a rotated log file")
+        pytest.fail(f"{call} blocked on a FIFO named like a rotated log file")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{log}.1: cannot read: not a regular file (a FIFO or a device)"
+    return done.stdout.strip()
 
 
 # -- flagd export: an unconditional rule is written as JSONLogic, not a bare variant -------
