@@ -45,32 +45,6 @@ def test_flag_history_closes_every_log_file_when_one_holds_a_bad_line(tmp_path):
 INI = "[music_streaming]\npremium_bitrate = 320\n"
 
 
-@pytest.mark.parametrize(
-    ("given", "message"),
-    [
-        ("migration-report", "migration-report.json is the report migrate writes"),
-        ("migration-report.yaml", "migration-report.json is the report migrate writes"),
-        ("Prod", "looked up in lower case"),
-        ("Base.yaml", "looked up in lower case"),
-        ("my env", "lower case letters, digits"),
-    ],
-)
-def test_migrate_refuses_a_name_the_directory_cannot_load(tmp_path, capsys, given, message):
-    # The builder refuses 'migration-report' as an environment and looks names up in
-    # lower case: migrate wrote migration-report.yaml or Prod.yaml, exit 0, and neither
-    # could ever be loaded ("'migration-report' is not an environment"; "no
-    # configuration file for environment 'prod' ... available: Prod").
-    src = tmp_path / "streaming.ini"
-    src.write_text(INI)
-    out = tmp_path / "config"
-    with pytest.raises(SystemExit) as exc:
-        cli_main(["migrate", str(src), "--out", str(out), "--name", given])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert f"argument --name: {given!r}: " in err and message in err
-    assert not out.exists()
-
-
 def test_a_migrated_lower_case_environment_loads(tmp_path, capsys):
     src = tmp_path / "streaming.ini"
     src.write_text(INI)

@@ -65,6 +65,14 @@ def test_name_may_carry_the_yaml_suffix(tmp_path, capsys, given, written):
         ("staging.toml", "migrate writes YAML; use --name staging"),
         ("flags", "flag document"),
         ("flags.yaml", "flag document"),
+        # The builder refuses 'migration-report' as an environment and looks names up
+        # in lower case: migrate wrote migration-report.yaml or Prod.yaml, exit 0, and
+        # neither could ever be loaded (review round).
+        ("migration-report", "migration-report.json is the report migrate writes"),
+        ("migration-report.yaml", "migration-report.json is the report migrate writes"),
+        ("Prod", "looked up in lower case"),
+        ("Base.yaml", "looked up in lower case"),
+        ("my env", "lower case letters, digits"),
     ],
 )
 def test_a_name_that_cannot_be_a_configuration_layer_is_a_usage_error(
