@@ -132,11 +132,20 @@ class LiveFlags:
         source: str,
         initiator: Any = None,
         with_swap: Callable[[], None] | None = None,
+        *,
+        followed: bool = False,
     ) -> bool:
         """Swap ``compiled`` (from :meth:`prepare` of ``doc``) in and notify; False if
         ``doc`` is the live document already. ``with_swap()`` runs right after the swap,
         before any subscriber hears of it: the configuration manager publishes its
-        configuration there, so flags and configuration go live together."""
+        configuration there, so flags and configuration go live together.
+
+        An older version than the live one is ignored. ``followed``: ``doc`` comes from
+        the store's follower, which delivers only versions newer than this process had
+        when it read them; an older one there means this process moved on meanwhile
+        (its own write, or a reload's read, landed between the follower's read and this
+        call), which is expected and logged at DEBUG. From anywhere else (a reload
+        reading the store) it means the store went backwards: a WARNING."""
         with deferred_delivery(), self._lock:
             old_doc = self.document
             if old_doc is not None and old_doc.checksum == doc.checksum:
@@ -147,8 +156,15 @@ class LiveFlags:
                 and doc.origin == old_doc.origin
             ):
                 if self.store.kind != "file":  # a file edited by hand restarts its counter
-                    log.warning("ignoring flag document version %d older than live %d",
-                                doc.version, old_doc.version)  # fmt: skip
+                    if followed:
+                        log.debug(
+                            "follower's flag document version %d is behind the live %d "
+                            "(this process wrote or read a newer one meanwhile); ignored",
+                            doc.version, old_doc.version,
+                        )  # fmt: skip
+                    else:
+                        log.warning("ignoring flag document version %d older than live %d",
+                                    doc.version, old_doc.version)  # fmt: skip
                     return False
             old = self.source
             self.engine._swap(compiled)
@@ -266,7 +282,7 @@ class LiveFlags:
             except ConfigError as exc:
                 self.reject(exc, self.store.kind, doc.origin)
                 raise  # the store counts it, never delivers it again and does not cache it
-            self.install(doc, compiled, self.store.kind)
+            self.install(doc, compiled, self.store.kind, followed=True)
 
     def _on_store_error(self, exc: Exception) -> None:
         """A document the store itself refused (checksum mismatch, undecodable)."""
