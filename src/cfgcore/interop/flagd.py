@@ -72,11 +72,12 @@ _LOOSE_SEMVER = re.compile(
 
 
 _SEMVER_START = frozenset("0123456789vV")
-_NUMERIC_START = frozenset("0123456789+-.I \t\n\r\f\v")
-# JavaScript's Number(text) for decimal text, which JSONLogic's comparisons and loose
-# equality apply to a string: surrounding whitespace, a sign, digits, an exponent, or
-# Infinity. Empty text and hex are left out (NaN): flagd's evaluators disagree on them.
-_JS_DECIMAL = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity)\s*")
+# First characters of the text Python's float() reads as a number (ASCII ones; any
+# non-ASCII first character is tried too: float() reads Unicode digits and spaces)
+_NUMERIC_START = frozenset("0123456789+-.iI \t\n\r\f\v")
+# json-logic's to_number (flagd's Python evaluator): "inf" in any case, signed or not,
+# is NaN there (JavaScript does not read it), "Infinity" is not
+_PY_INF = frozenset(("inf", "+inf", "-inf"))
 
 # Suffixes of attributes context() derives for JSONLogic's coercions (see _loose_eq):
 NUM = "#num"  # a number, or a boolean as 0/1
@@ -88,9 +89,15 @@ ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
 
 
 def _string_number(text: str) -> float | None:
-    if not _JS_DECIMAL.fullmatch(text):
+    """The number flagd's Python evaluator reads in ``text`` (json-logic's to_number:
+    Python's ``float(text)``, so surrounding whitespace, ``_`` between digits, Unicode
+    digits and "Infinity" read as numbers; "inf" and NaN text do not), or None (NaN)."""
+    if text.strip().lower() in _PY_INF:
         return None
-    x = float(text.strip())
+    try:
+        x = float(text)
+    except ValueError:
+        return None
     return x if not math.isnan(x) else None
 
 
@@ -156,16 +163,21 @@ def _list_number(items: Any) -> float | None:
 
 
 def _list_text(items: Any) -> str | None:
-    """An array's text (JavaScript's String(array)) where the evaluators agree on it:
-    strings, integers, booleans and nested arrays of them."""
+    """An array's text as flagd's Python evaluator makes it (json-logic's to_string:
+    items joined by ",", a boolean as Python's "True"/"False", a float as "%.15g", null
+    as "null", an object as "[object Object]"), or None for a value that is no JSON."""
     parts = []
     for x in items:
         if isinstance(x, str):
             parts.append(x)
-        elif isinstance(x, bool):
-            parts.append("true" if x else "false")
-        elif isinstance(x, int):
+        elif isinstance(x, float):
+            parts.append("%.15g" % x)  # noqa: UP031 - json-logic's own format
+        elif isinstance(x, int):  # a boolean too: str(True) is "True"
             parts.append(str(x))
+        elif x is None:
+            parts.append("null")
+        elif isinstance(x, Mapping):
+            parts.append("[object Object]")
         elif isinstance(x, (list, tuple)):
             inner = _list_text(x)
             if inner is None:
@@ -213,7 +225,8 @@ def context(
                 ver = _normal_semver(value)
                 if ver is not None:
                     _put_semver(out, key, ver)
-            if value[:1] in _NUMERIC_START:
+            first = value[:1]
+            if first in _NUMERIC_START or (first and not first.isascii()):
                 num = _string_number(value)
                 if num is not None:
                     out[key + SNUM] = num
@@ -546,11 +559,39 @@ def _numbers(attr: str) -> list[str]:
     return [attr + NUM, attr + SNUM, attr + LNUM]
 
 
-def _loose_eq(attr: str, lit: str | int | float | bool) -> Any:
-    """JSONLogic ``==`` (JavaScript's loose equality) of a context value and a literal:
+def _missing(attr: str) -> dict[str, Any]:
+    """The context value is null or missing (what JSONLogic's ``var`` reads as null)."""
+    return {"not": {"attr": attr, "exists": True}}
+
+
+def _py_eq(attr: str, lit: str | int | float | bool | None) -> Any:
+    """``===``: flagd's Python evaluator (json-logic) tests Python's ``value == lit``,
+    where a boolean equals the number 0 or 1 (``True === 1``) and null only null."""
+    if lit is None:
+        return _missing(attr)
+    tests = [{"attr": attr, "eq": x} for x in _py_equals(lit)]
+    return tests[0] if len(tests) == 1 else {"any": tests}
+
+
+def _py_equals(lit: str | int | float | bool) -> list[Any]:
+    """The scalars Python's ``==`` holds equal to ``lit`` (cfgcore's ``eq`` compares
+    numbers by value, never a boolean with a number)."""
+    if isinstance(lit, bool):
+        return [lit, int(lit)]
+    if isinstance(lit, (int, float)) and lit in (0, 1):
+        return [lit, bool(lit)]
+    return [lit]
+
+
+def _loose_eq(attr: str, lit: str | int | float | bool | None) -> Any:
+    """JSONLogic ``==`` as flagd's Python evaluator (json-logic's op_equals) answers it:
     a string literal equals that string, a number or boolean whose number is the
     literal's, or an array or object whose text is the literal; a number or boolean
-    literal equals any value whose number is the literal's (null equals neither)."""
+    literal equals any value whose number is the literal's, and null or a missing
+    value where that number is 0 (null's number); null equals null, a missing value
+    and the numbers (booleans) equal to 0."""
+    if lit is None:
+        return {"any": [_missing(attr), {"attr": attr + NUM, "eq": 0}]}
     if isinstance(lit, str):
         tests: list[Any] = [{"attr": attr, "eq": lit}, {"attr": attr + STR, "eq": lit}]
         num = _string_number(lit)
@@ -560,7 +601,10 @@ def _loose_eq(attr: str, lit: str | int | float | bool) -> Any:
     n = int(lit) if isinstance(lit, bool) else lit
     if not math.isfinite(n):
         return _NEVER
-    return {"any": [{"attr": a, "eq": n} for a in _numbers(attr)]}
+    tests = [{"attr": a, "eq": n} for a in _numbers(attr)]
+    if n == 0:
+        tests.append(_missing(attr))
+    return {"any": tests}
 
 
 def _and(*conds: Any) -> Any:
@@ -1015,14 +1059,15 @@ class _Flag:
             return self.condition(args[0] if isinstance(args, list) else args), _ALWAYS
         if op in ("==", "===", "!=", "!=="):
             attr, lit = self.var_and_literal(args, op)
-            if not isinstance(lit, (str, int, float, bool)) or lit is None:
+            if lit is not None and not isinstance(lit, (str, int, float, bool)):
                 raise _Refuse(f"'{op}' with {lit!r}")
             if attr == FLAG_KEY:  # the flag's own key: decided at import
                 same = isinstance(lit, str) and lit == self.key
                 return (_ALWAYS if same == (op in ("==", "===")) else _NEVER), _ALWAYS
-            test: Any = {"attr": attr, "eq": lit}
             if op in ("==", "!="):
                 test = _loose_eq(attr, lit)
+            else:
+                test = _py_eq(attr, lit)
             return (test if op in ("==", "===") else _not(test)), _ALWAYS
         if op in ("<", "<=", ">", ">="):
             if not isinstance(args, list) or len(args) not in (2, 3):
@@ -1042,7 +1087,11 @@ class _Flag:
                 if attr == FLAG_KEY:  # the flag's own key: decided at import
                     hit = any(isinstance(h, str) and h == self.key for h in hay)
                     return (_ALWAYS if hit else _NEVER), _ALWAYS
-                return ({"attr": attr, "in": hay} if hay else _NEVER), _ALWAYS
+                # Python's "in" on a list: == per item, so True is in [1] and 0 in [False]
+                # (a dict would merge True and 1: keyed by type too)
+                items = list(dict.fromkeys((type(x), x) for h in hay for x in _py_equals(h)))
+                items = [x for _, x in items]
+                return ({"attr": attr, "in": items} if hay else _NEVER), _ALWAYS
             if isinstance(needle, str):
                 attr = self.var_of(hay, "in")
                 if attr == FLAG_KEY:
@@ -1103,7 +1152,9 @@ class _Flag:
             attr, lit, o = self.var_of(b, op), a, flip[op]
         else:
             raise _Refuse(f"'{op}' must compare one var with one literal")
-        if isinstance(lit, bool) or not isinstance(lit, (int, float)):
+        if isinstance(lit, bool):  # json-logic orders a boolean as the number 0 or 1
+            lit = int(lit)
+        if not isinstance(lit, (int, float)):
             raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
         if attr == FLAG_KEY:
             raise _Refuse(f"'{op}' on $flagd.flagKey")

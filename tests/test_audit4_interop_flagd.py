@@ -1,0 +1,134 @@
+"""flagd, fourth audit: JSONLogic comparisons as flagd's Python in-process evaluator
+(``FlagdCore``, json-logic) answers them, on both cfgcore evaluators.
+
+* ``==``/``!=``: null's number is 0, so ``{"==": [{"var": "a"}, 0]}`` (or ``false``)
+  holds for a missing or null ``a``; a null literal equals null, a missing value and
+  the numbers equal to 0 (it was refused).
+* ``===``/``!==`` and ``in`` a literal list: Python's ``==``, where ``True`` equals
+  ``1`` and ``False`` equals ``0``; ``=== null`` holds for a missing or null value.
+* A string's number is Python's ``float(text)`` (``"1_0"``, ``"infinity"``, Unicode
+  digits), not JavaScript's ``Number(text)``; an array's text is json-logic's
+  (``[True]`` is ``"True"``).
+* ``<``, ``<=``, ``>``, ``>=`` with a boolean literal order it as 0 or 1 (refused before).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+
+from cfgcore.interop import InteropError, flagd
+
+core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
+from openfeature.evaluation_context import EvaluationContext  # noqa: E402
+from openfeature.exception import OpenFeatureError  # noqa: E402
+
+MISSING = object()
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("openfeature").setLevel(logging.CRITICAL)
+
+
+def _doc(cond: Any) -> dict[str, Any]:
+    flag = {"state": "ENABLED", "variants": {"yes": "Y", "no": "N", "d": "D"},
+            "defaultVariant": "d", "targeting": {"if": [cond, "yes", "no"]}}  # fmt: skip
+    return {"flags": {"f": flag}}
+
+
+def _peer(core: Any, attrs: dict[str, Any]) -> tuple:
+    try:
+        p = core.resolve_string_value("f", "FB", EvaluationContext("u1", copy.deepcopy(attrs)))
+    except OpenFeatureError as exc:
+        return ("FB", None, str(exc.error_code).split(".")[-1])
+    return (p.value, p.variant, str(p.reason).split(".")[-1])
+
+
+def _mine(engine: Any, attrs: dict[str, Any]) -> tuple:
+    r = flagd.resolve(engine, "f", flagd.context("u1", attrs), "FB")
+    return (r.value, r.variant, r.reason)
+
+
+LITERALS = [None, 0, 1, -1, 1.5, 0.0, True, False, "", "1", "0", "a", "true", " 1 ", "1_0",
+            "Infinity", "1e3", "\u0661", 2**60]  # fmt: skip
+VALUES = [MISSING, None, 0, 1, 1.0, -1, 1.5, True, False, "", "0", "1", "a", "true", [], [1],
+          ["1"], [None], [0], ["a"], ["a", "b"], {}, {"a": 1}, "Infinity", "infinity", "1_0",
+          " 1 ", "1e3", "\u0661", 2**60, float("inf"), "inf", "nan", [[1]], [True], [1.5, None],
+          "-0"]  # fmt: skip
+
+
+def _check(cond: Any, make_py_and_c: Any) -> None:
+    doc = _doc(cond)
+    try:
+        snap = flagd.to_snapshot(doc)
+    except InteropError:
+        return  # refused (string ordering, null in "<"): checked below that it says so
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    engines = [make(snap) for make in make_py_and_c]
+    for v in VALUES:
+        attrs = {} if v is MISSING else {"a": v}
+        want = _peer(core, attrs)
+        for engine in engines:
+            assert _mine(engine, attrs) == want, (cond, "missing" if v is MISSING else v)
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "===", "!=="])
+@pytest.mark.parametrize("lit", LITERALS, ids=repr)
+def test_equality_answers_as_flagds_python_evaluator(make_py_and_c, op, lit):
+    _check({op: [{"var": "a"}, lit]}, make_py_and_c)
+    _check({op: [lit, {"var": "a"}]}, make_py_and_c)
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
+@pytest.mark.parametrize("lit", [0, 1, -1, 1.5, 0.0, True, False, 2**60], ids=repr)
+def test_ordering_answers_as_flagds_python_evaluator(make_py_and_c, op, lit):
+    _check({op: [{"var": "a"}, lit]}, make_py_and_c)
+    _check({op: [lit, {"var": "a"}]}, make_py_and_c)
+
+
+@pytest.mark.parametrize(
+    "hay",
+    [[0], [1], [0.0], [True], [False], [0, "a"], [True, "1"], [1.0, False], ["", "a b"], [1.5]],
+    ids=repr,
+)
+def test_in_a_literal_list_answers_as_flagds_python_evaluator(make_py_and_c, hay):
+    _check({"in": [{"var": "a"}, hay]}, make_py_and_c)
+
+
+def test_the_cases_that_differed_before(make_py_and_c):
+    # each of these answered the other branch before (or the import refused the flag)
+    cases = [
+        ({"==": [{"var": "a"}, 0]}, {}, "Y"),  # null's number is 0
+        ({"==": [{"var": "a"}, False]}, {"a": None}, "Y"),
+        ({"!=": [{"var": "a"}, 0]}, {}, "N"),
+        ({"==": [{"var": "a"}, None]}, {"a": 0}, "Y"),
+        ({"===": [{"var": "a"}, None]}, {}, "Y"),
+        ({"===": [{"var": "a"}, 1]}, {"a": True}, "Y"),  # Python: True == 1
+        ({"!==": [{"var": "a"}, False]}, {"a": 0}, "N"),
+        ({"in": [{"var": "a"}, [1, "x"]]}, {"a": True}, "Y"),
+        ({"==": [{"var": "a"}, 10]}, {"a": "1_0"}, "Y"),  # float("1_0") is 10.0
+        ({">": [{"var": "a"}, 0]}, {"a": "infinity"}, "Y"),
+        ({"==": [{"var": "a"}, 1]}, {"a": "\u0661"}, "Y"),  # an Arabic-Indic one
+        ({"==": [{"var": "a"}, "true"]}, {"a": [True]}, "N"),  # str([True]) is "True"
+        ({"==": [{"var": "a"}, "True"]}, {"a": [True]}, "Y"),
+        ({"<": [{"var": "a"}, True]}, {"a": 0}, "Y"),
+    ]
+    for cond, attrs, want in cases:
+        core = core_mod.FlagdCore()
+        core.set_flags(_doc(cond))
+        assert _peer(core, attrs)[0] == want, cond
+        for make in make_py_and_c:
+            assert _mine(make(flagd.to_snapshot(_doc(cond))), attrs)[0] == want, cond
+
+
+@pytest.mark.parametrize("cond", [{"<": [{"var": "a"}, "b"]}, {">=": [None, {"var": "a"}]}])
+def test_string_or_null_ordering_is_still_refused_naming_the_flag(cond):
+    # json-logic orders a string against a string by code point and null as "null"
+    # text against a string: not lowered, refused with the flag named
+    with pytest.raises(InteropError, match=r"flags\.f: '(<|>=)' with a non-numeric literal"):
+        flagd.to_snapshot(_doc(cond))
