@@ -70,6 +70,10 @@ class ExperimentReport:
     # first few as "file:line: why".
     unusable_lines: int = 0
     unusable_examples: list[str] = field(default_factory=list)
+    # The store's cap on tracked users per test (None: none) and the exposures and
+    # metric events of later users it left out (see cfgcore.experiments.metrics).
+    max_users: int | None = None
+    untracked: int = 0
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -113,6 +117,12 @@ class ExperimentReport:
             lines.append(
                 f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
                 "results, first: " + "; ".join(self.unusable_examples)
+            )
+        if self.untracked:
+            lines.append(
+                f"NOTE: user cap reached: these results cover the test's first "
+                f"{self.max_users} users; {self.untracked} exposure(s) and metric "
+                "event(s) of later users are left out"
             )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
         for m in metrics:
@@ -171,6 +181,7 @@ class ExperimentReport:
                     "threshold": SRM_THRESHOLD,
                 },
                 "results": [asdict(r) for r in self.results],
+                "user_cap": {"max_users": self.max_users, "left_out": self.untracked},
                 "unusable_lines": {
                     "count": self.unusable_lines,
                     "first": list(self.unusable_examples),
@@ -399,6 +410,8 @@ def analyze(
         confidence=confidence,
         unusable_lines=skipped.count if skipped else 0,
         unusable_examples=list(skipped.first) if skipped else [],
+        max_users=getattr(store, "max_users", None),
+        untracked=getattr(store, "untracked", {}).get(test, 0),
     )
 
 

@@ -170,6 +170,11 @@ class DynamicConfigurationManager:
     ``flag-usage.json`` (:mod:`cfgcore.runtime.usage`; default on unless
     ``CFGCORE_USAGE=0``; never with ``persist=False``); ``usage_interval``: seconds
     between writes (default ``$CFGCORE_USAGE_INTERVAL``, else 60).
+    ``max_tracked_users``: the most users per A/B test whose events the in-memory
+    summaries (reports, guardrail checks) keep; the first to appear are kept and the
+    exposures and events of later users are left out and counted (None: no cap; see
+    :mod:`cfgcore.experiments.metrics` for the memory per user and why this does not
+    bias the comparison).
     """
 
     def __init__(
@@ -188,6 +193,7 @@ class DynamicConfigurationManager:
         guardrail_check_every: int = 100,
         record_usage: bool | None = None,
         usage_interval: float | None = None,
+        max_tracked_users: int | None = None,
     ) -> None:
         self.persist = persist
         state = _state_dir(state_dir)
@@ -199,7 +205,9 @@ class DynamicConfigurationManager:
         self._clock = clock
         self.events = EventBus()
         self.audit = AuditLog(paths["audit"] if persist else None)
-        self.metrics = MetricsStore(paths["metrics"] if persist else None)
+        self.metrics = MetricsStore(
+            paths["metrics"] if persist else None, max_users=max_tracked_users
+        )
         self.guardrail_alpha = guardrail_alpha
         self.guardrail_min_samples = guardrail_min_samples
         self.guardrail_check_every = guardrail_check_every

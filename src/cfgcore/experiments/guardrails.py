@@ -25,7 +25,10 @@ A manager without files (``persist=False``) checks its own events, one process.
 
 Cost: each process decodes every event and exposure of the logs (all processes'),
 and keeps the per-user state of the guarded tests a second time (about 55 bytes per
-user and guardrail metric, see :mod:`cfgcore.experiments.metrics`).
+user and guardrail metric, see :mod:`cfgcore.experiments.metrics`). The manager's
+``max_tracked_users`` bounds both copies: past it, a test's checks (and reports) judge
+its first ``max_tracked_users`` users, and the events of later users are counted as
+left out, never silently mixed in or dropped.
 
 The first check in a process (and the first after a test becomes guarded) has the
 whole logs to read: up to 6 files of 50 MB each, about 2 s of CPU per 100 MB, most of
@@ -67,10 +70,13 @@ class SharedLogs:
     """The guarded tests' events and exposures as every process appended them to the
     shared logs, read incrementally (see the module docstring)."""
 
-    def __init__(self, metrics_path: str, exposures_path: str) -> None:
+    def __init__(
+        self, metrics_path: str, exposures_path: str, max_users: int | None = None
+    ) -> None:
         self.metrics = LogTail(metrics_path, MetricRecord)
         self.exposures = LogTail(exposures_path, ExposureRecord)
-        self.store = MetricsStore(None)
+        self.max_users = max_users
+        self.store = MetricsStore(None, max_users=max_users)
         self.tests: frozenset[str] = frozenset()
         self.lock = threading.Lock()
         self.closed = False
@@ -103,7 +109,7 @@ class SharedLogs:
             if not tests <= self.tests:
                 self.metrics.close()
                 self.exposures.close()
-                self.store = MetricsStore(None)
+                self.store = MetricsStore(None, max_users=self.max_users)
                 self.tests = self.tests | tests
             store, kept = self.store, self.tests
 
@@ -185,7 +191,7 @@ class Guardrails:
     def _shared_logs(self, paths: tuple[str, str]) -> SharedLogs:
         with self._lock:
             if self._shared is None:
-                self._shared = SharedLogs(*paths)
+                self._shared = SharedLogs(*paths, self.manager.metrics.max_users)
             return self._shared
 
     def _guarded(self) -> frozenset[str]:
@@ -205,7 +211,7 @@ class Guardrails:
                 if self._closed.is_set():
                     return False
                 if self._shared is None:
-                    self._shared = SharedLogs(*paths)
+                    self._shared = SharedLogs(*paths, self.manager.metrics.max_users)
                 shared = self._shared
             self.manager.metrics.flush()
             started = time.monotonic()

@@ -30,6 +30,22 @@ a converted flag). The table stays between 1/3 and 2/3 full, so one user with on
 metric costs 39 to 78 bytes (about 55 on average), each further metric 26 to 51 more.
 Two users whose 64-bit hashes collide are merged: with ten million users in a variant
 that happens with probability about 3e-6.
+
+The bound on that memory: ``max_users``
+---------------------------------------
+Unbounded by default (a million users with three metrics is about 130 MB, kept once
+for the manager's store and once more for the guardrails' view of the shared logs).
+``MetricsStore(max_users=N)`` (``DynamicConfigurationManager(max_tracked_users=N)``)
+tracks at most N users per test: the first N to appear (in any variant); exposures and
+events of users who appear after that are left out, counted per test in
+:attr:`MetricsStore.untracked`, logged once per test, and shown by every report
+(:func:`~cfgcore.experiments.analysis.analyze`). The users already tracked keep every
+event. The results are then exactly those of the test's first N users. Users appear
+with their logged exposure (the default), whose time does not depend on the variant,
+so the first N are a random sample of each variant's users and the comparison stays
+unbiased (they are the test's early users: a novelty effect weighs more). Without
+exposure logging a user appears with a first metric event, and a variant that hastens
+it has a slightly larger share among the last users admitted.
 """
 
 from __future__ import annotations
@@ -141,8 +157,9 @@ class _Users:
         self.exposed = 0
         self.metrics: dict[str, _Metric] = {}
 
-    def slot(self, key: int) -> int:
-        """The slot of ``key`` (non-zero), taken if it is new."""
+    def slot(self, key: int, admit: bool = True) -> int:
+        """The slot of ``key`` (non-zero), taken if it is new (-1 for a new key when
+        ``admit`` is false)."""
         keys, mask = self.keys, self.mask
         i = key & mask
         while True:
@@ -152,6 +169,8 @@ class _Users:
             if k == 0:
                 break
             i = (i + 1) & mask
+        if not admit:
+            return -1
         if 3 * (self.used + 1) > 2 * (mask + 1):
             self._grow()
             return self.slot(key)
@@ -214,11 +233,26 @@ class MetricsStore:
     near, and their squares would overflow the variance) are refused: :meth:`record`
     returns False, and events queued by the request path are dropped by the writer
     and counted in :attr:`refused` (never written, never raising).
+
+    ``max_users``: track at most that many users per test (see the module docstring);
+    the exposures and events of later users are left out of the summaries (still
+    written to the file) and counted per test in :attr:`untracked`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, max_pending: int = 100_000
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        max_pending: int = 100_000,
+        max_users: int | None = None,
     ) -> None:
+        if max_users is not None and (type(max_users) is not int or max_users < 1):
+            raise ValueError(f"max_users must be a positive integer or None, not {max_users!r}")
+        self.max_users = max_users
+        self._tracked: dict[str, int] = {}  # users tracked per test (with max_users)
+        # Exposures and metric events per test left out of the summaries because their
+        # user appeared after the test had max_users users.
+        self.untracked: dict[str, int] = {}
         self.path = os.fspath(path) if path is not None else None
         self._sink = JsonLinesSink(self.path) if self.path else None
         self._data: dict[tuple[str, str], _Users] = {}
@@ -255,13 +289,43 @@ class MetricsStore:
             users = self._data[(test, variant)] = _Users()
         return users
 
+    def _slot(self, test: str, users: _Users, key: int) -> int:
+        """The slot of ``key`` in ``users`` (a variant of ``test``); -1 when it is a new
+        user and ``test`` has ``max_users`` already (counted in :attr:`untracked`)."""
+        cap = self.max_users
+        if cap is None:
+            return users.slot(key)
+        before = users.used
+        tracked = self._tracked.get(test, 0)
+        i = users.slot(key, tracked < cap)
+        if i < 0:
+            left_out = self.untracked.get(test, 0)
+            self.untracked[test] = left_out + 1
+            if not left_out:
+                log.warning(
+                    "A/B test %s: %d users tracked (max_users); exposures and metric "
+                    "events of later users are left out of its results, counted",
+                    test, cap,
+                )  # fmt: skip
+        elif users.used != before:
+            self._tracked[test] = tracked + 1
+        return i
+
+    def tracked(self, test: str) -> int:
+        """Users of ``test`` tracked so far (summed over variants; only counted with
+        ``max_users``)."""
+        with self._lock:
+            return self._tracked.get(test, 0)
+
     def write(self, batch: Iterable[Exposure]) -> None:
         """Exposure-sink interface: count distinct exposed users per test and variant."""
         with self._lock:
             for e in batch:
                 users = self._users(e.test, e.variant)
                 user = e.user if type(e.user) is str else str(e.user)
-                i = users.slot(_key(user))
+                i = self._slot(e.test, users, _key(user))
+                if i < 0:
+                    continue
                 if not users.flags[i] & _EXPOSED:
                     users.flags[i] |= _EXPOSED
                     users.exposed += 1
@@ -333,7 +397,9 @@ class MetricsStore:
                     key = _key(f"\0anonymous\0{next(self._anonymous)}")
                 else:
                     key = _key(user if type(user) is str else str(user))
-                i = users.slot(key)
+                i = self._slot(test, users, key)
+                if i < 0:
+                    continue
                 users.metric(metric, value).add(i, value)
                 self.events += 1
 
@@ -460,6 +526,8 @@ class MetricsStore:
         with self._lock:
             for key in [k for k in self._data if k[0] == test]:
                 del self._data[key]
+            self._tracked.pop(test, None)
+            self.untracked.pop(test, None)
 
 
 def read_metrics(
