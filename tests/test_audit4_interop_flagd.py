@@ -132,3 +132,52 @@ def test_string_or_null_ordering_is_still_refused_naming_the_flag(cond):
     # text against a string: not lowered, refused with the flag named
     with pytest.raises(InteropError, match=r"flags\.f: '(<|>=)' with a non-numeric literal"):
         flagd.to_snapshot(_doc(cond))
+
+
+# -- export: a v3 shorthand fractional inside "if" ----------------------------------------
+_SHORTHAND = {"fractional": [["yes", 1], ["no", 1]]}
+_SHORTHAND_TARGETINGS = [
+    {"if": [{"===": [{"var": "t"}, "x"]}, _SHORTHAND, "maybe"]},
+    {"if": [{"===": [{"var": "t"}, "x"]}, _SHORTHAND]},
+    {"if": [{"fractional": [["yes", 1], ["no", 1]]}, "yes", "maybe"]},
+    {"if": [{"fractional": [["yes", 1], ["maybe", 3]]}, "no", "maybe"]},
+    {"if": [{"===": [{"var": "t"}, "x"]}, _SHORTHAND, {"===": [{"var": "t"}, "y"]},
+            {"if": [{"fractional": [[False, 1], [True, 3]]}, "no", "maybe"]}, "maybe"]},
+    {"if": [{"in": [{"var": "t"}, ["x", "y"]]},
+            {"fractional": [["yes", 1], ["maybe", 2], ["no", 3]]}, "no"]},
+    _SHORTHAND,
+]  # fmt: skip
+
+
+def _full(core_or_engine: Any, tk: str | None, attrs: dict[str, Any]) -> tuple:
+    if isinstance(core_or_engine, core_mod.FlagdCore):
+        try:
+            ctx = EvaluationContext(tk, copy.deepcopy(attrs))
+            p = core_or_engine.resolve_string_value("f", "FB", ctx)
+        except OpenFeatureError as exc:
+            return ("FB", None, str(exc.error_code).split(".")[-1])
+        return (p.value, p.variant, str(p.reason).split(".")[-1])
+    r = flagd.resolve(core_or_engine, "f", flagd.context(tk, attrs), "FB")
+    return (r.value, r.variant, r.reason)
+
+
+@pytest.mark.parametrize("which", range(len(_SHORTHAND_TARGETINGS)))
+def test_a_shorthand_fractional_inside_if_exports_and_answers_as_flagd(make_py_and_c, which):
+    flag = {"state": "ENABLED", "variants": {"yes": "Y", "no": "N", "maybe": "M"},
+            "defaultVariant": "no", "targeting": _SHORTHAND_TARGETINGS[which]}  # fmt: skip
+    doc = {"flags": {"f": flag}}
+    exported = flagd.from_snapshot(flagd.to_snapshot(doc))  # refused before
+    original, written = core_mod.FlagdCore(), core_mod.FlagdCore()
+    original.set_flags(copy.deepcopy(doc))
+    written.set_flags(copy.deepcopy(exported))
+    engines = [make(flagd.to_snapshot(exported)) for make in make_py_and_c]
+    seen = set()
+    for tk in [None, "", *(f"user-{i}" for i in range(40))]:
+        for t in ["x", "y", "z", None]:
+            attrs = {} if t is None else {"t": t}
+            want = _full(original, tk, attrs)
+            seen.add(want)
+            assert _full(written, tk, attrs) == want, (exported, tk, t)
+            for engine in engines:
+                assert _full(engine, tk, attrs) == want, (exported, tk, t)
+    assert len(seen) > 1  # the cases do reach different answers

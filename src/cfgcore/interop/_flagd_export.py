@@ -103,13 +103,25 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
         if i in skip:
             continue
         try:
-            when = _cond(rule.when, snap, native) if rule.when is not None else None
+            cond, keyed = rule.when, False
+            if not native and _is_shorthand(rule):
+                # the importer's guard of a v3 shorthand fractional: flagd's own
+                # fractional is null where the targeting key is no non-empty string
+                cond, keyed = _without_key_guard(rule.when)
+            when = _cond(cond, snap, native) if cond is not None else None
             result = _result(rule)
+            joined = None
             if not native and n + 1 < len(rules):
-                joined = _fractional_condition(rule, rules[n + 1][1], result)
+                joined = _fractional_condition(rule, cond, rules[n + 1][1], result)
                 if joined is not None:  # the importer's {"if": [fractional, A, B]}
-                    result = joined
+                    result = joined  # (a null fractional reads as false there: B)
                     skip.add(rules[n + 1][0])
+            if keyed and joined is None and n + 1 < len(rules):
+                # flagd's null fractional ends the "if" chain (the default variant)
+                # where cfgcore goes on to the next rule: keep the guard, as
+                # JSONLogic's truthiness of flagd's targetingKey (a string or null)
+                has_key = {"!!": [{"var": "targetingKey"}]}
+                when = has_key if when is None else {"and": [when, has_key]}
         except _Refuse as exc:
             raise _Refuse(f"rules[{i}]: {exc}") from None
         if when is None:
@@ -138,14 +150,39 @@ def _mentions(c: Condition | None, prefix: str) -> bool:
     return any(_mentions(x, prefix) for x in subs)
 
 
-def _fractional_condition(rule: Rule, after: Rule, result: Any) -> Any | None:
+_KEY_GUARD = Condition(attr="targetingKey", ne="")
+
+
+def _is_shorthand(rule: Rule) -> bool:
+    """A rule the importer made of a v3 ``fractional`` without a bucketing value."""
+    h = rule.hash
+    return h is not None and h.scheme == "flagd_v3_pair" and h.by == ["targetingKey"]
+
+
+def _without_key_guard(when: Condition | None) -> tuple[Condition | None, bool]:
+    """``when`` without the importer's ``targetingKey ne ""`` conjunct, and whether it
+    had one."""
+    if when == _KEY_GUARD:
+        return None, True
+    if when is not None and when.all is not None and _KEY_GUARD in when.all:
+        rest = [c for c in when.all if c != _KEY_GUARD]
+        if not rest:
+            return None, True
+        return (rest[0] if len(rest) == 1 else Condition(all=rest)), True
+    return when, False
+
+
+def _fractional_condition(
+    rule: Rule, when: Condition | None, after: Rule, result: Any
+) -> Any | None:
     """An imported ``{"if": [{"fractional": ...}, A, B]}`` is a bucketed rule serving A or
-    B, then a rule under the same condition serving B where the fractional is null (no
-    bucketing value): written back as that ``if`` over entries ``true`` (A) and
-    ``false`` (B), so flagd's null still reads as false. None for any other pair."""
+    B (under ``when``, plus a non-empty targeting key for the v3 shorthand), then a rule
+    under ``when`` serving B where the fractional is null (no bucketing value or
+    targeting key): written back as that ``if`` over entries ``true`` (A) and ``false``
+    (B), so flagd's null still reads as false. None for any other pair."""
     if not (isinstance(result, dict) and "fractional" in result and rule.buckets):
         return None
-    if after.when != rule.when or after.serve is None or after.hash is not None:
+    if after.when != when or after.serve is None or after.hash is not None:
         return None
     if after.gates or after.split is not None or after.rollout is not None:
         return None
