@@ -10,6 +10,13 @@
   numbers.
 * Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
   the last one).
+* A value its tag's constructor refuses (``!!int abc``, a date ``2001-13-45``, an
+  integer past Python's 4,300-digit conversion limit) is a :class:`ConfigError`
+  naming the file, line and key path, without echoing the value (it may be a
+  password); PyYAML raises a bare ``ValueError``, ``KeyError`` or ``AttributeError``.
+* Merge keys (``<<``) copy their mappings' entries, so a chain of merges each adding
+  a key grows quadratically with the file: they may copy at most
+  :data:`MAX_MERGED` entries in one document.
 * Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
 * Nesting deeper than :data:`MAX_PARSE_DEPTH` is refused before the document is
   built: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
@@ -20,6 +27,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Any
 
 import yaml
@@ -32,6 +40,58 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """Safe loader with YAML 1.2 booleans and duplicate-key detection."""
+
+    _merged = 0  # entries copied by merge keys so far (see flatten_mapping)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise _Unconstructable(node, exc) from None
+
+    def flatten_mapping(self, node: Any) -> None:
+        """PyYAML's merge-key expansion (explicit keys after merged ones; in a
+        sequence of merged mappings the first one's entries last), with a bound on
+        the entries all merges of the document copy."""
+        merged: list[Any] = []
+        own: list[Any] = []
+        merges = False
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.tag == "tag:yaml.org,2002:value":
+                    key_node.tag = "tag:yaml.org,2002:str"
+                own.append((key_node, value_node))
+                continue
+            merges = True
+            if isinstance(value_node, yaml.MappingNode):
+                sources = [value_node]
+            elif isinstance(value_node, yaml.SequenceNode):
+                sources = list(reversed(value_node.value))
+            else:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "expected a mapping or list of mappings for merging, but found "
+                    f"{value_node.id}",
+                    value_node.start_mark,
+                )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"expected a mapping for merging, but found {source.id}",
+                        source.start_mark,
+                    )
+                self.flatten_mapping(source)
+                self._merged += len(source.value)
+                if self._merged > MAX_MERGED:
+                    raise _TooMuchMerged(key_node)
+                merged.extend(source.value)
+        if merges:
+            node.value = merged + own
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -110,7 +170,26 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.line = key, first, line
 
 
+class _Unconstructable(Exception):
+    """A node whose tag's constructor raised something other than a YAMLError."""
+
+    def __init__(self, node: Any, exc: BaseException) -> None:
+        super().__init__(type(exc).__name__)
+        self.node, self.exc = node, exc
+
+
+class _TooMuchMerged(Exception):
+    def __init__(self, node: Any) -> None:
+        super().__init__("merge")
+        self.node = node
+
+
 MAX_NODES = 5_000_000  # after alias expansion; see _check_expansion
+# Entries that merge keys may copy in one document: hundreds of `<<: *defaults` of
+# hundreds of keys each fit; a 200 KB chain of merges each adding one key copied
+# 18 million entries (30 s of CPU, 700 MB), and the cost grows with the square of
+# the file's length.
+MAX_MERGED = 1_000_000
 
 # Far above what any consumer accepts (configuration trees: 100 levels, snapshots:
 # 100, conditions: 32), so their own errors, with key paths, still report everything
@@ -211,9 +290,27 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
     """
+    loader = root = None
     try:
         _check_depth(data, file)
-        doc = yaml.load(data, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+        loader = StrictLoader(data)
+        root = loader.get_single_node()
+        doc = loader.construct_document(root) if root is not None else None
+    except _Unconstructable as bad:
+        raise ConfigError([_unconstructable_problem(root, bad, file)], kind=_kind(bad)) from None
+    except _TooMuchMerged as merge:
+        raise ConfigError(
+            [
+                Problem(
+                    path=_node_path(root, merge.node),
+                    message=f"merge keys ('<<') copy more than {MAX_MERGED:,} entries "
+                    "(a chain of merges?)",
+                    file=file,
+                    line=merge.node.start_mark.line + 1,
+                )
+            ],
+            kind="limits",
+        ) from None
     except _DuplicateKey as dup:
         raise ConfigError(
             [
@@ -232,5 +329,76 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         raise ConfigError(
             [Problem(path="", message=f"invalid YAML: {problem}", file=file, line=line)]
         ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     _check_expansion(doc, file)
     return doc
+
+
+def _kind(bad: _Unconstructable) -> str:
+    return "limits" if _is_huge_int(bad) else ""
+
+
+def _is_huge_int(bad: _Unconstructable) -> bool:
+    # int() refuses literals of more than sys.get_int_max_str_digits() digits.
+    return isinstance(bad.exc, ValueError) and "digits" in str(bad.exc)
+
+
+_TAG_WORDS = {
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:timestamp": "a date or time",
+    "tag:yaml.org,2002:binary": "base64 data",
+}
+
+
+def _unconstructable_problem(root: Any, bad: _Unconstructable, file: str | None) -> Problem:
+    """What a refused value is, never the value itself (a password's place may hold a
+    mistyped ``!!int``; the error reaches logs, ``last_error`` and the audit log)."""
+    node = bad.node
+    line = node.start_mark.line + 1
+    path = _node_path(root, node)
+    if _is_huge_int(bad):
+        message = "integer out of range (configuration integers must fit in 64 bits)"
+        return Problem(path=path, message=message, file=file, line=line, kind="limits")
+    what = _TAG_WORDS.get(node.tag)
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    if what is None:
+        message = f"invalid YAML: cannot read the value tagged {tag}"
+    else:
+        message = f"invalid YAML: not {what} (tagged {tag}, explicitly or by its form)"
+    # datetime's own reasons name no value ("month must be in 1..12").
+    if node.tag == "tag:yaml.org,2002:timestamp" and isinstance(bad.exc, ValueError):
+        message += f": {bad.exc}"
+    return Problem(path=path, message=message, file=file, line=line)
+
+
+def _node_path(root: Any, target: Any) -> str:
+    """The dotted key path by which ``target`` in the node graph ``root`` is reached
+    first in document order, the shortest ("" when not found); a mapping key that is
+    ``target`` is named by its mapping's path. Breadth first, each node once: an
+    alias chain is not walked once per path to it."""
+    if root is None:
+        return ""
+    seen = {id(root)}
+    queue: deque[tuple[Any, tuple[str, ...]]] = deque([(root, ())])
+    while queue:
+        node, path = queue.popleft()
+        if node is target:
+            return ".".join(path)
+        children: list[tuple[Any, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node is target:
+                    return ".".join(path)
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                children.append((value_node, str(name)))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(child, str(i)) for i, child in enumerate(node.value)]
+        for child, name in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                queue.append((child, (*path, name)))
+    return ""
