@@ -17,7 +17,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from cfgcore.config.settle import DEFAULT_SETTLE_MS, is_settled, wait_until_settled
+from cfgcore.config.settle import (
+    DEFAULT_SETTLE_MS,
+    WATCHER_STOP,
+    is_settled,
+    wait_until_settled,
+)
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -28,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["ReloadController"]
 
 log = logging.getLogger("cfgcore.manager")
+
+
+def _vanished(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    """True if a file fingerprinted in ``before`` is missing from ``after``."""
+    return bool({entry[0] for entry in before} - {entry[0] for entry in after})
 
 
 class ReloadController:
@@ -74,6 +84,13 @@ class ReloadController:
         # build found the inputs changed again since (then it waits again, unlocked).
         settled: list[tuple[Any, ...] | None] = [None]
         unsettled = [False]
+        # The paths the live version was read from: one missing now was deleted or
+        # renamed away (an editor's save, a directory moved away and back), a change
+        # with no timestamp to settle on (see wait_until_settled).
+        expected = {entry[0] for entry in m._snap.fingerprint}
+        # Set when the watcher running this reload is stopped (close(), disable): the
+        # wait ends at once and nothing more goes live.
+        stop = WATCHER_STOP.get() if background else None
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             env = prev.environment
@@ -81,10 +98,15 @@ class ReloadController:
                 # Taken before reading: if the input is rejected, the poll must retry
                 # as soon as the files differ from the bytes that were read.
                 stamp = m.builder.fingerprint(env)
-                if settle_ms and stamp != settled[0] and not is_settled(stamp, settle_ms):
-                    # Written again since the wait: a writer is still writing one file,
-                    # or about to write the next, and must not be read in between
-                    # (issue 10). Wait again, but not here: this holds the lock.
+                if (
+                    settled[0] is not None
+                    and stamp != settled[0]
+                    and (not is_settled(stamp, settle_ms) or _vanished(settled[0], stamp))
+                ):
+                    # Written again since the wait, or a file deleted or renamed away
+                    # since: a writer is still writing one file, or about to write the
+                    # next, and must not be read in between (issue 10). Wait again, but
+                    # not here: this holds the lock.
                     unsettled[0] = True
                     return prev, None
                 taken[0] = stamp
@@ -142,8 +164,13 @@ class ReloadController:
                 # The build checks again under the lock (and comes back here if they
                 # changed since), so what it reads is still a settled input.
                 settled[0] = wait_until_settled(
-                    lambda: m.builder.fingerprint(m._snap.environment), settle_ms
+                    lambda: m.builder.fingerprint(m._snap.environment),
+                    settle_ms,
+                    expected=expected,
+                    stop=stop,
                 )
+                if stop is not None and stop.is_set():
+                    return True  # closed meanwhile: activate nothing more
                 if settled[0] is None:
                     break
             unsettled[0] = False

@@ -11,11 +11,19 @@ imports: the configuration manager imports it at start-up.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "is_settled", "wait_until_settled"]
+__all__ = [
+    "DEFAULT_SETTLE_MS",
+    "WATCHER_STOP",
+    "file_fingerprint",
+    "is_settled",
+    "wait_until_settled",
+]
 
 # A watched input goes live only once no input has changed for this long. A writer that
 # writes a file in chunks, or several files one after another (base.yaml, then
@@ -25,6 +33,12 @@ __all__ = ["DEFAULT_SETTLE_MS", "file_fingerprint", "is_settled", "wait_until_se
 # clock file timestamps use (a few ms), at the cost of that much reload latency.
 DEFAULT_SETTLE_MS = 100
 _SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
+
+# The stop event of the watcher (thread, or asyncio task and the worker threads it runs
+# callbacks in) running the current code: a settle wait there ends as soon as the
+# watcher is stopped. close() otherwise waited out a writer that kept writing (up to 20
+# settle windows), or gave up joining the watcher, which then reloaded after close().
+WATCHER_STOP: ContextVar[threading.Event | None] = ContextVar("cfgcore_watcher_stop", default=None)
 
 
 def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int, int], ...]:
@@ -46,27 +60,47 @@ def file_fingerprint(paths: Iterable[str]) -> tuple[tuple[str, int, int, int, in
 
 
 def wait_until_settled(
-    take: Callable[[], tuple[Any, ...]], settle_ms: int, *, windows: int = _SETTLE_WINDOWS
+    take: Callable[[], tuple[Any, ...]],
+    settle_ms: int,
+    *,
+    windows: int = _SETTLE_WINDOWS,
+    expected: Iterable[str] = (),
+    stop: threading.Event | None = None,
 ) -> tuple[Any, ...] | None:
     """Wait until the files ``take()`` fingerprints (see :func:`file_fingerprint`) are
     stable; return that fingerprint, or None if they kept changing for ``windows``
-    settle periods (the caller keeps what it has and retries later).
+    settle periods, or ``stop`` was set (the caller keeps what it has and retries later).
 
     Stable means: no file was modified in the last ``settle_ms``, or the fingerprint
     stayed identical over a whole ``settle_ms`` (which also covers a file whose
     timestamp is in the future, as clock skew on a network filesystem can make it).
+    ``expected`` are the paths the last version read: one of them missing is a change
+    without a timestamp (a file deleted or renamed away, as an editor does just before
+    it writes the new one, or its directory renamed away and back), so the files must
+    then stay identical over a whole ``settle_ms``: a file that comes back within it is
+    read as it is then, one that stays missing is read (and refused) once it has.
     Runs on watcher threads only: an explicit reload never waits.
     """
     current = take()
     if settle_ms <= 0:
         return current
+    wanted = frozenset(expected)
     settle_ns = settle_ms * 1_000_000
     for _ in range(windows):
-        newest = max((entry[3] for entry in current), default=0)
-        age = time.time_ns() - newest
-        if age >= settle_ns:
-            return current
-        time.sleep(min(settle_ns - age, settle_ns) / 1e9)
+        if stop is not None and stop.is_set():
+            return None
+        delay = settle_ns
+        if not wanted - {entry[0] for entry in current}:
+            newest = max((entry[3] for entry in current), default=0)
+            age = time.time_ns() - newest
+            if age >= settle_ns:
+                return current
+            delay = min(settle_ns - age, settle_ns)
+        if stop is not None:
+            if stop.wait(delay / 1e9):
+                return None
+        else:
+            time.sleep(delay / 1e9)
         again = take()
         if again == current:
             return current

@@ -41,6 +41,7 @@ from typing import Any
 
 import watchfiles
 
+from cfgcore.config.settle import WATCHER_STOP
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 
@@ -197,6 +198,7 @@ class DirectoryWatcher:
         self._thread = None
 
     def _run(self) -> None:
+        WATCHER_STOP.set(self._stop)  # a reload's settle wait here ends when stopped
         backoff = 0.1
         while not self._stop.is_set():
             try:
@@ -323,6 +325,9 @@ class AsyncDirectoryWatcher:
         self.task: asyncio.Task[None] | None = None
         self.stop_event: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
+        # stop_event for the worker threads the callbacks run in (an asyncio.Event is
+        # not thread-safe): a reload's settle wait there ends when the watcher stops.
+        self._halt = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -336,6 +341,7 @@ class AsyncDirectoryWatcher:
         if not self.running:
             self.stop_event = asyncio.Event()
             self._ready = asyncio.Event()
+            self._halt = threading.Event()
             self.task = loop.create_task(self._run(), name=self.name)
         assert self._ready is not None and self.task is not None
         if wait and not self._ready.is_set():
@@ -349,6 +355,7 @@ class AsyncDirectoryWatcher:
     async def stop(self) -> None:
         """Stop the task and wait for it."""
         task, stop = self.task, self.stop_event
+        self._halt.set()
         if stop is not None:
             stop.set()
         if task is not None:
@@ -358,12 +365,15 @@ class AsyncDirectoryWatcher:
     def request_stop(self) -> None:
         """Ask the task to stop, from any thread (an ``asyncio.Event`` is not thread-safe)."""
         task, stop = self.task, self.stop_event
+        self._halt.set()
         if task is not None and stop is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 task.get_loop().call_soon_threadsafe(stop.set)
 
     async def _run(self) -> None:
         assert self.stop_event is not None
+        # The task's own context, copied into each callback's worker thread.
+        WATCHER_STOP.set(self._halt)
         backoff = 0.1
         while not self.stop_event.is_set():
             try:
