@@ -204,16 +204,24 @@ def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, dir fsync).
 
-    ``mode`` sets the permission bits of the new file; by default an existing file's
-    mode is kept, and a new file gets ``0o644`` minus the umask.
+    ``mode`` sets the permission bits of the new file; by default an existing regular
+    file's permission bits are kept (not its set-user-ID, set-group-ID or sticky bits),
+    and a new file, or one replacing a symlink or anything else, gets ``0o644`` minus
+    the umask.
 
     >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     if mode is None:
+        # lstat, not stat: the link itself is what the rename replaces, and a symlink
+        # planted at the target (by anyone who can write the directory) must not lend
+        # the new file the mode of what it points to (a 0666 file of theirs made ours
+        # writable by every user).
         with contextlib.suppress(FileNotFoundError):
-            mode = os.stat(target).st_mode & 0o7777
+            st = os.lstat(target)
+            if stat.S_ISREG(st.st_mode):
+                mode = st.st_mode & 0o777
     # A new file without an explicit mode is created 0o644 and the kernel applies the
     # umask: reading the umask (os.umask twice) would briefly set it process-wide,
     # and another thread creating a file in that window would get it world-writable.
