@@ -19,6 +19,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, flagd
 
@@ -181,3 +183,69 @@ def test_a_shorthand_fractional_inside_if_exports_and_answers_as_flagd(make_py_a
             for engine in engines:
                 assert _full(engine, tk, attrs) == want, (exported, tk, t)
     assert len(seen) > 1  # the cases do reach different answers
+
+
+# -- context(bucketing=...): the entry-reading mapping only where a flag reads it -----------
+_ENTRY_DOC = {
+    "flags": {
+        "by-a": {"state": "ENABLED", "variants": {"yes": "Y", "no": "N", "maybe": "M"},
+                 "defaultVariant": "no",
+                 "targeting": {"fractional": [{"var": "a"}, ["yes", 1], ["no", 2]]}},
+        "by-u-g": {"state": "ENABLED", "variants": {"yes": "Y", "no": "N", "maybe": "M"},
+                   "defaultVariant": "no",
+                   "targeting": {"if": [{"fractional": [{"var": "u.g"}, ["yes", 1], ["no", 1]]},
+                                        "maybe", "yes"]}},
+        "in-groups": {"state": "ENABLED", "variants": {"yes": "Y", "no": "N", "maybe": "M"},
+                      "defaultVariant": "no",
+                      "targeting": {"if": [{"in": ["admin", {"var": "groups"}]}, "yes", "no"]}},
+    }
+}  # fmt: skip
+
+
+def test_bucketing_attributes_names_what_the_flags_bucket_by():
+    snap = flagd.to_snapshot(_ENTRY_DOC)
+    assert flagd.bucketing_attributes(snap) == {"a", "u.g"}
+
+
+def test_an_array_no_flag_buckets_by_leaves_a_plain_dict(make):
+    engine = make(flagd.to_snapshot(_ENTRY_DOC))
+    attrs = {"groups": ["admin"], "b": ["maybe", 3]}
+    # before: any one-item list or [value, int] pair made the slower entry-reading mapping
+    assert type(flagd.context("u1", attrs, bucketing=engine)) is dict
+    assert type(flagd.context("u1", attrs, bucketing=engine.source)) is dict
+    assert type(flagd.context("u1", attrs, bucketing={"a"})) is dict
+    assert type(flagd.context("u1", attrs)) is not dict  # no bucketing given: as before
+    assert type(flagd.context("u1", {"a": ["maybe", 3]}, bucketing=engine)) is not dict
+    assert type(flagd.context("u1", {"u": {"g": ["yes"]}}, bucketing=engine)) is not dict
+
+
+_ARRAYS = st.one_of(
+    st.sampled_from([["maybe"], ["yes", 5], ["no", 0], ["zzz", 2], [True, 1], ["admin"], []]),
+    st.text("ab", max_size=3),
+    st.none(),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    a=_ARRAYS,
+    g=_ARRAYS,
+    groups=_ARRAYS,
+    tk=st.sampled_from(["u1", "u2", "user-3", "", None]),
+)
+def test_contexts_with_bucketing_answer_as_flagd(make_py_and_c, a, g, groups, tk):
+    attrs: dict[str, Any] = {"a": a, "u": {"g": g}, "groups": groups}
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(_ENTRY_DOC))
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(_ENTRY_DOC))
+        for bucketing in (None, engine, engine.source):
+            ctx = flagd.context(tk, attrs, bucketing=bucketing)
+            for key in _ENTRY_DOC["flags"]:
+                try:
+                    p = core.resolve_string_value(key, "FB", EvaluationContext(tk, attrs))
+                    want: tuple = (p.value, p.variant)
+                except OpenFeatureError:
+                    want = ("FB", None)
+                r = flagd.resolve(engine, key, ctx, "FB")
+                assert (r.value, r.variant) == want, (key, attrs, tk, bucketing)

@@ -32,7 +32,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,7 +46,14 @@ from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import js_number_text
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
-__all__ = ["Resolution", "context", "from_snapshot", "resolve", "to_snapshot"]
+__all__ = [
+    "Resolution",
+    "bucketing_attributes",
+    "context",
+    "from_snapshot",
+    "resolve",
+    "to_snapshot",
+]
 
 FLAG_KEY = "$flagd.flagKey"
 TIMESTAMP = "$flagd.timestamp"
@@ -198,6 +205,7 @@ def context(
     attributes: Mapping[str, Any] | None = None,
     *,
     now: float | None = None,
+    bucketing: Any = None,
 ) -> dict[str, Any]:
     """Map a flagd evaluation context to cfgcore attributes.
 
@@ -210,6 +218,16 @@ def context(
     number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
     array's or object's text (``#str``) and truthiness (``#truthy``), and an array of
     strings for ``in`` (``#items``).
+
+    flagd reads a ``fractional`` bucketing value that is a ``[variant]`` or
+    ``[variant, int]`` array as one more bucket entry; for such a value the result is a
+    ``dict`` subclass that answers it when a check reads it (keep the object: a copy
+    into a plain dict loses it), and a check with it is slower. ``bucketing`` says
+    which attributes can be such a value: the engine (or provider, anything with a
+    ``source`` snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the flags come
+    from, or the names from :func:`bucketing_attributes`; then only an array under
+    one of those attributes makes that mapping, and other arrays (``groups:
+    ["admin"]``) leave a plain dict. None (the default): any such array does.
     """
     out: dict[str, Any] = {}
     arrays: list[str] = []  # keys of [variant, weight] arrays: see _ArrayEntries
@@ -294,8 +312,63 @@ def context(
         put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
     if arrays:
+        if bucketing is not None:
+            wanted = _bucketing_names(bucketing)
+            if not any(a in wanted for a in arrays):
+                return out
         return _ArrayEntries(out)
     return out
+
+
+# (snapshot, its bucketing attributes): the last snapshot context() was given, kept
+# alive so that its id is not reused; one tuple, replaced whole (no lock needed)
+_LAST_BUCKETING: tuple[Any, frozenset[str]] = (None, frozenset())
+
+
+def _bucketing_names(bucketing: Any) -> Collection[str]:
+    global _LAST_BUCKETING
+    if isinstance(bucketing, (str, bytes)):
+        raise TypeError("bucketing: an engine, a Snapshot or a collection of attribute names")
+    snap = bucketing
+    if not isinstance(snap, Snapshot):
+        source = getattr(bucketing, "source", None)
+        if source is None and not isinstance(bucketing, Collection):
+            return ()  # an engine without a snapshot yet: no flag reads an entry
+        snap = source if source is not None else bucketing
+    if not isinstance(snap, Snapshot):
+        return snap  # type: ignore[no-any-return]
+    last, names = _LAST_BUCKETING
+    if last is not snap:
+        names = bucketing_attributes(snap)
+        _LAST_BUCKETING = (snap, names)
+    return names
+
+
+def bucketing_attributes(snapshot: Snapshot) -> frozenset[str]:
+    """The context attributes whose ``[variant, weight]`` array flags of ``snapshot``
+    (imported from flagd) weigh as a ``fractional`` entry: what ``context(...,
+    bucketing=...)`` needs to know."""
+    names: set[str] = set()
+
+    def walk(c: Any) -> None:
+        if c is None:
+            return
+        attr = c.attr
+        if isinstance(attr, str) and attr.startswith(FRACTION):
+            try:
+                spec = json.loads(attr[len(FRACTION) :])
+                names.add(spec[1])
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass  # not one the importer wrote
+        for sub in (*(c.all or ()), *(c.any or ()), c.not_):
+            walk(sub)
+
+    for flag in snapshot.flags.values():
+        for rule in flag.rules:
+            walk(rule.when)
+    for seg in snapshot.segments.values():
+        walk(seg)
+    return frozenset(n for n in names if isinstance(n, str))
 
 
 class _ArrayEntries(DerivedAttributes):
