@@ -8,7 +8,9 @@ chain, and :func:`verify` (``cfgcore audit verify``) reports the first place it 
 
 The log is rotated by size (``max_bytes``, ``CFGCORE_AUDIT_MAX_BYTES``, default 10 MiB)
 keeping ``backups`` old files (``CFGCORE_AUDIT_BACKUPS``, default 5): ``audit.jsonl.1``
-is the newest old file. A new file starts with a ``rotation`` entry whose ``seq`` and
+is the newest old file. Settings from the environment that make it forget (no old
+file kept, or files under 64 KiB) are logged as warnings whenever a log is opened with
+them. A new file starts with a ``rotation`` entry whose ``seq`` and
 ``prev`` continue from the last entry of the file before it, so the chain runs across
 files, and whose ``kept`` says how many old files that rotation left (``.1`` to
 ``.kept``): retention dropping the oldest file is expected, a missing file the last
@@ -211,6 +213,34 @@ def _env_ignored(name: str, raw: str, default: Any) -> Any:
     return default
 
 
+# Below this, CFGCORE_AUDIT_MAX_BYTES keeps a few dozen entries a file: said.
+SHORT_MAX_BYTES = 64 * 1024
+
+
+def _warn_short_history(path: str, max_bytes: int, backups: int, env: tuple[bool, bool]) -> None:
+    """Environment settings that make the audit log forget (anyone who can set a
+    service's environment can set them) are said each time a log is opened with them,
+    so a trail deleted by rotation is at least on record. ``env``: whether ``max_bytes``
+    and ``backups`` came from the environment (a program's own arguments are not said).
+    """
+    if env[1] and backups <= 0:
+        log.warning(
+            "CFGCORE_AUDIT_BACKUPS=%d: audit log %s keeps no old file, so every rotation "
+            "deletes its history",
+            backups,
+            path,
+        )
+    if env[0] and 0 < max_bytes < SHORT_MAX_BYTES:
+        log.warning(
+            "CFGCORE_AUDIT_MAX_BYTES=%d: audit log %s rotates every %d bytes (a few entries) "
+            "and keeps %d old files: older entries are deleted",
+            max_bytes,
+            path,
+            max_bytes,
+            max(backups, 0),
+        )
+
+
 # --------------------------------------------------------------------------- audit log
 
 
@@ -245,6 +275,9 @@ class AuditLog:
         self.backups = (
             backups if backups is not None else _env_int("CFGCORE_AUDIT_BACKUPS", DEFAULT_BACKUPS)
         )
+        if self.path is not None:
+            env = (max_bytes is None, backups is None)
+            _warn_short_history(self.path, self.max_bytes, self.backups, env)
         self.lock_timeout = (
             lock_timeout if lock_timeout is not None
             else _env_seconds("CFGCORE_AUDIT_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
