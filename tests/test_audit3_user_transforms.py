@@ -42,7 +42,7 @@ def test_a_misspelt_step_gets_a_suggestion_and_nothing_runs():
     with pytest.raises(TransformError) as exc:
         ConfigurationTransformer().transform(RAW, ["env_var_subsitution", "type_conversion"])
     assert str(exc.value) == (
-        "<input>: unknown transformation step(s) 'env_var_subsitution' (did you mean "
+        "unknown transformation step(s) 'env_var_subsitution' (did you mean "
         "'env_var_substitution'?); known: env_var_substitution, type_conversion, "
         "duration_parsing, size_parsing"
     )

@@ -55,12 +55,18 @@ class Problem:
     kind: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
+        # ``file:line: path: message``. A problem that concerns no file (a value passed
+        # in code, a profile or step name) is its key path and message: it used to read
+        # ``<input>: ...``, which named nothing the reader could look up.
+        parts = []
+        if self.file:
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
         if self.path:
-            return mask(f"{where}: {self.path}: {self.message}")
-        return mask(f"{where}: {self.message}")
+            parts.append(self.path)
+        parts.append(self.message)
+        return mask(": ".join(parts))
 
 
 def _no_mask(text: str) -> str:

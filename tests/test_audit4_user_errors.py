@@ -1,0 +1,77 @@
+"""Round 4, the new user: an error about no file says what it is about.
+
+A problem raised for something that is not a file (an unknown profile name asked of the
+profile manager, a misspelt transformation step, a value passed in code) used to print
+as ``<input>: ...``, a name the reader could not look up. It is now the key path and
+the message (or the message alone, which names the profile or step); a problem about a
+file still starts with the file and line.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfgcore.config.transforms import ConfigurationTransformer
+from cfgcore.configuration_profiles import ProfileManager
+from cfgcore.errors import ConfigError, Problem, TransformError
+from cfgcore.validation_engine import validate_configuration
+
+
+def test_an_unknown_profile_name_is_the_error_itself():
+    pm = ProfileManager()
+    with pytest.raises(ConfigError) as exc:
+        pm.get_deployment_profile("xyz")
+    assert str(exc.value) == (
+        "unknown deployment profile 'xyz'; known: cost_optimized, high_accuracy, "
+        "high_volume, low_latency"
+    )
+    with pytest.raises(ConfigError) as exc:
+        pm.apply_geographic_profile({}, "Mars")
+    assert str(exc.value) == "unknown geographic profile 'Mars'; known: apac, eu, us"
+
+
+def test_a_misspelt_step_is_named_without_a_file():
+    with pytest.raises(TransformError) as exc:
+        ConfigurationTransformer().transform({}, ["size_parsin"])
+    assert str(exc.value).startswith("unknown transformation step(s) 'size_parsin'")
+    # With the file it came from, the file leads as before.
+    with pytest.raises(TransformError) as exc:
+        ConfigurationTransformer().transform({}, ["size_parsin"], file="app.yaml")
+    assert str(exc.value).startswith("app.yaml: unknown transformation step(s)")
+
+
+def test_values_passed_in_code_are_named_by_their_key_path():
+    with pytest.raises(TransformError) as exc:
+        ConfigurationTransformer(env={}).transform(
+            {"db": {"password": "${CFGCORE_T_NOPE}"}}, ["env_var_substitution"]
+        )
+    assert str(exc.value) == (
+        "db.password: environment variable CFGCORE_T_NOPE is not set and "
+        "${CFGCORE_T_NOPE} has no default"
+    )
+    report = validate_configuration({"server": {"port": "x"}}, "development")
+    with pytest.raises(ConfigError) as exc:
+        report.raise_for_blocking()
+    assert str(exc.value).startswith("server.port: expected an integer")
+
+
+def test_a_line_without_a_file_is_shown_as_a_line():
+    assert str(Problem("a.b", "bad", line=3)) == "line 3: a.b: bad"
+    assert str(Problem("a.b", "bad", file="f.yaml", line=3)) == "f.yaml:3: a.b: bad"
+    assert str(Problem("", "bad", file="f.yaml")) == "f.yaml: bad"
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=20)
+
+
+@given(path=_text, message=_text.filter(bool), line=st.none() | st.integers(1, 10**6))
+def test_no_problem_about_no_file_says_input(path, message, line):
+    shown = str(Problem(path, message, line=line))
+    assert "<input>" not in shown.replace(path, "").replace(message, "")
+    assert shown.endswith(message)
+    if path:
+        assert f"{path}: {message}" in shown
+    several = str(ConfigError([Problem(path, message, line=line), Problem("x", "y")]))
+    assert several.splitlines()[1:] == [f"  - {shown}", "  - x: y"]
