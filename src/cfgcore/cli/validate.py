@@ -106,7 +106,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 "cfgcore validate --list-rules lists them"
             ) from None
 
-    config, name, layers, env, flag_problems = _load(args)
+    config, name, layers, env, flag_problems, snap = _load(args)
     report = validator.validate_config(
         config,
         name,
@@ -119,7 +119,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     # not compile: so does validate (issue 10: validate said valid, load failed).
     report.results[:0] = [_flag_result(p) for p in flag_problems]
     if not args.files:
-        report.results.extend(_resolved_findings(args, validator, name, env, report.results))
+        report.results.extend(_resolved_findings(args, validator, name, env, report.results, snap))
         report.results.extend(_override_findings(args))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
@@ -135,10 +135,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _load(
     args: argparse.Namespace,
-) -> tuple[Mapping[str, Any], str, list[Any], str | None, list[Problem]]:
+) -> tuple[Mapping[str, Any], str, list[Any], str | None, list[Problem], Any]:
     """The tree to validate, its display name, file layers for file:line lookup, the
-    environment whose rules apply, and the problems of the flags activation would
-    compile with it.
+    environment whose rules apply, the problems of the flags activation would
+    compile with it, and (directory mode; else None) the unactivated build.
 
     File mode: files named ``flags.*`` are flag documents, compiled as activation
     compiles them; the others are configuration layers, deep-merged in order.
@@ -162,11 +162,11 @@ def _load(
         problems = [p for f in flag_files for p in _compile_flags(f, None)]
         if not files:
             name = "+".join(os.path.basename(f) for f in flag_files)
-            return {}, name, [], args.environment, problems
+            return {}, name, [], args.environment, problems, None
         layers = [read_config_file(f) for f in files]
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
         name = "+".join(os.path.basename(f) for f in args.files)
-        return config, name, layers, args.environment, problems
+        return config, name, layers, args.environment, problems, None
 
     from cfgcore.config.environ import with_refs
     from cfgcore.config.manager import ConfigurationManager
@@ -185,20 +185,24 @@ def _load(
     layers = list(snap.layers)
     url = manager.flag_store_url()
     problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
-    return config, str(env), layers, str(env), problems
+    return config, str(env), layers, str(env), problems, snap
 
 
 def _resolved_findings(
-    args: argparse.Namespace, validator: Any, name: str, env: str | None, found: list[Any]
+    args: argparse.Namespace,
+    validator: Any,
+    name: str,
+    env: str | None,
+    found: list[Any],
+    snap: Any,
 ) -> list[Any]:
     """Findings on the values ``${VAR}`` references and ``CFGCORE__`` overrides resolved
-    to, judged as activation judges them (cfgcore.config.checks.resolved_findings)."""
-    from cfgcore.config.checks import resolved_findings
-    from cfgcore.config.manager import ConfigurationManager
+    to, judged as activation judges them (cfgcore.config.checks.resolved_findings).
 
-    snap = ConfigurationManager(args.config_dir, environment=args.environment)._build_unactivated(
-        args.environment, args.profile, args.geographic_profile
-    )
+    ``snap`` is the build :func:`_load` made: building it again read and parsed every
+    file twice, which doubled the time ``validate`` took on a large configuration."""
+    from cfgcore.config.checks import resolved_findings
+
     context = {"geographic_profile": args.geographic_profile} if args.geographic_profile else None
     extra = resolved_findings(
         lambda tree: validator.validate_config(tree, name, env, context=context),

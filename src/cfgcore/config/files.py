@@ -285,39 +285,61 @@ def tree_problem(
     checked (deeper levels are not visited): the validator's range rules judge the
     rest of a tree handed to it.
     """
+    # Only containers go on the stack with their path; a scalar is judged where it is
+    # met, and its path is built only when it is refused (a tuple per leaf made this
+    # check a large share of reading a file with millions of keys).
+    if not isinstance(tree, dict | list | tuple):
+        message = _leaf_problem(tree, depth)
+        return None if message is None else (_dotted(prefix), message)
     stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, prefix)]
     while stack:
         node, path = stack.pop()
-        if len(path) >= MAX_DEPTH and isinstance(node, dict | list | tuple):
+        if len(path) >= MAX_DEPTH:
             if not depth:
                 continue
             shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
             return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):
-            for k in node:
-                if depth and not isinstance(k, str):
-                    return _dotted((*path, k)), (
-                        f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
-                    )
-            stack += [(v, (*path, k)) for k, v in node.items()]
-        elif isinstance(node, list | tuple):
-            stack += [(v, (*path, i)) for i, v in enumerate(node)]
-        elif isinstance(node, int) and not isinstance(node, bool):
-            if not INT_MIN <= node <= INT_MAX:
-                return _dotted(path), (
-                    f"integer out of range ({node.bit_length()} bits; "
-                    "configuration integers must fit in 64 bits)"
-                )
-        elif not depth:
-            continue
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                return _dotted(path), f"{node!r} is not a finite number"
-        elif isinstance(node, bytes | bytearray | set | frozenset | complex):
-            return _dotted(path), (
-                f"a {type(node).__name__} is not a configuration value (strings, numbers, "
-                "booleans, null, lists and mappings are)"
+            if depth:
+                for k in node:
+                    if not isinstance(k, str):
+                        return _dotted((*path, k)), (
+                            f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
+                        )
+            items: Any = node.items()
+        else:
+            items = enumerate(node)
+        for k, v in items:
+            if isinstance(v, dict | list | tuple):
+                stack.append((v, (*path, k)))
+                continue
+            message = _leaf_problem(v, depth)
+            if message is not None:
+                return _dotted((*path, k)), message
+    return None
+
+
+def _leaf_problem(node: Any, depth: bool) -> str | None:
+    """Why :func:`tree_problem` refuses the scalar ``node``, else None."""
+    if node is None or type(node) is str or type(node) is bool:
+        return None
+    if isinstance(node, int) and not isinstance(node, bool):
+        if not INT_MIN <= node <= INT_MAX:
+            return (
+                f"integer out of range ({node.bit_length()} bits; "
+                "configuration integers must fit in 64 bits)"
             )
+        return None
+    if not depth:
+        return None
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            return f"{node!r} is not a finite number"
+    elif isinstance(node, bytes | bytearray | set | frozenset | complex):
+        return (
+            f"a {type(node).__name__} is not a configuration value (strings, numbers, "
+            "booleans, null, lists and mappings are)"
+        )
     return None
 
 
