@@ -497,6 +497,19 @@ def sample_ratio_mismatch(
     )
 
 
+def _users_needed(root: float, factor: float = 1.0) -> int:
+    """``ceil(factor * root^2)`` users (at least 1), ``root`` the ratio of the z values'
+    spread to the change sought: squared after the division, so a tiny change or a
+    huge standard deviation neither underflows to a division by zero nor overflows
+    silently. ValueError when the number is not finite (the change is too small, or
+    the spread too large, for any sample)."""
+    root = float(root)  # a NumPy scalar would warn on overflow instead of giving inf
+    n = factor * root * root
+    if not math.isfinite(n):
+        raise ValueError("the change sought is too small for any sample size (overflow)")
+    return max(1, math.ceil(n))
+
+
 def _z(st: Any, alpha: float, power: float, two_sided: bool) -> tuple[float, float]:
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError("alpha and power must be within (0, 1)")
@@ -528,7 +541,7 @@ def sample_size_proportions(
     za, zb = _z(st, alpha, power, two_sided)
     pbar = (p1 + p2) / 2
     num = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return math.ceil(num * num / (p2 - p1) ** 2)
+    return _users_needed(num / (p2 - p1))
 
 
 def sample_size_means(
@@ -537,8 +550,9 @@ def sample_size_means(
     """Observations needed per variant to detect a shift ``mde`` in a mean with
     standard deviation ``sd``: ``2 (z_a + z_b)^2 sd^2 / mde^2`` (about ``16 sd^2 / mde^2``
     at alpha 0.05 and power 0.8, Kohavi's rule of thumb)."""
-    if sd <= 0 or mde == 0:
-        raise ValueError("sd must be > 0 and mde non-zero")
+    if not (sd > 0 and math.isfinite(sd)) or mde == 0 or not math.isfinite(mde):
+        raise ValueError("sd must be a finite number > 0 and mde finite and non-zero")
+    sd, mde = float(sd), float(mde)  # NumPy scalars (a report's) warn on overflow
     st = _scipy_stats()
     za, zb = _z(st, alpha, power, two_sided)
-    return math.ceil(2 * (za + zb) ** 2 * sd * sd / (mde * mde))
+    return _users_needed((za + zb) * sd / mde, 2.0)
