@@ -26,6 +26,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import default_state_dir
 
 if TYPE_CHECKING:
@@ -100,8 +101,11 @@ class PublishedSource:
         if manager is None:
             return
         # Under the manager's change lock (re-entrant): no other change can build from
-        # the new file until it is either live or put back.
-        with manager._lock:
+        # the new file until it is either live or put back. Listeners run once that
+        # lock is released (the reload's own delivery section nests in this one); they
+        # ran under it: a slow listener held up update_config() in every thread, and
+        # one waiting for a thread that changes the configuration never returned.
+        with deferred_delivery(), manager._lock:
             before = self._write(env, doc)
             if manager.environment != env:
                 return  # on disk for when that environment is loaded
