@@ -458,6 +458,7 @@ class Keyring:
         from cfgcore.runtime.atomicio import read_regular
 
         _refuse_writable_by_all(os.fspath(path))
+        _warn_readable_by_all(os.fspath(path))
         try:
             text = read_regular(path, _MAX_FILE).decode("utf-8")
         except OSError as exc:
@@ -487,6 +488,28 @@ class Keyring:
             fernet, _ = _crypto()
             self._fernet = fernet.MultiFernet([fernet.Fernet(k.fernet_key()) for k in self.keys])
         return self._fernet
+
+
+def _warn_readable_by_all(path: str) -> None:
+    """A key file every local user can read gives each of them every key: said (not
+    refused: a mounted secret is often 0644 in a container only the service runs in),
+    as ssh says of a private key."""
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # reading it says why
+    if st.st_mode & stat.S_IROTH:
+        log.warning(
+            "key file %s is readable by every user (mode %04o): anyone on this host can "
+            "decrypt every value encrypted with its keys, or sign audit entries with them "
+            "(chmod o-r)",
+            path,
+            stat.S_IMODE(st.st_mode),
+        )
 
 
 def _refuse_writable_by_all(path: str) -> None:
