@@ -391,7 +391,10 @@ class ABTests:
                         f"{ab_test.layer_percentage:g}% ({free:g}% unassigned in total)"
                     )
         if not problems:
-            problem = self._moves_users(name, self.manager._tests.get(name), ab_test)
+            stored = self.manager._tests.get(name)
+            problem = self._moves_users(name, stored, ab_test) or self._moves_slice(
+                name, stored, ab_test, offset
+            )
             if problem:
                 problems.append(problem)
         if problems:
@@ -452,6 +455,52 @@ class ABTests:
             f"move {share:.3%} of its users to another variant (assignment is sticky "
             "for the life of a test): create a test under a new name instead, or keep "
             "the split and change layer_percentage to take in more or fewer users"
+        )
+
+    def _moves_slice(
+        self,
+        name: str,
+        stored: Mapping[str, Any] | None,
+        ab_test: ABTestConfiguration,
+        offset: float | None,
+    ) -> str | None:
+        """Why a new layer slice for a test that has served its variants is refused, or
+        None. ``layer_percentage`` grows or shrinks the slice where it starts, so the
+        users it keeps keep their variant; when another test's slice follows it, the
+        larger slice fits only elsewhere in the layer, and moving there would take its
+        users out of the test (and enrol others). So would moving the test to another
+        layer (another salt picks its users)."""
+        if stored is None or not stored.get("layer") or not ab_test.layer:
+            return None
+        if not has_served(stored, self.manager._now()) or "layer_offset" not in stored:
+            return None  # (a record without an offset: where its slice was is not known)
+        try:
+            old_offset = float(stored["layer_offset"])
+            old_pct = float(stored.get("layer_percentage", 100.0))
+        except (TypeError, ValueError):
+            return None  # a hand-edited record the compiler refuses anyway
+        new_pct = float(ab_test.layer_percentage)
+        if stored["layer"] != ab_test.layer:
+            if old_pct >= 100.0 and new_pct >= 100.0:
+                return None  # everyone in both: nobody leaves
+            return (
+                f"{name}: layer: the test has served its variants in layer "
+                f"{stored['layer']!r}; moving it to layer {ab_test.layer!r} would take its "
+                "users out of the test and enrol others (assignment is sticky for the life "
+                "of a test): create a test under a new name instead"
+            )
+        if offset is None or abs(offset - old_offset) < 1e-9:
+            return None
+        kept = max(0.0, min(old_offset + old_pct, offset + new_pct) - max(old_offset, offset))
+        share = (old_pct - kept) / old_pct if old_pct > 0 else 0.0
+        if share <= 0:
+            return None
+        return (
+            f"{name}: layer_percentage: the test has served its variants; its slice of layer "
+            f"{ab_test.layer!r} (at {old_offset:g}%) cannot grow to {new_pct:g}% where it "
+            f"is (another test's slice follows it), and the free slice at {offset:g}% would "
+            f"take {share:.0%} of its users out of the test (assignment is sticky for the "
+            "life of a test): free the slice after it, or create a test under a new name"
         )
 
     def _may_replace(self, name: str, snap: Snapshot) -> None:
