@@ -210,17 +210,17 @@ class ConfigurationManager(ConfigView):
         build: Callable[[ConfigSnapshot], tuple[ConfigSnapshot, Any]],
         *,
         previous: ConfigSnapshot | None = None,
-        failed: Callable[[ConfigError, ConfigSnapshot], ConfigChangeEvent] | None = None,
+        failed: Callable[[ConfigError, ConfigSnapshot], ConfigChangeEvent | None] | None = None,
         background: bool = False,
         operation: str = "update",
     ) -> ConfigSnapshot:
         """The one activation path: lock, build from the live snapshot, validate, swap,
         then publish outside the lock. On :class:`ConfigError` nothing changes,
         :attr:`last_error` and the audit log record it (``failed`` returns the audited
-        error event; default :meth:`_error_event`), listeners get that event, and the
-        error is re-raised. Every attempt is counted and timed under ``operation``
-        (:data:`cfgcore.observability.instruments.OPERATIONS`)."""
-        refused: tuple[ConfigError, ConfigChangeEvent] | None = None
+        error event, or None for one reported already; default :meth:`_error_event`),
+        listeners get that event, and the error is re-raised. Every attempt is counted
+        and timed under ``operation`` (:data:`cfgcore.observability.instruments.OPERATIONS`)."""
+        refused: tuple[ConfigError, ConfigChangeEvent | None] | None = None
         # Events join the bus's queue under the lock, so listeners get them in the order
         # the versions went live, whichever thread activated them; they run once the
         # lock is released (a listener may read, or even update, the configuration),
@@ -246,8 +246,11 @@ class ConfigurationManager(ConfigView):
                 error=refused[0] if refused is not None else None,
                 unchanged=refused is None and snap is prev,
             )
-            # Listeners hear about every refused activation too.
-            self.events.emit([refused[1]] if refused is not None else events)
+            # Listeners hear about every refused activation too (``failed`` returns None
+            # for a watcher's re-read of an input already refused, and reported, as is).
+            if refused is not None:
+                events = [] if refused[1] is None else [refused[1]]
+            self.events.emit(events)
         if refused is not None:
             raise refused[0]
         return snap

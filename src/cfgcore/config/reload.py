@@ -62,6 +62,7 @@ class ReloadController:
         # (a file that stays missing, retried by the watcher) is logged once, and again
         # only when the reason changes or after a success (which clears it).
         self.reported_error: str | None = None
+        self.reported_fingerprint: tuple[Any, ...] | None = None  # of the inputs it was about
         # time.time() of the last poll that found the live snapshot current (health:
         # a watcher that stopped polling makes the configuration stale).
         self.confirmed_at = 0.0
@@ -138,23 +139,32 @@ class ReloadController:
             log.info("inputs still changing; keeping version %d, retrying", prev.version)
             return prev, None
 
-        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
+        def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent | None:
             stamp = taken[0]
             if (
                 stamp is not None
                 and m.builder.fingerprint(prev.environment) == stamp
-                and is_settled(stamp, DEFAULT_SETTLE_MS)
+                and (is_settled(stamp, DEFAULT_SETTLE_MS) or stamp == settled[0])
             ):
                 # Refused as read: retry only once the files change again (neither the
                 # poll nor a watcher event for another file, such as the audit log
                 # next to them, re-reads it). Inputs still changing are retried as is.
+                # Settled means old enough, or unchanged over the whole settle wait
+                # (a timestamp in the future, from a skewed clock, is never old).
                 self.rejected_fingerprint = stamp
             text = str(exc)
+            again = text == self.reported_error and stamp is not None
+            again = again and stamp == self.reported_fingerprint
             level = logging.DEBUG if text == self.reported_error else logging.ERROR
-            self.reported_error = text
+            self.reported_error, self.reported_fingerprint = text, stamp
             log.log(
                 level, "configuration reload rejected; keeping version %d: %s", prev.version, text
             )
+            if again and background:
+                # The very input refused and reported last time (read again by a watcher
+                # after an explicit reload refused it mid-write, say): the error event
+                # and audit entry are not repeated; last_error still says it.
+                return None
             return m._error_event(exc, source)
 
         for _round in range(3):
