@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for p in _subparsers(parser):
         _add_output_options(p, top=False)
+        # The innermost subcommand's parser ends up in the namespace: main() reports an
+        # unrecognized option with that subcommand's usage, not the top-level one.
+        p.set_defaults(_cfgcore_parser=p)
     return parser
 
 
@@ -199,7 +202,12 @@ def _error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `cfgcore health --nope` printed the top-level usage ("cfgcore [-h] ...
+        # COMMAND"), which lists none of the options `health` takes.
+        owner: argparse.ArgumentParser = getattr(args, "_cfgcore_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     level = _log_level(args)
     func = getattr(args, "func", None)
     if func is None:

@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             )
         envs = args.environment or [from_env or "development"]
     written = scaffold(args.output, envs, force=args.force)
+    if getattr(args, "quiet", 0):  # `cfgcore setup -q`: the files, and not a word more
+        return 0
     for path in written:
         print(f"wrote {path}")
     kept = [

@@ -1,0 +1,62 @@
+"""Round 4, the new user: wrong usage on a scaffolded project.
+
+- An option a subcommand does not take (``cfgcore health --nope``) printed the
+  top-level usage (``cfgcore [-h] ... COMMAND ...``), which lists none of the options
+  the subcommand does take. It now prints that subcommand's usage and error, exit 2.
+- ``cfgcore setup -q`` printed every "wrote ..." line and the "next:" hint: ``-q``
+  now leaves only errors, as for every other command.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cfgcore.cli import main
+from tests.conftest import run_cli, scaffolded_config
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["health", "--nope"], "usage: cfgcore health "),
+        (["schema", "--nope"], "usage: cfgcore schema "),
+        (["show", "--nope", "-v"], "usage: cfgcore show "),
+        (["experiment", "report", "x", "--nope"], "usage: cfgcore experiment report "),
+        (["flags", "stale", "--nope"], "usage: cfgcore flags stale "),
+        (["validate", "-q", "--nope=1"], "usage: cfgcore validate "),
+    ],
+)
+def test_an_unknown_option_shows_the_usage_of_its_subcommand(
+    tmp_path, monkeypatch, capsys, argv, usage
+):
+    scaffolded_config(tmp_path, monkeypatch, "staging")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(usage), err
+    unknown = next(a for a in argv if a.startswith("--nope"))
+    prog = usage.removeprefix("usage: ").strip()
+    assert err.rstrip().endswith(f"{prog}: error: unrecognized arguments: {unknown}")
+
+
+def test_a_known_command_line_still_runs(tmp_path, monkeypatch, capsys):
+    scaffolded_config(tmp_path, monkeypatch, "staging")
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "-q", "get", "app.name", "-v")
+    assert (code, out.strip()) == (0, "music-streaming-platform"), err
+
+
+def test_setup_quiet_writes_the_files_and_says_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "setup", "-e", "staging", "-q")
+    assert (code, out, err) == (0, "", "")
+    assert sorted(p.name for p in (tmp_path / "config").iterdir()) == [
+        "base.yaml",
+        "flags.yaml",
+        "staging.yaml",
+    ]
+    code, out, err = run_cli(capsys, "setup", "-e", "production")
+    assert code == 0 and "wrote config/production.yaml" in out and "next:" in out
