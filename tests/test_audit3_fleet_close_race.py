@@ -21,6 +21,18 @@ def _in_flight(r, command: str) -> bool:
     return any(f"cmd={command}" in line for line in listing.splitlines())
 
 
+def _blocked(r, command: str) -> bool:
+    """A client's ``command`` is waiting (flag b: held by CLIENT PAUSE), not just the
+    last one it ran (CLIENT LIST's cmd= names that too)."""
+    listing = r.execute_command("CLIENT", "LIST")
+    listing = listing.decode() if isinstance(listing, bytes) else listing
+    return any(
+        f"cmd={command}" in line and "b" in line.split(" flags=", 1)[1].split(" ", 1)[0]
+        for line in listing.splitlines()
+        if " flags=" in line
+    )
+
+
 def _close_during(redis_server, store, write):
     """Run ``write()`` in a thread, close ``store`` while its script waits in the
     paused server, and return what the write raised or returned."""
@@ -76,10 +88,11 @@ def test_a_store_closed_during_a_read_serves_its_cache_or_says_why(redis_server,
     assert "the store was closed" in str(result)
 
 
-def test_a_write_whose_server_dies_in_flight_says_its_outcome_is_unknown(tmp_path):
-    """The script was sent; the server died before replying and cannot be asked
-    whether it ran. The write may have landed (a durable server that ran it before
-    dying keeps it), so the error must not claim it was not written."""
+def _die_during_write(tmp_path, *, pause_in_change: bool):
+    """Pause Redis writes, start an update, kill the server while an EVALSHA waits
+    (the write script when ``pause_in_change``: the pause starts inside ``change``,
+    after the document was read; else the read script, the first one the update
+    sends); the update's exception and ``last_error``."""
     from tests.redis_server import running
 
     with running(str(tmp_path / "srv")) as server:
@@ -89,21 +102,45 @@ def test_a_write_whose_server_dies_in_flight_says_its_outcome_is_unknown(tmp_pat
             r = server.client()
             out: list[object] = []
 
+            def change(snap):
+                if pause_in_change:
+                    r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+                return snap
+
             def run():
                 try:
-                    out.append(store.update(lambda snap: snap))
+                    out.append(store.update(change))
                 except Exception as exc:
                     out.append(exc)
 
-            r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+            if not pause_in_change:
+                r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
             t = threading.Thread(target=run)
             t.start()
-            assert wait_for(lambda: _in_flight(r, "evalsha"))
+            assert wait_for(lambda: _blocked(r, "evalsha"))
             server.kill()
             t.join(30)
             assert not t.is_alive() and len(out) == 1
             assert isinstance(out[0], ConfigError), repr(out[0])
-            assert "outcome is unknown" in str(out[0])
-            assert "outcome is unknown" in (store.last_error or "")
+            return str(out[0]), store.last_error or ""
         finally:
             store.close()
+
+
+def test_a_write_whose_server_dies_in_flight_says_its_outcome_is_unknown(tmp_path):
+    """The script was sent; the server died before replying and cannot be asked
+    whether it ran. The write may have landed (a durable server that ran it before
+    dying keeps it), so the error must not claim it was not written."""
+    error, last = _die_during_write(tmp_path, pause_in_change=True)
+    assert "outcome is unknown" in error
+    assert "outcome is unknown" in last
+
+
+def test_a_write_whose_server_dies_before_its_script_is_sent_says_not_written(tmp_path):
+    """Fourth audit: the server died while the update was still reading the document,
+    so the write script was never sent. This used to say "the outcome is unknown
+    (the connection was lost after the write was sent ...)" (this test's predecessor
+    paused the read, not the write); nothing can have been written."""
+    error, last = _die_during_write(tmp_path, pause_in_change=False)
+    assert "cannot write the flag document" in error
+    assert "unknown" not in error and "unknown" not in last

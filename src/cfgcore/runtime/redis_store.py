@@ -648,11 +648,16 @@ class RedisFlagStore(RedisFollower):
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
         except redis.RedisError as exc:
+            down = (
+                "Redis refused this store's credentials"
+                if isinstance(exc, redis.AuthenticationError)
+                else "Redis unreachable"
+            )
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
                 raise ConfigError(
-                    f"Redis unreachable ({exc}) and no usable cache file: {cache_exc}",
+                    f"{down} ({exc}) and no usable cache file: {cache_exc}",
                     file=self.url,
                 ) from None
             self.stats["cache_reads"] += 1
@@ -661,10 +666,10 @@ class RedisFlagStore(RedisFollower):
                 # Never reached in this process: the cache file was current when written.
                 with contextlib.suppress(OSError):
                     self.last_contact = os.path.getmtime(self.cache_path)
-            self.last_error = f"Redis unreachable, serving the cache file: {exc}"
+            self.last_error = f"{down}, serving the cache file: {exc}"
             log.warning(
-                "%s: Redis unreachable (%s); serving version %d from the cache file %s",
-                self.url, exc, doc.version, self.cache_path,
+                "%s: %s (%s); serving version %d from the cache file %s",
+                self.url, down, exc, doc.version, self.cache_path,
             )  # fmt: skip
         with self._lock:
             self._seen = max(self._seen, doc.version)
@@ -694,6 +699,7 @@ class RedisFlagStore(RedisFollower):
         writer = _writer(actor)
         writer_blob = msgspec.msgpack.encode(writer)
         for attempt in range(MAX_ATTEMPTS):
+            sent = False  # whether the write script may have reached Redis
             try:
                 self._check_primary()
                 try:
@@ -729,6 +735,7 @@ class RedisFlagStore(RedisFollower):
                 checksum = hashlib.sha256(data).hexdigest()
                 with self._lock:
                     floor = max(floor, self._seen)
+                    sent = True
                     reply = self._cas(
                         keys=[self.key, self.floor_key],
                         args=[
@@ -755,11 +762,18 @@ class RedisFlagStore(RedisFollower):
                 # ValueError): as a lost connection. Anything else is a bug: raised.
                 if not isinstance(exc, redis.RedisError) and not self.closed:
                     raise
-                wrote = self._wrote_already(writer["id"])
+                # Failed before the write script was sent (reading the document, a
+                # connection refused, credentials refused at connect): certainly not
+                # written, nothing to ask.
+                wrote = self._wrote_already(writer["id"]) if sent else False
                 if wrote:
                     status, version = 1, self._seen
                 else:
-                    why = f"the store was closed during the write ({exc})" if self.closed else exc
+                    why: Any = exc
+                    if self.closed:
+                        why = f"the store was closed during the write ({exc})"
+                    elif isinstance(exc, redis.AuthenticationError):
+                        why = f"Redis refused this store's credentials ({exc})"
                     if wrote is None:
                         # The script may have run before the connection dropped, and the
                         # store cannot be asked: saying "not written" could be false.
