@@ -60,3 +60,14 @@ def test_setup_quiet_writes_the_files_and_says_nothing(tmp_path, monkeypatch, ca
     ]
     code, out, err = run_cli(capsys, "setup", "-e", "production")
     assert code == 0 and "wrote config/production.yaml" in out and "next:" in out
+
+
+@pytest.mark.parametrize("argv", [[], ["show"], ["validate"]])
+def test_help_says_where_the_configuration_directory_comes_from(capsys, argv):
+    # It said "(default: bundled)": a project's ./config, which the commands use, was
+    # not mentioned, so a new user thought the bundled demo set was being shown.
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "./config if it holds an environment file, else the bundled set" in text
+    assert "(default: bundled)" not in text

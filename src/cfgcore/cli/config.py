@@ -33,7 +33,9 @@ def _common(
     p: argparse.ArgumentParser, *, environment: bool = True, validation: bool = False
 ) -> None:
     p.add_argument(
-        "--config-dir", help="configuration directory (default: $CFGCORE_CONFIG_DIR or bundled)"
+        "--config-dir",
+        help="configuration directory (default: $CFGCORE_CONFIG_DIR, else ./config if it "
+        "holds an environment file, else the bundled set)",
     )
     if environment:
         p.add_argument(
