@@ -110,3 +110,21 @@ def test_merge_keys_within_the_bound_keep_their_meaning():
 def test_a_merge_of_something_not_a_mapping_is_a_syntax_error(text):
     with pytest.raises(ConfigError, match="invalid YAML: expected a mapping"):
         load_yaml(text, file="f.yaml")
+
+
+def test_a_long_string_aliased_many_times_is_refused():
+    # 1 MB of file, written out in full per reference by `cfgcore show`/`get`, JSON or
+    # a published copy: 100 MB. Only values were counted (101 of them), so it loaded.
+    big = "x" * (1 << 20)
+    text = f'blob: &a "{big}"\nlist: [{", ".join(["*a"] * 100)}]\n'
+    with pytest.raises(ConfigError) as err:
+        load_yaml(text, file="big.yaml")
+    (problem,) = err.value.problems
+    assert problem.kind == "limits" and problem.file == "big.yaml"
+    assert "characters of text" in problem.message
+
+
+def test_aliases_within_the_text_bound_load():
+    text = f'blob: &a "{"y" * 1000}"\nlist: [{", ".join(["*a"] * 1000)}]\n'
+    doc = load_yaml(text)
+    assert len(doc["list"]) == 1000 and doc["list"][-1] == "y" * 1000

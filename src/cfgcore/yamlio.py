@@ -185,6 +185,9 @@ class _TooMuchMerged(Exception):
 
 
 MAX_NODES = 5_000_000  # after alias expansion; see _check_expansion
+# Characters of keys and strings after alias expansion (as large as the biggest
+# configuration file cfgcore reads, runtime.atomicio.MAX_READ_BYTES).
+MAX_EXPANDED_CHARS = 64 * 1024 * 1024
 # Entries that merge keys may copy in one document: hundreds of `<<: *defaults` of
 # hundreds of keys each fit; a 200 KB chain of merges each adding one key copied
 # 18 million entries (30 s of CPU, 700 MB), and the cost grows with the square of
@@ -243,34 +246,48 @@ def _too_deep(file: str | None, line: int) -> ConfigError:
     return ConfigError([Problem(path="", message=message, file=file, line=line)], kind="limits")
 
 
-def _check_expansion(doc: Any, file: str | None) -> None:
+def _check_expansion(doc: Any, file: str | None, size: int) -> None:
     """Refuse documents whose aliases expand to an enormous tree ("billion laughs").
 
     PyYAML shares an aliased node instead of copying it, so loading is cheap, but
     every consumer that walks the result (decoding, merging, validation) would
-    visit each shared subtree once per reference.
+    visit each shared subtree once per reference, and every one that writes it out
+    (``cfgcore show``/``get``, JSON, a published copy) writes each reference in full:
+    a 1 MB string aliased 2,000 times is 2 GB of output from a 1 MB file. So the
+    values are counted (at most :data:`MAX_NODES`) and so are the characters of
+    the text in keys and strings, at most :data:`MAX_EXPANDED_CHARS` or the input's
+    own ``size`` if larger (a document without aliases never holds more text than
+    it is made of).
     """
     budget = MAX_NODES
+    chars = max(MAX_EXPANDED_CHARS, size)
     stack = [doc]
     while stack:
         node = stack.pop()
         budget -= 1
-        if budget < 0:
+        if isinstance(node, str):
+            chars -= len(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            chars -= sum(len(k) for k in node if isinstance(k, str))
+        elif isinstance(node, list):
+            stack.extend(node)
+        if budget < 0 or chars < 0:
+            what = (
+                f"more than {MAX_NODES:,} values"
+                if budget < 0
+                else f"more than {max(MAX_EXPANDED_CHARS, size):,} characters of text"
+            )
             raise ConfigError(
                 [
                     Problem(
                         path="",
-                        message=f"document expands to more than {MAX_NODES:,} values "
-                        "(nested YAML aliases?)",
+                        message=f"document expands to {what} (nested YAML aliases?)",
                         file=file,
                     )
                 ],
                 kind="limits",
             )
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
 
 
 def compose_nodes(text: str) -> Any:
@@ -332,7 +349,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
-    _check_expansion(doc, file)
+    _check_expansion(doc, file, len(data))
     return doc
 
 
