@@ -71,3 +71,25 @@ def test_help_says_where_the_configuration_directory_comes_from(capsys, argv):
     text = " ".join(capsys.readouterr().out.split())
     assert "./config if it holds an environment file, else the bundled set" in text
     assert "(default: bundled)" not in text
+
+
+def test_validate_compiles_a_flag_document_whatever_its_name(tmp_path, capsys):
+    # Engine.from_file and --flags take any file name; validate judged a flag document
+    # not named flags.* as a configuration: "valid" for flags that do not compile.
+    doc = tmp_path / "feature-flags.yaml"
+    doc.write_text("version: 1\nflags:\n  x:\n    rules:\n      - {rollout: 50, serve: maybe}\n")
+    code, out, err = run_cli(capsys, "validate", str(doc))
+    assert code == 1, (out, err)
+    assert f"{doc}: flags.x.default: missing: every flag names its default variant" in out
+    assert f"{doc}: flags.x.rules[0].serve: unknown variant 'maybe'" in out
+    doc.write_text("version: 1\nflags:\n  x: {default: off}\n")
+    code, out, err = run_cli(capsys, "validate", str(doc))
+    assert code == 0 and "valid" in out, (out, err)
+
+
+def test_a_configuration_with_a_flags_key_is_still_a_configuration(tmp_path, capsys):
+    conf = tmp_path / "app.yaml"
+    conf.write_text("flags:\n  x: 1\nserver:\n  port: eighty\n")
+    code, out, err = run_cli(capsys, "validate", str(conf))
+    assert code == 1
+    assert "server.port: expected an integer" in out and "flags.compile" not in out

@@ -142,8 +142,10 @@ def _load(
     environment whose rules apply, the problems of the flags activation would
     compile with it, and (directory mode; else None) the unactivated build.
 
-    File mode: files named ``flags.*`` are flag documents, compiled as activation
-    compiles them; the others are configuration layers, deep-merged in order.
+    File mode: flag documents (files named ``flags.*``, or whose top level is a flag
+    document's: ``flags`` and at most ``version``, ``segments``, ``experiments`` and
+    ``metadata``) are compiled as activation compiles them; the others are
+    configuration layers, deep-merged in order.
     Directory mode: the layers and the flag store exactly as the manager builds them.
     """
     from cfgcore.config.builder import FLAG_FILE_NAMES
@@ -160,12 +162,19 @@ def _load(
                     kind="io",
                 )
         flag_files = [f for f in args.files if os.path.basename(f) in FLAG_FILE_NAMES]
-        files = [f for f in args.files if f not in flag_files]
+        layers = []
+        for f in args.files:
+            if f in flag_files:
+                continue
+            layer = read_config_file(f)
+            if _is_flag_document(layer.data):
+                flag_files.append(f)
+            else:
+                layers.append(layer)
         problems = [p for f in flag_files for p in _compile_flags(f, None)]
-        if not files:
+        if not layers:
             name = "+".join(os.path.basename(f) for f in flag_files)
             return {}, name, [], args.environment, problems, None
-        layers = [read_config_file(f) for f in files]
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
         name = "+".join(os.path.basename(f) for f in args.files)
         return config, name, layers, args.environment, problems, None
@@ -188,6 +197,22 @@ def _load(
     url = manager.flag_store_url()
     problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
     return config, str(env), layers, str(env), problems, snap
+
+
+# The top-level fields of a flag document (cfgcore.snapshot.Snapshot).
+_FLAG_DOCUMENT_KEYS = frozenset({"version", "flags", "segments", "experiments", "metadata"})
+
+
+def _is_flag_document(data: Mapping[str, Any]) -> bool:
+    """Whether a file not named ``flags.*`` holds a flag document rather than a
+    configuration. ``Engine.from_file`` and ``--flags FILE`` take any name: such a file
+    was validated as a configuration, which saw a rollout out of range but not a missing
+    default or an unknown variant, and said "valid" to a document that does not compile."""
+    return (
+        "flags" in data
+        and isinstance(data["flags"], Mapping)
+        and data.keys() <= (_FLAG_DOCUMENT_KEYS)
+    )
 
 
 def _resolved_findings(
