@@ -1,4 +1,5 @@
-"""Round 4, key files every local user can read: said, naming the file and its mode."""
+"""Round 4, keys: key files every local user can read, and a signed audit log appended
+to without its key (CFGCORE_AUDIT_KEY dropped from the environment), are said."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 
 import pytest
 
-from cfgcore.runtime.audit import audit_keys
+from cfgcore.runtime.audit import AuditLog, audit_keys
 from cfgcore.runtime.secrets import Keyring, generate_key
 
 
@@ -41,3 +42,26 @@ def test_a_key_file_others_cannot_read_is_not_warned_of(tmp_path, caplog, mode):
     with caplog.at_level(logging.WARNING, logger="cfgcore"):
         Keyring.from_file(path)
     assert not [r for r in caplog.records if "readable" in r.getMessage()]
+
+
+def test_appending_without_a_key_to_a_signed_log_is_logged_once(tmp_path, caplog):
+    path = tmp_path / "audit.jsonl"
+    signed = AuditLog(path, keys=audit_keys({"CFGCORE_AUDIT_KEY": generate_key("k1")}))
+    signed.append({"kind": "update", "path": "a", "new": 1})
+    with caplog.at_level(logging.WARNING, logger="cfgcore"):
+        unsigned = AuditLog(path, keys=())  # CFGCORE_AUDIT_KEY dropped from the environment
+        unsigned.append({"kind": "update", "path": "b", "new": 2})
+        unsigned.append({"kind": "update", "path": "c", "new": 3})
+        AuditLog(path, keys=()).append({"kind": "update", "path": "d", "new": 4})
+    said = [r for r in caplog.records if "no audit key is set" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.ERROR
+    assert str(path) in said[0].getMessage() and "'k1'" not in said[0].getMessage()
+    assert "key k1" in said[0].getMessage()
+
+
+def test_an_unsigned_log_appended_without_a_key_is_not_warned_of(tmp_path, caplog):
+    path = tmp_path / "audit.jsonl"
+    with caplog.at_level(logging.WARNING, logger="cfgcore"):
+        for name in "ab":
+            AuditLog(path, keys=()).append({"kind": "update", "path": name, "new": 1})
+    assert not [r for r in caplog.records if "audit key" in r.getMessage()]

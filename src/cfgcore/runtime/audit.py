@@ -435,6 +435,8 @@ class AuditLog:
             # entries would continue the chain from the cut and the new head would hide
             # the removal. The finding goes into the chain first, for verify to report.
             found = _head_disagrees(self.path, size, seq, prev, self._sign)
+            if self._sign is None:
+                _warn_unsigned_after_signed(self.path)
             if found:
                 note = {
                     "ts": datetime.now(tz=timezone.utc).isoformat(),
@@ -727,6 +729,27 @@ def _head_disagrees(path: str, size: int, seq: int, hash_: str, sign: AuditKey |
         return (f"its entry seq {seq} is not the one written (its {HEAD_SUFFIX} record "
                 "holds another hash): replaced")  # fmt: skip
     return ""
+
+
+def _warn_unsigned_after_signed(path: str) -> None:
+    """A writer without an audit key appending to a log whose last writer signed it:
+    the key was dropped from the environment (by anyone who can set it), and every
+    entry from now on can be rewritten unnoticed by a verify without the key. Said,
+    once: the head this append writes is unsigned."""
+    try:
+        head = json.loads(_read_all(path + HEAD_SUFFIX, limit=4096))
+    except (OSError, ValueError):
+        return
+    if isinstance(head, dict) and head.get("kid") is not None:
+        from cfgcore.runtime.secrets import safe_key_id
+
+        log.error(
+            "audit log %s is signed (key %s) but no audit key is set: entries written "
+            "from now on are unsigned, and `cfgcore audit verify` with the key fails on "
+            "them (set CFGCORE_AUDIT_KEY or CFGCORE_AUDIT_KEY_FILE)",
+            path,
+            safe_key_id(str(head["kid"])) or "?",
+        )
 
 
 def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -> None:
