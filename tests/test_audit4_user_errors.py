@@ -75,3 +75,40 @@ def test_no_problem_about_no_file_says_input(path, message, line):
         assert f"{path}: {message}" in shown
     several = str(ConfigError([Problem(path, message, line=line), Problem("x", "y")]))
     assert several.splitlines()[1:] == [f"  - {shown}", "  - x: y"]
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        (
+            "CFGCORE__SERVER__PORT",
+            "abc",
+            "server.port: environment variable CFGCORE__SERVER__PORT gives a str, expected "
+            "int: set it to a number, or unset CFGCORE__SERVER__PORT",
+        ),
+        (
+            "CFGCORE__SERVER__HTTPS_ONLY",
+            "3",
+            "server.https_only: environment variable CFGCORE__SERVER__HTTPS_ONLY gives an "
+            "int, expected bool: set it to true or false, or unset "
+            "CFGCORE__SERVER__HTTPS_ONLY",
+        ),
+        (
+            "CFGCORE__SERVER__CORS",
+            "3",
+            "server.cors: environment variable CFGCORE__SERVER__CORS gives an int, expected "
+            "dict: set it to a JSON object, or unset CFGCORE__SERVER__CORS",
+        ),
+    ],
+)
+def test_an_override_of_the_wrong_type_says_what_to_set(
+    tmp_path, monkeypatch, capsys, var, value, expected
+):
+    from tests.conftest import run_cli, scaffolded_config
+
+    scaffolded_config(tmp_path, monkeypatch, "staging")
+    monkeypatch.setenv(var, value)
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "get", "server.port")
+    assert code == 1
+    assert err == f"cfgcore: error: <environment>: {expected}\n"

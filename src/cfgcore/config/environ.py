@@ -29,6 +29,23 @@ _FLOAT = re.compile(
 )
 
 
+def _type_hint(current: Any) -> str:
+    """How to write an override of the type ``current`` has (the refusal says what to do)."""
+    if isinstance(current, bool):
+        return "set it to true or false"
+    if isinstance(current, int | float):
+        return "set it to a number"
+    if isinstance(current, dict):
+        return "set it to a JSON object"
+    if isinstance(current, list):
+        return 'set it to a JSON list (["a", "b"])'
+    return f"set it to {_a(type(current).__name__)}"
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def parse_env_value(raw: str) -> Any:
     """Interpret an environment variable's text: YAML 1.2 scalars and JSON collections.
 
@@ -143,8 +160,9 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 Problem(
                     path=format_path(path),
                     message=(
-                        f"environment variable {var} gives a {type(value).__name__}, "
-                        f"expected {type(current).__name__}"
+                        f"environment variable {var} gives {_a(type(value).__name__)}, "
+                        f"expected {type(current).__name__}: {_type_hint(current)}, or "
+                        f"unset {var}"
                     ),
                     file=_ENV_FILE,
                 )
