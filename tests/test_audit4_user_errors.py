@@ -112,3 +112,22 @@ def test_an_override_of_the_wrong_type_says_what_to_set(
     code, out, err = run_cli(capsys, "get", "server.port")
     assert code == 1
     assert err == f"cfgcore: error: <environment>: {expected}\n"
+
+
+def test_a_misspelt_profile_name_gets_a_suggestion(tmp_path, monkeypatch, capsys):
+    from tests.conftest import run_cli, scaffolded_config
+
+    with pytest.raises(ConfigError) as exc:
+        ProfileManager().get_deployment_profile("hi_volume")
+    assert str(exc.value).startswith(
+        "unknown deployment profile 'hi_volume' (did you mean 'high_volume'?); known: "
+    )
+    d = scaffolded_config(tmp_path, monkeypatch, "staging")
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "show", "--profile", "Low-Latency")
+    assert code == 1
+    assert err == (
+        f"cfgcore: error: {d / 'profiles'}: unknown deployment profile 'Low-Latency' (did you "
+        "mean 'low_latency'?); known: cost_optimized, high_accuracy, high_volume, low_latency "
+        "(custom profiles are files in this directory)\n"
+    )

@@ -450,8 +450,10 @@ class ProfileManager:
         profile = self._profiles.get(key)
         if profile is None:
             known = sorted(n for k, n in self._profiles if k == kind)
+            hint = did_you_mean(name.lower(), known, n=1)
             raise ConfigError(
-                f"unknown {kind} profile {name!r}; known: {', '.join(known)}", kind="profile"
+                f"unknown {kind} profile {name!r}{hint}; known: {', '.join(known)}",
+                kind="profile",
             )
         return profile
 
