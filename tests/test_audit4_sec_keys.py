@@ -1,5 +1,6 @@
 """Round 4, keys: key files every local user can read, and a signed audit log appended
-to without its key (CFGCORE_AUDIT_KEY dropped from the environment), are said."""
+to without its key (CFGCORE_AUDIT_KEY dropped from the environment), and
+CFGCORE_SECRET_DIRS opening a system directory to ${file:...} are said."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import pytest
 
 from cfgcore.runtime.audit import AuditLog, audit_keys
-from cfgcore.runtime.secrets import Keyring, generate_key
+from cfgcore.runtime.secrets import Keyring, allowed_secret_dirs, generate_key
 
 
 def _key_file(tmp_path, mode):
@@ -65,3 +66,22 @@ def test_an_unsigned_log_appended_without_a_key_is_not_warned_of(tmp_path, caplo
         for name in "ab":
             AuditLog(path, keys=()).append({"kind": "update", "path": name, "new": 1})
     assert not [r for r in caplog.records if "audit key" in r.getMessage()]
+
+
+@pytest.mark.parametrize("raw", ["/", "/etc", f"/run/secrets{os.pathsep}/", "~"])
+def test_secret_dirs_opening_a_system_directory_are_logged(tmp_path, caplog, raw):
+    raw = raw.replace("~", os.path.expanduser("~"))
+    raw += f"{os.pathsep}{tmp_path}"  # a value no other test used: said once per value
+    with caplog.at_level(logging.WARNING, logger="cfgcore"):
+        allowed = allowed_secret_dirs({"CFGCORE_SECRET_DIRS": raw})
+        assert allowed_secret_dirs({"CFGCORE_SECRET_DIRS": raw}) == allowed
+    said = [r for r in caplog.records if "CFGCORE_SECRET_DIRS" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize("raw", ["/run/secrets", "/etc/svc/secrets", "", None])
+def test_secret_dirs_of_secrets_only_directories_are_not_warned_of(tmp_path, caplog, raw):
+    env = {} if raw is None else {"CFGCORE_SECRET_DIRS": f"{raw}{os.pathsep}{tmp_path}"}
+    with caplog.at_level(logging.WARNING, logger="cfgcore"):
+        allowed_secret_dirs(env)
+    assert not [r for r in caplog.records if "CFGCORE_SECRET_DIRS" in r.getMessage()]

@@ -716,10 +716,32 @@ def _moved(path: KeyPath | None) -> str:
 
 
 def allowed_secret_dirs(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The directories ``${file:...}`` may read from: ``CFGCORE_SECRET_DIRS``, else
+    :data:`_DEFAULT_DIRS`. A setting that opens a system directory (``/``, ``/etc``,
+    a home directory...) is logged as a warning, once per value."""
     env = os.environ if environ is None else environ
     raw = env.get("CFGCORE_SECRET_DIRS")
     dirs = [d for d in raw.split(os.pathsep) if d] if raw is not None else list(_DEFAULT_DIRS)
-    return tuple(os.path.realpath(d) for d in dirs)
+    allowed = tuple(os.path.realpath(d) for d in dirs)
+    if raw is not None and raw not in _DIRS_SAID:
+        _DIRS_SAID.add(raw)
+        system = (*_SYSTEM_DIRS, os.path.realpath(os.path.expanduser("~")))
+        wide = [d for d in allowed if any(_inside(s, d) for s in system)]
+        if wide:
+            log.warning(
+                "CFGCORE_SECRET_DIRS=%r lets ${file:...} references read any file under %s "
+                "(a configuration value, or a CFGCORE__ environment override, can then "
+                "copy one into a key)",
+                raw,
+                ", ".join(wide),
+            )
+    return allowed
+
+
+# Directories no secrets-only directory is, or contains: CFGCORE_SECRET_DIRS naming one
+# of them (or a parent), or the home directory, is said.
+_SYSTEM_DIRS = ("/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/usr", "/var", "/boot")
+_DIRS_SAID: set[str] = set()
 
 
 def read_secret_file(path: str, allowed: Iterable[str]) -> str:
