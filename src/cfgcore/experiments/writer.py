@@ -17,10 +17,13 @@ A bounded backlog: when ``max_pending`` records wait, new ones are dropped and c
 appended before them was delivered (or its delivery failed).
 
 Records whose delivery failed (a full disk, a file over its size limit) are counted in
-``lost``; both counts are reported as ``cfgcore_dropped_events_total``. A writer that
-keeps failing logs the first failure with its traceback, then one line per
-``FAILURE_LOG_EVERY`` seconds with the records lost meanwhile, and one when it writes
-again: a full disk never floods the log with a traceback per batch.
+``lost``, and so are records still waiting when the interpreter exits (the exit flush
+waits 2 s per writer: a sink that is stuck, or a backlog too long to write in that
+time, is counted and logged rather than lost silently with the daemon thread); both
+counts are reported as ``cfgcore_dropped_events_total``. A writer that keeps failing
+logs the first failure with its traceback, then one line per ``FAILURE_LOG_EVERY``
+seconds with the records lost meanwhile, and one when it writes again: a full disk
+never floods the log with a traceback per batch.
 """
 
 from __future__ import annotations
@@ -216,15 +219,46 @@ class BackgroundWriter:
         return True
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Refuse new records, deliver the pending ones, stop the thread."""
+        """Refuse new records, deliver the pending ones, stop the thread. False when
+        some were still waiting after ``timeout``: the thread goes on writing them
+        (those still waiting at exit are counted in :attr:`lost`)."""
         self._queue.closed = True
         ok = self.flush(timeout)
+        if not ok:
+            log.warning(
+                "%s: closed with %d records not yet written after %g s; still writing them",
+                self.name, self.appended - self.done, timeout,
+            )  # fmt: skip
         thread = self._thread
         if thread is not None:
             self._wake.set()  # it sees `closed` and an empty backlog on its next poll
             thread.join(max(0.0, min(timeout, 1.0)))
         instruments.harvest_dropped(self)
         return ok
+
+    def abandon(self, wait: float = 0.5) -> int:
+        """Give up on the records not yet written (at interpreter exit, once the last
+        flush timed out): count them in :attr:`lost` and log it; returns how many.
+        The pending ones are taken off the backlog under the delivery lock, so each
+        record is either written by the thread or counted here, never both. A batch
+        whose delivery is stuck (the lock not free within ``wait`` seconds) is counted
+        too: the daemon thread dies with the interpreter, mid-write."""
+        self._queue.closed = True
+        if self._deliver_lock.acquire(timeout=wait):
+            try:
+                n = len(self._pending)
+                self._pending.clear()
+                self.done += n
+            finally:
+                self._deliver_lock.release()
+        else:
+            n = self.appended - self.done
+            self._pending.clear()
+        if n > 0:
+            self.lost += n
+            log.error("%s: %d records not written at exit (writing took too long or hung)",
+                      self.name, n)  # fmt: skip
+        return max(n, 0)
 
     def _after_fork_in_child(self) -> None:
         # The writer thread does not exist in a forked child and a lock held at fork
@@ -259,9 +293,11 @@ def _restart_writers_after_fork() -> None:
 
 
 def _flush_at_exit() -> None:
-    # Daemon threads die with the interpreter: write what is pending first.
+    # Daemon threads die with the interpreter: write what is pending first, and count
+    # (and log) what could not be written in time.
     for writer in list(_WRITERS):
-        writer.flush(timeout=2.0)
+        if not writer.flush(timeout=2.0):
+            writer.abandon()
 
 
 after_fork_in_child(_reset_writers_after_fork)
