@@ -131,3 +131,25 @@ def test_a_misspelt_profile_name_gets_a_suggestion(tmp_path, monkeypatch, capsys
         "mean 'low_latency'?); known: cost_optimized, high_accuracy, high_volume, low_latency "
         "(custom profiles are files in this directory)\n"
     )
+
+
+def test_a_bad_mapping_file_names_the_line_of_each_problem(tmp_path):
+    from cfgcore.migration import LegacyConfigMigrator
+
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "kees:\n  a: b\nkeys:\n  streaming.hq_kbps: [1]\nprefixes: 3\nenv_prefix: [1]\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        LegacyConfigMigrator(str(mapping))
+    assert [str(p) for p in exc.value.problems] == [
+        f"{mapping}:1: kees: unknown field (did you mean 'keys'?); a mapping file's fields "
+        "are defaults, env_prefix, keys, prefixes",
+        f"{mapping}:4: keys.streaming.hq_kbps: expected a dotted path or null",
+        f"{mapping}:5: prefixes: expected a mapping",
+        f"{mapping}:6: env_prefix: expected a string",
+    ]
+    # A mapping given in code has no file and no lines: the key path leads.
+    with pytest.raises(ConfigError) as exc:
+        LegacyConfigMigrator({"keys": {"a": 1}})
+    assert str(exc.value) == "keys.a: expected a dotted path or null"

@@ -439,40 +439,52 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
     if source is None:
         return _Mapping({}, [], {}, "")
     file = None
+    layer = None
     if isinstance(source, Mapping):
         data: Any = source
     else:
+        from cfgcore.config.files import Layer
         from cfgcore.yamlio import load_yaml
 
         file = os.fspath(source)
-        data = load_yaml(_read_text(file, DEFAULT_MAX_BYTES), file=file) or {}
+        text = _read_text(file, DEFAULT_MAX_BYTES)
+        data = load_yaml(text, file=file) or {}
+        layer = Layer("", "file", {}, file=file, text=text, fmt="yaml")
     problems: list[Problem] = []
+
+    def bad(path: tuple[str, ...], message: str) -> None:
+        # Named by key path and, in a file, by line (they had no line).
+        line = layer.line_of(path) if layer is not None else None
+        problems.append(Problem(".".join(path), message, file, line))
+
     if not isinstance(data, Mapping):
         raise ConfigError("a mapping file holds a mapping", file=file)
     for k in data:
         if k not in _MAPPING_FIELDS:
-            problems.append(
-                Problem(str(k), f"unknown field (use {', '.join(sorted(_MAPPING_FIELDS))})", file)
-            )
+            from cfgcore.config.tree import did_you_mean
+
+            fields = sorted(_MAPPING_FIELDS)
+            hint = did_you_mean(str(k), fields, n=1)
+            bad((str(k),), f"unknown field{hint}; a mapping file's fields are {', '.join(fields)}")
 
     def table(name: str) -> dict[str, Any]:
         value = data.get(name) or {}
         if not isinstance(value, Mapping):
-            problems.append(Problem(name, "expected a mapping", file))
+            bad((name,), "expected a mapping")
             return {}
         return {str(k): v for k, v in value.items()}
 
     keys = table("keys")
     for k, v in keys.items():
         if v is not None and (not isinstance(v, str) or not v or ".." in v):
-            problems.append(Problem(f"keys.{k}", "expected a dotted path or null", file))
+            bad(("keys", k), "expected a dotted path or null")
     prefixes = table("prefixes")
     for k, v in prefixes.items():
         if not isinstance(v, str):
-            problems.append(Problem(f"prefixes.{k}", "expected a dotted prefix", file))
+            bad(("prefixes", k), "expected a dotted prefix")
     env_prefix = data.get("env_prefix") or ""
     if not isinstance(env_prefix, str):
-        problems.append(Problem("env_prefix", "expected a string", file))
+        bad(("env_prefix",), "expected a string")
     if problems:
         raise ConfigError(problems)
     # Longest prefix first, so a specific move beats a general one.
