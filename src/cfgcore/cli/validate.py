@@ -211,7 +211,7 @@ def _is_flag_document(data: Mapping[str, Any]) -> bool:
     return (
         "flags" in data
         and isinstance(data["flags"], Mapping)
-        and data.keys() <= (_FLAG_DOCUMENT_KEYS)
+        and data.keys() <= _FLAG_DOCUMENT_KEYS
     )
 
 
