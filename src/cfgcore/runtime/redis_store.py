@@ -70,7 +70,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
+from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write, read_regular
 from cfgcore.runtime.flagstore import (
     FlagDocument,
     clean_writer,
@@ -102,6 +102,9 @@ log = logging.getLogger("cfgcore.fleet")
 
 # The largest stored document read or written: a flag file's limit (atomicio).
 MAX_DOCUMENT_BYTES = MAX_READ_BYTES
+# The largest cache file read: a document and its fields (url, version, checksum, a
+# writer of at most 64 KiB as the read script sends it) in MessagePack.
+MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
 # Shared by the scripts: a stored version or floor is usable only as an integer in
@@ -543,8 +546,9 @@ class RedisFlagStore(RedisFollower):
             raise ConfigError("no cache file configured (cache=off)", file=self.url)
         origin = f"{path} (cache of {self.url})"
         try:
-            with open(path, "rb") as fh:
-                blob = msgspec.msgpack.decode(fh.read())
+            # A regular file of bounded size: a FIFO there would block the read (and
+            # the start) forever, a device or a runaway file would fill the memory.
+            blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
         except FileNotFoundError:
             raise ConfigError("no cache file yet", file=origin) from None
         except (OSError, msgspec.DecodeError) as exc:
@@ -563,8 +567,7 @@ class RedisFlagStore(RedisFollower):
         if self.cache_path is None:
             return 0
         try:
-            with open(self.cache_path, "rb") as fh:
-                blob = msgspec.msgpack.decode(fh.read())
+            blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError):
             return 0
         version = blob.get("version") if isinstance(blob, dict) else None
