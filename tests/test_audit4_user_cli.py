@@ -69,7 +69,7 @@ def test_help_says_where_the_configuration_directory_comes_from(capsys, argv):
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "./config if it holds an environment file, else the bundled set" in text
+    assert "./config if it holds a base or environment file, else the bundled set" in text
     assert "(default: bundled)" not in text
 
 

@@ -95,7 +95,7 @@ environment (README.md has the full table):
   CONFIG_ENVIRONMENT / CFGCORE_ENVIRONMENT   environment to load (default: development)
   CONFIG_PROFILE / CFGCORE_PROFILE           deployment profile
   CFGCORE_CONFIG_DIR                         configuration directory (default: ./config if it
-                                             holds an environment file, else the bundled set)
+                                             holds a base or environment file, else the bundled set)
   CFGCORE_STATE_DIR                          dynamic flags, A/B tests, exposures, metrics
                                              (default: $XDG_STATE_HOME/cfgcore)
   CFGCORE_ENV_FILE                           .env file read before ${VAR} substitution

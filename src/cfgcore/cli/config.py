@@ -35,7 +35,7 @@ def _common(
     p.add_argument(
         "--config-dir",
         help="configuration directory (default: $CFGCORE_CONFIG_DIR, else ./config if it "
-        "holds an environment file, else the bundled set)",
+        "holds a base or environment file, else the bundled set)",
     )
     if environment:
         p.add_argument(

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--config-dir",
         help="configuration directory (default: $CFGCORE_CONFIG_DIR, else ./config if it "
-        "holds an environment file, else the bundled set)",
+        "holds a base or environment file, else the bundled set)",
     )
     p.add_argument("--profile", help="deployment profile to apply (directory mode)")
     p.add_argument("--geographic-profile", help="geographic profile to apply, e.g. EU")
