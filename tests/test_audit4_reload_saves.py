@@ -171,7 +171,7 @@ def test_close_interrupts_a_reload_waiting_for_files_to_settle(tmp_path):
     m = ConfigurationManager(root, environment="development", environ={})
     m.load_environment_config()
     m.reloader.settle_ms = 600_000  # a writer that never stops, as far as the wait knows
-    seen = _Seen("file changes")
+    seen = _Seen("waiting for the inputs to stay unchanged")
     logger = logging.getLogger("cfgcore.manager")
     old_level = logger.level
     logger.setLevel(logging.DEBUG)
@@ -181,7 +181,7 @@ def test_close_interrupts_a_reload_waiting_for_files_to_settle(tmp_path):
         watcher = m.reloader._watcher
         thread = watcher._thread
         (root / "development.yaml").write_text(_env(2))
-        assert seen.event.wait(15)  # the watcher heard it and went on to wait for it to settle
+        assert seen.event.wait(15)  # the watcher (its event or its poll) waits for it to settle
     finally:
         m.close()
         logger.removeHandler(seen)

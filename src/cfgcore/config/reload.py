@@ -173,6 +173,7 @@ class ReloadController:
                 # lock: update_config() and the other activations carry on meanwhile.
                 # The build checks again under the lock (and comes back here if they
                 # changed since), so what it reads is still a settled input.
+                log.debug("waiting for the inputs to stay unchanged for %d ms", settle_ms)
                 settled[0] = wait_until_settled(
                     lambda: m.builder.fingerprint(m._snap.environment),
                     settle_ms,
