@@ -17,9 +17,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.settle import (
     DEFAULT_SETTLE_MS,
     WATCHER_STOP,
+    file_fingerprint,
     is_settled,
     wait_until_settled,
 )
@@ -67,6 +69,19 @@ class ReloadController:
         # a watcher that stopped polling makes the configuration stale).
         self.confirmed_at = 0.0
 
+    def fingerprint(self, env: str) -> tuple[Any, ...]:
+        """The fingerprint of ``env``'s input files (``ConfigBuilder.fingerprint``) and of
+        the ``.env`` file the manager reads, if any: its values fill ``${VAR}``
+        references, so an edit is a change to reload (the poll sees it: the watcher
+        watches the configuration directory, not the one above it), settled like any
+        input. Hot reload used to ignore it until another input changed."""
+        m = self.manager
+        stamp = m.builder.fingerprint(env)
+        environ = m._environ
+        if isinstance(environ, EnvironWithFile):
+            return stamp + file_fingerprint([environ.path])
+        return stamp
+
     def reload(self, source: str, *, background: bool) -> bool:
         """Re-read the inputs and activate them through the manager's change path; False
         when they were rejected (an error event is published)."""
@@ -98,7 +113,7 @@ class ReloadController:
             for _attempt in range(3):
                 # Taken before reading: if the input is rejected, the poll must retry
                 # as soon as the files differ from the bytes that were read.
-                stamp = m.builder.fingerprint(env)
+                stamp = self.fingerprint(env)
                 if (
                     settled[0] is not None
                     and stamp != settled[0]
@@ -126,7 +141,7 @@ class ReloadController:
                     return prev, None
                 # A file that changed while we read it may have been read half-written,
                 # or with another file of a different version: never activate that.
-                if m.builder.fingerprint(env) == stamp:
+                if self.fingerprint(env) == stamp:
                     return snap, flags
             # Still changing: keep serving what is live. The poll sees inputs that differ
             # from the live snapshot's and tries again; an explicit reload says so.
@@ -143,7 +158,7 @@ class ReloadController:
             stamp = taken[0]
             if (
                 stamp is not None
-                and m.builder.fingerprint(prev.environment) == stamp
+                and self.fingerprint(prev.environment) == stamp
                 and (is_settled(stamp, DEFAULT_SETTLE_MS) or stamp == settled[0])
             ):
                 # Refused as read: retry only once the files change again (neither the
@@ -175,7 +190,7 @@ class ReloadController:
                 # changed since), so what it reads is still a settled input.
                 log.debug("waiting for the inputs to stay unchanged for %d ms", settle_ms)
                 settled[0] = wait_until_settled(
-                    lambda: m.builder.fingerprint(m._snap.environment),
+                    lambda: self.fingerprint(m._snap.environment),
                     settle_ms,
                     expected=expected,
                     stop=stop,
@@ -286,7 +301,7 @@ class ReloadController:
     def _refused_as_is(self) -> bool:
         m = self.manager
         rejected = self.rejected_fingerprint
-        return rejected is not None and m.builder.fingerprint(m._snap.environment) == rejected
+        return rejected is not None and self.fingerprint(m._snap.environment) == rejected
 
     def poll(self) -> None:
         """Reload if an input differs from what is live (and from what was refused)."""
@@ -294,7 +309,7 @@ class ReloadController:
         snap = m._snap
         if not snap.version:
             return
-        current = m.builder.fingerprint(snap.environment)
+        current = self.fingerprint(snap.environment)
         # Retry a rejected input only once it changes again, and skip a touched but
         # unchanged one, rather than re-reading every input on every poll.
         quiet = (snap.fingerprint, self.rejected_fingerprint, self.unchanged_fingerprint)
