@@ -7,8 +7,10 @@ shape as a Redis error: ``read()`` serves the cache file or raises a ConfigError
 the store and the reply, ``update()`` raises a ConfigError and writes nothing, and the
 follower keeps retrying, saying why.
 
-The server is a small RESP3 responder on a loopback socket (a real redis-server cannot
-be made to answer a script with something else)."""
+The server is a small RESP2 responder on a loopback socket (a real redis-server cannot
+be made to answer a script with something else); RESP2 is what cfgcore's clients speak
+(fourth audit: redis-py 8's default RESP3 needs HELLO, which a Redis before 6 lacks). A
+map is an array of its keys and values there, a null a bulk string of length -1."""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ GARBAGE = {
     "an integer": b":5\r\n",
     "a short array": b"*2\r\n:1\r\n:2\r\n",
     "an array of arrays": b"*5\r\n*0\r\n*0\r\n*0\r\n*0\r\n*0\r\n",
-    "a size that is text": b"*5\r\n$1\r\n1\r\n$2\r\nab\r\n_\r\n$2\r\nxy\r\n$3\r\nbig\r\n",
-    "a map": b"%1\r\n$1\r\na\r\n:1\r\n",
+    "a size that is text": b"*5\r\n$1\r\n1\r\n$2\r\nab\r\n$-1\r\n$2\r\nxy\r\n$3\r\nbig\r\n",
+    "a map": b"*2\r\n$1\r\na\r\n:1\r\n",
 }
 
 
@@ -87,9 +89,9 @@ class GarbageServer:
             return b"$40\r\n" + b"0" * 40 + b"\r\n"
         if cmd == b"SUBSCRIBE":
             ch = args[1]
-            return b">3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(ch), ch)
+            return b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(ch), ch)
         if cmd == b"HMGET":
-            return b"*2\r\n_\r\n_\r\n"
+            return b"*2\r\n$-1\r\n$-1\r\n"
         return b"+OK\r\n"
 
     def _serve(self, conn: socket.socket) -> None:

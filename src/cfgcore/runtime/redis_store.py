@@ -344,6 +344,10 @@ class RedisFlagStore(RedisFollower):
             "socket_connect_timeout": opts.get("socket_connect_timeout", 2.0),
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
             "client_name": opts.get("client_name"),
+            # RESP2, whatever redis-py defaults to (8.x: RESP3, by HELLO 3, which a
+            # Redis before 6 or a server without HELLO answers "unknown command": every
+            # store would then look unreachable). The scripts' replies are the same.
+            "protocol": 2,
         }
         tls = p.scheme == "rediss" or opts.get("ssl", False)
         if tls:
@@ -361,6 +365,7 @@ class RedisFlagStore(RedisFollower):
                 "username": opts.get("sentinel_username"),
                 "socket_timeout": kwargs["socket_timeout"],
                 "socket_connect_timeout": kwargs["socket_connect_timeout"],
+                "protocol": 2,
             }
             sentinel = _Sentinel(list(p.hosts), sentinel_kwargs=sentinel_kwargs)
             assert p.service is not None  # parse_redis_url requires it
