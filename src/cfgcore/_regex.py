@@ -300,3 +300,64 @@ def _class_char(o: int) -> str:
         return f"\\x{o:02x}"
     ch = chr(o)
     return "\\" + ch if ch in "\\]^-[" else ch
+
+
+def code_point_ranges(inside: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """The code points (surrogates left out) for which ``inside`` is true, as sorted
+    (low, high) ranges."""
+    out: list[tuple[int, int]] = []
+    start = None
+    for o in range(0x110001):
+        hit = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and inside(o)
+        if hit and start is None:
+            start = o
+        elif not hit and start is not None:
+            out.append((start, o - 1))
+            start = None
+    return out
+
+
+def token_ranges(token: str) -> list[tuple[int, int]] | None:
+    """The code points the one-character pattern ``token`` (a literal, ``.``, an
+    escape or a bracketed class, in Python's syntax, no flags) matches, as merged
+    (low, high) ranges, or None when that is not known (a category, a look-around)."""
+    try:
+        items = list(_sre.parse(token))
+    except (re.error, OverflowError, RecursionError):
+        return None
+    if len(items) != 1:
+        return None
+    op, av = items[0]
+    if op is _sre.ANY:  # without DOTALL: anything but a newline
+        return [(0, 9), (11, 0x10FFFF)]
+    if op in (_sre.LITERAL, _sre.IN, _sre.NOT_LITERAL):
+        return _first_set([items[0]], False)
+    return None
+
+
+def intersect_ranges(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The code points in both merged range lists ``a`` and ``b``."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def ranges_class(ranges: list[tuple[int, int]]) -> str:
+    """A bracketed class matching exactly ``ranges`` (surrogates left out), read alike
+    by RE2, Python's re and Rust's regex crate; one matching nothing for none."""
+    parts = []
+    for lo, hi in ranges:
+        for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):
+            if a <= b:
+                parts.append(_class_char(a) + ("-" + _class_char(b) if b > a else ""))
+    if not parts:
+        return "[^" + _class_char(0) + "-" + _class_char(0x10FFFF) + "]"
+    return "[" + "".join(parts) + "]"

@@ -349,8 +349,18 @@ def _rust_test(kind: str, o: int) -> bool:
 def _rust_class(kind: str) -> str:
     """The inside of a character class matching what Rust's ``\\<kind>`` matches."""
     if kind not in _RUST_CLASSES:
-        _RUST_CLASSES[kind] = class_ranges(lambda o: _rust_test(kind, o))
+        if kind == "w":  # from the ranges _split_word needs too: one pass over Unicode
+            _RUST_CLASSES[kind] = _regex.ranges_class(_word_ranges())[1:-1]
+        else:
+            _RUST_CLASSES[kind] = class_ranges(lambda o: _rust_test(kind, o))
     return _RUST_CLASSES[kind]
+
+
+def _word_ranges() -> list[tuple[int, int]]:
+    """Rust's \\w as code point ranges (computed once)."""
+    if not _WORD_RANGES:
+        _WORD_RANGES.append(_regex.code_point_ranges(lambda o: _rust_test("w", o)))
+    return _WORD_RANGES[0]
 
 
 # One token of a Rust regex, enough to find the character next to a \\b at either end:
@@ -386,7 +396,101 @@ def _token_is_word(tok: str) -> bool | None:
     return None
 
 
-def _edge_boundaries(p: str) -> tuple[str, str, str]:
+_NOT_ONE_CHARACTER = frozenset(("?", "*", "+", "}", ")", "(", "|", "^", "$", "{", "]", "\\"))
+_WORD_RANGES: list[list[tuple[int, int]]] = []  # Rust's \w as ranges, computed once
+_NOTHING = _regex.ranges_class([])  # a class matching no character
+
+
+def _split_word(tok: str, ci: bool = False) -> tuple[str, str] | None:
+    """For a token matching one character some of which are Rust word characters and
+    some not (``.``, ``[a-é]``): classes matching its word characters and its other
+    ones, or None where that is not known (a Unicode property, a flag group, a negated
+    class under case folding: Rust folds the class before negating it)."""
+    if tok in _NOT_ONE_CHARACTER or "(?" in tok:
+        return None
+    negated = tok.startswith("[^") and len(tok) > 3
+    if ci and (tok[:2] in ("\\D", "\\W", "\\S") or (negated and tok[2] == "]")):
+        return None
+    try:
+        translated = _rust_regex("[" + tok[2:] if ci and negated else tok)
+    except _Unreadable:
+        return None
+    ranges = _regex.token_ranges(translated)
+    if ranges is None:
+        return None
+    if ci and negated:
+        # Rust folds the class's case before negating it: negate the folded class
+        if sum(hi - lo + 1 for lo, hi in ranges) > 4096:
+            return None
+        folded = {
+            ord(v)
+            for lo, hi in ranges
+            for o in range(lo, hi + 1)
+            for v in _regex._case_variants(chr(o), True)
+        }
+        ranges, start = [], 0
+        for o in sorted(folded):
+            if o > start:
+                ranges.append((start, o - 1))
+            start = o + 1
+        if start <= 0x10FFFF:
+            ranges.append((start, 0x10FFFF))
+    words = _word_ranges()
+    others, start = [], 0
+    for lo, hi in words:
+        if lo > start:
+            others.append((start, lo - 1))
+        start = hi + 1
+    if start <= 0x10FFFF:
+        others.append((start, 0x10FFFF))
+    return (
+        _regex.ranges_class(_regex.intersect_ranges(ranges, words)),
+        _regex.ranges_class(_regex.intersect_ranges(ranges, others)),
+    )
+
+
+def _word_kind(tok: str, ci: bool) -> bool | None:
+    """:func:`_token_is_word`, also for classes all of whose characters are (or are not)
+    word characters (``[^\\w]``, ``[a-z]``)."""
+    kind = _token_is_word(tok)
+    if kind is None and tok.startswith("["):
+        split = _split_word(tok, ci)
+        if split is not None and _NOTHING in split:
+            return split[1] == _NOTHING
+    return kind
+
+
+def _both_ends(p: str, ci: bool) -> str | None:
+    """``\\bT\\b`` or ``\\bT+\\b`` (either may be ``\\B``) where the one token ``T`` can
+    match word and other characters: the character T matches first decides what must
+    come before it and the one it matches last what must come after, so the characters
+    beyond the match are consumed with it (final syntax). None for any other pattern."""
+    if p[:2] not in ("\\b", "\\B") or p[-2:] not in ("\\b", "\\B"):
+        return None
+    if (len(p) - 1 - len(p[:-1].rstrip("\\"))) % 2 == 0:
+        return None  # the final backslash is itself escaped
+    tokens = [m.group() for m in _RUST_TOKEN.finditer(p[2:-2])]
+    plus = len(tokens) == 2 and tokens[1] == "+"
+    if len(tokens) != 1 and not plus:
+        return None
+    split = _split_word(tokens[0], ci)
+    if split is None:
+        return None
+    tw, tnw = split
+    word = "[" + _rust_class("w") + "]"
+    other = "[^" + _rust_class("w") + "]"
+    start, end = "(?:^|" + other + ")", "(?:(?-m:$)|" + other + ")"
+    # what comes before a word character / another one, and after, for each \\b or \\B
+    b_w, b_nw = (start, word) if p[1] == "b" else (word, start)
+    a_w, a_nw = (end, word) if p[-1] == "b" else (word, end)
+    one = f"{b_w}{tw}{a_w}|{b_nw}{tnw}{a_nw}"
+    if not plus:
+        return "(?:" + one + ")"
+    middle = _rust_regex(tokens[0]) + "*"
+    return f"(?:{one}|(?:{b_w}{tw}|{b_nw}{tnw}){middle}(?:{tw}{a_w}|{tnw}{a_nw}))"
+
+
+def _edge_boundaries(p: str, ci: bool = False) -> tuple[str, str, str]:
     """A ``\\b``/``\\B`` that starts or ends ``p``, next to a token whose characters are
     all word or all non-word characters, as what it asks of the character outside the
     match: (prefix, the rest of ``p``, suffix). RE2's ``\\b`` is ASCII, Rust's Unicode;
@@ -398,48 +502,135 @@ def _edge_boundaries(p: str) -> tuple[str, str, str]:
     if p[:2] in ("\\b", "\\B") and not p.startswith("{", 2):
         first = _RUST_TOKEN.match(p, 2)
         after = p[first.end() : first.end() + 1] if first else ""
-        is_word = _token_is_word(first.group()) if first and after not in ("?", "*", "{") else None
+        is_word = _word_kind(first.group(), ci) if first and after not in ("?", "*", "{") else None
+        split = None
+        rest = p[first.end() + (after == "+") :] if first else ""
+        if (
+            first
+            and is_word is None
+            and after not in ("?", "*", "{")
+            and rest[:2]
+            not in (
+                "\\b",
+                "\\B",
+            )
+        ):  # (a boundary right after the token would read the consumed character)
+            split = _split_word(first.group(), ci)
         if is_word is not None:
             boundary = p[1] == "b"
             # \b before a word character: none before it; before another, a word one
             prefix = "(?:^|" + other + ")" if is_word == boundary else word
             p = p[2:]
+        elif split is not None and first is not None:
+            # a token that can be either (\b. or \b[a-é]): the character it matches
+            # decides what the one before must be, so it is consumed here too, split
+            tw, tnw = split
+            start = "(?:^|" + other + ")"
+            if p[1] == "b":
+                prefix = "(?:" + start + tw + "|" + word + tnw + ")"
+            else:
+                prefix = "(?:" + start + tnw + "|" + word + tw + ")"
+            rest = p[first.end() :]
+            if after == "+":  # x+ is x then x*
+                rest = first.group() + "*" + rest[1:]
+            p = rest
     backslashes = len(p) - 1 - len(p[:-1].rstrip("\\"))  # before the final character
     if p.endswith(("\\b", "\\B")) and backslashes % 2 == 1:
         tokens = [m.group() for m in _RUST_TOKEN.finditer(p[:-2])]
+        plus = False
         if tokens and tokens[-1] == "+" and len(tokens) > 1:
             tokens.pop()  # x+ ends with an x
-        is_word = _token_is_word(tokens[-1]) if tokens else None
+            plus = True
+        is_word = _word_kind(tokens[-1], ci) if tokens else None
+        split = None
+        before = tokens[-2] if len(tokens) > 1 else ""
+        if is_word is None and tokens and "(?" not in p and before not in ("\\b", "\\B"):
+            split = _split_word(tokens[-1], ci)  # (no flag, no boundary before the token)
         if is_word is not None:
             boundary = p[-1] == "b"
             suffix = "(?-m:$)|" + other if is_word == boundary else word
             suffix = "(?:" + suffix + ")"
             p = p[:-2]
-    return prefix, _inner_boundaries(p), suffix
+        elif split is not None:
+            # a token that can be either (.\b or [a-é]\b): as at the start, consumed
+            # with the character after it
+            tw, tnw = split
+            end = "(?:(?-m:$)|" + other + ")"
+            if p[-1] == "b":
+                suffix = "(?:" + tw + end + "|" + tnw + word + ")"
+            else:
+                suffix = "(?:" + tnw + end + "|" + tw + word + ")"
+            p = "".join(tokens[:-1]) + (tokens[-1] + "*" if plus else "")
+    return prefix, _inner_boundaries(p, ci), suffix
 
 
-def _inner_boundaries(p: str) -> str:
+def _inner_boundaries(p: str, ci: bool = False) -> str:
     """A ``\\b``/``\\B`` between two tokens whose characters are each all word or all
     non-word characters (``a\\b-``, ``\\w+\\b\\s``) decided as Rust decides it: dropped
-    where it always holds, a class matching nothing where it never does."""
+    where it always holds, a class matching nothing where it never does. Where one
+    side is known and the other a token that can be either (``x\\b.``), that token is
+    narrowed to the characters for which the boundary holds."""
     if "\\b" not in p and "\\B" not in p:
         return p
     tokens = [m.group() for m in _RUST_TOKEN.finditer(p)]
     out: list[str] = []
+    skip = False
     for k, tok in enumerate(tokens):
+        if skip:
+            skip = False
+            continue
         if tok in ("\\b", "\\B") and 0 < k < len(tokens) - 1:
             left = tokens[k - 1]
             if left == "+" and k >= 2:
                 left = tokens[k - 2]  # x+ ends with an x
             after = tokens[k + 2] if k + 2 < len(tokens) else ""
-            left_word = _token_is_word(left) if tokens[k - 1] not in ("?", "*", "}") else None
-            right_word = _token_is_word(tokens[k + 1]) if after not in ("?", "*", "{") else None
+            left_known = tokens[k - 1] not in ("?", "*", "}")
+            right_known = after not in ("?", "*", "{", "+")
+            left_word = _word_kind(left, ci) if left_known else None
+            right_word = _word_kind(tokens[k + 1], ci) if after not in ("?", "*", "{") else None
+            boundary = tok == "\\b"
             if left_word is not None and right_word is not None:
-                holds = (left_word != right_word) == (tok == "\\b")
+                holds = (left_word != right_word) == boundary
                 out.append("" if holds else "[^\\x00-\\x{10FFFF}]")  # matches nothing
                 continue
+            # (a token is narrowed only where no other boundary reads it)
+            if left_word is not None and right_known and after not in ("\\b", "\\B"):
+                split = _split_word(tokens[k + 1], ci)
+                if split is not None:  # the right character: the other kind for \\b
+                    out.append(split[1] if left_word == boundary else split[0])
+                    skip = True
+                    continue
+            if (
+                right_word is not None
+                and left_known
+                and left == tokens[k - 1]  # not x+
+                and out
+                and out[-1] == left
+                and (k < 2 or tokens[k - 2] not in ("\\b", "\\B"))
+            ):
+                split = _split_word(left, ci)
+                if split is not None:  # the left character, likewise
+                    out[-1] = split[1] if right_word == boundary else split[0]
+                    continue
         out.append(tok)
     return "".join(out)
+
+
+def _top_level_branches(p: str) -> list[str]:
+    """``p`` split at its ``|`` outside groups and classes."""
+    branches, depth, start, pos = [], 0, 0, 0
+    for m in _RUST_TOKEN.finditer(p):
+        t = m.group()
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+        elif t == "|" and depth == 0:
+            branches.append(p[start : m.start()])
+            start = m.end()
+        pos = m.end()
+    branches.append(p[start:pos] if pos >= start else "")
+    return branches
 
 
 _QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}")
@@ -479,7 +670,7 @@ def _stacked_quantifier(p: str) -> str | None:
     return None
 
 
-def _rust_regex(p: str) -> str:
+def _rust_regex(p: str, ci: bool = False) -> str:
     """``p`` (a Rust regex) as a pattern RE2 and Python's re run as Rust does: Unicode
     \\d, \\w, \\s written out, a \\b at either end as the character beyond it
     (:func:`_edge_boundaries`); constructs that mean something else to RE2 (class set
@@ -496,7 +687,24 @@ def _rust_regex(p: str) -> str:
 
     if "\\" not in p and "[" not in p and "{," not in p and "(?" not in p:
         return p  # the common case: nothing to translate
-    prefix, p, suffix = _edge_boundaries(p)
+    if ("\\b" in p or "\\B" in p) and "(?" not in p:
+        # each top-level branch is searched on its own: its ends are the pattern's
+        branches = _top_level_branches(p)
+        if len(branches) > 1:
+            parts = []
+            for b in branches:
+                try:
+                    parts.append(_rust_regex(b, ci))
+                except _Unreadable as exc:  # named with the whole pattern
+                    head, msg = f"REGEX constraint {b!r:.60}: ", str(exc.args[0])
+                    if msg.startswith(head):
+                        exc.args = (f"REGEX constraint {p!r:.60}: " + msg[len(head) :],)
+                    raise
+            return "|".join(parts)
+        both = _both_ends(p, ci)
+        if both is not None:
+            return both
+    prefix, p, suffix = _edge_boundaries(p, ci)
     out: list[str] = [prefix]
     i, n, in_class = 0, len(p), False
     while i < n:
@@ -810,7 +1018,7 @@ class _Importer:
                     "regex crate, which yggdrasil runs (write (?:a*)* for a**)",
                 )
                 raise exc
-            pattern = _rust_regex(text)
+            pattern = _rust_regex(text, ci)
             hazard = _regex.linear_hazard(pattern, ci) if _regex._re2 is None else None
             if hazard is not None:  # Unleash matches it: no silent "never matches" here
                 exc = _Unreadable("REGEX", value, "")

@@ -1,0 +1,114 @@
+"""Unleash REGEX ``\\b``/``\\B`` next to a token that can match a word character or
+another one (``\\b.``, ``\\b[a-é]``, ``x\\b.``), fourth audit, against yggdrasil (Rust's
+regex crate, whose ``\\b`` is Unicode; RE2's is ASCII).
+
+Such a ``\\b`` stayed RE2's: ``\\b.`` did not match "é" (Rust: it does). Now the token
+is split into its word and its other characters, each with what must come before or
+after it, at either end of the pattern (or of a top-level branch), on both sides
+(``\\b[a-é]+\\b``), and between such a token and one whose word-ness is known.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.interop import unleash
+
+engine_mod = pytest.importorskip("yggdrasil_engine.engine")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("yggdrasil_engine").setLevel(logging.CRITICAL)
+
+
+def _payload(pattern: str, ci: bool = False) -> dict[str, Any]:
+    c = {"contextName": "x", "operator": "REGEX", "value": pattern, "caseInsensitive": ci}
+    strategy = {"name": "default", "parameters": {}, "constraints": [c]}
+    return {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [strategy]}]}
+
+
+def _ygg(payload: dict[str, Any], value: str) -> bool:
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    return bool(ye.is_enabled("f", {"properties": {"x": value}}).is_enabled)
+
+
+MIXED = [
+    "\\b.", "\\b[a-é]", ".\\b", "[a-é]\\b", "\\B.", ".\\B", "\\b.+", ".+\\b", "\\b[a-é]+\\b",
+    "\\b[a-é]\\b", "\\B.+\\b", "\\b.\\B", "x\\b.", ".\\bx", "é\\B.", ".\\Bé", "\\b[\\d.]",
+    "[-é]\\b", "\\b[^a]", "[^a]\\b", "\\b[^\\d]+\\b", "a|\\b.", ".\\b|q", "\\b.x", "x.\\b",
+    "\\b[a-é]+", "\\b\\d+\\b|\\bcat", "[^\\w]\\bx", "\\b[\\u{e0}-\\u{ff}]",
+]  # fmt: skip
+_WORDS = [
+    "", "a", "é", "É", "ß", "-", " ", ".", "\n", "1", "\u0661", "_", "\u0301", "\u0915",
+    "\u24b6", "K", "\u212a", "x", "a-", "-é", "é-", "xé", "éx", "x.", ".x", "a é", "é\n",
+    "-\u0301", "aé-", "cat", "écat", "caté", "12.5", "q", "\u0915x", "--",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", MIXED)
+@pytest.mark.parametrize("ci", [False, True])
+def test_a_boundary_next_to_a_mixed_token_is_unicode_as_in_yggdrasil(make_py_and_c, pattern, ci):
+    payload = _payload(pattern, ci)
+    for make in make_py_and_c:
+        engine = make(unleash.to_snapshot(payload))
+        for value in _WORDS:
+            got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+            assert got is _ygg(payload, value), (pattern, ci, value)
+
+
+def test_the_cases_that_differed_before(make):
+    # RE2's ASCII \b: "é" is no word character there, so none of these matched
+    for pattern, value in [("\\b.", "é"), ("\\b[a-é]", "-é"), ("x\\B.", "xé"),
+                           ("\\b[a-é]+\\b", "été"), ("a|\\b.", "\u0915")]:  # fmt: skip
+        payload = _payload(pattern)
+        assert _ygg(payload, value) is True
+        engine = make(unleash.to_snapshot(payload))
+        assert engine.is_enabled("f", unleash.context({"properties": {"x": value}})) is True
+
+
+_ALPHABET = st.sampled_from(
+    [
+        "a",
+        "c",
+        "é",
+        "É",
+        "\u0301",
+        "\u0915",
+        "1",
+        "\u0661",
+        "_",
+        "-",
+        " ",
+        ".",
+        "\u24b6",
+        "\n",
+        "x",
+        "ß",
+        "k",
+        "K",
+        "\u212a",
+    ]  # fmt: skip
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pattern=st.sampled_from(MIXED),
+    ci=st.booleans(),
+    value=st.lists(_ALPHABET, max_size=7).map("".join),
+)
+def test_mixed_boundaries_agree_with_yggdrasil_on_generated_text(make_py_and_c, pattern, ci, value):
+    payload = _payload(pattern, ci)
+    want = _ygg(payload, value)
+    for make in make_py_and_c:
+        engine = make(unleash.to_snapshot(payload))
+        got = engine.is_enabled("f", unleash.context({"properties": {"x": value}}))
+        assert got is want, (pattern, ci, value)
