@@ -249,3 +249,83 @@ def test_contexts_with_bucketing_answer_as_flagd(make_py_and_c, a, g, groups, tk
                     want = ("FB", None)
                 r = flagd.resolve(engine, key, ctx, "FB")
                 assert (r.value, r.variant) == want, (key, attrs, tk, bucketing)
+
+
+# -- sem_ver: a constant over 116 characters against a version over 256 -------------------
+def _semver_doc(op: str, constant: str) -> dict[str, Any]:
+    cond = {"sem_ver": [{"var": "a"}, op, constant]}
+    flag = {"state": "ENABLED", "variants": {"yes": "yes", "no": "no", "null": "null"},
+            "defaultVariant": "null", "targeting": {"if": [cond, "yes", "no"]}}  # fmt: skip
+    return {"flags": {"f": flag}}
+
+
+_IDENT = st.one_of(
+    st.sampled_from(["0", "1", "2", "10", "a", "b", "alpha", "rc"]),
+    st.text("0129az-", min_size=1, max_size=60).filter(
+        lambda t: not (t.isdigit() and len(t) > 1 and t[0] == "0")
+    ),
+)
+
+
+@st.composite
+def _long_pair(draw):
+    nums = [draw(st.sampled_from(["0", "1", "2", "11", "1" * 130])) for _ in range(3)]
+    shared = draw(st.lists(_IDENT, min_size=0, max_size=8))
+    v_pre = shared + draw(st.lists(_IDENT, max_size=6))
+    c_pre = shared[: draw(st.integers(0, len(shared)))] + draw(st.lists(_IDENT, max_size=4))
+    c_nums = (
+        nums if draw(st.booleans()) else [draw(st.sampled_from(["0", "1", "2"])) for _ in "xyz"]
+    )
+    version = ".".join(nums) + ("-" + ".".join(v_pre) if v_pre else "")
+    if len(version) <= 256:
+        version += ("." if v_pre else "-") + "b" * draw(st.integers(257, 300))
+    constant = ".".join(c_nums) + ("-" + ".".join(c_pre) if c_pre else "")
+    if len(constant) <= 116:
+        constant += ("." if c_pre else "-") + "c" * (117 - len(constant))
+    if len(constant) > 250:  # (its normal form, at most 4 characters longer, <= 256)
+        constant = constant[:250].rstrip(".-")
+    return version, constant
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair=_long_pair(), op=st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "^", "~"]))
+def test_long_constants_against_long_versions_answer_as_flagd(make_py_and_c, pair, op):
+    version, constant = pair
+    assert 116 < len(constant) <= 250 and len(version) > 256
+    doc = _semver_doc(op, constant)
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    want = core.resolve_string_value("f", "FB", EvaluationContext("u", {"a": version})).value
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        got = flagd.resolve(engine, "f", flagd.context("u", {"a": version}), "FB").value
+        assert got == want, (op, constant[:60], version[:60])
+        short = "1.0.0-" + "a" * 20  # a short version still compares through #semver
+        want_short = core.resolve_string_value(
+            "f", "FB", EvaluationContext("u", {"a": short})
+        ).value
+        got_short = flagd.resolve(engine, "f", flagd.context("u", {"a": short}), "FB").value
+        assert got_short == want_short
+
+
+def test_the_long_constant_case_that_differed_before(make_py_and_c):
+    constant = "1.0.0-" + "a" * 150
+    for op, value, want in [(">", "1.0.0-" + "a" * 300, "yes"), ("<", "1.0.0-" + "a" * 300, "no"),
+                            ("=", "1.0.0-" + "a" * 300, "no"),
+                            ("<", "1.0.0-" + "a" * 140 + "b" * 200, "no")]:  # fmt: skip
+        doc = _semver_doc(op, constant)
+        core = core_mod.FlagdCore()
+        core.set_flags(copy.deepcopy(doc))
+        assert (
+            core.resolve_string_value("f", "FB", EvaluationContext("u", {"a": value})).value == want
+        )
+        for make in make_py_and_c:
+            engine = make(flagd.to_snapshot(doc))
+            got = flagd.resolve(engine, "f", flagd.context("u", {"a": value}), "FB").value
+            assert got == want, (op, value[:50])
+
+
+def test_a_constant_over_256_characters_is_refused_naming_the_flag():
+    doc = _semver_doc(">", "1.0.0-" + "a" * 300)
+    with pytest.raises(InteropError, match=r"flags\.f: sem_ver with a version constant over 256"):
+        flagd.to_snapshot(doc)

@@ -66,6 +66,9 @@ SEMLONG = "#semlong"  # suffix: set where #semver stands in for a version too lo
 # + JSON [flag key, attribute, static weights]: which entry fractional v3 picks where the
 # attribute is a [variant, weight] array (an entry itself): see _ArrayEntries
 FRACTION = "#fraction:"
+# + JSON [attribute, operator, normal-form constant]: sem_ver of a value past 256
+# characters against a constant too long for its #semver stand-in; see _ArrayEntries
+SEMCMP = "#semcmp:"
 CBOR = "#cbor"  # suffix of the derived attribute: hex of the value's deterministic CBOR
 SINCE = "#since"  # suffix of the derived attribute: $flagd.timestamp minus a number
 CAT = "#cat"  # suffix: JSONLogic's text of a value that is no string (what cat reads)
@@ -231,9 +234,11 @@ def context(
     """
     out: dict[str, Any] = {}
     arrays: list[str] = []  # keys of [variant, weight] arrays: see _ArrayEntries
+    longs = 0  # versions past 256 characters (their sem_ver with a long constant)
     ts = int(time.time() if now is None else now)
 
     def put(key: str, value: Any) -> None:
+        nonlocal longs
         kind = type(value)
         if kind is str:  # the common cases first, without the general encoder
             out[key] = value
@@ -242,7 +247,7 @@ def context(
             if value[:1] in _SEMVER_START:
                 ver = _normal_semver(value)
                 if ver is not None:
-                    _put_semver(out, key, ver)
+                    longs += _put_semver(out, key, ver)
             first = value[:1]
             if first in _NUMERIC_START or (first and not first.isascii()):
                 num = _string_number(value)
@@ -292,7 +297,7 @@ def context(
                     out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
             ver = _normal_semver(value)
             if ver is not None:
-                _put_semver(out, key, ver)
+                longs += _put_semver(out, key, ver)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[key + SINCE] = ts - value
         # v3: a null bucketing key is null (the default variant). An array is no bucketing
@@ -311,6 +316,8 @@ def context(
     if targeting_key is not None:
         put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
+    if longs:
+        return _ArrayEntries(out)
     if arrays:
         if bucketing is not None:
             wanted = _bucketing_names(bucketing)
@@ -386,6 +393,17 @@ class _ArrayEntries(DerivedAttributes):
 
     PREFIX = FRACTION
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        # also ``#semcmp:[attribute, operator, constant]``: flagd's sem_ver of a version
+        # past 256 characters (which #semver only stands in for) and a long constant
+        if isinstance(key, str) and key.startswith(SEMCMP):
+            try:
+                found = _long_sem_ver(self, key[len(SEMCMP) :])
+            except Exception:  # never raise on the hot path: no answer is a missing value
+                found = None
+            return default if found is None else found
+        return DerivedAttributes.get(self, key, default)
+
     def derive(self, spec: str) -> int | str | None:
         flag_key, attr, weights = json.loads(spec)
         entry = dict.get(self, attr)
@@ -419,6 +437,63 @@ class _ArrayEntries(DerivedAttributes):
         return None  # pragma: no cover - the weights sum to total
 
 
+def _long_sem_ver(attrs: dict[str, Any], spec: str) -> int | None:
+    """flagd's ``sem_ver`` of the context value of a long version (one context() put a
+    stand-in for) against a constant: 1 (true), 0 (false), None (not such a value, or
+    flagd's null). Precedence as the semver package flagd uses compares (SemVer 2.0:
+    the numbers, then no pre-release above any, then identifier by identifier, numbers
+    below text), ``^``/``~`` as flagd: the same major (and minor) version."""
+    attr, op, constant = json.loads(spec)
+    if attrs.get(attr + SEMLONG) is not True:
+        return None
+    value = _normal_semver(attrs.get(attr))
+    if value is None:
+        return None
+    a, b = _semver_parts(value), _semver_parts(constant)
+    if a is None or b is None:
+        return None
+    if op == "^":
+        return int(a[0][0] == b[0][0])
+    if op == "~":
+        return int(a[0][:2] == b[0][:2])
+    order = (a[0] > b[0]) - (a[0] < b[0])
+    if not order:
+        order = _prerelease_order(a[1], b[1])
+    tests = {"=": order == 0, "!=": order != 0, "<": order < 0, "<=": order <= 0,
+             ">": order > 0, ">=": order >= 0}  # fmt: skip
+    return int(tests[op]) if op in tests else None
+
+
+def _semver_parts(ver: str) -> tuple[tuple[int, int, int], str] | None:
+    m = _STRICT_SEMVER.fullmatch(ver)
+    if m is None:
+        return None
+    major, minor, patch, pre = m.groups()
+    try:
+        return (int(major), int(minor), int(patch)), pre or ""
+    except ValueError:  # past Python's int digits: the semver package raises (null)
+        return None
+
+
+def _prerelease_order(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    if not a or not b:
+        return 1 if not a else -1  # no pre-release is above any
+
+    def key(ident: str) -> tuple[int, int, str]:
+        if not ident.isdigit():
+            return (1, 0, ident)
+        digits = ident.lstrip("0") or "0"
+        return (0, len(digits), digits)
+
+    ka, kb = [key(x) for x in a.split(".")], [key(x) for x in b.split(".")]
+    for x, y in zip(ka, kb, strict=False):
+        if x != y:
+            return 1 if x > y else -1
+    return (len(ka) > len(kb)) - (len(ka) < len(kb))
+
+
 # cfgcore reads versions of up to 256 characters (semver_key); flagd's evaluator reads
 # any length. A longer version is replaced by a stand-in of at most 256 characters that
 # orders as it does against every version of at most SEMVER_KEEP characters (the
@@ -426,18 +501,21 @@ class _ArrayEntries(DerivedAttributes):
 SEMVER_KEEP = 120
 
 
-def _put_semver(out: dict[str, Any], key: str, ver: str) -> None:
+def _put_semver(out: dict[str, Any], key: str, ver: str) -> bool:
+    """Put ``ver``'s #semver (a stand-in past 256 characters): True for a stand-in."""
     if _STRICT_SEMVER.fullmatch(ver) is None:
         # no SemVer 2.0 version (a numeric identifier with a leading zero, a digit that
         # is not ASCII): the semver package flagd uses reads none, sem_ver is null
-        return
+        return False
     if len(ver) <= 256:
         out[key + SEMVER] = ver
-        return
+        return False
     stand_in = _semver_stand_in(ver)
     if stand_in is not None:
         out[key + SEMVER] = stand_in
         out[key + SEMLONG] = True
+        return True
+    return False
 
 
 def _semver_stand_in(ver: str) -> str | None:
@@ -1258,11 +1336,17 @@ class _Flag:
         valid: Any = {"attr": attr, "exists": True}
         if len(ver) + 4 > SEMVER_KEEP:  # "^"/"~" bounds add at most 4 characters
             # context()'s stand-in for a version past 256 characters orders right only
-            # against versions of at most SEMVER_KEEP characters: none is read here
-            # (README, Interop: a known difference)
-            valid = _and(valid, _not({"attr": base + SEMLONG, "exists": True}))
+            # against versions of at most SEMVER_KEEP characters: for such a version
+            # the context mapping compares the version itself (#semcmp:)
+            short = _and(valid, _not({"attr": base + SEMLONG, "exists": True}))
+            if len(ver) > 256:  # cfgcore reads versions of at most 256 characters
+                raise _Refuse(f"sem_ver with a version constant over 256 characters: {ver:.40}...")
             cond, _ = self.sem_ver_test(attr, op, ver)
-            return _and(valid, cond), valid
+            compared = SEMCMP + json.dumps([base, op, ver], ensure_ascii=False)
+            return (
+                {"any": [_and(short, cond), {"attr": compared, "eq": 1}]},
+                {"any": [short, {"attr": compared, "exists": True}]},
+            )
         return self.sem_ver_test(attr, op, ver)
 
     def sem_ver_test(self, attr: str, op: str, ver: str) -> tuple[Any, Any]:
