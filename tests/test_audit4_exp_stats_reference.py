@@ -18,7 +18,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.experiments import stats
 from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
@@ -50,8 +49,9 @@ def _binary_store(counts):
 @given(
     data=st.lists(
         st.integers(1, 300).flatmap(
-            lambda n: st.tuples(st.sampled_from([0, n, n // 2, 1]).map(lambda x: min(x, n)),
-                                st.just(n))  # fmt: skip
+            lambda n: st.tuples(
+                st.sampled_from([0, n, n // 2, 1]).map(lambda x: min(x, n)), st.just(n)
+            )  # fmt: skip
         ),
         min_size=2,
         max_size=10,
