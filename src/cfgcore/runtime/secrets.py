@@ -101,6 +101,7 @@ __all__ = [
 MASK = "***"
 MIN_MASK_LENGTH = 4  # shorter secrets are masked only as whole values (else "a" masks all)
 _REGISTRY_LIMIT = 4096
+_PINNED = 1024  # the first secrets registered are never forgotten (see register_secret)
 
 ENVELOPE = re.compile(r"^ENC\[(?:(?P<scheme>fernet|aesgcm):)?(?P<body>[^\]\s]+)\]$")
 # Version 2: bound to its key path. Matched first (ENVELOPE reads it as a fernet body).
@@ -150,6 +151,9 @@ _yaml_support()
 _known: OrderedDict[str, frozenset[str]] = OrderedDict()  # secret -> its spellings
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
+_pattern_stale = False  # _known changed since _pattern was built
+_pinned: set[str] = set()
+_forgotten_said = False
 
 
 def _escaped(text: str, *, quote: bool) -> str:
@@ -176,22 +180,61 @@ def _spellings(text: str) -> frozenset[str]:
 
 
 def register_secret(value: Any) -> None:
-    """Remember ``value`` as a secret: every masking surface hides it from now on."""
-    global _pattern
+    """Remember ``value`` as a secret: every masking surface hides it from now on.
+
+    At most :data:`_REGISTRY_LIMIT` are remembered, the least recently registered
+    forgotten first (said once, as an error: a forgotten secret is no longer masked),
+    except the first :data:`_PINNED`: a process's own secrets are resolved first, and a
+    flood of thousands more (secret-named ``CFGCORE__`` overrides from a ``.env`` file
+    or the environment) made them the ones forgotten, and shown in clear.
+    The masking pattern is rebuilt when next used, not here: rebuilt on each of a few
+    thousand registrations (a ``.env`` file or environment of ``CFGCORE__..._PASSWORD``
+    overrides) it cost minutes of CPU."""
+    global _pattern_stale, _forgotten_said
     if not isinstance(value, str) or not value:
         return
     text = str(value)
+    forgotten = 0
     with _known_lock:
         if text in _known:
             _known.move_to_end(text)
             return
         _known[text] = _spellings(text) if len(text) >= MIN_MASK_LENGTH else frozenset()
+        if len(_pinned) < _PINNED:
+            _pinned.add(text)
         while len(_known) > _REGISTRY_LIMIT:
-            _known.popitem(last=False)
-        spelled = {f for forms in _known.values() for f in forms}
-        long = sorted(spelled, key=len, reverse=True)
-        _pattern = re.compile("|".join(map(re.escape, long))) if long else None
+            oldest = next(k for k in _known if k not in _pinned)
+            del _known[oldest]
+            forgotten += 1
+        _pattern_stale = True
+        say = forgotten and not _forgotten_said
+        if say:
+            _forgotten_said = True
+    if say:  # outside the lock: the record is masked, and masking takes it
+        log.error(
+            "more than %d distinct secrets were resolved in this process: the least "
+            "recently resolved (but not the first %d) are forgotten and no longer masked "
+            "in messages and logs (a flood of secret-named variables or CFGCORE__ "
+            "overrides?)",
+            _REGISTRY_LIMIT,
+            _PINNED,
+        )
     _install_log_filter()
+
+
+def _current_pattern() -> re.Pattern[str] | None:
+    """The pattern matching every spelling of every remembered secret, longest first
+    (rebuilt after registrations, once)."""
+    global _pattern, _pattern_stale
+    if not _pattern_stale:
+        return _pattern
+    with _known_lock:
+        if _pattern_stale:
+            spelled = {f for forms in _known.values() for f in forms}
+            long = sorted(spelled, key=len, reverse=True)
+            _pattern = re.compile("|".join(map(re.escape, long))) if long else None
+            _pattern_stale = False
+        return _pattern
 
 
 def is_resolved_secret(value: str) -> bool:
@@ -203,7 +246,7 @@ def mask_text(text: str) -> str:
     """``text`` with every remembered secret in it replaced by ``***``."""
     if isinstance(text, Secret) or (text and text in _known):
         return MASK
-    pattern = _pattern
+    pattern = _current_pattern()
     if pattern is None or not text:
         return text
     # Again while something matches: a mask next to text can spell a secret ("a" + "***").
@@ -216,10 +259,11 @@ def mask_text(text: str) -> str:
 
 def forget_secrets() -> None:
     """Clear the registry (tests)."""
-    global _pattern
+    global _pattern, _pattern_stale
     with _known_lock:
         _known.clear()
-        _pattern = None
+        _pinned.clear()
+        _pattern, _pattern_stale = None, False
 
 
 def is_secret_variable(name: str, environ: Mapping[str, str] | None = None) -> bool:
@@ -246,7 +290,7 @@ class _MaskFilter(logging.Filter):
     _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _pattern is None and not _known:
+        if not _known:
             return True
         try:
             message = record.getMessage()
