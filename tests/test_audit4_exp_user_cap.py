@@ -126,3 +126,29 @@ def test_the_manager_bounds_its_store_and_its_guardrail_view(tmp_path):
         assert json.loads(json.dumps(report.to_dict()))["user_cap"]["left_out"] == 700
     finally:
         manager.close()
+
+
+def test_the_cli_report_takes_the_same_cap(tmp_path, monkeypatch, capsys):
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = run_cli(capsys, "-q", "experiment", "create", "t", "--split",
+                           "control=50,b=50", "--start")  # fmt: skip
+    assert code == 0, err
+    lines = []
+    for i in range(30):
+        lines.append({"type": "exposure", "test": "t", "user": f"u{i}"})  # assigned variant
+        lines.append({"test": "t", "user": f"u{i}", "metric": "ctr", "value": int(i % 3 == 0)})
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    code, _, err = run_cli(capsys, "-q", "experiment", "ingest", str(events))
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "experiment", "report", "t", "--json", "--max-users", "8")
+    assert code == 0, err
+    data = json.loads(out)
+    assert sum(data["exposures"].values()) == 8
+    assert data["user_cap"] == {"max_users": 8, "left_out": 2 * 22}
+    code, out, _ = run_cli(capsys, "experiment", "report", "t", "--json")
+    assert json.loads(out)["user_cap"] == {"max_users": None, "left_out": 0}
+    code, _, err = run_cli(capsys, "experiment", "report", "t", "--max-users", "0")
+    assert code != 0 and "--max-users must be at least 1" in err

@@ -159,6 +159,14 @@ def register(subparsers: Any) -> None:
         "(absolute: 0.02 = 2 points of conversion; with --relative, 0.05 = +5 %%)",
     )
     r.add_argument("--relative", action="store_true", help="--mde is relative to the control")
+    r.add_argument(
+        "--max-users",
+        type=int,
+        metavar="N",
+        help="keep at most N users per test in memory (the first N to appear; later users' "
+        "exposures and events are left out and counted, as with the manager's "
+        "max_tracked_users)",
+    )
     r.set_defaults(func=_report)
 
     p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
@@ -530,6 +538,8 @@ def _report(args: Any) -> int:
         raise CommandError(f"--confidence must be within (0, 1), got {args.confidence}")
     if args.mde is not None and args.mde == 0:
         raise CommandError("--mde must be non-zero")
+    if args.max_users is not None and args.max_users < 1:
+        raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
     path = _flags_file(args)
     snap = load_state(path)
     meta = snap.experiments.get(args.name)
@@ -549,6 +559,7 @@ def _report(args: Any) -> int:
             args.metrics or files["metrics"],
             args.exposures or files["exposures"],
             progress=progress.tick,
+            max_users=args.max_users,
         )
     finally:
         progress.done()

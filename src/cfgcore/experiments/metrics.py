@@ -445,14 +445,15 @@ class MetricsStore:
         exposures: str | os.PathLike[str] | None = None,
         *,
         progress: Callable[[int], None] | None = None,
+        max_users: int | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
         with the running count of events read, exposures first. Lines that cannot be
         used (cut short, not JSON, a field missing or of the wrong type, a value beyond
         ``MAX_METRIC_VALUE``) are left out and counted in :attr:`skipped` with their
-        file and line."""
-        store = cls(None)
+        file and line. ``max_users``: as for the constructor."""
+        store = cls(None, max_users=max_users)
         store.path = os.fspath(path)
         skipped = store.skipped = SkippedLines()
         seen = 0
