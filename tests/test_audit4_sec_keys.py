@@ -1,9 +1,11 @@
 """Round 4, keys: key files every local user can read, and a signed audit log appended
 to without its key (CFGCORE_AUDIT_KEY dropped from the environment), and
-CFGCORE_SECRET_DIRS opening a system directory to ${file:...} are said."""
+CFGCORE_SECRET_DIRS opening a system directory to ${file:...}, and a plaintext given to
+`cfgcore secrets encrypt` on the command line, are said."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 
@@ -85,3 +87,17 @@ def test_secret_dirs_of_secrets_only_directories_are_not_warned_of(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="cfgcore"):
         allowed_secret_dirs(env)
     assert not [r for r in caplog.records if "CFGCORE_SECRET_DIRS" in r.getMessage()]
+
+
+def test_secrets_encrypt_warns_of_a_plaintext_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from cfgcore.cli import main
+
+    monkeypatch.setenv("CFGCORE_SECRET_KEYS", generate_key("k1"))
+    assert main(["secrets", "encrypt", "--path", "db.password", "Hunter2-argv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ENC[v2:") and "command line" in err and "standard input" in err
+    assert "Hunter2-argv" not in out + err
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hunter2-stdin\n"))
+    assert main(["secrets", "encrypt", "--path", "db.password"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ENC[v2:") and err == ""  # read from standard input: no warning

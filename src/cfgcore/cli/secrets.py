@@ -104,6 +104,11 @@ def _encrypt(args: Any) -> int:
     if args.value is None and text.endswith("\n"):
         text = text[:-1]  # `echo secret | cfgcore secrets encrypt`
     print(encrypt_value(text, _keyring(args), scheme=args.scheme, path=path))
+    if args.value is not None:
+        warning = ("warning: the plaintext was given on the command line, where every local "
+                   "user can read it while the command runs (ps, /proc/PID/cmdline) and the "
+                   "shell history keeps it: pass it on standard input")  # fmt: skip
+        print(warning, file=sys.stderr)
     if path is None:
         warning = ("warning: an unbound value (no --path): it decrypts at any key path, so "
                    "whoever can edit the file can move it into another key")  # fmt: skip
