@@ -329,3 +329,27 @@ def test_a_constant_over_256_characters_is_refused_naming_the_flag():
     doc = _semver_doc(">", "1.0.0-" + "a" * 300)
     with pytest.raises(InteropError, match=r"flags\.f: sem_ver with a version constant over 256"):
         flagd.to_snapshot(doc)
+
+
+# -- cat: the text flagd's Python evaluator hashes -----------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [True, False, 2.5, 0.1 + 0.2, 1e20, -0.0, [True, None], [1.5, "x"], None, "s", 7, {"k": 1}],
+    ids=repr,
+)
+def test_cat_bucketing_keys_hash_the_text_flagd_makes(make_py_and_c, value):
+    # a boolean is "True"/"False" and a float "%.15g" in json-logic's cat; cfgcore
+    # hashed no text for them (the default variant) or JavaScript's
+    frac = {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, "-", {"var": "a"}]},
+                           ["on", 1], ["off", 1], ["mid", 1]]}  # fmt: skip
+    flag = {"state": "ENABLED", "variants": {"on": "ON", "off": "OFF", "mid": "MID"},
+            "defaultVariant": None, "targeting": frac}  # fmt: skip
+    doc = {"flags": {f"f{i}": flag for i in range(12)}}
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        for key in doc["flags"]:
+            p = core.resolve_string_value(key, "FB", EvaluationContext("u", {"a": value}))
+            r = flagd.resolve(engine, key, flagd.context("u", {"a": value}), "FB")
+            assert (r.value, r.variant) == (p.value, p.variant), (key, value)

@@ -43,7 +43,6 @@ from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
-from cfgcore.interop.growthbook import js_number_text
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = [
@@ -112,29 +111,25 @@ def _string_number(text: str) -> float | None:
 
 
 def _cat_text(value: Any) -> str | None:
-    """The text JSONLogic's ``cat`` makes of ``value``, where flagd's evaluators agree on
-    it (Python's json-logic and JavaScript's String()): not a boolean ("True" against
-    "true"), nor a float whose "%.15g" is not JavaScript's text (1e20, -0.0, 0.1 + 0.2),
-    nor null inside an array ("null" against "")."""
-    if isinstance(value, bool):
-        return None
-    if value is None:
-        return "null"
+    """The text JSONLogic's ``cat`` makes of ``value`` in flagd's Python evaluator
+    (json-logic's to_string): a boolean as Python's "True"/"False", a float as
+    "%.15g", null as "null", an array's items joined by ",", an object as
+    "[object Object]"; None for a value that is no JSON."""
     if isinstance(value, str):
         return value
-    if isinstance(value, int):
-        return str(value)
+    if value is None:
+        return "null"
     if isinstance(value, float):
-        text = format(value, ".15g")  # Python json-logic: "%.15g"
+        return "%.15g" % value  # noqa: UP031 - json-logic's own format
+    if isinstance(value, int):  # a boolean too: str(True) is "True"
         try:
-            return text if text == js_number_text(value) else None
-        except (OverflowError, ValueError):
+            return str(value)
+        except ValueError:  # past Python's int digits: json-logic raises there too
             return None
     if isinstance(value, Mapping):
         return "[object Object]"
     if isinstance(value, (list, tuple)):
-        parts = [None if v is None else _cat_text(v) for v in value]
-        return None if None in parts else ",".join(p for p in parts if p is not None)
+        return _list_text(value)
     return None
 
 
@@ -183,7 +178,10 @@ def _list_text(items: Any) -> str | None:
         elif isinstance(x, float):
             parts.append("%.15g" % x)  # noqa: UP031 - json-logic's own format
         elif isinstance(x, int):  # a boolean too: str(True) is "True"
-            parts.append(str(x))
+            try:
+                parts.append(str(x))
+            except ValueError:  # past Python's int digits
+                return None
         elif x is None:
             parts.append("null")
         elif isinstance(x, Mapping):
