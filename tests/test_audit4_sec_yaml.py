@@ -128,3 +128,11 @@ def test_aliases_within_the_text_bound_load():
     text = f'blob: &a "{"y" * 1000}"\nlist: [{", ".join(["*a"] * 1000)}]\n'
     doc = load_yaml(text)
     assert len(doc["list"]) == 1000 and doc["list"][-1] == "y" * 1000
+
+
+@pytest.mark.parametrize("levels", [300, 990])
+def test_mappings_nested_as_keys_are_a_config_error_not_a_recursion_error(levels):
+    text = "chain: " + "{? " * levels + "x" + ": 1}" * levels + "\n"
+    with pytest.raises(ConfigError) as err:
+        load_yaml(text, file="keys.yaml")
+    assert err.value.problems[0].file == "keys.yaml"

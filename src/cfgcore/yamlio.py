@@ -43,14 +43,6 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
     _merged = 0  # entries copied by merge keys so far (see flatten_mapping)
 
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except ConfigError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise _Unconstructable(node, exc) from None
-
     def flatten_mapping(self, node: Any) -> None:
         """PyYAML's merge-key expansion (explicit keys after merged ones; in a
         sequence of merged mappings the first one's entries last), with a bound on
@@ -139,6 +131,26 @@ StrictLoader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$|^0o[0-7]+$|^0x[0-9a-fA-F]+$"),
     list("-+0123456789"),
 )
+
+
+def _guarded(constructor: Any) -> Any:
+    """``constructor`` raising :class:`_Unconstructable` (with the node, for the error's
+    line and key path) where PyYAML's raises a bare ValueError, KeyError..."""
+
+    def construct(loader: Any, node: Any) -> Any:
+        try:
+            return constructor(loader, node)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise _Unconstructable(node, exc) from None
+
+    return construct
+
+
+# The scalar ones only: wrapping construct_object instead added a stack frame to every
+# level of nesting, and a document PyYAML read 300 levels deep hit the recursion limit.
+for _tag in ("null", "bool", "int", "float", "binary", "timestamp", "str"):
+    _tag = f"tag:yaml.org,2002:{_tag}"
+    StrictLoader.add_constructor(_tag, _guarded(_BaseLoader.yaml_constructors[_tag]))
 
 
 class StrictDumper(yaml.SafeDumper):
@@ -315,6 +327,9 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         doc = loader.construct_document(root) if root is not None else None
     except _Unconstructable as bad:
         raise ConfigError([_unconstructable_problem(root, bad, file)], kind=_kind(bad)) from None
+    except RecursionError:  # complex keys ("? {...}") are built recursively
+        message = "nested too deeply to read (mappings used as keys?)"
+        raise ConfigError([Problem(path="", message=message, file=file)], kind="limits") from None
     except _TooMuchMerged as merge:
         raise ConfigError(
             [
