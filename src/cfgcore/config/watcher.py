@@ -440,7 +440,13 @@ class AsyncDirectoryWatcher:
             return
         try:
             await asyncio.to_thread(func, *args)
-        except Exception:
+        except asyncio.CancelledError:
+            raise  # the task is being stopped
+        except BaseException:
+            # Not only Exception, as on the thread watcher: a SystemExit from code run in
+            # a reload (a registered transform or validation rule) came out of the worker
+            # thread into this task, and asyncio re-raises SystemExit out of the event
+            # loop: asyncio.run() raised it, and the whole service exited.
             log.exception("hot reload %s failed", "callback" if stage == "change" else stage)
             instruments.watcher_failed(stage)
 
