@@ -6,7 +6,8 @@ conversions, one user, unequal splits). Rates, intervals, z and chi-square agree
 1e-9 relative (absolute near 0); Welch's t and p are checked against exact rational
 arithmetic (Fractions) to 1e-7 and 1e-6 relative, the doubles' own rounding in a
 difference of two means (SciPy on doubles is further off there: two means near 1e9
-that differ by 1e-3). No finding: this guards the agreement."""
+that differ by 1e-3). The guardrails' always-valid p-values match the mixture
+likelihood ratio integrated numerically. No finding: this guards the agreement."""
 
 from __future__ import annotations
 
@@ -142,3 +143,27 @@ def test_continuous_reports_match_scipy(a, b, confidence):
     assume(abs(t) < 1e6)  # beyond: both p-values underflow towards 0 differently
     assert abs(g.statistic - t) <= 1e-7 * max(1.0, abs(t))
     assert close(g.p_value, p, rel=1e-6, abs_=1e-300) or abs(g.p_value - p) < 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(z=st.floats(-6, 6), log_x=st.floats(-3, 3))
+def test_the_guardrails_always_valid_p_values_match_the_mixture_integral(z, log_x):
+    """The mSPRT p-value is 1 / the likelihood ratio mixed over the effect (normal
+    prior for two-sided, half-normal for one side): integrated numerically here."""
+    from scipy import integrate
+
+    from cfgcore.experiments.stats import _msprt_p
+
+    x = 10**log_x  # tau^2 / V, in units where the difference's standard error is 1
+    prior = scipy_stats.norm(0, math.sqrt(x))
+
+    def mixed(lo):
+        return integrate.quad(
+            lambda t: math.exp(z * t - t * t / 2) * prior.pdf(t) * (2 if lo == 0 else 1),
+            lo, math.inf, epsabs=0, epsrel=1e-12, limit=200,
+        )[0]  # fmt: skip
+
+    two, one = mixed(-math.inf), mixed(0)
+    assert close(_msprt_p(z, x, "two-sided"), min(1.0, 1 / two))
+    assert close(_msprt_p(z, x, "larger"), min(1.0, 1 / one))
+    assert close(_msprt_p(-z, x, "smaller"), min(1.0, 1 / one))
