@@ -35,6 +35,9 @@ _KV_PASSWORD = re.compile(
     r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^;&\s]+)",
     re.IGNORECASE,
 )
+# A URL's query parameter (its value masked when the name is a secret's: token,
+# api_key, client_secret, key, X-Amz-Signature...).
+_QUERY_PARAM = re.compile(r"(?P<pre>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#;\s]*)")
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
 _SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
@@ -68,8 +71,10 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     secret file, or from a secret variable: see :mod:`cfgcore.runtime.secrets`) or
     contains one (that part is masked), when its key looks secret or the text itself looks
     like a credential (private key, well-known token prefixes); passwords inside URLs
-    (``redis://user:pw@host``) and ``password=...`` parameters of connection strings
-    (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) are masked.
+    (``redis://user:pw@host``), ``password=...`` parameters of connection strings
+    (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) and query
+    parameters of URLs named like a secret (``?token=...``, ``&api_key=...``,
+    ``X-Amz-Signature=...``) are masked.
     A number under a secret key is redacted too, and a key under a secret key is one
     (``password: {value: ...}``, as a change event's leaf path ``db.password.value``);
     other numbers, booleans and empty strings stay.
@@ -99,10 +104,21 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
             return REDACTED
         if "@" in value and "://" in value:
             value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        if "://" in value and "=" in value:
+            value = _QUERY_PARAM.sub(_mask_query, value)
         if "=" in value:
             value = _KV_PASSWORD.sub(_mask_kv, value)
         return _secrets.mask_text(value)
     return value
+
+
+def _mask_query(m: re.Match[str]) -> str:
+    name, value = m["name"], m["value"]
+    low = name.lower()
+    secret = is_secret_key(low) or low in ("sig", "signature") or low.endswith("signature")
+    if not secret or not value or value.startswith("${"):
+        return m.group(0)
+    return f"{m['pre']}{name}={REDACTED}"
 
 
 def _mask_kv(m: re.Match[str]) -> str:
