@@ -14,6 +14,7 @@ import redis
 
 from cfgcore.errors import ConfigError
 from cfgcore.snapshot import snapshot_from_dict
+from tests.waiting import wait_for
 
 
 def _set(value: str):
@@ -45,3 +46,17 @@ def test_refused_credentials_mid_run_say_not_written(redis_server, stores):
     new_admin.config_set("requirepass", "")
     _, new = store.update(_set("c"))  # and writes again once the password is back
     assert new.version == 2
+
+
+def test_a_follower_whose_credentials_are_refused_says_so(redis_server, stores):
+    store = stores(redis_server.url + "?cache=off&poll=0.1")
+    store.update(_set("a"))
+    store.watch(lambda doc: None)
+    assert wait_for(lambda: store.connected)
+    admin = redis_server.client()
+    admin.config_set("requirepass", "rotated")
+    admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # the follower reconnects
+    assert wait_for(lambda: "refused this store's credentials" in str(store.last_error))
+    assert not store.connected
+    redis.Redis(port=redis_server.port, password="rotated").config_set("requirepass", "")
+    assert wait_for(lambda: store.connected)  # and follows again once it may

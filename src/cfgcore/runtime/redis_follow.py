@@ -168,13 +168,23 @@ class RedisFollower:
                     break
                 self.connected = False
                 self.stats["reconnects"] += 1
-                if down_since is None:
-                    down_since = time.monotonic()
-                    self.lost_since = down_since  # the store is not followed from now
-                    self.last_error = f"connection lost: {exc}"
+                # (Credentials refused at a reconnect: a password rotated on the
+                # server. Said as such, in health and to a provider, not "lost".)
+                lost = (
+                    "Redis refused this store's credentials"
+                    if isinstance(exc, redis.AuthenticationError)
+                    else "connection lost"
+                )
+                if down_since is None or (
+                    lost != "connection lost" and not str(self.last_error).startswith(lost)
+                ):
+                    if down_since is None:
+                        down_since = time.monotonic()
+                        self.lost_since = down_since  # the store is not followed from now
+                    self.last_error = f"{lost}: {exc}"
                     log.warning(
-                        "%s: connection lost (%s); serving version %d, reconnecting",
-                        self.url, exc, self._seen,
+                        "%s: %s (%s); serving version %d, reconnecting",
+                        self.url, lost, exc, self._seen,
                     )  # fmt: skip
                 self._closed.wait(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.backoff_max)
