@@ -9,7 +9,9 @@
   any decimal with a leading zero (a zip code); ``0o17``, ``0x1F`` and ``1e3`` are
   numbers.
 * Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
-  the last one).
+  the last one). A key a merge (``<<``) brings in is no duplicate: as the YAML merge
+  key type says, the mapping's own key wins, and in ``<<: [*a, *b]`` the first
+  mapping's.
 * A value its tag's constructor refuses (``!!int abc``, a date ``2001-13-45``, an
   integer past Python's 4,300-digit conversion limit) is a :class:`ConfigError`
   naming the file, line and key path, without echoing the value (it may be a
@@ -46,7 +48,11 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     def flatten_mapping(self, node: Any) -> None:
         """PyYAML's merge-key expansion (explicit keys after merged ones; in a
         sequence of merged mappings the first one's entries last), with a bound on
-        the entries all merges of the document copy."""
+        the entries all merges of the document copy. The node's own entries are kept
+        as ``cfgcore_own``: only they can be duplicates (a node is flattened once,
+        also when it was first a merge source)."""
+        if hasattr(node, "cfgcore_own"):
+            return
         merged: list[Any] = []
         own: list[Any] = []
         merges = False
@@ -82,6 +88,7 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                 if self._merged > MAX_MERGED:
                     raise _TooMuchMerged(key_node)
                 merged.extend(source.value)
+        node.cfgcore_own = own
         if merges:
             node.value = merged + own
 
@@ -89,7 +96,7 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
             seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
+            for key_node, _ in node.cfgcore_own:
                 key = self.construct_object(key_node, deep=True)
                 try:
                     first = seen.get(key)
@@ -97,7 +104,7 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                     continue
                 line = key_node.start_mark.line + 1
                 if first is not None:
-                    raise _DuplicateKey(key, first, line)
+                    raise _DuplicateKey(key, first, line, key_node)
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
@@ -177,9 +184,9 @@ def dump_yaml(data: Any, **options: Any) -> str:
 
 
 class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, line: int) -> None:
+    def __init__(self, key: Any, first: int, line: int, node: Any) -> None:
         super().__init__(key)
-        self.key, self.first, self.line = key, first, line
+        self.key, self.first, self.line, self.node = key, first, line, node
 
 
 class _Unconstructable(Exception):
@@ -347,7 +354,8 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         raise ConfigError(
             [
                 Problem(
-                    path=str(dup.key),
+                    # the mapping's key path and the key: "svc.y", not "y"
+                    path=".".join(p for p in (_node_path(root, dup.node), str(dup.key)) if p),
                     message=f"duplicate key (first defined on line {dup.first})",
                     file=file,
                     line=dup.line,
