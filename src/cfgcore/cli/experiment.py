@@ -4,11 +4,14 @@
 dynamic-config flags file, ``ingest FILE`` appends exposures and metric events (JSON
 lines) next to it, and ``report NAME`` prints per-variant conversion or mean with
 confidence intervals, the comparison with the control and the sample-ratio-mismatch
-check (``--plot`` draws it). Where the state lives: ``--flags FILE``, else
-``--state-dir DIR/flags.json``, else ``$CFGCORE_STATE_DIR/flags.json``, else
-``$XDG_STATE_HOME/cfgcore/flags.json`` (``~/.local/state/cfgcore``). The exposure log
-``flags.exposures.jsonl``, the metric events ``flags.metrics.jsonl`` and the audit log
-``flags.audit.jsonl`` sit beside the flags file.
+check (``--plot`` draws it). The tests are where the service's
+:class:`~cfgcore.dynamic_config.DynamicConfigurationManager` serves them from:
+``--store`` (a path or ``redis://`` URL), ``--flags FILE``, ``--state-dir
+DIR/flags.json``, ``$CFGCORE_FLAG_STORE``, the configuration directory's flags file
+(``config/flags.yaml`` in a project made by ``cfgcore setup``), else
+``$CFGCORE_STATE_DIR/flags.json`` (default ``~/.local/state/cfgcore``). The exposure
+log ``*.exposures.jsonl``, the metric events ``*.metrics.jsonl`` and the audit log
+``*.audit.jsonl`` sit beside ``--flags FILE``, else in the state directory.
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ from cfgcore.details import metric_value, user_id_text
 from cfgcore.errors import ConfigError
 
 STATE_HELP = (
-    "state: --flags FILE, else --state-dir DIR/flags.json, else $CFGCORE_STATE_DIR/flags.json, "
-    "else $XDG_STATE_HOME/cfgcore/flags.json (~/.local/state/cfgcore). Exposures "
-    "(*.exposures.jsonl), metric events (*.metrics.jsonl) and the audit log (*.audit.jsonl) "
-    "sit beside the flags file."
+    "state: where the service's manager serves flags from: --store, else --flags FILE, else "
+    "--state-dir DIR/flags.json, else $CFGCORE_FLAG_STORE, else the configuration "
+    "directory's flags file (config/flags.yaml after 'cfgcore setup'), else "
+    "$CFGCORE_STATE_DIR/flags.json (default $XDG_STATE_HOME/cfgcore, ~/.local/state/cfgcore). "
+    "Exposures (*.exposures.jsonl), "
+    "metric events (*.metrics.jsonl) and the audit log (*.audit.jsonl) sit beside --flags "
+    "FILE, else in the state directory."
 )
 
 INGEST_HELP = """\
@@ -63,6 +69,7 @@ def register(subparsers: Any) -> None:
 
     def common(sp: Any) -> None:
         g = sp.add_argument_group("state", STATE_HELP)
+        g.add_argument("--store", help="flag store: a path or redis:// URL")
         g.add_argument("--flags", help="dynamic-config flags file")
         g.add_argument("--state-dir", help="state directory (default: $CFGCORE_STATE_DIR)")
 
@@ -175,19 +182,34 @@ def register(subparsers: Any) -> None:
 # -- state ------------------------------------------------------------------------------
 
 
-def _flags_file(args: Any, *, must_exist: bool = True) -> str:
-    from cfgcore.dynamic_config import resolve_flags_file
+def _location(args: Any, *, must_exist: bool = True) -> tuple[str, dict[str, str]]:
+    """Where the tests are (a path or store URL) and the files beside them, resolved as
+    the service's manager resolves them (so a test created here is the one it serves)."""
+    from cfgcore.experiments.dynamic import store_location
 
-    path = resolve_flags_file(args.flags, args.state_dir)
-    if must_exist and not os.path.exists(path):
-        raise ConfigError("no dynamic-config flags file (create a test first)", file=path)
-    return path
+    url, paths = store_location(args.flags, state_dir=args.state_dir, store=args.store)
+    if must_exist and "://" not in url and not os.path.exists(url):
+        raise ConfigError("no dynamic-config flags file (create a test first)", file=url)
+    return url, paths
+
+
+def _read_state(args: Any) -> tuple[Any, str, dict[str, str]]:
+    """The tests' snapshot (read, not served), where it was read and the files beside."""
+    from cfgcore.runtime.flagstore import open_store
+
+    url, paths = _location(args)
+    store = open_store(url)
+    try:
+        return store.read().snapshot, getattr(store, "path", url), paths
+    finally:
+        store.close()
 
 
 def _manager(args: Any, *, must_exist: bool = True) -> Any:
     from cfgcore.dynamic_config import DynamicConfigurationManager
 
-    return DynamicConfigurationManager(_flags_file(args, must_exist=must_exist))
+    _location(args, must_exist=must_exist)
+    return DynamicConfigurationManager(args.flags, state_dir=args.state_dir, store=args.store)
 
 
 def _known(manager: Any, name: str) -> None:
@@ -333,10 +355,9 @@ def _stop(args: Any) -> int:
 
 
 def _list(args: Any) -> int:
-    from cfgcore.dynamic_config import load_state
     from cfgcore.experiments.abtest import NOT_STARTED
 
-    snap = load_state(_flags_file(args))
+    snap = _read_state(args)[0]
     tests = {k: v for k, v in snap.experiments.items() if isinstance(v, dict)}
     if args.json:
         print(json.dumps(tests, indent=2, default=str))
@@ -379,7 +400,6 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
 
 
 def _ingest(args: Any) -> int:
-    from cfgcore.dynamic_config import state_paths
     from cfgcore.experiments.exposures import (
         Exposure,
         JsonLinesSink,
@@ -387,9 +407,9 @@ def _ingest(args: Any) -> int:
         recover_appends,
     )
 
+    paths = _location(args)[1]
     manager = _manager(args)
     where = "<stdin>" if args.file == "-" else args.file
-    paths = state_paths(manager.flags_file)
     tests = manager.list_ab_tests()
     exposures: list[Exposure] = []
     metrics: list[dict[str, Any]] = []
@@ -530,7 +550,6 @@ class _Progress:
 
 
 def _report(args: Any) -> int:
-    from cfgcore.dynamic_config import load_state, state_paths
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -540,8 +559,7 @@ def _report(args: Any) -> int:
         raise CommandError("--mde must be non-zero")
     if args.max_users is not None and args.max_users < 1:
         raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
-    path = _flags_file(args)
-    snap = load_state(path)
+    snap, path, files = _read_state(args)
     meta = snap.experiments.get(args.name)
     if not isinstance(meta, dict):
         from cfgcore.cli.config import did_you_mean
@@ -549,7 +567,6 @@ def _report(args: Any) -> int:
         known = sorted(k for k, v in snap.experiments.items() if isinstance(v, dict))
         hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
         raise CommandError(f"{args.name}: no such A/B test in {path}{hint}")
-    files = state_paths(path)
     from cfgcore.experiments.exposures import recover_appends
 
     _took_back(args, recover_appends(files["ingest_journal"]), files)

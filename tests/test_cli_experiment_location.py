@@ -1,0 +1,69 @@
+"""``cfgcore experiment`` finds the tests where the service's manager serves them from.
+
+In a project made by ``cfgcore setup`` the service serves ``config/flags.yaml``; the
+CLI wrote ``$CFGCORE_STATE_DIR/flags.json``, so a test created on the command line
+never reached the service (and ``$CFGCORE_FLAG_STORE`` was ignored)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfgcore.dynamic_config import DynamicConfigurationManager
+from tests.conftest import run_cli
+
+SPLIT = ("--split", "control=50,treatment=50")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in ("CFGCORE_CONFIG_DIR", "CFGCORE_FLAG_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    assert run_cli(capsys, "setup", "-e", "staging", "-q")[0] == 0
+    return tmp_path
+
+
+def _served(**kwargs):
+    manager = DynamicConfigurationManager(log_exposures=False, record_usage=False, **kwargs)
+    try:
+        return manager.get_ab_test("checkout"), manager.flags_file
+    finally:
+        manager.close()
+
+
+def test_a_test_created_in_a_setup_project_is_the_one_the_service_serves(project, capsys):
+    code, out, err = run_cli(capsys, "experiment", "create", "checkout", *SPLIT, "--start")
+    assert code == 0, err
+    test, served_from = _served()
+    assert served_from == str(project / "config" / "flags.yaml")
+    assert test is not None and test.traffic_split == {"control": 50.0, "treatment": 50.0}
+    assert not (project / "state" / "flags.json").exists()
+    code, out, err = run_cli(capsys, "experiment", "list")
+    assert code == 0 and "checkout" in out, err
+
+
+def test_the_flag_store_variable_is_followed(project, tmp_path, monkeypatch, capsys):
+    store = tmp_path / "elsewhere" / "flags.json"
+    store.parent.mkdir()
+    monkeypatch.setenv("CFGCORE_FLAG_STORE", str(store))
+    code, _, err = run_cli(capsys, "experiment", "create", "checkout", *SPLIT)
+    assert code == 0, err
+    assert store.exists() and _served()[1] == str(store)
+    assert _served()[0] is not None
+    assert "checkout" not in (project / "config" / "flags.yaml").read_text()
+
+
+def test_explicit_locations_still_win(project, tmp_path, capsys):
+    mine = tmp_path / "mine.json"
+    code, _, err = run_cli(capsys, "experiment", "create", "checkout", *SPLIT, "--flags", str(mine))
+    assert code == 0, err
+    assert _served(flags_file=mine)[0] is not None and _served()[0] is None
+    state = tmp_path / "other-state"
+    code, _, err = run_cli(
+        capsys, "experiment", "create", "checkout", *SPLIT, "--state-dir", str(state)
+    )
+    assert code == 0, err
+    assert _served(state_dir=state)[0] is not None
+    code, out, _ = run_cli(capsys, "experiment", "list", "--store", str(mine))
+    assert code == 0 and "checkout" in out
