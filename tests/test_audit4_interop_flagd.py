@@ -353,3 +353,40 @@ def test_cat_bucketing_keys_hash_the_text_flagd_makes(make_py_and_c, value):
             p = core.resolve_string_value(key, "FB", EvaluationContext("u", {"a": value}))
             r = flagd.resolve(engine, key, flagd.context("u", {"a": value}), "FB")
             assert (r.value, r.variant) == (p.value, p.variant), (key, value)
+
+
+# -- export: what flagd's context does not have is refused --------------------------------
+@pytest.mark.parametrize(
+    ("targeting", "words"),
+    [
+        ({"if": [{"!=": [{"var": "a"}, 1]}, "off"]}, "attribute 'a#num': derived"),
+        ({"if": [{"<": [{"var": "a"}, 3]}, "on", "off"]}, "derived by cfgcore's flagd import"),
+        ({"if": [{"sem_ver": [{"var": "a"}, ">=", "1.2.3"]}, "on"]}, "'a#semver': derived"),
+        ({"fractional": [{"var": "a"}, ["on", 0], ["off", 0]]}, "weights are all 0"),
+    ],
+)
+def test_export_refuses_what_flagd_would_read_differently(targeting, words):
+    # the derived attributes (a#num, ...) were written as {"var": "a#num"}, which
+    # flagd reads as a missing value; a fractional with no weight lost the entry that
+    # flagd weighs from an array value: each exported document answered otherwise
+    flag = {"state": "ENABLED", "variants": {"on": "ON", "off": "OFF"},
+            "defaultVariant": "off", "targeting": targeting}  # fmt: skip
+    snap = flagd.to_snapshot({"flags": {"f": flag}})
+    with pytest.raises(InteropError, match=r"flags\.f: does not fit flagd: .*" + words):
+        flagd.from_snapshot(snap)
+
+
+def test_the_derived_attribute_export_answered_otherwise_in_flagd():
+    # what the old export wrote for {"!=": [{"var": "a"}, 1]}, run in flagd
+    num = {"or": [{"===": [{"var": "a#num"}, 1]}, {"===": [{"var": "a#snum"}, 1]}]}
+    written = {"if": [{"!": [num]}, "on", "off"]}
+    original = {"if": [{"!=": [{"var": "a"}, 1]}, "on", "off"]}
+    answers = []
+    for targeting in (original, written):
+        flag = {"state": "ENABLED", "variants": {"on": "ON", "off": "OFF"},
+                "defaultVariant": "off", "targeting": targeting}  # fmt: skip
+        core = core_mod.FlagdCore()
+        core.set_flags({"flags": {"f": flag}})
+        ctx = EvaluationContext("u", {"a": 1})
+        answers.append(core.resolve_string_value("f", "FB", ctx).value)
+    assert answers == ["OFF", "ON"]

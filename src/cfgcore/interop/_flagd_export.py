@@ -97,7 +97,12 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
     if not native:
         # flagd's own fractional weighs an array bucketing value as an entry: the rules
         # the importer added to do so (flagd.array_entry_rules) are not written
-        rules = [(i, r) for i, r in rules if not _mentions(r.when, _FRACTION)]
+        kept = [(i, r) for i, r in rules if not _mentions(r.when, _FRACTION)]
+        if len(kept) < len(rules) and not any(r.hash is not None for _, r in kept):
+            # only the array-entry rules are left of a fractional (its static weights
+            # are all 0): without the fractional itself flagd would weigh no entry
+            raise _Refuse("a fractional whose weights are all 0")
+        rules = kept
     skip = set()
     for n, (i, rule) in enumerate(rules):
         if i in skip:
@@ -237,6 +242,12 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         # JSONLogic's var reads "a.b" as the path a -> b; cfgcore's attribute is the key "a.b"
         raise _Refuse(f"attribute {c.attr!r}: a dot is a path in JSONLogic")
     name = c.attr
+    if not native and name is not None and "#" in name:
+        # an attribute flagd.context() derives (a value's number, text, version, ...):
+        # flagd's context has no such variable
+        raise _Refuse(
+            f"attribute {name!r}: derived by cfgcore's flagd import, not in flagd's context"
+        )
     if native and name is not None:
         if name in _FLAGD_OWN:
             raise _Refuse(
