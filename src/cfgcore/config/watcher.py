@@ -43,6 +43,7 @@ import watchfiles
 
 from cfgcore.config.settle import WATCHER_STOP
 from cfgcore.observability import instruments
+from cfgcore.runtime.events import mark_service_thread
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
@@ -199,6 +200,7 @@ class DirectoryWatcher:
 
     def _run(self) -> None:
         WATCHER_STOP.set(self._stop)  # a reload's settle wait here ends when stopped
+        mark_service_thread()  # a reload's listeners run here
         backoff = 0.1
         while not self._stop.is_set():
             try:

@@ -112,7 +112,9 @@ class EventBus:
     order. Coroutines are scheduled: on the event loop running in the emitting thread
     if there is one, else on the loop given to :meth:`set_loop`, else on a private
     background loop thread. Exceptions (sync or async) are logged on
-    ``cfgcore.events`` and never propagate.
+    ``cfgcore.events`` and never propagate; a SystemExit or KeyboardInterrupt does
+    propagate on the caller's own thread, and is logged like an error on cfgcore's
+    threads (dispatcher, watchers, the Redis follower), which keep delivering.
 
     >>> bus = EventBus()
     >>> seen = []
@@ -254,6 +256,20 @@ class EventBus:
                     )
                     instruments.listener_failed("sync")
                     continue
+                except BaseException:
+                    # A SystemExit or KeyboardInterrupt raised by listener code: it
+                    # propagates on the caller's own thread (update_config), but on one
+                    # of cfgcore's threads it would end that thread without a word, and
+                    # every later change would reach no listener.
+                    if not getattr(_SERVICE_THREAD, "on", False):
+                        raise
+                    log.exception(
+                        "config change listener %r raised on %s (ignored on cfgcore's "
+                        "thread %s)", listener, event.config_path,
+                        threading.current_thread().name,
+                    )  # fmt: skip
+                    instruments.listener_failed("sync")
+                    continue
                 if inspect.isawaitable(result):
                     self._schedule(result, listener, event)
 
@@ -290,6 +306,7 @@ class EventBus:
             self._queue.put(_DRAIN)
 
     def _dispatch_loop(self, q: queue.SimpleQueue[Any]) -> None:
+        mark_service_thread()
         while True:
             item = q.get()
             if item is None:
@@ -456,6 +473,21 @@ def _call(fn: Callable[[], None]) -> None:
         fn()
     except Exception:
         log.exception("deferred notification %r failed", fn)
+    except BaseException:  # as in EventBus._dispatch
+        if not getattr(_SERVICE_THREAD, "on", False):
+            raise
+        log.exception("deferred notification %r raised (ignored on cfgcore's thread)", fn)
+
+
+# cfgcore's own threads (event dispatch and notification, file watchers, the Redis
+# follower): a listener's SystemExit or KeyboardInterrupt is logged there like any
+# error instead of ending the thread.
+_SERVICE_THREAD = threading.local()
+
+
+def mark_service_thread() -> None:
+    """Declare the calling thread one of cfgcore's own (see ``_SERVICE_THREAD``)."""
+    _SERVICE_THREAD.on = True
 
 
 def _notify_later(fn: Callable[[], None]) -> None:
@@ -470,6 +502,7 @@ def _notify_later(fn: Callable[[], None]) -> None:
 
 
 def _notify_loop(q: queue.SimpleQueue[Callable[[], None]]) -> None:
+    mark_service_thread()
     while True:
         _call(q.get())
 

@@ -126,6 +126,10 @@ class RedisFollower:
     def _follow(self) -> None:
         import redis
 
+        from cfgcore.runtime.events import mark_service_thread
+
+        mark_service_thread()  # listeners of a followed version run here
+
         delay = BACKOFF_MIN
         down_since: float | None = None
         while not self._closed.is_set():
