@@ -377,3 +377,20 @@ def test_usage_recorded_from_real_evaluations_feeds_the_report(tmp_path, capsys)
     assert main([*args, "--as-of", _iso(evaluated + 10 * DAY)]) == 0
     early = json.loads(capsys.readouterr().out)
     assert early["entries"] == [] and "recorded only since" in early["notes"][0]
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_a_line_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path, last):
+    # json.loads raised RecursionError on "[[[[...", which escaped flag history (and
+    # `cfgcore flags stale`) as a crash; audit verify and the writer handled the line.
+    log = tmp_path / "flags.audit.jsonl"
+    deep = "[" * 200_000 + "]" * 200_000
+    good = json.dumps({"ts": "2026-01-01T00:00:00Z", "action": "flag.update"})
+    log.write_text(f"{good}\n{deep}" + ("" if last else "\n"))
+    if last:  # a final line without its newline: a write cut short, skipped
+        assert isinstance(FlagHistory.from_logs([log]), FlagHistory)
+        return
+    with pytest.raises(ConfigError) as err:
+        FlagHistory.from_logs([log])
+    (problem,) = err.value.problems
+    assert (problem.file, problem.line, problem.message) == (str(log), 2, "not an audit entry")

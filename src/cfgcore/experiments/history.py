@@ -140,7 +140,7 @@ def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
             continue
         try:
             entry = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             if n == len(lines):  # no newline after it: a write cut short
                 continue
             entry = None
