@@ -390,3 +390,22 @@ def test_the_derived_attribute_export_answered_otherwise_in_flagd():
         ctx = EvaluationContext("u", {"a": 1})
         answers.append(core.resolve_string_value("f", "FB", ctx).value)
     assert answers == ["OFF", "ON"]
+
+
+@pytest.mark.parametrize(
+    ("tk", "attrs"),
+    [(None, {"targetingKey": "x"}), ("y", {"targetingKey": "x"}), ("x", {"targetingKey": "y"}),
+     (None, {"$flagd": {"flagKey": "f", "other": "x"}}), ("x", {"$flagd": "x"})],
+)  # fmt: skip
+def test_attributes_named_like_flagds_own_are_overridden_as_in_flagd(make_py_and_c, tk, attrs):
+    # an attribute "targetingKey" stood in for a missing targeting key (flagd: null)
+    cond = {"or": [{"==": [{"var": "targetingKey"}, "x"]}, {"==": [{"var": "$flagd.other"}, "x"]}]}
+    flag = {"state": "ENABLED", "variants": {"on": "ON", "off": "OFF"}, "defaultVariant": "off",
+            "targeting": {"if": [cond, "on", "off"]}}  # fmt: skip
+    doc = {"flags": {"f": flag}}
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    want = core.resolve_string_value("f", "FB", EvaluationContext(tk, copy.deepcopy(attrs))).value
+    for make in make_py_and_c:
+        engine = make(flagd.to_snapshot(doc))
+        assert flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB").value == want

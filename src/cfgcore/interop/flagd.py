@@ -310,7 +310,12 @@ def context(
             except (TypeError, OverflowError):
                 pass  # not a JSON value: nothing to bucket by
 
-    put("", dict(attributes or {}))
+    attrs = dict(attributes or {})
+    # flagd sets these over any attribute of the same name: targetingKey is the
+    # context's targeting key (null without one), $flagd its own object
+    attrs.pop(TARGETING_KEY, None)
+    attrs.pop("$flagd", None)
+    put("", attrs)
     if targeting_key is not None:
         put(TARGETING_KEY, targeting_key)
     out[TIMESTAMP] = ts
