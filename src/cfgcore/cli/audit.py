@@ -16,6 +16,7 @@ copy of the log and its head put back, or entries cut from the end). See
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from cfgcore.errors import ConfigError
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
                    help="record of the last entry verified, checked then moved forward "
                    "(default: $CFGCORE_AUDIT_CHECKPOINT; keep it away from the log)")  # fmt: skip
     v.set_defaults(func=_verify)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])  # usage: exit 2
 
 
 def _verify(args: Any) -> int:

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     c.add_argument("directory", help="configuration directory")
     keys(c)
     c.set_defaults(func=_check)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])  # usage: exit 2
 
 
 def _keyring(args: Any) -> Any:
