@@ -67,3 +67,20 @@ def test_explicit_locations_still_win(project, tmp_path, capsys):
     assert _served(state_dir=state)[0] is not None
     code, out, _ = run_cli(capsys, "experiment", "list", "--store", str(mine))
     assert code == 0 and "checkout" in out
+
+
+def test_a_refused_split_is_said_once_and_blames_the_command_line(project, capsys):
+    code, out, err = run_cli(capsys, "experiment", "create", "t", "--split", "a=50")
+    assert code == 1
+    assert "WARNING" not in err and "flags.yaml" not in err and "flags.json" not in err
+    assert err.count("needs at least two variants") == 1
+    assert "t: traffic_split: weights sum to 50, not 100" in err
+
+
+def test_split_may_be_repeated_and_a_variant_given_twice_is_refused(project, capsys):
+    args = ("experiment", "create", "checkout", "--split", "control=50", "--split", "green=50")
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert _served()[0].traffic_split == {"control": 50.0, "green": 50.0}
+    code, _, err = run_cli(capsys, "experiment", "create", "x", "--split", "a=50,b=20,a=30")
+    assert code == 2 and "--split: 'a' given twice" in err

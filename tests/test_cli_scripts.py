@@ -191,7 +191,8 @@ def test_experiment_errors_name_the_state_and_suggest(tmp_path, capsys, monkeypa
     code, _, err = run(capsys, "experiment", "create", "x", "--split", "a=70,b=20")
     assert code == 1 and "weights sum to 90, not 100" in err
     code, _, err = run(capsys, "experiment", "create", "x", "--split", "a=50,b")
-    assert (code, err) == (1, "cfgcore: error: --split 'b': expected NAME=VALUE\n")
+    # a malformed option value is a usage error (exit 2), as for the other options
+    assert (code, err) == (2, "cfgcore: error: --split 'b': expected NAME=VALUE\n")
 
 
 def test_help_says_where_state_lives():

@@ -17,7 +17,9 @@ log ``*.exposures.jsonl``, the metric events ``*.metrics.jsonl`` and the audit l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import math
 import os
 import sys
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cfgcore.cli import CommandError, load_json
+from cfgcore.cli import CommandError, UsageError, load_json
 from cfgcore.config.files import tree_problem
 from cfgcore.details import metric_value, user_id_text
 from cfgcore.errors import ConfigError
@@ -83,8 +85,10 @@ def register(subparsers: Any) -> None:
     c.add_argument(
         "--split",
         required=True,
+        action="append",
         metavar="VARIANT=PCT,...",
-        help="variants and their traffic percentages, e.g. control=50,treatment=50",
+        help="variants and their traffic percentages, e.g. control=50,treatment=50 "
+        "(or repeated: --split control=50 --split treatment=50)",
     )
     c.add_argument("--description", default="", help="what the test is about")
     c.add_argument("--control", help="the control variant (default: 'control' or the first)")
@@ -235,7 +239,9 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
         for part in item.split(","):
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
-                raise CommandError(f"{what} {part!r}: expected NAME=VALUE")
+                raise UsageError(f"{what} {part!r}: expected NAME=VALUE")
+            if key.strip() in out:  # the first would be dropped without a word
+                raise UsageError(f"{what}: {key.strip()!r} given twice")
             out[key.strip()] = value.strip()
     return out
 
@@ -254,7 +260,7 @@ def _create(args: Any) -> int:
     from cfgcore.dynamic_config import ABTestConfiguration
 
     split: dict[str, float] = {}
-    for variant, raw in _pairs([args.split], "--split").items():
+    for variant, raw in _pairs(args.split, "--split").items():
         try:
             split[variant] = float(raw)
         except ValueError:
@@ -281,8 +287,18 @@ def _create(args: Any) -> int:
     )
     manager = _manager(args, must_exist=False)
     try:
-        if not manager.create_ab_test(test):
-            raise ConfigError(manager.last_problems or manager.last_error or "rejected")
+        # The manager logs a refusal at WARNING for services; here the error below says
+        # it once. Its problems concern the command line, not the flag file they name.
+        quiet = logging.getLogger("cfgcore.dynamic_config")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            created = manager.create_ab_test(test)
+        finally:
+            quiet.setLevel(level)
+        if not created:
+            problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
+            raise ConfigError(problems or manager.last_error or "rejected")
         if not args.start:
             from cfgcore.experiments.abtest import NOT_STARTED  # serves the control meanwhile
 
