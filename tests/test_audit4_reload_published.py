@@ -52,3 +52,33 @@ def test_a_listener_of_a_published_version_may_wait_for_another_threads_update(
         assert m.get("svc.a") == 2 and m.get("svc.b") == 2
     finally:
         m.close()
+
+
+def test_a_slow_listener_holds_up_no_later_published_version(redis_server, tmp_path, monkeypatch):
+    # The listeners ran on the follower's thread (after the lock): one that took its
+    # time delayed every later published version for every reader of the process.
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    url = redis_server.url + "?namespace=audit4slow&poll=0.2"
+    _publish(url, 1)
+    m = ConfigurationManager(config_source=url, environment="development", environ={})
+    release = threading.Event()
+    seen: list[int] = []
+
+    def slow(event):
+        if event.config_path == "svc.a":
+            seen.append(event.new_value)
+            release.wait(30)
+
+    try:
+        m.load_environment_config()
+        m.register_change_listener(slow)
+        _publish(url, 2)
+        assert wait_for(lambda: seen == [2], timeout=30)
+        _publish(url, 3)  # goes live while the listener still holds version 2's event
+        assert wait_for(lambda: m.get("svc.a") == 3, timeout=30)
+        assert seen == [2] and not release.is_set()
+        release.set()
+        assert wait_for(lambda: seen == [2, 3], timeout=30)
+    finally:
+        release.set()
+        m.close()

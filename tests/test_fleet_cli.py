@@ -125,6 +125,8 @@ def test_a_manager_follows_published_configuration(redis_server, tmp_path, monke
         base.write_text(base.read_text().replace("prefetch_tracks: 2", "prefetch_tracks: 3"))
         assert main(publish) == 0
         wait_for(lambda: manager.get(key) == 3)
+        # listeners of a followed version run on the bus's dispatcher thread
+        assert wait_for(lambda: any(e.config_path == key for e in events))
         change = next(e for e in events if e.config_path == key)
         assert (change.old_value, change.new_value, change.source) == (2, 3, "redis")
         # a published tree that does not validate is refused; the last good one serves

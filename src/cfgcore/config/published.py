@@ -104,8 +104,10 @@ class PublishedSource:
         # the new file until it is either live or put back. Listeners run once that
         # lock is released (the reload's own delivery section nests in this one); they
         # ran under it: a slow listener held up update_config() in every thread, and
-        # one waiting for a thread that changes the configuration never returned.
-        with deferred_delivery(), manager._lock:
+        # one waiting for a thread that changes the configuration never returned. They
+        # run on the bus's dispatcher thread, not this follower's: a slow listener holds
+        # up no later published version.
+        with deferred_delivery(background=True), manager._lock:
             before = self._write(env, doc)
             if manager.environment != env:
                 return  # on disk for when that environment is loaded
