@@ -207,10 +207,18 @@ class LiveFlags:
         stamp = None
         if settle_ms and self.store.kind == "file":
             # Issue 10: waited for outside the lock, so updates are not held up meanwhile.
-            from cfgcore.config.settle import file_fingerprint, wait_until_settled
+            from cfgcore.config.settle import WATCHER_STOP, file_fingerprint, wait_until_settled
 
             paths = [str(getattr(self.store, "path", ""))]
-            stamp = wait_until_settled(lambda: file_fingerprint(paths), settle_ms)
+            # A watcher being stopped (close()) ends the wait; the file served is
+            # expected, so one renamed away and written again (an editor's save) is
+            # waited for rather than read while missing.
+            stamp = wait_until_settled(
+                lambda: file_fingerprint(paths),
+                settle_ms,
+                expected=paths if self.document is not None else (),
+                stop=WATCHER_STOP.get(),
+            )
             if stamp is None:
                 return False
         with deferred_delivery(), self._lock:
