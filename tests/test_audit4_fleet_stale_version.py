@@ -10,24 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 
-import msgspec
-
 from cfgcore.runtime.flags import LiveFlags
-from cfgcore.snapshot import snapshot_from_dict
+from tests.test_audit4_fleet_auth import _set
 from tests.waiting import wait_for
 
 OLDER = "older than live"
 BEHIND = "is behind the live"
-
-
-def _set(value: str):
-    def change(snapshot):
-        one = snapshot_from_dict(
-            {"version": 1, "flags": {"f": {"variants": {"v": value}, "default": "v"}}}
-        )
-        return msgspec.structs.replace(snapshot, flags={**snapshot.flags, **one.flags})
-
-    return change
 
 
 def _records(caplog, text):

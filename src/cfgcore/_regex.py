@@ -282,17 +282,10 @@ def class_ranges(inside: Callable[[int], bool]) -> str:
     """The inside of a character class (``[...]``) holding every code point (surrogates
     left out) for which ``inside`` is true, as ranges: how the importers spell another
     engine's ``\\d``/``\\w``/``\\s`` for RE2, whose own classes are ASCII."""
-    parts: list[str] = []
-    start = None
-    for o in range(0x110001):
-        hit = o <= 0x10FFFF and not 0xD800 <= o <= 0xDFFF and inside(o)
-        if hit and start is None:
-            start = o
-        elif not hit and start is not None:
-            end = o - 1
-            parts.append(_class_char(start) + ("-" + _class_char(end) if end > start else ""))
-            start = None
-    return "".join(parts)
+    return "".join(
+        _class_char(low) + ("-" + _class_char(high) if high > low else "")
+        for low, high in code_point_ranges(inside)
+    )
 
 
 def _class_char(o: int) -> str:
