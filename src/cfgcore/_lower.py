@@ -51,6 +51,14 @@ if TYPE_CHECKING:
     from cfgcore.compiler import Tables
 
 MAX_CONDITION_DEPTH = 32
+# Condition nodes segments may add, inlined: a segment is copied at each reference, so
+# a few segments that each reference the one before many times expand exponentially
+# (30 references per level: 810,000 nodes at four levels, 24 million at five), a
+# compile that never ends and checks that walk it all. Per flag (or segment): what one
+# check may walk; per snapshot: what one compile may write. Real flag sets stay far
+# below; a flag's own conditions are bounded by the document's size and not counted.
+MAX_INLINED_NODES = 100_000
+MAX_SNAPSHOT_INLINED_NODES = 1_000_000
 MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
 
 _ATTR_OPS = (
@@ -110,6 +118,13 @@ class ConditionLowering:
     slot_index: dict[str, int]
     bad_segments: set[str]
     used_slots: set[int]  # slots touched by the flag being compiled
+    # The inlining budget of the flag or segment being lowered (see begin_nodes)
+    node_owner: str = ""
+    node_inlined: int = 0
+    node_overflow: str = ""
+    snapshot_inlined: int = 0
+    inlining: int = 0  # segments being inlined around the current condition
+    segment_sizes: dict[str, int] | None = None
 
     # -- helpers ---------------------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -166,6 +181,50 @@ class ConditionLowering:
     def close(self, pos: int) -> None:
         self.t.nodes[pos * NW + 5] = len(self.t.nodes) // NW
 
+    def begin_nodes(self, owner: str) -> None:
+        """Start counting the nodes segments inline into ``owner`` (``flags.KEY``,
+        ``segments.NAME``)."""
+        self.node_owner = owner
+        self.node_inlined = 0
+        self.node_overflow = ""
+
+    def end_nodes(self) -> None:
+        """Report ``owner`` once if inlining its segments would pass a budget. A reference
+        past it is not expanded (it lowers to FALSE), so a refused flag costs no more
+        than its document."""
+        if self.node_overflow:
+            self.problem(
+                self.node_owner,
+                f"{self.node_overflow}: each reference to a segment copies its conditions "
+                "(segments referencing segments multiply); reference fewer",
+            )
+        self.snapshot_inlined += self.node_inlined
+        self.node_overflow = ""
+
+    def segment_size(self, name: str, depth: int = 0) -> int:
+        """Nodes segment ``name`` lowers to, its own references inlined (an estimate:
+        capped past the budget; a reference in a cycle or past the depth limit counts 1)."""
+        if self.segment_sizes is None:
+            self.segment_sizes = {}
+        found = self.segment_sizes.get(name)
+        if found is None:
+            self.segment_sizes[name] = 1  # while it is measured: a cycle through it
+            found = self.segment_sizes[name] = self._size(self.snap.segments[name], depth + 1)
+        return found
+
+    def _size(self, cond: Condition, depth: int) -> int:
+        if depth > MAX_CONDITION_DEPTH:
+            return 1
+        if cond.segment is not None and cond.segment in self.snap.segments:
+            return self.segment_size(cond.segment, depth)
+        if cond.not_ is not None:
+            return 1 + self._size(cond.not_, depth + 1)
+        children = cond.all if cond.all is not None else cond.any
+        total = 2  # the node (a negated exists takes two)
+        for child in children or ():
+            total = min(total + self._size(child, depth + 1), MAX_SNAPSHOT_INLINED_NODES + 1)
+        return total
+
     # -- conditions ------------------------------------------------------------------
     def condition(self, cond: Condition, path: str, depth: int, stack: tuple[str, ...]) -> None:
         """Emit ``cond`` in prefix order; on a problem, record it and emit FALSE."""
@@ -213,9 +272,15 @@ class ConditionLowering:
                 self.emit(OP_FALSE)
             elif name in self.bad_segments:
                 self.emit(OP_FALSE)  # its own problems were reported at segments.<name>
+            elif self.node_overflow or not self.inline(name):
+                self.emit(OP_FALSE)  # reported by end_nodes, at the flag or segment
             else:
                 before = len(self.problems)
-                self.condition(seg, f"segments.{name}", depth + 1, (*stack, name))
+                self.inlining += 1  # its own references are counted in its size
+                try:
+                    self.condition(seg, f"segments.{name}", depth + 1, (*stack, name))
+                finally:
+                    self.inlining -= 1
                 if len(self.problems) > before:
                     self.bad_segments.add(name)
             return
@@ -231,6 +296,24 @@ class ConditionLowering:
         for i, child in enumerate(children):
             self.condition(child, f"{path}.{op}[{i}]", depth + 1, stack)
         self.close(pos)
+
+    def inline(self, name: str) -> bool:
+        """Whether segment ``name`` fits the budgets (it is then counted against them)."""
+        if self.inlining:
+            return True  # inside a segment being inlined: counted with it
+        size = self.segment_size(name)
+        if self.node_inlined + size > MAX_INLINED_NODES:
+            self.node_overflow = (
+                f"conditions with their segments inlined exceed {MAX_INLINED_NODES:,} nodes"
+            )
+            return False
+        if self.snapshot_inlined + self.node_inlined + size > MAX_SNAPSHOT_INLINED_NODES:
+            self.node_overflow = (
+                f"the snapshot's segments inlined exceed {MAX_SNAPSHOT_INLINED_NODES:,} nodes"
+            )
+            return False
+        self.node_inlined += size
+        return True
 
     def attribute_test(self, cond: Condition, op: str, path: str) -> None:
         assert cond.attr is not None

@@ -26,6 +26,11 @@ from cfgcore._lower import ConditionLowering
 from cfgcore.snapshot import Prerequisite
 
 MAX_PREREQUISITE_DEPTH = 32
+# Flag evaluations one check may make, the flag's own included. A prerequisite is
+# evaluated once per path that reaches it (the evaluators keep no per-check cache), so
+# fan-out multiplies: five levels of 30 prerequisites each make one check evaluate 24
+# million flags (over a second compiled, minutes in the reference evaluator).
+MAX_PREREQUISITE_EVALUATIONS = 1_000
 
 
 class PrerequisiteGraph(ConditionLowering):
@@ -160,6 +165,8 @@ class PrerequisiteGraph(ConditionLowering):
         if self.problems:
             return
         flag_slots: dict[int, set[int]] = {}
+        # Flag evaluations a check of each flag makes (capped just past the limit).
+        cost: dict[int, int] = {}
         for fi in order:  # dependencies first
             deps = graph[fi]
             depth[fi] = 1 + max((depth[d] for d in deps), default=0)
@@ -167,6 +174,16 @@ class PrerequisiteGraph(ConditionLowering):
                 self.problem(
                     f"flags.{t.keys[fi]}.prerequisites",
                     f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
+                )
+            cost[fi] = min(1 + sum(cost[d] for d in deps), MAX_PREREQUISITE_EVALUATIONS + 1)
+            if cost[fi] > MAX_PREREQUISITE_EVALUATIONS and all(
+                cost[d] <= MAX_PREREQUISITE_EVALUATIONS for d in deps
+            ):  # reported where the limit is first passed, not at every flag above
+                self.problem(
+                    f"flags.{t.keys[fi]}.prerequisites",
+                    f"a check would evaluate more than {MAX_PREREQUISITE_EVALUATIONS:,} "
+                    "prerequisite flags: a flag reached along several prerequisite paths is "
+                    "evaluated once per path",
                 )
             if fi not in affected:
                 continue  # its slot list in the tables is still right

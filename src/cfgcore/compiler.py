@@ -150,12 +150,18 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
 )
 from cfgcore._lower import (  # noqa: F401 - re-exported public helpers
     MAX_CONDITION_DEPTH,
+    MAX_INLINED_NODES,
     MAX_REGEX_INPUT,
+    MAX_SNAPSHOT_INLINED_NODES,
     ConditionLowering,
     compile_regex,
     semver_key,
 )
-from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, PrerequisiteGraph  # noqa: F401
+from cfgcore._prereq import (  # noqa: F401
+    MAX_PREREQUISITE_DEPTH,
+    MAX_PREREQUISITE_EVALUATIONS,
+    PrerequisiteGraph,
+)
 from cfgcore._records import (  # noqa: F401
     BUCKETING_SCHEMES,
     DEFAULT_BUCKET_BY,
@@ -164,7 +170,7 @@ from cfgcore._records import (  # noqa: F401
     value_kind,
 )
 from cfgcore.errors import Problem, SnapshotError
-from cfgcore.snapshot import Flag, Snapshot, gc_paused
+from cfgcore.snapshot import MAX_VALUE_DEPTH, Flag, Snapshot, _too_deep, gc_paused
 
 
 class Tables:
@@ -250,7 +256,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         snap = self.snap
         for name, seg in snap.segments.items():  # report segment problems once, at their path
             start_nodes, start_problems = len(t.nodes), len(self.problems)
+            self.begin_nodes(f"segments.{name}")
             self.condition(seg, f"segments.{name}", 0, (name,))
+            self.end_nodes()
             if len(self.problems) > start_problems:
                 self.bad_segments.add(name)
             del t.nodes[start_nodes:]
@@ -258,12 +266,31 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         t.index = {k: i for i, k in enumerate(t.keys)}
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
+            self.begin_nodes(f"flags.{key}")
             self.flag(fi, key, snap.flags[key])
+            self.end_nodes()
             t.own_slots.append(tuple(sorted(self.used_slots)))
         self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
         return t
+
+    def flag(self, fi: int, key: str, flag: Flag) -> None:
+        """FlagRecords.flag, after refusing variant values nested too deeply: a Snapshot
+        built in Python (not decoded, so not depth-checked) may hold one, and freezing it
+        would raise a bare RecursionError instead of naming the flag."""
+        if flag.variants:
+            deep = {
+                name: path
+                for name, value in flag.variants.items()
+                if (path := _too_deep({"flags": {key: {"variants": {name: value}}}}))
+            }
+            if deep:
+                for path in deep.values():
+                    self.problem(path, f"nested deeper than {MAX_VALUE_DEPTH} levels")
+                variants = {n: None if n in deep else v for n, v in flag.variants.items()}
+                flag = msgspec.structs.replace(flag, variants=variants)
+        super().flag(fi, key, flag)
 
     def recompile(self, changed: list[int]) -> Tables:
         """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
@@ -275,7 +302,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         for fi in changed:
             key = t.keys[fi]
             self.used_slots = set()
+            self.begin_nodes(f"flags.{key}")
             self.flag(fi, key, self.snap.flags[key])
+            self.end_nodes()
             own = tuple(sorted(self.used_slots))
             if fi < len(t.own_slots):
                 t.own_slots[fi] = own
@@ -293,7 +322,10 @@ def _same_flag(a: Flag, b: Flag) -> bool:
     variants ``1``, ``1.0`` and ``True`` equal, yet they are served as different values."""
     if a is b:
         return True
-    return a == b and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
+    try:
+        return a == b and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
+    except RecursionError:  # a value nested too deeply to compare: compiled (and refused)
+        return False
 
 
 def compile_snapshot(snapshot: Snapshot, *, file: str | None = None) -> Tables:
