@@ -21,7 +21,7 @@ import pytest
 import cfgcore._lower
 from cfgcore.compiler import MAX_INLINED_NODES, MAX_PREREQUISITE_EVALUATIONS
 from cfgcore.errors import SnapshotError
-from cfgcore.snapshot import MAX_VALUE_DEPTH, Flag, Rule, Snapshot
+from cfgcore.snapshot import MAX_VALUE_DEPTH, Condition, Flag, Rule, Snapshot
 
 
 def _fan_out(levels: int, width: int) -> dict:
@@ -200,3 +200,62 @@ def test_a_python_snapshot_with_a_value_just_within_the_depth_compiles(make):
         Snapshot(flags={"f": Flag(variants={"a": value, "b": 1}, default="b", rules=rules)})
     )
     assert engine.variant("f") == "a"
+
+
+# msgspec Structs are not validated when built in Python: wrong types in a Snapshot
+# raised AttributeError or TypeError from the compiler, and an attribute name that is
+# no string compiled on the reference evaluator and raised TypeError on the compiled one.
+WRONGLY_TYPED = {
+    "flag key": (Snapshot(flags={1: Flag(default="off")}), "flags: a flag key must be a string"),
+    "rules None": (
+        Snapshot(flags={"f": Flag(default="off", rules=None)}),  # type: ignore[arg-type]
+        "flags.f.rules: expected array, got None",
+    ),
+    "variants list": (
+        Snapshot(flags={"f": Flag(default="a", variants=["a"])}),  # type: ignore[arg-type]
+        "flags.f.variants: expected object, got array",
+    ),
+    "eq a list": (
+        Snapshot(flags={"f": Flag(default="off", rules=[Rule(when=Condition(attr="a", eq=[1]))])}),
+        "flags.f.rules[0].when.eq: expected bool | int | float | str, got array",
+    ),
+    "attr an int": (
+        Snapshot(flags={"f": Flag(default="off", rules=[Rule(when=Condition(attr=5, eq="x"))])}),
+        "flags.f.rules[0].when.attr: expected str, got int",
+    ),
+    "bucket_by an int": (
+        Snapshot(flags={"f": Flag(default="off", bucket_by=[7])}),  # type: ignore[list-item]
+        "flags.f.bucket_by",
+    ),
+    "prerequisite an int": (
+        Snapshot(flags={"f": Flag(default="off", prerequisites=[5])}),  # type: ignore[list-item]
+        "flags.f.prerequisites[0]: expected a flag key or a prerequisite, got 5",
+    ),
+    "flag a string": (Snapshot(flags={"f": "x"}), "flags.f: expected object, got str"),
+    "segment attr an int": (
+        Snapshot(segments={"s": Condition(attr=5, eq="x")}, flags={"f": Flag(default="off")}),
+        "segments.s.attr: expected str, got int",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONGLY_TYPED))
+def test_a_wrongly_typed_python_snapshot_is_a_snapshot_error_on_both(make, case):
+    snap, message = WRONGLY_TYPED[case]
+    with pytest.raises(SnapshotError) as err:
+        make(snap)
+    assert message in str(err.value)
+    engine = make({"flags": {"f": {"default": "on"}}})
+    with pytest.raises(SnapshotError):
+        engine.swap(snap)  # incremental against live tables: refused the same way
+    assert engine.is_enabled("f") is True
+
+
+def test_plain_data_in_place_of_structs_compiles_as_a_document_would(make_py_and_c):
+    snap = Snapshot(
+        flags={"f": Flag(default="off", rules=[{"when": {"attr": "a", "eq": "x"}, "serve": "on"}])}  # type: ignore[list-item]
+    )
+    for build in make_py_and_c:
+        engine = build(snap)
+        assert engine.is_enabled("f", {"a": "x"}) is True
+        assert engine.is_enabled("f", {"a": "y"}) is False

@@ -131,6 +131,8 @@ class ConditionLowering:
         self.problems.append(Problem(path=path, message=message, file=self.file))
 
     def slot(self, name: str) -> int:
+        if type(name) is not str:  # a Snapshot built in Python (compiler.flag reports it)
+            raise TypeError(f"attribute name {name!r} is not a string")
         idx = self.slot_index.get(name)
         if idx is None:
             idx = self.slot_index[name] = len(self.t.slots)

@@ -45,9 +45,19 @@ class PrerequisiteGraph(ConditionLowering):
         for fi in flags:
             key = t.keys[fi]
             pres: list[tuple[int, int, Prerequisite]] = []
-            for i, pre in enumerate(self.snap.flags[key].prerequisites):
+            listed = getattr(self.snap.flags[key], "prerequisites", ())
+            if not isinstance(listed, list | tuple):  # a Snapshot built in Python
+                self.problem(f"flags.{key}.prerequisites", f"expected array, got {listed!r}")
+                listed = ()
+            for i, pre in enumerate(listed):
                 if isinstance(pre, str):
                     pre = Prerequisite(flag=pre)
+                elif not isinstance(pre, Prerequisite) or type(pre.flag) is not str:
+                    self.problem(
+                        f"flags.{key}.prerequisites[{i}]",
+                        f"expected a flag key or a prerequisite, got {pre!r}",
+                    )
+                    continue
                 target = t.index.get(pre.flag, -1)
                 if target < 0:
                     self.problem(

@@ -170,7 +170,15 @@ from cfgcore._records import (  # noqa: F401
     value_kind,
 )
 from cfgcore.errors import Problem, SnapshotError
-from cfgcore.snapshot import MAX_VALUE_DEPTH, Flag, Snapshot, _too_deep, gc_paused
+from cfgcore.snapshot import (
+    MAX_VALUE_DEPTH,
+    Condition,
+    Flag,
+    Snapshot,
+    _msgspec_problem,
+    _too_deep,
+    gc_paused,
+)
 
 
 class Tables:
@@ -257,7 +265,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         for name, seg in snap.segments.items():  # report segment problems once, at their path
             start_nodes, start_problems = len(t.nodes), len(self.problems)
             self.begin_nodes(f"segments.{name}")
-            self.condition(seg, f"segments.{name}", 0, (name,))
+            self.condition_checked(seg, name)
             self.end_nodes()
             if len(self.problems) > start_problems:
                 self.bad_segments.add(name)
@@ -279,7 +287,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         """FlagRecords.flag, after refusing variant values nested too deeply: a Snapshot
         built in Python (not decoded, so not depth-checked) may hold one, and freezing it
         would raise a bare RecursionError instead of naming the flag."""
-        if flag.variants:
+        if isinstance(flag, Flag) and isinstance(flag.variants, dict):
             deep = {
                 name: path
                 for name, value in flag.variants.items()
@@ -290,7 +298,32 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                     self.problem(path, f"nested deeper than {MAX_VALUE_DEPTH} levels")
                 variants = {n: None if n in deep else v for n, v in flag.variants.items()}
                 flag = msgspec.structs.replace(flag, variants=variants)
-        super().flag(fi, key, flag)
+        if type(key) is not str:
+            self.problem("flags", f"a flag key must be a string, got {key!r}")
+            super().flag(fi, "_", _STAND_IN)  # a record, so the compile can go on
+            return
+        try:
+            super().flag(fi, key, flag)
+        except Exception:
+            # A Snapshot built in Python is not type-checked (msgspec Structs are not
+            # validated on construction): a wrong type fails here. Decoded from its own
+            # encoding it is checked as a document would be: a flag of plain data in place
+            # of Structs compiles as such; anything else is named with its path.
+            typed = _typed(flag, Flag, f"flags.{key}", self)
+            if typed is None:
+                raise  # the flag is well-typed: not the input's fault
+            super().flag(fi, key, typed if isinstance(typed, Flag) else _STAND_IN)
+
+    def condition_checked(self, cond: Condition, name: str) -> None:
+        """A segment's condition, as :meth:`flag` checks a flag's types."""
+        try:
+            self.condition(cond, f"segments.{name}", 0, (name,))
+        except Exception:
+            typed = _typed(cond, Condition, f"segments.{name}", self)
+            if typed is None:
+                raise
+            if isinstance(typed, Condition):
+                self.condition(typed, f"segments.{name}", 0, (name,))
 
     def recompile(self, changed: list[int]) -> Tables:
         """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
@@ -315,6 +348,26 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         if self.problems:
             raise SnapshotError(self.problems)
         return t
+
+
+_STAND_IN = Flag(default="off", salt="")
+
+
+def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
+    """``value`` (a Flag or Condition that failed to compile) decoded from its own
+    encoding as ``typ``: the typed value; or True after reporting why it is not one;
+    or None when it decodes to an equal value (its types were right)."""
+    try:
+        typed: Any = msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=typ)
+    except msgspec.ValidationError as exc:
+        compiler.problems.append(_msgspec_problem(exc, compiler.file, prefix=path))
+        return True
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        compiler.problem(path, f"not a flag document's value: {exc}")
+        return True
+    if typed == value:
+        return None
+    return typed
 
 
 def _same_flag(a: Flag, b: Flag) -> bool:
