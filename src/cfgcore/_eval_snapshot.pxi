@@ -570,16 +570,26 @@ cdef class CompiledSnapshot:
         return <int>(<object>found)
 
     # -- evaluation (C only, except regex / semver / a test clock) ------------------------
-    cdef bint _regex(self, int a, PyObject* text) noexcept:
-        if text == NULL or PyUnicode_GET_LENGTH(<object>text) > MAX_REGEX_INPUT:
+    # The two operators that run Python code inside the C walk. An Exception reads as
+    # no match (never raise on bad data); an interrupt (a BaseException that is no
+    # Exception: Ctrl-C while Python's re searches, which runs signal handlers, or in
+    # re2's Python wrapper) is kept as a clock's is (see _now): ``now[1]`` set to 2, the
+    # public method raises it when the walk returns, and later regexes and semver
+    # comparisons of the walk are not run.
+    cdef bint _regex(self, int a, PyObject* text, double* now) noexcept:
+        if text == NULL or PyUnicode_GET_LENGTH(<object>text) > MAX_REGEX_INPUT or now[1] > 1:
             return False
         try:
             return self._objs[a].search(<object>text) is not None
         except Exception:
             return False
+        except BaseException as exc:
+            _keep_interrupt(exc)
+            now[1] = 2
+            return False
 
-    cdef bint _semver(self, int op, int a, PyObject* sv) noexcept:
-        if sv == NULL:
+    cdef bint _semver(self, int op, int a, PyObject* sv, double* now) noexcept:
+        if sv == NULL or now[1] > 1:
             return False
         try:
             key = self._objs[a]
@@ -590,10 +600,14 @@ cdef class CompiledSnapshot:
             return <object>sv > key
         except Exception:
             return False
+        except BaseException as exc:
+            _keep_interrupt(exc)
+            now[1] = 2
+            return False
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    cdef bint _node(self, int i, const SlotVal* b) noexcept:
+    cdef bint _node(self, int i, const SlotVal* b, double* now) noexcept:
         # Indices come from the compiler, which emits every child/slot/pool reference
         # inside its own tables; nothing here indexes with context-derived values.
         cdef const int32_t* n = self.nodes + i * NW
@@ -604,12 +618,12 @@ cdef class CompiledSnapshot:
             want = op == OP_ANY
             child = i + 1
             for _k in range(n[2]):
-                if self._node(child, b) == want:
+                if self._node(child, b, now) == want:
                     return want
                 child = self.nodes[child * NW + 5]
             return not want
         if op == OP_NOT:
-            return not self._node(i + 1, b)
+            return not self._node(i + 1, b, now)
         if op == OP_FALSE:
             return False
         v = b + n[1]
@@ -656,9 +670,9 @@ cdef class CompiledSnapshot:
         if op == OP_CONTAINS_CI:
             return _contains(v.ls, v.lslen, self.sb + n[2], n[3])
         if op == OP_REGEX:
-            return self._regex(n[2], v.text)
+            return self._regex(n[2], v.text, now)
         if op == OP_SEMVER_EQ or op == OP_SEMVER_LT or op == OP_SEMVER_GT:
-            return self._semver(op, n[2], v.semver)
+            return self._semver(op, n[2], v.semver, now)
         return False
 
     @cython.cdivision(True)  # h is unsigned and BUCKETS positive: C modulo is exact
@@ -737,7 +751,8 @@ cdef class CompiledSnapshot:
 
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
         # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed); 2:
-        # the clock raised an interrupt, which the caller raises (see _now)
+        # the clock, a regex search or a semver comparison raised an interrupt, which the
+        # caller raises (see _now, _regex)
         cdef const int32_t* f = self.flags + fi * FW
         cdef const int32_t* r
         cdef const int32_t* sp
@@ -782,7 +797,7 @@ cdef class CompiledSnapshot:
                 return out
         for k in range(rcount):
             r = self.rules + (rstart + k) * RW
-            if r[R_COND] >= 0 and not self._node(r[R_COND], b):
+            if r[R_COND] >= 0 and not self._node(r[R_COND], b, now):
                 continue
             thr = r[R_ROLLOUT]
             nsplit = r[R_SPLIT_COUNT]
