@@ -259,3 +259,41 @@ def test_plain_data_in_place_of_structs_compiles_as_a_document_would(make_py_and
         engine = build(snap)
         assert engine.is_enabled("f", {"a": "x"}) is True
         assert engine.is_enabled("f", {"a": "y"}) is False
+
+
+def _segment_chain(n: int) -> dict:
+    segments = {"s0": {"attr": "a", "eq": "x"}}
+    for k in range(1, n):
+        segments[f"s{k}"] = {"segment": f"s{k - 1}"}
+    return segments
+
+
+def test_a_segment_chain_too_deep_is_named_where_it_starts_not_at_its_last_test(make):
+    # It was reported at segments.s0 (a single test, fine by itself), once per segment
+    # and flag whose chain reached it.
+    deep = len(_segment_chain(40)) - 1
+    doc = {
+        "segments": _segment_chain(40),
+        "flags": {
+            "f": {"default": "off", "rules": [{"when": {"segment": f"s{deep}"}, "serve": "on"}]}
+        },
+    }
+    with pytest.raises(SnapshotError) as err:
+        make(doc)
+    text = str(err.value)
+    assert (
+        "segments.s33: conditions nested deeper than 32 levels through segments s33 -> s32" in text
+    )
+    assert "segments.s0:" not in text and text.count("nested deeper") == 1
+    # A chain that fits as a segment, one level too deep under a flag's rule.
+    doc = {
+        "segments": _segment_chain(33),
+        "flags": {"f": {"default": "off", "rules": [{"when": {"segment": "s32"}, "serve": "on"}]}},
+    }
+    with pytest.raises(SnapshotError) as err:
+        make(doc)
+    assert "flags.f: conditions nested deeper than 32 levels through segments s32 -> " in str(
+        err.value
+    )
+    doc["flags"]["f"]["rules"][0]["when"] = {"segment": "s31"}
+    assert make(doc).is_enabled("f", {"a": "x"}) is True

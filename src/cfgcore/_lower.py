@@ -124,6 +124,7 @@ class ConditionLowering:
     node_overflow: str = ""
     snapshot_inlined: int = 0
     inlining: int = 0  # segments being inlined around the current condition
+    depth_reported: str = ""  # the owner already told its segments nest too deeply
     segment_sizes: dict[str, int] | None = None
 
     # -- helpers ---------------------------------------------------------------------
@@ -231,7 +232,21 @@ class ConditionLowering:
     def condition(self, cond: Condition, path: str, depth: int, stack: tuple[str, ...]) -> None:
         """Emit ``cond`` in prefix order; on a problem, record it and emit FALSE."""
         if depth > MAX_CONDITION_DEPTH:
-            self.problem(path, f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels")
+            owner = self.node_owner
+            if owner and path != owner and not path.startswith(owner + "."):
+                # Deep inside segments inlined into the flag (or segment) being compiled:
+                # the nesting is the chain's, not the innermost segment's (which may be a
+                # single test). Named once, at the owner, with the chain.
+                if self.depth_reported != owner:
+                    self.depth_reported = owner
+                    chain = " -> ".join(stack)
+                    self.problem(
+                        owner,
+                        f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels "
+                        f"through segments {chain}",
+                    )
+            else:
+                self.problem(path, f"conditions nested deeper than {MAX_CONDITION_DEPTH} levels")
             self.emit(OP_FALSE)
             return
         attr_ops = [f for f in _ATTR_OPS if getattr(cond, f) is not None]
