@@ -297,3 +297,27 @@ def test_a_segment_chain_too_deep_is_named_where_it_starts_not_at_its_last_test(
     )
     doc["flags"]["f"]["rules"][0]["when"] = {"segment": "s31"}
     assert make(doc).is_enabled("f", {"a": "x"}) is True
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("caf\u00e9", "cafe\u0301"),  # é, and e with a combining acute accent
+        ("\u212aelvin_mode", "Kelvin_mode"),  # KELVIN SIGN reads as K
+        ("\u00c5ngstr\u00f6m", "A\u030angstro\u0308m"),
+    ],
+)
+def test_flag_keys_that_differ_only_in_unicode_form_are_refused(make, first, second):
+    flags = {first: {"default": "on"}, second: {"default": "off"}}
+    with pytest.raises(SnapshotError) as err:
+        make({"flags": flags})
+    assert f"flags.{second}: the same key as flags.{first} in another Unicode form" in str(
+        err.value
+    )
+    # Added later, by an incremental compile against the live tables: refused too.
+    engine = make({"flags": {first: {"default": "on"}}})
+    with pytest.raises(SnapshotError, match="in another Unicode form"):
+        engine.swap({"flags": flags})
+    assert engine.is_enabled(first) is True
+    # Keys that merely look alike in some fonts are different text: both compile.
+    assert make({"flags": {"cafe": {"default": "on"}, first: {"default": "off"}}})

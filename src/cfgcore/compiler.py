@@ -34,6 +34,7 @@ seed=0) % 100000``; a split's cumulative thresholds are weights x 1000.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -272,6 +273,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             del t.nodes[start_nodes:]
         t.keys = list(snap.flags)
         t.index = {k: i for i, k in enumerate(t.keys)}
+        self.key_forms()
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
             self.begin_nodes(f"flags.{key}")
@@ -324,6 +326,24 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 raise
             if isinstance(typed, Condition):
                 self.condition(typed, f"segments.{name}", 0, (name,))
+
+    def key_forms(self) -> None:
+        """Refuse flag keys that are the same text in another Unicode form ("café" as
+        one code point for é, or as e and a combining accent; a Kelvin sign for K):
+        two flags no one can tell apart, and a check spelled in one form never finds
+        the flag written in the other (lookups compare code points, as Python does)."""
+        seen: dict[str, str] = {}
+        for key in self.t.keys:
+            if type(key) is not str:
+                continue  # reported by flag()
+            form = key if key.isascii() else unicodedata.normalize("NFC", key)
+            other = seen.setdefault(form, key)
+            if other != key:
+                self.problem(
+                    f"flags.{key}",
+                    f"the same key as flags.{other} in another Unicode form ({ascii(key)} "
+                    f"and {ascii(other)} read alike): write flag keys in one form (NFC)",
+                )
 
     def recompile(self, changed: list[int]) -> Tables:
         """Recompile only the flags at ``changed`` (indices; new flags at the end) on top
@@ -424,4 +444,6 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
             t.index[new_keys[fi]] = fi
         compiler = _Compiler(snapshot, file)
         compiler.t = t
+        if len(new_keys) > len(old_keys):
+            compiler.key_forms()  # a new key may read as an old one
         return compiler.recompile(changed)
