@@ -1024,10 +1024,13 @@ class SeedAPI:
         meta = self.metas.get(name)
         if meta is None or self._record is None:
             return False
+        # Not recorded (the writer's backlog full, closed, or the value refused): False,
+        # and not counted toward the next guardrail check.
         if self._queue is not None:
-            self._queue((name, variant, metric_name, number, user_id, time.time()))
-        else:
-            self._record(name, variant, metric_name, number, user_id)
+            if not self._queue((name, variant, metric_name, number, user_id, time.time())):
+                return False
+        elif not self._record(name, variant, metric_name, number, user_id):
+            return False
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()
             if counted is not None:

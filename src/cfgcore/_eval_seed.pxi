@@ -185,10 +185,13 @@ cdef class SeedAPI:
         meta = <object>found
         if meta is None or self._record is None:
             return False
+        # Not recorded (the writer's backlog full, closed, or the value refused): False,
+        # and not counted toward the next guardrail check.
         if self._queue is not None:
-            self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock()))
-        else:
-            self._record(test_name, variant, metric, value, user_id)
+            if not self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock())):
+                return False
+        elif not self._record(test_name, variant, metric, value, user_id):
+            return False
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()
             if counted is not None:

@@ -548,9 +548,11 @@ class DynamicConfigurationManager:
         unless given. Returns False (nothing recorded) when the user is not in the test,
         when the test is stopped (its report covers the data up to the stop), when
         ``value`` is not a finite number (``float()`` of it fails, or is NaN or
-        infinite), or when the test, metric or given variant is not a str.
-        Every ``guardrail_check_every`` events of a test with guardrails, the guardrails
-        are checked (:meth:`check_guardrails`).
+        infinite) or is beyond ``MAX_METRIC_VALUE``, when the test, metric or given
+        variant is not a str, or when the event was dropped (the metric writer's backlog
+        is full or closed: counted in ``metrics.dropped``). Every
+        ``guardrail_check_every`` recorded events of a test with guardrails, the
+        guardrails are checked (:meth:`check_guardrails`).
         """
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
@@ -570,10 +572,13 @@ class DynamicConfigurationManager:
         # Returns at once: summaries and the metrics file are updated off-thread. The
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
+        # Not recorded (the writer's backlog full, closed, or the value refused): False,
+        # and not counted toward the next guardrail check.
         if queue is not None:
-            queue((name, variant, metric_name, number, user_id, time.time()))
-        else:
-            self.metrics.record(name, variant, metric_name, number, user_id)
+            if not queue((name, variant, metric_name, number, user_id, time.time())):
+                return False
+        elif not self.metrics.record(name, variant, metric_name, number, user_id):
+            return False
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)
         return True
