@@ -371,15 +371,20 @@ class FlagRecords(ConditionLowering):
         t = self.t
         start = len(t.splits) // 2
         ws: list[float] = []
+        bad = False
         for name, weight in weights.items():
             w = self.number(weight, f"{rpath}.split.{name}")
             if w is None:
                 w = 0.0
             if not (w >= 0.0 and math.isfinite(w)):
-                self.problem(f"{rpath}.split.{name}", f"weight must be >= 0, got {weight}")
+                self.problem(
+                    f"{rpath}.split.{name}", f"weight must be a finite number >= 0, got {weight}"
+                )
                 w = 0.0
+                bad = True
             ws.append(w)
-        if abs(sum(ws) - 100.0) > 1e-6:
+        # A sum that only misses 100 because a bad weight read as 0 says nothing more.
+        if not bad and abs(sum(ws) - 100.0) > 1e-6:
             self.problem(f"{rpath}.split", f"weights sum to {sum(ws):g}, not 100")
         for end, name in zip(split_ends(ws), weights, strict=True):
             t.splits.extend((end, variant(name, f"{rpath}.split.{name}")))
