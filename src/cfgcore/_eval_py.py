@@ -1027,9 +1027,9 @@ class SeedAPI:
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if self._queue is not None:
-            if not self._queue((name, variant, metric_name, number, user_id, time.time())):
+            if self._queue((name, variant, metric_name, number, user_id, time.time())) is False:
                 return False
-        elif not self._record(name, variant, metric_name, number, user_id):
+        elif self._record(name, variant, metric_name, number, user_id) is False:
             return False
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()

@@ -185,12 +185,12 @@ cdef class SeedAPI:
         meta = <object>found
         if meta is None or self._record is None:
             return False
-        # Not recorded (the writer's backlog full, closed, or the value refused): False,
-        # and not counted toward the next guardrail check.
+        # Not recorded (False from the writer: its backlog full or closed, or the value
+        # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
-            if not self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock())):
+            if self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock())) is False:
                 return False
-        elif not self._record(test_name, variant, metric, value, user_id):
+        elif self._record(test_name, variant, metric, value, user_id) is False:
             return False
         if meta.get("guardrail_metrics") and self._counted is not None:
             counted = self._counted()

@@ -575,9 +575,9 @@ class DynamicConfigurationManager:
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if queue is not None:
-            if not queue((name, variant, metric_name, number, user_id, time.time())):
+            if queue((name, variant, metric_name, number, user_id, time.time())) is False:
                 return False
-        elif not self.metrics.record(name, variant, metric_name, number, user_id):
+        elif self.metrics.record(name, variant, metric_name, number, user_id) is False:
             return False
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)
