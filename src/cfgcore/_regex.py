@@ -231,8 +231,13 @@ def _class_set(av: list[Any], ignore_case: bool) -> list[tuple[int, int]] | None
         return merged
     if ignore_case:
         return None  # the complement of a case-folded set: not worth being exact
+    return complement_ranges(merged)
+
+
+def complement_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The code points 0-0x10FFFF outside the sorted, disjoint ``ranges``."""
     out, start = [], 0
-    for lo, hi in merged:
+    for lo, hi in ranges:
         if lo > start:
             out.append((start, lo - 1))
         start = hi + 1

@@ -428,21 +428,9 @@ def _split_word(tok: str, ci: bool = False) -> tuple[str, str] | None:
             for o in range(lo, hi + 1)
             for v in _regex._case_variants(chr(o), True)
         }
-        ranges, start = [], 0
-        for o in sorted(folded):
-            if o > start:
-                ranges.append((start, o - 1))
-            start = o + 1
-        if start <= 0x10FFFF:
-            ranges.append((start, 0x10FFFF))
+        ranges = _regex.complement_ranges([(o, o) for o in sorted(folded)])
     words = _word_ranges()
-    others, start = [], 0
-    for lo, hi in words:
-        if lo > start:
-            others.append((start, lo - 1))
-        start = hi + 1
-    if start <= 0x10FFFF:
-        others.append((start, 0x10FFFF))
+    others = _regex.complement_ranges(words)
     return (
         _regex.ranges_class(_regex.intersect_ranges(ranges, words)),
         _regex.ranges_class(_regex.intersect_ranges(ranges, others)),
