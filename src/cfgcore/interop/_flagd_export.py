@@ -1,7 +1,8 @@
 """Export a cfgcore snapshot to a flagd flag definition document.
 
 Only what evaluates the same in flagd is written: serve rules over conditions flagd
-expresses exactly (``eq`` as ``===``, ``in``, ``starts_with``, ``ends_with``,
+expresses exactly (``eq`` as ``===``, told apart from a boolean by ``cat`` where flagd's
+Python evaluator would read ``true`` as ``1``; ``in``, ``starts_with``, ``ends_with``,
 ``contains``, ``all``/``any``/``not``, segments inlined) and rules bucketed by flagd's
 own v3 hashing (imported ``fractional``), as one ``if`` chain. Anything else -- a
 rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, number
@@ -222,6 +223,30 @@ def _result(rule: Rule) -> Any:
     return rule.serve
 
 
+# What JSONLogic's ``cat`` writes for a boolean: Python's text in flagd's Python
+# evaluator (json-logic), JSON's in its Go and JavaScript evaluators.
+_BOOL_TEXTS = ["True", "False", "true", "false"]
+
+
+def _bool_like(v: Any) -> bool:
+    """Whether flagd's Python evaluator compares ``v`` equal to a value of the other
+    kind: a boolean equals 1 or 0 there (Python's ``True == 1``), a number 0 or 1 equals
+    a boolean; cfgcore's ``eq`` and ``in`` keep booleans and numbers apart."""
+    return isinstance(v, bool) or (isinstance(v, (int, float)) and v in (0, 1))
+
+
+def _equals(var: dict[str, Any], v: Any) -> Any:
+    """cfgcore's ``eq`` as JSONLogic that answers it in every flagd evaluator. flagd's
+    Python evaluator reads ``===`` with Python's ``==``, where ``True == 1``: a boolean or
+    a 0/1 literal is told apart from the other kind by the text ``cat`` makes of the
+    value (``True``/``true`` only for a boolean)."""
+    same = {"===": [var, v]}
+    if not _bool_like(v):
+        return same
+    is_bool = {"in": [{"cat": [var]}, _BOOL_TEXTS]}
+    return {"and": [same, is_bool if isinstance(v, bool) else {"!": [is_bool]}]}
+
+
 def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
     if depth > 32:
         raise _Refuse("conditions nested too deeply")
@@ -257,9 +282,13 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         name = _NATIVE_VARS.get(name, name)
     var = {"var": name}
     if c.eq is not None:
-        return {"===": [var, c.eq]}
+        return _equals(var, c.eq)
     if c.in_ is not None:
-        return {"in": [var, list(c.in_)]}
+        plain = [v for v in c.in_ if not _bool_like(v)]
+        tests = [_equals(var, v) for v in c.in_ if _bool_like(v)]
+        if not tests:
+            return {"in": [var, plain]}
+        return {"or": ([{"in": [var, plain]}] if plain else []) + tests}
     if c.starts_with is not None:
         return {"starts_with": [var, c.starts_with]}
     if c.ends_with is not None:
