@@ -49,7 +49,10 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   ``attach`` is matched by its own ``shutdown``).
 * ``track(event, context, details)`` records ``details.value`` (default 1.0) through
   ``experiments.record_metric`` for each running A/B test measuring ``event``, when
-  the provider was given ``experiments=`` (a ``DynamicConfigurationManager``).
+  the provider was given ``experiments=`` (a ``DynamicConfigurationManager``); a
+  variant of one of its A/B tests served by the provider is logged as that user's
+  exposure (once per user), as ``get_ab_test_variant`` logs it, so the report counts
+  every user the provider assigned, not only those who recorded a metric.
 """
 
 from __future__ import annotations
@@ -395,7 +398,9 @@ class CfgcoreProvider(AbstractProvider):
     ``variant``, ``reason``, ``error_code`` and ``metadata`` (``cfgcore.interop.flagd``
     has ``context`` and ``resolve`` for imported flagd flags). ``name`` is the provider
     name in OpenFeature's metadata and events. ``experiments`` (a
-    ``DynamicConfigurationManager``) receives the tracking events (:meth:`track`).
+    ``DynamicConfigurationManager``) receives the tracking events (:meth:`track`) and
+    the exposures of its A/B tests' variants served here (once per user, as
+    ``get_ab_test_variant`` logs them).
     ``max_staleness``: seconds a Redis fleet store's follower may go without a
     confirmation from Redis, beyond its ``poll`` interval, before the provider is
     STALE (a disconnected follower is STALE at once).
@@ -424,6 +429,9 @@ class CfgcoreProvider(AbstractProvider):
         self._answer = resolve
         self._metadata = Metadata(name=name)
         self._experiments = experiments
+        self._log_exposure: Callable[[str, str, Any], None] | None = getattr(
+            experiments, "log_exposure", None
+        )
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -694,6 +702,10 @@ class CfgcoreProvider(AbstractProvider):
                     ),
                     flag_metadata=meta,
                 )
+            if self._log_exposure is not None and d.variant is not None:
+                # An A/B test's variant served here is an exposure, as through
+                # get_ab_test_variant (logged once per user; nothing for other flags).
+                self._log_exposure(key, d.variant, ctx)
             return FlagResolutionDetails(
                 value=convert(value), reason=d.reason, variant=d.variant, flag_metadata=meta
             )

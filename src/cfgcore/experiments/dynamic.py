@@ -367,6 +367,24 @@ class DynamicConfigurationManager:
                 self._expose(test_name, v, user_context)
         return v
 
+    def log_exposure(self, test_name: Any, variant: Any, user_context: Any) -> None:
+        """Log that the user ``user_context`` names was served ``variant`` of the A/B
+        test ``test_name`` by a path other than :meth:`get_ab_test_variant` (the
+        OpenFeature provider given ``experiments=`` evaluates the test's flag itself):
+        once per user, as :meth:`get_ab_test_variant` logs it. Without this the
+        report counts only the users who also recorded a metric, and a binary metric's
+        rate is that of the converted users alone. Nothing for a flag that is not a
+        test, a stopped test, no variant or exposure logging off. Never raises."""
+        try:
+            name = exact_name(test_name)
+            if name is None or exact_name(variant) in (None, NO_VARIANT):
+                return
+            seen = self._seen.get(name)
+            if seen is not None and seen is not False:
+                self._expose(name, variant, user_context)
+        except Exception:  # a hostile variant or context: no exposure, no raise
+            return
+
     def _expose(self, test_name: str, variant: str, user_context: Any) -> None:
         # Logs the id the engine bucketed by: user_id unless it is not a usable id
         # (None, a list, ...), then targeting_key (the engine's default bucket_by).
