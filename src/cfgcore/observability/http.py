@@ -19,7 +19,9 @@ HEAD only. The paths come from the live configuration's ``health_monitoring`` bl
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 import socketserver
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -125,6 +127,12 @@ class _ProbeHandler(WSGIRequestHandler):
 class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True  # an open connection never keeps the process from exiting
     block_on_close = False
+    # The standard library listens with a backlog of 5: a burst of more connections
+    # than that (a scrape and the probes of several kubelets at once, a load balancer's
+    # health checks) overflows the accept queue and the kernel drops the extra SYNs,
+    # so those clients wait a whole second for the retransmit, past a kubelet's default
+    # 1 s probe timeout. The kernel caps this at net.core.somaxconn.
+    request_queue_size = socket.SOMAXCONN
 
 
 def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
@@ -135,9 +143,21 @@ def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
     that connects and sends nothing stalls every probe). Returns the server: its
     ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
     then ``server_close()`` stop it."""
-    server = make_server(
-        host, port, wsgi_app(manager), server_class=_ProbeServer, handler_class=_ProbeHandler
-    )
+    try:
+        server = make_server(
+            host, port, wsgi_app(manager), server_class=_ProbeServer, handler_class=_ProbeHandler
+        )
+    except OSError as exc:
+        where = f"{host or '*'}:{port}"
+        hint = (
+            "another process is listening there: stop it, or pass another port (port=0 "
+            "picks a free one)"
+            if exc.errno == errno.EADDRINUSE
+            else "check the host and port"
+        )
+        raise OSError(
+            exc.errno, f"cannot serve the health probes on {where}: {exc.strerror}; {hint}"
+        ) from exc
     threading.Thread(target=server.serve_forever, name="cfgcore-probes", daemon=True).start()
     return server
 

@@ -1,0 +1,103 @@
+"""The probe server an operator starts with ``serve()``: a burst of connections is
+queued by the kernel instead of dropped (the standard library's backlog of 5 made the
+sixth simultaneous probe wait a second for a SYN retransmit, past a kubelet's 1 s
+timeout), and a port already in use is an error naming the address and what to do."""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import select
+import socket
+
+import pytest
+
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.observability.http import serve
+
+BURST = 64
+
+
+@pytest.fixture
+def manager(bundled_config):
+    m = ConfigurationManager(bundled_config, environ={})
+    m.load_environment_config("staging")
+    yield m
+    m.close()
+
+
+def _connect_all(port: int, count: int, wait: float) -> int:
+    """Start ``count`` non-blocking connects; how many completed their handshake."""
+    pending = {}
+    for _ in range(count):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        pending[s.fileno()] = s
+    done = []
+    try:
+        deadline_polls = int(wait / 0.05)
+        for _ in range(deadline_polls):
+            if not pending:
+                break
+            _, writable, _ = select.select([], list(pending.values()), [], 0.05)
+            for s in writable:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    done.append(s)
+                    del pending[s.fileno()]
+        return len(done)
+    finally:
+        for s in [*done, *pending.values()]:
+            s.close()
+
+
+def test_a_burst_of_connections_waits_in_the_accept_queue(manager):
+    server = serve(manager, port=0, host="127.0.0.1")
+    port = server.server_port
+    # Stop accepting (the socket still listens), as when every connection arrives at
+    # once, faster than the accept loop: what the kernel queues is the backlog. Past it
+    # SYNs are dropped, and stay dropped while nothing accepts.
+    server.shutdown()
+    try:
+        assert _connect_all(port, BURST, wait=3.0) == BURST
+    finally:
+        server.server_close()
+
+
+def test_the_queued_burst_is_answered_once_accepting(manager):
+    server = serve(manager, port=0, host="127.0.0.1")
+    try:
+        conns = [http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)]
+        conns += [
+            http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            for _ in range(BURST - 1)
+        ]
+        for c in conns:
+            c.request("GET", "/health/ready")
+        statuses = []
+        for c in conns:
+            r = c.getresponse()
+            r.read()
+            statuses.append(r.status)
+            c.close()
+        assert statuses == [200] * BURST
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_port_in_use_names_the_address_and_what_to_do(manager):
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(OSError) as info:
+            serve(manager, port=port, host="127.0.0.1")
+        message = str(info.value)
+        assert info.value.errno == errno.EADDRINUSE
+        assert f"127.0.0.1:{port}" in message
+        assert "health probes" in message and "port=0" in message
+    finally:
+        holder.close()
