@@ -103,3 +103,60 @@ def test_a_boolean_eq_inside_not_and_any_answers_as_cfgcore(make_py_and_c):
             attrs = {k: v for k, v in (("a", a), ("b", b)) if v is not MISSING}
             for engine in make_py_and_c:
                 assert engine(snap).evaluate("f", attrs).value == _flagd(doc, attrs), attrs
+
+
+# -- dotted names: flagd's var reads "a.b" as the path a -> b --------------------------
+_DOTTED = {
+    "flags": {
+        "f": {
+            "state": "ENABLED",
+            "variants": {"y": "Y", "n": "N"},
+            "defaultVariant": "n",
+            "targeting": {
+                "if": [
+                    {"and": [{"===": [{"var": "user.plan"}, "pro"]},
+                             {"in": [{"var": "user.geo.country"}, ["NL", "DE"]]}]},
+                    "y",
+                    "n",
+                ]
+            },
+        }
+    }
+}  # fmt: skip
+
+DOTTED_CONTEXTS = [
+    {},
+    {"user": {"plan": "pro", "geo": {"country": "NL"}}},
+    {"user": {"plan": "pro", "geo": {"country": "FR"}}},
+    {"user.plan": "pro", "user.geo.country": "NL"},  # flat keys: no var reaches them
+    {"user": {"plan": "pro", "geo.country": "NL"}},
+    {"user": {"plan": "pro", "geo": {"country": "NL"}}, "user.plan": "free"},
+    {"user.plan": "free", "user": {"plan": "pro", "geo": {"country": "DE"}}},
+]
+
+
+def _resolve(engine: Any, attrs: dict[str, Any]) -> Any:
+    return flagd.resolve(engine, "f", flagd.context("u", attrs), "FB").value
+
+
+@pytest.mark.parametrize("attrs", DOTTED_CONTEXTS, ids=repr)
+def test_dotted_paths_import_and_export_with_flagds_answers(make_py_and_c, attrs):
+    want = _flagd(_DOTTED, attrs)
+    snap = flagd.to_snapshot(copy.deepcopy(_DOTTED))
+    exported = flagd.from_snapshot(snap)  # refused before: "a dot is a path in JSONLogic"
+    assert _flagd(exported, attrs) == want
+    for make in make_py_and_c:
+        assert _resolve(make(snap), attrs) == want
+        assert _resolve(make(flagd.to_snapshot(copy.deepcopy(exported))), attrs) == want
+
+
+def test_a_flat_key_with_a_dot_is_not_a_path_in_the_context():
+    ctx = flagd.context("u", {"a.b": 1, "a": {"c.d": 2, "e": 3}})
+    assert "a.b" not in ctx and "a.c.d" not in ctx and ctx["a.e"] == 3
+
+
+def test_a_native_dotted_attribute_is_still_refused():
+    from cfgcore.interop import InteropError
+
+    with pytest.raises(InteropError, match=r"flags\.f: .*'a\.b': a dot is a path"):
+        flagd.from_snapshot(_native({"attr": "a.b", "eq": "x"}))

@@ -8,7 +8,8 @@ own v3 hashing (imported ``fractional``), as one ``if`` chain. Anything else -- 
 rollout or split on cfgcore's own bucketing, gates, prerequisites, schedules, number
 comparisons (JSONLogic coerces a missing value to 0), ``ne``/``not_in`` (true on a
 missing value in JSONLogic), ``exists``, case-insensitive and regex tests, attribute
-names holding a dot (a path to JSONLogic's ``var``) -- is refused with the flag and the
+names holding a dot in a native snapshot (a path to JSONLogic's ``var``; in a snapshot
+imported from flagd they are that path) -- is refused with the flag and the
 construct named.
 
 Attribute names are the OpenFeature context's as each side reads it. cfgcore's provider
@@ -235,6 +236,33 @@ def _bool_like(v: Any) -> bool:
     return isinstance(v, bool) or (isinstance(v, (int, float)) and v in (0, 1))
 
 
+def _twins_closed(values: list[Any]) -> bool:
+    """Whether every boolean-like value in ``values`` has its twin of the other kind
+    there too (``1`` and ``true``): then Python's ``==`` matches nothing more."""
+    for v in values:
+        if _bool_like(v) and not any(
+            isinstance(w, bool) != isinstance(v, bool) and w == v for w in values
+        ):
+            return False
+    return True
+
+
+def _twin_pair(parts: list[Condition]) -> tuple[str, list[Any]] | None:
+    """``[x eq 1, x eq true]`` (what flagd's import makes of ``===`` with a 0/1 or
+    boolean literal): the attribute and the two values, else None."""
+    if len(parts) != 2:
+        return None
+    a, b = parts
+    if a.attr is None or a.eq is None or b.eq is None:
+        return None
+    if a != Condition(attr=a.attr, eq=a.eq) or b != Condition(attr=a.attr, eq=b.eq):
+        return None
+    values = [a.eq, b.eq]
+    if not all(_bool_like(v) for v in values) or not _twins_closed(values):
+        return None
+    return a.attr, values
+
+
 def _equals(var: dict[str, Any], v: Any) -> Any:
     """cfgcore's ``eq`` as JSONLogic that answers it in every flagd evaluator. flagd's
     Python evaluator reads ``===`` with Python's ``==``, where ``True == 1``: a boolean or
@@ -253,6 +281,9 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
     if c.all is not None:
         return {"and": [_cond(x, snap, native, depth + 1) for x in c.all]} if c.all else True
     if c.any is not None:
+        pair = _twin_pair(c.any)
+        if pair is not None:  # (x eq 1) or (x eq true): flagd's own === 1, as imported
+            return _cond(Condition(attr=pair[0], in_=list(pair[1])), snap, native, depth + 1)
         return {"or": [_cond(x, snap, native, depth + 1) for x in c.any]} if c.any else False
     if c.not_ is not None:
         return {"!": [_cond(c.not_, snap, native, depth + 1)]}
@@ -263,8 +294,9 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         return _cond(seg, snap, native, depth + 1)
     if c.ignore_case:
         raise _Refuse("case-insensitive tests")
-    if c.attr is not None and "." in c.attr:
-        # JSONLogic's var reads "a.b" as the path a -> b; cfgcore's attribute is the key "a.b"
+    if native and c.attr is not None and "." in c.attr:
+        # JSONLogic's var reads "a.b" as the path a -> b; a native attribute is the key
+        # "a.b". In a snapshot imported from flagd it is that path (flagd.context).
         raise _Refuse(f"attribute {c.attr!r}: a dot is a path in JSONLogic")
     name = c.attr
     if not native and name is not None and "#" in name:
@@ -284,6 +316,8 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
     if c.eq is not None:
         return _equals(var, c.eq)
     if c.in_ is not None:
+        if _twins_closed(c.in_):  # Python's == finds only what cfgcore finds
+            return {"in": [var, list(c.in_)]}
         plain = [v for v in c.in_ if not _bool_like(v)]
         tests = [_equals(var, v) for v in c.in_ if _bool_like(v)]
         if not tests:

@@ -210,10 +210,11 @@ def context(
 ) -> dict[str, Any]:
     """Map a flagd evaluation context to cfgcore attributes.
 
-    Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}``
-    gives ``user.name``), ``targetingKey`` and ``$flagd.timestamp`` (Unix seconds,
-    ``now`` or the clock) are added, and each value that reads as a version gets a
-    ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
+    Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}`` gives
+    ``user.name``; a key holding a dot is left out, as flagd's ``var``, which splits its
+    name at every dot, never reads it), ``targetingKey`` and ``$flagd.timestamp`` (Unix
+    seconds, ``now`` or the clock) are added, and each value that reads as a version
+    gets a ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
     numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
     fractional v3 hashes). JSONLogic's coercions read derived attributes too: a value's
     number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
@@ -264,6 +265,10 @@ def context(
             return
         if isinstance(value, Mapping):
             for k, v in value.items():
+                if "." in str(k):
+                    # flagd's var splits its name at every dot: no var reaches this
+                    # key (and "a.b" here would shadow the path a -> b)
+                    continue
                 put(f"{key}.{k}" if key else str(k), v)
             if not key:
                 return
