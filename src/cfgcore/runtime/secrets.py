@@ -50,8 +50,9 @@ Secret files
 
 Masking
     Every resolved secret (decrypted values, secret files, values of secret-named or
-    listed environment variables) is remembered in a process-wide, bounded registry,
-    as plain text and as ``repr()`` and JSON spell it inside a longer string (a PEM's
+    listed environment variables) is remembered in a process-wide registry (any number
+    of them, within a memory budget), as plain text and as ``repr()`` and JSON spell it
+    inside a longer string (a PEM's
     newlines as ``\\n``); :func:`cfgcore.runtime.redaction.redact`, reprs of
     configuration objects and the ``cfgcore`` loggers mask any string containing one,
     wherever the key name is. Decrypted values and file secrets are also
@@ -100,8 +101,10 @@ __all__ = [
 
 MASK = "***"
 MIN_MASK_LENGTH = 4  # shorter secrets are masked only as whole values (else "a" masks all)
-_REGISTRY_LIMIT = 4096
+_REGISTRY_BUDGET = 256 << 20  # see the registry below
+_ENTRY_COST = 256  # what one remembered secret costs besides its characters, about
 _PINNED = 1024  # the first secrets registered are never forgotten (see register_secret)
+_REGEX_SPELLINGS = 32  # up to this many spellings, masking uses one alternation (faster)
 
 ENVELOPE = re.compile(r"^ENC\[(?:(?P<scheme>fernet|aesgcm):)?(?P<body>[^\]\s]+)\]$")
 # Version 2: bound to its key path. Matched first (ENVELOPE reads it as a fernet body).
@@ -147,13 +150,29 @@ _yaml_support()
 
 
 # --------------------------------------------------------------------------- registry
+#
+# Every resolved secret is kept, whatever their number, up to a memory budget
+# (_REGISTRY_BUDGET: characters of its spellings plus _ENTRY_COST each) that is far past
+# what one build can resolve from its bounded inputs. Each build registers its secrets
+# again (most recent last), so only secrets no build has resolved for a long time can
+# be forgotten, and never the first _PINNED. Masking costs time linear in the text,
+# whatever the number of secrets: a few (up to _REGEX_SPELLINGS spellings) are found
+# by one compiled alternation; past that, by an index of each spelling's first
+# MIN_MASK_LENGTH characters (the alternation cost time per character times the number
+# of secrets: 0.1 s per 3 KiB message at 4,000 random secrets).
 
-_known: OrderedDict[str, frozenset[str]] = OrderedDict()  # secret -> its spellings
+_known: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # secret -> its spellings
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 _pattern_stale = False  # _known changed since _pattern was built
 _pinned: set[str] = set()
 _forgotten_said = False
+_cost = 0  # of the remembered secrets: spelling characters plus _ENTRY_COST each
+# spelling -> how many remembered secrets spell it (two secrets can share a spelling)
+_spelled: dict[str, int] = {}
+# first MIN_MASK_LENGTH characters of a spelling -> (its lengths longest first, and
+# length -> the spellings of that length)
+_index: dict[str, tuple[list[int], dict[int, set[str]]]] = {}
 
 
 def _escaped(text: str, *, quote: bool) -> str:
@@ -170,27 +189,80 @@ def _escaped(text: str, *, quote: bool) -> str:
     return "".join(out)
 
 
-def _spellings(text: str) -> frozenset[str]:
+def _spellings(text: str) -> tuple[str, ...]:
     """How ``text`` can appear in a message: as it is, inside ``repr()`` of a string
     that holds it (a PEM's newlines as ``\\n``, a backslash doubled), and inside JSON."""
-    forms = {text, _escaped(text, quote=True), _escaped(text, quote=False)}
-    forms.add(json.dumps(text)[1:-1])
-    forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
-    return frozenset(f for f in forms if len(f) >= MIN_MASK_LENGTH)
+    if len(text) < MIN_MASK_LENGTH:
+        return ()
+    forms = dict.fromkeys(
+        (
+            text,
+            _escaped(text, quote=True),
+            _escaped(text, quote=False),
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+        )
+    )
+    return tuple(forms)
+
+
+def _cost_of(forms: tuple[str, ...]) -> int:
+    return _ENTRY_COST + sum(map(len, forms))
+
+
+def _index_add(form: str) -> None:
+    # Under _known_lock. Readers go without it: they look up, never iterate a set, and
+    # a bucket's length list is replaced, not changed in place.
+    count = _spelled.get(form, 0)
+    _spelled[form] = count + 1
+    if count:
+        return
+    size = len(form)
+    bucket = _index.get(form[:MIN_MASK_LENGTH])
+    if bucket is None:
+        _index[form[:MIN_MASK_LENGTH]] = ([size], {size: {form}})
+        return
+    lengths, groups = bucket
+    group = groups.get(size)
+    if group is None:
+        groups[size] = {form}
+        _index[form[:MIN_MASK_LENGTH]] = (sorted((*lengths, size), reverse=True), groups)
+    else:
+        group.add(form)
+
+
+def _index_remove(form: str) -> None:
+    count = _spelled[form] - 1
+    if count:
+        _spelled[form] = count
+        return
+    del _spelled[form]
+    gram = form[:MIN_MASK_LENGTH]
+    lengths, groups = _index[gram]
+    group = groups[len(form)]
+    group.discard(form)
+    if group:
+        return
+    rest = [n for n in lengths if n != len(form)]
+    if rest:
+        _index[gram] = (rest, groups)
+        del groups[len(form)]
+    else:
+        del _index[gram]
 
 
 def register_secret(value: Any) -> None:
     """Remember ``value`` as a secret: every masking surface hides it from now on.
 
-    At most :data:`_REGISTRY_LIMIT` are remembered, the least recently registered
-    forgotten first (said once, as an error: a forgotten secret is no longer masked),
-    except the first :data:`_PINNED`: a process's own secrets are resolved first, and a
-    flood of thousands more (secret-named ``CFGCORE__`` overrides from a ``.env`` file
-    or the environment) made them the ones forgotten, and shown in clear.
-    The masking pattern is rebuilt when next used, not here: rebuilt on each of a few
-    thousand registrations (a ``.env`` file or environment of ``CFGCORE__..._PASSWORD``
-    overrides) it cost minutes of CPU."""
-    global _pattern_stale, _forgotten_said
+    Any number are remembered within a memory budget (:data:`_REGISTRY_BUDGET`); past
+    it the least recently registered are forgotten first (said once, as an error: a
+    forgotten secret is no longer masked), except the first :data:`_PINNED`. A count
+    limit let a flood of secret-named ``CFGCORE__`` overrides (from a ``.env`` file or
+    the environment) push out the service's own secrets, which were then shown in
+    clear. The masking pattern is rebuilt when next used, not here (rebuilt on each
+    of a few thousand registrations it cost minutes of CPU), and only while there
+    are few secrets: past that, masking reads an index kept up to date here."""
+    global _pattern_stale, _forgotten_said, _cost
     if not isinstance(value, str) or not value:
         return
     text = str(value)
@@ -199,24 +271,39 @@ def register_secret(value: Any) -> None:
         if text in _known:
             _known.move_to_end(text)
             return
-        _known[text] = _spellings(text) if len(text) >= MIN_MASK_LENGTH else frozenset()
+        forms = _spellings(text)
+        _known[text] = forms
+        _cost += _cost_of(forms)
+        for form in forms:
+            _index_add(form)
         if len(_pinned) < _PINNED:
             _pinned.add(text)
-        while len(_known) > _REGISTRY_LIMIT:
-            oldest = next(k for k in _known if k not in _pinned)
-            del _known[oldest]
-            forgotten += 1
+        if _cost > _REGISTRY_BUDGET:
+            # From the least recent: past at most _PINNED pinned ones, whatever the count.
+            excess, victims = _cost - _REGISTRY_BUDGET, []
+            for oldest, forms in _known.items():
+                if excess <= 0:
+                    break
+                if oldest not in _pinned and oldest != text:
+                    victims.append(oldest)
+                    excess -= _cost_of(forms)
+            for oldest in victims:
+                gone = _known.pop(oldest)
+                _cost -= _cost_of(gone)
+                for form in gone:
+                    _index_remove(form)
+            forgotten = len(victims)
         _pattern_stale = True
         say = forgotten and not _forgotten_said
         if say:
             _forgotten_said = True
     if say:  # outside the lock: the record is masked, and masking takes it
         log.error(
-            "more than %d distinct secrets were resolved in this process: the least "
-            "recently resolved (but not the first %d) are forgotten and no longer masked "
-            "in messages and logs (a flood of secret-named variables or CFGCORE__ "
-            "overrides?)",
-            _REGISTRY_LIMIT,
+            "the secrets resolved in this process passed the registry's budget (%d MiB): "
+            "the least recently resolved (but not the first %d) are forgotten and no "
+            "longer masked in messages and logs (a flood of secret-named variables or "
+            "CFGCORE__ overrides?)",
+            _REGISTRY_BUDGET >> 20,
             _PINNED,
         )
     _install_log_filter()
@@ -224,17 +311,53 @@ def register_secret(value: Any) -> None:
 
 def _current_pattern() -> re.Pattern[str] | None:
     """The pattern matching every spelling of every remembered secret, longest first
-    (rebuilt after registrations, once)."""
+    (rebuilt after registrations, once), or None when there are too many for one."""
     global _pattern, _pattern_stale
     if not _pattern_stale:
         return _pattern
     with _known_lock:
         if _pattern_stale:
-            spelled = {f for forms in _known.values() for f in forms}
-            long = sorted(spelled, key=len, reverse=True)
-            _pattern = re.compile("|".join(map(re.escape, long))) if long else None
+            if len(_spelled) > _REGEX_SPELLINGS:
+                _pattern = None
+            else:
+                long = sorted(_spelled, key=len, reverse=True)
+                _pattern = re.compile("|".join(map(re.escape, long))) if long else None
             _pattern_stale = False
         return _pattern
+
+
+def _index_subn(text: str) -> tuple[str, int]:
+    """``pattern.subn(MASK, text)`` for the pattern of every spelling, from the index:
+    the leftmost match, the longest there, as the alternation finds it."""
+    index = _index
+    get = index.get
+    width = MIN_MASK_LENGTH
+    size = len(text)
+    out: list[str] = []
+    start = i = n = 0
+    last = size - width
+    while i <= last:
+        bucket = get(text[i : i + width])
+        if bucket is not None:
+            lengths, groups = bucket
+            for length in lengths:
+                if i + length <= size:
+                    group = groups.get(length)
+                    if group is not None and text[i : i + length] in group:
+                        out.append(text[start:i])
+                        out.append(MASK)
+                        n += 1
+                        i += length
+                        start = i
+                        break
+            else:
+                i += 1
+        else:
+            i += 1
+    if not n:
+        return text, 0
+    out.append(text[start:])
+    return "".join(out), n
 
 
 def is_resolved_secret(value: str) -> bool:
@@ -246,23 +369,27 @@ def mask_text(text: str) -> str:
     """``text`` with every remembered secret in it replaced by ``***``."""
     if isinstance(text, Secret) or (text and text in _known):
         return MASK
-    pattern = _current_pattern()
-    if pattern is None or not text:
+    if not text or not _spelled:
         return text
+    pattern = _current_pattern()
+    subn = _index_subn if pattern is None else (lambda t: pattern.subn(MASK, t))
     # Again while something matches: a mask next to text can spell a secret ("a" + "***").
     for _ in range(8):
-        text, n = pattern.subn(MASK, text)
+        text, n = subn(text)
         if not n:
-            break
-    return MASK if pattern.search(text) else text
+            return text
+    return MASK if subn(text)[1] else text
 
 
 def forget_secrets() -> None:
     """Clear the registry (tests)."""
-    global _pattern, _pattern_stale
+    global _pattern, _pattern_stale, _cost
     with _known_lock:
         _known.clear()
         _pinned.clear()
+        _spelled.clear()
+        _index.clear()
+        _cost = 0
         _pattern, _pattern_stale = None, False
 
 
