@@ -313,7 +313,10 @@ class ConfigBuilder:
 
         merged: dict[str, Any] = {}
         for layer in layers:
+            problems += null_over_section(merged, layer)
             merged = deep_merge(merged, layer.data)
+        if problems:
+            raise ConfigError(problems, kind="incomplete")
         envl = env_layer(env_vars, self.env_prefix, merged)
         if envl.data:
             for ref_path, var in envl.env_vars.items():
@@ -509,6 +512,45 @@ def reject_truncated(
             file=flags_file,
             kind="incomplete",
         )
+
+
+def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
+    """A key ``layer`` leaves empty (``performance:`` and nothing under it) where the
+    layers below it hold a section: the merge would replace the whole section with
+    null. That is what a file saved half-way (cut right after a section's key) or a
+    section whose keys are all commented out looks like, so it is refused rather than
+    served; ``__delete__`` removes a section on purpose."""
+    out: list[Problem] = []
+
+    def walk(low: Mapping[str, Any], high: Mapping[str, Any], prefix: tuple[Any, ...]) -> None:
+        for key, value in high.items():
+            under = low.get(key)
+            if not isinstance(under, Mapping) or not under:
+                continue
+            path = (*prefix, key)
+            if value is None:
+                dotted = ".".join(str(p) for p in path)
+                line = None
+                with contextlib.suppress(Exception):
+                    line = layer.line_of(path)
+                out.append(
+                    Problem(
+                        dotted,
+                        "empty, which would replace the whole section the layers below set "
+                        "(a file saved half-way, or a section whose keys are all commented "
+                        "out?): give it its keys, or set it to '__delete__' to "
+                        "remove the section on purpose",
+                        file=layer.file,
+                        line=line,
+                        kind="incomplete",
+                    )
+                )
+            elif isinstance(value, Mapping):
+                walk(under, value, path)
+
+    if isinstance(layer.data, Mapping):
+        walk(below, layer.data, ())
+    return out
 
 
 def with_lines(problems: list[Problem], layer: Layer | None) -> list[Problem]:
