@@ -774,26 +774,57 @@ def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -
 
 
 def _last_link(path: str) -> tuple[str, int]:
-    """``(hash, seq)`` of the last complete entry of ``path`` (GENESIS, 0 if none)."""
+    """``(hash, seq)`` of the last complete entry of ``path`` (GENESIS, 0 if none).
+
+    Read back from the end in growing steps: an entry longer than the first step (a
+    large configuration value) is found whole, as the next writer must continue the
+    chain from it (read from the last 64 KiB alone, it was not found, and the next
+    entry restarted the chain at seq 1, which verify reports as tampering). At most
+    :data:`_MAX_LINE` bytes are read back and :data:`_MAX_TRIED` lines decoded."""
     try:
-        with os.fdopen(_open_regular(path, os.O_RDONLY), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - _TAIL))
-            tail = fh.read()
+        fh = os.fdopen(_open_regular(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
         return GENESIS, 0
-    for raw in reversed(tail.split(b"\n")):
-        if not raw.strip():
-            continue
-        try:
-            entry = _decode_entry(raw)
-        except ValueError:
-            # A line written before the chain existed, cut short or edited: chain from
-            # scratch after it (verify reports it).
-            continue
-        return entry["hash"], entry["seq"]
+    with fh:
+        size = fh.seek(0, os.SEEK_END)
+        end, step, tried = size, _TAIL, 0  # bytes from `end` on are tried already
+        while end > 0:
+            start = max(0, size - step)
+            if start >= end:
+                step *= 4
+                continue
+            fh.seek(start)
+            lines = fh.read(end - start).split(b"\n")
+            if start > 0:
+                # The first piece may start inside a line: it is tried in the next
+                # step, read whole (an entry's JSON holds no raw newline).
+                end = start + len(lines[0])
+                lines = lines[1:]
+            else:
+                end = 0
+            for raw in reversed(lines):
+                if not raw.strip():
+                    continue
+                tried += 1
+                try:
+                    entry = _decode_entry(raw)
+                except ValueError:
+                    # A line written before the chain existed, cut short or edited:
+                    # chain from scratch after it (verify reports it).
+                    if tried >= _MAX_TRIED:
+                        return GENESIS, 0
+                    continue
+                return entry["hash"], entry["seq"]
+            if start == 0 or size - start > _MAX_LINE:
+                break
+            step = min(step * 4, _MAX_LINE + _TAIL)
     return GENESIS, 0
+
+
+# How far back the last entry is looked for (far beyond the largest entry a
+# configuration value makes), and how many lines that are no entry are skipped.
+_MAX_LINE = 64 << 20
+_MAX_TRIED = 4096
 
 
 # The largest seq an entry may hold: msgspec writes integers up to 64 bits, and a chain
