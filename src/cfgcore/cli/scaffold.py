@@ -15,6 +15,7 @@ module, not a packaging script.)
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import sys
@@ -59,16 +60,53 @@ def scaffold(
                 f"{', '.join(existing)} already exist(s); use --force to overwrite", file=target
             )
         sources = [(name, src) for name, src in sources if name not in existing]
+    made_dir = not os.path.isdir(target)
+    written: list[str] = []
+    path = target
     try:
         os.makedirs(target, exist_ok=True)
-        written = []
         for name, src in sources:
             path = os.path.join(target, name)
             atomic_write(path, src.read_bytes())
             written.append(path)
     except OSError as exc:
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", file=target) from None
+        raise _partial_failure(target, path, exc, written, existing, made_dir) from None
     return written
+
+
+def _partial_failure(
+    target: str, path: str, exc: OSError, written: list[str], existing: list[str], made_dir: bool
+) -> ConfigError:
+    """The error for a scaffold that failed at ``path`` (a full disk, a read-only
+    directory): the files this run created are removed again, so a directory is never
+    left with a configuration but no flags file; files ``--force`` already replaced
+    are whole new versions, and are named."""
+    replaced = []
+    for done in written:
+        if os.path.basename(done) in existing:
+            replaced.append(os.path.basename(done))
+            continue
+        try:
+            os.unlink(done)
+        except OSError:
+            replaced.append(os.path.basename(done))
+    if made_dir:
+        try:
+            os.rmdir(target)
+        except OSError:
+            pass
+    outcome = f"already written: {', '.join(replaced)}" if replaced else "nothing was written"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = "free some space"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        todo = "make the directory writable, or choose another with -o"
+    else:
+        todo = "fix that"
+    return ConfigError(
+        f"cannot write: {exc.strerror or exc}; {outcome} ({todo}, then run it again)",
+        file=path,
+        kind="io",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
