@@ -192,7 +192,9 @@ def _changed_flags(old: Any, new: Any) -> list[str]:
     b = getattr(getattr(new, "tables", None), "source", None)
     if a is None or b is None:
         return sorted(set(old.tables.keys) | set(new.tables.keys))
-    if not same(a.metadata, b.metadata):  # flag-set metadata reaches every flag's details
+    # Flag-set metadata reaches every flag's details: its scalar entries, the only ones
+    # OpenFeature metadata holds (a deleted A/B test's record there changes no answer).
+    if not same(_scalar_metadata(a.metadata), _scalar_metadata(b.metadata)):
         return sorted(set(a.flags) | set(b.flags))
     segments = _closure(
         {s for s in set(a.segments) | set(b.segments)

@@ -566,6 +566,7 @@ class _Progress:
 
 
 def _report(args: Any) -> int:
+    from cfgcore.experiments.abtest import record_cutoffs
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -593,6 +594,8 @@ def _report(args: Any) -> int:
             args.exposures or files["exposures"],
             progress=progress.tick,
             max_users=args.max_users,
+            # A test created again under a deleted one's name: not that one's records.
+            since=record_cutoffs(snap.experiments, {args.name}),
         )
     finally:
         progress.done()

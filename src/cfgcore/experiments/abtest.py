@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,13 +45,26 @@ from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
 if TYPE_CHECKING:
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
 
-__all__ = ["ABTestConfiguration", "ABTests", "NO_VARIANT", "NOT_STARTED"]
+__all__ = [
+    "ABTestConfiguration",
+    "ABTests",
+    "NO_VARIANT",
+    "NOT_STARTED",
+    "RETIRED",
+    "record_cutoffs",
+]
 
 log = logging.getLogger("cfgcore.dynamic_config")
 
 
 #: Variant name a test flag serves to users who are not in the test (never returned).
 NO_VARIANT = "__none__"
+
+#: Snapshot ``metadata`` key of the A/B tests deleted: ``{test: when (epoch seconds)}``.
+#: Their exposures and metric events stay in the shared logs; a test created again
+#: under the same name records that time as its ``since`` and every reader of the logs
+#: leaves out the records of that name up to it (:func:`record_cutoffs`).
+RETIRED = "retired_ab_tests"
 
 #: ``stopped_reason`` of a test created but not started (``cfgcore experiment create``
 #: without ``--start``): it has served no variant yet.
@@ -313,6 +327,31 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
     return start <= now
 
 
+def record_cutoffs(experiments: Mapping[str, Any], tests: Any = None) -> dict[str, float]:
+    """``{test: since}`` for the tests (all, or those named in ``tests``) created again
+    under the name of a deleted one: their records in the shared logs with a time up to
+    ``since`` are the deleted test's, not theirs, and are left out of every analysis."""
+    out: dict[str, float] = {}
+    for name, meta in experiments.items():
+        if tests is not None and name not in tests:
+            continue
+        since = meta.get("since") if isinstance(meta, Mapping) else None
+        if isinstance(since, int | float) and not isinstance(since, bool):
+            out[name] = float(since)
+    return out
+
+
+def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float | None:
+    """The ``since`` a test created (or replaced) as ``name`` keeps: the stored test's,
+    else, for a name that a deleted test had, the time it was deleted."""
+    if isinstance(stored, Mapping):
+        since = stored.get("since")
+        return float(since) if isinstance(since, int | float) else None
+    retired = metadata.get(RETIRED)
+    when = retired.get(name) if isinstance(retired, Mapping) else None
+    return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None
+
+
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
@@ -403,7 +442,9 @@ class ABTests:
         if offset is not None:
             meta["layer_offset"] = offset
         flag = ab_test.to_flag()
-        if same(self.manager._tests.get(name), meta) and self._same_variants(name, flag):
+        since = _incarnation(name, self.manager._tests.get(name), self.manager._source.metadata)
+        live_meta = meta if since is None else {**meta, "since": since}
+        if same(self.manager._tests.get(name), live_meta) and self._same_variants(name, flag):
             return True
 
         def change(snap: Snapshot) -> Snapshot:
@@ -415,10 +456,14 @@ class ABTests:
             if problem:
                 raise ConfigError(problem, file=self.manager.flags_file)
             self._refuse_new_secrets(name, secrets, snap)
+            # A name a deleted test had: the shared logs still hold that test's records
+            # under it, which every analysis of this one leaves out (record_cutoffs).
+            since = _incarnation(name, stored, snap.metadata)
+            record = meta if since is None else {**meta, "since": since}
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: flag},
-                experiments={**snap.experiments, name: meta},
+                experiments={**snap.experiments, name: record},
             )
 
         try:
@@ -623,7 +668,14 @@ class ABTests:
         def change(snap: Snapshot) -> Snapshot:
             flags = {k: v for k, v in snap.flags.items() if k != test_name}
             exps = {k: v for k, v in snap.experiments.items() if k != test_name}
-            return msgspec.structs.replace(snap, flags=flags, experiments=exps)
+            # Its records stay in the shared logs: remember when it went, so that a test
+            # created again under its name does not count them as its own.
+            retired = snap.metadata.get(RETIRED)
+            retired = dict(retired) if isinstance(retired, Mapping) else {}
+            # Wall-clock time, as the request path stamps the records (time.time()).
+            retired[test_name] = time.time()
+            metadata = {**snap.metadata, RETIRED: retired}
+            return msgspec.structs.replace(snap, flags=flags, experiments=exps, metadata=metadata)
 
         self.manager._mutate(change, "delete_ab_test")
         if self.manager.exposures is not None:

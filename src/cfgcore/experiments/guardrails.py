@@ -44,9 +44,11 @@ catch-up in progress.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import weakref
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cfgcore.errors import ConfigError
@@ -71,13 +73,21 @@ class SharedLogs:
     shared logs, read incrementally (see the module docstring)."""
 
     def __init__(
-        self, metrics_path: str, exposures_path: str, max_users: int | None = None
+        self,
+        metrics_path: str,
+        exposures_path: str,
+        max_users: int | None = None,
+        cutoffs: Callable[[frozenset[str]], Mapping[str, float]] | None = None,
     ) -> None:
         self.metrics = LogTail(metrics_path, MetricRecord)
         self.exposures = LogTail(exposures_path, ExposureRecord)
         self.max_users = max_users
         self.store = MetricsStore(None, max_users=max_users)
         self.tests: frozenset[str] = frozenset()
+        # {test: time}: records of a test stamped up to then are a deleted test's
+        # (the test was created again under its name: abtest.record_cutoffs).
+        self.since: dict[str, float] = {}
+        self.cutoffs = cutoffs or (lambda tests: {})
         self.lock = threading.Lock()
         self.closed = False
         # Closed when this view goes (no file left to the garbage collector).
@@ -91,7 +101,8 @@ class SharedLogs:
 
     def refresh(self, tests: frozenset[str]) -> MetricsStore:
         """The store with everything appended to the logs so far, for ``tests``. A test
-        not kept until now (newly guarded) makes it read the logs again from the start."""
+        not kept until now (newly guarded), or one whose ``since`` changed (created
+        again after a deletion), makes it read the logs again from the start."""
         store = self._read(tests, None)
         assert store is not None
         return store
@@ -106,22 +117,27 @@ class SharedLogs:
         with self.lock:
             if self.closed and limit is not None:
                 return None  # a catch-up's step after close(): nothing reopened
-            if not tests <= self.tests:
+            cuts = {**self.since, **self.cutoffs(tests)}
+            if not tests <= self.tests or cuts != self.since:
                 self.metrics.close()
                 self.exposures.close()
                 self.store = MetricsStore(None, max_users=self.max_users)
                 self.tests = self.tests | tests
+                self.since = cuts
             store, kept = self.store, self.tests
+            never = -math.inf
 
             def exposures(records: list[ExposureRecord]) -> None:
                 store.write(
-                    [Exposure(r.test, r.variant, r.user, r.ts) for r in records if r.test in kept]
-                )
+                    [Exposure(r.test, r.variant, r.user, r.ts) for r in records
+                     if r.test in kept and r.ts > cuts.get(r.test, never)]
+                )  # fmt: skip
 
             def events(records: list[MetricRecord]) -> None:
                 store._apply(
                     [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0)
-                     for r in records if r.test in kept]
+                     for r in records
+                     if r.test in kept and (r.ts or 0.0) > cuts.get(r.test, never)]
                 )  # fmt: skip
 
             # Exposures first: a user's exposure is read before the events it led to.
@@ -188,10 +204,25 @@ class Guardrails:
         self.manager.metrics.flush()
         return shared.refresh(self._guarded() | also)
 
+    def _cutoffs(self, tests: frozenset[str]) -> dict[str, float]:
+        from cfgcore.experiments.abtest import record_cutoffs
+
+        return record_cutoffs(self.manager._tests, tests)
+
+    def _new_shared(self, paths: tuple[str, str]) -> SharedLogs:
+        # The view asks for the cutoffs through a weak method: no reference back here.
+        method = weakref.WeakMethod(self._cutoffs)
+
+        def cutoffs(tests: frozenset[str]) -> dict[str, float]:
+            live = method()
+            return live(tests) if live is not None else {}
+
+        return SharedLogs(*paths, self.manager.metrics.max_users, cutoffs=cutoffs)
+
     def _shared_logs(self, paths: tuple[str, str]) -> SharedLogs:
         with self._lock:
             if self._shared is None:
-                self._shared = SharedLogs(*paths, self.manager.metrics.max_users)
+                self._shared = self._new_shared(paths)
             return self._shared
 
     def _guarded(self) -> frozenset[str]:
@@ -211,7 +242,7 @@ class Guardrails:
                 if self._closed.is_set():
                     return False
                 if self._shared is None:
-                    self._shared = SharedLogs(*paths, self.manager.metrics.max_users)
+                    self._shared = self._new_shared(paths)
                 shared = self._shared
             self.manager.metrics.flush()
             started = time.monotonic()

@@ -52,11 +52,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -446,21 +447,28 @@ class MetricsStore:
         *,
         progress: Callable[[int], None] | None = None,
         max_users: int | None = None,
+        since: Mapping[str, float] | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
         with the running count of events read, exposures first. Lines that cannot be
         used (cut short, not JSON, a field missing or of the wrong type, a value beyond
         ``MAX_METRIC_VALUE``) are left out and counted in :attr:`skipped` with their
-        file and line. ``max_users``: as for the constructor."""
+        file and line. ``max_users``: as for the constructor. ``since``: ``{test:
+        time}``, the records of ``test`` stamped at or before ``time`` are left out (a
+        deleted test's under the name of a new one:
+        :func:`cfgcore.experiments.abtest.record_cutoffs`)."""
         store = cls(None, max_users=max_users)
         store.path = os.fspath(path)
         skipped = store.skipped = SkippedLines()
+        cut = dict(since or {})
         seen = 0
         if exposures is not None:
             batch = read_exposures(exposures, skipped)
-            store.write(batch)
             seen = len(batch)
+            if cut:
+                batch = [e for e in batch if e.time > cut.get(e.test, -math.inf)]
+            store.write(batch)
             if progress is not None:
                 progress(seen)
         events = []
@@ -468,6 +476,8 @@ class MetricsStore:
             seen += 1
             if progress is not None:
                 progress(seen)
+            if cut and (r.ts or 0.0) <= cut.get(r.test, -math.inf):
+                continue
             # The decoder checked the types and that the value is a finite number
             # within MAX_METRIC_VALUE.
             events.append((r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0))
