@@ -126,6 +126,11 @@ class FlagDocument:
     checksum: str
     writer: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
+    # Redis stores: the store's epoch (a random id that begins with the first write on a
+    # store holding no document, or with a forced write) and whether a forced write
+    # began it; None for other stores and for documents of releases before epochs.
+    epoch: str | None = None
+    forced: bool = False
 
 
 @runtime_checkable

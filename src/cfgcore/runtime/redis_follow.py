@@ -20,7 +20,14 @@ from typing import Any
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.flagstore import FlagDocument
 
-__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "MAX_VERSION", "RedisFollower", "stored_version"]
+__all__ = [
+    "BACKOFF_MAX",
+    "BACKOFF_MIN",
+    "MAX_VERSION",
+    "RedisFollower",
+    "stored_epoch",
+    "stored_version",
+]
 
 log = logging.getLogger("cfgcore.fleet")
 
@@ -53,6 +60,26 @@ def stored_version(raw: Any, origin: str) -> int:
     return raw
 
 
+def stored_epoch(raw: Any, version: int, origin: str) -> str | None:
+    """A stored document's epoch: None for none (a release before epochs wrote it), else
+    its id (16 to 64 lowercase hex digits); ConfigError for anything else (cfgcore did
+    not write it: the document is refused like a corrupt one)."""
+    if raw is None or raw in (b"", ""):
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
+    if isinstance(raw, str) and 16 <= len(raw) <= 64 and all(c in _HEX for c in raw):
+        return raw
+    raise ConfigError(
+        f"version {version}: the stored epoch {str(raw)[:20]!r} is not an epoch id "
+        "(not written by cfgcore)",
+        file=origin,
+    )
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
 class RedisFollower:
     """Mixin of :class:`~cfgcore.runtime.redis_store.RedisFlagStore`: the follower thread
     (the store provides the connection, the decoding and the cache file)."""
@@ -70,6 +97,7 @@ class RedisFollower:
     last_error: Any
     stats: dict[str, int]
     _seen: int
+    _epoch: str | None
     _lock: Any
     _thread: threading.Thread | None
     _pubsub: Any
@@ -85,7 +113,19 @@ class RedisFollower:
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         raise NotImplementedError
 
-    def _read_raw(self, client: Any, unless: int | None = None) -> list[Any]:
+    def _read_raw(
+        self, client: Any, unless: int | None = None, epoch: str | None = None
+    ) -> list[Any]:
+        raise NotImplementedError
+
+    def _saw(self, doc: FlagDocument) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
+        raise NotImplementedError
+
+    def _recreated_message(self, version: int, epoch: str | None, known: str, served: int) -> str:
         raise NotImplementedError
 
     def _write_cache(self, doc: FlagDocument) -> None:
@@ -206,13 +246,13 @@ class RedisFollower:
         # What we served before reading: a write of this process landing between the read
         # and the comparison must not look like the store going backwards.
         with self._lock:
-            current = self._seen
-        # The document is not sent again when the store still holds the version served
-        # (unless the cache file still needs it): a poll costs a few bytes.
-        # (Nor while a problem is standing: the document back as it was ends it.)
+            current, known = self._seen, self._epoch
+        # The document is not sent again when the store still holds the version served,
+        # of the same epoch (unless the cache file still needs it): a poll costs a few
+        # bytes. (Nor while a problem is standing: the document back as it was ends it.)
         cache_current = self.cache_path is None or self._cached >= current
         quick = current and cache_current and self._reported is None
-        raw = self._read_raw(self._follow_client, current if quick else None)
+        raw = self._read_raw(self._follow_client, current if quick else None, known)
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
         if len(raw) > 6 and raw[6] == b"unchanged":
@@ -234,6 +274,15 @@ class RedisFollower:
             version = -1  # unreadable or out of range: rejected below, with the reason
             # A repair (cfgcore publish, forced) must be numbered above what serves.
             self._mark_lost(self._follow_client, current)
+        if current and known is not None and version > 0 and raw[0] is not None:
+            try:
+                epoch = stored_epoch(raw[7], version, self.url)
+            except ConfigError:
+                pass  # refused below as a corrupt document
+            else:
+                if self._foreign(version, epoch, raw[8] == 1, known):
+                    self._recreated(version, current, epoch, known)
+                    return
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too.
@@ -285,7 +334,7 @@ class RedisFollower:
             self.last_error = None
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
-            self._seen = max(self._seen, doc.version)
+            self._saw(doc)
         self.stats["accepted"] += 1
         self._reported = None  # older versions are ignored anyway; a new loss is news
 
@@ -324,6 +373,21 @@ class RedisFollower:
                 handler(exc)
             except Exception:
                 log.exception("%s: flag store error handler failed", self.url)
+
+    def _recreated(self, version: int, current: int, epoch: str | None, known: str) -> None:
+        """The store holds a document of another epoch that no forced write began: it
+        was re-created since this process last saw it (Redis lost its data, and a process
+        that had not seen the old document wrote a new one). Keep serving ``current``,
+        raise the fleet's floor to it (every poll: a repair must be numbered above it),
+        and report it once per epoch, whatever the version: writes there are refused
+        until ``cfgcore publish`` (a forced write) gives the fleet a document to take."""
+        self._mark_lost(self._follow_client, current)
+        key = f"epoch {epoch}"
+        if self._reported == (-2, key):
+            return
+        msg = self._recreated_message(version, epoch, known, current)
+        msg = f"{msg}; serving version {current} meanwhile"
+        self._reject(-2, key, ConfigError(msg, file=self.url))
 
     def _went_backwards(self, version: int, current: int, *, empty: bool = False) -> None:
         """The store holds an older version than this process serves (writes lost in a

@@ -18,7 +18,8 @@ primary). An unknown parameter is an error, so a typo does not silently change b
 Layout in Redis (``NS`` is the namespace, default ``cfgcore``; the braces are a cluster
 hash tag so key and channel stay on one slot)::
 
-    {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data
+    {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data,
+                         epoch (the store's epoch id), forced ("1": a forced write began it)
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
@@ -50,6 +51,20 @@ flags and reports it, and :meth:`read` serves the cache file. ``cfgcore publish
 The same forced publish repairs an unreadable version field or a key of another type:
 followers that refuse one raise the floor to what they serve, so the repair is
 numbered above it (a floor key that is not a usable number is ignored and replaced).
+
+A store that lost its document and was written again by a process that never saw it
+(no cache file, no floor key: it took the empty store for a new one) is told apart by
+its **epoch**: a random id that begins with a write on a store holding no document, or
+with a forced write, and that every other write keeps (the write script compares it as
+it compares the version). Each process remembers the epoch of the document it serves
+(its cache file records it). A document of another epoch that no forced write began is
+a re-created store: a write without ``force`` refuses it, a follower keeps its flags and
+reports it once (and raises the floor), :meth:`read` serves the cache file. ``cfgcore
+publish`` begins a new epoch marked forced, which every process takes (and builds on).
+A document of a release before epochs has none: the first write of this release gives it
+one in place (the older release's script keeps the field when it writes), and a process
+that served an epoch refuses a document without one (re-created by an older release:
+repair with this release's ``cfgcore publish``).
 """
 
 from __future__ import annotations
@@ -78,7 +93,12 @@ from cfgcore.runtime.flagstore import (
     writer_identity,
 )
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
-from cfgcore.runtime.redis_follow import BACKOFF_MAX, RedisFollower, stored_version
+from cfgcore.runtime.redis_follow import (
+    BACKOFF_MAX,
+    RedisFollower,
+    stored_epoch,
+    stored_version,
+)
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
@@ -126,6 +146,12 @@ local function raise_floor(key, v)
   if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', key) end
   if v > floor_of(key) then redis.call('SET', key, v) end
 end
+local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
+  local e = redis.call('HGET', key, 'epoch')
+  if not e then return '' end
+  if #e > 64 then return 'oversized' end  -- not cfgcore's: refused as corrupt
+  return e
+end
 """
 
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
@@ -138,6 +164,13 @@ end
 # document is gone although a version was seen (and force is off): writing now would
 # start over from the seed, {-3, type} if the key holds another type than a hash (and
 # force is off).
+# ARGV[8] the epoch of the document the change was computed from ('' for none: no
+# document, or one a previous release wrote): compared like the version, so a store
+# re-created since the read is a conflict (the retry reads it and refuses it, see
+# RedisFlagStore._foreign). ARGV[9] a fresh epoch id: a forced write, a write on a store
+# without a document and the first write on a previous release's document (upgraded in
+# place) begin an epoch; every other write keeps the stored one. 'forced' says whether a
+# forced write began it: processes that served another epoch take only such a document.
 _CAS = (
     _LUA_HELPERS
     + """
@@ -147,6 +180,7 @@ if kind ~= 'hash' and kind ~= 'none' then
   redis.call('DEL', KEYS[1])
 end
 local raw = redis.call('HGET', KEYS[1], 'version')
+local epoch = epoch_of(KEYS[1])
 local floor = math.max(tonumber(ARGV[2]), floor_of(KEYS[2]))
 local cur = 0
 if raw then
@@ -159,10 +193,18 @@ elseif floor > 0 and ARGV[7] ~= '1' then
   raise_floor(KEYS[2], floor)
   return {-2, floor}
 end
-if ARGV[7] ~= '1' and cur ~= tonumber(ARGV[1]) then return {0, cur} end
+if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
+  return {0, cur}
+end
 local new = math.max(cur, floor) + 1
 redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[4],
            'data', ARGV[5])
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[9], 'forced', '1')
+elseif epoch == '' then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[9])
+  redis.call('HDEL', KEYS[1], 'forced')
+end
 redis.call('PUBLISH', ARGV[6], new .. ' ' .. ARGV[3])
 return {1, new}
 """
@@ -172,21 +214,32 @@ return {1, new}
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
 # a flag file is refused past 64 MiB; nor a version, checksum or writer field past
 # what cfgcore writes). KEYS[1] the document hash; ARGV[2] the version the reader
-# serves ('' for none). Returns {version, checksum, writer, data or nil, size of data},
-# {version, nil, nil, nil, size, nil, 'unchanged'} when the stored version is ARGV[2]
-# (a poll, or an announcement that brought nothing new, costs a few bytes, not the
-# document), or {nil, nil, nil, nil, 0, type} when the key holds another type.
-_READ = """
+# serves ('' for none), ARGV[3] the epoch of the document it serves ('' for none).
+# Returns {version, checksum, writer, data or nil, size of data, nil, nil, epoch or nil,
+# forced or nil}; {version, nil, nil, nil, size, nil, 'unchanged', nil, nil} when the
+# stored version and epoch are ARGV[2] and ARGV[3] (a poll, or an announcement that
+# brought nothing new, costs a few bytes, not the document), or {nil, nil, nil, nil, 0,
+# type, nil, nil, nil} when the key holds another type.
+_READ = (
+    _LUA_HELPERS
+    + """
 local kind = redis.call('TYPE', KEYS[1]).ok
-if kind ~= 'hash' and kind ~= 'none' then return {false, false, false, false, 0, kind} end
+if kind ~= 'hash' and kind ~= 'none' then
+  return {false, false, false, false, 0, kind, false, false, false}
+end
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
-if ARGV[2] ~= '' and r[1] == ARGV[2] then
+local epoch = epoch_of(KEYS[1])
+if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3] then
   -- the version the reader serves already: only the version is sent back
-  return {r[1], false, false, false, size, false, 'unchanged'}
+  return {r[1], false, false, false, size, false, 'unchanged', false, false}
 end
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
+r[6] = false
+r[7] = false
+r[8] = epoch ~= '' and epoch
+r[9] = redis.call('HGET', KEYS[1], 'forced') == '1'
 -- The other fields are small when cfgcore wrote them: larger ones are not sent (a
 -- version or checksum left out is refused as incomplete; a writer, shown as unknown).
 if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
@@ -194,6 +247,7 @@ if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
 if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
 return r
 """
+)
 
 # KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it.
 # Written when a process finds the document gone, older than what it serves (Redis
@@ -220,6 +274,11 @@ def _unexpected(what: str, reply: Any) -> Exception:
     shown = repr(reply)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
+
+
+def _written(version: Any, epoch: str | None, forced: bool) -> FlagDocument:
+    """What ``_saw`` needs of a document this process wrote."""
+    return FlagDocument(Snapshot(), b"", int(version), "", {}, "", epoch, forced)
 
 
 def _writer(actor: str | None) -> dict[str, Any]:
@@ -291,6 +350,10 @@ class RedisFlagStore(RedisFollower):
         self.lost_since: float | None = None
         self._lock = threading.Lock()  # guards _seen and the callback list
         self._seen = 0  # the highest version read, written or delivered by this process
+        # The epoch of that version's document (None: none yet, or a document of a
+        # release before epochs): a document of another epoch is taken only when a
+        # forced write began it (see _foreign).
+        self._epoch: str | None = None
         self._cached = -1  # version of the cache file this process wrote last
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
@@ -437,12 +500,20 @@ class RedisFlagStore(RedisFollower):
         return load_snapshot(self.seed)
 
     def _document_from(
-        self, version_raw: Any, checksum_raw: Any, writer_raw: Any, data: Any, origin: str
+        self,
+        version_raw: Any,
+        checksum_raw: Any,
+        writer_raw: Any,
+        data: Any,
+        origin: str,
+        epoch_raw: Any = None,
+        forced: bool = False,
     ) -> FlagDocument:
         """Check and decode one stored document; ConfigError says what is wrong."""
         if version_raw is None and data is None:
             return FlagDocument(self._empty(), b"", 0, hashlib.sha256(b"").hexdigest(), {}, origin)
         version = stored_version(version_raw, origin)
+        epoch = stored_epoch(epoch_raw, version, origin)
         try:
             checksum = checksum_raw.decode() if isinstance(checksum_raw, bytes) else checksum_raw
         except UnicodeDecodeError:
@@ -468,7 +539,9 @@ class RedisFlagStore(RedisFollower):
             raise ConfigError(
                 f"version {version} is nested too deeply to decode", file=origin
             ) from None
-        return FlagDocument(snapshot, data, version, checksum, writer, origin)
+        return FlagDocument(
+            snapshot, data, version, checksum, writer, origin, epoch, bool(forced and epoch)
+        )
 
     def _wrong_type(self, raw: list[Any]) -> str | None:
         """The type of the key when it is not a hash (another program replaced it),
@@ -503,17 +576,21 @@ class RedisFlagStore(RedisFollower):
                 f"{MAX_DOCUMENT_BYTES:,}-byte limit: not read",
                 file=self.url,
             )
-        return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url)
+        return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1)
 
-    def _read_raw(self, client: Any, unless: int | None = None) -> list[Any]:
-        """The stored fields (version, checksum, writer, data, size of data); the data
-        is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, and everything
-        but the version when the stored version is ``unless``."""
+    def _read_raw(
+        self, client: Any, unless: int | None = None, epoch: str | None = None
+    ) -> list[Any]:
+        """The stored fields (version, checksum, writer, data, size of data, the key's
+        type when not a hash, 'unchanged', epoch, forced); the data is left out (None)
+        when it is over :data:`MAX_DOCUMENT_BYTES`, and everything but the version when
+        the stored version and epoch are ``unless`` and ``epoch``."""
         skip = "" if unless is None else str(unless)
-        reply = self._read(keys=[self.key], args=[MAX_DOCUMENT_BYTES, skip], client=client)
+        args = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
+        reply = self._read(keys=[self.key], args=args, client=client)
         if (
             isinstance(reply, list)
-            and 5 <= len(reply) <= 7
+            and len(reply) == 9
             and type(reply[4]) is int
             and all(x is None or isinstance(x, (bytes, int)) for x in reply)
         ):
@@ -535,6 +612,8 @@ class RedisFlagStore(RedisFollower):
                 "checksum": doc.checksum,
                 "writer": dict(doc.writer),
                 "data": doc.data,
+                "epoch": doc.epoch,
+                "forced": doc.forced,
             }
         )
         try:
@@ -562,21 +641,86 @@ class RedisFlagStore(RedisFollower):
             raise ConfigError("unreadable cache file: not a map", file=origin)
         writer = msgspec.msgpack.encode(blob.get("writer") or {})
         return self._document_from(
-            blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin
-        )
+            blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin,
+            blob.get("epoch"), blob.get("forced") is True,
+        )  # fmt: skip
 
     # -- a store that lost its document -------------------------------------------
 
     def _cache_version(self) -> int:
         """The version in the cache file; 0 if there is none (or it is unreadable)."""
+        return self._cache_identity()[0]
+
+    def _cache_identity(self) -> tuple[int, str | None]:
+        """The version and epoch in the cache file; (0, None) if there is none (or it is
+        unreadable); the epoch is None for a cache file of a release before epochs."""
         if self.cache_path is None:
-            return 0
+            return 0, None
         try:
             blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError):
-            return 0
+            return 0, None
         version = blob.get("version") if isinstance(blob, dict) else None
-        return version if type(version) is int and version > 0 else 0
+        if type(version) is not int or version <= 0:
+            return 0, None
+        try:
+            return version, stored_epoch(blob.get("epoch"), version, self.url)
+        except ConfigError:
+            return version, None
+
+    def _saw(self, doc: FlagDocument) -> None:
+        """``doc`` is read, written or delivered: the newest seen (call under the lock)."""
+        if doc.version >= self._seen:
+            self._seen, self._epoch = doc.version, doc.epoch
+
+    def _known_epoch(self) -> str | None:
+        """The epoch of the document this process serves or, before it serves one, of
+        its cache file's; None when neither has one."""
+        with self._lock:
+            if self._seen > 0:
+                return self._epoch
+        version, epoch = self._cache_identity()
+        return epoch if version > 0 else None
+
+    @staticmethod
+    def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
+        """A stored document of another epoch than the one this process knows, which no
+        forced write began: the store was re-created since this process last saw it."""
+        return known is not None and version > 0 and epoch != known and not forced
+
+    def _recreated_message(self, version: int, epoch: str | None, known: str, served: int) -> str:
+        what = "flag" if self._document == "flags" else "published configuration"
+        theirs = f"epoch {epoch[:12]}" if epoch else "no epoch: written by an older release"
+        return (
+            f"the store was re-created since this process last saw it: it holds version "
+            f"{version} of another {what} document ({theirs}), not the one this process "
+            f"served (epoch {known[:12]}, version {served}). Redis lost its data (restarted "
+            f"without persistence, flushed, or failed over to an empty replica) and a "
+            f"process that had not seen the old document started over from the seed. "
+            f"Writing to it would build on that document and drop the fleet's flags; "
+            f"restore the intended document first: {self._repair_command()}"
+        )
+
+    def _instead_of_recreated(self, doc: FlagDocument, known: str) -> FlagDocument:
+        """``read()`` found a document of another epoch that no forced write began:
+        like a lost document, ConfigError if this process serves a version already, else
+        the cache file's (this process knew the old epoch from it)."""
+        with self._lock:
+            serving = self._seen
+        lost = max(serving, self._cache_version())
+        self._mark_lost(self._client, lost)
+        msg = self._recreated_message(doc.version, doc.epoch, known, lost)
+        self.last_error = msg
+        if serving > 0:
+            raise ConfigError(f"{msg}; keeping version {serving}", file=self.url)
+        try:
+            cached = self.read_cache()
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{msg}; no cache file to serve meanwhile: {exc}", file=self.url
+            ) from None
+        log.error("%s: %s; serving version %d from the cache file", self.url, msg, cached.version)
+        return cached
 
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
@@ -655,6 +799,10 @@ class RedisFlagStore(RedisFollower):
             self.confirmed_at = time.monotonic()
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
+            else:
+                known = self._known_epoch()
+                if known is not None and self._foreign(doc.version, doc.epoch, doc.forced, known):
+                    doc = self._instead_of_recreated(doc, known)
         except redis.RedisError as exc:
             down = (
                 "Redis refused this store's credentials"
@@ -680,7 +828,7 @@ class RedisFlagStore(RedisFollower):
                 self.url, down, exc, doc.version, self.cache_path,
             )  # fmt: skip
         with self._lock:
-            self._seen = max(self._seen, doc.version)
+            self._saw(doc)
         return doc
 
     def update(
@@ -730,6 +878,19 @@ class RedisFlagStore(RedisFollower):
                         self._mark_lost(self._client, floor)
                         self.last_error = self._lost_message(floor)
                         raise ConfigError(self.last_error, file=self.url)
+                if not force and old.version > 0:
+                    known = self._known_epoch()
+                    if known is not None and self._foreign(
+                        old.version, old.epoch, old.forced, known
+                    ):
+                        with self._lock:
+                            served = self._seen
+                        served = max(served, self._cache_version())
+                        self._mark_lost(self._client, served)
+                        self.last_error = self._recreated_message(
+                            old.version, old.epoch, known, served
+                        )
+                        raise ConfigError(self.last_error, file=self.url)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -741,6 +902,12 @@ class RedisFlagStore(RedisFollower):
                         file=self.url,
                     )
                 checksum = hashlib.sha256(data).hexdigest()
+                # The epoch the document will have (the script decides the same way).
+                fresh = secrets.token_hex(16)
+                if force or old.epoch is None:
+                    epoch, forced = fresh, force
+                else:
+                    epoch, forced = old.epoch, old.forced
                 with self._lock:
                     floor = max(floor, self._seen)
                     sent = True
@@ -748,7 +915,7 @@ class RedisFlagStore(RedisFollower):
                         keys=[self.key, self.floor_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
-                            self.channel, "1" if force else "0",
+                            self.channel, "1" if force else "0", old.epoch or "", fresh,
                         ],
                     )  # fmt: skip
                     if not (
@@ -761,7 +928,7 @@ class RedisFlagStore(RedisFollower):
                         raise _unexpected("the write script", reply)
                     status, version = reply
                     if status == 1:
-                        self._seen = max(self._seen, int(version))
+                        self._saw(_written(version, epoch, forced))
             except ConfigError:
                 raise
             except Exception as exc:
@@ -795,7 +962,9 @@ class RedisFlagStore(RedisFollower):
                         f"cannot write the flag document: {why}", file=self.url
                     ) from None
             if status == 1:
-                new = FlagDocument(new_snapshot, data, int(version), checksum, writer, self.url)
+                new = FlagDocument(
+                    new_snapshot, data, int(version), checksum, writer, self.url, epoch, forced
+                )
                 self._replicate(new.version)
                 self.stats["writes"] += 1
                 # No cache write here: the cache holds what a follower accepted (this
@@ -849,12 +1018,13 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         try:
-            raw = self._client.hmget(self.key, ["version", "writer"])
+            raw = self._client.hmget(self.key, ["version", "writer", "epoch", "forced"])
             writer = msgspec.msgpack.decode(raw[1]) if raw[1] else {}
             if isinstance(writer, dict) and writer.get("id") == write_id:
                 version = stored_version(raw[0], self.url)
+                epoch = stored_epoch(raw[2], version, self.url)
                 with self._lock:
-                    self._seen = max(self._seen, version)
+                    self._saw(_written(version, epoch, raw[3] == b"1"))
                 return True
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
