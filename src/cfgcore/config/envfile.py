@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 
 from cfgcore.errors import ConfigError, Problem
@@ -140,6 +141,12 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
     # SPOTIFY_API_KEY=${SPOTIFY_API_SECRET}, served an empty key without a word).
     values: dict[str, str | None] = {}
     unresolved: dict[str, tuple[int, str]] = {}
+    # The file's values over the environment, as python-dotenv's {**os.environ, **values}
+    # but not copied for each line (that cost minutes for a file of 100,000 lines).
+    env: ChainMap[str, str | None] = ChainMap(values, os.environ)  # type: ignore[arg-type]
+    # Values made of references to values can double at each line (B=${A}${A},
+    # C=${B}${B}...): forty lines asked for terabytes. What they expand to is bounded.
+    budget = _MAX_EXPANDED + len(text)
     for b in bindings:
         if b.key is None:
             continue
@@ -148,7 +155,6 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
             values[b.key] = None
             continue
         atoms = list(parse_variables(b.value))  # a generator
-        env: dict[str, str | None] = {**os.environ, **values}
         missing = [
             a.name
             for a in atoms
@@ -158,8 +164,23 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
             values.pop(b.key, None)  # unset: later lines see it unset too
             unresolved[b.key] = (b.original.line, missing[0])
             continue
-        values[b.key] = "".join(a.resolve(env) for a in atoms)
+        parts = []
+        for atom in atoms:
+            part = atom.resolve(env)
+            budget -= len(part)
+            if budget < 0:
+                message = (
+                    f"the value of {b.key} takes the file's values past "
+                    f"{_MAX_EXPANDED >> 20} MiB (${{...}} references repeating long values)"
+                )
+                raise ConfigError([Problem("", message, file=path, line=b.original.line)])
+            parts.append(part)
+        values[b.key] = "".join(parts)
     return {k: v for k, v in values.items() if v is not None}, unresolved
+
+
+# What a .env file's values may expand to through ${...} references, beyond its size.
+_MAX_EXPANDED = 64 << 20
 
 
 _NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=")
