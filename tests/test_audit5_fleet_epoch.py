@@ -336,3 +336,47 @@ def test_a_hostile_epoch_field_is_refused_and_publish_repairs(redis_server, open
     fresh = open_store(None)
     doc = fresh.read()
     assert doc.epoch == new.epoch and doc.forced and names(doc.snapshot) == ["keep_b"]
+
+
+def test_separate_processes_flushall_reseed_refusal_and_repair(redis_server, tmp_path):
+    """The same story with real processes (tests/fleet_proc.py), each with a state
+    directory (cache file) of its own, as on separate machines."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_fleet_processes import PROC, SRC, Member
+
+    def env(name: str) -> dict[str, str]:
+        return dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / name))
+
+    def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, PROC, *args], env=env(name), capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+
+    url = redis_server.url + "?namespace=procs"  # poll 30 s: nobody polls in the window
+    follower = Member("follow", url, env=env("f"))
+    try:
+        assert follower.line()["ready"]
+        assert run("w", "write", url, "0", "2").returncode == 0
+        assert follower.ask("wait 2 30")["flags"] == ["w0_0", "w0_1"]
+        redis_server.client().flushall()
+        # a new machine (no cache file) writes before anyone noticed: versions 1 to 3
+        # of a new epoch; the follower hears of version 3, newer than its 2, and looks
+        assert run("new", "write", url, "9", "3").returncode == 0
+        status = follower.ask("waiterr 1 30")
+        assert status["errors"] >= 1 and status["version"] == 2
+        assert status["enabled"] == ["w0_0", "w0_1"]  # the hot path serves them still
+        late = run("w", "write", url, "0", "3")  # the old writer, restarted
+        assert late.returncode != 0
+        assert "re-created since this process last saw it" in late.stderr
+        assert run("ops", "repair", url, "repaired").returncode == 0
+        status = follower.ask("wait 4 30")
+        assert status["version"] == 4 and status["flags"] == ["repaired"]
+        assert run("w", "write", url, "0", "1").returncode == 0  # writes build on it
+        status = follower.ask(f"wait {status['version'] + 1} 30")
+        assert status["flags"] == ["repaired", "w0_0"]
+    finally:
+        follower.stop()
