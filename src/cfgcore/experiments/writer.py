@@ -28,7 +28,6 @@ never floods the log with a traceback per batch.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import logging
 import threading
@@ -39,7 +38,7 @@ from typing import Any
 
 from cfgcore._compat import impl as _impl
 from cfgcore.observability import instruments
-from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
+from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
 log = logging.getLogger("cfgcore.experiments")
 
@@ -302,4 +301,5 @@ def _flush_at_exit() -> None:
 
 after_fork_in_child(_reset_writers_after_fork)
 restart_in_child(_restart_writers_after_fork)
-atexit.register(_flush_at_exit)
+# At the interpreter's exit and at a multiprocessing child's (which skips atexit).
+at_exit(_flush_at_exit)

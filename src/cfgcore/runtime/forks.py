@@ -8,15 +8,24 @@ calling :func:`os.register_at_fork` itself, so the repairs run in a known order
 use them) and one failing repair cannot stop the others.
 
 Compare ``multiprocessing.util.register_after_fork``: one list, not one hook per class.
+
+Exit hooks (:func:`at_exit`) are here too: a ``multiprocessing`` child process (a
+``Process``, a ``Pool`` worker, forked, spawned or from a forkserver) ends with
+``os._exit`` after running ``multiprocessing``'s own finalizers, so ``atexit`` never runs
+in it and whatever its writers still held (exposures, metric events, flag usage) would
+be lost. Each exit hook runs once per process, at the interpreter's exit or at such a
+child's.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import sys
 from collections.abc import Callable
 
-__all__ = ["after_fork_in_child", "registered", "restart_in_child"]
+__all__ = ["after_fork_in_child", "at_exit", "registered", "restart_in_child"]
 
 log = logging.getLogger("cfgcore.runtime.forks")
 
@@ -45,13 +54,78 @@ def registered() -> list[Callable[[], None]]:
     return list(_HOOKS) + list(_RESTARTS)
 
 
+_EXITS: list[Callable[[], None]] = []
+_exited_in: int | None = None  # the process whose exit hooks have run
+
+
+def at_exit(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run ``fn()`` when this process exits: at the interpreter's exit (``atexit``) and
+    at the exit of a ``multiprocessing`` child process, which skips ``atexit`` (see the
+    module docstring); once per process either way (usable as a decorator)."""
+    if fn not in _EXITS:
+        _EXITS.append(fn)
+        _arm_multiprocessing()
+    return fn
+
+
+def _run_exits() -> None:
+    global _exited_in
+    pid = os.getpid()
+    if _exited_in == pid:
+        return  # multiprocessing's finalizers ran them already (or atexit did)
+    _exited_in = pid
+    for fn in list(_EXITS):
+        try:
+            fn()
+        except Exception:  # one broken hook must not leave the others undone
+            log.exception("cfgcore exit hook %r failed", fn)
+
+
+class _Sentinel:
+    """What ``multiprocessing.util.register_after_fork`` holds (weakly) for us."""
+
+
+_SENTINEL = _Sentinel()
+_armed: set[int] = set()  # ids of multiprocessing.util modules armed in this process
+
+
+def _arm_multiprocessing() -> None:
+    """Have ``multiprocessing`` run the exit hooks in its child processes: a finalizer
+    in this process (run by ``multiprocessing``'s exit function, before ``os._exit`` in
+    a child) and an after-fork hook, which ``multiprocessing`` runs in each child after
+    it has cleared the finalizers it inherited. Only once ``multiprocessing`` is
+    loaded: a process that never imports it never has such children."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or id(util) in _armed:
+        return
+    try:
+        util.Finalize(None, _run_exits, exitpriority=5)
+        util.register_after_fork(_SENTINEL, _arm_child)
+    except Exception:  # pragma: no cover - a multiprocessing without these functions
+        log.debug("cannot run cfgcore's exit hooks at multiprocessing children's exit")
+        return
+    _armed.add(id(util))
+
+
+def _arm_child(_sentinel: object) -> None:
+    # In a multiprocessing child, after it cleared the parent's finalizers.
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, _run_exits, exitpriority=5)
+
+
 def _run_in_child() -> None:
     for fn in list(_HOOKS) + list(_RESTARTS):
         try:
             fn()
         except Exception:  # one broken repair must not leave the others undone
             log.exception("cfgcore after-fork repair %r failed", fn)
+    # multiprocessing may have been imported since the hooks were registered: a child
+    # it forks (this one, perhaps) must run them at its exit.
+    if _EXITS:
+        _arm_multiprocessing()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_run_in_child)
+atexit.register(_run_exits)

@@ -26,7 +26,6 @@ thread). Both managers start recording when they serve flags, unless
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -40,7 +39,7 @@ from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import FileLock, atomic_write
-from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
+from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -345,7 +344,7 @@ def recorders() -> list[UsageRecorder]:
         return list(_RECORDERS.values())
 
 
-@atexit.register
+@at_exit  # the interpreter's exit, and a multiprocessing child's (no atexit there)
 def _flush_at_exit() -> None:
     for recorder in recorders():
         recorder.close()
