@@ -35,15 +35,16 @@ BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
 BACKOFF_MAX = 5.0
 
 
-# The write script counts versions in Lua numbers (doubles): exact up to 2**53, past it
-# "+ 1" stops counting. A larger stored version was not written by cfgcore (and the
-# cache file, msgpack, cannot hold one past 64 bits), so it is refused as corrupt.
-MAX_VERSION = 2**53
+# The write script counts versions in Lua numbers (doubles): exact below 2**53, where
+# "+ 1" stops counting; it never writes a larger version (nor 2**53 itself, which its
+# checks refuse: a store there could never be written again). A larger stored version
+# was not written by cfgcore, so it is refused as corrupt.
+MAX_VERSION = 2**53 - 1
 
 
 def stored_version(raw: Any, origin: str) -> int:
     """A document version read back (the Redis field, the cache file) as an int
-    in ``0..MAX_VERSION``; ConfigError naming ``origin`` otherwise."""
+    in ``0..MAX_VERSION`` (2**53 - 1); ConfigError naming ``origin`` otherwise."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("ascii")
@@ -56,7 +57,7 @@ def stored_version(raw: Any, origin: str) -> int:
         raise ConfigError(f"stored version {str(raw)[:40]!r} is not a number", file=origin)
     if not 0 <= raw <= MAX_VERSION:
         shown = str(raw) if raw.bit_length() < 200 else f"of {raw.bit_length()} bits"
-        raise ConfigError(f"stored version {shown} is out of range (0 to 2**53)", file=origin)
+        raise ConfigError(f"stored version {shown} is out of range (0 to 2**53 - 1)", file=origin)
     return raw
 
 

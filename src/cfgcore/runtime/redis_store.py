@@ -128,7 +128,7 @@ MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
 # Shared by the scripts: a stored version or floor is usable only as an integer in
-# 0..2**53 (what Lua numbers count exactly); anything else stored there (by hand, by
+# 0..2**53 - 1 (what Lua numbers count exactly); anything else stored there (by hand, by
 # another program) is corrupt. A key that another program replaced with another type
 # (a string, a list) is reported, never an error that looks like a lost connection.
 _LUA_HELPERS = """
@@ -163,7 +163,8 @@ end
 # the stored version is not a usable number (and force is off), {-2, floor} if the
 # document is gone although a version was seen (and force is off): writing now would
 # start over from the seed, {-3, type} if the key holds another type than a hash (and
-# force is off).
+# force is off), {-4, highest} if the next version would pass 2**53 - 1 (a floor key or
+# version set by hand or by another program: cfgcore never numbers that far).
 # ARGV[8] the epoch of the document the change was computed from ('' for none: no
 # document, or one a previous release wrote): compared like the version, so a store
 # re-created since the read is a conflict (the retry reads it and refuses it, see
@@ -197,6 +198,7 @@ if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
   return {0, cur}
 end
 local new = math.max(cur, floor) + 1
+if not usable(new) then return {-4, new - 1} end
 redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[4],
            'data', ARGV[5])
 if ARGV[7] == '1' then
@@ -921,7 +923,7 @@ class RedisFlagStore(RedisFollower):
                     if not (
                         isinstance(reply, list)
                         and len(reply) == 2
-                        and reply[0] in (1, 0, -1, -2, -3)
+                        and reply[0] in (1, 0, -1, -2, -3, -4)
                         and type(reply[0]) is int
                         and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
                     ):
@@ -975,10 +977,20 @@ class RedisFlagStore(RedisFollower):
                 raise ConfigError(self.last_error, file=self.url)
             if status == -1:
                 raise ConfigError(
-                    "stored version is not a usable number (0 to 2**53): repair with "
+                    "stored version is not a usable number (0 to 2**53 - 1): repair with "
                     + self._repair_command(),
                     file=self.url,
                 )
+            if status == -4:
+                self.last_error = (
+                    f"not written: the next version would pass 2**53 - 1, where versions "
+                    f"stop counting: the floor key {self.floor_key} or the stored version is "
+                    f"{version}, further than cfgcore ever numbers (set by hand or by "
+                    f"another program?). Delete the floor key (DEL "
+                    f"{self.floor_key}), restart processes that serve such a version, then "
+                    f"{self._repair_command()}"
+                )
+                raise ConfigError(self.last_error, file=self.url)
             if status == -3:
                 kind = version.decode(errors="replace") if isinstance(version, bytes) else version
                 self.last_error = self._wrong_type_message(str(kind))
