@@ -121,6 +121,14 @@ def _safe(text: Any, limit: int = 200) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _epoch_note(doc: Any) -> str:
+    """ ", epoch ID" (", epoch ID by a forced write"): the store epoch of a Redis document."""
+    epoch = getattr(doc, "epoch", None)
+    if not epoch:
+        return ""
+    return f", epoch {epoch[:12]}" + (" by a forced write" if getattr(doc, "forced", False) else "")
+
+
 def _who(writer: Any) -> str:
     if not writer or not isinstance(writer, Mapping):
         return "unknown writer"
@@ -143,8 +151,8 @@ def watch_store(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     doc = store.read()
     print(
-        f"{store.url}: version {doc.version} ({len(doc.snapshot.flags)} flags) "
-        f"from {_who(doc.writer)}; Ctrl-C to stop",
+        f"{store.url}: version {doc.version} ({len(doc.snapshot.flags)} flags"
+        f"{_epoch_note(doc)}) from {_who(doc.writer)}; Ctrl-C to stop",
         file=sys.stderr,
         flush=True,
     )
@@ -184,7 +192,7 @@ def watch_store(args: argparse.Namespace) -> int:
                 deliver(new_doc)
         state.update(checksum=new_doc.checksum, error=None)
 
-    last = doc.snapshot
+    last, epoch = doc.snapshot, getattr(doc, "epoch", None)
     seen = 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
     try:
@@ -211,9 +219,15 @@ def watch_store(args: argparse.Namespace) -> int:
             shown = ", ".join(_safe(k, 80) for k in changed[:10]) + (
                 f" (+{len(changed) - 10})" if len(changed) > 10 else ""
             )
-            print(f"{stamp} v{item.version} {_who(item.writer)}: {shown or 'no flag changed'}",
-                  flush=True)  # fmt: skip
-            last = new
+            # A new epoch: a publish (forced write) replaced the document, or the store
+            # was re-created (then every process that served the old one refuses it).
+            began = ""
+            new_epoch = getattr(item, "epoch", None)
+            if new_epoch != epoch and new_epoch is not None:
+                began = f" [new{_epoch_note(item).removeprefix(',')}]"
+            print(f"{stamp} v{item.version} {_who(item.writer)}{began}: "
+                  f"{shown or 'no flag changed'}", flush=True)  # fmt: skip
+            last, epoch = new, new_epoch
     finally:
         store.close()
     return 0
