@@ -401,6 +401,11 @@ _WORD_RANGES: list[list[tuple[int, int]]] = []  # Rust's \w as ranges, computed 
 _NOTHING = _regex.ranges_class([])  # a class matching no character
 
 
+# A class of \w, \d, \s and their negations only (or one of those alone): Rust's case
+# folding adds no character to it, so it is the same class under caseInsensitive.
+_FOLD_CLOSED = re.compile(r"\\[wdsWDS]|\[\^?(?:\\[wds])+\]")
+
+
 def _split_word(tok: str, ci: bool = False) -> tuple[str, str] | None:
     """For a token matching one character some of which are Rust word characters and
     some not (``.``, ``[a-é]``): classes matching its word characters and its other
@@ -409,6 +414,9 @@ def _split_word(tok: str, ci: bool = False) -> tuple[str, str] | None:
     if tok in _NOT_ONE_CHARACTER or "(?" in tok:
         return None
     negated = tok.startswith("[^") and len(tok) > 3
+    if ci and _FOLD_CLOSED.fullmatch(tok):
+        ci = False  # \w, \d and \s are closed under case folding: folding changes nothing
+        negated = False
     if ci and (tok[:2] in ("\\D", "\\W", "\\S") or (negated and tok[2] == "]")):
         return None
     try:
@@ -478,6 +486,68 @@ def _both_ends(p: str, ci: bool) -> str | None:
     return f"(?:{one}|(?:{b_w}{tw}|{b_nw}{tnw}){middle}(?:{tw}{a_w}|{tnw}{a_nw}))"
 
 
+def _group_span(tokens: list[str], start: int, step: int) -> int | None:
+    """The index of the token closing the group whose parenthesis is ``tokens[start]``,
+    scanning forward (``step`` 1, from a ``(``) or backward (-1, from a ``)``)."""
+    depth = 0
+    k = start
+    while 0 <= k < len(tokens):
+        depth += {"(": 1, ")": -1}.get(tokens[k], 0) * step
+        if depth == 0:
+            return k
+        k += step
+    return None
+
+
+def _group_kind(group: list[str], first: bool, ci: bool, depth: int = 0) -> bool | None:
+    """For the tokens of a group ``( ... )``: whether the character it matches first
+    (``first``) or last is always a Rust word character (True), never (False), or
+    either or none (None: an empty or optional branch, an anchor, a flag group)."""
+    if depth > 16 or len(group) < 2:
+        return None
+    inner = group[1:-1]
+    if inner[:2] == ["?", ":"]:
+        inner = inner[2:]
+    elif inner[:1] == ["?"]:
+        return None  # flags or a named group: not read here
+    branches: list[list[str]] = [[]]
+    level = 0
+    for t in inner:
+        level += {"(": 1, ")": -1}.get(t, 0)
+        if t == "|" and level == 0:
+            branches.append([])
+        else:
+            branches[-1].append(t)
+    kinds = set()
+    for b in branches:
+        if not first:
+            b = b[::-1]
+            while b[:1] == ["?"] and b[1:2] and b[1] in ("*", "+", "?", "}"):
+                b = b[1:]  # a lazy quantifier: a+? still ends with an a
+            if b[:1] == ["+"]:
+                b = b[1:]  # x+ ends with an x
+            elif b[:1] and b[0] in ("?", "*", "}"):
+                return None  # an optional last item
+        if not b:
+            return None
+        if b[0] == ("(" if first else ")"):
+            end = _group_span(b, 0, 1) if first else _group_span(b, 0, 1)
+            if end is None:
+                return None
+            sub = b[: end + 1] if first else b[: end + 1][::-1]
+            after = b[end + 1 : end + 2] if first else []
+            kind = _group_kind(sub, first, ci, depth + 1)
+        else:
+            after = b[1:2] if first else []
+            kind = _word_kind(b[0], ci)
+        if first and after and after[0] in ("?", "*", "{"):
+            return None  # an optional first item
+        if kind is None:
+            return None
+        kinds.add(kind)
+    return kinds.pop() if len(kinds) == 1 else None
+
+
 def _edge_boundaries(p: str, ci: bool = False) -> tuple[str, str, str]:
     """A ``\\b``/``\\B`` that starts or ends ``p``, next to a token whose characters are
     all word or all non-word characters, as what it asks of the character outside the
@@ -491,6 +561,11 @@ def _edge_boundaries(p: str, ci: bool = False) -> tuple[str, str, str]:
         first = _RUST_TOKEN.match(p, 2)
         after = p[first.end() : first.end() + 1] if first else ""
         is_word = _word_kind(first.group(), ci) if first and after not in ("?", "*", "{") else None
+        if first is not None and first.group() == "(":  # \b(foo|bar): the group's first
+            toks = [m.group() for m in _RUST_TOKEN.finditer(p, 2)]
+            close = _group_span(toks, 0, 1)
+            if close is not None and toks[close + 1 : close + 2] not in (["?"], ["*"], ["{"]):
+                is_word = _group_kind(toks[: close + 1], True, ci)
         split = None
         rest = p[first.end() + (after == "+") :] if first else ""
         if (
@@ -530,6 +605,10 @@ def _edge_boundaries(p: str, ci: bool = False) -> tuple[str, str, str]:
             tokens.pop()  # x+ ends with an x
             plus = True
         is_word = _word_kind(tokens[-1], ci) if tokens else None
+        if tokens and tokens[-1] == ")":  # (foo|bar)\b: the group's last character
+            opened = _group_span(tokens, len(tokens) - 1, -1)
+            if opened is not None:
+                is_word = _group_kind(tokens[opened:], False, ci)
         split = None
         before = tokens[-2] if len(tokens) > 1 else ""
         if is_word is None and tokens and "(?" not in p and before not in ("\\b", "\\B"):
@@ -561,13 +640,21 @@ def _inner_boundaries(p: str, ci: bool = False) -> str:
     if "\\b" not in p and "\\B" not in p:
         return p
     tokens = [m.group() for m in _RUST_TOKEN.finditer(p)]
+    syntax = set()  # tokens spelling a group's opening "(?:", "(?i)", "(?P<name>"
+    for k, tok in enumerate(tokens):
+        if tok == "(" and tokens[k + 1 : k + 2] == ["?"]:
+            j = k + 1
+            while j < len(tokens) and tokens[j] not in (":", ")", ">"):
+                syntax.add(j)
+                j += 1
+            syntax.add(j)
     out: list[str] = []
     skip = False
     for k, tok in enumerate(tokens):
         if skip:
             skip = False
             continue
-        if tok in ("\\b", "\\B") and 0 < k < len(tokens) - 1:
+        if tok in ("\\b", "\\B") and 0 < k < len(tokens) - 1 and k - 1 not in syntax:
             left = tokens[k - 1]
             if left == "+" and k >= 2:
                 left = tokens[k - 2]  # x+ ends with an x
@@ -675,6 +762,15 @@ def _rust_regex(p: str, ci: bool = False) -> str:
 
     if "\\" not in p and "[" not in p and "{," not in p and "(?" not in p:
         return p  # the common case: nothing to translate
+    if p.startswith("(?i)") and "(?" not in p[4:]:
+        # case-insensitive from the start: caseInsensitive for the whole pattern
+        try:
+            return "(?i)" + _rust_regex(p[4:], True)
+        except _Unreadable as exc:  # named with the whole pattern
+            head, msg = f"REGEX constraint {p[4:]!r:.60}: ", str(exc.args[0])
+            if msg.startswith(head):
+                exc.args = (f"REGEX constraint {p!r:.60}: " + msg[len(head) :],)
+            raise
     if ("\\b" in p or "\\B" in p) and "(?" not in p:
         # each top-level branch is searched on its own: its ends are the pattern's
         branches = _top_level_branches(p)
@@ -753,6 +849,33 @@ def _rust_regex(p: str, ci: bool = False) -> str:
         i += 1
     out.append(suffix)
     return "".join(out)
+
+
+def _ascii_boundary_left(pattern: str) -> bool:
+    """Whether the translated ``pattern`` still holds a ``\\b`` or ``\\B`` (outside a
+    class): one :func:`_rust_regex` could not decide or spell out, so RE2 would read
+    it as its ASCII boundary where Rust's is Unicode."""
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if not in_class and pattern[i + 1 : i + 2] in ("b", "B"):
+                return True
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):  # a leading ']' is a literal
+                i += 1
+            continue
+        i += 1
+    return False
 
 
 class _Unreadable(Exception):
@@ -1019,6 +1142,19 @@ class _Importer:
                 compile_regex(pattern, ci)
             except Exception:  # Unleash: an invalid pattern never matches
                 return _NEVER
+            if _ascii_boundary_left(pattern):
+                exc = _Unreadable("REGEX", value, "")
+                exc.args = (
+                    f"REGEX constraint {text!r:.60}: a \\b or \\B inside a group, "
+                    "repeated, next to another boundary, between two tokens that can "
+                    "each be a word character or not, or in a pattern with inline flags "
+                    "after its start is an ASCII word boundary to "
+                    "cfgcore's regex engine (RE2) and a Unicode one to Rust's regex crate, "
+                    "which yggdrasil runs (they disagree on text such as 'é'); "
+                    "write it at either end of the pattern or next to a token such as "
+                    "\\w, \\s or a literal",
+                )
+                raise exc
             return {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
         if op == "IN_CIDR":
             return self.cidr(attr, values)
