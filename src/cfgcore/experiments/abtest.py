@@ -36,6 +36,7 @@ import msgspec
 
 from cfgcore._layout import BUCKETS
 from cfgcore._records import split_ends
+from cfgcore.details import exact_name
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice
 from cfgcore.runtime.policy import check, current_actor
@@ -603,6 +604,10 @@ class ABTests:
         """The configuration of a live test, or None. Its configurations are as stored:
         an ``ENC[...]`` or ``${file:...}`` the flag file holds stays one (re-creating the
         test must never write the plaintext into the store)."""
+        name = exact_name(test_name)
+        if name is None:
+            return None
+        test_name = name
         meta = self.manager._tests.get(test_name)
         flag = self.manager._source.flags.get(test_name)
         if meta is None or flag is None or flag.variants is None:
@@ -621,11 +626,19 @@ class ABTests:
     def config(self, test_name: str, variant: str | None = None) -> dict[str, Any] | None:
         """A copy of ``variant``'s configuration; the control's when ``variant`` is None
         (the user is not in the test). None for an unknown test or variant."""
-        meta = self.manager._tests.get(test_name)
-        flag = self.manager._source.flags.get(test_name)
+        # Served per request (the variant get_ab_test_variant gave): a name that is not
+        # a str (unhashable, a str subclass whose hash or eq raises) is no such test or
+        # variant, never an exception.
+        name = exact_name(test_name)
+        meta = self.manager._tests.get(name) if name is not None else None
+        flag = self.manager._source.flags.get(name) if meta is not None else None
         if meta is None or flag is None or flag.variants is None:
             return None
-        if variant is None:
+        if variant is not None:
+            variant = exact_name(variant)
+            if variant is None:
+                return None
+        else:
             variant = meta.get("control", "control")
         if variant == NO_VARIANT or variant not in flag.variants:
             return None
