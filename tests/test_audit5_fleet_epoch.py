@@ -10,11 +10,14 @@ keep serving their flags and say why, a restarted process serves its cache file,
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cfgcore.cli import main
 from cfgcore.engine import Engine
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
+from cfgcore.runtime.redis_follow import stored_epoch
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot, encode_snapshot
 from tests.redis_server import wait_for
@@ -380,3 +383,28 @@ def test_separate_processes_flushall_reseed_refusal_and_repair(redis_server, tmp
         assert status["flags"] == ["repaired", "w0_0"]
     finally:
         follower.stop()
+
+
+@given(raw=st.one_of(st.none(), st.binary(max_size=80), st.text(max_size=80)))
+@settings(max_examples=300, deadline=None)
+def test_stored_epoch_takes_only_ids_cfgcore_writes(raw):
+    """Whatever the epoch field holds: an id of 16 to 64 lowercase hex digits, None for
+    none, or a ConfigError naming the store (refused as corrupt), never anything else."""
+    try:
+        epoch = stored_epoch(raw, 7, "redis://x")
+    except ConfigError as exc:
+        assert str(exc).startswith("redis://x: version 7: the stored epoch")
+        return
+    if epoch is None:
+        assert raw in (None, b"", "")
+    else:
+        assert 16 <= len(epoch) <= 64 and set(epoch) <= set("0123456789abcdef")
+        assert epoch == (raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def test_written_epochs_are_ids():
+    assert stored_epoch(b"0123456789abcdef", 1, "x") == "0123456789abcdef"
+    assert stored_epoch("f" * 64, 1, "x") == "f" * 64
+    for bad in (b"0123456789abcde", "F" * 16, "g" * 16, "0" * 65, b"\xff" * 16, 5):
+        with pytest.raises(ConfigError):
+            stored_epoch(bad, 1, "x")
