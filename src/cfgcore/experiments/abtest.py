@@ -630,8 +630,10 @@ class ABTests:
         # a str (unhashable, a str subclass whose hash or eq raises) is no such test or
         # variant, never an exception.
         name = exact_name(test_name)
-        meta = self.manager._tests.get(name) if name is not None else None
-        flag = self.manager._source.flags.get(name) if meta is not None else None
+        if name is None:
+            return None
+        meta = self.manager._tests.get(name)
+        flag = self.manager._source.flags.get(name)
         if meta is None or flag is None or flag.variants is None:
             return None
         if variant is not None:
