@@ -92,3 +92,15 @@ def test_with_refs_answers_as_one_assoc_per_reference(config, paths):
     frozen = freeze(config)
     refs = {tuple(p): "${REF_" + "_".join(p) + "}" for p in paths}
     assert thaw(with_refs(frozen, refs)) == thaw(environ._sequential(frozen, refs))
+
+
+_paths = st.lists(st.sampled_from("ab"), max_size=3).map(tuple)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_paths, st.just("${R}")), st.lists(_paths, max_size=4))
+def test_refs_without_drops_what_is_at_or_below_a_change(refs, changed):
+    # Each reference is looked up by its prefixes now (every reference was compared
+    # with every change: quadratic for set_active_config of a large tree).
+    expected = {p: r for p, r in refs.items() if not any(p[: len(c)] == c for c in changed)}
+    assert environ.refs_without(refs, changed) == expected

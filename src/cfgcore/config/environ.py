@@ -322,10 +322,8 @@ def refs_without(
     refs: Mapping[tuple[Any, ...], str], changed: Sequence[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], str]:
     """``refs`` minus every path at or below a changed path (its value is now literal)."""
-    out = dict(refs)
-    for path in changed:
-        n = len(path)
-        for p in list(out):
-            if p[:n] == tuple(path):
-                del out[p]
-    return out
+    gone = {tuple(path) for path in changed}
+    if not gone:
+        return dict(refs)
+    # A prefix of each reference looked up: not every reference against every change.
+    return {p: ref for p, ref in refs.items() if not any(p[:n] in gone for n in range(len(p) + 1))}
