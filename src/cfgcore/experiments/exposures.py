@@ -779,7 +779,10 @@ class ExposureLogger:
         if len(shard) >= self._shard_limit:
             shard.clear()  # the same set object: holders of seen_shards() stay in sync
         shard.add(user)
-        self._append((test, variant, user, self._clock()))
+        if self._append((test, variant, user, self._clock())) is False:
+            # Dropped (backlog full, or closed): not logged, so not deduplicated either:
+            # the user's next evaluation tries again.
+            shard.discard(user)
 
     def attach(self, api: Any) -> None:
         """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup shards,
@@ -806,7 +809,8 @@ class ExposureLogger:
         if len(shard) >= self._shard_limit:
             shard.clear()
         shard.add(user)
-        self._append((test, variant, user, self._clock()))
+        if self._append((test, variant, user, self._clock())) is False:
+            shard.discard(user)  # dropped: the next evaluation tries again (see log)
 
     def forget(self, test: str) -> None:
         """Empty the dedup shards of ``test`` (when the test is replaced or deleted)."""

@@ -81,6 +81,8 @@ class BackgroundWriter:
         self.lost = 0  # records whose delivery failed (see failed())
         self._failing_since: float | None = None  # monotonic time of the last failure log
         self._lost_unlogged = 0  # records lost since that log line
+        self._drops_seen = 0  # `dropped` as last logged
+        self._drops_logged_at: float | None = None  # monotonic time of that log line
         self._thread: threading.Thread | None = None
         self._restart = False  # set in a forked child whose parent ran this writer
         self._start_lock = threading.Lock()
@@ -136,6 +138,8 @@ class BackgroundWriter:
             # Cleared before looking, so a wake-up set after this point ends the wait
             # below at once; one set before it is answered by this very poll.
             wake.clear()
+            if self._queue.dropped != self._drops_seen:
+                self._log_drops()
             if self._write_some():
                 wait = POLL_INTERVAL
                 time.sleep(0)  # let a waiting request thread have the GIL
@@ -171,6 +175,27 @@ class BackgroundWriter:
                     self._failing_since, self._lost_unlogged = None, 0
             self.done += len(batch)
             return len(batch)
+
+    def _log_drops(self, *, final: bool = False) -> None:
+        """Say that records were dropped (the backlog full, or appended after close):
+        at once for the first, then at most once per ``FAILURE_LOG_EVERY`` seconds with
+        the number since, and at :meth:`close` whatever is left unsaid. On the writer
+        thread (or the closing one): the request path only counts them."""
+        dropped = self.dropped
+        n = dropped - self._drops_seen
+        if n <= 0:
+            return
+        now = time.monotonic()
+        last = self._drops_logged_at
+        if not final and last is not None and now - last < FAILURE_LOG_EVERY:
+            return
+        self._drops_seen, self._drops_logged_at = dropped, now
+        log.warning(
+            "%s: %d records dropped (%d in all): the backlog of %d was full (records came "
+            "faster than they could be written) or the writer was closed; a batch job "
+            "should flush its logger every few thousand records",
+            self.name, n, dropped, self.max_pending,
+        )  # fmt: skip
 
     def failed(self, n: int, exc: BaseException, where: Any = None) -> None:
         """``n`` records could not be written (called by the writer thread, from
@@ -232,6 +257,7 @@ class BackgroundWriter:
         if thread is not None:
             self._wake.set()  # it sees `closed` and an empty backlog on its next poll
             thread.join(max(0.0, min(timeout, 1.0)))
+        self._log_drops(final=True)
         instruments.harvest_dropped(self)
         return ok
 
@@ -274,6 +300,7 @@ class BackgroundWriter:
         self._thread = None
         self.done = self.polls = 0
         self._failing_since, self._lost_unlogged = None, 0
+        self._drops_seen, self._drops_logged_at = self.dropped, None  # the parent's said
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
