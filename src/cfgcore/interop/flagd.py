@@ -11,13 +11,14 @@ True
 
 The JSONLogic ``targeting`` of each flag is lowered to ordinary cfgcore rules: ``if``
 trees become rules with mutually exclusive conditions, ``fractional`` becomes a rule
-bucketed with flagd's own hashing (:class:`cfgcore.snapshot.Hashing` scheme
-``flagd_v2`` or ``flagd_v3``, chosen per import, default v3), and the conditions
-(``==``, ``!=``, ``===``, ``!==``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``and``, ``or``,
-``!``, ``!!``, ``var``, ``starts_with``, ``ends_with``, ``sem_ver``, ``$ref``) become
-cfgcore conditions. Anything else (``cat`` outside a bucketing key, ``substr``,
-arithmetic, a ``var`` compared with another ``var``, ...) is an import error naming
-the flag and the construct.
+bucketed with flagd's own hashing (:class:`cfgcore.snapshot.Hashing` scheme ``flagd_v2``
+or ``flagd_v3``, chosen per import, default v3), and the conditions (``==``, ``!=``,
+``===``, ``!==``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``and``, ``or``, ``!``, ``!!``,
+``var``, ``starts_with``, ``ends_with``, ``sem_ver``, ``$ref``) become cfgcore
+conditions (ordering against a string literal as json-logic orders: strings by code
+point, null as "null", numbers by the literal's number). Anything else (``cat`` outside
+a bucketing key, ``substr``, arithmetic, a ``var`` compared with another ``var``, ...)
+is an import error naming the flag and the construct.
 
 Evaluation follows flagd: :func:`resolve` maps cfgcore's answer to flagd's (the
 caller's default for a disabled flag or a flag without a default variant, reason
@@ -43,6 +44,7 @@ from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
+from cfgcore.interop.growthbook import HEAD, MAX_REGEX_INPUT, string_order
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = [
@@ -241,6 +243,8 @@ def context(
         kind = type(value)
         if kind is str:  # the common cases first, without the general encoder
             out[key] = value
+            if len(value) > MAX_REGEX_INPUT:  # string order decides by the first characters
+                out[key + HEAD] = value[:MAX_REGEX_INPUT]
             data = value.encode("utf-8", "surrogatepass")
             out[key + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
             if value[:1] in _SEMVER_START:
@@ -296,6 +300,8 @@ def context(
                 text = _list_text(value)
                 if text is not None:
                     out[key + STR] = text
+                    if len(text) > MAX_REGEX_INPUT:
+                        out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
                 if value and all(type(v) is str and "\0" not in v for v in value):
                     out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
             ver = _normal_semver(value)
@@ -1313,10 +1319,12 @@ class _Flag:
             raise _Refuse(f"'{op}' must compare one var with one literal")
         if isinstance(lit, bool):  # json-logic orders a boolean as the number 0 or 1
             lit = int(lit)
-        if not isinstance(lit, (int, float)):
-            raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
         if attr == FLAG_KEY:
             raise _Refuse(f"'{op}' on $flagd.flagKey")
+        if isinstance(lit, str):
+            return self.compare_text(attr, o, lit)
+        if not isinstance(lit, (int, float)):
+            raise _Refuse(f"'{op}' with a non-numeric literal {lit!r}")
         if attr == TIMESTAMP:  # always an integer
             return {"attr": attr, names[o]: lit}
         # JSONLogic compares the context value's number (a numeric string, a boolean,
@@ -1329,6 +1337,25 @@ class _Flag:
             raise _Refuse(f"'{op}': {exc}") from None
         if _PY_COMPARE[o](0, lit):
             tests.append(_not({"attr": attr, "exists": True}))
+        return {"any": tests}
+
+    def compare_text(self, attr: str, o: str, lit: str) -> Any:
+        """``value <o> lit`` for a string literal, as json-logic orders it: a number or
+        boolean against the literal's number (Python's ``float``; none, so never, for
+        other text), a string by code point (Python's string order), null or a missing
+        value as the text "null", an array or object as its text (``#str``)."""
+        name = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}[o]
+        num = _string_number(lit)
+        if attr == TIMESTAMP:  # always an integer
+            return {"attr": attr, name: num} if num is not None else _NEVER
+        try:
+            text = [string_order(a, name, lit, utf16=False) for a in (attr, attr + STR)]
+            tests: list[Any] = [_exact.ordered(attr + NUM, name, num)] if num is not None else []
+        except ValueError as exc:
+            raise _Refuse(f"'{o}' with the string {lit!r:.40}: {exc}") from None
+        tests += text
+        if _PY_COMPARE[o]("null", lit):
+            tests.append(_missing(attr))
         return {"any": tests}
 
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
