@@ -71,3 +71,22 @@ def test_reading_back_is_bounded_by_a_huge_line_and_by_lines_that_are_no_entry(
     assert audit._last_link(str(path)) == (GENESIS, 0)  # gave up after _MAX_TRIED lines
     path.write_bytes(path.read_bytes()[: -9 * 4000])
     assert audit._last_link(str(path))[1] == 1  # 1,000 lines back: still found
+
+
+def test_a_directory_planted_at_the_heads_temporary_name_does_not_freeze_the_head(tmp_path, signed):
+    # One directory in the state directory: the head's temporary name was fixed, and
+    # unlink cannot remove a directory, so every head write failed from then on and
+    # entries appended after it could be cut from the end with verify saying ok.
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    for i in range(3):
+        log.record(_event(i))
+    (tmp_path / "audit.jsonl.head.tmp").mkdir()
+    for i in range(3, 6):
+        log.record(_event(i))
+    assert verify(path).tail  # the head records the last entry written
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:3]) + b"\n")  # entries 4..6 cut from the end
+    result = verify(path)
+    assert not result.ok and "entries seq 4..6 are missing: removed from the end" in str(result)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p.is_file()]

@@ -755,11 +755,12 @@ def _warn_unsigned_after_signed(path: str) -> None:
 def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -> None:
     """Record the last link written in ``<path>.head`` (under the file lock; by rename,
     so a reader sees the old or the new record, never half of one)."""
-    tmp = path + HEAD_SUFFIX + ".tmp"
     # A fresh file (O_EXCL, never through a symlink): truncating whatever the name was
-    # would overwrite the file a planted link points at.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
+    # would overwrite the file a planted link points at. And a name of its own: with one
+    # fixed name, a directory planted there (which unlink cannot remove) made every
+    # head write fail, so the head stayed at that moment and entries appended after it
+    # could be cut from the end unnoticed, by verify and by the next writer.
+    tmp = f"{path}{HEAD_SUFFIX}.{os.getpid()}-{os.urandom(6).hex()}.tmp"
     fd = _open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         _write_all(fd, _ENCODER.encode(_head_record(path, seq, hash_, sign)) + b"\n")
@@ -770,7 +771,12 @@ def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -
             os.unlink(tmp)
         raise
     os.close(fd)
-    os.replace(tmp, path + HEAD_SUFFIX)
+    try:
+        os.replace(tmp, path + HEAD_SUFFIX)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _last_link(path: str) -> tuple[str, int]:
