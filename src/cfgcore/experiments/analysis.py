@@ -74,6 +74,9 @@ class ExperimentReport:
     # metric events of later users it left out (see cfgcore.experiments.metrics).
     max_users: int | None = None
     untracked: int = 0
+    # Metric events recorded for variants the test does not have, per variant: left
+    # out of every comparison (a record_metric(..., variant=...) naming a wrong one).
+    stray_events: dict[str, int] = field(default_factory=dict)
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -117,6 +120,12 @@ class ExperimentReport:
             lines.append(
                 f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
                 "results, first: " + "; ".join(self.unusable_examples)
+            )
+        if self.stray_events:
+            strays = ", ".join(f"{v!r}: {n}" for v, n in sorted(self.stray_events.items()))
+            lines.append(
+                f"WARNING: metric events recorded for variants this test does not have, "
+                f"left out of these results ({strays})"
             )
         if self.untracked:
             lines.append(
@@ -182,6 +191,7 @@ class ExperimentReport:
                 },
                 "results": [asdict(r) for r in self.results],
                 "user_cap": {"max_users": self.max_users, "left_out": self.untracked},
+                "stray_events": dict(self.stray_events),
                 "unusable_lines": {
                     "count": self.unusable_lines,
                     "first": list(self.unusable_examples),
@@ -412,7 +422,13 @@ def analyze(
         unusable_examples=list(skipped.first) if skipped else [],
         max_users=getattr(store, "max_users", None),
         untracked=getattr(store, "untracked", {}).get(test, 0),
+        stray_events=_stray_events(store, test, variants),
     )
+
+
+def _stray_events(store: Any, test: str, variants: list[str]) -> dict[str, int]:
+    stray = getattr(store, "stray_events", None)  # a store of another kind has none
+    return dict(stray(test, variants)) if callable(stray) else {}
 
 
 def guardrail_violations(

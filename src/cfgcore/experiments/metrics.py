@@ -521,6 +521,20 @@ class MetricsStore:
             m = self._metric(test, variant, metric)
             return m.events if m else 0
 
+    def stray_events(self, test: str, variants: Iterable[str]) -> dict[str, int]:
+        """``{variant: metric events}`` of ``test`` recorded for variants not among
+        ``variants`` (a caller's ``record_metric(..., variant=...)`` naming one the test
+        does not have): no comparison counts them."""
+        self.flush()
+        known = set(variants)
+        with self._lock:
+            out = {
+                v: sum(m.events for m in u.metrics.values())
+                for (t, v), u in self._data.items()
+                if t == test and v not in known
+            }
+        return {v: n for v, n in out.items() if n}
+
     def is_binary(self, test: str, metric: str) -> bool:
         """True if every recorded value of ``metric`` was 0 or 1."""
         self.flush()
