@@ -1200,6 +1200,16 @@ class _Flag:
             args = args[0]
         if not isinstance(args, str):
             raise _Refuse(f"var of {args!r}")
+        if args == "":
+            raise _Refuse("var of the whole context ('')")
+        for part in args.split(".")[1:]:
+            # json-logic's var reads an item (or a character) of an array (or a string)
+            # at a canonical index, and its length: context() flattens only objects
+            if part == "length" or (part.isdigit() and part.isascii() and str(int(part)) == part):
+                raise _Refuse(
+                    f"var {args!r:.80}: {part!r} is an item or the length of an array or "
+                    "string to flagd, which cfgcore's context does not derive"
+                )
         return args
 
     def condition(self, expr: Any) -> Any:
