@@ -195,7 +195,9 @@ def test_old_writer_refused_after_flushall_and_a_fresh_seed_then_publish_repairs
 
 def test_a_manager_keeps_its_flags_and_health_says_why(redis_server, url, tmp_path):
     cache = tmp_path / "m.msgpack"
-    m = DynamicConfigurationManager(store=url + f"&poll=0.05&cache={cache}", log_exposures=False)
+    # poll 30 s: no poll in the window; the follower looks when it hears of a version
+    # newer than its own
+    m = DynamicConfigurationManager(store=url + f"&cache={cache}", log_exposures=False)
     b = RedisFlagStore(url + "&cache=off")
     try:
         for name in KEEP:
@@ -203,8 +205,8 @@ def test_a_manager_keeps_its_flags_and_health_says_why(redis_server, url, tmp_pa
         wait_for(lambda: m.store._cached == 2)
         r = redis_server.client()
         r.flushall()
-        # b seeds between m's polls: write the re-created document in one step
-        b.update(add("b_new"))
+        for n in ("b_new", "b_2", "b_3"):  # versions 1 to 3 of another epoch
+            b.update(add(n))
         wait_for(lambda: any("re-created" in x for x in m.health().reasons))
         assert sorted(k for k in m.snapshot.flags if k.startswith("keep")) == KEEP
         assert "b_new" not in m.snapshot.flags
@@ -305,9 +307,10 @@ def test_rolling_upgrade_old_document_is_upgraded_in_place(redis_server, open_st
 def test_rolling_upgrade_old_process_reseeding_is_refused_until_published(
     redis_server, url, open_store, tmp_path, bundled_config, capsys, monkeypatch
 ):
-    a = follow(open_store("a", poll=0.05))
+    a = follow(open_store("a"))  # poll 30 s: no poll in the window
     for name in KEEP:
         a.update(add(name))
+    wait_for(lambda: a._cached == 2)
     redis_server.client().flushall()
     # an old process that never saw it starts over (its script has no floor to check)
     old_release_write(redis_server, ["old_seed"])

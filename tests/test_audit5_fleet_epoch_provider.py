@@ -44,7 +44,7 @@ def test_a_re_created_store_makes_the_provider_stale_until_published(redis_serve
 
     url = redis_server.url + "?namespace=ofepoch"
     manager = DynamicConfigurationManager(
-        store=url + f"&poll=0.05&cache={tmp_path / 'm.msgpack'}",
+        store=url + f"&cache={tmp_path / 'm.msgpack'}",  # poll 30 s: none in the window
         state_dir=tmp_path / "state",
         engine=engine_class(impl)(),
     )
@@ -63,6 +63,7 @@ def test_a_re_created_store_makes_the_provider_stale_until_published(redis_serve
 
         redis_server.client().flushall()
         other.update(_set("a", "off"))  # the new process's document: another epoch
+        other.update(_set("b", "off"))  # version 2: newer than the manager's 1
         assert wait_for(lambda: any(e == ProviderEvent.PROVIDER_STALE for e, _ in events))
         assert client.get_provider_status() == ProviderStatus.STALE
         stale = next(d for e, d in events if e == ProviderEvent.PROVIDER_STALE)
