@@ -30,6 +30,7 @@ __all__ = [
     "fsync_dir",
     "read_regular",
     "read_regular_fd",
+    "replaceable_by_all",
 ]
 
 
@@ -199,6 +200,36 @@ def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
     if len(data) > max_bytes:
         raise OSError(errno.EFBIG, f"file is over the {max_bytes // (1024 * 1024)} MiB limit")
     return data
+
+
+def replaceable_by_all(path: str) -> str:
+    """Why every local user may put another file in place of ``path`` (``""``: none may).
+
+    A directory every user may write without the sticky bit lets anyone rename what it
+    holds: ``path``'s own directory, and any directory above it (a subdirectory renamed
+    away and made again). Checked on the way to ``path`` as written and as resolved
+    (a symlink's own directory counts too)."""
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return ""
+    seen: set[str] = set()
+    for start in (os.path.abspath(path), os.path.realpath(path)):
+        directory = os.path.dirname(start)
+        while directory not in seen:
+            seen.add(directory)
+            try:
+                st = os.stat(directory)
+            except OSError:
+                st = None
+            if st is not None and st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+                own = directory == os.path.dirname(start)
+                where = "its directory" if own else "the directory"
+                return (
+                    f"{where} {directory} is writable by every user (mode "
+                    f"{stat.S_IMODE(st.st_mode):04o}), so anyone may replace "
+                    + ("it" if own else "what it holds, and it")
+                )
+            directory = os.path.dirname(directory)
+    return ""
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:

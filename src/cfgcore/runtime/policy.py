@@ -269,12 +269,11 @@ def _refuse_writable_by_all(path: str, st: os.stat_result) -> None:
     if st.st_mode & stat.S_IWOTH:
         why = f"the file is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
     else:
-        directory = os.path.dirname(os.path.realpath(path))
-        with contextlib.suppress(OSError):
-            dst = os.stat(directory)
-            if dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
-                why = (f"its directory {directory} is writable by every user (mode "
-                       f"{stat.S_IMODE(dst.st_mode):04o}), so anyone may replace it")  # fmt: skip
+        # Every directory above it too (only its own was: one writable by every user
+        # higher up let anyone rename the policy's directory away and make their own).
+        from cfgcore.runtime.atomicio import replaceable_by_all
+
+        why = replaceable_by_all(path)
     if why:
         raise ConfigError(f"access policy refused: {why}; refusing changes (chmod o-w)", file=path)
 

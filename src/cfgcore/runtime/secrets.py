@@ -700,14 +700,10 @@ def _refuse_writable_by_all(path: str) -> None:
     if st.st_mode & stat.S_IWOTH:
         why = f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
     else:
-        directory = os.path.dirname(os.path.realpath(path))
-        try:
-            dst = os.stat(directory)
-        except OSError:
-            return
-        if dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
-            why = (f"its directory {directory} is writable by every user (mode "
-                   f"{stat.S_IMODE(dst.st_mode):04o}), so anyone may replace it")  # fmt: skip
+        # Every directory above it too, not only its own (see replaceable_by_all).
+        from cfgcore.runtime.atomicio import replaceable_by_all
+
+        why = replaceable_by_all(path)
     if why:
         raise ConfigError(
             f"key file refused: {why}, and whoever can put a key first reads every value "
