@@ -471,8 +471,9 @@ class ABTests:
             self.manager._mutate(change, "create_ab_test")
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
-        if self.manager.exposures is not None:
-            self.manager.exposures.forget(name)
+        # The users already logged stay logged: a replacement moves none of them (see
+        # _moves_users), and a new test under a deleted one's name starts afresh in
+        # every process that sees it (DynamicConfigurationManager._install_source).
         return True
 
     def _moves_users(

@@ -292,7 +292,18 @@ class DynamicConfigurationManager:
 
     def _install_source(self, snapshot: Snapshot) -> None:
         self._source = snapshot
+        before: dict[str, Any] = getattr(self, "_tests", {})
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
+        if self.exposures is not None:
+            # A test gone (deleted here, in another process or in the file), or one
+            # created again under its name (another "since"): the users logged were
+            # that test's; the new one logs each of its users afresh. A test replaced
+            # or resumed keeps them (its users keep their variants): logging them again
+            # would only duplicate their exposures.
+            for name, meta in before.items():
+                now = self._tests.get(name)
+                if now is None or now.get("since") != meta.get("since"):
+                    self.exposures.forget(name)
         # A stopped test (stop_ab_test, a guardrail rollback) serves its control to
         # everyone and collects nothing more: no exposures (its users would all be
         # logged in control) and no metric events (a user of another variant would be
