@@ -41,14 +41,16 @@ def _common(
         p.add_argument(
             "-e",
             "--environment",
-            help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT)",
+            help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else "
+            "development)",
         )
     p.add_argument(
         "--profile", help="deployment profile (default: $CONFIG_PROFILE or $CFGCORE_PROFILE)"
     )
     p.add_argument(
         "--geographic-profile",
-        help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE)",
+        help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE or "
+        "$CFGCORE_GEOGRAPHIC_PROFILE)",
     )
     if validation:
         p.add_argument(
@@ -64,7 +66,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("show", help="print the merged configuration (secrets redacted)")
     _common(p, validation=True)
     p.add_argument("key", nargs="?", help="only this section (dotted path)")
-    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)"
+    )
     p.set_defaults(func=_cmd_show)
 
     p = subparsers.add_parser("get", help="print one value (JSON for sections and lists)")
@@ -86,8 +90,8 @@ def register(subparsers: Any) -> None:
         "like diff(1): 0 when they are the same, 1 when they differ.",
     )
     _common(p, environment=False)
-    p.add_argument("env_a")
-    p.add_argument("env_b")
+    p.add_argument("env_a", help="an environment, e.g. staging")
+    p.add_argument("env_b", help="the environment to compare it with, e.g. production")
     p.set_defaults(func=_cmd_diff)
 
     p = subparsers.add_parser("eval", help="evaluate a feature flag for a context")

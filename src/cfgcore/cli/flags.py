@@ -41,7 +41,7 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "flags",
         help="flag lifecycle: delete a flag, find stale flags and experiments",
-        description=__doc__.split("\n\n", 1)[1],
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
     )
     group = p.add_subparsers(dest="flags_command", metavar="SUBCOMMAND")
 

@@ -1,0 +1,55 @@
+"""``--help`` as a new user reads it: no reStructuredText markup leaking from a
+module docstring into the terminal, every positional argument explained, and the
+environment default stated as the manager resolves it (``development`` when neither
+variable is set), and the geographic profile's alias named."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfgcore.cli import main
+
+COMMANDS = [
+    ["demo"],
+    ["flags"],
+    ["flags", "stale"],
+    ["flags", "delete"],
+    ["setup"],
+    ["validate"],
+    ["schema"],
+    ["migrate"],
+    ["health"],
+    ["alerts", "export"],
+    ["show"],
+    ["get"],
+    ["explain"],
+    ["diff"],
+    ["eval"],
+    ["watch"],
+]
+
+
+def _help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_help_shows_no_rst_markup(argv, capsys):
+    assert "``" not in _help(argv, capsys)
+
+
+def test_diff_explains_its_two_environments(capsys):
+    out = _help(["diff"], capsys)
+    positional = out.split("positional arguments:")[1].split("options:")[0]
+    for line in positional.strip().splitlines():
+        assert len(line.split()) > 1, f"no help for {line.strip()!r}"
+
+
+@pytest.mark.parametrize("command", ["show", "get", "explain", "eval", "health", "watch"])
+def test_environment_default_names_development_and_every_alias(command, capsys):
+    out = " ".join(_help([command], capsys).split())
+    assert "$CFGCORE_ENVIRONMENT, else development" in out
+    assert "$CFGCORE_GEOGRAPHIC_PROFILE" in out
