@@ -170,9 +170,27 @@ _forgotten_said = False
 _cost = 0  # of the remembered secrets: spelling characters plus _ENTRY_COST each
 # spelling -> how many remembered secrets spell it (two secrets can share a spelling)
 _spelled: dict[str, int] = {}
-# first MIN_MASK_LENGTH characters of a spelling -> (its lengths longest first, and
-# length -> the spellings of that length)
-_index: dict[str, tuple[list[int], dict[int, set[str]]]] = {}
+
+
+class _Bucket:
+    """The spellings that start with one MIN_MASK_LENGTH characters: their lengths,
+    longest first (a new list on each change: readers iterate it without the lock),
+    the spellings of each length, and, for a bucket of many lengths, one alternation
+    of them (compiled when first needed after a change)."""
+
+    __slots__ = ("groups", "lengths", "pattern")
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.groups: dict[int, set[str]] = {}
+        self.pattern: re.Pattern[str] | None = None
+
+
+_index: dict[str, _Bucket] = {}  # first MIN_MASK_LENGTH characters -> their spellings
+# Past this many lengths in a bucket, the bucket's alternation finds the longest there:
+# it stops at the first character that differs, where a look-up per length hashes a
+# slice of each length (a flood sharing its first and last characters cost seconds).
+_BUCKET_LENGTHS = 4
 
 
 def _escaped(text: str, *, quote: bool) -> str:
@@ -220,15 +238,14 @@ def _index_add(form: str) -> None:
     size = len(form)
     bucket = _index.get(form[:MIN_MASK_LENGTH])
     if bucket is None:
-        _index[form[:MIN_MASK_LENGTH]] = ([size], {size: {form}})
-        return
-    lengths, groups = bucket
-    group = groups.get(size)
+        bucket = _index[form[:MIN_MASK_LENGTH]] = _Bucket()
+    group = bucket.groups.get(size)
     if group is None:
-        groups[size] = {form}
-        _index[form[:MIN_MASK_LENGTH]] = (sorted((*lengths, size), reverse=True), groups)
+        bucket.groups[size] = {form}
+        bucket.lengths = sorted((*bucket.lengths, size), reverse=True)
     else:
         group.add(form)
+    bucket.pattern = None
 
 
 def _index_remove(form: str) -> None:
@@ -238,17 +255,27 @@ def _index_remove(form: str) -> None:
         return
     del _spelled[form]
     gram = form[:MIN_MASK_LENGTH]
-    lengths, groups = _index[gram]
-    group = groups[len(form)]
+    bucket = _index[gram]
+    bucket.pattern = None
+    group = bucket.groups[len(form)]
     group.discard(form)
     if group:
         return
-    rest = [n for n in lengths if n != len(form)]
+    rest = [n for n in bucket.lengths if n != len(form)]
     if rest:
-        _index[gram] = (rest, groups)
-        del groups[len(form)]
+        bucket.lengths = rest
+        del bucket.groups[len(form)]
     else:
         del _index[gram]
+
+
+def _bucket_pattern(bucket: _Bucket) -> re.Pattern[str]:
+    with _known_lock:
+        pattern = bucket.pattern
+        if pattern is None:
+            forms = sorted((f for g in bucket.groups.values() for f in g), key=len, reverse=True)
+            pattern = bucket.pattern = re.compile("|".join(map(re.escape, forms)))
+        return pattern
 
 
 def register_secret(value: Any) -> None:
@@ -338,20 +365,26 @@ def _index_subn(text: str) -> tuple[str, int]:
     last = size - width
     while i <= last:
         bucket = get(text[i : i + width])
+        found = 0
         if bucket is not None:
-            lengths, groups = bucket
-            for length in lengths:
-                if i + length <= size:
-                    group = groups.get(length)
-                    if group is not None and text[i : i + length] in group:
-                        out.append(text[start:i])
-                        out.append(MASK)
-                        n += 1
-                        i += length
-                        start = i
-                        break
+            lengths = bucket.lengths
+            if len(lengths) > _BUCKET_LENGTHS:
+                m = (bucket.pattern or _bucket_pattern(bucket)).match(text, i)
+                found = m.end() - i if m is not None else 0
             else:
-                i += 1
+                groups = bucket.groups
+                for length in lengths:
+                    if i + length <= size:
+                        group = groups.get(length)
+                        if group is not None and text[i : i + length] in group:
+                            found = length
+                            break
+        if found:
+            out.append(text[start:i])
+            out.append(MASK)
+            n += 1
+            i += found
+            start = i
         else:
             i += 1
     if not n:
