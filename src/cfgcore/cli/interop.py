@@ -110,7 +110,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.audit import AuditLog
     from cfgcore.runtime.policy import check, cli_actor
-    from cfgcore.snapshot import encode_snapshot, format_for
+    from cfgcore.snapshot import decode_snapshot, encode_snapshot, format_for
 
     # The output may be a service's live flags file: writing it is a change like any
     # other, judged by the access policy and recorded in the audit log kept beside it.
@@ -142,9 +142,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         )
     Engine.from_snapshot(snapshot, file=args.out)  # proves the written file will load
     refused = dict(snapshot.metadata.get("refused") or {})
+    _check_unicode(snapshot, refused, args.source)  # before anything is written
+    fmt = format_for(args.out)
+    data = encode_snapshot(snapshot, fmt)
+    decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    atomic_write(args.out, encode_snapshot(snapshot, format_for(args.out)))
+    atomic_write(args.out, data)
     audit.append(
         {
             "ts": datetime.now(tz=timezone.utc).isoformat(),
@@ -164,6 +168,56 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if refused:
         print(f"{len(refused)} flags refused (listed above)", file=sys.stderr)
     return 1 if refused else 0
+
+
+def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
+    """A string holding a lone surrogate (JSON's ``"\\ud800"``, which the source's JSON
+    reader accepts) is no text: a flag file cannot hold it as UTF-8, nor the audit log
+    or the report a flag name. Refused naming the flag and the key path."""
+    import msgspec
+
+    from cfgcore.errors import Problem
+
+    def bad(obj: Any, path: str) -> str | None:
+        if isinstance(obj, str):
+            return None if _is_text(obj) else path
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if not _is_text(str(k)):
+                    return f"{path}.{k!r}"
+                found = bad(v, f"{path}.{k}")
+                if found:
+                    return found
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                found = bad(v, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    problems = [
+        Problem(path=f"flags.{name!r}", message="a refused flag's name is not valid Unicode")
+        for name in refused
+        if not _is_text(name)
+    ]
+    tree = msgspec.to_builtins(snapshot)
+    for section in ("flags", "segments", "metadata"):
+        for key, value in (tree.get(section) or {}).items():
+            found = bad({key: value}, section)
+            if found is not None:
+                problems.append(
+                    Problem(path=found, message="not valid Unicode text (a lone surrogate)")
+                )
+    if problems:
+        raise ConfigError([Problem(p.path, p.message, file=file) for p in problems])
+
+
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
