@@ -92,3 +92,19 @@ def test_a_long_env_file_costs_each_line_what_it_reads(tmp_path):
     assert (
         f"{doubling}:23: the value of A22 takes the file's values past 64 MiB" in (out["doubling"])
     )
+
+
+def test_an_edit_that_keeps_the_size_and_mtime_is_read_again(cfg):
+    env = cfg.parent / ".env"
+    env.write_text("APP_GREETING=hello\n")
+    before = env.stat()
+    m = ConfigurationManager(cfg, record_usage=False)
+    try:
+        m.load_environment_config("staging")
+        assert m.get("greeting.text") == "hello"
+        env.write_text("APP_GREETING=hellO\n")  # same size
+        os.utime(env, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime set back
+        assert m.reload() is True
+        assert m.get("greeting.text") == "hellO"
+    finally:
+        m.close()

@@ -45,13 +45,13 @@ class EnvironWithFile(Mapping[str, str]):
     """The process environment, then a ``.env`` file's values for names it lacks.
 
     Lookups consult ``os.environ`` live (a variable exported later is seen), and the
-    file is re-read when its size or modification time changes.
+    file is re-read when it changes (size, modification or change time, inode).
     """
 
     def __init__(self, path: str, base: Mapping[str, str] | None = None) -> None:
         self.path = path
         self._base = base
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._values: dict[str, str] = {}
         #: Names the file sets from a ``${VAR}`` that is not set (and has no default):
         #: name -> (line, VAR). They are left unset, not set to "" (python-dotenv's
@@ -69,7 +69,10 @@ class EnvironWithFile(Mapping[str, str]):
         except OSError:
             self._stamp, self._values, self.unresolved = None, {}, {}
             return self._values
-        stamp = (st.st_mtime_ns, st.st_size)
+        # The ctime and inode too: an edit that keeps the size and sets the mtime back
+        # (or a file renamed into place with an older one) was not read again, and a
+        # reload the watcher started for it activated the old values.
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
         if stamp != self._stamp:
             self._values, self.unresolved = _read(self.path)
             self._stamp = stamp
