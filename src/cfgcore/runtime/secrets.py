@@ -884,8 +884,11 @@ def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) 
     # value made with the older must still load (and rotate) once the newer is first.
     candidates = [k for k in keyring.keys if k.kid == kid]
     if not candidates:
+        # The id is the envelope's text: shown only when it is one (not a pasted key,
+        # not megabytes of it).
+        shown = repr(safe_key_id(kid)) if safe_key_id(kid) else "(text that is no key id)"
         raise ValueError(
-            f"encrypted with key id {kid!r}, which {keyring.origin} does not hold "
+            f"encrypted with key id {shown}, which {keyring.origin} does not hold "
             f"(it holds {', '.join(k.kid for k in keyring.keys)})"
         )
     from cryptography.exceptions import InvalidTag
