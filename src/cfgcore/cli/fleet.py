@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         help="also replace the flag document: with this file, or (no value) with the "
         "configuration directory's flags",
     )
+    p.add_argument(
+        "--flags-from-cache",
+        metavar="CACHE_FILE",
+        help="also replace the flag document: with the one in a process's cache file "
+        "(STATE_DIR/fleet/NS-flags-*.msgpack), experiment records included; restores the "
+        "fleet's last document after Redis lost its data",
+    )
     p.add_argument("--actor", help="who publishes (default: the OS user@host; another name "
                    "needs the policy's actor.assume)")  # fmt: skip
     p.set_defaults(func=publish)
@@ -71,12 +78,24 @@ def publish(args: argparse.Namespace) -> int:
     manager.load_environment_config(args.environment)
     snap = manager.snapshot
     flags = None
+    if args.flags is not None and args.flags_from_cache:
+        raise ConfigError("--flags and --flags-from-cache: give one flag document, not two")
     if args.flags is not None:
         path = args.flags or manager.flags_path()
         if not path:
             raise ConfigError("--flags: the configuration directory has no flags file")
         flags = load_snapshot(path)
         Engine().compile(flags, file=path)  # refuses before anything is written
+    elif args.flags_from_cache:
+        path = args.flags_from_cache
+        with RedisFlagStore(args.store) as reader:
+            cached = reader.read_cache(path)  # checksum checked, as a document from Redis
+        flags = cached.snapshot
+        Engine().compile(flags, file=cached.origin)
+        print(
+            f"restoring version {cached.version} from {_safe(cached.origin, 400)} "
+            f"(written by {_who(cached.writer)})"
+        )
     # With an access policy, a publish it refuses writes nothing (and is audited).
     from cfgcore.runtime.policy import check, cli_actor
 

@@ -562,7 +562,12 @@ class RedisFlagStore(RedisFollower):
 
     def _repair_command(self) -> str:
         if self._document == "flags":
-            return f"cfgcore publish --store '{self.url}' --flags FILE"
+            # the cache file a process wrote holds the last document it served, experiment
+            # records included (docs/fleet.md)
+            return (
+                f"cfgcore publish --store '{self.url}' --flags FILE (or --flags-from-cache "
+                f"CACHE_FILE: the document a process served, from its cache file)"
+            )
         env = self._document.partition(":")[2]
         return f"cfgcore publish --store '{self.url}' -e {env}"
 
@@ -625,22 +630,33 @@ class RedisFlagStore(RedisFollower):
         except OSError as exc:  # a full disk must not stop the fleet from following
             log.warning("%s: cannot write the cache file %s: %s", self.url, self.cache_path, exc)
 
-    def read_cache(self) -> FlagDocument:
-        """The document in the local cache file; ConfigError if missing or damaged."""
-        path = self.cache_path
-        if path is None:
-            raise ConfigError("no cache file configured (cache=off)", file=self.url)
-        origin = f"{path} (cache of {self.url})"
+    def read_cache(self, path: str | os.PathLike[str] | None = None) -> FlagDocument:
+        """The document in the local cache file, or in the cache file at ``path`` (another
+        process's, for ``cfgcore publish --flags-from-cache``); ConfigError if it is
+        missing or damaged (its checksum is checked as for a document read from Redis)."""
+        given = path is not None
+        if path is not None:
+            path = os.path.abspath(os.fspath(path))
+            origin = f"{path} (a cache file)"
+        else:
+            path = self.cache_path
+            if path is None:
+                raise ConfigError("no cache file configured (cache=off)", file=self.url)
+            origin = f"{path} (cache of {self.url})"
         try:
             # A regular file of bounded size: a FIFO there would block the read (and
             # the start) forever, a device or a runaway file would fill the memory.
             blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
         except FileNotFoundError:
-            raise ConfigError("no cache file yet", file=origin) from None
+            what = "no such cache file" if given else "no cache file yet"
+            raise ConfigError(what, file=origin) from None
         except (OSError, msgspec.DecodeError) as exc:
             raise ConfigError(f"unreadable cache file: {exc}", file=origin) from None
         if not isinstance(blob, dict):
             raise ConfigError("unreadable cache file: not a map", file=origin)
+        url = blob.get("url")
+        if given and isinstance(url, str) and url.isprintable():
+            origin = f"{path} (cache of {url[:300]})"  # the store it was a cache of
         writer = msgspec.msgpack.encode(blob.get("writer") or {})
         return self._document_from(
             blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin,
