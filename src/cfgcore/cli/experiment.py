@@ -293,21 +293,27 @@ def _create(args: Any) -> int:
         level = quiet.level
         quiet.setLevel(logging.ERROR)
         try:
-            created = manager.create_ab_test(test)
+            # Without --start: written stopped in the same change (serving the control),
+            # so no process serves its variants in between.
+            created = manager.create_ab_test(test, start=bool(args.start))
         finally:
             quiet.setLevel(level)
         if not created:
             problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
             raise ConfigError(problems or manager.last_error or "rejected")
-        if not args.start:
-            from cfgcore.experiments.abtest import NOT_STARTED  # serves the control meanwhile
-
-            manager.stop_ab_test(args.name, NOT_STARTED, source="cli")
     finally:
         manager.close()
     state = "started" if args.start else f"not started: cfgcore experiment start {args.name}"
+    if not args.start and _stopped_reason(manager, args.name) == "stopped":
+        state = f"stopped, as it has served its variants: cfgcore experiment start {args.name}"
     _info(args, f"created A/B test {args.name} in {manager.flags_file} ({state})")
     return 0
+
+
+def _stopped_reason(manager: Any, name: str) -> Any:
+    """The stored ``stopped_reason`` of test ``name`` (None while it runs)."""
+    meta = manager.snapshot.experiments.get(name)
+    return meta.get("stopped_reason") if isinstance(meta, dict) else None
 
 
 def _window_end(start: datetime, args: Any) -> datetime:

@@ -353,6 +353,17 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None
 
 
+def _stopped(
+    meta: dict[str, Any], flag: Flag, reason: str, now: float
+) -> tuple[dict[str, Any], Flag]:
+    """A test's record and flag stopped: its control served to everyone (its
+    targeting and window kept), status ``stopped`` with ``reason`` and the time."""
+    control = meta.get("control", "control")
+    when = flag.rules[0].when if flag.rules else None
+    record = {**meta, "status": "stopped", "stopped_reason": reason, "stopped_at": now}
+    return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+
+
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
@@ -394,10 +405,13 @@ class ABTests:
     def __init__(self, manager: DynamicConfigurationManager) -> None:
         self.manager = manager
 
-    def create(self, ab_test: ABTestConfiguration) -> bool:
+    def create(self, ab_test: ABTestConfiguration, *, start: bool = True) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
-        live one is a no-op that returns True."""
+        live one is a no-op that returns True. ``start=False`` writes it stopped
+        (:data:`NOT_STARTED`, serving its control) in the same change, so no process
+        serves its variants meanwhile; a test that has served its variants stays one
+        that has (stopped, not "not started")."""
         self.manager.last_error, self.manager.last_problems = None, []
         if isinstance(ab_test, Mapping):
             raw = ab_test
@@ -445,7 +459,11 @@ class ABTests:
         flag = ab_test.to_flag()
         since = _incarnation(name, self.manager._tests.get(name), self.manager._source.metadata)
         live_meta = meta if since is None else {**meta, "since": since}
-        if same(self.manager._tests.get(name), live_meta) and self._same_variants(name, flag):
+        if (
+            start
+            and same(self.manager._tests.get(name), live_meta)
+            and self._same_variants(name, flag)
+        ):
             return True
 
         def change(snap: Snapshot) -> Snapshot:
@@ -461,9 +479,16 @@ class ABTests:
             # under it, which every analysis of this one leaves out (record_cutoffs).
             since = _incarnation(name, stored, snap.metadata)
             record = meta if since is None else {**meta, "since": since}
+            served = flag
+            if not start:
+                # A stored test that has served its variants stays one that has.
+                now = self.manager._now()
+                was_served = isinstance(stored, dict) and has_served(stored, now)
+                reason = "stopped" if was_served else NOT_STARTED
+                record, served = _stopped(record, flag, reason, now)
             return msgspec.structs.replace(
                 snap,
-                flags={**snap.flags, name: flag},
+                flags={**snap.flags, name: served},
                 experiments={**snap.experiments, name: record},
             )
 
@@ -659,11 +684,13 @@ class ABTests:
             if test_name not in snap.experiments or test_name not in snap.flags:
                 raise _TestGone  # deleted by another thread since the check above
             meta = dict(snap.experiments[test_name])
-            flag = snap.flags[test_name]
-            control = meta.get("control", "control")
-            when = flag.rules[0].when if flag.rules else None
-            meta.update(status="stopped", stopped_reason=reason, stopped_at=self.manager._now())
-            new_flag = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+            now = self.manager._now()
+            why = reason
+            if why == NOT_STARTED and has_served(meta, now):
+                # A test that has served its variants is never "not started": that
+                # would free its split for changes that move its users.
+                why = "stopped"
+            meta, new_flag = _stopped(meta, snap.flags[test_name], why, now)
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, test_name: new_flag},

@@ -514,11 +514,15 @@ class DynamicConfigurationManager:
     # -- A/B tests (cfgcore.experiments.abtest.ABTests does the work) ---------------
 
     @guarded("experiment.create", lambda self, ab_test, **kw: _test_name(ab_test))
-    def create_ab_test(self, ab_test: ABTestConfiguration, *, actor: str | None = None) -> bool:
+    def create_ab_test(
+        self, ab_test: ABTestConfiguration, *, start: bool = True, actor: str | None = None
+    ) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
-        live one is a no-op that returns True."""
-        return self._ab_tests.create(ab_test)
+        live one is a no-op that returns True. ``start=False`` creates it stopped, serving
+        its control until it is created again with ``start=True`` (``cfgcore experiment
+        create`` without ``--start``)."""
+        return self._ab_tests.create(ab_test, start=start)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
         """The configuration of a live test, or None."""
