@@ -182,11 +182,21 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int = MAX_READ_BYTES) 
     open would block until a writer came) or a device such as ``/dev/zero`` (endless),
     a directory, or a file over the limit.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    # Checked before the open as well as after it: opening a device does things of its
+    # own (a watchdog starts, a tape rewinds, a terminal becomes the controlling one of
+    # a daemon without one), and a link planted in a watched directory may name one.
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, _NOT_REGULAR)
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY | getattr(os, "O_BINARY", 0))
     try:
         return read_regular_fd(fd, max_bytes)
     finally:
         os.close(fd)
+
+
+_NOT_REGULAR = "not a regular file (a FIFO, a device or a directory)"
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOCTTY = getattr(os, "O_NOCTTY", 0)
 
 
 def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
@@ -194,7 +204,7 @@ def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
     that must check what it opened before reading (secret files, opened with
     ``O_NOFOLLOW | O_NONBLOCK`` so a FIFO does not block the open)."""
     if not stat.S_ISREG(os.fstat(fd).st_mode):
-        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a directory)")
+        raise OSError(errno.EINVAL, _NOT_REGULAR)
     with os.fdopen(fd, "rb", closefd=False) as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:

@@ -568,6 +568,7 @@ def _line(entry: dict[str, Any]) -> bytes:
 # it named), and a FIFO or device is refused instead of blocking the writers' lock.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOCTTY = getattr(os, "O_NOCTTY", 0)  # a terminal named by a link never becomes ours
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
 
@@ -575,7 +576,7 @@ _BINARY = getattr(os, "O_BINARY", 0)
 def _open_regular(path: str, flags: int, *, follow: bool = False) -> int:
     """``os.open`` that never blocks on a FIFO, refuses a symlink (unless ``follow``)
     and anything but a regular file (OSError)."""
-    flags |= _NONBLOCK | _CLOEXEC | _BINARY | (0 if follow else _NOFOLLOW)
+    flags |= _NONBLOCK | _NOCTTY | _CLOEXEC | _BINARY | (0 if follow else _NOFOLLOW)
     fd = os.open(path, flags, 0o640)
     try:
         mode = os.fstat(fd).st_mode

@@ -1003,6 +1003,7 @@ _FILE_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NONBLOCK", 0)  # a FIFO's open would block until a writer came
+    | getattr(os, "O_NOCTTY", 0)  # nor may a terminal become the controlling one
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
