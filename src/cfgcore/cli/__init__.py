@@ -14,6 +14,8 @@ bug: unexpected exceptions are one line too, with the traceback only under ``-vv
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -215,10 +217,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     restore = _setup_logging(level)
+    unpatch = _printable_streams()
     try:
         return _run(func, args, level)
     finally:
+        unpatch()
         restore()
+
+
+def _printable_streams() -> Callable[[], None]:
+    """Under a non-UTF-8 locale (``LC_ALL=C`` without Python's locale coercion, or
+    ``PYTHONIOENCODING=ascii``) a character the terminal cannot encode (the ``µs`` of
+    ``cfgcore health``, a non-ASCII configuration value) made the whole command fail
+    with "'ascii' codec can't encode". Such characters are printed as backslash
+    escapes instead; the streams are put back as they were afterwards."""
+    changed: list[tuple[io.TextIOWrapper, str]] = []
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper):
+            continue
+        encoding = (stream.encoding or "").lower().replace("_", "-")
+        if encoding in ("utf-8", "utf8") or stream.errors in ("backslashreplace", "replace"):
+            continue
+        try:
+            errors = stream.errors
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            continue
+        changed.append((stream, errors))
+
+    def undo() -> None:
+        for stream, errors in changed:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors=errors)
+
+    return undo
 
 
 def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, level: int) -> int:
