@@ -231,7 +231,7 @@ def _printable_streams() -> Callable[[], None]:
     ``cfgcore health``, a non-ASCII configuration value) made the whole command fail
     with "'ascii' codec can't encode". Such characters are printed as backslash
     escapes instead; the streams are put back as they were afterwards."""
-    changed: list[tuple[io.TextIOWrapper, str]] = []
+    changed: list[tuple[Any, str | None]] = []
     for stream in (sys.stdout, sys.stderr):
         if not isinstance(stream, io.TextIOWrapper):
             continue
