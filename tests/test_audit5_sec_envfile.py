@@ -6,7 +6,10 @@ of CPU and 200,000 lines most of an hour, on every load and reload. And values b
 from references to values doubled at each line (``B=${A}${A}``, ``C=${B}${B}``...):
 forty lines asked for terabytes. What the values expand to is now bounded (an error
 naming the file and line, the last good configuration kept) and each line costs what
-it reads. Real manager, real files.
+it reads. And a ``.env`` file beside the configuration could set the secret
+directories (``CFGCORE_SECRET_DIRS=/`` and a ``CFGCORE__`` override reading any file the
+service can read into a key) or put its own key ring in place of the process's: such
+settings come from the process environment only now. Real manager, real files.
 """
 
 from __future__ import annotations
@@ -106,5 +109,47 @@ def test_an_edit_that_keeps_the_size_and_mtime_is_read_again(cfg):
         os.utime(env, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime set back
         assert m.reload() is True
         assert m.get("greeting.text") == "hellO"
+    finally:
+        m.close()
+
+
+def test_a_env_file_cannot_open_the_secret_directories_or_replace_the_keys(
+    cfg, tmp_path, monkeypatch, caplog
+):
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.secrets import Keyring, encrypt_value, generate_key
+
+    private = tmp_path / "private.txt"
+    private.write_text("ShadowLikeContent\n")
+    key_file = tmp_path / "keys"
+    key_file.write_text(generate_key("real") + "\n")
+    key_file.chmod(0o600)
+    monkeypatch.setenv("CFGCORE_SECRET_KEY_FILE", str(key_file))
+    monkeypatch.setenv("CFGCORE_SECRET_DIRS", str(tmp_path / "run-secrets"))
+    envelope = encrypt_value("db-pass-0", Keyring.from_file(key_file), path="db.pass")
+    staging = cfg / "staging.yaml"
+    staging.write_text(staging.read_text() + f"\ndb:\n  pass: {envelope}\n")
+    env = cfg.parent / ".env"
+    env.write_text(
+        "APP_GREETING=hello\n"
+        f"CFGCORE_SECRET_KEYS={generate_key('theirs')}\n"  # would come before the file
+        "CFGCORE_SECRET_DIRS=/\n"
+        f"CFGCORE__GREETING__TEXT=${{file:{private}}}\n"
+    )
+    m = ConfigurationManager(cfg, record_usage=False)
+    try:
+        with pytest.raises(ConfigError) as exc:
+            m.load_environment_config("staging")
+        assert "greeting.text: secret file" in str(exc.value)
+        assert "is outside the allowed directories" in str(exc.value)
+        assert "ShadowLikeContent" not in str(exc.value)
+        said = [r.getMessage() for r in caplog.records if "only the process" in r.getMessage()]
+        assert said == [
+            f"the .env file {env} sets CFGCORE_SECRET_DIRS, CFGCORE_SECRET_KEYS, which only "
+            "the process environment may set: ignored"
+        ]
+        env.write_text("APP_GREETING=hello\n" + "".join(env.read_text().splitlines(True)[1:3]))
+        m.load_environment_config("staging")  # the process's key file decrypts db.pass
+        assert str(m.get("db.pass")) == "db-pass-0"
     finally:
         m.close()

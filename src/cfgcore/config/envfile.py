@@ -6,11 +6,15 @@ quotes and ``${OTHER}`` interpolation inside the file. The real environment alwa
 over the file. Which file: ``$CFGCORE_ENV_FILE`` (it must exist), else a ``.env`` beside
 the configuration directory (in its parent directory). The embedded configuration set
 reads none. The file is read again when it changes, so hot reload sees an edited value.
+The settings in :data:`PROCESS_ONLY` (secret directories and keys, audit keys, the
+access policy) are taken from the process environment only: a ``.env`` file setting
+one is warned of and the setting ignored.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 from collections import ChainMap
@@ -19,6 +23,26 @@ from collections.abc import Iterator, Mapping
 from cfgcore.errors import ConfigError, Problem
 
 ENV_FILE_VAR = "CFGCORE_ENV_FILE"
+
+log = logging.getLogger("cfgcore.config")
+
+# Settings that decide what may be read or decrypted, and where the audit and the
+# policy live: the process environment's alone. Set in a .env file beside the
+# configuration, CFGCORE_SECRET_DIRS=/ let a CFGCORE__ override in the same file copy
+# any file the service can read into a key (${file:/...}), and CFGCORE_SECRET_KEYS
+# put another key ring in place of the one the service was given.
+PROCESS_ONLY = frozenset(
+    {
+        "CFGCORE_SECRET_DIRS",
+        "CFGCORE_SECRET_KEYS",
+        "CFGCORE_SECRET_KEY_FILE",
+        "CFGCORE_AUDIT_KEY",
+        "CFGCORE_AUDIT_KEY_FILE",
+        "CFGCORE_AUDIT_CHECKPOINT",
+        "CFGCORE_ACCESS_POLICY",
+        ENV_FILE_VAR,
+    }
+)
 
 
 def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) -> str | None:
@@ -74,7 +98,16 @@ class EnvironWithFile(Mapping[str, str]):
         # reload the watcher started for it activated the old values.
         stamp = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
         if stamp != self._stamp:
-            self._values, self.unresolved = _read(self.path)
+            values, self.unresolved = _read(self.path)
+            ignored = sorted(PROCESS_ONLY.intersection(values))
+            if ignored:
+                log.warning(
+                    "the .env file %s sets %s, which only the process environment may set: ignored",
+                    self.path,
+                    ", ".join(ignored),
+                )
+                values = {k: v for k, v in values.items() if k not in PROCESS_ONLY}
+            self._values = values
             self._stamp = stamp
         return self._values
 

@@ -925,7 +925,7 @@ def allowed_secret_dirs(environ: Mapping[str, str] | None = None) -> tuple[str, 
     env = os.environ if environ is None else environ
     raw = env.get("CFGCORE_SECRET_DIRS")
     dirs = [d for d in raw.split(os.pathsep) if d] if raw is not None else list(_DEFAULT_DIRS)
-    allowed = tuple(os.path.realpath(d) for d in dirs)
+    allowed = tuple(dict.fromkeys(os.path.realpath(d) for d in dirs))  # /var/run is /run
     if raw is not None and raw not in _DIRS_SAID:
         _DIRS_SAID.add(raw)
         system = (*_SYSTEM_DIRS, os.path.realpath(os.path.expanduser("~")))
