@@ -53,3 +53,29 @@ def test_environment_default_names_development_and_every_alias(command, capsys):
     out = " ".join(_help([command], capsys).split())
     assert "$CFGCORE_ENVIRONMENT, else development" in out
     assert "$CFGCORE_GEOGRAPHIC_PROFILE" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [
+        (["shwo"], "show"),
+        (["experiment", "strat", "x"], "start"),
+        (["validate", "--format", "txt"], "text"),
+        (["setup", "-e", "prod"], "production"),
+        (["--log-level", "debg", "show"], "DEBUG"),
+    ],
+)
+def test_a_mistyped_choice_gets_a_suggestion(argv, meant, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"(did you mean {meant!r}?)" in err
+    assert err.count("did you mean") == 1
+
+
+def test_a_choice_nothing_resembles_gets_no_guess(capsys):
+    with pytest.raises(SystemExit):
+        main(["zzzzzz"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'zzzzzz'" in err and "did you mean" not in err

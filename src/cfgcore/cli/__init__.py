@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import io
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
-from typing import Any
+from typing import Any, NoReturn
 
 from cfgcore.errors import ConfigError
 
@@ -144,8 +146,31 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return found
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose "invalid choice" error says which choice was probably
+    meant (``cfgcore shwo``: did you mean 'show'?), as unknown keys and flags do.
+    Subcommand parsers are of this class too (argparse creates them with the parent's
+    class)."""
+
+    def error(self, message: str) -> NoReturn:
+        found = _INVALID_CHOICE.search(message)
+        if found is not None and "did you mean" not in message:
+            choices = re.findall(r"'([^']*)'", found.group(2))
+            close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            if not close:  # 'prod' for 'production'
+                given = found.group(1).lower()
+                close = [c for c in choices if given and c.lower().startswith(given)][:2]
+                close = close if len(close) == 1 else []
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cfgcore",
         description="cfgcore configuration, feature flags and experiments",
         epilog=_EPILOG,
