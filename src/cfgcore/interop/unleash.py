@@ -130,17 +130,21 @@ _IP_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
 # found by probing it (tests/test_audit2_interop_unleash.py holds the cases):
 # a context value as Rust's f64 does (no surrounding whitespace, "inf"/"infinity" in any
 # case, no "_" or hex; NaN is no number to compare) ...
-_CTX_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I)
+_CTX_NUMBER = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I | re.ASCII
+)  # (ASCII digits: Rust reads no other as a number)
 # ... a constraint's number after trimming, only digits first ("5." but not ".5"; an
 # exponent past a double's range is Infinity) ...
-_CONSTRAINT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+_CONSTRAINT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?", re.ASCII)
 # ... a context date as RFC 3339 with "t"/" " and "z" in any case and any fraction ...
 _CTX_DATE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
 # ... and a constraint's date, trimmed, with "T", "Z" and milliseconds or no fraction.
 _CONSTRAINT_DATE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})"
+    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
 _U64 = 2**64 - 1  # yggdrasil's version parts
 
@@ -708,8 +712,50 @@ def _top_level_branches(p: str) -> list[str]:
     return branches
 
 
-_QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}")
+_QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}", re.ASCII)
 _FLAG_GROUP = re.compile(r"\(\?[a-zA-Z-]*\)")
+
+
+_COUNTED = re.compile(r"\{(\d+)(?:(,)(\d*))?\}", re.ASCII)
+
+
+def _repetitions(p: str) -> str | None:
+    """``p`` with each counted repetition as RE2 reads it (``a{02}`` as ``a{2}``), or
+    None where a ``{`` outside a class or escape starts none (``a{``, ``{x}``,
+    ``a{٣}``): an error to Rust's regex crate, so Unleash never matches, where RE2
+    reads a literal brace. What the two read differently is a message starting with
+    NUL: whitespace inside the braces (Rust skips it) and counts over RE2's 1000."""
+    if "{" not in p:
+        return p
+    out: list[str] = []
+    pos = 0
+    for m in _RUST_TOKEN.finditer(p):
+        if m.start() < pos:
+            continue  # inside a repetition already copied
+        if m.group() != "{":
+            out.append(m.group())
+            continue
+        if p.startswith("{,", m.start()) or (out and out[-1] in ("\\b", "\\B")):
+            out.append("{")  # _rust_regex refuses '{,n}' and '\b{start}' naming them
+            continue
+        counted = _COUNTED.match(p, m.start())
+        if counted is None:
+            close = p.find("}", m.start())
+            if close != -1 and any(c.isspace() for c in p[m.start() : close]):
+                return (
+                    "\0whitespace inside a counted repetition means something else to "
+                    "cfgcore's regex engine (RE2: literal text) than to Rust's regex crate"
+                )
+            return None
+        lo, comma, hi = counted.groups()
+        if int(lo) > 1000 or (hi and int(hi) > 1000):
+            return (
+                "\0a repetition count over 1000 is more than cfgcore's regex engine "
+                "(RE2) repeats; Rust's regex crate runs it"
+            )
+        out.append("{" + str(int(lo)) + (comma or "") + (str(int(hi)) if hi else "") + "}")
+        pos = counted.end()
+    return "".join(out)
 
 
 def _stacked_quantifier(p: str) -> str | None:
@@ -1080,6 +1126,8 @@ class _Importer:
             key = {"STR_CONTAINS": "contains", "STR_STARTS_WITH": "starts_with"}.get(
                 op, "ends_with"
             )
+            if not values:  # yggdrasil: the whole feature off; the Node SDK: no match
+                raise _Unreadable(op, c.get("values"), "a non-empty list of values")
             tests: list[Any] = [{"attr": attr, key: v, "ignore_case": ci} for v in values]
             return {"any": [{k: v for k, v in t.items() if v is not False} for t in tests]}
         if op in ("NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"):
@@ -1129,6 +1177,14 @@ class _Importer:
                     "regex crate, which yggdrasil runs (write (?:a*)* for a**)",
                 )
                 raise exc
+            braces = _repetitions(text)
+            if braces is None:  # a '{' Rust's regex crate reads as no repetition: an error
+                return _NEVER
+            if braces.startswith("\0"):
+                exc = _Unreadable("REGEX", value, "")
+                exc.args = (f"REGEX constraint {text!r:.60}: {braces[1:]}",)
+                raise exc
+            text = braces
             pattern = _rust_regex(text, ci)
             hazard = _regex.linear_hazard(pattern, ci) if _regex._re2 is None else None
             if hazard is not None:  # Unleash matches it: no silent "never matches" here
@@ -1157,6 +1213,8 @@ class _Importer:
                 raise exc
             return {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
         if op == "IN_CIDR":
+            if not values:  # as for the string operators (checked against yggdrasil)
+                raise _Unreadable(op, c.get("values"), "a non-empty list of values")
             return self.cidr(attr, values)
         return _NEVER  # an unknown operator never matches (Unleash client specification)
 

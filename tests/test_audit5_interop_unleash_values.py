@@ -1,0 +1,102 @@
+"""Unleash constraint values yggdrasil (Rust) reads otherwise than cfgcore read them,
+fifth audit, each checked against the SDK's engine:
+
+* Unicode digits: ``"٣"`` is no number to Rust (``str::parse``) but was 3 to cfgcore's
+  patterns (Python's ``\\d``), in a NUM constraint's value and in a context value.
+* A ``{`` in a REGEX that starts no counted repetition (``a{``, ``{x}``): an error to
+  Rust's regex crate (Unleash never matches), a literal brace to RE2 (cfgcore
+  matched). ``a{02}`` is a repetition to Rust; whitespace inside the braces (which
+  Rust skips) and counts over RE2's 1000 are refused naming the constraint.
+* A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
+  even where another strategy holds: refused (cfgcore served the other strategy).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cfgcore.interop import InteropError, unleash
+
+engine_mod = pytest.importorskip("yggdrasil_engine.engine")
+
+from tests.test_audit3_interop_unleash import _quiet  # noqa: E402, F401
+
+
+def _payload(*constraints: dict, second: bool = False) -> dict:
+    strategies = [{"name": "default", "parameters": {}, "constraints": list(constraints)}]
+    if second:
+        strategies.append({"name": "default", "parameters": {}})
+    return {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": strategies}]}
+
+
+def _ygg(payload: dict, ctx: dict) -> bool:
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    return bool(ye.is_enabled("f", ctx).is_enabled)
+
+
+def _agree(engines, payload: dict, contexts: list[dict]) -> None:
+    snap = unleash.to_snapshot(payload)
+    for make in engines:
+        engine = make(snap)
+        for ctx in contexts:
+            assert engine.is_enabled("f", unleash.context(ctx)) is _ygg(payload, ctx), ctx
+
+
+def _x(value: str) -> dict:
+    return {"properties": {"x": value}}
+
+
+@pytest.mark.parametrize("op", ["NUM_LT", "NUM_EQ", "DATE_AFTER"])
+@pytest.mark.parametrize(
+    "value", ["\u0663", "\uff13", "\u0662\u0660\u0662\u0664-01-01T00:00:00.000Z"]
+)
+def test_a_constraint_value_in_other_digits_is_refused(op, value):
+    with pytest.raises(InteropError, match=r"features\.f\.strategies\[0\]\.constraints\[0\]"):
+        unleash.to_snapshot(_payload({"contextName": "x", "operator": op, "value": value}))
+
+
+def test_a_context_value_in_other_digits_is_no_number(make_py_and_c):
+    for op, value in [("NUM_LT", "5"), ("NUM_GT", "1"), ("NUM_EQ", "3")]:
+        payload = _payload({"contextName": "x", "operator": op, "value": value})
+        _agree(make_py_and_c, payload, [_x("\u0663"), _x("\uff13"), _x("3"), _x("\u0661\u0660")])
+    payload = _payload({"contextName": "x", "operator": "DATE_AFTER",
+                        "value": "2020-01-01T00:00:00.000Z"})  # fmt: skip
+    _agree(make_py_and_c, payload, [_x("\u0662\u0660\u0662\u0664-01-01T00:00:00.000Z")])
+
+
+@pytest.mark.parametrize(
+    "pattern, texts",
+    [
+        ("^a{$", ["a{", "a"]), ("^{x}$", ["{x}"]), ("^a{x}$", ["a{x}"]), ("^a{1$", ["a{1"]),
+        ("^a{}$", ["a{}"]), ("^x{2}{$", ["xx{"]), ("^a{\u0663}$", ["a{\u0663}", "aaa"]),
+        ("^a{02}$", ["aa", "a{02}"]), ("^a{2,}$", ["aa", "a"]), ("^\\x{61}{2}$", ["aa"]),
+        ("^[{]$", ["{"]), ("^a\\{$", ["a{"]), ("}", ["}"]), ("^a{2}?$", ["aa"]),
+    ],
+)  # fmt: skip
+def test_braces_answer_as_yggdrasil(make_py_and_c, pattern, texts):
+    payload = _payload({"contextName": "x", "operator": "REGEX", "value": pattern})
+    _agree(make_py_and_c, payload, [_x(t) for t in texts])
+    inverted = _payload({"contextName": "x", "operator": "REGEX", "value": pattern,
+                         "inverted": True})  # fmt: skip
+    _agree(make_py_and_c, inverted, [_x(t) for t in texts])
+
+
+@pytest.mark.parametrize("pattern", ["^a{ 2}$", "^a{2, 3}$", "^a{\t2}$", "^a{1001}$"])
+def test_braces_read_otherwise_are_refused_naming_the_constraint(pattern):
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(_payload({"contextName": "x", "operator": "REGEX", "value": pattern}))
+    assert "features.f.strategies[0].constraints[0]" in str(err.value)
+    assert "REGEX constraint" in str(err.value)
+
+
+@pytest.mark.parametrize("op", ["STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH", "IN_CIDR"])
+@pytest.mark.parametrize("inverted", [False, True])
+def test_an_operator_without_values_is_refused(op, inverted):
+    c = {"contextName": "remoteAddress", "operator": op, "values": [], "inverted": inverted}
+    # yggdrasil: the whole feature is off, even with another strategy that holds
+    assert _ygg(_payload(c, second=True), {"remoteAddress": "10.1.1.1"}) is False
+    with pytest.raises(InteropError, match="invalid value"):
+        unleash.to_snapshot(_payload(c, second=True))
