@@ -122,3 +122,25 @@ def _plain(value):
     if hasattr(value, "items"):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def test_validate_of_files_refuses_it_as_loading_does(tmp_path, capsys):
+    from cfgcore.cli import main
+
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    a.write_text(BASE)
+    b.write_text("app:\n  name: x\nrecommender:\n")
+    assert main(["validate", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert f"{b}:3: recommender: empty" in out
+    assert "[config.incomplete]" in out
+
+
+def test_validate_of_a_directory_refuses_it_naming_the_line(confdir, capsys):
+    from cfgcore.cli import main
+
+    _write(confdir, "development.yaml", "environment: development\nrecommender:\n")
+    assert main(["validate", "--config-dir", str(confdir), "-e", "development"]) == 1
+    err = capsys.readouterr().err
+    assert f"{confdir / 'development.yaml'}:2: recommender: empty" in err

@@ -148,7 +148,7 @@ def _load(
     configuration layers, deep-merged in order.
     Directory mode: the layers and the flag store exactly as the manager builds them.
     """
-    from cfgcore.config.builder import FLAG_FILE_NAMES
+    from cfgcore.config.builder import FLAG_FILE_NAMES, null_over_section
     from cfgcore.config.files import read_config_file
     from cfgcore.config.tree import deep_merge
 
@@ -175,6 +175,15 @@ def _load(
         if not layers:
             name = "+".join(os.path.basename(f) for f in flag_files)
             return {}, name, [], args.environment, problems, None
+        # A later file leaving a section's key empty over an earlier file's section is
+        # refused as the builder refuses it (a file saved half-way).
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            problems += [
+                _LayerProblem(p.path, p.message, p.file, p.line, p.kind)
+                for p in null_over_section(merged, layer)
+            ]
+            merged = deep_merge(merged, layer.data)
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
         name = "+".join(os.path.basename(f) for f in args.files)
         return config, name, layers, args.environment, problems, None
@@ -266,11 +275,16 @@ def _flag_result(problem: Problem) -> Any:
     from cfgcore.validation.core import ValidationResult
 
     return ValidationResult(
-        rule_id="flags.compile",
+        rule_id="config.incomplete" if isinstance(problem, _LayerProblem) else "flags.compile",
         severity="critical",
         message=str(problem),
-        key_path="",
+        key_path="",  # the message names file:line and key path already
     )
+
+
+class _LayerProblem(Problem):
+    """A configuration layer refused before validation (a section left empty over
+    the one an earlier file set), reported beside the flag compile problems."""
 
 
 UNKNOWN_OVERRIDE = "environment.unknown_override"
