@@ -121,7 +121,17 @@ class Profile:
     fmt: str | None = field(default=None, repr=False, compare=False)
 
     def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """A new plain dict: ``config`` with this profile's overrides merged over it."""
+        """A new plain dict: ``config`` with this profile's overrides merged over it.
+
+        :class:`ConfigError` when ``config`` is not a mapping (``None`` from a lookup
+        that found nothing used to fail as "'NoneType' object is not iterable")."""
+        if not isinstance(config, Mapping):
+            got = "null" if config is None else f"a {type(config).__name__}"
+            raise ConfigError(
+                f"cannot apply profile {self.name!r}: a configuration is a mapping of "
+                f"sections, got {got}",
+                kind="profile",
+            )
         return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
 
 
