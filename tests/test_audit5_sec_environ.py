@@ -83,7 +83,7 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.dictionaries(_names, _trees, max_size=3),
     st.lists(st.lists(_names, min_size=1, max_size=3), max_size=5),
@@ -97,7 +97,7 @@ def test_with_refs_answers_as_one_assoc_per_reference(config, paths):
 _paths = st.lists(st.sampled_from("ab"), max_size=3).map(tuple)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(_paths, st.just("${R}")), st.lists(_paths, max_size=4))
 def test_refs_without_drops_what_is_at_or_below_a_change(refs, changed):
     # Each reference is looked up by its prefixes now (every reference was compared
