@@ -100,3 +100,55 @@ def test_an_operator_without_values_is_refused(op, inverted):
     assert _ygg(_payload(c, second=True), {"remoteAddress": "10.1.1.1"}) is False
     with pytest.raises(InteropError, match="invalid value"):
         unleash.to_snapshot(_payload(c, second=True))
+
+
+# -- a text ending with a backslash -------------------------------------------------------
+# yggdrasil quotes constraint and strategy texts in the rule it compiles; a final
+# backslash escapes the closing quote, and the whole feature is off (even where another
+# strategy holds). cfgcore answered as the text reads.
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        {"contextName": "x", "operator": "REGEX", "value": "a\\\\"},
+        {"contextName": "x", "operator": "IN", "values": ["a\\", "b"]},
+        {"contextName": "x", "operator": "NOT_IN", "values": ["a\\"]},
+        {"contextName": "x", "operator": "STR_ENDS_WITH", "values": ["\\"]},
+        {"contextName": "x\\", "operator": "IN", "values": ["a"]},
+    ],
+)
+def test_a_constraint_text_ending_with_a_backslash_is_refused(constraint):
+    payload = _payload(constraint, second=True)
+    assert _ygg(payload, {"properties": {"x": "b"}}) is False
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    assert "features.f.strategies[0].constraints[0]" in str(err.value)
+    assert "backslash" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "strategy, key",
+    [
+        ({"name": "userWithId", "parameters": {"userIds": "u\\,v"}}, "userIds"),
+        ({"name": "flexibleRollout",
+          "parameters": {"rollout": "100", "groupId": "g\\", "stickiness": "default"}},
+         "groupId"),
+        ({"name": "remoteAddress", "parameters": {"IPs": "1.2.3.4\\"}}, "IPs"),
+    ],
+)  # fmt: skip
+def test_a_strategy_parameter_ending_with_a_backslash_is_refused(strategy, key):
+    payload = {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [
+        strategy, {"name": "default", "parameters": {}}]}]}  # fmt: skip
+    assert _ygg(payload, {"userId": "q", "remoteAddress": "9.9.9.9"}) is False
+    with pytest.raises(InteropError, match=rf"features\.f\.strategies\[0\]\.parameters\.{key}"):
+        unleash.to_snapshot(payload)
+
+
+def test_backslashes_elsewhere_still_import_and_answer_as_yggdrasil(make_py_and_c):
+    payload = _payload(
+        {"contextName": "x", "operator": "REGEX", "value": "^a\\\\d$"},
+        {"contextName": "x", "operator": "STR_CONTAINS", "values": ["\\d"]},
+    )
+    _agree(make_py_and_c, payload, [_x("a\\d"), _x("a1"), _x("\\")])
+    strategy_variant = {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [
+        {"name": "default", "parameters": {"unused": "x\\"}}]}]}  # fmt: skip
+    _agree(make_py_and_c, strategy_variant, [{"userId": "q"}])

@@ -1053,6 +1053,28 @@ _OPERATORS = frozenset(
 )  # fmt: skip
 
 
+# The strategy parameters yggdrasil writes into its rule text, per strategy.
+_STRATEGY_TEXT = {
+    "userWithId": ("userIds",),
+    "remoteAddress": ("IPs",),
+    "gradualRolloutUserId": ("groupId", "percentage"),
+    "gradualRolloutSessionId": ("groupId", "percentage"),
+    "gradualRolloutRandom": ("groupId", "percentage"),
+    "flexibleRollout": ("groupId", "stickiness", "rollout"),
+}
+_TRAILING_BACKSLASH = (
+    "a text ending with a backslash: yggdrasil (the engine of the Python SDK) cannot "
+    "read its rule and turns the whole feature off, other SDKs read the text"
+)
+
+
+def _breaks_yggdrasil(text: str) -> bool:
+    """Whether yggdrasil fails on ``text`` in a constraint or strategy parameter: it
+    quotes such texts in the rule it compiles, where a final backslash escapes the
+    closing quote (found by probing it; trimmed, as it reads comma lists)."""
+    return text.endswith("\\") or text.strip().endswith("\\")
+
+
 def _invalid_value(c: Mapping[str, Any]) -> bool:
     """The constraint's value cannot be read by its operator (a number, date or version
     that does not parse; string operators without values)."""
@@ -1114,6 +1136,9 @@ class _Importer:
         return {"not": cond}
 
     def _constraint(self, c: Mapping[str, Any]) -> dict[str, Any]:
+        texts = [c.get("contextName"), c.get("value"), *(c.get("values") or [])]
+        if any(isinstance(t, str) and _breaks_yggdrasil(t) for t in texts):
+            raise _Malformed("constraints", _TRAILING_BACKSLASH)
         attr = str(c.get("contextName", ""))
         op = c.get("operator")
         values = [str(v) for v in c.get("values") or []]
@@ -1241,6 +1266,12 @@ class _Importer:
         ]
         conds += [self.segment(seg) for seg in _list(s.get("segments"), f"{at}.segments")]
         name = s.get("name")
+        used = _STRATEGY_TEXT.get(str(name), ())
+        for key in used:
+            value = params.get(key)
+            items = str(value).split(",") if key in ("userIds", "IPs") else [str(value)]
+            if value is not None and any(_breaks_yggdrasil(i) for i in items):
+                raise _Malformed(f"{at}.parameters.{key}", _TRAILING_BACKSLASH)
         gate = None
         group = str(params.get("groupId") or feature)
         if name == "default":
