@@ -583,7 +583,15 @@ class ConfigurationManager(ConfigView):
 
         try:
             self._apply(source, build, failed=failed, operation="update")
-        except ConfigError:
+        except ConfigError as exc:
+            # The seed's API answers False; a caller that ignores it (the spec's example
+            # does) must still see why in the log, as a rejected reload is seen.
+            log.warning(
+                "update_config(%r) rejected; keeping version %d: %s",
+                key_path,
+                self._current().version,
+                exc,
+            )
             return False
         return True
 
