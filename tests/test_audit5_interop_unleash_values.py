@@ -7,6 +7,7 @@ fifth audit, each checked against the SDK's engine:
   Rust's regex crate (Unleash never matches), a literal brace to RE2 (cfgcore
   matched). ``a{02}`` is a repetition to Rust; whitespace inside the braces (which
   Rust skips) and counts over RE2's 1000 are refused naming the constraint.
+* An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2.
 * A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
   even where another strategy holds: refused (cfgcore served the other strategy).
 """
@@ -152,3 +153,16 @@ def test_backslashes_elsewhere_still_import_and_answer_as_yggdrasil(make_py_and_
     strategy_variant = {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [
         {"name": "default", "parameters": {"unused": "x\\"}}]}]}  # fmt: skip
     _agree(make_py_and_c, strategy_variant, [{"userId": "q"}])
+
+
+@pytest.mark.parametrize(
+    "pattern, text",
+    [("\\0", "\x00"), ("\\00", "\x00"), ("\\12", "\n"), ("\\123", "S"), ("[\\0]", "\x00"),
+     ("[a\\0]", "a"), ("\\\\0", "\\0"), ("[\\\\0]", "0")],
+)  # fmt: skip
+def test_an_escaped_digit_answers_as_yggdrasil(make_py_and_c, pattern, text):
+    # Rust's regex crate has no octal escapes and no backreferences: an error, so the
+    # constraint never matches; RE2 read "\\123" as "S" (an escaped backslash is no escape)
+    for inverted in (False, True):
+        c = {"contextName": "x", "operator": "REGEX", "value": pattern, "inverted": inverted}
+        _agree(make_py_and_c, _payload(c), [_x(text), _x("zz")])

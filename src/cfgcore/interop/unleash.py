@@ -716,6 +716,7 @@ _QUANTIFIER = re.compile(r"[*+?]|\{\d+(?:,\d*)?\}", re.ASCII)
 _FLAG_GROUP = re.compile(r"\(\?[a-zA-Z-]*\)")
 
 
+_DIGIT_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\[0-9]")  # an escaped digit (not \\0)
 _COUNTED = re.compile(r"\{(\d+)(?:(,)(\d*))?\}", re.ASCII)
 
 
@@ -1202,6 +1203,10 @@ class _Importer:
                     "regex crate, which yggdrasil runs (write (?:a*)* for a**)",
                 )
                 raise exc
+            if _DIGIT_ESCAPE.search(text):
+                # \0, \1, \123: an error to Rust's regex crate (no octal, no
+                # backreferences): Unleash never matches; RE2 reads octal
+                return _NEVER
             braces = _repetitions(text)
             if braces is None:  # a '{' Rust's regex crate reads as no repetition: an error
                 return _NEVER
