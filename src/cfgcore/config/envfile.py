@@ -50,7 +50,9 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
 
     ``$CFGCORE_ENV_FILE`` names one explicitly (a missing file is an error: a typo must
     not silently drop every secret it held); otherwise ``<parent of config_dir>/.env``
-    if it exists and the directory is not the embedded set.
+    if it exists, the directory is not the embedded set and the file is not one anyone
+    could have put there (:func:`untrusted`: then it is ignored, with a warning). A
+    file read is refused (:class:`ConfigError`) whenever it reads as :func:`untrusted`.
     """
     named = (environ.get(ENV_FILE_VAR) or "").strip()
     if named:
@@ -62,7 +64,45 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
     if embedded:
         return None
     beside = os.path.join(os.path.dirname(os.path.abspath(config_dir)), ".env")
-    return beside if os.path.isfile(beside) else None
+    if not os.path.isfile(beside):
+        return None
+    why = untrusted(beside)
+    if why:
+        # Found, not named: a configuration directory in /tmp (or another directory
+        # every user may write) took whatever .env file someone put beside it.
+        log.warning("ignoring %s: %s (name it in %s to use it)", beside, why, ENV_FILE_VAR)
+        return None
+    return beside
+
+
+def untrusted(path: str) -> str:
+    """Why the ``.env`` file ``path`` may hold anyone's values (``""``: it may not):
+    writable by every user, in a directory that lets anyone replace it, or in one every
+    user may create files in (``/tmp``) and made by another user than this one or root."""
+    import stat
+
+    from cfgcore.runtime.atomicio import replaceable_by_all
+
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return ""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""  # reading it says why
+    if st.st_mode & stat.S_IWOTH:
+        return f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
+    why = replaceable_by_all(path)
+    if why:
+        return why
+    directory = os.path.dirname(os.path.realpath(path))
+    try:
+        dst = os.stat(directory)
+    except OSError:
+        return ""
+    if dst.st_mode & stat.S_IWOTH and st.st_uid not in (0, os.geteuid()):
+        return (f"its directory {directory} lets every user create files, and this one "
+                f"belongs to uid {st.st_uid}")  # fmt: skip
+    return ""
 
 
 class EnvironWithFile(Mapping[str, str]):
@@ -98,6 +138,9 @@ class EnvironWithFile(Mapping[str, str]):
         # reload the watcher started for it activated the old values.
         stamp = (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
         if stamp != self._stamp:
+            why = untrusted(self.path)
+            if why:
+                raise ConfigError(f"the .env file is refused: {why}", file=self.path)
             values, self.unresolved = _read(self.path)
             ignored = sorted(PROCESS_ONLY.intersection(values))
             if ignored:
