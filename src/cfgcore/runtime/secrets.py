@@ -52,10 +52,9 @@ Masking
     Every resolved secret (decrypted values, secret files, values of secret-named or
     listed environment variables) is remembered in a process-wide registry (any number
     of them, within a memory budget), as plain text and as ``repr()`` and JSON spell it
-    inside a longer string (a PEM's
-    newlines as ``\\n``); :func:`cfgcore.runtime.redaction.redact`, reprs of
-    configuration objects and the ``cfgcore`` loggers mask any string containing one,
-    wherever the key name is. Decrypted values and file secrets are also
+    inside a longer string (a PEM's newlines as ``\\n``);
+    :func:`cfgcore.runtime.redaction.redact`, reprs of configuration objects and the
+    ``cfgcore`` loggers mask any string containing one, wherever the key name is. Decrypted values and file secrets are also
     :class:`Secret` strings, whose ``repr`` is masked.
 
 The ``cryptography`` package is needed only for ``ENC[...]`` values
@@ -152,14 +151,15 @@ _yaml_support()
 # --------------------------------------------------------------------------- registry
 #
 # Every resolved secret is kept, whatever their number, up to a memory budget
-# (_REGISTRY_BUDGET: characters of its spellings plus _ENTRY_COST each) that is far past
-# what one build can resolve from its bounded inputs. Each build registers its secrets
-# again (most recent last), so only secrets no build has resolved for a long time can
-# be forgotten, and never the first _PINNED. Masking costs time linear in the text,
-# whatever the number of secrets: a few (up to _REGEX_SPELLINGS spellings) are found
+# (_REGISTRY_BUDGET: characters of its spellings plus _ENTRY_COST each, about a million
+# short secrets). Each build registers its secrets again (most recent last), so only
+# secrets no build has resolved since a million others were can be forgotten, and
+# never the first _PINNED. A few secrets (up to _REGEX_SPELLINGS spellings) are found
 # by one compiled alternation; past that, by an index of each spelling's first
-# MIN_MASK_LENGTH characters (the alternation cost time per character times the number
-# of secrets: 0.1 s per 3 KiB message at 4,000 random secrets).
+# MIN_MASK_LENGTH characters, so each character of a text costs one look-up whatever
+# the number of secrets (the one alternation tried every secret at every character:
+# 0.1 s per 3 KiB message at 4,000 random secrets), and only the secrets sharing those
+# characters are tried there.
 
 _known: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # secret -> its spellings
 _known_lock = threading.Lock()
