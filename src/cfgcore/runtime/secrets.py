@@ -54,8 +54,9 @@ Masking
     of them, within a memory budget), as plain text and as ``repr()`` and JSON spell it
     inside a longer string (a PEM's newlines as ``\\n``);
     :func:`cfgcore.runtime.redaction.redact`, reprs of configuration objects and the
-    ``cfgcore`` loggers mask any string containing one, wherever the key name is. Decrypted values and file secrets are also
-    :class:`Secret` strings, whose ``repr`` is masked.
+    ``cfgcore`` loggers mask any string containing one, wherever the key name is.
+    Decrypted values and file secrets are also :class:`Secret` strings, whose ``repr``
+    is masked.
 
 The ``cryptography`` package is needed only for ``ENC[...]`` values
 (``pip install 'cfgcore[secrets]'``).
