@@ -506,6 +506,18 @@ def reject_truncated(
                 file=path,
                 kind="incomplete",
             )
+    gone = getattr(previous, "flags_file", None)
+    if gone and flags_file != gone and not os.path.lexists(gone):
+        # The directory's flags file, deleted or moved away: the manager no longer
+        # finds one, and the reload said nothing while the last flags kept serving
+        # (and a restart would then serve none). Refused and reported like a
+        # configuration file that disappeared.
+        raise ConfigError(
+            "flags file disappeared (being replaced?); keeping the previous flags "
+            "(put it back; to really remove it, restart or call load_environment_config)",
+            file=gone,
+            kind="incomplete",
+        )
     if flags_file and not flags_bytes.strip() and previous.sources[1] != empty:
         raise ConfigError(
             "file is empty (a write in progress?); keeping the previous flags",
