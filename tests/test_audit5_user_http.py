@@ -101,3 +101,29 @@ def test_a_port_in_use_names_the_address_and_what_to_do(manager):
         assert "health probes" in message and "port=0" in message
     finally:
         holder.close()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_address_is_served(manager):
+    # The standard library's server is IPv4 only: host="::1" (or "::" in an IPv6-only
+    # pod) failed with "Address family for hostname not supported".
+    server = serve(manager, port=0, host="::1")
+    try:
+        conn = http.client.HTTPConnection("::1", server.server_port, timeout=10)
+        conn.request("GET", "/health/live")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -135,6 +135,10 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     request_queue_size = socket.SOMAXCONN
 
 
+class _ProbeServer6(_ProbeServer):
+    address_family = socket.AF_INET6
+
+
 def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
     """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (all interfaces by
     default, as a kubelet reaches the pod's address) from a background thread, one
@@ -143,12 +147,15 @@ def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
     that connects and sends nothing stalls every probe). Returns the server: its
     ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
     then ``server_close()`` stop it."""
+    # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
+    # IPv6 socket: the standard library's server is IPv4 only.
+    server_class = _ProbeServer6 if ":" in host else _ProbeServer
     try:
         server = make_server(
-            host, port, wsgi_app(manager), server_class=_ProbeServer, handler_class=_ProbeHandler
+            host, port, wsgi_app(manager), server_class=server_class, handler_class=_ProbeHandler
         )
     except OSError as exc:
-        where = f"{host or '*'}:{port}"
+        where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
         hint = (
             "another process is listening there: stop it, or pass another port (port=0 "
             "picks a free one)"
