@@ -7,7 +7,8 @@ fifth audit, each checked against the SDK's engine:
   Rust's regex crate (Unleash never matches), a literal brace to RE2 (cfgcore
   matched). ``a{02}`` is a repetition to Rust; whitespace inside the braces (which
   Rust skips) and counts over RE2's 1000 are refused naming the constraint.
-* An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2.
+* An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2; a
+  class as a range start (``[\\d-z]``): an error to Rust, a range to RE2.
 * A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
   even where another strategy holds: refused (cfgcore served the other strategy).
 """
@@ -166,3 +167,19 @@ def test_an_escaped_digit_answers_as_yggdrasil(make_py_and_c, pattern, text):
     for inverted in (False, True):
         c = {"contextName": "x", "operator": "REGEX", "value": pattern, "inverted": inverted}
         _agree(make_py_and_c, _payload(c), [_x(text), _x("zz")])
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[\\d-z]", "[\\w-z]", "[\\s-z]", "[\\pL-z]", "[a\\p{Greek}-z]"]
+)
+def test_a_class_as_a_range_start_never_matches_as_in_yggdrasil(make_py_and_c, pattern):
+    # an error to Rust's regex crate; RE2 read the written-out \d as a range and matched
+    for inverted in (False, True):
+        c = {"contextName": "x", "operator": "REGEX", "value": pattern, "inverted": inverted}
+        _agree(make_py_and_c, _payload(c), [_x(t) for t in ("z", "-", "5", "a", " ", "α")])
+
+
+def test_a_class_with_a_literal_dash_still_matches():
+    c = {"contextName": "x", "operator": "REGEX", "value": "^[\\w-]+$"}
+    assert _ygg(_payload(c), _x("a-b")) is True
+    assert unleash.to_snapshot(_payload(c))  # imported, answers checked elsewhere

@@ -717,6 +717,22 @@ _FLAG_GROUP = re.compile(r"\(\?[a-zA-Z-]*\)")
 
 
 _DIGIT_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\[0-9]")  # an escaped digit (not \\0)
+_CLASS_THEN_DASH = re.compile(
+    r"(?<!\\)(?:\\\\)*\\(?:[dDwWsS]|[pP](?:\{[^}]*\}|[^{]))-(?![\]-])"
+)  # inside a class: \d-z, \pL-z, \p{Greek}-z
+
+
+def _class_range_of_class(p: str) -> bool:
+    """Whether a bracketed class of ``p`` uses a Perl or Unicode class as the start of
+    a range (``[\\d-z]``): an error to Rust's regex crate."""
+    if "[" not in p or "-" not in p:
+        return False
+    return any(
+        m.group().startswith("[") and _CLASS_THEN_DASH.search(m.group())
+        for m in _RUST_TOKEN.finditer(p)
+    )
+
+
 _COUNTED = re.compile(r"\{(\d+)(?:(,)(\d*))?\}", re.ASCII)
 
 
@@ -1203,9 +1219,10 @@ class _Importer:
                     "regex crate, which yggdrasil runs (write (?:a*)* for a**)",
                 )
                 raise exc
-            if _DIGIT_ESCAPE.search(text):
-                # \0, \1, \123: an error to Rust's regex crate (no octal, no
-                # backreferences): Unleash never matches; RE2 reads octal
+            if _DIGIT_ESCAPE.search(text) or _class_range_of_class(text):
+                # \0, \1, \123 (no octal, no backreferences) and [\d-z] (a class as a
+                # range's end): errors to Rust's regex crate, so Unleash never matches;
+                # RE2 reads octal, and the written-out \d as a range
                 return _NEVER
             braces = _repetitions(text)
             if braces is None:  # a '{' Rust's regex crate reads as no repetition: an error
