@@ -96,6 +96,10 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0 if report.ready else 1
 
 
+#: A health report is a few hundred bytes; a body past this is not one.
+MAX_REPORT_BYTES = 1 << 20
+
+
 def _remote(url: str, *, as_json: bool) -> int:
     import urllib.error
     import urllib.request
@@ -104,15 +108,22 @@ def _remote(url: str, *, as_json: bool) -> int:
 
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the user's URL
-            status, body = response.status, response.read()
+            status, body = response.status, response.read(MAX_REPORT_BYTES + 1)
     except urllib.error.HTTPError as exc:  # 503 carries the report too
-        status, body = exc.code, exc.read()
+        status, body = exc.code, exc.read(MAX_REPORT_BYTES + 1)
     except (urllib.error.URLError, OSError) as exc:
         raise CommandError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    if len(body) > MAX_REPORT_BYTES:
+        # A URL that is not a probe (a download, an endpoint that streams) was read to
+        # the end, into memory, however large.
+        raise CommandError(
+            f"{url}: HTTP {status}, more than {MAX_REPORT_BYTES // 1024} KiB: not a cfgcore "
+            "health report (is it the readiness probe's URL?)"
+        )
     try:
         data = json.loads(body)
         report = _from_dict(data)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise CommandError(f"{url}: HTTP {status}, not a cfgcore health report") from None
     print(json.dumps(data, indent=2) if as_json else report, file=sys.stdout)
     return 0 if status == 200 else 1
