@@ -42,6 +42,7 @@ def test_past_the_budget_the_least_recent_unpinned_go_and_the_index_follows(monk
     secrets.forget_secrets()
     try:
         for i in range(40):
+            secrets.new_build_epoch()  # one build each
             secrets.register_secret(f"secret-number-{i:02d}")
             secrets.register_secret("secret-number-00")  # re-resolved by every build
         assert secrets._cost <= 10 * 16
@@ -128,3 +129,53 @@ def test_many_secrets_cost_masking_no_time_per_secret():
     out = json.loads(proc.stdout)
     assert out["masked"] == out["n"] == 50
     assert out["crafted"] == "aaaaa***"  # the a's are no secret; the secret after them is
+
+
+def test_a_flood_inside_one_build_cannot_push_out_that_builds_secrets(monkeypatch):
+    monkeypatch.setattr(secrets, "_ENTRY_COST", 0)
+    monkeypatch.setattr(secrets, "_REGISTRY_BUDGET", 10 * 16)
+    monkeypatch.setattr(secrets, "_PINNED", 0)
+    monkeypatch.setattr(secrets, "_forgotten_said", True)
+    secrets.forget_secrets()
+    try:
+        secrets.new_build_epoch()
+        secrets.register_secret("an-old-build-secret")
+        secrets.new_build_epoch()
+        secrets.new_build_epoch()  # this build: its own secret, then a flood past the budget
+        secrets.register_secret("this-build-secret")
+        for i in range(100):
+            secrets.register_secret(f"flood-value-{i:04d}")
+        assert secrets.mask_text("this-build-secret flood-value-0000") == "*** ***"
+        assert secrets.mask_text("an-old-build-secret") == "an-old-build-secret"
+        secrets.new_build_epoch()
+        secrets.new_build_epoch()  # two builds later, what no build re-resolved goes
+        secrets.register_secret("a-later-secret-0")
+        assert secrets._cost <= 10 * 16
+        assert secrets.mask_text("a-later-secret-0 flood-value-0099") == "*** ***"
+        assert secrets.mask_text("flood-value-0000") == "flood-value-0000"
+    finally:
+        secrets.forget_secrets()
+
+
+FLOOD = textwrap.dedent(
+    """
+    import resource
+    resource.setrlimit(resource.RLIMIT_CPU, (9, 9))  # looking past the pinned: 16 s
+    from cfgcore.runtime import secrets
+    secrets._REGISTRY_BUDGET = 2 << 20
+    secrets._forgotten_said = True
+    for i in range(1024):
+        secrets.register_secret(f"pinned-{i:06d}")
+    for i in range(150_000):
+        if i % 1000 == 0:
+            secrets.new_build_epoch()
+        secrets.register_secret(f"flood-{i:08d}")
+    assert secrets._cost <= secrets._REGISTRY_BUDGET
+    assert secrets.mask_text("pinned-000000 flood-00149999") == "*** ***"
+    """
+)
+
+
+def test_forgetting_past_the_budget_costs_no_time_per_pinned_secret():
+    proc = subprocess.run([sys.executable, "-c", FLOOD], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

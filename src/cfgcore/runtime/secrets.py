@@ -154,15 +154,20 @@ _yaml_support()
 # Every resolved secret is kept, whatever their number, up to a memory budget
 # (_REGISTRY_BUDGET: characters of its spellings plus _ENTRY_COST each, about a million
 # short secrets). Each build registers its secrets again (most recent last), so only
-# secrets no build has resolved since a million others were can be forgotten, and
-# never the first _PINNED. A few secrets (up to _REGEX_SPELLINGS spellings) are found
-# by one compiled alternation; past that, by an index of each spelling's first
-# MIN_MASK_LENGTH characters, so each character of a text costs one look-up whatever
-# the number of secrets (the one alternation tried every secret at every character:
-# 0.1 s per 3 KiB message at 4,000 random secrets), and only the secrets sharing those
-# characters are tried there.
+# secrets no build has resolved since a million others were can be forgotten, never
+# the first _PINNED, and never those of the current or the previous build. A few
+# secrets (up to _REGEX_SPELLINGS spellings) are found by one compiled alternation;
+# past that, by an index of each spelling's first MIN_MASK_LENGTH characters, so each
+# character of a text costs one look-up whatever the number of secrets (the one
+# alternation tried every secret at every character: 0.1 s per 3 KiB message at 4,000
+# random secrets), and only the secrets sharing those characters are tried there.
 
-_known: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # secret -> its spellings
+_known: dict[str, tuple[str, ...]] = {}  # secret -> its spellings
+# The secrets that may be forgotten (all but the first _PINNED), least recently
+# registered first -> the build epoch of their last registration (never decreasing
+# along the order: the scan for what to forget stops at the first one still in use).
+_lru: OrderedDict[str, int] = OrderedDict()
+_epoch = 0  # one more at each build (each Resolver): see new_build_epoch
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 _pattern_stale = False  # _known changed since _pattern was built
@@ -279,12 +284,21 @@ def _bucket_pattern(bucket: _Bucket) -> re.Pattern[str]:
         return pattern
 
 
+def new_build_epoch() -> None:
+    """A build (of a configuration or a flag document) begins: the secrets it registers,
+    and those of the build before it, are not forgotten whatever the budget says."""
+    global _epoch
+    with _known_lock:
+        _epoch += 1
+
+
 def register_secret(value: Any) -> None:
     """Remember ``value`` as a secret: every masking surface hides it from now on.
 
     Any number are remembered within a memory budget (:data:`_REGISTRY_BUDGET`); past
     it the least recently registered are forgotten first (said once, as an error: a
-    forgotten secret is no longer masked), except the first :data:`_PINNED`. A count
+    forgotten secret is no longer masked), except the first :data:`_PINNED` and those
+    registered during this build or the one before (:func:`new_build_epoch`). A count
     limit let a flood of secret-named ``CFGCORE__`` overrides (from a ``.env`` file or
     the environment) push out the service's own secrets, which were then shown in
     clear. The masking pattern is rebuilt when next used, not here (rebuilt on each
@@ -297,7 +311,9 @@ def register_secret(value: Any) -> None:
     forgotten = 0
     with _known_lock:
         if text in _known:
-            _known.move_to_end(text)
+            if text in _lru:
+                _lru[text] = _epoch
+                _lru.move_to_end(text)
             return
         forms = _spellings(text)
         _known[text] = forms
@@ -306,16 +322,20 @@ def register_secret(value: Any) -> None:
             _index_add(form)
         if len(_pinned) < _PINNED:
             _pinned.add(text)
+        else:
+            _lru[text] = _epoch
         if _cost > _REGISTRY_BUDGET:
-            # From the least recent: past at most _PINNED pinned ones, whatever the count.
+            # The least recent first, and never one this build or the one before it
+            # registered: a flood inside one build cannot push out a secret of that
+            # build (the budget gives way instead; it is in memory anyway).
             excess, victims = _cost - _REGISTRY_BUDGET, []
-            for oldest, forms in _known.items():
-                if excess <= 0:
+            for oldest, epoch in _lru.items():
+                if excess <= 0 or epoch >= _epoch - 1:
                     break
-                if oldest not in _pinned and oldest != text:
-                    victims.append(oldest)
-                    excess -= _cost_of(forms)
+                victims.append(oldest)
+                excess -= _cost_of(_known[oldest])
             for oldest in victims:
+                del _lru[oldest]
                 gone = _known.pop(oldest)
                 _cost -= _cost_of(gone)
                 for form in gone:
@@ -420,6 +440,7 @@ def forget_secrets() -> None:
     global _pattern, _pattern_stale, _cost
     with _known_lock:
         _known.clear()
+        _lru.clear()
         _pinned.clear()
         _spelled.clear()
         _index.clear()
@@ -1062,6 +1083,7 @@ class Resolver:
     ) -> None:
         self.environ = environ
         self._keyring = keyring
+        new_build_epoch()  # one Resolver per build
         if require_bound is None:
             env = os.environ if environ is None else environ
             flag = env.get("CFGCORE_SECRET_REQUIRE_BOUND", "").strip().lower()
