@@ -72,3 +72,29 @@ def test_with_the_environment_policy_every_change_is_refused(tree, monkeypatch):
     monkeypatch.setenv("CFGCORE_ACCESS_POLICY", str(tree / "open" / "etc" / "policy.yaml"))
     with pytest.raises(PermissionError, match="writable by every user"):
         policy.check("alice", "flag.set", "x")
+
+
+def test_a_directory_on_a_read_only_mount_writes_nothing_whatever_its_mode(tree, monkeypatch):
+    # A Kubernetes ConfigMap volume's root reads 0777 but is mounted read-only.
+    from cfgcore.runtime import atomicio
+
+    real = os.statvfs
+    opened = str(tree / "open")
+
+    class ReadOnly:
+        def __init__(self, st):
+            self.st = st
+
+        def __getattr__(self, name):
+            return getattr(self.st, name)
+
+        @property
+        def f_flag(self):
+            return self.st.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(
+        atomicio.os,
+        "statvfs",
+        lambda d: ReadOnly(real(d)) if os.fspath(d) == opened else real(d),
+    )
+    assert policy.set_policy(str(tree / "open" / "etc" / "policy.yaml")) is not None

@@ -230,7 +230,12 @@ def replaceable_by_all(path: str) -> str:
                 st = os.stat(directory)
             except OSError:
                 st = None
-            if st is not None and st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+            if (
+                st is not None
+                and st.st_mode & stat.S_IWOTH
+                and not st.st_mode & stat.S_ISVTX
+                and not _read_only(directory)
+            ):
                 own = directory == os.path.dirname(start)
                 where = "its directory" if own else "the directory"
                 return (
@@ -240,6 +245,15 @@ def replaceable_by_all(path: str) -> str:
                 )
             directory = os.path.dirname(directory)
     return ""
+
+
+def _read_only(directory: str) -> bool:
+    # A read-only mount writes nothing, whatever its mode says (a Kubernetes ConfigMap
+    # volume's root directory reads 0777).
+    try:
+        return bool(os.statvfs(directory).f_flag & getattr(os, "ST_RDONLY", 0))
+    except (OSError, AttributeError):
+        return False
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
