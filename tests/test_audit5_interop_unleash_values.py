@@ -8,7 +8,8 @@ fifth audit, each checked against the SDK's engine:
   matched). ``a{02}`` is a repetition to Rust; whitespace inside the braces (which
   Rust skips) and counts over RE2's 1000 are refused naming the constraint.
 * An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2; a
-  class as a range start (``[\\d-z]``): an error to Rust, a range to RE2.
+  class as a range start (``[\\d-z]``): an error to Rust, a range to RE2; group names
+  Rust refuses (duplicates) or RE2 cannot read (``(?<n.x>a)``).
 * A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
   even where another strategy holds: refused (cfgcore served the other strategy).
 """
@@ -183,3 +184,17 @@ def test_a_class_with_a_literal_dash_still_matches():
     c = {"contextName": "x", "operator": "REGEX", "value": "^[\\w-]+$"}
     assert _ygg(_payload(c), _x("a-b")) is True
     assert unleash.to_snapshot(_payload(c))  # imported, answers checked elsewhere
+
+
+@pytest.mark.parametrize(
+    "pattern, text",
+    [("(?<n>a)(?<n>b)", "ab"), ("(?P<n>a)(?<n>b)", "ab"), ("(?<n>a)|(?<n>b)", "a"),
+     ("(?<1n>a)", "a"), ("(?<n.x>a)", "a"), ("(?<n[1]>a)", "a"), ("(?<n>a)(?<m>b)", "ab"),
+     ("(?P<é>a)", "a")],
+)  # fmt: skip
+def test_group_names_answer_as_yggdrasil(make_py_and_c, pattern, text):
+    # a duplicate or badly formed name is an error to Rust (never matches); a name RE2
+    # cannot read (n.x) was RE2's error, so cfgcore never matched what Rust matches
+    for inverted in (False, True):
+        c = {"contextName": "x", "operator": "REGEX", "value": pattern, "inverted": inverted}
+        _agree(make_py_and_c, _payload(c), [_x(text), _x("zz")])

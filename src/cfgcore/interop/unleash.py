@@ -733,6 +733,40 @@ def _class_range_of_class(p: str) -> bool:
     )
 
 
+_GROUP_NAME = re.compile(r"\(\?P?<(?![=!])([^>]*)>")
+
+
+def _unnamed_groups(p: str) -> str | None:
+    """``p`` with its named groups as plain groups (a name changes no match; RE2 reads
+    fewer names than Rust: ``(?<n.x>a)``), or None where Rust's regex crate refuses a
+    name: a duplicate, or one not starting with a letter or ``_`` and going on with
+    letters, digits, ``_``, ``.``, ``[``, ``]``."""
+    if "<" not in p:
+        return p
+    out: list[str] = []
+    names: set[str] = set()
+    pos = 0
+    for m in _RUST_TOKEN.finditer(p):
+        if m.start() < pos:
+            continue
+        group = _GROUP_NAME.match(p, m.start()) if m.group() == "(" else None
+        if group is None:
+            out.append(m.group())
+            continue
+        name = group.group(1)
+        if (
+            not name
+            or name in names
+            or not (name[0] == "_" or name[0].isalpha())
+            or not all(c in "_.[]" or c.isalnum() for c in name)
+        ):
+            return None
+        names.add(name)
+        out.append("(")
+        pos = group.end()
+    return "".join(out)
+
+
 _COUNTED = re.compile(r"\{(\d+)(?:(,)(\d*))?\}", re.ASCII)
 
 
@@ -1224,7 +1258,10 @@ class _Importer:
                 # range's end): errors to Rust's regex crate, so Unleash never matches;
                 # RE2 reads octal, and the written-out \d as a range
                 return _NEVER
-            braces = _repetitions(text)
+            named = _unnamed_groups(text)
+            if named is None:  # a duplicate or invalid group name: an error to Rust
+                return _NEVER
+            braces = _repetitions(named)
             if braces is None:  # a '{' Rust's regex crate reads as no repetition: an error
                 return _NEVER
             if braces.startswith("\0"):
