@@ -81,7 +81,7 @@ def untrusted(path: str) -> str:
     user may create files in (``/tmp``) and made by another user than this one or root."""
     import stat
 
-    from cfgcore.runtime.atomicio import replaceable_by_all
+    from cfgcore.runtime.atomicio import _read_only, replaceable_by_all
 
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return ""
@@ -99,7 +99,11 @@ def untrusted(path: str) -> str:
         dst = os.stat(directory)
     except OSError:
         return ""
-    if dst.st_mode & stat.S_IWOTH and st.st_uid not in (0, os.geteuid()):
+    if (
+        dst.st_mode & stat.S_IWOTH
+        and st.st_uid not in (0, os.geteuid())
+        and not _read_only(directory)
+    ):
         return (f"its directory {directory} lets every user create files, and this one "
                 f"belongs to uid {st.st_uid}")  # fmt: skip
     return ""
