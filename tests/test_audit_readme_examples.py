@@ -329,7 +329,12 @@ def test_fleet_watch_and_publish(user_dir, redis_server):
         assert re.search(r"published production as version \d+", publish.stdout), publish.stdout
         assert re.search(r"published \d+ flags as version \d+", publish.stdout)
         seen = watch.stdout.readline()  # every version, who wrote it, what changed
-        assert re.search(r" v1 \S+ pid \d+: .*enhanced_anomaly_detection", seen), seen
+        # a publish begins a store epoch, which the line names
+        assert re.search(
+            r" v1 \S+ pid \d+ \[new epoch [0-9a-f]+ by a forced write\]: "
+            r".*enhanced_anomaly_detection",
+            seen,
+        ), seen
     finally:
         killer.cancel()
         watch.terminate()
