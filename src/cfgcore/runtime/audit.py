@@ -58,7 +58,6 @@ in memory), never written through.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import errno
@@ -83,7 +82,7 @@ import msgspec
 
 from cfgcore.runtime.atomicio import FileLock, LockTimeout
 from cfgcore.runtime.events import ConfigChangeEvent
-from cfgcore.runtime.forks import after_fork_in_child
+from cfgcore.runtime.forks import after_fork_in_child, at_exit
 from cfgcore.runtime.redaction import redact, redact_text
 
 __all__ = [
@@ -1456,7 +1455,7 @@ def _reset_audit_logs_after_fork() -> None:
 after_fork_in_child(_reset_audit_logs_after_fork)
 
 
-@atexit.register
+@at_exit  # also at a multiprocessing child's exit, which skips atexit
 def _flush_at_exit() -> None:
     # Entries still waiting for the writers' lock: one more (bounded) try, and a last
     # error naming how many are lost if it is still held.
