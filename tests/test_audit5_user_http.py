@@ -9,6 +9,7 @@ import errno
 import http.client
 import select
 import socket
+import threading
 
 import pytest
 
@@ -124,6 +125,54 @@ def test_an_ipv6_address_is_served(manager):
         response.read()
         conn.close()
         assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_idle_connections_take_at_most_the_cap_of_threads(manager, monkeypatch):
+    # Each idle client held a thread for up to 10 s, without limit: thousands of them
+    # took the threads (and a container's pids) the service itself needs.
+    from cfgcore.observability import http as probe_http
+
+    cap = 8
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap, raising=False)
+    # Idle clients are not dropped during the test: what bounds the threads is the cap.
+    monkeypatch.setattr(probe_http._ProbeHandler, "timeout", 120)
+    server = serve(manager, port=0, host="127.0.0.1")
+    port = server.server_port
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3 * cap)]
+    closed: set[socket.socket] = set()
+    try:
+        # Every connection past the cap is closed on arrival: it reads EOF.
+        for _ in range(100):
+            readable, _, _ = select.select([s for s in idle if s not in closed], [], [], 0.05)
+            for s in readable:
+                if s.recv(1) == b"":
+                    closed.add(s)
+            if len(closed) >= 2 * cap:
+                break
+        assert len(closed) == 2 * cap
+        assert threading.active_count() - before <= cap
+    finally:
+        for s in idle:
+            s.close()
+    try:
+        # The slots come back as the idle clients leave: probes are answered again.
+        status = None
+        for _ in range(100):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/health/live")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                status = response.status
+                break
+            except (ConnectionError, http.client.HTTPException):
+                continue
+        assert status == 200
     finally:
         server.shutdown()
         server.server_close()

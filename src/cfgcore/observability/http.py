@@ -34,6 +34,9 @@ __all__ = ["asgi_app", "paths", "serve", "wsgi_app"]
 # dropped after this many seconds: it never holds a thread for long.
 CLIENT_TIMEOUT = 10.0
 
+# Open connections the probe server serves at once (see _ProbeServer).
+MAX_CONNECTIONS = 256
+
 DEFAULT_PATHS = {"live": "/health/live", "ready": "/health/ready", "metrics": "/metrics"}
 
 _TEXT = "text/plain; charset=utf-8"
@@ -133,6 +136,32 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     # so those clients wait a whole second for the retransmit, past a kubelet's default
     # 1 s probe timeout. The kernel caps this at net.core.somaxconn.
     request_queue_size = socket.SOMAXCONN
+    # A thread per connection, but not without end: each idle client holds one for up
+    # to CLIENT_TIMEOUT seconds, and thousands of them (a flood, a leaking client)
+    # would take the threads and pids the service itself needs (a container's pids
+    # limit is shared by the whole process). Past this many open connections a new
+    # one is closed at once, without a thread.
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _ProbeServer6(_ProbeServer):
@@ -144,7 +173,8 @@ def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
     default, as a kubelet reaches the pod's address) from a background thread, one
     thread per connection, so a slow or idle client never holds up the others (the
     standard library's ``make_server`` alone answers one connection at a time: a client
-    that connects and sends nothing stalls every probe). Returns the server: its
+    that connects and sends nothing stalls every probe), at most
+    :data:`MAX_CONNECTIONS` at once (more are closed on arrival). Returns the server: its
     ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
     then ``server_close()`` stop it."""
     # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
