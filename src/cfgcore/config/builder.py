@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import errno
 import hashlib
 import logging
@@ -171,6 +172,12 @@ class ConfigBuilder:
                     f" (each environment has its own file over base.yaml: write {stem}.yaml, "
                     "'{}' for an environment that changes nothing)"
                 )
+            meant = (
+                difflib.get_close_matches(stem, available, n=1, cutoff=0.75)
+                or [env for env in available if stem and env.startswith(stem)][:1]
+            )
+            if meant and len([e for e in available if stem and e.startswith(stem)]) <= 1:
+                hint = f" (did you mean {meant[0]!r}?)" + hint
             raise ConfigError(
                 f"no configuration file for environment {stem!r} "
                 f"(looked for {stem}.yaml/.yml/.json/.toml); "
