@@ -66,14 +66,28 @@ def checksum(data: bytes) -> str:
 
 
 def default_state_dir() -> str:
-    """``$CFGCORE_STATE_DIR``, else ``$XDG_STATE_HOME/cfgcore``, else ``~/.local/state/cfgcore``."""
+    """``$CFGCORE_STATE_DIR``, else ``$XDG_STATE_HOME/cfgcore``, else ``~/.local/state/cfgcore``.
+
+    A relative ``XDG_STATE_HOME`` is ignored, as the XDG base directory specification
+    says. Without ``HOME`` and with a user id the password database does not know (a
+    container's random uid), ``~`` names no directory: ConfigError asking for
+    ``CFGCORE_STATE_DIR``, where the state (flags, logs, caches) used to be created
+    under whatever the working directory was, in a directory literally named ``~``.
+    """
     env = os.environ.get("CFGCORE_STATE_DIR")
     if env:
         return os.path.abspath(os.path.expanduser(env))
-    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return os.path.join(xdg, "cfgcore")
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "cfgcore")
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise ConfigError(
+            "no state directory: HOME is not set and this user id has no home directory "
+            "in the password database; set CFGCORE_STATE_DIR to the directory cfgcore "
+            "keeps its flags, logs and caches in"
+        )
+    return os.path.join(home, ".local", "state", "cfgcore")
 
 
 #: Seconds a flag change waits for the store's lock before it is refused (a writer's
