@@ -470,12 +470,30 @@ class ConfigurationManager(ConfigView):
         first load is not a change)."""
         if not prev.version:
             return
-        for old, new in (
-            (prev.profile, snap.profile),
-            (prev.geographic_profile, snap.geographic_profile),
+        for kind, old, new in (
+            ("deployment", prev.profile, snap.profile),
+            ("geographic", prev.geographic_profile, snap.geographic_profile),
         ):
             if old != new:
-                check(current_actor() or "", "config.profile", new or "none", self.audit)
+                target = self._profile_target(kind, new)
+                check(current_actor() or "", "config.profile", target, self.audit)
+
+    def _profile_target(self, kind: str, name: str | None) -> str:
+        """What the policy judges for switching to profile ``name``: the name of the
+        profile that is applied, as it is defined (``high_volume``, ``EU``), not as the
+        caller spelled it: profiles are looked up ignoring case, so judging the spelling
+        let ``HIGH_VOLUME`` past a policy that refuses ``h*``."""
+        if not name:
+            return "none"
+        profiles = self.builder.profiles
+        getter = (
+            profiles.get_deployment_profile if kind == "deployment"
+            else profiles.get_geographic_profile
+        )  # fmt: skip
+        try:
+            return getter(name).name
+        except ConfigError:
+            return name  # not a profile the build applied: judged as spelled
 
     def _resolve(
         self, environment: Any, profile: Any, geographic_profile: Any
