@@ -59,6 +59,14 @@ _REF = re.compile(
     # unclosed one), except ``${file:...}``, which the secrets step resolves later.
     r"|(?P<bad>\$\{(?!file:))"
 )
+# cfgcore's own key material: configuration may not reference it, or a served value
+# (a section handed to a front end, a debug dump) would carry the encryption or audit
+# keys to whoever reads it.
+KEY_MATERIAL = frozenset({"CFGCORE_SECRET_KEYS", "CFGCORE_AUDIT_KEY"})
+# What substitution may add to the values of one transform() run (one file), all
+# references together: 64 MiB is a 1 KB variable referenced 65,000 times, past any real
+# configuration, while a file of ${BIGVAR} references could otherwise ask for gigabytes.
+MAX_EXPANSION = 64 * 1024 * 1024
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(us|ms|s|m|h|d|w)")
 _DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:us|ms|s|m|h|d|w))+$")
 _DURATION_UNITS = {
@@ -83,20 +91,43 @@ class _Run:
         self.env = env
         self.file = file
         self.problems: list[Problem] = []
+        self.budget = [MAX_EXPANSION]  # bytes substitution may still add in this run
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(Problem(path=format_path(path), message=message, file=self.file))
 
 
-def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], None]) -> str:
+def substitute_env(
+    text: str,
+    env: Mapping[str, str],
+    on_error: Callable[[str], None],
+    budget: list[int] | None = None,
+) -> str:
     """Expand ``${...}`` references in ``text`` from ``env``; report problems via ``on_error``.
 
     A resolved secret is never expanded (a password may well hold ``${``): expanding
-    would change it, and an error would name a piece of it."""
+    would change it, and an error would name a piece of it. ``budget`` (a one-item
+    list, shared by the values of one transform() run) bounds the bytes the references may add:
+    past it, a reference is an error (:data:`MAX_EXPANSION`). :data:`KEY_MATERIAL`
+    cannot be referenced."""
     if "$" not in text or is_resolved_secret(text) or mask_text(text) != text:
         return text  # a secret, or a text holding one
 
     def repl(m: re.Match[str]) -> str:
+        out = _expand(m)
+        if budget is not None:
+            budget[0] -= len(out)
+            if budget[0] < 0:
+                if budget[0] + len(out) >= 0:  # said once, for the reference past it
+                    on_error(
+                        f"environment references expand to more than "
+                        f"{MAX_EXPANSION // (1024 * 1024)} MiB in this file: "
+                        f"refused (a variable referenced far more often than intended?)"
+                    )
+                return ""
+        return out
+
+    def _expand(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
         if m.group("bad"):
@@ -110,6 +141,12 @@ def substitute_env(text: str, env: Mapping[str, str], on_error: Callable[[str], 
             return m.group(0)
         name, op = m.group("name"), m.group("op")
         arg: str = m.group("arg") or ""  # "" without an operator (then unused)
+        if name in KEY_MATERIAL:
+            on_error(
+                f"${{{name}}}: cfgcore's own key material cannot be referenced by "
+                f"configuration (a served value would hold the keys)"
+            )
+            return ""
         if "${" in arg:
             # The default ends at the first "}": "${A:-${B}}" would serve the text "${B}".
             on_error(
@@ -197,7 +234,7 @@ def _convert_scalar(text: str) -> Any:
 
 def _step_env(value: Any, path: tuple[Any, ...], run: _Run) -> Any:
     if isinstance(value, str):
-        return substitute_env(value, run.env, lambda msg: run.problem(path, msg))
+        return substitute_env(value, run.env, lambda msg: run.problem(path, msg), run.budget)
     return value
 
 
