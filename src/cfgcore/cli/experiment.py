@@ -198,13 +198,14 @@ def _location(args: Any, *, must_exist: bool = True) -> tuple[str, dict[str, str
 
 
 def _read_state(args: Any) -> tuple[Any, str, dict[str, str]]:
-    """The tests' snapshot (read, not served), where it was read and the files beside."""
+    """The tests' snapshot (read, not served), where it was read (a file's path, or the
+    store's URL without its password) and the files beside."""
     from cfgcore.runtime.flagstore import open_store
 
     url, paths = _location(args)
     store = open_store(url)
     try:
-        return store.read().snapshot, getattr(store, "path", url), paths
+        return store.read().snapshot, getattr(store, "path", None) or store.url, paths
     finally:
         store.close()
 
@@ -379,10 +380,13 @@ def _stop(args: Any) -> int:
 def _list(args: Any) -> int:
     from cfgcore.experiments.abtest import NOT_STARTED
 
-    snap = _read_state(args)[0]
+    snap, where = _read_state(args)[:2]
     tests = {k: v for k, v in snap.experiments.items() if isinstance(v, dict)}
     if args.json:
         print(json.dumps(tests, indent=2, default=str))
+        return 0
+    if not tests:  # say so: an empty output reads as a wrong store or a failure
+        print(f"no A/B tests in {where}", file=sys.stderr)
         return 0
     for name, meta in tests.items():
         weights = meta.get("traffic_split")
