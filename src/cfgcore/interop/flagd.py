@@ -44,7 +44,7 @@ from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
-from cfgcore.interop.growthbook import HEAD, MAX_REGEX_INPUT, string_order
+from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = [
@@ -234,6 +234,7 @@ def context(
     ["admin"]``) leave a plain dict. None (the default): any such array does.
     """
     out: dict[str, Any] = {}
+    inside: set[int] = set()  # the objects on the path being put (a cycle stops)
     arrays: list[str] = []  # keys of [variant, weight] arrays: see _ArrayEntries
     longs = 0  # versions past 256 characters (their sem_ver with a long constant)
     ts = int(time.time() if now is None else now)
@@ -268,12 +269,16 @@ def context(
             out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
             return
         if isinstance(value, Mapping):
+            if key.count(".") >= MAX_PATH_DEPTH - 1 or id(value) in inside:
+                return  # no var reads deeper (refused on import); no JSON cycles
+            inside.add(id(value))
             for k, v in value.items():
                 if "." in str(k):
                     # flagd's var splits its name at every dot: no var reaches this
                     # key (and "a.b" here would shadow the path a -> b)
                     continue
                 put(f"{key}.{k}" if key else str(k), v)
+            inside.discard(id(value))
             if not key:
                 return
             out[key] = dict(value)
@@ -281,34 +286,37 @@ def context(
             out[key + STR] = out[key + CAT] = "[object Object]"
         else:
             out[key] = value
-            _exact.derive(out, key + NUM, value)  # ints past 2**53 or past a double
-            text = _cat_text(value)
-            if text is not None and not isinstance(value, str):
-                out[key + CAT] = text
-            if isinstance(value, bool) or _ordered_number(value):
-                out[key + NUM] = int(value) if isinstance(value, bool) else value
-            elif isinstance(value, (list, tuple)):
-                if len(value) == 1 or (
-                    len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int)
-                ):
-                    arrays.append(key)  # a [variant, weight] entry: see _ArrayEntries
-                out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
-                num = _list_number(value)
-                if num is not None:
-                    out[key + LNUM] = num
-                    _exact.derive(out, key + LNUM, num)
-                text = _list_text(value)
-                if text is not None:
-                    out[key + STR] = text
-                    if len(text) > MAX_REGEX_INPUT:
-                        out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
-                if value and all(type(v) is str and "\0" not in v for v in value):
-                    out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
-            ver = _normal_semver(value)
-            if ver is not None:
-                longs += _put_semver(out, key, ver)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[key + SINCE] = ts - value
+            try:
+                _exact.derive(out, key + NUM, value)  # ints past 2**53 or past a double
+                text = _cat_text(value)
+                if text is not None and not isinstance(value, str):
+                    out[key + CAT] = text
+                if isinstance(value, bool) or _ordered_number(value):
+                    out[key + NUM] = int(value) if isinstance(value, bool) else value
+                elif isinstance(value, (list, tuple)):
+                    if len(value) == 1 or (
+                        len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int)
+                    ):
+                        arrays.append(key)  # a [variant, weight] entry: see _ArrayEntries
+                    out[key + TRUTHY] = len(value) > 0  # JSONLogic: only [] is a falsy array
+                    num = _list_number(value)
+                    if num is not None:
+                        out[key + LNUM] = num
+                        _exact.derive(out, key + LNUM, num)
+                    text = _list_text(value)
+                    if text is not None:
+                        out[key + STR] = text
+                        if len(text) > MAX_REGEX_INPUT:
+                            out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
+                    if value and all(type(v) is str and "\0" not in v for v in value):
+                        out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
+                ver = _normal_semver(value)
+                if ver is not None:
+                    longs += _put_semver(out, key, ver)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out[key + SINCE] = ts - value
+            except RecursionError:
+                pass  # arrays nested past Python's stack: their text and number unknown
         # v3: a null bucketing key is null (the default variant). An array is no bucketing
         # key either: flagd's ADR (fractional-non-string-rand-units) and its evaluators
         # read a first argument that evaluates to an array as a bucket entry of the
@@ -318,8 +326,8 @@ def context(
         if value is not None and not isinstance(value, (list, tuple)):
             try:
                 out[key + CBOR] = cbor_encode(value).hex()
-            except (TypeError, OverflowError):
-                pass  # not a JSON value: nothing to bucket by
+            except (TypeError, OverflowError, RecursionError):
+                pass  # not a JSON value (or one nested past the stack): nothing to bucket by
 
     attrs = dict(attributes or {})
     # flagd sets these over any attribute of the same name: targetingKey is the
@@ -1202,6 +1210,11 @@ class _Flag:
             raise _Refuse(f"var of {args!r}")
         if args == "":
             raise _Refuse("var of the whole context ('')")
+        if args.count(".") >= MAX_PATH_DEPTH - 2:
+            raise _Refuse(
+                f"var {args!r:.60}: more than {MAX_PATH_DEPTH - 2} levels deep "
+                "(flagd.context() reads objects to that depth)"
+            )
         for part in args.split(".")[1:]:
             # json-logic's var reads an item (or a character) of an array (or a string)
             # at a canonical index, and its length: context() flattens only objects

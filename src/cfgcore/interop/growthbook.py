@@ -233,6 +233,7 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
 
 
 MAX_ORDERED = 256  # the longest string constant $gt/$lt/$vgt... order by
+MAX_PATH_DEPTH = 64  # context() reads nested values to this depth; deeper paths are refused
 
 
 def _with_head(test: dict[str, Any]) -> dict[str, Any]:
@@ -318,24 +319,16 @@ def context(
     """
     out: dict[str, Any] = {}
     long_values: list[str] = []  # paths of strings past MAX_REGEX_INPUT
+    inside: set[int] = set()  # the containers on the path being put (a cycle stops)
 
-    def put(path: str, v: Any) -> None:
+    def put(path: str, v: Any, depth: int = 1) -> None:
         out[path + TYPE] = _type_name(v)
-        if isinstance(v, Mapping):
-            for k, sub in v.items():
-                if isinstance(k, str) and "." not in k:
-                    put(f"{path}.{k}", sub)
-            return
-        if isinstance(v, (list, tuple)):
-            put(path + SIZE, len(v))
-            put(path + ".length", len(v))
-            for i, el in enumerate(v):
-                put(f"{path}.{i}", el)
-                key = _member(el)
-                if key is not None:
-                    out[f"{path}{MEMBER}{key}"] = True
-                    if isinstance(el, str):
-                        out[f"{path}{MEMBER_CI}{el.lower()}"] = True
+        if isinstance(v, (Mapping, list, tuple)):
+            if depth >= MAX_PATH_DEPTH or id(v) in inside:
+                return  # no condition reads deeper (refused on import); no JSON cycles
+            inside.add(id(v))
+            put_container(path, v, depth)
+            inside.discard(id(v))
             return
         out[path] = v
         if isinstance(v, str):
@@ -351,6 +344,22 @@ def context(
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out[path + VER_NUM] = padded_version(v)
             _exact.derive(out, path, v)  # the SDK orders ints exactly: see _exact
+
+    def put_container(path: str, v: Any, depth: int) -> None:
+        if isinstance(v, Mapping):
+            for k, sub in v.items():
+                if isinstance(k, str) and "." not in k:
+                    put(f"{path}.{k}", sub, depth + 1)
+            return
+        put(path + SIZE, len(v), depth + 1)
+        put(path + ".length", len(v), depth + 1)
+        for i, el in enumerate(v):
+            put(f"{path}.{i}", el, depth + 1)
+            key = _member(el)
+            if key is not None:
+                out[f"{path}{MEMBER}{key}"] = True
+                if isinstance(el, str):
+                    out[f"{path}{MEMBER_CI}{el.lower()}"] = True
 
     attrs = attributes if isinstance(attributes, Mapping) else {}
     for key, v in attrs.items():
@@ -698,6 +707,11 @@ class _Feature:
                 raise _Refuse(f"condition operator {key!r}")
             elif "#" in key:  # cfgcore's derived attributes (context()) use '#'
                 raise _Refuse(f"attribute name {key!r}: '#' is reserved")
+            elif str(key).count(".") >= MAX_PATH_DEPTH - 1:
+                raise _Refuse(
+                    f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
+                    "deep (context() reads objects and arrays to that depth)"
+                )
             else:
                 parts.append(self.value_test(str(key), value))
         return _and(*parts)
