@@ -10,6 +10,8 @@ fifth audit, each checked against the SDK's engine:
 * An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2; a
   class as a range start (``[\\d-z]``): an error to Rust, a range to RE2; group names
   Rust refuses (duplicates) or RE2 cannot read (``(?<n.x>a)``).
+* A constraint field of the wrong type (``values: [1]``, ``value: 5``): yggdrasil rejects
+  the whole payload; refused naming the field (cfgcore read its text).
 * A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
   even where another strategy holds: refused (cfgcore served the other strategy).
 """
@@ -198,3 +200,25 @@ def test_group_names_answer_as_yggdrasil(make_py_and_c, pattern, text):
     for inverted in (False, True):
         c = {"contextName": "x", "operator": "REGEX", "value": pattern, "inverted": inverted}
         _agree(make_py_and_c, _payload(c), [_x(text), _x("zz")])
+
+
+# -- wrongly typed constraint fields ------------------------------------------------------
+@pytest.mark.parametrize(
+    "field, value",
+    [("values", {"a": 1}), ("values", ["a", 1]), ("values", [None]), ("values", "a"),
+     ("value", 5), ("contextName", 5), ("inverted", "yes"), ("caseInsensitive", 1)],
+)  # fmt: skip
+def test_a_wrongly_typed_constraint_field_is_refused_naming_it(field, value):
+    # yggdrasil rejects the whole payload (no feature is on, not even another one);
+    # cfgcore read the text of the value (str(1), a dict's keys) and imported it
+    c = {"contextName": "x", "operator": "IN", "values": ["a"], field: value}
+    payload = _payload(c)
+    payload["features"].append(
+        {"name": "g", "enabled": True, "strategies": [{"name": "default", "parameters": {}}]}
+    )
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    assert ye.is_enabled("g", {}).is_enabled is False
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    assert f"features.f.strategies[0].constraints[0].{field}: expected" in str(err.value)

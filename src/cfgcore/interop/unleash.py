@@ -1020,6 +1020,28 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
+def _constraint_types(c: Mapping[str, Any], path: str) -> None:
+    """yggdrasil rejects a whole payload whose constraint has a field of the wrong
+    type (no feature of it is on): such a constraint is refused naming the field."""
+    for key, ok, what in (
+        ("contextName", lambda v: isinstance(v, str), "a string"),
+        ("operator", lambda v: isinstance(v, str), "a string"),
+        ("value", lambda v: isinstance(v, str), "a string"),
+        ("values", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+         "a list of strings"),
+        ("inverted", lambda v: isinstance(v, bool), "a boolean"),
+        ("caseInsensitive", lambda v: isinstance(v, bool), "a boolean"),
+    ):  # fmt: skip
+        v = c.get(key)
+        if v is not None and not ok(v):
+            got = type_name(v)
+            if isinstance(v, list):
+                got = "a list holding " + ", ".join(
+                    sorted({type_name(x) for x in v if not isinstance(x, str)})
+                )
+            raise _Malformed(f"{path}.{key}", f"expected {what}, got {got}")
+
+
 def _object(value: Any, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _Malformed(path, f"expected an object, got {type_name(value)}")
@@ -1163,6 +1185,7 @@ class _Importer:
         return {"segment": key}
 
     def constraint(self, c: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+        _constraint_types(c, path or "constraints")
         if c.get("operator") not in _OPERATORS:
             # Unleash: an unknown operator never matches, inverted or not (the inversion
             # applies to an operator's result; yggdrasil and the Node SDK agree)
