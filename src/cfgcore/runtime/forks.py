@@ -15,6 +15,15 @@ Exit hooks (:func:`at_exit`) are here too: a ``multiprocessing`` child process (
 in it and whatever its writers still held (exposures, metric events, flag usage) would
 be lost. Each exit hook runs once per process, at the interpreter's exit or at such a
 child's.
+
+SIGTERM, the way Kubernetes, systemd and docker stop a process, kills a Python process
+whose handler is still the default without running ``atexit`` either: a plain
+``python service.py`` lost every exposure and metric event its writers held. While
+SIGTERM has its default action, cfgcore handles it (:func:`_arm_sigterm`, set
+``CFGCORE_SIGTERM_FLUSH=0`` to leave it alone): the exit hooks run on a thread (at most
+:data:`SIGTERM_FLUSH_SECONDS`), then the process ends by SIGTERM as it would have. A
+handler the application (or its server: gunicorn, uvicorn, celery) installs before or
+after is never replaced or wrapped: it decides, and its exit runs the hooks as usual.
 """
 
 from __future__ import annotations
@@ -22,8 +31,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["after_fork_in_child", "at_exit", "registered", "restart_in_child"]
 
@@ -65,7 +78,60 @@ def at_exit(fn: Callable[[], None]) -> Callable[[], None]:
     if fn not in _EXITS:
         _EXITS.append(fn)
         _arm_multiprocessing()
+    _arm_sigterm()
     return fn
+
+
+#: How long the exit hooks may take after SIGTERM before the process ends anyway (an
+#: orchestrator's grace period is 30 s by default in Kubernetes and docker).
+SIGTERM_FLUSH_SECONDS = 10.0
+_sigterm_armed = False
+_sigterm_seen = False
+
+
+def _arm_sigterm() -> None:
+    """Handle SIGTERM (see the module docstring) if its action is still the default.
+    Only the main thread may set a handler: from another thread this does nothing (the
+    next hook registered from the main thread arms it)."""
+    global _sigterm_armed
+    if _sigterm_armed or os.environ.get("CFGCORE_SIGTERM_FLUSH", "").strip() == "0":
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the application's (or SIG_IGN): its decision
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # no SIGTERM, or an embedded interpreter
+        return
+    _sigterm_armed = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _sigterm_seen
+    if not _sigterm_seen:
+        # First SIGTERM: write what the writers hold on a thread (this handler runs on
+        # the main thread between two bytecodes, perhaps inside a writer's lock), and
+        # keep serving meanwhile.
+        _sigterm_seen = True
+        threading.Thread(target=_flush_then_end, name="cfgcore-sigterm", daemon=True).start()
+        return
+    # Again (ours once the hooks ran, or the orchestrator insisting): the default action.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _flush_then_end() -> None:
+    hooks = threading.Thread(target=_run_exits, name="cfgcore-exit-hooks", daemon=True)
+    hooks.start()
+    hooks.join(SIGTERM_FLUSH_SECONDS)
+    if hooks.is_alive():
+        log.error("cfgcore exit hooks still running %.0f s after SIGTERM: ending without them",
+                  SIGTERM_FLUSH_SECONDS)  # fmt: skip
+    os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler ends the process
+    # A main thread inside a long C call runs no Python handler: end it from here.
+    time.sleep(5.0)
+    os._exit(128 + signal.SIGTERM)
 
 
 def _run_exits() -> None:

@@ -1,0 +1,113 @@
+"""SIGTERM (how Kubernetes, systemd and docker stop a process) with the default handler
+killed a plain ``python service.py`` without running its exit hooks: every exposure the
+background writer still held was lost. cfgcore now writes them first, then the process
+ends by SIGTERM as before; an application's own handler is never replaced, and
+``CFGCORE_SIGTERM_FLUSH=0`` leaves SIGTERM alone. Real processes, real signals, the
+real exposure log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import cfgcore
+from cfgcore.experiments.exposures import read_exposures
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
+USERS = 5000
+SERVICE = textwrap.dedent(
+    """
+    import signal, sys, time
+    from datetime import datetime, timedelta, timezone
+    if sys.argv[2] == "own":
+        signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+    now = datetime.now(timezone.utc)
+    m = DynamicConfigurationManager(state_dir=sys.argv[1], record_usage=False)
+    assert m.create_ab_test(ABTestConfiguration(
+        test_name="t", description="d", start_date=now - timedelta(days=1),
+        end_date=now + timedelta(days=1), traffic_split={"a": 50.0, "b": 50.0},
+        configurations={"a": {}, "b": {}}, success_metrics=["m"]))
+    for i in range(int(sys.argv[3])):
+        assert m.get_ab_test_variant("t", {"user_id": f"u{i}"}) is not None
+    print("handler", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
+    while True:  # a service serving until it is stopped
+        time.sleep(0.05)
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_pipes():
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+_STARTED: list[subprocess.Popen] = []
+
+
+def _run(tmp_path, mode: str = "default", **env: str):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, str(tmp_path), mode, str(USERS)],
+        env={**os.environ, "PYTHONPATH": SRC, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _STARTED.append(proc)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("handler "), line
+    proc.send_signal(signal.SIGTERM)
+    return proc, line.split()[1] == "True"
+
+
+def _exposed(tmp_path) -> int:
+    path = tmp_path / "flags.exposures.jsonl"
+    return len(read_exposures(str(path))) if path.exists() else 0
+
+
+def test_sigterm_writes_the_pending_exposures_then_ends_by_sigterm(tmp_path):
+    proc, handled = _run(tmp_path)
+    assert handled
+    assert proc.wait(60) == -signal.SIGTERM  # ended by the signal, as with the default
+    assert _exposed(tmp_path) == USERS
+
+
+def test_the_switch_leaves_sigterm_alone(tmp_path):
+    proc, handled = _run(tmp_path, CFGCORE_SIGTERM_FLUSH="0")
+    assert not handled
+    assert proc.wait(60) == -signal.SIGTERM
+
+
+def test_an_applications_own_handler_is_kept(tmp_path):
+    proc, handled = _run(tmp_path, "own")
+    assert handled
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "own handler\n"  # its handler ran; cfgcore's did not
+    assert proc.poll() is None  # and the process lives on, as that handler decided
+
+
+def test_the_handler_is_not_installed_from_another_thread():
+    code = textwrap.dedent(
+        """
+        import signal, threading
+        def imp():
+            import cfgcore.dynamic_config  # registers exit hooks off the main thread
+        t = threading.Thread(target=imp); t.start(); t.join()
+        print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.strip() == "True", out.stderr
