@@ -10,7 +10,8 @@ fifth audit, each checked against the SDK's engine:
 * An escaped digit in a REGEX (``\\0``, ``\\123``): an error to Rust, octal to RE2; a
   class as a range start (``[\\d-z]``): an error to Rust, a range to RE2; group names
   Rust refuses (duplicates) or RE2 cannot read (``(?<n.x>a)``).
-* A constraint field of the wrong type (``values: [1]``, ``value: 5``): yggdrasil rejects
+* A constraint or feature field of the wrong type (``values: [1]``, ``value: 5``,
+  ``enabled: "true"``, a parameter ``rollout: 100``, a weight ``"1000"``): yggdrasil rejects
   the whole payload; refused naming the field (cfgcore read its text).
 * A string operator or IN_CIDR without values turns yggdrasil's whole feature off,
   even where another strategy holds: refused (cfgcore served the other strategy).
@@ -222,3 +223,38 @@ def test_a_wrongly_typed_constraint_field_is_refused_naming_it(field, value):
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload)
     assert f"features.f.strategies[0].constraints[0].{field}: expected" in str(err.value)
+
+
+_G = {"name": "g", "enabled": True, "strategies": [{"name": "default", "parameters": {}}]}
+_ROLLOUT = {"rollout": "100", "stickiness": "default", "groupId": "f"}
+
+
+@pytest.mark.parametrize(
+    "feature, where",
+    [
+        ({"enabled": "true", "strategies": [{"name": "default", "parameters": {}}]},
+         "features.f.enabled: expected a boolean"),
+        ({"enabled": True, "strategies": [{"name": "flexibleRollout",
+                                            "parameters": {**_ROLLOUT, "rollout": 100}}]},
+         "features.f.strategies[0].parameters.rollout: expected a string"),
+        ({"enabled": True, "strategies": [{"name": "default", "parameters": {"x": None}}]},
+         "features.f.strategies[0].parameters.x: expected a string"),
+        ({"enabled": True, "strategies": [{"name": 5, "parameters": {}}]},
+         "features.f.strategies[0].name: expected a string"),
+        ({"enabled": True, "strategies": [{"name": "default", "parameters": {},
+                                            "segments": ["1"]}]},
+         "features.f.strategies[0].segments[0]: expected an integer"),
+        ({"enabled": True, "strategies": [{"name": "default", "parameters": {}}],
+          "variants": [{"name": "v", "weight": "1000"}]},
+         "features.f: malformed: variants[0].weight: expected an integer"),
+    ],
+)  # fmt: skip
+def test_a_wrongly_typed_feature_field_is_refused_naming_it(feature, where):
+    # yggdrasil rejects the whole payload (not even "g" is on); cfgcore imported "f"
+    payload = {"version": 2, "features": [{"name": "f", **feature}, _G]}
+    ye = engine_mod.UnleashEngine()
+    ye.take_state(json.dumps(payload))
+    assert ye.is_enabled("g", {}).is_enabled is False
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(payload)
+    assert where in str(err.value)

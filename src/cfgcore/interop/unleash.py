@@ -1020,6 +1020,43 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
+def _feature_types(name: str, feat: Mapping[str, Any]) -> None:
+    """The fields of a feature whose wrong type makes yggdrasil reject the whole payload
+    (checked against it): ``enabled`` no boolean, a strategy's name or a parameter no
+    string, a weight no integer, a segment id no integer."""
+    at = f"features.{name}"
+    enabled = feat.get("enabled")  # (absent: off, as yggdrasil answers for the feature)
+    if enabled is not None and not isinstance(enabled, bool):
+        raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
+
+    def weights(variants: Any, path: str) -> None:
+        for j, v in enumerate(variants if isinstance(variants, list) else []):
+            w = v.get("weight") if isinstance(v, Mapping) else None
+            if w is not None and (isinstance(w, bool) or not isinstance(w, int)):
+                # (said as the other malformed values of a feature are)
+                where = f"{path}[{j}].weight: expected an integer, got {type_name(w)}"
+                raise _Malformed(at, f"malformed: {where}")
+
+    weights(feat.get("variants"), "variants")
+    strategies = feat.get("strategies")
+    for i, st in enumerate(strategies if isinstance(strategies, list) else []):
+        if not isinstance(st, Mapping):
+            continue
+        sat = f"{at}.strategies[{i}]"
+        if "name" in st and not isinstance(st["name"], str):
+            raise _Malformed(f"{sat}.name", f"expected a string, got {type_name(st['name'])}")
+        params = st.get("parameters")
+        for k, v in params.items() if isinstance(params, Mapping) else ():
+            if not isinstance(v, str):
+                raise _Malformed(f"{sat}.parameters.{k}", f"expected a string, got {type_name(v)}")
+        segments = st.get("segments")
+        for j, seg in enumerate(segments if isinstance(segments, list) else []):
+            if isinstance(seg, bool) or not isinstance(seg, int):
+                got = type_name(seg)
+                raise _Malformed(f"{sat}.segments[{j}]", f"expected an integer, got {got}")
+        weights(st.get("variants"), f"strategies[{i}].variants")
+
+
 def _constraint_types(c: Mapping[str, Any], path: str) -> None:
     """yggdrasil rejects a whole payload whose constraint has a field of the wrong
     type (no feature of it is on): such a constraint is refused naming the field."""
@@ -1376,6 +1413,7 @@ class _Importer:
 
     # -- features -------------------------------------------------------------------------
     def feature(self, name: str, feat: Mapping[str, Any]) -> dict[str, Any]:
+        _feature_types(name, feat)
         variants: dict[str, Any] = {"off": dict(DISABLED), "on": dict(_ENABLED_NO_VARIANT)}
         by_unleash: dict[str, list[str]] = {}
 
