@@ -34,8 +34,12 @@ seed=0) % 100000``; a split's cumulative thresholds are weights x 1000.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -179,6 +183,7 @@ from cfgcore.snapshot import (
     _msgspec_problem,
     _too_deep,
     gc_paused,
+    is_decoded,
 )
 
 
@@ -258,6 +263,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.slot_index: dict[str, int] = {}
         self.bad_segments: set[str] = set()
         self.used_slots: set[int] = set()  # slots touched by the flag being compiled
+        # A snapshot built or derived in Python is not type-checked: each flag and segment
+        # compiled from it is checked as the decoders check a document (see _retyped).
+        self.decoded = is_decoded(snapshot)
 
     # -- flags -----------------------------------------------------------------------
     def compile(self) -> Tables:
@@ -304,6 +312,12 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             self.problem("flags", f"a flag key must be a string, got {key!r}")
             super().flag(fi, "_", _STAND_IN)  # a record, so the compile can go on
             return
+        if not self.decoded:
+            typed = _retyped(flag, Flag, f"flags.{key}", self)
+            if typed is None:  # reported
+                super().flag(fi, key, _STAND_IN)
+                return
+            flag = typed
         try:
             super().flag(fi, key, flag)
         except Exception:
@@ -318,6 +332,11 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 
     def condition_checked(self, cond: Condition, name: str) -> None:
         """A segment's condition, as :meth:`flag` checks a flag's types."""
+        if not self.decoded:
+            typed = _retyped(cond, Condition, f"segments.{name}", self)
+            if typed is None:  # reported
+                return
+            cond = typed
         try:
             self.condition(cond, f"segments.{name}", 0, (name,))
         except Exception:
@@ -371,6 +390,47 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 
 
 _STAND_IN = Flag(default="off", salt="")
+
+
+_AS_IS = (bytes, bytearray, memoryview, datetime, date, time, timedelta, UUID, Decimal)
+
+
+def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
+    """``value`` (a Flag or Condition from a snapshot built in Python) as the decoders
+    would have typed it, or None after reporting why it is not one (with its path, as for
+    a document): ``rollout: "50"``, a split weight ``True``, ``exists: "no"``, a gate's
+    ``lo: 0.5`` would otherwise compile as no document can (a float where the evaluators
+    read an int, a string read as a number or as a list of characters). A flag's
+    variant values and metadata are free-form: kept as they are (the flag records judge
+    the values), only the variant names are checked."""
+    variants = metadata = None
+    if isinstance(value, Flag):
+        variants, metadata = value.variants, value.metadata
+        probe = msgspec.structs.replace(
+            value,
+            variants=dict.fromkeys(variants) if isinstance(variants, dict) else variants,
+            metadata={},
+        )
+    else:
+        probe = value
+    try:
+        typed: Any = msgspec.convert(msgspec.to_builtins(probe, builtin_types=_AS_IS), type=typ)
+    except msgspec.ValidationError as exc:
+        problem = _msgspec_problem(exc, compiler.file, prefix=path)
+        if problem.message.endswith(", got null"):  # built in Python: say it in Python
+            problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
+        compiler.problems.append(problem)
+        return None
+    except RecursionError:
+        return value  # conditions nested too deeply: the lowering refuses them, with paths
+    except (TypeError, ValueError, OverflowError) as exc:
+        compiler.problem(path, f"not a flag document's value: {exc}")
+        return None
+    if isinstance(value, Flag):
+        typed = msgspec.structs.replace(
+            typed, variants=variants if typed.variants is not None else None, metadata=metadata
+        )
+    return typed
 
 
 def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:

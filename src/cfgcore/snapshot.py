@@ -46,6 +46,7 @@ import gc
 import json
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -217,8 +218,14 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     on_variants: list[str] | None = None
 
 
-class Snapshot(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
-    """A whole flag set: the unit that is compiled and swapped atomically."""
+class Snapshot(
+    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True, weakref=True
+):
+    """A whole flag set: the unit that is compiled and swapped atomically.
+
+    A Snapshot built in Python is not type-checked (msgspec Structs are not validated on
+    construction): the compiler checks each flag it compiles from one as the decoders
+    would (see :func:`is_decoded`)."""
 
     version: int = 1
     flags: dict[str, Flag] = {}
@@ -237,7 +244,9 @@ _EXTENSIONS: dict[str, Format] = {
     ".mpk": "msgpack",
 }
 
-_MSGSPEC_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>.*)`)?$", re.DOTALL)
+_MSGSPEC_PATH = re.compile(
+    r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>.*)`)?$", re.DOTALL
+)
 _BRACKET_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
 
 
@@ -254,6 +263,8 @@ def _msgspec_problem(
         path = f"{prefix}.{path}" if path and not path.startswith("[") else prefix + path
     msg = m.group("msg").replace("`", "").replace(" | null", "")
     msg = msg[:1].lower() + msg[1:]
+    if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
+        msg += " (a key)"
     return Problem(path=path, message=msg, file=file)
 
 
@@ -320,6 +331,10 @@ class _ObjSnapshot(msgspec.Struct, forbid_unknown_fields=True):
     metadata: dict[str, Any] = {}
 
 
+# Snapshots the decoders made (each flag and segment type-checked), by id: a Snapshot
+# hashes its fields, and its dicts are unhashable, so no WeakSet can hold it.
+_DECODED: dict[int, weakref.ref[Snapshot]] = {}
+
 _JSON_FLAG = msgspec.json.Decoder(Flag)
 _JSON_COND = msgspec.json.Decoder(Condition)
 _MP_FLAG = msgspec.msgpack.Decoder(Flag)
@@ -345,13 +360,28 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 )
     if problems:
         raise SnapshotError(problems)
-    return Snapshot(
+    snapshot = Snapshot(
         version=top.version,
         flags=flags,
         segments=segments,
         experiments=top.experiments,
         metadata=top.metadata,
     )
+    key = id(snapshot)
+
+    def forget(_ref: Any, pop: Any = _DECODED.pop) -> None:
+        pop(key, None)  # as the snapshot is freed, before its id can be reused
+
+    _DECODED[key] = weakref.ref(snapshot, forget)
+    return snapshot
+
+
+def is_decoded(snapshot: Any) -> bool:
+    """Whether ``snapshot`` came from a decoder (:func:`decode_snapshot`,
+    :func:`snapshot_from_dict`), so every flag and segment in it has its declared types.
+    One derived with ``msgspec.structs.replace`` or built in Python has not."""
+    ref = _DECODED.get(id(snapshot))
+    return ref is not None and ref() is snapshot
 
 
 def decode_snapshot(
@@ -399,6 +429,17 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
         raise SnapshotError([_msgspec_problem(exc, file)]) from None
     except SnapshotError:
         raise
+    except RecursionError:
+        # Nested past the decoders' stack (JSON's duplicate-key pass and msgspec's
+        # MessagePack reader stop near 1,000 levels, before any flag is decoded on its
+        # own): find where with a scan that keeps no stack frames, to name the flag and
+        # key path as YAML's reader does.
+        where = deep_path(data, format)
+        if where is None:
+            raise SnapshotError(f"cannot decode {format}: nested too deeply", file=file) from None
+        raise SnapshotError(
+            [Problem(path=where, message=f"nested deeper than {MAX_VALUE_DEPTH} levels", file=file)]
+        ) from None
     except Exception as exc:  # a yamlio ConfigError or anything the decoders raise
         problems = getattr(exc, "problems", None)
         if problems:
@@ -451,6 +492,128 @@ def _too_deep(obj: Any, limit: int = MAX_VALUE_DEPTH) -> str | None:
         for child_path, child in items:
             if isinstance(child, (dict, list, tuple)):
                 stack.append((child, child_path, depth + 1))
+    return None
+
+
+def _child_path(top: list[Any] | None) -> str:
+    """The path of the value about to be read in container ``top`` (see deep_path)."""
+    if top is None:
+        return ""
+    kind, path, key, index = top[0], top[1], top[2], top[3]
+    if kind == "[":
+        return f"{path}[{index}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]')
+
+
+def _json_deep_path(text: str, limit: int) -> str | None:
+    # stack entries: [kind, path, current key, current index, expecting a key]
+    stack: list[list[Any]] = []
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        top = stack[-1] if stack else None
+        if tok[0] == '"':
+            if top is not None and top[0] == "{" and top[4]:
+                try:
+                    top[2] = json.loads(tok)
+                except ValueError:
+                    top[2] = tok[1:-1]
+                top[4] = False
+        elif tok in "{[":
+            path = _child_path(top)
+            if len(stack) >= limit:
+                return path
+            stack.append([tok, path, None, 0, tok == "{"])
+        elif tok in "}]":
+            if stack:
+                stack.pop()
+        elif tok == "," and top is not None:
+            if top[0] == "{":
+                top[4] = True
+            else:
+                top[3] += 1
+    return None
+
+
+# MessagePack heads (msgpack spec): bytes after the type byte for scalars, and the
+# width of the length field for str/bin/ext (ext: plus its type byte) and arrays/maps
+_MP_FIXED = {0xC0: 0, 0xC2: 0, 0xC3: 0, 0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4,
+             0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8, 0xD4: 2, 0xD5: 3, 0xD6: 5,
+             0xD7: 9, 0xD8: 17}  # fmt: skip
+_MP_SIZED = {0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0), 0xC7: (1, 1), 0xC8: (2, 1), 0xC9: (4, 1),
+             0xD9: (1, 0), 0xDA: (2, 0), 0xDB: (4, 0)}  # fmt: skip
+_MP_STR = {0xD9, 0xDA, 0xDB}
+_MP_CONTAINER = {0xDC: ("[", 2), 0xDD: ("[", 4), 0xDE: ("{", 2), 0xDF: ("{", 4)}
+
+
+def _msgpack_deep_path(data: bytes, limit: int) -> str | None:
+    # stack entries: [kind, path, current key, current index, expecting a key, items left]
+    stack: list[list[Any]] = []
+    pos, n = 0, len(data)
+    while pos < n:
+        b = data[pos]
+        pos += 1
+        value: Any = None
+        opened: tuple[str, int] | None = None
+        if b <= 0x7F or b >= 0xE0:
+            value = b
+        elif b <= 0x8F:
+            opened = ("{", b & 0x0F)
+        elif b <= 0x9F:
+            opened = ("[", b & 0x0F)
+        elif b <= 0xBF:
+            size = b & 0x1F
+            value = data[pos : pos + size].decode("utf-8", "replace")
+            pos += size
+        elif b in _MP_FIXED:
+            pos += _MP_FIXED[b]
+        elif b in _MP_SIZED:
+            width, extra = _MP_SIZED[b]
+            size = int.from_bytes(data[pos : pos + width], "big")
+            pos += width + extra
+            if b in _MP_STR:
+                value = data[pos : pos + size].decode("utf-8", "replace")
+            pos += size
+        elif b in _MP_CONTAINER:
+            kind, width = _MP_CONTAINER[b]
+            opened = (kind, int.from_bytes(data[pos : pos + width], "big"))
+            pos += width
+        else:
+            return None  # 0xC1: not MessagePack
+        if opened is not None:
+            path = _child_path(stack[-1] if stack else None)
+            if len(stack) >= limit:
+                return path
+            if opened[1]:
+                stack.append([opened[0], path, None, 0, opened[0] == "{", opened[1]])
+                continue
+            value = None  # an empty container: a complete value
+        while stack:  # a value is complete: step its container, close finished ones
+            top = stack[-1]
+            if top[0] == "{" and top[4]:
+                top[2], top[4] = value, False
+                break
+            top[3] += 1
+            top[4] = True
+            top[5] -= 1
+            if top[5] > 0:
+                break
+            stack.pop()
+            value = None
+    return None
+
+
+def deep_path(data: bytes | str, format: Format, limit: int = MAX_VALUE_DEPTH) -> str | None:
+    """The key path (``flags.x.variants.on.a.a...``) of the first container of a JSON or
+    MessagePack document nested deeper than ``limit``, or None. A scan without recursion,
+    for documents the decoders cannot read at all; best effort on malformed input."""
+    if format == "json":
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
+        return _json_deep_path(text, limit)
+    if format == "msgpack" and not isinstance(data, str):
+        return _msgpack_deep_path(bytes(data), limit)
     return None
 
 
