@@ -112,6 +112,11 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
             "for k in FIVE: engine.is_enabled(k, bound)",
         ),
     ],
+    "r-bind-plain": [  # issue 15: a fresh context's first check, of a flag reading nothing
+        ("floor: engine.context(d)", "", "engine.context(CTX)"),
+        ("bind + one plain check", "", "engine.is_enabled(FLAG_ON, engine.context(CTX))"),
+        ("one plain check, bound", BOUND, "engine.is_enabled(FLAG_ON, bound)"),
+    ],
     "r-bind-5-rule": [
         ("floor: five plain-dict rule checks", "", "for k in RULE5: engine.is_enabled(k, CTX)"),
         (

@@ -885,8 +885,14 @@ cdef class CompiledSnapshot:
         if type(ctx) is Context:
             now[0] = NAN
             now[1] = 0
-            bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-            out = self._eval(fi, bd.vals, now)
+            if self.flags[fi * FW + F_SLOTS_COUNT] == 0:
+                # The flag reads no attribute (nor do its prerequisites): no binding is
+                # made for it, so a fresh context (or one bound before a swap) is not
+                # bound, or rebound, by a check that reads nothing.
+                out = self._eval(fi, self.empty, now)
+            else:
+                bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
+                out = self._eval(fi, bd.vals, now)
             if now[1] > 1:
                 _raise_interrupt()
             return out
