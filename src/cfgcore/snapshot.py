@@ -360,13 +360,21 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 )
     if problems:
         raise SnapshotError(problems)
-    snapshot = Snapshot(
-        version=top.version,
-        flags=flags,
-        segments=segments,
-        experiments=top.experiments,
-        metadata=top.metadata,
+    return mark_decoded(
+        Snapshot(
+            version=top.version,
+            flags=flags,
+            segments=segments,
+            experiments=top.experiments,
+            metadata=top.metadata,
+        )
     )
+
+
+def mark_decoded(snapshot: Snapshot) -> Snapshot:
+    """Record that ``snapshot`` holds only flags and segments a decoder typed (the
+    decoders here call it; so may a store assembling a Snapshot from their output), so
+    the compiler need not check their types again (see :func:`is_decoded`)."""
     key = id(snapshot)
 
     def forget(_ref: Any, pop: Any = _DECODED.pop) -> None:
