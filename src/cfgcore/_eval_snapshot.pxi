@@ -882,6 +882,7 @@ cdef class CompiledSnapshot:
         """
         cdef double now[2]
         cdef Binding bd
+        cdef SlotVal* vals
         if type(ctx) is Context:
             now[0] = NAN
             now[1] = 0
@@ -889,10 +890,11 @@ cdef class CompiledSnapshot:
                 # The flag reads no attribute (nor do its prerequisites): no binding is
                 # made for it, so a fresh context (or one bound before a swap) is not
                 # bound, or rebound, by a check that reads nothing.
-                out = self._eval(fi, self.empty, now)
+                vals = self.empty
             else:
                 bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-                out = self._eval(fi, bd.vals, now)
+                vals = bd.vals
+            out = self._eval(fi, vals, now)
             if now[1] > 1:
                 _raise_interrupt()
             return out
