@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
@@ -42,6 +42,7 @@ from cfgcore.snapshot import (
     is_decoded,
     snapshot_from_dict,
 )
+from tests.test_core_differential import snapshots
 
 # -- deep documents -----------------------------------------------------------------------
 
@@ -271,3 +272,57 @@ def test_decoded_snapshots_are_known_and_derived_ones_are_not():
     assert is_decoded(decode_snapshot(b'{"flags": {}}', "json"))
     assert not is_decoded(msgspec.structs.replace(snap, version=2))
     assert not is_decoded(Snapshot())
+
+
+@pytest.mark.parametrize("field, value, got", [("flags", None, "None"), ("flags", "f", "str"),
+                                               ("segments", [], "array")])  # fmt: skip
+def test_a_python_built_snapshot_without_dicts_is_refused(make, field, value, got):
+    snap = msgspec.structs.replace(Snapshot(flags={"f": Flag(default="on")}))
+    msgspec.structs.force_setattr(snap, field, value)
+    with pytest.raises(SnapshotError) as err:
+        make(snap)
+    assert [str(p) for p in err.value.problems] == [f"{field}: expected object, got {got}"]
+    engine = make({"flags": {"f": {"default": "on"}}})
+    with pytest.raises(SnapshotError):
+        engine.swap(snap)  # the incremental path checks it too
+    assert engine.is_enabled("f") is True
+
+
+WEIRD = [None, "50", b"x", 1.5, True, 0, -1, [], {}, (), {"a": 1}, ["x"], 2**70, float("nan"),
+         Decimal(1), object(), "on", "s0", Condition(attr="x", eq=1), Rule(serve="on")]  # fmt: skip
+
+
+def _fields(obj) -> list:
+    """Every (Struct, field name) in a snapshot's tree."""
+    out, stack = [], [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, msgspec.Struct):
+            for name in o.__struct_fields__:
+                out.append((o, name))
+                stack.append(getattr(o, name))
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(snapshots(), st.randoms(use_true_random=False))
+def test_any_wrongly_typed_field_is_a_snapshot_error_or_compiles_alike(make_py_and_c, doc, rnd):
+    """One field anywhere in a Python-built snapshot set to a value of another type: both
+    evaluators refuse it with a SnapshotError, or both compile it and answer alike."""
+    snap = msgspec.structs.replace(snapshot_from_dict(doc))
+    struct, name = rnd.choice(_fields(snap))
+    msgspec.structs.force_setattr(struct, name, rnd.choice(WEIRD))
+    results = []
+    for build in make_py_and_c:
+        try:
+            engine = build(snap)
+        except SnapshotError as exc:
+            results.append(str(exc))
+            continue
+        ctxs = [{"user_id": "u1", "seg": "premium", "n": 1}, {"v": "1.2.3", "targeting_key": 5}]
+        results.append([repr(engine.evaluate(k, c)) for k in snap.flags for c in ctxs])
+    assert results[0] == results[1]

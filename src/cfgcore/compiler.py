@@ -461,8 +461,26 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return False
 
 
+def _check_top(snapshot: Snapshot, file: str | None) -> None:
+    """A Snapshot built in Python whose ``flags`` or ``segments`` is no dict is refused
+    as a document would be, not with a bare TypeError from the first loop over it."""
+    if is_decoded(snapshot):
+        return
+    problems = []
+    for name in ("flags", "segments"):
+        value = getattr(snapshot, name, None)
+        if not isinstance(value, dict):
+            got = "None" if value is None else type(value).__name__
+            if isinstance(value, (list, tuple)):
+                got = "array"
+            problems.append(Problem(path=name, message=f"expected object, got {got}", file=file))
+    if problems:
+        raise SnapshotError(problems)
+
+
 def compile_snapshot(snapshot: Snapshot, *, file: str | None = None) -> Tables:
     """Check and lower a snapshot; raise SnapshotError listing every problem."""
+    _check_top(snapshot, file)
     with gc_paused():
         return _Compiler(snapshot, file).compile()
 
@@ -478,6 +496,7 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     ``compile_snapshot(snapshot)`` does (tests/test_core_incremental.py), and problems
     raise SnapshotError the same way.
     """
+    _check_top(snapshot, file)
     old = previous.source
     old_keys = previous.keys
     if (
