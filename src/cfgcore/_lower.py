@@ -118,6 +118,8 @@ class ConditionLowering:
     slot_index: dict[str, int]
     bad_segments: set[str]
     used_slots: set[int]  # slots touched by the flag being compiled
+    segments: dict[str, Condition]  # the snapshot's segments, as compiled (typed)
+    compiled_flags: dict[str, Any]  # each flag as compiled (see compiler._Compiler)
     # The inlining budget of the flag or segment being lowered (see begin_nodes)
     node_owner: str = ""
     node_inlined: int = 0
@@ -212,13 +214,13 @@ class ConditionLowering:
         found = self.segment_sizes.get(name)
         if found is None:
             self.segment_sizes[name] = 1  # while it is measured: a cycle through it
-            found = self.segment_sizes[name] = self._size(self.snap.segments[name], depth + 1)
+            found = self.segment_sizes[name] = self._size(self.segments[name], depth + 1)
         return found
 
     def _size(self, cond: Condition, depth: int) -> int:
         if depth > MAX_CONDITION_DEPTH:
             return 1
-        if cond.segment is not None and cond.segment in self.snap.segments:
+        if cond.segment is not None and cond.segment in self.segments:
             return self.segment_size(cond.segment, depth)
         if cond.not_ is not None:
             return 1 + self._size(cond.not_, depth + 1)
@@ -278,7 +280,7 @@ class ConditionLowering:
         if op == "segment":
             name = cond.segment
             assert name is not None
-            seg = self.snap.segments.get(name)
+            seg = self.segments.get(name)
             if seg is None:
                 self.problem(f"{path}.segment", f"unknown segment {name!r}")
                 self.emit(OP_FALSE)

@@ -45,7 +45,10 @@ class PrerequisiteGraph(ConditionLowering):
         for fi in flags:
             key = t.keys[fi]
             pres: list[tuple[int, int, Prerequisite]] = []
-            listed = getattr(self.snap.flags[key], "prerequisites", ())
+            flag = self.compiled_flags.get(key)
+            if flag is None:  # an incremental compile: a flag compiled before, unchanged
+                flag = self.snap.flags[key]
+            listed = getattr(flag, "prerequisites", ())
             if not isinstance(listed, list | tuple):  # a Snapshot built in Python
                 self.problem(f"flags.{key}.prerequisites", f"expected array, got {listed!r}")
                 listed = ()

@@ -35,6 +35,7 @@ seed=0) % 100000``; a split's cumulative thresholds are weights x 1000.
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -266,6 +267,11 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         # A snapshot built or derived in Python is not type-checked: each flag and segment
         # compiled from it is checked as the decoders check a document (see _retyped).
         self.decoded = is_decoded(snapshot)
+        # What was compiled for each flag key (typed, or a stand-in for a refused flag) and
+        # each segment: the prerequisite graph and segment inlining read these, never
+        # the untyped originals.
+        self.compiled_flags: dict[str, Flag] = {}
+        self.segments = snapshot.segments if self.decoded else dict(snapshot.segments)
 
     # -- flags -----------------------------------------------------------------------
     def compile(self) -> Tables:
@@ -314,10 +320,8 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             return
         if not self.decoded:
             typed = _retyped(flag, Flag, f"flags.{key}", self)
-            if typed is None:  # reported
-                super().flag(fi, key, _STAND_IN)
-                return
-            flag = typed
+            flag = _STAND_IN if typed is None else typed  # None: reported
+        self.compiled_flags[key] = flag
         try:
             super().flag(fi, key, flag)
         except Exception:
@@ -328,15 +332,17 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             typed = _typed(flag, Flag, f"flags.{key}", self)
             if typed is None:
                 raise  # the flag is well-typed: not the input's fault
-            super().flag(fi, key, typed if isinstance(typed, Flag) else _STAND_IN)
+            flag = typed if isinstance(typed, Flag) else _STAND_IN
+            self.compiled_flags[key] = flag
+            super().flag(fi, key, flag)
 
     def condition_checked(self, cond: Condition, name: str) -> None:
         """A segment's condition, as :meth:`flag` checks a flag's types."""
         if not self.decoded:
             typed = _retyped(cond, Condition, f"segments.{name}", self)
-            if typed is None:  # reported
+            if typed is None:  # reported (and so a bad segment: never inlined)
                 return
-            cond = typed
+            cond = self.segments[name] = typed
         try:
             self.condition(cond, f"segments.{name}", 0, (name,))
         except Exception:
@@ -392,6 +398,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 _STAND_IN = Flag(default="off", salt="")
 
 
+_PREREQUISITE_AT = re.compile(r"^flags\.[^\[]*\.prerequisites\[(\d+)\]$")
 _AS_IS = (bytes, bytearray, memoryview, datetime, date, time, timedelta, UUID, Decimal)
 
 
@@ -419,6 +426,14 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         problem = _msgspec_problem(exc, compiler.file, prefix=path)
         if problem.message.endswith(", got null"):  # built in Python: say it in Python
             problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
+        pre = _PREREQUISITE_AT.search(problem.path)
+        if pre and problem.message.startswith("expected str | object, got"):
+            try:
+                entry = repr(value.prerequisites[int(pre.group(1))])
+            except Exception:  # not a list after all: msgspec's words then
+                entry = problem.message.rpartition(" ")[2]
+            message = f"expected a flag key or a prerequisite, got {entry}"
+            problem = dataclasses.replace(problem, message=message)
         compiler.problems.append(problem)
         return None
     except RecursionError:
