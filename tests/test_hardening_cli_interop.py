@@ -55,7 +55,8 @@ def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, w
         ),
         # a weight the SDK's engine cannot read refuses the whole payload there: named
         ({"name": "a", "variants": [{"name": "v", "weight": "x"}]},
-         "a: refused: features.a.variants[0].weight: expected an integer, got a string"),
+         "a: refused: features.a: malformed: variants[0].weight: expected an integer, "
+         "got a string"),
     ],
 )  # fmt: skip
 def test_a_malformed_unleash_feature_is_refused_with_its_key_path(tmp_path, capsys, feature,
