@@ -262,7 +262,8 @@ def _msgspec_problem(
     if prefix:
         path = f"{prefix}.{path}" if path and not path.startswith("[") else prefix + path
     msg = m.group("msg").replace("`", "").replace(" | null", "")
-    msg = msg[:1].lower() + msg[1:]
+    if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
+        msg = msg[:1].lower() + msg[1:]
     if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
         msg += " (a key)"
     return Problem(path=path, message=msg, file=file)

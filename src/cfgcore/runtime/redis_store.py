@@ -107,6 +107,7 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     _RawSnapshot,
     decode_snapshot,
     encode_snapshot,
+    mark_decoded,
 )
 
 __all__ = [
@@ -480,10 +481,12 @@ class RedisFlagStore(RedisFollower):
                 segments = prev_segments[1]
             else:
                 segments = {k: _MP_COND.decode(raw) for k, raw in top.segments.items()}
-            snapshot = Snapshot(
+            # Every flag and segment came from the typed decoders (or is the previous
+            # document's, which did): the compiler need not check their types again.
+            snapshot = mark_decoded(Snapshot(
                 version=top.version, flags=flags, segments=segments,
                 experiments=top.experiments, metadata=top.metadata,
-            )  # fmt: skip
+            ))  # fmt: skip
         except (msgspec.ValidationError, msgspec.DecodeError):
             return decode_snapshot(data, "msgpack", file=origin)  # raises, with every path
         self._decoded = (raw_flags, (seg_blob, segments))
