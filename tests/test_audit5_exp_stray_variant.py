@@ -1,9 +1,11 @@
 """Fifth audit: metric events recorded for a variant the test does not have.
 
-``record_metric(..., variant=...)`` takes the caller's variant as given (the request
-path does not check it against the test), and an event for a misspelt one was kept
-under that name, counted by no comparison, and mentioned by no report: lost silently.
-The report now names those variants and their event counts (text and JSON).
+``record_metric(..., variant=...)`` took the caller's variant as given, and an event for
+a misspelt one was kept under that name, counted by no comparison, and mentioned by no
+report: lost silently. ``record_metric`` now refuses such a variant (False), but events
+still reach the store under variants the test does not have through the store itself
+(``cfgcore experiment ingest``, events of a variant a later edit removed): the report
+names those variants and their event counts (text and JSON).
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ def _manager(**kw):
 
 
 def _record(m):
-    m.record_metric("t", "buy", 1.0, user_id="u1", variant="B")  # misspelt
-    m.record_metric("t", "buy", 1.0, user_id="u2", variant="B")
-    m.record_metric("t", "buy", 1.0, user_id="u3", variant="treatment")
-    m.record_metric("t", "buy", 1.0, user_id="u4", variant="b")
+    # the request path refuses a variant the test does not serve ...
+    assert m.record_metric("t", "buy", 1.0, user_id="u1", variant="B") is False
+    # ... the store (what ingest and older events reach) files it under that name
+    m.metrics.record("t", "B", "buy", 1.0, "u1")  # misspelt
+    m.metrics.record("t", "B", "buy", 1.0, "u2")
+    m.metrics.record("t", "treatment", "buy", 1.0, "u3")
+    assert m.record_metric("t", "buy", 1.0, user_id="u4", variant="b") is True
 
 
 def test_the_report_names_events_of_variants_the_test_does_not_have():

@@ -44,6 +44,7 @@ from cfgcore.details import (
     exact_value,
     key_text,
     metric_event_parts,
+    serves_variant,
 )
 
 IMPLEMENTATION = "py"
@@ -1013,6 +1014,7 @@ class SeedAPI:
         if parts is None:
             return False
         ctx, user_id, name, metric_name, number = parts
+        given = variant is not None
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
             if variant is None:
@@ -1024,6 +1026,8 @@ class SeedAPI:
         meta = self.metas.get(name)
         if meta is None or self._record is None:
             return False
+        if given and not serves_variant(meta, variant):
+            return False  # a variant the test does not have (a typo): no report counts it
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if self._queue is not None:
@@ -1101,7 +1105,10 @@ class SeedAPI:
                 seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = time.time() if self._clock is None else self._clock()
-            self._append((test, v, uid, ts))  # type: ignore[misc]
+            if self._append((test, v, uid, ts)) is False:  # type: ignore[misc]
+                # Dropped (the writer's backlog full, or closed): not logged, so not
+                # deduplicated either; the user's next evaluation tries again.
+                seen.discard(uid)
         except Exception:  # a failing clock or writer must never break the request
             pass
 

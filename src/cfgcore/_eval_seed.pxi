@@ -170,6 +170,7 @@ cdef class SeedAPI:
             value = metric_value(value)  # a finite float, or None: not recorded
         if test_name is None or metric is None or value is None:
             return False  # before the lookup: no exposure logged
+        given = variant is not None
         if variant is None:
             variant = self._variant(test_name, user_context=ctx)
             if variant is None:
@@ -185,6 +186,8 @@ cdef class SeedAPI:
         meta = <object>found
         if meta is None or self._record is None:
             return False
+        if given and not serves_variant(meta, variant):
+            return False  # a variant the test does not have (a typo): no report counts it
         # Not recorded (False from the writer: its backlog full or closed, or the value
         # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
@@ -273,7 +276,10 @@ cdef class SeedAPI:
                 seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = cfgcore_wall_clock() if self._clock is None else self._clock()
-            self._append((test, v, uid, ts))
+            if self._append((test, v, uid, ts)) is False:
+                # Dropped (the writer's backlog full, or closed): not logged, so not
+                # deduplicated either; the user's next evaluation tries again.
+                seen.discard(uid)
         except Exception:  # a failing clock or writer must never break the request
             pass
         return 0

@@ -144,6 +144,21 @@ def metric_event_parts(
     return ctx, user, name, metric_name, number
 
 
+def serves_variant(meta: Any, variant: str) -> bool:
+    """Whether the A/B test whose record is ``meta`` serves ``variant``: a variant of its
+    ``traffic_split`` (``__none__``, the answer for users outside the test, is none).
+    ``record_metric`` with an explicit variant records nothing for any other: an event
+    filed under a misspelt variant is counted by no report. A record without a split
+    (made by hand) takes any name but ``__none__``."""
+    if variant == "__none__":
+        return False
+    try:
+        split = meta.get("traffic_split")
+        return not isinstance(split, dict) or variant in split
+    except Exception:  # a record that is no mapping: nothing to check against
+        return True
+
+
 def metric_value(value: Any) -> float | None:
     """A metric observation as a finite float: what ``float()`` makes of it, or None
     when that fails or is not finite (a NaN or an infinity would poison every running

@@ -46,7 +46,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import exact_name, metric_event_parts
+from cfgcore.details import exact_name, metric_event_parts, serves_variant
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
@@ -582,8 +582,9 @@ class DynamicConfigurationManager:
         when the test is stopped (its report covers the data up to the stop), when
         ``value`` is not a finite number (``float()`` of it fails, or is NaN or
         infinite) or is beyond ``MAX_METRIC_VALUE``, when the test, metric or given
-        variant is not a str, or when the event was dropped (the metric writer's backlog
-        is full or closed: counted in ``metrics.dropped``). Every
+        variant is not a str, when the given variant is not one the test serves (a
+        misspelt one, or ``__none__``), or when the event was dropped (the metric
+        writer's backlog is full or closed: counted in ``metrics.dropped``). Every
         ``guardrail_check_every`` recorded events of a test with guardrails, the
         guardrails are checked (:meth:`check_guardrails`).
         """
@@ -591,6 +592,7 @@ class DynamicConfigurationManager:
         if parts is None:
             return False  # before the lookup: no exposure is logged
         ctx, user_id, name, metric_name, number = parts
+        given = variant is not None
         if variant is None:
             variant = self.get_ab_test_variant(name, ctx)
             if variant is None:
@@ -602,6 +604,8 @@ class DynamicConfigurationManager:
         meta = self._recording.get(name)
         if meta is None:
             return False  # no such test, or a stopped one
+        if given and not serves_variant(meta, variant):
+            return False  # a variant the test does not have (a typo): no report counts it
         # Returns at once: summaries and the metrics file are updated off-thread. The
         # event goes straight to the writer's queue (MetricsStore.record's own fast path).
         queue = self.metrics.queue
