@@ -520,10 +520,19 @@ class AuditLog:
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-        """Read every entry of an audit log file."""
-        text = _read_all(os.fspath(path)).decode("utf-8")
-        # "\n" only: an entry may hold U+2028 or a form feed, which splitlines() splits on.
-        return [json.loads(line) for line in text.split("\n") if line.strip()]
+        """Read every entry of an audit log file, a line at a time (ValueError naming
+        the file and line for a line longer than any entry cfgcore writes)."""
+        name = os.fspath(path)
+        fh = _File(name, _open_regular(name, os.O_RDONLY, follow=True))
+        out: list[dict[str, Any]] = []
+        with contextlib.closing(fh):
+            # "\n" only: an entry may hold U+2028 or a form feed, which splitlines() splits on.
+            for n, _end, raw, problem in fh.lines():
+                if raw is None:
+                    raise ValueError(f"{name}:{n}: {problem}")
+                if raw.strip():
+                    out.append(json.loads(raw))
+        return out
 
 
 _CHAIN_FIELDS = ("seq", "prev", "hash", "alg", "kid")
@@ -1022,16 +1031,66 @@ def open_log_files(path: str | os.PathLike[str]) -> list[tuple[str, BinaryIO]]:
     return out
 
 
+class _File:
+    """One of the log's files as :func:`verify` found it: open, and its size then (the
+    bytes read; a writer appending meanwhile adds nothing to what is checked). Read a
+    line at a time, never whole: a planted multi-GB file must not exhaust memory."""
+
+    def __init__(self, name: str, fd: int) -> None:
+        self.name = name
+        self.fh = os.fdopen(fd, "rb")
+        self.size = os.fstat(self.fh.fileno()).st_size
+
+    def ends_a_line(self) -> bool:
+        if self.size == 0:
+            return True
+        return os.pread(self.fh.fileno(), 1, self.size - 1) == b"\n"
+
+    def first_line(self, limit: int) -> bytes:
+        return os.pread(self.fh.fileno(), min(limit, self.size), 0).split(b"\n", 1)[0]
+
+    def lines(self, start: int = 0, first: int = 1) -> Iterator[tuple[int, int, bytes | None, str]]:
+        """``(line number, offset after it, line without its newline, problem)`` from byte
+        ``start`` (line number ``first``) to the size found. A line longer than
+        :data:`_MAX_LINE` (no entry cfgcore writes is) is a problem, never read whole
+        (None in place of the line); so is a last line without its newline (cut short)."""
+        fh, pos, n = self.fh, start, first
+        fh.seek(start)
+        while pos < self.size:
+            raw = fh.readline(min(_MAX_LINE + 1, self.size - pos))
+            if not raw:  # cut back while read
+                yield n, pos, None, "last line is cut short (truncated entry)"
+                return
+            pos += len(raw)
+            if raw.endswith(b"\n"):
+                yield n, pos, raw[:-1], ""
+            elif len(raw) > _MAX_LINE:
+                yield n, pos, None, (f"line longer than {_MAX_LINE >> 20} MiB: not an entry "
+                                     "cfgcore writes (planted or edited)")  # fmt: skip
+                return
+            else:  # the line, without its newline: the reader judges it
+                yield n, pos, raw, "last line is cut short (truncated entry)"
+            n += 1
+
+    def close(self) -> None:
+        self.fh.close()
+
+
 @dataclass
 class _Snapshot:
     """What :func:`verify` checks: the ``.head`` record (read first: the writer writes
     it after the entries, so it never records more than the files read after it hold),
-    the rotated files' names and every file's bytes (or why it cannot be read)."""
+    the rotated files' names and every file, open (or why it cannot be opened)."""
 
     head: bytes | OSError
     rotated: dict[int, str]
-    data: dict[str, bytes | OSError]
+    data: dict[str, _File | OSError]
     state: tuple[Any, ...] = ()
+
+    def close(self) -> None:
+        for got in self.data.values():
+            if isinstance(got, _File):
+                got.close()
 
 
 def _state(base: str) -> tuple[Any, ...]:
@@ -1059,35 +1118,41 @@ def _snapshot(base: str) -> _Snapshot:
         found = _open_consistent(base, last)
         if found is not None:
             rotated, opened = found
-            data: dict[str, bytes | OSError] = {}
+            data: dict[str, _File | OSError] = {}
             for name, got in opened.items():
                 if isinstance(got, int):
                     try:
-                        with os.fdopen(got, "rb") as fh:
-                            data[name] = fh.read()
+                        data[name] = _File(name, got)
                     except OSError as exc:
+                        os.close(got)
                         data[name] = exc
                 else:
                     data[name] = got
+            snap = _Snapshot(head, rotated, data, state)
             live = data.get(base)
-            if last or not isinstance(live, bytes) or not live or live.endswith(b"\n"):
-                return _Snapshot(head, rotated, data, state)
-            # A line without its newline may be a write still in progress (another
-            # process's append is not atomic to a reader): cut short only if it stays.
-            time.sleep(0.02)
-            if _state(base) == state:
-                return _Snapshot(head, rotated, data, state)
+            try:
+                if last or not isinstance(live, _File) or live.ends_a_line():
+                    return snap
+                # A line without its newline may be a write still in progress (another
+                # process's append is not atomic to a reader): cut short only if it stays.
+                time.sleep(0.02)
+                if _state(base) == state:
+                    return snap
+            except BaseException:
+                snap.close()
+                raise
+            snap.close()
             continue
         time.sleep(min(0.001 * 2**attempt, 0.05))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _first_entry_of(data: bytes | OSError | None) -> dict[str, Any] | None:
-    if not isinstance(data, bytes):
+def _first_entry_of(data: _File | OSError | None) -> dict[str, Any] | None:
+    if not isinstance(data, _File):
         return None
     try:
-        return _decode_entry(data[:_TAIL].split(b"\n", 1)[0])
-    except ValueError:
+        return _decode_entry(data.first_line(_TAIL))
+    except (ValueError, OSError):
         return None
 
 
@@ -1163,7 +1228,10 @@ def verify(
     for _ in range(5):
         snap = _snapshot(base)
         moving: list[bool] = []
-        result = _verify(base, os.fspath(path), ring, cp, snap, moving)
+        try:
+            result = _verify(base, os.fspath(path), ring, cp, snap, moving)
+        finally:
+            snap.close()
         if result.ok or not any(moving):
             return result
         # A rotation shows states no finished log has (the live file gone before the new
@@ -1207,6 +1275,32 @@ def _mac_keys(entry: dict[str, Any], ring: tuple[AuditKey, ...]) -> list[bytes |
     return macs
 
 
+def _seq_of(record: bytes | OSError | str | None) -> int | None:
+    """The ``seq`` of a head record (its bytes) or of the checkpoint file (its name),
+    if it has one: the entries whose hashes :func:`_verify` keeps."""
+    try:
+        raw = _read_all(record, limit=4096) if isinstance(record, str) else record
+        seq = json.loads(raw)["seq"] if isinstance(raw, bytes) else None
+    except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError):
+        return None
+    return seq if type(seq) is int else None
+
+
+def _seq_later(opened: list[Any], start: int, first: int, missing: range) -> bool:
+    """Whether an entry with a ``seq`` in ``missing`` comes later in the log: in the
+    first of ``opened`` from byte ``start`` (line ``first``), or in the files after it."""
+    for k, fh in enumerate(opened):
+        for _n, _end, raw, problem in fh.lines(*((start, first) if k == 0 else ())):
+            if problem or raw is None:
+                break
+            try:
+                if _decode_entry(raw)["seq"] in missing:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def _verify(
     base: str,
     given: str,
@@ -1241,81 +1335,98 @@ def _verify(
                                 f"missing, but {said}: removed")  # fmt: skip
     ignored = tuple(rotated[n] for n in sorted(rotated, reverse=True) if n not in wanted)
     files = [rotated[n] for n in reversed(wanted)] + [base]
-    # Parsed first, so a gap can be told apart from a reorder (the entry shows up later).
-    rows: list[tuple[str, int, dict[str, Any] | None, str]] = []
     for name in files:
         data = snap.data.get(name)
-        if not isinstance(data, bytes):  # a directory, a FIFO, no permission
+        if not isinstance(data, _File):  # a directory, a FIFO, no permission
             why = "No such file or directory" if data is None else data.strerror or data
             moving.append(data is None or isinstance(data, FileNotFoundError))
             return VerifyResult(False, 0, tuple(files), name, None,
                                 f"cannot read: {why}")  # fmt: skip
-        lines = data.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        if not lines and (name != base or len(files) > 1):
+        if data.size == 0 and (name != base or len(files) > 1):
             # Every file a rotation makes starts with an entry; only a live file created
             # ahead of the first write (with its owner and mode) may be empty.
             moving.append(True)
-            return VerifyResult(False, len(rows), tuple(files), name, None,
+            return VerifyResult(False, 0, tuple(files), name, None,
                                 "empty: its entries were removed")  # fmt: skip
-        for n, raw in enumerate(lines, 1):
-            if n == len(lines) and not data.endswith(b"\n"):
-                rows.append((name, n, None, "last line is cut short (truncated entry)"))
-                continue
-            try:
-                rows.append((name, n, _decode_entry(raw), ""))
-            except ValueError as exc:
-                rows.append((name, n, None, str(exc)))
+    opened = [snap.data[name] for name in files]
+    # Read a line at a time: only the hashes the head record and the checkpoint name
+    # are kept (a log's every entry in memory is what a planted huge file exploits).
+    wanted_seqs = {_seq_of(snap.head), _seq_of(checkpoint)}
     prev: str | None = None
     seq: int | None = None
     hashes: dict[int, str] = {}
-    for i, (name, n, entry, problem) in enumerate(rows):
-
-        def bad(msg: str, name: str = name, n: int = n, i: int = i) -> VerifyResult:
-            return VerifyResult(False, i, tuple(files), name, n, msg, ignored=ignored)
-
-        if entry is None:
-            return bad(problem)
-        e_seq = entry["seq"]
-        macs = _mac_keys(entry, ring)
-        if isinstance(macs, str):
-            return bad(macs)
+    i = 0
+    for k, fh in enumerate(opened):
+        assert isinstance(fh, _File)
+        name = fh.name
         try:
-            edited = not any(hmac.compare_digest(entry_hash(entry, k), entry["hash"]) for k in macs)
-        except (OverflowError, RecursionError):  # an integer past 64 bits, deep nesting
-            edited = True  # a value AuditLog cannot have written
-        except TypeError:  # a hash that is not ASCII text
-            edited = True
-        if edited:
-            return bad(f"entry seq {e_seq} was edited (its hash does not match its content)")
-        if (entry.get("kind"), entry.get("source")) == ("tamper", "audit"):
-            # Written by a writer that found the log cut back or replaced: the evidence
-            # stays in the chain, whatever was appended after it.
-            return bad(f"entry seq {e_seq}: a writer found this log tampered with before "
-                       f"appending: {str(entry.get('error'))[:300]}")  # fmt: skip
-        if seq is None:  # the oldest entry: it starts the chain or continues a dropped file
-            if e_seq == 1 and entry["prev"] != GENESIS:
-                return bad("entry seq 1 does not start the chain (its prev is not the genesis "
-                           "hash)")  # fmt: skip
-            if e_seq > 1 and (entry.get("kind"), entry.get("source")) != ("rotation", "audit"):
-                return bad(f"entries seq 1..{e_seq - 1} are missing: removed from the start "
-                           "(the oldest entry neither starts the chain nor begins a rotated "
-                           "file)")  # fmt: skip
-        else:
-            if e_seq <= seq:
-                return bad(f"entry seq {e_seq} is out of order (after seq {seq}): reordered")
-            if e_seq != seq + 1:
-                later = {r[2]["seq"] for r in rows[i + 1 :] if r[2] is not None}
-                if later & set(range(seq + 1, e_seq)):
-                    return bad(f"entry seq {e_seq} is out of order (before seq {seq + 1}): "
-                               "reordered")  # fmt: skip
-                return bad(f"entries seq {seq + 1}..{e_seq - 1} are missing: removed")
-            if entry["prev"] != prev:
-                return bad(f"entry seq {e_seq} does not follow the entry before it")
-        prev, seq = entry["hash"], e_seq
-        hashes[e_seq] = entry["hash"]
-    result = _check_tail(base, tuple(files), len(rows), seq or 0, hashes, ignored, ring, snap.head)
+            for n, end, raw, problem in fh.lines():
+
+                def bad(msg: str, name: str = name, n: int = n, i: int = i) -> VerifyResult:
+                    return VerifyResult(False, i, tuple(files), name, n, msg, ignored=ignored)
+
+                if problem or raw is None:
+                    return bad(problem)
+                try:
+                    entry = _decode_entry(raw)
+                except ValueError as exc:
+                    return bad(str(exc))
+                e_seq = entry["seq"]
+                macs = _mac_keys(entry, ring)
+                if isinstance(macs, str):
+                    return bad(macs)
+                try:
+                    edited = not any(
+                        hmac.compare_digest(entry_hash(entry, key), entry["hash"]) for key in macs
+                    )
+                except (OverflowError, RecursionError):  # an integer past 64 bits, deep nesting
+                    edited = True  # a value AuditLog cannot have written
+                except TypeError:  # a hash that is not ASCII text
+                    edited = True
+                if edited:
+                    return bad(
+                        f"entry seq {e_seq} was edited (its hash does not match its content)"
+                    )
+                if (entry.get("kind"), entry.get("source")) == ("tamper", "audit"):
+                    # Written by a writer that found the log cut back or replaced: the
+                    # evidence stays in the chain, whatever was appended after it.
+                    return bad(f"entry seq {e_seq}: a writer found this log tampered with "
+                               f"before appending: {str(entry.get('error'))[:300]}")  # fmt: skip
+                if seq is None:  # the oldest entry: starts the chain or continues a dropped file
+                    if e_seq == 1 and entry["prev"] != GENESIS:
+                        return bad("entry seq 1 does not start the chain (its prev is not the "
+                                   "genesis hash)")  # fmt: skip
+                    if e_seq > 1 and (entry.get("kind"), entry.get("source")) != (
+                        "rotation",
+                        "audit",
+                    ):
+                        return bad(f"entries seq 1..{e_seq - 1} are missing: removed from the "
+                                   "start (the oldest entry neither starts the chain nor "
+                                   "begins a rotated file)")  # fmt: skip
+                else:
+                    if e_seq <= seq:
+                        return bad(
+                            f"entry seq {e_seq} is out of order (after seq {seq}): reordered"
+                        )
+                    if e_seq != seq + 1:
+                        # A gap or a reorder: the rest of the log says (the entry shows up
+                        # later if it was moved).
+                        if _seq_later(opened[k:], end, n + 1, range(seq + 1, e_seq)):
+                            return bad(f"entry seq {e_seq} is out of order (before seq "
+                                       f"{seq + 1}): reordered")  # fmt: skip
+                        return bad(f"entries seq {seq + 1}..{e_seq - 1} are missing: removed")
+                    if entry["prev"] != prev:
+                        return bad(f"entry seq {e_seq} does not follow the entry before it")
+                prev, seq = entry["hash"], e_seq
+                if e_seq in wanted_seqs:
+                    hashes[e_seq] = entry["hash"]
+                i += 1
+        except OSError as exc:
+            return VerifyResult(False, i, tuple(files), name, None,
+                                f"cannot read: {exc.strerror or exc}")  # fmt: skip
+    if seq is not None and prev is not None:
+        hashes[seq] = prev
+    result = _check_tail(base, tuple(files), i, seq or 0, hashes, ignored, ring, snap.head)
     if result.ok and checkpoint is not None:
         result = _check_checkpoint(checkpoint, base, result, seq or 0, hashes, ring)
     return result
