@@ -75,7 +75,7 @@ MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_me
 MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
-SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _LongValues
+SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
 _UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
                           "tracks", "url")  # fmt: skip
 _NEVER: dict[str, Any] = {"any": []}
@@ -299,6 +299,39 @@ def _member(v: Any) -> str | None:
     return None
 
 
+def _put_scalar(out: dict[str, Any], path: str, v: Any) -> None:
+    """The keys :func:`context` derives for the value ``v`` (not an object or array)
+    at ``path``: its type, the value, and per type its lower case, versions, ..."""
+    out[path + TYPE] = _type_name(v)
+    out[path] = v
+    if isinstance(v, str):
+        if v.endswith("\n") and _regex._re2 is not None:
+            out[path + CHOMP] = v[:-1]  # see _portable_regex: '$' under RE2
+        if len(v) > MAX_REGEX_INPUT:  # see _head_decides and _Attributes
+            out[path + HEAD] = v[:MAX_REGEX_INPUT]
+        out[path + LOWER] = v.lower()
+        ver = out[path + VER_STR] = padded_version(v)
+        if len(ver) > MAX_REGEX_INPUT:  # ordered by regex: see string_order
+            out[path + VER_STR + HEAD] = ver[:MAX_REGEX_INPUT]
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        out[path + VER_NUM] = padded_version(v)
+        _exact.derive(out, path, v)  # the SDK orders ints exactly: see _exact
+
+
+def _readable(key: Any) -> bool:
+    """An object key a condition path can name: '.' splits paths (GrowthBook's
+    ``getPath``) and '#' is refused in a condition (it marks context()'s derived keys,
+    which such a key would overwrite: ``{"id#hash": ...}``, ``{"a": 1, "a#type": ...}``)."""
+    return isinstance(key, str) and "." not in key and "#" not in key
+
+
+MAX_CONTEXT_KEYS = 4096  # context() derives at most this many keys up front (see _Attributes)
+
+
+class _Budget(Exception):
+    pass
+
+
 def context(
     attributes: Mapping[str, Any] | None = None,
     *,
@@ -308,7 +341,8 @@ def context(
 
     Conditions read values as GrowthBook's ``getPath`` does: by dotted path into
     objects and arrays (``company.size``, ``tags.0``, ``tags.length``), so a key that
-    itself holds a dot is never reached. Every value reached gets its type
+    itself holds a dot is never reached (nor one holding ``#``, which no condition
+    names). Every value reached gets its type
     ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
     ``<path>#vs``, numbers ``<path>#vn``, arrays their length ``<path>#size`` and a
     membership key per element (``<path>#in:...``, ``<path>#ini:...``).
@@ -316,39 +350,36 @@ def context(
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
     ({experiment key: variation index}) become ``$forced:<key>`` attributes.
+
+    Attributes that would derive more than MAX_CONTEXT_KEYS keys (large arrays, or one
+    object referenced at many places, whose paths multiply with each level) are not
+    flattened: the mapping returned derives each key when an evaluator reads it, with
+    the same answer. Keep that object (a copy into a plain dict loses those keys).
     """
     out: dict[str, Any] = {}
-    long_values: list[str] = []  # paths of strings past MAX_REGEX_INPUT
+    long_values = False  # a string past MAX_REGEX_INPUT: see _Attributes
     inside: set[int] = set()  # the containers on the path being put (a cycle stops)
 
     def put(path: str, v: Any, depth: int = 1) -> None:
-        out[path + TYPE] = _type_name(v)
+        nonlocal long_values
+        if len(out) > MAX_CONTEXT_KEYS:
+            raise _Budget
         if isinstance(v, (Mapping, list, tuple)):
+            out[path + TYPE] = _type_name(v)
             if depth >= MAX_PATH_DEPTH or id(v) in inside:
                 return  # no condition reads deeper (refused on import); no JSON cycles
             inside.add(id(v))
             put_container(path, v, depth)
             inside.discard(id(v))
             return
-        out[path] = v
-        if isinstance(v, str):
-            if v.endswith("\n") and _regex._re2 is not None:
-                out[path + CHOMP] = v[:-1]  # see _portable_regex: '$' under RE2
-            if len(v) > MAX_REGEX_INPUT:  # see _head_decides and _LongValues
-                out[path + HEAD] = v[:MAX_REGEX_INPUT]
-                long_values.append(path)
-            out[path + LOWER] = v.lower()
-            ver = out[path + VER_STR] = padded_version(v)
-            if len(ver) > MAX_REGEX_INPUT:  # ordered by regex: see string_order
-                out[path + VER_STR + HEAD] = ver[:MAX_REGEX_INPUT]
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[path + VER_NUM] = padded_version(v)
-            _exact.derive(out, path, v)  # the SDK orders ints exactly: see _exact
+        _put_scalar(out, path, v)
+        if isinstance(v, str) and len(v) > MAX_REGEX_INPUT:
+            long_values = True
 
     def put_container(path: str, v: Any, depth: int) -> None:
         if isinstance(v, Mapping):
             for k, sub in v.items():
-                if isinstance(k, str) and "." not in k:
+                if _readable(k):
                     put(f"{path}.{k}", sub, depth + 1)
             return
         put(path + SIZE, len(v), depth + 1)
@@ -362,37 +393,117 @@ def context(
                     out[f"{path}{MEMBER_CI}{el.lower()}"] = True
 
     attrs = attributes if isinstance(attributes, Mapping) else {}
+    top: dict[str, Any] = {}  # what conditions read (hashing reads every key)
+    fixed: dict[str, Any] = {}
     for key, v in attrs.items():
         if not isinstance(key, str):
             continue
         text = _hash_text(v)
         if text is not None:
-            out[key + HASH] = text
-        if "." not in key:
-            put(key, v)
+            fixed[key + HASH] = text
+        if _readable(key) and not key.startswith("$"):  # no condition names a '$' key
+            top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
-        out[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
-    if long_values:  # a string past cfgcore's regex bound: see _LongValues
-        return _LongValues(out)
+        fixed[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
+    try:
+        for key, v in top.items():
+            put(key, v)
+    except _Budget:  # too many paths to flatten: derive the ones conditions read
+        return _Attributes(fixed, top)
+    out.update(fixed)
+    if long_values:  # a string past cfgcore's regex bound: see _Attributes
+        return _Attributes(out)
     return out
 
 
-class _LongValues(DerivedAttributes):
-    """context()'s attributes when a string is longer than MAX_REGEX_INPUT, the bound
-    of cfgcore's ``matches``: the SDK searches any length. A ``$regex`` whose match
-    its first characters do not decide is imported as ``matches`` or, for such a
-    value, the attribute ``#search:[path, pattern, ignore_case, at_end]``, which this
-    mapping answers when an evaluator reads it (both read a mapping that is not an
-    exact dict through ``get()``): the pattern, already accepted by
-    :func:`cfgcore._regex.compile_regex` at import (RE2, or linear on ``re``), searched
-    in the whole value. A copy into a plain dict loses it: keep this object."""
+_ABSENT = object()
+
+
+class _Attributes(DerivedAttributes):
+    """context()'s attributes when they need more than a plain dict.
+
+    A string longer than MAX_REGEX_INPUT, the bound of cfgcore's ``matches`` (the SDK
+    searches any length): a ``$regex`` whose match its first characters do not decide
+    is imported as ``matches`` or, for such a value, the attribute
+    ``#search:[path, pattern, ignore_case, at_end]``, which this mapping answers when an
+    evaluator reads it (both read a mapping that is not an exact dict through
+    ``get()``): the pattern, already accepted by :func:`cfgcore._regex.compile_regex`
+    at import (RE2, or linear on ``re``), searched in the whole value.
+
+    Attributes past context()'s budget (``top``, the top-level attributes conditions
+    can read): a key ``<path><suffix>`` is derived when read, by walking ``path`` as
+    context() would have (to MAX_PATH_DEPTH levels, a cycle stopping where it closes),
+    so each read costs the length of its path, not the size of the attributes.
+    A copy into a plain dict loses these keys: keep this object."""
 
     PREFIX = SEARCH
 
+    def __init__(self, eager: dict[str, Any], top: dict[str, Any] | None = None) -> None:
+        super().__init__(eager)
+        self._top = top
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if self._top is None or not isinstance(key, str) or key.startswith(SEARCH):
+            return DerivedAttributes.get(self, key, default)
+        found = dict.get(self, key, _ABSENT)
+        if found is _ABSENT:
+            try:
+                found = self._walk(key)
+            except Exception:  # never raise on the hot path: no answer is a missing value
+                found = None
+        return default if found is None else found
+
+    def _walk(self, key: str) -> Any:
+        assert self._top is not None
+        path, sep, rest = key.partition("#")
+        suffix = sep + rest
+        segs = path.split(".")
+        if segs[0] not in self._top:
+            return None
+        node = self._top[segs[0]]
+        depth = 1
+        inside: set[int] = set()
+        for seg in segs[1:]:
+            if not isinstance(node, (Mapping, list, tuple)):
+                return None
+            if depth >= MAX_PATH_DEPTH or id(node) in inside:
+                return None
+            inside.add(id(node))
+            if isinstance(node, Mapping):
+                if seg not in node:
+                    return None
+                node = node[seg]
+            elif seg == "length":
+                node = len(node)
+            elif seg.isascii() and seg.isdigit() and str(int(seg)) == seg and int(seg) < len(node):
+                node = node[int(seg)]
+            else:
+                return None
+            depth += 1
+        if not isinstance(node, (Mapping, list, tuple)):
+            mini: dict[str, Any] = {}
+            _put_scalar(mini, path, node)
+            return mini.get(key)
+        if suffix == TYPE:
+            return _type_name(node)
+        if not isinstance(node, (list, tuple)) or depth >= MAX_PATH_DEPTH or id(node) in inside:
+            return None  # an object, or an array context() does not read into
+        if suffix.startswith(SIZE):
+            mini = {}
+            _put_scalar(mini, path + SIZE, len(node))
+            return mini.get(key)
+        if suffix.startswith(MEMBER):
+            want = suffix[len(MEMBER) :]
+            return True if any(_member(el) == want for el in node) else None
+        if suffix.startswith(MEMBER_CI):
+            want = suffix[len(MEMBER_CI) :]
+            return True if any(isinstance(el, str) and el.lower() == want for el in node) else None
+        return None
+
     def derive(self, spec: str) -> bool | None:
         path, pattern, fold, at_end = json.loads(spec)
-        value = dict.get(self, path)
+        value = self.get(path)
         if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
             return None  # ``matches`` on the value itself answers
         compiled = _compiled(pattern, bool(fold))
@@ -805,7 +916,7 @@ class _Feature:
                 found = {"any": [found, {**found, "attr": attr + CHOMP}]}
             if not at_end and _head_decides(v):  # a long value: its head decides
                 found = {"any": [found, {**found, "attr": attr + HEAD}]}
-            else:  # a long value: searched whole by context()'s mapping (_LongValues)
+            else:  # a long value: searched whole by context()'s mapping (_Attributes)
                 search = json.dumps([attr, pattern, fold, at_end], ensure_ascii=False)
                 found = {"any": [found, {"attr": SEARCH + search, "eq": True}]}
             return _not(found) if op.startswith("$not") else found
