@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore._layout import BUCKETS
-from cfgcore._records import split_ends
+from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.details import exact_name
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.experiments.layers import allocate_layer_slice
+from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
 from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
@@ -311,6 +311,112 @@ def moved_share(old: Mapping[str, Any], new: Mapping[str, Any]) -> float:
         if j < len(b) and b[j][0] == end:
             j += 1
     return moved / BUCKETS
+
+
+def _served_split(
+    key: str, flag: Flag | None
+) -> tuple[int, dict[str, Any], tuple[Any, ...]] | None:
+    """``(rule index, split, bucketing)`` of the rule that splits a test flag's users
+    between its variants, or None (a stopped test serves its control). ``bucketing``
+    is what picks a user's bucket (salt, attributes, hashing): another one re-buckets
+    every user."""
+    if flag is None:
+        return None
+    for i, rule in enumerate(flag.rules):
+        if rule.split is not None or rule.buckets is not None:
+            by = rule.bucket_by or flag.bucket_by or list(DEFAULT_BUCKET_BY)
+            salt = flag.salt if flag.salt is not None else key
+            bucketing = (salt, tuple([by] if isinstance(by, str) else by), flag.bucketing,
+                         rule.hash, rule.buckets)  # fmt: skip
+            return i, dict(rule.split or {}), bucketing
+    return None
+
+
+def _restarted(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether ``new`` says it is a new run of the test ``old`` recorded: a later
+    ``since`` (records up to it are left out of its analysis: :func:`record_cutoffs`,
+    and every process logs its users' exposures afresh)."""
+    since, was = new.get("since"), old.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool):
+        return False
+    return not isinstance(was, int | float) or isinstance(was, bool) or since > was
+
+
+def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = None) -> list[Problem]:
+    """What in flag document ``new`` would move users that ``old`` (the live one) has
+    enrolled in an A/B test to another variant, or out of the test, when it goes live:
+    the checks the experiment API makes (:meth:`ABTests.create`), for documents written
+    by hand or by another tool (a file edit, the Redis document). A test that has not
+    served its variants, or that ``new`` restarts as a new run (a later ``since``), is
+    free to change. Stopping a test, changing its configurations, dates, targeting or
+    ``layer_percentage`` in place, or adding a 0 % variant at the end moves nobody."""
+    problems: list[Problem] = []
+    try:
+        old_slices = layer_slices(old.experiments)
+        new_slices = layer_slices(new.experiments)
+    except (TypeError, ValueError):
+        old_slices, new_slices = {}, {}  # malformed records: derive() refuses them
+    for name, was in old.experiments.items():
+        meta = new.experiments.get(name)
+        if not isinstance(was, Mapping) or not isinstance(meta, Mapping):
+            continue  # deleted (or not a test): the API allows that too
+        if not has_served(was, now) or _restarted(was, meta):
+            continue
+        found: list[tuple[str, str]] = []
+        try:
+            before, after = was.get("traffic_split"), meta.get("traffic_split")
+            if isinstance(before, Mapping) and isinstance(after, Mapping):
+                share = moved_share(before, after)
+                if share:
+                    found.append(("traffic_split", f"this split would move {share:.3%} of "
+                                  "its users to another variant"))  # fmt: skip
+            served_before = _served_split(name, old.flags.get(name))
+            served_after = _served_split(name, new.flags.get(name))
+            if served_after is not None:
+                i, split, bucketing = served_after
+                where = f"flags.{name}.rules[{i}]"
+                if served_before is not None and bucketing != served_before[2]:
+                    found.append((where, "this rule buckets users another way (salt, "
+                                  "bucket_by or hashing): every user would be bucketed "
+                                  "again"))  # fmt: skip
+                else:
+                    base = served_before[1] if served_before is not None else before
+                    share = moved_share(base, split) if isinstance(base, Mapping) else 0.0
+                    if share:
+                        found.append((f"{where}.split", f"this split would move {share:.3%} "
+                                      "of its users to another variant"))  # fmt: skip
+        except (TypeError, ValueError):
+            pass  # weights that are not numbers: the compiler refuses the document
+        slice_before, slice_after = old_slices.get(name), new_slices.get(name)
+        if slice_before is not None and slice_after is not None:
+            (layer, offset, pct), (layer2, offset2, pct2) = slice_before, slice_after
+            if layer != layer2 and not (pct >= 100.0 and pct2 >= 100.0):
+                found.append(("layer", f"moving it from layer {layer!r} to layer {layer2!r} "
+                              "would take its users out of the test and enrol others"))  # fmt: skip
+            elif layer == layer2 and abs(offset - offset2) > 1e-9 and pct > 0:
+                kept = max(0.0, min(offset + pct, offset2 + pct2) - max(offset, offset2))
+                if kept < pct - 1e-9:
+                    share = (pct - kept) / pct
+                    found.append(("layer_offset", f"its slice of layer {layer!r} would move "
+                                  f"from {offset:g}% to {offset2:g}%, taking {share:.0%} "
+                                  "of its users out of the test"))  # fmt: skip
+        if not found:
+            continue
+        # One problem per test (a health check shows the first line), naming each place.
+        paths = [w if w.startswith("flags.") else f"experiments.{name}.{w}" for w, _ in found]
+        what = "; ".join(
+            [found[0][1], *(f"{p}: {w}" for p, (_, w) in zip(paths[1:], found[1:], strict=True))]
+        )
+        problems.append(Problem(
+            path=paths[0],
+            message=f"A/B test {name!r} has served its variants; {what} (assignment is sticky "
+            "for the life of a test, and their metric events would be counted in the wrong "
+            f"variant). To restart it as a new run, set experiments.{name}.since: "
+            f"{math.floor(now)} (epoch seconds; its earlier exposures and metric events are "
+            "left out of its analysis), or create a test under a new name",
+            file=file, kind="flags",
+        ))  # fmt: skip
+    return problems
 
 
 def has_served(meta: Mapping[str, Any], now: float) -> bool:

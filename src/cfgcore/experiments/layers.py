@@ -79,14 +79,8 @@ def derive_flags(snapshot: Snapshot) -> dict[str, Flag]:
             tags=["experiment-internal"],
         )
     layers: dict[str, list[tuple[float, float, str]]] = {}
-    for name, meta in tests.items():
-        if meta.get("layer"):
-            members = layers.setdefault(meta["layer"], [])
-            pct = float(meta.get("layer_percentage", 100.0))
-            offset = meta.get("layer_offset")
-            if offset is None:  # records written without an offset: pack in order
-                offset = max((o + p for o, p, _ in members), default=0.0)
-            members.append((float(offset), pct, name))
+    for name, (layer, offset, pct) in layer_slices(tests).items():
+        layers.setdefault(layer, []).append((offset, pct, name))
     for layer, members in layers.items():
         # Each test owns a fixed bucket range [offset, offset + pct) of the layer, so
         # adding or deleting a test never moves the users of another one; gaps are
@@ -124,6 +118,27 @@ def derive_flags(snapshot: Snapshot) -> dict[str, Flag]:
             pre.append(ELIGIBLE_FLAG)
         flags[name] = _replace(flag, prerequisites=pre)
     return {**derived, **flags}
+
+
+def layer_slices(experiments: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
+    """``{test: (layer, offset, percentage)}``: the slice of its layer each layered test
+    owns, as :func:`derive_flags` lays them out (a record written without a
+    ``layer_offset`` is packed after the slices before it). Raises TypeError or
+    ValueError for a malformed record."""
+    out: dict[str, tuple[str, float, float]] = {}
+    ends: dict[str, float] = {}
+    for name, meta in experiments.items():
+        if not isinstance(meta, dict) or not meta.get("layer"):
+            continue
+        layer = meta["layer"]
+        pct = float(meta.get("layer_percentage", 100.0))
+        offset = meta.get("layer_offset")
+        if offset is None:  # records written without an offset: pack in order
+            offset = ends.get(layer, 0.0)
+        offset = float(offset)
+        ends[layer] = max(ends.get(layer, 0.0), offset + pct)
+        out[name] = (layer, offset, pct)
+    return out
 
 
 def is_internal_flag(key: str) -> bool:

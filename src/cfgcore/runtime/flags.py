@@ -121,9 +121,21 @@ class LiveFlags:
 
     def prepare(self, doc: FlagDocument) -> Any:
         """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
-        snapshot = decrypt_snapshot(derive(doc.snapshot, doc.origin), doc.origin)
+        derived = derive(doc.snapshot, doc.origin)
+        snapshot = decrypt_snapshot(derived, doc.origin)
         previous = self.engine.snapshot() if self.document is not None else None
-        return self.engine.compile(snapshot, file=doc.origin, previous=previous)
+        compiled = self.engine.compile(snapshot, file=doc.origin, previous=previous)
+        if self.document is not None and self.source.experiments:
+            # A document written by hand or by another tool takes the experiment API's
+            # checks too: one that would move users an A/B test has enrolled to another
+            # variant (their exposures stay, their metric events land in the new one)
+            # is refused like an invalid one, unless it restarts the test as a new run.
+            from cfgcore.experiments.abtest import moved_users
+
+            problems = moved_users(self.source, derived, time.time(), doc.origin)
+            if problems:
+                raise ConfigError(problems)
+        return compiled
 
     def install(
         self,
