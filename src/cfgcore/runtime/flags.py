@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from cfgcore.errors import ConfigError, SnapshotError
+from cfgcore.errors import ConfigError, Problem, SnapshotError
 from cfgcore.observability import instruments
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
@@ -71,6 +71,38 @@ def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
         raise SnapshotError(
             f"experiments: cannot derive layer/holdout flags: {exc}", file=origin
         ) from None
+
+
+def refuse_literal_secrets(snapshot: Snapshot, origin: str | None = None) -> None:
+    """Raise ConfigError naming every secret reference (``ENC[...]``, ``${file:...}``)
+    that ``snapshot`` would serve as written. Only variant values are resolved (for
+    compiling, :func:`~cfgcore.runtime.secrets.decrypt_snapshot`); a flag's
+    ``metadata`` and the document's reach clients as they are (OpenFeature flag
+    metadata), so a reference there is a mistake that shows the path or ciphertext."""
+    from cfgcore.experiments.abtest import secret_references
+
+    def problem(path: tuple[str, ...], where: str) -> Problem:
+        return Problem(
+            path=".".join(path),
+            message="a secret reference (ENC[...] or ${file:...}) is not resolved in "
+            f"{where}: it would be served as written to every client; only variant values "
+            "are resolved (move it into a variant, or remove it)",
+            file=origin,
+            kind="flags",
+        )
+
+    problems = [
+        problem(("flags", key, "metadata", *path), "a flag's metadata")
+        for key, flag in snapshot.flags.items()
+        if flag.metadata
+        for path, _text in secret_references(flag.metadata)
+    ]
+    problems += [
+        problem(("metadata", *path), "the document's metadata")
+        for path, _text in secret_references(snapshot.metadata)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 class LiveFlags:
@@ -122,6 +154,7 @@ class LiveFlags:
     def prepare(self, doc: FlagDocument) -> Any:
         """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
         derived = derive(doc.snapshot, doc.origin)
+        refuse_literal_secrets(derived, doc.origin)
         snapshot = decrypt_snapshot(derived, doc.origin)
         previous = self.engine.snapshot() if self.document is not None else None
         compiled = self.engine.compile(snapshot, file=doc.origin, previous=previous)
@@ -327,6 +360,7 @@ class LiveFlags:
             return derive(change(snapshot))
 
         def check(snapshot: Snapshot) -> None:
+            refuse_literal_secrets(snapshot, self.store.url)
             previous = self.engine.snapshot()
             prepared["compiled"] = self.engine.compile(
                 decrypt_snapshot(snapshot, self.store.url), file=self.store.url, previous=previous
