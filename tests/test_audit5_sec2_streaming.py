@@ -12,6 +12,7 @@ swapping the machine).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -87,8 +88,8 @@ def _log(tmp_path, n: int) -> str:
 
 
 def _lines(tmp) -> tuple[list[str], list[tuple[str, bytes]]]:
-    files = sorted((f for f in os.listdir(tmp) if f.startswith("audit.jsonl.")), reverse=True)
-    files = [f for f in files if not f.endswith(".head")] + ["audit.jsonl"]
+    numbers = [int(f[12:]) for f in os.listdir(tmp) if re.fullmatch(r"audit\.jsonl\.\d+", f)]
+    files = [f"audit.jsonl.{n}" for n in sorted(numbers, reverse=True)] + ["audit.jsonl"]
     lines: list[tuple[str, bytes]] = []
     for f in files:
         with open(tmp / f, "rb") as fh:

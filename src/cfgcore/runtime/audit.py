@@ -40,8 +40,12 @@ record is signed too, with the log's file name: a log cut at an entry boundary w
 head rewritten to match, or another log's files put in its place, fail. A writer that
 finds the log shorter than (or other than) what its head records first appends a
 ``tamper`` entry saying so, which :func:`verify` reports from then on: appending after
-a cut must not hide it. :func:`verify` with the key refuses unsigned entries and head
-records (no downgrade), a missing ``.head`` record and keys it does not hold.
+a cut must not hide it. A writer with the key takes the head's word only when it is
+signed with a key of its ring: an unsigned head after a signed entry, or one signed
+with a key it does not hold (what a cut rewritten without the key leaves), is
+recorded the same way and logged as an error naming the file. :func:`verify` with the
+key refuses unsigned entries and head records (no downgrade), a missing ``.head``
+record and keys it does not hold.
 
 What no file in the state directory can show is a rollback: the log and its head
 replaced together by an older copy of both (or cut back to a moment whose head record
@@ -265,6 +269,7 @@ class AuditLog:
         # A bad CFGCORE_AUDIT_KEY is an error now, not unsigned entries found later.
         ring = tuple(keys) if keys is not None else audit_keys()
         self._sign: AuditKey | None = ring[0] if ring else None
+        self._ring = ring  # the keys a .head record found may be signed with
         # Resolved now: a later chdir (daemons do one) must not move the log.
         self.path = os.path.abspath(path) if path is not None else None
         self.max_bytes = (
@@ -423,7 +428,8 @@ class AuditLog:
             # Nobody wrote since our last append: the link is known without reading it.
             prev, seq = cached[2:]
         else:
-            prev, seq = _last_link(self.path)
+            last: list[dict[str, Any]] = []
+            prev, seq = _last_link(self.path, last)
             if not _ends_a_line(self.path, size):
                 # A writer died halfway through its line (every writer writes whole
                 # lines under the lock): end that line, or ours would be glued onto it
@@ -433,7 +439,8 @@ class AuditLog:
             # Entries cut from the end (or the log replaced) since the last writer: our
             # entries would continue the chain from the cut and the new head would hide
             # the removal. The finding goes into the chain first, for verify to report.
-            found = _head_disagrees(self.path, size, seq, prev, self._sign)
+            signed_last = bool(last) and last[0].get("alg") is not None
+            found = _head_disagrees(self.path, size, seq, prev, self._sign, self._ring, signed_last)
             if self._sign is None:
                 _warn_unsigned_after_signed(self.path)
             if found:
@@ -687,8 +694,8 @@ def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what:
         return ""
     alg, kid, mac = record.get("alg"), record.get("kid"), record.get("mac")
     if alg is None and mac is None:
-        return (f"{what} is not signed with the audit key (written by an older cfgcore: "
-                "the next append signs it; or rewritten by someone without the key)")  # fmt: skip
+        return (f"{what} is not signed with the audit key (rewritten by someone without "
+                "the key, or written by a writer without it)")  # fmt: skip
     if alg != ALG or not isinstance(kid, str) or not isinstance(mac, str):
         return f"{what} was edited (alg {alg!r:.40}, key id {kid!r:.40})"
     macs = [k.mac_key for k in ring if k.kid == kid]
@@ -704,9 +711,22 @@ def _signature_problem(record: dict[str, Any], ring: tuple[AuditKey, ...], what:
     return "" if good else f"{what} was edited (its signature does not match)"
 
 
-def _head_disagrees(path: str, size: int, seq: int, hash_: str, sign: AuditKey | None) -> str:
-    """Why the log ``path`` (``size`` bytes, last link ``seq``/``hash_``) is not the one
-    its ``.head`` record says was written (``""``: it is, or that cannot be told)."""
+def _head_disagrees(
+    path: str,
+    size: int,
+    seq: int,
+    hash_: str,
+    sign: AuditKey | None,
+    ring: tuple[AuditKey, ...] = (),
+    signed_last: bool = True,
+) -> str:
+    """Why the log ``path`` (``size`` bytes, last link ``seq``/``hash_``, ``signed_last``:
+    that entry is signed) is not the one its ``.head`` record says was written (``""``:
+    it is, or that cannot be told). A writer with the audit key (``sign``, ``ring`` all
+    it verifies with) accepts only a head signed with a key of its ring: an unsigned one
+    after a signed entry, or one signed with a key it does not hold, is what someone who
+    cut the log's end and rewrote the head without the key leaves (continuing the chain
+    from there, and signing the next head, would hide the cut)."""
     try:
         raw = _read_all(path + HEAD_SUFFIX, limit=4096)
     except FileNotFoundError:
@@ -722,10 +742,21 @@ def _head_disagrees(path: str, size: int, seq: int, hash_: str, sign: AuditKey |
             raise ValueError
     except (ValueError, TypeError, KeyError):
         return f"its {HEAD_SUFFIX} record is not a record of the last entry written (edited)"
-    if sign is not None and head.get("kid") == sign.kid:  # else signed by a retired key
-        why = _signature_problem(head, (sign,), f"its {HEAD_SUFFIX} record")
+    if sign is not None:
+        unsigned = head.get("alg") is None and head.get("mac") is None
+        if unsigned and signed_last:
+            return (f"its {HEAD_SUFFIX} record is not signed, but the log's last entry (seq "
+                    f"{seq}) is: rewritten by someone without the audit key, so entries "
+                    "removed from the end cannot be ruled out")  # fmt: skip
+        # Unsigned after unsigned entries: a log the key was just set for (verify
+        # already refuses its unsigned entries).
+        why = (
+            ""
+            if unsigned
+            else _signature_problem(head, ring or (sign,), f"its {HEAD_SUFFIX} record")
+        )
         if why:
-            return why
+            return f"{why}: entries removed from the end cannot be ruled out"
     if head.get("log", os.path.basename(path)) != os.path.basename(path):
         return f"its {HEAD_SUFFIX} record is another log's: the log was replaced"
     if seq == 0 and size > 0:
@@ -788,14 +819,15 @@ def _write_head(path: str, seq: int, hash_: str, sign: AuditKey | None = None) -
         raise
 
 
-def _last_link(path: str) -> tuple[str, int]:
+def _last_link(path: str, found: list[dict[str, Any]] | None = None) -> tuple[str, int]:
     """``(hash, seq)`` of the last complete entry of ``path`` (GENESIS, 0 if none).
 
     Read back from the end in growing steps: an entry longer than the first step (a
     large configuration value) is found whole, as the next writer must continue the
     chain from it (read from the last 64 KiB alone, it was not found, and the next
     entry restarted the chain at seq 1, which verify reports as tampering). At most
-    :data:`_MAX_LINE` bytes are read back and :data:`_MAX_TRIED` lines decoded."""
+    :data:`_MAX_LINE` bytes are read back and :data:`_MAX_TRIED` lines decoded; the
+    entry itself is appended to ``found``, if given."""
     try:
         fh = os.fdopen(_open_regular(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
@@ -829,6 +861,8 @@ def _last_link(path: str) -> tuple[str, int]:
                     if tried >= _MAX_TRIED:
                         return GENESIS, 0
                     continue
+                if found is not None:
+                    found.append(entry)
                 return entry["hash"], entry["seq"]
             if start == 0 or size - start > _MAX_LINE:
                 break
