@@ -730,8 +730,16 @@ class RedisFlagStore(RedisFollower):
             serving = self._seen
         lost = max(serving, self._cache_version())
         self._mark_lost(self._client, lost)
-        msg = self._recreated_message(doc.version, doc.epoch, known, lost)
+        return self._keep_or_cache(self._recreated_message(doc.version, doc.epoch, known, lost))
+
+    def _keep_or_cache(self, msg: str) -> FlagDocument:
+        """What ``read()`` serves instead of a store refused for ``msg`` (lost or
+        re-created): ConfigError if this process serves a version already (it keeps it,
+        and a reload reports why), else the cache file's document (ConfigError
+        without one)."""
         self.last_error = msg
+        with self._lock:
+            serving = self._seen
         if serving > 0:
             raise ConfigError(f"{msg}; keeping version {serving}", file=self.url)
         try:
@@ -777,26 +785,12 @@ class RedisFlagStore(RedisFollower):
 
     def _instead_of_lost(self, empty: FlagDocument) -> FlagDocument:
         """``read()`` found no document: the seed for a new store. For one that lost its
-        document, ConfigError if this process serves a version already (it keeps it,
-        and a reload reports why), else the cache file's (ConfigError without one)."""
+        document, what :meth:`_keep_or_cache` serves."""
         lost = self._lost_version()
         if lost <= 0:
             return empty
         self._mark_lost(self._client, lost)
-        msg = self._lost_message(lost)
-        self.last_error = msg
-        with self._lock:
-            serving = self._seen
-        if serving > 0:
-            raise ConfigError(f"{msg}; keeping version {serving}", file=self.url)
-        try:
-            doc = self.read_cache()
-        except ConfigError as exc:
-            raise ConfigError(
-                f"{msg}; no cache file to serve meanwhile: {exc}", file=self.url
-            ) from None
-        log.error("%s: %s; serving version %d from the cache file", self.url, msg, doc.version)
-        return doc
+        return self._keep_or_cache(self._lost_message(lost))
 
     # -- FlagStore ---------------------------------------------------------------
 
