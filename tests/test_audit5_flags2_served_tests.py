@@ -316,3 +316,33 @@ def test_a_document_that_goes_live_keeps_every_enrolled_user_in_their_variant(
             assert served(m) == before
     finally:
         m.close()
+
+
+def test_the_configuration_managers_reload_refuses_it_too(tmp_path):
+    """The configuration manager activates flags with its configuration (one reload):
+    the same check refuses the reload and keeps both live."""
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.snapshot import encode_snapshot
+    from tests.conftest import copy_bundled_config
+
+    config_dir = copy_bundled_config(tmp_path / "config")
+    test = ab()
+    snap = Snapshot(
+        flags={"checkout": test.to_flag()}, experiments={"checkout": test.to_metadata()}
+    )
+    path = config_dir / "flags.json"
+    atomic_write(str(path), encode_snapshot(snap, "json"))
+    cm = ConfigurationManager(str(config_dir), environ={})
+    try:
+        cm.load_environment_config("staging")
+        version = cm._flags.live().document.version
+
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        resplit({"control": 30, "green": 70})(doc)
+        atomic_write(str(path), json.dumps(doc).encode())
+        assert not cm.reload()
+        assert "experiments.checkout.traffic_split" in str(cm.last_error)
+        assert cm._flags.live().document.version == version
+    finally:
+        cm.close()

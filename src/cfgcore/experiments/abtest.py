@@ -19,6 +19,13 @@ What the experiment API may change is narrower than what the flag file may hold:
   create an experiment could read any secret file or decrypt any envelope. Flag
   documents written by operators keep them; re-creating a test may keep a reference
   its stored document already holds at the same place (``cfgcore experiment start``).
+
+A test that has served its variants keeps its users in them, whoever writes the flag
+document: the API refuses a change that would move them (:meth:`ABTests.create`), and
+a document edited by hand or written to the store by another tool is refused on reload
+for the same reasons (:func:`moved_users`, checked where every document goes live),
+unless it restarts the test as a new run: a later ``experiments.<test>.since`` (epoch
+seconds; the records up to it are left out of the test's analysis).
 """
 
 from __future__ import annotations
