@@ -1020,24 +1020,56 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
-def _feature_types(name: str, feat: Mapping[str, Any]) -> None:
-    """The fields of a feature whose wrong type makes yggdrasil reject the whole payload
-    (checked against it): ``enabled`` no boolean, a strategy's name or a parameter no
-    string, a weight no integer, a segment id no integer."""
+_WHOLE = "Unleash's engine rejects a payload holding it: no feature of it would be known"
+
+
+def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
+    """The fields of a feature whose wrong type or absence makes yggdrasil reject the
+    whole payload (checked against it; the Unleash Python SDK then keeps the features
+    it had, none on a first load): ``enabled`` missing or no boolean; a strategy
+    without a name or with a parameter no string; a constraint that is no object or
+    without ``contextName`` or ``operator``; a variant without an integer weight, with
+    a payload whose ``type`` or ``value`` is no string, with an override without
+    ``contextName`` or ``values``; a segment id no integer. The fields missing are
+    checked with ``missing`` (after the feature is lowered: its own errors come first)."""
     at = f"features.{name}"
-    enabled = feat.get("enabled")  # (absent: off, as yggdrasil answers for the feature)
+    enabled = feat.get("enabled")
+    if enabled is None and missing:
+        raise _Malformed(f"{at}.enabled", f"missing ({_WHOLE})")
     if enabled is not None and not isinstance(enabled, bool):
         raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
 
-    def weights(variants: Any, path: str) -> None:
+    def variants_of(variants: Any, path: str) -> None:
         for j, v in enumerate(variants if isinstance(variants, list) else []):
-            w = v.get("weight") if isinstance(v, Mapping) else None
+            if not isinstance(v, Mapping):
+                continue
+            vat = f"{path}[{j}]"
+            w = v.get("weight")
+            if w is None and missing:
+                raise _Malformed(at, f"malformed: {vat}.weight: missing ({_WHOLE})")
             if w is not None and (isinstance(w, bool) or not isinstance(w, int)):
                 # (said as the other malformed values of a feature are)
-                where = f"{path}[{j}].weight: expected an integer, got {type_name(w)}"
+                where = f"{vat}.weight: expected an integer, got {type_name(w)}"
                 raise _Malformed(at, f"malformed: {where}")
+            payload = v.get("payload")
+            if payload is None:
+                payload = {"type": "", "value": ""}  # no payload
+            elif missing and not isinstance(payload, Mapping):
+                where = f"{vat}.payload: expected an object, got {type_name(payload)}"
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
+            for key in ("type", "value") if missing else ():
+                if not isinstance(payload.get(key), str):
+                    got = type_name(payload.get(key)) if key in payload else "nothing"
+                    where = f"{vat}.payload.{key}: expected a string, got {got}"
+                    raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
+            overrides = v.get("overrides")
+            for k, o in enumerate(overrides if missing and isinstance(overrides, list) else []):
+                for key in ("contextName", "values"):
+                    if not isinstance(o, Mapping) or o.get(key) is None:
+                        where = f"{vat}.overrides[{k}].{key}: missing"
+                        raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
 
-    weights(feat.get("variants"), "variants")
+    variants_of(feat.get("variants"), "variants")
     strategies = feat.get("strategies")
     for i, st in enumerate(strategies if isinstance(strategies, list) else []):
         if not isinstance(st, Mapping):
@@ -1045,6 +1077,8 @@ def _feature_types(name: str, feat: Mapping[str, Any]) -> None:
         sat = f"{at}.strategies[{i}]"
         if "name" in st and not isinstance(st["name"], str):
             raise _Malformed(f"{sat}.name", f"expected a string, got {type_name(st['name'])}")
+        if "name" not in st and missing:
+            raise _Malformed(f"{sat}.name", f"missing ({_WHOLE})")
         params = st.get("parameters")
         for k, v in params.items() if isinstance(params, Mapping) else ():
             if not isinstance(v, str):
@@ -1054,12 +1088,21 @@ def _feature_types(name: str, feat: Mapping[str, Any]) -> None:
             if isinstance(seg, bool) or not isinstance(seg, int):
                 got = type_name(seg)
                 raise _Malformed(f"{sat}.segments[{j}]", f"expected an integer, got {got}")
-        weights(st.get("variants"), f"strategies[{i}].variants")
+        constraints = st.get("constraints")
+        for j, c in enumerate(constraints if missing and isinstance(constraints, list) else []):
+            _constraint_types(c, f"{sat}.constraints[{j}]")
+        variants_of(st.get("variants"), f"strategies[{i}].variants")
 
 
 def _constraint_types(c: Mapping[str, Any], path: str) -> None:
-    """yggdrasil rejects a whole payload whose constraint has a field of the wrong
-    type (no feature of it is on): such a constraint is refused naming the field."""
+    """yggdrasil rejects a whole payload whose constraint is no object, lacks
+    ``contextName`` or ``operator`` or has a field of the wrong type (no feature of it
+    is on): such a constraint is refused naming the field."""
+    if not isinstance(c, Mapping):
+        raise _Malformed(path, f"expected an object, got {type_name(c)}")
+    for key in ("contextName", "operator"):
+        if c.get(key) is None:
+            raise _Malformed(f"{path}.{key}", f"missing ({_WHOLE})")
     for key, ok, what in (
         ("contextName", lambda v: isinstance(v, str), "a string"),
         ("operator", lambda v: isinstance(v, str), "a string"),
@@ -1086,9 +1129,16 @@ def _object(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _segment(value: Any, path: str) -> tuple[Any, Mapping[str, Any]]:
+    """A segment by id; one yggdrasil rejects (with the whole payload, used or not) is
+    _Malformed: an id no number, ``constraints`` missing, a constraint it rejects."""
     seg_id = _object(value, path).get("id")
     if not isinstance(seg_id, str | int) or isinstance(seg_id, bool):
         raise _Malformed(f"{path}.id", f"expected a number, got {type_name(seg_id)}")
+    constraints = value.get("constraints")
+    if constraints is None:
+        raise _Malformed(f"{path}.constraints", f"missing ({_WHOLE})")
+    for i, c in enumerate(_list(constraints, f"{path}.constraints")):
+        _constraint_types(c, f"{path}.constraints[{i}]")
     return seg_id, value
 
 
@@ -1474,6 +1524,7 @@ class _Importer:
             else:
                 rules.append({**base, "serve": "on"})
         by_unleash["disabled"] = ["on"]
+        _feature_types(name, feat, missing=True)
         self.variant_names[name] = by_unleash
         return {
             "variants": variants,
