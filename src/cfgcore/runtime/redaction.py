@@ -38,6 +38,14 @@ _KV_PASSWORD = re.compile(
 # A URL's query parameter (its value masked when the name is a secret's: token,
 # api_key, client_secret, key, X-Amz-Signature...).
 _QUERY_PARAM = re.compile(r"(?P<pre>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#;\s]*)")
+# A URL's host and path (its secret path segments masked: webhook tokens). Anchored on
+# "://" and bounded by characters the host and path cannot hold: linear in a value.
+_URL_PATH = re.compile(r"(?P<host>://[^/\s?#]+)(?P<path>/[^\s?#]*)")
+# Path segments that mark a webhook: what follows them is the hook's address, and its
+# long random parts are the credential (whoever has the URL can post).
+_HOOK_SEGMENTS = frozenset({"hook", "hooks", "webhook", "webhooks"})
+_RANDOM_PIECE = re.compile(r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}")
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]{16,}")
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
 _SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
@@ -74,7 +82,9 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     (``redis://user:pw@host``), ``password=...`` parameters of connection strings
     (``host=db password=pw``, ``...;Password=pw;``, ``password="pw";``) and query
     parameters of URLs named like a secret (``?token=...``, ``&api_key=...``,
-    ``X-Amz-Signature=...``) are masked.
+    ``X-Amz-Signature=...``) and webhook tokens in a URL's path (Slack's
+    ``/services/T…/B…/TOKEN``, Discord's ``/webhooks/ID/TOKEN``, long random segments
+    after ``/hooks/`` or ``/webhook/``) are masked.
     A number under a secret key is redacted too, and a key under a secret key is one
     (``password: {value: ...}``, as a change event's leaf path ``db.password.value``);
     other numbers, booleans and empty strings stay.
@@ -106,6 +116,8 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
             value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
         if "://" in value and "=" in value:
             value = _QUERY_PARAM.sub(_mask_query, value)
+        if "://" in value:
+            value = _URL_PATH.sub(_mask_path, value)
         if "=" in value:
             value = _KV_PASSWORD.sub(_mask_kv, value)
         return _secrets.mask_text(value)
@@ -119,6 +131,41 @@ def _mask_query(m: re.Match[str]) -> str:
     if not secret or not value or value.startswith("${"):
         return m.group(0)
     return f"{m['pre']}{name}={REDACTED}"
+
+
+def _mask_path(m: re.Match[str]) -> str:
+    """A URL's path with its webhook token masked: Slack's
+    (``hooks.slack.com/services/T…/B…/TOKEN``), Discord's
+    (``/api/webhooks/ID/TOKEN``), and elsewhere every long random segment (16+
+    characters, a piece of 8+ mixing letters and digits) after a ``hooks``/``webhook``
+    segment. Ordinary paths (words, numeric ids) stay."""
+    host = m["host"][3:].rsplit("@", 1)[-1].split(":", 1)[0].lower().rstrip(".")
+    segs = m["path"].split("/")
+    low = [seg.lower() for seg in segs]
+    secret: set[int] = set()
+    if host == "hooks.slack.com" or host.endswith(".slack.com"):
+        # /services/T…/B…/TOKEN, /workflows/T…/A…/ID/TOKEN, /triggers/T…/ID/TOKEN
+        if len(segs) > 1 and low[1] in ("services", "workflows", "triggers"):
+            last = max((i for i, seg in enumerate(segs) if seg), default=0)
+            if last >= 4:
+                secret.add(last)
+    if host in ("discord.com", "discordapp.com") or host.endswith(
+        (".discord.com", ".discordapp.com")
+    ):
+        if "webhooks" in low:
+            secret.add(low.index("webhooks") + 2)  # /api[/vN]/webhooks/ID/TOKEN
+    hook = next((i for i, seg in enumerate(low) if seg in _HOOK_SEGMENTS), None)
+    if hook is not None:
+        secret.update(
+            i
+            for i in range(hook + 1, len(segs))
+            if _TOKEN_SEGMENT.fullmatch(segs[i]) and _RANDOM_PIECE.search(segs[i])
+        )
+    shown = [
+        REDACTED if i in secret and seg and not seg.startswith("${") else seg
+        for i, seg in enumerate(segs)
+    ]
+    return m["host"] + "/".join(shown)
 
 
 def _mask_kv(m: re.Match[str]) -> str:
