@@ -27,7 +27,9 @@ moved one meanwhile. A writer waits for the lock at most ``lock_timeout`` second
 wait in memory (in order, logged as an error naming the lock file and the pid holding
 it) and the next append, :meth:`AuditLog.flush` or the process's exit writes them first;
 more than ``MAX_PENDING`` waiting drops the oldest, and the entry that records how many
-makes :func:`verify` fail.
+makes :func:`verify` fail. :attr:`AuditLog.last_error` says why the last write did not
+reach the file (None once one does), and a lock file owned by another user (who can
+hold it whatever its mode) is named, with its owner, when a log first takes it.
 
 Without a key the chain detects edits by anyone who does not recompute every later
 hash; it is not a signature (someone able to rewrite the whole file can rewrite the
@@ -291,6 +293,11 @@ class AuditLog:
         # first, and how many were dropped past MAX_PENDING.
         self._pending: list[dict[str, Any]] = []
         self._dropped = 0
+        # Why the last write did not reach the file (None: it did): the lock held
+        # elsewhere (naming the holder's pid and, when it is not ours, the lock file's
+        # owner), or the file's error. For health checks, beside pending().
+        self.last_error: str | None = None
+        self._owner_said = False
         self._lock = threading.Lock()
         self._head = (GENESIS, 0)  # in-memory chain when there is no file
         self._tail: tuple[Any, ...] = (None, -1, GENESIS, 0)  # (inode, size, hash, seq) we wrote
@@ -373,23 +380,31 @@ class AuditLog:
                 self._dropped += len(waiting) - MAX_PENDING
                 waiting = waiting[-MAX_PENDING:]
             self._pending = waiting  # chained in memory by append_all until written
+            owner = _foreign_owner(exc.path)
+            self.last_error = (
+                f"cannot append to audit log {self.path}: {exc.path}: {exc.strerror}"
+                + (f"; {owner}" if owner else "")
+                + f"; {len(waiting)} entr{'y' if len(waiting) == 1 else 'ies'} waiting in "
+                f"memory (at most {MAX_PENDING}, older ones dropped)"
+                + (f", {self._dropped} dropped" if self._dropped else "")
+            )
             log.error(
-                "cannot append to audit log %s: %s: %s (whoever can open that file can "
-                "hold it: keep it mode 0600, owned by the writers' user); %d entr%s "
-                "waiting in memory for the next append%s",
-                self.path, exc.path, exc.strerror, len(waiting),
-                "y" if len(waiting) == 1 else "ies",
-                f", {self._dropped} dropped" if self._dropped else "",
+                "%s (whoever can open that file can hold it: keep it mode 0600, owned by "
+                "the writers' user)", self.last_error,
             )  # fmt: skip
             return
         except OSError as exc:
             # One line (an unwritable path is an operator's mistake, not a bug: no
             # traceback), every time: each failure loses these entries' file copy.
-            log.error(
-                "cannot append to audit log %s (%s); %d entr%s kept in memory only",
-                self.path, exc.strerror or exc, len(batch), "y" if len(batch) == 1 else "ies",
-            )  # fmt: skip
+            owner = _foreign_owner(self.path + ".lock")  # one we may not even open
+            self.last_error = (
+                f"cannot append to audit log {self.path} ({exc.strerror or exc}"
+                + (f"; {owner}" if owner else "")
+                + f"); {len(batch)} entr{'y' if len(batch) == 1 else 'ies'} kept in memory only"
+            )
+            log.error("%s", self.last_error)
         else:
+            self.last_error = None
             if batch:  # the waiting entries now carry the file's chain
                 self._head = (batch[-1]["hash"], batch[-1]["seq"])
         self._pending, self._dropped = [], 0
@@ -514,6 +529,18 @@ class AuditLog:
         # A state directory nothing else has created yet (a Redis store writes no file
         # there): the first entry creates it rather than being lost.
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        if not self._owner_said:
+            # A lock file someone else created (before the service's first write, in a
+            # state directory they can write): its owner can open it and hold every
+            # writer off whatever its mode. Said once, before it is ever held.
+            self._owner_said = True
+            owner = _foreign_owner(self.path + ".lock")
+            if owner:
+                log.error(
+                    "audit log %s: %s: whoever owns it can hold every writer off; remove it "
+                    "while no writer runs (the next one creates it as its own)",
+                    self.path, owner,
+                )  # fmt: skip
         # Writers only (readers take none: verify, open_log_files), so 0600: whoever can
         # open it can flock it and hold every writer off; one left 0640 by an older
         # version is narrowed. Bounded: a change never hangs on someone else's lock.
@@ -572,6 +599,26 @@ def _entry(event: ConfigChangeEvent) -> dict[str, Any]:
     if event.writer:
         entry["writer"] = {k: v for k, v in event.writer.items() if k != "id"}
     return entry
+
+
+def _foreign_owner(lock: str) -> str:
+    """``"<lock> is owned by uid N (name)"`` when the lock file is not this process's
+    user's (``""``: it is, or it cannot be told)."""
+    if not hasattr(os, "geteuid"):
+        return ""
+    try:
+        uid = os.lstat(lock).st_uid
+    except OSError:
+        return ""
+    if uid == os.geteuid():
+        return ""
+    try:
+        import pwd
+
+        name = f" ({pwd.getpwuid(uid).pw_name})"
+    except (ImportError, KeyError):
+        name = ""
+    return f"{lock} is owned by uid {uid}{name}, not by this process's user"
 
 
 def _line(entry: dict[str, Any]) -> bytes:
