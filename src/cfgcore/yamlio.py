@@ -236,10 +236,13 @@ def _depth_bound(data: str | bytes) -> int:
 
 
 def _check_depth(data: str | bytes, file: str | None) -> None:
-    """Refuse nesting deeper than MAX_PARSE_DEPTH, reading parse events (iterative)."""
+    """Refuse nesting deeper than MAX_PARSE_DEPTH, reading parse events (iterative),
+    naming the key path to where it goes too deep (followed from the same events)."""
     if _depth_bound(data) <= _SCAN_ABOVE:
         return
-    depth = 0
+    # One frame per open collection: [its key or index in its parent, is a mapping,
+    # children seen, the last key seen]. A mapping's children alternate key, value.
+    frames: list[list[Any]] = []
     events = yaml.parse(data, Loader=_BaseLoader)
     while True:
         try:
@@ -251,18 +254,37 @@ def _check_depth(data: str | bytes, file: str | None) -> None:
             # itself, before this loop sees the event that goes deeper.
             if exc.problem != "exceeded maximum nesting depth" or exc.problem_mark is None:
                 raise
-            raise _too_deep(file, exc.problem_mark.line + 1) from None
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_PARSE_DEPTH:
-                raise _too_deep(file, event.start_mark.line + 1)
+            raise _too_deep(file, exc.problem_mark.line + 1, frames) from None
+        if isinstance(event, yaml.ScalarEvent | yaml.AliasEvent | yaml.CollectionStartEvent):
+            segment = None
+            if frames:
+                frame = frames[-1]
+                seen = frame[2]
+                frame[2] += 1
+                if not frame[1]:
+                    segment = str(seen)
+                elif seen % 2 == 0:  # a key: a complex one ("? [...]") shows as "?"
+                    frame[3] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                    segment = "?"
+                else:
+                    segment = frame[3]
+            if isinstance(event, yaml.CollectionStartEvent):
+                frames.append([segment, isinstance(event, yaml.MappingStartEvent), 0, None])
+                if len(frames) > MAX_PARSE_DEPTH:
+                    raise _too_deep(file, event.start_mark.line + 1, frames)
         elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            frames.pop()
 
 
-def _too_deep(file: str | None, line: int) -> ConfigError:
+# How many keys of a too-deep path are named (then "…"): where it starts going deep.
+_DEEP_PATH_SHOWN = 8
+
+
+def _too_deep(file: str | None, line: int, frames: list[list[Any]]) -> ConfigError:
     message = f"nested more than {MAX_PARSE_DEPTH:,} levels deep"
-    return ConfigError([Problem(path="", message=message, file=file, line=line)], kind="limits")
+    keys = [str(f[0])[:60] for f in frames[1:]]
+    path = ".".join(keys[:_DEEP_PATH_SHOWN]) + (".…" if len(keys) > _DEEP_PATH_SHOWN else "")
+    return ConfigError([Problem(path=path, message=message, file=file, line=line)], kind="limits")
 
 
 def _check_expansion(doc: Any, file: str | None, size: int) -> None:
