@@ -1125,10 +1125,12 @@ class _File:
     def ends_a_line(self) -> bool:
         if self.size == 0:
             return True
-        return os.pread(self.fh.fileno(), 1, self.size - 1) == b"\n"
+        self.fh.seek(self.size - 1)
+        return self.fh.read(1) == b"\n"
 
     def first_line(self, limit: int) -> bytes:
-        return os.pread(self.fh.fileno(), min(limit, self.size), 0).split(b"\n", 1)[0]
+        self.fh.seek(0)
+        return self.fh.read(min(limit, self.size)).split(b"\n", 1)[0]
 
     def lines(self, start: int = 0, first: int = 1) -> Iterator[tuple[int, int, bytes | None, str]]:
         """``(line number, offset after it, line without its newline, problem)`` from byte
