@@ -203,44 +203,40 @@ class _Refuse(Exception):
 
 
 # -- context ------------------------------------------------------------------------------
-def context(
-    targeting_key: str | None = None,
-    attributes: Mapping[str, Any] | None = None,
+MAX_CONTEXT_KEYS = 8192  # context() derives at most about this many keys up front
+
+
+class _Budget(Exception):
+    pass
+
+
+_ABSENT = object()
+
+
+def _flatten(
+    out: dict[str, Any],
+    key: str,
+    value: Any,
+    ts: int,
     *,
-    now: float | None = None,
-    bucketing: Any = None,
-) -> dict[str, Any]:
-    """Map a flagd evaluation context to cfgcore attributes.
+    inside: set[int] | None = None,
+    deep: bool = True,
+    budget: int | None = None,
+    root: bool = False,
+) -> tuple[list[str], int]:
+    """Put the attributes context() derives for ``value`` at ``key`` into ``out`` (with
+    ``deep``, those of the values inside an object too, which ``inside``, the objects
+    on the path to it, stops at a cycle; past ``budget`` keys, raise _Budget). Returns
+    the keys of ``[variant, weight]`` arrays (see _ArrayEntries) and the count of
+    versions past 256 characters. ``root``: ``value`` is the attributes (``key`` "")."""
+    inside = set() if inside is None else inside
+    arrays: list[str] = []
+    longs = 0
 
-    Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}`` gives
-    ``user.name``; a key holding a dot is left out, as flagd's ``var``, which splits its
-    name at every dot, never reads it), ``targetingKey`` and ``$flagd.timestamp`` (Unix
-    seconds, ``now`` or the clock) are added, and each value that reads as a version
-    gets a ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
-    numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
-    fractional v3 hashes). JSONLogic's coercions read derived attributes too: a value's
-    number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
-    array's or object's text (``#str``) and truthiness (``#truthy``), and an array of
-    strings for ``in`` (``#items``).
-
-    flagd reads a ``fractional`` bucketing value that is a ``[variant]`` or
-    ``[variant, int]`` array as one more bucket entry; for such a value the result is a
-    ``dict`` subclass that answers it when a check reads it (keep the object: a copy
-    into a plain dict loses it), and a check with it is slower. ``bucketing`` says
-    which attributes can be such a value: the engine (or provider, anything with a
-    ``source`` snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the flags come
-    from, or the names from :func:`bucketing_attributes`; then only an array under
-    one of those attributes makes that mapping, and other arrays (``groups:
-    ["admin"]``) leave a plain dict. None (the default): any such array does.
-    """
-    out: dict[str, Any] = {}
-    inside: set[int] = set()  # the objects on the path being put (a cycle stops)
-    arrays: list[str] = []  # keys of [variant, weight] arrays: see _ArrayEntries
-    longs = 0  # versions past 256 characters (their sem_ver with a long constant)
-    ts = int(time.time() if now is None else now)
-
-    def put(key: str, value: Any) -> None:
+    def put(key: str, value: Any, top: bool = False) -> None:
         nonlocal longs
+        if budget is not None and len(out) > budget:
+            raise _Budget
         kind = type(value)
         if kind is str:  # the common cases first, without the general encoder
             out[key] = value
@@ -271,15 +267,16 @@ def context(
         if isinstance(value, Mapping):
             if key.count(".") >= MAX_PATH_DEPTH - 1 or id(value) in inside:
                 return  # no var reads deeper (refused on import); no JSON cycles
-            inside.add(id(value))
-            for k, v in value.items():
-                if "." in str(k):
-                    # flagd's var splits its name at every dot: no var reaches this
-                    # key (and "a.b" here would shadow the path a -> b)
-                    continue
-                put(f"{key}.{k}" if key else str(k), v)
-            inside.discard(id(value))
-            if not key:
+            if deep:
+                inside.add(id(value))
+                for k, v in value.items():
+                    if "." in str(k):
+                        # flagd's var splits its name at every dot: no var reaches this
+                        # key (and "a.b" here would shadow the path a -> b)
+                        continue
+                    put(str(k) if top else f"{key}.{k}", v)
+                inside.discard(id(value))
+            if top:  # (the attributes themselves: an attribute "" is one more name)
                 return
             out[key] = dict(value)
             out[key + TRUTHY] = True  # JSONLogic: every object is truthy
@@ -329,15 +326,60 @@ def context(
             except (TypeError, OverflowError, RecursionError):
                 pass  # not a JSON value (or one nested past the stack): nothing to bucket by
 
+    put(key, value, root)
+    return arrays, longs
+
+
+def context(
+    targeting_key: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    now: float | None = None,
+    bucketing: Any = None,
+) -> dict[str, Any]:
+    """Map a flagd evaluation context to cfgcore attributes.
+
+    Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}`` gives
+    ``user.name``; a key holding a dot is left out, as flagd's ``var``, which splits its
+    name at every dot, never reads it), ``targetingKey`` and ``$flagd.timestamp`` (Unix
+    seconds, ``now`` or the clock) are added, and each value that reads as a version
+    gets a ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
+    numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
+    fractional v3 hashes). JSONLogic's coercions read derived attributes too: a value's
+    number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
+    array's or object's text (``#str``) and truthiness (``#truthy``), and an array of
+    strings for ``in`` (``#items``).
+
+    flagd reads a ``fractional`` bucketing value that is a ``[variant]`` or
+    ``[variant, int]`` array as one more bucket entry; for such a value the result is a
+    ``dict`` subclass that answers it when a check reads it (keep the object: a copy
+    into a plain dict loses it), and a check with it is slower. ``bucketing`` says
+    which attributes can be such a value: the engine (or provider, anything with a
+    ``source`` snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the flags come
+    from, or the names from :func:`bucketing_attributes`; then only an array under
+    one of those attributes makes that mapping, and other arrays (``groups:
+    ["admin"]``) leave a plain dict. None (the default): any such array does.
+
+    Attributes that would derive more than MAX_CONTEXT_KEYS keys (large objects, or
+    one object referenced at many places, whose paths multiply with each level) are
+    not flattened: the mapping returned derives each key when a check reads it, with
+    the same answer (keep that object: a copy into a plain dict loses those keys).
+    """
+    out: dict[str, Any] = {}
+    ts = int(time.time() if now is None else now)
     attrs = dict(attributes or {})
     # flagd sets these over any attribute of the same name: targetingKey is the
     # context's targeting key (null without one), $flagd its own object
     attrs.pop(TARGETING_KEY, None)
     attrs.pop("$flagd", None)
-    put("", attrs)
+    fixed: dict[str, Any] = {TIMESTAMP: ts}
     if targeting_key is not None:
-        put(TARGETING_KEY, targeting_key)
-    out[TIMESTAMP] = ts
+        _flatten(fixed, TARGETING_KEY, targeting_key, ts)
+    try:
+        arrays, longs = _flatten(out, "", attrs, ts, budget=MAX_CONTEXT_KEYS, root=True)
+    except _Budget:  # too many paths to flatten: derive the ones checks read
+        return _ArrayEntries(fixed, (attrs, ts))
+    out.update(fixed)
     if longs:
         return _ArrayEntries(out)
     if arrays:
@@ -415,6 +457,10 @@ class _ArrayEntries(DerivedAttributes):
 
     PREFIX = FRACTION
 
+    def __init__(self, eager: dict[str, Any], lazy: tuple[dict[str, Any], int] | None = None):
+        super().__init__(eager)
+        self._lazy = lazy  # (the attributes, the timestamp) past context()'s budget
+
     def get(self, key: Any, default: Any = None) -> Any:
         # also ``#semcmp:[attribute, operator, constant]``: flagd's sem_ver of a version
         # past 256 characters (which #semver only stands in for) and a long constant
@@ -424,12 +470,52 @@ class _ArrayEntries(DerivedAttributes):
             except Exception:  # never raise on the hot path: no answer is a missing value
                 found = None
             return default if found is None else found
+        if self._lazy is not None and isinstance(key, str) and not key.startswith(FRACTION):
+            found = dict.get(self, key, _ABSENT)
+            if found is _ABSENT:
+                try:
+                    found = self._walk(key)
+                except Exception:  # never raise on the hot path: no answer is missing
+                    found = None
+            return default if found is None else found
         return DerivedAttributes.get(self, key, default)
+
+    def _walk(self, key: str) -> Any:
+        """The attribute ``key`` context() would have derived past its budget: the
+        value at a path (the key, or the key up to one of its '#') put as context()
+        puts it, without the values inside an object, so a read costs its path."""
+        assert self._lazy is not None
+        root, ts = self._lazy
+        cuts = [i for i, ch in enumerate(key) if ch == "#"] + [len(key)]
+        for cut in cuts:
+            path = key[:cut]
+            node: Any = root
+            inside: set[int] = set()
+            at = ""
+            for seg in path.split("."):  # ("": the attribute named "", as context() puts it)
+                if not isinstance(node, Mapping):
+                    break
+                if at.count(".") >= MAX_PATH_DEPTH - 1 or id(node) in inside:
+                    break  # context() reads no deeper (no JSON cycles)
+                inside.add(id(node))
+                if seg in node and isinstance(seg, str):
+                    node = node[seg]
+                else:  # a key that is no string, named by its text
+                    node = next((v for k, v in node.items() if str(k) == seg), _ABSENT)
+                    if node is _ABSENT:
+                        break
+                at = f"{at}.{seg}" if at else seg
+            else:
+                mini: dict[str, Any] = {}
+                _flatten(mini, path, node, ts, inside=inside, deep=False)
+                if key in mini:
+                    return mini[key]
+        return None
 
     def derive(self, spec: str) -> int | str | None:
         flag_key, attr, weights = json.loads(spec)
-        entry = dict.get(self, attr)
-        tk = dict.get(self, TARGETING_KEY)
+        entry = self.get(attr)
+        tk = self.get(TARGETING_KEY)
         if not isinstance(entry, (list, tuple)) or not 1 <= len(entry) <= 2:
             return None  # no [variant, weight] entry: flagd's fractional is null
         if not isinstance(tk, str) or not tk:
