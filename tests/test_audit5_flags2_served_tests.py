@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import Rule, Snapshot
 from tests.waiting import wait_for_async
@@ -346,3 +347,23 @@ def test_the_configuration_managers_reload_refuses_it_too(tmp_path):
         assert cm._flags.live().document.version == version
     finally:
         cm.close()
+
+
+def test_an_api_change_never_carries_a_refused_document_live(manager):
+    """The API applies its change to the newest stored document: one refused on reload
+    must not go live with it (it did, with any later flag or test change)."""
+    m = manager
+    assert m.create_ab_test(ab())
+    before = served(m)
+    edit(m, resplit({"control": 30, "green": 70}))
+    assert not m.reload()
+    with pytest.raises(ConfigError, match=r"experiments\.checkout\.traffic_split"):
+        m.set_holdout_percentage(5)
+    assert not m.create_ab_test(ab("other"))
+    assert "experiments.checkout.traffic_split" in m.last_error
+    assert served(m) == before
+    assert m.list_ab_tests()["checkout"]["traffic_split"] == {"control": 50.0, "green": 50.0}
+    edit(m, resplit({"control": 50, "green": 50}))  # the operator reverts the edit
+    assert m.reload()
+    assert m.create_ab_test(ab("other"))
+    assert served(m) == before

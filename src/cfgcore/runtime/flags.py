@@ -357,6 +357,16 @@ class LiveFlags:
         prepared: dict[str, Any] = {}
 
         def changed(snapshot: Snapshot) -> Snapshot:
+            if self.source.experiments and snapshot is not self.source:
+                # The stored document the change applies to may be one refused on reload
+                # (a hand edit that moves a served test's users): refuse to carry it live.
+                from cfgcore.experiments.abtest import moved_users
+
+                origin = str(getattr(self.store, "path", None) or self.store.url)
+                base = derive(snapshot, origin)
+                problems = moved_users(self.source, base, time.time(), origin)
+                if problems:
+                    raise ConfigError(problems)
             return derive(change(snapshot))
 
         def check(snapshot: Snapshot) -> None:
