@@ -10,7 +10,10 @@ file edit or a fleet update reloads both.
 Every new document, whoever wrote it, takes the same path: derive the experiment-layer
 flags, compile off to the side (incrementally, on top of the live tables), swap in one
 assignment, then tell the subscribers (which emit change events and audit records).
-A document that does not compile is refused and the live one keeps serving.
+A document that does not compile is refused and the live one keeps serving; so is one
+that would move users a served A/B test has enrolled
+(:func:`~cfgcore.experiments.abtest.moved_users`), or serve a secret reference as
+written (:func:`refuse_literal_secrets`).
 
 Subscribers run under the set's lock, so their state and audit records follow the
 swaps in order; the change listeners they emit to run after the lock is released
