@@ -119,13 +119,40 @@ def publish(args: argparse.Namespace) -> int:
         _, new = store.update(lambda _: doc, actor=args.actor, force=True)
         print(f"published {snap.environment} as version {new.version} to {store.url}")
     if flags is not None:
+        restoring = bool(args.flags_from_cache)
         with RedisFlagStore(args.store) as fstore:
             _, fnew = fstore.update(
-                lambda _: flags, check=Engine().compile, actor=args.actor, force=True
+                lambda stored: _judged(stored, flags, restoring),
+                check=Engine().compile,
+                actor=args.actor,
+                force=True,
             )
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
     manager.close()
     return 0
+
+
+def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
+    """``flags``, once judged as every process judges a document before it goes live:
+    no secret reference served as written, and (unless ``restoring`` a document the
+    fleet served, from a cache file) no A/B test's enrolled users moved relative to the
+    ``stored`` document. A forced write is not exempt: followers would refuse such a
+    document and keep the last one, while processes starting afterwards served it, and
+    the fleet would split. Raises ConfigError naming the test and what moved (restart
+    it as a new run with a later ``experiments.TEST.since`` to mean it)."""
+    import time
+
+    from cfgcore.errors import ConfigError
+    from cfgcore.experiments.abtest import moved_users
+    from cfgcore.runtime.flags import derive, refuse_literal_secrets
+
+    new = derive(flags, "--flags")
+    refuse_literal_secrets(new, "--flags")
+    if not restoring and stored.experiments:
+        problems = moved_users(derive(stored), new, time.time(), "--flags")
+        if problems:
+            raise ConfigError(problems)
+    return flags
 
 
 def _safe(text: Any, limit: int = 200) -> str:
