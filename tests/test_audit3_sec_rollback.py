@@ -89,7 +89,11 @@ def test_another_signed_log_put_in_place_fails(tmp_path, key):
     assert not result.ok and "record of another log ('flags.audit.jsonl')" in str(result)
 
 
-def test_a_head_written_by_an_older_cfgcore_is_signed_by_the_next_append(tmp_path, key):
+def test_an_unsigned_head_after_signed_entries_is_not_continued_silently(tmp_path, key):
+    # No cfgcore release wrote an unsigned head after signed entries (heads and entry
+    # signing came together): such a head is what a cut of the log's end plus a forged
+    # head looks like. The next writer must not sign over it as if nothing happened
+    # (round 5; this test used to expect exactly that).
     path = tmp_path / "audit.jsonl"
     _write(path, 2)
     entries = [json.loads(line) for line in _lines(path)]
@@ -97,7 +101,9 @@ def test_a_head_written_by_an_older_cfgcore_is_signed_by_the_next_append(tmp_pat
     assert not verify(path).ok  # unsigned: refused (a downgrade would look the same)
     _write(path, 1, start=2)
     result = verify(path)
-    assert result.ok and result.tail, result
+    assert not result.ok
+    assert "a writer found this log tampered with" in str(result)
+    assert "not signed" in str(result)
 
 
 def test_a_checkpoint_catches_a_rollback_to_an_older_copy(tmp_path, key):
