@@ -129,24 +129,41 @@ def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
 
 
 def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
-    try:
-        with fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=path) from None
-    lines = data.split(b"\n")
-    for n, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-            if n == len(lines):  # no newline after it: a write cut short
+    """The entries of one audit log file, read a line at a time (a planted multi-GB
+    rotated file must not be read whole); a line longer than any entry cfgcore writes
+    is a ConfigError naming the file and line, as a line that is not an entry."""
+    from cfgcore.runtime.audit import _MAX_LINE
+
+    with fh:
+        n = 0
+        while True:
+            try:
+                raw = fh.readline(_MAX_LINE + 1)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read audit log: {exc.strerror or exc}", file=path
+                ) from None
+            if not raw:
+                return
+            n += 1
+            if len(raw) > _MAX_LINE:
+                raise ConfigError([Problem(
+                    path="", message=f"line longer than {_MAX_LINE >> 20} MiB: not an entry "
+                    "cfgcore writes", file=path, line=n,
+                )])  # fmt: skip
+            if not raw.strip():
                 continue
-            entry = None
-        if not isinstance(entry, dict):
-            raise ConfigError([Problem(path="", message="not an audit entry", file=path, line=n)])
-        yield entry
+            try:
+                entry = json.loads(raw)
+            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+                if not raw.endswith(b"\n"):  # the last line, no newline: a write cut short
+                    continue
+                entry = None
+            if not isinstance(entry, dict):
+                raise ConfigError(
+                    [Problem(path="", message="not an audit entry", file=path, line=n)]
+                )
+            yield entry
 
 
 def _timestamp(value: Any) -> float | None:
