@@ -107,7 +107,12 @@ def thaw(value: Any) -> Any:
 
 
 def js_number_text(x: float) -> str:
-    """JavaScript ``String(number)`` (ECMAScript Number::toString), as GrowthBook hashes numbers."""
+    """JavaScript ``String(number)`` (ECMAScript Number::toString), as GrowthBook hashes numbers.
+
+    ECMAScript: the shortest decimal digits that read back as the double (Python's
+    ``repr`` gives them), laid out in fixed notation for exponents up to 21 (zeros
+    padding an integer past 2**53: ``String(2**60)`` is ``"1152921504606847000"``, not
+    its exact ``...976``) and down to 1e-6, in scientific notation otherwise."""
     x = float(x)
     if x == 0:
         return "0"
@@ -115,18 +120,24 @@ def js_number_text(x: float) -> str:
         return "NaN"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
-    if x.is_integer() and abs(x) < 1e21:
-        return str(int(x))
-    text = repr(x)
-    if "e" not in text:
-        return text
-    mant, exp = text.split("e")
-    n = int(exp)
-    if -7 < n < 21:  # JS writes these in fixed notation
-        return format(x, "f").rstrip("0").rstrip(".")
-    if mant.endswith(".0"):
-        mant = mant[:-2]
-    return f"{mant}e{'+' if n > 0 else '-'}{abs(n)}"
+    if x < 0:
+        return "-" + js_number_text(-x)
+    mant, _, exp = repr(x).partition("e")
+    whole, _, frac = mant.partition(".")
+    if frac == "0":
+        frac = ""
+    digits = (whole + frac).lstrip("0")
+    n = int(exp or 0) + len(whole) - (len(whole + frac) - len(digits))  # 0.d1d2... * 10**n
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    lead = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{lead}e{'+' if n > 1 else '-'}{abs(n - 1)}"
 
 
 _VER_STRIP = re.compile(r"(^v|\+.*$)")
