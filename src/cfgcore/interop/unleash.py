@@ -1198,7 +1198,8 @@ def _percent(value: Any) -> int:
 
 
 def _stickiness(name: str | None, default: list[str], variants: bool = False) -> list[str]:
-    if not name or name == "default":
+    # "" is no default: yggdrasil reads the custom field "" (a property named "")
+    if name is None or name == "default":
         return list(default)
     if name == "random":
         return [RANDOM]
@@ -1442,7 +1443,8 @@ class _Importer:
             if value is not None and any(_breaks_yggdrasil(i) for i in items):
                 raise _Malformed(f"{at}.parameters.{key}", _TRAILING_BACKSLASH)
         gate = None
-        group = str(params.get("groupId") or feature)
+        # an empty groupId is the group "" to yggdrasil (absent: the feature's name)
+        group = feature if params.get("groupId") is None else str(params["groupId"])
         if name == "default":
             pass
         elif name == "userWithId":
@@ -1451,6 +1453,10 @@ class _Importer:
         elif name == "remoteAddress":
             ips = [i.strip() for i in str(params.get("IPs", "")).split(",") if i.strip()]
             conds.append(self.cidr("remoteAddress", ips))
+        elif name in ("gradualRolloutUserId", "gradualRolloutSessionId") and (
+            params.get("groupId") is None
+        ):
+            conds.append(_NEVER)  # yggdrasil: never enabled without a groupId
         elif name in ("gradualRolloutUserId", "gradualRolloutSessionId", "gradualRolloutRandom"):
             by = {"gradualRolloutUserId": ["userId"], "gradualRolloutSessionId": ["sessionId"]}
             gate = _gate(by.get(name, [RANDOM]), group, _percent(params.get("percentage")))
@@ -1506,8 +1512,10 @@ class _Importer:
                 base["gates"] = [gate]
             if sum(w for _, w in sweights) > 0:
                 params = s.get("parameters") or {}
-                stick = svariants[0].get("stickiness") or params.get("stickiness")
-                group = str(params.get("groupId") or name)
+                # yggdrasil splits a strategy's variants by the strategy's stickiness
+                # and groupId (a variant's own stickiness is not read there)
+                stick = params.get("stickiness")
+                group = name if params.get("groupId") is None else str(params["groupId"])
                 rules.append({**base, **_variant_split(sweights, group, stick, add_variant)})
             elif sum(w for _, w in fweights) > 0:
                 # Overrides first, in variant order: the first variant with a matching one.
