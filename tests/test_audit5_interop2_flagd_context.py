@@ -7,6 +7,9 @@ has 2**depth paths, and each object was also CBOR-encoded at each of them. It no
 derives at most MAX_CONTEXT_KEYS keys up front; past that the mapping it returns
 derives a key when a check reads it, putting the value at that one path as the
 flattening would have (without the values inside it).
+
+An attribute named like a derived key (``"a#num"``, ``"a#cbor"``) overwrote it; such
+names are no longer flattened, and a ``var`` naming '#' is refused on import.
 """
 
 from __future__ import annotations
@@ -191,3 +194,35 @@ def test_the_attribute_named_empty_answers_as_flagd(make_py_and_c):
             for make in make_py_and_c:
                 got = flagd.resolve(make(snap), "f", flagd.context("u", attrs), "FB").value
                 assert got == want, (var, attrs)
+
+
+HOSTILE = [
+    ({">": [{"var": "a"}, 3]}, {"a": "1", "a#snum": 5}),
+    ({">": [{"var": "a"}, 3]}, {"a": "x", "a#num": 5}),
+    ({"in": ["q", {"var": "a"}]}, {"a": ["x"], "a#items": "\0q\0"}),
+    ({"==": [{"var": "o.a"}, 1]}, {"o": {"a": 2, "a#num": 1}}),
+    ({"fractional": [{"var": "a"}, ["y", 50], ["n", 50]]}, {"a": "k", "a#cbor": "00"}),
+]
+
+
+@pytest.mark.parametrize("targeting, attrs", HOSTILE)
+def test_attribute_names_holding_hash_change_nothing(targeting, attrs, make_py_and_c):
+    """An attribute named like a derived key ("a#num") overwrote it (flagd: no effect)."""
+    logging.getLogger("openfeature").setLevel(logging.CRITICAL)
+    if "fractional" not in targeting:
+        targeting = {"if": [targeting, "y", "n"]}
+    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"y": "Y", "n": "N"},
+                           "defaultVariant": "n", "targeting": targeting}}}  # fmt: skip
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    want = core.resolve_string_value("f", "FB", EvaluationContext("u", attrs)).value
+    for make in make_py_and_c:
+        assert flagd.resolve(make(snap), "f", flagd.context("u", attrs), "FB").value == want
+
+
+def test_a_var_naming_hash_is_refused_naming_the_flag():
+    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"y": "Y"}, "defaultVariant": "y",
+                           "targeting": {"if": [{"var": "a#num"}, "y"]}}}}  # fmt: skip
+    with pytest.raises(flagd.InteropError, match=r"flags\.f: .*'#' is reserved"):
+        flagd.to_snapshot(doc)

@@ -270,9 +270,10 @@ def _flatten(
             if deep:
                 inside.add(id(value))
                 for k, v in value.items():
-                    if "." in str(k):
+                    if "." in str(k) or "#" in str(k):
                         # flagd's var splits its name at every dot: no var reaches this
-                        # key (and "a.b" here would shadow the path a -> b)
+                        # key (and "a.b" here would shadow the path a -> b); no var
+                        # the importer takes names '#', which "a#num" would overwrite
                         continue
                     put(str(k) if top else f"{key}.{k}", v)
                 inside.discard(id(value))
@@ -482,13 +483,11 @@ class _ArrayEntries(DerivedAttributes):
 
     def _walk(self, key: str) -> Any:
         """The attribute ``key`` context() would have derived past its budget: the
-        value at a path (the key, or the key up to one of its '#') put as context()
-        puts it, without the values inside an object, so a read costs its path."""
+        value at a path (the key up to its first '#') put as context() puts it,
+        without the values inside an object, so a read costs its path."""
         assert self._lazy is not None
         root, ts = self._lazy
-        cuts = [i for i, ch in enumerate(key) if ch == "#"] + [len(key)]
-        for cut in cuts:
-            path = key[:cut]
+        for path in (key.partition("#")[0],):
             node: Any = root
             inside: set[int] = set()
             at = ""
@@ -1296,6 +1295,8 @@ class _Flag:
             raise _Refuse(f"var of {args!r}")
         if args == "":
             raise _Refuse("var of the whole context ('')")
+        if "#" in args:  # context() derives its attributes under '#' names
+            raise _Refuse(f"var {args!r:.60}: '#' is reserved in attribute names")
         if args.count(".") >= MAX_PATH_DEPTH - 2:
             raise _Refuse(
                 f"var {args!r:.60}: more than {MAX_PATH_DEPTH - 2} levels deep "
