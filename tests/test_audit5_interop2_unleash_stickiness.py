@@ -10,7 +10,9 @@ Three disagreements a differential run found:
 * ``groupId: ""`` was replaced by the feature's name; yggdrasil hashes with the empty
   group (the name stands in only when groupId is absent);
 * ``gradualRolloutUserId``/``gradualRolloutSessionId`` without a groupId were rolled
-  out by the feature's name; yggdrasil never enables them.
+  out by the feature's name; yggdrasil never enables them;
+* a property named like a derived attribute (``"a#semver"``) stood for a's derived
+  value; such properties are not read and a context field naming '#' is refused.
 """
 
 from __future__ import annotations
@@ -112,3 +114,44 @@ def test_an_empty_group_id_is_the_empty_group(strategy, group, make_py_and_c):
     for make in make_py_and_c:
         engine = make(snap)
         assert [engine.is_enabled("f", unleash.context({"userId": u})) for u in users] == want
+
+
+def _one(constraint=None, params=None, variants=None) -> dict:
+    strategy: dict = {"name": "flexibleRollout" if params else "default"}
+    if params:
+        strategy["parameters"] = params
+    if constraint:
+        strategy["constraints"] = [constraint]
+    feature: dict = {"name": "f", "enabled": True, "strategies": [strategy]}
+    if variants:
+        feature["variants"] = variants
+    return {"version": 1, "features": [feature]}
+
+
+def test_a_property_named_like_a_derived_attribute_changes_nothing(make_py_and_c):
+    """{"a": "x", "a#semver": "9.9.9"} made SEMVER_GT on a true (yggdrasil: false)."""
+    doc = _one({"contextName": "a", "operator": "SEMVER_GT", "value": "1.0.0"})
+    snap = unleash.to_snapshot(copy.deepcopy(doc))
+    sdk = _sdk(doc)
+    for props in ({"a": "x", "a#semver": "9.9.9"}, {"a": "2.0.0", "a#semver": "0.1.0"}):
+        ctx = {"properties": props}
+        want = sdk.is_enabled("f", copy.deepcopy(ctx)).is_enabled
+        for make in make_py_and_c:
+            assert make(snap).is_enabled("f", unleash.context(ctx)) == want
+
+
+@pytest.mark.parametrize("doc, path", [
+    (_one({"contextName": "a#semver", "operator": "IN", "values": ["x"]}),
+     "features.f.strategies[0].constraints[0].contextName"),
+    (_one(params={"rollout": "100", "stickiness": "#random"}),
+     "features.f.strategies[0].parameters.stickiness"),
+    (_one(variants=[{"name": "v", "weight": 1000, "stickiness": "x#num"}]),
+     "features.f.variants[0].stickiness"),
+    (_one(variants=[{"name": "v", "weight": 1000,
+                     "overrides": [{"contextName": "u#ip", "values": ["1"]}]}]),
+     "features.f.variants[0].overrides[0].contextName"),
+])  # fmt: skip
+def test_a_context_field_naming_hash_is_refused(doc, path):
+    with pytest.raises(unleash.InteropError, match="'#' is reserved") as info:
+        unleash.to_snapshot(doc)
+    assert path in str(info.value)

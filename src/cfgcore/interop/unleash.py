@@ -87,7 +87,8 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     props = ctx.get("properties")
     if isinstance(props, Mapping):
         for k, v in props.items():
-            if v is not None:
+            # no field the importer takes names '#' ("a#semver" would stand for a's)
+            if v is not None and "#" not in str(k):
                 out[str(k)] = v
     for k in _TOP_LEVEL:
         v = ctx.get(k)
@@ -1023,6 +1024,14 @@ def _list(value: Any, path: str) -> list[Any]:
 _WHOLE = "Unleash's engine rejects a payload holding it: no feature of it would be known"
 
 
+def _context_name(name: Any, path: str) -> None:
+    """A context field a constraint, override or stickiness reads: context() derives
+    attributes under names holding '#' (``a#num``, ``#random``), which a property of
+    that name would stand for, so such a field is refused naming ``path``."""
+    if isinstance(name, str) and "#" in name:
+        raise _Malformed(path, f"{name!r:.60}: '#' is reserved in context field names")
+
+
 def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
     """The fields of a feature whose wrong type or absence makes yggdrasil reject the
     whole payload (checked against it; the Unleash Python SDK then keeps the features
@@ -1070,6 +1079,15 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                         raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
 
     variants_of(feat.get("variants"), "variants")
+    fvariants = feat.get("variants")
+    for j, v in enumerate(fvariants if isinstance(fvariants, list) else []):
+        if isinstance(v, Mapping):
+            _context_name(v.get("stickiness"), f"{at}.variants[{j}].stickiness")
+            overrides = v.get("overrides")
+            for k, o in enumerate(overrides if isinstance(overrides, list) else []):
+                if isinstance(o, Mapping):
+                    where = f"{at}.variants[{j}].overrides[{k}].contextName"
+                    _context_name(o.get("contextName"), where)
     strategies = feat.get("strategies")
     for i, st in enumerate(strategies if isinstance(strategies, list) else []):
         if not isinstance(st, Mapping):
@@ -1080,6 +1098,8 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         if "name" not in st and missing:
             raise _Malformed(f"{sat}.name", f"missing ({_WHOLE})")
         params = st.get("parameters")
+        if isinstance(params, Mapping):
+            _context_name(params.get("stickiness"), f"{sat}.parameters.stickiness")
         for k, v in params.items() if isinstance(params, Mapping) else ():
             if not isinstance(v, str):
                 raise _Malformed(f"{sat}.parameters.{k}", f"expected a string, got {type_name(v)}")
@@ -1274,6 +1294,7 @@ class _Importer:
 
     def constraint(self, c: Mapping[str, Any], path: str = "") -> dict[str, Any]:
         _constraint_types(c, path or "constraints")
+        _context_name(c.get("contextName"), f"{path or 'constraints'}.contextName")
         if c.get("operator") not in _OPERATORS:
             # Unleash: an unknown operator never matches, inverted or not (the inversion
             # applies to an operator's result; yggdrasil and the Node SDK agree)
