@@ -8,25 +8,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
-
-
-def _test() -> ABTestConfiguration:
-    now = datetime.now(timezone.utc)
-    return ABTestConfiguration(
-        test_name="exp",
-        description="t",
-        start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=1),
-        traffic_split={"control": 50.0, "treatment": 50.0},
-        configurations={"control": {}, "treatment": {}},
-        success_metrics=["ctr"],
-    )
+from tests.test_record_metric_dropped import _test  # the same two-variant test
 
 
 @pytest.fixture

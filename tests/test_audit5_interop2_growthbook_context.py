@@ -16,13 +16,13 @@ are now not flattened; hashing still reads every top-level key.
 from __future__ import annotations
 
 import copy
-import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.test_audit5_interop2_flagd_context import _same  # NaN equals NaN, types match
 
 gb_mod = pytest.importorskip("growthbook")
 
@@ -101,12 +101,6 @@ _VALUES = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=4)),
     max_leaves=20,
 )
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return type(a) is type(b) and a == b
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,6 +17,7 @@ import pytest
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from tests.conftest import scaffolded_config
+from tests.readonly_mount import mount_read_only
 
 pytestmark = pytest.mark.skipif(
     os.name == "nt" or not hasattr(os, "geteuid"), reason="POSIX owners and modes"
@@ -75,25 +76,8 @@ def test_a_env_file_in_a_directory_anyone_may_replace_files_in_is_ignored(shared
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
 def test_a_env_file_on_a_read_only_mount_is_read_whoever_owns_it(shared, monkeypatch):
-    from cfgcore.runtime import atomicio
-
     env = shared.parent / ".env"
     env.write_text("APP_GREETING=image\n")
     os.chown(env, 12345, 12345)  # files baked into an image or a volume
-    real, where = os.statvfs, str(shared.parent)
-
-    class ReadOnly:
-        def __init__(self, st):
-            self.st = st
-
-        def __getattr__(self, name):
-            return getattr(self.st, name)
-
-        @property
-        def f_flag(self):
-            return self.st.f_flag | os.ST_RDONLY
-
-    monkeypatch.setattr(
-        atomicio.os, "statvfs", lambda d: ReadOnly(real(d)) if os.fspath(d) == where else real(d)
-    )
+    mount_read_only(monkeypatch, shared.parent)
     assert _greeting(shared) == "image"

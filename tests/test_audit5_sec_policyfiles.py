@@ -16,6 +16,7 @@ import pytest
 from cfgcore.errors import ConfigError
 from cfgcore.runtime import policy
 from cfgcore.runtime.secrets import Keyring, generate_key
+from tests.readonly_mount import mount_read_only
 
 pytestmark = [
     pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits"),
@@ -76,25 +77,5 @@ def test_with_the_environment_policy_every_change_is_refused(tree, monkeypatch):
 
 def test_a_directory_on_a_read_only_mount_writes_nothing_whatever_its_mode(tree, monkeypatch):
     # A Kubernetes ConfigMap volume's root reads 0777 but is mounted read-only.
-    from cfgcore.runtime import atomicio
-
-    real = os.statvfs
-    opened = str(tree / "open")
-
-    class ReadOnly:
-        def __init__(self, st):
-            self.st = st
-
-        def __getattr__(self, name):
-            return getattr(self.st, name)
-
-        @property
-        def f_flag(self):
-            return self.st.f_flag | os.ST_RDONLY
-
-    monkeypatch.setattr(
-        atomicio.os,
-        "statvfs",
-        lambda d: ReadOnly(real(d)) if os.fspath(d) == opened else real(d),
-    )
+    mount_read_only(monkeypatch, tree / "open")
     assert policy.set_policy(str(tree / "open" / "etc" / "policy.yaml")) is not None
