@@ -60,6 +60,9 @@ class CompiledSnapshot:
     version: int
     clock: Callable[[], float] | None
     counting: bool
+    # evaluate_all writes its result's value slots directly (CPython 3.11-3.14, GIL
+    # builds) once its template is built; tests switch it off to run the other path
+    _all_direct: bool
     def __init__(
         self, tables: Tables, version: int = 0, clock: Callable[[], float] | None = None
     ) -> None: ...

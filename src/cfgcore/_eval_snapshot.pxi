@@ -44,6 +44,63 @@ cdef extern from *:
     bint _contains "cfgcore_contains"(const char* h, Py_ssize_t hn, const char* n, Py_ssize_t nn) noexcept nogil
 
 
+# evaluate_all's result is a copy of its template dict (every flag key, in flag order,
+# with None where the flag can vary); the varying flags' values are then written into
+# the copy. PyDict_SetItem pays a hash-table probe and a key reference per flag, a
+# fifth of the call over 120 varying flags. On the CPython versions whose dict layout
+# is known here (3.11-3.14, GIL builds), the copy's value slots are written directly:
+# a copy of a combined, all-str, never-deleted dict clones the key table in insertion
+# order, so flag i's entry is entry i. cfgcore_all_entries returns that entry array
+# only when the copy is such a clone (its own key table, str keys, n entries), and
+# _build_all_template also checks every key of one copy before the path is used;
+# otherwise (3.10, free-threaded builds, another implementation) it returns NULL and
+# evaluate_all stores through PyDict_SetItem. The layout facts come from CPython's
+# Include/internal/pycore_dict.h (struct _dictkeysobject, PyDictUnicodeEntry, the
+# DICT_KEYS_UNICODE kind), unchanged from 3.11 through 3.14 for GIL builds.
+cdef extern from *:
+    """
+    typedef struct { PyObject *me_key; PyObject *me_value; } cfgcore_uentry;
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030F0000 && \
+        !defined(Py_GIL_DISABLED) && !defined(PYPY_VERSION) && !defined(Py_LIMITED_API)
+    typedef struct {
+        Py_ssize_t dk_refcnt;
+        uint8_t dk_log2_size;
+        uint8_t dk_log2_index_bytes;
+        uint8_t dk_kind;
+        uint32_t dk_version;
+        Py_ssize_t dk_usable;
+        Py_ssize_t dk_nentries;
+        char dk_indices[];
+    } cfgcore_dictkeys;
+    static cfgcore_uentry *cfgcore_all_entries(PyObject *copy, PyObject *tmpl, Py_ssize_t n) {
+        PyDictObject *c = (PyDictObject *)copy;
+        cfgcore_dictkeys *k = (cfgcore_dictkeys *)c->ma_keys;
+        if (!PyDict_CheckExact(copy) || c->ma_values != NULL || c->ma_used != n ||
+                (void *)k == (void *)((PyDictObject *)tmpl)->ma_keys ||
+                k->dk_kind != 1 /* DICT_KEYS_UNICODE */ || k->dk_nentries != n)
+            return NULL;
+        return (cfgcore_uentry *)(k->dk_indices + ((size_t)1 << k->dk_log2_index_bytes));
+    }
+    #else
+    static cfgcore_uentry *cfgcore_all_entries(PyObject *copy, PyObject *tmpl, Py_ssize_t n) {
+        (void)copy; (void)tmpl; (void)n;
+        return NULL;
+    }
+    #endif
+    """
+    ctypedef struct _UEntry "cfgcore_uentry":
+        PyObject* me_key
+        PyObject* me_value
+    _UEntry* _all_entries "cfgcore_all_entries"(object copy, object tmpl, Py_ssize_t n) noexcept
+    # borrowed references and plain reference counts for the direct writes
+    PyObject* _tuple_item "PyTuple_GET_ITEM"(object, Py_ssize_t) noexcept
+    void _incref "Py_INCREF"(PyObject*) noexcept
+    void _decref "Py_DECREF"(PyObject*) noexcept
+    int _gc_is_tracked "PyObject_GC_IsTracked"(object) noexcept
+    void _gc_track "PyObject_GC_Track"(object) noexcept
+    int _is_gc "PyObject_IS_GC"(object) noexcept
+
+
 cdef inline bint _in_sorted(const int32_t* ids, int count, int32_t x) noexcept nogil:
     cdef int lo = 0, hi = count, mid
     if count <= 8:
@@ -147,6 +204,10 @@ cdef class CompiledSnapshot:
     cdef dict _all_template
     cdef int32_t* _varying
     cdef Py_ssize_t n_varying
+    # evaluate_all writes its copy's value slots (see _all_entries), once its template
+    # is built where that layout is known; tests set it False to run the other path
+    cdef public bint _all_direct
+    cdef bint _all_gc  # some variant value is a container the collector must see
     # Evaluation counts (see Counters): the public entry points add to counters' arrays
     # through these two pointers when counting is on (Engine.set_counting).
     cdef readonly Counters counters
@@ -1113,6 +1174,9 @@ cdef class CompiledSnapshot:
         # A copy of a dict without deletions clones its key table (one memcpy) in the
         # same order; only the flags that can vary are evaluated and stored into it.
         cdef dict result = PyDict_Copy(self._all_template)
+        cdef _UEntry* entries = _all_entries(result, self._all_template, self.n_flags) if self._all_direct else NULL
+        cdef PyObject* value
+        cdef PyObject* old
         # The cells to add are gathered in a small stack buffer and added in a tight loop
         # every ALL_BATCH flags: scattered read-modify-writes then overlap in the memory
         # system instead of each one stalling between two flag evaluations.
@@ -1130,7 +1194,16 @@ cdef class CompiledSnapshot:
                     for j in range(np):
                         cells[pending[j]] += 1
                 np = 0
-            PyDict_SetItem(result, self._keys[fi], self._values[out.var])
+            if entries != NULL:  # the copy's own slot for flag fi (see _all_entries)
+                value = _tuple_item(self._values, out.var)
+                _incref(value)
+                old = entries[fi].me_value
+                entries[fi].me_value = value
+                _decref(old)  # the template's placeholder: the template keeps it
+            else:
+                PyDict_SetItem(result, self._keys[fi], self._values[out.var])
+        if entries != NULL and self._all_gc and not _gc_is_tracked(result):
+            _gc_track(result)  # a container value was written past the dict's own tracking
         if cells != NULL:
             for j in range(np):
                 cells[pending[j]] += 1
@@ -1249,8 +1322,24 @@ cdef class CompiledSnapshot:
                 return bucket, <object>(v.text if v.text != NULL else v.bucket)
         return bucket, None
 
+    cdef bint _direct_checked(self, dict template) except -1:
+        """Whether evaluate_all may write its copies' value slots: one copy of
+        ``template`` is checked to hold flag i's key in entry i, for every flag."""
+        cdef dict probe = PyDict_Copy(template)
+        cdef _UEntry* entries = _all_entries(probe, template, self.n_flags)
+        cdef Py_ssize_t i
+        if entries == NULL:
+            return False
+        for i in range(self.n_flags):
+            if entries[i].me_key != _tuple_item(self._keys, i):
+                return False
+        return True
+
     cdef int _build_all_template(self) except -1:
-        cdef dict template = _PyDict_NewPresized(self.n_flags)
+        # A plain dict, not _PyDict_NewPresized's: that one starts a general-kind key
+        # table, while str keys inserted into {} keep the all-str kind, which lookups in
+        # the caller's copy and the direct writes (_all_entries) rely on.
+        cdef dict template = {}
         cdef int32_t* varying = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
         cdef int32_t* const_cells = <int32_t*>malloc((self.n_flags if self.n_flags else 1) * sizeof(int32_t))
         cdef Py_ssize_t i, n = 0, nc = 0
@@ -1278,12 +1367,18 @@ cdef class CompiledSnapshot:
                 template[self._keys[i]] = None
                 varying[n] = <int32_t>i
                 n += 1
+        cdef bint direct = self._direct_checked(template)
+        cdef bint gc_values = False
+        for v in self._values:
+            gc_values = gc_values or _is_gc(v)
         if self._all_template is not None:  # another thread finished first: keep its arrays
             free(varying)
             free(const_cells)
             return 0
         self._varying = varying
         self.n_varying = n
+        self._all_direct = direct
+        self._all_gc = gc_values
         self.counters.const_cells = const_cells
         self.counters.n_const = nc
         self._all_template = template  # last: readers test it before using _varying
