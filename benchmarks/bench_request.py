@@ -431,6 +431,20 @@ def test_all200_bound(benchmark):
     _run(benchmark, "r-all-200", lambda: engine.evaluate_all(ctx), 1)
 
 
+def test_all200_bound_setitem(benchmark):
+    # The same call with the result's values stored through PyDict_SetItem, the path
+    # CPython 3.10 and free-threaded builds take (see _all_entries in the evaluator).
+    engine = Engine.from_snapshot(cfgcore_snapshot(200))
+    ctx = engine.context(CTX)
+    direct = engine.evaluate_all(ctx)
+    snap = engine.snapshot()
+    if not hasattr(snap, "_all_direct"):
+        pytest.skip("the pure-Python evaluator has one path")
+    snap._all_direct = False
+    assert engine.evaluate_all(ctx) == direct
+    _run(benchmark, "r-all-200", lambda: engine.evaluate_all(ctx), 1)
+
+
 def test_split_floor_plain_flag(benchmark, engine):
     ctx = engine.context(CTX)
     assert engine.is_enabled(FLAG_ON, ctx) is True
