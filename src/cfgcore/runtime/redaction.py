@@ -112,16 +112,23 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
                     return f"${{{name}{op}{REDACTED}}}"
                 return value
             return REDACTED
-        if "@" in value and "://" in value:
-            value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
-        if "://" in value and "=" in value:
-            value = _QUERY_PARAM.sub(_mask_query, value)
         if "://" in value:
-            value = _URL_PATH.sub(_mask_path, value)
+            value = _mask_url(value)
         if "=" in value:
             value = _KV_PASSWORD.sub(_mask_kv, value)
         return _secrets.mask_text(value)
     return value
+
+
+def _mask_url(value: str) -> str:
+    """``value`` (holding ``://``) with the secret parts of its URLs masked: the
+    password of ``user:password@``, query parameters named like a secret and webhook
+    tokens in the path."""
+    if "@" in value:
+        value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+    if "=" in value:
+        value = _QUERY_PARAM.sub(_mask_query, value)
+    return _URL_PATH.sub(_mask_path, value)
 
 
 def _mask_query(m: re.Match[str]) -> str:
@@ -177,6 +184,65 @@ def _mask_kv(m: re.Match[str]) -> str:
     return f"{m['key']}{quote}{REDACTED}{quote}"
 
 
+# Where a URL written in free text ends: a character a URL cannot hold unescaped
+# (white space, quotes, angle brackets, backslash...), and punctuation that closes a
+# sentence or a bracket around it is left out of its end ("see https://h/x/TOKEN.").
+_URL_STOP = re.compile(r"[\s\"'<>`\\^{}|]")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_TRAILING = ".,;:!?)]"
+_TRAILING_SET = frozenset(_TRAILING)
+# A scheme is a short word ("https", "redis+sentinel"): letters further back are text.
+_SCHEME_MAX = 32
+
+
+def _url_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each URL in free text: from its scheme to a stop character,
+    the next URL's scheme, or the end of the text, less trailing punctuation. Each
+    character is looked at a bounded number of times: linear in the text's length."""
+    spans: list[tuple[int, int]] = []
+    find, n, pos = text.find, len(text), 0
+    i = find("://", pos)
+    while i >= 0:
+        start, low = i, max(pos, i - _SCHEME_MAX)
+        while start > low and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        nxt = find("://", i + 3)
+        limit = n if nxt < 0 else nxt
+        stop = _URL_STOP.search(text, i + 3, limit)
+        if stop is not None:
+            end = stop.start()
+        else:
+            end = limit
+            if nxt >= 0:  # "a://x,b://y": this URL ends where the next one's scheme starts
+                low = max(i + 3, end - _SCHEME_MAX)
+                while end > low and text[end - 1] in _SCHEME_CHARS:
+                    end -= 1
+        if text[end - 1 : end] in _TRAILING_SET:
+            end = i + 3 + len(text[i + 3 : end].rstrip(_TRAILING))
+        spans.append((start, end))
+        pos = max(end, i + 3)
+        i = nxt if nxt >= pos else find("://", pos)
+    return spans
+
+
 def redact_text(text: str) -> str:
-    """Free text (a message, a log line) with every resolved secret in it masked."""
+    """Free text (a message, a log line, an exception's text) with its secrets masked:
+    every resolved secret (:mod:`cfgcore.runtime.secrets`), and in each URL written in
+    it what :func:`redact` masks in a URL value: the password of ``user:password@``,
+    query parameters named like a secret (``?token=``, ``&api_key=``, ``sig=``) and
+    webhook tokens in the path (Slack's ``/services/T…/B…/TOKEN``, Discord's
+    ``/api/webhooks/ID/TOKEN``, long random segments after ``/hooks/``). Text outside
+    URLs is left as it is (``token=`` in a sentence is not a URL's parameter).
+
+    >>> redact_text("POST https://discord.com/api/webhooks/123/abcDEF123456xyz: 404")
+    'POST https://discord.com/api/webhooks/123/***redacted***: 404'
+    """
+    if "://" in text:
+        parts, last = [], 0
+        for start, end in _url_spans(text):
+            parts.append(text[last:start])
+            parts.append(_mask_url(text[start:end]))
+            last = end
+        parts.append(text[last:])
+        text = "".join(parts)
     return _secrets.mask_text(text)
