@@ -24,7 +24,11 @@ def _write(tmp_path, name, text):
 
 
 @pytest.mark.parametrize("env", ["development", "staging", "production", "test"])
-def test_validate_embedded_defaults_exits_zero(env, capsys):
+def test_validate_embedded_defaults_exits_zero(env, capsys, monkeypatch):
+    if env == "production":
+        # Loading refuses production from the embedded set unless it is chosen on
+        # purpose, and validate now says so too (tests/test_fix6_valid_activation_agree.py).
+        monkeypatch.setenv("CFGCORE_CONFIG_DIR", "embedded")
     assert main(["validate", "--environment", env]) == 0
     out = capsys.readouterr().out
     assert f"{env} ({env}): valid" in out

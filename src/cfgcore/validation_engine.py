@@ -24,6 +24,10 @@ Results
 Rule packs (ids for ``disable_rule`` / ``set_severity``; ``cfgcore validate --list-rules``)
     structure  ``structure.type|required|range|allowed_values|format|unknown_key`` from the
                typed schema in :mod:`cfgcore.schema`, and ``structure.reference``.
+               ``structure.limits`` (critical, not a rule one can disable): what every
+               activation refuses whatever the schema says (NaN or infinite floats,
+               keys that are not strings, bytes, sets, integers beyond 64 bits, nesting
+               past 100 levels), checked by the same code, with the key path.
     security   ``security.weak_algorithm``, ``password_policy``, ``https_required``,
                ``cors_credentials``, ``debug_in_production``, ``plaintext_secret``,
                ``url_credentials``.

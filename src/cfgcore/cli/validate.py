@@ -205,6 +205,14 @@ def _load(
     layers = list(snap.layers)
     url = manager.flag_store_url()
     problems = _compile_flags(url, bundled_seed(manager._environ)) if url else []
+    try:
+        # Loading production from the embedded demo set (no directory chosen) is
+        # refused before anything is built: validate said "valid" to it.
+        manager._refuse_embedded_in_production(str(env))
+    except ConfigError as exc:
+        problems[:0] = [
+            _RefusedProblem(p.path, p.message, p.file, p.line, p.kind) for p in exc.problems
+        ]
     return config, str(env), layers, str(env), problems, snap
 
 
@@ -274,8 +282,14 @@ def _compile_flags(url: str, seed: str | None) -> list[Problem]:
 def _flag_result(problem: Problem) -> Any:
     from cfgcore.validation.core import ValidationResult
 
+    if isinstance(problem, _RefusedProblem):
+        rule_id = "config.refused"
+    elif isinstance(problem, _LayerProblem):
+        rule_id = "config.incomplete"
+    else:
+        rule_id = "flags.compile"
     return ValidationResult(
-        rule_id="config.incomplete" if isinstance(problem, _LayerProblem) else "flags.compile",
+        rule_id=rule_id,
         severity="critical",
         message=str(problem),
         key_path="",  # the message names file:line and key path already
@@ -285,6 +299,11 @@ def _flag_result(problem: Problem) -> Any:
 class _LayerProblem(Problem):
     """A configuration layer refused before validation (a section left empty over
     the one an earlier file set), reported beside the flag compile problems."""
+
+
+class _RefusedProblem(Problem):
+    """Loading refuses the environment whatever its files hold (production from the
+    embedded demo set): reported like the flag compile problems."""
 
 
 UNKNOWN_OVERRIDE = "environment.unknown_override"

@@ -231,11 +231,11 @@ class ConfigValidator:
         plan = self._plan(env)
         results: list[ValidationResult] = []
         unusable = _unusable(config)
-        if unusable is not None:
-            # An integer the loaders would refuse (5,000 digits) makes rules crash on
-            # str()/float(): report the reason once instead, by its path. (Depth is the
-            # walker's business: it reports structure.depth and stops.)
-            results.append(unusable)
+        if unusable:
+            # A tree activation refuses before any rule (see _unusable): report that
+            # reason once, by its path; the rules could not vouch for it (an integer of
+            # 5,000 digits made them crash on str()/float()).
+            results.extend(unusable)
         elif isinstance(config, Mapping):
             for rule in plan.plain:
                 # env_severity of rules that report through create_result (custom rules
@@ -342,19 +342,31 @@ def _only_results(rule: ValidationRule, found: Any) -> list[ValidationResult]:
     return items
 
 
-def _unusable(config: Any) -> ValidationResult | None:
-    """A critical ``structure.limits`` result when ``config`` holds an integer beyond
-    64 bits (see :func:`cfgcore.config.files.tree_problem`), else None."""
+def _unusable(config: Any) -> list[ValidationResult]:
+    """A critical ``structure.limits`` result for each top-level section of ``config``
+    that breaks a limit every activation enforces (:func:`cfgcore.config.files.tree_problem`:
+    nesting, 64-bit integers, string keys, finite floats, no bytes, sets or complex
+    numbers): the first problem of each section, by its key path.
+
+    The same function judges files, transformed layers and ``set_active_config``, so
+    validation cannot call "valid" a tree activation refuses, and both name the same
+    key path. (It only checked integers: NaN or an ``int`` key in a section the schema
+    does not type passed validation and was then refused by activation.)
+    """
     from cfgcore.config.files import tree_problem
 
-    found = tree_problem(config, depth=False)
-    if found is None:
-        return None
-    path, message = found
-    return ValidationResult(
-        rule_id="structure.limits",
-        severity="critical",
-        message=f"{path}: {message}" if path else message,
-        key_path=path,
-        suggested_fix=f"Use a value that fits at {path or 'the top level'}",
-    )
+    if isinstance(config, dict) and all(isinstance(k, str) for k in config):
+        # Section by section, so a NaN in one section does not hide one in another.
+        found = [tree_problem(value, (key,)) for key, value in config.items()]
+    else:
+        found = [tree_problem(config)]
+    return [
+        ValidationResult(
+            rule_id="structure.limits",
+            severity="critical",
+            message=f"{path}: {message}" if path else message,
+            key_path=path,
+            suggested_fix=f"Use a value that fits at {path or 'the top level'}",
+        )
+        for path, message in filter(None, found)
+    ]
