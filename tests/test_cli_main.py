@@ -44,6 +44,9 @@ def test_secret_from_environment_is_not_flagged_as_literal(tmp_path):
         "PATH": "/usr/bin:/bin",
         "KAFKA_SASL_PASSWORD": "hunter2-but-longer-Secret!9",
         "HOME": str(tmp_path),
+        # Production from the demo set is refused unless chosen on purpose (by loading,
+        # and now by validate too).
+        "CFGCORE_CONFIG_DIR": "embedded",
     }
     proc = subprocess.run(
         [sys.executable, "-m", "cfgcore", "validate", "--environment", "production"],
