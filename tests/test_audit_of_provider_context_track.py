@@ -219,8 +219,12 @@ def test_track_records_the_metric_of_running_tests_for_the_users_variant(tmp_pat
         client.track("buy", None)  # no user: nothing to credit, no error
         store = manager.metrics
         for test in ("t", "u"):
+            # Tracking exposes nobody: its events count once the user's exposure to the
+            # test is logged (here, get_ab_test_variant's, after the events).
+            assert store.exposures(test) == {}
             variants = {u: manager.get_ab_test_variant(test, {"targeting_key": u}) for u in users}
             assert set(variants.values()) == {"control", "b"}
+            manager.exposures.flush()
             counts = {v: store.event_count(test, v, "buy") for v in ("control", "b")}
             expected = {v: list(variants.values()).count(v) for v in ("control", "b")}
             expected[variants["user-0"]] += 1

@@ -48,8 +48,10 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   to the old registration and leaves the live one announcing (each registration's
   ``attach`` is matched by its own ``shutdown``).
 * ``track(event, context, details)`` records ``details.value`` (default 1.0) through
-  ``experiments.record_metric`` for each running A/B test measuring ``event``, when
-  the provider was given ``experiments=`` (a ``DynamicConfigurationManager``); a
+  ``experiments.track_metric`` for each running A/B test measuring ``event``, when
+  the provider was given ``experiments=`` (a ``DynamicConfigurationManager``): it
+  counts for a test only once the user's exposure to it is logged, and never logs
+  one itself; a
   variant of one of its A/B tests served by the provider is logged as that user's
   exposure (once per user), as ``get_ab_test_variant`` logs it, so the report counts
   every user the provider assigned, not only those who recorded a metric.
@@ -621,10 +623,21 @@ class CfgcoreProvider(AbstractProvider):
         tracking_event_details: TrackingEventDetails | None = None,
     ) -> None:
         """OpenFeature tracking: an event named after a metric of running A/B tests is
-        recorded for each of them through ``experiments.record_metric`` (the user's
-        variant looked up from the context), with the event's ``value`` (1.0 when it has
-        none). Without ``experiments=`` (a ``DynamicConfigurationManager``), or for an
-        event no running test measures, it does nothing. Never raises."""
+        recorded for each of them through ``experiments.track_metric``, with the
+        event's ``value`` (1.0 when it has none). Without ``experiments=`` (a
+        ``DynamicConfigurationManager``), or for an event no running test measures, it
+        does nothing. Never raises.
+
+        Attribution: an event counts for a test only for a user exposed to that test
+        (as experiment platforms attribute it). Several tests may measure one event
+        name, and a user may have seen only some of them: tracking must not enrol the
+        user in the others. So ``track`` never logs an exposure; each event is filed
+        under the user's assigned variant, marked to count only once that user's
+        exposure to the test is logged. The join is made where the reports read the
+        logs, not here: an exposure logged by another process (a pre-fork worker, the
+        service that served the variant) counts, and so does one logged after the
+        event. An ``experiments`` object without ``track_metric`` gets
+        ``record_metric``, with its own semantics."""
         manager = self._experiments
         if manager is None:
             return
@@ -635,8 +648,9 @@ class CfgcoreProvider(AbstractProvider):
             ctx = evaluation_context or EvaluationContext()
             user = self._context(ctx.targeting_key, ctx.attributes)
             value = tracking_event_details.value if tracking_event_details else None
+            record = getattr(manager, "track_metric", None) or manager.record_metric
             for test in tests:
-                manager.record_metric(
+                record(
                     test, tracking_event_name, 1.0 if value is None else value, user_context=user
                 )
         except Exception:  # a context mapper's or a manager's failure: never raise

@@ -28,10 +28,12 @@ class MetricResult:
     """One metric in one variant, compared with the control.
 
     ``kind`` is ``"binary"`` (``value`` = conversion rate = ``successes / n``: ``n`` the
-    variant's users, exposed or with any metric event, ``successes`` those who recorded
-    a non-zero value) or ``"continuous"`` (``value`` = mean per event, ``n`` the users
-    who recorded it: users are the independent units, and the interval and tests use
-    the delta method's variance, see :func:`cfgcore.experiments.stats.ratio_summary`).
+    variant's users, exposed or with a metric event that counts, ``successes`` those
+    who recorded a non-zero value; a tracking event counts only for a user exposed to
+    the test, see :mod:`cfgcore.experiments.metrics`) or ``"continuous"`` (``value`` =
+    mean per event, ``n`` the users who recorded it: users are the independent units,
+    and the interval and tests use the delta method's variance, see
+    :func:`cfgcore.experiments.stats.ratio_summary`).
     ``difference``, ``statistic`` and ``p_value`` compare with the control (None for
     the control itself or when there is too little data).
     """
@@ -334,7 +336,8 @@ def _row(
 
 def _users_converted(store: MetricsStore, test: str, variant: str, metric: str) -> tuple[int, int]:
     """A binary metric per user: ``(users, converted users)``, the users of the variant
-    (exposed, or with any metric event in it) and those with a non-zero value."""
+    (exposed, or with a metric event in it that counts) and those with a non-zero
+    value."""
     x = store.conversions(test, variant, metric)
     # Every converted user is one of the variant's users: x <= n by construction.
     return max(store.users(test, variant), x), x

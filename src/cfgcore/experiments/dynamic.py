@@ -578,15 +578,19 @@ class DynamicConfigurationManager:
         """Record one observation of ``metric`` for a user of ``test_name``.
 
         The variant is looked up from ``user_context`` (or ``{"user_id": user_id}``)
-        unless given. Returns False (nothing recorded) when the user is not in the test,
-        when the test is stopped (its report covers the data up to the stop), when
-        ``value`` is not a finite number (``float()`` of it fails, or is NaN or
-        infinite) or is beyond ``MAX_METRIC_VALUE``, when the test, metric or given
-        variant is not a str, when the given variant is not one the test serves (a
-        misspelt one, or ``__none__``), or when the event was dropped (the metric
-        writer's backlog is full or closed: counted in ``metrics.dropped``). Every
-        ``guardrail_check_every`` recorded events of a test with guardrails, the
-        guardrails are checked (:meth:`check_guardrails`).
+        unless given, through :meth:`get_ab_test_variant`: naming the test says the
+        user takes part in it here, so a user not exposed yet is assigned and exposed
+        as that call does (once). An event that is not about one test (a purchase that
+        several tests measure: OpenFeature's ``track``) goes through
+        :meth:`track_metric`, which exposes nobody. Returns False (nothing recorded)
+        when the user is not in the test, when the test is stopped (its report covers
+        the data up to the stop), when ``value`` is not a finite number (``float()``
+        of it fails, or is NaN or infinite) or is beyond ``MAX_METRIC_VALUE``, when the
+        test, metric or given variant is not a str, when the given variant is not one
+        the test serves (a misspelt one, or ``__none__``), or when the event was
+        dropped (the metric writer's backlog is full or closed: counted in
+        ``metrics.dropped``). Every ``guardrail_check_every`` recorded events of a
+        test with guardrails, the guardrails are checked (:meth:`check_guardrails`).
         """
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
@@ -615,6 +619,55 @@ class DynamicConfigurationManager:
             if queue((name, variant, metric_name, number, user_id, time.time())) is False:
                 return False
         elif self.metrics.record(name, variant, metric_name, number, user_id) is False:
+            return False
+        if meta.get("guardrail_metrics"):
+            self.guardrails.counted(name, meta)
+        return True
+
+    def track_metric(
+        self,
+        test_name: str,
+        metric: str,
+        value: float = 1.0,
+        *,
+        user_context: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """Record one observation of ``metric`` that counts for ``test_name`` only if
+        the user is exposed to the test: an event of the application that any number
+        of tests may measure (OpenFeature's ``track``), not a claim that the user took
+        part in this one.
+
+        Attribution as experiment platforms make it: the event is filed under the
+        variant the user is assigned (sticky: the one an exposure names) and marked
+        ``exposed_only`` in the metric log; every report (this process's summaries,
+        :meth:`analyze` over the shared logs, ``cfgcore experiment report``) counts it
+        once the user's exposure to that variant is logged, by any process, before or
+        after the event (until then it is held aside, outside every result). It never
+        logs an exposure: a user who tracked events but never saw the test adds
+        neither to its exposures nor to its results. False (nothing recorded) when the
+        user is not in the test, the test is stopped or unknown, there is no user id
+        (nothing to join with an exposure), the value is refused or the event dropped,
+        as for :meth:`record_metric`. Never raises on bad data.
+        """
+        parts = metric_event_parts(test_name, metric, value, user_context, user_id)
+        if parts is None:
+            return False
+        ctx, user, name, metric_name, number = parts
+        meta = self._recording.get(name)
+        if meta is None or user is None:
+            return False
+        try:
+            variant = self._variant(name, ctx)  # the engine's answer: no exposure
+        except Exception:  # a hostile context: no variant, as the engine would say
+            return False
+        if variant is None or variant == NO_VARIANT:
+            return False
+        queue = self.metrics.queue
+        if queue is not None:
+            if queue((name, variant, metric_name, number, user, time.time(), True)) is False:
+                return False
+        elif not self.metrics.record(name, variant, metric_name, number, user, exposed_only=True):
             return False
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)

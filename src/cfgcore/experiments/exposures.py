@@ -410,7 +410,9 @@ MAX_METRIC_VALUE = 1e100
 class MetricRecord(msgspec.Struct):
     """One line of a metric log, as :class:`~cfgcore.experiments.metrics.MetricsStore`
     writes it (``value`` a finite number within ``MAX_METRIC_VALUE``, never a bool or
-    a string)."""
+    a string). ``exposed_only``: the event counts only for a user whose exposure to
+    the test is logged (a tracking event: ``DynamicConfigurationManager.track_metric``);
+    absent from the line otherwise."""
 
     test: str
     variant: str
@@ -418,6 +420,7 @@ class MetricRecord(msgspec.Struct):
     value: Annotated[float, msgspec.Meta(ge=-MAX_METRIC_VALUE, le=MAX_METRIC_VALUE)]
     user: str | None = None
     ts: float | None = None
+    exposed_only: bool = False
 
 
 _R = TypeVar("_R", ExposureRecord, MetricRecord)

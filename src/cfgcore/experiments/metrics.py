@@ -20,6 +20,20 @@ users across variants:
 Events without a user id are each their own unit (as before: nothing ties them to
 another event).
 
+Which events count for a test
+-----------------------------
+An event recorded for a test (``record_metric``: the application names the test, and
+the user is assigned and exposed there) counts for it. A tracking event
+(``track_metric``, OpenFeature's ``track``) is an event of the application that any
+number of tests may measure: it counts for a test only for a user whose exposure to
+that test is logged, as experiment platforms attribute events, so a user who never saw
+a test adds nothing to it. Such an event is marked ``exposed_only`` in the log and,
+until the user's exposure to that variant arrives, held aside in the user's slot
+(outside every sum and count: no user of the variant yet); the exposure, read before
+or after it, from this process or from the shared log every process appends to,
+merges the held events in. A store with ``max_users`` gives held events no user's
+place, and holds none for new users once the test is full.
+
 Memory per user
 ---------------
 Each (test, variant) keeps its users in an open-addressing hash table of 64-bit keys
@@ -88,6 +102,7 @@ log = logging.getLogger("cfgcore.experiments")
 # ---------------------------------------------------------------------------- users
 
 _EXPOSED = 1  # flag bit: the user's exposure to this variant was logged
+_MEMBER = 2  # flag bit: a user of the variant (exposed, or with an event that counts)
 
 
 class _Metric:
@@ -135,6 +150,47 @@ class _Metric:
             if value != 1.0:
                 self.binary = False
 
+    def hold(self, i: int, value: float) -> None:
+        """One event of the user in slot ``i`` kept aside, outside every sum: an event
+        that counts only once the user's exposure arrives (:meth:`merge` adds them)."""
+        self.d[i] += value - self.shift
+        self.n[i] += 1.0
+        flag = self.nz[i]
+        if value != 0.0:
+            flag |= 1 if value == 1.0 else 3  # 2: a value that is not 0 or 1
+        self.nz[i] = flag
+
+    def take(self, i: int) -> tuple[float, float, int]:
+        """The events held for slot ``i`` as ``(sum of values, count, flags)``, emptied."""
+        n = self.n[i]
+        total = self.d[i] + self.shift * n
+        flag = self.nz[i]
+        self.d[i] = self.n[i] = 0.0
+        self.nz[i] = 0
+        return total, n, flag
+
+    def merge(self, i: int, total: float, count: float, flag: int) -> None:
+        """``count`` events summing to ``total`` of the user in slot ``i`` (events that
+        were held, :meth:`take`); ``flag`` as :meth:`hold` keeps it. The same sums as
+        that many :meth:`add` calls."""
+        dx = total - self.shift * count
+        d0, n0 = self.d[i], self.n[i]
+        d1, n1 = d0 + dx, n0 + count
+        self.d[i] = d1
+        self.n[i] = n1
+        if n0 == 0.0:
+            self.users += 1
+        self.events += int(count)
+        self.sum_d += dx
+        self.sum_dd += d1 * d1 - d0 * d0
+        self.sum_dn += d1 * n1 - d0 * n0
+        self.sum_nn += n1 * n1 - n0 * n0
+        if flag & 1 and not self.nz[i]:
+            self.nz[i] = 1
+            self.converted += 1
+        if flag & 2:
+            self.binary = False
+
     def summary(self) -> Summary:
         """The per-user summary (see :func:`~cfgcore.experiments.stats.moments_summary`)."""
         return moments_summary(
@@ -146,17 +202,24 @@ class _Metric:
 class _Users:
     """The users of one variant of one test: an open-addressing table (linear probing)
     of 64-bit keys in an ``array('q')`` (0: an empty slot), a flag byte per slot, and
-    the columns of each metric (:class:`_Metric`), aligned with the slots."""
+    the columns of each metric (:class:`_Metric`), aligned with the slots.
 
-    __slots__ = ("keys", "flags", "mask", "used", "exposed", "metrics")
+    ``held``: per metric, the events of users not exposed yet that count only once
+    they are (tracked events, :meth:`MetricsStore.record` with ``exposed_only``),
+    outside every sum. A slot holding only those is no user of the variant yet:
+    ``members`` counts the users (exposed, or with an event that counts)."""
+
+    __slots__ = ("keys", "flags", "mask", "used", "members", "exposed", "metrics", "held")
 
     def __init__(self, capacity: int = 16) -> None:
         self.keys = array("q", bytes(8 * capacity))
         self.flags = bytearray(capacity)
         self.mask = capacity - 1
-        self.used = 0  # users: exposed, or with any metric event
+        self.used = 0  # slots taken
+        self.members = 0  # users: exposed, or with a metric event that counts
         self.exposed = 0
         self.metrics: dict[str, _Metric] = {}
+        self.held: dict[str, _Metric] = {}
 
     def slot(self, key: int, admit: bool = True) -> int:
         """The slot of ``key`` (non-zero), taken if it is new (-1 for a new key when
@@ -189,7 +252,7 @@ class _Users:
         cols = [
             (m, array("d", bytes(8 * capacity)), array("d", bytes(8 * capacity)),
              bytearray(capacity))
-            for m in self.metrics.values()
+            for m in [*self.metrics.values(), *self.held.values()]
         ]  # fmt: skip
         old_flags = self.flags
         for j, key in enumerate(self.keys):
@@ -211,6 +274,24 @@ class _Users:
         if m is None:
             m = self.metrics[name] = _Metric(self.mask + 1, first)
         return m
+
+    def hold(self, name: str, i: int, value: float) -> None:
+        """Keep an event of the (not yet exposed) user in slot ``i`` aside."""
+        m = self.held.get(name)
+        if m is None:
+            m = self.held[name] = _Metric(self.mask + 1, value)
+        m.hold(i, value)
+
+    def release(self, i: int) -> int:
+        """The user in slot ``i`` was exposed: the events held for it count now; how
+        many."""
+        events = 0
+        for name, held in self.held.items():
+            if held.n[i]:
+                total, count, flag = held.take(i)
+                self.metric(name, total / count).merge(i, total, count, flag)
+                events += int(count)
+        return events
 
 
 def _key(user: str) -> int:
@@ -290,26 +371,34 @@ class MetricsStore:
             users = self._data[(test, variant)] = _Users()
         return users
 
-    def _slot(self, test: str, users: _Users, key: int) -> int:
-        """The slot of ``key`` in ``users`` (a variant of ``test``); -1 when it is a new
-        user and ``test`` has ``max_users`` already (counted in :attr:`untracked`)."""
+    def _slot(self, test: str, users: _Users, key: int, member: bool = True) -> int:
+        """The slot of ``key`` in ``users`` (a variant of ``test``), the user made one
+        of the variant's users (``member``: exposed, or with an event that counts) or
+        only given a slot (for held events); -1 when it is a new user and ``test`` has
+        ``max_users`` already (counted in :attr:`untracked`)."""
+        i = users.slot(key, False)
+        if i >= 0 and (not member or users.flags[i] & _MEMBER):
+            return i
         cap = self.max_users
-        if cap is None:
-            return users.slot(key)
-        before = users.used
-        tracked = self._tracked.get(test, 0)
-        i = users.slot(key, tracked < cap)
+        if cap is not None:
+            tracked = self._tracked.get(test, 0)
+            if tracked >= cap:
+                left_out = self.untracked.get(test, 0)
+                self.untracked[test] = left_out + 1
+                if not left_out:
+                    log.warning(
+                        "A/B test %s: %d users tracked (max_users); exposures and metric "
+                        "events of later users are left out of its results, counted",
+                        test, cap,
+                    )  # fmt: skip
+                return -1
+            if member:  # held events alone take no user's place
+                self._tracked[test] = tracked + 1
         if i < 0:
-            left_out = self.untracked.get(test, 0)
-            self.untracked[test] = left_out + 1
-            if not left_out:
-                log.warning(
-                    "A/B test %s: %d users tracked (max_users); exposures and metric "
-                    "events of later users are left out of its results, counted",
-                    test, cap,
-                )  # fmt: skip
-        elif users.used != before:
-            self._tracked[test] = tracked + 1
+            i = users.slot(key)
+        if member:
+            users.flags[i] |= _MEMBER
+            users.members += 1
         return i
 
     def tracked(self, test: str) -> int:
@@ -330,6 +419,8 @@ class MetricsStore:
                 if not users.flags[i] & _EXPOSED:
                     users.flags[i] |= _EXPOSED
                     users.exposed += 1
+                    if users.held:
+                        self.events += users.release(i)
 
     def exposed(self, test: str, variant: str) -> int:
         """Distinct users exposed to ``variant`` of ``test``."""
@@ -343,12 +434,12 @@ class MetricsStore:
             return {v: u.exposed for (t, v), u in self._data.items() if t == test and u.exposed}
 
     def users(self, test: str, variant: str) -> int:
-        """Distinct users of ``variant``: exposed, or with any metric event in it (the
-        denominator of a binary metric's rate)."""
+        """Distinct users of ``variant``: exposed, or with a metric event in it that
+        counts (the denominator of a binary metric's rate)."""
         self.flush()
         with self._lock:
             users = self._data.get((test, variant))
-            return users.used if users else 0
+            return users.members if users else 0
 
     def record(
         self,
@@ -360,6 +451,7 @@ class MetricsStore:
         ts: float | None = None,
         *,
         write: bool = True,
+        exposed_only: bool = False,
     ) -> bool:
         """Add one observation of ``metric`` for a user in ``variant`` of ``test``.
 
@@ -370,6 +462,11 @@ class MetricsStore:
         would poison every running mean it joined) or is beyond ``MAX_METRIC_VALUE``
         in magnitude, or when ``test``, ``variant`` or ``metric`` is not a str. A
         ``user`` that is not a str is filed as ``str(user)``.
+
+        ``exposed_only``: the event counts only for a user whose exposure to this
+        variant of the test is logged (in any process: reports join the logs), whenever
+        that exposure arrives; until then it is held aside (see the module docstring).
+        Such an event needs a user (False without one: nothing could join it).
         """
         t, v, m = exact_name(test), exact_name(variant), exact_name(metric)
         number = metric_value(value)
@@ -384,27 +481,48 @@ class MetricsStore:
                 user = str(user)
             except Exception:  # an id whose __str__ raises: no user
                 user = None
-        event = (t, v, m, number, user, time.time() if ts is None else ts)
+        when = time.time() if ts is None else ts
+        event: tuple[Any, ...]
+        if exposed_only:
+            if user is None:
+                return False
+            event = (t, v, m, number, user, when, True)
+        else:
+            event = (t, v, m, number, user, when)
         if not write or self._sink is None:
             self._apply([event])
             return True
         return self._append(event)
 
-    def _apply(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
+    def _apply(self, events: list[tuple[Any, ...]]) -> None:
+        """Summarise events ``(test, variant, metric, value, user, ts)``; a seventh
+        item, true, makes one count only for an exposed user (:meth:`record`)."""
         with self._lock:
-            for test, variant, metric, value, user, _ts in events:
+            for event in events:
+                test, variant, metric, value, user = event[:5]
                 users = self._users(test, variant)
-                if user is None:  # nothing ties it to another event: its own unit
-                    key = _key(f"\0anonymous\0{next(self._anonymous)}")
-                else:
+                if len(event) > 6 and event[6]:
+                    if user is None:
+                        continue  # nothing joins it with an exposure
                     key = _key(user if type(user) is str else str(user))
-                i = self._slot(test, users, key)
-                if i < 0:
-                    continue
+                    i = self._slot(test, users, key, member=False)
+                    if i < 0:
+                        continue
+                    if not users.flags[i] & _EXPOSED:
+                        users.hold(metric, i, value)  # counts once the exposure arrives
+                        continue
+                else:
+                    if user is None:  # nothing ties it to another event: its own unit
+                        key = _key(f"\0anonymous\0{next(self._anonymous)}")
+                    else:
+                        key = _key(user if type(user) is str else str(user))
+                    i = self._slot(test, users, key)
+                    if i < 0:
+                        continue
                 users.metric(metric, value).add(i, value)
                 self.events += 1
 
-    def _deliver(self, events: list[tuple[str, str, str, float, Any, float]]) -> None:
+    def _deliver(self, events: list[tuple[Any, ...]]) -> None:
         # Events queued by the request path (the compiled record_metric checks only
         # that the value is finite): absurd magnitudes are dropped here, counted.
         kept = [e for e in events if -MAX_METRIC_VALUE <= e[3] <= MAX_METRIC_VALUE]
@@ -418,12 +536,7 @@ class MetricsStore:
         self._apply(kept)
         if self._sink is not None and kept:
             try:
-                self._sink.write(
-                    [
-                        {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
-                        for t, v, m, x, u, ts in kept
-                    ]
-                )
+                self._sink.write([_line(e) for e in kept])
             except OSError as exc:  # a full disk: counted (lost) and logged by the writer
                 self._writer.failed(len(kept), exc, self.path)
 
@@ -480,7 +593,9 @@ class MetricsStore:
                 continue
             # The decoder checked the types and that the value is a finite number
             # within MAX_METRIC_VALUE.
-            events.append((r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0))
+            events.append(
+                (r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only)
+            )
             if len(events) >= 4096:
                 store._apply(events)
                 events = []
@@ -553,6 +668,15 @@ class MetricsStore:
                 del self._data[key]
             self._tracked.pop(test, None)
             self.untracked.pop(test, None)
+
+
+def _line(event: tuple[Any, ...]) -> dict[str, Any]:
+    """The metric log's record of an event (``exposed_only`` only when set)."""
+    t, v, m, x, u, ts = event[:6]
+    line = {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
+    if len(event) > 6 and event[6]:
+        line["exposed_only"] = True
+    return line
 
 
 def read_metrics(
