@@ -136,6 +136,9 @@ def unservable(value: Any) -> tuple[str, str] | None:
 def _epoch(dt: datetime | None, default: float) -> float:
     if dt is None:
         return default
+    # A schedule is part of a document that hosts in every time zone compile: a naive
+    # time in it is UTC for all of them (the A/B test API resolves a naive datetime as
+    # local time before it writes one; see cfgcore.experiments.abtest).
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()

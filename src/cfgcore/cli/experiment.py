@@ -111,8 +111,13 @@ def register(subparsers: Any) -> None:
         help='configuration served to a variant, e.g. treatment=\'{"algo": "dnn"}\' '
         '(default: {"variant": NAME})',
     )
-    c.add_argument("--start-date", help="ISO date/time the window opens (default: now)")
-    c.add_argument("--end-date", help="ISO date/time the window closes")
+    c.add_argument(
+        "--start-date",
+        help="ISO date/time the window opens (default: now); without an offset "
+        "(2026-03-01T09:00) it is this machine's local time, as in the Python API; "
+        "2026-03-01T09:00Z or +01:00 says which",
+    )
+    c.add_argument("--end-date", help="ISO date/time the window closes (local time as above)")
     c.add_argument("--days", type=float, default=14.0, help="window length without --end-date")
     c.add_argument("--start", action="store_true", help="start it right away")
     common(c)
@@ -247,14 +252,42 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _when(raw: str | None, what: str, default: datetime) -> datetime:
+def parse_time(raw: str | None, what: str, default: datetime) -> datetime:
+    """``raw`` as an aware datetime. Without an offset it is local time, as the Python
+    API reads a naive datetime, so the same text means the same instant on the command
+    line and in ``create_ab_test`` (the command echoes what it resolved)."""
+    from cfgcore.experiments.abtest import parse_iso
+
     if raw is None:
         return default
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = parse_iso(raw)
     except ValueError:
-        raise CommandError(f"{what} {raw!r}: expected an ISO date or date-time") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        raise CommandError(
+            f"{what} {raw!r}: expected an ISO date or date-time "
+            "(2026-03-01, 2026-03-01T09:00 local time, 2026-03-01T09:00Z or +01:00)"
+        ) from None
+    return aware(value, what, raw)
+
+
+def aware(value: datetime, what: str, raw: str) -> datetime:
+    """``value`` with its offset: a naive one is this machine's local time."""
+    if value.tzinfo is not None:
+        return value
+    try:
+        local = value.astimezone()
+        local.astimezone(timezone.utc)  # representable as a UTC instant
+    except (OverflowError, OSError, ValueError):
+        raise CommandError(
+            f"{what} {raw!r}: out of range in local time (give its offset: {raw}Z for UTC)"
+        ) from None
+    return local
+
+
+def shown(value: datetime) -> str:
+    """An instant as an operator reads it back: with its offset, and in UTC."""
+    utc = value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"{value.isoformat(timespec='seconds')} ({utc})"
 
 
 def _create(args: Any) -> int:
@@ -270,9 +303,9 @@ def _create(args: Any) -> int:
     for variant, raw in _pairs_json(args.config).items():
         configs[variant] = raw
     guardrails = _pairs(args.guardrail, "--guardrail")
-    start = _when(args.start_date, "--start-date", datetime.now(timezone.utc))
+    start = parse_time(args.start_date, "--start-date", datetime.now().astimezone())
     if args.end_date is not None:
-        end = _when(args.end_date, "--end-date", start)
+        end = parse_time(args.end_date, "--end-date", start)
     else:
         end = _window_end(start, args)
     test = ABTestConfiguration(
@@ -308,6 +341,7 @@ def _create(args: Any) -> int:
     if not args.start and _stopped_reason(manager, args.name) == "stopped":
         state = f"stopped, as it has served its variants: cfgcore experiment start {args.name}"
     _info(args, f"created A/B test {args.name} in {manager.flags_file} ({state})")
+    _info(args, f"  window {shown(start)} .. {shown(end)}")
     return 0
 
 

@@ -81,7 +81,12 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--usage", metavar="FILE", help="usage file (default: <state dir>/flag-usage.json)"
     )
-    s.add_argument("--as-of", metavar="ISO", help="judge as of this date-time (default: now)")
+    s.add_argument(
+        "--as-of",
+        metavar="ISO",
+        help="judge as of this date-time (default: now); without an offset it is this "
+        "machine's local time (the report shows the instant in UTC)",
+    )
     where(s)
     s.set_defaults(func=_stale)
     p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
@@ -122,11 +127,11 @@ def _delete(args: argparse.Namespace) -> int:
 def _as_of(raw: str | None) -> float:
     if raw is None:
         return time.time()
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise CommandError(f"--as-of {raw!r}: expected an ISO date or date-time") from None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    from cfgcore.cli.experiment import parse_time
+
+    # Local time without an offset, as every date the command line and the Python API
+    # take (cfgcore.experiments.abtest); the report's header shows the instant in UTC.
+    return parse_time(raw, "--as-of", datetime.now(timezone.utc)).timestamp()
 
 
 def _stale(args: argparse.Namespace) -> int:

@@ -6,7 +6,16 @@ configurations, split by a bucket salted with the test name (so assignment is st
 per user and independent between tests) and scheduled from ``start_date`` to
 ``end_date``. Outside that window, in a holdout, outside the test's layer slice, or
 without a ``user_id`` (or ``targeting_key``) to bucket by, a user gets no variant.
-Naive datetimes (``datetime.now()``) are local time, as Python treats them.
+
+Times without a UTC offset: cfgcore's one rule. A naive time you give cfgcore (a naive
+``datetime`` such as the seed's ``datetime.now()``, an ISO string without an offset, a
+date or time on the command line) is the local time of the machine it is given on, as
+Python treats naive datetimes; it is resolved there, at once, and stored as the UTC
+instant with its offset (``2026-03-01T08:00:00+00:00``), so every host reads the same
+instant back. A stored document (a flags file, a Redis document, an audit log) is read
+by hosts in any time zone, so a naive time written into one by hand cannot mean any of
+their local times: every reader takes it as UTC (schedules, A/B test dates, the stale
+report, a test read back to be started again).
 
 What the experiment API may change is narrower than what the flag file may hold:
 
@@ -33,6 +42,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,18 +89,48 @@ RETIRED = "retired_ab_tests"
 NOT_STARTED = "created, not started"
 
 
-def _utc(dt: Any, what: str, test: str) -> datetime:
+# An offset at the end of ISO text. Python's fromisoformat takes any character after a
+# date as the date-time separator: "2026-03-01+05:00" reads as 05:00 without an offset.
+_OFFSET_AT_END = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})\Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 text as a datetime (naive when the text has no offset; ``Z`` is UTC).
+    A date with an offset and no time (``2026-03-01Z``, ``2026-03-01+05:00``) is that
+    day's midnight at that offset. Raises ValueError."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        m = _OFFSET_AT_END.search(text)
+        if m is not None:
+            day = datetime.fromisoformat(text[: m.start()])
+            offset = m.group(0)
+            offset = "+00:00" if offset in ("Z", "z") else offset
+            value = datetime.fromisoformat(f"{day.isoformat()}{offset}")
+    return value
+
+
+def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
+    """``dt`` (a datetime or an ISO 8601 string) as an aware UTC datetime. Naive: local
+    time when it is given through the API, UTC when ``stored`` (read from a document:
+    see the module docstring)."""
     if isinstance(dt, str):
         try:
-            dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+            dt = parse_iso(dt)
         except ValueError:
             raise ConfigError(
                 f"A/B test {test}: {what}: not an ISO 8601 datetime: {dt!r}"
             ) from None
     if not isinstance(dt, datetime):
         raise ConfigError(f"A/B test {test}: {what}: expected a datetime, got {type(dt).__name__}")
-    # A naive datetime is local time (what datetime.now() returns); astimezone says so.
-    return dt.astimezone(timezone.utc)
+    if dt.tzinfo is None and stored:
+        return dt.replace(tzinfo=timezone.utc)
+    try:
+        # astimezone reads a naive datetime as local time (what datetime.now() returns).
+        return dt.astimezone(timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ConfigError(
+            f"A/B test {test}: {what}: {dt.isoformat()} is out of range in UTC"
+        ) from None
 
 
 GUARDRAIL_DIRECTIONS = ("lower_is_better", "higher_is_better")
@@ -100,7 +140,10 @@ GUARDRAIL_DIRECTIONS = ("lower_is_better", "higher_is_better")
 class ABTestConfiguration:
     """An A/B test: variants, their traffic split (percent) and configurations.
 
-    The first seven fields are the seed's; the rest are optional:
+    The first seven fields are the seed's; the rest are optional. ``start_date`` and
+    ``end_date`` are datetimes (or ISO 8601 strings); without an offset they are this
+    machine's local time, as ``datetime.now()`` is, and are stored as UTC instants
+    (see the module docstring for the rule every surface follows).
 
     * ``control``: the control variant (default ``"control"`` if present, else the
       first variant of ``traffic_split``);
@@ -262,8 +305,8 @@ class ABTestConfiguration:
         return cls(
             test_name=name,
             description=str(meta.get("description", "")),
-            start_date=_utc(meta["start_date"], "start_date", name),
-            end_date=_utc(meta["end_date"], "end_date", name),
+            start_date=_utc(meta["start_date"], "start_date", name, stored=True),
+            end_date=_utc(meta["end_date"], "end_date", name, stored=True),
             traffic_split=dict(meta.get("traffic_split", {})),
             configurations={k: copy.deepcopy(v) for k, v in configurations.items()},
             success_metrics=list(meta.get("success_metrics", [])),
@@ -430,7 +473,7 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
     """Whether a stored test has served its variants: its window opened while it was
     active (a test stopped before it opened, or created and not started, has not)."""
     try:
-        start = _utc(meta["start_date"], "start_date", "").timestamp()
+        start = _utc(meta["start_date"], "start_date", "", stored=True).timestamp()
     except (KeyError, ConfigError):
         return True  # unknown: assume its users have variants
     if meta.get("status", "active") == "stopped":

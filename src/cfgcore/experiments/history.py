@@ -19,13 +19,13 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timezone
 from typing import Any
 
 import msgspec
 
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.experiments.abtest import is_boolean
+from cfgcore.experiments.abtest import is_boolean, parse_iso
 from cfgcore.experiments.features import on_off
 from cfgcore.runtime.audit import open_log_files
 from cfgcore.snapshot import Flag
@@ -170,9 +170,14 @@ def _timestamp(value: Any) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        when = parse_iso(value)
     except ValueError:
         return None
+    if when.tzinfo is None:
+        # cfgcore writes "ts" with its offset; a naive one (another tool's entry) is UTC,
+        # as every stored time is, not the local time of the host reading the log.
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def describe_flag(data: Any) -> str:

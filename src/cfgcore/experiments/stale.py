@@ -25,6 +25,7 @@ from typing import Any
 
 from cfgcore.compiler import compile_snapshot
 from cfgcore.errors import ConfigError, Problem
+from cfgcore.experiments.abtest import parse_iso
 from cfgcore.experiments.features import flag_dependents
 from cfgcore.experiments.history import FlagHistory
 from cfgcore.experiments.layers import is_internal_flag
@@ -296,7 +297,7 @@ def _end_date(name: str, value: Any, origin: str | None) -> float | None:
     if value is None:
         return None
     try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = parse_iso(str(value))
     except ValueError:
         raise ConfigError(
             [
@@ -308,6 +309,8 @@ def _end_date(name: str, value: Any, origin: str | None) -> float | None:
             ]
         ) from None
     if when.tzinfo is None:
+        # Written by hand into the document (cfgcore writes an offset): UTC, as for
+        # every stored time, so the report does not depend on the host's time zone.
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
 
