@@ -313,7 +313,13 @@ def test_fleet_watch_and_publish(user_dir, redis_server):
     assert url.startswith("redis://flags.internal:6379/0?")
     env["CFGCORE_FLAG_STORE"] = url.replace("flags.internal:6379", f"127.0.0.1:{redis_server.port}")
     # publish -e production needs a configuration directory of one's own: production
-    # refuses the embedded demo set ("Where configuration and flags come from")
+    # refuses the embedded demo set ("Where configuration and flags come from"); and
+    # `cfgcore setup -e production` calls it ready only with its secrets exported.
+    for var in (
+        "CFGCORE_ENCRYPTION_KEY", "JWT_SIGNING_KEY", "SPOTIFY_API_SECRET",
+        "KAFKA_SASL_PASSWORD", "POSTGRES_PASSWORD", "ELASTICSEARCH_PASSWORD",
+    ):  # fmt: skip
+        env[var] = f"readme-{var.lower()}-0123456789"
     setup_config(cwd, env, "-e", "production")
     watch_cmd, publish_cmd = commands(block("Running a fleet", "bash", 1))
     watch = subprocess.Popen(

@@ -27,6 +27,21 @@ def cfg(tmp_path, monkeypatch):
     return scaffolded_config(tmp_path, monkeypatch, "staging", "production")
 
 
+# The secrets the bundled production configuration reads (``${VAR:-}``): `cfgcore setup
+# -e production` reports production not ready (exit 1) while one is empty.
+PRODUCTION_SECRETS = {
+    var: f"test-{var.lower()}-0123456789"
+    for var in (
+        "CFGCORE_ENCRYPTION_KEY",
+        "JWT_SIGNING_KEY",
+        "SPOTIFY_API_SECRET",
+        "KAFKA_SASL_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "ELASTICSEARCH_PASSWORD",
+    )
+}
+
+
 def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):
     d = tmp_path / "c"
     assert setup_main(["--environment", "staging", "-o", str(d)]) == 0
@@ -37,9 +52,11 @@ def test_setup_scaffolds_and_refuses_to_overwrite(tmp_path, capsys):
     assert len(os.listdir(d)) == 6
 
 
-def test_setup_adds_an_environment_and_keeps_the_users_files(tmp_path, capsys):
+def test_setup_adds_an_environment_and_keeps_the_users_files(tmp_path, capsys, monkeypatch):
     # A second environment for a directory already set up: the missing file is written,
     # the edited base.yaml and flags.yaml are kept (only --force overwrote them before).
+    for var, value in PRODUCTION_SECRETS.items():  # production is ready only with them
+        monkeypatch.setenv(var, value)
     d = tmp_path / "c"
     assert setup_main(["-e", "staging", "-o", str(d)]) == 0
     (d / "base.yaml").write_text("# edited by the team\n" + (d / "base.yaml").read_text())
@@ -222,6 +239,8 @@ def test_watch_prints_changes_as_they_happen(cfg):
 def test_setup_reads_config_environment_as_the_manager_does(tmp_path, monkeypatch, capsys):
     # The manager accepts CONFIG_ENVIRONMENT=" Production" (stripped, lower-cased).
     monkeypatch.setenv("CONFIG_ENVIRONMENT", " Production")
+    for var, value in PRODUCTION_SECRETS.items():  # production is ready only with them
+        monkeypatch.setenv(var, value)
     d = tmp_path / "c"
     assert setup_main(["-o", str(d)]) == 0, capsys.readouterr().err
     assert sorted(os.listdir(d)) == ["base.yaml", "flags.yaml", "production.yaml"]

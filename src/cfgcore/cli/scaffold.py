@@ -10,6 +10,15 @@ run adds another environment's file to a directory already set up, the user's ed
 untouched); every file is written atomically, so a hot-reloading service watching the
 directory never reads a half-written file. (This is cfgcore's ``setup`` command
 module, not a packaging script.)
+
+Then each environment written is built from the directory as the service would build
+it (with this process's environment variables and ``.env`` file) and checked
+(:func:`check_ready`): it loads, passes validation, and no secret is empty. The
+defaults read every secret as ``${VAR:-}``, so a secret whose variable is not
+exported is empty, and the service would start without it. Each empty secret is
+named by key path and variable. For production, the environment being set up (the
+first ``-e``), that is an error: exit status 1 (the files stay written; export the
+variables and run ``cfgcore validate``). Elsewhere it is a warning.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
+from typing import Any
 
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import atomic_write
 
-__all__ = ["main", "scaffold", "add_arguments"]
+__all__ = ["Readiness", "add_arguments", "check_ready", "main", "scaffold"]
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
 
@@ -109,6 +120,121 @@ def _partial_failure(
     )
 
 
+@dataclass
+class Readiness:
+    """Whether an environment of a configuration directory is ready to serve.
+
+    ``empty_secrets``: ``(key path, reference or None)`` of each secret that resolved
+    to nothing (:func:`cfgcore.validation.security.empty_secrets`); ``problems``: why
+    the environment would not load (a build error, blocking validation findings).
+    """
+
+    environment: str
+    empty_secrets: list[tuple[str, str | None]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.empty_secrets and not self.problems
+
+    def lines(self) -> list[str]:
+        """What is missing, one item a line (never a secret's value: they are empty)."""
+        from cfgcore.config.checks import shown_ref
+
+        out = list(self.problems)
+        for path, ref in self.empty_secrets:
+            source = f" (from {shown_ref(ref)})" if ref else ""
+            out.append(f"{path}: secret is empty{source}")
+        return out
+
+    def variables(self) -> list[str]:
+        """The environment variables that would fill the empty secrets."""
+        from cfgcore.config.environ import ref_names
+
+        return sorted(ref_names(ref for _, ref in self.empty_secrets if ref))
+
+
+def check_ready(
+    target: str | os.PathLike[str],
+    environment: str,
+    environ: Any = None,
+) -> Readiness:
+    """Build ``environment`` from the directory ``target`` as a service would (with
+    ``environ``, default this process's variables and ``.env`` file), without
+    activating it, and say what keeps it from being ready: a build error, a blocking
+    validation finding, a secret that is empty (a key named as a secret, or a value
+    read from a secret variable such as ``${KAFKA_SASL_PASSWORD:-}``)."""
+    from cfgcore.config.checks import blocking_problems
+    from cfgcore.config.environ import ref_names
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.config.state import EMPTY
+    from cfgcore.runtime.secrets import is_secret_variable
+    from cfgcore.validation.security import empty_secrets
+
+    result = Readiness(environment)
+    manager = ConfigurationManager(os.fspath(target), environment=environment, environ=environ)
+    try:
+        snap = manager._build_unactivated(environment, None, None)
+        variables = manager.builder.env_vars
+        result.problems = [
+            str(p)
+            for p in blocking_problems(snap.config, snap.environment, EMPTY, snap.layers, snap.refs)
+        ]
+        result.empty_secrets = empty_secrets(
+            snap.config,
+            snap.refs,
+            lambda ref: any(is_secret_variable(n, variables) for n in ref_names([ref])),
+        )
+    except ConfigError as exc:
+        result.problems = [str(p) for p in exc.problems] or [str(exc)]
+    finally:
+        manager.close()
+    return result
+
+
+def _report_readiness(
+    output: str, envs: Sequence[str], quiet: bool
+) -> tuple[bool, list[Readiness]]:
+    """Check each environment written; print what is missing (stderr). Returns whether
+    the environment being set up (the first) may be called ready, and the checks."""
+    checked = [check_ready(output, env) for env in envs]
+    ok = True
+    for i, found in enumerate(checked):
+        if found.ready:
+            continue
+        items = found.lines()
+        variables = found.variables()
+        todo = (
+            f"export {' '.join(variables)} (or set them in a .env file beside {output}), then"
+            if variables
+            else "fix them, then"
+        )
+        check = (
+            f"CFGCORE_CONFIG_DIR={shlex.quote(output)} CONFIG_ENVIRONMENT={found.environment} "
+            "cfgcore validate"
+        )
+        if i == 0 and found.environment == "production":
+            ok = False
+            print(
+                f"cfgcore setup: error: production is not ready ({len(items)} problem(s)); "
+                "the files are written:",
+                file=sys.stderr,
+            )
+            for line in items:
+                print(f"  {line}", file=sys.stderr)
+            print(f"  {todo} check: {check}", file=sys.stderr)
+        elif not quiet:
+            print(
+                f"cfgcore setup: warning: {found.environment} is not ready "
+                f"({len(items)} problem(s)):",
+                file=sys.stderr,
+            )
+            for line in items:
+                print(f"  {line}", file=sys.stderr)
+            print(f"  {todo} check: {check}", file=sys.stderr)
+    return ok, checked
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The scaffold's options (shared by ``python -m cfgcore.setup`` and ``cfgcore setup``)."""
     parser.add_argument(
@@ -147,24 +273,28 @@ def run(args: argparse.Namespace) -> int:
             )
         envs = args.environment or [from_env or "development"]
     written = scaffold(args.output, envs, force=args.force)
-    if getattr(args, "quiet", 0):  # `cfgcore setup -q`: the files, and not a word more
+    quiet = bool(getattr(args, "quiet", 0))  # `cfgcore setup -q`: the files, errors only
+    if not quiet:
+        for path in written:
+            print(f"wrote {path}")
+        kept = [
+            name
+            for name in ("base.yaml", *(f"{e}.yaml" for e in envs), "flags.yaml")
+            if os.path.join(args.output, name) not in written
+        ]
+        if kept:
+            print(f"kept {', '.join(kept)} (already there; --force overwrites)")
+    ready, checked = _report_readiness(args.output, envs, quiet)
+    if not ready:
+        return 1
+    if quiet:
         return 0
-    for path in written:
-        print(f"wrote {path}")
-    kept = [
-        name
-        for name in ("base.yaml", *(f"{e}.yaml" for e in envs), "flags.yaml")
-        if os.path.join(args.output, name) not in written
-    ]
-    if kept:
-        print(f"kept {', '.join(kept)} (already there; --force overwrites)")
-    env = envs[0]
     print(
-        f"next: CFGCORE_CONFIG_DIR={shlex.quote(args.output)} CONFIG_ENVIRONMENT={env} "
-        "cfgcore show\n"
-        "      secrets are ${VAR} references: export them (e.g. KAFKA_SASL_PASSWORD) before "
-        "starting the service"
+        f"next: CFGCORE_CONFIG_DIR={shlex.quote(args.output)} CONFIG_ENVIRONMENT={envs[0]} "
+        "cfgcore show"
     )
+    if not all(found.ready for found in checked):
+        print("      before starting the service: export the secrets listed above")
     return 0
 
 

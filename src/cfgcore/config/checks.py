@@ -35,6 +35,7 @@ __all__ = [
     "problem",
     "report",
     "resolved_findings",
+    "shown_ref",
 ]
 
 log = logging.getLogger("cfgcore.manager")
@@ -172,7 +173,7 @@ def resolved_findings(
         if var is not None:
             note = f"set by environment variable {var}"
         else:
-            note = f"from {_shown_ref(ref)}"
+            note = f"from {shown_ref(ref)}"
             if r.rule_id == "structure.type" and key == found and ref.startswith("${"):
                 value = get_path(config, tuple(path), None)
                 if isinstance(value, str) and not isinstance(parse_env_value(value), str):
@@ -191,7 +192,7 @@ def _dotted(path: tuple[Any, ...]) -> str:
     return key
 
 
-def _shown_ref(text: str) -> str:
+def shown_ref(text: str) -> str:
     """How a message names the reference that supplied a value (never a ciphertext)."""
     if text.startswith("ENC["):
         return "an encrypted value"

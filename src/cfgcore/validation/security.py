@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +47,8 @@ __all__ = [
     "PlaintextSecretRule",
     "UrlCredentialsRule",
     "WeakAlgorithmRule",
+    "empty_secrets",
+    "names_secret",
     "weak_algorithms",
 ]
 
@@ -498,6 +500,66 @@ _SECRET_LEVELS = {
 }
 
 
+def names_secret(key: Any, parent_key: Any = "") -> bool:
+    """Whether a key holds a secret by its name: ``password``, ``api_key``,
+    ``db_token``..., or a bare ``key`` under ``encryption``, ``jwt``, ``tls``... (the
+    keys ``security.plaintext_secret`` judges)."""
+    if _norm_key(key) == "key":
+        return _norm_key(parent_key) in SECRET_KEY_PARENTS
+    return is_secret_key(key)
+
+
+def _norm_key(key: Any) -> str:
+    return (key if type(key) is str else str(key)).lower().replace("-", "_")
+
+
+def empty_secrets(
+    config: Any,
+    refs: Mapping[tuple[Any, ...], str] | None = None,
+    secret_reference: Callable[[str], bool] | None = None,
+) -> list[tuple[str, str | None]]:
+    """``(key path, reference or None)`` of each empty secret in ``config`` (a resolved
+    tree), in the order the tree holds them. Empty: null or blank text. A secret: a
+    key named as one (:func:`names_secret`), or a value whose path ``refs`` maps to a
+    reference (``${API_TOKEN:-}``) that ``secret_reference`` says reads a secret.
+
+    ``${VAR:-}`` leaves a secret empty when ``VAR`` is not exported: the configuration
+    loads, and the service starts without its database password (``cfgcore setup``
+    reports them).
+
+    >>> empty_secrets({"db": {"password": "", "user": ""}, "jwt": {"key": None}})
+    [('db.password', None), ('jwt.key', None)]
+    """
+    from cfgcore.validation.core import join_path
+
+    refs = refs or {}
+    found: list[tuple[str, str | None]] = []
+    # (value, path, dotted path, its key, the key of the mapping holding it, in a mapping)
+    stack: list[tuple[Any, tuple[Any, ...], str, Any, Any, bool]] = [
+        (config, (), "", "", "", False)
+    ]
+    while stack:
+        node, path, dotted, key, parent_key, in_map = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend(
+                (v, (*path, k), join_path(dotted, k), k, key, True)
+                for k, v in reversed(list(node.items()))
+            )
+        elif isinstance(node, (list, tuple)):
+            # A list item is judged under the list's own key (``tokens: ["", ...]``).
+            stack.extend(
+                (v, (*path, i), join_path(dotted, i), key, parent_key, in_map)
+                for i, v in reversed(list(enumerate(node)))
+            )
+        elif node is None or (isinstance(node, str) and not node.strip()):
+            ref = refs.get(path)
+            if (in_map and names_secret(key, parent_key)) or (
+                ref is not None and secret_reference is not None and secret_reference(ref)
+            ):
+                found.append((dotted, ref))
+    return found
+
+
 class PlaintextSecretRule(_SecurityRule):
     """Keys like password, secret, token, api_key holding a literal instead of ``${ENV}``."""
 
@@ -519,7 +581,7 @@ class PlaintextSecretRule(_SecurityRule):
         ctx: dict[str, Any],
         out: list[ValidationResult],
     ) -> None:
-        if key.lower() == "key" and parent_key.lower() not in SECRET_KEY_PARENTS:
+        if not names_secret(key, parent_key):
             return
         kind = literal_secret_kind(value)
         if kind is None:
