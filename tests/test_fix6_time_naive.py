@@ -77,13 +77,17 @@ def test_the_cli_reads_naive_text_as_local_time_like_the_api(tmp_path):
     # the operator sees what was stored: the instant with its offset, and in UTC
     assert "2027-03-01T09:00:00-05:00 (2027-03-01T14:00:00Z)" in run.stderr
     assert "2027-03-20T00:00:00-04:00 (2027-03-20T04:00:00Z)" in run.stderr  # after DST
+    # started from another zone: the same instant, shown in that zone's local time
+    run = cli("Asia/Tokyo", "experiment", "start", "t", "--state-dir", str(cli_dir))
+    assert run.returncode == 0, run.stderr
+    assert "window 2027-03-01T23:00:00+09:00 (2027-03-01T14:00:00Z)" in run.stderr
 
     with local_zone("America/New_York"):
         manager = DynamicConfigurationManager(state_dir=api_dir, record_usage=False)
         try:
             test = ABTestConfiguration("t", "", datetime(2027, 3, 1, 9), datetime(2027, 3, 20),
                                        SPLIT, CONFIGS)  # fmt: skip
-            assert manager.create_ab_test(test, start=False), manager.last_error
+            assert manager.create_ab_test(test), manager.last_error
         finally:
             manager.close()
     from_cli = stored(cli_dir)

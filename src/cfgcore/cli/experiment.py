@@ -397,7 +397,16 @@ def _start(args: Any) -> int:
     finally:
         manager.close()
     _info(args, f"started A/B test {args.name}")
+    _info(args, f"  window {shown(_local(test.start_date))} .. {shown(_local(test.end_date))}")
     return 0
+
+
+def _local(value: datetime) -> datetime:
+    """A stored instant in this machine's local time (as stored if out of its range)."""
+    try:
+        return value.astimezone()
+    except (OverflowError, OSError, ValueError):
+        return value
 
 
 def _stop(args: Any) -> int:
