@@ -109,13 +109,18 @@ class RedisFollower:
     cache_path: str | None
     floor_key: str
     _reported: Any
+    _refused: Any
     _failing: Any
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         raise NotImplementedError
 
     def _read_raw(
-        self, client: Any, unless: int | None = None, epoch: str | None = None
+        self,
+        client: Any,
+        unless: int | None = None,
+        epoch: str | None = None,
+        refused: tuple[bytes, bytes, bytes, bytes] | None = None,
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -253,11 +258,25 @@ class RedisFollower:
         # bytes. (Nor while a problem is standing: the document back as it was ends it.)
         cache_current = self.cache_path is None or self._cached >= current
         quick = current and cache_current and self._reported is None
-        raw = self._read_raw(self._follow_client, current if quick else None, known)
+        # Nor is a document this process refuses sent again while it stays there: a
+        # refusal is decided once per document, not downloaded again at every poll.
+        refusal = self._refused
+        if refusal is not None and (self._reported is None or refusal[0] != self._reported):
+            refusal = None  # (of a report that no longer stands)
+        raw = self._read_raw(
+            self._follow_client,
+            current if quick else None,
+            known,
+            refusal[1] if refusal is not None else None,
+        )
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
         if len(raw) > 6 and raw[6] == b"unchanged":
             return  # the version this process serves: confirmed current
+        if len(raw) > 6 and raw[6] == b"refused" and refusal is not None:
+            if refusal[2]:  # as when it was read: the floor rises to what serves
+                self._mark_lost(self._follow_client, current)
+            return  # the document refused before, still there: reported once
         kind = self._wrong_type(raw)
         if kind is not None:
             # Another program replaced the key (a string, a list...): Redis is fine,
@@ -283,6 +302,7 @@ class RedisFollower:
             else:
                 if self._foreign(version, epoch, raw[8] == 1, known):
                     self._recreated(version, current, epoch, known)
+                    self._refusing(raw, floor=True)
                     return
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
@@ -292,16 +312,19 @@ class RedisFollower:
         if 0 <= version <= current:
             if version < current:
                 self._went_backwards(version, current, empty=raw[0] is None)
+                self._refusing(raw, floor=True)
             elif self._reported is not None and version:
                 self._back_to_current(raw)
             return
         checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
         if self._reported == (version, checksum):
+            self._refusing(raw, floor=version < 0)
             return  # rejected before: reported once, not on every poll
         try:
             doc = self._from_raw(raw)
         except ConfigError as exc:
             self._reject(version, checksum, exc)
+            self._refusing(raw, floor=version < 0)  # (unreadable: the floor rises)
             return
         with self._lock:
             callbacks = list(self._callbacks)
@@ -313,6 +336,7 @@ class RedisFollower:
                 # The listener refused it (it does not compile) and has reported it
                 # itself (the live flag set audits it): count it, never deliver it again.
                 self._reported = (version, checksum)
+                self._refusing(raw)
                 self.stats["rejected"] += 1
                 self.last_error = str(exc)
                 log.debug("version %d refused by a listener: %s", version, exc)
@@ -337,7 +361,20 @@ class RedisFollower:
         with self._lock:
             self._saw(doc)
         self.stats["accepted"] += 1
-        self._reported = None  # older versions are ignored anyway; a new loss is news
+        # older versions are ignored anyway; a new loss is news
+        self._reported = self._refused = None
+
+    def _refusing(self, raw: list[Any], *, floor: bool = False) -> None:
+        """The stored document in ``raw`` is refused (the report now standing says why):
+        until the store holds another (another version, epoch, checksum or forced mark),
+        polls are answered without it. ``floor``: each such poll raises the floor to the
+        version served, as reading it again would."""
+
+        def field(x: Any) -> bytes:
+            return x if isinstance(x, bytes) else b"" if x is None else str(x).encode()
+
+        identity = (field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0")
+        self._refused = (self._reported, identity, floor)
 
     def _back_to_current(self, raw: list[Any]) -> None:
         """The store holds the version served again after a reported problem (the key
@@ -347,9 +384,10 @@ class RedisFollower:
         try:
             doc = self._from_raw(raw)
         except ConfigError:
+            self._refusing(raw)  # not read again while it stays so
             return  # still broken: already reported
         log.warning("%s: the store holds version %d again", self.url, doc.version)
-        self._reported = None
+        self._reported = self._refused = None
         self.last_error = None
         with self._lock:
             callbacks = [c for c, _ in self._callbacks]
@@ -358,6 +396,8 @@ class RedisFollower:
                 callback(doc)
             except Exception as exc:  # refused or failed: reported by the listener
                 self._reported = (doc.version, doc.checksum)
+                if isinstance(exc, ConfigError):  # refused: not read again (a failure is retried)
+                    self._refusing(raw)
                 self.last_error = str(exc)
                 return
 

@@ -36,7 +36,8 @@ first and then re-read the key, on every (re)connect and every ``poll`` seconds,
 pub/sub drops messages while disconnected. A document is delivered only if its checksum
 matches, it decodes, and its version is newer than the last one delivered; a corrupt or
 invalid document is rejected, counted (``stats``), logged and reported to ``on_error``
-once, and the last good one keeps serving; so is a key that another program replaced
+once (and not downloaded again while the store holds it: a poll then costs a few
+bytes), and the last good one keeps serving; so is a key that another program replaced
 with another type (a string, a list: reported as such, not as a lost connection), and a
 document nested too deeply to decode. After every accepted document a local cache
 file is written atomically; when Redis is unreachable at start, :meth:`read` serves it.
@@ -218,11 +219,16 @@ return {1, new}
 # a flag file is refused past 64 MiB; nor a version, checksum or writer field past
 # what cfgcore writes). KEYS[1] the document hash; ARGV[2] the version the reader
 # serves ('' for none), ARGV[3] the epoch of the document it serves ('' for none).
+# ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..8] identify: its
+# version, epoch, checksum and forced mark ('0'/'1') as this script sends them ('' for
+# none).
 # Returns {version, checksum, writer, data or nil, size of data, nil, nil, epoch or nil,
 # forced or nil}; {version, nil, nil, nil, size, nil, 'unchanged', nil, nil} when the
 # stored version and epoch are ARGV[2] and ARGV[3] (a poll, or an announcement that
-# brought nothing new, costs a few bytes, not the document), or {nil, nil, nil, nil, 0,
-# type, nil, nil, nil} when the key holds another type.
+# brought nothing new, costs a few bytes, not the document); {version, checksum, nil,
+# nil, size, nil, 'refused', epoch, forced} when the stored document is the one the
+# reader refuses (it is not sent again on every poll); or {nil, nil, nil, nil, 0, type,
+# nil, nil, nil} when the key holds another type.
 _READ = (
     _LUA_HELPERS
     + """
@@ -233,6 +239,17 @@ end
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
 local epoch = epoch_of(KEYS[1])
+-- The other fields are small when cfgcore wrote them: larger ones are not sent (a
+-- version or checksum left out is refused as incomplete; a writer, shown as unknown).
+if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
+if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
+if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
+local forced = redis.call('HGET', KEYS[1], 'forced') == '1'
+if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
+    and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8] then
+  -- the document the reader refuses: refused again without being sent
+  return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced}
+end
 if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3] then
   -- the version the reader serves already: only the version is sent back
   return {r[1], false, false, false, size, false, 'unchanged', false, false}
@@ -242,12 +259,7 @@ r[5] = size
 r[6] = false
 r[7] = false
 r[8] = epoch ~= '' and epoch
-r[9] = redis.call('HGET', KEYS[1], 'forced') == '1'
--- The other fields are small when cfgcore wrote them: larger ones are not sent (a
--- version or checksum left out is refused as incomplete; a writer, shown as unknown).
-if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
-if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
-if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
+r[9] = forced
 return r
 """
 )
@@ -361,6 +373,10 @@ class RedisFlagStore(RedisFollower):
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
         self._reported: tuple[int, str] | None = None  # a rejected document, reported once
+        # While that report stands: the stored document refused (its identity, as the
+        # read script compares it) and whether each poll raises the floor; a poll that
+        # finds it still there is not sent the document again.
+        self._refused: tuple[Any, tuple[bytes, bytes, bytes, bytes], bool] | None = None
         self._failing: tuple[int, str] | None = None  # a document a listener failed on
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
@@ -589,14 +605,22 @@ class RedisFlagStore(RedisFollower):
         return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1)
 
     def _read_raw(
-        self, client: Any, unless: int | None = None, epoch: str | None = None
+        self,
+        client: Any,
+        unless: int | None = None,
+        epoch: str | None = None,
+        refused: tuple[bytes, bytes, bytes, bytes] | None = None,
     ) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data, the key's
-        type when not a hash, 'unchanged', epoch, forced); the data is left out (None)
-        when it is over :data:`MAX_DOCUMENT_BYTES`, and everything but the version when
-        the stored version and epoch are ``unless`` and ``epoch``."""
+        type when not a hash, 'unchanged' or 'refused', epoch, forced); the data is left
+        out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, everything but the version
+        when the stored version and epoch are ``unless`` and ``epoch``, and the writer
+        and data when the stored document is ``refused`` (its version, epoch, checksum
+        and forced mark as this method returned them: see ``_READ``)."""
         skip = "" if unless is None else str(unless)
-        args = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
+        args: list[Any] = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
+        if refused is not None:
+            args += [b"1", *refused]
         reply = self._read(keys=[self.key], args=args, client=client)
         if (
             isinstance(reply, list)
