@@ -107,9 +107,7 @@ def test_tracking_exposes_nobody_and_counts_only_for_the_test_the_user_saw(serve
     assert all(e["exposed_only"] for e in events)
 
 
-def test_an_exposure_logged_later_or_by_another_process_makes_the_events_count(
-    served, tmp_path
-):
+def test_an_exposure_logged_later_or_by_another_process_makes_the_events_count(served, tmp_path):
     manager, client = served
     _track_all(client, USERS)  # nobody exposed to either test yet
     _flush(manager)

@@ -46,7 +46,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import exact_name, metric_event_parts, serves_variant
+from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
@@ -372,6 +372,8 @@ class DynamicConfigurationManager:
         if seen is not False:
             try:
                 uid = user_context["user_id"]  # type: ignore[index]
+                if type(uid) is not str:
+                    uid = user_id_text(uid)  # 42 and "42": one user (the logger's key)
                 if uid not in seen[hash(uid) & (DEDUP_SHARDS - 1)]:
                     self._expose(test_name, v, user_context)
             except Exception:  # no user_id key, a Context object, an unhashable id

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.details import user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
@@ -696,9 +697,11 @@ class ExposureLogger:
     """Deduplicating, non-blocking exposure logger.
 
     :meth:`log` is called on the evaluation path. It records each (test, user) once:
-    per test, the users already logged are kept in ``DEDUP_SHARDS`` sets picked by the
-    id's hash, so that growing them rehashes one small set at a time instead of stalling
-    a request on one large set's rehash. A shard that reaches its share of
+    a user is its id as text (:func:`cfgcore.details.user_id_text`, the text the
+    engine buckets by), so ``42`` and ``"42"`` are one user, logged once and filed as
+    ``"42"``. Per test, the users already logged are kept in ``DEDUP_SHARDS`` sets
+    picked by the id's hash, so that growing them rehashes one small set at a time
+    instead of stalling a request on one large set's rehash. A shard that reaches its share of
     ``dedup_limit`` is cleared, so memory stays bounded and a user may then be logged
     again (consumers dedup by user anyway). It appends the exposure to a backlog of at
     most ``queue_size``; a daemon thread writes batches to every sink
@@ -761,8 +764,14 @@ class ExposureLogger:
     def seen_shards(self, test: str) -> tuple[set[Any], ...]:
         """The users already logged for ``test``: the live dedup shards, a tuple of
         ``DEDUP_SHARDS`` sets (read them, do not mutate them); a user is in
-        ``shards[hash(user) & (DEDUP_SHARDS - 1)]``. Callers on the hot path test
-        membership there before calling :meth:`log`."""
+        ``shards[hash(user) & (DEDUP_SHARDS - 1)]`` by its id's text. Callers on the
+        hot path test membership there before calling :meth:`log`.
+
+        An evaluator's ``SeedAPI`` (:meth:`attach`) also adds exact ``int`` ids as
+        they are, so that their steady state stays one set lookup with no ``str()``:
+        its record reaches the writer thread with the int, where the id's text joins
+        the shards too and the record is dropped if that text was already logged
+        (:meth:`_deliver`). So ``42`` then ``"42"`` (or the reverse) is logged once."""
         shards = self._seen.get(test)
         if shards is None:
             shards = self._seen.setdefault(test, tuple(set() for _ in range(DEDUP_SHARDS)))
@@ -771,8 +780,13 @@ class ExposureLogger:
     def log(self, test: str, variant: str, user: Any) -> None:
         """Record that ``user`` was served ``variant`` of ``test`` (first time only).
 
-        Never blocks and never raises on the caller's data.
+        ``user`` is filed as its text (``42`` and ``"42"`` are one user). Never blocks
+        and never raises on the caller's data.
         """
+        if type(user) is not str:
+            user = user_id_text(user)
+            if user is None:  # no text (its __str__ raised, a lone surrogate)
+                return
         try:
             shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
             if user in shard:
@@ -796,14 +810,19 @@ class ExposureLogger:
 
     def expose(self, test: str, variant: str, user_context: Any) -> None:
         """:meth:`log` for the user a context names: ``user_id``, else ``targeting_key``
-        (what the engine buckets by; a str, or an int that is not a bool). The first
-        exposure of a request runs this one frame. Never raises."""
+        (what the engine buckets by; a str, or an int that is not a bool), as text. The
+        first exposure of a request runs this one frame. Never raises."""
         try:
             user = user_context.get("user_id")
-            if type(user) is not str and not _usable_id(user):
-                user = user_context.get("targeting_key")
+            if type(user) is not str:
                 if not _usable_id(user):
-                    return
+                    user = user_context.get("targeting_key")
+                    if not _usable_id(user):
+                        return
+                if type(user) is not str:
+                    user = user_id_text(user)
+                    if user is None:
+                        return
             shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
             if user in shard:
                 return
@@ -825,11 +844,17 @@ class ExposureLogger:
         make = tuple.__new__  # Exposure(...) without the namedtuple's Python __new__
         per_variant: dict[tuple[str, str], int] = {}
         for test, variant, user, ts in raw:
+            if type(user) is not str:
+                # An int id the SeedAPI logged as it is (see seen_shards): the user is
+                # its text, logged once. (A str of the same user logged meanwhile holds
+                # that text: this record is its duplicate.)
+                text = self._first_as_text(test, user)
+                if text is None:
+                    continue
+                user = text
             try:
-                batch.append(
-                    make(Exposure, (test, variant, user if type(user) is str else str(user), ts))
-                )
-            except Exception:  # a hostile id's __str__: skip that record
+                batch.append(make(Exposure, (test, variant, user, ts)))
+            except Exception:  # pragma: no cover - a tuple of str and float
                 self.sink_errors += 1
                 continue
             per_variant[test, variant] = per_variant.get((test, variant), 0) + 1
@@ -851,6 +876,27 @@ class ExposureLogger:
             # file (a full disk's OSError names none).
             self._writer.failed(len(batch), failure, ", ".join(map(str, failed)))
         self.written += len(batch)
+
+    def _first_as_text(self, test: str, user: Any) -> str | None:
+        """On the writer thread: ``user``'s text, joined to the dedup shards; None when
+        that text was logged already (a duplicate) or there is none. (A request logging
+        the same user as a str between this test and the add below, a thread switch
+        apart, still logs it twice, as a cleared shard does: every report counts
+        distinct users, not records.)"""
+        text = user_id_text(user)
+        if text is None:
+            self.sink_errors += 1  # an id without text (its __str__ raised)
+            return None
+        try:
+            shard = self.seen_shards(test)[hash(text) & (DEDUP_SHARDS - 1)]
+            if text in shard:
+                return None
+        except Exception:  # pragma: no cover - an exact str hashes and compares
+            return None
+        if len(shard) >= self._shard_limit:
+            shard.clear()
+        shard.add(text)
+        return text
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every logged exposure reached the sinks; False on timeout."""
