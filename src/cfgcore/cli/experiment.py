@@ -341,7 +341,7 @@ def _create(args: Any) -> int:
     if not args.start and _stopped_reason(manager, args.name) == "stopped":
         state = f"stopped, as it has served its variants: cfgcore experiment start {args.name}"
     _info(args, f"created A/B test {args.name} in {manager.flags_file} ({state})")
-    _info(args, f"  window {shown(start)} .. {shown(end)}")
+    _info(args, f"  window {shown(_local(start))} .. {shown(_local(end))}")
     return 0
 
 
