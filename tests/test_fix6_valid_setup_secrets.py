@@ -9,6 +9,7 @@ should fill it), and exits 1 for production; other environments get a warning.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -161,3 +162,25 @@ def test_empty_secrets_judges_keys_as_the_plaintext_rule_does():
     assert empty_secrets({"a": {"b": ""}}, {("a", "b"): "${X}"}, lambda ref: True) == [
         ("a.b", "${X}")
     ]
+
+
+def test_validate_warns_about_the_same_empty_secrets_without_blocking(tmp_path, clean_env, capsys):
+    # setup's error says "then check: cfgcore validate": validate names the same secrets
+    # (warnings: loading accepts ${VAR:-} left empty, so validate must not block on it).
+    d = tmp_path / "config"
+    assert setup_main(["-e", "production", "-o", str(d)]) == 1
+    capsys.readouterr()
+    argv = ["validate", "--config-dir", str(d), "-e", "production", "--format", "json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    found = [r for r in doc["results"] if r["rule_id"] == "secrets.empty"]
+    assert [r["key_path"] for r in found] == [
+        p for p, _ in check_ready(d, "production").empty_secrets
+    ]
+    assert sorted(r["key_path"] for r in found) == sorted(SECRETS.values())
+    assert {r["severity"] for r in found} == {"warning"}
+    assert all(r["file"].endswith("base.yaml") and r["line"] for r in found)
+    export_all(clean_env)
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert not [r for r in doc["results"] if r["rule_id"] == "secrets.empty"]

@@ -164,27 +164,19 @@ def check_ready(
     activating it, and say what keeps it from being ready: a build error, a blocking
     validation finding, a secret that is empty (a key named as a secret, or a value
     read from a secret variable such as ``${KAFKA_SASL_PASSWORD:-}``)."""
-    from cfgcore.config.checks import blocking_problems
-    from cfgcore.config.environ import ref_names
+    from cfgcore.config.checks import blocking_problems, empty_secrets_of
     from cfgcore.config.manager import ConfigurationManager
     from cfgcore.config.state import EMPTY
-    from cfgcore.runtime.secrets import is_secret_variable
-    from cfgcore.validation.security import empty_secrets
 
     result = Readiness(environment)
     manager = ConfigurationManager(os.fspath(target), environment=environment, environ=environ)
     try:
         snap = manager._build_unactivated(environment, None, None)
-        variables = manager.builder.env_vars
         result.problems = [
             str(p)
             for p in blocking_problems(snap.config, snap.environment, EMPTY, snap.layers, snap.refs)
         ]
-        result.empty_secrets = empty_secrets(
-            snap.config,
-            snap.refs,
-            lambda ref: any(is_secret_variable(n, variables) for n in ref_names([ref])),
-        )
+        result.empty_secrets = empty_secrets_of(snap, manager.builder.env_vars)
     except ConfigError as exc:
         result.problems = [str(p) for p in exc.problems] or [str(exc)]
     finally:

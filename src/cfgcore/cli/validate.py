@@ -123,6 +123,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if not args.files:
         report.results.extend(_resolved_findings(args, validator, name, env, report.results, snap))
         report.results.extend(_override_findings(args))
+        report.results.extend(_empty_secret_findings(snap))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
         doc = report.to_dict()
@@ -256,6 +257,34 @@ def _resolved_findings(
     )
     seen = {(r.rule_id, r.key_path) for r in found if not r.is_valid}
     return [r for r in extra if (r.rule_id, r.key_path) not in seen]
+
+
+EMPTY_SECRET = "secrets.empty"
+
+
+def _empty_secret_findings(snap: Any) -> list[Any]:
+    """A warning for each secret the build left empty (``${POSTGRES_PASSWORD:-}`` with
+    the variable not exported): loading accepts them, so they never block, but the
+    service would start without them (``cfgcore setup`` reports the same list)."""
+    from cfgcore.config.checks import empty_secrets_of, shown_ref
+    from cfgcore.validation.core import ValidationResult
+
+    out = []
+    for path, ref in empty_secrets_of(snap):
+        source = f" (from {shown_ref(ref)})" if ref else ""
+        out.append(
+            ValidationResult(
+                rule_id=EMPTY_SECRET,
+                severity="warning",
+                message=f"{path}: secret is empty{source}",
+                key_path=path,
+                suggested_fix="export the variable (or set it in the .env file beside the "
+                "configuration directory) before starting the service"
+                if ref
+                else "set the secret, as a ${VAR} reference or an encrypted value",
+            )
+        )
+    return out
 
 
 def _compile_flags(url: str, seed: str | None) -> list[Problem]:

@@ -31,6 +31,7 @@ from cfgcore.errors import Problem
 __all__ = [
     "FallbackReport",
     "blocking_problems",
+    "empty_secrets_of",
     "msgspec_path",
     "problem",
     "report",
@@ -139,6 +140,23 @@ def report(snap: ConfigSnapshot, config: Mapping[str, Any] | None = None) -> Any
         return found
     refs = snap.refs if config is None else None
     return FallbackReport(blocking_problems(target, snap.environment, snap, snap.layers, refs))
+
+
+def empty_secrets_of(
+    snap: ConfigSnapshot, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str | None]]:
+    """``(key path, reference or None)`` of each secret of a built snapshot that is
+    empty (:func:`cfgcore.validation.security.empty_secrets`): a secret-named key, or
+    a value read from a secret variable (``CFGCORE_SECRET_VARS`` in ``environ`` names
+    more). Activation accepts them (``${VAR:-}`` means "may be unset"); ``cfgcore
+    setup`` and ``cfgcore validate`` report them."""
+    from cfgcore.runtime.secrets import is_secret_variable
+    from cfgcore.validation.security import empty_secrets
+
+    def secret_reference(ref: str) -> bool:
+        return any(is_secret_variable(name, environ) for name in ref_names([ref]))
+
+    return empty_secrets(snap.config, snap.refs, secret_reference)
 
 
 def resolved_findings(
