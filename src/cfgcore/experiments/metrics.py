@@ -376,24 +376,29 @@ class MetricsStore:
         of the variant's users (``member``: exposed, or with an event that counts) or
         only given a slot (for held events); -1 when it is a new user and ``test`` has
         ``max_users`` already (counted in :attr:`untracked`)."""
+        cap = self.max_users
+        if cap is None:
+            i = users.slot(key)
+            if member and not users.flags[i] & _MEMBER:
+                users.flags[i] |= _MEMBER
+                users.members += 1
+            return i
         i = users.slot(key, False)
         if i >= 0 and (not member or users.flags[i] & _MEMBER):
             return i
-        cap = self.max_users
-        if cap is not None:
-            tracked = self._tracked.get(test, 0)
-            if tracked >= cap:
-                left_out = self.untracked.get(test, 0)
-                self.untracked[test] = left_out + 1
-                if not left_out:
-                    log.warning(
-                        "A/B test %s: %d users tracked (max_users); exposures and metric "
-                        "events of later users are left out of its results, counted",
-                        test, cap,
-                    )  # fmt: skip
-                return -1
-            if member:  # held events alone take no user's place
-                self._tracked[test] = tracked + 1
+        tracked = self._tracked.get(test, 0)
+        if tracked >= cap:
+            left_out = self.untracked.get(test, 0)
+            self.untracked[test] = left_out + 1
+            if not left_out:
+                log.warning(
+                    "A/B test %s: %d users tracked (max_users); exposures and metric "
+                    "events of later users are left out of its results, counted",
+                    test, cap,
+                )  # fmt: skip
+            return -1
+        if member:  # held events alone take no user's place
+            self._tracked[test] = tracked + 1
         if i < 0:
             i = users.slot(key)
         if member:
@@ -499,9 +504,13 @@ class MetricsStore:
         item, true, makes one count only for an exposed user (:meth:`record`)."""
         with self._lock:
             for event in events:
-                test, variant, metric, value, user = event[:5]
+                if len(event) == 6:
+                    test, variant, metric, value, user, _ts = event
+                    held = False
+                else:
+                    test, variant, metric, value, user, _ts, held = event
                 users = self._users(test, variant)
-                if len(event) > 6 and event[6]:
+                if held:
                     if user is None:
                         continue  # nothing joins it with an exposure
                     key = _key(user if type(user) is str else str(user))
