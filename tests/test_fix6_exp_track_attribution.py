@@ -216,3 +216,26 @@ def test_the_managers_report_over_the_shared_logs_leaves_unexposed_users_out(ser
     report = manager.analyze("unseen")
     assert report.exposures == {"control": 0, "b": 0}
     assert all(r.n == 0 for r in report.for_metric("buy"))
+
+
+def test_cfgcore_experiment_report_counts_tracked_events_of_exposed_users_only(
+    served, tmp_path, capsys
+):
+    import json
+
+    from tests.conftest import run_cli
+
+    manager, client = served
+    seen = USERS[:10]
+    for u in seen:
+        client.get_object_details("unseen", {}, EvaluationContext(u))
+    _track_all(client, USERS)
+    _flush(manager)
+    code, out, _err = run_cli(capsys, "experiment", "report", "unseen", "--json",
+                              "--state-dir", str(tmp_path))  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert sum(report["exposures"].values()) == len(seen)
+    rows = [r for r in report["results"] if r["metric"] == "buy"]
+    assert sum(r["n"] for r in rows) == sum(r["successes"] for r in rows) == len(seen)
+    assert sum(r["events"] for r in rows) == len(seen)
