@@ -12,6 +12,7 @@ environment of the embedded demo set, which loading refuses.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,6 +70,9 @@ HOSTILE = [
     ({"custom": {"x": 1 + 2j}}, "custom.x", "a complex is not a configuration value"),
     ({"custom": _deep(150)}, None, "nested more than 100 levels deep"),
     (_loop(), None, "nested more than 100 levels deep"),
+    # set_active_config takes any mapping, copies it into a dict and judges that
+    (MappingProxyType({"custom": {"x": math.nan}}), "custom.x", "not a finite number"),
+    (MappingProxyType({7: {"x": 1}}), "7", "is not a string"),
 ]
 
 

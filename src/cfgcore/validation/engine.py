@@ -355,9 +355,12 @@ def _unusable(config: Any) -> list[ValidationResult]:
     """
     from cfgcore.config.files import tree_problem
 
-    if isinstance(config, dict) and all(isinstance(k, str) for k in config):
+    if isinstance(config, Mapping) and all(isinstance(k, str) for k in config):
         # Section by section, so a NaN in one section does not hide one in another.
+        # (Any mapping: set_active_config copies one into a dict and judges that.)
         found = [tree_problem(value, (key,)) for key, value in config.items()]
+    elif isinstance(config, Mapping):
+        found = [tree_problem(dict(config))]
     else:
         found = [tree_problem(config)]
     return [
