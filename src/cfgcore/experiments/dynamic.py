@@ -384,9 +384,9 @@ class DynamicConfigurationManager:
         """Log that the user ``user_context`` names was served ``variant`` of the A/B
         test ``test_name`` by a path other than :meth:`get_ab_test_variant` (the
         OpenFeature provider given ``experiments=`` evaluates the test's flag itself):
-        once per user, as :meth:`get_ab_test_variant` logs it. Without this the
-        report counts only the users who also recorded a metric, and a binary metric's
-        rate is that of the converted users alone. Nothing for a flag that is not a
+        once per user, as :meth:`get_ab_test_variant` logs it. Without this the users
+        the provider assigned would be missing from the report, and their tracking
+        events (:meth:`track_metric`) would count for nobody. Nothing for a flag that is not a
         test, a stopped test, no variant or exposure logging off. Never raises."""
         try:
             name = exact_name(test_name)
