@@ -204,3 +204,49 @@ def test_cli_validate_production_of_the_embedded_set_fails_as_loading_does(
     # The other environments of the embedded set stay valid.
     monkeypatch.delenv("CFGCORE_CONFIG_DIR")
     assert main(["validate", "-e", "staging"]) == 0
+
+
+# --- cfgcore validate --config-dir against loading, on hostile files ----------------------
+
+_file_keys = st.one_of(st.text("abxyz_", min_size=1, max_size=4), st.integers(0, 3))
+_file_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**66), max_value=2**66),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text("ab0 :$%{}", max_size=6),
+)
+_file_values = st.recursive(
+    _file_leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_file_keys, inner, max_size=3),
+    max_leaves=10,
+)
+_file_trees = st.dictionaries(
+    st.sampled_from(["custom", "server", "auto_scaling", "music_streaming"]),
+    _file_values,
+    min_size=1,
+    max_size=2,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=_file_trees)
+def test_cli_validate_and_load_agree_on_hostile_files(tree):
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory() as d:
+        with open(f"{d}/development.yaml", "w") as f:
+            yaml.safe_dump(tree, f)
+        m = ConfigurationManager(d, environment="development")
+        m.disable_audit()
+        try:
+            m.load_environment_config()
+            loaded = True
+        except ConfigError:
+            loaded = False
+        finally:
+            m.close()
+        code = main(["-q", "validate", "--config-dir", d, "-e", "development", "--format", "json"])
+        assert (code == 0) == loaded, tree
