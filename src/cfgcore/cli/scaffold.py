@@ -207,23 +207,17 @@ def _report_readiness(
         )
         if i == 0 and found.environment == "production":
             ok = False
-            print(
-                f"cfgcore setup: error: production is not ready ({len(items)} problem(s)); "
-                "the files are written:",
-                file=sys.stderr,
+            head = (
+                f"error: production is not ready ({len(items)} problem(s)); the files are written:"
             )
-            for line in items:
-                print(f"  {line}", file=sys.stderr)
-            print(f"  {todo} check: {check}", file=sys.stderr)
-        elif not quiet:
-            print(
-                f"cfgcore setup: warning: {found.environment} is not ready "
-                f"({len(items)} problem(s)):",
-                file=sys.stderr,
-            )
-            for line in items:
-                print(f"  {line}", file=sys.stderr)
-            print(f"  {todo} check: {check}", file=sys.stderr)
+        elif quiet:
+            continue
+        else:
+            head = f"warning: {found.environment} is not ready ({len(items)} problem(s)):"
+        print(f"cfgcore setup: {head}", file=sys.stderr)
+        for line in items:
+            print(f"  {line}", file=sys.stderr)
+        print(f"  {todo} check: {check}", file=sys.stderr)
     return ok, checked
 
 
@@ -234,7 +228,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--environment",
         action="append",
         choices=ENVIRONMENTS,
-        help="environment file to write (repeatable; default: $CONFIG_ENVIRONMENT or development)",
+        help="environment file to write (repeatable; default: $CONFIG_ENVIRONMENT or "
+        "development). The first is the one set up: production is not ready (exit "
+        "status 1) while a secret is empty",
     )
     parser.add_argument(
         "--all-environments", action="store_true", help="write every environment file"
