@@ -256,7 +256,8 @@ def watch_store(args: argparse.Namespace) -> int:
             stamp = time.strftime("%H:%M:%S")
             if isinstance(item, Exception):
                 first = (str(item).splitlines() or [type(item).__name__])[0]
-                print(f"{stamp} REJECTED {_safe(first, 500)}", flush=True)
+                # (whole: a refusal's report ends with the command that repairs it)
+                print(f"{stamp} REJECTED {_safe(first, 2000)}", flush=True)
                 continue
             new = item.snapshot
             changed = sorted(

@@ -76,6 +76,7 @@ import logging
 import os
 import random
 import secrets
+import shlex
 import threading
 import time
 import weakref
@@ -369,6 +370,10 @@ class RedisFlagStore(RedisFollower):
         # release before epochs): a document of another epoch is taken only when a
         # forced write began it (see _foreign).
         self._epoch: str | None = None
+        # The epoch this process served before that one ("" for a document without one;
+        # None: it served no other): a store back at an older version of it lost the
+        # write that began the newer one (a failover), and is no re-created store.
+        self._before: str | None = None
         self._cached = -1  # version of the cache file this process wrote last
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
@@ -716,6 +721,8 @@ class RedisFlagStore(RedisFollower):
     def _saw(self, doc: FlagDocument) -> None:
         """``doc`` is read, written or delivered: the newest seen (call under the lock)."""
         if doc.version >= self._seen:
+            if self._seen > 0 and doc.epoch != self._epoch:
+                self._before = self._epoch or ""  # (a publish, most often)
             self._seen, self._epoch = doc.version, doc.epoch
 
     def _known_epoch(self) -> str | None:
@@ -736,15 +743,50 @@ class RedisFlagStore(RedisFollower):
     def _recreated_message(self, version: int, epoch: str | None, known: str, served: int) -> str:
         what = "flag" if self._document == "flags" else "published configuration"
         theirs = f"epoch {epoch[:12]}" if epoch else "no epoch: written by an older release"
+        fix = self._restore_command(served)
+        if version < served and (epoch or "") == self._before:
+            # The document this process served before its epoch began: the store lost
+            # the write that began it, and nothing since. Not re-created, and no
+            # process built on it yet; what ends the refusal is the same publish.
+            return (
+                f"the store went back to version {version} of the {what} document this "
+                f"process served before ({theirs}): the write that began epoch {known[:12]} "
+                f"(version {served} or earlier, written by cfgcore publish or a forced "
+                f"write) is lost, most likely in a failover to a replica that had not "
+                f"received it (publish with wait=1 in the store URL to have a replica "
+                f"acknowledge it first). Processes that took epoch {known[:12]} refuse the "
+                f"store's document and keep theirs; a process started without a cache "
+                f"file would serve the older one. Publish it again: {fix}"
+            )
+        lost = ""
+        if version < served:
+            lost = (
+                f", or a failover lost the write that began epoch {known[:12]} (a publish "
+                f"without wait=1 in the store URL, acknowledged by no replica)"
+            )
         return (
             f"the store was re-created since this process last saw it: it holds version "
             f"{version} of another {what} document ({theirs}), not the one this process "
             f"served (epoch {known[:12]}, version {served}). Redis lost its data (restarted "
             f"without persistence, flushed, or failed over to an empty replica) and a "
-            f"process that had not seen the old document started over from the seed. "
+            f"process that had not seen the old document started over from the seed{lost}. "
             f"Writing to it would build on that document and drop the fleet's flags; "
-            f"restore the intended document first: {self._repair_command()}"
+            f"restore the intended document first: {fix}"
         )
+
+    def _restore_command(self, served: int) -> str:
+        """The command that publishes ``served`` again: from this process's cache file
+        when it holds that version (exactly the document this process serves), else the
+        general repair."""
+        path = self.cache_path
+        if self._document == "flags" and path is not None and served > 0:
+            if self._cache_version() == served:
+                return (
+                    f"cfgcore publish --store '{self.url}' --flags-from-cache "
+                    f"{shlex.quote(path)} (version {served}, the document this process "
+                    f"serves, from its cache file; or --flags FILE)"
+                )
+        return self._repair_command()
 
     def _instead_of_recreated(self, doc: FlagDocument, known: str) -> FlagDocument:
         """``read()`` found a document of another epoch that no forced write began:
