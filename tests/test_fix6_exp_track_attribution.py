@@ -202,11 +202,6 @@ def test_track_metric_refuses_what_cannot_be_attributed(served):
     assert read_exposures(_logs(manager)["exposures"]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cfgcore.experiments.guardrails.SharedLogs to pass MetricRecord.exposed_only "
-    "to MetricsStore._apply (requested of its owner)",
-)
 def test_the_managers_report_over_the_shared_logs_leaves_unexposed_users_out(served):
     manager, client = served
     for u in USERS:

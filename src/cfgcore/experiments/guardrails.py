@@ -135,7 +135,7 @@ class SharedLogs:
 
             def events(records: list[MetricRecord]) -> None:
                 store._apply(
-                    [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0)
+                    [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only)
                      for r in records
                      if r.test in kept and (r.ts or 0.0) > cuts.get(r.test, never)]
                 )  # fmt: skip
