@@ -29,6 +29,7 @@ from typing import Any
 
 from cfgcore.config.tree import get_path
 from cfgcore.observability.http import asgi_app, paths, wsgi_app
+from cfgcore.runtime.redaction import redact_text
 
 __all__ = [
     "DEFAULT_MAX_STALENESS",
@@ -58,6 +59,12 @@ class Check:
     name: str
     status: str
     detail: str
+
+    def __post_init__(self) -> None:
+        # Details quote errors, store URLs and refusals, and the report is served over
+        # HTTP: a webhook or credential URL in an error's text is masked here, once for
+        # every check (redact_text: resolved secrets and URL passwords/tokens).
+        object.__setattr__(self, "detail", redact_text(self.detail))
 
     @property
     def ok(self) -> bool:

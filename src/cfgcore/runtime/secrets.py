@@ -466,22 +466,23 @@ def note_variable(name: str, value: str | None, environ: Mapping[str, str] | Non
 
 
 class _MaskFilter(logging.Filter):
-    """Masks remembered secrets in the text of every record of a ``cfgcore`` logger:
-    the message, the traceback (``exc_info``) and ``stack_info``."""
+    """Masks remembered secrets, and the passwords and tokens of URLs (see
+    :func:`cfgcore.runtime.redaction.redact_text`), in the text of every record of a
+    ``cfgcore`` logger: the message, the traceback (``exc_info``) and ``stack_info``."""
 
     _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _known:
-            return True
         try:
             message = record.getMessage()
         except Exception:
             message = None
         if message is not None:
-            masked = mask_text(message)
+            masked = _mask_messages(message)
             if masked != message:
                 record.msg, record.args = masked, ()
+        if not _known and not record.exc_info and "://" not in (record.exc_text or ""):
+            return True  # nothing registered, no traceback: only URLs could show
         if record.exc_info and record.exc_info[0] is not None:
             # Formatters print exc_text when it is set and exc_info is gone. Only a
             # traceback that showed a secret loses its exc_info (a handler reading the
@@ -490,13 +491,13 @@ class _MaskFilter(logging.Filter):
                 text = record.exc_text or self._formatter.formatException(record.exc_info)
             except Exception:
                 text = "(the traceback could not be formatted)"
-            masked = mask_text(text)
+            masked = _mask_messages(text)
             if masked != text:
                 record.exc_info, record.exc_text = None, masked
         elif record.exc_text:
-            record.exc_text = mask_text(record.exc_text)
+            record.exc_text = _mask_messages(record.exc_text)
         if record.stack_info:
-            record.stack_info = mask_text(record.stack_info)
+            record.stack_info = _mask_messages(record.stack_info)
         return True
 
 
@@ -504,6 +505,13 @@ _FILTER = _MaskFilter()
 
 
 def _mask_messages(text: str) -> str:
+    """Log and error text with its secrets masked: the remembered ones, and in any URL
+    its password, secret query parameters and webhook tokens (an error quoting a
+    webhook or a ``redis://user:pass@`` URL masks them even with no secret resolved)."""
+    if "://" in text:
+        from cfgcore.runtime.redaction import redact_text  # it imports this module
+
+        return redact_text(text)
     return mask_text(text) if _known else text
 
 
