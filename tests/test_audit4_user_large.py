@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+from datetime import date, time
 from typing import Any
 
 from hypothesis import given, settings
@@ -89,12 +90,12 @@ def _all_problems(node: Any, path: tuple[Any, ...], depth: bool, out: set[tuple[
             )
     elif depth and isinstance(node, float) and not math.isfinite(node):
         out.add((dotted, f"{node!r} is not a finite number"))
-    elif depth and isinstance(node, bytes | set | frozenset | complex):
+    elif depth and not isinstance(node, type(None) | bool | int | float | str | date | time):
         out.add(
             (
                 dotted,
                 f"a {type(node).__name__} is not a configuration value (strings, "
-                "numbers, booleans, null, lists and mappings are)",
+                "numbers, booleans, null, dates and times, lists and mappings are)",
             )
         )
 

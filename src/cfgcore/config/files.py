@@ -12,6 +12,8 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from datetime import date as _date
+from datetime import time as _time
 from typing import Any
 
 from cfgcore.config.tree import DELETE, REPLACE
@@ -25,6 +27,11 @@ MAX_DEPTH = 100  # far beyond any real configuration, well within Python's recur
 # A larger one is a typo or an attack (a 5,000-digit literal cannot even be printed by
 # Python), and is refused with its key path instead of crashing a later step.
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+# What a configuration value may be: what the file formats can hold and JSON, YAML and
+# TOML readers of the served tree understand. Every way in (files, environment
+# variables, transforms, update_config, set_active_config, validation) is judged by
+# tree_problem against this list.
+VALUE_KINDS = "strings, numbers, booleans, null, dates and times, lists and mappings are"
 
 # --------------------------------------------------------------------------- layers
 
@@ -280,8 +287,13 @@ def tree_problem(
     10,000-deep or self-referencing value is reported, not a ``RecursionError``):
     nesting at most :data:`MAX_DEPTH` levels, integers within 64 bits, string keys
     (a key path cannot name ``1`` apart from ``"1"``, and JSON output would repeat
-    it), finite floats, and no bytes, sets or complex numbers (YAML's ``!!binary``
-    and ``!!set``: JSON has no such values). With ``depth=False`` only integers are
+    it), finite floats, and leaves of the kinds a file can hold (:data:`VALUE_KINDS`:
+    text, numbers, booleans, null, and the dates and times of TOML and YAML), so bytes,
+    sets, complex numbers (YAML's ``!!binary`` and ``!!set``) and arbitrary objects
+    handed to ``set_active_config`` are refused. This is the one judge of a value:
+    files, environment variables, transforms, runtime updates, ``set_active_config``
+    and validation all ask it, so each accepts what the others accept and names
+    the same key path for what it refuses. With ``depth=False`` only integers are
     checked (deeper levels are not visited): the validator's range rules judge the
     rest of a tree handed to it.
     """
@@ -335,12 +347,12 @@ def _leaf_problem(node: Any, depth: bool) -> str | None:
     if isinstance(node, float):
         if not math.isfinite(node):
             return f"{node!r} is not a finite number"
-    elif isinstance(node, bytes | bytearray | set | frozenset | complex):
-        return (
-            f"a {type(node).__name__} is not a configuration value (strings, numbers, "
-            "booleans, null, lists and mappings are)"
-        )
-    return None
+        return None
+    if isinstance(node, str | _date | _time):
+        # Text, and the dates and times TOML and YAML files hold (``2024-05-01``,
+        # ``2024-05-01T09:00:00Z``, TOML's ``09:00:00``): served as the file gave them.
+        return None
+    return f"a {type(node).__name__} is not a configuration value ({VALUE_KINDS})"
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

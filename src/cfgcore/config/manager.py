@@ -57,7 +57,6 @@ from cfgcore.config.tree import (
     freeze,
     get_path,
     split_path,
-    value_problem,
 )
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
@@ -556,7 +555,7 @@ class ConfigurationManager(ConfigView):
                 )
             if any(p == "" for p in path):
                 raise ConfigError([Problem(str(key_path), "empty key path segment")])
-            _refuse_unusable(value, path, source, json_like=True)
+            _refuse_unusable(value, path, source)
             new = value
             found = env_refs(new, path)
             # Reading a secret variable into a key is a change of its own: an actor
@@ -590,7 +589,7 @@ class ConfigurationManager(ConfigView):
             # A value refused for its shape (too deep, a huge int, a set, non-str keys)
             # cannot be written to the audit log or shown to a listener as it is: record
             # its type instead.
-            usable = tree_problem(value) is None and value_problem(value) is None
+            usable = tree_problem(value) is None
             shown = value if usable else f"<refused {type(value).__name__}>"
             event = ConfigChangeEvent(
                 _target(key_path), old, shown, source, prev.version, time.time(), kind="error",
@@ -632,8 +631,9 @@ class ConfigurationManager(ConfigView):
             raise ConfigError(f"set_active_config needs a mapping, got {type(config).__name__}")
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            _refuse_unusable(config, (), source)
-            new_tree = freeze(dict(config))
+            plain = dict(config)
+            _refuse_unusable(plain, (), source)
+            new_tree = freeze(plain)
             overrides = _structural_diff(prev.config, new_tree)
             for changed in overrides:  # PermissionError: nothing changes, the denial is audited
                 check(current_actor() or "", "config.replace", format_path(changed), self.audit)
@@ -753,21 +753,19 @@ def _target(key_path: Any) -> str:
     return key_path if isinstance(key_path, str) else repr(key_path)
 
 
-def _refuse_unusable(
-    value: Any, path: tuple[Any, ...], source: str, *, json_like: bool = False
-) -> None:
-    """Refuse a runtime value no later step could handle: nested deeper than the files
-    may be, or holding an integer beyond 64 bits (the same limits as files); with
-    ``json_like``, also anything a configuration file could not hold (a set, bytes,
-    NaN, a non-str key: see :func:`~cfgcore.config.tree.value_problem`)."""
+def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
+    """Refuse a runtime value a configuration file could not hold, by its key path:
+    the files' own judge (:func:`~cfgcore.config.files.tree_problem`: nesting, 64-bit
+    integers, string keys, finite floats, and only text, numbers, booleans, null,
+    dates and times, lists and mappings as values), so ``update_config`` and
+    ``set_active_config`` accept a date a TOML file gives and refuse an arbitrary
+    object alike."""
     found = tree_problem(value, tuple(path))
     if found is None and len(path) > MAX_DEPTH:
         # A key path deeper than a file may nest (thousands of segments exhausted the
         # stack while the update was applied: RecursionError, not False).
         shown = ".".join(str(p) for p in path[:6]) + ".…"
         found = shown, f"key path nests more than {MAX_DEPTH} levels deep"
-    if found is None and json_like:
-        found = value_problem(value, tuple(path))
     if found is not None:
         where, message = found
         raise ConfigError([Problem(where, message, file=f"<{source}>")])

@@ -177,25 +177,14 @@ def thaw(value: Any) -> Any:
 
 
 def value_problem(value: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str] | None:
-    """``(key path, message)`` of the first leaf of ``value`` that is not a JSON-like
-    scalar (None, bool, int, float, str), else None: what a runtime value may hold
-    beyond the file limits (:func:`cfgcore.config.files.tree_problem`, which callers
-    check first: depth, 64-bit integers, string keys, finite floats), since a file
-    can hold a TOML date but ``update_config`` must not take an arbitrary object.
+    """``(key path, message)`` of the first reason to refuse ``value`` as a
+    configuration value, else None: :func:`cfgcore.config.files.tree_problem`, the one
+    judge every way in uses (files, ``update_config``, ``set_active_config``,
+    validation). Kept under this name for callers of earlier versions.
     """
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, prefix)]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            stack += [(v, (*path, k)) for k, v in node.items()]
-        elif isinstance(node, list | tuple):
-            stack += [(v, (*path, i)) for i, v in enumerate(node)]
-        elif node is not None and not isinstance(node, bool | int | float | str):
-            return format_path(path), (
-                f"a {type(node).__name__} is not a configuration value "
-                "(strings, numbers, booleans, null, lists and mappings are)"
-            )
-    return None
+    from cfgcore.config.files import tree_problem
+
+    return tree_problem(value, prefix)
 
 
 def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
