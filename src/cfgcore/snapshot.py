@@ -49,7 +49,7 @@ import re
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 import msgspec
@@ -182,17 +182,99 @@ class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     off: bool = False
 
 
-class Schedule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+def _api_time(value: Any, where: str) -> Any:
+    """A schedule time given through the Python API as an aware datetime: a naive one
+    (``datetime.now() + timedelta(hours=1)``, or RFC 3339 text without an offset) is this
+    machine's local time, as Python treats naive datetimes, resolved here to its UTC
+    instant. Anything else is left for the compiler to check as a document's value."""
+    if isinstance(value, str):
+        try:
+            value = msgspec.convert(value, datetime)
+        except msgspec.ValidationError:
+            return value  # refused by the compiler, with its path
+    if not isinstance(value, datetime) or value.tzinfo is not None:
+        return value
+    try:
+        # astimezone reads a naive datetime as local time (what datetime.now() returns).
+        return value.astimezone(timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise SnapshotError(
+            [Problem(path=where, message=f"{value.isoformat()} is out of range in UTC")]
+        ) from None
+
+
+class _ApiTimes(msgspec.StructMeta):
+    """Structs built in Python (``Schedule(start=...)``, ``Flag(schedule={...})``) take a
+    naive schedule time as local time; decoders and ``msgspec.convert`` do not call the
+    class, so a document's naive time stays UTC (see :class:`Schedule`)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Schedule:
+            names = ("start", "end")
+            args = tuple(
+                _api_time(v, f"schedule.{names[i]}") if i < 2 else v for i, v in enumerate(args)
+            )
+            for name in names:
+                if name in kwargs:
+                    kwargs[name] = _api_time(kwargs[name], f"schedule.{name}")
+        elif cls is Flag:
+            at = _FLAG_SCHEDULE_AT
+            if len(args) > at and isinstance(args[at], dict):
+                args = (*args[:at], _api_schedule(args[at]), *args[at + 1 :])
+            elif isinstance(kwargs.get("schedule"), dict):
+                kwargs["schedule"] = _api_schedule(kwargs["schedule"])
+        return super().__call__(*args, **kwargs)
+
+
+def _api_schedule(schedule: dict[Any, Any]) -> Any:
+    """A schedule given to ``Flag`` as a dict: the Schedule it stands for (its naive
+    times local), or, with other keys, the dict for the compiler to refuse by path."""
+    if set(schedule) <= {"start", "end"}:
+        return Schedule(**schedule)
+    return {
+        k: _api_time(v, f"schedule.{k}") if k in ("start", "end") else v
+        for k, v in schedule.items()
+    }
+
+
+class Schedule(
+    msgspec.Struct,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    frozen=True,
+    metaclass=_ApiTimes,
+):
     """A window [start, end) in which the flag is live; outside it serves its off variant.
 
-    Naive datetimes are taken as UTC.
+    Times without a UTC offset follow cfgcore's one rule (see
+    :mod:`cfgcore.experiments.abtest`): in a stored document (a flags file, a Redis
+    document, ``snapshot_from_dict`` of decoded data) they are UTC for every reader; given
+    through the Python API (``Schedule(start=datetime.now() + timedelta(hours=1))``,
+    ``Flag(schedule={"start": ...})``) they are this machine's local time, resolved at
+    once. Either way the Schedule holds aware datetimes, so a schedule means the same
+    instant on every host, copied, pickled or encoded (with its offset).
+    (``msgspec.structs.replace`` does not call the class: a naive time given to it is
+    read as a document's, UTC.)
     """
 
     start: datetime | None = None
     end: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Decoded (or converted) from a document: a naive time is UTC.
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                msgspec.structs.force_setattr(self, name, value.replace(tzinfo=timezone.utc))
 
-class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, frozen=True):
+
+class Flag(
+    msgspec.Struct,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    frozen=True,
+    metaclass=_ApiTimes,
+):
     """One flag. Without ``variants`` it is boolean: ``{"on": true, "off": false}``
     and ``off_variant`` defaults to ``"off"``. ``default`` is required (write it last:
     a definition cut off before it is then refused instead of served differently).
@@ -216,6 +298,9 @@ class Flag(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     tags: list[str] = []
     metadata: dict[str, Any] = {}
     on_variants: list[str] | None = None
+
+
+_FLAG_SCHEDULE_AT = Flag.__struct_fields__.index("schedule")
 
 
 class Snapshot(
