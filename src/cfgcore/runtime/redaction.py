@@ -14,11 +14,6 @@ REDACTED = "***redacted***"
 
 # --------------------------------------------------------------------------- redaction
 
-_SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|pwd|authorization|secret|token|api[_-]?key|apikey|private[_-]?key|credential"
-    r"|signing[_-]?key|access[_-]?key|encryption[_-]?key|client[_-]?secret|dsn|^key$|_key$)",
-    re.IGNORECASE,
-)
 # The password runs to the last "@" before the path, as urllib and redis-py read it.
 # The scheme's letters are a lookbehind, not part of the match: matching them made the
 # search retry from every letter of a long run, quadratic in a value's length (a 1 MB
@@ -48,28 +43,225 @@ _RANDOM_PIECE = re.compile(r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-
 _TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]{16,}")
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
-_SAFE_KEY_SUFFIX = ("_enabled", "_required", "_ttl", "_days", "_length", "_policy", "_algorithm")
+
+# --------------------------------------------------------------------------- secret names
+#
+# The one definition of a secret's key name: validation's plain-text secret rule, the
+# empty-secret report (``cfgcore setup``, ``cfgcore validate``, the health report),
+# secret environment variables and the masking below all ask is_secret_key
+# (cfgcore.validation.keys re-exports it). A name is judged by its words
+# (``db_password``, ``dbPassword``, ``DB-PASSWORD`` are one name), the last deciding.
+
+# The last word of a secret's name (``password``, ``db_pass``, ``api_secret``,
+# ``credentials``), or how it ends (``dbpassword``, ``clientsecret``). A plural names a
+# section or a list of them (``secrets:``, ``api_keys:``): masked whole, but judged
+# entry by entry (:func:`may_hold_secret`).
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+        "credentials",
+        "authorization",
+        "apikey",
+    }
+)
+_SECRET_WORD_ENDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "credentials",
+    "apikey",
+)
+# A ``key`` is a secret after one of these (``api_key``, ``signingKey``,
+# ``secret_access_key``, ``hmac_key``, ``privatekey``); other keys (``partition_key``,
+# ``sort_key``, ``public_key``) are not.
+_KEY_QUALIFIERS = frozenset(
+    {
+        "api",
+        "private",
+        "secret",
+        "access",
+        "signing",
+        "encryption",
+        "master",
+        "hmac",
+        "jwt",
+        "crypto",
+        "cipher",
+        "aes",
+        "auth",
+        "session",
+        "shared",
+        "account",
+        "admin",
+        "service",
+        "app",
+        "refresh",
+        "bearer",
+        "webhook",
+        "csrf",
+    }
+)
+# Words that make a name count something, or switch something, rather than hold a
+# secret (``max_token``, ``allow_credentials``, ``require_password``).
+_ABOUT = frozenset(
+    {
+        "max",
+        "min",
+        "num",
+        "number",
+        "total",
+        "count",
+        "allow",
+        "allowed",
+        "allows",
+        "support",
+        "supports",
+        "require",
+        "requires",
+        "required",
+        "use",
+        "enable",
+        "enabled",
+        "disable",
+        "disabled",
+        "is",
+        "has",
+    }
+)
+#: A bare ``key`` holds a secret under these parents (``security.encryption.key``,
+#: ``jwt.key``, ``tls.key``...): see :func:`names_secret`.
+SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_names: dict[Any, bool] = {}
 
 
-def is_secret_key(path: str | Iterable[Any]) -> bool:
-    """Does the key path name a secret (password, token, api_key, private key, ...)?
+def key_words(name: Any) -> list[str]:
+    """The lower-case words of a key name, camelCase split (``dbPassword``,
+    ``X-Api-Key``, ``AWS_SECRET_ACCESS_KEY``), trailing numbers dropped."""
+    words = [w.lower() for w in _WORD.findall(name if type(name) is str else str(name))]
+    while words and words[-1].isdigit():
+        words.pop()
+    return words
 
-    Only the last segment is judged, and names that describe a setting about secrets
-    (``token_ttl``, ``password_policy``, ``min_length``...) are not secrets.
-    """
-    last = path.rsplit(".", 1)[-1] if isinstance(path, str) else str(list(path)[-1])
-    low = last.lower()
-    if low.endswith(_SAFE_KEY_SUFFIX) or low in ("key_id", "sharding_strategy"):
+
+def _judge(name: str) -> bool:
+    words = key_words(name)
+    if not words or not _ABOUT.isdisjoint(words):
         return False
-    return bool(_SECRET_KEY.search(low))
+    last = words[-1]
+    before = words[-2] if len(words) > 1 else ""
+    if last in _SECRET_WORDS or last.endswith(_SECRET_WORD_ENDS):
+        return True
+    if last == "key":
+        return before in _KEY_QUALIFIERS
+    if last.endswith("key"):
+        # One word: "privatekey", "secretaccesskey" (a camelCase "secretAccessKey"
+        # reads so lower-cased).
+        head = last[:-3]
+        return any(head.endswith(q) for q in _KEY_QUALIFIERS)
+    return False
+
+
+def is_secret_key(path: Any) -> bool:
+    """Does the key name (the last segment of a dotted path) say its value is a secret?
+
+    ``password``, ``db_pass``, ``passphrase``, ``api_secret``, ``credentials``,
+    ``access_token``, ``api_key``, ``secret_access_key``, ``privateKey``,
+    ``DB_PASSWORD``: yes. Names about a secret (``token_ttl``, ``password_policy``,
+    ``secret_name``, ``api_key_required``, ``password_file``), keys that are not
+    credentials (``partition_key``, ``public_key``, ``key_id``) and counts
+    (``max_tokens``) are not. A bare ``key`` is one only under a secret parent:
+    :func:`names_secret` judges that.
+    """
+    if isinstance(path, str):
+        key: Any = path.rsplit(".", 1)[-1]
+    elif isinstance(path, list | tuple):
+        key = path[-1] if path else ""
+    else:
+        key = path
+    try:
+        hit = _names.get(key)
+    except TypeError:  # unhashable (only possible from hand-built trees)
+        return _judge(str(key))
+    if hit is None:
+        hit = _judge(key if type(key) is str else str(key))
+        if len(_names) < 8192:
+            _names[key] = hit
+    return hit
+
+
+def names_secret(key: Any, parent_key: Any = "") -> bool:
+    """Whether the value under ``key`` (in a mapping under ``parent_key``) is a secret
+    by its name: :func:`is_secret_key`, or a bare ``key`` under ``encryption``,
+    ``jwt``, ``tls``... (:data:`SECRET_KEY_PARENTS`). What validation's plain-text
+    secret rule, the empty-secret report and redaction call a secret."""
+    if is_secret_key(key):
+        return True
+    return _bare_key(key) and key_words(parent_key)[-1:] in ([p] for p in SECRET_KEY_PARENTS)
+
+
+def _bare_key(key: Any) -> bool:
+    """``key``, ``KEY``, ``key-1``: a bare key (its parent says whose)."""
+    text = key if type(key) is str else str(key)
+    return len(text) <= 8 and "key" in text.lower() and key_words(text) == ["key"]
+
+
+def may_hold_secret(name: Any) -> bool:
+    """Masked anyway, though not called a secret: a name ending in ``key``
+    (``stripe_key``, ``license_key``, a bare ``key``) or ``dsn`` (``sentry_dsn``, a
+    database DSN), and a plural that holds secrets (``secrets``, ``passwords``,
+    ``tokens``, ``api_keys``: each entry is judged by its own name). A mask there costs
+    a reader little, while validation demanding a reference for them would refuse
+    ``partition_key: user_id``, ``max_tokens: 4096`` or a ``secrets:`` section's
+    ``provider: vault``."""
+    try:
+        hit = _maybe.get(name)
+    except TypeError:
+        return _may_hold(str(name))
+    if hit is None:
+        hit = _may_hold(name if type(name) is str else str(name))
+        if len(_maybe) < 8192:
+            _maybe[name] = hit
+    return hit
+
+
+_maybe: dict[Any, bool] = {}
+
+
+def _may_hold(name: str) -> bool:
+    words = key_words(name)
+    if not words or not _ABOUT.isdisjoint(words):
+        return False
+    last = words[-1]
+    return (
+        last.endswith(("key", "keys", "dsn"))
+        or last in _SECRET_PLURALS
+        or (last.endswith("s") and _judge(name[:-1]))
+    )
+
+
+_SECRET_PLURALS = frozenset({"passwords", "secrets", "tokens", "credentials", "apikeys"})
 
 
 def _secret_path(key: str) -> bool:
-    """Is the value at dotted ``key`` a secret: its own name says so, or it sits under
-    a key that does (``db.password.value``: the map under ``password`` is the secret)."""
-    if is_secret_key(key):
+    """Is the value at dotted ``key`` masked: its name says it is a secret
+    (:func:`names_secret`) or may hold one (:func:`may_hold_secret`), or it sits under
+    a secret's key (``db.password.value``: the map under ``password`` is the secret)."""
+    segs = key.split(".")
+    last, parent = segs[-1], (segs[-2] if len(segs) > 1 else "")
+    if names_secret(last, parent) or may_hold_secret(last):
         return True
-    return "." in key and any(is_secret_key(seg) for seg in key.split(".")[:-1] if seg)
+    return any(is_secret_key(seg) or may_hold_secret(seg) for seg in segs[:-1] if seg)
 
 
 def redact(path: str | Iterable[Any], value: Any) -> Any:
@@ -134,7 +326,12 @@ def _mask_url(value: str) -> str:
 def _mask_query(m: re.Match[str]) -> str:
     name, value = m["name"], m["value"]
     low = name.lower()
-    secret = is_secret_key(low) or low in ("sig", "signature") or low.endswith("signature")
+    secret = (
+        is_secret_key(name)
+        or may_hold_secret(name)
+        or low in ("sig", "signature")
+        or low.endswith("signature")
+    )
     if not secret or not value or value.startswith("${"):
         return m.group(0)
     return f"{m['pre']}{name}={REDACTED}"

@@ -2,7 +2,9 @@
 
 Shared by the security rules, the schema checker (which must not echo a secret in
 a type error) and anyone who needs to redact: :func:`redact_url` hides the password
-in ``scheme://user:password@host``.
+in ``scheme://user:password@host``. Which key names are secrets
+(:func:`is_secret_key`, :func:`names_secret`) is defined once, in
+:mod:`cfgcore.runtime.redaction`, and re-exported here.
 """
 
 from __future__ import annotations
@@ -10,86 +12,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# One definition of a secret's name, shared with redaction, the empty-secret report
+# and secret environment variables (it lives beside the masking that uses it).
+from cfgcore.runtime.redaction import SECRET_KEY_PARENTS, is_secret_key, names_secret
+
 __all__ = [
+    "SECRET_KEY_PARENTS",
     "is_encrypted_value",
     "is_secret_key",
     "literal_secret_kind",
+    "names_secret",
     "redact_url",
     "url_password",
 ]
-
-# Exact key names (lower-cased, '-' folded to '_') that hold a secret.
-_SECRET_EXACT = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "pass",
-        "authorization",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "api_secret",
-        "api_token",
-        "access_token",
-        "refresh_token",
-        "auth_token",
-        "bearer_token",
-        "client_secret",
-        "private_key",
-        "secret_key",
-        "access_key",
-        "secret_access_key",
-        "signing_key",
-        "encryption_key",
-        "master_key",
-        "webhook_secret",
-        "credentials",
-    }
-)
-# A key ending in one of these (after an underscore) holds a secret too.
-_SECRET_SUFFIXES = tuple(
-    "_" + s
-    for s in (
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "private_key",
-        "secret_key",
-        "access_key",
-        "signing_key",
-        "encryption_key",
-        "master_key",
-    )
-)
-# A bare `key` is a secret under these parents (security.encryption.key, jwt.key, ...).
-SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
-
-_cache: dict[Any, bool] = {}
-
-
-def _norm(key: Any) -> str:
-    return (key if type(key) is str else str(key)).lower().replace("-", "_")
-
-
-def is_secret_key(key: Any) -> bool:
-    """True when a key name says its value is a secret (password, api_key, db_token, ...)."""
-    hit = _cache.get(key)
-    if hit is None:
-        name = _norm(key)
-        hit = name in _SECRET_EXACT or name.endswith(_SECRET_SUFFIXES)
-        if len(_cache) < 8192:
-            try:
-                _cache[key] = hit
-            except TypeError:  # unhashable key (only possible from hand-built trees)
-                pass
-    return hit
-
 
 _ENC_PREFIXES = (
     "enc:",

@@ -29,11 +29,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from cfgcore.runtime.redaction import key_words
 from cfgcore.validation.core import OFF, ValidationResult
 from cfgcore.validation.keys import (
-    SECRET_KEY_PARENTS,
     is_secret_key,
     literal_secret_kind,
+    names_secret,
     redact_url,
     url_password,
 )
@@ -500,19 +501,6 @@ _SECRET_LEVELS = {
 }
 
 
-def names_secret(key: Any, parent_key: Any = "") -> bool:
-    """Whether a key holds a secret by its name: ``password``, ``api_key``,
-    ``db_token``..., or a bare ``key`` under ``encryption``, ``jwt``, ``tls``... (the
-    keys ``security.plaintext_secret`` judges)."""
-    if _norm_key(key) == "key":
-        return _norm_key(parent_key) in SECRET_KEY_PARENTS
-    return is_secret_key(key)
-
-
-def _norm_key(key: Any) -> str:
-    return (key if type(key) is str else str(key)).lower().replace("-", "_")
-
-
 def empty_secrets(
     config: Any,
     refs: Mapping[tuple[Any, ...], str] | None = None,
@@ -560,6 +548,9 @@ def empty_secrets(
     return found
 
 
+_CAMEL_ENDS = ("pass", "pwd", "authorization")
+
+
 class PlaintextSecretRule(_SecurityRule):
     """Keys like password, secret, token, api_key holding a literal instead of ``${ENV}``."""
 
@@ -569,7 +560,10 @@ class PlaintextSecretRule(_SecurityRule):
         super().__init__("security.plaintext_secret", "error", env_severity=_SECRET_LEVELS)
 
     def wants_key(self, key: str) -> bool:
-        return key == "key" or is_secret_key(key)
+        # The walker passes the name lower-cased, which hides camelCase words
+        # ("dbPass" reads "dbpass"): every name that may be a secret's is visited, and
+        # visit judges the key as written, with its parent (names_secret).
+        return is_secret_key(key) or key.endswith(_CAMEL_ENDS) or key_words(key) == ["key"]
 
     def visit(
         self,
