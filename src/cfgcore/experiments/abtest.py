@@ -469,6 +469,18 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
     return problems
 
 
+def moved_from_records(doc: Snapshot, now: float, file: str | None = None) -> list[Problem]:
+    """What in flag document ``doc`` serves users of a served A/B test other variants
+    than its own ``experiments`` record enrolled them in: the test's flag splits them
+    otherwise than ``traffic_split`` (the flag edited by hand, its record not). The one
+    judgement possible with no earlier document to compare with (a process starting on
+    a file): a change that edited both alike cannot be told from a test created so."""
+    recorded = msgspec.structs.replace(
+        doc, flags={k: v for k, v in doc.flags.items() if k not in doc.experiments}
+    )
+    return moved_users(recorded, doc, now, file)
+
+
 def has_served(meta: Mapping[str, Any], now: float) -> bool:
     """Whether a stored test has served its variants: its window opened while it was
     active (a test stopped before it opened, or created and not started, has not)."""

@@ -111,12 +111,16 @@ def refuse_literal_secrets(snapshot: Snapshot, origin: str | None = None) -> Non
 class LiveFlags:
     """One store's document, compiled and served by one engine."""
 
-    def __init__(self, store: FlagStore, *, engine: Any = None) -> None:
+    def __init__(
+        self, store: FlagStore, *, engine: Any = None, clock: Callable[[], float] | None = None
+    ) -> None:
         from cfgcore.engine import Engine
 
         self.store = store
         self.engine = engine if engine is not None else Engine()
         self.engine._served_by = store.url  # only install() swaps it (Engine.swap refuses)
+        if clock is not None:
+            self.engine.set_clock(clock)  # before the first load judges served tests by it
         self._lock = threading.RLock()
         self._subscribers: list[Any] = []
         self.document: FlagDocument | None = None
@@ -128,8 +132,10 @@ class LiveFlags:
         # and closes the store (a Redis store's follower thread and connections).
         self._holders = 0
         self.closed = False
-        doc = store.read()
-        self.install(doc, self.prepare(doc), "load")
+        # Read before the store: a Redis store's follower makes the cache file the
+        # document this process serves once it follows.
+        before = _served_before(store)
+        self._first_load(store.read(), before)
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
         global _GENERATION
@@ -168,10 +174,77 @@ class LiveFlags:
             # is refused like an invalid one, unless it restarts the test as a new run.
             from cfgcore.experiments.abtest import moved_users
 
-            problems = moved_users(self.source, derived, time.time(), doc.origin)
+            problems = moved_users(self.source, derived, self.now(), doc.origin)
             if problems:
                 raise ConfigError(problems)
         return compiled
+
+    def now(self) -> float:
+        """Epoch seconds by the engine's clock: the one its schedules are served by,
+        which the dynamic manager's ``clock=`` sets (tests, simulations), so that a
+        document's A/B tests are judged served (and the ``since`` a refusal suggests)
+        by the same time as the experiment API's own checks. The system clock when
+        none is set, or when the clock raises."""
+        clock = getattr(self.engine.snapshot(), "clock", None)
+        if clock is not None:
+            try:
+                return float(clock())
+            except Exception:
+                log.warning("the engine's clock raised; judging A/B tests by the system clock")
+        return time.time()
+
+    def _first_load(self, doc: FlagDocument, before: FlagDocument | None) -> None:
+        """Serve the store's document at start. A document that cannot be served raises
+        (nothing else is known good). One that would move a served A/B test's users
+        (:func:`~cfgcore.experiments.abtest.moved_users`) is judged against the document
+        this host served before, where the store keeps one (a Redis store's cache
+        file): refused, reported in ``last_error`` and logged, and that document serves
+        instead, as when the change arrives while running. A file store keeps no earlier
+        document, so at start only the document itself can be judged: a served test
+        whose flag splits its users otherwise than its ``experiments`` record (a split
+        edited by hand, the record not) is logged as an ERROR and served (nothing else
+        to serve; a change that edits both cannot be told from a test created that
+        way). Startup is never blocked for want of an earlier document."""
+        compiled = self.prepare(doc)
+        derived = derive(doc.snapshot, doc.origin)
+        if derived.experiments:
+            from cfgcore.experiments.abtest import moved_from_records, moved_users
+
+            now = self.now()
+            if before is not None:
+                problems = []
+                if before.checksum != doc.checksum:
+                    try:
+                        earlier = derive(before.snapshot, before.origin)
+                    except ConfigError:
+                        earlier = Snapshot()  # (it could not serve either: nothing to keep)
+                    problems = moved_users(earlier, derived, now, doc.origin)
+                if problems:
+                    try:
+                        served = self.prepare(before)
+                    except ConfigError as exc:
+                        log.error(
+                            "flag document would move users of a served A/B test, and the "
+                            "document served before (%s) cannot be served: %s; serving "
+                            "the new one: %s", before.origin, exc, ConfigError(problems),
+                        )  # fmt: skip
+                    else:
+                        # (The store still counts the refused version as read: a Redis
+                        # follower makes it its cache file's on its first poll, so this
+                        # guards the first start after it was written.)
+                        self.install(before, served, "load")
+                        self._rejected = doc.checksum
+                        self.reject(ConfigError(problems), "load", doc.origin)
+                        return
+            else:
+                problems = moved_from_records(derived, now, doc.origin)
+                if problems:
+                    log.error(
+                        "flag document serves users of a served A/B test other variants "
+                        "than its experiments record enrolled them in (no earlier document "
+                        "to compare with: serving it): %s", ConfigError(problems),
+                    )  # fmt: skip
+        self.install(doc, compiled, "load")
 
     def install(
         self,
@@ -367,7 +440,7 @@ class LiveFlags:
 
                 origin = str(getattr(self.store, "path", None) or self.store.url)
                 base = derive(snapshot, origin)
-                problems = moved_users(self.source, base, time.time(), origin)
+                problems = moved_users(self.source, base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
             return derive(change(snapshot))
@@ -445,12 +518,15 @@ def generation() -> int:
     return _GENERATION
 
 
-def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
+def shared_flags(
+    store: FlagStore, *, engine: Any = None, clock: Callable[[], float] | None = None
+) -> LiveFlags:
     """The process's live flag set for ``store`` (by URL), created on first use.
 
     Each call counts a holder: call ``release(holder)`` when done (the managers'
     ``close()`` do). An explicit ``engine`` that differs from the shared set's gets a
-    private set (tests run one engine per evaluator implementation).
+    private set (tests run one engine per evaluator implementation). ``clock``: set
+    on a new set's engine before its first load (see :meth:`LiveFlags.now`).
     """
     with _SHARED_LOCK:
         live = _SHARED.get(store.url)
@@ -464,11 +540,25 @@ def shared_flags(store: FlagStore, *, engine: Any = None) -> LiveFlags:
         live.refresh("load")
         return live
     with _SHARED_LOCK:
-        live = LiveFlags(store, engine=engine)
+        live = LiveFlags(store, engine=engine, clock=clock)
         live.acquire()
         if store.url not in _SHARED or engine is None:
             _SHARED[store.url] = live
         return live
+
+
+def _served_before(store: FlagStore) -> FlagDocument | None:
+    """The document this host served before this process, where ``store`` keeps one
+    (a Redis store's cache file); None for stores that keep none (files, memory) or
+    when it is missing or unreadable."""
+    read_cache = getattr(store, "read_cache", None)
+    if read_cache is None or getattr(store, "cache_path", None) is None:
+        return None
+    try:
+        doc = read_cache()
+    except ConfigError:
+        return None
+    return doc if isinstance(doc, FlagDocument) else None
 
 
 def live_flags_for(engine: Any) -> LiveFlags | None:
