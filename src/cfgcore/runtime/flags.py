@@ -109,7 +109,12 @@ def refuse_literal_secrets(snapshot: Snapshot, origin: str | None = None) -> Non
 
 
 class LiveFlags:
-    """One store's document, compiled and served by one engine."""
+    """One store's document, compiled and served by one engine.
+
+    A document that would move a served A/B test's users is judged against the live
+    one, by the engine's clock (:meth:`now`); at start, against the document this host
+    served before where the store keeps one (a Redis store's cache file), else only
+    against its own ``experiments`` records (see :meth:`_first_load`)."""
 
     def __init__(
         self, store: FlagStore, *, engine: Any = None, clock: Callable[[], float] | None = None
