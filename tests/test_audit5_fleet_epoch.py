@@ -19,7 +19,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.runtime.redis_follow import stored_epoch
 from cfgcore.runtime.redis_store import RedisFlagStore
-from cfgcore.snapshot import Flag, Snapshot, encode_snapshot
+from cfgcore.snapshot import Flag, Snapshot, decode_snapshot, encode_snapshot
 from tests.redis_server import wait_for
 
 KEEP = ["keep_a", "keep_b"]
@@ -153,39 +153,34 @@ def test_old_writer_refused_after_flushall_and_a_fresh_seed_then_publish_repairs
     redis_server.client().flushall()  # no process polls in this window (poll=30)
     b = open_store(None)  # a new process: no cache file, no floor key
     assert b.read().version == 0
-    b.update(add("b_new"))
+    for n in ("b_new", "b_more", "b_third"):  # versions 1 to 3 of another epoch
+        b.update(add(n))
+    # Version 3 is announced, newer than the 2 the followers serve: they read it and
+    # refuse it (once), raising the floor to 2.
+    wait_for(lambda: f.errors and a.errors)
+    assert "re-created" in str(f.errors[0])
+    assert f.version == 2 and names(f.read_cache().snapshot) == KEEP
+    assert f.stats["rejected"] == 1
 
     with pytest.raises(ConfigError) as err:
         a.update(add("new_late"))
     msg = str(err.value)
     assert "re-created since this process last saw it" in msg
     assert "cfgcore publish --store" in msg and "--flags FILE" in msg
-    stored = RedisFlagStore(url + "&cache=off")
-    try:
-        assert names(stored.read().snapshot) == ["b_new"]  # nothing built on it
-    finally:
-        stored.close()
-
-    # The refusal raised the floor: b's next write is numbered above the 2 the fleet
-    # served, so followers see it as newer, and refuse it all the same.
-    _, new = b.update(add("b_more"))
-    assert new.version == 3
-    wait_for(lambda: f.errors and a.errors)
-    assert "re-created" in str(f.errors[0])
-    assert f.version == 2 and names(f.read_cache().snapshot) == KEEP
-    assert f.stats["rejected"] == 1
-    contact = f.last_contact
-    b.update(add("b_third"))  # the same epoch: not reported again
-    wait_for(lambda: f.last_contact != contact)  # f read version 4
-    assert len(f.errors) == 1 and f.version == 2
+    data = redis_server.client().hget(f"{{{NS}}}:flags", "data")
+    assert names(decode_snapshot(data, "msgpack")) == ["b_more", "b_new", "b_third"]
+    # The followers recorded the epoch they served beside the floor: the process that
+    # re-created the store (and any new one) now refuses to build on it too.
+    with pytest.raises(ConfigError, match="re-created after Redis lost its data"):
+        b.update(add("b_fourth"))
 
     out = publish(url, KEEP, tmp_path, bundled_config, capsys, monkeypatch)
-    assert "as version 5" in out
+    assert "as version 4" in out
     for store in (a, f):
-        wait_for(lambda s=store: s.version == 5)
+        wait_for(lambda s=store: s.version == 4)
     assert names(f.docs[-1].snapshot) == KEEP
     doc = b.read()  # b, which started the other epoch, reads the published one
-    assert doc.version == 5 and doc.forced and names(doc.snapshot) == KEEP
+    assert doc.version == 4 and doc.forced and names(doc.snapshot) == KEEP
     _, late = a.update(add("new_late"))  # the old writer writes again
     wait_for(lambda: f.version == late.version)
     assert names(f.docs[-1].snapshot) == [*KEEP, "new_late"]

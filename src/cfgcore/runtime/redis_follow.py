@@ -131,7 +131,13 @@ class RedisFollower:
     def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
         raise NotImplementedError
 
-    def _recreated_message(self, version: int, epoch: str | None, known: str, served: int) -> str:
+    def _recreated_message(
+        self, version: int, epoch: str | None, known: str, served: int, by_fleet: bool = False
+    ) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def _fleet_epoch(raw: list[Any]) -> str | None:
         raise NotImplementedError
 
     def _write_cache(self, doc: FlagDocument) -> None:
@@ -141,7 +147,7 @@ class RedisFollower:
     def _primary_moved(client: Any) -> bool:
         raise NotImplementedError
 
-    def _mark_lost(self, client: Any, version: int) -> None:
+    def _mark_lost(self, client: Any, version: int, epoch: str | None = None) -> None:
         raise NotImplementedError
 
     def _lost_message(self, version: int) -> str:
@@ -275,14 +281,14 @@ class RedisFollower:
             return  # the version this process serves: confirmed current
         if len(raw) > 6 and raw[6] == b"refused" and refusal is not None:
             if refusal[2]:  # as when it was read: the floor rises to what serves
-                self._mark_lost(self._follow_client, current)
+                self._mark_lost(self._follow_client, current, refusal[3])
             return  # the document refused before, still there: reported once
         kind = self._wrong_type(raw)
         if kind is not None:
             # Another program replaced the key (a string, a list...): Redis is fine,
             # the document is not. Refused (reported once), and the floor rises to
             # what serves, so that the repair is numbered above it.
-            self._mark_lost(self._follow_client, current)
+            self._mark_lost(self._follow_client, current, known)
             if self._reported != (-1, f"type {kind}"):
                 self._reject(
                     -1, f"type {kind}", ConfigError(self._wrong_type_message(kind), file=self.url)
@@ -293,15 +299,22 @@ class RedisFollower:
         except ConfigError:
             version = -1  # unreadable or out of range: rejected below, with the reason
             # A repair (cfgcore publish, forced) must be numbered above what serves.
-            self._mark_lost(self._follow_client, current)
-        if current and known is not None and version > 0 and raw[0] is not None:
+            self._mark_lost(self._follow_client, current, known)
+        fleet = self._fleet_epoch(raw)  # the epoch the fleet served, as the floor records
+        if (current and known is not None or fleet is not None) and version > 0 and raw[0]:
             try:
                 epoch = stored_epoch(raw[7], version, self.url)
             except ConfigError:
                 pass  # refused below as a corrupt document
             else:
-                if self._foreign(version, epoch, raw[8] == 1, known):
-                    self._recreated(version, current, epoch, known)
+                if current and self._foreign(version, epoch, raw[8] == 1, known):
+                    self._recreated(version, current, epoch, known or "")
+                    self._refusing(raw, floor=True, epoch=known)
+                    return
+                if self._foreign(version, epoch, raw[8] == 1, fleet):
+                    # (also for the process that wrote it, or one that took it before
+                    # the fleet noticed: what they serve is not recorded beside the floor)
+                    self._recreated(version, current, epoch, fleet or "", by_fleet=True)
                     self._refusing(raw, floor=True)
                     return
         if version == current and version > self._cached and self._callbacks:
@@ -311,8 +324,8 @@ class RedisFollower:
                 self._write_cache(self._from_raw(raw))
         if 0 <= version <= current:
             if version < current:
-                self._went_backwards(version, current, empty=raw[0] is None)
-                self._refusing(raw, floor=True)
+                self._went_backwards(version, current, empty=raw[0] is None, epoch=known)
+                self._refusing(raw, floor=True, epoch=known)
             elif self._reported is not None and version:
                 self._back_to_current(raw)
             return
@@ -364,17 +377,17 @@ class RedisFollower:
         # older versions are ignored anyway; a new loss is news
         self._reported = self._refused = None
 
-    def _refusing(self, raw: list[Any], *, floor: bool = False) -> None:
+    def _refusing(self, raw: list[Any], *, floor: bool = False, epoch: str | None = None) -> None:
         """The stored document in ``raw`` is refused (the report now standing says why):
         until the store holds another (another version, epoch, checksum or forced mark),
         polls are answered without it. ``floor``: each such poll raises the floor to the
-        version served, as reading it again would."""
+        version served (recording ``epoch`` beside it), as reading it again would."""
 
         def field(x: Any) -> bytes:
             return x if isinstance(x, bytes) else b"" if x is None else str(x).encode()
 
         identity = (field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0")
-        self._refused = (self._reported, identity, floor)
+        self._refused = (self._reported, identity, floor, epoch)
 
     def _back_to_current(self, raw: list[Any]) -> None:
         """The store holds the version served again after a reported problem (the key
@@ -415,28 +428,33 @@ class RedisFollower:
             except Exception:
                 log.exception("%s: flag store error handler failed", self.url)
 
-    def _recreated(self, version: int, current: int, epoch: str | None, known: str) -> None:
+    def _recreated(
+        self, version: int, current: int, epoch: str | None, known: str, by_fleet: bool = False
+    ) -> None:
         """The store holds a document of another epoch that no forced write began: it
         was re-created since this process last saw it (Redis lost its data, and a process
         that had not seen the old document wrote a new one). Keep serving ``current``,
         raise the fleet's floor to it (every poll: a repair must be numbered above it),
         and report it once per epoch, whatever the version: writes there are refused
         until ``cfgcore publish`` (a forced write) gives the fleet a document to take."""
-        self._mark_lost(self._follow_client, current)
+        self._mark_lost(self._follow_client, current, None if by_fleet else known)
         key = f"epoch {epoch}"
         if self._reported == (-2, key):
             return
-        msg = self._recreated_message(version, epoch, known, current)
+        msg = self._recreated_message(version, epoch, known, current, by_fleet)
         msg = f"{msg}; serving version {current} meanwhile"
         self._reject(-2, key, ConfigError(msg, file=self.url))
 
-    def _went_backwards(self, version: int, current: int, *, empty: bool = False) -> None:
+    def _went_backwards(
+        self, version: int, current: int, *, empty: bool = False, epoch: str | None = None
+    ) -> None:
         """The store holds an older version than this process serves (writes lost in a
         failover), or none at all (Redis restarted empty): keep serving ``current``,
         raise the fleet's floor to it (every poll: Redis may be wiped again) so that
         the next write is numbered above it, and report it once (on_error: the live
-        flag set records it, so health says why)."""
-        self._mark_lost(self._follow_client, current)
+        flag set records it, so health says why). ``epoch``: the one served, recorded
+        beside the floor."""
+        self._mark_lost(self._follow_client, current, epoch)
         if self._reported == (version, "backwards"):
             return
         self._reported = (version, "backwards")

@@ -23,6 +23,8 @@ hash tag so key and channel stay on one slot)::
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
+    {NS}:flags:floor:epoch  "VERSION EPOCH": the epoch that process served at the floor's
+                         version (void when the floor has another version)
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
@@ -62,6 +64,13 @@ it compares the version). Each process remembers the epoch of the document it se
 a re-created store: a write without ``force`` refuses it, a follower keeps its flags and
 reports it once (and raises the floor), :meth:`read` serves the cache file. ``cfgcore
 publish`` begins a new epoch marked forced, which every process takes (and builds on).
+Nothing in Redis survives the loss, so the first process to write on the empty store
+cannot be told. But the processes that served the old epoch record it beside the floor
+when they raise it (they find the document gone or re-created): from then on every
+process, a new one without a cache file and the one that re-created the store included,
+refuses a document of another epoch that no forced write began (reads, followers and the
+write script alike), until ``cfgcore publish``. A floor raised without a record (by a
+release before this one) voids it: the store is then judged as before.
 A document of a release before epochs has none: the first write of this release gives it
 one in place (the older release's script keeps the field when it writes), and a process
 that served an epoch refuses a document without one (re-created by an older release:
@@ -144,10 +153,31 @@ local function floor_of(key)
   if usable(n) then return n end
   return 0
 end
-local function raise_floor(key, v)
+-- The epoch the fleet served at the floor's version, as the process that raised the
+-- floor there recorded it ("VERSION EPOCH" in ekey), or '': none recorded, or recorded
+-- at another version (the floor rose since without one: an earlier release's process).
+local function floor_epoch(key, ekey)
+  if floor_of(key) <= 0 or redis.call('TYPE', ekey).ok ~= 'string' then return '' end
+  local v, e = string.match(redis.call('GET', ekey), '^(%d+) (%x+)$')
+  if v == nil or v ~= redis.call('GET', key) or #e < 16 or #e > 64 then return '' end
+  return e
+end
+-- The floor rises to v; with ekey, the epoch served at v ('' for none) is recorded
+-- beside it when v is the floor's version now and none is recorded there, or v is
+-- above the floor.
+local function raise_floor(key, v, ekey, epoch)
   local kind = redis.call('TYPE', key).ok
   if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', key) end
-  if v > floor_of(key) then redis.call('SET', key, v) end
+  local f = floor_of(key)
+  local fleet = ekey and floor_epoch(key, ekey) or ''
+  if v > f then redis.call('SET', key, v) end
+  if ekey and epoch and epoch ~= '' and v >= f and (fleet == '' or v > f) then
+    redis.call('SET', ekey, redis.call('GET', key) .. ' ' .. epoch)
+  elseif ekey and fleet ~= '' and v > f then
+    -- raised by a process that records no epoch (it refused a document by this very
+    -- record): the record rises with the floor
+    redis.call('SET', ekey, redis.call('GET', key) .. ' ' .. fleet)
+  end
 end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   local e = redis.call('HGET', key, 'epoch')
@@ -158,9 +188,12 @@ end
 """
 
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
-# floor (a plain key; see _LOST). ARGV: expected version, version floor (the highest this
-# writer has seen: after a failover that lost writes, versions continue above it instead
-# of repeating numbers followers already hold), checksum, writer, data, channel, force
+# floor (a plain key; see _LOST), KEYS[3] the epoch recorded beside it: without force, a
+# document of another epoch than the one recorded that no forced write began is not
+# written to ({-5, floor}: re-created after the fleet served the recorded one).
+# ARGV: expected version, version floor (the highest this writer has seen: after a
+# failover that lost writes, versions continue above it instead of repeating numbers
+# followers already hold), checksum, writer, data, channel, force
 # ("1": overwrite whatever is there, even an unreadable version field or a key of
 # another type). Returns {1, new} on success, {0, current} on a conflict, {-1, 0} if
 # the stored version is not a usable number (and force is off), {-2, floor} if the
@@ -185,6 +218,12 @@ if kind ~= 'hash' and kind ~= 'none' then
 end
 local raw = redis.call('HGET', KEYS[1], 'version')
 local epoch = epoch_of(KEYS[1])
+if raw and ARGV[7] ~= '1' then
+  local fleet = floor_epoch(KEYS[2], KEYS[3])
+  if fleet ~= '' and epoch ~= fleet and redis.call('HGET', KEYS[1], 'forced') ~= '1' then
+    return {-5, floor_of(KEYS[2])}  -- re-created after the fleet served another epoch
+  end
+end
 local floor = math.max(tonumber(ARGV[2]), floor_of(KEYS[2]))
 local cur = 0
 if raw then
@@ -194,7 +233,7 @@ if raw then
     cur = 0  -- numbered above the floor: followers raise it when they refuse this one
   end
 elseif floor > 0 and ARGV[7] ~= '1' then
-  raise_floor(KEYS[2], floor)
+  raise_floor(KEYS[2], floor, KEYS[3], '')
   return {-2, floor}
 end
 if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
@@ -218,8 +257,11 @@ return {1, new}
 # Read the document in one step, its data only when it is at most ARGV[1] bytes (a
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
 # a flag file is refused past 64 MiB; nor a version, checksum or writer field past
-# what cfgcore writes). KEYS[1] the document hash; ARGV[2] the version the reader
-# serves ('' for none), ARGV[3] the epoch of the document it serves ('' for none).
+# what cfgcore writes). KEYS[1] the document hash, KEYS[2] and KEYS[3] the floor and the
+# epoch recorded beside it (sent back as the last element, nil for none; a poll is
+# 'unchanged' only when the document is of that epoch or forced). ARGV[2] the version
+# the reader serves ('' for none), ARGV[3] the epoch of the document it serves ('' for
+# none).
 # ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..8] identify: its
 # version, epoch, checksum and forced mark ('0'/'1') as this script sends them ('' for
 # none).
@@ -229,14 +271,15 @@ return {1, new}
 # brought nothing new, costs a few bytes, not the document); {version, checksum, nil,
 # nil, size, nil, 'refused', epoch, forced} when the stored document is the one the
 # reader refuses (it is not sent again on every poll); or {nil, nil, nil, nil, 0, type,
-# nil, nil, nil} when the key holds another type.
+# nil, nil, nil} when the key holds another type; each with the recorded epoch last.
 _READ = (
     _LUA_HELPERS
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then
-  return {false, false, false, false, 0, kind, false, false, false}
+  return {false, false, false, false, 0, kind, false, false, false, false}
 end
+local fleet = floor_epoch(KEYS[2], KEYS[3])
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
 local epoch = epoch_of(KEYS[1])
@@ -249,11 +292,13 @@ local forced = redis.call('HGET', KEYS[1], 'forced') == '1'
 if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
     and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8] then
   -- the document the reader refuses: refused again without being sent
-  return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced}
+  return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
+          fleet ~= '' and fleet}
 end
-if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3] then
+if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3]
+    and (fleet == '' or fleet == epoch or forced) then
   -- the version the reader serves already: only the version is sent back
-  return {r[1], false, false, false, size, false, 'unchanged', false, false}
+  return {r[1], false, false, false, size, false, 'unchanged', false, false, false}
 end
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
@@ -261,11 +306,13 @@ r[6] = false
 r[7] = false
 r[8] = epoch ~= '' and epoch
 r[9] = forced
+r[10] = fleet ~= '' and fleet
 return r
 """
 )
 
-# KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it.
+# KEYS[1] the floor key, ARGV[1] a version some process serves: the floor rises to it;
+# KEYS[2] the record beside it, ARGV[2] the epoch that process serves ('' for none).
 # Written when a process finds the document gone, older than what it serves (Redis
 # restarted empty, a failover lost writes) or unreadable, so that the store remembers
 # it lost a document (writes without force are refused, see _CAS) and whatever is
@@ -275,7 +322,7 @@ _LOST = (
     _LUA_HELPERS
     + """
 local cur = floor_of(KEYS[1])
-raise_floor(KEYS[1], tonumber(ARGV[1]))
+raise_floor(KEYS[1], tonumber(ARGV[1]), KEYS[2], ARGV[2])
 return cur
 """
 )
@@ -338,6 +385,8 @@ class RedisFlagStore(RedisFollower):
         self.key = f"{{{ns}}}:{document}"
         self.channel = f"{{{ns}}}:{document}:changes"
         self.floor_key = f"{{{ns}}}:{document}:floor"
+        # "VERSION EPOCH": the epoch the fleet served at the floor's version
+        self.floor_epoch_key = f"{{{ns}}}:{document}:floor:epoch"
         self.poll = float(opts.get("poll", 30.0))
         self.backoff_max = float(opts.get("backoff_max", BACKOFF_MAX))
         self.cache_path = self._cache_path(cache_dir)
@@ -381,7 +430,7 @@ class RedisFlagStore(RedisFollower):
         # While that report stands: the stored document refused (its identity, as the
         # read script compares it) and whether each poll raises the floor; a poll that
         # finds it still there is not sent the document again.
-        self._refused: tuple[Any, tuple[bytes, bytes, bytes, bytes], bool] | None = None
+        self._refused: tuple[Any, tuple[bytes, bytes, bytes, bytes], bool, str | None] | None = None
         self._failing: tuple[int, str] | None = None  # a document a listener failed on
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
@@ -626,18 +675,32 @@ class RedisFlagStore(RedisFollower):
         args: list[Any] = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
         if refused is not None:
             args += [b"1", *refused]
-        reply = self._read(keys=[self.key], args=args, client=client)
+        keys = [self.key, self.floor_key, self.floor_epoch_key]
+        reply = self._read(keys=keys, args=args, client=client)
         if (
             isinstance(reply, list)
-            and len(reply) == 9
+            and len(reply) == 10
             and type(reply[4]) is int
             and all(x is None or isinstance(x, (bytes, int)) for x in reply)
         ):
             return reply
         raise _unexpected("the read script", reply)
 
-    def _fetch(self, client: Any) -> FlagDocument:
-        return self._from_raw(self._read_raw(client))
+    def _fetch(self, client: Any) -> tuple[FlagDocument, str | None]:
+        """The stored document and the epoch the fleet served at the floor (None for
+        none recorded, or not an epoch id)."""
+        raw = self._read_raw(client)
+        return self._from_raw(raw), self._fleet_epoch(raw)
+
+    @staticmethod
+    def _fleet_epoch(raw: list[Any]) -> str | None:
+        """The epoch the floor key's record names in a reply of the read script."""
+        fleet = raw[9] if len(raw) > 9 else None
+        if not isinstance(fleet, bytes):
+            return None
+        with contextlib.suppress(ConfigError):
+            return stored_epoch(fleet, 0, "")
+        return None
 
     # -- the local cache file -----------------------------------------------------
 
@@ -736,14 +799,30 @@ class RedisFlagStore(RedisFollower):
 
     @staticmethod
     def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
-        """A stored document of another epoch than the one this process knows, which no
-        forced write began: the store was re-created since this process last saw it."""
+        """A stored document of another epoch than the one this process knows (or the
+        fleet served, as the floor key records), which no forced write began: the store
+        was re-created since."""
         return known is not None and version > 0 and epoch != known and not forced
 
-    def _recreated_message(self, version: int, epoch: str | None, known: str, served: int) -> str:
+    def _recreated_message(
+        self, version: int, epoch: str | None, known: str, served: int, by_fleet: bool = False
+    ) -> str:
         what = "flag" if self._document == "flags" else "published configuration"
         theirs = f"epoch {epoch[:12]}" if epoch else "no epoch: written by an older release"
         fix = self._restore_command(served)
+        if by_fleet:
+            # Judged by the floor key's record, not by what this process served: a new
+            # process (or the one that wrote the re-created document) is told too.
+            serves = f"this process serves version {served}" if served else "none served yet"
+            return (
+                f"the store was re-created after Redis lost its data: it holds version "
+                f"{version} of another {what} document ({theirs}, which no forced write "
+                f"began), while the fleet served epoch {known[:12]} (recorded beside the "
+                f"floor key {self.floor_key} by a process that served it; {serves}). A "
+                f"process that had not seen the old document started over from the seed "
+                f"before the fleet noticed. Writing to it would build on that document and "
+                f"drop the fleet's flags; restore the intended document first: {fix}"
+            )
         if version < served and (epoch or "") == self._before:
             # The document this process served before its epoch began: the store lost
             # the write that began it, and nothing since. Not re-created, and no
@@ -788,15 +867,24 @@ class RedisFlagStore(RedisFollower):
                 )
         return self._repair_command()
 
-    def _instead_of_recreated(self, doc: FlagDocument, known: str) -> FlagDocument:
+    def _instead_of_recreated(
+        self, doc: FlagDocument, known: str, by_fleet: bool = False
+    ) -> FlagDocument:
         """``read()`` found a document of another epoch that no forced write began:
         like a lost document, ConfigError if this process serves a version already, else
-        the cache file's (this process knew the old epoch from it)."""
+        the cache file's (this process knew the old epoch from it, or the floor key's
+        record did: then only its cache file of that epoch is served)."""
         with self._lock:
             serving = self._seen
         lost = max(serving, self._cache_version())
-        self._mark_lost(self._client, lost)
-        return self._keep_or_cache(self._recreated_message(doc.version, doc.epoch, known, lost))
+        # (what this process served is recorded beside the floor only when it is of the
+        # epoch it judged by: the fleet's record is not replaced by the other epoch)
+        self._mark_lost(self._client, lost, None if by_fleet else known)
+        msg = self._recreated_message(doc.version, doc.epoch, known, lost, by_fleet)
+        if by_fleet and serving == 0 and self._cache_identity()[1] not in (None, known):
+            self.last_error = msg  # its cache file is of another epoch than the fleet's
+            raise ConfigError(f"{msg}; not serving the cache file of another epoch", file=self.url)
+        return self._keep_or_cache(msg)
 
     def _keep_or_cache(self, msg: str) -> FlagDocument:
         """What ``read()`` serves instead of a store refused for ``msg`` (lost or
@@ -831,12 +919,16 @@ class RedisFlagStore(RedisFollower):
             lost = max(lost, stored_version(floor, self.url) if floor else 0)
         return lost
 
-    def _mark_lost(self, client: Any, version: int) -> None:
-        """Raise the floor key to ``version`` (best effort: a read-only ACL may refuse)."""
+    def _mark_lost(self, client: Any, version: int, epoch: str | None = None) -> None:
+        """Raise the floor key to ``version`` (best effort: a read-only ACL may refuse),
+        recording ``epoch`` beside it: the epoch this process served at that version,
+        which any process (a new one too) then holds a document of another epoch that no
+        forced write began against (see ``_CAS``)."""
         import redis
 
+        keys = [self.floor_key, self.floor_epoch_key]
         with contextlib.suppress(redis.RedisError):
-            self._lost(keys=[self.floor_key], args=[version], client=client)
+            self._lost(keys=keys, args=[version, epoch or ""], client=client)
 
     def _lost_message(self, version: int) -> str:
         what = "flag" if self._document == "flags" else "published configuration"
@@ -870,7 +962,7 @@ class RedisFlagStore(RedisFollower):
 
         try:
             try:
-                doc = self._fetch(self._client)
+                doc, fleet = self._fetch(self._client)
             except (AttributeError, ValueError, TypeError) as exc:
                 if not self.closed:
                     raise
@@ -884,6 +976,8 @@ class RedisFlagStore(RedisFollower):
                 known = self._known_epoch()
                 if known is not None and self._foreign(doc.version, doc.epoch, doc.forced, known):
                     doc = self._instead_of_recreated(doc, known)
+                elif fleet is not None and self._foreign(doc.version, doc.epoch, doc.forced, fleet):
+                    doc = self._instead_of_recreated(doc, fleet, by_fleet=True)
         except redis.RedisError as exc:
             down = (
                 "Redis refused this store's credentials"
@@ -939,8 +1033,9 @@ class RedisFlagStore(RedisFollower):
             sent = False  # whether the write script may have reached Redis
             try:
                 self._check_primary()
+                fleet: str | None = None
                 try:
-                    old = self._fetch(self._client)
+                    old, fleet = self._fetch(self._client)
                 except ConfigError:
                     if not force:
                         raise
@@ -967,11 +1062,15 @@ class RedisFlagStore(RedisFollower):
                         with self._lock:
                             served = self._seen
                         served = max(served, self._cache_version())
-                        self._mark_lost(self._client, served)
+                        self._mark_lost(self._client, served, known)
                         self.last_error = self._recreated_message(
                             old.version, old.epoch, known, served
                         )
                         raise ConfigError(self.last_error, file=self.url)
+                    if fleet is not None and self._foreign(
+                        old.version, old.epoch, old.forced, fleet
+                    ):
+                        raise self._refused_by_fleet(old, fleet)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -993,7 +1092,7 @@ class RedisFlagStore(RedisFollower):
                     floor = max(floor, self._seen)
                     sent = True
                     reply = self._cas(
-                        keys=[self.key, self.floor_key],
+                        keys=[self.key, self.floor_key, self.floor_epoch_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
@@ -1002,7 +1101,7 @@ class RedisFlagStore(RedisFollower):
                     if not (
                         isinstance(reply, list)
                         and len(reply) == 2
-                        and reply[0] in (1, 0, -1, -2, -3, -4)
+                        and reply[0] in (1, 0, -1, -2, -3, -4, -5)
                         and type(reply[0]) is int
                         and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
                     ):
@@ -1054,6 +1153,8 @@ class RedisFlagStore(RedisFollower):
             if status == -2:
                 self.last_error = self._lost_message(int(version))
                 raise ConfigError(self.last_error, file=self.url)
+            if status == -5:  # the floor key's record, read by the script itself
+                raise self._refused_by_fleet(old, fleet or "?" * 12)
             if status == -1:
                 raise ConfigError(
                     "stored version is not a usable number (0 to 2**53 - 1): repair with "
@@ -1082,6 +1183,16 @@ class RedisFlagStore(RedisFollower):
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
         )
+
+    def _refused_by_fleet(self, old: FlagDocument, fleet: str) -> ConfigError:
+        """The error for a write refused because the fleet served another epoch than the
+        stored document's (the floor key's record)."""
+        with self._lock:
+            served = self._seen
+        self.last_error = self._recreated_message(
+            old.version, old.epoch, fleet, served, by_fleet=True
+        )
+        return ConfigError(self.last_error, file=self.url)
 
     def _check_primary(self) -> None:
         """Sentinel URLs: ask the Sentinels who the primary is before every write.
