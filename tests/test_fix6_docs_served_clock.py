@@ -93,3 +93,41 @@ def test_a_test_not_yet_served_by_the_managers_clock_may_change(manager_at):
     assert m.reload(), m._live.last_error  # as the API would allow
     assert m._live.last_error is None
     assert m.get_ab_test("checkout").traffic_split == {"control": 30, "green": 70}
+
+
+def test_a_clock_given_to_the_live_set_judges_its_first_document(tmp_path, caplog):
+    """``LiveFlags(store, clock=...)`` sets the engine's clock before the first load, so
+    the start's judgement (here: against the document's own records) uses it too."""
+    import logging
+
+    from cfgcore.runtime.flags import LiveFlags
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    wall = time.time()
+    m = manager_at_path(tmp_path, wall + 20 * DAY)
+    try:
+        assert m.create_ab_test(ab(start=wall + 10 * DAY))
+    finally:
+        m.close()
+    with open(tmp_path / "flags.json", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    doc["flags"]["checkout"]["rules"][0]["split"] = {"control": 30, "green": 70}
+    atomic_write(str(tmp_path / "flags.json"), json.dumps(doc).encode())
+
+    def errors_at_start(clock):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="cfgcore.flags"):
+            live = LiveFlags(FileFlagStore(tmp_path / "flags.json"), clock=clock)
+        live.close()
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+    assert any(
+        "flags.checkout.rules[0].split" in e for e in errors_at_start(lambda: wall + 20 * DAY)
+    )
+    assert errors_at_start(None) == []  # by the wall clock it has not served yet
+
+
+def manager_at_path(tmp_path, now: float) -> DynamicConfigurationManager:
+    return DynamicConfigurationManager(
+        flags_file=str(tmp_path / "flags.json"), clock=lambda: now, record_usage=False
+    )
