@@ -108,3 +108,27 @@ def test_watch_store_prints_the_whole_report_with_the_command(redis_server, tmp_
     assert "re-created" in line and "or a failover lost the write that began epoch" in line
     assert f"--flags-from-cache {shlex.quote(str(cache))}" in line, line
     assert done == [0]
+
+
+def test_health_names_the_lost_publish_and_the_command(redis_server, tmp_path):
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    url = redis_server.url + f"?namespace={NS}"
+    r = redis_server.client()
+    cache = tmp_path / "m.msgpack"
+    m = DynamicConfigurationManager(store=url + f"&poll=0.05&cache={cache}", log_exposures=False)
+    try:
+        with RedisFlagStore(url + "&cache=off") as writer:
+            writer.update(add("old_a"))
+            wait_for(lambda: m.store.version == 1)
+            saved = r.dump(KEY)
+            writer.update(add("published"), force=True)
+        wait_for(lambda: m.store.version == 2 and m.store._cached == 2)
+        lose_the_publish(r, saved)
+        command = f"--flags-from-cache {shlex.quote(str(cache))}"
+        wait_for(lambda: any(command in x for x in m.health().reasons))
+        reason = next(x for x in m.health().reasons if command in x)
+        assert "went back to version 1" in reason and "cfgcore publish --store" in reason
+        assert "published" in m.snapshot.flags  # the flags it took keep serving
+    finally:
+        m.close()
