@@ -513,10 +513,19 @@ def empty_secrets(
 
     ``${VAR:-}`` leaves a secret empty when ``VAR`` is not exported: the configuration
     loads, and the service starts without its database password (``cfgcore setup``
-    reports them).
+    reports them). A reference inside a longer value counts too: in
+    ``postgres://app:${DB_PASSWORD:-}@db/x`` an empty ``DB_PASSWORD`` is reported with
+    the value's key path and that reference alone (``${DB_PASSWORD:-}``), as is any
+    variable left empty in a secret-named key's value (``password: ${A}${B}``).
 
     >>> empty_secrets({"db": {"password": "", "user": ""}, "jwt": {"key": None}})
     [('db.password', None), ('jwt.key', None)]
+    >>> empty_secrets(
+    ...     {"db": {"url": "postgres://app:@db/x"}},
+    ...     {("db", "url"): "postgres://app:${DB_PASSWORD:-}@db/x"},
+    ...     lambda ref: "PASSWORD" in ref,
+    ... )
+    [('db.url', '${DB_PASSWORD:-}')]
     """
     from cfgcore.validation.core import join_path
 
@@ -539,13 +548,78 @@ def empty_secrets(
                 (v, (*path, i), join_path(dotted, i), key, parent_key, in_map)
                 for i, v in reversed(list(enumerate(node)))
             )
-        elif node is None or (isinstance(node, str) and not node.strip()):
-            ref = refs.get(path)
-            if (in_map and names_secret(key, parent_key)) or (
-                ref is not None and secret_reference is not None and secret_reference(ref)
-            ):
-                found.append((dotted, ref))
+        elif node is None or isinstance(node, str):
+            ref = _ref_at(refs, path)
+            named = in_map and names_secret(key, parent_key)
+            if node is None or not node.strip():
+                if named or (
+                    ref is not None and secret_reference is not None and secret_reference(ref)
+                ):
+                    found.append((dotted, ref))
+            elif ref is not None and "${" in ref:
+                found += [
+                    (dotted, piece)
+                    for piece in _blank_pieces(ref, node)
+                    if named or (secret_reference is not None and secret_reference(piece))
+                ]
     return found
+
+
+def _ref_at(refs: Mapping[tuple[Any, ...], str], path: tuple[Any, ...]) -> str | None:
+    """The reference recorded for ``path`` (list indices recorded as text or numbers)."""
+    ref = refs.get(path)
+    if ref is None and any(type(p) is int for p in path):
+        ref = refs.get(tuple(str(p) if type(p) is int else p for p in path))
+    return ref
+
+
+def _blank_pieces(template: str, value: str) -> list[str]:
+    """The ``${VAR...}`` references of ``template`` that must have resolved to blank
+    text for it to read ``value``, each as written, in order. A value the template
+    cannot have given (a later step changed it) yields none."""
+    from cfgcore.config.environ import ENV_REF
+
+    literals = [""]
+    pieces: list[str] = []
+    last = 0
+    for m in ENV_REF.finditer(template):
+        literals[-1] += template[last : m.start()]
+        last = m.end()
+        if m["name"]:
+            pieces.append(m.group(0))
+            literals.append("")
+        else:  # "$${" is a literal "${"; a malformed one was refused by the build
+            literals[-1] += "${" if m.group(0) == "$${" else m.group(0)
+    literals[-1] += template[last:]
+    if not pieces or not _fits(value, literals, None):
+        return []
+    return [piece for i, piece in enumerate(pieces) if not _fits(value, literals, i)]
+
+
+def _fits(value: str, literals: list[str], filled: int | None) -> bool:
+    """Can ``value`` read as ``literals[0] V0 literals[1] V1 ... literals[k]`` for some
+    texts ``V``, with ``V[filled]`` not blank? Linear: each ``V`` ends at the earliest
+    place the next literal allows (an earlier end never leaves later parts less room)."""
+    if not value.startswith(literals[0]):
+        return False
+    start = len(literals[0])
+    count = len(literals) - 1
+    for j in range(count):
+        low = start
+        if j == filled:
+            low = next((i for i in range(start, len(value)) if not value[i].isspace()), -1)
+            if low < 0:
+                return False
+            low += 1
+        literal = literals[j + 1]
+        if j == count - 1:
+            end = len(value) - len(literal)
+            return end >= low and value.endswith(literal)
+        at = value.find(literal, low)
+        if at < 0:
+            return False
+        start = at + len(literal)
+    return True
 
 
 _CAMEL_ENDS = ("pass", "pwd", "authorization")
