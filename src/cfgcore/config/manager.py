@@ -194,6 +194,9 @@ class ConfigurationManager(ConfigView):
         self._lock = threading.RLock()
         self._snap: ConfigSnapshot = EMPTY
         self.last_error: ConfigError | None = None
+        # (snapshot, its empty secrets): the health report works them out once per
+        # activated version (observability/health.py).
+        self._empty_secrets_memo: tuple[ConfigSnapshot, list[str]] | None = None
         _MANAGERS.add(self)
         instruments.track_config_manager(self)
 
@@ -671,8 +674,9 @@ class ConfigurationManager(ConfigView):
         Ready means a configuration is loaded and passed validation and, when it follows
         files or a store, was confirmed current within ``max_staleness`` seconds
         (argument, else ``health_monitoring.max_staleness``, else 60). A rejected reload
-        leaves it ready (the last good version serves) with a ``warn`` check. Reads live
-        state only: it never loads.
+        leaves it ready (the last good version serves) with a ``warn`` check, as does a
+        secret left empty in production (named by key path). Reads live state only: it
+        never loads.
 
         >>> report = get_config_manager().health()   # doctest: +SKIP
         >>> report.ready, report.reasons              # doctest: +SKIP

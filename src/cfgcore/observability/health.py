@@ -11,7 +11,9 @@ answers two questions, each with the checks that decided it:
   current within ``max_staleness`` seconds (a file watcher that stopped polling, a
   store follower disconnected for longer, a cache file older than that: not ready).
   A rejected reload keeps the last good snapshot serving: still ready, with a
-  ``warn`` check saying why the new input was refused.
+  ``warn`` check saying why the new input was refused. In production, a secret the
+  live version left empty (``${DB_PASSWORD:-}`` not exported) is a ``warn`` check
+  naming its key path, as ``cfgcore setup`` reports it: still ready.
 
 ``max_staleness`` resolves as: the argument, then ``health_monitoring.max_staleness``
 in the configuration (seconds, or ``"2m"``), then :data:`DEFAULT_MAX_STALENESS`.
@@ -126,7 +128,7 @@ def config_health(manager: Any, max_staleness: float | None = None) -> HealthRep
     ``health()`` returns)."""
     bound = _staleness_bound(manager, max_staleness)
     live = [_config_readable(manager)]
-    ready = [*_config_loaded(manager), _config_fresh(manager, bound)]
+    ready = [*_config_loaded(manager), _config_fresh(manager, bound), *_empty_secrets(manager)]
     flags = manager._flags._live  # only if already serving: a report creates nothing
     if flags is not None:
         live.append(_can_evaluate(flags.engine))
@@ -199,6 +201,48 @@ def _config_loaded(manager: Any) -> list[Check]:
             )  # fmt: skip
         )
     return out
+
+
+#: Empty secrets named in a readiness detail; the rest are counted.
+SHOWN_EMPTY_SECRETS = 10
+
+
+def _empty_secrets(manager: Any) -> list[Check]:
+    """In production, a ``warn`` naming each secret the live version left empty
+    (``${DB_PASSWORD:-}`` with the variable not exported), as ``cfgcore setup`` and
+    ``cfgcore validate`` report them. A warning, not a failure: the version loaded and
+    passed validation, and taking a serving process out of rotation would not fill the
+    secret. Worked out once per activated version, not per probe."""
+    snap = manager._snap
+    if not snap.version or snap.environment != "production":
+        return []
+    memo = manager._empty_secrets_memo
+    if memo is None or memo[0] is not snap:
+        from cfgcore.config.checks import empty_secrets_of, shown_ref
+
+        try:
+            found = [
+                f"{path} (from {shown_ref(ref)})" if ref else path
+                for path, ref in empty_secrets_of(snap, manager.builder.env_vars)
+            ]
+        except Exception as exc:  # a report never raises; say why it could not tell
+            found = [f"<not checked: {type(exc).__name__}>"]
+        memo = manager._empty_secrets_memo = (snap, found)
+    found = memo[1]
+    if not found:
+        return [Check("secrets", "ok", "no secret is empty")]
+    shown = ", ".join(found[:SHOWN_EMPTY_SECRETS])
+    more = len(found) - SHOWN_EMPTY_SECRETS
+    if more > 0:
+        shown += f" and {more} more"
+    return [
+        Check(
+            "secrets",
+            "warn",
+            f"{len(found)} secret(s) empty in production: {shown}; export the variables "
+            "and reload (cfgcore validate lists them)",
+        )  # fmt: skip
+    ]
 
 
 def _config_fresh(manager: Any, bound: float) -> Check:
