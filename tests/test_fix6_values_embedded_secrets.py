@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main
 from cfgcore.cli.scaffold import check_ready
+from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.secrets import is_secret_variable
 from cfgcore.validation.security import empty_secrets
 
@@ -139,3 +140,40 @@ def test_setup_and_validate_report_it(directory, capsys, monkeypatch):
     # exported: nothing to say
     monkeypatch.setenv("DB_PASSWORD", "s3cret-0123456789")
     assert check_ready(directory, "production", environ=dict(os.environ)).empty_secrets == []
+
+
+# --- a reference's default is not the URL's password ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "literal"),
+    [
+        ("postgres://${DB_USER:-app}:${DB_PASSWORD:-}@replica/x", False),
+        ("postgres://${DB_USER:-app}:${DB_PASSWORD}@replica/x", False),
+        ("postgres://${DB_USER-app:x}:${DB_PASSWORD:?set it}@replica/x", False),
+        ("postgres://${DB_USER:-app}:hunter2@replica/x", True),
+        ("postgres://app:hunter2@replica/x", True),
+    ],
+)
+def test_a_url_with_a_defaulted_user_reference_loads_in_production(tmp_path, url, literal):
+    # ${DB_USER:-app}'s ":" was read as the URL's user:password separator, so the
+    # production load refused the URL as holding a literal password.
+    from cfgcore.errors import ConfigError
+    from cfgcore.validation_engine import validate_configuration
+
+    (tmp_path / "production.yaml").write_text(f'environment: production\ndb:\n  replica: "{url}"\n')
+    report = validate_configuration({"db": {"replica": url}}, "production")
+    found = [r.key_path for r in report.failures if r.rule_id == "security.url_credentials"]
+    assert found == (["db.replica"] if literal else [])
+    environ = {"DB_PASSWORD": "s3cret-0123456789"}
+    m = ConfigurationManager(tmp_path, environment="production", environ=environ)
+    m.disable_audit()
+    try:
+        m.load_environment_config()
+        loaded = True
+    except ConfigError as exc:
+        loaded = False
+        assert "db.replica" in str(exc) and "hunter2" not in str(exc)
+    finally:
+        m.close()
+    assert loaded != literal

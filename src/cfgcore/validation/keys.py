@@ -107,10 +107,20 @@ def _is_safe_default(default: str) -> bool:
 _URL_CRED = re.compile(r"(?<=[A-Za-z0-9+.\-])://([^/@\s:]*):([^/@\s]+)@")
 
 
+# A ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference (the
+# transformer's grammar): its default may hold ":" or "@", which are not the URL's.
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+
+
 def url_password(value: str) -> bool:
-    """True when ``value`` holds a URL with a literal password (``user:pass@host``)."""
+    """True when ``value`` holds a URL with a literal password (``user:pass@host``).
+
+    References are judged as the variables they name: ``${DB_USER:-app}:${DB_PW}@``
+    holds no literal password (the ``:`` of the user's default is not the URL's)."""
     if "://" not in value or "@" not in value:
         return False
+    if "${" in value:
+        value = _REFERENCE.sub(r"${\1}", value)
     for m in _URL_CRED.finditer(value):
         password = m.group(2)
         if not (password.startswith("${") or is_encrypted_value(password)):
