@@ -19,6 +19,7 @@ Real files, a real Redis (tests/redis_server.py), the real manager and evaluator
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -186,5 +187,64 @@ def test_file_a_test_edited_consistently_starts_quietly(tmp_path, caplog):
     try:
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert m.get_ab_test("checkout").traffic_split == MOVED
+    finally:
+        m.close()
+
+
+def test_redis_a_refused_start_keeps_the_cache_file_for_every_later_start(
+    redis_server, stores, tmp_path
+):
+    # The follower counts the document read at start as read; it made it the cache
+    # file's at its first poll, so the second start served the moving document.
+    from tests.redis_server import wait_for
+
+    url = redis_server.url + f"?namespace=ab&poll=0.05&cache={tmp_path / 'cache.msgpack'}"
+    m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state")
+    try:
+        assert m.create_ab_test(ab())
+        before = served(m)
+        version = m._live.document.version
+        wait_for(lambda: cached_version(m) == version)
+    finally:
+        m.close()
+    writer = stores(redis_server.url + "?namespace=ab&cache=off")
+    writer.update(moved)
+    for _ in range(2):  # two starts on the same moving document
+        m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state")
+        try:
+            time.sleep(0.4)  # about eight polls of the follower
+            assert m._live.document.version == version
+            assert m._live.last_error is not None
+            assert served(m) == before
+            assert cached_version(m) == version  # not the refused document
+        finally:
+            m.close()
+
+
+def test_redis_the_start_is_judged_by_the_managers_clock(redis_server, stores, tmp_path):
+    # A test whose window the manager's clock= has reached but the wall clock has not:
+    # the first document was judged by the wall clock (the clock was set on the engine
+    # only after the first load), so the moving document served at start.
+    from tests.redis_server import wait_for
+
+    ahead = time.time() + 20 * 86400
+    config = dataclasses.replace(
+        ab(), start_date=NOW + timedelta(days=10), end_date=NOW + timedelta(days=40)
+    )
+    url = redis_server.url + f"?namespace=ab&poll=0.1&cache={tmp_path / 'cache.msgpack'}"
+    m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state", clock=lambda: ahead)
+    try:
+        assert m.create_ab_test(config)
+        before = served(m)
+        version = m._live.document.version
+        wait_for(lambda: cached_version(m) == version)
+    finally:
+        m.close()
+    stores(redis_server.url + "?namespace=ab&cache=off").update(moved)
+    m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state", clock=lambda: ahead)
+    try:
+        assert m._live.document.version == version
+        assert "has served its variants" in str(m._live.last_error)
+        assert served(m) == before
     finally:
         m.close()

@@ -231,12 +231,12 @@ class DynamicConfigurationManager:
         if engine is not None and clock is not None:
             engine.set_clock(clock)
         if persist:
-            self._live: LiveFlags = shared_flags(flag_store, engine=engine)
+            self._live: LiveFlags = shared_flags(flag_store, engine=engine, clock=clock)
         else:  # changes stay in this process: a private set over a copy of the document
             first = flag_store.read()
             flag_store.close()
             self._live = LiveFlags(
-                MemoryFlagStore(first.snapshot, origin=first.origin), engine=engine
+                MemoryFlagStore(first.snapshot, origin=first.origin), engine=engine, clock=clock
             )
             self._live.acquire()
         self._holds_live = True  # released once, by close()

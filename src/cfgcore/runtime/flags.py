@@ -234,9 +234,12 @@ class LiveFlags:
                             "the new one: %s", before.origin, exc, ConfigError(problems),
                         )  # fmt: skip
                     else:
-                        # (The store still counts the refused version as read: a Redis
-                        # follower makes it its cache file's on its first poll, so this
-                        # guards the first start after it was written.)
+                        # The store counts the refused version as read: told, its
+                        # follower keeps it out of the cache file, so every later start
+                        # is judged against the document served, not the refused one.
+                        instead = getattr(self.store, "served_instead", None)
+                        if instead is not None:
+                            instead(doc)
                         self.install(before, served, "load")
                         self._rejected = doc.checksum
                         self.reject(ConfigError(problems), "load", doc.origin)

@@ -111,6 +111,7 @@ class RedisFollower:
     _reported: Any
     _refused: Any
     _failing: Any
+    _not_served: tuple[int, str] | None
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         raise NotImplementedError
@@ -319,9 +320,12 @@ class RedisFollower:
                     return
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
-            # make it the cache file's too.
+            # make it the cache file's too, unless the flag set refused it and serves
+            # the cache file's (served_instead).
             with contextlib.suppress(ConfigError):
-                self._write_cache(self._from_raw(raw))
+                doc = self._from_raw(raw)
+                if self._not_served != (doc.version, doc.checksum):
+                    self._write_cache(doc)
         if 0 <= version <= current:
             if version < current:
                 self._went_backwards(version, current, empty=raw[0] is None, epoch=known)

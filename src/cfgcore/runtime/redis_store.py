@@ -432,6 +432,9 @@ class RedisFlagStore(RedisFollower):
         # finds it still there is not sent the document again.
         self._refused: tuple[Any, tuple[bytes, bytes, bytes, bytes], bool, str | None] | None = None
         self._failing: tuple[int, str] | None = None  # a document a listener failed on
+        # The document read at start that the flag set refused, serving the cache file's
+        # instead (see served_instead): never made the cache file's.
+        self._not_served: tuple[int, str] | None = None
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -780,6 +783,13 @@ class RedisFlagStore(RedisFollower):
             return version, stored_epoch(blob.get("epoch"), version, self.url)
         except ConfigError:
             return version, None
+
+    def served_instead(self, refused: FlagDocument) -> None:
+        """The flag set refused ``refused``, the document :meth:`read` gave at start,
+        and serves the cache file's document instead (it would move a served A/B test's
+        users): the follower does not make ``refused`` the cache file's, so the next
+        start is judged against the document actually served, not the refused one."""
+        self._not_served = (refused.version, refused.checksum)
 
     def _saw(self, doc: FlagDocument) -> None:
         """``doc`` is read, written or delivered: the newest seen (call under the lock)."""
