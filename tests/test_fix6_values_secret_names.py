@@ -148,3 +148,31 @@ def test_validation_setup_and_redaction_agree_on_any_name(name, parent):
         assert masked  # every secret validation knows is masked
     # and the spelling does not matter
     assert keys.is_secret_key(name) == keys.is_secret_key(name.replace("-", "_"))
+
+
+# The previous validation definition, as a reference: every name it called a secret
+# still is one (unless a word says the name counts or switches something).
+_OLD_EXACT = frozenset(
+    "password passwd pwd pass authorization secret token api_key apikey api_secret "
+    "api_token access_token refresh_token auth_token bearer_token client_secret "
+    "private_key secret_key access_key secret_access_key signing_key encryption_key "
+    "master_key webhook_secret credentials".split()
+)
+_OLD_SUFFIXES = tuple(
+    "_" + s
+    for s in "password passwd pwd secret token api_key apikey private_key secret_key "
+    "access_key signing_key encryption_key master_key".split()
+)
+
+
+def _old_validation(name: str) -> bool:
+    low = name.lower().replace("-", "_")
+    return low in _OLD_EXACT or low.endswith(_OLD_SUFFIXES)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=_names())
+def test_no_secret_the_old_validation_knew_is_lost(name):
+    switches = {"max", "allow", "enabled"} & set(redaction.key_words(name))
+    if _old_validation(name) and not switches:
+        assert keys.is_secret_key(name), name
