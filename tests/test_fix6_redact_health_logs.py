@@ -83,3 +83,25 @@ def test_config_error_messages_mask_url_passwords():
     text = str(ConfigError(f"flag store {REDIS}: connection refused"))
     assert REDIS_PASSWORD not in text
     assert "redis.internal:6379/0: connection refused" in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STRIPE_KEY", "sk_live_51HxAbCdEfGhIjKlMn"),
+        ("SENTRY_DSN", "https://f00dfeed1234@o1.ingest.io/5"),
+    ],
+)
+def test_values_of_variables_named_like_keys_are_masked(bundled_config, variable, value):
+    # Validation does not call STRIPE_KEY or SENTRY_DSN secrets (no reference demanded),
+    # but their values are masked like one: they were, before secret names had one home.
+    secrets.forget_secrets()
+    staging = bundled_config / "staging.yaml"
+    staging.write_text(staging.read_text() + f"\npayments_fix6:\n  upstream: ${{{variable}}}\n")
+    manager = ConfigurationManager(bundled_config, environ={variable: value})
+    try:
+        manager.load_environment_config("staging")
+        assert manager.get("payments_fix6.upstream") == value
+        assert secrets.mask_text(f"calling {value} failed") == "calling *** failed"
+    finally:
+        manager.close()

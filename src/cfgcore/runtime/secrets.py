@@ -460,8 +460,18 @@ def is_secret_variable(name: str, environ: Mapping[str, str] | None = None) -> b
 
 
 def note_variable(name: str, value: str | None, environ: Mapping[str, str] | None = None) -> None:
-    """Called for every ``${VAR}`` substituted: remember the value of a secret variable."""
-    if value and is_secret_variable(name, environ):
+    """Called for every ``${VAR}`` substituted: remember the value of a secret variable,
+    and of one whose name may hold a secret though validation does not call it one
+    (``STRIPE_KEY``, ``SENTRY_DSN``: :func:`~cfgcore.runtime.redaction.may_hold_secret`),
+    so that masking stays as broad as redaction's."""
+    if not value:
+        return
+    if is_secret_variable(name, environ):
+        register_secret(value)
+        return
+    from cfgcore.runtime.redaction import may_hold_secret
+
+    if may_hold_secret(name.lower()):
         register_secret(value)
 
 
