@@ -105,3 +105,24 @@ def test_values_of_variables_named_like_keys_are_masked(bundled_config, variable
         assert secrets.mask_text(f"calling {value} failed") == "calling *** failed"
     finally:
         manager.close()
+
+
+def test_show_json_prints_file_dates_as_iso_8601(cfg_dir_with_dates, capsys):
+    from tests.conftest import run_cli
+
+    code, out, _ = run_cli(capsys, "show", "release_fix6", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == {"at": "2024-01-02T10:00:00+00:00", "day": "2024-05-01"}
+    code, out, _ = run_cli(capsys, "get", "release_fix6.at")
+    assert (code, out) == (0, '"2024-01-02T10:00:00+00:00"\n')
+
+
+@pytest.fixture
+def cfg_dir_with_dates(bundled_config, monkeypatch):
+    staging = bundled_config / "staging.yaml"
+    staging.write_text(
+        staging.read_text() + "\nrelease_fix6:\n  at: 2024-01-02T10:00:00Z\n  day: 2024-05-01\n"
+    )
+    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
+    monkeypatch.setenv("CONFIG_ENVIRONMENT", "staging")
+    return bundled_config

@@ -16,6 +16,7 @@ line per problem naming the file, line, key path and variable.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import math
 import sys
@@ -214,7 +215,7 @@ def _dump(value: Any, fmt: str = "yaml") -> str:
 
     plain = thaw(value)
     if fmt == "json":
-        return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
+        return json.dumps(plain, indent=2, ensure_ascii=False, default=_json_default)
     from cfgcore.yamlio import dump_yaml
 
     text = dump_yaml(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
@@ -227,6 +228,8 @@ def _json_default(value: Any) -> Any:
     # Flag values are served frozen (MappingProxyType); print them as the JSON they came from.
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, (_dt.date, _dt.time)):  # TOML and YAML dates and times: ISO 8601
+        return value.isoformat()
     return str(value)
 
 
