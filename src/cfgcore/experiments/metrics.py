@@ -32,7 +32,10 @@ until the user's exposure to that variant arrives, held aside in the user's slot
 (outside every sum and count: no user of the variant yet); the exposure, read before
 or after it, from this process or from the shared log every process appends to,
 merges the held events in. A store with ``max_users`` gives held events no user's
-place, and holds none for new users once the test is full.
+place, and holds none for new users once the test is full; it holds events for at
+most ``max_users`` users not exposed yet per test (their slots are memory too: a flood
+of tracked events from users who never see the test stays bounded), and the tracked
+events of further unexposed users are left out, counted in ``untracked``.
 
 Memory per user
 ---------------
@@ -332,6 +335,8 @@ class MetricsStore:
             raise ValueError(f"max_users must be a positive integer or None, not {max_users!r}")
         self.max_users = max_users
         self._tracked: dict[str, int] = {}  # users tracked per test (with max_users)
+        # Slots per test of users with held events only (with max_users; at most that).
+        self._holding: dict[str, int] = {}
         # Exposures and metric events per test left out of the summaries because their
         # user appeared after the test had max_users users.
         self.untracked: dict[str, int] = {}
@@ -386,25 +391,42 @@ class MetricsStore:
         i = users.slot(key, False)
         if i >= 0 and (not member or users.flags[i] & _MEMBER):
             return i
+        if not member:
+            # A new user with held events only: no user's place, but a slot all the
+            # same. At most max_users of them per test, or a flood of tracked events
+            # from users who never see the test would grow the store without bound.
+            holding = self._holding.get(test, 0)
+            if holding >= cap:
+                self._left_out(
+                    test, "%d users hold tracked events without an exposure (max_users); "
+                    "tracked events of later unexposed users are left out, counted", cap,
+                )  # fmt: skip
+                return -1
+            self._holding[test] = holding + 1
+            return users.slot(key)
         tracked = self._tracked.get(test, 0)
         if tracked >= cap:
-            left_out = self.untracked.get(test, 0)
-            self.untracked[test] = left_out + 1
-            if not left_out:
-                log.warning(
-                    "A/B test %s: %d users tracked (max_users); exposures and metric "
-                    "events of later users are left out of its results, counted",
-                    test, cap,
-                )  # fmt: skip
+            self._left_out(
+                test, "%d users tracked (max_users); exposures and metric events of "
+                "later users are left out of its results, counted", cap,
+            )  # fmt: skip
             return -1
-        if member:  # held events alone take no user's place
-            self._tracked[test] = tracked + 1
+        self._tracked[test] = tracked + 1
         if i < 0:
             i = users.slot(key)
-        if member:
-            users.flags[i] |= _MEMBER
-            users.members += 1
+        else:  # a user who held events only: one of the tracked users now
+            self._holding[test] -= 1
+        users.flags[i] |= _MEMBER
+        users.members += 1
         return i
+
+    def _left_out(self, test: str, message: str, cap: int) -> None:
+        """Count one exposure or event of ``test`` left out under ``max_users``; the
+        first one of the test is logged."""
+        left_out = self.untracked.get(test, 0)
+        self.untracked[test] = left_out + 1
+        if not left_out:
+            log.warning("A/B test %s: " + message, test, cap)
 
     def tracked(self, test: str) -> int:
         """Users of ``test`` tracked so far (summed over variants; only counted with
@@ -676,6 +698,7 @@ class MetricsStore:
             for key in [k for k in self._data if k[0] == test]:
                 del self._data[key]
             self._tracked.pop(test, None)
+            self._holding.pop(test, None)
             self.untracked.pop(test, None)
 
 

@@ -1,0 +1,54 @@
+"""Review of the exposed-only (tracked) events: the memory they hold is bounded by
+``max_users``. Before, a user who only tracked events took a slot that no bound
+counted, so a flood of tracked events from users who never saw the test grew a
+``max_users`` store without limit (5000 slots for max_users=50)."""
+
+from __future__ import annotations
+
+from cfgcore.experiments.exposures import Exposure
+from cfgcore.experiments.metrics import MetricsStore
+
+
+def _slots(store, test="t"):
+    return sum(u.used for (t, _v), u in store._data.items() if t == test)
+
+
+def test_held_events_of_never_exposed_users_are_bounded_by_max_users():
+    store = MetricsStore(None, max_users=50)
+    for u in range(5000):
+        store.record("t", "a", "buy", 1.0, f"u{u}", exposed_only=True)
+    # Slots for held events are bounded too (at most max_users of them, beside the
+    # max_users users tracked): a flood of tracked events from users who never see
+    # the test cannot grow the process without bound.
+    assert _slots(store) <= 2 * 50
+    assert store.untracked["t"] == 5000 - 50
+    assert store.users("t", "a") == 0 and store.event_count("t", "a", "buy") == 0
+
+
+def test_a_held_user_exposed_later_counts_once_and_frees_its_hold():
+    store = MetricsStore(None, max_users=3)
+    for u in ("a", "b", "c"):
+        store.record("t", "v", "buy", 2.0, u, exposed_only=True)
+    store.write([Exposure("t", "v", u, 1.0) for u in ("a", "b")])
+    # a and b are users now; their held events count; c still holds one.
+    assert store.users("t", "v") == 2
+    assert store.event_count("t", "v", "buy") == 2
+    assert store.tracked("t") == 2
+    # Two held-only slots remain free (c holds one): d and e may hold, f may not.
+    for u in ("d", "e", "f"):
+        store.record("t", "v", "buy", 1.0, u, exposed_only=True)
+    store.write([Exposure("t", "v", "c", 2.0)])
+    assert store.users("t", "v") == 3 and store.event_count("t", "v", "buy") == 3
+    assert _slots(store) <= 2 * 3
+
+
+def test_forget_releases_a_tests_held_slots():
+    store = MetricsStore(None, max_users=5)
+    for u in range(5):
+        store.record("t", "a", "buy", 1.0, f"u{u}", exposed_only=True)
+    store.forget("t")
+    for u in range(5):
+        store.record("t", "a", "buy", 1.0, f"w{u}", exposed_only=True)
+    store.write([Exposure("t", "a", f"w{u}", 1.0) for u in range(5)])
+    assert "t" not in store.untracked
+    assert store.event_count("t", "a", "buy") == 5
