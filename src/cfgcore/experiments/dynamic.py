@@ -49,7 +49,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
-from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink
+from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink, exposure_user
 from cfgcore.experiments.features import (
     FeatureFlag,
     UnknownFlagError,
@@ -656,6 +656,10 @@ class DynamicConfigurationManager:
         if parts is None:
             return False
         ctx, user, name, metric_name, number = parts
+        if user_id is None:
+            # Filed under the user its exposure is (user_id, else targeting_key when
+            # the user_id is no id the engine buckets by), or the two never join.
+            user = exposure_user(ctx)
         meta = self._recording.get(name)
         if meta is None or user is None:
             return False

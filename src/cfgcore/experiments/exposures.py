@@ -936,6 +936,23 @@ def _usable_id(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
+def exposure_user(user_context: Any) -> str | None:
+    """The user :meth:`ExposureLogger.expose` files an exposure of ``user_context``
+    under: its ``user_id``, else (no id the engine buckets by there: None, a float, a
+    bool, bytes) its ``targeting_key``, as text; None when neither is usable. An event
+    that counts only once its user is exposed must be filed under this same user, or
+    it never joins the exposure. Never raises."""
+    try:
+        user = user_context.get("user_id")
+        if type(user) is not str and not _usable_id(user):
+            user = user_context.get("targeting_key")
+            if not _usable_id(user):
+                return None
+    except Exception:  # no mapping, a hostile one
+        return None
+    return user if type(user) is str else user_id_text(user)
+
+
 _LOGGERS: weakref.WeakSet[ExposureLogger] = weakref.WeakSet()
 
 
