@@ -129,7 +129,9 @@ class RedisFollower:
         raise NotImplementedError
 
     @staticmethod
-    def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
+    def _foreign(
+        version: int, epoch: str | None, forced: bool, known: str | None, served: int = 0
+    ) -> bool:
         raise NotImplementedError
 
     def _recreated_message(
@@ -308,13 +310,14 @@ class RedisFollower:
             except ConfigError:
                 pass  # refused below as a corrupt document
             else:
-                if current and self._foreign(version, epoch, raw[8] == 1, known):
+                if current and self._foreign(version, epoch, raw[8] == 1, known, current):
                     self._recreated(version, current, epoch, known or "")
                     self._refusing(raw, floor=True, epoch=known)
                     return
-                if self._foreign(version, epoch, raw[8] == 1, fleet):
+                if self._foreign(version, epoch, False, fleet):
                     # (also for the process that wrote it, or one that took it before
-                    # the fleet noticed: what they serve is not recorded beside the floor)
+                    # the fleet noticed: what they serve is not recorded beside the floor;
+                    # the read script sends no record for a forced document above it)
                     self._recreated(version, current, epoch, fleet or "", by_fleet=True)
                     self._refusing(raw, floor=True)
                     return

@@ -70,7 +70,10 @@ when they raise it (they find the document gone or re-created): from then on eve
 process, a new one without a cache file and the one that re-created the store included,
 refuses a document of another epoch that no forced write began (reads, followers and the
 write script alike), until ``cfgcore publish``. A floor raised without a record (by a
-release before this one) voids it: the store is then judged as before.
+release before this one) voids it: the store is then judged as before. A forced write
+begins an epoch every process takes only when it is numbered above what was served (a
+publish always is): a forced document at or below it is an older one back (a failover
+lost the publish the fleet took since), refused like a re-created store.
 A document of a release before epochs has none: the first write of this release gives it
 one in place (the older release's script keeps the field when it writes), and a process
 that served an epoch refuses a document without one (re-created by an older release:
@@ -179,6 +182,14 @@ local function raise_floor(key, v, ekey, epoch)
     redis.call('SET', ekey, redis.call('GET', key) .. ' ' .. fleet)
   end
 end
+-- A forced document is taken across epochs (a publish) only when it is numbered above
+-- the floor: one at or below it is an older document back (a failover lost the publish
+-- the fleet served since), not a repair (a forced write is numbered above the floor).
+local function forced_above(key, raw, floor_key)
+  if redis.call('HGET', key, 'forced') ~= '1' then return false end
+  local n = tonumber(raw)
+  return not usable(n) or n > floor_of(floor_key)
+end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   local e = redis.call('HGET', key, 'epoch')
   if not e then return '' end
@@ -220,7 +231,7 @@ local raw = redis.call('HGET', KEYS[1], 'version')
 local epoch = epoch_of(KEYS[1])
 if raw and ARGV[7] ~= '1' then
   local fleet = floor_epoch(KEYS[2], KEYS[3])
-  if fleet ~= '' and epoch ~= fleet and redis.call('HGET', KEYS[1], 'forced') ~= '1' then
+  if fleet ~= '' and epoch ~= fleet and not forced_above(KEYS[1], raw, KEYS[2]) then
     return {-5, floor_of(KEYS[2])}  -- re-created after the fleet served another epoch
   end
 end
@@ -258,8 +269,9 @@ return {1, new}
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
 # a flag file is refused past 64 MiB; nor a version, checksum or writer field past
 # what cfgcore writes). KEYS[1] the document hash, KEYS[2] and KEYS[3] the floor and the
-# epoch recorded beside it (sent back as the last element, nil for none; a poll is
-# 'unchanged' only when the document is of that epoch or forced). ARGV[2] the version
+# epoch recorded beside it (sent back as the last element, nil for none or when it does
+# not judge the document: a forced one numbered above the floor; a poll is 'unchanged'
+# only when the document is of that epoch or so exempt). ARGV[2] the version
 # the reader serves ('' for none), ARGV[3] the epoch of the document it serves ('' for
 # none).
 # ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..8] identify: its
@@ -289,6 +301,8 @@ if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
 if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
 if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
 local forced = redis.call('HGET', KEYS[1], 'forced') == '1'
+-- (the record does not judge a document it exempts: sent back as none)
+if fleet ~= '' and forced_above(KEYS[1], r[1], KEYS[2]) then fleet = '' end
 if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
     and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8] then
   -- the document the reader refuses: refused again without being sent
@@ -296,7 +310,7 @@ if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
           fleet ~= '' and fleet}
 end
 if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3]
-    and (fleet == '' or fleet == epoch or forced) then
+    and (fleet == '' or fleet == epoch) then
   -- the version the reader serves already: only the version is sent back
   return {r[1], false, false, false, size, false, 'unchanged', false, false, false}
 end
@@ -801,18 +815,33 @@ class RedisFlagStore(RedisFollower):
     def _known_epoch(self) -> str | None:
         """The epoch of the document this process serves or, before it serves one, of
         its cache file's; None when neither has one."""
+        return self._known()[0]
+
+    def _known(self) -> tuple[str | None, int]:
+        """The epoch and version of the document this process serves or, before it
+        serves one, of its cache file's; (None, version) when it has no epoch."""
         with self._lock:
             if self._seen > 0:
-                return self._epoch
+                return self._epoch, self._seen
         version, epoch = self._cache_identity()
-        return epoch if version > 0 else None
+        return (epoch if version > 0 else None), version
 
     @staticmethod
-    def _foreign(version: int, epoch: str | None, forced: bool, known: str | None) -> bool:
+    def _foreign(
+        version: int, epoch: str | None, forced: bool, known: str | None, served: int = 0
+    ) -> bool:
         """A stored document of another epoch than the one this process knows (or the
-        fleet served, as the floor key records), which no forced write began: the store
-        was re-created since."""
-        return known is not None and version > 0 and epoch != known and not forced
+        fleet served, as the floor key records: the read script then leaves out a
+        record that does not judge the document), which no forced write numbered above
+        the version ``served`` began: the store was re-created since, or went back to an
+        older document after the fleet took a publish (a failover lost it). A publish is
+        numbered above every version served, so only an older document is refused."""
+        return (
+            known is not None
+            and version > 0
+            and epoch != known
+            and not (forced and version > served)
+        )
 
     def _recreated_message(
         self, version: int, epoch: str | None, known: str, served: int, by_fleet: bool = False
@@ -983,10 +1012,12 @@ class RedisFlagStore(RedisFollower):
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
             else:
-                known = self._known_epoch()
-                if known is not None and self._foreign(doc.version, doc.epoch, doc.forced, known):
+                known, served = self._known()
+                if known is not None and self._foreign(
+                    doc.version, doc.epoch, doc.forced, known, served
+                ):
                     doc = self._instead_of_recreated(doc, known)
-                elif fleet is not None and self._foreign(doc.version, doc.epoch, doc.forced, fleet):
+                elif fleet is not None and self._foreign(doc.version, doc.epoch, False, fleet):
                     doc = self._instead_of_recreated(doc, fleet, by_fleet=True)
         except redis.RedisError as exc:
             down = (
@@ -1065,9 +1096,9 @@ class RedisFlagStore(RedisFollower):
                         self.last_error = self._lost_message(floor)
                         raise ConfigError(self.last_error, file=self.url)
                 if not force and old.version > 0:
-                    known = self._known_epoch()
+                    known, served = self._known()
                     if known is not None and self._foreign(
-                        old.version, old.epoch, old.forced, known
+                        old.version, old.epoch, old.forced, known, served
                     ):
                         with self._lock:
                             served = self._seen
@@ -1077,9 +1108,7 @@ class RedisFlagStore(RedisFollower):
                             old.version, old.epoch, known, served
                         )
                         raise ConfigError(self.last_error, file=self.url)
-                    if fleet is not None and self._foreign(
-                        old.version, old.epoch, old.forced, fleet
-                    ):
+                    if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
                         raise self._refused_by_fleet(old, fleet)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
