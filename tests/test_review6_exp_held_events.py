@@ -21,7 +21,8 @@ def test_held_events_of_never_exposed_users_are_bounded_by_max_users():
     # max_users users tracked): a flood of tracked events from users who never see
     # the test cannot grow the process without bound.
     assert _slots(store) <= 2 * 50
-    assert store.untracked["t"] == 5000 - 50
+    assert store.unheld["t"] == 5000 - 50
+    assert "t" not in store.untracked  # no user's place was taken: no cap reached
     assert store.users("t", "a") == 0 and store.event_count("t", "a", "buy") == 0
 
 
@@ -50,5 +51,21 @@ def test_forget_releases_a_tests_held_slots():
     for u in range(5):
         store.record("t", "a", "buy", 1.0, f"w{u}", exposed_only=True)
     store.write([Exposure("t", "a", f"w{u}", 1.0) for u in range(5)])
-    assert "t" not in store.untracked
+    assert "t" not in store.unheld
     assert store.event_count("t", "a", "buy") == 5
+
+
+def test_the_report_names_tracked_events_left_out_apart_from_the_user_cap():
+    from cfgcore.experiments.analysis import analyze
+
+    store = MetricsStore(None, max_users=4)
+    store.write([Exposure("t", "control", "a", 1.0), Exposure("t", "b", "c", 1.0)])
+    for u in range(10):
+        store.record("t", "control", "buy", 1.0, f"u{u}", exposed_only=True)
+    meta = {"traffic_split": {"control": 50, "b": 50}, "success_metrics": ["buy"]}
+    report = analyze("t", meta, store)
+    # Two users tracked of four: the cap is not reached, the results cover them all.
+    assert report.untracked == 0 and "user cap reached" not in report.to_text()
+    assert report.unheld == 6
+    assert report.to_dict()["user_cap"]["tracked_unexposed_left_out"] == 6
+    assert "6 tracked event(s) of users not exposed yet were left out" in report.to_text()

@@ -76,6 +76,9 @@ class ExperimentReport:
     # metric events of later users it left out (see cfgcore.experiments.metrics).
     max_users: int | None = None
     untracked: int = 0
+    # Tracked events (OpenFeature track) of users not exposed when they arrived, left
+    # out because max_users such users held events already.
+    unheld: int = 0
     # Metric events recorded for variants the test does not have, per variant: left
     # out of every comparison (a record_metric(..., variant=...) naming a wrong one).
     stray_events: dict[str, int] = field(default_factory=dict)
@@ -135,6 +138,12 @@ class ExperimentReport:
                 f"{self.max_users} users; {self.untracked} exposure(s) and metric "
                 "event(s) of later users are left out"
             )
+        if self.unheld:
+            lines.append(
+                f"NOTE: {self.unheld} tracked event(s) of users not exposed yet were left "
+                f"out: {self.max_users} such users held events already (max_users); they "
+                "count only if those users are exposed"
+            )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
         for m in metrics:
             rows = self.for_metric(m)
@@ -171,6 +180,12 @@ class ExperimentReport:
             )
         return "\n".join(lines)
 
+    def _user_cap(self) -> dict[str, Any]:
+        cap: dict[str, Any] = {"max_users": self.max_users, "left_out": self.untracked}
+        if self.unheld:  # only when some were: the key is new
+            cap["tracked_unexposed_left_out"] = self.unheld
+        return cap
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``--json`` in the CLI): strict JSON, with None (null) for
         every number that is undefined or infinite (NaN and Infinity are not JSON):
@@ -192,7 +207,7 @@ class ExperimentReport:
                     "threshold": SRM_THRESHOLD,
                 },
                 "results": [asdict(r) for r in self.results],
-                "user_cap": {"max_users": self.max_users, "left_out": self.untracked},
+                "user_cap": self._user_cap(),
                 "stray_events": dict(self.stray_events),
                 "unusable_lines": {
                     "count": self.unusable_lines,
@@ -425,6 +440,7 @@ def analyze(
         unusable_examples=list(skipped.first) if skipped else [],
         max_users=getattr(store, "max_users", None),
         untracked=getattr(store, "untracked", {}).get(test, 0),
+        unheld=getattr(store, "unheld", {}).get(test, 0),
         stray_events=_stray_events(store, test, variants),
     )
 

@@ -35,7 +35,8 @@ merges the held events in. A store with ``max_users`` gives held events no user'
 place, and holds none for new users once the test is full; it holds events for at
 most ``max_users`` users not exposed yet per test (their slots are memory too: a flood
 of tracked events from users who never see the test stays bounded), and the tracked
-events of further unexposed users are left out, counted in ``untracked``.
+events of further unexposed users are left out, counted in ``unheld`` (they lose
+results only if those users are exposed later).
 
 Memory per user
 ---------------
@@ -340,6 +341,9 @@ class MetricsStore:
         # Exposures and metric events per test left out of the summaries because their
         # user appeared after the test had max_users users.
         self.untracked: dict[str, int] = {}
+        # Tracked events (exposed_only) per test left out because max_users users not
+        # exposed yet held events already: they count only if their user is exposed.
+        self.unheld: dict[str, int] = {}
         self.path = os.fspath(path) if path is not None else None
         self._sink = JsonLinesSink(self.path) if self.path else None
         self._data: dict[tuple[str, str], _Users] = {}
@@ -397,19 +401,29 @@ class MetricsStore:
             # from users who never see the test would grow the store without bound.
             holding = self._holding.get(test, 0)
             if holding >= cap:
-                self._left_out(
-                    test, "%d users hold tracked events without an exposure (max_users); "
-                    "tracked events of later unexposed users are left out, counted", cap,
-                )  # fmt: skip
+                # Not in untracked: the test's results may still cover all its users
+                # (these events count only if their users are ever exposed).
+                left_out = self.unheld.get(test, 0)
+                self.unheld[test] = left_out + 1
+                if not left_out:
+                    log.warning(
+                        "A/B test %s: %d users hold tracked events without an exposure "
+                        "(max_users); tracked events of further unexposed users are "
+                        "left out, counted", test, cap,
+                    )  # fmt: skip
                 return -1
             self._holding[test] = holding + 1
             return users.slot(key)
         tracked = self._tracked.get(test, 0)
         if tracked >= cap:
-            self._left_out(
-                test, "%d users tracked (max_users); exposures and metric events of "
-                "later users are left out of its results, counted", cap,
-            )  # fmt: skip
+            left_out = self.untracked.get(test, 0)
+            self.untracked[test] = left_out + 1
+            if not left_out:
+                log.warning(
+                    "A/B test %s: %d users tracked (max_users); exposures and metric "
+                    "events of later users are left out of its results, counted",
+                    test, cap,
+                )  # fmt: skip
             return -1
         self._tracked[test] = tracked + 1
         if i < 0:
@@ -419,14 +433,6 @@ class MetricsStore:
         users.flags[i] |= _MEMBER
         users.members += 1
         return i
-
-    def _left_out(self, test: str, message: str, cap: int) -> None:
-        """Count one exposure or event of ``test`` left out under ``max_users``; the
-        first one of the test is logged."""
-        left_out = self.untracked.get(test, 0)
-        self.untracked[test] = left_out + 1
-        if not left_out:
-            log.warning("A/B test %s: " + message, test, cap)
 
     def tracked(self, test: str) -> int:
         """Users of ``test`` tracked so far (summed over variants; only counted with
@@ -700,6 +706,7 @@ class MetricsStore:
             self._tracked.pop(test, None)
             self._holding.pop(test, None)
             self.untracked.pop(test, None)
+            self.unheld.pop(test, None)
 
 
 def _line(event: tuple[Any, ...]) -> dict[str, Any]:
