@@ -209,7 +209,9 @@ class _ApiTimes(msgspec.StructMeta):
     class, so a document's naive time stays UTC (see :class:`Schedule`)."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is Schedule:
+        # Subclasses too (an application's struct adding its own fields): built in
+        # Python all the same. Their own fields come after the base's.
+        if issubclass(cls, Schedule):
             names = ("start", "end")
             args = tuple(
                 _api_time(v, f"schedule.{names[i]}") if i < 2 else v for i, v in enumerate(args)
@@ -217,7 +219,7 @@ class _ApiTimes(msgspec.StructMeta):
             for name in names:
                 if name in kwargs:
                     kwargs[name] = _api_time(kwargs[name], f"schedule.{name}")
-        elif cls is Flag:
+        elif issubclass(cls, Flag):
             at = _FLAG_SCHEDULE_AT
             if len(args) > at and isinstance(args[at], dict):
                 args = (*args[:at], _api_schedule(args[at]), *args[at + 1 :])
