@@ -265,7 +265,14 @@ class RedisFollower:
         # The document is not sent again when the store still holds the version served,
         # of the same epoch (unless the cache file still needs it): a poll costs a few
         # bytes. (Nor while a problem is standing: the document back as it was ends it.)
-        cache_current = self.cache_path is None or self._cached >= current
+        # (A start document the flag set refused is kept out of the cache file on
+        # purpose: served_instead. Waiting for it there would download it at every poll.)
+        not_served = self._not_served
+        cache_current = (
+            self.cache_path is None
+            or self._cached >= current
+            or (not_served is not None and not_served[0] == current)
+        )
         quick = current and cache_current and self._reported is None
         # Nor is a document this process refuses sent again while it stays there: a
         # refusal is decided once per document, not downloaded again at every poll.
