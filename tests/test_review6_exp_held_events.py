@@ -5,6 +5,9 @@ counted, so a flood of tracked events from users who never saw the test grew a
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 
@@ -69,3 +72,32 @@ def test_the_report_names_tracked_events_left_out_apart_from_the_user_cap():
     assert report.unheld == 6
     assert report.to_dict()["user_cap"]["tracked_unexposed_left_out"] == 6
     assert "6 tracked event(s) of users not exposed yet were left out" in report.to_text()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cap=st.integers(1, 6),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["held", "event", "expose"]), st.sampled_from("ab"),
+                  st.integers(0, 14)),
+        max_size=60,
+    ),
+)  # fmt: skip
+def test_held_slots_stay_within_the_bound_and_every_count_agrees(cap, ops):
+    store = MetricsStore(None, max_users=cap)
+    for op, variant, u in ops:
+        if op == "expose":
+            store.write([Exposure("t", variant, f"u{u}", 1.0)])
+        else:
+            store.record("t", variant, "m", 1.0, f"u{u}", exposed_only=op == "held")
+    members = holding = 0
+    for (_t, _v), users in store._data.items():
+        for i, key in enumerate(users.keys):
+            if key:
+                if users.flags[i] & 2:
+                    members += 1
+                else:
+                    holding += 1
+        assert users.members == sum(1 for i, k in enumerate(users.keys) if k and users.flags[i] & 2)
+    assert members == store.tracked("t") <= cap
+    assert holding == store._holding.get("t", 0) <= cap
