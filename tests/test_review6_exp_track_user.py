@@ -71,3 +71,33 @@ def test_tracked_events_join_the_exposure_of_the_targeting_key(served, odd_id):
     paths = state_paths(manager.flags_file)
     report = MetricsStore.load(paths["metrics"], paths["exposures"])
     assert sum(report.event_count("t", v, "buy") for v in ("control", "b")) == len(users)
+
+
+def test_without_exposure_logging_tracked_events_count_at_once(tmp_path, impl):
+    # log_exposures=False: no exposure is ever logged, so an event waiting for one was
+    # held for ever (track_metric said True, every report counted nothing, and the held
+    # events grew without bound). They count as record_metric's do.
+    manager = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), record_usage=False,
+        log_exposures=False,
+    )  # fmt: skip
+    provider = CfgcoreProvider(manager.engine, experiments=manager)
+    domain = f"cfgcore-review6-exp-{next(_domains)}"
+    api.set_provider_and_wait(provider, domain=domain)
+    try:
+        assert manager.create_ab_test(_test("t"))
+        client = api.get_client(domain)
+        users = [f"user-{i}" for i in range(16)]
+        for u in users:
+            client.track("buy", EvaluationContext(u))
+        manager.metrics.flush()
+        variants = ("control", "b")
+        assert sum(manager.metrics.users("t", v) for v in variants) == len(users)
+        report = manager.analyze("t")
+        assert sum(r.n for r in report.for_metric("buy")) == len(users)
+        paths = state_paths(manager.flags_file)
+        store = MetricsStore.load(paths["metrics"])
+        assert sum(store.event_count("t", v, "buy") for v in variants) == len(users)
+    finally:
+        provider.shutdown()
+        manager.close()

@@ -651,17 +651,23 @@ class DynamicConfigurationManager:
         user is not in the test, the test is stopped or unknown, there is no user id
         (nothing to join with an exposure), the value is refused or the event dropped,
         as for :meth:`record_metric`. Never raises on bad data.
+
+        With exposure logging off (``log_exposures=False``) no exposure is ever logged
+        to join with: the event counts for the user's assigned variant at once, as
+        :meth:`record_metric`'s do (the reports' users are then those with an event;
+        the assignment is the test's random split, so the variants compare fairly).
         """
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
             return False
         ctx, user, name, metric_name, number = parts
-        if user_id is None:
+        joined = self._seen.get(name) is not False  # False: exposure logging off
+        if joined and user_id is None:
             # Filed under the user its exposure is (user_id, else targeting_key when
             # the user_id is no id the engine buckets by), or the two never join.
             user = exposure_user(ctx)
         meta = self._recording.get(name)
-        if meta is None or user is None:
+        if meta is None or (joined and user is None):
             return False
         try:
             variant = self._variant(name, ctx)  # the engine's answer: no exposure
@@ -671,9 +677,10 @@ class DynamicConfigurationManager:
             return False
         queue = self.metrics.queue
         if queue is not None:
-            if queue((name, variant, metric_name, number, user, time.time(), True)) is False:
+            event = (name, variant, metric_name, number, user, time.time())
+            if queue((*event, True) if joined else event) is False:
                 return False
-        elif not self.metrics.record(name, variant, metric_name, number, user, exposed_only=True):
+        elif not self.metrics.record(name, variant, metric_name, number, user, exposed_only=joined):
             return False
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)
