@@ -662,9 +662,14 @@ class DynamicConfigurationManager:
             return False
         ctx, user, name, metric_name, number = parts
         joined = self._seen.get(name) is not False  # False: exposure logging off
-        if joined and user_id is None:
+        if (
+            joined
+            and user_id is None
+            and not (type(ctx) is dict and type(ctx.get("user_id")) is str)
+        ):
             # Filed under the user its exposure is (user_id, else targeting_key when
-            # the user_id is no id the engine buckets by), or the two never join.
+            # the user_id is no id the engine buckets by), or the two never join. (An
+            # exact str user_id in a dict, the common case, is that user already.)
             user = exposure_user(ctx)
         meta = self._recording.get(name)
         if meta is None or (joined and user is None):
@@ -677,8 +682,11 @@ class DynamicConfigurationManager:
             return False
         queue = self.metrics.queue
         if queue is not None:
-            event = (name, variant, metric_name, number, user, time.time())
-            if queue((*event, True) if joined else event) is False:
+            if joined:
+                event = (name, variant, metric_name, number, user, time.time(), True)
+            else:
+                event = (name, variant, metric_name, number, user, time.time())
+            if queue(event) is False:
                 return False
         elif not self.metrics.record(name, variant, metric_name, number, user, exposed_only=joined):
             return False
