@@ -682,6 +682,7 @@ class DynamicConfigurationManager:
             return False
         queue = self.metrics.queue
         if queue is not None:
+            event: tuple[Any, ...]
             if joined:
                 event = (name, variant, metric_name, number, user, time.time(), True)
             else:
