@@ -10,6 +10,7 @@ import pytest
 
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.errors import ConfigError
+from cfgcore.runtime.atomicio import atomic_write_text
 from tests.waiting import wait_for_async
 
 MINE = 'version: 1\nflags:\n  mine:\n    default: "on"\n'
@@ -100,7 +101,9 @@ def test_the_watcher_reports_a_broken_then_removed_file_once_each(tmp_path):
     async def scenario():
         await m.start_file_watching(debounce_ms=10, poll_interval=0.05)
         try:
-            path.write_text("flags: [\n")
+            # Replaced whole (as deploy tools do): write_text truncates first, and a
+            # watcher reading in that window reports the empty file as a second error.
+            atomic_write_text(path, "flags: [\n")
             assert await wait_for_async(lambda: len(errors) == 1)
             await asyncio.sleep(0.5)  # several polls: no second report
             assert len(errors) == 1
