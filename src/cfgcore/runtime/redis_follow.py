@@ -10,6 +10,7 @@ child restarts its own follower.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -121,7 +122,7 @@ class RedisFollower:
         client: Any,
         unless: int | None = None,
         epoch: str | None = None,
-        refused: tuple[bytes, bytes, bytes, bytes] | None = None,
+        refused: tuple[bytes, ...] | None = None,
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -326,7 +327,7 @@ class RedisFollower:
                     # the fleet noticed: what they serve is not recorded beside the floor;
                     # the read script sends no record for a forced document above it)
                     self._recreated(version, current, epoch, fleet or "", by_fleet=True)
-                    self._refusing(raw, floor=True)
+                    self._refusing(raw, floor=True, by_fleet=True)
                     return
         if version == current and version > self._cached and self._callbacks:
             # The document this process started from (read() before watch()) is live:
@@ -345,8 +346,12 @@ class RedisFollower:
             return
         checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
         if self._reported == (version, checksum):
-            self._refusing(raw, floor=version < 0)
-            return  # rejected before: reported once, not on every poll
+            refused = self._refused
+            if refused is None or refused[1] == _identity(raw):
+                self._refusing(raw, floor=version < 0)
+                return  # rejected before: reported once, not on every poll
+            # (the same version and checksum, but other data, or another record beside
+            # the floor: judged again)
         try:
             doc = self._from_raw(raw)
         except ConfigError as exc:
@@ -391,17 +396,20 @@ class RedisFollower:
         # older versions are ignored anyway; a new loss is news
         self._reported = self._refused = None
 
-    def _refusing(self, raw: list[Any], *, floor: bool = False, epoch: str | None = None) -> None:
+    def _refusing(
+        self,
+        raw: list[Any],
+        *,
+        floor: bool = False,
+        epoch: str | None = None,
+        by_fleet: bool = False,
+    ) -> None:
         """The stored document in ``raw`` is refused (the report now standing says why):
         until the store holds another (another version, epoch, checksum or forced mark),
         polls are answered without it. ``floor``: each such poll raises the floor to the
         version served (recording ``epoch`` beside it), as reading it again would."""
 
-        def field(x: Any) -> bytes:
-            return x if isinstance(x, bytes) else b"" if x is None else str(x).encode()
-
-        identity = (field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0")
-        self._refused = (self._reported, identity, floor, epoch)
+        self._refused = (self._reported, _identity(raw, by_fleet), floor, epoch)
 
     def _back_to_current(self, raw: list[Any]) -> None:
         """The store holds the version served again after a reported problem (the key
@@ -504,6 +512,30 @@ class RedisFollower:
     def _restart_in_child(self) -> None:
         if self._callbacks and not self._closed.is_set():
             self._start()
+
+
+def _identity(raw: list[Any], by_fleet: bool = False) -> tuple[bytes, ...]:
+    """A stored document as the read script compares it while a reader refuses it (a
+    reply of that script): version, epoch, checksum, forced mark, the floor's record
+    when the refusal depends on it (``by_fleet``; else '*': the refusal itself raises the
+    floor, which may change the record), the size of the data and, when the data does not
+    match the checksum (or the checksum is missing), the SHA-1 of the data, so that data
+    put back by hand is read."""
+
+    def field(x: Any) -> bytes:
+        return x if isinstance(x, bytes) else b"" if x is None else str(x).encode()
+
+    data, checksum = raw[3], raw[1]
+    digest = b""
+    if isinstance(data, bytes) and (
+        not isinstance(checksum, bytes) or hashlib.sha256(data).hexdigest().encode() != checksum
+    ):
+        digest = hashlib.sha1(data).hexdigest().encode()  # noqa: S324 - Redis's sha1hex
+    size = raw[4] if type(raw[4]) is int else 0
+    return (
+        field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0",
+        field(raw[9]) if by_fleet else b"*", str(size).encode(), digest,
+    )  # fmt: skip
 
 
 def _announced(msg: Mapping[str, Any]) -> int:

@@ -274,9 +274,12 @@ return {1, new}
 # only when the document is of that epoch or so exempt). ARGV[2] the version
 # the reader serves ('' for none), ARGV[3] the epoch of the document it serves ('' for
 # none).
-# ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..8] identify: its
+# ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..11] identify: its
 # version, epoch, checksum and forced mark ('0'/'1') as this script sends them ('' for
-# none).
+# none), the epoch recorded beside the floor as sent ('' for none) when the refusal
+# depends on it ('*' when not), the size of its data, and the SHA-1 of its data when it
+# did not match its checksum ('' otherwise: data put back by hand under the same version
+# and checksum is read).
 # Returns {version, checksum, writer, data or nil, size of data, nil, nil, epoch or nil,
 # forced or nil}; {version, nil, nil, nil, size, nil, 'unchanged', nil, nil} when the
 # stored version and epoch are ARGV[2] and ARGV[3] (a poll, or an announcement that
@@ -304,7 +307,10 @@ local forced = redis.call('HGET', KEYS[1], 'forced') == '1'
 -- (the record does not judge a document it exempts: sent back as none)
 if fleet ~= '' and forced_above(KEYS[1], r[1], KEYS[2]) then fleet = '' end
 if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
-    and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8] then
+    and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8]
+    and (ARGV[9] == '*' or fleet == ARGV[9]) and size == tonumber(ARGV[10])
+    and (ARGV[11] == '' or redis.sha1hex(redis.call('HGET', KEYS[1], 'data') or '') == ARGV[11])
+then
   -- the document the reader refuses: refused again without being sent
   return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
           fleet ~= '' and fleet}
@@ -444,7 +450,7 @@ class RedisFlagStore(RedisFollower):
         # While that report stands: the stored document refused (its identity, as the
         # read script compares it) and whether each poll raises the floor; a poll that
         # finds it still there is not sent the document again.
-        self._refused: tuple[Any, tuple[bytes, bytes, bytes, bytes], bool, str | None] | None = None
+        self._refused: tuple[Any, tuple[bytes, ...], bool, str | None] | None = None
         self._failing: tuple[int, str] | None = None  # a document a listener failed on
         # The document read at start that the flag set refused, serving the cache file's
         # instead (see served_instead): never made the cache file's.
@@ -680,14 +686,15 @@ class RedisFlagStore(RedisFollower):
         client: Any,
         unless: int | None = None,
         epoch: str | None = None,
-        refused: tuple[bytes, bytes, bytes, bytes] | None = None,
+        refused: tuple[bytes, ...] | None = None,
     ) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data, the key's
         type when not a hash, 'unchanged' or 'refused', epoch, forced); the data is left
         out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, everything but the version
         when the stored version and epoch are ``unless`` and ``epoch``, and the writer
         and data when the stored document is ``refused`` (its version, epoch, checksum
-        and forced mark as this method returned them: see ``_READ``)."""
+        and forced mark as this method returned them, the floor's record, the size of the data
+        and its SHA-1 when it did not match its checksum: see ``_READ``)."""
         skip = "" if unless is None else str(unless)
         args: list[Any] = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
         if refused is not None:
