@@ -656,16 +656,25 @@ class RedisFlagStore(RedisFollower):
             f"with {self._repair_command()}"
         )
 
+    def _store_arg(self) -> tuple[str, str]:
+        """``--store`` as a command a message names needs it: this store's URL with the
+        options that reach it (TLS files, Sentinel user, timeouts), quoted for a shell,
+        and a note when a secret in it is shown as ``***``."""
+        url = self._parsed.for_command()
+        note = " (*** stands for the password this process was given)" if "***" in url else ""
+        return shlex.quote(url), note
+
     def _repair_command(self) -> str:
+        store, note = self._store_arg()
         if self._document == "flags":
             # the cache file a process wrote holds the last document it served, experiment
             # records included (docs/fleet.md)
             return (
-                f"cfgcore publish --store '{self.url}' --flags FILE (or --flags-from-cache "
-                f"CACHE_FILE: the document a process served, from its cache file)"
+                f"cfgcore publish --store {store} --flags FILE (or --flags-from-cache "
+                f"CACHE_FILE: the document a process served, from its cache file){note}"
             )
         env = self._document.partition(":")[2]
-        return f"cfgcore publish --store '{self.url}' -e {env}"
+        return f"cfgcore publish --store {store} -e {env}{note}"
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         kind = self._wrong_type(raw)
@@ -906,10 +915,11 @@ class RedisFlagStore(RedisFollower):
         path = self.cache_path
         if self._document == "flags" and path is not None and served > 0:
             if self._cache_version() == served:
+                store, note = self._store_arg()
                 return (
-                    f"cfgcore publish --store '{self.url}' --flags-from-cache "
+                    f"cfgcore publish --store {store} --flags-from-cache "
                     f"{shlex.quote(path)} (version {served}, the document this process "
-                    f"serves, from its cache file; or --flags FILE)"
+                    f"serves, from its cache file; or --flags FILE){note}"
                 )
         return self._repair_command()
 

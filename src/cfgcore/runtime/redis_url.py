@@ -67,9 +67,30 @@ class RedisURL:
         # Only the namespace names the document; the other options tune this client.
         return f"{self.scheme}://{auth}{hosts}{path}?{query}"
 
+    def for_command(self) -> str:
+        """The URL for a command a message tells an operator to run (``cfgcore publish
+        --store``): :meth:`redacted` with the options that connect to this store (TLS
+        files, Sentinel user, timeouts, ``wait``), secrets among them as ``***``; not the
+        ones that tune this process only (cache file, poll, client name)."""
+        extra = []
+        for key in sorted(self.options.keys() & _CONNECT_OPTS):
+            value = self.options[key]
+            if key in _SECRET_OPTS:
+                shown = "***"
+            elif isinstance(value, bool):
+                shown = "true" if value else "false"
+            else:
+                shown = quote(str(value), safe="/")
+            extra.append(f"{key}={shown}")
+        return "&".join([self.redacted(), *extra])
+
 
 # Query parameters that carry secrets: masked in every message, like the password.
 _SECRET_OPTS = {"sentinel_password", "ssl_password"}
+# The options a command needs to reach the same store (for_command).
+_CONNECT_OPTS = (_INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS) - {
+    "namespace", "cache", "poll", "backoff_max", "client_name",
+}  # fmt: skip
 
 
 def redact_url(url: str) -> str:
