@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,7 +40,12 @@ _URL_PATH = re.compile(r"(?P<host>://[^/\s?#]+)(?P<path>/[^\s?#]*)")
 # Path segments that mark a webhook: what follows them is the hook's address, and its
 # long random parts are the credential (whoever has the URL can post).
 _HOOK_SEGMENTS = frozenset({"hook", "hooks", "webhook", "webhooks"})
-_RANDOM_PIECE = re.compile(r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}")
+# A run of 8+ letters and digits: a random piece when it mixes both (_random_piece). Not
+# one regex with lookaheads: those rescan the rest of a run from each of its letters,
+# quadratic in a segment's length (a 200 kB path segment took minutes in a log line).
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]{8,}")
+_DIGITS = frozenset("0123456789")
+_LETTERS = frozenset(string.ascii_letters)
 _TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]{16,}")
 # A whole-value ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference.
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$")
@@ -243,14 +249,56 @@ def _may_hold(name: str) -> bool:
     if not words or not _ABOUT.isdisjoint(words):
         return False
     last = words[-1]
-    return (
+    if (
         last.endswith(("key", "keys", "dsn"))
         or last in _SECRET_PLURALS
         or (last.endswith("s") and _judge(name[:-1]))
-    )
+    ):
+        return True
+    # A secret's name followed by the form it is written in (``private_key_pem``,
+    # ``secret_key_base``, ``encryption_key_b64``, ``api_key_v2``, ``secret_value``,
+    # ``password_hash``, ``authorization_header``): the value is the secret.
+    end = len(words)
+    while end > 1 and words[end - 1] in _SECRET_FORMS:
+        end -= 1
+    return end < len(words) and _judge("_".join(words[:end]))
 
 
 _SECRET_PLURALS = frozenset({"passwords", "secrets", "tokens", "credentials", "apikeys"})
+# Words naming the form a secret is written in, after the secret's name.
+_SECRET_FORMS = frozenset(
+    {
+        "value",
+        "val",
+        "pem",
+        "der",
+        "b",  # b64 (its digits are dropped)
+        "base",
+        "hex",
+        "string",
+        "str",
+        "text",
+        "data",
+        "bytes",
+        "binary",
+        "blob",
+        "raw",
+        "material",
+        "encoded",
+        "plain",
+        "plaintext",
+        "literal",
+        "content",
+        "contents",
+        "body",
+        "json",
+        "salt",
+        "hash",
+        "header",
+        "code",
+        "v",  # v2 (its digits are dropped)
+    }
+)
 
 
 def _secret_path(key: str) -> bool:
@@ -363,13 +411,22 @@ def _mask_path(m: re.Match[str]) -> str:
         secret.update(
             i
             for i in range(hook + 1, len(segs))
-            if _TOKEN_SEGMENT.fullmatch(segs[i]) and _RANDOM_PIECE.search(segs[i])
+            if _TOKEN_SEGMENT.fullmatch(segs[i]) and _random_piece(segs[i])
         )
     shown = [
         REDACTED if i in secret and seg and not seg.startswith("${") else seg
         for i, seg in enumerate(segs)
     ]
     return m["host"] + "/".join(shown)
+
+
+def _random_piece(segment: str) -> bool:
+    """Does ``segment`` hold a piece of 8+ letters and digits mixing both? Linear."""
+    for m in _ALNUM_RUN.finditer(segment):
+        chars = set(m.group())
+        if not chars.isdisjoint(_DIGITS) and not chars.isdisjoint(_LETTERS):
+            return True
+    return False
 
 
 def _mask_kv(m: re.Match[str]) -> str:
