@@ -108,7 +108,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 "cfgcore validate --list-rules lists them"
             ) from None
 
-    config, name, layers, env, flag_problems, snap = _load(args)
+    config, name, layers, env, flag_problems, snap, environ = _load(args)
     report = validator.validate_config(
         config,
         name,
@@ -123,7 +123,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if not args.files:
         report.results.extend(_resolved_findings(args, validator, name, env, report.results, snap))
         report.results.extend(_override_findings(args))
-        report.results.extend(_empty_secret_findings(snap))
+        report.results.extend(_empty_secret_findings(snap, environ))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
         doc = report.to_dict()
@@ -138,10 +138,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _load(
     args: argparse.Namespace,
-) -> tuple[Mapping[str, Any], str, list[Any], str | None, list[Problem], Any]:
+) -> tuple[Mapping[str, Any], str, list[Any], str | None, list[Problem], Any, Any]:
     """The tree to validate, its display name, file layers for file:line lookup, the
     environment whose rules apply, the problems of the flags activation would
-    compile with it, and (directory mode; else None) the unactivated build.
+    compile with it, and (directory mode; else None) the unactivated build and the
+    variables it was built with (the process's and the ``.env`` file's).
 
     File mode: flag documents (files named ``flags.*``, or whose top level is a flag
     document's: ``flags`` and at most ``version``, ``segments``, ``experiments`` and
@@ -175,7 +176,7 @@ def _load(
         problems = [p for f in flag_files for p in _compile_flags(f, None)]
         if not layers:
             name = "+".join(os.path.basename(f) for f in flag_files)
-            return {}, name, [], args.environment, problems, None
+            return {}, name, [], args.environment, problems, None, None
         # A later file leaving a section's key empty over an earlier file's section is
         # refused as the builder refuses it (a file saved half-way).
         merged: dict[str, Any] = {}
@@ -187,7 +188,7 @@ def _load(
             merged = deep_merge(merged, layer.data)
         config = reduce(deep_merge, (layer.data for layer in layers[1:]), dict(layers[0].data))
         name = "+".join(os.path.basename(f) for f in args.files)
-        return config, name, layers, args.environment, problems, None
+        return config, name, layers, args.environment, problems, None, None
 
     from cfgcore.config.environ import with_refs
     from cfgcore.config.manager import ConfigurationManager
@@ -214,7 +215,7 @@ def _load(
         problems[:0] = [
             _RefusedProblem(p.path, p.message, p.file, p.line, p.kind) for p in exc.problems
         ]
-    return config, str(env), layers, str(env), problems, snap
+    return config, str(env), layers, str(env), problems, snap, manager.builder.env_vars
 
 
 # The top-level fields of a flag document (cfgcore.snapshot.Snapshot).
@@ -262,15 +263,17 @@ def _resolved_findings(
 EMPTY_SECRET = "secrets.empty"
 
 
-def _empty_secret_findings(snap: Any) -> list[Any]:
+def _empty_secret_findings(snap: Any, environ: Mapping[str, str] | None) -> list[Any]:
     """A warning for each secret the build left empty (``${POSTGRES_PASSWORD:-}`` with
     the variable not exported): loading accepts them, so they never block, but the
-    service would start without them (``cfgcore setup`` reports the same list)."""
+    service would start without them (``cfgcore setup`` reports the same list: the
+    same variables judge which are secrets, ``CFGCORE_SECRET_VARS`` from the ``.env``
+    file included)."""
     from cfgcore.config.checks import empty_secrets_of, shown_ref
     from cfgcore.validation.core import ValidationResult
 
     out = []
-    for path, ref in empty_secrets_of(snap):
+    for path, ref in empty_secrets_of(snap, environ):
         source = f" (from {shown_ref(ref)})" if ref else ""
         out.append(
             ValidationResult(
