@@ -69,7 +69,7 @@ def test_a_lost_publish_over_a_published_epoch_is_refused_everywhere(redis_serve
         # the publish.
         fresh = RedisFlagStore(url + "&cache=off")
         opened.append(fresh)
-        with pytest.raises(ConfigError, match="the fleet served epoch"):
+        with pytest.raises(ConfigError, match="the fleet served"):
             fresh.read()
         # A writer of the older epoch does not build on it (it would drop the publish,
         # and the fleet would take its write without a word).
@@ -116,3 +116,45 @@ def test_a_publish_above_the_record_is_taken_by_everyone(redis_server, url, tmp_
         wait_for(lambda: a.version == 4)
     finally:
         a.close()
+
+
+def test_a_publish_below_what_a_process_served_is_named_as_such(redis_server, url, tmp_path):
+    """Redis restarted empty and was published to before any process reported the
+    version it served: the publish is numbered 1, below it. A process that served more
+    (its writer, a restart with its cache file) refuses it and says why: a publish
+    numbered too low, not a store re-created from the seed; publishing again numbers it
+    above what they reported, and they take that."""
+    r = redis_server.client()
+    cache = tmp_path / "a.msgpack"
+    a = RedisFlagStore(url + f"&cache={cache}")
+    b = None
+    try:
+        a.read()
+        for name in ("a1", "a2", "a3"):
+            a.update(add(name))
+        a._write_cache(a.read())  # (what its follower does)
+        r.flushall()
+        with RedisFlagStore(url + "&cache=off") as ops:
+            _, low = ops.update(only("reset"), force=True)
+        assert low.version == 1
+        for refusal in (lambda: a.update(add("a4")), None):
+            if refusal is None:
+                b = RedisFlagStore(url + f"&cache={cache}")  # restarted, same machine
+                assert b.read().version == 3  # its cache file
+                msg = str(b.last_error)
+            else:
+                with pytest.raises(ConfigError) as err:
+                    refusal()
+                msg = str(err.value)
+            assert "begun by a forced write" in msg and "numbered at or below" in msg, msg
+            assert "started over from the seed" not in msg
+        assert r.hget(KEY, "version") == b"1"
+        with RedisFlagStore(url + "&cache=off") as ops:
+            _, again = ops.update(only("reset"), force=True)
+        assert again.version == 4
+        _, later = a.update(add("a4"))
+        assert sorted(later.snapshot.flags) == ["a4", "reset"]
+    finally:
+        a.close()
+        if b is not None:
+            b.close()

@@ -136,7 +136,13 @@ class RedisFollower:
         raise NotImplementedError
 
     def _recreated_message(
-        self, version: int, epoch: str | None, known: str, served: int, by_fleet: bool = False
+        self,
+        version: int,
+        epoch: str | None,
+        known: str,
+        served: int,
+        by_fleet: bool = False,
+        forced: bool = False,
     ) -> str:
         raise NotImplementedError
 
@@ -319,14 +325,16 @@ class RedisFollower:
                 pass  # refused below as a corrupt document
             else:
                 if current and self._foreign(version, epoch, raw[8] == 1, known, current):
-                    self._recreated(version, current, epoch, known or "")
+                    self._recreated(version, current, epoch, known or "", forced=raw[8] == 1)
                     self._refusing(raw, floor=True, epoch=known)
                     return
                 if self._foreign(version, epoch, False, fleet):
                     # (also for the process that wrote it, or one that took it before
                     # the fleet noticed: what they serve is not recorded beside the floor;
                     # the read script sends no record for a forced document above it)
-                    self._recreated(version, current, epoch, fleet or "", by_fleet=True)
+                    self._recreated(
+                        version, current, epoch, fleet or "", by_fleet=True, forced=raw[8] == 1
+                    )
                     self._refusing(raw, floor=True, by_fleet=True)
                     return
         if version == current and version > self._cached and self._callbacks:
@@ -451,11 +459,19 @@ class RedisFollower:
                 log.exception("%s: flag store error handler failed", self.url)
 
     def _recreated(
-        self, version: int, current: int, epoch: str | None, known: str, by_fleet: bool = False
+        self,
+        version: int,
+        current: int,
+        epoch: str | None,
+        known: str,
+        by_fleet: bool = False,
+        forced: bool = False,
     ) -> None:
-        """The store holds a document of another epoch that no forced write began: it
-        was re-created since this process last saw it (Redis lost its data, and a process
-        that had not seen the old document wrote a new one). Keep serving ``current``,
+        """The store holds a document of another epoch that no forced write numbered
+        above what was served began: it was re-created since this process last saw it
+        (Redis lost its data, and a process that had not seen the old document wrote a
+        new one), or went back to an older one (a failover lost a publish; ``forced``: a
+        publish's epoch, numbered at or below what was served). Keep serving ``current``,
         raise the fleet's floor to it (every poll: a repair must be numbered above it),
         and report it once per epoch, whatever the version: writes there are refused
         until ``cfgcore publish`` (a forced write) gives the fleet a document to take."""
@@ -463,7 +479,7 @@ class RedisFollower:
         key = f"epoch {epoch}"
         if self._reported == (-2, key):
             return
-        msg = self._recreated_message(version, epoch, known, current, by_fleet)
+        msg = self._recreated_message(version, epoch, known, current, by_fleet, forced)
         msg = f"{msg}; serving version {current} meanwhile"
         self._reject(-2, key, ConfigError(msg, file=self.url))
 

@@ -860,11 +860,36 @@ class RedisFlagStore(RedisFollower):
         )
 
     def _recreated_message(
-        self, version: int, epoch: str | None, known: str, served: int, by_fleet: bool = False
+        self,
+        version: int,
+        epoch: str | None,
+        known: str,
+        served: int,
+        by_fleet: bool = False,
+        forced: bool = False,
     ) -> str:
         what = "flag" if self._document == "flags" else "published configuration"
         theirs = f"epoch {epoch[:12]}" if epoch else "no epoch: written by an older release"
         fix = self._restore_command(served)
+        lost_publish = not by_fleet and version < served and (epoch or "") == self._before
+        if forced and not lost_publish:
+            # A publish numbered at or below what was served: not a re-created store.
+            basis = (
+                f"the version the fleet served (epoch {known[:12]}, recorded beside the "
+                f"floor key {self.floor_key})"
+                if by_fleet
+                else f"the version {served} this process serves (epoch {known[:12]})"
+            )
+            return (
+                f"the store holds version {version} of another {what} document ({theirs}, "
+                f"begun by a forced write: cfgcore publish), numbered at or below {basis}: "
+                f"a failover lost newer writes (a publish without wait=1 in the store URL, "
+                f"acknowledged by no replica), or it was published after Redis lost its "
+                f"data, before the fleet reported the versions it served. Processes that "
+                f"served epoch {known[:12]} keep serving it, and nothing is built on the "
+                f"store's document. Publish the intended document again (it is then "
+                f"numbered above every version served): {fix}"
+            )
         if by_fleet:
             # Judged by the floor key's record, not by what this process served: a new
             # process (or the one that wrote the re-created document) is told too.
@@ -878,7 +903,7 @@ class RedisFlagStore(RedisFollower):
                 f"before the fleet noticed. Writing to it would build on that document and "
                 f"drop the fleet's flags; restore the intended document first: {fix}"
             )
-        if version < served and (epoch or "") == self._before:
+        if lost_publish:
             # The document this process served before its epoch began: the store lost
             # the write that began it, and nothing since. Not re-created, and no
             # process built on it yet; what ends the refusal is the same publish.
@@ -889,8 +914,9 @@ class RedisFlagStore(RedisFollower):
                 f"write) is lost, most likely in a failover to a replica that had not "
                 f"received it (publish with wait=1 in the store URL to have a replica "
                 f"acknowledge it first). Processes that took epoch {known[:12]} refuse the "
-                f"store's document and keep theirs; a process started without a cache "
-                f"file would serve the older one. Publish it again: {fix}"
+                f"store's document and keep theirs, and so does a process started without "
+                f"a cache file once the epoch they served is recorded beside the floor key "
+                f"{self.floor_key}. Publish it again: {fix}"
             )
         lost = ""
         if version < served:
@@ -936,7 +962,9 @@ class RedisFlagStore(RedisFollower):
         # (what this process served is recorded beside the floor only when it is of the
         # epoch it judged by: the fleet's record is not replaced by the other epoch)
         self._mark_lost(self._client, lost, None if by_fleet else known)
-        msg = self._recreated_message(doc.version, doc.epoch, known, lost, by_fleet)
+        msg = self._recreated_message(
+            doc.version, doc.epoch, known, lost, by_fleet, forced=doc.forced
+        )
         if by_fleet and serving == 0 and self._cache_identity()[1] not in (None, known):
             self.last_error = msg  # its cache file is of another epoch than the fleet's
             raise ConfigError(f"{msg}; not serving the cache file of another epoch", file=self.url)
@@ -1122,7 +1150,7 @@ class RedisFlagStore(RedisFollower):
                         served = max(served, self._cache_version())
                         self._mark_lost(self._client, served, known)
                         self.last_error = self._recreated_message(
-                            old.version, old.epoch, known, served
+                            old.version, old.epoch, known, served, forced=old.forced
                         )
                         raise ConfigError(self.last_error, file=self.url)
                     if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
@@ -1246,7 +1274,7 @@ class RedisFlagStore(RedisFollower):
         with self._lock:
             served = self._seen
         self.last_error = self._recreated_message(
-            old.version, old.epoch, fleet, served, by_fleet=True
+            old.version, old.epoch, fleet, served, by_fleet=True, forced=old.forced
         )
         return ConfigError(self.last_error, file=self.url)
 
