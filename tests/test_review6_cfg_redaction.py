@@ -7,7 +7,12 @@
    logs), and such variables' values were no longer registered for masking. A secret's
    name followed by the form it is written in is masked again (validation still
    demands no reference for them).
-2. redact_text now runs on every cfgcore log record and health detail holding
+2. redact_text cut a URL in text at characters a URL cannot hold unescaped (quotes,
+   angle brackets, braces, "|", "\\") before looking for ``user:password@``, so a
+   generated password holding one (``redis://app:ab<cd@cache``: clients read the
+   password "ab<cd") was shown whole in log lines, health details and ConfigError
+   texts, while redact() masked it in a value.
+3. redact_text now runs on every cfgcore log record and health detail holding
    ``://``; the webhook-token test of a path segment was a regex with lookaheads that
    rescanned the rest of a letter run from each letter: a 200 kB segment after
    ``/hooks/`` took minutes (quadratic). It is linear now, with the same answers.
@@ -15,7 +20,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -25,6 +32,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cfgcore.errors import ConfigError
+from cfgcore.observability.health import Check
 from cfgcore.runtime import redaction
 from cfgcore.runtime import secrets as _secrets
 from cfgcore.runtime.redaction import REDACTED, names_secret, redact, redact_text
@@ -87,6 +96,47 @@ def test_secret_key_base_variable_is_registered_for_masking() -> None:
         assert SECRET not in _secrets.mask_text(f"boot with {SECRET}")
     finally:
         _secrets.forget_secrets()
+
+
+# ------------------------------------------------- URL passwords with URL-ending characters
+
+
+@pytest.mark.parametrize(
+    "password", ["ab<cd9", 'x"y7Kq', "q{1}zR", "a|b|c8", "p\\w0rd", "it's-9", "p@ss>w"]
+)
+def test_url_password_holding_a_stop_character_is_masked_in_text(password: str) -> None:
+    url = f"redis://app:{password}@cache.internal:6379/0"
+    assert redact("store.url", url) == f"redis://app:{REDACTED}@cache.internal:6379/0"
+    text = redact_text(f"flag store {url}: connection refused")
+    assert password not in text
+    assert text == f"flag store redis://app:{REDACTED}@cache.internal:6379/0: connection refused"
+
+
+def test_url_password_with_a_quote_is_masked_in_logs_and_errors() -> None:
+    _secrets.forget_secrets()
+    password = "Tq9<vW2'xL"
+    url = f"postgres://svc:{password}@db.internal/app"
+    assert password not in str(ConfigError(f"cannot reach {url}"))
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    logger = logging.getLogger("cfgcore.review6.redact")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    _secrets._install_log_filter()
+    try:
+        logger.warning("retrying %s", url)
+    finally:
+        logger.removeHandler(handler)
+    assert password not in buf.getvalue()
+    assert "retrying postgres://svc:" in buf.getvalue()
+    assert password not in Check("store", "fail", f"unreachable: {url}").detail
+
+
+def test_text_around_masked_passwords_stays() -> None:
+    text = 'see <https://u:pw1@h/x> and "redis://a:b2@c" ok, mail x@y.com'
+    assert redact_text(text) == (
+        f'see <https://u:{REDACTED}@h/x> and "redis://a:{REDACTED}@c" ok, mail x@y.com'
+    )
 
 
 # ----------------------------------------------------------------- linear webhook paths

@@ -492,6 +492,13 @@ def redact_text(text: str) -> str:
     'POST https://discord.com/api/webhooks/123/***redacted***: 404'
     """
     if "://" in text:
+        if "@" in text:
+            # A URL's password first, on the whole text, as in a value: it runs to the
+            # last "@" before the path, over characters that end a URL in text (quotes,
+            # angle brackets, braces, "|", "\\"), which generated passwords hold
+            # unescaped and clients read (redis://app:ab<cd@cache: the password is
+            # "ab<cd"). Cut at them first, the password was shown whole.
+            text = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
         parts, last = [], 0
         for start, end in _url_spans(text):
             parts.append(text[last:start])
