@@ -144,6 +144,29 @@ _ABOUT = frozenset(
         "has",
     }
 )
+# A ``pass`` after one of these is a filter (``low_pass``, ``band_pass``) or a step of
+# an encoder (``first_pass``, ``two_pass``), not a password (``db_pass``, ``user_pass``).
+_PASS_KINDS = frozenset(
+    {
+        "low",
+        "high",
+        "band",
+        "notch",
+        "all",
+        "first",
+        "second",
+        "third",
+        "last",
+        "final",
+        "next",
+        "single",
+        "double",
+        "one",
+        "two",
+        "multi",
+        "each",
+    }
+)
 #: A bare ``key`` holds a secret under these parents (``security.encryption.key``,
 #: ``jwt.key``, ``tls.key``...): see :func:`names_secret`.
 SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
@@ -166,6 +189,8 @@ def _judge(name: str) -> bool:
         return False
     last = words[-1]
     before = words[-2] if len(words) > 1 else ""
+    if last == "pass" and before in _PASS_KINDS:
+        return False  # a filter or an encoding pass (low_pass: 8000), not a password
     if last in _SECRET_WORDS or last.endswith(_SECRET_WORD_ENDS):
         return True
     if last == "key":
