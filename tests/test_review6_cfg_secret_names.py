@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from cfgcore.runtime import secrets
 from cfgcore.runtime.redaction import REDACTED, is_secret_key, names_secret, redact
 from cfgcore.validation_engine import validate_configuration
 
@@ -48,3 +49,20 @@ def test_passwords_named_pass_still_are(name):
     assert is_secret_key(name)
     assert _critical({"custom": {"db": {name: "hunter2-x"}}}) == [f"custom.db.{name}"]
     assert redact(f"db.{name}", "hunter2-x") == REDACTED
+
+
+@pytest.mark.parametrize(
+    "name", ["enable_password", "enable_secret", "support_password", "supportPassword"]
+)
+def test_secrets_named_after_enable_or_support_are_masked(name):
+    # A network device's enable password/secret, a vendor's support password: masked
+    # again (lost when secret names got one home), in values and as variables.
+    assert redact(f"router.{name}", "s3cret-value-123") == REDACTED
+    secrets.forget_secrets()
+    secrets.note_variable(name.upper(), "s3cret-value-123", {})
+    assert secrets.mask_text("login s3cret-value-123") == "login ***"
+
+
+@pytest.mark.parametrize("name", ["is_token", "use_secret", "require_password", "enabled"])
+def test_switches_about_a_secret_are_not_masked(name):
+    assert redact(f"auth.{name}", "true-ish-text") == "true-ish-text"

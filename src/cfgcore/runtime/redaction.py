@@ -271,8 +271,18 @@ _maybe: dict[Any, bool] = {}
 
 def _may_hold(name: str) -> bool:
     words = key_words(name)
-    if not words or not _ABOUT.isdisjoint(words):
+    if not words:
         return False
+    if not _ABOUT.isdisjoint(words):
+        # A secret word last after "enable" or "support" names a secret (a network
+        # device's enable_password / enable_secret, a support_password): masked, as
+        # they were before secret names had one home. Other about-words (is_token,
+        # use_secret, require_password) name switches, left as they are.
+        return (
+            _ABOUT.intersection(words) <= _SECRET_ABOUT
+            and words[-1] in _SECRET_WORDS
+            and words[-1] != "pass"
+        )
     last = words[-1]
     if (
         last.endswith(("key", "keys", "dsn"))
@@ -290,6 +300,7 @@ def _may_hold(name: str) -> bool:
 
 
 _SECRET_PLURALS = frozenset({"passwords", "secrets", "tokens", "credentials", "apikeys"})
+_SECRET_ABOUT = frozenset({"enable", "support"})
 # Words naming the form a secret is written in, after the secret's name.
 _SECRET_FORMS = frozenset(
     {
