@@ -64,6 +64,7 @@ cdef extern from "Python.h":
     bint PyUnicode_CheckExact(object)
     bint PyLong_Check(object)
     bint PyLong_CheckExact(object)
+    bint PyBool_Check(object)
     bint PyFloat_CheckExact(object)
     bint PyFloat_Check(object)
     double PyLong_AsDouble(object) except? -1.0

@@ -24,18 +24,23 @@ cdef object _metric_user_id(object ctx):
     else:
         return metric_user_id(ctx)
     found = _dict_get_or_null(attrs, "user_id")
-    if found == NULL or <object>found is None:
+    if found == NULL or not _bucketable(<object>found):
         if found == NULL and PyErr_Occurred() != NULL:
             _missing_unless_interrupt()  # a colliding key whose __eq__ raised: missing
         found = _dict_get_or_null(attrs, "targeting_key")
-        if found == NULL:
-            if PyErr_Occurred() != NULL:
+        if found == NULL or not _bucketable(<object>found):
+            if found == NULL and PyErr_Occurred() != NULL:
                 return _missing_unless_interrupt()
             return None
     uid = <object>found
-    if uid is None or (PyUnicode_CheckExact(uid) and PyUnicode_IS_COMPACT_ASCII(uid)):
+    if PyUnicode_CheckExact(uid) and PyUnicode_IS_COMPACT_ASCII(uid):
         return uid
     return user_id_text(uid)
+
+
+cdef inline bint _bucketable(object uid) noexcept:
+    """details.bucketable_id: a str, or an int that is not a bool (no Python code)."""
+    return PyUnicode_Check(uid) or (PyLong_Check(uid) and not PyBool_Check(uid))
 
 
 cdef inline bint _serves(object meta, str variant) except -1:

@@ -98,19 +98,31 @@ def _is_text(s: str) -> bool:
 
 
 def metric_user_id(ctx: Any) -> str | None:
-    """The user a metric event is filed under: the context's ``user_id``, else its
-    ``targeting_key``, as a str; None when neither is there or the context is no
-    mapping. A read or a ``str()`` that raises (a hostile mapping or id) reads as
-    missing."""
+    """The user a metric event is filed under: the one its exposure is logged under
+    (:func:`cfgcore.experiments.exposures.exposure_user`): the context's ``user_id``
+    when the engine buckets by it (a str, or an int that is not a bool), else its
+    ``targeting_key`` (the same), as a str; None when neither is usable or the context
+    is no mapping. A ``user_id`` of 3.5 or True was filed as "3.5"/"True" while its
+    exposure went under the targeting key, so the variant counted one user twice. A
+    read or a ``str()`` that raises (a hostile mapping or id) reads as missing."""
     try:
         if not isinstance(ctx, Mapping):  # a bound Context is a Mapping of its attributes
             return None
     except Exception:  # an object faking its __class__
         return None
     uid = _get(ctx, "user_id")
-    if uid is None:
+    if not bucketable_id(uid):
         uid = _get(ctx, "targeting_key")
+        if not bucketable_id(uid):
+            return None
     return user_id_text(uid)
+
+
+def bucketable_id(value: Any) -> bool:
+    """An id the engine buckets a user by: a str, or an int that is not a bool (by its
+    real type, as the compiled evaluator reads it: a faked ``__class__`` does not count)."""
+    kind = type(value)
+    return issubclass(kind, (str, int)) and not issubclass(kind, bool)
 
 
 def user_id_text(uid: Any) -> str | None:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import user_id_text
+from cfgcore.details import bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
@@ -931,9 +931,7 @@ class ExposureLogger:
         }
 
 
-def _usable_id(value: Any) -> bool:
-    # What the engine buckets by: a str, or an int that is not a bool.
-    return isinstance(value, (str, int)) and not isinstance(value, bool)
+_usable_id = bucketable_id  # what the engine buckets by: a str, or an int not a bool
 
 
 def exposure_user(user_context: Any) -> str | None:
