@@ -15,11 +15,8 @@ another zone). Both evaluators, a non-UTC local zone set in-process and restored
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 import pickle
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -29,25 +26,10 @@ from hypothesis import strategies as st
 from cfgcore.dynamic_config import ABTestConfiguration
 from cfgcore.errors import SnapshotError
 from cfgcore.snapshot import Flag, Schedule, Snapshot, decode_snapshot
+from tests.zones import local_zone
 
 UTC = timezone.utc
 ZONES = ["Asia/Tokyo", "America/New_York", "Asia/Kolkata"]
-
-
-@contextlib.contextmanager
-def local_zone(name: str):
-    """This process's local time zone set to ``name`` (TZ + tzset), then restored."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 def served_at(make, snapshot: Snapshot, instant: datetime) -> bool:

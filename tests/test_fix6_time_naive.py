@@ -15,12 +15,10 @@ date with an offset but no time (``2026-03-20-05:00``) lost its offset.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -30,27 +28,12 @@ from hypothesis import strategies as st
 from cfgcore.cli import main
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.experiments.history import FlagHistory
+from tests.zones import local_zone
 
 UTC = timezone.utc
 ZONES = ["America/New_York", "Asia/Kolkata", "Asia/Tokyo", "Europe/Paris"]
 SPLIT = {"control": 50.0, "b": 50.0}
 CONFIGS = {"control": {"x": 1}, "b": {"x": 2}}
-
-
-@contextlib.contextmanager
-def local_zone(name: str):
-    """This process's local time zone set to ``name`` (TZ + tzset), then restored."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 def cli(tz: str, *args: str) -> subprocess.CompletedProcess[str]:

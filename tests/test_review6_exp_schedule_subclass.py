@@ -6,32 +6,15 @@ the same value given to Schedule itself."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
-import time
 from datetime import datetime, timezone
 
 import msgspec
 
 from cfgcore.snapshot import Flag, Schedule
+from tests.zones import local_zone
 
 UTC = timezone.utc
-
-
-@contextlib.contextmanager
-def local_zone(name: str):
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 class TeamSchedule(Schedule, frozen=True):
