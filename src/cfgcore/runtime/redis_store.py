@@ -1136,6 +1136,11 @@ class RedisFlagStore(RedisFollower):
                     # An empty store: new, or one that lost its document? (The script
                     # also checks the floor key, for a writer that has seen nothing.)
                     floor = max(floor, self._cache_version())
+                    if floor > 0 and self._fetch(self._client)[0].version > 0:
+                        # A first write landed after the read, and another process of
+                        # this host cached it (they share the cache file): not a loss,
+                        # the change goes onto that document.
+                        continue
                     if floor > 0:
                         self._mark_lost(self._client, floor)
                         self.last_error = self._lost_message(floor)
