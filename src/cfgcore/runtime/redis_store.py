@@ -94,6 +94,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -542,9 +543,12 @@ class RedisFlagStore(RedisFollower):
             return os.path.abspath(os.path.expanduser(str(given)))
         if cache_dir is None:
             cache_dir = os.path.join(default_state_dir(), "fleet")
-        # One file per store: the password is not part of the name (redacted URL).
+        # One file per store: the password is not part of the name (redacted URL). The
+        # namespace is percent-encoded in the name: one holding '/' or '..' (a Redis key
+        # prefix may) put the file in another directory, outside the state directory.
         tag = hashlib.sha256(self.url.encode()).hexdigest()[:12]
-        name = f"{self._parsed.namespace}-{self._document}-{tag}.msgpack"
+        namespace = quote(self._parsed.namespace, safe="")
+        name = f"{namespace}-{self._document}-{tag}.msgpack"
         return os.path.join(os.fspath(cache_dir), name)
 
     # -- decoding ------------------------------------------------------------------
