@@ -10,6 +10,7 @@ of the other test.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import sys
@@ -45,21 +46,31 @@ def _test(name):
     )  # fmt: skip
 
 
-@pytest.fixture
-def served(tmp_path, impl):
+@contextlib.contextmanager
+def serving(tmp_path, impl, *tests):
+    """A manager on ``impl`` serving the A/B ``tests`` (see ``_test``), and an OpenFeature
+    client of its provider (``experiments=`` the manager), in a domain of its own."""
     manager = DynamicConfigurationManager(
         state_dir=tmp_path, engine=engine_class(impl)(), record_usage=False
     )
-    assert manager.create_ab_test(_test("seen"))
-    assert manager.create_ab_test(_test("unseen"))
-    provider = CfgcoreProvider(manager.engine, experiments=manager)
-    domain = f"cfgcore-fix6-exp-{next(_domains)}"
-    api.set_provider_and_wait(provider, domain=domain)
     try:
-        yield manager, api.get_client(domain)
+        for name in tests:
+            assert manager.create_ab_test(_test(name))
+        provider = CfgcoreProvider(manager.engine, experiments=manager)
+        domain = f"cfgcore-fix6-exp-{next(_domains)}"
+        api.set_provider_and_wait(provider, domain=domain)
+        try:
+            yield manager, api.get_client(domain)
+        finally:
+            provider.shutdown()
     finally:
-        provider.shutdown()
         manager.close()
+
+
+@pytest.fixture
+def served(tmp_path, impl):
+    with serving(tmp_path, impl, "seen", "unseen") as pair:
+        yield pair
 
 
 def _flush(manager):

@@ -9,7 +9,6 @@ exposed-only change they all counted as one user "3.5")."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -18,39 +17,21 @@ api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not inst
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
 
 from cfgcore.dynamic_config import (  # noqa: E402
-    ABTestConfiguration,
     DynamicConfigurationManager,
 )
 from cfgcore.engine import engine_class  # noqa: E402
 from cfgcore.experiments.dynamic import state_paths  # noqa: E402
 from cfgcore.experiments.metrics import MetricsStore  # noqa: E402
 from cfgcore.openfeature import CfgcoreProvider  # noqa: E402
+from tests.test_fix6_exp_track_attribution import _test, serving  # noqa: E402
 
-NOW = datetime.now(timezone.utc)
 _domains = itertools.count()
-
-
-def _test(name):
-    return ABTestConfiguration(
-        name, "", NOW - timedelta(days=1), NOW + timedelta(days=9),
-        {"control": 50.0, "b": 50.0}, {"control": {"x": 1}, "b": {"x": 2}}, ["buy"],
-    )  # fmt: skip
 
 
 @pytest.fixture
 def served(tmp_path, impl):
-    manager = DynamicConfigurationManager(
-        state_dir=tmp_path, engine=engine_class(impl)(), record_usage=False
-    )
-    assert manager.create_ab_test(_test("t"))
-    provider = CfgcoreProvider(manager.engine, experiments=manager)
-    domain = f"cfgcore-review6-exp-{next(_domains)}"
-    api.set_provider_and_wait(provider, domain=domain)
-    try:
-        yield manager, api.get_client(domain)
-    finally:
-        provider.shutdown()
-        manager.close()
+    with serving(tmp_path, impl, "t") as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("odd_id", [3.5, True, b"raw", 7.0])
