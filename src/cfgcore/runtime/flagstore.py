@@ -90,6 +90,10 @@ def default_state_dir() -> str:
     return os.path.join(home, ".local", "state", "cfgcore")
 
 
+#: The largest version sidecar read: cfgcore writes a few hundred bytes (version,
+#: checksum, a writer record).
+_MAX_META_BYTES = 1 << 20
+
 #: Seconds a flag change waits for the store's lock before it is refused (a writer's
 #: turn takes milliseconds; only a stuck or hostile holder keeps it longer).
 LOCK_TIMEOUT = 30.0
@@ -304,10 +308,13 @@ class FileFlagStore:
         return FlagDocument(snapshot, data, version, digest, writer, origin)
 
     def _read_meta(self) -> dict[str, Any]:
+        """The sidecar's record; {} when it is missing or damaged (then the file reads
+        as edited by hand). Only a regular file of at most 1 MiB is read (a FIFO there
+        blocked every read, a runaway file filled the memory), and JSON nested past
+        Python's recursion limit is damage, not an error of the read."""
         try:
-            with open(self.meta_path, "rb") as fh:
-                meta = json.loads(fh.read())
-        except (OSError, ValueError):
+            meta = json.loads(read_regular(self.meta_path, _MAX_META_BYTES))
+        except (OSError, ValueError, RecursionError):
             return {}
         return meta if isinstance(meta, dict) else {}
 

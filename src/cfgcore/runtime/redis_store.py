@@ -784,6 +784,8 @@ class RedisFlagStore(RedisFollower):
             raise ConfigError(what, file=origin) from None
         except (OSError, msgspec.DecodeError) as exc:
             raise ConfigError(f"unreadable cache file: {exc}", file=origin) from None
+        except RecursionError:  # msgspec's nesting limit: damaged, or planted
+            raise ConfigError("unreadable cache file: nested too deeply", file=origin) from None
         if not isinstance(blob, dict):
             raise ConfigError("unreadable cache file: not a map", file=origin)
         url = blob.get("url")
@@ -808,7 +810,7 @@ class RedisFlagStore(RedisFollower):
             return 0, None
         try:
             blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
-        except (OSError, msgspec.DecodeError):
+        except (OSError, msgspec.DecodeError, RecursionError):
             return 0, None
         version = blob.get("version") if isinstance(blob, dict) else None
         if type(version) is not int or version <= 0:
@@ -1323,7 +1325,7 @@ class RedisFlagStore(RedisFollower):
                 return True
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
-        except (msgspec.DecodeError, ConfigError, TypeError, IndexError):
+        except (msgspec.DecodeError, RecursionError, ConfigError, TypeError, IndexError):
             return False  # (a reply of another shape than HMGET's: not written by us)
         return False
 
