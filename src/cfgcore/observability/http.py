@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import json
+import logging
 import socket
 import socketserver
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -31,7 +35,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 __all__ = ["asgi_app", "paths", "serve", "wsgi_app"]
 
 # A probe client that connects and sends nothing (or a header a byte a second) is
-# dropped after this many seconds: it never holds a thread for long.
+# dropped after this many seconds: its whole request must arrive within them, so it
+# never holds a thread for long.
 CLIENT_TIMEOUT = 10.0
 
 # Open connections the probe server serves at once (see _ProbeServer).
@@ -120,8 +125,39 @@ def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
     return app
 
 
+_log = logging.getLogger("cfgcore.observability.http")
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reading side that gives the whole request one deadline: the
+    socket's timeout alone restarts at every read, so a client sending a header line
+    every few seconds held its connection for ever."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        # Also bounds the response's send (sendall's timeout is its total time).
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class _ProbeHandler(WSGIRequestHandler):
     timeout = CLIENT_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own reader: it would keep the socket open
+        deadline = time.monotonic() + float(self.timeout or CLIENT_TIMEOUT)
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
     def log_message(self, format: str, *args: Any) -> None:
         """Probes come every few seconds: no stderr line per request."""
@@ -162,6 +198,16 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client dropped for being too slow, or one that reset or closed its
+        connection, is routine on a network: a debug line, not a traceback on the
+        service's stderr (the standard library prints one for each)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            _log.debug("probe client %s dropped: %s", client_address, exc)
+            return
+        super().handle_error(request, client_address)
 
 
 class _ProbeServer6(_ProbeServer):
