@@ -318,10 +318,14 @@ def tree_problem(
                         return _dotted((*path, k)), (
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
                         )
+                    if not (k.isascii() or _encodable(k)):
+                        return _dotted((*path, k)), f"key {_NOT_UNICODE}"
             items: Any = node.items()
         else:
             items = enumerate(node)
         for k, v in items:
+            if type(v) is str and v.isascii():  # most leaves: no call
+                continue
             if isinstance(v, dict | list | tuple):
                 stack.append((v, (*path, k)))
                 continue
@@ -333,7 +337,13 @@ def tree_problem(
 
 def _leaf_problem(node: Any, depth: bool) -> str | None:
     """Why :func:`tree_problem` refuses the scalar ``node``, else None."""
-    if node is None or type(node) is str or type(node) is bool:
+    if type(node) is str:
+        # isascii() is the fast path: only other text is encoded to look for a lone
+        # surrogate.
+        if not depth or node.isascii() or _encodable(node):
+            return None
+        return f"text {_NOT_UNICODE}"
+    if node is None or type(node) is bool:
         return None
     if isinstance(node, int) and not isinstance(node, bool):
         if not INT_MIN <= node <= INT_MAX:
@@ -355,8 +365,26 @@ def _leaf_problem(node: Any, depth: bool) -> str | None:
     return f"a {type(node).__name__} is not a configuration value ({VALUE_KINDS})"
 
 
+# Half of a UTF-16 surrogate pair is not a character: JSON can spell one ("\\ud800") and
+# Python gives a non-UTF-8 environment variable's bytes as such ("\\udcff"). Served, it
+# breaks every writer of the value (UTF-8 output, JSON, logs, the audit log, Redis).
+_NOT_UNICODE = (
+    "is not valid Unicode (a lone surrogate such as \\ud800: half of a JSON \\u escape "
+    "pair, or bytes that are not UTF-8 in an environment variable)"
+)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _dotted(path: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in path)
+    # A refused key may hold a lone surrogate: the path must be writable in the error.
+    return ".".join(str(p) for p in path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _LONG_INT = re.compile(r"(?<![\w.\"'])[-+]?\d[\d_]{99,}")
