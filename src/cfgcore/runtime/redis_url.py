@@ -97,14 +97,41 @@ def redact_url(url: str) -> str:
     """``url`` as given, with its password and secret query parameters as ``***``
     (for messages about a URL that may not parse)."""
     try:
-        return _shown(urlsplit(url))
+        return _shown(urlsplit(url), url)
     except ValueError:
-        return re.sub(r"(?<=//)[^/?#]*@", "***@", url).split("?", 1)[0]
+        # (up to the last '@': a password may hold '/', '?' or '#' not percent-encoded)
+        return re.sub(r"(?<=//).*@", "***@", url, flags=re.S).split("?", 1)[0].split("#")[0]
 
 
-def _shown(parts: Any) -> str:
+# A host list as the authority of a store URL holds it: HOST[:PORT] or [IPv6][:PORT],
+# comma-separated (Sentinels); empty for unix:// sockets.
+_HOSTS = re.compile(r"(?:\[[^\]]*\]|[^:@,\[\]]+)(?::\d*)?(?:,(?:\[[^\]]*\]|[^:@,\[\]]+)(?::\d*)?)*")
+
+
+def _spilled(parts: Any, url: str) -> bool:
+    """Whether the user name and password run past the authority: a '/', '?' or '#' in
+    them not percent-encoded ends the authority there for every URL parser, and the rest
+    of the password lands in the path, query or fragment, before the '@' that was meant
+    to end it. Told by an '@' after the authority that no query value holds (``a=x@y``),
+    or by an authority that is no host list (``user:pa`` of ``user:pa/ss@host``)."""
+    netloc = parts.netloc
+    if not netloc or "@" in netloc:
+        return False
+    start = url.find("//")
+    after = url[start + 2 + len(netloc) :] if start >= 0 else ""
+    if "@" not in after:
+        return False
+    return "=" not in after[: after.index("@")] or not _HOSTS.fullmatch(netloc)
+
+
+def _shown(parts: Any, url: str | None = None) -> str:
     """The URL as given, for error messages: the password and the secret query
-    parameters (``sentinel_password``, ``ssl_password``) replaced by ``***``."""
+    parameters (``sentinel_password``, ``ssl_password``) replaced by ``***``, and a
+    fragment (the rest of a secret whose '#' was not percent-encoded) too. With ``url``
+    (the text ``parts`` came from): a password that ran past the authority (see
+    :func:`_spilled`) is hidden up to its '@'."""
+    if url is not None and _spilled(parts, url):
+        return _shown(urlsplit(f"{parts.scheme}://***@{url.rpartition('@')[2]}"))
     userinfo, at, hostlist = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"
@@ -116,7 +143,8 @@ def _shown(parts: Any) -> str:
         secret = name in _SECRET_OPTS or re.search(r"pas|pw|secret|token|auth", name)
         query.append(f"{key}=***" if eq and secret else piece)
     netloc = f"{userinfo}{at}{hostlist}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), parts.fragment))
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), fragment))
 
 
 def _bool(text: str, url: str, key: str) -> bool:
@@ -155,10 +183,24 @@ def parse_redis_url(url: str) -> RedisURL:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a '[' in the password
         raise ConfigError(f"not a valid URL: {exc}", file=redact_url(url)) from None
-    shown = _shown(parts)
+    shown = _shown(parts, url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ConfigError(f"not a Redis store URL (use {', '.join(SCHEMES)})", file=shown)
+    if _spilled(parts, url):
+        raise ConfigError(
+            "the user name or password runs past the host: a '/', '?' or '#' in it must "
+            "be percent-encoded (%2F, %3F, %23)",
+            file=shown,
+        )
+    if "#" in url:
+        # Never part of a store URL: the rest of a password or option value whose '#'
+        # was not percent-encoded, silently cut off there (a wrong password, or a
+        # "missing host" that names none of it).
+        raise ConfigError(
+            "'#' in the URL: percent-encode it as %23 in a password or option value",
+            file=shown,
+        )
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     username = password = None
     if userinfo:
