@@ -121,7 +121,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         path: list[str] = []
         node: Any = below
         for part in parts:
-            if isinstance(node, list):
+            if isinstance(node, list) or (path and node is not None and not isinstance(node, dict)):
                 break
             key = part.lower()
             if isinstance(node, dict):
@@ -136,6 +136,22 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             else:
                 node = None
             path.append(key)
+        if len(path) < len(parts) and not isinstance(node, list):
+            # A key below a number or text: merging {"b": ...} over "a: 1" would turn the
+            # value into a map behind the author's back (CFGCORE__A='{"b": 1}' is refused
+            # as a type change, so this spelling of it is too).
+            problems.append(
+                Problem(
+                    path=format_path(path),
+                    message=(
+                        f"environment variable {var} sets a key below {format_path(path)}, "
+                        f"which is {_a(type(node).__name__)}, not a mapping: set "
+                        f"{marker}{'__'.join(parts[: len(path)])} itself, or unset {var}"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
+            continue
         if len(path) < len(parts):
             # Merging {"0": ...} over a list would replace the whole list with a map.
             problems.append(
