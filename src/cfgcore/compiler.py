@@ -476,6 +476,19 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return False
 
 
+def _same_segments(a: Any, b: Any) -> bool:
+    """Whether two snapshots' segments compile to the same nodes. Type-strict, as
+    :func:`_same_flag`: ``==`` would call ``eq: 1`` and ``eq: true`` one segment, yet one
+    matches the number 1 and the other the boolean: a file fixing that change would
+    keep serving the old targeting from the reused tables."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b) and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
+    except Exception:  # nested too deeply, or built in Python of odd parts: compile all
+        return False
+
+
 def _check_top(snapshot: Snapshot, file: str | None) -> None:
     """A Snapshot built in Python whose ``flags`` or ``segments`` is no dict is refused
     as a document would be, not with a bare TypeError from the first loop over it."""
@@ -517,7 +530,7 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     if (
         old is None
         or previous.garbage > max(64, len(old_keys))
-        or (old.segments is not snapshot.segments and old.segments != snapshot.segments)
+        or not _same_segments(old.segments, snapshot.segments)
         or len(snapshot.flags) < len(old_keys)
     ):
         return compile_snapshot(snapshot, file=file)
