@@ -108,6 +108,13 @@ def publish(args: argparse.Namespace) -> int:
 
         target = parse_redis_url(args.store).redacted()
         check(args.actor, "flags.publish", target, manager.audit)
+    if flags is not None:
+        # Judged against the stored flag document before anything is written: a flag
+        # document refused only when its turn came left the configuration published
+        # without the flags it was validated with. (The write judges it again, on the
+        # document it is applied to.)
+        with RedisFlagStore(args.store) as fstore:
+            _judged(_stored_for_force(fstore), flags, bool(args.flags_from_cache))
     doc = PublishedConfig(
         environment=snap.environment,
         config=_with_references(snap.config, snap.refs),
@@ -130,6 +137,27 @@ def publish(args: argparse.Namespace) -> int:
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
     manager.close()
     return 0
+
+
+def _stored_for_force(store: Any) -> Any:
+    """The stored flag snapshot as a forced write's change receives it: an empty one
+    when the stored document is unreadable (corrupt, another type), which the write
+    replaces."""
+    import redis
+
+    from cfgcore.errors import ConfigError
+    from cfgcore.snapshot import Snapshot
+
+    try:
+        return store._fetch(store._client)[0].snapshot
+    except ConfigError:
+        return Snapshot()
+    except redis.RedisError as exc:
+        raise ConfigError(
+            f"cannot read the stored flag document to judge the new one against it "
+            f"({exc}): nothing written",
+            file=store.url,
+        ) from None
 
 
 def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
