@@ -112,12 +112,18 @@ def freeze(value: Any) -> Any:
 
 _SERVABLE = (str, int, float, bytes, type(None))  # bool is an int
 
+# The integers a stored flag document holds: MessagePack's range (the fleet store's
+# format, and how the compiler compares a flag with its previous version).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
 
 def unservable(value: Any) -> tuple[str, str] | None:
     """``(path suffix, message)`` of the first part of a variant value that cannot be
     served read-only, else None. Files only hold JSON-like values; a snapshot built
     from Python data may hold a set, a bytearray or any object, which would be shared,
-    mutable, by every caller (and by the data it came from)."""
+    mutable, by every caller (and by the data it came from). An integer past 64 bits
+    is refused too: a JSON file reads one, but no later version of its document could
+    be compiled against it or stored (every change raised OverflowError)."""
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
@@ -129,6 +135,11 @@ def unservable(value: Any) -> tuple[str, str] | None:
             return path, (
                 f"a {type(node).__name__} cannot be served (values are strings, numbers, "
                 "booleans, null, lists and objects)"
+            )
+        elif isinstance(node, int) and not _INT_MIN <= node <= _INT_MAX:
+            return path, (
+                f"integer out of range ({node.bit_length()} bits; variant values must fit "
+                "in 64 bits)"
             )
     return None
 

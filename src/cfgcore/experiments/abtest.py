@@ -53,6 +53,7 @@ import msgspec
 
 from cfgcore._layout import BUCKETS
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
+from cfgcore.config.files import tree_problem
 from cfgcore.details import exact_name
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
@@ -196,6 +197,8 @@ class ABTestConfiguration:
 
         if not isinstance(name, str) or not name.strip():
             return [f"{name!r}: test_name: must be a non-empty string"]
+        if exact_name(name) is None:  # a lone surrogate: no file or log can hold it
+            return [f"{name!r}: test_name: is not valid Unicode (a lone surrogate)"]
         if name.startswith("__"):
             bad("test_name", "names starting with '__' are reserved")
         split = self.traffic_split
@@ -204,12 +207,17 @@ class ABTestConfiguration:
             split = dict(split) if isinstance(split, Mapping) else {}
         total = 0.0
         for variant, weight in split.items():
-            if not isinstance(variant, str) or not variant or variant == NO_VARIANT:
-                bad(f"traffic_split.{variant}", "not a usable variant name")
+            if (
+                not isinstance(variant, str)
+                or not variant
+                or variant == NO_VARIANT
+                or exact_name(variant) is None  # a lone surrogate
+            ):
+                bad(f"traffic_split.{variant!r}", "not a usable variant name")
             try:
                 w = float(weight)
-            except (TypeError, ValueError):
-                bad(f"traffic_split.{variant}", f"weight must be a number, got {weight!r}")
+            except (TypeError, ValueError, OverflowError):  # 10**400: past a float
+                bad(f"traffic_split.{variant}", f"weight must be a number, got {weight!r:.60}")
                 continue
             if not (math.isfinite(w) and w >= 0):
                 bad(f"traffic_split.{variant}", f"weight must be >= 0, got {weight!r}")
@@ -227,10 +235,14 @@ class ABTestConfiguration:
             if variant not in split:
                 bad(f"configurations.{variant}", "not a variant of traffic_split")
         for variant, conf in configs.items():
-            try:
-                msgspec.json.encode(conf)
-            except (TypeError, msgspec.EncodeError) as exc:
-                bad(f"configurations.{variant}", f"not serialisable: {exc}")
+            # The one judge of a configuration value (what a flag file can hold and
+            # every process reads back the same): string keys, integers within 64
+            # bits, finite numbers, text, nesting depth. A NaN was stored as null and an
+            # integer past 64 bits made every later change of the flags raise.
+            found = tree_problem(conf, ("configurations", str(variant)))
+            if found is not None:
+                where, message = found
+                bad(where, message)
         try:
             start = _utc(self.start_date, "start_date", name)
             end = _utc(self.end_date, "end_date", name)
@@ -253,10 +265,20 @@ class ABTestConfiguration:
             if not isinstance(getattr(self, where), Mapping):
                 bad(where, "must be a mapping of metric -> kind")
         guardrails = self.guardrail_metrics if isinstance(self.guardrail_metrics, Mapping) else {}
+        types = self.metric_types if isinstance(self.metric_types, Mapping) else {}
+        for where, names in (("success_metrics", sm), ("guardrail_metrics", guardrails),
+                             ("metric_types", types)):  # fmt: skip
+            # Metric names as record_metric takes them (text): a key of another type was
+            # stored as its JSON text ("1") or failed the write, and matched no event.
+            if isinstance(names, list | tuple | Mapping):
+                for metric in names:
+                    if isinstance(metric, str) and exact_name(metric) is None:
+                        bad(where, f"{metric!r} is not valid Unicode (a lone surrogate)")
+                    elif not isinstance(metric, str) and where != "success_metrics":
+                        bad(f"{where}.{metric!r}", "a metric name must be a string")
         for metric, direction in guardrails.items():
             if direction not in GUARDRAIL_DIRECTIONS:
                 bad(f"guardrail_metrics.{metric}", f"must be one of {GUARDRAIL_DIRECTIONS}")
-        types = self.metric_types if isinstance(self.metric_types, Mapping) else {}
         for metric, kind in types.items():
             if kind not in ("binary", "continuous"):
                 bad(f"metric_types.{metric}", "must be 'binary' or 'continuous'")
@@ -264,8 +286,15 @@ class ABTestConfiguration:
             if not isinstance(self.layer, str) or not self.layer:
                 bad("layer", "must be a non-empty string")
             lp = self.layer_percentage
-            if not (isinstance(lp, (int, float)) and 0 < lp <= 100):
+            if not (isinstance(lp, (int, float)) and not isinstance(lp, bool) and 0 < lp <= 100):
                 bad("layer_percentage", f"must be within (0, 100], got {lp!r}")
+        for where in ("description", "layer", "targeting"):
+            # Text every process reads back (a lone surrogate failed the write, raising
+            # from create_ab_test), within the nesting a document holds.
+            found = tree_problem(getattr(self, where), (where,))
+            if found is not None:
+                bad(found[0], found[1])
+                return out
         if self.targeting is not None:
             try:
                 msgspec.convert(self.targeting, Condition)
