@@ -1207,14 +1207,56 @@ def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[Any], dict[Any, A
     return list(by_name.values()), segs
 
 
-def _percent(value: Any) -> int:
-    try:
-        p = int(float(str(value).strip()))
-    except ValueError:  # not a number, or NaN
-        return 0
-    except OverflowError:  # an infinity ("1e400"): past every bound
-        p = 100 if float(str(value).strip()) > 0 else 0
-    return min(max(p, 0), 100)
+# A rollout or percentage as yggdrasil reads it: ASCII digits after an optional sign; any
+# other text is 0 % there (that strategy is off), a whole number past 100 turns its whole
+# feature off (found by probing it: tests/test_audit7_interop_unleash_rollout.py).
+_YGG_PERCENT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+# ... and as the JavaScript SDKs read it (Number(): trimmed of JavaScript's white space,
+# "" is 0, decimals, exponents, Infinity, 0x/0o/0b integers; anything else is NaN).
+_JS_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_JS_DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", re.ASCII)
+_JS_RADIX = re.compile(r"0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)", re.ASCII)
+
+
+def _js_number(text: str) -> float:
+    """JavaScript's ``Number(text)`` (NaN for a text it does not read)."""
+    t = text.strip(_JS_SPACE)
+    if not t:
+        return 0.0
+    if _JS_DECIMAL.fullmatch(t):
+        return float(t.replace("Infinity", "inf"))
+    if _JS_RADIX.fullmatch(t):
+        return float(int(t, 0))
+    return math.nan
+
+
+def _percent(value: Any, path: str) -> int:
+    """A strategy's rollout percentage: the share of buckets 1..100 it turns on. Unleash's
+    SDKs read the text differently (yggdrasil, the engine of the Python SDK, only whole
+    numbers; the Node SDK with Number()): a text they answer differently for is refused
+    (_Malformed naming ``path``) rather than imported with one SDK's answer."""
+    text = str(value)
+    ygg: int | None = None  # None: yggdrasil turns the whole feature off
+    if _YGG_PERCENT.fullmatch(text):
+        n = int(text)
+        ygg = max(n, 0) if n <= 100 else None
+    else:
+        ygg = 0
+    js = _js_number(text)
+    # the Node SDK: on when the user's bucket 1..100 is <= the number (NaN: never)
+    node = 0 if math.isnan(js) else math.floor(min(max(js, 0.0), 100.0))
+    if ygg != node:
+        said = "turns the whole feature off" if ygg is None else f"reads {ygg} %"
+        raise _Malformed(
+            path,
+            f"{text!r:.60} is not a whole number of percent from 0 to 100: Unleash's SDKs "
+            f"answer differently for it (yggdrasil, the engine of the Python SDK, {said}; "
+            f"the Node SDK reads {node} %)",
+        )
+    return node
 
 
 def _stickiness(name: str | None, default: list[str], variants: bool = False) -> list[str]:
@@ -1273,6 +1315,8 @@ class _Importer:
         self.segments_out: dict[str, Any] = {}
         self.variant_names: dict[str, dict[str, list[str]]] = {}  # flag -> unleash name -> ours
         self.has_dependencies: dict[Any, bool] = {}
+        # feature -> the path of its first partial rollout without a groupId
+        self.implicit_group: dict[str, str] = {}
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path=path, message=message, file=self.source))
@@ -1469,7 +1513,11 @@ class _Importer:
         if name == "default":
             pass
         elif name == "userWithId":
-            ids = [i.strip() for i in str(params.get("userIds", "")).split(",") if i.strip()]
+            # yggdrasil trims each id and keeps empty ones: "a,,b" (and "") lists the
+            # empty userId, which a context may hold (the Node SDK reads no list from a
+            # blank text: there only an empty userId is answered differently)
+            listed = params.get("userIds")
+            ids = [] if listed is None else [i.strip() for i in str(listed).split(",")]
             conds.append({"attr": "userId", "in": ids} if ids else _NEVER)
         elif name == "remoteAddress":
             ips = [i.strip() for i in str(params.get("IPs", "")).split(",") if i.strip()]
@@ -1480,10 +1528,14 @@ class _Importer:
             conds.append(_NEVER)  # yggdrasil: never enabled without a groupId
         elif name in ("gradualRolloutUserId", "gradualRolloutSessionId", "gradualRolloutRandom"):
             by = {"gradualRolloutUserId": ["userId"], "gradualRolloutSessionId": ["sessionId"]}
-            gate = _gate(by.get(name, [RANDOM]), group, _percent(params.get("percentage")))
+            percent = _percent(params.get("percentage"), f"{at}.parameters.percentage")
+            gate = _gate(by.get(name, [RANDOM]), group, percent)
         elif name == "flexibleRollout":
             by_attrs = _stickiness(params.get("stickiness"), _ROLLOUT_DEFAULT)
-            gate = _gate(by_attrs, group, _percent(params.get("rollout")))
+            percent = _percent(params.get("rollout"), f"{at}.parameters.rollout")
+            gate = _gate(by_attrs, group, percent)
+            if params.get("groupId") is None and 0 < percent < 100:
+                self.implicit_group.setdefault(feature, f"{at}.parameters.groupId")
         else:
             conds.append(_NEVER)  # Unleash: an unknown strategy is not enabled
         return conds, gate
@@ -1578,12 +1630,37 @@ class _Importer:
                 # (only one level is allowed), disables the child
                 flags[name]["enabled"] = False
                 continue
+            if parent in self.implicit_group:
+                # yggdrasil (the engine of the Python SDK) buckets a rollout without a
+                # groupId by the name of the feature it evaluates: checking a dependency,
+                # the child's, so the parent answers there unlike on its own
+                self.problem(
+                    f"features.{name}.dependencies[{i}]",
+                    f"the parent {parent!r:.60} has a partial rollout without a groupId "
+                    f"({self.implicit_group[parent]}): "
+                    "yggdrasil, the engine of the Python SDK, buckets it by this feature's "
+                    "name when it checks the dependency, other SDKs by the parent's: "
+                    "set the rollout's groupId",
+                )
+                continue
             if d.get("enabled", True) is False:
                 pres.append({"flag": parent, "off": True})
             elif d.get("variants"):
                 ours = [
                     o for v in d["variants"] for o in self.variant_names[parent].get(str(v), [])
                 ]
+                if "on" not in ours and any(r.get("serve") == "on" for r in flags[parent]["rules"]):
+                    # the parent is enabled without a variant for some users: yggdrasil
+                    # (the engine of the Python SDK) takes the dependency as satisfied
+                    # whatever the list, the Node SDK only when it names "disabled"
+                    self.problem(
+                        f"features.{name}.dependencies[{i}].variants",
+                        f"the parent {parent!r:.60} can be enabled without a variant, and "
+                        "Unleash's SDKs disagree there (yggdrasil, the engine of the Python "
+                        "SDK, satisfies the dependency, the Node SDK does not unless the list "
+                        "names 'disabled'): name 'disabled' or give the parent variants",
+                    )
+                    continue
                 if not ours:
                     flags[name]["enabled"] = False  # no such variant: never satisfied
                     continue
