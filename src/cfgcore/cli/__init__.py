@@ -224,8 +224,35 @@ def _setup_logging(level: int) -> Callable[[], None]:
 
 
 def _error(message: str) -> None:
-    for line in str(message).splitlines() or [""]:
+    # Masked as a cfgcore log line is (resolved secrets; URL passwords, secret query
+    # parameters and webhook tokens): a command's error often quotes a URL or a value.
+    from cfgcore.runtime.redaction import redact_text
+
+    for line in redact_text(str(message)).splitlines() or [""]:
         print(f"cfgcore: error: {line}", file=sys.stderr)
+
+
+# An optional dependency's top-level module -> the extra that installs it (README's
+# table of extras): a command reaching a feature without it names the extra.
+_EXTRAS = {
+    "redis": "redis",
+    "scipy": "stats",
+    "matplotlib": "plot",
+    "cryptography": "secrets",
+    "openfeature": "openfeature",
+    "prometheus_client": "prometheus",
+}
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """The one-line error for an optional dependency that is not installed, or None."""
+    if not isinstance(exc, ModuleNotFoundError):
+        return None
+    module = (exc.name or "").partition(".")[0]
+    extra = _EXTRAS.get(module)
+    if extra is None:
+        return None
+    return f"this needs the {module} package: pip install 'cfgcore[{extra}]' ({exc})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,6 +331,10 @@ def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, le
     except Exception as exc:  # never a traceback on the terminal of a script
         if level <= logging.DEBUG:
             logging.getLogger("cfgcore.cli").exception("details")
+        missing = _missing_extra(exc)
+        if missing is not None:
+            _error(missing)
+            return 1
         hint = "" if level <= logging.DEBUG else " (run with -vv for the traceback)"
         _error(f"internal error: {type(exc).__name__}: {exc}{hint}")
         return 1

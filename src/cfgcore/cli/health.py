@@ -107,11 +107,12 @@ def _remote(url: str, *, as_json: bool) -> int:
     from cfgcore.cli import CommandError
 
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the user's URL
+        request = _request(url)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's URL
             status, body = response.status, response.read(MAX_REPORT_BYTES + 1)
     except urllib.error.HTTPError as exc:  # 503 carries the report too
         status, body = exc.code, exc.read(MAX_REPORT_BYTES + 1)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise CommandError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     if len(body) > MAX_REPORT_BYTES:
         # A URL that is not a probe (a download, an endpoint that streams) was read to
@@ -127,6 +128,26 @@ def _remote(url: str, *, as_json: bool) -> int:
         raise CommandError(f"{url}: HTTP {status}, not a cfgcore health report") from None
     print(json.dumps(data, indent=2) if as_json else report, file=sys.stdout)
     return 0 if status == 200 else 1
+
+
+def _request(url: str) -> Any:
+    """A GET of ``url``; ``user:password@`` in it is sent as HTTP basic authentication
+    (urllib itself took ``user:password@host`` for the host's name)."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return urllib.request.Request(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    request = urllib.request.Request(bare)
+    # Not sent on to where a redirect points (another host must not get the password).
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
 
 
 def _from_dict(data: dict[str, Any]) -> Any:
