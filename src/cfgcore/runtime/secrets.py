@@ -567,6 +567,12 @@ def _install_record_factory() -> None:
         logging.setLogRecordFactory(factory)
 
 
+# URLs' passwords and tokens are masked in cfgcore's log records from the start, not
+# only once a first secret is resolved: a process that resolves none (a Redis URL with
+# its password in CFGCORE_FLAG_STORE, a webhook in an alert) logged them in clear.
+_install_log_filter()
+
+
 # --------------------------------------------------------------------------- keys
 
 
