@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import deque
 from typing import Any
@@ -175,6 +176,18 @@ for _first, _resolvers in StrictLoader.yaml_implicit_resolvers.items():
     for _tag, _rx in _resolvers:
         if (_tag, _rx) not in StrictDumper.yaml_implicit_resolvers.get(_first, []):
             StrictDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
+
+
+def _represent_time(dumper: Any, data: datetime.time) -> Any:
+    # A TOML file's local time (``start = 09:00:00``) is a configuration value
+    # (config.files.tree_problem), but YAML has no time type and PyYAML's dumper raised
+    # RepresenterError on it: ``cfgcore show`` of such a configuration failed. It is
+    # written as the ISO 8601 text JSON output gives (quoted where a reader would take
+    # it for a number: ``10:00:00`` is base 60 to YAML 1.1).
+    return dumper.represent_str(data.isoformat())
+
+
+StrictDumper.add_representer(datetime.time, _represent_time)
 
 
 def dump_yaml(data: Any, **options: Any) -> str:
