@@ -504,9 +504,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             try:
                 parsed = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
             except _JsonDuplicate as dup:
-                raise SnapshotError(
-                    [Problem(path=str(dup.args[0]), message="duplicate key", file=file)]
-                ) from None
+                raise SnapshotError([_json_duplicate(data, str(dup.args[0]), file)]) from None
             except ValueError as exc:
                 raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
             _require_flags_key(parsed, file)
@@ -631,6 +629,46 @@ def _json_deep_path(text: str, limit: int) -> str | None:
             else:
                 top[3] += 1
     return None
+
+
+def _json_duplicate(data: bytes | str, key: str, file: str | None) -> Problem:
+    """The duplicate key ``json.loads`` found, as YAML's reader reports one: its key path
+    (``flags.f.variants.a``, not just ``a``), its line and the line of its first
+    definition. A scan of the tokens (no recursion); ``key`` alone if it finds none."""
+    text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
+    # stack entries: [kind, path, current key, current index, expecting a key, seen keys]
+    stack: list[list[Any]] = []
+    line, counted = 1, 0
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        top = stack[-1] if stack else None
+        if tok[0] == '"':
+            if top is not None and top[0] == "{" and top[4]:
+                try:
+                    name = json.loads(tok)
+                except ValueError:
+                    name = tok[1:-1]
+                line += text.count("\n", counted, m.start())
+                counted = m.start()
+                first = top[5].get(name)
+                if first is not None:
+                    path = f"{top[1]}.{name}" if top[1] else str(name)
+                    message = f"duplicate key (first defined on line {first})"
+                    return Problem(path=path, message=message, file=file, line=line)
+                top[5][name] = line
+                top[2] = name
+                top[4] = False
+        elif tok in "{[":
+            stack.append([tok, _child_path(top), None, 0, tok == "{", {}])
+        elif tok in "}]":
+            if stack:
+                stack.pop()
+        elif tok == "," and top is not None:
+            if top[0] == "{":
+                top[4] = True
+            else:
+                top[3] += 1
+    return Problem(path=key, message="duplicate key", file=file)
 
 
 # MessagePack heads (msgpack spec): bytes after the type byte for scalars, and the
