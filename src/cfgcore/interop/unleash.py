@@ -99,7 +99,11 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
             out[k] = v.isoformat()
             out[f"{k}#date"] = _epoch_of(v)
             continue
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, bool):
+            # yggdrasil (the engine of the Python SDK) reads a boolean as its JSON text
+            out[k] = "true" if v else "false"
+            continue
+        if isinstance(v, (int, float)):
             out[k] = str(v)
             out[f"{k}#num"] = v
             continue
