@@ -201,23 +201,31 @@ def prometheus_rules(config: Mapping[str, Any], *, group: str = "cfgcore") -> di
     """The Prometheus rule file (as data) for ``config``'s alerts: one group named
     ``group``, one alerting rule per alert, ``severity`` (and ``environment``, when the
     configuration names one) as labels, the condition and notification targets as
-    annotations (literal text: a ``{{`` in them is escaped, not run as a template).
+    annotations (literal text: a ``{{`` in them is escaped, not run as a template;
+    secrets masked as ``cfgcore show`` masks them).
     Raises ValueError listing every problem :func:`alert_problems` finds."""
+    from cfgcore.runtime.redaction import redact, redact_text
+
     problems = alert_problems(config)
     if problems:
         raise ValueError("; ".join(f"{path}: {message}" for path, message in problems))
     env = config.get("environment")
     rules = []
-    for alert in config.get("alerts") or ():
+    for i, alert in enumerate(config.get("alerts") or ()):
         condition = parse_condition(alert["condition"])
         labels = {"severity": _literal(str(alert.get("severity", "warning")))}
         if isinstance(env, str) and env:
             labels["environment"] = _literal(env)
         annotations = {"summary": _literal(f"{alert['name']}: {alert['condition']}")}
+        # Annotations are read by every user of Prometheus and Alertmanager: masked as
+        # `cfgcore show` masks the same values (webhook tokens, resolved secrets).
         if alert.get("description"):
-            annotations["description"] = _literal(str(alert["description"]))
+            annotations["description"] = _literal(redact_text(str(alert["description"])))
         if alert.get("notification"):
-            notify = ", ".join(str(n) for n in alert["notification"])
+            notify = ", ".join(
+                str(redact(("alerts", i, "notification", j), n))
+                for j, n in enumerate(alert["notification"])
+            )
             annotations["notification"] = _literal(notify)
         rule: dict[str, Any] = {"alert": alert["name"], "expr": condition.promql()}
         if "for" in alert:
