@@ -429,7 +429,7 @@ class DynamicConfigurationManager:
         self._refuse_non_switch(key, enabled)
         try:
             pct = float(rollout_percentage)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 10**400: past a float
             pct = math.nan
         if not (0.0 <= pct <= 100.0):
             raise ConfigError(
@@ -458,6 +458,9 @@ class DynamicConfigurationManager:
         ConfigError.
         """
         key = flag_key(flag)
+        if is_internal_flag(key):
+            # derive_flags replaces such flags: it was "created" (True) and never served.
+            raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         if not isinstance(description, str):  # null would be persisted and refused on load
             raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
         self._refuse_non_switch(key, enabled)
@@ -480,6 +483,9 @@ class DynamicConfigurationManager:
         """
         key = flag_key(flag)
         pres: list[str | Prerequisite] = []
+        if isinstance(depends_on, str | Enum):
+            # One flag: a str iterated by character asked for a flag per letter.
+            depends_on = [depends_on]
         for dep in depends_on:
             if isinstance(dep, tuple):
                 pres.append(Prerequisite(flag=flag_key(dep[0]), variant=str(dep[1])))

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from cfgcore.details import exact_name
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
@@ -63,14 +64,25 @@ class FeatureFlag(str, Enum):
 
 
 def flag_key(flag: Any) -> str:
+    """The flag key ``flag`` names (an Enum member's value, or a str); ConfigError for
+    anything else, an empty key, or text no flag file can hold (a lone surrogate: the
+    write failed with UnicodeEncodeError)."""
     if isinstance(flag, Enum):
         value = flag.value
-        if not isinstance(value, str):
-            raise ConfigError(f"feature flag {flag!r}: its value must be a string (the flag key)")
-        return value
-    if isinstance(flag, str) and flag:
-        return flag
-    raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(
+                f"feature flag {flag!r}: its value must be a non-empty string (the flag key)"
+            )
+    elif isinstance(flag, str) and flag:
+        value = flag
+    else:
+        raise ConfigError(f"a feature flag is an Enum member or a non-empty string, got {flag!r}")
+    key = exact_name(value)
+    if key is None:
+        raise ConfigError(
+            f"feature flag {value!r}: not valid Unicode (a lone surrogate such as \\ud800)"
+        )
+    return key
 
 
 def on_off(flag: Flag) -> tuple[str, str]:
