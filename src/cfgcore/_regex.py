@@ -279,8 +279,32 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     if ignore_case:
         pattern = "(?i)" + pattern
     if _re2 is not None:
-        return _re2.compile(pattern)
+        try:
+            return _re2.compile(pattern, _RE2_OPTIONS)
+        except _re2.error as exc:
+            # RE2 says why in bytes (b'missing ): ('): the flag's problem says it in text
+            raise re.error(_re2_reason(exc)) from None
     return re.compile(pattern)
+
+
+def _re2_options() -> Any:
+    # RE2's defaults, except that a pattern it refuses is not also logged to stderr
+    # (an "E0000 ... re2.cc] Error parsing" line from its C++ logger for each refused
+    # pattern, at every compile of a document holding one): the refusal is the
+    # compiler's problem, reported with its flag and key path.
+    options = _re2.Options()
+    options.log_errors = False
+    return options
+
+
+def _re2_reason(exc: Exception) -> str:
+    reason = exc.args[0] if len(exc.args) == 1 else str(exc)
+    if isinstance(reason, bytes):
+        return reason.decode("utf-8", "replace")
+    return str(reason)
+
+
+_RE2_OPTIONS = _re2_options() if _re2 is not None else None
 
 
 def class_ranges(inside: Callable[[int], bool]) -> str:
