@@ -117,3 +117,50 @@ def test_a_duplicate_anywhere_in_a_variant_value_is_named_where_it_is(value, dat
     (problem,) = info.value.problems
     assert problem.path == (f"{path}.{key}" if path else key)
     assert problem.message.startswith("duplicate key (first defined on line ")
+
+
+# -- a byte-order mark ------------------------------------------------------------------
+# A JSON flag file saved by a Windows editor starts with a UTF-8 byte-order mark. It was
+# refused as "JSON is malformed: invalid character (byte 0)", while the same flags in
+# YAML, and every configuration file, are read with it skipped.
+
+FLAGS = {"flags": {"f": {"default": "off", "rules": [{"rollout": 100, "serve": "on"}]}}}
+
+
+def test_a_json_flag_file_with_a_utf8_bom_is_read(tmp_path):
+    path = tmp_path / "flags.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(FLAGS, indent=2).encode())
+    engine = Engine.from_file(path)
+    assert engine.is_enabled("f", {"user_id": "u1"}) is True
+    assert decode_snapshot("\ufeff" + json.dumps(FLAGS), "json") == engine.source
+
+
+def test_a_served_json_flag_file_with_a_bom_is_served(tmp_path):
+    from cfgcore.runtime.flags import LiveFlags
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    path = tmp_path / "flags.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(FLAGS).encode())
+    live = LiveFlags(FileFlagStore(path))
+    try:
+        assert live.last_error is None
+        assert live.engine.is_enabled("f", {"user_id": "u1"}) is True
+    finally:
+        live.close()
+
+
+def test_a_bom_does_not_shift_the_lines_problems_name():
+    text = '{\n "flags": {\n  "f": {"default": "on"},\n  "f": {"default": "off"}\n }\n}'
+    with pytest.raises(SnapshotError) as info:
+        decode_snapshot(b"\xef\xbb\xbf" + text.encode(), "json", file="flags.json")
+    assert str(info.value) == "flags.json:4: flags.f: duplicate key (first defined on line 3)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_utf16_or_utf32_json_flag_file_is_refused_saying_so(encoding):
+    with pytest.raises(SnapshotError) as info:
+        decode_snapshot(json.dumps(FLAGS).encode(encoding), "json", file="flags.json")
+    name = encoding.upper()
+    assert str(info.value) == (
+        f"flags.json:1: {name} text (it starts with a {name} byte-order mark); save it as UTF-8"
+    )
