@@ -874,8 +874,8 @@ class ABTests:
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
         False if there is no such test."""
-        if test_name not in self.manager._tests:
-            return False
+        if not isinstance(test_name, str) or test_name not in self.manager._tests:
+            return False  # (a list: unhashable)
 
         def change(snap: Snapshot) -> Snapshot:
             if test_name not in snap.experiments or test_name not in snap.flags:
@@ -902,8 +902,8 @@ class ABTests:
 
     def delete(self, test_name: str) -> bool:
         """Remove a test and its flag. False if there is no such test."""
-        if test_name not in self.manager._tests:
-            return False
+        if not isinstance(test_name, str) or test_name not in self.manager._tests:
+            return False  # (a list: unhashable)
 
         def change(snap: Snapshot) -> Snapshot:
             flags = {k: v for k, v in snap.flags.items() if k != test_name}
@@ -926,11 +926,14 @@ class ABTests:
     def set_holdout_percentage(self, percentage: float) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
         holdout). Holdout users get no variant from any test."""
-        pct = float(percentage)
+        try:
+            pct = math.nan if isinstance(percentage, bool) else float(percentage)
+        except (TypeError, ValueError, OverflowError):  # None, "x", 10**400
+            pct = math.nan
         if not 0.0 <= pct < 100.0:
             raise ConfigError(
                 f"{self.manager.flags_file}: metadata.holdout_percentage: "
-                f"must be within [0, 100), got {percentage!r}"
+                f"must be within [0, 100), got {percentage!r:.60}"
             )
 
         def change(snap: Snapshot) -> Snapshot:

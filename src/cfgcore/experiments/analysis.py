@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -398,6 +399,14 @@ def analyze(
     """
     from cfgcore.experiments import stats
 
+    if (
+        not isinstance(confidence, numbers.Real)  # NumPy scalars too
+        or isinstance(confidence, bool)
+        or not 0 < confidence < 1
+    ):
+        # 0 and 1 gave point and infinite intervals, True the infinite ones; others
+        # failed deep in SciPy or in arithmetic, naming neither the argument nor the test.
+        raise ValueError(f"{test}: confidence must be within (0, 1), got {confidence!r:.60}")
     split = {str(k): float(v) for k, v in (meta.get("traffic_split") or {}).items()}
     control = str(meta.get("control") or next(iter(split), "control"))
     variants = [control, *[v for v in split if v != control]]

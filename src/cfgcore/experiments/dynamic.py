@@ -101,6 +101,13 @@ def _flag_target(flag: Any) -> str:
         return ""
 
 
+def _name_target(name: Any) -> str:
+    """A test name as the access policy judges it: the name, or "" for anything that
+    is not one (the method answers False for it). A list or a tuple passed through
+    would have been read as the guard's (action, target) pairs."""
+    return name if isinstance(name, str) else ""
+
+
 def _test_name(ab_test: Any) -> str:
     """The name the access policy judges for ``create_ab_test`` (a mapping or junk too:
     create_ab_test itself reports what is wrong with it)."""
@@ -547,7 +554,7 @@ class DynamicConfigurationManager:
         (the user is not in the test). None for an unknown test or variant."""
         return self._ab_tests.config(test_name, variant)
 
-    @guarded("experiment.stop", lambda self, test_name, *a, **kw: test_name)
+    @guarded("experiment.stop", lambda self, test_name, *a, **kw: _name_target(test_name))
     def stop_ab_test(
         self,
         test_name: str,
@@ -560,7 +567,7 @@ class DynamicConfigurationManager:
         False if there is no such test."""
         return self._ab_tests.stop(test_name, reason, source=source)
 
-    @guarded("experiment.delete", lambda self, test_name, **kw: test_name)
+    @guarded("experiment.delete", lambda self, test_name, **kw: _name_target(test_name))
     def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
         """Remove a test and its flag. False if there is no such test."""
         return self._ab_tests.delete(test_name)

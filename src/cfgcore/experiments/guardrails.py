@@ -286,7 +286,8 @@ class Guardrails:
         """Per-variant results of a test: see :func:`cfgcore.experiments.analyze`."""
         from cfgcore.experiments.analysis import analyze
 
-        meta = self.manager._tests.get(test_name)
+        # (a name that is no str, a list say, is no test: not a TypeError)
+        meta = self.manager._tests.get(test_name) if isinstance(test_name, str) else None
         if meta is None:
             raise ConfigError(
                 f"{self.manager.flags_file}: experiments.{test_name}: unknown A/B test"
@@ -311,7 +312,7 @@ class Guardrails:
         :func:`cfgcore.experiments.analysis.guardrail_violations`)."""
         from cfgcore.experiments.analysis import guardrail_violations
 
-        meta = self.manager._tests.get(test_name)
+        meta = self.manager._tests.get(test_name) if isinstance(test_name, str) else None
         if meta is None or meta.get("status", "active") != "active":
             return []
         if self.manager.exposures is not None:

@@ -1,0 +1,80 @@
+"""The A/B test API's change and analysis calls with arguments of the wrong kind.
+
+- ``set_holdout_percentage`` raised bare OverflowError / ValueError / TypeError for
+  10**400, "x", None or a list (the ConfigError naming ``metadata.holdout_percentage``
+  came only for numbers out of range), and took True as 1 %;
+- ``delete_ab_test``/``stop_ab_test`` with a list or a tuple for the name raised
+  ValueError from the access-policy guard (which read it as (action, target) pairs)
+  or TypeError (unhashable), instead of answering False (no such test);
+  ``analyze``/``check_guardrails`` raised TypeError for an unhashable name;
+- ``analyze(confidence=...)`` took 0 and 1 (point and infinite intervals), True
+  (infinite ones) and failed deep in SciPy or arithmetic for NaN, 2, "0.9" or None.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.engine import engine_class
+from cfgcore.errors import ConfigError
+from cfgcore.experiments.analysis import analyze
+from cfgcore.experiments.metrics import MetricsStore
+
+
+@pytest.fixture
+def manager(tmp_path, impl):
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=engine, record_usage=False)
+    now = datetime.now()
+    assert m.create_ab_test(
+        ABTestConfiguration(
+            "t", "", now - timedelta(days=1), now + timedelta(days=2),
+            {"control": 50, "b": 50}, {"control": {}, "b": {}}, ["ctr"],
+        )
+    )  # fmt: skip
+    yield m
+    m.close()
+
+
+@pytest.mark.parametrize("pct", [10**400, "x", None, [1], True, math.nan, 100, -1])
+def test_a_holdout_that_is_no_percentage_is_a_config_error_naming_it(manager, pct):
+    with pytest.raises(ConfigError, match=r"metadata\.holdout_percentage: must be within"):
+        manager.set_holdout_percentage(pct)
+    assert "holdout_percentage" not in manager.snapshot.metadata
+
+
+def test_a_holdout_percentage_still_applies(manager):
+    manager.set_holdout_percentage("25")
+    assert manager.snapshot.metadata["holdout_percentage"] == 25.0
+
+
+@pytest.mark.parametrize("name", [["t"], ("experiment.stop", "t"), {"t"}, None, 5])
+def test_a_name_that_is_no_str_is_no_test(manager, name):
+    assert manager.stop_ab_test(name) is False
+    assert manager.delete_ab_test(name) is False
+    assert manager.check_guardrails(name) == []
+    with pytest.raises(ConfigError, match="unknown A/B test"):
+        manager.analyze(name)
+    # the test itself is untouched
+    assert manager.get_ab_test_variant("t", {"user_id": "u1"}) in ("control", "b")
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 0.0, 1.0, 2, -0.5, math.nan, math.inf, True,
+                                        "0.9", None])  # fmt: skip
+def test_a_confidence_outside_zero_to_one_is_refused_naming_it(manager, confidence):
+    for i in range(20):
+        manager.record_metric("t", "ctr", float(i % 2), user_id=f"u{i}")
+    with pytest.raises(ValueError, match=r"t: confidence must be within \(0, 1\)"):
+        manager.analyze("t", confidence=confidence)
+
+
+@pytest.mark.parametrize("confidence", [0.9, np.float32(0.9), np.float64(0.99)])
+def test_numpy_confidences_are_numbers(confidence):
+    report = analyze("t", {"traffic_split": {"a": 50, "b": 50}}, MetricsStore(None),
+                     confidence=confidence)  # fmt: skip
+    assert report.confidence == confidence
