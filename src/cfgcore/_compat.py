@@ -50,6 +50,11 @@ else:
 
         IMPLEMENTATION = "c"
     except ImportError as exc:  # pragma: no cover - depends on the build
+        # The reference evaluator serves instead: engine.py and the exposure writer
+        # import ``impl`` from here (left unbound, a build without a compiler could not
+        # import cfgcore.engine at all).
+        from cfgcore import _eval_py as impl  # noqa: F401
+
         EXTENSION_ERROR = f"{type(exc).__name__}: {exc}"
         skipped = build_skipped_extension()
         if skipped is not None:
