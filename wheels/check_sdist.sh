@@ -51,7 +51,10 @@ fi
 python -m venv "$work/venv"
 py=$work/venv/bin/python
 "$py" -m pip install -q 'setuptools>=77' 'Cython>=3.0,<4' msgspec PyYAML watchfiles python-dotenv 'tomli>=2; python_version < "3.11"'
+# The probe evaluates, not only imports the package root: an install whose root imported
+# but whose engine did not (cfgcore._compat left its evaluator unbound) passed it.
 probe='import warnings, cfgcore
+cfgcore.Engine.bundled().evaluate_all({"user_id": "1"})
 print(cfgcore.IMPLEMENTATION)'
 
 # 2. A compiler that fails: installs anyway, says so at install and at import.
