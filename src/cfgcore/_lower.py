@@ -135,7 +135,11 @@ class ConditionLowering:
 
     def slot(self, name: str) -> int:
         if type(name) is not str:  # a Snapshot built in Python (compiler.flag reports it)
-            raise TypeError(f"attribute name {name!r} is not a string")
+            if not issubclass(type(name), str):
+                raise TypeError(f"attribute name {name!r} is not a string")
+            # A str subclass (an application's StrEnum of attribute names) names the
+            # attribute its text names, as a str subclass constant or flag key does.
+            name = str.__str__(name)
         idx = self.slot_index.get(name)
         if idx is None:
             idx = self.slot_index[name] = len(self.t.slots)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from cfgcore._layout import (
     F_BOOL,
     F_PRE_COUNT,
@@ -54,7 +56,13 @@ class PrerequisiteGraph(ConditionLowering):
                 listed = ()
             for i, pre in enumerate(listed):
                 if isinstance(pre, str):
-                    pre = Prerequisite(flag=pre)
+                    pre = Prerequisite(flag=str.__str__(pre))
+                elif (
+                    isinstance(pre, Prerequisite)
+                    and type(pre.flag) is not str
+                    and issubclass(type(pre.flag), str)
+                ):  # a str subclass (a StrEnum of flag names) names the flag its text names
+                    pre = msgspec.structs.replace(pre, flag=str.__str__(pre.flag))
                 elif not isinstance(pre, Prerequisite) or type(pre.flag) is not str:
                     self.problem(
                         f"flags.{key}.prerequisites[{i}]",

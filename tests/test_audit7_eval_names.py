@@ -1,0 +1,113 @@
+"""Seventh audit of the compiler: names given as str subclasses (an application's StrEnum
+of attribute or flag names) in flags built in Python.
+
+A flag whose condition, ``bucket_by`` or rule hashing named an attribute with a StrEnum
+member made ``Engine.from_snapshot`` raise a bare ``TypeError`` ("attribute name
+<Attr.REGION: 'region'> is not a string") instead of compiling or raising SnapshotError;
+a prerequisite written ``{"flag": Flags.BETA}`` was refused ("expected a flag key or a
+prerequisite") while ``[Flags.BETA]`` was accepted; constants, segment references and
+variant names given the same way already compiled. Each such name now names what its
+text names, on both evaluators.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+from cfgcore.engine import engine_class
+from cfgcore.errors import SnapshotError
+from tests.conftest import IMPLS
+
+
+class Attr(enum.StrEnum):
+    REGION = "region"
+    USER = "user_id"
+
+
+class Flags(enum.StrEnum):
+    BETA = "beta"
+
+
+HASH = {"scheme": "murmur3", "space": 10}
+DOCS = {
+    "condition": {"when": {"attr": Attr.REGION, "eq": "EU"}, "serve": "on"},
+    "condition in any": {
+        "when": {"any": [{"attr": Attr.REGION, "in": ["EU", "UK"]}, {"attr": "x", "exists": True}]},
+        "serve": "on",
+    },
+    "rule bucket_by": {"rollout": 100, "serve": "on", "bucket_by": Attr.USER},
+    "rule bucket_by list": {"rollout": 100, "serve": "on", "bucket_by": [Attr.USER]},
+    "hash by": {"hash": {**HASH, "by": [Attr.USER]}, "buckets": [["on", 10]]},
+    "gate by": {"serve": "on", "gates": [{"hash": {**HASH, "by": [Attr.USER]}, "hi": 10}]},
+}
+
+
+def _plain(value):
+    """The same document with every str subclass written as its text."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str.__str__(value) if isinstance(value, str) else value
+
+
+CONTEXTS = [{}, {"region": "EU", "user_id": "u1"}, {"region": "US", "user_id": 7}, {"x": 1}]
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+@pytest.mark.parametrize("rule", sorted(DOCS))
+def test_a_strenum_attribute_name_names_its_text(impl, rule):
+    doc = {"flags": {"f": {"default": "off", "rules": [DOCS[rule]]}}}
+    flag_level = {"flags": {"f": {"default": "off", "bucket_by": [Attr.USER],
+                                  "rules": [{"rollout": 100, "serve": "on"}]}}}  # fmt: skip
+    for document in (doc, flag_level):
+        engine = engine_class(IMPLS[impl]).from_snapshot(document)  # used to raise TypeError
+        plain = engine_class(IMPLS[impl]).from_snapshot(_plain(document))
+        for ctx in CONTEXTS:
+            assert engine.evaluate("f", ctx) == plain.evaluate("f", ctx), (rule, ctx)
+    assert (
+        engine_class(IMPLS[impl])
+        .from_snapshot(doc)
+        .is_enabled("f", {"region": "EU", "user_id": "u1"})
+    )
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+@pytest.mark.parametrize("how", ["key", "object", "object with variant"])
+def test_a_strenum_prerequisite_names_its_flag(impl, how):
+    pre = {
+        "key": Flags.BETA,
+        "object": {"flag": Flags.BETA},
+        "object with variant": {"flag": Flags.BETA, "variant": "on"},
+    }[how]
+    doc = {
+        "flags": {
+            "beta": {"default": "off", "rules": [{"when": {"attr": "r", "eq": 1}, "serve": "on"}]},
+            "f": {"default": "on", "prerequisites": [pre]},
+        }
+    }
+    engine = engine_class(IMPLS[impl]).from_snapshot(doc)
+    assert engine.is_enabled("f", {"r": 1}) is True
+    assert engine.evaluate("f", {"r": 2}).reason == "PREREQUISITE_FAILED"
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_an_unknown_strenum_prerequisite_is_named_by_its_text(impl):
+    class Other(enum.StrEnum):
+        GONE = "gone"
+
+    doc = {"flags": {"f": {"default": "on", "prerequisites": [{"flag": Other.GONE}]}}}
+    with pytest.raises(SnapshotError) as info:
+        engine_class(IMPLS[impl]).from_snapshot(doc)
+    assert str(info.value) == "flags.f.prerequisites[0].flag: unknown flag 'gone'"
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_a_name_that_is_no_string_is_still_a_snapshot_error(impl):
+    doc = {
+        "flags": {"f": {"default": "off", "rules": [{"when": {"attr": 5, "eq": 1}, "serve": "on"}]}}
+    }
+    with pytest.raises(SnapshotError):
+        engine_class(IMPLS[impl]).from_snapshot(doc)
