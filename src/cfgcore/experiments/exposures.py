@@ -27,7 +27,7 @@ from cfgcore.details import bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
+from cfgcore.runtime.atomicio import FileLock, _narrow_mode, atomic_write, read_regular
 from cfgcore.runtime.audit import _open_regular
 from cfgcore.runtime.forks import after_fork_in_child
 
@@ -36,6 +36,10 @@ log = logging.getLogger("cfgcore.experiments")
 #: Seconds an exposure or metric writer waits for its log's lock before the batch is
 #: counted as lost (a writer's turn takes milliseconds).
 LOCK_TIMEOUT = 30.0
+
+#: Permission bits of the exposure and metric logs (user ids and their events): not
+#: readable by other users.
+LOG_MODE = 0o640
 
 # -------------------------------------------------------------------------- exposures
 
@@ -157,14 +161,23 @@ class JsonLinesSink:
 
     def open_for_append(self, size: int) -> int:
         """Under :meth:`locked`: rotate first if ``size`` more bytes would overflow the
-        file, then a descriptor open for appending (and reading) to the current file."""
+        file, then a descriptor open for appending (and reading) to the current file.
+
+        The log holds user ids and what they did: it is created 0640 (an older 0644 one
+        is narrowed by its owner), as the audit log is. It is opened as the audit log
+        is, too: a symlink planted in its place is refused (records were appended to
+        whatever file it named), and so is anything but a regular file (a FIFO swallowed
+        the records, then blocked the writer holding the log's lock once its buffer was
+        full): OSError, and the batch is counted as lost, named, as for a full disk."""
         try:
             current = os.path.getsize(self.path)
         except OSError:
             current = 0
         if current and current + size > self.max_bytes:
             self._rotate()
-        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = _open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        _narrow_mode(fd, LOG_MODE)
+        return fd
 
     def _rotate(self) -> None:
         if self.backups <= 0:
@@ -252,7 +265,7 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
                 if start and os.pread(fd, 1, start - 1) != b"\n":
                     data = b"\n" + data  # what append_whole adds, in the journal too
                 plan.append(_Append(sink.path, start, data.decode()))
-            atomic_write(journal, msgspec.json.encode(_Journal(plan)))
+            atomic_write(journal, msgspec.json.encode(_Journal(plan)), mode=LOG_MODE)
             try:
                 for (fd, _), step in zip(fds, plan, strict=True):
                     _write_all(fd, step.data.encode())
@@ -324,7 +337,7 @@ def _cut(path: str, offset: int, data: bytes) -> bool:
         return False  # not this plan's data (another file at that offset)
     if n < len(data) and content[end : end + 1] == b"\n":
         end += 1  # the newline the next writer put after the cut line goes with it
-    atomic_write(path, content[:offset] + content[end:], mode=0o644)
+    atomic_write(path, content[:offset] + content[end:], mode=LOG_MODE)
     return True
 
 
