@@ -185,6 +185,7 @@ from cfgcore.snapshot import (
     _too_deep,
     gc_paused,
     is_decoded,
+    unordered_field,
 )
 
 
@@ -412,6 +413,13 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     the values), only the variant names are checked."""
     variants = metadata = None
     if isinstance(value, Flag):
+        where = unordered_field(value)
+        if where is not None:  # to_builtins would list the set in this process's order
+            compiler.problem(
+                f"{path}.{where}",
+                "expected array (the order of a set changes from one process to the next), got set",
+            )
+            return None
         variants, metadata = value.variants, value.metadata
         probe = msgspec.structs.replace(
             value,

@@ -793,10 +793,55 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
         raise SnapshotError([_msgspec_problem(exc, file)]) from None
     return _assemble(
         top,
-        lambda raw: msgspec.convert(raw, type=Flag),
+        _convert_flag,
         lambda raw: msgspec.convert(raw, type=Condition),
         file,
     )
+
+
+def _convert_flag(raw: Any) -> Flag:
+    where = unordered_field(raw)
+    if where is not None:  # as msgspec words a wrong type, so the problem names its path
+        raise msgspec.ValidationError(
+            f"Expected `array` (the order of a set changes from one process to the next), "
+            f"got `set` - at `$.{where}`"
+        )
+    return msgspec.convert(raw, type=Flag)
+
+
+def _field(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None) if isinstance(obj, msgspec.Struct) else None
+
+
+def unordered_field(flag: Any) -> str | None:
+    """The path (``rules[0].bucket_by``) of a set given for a field whose order decides an
+    answer, in a flag built in Python (a dict or Structs), or None.
+
+    ``bucket_by`` and ``hash.by`` hash the first attribute holding a value, and a rule's
+    ``buckets`` are consecutive ranges in the order written. A set iterates in an order
+    that changes with each process's hash seed: converted to a list, it would bucket one
+    user into different variants in different workers of one service. (Sets are fine
+    where order is no answer: ``in``, ``on_variants``, ``prerequisites``.)"""
+    unordered = (set, frozenset)
+    if isinstance(_field(flag, "bucket_by"), unordered):
+        return "bucket_by"
+    rules = _field(flag, "rules")
+    if not isinstance(rules, list | tuple):
+        return None
+    for i, rule in enumerate(rules):
+        if isinstance(_field(rule, "bucket_by"), unordered):
+            return f"rules[{i}].bucket_by"
+        if isinstance(_field(rule, "buckets"), unordered):
+            return f"rules[{i}].buckets"
+        if isinstance(_field(_field(rule, "hash"), "by"), unordered):
+            return f"rules[{i}].hash.by"
+        gates = _field(rule, "gates")
+        for j, gate in enumerate(gates if isinstance(gates, list | tuple) else ()):
+            if isinstance(_field(_field(gate, "hash"), "by"), unordered):
+                return f"rules[{i}].gates[{j}].hash.by"
+    return None
 
 
 def same(a: Any, b: Any) -> bool:
