@@ -99,6 +99,7 @@ class RedisFollower:
     last_error: Any
     stats: dict[str, int]
     _seen: int
+    _served_sum: str
     _epoch: str | None
     _lock: Any
     _thread: threading.Thread | None
@@ -123,6 +124,7 @@ class RedisFollower:
         unless: int | None = None,
         epoch: str | None = None,
         refused: tuple[bytes, ...] | None = None,
+        served: str = "",
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -268,7 +270,7 @@ class RedisFollower:
         # What we served before reading: a write of this process landing between the read
         # and the comparison must not look like the store going backwards.
         with self._lock:
-            current, known = self._seen, self._epoch
+            current, known, served = self._seen, self._epoch, self._served_sum
         # The document is not sent again when the store still holds the version served,
         # of the same epoch (unless the cache file still needs it): a poll costs a few
         # bytes. (Nor while a problem is standing: the document back as it was ends it.)
@@ -291,6 +293,7 @@ class RedisFollower:
             current if quick else None,
             known,
             refusal[1] if refusal is not None else None,
+            served if quick else "",
         )
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
@@ -337,7 +340,14 @@ class RedisFollower:
                     )
                     self._refusing(raw, floor=True, by_fleet=True)
                     return
-        if version == current and version > self._cached and self._callbacks:
+        checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
+        # Another document under the version served, of the same epoch: a failover lost
+        # the write that took the number first (this process served it) and a writer
+        # that had not seen it took the number again. Processes started since serve the
+        # store's: so does this one (delivered below like a newer version), or the fleet
+        # stays split until the next write.
+        reused = 0 < version == current and bool(served) and checksum not in ("", served)
+        if version == current and version > self._cached and self._callbacks and not reused:
             # The document this process started from (read() before watch()) is live:
             # make it the cache file's too, unless the flag set refused it and serves
             # the cache file's (served_instead).
@@ -345,14 +355,13 @@ class RedisFollower:
                 doc = self._from_raw(raw)
                 if self._not_served != (doc.version, doc.checksum):
                     self._write_cache(doc)
-        if 0 <= version <= current:
+        if 0 <= version <= current and not reused:
             if version < current:
                 self._went_backwards(version, current, empty=raw[0] is None, epoch=known)
                 self._refusing(raw, floor=True, epoch=known)
             elif self._reported is not None and version:
                 self._back_to_current(raw)
             return
-        checksum = raw[1].decode(errors="replace") if isinstance(raw[1], bytes) else ""
         if self._reported == (version, checksum):
             refused = self._refused
             if refused is None or refused[1] == _identity(raw):

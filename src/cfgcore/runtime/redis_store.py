@@ -280,7 +280,11 @@ return {1, new}
 # none), the epoch recorded beside the floor as sent ('' for none) when the refusal
 # depends on it ('*' when not), the size of its data, and the SHA-1 of its data when it
 # did not match its checksum ('' otherwise: data put back by hand under the same version
-# and checksum is read).
+# and checksum is read). ARGV[2] may add the checksum of the document the reader serves
+# ("VERSION:CHECKSUM"): another document under the version served (a failover lost the
+# write that took the number first) is then not 'unchanged'. (Few arguments: a Redis
+# that wants a password answers a client that sent none NOAUTH only for commands of at
+# most 10 elements, and a protocol error for longer ones.)
 # Returns {version, checksum, writer, data or nil, size of data, nil, nil, epoch or nil,
 # forced or nil}; {version, nil, nil, nil, size, nil, 'unchanged', nil, nil} when the
 # stored version and epoch are ARGV[2] and ARGV[3] (a poll, or an announcement that
@@ -316,8 +320,9 @@ then
   return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
           fleet ~= '' and fleet}
 end
-if ARGV[2] ~= '' and r[1] == ARGV[2] and epoch == ARGV[3]
-    and (fleet == '' or fleet == epoch) then
+local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
+if served and served ~= '' and r[1] == served and epoch == ARGV[3]
+    and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
   return {r[1], false, false, false, size, false, 'unchanged', false, false, false}
 end
@@ -360,9 +365,9 @@ def _unexpected(what: str, reply: Any) -> Exception:
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
 
 
-def _written(version: Any, epoch: str | None, forced: bool) -> FlagDocument:
+def _written(version: Any, epoch: str | None, forced: bool, checksum: str) -> FlagDocument:
     """What ``_saw`` needs of a document this process wrote."""
-    return FlagDocument(Snapshot(), b"", int(version), "", {}, "", epoch, forced)
+    return FlagDocument(Snapshot(), b"", int(version), checksum, {}, "", epoch, forced)
 
 
 def _writer(actor: str | None) -> dict[str, Any]:
@@ -436,6 +441,9 @@ class RedisFlagStore(RedisFollower):
         self.lost_since: float | None = None
         self._lock = threading.Lock()  # guards _seen and the callback list
         self._seen = 0  # the highest version read, written or delivered by this process
+        # The checksum of that version's document: a failover that lost a write lets
+        # another writer store another document under the same number (see _catch_up).
+        self._served_sum = ""
         # The epoch of that version's document (None: none yet, or a document of a
         # release before epochs): a document of another epoch is taken only when a
         # forced write began it (see _foreign).
@@ -445,6 +453,7 @@ class RedisFlagStore(RedisFollower):
         # write that began the newer one (a failover), and is no re-created store.
         self._before: str | None = None
         self._cached = -1  # version of the cache file this process wrote last
+        self._cached_sum = ""  # and the checksum of its document
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
         self._reported: tuple[int, str] | None = None  # a rejected document, reported once
@@ -700,6 +709,7 @@ class RedisFlagStore(RedisFollower):
         unless: int | None = None,
         epoch: str | None = None,
         refused: tuple[bytes, ...] | None = None,
+        served: str = "",
     ) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data, the key's
         type when not a hash, 'unchanged' or 'refused', epoch, forced); the data is left
@@ -707,8 +717,10 @@ class RedisFlagStore(RedisFollower):
         when the stored version and epoch are ``unless`` and ``epoch``, and the writer
         and data when the stored document is ``refused`` (its version, epoch, checksum
         and forced mark as this method returned them, the floor's record, the size of the data
-        and its SHA-1 when it did not match its checksum: see ``_READ``)."""
-        skip = "" if unless is None else str(unless)
+        and its SHA-1 when it did not match its checksum: see ``_READ``). ``served``:
+        the checksum of the document served under ``unless`` ('' for any: the store
+        holding another document under that version is then not 'unchanged')."""
+        skip = "" if unless is None else f"{unless}:{served}" if served else str(unless)
         args: list[Any] = [MAX_DOCUMENT_BYTES, skip, epoch or ""]
         if refused is not None:
             args += [b"1", *refused]
@@ -742,7 +754,11 @@ class RedisFlagStore(RedisFollower):
     # -- the local cache file -----------------------------------------------------
 
     def _write_cache(self, doc: FlagDocument) -> None:
-        if self.cache_path is None or doc.version <= self._cached or doc.version == 0:
+        if self.cache_path is None or doc.version == 0:
+            return
+        if doc.version < self._cached or (
+            doc.version == self._cached and doc.checksum == self._cached_sum
+        ):
             return
         blob = msgspec.msgpack.encode(
             {
@@ -758,7 +774,7 @@ class RedisFlagStore(RedisFollower):
         try:
             os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
             atomic_write(self.cache_path, blob)
-            self._cached = doc.version
+            self._cached, self._cached_sum = doc.version, doc.checksum
         except OSError as exc:  # a full disk must not stop the fleet from following
             log.warning("%s: cannot write the cache file %s: %s", self.url, self.cache_path, exc)
 
@@ -832,7 +848,7 @@ class RedisFlagStore(RedisFollower):
         if doc.version >= self._seen:
             if self._seen > 0 and doc.epoch != self._epoch:
                 self._before = self._epoch or ""  # (a publish, most often)
-            self._seen, self._epoch = doc.version, doc.epoch
+            self._seen, self._epoch, self._served_sum = doc.version, doc.epoch, doc.checksum
 
     def _known_epoch(self) -> str | None:
         """The epoch of the document this process serves or, before it serves one, of
@@ -1203,7 +1219,7 @@ class RedisFlagStore(RedisFollower):
                         raise _unexpected("the write script", reply)
                     status, version = reply
                     if status == 1:
-                        self._saw(_written(version, epoch, forced))
+                        self._saw(_written(version, epoch, forced, checksum))
             except ConfigError:
                 raise
             except Exception as exc:
@@ -1215,7 +1231,7 @@ class RedisFlagStore(RedisFollower):
                 # Failed before the write script was sent (reading the document, a
                 # connection refused, credentials refused at connect): certainly not
                 # written, nothing to ask.
-                wrote = self._wrote_already(writer["id"]) if sent else False
+                wrote = self._wrote_already(writer["id"], checksum) if sent else False
                 if wrote:
                     status, version = 1, self._seen
                 else:
@@ -1309,7 +1325,7 @@ class RedisFlagStore(RedisFollower):
         before = proxy.master_address
         return before is not None and pool.get_master_address() != before
 
-    def _wrote_already(self, write_id: str) -> bool | None:
+    def _wrote_already(self, write_id: str, checksum: str) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
         None when the store cannot be asked (the outcome is unknown)."""
         import redis
@@ -1321,7 +1337,7 @@ class RedisFlagStore(RedisFollower):
                 version = stored_version(raw[0], self.url)
                 epoch = stored_epoch(raw[2], version, self.url)
                 with self._lock:
-                    self._saw(_written(version, epoch, raw[3] == b"1"))
+                    self._saw(_written(version, epoch, raw[3] == b"1", checksum))
                 return True
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
