@@ -78,3 +78,53 @@ def test_numpy_confidences_are_numbers(confidence):
     report = analyze("t", {"traffic_split": {"a": 50, "b": 50}}, MetricsStore(None),
                      confidence=confidence)  # fmt: skip
     assert report.confidence == confidence
+
+
+# -- guardrail settings -----------------------------------------------------------------
+# guardrail_check_every=0 (or None) made every record_metric of a guarded test raise
+# ZeroDivisionError (TypeError) on the request thread; guardrail_alpha=2 rolled a
+# harmless test back at its first check (an always-valid p-value is at most 1); NaN
+# never rolled anything back; guardrail_min_samples=None failed every check.
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("guardrail_check_every", 0),
+        ("guardrail_check_every", None),
+        ("guardrail_check_every", -1),
+        ("guardrail_check_every", 1.5),
+        ("guardrail_check_every", True),
+        ("guardrail_alpha", 2),
+        ("guardrail_alpha", 1),
+        ("guardrail_alpha", 0),
+        ("guardrail_alpha", math.nan),
+        ("guardrail_alpha", "0.05"),
+        ("guardrail_min_samples", None),
+        ("guardrail_min_samples", -5),
+        ("guardrail_min_samples", 2.5),
+    ],
+)
+def test_guardrail_settings_that_cannot_work_are_refused_at_construction(tmp_path, setting, value):
+    with pytest.raises(ValueError, match=setting):
+        DynamicConfigurationManager(state_dir=tmp_path, record_usage=False, **{setting: value})
+    assert not (tmp_path / "flags.json").exists()
+
+
+def test_usable_guardrail_settings_record_and_never_raise(tmp_path):
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, record_usage=False, guardrail_check_every=np.int64(1),
+        guardrail_alpha=np.float32(0.05), guardrail_min_samples=0,
+    )  # fmt: skip
+    try:
+        now = datetime.now()
+        assert m.create_ab_test(
+            ABTestConfiguration(
+                "g", "", now - timedelta(days=1), now + timedelta(days=2),
+                {"control": 50, "b": 50}, {"control": {}, "b": {}}, ["ctr"],
+                guardrail_metrics={"latency": "lower_is_better"},
+            )
+        )  # fmt: skip
+        assert all(m.record_metric("g", "latency", 1.0, user_id=f"u{i}") for i in range(50))
+    finally:
+        m.close()

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import numbers
 import os
 import threading
 import time
@@ -99,6 +100,19 @@ def _flag_target(flag: Any) -> str:
         return flag_key(flag)
     except ConfigError:
         return ""
+
+
+def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) -> None:
+    """ValueError for guardrail settings that cannot work, before anything is opened: a
+    check interval of 0 or None raised from every record_metric of a guarded test (the
+    request path), an alpha of 1 or more rolled a harmless test back at its first check
+    (p <= 1 always), NaN never did, and a min_samples of None failed every check."""
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
+        raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
+    for name, value, least in (("guardrail_min_samples", min_samples, 0),
+                               ("guardrail_check_every", check_every, 1)):  # fmt: skip
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
 
 
 def _name_target(name: Any) -> str:
@@ -202,6 +216,7 @@ class DynamicConfigurationManager:
         usage_interval: float | None = None,
         max_tracked_users: int | None = None,
     ) -> None:
+        _check_guardrail_settings(guardrail_alpha, guardrail_min_samples, guardrail_check_every)
         self.persist = persist
         state = _state_dir(state_dir)
         url, paths = store_location(flags_file, state_dir=state_dir, store=store)
