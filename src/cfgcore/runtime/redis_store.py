@@ -557,7 +557,10 @@ class RedisFlagStore(RedisFollower):
         # prefix may) put the file in another directory, outside the state directory.
         tag = hashlib.sha256(self.url.encode()).hexdigest()[:12]
         namespace = quote(self._parsed.namespace, safe="")
-        name = f"{namespace}-{self._document}-{tag}.msgpack"
+        # (so is the environment of a published configuration's, ``config:ENV``:
+        # RedisConfigStore takes any name without ':')
+        document = quote(self._document, safe=":")
+        name = f"{namespace}-{document}-{tag}.msgpack"
         return os.path.join(os.fspath(cache_dir), name)
 
     # -- decoding ------------------------------------------------------------------
