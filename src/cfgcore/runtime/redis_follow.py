@@ -24,6 +24,7 @@ from cfgcore.runtime.flagstore import FlagDocument
 __all__ = [
     "BACKOFF_MAX",
     "BACKOFF_MIN",
+    "CACHE_RETRY_SECONDS",
     "MAX_VERSION",
     "RedisFollower",
     "stored_epoch",
@@ -34,6 +35,9 @@ log = logging.getLogger("cfgcore.fleet")
 
 BACKOFF_MIN = 0.05  # seconds; doubled per failed reconnect up to backoff_max
 BACKOFF_MAX = 5.0
+# After a failed cache write, how long polls leave the cache file alone before they
+# download the document to write it again (each new version is written at once).
+CACHE_RETRY_SECONDS = 300.0
 
 
 # The write script counts versions in Lua numbers (doubles): exact below 2**53, where
@@ -108,6 +112,7 @@ class RedisFollower:
     _closed: threading.Event
     _follow_client: Any
     _cached: Any
+    _cache_failed: tuple[int, float] | None
     cache_path: str | None
     floor_key: str
     _reported: Any
@@ -277,10 +282,18 @@ class RedisFollower:
         # (A start document the flag set refused is kept out of the cache file on
         # purpose: served_instead. Waiting for it there would download it at every poll.)
         not_served = self._not_served
+        # (A cache file that cannot be written, a read-only state directory, is retried
+        # with the next version or after CACHE_RETRY_SECONDS, not at every poll.)
+        failed = self._cache_failed
         cache_current = (
             self.cache_path is None
             or self._cached >= current
             or (not_served is not None and not_served[0] == current)
+            or (
+                failed is not None
+                and failed[0] >= current
+                and time.monotonic() - failed[1] < CACHE_RETRY_SECONDS
+            )
         )
         quick = current and cache_current and self._reported is None
         # Nor is a document this process refuses sent again while it stays there: a

@@ -110,6 +110,7 @@ from cfgcore.runtime.flagstore import (
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.runtime.redis_follow import (
     BACKOFF_MAX,
+    CACHE_RETRY_SECONDS,
     RedisFollower,
     stored_epoch,
     stored_version,
@@ -454,6 +455,10 @@ class RedisFlagStore(RedisFollower):
         self._before: str | None = None
         self._cached = -1  # version of the cache file this process wrote last
         self._cached_sum = ""  # and the checksum of its document
+        # The version whose cache write failed last (a read-only or full disk) and when
+        # (time.monotonic()), or None: polls do not download the document again to retry
+        # until CACHE_RETRY_SECONDS have passed, and the failure is logged once.
+        self._cache_failed: tuple[int, float] | None = None
         # flags of the last decoded document by key: (encoded bytes, decoded Flag)
         self._decoded: tuple[dict[str, tuple[bytes, Any]], tuple[bytes, Any] | None] = ({}, None)
         self._reported: tuple[int, str] | None = None  # a rejected document, reported once
@@ -779,7 +784,18 @@ class RedisFlagStore(RedisFollower):
             atomic_write(self.cache_path, blob)
             self._cached, self._cached_sum = doc.version, doc.checksum
         except OSError as exc:  # a full disk must not stop the fleet from following
-            log.warning("%s: cannot write the cache file %s: %s", self.url, self.cache_path, exc)
+            # Logged once (a read-only state directory fails every time): not at
+            # every poll, which would also download the document again to retry.
+            level = logging.DEBUG if self._cache_failed is not None else logging.WARNING
+            log.log(
+                level, "%s: cannot write the cache file %s: %s (retried with the next "
+                "version, or in %.0f s)", self.url, self.cache_path, exc, CACHE_RETRY_SECONDS,
+            )  # fmt: skip
+            self._cache_failed = (doc.version, time.monotonic())
+            return
+        if self._cache_failed is not None:
+            self._cache_failed = None
+            log.warning("%s: the cache file %s is written again", self.url, self.cache_path)
 
     def read_cache(self, path: str | os.PathLike[str] | None = None) -> FlagDocument:
         """The document in the local cache file, or in the cache file at ``path`` (another
