@@ -759,9 +759,12 @@ def to_snapshot(
     problems: list[Problem] = []
     refused: dict[str, str] = {}
     flags: dict[str, Any] = {}
+    spent = 0  # condition nodes of the flags lowered so far (MAX_IMPORT_NODES)
     for key, spec in document["flags"].items():
         try:
-            flags[key] = _Flag(key, spec, evaluators, fractional).lower()
+            flag = _Flag(key, spec, evaluators, fractional, spent)
+            flags[key] = flag.lower()
+            spent += flag.rules.nodes
             if not isinstance(spec.get("metadata") or {}, Mapping):
                 raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
         except (_Refuse, *MALFORMED) as exc:
@@ -866,7 +869,14 @@ def _loose_eq(attr: str, lit: str | int | float | bool | None) -> Any:
 
 
 def _and(*conds: Any) -> Any:
-    items = [c for c in conds if c != _ALWAYS]
+    items: list[Any] = []
+    for c in conds:
+        if c == _ALWAYS:
+            continue
+        if isinstance(c, dict) and len(c) == 1 and isinstance(c.get("all"), list):
+            items.extend(c["all"])  # flat: an if chain's guards stay one level deep
+        else:
+            items.append(c)
     if any(c == _NEVER for c in items):
         return _NEVER
     if not items:
@@ -882,8 +892,71 @@ def _not(cond: Any) -> Any:
     return {"not": cond}
 
 
+# The condition nodes one flag's targeting, and one import's flags, may lower to. An
+# if/else chain's branches are exclusive rules, each repeating the negations of the
+# conditions before it: n branches are about n * n / 2 conditions, so a 40 KB chain of
+# 1,000 branches took the import and the compile minutes and gigabytes, and a file of
+# many such flags hours. A chain of 500 "==" branches is about a million nodes (seconds).
+MAX_LOWERED_NODES = 1_000_000
+MAX_IMPORT_NODES = 5_000_000
+
+
+class _Rules(list[dict[str, Any]]):
+    """A flag's lowered rules, counting their condition nodes against MAX_LOWERED_NODES
+    and, with ``spent`` (the nodes of the import's flags lowered before), against
+    MAX_IMPORT_NODES (with the guards an ``if`` chain builds on the way: see
+    :meth:`charge`)."""
+
+    def __init__(self, spent: int = 0) -> None:
+        super().__init__()
+        self.nodes = 0
+        self.spent = spent
+        self._sizes: dict[int, tuple[Any, int]] = {}  # id -> (condition kept alive, size)
+
+    def size(self, cond: Any) -> int:
+        """Nodes of ``cond`` as the compiler would copy them (a shared part per use)."""
+        hit = self._sizes.get(id(cond))
+        if hit is not None:
+            return hit[1]
+        if isinstance(cond, Mapping):
+            n = 1 + sum(self.size(v) for v in cond.values() if isinstance(v, (Mapping, list)))
+        elif isinstance(cond, list):
+            n = sum(self.size(v) for v in cond if isinstance(v, (Mapping, list)))
+        else:
+            n = 0
+        self._sizes[id(cond)] = (cond, n)
+        return n
+
+    def charge(self, cond: Any) -> None:
+        self.nodes += self.size(cond)
+        if self.nodes > MAX_LOWERED_NODES:
+            raise _Refuse(
+                f"targeting lowers to more than {MAX_LOWERED_NODES:,} condition nodes (each "
+                "branch of an if repeats the conditions of the branches before it): split "
+                "the flag or shorten its if chains"
+            )
+        if self.spent + self.nodes > MAX_IMPORT_NODES:
+            raise _Refuse(
+                f"the flags' targeting lowers to more than {MAX_IMPORT_NODES:,} condition "
+                "nodes in all, past this flag (each branch of an if repeats the conditions "
+                "of the branches before it): import the flags in parts"
+            )
+
+    def append(self, rule: dict[str, Any]) -> None:
+        self.charge(rule.get("when"))
+        super().append(rule)
+
+
 class _Flag:
-    def __init__(self, key: str, spec: Any, evaluators: Mapping[str, Any], fractional: str):
+    def __init__(
+        self,
+        key: str,
+        spec: Any,
+        evaluators: Mapping[str, Any],
+        fractional: str,
+        spent: int = 0,
+    ):
+        self.spent = spent  # condition nodes the import's flags lowered to before this one
         if not isinstance(spec, Mapping):
             raise _Refuse("a flag must be an object")
         self.key = key
@@ -920,7 +993,7 @@ class _Flag:
             default = NO_DEFAULT
         elif default not in variants:
             raise _Refuse(f"defaultVariant {default!r} is not a variant")
-        self.rules: list[dict[str, Any]] = []
+        self.rules = _Rules(self.spent)
         self.needs_invalid = False
         targeting = spec.get("targeting")
         if not targeting and not isinstance(targeting, Mapping):
@@ -1000,6 +1073,7 @@ class _Flag:
                 for c, v in self.cases(args[1]):
                     out.append((_and(taken, cond, c), v))
                 taken = _and(taken, _not(cond))
+                self.rules.charge(taken)
                 args = args[2:]
             if args:
                 for c, v in self.cases(args[0]):
@@ -1032,6 +1106,7 @@ class _Flag:
                 cond = self.condition(args[0])
                 self.outcome(args[1], _and(taken, cond))
                 taken = _and(taken, _not(cond))
+                self.rules.charge(taken)
                 args = args[2:]
             if args:
                 self.outcome(args[0], taken)
