@@ -284,15 +284,15 @@ class RedisFollower:
         not_served = self._not_served
         # (A cache file that cannot be written, a read-only state directory, is retried
         # with the next version or after CACHE_RETRY_SECONDS, not at every poll.)
-        failed = self._cache_failed
+        unwritten = self._cache_failed
         cache_current = (
             self.cache_path is None
             or self._cached >= current
             or (not_served is not None and not_served[0] == current)
             or (
-                failed is not None
-                and failed[0] >= current
-                and time.monotonic() - failed[1] < CACHE_RETRY_SECONDS
+                unwritten is not None
+                and unwritten[0] >= current
+                and time.monotonic() - unwritten[1] < CACHE_RETRY_SECONDS
             )
         )
         quick = current and cache_current and self._reported is None
