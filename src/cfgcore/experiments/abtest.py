@@ -34,7 +34,9 @@ document: the API refuses a change that would move them (:meth:`ABTests.create`)
 a document edited by hand or written to the store by another tool is refused on reload
 for the same reasons (:func:`moved_users`, checked where every document goes live),
 unless it restarts the test as a new run: a later ``experiments.<test>.since`` (epoch
-seconds; the records up to it are left out of the test's analysis).
+seconds; the records up to it are left out of the test's analysis). A test replaced
+after it has served keeps ``served_at`` (epoch seconds) in its record, so a later start
+date does not make it one that never served.
 """
 
 from __future__ import annotations
@@ -512,7 +514,15 @@ def moved_from_records(doc: Snapshot, now: float, file: str | None = None) -> li
 
 def has_served(meta: Mapping[str, Any], now: float) -> bool:
     """Whether a stored test has served its variants: its window opened while it was
-    active (a test stopped before it opened, or created and not started, has not)."""
+    active (a test stopped before it opened, or created and not started, has not), or
+    its record says it did (``served_at``: kept when a test that had served is
+    replaced, so that moving its start date later does not make it one that never
+    served, whose split may change; a later ``since``, a new run, sets it aside)."""
+    served = _number(meta.get("served_at"))
+    if served is not None:
+        since = _number(meta.get("since"))
+        if since is None or since <= served:
+            return True
     try:
         start = _utc(meta["start_date"], "start_date", "", stored=True).timestamp()
     except (KeyError, ConfigError):
@@ -523,6 +533,35 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
         stopped = meta.get("stopped_at")
         return not isinstance(stopped, int | float) or stopped > start
     return start <= now
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _served_at(stored: Any, now: float) -> float | None:
+    """When the stored test ``stored`` began serving its variants, if it has: its
+    ``served_at``, else its start."""
+    if not isinstance(stored, Mapping) or not has_served(stored, now):
+        return None
+    served = _number(stored.get("served_at"))
+    if served is not None:
+        return served
+    try:
+        return _utc(stored["start_date"], "start_date", "", stored=True).timestamp()
+    except (KeyError, ConfigError):
+        return now
+
+
+def _carry_served(record: dict[str, Any], stored: Any, now: float) -> dict[str, Any]:
+    """``record`` replacing ``stored``, remembering that ``stored`` served its variants
+    (``served_at``): assignment stays sticky whatever the new start date says."""
+    served = _served_at(stored, now)
+    if served is None or ("served_at" not in stored and has_served(record, now)):
+        return record  # (its own dates say it has served: the record stays as it was)
+    return {**record, "served_at": served}
 
 
 def record_cutoffs(experiments: Mapping[str, Any], tests: Any = None) -> dict[str, float]:
@@ -654,8 +693,11 @@ class ABTests:
         if offset is not None:
             meta["layer_offset"] = offset
         flag = ab_test.to_flag()
-        since = _incarnation(name, self.manager._tests.get(name), self.manager._source.metadata)
-        live_meta = meta if since is None else {**meta, "since": since}
+        live = self.manager._tests.get(name)
+        since = _incarnation(name, live, self.manager._source.metadata)
+        live_meta = _carry_served(
+            meta if since is None else {**meta, "since": since}, live, self.manager._now()
+        )
         if (
             start
             and same(self.manager._tests.get(name), live_meta)
@@ -676,10 +718,12 @@ class ABTests:
             # under it, which every analysis of this one leaves out (record_cutoffs).
             since = _incarnation(name, stored, snap.metadata)
             record = meta if since is None else {**meta, "since": since}
+            now = self.manager._now()
+            # A test that has served its variants stays one that has, whatever its new
+            # start date: postponing it made its split free to change (moving users).
+            record = _carry_served(record, stored, now)
             served = flag
             if not start:
-                # A stored test that has served its variants stays one that has.
-                now = self.manager._now()
                 was_served = isinstance(stored, dict) and has_served(stored, now)
                 reason = "stopped" if was_served else NOT_STARTED
                 record, served = _stopped(record, flag, reason, now)
