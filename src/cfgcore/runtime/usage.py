@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
-from cfgcore.runtime.atomicio import FileLock, atomic_write
+from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
 __all__ = [
@@ -94,8 +94,9 @@ def read_usage(path: str | os.PathLike[str]) -> Usage:
     path) when the file is not a usage file."""
     path = os.fspath(path)
     try:
-        with open(path, "rb") as fh:
-            doc = json.loads(fh.read())
+        # A bounded regular file: a FIFO there blocked the merge (and the process's
+        # exit, which merges) for ever, and a link to /dev/zero was read without end.
+        doc = json.loads(read_regular(path))
     except FileNotFoundError:
         return Usage()
     except OSError as exc:
