@@ -128,3 +128,18 @@ def test_usable_guardrail_settings_record_and_never_raise(tmp_path):
         assert all(m.record_metric("g", "latency", 1.0, user_id=f"u{i}") for i in range(50))
     finally:
         m.close()
+
+
+# -- track_metric: a value beyond MAX_METRIC_VALUE -----------------------------------------
+# track_metric answered True for 1e300 (and counted it toward the next guardrail
+# check); the writer then dropped it (metrics.refused). Its docstring refuses it "as
+# for record_metric", whose own docstring says False beyond MAX_METRIC_VALUE.
+
+
+@pytest.mark.parametrize("value", [1e300, -1e101, 10**200])
+def test_track_metric_refuses_a_value_no_report_would_count(manager, value):
+    assert manager.get_ab_test_variant("t", {"user_id": "u1"}) in ("control", "b")
+    assert manager.track_metric("t", "ctr", value, user_id="u1") is False
+    assert manager.track_metric("t", "ctr", 1e100, user_id="u1") is True  # the bound itself
+    assert manager.metrics.flush(10)
+    assert manager.metrics.refused == 0
