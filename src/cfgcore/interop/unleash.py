@@ -1311,6 +1311,14 @@ def _invalid_value(c: Mapping[str, Any]) -> bool:
     return op.startswith(("NUM_", "DATE_", "SEMVER_"))
 
 
+# The rules one feature, and one import, may lower to. A feature's variant overrides
+# become one rule per override for each strategy without variants of its own, so a
+# 200 KB payload of 2,000 strategies and 200 overrides was 400,000 rules and half a
+# minute to import and compile (a large one, hours). Real features stay far below.
+MAX_FEATURE_RULES = 10_000
+MAX_IMPORT_RULES = 200_000
+
+
 class _Importer:
     def __init__(self, segments: dict[Any, Any], source: str | None) -> None:
         self.source = source
@@ -1321,6 +1329,19 @@ class _Importer:
         self.has_dependencies: dict[Any, bool] = {}
         # feature -> the path of its first partial rollout without a groupId
         self.implicit_group: dict[str, str] = {}
+        self.rules_total = 0  # rules of the features lowered so far (MAX_IMPORT_RULES)
+
+    def too_many_rules(self, rules: int) -> str:
+        if rules > MAX_FEATURE_RULES:
+            return (
+                f"lowers to more than {MAX_FEATURE_RULES:,} rules (each variant override "
+                "is repeated for each strategy without variants of its own): give the "
+                "strategies variants or use fewer overrides"
+            )
+        return (
+            f"the features lower to more than {MAX_IMPORT_RULES:,} rules in all, past this "
+            "one: import the payload in parts"
+        )
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path=path, message=message, file=self.source))
@@ -1575,6 +1596,8 @@ class _Importer:
         if not strategies:
             strategies = [{"name": "default"}]  # Unleash: no strategies means on for everyone
         for j, s in enumerate(strategies):
+            if len(rules) > MAX_FEATURE_RULES or self.rules_total + len(rules) > MAX_IMPORT_RULES:
+                raise _Malformed(at, self.too_many_rules(len(rules)))
             s = _object(s, f"{at}.strategies[{j}]")
             conds, gate = self.strategy(name, s, f"{at}.strategies[{j}]")
             svariants = [
@@ -1608,6 +1631,9 @@ class _Importer:
                 rules.append({**base, **_variant_split(fweights, name, stick, add_variant)})
             else:
                 rules.append({**base, "serve": "on"})
+        if len(rules) > MAX_FEATURE_RULES or self.rules_total + len(rules) > MAX_IMPORT_RULES:
+            raise _Malformed(at, self.too_many_rules(len(rules)))
+        self.rules_total += len(rules)
         by_unleash["disabled"] = ["on"]
         _feature_types(name, feat, missing=True)
         self.variant_names[name] = by_unleash
