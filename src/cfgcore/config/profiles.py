@@ -376,6 +376,12 @@ class ProfileManager:
                 base = self._get(kind, str(extends))
             except ConfigError as exc:
                 message = exc.problems[0].message if exc.problems else str(exc)
+                if str(extends).lower() == str(name).lower():
+                    # "unknown deployment profile 'peak'" of the file defining peak misled.
+                    message = (
+                        f"profile {str(name)!r} extends itself: only a built-in profile "
+                        f"of the same name can be extended ({message.partition('; ')[2]})"
+                    )
                 raise ConfigError(
                     [Problem("extends", message, file=path, line=layer.line_of(("extends",)))],
                     kind="profile",
