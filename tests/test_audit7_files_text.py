@@ -122,3 +122,19 @@ def test_tree_problem_accepts_exactly_the_text_utf8_can_hold(text):
         encodable = False
     for tree in ({"k": text}, {"k": [text]}, {text or "k": 1}):
         assert (tree_problem(tree) is None) is encodable
+
+
+@pytest.mark.parametrize("key_path", ["db.\udcff", "\ud800", "db.name.\udc80x"])
+def test_update_config_refuses_a_key_path_that_is_not_unicode_without_raising(tmp_path, key_path):
+    # The refusal went to the audit log with the key path in it, which raised
+    # UnicodeEncodeError out of update_config; without an audit log the key was set.
+    d = _config_dir(tmp_path, '{"db": {"name": "x"}}')
+    audit = tmp_path / "audit.jsonl"
+    m = ConfigurationManager(d, environment="development", environ={}, audit_log=audit)
+    m.load_environment_config()
+    assert m.update_config(key_path, "y") is False
+    assert m.get("db") == {"name": "x"}
+    assert "not valid Unicode" in str(m.last_error)
+    str(m.last_error).encode("utf-8")
+    assert "not valid Unicode" in audit.read_text(encoding="utf-8").splitlines()[-1]
+    assert m.update_config("db.name", "y") is True  # the audit log still takes changes

@@ -44,7 +44,7 @@ from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, ref_names, refs_without, with_refs
-from cfgcore.config.files import FORMATS, MAX_DEPTH, tree_problem
+from cfgcore.config.files import _NOT_UNICODE, FORMATS, MAX_DEPTH, _encodable, tree_problem
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
@@ -753,8 +753,13 @@ class ConfigurationManager(ConfigView):
 
 
 def _target(key_path: Any) -> str:
-    """``key_path`` as the policy, the audit log and listeners name it."""
-    return key_path if isinstance(key_path, str) else repr(key_path)
+    """``key_path`` as the policy, the audit log and listeners name it (a lone
+    surrogate escaped: the audit log could not write it, and raised)."""
+    if not isinstance(key_path, str):
+        return repr(key_path)
+    if key_path.isascii() or _encodable(key_path):
+        return key_path
+    return key_path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
@@ -765,6 +770,11 @@ def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
     ``set_active_config`` accept a date a TOML file gives and refuse an arbitrary
     object alike."""
     found = tree_problem(value, tuple(path))
+    if found is None and not all(
+        isinstance(p, str) and (p.isascii() or _encodable(p)) for p in path
+    ):
+        # The value's keys are judged by tree_problem; the path's own segments here.
+        found = _target(".".join(map(str, path))), f"key path {_NOT_UNICODE}"
     if found is None and len(path) > MAX_DEPTH:
         # A key path deeper than a file may nest (thousands of segments exhausted the
         # stack while the update was applied: RecursionError, not False).
