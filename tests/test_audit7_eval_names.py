@@ -6,8 +6,10 @@ member made ``Engine.from_snapshot`` raise a bare ``TypeError`` ("attribute name
 <Attr.REGION: 'region'> is not a string") instead of compiling or raising SnapshotError;
 a prerequisite written ``{"flag": Flags.BETA}`` was refused ("expected a flag key or a
 prerequisite") while ``[Flags.BETA]`` was accepted; constants, segment references and
-variant names given the same way already compiled. Each such name now names what its
-text names, on both evaluators.
+variant names given the same way already compiled. A flag key given as a str subclass
+(``FeatureFlag.ENHANCED_ANOMALY_DETECTION``, whose docstring says members are strings
+too, and which every check accepts) was refused: "a flag key must be a string, got
+<FeatureFlag...>". Each such name now names what its text names, on both evaluators.
 """
 
 from __future__ import annotations
@@ -111,3 +113,45 @@ def test_a_name_that_is_no_string_is_still_a_snapshot_error(impl):
     }
     with pytest.raises(SnapshotError):
         engine_class(IMPLS[impl]).from_snapshot(doc)
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_a_str_enum_flag_key_is_the_flag_its_text_names(impl):
+    from cfgcore.experiments.features import FeatureFlag
+
+    member = FeatureFlag.ENHANCED_ANOMALY_DETECTION
+    doc = {
+        "flags": {
+            member: {"default": "off", "rules": [{"when": {"attr": "r", "eq": 1}, "serve": "on"}]},
+            "child": {"default": "on", "prerequisites": [member.value]},
+        }
+    }
+    engine = engine_class(IMPLS[impl]).from_snapshot(doc)
+    assert engine.is_enabled(member, {"r": 1}) is True
+    assert engine.is_enabled(member.value, {"r": 2}) is False
+    assert engine.evaluate("child", {"r": 2}).reason == "PREREQUISITE_FAILED"
+    everything = engine.evaluate_all({"r": 1})
+    assert everything == {member.value: True, "child": True}
+    assert all(type(key) is str for key in everything)
+    assert type(engine.evaluate(member, {}).flag_key) is str
+    # an incremental compile from or to such a document answers as a full one
+    plain = {"flags": {member.value: doc["flags"][member], "child": doc["flags"]["child"]}}
+    for before, after in ((doc, plain), (plain, doc)):
+        first = engine_class(IMPLS[impl]).from_snapshot(before)
+        first.swap(first.compile(after, previous=first.snapshot()))
+        assert first.evaluate_all({"r": 1}) == everything
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_a_str_subclass_key_and_a_str_of_one_text_are_refused(impl):
+    class Other(str):
+        def __hash__(self):
+            return 7
+
+        def __eq__(self, other):
+            return other is self
+
+    doc = {"flags": {Other("a"): {"default": "on"}, "a": {"default": "off"}}}
+    with pytest.raises(SnapshotError) as info:
+        engine_class(IMPLS[impl]).from_snapshot(doc)
+    assert str(info.value) == "flags.a: the same flag key written twice"

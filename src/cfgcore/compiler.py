@@ -286,13 +286,22 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             if len(self.problems) > start_problems:
                 self.bad_segments.add(name)
             del t.nodes[start_nodes:]
-        t.keys = list(snap.flags)
+        written = list(snap.flags)
+        # A str subclass key (FeatureFlag.CHECKOUT, an application's StrEnum) is the flag
+        # its text names, as the checks look it up: the tables hold exact strs only.
+        t.keys = [_exact_key(k) for k in written]
         t.index = {k: i for i, k in enumerate(t.keys)}
+        if len(t.index) < len(t.keys):  # a str subclass of another hash and a str alike
+            seen: set[Any] = set()
+            for key in t.keys:
+                if key in seen:
+                    self.problem(f"flags.{key}", "the same flag key written twice")
+                seen.add(key)
         self.key_forms()
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
             self.begin_nodes(f"flags.{key}")
-            self.flag(fi, key, snap.flags[key])
+            self.flag(fi, key, snap.flags[written[fi]])
             self.end_nodes()
             t.own_slots.append(tuple(sorted(self.used_slots)))
         self.prerequisites()
@@ -484,6 +493,17 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return False
 
 
+def _exact_key(key: Any) -> Any:
+    """A str subclass flag key as its exact text; any other key as it is (a key that is
+    no string at all is reported by ``_Compiler.flag``)."""
+    if type(key) is str or not issubclass(type(key), str):
+        return key
+    try:
+        return str.__str__(key)
+    except Exception:  # pragma: no cover - str.__str__ of a str subclass does not fail
+        return key
+
+
 def _same_segments(a: Any, b: Any) -> bool:
     """Whether two snapshots' segments compile to the same nodes. Type-strict, as
     :func:`_same_flag`: ``==`` would call ``eq: 1`` and ``eq: true`` one segment, yet one
@@ -537,6 +557,9 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
     old_keys = previous.keys
     if (
         old is None
+        # str subclass keys are compiled by their text: in full, from either side
+        or any(type(k) is not str for k in snapshot.flags)
+        or any(type(k) is not str for k in old.flags)
         or previous.garbage > max(64, len(old_keys))
         or not _same_segments(old.segments, snapshot.segments)
         or len(snapshot.flags) < len(old_keys)
