@@ -262,20 +262,24 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     ``mode`` sets the permission bits of the new file; by default an existing regular
     file's permission bits are kept (not its set-user-ID, set-group-ID or sticky bits),
     and a new file, or one replacing a symlink or anything else, gets ``0o644`` minus
-    the umask.
+    the umask. An existing regular file's owner and group are kept as far as the
+    writer may give them (root rewriting a service's ``root:app`` 0640 file must not
+    leave it ``root:root``, which the service cannot read).
 
     >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    if mode is None:
-        # lstat, not stat: the link itself is what the rename replaces, and a symlink
-        # planted at the target (by anyone who can write the directory) must not lend
-        # the new file the mode of what it points to (a 0666 file of theirs made ours
-        # writable by every user).
-        with contextlib.suppress(FileNotFoundError):
-            st = os.lstat(target)
-            if stat.S_ISREG(st.st_mode):
+    owner: tuple[int, int] | None = None
+    # lstat, not stat: the link itself is what the rename replaces, and a symlink
+    # planted at the target (by anyone who can write the directory) must not lend the
+    # new file the mode or owner of what it points to (a 0666 file of theirs made ours
+    # writable by every user).
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(target)
+        if stat.S_ISREG(st.st_mode):
+            owner = (st.st_uid, st.st_gid)
+            if mode is None:
                 mode = st.st_mode & 0o777
     # A new file without an explicit mode is created 0o644 and the kernel applies the
     # umask: reading the umask (os.umask twice) would briefly set it process-wide,
@@ -283,6 +287,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     fd, tmp = _create_temp(directory, os.path.basename(target), 0o644 if mode is None else 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if owner is not None:
+                _keep_owner(fh.fileno(), owner)
             if mode is not None and hasattr(os, "fchmod"):
                 # On the descriptor, not the name: someone who can write the directory
                 # could swap the temp name for a symlink before a chmod by name, which
@@ -299,6 +305,23 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+def _keep_owner(fd: int, owner: tuple[int, int]) -> None:
+    """Give the new file (open as ``fd``) the old one's owner and group, or as much of
+    them as this process may (only root gives a file away; an owner may still pick any
+    of its groups). On the descriptor, for the reason the mode is set there."""
+    if not hasattr(os, "fchown"):  # pragma: no cover - Windows
+        return
+    st = os.fstat(fd)
+    if (st.st_uid, st.st_gid) == owner:
+        return
+    for uid, gid in (owner, (-1, owner[1])):
+        try:
+            os.fchown(fd, uid, gid)
+            return
+        except OSError:
+            continue
 
 
 def _create_temp(directory: str, base: str, perm: int) -> tuple[int, str]:
