@@ -84,7 +84,20 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                         f"expected a mapping for merging, but found {source.id}",
                         source.start_mark,
                     )
-                self.flatten_mapping(source)
+                if getattr(source, "cfgcore_merging", False):
+                    # "y: &y {<<: *y}": flattening it again recursed until
+                    # RecursionError, reported as "nested too deeply" with no line.
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "a mapping cannot merge ('<<') itself",
+                        key_node.start_mark,
+                    )
+                node.cfgcore_merging = True
+                try:
+                    self.flatten_mapping(source)
+                finally:
+                    node.cfgcore_merging = False
                 self._merged += len(source.value)
                 if self._merged > MAX_MERGED:
                     raise _TooMuchMerged(key_node)
