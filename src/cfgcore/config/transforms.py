@@ -40,6 +40,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from cfgcore.config.files import MAX_DEPTH
 from cfgcore.config.tree import did_you_mean, format_path
 from cfgcore.errors import Problem, TransformError
 from cfgcore.runtime.secrets import is_resolved_secret, mask_text, note_variable
@@ -324,6 +325,15 @@ class ConfigurationTransformer:
 
 
 def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) -> Any:
+    if len(path) >= MAX_DEPTH and isinstance(node, dict | list | tuple):
+        # The limit every configuration tree obeys (files.tree_problem). A tree handed
+        # to transform() directly may be deeper, or contain itself: this walk recursed
+        # into a RecursionError instead of a TransformError naming where.
+        shown = ".".join(str(p) for p in path[:6]) + ".…"
+        run.problems.append(
+            Problem(shown, f"nested more than {MAX_DEPTH} levels deep", file=run.file)
+        )
+        return node
     if isinstance(node, dict):
         return {k: _walk(v, (*path, k), funcs, run) for k, v in node.items()}
     if isinstance(node, list | tuple):
