@@ -8,7 +8,9 @@ URL forms (``open_store`` hands these to :class:`RedisFlagStore`)::
     redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]?namespace=NS
     unix:///path/to/redis.sock?db=N&namespace=NS
 
-Other query parameters: ``cache=PATH`` (the local cache file; ``cache=off`` for none),
+Other query parameters: ``cache=PATH`` (the local cache file; ``cache=off`` for none;
+a published configuration of the same URL keeps its own beside it:
+``ROOT.config:ENV.EXT`` for ``ROOT.EXT``),
 ``poll=SECONDS`` (a safety re-read of the key, default 30), ``wait=N`` (after a write,
 ``WAIT`` for N replicas: a write acknowledged by a replica survives a failover),
 ``wait_timeout=MS``, ``socket_timeout=S``, ``socket_connect_timeout=S``,
@@ -554,7 +556,15 @@ class RedisFlagStore(RedisFollower):
         if given in ("off", "none", "0"):
             return None
         if given:
-            return os.path.abspath(os.path.expanduser(str(given)))
+            path = os.path.abspath(os.path.expanduser(str(given)))
+            if self._document != "flags":
+                # The URL's cache= names the flag document's file; a published
+                # configuration of the same URL (config_source=), one per environment,
+                # gets its own beside it: one file held whichever document was written
+                # last, and a store of another environment served it (see read_cache).
+                root, ext = os.path.splitext(path)
+                path = f"{root}.{quote(self._document, safe=':')}{ext or '.msgpack'}"
+            return path
         if cache_dir is None:
             cache_dir = os.path.join(default_state_dir(), "fleet")
         # One file per store: the password is not part of the name (redacted URL). The
@@ -771,6 +781,7 @@ class RedisFlagStore(RedisFollower):
         blob = msgspec.msgpack.encode(
             {
                 "url": self.url,
+                "document": self._document,
                 "version": doc.version,
                 "checksum": doc.checksum,
                 "writer": dict(doc.writer),
@@ -823,6 +834,9 @@ class RedisFlagStore(RedisFollower):
             raise ConfigError("unreadable cache file: nested too deeply", file=origin) from None
         if not isinstance(blob, dict):
             raise ConfigError("unreadable cache file: not a map", file=origin)
+        other = self._other_store(blob, given)
+        if other:
+            raise ConfigError(f"not this store's cache file: {other}", file=origin)
         url = blob.get("url")
         if given and isinstance(url, str) and url.isprintable():
             origin = f"{path} (cache of {url[:300]})"  # the store it was a cache of
@@ -831,6 +845,32 @@ class RedisFlagStore(RedisFollower):
             blob.get("version"), blob.get("checksum"), writer, blob.get("data"), origin,
             blob.get("epoch"), blob.get("forced") is True,
         )  # fmt: skip
+
+    def _other_store(self, blob: dict[Any, Any], given: bool = False) -> str:
+        """Why the cache file ``blob`` is another store's or another document's ('' when
+        it is not): a document of another kind (a published configuration, another
+        environment's), or, for this store's own file (not ``given``), the store of
+        another namespace (one ``cache=`` path in two URLs). Served in its place while
+        Redis is unreachable, it was another environment's configuration or another
+        service's flags; its version was taken as one this store had seen."""
+        document = blob.get("document")
+        if document is not None and document != self._document:
+            shown = str(document)[:80]
+            return f"it holds the {shown!r} document, not {self._document!r}"
+        if given:
+            return ""
+        url = blob.get("url")
+        if isinstance(url, str):
+            try:
+                namespace = parse_redis_url(url).namespace
+            except ConfigError:
+                return ""  # (not a URL cfgcore wrote: judged by its contents)
+            if namespace != self._parsed.namespace:
+                return (
+                    f"it was written for namespace {namespace[:80]!r}, not "
+                    f"{self._parsed.namespace!r} (give each store a cache= path of its own)"
+                )
+        return ""
 
     # -- a store that lost its document -------------------------------------------
 
@@ -848,7 +888,7 @@ class RedisFlagStore(RedisFollower):
         except (OSError, msgspec.DecodeError, RecursionError):
             return 0, None
         version = blob.get("version") if isinstance(blob, dict) else None
-        if type(version) is not int or version <= 0:
+        if type(version) is not int or version <= 0 or self._other_store(blob):
             return 0, None
         try:
             return version, stored_epoch(blob.get("epoch"), version, self.url)
