@@ -147,3 +147,28 @@ def test_publish_to_redis_without_the_redis_package_names_the_extra(
     assert code == 1
     assert "pip install 'cfgcore[redis]'" in err, err
     assert PASSWORD not in err
+
+
+VV_SCRIPT = r"""
+import sys
+from cfgcore import cli
+
+def command(args):
+    raise RuntimeError("redis://app:%s@cache:6379/0 went away")
+
+cli._setup_logging(10)  # -vv
+sys.exit(cli._run(command, None, 10))
+"""
+
+
+def test_the_vv_traceback_is_masked_in_a_fresh_process():
+    # A command failing before anything imported cfgcore.runtime.secrets (whose import
+    # installs the loggers' mask): the traceback -vv prints was shown unmasked.
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", VV_SCRIPT % PASSWORD], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: redis://app:" in done.stderr
+    assert PASSWORD not in done.stderr, done.stderr

@@ -205,12 +205,23 @@ def _log_level(args: argparse.Namespace) -> int:
     return logging.WARNING
 
 
+class _MaskingFormatter(logging.Formatter):
+    """Log lines (the ``-vv`` traceback included) masked as error lines are: the
+    loggers' own mask is installed only once cfgcore.runtime.secrets is imported, which
+    a command that fails early may never do."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from cfgcore.runtime.redaction import redact_text
+
+        return redact_text(super().format(record))
+
+
 def _setup_logging(level: int) -> Callable[[], None]:
     """Send cfgcore's log records to stderr at ``level``; returns the undo (main() is
     also called in-process, by tests and embedding tools, and must leave logging as it
     found it)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("cfgcore: %(levelname)s: %(name)s: %(message)s"))
+    handler.setFormatter(_MaskingFormatter("cfgcore: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger("cfgcore")
     saved = (root.handlers[:], root.level, root.propagate)
     root.handlers[:] = [handler]
