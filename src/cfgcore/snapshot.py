@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import re
 import weakref
@@ -859,6 +860,23 @@ def same(a: Any, b: Any) -> bool:
 _SAME = msgspec.msgpack.Encoder()
 
 
+def _non_finite(data: Any) -> tuple[str, float] | None:
+    """The key path and value of the first NaN or infinity in plain data, or None
+    (iterative: the data may be nested as deep as a document allows)."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if type(value) is float:
+            if not math.isfinite(value):
+                return path, value
+        elif isinstance(value, dict):
+            items = list(value.items())
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(items))
+        elif isinstance(value, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
+    return None
+
+
 def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
     """Encode a snapshot (the inverse of :func:`decode_snapshot`)."""
     if format == "msgpack":
@@ -866,6 +884,14 @@ def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
     data = msgspec.to_builtins(snapshot)
     data.setdefault("flags", {})  # omitted when empty, yet the decoders require it
     if format == "json":
+        bad = _non_finite(data)
+        if bad is not None:  # msgspec would write null: the value read back would be None
+            where, value = bad
+            message = (
+                f"{value!r} cannot be written in JSON (no JSON number holds it); "
+                "write a finite number, or keep these flags in YAML or MessagePack"
+            )
+            raise SnapshotError([Problem(path=where, message=message)])
         return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if format == "yaml":
         text = dump_yaml(data, sort_keys=False, allow_unicode=True)
