@@ -49,7 +49,8 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1}
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
-in the test is skipped. "ts" (epoch seconds) defaults to now, "value" to 1.
+in the test is skipped (a stopped test's lines need it: it serves its control to all).
+"ts" (epoch seconds) defaults to now, "value" to 1.
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
@@ -578,6 +579,20 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         or variant not in (tests[rec["test"]].get("traffic_split") or {})
     ):
         raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}")
+    meta = tests[rec["test"]]
+    status = meta.get("status", "active")
+    if variant is None and status != "active":
+        from cfgcore.experiments.abtest import NOT_STARTED
+
+        if meta.get("stopped_reason") == NOT_STARTED:
+            status = "not started"
+        # A stopped (or not started) test serves its control to everyone: the variant
+        # computed now is not the one the user had, and every such user was filed under
+        # the control (a user in two variants, a sample-ratio mismatch).
+        raise ValueError(
+            f"variant missing: A/B test {rec['test']} is {status} (every user gets its "
+            "control now), so the user's variant cannot be computed: give it"
+        )
     for field in ("value", "ts"):
         if field in rec:
             value = rec[field]

@@ -1,0 +1,61 @@
+"""``cfgcore experiment ingest`` of lines without a variant for a stopped test.
+
+Without a "variant", ingest computed the user's variant as the test serves it now; a
+stopped (or not started) test serves its control to everyone, so every such user was
+filed under the control: users already exposed to another variant were then in two,
+and the report showed a sample-ratio mismatch and mixed data. Such a line is now an
+unusable line naming the file, the line and why (give the variant); lines that give
+their variant are ingested as before.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cfgcore.cli import main
+from cfgcore.experiments.exposures import read_exposures
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "create", "st", "--split", "control=50,b=50", "--start"]) == 0
+    return tmp_path
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def _exposures(state):
+    return [(e.user, e.variant) for e in read_exposures(str(state / "flags.exposures.jsonl"))]
+
+
+def test_running_test_lines_without_a_variant_get_the_assigned_one(state, capsys):
+    users = [{"test": "st", "user": f"u{i}"} for i in range(40)]
+    assert main(["experiment", "ingest", _write(state / "in.jsonl", users)]) == 0
+    assert {v for _, v in _exposures(state)} == {"control", "b"}
+
+
+@pytest.mark.parametrize("how", [["stop", "st"], ["create", "st", "--split", "control=50,b=50"]])
+def test_a_stopped_or_not_started_test_needs_the_variant(state, capsys, how):
+    before = _exposures(state)
+    assert main(["experiment", *how]) == 0
+    capsys.readouterr()
+    lines = [
+        {"test": "st", "user": "u1"},
+        {"test": "st", "user": "u2", "variant": "b"},
+        {"type": "metric", "test": "st", "user": "u3", "metric": "ctr"},
+    ]
+    path = _write(state / "late.jsonl", lines)
+    assert main(["experiment", "ingest", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: variant missing: A/B test st is " in err
+    assert f"{path}:3: variant missing" in err
+    assert "give it" in err
+    assert _exposures(state) == [*before, ("u2", "b")]
