@@ -1177,7 +1177,16 @@ class _Flag:
     ):
         weights = []
         for v, w in entries:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not float(w).is_integer():
+            if isinstance(w, float) and w.is_integer():
+                # flagd's Python evaluator fails the whole fractional on a weight that is
+                # no JSON integer (so every user gets the default variant); flagd itself
+                # reads 1.0 as 1: they answer differently, so it is refused
+                raise _Refuse(
+                    f"fractional weight {w!r} is not a JSON integer: flagd's Python "
+                    "evaluator answers the default variant for the whole fractional, "
+                    f"flagd reads {int(w)} (write {int(w)})"
+                )
+            if isinstance(w, bool) or not isinstance(w, int):
                 raise _Refuse(f"fractional weight {w!r} is not an integer")
             weights.append((v, max(int(w), 0)))  # flagd clamps negative weights to 0
         if self.scheme == "flagd_v3" and isinstance(key_expr, Mapping):
