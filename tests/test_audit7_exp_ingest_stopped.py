@@ -59,3 +59,24 @@ def test_a_stopped_or_not_started_test_needs_the_variant(state, capsys, how):
     assert f"{path}:3: variant missing" in err
     assert "give it" in err
     assert _exposures(state) == [*before, ("u2", "b")]
+
+
+# A "ts" in milliseconds (the usual mistake) was ingested as a time 50,000 years ahead:
+# such a record outlives every restart of the test as a new run (records after its
+# since are the new run's).
+
+
+def test_a_timestamp_in_the_future_is_an_unusable_line(state, capsys):
+    import time
+
+    now = time.time()
+    lines = [
+        {"test": "st", "user": "u1", "variant": "b", "ts": now * 1000},
+        {"test": "st", "user": "u2", "variant": "b", "ts": now - 3600},
+        {"test": "st", "user": "u3", "variant": "b", "ts": now + 60},  # clock skew: fine
+    ]
+    path = _write(state / "ms.jsonl", lines)
+    assert main(["experiment", "ingest", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: ts: " in err and "is in the future" in err
+    assert [u for u, _ in _exposures(state)] == ["u2", "u3"]

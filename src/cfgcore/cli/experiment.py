@@ -43,6 +43,9 @@ STATE_HELP = (
     "FILE, else in the state directory."
 )
 
+#: How far in the future an ingested "ts" may be (clock skew between hosts), seconds.
+FUTURE_SLACK = 86400.0
+
 INGEST_HELP = """\
 FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "exposure", "test": "T", "user": "u1", "variant": "control", "ts": 1764547200}
@@ -50,7 +53,7 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
 in the test is skipped (a stopped test's lines need it: it serves its control to all).
-"ts" (epoch seconds) defaults to now, "value" to 1.
+"ts" (epoch seconds, not in the future) defaults to now, "value" to 1.
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
@@ -606,6 +609,12 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             if field == "value" and abs(number) > MAX_METRIC_VALUE:
                 # the metric log's readers refuse it (the variance would overflow)
                 raise ValueError(f"value: beyond +-{MAX_METRIC_VALUE:g}, got {value!r:.60}")
+            if field == "ts" and number > time.time() + FUTURE_SLACK:
+                # Milliseconds, most likely: such a record would also outlive every
+                # restart of the test (records after a new run's since are its own).
+                raise ValueError(
+                    f"ts: {value!r:.60} is in the future (epoch seconds expected, not milliseconds)"
+                )
     return kind, rec
 
 
