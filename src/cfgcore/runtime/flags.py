@@ -279,10 +279,14 @@ class LiveFlags:
             old_doc = self.document
             if old_doc is not None and old_doc.checksum == doc.checksum:
                 return False
+            # (Of a store's own lineage whatever its origin: a Redis store's read() serves
+            # its cache file's document while Redis is unreachable, and that file may be
+            # older than what serves: another process of this host cached an older
+            # version last, or this process's own write was not cached yet.)
             if (
                 old_doc is not None
                 and doc.version < old_doc.version
-                and doc.origin == old_doc.origin
+                and (doc.origin == old_doc.origin or self.store.kind != "file")
             ):
                 if self.store.kind != "file":  # a file edited by hand restarts its counter
                     if followed:
