@@ -164,3 +164,33 @@ def test_a_utf16_or_utf32_json_flag_file_is_refused_saying_so(encoding):
     assert str(info.value) == (
         f"flags.json:1: {name} text (it starts with a {name} byte-order mark); save it as UTF-8"
     )
+
+
+# -- NaN and Infinity --------------------------------------------------------------------
+# Python's json.dump writes float("inf") as Infinity and NaN as NaN; no JSON number is
+# either. Such a flag file was refused as "JSON is malformed: invalid character (byte
+# 412)", naming neither the flag nor the key.
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_in_a_json_flag_file_is_named_by_its_path(tmp_path, number):
+    doc = {
+        "flags": {
+            "g": {"default": "on", "description": "NaN and Infinity in text are text"},
+            "f": {
+                "default": "off",
+                "rules": [{"when": {"attr": "age", "lt": 18}, "serve": "on"},
+                          {"when": {"attr": "age", "ge": number}, "serve": "on"}],
+            },
+        }
+    }  # fmt: skip
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(doc, indent=2))  # what json.dump writes
+    with pytest.raises(SnapshotError) as info:
+        Engine.from_file(path)
+    (problem,) = info.value.problems
+    written = json.dumps(number)
+    assert problem.path == "flags.f.rules[1].when.ge"
+    assert problem.message == f"{written} is not a JSON number: write a finite number or null"
+    lines = path.read_text().splitlines()
+    assert f'"ge": {written}' in lines[problem.line - 1]

@@ -389,6 +389,14 @@ class _JsonDuplicate(Exception):
     pass
 
 
+class _JsonConstant(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _JsonConstant(name)
+
+
 def format_for(path: str | os.PathLike[str]) -> Format:
     """The snapshot format implied by a file name's extension."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
@@ -504,9 +512,15 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
         if format == "json":
             data = _without_bom(data, file)
             try:
-                parsed = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
+                parsed = json.loads(
+                    data,
+                    object_pairs_hook=_reject_duplicate_keys,
+                    parse_constant=_reject_constant,
+                )
             except _JsonDuplicate as dup:
                 raise SnapshotError([_json_duplicate(data, str(dup.args[0]), file)]) from None
+            except _JsonConstant as const:
+                raise SnapshotError([_json_constant(data, str(const.args[0]), file)]) from None
             except ValueError as exc:
                 raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
             _require_flags_key(parsed, file)
@@ -661,15 +675,34 @@ def _json_deep_path(text: str, limit: int) -> str | None:
     return None
 
 
+_JSON_SCAN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]|-?Infinity|NaN')
+
+
 def _json_duplicate(data: bytes | str, key: str, file: str | None) -> Problem:
     """The duplicate key ``json.loads`` found, as YAML's reader reports one: its key path
     (``flags.f.variants.a``, not just ``a``), its line and the line of its first
     definition. A scan of the tokens (no recursion); ``key`` alone if it finds none."""
+    found = _json_scan(data, file, constants=False)
+    return found if found is not None else Problem(path=key, message="duplicate key", file=file)
+
+
+def _json_constant(data: bytes | str, name: str, file: str | None) -> Problem:
+    """Where ``json.loads`` read ``NaN`` or ``Infinity`` (Python's json.dump writes them;
+    no JSON number is either, and msgspec would call the file malformed at a byte)."""
+    found = _json_scan(data, file, constants=True)
+    if found is not None:
+        return found
+    return Problem(path="", message=f"{name} is not a JSON number", file=file)
+
+
+def _json_scan(data: bytes | str, file: str | None, constants: bool) -> Problem | None:
+    """The first duplicate key (or, with ``constants``, the first NaN/Infinity) of JSON
+    text, with its key path and line."""
     text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
     # stack entries: [kind, path, current key, current index, expecting a key, seen keys]
     stack: list[list[Any]] = []
     line, counted = 1, 0
-    for m in _JSON_TOKEN.finditer(text):
+    for m in _JSON_SCAN.finditer(text):
         tok = m.group()
         top = stack[-1] if stack else None
         if tok[0] == '"':
@@ -681,13 +714,18 @@ def _json_duplicate(data: bytes | str, key: str, file: str | None) -> Problem:
                 line += text.count("\n", counted, m.start())
                 counted = m.start()
                 first = top[5].get(name)
-                if first is not None:
+                if first is not None and not constants:
                     path = f"{top[1]}.{name}" if top[1] else str(name)
                     message = f"duplicate key (first defined on line {first})"
                     return Problem(path=path, message=message, file=file, line=line)
                 top[5][name] = line
                 top[2] = name
                 top[4] = False
+        elif tok in ("NaN", "Infinity", "-Infinity"):
+            if constants:
+                line += text.count("\n", counted, m.start())
+                message = f"{tok} is not a JSON number: write a finite number or null"
+                return Problem(path=_child_path(top), message=message, file=file, line=line)
         elif tok in "{[":
             stack.append([tok, _child_path(top), None, 0, tok == "{", {}])
         elif tok in "}]":
@@ -698,7 +736,7 @@ def _json_duplicate(data: bytes | str, key: str, file: str | None) -> Problem:
                 top[4] = True
             else:
                 top[3] += 1
-    return Problem(path=key, message="duplicate key", file=file)
+    return None
 
 
 # MessagePack heads (msgpack spec): bytes after the type byte for scalars, and the
