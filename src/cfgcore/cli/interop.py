@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cfgcore.cli import load_json
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, Problem
 
 __all__ = ["register"]
 
@@ -105,7 +105,6 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from cfgcore.engine import Engine
     from cfgcore.experiments.dynamic import state_paths
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.audit import AuditLog
@@ -140,7 +139,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         snapshot = growthbook.to_snapshot(
             doc, saved_groups=groups, on_error="skip", source=args.source
         )
-    Engine.from_snapshot(snapshot, file=args.out)  # proves the written file will load
+    snapshot = _compiled(snapshot, args.source, args.out)  # proves the file will load
     refused = dict(snapshot.metadata.get("refused") or {})
     _check_unicode(snapshot, refused, args.source)  # before anything is written
     fmt = format_for(args.out)
@@ -168,6 +167,49 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if refused:
         print(f"{len(refused)} flags refused (listed above)", file=sys.stderr)
     return 1 if refused else 0
+
+
+def _flag_of(path: str, flags: Any) -> str | None:
+    """The flag a compile problem's key path (``flags.<key>...``) is in, if any."""
+    found = None
+    for key in flags:
+        head = f"flags.{key}"
+        if path == head or path.startswith((head + ".", head + "[")):
+            if found is None or len(key) > len(found):
+                found = key  # the longest: a key may hold dots
+    return found
+
+
+def _compiled(snapshot: Any, source: str, out: str) -> Any:
+    """The imported snapshot once it compiles: a flag the importer lowered but the
+    compiler refuses (conditions nested past its bound, ...) is refused like the
+    importer's own refusals, naming the source and the key path, and so are the flags
+    that depend on it; a problem in no flag refuses the import, naming the source."""
+    import msgspec
+
+    from cfgcore.engine import Engine
+    from cfgcore.errors import SnapshotError
+
+    while True:
+        try:
+            Engine.from_snapshot(snapshot, file=out)
+            return snapshot
+        except SnapshotError as exc:
+            bad: dict[str, str] = {}
+            for p in exc.problems:
+                key = _flag_of(p.path, snapshot.flags)
+                if key is None:  # not one flag's problem: nothing to leave out
+                    raise SnapshotError(
+                        [Problem(p.path, f"the imported flags do not compile: {p.message}",
+                                 file=source) for p in exc.problems]
+                    ) from None  # fmt: skip
+                bad.setdefault(key, f"does not compile: {p.path}: {p.message}")
+            refused = {**(snapshot.metadata.get("refused") or {}), **bad}
+            snapshot = msgspec.structs.replace(
+                snapshot,
+                flags={k: v for k, v in snapshot.flags.items() if k not in bad},
+                metadata={**snapshot.metadata, "refused": refused},
+            )
 
 
 def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
