@@ -18,6 +18,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
@@ -95,3 +97,48 @@ def test_creating_the_same_served_test_again_writes_nothing(manager, tmp_path):
     stored = (tmp_path / "flags.json").read_bytes()
     assert manager.create_ab_test(_test(TOMORROW, {"control": 50, "b": 50}))
     assert (tmp_path / "flags.json").read_bytes() == stored
+
+
+# -- any sequence of API changes keeps every enrolled user in their variant ----------------
+
+_SPLITS = [
+    {"control": 50, "b": 50},
+    {"control": 90, "b": 10},
+    {"b": 50, "control": 50},
+    {"control": 50, "b": 50, "c": 0},
+    {"control": 50, "b": 25, "c": 25},
+]
+_STARTS = [YESTERDAY, TOMORROW, NOW - timedelta(days=30)]
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from(range(len(_SPLITS))),
+                  st.sampled_from(range(len(_STARTS))), st.booleans()),
+        st.tuples(st.just("stop")),
+    ),
+    min_size=1,
+    max_size=6,
+)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=_steps)
+def test_no_sequence_of_changes_moves_an_enrolled_user(tmp_path_factory, steps):
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path_factory.mktemp("state"), record_usage=False, log_exposures=False
+    )
+    try:
+        assert m.create_ab_test(_test(YESTERDAY, {"control": 50, "b": 50}))
+        enrolled = {u["user_id"]: m.get_ab_test_variant("t", u) for u in USERS[:120]}
+        for step in steps:
+            if step[0] == "stop":
+                m.stop_ab_test("t")
+            else:
+                _, split, start, started = step
+                m.create_ab_test(_test(_STARTS[start], _SPLITS[split]), start=started)
+            for u in USERS[:120]:
+                now = m.get_ab_test_variant("t", u)
+                assert now in (None, enrolled[u["user_id"]], "control"), (step, now)
+                if m.list_ab_tests()["t"].get("status") == "active" and now is not None:
+                    assert now == enrolled[u["user_id"]], (steps, u, now)
+    finally:
+        m.close()
