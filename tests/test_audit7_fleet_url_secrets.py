@@ -14,7 +14,7 @@ a fragment as ``***``; a URL that does parse never shows it either.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import ConfigError
@@ -43,7 +43,7 @@ def _never_shown(url: str, *parts: str) -> str:
 @given(
     head=_PART,
     tail=_PART,
-    sep=st.sampled_from(["/", "?", "#", "/?", "?a=", "[", "]", "#/"]),
+    sep=st.sampled_from(["/", "?", "#", "/?", "?a=", "[", "]", "#/", "@x/", "@/", "@x?"]),
     form=st.sampled_from(
         [
             "redis://user:{pw}@h:6379/0",
@@ -57,6 +57,8 @@ def _never_shown(url: str, *parts: str) -> str:
     ),
 )
 def test_a_password_that_runs_past_the_authority_is_never_shown(head, tail, sep, form):
+    # (unix://:A@/B@/path reads as password A and socket path /B@/path: a valid URL)
+    assume(not (form.startswith("unix") and sep == "@/"))
     if "password=" in form and sep not in ("#", "#/"):
         sep = "#"  # ('/' and '?' are plain characters in a query value)
     _never_shown(form.format(pw=f"{head}{sep}{tail}"), head, tail)
@@ -90,6 +92,8 @@ def test_such_a_url_is_refused_saying_what_to_encode(url, hint):
         "redis://h:6379/0?cache=/var/lib/app@blue/c.msgpack&namespace=x",
         "redis://h:6379/0?client_name=svc@host",
         "unix:///run/redis@6379.sock?db=1",
+        "unix://:pw@/run/redis@6379.sock?db=1",
+        "redis://user:p%40ss@h:6379/0?client_name=me@x",
         "redis://user:pa%2Fss%3Fw%23d@h:6379/0",
     ],
 )

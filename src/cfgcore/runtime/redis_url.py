@@ -115,13 +115,18 @@ def _spilled(parts: Any, url: str) -> bool:
     to end it. Told by an '@' after the authority that no query value holds (``a=x@y``),
     or by an authority that is no host list (``user:pa`` of ``user:pa/ss@host``)."""
     netloc = parts.netloc
-    if not netloc or "@" in netloc:
+    if not netloc:
         return False
     start = url.find("//")
     after = url[start + 2 + len(netloc) :] if start >= 0 else ""
     if "@" not in after:
         return False
-    return "=" not in after[: after.index("@")] or not _HOSTS.fullmatch(netloc)
+    hosts = netloc.rpartition("@")[2]  # (a password holding '@' and then a '/')
+    if parts.scheme.lower() == "unix":
+        # No host there (a socket's path may hold an '@'): text where the host would be
+        # is the start of a password.
+        return bool(hosts)
+    return "=" not in after[: after.index("@")] or not _HOSTS.fullmatch(hosts)
 
 
 def _shown(parts: Any, url: str | None = None) -> str:
