@@ -21,11 +21,11 @@ def _config_version(url) -> int:
 
 
 def test_a_refused_flag_document_publishes_no_configuration(
-    served_store,
+    served_store,  # noqa: F811
     tmp_path,
     bundled_config,
     capsys,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     url, doc = served_store
     before = _config_version(url)
@@ -39,11 +39,11 @@ def test_a_refused_flag_document_publishes_no_configuration(
 
 
 def test_an_accepted_publish_writes_both(
-    served_store,
+    served_store,  # noqa: F811
     tmp_path,
     bundled_config,
     capsys,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     url, doc = served_store
     before = _config_version(url)
@@ -62,3 +62,27 @@ def test_an_unreachable_store_is_an_error_naming_it_not_an_internal_one(
     assert code == 1
     assert "internal error" not in err and "hunter2" not in err
     assert "nothing written" in err and "127.0.0.1" in err
+
+
+def test_an_unacknowledged_publish_leaves_no_configuration_without_its_flags(
+    redis_server, tmp_path, bundled_config, capsys, monkeypatch
+):
+    """``wait=1`` and no replica to acknowledge (a slow or lost one): the configuration
+    was written, its wait failed, and the publish ended before writing the flags it was
+    validated with, though followers had taken the configuration. Now both are written
+    and waited for once: the publish still fails (both may be lost in a failover) but
+    never leaves one without the other."""
+    from cfgcore.runtime.redis_store import RedisFlagStore
+
+    url = redis_server.url + "?namespace=acked&cache=off"
+    with RedisFlagStore(url) as fstore:
+        flags_before = fstore.read().version
+    config_before = _config_version(url)
+    doc = {"flags": {"acked_flag": {"default": "on"}}}
+    code, err = _publish(url + "&wait=1&wait_timeout=50", doc, tmp_path, bundled_config,
+                         capsys, monkeypatch)  # fmt: skip
+    assert code == 1 and "acknowledged by 0 of 1 replicas" in err
+    assert _config_version(url) > config_before
+    with RedisFlagStore(url) as fstore:
+        stored = fstore.read()
+    assert stored.version > flags_before and set(stored.snapshot.flags) == {"acked_flag"}

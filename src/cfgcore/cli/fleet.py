@@ -123,7 +123,11 @@ def publish(args: argparse.Namespace) -> int:
         geographic_profile=snap.geographic_profile,
     )
     with RedisConfigStore(args.store, snap.environment) as store:
-        _, new = store.update(lambda _: doc, actor=args.actor, force=True)
+        # With flags, the wait=N replicas are waited for once both are written (the flag
+        # write's wait covers the configuration's, written before it to the same
+        # primary): a configuration a replica was slow to acknowledge no longer ended
+        # the publish with it live and its flags not written.
+        _, new = store.update(lambda _: doc, actor=args.actor, force=True, replicate=flags is None)
         print(f"published {snap.environment} as version {new.version} to {store.url}")
     if flags is not None:
         restoring = bool(args.flags_from_cache)

@@ -1180,6 +1180,7 @@ class RedisFlagStore(RedisFollower):
         check: Callable[[Any], Any] | None = None,
         actor: str | None = None,
         force: bool = False,
+        replicate: bool = True,
     ) -> tuple[FlagDocument, FlagDocument]:
         """Apply ``change`` to the newest stored document and store the result atomically.
 
@@ -1191,6 +1192,9 @@ class RedisFlagStore(RedisFollower):
         Raises ConfigError if Redis is unreachable: a write is never queued; and,
         without ``force``, if the store lost its document (it is empty, but a version
         was seen: see :meth:`_lost_version`), because the change would go to the seed.
+        ``replicate=False``: return without waiting for the ``wait=N`` replicas (a
+        caller that writes another document of this store next, and waits once for
+        both: ``cfgcore publish``; replication keeps the order of the writes).
         """
         import redis
 
@@ -1315,7 +1319,8 @@ class RedisFlagStore(RedisFollower):
                 new = FlagDocument(
                     new_snapshot, data, int(version), checksum, writer, self.url, epoch, forced
                 )
-                self._replicate(new.version)
+                if replicate:
+                    self._replicate(new.version)
                 self.stats["writes"] += 1
                 # No cache write here: the cache holds what a follower accepted (this
                 # process's follower caches its own write when the announcement comes).
