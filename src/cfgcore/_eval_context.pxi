@@ -127,5 +127,10 @@ cdef class Context:
     def __repr__(self):
         return f"Context({self.attrs!r})"
 
+    # Copied or pickled (copy.deepcopy, a task queue, multiprocessing) as the attributes
+    # it reads, unbound: its binding holds C pointers into one snapshot of this process.
+    def __reduce__(self):
+        return Context, (self.attrs,)
+
 
 Mapping.register(Context)

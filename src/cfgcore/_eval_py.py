@@ -306,6 +306,11 @@ class Context:
     def __repr__(self) -> str:
         return f"Context({self.attrs!r})"
 
+    # Copied or pickled as the attributes it reads, unbound (as the compiled Context):
+    # its binding belongs to one snapshot, which a copy must not carry along.
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return Context, (self.attrs,)
+
 
 Mapping.register(Context)
 
