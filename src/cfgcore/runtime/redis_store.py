@@ -778,6 +778,12 @@ class RedisFlagStore(RedisFollower):
             doc.version == self._cached and doc.checksum == self._cached_sum
         ):
             return
+        if self._cache_ahead(doc):
+            # The processes of a host share the file: one that took a newer version
+            # wrote it already, and a lagging one must not put an older one back (a
+            # start while Redis is unreachable would serve it).
+            self._cached, self._cached_sum = doc.version, doc.checksum
+            return
         blob = msgspec.msgpack.encode(
             {
                 "url": self.url,
@@ -807,6 +813,23 @@ class RedisFlagStore(RedisFollower):
         if self._cache_failed is not None:
             self._cache_failed = None
             log.warning("%s: the cache file %s is written again", self.url, self.cache_path)
+
+    def _cache_ahead(self, doc: FlagDocument) -> bool:
+        """Whether the cache file holds ``doc`` already, or a newer version of this
+        store's document (written by another process of this host)."""
+        assert self.cache_path is not None
+        try:
+            blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
+        except (OSError, msgspec.DecodeError, RecursionError):
+            return False
+        if not isinstance(blob, dict) or self._other_store(blob):
+            return False
+        version = blob.get("version")
+        if type(version) is not int:
+            return False
+        return version > doc.version or (
+            version == doc.version and blob.get("checksum") == doc.checksum
+        )
 
     def read_cache(self, path: str | os.PathLike[str] | None = None) -> FlagDocument:
         """The document in the local cache file, or in the cache file at ``path`` (another
