@@ -957,6 +957,7 @@ class _Flag:
         spent: int = 0,
     ):
         self.spent = spent  # condition nodes the import's flags lowered to before this one
+        self.expanded = 0  # nodes expand() wrote ($ref evaluators substituted)
         if not isinstance(spec, Mapping):
             raise _Refuse("a flag must be an object")
         self.key = key
@@ -1023,17 +1024,35 @@ class _Flag:
             out["on_variants"] = [k for k, v in self.variants.items() if v is True]
         return out
 
-    def expand(self, expr: Any) -> Any:
-        """Substitute ``$ref`` evaluators (flagd's shared rules)."""
+    def expand(self, expr: Any, inside: str | None = None) -> Any:
+        """Substitute ``$ref`` evaluators (flagd's shared rules) as flagd does: each
+        reference by its evaluator's exact name, once (``inside``: the evaluator being
+        substituted). A ``$ref`` inside an evaluator is refused: flagd substitutes the
+        evaluators one after the other into the flags' text, so whether it is resolved
+        depends on their order (flagd's Python evaluator: only one listed after; flagd
+        in Go: map order, at random), and resolving it recursively let a 1 KB document
+        of evaluators each referencing the one before twice expand exponentially."""
+        self.expanded += 1
+        if self.expanded > MAX_LOWERED_NODES:
+            raise _Refuse(
+                f"$ref evaluators expand to more than {MAX_LOWERED_NODES:,} nodes in "
+                "the targeting: reference fewer or smaller evaluators"
+            )
         if isinstance(expr, list):
-            return [self.expand(e) for e in expr]
+            return [self.expand(e, inside) for e in expr]
         if isinstance(expr, Mapping):
             if len(expr) == 1 and "$ref" in expr:
                 name = expr["$ref"]
-                if not isinstance(name, str) or name.strip() not in self.evaluators:
+                if inside is not None:
+                    raise _Refuse(
+                        f"$ref to {name!r:.60} inside evaluator {inside!r:.60}: flagd "
+                        "resolves a $ref inside an evaluator only depending on the "
+                        "evaluators' order (write the evaluator out in full)"
+                    )
+                if not isinstance(name, str) or name not in self.evaluators:
                     raise _Refuse(f"$ref to unknown evaluator {name!r}")
-                return self.expand(self.evaluators[name.strip()])
-            return {k: self.expand(v) for k, v in expr.items()}
+                return self.expand(self.evaluators[name], name)
+            return {k: self.expand(v, inside) for k, v in expr.items()}
         return expr
 
     # -- outcomes: expressions that name a variant ------------------------------------------
