@@ -142,3 +142,50 @@ def test_no_sequence_of_changes_moves_an_enrolled_user(tmp_path_factory, steps):
                     assert now == enrolled[u["user_id"]], (steps, u, now)
     finally:
         m.close()
+
+
+# -- by hand: two edits of the flags file ---------------------------------------------------
+# Postponing by hand (first edit) was accepted and forgot that the test had served, so
+# a second edit changing the split went live and, the start moved back, 44 % of the
+# users were served another variant. A document that makes a served test look as if it
+# never served is refused unless it keeps served_at.
+
+
+def _edit(path, change):
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _start(when):
+    def change(doc):
+        doc["experiments"]["t"]["start_date"] = when
+        doc["flags"]["t"]["schedule"]["start"] = when
+
+    return change
+
+
+def test_postponing_by_hand_must_keep_served_at(manager, tmp_path, caplog):
+    before = _assigned(manager)
+    path = tmp_path / "flags.json"
+    later = (NOW + timedelta(days=1)).astimezone().isoformat()
+    _edit(path, _start(later))
+    assert manager.reload() is False
+    assert "experiments.t.served_at: A/B test 't' has served its variants" in caplog.text
+    assert "keep served_at:" in caplog.text
+    assert _assigned(manager) == before  # the last good document serves
+
+    def keep(doc):
+        _start(later)(doc)
+        doc["experiments"]["t"]["served_at"] = 1.0
+
+    _edit(path, keep)
+    assert manager.reload() is True  # postponed, remembering that it served
+    assert all(v is None for v in _assigned(manager))
+
+    def split(doc):
+        doc["experiments"]["t"]["traffic_split"] = {"control": 90.0, "b": 10.0}
+        doc["flags"]["t"]["rules"][0]["split"] = {"control": 90.0, "b": 10.0}
+
+    _edit(path, split)
+    assert manager.reload() is False  # still a served test: its split is sticky

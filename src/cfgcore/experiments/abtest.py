@@ -430,7 +430,10 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
     by hand or by another tool (a file edit, the Redis document). A test that has not
     served its variants, or that ``new`` restarts as a new run (a later ``since``), is
     free to change. Stopping a test, changing its configurations, dates, targeting or
-    ``layer_percentage`` in place, or adding a 0 % variant at the end moves nobody."""
+    ``layer_percentage`` in place, or adding a 0 % variant at the end moves nobody; a
+    start date moved past now (or a "not started" stop) must keep the record's
+    ``served_at``, or the next document could change the split of a test that looks as
+    if it never served."""
     problems: list[Problem] = []
     try:
         old_slices = layer_slices(old.experiments)
@@ -444,6 +447,16 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
         if not has_served(was, now) or _restarted(was, meta):
             continue
         found: list[tuple[str, str]] = []
+        if not has_served(meta, now):
+            # A start date moved past now (or "not started") without served_at: the
+            # next document could then change its split freely and move its users.
+            served = _served_at(was, now)
+            found.append((
+                "served_at",
+                "this document would make it a test that has not served (its start date "
+                f"after now, or not started), so its split could then change: keep "
+                f"served_at: {served} in its record",
+            ))  # fmt: skip
         try:
             before, after = was.get("traffic_split"), meta.get("traffic_split")
             if isinstance(before, Mapping) and isinstance(after, Mapping):
