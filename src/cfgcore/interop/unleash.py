@@ -1634,6 +1634,8 @@ class _Importer:
         if len(rules) > MAX_FEATURE_RULES or self.rules_total + len(rules) > MAX_IMPORT_RULES:
             raise _Malformed(at, self.too_many_rules(len(rules)))
         self.rules_total += len(rules)
+        if feat.get("enabled"):  # a disabled feature is off for both
+            self.unknown_segments(at, strategies)
         by_unleash["disabled"] = ["on"]
         _feature_types(name, feat, missing=True)
         self.variant_names[name] = by_unleash
@@ -1647,6 +1649,26 @@ class _Importer:
             "description": str(feat.get("description") or ""),
             "metadata": {"unleash": {"type": feat.get("type"), "project": feat.get("project")}},
         }
+
+    def unknown_segments(self, at: str, strategies: list[Any]) -> None:
+        """A strategy referring to a segment the payload does not hold: yggdrasil (the
+        engine of the Python SDK) turns the whole feature off, the Node SDK only that
+        strategy. They agree only where every strategy refers to one (the feature is
+        off); elsewhere the feature is refused naming the reference (_Malformed)."""
+        first = None
+        every = True
+        for j, s in enumerate(strategies):
+            segs = s.get("segments") if isinstance(s, Mapping) else None
+            missing = [k for k, seg in enumerate(segs or []) if self.raw_segments.get(seg) is None]
+            if missing and first is None:
+                first = f"{at}.strategies[{j}].segments[{missing[0]}]"
+            every = every and bool(missing)
+        if first is not None and not every:
+            raise _Malformed(
+                first,
+                "a segment the payload does not hold: yggdrasil, the engine of the Python "
+                "SDK, turns the whole feature off for it, the Node SDK only this strategy",
+            )
 
     def dependencies(self, name: str, deps: list[Any], flags: dict[str, Any]) -> None:
         pres: list[dict[str, Any]] = []
