@@ -80,3 +80,34 @@ def test_a_timestamp_in_the_future_is_an_unusable_line(state, capsys):
     err = capsys.readouterr().err
     assert f"{path}:1: ts: " in err and "is in the future" in err
     assert [u for u, _ in _exposures(state)] == ["u2", "u3"]
+
+
+# A targeted test's lines without a variant were computed from the user id alone: every
+# user missed the targeting and was skipped as "not in their test" (exit 0).
+
+
+def test_a_targeted_tests_lines_need_the_variant(tmp_path, monkeypatch, capsys):
+    from datetime import datetime, timedelta
+
+    from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    now = datetime.now()
+    m = DynamicConfigurationManager(state_dir=tmp_path, record_usage=False)
+    assert m.create_ab_test(
+        ABTestConfiguration(
+            "eu", "", now - timedelta(days=1), now + timedelta(days=2),
+            {"control": 50, "b": 50}, {"control": {}, "b": {}}, ["ctr"],
+            targeting={"attr": "region", "in": ["EU"]},
+        )
+    )  # fmt: skip
+    m.close()
+    lines = [{"test": "eu", "user": "u1"}, {"test": "eu", "user": "u2", "variant": "b"}]
+    path = _write(tmp_path / "eu.jsonl", lines)
+    assert main(["experiment", "ingest", path]) == 1
+    assert f"{path}:1: variant missing: A/B test eu has targeting" in capsys.readouterr().err
+    assert [
+        (e.user, e.variant) for e in read_exposures(str(tmp_path / "flags.exposures.jsonl"))
+    ] == [("u2", "b")]

@@ -52,7 +52,7 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1}
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
-in the test is skipped (a stopped test's lines need it: it serves its control to all).
+in the test is skipped (a stopped or targeted test's lines need it).
 "ts" (epoch seconds, not in the future) defaults to now, "value" to 1.
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
@@ -595,6 +595,13 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise ValueError(
             f"variant missing: A/B test {rec['test']} is {status} (every user gets its "
             "control now), so the user's variant cannot be computed: give it"
+        )
+    if variant is None and meta.get("targeting") is not None:
+        # Computed from the user id alone, every user of a targeted test missed its
+        # targeting and was skipped as "not in their test".
+        raise ValueError(
+            f"variant missing: A/B test {rec['test']} has targeting (the line has none "
+            "of its users' attributes), so the user's variant cannot be computed: give it"
         )
     for field in ("value", "ts"):
         if field in rec:
