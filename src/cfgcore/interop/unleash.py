@@ -80,7 +80,8 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
     constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
     clock if None); ``#random`` is a fresh random stickiness value, used where
-    Unleash falls back to a random one.
+    Unleash falls back to a random one. A boolean reads as its JSON text ("true"), a
+    number as its text, as the Python SDK's engine reads them.
     """
     ctx = ctx or {}
     out: dict[str, Any] = {}
