@@ -35,7 +35,7 @@ cimport cython
 from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.math cimport NAN, isfinite, isnan
+from libc.math cimport NAN, fabs, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.stdio cimport snprintf
@@ -49,8 +49,8 @@ from sys import intern as _intern
 
 from cfgcore import compiler as _C
 from cfgcore.details import (
-    ERROR_CODES, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value, key_text,
-    metric_user_id, metric_value, serves_variant, user_id_text,
+    ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value,
+    key_text, metric_user_id, metric_value, serves_variant, user_id_text,
 )
 
 IMPLEMENTATION = "c"
@@ -187,6 +187,7 @@ cdef extern from *:
 cdef object _value_kind = _C.value_kind
 cdef object _semver_key = _C.semver_key
 cdef object _NO_NAME = object()  # SeedAPI: an object whose _value_ raised names no flag
+cdef double MAX_METRIC = MAX_METRIC_VALUE  # SeedAPI.record_metric: the largest magnitude kept
 
 
 # One bound context attribute. The PyObject* fields are owned references (released by

@@ -191,8 +191,8 @@ cdef class SeedAPI:
         user_id = _metric_user_id(ctx) if user_id is None else user_id_text(user_id)
         test_name = _exact_name(test_name)
         metric = _exact_name(metric)
-        if not (PyFloat_CheckExact(value) and isfinite(PyFloat_AS_DOUBLE(value))):
-            value = metric_value(value)  # a finite float, or None: not recorded
+        if not (PyFloat_CheckExact(value) and fabs(PyFloat_AS_DOUBLE(value)) <= MAX_METRIC):
+            value = metric_value(value)  # a finite float within MAX_METRIC_VALUE, or None
         if test_name is None or metric is None or value is None:
             return False  # before the lookup: no exposure logged
         given = variant is not None

@@ -6,7 +6,6 @@ them field by field.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -171,17 +170,23 @@ def serves_variant(meta: Any, variant: str) -> bool:
         return True
 
 
+#: Metric values beyond this magnitude are refused (recording returns False, a log line
+#: holding one is unusable): no real metric comes near it, and the squares the variance
+#: sums would overflow a float past about 1e154.
+MAX_METRIC_VALUE = 1e100
+
+
 def metric_value(value: Any) -> float | None:
-    """A metric observation as a finite float: what ``float()`` makes of it, or None
-    when that fails or is not finite (a NaN or an infinity would poison every running
-    mean and variance it joins)."""
-    if type(value) is float:
-        return value if math.isfinite(value) else None
-    try:
-        v = float(value)
-    except Exception:  # not a number (or its __float__ raised)
-        return None
-    return v if math.isfinite(v) else None
+    """A metric observation as a finite float within ``MAX_METRIC_VALUE``: what
+    ``float()`` makes of it, or None when that fails, is not finite (a NaN or an
+    infinity would poison every running mean and variance it joins) or is beyond
+    ``MAX_METRIC_VALUE`` (the metric writer would drop it after the call said True)."""
+    if type(value) is not float:
+        try:
+            value = float(value)
+        except Exception:  # not a number (or its __float__ raised)
+            return None
+    return value if -MAX_METRIC_VALUE <= value <= MAX_METRIC_VALUE else None
 
 
 def _get(ctx: Any, key: str) -> Any:

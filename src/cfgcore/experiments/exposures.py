@@ -23,7 +23,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.details import bucketable_id, user_id_text
+from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
@@ -413,12 +413,6 @@ class ExposureRecord(msgspec.Struct):
     variant: str
     user: str
     ts: float
-
-
-#: Metric values beyond this magnitude are refused (recording returns False, a log line
-#: holding one is unusable): no real metric comes near it, and the squares the variance
-#: sums would overflow a float past about 1e154.
-MAX_METRIC_VALUE = 1e100
 
 
 class MetricRecord(msgspec.Struct):

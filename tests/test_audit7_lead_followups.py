@@ -1,0 +1,99 @@
+"""Follow-ups the seventh audit's helpers asked for in files that were not theirs.
+
+- ``record_metric`` with a value beyond ``MAX_METRIC_VALUE`` answered True on both
+  evaluators' seed API and the manager's own method, and the metric writer then dropped
+  the event (``metrics.refused``): the call said recorded, no report had it, and a
+  guardrail check counted it. It answers False, as its docstring says.
+- A message quoting a store URL cfgcore had already masked (``deploy:***@``) was masked
+  again (``deploy:***redacted***@``) by the CLI's error line.
+- A configuration followed from Redis without the redis package installed raised a bare
+  ModuleNotFoundError; it names the extra to install.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfgcore.details import MAX_METRIC_VALUE, metric_value
+from cfgcore.dynamic_config import DynamicConfigurationManager
+from cfgcore.engine import engine_class
+from cfgcore.runtime.redaction import REDACTED, redact_text
+from tests.test_record_metric_dropped import _test  # a two-variant test
+
+
+@pytest.fixture
+def manager(tmp_path, impl):
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=engine, record_usage=False)
+    assert m.create_ab_test(_test())
+    yield m
+    m.close()
+
+
+@pytest.mark.parametrize("body", ["seed api", "method"])
+@pytest.mark.parametrize("value", [1e300, -1e300, 1e101, float("nan"), float("inf"), 10**400])
+def test_a_metric_value_the_writer_refuses_is_not_recorded(manager, body, value):
+    record = (
+        manager.record_metric
+        if body == "seed api"
+        else DynamicConfigurationManager.record_metric.__get__(manager)
+    )
+    assert record("exp", "ctr", value, user_id="u1") is False
+    assert record("exp", "ctr", MAX_METRIC_VALUE, user_id="u2") is True  # the bound itself
+    assert record("exp", "ctr", -MAX_METRIC_VALUE, user_id="u3") is True
+    assert manager.metrics.flush(10)
+    assert manager.metrics.refused == 0  # nothing answered True was dropped afterwards
+    assert sum(manager.metrics.users("exp", v) for v in ("control", "treatment")) == 2
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(max_size=8), st.booleans(), st.none()))
+def test_metric_value_is_a_float_within_the_bound_or_none(value):
+    got = metric_value(value)
+    try:
+        expected = float(value)  # type: ignore[arg-type]
+    except Exception:
+        expected = None
+    if expected is not None and not -MAX_METRIC_VALUE <= expected <= MAX_METRIC_VALUE:
+        expected = None
+    assert got == expected or (got is None and expected is None)
+    assert got is None or type(got) is float
+
+
+def test_a_url_cfgcore_already_masked_reads_the_same_after_another_pass():
+    once = "cannot reach redis://deploy:***@127.0.0.1:6379/0?namespace=x"
+    assert redact_text(once) == once
+    again = f"redis://deploy:{REDACTED}@h/0"
+    assert redact_text(again) == again
+    # a password that only starts like a mask is a password
+    assert redact_text("redis://deploy:***hunter2@h/0") == f"redis://deploy:{REDACTED}@h/0"
+    assert "hunter2" not in redact_text("a redis://d:hunter2@h/0 and redis://d:***@h/0")
+
+
+def test_a_redis_config_source_without_redis_names_the_extra(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['redis'] = None\n"
+        "from cfgcore.config.manager import ConfigurationManager\n"
+        "from cfgcore.errors import ConfigError\n"
+        "m = ConfigurationManager(config_source='redis://u:pw-Zq81@127.0.0.1:1/0', environ={})\n"
+        "try:\n"
+        "    m.load_environment_config('staging')\n"
+        "except ConfigError as e:\n"
+        "    print('ConfigError', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env={
+            "PATH": "/usr/bin:/bin", "CFGCORE_STATE_DIR": str(tmp_path),
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "ConfigError" in out.stdout and "pip install 'cfgcore[redis]'" in out.stdout
+    assert "pw-Zq81" not in out.stdout + out.stderr
