@@ -20,7 +20,7 @@ REDACTED = "***redacted***"
 # search retry from every letter of a long run, quadratic in a value's length (a 1 MB
 # value holding "@" and "://" took over an hour to mask). They stay in the output.
 _URL_CREDENTIALS = re.compile(
-    r"(?<=[a-z0-9+.\-])(?P<scheme>://)(?P<user>[^:/@\s]*):[^/?#\s]+@", re.I
+    r"(?<=[a-z0-9+.\-])(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<password>[^/?#\s]+)@", re.I
 )
 _TOKEN_VALUE = re.compile(
     r"^(-----BEGIN [A-Z ]*PRIVATE KEY-----|sk_(live|test)_|ghp_|gho_|xox[abp]-"
@@ -401,10 +401,22 @@ def _mask_url(value: str) -> str:
     password of ``user:password@``, query parameters named like a secret and webhook
     tokens in the path."""
     if "@" in value:
-        value = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        value = _URL_CREDENTIALS.sub(_mask_credentials, value)
     if "=" in value:
         value = _QUERY_PARAM.sub(_mask_query, value)
     return _URL_PATH.sub(_mask_path, value)
+
+
+def _mask_credentials(m: re.Match[str]) -> str:
+    """``user:password@`` with the password masked; one cfgcore already masked (``***``
+    as the CLI and the audit log write a store URL, or ``***redacted***``) stays as it
+    is, so a message quoting a masked URL reads the same after another pass."""
+    if m["password"] in _MASKS:
+        return m.group(0)
+    return f"{m['scheme']}{m['user']}:{REDACTED}@"
+
+
+_MASKS = frozenset(("***", REDACTED))
 
 
 def _mask_query(m: re.Match[str]) -> str:
@@ -534,7 +546,7 @@ def redact_text(text: str) -> str:
             # angle brackets, braces, "|", "\\"), which generated passwords hold
             # unescaped and clients read (redis://app:ab<cd@cache: the password is
             # "ab<cd"). Cut at them first, the password was shown whole.
-            text = _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
+            text = _URL_CREDENTIALS.sub(_mask_credentials, text)
         parts, last = [], 0
         for start, end in _url_spans(text):
             parts.append(text[last:start])

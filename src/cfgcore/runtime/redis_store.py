@@ -507,9 +507,15 @@ class RedisFlagStore(RedisFollower):
     # -- connections -------------------------------------------------------------
 
     def _make_client(self, *, retries: int) -> Any:
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError as exc:  # an optional extra: say which (open_store does too)
+            raise ConfigError(
+                f"{self._document} store {self.url!r} needs the Redis store "
+                f"(pip install 'cfgcore[redis]'): {exc}"
+            ) from exc
 
         p, opts = self._parsed, self._parsed.options
         kwargs: dict[str, Any] = {
