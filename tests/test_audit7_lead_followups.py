@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import sys
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 from cfgcore.details import MAX_METRIC_VALUE, metric_value
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from cfgcore.errors import SnapshotError
 from cfgcore.runtime.redaction import REDACTED, redact_text
 from tests.test_record_metric_dropped import _test  # a two-variant test
 
@@ -97,3 +100,44 @@ def test_a_redis_config_source_without_redis_names_the_extra(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "ConfigError" in out.stdout and "pip install 'cfgcore[redis]'" in out.stdout
     assert "pw-Zq81" not in out.stdout + out.stderr
+
+
+# -- flag documents (asked for by the evaluator audit) ---------------------------------------
+class _Variant(enum.StrEnum):
+    A = "a"
+    B = "b"
+
+
+def test_a_variant_named_by_a_str_subclass_is_served_as_its_text(impl):
+    engine = engine_class(impl).from_snapshot(
+        {"flags": {"f": {"variants": {_Variant.A: 1, _Variant.B: 2}, "default": _Variant.B}}}
+    )
+    served = engine.variant("f")
+    assert type(served) is str and served == "b"
+    assert engine.value("f") == 2
+    assert type(engine.evaluate("f").variant) is str
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("flags.yaml", "flags:\n  f:\n    variants: {a: !!binary aGVsbG8=, b: 1}\n    default: b"),
+        (
+            "flags.msgpack",
+            msgspec.msgpack.encode(
+                {"flags": {"f": {"variants": {"a": {"k": [b"\x00"]}, "b": 1}, "default": "b"}}}
+            ),
+        ),
+    ],
+)
+def test_a_bytes_variant_value_is_refused_naming_its_key_path(impl, tmp_path, name, data):
+    # A JSON store writes bytes as base64 text: the value's type would depend on the
+    # store it was read from. Configuration files refuse bytes too.
+    path = tmp_path / name
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        path.write_bytes(data)
+    with pytest.raises(SnapshotError) as err:
+        engine_class(impl).from_file(str(path))
+    assert "flags.f.variants.a" in str(err.value) and "bytes" in str(err.value)

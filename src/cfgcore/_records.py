@@ -110,7 +110,16 @@ def freeze(value: Any) -> Any:
     return value
 
 
-_SERVABLE = (str, int, float, bytes, type(None))  # bool is an int
+# bool is an int. Not bytes (YAML !!binary, MessagePack bin): a JSON store would write
+# them as base64 text, so a variant's type would change with the store it was read from;
+# configuration files refuse them too.
+_SERVABLE = (str, int, float, type(None))
+
+
+def _exact_text(name: Any) -> Any:
+    """``name`` as an exact str when it is a str subclass; anything else as it is."""
+    return str.__str__(name) if type(name) is not str and isinstance(name, str) else name
+
 
 # The integers a stored flag document holds: MessagePack's range (the fleet store's
 # format, and how the compiler compares a flag with its previous version).
@@ -200,12 +209,15 @@ class FlagRecords(ConditionLowering):
         if not variants:
             self.problem(f"{path}.variants", "a flag needs at least one variant")
             variants = {"_": None}
-        names = list(variants)
+        # A variant name given as a str subclass (a StrEnum member) is served as its
+        # exact text, as flag keys and attribute names are: callers compare it with
+        # plain strings and serialise it.
+        pairs = [(_exact_text(n), v) for n, v in variants.items()]
+        names = [n for n, _ in pairs]
         base = len(t.values)
         local = {name: base + i for i, name in enumerate(names)}
         kinds = set()
-        for name in names:
-            value = variants[name]
+        for name, value in pairs:
             bad = unservable(value)
             if bad is not None:
                 self.problem(f"{path}.variants.{name}{bad[0]}", bad[1])
