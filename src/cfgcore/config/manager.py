@@ -525,9 +525,7 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ changing
 
-    @guarded(
-        "config.update", lambda self, key_path, value, **kw: config_change(_target(key_path), value)
-    )
+    @guarded("config.update", lambda self, key_path, value, **kw: _update_checks(key_path, value))
     def update_config(
         self, key_path: str, value: Any, *, source: str = "update_config", actor: str | None = None
     ) -> bool:
@@ -750,6 +748,40 @@ class ConfigurationManager(ConfigView):
         self.events.close()
         if self._published is not None:
             self._published.close()
+
+
+def _update_checks(key_path: Any, value: Any) -> list[tuple[str, str]]:
+    """The policy checks of ``update_config(key_path, value)`` (``config_change``). A
+    dict that contains itself is checked as a plain update: ``config_change`` walked it
+    for ever (each lap a longer key path), so the call hung and grew until memory ran
+    out; the update itself refuses it (``tree_problem``: nested too deep)."""
+    if isinstance(value, dict) and _contains_itself(value):
+        return [("config.update", _target(key_path))]
+    return config_change(_target(key_path), value)
+
+
+def _contains_itself(value: Any) -> bool:
+    """Whether a container in ``value`` contains itself: depth-first, iterative, each
+    container once (so a value sharing one dict in many places is not walked per path)."""
+    on_path: set[int] = set()
+    finished: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            finished.add(id(node))
+            continue
+        if id(node) in on_path:
+            return True
+        if id(node) in finished:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list | tuple):
+                stack.append((child, False))
+    return False
 
 
 def _target(key_path: Any) -> str:

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cfgcore.config.files import FORMATS, read_config_file
+from cfgcore.config.files import FORMATS, MAX_DEPTH, read_config_file
 from cfgcore.config.tree import (
     REPLACE,
     FrozenDict,
@@ -132,7 +132,15 @@ class Profile:
                 f"sections, got {got}",
                 kind="profile",
             )
-        return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
+        try:
+            return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
+        except RecursionError:
+            # A configuration nested deeper than any file may be, or containing itself.
+            raise ConfigError(
+                f"cannot apply profile {self.name!r}: the configuration nests too deeply "
+                f"(more than {MAX_DEPTH} levels are refused everywhere) or contains itself",
+                kind="profile",
+            ) from None
 
 
 GeographicProfile = Profile
