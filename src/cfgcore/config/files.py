@@ -325,6 +325,14 @@ def tree_problem(
                         )
                     if not (k.isascii() or _encodable(k)):
                         return _dotted((*path, k)), f"key {_NOT_UNICODE}"
+                marker = node.get(REPLACE)
+                if marker is not None and type(marker) is not bool:
+                    # Any value was taken for true: "__replace__: no" (text to YAML 1.2)
+                    # or "false" in quotes wiped the section it meant to merge into.
+                    return _dotted((*path, REPLACE)), (
+                        f"{REPLACE} takes true or false, got {_kind_of(marker)} (YAML reads "
+                        "only true and false as booleans: not yes, no, on or off)"
+                    )
             items: Any = node.items()
         else:
             items = enumerate(node)
@@ -377,6 +385,13 @@ _NOT_UNICODE = (
     "is not valid Unicode (a lone surrogate such as \\ud800: half of a JSON \\u escape "
     "pair, or bytes that are not UTF-8 in an environment variable)"
 )
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= 20:
+        return f"the text {value!r}"
+    name = type(value).__name__
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
 
 
 def _encodable(text: str) -> bool:
