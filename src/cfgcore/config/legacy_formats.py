@@ -226,7 +226,18 @@ def _unescape_properties(s: str, path: str, n: int, problems: list[Problem]) -> 
             continue
         out.append(_PROP_ESCAPES.get(nxt, nxt))
         i += 2
-    return "".join(out)
+    text = "".join(out)
+    if text.isascii():
+        return text
+    # Java writes a character beyond U+FFFF as two escapes, a UTF-16 surrogate pair
+    # ("\ud83d\ude00"): join them into the one character. Each was kept on its own,
+    # and the migrated file held text no reader accepts; half a pair is refused here.
+    try:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        message = f"\\u escape of half a character (a lone UTF-16 surrogate): {_excerpt(s)}"
+        problems.append(Problem("", message, file=path, line=n))
+        return text
 
 
 def _parse_properties(text: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
