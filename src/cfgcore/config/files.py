@@ -412,7 +412,12 @@ _LONG_INT = re.compile(r"(?<![\w.\"'])[-+]?\d[\d_]{99,}")
 
 def _huge_int_problem(text: str, fmt: str, file: str) -> Problem:
     message = "integer out of range (configuration integers must fit in 64 bits)"
-    m = _LONG_INT.search(text)
+    # The literal int() refused has more digits than its limit: a shorter run of digits
+    # earlier in the file (inside a string, say) is not it, and named the wrong key.
+    limit = sys.get_int_max_str_digits()
+    runs = list(_LONG_INT.finditer(text))
+    refused = [r for r in runs if len(r.group().lstrip("+-").replace("_", "")) > limit]
+    m = (refused or runs or [None])[0]
     if m is None:
         return Problem(path="", message=message, file=file)
     line = text.count("\n", 0, m.start()) + 1
