@@ -417,9 +417,10 @@ def _huge_int_problem(text: str, fmt: str, file: str) -> Problem:
     limit = sys.get_int_max_str_digits()
     runs = list(_LONG_INT.finditer(text))
     refused = [r for r in runs if len(r.group().lstrip("+-").replace("_", "")) > limit]
-    m = (refused or runs or [None])[0]
-    if m is None:
+    chosen = refused or runs
+    if not chosen:
         return Problem(path="", message=message, file=file)
+    m = chosen[0]
     line = text.count("\n", 0, m.start()) + 1
     # The deepest key defined on that line is the one holding the literal.
     index = _line_index(text, fmt)
