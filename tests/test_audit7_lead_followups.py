@@ -26,6 +26,7 @@ from cfgcore.details import MAX_METRIC_VALUE, metric_value
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
+from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.redaction import REDACTED, redact_text
 from tests.test_record_metric_dropped import _test  # a two-variant test
 
@@ -141,3 +142,33 @@ def test_a_bytes_variant_value_is_refused_naming_its_key_path(impl, tmp_path, na
     with pytest.raises(SnapshotError) as err:
         engine_class(impl).from_file(str(path))
     assert "flags.f.variants.a" in str(err.value) and "bytes" in str(err.value)
+
+
+# -- the audit log (asked for by the files audit) --------------------------------------------
+def test_an_error_quoting_a_non_utf8_file_name_is_audited_and_reported(tmp_path):
+    # A directory whose name is not UTF-8 reaches Python as text with a lone surrogate
+    # (\udcff). Writing the failed load's audit entry raised UnicodeEncodeError, so the
+    # CLI reported "'utf-8' codec can't encode..." instead of the missing file.
+    bad = os.fsdecode(b"cfg\xff")
+    (tmp_path / bad).mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin", "CFGCORE_STATE_DIR": str(tmp_path / "s"),
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "cfgcore", "show", "--config-dir", bad, "-e", "development"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "no configuration file for environment 'development'" in out.stderr
+    assert "codec" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_audit_entries_with_text_that_is_not_unicode_chain_and_verify(tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl")
+    first = log.append({"kind": "load", "error": "cannot read /etc/cfg\udcff/x\ud800"})
+    second = log.append({"kind": "load", "path": "a.b", "new": {"k\udc80": ["v\udfff"]}})
+    assert first["error"] == "cannot read /etc/cfg\\udcff/x\\ud800"
+    assert second["new"] == {"k\\udc80": ["v\\udfff"]}
+    assert second["prev"] == first["hash"]
+    assert verify(str(tmp_path / "audit.jsonl")).ok

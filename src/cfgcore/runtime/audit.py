@@ -334,7 +334,7 @@ class AuditLog:
         # Hashed as they will read back (tuples as lists, keys as strings, objects as str).
         # The chain fields are the log's own: a caller's seq/prev/hash never survive
         # (kept, they forged the in-memory chain of a log without a file).
-        out = [_DECODER.decode(_ENCODER.encode(_unchained(e))) for e in entries]
+        out = [_DECODER.decode(_encode_text_safe(_unchained(e))) for e in entries]
         with self._lock:
             if self.path is not None:
                 self._write_out(out)
@@ -570,6 +570,32 @@ class AuditLog:
 
 
 _CHAIN_FIELDS = ("seq", "prev", "hash", "alg", "kid")
+
+
+def _encode_text_safe(entry: dict[str, Any]) -> bytes:
+    """``entry`` as JSON. Text that is not valid Unicode (a file name of non-UTF-8 bytes,
+    as the OS hands it to Python, quoted in an error) cannot be written as UTF-8: such
+    strings are written with the bad code points escaped (``\\udcff``), so the change
+    or the failure is still recorded, and the caller sees its own error, not this one."""
+    try:
+        return _ENCODER.encode(entry)
+    except UnicodeEncodeError:
+        return _ENCODER.encode(_escape_surrogates(entry))
+
+
+def _escape_surrogates(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if depth > 200:  # entries are shallow; past this, text stands for the rest
+        return "<nested too deeply>"
+    if isinstance(value, dict):
+        return {
+            _escape_surrogates(k, depth + 1): _escape_surrogates(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_escape_surrogates(v, depth + 1) for v in value]
+    return value
 
 
 def _unchained(entry: dict[str, Any]) -> dict[str, Any]:
