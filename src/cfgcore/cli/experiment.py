@@ -30,7 +30,7 @@ from typing import Any
 
 from cfgcore.cli import CommandError, UsageError, load_json
 from cfgcore.config.files import tree_problem
-from cfgcore.details import metric_value, user_id_text
+from cfgcore.details import user_id_text
 from cfgcore.errors import ConfigError
 
 STATE_HELP = (
@@ -608,8 +608,11 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             value = rec[field]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{field}: expected a number, got {value!r:.60}")
-            number = metric_value(value)
-            if number is None:  # NaN, an infinity, or past a float's range
+            try:
+                number = float(value)
+            except OverflowError:  # an int past a float's range
+                number = math.inf
+            if not math.isfinite(number):  # NaN, an infinity, or past a float's range
                 raise ValueError(f"{field}: expected a finite number, got {value!r:.60}")
             from cfgcore.experiments.exposures import MAX_METRIC_VALUE
 

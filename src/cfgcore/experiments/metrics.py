@@ -306,6 +306,16 @@ def _key(user: str) -> int:
 # ---------------------------------------------------------------------------- metrics
 
 
+def _beyond_bound(value: Any) -> bool:
+    """Whether ``value``, which :func:`metric_value` refused, is a finite number beyond
+    ``MAX_METRIC_VALUE`` (counted in :attr:`MetricsStore.refused`), not a NaN, an
+    infinity or no number at all."""
+    try:
+        return math.isfinite(float(value))
+    except Exception:
+        return False
+
+
 class MetricsStore:
     """Success-metric events per test and variant, summarised per user.
 
@@ -504,11 +514,10 @@ class MetricsStore:
         t, v, m = exact_name(test), exact_name(variant), exact_name(metric)
         number = metric_value(value)
         if t is None or v is None or m is None or number is None:
+            if number is None and _beyond_bound(value):
+                with self._lock:
+                    self.refused += 1
             return False  # one bad event must not cost its batch (an unhashable name would)
-        if not -MAX_METRIC_VALUE <= number <= MAX_METRIC_VALUE:
-            with self._lock:
-                self.refused += 1
-            return False
         if user is not None and type(user) is not str:
             try:
                 user = str(user)
