@@ -172,3 +172,35 @@ def test_audit_entries_with_text_that_is_not_unicode_chain_and_verify(tmp_path):
     assert second["new"] == {"k\\udc80": ["v\\udfff"]}
     assert second["prev"] == first["hash"]
     assert verify(str(tmp_path / "audit.jsonl")).ok
+
+
+# -- a published configuration's file (asked for by the install audit) -----------------------
+def test_a_fifo_in_place_of_a_published_configuration_file_does_not_block(tmp_path, monkeypatch):
+    # The follower read the file it replaces (to put it back if the new version is
+    # refused) with a plain open(): a FIFO there blocked the follower thread for good.
+    import threading
+    import types
+
+    from cfgcore.config.published import PublishedSource
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+
+    class Owner:  # PublishedSource holds its manager by a weak reference only
+        pass
+
+    owner = Owner()
+    source = PublishedSource(owner, "redis://127.0.0.1:1/0?namespace=fifo")  # type: ignore[arg-type]
+    os.makedirs(source.dir)
+    os.mkfifo(source.path("staging"))
+    doc = types.SimpleNamespace(snapshot=types.SimpleNamespace(config={"app": {"n": 1}}))
+    done: list[bytes | None] = []
+    worker = threading.Thread(target=lambda: done.append(source._write("staging", doc)))
+    worker.daemon = True
+    worker.start()
+    worker.join(20)
+    if worker.is_alive():  # unblock the thread so the test process can end
+        with open(source.path("staging"), "wb"):
+            pass
+    assert done == [None]
+    with open(source.path("staging"), "rb") as fh:
+        assert msgspec.json.decode(fh.read()) == {"app": {"n": 1}}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.runtime.atomicio import atomic_write, read_regular
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import default_state_dir
 
@@ -89,9 +89,8 @@ class PublishedSource:
     def _write(self, env: str, doc: Any) -> bytes | None:
         """Write ``doc``'s tree to ``ENV.json``; return what was there before."""
         before = None
-        with contextlib.suppress(OSError):
-            with open(self.path(env), "rb") as fh:
-                before = fh.read()
+        with contextlib.suppress(OSError):  # a FIFO or device there is no earlier file
+            before = read_regular(self.path(env))
         os.makedirs(self.dir, exist_ok=True)
         atomic_write(self.path(env), msgspec.json.encode(doc.snapshot.config))
         return before
