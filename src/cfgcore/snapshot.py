@@ -858,8 +858,10 @@ def unordered_field(flag: Any) -> str | None:
     """The path (``rules[0].bucket_by``) of a set given for a field whose order decides an
     answer, in a flag built in Python (a dict or Structs), or None.
 
-    ``bucket_by`` and ``hash.by`` hash the first attribute holding a value, and a rule's
-    ``buckets`` are consecutive ranges in the order written. A set iterates in an order
+    ``bucket_by`` and ``hash.by`` hash the first attribute holding a value, a rule's
+    ``buckets`` are consecutive ranges in the order written, and the first rule that
+    matches serves (frozen ``Rule`` structs are hashable: a set of them is a set of
+    rules in no particular order). A set iterates in an order
     that changes with each process's hash seed: converted to a list, it would bucket one
     user into different variants in different workers of one service. (Sets are fine
     where order is no answer: ``in``, ``on_variants``, ``prerequisites``.)"""
@@ -867,6 +869,8 @@ def unordered_field(flag: Any) -> str | None:
     if isinstance(_field(flag, "bucket_by"), unordered):
         return "bucket_by"
     rules = _field(flag, "rules")
+    if isinstance(rules, unordered):
+        return "rules"
     if not isinstance(rules, list | tuple):
         return None
     for i, rule in enumerate(rules):
