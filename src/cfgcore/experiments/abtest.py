@@ -136,6 +136,10 @@ def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
         ) from None
 
 
+#: How far ahead of this host's clock a served test's new start date may be without
+#: ``served_at`` (:func:`moved_users`): another host's "now" (clock skew), seconds.
+CLOCK_SLACK = 300.0
+
 GUARDRAIL_DIRECTIONS = ("lower_is_better", "higher_is_better")
 
 
@@ -447,9 +451,11 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
         if not has_served(was, now) or _restarted(was, meta):
             continue
         found: list[tuple[str, str]] = []
-        if not has_served(meta, now):
+        if not has_served(meta, now + CLOCK_SLACK):
             # A start date moved past now (or "not started") without served_at: the
-            # next document could then change its split freely and move its users.
+            # next document could then change its split freely and move its users. (A
+            # start a few minutes ahead is another host's "now": clock skew, refused,
+            # split the fleet between hosts serving the document and hosts refusing it.)
             served = _served_at(was, now)
             found.append((
                 "served_at",
@@ -560,20 +566,37 @@ def _served_at(stored: Any, now: float) -> float | None:
     if not isinstance(stored, Mapping) or not has_served(stored, now):
         return None
     served = _number(stored.get("served_at"))
-    if served is not None:
-        return served
+    if served is None:
+        try:
+            served = _utc(stored["start_date"], "start_date", "", stored=True).timestamp()
+        except (KeyError, ConfigError):
+            served = now
+    # A new run (a later since) began serving at its since, not at the test's start:
+    # an earlier served_at is set aside by has_served, and the run would look unserved.
+    since = _number(stored.get("since"))
+    return served if since is None else max(served, since)
+
+
+def _start(meta: Mapping[str, Any]) -> float | None:
     try:
-        return _utc(stored["start_date"], "start_date", "", stored=True).timestamp()
+        return _utc(meta["start_date"], "start_date", "", stored=True).timestamp()
     except (KeyError, ConfigError):
-        return now
+        return None
 
 
 def _carry_served(record: dict[str, Any], stored: Any, now: float) -> dict[str, Any]:
     """``record`` replacing ``stored``, remembering that ``stored`` served its variants
     (``served_at``): assignment stays sticky whatever the new start date says."""
     served = _served_at(stored, now)
-    if served is None or ("served_at" not in stored and has_served(record, now)):
-        return record  # (its own dates say it has served: the record stays as it was)
+    if served is None:
+        return record
+    start = _start(record)
+    if "served_at" not in stored and start is not None and start <= served:
+        # Its own dates say it has served, on every host whatever its clock: the record
+        # stays as it was. (Judged against when it began serving, not this host's now:
+        # a start of "now" here is the future on a host whose clock is behind, which
+        # then refused the document as making a served test look unserved.)
+        return record
     return {**record, "served_at": served}
 
 
