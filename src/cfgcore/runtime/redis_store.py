@@ -368,6 +368,33 @@ def _unexpected(what: str, reply: Any) -> Exception:
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
 
 
+class _DocumentKind(msgspec.Struct):
+    """What tells a published configuration (it names its environment) from a flag
+    document (which has no such field) in a cache file without a document record."""
+
+    environment: Any = None
+
+
+_DOCUMENT_KIND = msgspec.msgpack.Decoder(_DocumentKind)
+
+
+def _cached_document(blob: dict[Any, Any]) -> Any:
+    """The document a cache file holds: its record, or for a file of a release before
+    the record (which wrote a published configuration and the flags of one URL to the
+    same path), what its data is; None when that cannot be told (judged by contents)."""
+    document = blob.get("document")
+    if document is not None or "document" in blob:
+        return document
+    data = blob.get("data")
+    if not isinstance(data, bytes):
+        return None
+    try:
+        environment = _DOCUMENT_KIND.decode(data).environment
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    return f"config:{environment}" if isinstance(environment, str) else "flags"
+
+
 def _written(version: Any, epoch: str | None, forced: bool, checksum: str) -> FlagDocument:
     """What ``_saw`` needs of a document this process wrote."""
     return FlagDocument(Snapshot(), b"", int(version), checksum, {}, "", epoch, forced)
@@ -855,6 +882,9 @@ class RedisFlagStore(RedisFollower):
             # the start) forever, a device or a runaway file would fill the memory.
             blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
         except FileNotFoundError:
+            earlier = None if given else self._earlier_release_cache()
+            if earlier is not None:
+                return earlier
             what = "no such cache file" if given else "no cache file yet"
             raise ConfigError(what, file=origin) from None
         except (OSError, msgspec.DecodeError) as exc:
@@ -875,6 +905,37 @@ class RedisFlagStore(RedisFollower):
             blob.get("epoch"), blob.get("forced") is True,
         )  # fmt: skip
 
+    def _earlier_release_cache(self) -> FlagDocument | None:
+        """A published configuration's document in the ``cache=`` path itself, as a
+        release before per-document cache files left it there (it wrote every document
+        of the URL to that one path), when it is this store's: this environment's, of
+        this namespace. Until the follower writes the store's own file, a start while
+        Redis is unreachable serves it, as that release did. None otherwise."""
+        given = self._parsed.options.get("cache")
+        if self._document == "flags" or not given:
+            return None
+        path = os.path.abspath(os.path.expanduser(str(given)))
+        try:
+            blob = msgspec.msgpack.decode(read_regular(path, MAX_CACHE_BYTES))
+        except (OSError, msgspec.DecodeError, RecursionError):
+            return None
+        if (
+            not isinstance(blob, dict)
+            or "document" in blob  # this release's: its own document is in its own file
+            or _cached_document(blob) != self._document
+            or self._other_store(blob)
+        ):
+            return None
+        writer = msgspec.msgpack.encode(blob.get("writer") or {})
+        try:
+            return self._document_from(
+                blob.get("version"), blob.get("checksum"), writer, blob.get("data"),
+                f"{path} (cache of {self.url}, written by an earlier release)",
+                blob.get("epoch"), blob.get("forced") is True,
+            )  # fmt: skip
+        except ConfigError:
+            return None
+
     def _other_store(self, blob: dict[Any, Any], given: bool = False) -> str:
         """Why the cache file ``blob`` is another store's or another document's ('' when
         it is not): a document of another kind (a published configuration, another
@@ -882,7 +943,7 @@ class RedisFlagStore(RedisFollower):
         another namespace (one ``cache=`` path in two URLs). Served in its place while
         Redis is unreachable, it was another environment's configuration or another
         service's flags; its version was taken as one this store had seen."""
-        document = blob.get("document")
+        document = _cached_document(blob)
         if document is not None and document != self._document:
             shown = str(document)[:80]
             return f"it holds the {shown!r} document, not {self._document!r}"
