@@ -25,6 +25,7 @@ from cfgcore._layout import (
     PW,
 )
 from cfgcore._lower import ConditionLowering
+from cfgcore._records import _exact_text
 from cfgcore.snapshot import Prerequisite
 
 MAX_PREREQUISITE_DEPTH = 32
@@ -117,7 +118,7 @@ class PrerequisiteGraph(ConditionLowering):
             t.flags[fi * FW + F_PRE_COUNT] = len(pres)
             for target, i, pre in pres:
                 where = f"flags.{t.keys[fi]}.prerequisites[{i}]"
-                vname = pre.variant or ""
+                vname = _exact_text(pre.variant) or ""
                 want = P_OFF if pre.off else P_ON
                 if target >= 0:
                     tb = t.flags[target * FW + F_VAR_BASE]
@@ -129,8 +130,9 @@ class PrerequisiteGraph(ConditionLowering):
                             self.problem(where, "'variants' excludes 'variant' and 'off'")
                         ids = []
                         for j, name in enumerate(pre.variants):
-                            if name in tnames:
-                                ids.append(tb + tnames.index(name))
+                            text = _exact_text(name)  # the names are held as exact str
+                            if text in tnames:
+                                ids.append(tb + tnames.index(text))
                             else:
                                 self.problem(
                                     f"{where}.variants[{j}]",

@@ -234,10 +234,10 @@ class FlagRecords(ConditionLowering):
             # Imported flags name the variants their source calls on (Unleash's
             # isEnabled, GrowthBook's truthy value): is_enabled reads is_true.
             rec[F_BOOL] = 1
+            on = {_exact_text(name) for name in flag.on_variants}
             for i, name in enumerate(flag.on_variants):
-                if name not in local:
+                if _exact_text(name) not in local:
                     self.problem(f"{path}.on_variants[{i}]", f"unknown variant {name!r}")
-            on = set(flag.on_variants)
             for name in names:
                 t.is_true[local[name]] = name in on
 
@@ -245,7 +245,9 @@ class FlagRecords(ConditionLowering):
             if name is None:
                 self.problem(where, "missing variant name")
                 return base
-            idx = local.get(name)
+            # By its exact text, as the names are held: a str subclass with a hash or
+            # equality of its own would otherwise not find the name it spells.
+            idx = local.get(_exact_text(name))
             if idx is None:
                 known = ", ".join(names)
                 self.problem(where, f"unknown variant {name!r} (variants: {known})")
