@@ -52,7 +52,8 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1}
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
-in the test is skipped (a stopped or targeted test's lines need it).
+in the test is skipped (the lines of a test that is stopped, targeted, or outside its
+window need it).
 "ts" (epoch seconds, not in the future) defaults to now, "value" to 1.
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
@@ -596,6 +597,16 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             f"variant missing: A/B test {rec['test']} is {status} (every user gets its "
             "control now), so the user's variant cannot be computed: give it"
         )
+    if variant is None and status == "active":
+        closed = _window_closed(meta)
+        if closed:
+            # Computed now, every user of a test whose window is closed (ended: the
+            # usual backfill; or not yet open) got no variant and was skipped as "not
+            # in their test", with exit status 0.
+            raise ValueError(
+                f"variant missing: the window of A/B test {rec['test']} {closed} (nobody "
+                "gets a variant now), so the user's variant cannot be computed: give it"
+            )
     if variant is None and meta.get("targeting") is not None:
         # Computed from the user id alone, every user of a targeted test missed its
         # targeting and was skipped as "not in their test".
@@ -626,6 +637,25 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     f"ts: {value!r:.60} is in the future (epoch seconds expected, not milliseconds)"
                 )
     return kind, rec
+
+
+def _window_closed(meta: dict[str, Any]) -> str | None:
+    """How the window of the test ``meta`` is closed now ("ended at ...", "opens at
+    ..."), or None when it is open (or its dates cannot be read: the manager refuses
+    such a document)."""
+    from cfgcore.experiments.abtest import _utc
+
+    try:
+        start = _utc(meta["start_date"], "start_date", "", stored=True)
+        end = _utc(meta["end_date"], "end_date", "", stored=True)
+    except (KeyError, ConfigError):
+        return None
+    now = time.time()
+    if now < start.timestamp():
+        return f"opens at {start.isoformat()}"
+    if now >= end.timestamp():
+        return f"ended at {end.isoformat()}"
+    return None
 
 
 class _Progress:
