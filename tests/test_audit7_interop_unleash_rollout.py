@@ -315,45 +315,5 @@ def test_random_features_are_refused_or_agree_with_yggdrasil(make_py_and_c, rng)
                 assert got == want, (json.dumps(payload), ctx)
 
 
-# -- context values that are no text ------------------------------------------------------
-_BOOL_CONSTRAINTS = [
-    ("IN", ["true"]), ("IN", ["True"]), ("NOT_IN", ["false"]), ("STR_CONTAINS", ["ru"]),
-    ("STR_STARTS_WITH", ["T"]), ("STR_ENDS_WITH", ["SE"]), ("NUM_EQ", "1"), ("REGEX", "^t"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("op", "values"), _BOOL_CONSTRAINTS)
-@pytest.mark.parametrize("ci", [False, True])
-@pytest.mark.parametrize("where", ["properties", "userId"])
-def test_a_boolean_context_value_reads_as_its_json_text(make, op, values, ci, where):
-    # yggdrasil reads True as "true" (the JSON text it is given); before, cfgcore kept the
-    # boolean, which no string operator matched
-    c: dict[str, Any] = {"contextName": "x" if where == "properties" else "userId", "operator": op}
-    c["values" if isinstance(values, list) else "value"] = values
-    if ci:
-        c["caseInsensitive"] = True
-    payload = {"version": 2, "features": [
-        {"name": "f", "enabled": True, "strategies": [{"name": "default", "constraints": [c]}]}
-    ]}  # fmt: skip
-    ye = _ygg(payload)
-    engine = make(unleash.to_snapshot(payload))
-    for v in (True, False):
-        ctx: dict[str, Any] = {"properties": {"x": v}} if where == "properties" else {"userId": v}
-        want = ye.is_enabled("f", ctx).is_enabled
-        assert engine.is_enabled("f", unleash.context(ctx)) is want, (c, v)
-
-
-def test_a_boolean_user_id_is_bucketed_as_its_json_text(make):
-    variants = [{"name": n, "weight": 250, "weightType": "variable"} for n in "abcd"]
-    params = {"rollout": "50", "groupId": "g", "stickiness": "userId"}
-    strategy = {"name": "flexibleRollout", "parameters": params, "variants": variants}
-    payload = {"version": 2, "features": [{"name": "f", "enabled": True, "strategies": [strategy]}]}
-    for group in ("g", "h", "i", "j", "k", "l"):
-        strategy["parameters"]["groupId"] = group
-        ye = _ygg(payload)
-        engine = make(unleash.to_snapshot(payload))
-        for v in (True, False):
-            want = _peer(ye, "f", {"userId": v})
-            c = unleash.context({"userId": v})
-            got = (engine.is_enabled("f", c), _thaw(unleash.get_variant(engine, "f", c)))
-            assert got == want, (group, v)
+# Context values that are no text (booleans): tests/test_review7_interop_unleash_context.py,
+# against UnleashClient itself, which gives its engine str(True) == "True".

@@ -80,8 +80,9 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
     constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
     clock if None); ``#random`` is a fresh random stickiness value, used where
-    Unleash falls back to a random one. A boolean reads as its JSON text ("true"), a
-    number as its text, as the Python SDK's engine reads them.
+    Unleash falls back to a random one. A boolean or a number reads as Python's text of
+    it (``True`` as "True", ``5.0`` as "5.0"), as the Python SDK (UnleashClient) gives
+    its values to its engine.
     """
     ctx = ctx or {}
     out: dict[str, Any] = {}
@@ -101,8 +102,9 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
             out[f"{k}#date"] = _epoch_of(v)
             continue
         if isinstance(v, bool):
-            # yggdrasil (the engine of the Python SDK) reads a boolean as its JSON text
-            out[k] = "true" if v else "false"
+            # the Python SDK (UnleashClient) gives its engine each context value as
+            # Python's str() of it: True is the text "True", not JSON's "true"
+            out[k] = str(v)
             continue
         if isinstance(v, (int, float)):
             out[k] = str(v)
