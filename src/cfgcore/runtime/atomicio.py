@@ -287,8 +287,6 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     fd, tmp = _create_temp(directory, os.path.basename(target), 0o644 if mode is None else 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
-            if owner is not None:
-                _keep_owner(fh.fileno(), owner)
             if mode is not None and hasattr(os, "fchmod"):
                 # On the descriptor, not the name: someone who can write the directory
                 # could swap the temp name for a symlink before a chmod by name, which
@@ -296,6 +294,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
                 os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
+            if owner is not None:
+                # Last, once the file is written and its mode set: a writer that may
+                # give a file away but not chmod one it no longer owns (CAP_CHOWN
+                # without CAP_FOWNER) failed its own fchmod after it, and a quota is
+                # charged to the new owner at the give-away, not for data written after.
+                _keep_owner(fh.fileno(), owner)
             os.fsync(fh.fileno())
         if mode is not None and not hasattr(os, "fchmod"):  # pragma: no cover - Windows
             os.chmod(tmp, mode)
