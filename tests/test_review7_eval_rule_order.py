@@ -5,6 +5,10 @@ decides an answer, but not a set of rules: ``Rule`` structs are frozen, so hasha
 ``rules={Rule(serve="a"), Rule(serve="b")}`` compiled in the set's iteration order, which
 changes with ``PYTHONHASHSEED``: the first rule that matches serves, so the workers of one
 service served one user different variants. Such a set is refused with its key path.
+
+The compiler's check of Python-built flags also looked only at ``Flag`` structs: a flag
+given as a dict inside a ``Snapshot`` (``Snapshot(flags={"f": {"bucket_by": {...}}})``)
+still compiled its sets in hash-seed order. It is checked as a Flag is.
 """
 
 from __future__ import annotations
@@ -52,6 +56,43 @@ def test_rules_in_a_tuple_still_compile_in_their_order(impl):
     assert engine.variant("f", {"user_id": "u"}) == "b"
 
 
+ABCD = {"a", "b", "c", "d"}
+DICT_FLAGS = {
+    "flags.f.bucket_by": {
+        "default": "off",
+        "bucket_by": ABCD,
+        "rules": [{"rollout": 50, "serve": "on"}],
+    },
+    "flags.f.rules[0].bucket_by": {
+        "default": "off",
+        "rules": [{"rollout": 50, "serve": "on", "bucket_by": frozenset(ABCD)}],
+    },
+    "flags.f.rules[0].hash.by": {
+        "default": "off",
+        "rules": [
+            {"hash": {"scheme": "murmur3", "space": 100, "by": ABCD}, "buckets": [["on", 50]]}
+        ],
+    },
+    "flags.f.rules": {"variants": VARIANTS, "default": "a", "rules": _rules()},
+}
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+@pytest.mark.parametrize("path", sorted(DICT_FLAGS))
+def test_a_dict_flag_in_a_python_built_snapshot_with_such_a_set_is_refused(impl, path):
+    snapshot = Snapshot(flags={"f": DICT_FLAGS[path]})  # type: ignore[dict-item]
+    with pytest.raises(SnapshotError) as info:
+        engine_class(IMPLS[impl]).from_snapshot(snapshot)
+    assert str(info.value) == f"{path}: {REASON}"
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_a_dict_flag_with_lists_still_compiles(impl):
+    flag = {"default": "off", "bucket_by": ["b", "a"], "rules": [{"rollout": 100, "serve": "on"}]}
+    engine = engine_class(IMPLS[impl]).from_snapshot(Snapshot(flags={"f": flag}))  # type: ignore[dict-item]
+    assert engine.variant("f", {"a": "x"}) == "on"
+
+
 PROBE = r"""
 from cfgcore.engine import Engine
 from cfgcore.errors import SnapshotError
@@ -61,6 +102,14 @@ try:
     e = Engine.from_snapshot(Snapshot(flags={"f": Flag(variants={"a": 1, "b": 2}, default="a",
                                                        rules=rules)}))
     print(e.variant("f", {"user_id": "u"}))
+except SnapshotError:
+    print("refused")
+ctx = {k: k + "1" for k in "abcd"}
+try:
+    e = Engine.from_snapshot(Snapshot(flags={"f": {
+        "default": "off", "bucket_by": {"a", "b", "c", "d"},
+        "rules": [{"rollout": 50, "serve": "on"}]}}))
+    print([e.variant("f", {**ctx, k: f"u{i}"}) for k in "abcd" for i in range(6)])
 except SnapshotError:
     print("refused")
 """
@@ -74,4 +123,4 @@ def test_every_hash_seed_gives_the_same_outcome():
             [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
         )
         outcomes.add(done.stdout.strip())
-    assert outcomes == {"refused"}
+    assert outcomes == {"refused\nrefused"}

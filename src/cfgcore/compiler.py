@@ -421,14 +421,16 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     variant values and metadata are free-form: kept as they are (the flag records judge
     the values), only the variant names are checked."""
     variants = metadata = None
+    # A Flag, or a flag given as a dict inside a Snapshot built in Python: to_builtins
+    # would list a set in this process's order.
+    where = unordered_field(value) if typ is Flag else None
+    if where is not None:
+        compiler.problem(
+            f"{path}.{where}",
+            "expected array (the order of a set changes from one process to the next), got set",
+        )
+        return None
     if isinstance(value, Flag):
-        where = unordered_field(value)
-        if where is not None:  # to_builtins would list the set in this process's order
-            compiler.problem(
-                f"{path}.{where}",
-                "expected array (the order of a set changes from one process to the next), got set",
-            )
-            return None
         variants, metadata = value.variants, value.metadata
         probe = msgspec.structs.replace(
             value,
