@@ -68,10 +68,16 @@ def test_an_older_world_readable_log_is_narrowed_and_kept(manager, tmp_path):
     assert {e.user for e in read_exposures(str(log))} == {"u1", "u2"}
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="planting a symlink owned by another user needs root (os.lchown); a link "
+    "owned by the service's user or root is the deployment's own and is followed",
+)
 def test_a_symlink_in_a_logs_place_is_not_written_through(manager, tmp_path, caplog):
     victim = tmp_path / "elsewhere.txt"
     victim.write_bytes(b"precious\n")
     os.symlink(victim, tmp_path / "flags.exposures.jsonl")
+    os.lchown(tmp_path / "flags.exposures.jsonl", 65534, 65534)  # planted by another user
     _traffic(manager, ["u1", "u2"])
     assert victim.read_bytes() == b"precious\n"
     assert manager.exposures._writer.lost >= 1  # counted as lost, as for a full disk

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import threading
 import time
 import weakref
@@ -163,20 +164,24 @@ class JsonLinesSink:
         """Under :meth:`locked`: rotate first if ``size`` more bytes would overflow the
         file, then a descriptor open for appending (and reading) to the current file.
 
-        The log holds user ids and what they did: it is created 0640 (an older 0644 one
-        is narrowed by its owner), as the audit log is. It is opened as the audit log
-        is, too: a symlink planted in its place is refused (records were appended to
-        whatever file it named), and so is anything but a regular file (a FIFO swallowed
-        the records, then blocked the writer holding the log's lock once its buffer was
-        full): OSError, and the batch is counted as lost, named, as for a full disk."""
+        The log holds user ids and what they did: it is created 0640 (an older one
+        readable by other users is narrowed by its owner). A symlink planted in its
+        place by another user is refused (records were appended to whatever file it
+        named); one owned by this service's user or root, which the deployment made (a
+        log kept on a volume), is followed. Anything but a regular file is refused (a
+        FIFO swallowed the records, then blocked the writer holding the log's lock once
+        its buffer was full): OSError, and the batch is counted as lost, named, as for a
+        full disk."""
         try:
             current = os.path.getsize(self.path)
         except OSError:
             current = 0
         if current and current + size > self.max_bytes:
             self._rotate()
-        fd = _open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        _narrow_mode(fd, LOG_MODE)
+        fd = _open_log(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        # Only what other users may do is taken off: group write an operator gave an
+        # older log (writers running as several users of one group) stays.
+        _narrow_mode(fd, LOG_MODE | 0o070)
         return fd
 
     def _rotate(self) -> None:
@@ -228,6 +233,41 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # ------------------------------------------------------------- appends to several logs
+
+
+def _open_log(path: str, flags: int) -> int:
+    """``path`` open (a regular file only) without following a symlink, unless the
+    symlink is owned by this process's user or root: the deployment's own (a log on a
+    volume, as Kubernetes deployments often do), not one planted by another user. The
+    link is resolved and its target opened without following, then checked unchanged.
+    OSError otherwise."""
+    try:
+        return _open_regular(path, flags)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EMLINK):  # (EMLINK: BSD's O_NOFOLLOW)
+            raise
+    link = os.lstat(path)
+    if not stat.S_ISLNK(link.st_mode):
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    owners = {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
+    if link.st_uid not in owners:
+        raise OSError(
+            errno.ELOOP,
+            f"a symlink owned by uid {link.st_uid} (not this service's user or root): not followed",
+            path,
+        )
+    target = os.path.realpath(path)
+    fd = _open_regular(target, flags)
+    try:
+        now = os.lstat(path)
+        if (now.st_dev, now.st_ino) != (link.st_dev, link.st_ino) or os.path.realpath(
+            path
+        ) != target:
+            raise OSError(errno.ELOOP, "the symlink changed while it was opened", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) -> None:
