@@ -136,7 +136,11 @@ def _shown(parts: Any, url: str | None = None) -> str:
     (the text ``parts`` came from): a password that ran past the authority (see
     :func:`_spilled`) is hidden up to its '@'."""
     if url is not None and _spilled(parts, url):
-        return _shown(urlsplit(f"{parts.scheme}://***@{url.rpartition('@')[2]}"))
+        rest = url.rpartition("@")[2]
+        try:
+            return _shown(urlsplit(f"{parts.scheme}://***@{rest}"))
+        except ValueError:  # no valid authority after it either ('[' unclosed, ']')
+            return f"{parts.scheme}://***@{rest.split('?', 1)[0].split('#', 1)[0]}"
     userinfo, at, hostlist = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"

@@ -1,0 +1,52 @@
+"""A store URL whose password runs past the host is a ConfigError, never a ValueError.
+
+The seventh audit (14b006f) hid a password whose '/', '?' or '#' was not percent-encoded
+by showing the URL again as ``SCHEME://***@`` and the text after its last '@', parsed
+anew; when that text was no valid authority (an IPv6 host with a bracket missing or in
+excess) the new parse raised ``ValueError('Invalid IPv6 URL')`` out of
+``parse_redis_url``: ``open_store``, ``DynamicConfigurationManager(store=...)`` and the
+CLI got an internal error instead of the store URL's error, and a cache file naming such
+a URL broke the follower thread that judged it (it expects a ConfigError). Before that
+commit such URLs were ConfigErrors.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.redis_url import parse_redis_url, redact_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:paSECRET/ss@[::1:6379/0",
+        "redis://user:seSECRET/cret@host]:6379",
+        "redis://user:pSECRET?w@[fe80::1/0",
+        "rediss://:aSECRET#b@]h[:1/0",
+    ],
+)
+def test_a_spilled_password_before_a_broken_host_is_a_config_error(url):
+    with pytest.raises(ConfigError) as err:
+        parse_redis_url(url)
+    assert "SECRET" not in str(err.value)
+    assert "SECRET" not in redact_url(url)
+
+
+_PIECE = st.sampled_from(
+    ["redis://", "rediss://", "unix://", "redis+sentinel://", ":", "/", "?", "#", "@", "[",
+     "]", "=", "&", ",", "%", "::1", "h", "6379", "namespace", "db", "x"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECE, max_size=14).map("".join))
+def test_parse_redis_url_raises_only_config_errors(url):
+    try:
+        parse_redis_url(url)
+    except ConfigError:
+        pass
+    redact_url(url)  # never raises
