@@ -6,7 +6,8 @@ wherever a name refers to it.
 prerequisite's ``variant``/``variants`` by the name as given. A str subclass with its own
 ``__hash__``/``__eq__`` (a case-insensitive name type), used alike for the variants and
 for the names referring to them, compiled before that commit and was then refused as
-"unknown variant 'A' (variants: A, B)". Every name is now looked up by its exact text.
+"unknown variant 'A' (variants: A, B)". Every name is now looked up by its exact
+text, as is a rule's own ``bucket_by`` attribute name (b93160f's slot lookup).
 """
 
 from __future__ import annotations
@@ -80,3 +81,19 @@ def test_a_name_no_variant_spells_is_still_refused(impl):
     with pytest.raises(SnapshotError) as info:
         engine_class(IMPLS[impl]).from_snapshot(doc, file="flags.py")
     assert "flags.f.default: unknown variant 'C' (variants: A, B)" in str(info.value)
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_a_rule_bucket_by_named_by_such_a_subclass_buckets_as_its_text(impl):
+    # b93160f made slot() take a str subclass by its text, but a rule's own bucket_by
+    # then looked its slot up again by the name as given: a KeyError, reported as
+    # "not a flag document's value" for a name that compiles everywhere else.
+    def doc(name):
+        rule = {"rollout": 50, "serve": "on", "bucket_by": [name]}
+        return {"flags": {"f": {"default": "off", "rules": [rule]}}}
+
+    engines = [engine_class(IMPLS[impl]).from_snapshot(doc(n)) for n in (Name("Uid"), "Uid")]
+    users = [{"Uid": f"u{i}"} for i in range(40)]
+    answers = [[e.variant("f", ctx) for ctx in users] for e in engines]
+    assert answers[0] == answers[1]
+    assert set(answers[0]) == {"on", "off"}

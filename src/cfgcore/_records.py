@@ -324,10 +324,12 @@ class FlagRecords(ConditionLowering):
                     rr[R_ROLLOUT] = round(pct * (BUCKETS // 100))
             names_override = _names(rule.bucket_by)
             if names_override:
-                rr[R_BUCKET_START] = self.pool([self.slot(n) for n in names_override])
+                # the slots as slot() found them: a str subclass name by its exact text
+                override_slots = [self.slot(n) for n in names_override]
+                rr[R_BUCKET_START] = self.pool(override_slots)
                 rr[R_BUCKET_COUNT] = len(names_override)
-                for n in names_override:
-                    t.bucket_slots[self.slot_index[n]] = True
+                for s in override_slots:
+                    t.bucket_slots[s] = True
             elif rule.split is not None or rule.rollout is not None:
                 buckets_by_flag_attrs = True
             t.rules.extend(rr)
