@@ -102,17 +102,28 @@ def _flag_target(flag: Any) -> str:
         return ""
 
 
-def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) -> None:
+def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) -> tuple[int, int]:
     """ValueError for guardrail settings that cannot work, before anything is opened: a
     check interval of 0 or None raised from every record_metric of a guarded test (the
     request path), an alpha of 1 or more rolled a harmless test back at its first check
-    (p <= 1 always), NaN never did, and a min_samples of None failed every check."""
+    (p <= 1 always), NaN never did, and a min_samples of None failed every check.
+    Returns ``(min_samples, check_every)`` as ints: a whole float (``100.0``, as a
+    setting read from JSON or YAML may be) worked before these checks and still does."""
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
         raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
+    out: list[int] = []
     for name, value, least in (("guardrail_min_samples", min_samples, 0),
                                ("guardrail_check_every", check_every, 1)):  # fmt: skip
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+        whole = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and float(value).is_integer()
+        )
+        if not whole or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
+        out.append(int(value))
+    return out[0], out[1]
 
 
 def _name_target(name: Any) -> str:
@@ -216,7 +227,9 @@ class DynamicConfigurationManager:
         usage_interval: float | None = None,
         max_tracked_users: int | None = None,
     ) -> None:
-        _check_guardrail_settings(guardrail_alpha, guardrail_min_samples, guardrail_check_every)
+        guardrail_min_samples, guardrail_check_every = _check_guardrail_settings(
+            guardrail_alpha, guardrail_min_samples, guardrail_check_every
+        )
         self.persist = persist
         state = _state_dir(state_dir)
         url, paths = store_location(flags_file, state_dir=state_dir, store=store)
