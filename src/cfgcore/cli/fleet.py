@@ -139,8 +139,43 @@ def publish(args: argparse.Namespace) -> int:
                 force=True,
             )
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
+        # The configuration was written without a wait of its own (the flag write's
+        # covers it on one primary): a failover between the two writes loses it while
+        # the flags go out to the new primary, acknowledged. Said, not exit status 0.
+        _configuration_kept(args.store, snap.environment, new)
     manager.close()
     return 0
+
+
+def _configuration_kept(url: str, environment: str, written: Any) -> None:
+    """Raise ConfigError unless the store still holds the configuration ``written`` (or
+    a newer one): read back after the flag write, which went to the primary of that
+    moment."""
+    import redis
+
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.redis_store import RedisConfigStore
+
+    with RedisConfigStore(url, environment) as store:
+        try:
+            stored = store._fetch(store._client)[0]
+        except redis.RedisError as exc:
+            raise ConfigError(
+                f"the flags are published, but the configuration of {environment} "
+                f"(version {written.version}) could not be read back to check that it "
+                f"survived ({exc}): check it, or publish again",
+                file=store.url,
+            ) from None
+        if stored.version < written.version or (
+            stored.version == written.version and stored.checksum != written.checksum
+        ):
+            raise ConfigError(
+                f"the configuration of {environment} (version {written.version}) is no "
+                f"longer in the store (it holds version {stored.version}: a failover "
+                f"between the configuration and flag writes lost it), but its flags are "
+                f"published: publish again",
+                file=store.url,
+            )
 
 
 def _stored_for_force(store: Any) -> Any:
