@@ -9,6 +9,10 @@ service served one user different variants. Such a set is refused with its key p
 The compiler's check of Python-built flags also looked only at ``Flag`` structs: a flag
 given as a dict inside a ``Snapshot`` (``Snapshot(flags={"f": {"bucket_by": {...}}})``)
 still compiled its sets in hash-seed order. It is checked as a Flag is.
+
+A bucket pair given as a set (``buckets=[{"on", 50}, {"off", 50}]``) in a Python-built flag
+listed name and width in hash-seed order: some workers loaded the flag and others refused
+it. It is refused everywhere, naming the pair.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pytest
 
 from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
-from cfgcore.snapshot import Flag, Rule, Snapshot
+from cfgcore.snapshot import Flag, Hashing, Rule, Snapshot
 from tests.conftest import IMPLS
 
 REASON = "expected array (the order of a set changes from one process to the next), got set"
@@ -86,6 +90,26 @@ def test_a_dict_flag_in_a_python_built_snapshot_with_such_a_set_is_refused(impl,
     assert str(info.value) == f"{path}: {REASON}"
 
 
+PAIRS = [{"on", 50}, {"off", 50}]
+HASH = {"scheme": "murmur3", "by": ["a"], "space": 100}
+PAIR_FLAGS = {
+    "struct": Flag(
+        default="off",
+        rules=[Rule(hash=Hashing(scheme="murmur3", by=["a"], space=100), buckets=PAIRS)],  # type: ignore[arg-type]
+    ),
+    "dict": {"default": "off", "rules": [{"hash": HASH, "buckets": PAIRS}]},
+}
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+@pytest.mark.parametrize("kind", sorted(PAIR_FLAGS))
+def test_a_bucket_pair_given_as_a_set_is_refused_by_its_path(impl, kind):
+    snapshot = Snapshot(flags={"f": PAIR_FLAGS[kind]})  # type: ignore[dict-item]
+    with pytest.raises(SnapshotError) as info:
+        engine_class(IMPLS[impl]).from_snapshot(snapshot)
+    assert str(info.value) == f"flags.f.rules[0].buckets[0]: {REASON}"
+
+
 @pytest.mark.parametrize("impl", sorted(IMPLS))
 def test_a_dict_flag_with_lists_still_compiles(impl):
     flag = {"default": "off", "bucket_by": ["b", "a"], "rules": [{"rollout": 100, "serve": "on"}]}
@@ -96,7 +120,7 @@ def test_a_dict_flag_with_lists_still_compiles(impl):
 PROBE = r"""
 from cfgcore.engine import Engine
 from cfgcore.errors import SnapshotError
-from cfgcore.snapshot import Flag, Rule, Snapshot
+from cfgcore.snapshot import Flag, Hashing, Rule, Snapshot
 rules = {Rule(serve="a", gates=()), Rule(serve="b", gates=())}
 try:
     e = Engine.from_snapshot(Snapshot(flags={"f": Flag(variants={"a": 1, "b": 2}, default="a",
@@ -112,6 +136,13 @@ try:
     print([e.variant("f", {**ctx, k: f"u{i}"}) for k in "abcd" for i in range(6)])
 except SnapshotError:
     print("refused")
+try:
+    e = Engine.from_snapshot(Snapshot(flags={"f": {"default": "off", "rules": [{
+        "hash": {"scheme": "murmur3", "by": ["a"], "space": 100},
+        "buckets": [{"on", 50}, {"off", 50}]}]}}))
+    print(e.variant("f", {"a": "x"}))
+except SnapshotError:
+    print("refused")
 """
 
 
@@ -123,4 +154,4 @@ def test_every_hash_seed_gives_the_same_outcome():
             [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
         )
         outcomes.add(done.stdout.strip())
-    assert outcomes == {"refused\nrefused"}
+    assert outcomes == {"refused\nrefused\nrefused"}

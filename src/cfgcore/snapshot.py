@@ -876,8 +876,12 @@ def unordered_field(flag: Any) -> str | None:
     for i, rule in enumerate(rules):
         if isinstance(_field(rule, "bucket_by"), unordered):
             return f"rules[{i}].bucket_by"
-        if isinstance(_field(rule, "buckets"), unordered):
+        buckets = _field(rule, "buckets")
+        if isinstance(buckets, unordered):
             return f"rules[{i}].buckets"
+        for j, pair in enumerate(buckets if isinstance(buckets, list | tuple) else ()):
+            if isinstance(pair, unordered):  # {"on", 50}: name and width in either order
+                return f"rules[{i}].buckets[{j}]"
         if isinstance(_field(_field(rule, "hash"), "by"), unordered):
             return f"rules[{i}].hash.by"
         gates = _field(rule, "gates")
