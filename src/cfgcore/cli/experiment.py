@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -643,19 +644,31 @@ def _window_closed(meta: dict[str, Any]) -> str | None:
     """How the window of the test ``meta`` is closed now ("ended at ...", "opens at
     ..."), or None when it is open (or its dates cannot be read: the manager refuses
     such a document)."""
+    try:
+        window = _window(meta["start_date"], meta["end_date"])
+    except (KeyError, TypeError):  # (TypeError: a date that is no text, unhashable)
+        return None
+    if window is None:
+        return None
+    now = time.time()
+    if now < window[0]:
+        return f"opens at {window[2]}"
+    if now >= window[1]:
+        return f"ended at {window[3]}"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _window(start: Any, end: Any) -> tuple[float, float, str, str] | None:
+    # Once per test, not per line: an ingest may hold millions of lines.
     from cfgcore.experiments.abtest import _utc
 
     try:
-        start = _utc(meta["start_date"], "start_date", "", stored=True)
-        end = _utc(meta["end_date"], "end_date", "", stored=True)
-    except (KeyError, ConfigError):
+        a = _utc(start, "start_date", "", stored=True)
+        b = _utc(end, "end_date", "", stored=True)
+    except ConfigError:
         return None
-    now = time.time()
-    if now < start.timestamp():
-        return f"opens at {start.isoformat()}"
-    if now >= end.timestamp():
-        return f"ended at {end.isoformat()}"
-    return None
+    return a.timestamp(), b.timestamp(), a.isoformat(), b.isoformat()
 
 
 class _Progress:
