@@ -50,3 +50,28 @@ def test_parse_redis_url_raises_only_config_errors(url):
     except ConfigError:
         pass
     redact_url(url)  # never raises
+
+
+@pytest.mark.parametrize(
+    "url, encoded, service, socket",
+    [
+        (
+            "redis+sentinel://s1:26379,s2:26379/orders@eu/0",
+            "redis+sentinel://s1:26379,s2:26379/orders%40eu/0",
+            "orders@eu",
+            None,
+        ),
+        ("unix://localhost/run/app@1.sock", "unix://localhost/run/app%401.sock", None,
+         "/run/app@1.sock"),
+    ],
+)  # fmt: skip
+def test_an_at_sign_in_a_service_name_or_socket_path_is_refused_saying_how_to_write_it(
+    url, encoded, service, socket
+):
+    """Such URLs parsed before 14b006f; they read as a password running past the host
+    now (the two cannot be told apart), and the refusal spoke of a password only, to
+    a URL that has none: it names the '@' of a service name or socket path, and %40."""
+    with pytest.raises(ConfigError, match="service name or socket path .* %40"):
+        parse_redis_url(url)
+    parsed = parse_redis_url(encoded)
+    assert (parsed.service, parsed.socket_path) == (service, socket)

@@ -199,7 +199,8 @@ def parse_redis_url(url: str) -> RedisURL:
     if _spilled(parts, url):
         raise ConfigError(
             "the user name or password runs past the host: a '/', '?' or '#' in it must "
-            "be percent-encoded (%2F, %3F, %23)",
+            "be percent-encoded (%2F, %3F, %23); or an '@' in the Sentinel service name "
+            "or socket path is read as ending a password: write it as %40",
             file=shown,
         )
     if "#" in url:
