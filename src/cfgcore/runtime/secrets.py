@@ -73,6 +73,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -483,6 +484,14 @@ class _MaskFilter(logging.Filter):
     _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        made = getattr(_made, "record", None)
+        if made is None or made() is not record:
+            _mask_record(record)
+        # else the record factory masked it when it was made, a moment ago on this
+        # thread: masking it again formatted its message and traceback once more.
+        return True
+
+    def mask(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except Exception:
@@ -492,7 +501,7 @@ class _MaskFilter(logging.Filter):
             if masked != message:
                 record.msg, record.args = masked, ()
         if not _known and not record.exc_info and "://" not in (record.exc_text or ""):
-            return True  # nothing registered, no traceback: only URLs could show
+            return  # nothing registered, no traceback: only URLs could show
         if record.exc_info and record.exc_info[0] is not None:
             # Formatters print exc_text when it is set and exc_info is gone. Only a
             # traceback that showed a secret loses its exc_info (a handler reading the
@@ -508,10 +517,15 @@ class _MaskFilter(logging.Filter):
             record.exc_text = _mask_messages(record.exc_text)
         if record.stack_info:
             record.stack_info = _mask_messages(record.stack_info)
-        return True
 
 
 _FILTER = _MaskFilter()
+_mask_record = _FILTER.mask
+# The last cfgcore record the factory made (and masked) on each thread, weakly: the
+# logger filter it then meets skips it, so a logged exception's traceback is formatted
+# once for masking, not twice (a record made otherwise, by logging.makeLogRecord or
+# another factory, is still masked by the filter).
+_made = threading.local()
 
 
 def _mask_messages(text: str) -> str:
@@ -560,8 +574,10 @@ def _install_record_factory() -> None:
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             name = record.name
-            if name == "cfgcore" or name.startswith("cfgcore."):
-                _FILTER.filter(record)
+            # logging.makeLogRecord makes its record with name None, then names it.
+            if isinstance(name, str) and (name == "cfgcore" or name.startswith("cfgcore.")):
+                _mask_record(record)
+                _made.record = weakref.ref(record)
             return record
 
         logging.setLogRecordFactory(factory)
