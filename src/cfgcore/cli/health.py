@@ -55,8 +55,12 @@ def _probe_url(raw: str) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        from cfgcore.runtime.redaction import redact_text
+
+        # argparse prints this line itself, past the CLI's masking of error lines: a
+        # store URL given here by mistake (redis://:PASSWORD@cache) showed its password.
         raise argparse.ArgumentTypeError(
-            f"{raw!r}: expected an http:// or https:// URL such as "
+            f"{redact_text(repr(raw))}: expected an http:// or https:// URL such as "
             "http://localhost:8080/health/ready"
         )
     return raw
