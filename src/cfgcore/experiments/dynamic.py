@@ -109,21 +109,29 @@ def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) ->
     (p <= 1 always), NaN never did, and a min_samples of None failed every check.
     Returns ``(min_samples, check_every)`` as ints: a whole float (``100.0``, as a
     setting read from JSON or YAML may be) worked before these checks and still does."""
+    _guardrail_alpha(alpha)
+    return (
+        _whole_setting("guardrail_min_samples", min_samples, 0),
+        _whole_setting("guardrail_check_every", check_every, 1),
+    )
+
+
+def _guardrail_alpha(alpha: Any) -> Any:
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
         raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
-    out: list[int] = []
-    for name, value, least in (("guardrail_min_samples", min_samples, 0),
-                               ("guardrail_check_every", check_every, 1)):  # fmt: skip
-        whole = (
-            isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and float(value).is_integer()
-        )
-        if not whole or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
-        out.append(int(value))
-    return out[0], out[1]
+    return alpha
+
+
+def _whole_setting(name: str, value: Any, least: int) -> int:
+    whole = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    )
+    if not whole or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
+    return int(value)
 
 
 def _name_target(name: Any) -> str:
@@ -243,9 +251,9 @@ class DynamicConfigurationManager:
         self.metrics = MetricsStore(
             paths["metrics"] if persist else None, max_users=max_tracked_users
         )
-        self.guardrail_alpha = guardrail_alpha
-        self.guardrail_min_samples = guardrail_min_samples
-        self.guardrail_check_every = guardrail_check_every
+        self._guardrail_alpha = guardrail_alpha
+        self._guardrail_min_samples = guardrail_min_samples
+        self._guardrail_check_every = guardrail_check_every
         # Private: its methods change flags unchecked; the guarded create_ab_test,
         # stop_ab_test, delete_ab_test and set_holdout_percentage below call them.
         self._ab_tests = ABTests(self)
@@ -767,6 +775,36 @@ class DynamicConfigurationManager:
     def unregister_change_listener(self, listener: Any) -> bool:
         """Stop calling ``listener``."""
         return self.events.unregister(listener)
+
+    # The guardrail settings stay settable, judged as the constructor judges them: a
+    # check interval of 0 set later raised ZeroDivisionError from every record_metric of
+    # a guarded test (the request path).
+    @property
+    def guardrail_alpha(self) -> float:
+        """See the class docstring."""
+        return self._guardrail_alpha
+
+    @guardrail_alpha.setter
+    def guardrail_alpha(self, value: float) -> None:
+        self._guardrail_alpha = _guardrail_alpha(value)
+
+    @property
+    def guardrail_min_samples(self) -> int:
+        """See the class docstring."""
+        return self._guardrail_min_samples
+
+    @guardrail_min_samples.setter
+    def guardrail_min_samples(self, value: int) -> None:
+        self._guardrail_min_samples = _whole_setting("guardrail_min_samples", value, 0)
+
+    @property
+    def guardrail_check_every(self) -> int:
+        """See the class docstring."""
+        return self._guardrail_check_every
+
+    @guardrail_check_every.setter
+    def guardrail_check_every(self, value: int) -> None:
+        self._guardrail_check_every = _whole_setting("guardrail_check_every", value, 1)
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else time.time()
