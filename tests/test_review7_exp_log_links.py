@@ -73,3 +73,32 @@ def test_group_write_given_to_an_older_log_is_kept(tmp_path):
     sink.write([{**REC, "user": "u2"}])
     assert _mode(path) == 0o660  # other users lose read; the group keeps write
     assert [e.user for e in read_exposures(str(path))] == ["u1", "u2"]
+
+
+def test_taking_back_an_unfinished_ingest_keeps_the_link_and_group_write(tmp_path):
+    import json
+
+    from cfgcore.experiments.exposures import recover_appends
+
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    os.symlink(volume / "x.jsonl", state / "x.jsonl")
+    sink = JsonLinesSink(state / "x.jsonl")
+    sink.write([REC])
+    os.chmod(volume / "x.jsonl", 0o660)
+    size = os.path.getsize(volume / "x.jsonl")
+    crashed = json.dumps({**REC, "user": "crashed"}) + "\n"
+    with open(volume / "x.jsonl", "a") as fh:
+        fh.write(crashed)  # an ingest that died before removing its journal
+    journal = state / "journal.json"
+    journal.write_text(
+        json.dumps({"appends": [{"path": str(state / "x.jsonl"), "offset": size, "data": crashed}]})
+    )
+    assert recover_appends(str(journal)) is True
+    assert os.path.islink(state / "x.jsonl")  # the link still leads to the volume
+    assert [e.user for e in read_exposures(str(volume / "x.jsonl"))] == ["u1"]
+    assert _mode(volume / "x.jsonl") == 0o660
+    sink.write([{**REC, "user": "u2"}])
+    assert [e.user for e in read_exposures(str(volume / "x.jsonl"))] == ["u1", "u2"]

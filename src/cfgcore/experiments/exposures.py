@@ -249,8 +249,7 @@ def _open_log(path: str, flags: int) -> int:
     link = os.lstat(path)
     if not stat.S_ISLNK(link.st_mode):
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-    owners = {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
-    if link.st_uid not in owners:
+    if link.st_uid not in _owners():
         raise OSError(
             errno.ELOOP,
             f"a symlink owned by uid {link.st_uid} (not this service's user or root): not followed",
@@ -377,8 +376,32 @@ def _cut(path: str, offset: int, data: bytes) -> bool:
         return False  # not this plan's data (another file at that offset)
     if n < len(data) and content[end : end + 1] == b"\n":
         end += 1  # the newline the next writer put after the cut line goes with it
-    atomic_write(path, content[:offset] + content[end:], mode=LOG_MODE)
+    # A log the deployment keeps elsewhere through its own symlink is rewritten there
+    # (replacing the link sent every later record to the state directory), and keeps
+    # the group write an operator gave it.
+    target = _trusted_target(path)
+    try:
+        mode = os.stat(target).st_mode & 0o7777 & (LOG_MODE | 0o070)
+    except OSError:
+        mode = LOG_MODE
+    atomic_write(target, content[:offset] + content[end:], mode=mode or LOG_MODE)
     return True
+
+
+def _trusted_target(path: str) -> str:
+    """Where a symlink at ``path`` owned by this process's user or root leads (see
+    :func:`_open_log`); ``path`` itself otherwise."""
+    try:
+        link = os.lstat(path)
+    except OSError:
+        return path
+    if stat.S_ISLNK(link.st_mode) and link.st_uid in _owners():
+        return os.path.realpath(path)
+    return path
+
+
+def _owners() -> set[int]:
+    return {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
 
 
 class _Append(msgspec.Struct):
