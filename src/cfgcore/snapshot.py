@@ -923,8 +923,11 @@ def _non_finite(data: Any) -> tuple[str, float] | None:
     return None
 
 
-def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
-    """Encode a snapshot (the inverse of :func:`decode_snapshot`)."""
+def encode_snapshot(
+    snapshot: Snapshot, format: Format = "yaml", *, file: str | None = None
+) -> bytes:
+    """Encode a snapshot (the inverse of :func:`decode_snapshot`). ``file``, the file the
+    bytes are for, is named by a refusal (a NaN or infinity has no JSON number)."""
     if format == "msgpack":
         return msgspec.msgpack.encode(snapshot)
     data = msgspec.to_builtins(snapshot)
@@ -937,7 +940,7 @@ def encode_snapshot(snapshot: Snapshot, format: Format = "yaml") -> bytes:
                 f"{value!r} cannot be written in JSON (no JSON number holds it); "
                 "write a finite number, or keep these flags in YAML or MessagePack"
             )
-            raise SnapshotError([Problem(path=where, message=message)])
+            raise SnapshotError([Problem(path=where, message=message, file=file)])
         return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if format == "yaml":
         text = dump_yaml(data, sort_keys=False, allow_unicode=True)
