@@ -524,8 +524,14 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             except ValueError as exc:
                 raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
             _require_flags_key(parsed, file)
-            top = msgspec.json.decode(data, type=_RawSnapshot)
-            return _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file)
+            try:
+                top = msgspec.json.decode(data, type=_RawSnapshot)
+                return _assemble(top, _JSON_FLAG.decode, _JSON_COND.decode, file)
+            except (msgspec.ValidationError, SnapshotError) as exc:
+                named = _json_out_of_range(exc, data, file)
+                if named is None:
+                    raise
+                raise named from None
         if format == "yaml":
             obj = load_yaml(data, file=file)
             if obj is None:
@@ -675,7 +681,7 @@ def _json_deep_path(text: str, limit: int) -> str | None:
     return None
 
 
-_JSON_SCAN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]|-?Infinity|NaN')
+_JSON_SCAN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]|-?Infinity|NaN|-?[0-9][0-9.eE+-]*')
 
 
 def _json_duplicate(data: bytes | str, key: str, file: str | None) -> Problem:
@@ -695,9 +701,12 @@ def _json_constant(data: bytes | str, name: str, file: str | None) -> Problem:
     return Problem(path="", message=f"{name} is not a JSON number", file=file)
 
 
-def _json_scan(data: bytes | str, file: str | None, constants: bool) -> Problem | None:
-    """The first duplicate key (or, with ``constants``, the first NaN/Infinity) of JSON
-    text, with its key path and line."""
+def _json_scan(
+    data: bytes | str, file: str | None, constants: bool, numbers: bool = False
+) -> Problem | None:
+    """The first duplicate key (or, with ``constants``, the first NaN/Infinity; with
+    ``numbers``, the first number no float holds) of JSON text, with its key path and
+    line."""
     text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
     # stack entries: [kind, path, current key, current index, expecting a key, seen keys]
     stack: list[list[Any]] = []
@@ -714,7 +723,7 @@ def _json_scan(data: bytes | str, file: str | None, constants: bool) -> Problem 
                 line += text.count("\n", counted, m.start())
                 counted = m.start()
                 first = top[5].get(name)
-                if first is not None and not constants:
+                if first is not None and not constants and not numbers:
                     path = f"{top[1]}.{name}" if top[1] else str(name)
                     message = f"duplicate key (first defined on line {first})"
                     return Problem(path=path, message=message, file=file, line=line)
@@ -725,6 +734,11 @@ def _json_scan(data: bytes | str, file: str | None, constants: bool) -> Problem 
             if constants:
                 line += text.count("\n", counted, m.start())
                 message = f"{tok} is not a JSON number: write a finite number or null"
+                return Problem(path=_child_path(top), message=message, file=file, line=line)
+        elif tok[0] == "-" or tok[0].isdigit():
+            if numbers and _beyond_float(tok):
+                line += text.count("\n", counted, m.start())
+                message = f"number out of range ({tok:.40}): write one within about ±1.8e308"
                 return Problem(path=_child_path(top), message=message, file=file, line=line)
         elif tok in "{[":
             stack.append([tok, _child_path(top), None, 0, tok == "{", {}])
@@ -737,6 +751,30 @@ def _json_scan(data: bytes | str, file: str | None, constants: bool) -> Problem 
             else:
                 top[3] += 1
     return None
+
+
+def _beyond_float(token: str) -> bool:
+    try:
+        return math.isinf(float(token))
+    except ValueError:  # not a number after all: not this scan's business
+        return False
+
+
+def _json_out_of_range(
+    exc: msgspec.ValidationError | SnapshotError, data: bytes | str, file: str | None
+) -> SnapshotError | None:
+    """msgspec refuses a number past a float's range (``1e400``) as "number out of
+    range" at a path such as ``flags.f.variants[...][...]``: the keys of a variant value
+    are not named, nor the line. The first such problem named by its key path and line
+    (as a NaN or a duplicate key is), or None when there is none."""
+    problems = exc.problems if isinstance(exc, SnapshotError) else [_msgspec_problem(exc, file)]
+    at = next((i for i, p in enumerate(problems) if p.message == "number out of range"), None)
+    if at is None:
+        return None
+    found = _json_scan(data, file, constants=False, numbers=True)
+    if found is None:
+        return None
+    return SnapshotError([*problems[:at], found, *problems[at + 1 :]])
 
 
 # MessagePack heads (msgpack spec): bytes after the type byte for scalars, and the
