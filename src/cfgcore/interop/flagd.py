@@ -1032,7 +1032,9 @@ class _Flag:
         depends on their order (flagd's Python evaluator: only one listed after; flagd
         in Go: map order, at random), and resolving it recursively let a 1 KB document
         of evaluators each referencing the one before twice expand exponentially."""
-        self.expanded += 1
+        # only what evaluators write counts: the flag's own targeting (an allowlist of
+        # a million users) is the file's size, not an expansion
+        self.expanded += inside is not None
         if self.expanded > MAX_LOWERED_NODES:
             raise _Refuse(
                 f"$ref evaluators expand to more than {MAX_LOWERED_NODES:,} nodes in "
