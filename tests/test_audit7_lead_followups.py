@@ -204,3 +204,19 @@ def test_a_fifo_in_place_of_a_published_configuration_file_does_not_block(tmp_pa
     assert done == [None]
     with open(source.path("staging"), "rb") as fh:
         assert msgspec.json.decode(fh.read()) == {"app": {"n": 1}}
+
+
+# -- a JSON flag file's refused update names the file (asked for by the eval review) ---------
+def test_a_json_flag_store_refusing_a_non_finite_value_names_its_file(tmp_path):
+    from cfgcore.runtime.flagstore import FileFlagStore
+    from cfgcore.snapshot import snapshot_from_dict
+
+    path = tmp_path / "flags.json"
+    path.write_text('{"flags": {"f": {"default": "on"}}}\n')
+    store = FileFlagStore(path)
+    doc = {"flags": {"f": {"variants": {"a": {"t": float("inf")}}, "default": "a"}}}
+    with pytest.raises(SnapshotError) as err:
+        store.update(lambda old: snapshot_from_dict(doc))
+    (problem,) = err.value.problems
+    assert problem.file == str(path) and problem.path == "flags.f.variants.a.t"
+    assert str(path) in str(err.value)

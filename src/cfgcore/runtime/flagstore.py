@@ -360,7 +360,7 @@ class FileFlagStore:
             new_snap = change(old.snapshot)
             if check is not None:
                 check(new_snap)
-            data = encode_snapshot(new_snap, self.format)
+            data = encode_snapshot(new_snap, self.format, file=self.path)
             writer = writer_identity(actor)
             new = FlagDocument(new_snap, data, old.version + 1, checksum(data), writer, self.path)
             try:
