@@ -309,9 +309,32 @@ def tree_problem(
         message = _leaf_problem(tree, depth)
         return None if message is None else (_dotted(prefix), message)
     stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, prefix)]
+    # Each container by its id -> the deepest level it was judged at. A value built in
+    # Python may hold one mapping in many places (a dict referenced twice at each of 60
+    # levels is 2**60 paths: this walk, and every one after it, never ended). A container
+    # met again is judged again only deeper than before (only the nesting limit can
+    # differ), and the first time one is met again the size the value expands to is
+    # bounded as a YAML document's aliases are.
+    levels: dict[int, int] = {}
+    sized = False
     while stack:
         node, path = stack.pop()
-        if len(path) >= MAX_DEPTH:
+        level = len(path)
+        key = id(node)
+        seen = levels.get(key)
+        if seen is not None:
+            if not sized:
+                sized = True
+                if _expanded_size(tree) > MAX_EXPANDED:
+                    return _dotted(path), (
+                        f"a {type(node).__name__} repeated in so many places (one object, "
+                        f"each place a copy) that the value expands to more than "
+                        f"{MAX_EXPANDED:,} values"
+                    )
+            if seen >= level:
+                continue
+        levels[key] = level
+        if level >= MAX_DEPTH:
             if not depth:
                 continue
             shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
@@ -346,6 +369,40 @@ def tree_problem(
             if message is not None:
                 return _dotted((*path, k)), message
     return None
+
+
+# What a value given in Python may expand to when a container is in it more than once:
+# the bound a YAML document's aliases obey (yamlio.MAX_NODES).
+MAX_EXPANDED = 5_000_000
+
+
+def _expanded_size(tree: Any) -> int:
+    """How many values ``tree`` holds once every shared container is copied to each place
+    it is in (containers and leaves), counting each container once (memoized, iterative);
+    a container inside itself is left to the nesting limit, as it never ends."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(tree, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = node.values() if isinstance(node, dict) else node
+        if done:
+            total = 1
+            for child in children:
+                if isinstance(child, dict | list | tuple):
+                    total += sizes.get(id(child), 0)
+                else:
+                    total += 1
+            sizes[key] = min(total, MAX_EXPANDED + 1)
+            continue
+        if key in sizes:
+            continue
+        sizes[key] = 0  # on the way: a container met inside itself counts nothing more
+        stack.append((node, True))
+        for child in children:
+            if isinstance(child, dict | list | tuple) and id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(tree)] if isinstance(tree, dict | list | tuple) else 1
 
 
 def _leaf_problem(node: Any, depth: bool) -> str | None:

@@ -44,7 +44,15 @@ from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, ref_names, refs_without, with_refs
-from cfgcore.config.files import _NOT_UNICODE, FORMATS, MAX_DEPTH, _encodable, tree_problem
+from cfgcore.config.files import (
+    _NOT_UNICODE,
+    FORMATS,
+    MAX_DEPTH,
+    MAX_EXPANDED,
+    _encodable,
+    _expanded_size,
+    tree_problem,
+)
 from cfgcore.config.flags import ConfigFlags
 from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
@@ -752,10 +760,14 @@ class ConfigurationManager(ConfigView):
 
 def _update_checks(key_path: Any, value: Any) -> list[tuple[str, str]]:
     """The policy checks of ``update_config(key_path, value)`` (``config_change``). A
-    dict that contains itself is checked as a plain update: ``config_change`` walked it
-    for ever (each lap a longer key path), so the call hung and grew until memory ran
-    out; the update itself refuses it (``tree_problem``: nested too deep)."""
-    if isinstance(value, dict) and _contains_itself(value):
+    dict that contains itself, or holds one container in so many places that it expands
+    past what a value may (one dict at both keys of each of 60 levels: 2**60 key paths),
+    is checked as a plain update: ``config_change`` walks every key path of a map, so
+    the call hung (and grew until memory ran out); the update itself refuses both
+    (``tree_problem``). Any other value, however deep, is judged path by path."""
+    if isinstance(value, dict) and (
+        _contains_itself(value) or _expanded_size(value) > MAX_EXPANDED
+    ):
         return [("config.update", _target(key_path))]
     return config_change(_target(key_path), value)
 
