@@ -170,13 +170,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _flag_of(path: str, flags: Any) -> str | None:
-    """The flag a compile problem's key path (``flags.<key>...``) is in, if any."""
-    found = None
-    for key in flags:
-        head = f"flags.{key}"
-        if path == head or path.startswith((head + ".", head + "[")):
-            if found is None or len(key) > len(found):
-                found = key  # the longest: a key may hold dots
+    """The flag a compile problem's key path (``flags.<key>...``) is in, if any: the
+    longest key the path starts with (a key may hold dots). Looked up at each '.' or
+    '[' of the path, not by scanning the flags: an import of many flags the compiler
+    refuses would otherwise cost the number of problems times the number of flags."""
+    if not path.startswith("flags."):
+        return None
+    rest = path[len("flags.") :]
+    found = rest if rest in flags else None
+    for i in range(len(rest) - 1, 0, -1):  # the longest first
+        if found is not None:
+            break
+        if rest[i] in ".[" and rest[:i] in flags:
+            found = rest[:i]
     return found
 
 
