@@ -93,6 +93,17 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                         "a mapping cannot merge ('<<') itself",
                         key_node.start_mark,
                     )
+                if source.start_mark.index < node.start_mark.index < source.end_mark.index:
+                    # "a: &a {x: 1, b: {<<: *a}}": b merged the mapping it is inside, so
+                    # it contained itself, refused as "expands to more than 5,000,000
+                    # values" with no line. (An alias names a finished node or one it
+                    # is inside, so being inside is what the text says.)
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "a mapping cannot merge ('<<') a mapping it is inside",
+                        key_node.start_mark,
+                    )
                 node.cfgcore_merging = True
                 try:
                     self.flatten_mapping(source)
