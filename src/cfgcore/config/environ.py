@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.files import MAX_DEPTH, Layer, tree_problem
+from cfgcore.config.files import _NOT_UNICODE, MAX_DEPTH, Layer, _encodable, tree_problem
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
     DELETE,
@@ -100,6 +100,22 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     problems: list[Problem] = []
     for var in sorted(environ):
         if not var.startswith(marker) or len(var) == len(marker):
+            continue
+        if not (var.isascii() or _encodable(var)):
+            # A name of bytes that are not UTF-8 reaches Python with lone surrogates: as
+            # a key it could not be written out (validation refused it later, without
+            # naming the variable), and this layer's own messages could not be either.
+            problems.append(
+                Problem(
+                    path="",
+                    message=(
+                        "environment variable "
+                        f"{var.encode('utf-8', 'backslashreplace').decode('utf-8')} "
+                        f"has a name that {_NOT_UNICODE}"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
             continue
         parts = var[len(marker) :].split("__")
         if any(not p for p in parts):
