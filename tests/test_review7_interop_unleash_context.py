@@ -122,3 +122,80 @@ def test_a_realistic_export_answers_as_the_python_sdk_with_boolean_properties(ma
             assert engine.is_enabled("beta-ui", unleash.context(ctx)) is want, ctx
     finally:
         client.destroy()
+
+
+# -- the rest of the same defect: other values that are no text, custom top-level fields
+def _deep_list(n: int) -> list[Any]:
+    out: list[Any] = []
+    for _ in range(n):
+        out = [out]
+    return out
+
+
+def test_other_values_and_custom_top_level_fields_read_as_the_python_sdk_reads_them(make):
+    # UnleashClient str()s every value (a list is "['a', 'b']") and moves a top-level
+    # field that is not Unleash's own into properties (a property of that name wins);
+    # cfgcore kept the list itself, which no string operator read, and ignored the field
+    constraints = [
+        ("tenant", "IN", ["acme"]),
+        ("tags", "STR_CONTAINS", ["'a'"]),
+        ("tags", "IN", ["['a', 'b']"]),
+        ("meta", "STR_STARTS_WITH", ["{"]),
+        ("plan", "IN", ["gold"]),
+        ("plan", "IN", ["silver"]),
+        ("count", "NUM_GT", "3"),
+    ]
+    features = []
+    for i, (name, op, values) in enumerate(constraints):
+        c: dict[str, Any] = {"contextName": name, "operator": op}
+        c["values" if isinstance(values, list) else "value"] = values
+        features.append(
+            {
+                "name": f"f{i}",
+                "enabled": True,
+                "strategies": [{"name": "default", "constraints": [c]}],
+            }
+        )
+    payload = {"version": 2, "features": features}
+    contexts: list[dict[str, Any]] = [
+        {"userId": "1", "tenant": "acme"},
+        {"userId": "1", "properties": {"tags": ["a", "b"], "meta": {"k": 1}}},
+        {"userId": "1", "plan": "silver", "properties": {"plan": "gold"}},
+        {"userId": "1", "count": 5, "tags": ("a", "b")},
+    ]
+    client = _client(payload)
+    try:
+        engine = make(unleash.to_snapshot(payload))
+        for ctx in contexts:
+            for i, f in enumerate(features):
+                want = client.is_enabled(f["name"], ctx)
+                assert engine.is_enabled(f["name"], unleash.context(ctx)) is want, (
+                    constraints[i],
+                    ctx,
+                )
+    finally:
+        client.destroy()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5000, _deep_list(5000), {"k": _deep_list(5000)}],
+    ids=["long-int", "deep", "deep-in-dict"],
+)
+@pytest.mark.parametrize("where", ["properties", "userId", "custom"])
+def test_a_value_with_no_text_is_left_out_not_raised(value, where):
+    # str() raises for these (past Python's digit limit, past the recursion limit): a
+    # context is read on the request path, so the value is left out, the rest kept
+    ctx: dict[str, Any] = {"sessionId": "s"}
+    if where == "properties":
+        ctx["properties"] = {"x": value, "country": "NL"}
+    elif where == "userId":
+        ctx["userId"] = value
+        ctx["properties"] = {"country": "NL"}
+    else:
+        ctx["x"] = value
+        ctx["country"] = "NL"
+    out = unleash.context(ctx)
+    key = "userId" if where == "userId" else "x"
+    assert key not in out and f"{key}#num" not in out
+    assert out["country"] == "NL" and out["sessionId"] == "s"

@@ -81,17 +81,24 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
     clock if None); ``#random`` is a fresh random stickiness value, used where
     Unleash falls back to a random one. A boolean or a number reads as Python's text of
-    it (``True`` as "True", ``5.0`` as "5.0"), as the Python SDK (UnleashClient) gives
-    its values to its engine.
+    it (``True`` as "True", ``5.0`` as "5.0"), and so does any other value (a list as
+    its Python text), as the Python SDK (UnleashClient) gives its values to its engine;
+    a top-level field that is not one of Unleash's own is read as a property, as there
+    (before a property of that name).
     """
     ctx = ctx or {}
     out: dict[str, Any] = {}
     props = ctx.get("properties")
-    if isinstance(props, Mapping):
-        for k, v in props.items():
-            # no field the importer takes names '#' ("a#semver" would stand for a's)
-            if v is not None and "#" not in str(k):
-                out[str(k)] = v
+    # UnleashClient also reads a top-level field that is not Unleash's own as a
+    # property, and its engine reads it before a property of that name
+    custom = dict(props) if isinstance(props, Mapping) else {}
+    for k, v in ctx.items():
+        if v is not None and k not in _TOP_LEVEL and k != "properties":
+            custom[k] = v
+    for k, v in custom.items():
+        # no field the importer takes names '#' ("a#semver" would stand for a's)
+        if v is not None and "#" not in str(k):
+            out[str(k)] = v
     for k in _TOP_LEVEL:
         v = ctx.get(k)
         if v is not None:
@@ -101,17 +108,20 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
             out[k] = v.isoformat()
             out[f"{k}#date"] = _epoch_of(v)
             continue
-        if isinstance(v, bool):
+        if not isinstance(v, str):
             # the Python SDK (UnleashClient) gives its engine each context value as
             # Python's str() of it: True is the text "True", not JSON's "true"
-            out[k] = str(v)
-            continue
-        if isinstance(v, (int, float)):
-            out[k] = str(v)
-            out[f"{k}#num"] = v
-            continue
-        if not isinstance(v, str):
-            continue
+            text = _py_text(v)
+            if text is None:  # no text (an int past 4,300 digits, a cyclic list)
+                del out[k]
+                continue
+            out[k] = text
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, (int, float)):
+                out[f"{k}#num"] = v
+                continue
+            v = text  # any other value: its text, read as a string is
         num = _number(v)
         if num is not None:
             out[f"{k}#num"] = num
@@ -130,6 +140,17 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         out["currentTime"] = _clock_text(t)
     out[RANDOM] = secrets.token_hex(8)
     return out
+
+
+def _py_text(v: Any) -> str | None:
+    """Python's ``str(v)``, as UnleashClient gives it to its engine; None where there
+    is none (an int past Python's digit limit, a list nested past the recursion limit,
+    a ``__str__`` that raises): a context is read, never refused."""
+    try:
+        text = str(v)
+    except Exception:  # noqa: BLE001 - any value a caller holds
+        return None
+    return text if type(text) is str else None
 
 
 _NUMERIC_START = frozenset("0123456789+-.iI")
