@@ -196,3 +196,31 @@ def test_a_shared_leaf_problem_names_its_first_place():
     assert tree_problem({"a": {"ok": 1}, "b": bad, "c": bad}) == tree_problem(
         {"a": {"ok": 1}, "b": {"x": math.nan}, "c": {"x": math.nan}}
     )
+
+
+def test_apply_profile_refuses_such_a_configuration_instead_of_hanging():
+    out = _run_bounded(
+        _DAG
+        + """
+from cfgcore.configuration_profiles import DeploymentProfile, get_profile_manager
+from cfgcore.errors import ConfigError
+try:
+    get_profile_manager().apply_profile({"svc": dag(60)}, DeploymentProfile.HIGH_VOLUME)
+    print("applied")
+except ConfigError as exc:
+    print("refused", "expands to more than 5,000,000 values" in str(exc))
+"""
+    )
+    assert out == ["refused True"]
+
+
+def test_apply_profile_still_copies_a_configuration_sharing_a_dict():
+    from cfgcore.configuration_profiles import DeploymentProfile, get_profile_manager
+
+    shared = {"timeout": 5}
+    out = get_profile_manager().apply_profile(
+        {"a": shared, "b": shared, "tree": _dag(8)}, DeploymentProfile.HIGH_VOLUME
+    )
+    assert out["a"] == out["b"] == shared and out["a"] is not out["b"]
+    assert out["tree"] == _unshare(_dag(8))
+    assert out["performance"]["worker_threads"] == 32

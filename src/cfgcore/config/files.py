@@ -405,6 +405,23 @@ def _expanded_size(tree: Any) -> int:
     return sizes[id(tree)] if isinstance(tree, dict | list | tuple) else 1
 
 
+def expands_too_far(tree: Any) -> bool:
+    """Whether ``tree`` holds a container in so many places that copying it to each
+    (what freezing, merging or writing it does) makes more than :data:`MAX_EXPANDED`
+    values. One pass over the containers; counted only when one is met twice."""
+    seen: set[int] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return _expanded_size(tree) > MAX_EXPANDED
+        seen.add(id(node))
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list | tuple):
+                stack.append(child)
+    return False
+
+
 def _leaf_problem(node: Any, depth: bool) -> str | None:
     """Why :func:`tree_problem` refuses the scalar ``node``, else None."""
     if type(node) is str:

@@ -47,7 +47,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cfgcore.config.files import FORMATS, MAX_DEPTH, read_config_file
+from cfgcore.config.files import (
+    FORMATS,
+    MAX_DEPTH,
+    MAX_EXPANDED,
+    expands_too_far,
+    read_config_file,
+)
 from cfgcore.config.tree import (
     REPLACE,
     FrozenDict,
@@ -130,6 +136,14 @@ class Profile:
             raise ConfigError(
                 f"cannot apply profile {self.name!r}: a configuration is a mapping of "
                 f"sections, got {got}",
+                kind="profile",
+            )
+        if expands_too_far(dict(config)):
+            # One dict at both keys of each of 60 levels: 2**60 copies; merging and
+            # freezing it never ended.
+            raise ConfigError(
+                f"cannot apply profile {self.name!r}: the configuration holds a mapping or "
+                f"list in so many places that it expands to more than {MAX_EXPANDED:,} values",
                 kind="profile",
             )
         try:
