@@ -1237,7 +1237,8 @@ def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[Any], dict[Any, A
 
 # A rollout or percentage as yggdrasil reads it: ASCII digits after an optional sign; any
 # other text is 0 % there (that strategy is off), a whole number past 100 turns its whole
-# feature off (found by probing it: tests/test_audit7_interop_unleash_rollout.py).
+# feature off, one past 2**64 - 1 or negative is 0 % (found by probing it:
+# tests/test_audit7_interop_unleash_rollout.py, tests/test_review7_interop_unleash_rollout.py).
 _YGG_PERCENT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 # ... and as the JavaScript SDKs read it (Number(): trimmed of JavaScript's white space,
 # "" is 0, decimals, exponents, Infinity, 0x/0o/0b integers; anything else is NaN).
@@ -1269,8 +1270,15 @@ def _percent(value: Any, path: str) -> int:
     text = str(value)
     ygg: int | None = None  # None: yggdrasil turns the whole feature off
     if _YGG_PERCENT.fullmatch(text):
-        n = int(text)
-        ygg = max(n, 0) if n <= 100 else None
+        # yggdrasil parses a u64: a negative number or one past 2**64 - 1 is 0 %, one
+        # past 100 below it turns the feature off (leading zeros, any number of them,
+        # read as nothing: int() of 4,300 digits and more raised ValueError here)
+        digits = text.lstrip("+-").lstrip("0")
+        n = int(digits) if digits and len(digits) <= 20 else (0 if not digits else 2**64)
+        if text.startswith("-") or n >= 2**64:
+            ygg = 0
+        else:
+            ygg = n if n <= 100 else None
     else:
         ygg = 0
     js = _js_number(text)
