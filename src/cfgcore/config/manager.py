@@ -48,9 +48,8 @@ from cfgcore.config.files import (
     _NOT_UNICODE,
     FORMATS,
     MAX_DEPTH,
-    MAX_EXPANDED,
     _encodable,
-    _expanded_size,
+    expands_too_far,
     tree_problem,
 )
 from cfgcore.config.flags import ConfigFlags
@@ -765,9 +764,7 @@ def _update_checks(key_path: Any, value: Any) -> list[tuple[str, str]]:
     is checked as a plain update: ``config_change`` walks every key path of a map, so
     the call hung (and grew until memory ran out); the update itself refuses both
     (``tree_problem``). Any other value, however deep, is judged path by path."""
-    if isinstance(value, dict) and (
-        _contains_itself(value) or _expanded_size(value) > MAX_EXPANDED
-    ):
+    if isinstance(value, dict) and (_contains_itself(value) or expands_too_far(value)):
         return [("config.update", _target(key_path))]
     return config_change(_target(key_path), value)
 
