@@ -220,3 +220,37 @@ def test_a_json_flag_store_refusing_a_non_finite_value_names_its_file(tmp_path):
     (problem,) = err.value.problems
     assert problem.file == str(path) and problem.path == "flags.f.variants.a.t"
     assert str(path) in str(err.value)
+
+
+# -- the audit log's tail cache (found by a loaded full-suite run) ----------------------------
+def test_a_log_file_that_reuses_our_inode_and_size_is_read_back_before_chaining(tmp_path):
+    # A writer remembered (inode, size) of its last append to continue the chain without
+    # reading the file back. Once other processes rotate the log, a new file can get the
+    # writer's old, freed inode and grow to the same size: the writer then chained from
+    # its stale link, writing entries numbered below (or not linked to) the ones before
+    # them, and verify reported a removal or a reordering nobody made (seen in
+    # test_audit3_sec_lock's rotation race under load). Here that coincidence is made
+    # directly: the file is rewritten in place with another log of the same size.
+    from cfgcore.runtime.audit import HEAD_SUFFIX
+
+    path = tmp_path / "audit.jsonl"
+    ours = AuditLog(path)
+    ours.append({"kind": "change", "path": "a", "new": "x"})
+    size, inode = path.stat().st_size, path.stat().st_ino
+    for pad in range(size):  # another log of the same size: one byte of padding a byte
+        (tmp_path / f"o{pad}").mkdir()
+        other = tmp_path / f"o{pad}" / "audit.jsonl"  # the head record names the file
+        AuditLog(other).append({"kind": "change", "path": "b", "new": "y" * pad})
+        if other.stat().st_size >= size:
+            break
+    assert other.stat().st_size == size
+    with open(path, "r+b") as fh:  # same inode, same size, another chain
+        fh.write(other.read_bytes())
+    (tmp_path / ("audit.jsonl" + HEAD_SUFFIX)).write_bytes(
+        other.with_name("audit.jsonl" + HEAD_SUFFIX).read_bytes()
+    )
+    assert (path.stat().st_size, path.stat().st_ino) == (size, inode)
+    assert verify(str(path)).ok
+    ours.append({"kind": "change", "path": "a", "new": "z"})
+    result = verify(str(path))
+    assert result.ok, result

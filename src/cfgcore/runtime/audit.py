@@ -300,7 +300,8 @@ class AuditLog:
         self._owner_said = False
         self._lock = threading.Lock()
         self._head = (GENESIS, 0)  # in-memory chain when there is no file
-        self._tail: tuple[Any, ...] = (None, -1, GENESIS, 0)  # (inode, size, hash, seq) we wrote
+        # (inode, size, hash, seq, last line) of our last append: see _append_locked
+        self._tail: tuple[Any, ...] = (None, -1, GENESIS, 0, b"")
         _AUDIT_LOGS.add(self)
 
     def record(self, event: ConfigChangeEvent) -> dict[str, Any]:
@@ -439,9 +440,13 @@ class AuditLog:
         cached = self._tail
         buffer: list[bytes] = []
         pending = 0
-        if cached[:2] == (ino, size):
-            # Nobody wrote since our last append: the link is known without reading it.
-            prev, seq = cached[2:]
+        if cached[:2] == (ino, size) and _ends_with(self.path, size, cached[4]):
+            # Nobody wrote since our last append: the link is known without reading the
+            # file back. (The inode and size alone do not tell: once other processes
+            # rotated the log, a new file can get our old file's freed inode and reach
+            # its size; continuing the chain from our cached link then wrote entries
+            # numbered below the ones before them. Our last line must still end it.)
+            prev, seq = cached[2:4]
         else:
             last: list[dict[str, Any]] = []
             prev, seq = _last_link(self.path, last)
@@ -493,7 +498,7 @@ class AuditLog:
         # One write on an O_APPEND file: other processes' entries never land inside it.
         _write(self.path, b"".join(buffer))
         st = os.stat(self.path)
-        self._tail = (st.st_ino, st.st_size, prev, seq)
+        self._tail = (st.st_ino, st.st_size, prev, seq, buffer[-1] if buffer else b"")
         try:
             _write_head(self.path, seq, prev, self._sign)
         except OSError:  # the entries are written; only the tail check is weaker
@@ -684,6 +689,22 @@ def _read_all(path: str, *, limit: int = -1) -> bytes:
     fd = _open_regular(path, os.O_RDONLY, follow=True)
     with os.fdopen(fd, "rb") as fh:
         return fh.read(limit)
+
+
+def _ends_with(path: str, size: int, tail: bytes) -> bool:
+    """Whether the file ``path``, ``size`` bytes long, ends with ``tail`` (non-empty)."""
+    if not tail or len(tail) > size:
+        return False
+    try:
+        fd = _open_regular(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return os.pread(fd, len(tail), size - len(tail)) == tail
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, line: bytes) -> None:
