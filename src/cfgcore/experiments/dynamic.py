@@ -64,7 +64,7 @@ from cfgcore.experiments.features import (
 )
 from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
-from cfgcore.experiments.metrics import MAX_METRIC_VALUE, MetricsStore
+from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
 from cfgcore.runtime.flags import LiveFlags, shared_flags
@@ -710,10 +710,6 @@ class DynamicConfigurationManager:
         if parts is None:
             return False
         ctx, user, name, metric_name, number = parts
-        if not -MAX_METRIC_VALUE <= number <= MAX_METRIC_VALUE:
-            # Refused here, as its docstring says: the writer drops it (counted in
-            # metrics.refused) after True was answered and a guardrail check counted.
-            return False
         joined = self._seen.get(name) is not False  # False: exposure logging off
         if (
             joined
