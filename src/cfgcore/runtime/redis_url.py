@@ -156,6 +156,14 @@ def _shown(parts: Any, url: str | None = None) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), fragment))
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bool(text: str, url: str, key: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -192,7 +200,9 @@ def parse_redis_url(url: str) -> RedisURL:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a '[' in the password
         raise ConfigError(f"not a valid URL: {exc}", file=redact_url(url)) from None
-    shown = _shown(parts, url)
+    # (text that cannot be encoded, a lone surrogate, is shown escaped: printing it
+    # would fail again)
+    shown = _shown(parts, url).encode("utf-8", "backslashreplace").decode("utf-8")
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ConfigError(f"not a Redis store URL (use {', '.join(SCHEMES)})", file=shown)
@@ -211,6 +221,21 @@ def parse_redis_url(url: str) -> RedisURL:
             "'#' in the URL: percent-encode it as %23 in a password or option value",
             file=shown,
         )
+    # A lone surrogate (undecodable bytes in an environment variable, read with
+    # surrogateescape) reaches Redis in a key, an AUTH or a host name: redis-py cannot
+    # encode it, and every read failed with a UnicodeEncodeError instead of this error.
+    # Only a socket path may hold one (a file name of this machine, encoded as such).
+    for part, what in (
+        (parts.netloc, "the host, user name or password"),
+        ("" if scheme == "unix" else parts.path, "the path"),
+        (parts.query, "the query"),
+    ):
+        if not _encodable(part):
+            raise ConfigError(
+                f"{what} is not valid text (a lone surrogate: undecodable bytes, e.g. "
+                "from an environment variable); percent-encode UTF-8 there",
+                file=shown,
+            )
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     username = password = None
     if userinfo:
