@@ -45,11 +45,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.exposures import Exposure, ExposureRecord, LogTail, MetricRecord
@@ -328,8 +331,121 @@ class Guardrails:
             # not subject to the access policy (a policy that does not name this
             # process's user must not keep a harmful variant serving), audited as the
             # actor "guardrail".
-            from cfgcore.runtime.policy import acting
-
-            with acting(GUARDRAIL_ACTOR):
-                self.manager._ab_tests.stop(test_name, reason, source="guardrail_rollback")
+            self.roll_back(test_name, reason)
         return found
+
+    def roll_back(self, test_name: str, reason: str) -> None:
+        """Stop ``test_name`` (a guardrail fired), whatever the stored flag file holds.
+
+        A safety action must not be blocked by an unrelated bad file. The stop is an
+        ordinary change of the stored document (written, audited and in the history as
+        ``guardrail_rollback``, served by every process that reads the store). When the
+        store holds a document the live flags refused (a hand edit that does not parse,
+        does not compile or would move the test's users), that document is kept aside as
+        ``<flag file>.refused-<UTC time>`` (logged with its path, the operator's edit is
+        never lost), the document that serves is written back in its place and the stop
+        applied to it: the file then holds the stopped test, so no later reload or
+        restart can serve the harmful variant again. If the store still cannot take the
+        change (its lock held past the timeout, a full disk, a refused document in
+        Redis), the test is stopped in this process's live flags from the state they
+        serve, audited the same way, and an ERROR says the stop is not stored."""
+        from cfgcore.runtime.policy import acting
+
+        ab_tests = self.manager._ab_tests
+        with acting(GUARDRAIL_ACTOR):
+            try:
+                ab_tests.stop(test_name, reason, source="guardrail_rollback")
+                return
+            except ConfigError as exc:
+                error = exc
+            if _set_refused_aside(self.manager._live) is not None:
+                try:
+                    ab_tests.stop(test_name, reason, source="guardrail_rollback")
+                    return
+                except ConfigError as exc:
+                    error = exc
+            _stop_live_only(self.manager, test_name, reason, error)
+
+
+def _set_refused_aside(live: Any) -> str | None:
+    """Under a file store's lock: if the file holds a document the live flags refuse,
+    copy it to ``<file>.refused-<UTC time>`` and write the live document back in its
+    place. The copy's path, or None (not a file store, or the file is not refused)."""
+    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.flagstore import checksum
+    from cfgcore.snapshot import encode_snapshot
+
+    store, doc = live.store, live.document
+    if getattr(store, "kind", None) != "file" or doc is None:
+        return None
+    path = store.path
+    with store.locked():
+        try:
+            data, origin = store.read_bytes()
+        except ConfigError:
+            return None
+        if origin != path or checksum(data) == doc.checksum:
+            return None  # the seed (no file), or the document that serves: not refused
+        try:
+            live.prepare(store.document(data, origin))
+        except ConfigError as exc:
+            refusal = exc
+        else:
+            return None  # a good document: the stop failed for another reason
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = f"{path}.refused-{stamp}"
+        n = 1
+        while os.path.lexists(aside):
+            n += 1
+            aside = f"{path}.refused-{stamp}-{n}"
+        try:
+            mode = os.stat(path).st_mode & 0o777  # (it may hold what the operator guards)
+            atomic_write(aside, data, mode=mode)
+            good = (
+                doc.data if doc.origin == path
+                else encode_snapshot(doc.snapshot, store.format, file=path)
+            )  # fmt: skip
+            atomic_write(path, good)
+        except (OSError, ConfigError) as exc:
+            log.error("cannot set the refused flag file %s aside as %s: %s", path, aside, exc)
+            return None
+    log.error(
+        "guardrail rollback: the flag file %s holds a document the live flags refused "
+        "(%s); it was kept as %s and the live document written back, so that the "
+        "rollback can be stored; re-apply the edit from there once it is valid",
+        path, refusal, aside,
+    )  # fmt: skip
+    return aside
+
+
+def _stop_live_only(
+    manager: DynamicConfigurationManager, test_name: str, reason: str, error: ConfigError
+) -> None:
+    """Stop the test in the live flags only, from the state they serve (the store
+    cannot take the change): audited and in the history like any stop."""
+    from cfgcore.experiments.abtest import _stopped
+    from cfgcore.runtime.flagstore import FlagDocument, checksum, writer_identity
+    from cfgcore.snapshot import encode_snapshot
+
+    live = manager._live
+    with live._lock:
+        snap, doc = live.source, live.document
+        if doc is None or test_name not in snap.experiments or test_name not in snap.flags:
+            return
+        meta, flag = _stopped(
+            dict(snap.experiments[test_name]), snap.flags[test_name], reason, manager._now()
+        )
+        new = msgspec.structs.replace(
+            snap, flags={**snap.flags, test_name: flag},
+            experiments={**snap.experiments, test_name: meta},
+        )  # fmt: skip
+        data = encode_snapshot(new, "json", file=doc.origin)
+        stopped = FlagDocument(
+            new, data, doc.version, checksum(data), writer_identity(GUARDRAIL_ACTOR), doc.origin
+        )
+        live.install(stopped, live.prepare(stopped), "guardrail_rollback", manager)
+    log.error(
+        "guardrail rollback of A/B test %s could not be stored (%s): it is stopped in "
+        "this process's live flags only; stop it in the store (cfgcore experiment stop)",
+        test_name, error,
+    )  # fmt: skip

@@ -1,0 +1,107 @@
+"""Eighth round: a guardrail rollback while the stored flag file holds a document the
+live flags refused (a hand edit that does not parse, or one that would move the
+test's users). The rollback used to fail on every check (the stop re-read the refused
+file), so the harmful variant kept serving. Now the refused file is kept aside as
+``<file>.refused-<time>``, the serving document is written back, and the stop is
+stored on it: served at once, by a restart too, and audited as the guardrail's.
+Real files, real managers, the real guardrail check."""
+
+from __future__ import annotations
+
+import glob
+import json
+
+import pytest
+
+from cfgcore.dynamic_config import DynamicConfigurationManager
+from cfgcore.engine import engine_class
+from tests.test_experiments import NOW, USERS, Clock, _simulate, seed_test, variants_of
+
+TEST = "recommendation_algorithm_v2"
+HARMFUL = {"control": 0.02, "variant_a": 0.02, "variant_b": 0.30}
+
+
+def _unparseable(text: str) -> bytes:
+    return b'{"flags": {"broken": '  # an editor's save cut short
+
+
+def _moves_users(text: str) -> bytes:
+    doc = json.loads(text)
+    split = {"control": 20.0, "variant_a": 30.0, "variant_b": 50.0}
+    doc["flags"][TEST]["rules"][0]["split"] = split
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("edit", [_unparseable, _moves_users], ids=["unparseable", "moves-users"])
+def test_a_guardrail_rolls_back_over_a_refused_hand_edit(tmp_path, impl, edit):
+    clock = Clock(NOW)
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), clock=clock, guardrail_check_every=10**9
+    )
+    try:
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        path = m.flags_file
+        with open(path) as fh:
+            bad = edit(fh.read())
+        with open(path, "wb") as fh:  # the operator's hand edit, refused on reload
+            fh.write(bad)
+        assert m.reload() is False
+        assert "variant_b" in set(variants_of(m, TEST, USERS[:500]).values())
+
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        found = m.check_guardrails(TEST)
+        assert found and "variant_b" in found[0]
+
+        # Served at once: everyone gets control.
+        assert m.list_ab_tests()[TEST]["status"] == "stopped"
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        # The operator's edit is kept, byte for byte, under a clear name.
+        aside = glob.glob(f"{path}.refused-*")
+        assert len(aside) == 1
+        with open(aside[0], "rb") as fh:
+            assert fh.read() == bad
+        # The stop is stored: the file parses and holds the stopped test, so neither a
+        # reload nor a restart serves the harmful variant again.
+        with open(path) as fh:
+            stored = json.load(fh)
+        assert stored["experiments"][TEST]["status"] == "stopped"
+        m.reload()
+        assert set(variants_of(m, TEST, USERS[:200]).values()) == {"control"}
+        again = DynamicConfigurationManager(m.flags_file, clock=clock)
+        try:
+            assert set(variants_of(again, TEST, USERS[:200]).values()) == {"control"}
+        finally:
+            again.close()
+        audit = m.audit.read(m.audit.path)
+        rollbacks = [a for a in audit if a.get("source") == "guardrail_rollback"]
+        assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}
+    finally:
+        m.close()
+
+
+def test_a_rollback_the_store_cannot_take_stops_the_test_in_the_live_flags(tmp_path, impl):
+    """The flag file cannot be read or written at all (a FIFO put in its place): the
+    variant stops serving in this process anyway, audited as the guardrail's, and a
+    reload of the unreadable file does not serve it again."""
+    import os
+
+    clock = Clock(NOW)
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), clock=clock, guardrail_check_every=10**9
+    )
+    try:
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        os.unlink(m.flags_file)
+        os.mkfifo(m.flags_file)
+        assert m.reload() is False
+        assert m.check_guardrails(TEST)
+        assert m.list_ab_tests()[TEST]["status"] == "stopped"
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        m.reload()
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        audit = m.audit.read(m.audit.path)
+        rollbacks = [a for a in audit if a.get("source") == "guardrail_rollback"]
+        assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}
+    finally:
+        m.close()
