@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from cfgcore.config.tree import (
     assoc,
     format_path,
     get_path,
+    list_index,
     thaw,
     type_compatible,
 )
@@ -336,18 +336,19 @@ def _put(tree: Any, path: tuple[Any, ...], value: Any) -> None:
         if isinstance(node, dict):
             node = node.get(seg)
         elif isinstance(node, list):
-            try:
-                node = node[int(seg)]
-            except (ValueError, IndexError):
+            idx = list_index(seg, len(node))  # plain digits only, as get() reads them
+            if idx is None:
                 return
+            node = node[idx]
         else:
             return
     last = path[-1]
     if isinstance(node, dict) and last in node:
         node[last] = value
     elif isinstance(node, list):
-        with contextlib.suppress(ValueError, IndexError):
-            node[int(last)] = value
+        idx = list_index(last, len(node))
+        if idx is not None:
+            node[idx] = value
 
 
 def refs_without(

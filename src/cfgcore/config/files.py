@@ -16,7 +16,7 @@ from datetime import date as _date
 from datetime import time as _time
 from typing import Any
 
-from cfgcore.config.tree import DELETE, REPLACE
+from cfgcore.config.tree import DELETE, REPLACE, list_index
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
 
@@ -81,10 +81,10 @@ class Layer:
             if isinstance(node, str) and node == DELETE:
                 return "deleted", None, path[:i]
             if isinstance(node, list):
-                try:
-                    return "set", node[int(seg)], path[:i]
-                except (ValueError, IndexError):
+                idx = list_index(seg, len(node))  # plain digits only, as get() reads them
+                if idx is None:
                     return "replaced", None, path[:i]
+                return "set", node[idx], path[:i]
             if not isinstance(node, dict):
                 return "replaced", None, path[:i]
             if seg not in node:

@@ -227,8 +227,32 @@ def format_path(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path)
 
 
+def list_index(seg: Any, size: int) -> int | None:
+    """The position in a list of ``size`` items that the key-path segment ``seg`` names,
+    else None (the key is missing).
+
+    A list index in a key path is plain ASCII decimal digits: ``"0"``, ``"12"`` (or a
+    non-negative ``int`` in a tuple path). No sign, spaces, underscores, leading zeros or
+    other scripts' digits: ``int()`` read ``"-1"`` as the last item and ``"１"``
+    (fullwidth), ``" 1"``, ``"+1"`` and ``"1_0"`` as numbers, so ``get("l.-1")`` served a
+    value no key path of the configuration names, where every other missing key gives
+    the default."""
+    if isinstance(seg, str):
+        if not (str.isascii(seg) and str.isdigit(seg)) or (seg[0] == "0" and len(seg) > 1):
+            return None
+        if len(seg) > 19:  # past any list's length; int() would refuse 4,300+ digits
+            return None
+        idx = int(str(seg))
+    elif isinstance(seg, int) and not isinstance(seg, bool):
+        idx = int.__index__(seg)
+    else:
+        return None
+    return idx if 0 <= idx < size else None
+
+
 def get_path(tree: Any, path: tuple[Any, ...], default: Any = _MISSING) -> Any:
-    """Value at ``path`` (list indices allowed as digit strings), or ``default``.
+    """Value at ``path`` (list indices as digit strings: :func:`list_index`), or
+    ``default``.
 
     Raises ``KeyError`` when missing and no default is given.
     """
@@ -238,15 +262,11 @@ def get_path(tree: Any, path: tuple[Any, ...], default: Any = _MISSING) -> Any:
             if seg in node:
                 node = node[seg]
                 continue
-        elif isinstance(node, list) and isinstance(seg, str | int):
-            try:
-                idx = int(seg)
-            except ValueError:
-                pass
-            else:
-                if -len(node) <= idx < len(node):
-                    node = node[idx]
-                    continue
+        elif isinstance(node, list):
+            idx = list_index(seg, len(node))
+            if idx is not None:
+                node = node[idx]
+                continue
         if default is _MISSING:
             raise KeyError(format_path(path))
         return default
