@@ -45,13 +45,15 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import msgspec
+
 from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import class_ranges, compile_regex
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
 from cfgcore.interop._derived import DerivedAttributes
-from cfgcore.snapshot import Snapshot, snapshot_from_dict
+from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
 try:  # Python's own regex parser, to read a pattern's structure as re does
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
@@ -560,9 +562,10 @@ def to_snapshot(
         )  # fmt: skip
     problems: list[Problem] = []
     flags: dict[str, Any] = {}
+    groups = _SavedGroups(saved_groups or {})
     for key, feat in features.items():
         try:
-            flags[key] = _Feature(str(key), feat, saved_groups or {}).lower()
+            flags[key] = _Feature(str(key), feat, groups).lower()
         except _Refuse as exc:
             problems.append(Problem(path=f"features.{key}", message=str(exc), file=source))
         except MALFORMED as exc:  # a value of the wrong type inside the feature
@@ -595,8 +598,41 @@ def _runs(space: int, pick: Any) -> list[tuple[Any, int]]:
     return runs
 
 
+class _SavedGroups:
+    """The saved groups of one import, each membership test lowered once.
+
+    A group of 100,000 ids lowers to a test of that size (an ``in`` list, and a
+    membership key per id for array attributes); lowered again at every ``$inGroup``
+    reference, 100 features multiplied it by 100 in time and memory. The test is
+    lowered once per (group, attribute) and the one typed condition is shared by every
+    reference, so the snapshot holds it once (the compiler still writes its nodes at
+    each reference: see the compiler's segment inlining)."""
+
+    def __init__(self, groups: Mapping[str, Any]) -> None:
+        self.groups = groups
+        self.tests: dict[tuple[str, str], Any] = {}
+
+    def test(self, name: str, attr: str, op: str) -> Any:
+        """The condition "``attr`` is in saved group ``name``" (refused as _Refuse)."""
+        found = self.tests.get((name, attr))
+        if found is None:
+            values = self.groups.get(name, [])  # an unknown group is empty
+            if isinstance(values, Mapping) and values.get("type") == "list":
+                values = values.get("values")
+            if not isinstance(values, list):
+                raise _Refuse(f"saved group {name!r} is not a list of values")
+            found = _membership_of(attr, op, values, fold=False)
+            if found != _NEVER:
+                try:  # typed once: every reference shares the one Condition
+                    found = msgspec.convert(found, type=Condition)
+                except msgspec.ValidationError:  # pragma: no cover - lowered as typed
+                    pass
+            self.tests[(name, attr)] = found
+        return found
+
+
 class _Feature:
-    def __init__(self, key: str, feat: Any, saved_groups: Mapping[str, Any]) -> None:
+    def __init__(self, key: str, feat: Any, saved_groups: _SavedGroups) -> None:
         if not isinstance(feat, Mapping):
             raise _Refuse("a feature must be an object")
         self.key = key
@@ -846,7 +882,6 @@ class _Feature:
         return _equals(attr, cv)
 
     def operator(self, attr: str, op: str, v: Any) -> Any:
-        scalar = (str, int, float, bool)
         if op == "$eq" or op == "$ne":
             # containers are never === (GrowthBook SDK semantics)
             test = _NEVER if isinstance(v, (list, tuple, Mapping)) else _equals(attr, v)
@@ -855,21 +890,11 @@ class _Feature:
             if op in ("$inGroup", "$notInGroup"):
                 if not isinstance(v, str):
                     return _NEVER  # GrowthBook: never in nor out of a group with no name
-                values = self.groups.get(v, [])  # an unknown group is empty
-                if isinstance(values, Mapping) and values.get("type") == "list":
-                    values = values.get("values")
-                if not isinstance(values, list):
-                    raise _Refuse(f"saved group {v!r} is not a list of values")
+                test = self.groups.test(v, attr, op)
             else:
                 if not isinstance(v, list):
                     return _NEVER
-                values = v
-            if not all(isinstance(x, scalar) for x in values):
-                raise _Refuse(f"'{op}' with non-scalar values at {attr!r}")
-            for x in values:
-                _check_number(x, attr)
-            values = [x for x in values if not (isinstance(x, float) and math.isnan(x))]
-            test = _membership(attr, values, fold=op in ("$ini", "$nini"))
+                test = _membership_of(attr, op, v, fold=op in ("$ini", "$nini"))
             positive = op in ("$in", "$ini", "$inGroup")
             return test if positive else _not(test)
         if op in ("$gt", "$gte", "$lt", "$lte"):
@@ -1160,6 +1185,16 @@ def _ordered(attr: str, name: str, n: int | float) -> Any:
         return _exact.ordered(attr, name, n)
     except ValueError as exc:
         raise _Refuse(f"{exc} (at {attr!r})") from None
+
+
+def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
+    """:func:`_membership` of the operator ``op``'s value list, checked."""
+    if not all(isinstance(x, (str, int, float, bool)) for x in values):
+        raise _Refuse(f"'{op}' with non-scalar values at {attr!r}")
+    for x in values:
+        _check_number(x, attr)
+    values = [x for x in values if not (isinstance(x, float) and math.isnan(x))]
+    return _membership(attr, values, fold)
 
 
 def _membership(attr: str, values: list[Any], fold: bool) -> Any:
