@@ -17,6 +17,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
+from cfgcore._layout import BUCKETS
+from cfgcore._records import split_ends
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
 from cfgcore.runtime.atomicio import atomic_write
@@ -384,6 +386,32 @@ def _compare(kind: str, c: Any, v: Any, alternative: str, confidence: float) -> 
     return stats.welch_ttest(c, v, alternative, confidence)
 
 
+def served_split(split: Mapping[str, float]) -> dict[str, float]:
+    """The percentages the evaluator actually serves for ``split`` (as written, in its
+    order): each variant's range of the bucket space, whose ends are the cumulative
+    weights rounded to the 0.001 % grid (:func:`cfgcore._records.split_ends`). The
+    sample-ratio check compares the exposures with these: a weight of 0.0015 serves
+    0.002 %, and one of 0.0004 serves nobody, so the weights as written would make a
+    correct assignment look like a mismatch once enough users are counted.
+
+    >>> served_split({"control": 0.0015, "variant": 99.9985})
+    {'control': 0.002, 'variant': 99.998}
+
+    A split no flag could serve (weights that do not sum to 100, as the compiler
+    requires; a record analysed on its own) is returned as written.
+    """
+    weights = [float(w) for w in split.values()]
+    if not all(w >= 0 and math.isfinite(w) for w in weights) or abs(sum(weights) - 100) > 1e-6:
+        return dict(zip(split, weights, strict=True))
+    ends = split_ends(weights)
+    per_percent = BUCKETS // 100
+    served, start = {}, 0
+    for name, end in zip(split, ends, strict=True):
+        served[name] = (end - start) / per_percent
+        start = end
+    return served
+
+
 def analyze(
     test: str, meta: Mapping[str, Any], store: MetricsStore, *, confidence: float = 0.95
 ) -> ExperimentReport:
@@ -394,8 +422,8 @@ def analyze(
     interval and a two-proportion z-test against the control. Continuous metrics: the
     mean per event with users as the unit (delta method), with a t interval and
     Welch's t-test on the users' numbers.
-    The exposure counts are checked against the configured split (sample ratio
-    mismatch, chi-square).
+    The exposure counts are checked against the split as served (sample ratio
+    mismatch, chi-square; :func:`served_split`).
     """
     from cfgcore.experiments import stats
 
@@ -441,7 +469,9 @@ def analyze(
         exposures=exposures,
         # Every variant with exposures: users in one the split does not serve are a
         # mismatch too.
-        srm=stats.sample_ratio_mismatch({**store.exposures(test), **exposures}, split),
+        srm=stats.sample_ratio_mismatch(
+            {**store.exposures(test), **exposures}, served_split(split)
+        ),
         results=results,
         status=str(meta.get("status", "active")),
         confidence=confidence,
