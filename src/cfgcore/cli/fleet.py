@@ -5,7 +5,9 @@ store) and ``watch --store URL`` (follow a flag store and print every change).
 configuration of ENV exactly as the manager does, validates it, compiles the flags, and
 only then writes both: the configuration to ``{NS}:config:ENV`` (values taken from
 environment variables are published as their ``${VAR}`` references, never as secrets)
-and, with ``--flags``, the flag document. Nothing is written if anything is invalid.
+and, with ``--flags``, the flag document, in one atomic step (one script: a follower
+never finds one publish's configuration beside another's flags). Nothing is written if
+anything is invalid.
 """
 
 from __future__ import annotations
@@ -123,59 +125,27 @@ def publish(args: argparse.Namespace) -> int:
         geographic_profile=snap.geographic_profile,
     )
     with RedisConfigStore(args.store, snap.environment) as store:
-        # With flags, the wait=N replicas are waited for once both are written (the flag
-        # write's wait covers the configuration's, written before it to the same
-        # primary): a configuration a replica was slow to acknowledge no longer ended
-        # the publish with it live and its flags not written.
-        _, new = store.update(lambda _: doc, actor=args.actor, force=True, replicate=flags is None)
-        print(f"published {snap.environment} as version {new.version} to {store.url}")
-    if flags is not None:
-        restoring = bool(args.flags_from_cache)
-        with RedisFlagStore(args.store) as fstore:
-            _, fnew = fstore.update(
-                lambda stored: _judged(stored, flags, restoring),
-                check=Engine().compile,
-                actor=args.actor,
-                force=True,
-            )
+        if flags is None:
+            _, new = store.update(lambda _: doc, actor=args.actor, force=True)
+            print(f"published {snap.environment} as version {new.version} to {store.url}")
+        else:
+            # Both documents in one atomic write: no follower reads this configuration
+            # with another publish's flags (two publishes at once interleaved their two
+            # writes before), and a failover keeps both or neither. A publish that
+            # another one overtook judges its flags again against the flags now stored.
+            restoring = bool(args.flags_from_cache)
+            with RedisFlagStore(args.store) as fstore:
+                new, fnew = store.publish_with_flags(
+                    doc,
+                    fstore,
+                    lambda stored: _judged(stored, flags, restoring),
+                    check=Engine().compile,
+                    actor=args.actor,
+                )
+            print(f"published {snap.environment} as version {new.version} to {store.url}")
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
-        # The configuration was written without a wait of its own (the flag write's
-        # covers it on one primary): a failover between the two writes loses it while
-        # the flags go out to the new primary, acknowledged. Said, not exit status 0.
-        _configuration_kept(args.store, snap.environment, new)
     manager.close()
     return 0
-
-
-def _configuration_kept(url: str, environment: str, written: Any) -> None:
-    """Raise ConfigError unless the store still holds the configuration ``written`` (or
-    a newer one): read back after the flag write, which went to the primary of that
-    moment."""
-    import redis
-
-    from cfgcore.errors import ConfigError
-    from cfgcore.runtime.redis_store import RedisConfigStore
-
-    with RedisConfigStore(url, environment) as store:
-        try:
-            stored = store._fetch(store._client)[0]
-        except redis.RedisError as exc:
-            raise ConfigError(
-                f"the flags are published, but the configuration of {environment} "
-                f"(version {written.version}) could not be read back to check that it "
-                f"survived ({exc}): check it, or publish again",
-                file=store.url,
-            ) from None
-        if stored.version < written.version or (
-            stored.version == written.version and stored.checksum != written.checksum
-        ):
-            raise ConfigError(
-                f"the configuration of {environment} (version {written.version}) is no "
-                f"longer in the store (it holds version {stored.version}: a failover "
-                f"between the configuration and flag writes lost it), but its flags are "
-                f"published: publish again",
-                file=store.url,
-            )
 
 
 def _stored_for_force(store: Any) -> Any:

@@ -30,7 +30,10 @@ hash tag so key and channel stay on one slot)::
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
-``{host, pid, actor, time, id}``. Writes are one Lua script: compare the stored version
+``{host, pid, actor, time, id}``. ``cfgcore publish`` with flags writes the configuration
+and the flag document in one script (:meth:`RedisConfigStore.publish_with_flags`), so the
+store never pairs one publish's configuration with another's flags. Writes are one Lua
+script: compare the stored version
 with the one the change was computed from, store the new document with version + 1 and
 publish, all in one atomic step; on a conflict the change is recomputed on the newer
 document and tried again.
@@ -95,7 +98,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import msgspec
@@ -355,6 +358,70 @@ raise_floor(KEYS[1], tonumber(ARGV[1]), KEYS[2], ARGV[2])
 return cur
 """
 )
+
+# ``cfgcore publish`` with flags: the configuration and the flag document in one atomic
+# step, both forced writes (as _CAS with force), so no follower can ever read one
+# publish's configuration with another's flags (two publishes at once interleaved their
+# two writes before). KEYS[1..3] the configuration's document, floor and floor record,
+# KEYS[4..6] the flag document's: all in the namespace's hash slot ({NS}), so the script
+# runs on a cluster too. ARGV[1] the flag document's identity ("VERSION CHECKSUM" as
+# identity() computes it) when the publisher read and judged it: another one stored since
+# (a concurrent publish or write) is a conflict ({0, 0, 0}), and the publisher judges its
+# flags again against that one. ARGV[2..7] the configuration's floor, checksum, writer,
+# data, channel and fresh epoch, ARGV[8..13] the same for the flags. Returns {1, config
+# version, flags version}, or {-4, highest, 0 or 1} when a version would pass 2**53 - 1
+# (nothing written).
+_PAIR = (
+    _LUA_HELPERS
+    + """
+local function identity(key)
+  if redis.call('TYPE', key).ok ~= 'hash' then return ' ' end
+  local v = redis.call('HGET', key, 'version') or ''
+  if redis.call('HSTRLEN', key, 'version') > 64 then v = 'oversized' end
+  local c = redis.call('HGET', key, 'checksum') or ''
+  if redis.call('HSTRLEN', key, 'checksum') > 128 then c = '' end
+  return v .. ' ' .. c
+end
+local function next_version(key, floor_key, floor)
+  local cur = 0
+  if redis.call('TYPE', key).ok == 'hash' then
+    local n = tonumber(redis.call('HGET', key, 'version'))
+    if usable(n) then cur = n end
+  end
+  return math.max(cur, tonumber(floor), floor_of(floor_key)) + 1
+end
+local function write(key, new, a)  -- a: the ARGV index of checksum, writer, data, ...
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+  redis.call('HSET', key, 'version', new, 'checksum', ARGV[a], 'writer', ARGV[a + 1],
+             'data', ARGV[a + 2], 'epoch', ARGV[a + 4], 'forced', '1')
+end
+if identity(KEYS[4]) ~= ARGV[1] then return {0, 0, 0} end
+local cv = next_version(KEYS[1], KEYS[2], ARGV[2])
+local fv = next_version(KEYS[4], KEYS[5], ARGV[8])
+if not usable(cv) then return {-4, cv - 1, 0} end
+if not usable(fv) then return {-4, fv - 1, 1} end
+write(KEYS[1], cv, 3)
+write(KEYS[4], fv, 9)
+redis.call('PUBLISH', ARGV[6], cv .. ' ' .. ARGV[3])
+redis.call('PUBLISH', ARGV[12], fv .. ' ' .. ARGV[9])
+return {1, cv, fv}
+"""
+)
+
+
+def _identity(raw: list[Any]) -> bytes:
+    """The flag document's identity in a reply of the read script, as ``_PAIR`` computes
+    it from the stored fields: b"VERSION CHECKSUM" (b" " for no document, or a key of
+    another type), the bytes as stored."""
+    if raw[5]:
+        return b" "
+    version, checksum = raw[0], raw[1]
+    return (
+        (version if isinstance(version, bytes) else b"")
+        + b" "
+        + (checksum if isinstance(checksum, bytes) else b"")
+    )
 
 
 def _unexpected(what: str, reply: Any) -> Exception:
@@ -1567,7 +1634,7 @@ class RedisFlagStore(RedisFollower):
             with contextlib.suppress(Exception):
                 client.close()
 
-    def __enter__(self) -> RedisFlagStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1644,6 +1711,147 @@ class RedisConfigStore(RedisFlagStore):
 
     def _empty(self) -> Any:
         return None
+
+    def publish_with_flags(
+        self,
+        config: Any,
+        flags: RedisFlagStore,
+        change: Callable[[Any], Any],
+        *,
+        check: Callable[[Any], Any] | None = None,
+        actor: str | None = None,
+    ) -> tuple[FlagDocument, FlagDocument]:
+        """Write ``config`` (a :class:`PublishedConfig`) here and ``change(stored flag
+        snapshot)`` to ``flags`` (a store of the same URL) in one atomic step: both
+        forced writes, as ``update(force=True)`` makes them. No follower can read this
+        configuration with another publish's flags: two publishes at once each write
+        their pair whole, in some order. ``change`` and ``check`` run before anything is
+        written, on the stored flag document; one that another write replaced before
+        this one was applied is a conflict: they run again on the newer document (a
+        publish judges its flags against the document it replaces). Waits for the
+        ``wait=N`` replicas once, for both. Returns the two new documents."""
+        import redis
+
+        if flags._parsed != self._parsed:
+            raise ConfigError("the flag store is not this store's URL", file=self.url)
+        pair = self._client.register_script(_PAIR)
+        cwriter, fwriter = _writer(actor), _writer(actor)
+        cblob, fblob = msgspec.msgpack.encode(cwriter), msgspec.msgpack.encode(fwriter)
+        cdata = self._encode(config)
+        if len(cdata) > MAX_DOCUMENT_BYTES:
+            raise ConfigError(
+                f"the published configuration would be {len(cdata):,} bytes, over the "
+                f"{MAX_DOCUMENT_BYTES:,}-byte limit: not written",
+                file=self.url,
+            )
+        csum = hashlib.sha256(cdata).hexdigest()
+        for attempt in range(MAX_ATTEMPTS):
+            sent = False
+            fsum = ""
+            try:
+                self._check_primary()
+                raw = flags._read_raw(self._client)
+                seen = _identity(raw)
+                try:
+                    old = flags._from_raw(raw)
+                except ConfigError:  # repaired by the forced write, as update() does
+                    old = FlagDocument(flags._empty(), b"", -1, "", {}, flags.url)
+                new_snapshot = change(old.snapshot)
+                if check is not None:
+                    check(new_snapshot)
+                fdata = flags._encode(new_snapshot)
+                if len(fdata) > MAX_DOCUMENT_BYTES:
+                    raise ConfigError(
+                        f"the flag document would be {len(fdata):,} bytes, over the "
+                        f"{MAX_DOCUMENT_BYTES:,}-byte limit: nothing written",
+                        file=flags.url,
+                    )
+                fsum = hashlib.sha256(fdata).hexdigest()
+                cepoch, fepoch = secrets.token_hex(16), secrets.token_hex(16)
+                # (numbered above what this machine's cache files hold, as a repair is)
+                cfloor, ffloor = self._cache_version(), flags._cache_version()
+                with self._lock:
+                    cfloor = max(cfloor, self._seen)
+                with flags._lock:
+                    ffloor = max(ffloor, flags._seen)
+                sent = True
+                reply = pair(
+                    keys=[
+                        self.key, self.floor_key, self.floor_epoch_key,
+                        flags.key, flags.floor_key, flags.floor_epoch_key,
+                    ],
+                    args=[
+                        seen,
+                        cfloor, csum, cblob, cdata, self.channel, cepoch,
+                        ffloor, fsum, fblob, fdata, flags.channel, fepoch,
+                    ],
+                    client=self._client,
+                )  # fmt: skip
+                if not (
+                    isinstance(reply, list)
+                    and len(reply) == 3
+                    and all(type(x) is int for x in reply)
+                    and reply[0] in (1, 0, -4)
+                ):
+                    raise _unexpected("the publish script", reply)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                if not isinstance(exc, redis.RedisError) and not self.closed:
+                    raise
+                wrote = flags._wrote_already(fwriter["id"], fsum) if sent else False
+                if wrote:
+                    # The script ran before the reply was lost: both are written.
+                    self._wrote_already(cwriter["id"], csum)
+                    reply = [1, self._seen, flags._seen]
+                else:
+                    why: Any = exc
+                    if self.closed:
+                        why = f"the store was closed during the publish ({exc})"
+                    elif isinstance(exc, redis.AuthenticationError):
+                        why = f"Redis refused this store's credentials ({exc})"
+                    if wrote is None:
+                        why = (
+                            f"{why}; the outcome is unknown (the connection was lost after "
+                            "the publish was sent, and the store could not be asked whether "
+                            "it was applied): read the store before retrying"
+                        )
+                    self.last_error = f"publish failed: {why}"
+                    raise ConfigError(
+                        f"cannot publish the configuration and flags: {why}", file=self.url
+                    ) from None
+            status, cversion, fversion = reply
+            if status == 1:
+                cnew = FlagDocument(config, cdata, cversion, csum, cwriter, self.url, cepoch, True)
+                fnew = FlagDocument(
+                    new_snapshot, fdata, fversion, fsum, fwriter, flags.url, fepoch, True
+                )
+                with self._lock:
+                    self._saw(cnew)
+                with flags._lock:
+                    flags._saw(fnew)
+                flags._replicate(fversion)  # (one wait covers both: one script)
+                self.stats["writes"] += 1
+                flags.stats["writes"] += 1
+                return cnew, fnew
+            if status == -4:
+                store = flags if fversion else self
+                store.last_error = (
+                    f"not written: the next version would pass 2**53 - 1, where versions "
+                    f"stop counting: the floor key {store.floor_key} or the stored version "
+                    f"is {cversion}, further than cfgcore ever numbers (set by hand or by "
+                    f"another program?). Delete the floor key (DEL {store.floor_key}), "
+                    f"restart processes that serve such a version, then publish again"
+                )
+                raise ConfigError(store.last_error, file=store.url)
+            flags.stats["conflicts"] += 1
+            # Another publish (or write) replaced the flag document since it was read:
+            # judge against that one, after a jittered pause.
+            time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
+        raise ConfigError(
+            f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
+            file=self.url,
+        )
 
 
 def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
