@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import string
 from collections.abc import Iterable
@@ -75,6 +76,8 @@ _SECRET_WORDS = frozenset(
         "credentials",
         "authorization",
         "apikey",
+        "creds",
+        "cred",
     }
 )
 _SECRET_WORD_ENDS = (
@@ -86,6 +89,7 @@ _SECRET_WORD_ENDS = (
     "credential",
     "credentials",
     "apikey",
+    "creds",
 )
 # A ``key`` is a secret after one of these (``api_key``, ``signingKey``,
 # ``secret_access_key``, ``hmac_key``, ``privatekey``); other keys (``partition_key``,
@@ -167,6 +171,21 @@ _PASS_KINDS = frozenset(
         "each",
     }
 )
+# Words that are a credential after one of these, though alone they name a section or a
+# setting (``auth:``, ``cookie:``, ``jwt:`` hold settings, as cfgcore's own
+# ``security.jwt`` does): ``basic_auth``, ``auth_header``, ``session_cookie``,
+# ``connection_string``, ``access_jwt``; written as one word too (``basicauth``,
+# ``sessioncookie``, ``connectionstring``). A bare ``jwt`` holding text is masked all
+# the same (:func:`_secret_path`).
+_SECRET_AFTER: dict[str, frozenset[str]] = {
+    "auth": frozenset({"basic", "bearer", "digest", "proxy", "http"}),
+    "header": frozenset({"auth", "authorization"}),
+    "cookie": frozenset({"session", "auth", "login", "remember", "sso"}),
+    "string": frozenset({"connection", "conn"}),
+    "str": frozenset({"connection", "conn"}),
+    "jwt": _KEY_QUALIFIERS - {"jwt"} | {"id"},
+}
+_SECRET_JOINED = frozenset(q + w for w, qs in _SECRET_AFTER.items() for q in qs)
 #: A bare ``key`` holds a secret under these parents (``security.encryption.key``,
 #: ``jwt.key``, ``tls.key``...): see :func:`names_secret`.
 SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
@@ -193,6 +212,8 @@ def _judge(name: str) -> bool:
         return False  # a filter or an encoding pass (low_pass: 8000), not a password
     if last in _SECRET_WORDS or last.endswith(_SECRET_WORD_ENDS):
         return True
+    if before in _SECRET_AFTER.get(last, ()) or last in _SECRET_JOINED:
+        return True
     if last == "key":
         return before in _KEY_QUALIFIERS
     if last.endswith("key"):
@@ -208,7 +229,8 @@ def is_secret_key(path: Any) -> bool:
 
     ``password``, ``db_pass``, ``passphrase``, ``api_secret``, ``credentials``,
     ``access_token``, ``api_key``, ``secret_access_key``, ``privateKey``,
-    ``DB_PASSWORD``: yes. Names about a secret (``token_ttl``, ``password_policy``,
+    ``DB_PASSWORD``, ``creds``, ``basic_auth``, ``auth_header``, ``session_cookie``,
+    ``connection_string``: yes. Names about a secret (``token_ttl``, ``password_policy``,
     ``secret_name``, ``api_key_required``, ``password_file``), keys that are not
     credentials (``partition_key``, ``public_key``, ``key_id``) and counts
     (``max_tokens``) are not. A bare ``key`` is one only under a secret parent:
@@ -345,6 +367,11 @@ def _secret_path(key: str) -> bool:
     last, parent = segs[-1], (segs[-2] if len(segs) > 1 else "")
     if names_secret(last, parent) or may_hold_secret(last):
         return True
+    if key_words(last) == ["jwt"]:
+        # A bare ``jwt`` is a token when it holds a value, settings when it holds a map
+        # (``security.jwt.algorithm``): masked as a value only, and validation leaves it
+        # alone (cfgcore's own defaults have that section).
+        return True
     return any(is_secret_key(seg) or may_hold_secret(seg) for seg in segs[:-1] if seg)
 
 
@@ -392,6 +419,7 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
             value = _mask_url(value)
         if "=" in value:
             value = _KV_PASSWORD.sub(_mask_kv, value)
+        value = _AUTH_SCHEME.sub(_mask_auth, value)
         return _secrets.mask_text(value)
     return value
 
@@ -486,6 +514,35 @@ def _mask_kv(m: re.Match[str]) -> str:
     return f"{m['key']}{quote}{REDACTED}{quote}"
 
 
+# An HTTP ``Authorization`` credential written in text or in a value: ``Bearer <token>``
+# and ``Basic <base64 of user:password>``. The scheme word alone ("Basic auth is
+# required", "Bearer tokens expire") is prose: a bearer token is masked when it looks
+# like one (8+ characters holding a digit or one of "-._~+/=", or 20+), a basic
+# credential when it decodes to "user:password".
+_AUTH_SCHEME = re.compile(
+    r"\b(?P<scheme>bearer|basic)(?P<space>[ \t]+)(?P<cred>[A-Za-z0-9\-._~+/]+=*)", re.I
+)
+_TOKEN_MARKS = frozenset("0123456789-._~+/=")
+
+
+def _mask_auth(m: re.Match[str]) -> str:
+    cred = m["cred"]
+    if m["scheme"].lower() == "basic":
+        try:
+            secret = b":" in base64.b64decode(cred, validate=True)
+        except ValueError:  # binascii.Error: not base64
+            secret = False
+    else:
+        secret = len(cred) >= 20 or (len(cred) >= 8 and not _TOKEN_MARKS.isdisjoint(cred))
+    return f"{m['scheme']}{m['space']}{REDACTED}" if secret else m.group(0)
+
+
+def mask_auth_credentials(text: str) -> str:
+    """``text`` with ``Bearer <token>`` and ``Basic <base64>`` credentials masked (an
+    ``Authorization`` header quoted in a value, a log line or an error)."""
+    return _AUTH_SCHEME.sub(_mask_auth, text)
+
+
 # Where a URL written in free text ends: a character a URL cannot hold unescaped
 # (white space, quotes, angle brackets, backslash...), and punctuation that closes a
 # sentence or a bracket around it is left out of its end ("see https://h/x/TOKEN.").
@@ -554,4 +611,4 @@ def redact_text(text: str) -> str:
             last = end
         parts.append(text[last:])
         text = "".join(parts)
-    return _secrets.mask_text(text)
+    return _secrets.mask_text(_AUTH_SCHEME.sub(_mask_auth, text))

@@ -457,7 +457,15 @@ def is_secret_variable(name: str, environ: Mapping[str, str] | None = None) -> b
 
     env = os.environ if environ is None else environ
     listed = {v.strip() for v in env.get("CFGCORE_SECRET_VARS", "").split(",") if v.strip()}
-    return name in listed or is_secret_key(name.lower())
+    if name in listed:
+        return True
+    # The shell's working directories: "pwd" is a password's word in a name of words
+    # (DB_PWD, MYSQL_PWD), but PWD and OLDPWD are paths every shell sets. Taken for
+    # secrets, the directory a service runs in was masked in every log line and value.
+    return name.upper() not in _SHELL_VARIABLES and is_secret_key(name.lower())
+
+
+_SHELL_VARIABLES = frozenset({"PWD", "OLDPWD"})
 
 
 def note_variable(name: str, value: str | None, environ: Mapping[str, str] | None = None) -> None:
@@ -532,10 +540,12 @@ def _mask_messages(text: str) -> str:
     """Log and error text with its secrets masked: the remembered ones, and in any URL
     its password, secret query parameters and webhook tokens (an error quoting a
     webhook or a ``redis://user:pass@`` URL masks them even with no secret resolved)."""
-    if "://" in text:
-        from cfgcore.runtime.redaction import redact_text  # it imports this module
+    from cfgcore.runtime.redaction import mask_auth_credentials, redact_text  # it imports us
 
+    if "://" in text:
         return redact_text(text)
+    # An Authorization header quoted in an error ("sent Bearer <token>": 401).
+    text = mask_auth_credentials(text)
     return mask_text(text) if _known else text
 
 
