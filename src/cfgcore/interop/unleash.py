@@ -69,6 +69,7 @@ _TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", 
 _ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
 _VARIANT_DEFAULT = ["userId", "sessionId", "remoteAddress", RANDOM]
 _NEVER: dict[str, Any] = {"any": []}  # a condition that never matches
+_ABSENT = object()
 
 
 # -- context ------------------------------------------------------------------------------
@@ -81,10 +82,16 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
     clock if None); ``#random`` is a fresh random stickiness value, used where
     Unleash falls back to a random one. A boolean or a number reads as Python's text of
-    it (``True`` as "True", ``5.0`` as "5.0"), and so does any other value (a list as
-    its Python text), as the Python SDK (UnleashClient) gives its values to its engine;
-    a top-level field that is not one of Unleash's own is read as a property, as there
-    (before a property of that name).
+    it (``True`` as "True", ``5.0`` as "5.0", ``1e20`` as "1e+20"), and so does any other
+    value (a list as its Python text), as the Python SDK (UnleashClient) gives its values
+    to its engine; a top-level field that is not one of Unleash's own is read as a
+    property, as there (before a property of that name).
+
+    A field or property given as ``None`` is the text "None", as UnleashClient sends it:
+    ``IN ["None"]`` matches it, ``NOT_IN`` lists without it match, and a ``userId`` of
+    None is one user, "None", to stickiness (not a missing id falling back to
+    ``sessionId`` or a random value). Leave a field out for "no value". A
+    ``currentTime`` of None is "None" too (no date; date constraints do not match).
     """
     ctx = ctx or {}
     out: dict[str, Any] = {}
@@ -92,16 +99,17 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     # UnleashClient also reads a top-level field that is not Unleash's own as a
     # property, and its engine reads it before a property of that name
     custom = dict(props) if isinstance(props, Mapping) else {}
+    # UnleashClient sends a None value as the text "None" (its str()): kept, not dropped
     for k, v in ctx.items():
-        if v is not None and k not in _TOP_LEVEL and k != "properties":
+        if k not in _TOP_LEVEL and k != "properties":
             custom[k] = v
     for k, v in custom.items():
         # no field the importer takes names '#' ("a#semver" would stand for a's)
-        if v is not None and "#" not in str(k):
+        if "#" not in str(k):
             out[str(k)] = v
     for k in _TOP_LEVEL:
-        v = ctx.get(k)
-        if v is not None:
+        v = ctx.get(k, _ABSENT)
+        if v is not _ABSENT:
             out[k] = v
     for k, v in list(out.items()):
         if isinstance(v, datetime):
@@ -133,7 +141,7 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
             out[f"{k}#ip"] = ip
         if v[:1].isdigit() and _version_ok(v):
             out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
-    if ctx.get("currentTime") is None:
+    if "currentTime" not in ctx:
         # no currentTime: Unleash reads the clock, and its text for string operators
         t = time.time() if now is None else float(now)
         out["currentTime#date"] = t
