@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from cfgcore.config.files import MAX_DEPTH
+from cfgcore.config.files import MAX_DEPTH, MAX_EXPANDED, _expanded_size
 from cfgcore.config.tree import did_you_mean, format_path
 from cfgcore.errors import Problem, TransformError
 from cfgcore.runtime.secrets import is_resolved_secret, mask_text, note_variable
@@ -93,6 +93,11 @@ class _Run:
         self.file = file
         self.problems: list[Problem] = []
         self.budget = [MAX_EXPANSION]  # bytes substitution may still add in this run
+        # The containers walked so far (by id: all live, held by ``root``) and whether
+        # the value's expanded size was bounded (done once, when one is met again).
+        self.root: Any = None
+        self.seen: set[int] = set()
+        self.sized = False
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(Problem(path=format_path(path), message=message, file=self.file))
@@ -318,10 +323,49 @@ class ConfigurationTransformer:
             )
         funcs = [self._steps[n] for n in names]
         run = _Run(os.environ if self.env is None else self.env, file)
-        out = _walk(config, (), funcs, run)
+        run.root = config
+        try:
+            out = _walk(config, (), funcs, run)
+        except _Shared as shared:
+            # One dict or list held in many places (YAML aliases of aliases, or one
+            # object referenced at both keys of each of 60 levels: 2**60 key paths).
+            # Each place is transformed as a copy, as a file spelling it out would be,
+            # up to the bound update_config, profiles and YAML aliases obey.
+            raise TransformError(
+                [
+                    Problem(
+                        format_path(shared.path),
+                        f"a {shared.kind} repeated in so many places (one object, each "
+                        f"place a copy) that the value expands to more than "
+                        f"{MAX_EXPANDED:,} values",
+                        file=file,
+                    )
+                ]
+            ) from None
         if run.problems:
             raise TransformError(run.problems)
         return out
+
+
+class _Shared(Exception):
+    """A container met again where copying each place expands past MAX_EXPANDED."""
+
+    def __init__(self, path: tuple[Any, ...], kind: str) -> None:
+        super().__init__(path)
+        self.path = path
+        self.kind = kind
+
+
+def _met(node: Any, path: tuple[Any, ...], run: _Run) -> None:
+    """Note the container ``node``; the first time one is met again, bound what the
+    whole value expands to (raises :class:`_Shared` past :data:`MAX_EXPANDED`)."""
+    key = id(node)
+    if key not in run.seen:
+        run.seen.add(key)
+    elif not run.sized:
+        run.sized = True
+        if _expanded_size(run.root) > MAX_EXPANDED:
+            raise _Shared(path, type(node).__name__)
 
 
 def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) -> Any:
@@ -335,8 +379,10 @@ def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) ->
         )
         return node
     if isinstance(node, dict):
+        _met(node, path, run)
         return {k: _walk(v, (*path, k), funcs, run) for k, v in node.items()}
     if isinstance(node, list | tuple):
+        _met(node, path, run)
         return [_walk(v, (*path, i), funcs, run) for i, v in enumerate(node)]
     for func in funcs:
         try:
