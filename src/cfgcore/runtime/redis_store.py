@@ -105,7 +105,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write, read_regular
+from cfgcore.runtime.atomicio import MAX_READ_BYTES, FileLock, atomic_write, read_regular
 from cfgcore.runtime.flagstore import (
     FlagDocument,
     clean_writer,
@@ -147,6 +147,9 @@ MAX_DOCUMENT_BYTES = MAX_READ_BYTES
 # The largest cache file read: a document and its fields (url, version, checksum, a
 # writer of at most 64 KiB as the read script sends it) in MessagePack.
 MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
+# Seconds a cache file write waits for another process of the host to finish its own
+# (a few milliseconds each); past that it is skipped and retried like a failed write.
+CACHE_LOCK_SECONDS = 2.0
 MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a round trip)
 
 # Shared by the scripts: a stored version or floor is usable only as an integer in
@@ -878,12 +881,6 @@ class RedisFlagStore(RedisFollower):
             doc.version == self._cached and doc.checksum == self._cached_sum
         ):
             return
-        if self._cache_ahead(doc):
-            # The processes of a host share the file: one that took a newer version
-            # wrote it already, and a lagging one must not put an older one back (a
-            # start while Redis is unreachable would serve it).
-            self._cached, self._cached_sum = doc.version, doc.checksum
-            return
         blob = msgspec.msgpack.encode(
             {
                 "url": self.url,
@@ -898,7 +895,15 @@ class RedisFlagStore(RedisFollower):
         )
         try:
             os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
-            atomic_write(self.cache_path, blob)
+            # The processes of a host share the file: one that took a newer version
+            # wrote it already, and a lagging one must not put an older one back (a
+            # start while Redis is unreachable would serve it). The check and the
+            # replace are one step under the file's lock: two processes checking at
+            # once both found the file older, and the slower rename put an older
+            # version back over the newer one.
+            with self._cache_lock():
+                if not self._cache_ahead(doc):
+                    atomic_write(self.cache_path, blob)
             self._cached, self._cached_sum = doc.version, doc.checksum
         except OSError as exc:  # a full disk must not stop the fleet from following
             # Logged once (a read-only state directory fails every time): not at
@@ -913,6 +918,26 @@ class RedisFlagStore(RedisFollower):
         if self._cache_failed is not None:
             self._cache_failed = None
             log.warning("%s: the cache file %s is written again", self.url, self.cache_path)
+
+    @contextlib.contextmanager
+    def _cache_lock(self) -> Any:
+        """Hold the cache file's lock (``.NAME.lock`` beside it), waiting at most
+        :data:`CACHE_LOCK_SECONDS` (LockTimeout, an OSError: the write is skipped and
+        retried as a failed one). A lock file this process may not open (another user's,
+        in a shared directory) is no lock: the write goes ahead as before there was one."""
+        assert self.cache_path is not None
+        directory, base = os.path.split(self.cache_path)
+        lock = FileLock(os.path.join(directory, f".{base}.lock"), timeout=CACHE_LOCK_SECONDS)
+        held = True
+        try:
+            lock.acquire()
+        except PermissionError:
+            held = False
+        try:
+            yield
+        finally:
+            if held:
+                lock.release()
 
     def _cache_ahead(self, doc: FlagDocument) -> bool:
         """Whether the cache file holds ``doc`` already, or a newer version of this
