@@ -346,7 +346,7 @@ def tree_problem(
                         return _dotted((*path, k)), (
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
                         )
-                    if not (k.isascii() or _encodable(k)):
+                    if not (str.isascii(k) or _encodable(k)):
                         return _dotted((*path, k)), f"key {_NOT_UNICODE}"
                 marker = node.get(REPLACE)
                 if marker is not None and type(marker) is not bool:
@@ -424,18 +424,20 @@ def expands_too_far(tree: Any) -> bool:
 
 def _leaf_problem(node: Any, depth: bool) -> str | None:
     """Why :func:`tree_problem` refuses the scalar ``node``, else None."""
-    if type(node) is str:
+    if isinstance(node, str):
         # isascii() is the fast path: only other text is encoded to look for a lone
-        # surrogate.
-        if not depth or node.isascii() or _encodable(node):
+        # surrogate. A subclass of str is judged as the text it holds (str's own
+        # methods: it may override isascii or encode); it was let through unchecked.
+        if not depth or str.isascii(node) or _encodable(node):
             return None
         return f"text {_NOT_UNICODE}"
     if node is None or type(node) is bool:
         return None
     if isinstance(node, int) and not isinstance(node, bool):
-        if not INT_MIN <= node <= INT_MAX:
+        # int's own value: a subclass may override the comparisons (and would pass).
+        if not INT_MIN <= int.__index__(node) <= INT_MAX:
             return (
-                f"integer out of range ({node.bit_length()} bits; "
+                f"integer out of range ({int.bit_length(node)} bits; "
                 "configuration integers must fit in 64 bits)"
             )
         return None
@@ -445,8 +447,8 @@ def _leaf_problem(node: Any, depth: bool) -> str | None:
         if not math.isfinite(node):
             return f"{node!r} is not a finite number"
         return None
-    if isinstance(node, str | _date | _time):
-        # Text, and the dates and times TOML and YAML files hold (``2024-05-01``,
+    if isinstance(node, _date | _time):
+        # The dates and times TOML and YAML files hold (``2024-05-01``,
         # ``2024-05-01T09:00:00Z``, TOML's ``09:00:00``): served as the file gave them.
         return None
     return f"a {type(node).__name__} is not a configuration value ({VALUE_KINDS})"
@@ -470,7 +472,7 @@ def _kind_of(value: Any) -> str:
 
 def _encodable(text: str) -> bool:
     try:
-        text.encode("utf-8")
+        str.encode(text, "utf-8")  # str's own: a subclass may override encode
     except UnicodeEncodeError:
         return False
     return True

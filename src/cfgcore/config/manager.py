@@ -798,7 +798,7 @@ def _target(key_path: Any) -> str:
     surrogate escaped: the audit log could not write it, and raised)."""
     if not isinstance(key_path, str):
         return repr(key_path)
-    if key_path.isascii() or _encodable(key_path):
+    if str.isascii(key_path) or _encodable(key_path):
         return key_path
     return key_path.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -812,7 +812,7 @@ def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
     object alike."""
     found = tree_problem(value, tuple(path))
     if found is None and not all(
-        isinstance(p, str) and (p.isascii() or _encodable(p)) for p in path
+        isinstance(p, str) and (str.isascii(p) or _encodable(p)) for p in path
     ):
         # The value's keys are judged by tree_problem; the path's own segments here.
         found = _target(".".join(map(str, path))), f"key path {_NOT_UNICODE}"
