@@ -4,7 +4,9 @@ a mix) and bounded reads (:func:`read_regular`).
 The recipe is the classic one: write a temporary file in the same directory, fsync it,
 rename it over the target (atomic on POSIX and, via ``os.replace``, on Windows), then
 fsync the directory so the rename itself survives a crash. A hot-reload watcher on the
-same directory therefore never reads a half-written file written by cfgcore.
+same directory therefore never reads a half-written file written by cfgcore. A symbolic
+link at the target is replaced, unless the caller asks to write the file it points to
+(``follow_symlinks``).
 """
 
 from __future__ import annotations
@@ -256,8 +258,23 @@ def _read_only(directory: str) -> bool:
         return False
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int | None = None,
+    follow_symlinks: bool = False,
+) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, dir fsync).
+
+    A symbolic link at ``path`` is replaced by the new file (by default), or, with
+    ``follow_symlinks=True``, kept: the file it points to (all links resolved) is
+    replaced instead, by a temp file in that file's directory renamed over it, with
+    that file's mode and owner kept. The flag file takes that (a flags file kept as a
+    link into a checkout or a shared directory stays one after the first change);
+    cfgcore's own files in its state directory (cache files, the usage file, audit
+    records and checkpoints) do not, so a link planted there never sends a write
+    somewhere else (a process writing, as root say, where another user's link points).
 
     ``mode`` sets the permission bits of the new file; by default an existing regular
     file's permission bits are kept (not its set-user-ID, set-group-ID or sticky bits),
@@ -269,6 +286,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     >>> atomic_write("/tmp/cfgcore-doc.txt", b"hello")
     """
     target = os.fspath(path)
+    if follow_symlinks and os.path.islink(target):
+        target = os.path.realpath(target)
     directory = os.path.dirname(os.path.abspath(target))
     owner: tuple[int, int] | None = None
     # lstat, not stat: the link itself is what the rename replaces, and a symlink
@@ -340,9 +359,15 @@ def _create_temp(directory: str, base: str, perm: int) -> tuple[int, str]:
     raise FileExistsError(f"cannot create a temporary file next to {base} in {directory}")
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    mode: int | None = None,
+    follow_symlinks: bool = False,
+) -> None:
     """:func:`atomic_write` for text, encoded as UTF-8."""
-    atomic_write(path, text.encode("utf-8"), mode=mode)
+    atomic_write(path, text.encode("utf-8"), mode=mode, follow_symlinks=follow_symlinks)
 
 
 def fsync_dir(directory: str) -> None:

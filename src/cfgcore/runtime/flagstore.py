@@ -12,6 +12,8 @@ Stores here:
 * :class:`FileFlagStore`: a YAML, JSON or MessagePack file. Writers serialise on an
   ``fcntl`` lock on ``<file>.lock`` and replace the file atomically (temp file, fsync,
   rename); a sidecar ``.<file>.version`` records the version, checksum and writer.
+  A flag file that is a symbolic link stays one: the file it points to is replaced,
+  and the lock and sidecar live beside that file.
   A missing file reads as the *seed* document (the bundled catalog, except in
   production: :func:`bundled_seed`) and is created by the first change.
 * :class:`MemoryFlagStore`: in-process only (``persist=False``, tests).
@@ -255,13 +257,23 @@ class FileFlagStore:
         self.url = "file://" + self.path
         self.seed = seed
         self.format: Format = format or format_for(self.path)
-        directory, base = os.path.split(self.path)
-        self.lock_path = os.path.join(directory, f".{base}.lock")
-        self.meta_path = os.path.join(directory, f".{base}.version")
         self._thread_lock = threading.RLock()  # file locks are per process, not per thread
         _FILE_STORES.add(self)
         self._watchers: list[Callable[[FlagDocument], None]] = []
         self._cleaned = False
+
+    # A flag file that is a symbolic link is written through it (the file it points to
+    # is replaced, the link stays): its lock, version sidecar and temp files live beside
+    # that file, so every path that reaches it (the link, the file itself) shares them.
+    @property
+    def lock_path(self) -> str:
+        directory, base = os.path.split(os.path.realpath(self.path))
+        return os.path.join(directory, f".{base}.lock")
+
+    @property
+    def meta_path(self) -> str:
+        directory, base = os.path.split(os.path.realpath(self.path))
+        return os.path.join(directory, f".{base}.version")
 
     # -- reading ---------------------------------------------------------------------
 
@@ -345,7 +357,8 @@ class FileFlagStore:
     def _remove_stale_temps(self) -> None:
         # Every writer of this file holds the lock while its temp file exists, so under
         # the lock any temp file left next to it belongs to a writer that was killed.
-        directory, base = os.path.split(self.path)
+        # (a flag file that is a symlink is written beside the file it points to)
+        directory, base = os.path.split(os.path.realpath(self.path))
         for pattern in (f".{base}.*.tmp", f".{os.path.basename(self.meta_path)}.*.tmp"):
             for tmp in glob.glob(os.path.join(glob.escape(directory), pattern)):
                 with contextlib.suppress(OSError):
@@ -364,7 +377,8 @@ class FileFlagStore:
             writer = writer_identity(actor)
             new = FlagDocument(new_snap, data, old.version + 1, checksum(data), writer, self.path)
             try:
-                atomic_write(self.path, data)
+                # (through a symlink: the file it points to, and the link stays)
+                atomic_write(self.path, data, follow_symlinks=True)
                 meta = {"version": new.version, "checksum": new.checksum, "writer": writer}
                 atomic_write(self.meta_path, json.dumps(meta).encode())
             except OSError as exc:
