@@ -21,6 +21,16 @@ An alternation whose branches start with different characters and cannot match
 the empty string (``(?:foo|bar)``) adds no way to match: at any position at most
 one branch can start. Anchor the pattern and keep one open-ended quantifier
 (``^user-[0-9]+$``), or install google-re2.
+
+A pattern means the same with and without google-re2: RE2's syntax and meaning are
+the contract, and without RE2 the pattern is rewritten for ``re`` (:func:`_for_re`)
+so that ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII (``\\s`` is ``[\\t\\n\\f\\r ]``),
+``$`` (outside ``(?m)``) matches only at the end of the text, never before a final
+newline, ``\\z`` is the end of the text, ``[[:alpha:]]`` and the other POSIX classes are
+RE2's ASCII ones and ``{,n}`` is literal text; and what RE2 refuses is refused with
+RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``, look-arounds, ``(?#...)``, possessive
+``a*+``, repetition counts over 1000, ``[\\b]``). Some patterns RE2 accepts stay
+refused without it (``\\p{L}``, ``\\Q...\\E``, ``\\x{41}``, ``(?U)``, flags in mid-pattern).
 """
 
 from __future__ import annotations
@@ -267,24 +277,272 @@ def _case_variants(c: str, ignore_case: bool) -> set[str]:
 
 def compile_regex(pattern: str, ignore_case: bool) -> Any:
     """Compile a targeting regex once: RE2 when installed (linear time), else ``re``
-    after :func:`linear_hazard` found nothing; raises ValueError naming the hazard."""
-    if _re2 is None:
-        hazard = linear_hazard(pattern, ignore_case)
-        if hazard is not None:
-            raise ValueError(
-                f"{hazard}; without google-re2 only patterns that run in linear time "
-                "are accepted (install google-re2, or anchor with ^ and keep one "
-                "open-ended quantifier)"
-            )
-    if ignore_case:
-        pattern = "(?i)" + pattern
+    after :func:`linear_hazard` found nothing; raises ValueError naming the hazard, or
+    re.error naming what RE2 refuses. With and without RE2 a pattern matches the same
+    texts and is refused alike (see the module's notes)."""
     if _re2 is not None:
         try:
-            return _re2.compile(pattern, _RE2_OPTIONS)
+            return _re2.compile("(?i)" + pattern if ignore_case else pattern, _RE2_OPTIONS)
         except _re2.error as exc:
             # RE2 says why in bytes (b'missing ): ('): the flag's problem says it in text
             raise re.error(_re2_reason(exc)) from None
-    return re.compile(pattern)
+    text = _for_re(pattern)  # RE2's meaning, or re.error with RE2's reason
+    hazard = linear_hazard(text, ignore_case)
+    if hazard is not None:
+        raise ValueError(
+            f"{hazard}; without google-re2 only patterns that run in linear time "
+            "are accepted (install google-re2, or anchor with ^ and keep one "
+            "open-ended quantifier)"
+        )
+    parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
+    _re2_meaning(parsed, parsed.state.flags)
+    return _Pattern(_sre_compile(parsed, parsed.state.flags), pattern, ignore_case)
+
+
+class _Pattern:
+    """A targeting regex compiled by ``re`` with RE2's meaning (see :func:`_for_re`).
+    ``search`` is the compiled pattern's own (no Python frame added per search); it
+    pickles as its pattern text, compiled again when loaded."""
+
+    __slots__ = ("ignore_case", "pattern", "search")
+
+    def __init__(self, compiled: re.Pattern[str], pattern: str, ignore_case: bool) -> None:
+        self.search = compiled.search
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
+        return compile_regex, (self.pattern, self.ignore_case)
+
+    def __repr__(self) -> str:
+        return f"<targeting regex {self.pattern!r}{' (ignore case)' if self.ignore_case else ''}>"
+
+
+try:
+    from re._compiler import compile as _sre_compile  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    from sre_compile import compile as _sre_compile
+
+# RE2's Perl classes (ASCII) and POSIX classes, as code point ranges.
+_DIGIT = [(0x30, 0x39)]
+_WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+_SPACE = [(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)]
+_POSIX = {
+    "alnum": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
+    "alpha": [(0x41, 0x5A), (0x61, 0x7A)],
+    "ascii": [(0x00, 0x7F)],
+    "blank": [(0x09, 0x09), (0x20, 0x20)],
+    "cntrl": [(0x00, 0x1F), (0x7F, 0x7F)],
+    "digit": _DIGIT,
+    "graph": [(0x21, 0x7E)],
+    "lower": [(0x61, 0x7A)],
+    "print": [(0x20, 0x7E)],
+    "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
+    "space": [(0x09, 0x0D), (0x20, 0x20)],
+    "upper": [(0x41, 0x5A)],
+    "word": _WORD,
+    "xdigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
+}
+_CATEGORIES = {
+    _sre.CATEGORY_DIGIT: (_DIGIT, False),
+    _sre.CATEGORY_NOT_DIGIT: (_DIGIT, True),
+    _sre.CATEGORY_WORD: (_WORD, False),
+    _sre.CATEGORY_NOT_WORD: (_WORD, True),
+    _sre.CATEGORY_SPACE: (_SPACE, False),
+    _sre.CATEGORY_NOT_SPACE: (_SPACE, True),
+}
+# What re's IGNORECASE folds into [0-9A-Z_a-z]: dotted and dotless i, long s, Kelvin.
+_FOLDS_INTO_WORD = [(0x130, 0x131), (0x17F, 0x17F), (0x212A, 0x212A)]
+_PERL_FLAGS = "imsU-"  # what RE2 accepts in (?flags) and (?flags:...)
+_MAX_REPEAT = 1000  # RE2's largest repetition count
+_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Escapes of letters and digits ``re`` knows and RE2 refuses (``re``: group
+# references, \\Z, \\u/\\U/\\N code points); \\z is RE2's \\Z, rewritten.
+_RE_ONLY_ESCAPES = frozenset("ZuUN123456789")
+
+
+def _class_text(ranges: list[tuple[int, int]]) -> str:
+    return "".join(
+        _class_char(lo) + ("-" + _class_char(hi) if hi > lo else "") for lo, hi in ranges
+    )
+
+
+def _for_re(pattern: str) -> str:
+    """``pattern`` (RE2 syntax) rewritten where Python's ``re`` reads the text otherwise:
+    ``\\z`` to ``\\Z``, ``{,`` to a literal brace, POSIX classes to their ranges, a ``[``
+    inside a class escaped; raises ``re.error`` with RE2's reason for what RE2 refuses
+    and ``re`` would accept. The classes and ``$`` are done on the parsed pattern
+    (:func:`_re2_meaning`)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    last_repeat = ""  # the quantifier just read: a "+" after it is possessive in re
+    assertion = -1  # where in ``out`` the assertion just read is (RE2 repeats one)
+    while i < n:
+        c = pattern[i]
+        repeat = ""
+        if assertion >= 0 and (c in "*+?" or (c == "{" and _REPEAT.match(pattern, i))):
+            out[assertion] = f"(?:{out[assertion]})"  # re: "nothing to repeat" else
+        assertion = -1
+        if c == "\\" and i + 1 < n:
+            e = pattern[i + 1]
+            if e in _RE_ONLY_ESCAPES or (e not in _ASCII_LETTERS and ord(e) > 0x7F):
+                raise re.error(f"invalid escape sequence: \\{e}")
+            out.append("\\Z" if e == "z" else pattern[i : i + 2])
+            if e in "bBAz":
+                assertion = len(out) - 1
+            i += 2
+        elif c in "^$":
+            out.append(c)
+            assertion = len(out) - 1
+            i += 1
+        elif c == "[":
+            i = _class_for_re(pattern, i, out)
+        elif c == "(" and pattern.startswith("(?", i):
+            i = _group_for_re(pattern, i, out)
+        elif c == "{":
+            m = _REPEAT.match(pattern, i)
+            if m is None or pattern.startswith("{,", i):
+                out.append("\\{")  # RE2: literal unless {n}, {n,} or {n,m}
+                i += 1
+            else:
+                low, high = int(m.group(1)), m.group(3)
+                if low > _MAX_REPEAT or (high and (int(high) > _MAX_REPEAT or int(high) < low)):
+                    raise re.error(f"invalid repetition size: {m.group(0)}")
+                out.append(m.group(0))
+                repeat = m.group(0)
+                i = m.end()
+        elif c in "*+?":
+            if c == "+" and last_repeat:
+                raise re.error(f"bad repetition operator: {last_repeat}+")
+            out.append(c)
+            repeat = c if not last_repeat else ""  # "*?" is lazy: no further operator
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+        last_repeat = repeat
+    return "".join(out)
+
+
+def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
+    """Copy the ``(?`` at ``i`` if RE2 reads it (a named group, flags, a
+    non-capturing group); else raise RE2's ``invalid perl operator``."""
+    rest = pattern[i + 2 : i + 4]
+    if rest.startswith("P"):
+        if rest == "P<":
+            out.append("(?P<")
+            return i + 4
+        raise re.error("invalid perl operator: (?P")
+    if rest in ("<=", "<!"):
+        raise re.error(f"invalid perl operator: (?{rest}")
+    if rest.startswith("<"):  # a named group RE2 reads; re refuses it itself
+        out.append("(?")
+        return i + 2
+    j = i + 2
+    while j < len(pattern) and pattern[j] in _PERL_FLAGS:
+        j += 1
+    if j == len(pattern) or pattern[j] not in ":)":
+        raise re.error(f"invalid perl operator: {pattern[i : j + 1]}")
+    out.append(pattern[i:j])
+    return j
+
+
+def _class_for_re(pattern: str, i: int, out: list[str]) -> int:
+    """Copy the bracketed class at ``i`` (rewritten for re, see :func:`_for_re`)."""
+    n = len(pattern)
+    j = i + 1
+    if j < n and pattern[j] == "^":
+        j += 1
+    parts = [pattern[i:j]]
+    if j < n and pattern[j] == "]":  # a "]" first is itself
+        parts.append("\\]")
+        j += 1
+    while j < n and pattern[j] != "]":
+        c = pattern[j]
+        if c == "\\" and j + 1 < n:
+            e = pattern[j + 1]
+            if e in _RE_ONLY_ESCAPES or e in "bz" or (e not in _ASCII_LETTERS and ord(e) > 0x7F):
+                raise re.error(f"invalid escape sequence: \\{e}")
+            parts.append(pattern[j : j + 2])
+            j += 2
+        elif c == "[" and pattern.startswith("[:", j):
+            end = pattern.find(":]", j + 2)
+            if end < 0:
+                parts.append("\\[")
+                j += 1
+                continue
+            name = pattern[j + 2 : end]
+            negate = name.startswith("^")
+            ranges = _POSIX.get(name[1:] if negate else name)
+            if ranges is None:
+                raise re.error(f"invalid character class range: {pattern[j : end + 2]}")
+            parts.append(_class_text(complement_ranges(ranges) if negate else ranges))
+            j = end + 2
+        elif c in "[&~|":  # literal in RE2; re warns of set operations to come
+            parts.append("\\" + c)
+            j += 1
+        else:
+            parts.append(c)
+            j += 1
+    out.extend(parts)
+    return j  # at the closing "]" (copied by the caller's next step), or the end
+
+
+def _re2_meaning(items: Any, flags: int) -> None:
+    """Rewrite the parsed pattern ``items`` in place to RE2's meaning: ASCII
+    ``\\d``/``\\w``/``\\s``/``\\b``, ``$`` at the end of the text only (outside
+    ``(?m)``)."""
+    data = items.data
+    for k, (op, av) in enumerate(data):
+        if op is _sre.AT:
+            if av is _sre.AT_END and not flags & re.MULTILINE:
+                data[k] = (op, _sre.AT_END_STRING)
+            elif av in (_sre.AT_BOUNDARY, _sre.AT_NON_BOUNDARY):
+                ascii_only = _sre.SubPattern(items.state, [(op, _sre.AT_BOUNDARY)])
+                if av is _sre.AT_NON_BOUNDARY:  # re's \\B never matches an empty text
+                    no_boundary = (_sre.ASSERT_NOT, (1, ascii_only))
+                    ascii_only = _sre.SubPattern(items.state, [no_boundary])
+                data[k] = (_sre.SUBPATTERN, (None, re.ASCII, 0, ascii_only))
+        elif op is _sre.IN:
+            data[k] = (op, _ascii_set(av, bool(flags & re.IGNORECASE)))
+        elif op is _sre.SUBPATTERN:
+            group, add, remove, body = av
+            inner = flags & ~re.UNICODE if add & re.ASCII else flags
+            _re2_meaning(body, (inner | add) & ~remove)
+        elif op in _REPEATS:
+            _re2_meaning(av[2], flags)
+        elif op is _sre.BRANCH:
+            for branch in av[1]:
+                _re2_meaning(branch, flags)
+        elif op is getattr(_sre, "ATOMIC_GROUP", None):  # pragma: no cover - refused before
+            _re2_meaning(av, flags)
+
+
+def _ascii_set(av: list[Any], ignore_case: bool) -> list[Any]:
+    """A parsed class with its categories as RE2's ASCII ranges. A lone negated
+    category stays a negated class (``\\W``: not a word character), so that under
+    IGNORECASE a character folding into the class (the Kelvin sign) stays out of
+    it, as in RE2; in a class with more (``[a\\W]``) such characters are left out of
+    the complement, or re would match their folds (``k``) too."""
+    cats = [arg for op, arg in av if op is _sre.CATEGORY]
+    if not cats:
+        return av
+    if len(av) == 1:
+        ranges, negate = _CATEGORIES[cats[0]]
+        head = [(_sre.NEGATE, None)] if negate else []
+        return head + [(_sre.RANGE, r) for r in ranges]
+    out = []
+    for op, arg in av:
+        if op is _sre.CATEGORY:
+            ranges, negate = _CATEGORIES[arg]
+            if negate:
+                folds = ignore_case and arg is _sre.CATEGORY_NOT_WORD
+                ranges = complement_ranges(_merge(ranges + (_FOLDS_INTO_WORD if folds else [])))
+            out += [(_sre.RANGE, r) for r in ranges]
+        else:
+            out.append((op, arg))
+    return out
 
 
 def _re2_options() -> Any:
