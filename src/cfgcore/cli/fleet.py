@@ -1,5 +1,6 @@
 """Fleet commands: ``publish`` (a validated configuration and its flags, to a Redis
-store) and ``watch --store URL`` (follow a flag store and print every change).
+store), ``retire`` (delete a namespace no process serves) and ``watch --store URL``
+(follow a flag store and print every change).
 
 ``cfgcore publish --store redis://HOST:PORT/DB?namespace=NS [-e ENV]`` builds the layered
 configuration of ENV exactly as the manager does, validates it, compiles the flags, and
@@ -20,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["publish", "register", "watch_store"]
+__all__ = ["publish", "register", "retire", "watch_store"]
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +52,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--actor", help="who publishes (default: the OS user@host; another name "
                    "needs the policy's actor.assume)")  # fmt: skip
     p.set_defaults(func=publish)
+    r = subparsers.add_parser(
+        "retire",
+        help="delete a Redis store namespace no process serves any more: its flag "
+        "document, published configurations, floor keys and epoch records",
+    )
+    r.add_argument("--store", required=True, help="redis://HOST:PORT/DB?namespace=NS")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="even while processes follow it (they keep serving what they have)",
+    )
+    r.add_argument("--actor", help="who retires it (default: the OS user@host)")
+    r.set_defaults(func=retire)
 
 
 def _with_references(config: Any, refs: Any) -> Any:
@@ -145,6 +159,22 @@ def publish(args: argparse.Namespace) -> int:
             print(f"published {snap.environment} as version {new.version} to {store.url}")
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
     manager.close()
+    return 0
+
+
+def retire(args: argparse.Namespace) -> int:
+    """Delete the namespace's documents, floor keys and epoch records (the access
+    policy's ``flags.publish`` on the store, as a publish replacing them would need)."""
+    from cfgcore.runtime.policy import check, cli_actor
+    from cfgcore.runtime.redis_store import retire_namespace
+    from cfgcore.runtime.redis_url import parse_redis_url
+
+    parsed = parse_redis_url(args.store)
+    actor = cli_actor(args.actor)
+    check(actor, "flags.publish", parsed.redacted())
+    keys = retire_namespace(args.store, force=args.force)
+    shown = ", ".join(_safe(k.decode(errors="replace"), 120) for k in keys) or "none"
+    print(f"retired namespace {_safe(parsed.namespace, 80)}: {len(keys)} keys deleted ({shown})")
     return 0
 
 

@@ -29,6 +29,9 @@ hash tag so key and channel stay on one slot)::
                          version (void when the floor has another version)
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
+The floor keys and records are never cleared by a write: they live as long as the
+namespace, which ``cfgcore retire`` (:func:`retire_namespace`) deletes whole.
+
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
 ``{host, pid, actor, time, id}``. ``cfgcore publish`` with flags writes the configuration
 and the flag document in one script (:meth:`RedisConfigStore.publish_with_flags`), so the
@@ -138,6 +141,7 @@ __all__ = [
     "RedisURL",
     "open_redis_store",
     "parse_redis_url",
+    "retire_namespace",
 ]
 
 log = logging.getLogger("cfgcore.fleet")
@@ -1883,6 +1887,50 @@ def open_redis_store(url: str, *, seed: str | None = None) -> RedisFlagStore:
     """The store for a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL (what
     :func:`cfgcore.runtime.flagstore.open_store` calls)."""
     return RedisFlagStore(url, seed=seed)
+
+
+def retire_namespace(url: str, *, force: bool = False) -> list[bytes]:
+    """Delete every key cfgcore keeps for the URL's namespace: the flag document, each
+    published configuration, and their floor keys and epoch records (which nothing else
+    ever clears: they outlive the documents by design, so a store that lost its documents
+    is refused, not built on). For a namespace no process serves any more (a service
+    decommissioned, or a namespace to start over from nothing). Refused with ConfigError
+    while a process follows one of its documents (subscribed to its change channel),
+    unless ``force``: such a process would find its document gone, keep serving it and
+    record the floor again, as it must. Other keys with the namespace's prefix are not
+    cfgcore's and stay. Returns the names of the deleted keys."""
+    import re
+
+    import redis
+
+    store = RedisFlagStore(url)
+    try:
+        ns = store._parsed.namespace
+        ours = re.compile(
+            rb"\{" + re.escape(ns.encode()) + rb"\}:(?:flags|config:[^:]+)(?::floor(?::epoch)?)?"
+        )
+        match = "{" + re.sub(r"([*?\[\]\\])", r"\\\1", ns) + "}:*"  # MATCH is a glob
+        try:
+            keys = sorted(
+                {k for k in store._client.scan_iter(match=match, count=1000) if ours.fullmatch(k)}
+            )
+            documents = [k for k in keys if not k.endswith((b":floor", b":floor:epoch"))]
+            channels = {store.channel.encode()} | {k + b":changes" for k in documents}
+            followers = sum(n for _, n in store._client.pubsub_numsub(*sorted(channels)))
+            if followers and not force:
+                raise ConfigError(
+                    f"{followers} process(es) still follow namespace {ns!r}: stop them "
+                    "first (or --force: they keep serving what they have, and record the "
+                    "floor again)",
+                    file=store.url,
+                )
+            if keys:
+                store._client.delete(*keys)  # (one slot: {NS})
+        except redis.RedisError as exc:
+            raise ConfigError(f"cannot retire namespace {ns!r}: {exc}", file=store.url) from None
+        return keys
+    finally:
+        store.close()
 
 
 _STORES: weakref.WeakSet[RedisFlagStore] = weakref.WeakSet()
