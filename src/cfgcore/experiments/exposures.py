@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 import weakref
@@ -757,6 +758,12 @@ class LogTail(Generic[_R]):
             self.skipped.add(self._name, self._lineno, "nested too deeply")
 
 
+#: Bytes of user ids (``sys.getsizeof``) one test's exposure dedup keeps by default:
+#: a million typical ids (a UUID's text takes 85) fit, so the user count bounds it
+#: first; long ids (8 KB each would make the million 8 GB) clear it earlier.
+DEDUP_BYTES = 128 << 20
+
+
 def shard_limit(dedup_limit: int) -> int:
     """Users one dedup shard holds before it is cleared: ``dedup_limit`` spread over
     the ``DEDUP_SHARDS`` shards, rounded up, at least 1."""
@@ -773,7 +780,12 @@ class ExposureLogger:
     picked by the id's hash, so that growing them rehashes one small set at a time
     instead of stalling a request on one large set's rehash. A shard that reaches its share of
     ``dedup_limit`` is cleared, so memory stays bounded and a user may then be logged
-    again (consumers dedup by user anyway). It appends the exposure to a backlog of at
+    again (consumers dedup by user anyway). The ids' memory is bounded too: a shard
+    whose ids take more than its share of ``dedup_bytes`` (``sys.getsizeof`` of each)
+    is cleared the same way, so long ids (an 8 KB id, say) cannot make the user bound
+    gigabytes. The bytes are counted on the writer thread, off the request path, as
+    each first exposure reaches it: a shard may exceed its share by the ids of the
+    exposures still waiting to be written. It appends the exposure to a backlog of at
     most ``queue_size``; a daemon thread writes batches to every sink
     (:class:`~cfgcore.experiments.writer.BackgroundWriter`: the request thread never
     takes a lock or waits for the writer). A full backlog drops the exposure and
@@ -795,6 +807,7 @@ class ExposureLogger:
         queue_size: int = 100_000,
         batch_size: int = 64,
         dedup_limit: int = 1_000_000,
+        dedup_bytes: int = DEDUP_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sinks: list[ExposureSink] = list(sinks)
@@ -802,6 +815,14 @@ class ExposureLogger:
         self.sink_errors = 0
         self._seen: dict[str, tuple[set[Any], ...]] = {}
         self._shard_limit = shard_limit(dedup_limit)
+        self._shard_bytes = max(1, -(-dedup_bytes // DEDUP_SHARDS))
+        # An id of at most its share of the bytes (dedup_bytes / dedup_limit: 134 by
+        # default, an 85-character ASCII id) is bounded by the count; the writer counts
+        # only the longer ones (_account), so typical ids cost it one length check.
+        # (An id of at most 85 characters that are not all ASCII takes up to 4x that.)
+        self._long_id = self._shard_bytes // self._shard_limit
+        # {test: [bytes of long ids, entries]} per shard, kept by the writer thread.
+        self._sizes: dict[str, list[list[int]]] = {}
         self._clock = clock
         self._writer = BackgroundWriter(
             self._deliver, name="cfgcore-exposures", max_pending=queue_size, batch_size=batch_size
@@ -909,11 +930,47 @@ class ExposureLogger:
         for shard in self._seen.get(test, ()):
             shard.clear()
 
+    def _account(self, test: str, user: Any, size: int) -> None:
+        """On the writer thread: ``user``, a first exposure just delivered (it joined
+        its dedup shard on the request path) whose id takes ``size`` bytes, more than
+        its share (``_long_id``), counts toward its shard's bytes. The shard holds at
+        most those long ids plus ``_long_id`` bytes for each other entry: past its
+        share of ``dedup_bytes`` it is cleared. A shard cleared meanwhile by its count
+        bound (or :meth:`forget`) holds fewer entries than when last seen: its count
+        restarts. (Approximate by design, never on the request path: what it may miss
+        is ids added and cleared between two batches.)"""
+        shards = self._seen.get(test)
+        if shards is None:
+            return
+        try:
+            i = hash(user) & (DEDUP_SHARDS - 1)
+        except Exception:  # pragma: no cover - delivered ids are exact str or int
+            return
+        sizes = self._sizes.get(test)
+        if sizes is None:
+            sizes = self._sizes[test] = [[0, 0] for _ in range(DEDUP_SHARDS)]
+        shard, kept = shards[i], sizes[i]
+        entries = len(shard)
+        if entries < kept[1]:
+            kept[0] = 0  # cleared since the last look
+        kept[0] += size
+        kept[1] = entries
+        if kept[0] + entries * self._long_id > self._shard_bytes:
+            shard.clear()  # the same set object: the request path's holders stay in sync
+            kept[0] = kept[1] = 0
+
     def _deliver(self, raw: list[tuple[str, str, Any, float]]) -> None:
         batch = []
         make = tuple.__new__  # Exposure(...) without the namedtuple's Python __new__
         per_variant: dict[tuple[str, str], int] = {}
+        # The dedup's byte bound: a str id's length first (its size is at least 49
+        # bytes more), its exact size only when that may pass its share.
+        long_chars, long_id, size_of = self._long_id - 49, self._long_id, sys.getsizeof
         for test, variant, user, ts in raw:
+            if type(user) is not str or len(user) > long_chars:
+                size = size_of(user)
+                if size > long_id:
+                    self._account(test, user, size)
             if type(user) is not str:
                 # An int id the SeedAPI logged as it is (see seen_shards): the user is
                 # its text, logged once. (A str of the same user logged meanwhile holds
@@ -966,6 +1023,9 @@ class ExposureLogger:
         if len(shard) >= self._shard_limit:
             shard.clear()
         shard.add(text)
+        size = sys.getsizeof(text)
+        if size > self._long_id:
+            self._account(test, text, size)
         return text
 
     def flush(self, timeout: float = 5.0) -> bool:
