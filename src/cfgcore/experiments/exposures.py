@@ -186,19 +186,26 @@ class JsonLinesSink:
         return fd
 
     def _rotate(self) -> None:
+        # A log the deployment keeps elsewhere through its own symlink (a shared
+        # volume) is rotated there: its file becomes <target>.1 beside it and the link
+        # stays, so the next record goes to a new file on the volume again. (Renaming
+        # the link made the link the backup and started a local file in its place.)
+        root = _trusted_target(self.path)
         if self.backups <= 0:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                os.unlink(root)
             return
         for i in range(self.backups - 1, 0, -1):
-            src = f"{self.path}.{i}"
+            src = f"{root}.{i}"
             if os.path.exists(src):
-                os.replace(src, f"{self.path}.{i + 1}")
-        os.replace(self.path, f"{self.path}.1")
+                os.replace(src, f"{root}.{i + 1}")
+        os.replace(root, f"{root}.1")
 
     def files(self) -> list[str]:
-        """The current file and its rotated predecessors, oldest first."""
-        olds = [f"{self.path}.{i}" for i in range(self.backups, 0, -1)]
+        """The current file and its rotated predecessors, oldest first (those of a
+        symlinked log beside the file it leads to, see :meth:`_rotate`)."""
+        root = _trusted_target(self.path)
+        olds = [f"{root}.{i}" for i in range(self.backups, 0, -1)]
         return [p for p in [*olds, self.path] if os.path.exists(p)]
 
 
@@ -434,11 +441,14 @@ def _read_rotated(root: str, kind: type[_R], skipped: SkippedLines) -> Iterator[
 
 
 def _candidates(path: str) -> list[str]:
-    """The file and its rotated predecessors (data appended before a rotation moved)."""
+    """The file and its rotated predecessors (data appended before a rotation moved);
+    a log behind the deployment's own symlink has them beside the file the link leads
+    to (:meth:`JsonLinesSink._rotate`)."""
     out = [path]
+    root = _trusted_target(path)
     i = 1
-    while os.path.exists(f"{path}.{i}"):
-        out.append(f"{path}.{i}")
+    while os.path.exists(f"{root}.{i}"):
+        out.append(f"{root}.{i}")
         i += 1
     return out
 
