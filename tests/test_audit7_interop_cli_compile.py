@@ -3,7 +3,8 @@ refuses (conditions nested past its 32 levels: a GrowthBook ``$not`` or a flagd 
 40 deep, which the SDKs evaluate). The whole import used to fail, naming the output
 file as if it were at fault (``out.yaml: flags.f.rules[0].when.not.not...``); such a
 flag is now refused like the importer's own refusals (listed, exit status 1) and the
-other flags are imported.
+other flags are imported. (Since fix8 the importers refuse such a flag themselves,
+naming the rule, and merge nested nots: the cases nest and/or instead.)
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ def _import(tmp_path, capsys, system: str, doc: Any) -> tuple[int, str, Any]:
     return code, err, out
 
 
+# Nested and/or alternating: the importers merge a not of a not, an and in an and
+# and an or in an or, and move negations onto the tests (fix8); these do not merge.
 def _gb_not(depth: int) -> Any:
-    return {"country": "NL"} if depth == 0 else {"$not": _gb_not(depth - 1)}
+    if depth == 0:
+        return {"country": "NL"}
+    return {"$and" if depth % 2 else "$or": [_gb_not(depth - 1), {"x": depth}]}
 
 
 def _flagd_not(depth: int) -> Any:
-    return {"==": [{"var": "a"}, "x"]} if depth == 0 else {"!": [_flagd_not(depth - 1)]}
+    if depth == 0:
+        return {"==": [{"var": "a"}, "x"]}
+    return {"and" if depth % 2 else "or": [_flagd_not(depth - 1), {"var": f"b{depth}"}]}
 
 
 _FLAGD_OK = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"}
@@ -52,12 +59,13 @@ def test_a_flag_the_compiler_refuses_is_refused_and_the_others_imported(
 ):
     code, err, out = _import(tmp_path, capsys, system, doc)
     assert code == 1, err
-    assert "  - deep: refused: does not compile: flags.deep.rules[0]" in err
-    assert "nested deeper than 32 levels" in err and "internal error" not in err
+    # refused by the importer now, naming the flag and where (fix8), before the compiler
+    assert "  - deep: " in err and ("rules[0].condition: " in err or "targeting: " in err)
+    assert "levels deep once lowered" in err and "internal error" not in err
     assert not err.startswith("cfgcore: error:")  # not the whole import
     snap = load_snapshot(str(out))
     assert set(snap.flags) == {"ok"}
-    assert "does not compile" in snap.metadata["refused"]["deep"]
+    assert "at most 33 levels" in snap.metadata["refused"]["deep"]
 
 
 def test_a_flag_that_compiles_is_imported_as_before(tmp_path, capsys):

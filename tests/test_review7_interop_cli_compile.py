@@ -63,9 +63,10 @@ def test_a_problem_is_found_in_its_flag_without_scanning_the_flags(path, want):
 
 
 def _deep(n: int) -> dict[str, Any]:
+    # alternating and/or: a '!' of a '!' is merged on import (fix8), these are not
     cond: dict[str, Any] = {"==": [{"var": "x"}, "1"]}
-    for _ in range(n):
-        cond = {"!": cond}
+    for i in range(n):
+        cond = {"and" if i % 2 else "or": [cond, {"var": f"y{i}"}]}
     return cond
 
 

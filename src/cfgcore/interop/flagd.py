@@ -41,7 +41,14 @@ from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
-from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
+from cfgcore.interop import (
+    MALFORMED,
+    InteropError,
+    _exact,
+    fit_depth,
+    malformed,
+    type_name,
+)
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
@@ -1010,11 +1017,19 @@ class _Flag:
         state = spec.get("state", "ENABLED")
         if state not in ("ENABLED", "DISABLED"):
             raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
+        rules = [r for r in self.rules if r.get("when") != _NEVER]
+        memo: dict[int, Any] = {}  # the branches of an if chain share their guards
+        heights: dict[int, int] = {}
+        for r in rules:
+            if "when" in r:
+                r["when"], why = fit_depth(r["when"], memo, heights)
+                if why is not None:
+                    raise _Refuse(f"targeting: {why}")
         out: dict[str, Any] = {
             "variants": variants,
             "default": default,
             "enabled": state == "ENABLED",
-            "rules": [r for r in self.rules if r.get("when") != _NEVER],
+            "rules": rules,
         }
         if targeting not in (None, {}) and not out["rules"]:
             # targeting that can never pick a variant still makes the answer DEFAULT

@@ -51,7 +51,14 @@ from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import class_ranges, compile_regex
 from cfgcore.errors import Problem
-from cfgcore.interop import MALFORMED, InteropError, _exact, malformed, type_name
+from cfgcore.interop import (
+    MALFORMED,
+    InteropError,
+    _exact,
+    fit_depth,
+    malformed,
+    type_name,
+)
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
@@ -659,9 +666,15 @@ class _Feature:
         rules: list[dict[str, Any]] = []
         for i, rule in enumerate(self.feat.get("rules") or []):
             try:
-                rules += self.rule(i, rule)
+                lowered = self.rule(i, rule)
             except _Refuse as exc:
                 raise _Refuse(f"rules[{i}]: {exc}") from None
+            for r in lowered:
+                if "when" in r:
+                    r["when"], why = fit_depth(r["when"])
+                    if why is not None:
+                        raise _Refuse(f"rules[{i}].condition: {why}")
+            rules += lowered
         return {
             "variants": self.variants,
             "default": "default",
