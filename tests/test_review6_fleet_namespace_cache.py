@@ -29,7 +29,9 @@ def test_the_cache_file_stays_in_the_state_directory(redis_server, tmp_path, nam
         assert os.path.dirname(store.cache_path) == str(state)
         _, new = store.update(lambda s: Snapshot(flags={"f": Flag(default="on")}))
         store._write_cache(new)
-        assert os.listdir(state) == [os.path.basename(store.cache_path)]
+        name = os.path.basename(store.cache_path)
+        # (and its lock file beside it: the processes of a host share the cache file)
+        assert sorted(os.listdir(state)) == sorted([name, f".{name}.lock"])
         assert store.read_cache().version == new.version
         assert not (tmp_path / "escape-flags").exists()
     finally:
