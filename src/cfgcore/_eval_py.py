@@ -391,6 +391,12 @@ class CompiledSnapshot:
     def __contains__(self, key: object) -> bool:
         return self._lookup(key) >= 0
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, int, Any]]:
+        # Pickled (and copied) as its tables, version and clock, as the compiled
+        # snapshot is: the copy answers exactly as this one does; its evaluation
+        # counters start at zero (not the counts of this one, which its engine reads).
+        return (CompiledSnapshot, (self.tables, self.version, self.clock))
+
     # -- binding -----------------------------------------------------------------------
     def _flag_slots(self, fi: int) -> list[int]:
         """The slots flag ``fi`` reads (its prerequisites' included)."""

@@ -321,6 +321,12 @@ cdef class CompiledSnapshot:
     def __contains__(self, key):
         return self._lookup(key) >= 0
 
+    def __reduce__(self):
+        # Pickled (and copied) as its tables, version and clock, as the pure-Python
+        # snapshot is: loading builds the C arrays from the tables again. The copy
+        # answers exactly as this one does; its evaluation counters start at zero.
+        return (CompiledSnapshot, (self.tables, self.version, self.clock))
+
     # -- binding (Python objects allowed: once per request) ------------------------------
     cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
         """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value.

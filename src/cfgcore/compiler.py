@@ -35,10 +35,12 @@ seed=0) % 100000``; a split's cumulative thresholds are weights x 1000.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -241,6 +243,14 @@ class Tables:
         # Records left unreachable by incremental recompiles (see compile_incremental).
         self.garbage = 0
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # Pickled (a compiled snapshot pickles as its tables) with the variant values as
+        # plain dicts and lists, frozen again when loaded: pickle refuses the read-only
+        # MappingProxyType an object value is served as.
+        state = {name: getattr(self, name) for name in Tables.__slots__}
+        state["values"] = [_thaw(v) for v in self.values]
+        return _load_tables, (state,)
+
     def copy(self) -> Tables:
         """A copy whose lists and dicts can be extended without touching this one."""
         out = Tables.__new__(Tables)
@@ -250,6 +260,27 @@ class Tables:
                 value = value.copy()
             setattr(out, name, value)
         return out
+
+
+_log = logging.getLogger(__name__)
+
+
+def _thaw(value: Any) -> Any:
+    """A frozen variant value (see ``freeze``) as plain dicts and lists."""
+    if isinstance(value, MappingProxyType):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _load_tables(state: dict[str, Any]) -> Tables:
+    """Tables from the state ``Tables.__reduce__`` pickled."""
+    t = Tables.__new__(Tables)
+    for name in Tables.__slots__:
+        setattr(t, name, state[name])
+    t.values = [freeze(v) for v in t.values]
+    return t
 
 
 class _Compiler(FlagRecords, PrerequisiteGraph):

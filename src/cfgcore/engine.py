@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.resources import files
@@ -39,6 +41,10 @@ from cfgcore.snapshot import (
 )
 
 _log = logging.getLogger(__name__)
+
+# The engine holding each compiled snapshot installed in one (see _EngineAPI._own).
+_owners: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+_owners_lock = threading.Lock()
 
 # multidict's pattern: type checkers always see the typed reference names (the
 # compiled module's stub declares the same API); at run time the live implementation's.
@@ -74,7 +80,11 @@ class _EngineAPI:
     _obs: Any = None  # the Observer, created on first use
 
     def __init__(self, compiled: CompiledSnapshot | None = None) -> None:
+        if compiled is not None:
+            compiled = self._own(compiled)
         super().__init__(compiled)  # type: ignore[call-arg]
+        if compiled is None:
+            self._own(self.snapshot())  # type: ignore[attr-defined]
         self._ledger = _counting.CountLedger(self.snapshot())  # type: ignore[attr-defined]
         _counting.register(self, self._ledger)
         if _debug.enabled():
@@ -151,6 +161,12 @@ class _EngineAPI:
         assignment and return the previous compiled snapshot. On any error the live
         snapshot stays as it was.
 
+        Each engine owns its compiled snapshots: their version, clock and evaluation
+        counters are the engine's. A compiled snapshot that another engine holds (one
+        it serves or served: ``other.snapshot()``) is installed as a private copy
+        compiled from the same tables, which ``snapshot()`` then returns; the other
+        engine's is left as it was.
+
         An engine that serves a flag store (a manager's) raises ``PermissionError``: its
         flags change only through the store (the managers' change APIs, or the file),
         which is checked by the access policy, audited and seen by every process."""
@@ -174,6 +190,7 @@ class _EngineAPI:
             compiled = new
         else:
             compiled = self.compile(new, file=file)  # type: ignore[arg-type]
+        compiled = self._own(compiled)
         ledger = self._ledger
         compiled.counting = ledger.counting
         old = self._install(compiled)  # type: ignore[attr-defined]
@@ -185,6 +202,21 @@ class _EngineAPI:
             except Exception:
                 _log.exception("swap listener %r failed", listener)
         return old  # type: ignore[no-any-return]
+
+    def _own(self, compiled: Any) -> Any:
+        """``compiled``, claimed for this engine; or, when another engine living holds
+        it, a copy compiled from its tables (claimed). Installing one object in two
+        engines would share its version, clock and counters: the second engine's swap
+        would rewrite the first's version and clock, and each count the other's checks."""
+        if not isinstance(compiled, self._impl.CompiledSnapshot):
+            return compiled  # the core's _install refuses it
+        with _owners_lock:
+            ref = _owners.get(compiled)
+            holder = ref() if ref is not None else None
+            if holder is not None and holder is not self:
+                compiled = self._impl.CompiledSnapshot(compiled.tables)
+            _owners[compiled] = weakref.ref(self)
+        return compiled
 
     def add_swap_listener(self, listener: Callable[[Any, Any], None]) -> Callable[[], None]:
         """Call ``listener(old, new)`` (compiled snapshots) after every :meth:`swap`, on
