@@ -293,6 +293,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.t = Tables()
         self.t.source = snapshot
         self.problems: list[Problem] = []
+        self.warnings: list[str] = []  # logged once the compile succeeds (log_warnings)
         self.slot_index: dict[str, int] = {}
         self.bad_segments: set[str] = set()
         self.used_slots: set[int] = set()  # slots touched by the flag being compiled
@@ -338,6 +339,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
+        self.log_warnings()
         return t
 
     def flag(self, fi: int, key: str, flag: Flag) -> None:
@@ -376,6 +378,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             flag = typed if isinstance(typed, Flag) else _STAND_IN
             self.compiled_flags[key] = flag
             super().flag(fi, key, flag)
+        self.rounded_rollouts(key, flag)
 
     def condition_checked(self, cond: Condition, name: str) -> None:
         """A segment's condition, as :meth:`flag` checks a flag's types."""
@@ -433,7 +436,53 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.prerequisites(changed)
         if self.problems:
             raise SnapshotError(self.problems)
+        self.log_warnings()
         return t
+
+    # -- warnings: compiled as written would read it, yet worth telling --------------
+    def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:
+        start, count = super().split(weights, variant, rpath)
+        ends = self.t.splits[2 * start : 2 * (start + count) : 2]
+        widths = [b - a for a, b in zip([0, *ends], ends, strict=False)]
+        try:
+            wanted = [float(w) * (BUCKETS // 100) for w in weights.values()]
+        except (TypeError, ValueError, OverflowError):
+            return start, count  # a bad weight: a problem already
+        if len(wanted) == len(widths) and any(
+            abs(want - got) > 1e-6 for want, got in zip(wanted, widths, strict=True)
+        ):
+            # Weights finer than the 0.001% bucket grid (33.3333): each range is rounded
+            # to whole buckets at its cumulative end, so the ranges still cover exactly
+            # 100% and the same users keep their variant; the rounding is told, not hidden.
+            shares = ", ".join(
+                f"{name} {w / (BUCKETS // 100):g}%" for name, w in zip(weights, widths, strict=True)
+            )
+            self.warnings.append(
+                f"{rpath}.split: weights finer than 0.001% are rounded to whole buckets "
+                f"of 0.001%: served as {shares}"
+            )
+        return start, count
+
+    def rounded_rollouts(self, key: str, flag: Flag) -> None:
+        """Warn of a rollout finer than the 0.001% bucket grid (``33.3333``): served to
+        the buckets below ``round(P * 1000)``, as documented, which the warning says."""
+        for i, rule in enumerate(flag.rules if isinstance(flag.rules, list) else ()):
+            pct = getattr(rule, "rollout", None)
+            if getattr(rule, "split", None) is not None or getattr(rule, "hash", None) is not None:
+                continue  # no rollout of its own (or a problem already)
+            if type(pct) is not float or not 0.0 <= pct <= 100.0:
+                continue  # ints are on the grid; a bad one is a problem already
+            buckets = round(pct * (BUCKETS // 100))
+            if abs(pct * (BUCKETS // 100) - buckets) > 1e-6:
+                self.warnings.append(
+                    f"flags.{key}.rules[{i}].rollout: {pct}% is finer than the 0.001% "
+                    f"buckets: served to {buckets / (BUCKETS // 100):g}%"
+                )
+
+    def log_warnings(self) -> None:
+        where = f"{self.file}: " if self.file else ""
+        for warning in self.warnings:
+            _log.warning("%s%s", where, warning)
 
 
 _STAND_IN = Flag(default="off", salt="")

@@ -155,7 +155,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, froze
     * ``serve: V`` with ``rollout: P`` serves V to P percent of the bucket space;
       users outside it fall through to the next rule.
     * ``split: {A: 50, B: 30, C: 20}`` assigns a variant by bucket (weights in
-      percent, summing to 100, up to three decimals).
+      percent, summing to 100, up to three decimals: buckets are 0.001% wide). Finer
+      weights (``33.3333``) are rounded at each cumulative end, so the ranges still
+      cover exactly 100%, and the compiler logs a warning naming the rule
+      (``cfgcore.compiler``); a finer ``rollout`` likewise.
     * ``hash`` with ``buckets: [[V, width], [null, width], ...]`` assigns by the
       rule's own :class:`Hashing`: consecutive widths cover buckets ``0..space-1``;
       a ``null`` entry (or a bucket past the last width) falls through to the next rule.
