@@ -29,7 +29,13 @@ from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import BackgroundWriter
 from cfgcore.observability import instruments
-from cfgcore.runtime.atomicio import FileLock, _narrow_mode, atomic_write, read_regular
+from cfgcore.runtime.atomicio import (
+    FileLock,
+    _keep_owner,
+    _narrow_mode,
+    atomic_write,
+    read_regular,
+)
 from cfgcore.runtime.audit import _open_regular
 from cfgcore.runtime.forks import after_fork_in_child
 
@@ -158,7 +164,10 @@ class JsonLinesSink:
             # Not open to other users (0640; an old 0644 one narrowed): anyone who can
             # open it can flock it and hold the writers up. A writer waits at most
             # LOCK_TIMEOUT; then the batch fails and is counted as lost, named.
-            with FileLock(self.path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
+            with FileLock(
+                self.path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True
+            ) as lock:
+                _give_to_directory_owner(lock._fd, os.path.dirname(os.path.abspath(self.path)))
                 yield
 
     def open_for_append(self, size: int) -> int:
@@ -174,15 +183,30 @@ class JsonLinesSink:
         its buffer was full): OSError, and the batch is counted as lost, named, as for a
         full disk."""
         try:
-            current = os.path.getsize(self.path)
+            st = os.stat(self.path)
+            current, owner = st.st_size, (st.st_uid, st.st_gid)
         except OSError:
-            current = 0
-        if current and current + size > self.max_bytes:
+            current, owner = 0, None
+        rotated = bool(current and current + size > self.max_bytes)
+        if rotated:
             self._rotate()
         fd = _open_log(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        # Only what other users may do is taken off: group write an operator gave an
-        # older log (writers running as several users of one group) stays.
-        _narrow_mode(fd, LOG_MODE | 0o070)
+        try:
+            # Only what other users may do is taken off: group write an operator gave
+            # an older log (writers running as several users of one group) stays.
+            _narrow_mode(fd, LOG_MODE | 0o070)
+            # Created here (by `cfgcore experiment ingest` run as root, say), the log
+            # gets the owner and group of the file it follows (the one just rotated)
+            # where this process may give them, as rewrites keep theirs
+            # (runtime.atomicio), or the service could no longer append; a first one,
+            # made by root, those of its directory.
+            if rotated and owner is not None:
+                _keep_owner(fd, owner)
+            elif owner is None and _is_root():
+                _keep_owner(fd, _directory_owner(self.path))
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def _rotate(self) -> None:
@@ -313,6 +337,7 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
                     data = b"\n" + data  # what append_whole adds, in the journal too
                 plan.append(_Append(sink.path, start, data.decode()))
             atomic_write(journal, msgspec.json.encode(_Journal(plan)), mode=LOG_MODE)
+            _journal_owner(journal)
             try:
                 for (fd, _), step in zip(fds, plan, strict=True):
                     _write_all(fd, step.data.encode())
@@ -406,6 +431,45 @@ def _trusted_target(path: str) -> str:
     if stat.S_ISLNK(link.st_mode) and link.st_uid in _owners():
         return os.path.realpath(path)
     return path
+
+
+def _directory_owner(path: str) -> tuple[int, int]:
+    """The owner and group of the directory ``path`` is in (its real one, for a log
+    behind the deployment's own symlink)."""
+    st = os.stat(os.path.dirname(os.path.abspath(_trusted_target(path))))
+    return st.st_uid, st.st_gid
+
+
+def _give_to_directory_owner(fd: int | None, directory: str) -> None:
+    """A lock file or journal (open as ``fd``) this process's user owns in
+    ``directory``, which another user owns (made by an ingest run as root), is given
+    that user and group when this process is root: a lock file the service cannot
+    open held every later write up, a journal it cannot read failed its reports.
+    Never raises."""
+    if fd is None or not _is_root():
+        return  # (others cannot give a file away; a group change could widen access)
+    try:
+        st, home = os.fstat(fd), os.stat(directory)
+        if st.st_uid == 0 != home.st_uid:
+            _keep_owner(fd, (home.st_uid, home.st_gid))
+    except OSError:
+        return
+
+
+def _journal_owner(journal: str) -> None:
+    """:func:`_give_to_directory_owner` for a journal just written. Never raises."""
+    try:
+        fd = os.open(journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return
+    try:
+        _give_to_directory_owner(fd, os.path.dirname(os.path.abspath(journal)))
+    finally:
+        os.close(fd)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _owners() -> set[int]:
