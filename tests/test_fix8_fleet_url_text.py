@@ -71,3 +71,25 @@ def test_any_query_text_gives_a_result_or_a_url_error(scheme: str, key: str, val
         text = str(exc)
         text.encode("utf-8")
         assert SECRET not in text
+
+
+def test_a_store_on_a_socket_path_with_undecodable_bytes_opens_and_names_itself(tmp_path):
+    """The socket path a lone surrogate may hold (a file name of this machine): the
+    store's URL, shown in every message and hashed into its cache file's name, is
+    percent-encoded text, and parsing it back names the same file."""
+    from cfgcore.runtime.redis_store import RedisFlagStore
+
+    store = RedisFlagStore(f"unix://{tmp_path}/r\udc80.sock?namespace=ns", cache_dir=tmp_path)
+    try:
+        store.url.encode("ascii")
+        assert "%80" in store.url
+        assert parse_redis_url(store.url).socket_path == f"{tmp_path}/r\udc80.sock"
+        assert parse_redis_url("unix:///tmp/caf%C3%A9.sock").socket_path == "/tmp/café.sock"
+    finally:
+        store.close()
+
+
+def test_an_unparsable_url_with_a_lone_surrogate_is_shown_escaped() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_redis_url("redis://[\udc80/0")
+    str(info.value).encode("utf-8")

@@ -6,6 +6,7 @@ with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeout
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,7 +62,9 @@ class RedisURL:
             auth = quote(self.username or "", safe="") + (":***" if self.password else "") + "@"
         query = f"namespace={quote(self.namespace, safe='')}"
         if self.socket_path is not None:
-            return f"unix://{auth}{quote(self.socket_path)}?db={self.db}&{query}"
+            # (a file name's bytes, those that are not UTF-8 too: read back by the parser)
+            path = quote(os.fsencode(self.socket_path))
+            return f"unix://{auth}{path}?db={self.db}&{query}"
         hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts)
         path = f"/{self.service}/{self.db}" if self.service else f"/{self.db}"
         # Only the namespace names the document; the other options tune this client.
@@ -199,7 +202,8 @@ def parse_redis_url(url: str) -> RedisURL:
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a '[' in the password
-        raise ConfigError(f"not a valid URL: {exc}", file=redact_url(url)) from None
+        shown = redact_url(url).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise ConfigError(f"not a valid URL: {exc}", file=shown) from None
     # (text that cannot be encoded, a lone surrogate, is shown escaped: printing it
     # would fail again)
     shown = _shown(parts, url).encode("utf-8", "backslashreplace").decode("utf-8")
@@ -319,5 +323,13 @@ def _parse_unix(parts: Any, shown: str, username: str | None, password: str | No
 
     rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
     return RedisURL(
-        "unix", (), db, None, username, password, rest.options, socket_path=unquote(parts.path)
+        "unix",
+        (),
+        db,
+        None,
+        username,
+        password,
+        rest.options,
+        # (percent-encoded bytes that are not UTF-8 name the file they name on disk)
+        socket_path=unquote(parts.path, errors="surrogateescape"),
     )
