@@ -81,8 +81,9 @@ def test_a_guardrail_rolls_back_over_a_refused_hand_edit(tmp_path, impl, edit):
 
 def test_a_rollback_the_store_cannot_take_stops_the_test_in_the_live_flags(tmp_path, impl):
     """The flag file cannot be read or written at all (a FIFO put in its place): the
-    variant stops serving in this process anyway, audited as the guardrail's, and a
-    reload of the unreadable file does not serve it again."""
+    variant stops serving in this process anyway, audited as the guardrail's; a
+    reload of the unreadable file does not serve it again, and once the store holds a
+    readable document again the rollback is stored on it."""
     import os
 
     clock = Clock(NOW)
@@ -92,6 +93,8 @@ def test_a_rollback_the_store_cannot_take_stops_the_test_in_the_live_flags(tmp_p
     try:
         assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
         _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        with open(m.flags_file, "rb") as fh:
+            good = fh.read()  # the test as created: active
         os.unlink(m.flags_file)
         os.mkfifo(m.flags_file)
         assert m.reload() is False
@@ -100,6 +103,16 @@ def test_a_rollback_the_store_cannot_take_stops_the_test_in_the_live_flags(tmp_p
         assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
         m.reload()
         assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        # The operator puts the file back as it was (the test active): the reload
+        # serves it, and the rollback not stored yet is stored on it at once.
+        os.unlink(m.flags_file)
+        with open(m.flags_file, "wb") as fh:
+            fh.write(good)
+        m.reload()
+        assert m.list_ab_tests()[TEST]["status"] == "stopped"
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        with open(m.flags_file) as fh:
+            assert json.load(fh)["experiments"][TEST]["status"] == "stopped"
         audit = m.audit.read(m.audit.path)
         rollbacks = [a for a in audit if a.get("source") == "guardrail_rollback"]
         assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}

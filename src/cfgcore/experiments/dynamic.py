@@ -813,6 +813,7 @@ class DynamicConfigurationManager:
         event per changed flag or test."""
         self._install_source(new)
         self._emit(old, new, source, doc)
+        self.guardrails.flags_changed(new)
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
         """A flag document was refused; the live flags keep serving."""

@@ -175,6 +175,9 @@ class Guardrails:
         self.metric_events: dict[str, int] = {}
         self._shared: SharedLogs | None = None
         self._closed = threading.Event()  # ends a catch-up in progress
+        # {test: reason}: rollbacks served from the live flags only (the store could
+        # not take them); stored by the first document that serves the test again.
+        self.unstored: dict[str, str] = {}
 
     def after_fork_in_child(self) -> None:
         # checks in flight ran on threads the child does not have
@@ -348,7 +351,9 @@ class Guardrails:
         restart can serve the harmful variant again. If the store still cannot take the
         change (its lock held past the timeout, a full disk, a refused document in
         Redis), the test is stopped in this process's live flags from the state they
-        serve, audited the same way, and an ERROR says the stop is not stored."""
+        serve, audited the same way, and an ERROR says the stop is not stored; the
+        first document that goes live afterwards and serves the test again (the store
+        readable again, a reload) gets the stop stored at once (:meth:`restore`)."""
         from cfgcore.runtime.policy import acting
 
         ab_tests = self.manager._ab_tests
@@ -365,6 +370,40 @@ class Guardrails:
                 except ConfigError as exc:
                     error = exc
             _stop_live_only(self.manager, test_name, reason, error)
+            self.unstored[test_name] = reason
+
+    def flags_changed(self, new: Any) -> None:
+        """A document went live: a rollback not stored yet whose test it serves again
+        (``active``) is stored now, once the change path's lock is released; one whose
+        test it stops or removes is done with."""
+        if not self.unstored:
+            return
+        again = []
+        for name in list(self.unstored):
+            meta = new.experiments.get(name)
+            if isinstance(meta, dict) and meta.get("status", "active") == "active":
+                again.append(name)
+            else:
+                self.unstored.pop(name, None)
+        if again:
+            from cfgcore.runtime.events import run_after_delivery
+
+            run_after_delivery(lambda: self.restore(again))
+
+    def restore(self, tests: list[str]) -> None:
+        """Roll ``tests`` back again (see :meth:`flags_changed`)."""
+        for name in tests:
+            reason = self.unstored.pop(name, None)
+            if reason is None or name not in self.manager._tests:
+                continue
+            if self.manager._tests[name].get("status", "active") != "active":
+                continue
+            log.warning("A/B test %s served again: storing its guardrail rollback", name)
+            try:
+                self.roll_back(name, reason)
+            except Exception:  # retried by the next document that serves it
+                self.unstored[name] = reason
+                log.exception("guardrail rollback of A/B test %s failed", name)
 
 
 def _set_refused_aside(live: Any) -> str | None:
