@@ -87,6 +87,9 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     to its engine; a top-level field that is not one of Unleash's own is read as a
     property, as there (before a property of that name).
 
+    A ``datetime`` reads as its ``isoformat()`` text, as UnleashClient sends it, so a
+    naive one (no UTC offset) is no date to ``DATE_*`` constraints, as there.
+
     A field or property given as ``None`` is the text "None", as UnleashClient sends it:
     ``IN ["None"]`` matches it, ``NOT_IN`` lists without it match, and a ``userId`` of
     None is one user, "None", to stickiness (not a missing id falling back to
@@ -113,10 +116,18 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
             out[k] = v
     for k, v in list(out.items()):
         if isinstance(v, datetime):
-            out[k] = v.isoformat()
-            out[f"{k}#date"] = _epoch_of(v)
-            continue
-        if not isinstance(v, str):
+            # UnleashClient sends a datetime as its isoformat() text, which its engine
+            # reads as any text: a naive one (no offset) is no date there
+            try:
+                v = v.isoformat()
+            except Exception:  # noqa: BLE001 - a subclass's; no text, as below
+                del out[k]
+                continue
+            if type(v) is not str:
+                del out[k]
+                continue
+            out[k] = v
+        elif not isinstance(v, str):
             # the Python SDK (UnleashClient) gives its engine each context value as
             # Python's str() of it: True is the text "True", not JSON's "true"
             text = _py_text(v)
