@@ -109,6 +109,11 @@ def writer_identity(actor: str | None = None) -> dict[str, Any]:
         from cfgcore.runtime.audit import default_actor
 
         actor = default_actor().rpartition("@")[0]
+    # A lone surrogate (an --actor argument or user name holding bytes that are not
+    # UTF-8) is kept as its escape, as the audit log shows it: the Redis store's
+    # MessagePack writer record could not encode it, and the write failed with a
+    # UnicodeEncodeError instead of being made.
+    actor = str(actor).encode("utf-8", "backslashreplace").decode("utf-8")
     return {"host": socket.gethostname(), "pid": os.getpid(), "actor": actor, "time": time.time()}
 
 
