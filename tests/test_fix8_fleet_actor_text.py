@@ -50,3 +50,13 @@ def test_publish_with_such_an_actor_exits_0(
     assert code == 0, capsys.readouterr().err
     with RedisFlagStore(url) as store:
         assert store.read().writer["actor"] == "ci-\\udcff"
+
+
+def test_an_environment_name_holding_a_lone_surrogate_is_a_clear_error(redis_server):
+    import pytest
+
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.redis_store import RedisConfigStore
+
+    with pytest.raises(ConfigError, match="not valid text"):
+        RedisConfigStore(redis_server.url + "?namespace=env&cache=off", "prod-\udcff")

@@ -1726,6 +1726,12 @@ class RedisConfigStore(RedisFlagStore):
     def __init__(self, url: str, environment: str, **kwargs: Any) -> None:
         if not environment or ":" in environment:
             raise ConfigError(f"environment {environment!r}: must be non-empty, without ':'")
+        try:
+            environment.encode("utf-8")  # (a key name: a lone surrogate cannot be sent)
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"environment {environment!r}: not valid text (a lone surrogate)"
+            ) from None
         super().__init__(url, document=f"config:{environment}", **kwargs)
         self.environment = environment
 
