@@ -21,14 +21,15 @@ from cfgcore.validation.keys import is_secret_key
         ("db.password", "${DB_PASSWORD:-}", "${DB_PASSWORD:-}"),
         ("security.password_policy", "strict", "strict"),
         ("cache.ttl", 300, 300),
-        # Connection strings under keys that do not look secret (issue 10 item 7).
+        # Connection strings under keys that do not look secret (issue 10 item 7;
+        # ``connection_string`` itself is a secret's name now, masked whole).
         (
-            "db.connection_string",
+            "db.libpq_params",
             "host=db user=app password=pw1 sslmode=require",
             f"host=db user=app password={REDACTED} sslmode=require",
         ),
         (
-            "db.connection_string",
+            "db.ado_params",
             "Server=db;User Id=app;Password=p;w;",
             f"Server=db;User Id=app;Password={REDACTED};w;",
         ),
@@ -48,6 +49,7 @@ from cfgcore.validation.keys import is_secret_key
             'm required password="${KAFKA_SASL_PASSWORD}";',
         ),
         ("db.note", "password_policy=strict", "password_policy=strict"),
+        ("db.connection_string", "host=db user=app password=pw1", REDACTED),
     ],
 )
 def test_redact(key, value, expected):

@@ -9,7 +9,9 @@ reordered or cut short, and exits 1. With ``CFGCORE_AUDIT_KEY`` (or
 valid HMAC of one of those keys. ``--checkpoint FILE`` (default
 ``$CFGCORE_AUDIT_CHECKPOINT``; keep it where whoever writes the log cannot) records the
 last entry verified and fails a later verify of a log rolled back behind it (an older
-copy of the log and its head put back, or entries cut from the end). See
+copy of the log and its head put back, or entries cut from the end). Without it, a log
+emptied together with its ``PATH.head`` fails only with the key set (a signed log
+always has a head); without the key it reads as a log never written. See
 :func:`cfgcore.runtime.audit.verify`.
 """
 

@@ -49,6 +49,17 @@ recorded the same way and logged as an error naming the file. :func:`verify` wit
 key refuses unsigned entries and head records (no downgrade), a missing ``.head``
 record and keys it does not hold.
 
+What verify sees without ``--checkpoint``: a log emptied (truncated to zero bytes) or
+cut to any shorter prefix while its ``.head`` record stays, with or without the key;
+with the key, a ``.head`` record removed (a signed log always has one, so verify with
+the key refuses a log without it, even an empty one). Whoever can write the state
+directory can remove the log and its ``.head`` together, and a log that never had
+entries looks the same: verify without the key passes it (saying it has no ``.head``
+record). A writer that wrote to the log remembers how far it wrote: finding the chain
+behind that (a chain's ``seq`` never goes back, rotations continue it) it appends a
+``tamper`` entry first, instead of starting a new chain that verify would pass. A new
+process cannot know, and that is what the checkpoint is for.
+
 What no file in the state directory can show is a rollback: the log and its head
 replaced together by an older copy of both (or cut back to a moment whose head record
 was saved). ``cfgcore audit verify --checkpoint FILE`` (``CFGCORE_AUDIT_CHECKPOINT``),
@@ -461,6 +472,15 @@ class AuditLog:
             # the removal. The finding goes into the chain first, for verify to report.
             signed_last = bool(last) and last[0].get("alg") is not None
             found = _head_disagrees(self.path, size, seq, prev, self._sign, self._ring, signed_last)
+            if not found and seq < cached[3]:
+                # The chain went back below what this process wrote to it, and the .head
+                # record was removed with the entries (or rewritten to match, without a
+                # key): a chain's seq never goes back (a rotation continues it), so this
+                # is a cut, not a new log, and restarting the chain would hide it.
+                found = (f"the log ends at seq {seq}, but this process wrote entries up to "
+                         f"seq {cached[3]} to it: entries were removed"
+                         f"{' (the log emptied)' if seq == 0 else ' from the end'}, with its "
+                         f"{HEAD_SUFFIX} record")  # fmt: skip
             if self._sign is None:
                 _warn_unsigned_after_signed(self.path)
             if found:
@@ -1337,7 +1357,9 @@ def verify(
     boundary, or another log's files put in place of this one, fail.
 
     What the files alone cannot show: the log and its head replaced together by an
-    older copy of both (a rollback). ``checkpoint`` (a file kept where whoever can write
+    older copy of both (a rollback), or removed together (emptied: without the key
+    that reads as a log never written; a writer that wrote to it records the cut the
+    next time it appends). ``checkpoint`` (a file kept where whoever can write
     the log cannot: ``cfgcore audit verify --checkpoint``) closes that from one verify
     to the next: it records the last entry verified (signed with the audit key, if
     any), every later verify requires the log to still hold that entry (or, if
@@ -1583,6 +1605,14 @@ def _check_tail(
         raw = _read_all(head_file, limit=4096) if head_read is None else head_read
     except FileNotFoundError:
         if signed:  # every writer with the key writes one: only a hand removes it
+            if count == 0:
+                # An emptied log with its head removed reads as one never written: refused
+                # (a log written by nobody yet fails too, until its first entry).
+                return VerifyResult(False, count, files, head_file, None,
+                                    "missing, and the log holds no entry: emptied with its "
+                                    "head, or never written yet (with the key, a log "
+                                    "verifies once it has its first entry)",
+                                    ignored=ignored)  # fmt: skip
             return VerifyResult(False, count, files, head_file, None,
                                 "missing, but a signed log always has one: removed (entries "
                                 "removed from the end cannot be ruled out)",
