@@ -37,6 +37,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
@@ -52,7 +54,7 @@ from cfgcore.interop import (
 from cfgcore.interop._derived import DerivedAttributes
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
-from cfgcore.snapshot import Snapshot, snapshot_from_dict
+from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
 __all__ = [
     "Resolution",
@@ -767,9 +769,10 @@ def to_snapshot(
     refused: dict[str, str] = {}
     flags: dict[str, Any] = {}
     spent = 0  # condition nodes of the flags lowered so far (MAX_IMPORT_NODES)
+    shared = _Shared()
     for key, spec in document["flags"].items():
         try:
-            flag = _Flag(key, spec, evaluators, fractional, spent)
+            flag = _Flag(key, spec, evaluators, fractional, spent, shared)
             flags[key] = flag.lower()
             spent += flag.rules.nodes
             if not isinstance(spec.get("metadata") or {}, Mapping):
@@ -891,6 +894,17 @@ def _and(*conds: Any) -> Any:
     return items[0] if len(items) == 1 else {"all": items}
 
 
+def _typed(cond: Any) -> Any:
+    """A lowered condition as the one typed Condition its references share (the
+    snapshot then holds, walks and decodes it once); the constants stay as they are."""
+    if not isinstance(cond, dict) or cond == _ALWAYS or cond == _NEVER:
+        return cond
+    try:
+        return msgspec.convert(cond, type=Condition)
+    except msgspec.ValidationError:  # pragma: no cover - lowered as typed
+        return cond
+
+
 def _not(cond: Any) -> Any:
     if cond == _ALWAYS:
         return _NEVER
@@ -927,6 +941,9 @@ class _Rules(list[dict[str, Any]]):
             return hit[1]
         if isinstance(cond, Mapping):
             n = 1 + sum(self.size(v) for v in cond.values() if isinstance(v, (Mapping, list)))
+        elif isinstance(cond, Condition):  # a shared evaluator's, typed (_typed)
+            parts = [cond.not_] if cond.not_ is not None else (cond.all or cond.any or [])
+            n = 1 + sum(self.size(v) for v in parts)
         elif isinstance(cond, list):
             n = sum(self.size(v) for v in cond if isinstance(v, (Mapping, list)))
         else:
@@ -954,6 +971,36 @@ class _Rules(list[dict[str, Any]]):
         super().append(rule)
 
 
+class _Shared:
+    """What one import's flags share: each ``$ref`` evaluator expanded once, and each
+    evaluator used as a condition lowered once, to one typed Condition every reference
+    holds. A large evaluator (an allowlist of 100,000 users) referenced by many flags was
+    copied and lowered again at each reference (its text, its lowered test, the
+    snapshot's walk and decoding of it); the compiler still writes its nodes per use."""
+
+    def __init__(self) -> None:
+        self.expanded: dict[str, tuple[Any, int]] = {}  # name -> (expansion, its nodes)
+        self.by_id: dict[int, bool] = {}  # id(expansion) -> it names the flag's own key
+        self.lowered: dict[tuple[int, str | None], tuple[Any, Any]] = {}
+
+
+def _names_flag_key(tree: Any) -> bool:
+    """Whether ``tree`` (an expanded evaluator) mentions ``$flagd...`` anywhere, so its
+    lowering may depend on the flag it is lowered for (``$flagd.flagKey``)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node.startswith("$flagd"):
+                return True
+        elif isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 class _Flag:
     def __init__(
         self,
@@ -962,7 +1009,9 @@ class _Flag:
         evaluators: Mapping[str, Any],
         fractional: str,
         spent: int = 0,
+        shared: _Shared | None = None,
     ):
+        self.shared = _Shared() if shared is None else shared
         self.spent = spent  # condition nodes the import's flags lowered to before this one
         self.expanded = 0  # nodes expand() wrote ($ref evaluators substituted)
         if not isinstance(spec, Mapping):
@@ -1050,11 +1099,7 @@ class _Flag:
         # only what evaluators write counts: the flag's own targeting (an allowlist of
         # a million users) is the file's size, not an expansion
         self.expanded += inside is not None
-        if self.expanded > MAX_LOWERED_NODES:
-            raise _Refuse(
-                f"$ref evaluators expand to more than {MAX_LOWERED_NODES:,} nodes in "
-                "the targeting: reference fewer or smaller evaluators"
-            )
+        self.expand_budget()
         if isinstance(expr, list):
             return [self.expand(e, inside) for e in expr]
         if isinstance(expr, Mapping):
@@ -1068,9 +1113,25 @@ class _Flag:
                     )
                 if not isinstance(name, str) or name not in self.evaluators:
                     raise _Refuse(f"$ref to unknown evaluator {name!r}")
-                return self.expand(self.evaluators[name], name)
+                hit = self.shared.expanded.get(name)
+                if hit is None:
+                    before = self.expanded
+                    tree = self.expand(self.evaluators[name], name)
+                    hit = self.shared.expanded[name] = (tree, self.expanded - before)
+                    self.shared.by_id[id(tree)] = _names_flag_key(tree)
+                else:  # the one expansion, counted at each reference as if written out
+                    self.expanded += hit[1]
+                    self.expand_budget()
+                return hit[0]
             return {k: self.expand(v, inside) for k, v in expr.items()}
         return expr
+
+    def expand_budget(self) -> None:
+        if self.expanded > MAX_LOWERED_NODES:
+            raise _Refuse(
+                f"$ref evaluators expand to more than {MAX_LOWERED_NODES:,} nodes in "
+                "the targeting: reference fewer or smaller evaluators"
+            )
 
     # -- outcomes: expressions that name a variant ------------------------------------------
     def variant_name(self, value: Any) -> str | None:
@@ -1437,6 +1498,17 @@ class _Flag:
 
     def condition_defined(self, expr: Any) -> tuple[Any, Any]:
         """(condition, where the operator's result is not null) for a JSONLogic test."""
+        own_key = self.shared.by_id.get(id(expr))
+        if own_key is None:  # not a $ref evaluator's expansion
+            return self.lower_condition(expr)
+        key = (id(expr), self.key if own_key else None)
+        hit = self.shared.lowered.get(key)
+        if hit is None:
+            cond, defined = self.lower_condition(expr)
+            hit = self.shared.lowered[key] = (_typed(cond), _typed(defined))
+        return hit
+
+    def lower_condition(self, expr: Any) -> tuple[Any, Any]:
         if not isinstance(expr, Mapping):
             return (_ALWAYS if _js_truthy(expr) else _NEVER), _ALWAYS
         op, args = _single(expr)
