@@ -186,6 +186,8 @@ _SECRET_AFTER: dict[str, frozenset[str]] = {
     "jwt": _KEY_QUALIFIERS - {"jwt"} | {"id"},
 }
 _SECRET_JOINED = frozenset(q + w for w, qs in _SECRET_AFTER.items() for q in qs)
+# Bare names masked as a value, judged entry by entry as a section (:func:`_secret_path`).
+_VALUE_SECRETS = frozenset({"jwt", "auth", "cookie"})
 #: A bare ``key`` holds a secret under these parents (``security.encryption.key``,
 #: ``jwt.key``, ``tls.key``...): see :func:`names_secret`.
 SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
@@ -367,10 +369,12 @@ def _secret_path(key: str) -> bool:
     last, parent = segs[-1], (segs[-2] if len(segs) > 1 else "")
     if names_secret(last, parent) or may_hold_secret(last):
         return True
-    if key_words(last) == ["jwt"]:
-        # A bare ``jwt`` is a token when it holds a value, settings when it holds a map
-        # (``security.jwt.algorithm``): masked as a value only, and validation leaves it
-        # alone (cfgcore's own defaults have that section).
+    words = key_words(last)
+    if len(words) == 1 and words[0] in _VALUE_SECRETS:
+        # A bare ``jwt``, ``auth`` or ``cookie`` is a credential when it holds a value
+        # (a token, Redis's AUTH password, a Cookie header in an evaluation context),
+        # settings when it holds a map (``security.jwt.algorithm``): masked as a value
+        # only, and validation leaves it alone (cfgcore's own defaults have that section).
         return True
     return any(is_secret_key(seg) or may_hold_secret(seg) for seg in segs[:-1] if seg)
 
@@ -395,11 +399,15 @@ def redact(path: str | Iterable[Any], value: Any) -> Any:
     key = path if isinstance(path, str) else ".".join(str(p) for p in path)
     if isinstance(value, dict):
         return {k: redact(f"{key}.{k}" if key else str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [redact(key, v) for v in value]
     if isinstance(value, int | float) and not isinstance(value, bool):
         # A numeric PIN or password (``password: 84726153``) is as secret as a string
         # one: the application reads it with str(). Booleans stay (``password: false``).
+        return REDACTED if key and _secret_path(key) else value
+    if not isinstance(value, str | bool) and value is not None:
+        # bytes, a Decimal, any other object: the audit log and reprs write its str(),
+        # which shows the secret (b'hunter2') as well as a string would.
         return REDACTED if key and _secret_path(key) else value
     if isinstance(value, str) and value:
         if _secrets.is_resolved_secret(value):
