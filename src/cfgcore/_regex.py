@@ -31,6 +31,9 @@ RE2's ASCII ones and ``{,n}`` is literal text; and what RE2 refuses is refused w
 RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``, look-arounds, ``(?#...)``, possessive
 ``a*+``, repetition counts over 1000, ``[\\b]``). Some patterns RE2 accepts stay
 refused without it (``\\p{L}``, ``\\Q...\\E``, ``\\x{41}``, ``(?U)``, flags in mid-pattern).
+Two corners differ still: RE2 searches UTF-8 bytes, so ``\\B`` alone also matches inside
+a character of two or more bytes (``"\\xa0"``), and under ``ignore_case`` Python folds the
+Turkish ``İ``/``ı`` to ``i``/``I`` where RE2 does not.
 """
 
 from __future__ import annotations
