@@ -118,3 +118,35 @@ def test_a_rollback_the_store_cannot_take_stops_the_test_in_the_live_flags(tmp_p
         assert rollbacks and {a.get("actor") for a in rollbacks} == {"guardrail"}
     finally:
         m.close()
+
+
+def test_a_rollback_while_the_flag_file_is_removed_is_not_lost(tmp_path, impl):
+    """The flag file removed (outside production the bundled seed, which has no such
+    test, stands in for it): the stop found no test in the stored document and the
+    rollback was logged but never served. Now it is served from the live flags and
+    stored once the file is back."""
+    import os
+
+    clock = Clock(NOW)
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), clock=clock, guardrail_check_every=10**9
+    )
+    try:
+        assert m._live.store.seed is not None
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        with open(m.flags_file, "rb") as fh:
+            good = fh.read()
+        os.unlink(m.flags_file)
+        assert m.reload() is False  # "flag file was removed": the live flags stay
+        assert m.check_guardrails(TEST)
+        assert m.list_ab_tests()[TEST]["status"] == "stopped"
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        with open(m.flags_file, "wb") as fh:
+            fh.write(good)
+        m.reload()
+        assert set(variants_of(m, TEST, USERS[:500]).values()) == {"control"}
+        with open(m.flags_file) as fh:
+            assert json.load(fh)["experiments"][TEST]["status"] == "stopped"
+    finally:
+        m.close()

@@ -359,18 +359,22 @@ class Guardrails:
         ab_tests = self.manager._ab_tests
         with acting(GUARDRAIL_ACTOR):
             try:
-                ab_tests.stop(test_name, reason, source="guardrail_rollback")
-                return
+                if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
+                    return
+                # False: the stored document has no such test. It may have been
+                # deleted meanwhile (nothing to do), or the store serves a document
+                # without it (the flag file removed: the bundled seed in its place).
+                error = ConfigError("the stored flag document has no such A/B test")
             except ConfigError as exc:
                 error = exc
             if _set_refused_aside(self.manager._live) is not None:
                 try:
-                    ab_tests.stop(test_name, reason, source="guardrail_rollback")
-                    return
+                    if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
+                        return
                 except ConfigError as exc:
                     error = exc
-            _stop_live_only(self.manager, test_name, reason, error)
-            self.unstored[test_name] = reason
+            if _stop_live_only(self.manager, test_name, reason, error):
+                self.unstored[test_name] = reason
 
     def flags_changed(self, new: Any) -> None:
         """A document went live: a rollback not stored yet whose test it serves again
@@ -459,9 +463,10 @@ def _set_refused_aside(live: Any) -> str | None:
 
 def _stop_live_only(
     manager: DynamicConfigurationManager, test_name: str, reason: str, error: ConfigError
-) -> None:
+) -> bool:
     """Stop the test in the live flags only, from the state they serve (the store
-    cannot take the change): audited and in the history like any stop."""
+    cannot take the change): audited and in the history like any stop. False if the
+    live flags do not serve it (deleted meanwhile, or stopped already)."""
     from cfgcore.experiments.abtest import _stopped
     from cfgcore.runtime.flagstore import FlagDocument, checksum, writer_identity
     from cfgcore.snapshot import encode_snapshot
@@ -469,8 +474,14 @@ def _stop_live_only(
     live = manager._live
     with live._lock:
         snap, doc = live.source, live.document
-        if doc is None or test_name not in snap.experiments or test_name not in snap.flags:
-            return
+        meta = snap.experiments.get(test_name)
+        if (
+            doc is None
+            or not isinstance(meta, dict)
+            or meta.get("status", "active") != "active"
+            or test_name not in snap.flags
+        ):
+            return False
         meta, flag = _stopped(
             dict(snap.experiments[test_name]), snap.flags[test_name], reason, manager._now()
         )
@@ -488,3 +499,4 @@ def _stop_live_only(
         "this process's live flags only; stop it in the store (cfgcore experiment stop)",
         test_name, error,
     )  # fmt: skip
+    return True
