@@ -150,3 +150,41 @@ def test_a_rollback_while_the_flag_file_is_removed_is_not_lost(tmp_path, impl):
             assert json.load(fh)["experiments"][TEST]["status"] == "stopped"
     finally:
         m.close()
+
+
+def test_a_symlinked_flag_file_stays_a_link_through_the_rollback(tmp_path, impl):
+    """A flag file linked from elsewhere (a checkout, a shared directory): the refused
+    edit is kept beside the file itself, and the link still leads to the stopped
+    document."""
+    import os
+
+    real_dir, state = tmp_path / "shared", tmp_path / "state"
+    real_dir.mkdir()
+    state.mkdir()
+    clock = Clock(NOW)
+    seeded = DynamicConfigurationManager(state_dir=real_dir, clock=clock)
+    seeded.close()  # (the flag file, written once where it lives)
+    m = None
+    try:
+        real = real_dir / "flags.json"
+        if not real.exists():
+            real.write_text('{"flags": {}}')
+        os.symlink(real, state / "flags.json")
+        m = DynamicConfigurationManager(
+            state_dir=state, engine=engine_class(impl)(), clock=clock, guardrail_check_every=10**9
+        )
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        assert os.path.islink(m.flags_file)
+        real.write_bytes(b'{"flags": ')  # the hand edit, through the file itself
+        assert m.reload() is False
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        assert m.check_guardrails(TEST)
+        assert set(variants_of(m, TEST, USERS[:300]).values()) == {"control"}
+        assert os.path.islink(m.flags_file)
+        with open(m.flags_file) as fh:
+            assert json.load(fh)["experiments"][TEST]["status"] == "stopped"
+        aside = [p for p in os.listdir(real_dir) if ".refused-" in p]
+        assert len(aside) == 1 and (real_dir / aside[0]).read_bytes() == b'{"flags": '
+    finally:
+        if m is not None:
+            m.close()

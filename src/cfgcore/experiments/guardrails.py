@@ -367,7 +367,12 @@ class Guardrails:
                 error = ConfigError("the stored flag document has no such A/B test")
             except ConfigError as exc:
                 error = exc
-            if _set_refused_aside(self.manager._live) is not None:
+            try:
+                aside = _set_refused_aside(self.manager._live)
+            except Exception as exc:  # (the lock held past its timeout, say)
+                log.error("cannot look at the refused flag file: %s", exc)
+                aside = None
+            if aside is not None:
                 try:
                     if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
                         return
@@ -435,20 +440,23 @@ def _set_refused_aside(live: Any) -> str | None:
             refusal = exc
         else:
             return None  # a good document: the stop failed for another reason
+        # Beside the file itself (a flag file that is a symlink is written through it,
+        # its lock and sidecar live there too).
+        real = os.path.realpath(path)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = f"{path}.refused-{stamp}"
+        aside = f"{real}.refused-{stamp}"
         n = 1
         while os.path.lexists(aside):
             n += 1
-            aside = f"{path}.refused-{stamp}-{n}"
+            aside = f"{real}.refused-{stamp}-{n}"
         try:
-            mode = os.stat(path).st_mode & 0o777  # (it may hold what the operator guards)
+            mode = os.stat(real).st_mode & 0o777  # (it may hold what the operator guards)
             atomic_write(aside, data, mode=mode)
             good = (
                 doc.data if doc.origin == path
                 else encode_snapshot(doc.snapshot, store.format, file=path)
             )  # fmt: skip
-            atomic_write(path, good)
+            atomic_write(path, good, follow_symlinks=True)
         except (OSError, ConfigError) as exc:
             log.error("cannot set the refused flag file %s aside as %s: %s", path, aside, exc)
             return None
