@@ -75,6 +75,42 @@ def test_fallback_answers_as_re2(pattern, ignore_case, texts):
         assert got[0] == got[1], (pattern, ignore_case, texts)
 
 
+SYNTAX = ["(", ")", "|", "(?i)", "(?:", "(?m)", "[", "]", "\\", "{", "}", "{2}", "{1,3}", ",",
+          "-", "*", "+", "?", "(?P<n>", "[^", "[:", ":]", "\\x41", "\\0", "\\.", "\\]"]  # fmt: skip
+
+
+@needs_re2
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.sampled_from(ATOMS + REFUSED + SYNTAX), min_size=1, max_size=5),
+    ignore_case=st.booleans(),
+    texts=st.lists(st.text(st.sampled_from(TEXT_CHARS), max_size=5), min_size=1, max_size=4),
+)
+def test_fallback_refuses_whatever_re2_refuses(parts, ignore_case, texts):
+    """Mixed with broken syntax and refused constructs: what RE2 refuses the fallback
+    refuses (the wording of a plain syntax error may differ), and where both accept
+    they answer alike. (The fallback also refuses RE2-only syntax such as flags in
+    mid-pattern: the documented other direction.)"""
+    pattern = "".join(parts)
+    got = _both(pattern, ignore_case, texts)
+    if got is None:
+        return
+    if got[0][0] == "refused":
+        assert got[1][0] == "refused", (pattern, got)
+    elif got[1][0] == "answers":
+        assert got[0] == got[1], (pattern, ignore_case, texts)
+
+
+def test_fallback_compiles_without_re_future_warnings(monkeypatch):
+    monkeypatch.setattr(_regex, "_re2", None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = _regex.compile_regex("^[+--]x", False)  # re: "Possible set difference"
+    assert compiled.search(",x") is not None  # the range + to -, as RE2 reads it
+
+
 @needs_re2
 @pytest.mark.parametrize("pattern", REFUSED)
 def test_fallback_refuses_what_re2_refuses_with_its_reason(pattern):

@@ -39,6 +39,7 @@ Turkish ``İ``/``ı`` to ``i``/``I`` where RE2 does not.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -290,14 +291,19 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
             # RE2 says why in bytes (b'missing ): ('): the flag's problem says it in text
             raise re.error(_re2_reason(exc)) from None
     text = _for_re(pattern)  # RE2's meaning, or re.error with RE2's reason
-    hazard = linear_hazard(text, ignore_case)
+    with warnings.catch_warnings():
+        # re's FutureWarning of set operations to come ("--" in a class): the pattern
+        # means today's reading, which is RE2's; the flag's author has nothing to change
+        warnings.simplefilter("ignore", FutureWarning)
+        hazard = linear_hazard(text, ignore_case)
+        if hazard is None:
+            parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
     if hazard is not None:
         raise ValueError(
             f"{hazard}; without google-re2 only patterns that run in linear time "
             "are accepted (install google-re2, or anchor with ^ and keep one "
             "open-ended quantifier)"
         )
-    parsed = _sre.parse(text, re.IGNORECASE if ignore_case else 0)
     _re2_meaning(parsed, parsed.state.flags)
     return _Pattern(_sre_compile(parsed, parsed.state.flags), pattern, ignore_case)
 
