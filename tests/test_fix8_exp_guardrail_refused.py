@@ -188,3 +188,31 @@ def test_a_symlinked_flag_file_stays_a_link_through_the_rollback(tmp_path, impl)
     finally:
         if m is not None:
             m.close()
+
+
+def test_a_yaml_flag_file_gets_yaml_back(tmp_path, impl):
+    """The document written back over a refused edit is in the store's format."""
+    import yaml
+
+    clock = Clock(NOW)
+    path = tmp_path / "flags.yaml"
+    m = DynamicConfigurationManager(
+        path, engine=engine_class(impl)(), clock=clock, guardrail_check_every=10**9
+    )
+    try:
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        path.write_bytes(b"flags: {broken\n")
+        assert m.reload() is False
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        assert m.check_guardrails(TEST)
+        assert set(variants_of(m, TEST, USERS[:300]).values()) == {"control"}
+        text = path.read_text()
+        assert not text.lstrip().startswith("{")  # YAML as the store writes it, not JSON
+        assert yaml.safe_load(text)["experiments"][TEST]["status"] == "stopped"
+        again = DynamicConfigurationManager(path, clock=clock)
+        try:
+            assert set(variants_of(again, TEST, USERS[:200]).values()) == {"control"}
+        finally:
+            again.close()
+    finally:
+        m.close()

@@ -343,17 +343,18 @@ class Guardrails:
         A safety action must not be blocked by an unrelated bad file. The stop is an
         ordinary change of the stored document (written, audited and in the history as
         ``guardrail_rollback``, served by every process that reads the store). When the
-        store holds a document the live flags refused (a hand edit that does not parse,
-        does not compile or would move the test's users), that document is kept aside as
-        ``<flag file>.refused-<UTC time>`` (logged with its path, the operator's edit is
-        never lost), the document that serves is written back in its place and the stop
-        applied to it: the file then holds the stopped test, so no later reload or
-        restart can serve the harmful variant again. If the store still cannot take the
-        change (its lock held past the timeout, a full disk, a refused document in
-        Redis), the test is stopped in this process's live flags from the state they
-        serve, audited the same way, and an ERROR says the stop is not stored; the
-        first document that goes live afterwards and serves the test again (the store
-        readable again, a reload) gets the stop stored at once (:meth:`restore`)."""
+        store cannot take it, the test is first stopped in this process's live flags,
+        from the state they serve (audited the same way), and then stored if it can be:
+        when the store holds a document the live flags refused (a hand edit that does
+        not parse, does not compile or would move the test's users), that document is
+        kept aside as ``<flag file>.refused-<UTC time>`` (logged with its path: the
+        operator's edit is never lost), the document that serves is written back in its
+        place and the stop applied to it, so no later reload or restart can serve the
+        harmful variant again. If it still cannot be stored (its lock held past the
+        timeout, a full disk, a removed file, a refused document in Redis), an ERROR
+        says so, and the first document that goes live afterwards serving the test
+        again (the store readable again, a reload) gets the stop stored at once
+        (:meth:`flags_changed`)."""
         from cfgcore.runtime.policy import acting
 
         ab_tests = self.manager._ab_tests
@@ -367,19 +368,28 @@ class Guardrails:
                 error = ConfigError("the stored flag document has no such A/B test")
             except ConfigError as exc:
                 error = exc
+            # Safety first: served from the live flags now, stored (maybe) after.
+            if not _stop_live_only(self.manager, test_name, reason):
+                return  # not served any more (deleted or stopped meanwhile)
+            self.unstored[test_name] = reason
             try:
                 aside = _set_refused_aside(self.manager._live)
             except Exception as exc:  # (the lock held past its timeout, say)
                 log.error("cannot look at the refused flag file: %s", exc)
                 aside = None
-            if aside is not None:
+            if aside is not None:  # set aside now, or by another process meanwhile
                 try:
                     if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
+                        self.unstored.pop(test_name, None)
                         return
                 except ConfigError as exc:
                     error = exc
-            if _stop_live_only(self.manager, test_name, reason, error):
-                self.unstored[test_name] = reason
+        log.error(
+            "guardrail rollback of A/B test %s could not be stored (%s): it is stopped "
+            "in this process's live flags only, and stored by the first document that "
+            "serves the test again; to stop it everywhere now: cfgcore experiment stop",
+            test_name, error,
+        )  # fmt: skip
 
     def flags_changed(self, new: Any) -> None:
         """A document went live: a rollback not stored yet whose test it serves again
@@ -415,10 +425,16 @@ class Guardrails:
                 log.exception("guardrail rollback of A/B test %s failed", name)
 
 
+#: What :func:`_set_refused_aside` returns when the file holds a document the live
+#: flags would serve (another process set the refused one aside meanwhile): try again.
+SERVEABLE = ""
+
+
 def _set_refused_aside(live: Any) -> str | None:
     """Under a file store's lock: if the file holds a document the live flags refuse,
     copy it to ``<file>.refused-<UTC time>`` and write the live document back in its
-    place. The copy's path, or None (not a file store, or the file is not refused)."""
+    place. The copy's path; :data:`SERVEABLE` if the file holds a document they would
+    serve; None otherwise (not a file store, no file, the live document itself)."""
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.flagstore import checksum
     from cfgcore.snapshot import encode_snapshot
@@ -439,7 +455,7 @@ def _set_refused_aside(live: Any) -> str | None:
         except ConfigError as exc:
             refusal = exc
         else:
-            return None  # a good document: the stop failed for another reason
+            return SERVEABLE
         # Beside the file itself (a flag file that is a symlink is written through it,
         # its lock and sidecar live there too).
         real = os.path.realpath(path)
@@ -469,9 +485,7 @@ def _set_refused_aside(live: Any) -> str | None:
     return aside
 
 
-def _stop_live_only(
-    manager: DynamicConfigurationManager, test_name: str, reason: str, error: ConfigError
-) -> bool:
+def _stop_live_only(manager: DynamicConfigurationManager, test_name: str, reason: str) -> bool:
     """Stop the test in the live flags only, from the state they serve (the store
     cannot take the change): audited and in the history like any stop. False if the
     live flags do not serve it (deleted meanwhile, or stopped already)."""
@@ -497,14 +511,10 @@ def _stop_live_only(
             snap, flags={**snap.flags, test_name: flag},
             experiments={**snap.experiments, test_name: meta},
         )  # fmt: skip
-        data = encode_snapshot(new, "json", file=doc.origin)
+        # In the store's format: a refused file set aside gets these bytes back.
+        data = encode_snapshot(new, getattr(live.store, "format", None) or "json", file=doc.origin)
         stopped = FlagDocument(
             new, data, doc.version, checksum(data), writer_identity(GUARDRAIL_ACTOR), doc.origin
         )
         live.install(stopped, live.prepare(stopped), "guardrail_rollback", manager)
-    log.error(
-        "guardrail rollback of A/B test %s could not be stored (%s): it is stopped in "
-        "this process's live flags only; stop it in the store (cfgcore experiment stop)",
-        test_name, error,
-    )  # fmt: skip
     return True
