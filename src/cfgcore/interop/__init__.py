@@ -111,13 +111,15 @@ def _negated_test(cond: Any) -> Any:
     return {"not": cond}
 
 
-def condition_height(cond: Any, _memo: dict[int, int] | None = None) -> int:
+def condition_height(cond: Any, _memo: dict[int, Any] | None = None) -> int:
     """Levels of a lowered condition as the compiler counts its nesting (a test is one
-    level, ``all``/``any``/``not`` one more than their deepest part)."""
-    memo: dict[int, int] = {} if _memo is None else _memo
+    level, ``all``/``any``/``not`` one more than their deepest part). A memo given may
+    be kept across conditions (parts they share, such as a saved group's test, are
+    measured once): it holds each part it measured, so no id in it is reused."""
+    memo: dict[int, Any] = {} if _memo is None else _memo
     hit = memo.get(id(cond))
     if hit is not None:
-        return hit
+        return hit[1]
     if isinstance(cond, dict):
         parts = [cond.get("not")] if "not" in cond else (cond.get("all") or cond.get("any") or [])
     elif isinstance(cond, Condition):
@@ -125,12 +127,12 @@ def condition_height(cond: Any, _memo: dict[int, int] | None = None) -> int:
     else:
         return 1
     height = 1 + max((condition_height(p, memo) for p in parts if p is not None), default=0)
-    memo[id(cond)] = height
+    memo[id(cond)] = (cond, height)
     return height
 
 
 def fit_depth(
-    cond: Any, memo: dict[int, Any] | None = None, heights: dict[int, int] | None = None
+    cond: Any, memo: dict[int, Any] | None = None, heights: dict[int, Any] | None = None
 ) -> tuple[Any, str | None]:
     """``cond`` flattened (:func:`flat_condition`) and, if that still nests deeper than
     cfgcore evaluates, with its negations moved onto the tests
@@ -183,7 +185,7 @@ def negations_inside(cond: Any, negate: bool = False, _memo: dict | None = None)
     return out
 
 
-def depth_problem(cond: Any, memo: dict[int, int] | None = None) -> str | None:
+def depth_problem(cond: Any, memo: dict[int, Any] | None = None) -> str | None:
     """Why the lowered condition ``cond`` nests too deeply for cfgcore, or None."""
     height = condition_height(cond, memo)
     if height <= MAX_IMPORTED_DEPTH:

@@ -982,6 +982,7 @@ class _Shared:
         self.expanded: dict[str, tuple[Any, int]] = {}  # name -> (expansion, its nodes)
         self.by_id: dict[int, bool] = {}  # id(expansion) -> it names the flag's own key
         self.lowered: dict[tuple[int, str | None], tuple[Any, Any]] = {}
+        self.heights: dict[int, Any] = {}  # condition_height's memo, across flags
 
 
 def _names_flag_key(tree: Any) -> bool:
@@ -1068,7 +1069,7 @@ class _Flag:
             raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
         rules = [r for r in self.rules if r.get("when") != _NEVER]
         memo: dict[int, Any] = {}  # the branches of an if chain share their guards
-        heights: dict[int, int] = {}
+        heights = self.shared.heights  # a shared evaluator's nesting measured once
         for r in rules:
             if "when" in r:
                 r["when"], why = fit_depth(r["when"], memo, heights)

@@ -618,6 +618,9 @@ class _SavedGroups:
     def __init__(self, groups: Mapping[str, Any]) -> None:
         self.groups = groups
         self.tests: dict[tuple[str, str], Any] = {}
+        # the nesting of the import's conditions (fit_depth), kept across features so
+        # a shared group test is measured once, not at each reference
+        self.heights: dict[int, Any] = {}
 
     def test(self, name: str, attr: str, op: str) -> Any:
         """The condition "``attr`` is in saved group ``name``" (refused as _Refuse)."""
@@ -671,7 +674,7 @@ class _Feature:
                 raise _Refuse(f"rules[{i}]: {exc}") from None
             for r in lowered:
                 if "when" in r:
-                    r["when"], why = fit_depth(r["when"])
+                    r["when"], why = fit_depth(r["when"], heights=self.groups.heights)
                     if why is not None:
                         raise _Refuse(f"rules[{i}].condition: {why}")
             rules += lowered
