@@ -216,3 +216,33 @@ def test_a_yaml_flag_file_gets_yaml_back(tmp_path, impl):
             again.close()
     finally:
         m.close()
+
+
+def test_the_periodic_check_rolls_back_over_a_refused_hand_edit(tmp_path, impl):
+    """The check the metric events start on a background thread, as in production."""
+    from tests.waiting import wait_for
+
+    clock = Clock(NOW)
+    m = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(impl)(), clock=clock, guardrail_check_every=25
+    )
+    try:
+        assert m.create_ab_test(seed_test(guardrail_metrics={"playback_errors": "lower_is_better"}))
+        with open(m.flags_file, "wb") as fh:
+            fh.write(b'{"flags": ')
+        assert m.reload() is False
+        _simulate(m, TEST, HARMFUL, metric="playback_errors")
+        assert wait_for(lambda: m.list_ab_tests()[TEST]["status"] == "stopped", timeout=30)
+        assert set(variants_of(m, TEST, USERS[:300]).values()) == {"control"}
+        assert wait_for(lambda: glob.glob(f"{m.flags_file}.refused-*"), timeout=30)
+
+        def stored() -> bool:  # (the stop is served first, then stored)
+            try:
+                with open(m.flags_file) as fh:
+                    return json.load(fh)["experiments"][TEST]["status"] == "stopped"
+            except ValueError:
+                return False
+
+        assert wait_for(stored, timeout=30)
+    finally:
+        m.close()
