@@ -138,14 +138,16 @@ class Profile:
                 f"sections, got {got}",
                 kind="profile",
             )
-        if expands_too_far(dict(config)):
+        for what, tree in (("the configuration", config), ("its overrides", self.overrides)):
             # One dict at both keys of each of 60 levels: 2**60 copies; merging and
-            # freezing it never ended.
-            raise ConfigError(
-                f"cannot apply profile {self.name!r}: the configuration holds a mapping or "
-                f"list in so many places that it expands to more than {MAX_EXPANDED:,} values",
-                kind="profile",
-            )
+            # freezing it never ended. Overrides too: a Profile made in Python may hold
+            # one mapping in many places as well as a configuration can.
+            if isinstance(tree, Mapping) and expands_too_far(dict(tree)):
+                raise ConfigError(
+                    f"cannot apply profile {self.name!r}: {what} holds a mapping or list "
+                    f"in so many places that it expands to more than {MAX_EXPANDED:,} values",
+                    kind="profile",
+                )
         try:
             return thaw(freeze(deep_merge(config, self.overrides)))  # freeze drops spent markers
         except RecursionError:
