@@ -273,8 +273,10 @@ def _subsequence(key: str, path: str) -> bool:
 
 _TRUE = {"true", "yes", "on", "1", "enabled"}
 _FALSE = {"false", "no", "off", "0", "disabled"}
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
+# ASCII digits (re.ASCII): \d alone also matches other scripts' digits, which int() and
+# float() read ("８０８０" became 8080); a legacy value spelled so stays text.
+_INT = re.compile(r"^[+-]?\d+$", re.ASCII)
+_FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
 
 
 def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:

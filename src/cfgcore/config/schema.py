@@ -55,11 +55,13 @@ ENV_REF_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::[-?][^}]*)?\}$"
 # The unit and the whitespace before it are one optional group: with ``\s*`` on both
 # sides of an optional unit, a run of spaces could be split between them in n ways,
 # and a 40 kB value took seconds to refuse (quadratic backtracking).
-SIZE_PATTERN = r"^\s*\d+(?:\.\d+)?(?:\s*(?:[KMGTPE]i?B|[KMGTPE]|B|bytes))?\s*$"
-DURATION_PATTERN = r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$"
-HOST_PORT_PATTERN = r"^(?:\$\{[^}]+\}|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$"
+# Digits are [0-9]: \d also matches other scripts' digits ("５s", "db:８０８０"), which
+# YAML 1.2, JSON and TOML read as text and the transforms leave as text.
+SIZE_PATTERN = r"^\s*[0-9]+(?:\.[0-9]+)?(?:\s*(?:[KMGTPE]i?B|[KMGTPE]|B|bytes))?\s*$"
+DURATION_PATTERN = r"^\s*(?:[0-9]+(?:\.[0-9]+)?\s*(?:ms|s|m|h|d)\s*)+$"
+HOST_PORT_PATTERN = r"^(?:\$\{[^}]+\}|[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5})$"
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)")
 _DURATION_FULL = re.compile(DURATION_PATTERN)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

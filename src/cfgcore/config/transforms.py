@@ -68,8 +68,11 @@ KEY_MATERIAL = frozenset({"CFGCORE_SECRET_KEYS", "CFGCORE_AUDIT_KEY"})
 # references together: 64 MiB is a 1 KB variable referenced 65,000 times, past any real
 # configuration, while a file of ${BIGVAR} references could otherwise ask for gigabytes.
 MAX_EXPANSION = 64 * 1024 * 1024
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(us|ms|s|m|h|d|w)")
-_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:us|ms|s|m|h|d|w))+$")
+# Digits are ASCII (re.ASCII): Python's \d also matches other scripts' digits, which
+# float() reads, so "１.５" (fullwidth) became 1.5 and "３GB" 3 GB; YAML 1.2, JSON and
+# TOML read them as text, and so do these steps.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(us|ms|s|m|h|d|w)", re.ASCII)
+_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:us|ms|s|m|h|d|w))+$", re.ASCII)
 _DURATION_UNITS = {
     "us": 1e-6,
     "ms": 1e-3,
@@ -79,10 +82,10 @@ _DURATION_UNITS = {
     "d": 86400.0,
     "w": 604800.0,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]i?[bB]|[bB])\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]i?[bB]|[bB])\s*$", re.ASCII)
 _SIZE_POWER = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
-_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)$")
+_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)$", re.ASCII)
 
 
 class _Run:
