@@ -20,10 +20,11 @@
   a key grows quadratically with the file: they may copy at most
   :data:`MAX_MERGED` entries in one document.
 * Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
-* Nesting deeper than :data:`MAX_PARSE_DEPTH` is refused before the document is
-  built: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
+* Nesting deeper than :data:`MAX_PARSE_DEPTH` is refused, naming the file, line and
+  key path, in the one parse that builds the document, before the composer goes
+  deeper: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
   hundred kilobytes of ``[[[[...`` would crash the process (a reload thread's
-  included) instead of raising.
+  included) instead of raising. This holds for documents of any size.
 """
 
 from __future__ import annotations
@@ -41,7 +42,81 @@ _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
-class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _TooDeep(Exception):
+    """Raised from the composer: the collection at ``line`` nests past MAX_PARSE_DEPTH."""
+
+    def __init__(self, line: int, path: list[str]) -> None:
+        super().__init__(line)
+        self.line = line
+        self.path = path
+
+
+class _DepthGuard(_BaseLoader):  # type: ignore[misc, valid-type]
+    """A loader that refuses nesting past :data:`MAX_PARSE_DEPTH` while it composes.
+
+    PyYAML's composer (C-accelerated: libyaml's) calls ``descend_resolver`` before it
+    composes each node and ``ascend_resolver`` after, so the nodes being composed are
+    counted in the one parse that builds the document: a collection with more than
+    ``MAX_PARSE_DEPTH`` collections around it is refused when its first child is
+    composed, before the composer's C recursion goes any deeper (the document used to
+    be parsed twice, once for its events only). A collection at exactly that level
+    with no child is found right after composing (:meth:`compose_guarded`)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        # (parent node, index) of each node being composed, the root's first.
+        self.cfgcore_composing: list[tuple[Any, Any]] = []
+        # (parent, position, is a key, key path) of each node composed at the deepest
+        # level allowed.
+        self.cfgcore_edge: list[tuple[Any, int, bool, list[str]]] = []
+
+    def descend_resolver(self, parent: Any, index: Any) -> None:
+        stack = self.cfgcore_composing
+        stack.append((parent, index))
+        if len(stack) > MAX_PARSE_DEPTH:
+            if len(stack) > MAX_PARSE_DEPTH + 1:
+                # ``parent`` is a collection with MAX_PARSE_DEPTH collections around it.
+                raise _TooDeep(parent.start_mark.line + 1, _segments(stack[1:-1]))
+            # This node has MAX_PARSE_DEPTH collections around it: too deep if it is one.
+            keys = _segments(stack[1:])  # its key path, for the error
+            self.cfgcore_edge.append((parent, len(parent.value), index is None, keys))
+        if self.yaml_path_resolvers:  # none of cfgcore's; kept for subclasses
+            super().descend_resolver(parent, index)
+
+    def ascend_resolver(self) -> None:
+        self.cfgcore_composing.pop()
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+    def compose_guarded(self) -> Any:
+        """The document's node graph (None for an empty document); raises _TooDeep."""
+        root = self.get_single_node()
+        for parent, position, is_key, keys in self.cfgcore_edge:
+            if isinstance(parent, yaml.SequenceNode):
+                child = parent.value[position]
+            else:
+                child = parent.value[position][0 if is_key else 1]
+            if isinstance(child, yaml.CollectionNode) and child.start_mark.index > (
+                parent.start_mark.index
+            ):  # (not an alias of a collection outside ``parent``)
+                raise _TooDeep(child.start_mark.line + 1, keys)
+        return root
+
+
+def _segments(stack: list[tuple[Any, Any]]) -> list[str]:
+    """The key path of the nodes being composed (the first few: all an error shows)."""
+    out = []
+    for parent, index in stack[: _DEEP_PATH_SHOWN + 1]:
+        if isinstance(parent, yaml.SequenceNode):
+            out.append(str(index))
+        elif isinstance(index, yaml.ScalarNode):
+            out.append(str(index.value)[:60])
+        else:  # a key, or the value of a key that is a collection
+            out.append("?")
+    return out
+
+
+class StrictLoader(_DepthGuard):
     """Safe loader with YAML 1.2 booleans and duplicate-key detection."""
 
     _merged = 0  # entries copied by merge keys so far (see flatten_mapping)
@@ -255,6 +330,10 @@ MAX_MERGED = 1_000_000
 # up to here; and far below what the composer's C recursion survives on a thread's
 # stack.
 MAX_PARSE_DEPTH = 1_000
+# With libyaml, the depth is counted while the document is composed (_DepthGuard);
+# the pure-Python composer recurses in Python, so without libyaml the parse events are
+# read first (_check_depth), as they were in every case before.
+_ONE_PASS = hasattr(yaml, "CSafeLoader")
 # A document whose structural characters (see _depth_bound) number at most this
 # cannot nest deeper than that: parsed directly, without the event scan.
 _SCAN_ABOVE = 2_000
@@ -318,8 +397,11 @@ _DEEP_PATH_SHOWN = 8
 
 
 def _too_deep(file: str | None, line: int, frames: list[list[Any]]) -> ConfigError:
+    return _too_deep_at(file, line, [str(f[0])[:60] for f in frames[1:]])
+
+
+def _too_deep_at(file: str | None, line: int, keys: list[str]) -> ConfigError:
     message = f"nested more than {MAX_PARSE_DEPTH:,} levels deep"
-    keys = [str(f[0])[:60] for f in frames[1:]]
     path = ".".join(keys[:_DEEP_PATH_SHOWN]) + (".…" if len(keys) > _DEEP_PATH_SHOWN else "")
     return ConfigError([Problem(path=path, message=message, file=file, line=line)], kind="limits")
 
@@ -372,11 +454,17 @@ def compose_nodes(text: str) -> Any:
     """The node graph of ``text`` (keys and values with their line marks), or None when
     the text is not YAML (nor JSON, which is YAML flow syntax) or nests deeper than
     :data:`MAX_PARSE_DEPTH`. For reporting where a problem is, never raises."""
+    loader = None
     try:
-        _check_depth(text, None)
-        return yaml.compose(text, Loader=_BaseLoader)
-    except (yaml.YAMLError, ConfigError):
+        if not _ONE_PASS:
+            _check_depth(text, None)
+        loader = _DepthGuard(text)
+        return loader.compose_guarded()
+    except (yaml.YAMLError, ConfigError, _TooDeep):
         return None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
@@ -387,10 +475,13 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
     """
     loader = root = None
     try:
-        _check_depth(data, file)
+        if not _ONE_PASS:
+            _check_depth(data, file)
         loader = StrictLoader(data)
-        root = loader.get_single_node()
+        root = loader.compose_guarded()
         doc = loader.construct_document(root) if root is not None else None
+    except _TooDeep as deep:
+        raise _too_deep_at(file, deep.line, deep.path) from None
     except _Unconstructable as bad:
         raise ConfigError([_unconstructable_problem(root, bad, file)], kind=_kind(bad)) from None
     except RecursionError:  # complex keys ("? {...}") are built recursively
@@ -423,6 +514,12 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if getattr(exc, "problem", None) == "exceeded maximum nesting depth" and mark:
+            # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels
+            # itself, before the composer asks for the collection that goes deeper.
+            assert loader is not None
+            keys = _segments(loader.cfgcore_composing[1:])
+            raise _too_deep_at(file, mark.line + 1, keys) from None
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
