@@ -160,7 +160,7 @@ class TreeWalker:
                             ctx,
                             out,
                         )
-                if type(value) is str:
+                if isinstance(value, str):  # a subclass too: its URL is checked as well
                     if url_rules and "://" in value:
                         child = child or join_path(path, skey)
                         for rule in url_rules:
@@ -173,7 +173,7 @@ class TreeWalker:
                     self._node(value, child, skey, ctx, out, depth + 1, active, broken)
         elif isinstance(node, (list, tuple)):
             for i, value in enumerate(node):
-                if type(value) is str:
+                if isinstance(value, str):  # a subclass too: its URL is checked as well
                     if url_rules and "://" in value:
                         child = f"{path}.{i}"
                         for rule in url_rules:
