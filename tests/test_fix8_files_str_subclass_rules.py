@@ -34,6 +34,11 @@ def test_a_str_subclass_url_gets_the_findings_of_its_text():
         assert _flagged(shape(Text(URL))) == want
 
 
+def test_a_str_subclass_reference_is_judged_as_a_reference():
+    config = {"server": {"port": "${PORT}"}}
+    assert _flagged({"server": {"port": Text("${PORT}")}}) == _flagged(config)
+
+
 @pytest.fixture
 def manager(tmp_path):
     (tmp_path / "base.yaml").write_text("database:\n  url: postgres://db.example.com/app\n")

@@ -51,7 +51,10 @@ _ENV_REF = re.compile(ENV_REF_PATTERN)
 
 
 def _is_env_ref(value: Any) -> bool:
-    return type(value) is str and value.startswith("${") and _ENV_REF.match(value) is not None
+    # Any str (a subclass too, read with str's own methods), as the transforms substitute.
+    return (
+        isinstance(value, str) and str.startswith(value, "${") and _ENV_REF.match(value) is not None
+    )
 
 
 def describe(value: Any, *, secret: bool = False) -> str:
