@@ -119,3 +119,20 @@ def test_refusals_match_the_event_scan(keys, pattern, depth, inner, newline):
     text = head + indent + "deep: " + body + "\n"
     assert yamlio._depth_bound(text) > yamlio._SCAN_ABOVE
     assert _outcome(_load, text) == _outcome(_scan, text)
+
+
+def test_a_wide_list_at_the_deepest_level_costs_no_copy_of_the_path_per_item():
+    """Each item of a list with 1,000 collections around it is noted (a collection there
+    goes too deep); noting it copied the whole stack of the path, 1,000 entries per
+    item. Bounded here as a count of work, not time: the keys kept per item are the
+    first few, shared by the items of one list."""
+    n = LIMIT
+    loader = yamlio.StrictLoader("[" * n + ", ".join(["1"] * 2000) + "]" * n)
+    try:
+        loader.compose_guarded()
+        edge = loader.cfgcore_edge
+    finally:
+        loader.dispose()
+    assert len(edge) == 2000
+    assert len({id(keys) for *_, keys in edge}) == 1
+    assert len(edge[0][3]) == yamlio._DEEP_PATH_SHOWN + 1

@@ -76,10 +76,17 @@ class _DepthGuard(_BaseLoader):  # type: ignore[misc, valid-type]
         if len(stack) > MAX_PARSE_DEPTH:
             if len(stack) > MAX_PARSE_DEPTH + 1:
                 # ``parent`` is a collection with MAX_PARSE_DEPTH collections around it.
-                raise _TooDeep(parent.start_mark.line + 1, _segments(stack[1:-1]))
+                raise _TooDeep(parent.start_mark.line + 1, _segments(stack[1:-1]))  # once
             # This node has MAX_PARSE_DEPTH collections around it: too deep if it is one.
-            keys = _segments(stack[1:])  # its key path, for the error
-            self.cfgcore_edge.append((parent, len(parent.value), index is None, keys))
+            # Its key path, for the error: the first few keys, all an error shows (a copy
+            # of the whole stack per node made a wide list at this level quadratic), the
+            # same for each child of one parent.
+            edge = self.cfgcore_edge
+            if edge and edge[-1][0] is parent:
+                keys = edge[-1][3]
+            else:
+                keys = _segments(stack[1 : _DEEP_PATH_SHOWN + 2])
+            edge.append((parent, len(parent.value), index is None, keys))
         if self.yaml_path_resolvers:  # none of cfgcore's; kept for subclasses
             super().descend_resolver(parent, index)
 
