@@ -110,16 +110,22 @@ _URL_CRED = re.compile(r"(?<=[A-Za-z0-9+.\-])://([^/@\s:]*):([^/@\s]+)@")
 # A ${VAR}, ${VAR:-default}, ${VAR-default} or ${VAR:?message} reference (the
 # transformer's grammar): its default may hold ":" or "@", which are not the URL's.
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+# A reference's default (``${VAR:-value}`` / ``${VAR-value}``) is a literal written in the
+# file: a URL password there is as much in the file as one outside a reference.
+_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}")
 
 
 def url_password(value: str) -> bool:
     """True when ``value`` holds a URL with a literal password (``user:pass@host``).
 
     References are judged as the variables they name: ``${DB_USER:-app}:${DB_PW}@``
-    holds no literal password (the ``:`` of the user's default is not the URL's)."""
+    holds no literal password (the ``:`` of the user's default is not the URL's); a
+    default that is itself a URL with a password (``${CACHE_URL:-redis://u:pw@h/0}``) does."""
     if "://" not in value or "@" not in value:
         return False
     if "${" in value:
+        if any(url_password(d) for d in _DEFAULT.findall(value) if d):
+            return True
         value = _REFERENCE.sub(r"${\1}", value)
     for m in _URL_CRED.finditer(value):
         password = m.group(2)
