@@ -622,7 +622,21 @@ def _fits(value: str, literals: list[str], filled: int | None) -> bool:
     return True
 
 
-_CAMEL_ENDS = ("pass", "pwd", "authorization")
+# Lower-cased endings of camelCase secret names the walker's lower-cased key hides
+# ("dbPass", "apiJwt", "sessionCookie", "authHeader", "connString", "dbCreds"):
+# wants_key lets them through and visit judges the key as written.
+_CAMEL_ENDS = (
+    "pass",
+    "pwd",
+    "authorization",
+    "auth",
+    "jwt",
+    "cookie",
+    "header",
+    "string",
+    "str",
+    "cred",
+)
 
 
 class PlaintextSecretRule(_SecurityRule):
