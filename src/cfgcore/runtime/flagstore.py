@@ -266,6 +266,12 @@ class FileFlagStore:
         _FILE_STORES.add(self)
         self._watchers: list[Callable[[FlagDocument], None]] = []
         self._cleaned = False
+        # (bytes, origin, format, snapshot) of the last document decoded or written here:
+        # a read of the same bytes (every change reads the file under the lock first, a
+        # watcher reads it again) reuses that snapshot instead of decoding it again. Keyed
+        # by the whole content, so another writer's change is always decoded; replaced in
+        # one assignment, so a thread reads an old or a new entry, never a mix.
+        self._decoded: tuple[bytes, str, str, Snapshot] | None = None
 
     # A flag file that is a symbolic link is written through it (the file it points to
     # is replaced, the link stays): its lock, version sidecar and temp files live beside
@@ -311,7 +317,12 @@ class FileFlagStore:
         """Decode ``data`` (bytes of this store's file) into a document with its version."""
         origin = origin or self.path
         fmt: Format = self.format if origin == self.path else format_for(origin)
-        snapshot = decode_snapshot(data, fmt, file=origin)
+        cached = self._decoded
+        if cached is not None and cached[1] == origin and cached[2] == fmt and cached[0] == data:
+            snapshot = cached[3]
+        else:
+            snapshot = decode_snapshot(data, fmt, file=origin)
+            self._decoded = (data, origin, fmt, snapshot)
         digest = checksum(data)
         if origin != self.path:
             return FlagDocument(snapshot, data, 0, digest, {}, origin)
@@ -390,6 +401,9 @@ class FileFlagStore:
                 raise ConfigError(
                     f"cannot write flag file: {exc.strerror or exc}", file=self.path
                 ) from None
+            # The next change reads these bytes back first: they are the snapshot this
+            # process now serves (LiveFlags installs new.snapshot), not decoded again.
+            self._decoded = (data, self.path, self.format, new_snap)
             return old, new
 
     def watch(
