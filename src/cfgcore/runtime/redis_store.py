@@ -1484,19 +1484,7 @@ class RedisFlagStore(RedisFollower):
                 if wrote:
                     status, version = 1, self._seen
                 else:
-                    why: Any = exc
-                    if self.closed:
-                        why = f"the store was closed during the write ({exc})"
-                    elif isinstance(exc, redis.AuthenticationError):
-                        why = f"Redis refused this store's credentials ({exc})"
-                    if wrote is None:
-                        # The script may have run before the connection dropped, and the
-                        # store cannot be asked: saying "not written" could be false.
-                        why = (
-                            f"{why}; the outcome is unknown (the connection was lost after "
-                            "the write was sent, and the store could not be asked whether "
-                            "it was applied): read the store before retrying"
-                        )
+                    why = self._failure(exc, wrote, "write")
                     self.last_error = f"write failed: {why}"
                     raise ConfigError(
                         f"cannot write the flag document: {why}", file=self.url
@@ -1574,6 +1562,26 @@ class RedisFlagStore(RedisFollower):
             return False
         before = proxy.master_address
         return before is not None and pool.get_master_address() != before
+
+    def _failure(self, exc: BaseException, wrote: bool | None, action: str) -> str:
+        """Why a ``write``/``publish`` that raised ``exc`` failed, for its error and
+        ``last_error``; ``wrote`` is :meth:`_wrote_already`'s answer (False: not sent)."""
+        import redis
+
+        why = str(exc)
+        if self.closed:
+            why = f"the store was closed during the {action} ({exc})"
+        elif isinstance(exc, redis.AuthenticationError):
+            why = f"Redis refused this store's credentials ({exc})"
+        if wrote is None:
+            # The script may have run before the connection dropped, and the store
+            # cannot be asked: saying "not written" could be false.
+            why = (
+                f"{why}; the outcome is unknown (the connection was lost after the "
+                f"{action} was sent, and the store could not be asked whether it was "
+                "applied): read the store before retrying"
+            )
+        return why
 
     def _wrote_already(self, write_id: str, checksum: str) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
@@ -1840,17 +1848,7 @@ class RedisConfigStore(RedisFlagStore):
                     self._wrote_already(cwriter["id"], csum)
                     reply = [1, self._seen, flags._seen]
                 else:
-                    why: Any = exc
-                    if self.closed:
-                        why = f"the store was closed during the publish ({exc})"
-                    elif isinstance(exc, redis.AuthenticationError):
-                        why = f"Redis refused this store's credentials ({exc})"
-                    if wrote is None:
-                        why = (
-                            f"{why}; the outcome is unknown (the connection was lost after "
-                            "the publish was sent, and the store could not be asked whether "
-                            "it was applied): read the store before retrying"
-                        )
+                    why = self._failure(exc, wrote, "publish")
                     self.last_error = f"publish failed: {why}"
                     raise ConfigError(
                         f"cannot publish the configuration and flags: {why}", file=self.url
