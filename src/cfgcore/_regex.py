@@ -286,10 +286,11 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     texts and is refused alike (see the module's notes)."""
     if _re2 is not None:
         try:
-            return _re2.compile("(?i)" + pattern if ignore_case else pattern, _RE2_OPTIONS)
+            compiled = _re2.compile("(?i)" + pattern if ignore_case else pattern, _RE2_OPTIONS)
         except _re2.error as exc:
             # RE2 says why in bytes (b'missing ): ('): the flag's problem says it in text
             raise re.error(_re2_reason(exc)) from None
+        return _RE2Pattern(compiled, pattern, ignore_case)
     text = _for_re(pattern)  # RE2's meaning, or re.error with RE2's reason
     with warnings.catch_warnings():
         # re's FutureWarning of set operations to come ("--" in a class): the pattern
@@ -319,6 +320,36 @@ class _Pattern:
         self.search = compiled.search
         self.pattern = pattern
         self.ignore_case = ignore_case
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
+        return compile_regex, (self.pattern, self.ignore_case)
+
+    def __repr__(self) -> str:
+        return f"<targeting regex {self.pattern!r}{' (ignore case)' if self.ignore_case else ''}>"
+
+
+class _RE2Pattern:
+    """A targeting regex compiled by RE2. ``search(text)`` answers whether RE2 finds the
+    pattern anywhere in ``text`` (a true value, else None): it calls the compiled RE2
+    program directly with the text's UTF-8, as google-re2's own ``search`` does
+    underneath, without building a match object and its character offsets (2.9 us of a
+    3.3 us check through ``re2.search``; about 0.45 us this way). Pickles as its pattern
+    text, compiled again when loaded (by RE2, or by ``re`` with RE2's meaning where
+    google-re2 is not installed)."""
+
+    __slots__ = ("_match", "_regexp", "ignore_case", "pattern")
+
+    def __init__(self, compiled: Any, pattern: str, ignore_case: bool) -> None:
+        self._regexp = compiled
+        self._match = compiled._regexp.Match
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+
+    def search(self, text: str) -> bool | None:
+        if type(text) is not str:  # what the evaluators never pass: the wrapper's answer
+            return True if self._regexp.search(text) is not None else None
+        data = text.encode()  # a lone surrogate raises, as re2's own search does
+        return True if self._match(_UNANCHORED, data, 0, len(data))[0][0] != -1 else None
 
     def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
         return compile_regex, (self.pattern, self.ignore_case)
@@ -572,6 +603,7 @@ def _re2_reason(exc: Exception) -> str:
 
 
 _RE2_OPTIONS = _re2_options() if _re2 is not None else None
+_UNANCHORED = _re2._Anchor.UNANCHORED if _re2 is not None else None
 
 
 def class_ranges(inside: Callable[[int], bool]) -> str:
