@@ -70,11 +70,21 @@ def register(subparsers: Any) -> None:
 def _with_references(config: Any, refs: Any) -> Any:
     """``config`` as plain data, with every value that came from an environment
     variable replaced by its reference: a published tree carries no secrets."""
+    import datetime
+
     import msgspec
 
     from cfgcore.config.environ import with_refs
+    from cfgcore.config.published import encode_temporal
 
-    return msgspec.to_builtins(with_refs(config, refs), str_keys=True)
+    # Dates and times as themselves (to_builtins alone made them text, and followers
+    # served "2024-05-01" where this machine serves a date): see published.py.
+    tree = msgspec.to_builtins(
+        with_refs(config, refs),
+        str_keys=True,
+        builtin_types=(datetime.datetime, datetime.date, datetime.time),
+    )
+    return encode_temporal(tree)
 
 
 def publish(args: argparse.Namespace) -> int:

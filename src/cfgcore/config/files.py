@@ -13,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date as _date
+from datetime import datetime as _datetime
 from datetime import time as _time
 from typing import Any
 
@@ -528,7 +529,8 @@ def _parse_json(text: str, file: str) -> Any:
     # The standard library's decoder rather than msgspec's: only it can refuse a
     # duplicate key (msgspec keeps the last one silently, as YAML and TOML must not).
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return _from_typed_json(data, file)
     except _DuplicateKey as exc:
         path, line = _json_duplicate(text, exc.key)
         raise ConfigError(
@@ -596,3 +598,77 @@ def _parse_toml(text: str, file: str) -> Any:
                 )
             ]
         ) from None
+
+
+# A JSON copy that keeps dates and times: what a follower of a published configuration
+# writes to its state directory (config/published.py), so that the configuration it
+# builds from that copy serves the same types as the publisher's (JSON has no date;
+# written as text, ``get("d")`` returned "2024-05-01" instead of a date). Only a copy
+# holding a date or time is wrapped, as ``{TYPED_JSON: 1, "tree": ...}``; in it, each
+# date, datetime and time is ``{TYPED_JSON: ["date" | "datetime" | "time", ISO text]}``
+# and a mapping of the tree that has the one key TYPED_JSON itself is
+# ``{TYPED_JSON: ["mapping", {...}]}``. The key starts with a NUL character: no one
+# types it into a configuration file by chance (any JSON file of exactly that wrapper
+# form is read this way). A copy without any date or time (and no top-level key
+# TYPED_JSON) is plain JSON, as earlier releases wrote and read it.
+TYPED_JSON = "\x00cfgcore-typed"
+_TEMPORAL: dict[str, Any] = {"date": _date, "datetime": _datetime, "time": _time}
+
+
+def typed_json(tree: dict[str, Any]) -> bytes:
+    """``tree`` as JSON for :func:`parse_text` to read back with its dates and times."""
+    import msgspec
+
+    found = False
+
+    def enc(node: Any) -> Any:
+        nonlocal found
+        if isinstance(node, dict):
+            out = {k: enc(v) for k, v in node.items()}
+            return {TYPED_JSON: ["mapping", out]} if list(out) == [TYPED_JSON] else out
+        if isinstance(node, list | tuple):
+            return [enc(v) for v in node]
+        if isinstance(node, _date | _time):
+            found = True
+            kind = "datetime" if isinstance(node, _datetime) else "date"
+            kind = "time" if isinstance(node, _time) else kind
+            return {TYPED_JSON: [kind, node.isoformat()]}
+        return node
+
+    encoded = enc(tree)
+    # (wrapped too: a tree whose own top level would read as a wrapper)
+    wrap = found or TYPED_JSON in tree
+    return msgspec.json.encode({TYPED_JSON: 1, "tree": encoded} if wrap else tree)
+
+
+def _from_typed_json(data: Any, file: str) -> Any:
+    """``data`` as parsed, or the tree a :func:`typed_json` copy holds."""
+    if not (isinstance(data, dict) and len(data) == 2 and data.get(TYPED_JSON) == 1):
+        return data
+    if "tree" not in data:
+        return data
+
+    def dec(node: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(node, dict):
+            if list(node) == [TYPED_JSON]:
+                tag = node[TYPED_JSON]
+                if isinstance(tag, list) and len(tag) == 2 and tag[0] == "mapping":
+                    if isinstance(tag[1], dict):
+                        return {k: dec(v, (*path, k)) for k, v in tag[1].items()}
+                elif isinstance(tag, list) and len(tag) == 2 and tag[0] in _TEMPORAL:
+                    kind = _TEMPORAL[tag[0]]
+                    try:
+                        value = kind.fromisoformat(tag[1])
+                    except (TypeError, ValueError):
+                        value = None
+                    if type(value) is kind:
+                        return value
+                raise ConfigError(
+                    [Problem(_dotted(path), f"not a typed value: {tag!r:.80}", file=file)]
+                )
+            return {k: dec(v, (*path, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [dec(v, (*path, i)) for i, v in enumerate(node)]
+        return node
+
+    return dec(data["tree"], ())

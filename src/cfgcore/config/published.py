@@ -15,6 +15,7 @@ as the cache: a process started while Redis is down serves what it last followed
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import logging
 import os
@@ -32,7 +33,7 @@ from cfgcore.runtime.flagstore import default_state_dir
 if TYPE_CHECKING:
     from cfgcore.config.manager import ConfigurationManager
 
-__all__ = ["PublishedSource"]
+__all__ = ["PublishedSource", "decode_temporal", "encode_temporal"]
 
 log = logging.getLogger("cfgcore.config")
 
@@ -78,7 +79,13 @@ class PublishedSource:
                         "(cfgcore publish --store URL -e ENV)",
                         file=self.shown,
                     )
-                self._write(env, doc)
+                try:
+                    self._write(env, doc)
+                except ConfigError as exc:  # a value it cannot read back (decode_temporal)
+                    if not os.path.exists(self.path(env)):
+                        store.close()
+                        raise
+                    log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
 
@@ -87,12 +94,17 @@ class PublishedSource:
         return self._stores.get(env)
 
     def _write(self, env: str, doc: Any) -> bytes | None:
-        """Write ``doc``'s tree to ``ENV.json``; return what was there before."""
+        """Write ``doc``'s tree to ``ENV.json``; return what was there before.
+        ConfigError (nothing written) for a date or time value it cannot read back."""
+        from cfgcore.config.files import typed_json
+
+        # Dates and times back to their types, in a copy that keeps them (files.py).
+        data = typed_json(decode_temporal(doc.snapshot.config, self.shown))
         before = None
         with contextlib.suppress(OSError):  # a FIFO or device there is no earlier file
             before = read_regular(self.path(env))
         os.makedirs(self.dir, exist_ok=True)
-        atomic_write(self.path(env), msgspec.json.encode(doc.snapshot.config))
+        atomic_write(self.path(env), data)
         return before
 
     def _on_document(self, env: str, doc: Any) -> None:
@@ -107,7 +119,11 @@ class PublishedSource:
         # run on the bus's dispatcher thread, not this follower's: a slow listener holds
         # up no later published version.
         with deferred_delivery(background=True), manager._lock:
-            before = self._write(env, doc)
+            try:
+                before = self._write(env, doc)
+            except ConfigError as exc:  # nothing written: a value it cannot read back
+                self._on_error(exc)
+                raise
             if manager.environment != env:
                 return  # on disk for when that environment is loaded
             try:
@@ -132,3 +148,56 @@ class PublishedSource:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+
+
+# Dates and times in a published document. A configuration travels to followers as
+# msgpack, which has no date, datetime or time of its own (msgspec's timestamp
+# extension keeps the instant but not the offset, and naive values become text), and
+# the tree was once flattened to text: a follower's ``get("d")`` returned "2024-05-01"
+# where the publisher's returned a date. Each such leaf now travels as a msgpack
+# extension value (code below, payload its ISO 8601 text, offset kept as written), which
+# no value of a YAML, JSON or TOML file can be mistaken for. A document published by an
+# earlier release holds text there and is served as text, as before. A follower of an
+# earlier release cannot read the extension values: upgrade followers first.
+_EXT_KINDS: dict[int, Any] = {1: _dt.date, 2: _dt.datetime, 3: _dt.time}
+
+
+def encode_temporal(tree: Any) -> Any:
+    """``tree`` (plain data) with every date, datetime and time leaf replaced by its
+    msgpack extension value, for :class:`PublishedConfig`'s ``config``."""
+    if isinstance(tree, dict):
+        return {k: encode_temporal(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [encode_temporal(v) for v in tree]
+    if isinstance(tree, _dt.date | _dt.time):
+        code = 2 if isinstance(tree, _dt.datetime) else 1 if isinstance(tree, _dt.date) else 3
+        return msgspec.msgpack.Ext(code, tree.isoformat().encode())
+    return tree
+
+
+def decode_temporal(tree: Any, origin: str, path: tuple[Any, ...] = ()) -> Any:
+    """``tree`` as the publisher served it: each extension value back to its date,
+    datetime or time. ConfigError naming ``origin`` and the key path for one that is
+    not (another code, or a payload that is no ISO 8601 text of its kind)."""
+    if isinstance(tree, dict):
+        return {k: decode_temporal(v, origin, (*path, k)) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [decode_temporal(v, origin, (*path, i)) for i, v in enumerate(tree)]
+    if isinstance(tree, msgspec.msgpack.Ext):
+        kind = _EXT_KINDS.get(tree.code)
+        try:
+            if kind is None:
+                raise ValueError(f"unknown extension code {tree.code}")
+            value = kind.fromisoformat(bytes(tree.data).decode())
+            # date.fromisoformat would take a datetime's text in some versions: exact type
+            if type(value) is not kind:
+                raise ValueError(f"not a {kind.__name__}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            from cfgcore.errors import Problem
+
+            where = ".".join(str(p) for p in path)
+            raise ConfigError(
+                [Problem(where, f"published value is not a date or time ({exc})", file=origin)]
+            ) from None
+        return value
+    return tree
