@@ -267,3 +267,15 @@ def test_any_tree_survives_the_wire_and_the_copy(tree):
     back = decode_temporal(received, "redis://x")
     _deep_same(tree, back)
     _deep_same(tree, parse_text(typed_json(back).decode(), "json", "development.json"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-128, 127), st.binary(max_size=40) | st.sampled_from([b"2024-05-01", b"09:00"]))
+def test_any_extension_value_is_a_date_or_time_or_refused_naming_its_key(code, payload):
+    tree = {"a": [{"b": msgspec.msgpack.Ext(code, payload)}]}
+    try:
+        value = decode_temporal(tree, "redis://x")["a"][0]["b"]
+    except ConfigError as exc:
+        assert "a.0.b" in str(exc) and "redis://x" in str(exc)
+    else:
+        assert type(value) in (dt.date, dt.datetime, dt.time)
