@@ -155,6 +155,9 @@ class ConfigurationManager(ConfigView):
     ) -> None:
         env = os.environ if environ is None else environ
         self._published: Any = None
+        # The flag document (and compiled tables) a followed configuration was published
+        # with, while the follower reloads it under the lock (config/published.py).
+        self._paired_flags: Any = None
         if config_source is not None:
             # Published by `cfgcore publish` to a store (config/published.py)
             from cfgcore.config.published import PublishedSource
@@ -665,6 +668,20 @@ class ConfigurationManager(ConfigView):
         return self._flags.engine()
 
     engine = flags
+
+    def pinned(self) -> tuple[ConfigSnapshot, Any]:
+        """The active snapshot and the flags served with it, pinned together: a request
+        that reads configuration and flags from these two sees one pair, even while a
+        new configuration and its flags are being swapped in (reading ``get()`` and then
+        :attr:`flags` may straddle that swap). The flags are the engine's pinned
+        snapshot (``engine.snapshot()``: ``is_enabled``, ``evaluate``...)."""
+        snap = self._current()  # (loads first: never under the flag set's lock)
+        engine = self._flags.engine()
+        live = self._flags._live
+        if live is None:
+            return snap, engine.snapshot()
+        with live._lock:  # the swap of a pair happens under it (runtime/flags.py)
+            return self._snap, engine.snapshot()
 
     def flag_store_url(self) -> str | None:
         """Where :attr:`flags` live: a store path or URL, or None (no flags)."""

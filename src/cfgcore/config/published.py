@@ -10,6 +10,16 @@ is validated before it goes live. A new version in the store is written there an
 reloaded (events with ``source="redis"``); one that fails validation is refused, its
 file is put back, and the last good configuration keeps serving. The directory doubles
 as the cache: a process started while Redis is down serves what it last followed.
+
+When the manager's ``flag_store`` is the same URL, a configuration ``cfgcore publish
+--flags`` wrote together with its flags goes live together with exactly those flags
+(one swap under the manager's lock), whichever of the two followers hears of the pair
+first: the flag follower holds a flag document back while the configuration stored
+with it is one this process has not taken yet, and the configuration's delivery brings
+it (or, when the flags arrived first, reads it). A flag document written alone (a
+flags-only write) and a configuration published without flags still go live alone.
+A configuration this process refuses keeps its flags out too: the pair goes live whole
+or not at all, and the last good pair keeps serving.
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ __all__ = ["PublishedSource", "decode_temporal", "encode_temporal"]
 
 log = logging.getLogger("cfgcore.config")
 
+# PublishedSource.stored_pair() for a flag document newer flags replaced in the store.
+SUPERSEDED = 2**63
+
 
 class PublishedSource:
     """The published environments one manager follows, materialised in :attr:`dir`."""
@@ -52,6 +65,12 @@ class PublishedSource:
         self._manager = weakref.ref(manager)
         self._stores: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Pairing with the manager's flags (same URL only): the live flag set, the
+        # highest configuration version taken per environment, and (config checksum,
+        # checksum of the flags it carries).
+        self._live: Any = None
+        self._taken: dict[str, int] = {}
+        self._carried: tuple[str, str | None] = ("", None)
 
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
@@ -86,8 +105,103 @@ class PublishedSource:
                         store.close()
                         raise
                     log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
+                else:
+                    self._taken[env] = doc.version
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
+        self._pair_flags()
+
+    def _pair_flags(self) -> None:
+        """Follow the manager's flags as pairs when they are this URL's flag document."""
+        from cfgcore.runtime.redis_store import parse_redis_url
+
+        manager = self._manager()
+        if manager is None or self._live is not None:
+            return
+        url = manager._flags.url()
+        if not isinstance(url, str) or "://" not in url:
+            return
+        try:
+            same = parse_redis_url(url) == parse_redis_url(self.url)
+        except ConfigError:
+            return
+        if not same:
+            return
+        live = manager._flags.live()
+        if live is not None and getattr(live.store, "kind", None) == "redis":
+            self._live = live
+            live.pair_with(self)
+
+    # -- pairs: called by the live flag set (cfgcore.runtime.flags.LiveFlags) ------------
+
+    def _flags_carried(self, doc: Any) -> str | None:
+        """The checksum of the flag document published with ``doc`` (a configuration
+        document): the one its ``flags`` field holds, as the flag store encodes it."""
+        flags = getattr(doc.snapshot, "flags", None)
+        if flags is None or self._live is None:
+            return None
+        if self._carried[0] != doc.checksum:
+            try:
+                data = self._live.store._encode(flags)
+            except Exception:  # (not a document the flag store writes: no pair)
+                return None
+            self._carried = (doc.checksum, hashlib.sha256(data).hexdigest())
+        return self._carried[1]
+
+    def stored_pair(self, flags_doc: Any) -> int | None:
+        """For the flag follower, outside the flag set's lock (it reads Redis): the
+        version of the stored configuration of the manager's environment when it was
+        published with ``flags_doc``; :data:`SUPERSEDED` when the store holds newer
+        flags already (their own delivery follows: ``flags_doc`` never goes live
+        beside a configuration it was not published with); None: not a pair."""
+        manager = self._manager()
+        if manager is None or not manager._snap.version or self._live is None:
+            return None
+        store = self._stores.get(manager.environment)
+        if store is None or store.closed:
+            return None
+        try:
+            cdoc, fdoc = store.read_pair(self._live.store)
+        except Exception:  # unreachable, refused: the flags go live alone, as before
+            return None
+        if fdoc.checksum != flags_doc.checksum:
+            return SUPERSEDED if fdoc.version > flags_doc.version else None
+        if self._flags_carried(cdoc) != flags_doc.checksum:
+            return None
+        return int(cdoc.version)
+
+    def hold(self, flags_doc: Any, version: int) -> bool:
+        """Whether to hold ``flags_doc`` back (asked under the flag set's lock): the
+        configuration published with it, stored as ``version``, is not taken yet, and
+        its delivery swaps both in. False: the flags go live now."""
+        manager = self._manager()
+        return manager is not None and self._taken.get(manager.environment, 0) < version
+
+    def _pair_for(self, doc: Any) -> tuple[bool, tuple[Any, Any] | None]:
+        """Whether configuration ``doc`` is still the stored one (False: a newer one
+        is, whose delivery follows), and the flag document stored with it (with its
+        compiled tables) when it is newer than the live flags: the pair the store held,
+        read in one transaction. ConfigError when those flags are refused."""
+        live = self._live
+        store = self._stores.get(doc.snapshot.environment)
+        if store is None:
+            return True, None
+        try:
+            cdoc, fdoc = store.read_pair(live.store)
+        except Exception:  # unreachable or unreadable: the configuration alone, as before
+            return True, None
+        if cdoc.checksum != doc.checksum:
+            return cdoc.version < doc.version, None
+        current = live.document
+        if current is not None and (
+            fdoc.checksum == current.checksum or fdoc.version <= current.version
+        ):
+            return True, None
+        try:
+            return True, (fdoc, live.prepare(fdoc))
+        except ConfigError as exc:
+            live.reject(exc, "redis", fdoc.origin)
+            raise
 
     def store(self, env: str) -> Any:
         """The store followed for ``env``, or None before it is synced."""
@@ -118,7 +232,18 @@ class PublishedSource:
         # one waiting for a thread that changes the configuration never returned. They
         # run on the bus's dispatcher thread, not this follower's: a slow listener holds
         # up no later published version.
-        with deferred_delivery(background=True), manager._lock:
+        live = self._live
+        # The flag set's lock too (after the manager's, the order every activation takes
+        # them in): the flag follower's hold() and this delivery never interleave.
+        paired = live._lock if live is not None else contextlib.nullcontext()
+        with deferred_delivery(background=True), manager._lock, paired:
+            if doc.version < self._taken.get(env, 0):
+                return  # older than the one taken (read with flags that came first)
+            pair = None
+            if live is not None and manager.environment == env and manager._snap.version:
+                stored, pair = self._pair_for(doc)  # ConfigError: its flags are refused
+                if not stored:
+                    return  # a newer configuration is stored: its delivery follows
             try:
                 before = self._write(env, doc)
             except ConfigError as exc:  # nothing written: a value it cannot read back
@@ -126,16 +251,25 @@ class PublishedSource:
                 raise
             if manager.environment != env:
                 return  # on disk for when that environment is loaded
+            # Swapped in with the configuration (cfgcore.config.reload): one swap.
+            manager._paired_flags = pair
             try:
                 accepted = manager.reload(source="redis")
             except ConfigError:
                 accepted = False
+            finally:
+                manager._paired_flags = None
             if not accepted:
                 # Refused (the manager audited it): put the last good file back, so a
-                # later rebuild (update_config, a profile switch) starts from it.
+                # later rebuild (update_config, a profile switch) starts from it. Its
+                # flags stay out with it (the pair goes live whole or not at all).
                 if before is not None:
                     atomic_write(self.path(env), before)
                 raise manager.last_error or ConfigError("refused", file=self.shown)
+            self._taken[env] = max(self._taken.get(env, 0), doc.version)
+            if pair is not None and live is not None:
+                # The configuration was unchanged (nothing to swap with): flags alone.
+                live.install(pair[0], pair[1], "redis", followed=True)
 
     def _on_error(self, exc: Exception) -> None:
         manager = self._manager()
@@ -144,6 +278,9 @@ class PublishedSource:
             manager._error_event(error, "redis")
 
     def close(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.unpair(self)
         with self._lock:
             for store in self._stores.values():
                 store.close()

@@ -142,7 +142,9 @@ class ReloadController:
                 # A file that changed while we read it may have been read half-written,
                 # or with another file of a different version: never activate that.
                 if self.fingerprint(env) == stamp:
-                    return snap, flags
+                    # A followed configuration's flags published with it (config/
+                    # published.py): swapped in with it, never one before the other.
+                    return snap, flags if flags is not None else m._paired_flags
             # Still changing: keep serving what is live. The poll sees inputs that differ
             # from the live snapshot's and tries again; an explicit reload says so.
             if not background:

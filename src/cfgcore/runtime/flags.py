@@ -128,6 +128,9 @@ class LiveFlags:
             self.engine.set_clock(clock)  # before the first load judges served tests by it
         self._lock = threading.RLock()
         self._subscribers: list[Any] = []
+        # Followers of a published configuration of this store's URL, which take a
+        # flag document published with a configuration together with it (pair_with).
+        self._pairs: list[weakref.ref[Any]] = []
         self.document: FlagDocument | None = None
         self.source: Snapshot = Snapshot()
         self.last_error: ConfigError | None = None
@@ -159,6 +162,18 @@ class LiveFlags:
     def unsubscribe(self, subscriber: Any) -> None:
         with self._lock:
             self._subscribers = [r for r in self._subscribers if r() not in (None, subscriber)]
+
+    def pair_with(self, follower: Any) -> None:
+        """Let ``follower`` (a published configuration's, held weakly) hold back a flag
+        document published together with a configuration it has not taken yet: it
+        swaps both in at once (:mod:`cfgcore.config.published`)."""
+        with self._lock:
+            self._pairs = [r for r in self._pairs if r() not in (None, follower)]
+            self._pairs.append(weakref.ref(follower))
+
+    def unpair(self, follower: Any) -> None:
+        with self._lock:
+            self._pairs = [r for r in self._pairs if r() not in (None, follower)]
 
     def _each(self) -> list[Any]:
         return [s for s in (r() for r in self._subscribers) if s is not None]
@@ -412,6 +427,9 @@ class LiveFlags:
 
     def _on_stored(self, doc: FlagDocument) -> None:
         """A newer document from the store's watcher (another process or machine)."""
+        # Which configuration followers have it stored with a configuration (one Redis
+        # read each, outside the lock; only with a published configuration of this URL).
+        pairs = [(f, f.stored_pair(doc)) for f in (r() for r in self._pairs) if f is not None]
         with deferred_delivery(background=True), self._lock:
             if self.document is not None and doc.checksum == self.document.checksum:
                 # The live document (again): a standing refusal is over (subscribers
@@ -423,6 +441,9 @@ class LiveFlags:
             except ConfigError as exc:
                 self.reject(exc, self.store.kind, doc.origin)
                 raise  # the store counts it, never delivers it again and does not cache it
+            # Published with a configuration not taken yet: goes live with it.
+            if any(v is not None and f.hold(doc, v) for f, v in pairs):
+                return
             self.install(doc, compiled, self.store.kind, followed=True)
 
     def _on_store_error(self, exc: Exception) -> None:

@@ -1755,6 +1755,28 @@ class RedisConfigStore(RedisFlagStore):
     def _empty(self) -> Any:
         return None
 
+    def read_pair(self, flags: RedisFlagStore) -> tuple[FlagDocument, FlagDocument]:
+        """This configuration and ``flags`` (the flag document of the same URL) as the
+        store held them at one moment: both read in one transaction, so never one
+        publish's configuration with another publish's flags. Checksums are checked as
+        for any read (ConfigError); connection problems raise Redis errors."""
+        if flags._parsed != self._parsed:
+            raise ConfigError("the flag store is not this store's URL", file=self.url)
+        pipe = self._client.pipeline(transaction=True)
+        for store in (self, flags):
+            keys = [store.key, store.floor_key, store.floor_epoch_key]
+            store._read(keys=keys, args=[MAX_DOCUMENT_BYTES, "", ""], client=pipe)
+        replies = pipe.execute()
+        for reply in replies:
+            if not (
+                isinstance(reply, list)
+                and len(reply) == 10
+                and type(reply[4]) is int
+                and all(x is None or isinstance(x, (bytes, int)) for x in reply)
+            ):
+                raise _unexpected("the read script", reply)
+        return self._from_raw(replies[0]), flags._from_raw(replies[1])
+
     def publish_with_flags(
         self,
         config: Any,
