@@ -4,6 +4,16 @@
 # adds to the cells; Engine.take_evaluation_counts harvests them through take().
 
 
+# Counters are this process's live tallies, not a value: a copy (a pickle, copy.copy)
+# would count nothing and harvest nothing, so both evaluators refuse it. A snapshot is
+# pickled without them (its copy counts from zero); a take() result is plain dicts.
+COUNTERS_NOT_PICKLED = (
+    "cfgcore evaluation counters cannot be pickled or copied: they are this process's "
+    "live tallies; pickle the counts instead (counters.take(), or the engine's "
+    "take_evaluation_counts())"
+)
+
+
 @cython.final
 @cython.no_gc  # holds tuples of strings only: no cycle possible
 cdef class Counters:
@@ -48,6 +58,9 @@ cdef class Counters:
             for v in range(flags[fi * FW + F_VAR_BASE], flags[fi * FW + F_VAR_BASE] + flags[fi * FW + F_VAR_COUNT]):
                 self.var_flag[v] = <int32_t>fi
         return 0
+
+    def __reduce__(self):
+        raise TypeError(COUNTERS_NOT_PICKLED)
 
     def __dealloc__(self):
         free(self.cells)

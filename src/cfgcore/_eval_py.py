@@ -326,6 +326,13 @@ def _is_mapping(obj: Any) -> bool:
         return False
 
 
+COUNTERS_NOT_PICKLED = (
+    "cfgcore evaluation counters cannot be pickled or copied: they are this process's "
+    "live tallies; pickle the counts instead (counters.take(), or the engine's "
+    "take_evaluation_counts())"
+)
+
+
 class Counters:
     """Evaluation counts of one compiled snapshot (the compiled ``Counters``' twin).
 
@@ -334,6 +341,11 @@ class Counters:
     """
 
     __slots__ = ("cells", "errors", "_keys", "_names", "_var_flag", "version")
+
+    def __reduce__(self) -> Any:
+        # This process's live tallies, not a value: refused, as the compiled Counters
+        # refuses it (a copy would count and harvest nothing).
+        raise TypeError(COUNTERS_NOT_PICKLED)
 
     def __init__(self, tables: C.Tables) -> None:
         n_vars = len(tables.variant_names)
