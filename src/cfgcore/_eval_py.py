@@ -959,6 +959,69 @@ from cfgcore.snapshot import Snapshot as _Snapshot  # noqa: E402
 _EMPTY = _Snapshot()
 
 
+#: Ids of at most this many characters are looked up in their other form (42 / "42")
+#: on a first exposure: Python's default int/str conversion limit
+#: (``sys.get_int_max_str_digits``), which bounds the conversion's cost.
+ID_FORM_CHARS = 4300
+#: The forms of ids a logger's dedup shards ever held (its bytearray ``forms``): an
+#: int's canonical decimal text; an exact int (only a SeedAPI adds one).
+FORM_TEXT, FORM_INT = 0, 1
+
+
+def _decimal_text(uid: str) -> bool:
+    """Whether ``uid`` is an int's canonical decimal text (``"42"``, ``"-7"``; not
+    ``"042"``, ``"+42"``, ``"-0"``, ``" 42"``, non-ASCII digits) of at most
+    ``ID_FORM_CHARS`` characters."""
+    if not 0 < len(uid) <= ID_FORM_CHARS:
+        return False
+    digits = uid[1:] if uid[0] == "-" else uid
+    return digits.isascii() and digits.isdigit() and (digits[0] != "0" or len(uid) == 1)
+
+
+def _other_id_form(uid: Any) -> Any:
+    """The same user's id in its other form, as the exposure log counts both as one
+    user: an exact int's text; the int of an exact str that is an int's canonical
+    decimal text; else None (also past ``ID_FORM_CHARS`` characters or the
+    interpreter's conversion limit)."""
+    if type(uid) is int:
+        try:
+            text = str(uid)
+        except ValueError:  # past sys.get_int_max_str_digits
+            return None
+        return text if len(text) <= ID_FORM_CHARS else None
+    if not _decimal_text(uid):
+        return None
+    try:
+        return int(uid)
+    except ValueError:  # past sys.get_int_max_str_digits
+        return None
+
+
+def _seen_as_other(seen: tuple[Any, ...], uid: Any, forms: bytearray) -> bool:
+    """Whether ``uid`` (an exact str or int, not in its shard) is in its dedup shards
+    in its other form; marks its own form in ``forms``. Looked up only when the
+    shards ever held the other form: a service whose ids are all ints, or all text,
+    pays a flag read, not a second probe of a large set (a likely cache miss)."""
+    if type(uid) is int:
+        forms[FORM_INT] = 1
+        if not forms[FORM_TEXT]:
+            return False
+    else:
+        if not _decimal_text(uid):
+            return False
+        forms[FORM_TEXT] = 1
+        if not forms[FORM_INT]:
+            return False
+    other = _other_id_form(uid)
+    if other is None:
+        return False
+    shard = seen[hash(other) & (L.DEDUP_SHARDS - 1)]
+    try:
+        return type(shard) is set and other in shard
+    except Exception:  # a logged str subclass id whose __eq__ raised: not known
+        return False
+
+
 class SeedAPI:
     """The seed API's per-request calls, for one engine (reference twin of the
     compiled ``SeedAPI``).
@@ -974,11 +1037,16 @@ class SeedAPI:
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
     (cleared when it holds ``shard_limit`` users) and
     ``append((test, variant, user_id, time))`` queues the record. Other ids still go to
-    ``expose``.
+    ``expose``. An int id and its decimal text (``42`` and ``"42"``) are one user: a
+    first exposure whose id is logged in its other form is not logged again, and each
+    user takes one entry in the shards (``joins_id_forms``, read by the exposure
+    logger: its writer files the int's record as its text without adding the text).
     """
 
+    joins_id_forms = True
+
     __slots__ = (
-        "engine", "tests", "expose", "_append", "_clock", "_shard_limit",
+        "engine", "tests", "expose", "_append", "_clock", "_shard_limit", "_forms",
         "metas", "_queue", "_record", "_counted",
     )  # fmt: skip
 
@@ -989,6 +1057,7 @@ class SeedAPI:
         self._append: Callable[[Any], Any] | None = None
         self._clock: Callable[[], float] | None = None
         self._shard_limit = 1
+        self._forms = bytearray(2)  # the id forms the shards ever held
         self.metas: dict[str, Any] = {}
         self._queue: Callable[[Any], Any] | None = None
         self._record: Callable[..., Any] | None = None
@@ -999,12 +1068,16 @@ class SeedAPI:
         append: Callable[[Any], Any] | None,
         clock: Callable[[], float] | None = None,
         shard_limit: int = 15_625,
+        forms: bytearray | None = None,
     ) -> None:
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
-        the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``."""
+        the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``.
+        ``forms`` (2 bytes, shared with the logger that owns the shards): whether they
+        ever held an int's decimal text ([0]) or an int ([1]); None: a new one."""
         self._append = append
         self._clock = clock
         self._shard_limit = shard_limit if shard_limit > 0 else 1
+        self._forms = forms if isinstance(forms, bytearray) and len(forms) >= 2 else bytearray(2)
 
     def metrics_to(
         self,
@@ -1114,6 +1187,8 @@ class SeedAPI:
                     if known:
                         return v
                     if known is not None and self._append is not None:
+                        if _seen_as_other(seen, uid, self._forms):
+                            return v  # logged as its other form (42 / "42"): one user
                         self._log(test_name, v, uid, shard)
                         return v
         try:

@@ -63,6 +63,86 @@ cdef inline bint _serves(object meta, str variant) except -1:
     return PyDict_Contains(<object>split, variant) == 1
 
 
+cdef enum:
+    # Ids of at most this many characters are looked up in their other form (42 /
+    # "42") on a first exposure: Python's default int/str conversion limit
+    # (sys.get_int_max_str_digits), which bounds the conversion's cost.
+    ID_FORM_CHARS = 4300
+    # The forms of ids a logger's dedup shards ever held (its bytearray ``forms``):
+    FORM_TEXT = 0  # an int's canonical decimal text
+    FORM_INT = 1  # an exact int (only a SeedAPI adds one)
+
+
+cdef bint _decimal_text(str uid) noexcept:
+    """Whether ``uid`` is an int's canonical decimal text ("42", "-7"; not "042",
+    "+42", "-0", " 42", non-ASCII digits) of at most ID_FORM_CHARS characters."""
+    cdef Py_ssize_t n, i = 0
+    cdef const char* s
+    if not PyUnicode_IS_COMPACT_ASCII(uid):
+        return False
+    n = PyUnicode_GET_LENGTH(uid)
+    if n == 0 or n > ID_FORM_CHARS:
+        return False
+    s = <const char*>PyUnicode_DATA(uid)
+    if s[0] == c'-':
+        i = 1
+    if i == n or (s[i] == c'0' and n > 1):  # "-", a leading zero, "-0"
+        return False
+    while i < n:
+        if s[i] < c'0' or s[i] > c'9':
+            return False
+        i += 1
+    return True
+
+
+cdef object _other_id_form(object uid):
+    """The same user's id in its other form, as the exposure log counts both as one
+    user: an exact int's text; the int of an exact str that is an int's canonical
+    decimal text; else None (also past ID_FORM_CHARS characters or the interpreter's
+    conversion limit). The reference's _other_id_form."""
+    if type(uid) is int:
+        try:
+            text = str(uid)
+        except ValueError:  # past sys.get_int_max_str_digits
+            return None
+        return text if PyUnicode_GET_LENGTH(text) <= ID_FORM_CHARS else None
+    if not _decimal_text(uid):
+        return None
+    try:
+        return int(uid)
+    except ValueError:  # past sys.get_int_max_str_digits
+        return None
+
+
+cdef int _seen_as_other(tuple seen, object uid, bytearray forms) except -1:
+    """Whether ``uid`` (an exact str or int, not in its shard) is in its dedup shards
+    in its other form; marks its own form in ``forms``. Looked up only when the
+    shards ever held the other form: a service whose ids are all ints, or all text,
+    pays a flag read, not a second probe of a large set (a likely cache miss)."""
+    cdef int found
+    if type(uid) is int:
+        forms[FORM_INT] = 1
+        if not forms[FORM_TEXT]:
+            return 0
+    else:
+        if not _decimal_text(uid):
+            return 0
+        forms[FORM_TEXT] = 1
+        if not forms[FORM_INT]:
+            return 0
+    other = _other_id_form(uid)
+    if other is None:
+        return 0
+    shard = seen[hash(other) & (DEDUP_SHARDS - 1)]
+    if type(shard) is not set:
+        return 0
+    found = _set_contains(shard, other)
+    if found < 0:  # a logged str subclass id whose __eq__ raised: not known
+        _missing_unless_interrupt()
+        return 0
+    return found
+
+
 @cython.final
 @cython.binding(False)
 cdef class SeedAPI:
@@ -79,8 +159,14 @@ cdef class SeedAPI:
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
     (cleared when it holds ``shard_limit`` users) and
     ``append((test, variant, user_id, time))`` queues the record, the exposure logger's
-    own rules without its Python frame. Other ids still go to ``expose``.
+    own rules without its Python frame. Other ids still go to ``expose``. An int id and
+    its decimal text (``42`` and ``"42"``) are one user: a first exposure whose id is
+    logged in its other form is not logged again, and each user takes one entry in the
+    shards (``joins_id_forms``, read by the exposure logger: its writer files the int's
+    record as its text without adding the text).
     """
+
+    joins_id_forms = True
 
     cdef EngineCore engine
     cdef public dict tests
@@ -88,6 +174,7 @@ cdef class SeedAPI:
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
     cdef Py_ssize_t _shard_limit  # users per dedup shard before it is cleared
+    cdef bytearray _forms  # the id forms the shards ever held (FORM_TEXT, FORM_INT)
     # record_metric (see metrics_to): test metadata, the metric writer's queue, the
     # store's record(), and a weak reference to the guardrails' counter
     cdef public dict metas
@@ -106,6 +193,7 @@ cdef class SeedAPI:
         self._append = None
         self._clock = None
         self._shard_limit = 1
+        self._forms = bytearray(2)
         self.metas = {}
         self._queue = self._record = self._counted = None
 
@@ -117,12 +205,15 @@ cdef class SeedAPI:
             self._enum_member[i] = NULL
             self._enum_name[i] = NULL
 
-    def log_to(self, append, clock=None, Py_ssize_t shard_limit=15_625):
+    def log_to(self, append, clock=None, Py_ssize_t shard_limit=15_625, bytearray forms=None):
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:
-        the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``."""
+        the system clock) stamps it; ``None`` for ``append`` sends them all to ``expose``.
+        ``forms`` (2 bytes, shared with the logger that owns the shards): whether they
+        ever held an int's decimal text ([0]) or an int ([1]); None: a new one."""
         self._append = append
         self._clock = clock
         self._shard_limit = shard_limit if shard_limit > 0 else 1
+        self._forms = forms if forms is not None and len(forms) >= 2 else bytearray(2)
 
     cdef object _flag_name(self, object flag):
         """The flag name ``flag`` gives (its ``_value_``, else itself), as the reference's
@@ -285,6 +376,8 @@ cdef class SeedAPI:
                     return v
                 if known == 0:
                     if self._append is not None:
+                        if _seen_as_other(<tuple>seen, uid, self._forms):
+                            return v  # logged as its other form (42 / "42"): one user
                         self._log(test_name, v, uid, <set>shard)
                         return v
                 else:  # a logged id of a str subclass whose __eq__ raised: cannot tell

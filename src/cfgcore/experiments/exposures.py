@@ -838,6 +838,27 @@ class LogTail(Generic[_R]):
 DEDUP_BYTES = 128 << 20
 
 
+#: A user id's text of at most this many characters is looked up in its int form too
+#: (the evaluators' ``ID_FORM_CHARS``: Python's default int/str conversion limit).
+ID_FORM_CHARS = 4300
+
+
+def _int_form(text: str) -> int | None:
+    """The int whose canonical decimal text ``text`` is (``"42"``, ``"-7"``; not
+    ``"042"``, ``"+42"``, ``"-0"``, non-ASCII digits), else None: the form an
+    evaluator's ``SeedAPI`` may have logged the same user under (the evaluators'
+    ``_other_id_form``, str side)."""
+    if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
+        return None
+    digits = text[1:] if text[0] == "-" else text
+    if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(text) > 1):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits
+        return None
+
+
 def shard_limit(dedup_limit: int) -> int:
     """Users one dedup shard holds before it is cleared: ``dedup_limit`` spread over
     the ``DEDUP_SHARDS`` shards, rounded up, at least 1."""
@@ -898,6 +919,14 @@ class ExposureLogger:
         # {test: [bytes of long ids, entries]} per shard, kept by the writer thread.
         self._sizes: dict[str, list[list[int]]] = {}
         self._clock = clock
+        # True once a SeedAPI that logs an int id only if its text is not logged (and
+        # the reverse) is attached: its int records are filed as their text, which
+        # does not join the shards (one entry per user).
+        self._joined = False
+        # The id forms the shards ever held, shared with that SeedAPI: [0] an int's
+        # decimal text, [1] an int. A first exposure looks its id's other form up only
+        # once the shards held that form (a second set probe costs a cache miss).
+        self._forms = bytearray(2)
         self._writer = BackgroundWriter(
             self._deliver, name="cfgcore-exposures", max_pending=queue_size, batch_size=batch_size
         )
@@ -932,11 +961,12 @@ class ExposureLogger:
         ``shards[hash(user) & (DEDUP_SHARDS - 1)]`` by its id's text. Callers on the
         hot path test membership there before calling :meth:`log`.
 
-        An evaluator's ``SeedAPI`` (:meth:`attach`) also adds exact ``int`` ids as
-        they are, so that their steady state stays one set lookup with no ``str()``:
-        its record reaches the writer thread with the int, where the id's text joins
-        the shards too and the record is dropped if that text was already logged
-        (:meth:`_deliver`). So ``42`` then ``"42"`` (or the reverse) is logged once."""
+        An evaluator's ``SeedAPI`` (:meth:`attach`) adds exact ``int`` ids as they
+        are, so that their steady state stays one set lookup with no ``str()``: a
+        user is then in the shards as its int or as its text, never both (a first
+        exposure looks its id's other form up first), so ``42`` then ``"42"`` (or the
+        reverse) is logged once and takes one entry. Its record reaches the writer
+        thread with the int and is filed as the text (:meth:`_deliver`)."""
         shards = self._seen.get(test)
         if shards is None:
             shards = self._seen.setdefault(test, tuple(set() for _ in range(DEDUP_SHARDS)))
@@ -953,9 +983,15 @@ class ExposureLogger:
             if user is None:  # no text (its __str__ raised, a lone surrogate)
                 return
         try:
-            shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
+            shards = self.seen_shards(test)
+            shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
             if user in shard:
                 return
+            n = _int_form(user)  # logged as an int by a SeedAPI
+            if n is not None:
+                if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                    return
+                self._forms[0] = 1
         except Exception:  # an unhashable id, or a str subclass whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -970,7 +1006,11 @@ class ExposureLogger:
         """Let an evaluator's ``SeedAPI`` record first exposures itself (dedup shards,
         record, this logger's writer), with exactly :meth:`log`'s rules."""
         clock = None if self._clock is time.time else self._clock
-        api.log_to(self._append, clock, self._shard_limit)
+        self._joined = getattr(api, "joins_id_forms", False) is True
+        if self._joined:
+            api.log_to(self._append, clock, self._shard_limit, self._forms)
+        else:
+            api.log_to(self._append, clock, self._shard_limit)
         self._writer.start()  # now, not on a request's first exposure
 
     def expose(self, test: str, variant: str, user_context: Any) -> None:
@@ -988,9 +1028,15 @@ class ExposureLogger:
                     user = user_id_text(user)
                     if user is None:
                         return
-            shard = self.seen_shards(test)[hash(user) & (DEDUP_SHARDS - 1)]
+            shards = self.seen_shards(test)
+            shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
             if user in shard:
                 return
+            n = _int_form(user)  # logged as an int by a SeedAPI
+            if n is not None:
+                if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                    return
+                self._forms[0] = 1
         except Exception:  # a mapping that raises, an id whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -1047,11 +1093,18 @@ class ExposureLogger:
                     self._account(test, user, size)
             if type(user) is not str:
                 # An int id the SeedAPI logged as it is (see seen_shards): the user is
-                # its text, logged once. (A str of the same user logged meanwhile holds
-                # that text: this record is its duplicate.)
-                text = self._first_as_text(test, user)
-                if text is None:
-                    continue
+                # its text. A SeedAPI that joins the id's forms logged it only if its
+                # text was not logged, and the int is its one entry; another one's
+                # record also adds the text, dropped if that text was logged meanwhile.
+                if self._joined:
+                    text = user_id_text(user)
+                    if text is None:  # an int past sys.get_int_max_str_digits
+                        self.sink_errors += 1
+                        continue
+                else:
+                    text = self._first_as_text(test, user)
+                    if text is None:
+                        continue
                 user = text
             try:
                 batch.append(make(Exposure, (test, variant, user, ts)))
