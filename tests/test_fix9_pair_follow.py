@@ -117,9 +117,7 @@ def test_a_refused_configuration_keeps_the_flags_published_with_it_out(
     url = redis_server.url + "?namespace=pairrefused&cache=off"
     with RedisConfigStore(url, ENV) as cstore, RedisFlagStore(url) as fstore:
         _publish_pair(cstore, fstore, 1)
-        m = ConfigurationManager(
-            config_source=url, flag_store=url, environment=ENV, environ={}
-        )
+        m = ConfigurationManager(config_source=url, flag_store=url, environment=ENV, environ={})
         try:
             m.load_environment_config()
             assert wait_for(lambda: m.flags.evaluate("gen").value == 1, timeout=10)
@@ -159,3 +157,38 @@ def test_pinned_without_flags_serves_the_configuration(redis_server, tmp_path, m
         assert flags.evaluate("gen").value is None
     finally:
         m.close()
+
+
+def test_a_flag_reload_does_not_take_the_flags_ahead_of_their_configuration(
+    redis_server, tmp_path, monkeypatch
+):
+    # The flag set's reload (DynamicConfigurationManager.reload(), a second manager opening the
+    # set) reads the store directly: it held a pair's flags back no more than the
+    # follower did before, and swapped them in beside the old configuration.
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    url = redis_server.url + "?namespace=pairreload&cache=off"
+    with RedisConfigStore(url, ENV) as cstore, RedisFlagStore(url) as fstore:
+        _publish_pair(cstore, fstore, 1)
+        m = ConfigurationManager(config_source=url, flag_store=url, environment=ENV, environ={})
+        dyn = None
+        try:
+            m.load_environment_config()
+            assert wait_for(lambda: m.flags.evaluate("gen").value == 1, timeout=10)
+            dyn = DynamicConfigurationManager(store=url)
+            follower = m._flags._live.store
+            accepted = follower.stats["accepted"]
+            with m._lock:  # the configuration's delivery waits (a slow validation, say)
+                _publish_pair(cstore, fstore, 2)
+                assert wait_for(lambda: follower.stats["accepted"] > accepted, timeout=10)
+                assert dyn.reload() is False
+                snap, flags = m.pinned()
+                assert (snap.config["svc"]["gen"], flags.evaluate("gen").value) == (1, 1)
+            assert wait_for(lambda: m.get("svc.gen") == 2, timeout=10)
+            snap, flags = m.pinned()
+            assert (snap.config["svc"]["gen"], flags.evaluate("gen").value) == (2, 2)
+        finally:
+            if dyn is not None:
+                dyn.close()
+            m.close()

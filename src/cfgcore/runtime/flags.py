@@ -175,6 +175,20 @@ class LiveFlags:
         with self._lock:
             self._pairs = [r for r in self._pairs if r() not in (None, follower)]
 
+    def _stored_pairs(self, doc: FlagDocument) -> list[tuple[Any, int | None]]:
+        """Each configuration follower with the version of the stored configuration
+        ``doc`` was published with (None: not a pair); one Redis read each."""
+        followers = [r() for r in self._pairs]
+        return [(f, f.stored_pair(doc)) for f in followers if f is not None]
+
+    def _held_back(
+        self, doc: FlagDocument, pairs: list[tuple[Any, int | None]] | None = None
+    ) -> bool:
+        """Whether ``doc`` waits for the configuration published with it (see
+        :meth:`pair_with`); under the lock."""
+        pairs = self._stored_pairs(doc) if pairs is None else pairs
+        return any(v is not None and f.hold(doc, v) for f, v in pairs)
+
     def _each(self) -> list[Any]:
         return [s for s in (r() for r in self._subscribers) if s is not None]
 
@@ -395,6 +409,8 @@ class LiveFlags:
                     if self._seen(key):
                         return False
                 compiled = self.prepare(doc)
+                if self._pairs and self.store.kind != "file" and self._held_back(doc):
+                    return False  # goes live with its configuration, as from the follower
             except ConfigError as exc:
                 # Unreadable, undecodable, gone or not compiling: the live flags keep
                 # serving, and the refusal is reported once (not on every poll) until
@@ -429,7 +445,7 @@ class LiveFlags:
         """A newer document from the store's watcher (another process or machine)."""
         # Which configuration followers have it stored with a configuration (one Redis
         # read each, outside the lock; only with a published configuration of this URL).
-        pairs = [(f, f.stored_pair(doc)) for f in (r() for r in self._pairs) if f is not None]
+        pairs = self._stored_pairs(doc) if self._pairs else []
         with deferred_delivery(background=True), self._lock:
             if self.document is not None and doc.checksum == self.document.checksum:
                 # The live document (again): a standing refusal is over (subscribers
@@ -442,7 +458,7 @@ class LiveFlags:
                 self.reject(exc, self.store.kind, doc.origin)
                 raise  # the store counts it, never delivers it again and does not cache it
             # Published with a configuration not taken yet: goes live with it.
-            if any(v is not None and f.hold(doc, v) for f, v in pairs):
+            if pairs and self._held_back(doc, pairs):
                 return
             self.install(doc, compiled, self.store.kind, followed=True)
 
