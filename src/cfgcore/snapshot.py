@@ -867,6 +867,8 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
         raise SnapshotError(
             [Problem(path=deep, message=f"nested deeper than {MAX_VALUE_DEPTH} levels", file=file)]
         )
+    if isinstance(obj, dict) and obj.get("metadata"):
+        obj = {**obj, "metadata": _as_stored_metadata(obj["metadata"])}
     try:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:
@@ -886,7 +888,21 @@ def _convert_flag(raw: Any) -> Flag:
             f"Expected `array` (the order of a set changes from one process to the next), "
             f"got `set` - at `$.{where}`"
         )
+    if isinstance(raw, dict) and raw.get("metadata"):
+        raw = {**raw, "metadata": _as_stored_metadata(raw["metadata"])}
     return msgspec.convert(raw, type=Flag)
+
+
+def _as_stored_metadata(value: Any) -> Any:
+    """Free-form metadata as every stored format hands it back: JSON and MessagePack
+    (the Redis store, caches, ``publish --flags``) carry a YAML date, datetime or time
+    as its ISO text, so a process reading the YAML file gets that text too (it got a
+    date object, which OpenFeature's metadata then dropped on that process only).
+    Bytes stay bytes, as MessagePack keeps them."""
+    try:
+        return msgspec.to_builtins(value, builtin_types=(bytes, bytearray))
+    except (TypeError, ValueError, OverflowError):
+        return value  # not storable anyway: the encoders refuse it when written
 
 
 def _field(obj: Any, name: str) -> Any:
