@@ -192,3 +192,22 @@ def test_a_flag_reload_does_not_take_the_flags_ahead_of_their_configuration(
             if dyn is not None:
                 dyn.close()
             m.close()
+
+
+def test_read_pair_sends_only_what_changed_since_the_documents_held(redis_server):
+    # Each follower of a pair reads both documents once more per change; what the
+    # process holds already is not sent again (the read script's "unchanged" reply).
+    url = redis_server.url + "?namespace=pairread&cache=off"
+    with RedisConfigStore(url, ENV) as cstore, RedisFlagStore(url) as fstore:
+        _publish_pair(cstore, fstore, 1)
+        c1, f1 = cstore.read_pair(fstore)
+        assert (c1.snapshot.config["svc"]["gen"], c1.snapshot.flags) == (1, _flags(1))
+        assert f1.snapshot == _flags(1)
+        again = cstore.read_pair(fstore, (c1, f1))
+        assert again[0] is c1 and again[1] is f1
+        fstore.update(lambda _s: _flags(2))  # flags alone
+        c2, f2 = cstore.read_pair(fstore, (c1, f1))
+        assert c2 is c1 and f2.snapshot == _flags(2) and f2.version > f1.version
+        _publish_pair(cstore, fstore, 3)
+        c3, f3 = cstore.read_pair(fstore, (c1, f2))
+        assert c3.snapshot.config["svc"]["gen"] == 3 and f3.snapshot == _flags(3)

@@ -51,6 +51,15 @@ log = logging.getLogger("cfgcore.config")
 SUPERSEDED = 2**63
 
 
+class _Last:
+    """The stored configuration stored_pair() read last, and its environment."""
+
+    __slots__ = ("doc", "env")
+
+    def __init__(self, env: str, doc: Any) -> None:
+        self.env, self.doc = env, doc
+
+
 class PublishedSource:
     """The published environments one manager follows, materialised in :attr:`dir`."""
 
@@ -71,6 +80,7 @@ class PublishedSource:
         self._live: Any = None
         self._taken: dict[str, int] = {}
         self._carried: tuple[str, str | None] = ("", None)
+        self._last: Any = None  # the stored configuration stored_pair() read last
 
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
@@ -160,10 +170,12 @@ class PublishedSource:
         store = self._stores.get(manager.environment)
         if store is None or store.closed:
             return None
-        try:
-            cdoc, fdoc = store.read_pair(self._live.store)
+        try:  # (only what changed since is sent: the flags, the configuration last read)
+            last = self._last if store.environment == getattr(self._last, "env", None) else None
+            cdoc, fdoc = store.read_pair(self._live.store, (last and last.doc, flags_doc))
         except Exception:  # unreachable, refused: the flags go live alone, as before
             return None
+        self._last = _Last(store.environment, cdoc)
         if fdoc.checksum != flags_doc.checksum:
             return SUPERSEDED if fdoc.version > flags_doc.version else None
         if self._flags_carried(cdoc) != flags_doc.checksum:
@@ -186,8 +198,8 @@ class PublishedSource:
         store = self._stores.get(doc.snapshot.environment)
         if store is None:
             return True, None
-        try:
-            cdoc, fdoc = store.read_pair(live.store)
+        try:  # (only what changed is sent: not this configuration, nor the live flags)
+            cdoc, fdoc = store.read_pair(live.store, (doc, live.document))
         except Exception:  # unreachable or unreadable: the configuration alone, as before
             return True, None
         if cdoc.checksum != doc.checksum:

@@ -1755,19 +1755,29 @@ class RedisConfigStore(RedisFlagStore):
     def _empty(self) -> Any:
         return None
 
-    def read_pair(self, flags: RedisFlagStore) -> tuple[FlagDocument, FlagDocument]:
+    def read_pair(
+        self,
+        flags: RedisFlagStore,
+        known: tuple[FlagDocument | None, FlagDocument | None] = (None, None),
+    ) -> tuple[FlagDocument, FlagDocument]:
         """This configuration and ``flags`` (the flag document of the same URL) as the
         store held them at one moment: both read in one transaction, so never one
-        publish's configuration with another publish's flags. Checksums are checked as
+        publish's configuration with another publish's flags. ``known``: documents the
+        caller holds (configuration, flags); one still stored (same version, checksum
+        and epoch) is returned as is, its data not sent again. Checksums are checked as
         for any read (ConfigError); connection problems raise Redis errors."""
         if flags._parsed != self._parsed:
             raise ConfigError("the flag store is not this store's URL", file=self.url)
         pipe = self._client.pipeline(transaction=True)
-        for store in (self, flags):
+        for store, doc in zip((self, flags), known, strict=True):
             keys = [store.key, store.floor_key, store.floor_epoch_key]
-            store._read(keys=keys, args=[MAX_DOCUMENT_BYTES, "", ""], client=pipe)
+            skip, epoch = "", ""
+            if doc is not None and doc.version > 0:
+                skip, epoch = f"{doc.version}:{doc.checksum}", doc.epoch or ""
+            store._read(keys=keys, args=[MAX_DOCUMENT_BYTES, skip, epoch], client=pipe)
         replies = pipe.execute()
-        for reply in replies:
+        docs: list[FlagDocument] = []
+        for store, doc, reply in zip((self, flags), known, replies, strict=True):
             if not (
                 isinstance(reply, list)
                 and len(reply) == 10
@@ -1775,7 +1785,11 @@ class RedisConfigStore(RedisFlagStore):
                 and all(x is None or isinstance(x, (bytes, int)) for x in reply)
             ):
                 raise _unexpected("the read script", reply)
-        return self._from_raw(replies[0]), flags._from_raw(replies[1])
+            if doc is not None and reply[6] == b"unchanged":
+                docs.append(doc)
+            else:
+                docs.append(store._from_raw(reply))
+        return docs[0], docs[1]
 
     def publish_with_flags(
         self,
