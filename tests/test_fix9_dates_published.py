@@ -279,3 +279,26 @@ def test_any_extension_value_is_a_date_or_time_or_refused_naming_its_key(code, p
         assert "a.0.b" in str(exc) and "redis://x" in str(exc)
     else:
         assert type(value) in (dt.date, dt.datetime, dt.time)
+
+
+def test_a_configuration_written_through_the_store_api_keeps_its_types(
+    redis_server, tmp_path, monkeypatch
+):
+    # Not only `cfgcore publish`: code writing a PublishedConfig with date objects
+    # through RedisConfigStore.update reaches followers with the same types.
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    url = redis_server.url + "?namespace=fix9api&poll=0.2"
+    when = {
+        "d": dt.date(2024, 5, 1),
+        "ts": dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "t": dt.time(12, 30),
+    }
+    config = {"app": {"name": "svc"}, "when": when}
+    with RedisConfigStore(url, "development") as store:
+        store.update(lambda _: PublishedConfig(environment="development", config=config))
+    follower = _follower(url)
+    try:
+        for key, value in when.items():
+            _same(follower.get(f"when.{key}"), value)
+    finally:
+        follower.close()

@@ -1750,6 +1750,12 @@ class RedisConfigStore(RedisFlagStore):
             raise ConfigError(f"published configuration: {exc}", file=origin) from None
 
     def _encode(self, snapshot: Any) -> bytes:
+        if isinstance(snapshot, PublishedConfig):
+            # dates, datetimes and times travel as their extension values whoever
+            # writes the document (cfgcore publish does this already: idempotent)
+            from cfgcore.config.published import encode_temporal
+
+            snapshot = msgspec.structs.replace(snapshot, config=encode_temporal(snapshot.config))
         return msgspec.msgpack.encode(snapshot)
 
     def _empty(self) -> Any:
