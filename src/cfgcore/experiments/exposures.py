@@ -161,14 +161,18 @@ class JsonLinesSink:
         on a file the other one moved."""
         with self._lock:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            lock_path = log_lock_path(self.path)
             # Not open to other users (0640; an old 0644 one narrowed): anyone who can
             # open it can flock it and hold the writers up. A writer waits at most
             # LOCK_TIMEOUT; then the batch fails and is counted as lost, named.
-            with FileLock(
-                self.path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True
-            ) as lock:
-                _give_to_directory_owner(lock._fd, os.path.dirname(os.path.abspath(self.path)))
+            with FileLock(lock_path, mode=0o640, timeout=LOCK_TIMEOUT, restrict=True) as lock:
+                _give_to_directory_owner(lock._fd, os.path.dirname(lock_path))
                 yield
+
+    @property
+    def lock_path(self) -> str:
+        """The lock file every writer of this log takes (:func:`log_lock_path`)."""
+        return log_lock_path(self.path)
 
     def open_for_append(self, size: int) -> int:
         """Under :meth:`locked`: rotate first if ``size`` more bytes would overflow the
@@ -307,11 +311,11 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
     ``cfgcore experiment ingest`` writes exposures and metric events to two files; a
     failure between the two appends must not leave one written (the report would count
     exposures without their conversions, or the reverse, and running the ingest again
-    would write the first part twice). Every sink's lock is held (in path order) for
-    the whole step, so no other writer appends in between. The plan (each file, the
-    offset its data goes to, the data) is written to ``journal`` atomically before the
-    first append and removed after the last one has reached the disk; removing it is
-    the commit.
+    would write the first part twice). Every sink's lock is held (in the order of their
+    lock files) for the whole step, so no other writer appends in between. The plan
+    (each file, the offset its data goes to, the data) is written to ``journal``
+    atomically before the first append and removed after the last one has reached the
+    disk; removing it is the commit.
 
     * An error in an append (a full disk) truncates every file back to its offset,
       removes the journal and raises: nothing was written.
@@ -324,7 +328,8 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
         return
     recover_appends(journal)
     with contextlib.ExitStack() as stack:
-        for sink, _ in sorted(parts, key=lambda p: p[0].path):
+        # In the order of their lock files (where links lead), the same in every process.
+        for sink, _ in sorted(parts, key=lambda p: p[0].lock_path):
             stack.enter_context(sink.locked())
         fds: list[tuple[int, int]] = []
         try:
@@ -377,7 +382,7 @@ def recover_appends(journal: str) -> bool:
         ) from None
     sinks = [(JsonLinesSink(step.path), step) for step in plan]
     with contextlib.ExitStack() as stack:
-        for sink, _ in sorted(sinks, key=lambda p: p[0].path):
+        for sink, _ in sorted(sinks, key=lambda p: p[0].lock_path):
             stack.enter_context(sink.locked())
         for sink, step in sinks:
             data = step.data.encode()
@@ -419,6 +424,16 @@ def _cut(path: str, offset: int, data: bytes) -> bool:
         mode = LOG_MODE
     atomic_write(target, content[:offset] + content[end:], mode=mode or LOG_MODE)
     return True
+
+
+def log_lock_path(path: str) -> str:
+    """The lock file of the log at ``path``: ``<log>.lock`` beside the file the log is,
+    so beside the file a symlink owned by this service's user or root leads to
+    (:func:`_trusted_target`). Services or hosts that link one shared log from their own
+    state directories then take one lock: a lock beside each link let their size
+    checks, rotations and appends interleave (two rotations at once overwrite backups
+    and leave gaps the readers stop at). Absolute."""
+    return os.path.abspath(_trusted_target(path)) + ".lock"
 
 
 def _trusted_target(path: str) -> str:
@@ -739,7 +754,7 @@ class LogTail(Generic[_R]):
         if self._fh is not None:
             own = os.fstat(self._fh.fileno())
             followed = (own.st_dev, own.st_ino)
-        with FileLock(self.path + ".lock", shared=True, create=False):
+        with FileLock(log_lock_path(self.path), shared=True, create=False):
             names = _candidates(self.path)  # the current file, then .1, .2 ... (older)
             newer: list[str] = names[1:]
             found = followed is None
