@@ -51,6 +51,44 @@ log = logging.getLogger("cfgcore.config")
 SUPERSEDED = 2**63
 
 
+# How many times a start reads the configuration and the flags again when the store
+# changed between them (a burst of publishes), before it takes them unconfirmed.
+PAIR_ATTEMPTS = 5
+
+_UNPAIRED: set[str] = set()  # the stores whose unpaired reads were logged (once each)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two reads of a document found the same one (version and contents)."""
+    return bool(a.version == b.version and a.checksum == b.checksum)
+
+
+def _unpaired(shown: str, why: str) -> None:
+    """Log once per store, at WARNING, that its configuration and flags were read
+    without confirming they were stored together (docs/fleet.md)."""
+    if shown in _UNPAIRED:
+        log.debug("%s: configuration and flags read apart: %s", shown, why)
+        return
+    _UNPAIRED.add(shown)
+    log.warning(
+        "%s: configuration and flags read apart, not as one pair: %s; a publish landing "
+        "between the two reads may be served mixed until the followers bring the next "
+        "change (logged once)", shown, why,
+    )  # fmt: skip
+
+
+def _pair_failed(shown: str, exc: Exception) -> None:
+    """A pair read that failed: the documents are taken apart, as before pairs. A
+    server that refuses the transaction (a proxy or cluster node without MULTI/EXEC)
+    will refuse every one: said once at WARNING; a lost connection is transient."""
+    import redis
+
+    if isinstance(exc, redis.ResponseError):
+        _unpaired(shown, f"the server refused the transaction ({exc})")
+    else:
+        log.debug("%s: pair read failed (%s: %s); read apart", shown, type(exc).__name__, exc)
+
+
 class _Last:
     """The stored configuration stored_pair() read last, and its environment."""
 
@@ -85,16 +123,27 @@ class PublishedSource:
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
 
-    def sync(self, env: str) -> None:
-        """Make sure ``env`` is followed and its newest published version is on disk."""
+    def sync(self, env: str) -> Any:
+        """Make sure ``env`` is followed and its newest published version is on disk.
+
+        When the manager's flags are this URL's flag document, the configuration and the
+        flags are taken as the store held them at one moment (:meth:`_first_pair`): the
+        flag document stored with the configuration is returned, with its compiled
+        tables, when it is newer than the live flags (the caller swaps both in at once);
+        None otherwise."""
         from cfgcore.runtime.redis_store import RedisConfigStore
 
         with self._lock:
             if env in self._stores:
-                return
+                return None
+        live = self._paired_live()  # (opened outside the lock: its follower may ask us)
+        paired = None
+        with self._lock:
+            if env in self._stores:
+                return None
             store = RedisConfigStore(self.url, env)
             try:
-                doc = store.read()
+                doc, paired = self._first_pair(store, live)
             except ConfigError as exc:
                 if not os.path.exists(self.path(env)):
                     store.close()
@@ -115,30 +164,76 @@ class PublishedSource:
                         store.close()
                         raise
                     log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
+                    paired = None
                 else:
                     self._taken[env] = doc.version
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
         self._pair_flags()
+        return paired
 
-    def _pair_flags(self) -> None:
-        """Follow the manager's flags as pairs when they are this URL's flag document."""
+    def _first_pair(self, store: Any, live: Any) -> tuple[Any, Any]:
+        """The configuration to start ``store``'s environment on, and the flag document
+        to swap in with it (and its compiled tables) when the live flags are not the
+        ones stored beside it (None otherwise).
+
+        Each document is read as always (``read()``: floors, epochs, the cache file when
+        Redis is down); then one transaction (:meth:`RedisConfigStore.read_pair`)
+        confirms that the store held exactly these two at one moment. A publish landing
+        between the two reads (the configuration read, then the flags) made a process
+        start on one publish's configuration with another's flags; now the two are read
+        again until they match. Without a pair to confirm (another flag store, Redis
+        unreachable, a proxy refusing MULTI), the configuration is read alone, as
+        before, and the reason is logged once."""
+        if live is None:
+            return store.read(), None
+        flags = None  # (document, compiled tables) read here, newer than the live one
+        for _ in range(PAIR_ATTEMPTS):
+            doc = store.read()
+            held = flags[0] if flags is not None else live.document
+            if store.serving_cache or held is None:
+                return doc, flags
+            try:
+                cdoc, fdoc = store.read_pair(live.store, (doc, held))
+            except Exception as exc:
+                _pair_failed(self.shown, exc)
+                return doc, flags
+            if _same(cdoc, doc) and _same(fdoc, held):
+                return doc, flags  # (both as the store held them in that transaction)
+            if not _same(fdoc, held) and fdoc.version > held.version:
+                newer = live.store.read()  # judged as any read of the flags is
+                if newer.version > held.version:
+                    flags = (newer, live.prepare(newer))  # ConfigError: refused, not started
+        _unpaired(self.shown, f"the store changed during each of {PAIR_ATTEMPTS} pair reads")
+        return doc, flags
+
+    def _paired_live(self) -> Any:
+        """The manager's live flag set when it follows this URL's flag document in
+        Redis (opened now, so that the start can read both together), else None."""
         from cfgcore.runtime.redis_store import parse_redis_url
 
         manager = self._manager()
-        if manager is None or self._live is not None:
-            return
+        if manager is None:
+            return None
         url = manager._flags.url()
         if not isinstance(url, str) or "://" not in url:
-            return
+            return None
         try:
-            same = parse_redis_url(url) == parse_redis_url(self.url)
+            if parse_redis_url(url) != parse_redis_url(self.url):
+                return None
         except ConfigError:
-            return
-        if not same:
-            return
+            return None
         live = manager._flags.live()
-        if live is not None and getattr(live.store, "kind", None) == "redis":
+        if live is None or getattr(live.store, "kind", None) != "redis":
+            return None
+        return live
+
+    def _pair_flags(self) -> None:
+        """Follow the manager's flags as pairs when they are this URL's flag document."""
+        if self._live is not None:
+            return
+        live = self._paired_live()
+        if live is not None:
             self._live = live
             live.pair_with(self)
 
@@ -173,7 +268,8 @@ class PublishedSource:
         try:  # (only what changed since is sent: the flags, the configuration last read)
             last = self._last if store.environment == getattr(self._last, "env", None) else None
             cdoc, fdoc = store.read_pair(self._live.store, (last and last.doc, flags_doc))
-        except Exception:  # unreachable, refused: the flags go live alone, as before
+        except Exception as exc:  # unreachable, refused: the flags go live alone, as before
+            _pair_failed(self.shown, exc)
             return None
         self._last = _Last(store.environment, cdoc)
         if fdoc.checksum != flags_doc.checksum:
@@ -200,7 +296,8 @@ class PublishedSource:
             return True, None
         try:  # (only what changed is sent: not this configuration, nor the live flags)
             cdoc, fdoc = store.read_pair(live.store, (doc, live.document))
-        except Exception:  # unreachable or unreadable: the configuration alone, as before
+        except Exception as exc:  # unreachable or unreadable: the configuration alone
+            _pair_failed(self.shown, exc)
             return True, None
         if cdoc.checksum != doc.checksum:
             return cdoc.version < doc.version, None
