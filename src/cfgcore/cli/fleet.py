@@ -8,7 +8,11 @@ only then writes both: the configuration to ``{NS}:config:ENV`` (values taken fr
 environment variables are published as their ``${VAR}`` references, never as secrets)
 and, with ``--flags``, the flag document, in one atomic step (one script: a follower
 never finds one publish's configuration beside another's flags). Nothing is written if
-anything is invalid.
+anything is invalid. ``--expect-version N`` makes the write a compare-and-set: it is
+refused (nothing written, the error names the version stored) unless the store still
+holds version N of the configuration. A namespace has one flag document: ``--flags``
+for another environment than the one it was published for is refused
+(``--replace-flags-environment`` moves it on purpose).
 """
 
 from __future__ import annotations
@@ -49,6 +53,20 @@ def register(subparsers: Any) -> None:
         "(STATE_DIR/fleet/NS-flags-*.msgpack), experiment records included; restores the "
         "fleet's last document after Redis lost its data",
     )
+    p.add_argument(
+        "--expect-version",
+        type=_version,
+        metavar="N",
+        help="publish only if the store still holds version N of this environment's "
+        "configuration (0: none yet); otherwise nothing is written and the error names "
+        "the version stored (two publishes at once: the second one is refused)",
+    )
+    p.add_argument(
+        "--replace-flags-environment",
+        action="store_true",
+        help="with --flags: publish even though the namespace's flag document was "
+        "published for another environment (its processes then serve these flags)",
+    )
     p.add_argument("--actor", help="who publishes (default: the OS user@host; another name "
                    "needs the policy's actor.assume)")  # fmt: skip
     p.set_defaults(func=publish)
@@ -65,6 +83,17 @@ def register(subparsers: Any) -> None:
     )
     r.add_argument("--actor", help="who retires it (default: the OS user@host)")
     r.set_defaults(func=retire)
+
+
+def _version(text: str) -> int:
+    """``--expect-version``: a version number (0 to 2**53 - 1)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**53:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version (0 to 2**53 - 1)")
+    return value
 
 
 def _with_references(config: Any, refs: Any) -> Any:
@@ -122,6 +151,8 @@ def publish(args: argparse.Namespace) -> int:
             f"restoring version {cached.version} from {_safe(cached.origin, 400)} "
             f"(written by {_who(cached.writer)})"
         )
+    if args.replace_flags_environment and flags is None:
+        raise ConfigError("--replace-flags-environment: only with --flags or --flags-from-cache")
     # With an access policy, a publish it refuses writes nothing (and is audited).
     from cfgcore.runtime.policy import check, cli_actor
 
@@ -150,7 +181,9 @@ def publish(args: argparse.Namespace) -> int:
     )
     with RedisConfigStore(args.store, snap.environment) as store:
         if flags is None:
-            _, new = store.update(lambda _: doc, actor=args.actor, force=True)
+            _, new = store.update(
+                lambda _: doc, actor=args.actor, force=True, expected_version=args.expect_version
+            )
             print(f"published {snap.environment} as version {new.version} to {store.url}")
         else:
             # Both documents in one atomic write: no follower reads this configuration
@@ -165,6 +198,8 @@ def publish(args: argparse.Namespace) -> int:
                     lambda stored: _judged(stored, flags, restoring),
                     check=Engine().compile,
                     actor=args.actor,
+                    expected_version=args.expect_version,
+                    replace_environment=args.replace_flags_environment,
                 )
             print(f"published {snap.environment} as version {new.version} to {store.url}")
             print(f"published {len(flags.flags)} flags as version {fnew.version}")

@@ -21,7 +21,8 @@ Layout in Redis (``NS`` is the namespace, default ``cfgcore``; the braces are a 
 hash tag so key and channel stay on one slot)::
 
     {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data,
-                         epoch (the store's epoch id), forced ("1": a forced write began it)
+                         epoch (the store's epoch id), forced ("1": a forced write began it),
+                         environment (the one ``cfgcore publish --flags`` published it for)
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
@@ -35,7 +36,11 @@ namespace, which ``cfgcore retire`` (:func:`retire_namespace`) deletes whole.
 ``data`` is the flag snapshot in MessagePack (msgspec); ``writer`` is a MessagePack map
 ``{host, pid, actor, time, id}``. ``cfgcore publish`` with flags writes the configuration
 and the flag document in one script (:meth:`RedisConfigStore.publish_with_flags`), so the
-store never pairs one publish's configuration with another's flags. Writes are one Lua
+store never pairs one publish's configuration with another's flags; a namespace has one
+flag document, so that script refuses flags for another environment than the one
+recorded on it (:class:`FlagsEnvironmentError`). A publish may name the version it
+expects to replace (``expected_version=``): the script refuses another one stored
+(:class:`VersionConflictError`), else the last writer wins. Writes are one Lua
 script: compare the stored version
 with the one the change was computed from, store the new document with version + 1 and
 publish, all in one atomic step; on a conflict the change is recomputed on the newer
@@ -135,10 +140,12 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
 )
 
 __all__ = [
+    "FlagsEnvironmentError",
     "PublishedConfig",
     "RedisConfigStore",
     "RedisFlagStore",
     "RedisURL",
+    "VersionConflictError",
     "open_redis_store",
     "parse_redis_url",
     "retire_namespace",
@@ -204,6 +211,22 @@ local function forced_above(key, raw, floor_key)
   local n = tonumber(raw)
   return not usable(n) or n > floor_of(floor_key)
 end
+-- Compare-and-set on a version the caller names (a publisher's --expect-version):
+-- nil when ``expected`` is '' (none named) or the stored version is ``expected`` (0 for
+-- no document), else the version held (-1: unreadable, or a key of another type).
+local function held_version(key, expected)
+  if expected == nil or expected == '' then return nil end
+  local kind = redis.call('TYPE', key).ok
+  local held = -1
+  if kind == 'none' then
+    held = 0
+  elseif kind == 'hash' then
+    local n = tonumber(redis.call('HGET', key, 'version') or '0')
+    if usable(n) then held = n end
+  end
+  if held == tonumber(expected) then return nil end
+  return held
+end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
   local e = redis.call('HGET', key, 'epoch')
   if not e then return '' end
@@ -233,10 +256,14 @@ end
 # without a document and the first write on a previous release's document (upgraded in
 # place) begin an epoch; every other write keeps the stored one. 'forced' says whether a
 # forced write began it: processes that served another epoch take only such a document.
+# ARGV[10] the version the caller expects to replace ('' for any: see _expected_check),
+# checked first, forced or not: {-6, held} when the store holds another (nothing written).
 _CAS = (
     _LUA_HELPERS
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
+local held = held_version(KEYS[1], ARGV[10])
+if held then return {-6, held} end
 if kind ~= 'hash' and kind ~= 'none' then
   if ARGV[7] ~= '1' then return {-3, kind} end
   redis.call('DEL', KEYS[1])
@@ -375,9 +402,16 @@ return cur
 # identity() computes it) when the publisher read and judged it: another one stored since
 # (a concurrent publish or write) is a conflict ({0, 0, 0}), and the publisher judges its
 # flags again against that one. ARGV[2..7] the configuration's floor, checksum, writer,
-# data, channel and fresh epoch, ARGV[8..13] the same for the flags. Returns {1, config
-# version, flags version}, or {-4, highest, 0 or 1} when a version would pass 2**53 - 1
-# (nothing written).
+# data, channel and fresh epoch, ARGV[8..13] the same for the flags. ARGV[14] the
+# configuration version the publisher expects to replace ('' for any): another one
+# stored is {-6, held, 0}. ARGV[15] the configuration's environment, recorded on the flag
+# document (field 'environment'): a namespace has one flag document, so a publish for
+# another environment than the one recorded would replace the flags that environment's
+# processes serve: refused, {-7, 0, 0, recorded}, unless ARGV[16] is '1' (the operator
+# moves the namespace's flags on purpose). A document without the field (written before
+# it, or by a flags-only write on an empty store) is recorded by its first publish.
+# Returns {1, config version, flags version}, or {-4, highest, 0 or 1} when a version
+# would pass 2**53 - 1 (nothing written).
 _PAIR = (
     _LUA_HELPERS
     + """
@@ -403,6 +437,14 @@ local function write(key, new, a)  -- a: the ARGV index of checksum, writer, dat
   redis.call('HSET', key, 'version', new, 'checksum', ARGV[a], 'writer', ARGV[a + 1],
              'data', ARGV[a + 2], 'epoch', ARGV[a + 4], 'forced', '1')
 end
+local held = held_version(KEYS[1], ARGV[14])
+if held then return {-6, held, 0} end
+if ARGV[16] ~= '1' and redis.call('TYPE', KEYS[4]).ok == 'hash' then
+  local recorded = redis.call('HGET', KEYS[4], 'environment')
+  if recorded and recorded ~= ARGV[15] then
+    return {-7, 0, 0, string.sub(recorded, 1, 200)}
+  end
+end
 if identity(KEYS[4]) ~= ARGV[1] then return {0, 0, 0} end
 local cv = next_version(KEYS[1], KEYS[2], ARGV[2])
 local fv = next_version(KEYS[4], KEYS[5], ARGV[8])
@@ -410,6 +452,7 @@ if not usable(cv) then return {-4, cv - 1, 0} end
 if not usable(fv) then return {-4, fv - 1, 1} end
 write(KEYS[1], cv, 3)
 write(KEYS[4], fv, 9)
+redis.call('HSET', KEYS[4], 'environment', ARGV[15])
 redis.call('PUBLISH', ARGV[6], cv .. ' ' .. ARGV[3])
 redis.call('PUBLISH', ARGV[12], fv .. ' ' .. ARGV[9])
 return {1, cv, fv}
@@ -440,6 +483,53 @@ def _unexpected(what: str, reply: Any) -> Exception:
     shown = repr(reply)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
+
+
+class VersionConflictError(ConfigError):
+    """A write that named the version it expected to replace (``expected_version=``,
+    ``cfgcore publish --expect-version N``) found another one stored: nothing was
+    written. ``current`` is the version the store holds (0: no document; -1: not a
+    usable version), ``expected`` the one named."""
+
+    def __init__(self, message: str, *, current: int, expected: int, file: str) -> None:
+        super().__init__(message, file=file)
+        self.current, self.expected = current, expected
+
+
+class FlagsEnvironmentError(ConfigError):
+    """``cfgcore publish --flags`` for another environment than the one the namespace's
+    flag document was published for: refused, nothing written (one flag document per
+    namespace: it would replace the flags that environment's processes serve).
+    ``recorded`` is that environment."""
+
+    def __init__(self, message: str, *, recorded: str, file: str) -> None:
+        super().__init__(message, file=file)
+        self.recorded = recorded
+
+
+def _expected_arg(expected: int | None) -> str:
+    """``expected_version`` as the write scripts take it ('' for none); ConfigError for
+    a value that is no version."""
+    if expected is None:
+        return ""
+    if type(expected) is not int or not 0 <= expected < 2**53:
+        raise ConfigError(f"expected version {expected!r}: must be an integer from 0 to 2**53 - 1")
+    return str(expected)
+
+
+def _conflict(key: str, held: Any, expected: int, origin: str) -> VersionConflictError:
+    held = int(held)
+    where = (
+        "no document" if held == 0 else "an unreadable version" if held < 0 else f"version {held}"
+    )
+    return VersionConflictError(
+        f"not written: expected to replace version {expected} of {key}, but the store holds "
+        f"{where} (another publish or write replaced it since): nothing changed; check what "
+        f"is stored, then publish again expecting version {max(held, 0)}",
+        current=held,
+        expected=expected,
+        file=origin,
+    )
 
 
 class _DocumentKind(msgspec.Struct):
@@ -1367,6 +1457,7 @@ class RedisFlagStore(RedisFollower):
         actor: str | None = None,
         force: bool = False,
         replicate: bool = True,
+        expected_version: int | None = None,
     ) -> tuple[FlagDocument, FlagDocument]:
         """Apply ``change`` to the newest stored document and store the result atomically.
 
@@ -1381,9 +1472,15 @@ class RedisFlagStore(RedisFollower):
         ``replicate=False``: return without waiting for the ``wait=N`` replicas (a
         caller that writes another document of this store next, and waits once for
         both: ``cfgcore publish``; replication keeps the order of the writes).
+        ``expected_version``: the version the caller expects to replace (0: no document
+        yet); when the store holds another, nothing is written and
+        :class:`VersionConflictError` names the one it holds (checked in the write
+        script itself, forced or not). Without it, a forced write replaces whatever is
+        stored (the last writer wins).
         """
         import redis
 
+        expected = _expected_arg(expected_version)
         writer = _writer(actor)
         writer_blob = msgspec.msgpack.encode(writer)
         for attempt in range(MAX_ATTEMPTS):
@@ -1456,12 +1553,13 @@ class RedisFlagStore(RedisFollower):
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
+                            expected,
                         ],
                     )  # fmt: skip
                     if not (
                         isinstance(reply, list)
                         and len(reply) == 2
-                        and reply[0] in (1, 0, -1, -2, -3, -4, -5)
+                        and reply[0] in (1, 0, -1, -2, -3, -4, -5, -6)
                         and type(reply[0]) is int
                         and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
                     ):
@@ -1499,6 +1597,8 @@ class RedisFlagStore(RedisFollower):
                 # No cache write here: the cache holds what a follower accepted (this
                 # process's follower caches its own write when the announcement comes).
                 return old, new
+            if status == -6:
+                raise _conflict(self.key, version, int(expected), self.url)
             if status == -2:
                 self.last_error = self._lost_message(int(version))
                 raise ConfigError(self.last_error, file=self.url)
@@ -1805,6 +1905,8 @@ class RedisConfigStore(RedisFlagStore):
         *,
         check: Callable[[Any], Any] | None = None,
         actor: str | None = None,
+        expected_version: int | None = None,
+        replace_environment: bool = False,
     ) -> tuple[FlagDocument, FlagDocument]:
         """Write ``config`` (a :class:`PublishedConfig`) here and ``change(stored flag
         snapshot)`` to ``flags`` (a store of the same URL) in one atomic step: both
@@ -1814,9 +1916,19 @@ class RedisConfigStore(RedisFlagStore):
         written, on the stored flag document; one that another write replaced before
         this one was applied is a conflict: they run again on the newer document (a
         publish judges its flags against the document it replaces). Waits for the
-        ``wait=N`` replicas once, for both. Returns the two new documents."""
+        ``wait=N`` replicas once, for both. Returns the two new documents.
+
+        ``expected_version``: the configuration version the caller expects to replace
+        (0: none published yet); another one stored refuses the publish with
+        :class:`VersionConflictError`, nothing written (checked in the script that
+        writes). The flag document records this environment: a namespace has one, so
+        a publish for another environment than the one recorded is refused with
+        :class:`FlagsEnvironmentError` (it would replace the flags that environment's
+        processes serve), unless ``replace_environment`` (the namespace's flags move to
+        this environment on purpose)."""
         import redis
 
+        expected = _expected_arg(expected_version)
         if flags._parsed != self._parsed:
             raise ConfigError("the flag store is not this store's URL", file=self.url)
         pair = self._client.register_script(_PAIR)
@@ -1869,14 +1981,16 @@ class RedisConfigStore(RedisFlagStore):
                         seen,
                         cfloor, csum, cblob, cdata, self.channel, cepoch,
                         ffloor, fsum, fblob, fdata, flags.channel, fepoch,
+                        expected, self.environment, "1" if replace_environment else "0",
                     ],
                     client=self._client,
                 )  # fmt: skip
                 if not (
                     isinstance(reply, list)
-                    and len(reply) == 3
-                    and all(type(x) is int for x in reply)
-                    and reply[0] in (1, 0, -4)
+                    and len(reply) in (3, 4)
+                    and all(type(x) is int for x in reply[:3])
+                    and reply[0] in (1, 0, -4, -6, -7)
+                    and (len(reply) == 3 or (reply[0] == -7 and type(reply[3]) is bytes))
                 ):
                     raise _unexpected("the publish script", reply)
             except ConfigError:
@@ -1895,7 +2009,22 @@ class RedisConfigStore(RedisFlagStore):
                     raise ConfigError(
                         f"cannot publish the configuration and flags: {why}", file=self.url
                     ) from None
-            status, cversion, fversion = reply
+            status, cversion, fversion = reply[:3]
+            if status == -6:
+                raise _conflict(self.key, cversion, int(expected), self.url)
+            if status == -7:
+                recorded = reply[3].decode(errors="replace")
+                raise FlagsEnvironmentError(
+                    f"not written: the flag document {flags.key} was published for "
+                    f"environment {recorded!r}, and a namespace has one flag document: "
+                    f"publishing flags for {self.environment!r} would replace the flags "
+                    f"every {recorded!r} process serves. Publish each environment's flags "
+                    f"to a namespace of its own (?namespace=...), publish this "
+                    f"configuration without flags, or move the namespace's flags to "
+                    f"{self.environment!r} on purpose (--replace-flags-environment)",
+                    recorded=recorded,
+                    file=flags.url,
+                )
             if status == 1:
                 cnew = FlagDocument(config, cdata, cversion, csum, cwriter, self.url, cepoch, True)
                 fnew = FlagDocument(
