@@ -92,6 +92,21 @@ RETIRED = "retired_ab_tests"
 NOT_STARTED = "created, not started"
 
 
+#: Record key: when a guardrail stopped the test (epoch seconds). Every later change of
+#: the test keeps it (a stop by hand, a create without ``start``) until an explicit
+#: resume (:meth:`ABTests.create` with ``start``: ``cfgcore experiment start``), which
+#: records :data:`RESUMED_AT` instead; a document that serves the test's variants
+#: again without one is refused (:func:`guardrail_reactivations`).
+GUARDRAIL_STOPPED_AT = "guardrail_stopped_at"
+
+#: Record key: when the test was last resumed through the experiment API after a
+#: guardrail stop (epoch seconds; audited as ``resume_ab_test``).
+RESUMED_AT = "resumed_at"
+
+#: Words every refusal of a guardrail-stopped test served again starts its message with.
+GUARDRAIL_HELD = "was stopped by its guardrail"
+
+
 # An offset at the end of ISO text. Python's fromisoformat takes any character after a
 # date as the date-time separator: "2026-03-01+05:00" reads as 05:00 without an offset.
 _OFFSET_AT_END = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})\Z")
@@ -427,6 +442,63 @@ def _restarted(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return not isinstance(was, int | float) or isinstance(was, bool) or since > was
 
 
+def guardrail_stop(meta: Any) -> float | None:
+    """When a guardrail stopped the test whose record is ``meta``, if that stop is still
+    in force (no explicit resume since); None otherwise. A test stopped by a guardrail
+    before :data:`GUARDRAIL_STOPPED_AT` was recorded is known by its ``stopped_reason``
+    while it stays stopped."""
+    if not isinstance(meta, Mapping):
+        return None
+    at = _number(meta.get(GUARDRAIL_STOPPED_AT))
+    if at is None:
+        reason = meta.get("stopped_reason")
+        if meta.get("status") != "stopped" or not (
+            isinstance(reason, str) and reason.startswith("guardrail:")
+        ):
+            return None
+        at = _number(meta.get("stopped_at")) or 0.0
+    resumed = _number(meta.get(RESUMED_AT))
+    return None if resumed is not None and resumed >= at else at
+
+
+def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = None) -> list[Problem]:
+    """What in flag document ``new`` would serve again the variants of a test a
+    guardrail stopped in ``old`` (the live one) with no explicit resume: its record made
+    active again, or its flag splitting users between variants again (under its record
+    or without one). A guardrail stop stays in force until ``cfgcore experiment start``
+    (or ``create_ab_test`` with ``start``) resumes the test, audited; a file put back
+    from before the stop, or a hand edit, must not undo it."""
+    problems: list[Problem] = []
+    for name, was in old.experiments.items():
+        stopped_at = guardrail_stop(was)
+        if stopped_at is None or not isinstance(was, Mapping):
+            continue
+        meta = new.experiments.get(name)
+        record = meta if isinstance(meta, Mapping) else None
+        active = record is not None and record.get("status", "active") != "stopped"
+        try:
+            splits = _served_split(name, new.flags.get(name)) is not None
+        except (TypeError, ValueError):
+            splits = False  # a malformed flag: the compiler refuses the document
+        if not (active or splits):
+            continue
+        if active and guardrail_stop(record) is None:
+            resumed = _number(record.get(RESUMED_AT))  # type: ignore[union-attr]
+            if resumed is not None and resumed >= stopped_at:
+                continue  # resumed through the API (in another process, say)
+        reason = was.get("stopped_reason")
+        why = f" ({reason})" if isinstance(reason, str) and reason else ""
+        problems.append(Problem(
+            path=f"experiments.{name}.status" if active else f"flags.{name}.rules",
+            message=f"A/B test {name!r} {GUARDRAIL_HELD}{why}; this document would "
+            "serve its variants again. A guardrail stop stays in force until the test is "
+            f"resumed explicitly: cfgcore experiment start {name} (audited), or "
+            "create_ab_test with start=True; keep the test stopped in this file",
+            file=file, kind="flags",
+        ))  # fmt: skip
+    return problems
+
+
 def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = None) -> list[Problem]:
     """What in flag document ``new`` would move users that ``old`` (the live one) has
     enrolled in an A/B test to another variant, or out of the test, when it goes live:
@@ -438,7 +510,9 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
     start date moved past now (or a "not started" stop) must keep the record's
     ``served_at``, or the next document could change the split of a test that looks as
     if it never served."""
-    problems: list[Problem] = []
+    # A guardrail stop undone (its test's variants served again) moves every user of
+    # the test from the control back to the variant found harmful.
+    problems: list[Problem] = guardrail_reactivations(old, new, file)
     try:
         old_slices = layer_slices(old.experiments)
         new_slices = layer_slices(new.experiments)
@@ -626,13 +700,16 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
 
 
 def _stopped(
-    meta: dict[str, Any], flag: Flag, reason: str, now: float
+    meta: dict[str, Any], flag: Flag, reason: str, now: float, *, guardrail: bool = False
 ) -> tuple[dict[str, Any], Flag]:
     """A test's record and flag stopped: its control served to everyone (its
-    targeting and window kept), status ``stopped`` with ``reason`` and the time."""
+    targeting and window kept), status ``stopped`` with ``reason`` and the time.
+    ``guardrail``: a guardrail stopped it (:data:`GUARDRAIL_STOPPED_AT`)."""
     control = meta.get("control", "control")
     when = flag.rules[0].when if flag.rules else None
     record = {**meta, "status": "stopped", "stopped_reason": reason, "stopped_at": now}
+    if guardrail:
+        record[GUARDRAIL_STOPPED_AT] = now
     return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
 
 
@@ -759,20 +836,33 @@ class ABTests:
             # start date: postponing it made its split free to change (moving users).
             record = _carry_served(record, stored, now)
             served = flag
+            held = guardrail_stop(stored)
             if not start:
                 was_served = isinstance(stored, dict) and has_served(stored, now)
                 reason = "stopped" if was_served else NOT_STARTED
                 record, served = _stopped(record, flag, reason, now)
+                if held is not None:  # still stopped: the guardrail's stop stays in force
+                    record[GUARDRAIL_STOPPED_AT] = held
+            elif held is not None:
+                # The explicit resume of a test a guardrail stopped (audited as
+                # resume_ab_test): other processes serve it again on seeing this.
+                record = {**record, RESUMED_AT: now}
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: served},
                 experiments={**snap.experiments, name: record},
             )
 
+        resume = start and guardrail_stop(self.manager._tests.get(name)) is not None
         try:
-            self.manager._mutate(change, "create_ab_test")
+            self.manager._mutate(change, "resume_ab_test" if resume else "create_ab_test")
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
+        if resume:
+            log.warning(
+                "A/B test %s resumed after its guardrail stop (by %s): its variants are "
+                "served again", name, current_actor() or "unknown",
+            )  # fmt: skip
         # The users already logged stay logged: a replacement moves none of them (see
         # _moves_users), and a new test under a deleted one's name starts afresh in
         # every process that sees it (DynamicConfigurationManager._install_source).
@@ -967,7 +1057,9 @@ class ABTests:
                 # A test that has served its variants is never "not started": that
                 # would free its split for changes that move its users.
                 why = "stopped"
-            meta, new_flag = _stopped(meta, snap.flags[test_name], why, now)
+            meta, new_flag = _stopped(
+                meta, snap.flags[test_name], why, now, guardrail=source == "guardrail_rollback"
+            )
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, test_name: new_flag},

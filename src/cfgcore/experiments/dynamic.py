@@ -818,6 +818,7 @@ class DynamicConfigurationManager:
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
         """A flag document was refused; the live flags keep serving."""
         self._emit_error(error, source)
+        self.guardrails.flags_rejected(error)
 
     def _emit(
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument | None = None

@@ -409,6 +409,21 @@ class Guardrails:
 
             run_after_delivery(lambda: self.restore(again))
 
+    def flags_rejected(self, error: ConfigError) -> None:
+        """A flag document was refused. One that serves a guardrail-stopped test again
+        (a hand edit, a file put back from before the stop) is set aside as
+        ``<flag file>.refused-<UTC time>`` and the serving document written back in its
+        place, once the change path's lock is released: the stop then stays in force
+        across reloads and restarts too, not only in the processes running now."""
+        from cfgcore.experiments.abtest import GUARDRAIL_HELD
+
+        if not any(GUARDRAIL_HELD in p.message for p in error.problems):
+            return
+        from cfgcore.runtime.events import run_after_delivery
+
+        live = self.manager._live
+        run_after_delivery(lambda: _keep_stops(live))
+
     def restore(self, tests: list[str]) -> None:
         """Roll ``tests`` back again (see :meth:`flags_changed`)."""
         for name in tests:
@@ -430,10 +445,20 @@ class Guardrails:
 SERVEABLE = ""
 
 
-def _set_refused_aside(live: Any) -> str | None:
+def _keep_stops(live: Any) -> None:
+    """:meth:`Guardrails.flags_rejected`'s work (never raises: a failure is logged, the
+    live flags keep the stop and a later refusal tries again)."""
+    try:
+        _set_refused_aside(live, "it would serve again a test its guardrail stopped")
+    except Exception as exc:  # (the lock held past its timeout, say)
+        log.error("cannot set aside the flag file that undoes a guardrail stop: %s", exc)
+
+
+def _set_refused_aside(live: Any, why: str = "") -> str | None:
     """Under a file store's lock: if the file holds a document the live flags refuse,
     copy it to ``<file>.refused-<UTC time>`` and write the live document back in its
-    place. The copy's path; :data:`SERVEABLE` if the file holds a document they would
+    place (``why``: what the log line says it was refused for; none: to store a
+    rollback). The copy's path; :data:`SERVEABLE` if the file holds a document they would
     serve; None otherwise (not a file store, no file, the live document itself)."""
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.flagstore import checksum
@@ -476,6 +501,14 @@ def _set_refused_aside(live: Any) -> str | None:
         except (OSError, ConfigError) as exc:
             log.error("cannot set the refused flag file %s aside as %s: %s", path, aside, exc)
             return None
+    if why:
+        log.error(
+            "the flag file %s holds a document the live flags refused (%s): %s; it was "
+            "kept as %s and the live document written back, so that no reload or restart "
+            "serves it; re-apply the edit from there without that part",
+            path, refusal, why, aside,
+        )  # fmt: skip
+        return aside
     log.error(
         "guardrail rollback: the flag file %s holds a document the live flags refused "
         "(%s); it was kept as %s and the live document written back, so that the "
@@ -505,7 +538,11 @@ def _stop_live_only(manager: DynamicConfigurationManager, test_name: str, reason
         ):
             return False
         meta, flag = _stopped(
-            dict(snap.experiments[test_name]), snap.flags[test_name], reason, manager._now()
+            dict(snap.experiments[test_name]),
+            snap.flags[test_name],
+            reason,
+            manager._now(),
+            guardrail=True,
         )
         new = msgspec.structs.replace(
             snap, flags={**snap.flags, test_name: flag},
