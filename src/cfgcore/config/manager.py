@@ -282,6 +282,10 @@ class ConfigurationManager(ConfigView):
                 debuglog.validated(snap.version, problems, seconds)
             if problems:
                 raise ConfigValidationError(problems)
+        if flags is None and self._published is not None:
+            # A published file another process of this host wrote: with its flags
+            # (config/published.py), or refused (ConfigError) when not the stored pair.
+            flags = self._published.pair_for_build(snap, source)
 
         def publish() -> None:
             self._snap = snap  # the one assignment readers can observe

@@ -19,7 +19,10 @@ with it is one this process has not taken yet, and the configuration's delivery 
 it (or, when the flags arrived first, reads it). A flag document written alone (a
 flags-only write) and a configuration published without flags still go live alone.
 A configuration this process refuses keeps its flags out too: the pair goes live whole
-or not at all, and the last good pair keeps serving.
+or not at all, and the last good pair keeps serving. The start reads the two as one pair
+too (:meth:`PublishedSource.sync`), and a file of the shared directory that another
+process of the host wrote goes live only with the flags stored beside it
+(:meth:`PublishedSource.pair_for_build`).
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ def _unpaired(shown: str, why: str) -> None:
     )  # fmt: skip
 
 
+def _digest(data: bytes) -> bytes:
+    """A file's digest as the builder records it in a snapshot's ``sources``."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 def _pair_failed(shown: str, exc: Exception) -> None:
     """A pair read that failed: the documents are taken apart, as before pairs. A
     server that refuses the transaction (a proxy or cluster node without MULTI/EXEC)
@@ -119,6 +127,12 @@ class PublishedSource:
         self._taken: dict[str, int] = {}
         self._carried: tuple[str, str | None] = ("", None)
         self._last: Any = None  # the stored configuration stored_pair() read last
+        # Per environment, the digest (as the builder's sources) of the ENV.json this
+        # process took: the directory is shared by the processes of a host following
+        # the URL, and another one's follower may have replaced the file since
+        # (pair_for_build).
+        self._mine: dict[str, bytes] = {}
+        self._wrote = b""  # the digest of the file _write() wrote last
 
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
@@ -167,6 +181,7 @@ class PublishedSource:
                     paired = None
                 else:
                     self._taken[env] = doc.version
+                    self._mine[env] = self._wrote
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
         self._pair_flags()
@@ -316,13 +331,73 @@ class PublishedSource:
         """The store followed for ``env``, or None before it is synced."""
         return self._stores.get(env)
 
-    def _write(self, env: str, doc: Any) -> bytes | None:
-        """Write ``doc``'s tree to ``ENV.json``; return what was there before.
-        ConfigError (nothing written) for a date or time value it cannot read back."""
+    def _render(self, doc: Any) -> bytes:
+        """``doc``'s tree as ``ENV.json`` holds it. ConfigError for a date or time value
+        it cannot read back."""
         from cfgcore.config.files import typed_json
 
         # Dates and times back to their types, in a copy that keeps them (files.py).
-        data = typed_json(decode_temporal(doc.snapshot.config, self.shown))
+        return typed_json(decode_temporal(doc.snapshot.config, self.shown))
+
+    def pair_for_build(self, snap: Any, source: str) -> Any:
+        """For the manager, under its lock, once ``snap`` (built from the directory by a
+        reload, a runtime update, a profile switch) has passed validation: the flag
+        document to swap in with it, with its compiled tables, or None (it goes live
+        alone, as it always did).
+
+        The directory is shared by every process of the host that follows the URL, so
+        another process's follower may have written a newer ``ENV.json`` there that
+        this process's own followers have not brought yet, with its flags: a hot reload
+        of the directory activated that configuration beside the flags this process
+        serves. A file this process took itself goes live alone, as before; any other
+        is confirmed against the store in one transaction: when it is the stored
+        configuration, it goes live with the flags stored beside it (one swap);
+        otherwise (an older one, or one written while another publish landed) it is
+        refused, ConfigError, and the live pair keeps serving until this process's
+        follower brings the stored pair. When the pair cannot be read (Redis
+        unreachable, the transaction refused) the file goes live alone, as before."""
+        live = self._live
+        env: str = snap.environment
+        store = self._stores.get(env)
+        if live is None or source == "redis" or store is None or not snap.sources:
+            return None
+        digests = {entry[1] for entry in snap.sources[0]}
+        mine = self._mine.get(env)
+        if mine is None or mine in digests:
+            return None  # taken by this process (or started on the file left on disk)
+        try:
+            cdoc, fdoc = store.read_pair(live.store, (None, live.document))
+            rendered = _digest(self._render(cdoc))
+        except Exception as exc:
+            _pair_failed(self.shown, exc)
+            return None
+        if rendered not in digests:
+            raise ConfigError(
+                f"{self.path(env)} was written by another process of this host and is not "
+                f"the configuration stored now (version {cdoc.version}): not taken without "
+                f"the flags published with it; the live pair keeps serving until this "
+                f"process's follower brings the stored one",
+                file=self.shown,
+                kind="incomplete",
+            )
+        self._mine[env] = rendered
+        self._taken[env] = max(self._taken.get(env, 0), cdoc.version)
+        current = live.document
+        if current is not None and (
+            fdoc.checksum == current.checksum or fdoc.version <= current.version
+        ):
+            return None
+        try:
+            return fdoc, live.prepare(fdoc)
+        except ConfigError as exc:
+            live.reject(exc, "redis", fdoc.origin)
+            raise
+
+    def _write(self, env: str, doc: Any) -> bytes | None:
+        """Write ``doc``'s tree to ``ENV.json``; return what was there before.
+        ConfigError (nothing written) for a date or time value it cannot read back."""
+        data = self._render(doc)
+        self._wrote = _digest(data)
         before = None
         with contextlib.suppress(OSError):  # a FIFO or device there is no earlier file
             before = read_regular(self.path(env))
@@ -359,6 +434,7 @@ class PublishedSource:
                 self._on_error(exc)
                 raise
             if manager.environment != env:
+                self._mine[env] = self._wrote
                 return  # on disk for when that environment is loaded
             # Swapped in with the configuration (cfgcore.config.reload): one swap.
             manager._paired_flags = pair
@@ -376,6 +452,7 @@ class PublishedSource:
                     atomic_write(self.path(env), before)
                 raise manager.last_error or ConfigError("refused", file=self.shown)
             self._taken[env] = max(self._taken.get(env, 0), doc.version)
+            self._mine[env] = self._wrote
             if pair is not None and live is not None:
                 # The configuration was unchanged (nothing to swap with): flags alone.
                 live.install(pair[0], pair[1], "redis", followed=True)
