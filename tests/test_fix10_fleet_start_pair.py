@@ -76,6 +76,34 @@ def test_a_pair_published_between_the_start_reads_is_not_started_on_mixed(
         m.close()
 
 
+def test_flags_refused_at_start_keep_the_last_good_pair(redis_server, tmp_path, monkeypatch):
+    # The pair published between the two reads carries flags that do not compile: the
+    # process starts on the pair it read first (its flag set refuses the new flags and
+    # reports it), not on the new flags (which failed the start) nor on a mix.
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    url = redis_server.url + "?namespace=startrefused&cache=off"
+    _publish_pair(url, 1)
+    original = RedisConfigStore.read
+    bad = Snapshot(flags={"gen": Flag(variants={"g": 2}, default="missing")})
+
+    def read_then_publish(self):
+        doc = original(self)
+        if doc.version == 1:
+            with RedisConfigStore(url, ENV) as cstore, RedisFlagStore(url) as fstore:
+                cstore.publish_with_flags(_config(2), fstore, lambda _stored: bad)
+        return doc
+
+    monkeypatch.setattr(RedisConfigStore, "read", read_then_publish)
+    m = ConfigurationManager(config_source=url, flag_store=url, environment=ENV, environ={})
+    try:
+        assert m.load_environment_config()["svc"]["gen"] == 1
+        snap, flags = m.pinned()
+        assert (snap.config["svc"]["gen"], flags.evaluate("gen").value) == (1, 1)
+        assert m._flags._live.last_error is not None
+    finally:
+        m.close()
+
+
 def test_a_server_refusing_the_transaction_starts_apart_and_says_so_once(
     redis_server, tmp_path, monkeypatch, caplog
 ):

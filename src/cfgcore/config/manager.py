@@ -387,15 +387,12 @@ class ConfigurationManager(ConfigView):
             self._refuse_embedded_in_production(env)
             if prev.version and prev.environment != env:
                 check(current_actor() or "", "config.environment", env, self.audit)
-            paired = None
             if self._published is not None:
-                # newest published version on disk, followed; with the flags stored
-                # beside it when they are not the live ones (one pair, one swap)
-                paired = self._published.sync(env)
+                # newest published version on disk (read with the flags the flag set
+                # serves, as the store held them at one moment), followed
+                self._published.sync(env)
             runtime = prev.runtime if prev.environment == env else None
             snap, flags = self.builder.build(env, prof, geo, runtime, prev)
-            if flags is None:
-                flags = paired
             self._check_profiles(prev, snap)
             return snap, flags
 

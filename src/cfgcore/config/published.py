@@ -137,27 +137,22 @@ class PublishedSource:
     def path(self, env: str) -> str:
         return os.path.join(self.dir, f"{env}.json")
 
-    def sync(self, env: str) -> Any:
+    def sync(self, env: str) -> None:
         """Make sure ``env`` is followed and its newest published version is on disk.
-
-        When the manager's flags are this URL's flag document, the configuration and the
-        flags are taken as the store held them at one moment (:meth:`_first_pair`): the
-        flag document stored with the configuration is returned, with its compiled
-        tables, when it is newer than the live flags (the caller swaps both in at once);
-        None otherwise."""
+        When the manager's flags are this URL's flag document, the configuration is the
+        one the store held with the flags the flag set serves (:meth:`_first_pair`)."""
         from cfgcore.runtime.redis_store import RedisConfigStore
 
         with self._lock:
             if env in self._stores:
-                return None
+                return
         live = self._paired_live()  # (opened outside the lock: its follower may ask us)
-        paired = None
         with self._lock:
             if env in self._stores:
-                return None
+                return
             store = RedisConfigStore(self.url, env)
             try:
-                doc, paired = self._first_pair(store, live)
+                doc = self._first_pair(store, live)
             except ConfigError as exc:
                 if not os.path.exists(self.path(env)):
                     store.close()
@@ -178,49 +173,49 @@ class PublishedSource:
                         store.close()
                         raise
                     log.warning("%s: %s; serving the last followed %s", self.shown, exc, env)
-                    paired = None
                 else:
                     self._taken[env] = doc.version
                     self._mine[env] = self._wrote
             store.watch(lambda d: self._on_document(env, d), on_error=self._on_error)
             self._stores[env] = store
         self._pair_flags()
-        return paired
 
-    def _first_pair(self, store: Any, live: Any) -> tuple[Any, Any]:
-        """The configuration to start ``store``'s environment on, and the flag document
-        to swap in with it (and its compiled tables) when the live flags are not the
-        ones stored beside it (None otherwise).
+    def _first_pair(self, store: Any, live: Any) -> Any:
+        """The configuration to start ``store``'s environment on, read with the flags of
+        ``live`` (the manager's flag set, when it is this URL's flag document) as the
+        store held the two at one moment.
 
         Each document is read as always (``read()``: floors, epochs, the cache file when
         Redis is down); then one transaction (:meth:`RedisConfigStore.read_pair`)
         confirms that the store held exactly these two at one moment. A publish landing
         between the two reads (the configuration read, then the flags) made a process
-        start on one publish's configuration with another's flags; now the two are read
-        again until they match. Without a pair to confirm (another flag store, Redis
-        unreachable, a proxy refusing MULTI), the configuration is read alone, as
-        before, and the reason is logged once."""
+        start on one publish's configuration with another's flags. Now, when the stored
+        flags moved on, the flag set takes them (as its follower would a moment later;
+        this configuration is not live yet) and the configuration is read again, until
+        the two match. Without a pair to confirm (Redis unreachable, a server refusing
+        MULTI, flags the flag set refuses), the configuration is taken as read, as
+        before pairs, and a transaction refused is logged once."""
         if live is None:
-            return store.read(), None
-        flags = None  # (document, compiled tables) read here, newer than the live one
+            return store.read()
         for _ in range(PAIR_ATTEMPTS):
             doc = store.read()
-            held = flags[0] if flags is not None else live.document
+            held = live.document
             if store.serving_cache or held is None:
-                return doc, flags
+                return doc
             try:
                 cdoc, fdoc = store.read_pair(live.store, (doc, held))
             except Exception as exc:
                 _pair_failed(self.shown, exc)
-                return doc, flags
-            if _same(cdoc, doc) and _same(fdoc, held):
-                return doc, flags  # (both as the store held them in that transaction)
-            if not _same(fdoc, held) and fdoc.version > held.version:
-                newer = live.store.read()  # judged as any read of the flags is
-                if newer.version > held.version:
-                    flags = (newer, live.prepare(newer))  # ConfigError: refused, not started
+                return doc
+            if _same(fdoc, held):
+                if _same(cdoc, doc):
+                    return doc  # (both as the store held them in that transaction)
+                continue  # a configuration published alone since: read it again
+            live.refresh("load")  # the flags stored now (refused: reported, kept out)
+            if live.document is held or _same(live.document, held):
+                return doc  # the flag set keeps its flags: nothing else to pair with
         _unpaired(self.shown, f"the store changed during each of {PAIR_ATTEMPTS} pair reads")
-        return doc, flags
+        return doc
 
     def _paired_live(self) -> Any:
         """The manager's live flag set when it follows this URL's flag document in
