@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -199,6 +200,9 @@ class StrictLoader(_DepthGuard):
         if merges:
             node.value = merged + own
 
+    # The document's LineMarks while one is wanted (load_yaml's ``marks``), else None.
+    cfgcore_marks: LineMarks | None = None
+
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
@@ -213,7 +217,110 @@ class StrictLoader(_DepthGuard):
                 if first is not None:
                     raise _DuplicateKey(key, first, line, key_node)
                 seen[key] = line
+            node.cfgcore_lines = seen  # each own key's line: the marks keep it
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_map(self, node: Any) -> Any:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+        if self.cfgcore_marks is not None:
+            lines = node.cfgcore_lines
+            # Without merged keys the mapping's keys are its own, in order: their lines
+            # in that order take a third of the memory of the key -> line dict.
+            if len(lines) == len(data):
+                lines = tuple(lines.values())
+            self.cfgcore_marks.lines[id(data)] = lines
+
+    def construct_yaml_seq(self, node: Any) -> Any:
+        data: list[Any] = []
+        yield data
+        data.extend(self.construct_sequence(node))
+        if self.cfgcore_marks is not None:
+            self.cfgcore_marks.lines[id(data)] = [item.start_mark.line + 1 for item in node.value]
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
+StrictLoader.add_constructor("tag:yaml.org,2002:seq", StrictLoader.construct_yaml_seq)
+
+
+class LineMarks:
+    """Where each key and list item of a document :func:`load_yaml` read is: its 1-based
+    line, kept from the one parse that built the document.
+
+    An error found after loading (a value out of range, a transformation step, a
+    validation finding) names the line of its key path; the line used to be found by
+    composing the whole text again, a second parse of the file for every build that
+    failed (tens of seconds for a file of a few megabytes). Looking a path up here
+    follows the document from its root, one step per key.
+
+    >>> marks = LineMarks()
+    >>> _ = load_yaml("a:\\n  b: [1, 2]\\n", marks=marks)
+    >>> marks.line_of(("a", "b", "1"))
+    2
+    """
+
+    __slots__ = ("lines", "root")
+
+    def __init__(self) -> None:
+        # id of each mapping and list of ``root`` -> its keys' lines (in key order, or
+        # a key -> line dict where a merge brought keys in) or its items' lines (a
+        # list). The ids stay valid while ``root`` holds the containers.
+        self.lines: dict[int, Any] = {}
+        self.root: Any = None
+
+    def line_of(self, path: Sequence[Any]) -> int | None:
+        """The line of ``path`` (keys as text, list indexes as digits), or of its longest
+        prefix that has one; None when not even the first key is found."""
+        node, found = self.root, None
+        for seg in path:
+            lines = self.lines.get(id(node))
+            if lines is None:
+                break
+            if isinstance(node, dict):
+                key = _key_named(node, seg)
+                if key is _NO_KEY:
+                    break
+                if isinstance(lines, tuple):  # the lines of the keys in order
+                    line = lines[list(node).index(key)]
+                else:
+                    line = lines.get(key)  # None for a key a merge ('<<') brought in
+            elif isinstance(node, list):
+                index = _index_named(seg, len(node))
+                if index is None:
+                    break
+                key, line = index, lines[index]
+            else:
+                break
+            if line is not None:
+                found = line
+            node = node[key]
+        return found
+
+
+_NO_KEY: Any = object()
+
+
+def _key_named(mapping: dict[Any, Any], seg: Any) -> Any:
+    """The key of ``mapping`` a path segment names: itself, or a key that is not text
+    (``1:``, ``true:``) spelt as the segment's text (refused later, with its line)."""
+    try:
+        if seg in mapping:
+            return seg
+    except TypeError:
+        return _NO_KEY
+    text = str(seg)
+    return next((k for k in mapping if str(k) == text), _NO_KEY)
+
+
+def _index_named(seg: Any, size: int) -> int | None:
+    if type(seg) is int:
+        index = seg
+    elif isinstance(seg, str) and seg.isascii() and seg.isdigit():
+        index = int(seg)
+    else:
+        return None
+    return index if 0 <= index < size else None
 
 
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -474,8 +581,11 @@ def compose_nodes(text: str) -> Any:
             loader.dispose()
 
 
-def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
+def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | None = None) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
+
+    With ``marks`` (an empty :class:`LineMarks`), the line of each key and list item
+    is kept there as the document is built, for errors found later.
 
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
@@ -485,6 +595,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         if not _ONE_PASS:
             _check_depth(data, file)
         loader = StrictLoader(data)
+        loader.cfgcore_marks = marks
         root = loader.compose_guarded()
         doc = loader.construct_document(root) if root is not None else None
     except _TooDeep as deep:
@@ -519,6 +630,15 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
                 )
             ]
         ) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, another control character, U+FFFE):
+        # PyYAML's text says "position 8 of <unicode string>" on a second line.
+        line = None
+        if isinstance(data, str) and isinstance(exc.position, int):
+            line = data.count("\n", 0, exc.position) + 1
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"invalid YAML: character U+{character:04X} is not allowed ({exc.reason})"
+        raise ConfigError([Problem(path="", message=message, file=file, line=line)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if getattr(exc, "problem", None) == "exceeded maximum nesting depth" and mark:
@@ -536,6 +656,8 @@ def load_yaml(data: str | bytes, *, file: str | None = None) -> Any:
         if loader is not None:
             loader.dispose()
     _check_expansion(doc, file, len(data))
+    if marks is not None:
+        marks.root = doc
     return doc
 
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from cfgcore.config import debuglog
 from cfgcore.config.envfile import aliased
-from cfgcore.config.environ import env_layer, env_refs, ref_names
-from cfgcore.config.files import FORMATS, Layer, decode_text, parse_text, tree_problem
+from cfgcore.config.environ import env_layer, env_refs, plain_text, ref_names
+from cfgcore.config.files import FORMATS, Layer, decode_text, parse_layer_text, tree_problem
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
@@ -382,7 +382,18 @@ class ConfigBuilder:
     def env_digest(self, env_vars: Mapping[str, str], names: Container[str]) -> bytes:
         """Digest of the variables a build reads: the prefixed layer and ``${VAR}`` names."""
         prefix = self.env_prefix
-        items = sorted((k, v) for k, v in env_vars.items() if k.startswith(prefix) or k in names)
+        items = []
+        for key, value in env_vars.items():
+            # Judged by the text they hold (environ.plain_text): a str subclass of the
+            # caller's mapping may override startswith, __hash__ or __repr__, and so
+            # leave a changed variable out of the digest (the build was skipped).
+            name = plain_text(key)
+            if name is None:
+                items.append(("\0" + type(key).__name__, ""))  # refused by env_layer
+            elif name.startswith(prefix) or name in names:
+                text = plain_text(value)
+                items.append((name, text if text is not None else "\0" + type(value).__name__))
+        items.sort()
         # A digest, not the values: environment variables carry secrets.
         return hashlib.blake2b(repr(items).encode(), digest_size=16).digest()
 
@@ -454,6 +465,7 @@ class ConfigBuilder:
         if file is not None and profile.text is not None:
             # Its lines too: an error in a value the profile sets names the file's line.
             layer.text, layer.fmt, layer.line_prefix = profile.text, profile.fmt, ("overrides",)
+            layer.marks = profile.marks
         try:
             data = self.transformer.transform(raw, self.transforms, file=file)
             check_transformed(data, file or f"<profile {profile.name}>", layer)
@@ -614,10 +626,7 @@ def read_bytes(path: str) -> bytes:
 
 def parse_layer(path: str, raw: bytes) -> Layer:
     fmt = FORMATS[os.path.splitext(path)[1].lower()]
-    text = decode_text(raw, path)
-    data = parse_text(text, fmt, path)
-    name = os.path.basename(path)
-    return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)
+    return parse_layer_text(decode_text(raw, path), fmt, path)
 
 
 def profile_name(profile: Any) -> str | None:

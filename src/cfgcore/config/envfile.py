@@ -258,7 +258,16 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
                 )
                 raise ConfigError([Problem("", message, file=path, line=b.original.line)])
             parts.append(part)
-        values[b.key] = "".join(parts)
+        value = values[b.key] = "".join(parts)
+        if "\0" in value or "\0" in b.key:
+            # No environment variable can hold one (execve ends the text there): a
+            # binary or corrupted file, whose value a program given it would cut short.
+            shown = b.key.replace("\0", "\\0")
+            message = (
+                f"{shown}: a NUL character, which no environment variable can hold "
+                "(a binary or damaged file?)"
+            )
+            raise ConfigError([Problem("", message, file=path, line=b.original.line)])
     return {k: v for k, v in values.items() if v is not None}, unresolved
 
 
@@ -281,8 +290,12 @@ def aliased(environ: Mapping[str, str], name: str) -> str | None:
 
     Both set to different values is an error rather than a silent choice.
     """
+    from cfgcore.config.environ import plain_text
+
     seed, ours = f"CONFIG_{name}", f"CFGCORE_{name}"
-    a, b = environ.get(seed), environ.get(ours)
+    # The text a value holds (a str subclass's own strip or lower may say anything);
+    # a value that is not text is no setting.
+    a, b = plain_text(environ.get(seed)), plain_text(environ.get(ours))
     if a and b and a.strip().lower() != b.strip().lower():
         raise ConfigError(
             f"{seed}={a!r} and {ours}={b!r} disagree: set only one of them", file="<environment>"

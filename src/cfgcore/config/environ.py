@@ -98,10 +98,9 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     above: dict[tuple[Any, ...], str] = {}
     lowered: dict[int, dict[str, Any]] = {}
     problems: list[Problem] = []
-    for var in sorted(environ):
-        if not var.startswith(marker) or len(var) == len(marker):
-            continue
-        if not (var.isascii() or _encodable(var)):
+    variables = prefixed_variables(environ, marker, problems)
+    for var in sorted(variables):
+        if not (str.isascii(var) or _encodable(var)):
             # A name of bytes that are not UTF-8 reaches Python with lone surrogates: as
             # a key it could not be written out (validation refused it later, without
             # naming the variable), and this layer's own messages could not be either.
@@ -181,7 +180,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 )
             )
             continue
-        value = parse_env_value(environ[var])
+        value = parse_env_value(variables[var])
         # The limits files obey (64-bit integers, nesting depth) hold here too.
         limit = tree_problem(value, tuple(path))
         if limit is not None:
@@ -195,7 +194,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             continue
         current = get_path(below, tuple(path), None)
         if isinstance(current, str) and value is not None and not isinstance(value, str):
-            value = environ[var]
+            value = variables[var]
         if value != DELETE and not type_compatible(current, value):
             problems.append(
                 Problem(
@@ -241,6 +240,62 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     return Layer(
         name="environment variables", kind="environment_variables", data=data, env_vars=env_vars
     )
+
+
+def plain_text(value: Any) -> str | None:
+    """``value`` as an exact ``str`` if it is text, else None.
+
+    A subclass of ``str`` in a mapping the caller supplies (``environ=``) is read
+    through ``str.__str__``, which copies the characters it holds: its own methods
+    (``isascii``, ``startswith``, ``split``, ``lower``, ``__getitem__``, ``__hash__``...)
+    may say anything, and a variable name judged by them went past the checks (a name
+    of undecodable bytes that called itself ASCII became a key no writer can write).
+    """
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    return None
+
+
+def prefixed_variables(
+    environ: Mapping[Any, Any], marker: str, problems: list[Problem]
+) -> dict[str, str]:
+    """The variables of ``environ`` whose names start with ``marker`` (and say more),
+    as exact ``str`` names and values (:func:`plain_text`). A name or value that is not
+    text at all (a user-supplied mapping's ``1`` or ``b"CFGCORE__A"``) is a problem
+    naming it: it used to fail the build with an AttributeError or TypeError."""
+    out: dict[str, str] = {}
+    for key, raw in environ.items():
+        name = plain_text(key)
+        if name is None:
+            if isinstance(key, bytes) and key.startswith(marker.encode()):
+                problems.append(
+                    Problem(
+                        path="",
+                        message=f"environment variable name {key!r:.80} is bytes, not text",
+                        file=_ENV_FILE,
+                    )
+                )
+            continue  # not a variable's name (os.environ holds text only)
+        if not name.startswith(marker) or len(name) == len(marker):
+            continue
+        value = plain_text(raw)
+        if value is None:
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            problems.append(
+                Problem(
+                    path="",
+                    message=(
+                        f"environment variable {shown:.80} holds {_a(type(raw).__name__)}, "
+                        "not text (environment variables are text)"
+                    ),
+                    file=_ENV_FILE,
+                )
+            )
+            continue
+        out[name] = value
+    return out
 
 
 # --------------------------------------------------------------------------- ${VAR} references

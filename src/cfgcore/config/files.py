@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date as _date
 from datetime import datetime as _datetime
 from datetime import time as _time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cfgcore.config.tree import DELETE, REPLACE, list_index
+from cfgcore.config.tree import DELETE, REPLACE, escape_markers, list_index
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
+
+if TYPE_CHECKING:
+    from cfgcore.yamlio import LineMarks
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 MAX_DEPTH = 100  # far beyond any real configuration, well within Python's recursion limit
@@ -57,6 +60,10 @@ class Layer:
     env_vars: dict[tuple[Any, ...], str] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], tuple[str, float]] = field(default_factory=dict)
     _lines: dict[tuple[Any, ...], int] | None = field(default=None, repr=False)
+    # A YAML file's lines as its one parse found them (yamlio.LineMarks): looked up
+    # without reading ``text`` again. None for other files (their index is built from
+    # ``text`` once, on the first lookup).
+    marks: LineMarks | None = field(default=None, repr=False)
     # Where ``data`` sits in ``text``: a custom profile's overrides are under the
     # file's ``overrides:`` key, so its lines are looked up below that prefix.
     line_prefix: tuple[str, ...] = ()
@@ -99,6 +106,10 @@ class Layer:
 
     def line_of(self, path: tuple[Any, ...]) -> int | None:
         """1-based line in ``file`` where ``path`` (or its nearest prefix) is defined."""
+        if self.marks is not None:
+            if not path:
+                return None
+            return self.marks.line_of((*self.line_prefix, *(str(p) for p in path)))
         if self.text is None:
             return None
         if self._lines is None:
@@ -193,9 +204,9 @@ def read_config_file(path: str) -> Layer:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path, kind="io") from None
     text = decode_text(raw, path)
-    data = parse_text(text, fmt, path)
-    name = os.path.splitext(os.path.basename(path))[0]
-    return Layer(name=name, kind="file", data=data, file=path, text=text, fmt=fmt)
+    layer = parse_layer_text(text, fmt, path)
+    layer.name = os.path.splitext(os.path.basename(path))[0]
+    return layer
 
 
 # Byte-order marks of the encodings a Windows editor offers besides UTF-8 (UTF-32
@@ -239,6 +250,14 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     that), duplicate keys (in every format), trees nested deeper than
     :data:`MAX_DEPTH` (every later step recurses) and integers outside 64 bits.
     """
+    return parse_layer_text(text, fmt, file).data
+
+
+def parse_layer_text(text: str, fmt: str, file: str) -> Layer:
+    """:func:`parse_text` as a :class:`Layer` (kind ``file``, named after ``file``) that
+    knows the line of each key: a YAML file's from its one parse (no error found later
+    reads the text again), the others' from their text, indexed once per layer."""
+    layer = Layer(os.path.basename(file), "file", {}, file=file, text=text, fmt=fmt)
     if not text.strip():
         raise ConfigError(
             "file is empty (a truncated or unfinished write?); write '{}' for an "
@@ -250,9 +269,10 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     too_deep = ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=file, kind="limits")
     try:
         if fmt == "yaml":
-            from cfgcore.yamlio import load_yaml
+            from cfgcore.yamlio import LineMarks, load_yaml
 
-            data = load_yaml(text, file=file)
+            layer.marks = LineMarks()
+            data = load_yaml(text, file=file, marks=layer.marks)
         elif fmt == "json":
             data = _parse_json(text, file)
         else:
@@ -268,7 +288,8 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
             raise
         raise ConfigError([_huge_int_problem(text, fmt, file)], kind="limits") from None
     if data is None:
-        return {}
+        layer.marks = None  # nothing to look up (and the text holds no key)
+        return layer
     if not isinstance(data, dict):
         raise ConfigError(
             f"the top level must be a mapping, got {type(data).__name__}", file=file, kind="parse"
@@ -277,11 +298,12 @@ def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:
     if problem is not None:
         path, message = problem
         try:
-            line = Layer("", "file", {}, text=text, fmt=fmt).line_of(tuple(path.split(".")))
+            line = layer.line_of(tuple(path.split(".")))
         except RecursionError:  # the line index recurses; too deep to say where
             line = None
         raise ConfigError([Problem(path, message, file=file, line=line)], kind="limits")
-    return data
+    layer.data = data
+    return layer
 
 
 def tree_problem(
@@ -545,8 +567,13 @@ def _parse_json(text: str, file: str) -> Any:
         ) from None
     except json.JSONDecodeError as exc:
         line = exc.lineno if exc.doc else None
+        # The decoder's own text ends in " at" where its str() adds the place
+        # ("Invalid control character at"): the place is the line, and the column.
+        message = exc.msg.removesuffix(" at")
+        if exc.doc:
+            message += f" (column {exc.colno})"
         raise ConfigError(
-            [Problem(path="", message=f"invalid JSON: {exc.msg}", file=file, line=line)]
+            [Problem(path="", message=f"invalid JSON: {message}", file=file, line=line)]
         ) from None
 
 
@@ -633,12 +660,16 @@ def typed_json(tree: dict[str, Any]) -> bytes:
             kind = "datetime" if isinstance(node, _datetime) else "date"
             kind = "time" if isinstance(node, _time) else kind
             return {TYPED_JSON: [kind, node.isoformat()]}
+        if isinstance(node, str) and str.endswith(node, DELETE):
+            # The text "__delete__" a served tree holds (written "\\__delete__"), as a
+            # file must spell it: read back, the bare marker removed its key.
+            return escape_markers(node)
         return node
 
     encoded = enc(tree)
     # (wrapped too: a tree whose own top level would read as a wrapper)
     wrap = found or TYPED_JSON in tree
-    return msgspec.json.encode({TYPED_JSON: 1, "tree": encoded} if wrap else tree)
+    return msgspec.json.encode({TYPED_JSON: 1, "tree": encoded} if wrap else escape_markers(tree))
 
 
 def _from_typed_json(data: Any, file: str) -> Any:

@@ -57,11 +57,13 @@ from cfgcore.config.profiles import DeploymentProfile
 from cfgcore.config.reload import ReloadController
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_snapshot
 from cfgcore.config.tree import (
+    DELETE,
     FrozenDict,
     assoc,
     diff_trees,
     format_path,
     freeze,
+    freeze_served,
     get_path,
     split_path,
 )
@@ -557,6 +559,10 @@ class ConfigurationManager(ConfigView):
         an access policy (:mod:`cfgcore.runtime.policy`) a change it does not allow raises
         ``PermissionError`` and changes nothing.
         """
+        if isinstance(key_path, str) and type(key_path) is not str:
+            # Judged, split and named as the text it holds: a subclass's own methods
+            # (split, encode, __eq__) may say anything to the policy and the audit log.
+            key_path = str.__str__(key_path)
         path = split_path(key_path) if isinstance(key_path, str) else ()
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
@@ -598,7 +604,16 @@ class ConfigurationManager(ConfigView):
             refs = refs_without(prev.refs, [path])
             refs.update(found)
             return runtime_snapshot(
-                prev, assoc(prev.config, path, freeze(new)), {path: new}, source, refs
+                prev,
+                assoc(
+                    prev.config,
+                    path,
+                    freeze(new),
+                    literal=not (isinstance(new, str) and new == DELETE),
+                ),
+                {path: new},
+                source,
+                refs,
             ), None
 
         def failed(exc: ConfigError, prev: ConfigSnapshot) -> ConfigChangeEvent:
@@ -650,7 +665,7 @@ class ConfigurationManager(ConfigView):
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             plain = dict(config)
             _refuse_unusable(plain, (), source)
-            new_tree = freeze(plain)
+            new_tree = freeze_served(plain)
             overrides = _structural_diff(prev.config, new_tree)
             for changed in overrides:  # PermissionError: nothing changes, the denial is audited
                 check(current_actor() or "", "config.replace", format_path(changed), self.audit)
@@ -821,6 +836,7 @@ def _target(key_path: Any) -> str:
     surrogate escaped: the audit log could not write it, and raised)."""
     if not isinstance(key_path, str):
         return repr(key_path)
+    key_path = str.__str__(key_path)  # the text a subclass holds, not what it says
     if str.isascii(key_path) or _encodable(key_path):
         return key_path
     return key_path.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -125,6 +125,8 @@ class Profile:
     # A custom profile's file text and format, so an error can name the line of a key.
     text: str | None = field(default=None, repr=False, compare=False)
     fmt: str | None = field(default=None, repr=False, compare=False)
+    # Its lines as the file's one parse found them (a YAML file's yamlio.LineMarks).
+    marks: Any = field(default=None, repr=False, compare=False)
 
     def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A new plain dict: ``config`` with this profile's overrides merged over it.
@@ -365,7 +367,10 @@ class ProfileManager:
 
     def load_file(self, path: str) -> Profile:
         """Load one custom profile file and register it."""
-        layer = read_config_file(path)
+        return self._load_layer(path, read_config_file(path))
+
+    def _load_layer(self, path: str, layer: Any) -> Profile:
+        """Register the profile the file ``path`` holds, read as ``layer``."""
         data = layer.data
         kind = data.get("kind", "deployment")
         name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
@@ -421,6 +426,7 @@ class ProfileManager:
                 region=str(data.get("region", name)) if kind == "geographic" else None,
                 text=layer.text,
                 fmt=layer.fmt,
+                marks=layer.marks,
             )
         )
 
@@ -437,9 +443,10 @@ class ProfileManager:
         # load that one first, so it (not a built-in of the same name) is the base.
         entries: list[tuple[tuple[str, str], str, Any]] = []
         lines: dict[str, int | None] = {}
+        read: dict[str, Any] = {}  # each file's layer: read once, registered in order
         by_key: dict[tuple[str, str], int] = {}
         for path in paths:
-            layer = read_config_file(path)
+            layer = read[path] = read_config_file(path)
             data = layer.data
             name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
             key = (str(data.get("kind", "deployment")), str(name).lower())
@@ -481,7 +488,7 @@ class ProfileManager:
 
         for i in range(len(entries)):
             visit(i)
-        return [self.load_file(path) for path in order]
+        return [self._load_layer(path, read[path]) for path in order]
 
     # lookup -------------------------------------------------------------------------
 

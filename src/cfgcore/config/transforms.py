@@ -164,6 +164,13 @@ def substitute_env(
             )
             return ""
         value = env.get(name)
+        if value is not None and type(value) is not str:
+            # A caller's environ= mapping: a str subclass is read as the text it holds
+            # (its own methods may say anything); anything else is no variable's value.
+            if not isinstance(value, str):
+                on_error(f"environment variable {name} holds {type(value).__name__!r}, not text")
+                return ""
+            value = str.__str__(value)
         # A secret variable's value is masked on every surface, whatever key it lands in.
         note_variable(name, value, env)
         if op == ":-":

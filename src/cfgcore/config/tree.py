@@ -6,6 +6,9 @@ Merge rules (applied bottom to top, each layer over the result of the ones below
 * **everything else replaces**: scalars, and lists as a whole (no element-wise merge,
   so an overlay never ends up with a surprising mix of two lists);
 * the string value ``"__delete__"`` (:data:`DELETE`) removes the key from the result;
+  to store that text itself, write ``"\\__delete__"``: a text of one or more
+  backslashes followed by ``__delete__`` is served with one backslash fewer, in maps
+  and lists alike (:func:`unescape_marker`);
 * a map containing ``"__replace__": true`` replaces the map below instead of merging.
 
 The markers work the same in YAML, JSON, TOML and environment variables.
@@ -146,8 +149,41 @@ def _key(k: Any) -> Any:
     return sys.intern(k) if type(k) is str else k
 
 
+def _escaped_delete(text: str) -> bool:
+    """``\\__delete__``, ``\\\\__delete__``...: the marker's text, escaped."""
+    head = len(text) - len(DELETE)
+    return head > 0 and str.endswith(text, DELETE) and str.count(text, "\\", 0, head) == head
+
+
+def unescape_marker(value: Any) -> Any:
+    """The value served for ``value``: one backslash fewer on a text of backslashes
+    followed by ``__delete__`` (the way to store the text ``__delete__``, which as a
+    value removes its key), anything else as it is.
+
+    >>> unescape_marker("\\\\__delete__"), unescape_marker("\\\\\\__delete__")
+    ('__delete__', '\\\\__delete__')
+    """
+    if isinstance(value, str) and _escaped_delete(value):
+        return str.__str__(value)[1:]
+    return value
+
+
+def escape_markers(value: Any) -> Any:
+    """``value`` (a served tree) written as a layer that serves it again: each text
+    that :func:`unescape_marker` would change, or that is ``__delete__``, gets one more
+    backslash. What ``set_active_config`` records as runtime overrides."""
+    if isinstance(value, Mapping):
+        return {k: escape_markers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [escape_markers(v) for v in value]
+    if isinstance(value, str) and (value == DELETE or _escaped_delete(value)):
+        return "\\" + value
+    return value
+
+
 def freeze(value: Any) -> Any:
-    """Deep read-only copy of ``value``; drops merge markers left without a target.
+    """Deep read-only copy of ``value``; drops merge markers left without a target, and
+    serves an escaped marker as its text (:func:`unescape_marker`).
 
     String keys are interned (see ``_key``).
     """
@@ -161,6 +197,21 @@ def freeze(value: Any) -> Any:
         )
     if isinstance(value, list | tuple):
         return FrozenList([freeze(v) for v in value])
+    if isinstance(value, str) and str.endswith(value, DELETE):
+        return unescape_marker(value)
+    return value
+
+
+def freeze_served(value: Any) -> Any:
+    """:func:`freeze` for a tree that is served as it is given (``set_active_config``'s
+    complete configuration, such as ``dict(manager.config)`` edited): its texts are
+    values, ``"__delete__"`` and ``"\\__delete__"`` included (a served tree holds the
+    text an escaped marker stands for: freezing it again deleted the key, or took a
+    backslash off). Only ``__replace__`` keys are dropped: that name is never a key."""
+    if isinstance(value, dict):
+        return FrozenDict({_key(k): freeze_served(v) for k, v in value.items() if k != REPLACE})
+    if isinstance(value, list | tuple):
+        return FrozenList([freeze_served(v) for v in value])
     return value
 
 
@@ -216,8 +267,14 @@ def key_paths(tree: Any, prefix: str = "") -> list[str]:
 
 
 def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
-    """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list is taken as already split."""
+    """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list is taken as already split.
+
+    A subclass of ``str`` is split as the text it holds (``str.__str__``): its own
+    ``split`` may return anything, and the segments became keys of the runtime layer.
+    """
     if isinstance(key, str):
+        if type(key) is not str:
+            key = str.__str__(key)
         return tuple(key.split(".")) if key else ()
     return tuple(key)
 
@@ -381,21 +438,29 @@ def structural_diff(
         elif isinstance(value, Mapping) and isinstance(new[key], Mapping):
             out.update(structural_diff(value, new[key], path))
         elif diff_trees(value, new[key]):
-            out[path] = new[key]
+            out[path] = escape_markers(new[key])
     for key, value in new.items():
         if key not in old:
-            out[(*prefix, key)] = value
+            out[(*prefix, key)] = escape_markers(value)
     return out
 
 
 def assoc(
-    tree: Mapping[str, Any], path: tuple[Any, ...], value: Any, _above: tuple[Any, ...] = ()
+    tree: Mapping[str, Any],
+    path: tuple[Any, ...],
+    value: Any,
+    _above: tuple[Any, ...] = (),
+    *,
+    literal: bool = False,
 ) -> FrozenDict:
-    """A new frozen tree with ``path`` set to ``value``; only the spine is copied."""
+    """A new frozen tree with ``path`` set to ``value``; only the spine is copied.
+    ``value`` ``"__delete__"`` removes the key, unless ``literal`` (a served value:
+    the text an escaped marker stands for)."""
     head, rest = path[0], path[1:]
     if not rest:
         out = dict(tree)
-        if isinstance(value, str) and value == DELETE:  # as a rebuild's merge will do
+        # As a rebuild's merge will do.
+        if not literal and isinstance(value, str) and value == DELETE:
             out.pop(head, None)
         else:
             out[_key(head)] = value
@@ -408,5 +473,5 @@ def assoc(
             [Problem(format_path((*_above, head)), f"is a {type(child).__name__}, not a section")]
         )
     out = dict(tree)
-    out[_key(head)] = assoc(child, rest, value, (*_above, head))
+    out[_key(head)] = assoc(child, rest, value, (*_above, head), literal=literal)
     return FrozenDict(out)
