@@ -27,7 +27,7 @@ import msgspec
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.writer import BackgroundWriter
+from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import (
     FileLock,
@@ -858,22 +858,6 @@ DEDUP_BYTES = 128 << 20
 ID_FORM_CHARS = 4300
 
 
-def _int_form(text: str) -> int | None:
-    """The int whose canonical decimal text ``text`` is (``"42"``, ``"-7"``; not
-    ``"042"``, ``"+42"``, ``"-0"``, non-ASCII digits), else None: the form an
-    evaluator's ``SeedAPI`` may have logged the same user under (the evaluators'
-    ``_other_id_form``, str side)."""
-    if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
-        return None
-    digits = text[1:] if text[0] == "-" else text
-    if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(text) > 1):
-        return None
-    try:
-        return int(text)
-    except ValueError:  # past sys.get_int_max_str_digits
-        return None
-
-
 def shard_limit(dedup_limit: int) -> int:
     """Users one dedup shard holds before it is cleared: ``dedup_limit`` spread over
     the ``DEDUP_SHARDS`` shards, rounded up, at least 1."""
@@ -896,10 +880,12 @@ class ExposureLogger:
     gigabytes. The bytes are counted on the writer thread, off the request path, as
     each first exposure reaches it: a shard may exceed its share by the ids of the
     exposures still waiting to be written. It appends the exposure to a backlog of at
-    most ``queue_size``; a daemon thread writes batches to every sink
-    (:class:`~cfgcore.experiments.writer.BackgroundWriter`: the request thread never
-    takes a lock or waits for the writer). A full backlog drops the exposure and
-    increments :attr:`dropped`.
+    most ``queue_size`` exposures and ``queue_bytes`` bytes (an estimate: the user ids'
+    characters, and 96 bytes each for the rest); a daemon thread writes batches to
+    every sink (:class:`~cfgcore.experiments.writer.BackgroundWriter`: the request
+    thread never takes a lock or waits for the writer). A full backlog drops the
+    exposure and increments :attr:`dropped`; an exposure accepted is written by
+    :meth:`flush` and :meth:`close`.
 
     >>> sink = MemorySink()
     >>> logger = ExposureLogger([sink])
@@ -915,6 +901,7 @@ class ExposureLogger:
         sinks: Iterable[ExposureSink] = (),
         *,
         queue_size: int = 100_000,
+        queue_bytes: int = MAX_PENDING_BYTES,
         batch_size: int = 64,
         dedup_limit: int = 1_000_000,
         dedup_bytes: int = DEDUP_BYTES,
@@ -942,9 +929,12 @@ class ExposureLogger:
         # decimal text, [1] an int. A first exposure looks its id's other form up only
         # once the shards held that form (a second set probe costs a cache miss).
         self._forms = bytearray(2)
+        # The backlog: queue_size exposures, or queue_bytes of them (the user id is the
+        # text a request gives a record: Exposure's field 2).
         self._writer = BackgroundWriter(
-            self._deliver, name="cfgcore-exposures", max_pending=queue_size, batch_size=batch_size
-        )
+            self._deliver, name="cfgcore-exposures", max_pending=queue_size,
+            max_bytes=queue_bytes, sized=(2,), batch_size=batch_size,
+        )  # fmt: skip
         # The hot path appends raw tuples; the writer thread builds the Exposure records.
         self._append = self._writer.append
         _LOGGERS.add(self)
@@ -993,20 +983,33 @@ class ExposureLogger:
         ``user`` is filed as its text (``42`` and ``"42"`` are one user). Never blocks
         and never raises on the caller's data.
         """
-        if type(user) is not str:
-            user = user_id_text(user)
-            if user is None:  # no text (its __str__ raised, a lone surrogate)
-                return
         try:
             shards = self.seen_shards(test)
-            shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
-            if user in shard:
-                return
-            n = _int_form(user)  # logged as an int by a SeedAPI
-            if n is not None:
-                if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+            if type(user) is int:
+                # A SeedAPI logs an exact int as it is: looked up as the int, not as
+                # its text parsed back (see _logged_as_int)
+                if self._forms[1] and user in shards[hash(user) & (DEDUP_SHARDS - 1)]:
                     return
-                self._forms[0] = 1
+                user = user_id_text(user)
+                if user is None:  # past sys.get_int_max_str_digits
+                    return
+                shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
+                if user in shard:
+                    return
+                if len(user) <= ID_FORM_CHARS:
+                    self._forms[0] = 1
+            else:
+                if type(user) is not str:
+                    user = user_id_text(user)
+                    if user is None:  # no text (its __str__ raised, a lone surrogate)
+                        return
+                shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
+                if user in shard:
+                    return
+                forms = self._forms
+                # (no int to look up and the text form already marked: nothing to do)
+                if (forms[1] or not forms[0]) and self._logged_as_int(shards, user):
+                    return
         except Exception:  # an unhashable id, or a str subclass whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -1039,19 +1042,32 @@ class ExposureLogger:
                     user = user_context.get("targeting_key")
                     if not _usable_id(user):
                         return
+            shards = self.seen_shards(test)
+            if type(user) is int:
+                # An exact int (an OpenFeature attribute, say) is looked up as the int
+                # a SeedAPI logs, not as its text parsed back (see _logged_as_int)
+                if self._forms[1] and user in shards[hash(user) & (DEDUP_SHARDS - 1)]:
+                    return
+                user = user_id_text(user)
+                if user is None:
+                    return
+                shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
+                if user in shard:
+                    return
+                if len(user) <= ID_FORM_CHARS:
+                    self._forms[0] = 1
+            else:
                 if type(user) is not str:
                     user = user_id_text(user)
                     if user is None:
                         return
-            shards = self.seen_shards(test)
-            shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
-            if user in shard:
-                return
-            n = _int_form(user)  # logged as an int by a SeedAPI
-            if n is not None:
-                if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
+                if user in shard:
                     return
-                self._forms[0] = 1
+                forms = self._forms
+                # (no int to look up and the text form already marked: nothing to do)
+                if (forms[1] or not forms[0]) and self._logged_as_int(shards, user):
+                    return
         except Exception:  # a mapping that raises, an id whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -1059,6 +1075,30 @@ class ExposureLogger:
         shard.add(user)
         if self._append((test, variant, user, self._clock())) is False:
             shard.discard(user)  # dropped: the next evaluation tries again (see log)
+
+    def _logged_as_int(self, shards: tuple[set[Any], ...], text: str) -> bool:
+        """Whether ``text``, a first exposure (not in its shard), is logged as its int
+        form by a SeedAPI (``"42"`` as ``42``: one user); marks the shards as holding an
+        int's canonical decimal text (``"42"``, ``"-7"``; not ``"042"``, ``"+42"``,
+        ``"-0"``, non-ASCII digits; at most ``ID_FORM_CHARS`` characters: the
+        evaluators' ``_other_id_form``, str side) when ``text`` is one. The text is
+        parsed only when a SeedAPI ever put an int in the shards: a service whose ids
+        reach the SeedAPI only as text (every OpenFeature targeting key) never parses
+        one."""
+        if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
+            return False
+        digits = text[1:] if text[0] == "-" else text
+        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(text) > 1):
+            return False
+        if self._forms[1]:
+            try:
+                n = int(text)
+            except ValueError:  # past sys.get_int_max_str_digits
+                return False
+            if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                return True
+        self._forms[0] = 1
+        return False
 
     def forget(self, test: str) -> None:
         """Empty the dedup shards of ``test`` (when the test is replaced or deleted)."""

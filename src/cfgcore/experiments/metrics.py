@@ -97,7 +97,7 @@ from cfgcore.experiments.exposures import (
     read_exposures,
     read_log,
 )
-from cfgcore.experiments.writer import BackgroundWriter
+from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 
 __all__ = ["MAX_METRIC_VALUE", "MetricsStore", "read_metrics"]
 
@@ -330,6 +330,11 @@ class MetricsStore:
     returns False, and events queued by the request path are dropped by the writer
     and counted in :attr:`refused` (never written, never raising).
 
+    ``max_pending`` and ``max_pending_bytes``: the backlog the request path appends to,
+    in events and in bytes (an estimate: the characters of the metric's name and the
+    user id, and 96 bytes each for the rest); an event past either is dropped, counted
+    in :attr:`dropped`, and :meth:`record` returns False.
+
     ``max_users``: track at most that many users per test (see the module docstring);
     the exposures and events of later users are left out of the summaries (still
     written to the file) and counted per test in :attr:`untracked`.
@@ -340,6 +345,7 @@ class MetricsStore:
         path: str | os.PathLike[str] | None = None,
         *,
         max_pending: int = 100_000,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         max_users: int | None = None,
     ) -> None:
         if max_users is not None and (type(max_users) is not int or max_users < 1):
@@ -365,9 +371,12 @@ class MetricsStore:
         self.skipped: SkippedLines | None = None
         # record() only appends; summaries and the file are updated off the request
         # thread. Every reader flushes first, so it sees every event recorded before it.
+        # The backlog: max_pending events, or max_pending_bytes of them (the metric's
+        # name and the user id are the text a request gives an event: fields 2 and 4).
         self._writer = BackgroundWriter(
-            self._deliver, name="cfgcore-metrics", max_pending=max_pending
-        )
+            self._deliver, name="cfgcore-metrics", max_pending=max_pending,
+            max_bytes=max_pending_bytes, sized=(2, 4),
+        )  # fmt: skip
         self._append = self._writer.append
         # The request path's shortcut to record(): queue(event) takes one event tuple
         # (test, variant, metric, float value, user, ts) for the writer thread; None
