@@ -88,7 +88,9 @@ def test_cli_reports_the_env_file_line(cfg, tmp_path, monkeypatch, capsys):
 
 
 names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True)
-plain = st.text(st.characters(codec="ascii", exclude_characters="\n\r\"'#\\ $"), max_size=12)
+# (NUL excluded: no environment variable can hold one, so such a file is refused; see
+# tests/test_fix10_cfg_hostile_files.py)
+plain = st.text(st.characters(codec="ascii", exclude_characters="\n\r\"'#\\ $\x00"), max_size=12)
 values = st.one_of(
     plain,
     plain.map(lambda v: f'"{v}"'),
