@@ -6,6 +6,9 @@ the file and line, and the last good configuration kept on reload.
   position 8``) and no line.
 * A JSON file's decoder message lost its place: "invalid JSON: Invalid control
   character at". The column is now said.
+* A key longer than 1,024 characters (YAML's bound on a key before ``:``) was refused as
+  "could not find expected ':'"; the message now says what it probably is and how to
+  write such a key.
 * A ``.env`` value holding a NUL character was served (``'a\\x00b'``): no environment
   variable can hold one, and a program given the value cuts it short.
 """
@@ -87,3 +90,16 @@ def test_a_nul_in_a_dotenv_value_is_refused_naming_the_file_and_line(tmp_path, d
     assert (problem.file, problem.line) == (str(env), 2)
     assert "NUL character" in problem.message
     assert "a\x00b" not in str(info.value)  # the value itself is never shown
+
+
+@pytest.mark.parametrize("flow", [False, True])
+def test_a_key_past_yamls_length_bound_says_so(directory, flow):
+    key = "k" * 1100
+    text = f"app:\n  name: x\nother: {{{key}: 1}}\n" if flow else f"app:\n  name: x\n{key}: 1\n"
+    problem = _reload_refused(directory, "production.yaml", text.encode())
+    assert problem.line == 3
+    assert "a key longer than 1,024 characters?" in problem.message
+    assert "'? <key>' on one line, ': <value>' on the next" in problem.message
+    (directory / "production.yaml").write_text(f"? {key}\n: 1\n")  # as it says: it loads
+    m = ConfigurationManager(str(directory), environ={}, validate=False)
+    assert m.load_environment_config("production")[key] == 1

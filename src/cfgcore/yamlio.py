@@ -649,6 +649,13 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
             raise _too_deep_at(file, mark.line + 1, keys) from None
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        if problem in _LONG_KEY_PROBLEMS and mark is not None and mark.column >= _MAX_PLAIN_KEY:
+            # YAML reads "key:" as a key only within 1,024 characters: a longer key is
+            # seen as text that never finds its ':'.
+            problem += (
+                f" (a key longer than {_MAX_PLAIN_KEY:,} characters? YAML reads a longer "
+                "one only as an explicit key: '? <key>' on one line, ': <value>' on the next)"
+            )
         raise ConfigError(
             [Problem(path="", message=f"invalid YAML: {problem}", file=file, line=line)]
         ) from None
@@ -659,6 +666,19 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
     if marks is not None:
         marks.root = doc
     return doc
+
+
+# What libyaml (and PyYAML's scanner) say when a key on one line runs past the length
+# YAML allows an implicit key.
+_MAX_PLAIN_KEY = 1024
+_LONG_KEY_PROBLEMS = frozenset(
+    {
+        "could not find expected ':'",
+        "mapping values are not allowed in this context",
+        "did not find expected ',' or '}'",
+        "did not find expected ',' or ']'",
+    }
+)
 
 
 def _kind(bad: _Unconstructable) -> str:
