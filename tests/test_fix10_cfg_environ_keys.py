@@ -176,3 +176,23 @@ def test_a_subclass_name_gives_what_the_same_text_gives(names, cls):
         return layer.data, layer.env_vars
 
     assert outcome(cls) == outcome(str)
+
+
+class Matches(str):
+    """Equal to every text, with one hash: as a key it answered any read."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def test_a_subclass_key_given_at_runtime_is_served_as_its_text(directory):
+    m, _ = _load(directory, {})
+    m.update_config("app.extra", {Matches("only"): 1})
+    m.set_active_config({**dict(m.config), Matches("added"): {Matches("k"): 2}})
+    for key in [*m.config, *m.get("app.extra"), *m.get("added")]:
+        assert type(key) is str
+    assert m.get("app.extra.other", "absent") == "absent"
+    assert m.get("added.k") == 2

@@ -146,7 +146,14 @@ def _key(k: Any) -> Any:
     # with (cfg["audio"]["bitrate"]) are interned. Interning the tree's keys lets each
     # lookup match by identity instead of comparing characters (issue 15: about 40
     # instructions per level).
-    return sys.intern(k) if type(k) is str else k
+    if type(k) is str:
+        return sys.intern(k)
+    if isinstance(k, str):
+        # A subclass given by a caller (update_config's value, set_active_config's tree)
+        # is kept as the text it holds: as a served key its own __eq__ and __hash__
+        # answered every read (and could match keys it does not spell).
+        return sys.intern(str.__str__(k))
+    return k
 
 
 def _escaped_delete(text: str) -> bool:
