@@ -5,7 +5,11 @@ Data: ../shared/conformance/flagd-testbed (test-only, license unconfirmed; see i
 README). Scenarios tagged ``@fractional-v1`` give the expected values of flagd's
 legacy float bucketing, which cfgcore does not implement: they are not collected
 (v2 and v3 are, each under its own scheme). ``@deprecated``/``@no-default`` contradict
-``@no-default-variant`` and are not collected either (the README says so).
+``@no-default-variant`` and are not collected either (the README says so). The
+provider files run are those that evaluate flags (``selector.feature`` too: its
+scenarios only evaluate the one file they select); ``config``, ``connection``,
+``events``, ``rpc-caching``, ``sync-payload`` and ``contextEnrichment`` test flagd's
+gRPC provider and sync server, not evaluation.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from tests.conftest import SHARED
 TESTBED = os.path.join(SHARED, "conformance", "flagd-testbed")
 HAVE = os.path.isdir(TESTBED)
 needs_testbed = pytest.mark.skipif(not HAVE, reason="../shared/conformance/flagd-testbed is absent")
-PROVIDER_FILES = ("targeting.feature", "evaluation.feature", "disabled.feature", "metadata.feature")
+PROVIDER_FILES = (
+    "targeting.feature",
+    "evaluation.feature",
+    "disabled.feature",
+    "metadata.feature",
+    "selector.feature",
+)
 EXCLUDED_TAGS = {"@fractional-v1", "@deprecated", "@no-default"}
 
 

@@ -11,7 +11,9 @@ client on both evaluators. Flag files:
   scenarios those flags cover.
 
 Scenarios that test the gRPC/sync provider machinery (config, connection, events,
-caching, selector plumbing) are out of scope, as the testbed's README says. Of the
+caching, context enrichment by the sync server) are out of scope, as the testbed's
+README says. ``selector.feature`` is run although the README lists it there: its
+scenarios only evaluate flags of one selected file (rawflags/selector-flags.json). Of the
 tagged alternatives, @fractional-v3 is run and v1/v2 are excluded; @deprecated
 (@no-default) contradicts @no-default-variant and is excluded.
 """
@@ -39,7 +41,13 @@ from cfgcore.snapshot import load_snapshot  # noqa: E402
 HERE = os.path.dirname(__file__)
 TESTBED = os.path.join(HERE, "..", "..", "shared", "conformance", "flagd-testbed")
 NATIVE = os.path.join(HERE, "data", "flagd_testbed")
-FEATURES = ("evaluation.feature", "metadata.feature", "disabled.feature", "targeting.feature")
+FEATURES = (
+    "evaluation.feature",
+    "metadata.feature",
+    "disabled.feature",
+    "targeting.feature",
+    "selector.feature",
+)
 EXCLUDED_TAGS = {"@fractional-v1", "@fractional-v2", "@deprecated", "@no-default"}
 
 try:  # the importer is written on the interop branch
