@@ -858,6 +858,32 @@ DEDUP_BYTES = 128 << 20
 ID_FORM_CHARS = 4300
 
 
+def _is_int_text(text: str) -> bool:
+    """Whether ``text`` is an int's canonical decimal text (``"42"``, ``"-7"``; not
+    ``"042"``, ``"+42"``, ``"-0"``, non-ASCII digits) of at most ``ID_FORM_CHARS``
+    characters: an id a ``SeedAPI`` may have logged as the int (the evaluators'
+    ``_other_id_form``, str side)."""
+    if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
+        return False
+    digits = text[1:] if text[0] == "-" else text
+    return digits.isascii() and digits.isdigit() and (digits[0] != "0" or len(text) == 1)
+
+
+def _int_form(text: str) -> int | None:
+    """The int whose canonical decimal text ``text`` is (:func:`_is_int_text`), else
+    None. The logger parses a text id only where a SeedAPI ever put an int in the
+    shards: a service whose ids reach the SeedAPI only as text never parses one."""
+    if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
+        return None
+    digits = text[1:] if text[0] == "-" else text
+    if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(text) > 1):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits
+        return None
+
+
 def shard_limit(dedup_limit: int) -> int:
     """Users one dedup shard holds before it is cleared: ``dedup_limit`` spread over
     the ``DEDUP_SHARDS`` shards, rounded up, at least 1."""
@@ -987,7 +1013,7 @@ class ExposureLogger:
             shards = self.seen_shards(test)
             if type(user) is int:
                 # A SeedAPI logs an exact int as it is: looked up as the int, not as
-                # its text parsed back (see _logged_as_int)
+                # its text parsed back (see _int_form)
                 if self._forms[1] and user in shards[hash(user) & (DEDUP_SHARDS - 1)]:
                     return
                 user = user_id_text(user)
@@ -1007,9 +1033,14 @@ class ExposureLogger:
                 if user in shard:
                     return
                 forms = self._forms
-                # (no int to look up and the text form already marked: nothing to do)
-                if (forms[1] or not forms[0]) and self._logged_as_int(shards, user):
-                    return
+                if forms[1]:  # a SeedAPI put ints in the shards: this one may be there
+                    n = _int_form(user)
+                    if n is not None:
+                        if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                            return
+                        forms[0] = 1
+                elif not forms[0] and _is_int_text(user):
+                    forms[0] = 1  # no int to look up (no parse): the text form is marked
         except Exception:  # an unhashable id, or a str subclass whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -1045,7 +1076,7 @@ class ExposureLogger:
             shards = self.seen_shards(test)
             if type(user) is int:
                 # An exact int (an OpenFeature attribute, say) is looked up as the int
-                # a SeedAPI logs, not as its text parsed back (see _logged_as_int)
+                # a SeedAPI logs, not as its text parsed back (see _int_form)
                 if self._forms[1] and user in shards[hash(user) & (DEDUP_SHARDS - 1)]:
                     return
                 user = user_id_text(user)
@@ -1065,9 +1096,14 @@ class ExposureLogger:
                 if user in shard:
                     return
                 forms = self._forms
-                # (no int to look up and the text form already marked: nothing to do)
-                if (forms[1] or not forms[0]) and self._logged_as_int(shards, user):
-                    return
+                if forms[1]:  # a SeedAPI put ints in the shards: this one may be there
+                    n = _int_form(user)
+                    if n is not None:
+                        if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
+                            return
+                        forms[0] = 1
+                elif not forms[0] and _is_int_text(user):
+                    forms[0] = 1  # no int to look up (no parse): the text form is marked
         except Exception:  # a mapping that raises, an id whose __hash__ raises
             return
         if len(shard) >= self._shard_limit:
@@ -1075,30 +1111,6 @@ class ExposureLogger:
         shard.add(user)
         if self._append((test, variant, user, self._clock())) is False:
             shard.discard(user)  # dropped: the next evaluation tries again (see log)
-
-    def _logged_as_int(self, shards: tuple[set[Any], ...], text: str) -> bool:
-        """Whether ``text``, a first exposure (not in its shard), is logged as its int
-        form by a SeedAPI (``"42"`` as ``42``: one user); marks the shards as holding an
-        int's canonical decimal text (``"42"``, ``"-7"``; not ``"042"``, ``"+42"``,
-        ``"-0"``, non-ASCII digits; at most ``ID_FORM_CHARS`` characters: the
-        evaluators' ``_other_id_form``, str side) when ``text`` is one. The text is
-        parsed only when a SeedAPI ever put an int in the shards: a service whose ids
-        reach the SeedAPI only as text (every OpenFeature targeting key) never parses
-        one."""
-        if type(text) is not str or not 0 < len(text) <= ID_FORM_CHARS:
-            return False
-        digits = text[1:] if text[0] == "-" else text
-        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(text) > 1):
-            return False
-        if self._forms[1]:
-            try:
-                n = int(text)
-            except ValueError:  # past sys.get_int_max_str_digits
-                return False
-            if n in shards[hash(n) & (DEDUP_SHARDS - 1)]:
-                return True
-        self._forms[0] = 1
-        return False
 
     def forget(self, test: str) -> None:
         """Empty the dedup shards of ``test`` (when the test is replaced or deleted)."""
