@@ -50,7 +50,7 @@ from sys import intern as _intern
 from cfgcore import compiler as _C
 from cfgcore.details import (
     ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value,
-    key_text, metric_user_id, metric_value, serves_variant, user_id_text,
+    int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
 )
 
 IMPLEMENTATION = "c"

@@ -42,6 +42,7 @@ from cfgcore.details import (
     Reason,
     exact_name,
     exact_value,
+    int_text,
     key_text,
     metric_event_parts,
     serves_variant,
@@ -109,6 +110,8 @@ def _cbor_head(major: int, n: int) -> bytes:
 def _cbor_scalar(is_str: bool, bk: bytes) -> bytes:
     if is_str:
         return _cbor_head(3, len(bk)) + bk
+    if len(bk) > 21:  # past 2**64 - 1 (and int() may refuse that many digits)
+        raise OverflowError(len(bk))  # no CBOR integer holds it: the caller treats it as no value
     n = int(bk)  # an int binds as its decimal text
     if not -(2**64) < n < 2**64:
         raise OverflowError(n)  # no CBOR integer holds it: the caller treats it as no value
@@ -197,7 +200,9 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
         try:
             num = float(v)
         except OverflowError:
-            return _OTHER_BINDING
+            # Past a double: no number to compare, but it buckets as its decimal text
+            # does (an int id and its text are one user, whatever their size).
+            return (L.K_OTHER, -1, -1, 0.0, b"", b"", int_text(v).encode(), None, None)
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
         return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
@@ -1022,6 +1027,13 @@ def _seen_as_other(seen: tuple[Any, ...], uid: Any, forms: bytearray) -> bool:
         return False
 
 
+SEED_API_COPY = (
+    "a SeedAPI cannot be deep-copied or pickled: it is a live engine's request path and "
+    "shares its exposure log's dedup shards; copy.copy() gives another one over the same "
+    "engine, tests and writers"
+)
+
+
 class SeedAPI:
     """The seed API's per-request calls, for one engine (reference twin of the
     compiled ``SeedAPI``).
@@ -1041,6 +1053,12 @@ class SeedAPI:
     first exposure whose id is logged in its other form is not logged again, and each
     user takes one entry in the shards (``joins_id_forms``, read by the exposure
     logger: its writer files the int's record as its text without adding the text).
+    A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
+    one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
+    and id forms (``log_to``), the metric writer (``metrics_to``) and ``metas``, so a
+    user exposed through either is logged once. ``copy.deepcopy`` and pickling raise
+    TypeError: a SeedAPI is a live engine's request path, and independent shards would
+    log users twice.
     """
 
     joins_id_forms = True
@@ -1062,6 +1080,20 @@ class SeedAPI:
         self._queue: Callable[[Any], Any] | None = None
         self._record: Callable[..., Any] | None = None
         self._counted: Callable[[], Any] | None = None
+
+    def __copy__(self) -> SeedAPI:
+        out = SeedAPI(self.engine, self.tests, self.expose)
+        out._append, out._clock = self._append, self._clock
+        out._shard_limit, out._forms = self._shard_limit, self._forms
+        out.metas = self.metas
+        out._queue, out._record, out._counted = self._queue, self._record, self._counted
+        return out
+
+    def __deepcopy__(self, memo: Any) -> SeedAPI:
+        raise TypeError(SEED_API_COPY)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(SEED_API_COPY)
 
     def log_to(
         self,

@@ -143,6 +143,13 @@ cdef int _seen_as_other(tuple seen, object uid, bytearray forms) except -1:
     return found
 
 
+SEED_API_COPY = (
+    "a SeedAPI cannot be deep-copied or pickled: it is a live engine's request path and "
+    "shares its exposure log's dedup shards; copy.copy() gives another one over the same "
+    "engine, tests and writers"
+)
+
+
 @cython.final
 @cython.binding(False)
 cdef class SeedAPI:
@@ -164,6 +171,12 @@ cdef class SeedAPI:
     logged in its other form is not logged again, and each user takes one entry in the
     shards (``joins_id_forms``, read by the exposure logger: its writer files the int's
     record as its text without adding the text).
+    A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
+    one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
+    and id forms (``log_to``), the metric writer (``metrics_to``) and ``metas``, so a
+    user exposed through either is logged once. ``copy.deepcopy`` and pickling raise
+    TypeError: a SeedAPI is a live engine's request path, and independent shards would
+    log users twice.
     """
 
     joins_id_forms = True
@@ -204,6 +217,27 @@ cdef class SeedAPI:
             Py_XDECREF(self._enum_name[i])
             self._enum_member[i] = NULL
             self._enum_name[i] = NULL
+
+    def __copy__(self):
+        cdef SeedAPI out = SeedAPI(self.engine, self.tests, self.expose)
+        out._append = self._append
+        out._clock = self._clock
+        out._shard_limit = self._shard_limit
+        out._forms = self._forms
+        out.metas = self.metas
+        out._queue = self._queue
+        out._record = self._record
+        out._counted = self._counted
+        return out  # its Enum name cache starts empty: it fills on first use
+
+    def __deepcopy__(self, memo):
+        raise TypeError(SEED_API_COPY)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(SEED_API_COPY)
+
+    def __reduce__(self):
+        raise TypeError(SEED_API_COPY)
 
     def log_to(self, append, clock=None, Py_ssize_t shard_limit=15_625, bytearray forms=None):
         """Record first exposures here: ``append(record)`` queues one, ``clock()`` (None:

@@ -388,7 +388,14 @@ cdef class CompiledSnapshot:
             try:
                 d = PyLong_AsDouble(v)
             except OverflowError:
+                # Past a double: no number to compare, but it buckets as its decimal
+                # text does (an int id and its text are one user, whatever their size).
                 sv.kind = K_OTHER
+                if self.bucket_slots[slot]:
+                    b = int_text(v)
+                    sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
+                    Py_INCREF(b)
+                    sv.bucket = <PyObject*>b
                 return 0
             sv.kind = K_NUM
             sv.num = d

@@ -6,7 +6,9 @@ them field by field.
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -115,6 +117,57 @@ def metric_user_id(ctx: Any) -> str | None:
         if not bucketable_id(uid):
             return None
     return user_id_text(uid)
+
+
+def int_text(value: int) -> str:
+    """An int's decimal text, for any size Python holds, whatever
+    ``sys.set_int_max_str_digits`` says: an int id buckets as its text does (``42`` and
+    ``"42"`` are one user).
+
+    ``str()`` for the ints that fit a double's range (a 640-digit limit, the lowest
+    Python accepts, is beyond them); larger ones are split in binary halves and
+    recombined with ``decimal``'s exact arithmetic, whose fast multiplication keeps the
+    conversion subquadratic (as CPython 3.12's ``_pylong.int_to_decimal_string``):
+    a million digits in about half a second."""
+    if value.bit_length() < 1000:  # under 302 digits
+        return str(value)
+    return _big_int_text(value)
+
+
+def _big_int_text(value: int) -> str:
+    import decimal
+
+    two = decimal.Decimal(2)
+    powers: dict[int, decimal.Decimal] = {}
+
+    def power(w: int) -> decimal.Decimal:  # 2**w, memoised
+        p = powers.get(w)
+        if p is None:
+            if w <= 128:
+                p = two**w
+            elif w - 1 in powers:
+                p = powers[w - 1] + powers[w - 1]
+            else:
+                half = w >> 1
+                p = power(half) * power(w - half)
+            powers[w] = p
+        return p
+
+    def convert(n: int, w: int) -> decimal.Decimal:  # n < 2**w
+        if w <= 128:
+            return decimal.Decimal(n)
+        half = w >> 1
+        hi = n >> half
+        return convert(n - (hi << half), half) + convert(hi, w - half) * power(half)
+
+    n = -value if value < 0 else value
+    with decimal.localcontext() as ctx:
+        ctx.prec = decimal.MAX_PREC
+        ctx.Emax = decimal.MAX_EMAX
+        ctx.Emin = decimal.MIN_EMIN
+        ctx.traps[decimal.Inexact] = True
+        text = str(convert(n, n.bit_length()))
+    return "-" + text if value < 0 else text
 
 
 def bucketable_id(value: Any) -> bool:
@@ -248,3 +301,32 @@ class EvaluationCounts(msgspec.Struct, frozen=True, gc=False):
     def total(self) -> int:
         """Every counted flag evaluation (``FLAG_NOT_FOUND`` calls excluded)."""
         return sum(self.evaluations.values())
+
+
+# -- pickling served object values --------------------------------------------------
+# An object variant value is served read-only: a MappingProxyType over a dict (arrays as
+# tuples), built by the compiler's ``freeze``. Python refuses to pickle (or deep-copy) a
+# mappingproxy, so details, value() and evaluate_all() results holding one could not be
+# sent to another process. The reducer below pickles such a value as its contents and
+# loads it read-only again (equal, and a mappingproxy). It takes only proxies whose
+# contents a frozen variant value can hold (str keys; str, int, float, bool, None, tuple
+# or mappingproxy values): any other mappingproxy (a class's __dict__) is refused as
+# Python refuses it.
+
+_FROZEN_PARTS = frozenset((str, int, float, bool, type(None), tuple, MappingProxyType))
+
+
+def _frozen_value(data: dict[str, Any]) -> MappingProxyType[str, Any]:
+    """A read-only object value again, from its pickled contents."""
+    return MappingProxyType(data)
+
+
+def _reduce_frozen_value(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any]]:
+    data = dict(proxy)
+    for k, v in data.items():
+        if type(k) is not str or type(v) not in _FROZEN_PARTS:
+            raise TypeError("cannot pickle 'mappingproxy' object")
+    return _frozen_value, (data,)
+
+
+copyreg.pickle(MappingProxyType, _reduce_frozen_value)
