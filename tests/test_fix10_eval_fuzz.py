@@ -27,6 +27,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from tests.conftest import IMPLS
+from tests.test_core_differential import gates, hashings
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -135,10 +136,21 @@ def documents(draw):
             rule: dict = {}
             if draw(st.booleans()):
                 rule["when"] = draw(conditions)
-            kind = draw(st.sampled_from(["serve", "rollout", "split"]))
+            kind = draw(st.sampled_from(["serve", "rollout", "split", "hashed"]))
             if draw(st.integers(0, 3)) == 0:
                 rule["bucket_by"] = draw(st.sampled_from(ATTRS))
-            if kind == "split":
+            if draw(st.integers(0, 4)) == 0:  # imported flags' gates, every scheme
+                rule["gates"] = [draw(gates())]
+            if kind == "hashed":  # an imported rule bucketed by its own scheme
+                h = draw(hashings())
+                room, buckets = h["space"], []
+                for w in draw(st.lists(st.integers(0, h["space"]), min_size=1, max_size=3)):
+                    w = min(w, room)
+                    room -= w
+                    buckets.append([draw(st.one_of(st.none(), st.sampled_from(names))), w])
+                rule["hash"], rule["buckets"] = h, buckets
+                rule.pop("bucket_by", None)
+            elif kind == "split":
                 weights = [draw(odd_weights) for _ in names]
                 weights[-1] = max(0, 100 - sum(weights[:-1]))
                 rule["split"] = dict(zip(names, weights, strict=True))
