@@ -585,18 +585,22 @@ class CompiledSnapshot:
         n = t.nodes
         o = i * L.NW
         op = n[o]
-        if op == L.OP_ALL or op == L.OP_ANY:
-            want = op == L.OP_ANY
-            child = i + 1
-            for _ in range(n[o + 2]):
-                if self._node(child, b) == want:
-                    return want
-                child = n[child * L.NW + 5]
-            return not want
-        if op == L.OP_NOT:
-            return not self._node(i + 1, b)
-        if op == L.OP_FALSE:
-            return False
+        if op <= L.OP_CALL:  # the combinators
+            if op == L.OP_ALL or op == L.OP_ANY:
+                want = op == L.OP_ANY
+                child = i + 1
+                for _ in range(n[o + 2]):
+                    if self._node(child, b) == want:
+                        return want
+                    child = n[child * L.NW + 5]
+                return not want
+            if op == L.OP_NOT:
+                return not self._node(i + 1, b)
+            if op == L.OP_CALL:
+                # a shared subtree, emitted before this node (no cycle); the compiler
+                # counts the call as a level of the depth limit
+                return self._node(n[o + 2], b)
+            return False  # OP_FALSE
         kind, vid, ci_id, num, raw, folded, _bk, sv, text = b[n[o + 1]]
         a, bb, c = n[o + 2], n[o + 3], n[o + 4]
         if op == L.OP_EXISTS:

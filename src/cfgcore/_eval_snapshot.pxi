@@ -688,18 +688,22 @@ cdef class CompiledSnapshot:
         cdef int op = n[0]
         cdef int child, _k, want
         cdef const SlotVal* v
-        if op == OP_ALL or op == OP_ANY:
-            want = op == OP_ANY
-            child = i + 1
-            for _k in range(n[2]):
-                if self._node(child, b, now) == want:
-                    return want
-                child = self.nodes[child * NW + 5]
-            return not want
-        if op == OP_NOT:
-            return not self._node(i + 1, b, now)
-        if op == OP_FALSE:
-            return False
+        if op <= OP_CALL:  # the combinators (one test for every attribute test)
+            if op == OP_ALL or op == OP_ANY:
+                want = op == OP_ANY
+                child = i + 1
+                for _k in range(n[2]):
+                    if self._node(child, b, now) == want:
+                        return want
+                    child = self.nodes[child * NW + 5]
+                return not want
+            if op == OP_NOT:
+                return not self._node(i + 1, b, now)
+            if op == OP_CALL:
+                # a shared subtree, emitted before this node (no cycle); the compiler
+                # counts the call as a level of the depth limit
+                return self._node(n[2], b, now)
+            return False  # OP_FALSE
         v = b + n[1]
         if op == OP_EXISTS:
             return v.kind != K_MISSING

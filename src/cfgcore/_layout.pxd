@@ -13,6 +13,9 @@ cdef enum:
     OP_ALL = 1
     OP_ANY = 2
     OP_NOT = 3
+    # A shared condition stored once: node a is the root of a subtree emitted earlier in
+    # the table (callee before caller: no cycle); the call is worth that subtree.
+    OP_CALL = 4
     OP_EQ = 10
     OP_EQ_CI = 11
     OP_NE = 12

@@ -19,6 +19,7 @@ from cfgcore._layout import (
     NW,
     OP_ALL,
     OP_ANY,
+    OP_CALL,
     OP_CONTAINS,
     OP_ENDS,
     OP_EQ,
@@ -60,6 +61,11 @@ MAX_CONDITION_DEPTH = 32
 MAX_INLINED_NODES = 100_000
 MAX_SNAPSHOT_INLINED_NODES = 1_000_000
 MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
+# A condition object that two places of a snapshot share (an importer's GrowthBook saved
+# group or flagd $ref evaluator, typed once) is written once: its first use in place,
+# every other use as one OP_CALL node naming that subtree. Smaller subtrees are copied
+# (a call would save less than it costs to follow).
+MIN_SHARED_NODES = 3
 
 _ATTR_OPS = (
     "eq", "ne", "in_", "not_in", "lt", "le", "gt", "ge", "semver_eq", "semver_lt",
@@ -128,6 +134,20 @@ class ConditionLowering:
     inlining: int = 0  # segments being inlined around the current condition
     depth_reported: str = ""  # the owner already told its segments nest too deeply
     segment_sizes: dict[str, int] | None = None
+    # Shared subtrees (see shared_combinator). Off while segments are checked on their
+    # own (those nodes are thrown away) and inside inlined segments (copied, budgeted).
+    sharing: bool = False
+    # id of a combinator condition lowered without problems -> (the condition, kept so
+    # its id stays its own; its root node; its height in levels)
+    shared: dict[int, tuple[Condition, int, int]]
+    callee_slots: dict[int, frozenset[int]]  # root node -> the slots its subtree reads
+    open_conditions: set[int]  # ids of the combinators being lowered (a cycle check)
+    deepest: int = 0  # the deepest level reached (a call counts its callee's levels)
+    segment_refs: int = 0  # segment references lowered so far
+    calls: int = 0  # OP_CALL nodes emitted so far
+    # with shared subtrees, a flag's slot list -> (one tuple of it, its start in ipool
+    # or -1): flags calling one subtree read the same slots (see _Compiler.own_slots)
+    slot_lists: dict[tuple[int, ...], tuple[tuple[int, ...], int]]
 
     # -- helpers ---------------------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -237,6 +257,8 @@ class ConditionLowering:
     # -- conditions ------------------------------------------------------------------
     def condition(self, cond: Condition, path: str, depth: int, stack: tuple[str, ...]) -> None:
         """Emit ``cond`` in prefix order; on a problem, record it and emit FALSE."""
+        if depth > self.deepest:
+            self.deepest = depth
         if depth > MAX_CONDITION_DEPTH:
             owner = self.node_owner
             if owner and path != owner and not path.startswith(owner + "."):
@@ -270,7 +292,10 @@ class ConditionLowering:
         if combos:
             if cond.attr is not None or cond.ignore_case:
                 self.problem(path, f"'{_PUBLIC_NAME.get(op, op)}' takes no attr/ignore_case")
-            self.combinator(cond, op, path, depth, stack)
+            if self.sharing and not self.inlining and op != "segment":
+                self.shared_combinator(cond, op, path, depth, stack)
+            else:
+                self.combinator(cond, op, path, depth, stack)
             return
         if cond.attr is None:
             self.problem(path, f"'{_PUBLIC_NAME.get(op, op)}' needs an 'attr'")
@@ -278,10 +303,78 @@ class ConditionLowering:
             return
         self.attribute_test(cond, op, path)
 
+    def shared_combinator(
+        self, cond: Condition, op: str, path: str, depth: int, stack: tuple[str, ...]
+    ) -> None:
+        """:meth:`combinator`, or one OP_CALL node when this very condition object was
+        lowered before without problems. The callee is always a finished subtree written
+        earlier in the node table, so no call can reach itself; a call counts one level
+        plus its callee's levels toward MAX_CONDITION_DEPTH (where that would pass the
+        limit, the subtree is copied as before, and refused with the same paths)."""
+        key = id(cond)
+        hit = self.shared.get(key)
+        if hit is not None and depth + 1 + hit[2] <= MAX_CONDITION_DEPTH:
+            self.emit(OP_CALL, -1, hit[1])
+            self.calls += 1
+            self.used_slots.update(self.slots_of(hit[1]))
+            if depth + 1 + hit[2] > self.deepest:
+                self.deepest = depth + 1 + hit[2]
+            return
+        if key in self.open_conditions:  # only a snapshot built in Python can hold one
+            self.problem(path, "a condition that contains itself (a reference cycle)")
+            self.emit(OP_FALSE)
+            return
+        outer_deepest, self.deepest = self.deepest, depth
+        problems, segment_refs = len(self.problems), self.segment_refs
+        pos = len(self.t.nodes) // NW
+        self.open_conditions.add(key)
+        try:
+            self.combinator(cond, op, path, depth, stack)
+        finally:
+            self.open_conditions.discard(key)
+            height = self.deepest - depth
+            self.deepest = max(outer_deepest, self.deepest)
+        if (
+            hit is None
+            and len(self.problems) == problems
+            and self.segment_refs == segment_refs  # segments are copied (budgeted) instead
+            and len(self.t.nodes) // NW - pos >= MIN_SHARED_NODES
+        ):
+            self.shared[key] = (cond, pos, height)
+
+    def slots_of(self, root: int) -> frozenset[int]:
+        """The slots the subtree at node ``root`` reads (its calls' included), what a
+        call to it adds to the flag's slots. Read from the nodes once per subtree: only
+        snapshots with shared subtrees pay for it."""
+        found = self.callee_slots.get(root)
+        if found is None:
+            n = self.t.nodes
+            slots: set[int] = set()
+            for i in range(root, n[root * NW + 5]):
+                if n[i * NW] == OP_CALL:
+                    slots.update(self.slots_of(n[i * NW + 2]))
+                elif n[i * NW + 1] >= 0:
+                    slots.add(n[i * NW + 1])
+            found = self.callee_slots[root] = frozenset(slots)
+        return found
+
+    def root_condition(self, cond: Condition, path: str) -> int:
+        """Lower a rule's condition and return its root node: the shared subtree itself
+        when the whole condition is one (no call node to follow)."""
+        t = self.t
+        pos = len(t.nodes) // NW
+        self.condition(cond, path, 0, ())
+        if len(t.nodes) == (pos + 1) * NW and t.nodes[pos * NW] == OP_CALL:
+            target = t.nodes[pos * NW + 2]
+            del t.nodes[pos * NW :]
+            return target
+        return pos
+
     def combinator(
         self, cond: Condition, op: str, path: str, depth: int, stack: tuple[str, ...]
     ) -> None:
         if op == "segment":
+            self.segment_refs += 1
             name = cond.segment
             assert name is not None
             seg = self.segments.get(name)

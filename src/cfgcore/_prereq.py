@@ -219,5 +219,13 @@ class PrerequisiteGraph(ConditionLowering):
                     slots.update(t.ipool[start : start + t.flags[d * FW + F_SLOTS_COUNT]])
             flag_slots[fi] = slots
             ordered = sorted(slots)
-            t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
+            if self.calls:  # shared subtrees: their flags' (long) equal lists stored once
+                ordered_key = tuple(ordered)
+                found, start = self.slot_lists.get(ordered_key, (ordered_key, -1))
+                if start < 0:
+                    start = self.pool(ordered)
+                    self.slot_lists[ordered_key] = (found, start)
+                t.flags[fi * FW + F_SLOTS_START] = start
+            else:
+                t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)

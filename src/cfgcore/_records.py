@@ -32,7 +32,6 @@ from cfgcore._layout import (
     H_HI,
     H_LO,
     HW,
-    NW,
     R_BUCKET_COUNT,
     R_BUCKET_START,
     R_COND,
@@ -295,8 +294,7 @@ class FlagRecords(ConditionLowering):
             rpath = f"{path}.rules[{i}]"
             rr = [-1, -1, -1, 0, 0, 0, 0, -1, 0, 0]
             if rule.when is not None:
-                rr[R_COND] = len(t.nodes) // NW
-                self.condition(rule.when, f"{rpath}.when", 0, ())
+                rr[R_COND] = self.root_condition(rule.when, f"{rpath}.when")
             if rule.gates:
                 rr[R_GATE_START] = len(t.hashes) // HW
                 rr[R_GATE_COUNT] = len(rule.gates)

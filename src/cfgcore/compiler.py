@@ -21,7 +21,10 @@ Table layout (all integer arrays are flat, fixed-width records):
   ``eq``/``in`` compare integers. A context value gets its id once, when bound.
 * ``nodes``: conditions in prefix order, ``NW`` ints per node:
   ``op, slot, a, b, c, end`` where ``end`` is the index after the node's subtree
-  (so ``all``/``any`` can skip a child without walking it).
+  (so ``all``/``any`` can skip a child without walking it). A condition object the
+  snapshot holds in several places (an importer's shared group) is written once; its
+  other uses are ``OP_CALL`` nodes whose ``a`` is that subtree's root, always written
+  earlier (see ``ConditionLowering.shared_combinator``).
 * ``flags`` (``FW`` ints each), ``rules`` (``RW``), ``prereqs`` (``PW``) and
   ``splits`` (pairs ``cumulative threshold, variant``) describe flags;
   ``ipool`` holds variable-length integer lists (sorted ``in`` ids, bucket slots,
@@ -94,6 +97,7 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     NW,
     OP_ALL,
     OP_ANY,
+    OP_CALL,
     OP_CONTAINS,
     OP_CONTAINS_CI,
     OP_ENDS,
@@ -305,6 +309,11 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         # the untyped originals.
         self.compiled_flags: dict[str, Flag] = {}
         self.segments = snapshot.segments if self.decoded else dict(snapshot.segments)
+        self.shared = {}  # condition objects written once, called from other uses
+        self.open_conditions = set()
+        self.callee_slots = {}
+        # Slot lists stored once when flags call shared subtrees (see own_slots)
+        self.slot_lists = {}
 
     # -- flags -----------------------------------------------------------------------
     def compile(self) -> Tables:
@@ -318,6 +327,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             if len(self.problems) > start_problems:
                 self.bad_segments.add(name)
             del t.nodes[start_nodes:]
+        self.sharing = True  # from here on nodes stay: a shared subtree is called
         written = list(snap.flags)
         # A str subclass key (FeatureFlag.CHECKOUT, an application's StrEnum) is the flag
         # its text names, as the checks look it up: the tables hold exact strs only.
@@ -333,9 +343,10 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
             self.begin_nodes(f"flags.{key}")
+            calls = self.calls
             self.flag(fi, key, snap.flags[written[fi]])
             self.end_nodes()
-            t.own_slots.append(tuple(sorted(self.used_slots)))
+            t.own_slots.append(self.own_slots(calls))
         self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
@@ -421,13 +432,15 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         redone for them and for the flags that depend on them."""
         t = self.t
         self.slot_index = {name: i for i, name in enumerate(t.slots)}
+        self.sharing = True
         for fi in changed:
             key = t.keys[fi]
             self.used_slots = set()
             self.begin_nodes(f"flags.{key}")
+            calls = self.calls
             self.flag(fi, key, self.snap.flags[key])
             self.end_nodes()
-            own = tuple(sorted(self.used_slots))
+            own = self.own_slots(calls)
             if fi < len(t.own_slots):
                 t.own_slots[fi] = own
             else:
@@ -438,6 +451,16 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             raise SnapshotError(self.problems)
         self.log_warnings()
         return t
+
+    def own_slots(self, calls: int) -> tuple[int, ...]:
+        """The own slots of the flag just compiled, sorted. A flag that calls shared subtrees (``calls``:
+        the count of calls before it was compiled) often reads the same thousands of
+        slots as the others calling them: equal tuples are kept once (and, once some
+        flag calls, equal slot lists are pooled once: ``prerequisites``)."""
+        own = tuple(sorted(self.used_slots))
+        if self.calls == calls:
+            return own
+        return self.slot_lists.setdefault(own, (own, -1))[0]
 
     # -- warnings: compiled as written would read it, yet worth telling --------------
     def split(self, weights: dict[str, Any], variant: Any, rpath: str) -> tuple[int, int]:

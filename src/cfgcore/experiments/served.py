@@ -207,6 +207,8 @@ class _Walker:
         if op == L.OP_NOT:
             inner = self._constant(i + 1)
             return None if inner is None else not inner
+        if op == L.OP_CALL:  # a shared subtree, stored once
+            return self._constant(n[i * L.NW + 2])
         if op not in (L.OP_ALL, L.OP_ANY):
             return None
         decisive = op == L.OP_ANY  # any: one true child decides; all: one false child

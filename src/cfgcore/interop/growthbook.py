@@ -612,8 +612,8 @@ class _SavedGroups:
     membership key per id for array attributes); lowered again at every ``$inGroup``
     reference, 100 features multiplied it by 100 in time and memory. The test is
     lowered once per (group, attribute) and the one typed condition is shared by every
-    reference, so the snapshot holds it once (the compiler still writes its nodes at
-    each reference: see the compiler's segment inlining)."""
+    reference, so the snapshot holds it once (and the compiler writes its nodes once,
+    called from every other reference: ``ConditionLowering.shared_combinator``)."""
 
     def __init__(self, groups: Mapping[str, Any]) -> None:
         self.groups = groups
