@@ -297,3 +297,26 @@ def test_tables_with_calls_pickle_and_move_between_engines(make, how):
         for key in ("f0", "f4", "mixed"):
             a, b = moved.evaluate(key, ctx), compiled.evaluate(key, ctx)
             assert (a.value, a.variant, a.reason) == (b.value, b.variant, b.reason)
+
+
+def test_an_incremental_compile_keeps_calls_into_a_changed_flag_right():
+    group = _typed({"any": [{"attr": "id", "in": ["u1", "u2"]}, {"attr": "plan", "eq": "pro"}]})
+    doc = {
+        "flags": {
+            "first": {"default": "off", "rules": [{"when": group, "serve": "on"}]},
+            "second": {"default": "off", "rules": [{"when": {"not": group}, "serve": "on"}]},
+        }
+    }
+    changed = copy.deepcopy({"flags": {"first": {"default": "on", "rules": []}}})
+    new_doc = {"flags": {**doc["flags"], **changed["flags"]}}
+    ctxs = [{"id": "u1"}, {"id": "u3"}, {"plan": "pro"}, {}]
+    for cls in ENGINES:
+        engine = cls.from_snapshot(snapshot_from_dict(doc))
+        assert _calls(engine.snapshot().tables)  # "second" calls into "first"'s nodes
+        new = snapshot_from_dict(new_doc)
+        engine.swap(engine.compile(new, previous=engine.snapshot()))
+        spec = Interpreter(new)
+        for ctx in ctxs:
+            for key in ("first", "second"):
+                want = comparable(spec.evaluate(key, ctx))
+                assert comparable(engine.evaluate(key, ctx)) == want, (key, ctx)
