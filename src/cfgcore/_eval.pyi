@@ -5,7 +5,7 @@ Type checkers read :mod:`cfgcore.engine`'s names from the reference module
 direct users of ``cfgcore._eval`` typed the same way.
 """
 
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
 from cfgcore.compiler import Tables
@@ -202,8 +202,11 @@ class SeedAPI:
 def _own_methods(cls: type, names: tuple[str, ...]) -> None:
     """Give ``cls`` (a Python subclass of EngineCore) C method descriptors of its own."""
 
+MAX_QUEUE_BYTES: int
+
 class RecordQueue:
-    """The request thread's side of a BackgroundWriter: append without a Python frame."""
+    """The request thread's side of a BackgroundWriter: append without a Python frame,
+    bounded by count and (the text of the fields ``sized`` names) by bytes."""
 
     max_pending: int
     appended: int
@@ -211,8 +214,28 @@ class RecordQueue:
     closed: bool
     started: bool
     start: Callable[[], Any]
-    def __init__(self, pending: Any, max_pending: int, start: Callable[[], Any]) -> None: ...
+    max_bytes: int
+    long_added: int
+    long_taken: int
+    byte_dropped: int
+    @property
+    def share(self) -> int: ...
+    @property
+    def short_text(self) -> int: ...
+    @property
+    def sized(self) -> tuple[int, ...]: ...
+    def __init__(
+        self,
+        pending: Any,
+        max_pending: int,
+        start: Callable[[], Any],
+        max_bytes: int = ...,
+        sized: Iterable[int] = (),
+    ) -> None: ...
     def reset(self, pending: Any) -> None:
-        """A new (empty) deque, nothing appended, not started (a forked child)."""
+        """A new (empty) deque, nothing appended, not started, no long record's bytes
+        waiting (a forked child)."""
+    def text_size(self, record: Any) -> int:
+        """The characters of the exact-str fields ``sized`` names in the tuple ``record``."""
     def append(self, record: Any) -> bool:
         """Queue ``record`` (no lock, no wait). False if dropped."""

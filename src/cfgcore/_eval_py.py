@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cfgcore import _layout as L
@@ -1247,6 +1247,20 @@ class SeedAPI:
             pass
 
 
+#: RecordQueue's max_bytes when none is given, and its ceiling (1 EiB: no bound; the
+#: compiled queue's sums stay far from long long's range).
+MAX_QUEUE_BYTES = 1 << 60
+
+
+def _text_at(record: tuple[Any, ...], i: int) -> int:
+    """The length of ``record[i]`` when it is an exact str, else 0 (out of range too)."""
+    if -len(record) <= i < len(record):
+        x = record[i]
+        if type(x) is str:
+            return len(x)
+    return 0
+
+
 class RecordQueue:
     """The request thread's side of a :class:`cfgcore.experiments.writer.BackgroundWriter`
     (reference twin of the compiled ``RecordQueue``).
@@ -1254,28 +1268,67 @@ class RecordQueue:
     ``append(record)`` queues one record on the writer's deque: False, and one more in
     ``dropped``, when the queue is closed or ``max_pending`` records wait. ``start()``
     is called by an append while ``started`` is False (the writer sets it).
+
+    The byte bound: ``sized`` names at most two fields whose text a request gives a
+    record (a user id, a metric's name); ``text_size(record)`` is the characters of
+    those that are exact str in a tuple record (anything else counts 0). A record whose
+    text is at most ``short_text`` (its ``share`` of ``max_bytes`` less
+    ``RECORD_BYTES``) costs that one check while no long record waits: the count bound
+    covers it. A longer one counts as its size (text + ``RECORD_BYTES``), added to
+    ``long_added`` before it is queued; the writer adds what it takes to
+    ``long_taken``. While the estimate (``share`` per record waiting, plus the long
+    ones' excess) would pass ``max_bytes``, records are refused and counted in
+    ``byte_dropped`` (a closed queue counts its refusals in ``dropped``). Two request
+    threads adding to ``long_added`` at the same instant may lose one addition here (the
+    compiled queue's C arithmetic cannot): the writer sets ``long_taken`` to it whenever
+    it finds the backlog empty, so the error does not outlive the records waiting.
     """
 
     __slots__ = ("pending", "_push", "max_pending", "appended", "dropped", "closed",
-                 "started", "start")  # fmt: skip
+                 "started", "start", "max_bytes", "long_added", "long_taken",
+                 "byte_dropped", "share", "short_text", "sized")  # fmt: skip
 
-    def __init__(self, pending: Any, max_pending: int, start: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        pending: Any,
+        max_pending: int,
+        start: Callable[[], Any],
+        max_bytes: int = MAX_QUEUE_BYTES,
+        sized: Iterable[int] = (),
+    ) -> None:
+        sized = tuple(sized)
+        if len(sized) > 2 or not all(type(i) is int and abs(i) < 1 << 31 for i in sized):
+            raise ValueError(f"sized must name at most 2 field indices, not {sized!r}")
+        if type(max_bytes) is not int or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
         self.pending = pending
         self._push = pending.append
         self.max_pending = max_pending
         self.start = start
-        self.appended = self.dropped = 0
+        self.appended = self.dropped = self.byte_dropped = 0
+        self.long_added = self.long_taken = 0
         self.closed = self.started = False
+        self.max_bytes = min(max_bytes, MAX_QUEUE_BYTES)
+        self.share = max(L.RECORD_BYTES, self.max_bytes // max(1, max_pending))
+        self.short_text = self.share - L.RECORD_BYTES
+        self.sized = sized
 
     def reset(self, pending: Any) -> None:
-        """A new (empty) deque, nothing appended, not started (a forked child)."""
+        """A new (empty) deque, nothing appended, not started, no long record's bytes
+        waiting (a forked child)."""
         self.pending = pending
         self._push = pending.append
         self.appended = 0
+        self.long_added = self.long_taken = 0
         self.started = False
 
-    def append(self, record: Any) -> bool:
-        """Queue ``record`` (no lock, no wait). False if dropped."""
+    def text_size(self, record: Any) -> int:
+        """The characters of the exact-str fields ``sized`` names in the tuple ``record``."""
+        if not self.sized or type(record) is not tuple:
+            return 0
+        return sum(_text_at(record, i) for i in self.sized)
+
+    def _queue(self, record: Any) -> bool:
         if self.closed or len(self.pending) >= self.max_pending:
             self.dropped += 1
             return False
@@ -1284,3 +1337,24 @@ class RecordQueue:
         if not self.started:
             self.start()
         return True
+
+    def append(self, record: Any) -> bool:
+        """Queue ``record`` (no lock, no wait). False if dropped."""
+        n = self.text_size(record)
+        if n <= self.short_text and self.long_added == self.long_taken:
+            return self._queue(record)
+        share = self.share
+        size = max(n + L.RECORD_BYTES, share)
+        waiting = len(self.pending) * share + max(0, self.long_added - self.long_taken)
+        if waiting + size > self.max_bytes and not self.closed:
+            self.byte_dropped += 1
+            return False
+        if size > share:
+            # Added before the record is queued: the writer may take it at once, and
+            # must never take off more than was added.
+            self.long_added += size
+            if self._queue(record):
+                return True
+            self.long_added -= size
+            return False
+        return self._queue(record)

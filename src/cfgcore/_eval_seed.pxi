@@ -437,6 +437,24 @@ cdef class SeedAPI:
         return 0
 
 
+#: RecordQueue's max_bytes when none is given, and its ceiling (1 EiB: no bound; the
+#: estimate's sums stay far from long long's range).
+MAX_QUEUE_BYTES = 1 << 60
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline Py_ssize_t _text_at(tuple record, Py_ssize_t i):
+    """The length of ``record[i]`` when it is an exact str, else 0 (out of range too)."""
+    cdef Py_ssize_t size = len(record)
+    if i < 0:
+        i += size
+    if i < 0 or i >= size:
+        return 0
+    x = record[i]
+    return PyUnicode_GET_LENGTH(x) if PyUnicode_CheckExact(x) else 0
+
+
 @cython.final
 @cython.binding(False)
 cdef class RecordQueue:
@@ -446,7 +464,19 @@ cdef class RecordQueue:
     (first exposures and metric events are appended on the request path): False, and
     one more in ``dropped``, when the queue is closed or ``max_pending`` records wait.
     ``start()`` is called once, by the first append, when ``started`` is False (the
-    writer sets it). Same semantics as ``writer.PyRecordQueue``.
+    writer sets it). Same semantics as ``_eval_py.RecordQueue``.
+
+    The byte bound: ``sized`` names at most two fields whose text a request gives a
+    record (a user id, a metric's name); ``text_size(record)`` is the characters of
+    those that are exact str in a tuple record (anything else counts 0). A record whose
+    text is at most ``short_text`` (its ``share`` of ``max_bytes`` less ``RECORD_BYTES``)
+    costs that one check while no long record waits: the count bound covers it. A
+    longer one counts as its size (text + ``RECORD_BYTES``), added to ``long_added``
+    before it is queued; the writer adds what it takes to ``long_taken``. While the
+    estimate (``share`` per record waiting, plus the long ones' excess) would pass
+    ``max_bytes``, records are refused and counted in ``byte_dropped`` (a closed queue
+    counts its refusals in ``dropped``). C arithmetic, no lock: under the GIL an append
+    runs no Python code between its check and its push, except ``start()``.
     """
 
     cdef object pending
@@ -457,29 +487,93 @@ cdef class RecordQueue:
     cdef public bint closed
     cdef public bint started
     cdef public object start
+    cdef public long long max_bytes
+    cdef public long long long_added  # bytes of the long records accepted (requests add)
+    cdef public long long long_taken  # bytes of those the writer took (the writer adds)
+    cdef public long long byte_dropped  # records the byte bound refused
+    cdef readonly long long share  # what a record whose text is short counts for
+    cdef readonly long long short_text  # the longest text that counts as `share`
+    cdef readonly tuple sized
+    cdef Py_ssize_t _nsized, _first, _second
 
-    def __init__(self, pending, Py_ssize_t max_pending, start):
+    def __init__(self, pending, Py_ssize_t max_pending, start, max_bytes=MAX_QUEUE_BYTES, sized=()):
+        sized = tuple(sized)
+        if len(sized) > 2 or not all(type(i) is int and abs(i) < 1 << 31 for i in sized):
+            raise ValueError(f"sized must name at most 2 field indices, not {sized!r}")
+        if type(max_bytes) is not int or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
         self.pending = pending
         self._push = pending.append
         self.max_pending = max_pending
         self.start = start
-        self.appended = self.dropped = 0
+        self.appended = self.dropped = self.byte_dropped = 0
+        self.long_added = self.long_taken = 0
         self.closed = self.started = False
+        self.max_bytes = min(max_bytes, MAX_QUEUE_BYTES)
+        self.share = max(RECORD_BYTES, self.max_bytes // max(1, max_pending))
+        self.short_text = self.share - RECORD_BYTES
+        self.sized = sized
+        self._nsized = len(sized)
+        self._first = sized[0] if sized else 0
+        self._second = sized[-1] if sized else 0
 
     def reset(self, pending):
-        """A new (empty) deque, nothing appended, not started (a forked child)."""
+        """A new (empty) deque, nothing appended, not started, no long record's bytes
+        waiting (a forked child)."""
         self.pending = pending
         self._push = pending.append
         self.appended = 0
+        self.long_added = self.long_taken = 0
         self.started = False
 
-    def append(self, record):
-        """Queue ``record`` (no lock, no wait). False if dropped."""
+    cdef inline Py_ssize_t _text(self, record):
+        cdef Py_ssize_t n = 0
+        if self._nsized and PyTuple_CheckExact(record):
+            n = _text_at(<tuple>record, self._first)
+            if self._nsized == 2:
+                n += _text_at(<tuple>record, self._second)
+        return n
+
+    def text_size(self, record):
+        """The characters of the exact-str fields ``sized`` names in the tuple ``record``."""
+        return self._text(record)
+
+    cdef int _queue(self, record) except -1:
         if self.closed or len(self.pending) >= self.max_pending:
             self.dropped += 1
-            return False
+            return 0
         self._push(record)
         self.appended += 1
         if not self.started:
             self.start()
-        return True
+        return 1
+
+    def append(self, record):
+        """Queue ``record`` (no lock, no wait). False if dropped."""
+        cdef Py_ssize_t n = self._text(record)
+        cdef Py_ssize_t waiting
+        cdef long long size, excess, share
+        if n <= self.short_text and self.long_added == self.long_taken:
+            return self._queue(record) == 1
+        share = self.share
+        size = n + RECORD_BYTES
+        if size < share:
+            size = share
+        excess = self.long_added - self.long_taken
+        if excess < 0:
+            excess = 0
+        waiting = len(self.pending)
+        if not self.closed and (
+            waiting > self.max_bytes // share or waiting * share + excess + size > self.max_bytes
+        ):
+            self.byte_dropped += 1
+            return False
+        if size > share:
+            # Added before the record is queued: the writer may take it at once, and
+            # must never take off more than was added.
+            self.long_added += size
+            if self._queue(record) == 1:
+                return True
+            self.long_added -= size
+            return False
+        return self._queue(record) == 1

@@ -160,3 +160,8 @@ cdef enum:
 # sets by the id's hash (a power of two), so growing it rehashes one shard at a time.
 cdef enum:
     DEDUP_SHARDS = 64
+
+# The exposure and metric backlogs' byte estimate (RecordQueue): what a record counts for
+# besides the text a request gives it (cfgcore.experiments.writer.RECORD_BYTES).
+cdef enum:
+    RECORD_BYTES = 96

@@ -156,6 +156,10 @@ SCHEME_FLAGD_V3_CBOR = 6
 # sets by the id's hash (a power of two), so growing it rehashes one shard at a time.
 DEDUP_SHARDS = 64
 
+# The exposure and metric backlogs' byte estimate (RecordQueue): what a record counts for
+# besides the text a request gives it (cfgcore.experiments.writer.RECORD_BYTES).
+RECORD_BYTES = 96
+
 
 def _group(prefix: str) -> dict[str, int]:
     return {k: v for k, v in globals().items() if k.startswith(prefix) and isinstance(v, int)}

@@ -144,6 +144,7 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     REASON_PREREQ,
     REASON_SPLIT,
     REASON_STATIC,
+    RECORD_BYTES,
     RW,
     SCHEME_FLAGD_V2,
     SCHEME_FLAGD_V3,

@@ -24,8 +24,9 @@ fields ``sized`` names: the user id, a metric's name; test and variant names com
 the flag document): a record whose text is at most its share of the bytes
 (``max_bytes / max_pending`` less :data:`RECORD_BYTES`: 575 characters by default) is
 bounded by the count, as before. Only longer ones (an id of 100 KB) are added up, by
-the request thread that appends one and by the writer that takes it. (That check is a
-Python frame in front of the evaluator's append: about 100 ns a record.)
+the request thread that appends one and by the writer that takes it. The check and the
+sums are the evaluator's ``RecordQueue`` (C arithmetic in the compiled one, inside the
+append: no Python frame).
 
 Records whose delivery failed (a full disk, a file over its size limit) are counted in
 ``lost``, and so are records still waiting when the interpreter exits (the exit flush
@@ -48,6 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfgcore._compat import impl as _impl
+from cfgcore._layout import RECORD_BYTES as RECORD_BYTES  # (re-exported: see below)
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
@@ -67,24 +69,11 @@ FAILURE_LOG_EVERY = 60.0
 #: tens of characters) meet the count bound (100,000) long before this one.
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 
-#: What a record counts for besides the text it was given (its tuple, its numbers, the
-#: flag document's names, and the keys and punctuation of its JSON line); that text
-#: counts one byte per character (the JSON line of ASCII text; non-ASCII text takes up
-#: to 4 bytes a character there and in memory).
-RECORD_BYTES = 96
-
-
-def _text_size(record: Any, sized: tuple[int, ...]) -> int:
-    """The characters of the ``str`` fields of ``record`` at the indices ``sized``."""
-    n = 0
-    for i in sized:
-        try:
-            x = record[i]
-        except Exception:  # (a shorter record, or no tuple)
-            continue
-        if type(x) is str:
-            n += len(x)
-    return n
+# RECORD_BYTES (96), imported above from _layout, where the compiled queue reads it:
+# what a record counts for besides the text it was given (its tuple, its numbers, the
+# flag document's names, and the keys and punctuation of its JSON line); that text
+# counts one byte per character (the JSON line of ASCII text; non-ASCII text takes up
+# to 4 bytes a character there and in memory).
 
 
 class BackgroundWriter:
@@ -110,20 +99,18 @@ class BackgroundWriter:
         self._deliver = deliver
         self.name = name
         self.batch_size = batch_size
-        self._sized = tuple(sized)  # the fields whose text a request gives a record
-        # What each record whose text is no longer counts for (see _bounded_append).
-        self._share = max(RECORD_BYTES, max_bytes // max(1, max_pending))
         self._pending: collections.deque[Any] = collections.deque()
         # The request path: append(record) is the evaluator's RecordQueue.append (no
-        # Python frame in the compiled one), which starts the thread on first use,
-        # behind the byte bound's length check (_bounded_append).
-        self._queue = _impl.RecordQueue(self._pending, max_pending, self._start)
-        # [bytes of long records accepted (request threads add), taken (the writer
-        # adds), records refused by the byte bound]: see _bounded_append.
-        self._long = [0, 0, 0]
-        # [the backlog, max_bytes]: what that append reads (a forked child's new deque).
-        self._box: list[Any] = [self._pending, max_bytes]
-        self.append: Callable[[Any], bool] = self._bounded_append()
+        # Python frame in the compiled one), which starts the thread on first use. It
+        # holds the byte bound too: the length check of the fields `sized` names (the
+        # text a request gives a record) and the long records' sums (`long_added`, which
+        # it adds to, and `long_taken`, which _write_some adds to).
+        self._queue = _impl.RecordQueue(
+            self._pending, max_pending, self._start, max_bytes=max_bytes, sized=sized
+        )
+        # What each record whose text is short counts for (max_bytes / max_pending).
+        self._share: int = self._queue.share
+        self.append: Callable[[Any], bool] = self._queue.append
         self.done = 0  # delivered or failed
         self.errors = 0
         self.lost = 0  # records whose delivery failed (see failed())
@@ -152,89 +139,35 @@ class BackgroundWriter:
     def dropped(self) -> int:
         """Records refused: the backlog was full (by count or by bytes), or the writer
         closed."""
-        return self._queue.dropped + self._long[2]  # type: ignore[no-any-return]
+        queue = self._queue
+        return queue.dropped + queue.byte_dropped  # type: ignore[no-any-return]
 
     @property
     def max_bytes(self) -> int:
-        """Bytes the records waiting may take (an estimate) before new ones are dropped."""
-        return self._box[1]  # type: ignore[no-any-return]
+        """Bytes the records waiting may take (an estimate) before new ones are dropped.
+        (Setting it leaves each record's share as it was: ``max_bytes`` as given to the
+        constructor over ``max_pending``.)"""
+        return self._queue.max_bytes  # type: ignore[no-any-return]
 
     @max_bytes.setter
     def max_bytes(self, value: int) -> None:
-        self._box[1] = value
+        if type(value) is not int or value < 1:
+            raise ValueError(f"max_bytes must be a positive integer, not {value!r}")
+        self._queue.max_bytes = min(value, _impl.MAX_QUEUE_BYTES)
 
     @property
     def pending_bytes(self) -> int:
         """The estimate the byte bound judges: the records waiting, each counted as its
-        share of ``max_bytes`` or, when its text is longer, as its size."""
-        long = self._long
-        return len(self._pending) * self._share + max(0, long[0] - long[1])
-
-    def _bounded_append(self) -> Callable[[Any], bool]:
-        """The request path's append: the queue's, behind the byte bound.
-
-        A record whose text (the fields ``sized`` names) is at most its share of
-        ``max_bytes`` counts as that share (``_share``) bytes, so ``max_pending`` of
-        them fit: the queue's count bound covers them, and they cost a length check. A
-        longer one counts as its size and is refused (counted in :attr:`dropped`) when
-        it would take the estimate past ``max_bytes``; while long ones wait, short ones
-        are judged the same way.
+        share of ``max_bytes`` and, when its text is longer, its size on top.
 
         The long records' bytes are two sums, each added to by one side only (request
         threads add what they queue, the writer what it takes), so there is no lock.
-        Two request threads adding at the same instant may lose one addition (the GIL
-        switches between the read and the write): the writer's sum is never set past
-        the requests', and it is set to it whenever the writer finds the backlog empty,
-        so such an error does not outlive the records waiting. Never raises, never
-        waits."""
-        queue, push, long, box = self._queue, self._queue.append, self._long, self._box
-        sized = self._sized
-        if not sized:
-            return push  # type: ignore[no-any-return]  # (nothing a request sizes)
-        share = self._share
-        short = share - RECORD_BYTES  # the longest text of a record that counts as share
-        first, second, two = sized[0], sized[-1], len(sized) == 2
-        size_of = _text_size
-
-        def append(record: Any) -> bool:
-            if two:  # written out: a loop costs a request more than the append itself
-                try:
-                    a, b = record[first], record[second]
-                except Exception:
-                    a = b = None
-                n = (len(a) if type(a) is str else 0) + (len(b) if type(b) is str else 0)
-            else:
-                n = size_of(record, sized)
-            if n <= short and long[0] == long[1]:
-                return push(record)  # type: ignore[no-any-return]
-            size = max(n + RECORD_BYTES, share)
-            waiting = len(box[0]) * share + max(0, long[0] - long[1])
-            if waiting + size > box[1] and not queue.closed:
-                long[2] += 1  # (a closed queue counts its own refusals)
-                return False
-            if size <= share:
-                return push(record)  # type: ignore[no-any-return]
-            # Added before the record is queued: the writer may take it at once, and
-            # must never take off more than was added.
-            long[0] += size
-            if push(record):
-                return True
-            long[0] -= size
-            return False
-
-        if len(sized) != 1:
-            return append
-
-        def append_one(record: Any) -> bool:
-            try:
-                u = record[first]
-            except Exception:
-                u = None
-            if (type(u) is not str or len(u) <= short) and long[0] == long[1]:
-                return push(record)  # type: ignore[no-any-return]
-            return append(record)
-
-        return append_one
+        The writer's sum is never set past the requests', and it is set to it whenever
+        the writer finds the backlog empty, so an error (two request threads adding at
+        the same instant on the reference queue) does not outlive the records waiting."""
+        queue = self._queue
+        excess = max(0, queue.long_added - queue.long_taken)
+        return len(self._pending) * self._share + excess  # type: ignore[no-any-return]
 
     @property
     def max_pending(self) -> int:
@@ -270,7 +203,8 @@ class BackgroundWriter:
             # Cleared before looking, so a wake-up set after this point ends the wait
             # below at once; one set before it is answered by this very poll.
             wake.clear()
-            if self._queue.dropped != self._drops_seen:
+            queue = self._queue
+            if queue.dropped + queue.byte_dropped != self._drops_seen:
                 self._log_drops()
             if self._write_some():
                 wait = POLL_INTERVAL
@@ -293,19 +227,21 @@ class BackgroundWriter:
                     batch.append(pop())
             except IndexError:
                 pass
-            long = self._long
+            queue = self._queue
             if not batch:
                 # Nothing waits: no long record's bytes either (a record being appended
                 # right now may be left out, until the writer takes it).
-                long[1] = long[0]
+                queue.long_taken = queue.long_added
                 return 0
-            if long[0] != long[1]:  # long records wait: take this batch's off their sum
-                share, sized, taken = self._share, self._sized, 0
+            if queue.long_added != queue.long_taken:
+                # Long records wait: take this batch's off their sum (sized as the
+                # queue's append sized them).
+                share, size_of, taken = self._share, queue.text_size, 0
                 for record in batch:
-                    size = _text_size(record, sized) + RECORD_BYTES
+                    size = size_of(record) + RECORD_BYTES
                     if size > share:
                         taken += size
-                long[1] = min(long[1] + taken, long[0])
+                queue.long_taken = min(queue.long_taken + taken, queue.long_added)
             lost = self.lost
             try:
                 self._deliver(batch)
@@ -334,7 +270,8 @@ class BackgroundWriter:
             return
         self._drops_seen, self._drops_logged_at = dropped, now
         # Which bound: the byte bound named only when it refused some of them.
-        by_bytes, self._byte_drops_seen = self._long[2] != self._byte_drops_seen, self._long[2]
+        byte_dropped = self._queue.byte_dropped
+        by_bytes, self._byte_drops_seen = byte_dropped != self._byte_drops_seen, byte_dropped
         full = (
             f"{self.max_pending} records or {self.max_bytes} bytes" if by_bytes
             else str(self.max_pending)
@@ -428,7 +365,7 @@ class BackgroundWriter:
         else:
             n = self.appended - self.done
             self._pending.clear()
-        self._long[1] = self._long[0]  # nothing waits
+        self._queue.long_taken = self._queue.long_added  # nothing waits
         if n > 0:
             self.lost += n
             log.error("%s: %d records not written at exit (writing took too long or hung)",
@@ -442,10 +379,9 @@ class BackgroundWriter:
         # repair is done (restart_in_child): its sinks' locks are repaired by then.
         self._restart = self._thread is not None and not self.closed
         self._pending = collections.deque()
-        # The same queue object (a SeedAPI may hold its append), on the new deque.
+        # The same queue object (a SeedAPI may hold its append), on the new deque (and
+        # no long record's bytes waiting).
         self._queue.reset(self._pending)
-        self._box[0] = self._pending  # (the same lists: the append holds them)
-        self._long[0] = self._long[1] = 0
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
         self._wake = threading.Event()
@@ -453,7 +389,7 @@ class BackgroundWriter:
         self.done = self.polls = 0
         self._failing_since, self._lost_unlogged = None, 0
         self._drops_seen, self._drops_logged_at = self.dropped, None  # the parent's said
-        self._byte_drops_seen = self._long[2]
+        self._byte_drops_seen = self._queue.byte_dropped
 
 
 _WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
