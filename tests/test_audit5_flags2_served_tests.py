@@ -279,7 +279,8 @@ def test_a_document_written_to_redis_by_another_tool_is_refused_by_followers(
         assert wait_for(lambda: m._live.last_error is not None)
         assert "experiments.checkout.traffic_split" in str(m._live.last_error)
         assert m._live.document.version == version and served(m) == before
-        assert m.audit.entries()[-1]["kind"] == "error"
+        # last_error is set first, then the subscribers (the audit among them) are told
+        assert wait_for(lambda: m.audit.entries()[-1]["kind"] == "error")
 
         writer.update(lambda s: moved(s, since=time.time()))
         assert wait_for(lambda: m._live.document.version > version + 1)
