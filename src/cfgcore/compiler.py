@@ -455,9 +455,10 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 
     def own_slots(self, calls: int) -> tuple[int, ...]:
         """The own slots of the flag just compiled, sorted. A flag that calls shared
-        subtrees (``calls``: the count of calls before it was compiled) often reads the same thousands of
-        slots as the others calling them: equal tuples are kept once (and, once some
-        flag calls, equal slot lists are pooled once: ``prerequisites``)."""
+        subtrees (``calls``: the count of calls before it was compiled) often reads
+        the same thousands of slots as the others calling them: equal tuples are kept
+        once (and, once some flag calls, equal slot lists are pooled once:
+        ``prerequisites``)."""
         own = tuple(sorted(self.used_slots))
         if self.calls == calls:
             return own
