@@ -43,6 +43,7 @@ catch-up in progress.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -484,12 +485,7 @@ def _set_refused_aside(live: Any, why: str = "") -> str | None:
         # Beside the file itself (a flag file that is a symlink is written through it,
         # its lock and sidecar live there too).
         real = os.path.realpath(path)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = f"{real}.refused-{stamp}"
-        n = 1
-        while os.path.lexists(aside):
-            n += 1
-            aside = f"{real}.refused-{stamp}-{n}"
+        aside = _aside_path(real)
         try:
             mode = os.stat(real).st_mode & 0o777  # (it may hold what the operator guards)
             atomic_write(aside, data, mode=mode)
@@ -555,3 +551,165 @@ def _stop_live_only(manager: DynamicConfigurationManager, test_name: str, reason
         )
         live.install(stopped, live.prepare(stopped), "guardrail_rollback", manager)
     return True
+
+
+def audited_records(audit_path: str) -> dict[str, Any]:
+    """``{test: record}``: each A/B test's record as the audit log at ``audit_path``
+    (rotated files included) last recorded it going live, in the order the entries
+    were appended (None: deleted). Only lines naming an ``experiments.`` path are
+    decoded, and lines that are no entry (cut short by a crash, say) are passed over:
+    this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
+    ConfigError naming the file when the log cannot be read."""
+    from cfgcore.runtime.audit import _MAX_LINE, open_log_files
+
+    records: dict[str, Any] = {}
+    try:
+        opened = open_log_files(audit_path)
+    except OSError as exc:
+        name = exc.filename or audit_path
+        raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=name) from None
+    try:
+        for name, fh in opened:
+            while True:
+                try:
+                    raw = fh.readline(_MAX_LINE + 1)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot read audit log: {exc.strerror or exc}", file=name
+                    ) from None
+                if not raw:
+                    break
+                if b'"experiments.' not in raw:
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(entry, dict) or entry.get("kind") != "change":
+                    continue
+                where = entry.get("path")
+                if isinstance(where, str) and where.startswith("experiments."):
+                    if len(where) > len("experiments."):
+                        records[where[len("experiments.") :]] = entry.get("new")
+    finally:
+        for _, fh in opened:
+            fh.close()
+    return records
+
+
+def hold_audited_stops(store: Any, audit_path: str | None) -> tuple[str, ConfigError] | None:
+    """At start, before a file store's document is served (a file store keeps no
+    earlier document to judge it against): a flag file that serves again the variants
+    of an A/B test a guardrail stopped, as the audit log last recorded the test, with
+    no explicit resume since (the file put back from before the stop while every
+    process was down, its record made active or its flag splitting users again; or a
+    stop the store could not take, audited from the live flags only), is refused as a
+    running process refuses it: kept as ``<flag file>.refused-<UTC time>`` and written
+    back with those tests stopped (their audited records, their flags serving the
+    control to everyone), so no process serves the harmful variant again. Returns the
+    copy's path and the refusal, or None (nothing refused; not a file store; no audit
+    log). Never raises: a failure is logged and the file served as it is."""
+    from cfgcore.experiments.abtest import guardrail_reactivations, guardrail_stop
+    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.flags import derive
+
+    if getattr(store, "kind", None) != "file" or audit_path is None:
+        return None
+    if not os.path.lexists(audit_path):
+        return None
+    path = store.path
+    try:
+        with store.locked():
+            try:
+                data, origin = store.read_bytes()
+                doc = store.document(data, origin)
+                derived = derive(doc.snapshot, origin)
+            except ConfigError:
+                return None  # no file, or one that cannot serve: refused when loaded
+            if origin != path:
+                return None  # the bundled seed (no file)
+            if doc.writer and not derived.experiments:
+                # Written through the store, serving no A/B test: nothing to look up (a
+                # test's flag splitting users without its record is a hand edit's).
+                return None
+            try:
+                audited = audited_records(audit_path)
+            except ConfigError as exc:
+                log.error(
+                    "%s; the flag file %s is served without being checked for A/B tests "
+                    "their guardrails stopped", exc, path,
+                )  # fmt: skip
+                return None
+            held = {n: r for n, r in audited.items() if guardrail_stop(r) is not None}
+            if not held:
+                return None
+            problems, again = [], {}
+            for name, record in held.items():
+                old = msgspec.structs.replace(derived, experiments={name: record})
+                found = guardrail_reactivations(old, derived, path)
+                if found:
+                    problems += found
+                    again[name] = record
+            if not problems:
+                return None
+            refusal = ConfigError(problems)
+            good = _stops_again(doc.snapshot, again, store.format, path)
+            real = os.path.realpath(path)
+            aside = _aside_path(real)
+            mode = os.stat(real).st_mode & 0o777
+            atomic_write(aside, data, mode=mode)
+            atomic_write(path, good, follow_symlinks=True)
+    except (OSError, ConfigError) as exc:
+        log.error(
+            "the flag file %s may serve again an A/B test its guardrail stopped, and it "
+            "could not be set aside: %s", path, exc,
+        )  # fmt: skip
+        return None
+    except Exception:  # a start is never blocked by this look back
+        log.exception("cannot check the flag file %s for A/B tests their guardrails stopped", path)
+        return None
+    names = ", ".join(sorted(again))
+    log.error(
+        "the flag file %s would serve again the variants of A/B tests their guardrails "
+        "stopped (%s, as the audit log %s last recorded them): %s; it was kept as %s and "
+        "written back with those tests stopped; resume a test explicitly with cfgcore "
+        "experiment start NAME (audited)",
+        path, names, audit_path, refusal, aside,
+    )  # fmt: skip
+    return aside, refusal
+
+
+def _aside_path(real: str) -> str:
+    """A free ``<file>.refused-<UTC time>[-n]`` beside ``real``."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = f"{real}.refused-{stamp}"
+    n = 1
+    while os.path.lexists(aside):
+        n += 1
+        aside = f"{real}.refused-{stamp}-{n}"
+    return aside
+
+
+def _stops_again(snap: Any, held: dict[str, Any], fmt: Any, path: str) -> bytes:
+    """The bytes of ``snap`` with each test of ``held`` stopped as its audited record
+    says (its flag, if the document has one, serving that record's control)."""
+    from cfgcore.snapshot import Rule, encode_snapshot
+
+    flags, experiments = dict(snap.flags), dict(snap.experiments)
+    for name, record in held.items():
+        flag = flags.get(name)
+        if flag is None and name not in experiments:
+            continue  # deleted in the file: serves nothing of it
+        experiments[name] = record
+        if flag is not None:
+            control = record.get("control", "control")
+            if not isinstance(control, str) or control not in flag.variants:
+                raise ConfigError(
+                    f"the audit log's record of A/B test {name!r} names no variant of its "
+                    f"flag as its control ({control!r})", file=path,
+                )  # fmt: skip
+            when = flag.rules[0].when if flag.rules else None
+            flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+    new = msgspec.structs.replace(snap, flags=flags, experiments=experiments)
+    data: bytes = encode_snapshot(new, fmt, file=path)
+    return data
