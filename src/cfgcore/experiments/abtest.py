@@ -92,7 +92,8 @@ RETIRED = "retired_ab_tests"
 NOT_STARTED = "created, not started"
 
 
-#: Record key: when a guardrail stopped the test (epoch seconds). Every later change of
+#: Record key: when a guardrail stopped the test (epoch seconds; after the resume it ends,
+#: if the host's clock is behind the resuming one's). Every later change of
 #: the test keeps it (a stop by hand, a create without ``start``) until an explicit
 #: resume (:meth:`ABTests.create` with ``start``: ``cfgcore experiment start``), which
 #: records :data:`RESUMED_AT` instead; a document that serves the test's variants
@@ -100,7 +101,8 @@ NOT_STARTED = "created, not started"
 GUARDRAIL_STOPPED_AT = "guardrail_stopped_at"
 
 #: Record key: when the test was last resumed through the experiment API after a
-#: guardrail stop (epoch seconds; audited as ``resume_ab_test``).
+#: guardrail stop (epoch seconds, never before that stop whatever the resuming host's
+#: clock says; audited as ``resume_ab_test``).
 RESUMED_AT = "resumed_at"
 
 #: Words every refusal of a guardrail-stopped test served again starts its message with.
@@ -709,12 +711,32 @@ def _stopped(
     when = flag.rules[0].when if flag.rules else None
     record = {**meta, "status": "stopped", "stopped_reason": reason, "stopped_at": now}
     if guardrail:
-        record[GUARDRAIL_STOPPED_AT] = now
+        # After the resume it ends, whatever this host's clock says (behind the
+        # resuming host's): a document from before this stop, resumed, carries that
+        # resume's time, and must read as older than the stop to be refused.
+        resumed = _number(record.pop(RESUMED_AT, None))
+        record[GUARDRAIL_STOPPED_AT] = (
+            now if resumed is None or resumed < now else math.nextafter(resumed, math.inf)
+        )
     return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
 
 
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
+
+
+class OtherRun(Exception):
+    """The stored A/B test is another run (another ``since``) than the one a stop was
+    meant for: created again since (:meth:`ABTests.stop` with ``run``)."""
+
+
+#: :meth:`ABTests.stop`'s ``run`` when any run of the test may be stopped.
+ANY_RUN: Any = object()
+
+
+def run_of(meta: Any) -> float | None:
+    """Which run of its test the record ``meta`` is: its ``since`` (None: the first)."""
+    return _number(meta.get("since")) if isinstance(meta, Mapping) else None
 
 
 def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -845,8 +867,12 @@ class ABTests:
                     record[GUARDRAIL_STOPPED_AT] = held
             elif held is not None:
                 # The explicit resume of a test a guardrail stopped (audited as
-                # resume_ab_test): other processes serve it again on seeing this.
-                record = {**record, RESUMED_AT: now}
+                # resume_ab_test): other processes serve it again on seeing this. Made
+                # on the document that holds the stop, so it comes after it whatever
+                # this host's clock says (stepped back, or behind the host that
+                # stopped it): at its time, or later, or every other process refused
+                # the resumed document as undoing the stop, and wrote the stop back.
+                record = {**record, RESUMED_AT: max(now, held)}
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: served},
@@ -1040,16 +1066,25 @@ class ABTests:
         return copy.deepcopy(flag.variants[variant])
 
     def stop(
-        self, test_name: str, reason: str = "stopped", *, source: str = "stop_ab_test"
+        self,
+        test_name: str,
+        reason: str = "stopped",
+        *,
+        source: str = "stop_ab_test",
+        run: float | None = ANY_RUN,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
-        False if there is no such test."""
+        False if there is no such test. ``run``: stop only that run of the test (its
+        ``since``: :func:`run_of`), raising :class:`OtherRun` when the store holds
+        another (a guardrail's verdict on one run's events is no verdict on the next)."""
         if not isinstance(test_name, str) or test_name not in self.manager._tests:
             return False  # (a list: unhashable)
 
         def change(snap: Snapshot) -> Snapshot:
             if test_name not in snap.experiments or test_name not in snap.flags:
                 raise _TestGone  # deleted by another thread since the check above
+            if run is not ANY_RUN and run_of(snap.experiments[test_name]) != run:
+                raise OtherRun(test_name)
             meta = dict(snap.experiments[test_name])
             now = self.manager._now()
             why = reason

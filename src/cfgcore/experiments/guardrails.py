@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore.errors import ConfigError
+from cfgcore.experiments.abtest import ANY_RUN, run_of
 from cfgcore.experiments.exposures import Exposure, ExposureRecord, LogTail, MetricRecord
 from cfgcore.experiments.metrics import MetricsStore
 
@@ -176,9 +177,10 @@ class Guardrails:
         self.metric_events: dict[str, int] = {}
         self._shared: SharedLogs | None = None
         self._closed = threading.Event()  # ends a catch-up in progress
-        # {test: reason}: rollbacks served from the live flags only (the store could
-        # not take them); stored by the first document that serves the test again.
-        self.unstored: dict[str, str] = {}
+        # {test: (reason, run)}: rollbacks served from the live flags only (the store
+        # could not take them); stored by the first document that serves that run of
+        # the test again.
+        self.unstored: dict[str, tuple[str, Any]] = {}
 
     def after_fork_in_child(self) -> None:
         # checks in flight ran on threads the child does not have
@@ -334,11 +336,12 @@ class Guardrails:
             # The test's own rule, set by whoever created it (with experiment.create):
             # not subject to the access policy (a policy that does not name this
             # process's user must not keep a harmful variant serving), audited as the
-            # actor "guardrail".
-            self.roll_back(test_name, reason)
+            # actor "guardrail". Only the run judged (one created again meanwhile, in
+            # a document this process has not taken yet, has events of its own).
+            self.roll_back(test_name, reason, run=run_of(meta))
         return found
 
-    def roll_back(self, test_name: str, reason: str) -> None:
+    def roll_back(self, test_name: str, reason: str, *, run: Any = ANY_RUN) -> None:
         """Stop ``test_name`` (a guardrail fired), whatever the stored flag file holds.
 
         A safety action must not be blocked by an unrelated bad file. The stop is an
@@ -355,24 +358,35 @@ class Guardrails:
         timeout, a full disk, a removed file, a refused document in Redis), an ERROR
         says so, and the first document that goes live afterwards serving the test
         again (the store readable again, a reload) gets the stop stored at once
-        (:meth:`flags_changed`)."""
+        (:meth:`flags_changed`). ``run``: the run judged (:func:`~cfgcore.experiments.
+        abtest.run_of`); another run of the test, in the store or in the live flags, is
+        not stopped (it has events of its own for its checks to judge)."""
+        from cfgcore.experiments.abtest import OtherRun
         from cfgcore.runtime.policy import acting
 
         ab_tests = self.manager._ab_tests
         with acting(GUARDRAIL_ACTOR):
             try:
-                if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
+                if ab_tests.stop(test_name, reason, source="guardrail_rollback", run=run):
                     return
                 # False: the stored document has no such test. It may have been
                 # deleted meanwhile (nothing to do), or the store serves a document
                 # without it (the flag file removed: the bundled seed in its place).
                 error = ConfigError("the stored flag document has no such A/B test")
+            except OtherRun:
+                log.warning(
+                    "A/B test %s was created again as a new run since the run its guardrail "
+                    "judged: the rollback is not applied to the new run (its own events "
+                    "are checked); this process serves it once it takes the new document",
+                    test_name,
+                )  # fmt: skip
+                return
             except ConfigError as exc:
                 error = exc
             # Safety first: served from the live flags now, stored (maybe) after.
-            if not _stop_live_only(self.manager, test_name, reason):
-                return  # not served any more (deleted or stopped meanwhile)
-            self.unstored[test_name] = reason
+            if not _stop_live_only(self.manager, test_name, reason, run):
+                return  # not served any more (deleted, stopped or created again meanwhile)
+            self.unstored[test_name] = (reason, run)
             try:
                 aside = _set_refused_aside(self.manager._live)
             except Exception as exc:  # (the lock held past its timeout, say)
@@ -380,9 +394,12 @@ class Guardrails:
                 aside = None
             if aside is not None:  # set aside now, or by another process meanwhile
                 try:
-                    if ab_tests.stop(test_name, reason, source="guardrail_rollback"):
+                    if ab_tests.stop(test_name, reason, source="guardrail_rollback", run=run):
                         self.unstored.pop(test_name, None)
                         return
+                except OtherRun:
+                    self.unstored.pop(test_name, None)  # the judged run is over
+                    return
                 except ConfigError as exc:
                     error = exc
         log.error(
@@ -399,9 +416,13 @@ class Guardrails:
         if not self.unstored:
             return
         again = []
-        for name in list(self.unstored):
+        for name, (_, run) in list(self.unstored.items()):
             meta = new.experiments.get(name)
-            if isinstance(meta, dict) and meta.get("status", "active") == "active":
+            if (
+                isinstance(meta, dict)
+                and meta.get("status", "active") == "active"
+                and (run is ANY_RUN or run_of(meta) == run)
+            ):
                 again.append(name)
             else:
                 self.unstored.pop(name, None)
@@ -428,16 +449,17 @@ class Guardrails:
     def restore(self, tests: list[str]) -> None:
         """Roll ``tests`` back again (see :meth:`flags_changed`)."""
         for name in tests:
-            reason = self.unstored.pop(name, None)
-            if reason is None or name not in self.manager._tests:
+            held = self.unstored.pop(name, None)
+            if held is None or name not in self.manager._tests:
                 continue
             if self.manager._tests[name].get("status", "active") != "active":
                 continue
+            reason, run = held
             log.warning("A/B test %s served again: storing its guardrail rollback", name)
             try:
-                self.roll_back(name, reason)
+                self.roll_back(name, reason, run=run)
             except Exception:  # retried by the next document that serves it
-                self.unstored[name] = reason
+                self.unstored[name] = held
                 log.exception("guardrail rollback of A/B test %s failed", name)
 
 
@@ -514,10 +536,13 @@ def _set_refused_aside(live: Any, why: str = "") -> str | None:
     return aside
 
 
-def _stop_live_only(manager: DynamicConfigurationManager, test_name: str, reason: str) -> bool:
+def _stop_live_only(
+    manager: DynamicConfigurationManager, test_name: str, reason: str, run: Any = ANY_RUN
+) -> bool:
     """Stop the test in the live flags only, from the state they serve (the store
     cannot take the change): audited and in the history like any stop. False if the
-    live flags do not serve it (deleted meanwhile, or stopped already)."""
+    live flags do not serve it (deleted meanwhile, or stopped already), or serve
+    another run of it than ``run``."""
     from cfgcore.experiments.abtest import _stopped
     from cfgcore.runtime.flagstore import FlagDocument, checksum, writer_identity
     from cfgcore.snapshot import encode_snapshot
@@ -531,6 +556,7 @@ def _stop_live_only(manager: DynamicConfigurationManager, test_name: str, reason
             or not isinstance(meta, dict)
             or meta.get("status", "active") != "active"
             or test_name not in snap.flags
+            or (run is not ANY_RUN and run_of(meta) != run)
         ):
             return False
         meta, flag = _stopped(
