@@ -840,6 +840,9 @@ class ABTests:
         ):
             return True
 
+        # A resume when this process serves the test stopped by its guardrail.
+        resume = start and guardrail_stop(self.manager._tests.get(name)) is not None
+
         def change(snap: Snapshot) -> Snapshot:
             # Judged on the newest stored document, under the store's lock.
             self._may_replace(name, snap)
@@ -866,6 +869,20 @@ class ABTests:
                 if held is not None:  # still stopped: the guardrail's stop stays in force
                     record[GUARDRAIL_STOPPED_AT] = held
             elif held is not None:
+                if not resume:
+                    # Stopped by a guardrail (another process's) since this process
+                    # last read the test: this caller replaces a test it believes
+                    # running, it did not ask to resume a stopped one (nor would the
+                    # audit log say resume_ab_test).
+                    why = stored.get("stopped_reason") if isinstance(stored, dict) else None
+                    raise ConfigError([Problem(
+                        path=f"experiments.{name}.status",
+                        message=f"A/B test {name!r} {GUARDRAIL_HELD} since this process "
+                        f"last read it ({why}); resume it "
+                        f"explicitly, knowing the stop: cfgcore experiment start {name} "
+                        "(audited), or create_ab_test again once this process serves "
+                        "the stop", file=self.manager.flags_file, kind="flags",
+                    )])  # fmt: skip
                 # The explicit resume of a test a guardrail stopped (audited as
                 # resume_ab_test): other processes serve it again on seeing this. Made
                 # on the document that holds the stop, so it comes after it whatever
@@ -879,7 +896,6 @@ class ABTests:
                 experiments={**snap.experiments, name: record},
             )
 
-        resume = start and guardrail_stop(self.manager._tests.get(name)) is not None
         try:
             self.manager._mutate(change, "resume_ab_test" if resume else "create_ab_test")
         except ConfigError as exc:
