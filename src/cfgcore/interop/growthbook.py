@@ -28,9 +28,20 @@ groups given as value lists) and dotted paths into objects and arrays; the membe
 operators intersect an array attribute with their values, as GrowthBook's ``isIn``
 does. ``$regex`` patterns are rewritten so RE2 answers as the SDK's Python ``re`` does
 (Unicode ``\\d``/``\\w``/``\\s``, a final ``$``); constructs that mean something else
-to RE2 (``\\b``, lookaround, inline flags, ...) are refused. Anything else
-(``$elemMatch``, ``$all``, equality with objects, ``parentConditions``, ...) is an
-import error naming the feature and the operator.
+to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
+are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}`` and
+``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
+element that is an array). Anything else (``$elemMatch`` on the elements' fields,
+equality with objects, ...) is an import error naming the feature and the operator.
+
+Prerequisites: the gates GrowthBook puts first in a feature's rules
+(``{"parentConditions": [{"id": parent, "condition": ..., "gate": true}]}``) become
+cfgcore prerequisites on the parent's variants whose values pass the condition
+(computed at import by cfgcore's own lowering and evaluator); a feature whose gate
+fails serves null, as in GrowthBook. Non-gate conditions and gates after a rule that
+can serve act on one rule only and are refused, as are prerequisite cycles and the
+children of a refused feature (see :func:`_link_prerequisites`).
+
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
 """
@@ -49,8 +60,9 @@ import msgspec
 
 from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
+from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
 from cfgcore._regex import class_ranges, compile_regex
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, SnapshotError
 from cfgcore.interop import (
     MALFORMED,
     InteropError,
@@ -82,17 +94,25 @@ VER_NUM = "#vn"  # suffix: padded version string of a number attribute
 LOWER = "#lower"  # suffix: a string attribute in lower case (``$ini``, as GrowthBook folds)
 MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_member`)
 MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
+MEMBER_NESTED = "#inn:"  # an array attribute holds an array holding an element with this key
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
-_UNSUPPORTED_RULE_KEYS = ("parentConditions", "contextualBanditRef", "contextualVariations",
-                          "tracks", "url")  # fmt: skip
+_UNSUPPORTED_RULE_KEYS = ("contextualBanditRef", "contextualVariations", "tracks", "url")
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
 
 
 class _Refuse(Exception):
     pass
+
+
+class _Inherited(_Refuse):
+    """A feature refused because its prerequisite ``parent`` is."""
+
+    def __init__(self, why: str, parent: Any) -> None:
+        super().__init__(why)
+        self.parent = parent
 
 
 def js_truthy(value: Any) -> bool:
@@ -365,7 +385,9 @@ def context(
     names). Every value reached gets its type
     ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
     ``<path>#vs``, numbers ``<path>#vn``, arrays their length ``<path>#size`` and a
-    membership key per element (``<path>#in:...``, ``<path>#ini:...``).
+    membership key per element (``<path>#in:...``, ``<path>#ini:...``; ``<path>#inn:...``
+    for an element of an element that is an array, which ``$elemMatch``/``$all`` with
+    ``$in`` read as GrowthBook's ``isIn`` does).
     Hashing reads top-level attributes by exact key, as GrowthBook does:
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
@@ -411,6 +433,11 @@ def context(
                 out[f"{path}{MEMBER}{key}"] = True
                 if isinstance(el, str):
                     out[f"{path}{MEMBER_CI}{el.lower()}"] = True
+            elif isinstance(el, (list, tuple)):  # GrowthBook's isIn reads one level into it
+                for sub in el:
+                    key = _member(sub)
+                    if key is not None:
+                        out[f"{path}{MEMBER_NESTED}{key}"] = True
 
     attrs = attributes if isinstance(attributes, Mapping) else {}
     top: dict[str, Any] = {}  # what conditions read (hashing reads every key)
@@ -519,6 +546,10 @@ class _Attributes(DerivedAttributes):
         if suffix.startswith(MEMBER_CI):
             want = suffix[len(MEMBER_CI) :]
             return True if any(isinstance(el, str) and el.lower() == want for el in node) else None
+        if suffix.startswith(MEMBER_NESTED):
+            want = suffix[len(MEMBER_NESTED) :]
+            nested = (el for el in node if isinstance(el, (list, tuple)))
+            return True if any(_member(sub) == want for el in nested for sub in el) else None
         return None
 
     def derive(self, spec: str) -> bool | None:
@@ -567,22 +598,255 @@ def to_snapshot(
             [Problem("savedGroups", f"expected an object, got {type_name(saved_groups)}",
                      file=source)]
         )  # fmt: skip
-    problems: list[Problem] = []
-    flags: dict[str, Any] = {}
+    reasons: dict[Any, str] = {}  # refused features: why
+    flags: dict[Any, Any] = {}
+    lowered: dict[Any, _Feature] = {}
     groups = _SavedGroups(saved_groups or {})
     for key, feat in features.items():
         try:
-            flags[key] = _Feature(str(key), feat, groups).lower()
+            lowered[key] = _Feature(str(key), feat, groups)
+            flags[key] = lowered[key].lower()
         except _Refuse as exc:
-            problems.append(Problem(path=f"features.{key}", message=str(exc), file=source))
+            reasons[key] = str(exc)
         except MALFORMED as exc:  # a value of the wrong type inside the feature
-            problems.append(Problem(path=f"features.{key}", message=malformed(exc), file=source))
+            reasons[key] = malformed(exc)
+        if key in reasons:
+            lowered.pop(key, None)
+    for key, why in _link_prerequisites(lowered, reasons).items():
+        del flags[key]
+        reasons[key] = why
+    problems = [
+        Problem(path=f"features.{key}", message=reasons[key], file=source)
+        for key in features
+        if key in reasons
+    ]
     meta: dict[str, Any] = {"imported_from": "growthbook"}
     if problems and on_error == "raise":
         raise InteropError(problems)
     if problems:
         meta["refused"] = {p.path.split(".", 1)[1]: p.message for p in problems}
     return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
+
+
+# -- prerequisites ------------------------------------------------------------------------
+OFF = "prerequisite"  # the variant (null) a feature whose gate failed serves, as GrowthBook
+
+
+def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> dict[Any, str]:
+    """Turn the features' gates (:meth:`_Feature.prerequisites`) into cfgcore
+    prerequisites; returns the features refused here, with why.
+
+    A gate on parent P with condition C holds where P serves a variant whose value
+    passes C: that set of P's variants is computed here, by cfgcore's own lowering of
+    C evaluated on each value (so it is what cfgcore answers), and becomes a
+    prerequisite ``{flag: P, variants: [...]}``; a feature whose gate fails serves
+    null (:data:`OFF`), which is also a value its own children test. An unknown
+    parent is null to GrowthBook: C on null decides at import. A gate no value passes
+    makes the feature null for everyone (disabled, serving OFF).
+
+    Refused: a feature whose parent is refused (the reason names the first refused
+    feature on the way), the features of a prerequisite cycle (GrowthBook answers a
+    cycle by where the evaluation starts: null, ``cyclicPrerequisite``, for the
+    feature it started from, while a feature on the cycle may see another's gate fail
+    first and go on), and chains past the compiler's depth and fan-out limits."""
+    edges = {k: [pid for _, pid, _ in f.parents if pid in feats] for k, f in feats.items()}
+    if not any(f.parents for f in feats.values()):
+        return {}
+    probe = _Probe(feats)
+    out: dict[Any, str] = {}
+    roots: dict[Any, tuple[Any, str]] = {k: (k, why) for k, why in refused.items()}
+    depth: dict[Any, int] = {}
+    cost: dict[Any, int] = {}
+    for comp in _components(edges):
+        members = set(comp)
+        if len(comp) > 1 or comp[0] in edges[comp[0]]:
+            for k in comp:
+                where = next(p[0] for p in feats[k].parents if p[1] in members)
+                cycle = [repr(n)[:40] for n in _cycle(k, members, edges)]
+                if len(cycle) > 8:  # a long cycle: its start and end
+                    cycle[4:-3] = [f"... {len(cycle) - 7} more"]
+                path = " -> ".join(cycle)
+                out[k] = (
+                    f"{where}: a prerequisite cycle ({path}): GrowthBook's answer on a cycle "
+                    "depends on the feature its evaluation starts from"
+                )
+                roots[k] = (k, out[k])
+            continue
+        k = comp[0]
+        f = feats[k]
+        if not f.parents:
+            continue
+        try:
+            pres = _gates(f, feats, roots, probe)
+        except _Inherited as exc:
+            out[k] = str(exc)
+            roots[k] = roots[exc.parent]  # its children name the first refused feature
+            continue
+        except _Refuse as exc:
+            out[k] = str(exc)
+            roots[k] = (k, out[k])
+            continue
+        if pres is None:  # a gate nothing passes: null for everyone
+            f.flag["enabled"] = False
+            f.flag["off_variant"] = f.variant(OFF, None)
+            continue
+        if not pres:
+            continue
+        d = 1 + max(depth.get(p["flag"], 1) for p in pres)
+        c = 1 + sum(cost.get(p["flag"], 1) for p in pres)
+        if d > MAX_PREREQUISITE_DEPTH or c > MAX_PREREQUISITE_EVALUATIONS:
+            out[k] = (
+                f"{f.parents[0][0]}: its prerequisites chain {d} features deep and a check "
+                f"would evaluate {c} (cfgcore's limits: {MAX_PREREQUISITE_DEPTH} levels, "
+                f"{MAX_PREREQUISITE_EVALUATIONS:,} evaluations)"
+            )
+            roots[k] = (k, out[k])
+            continue
+        depth[k], cost[k] = d, c
+        f.flag["prerequisites"] = pres
+        f.flag["off_variant"] = f.variant(OFF, None)
+    return out
+
+
+def _gates(
+    f: _Feature, feats: dict[Any, _Feature], roots: dict[Any, tuple[Any, str]], probe: _Probe
+) -> list[dict[str, Any]] | None:
+    """The prerequisites of ``f``'s gates (several on one parent: the variants passing
+    all), or None when a gate never passes; _Refuse(why, refused parent) for a refused
+    parent or a condition cfgcore cannot compile."""
+    sets: dict[str, list[str]] = {}
+    never = False
+    for where, pid, cond in f.parents:
+        if pid in roots:
+            root, why = roots[pid]
+            through = "" if root == pid else f", through {root!r:.60}"
+            raise _Inherited(
+                f"{where}: the prerequisite {pid!r:.60} is refused{through} ({why})", pid
+            )
+        failed = probe.failed.get(id(cond))
+        if failed is not None:
+            raise _Refuse(f"{where}.condition: {failed}")
+        if cond is None:
+            continue  # the SDK skips a gate without a condition
+        parent = feats.get(pid)
+        if parent is None or parent.flag.get("enabled") is False:  # unknown or always null
+            never = never or not probe.passes(cond, None)
+            continue
+        ok = [name for name, value in parent.variants.items() if probe.passes(cond, value)]
+        sets[pid] = [n for n in sets[pid] if n in ok] if pid in sets else ok
+    if never or not all(sets.values()):
+        return None
+    return [
+        {"flag": pid, "variants": names}
+        for pid, names in sets.items()
+        if len(names) < len(feats[pid].variants)  # a gate every value passes always holds
+    ]
+
+
+class _Probe:
+    """Parent conditions (lowered over the attribute ``value``) evaluated by cfgcore on
+    values, as GrowthBook's ``evalCondition({"value": value}, condition)``: all compiled
+    into one snapshot (a condition the compiler refuses lands in ``failed``)."""
+
+    def __init__(self, feats: dict[Any, _Feature]) -> None:
+        # not an Engine: its evaluations would be counted (metrics) and logged (debug mode)
+        from cfgcore._compat import impl
+        from cfgcore.compiler import compile_snapshot
+
+        def compiled(flags: dict[str, Any]) -> Any:
+            return impl.CompiledSnapshot(compile_snapshot(snapshot_from_dict({"flags": flags})))
+
+        self.failed: dict[int, str] = {}
+        self.names: dict[int, str] = {}
+        self.contexts: dict[int, tuple[Any, Any]] = {}
+        probes: dict[str, Any] = {}
+        for f in feats.values():
+            for _, _, cond in f.parents:
+                if cond is not None and cond not in (_ALWAYS, _NEVER):
+                    name = self.names.setdefault(id(cond), f"c{len(self.names)}")
+                    probes[name] = {"rules": [{"when": cond, "serve": "on"}], "default": "off"}
+        self.engine: Any = None
+        if not probes:
+            return
+        try:
+            self.engine = compiled(probes)
+            return
+        except SnapshotError:
+            pass
+        for key, name in self.names.items():  # find the conditions it refuses
+            try:
+                compiled({name: probes[name]})
+            except SnapshotError as exc:
+                self.failed[key] = "; ".join(p.message for p in exc.problems)
+                del probes[name]
+        self.engine = compiled(probes)
+
+    def passes(self, cond: Any, value: Any) -> bool:
+        if cond == _ALWAYS or cond == _NEVER:
+            return cond == _ALWAYS
+        found = self.contexts.get(id(value))
+        if found is None or found[0] is not value:
+            found = self.contexts[id(value)] = (value, context({"value": value}))
+        return bool(self.engine.is_enabled(self.names[id(cond)], found[1]))
+
+
+def _components(edges: dict[Any, list[Any]]) -> list[list[Any]]:
+    """The strongly connected components of ``edges`` (a feature -> the features it
+    depends on), each after every component it depends on (Tarjan, iteratively)."""
+    index: dict[Any, int] = {}
+    low: dict[Any, int] = {}
+    stack: list[Any] = []
+    on_stack: set[Any] = set()
+    out: list[list[Any]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work: list[tuple[Any, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            succ = edges.get(node, [])
+            if i < len(succ):
+                work.append((node, i + 1))
+                nxt = succ[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                out.append(comp)
+            if work:
+                up = work[-1][0]
+                low[up] = min(low[up], low[node])
+    return out
+
+
+def _cycle(start: Any, members: set[Any], edges: dict[Any, list[Any]]) -> list[Any]:
+    """A shortest prerequisite cycle through ``start`` within ``members``."""
+    back: dict[Any, Any] = {start: None}
+    queue = [start]
+    for node in queue:
+        for nxt in edges.get(node, []):
+            if nxt == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(back[path[-1]])
+                return [*reversed(path), start]
+            if nxt in members and nxt not in back:
+                back[nxt] = node
+                queue.append(nxt)
+    return [start, start]  # pragma: no cover - start is on a cycle in members
 
 
 def _space(version: int) -> int:
@@ -650,6 +914,10 @@ class _Feature:
         self.groups = saved_groups
         self.variants: dict[str, Any] = {}
         self.on: list[str] = []
+        # the feature's prerequisites: (where, parent id, the condition on the parent's
+        # value lowered over the attribute "value", or None for none)
+        self.parents: list[tuple[str, str, Any]] = []
+        self.flag: dict[str, Any] = {}
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -669,6 +937,9 @@ class _Feature:
         rules: list[dict[str, Any]] = []
         for i, rule in enumerate(self.feat.get("rules") or []):
             try:
+                if isinstance(rule, Mapping) and rule.get("parentConditions"):
+                    # no rule before can serve (GrowthBook's leading gate rules)
+                    self.prerequisites(i, rule["parentConditions"], leading=not rules)
                 lowered = self.rule(i, rule)
             except _Refuse as exc:
                 raise _Refuse(f"rules[{i}]: {exc}") from None
@@ -678,12 +949,55 @@ class _Feature:
                     if why is not None:
                         raise _Refuse(f"rules[{i}].condition: {why}")
             rules += lowered
-        return {
+        self.flag = {
             "variants": self.variants,
             "default": "default",
             "on_variants": self.on,
             "rules": rules,
         }
+        return self.flag
+
+    def prerequisites(self, i: int, conditions: Any, leading: bool) -> None:
+        """Record a rule's ``parentConditions`` as the feature's prerequisites
+        (:func:`_link_prerequisites` resolves them once every feature is lowered).
+
+        GrowthBook evaluates each parent with the same attributes and tests its value
+        (``evalCondition({"value": value}, condition)``): a failing gate makes the
+        feature null, a failing non-gate condition skips only this rule. cfgcore's
+        prerequisites apply to a whole flag, so only gates on a rule that no rule before
+        it can serve (GrowthBook puts them first) are lowered; the rest is refused."""
+        if not isinstance(conditions, list):
+            raise _Refuse(f"'parentConditions' must be an array, got {type_name(conditions)}")
+        for j, pc in enumerate(conditions):
+            where = f"parentConditions[{j}]"
+            if not isinstance(pc, Mapping):
+                raise _Refuse(f"{where} must be an object, got {type_name(pc)}")
+            pid = pc.get("id")
+            if pid is None:
+                continue  # the SDK skips it
+            if not isinstance(pid, str):
+                raise _Refuse(f"{where}.id must be a string, got {type_name(pid)}")
+            if not pc.get("gate", False):
+                raise _Refuse(
+                    f"{where} (parent {pid!r:.60}) is not a gate: failing, it skips only "
+                    "this rule, and cfgcore's prerequisites apply to the whole flag"
+                )
+            if not leading:
+                raise _Refuse(
+                    f"{where} (parent {pid!r:.60}): a gate on a rule after one that can serve "
+                    "applies from that rule on, and cfgcore's prerequisites apply to the "
+                    "whole flag"
+                )
+            cond = pc.get("condition")
+            if cond is not None:
+                try:
+                    cond = self.condition(cond)
+                except _Refuse as exc:
+                    raise _Refuse(f"{where}.condition: {exc}") from None
+                cond, why = fit_depth(cond, heights=self.groups.heights)
+                if why is not None:
+                    raise _Refuse(f"{where}.condition: {why}")
+            self.parents.append((f"rules[{i}].{where}", pid, cond))
 
     # -- rules ----------------------------------------------------------------------------
     def hash_attrs(self, rule: Mapping[str, Any], fallback: bool) -> list[str]:
@@ -980,6 +1294,18 @@ class _Feature:
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
         if op == "$not":
             return _not(self.value_test(attr, v))
+        if op == "$all":  # an array in which every expected value matches some element
+            if not isinstance(v, list):
+                return _NEVER
+            tests = [_some_element(attr, x, op) for x in v]
+            return _and({"attr": attr + TYPE, "eq": "array"}, *tests)
+        if op == "$elemMatch":  # an array with an element (not null) that passes ``v``
+            if not isinstance(v, Mapping) or not all(str(k).startswith("$") for k in v):
+                raise _Refuse(
+                    f"'$elemMatch' at {attr!r} with a condition on the elements' fields "
+                    "(only operators that reduce to membership, '$eq' and '$in', are lowered)"
+                )
+            return _and({"attr": attr + TYPE, "eq": "array"}, _some_element(attr, v, op))
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
 
 
@@ -1201,6 +1527,65 @@ def _ordered(attr: str, name: str, n: int | float) -> Any:
         return _exact.ordered(attr, name, n)
     except ValueError as exc:
         raise _Refuse(f"{exc} (at {attr!r})") from None
+
+
+def _some_element(attr: str, expected: Any, op: str) -> Any:
+    """Whether some element of the array at ``attr`` matches ``expected``, as GrowthBook's
+    ``$all`` tests each expected value (``evalConditionValue``: a scalar by equality,
+    an operator object by its operators) and ``$elemMatch`` its operator object (null
+    elements skipped), where that is membership: a scalar, ``{"$eq": scalar}``,
+    ``{"$in": [scalars]}`` (``isIn``, which also looks one level into an element that
+    is itself an array: ``#inn:``) or both. The caller tests that ``attr`` is an array.
+    Anything else is refused (_Refuse) naming the operator and the attribute."""
+
+    def refuse(what: str) -> _Refuse:
+        return _Refuse(f"{op!r} at {attr!r}: {what} is not a membership test, so not lowered")
+
+    if isinstance(expected, Mapping) and all(str(k).startswith("$") for k in expected):
+        if not expected:  # no operators: any element passes
+            if op == "$elemMatch":
+                raise refuse("an empty condition (some element that is not null)")
+            return {"attr": attr + SIZE, "gt": 0}
+        others = [k for k in expected if k not in ("$eq", "$in")]
+        if others:
+            raise refuse(f"the operator {others[0]!r}")
+        keys: set[str] | None = None
+        nested = "$eq" not in expected  # an array element is never $eq to anything
+        if "$eq" in expected:
+            x = expected["$eq"]
+            if x is None and op == "$all":
+                raise refuse("'$eq': null (an array holding null)")
+            if x is None or isinstance(x, (list, tuple, Mapping)):
+                return _NEVER  # null elements are skipped; containers are never ===
+            keys = _member_keys([x], attr)
+        if "$in" in expected:
+            values = expected["$in"]
+            if not isinstance(values, list):
+                return _NEVER
+            if not all(isinstance(x, (str, int, float, bool)) for x in values):
+                raise refuse("'$in' with values that are not strings, numbers or booleans")
+            found = _member_keys(values, attr)
+            keys = found if keys is None else keys & found
+        assert keys is not None
+        tests = [{"attr": attr + MEMBER + k, "exists": True} for k in sorted(keys)]
+        if nested:
+            tests += [{"attr": attr + MEMBER_NESTED + k, "exists": True} for k in sorted(keys)]
+        return {"any": tests} if tests else _NEVER
+    if expected is None:
+        raise refuse("null (an array holding null)")
+    if isinstance(expected, (list, tuple, Mapping)):
+        raise refuse("an object or array (equality with it)")
+    if not isinstance(expected, (str, int, float, bool)):
+        raise refuse(f"a {type_name(expected)}")
+    keys = _member_keys([expected], attr)
+    return {"any": [{"attr": attr + MEMBER + k, "exists": True} for k in keys]} if keys else _NEVER
+
+
+def _member_keys(values: list[Any], attr: str) -> set[str]:
+    """The membership keys (:func:`_member`) of scalar ``values``; NaN has none."""
+    for x in values:
+        _check_number(x, attr)
+    return {k for x in values if (k := _member(x)) is not None}
 
 
 def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
