@@ -493,11 +493,19 @@ FD_VARIANTS = {"yes": "yes", "no": "no", "maybe": "maybe"}
 FD_SCALARS = ["", "a", "abc", "ABC", "é", "10", "9", "1.2.3", "v1.2.3", "1.2.3-rc.1", "2.0.0",
               "1.2", 0, 1, -1, 1.5, 9, 10, True, False, None]  # fmt: skip
 fd_scalar = st.sampled_from(FD_SCALARS)
-fd_var = st.sampled_from(["a", "b", "n", "v", "obj.x", "targetingKey", "$flagd.flagKey"]).map(
-    lambda name: {"var": name}
+FD_NAMES = ["a", "b", "n", "v", "obj.x", "targetingKey", "$flagd.flagKey"]
+fd_var = st.sampled_from(FD_NAMES).map(lambda name: {"var": name})
+# a var with a default value (of any JSON type; null is none): read where the attribute
+# is missing or null
+fd_default = st.one_of(
+    fd_scalar,
+    st.lists(fd_scalar, max_size=2),
+    st.just({"k": 1, "j": "a"}),
 )
-# (a var with a default value is refused at import, not lowered: not drawn)
-fd_operand = fd_var
+fd_var_default = st.builds(
+    lambda name, d: {"var": [name, d]}, st.sampled_from([*FD_NAMES, "zz"]), fd_default
+)
+fd_operand = st.one_of(fd_var, fd_var_default)
 
 
 @st.composite
@@ -516,7 +524,7 @@ def fd_leaf(draw: Any) -> Any:
     if kind == 2:
         if draw(st.booleans()):
             return {"in": [x, draw(st.lists(fd_scalar, max_size=4))]}
-        return {"in": [draw(st.sampled_from(["a", "b", "é", "1"])), x]}
+        return {"in": [draw(st.sampled_from(["a", "b", "é", "1", None])), x]}
     if kind == 3:
         op = draw(st.sampled_from(["starts_with", "ends_with"]))
         return {op: [x, draw(st.sampled_from(["", "a", "c", "ab", "é", "1"]))]}
@@ -541,7 +549,14 @@ fd_condition = st.recursive(
     ),
     max_leaves=5,
 )
-fd_outcome = st.sampled_from(["yes", "no", "maybe", None])
+fd_outcome = st.one_of(
+    st.sampled_from(["yes", "no", "maybe", None]),
+    st.builds(
+        lambda name, d: {"var": [name, d]},
+        st.sampled_from(["a", "obj.x"]),
+        st.sampled_from(["yes", "maybe", "nope", ""]),
+    ),
+)
 
 
 @st.composite
@@ -553,7 +568,13 @@ def fd_fractional(draw: Any) -> dict[str, Any]:
     args: list[Any] = []
     if draw(st.booleans()):
         args.append(
-            draw(st.one_of(fd_var, st.just({"cat": [{"var": "$flagd.flagKey"}, {"var": "a"}]})))
+            draw(
+                st.one_of(
+                    fd_operand,
+                    st.just({"cat": [{"var": "$flagd.flagKey"}, {"var": "a"}]}),
+                    st.builds(lambda d: {"cat": ["p", {"var": ["a", d]}]}, fd_default),
+                )
+            )
         )
     return {"fractional": [*args, *entries]}
 

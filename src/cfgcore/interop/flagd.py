@@ -16,9 +16,14 @@ or ``flagd_v3``, chosen per import, default v3), and the conditions (``==``, ``!
 ``===``, ``!==``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``and``, ``or``, ``!``, ``!!``,
 ``var``, ``starts_with``, ``ends_with``, ``sem_ver``, ``$ref``) become cfgcore
 conditions (ordering against a string literal as json-logic orders: strings by code
-point, null as "null", numbers by the literal's number). Anything else (``cat`` outside
-a bucketing key, ``substr``, arithmetic, a ``var`` compared with another ``var``, ...)
-is an import error naming the flag and the construct.
+point, null as "null", numbers by the literal's number). A ``var`` with a default value
+(``{"var": ["tier", "free"]}``) reads the default where the attribute is missing or null,
+as flagd's Go and Python evaluators do: a test over it becomes "the attribute is set and
+the test holds for it, or it is not and the test holds for the default", the second part
+decided at import. Tests on ``$flagd.flagKey`` are decided at import too. Anything else
+(``cat`` outside a bucketing key, ``substr``, arithmetic, a ``var`` compared with another
+``var``, a default that is itself an operation, ...) is an import error naming the flag
+and the construct.
 
 Evaluation follows flagd: :func:`resolve` maps cfgcore's answer to flagd's (the
 caller's default for a disabled flag or a flag without a default variant, reason
@@ -40,6 +45,7 @@ from typing import Any, Literal
 import msgspec
 
 from cfgcore._lower import _SEMVER as _STRICT_SEMVER
+from cfgcore._lower import MAX_CONDITION_DEPTH
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
@@ -47,6 +53,7 @@ from cfgcore.interop import (
     MALFORMED,
     InteropError,
     _exact,
+    condition_height,
     fit_depth,
     malformed,
     type_name,
@@ -106,6 +113,7 @@ LNUM = "#lnum"  # an array's number ([] is 0, [x] is x's number)
 STR = "#str"  # an array's or an object's text (items joined by ",", "[object Object]")
 TRUTHY = "#truthy"  # an array's or an object's JSONLogic truthiness
 ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
+NULLS = "#nulls"  # true for an array holding null, for "in" membership of null
 
 
 def _string_number(text: str) -> float | None:
@@ -315,8 +323,12 @@ def _flatten(
                         out[key + STR] = text
                         if len(text) > MAX_REGEX_INPUT:
                             out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
-                    if value and all(type(v) is str and "\0" not in v for v in value):
-                        out[key + ITEMS] = "\0" + "\0".join(value) + "\0"
+                    # (only a string equals a string needle: the other items are left out)
+                    texts = [v for v in value if type(v) is str]
+                    if texts and all("\0" not in v for v in texts):
+                        out[key + ITEMS] = "\0" + "\0".join(texts) + "\0"
+                    if any(v is None for v in value):
+                        out[key + NULLS] = True
                 ver = _normal_semver(value)
                 if ver is not None:
                     longs += _put_semver(out, key, ver)
@@ -773,10 +785,12 @@ def to_snapshot(
     for key, spec in document["flags"].items():
         try:
             flag = _Flag(key, spec, evaluators, fractional, spent, shared)
-            flags[key] = flag.lower()
-            spent += flag.rules.nodes
+            lowered = flag.lower()
             if not isinstance(spec.get("metadata") or {}, Mapping):
                 raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
+            flags[key] = lowered
+            spent += flag.rules.written
+            shared.written.update(flag.rules.first)
         except (_Refuse, *MALFORMED) as exc:
             # _Refuse: a construct flagd has and cfgcore cannot lower; MALFORMED: a value
             # of the wrong type inside the flag
@@ -894,6 +908,78 @@ def _and(*conds: Any) -> Any:
     return items[0] if len(items) == 1 else {"all": items}
 
 
+def _or(*conds: Any) -> Any:
+    items: list[Any] = []
+    for c in conds:
+        if c == _NEVER:
+            continue
+        if isinstance(c, dict) and len(c) == 1 and isinstance(c.get("any"), list):
+            items.extend(c["any"])
+        else:
+            items.append(c)
+    if any(c == _ALWAYS for c in items):
+        return _ALWAYS
+    if not items:
+        return _NEVER
+    return items[0] if len(items) == 1 else {"any": items}
+
+
+# A var's default value: flagd's evaluators (Go's jsonlogic, json-logic in Python) read
+# {"var": [name, default]} as the default where the attribute is missing or null
+_NO_DEFAULT: Any = object()
+_PROBE = "x"  # the attribute a var with a default is renamed to when its default is folded
+
+
+def _not_literal(value: Any) -> str | None:
+    """Why ``value`` is no literal default of a ``var`` (None: it is one). flagd's Python
+    evaluator evaluates a default (an object of one key is an operation, so are such
+    objects inside an array), Go's jsonlogic does not: only values both read as
+    themselves are taken."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not a JSON number"
+    if isinstance(value, Mapping):
+        if len(value) == 1:
+            return "an operation (flagd's Python evaluator evaluates it, Go's jsonlogic does not)"
+        return None
+    if isinstance(value, list):
+        for item in value:
+            why = _not_literal(item)
+            if why is not None:
+                return why
+        return None
+    return f"not a JSON value ({type_name(value)})"
+
+
+def _holds(conds: list[Any], attrs: Mapping[str, Any]) -> list[bool]:
+    """Whether each lowered condition holds for the context ``attrs`` (a context() result),
+    as cfgcore's evaluators answer (the reference one, which the compiled one agrees
+    with): how a condition over a var's default value is decided at import."""
+    from cfgcore import _eval_py
+    from cfgcore.engine import engine_class
+
+    out: list[bool | None] = [
+        True if c == _ALWAYS else False if c == _NEVER else None for c in conds
+    ]
+    flags = {
+        f"c{i}": {
+            "variants": {"t": True, "f": False},
+            "default": "f",
+            "rules": [{"when": c, "serve": "t"}],
+        }
+        for i, c in enumerate(conds)
+        if out[i] is None
+    }
+    if flags:
+        make: Any = engine_class(_eval_py)
+        engine = make.from_snapshot(snapshot_from_dict({"flags": flags}))
+        for i in range(len(conds)):
+            if out[i] is None:
+                out[i] = engine.is_enabled(f"c{i}", attrs)
+    return [bool(x) for x in out]
+
+
 def _typed(cond: Any) -> Any:
     """A lowered condition as the one typed Condition its references share (the
     snapshot then holds, walks and decodes it once); the constants stay as they are."""
@@ -918,21 +1004,38 @@ def _not(cond: Any) -> Any:
 # conditions before it: n branches are about n * n / 2 conditions, so a 40 KB chain of
 # 1,000 branches took the import and the compile minutes and gigabytes, and a file of
 # many such flags hours. A chain of 500 "==" branches is about a million nodes (seconds).
+#
+# The two bounds count different things. MAX_LOWERED_NODES bounds one flag's rules with
+# every use of a shared ($ref) evaluator counted in full: what one evaluation of the flag
+# may walk (an OP_CALL walks its callee each time it is reached), and what lowering and
+# checking the flag cost. MAX_IMPORT_NODES bounds the nodes the compiler writes for the
+# whole import: a shared evaluator's condition once (its first use), then one OP_CALL
+# node per use, except where the compiler copies it (a use too deep for a call: see
+# _lower.shared_combinator), counted in full again. So a document that references one
+# large evaluator from many flags costs the evaluator once, and the compile stays
+# bounded by MAX_IMPORT_NODES, each evaluation by MAX_LOWERED_NODES.
 MAX_LOWERED_NODES = 1_000_000
 MAX_IMPORT_NODES = 5_000_000
 
 
 class _Rules(list[dict[str, Any]]):
     """A flag's lowered rules, counting their condition nodes against MAX_LOWERED_NODES
-    and, with ``spent`` (the nodes of the import's flags lowered before), against
-    MAX_IMPORT_NODES (with the guards an ``if`` chain builds on the way: see
-    :meth:`charge`)."""
+    (``nodes``: every use in full) and, with ``spent`` (what the compiler writes for the
+    import's flags lowered before), against MAX_IMPORT_NODES (``written``: a shared
+    evaluator's condition once per import; with the guards an ``if`` chain builds on the
+    way: see :meth:`charge`)."""
 
-    def __init__(self, spent: int = 0) -> None:
+    def __init__(self, spent: int = 0, shared: _Shared | None = None) -> None:
         super().__init__()
         self.nodes = 0
+        self.written = 0
         self.spent = spent
+        self.shared = _Shared() if shared is None else shared
+        # shared conditions this flag writes first (id -> condition kept alive): the
+        # import's once the flag is accepted (see to_snapshot)
+        self.first: dict[int, Any] = {}
         self._sizes: dict[int, tuple[Any, int]] = {}  # id -> (condition kept alive, size)
+        self._calls: dict[int, tuple[Any, bool]] = {}  # id -> (kept alive, holds a shared one)
 
     def size(self, cond: Any) -> int:
         """Nodes of ``cond`` as the compiler would copy them (a shared part per use)."""
@@ -940,35 +1043,85 @@ class _Rules(list[dict[str, Any]]):
         if hit is not None:
             return hit[1]
         if isinstance(cond, Mapping):
-            n = 1 + sum(self.size(v) for v in cond.values() if isinstance(v, (Mapping, list)))
+            n = 1 + sum(self.size(v) for v in cond.values() if isinstance(v, _NODES))
         elif isinstance(cond, Condition):  # a shared evaluator's, typed (_typed)
-            parts = [cond.not_] if cond.not_ is not None else (cond.all or cond.any or [])
-            n = 1 + sum(self.size(v) for v in parts)
+            known = self.shared.sizes.get(id(cond))  # measured once per import
+            if known is None:
+                parts = [cond.not_] if cond.not_ is not None else (cond.all or cond.any or [])
+                known = self.shared.sizes[id(cond)] = (cond, 1 + sum(self.size(v) for v in parts))
+            n = known[1]
         elif isinstance(cond, list):
-            n = sum(self.size(v) for v in cond if isinstance(v, (Mapping, list)))
+            n = sum(self.size(v) for v in cond if isinstance(v, _NODES))
         else:
             n = 0
         self._sizes[id(cond)] = (cond, n)
         return n
 
+    def holds_shared(self, cond: Any) -> bool:
+        """Whether ``cond`` (a dict or list the importer built) holds a typed Condition."""
+        if isinstance(cond, Condition):
+            return True
+        hit = self._calls.get(id(cond))
+        if hit is not None:
+            return hit[1]
+        parts = cond.values() if isinstance(cond, Mapping) else cond
+        found = any(self.holds_shared(v) for v in parts if isinstance(v, _NODES))
+        self._calls[id(cond)] = (cond, found)
+        return found
+
+    def written_size(self, cond: Any, depth: int = 0) -> int:
+        """Nodes the compiler writes for ``cond`` at ``depth``: a shared condition written
+        before (by this flag or an accepted one) is one OP_CALL node where the call fits
+        the compiler's depth limit (else it is copied)."""
+        if not isinstance(cond, _NODES):
+            return 0
+        if isinstance(cond, Condition):
+            key = id(cond)
+            if key in self.first or key in self.shared.written:
+                height = condition_height(cond, self.shared.heights)
+                if depth + 1 + height < MAX_CONDITION_DEPTH:  # (one level to spare)
+                    return 1
+            else:
+                self.first[key] = cond
+            return self.size(cond)
+        if not self.holds_shared(cond):
+            return self.size(cond)
+        if isinstance(cond, Mapping):
+            return 1 + sum(self.written_size(v, depth + 1) for v in cond.values())
+        return sum(self.written_size(v, depth) for v in cond)
+
     def charge(self, cond: Any) -> None:
         self.nodes += self.size(cond)
+        self.written += self.written_size(cond)
         if self.nodes > MAX_LOWERED_NODES:
             raise _Refuse(
                 f"targeting lowers to more than {MAX_LOWERED_NODES:,} condition nodes (each "
-                "branch of an if repeats the conditions of the branches before it): split "
-                "the flag or shorten its if chains"
+                "branch of an if repeats the conditions of the branches before it; each use "
+                "of a $ref evaluator counts): split the flag or shorten its if chains"
             )
-        if self.spent + self.nodes > MAX_IMPORT_NODES:
+        self.check_import()
+
+    def check_import(self) -> None:
+        if self.spent + self.written > MAX_IMPORT_NODES:
             raise _Refuse(
                 f"the flags' targeting lowers to more than {MAX_IMPORT_NODES:,} condition "
                 "nodes in all, past this flag (each branch of an if repeats the conditions "
                 "of the branches before it): import the flags in parts"
             )
 
+    def recount(self, rules: list[dict[str, Any]]) -> None:
+        """Count what the compiler writes for the final ``rules`` (their conditions
+        flattened, and rebuilt where too deep, after they were charged)."""
+        self.first = {}
+        self.written = sum(self.written_size(r["when"]) for r in rules if "when" in r)
+        self.check_import()
+
     def append(self, rule: dict[str, Any]) -> None:
         self.charge(rule.get("when"))
         super().append(rule)
+
+
+_NODES = (Mapping, list, Condition)
 
 
 class _Shared:
@@ -983,6 +1136,11 @@ class _Shared:
         self.by_id: dict[int, bool] = {}  # id(expansion) -> it names the flag's own key
         self.lowered: dict[tuple[int, str | None], tuple[Any, Any]] = {}
         self.heights: dict[int, Any] = {}  # condition_height's memo, across flags
+        self.folds: dict[str, tuple[bool, bool]] = {}  # a test over a var's default, decided
+        # shared conditions the compiler writes for the flags accepted so far (id ->
+        # condition kept alive): their later uses are one OP_CALL node (MAX_IMPORT_NODES)
+        self.written: dict[int, Any] = {}
+        self.sizes: dict[int, tuple[Any, int]] = {}  # a shared condition's nodes, counted once
 
 
 def _names_flag_key(tree: Any) -> bool:
@@ -1051,7 +1209,7 @@ class _Flag:
             default = NO_DEFAULT
         elif default not in variants:
             raise _Refuse(f"defaultVariant {default!r} is not a variant")
-        self.rules = _Rules(self.spent)
+        self.rules = _Rules(self.spent, self.shared)
         self.needs_invalid = False
         targeting = spec.get("targeting")
         if not targeting and not isinstance(targeting, Mapping):
@@ -1075,6 +1233,7 @@ class _Flag:
                 r["when"], why = fit_depth(r["when"], memo, heights)
                 if why is not None:
                     raise _Refuse(f"targeting: {why}")
+        self.rules.recount(rules)
         out: dict[str, Any] = {
             "variants": variants,
             "default": default,
@@ -1178,13 +1337,18 @@ class _Flag:
                     out.append((_and(taken, c), v))
             return out
         if op == "var":
-            attr = self.var_name(args)
+            attr, default = self.var_default(args)
             if attr == FLAG_KEY:
                 return [(_ALWAYS, self.key)]
+            if default is not _NO_DEFAULT and attr.startswith("$flagd."):
+                if attr != TIMESTAMP:  # (flagd's own object holds no other value)
+                    return [(_ALWAYS, default)]
             names = [n for n in self.variants if isinstance(n, str)]
             out = [({"attr": attr, "eq": n}, n) for n in names]
             known = {"attr": attr, "in": names}
             out.append((_and({"attr": attr, "exists": True}, _not(known)), "#unknown"))
+            if default is not _NO_DEFAULT and attr != TIMESTAMP:
+                out.append((_missing(attr), default))  # missing or null: the default
             return out
         raise _Refuse(f"'{op}' cannot name a variant here")
 
@@ -1289,8 +1453,15 @@ class _Flag:
             weights.append((v, max(int(w), 0)))  # flagd clamps negative weights to 0
         if self.scheme == "flagd_v3" and isinstance(key_expr, Mapping):
             op, args = _single(key_expr)
-            if op == "var" and self.var_name(args) != FLAG_KEY:
-                self.array_entry_rules(self.var_name(args), weights, guard, result, branches)
+            if op == "var":
+                attr, default = self.var_default(args)
+                if isinstance(default, list) and attr not in (FLAG_KEY, TIMESTAMP, "$flagd"):
+                    raise _Refuse(
+                        f"fractional bucketing key var {attr!r:.60} with the default "
+                        f"{default!r:.40}: flagd v3 reads an array as a bucket entry"
+                    )
+                if attr != FLAG_KEY:
+                    self.array_entry_rules(attr, weights, guard, result, branches)
         total = sum(w for _, w in weights)
         if total == 0:
             return  # flagd: no weight at all is null, the default variant
@@ -1378,7 +1549,7 @@ class _Flag:
         """The bytes flagd hashes for a bucketing key that is the same for every user (a
         literal, the flag's own key), or None when it depends on the context."""
         if isinstance(key_expr, Mapping) and len(key_expr) == 1 and "var" in key_expr:
-            if self.var_name(key_expr["var"]) != FLAG_KEY:
+            if self.var_default(key_expr["var"])[0] != FLAG_KEY:
                 return None
             key_expr = self.key  # flagd's context holds the flag key under $flagd.flagKey
         elif isinstance(key_expr, (Mapping, list, tuple)) or key_expr is None:
@@ -1412,19 +1583,42 @@ class _Flag:
             return [(default_v2, guard)]
         op, args = _single(key_expr)
         if op == "var":
-            attr = self.var_name(args)
+            attr, default = self.var_default(args)
+            if attr == TIMESTAMP or attr == "$flagd":
+                default = _NO_DEFAULT  # always set: the default is never read
+            at_default: list[tuple[dict[str, Any] | bytes, Any]] = []
+            there: Any = _ALWAYS
+            if default is not _NO_DEFAULT:  # missing or null: the default's bucket
+                there = {"attr": attr, "exists": True}
+                missing = _and(guard, _missing(attr))
+                if scheme == "flagd_v3":
+                    if isinstance(default, list):
+                        raise _Refuse(
+                            f"fractional bucketing key var {attr!r:.60} with the default "
+                            f"{default!r:.40}: flagd v3 reads an array as a bucket entry"
+                        )
+                    at_default = [(cbor_encode(default), missing)]
+                elif isinstance(default, str):
+                    at_default = [(default.encode("utf-8", "surrogatepass"), missing)]
+                else:  # v2: a key that is no string buckets by flagKey + targetingKey
+                    at_default = [(default_v2, missing)]
+                if attr.startswith("$flagd."):  # flagd's own object holds nothing else
+                    return [(k, guard) for k, _ in at_default]
             if scheme == "flagd_v3":
-                return [({"scheme": "flagd_v3_cbor", "by": [attr + CBOR]}, guard)]
+                by = {"scheme": "flagd_v3_cbor", "by": [attr + CBOR]}
+                return [(by, _and(guard, there)), *at_default]
             # v2: a key that is not a string falls back to flagKey + targetingKey
             is_str = _is_string(attr)
             return [
                 ({"scheme": scheme, "by": [attr]}, _and(guard, is_str)),
-                (default_v2, _and(guard, _not(is_str))),
+                (default_v2, _and(guard, there, _not(is_str))),
+                *at_default,
             ]
         if op == "cat":
             parts = list(args) if isinstance(args, list) else [args]
             prefix, suffix = "", ""
             cat_attr: str | None = None
+            cat_default: Any = _NO_DEFAULT
             for p in parts:
                 if isinstance(p, str):
                     if cat_attr is None:
@@ -1435,18 +1629,29 @@ class _Flag:
                 pop, pargs = _single(p) if isinstance(p, Mapping) else ("", None)
                 if pop != "var":
                     raise _Refuse(f"cat of {p!r} as a bucketing key")
-                name = self.var_name(pargs)
+                name, default = self.var_default(pargs)
                 if name == FLAG_KEY:
                     if cat_attr is None:
                         prefix += self.key
                     else:
                         suffix += self.key
                 elif cat_attr is None:
-                    cat_attr = name
+                    cat_attr, cat_default = name, default
                 else:
                     raise _Refuse("a bucketing key that concatenates two context values")
             if cat_attr is None:  # only literals: the same text for everyone
                 return [(self.text_bytes(prefix), guard)]
+            if cat_attr in (TIMESTAMP, "$flagd"):
+                cat_default = _NO_DEFAULT  # always set: the default is never read
+            # a missing or null value: cat's text of the default (of null: "null")
+            absent = "null" if cat_default is _NO_DEFAULT else _cat_text(cat_default)
+            if absent is None:  # pragma: no cover - _not_literal refused it
+                raise _Refuse(f"cat of var {cat_attr!r:.60}: a default with no text")
+            if scheme == "flagd_v2" and cat_default is not _NO_DEFAULT:
+                raise _Refuse(
+                    f"cat of var {cat_attr!r:.60} with a default value as a fractional v2 "
+                    "bucketing key (v2 lowers a cat of a string or integer value only)"
+                )
             if scheme == "flagd_v2":  # as before: a string or int value (no v2 peer here)
                 hashed_v2 = {"scheme": scheme, "by": [cat_attr], "salt": prefix, "suffix": suffix}
                 return [(hashed_v2, guard)]
@@ -1454,11 +1659,13 @@ class _Flag:
             # int itself); a missing or null value is "null"
             hashed = {"scheme": scheme, "by": [cat_attr + CAT, cat_attr], "salt": prefix,
                       "suffix": suffix}  # fmt: skip
-            present = {"any": [{"attr": cat_attr + CAT, "exists": True},
-                               {"attr": cat_attr, "exists": True}]}  # fmt: skip
+            present: Any = {"any": [{"attr": cat_attr + CAT, "exists": True},
+                                    {"attr": cat_attr, "exists": True}]}  # fmt: skip
+            if cat_default is not _NO_DEFAULT:  # (a null value's #cat is "null")
+                present = {"attr": cat_attr, "exists": True}
             return [
                 (hashed, _and(guard, present)),
-                (self.text_bytes(prefix + "null" + suffix), _and(guard, _not(present))),
+                (self.text_bytes(prefix + absent + suffix), _and(guard, _not(present))),
             ]
         raise _Refuse(f"'{op}' as a bucketing key")
 
@@ -1468,10 +1675,27 @@ class _Flag:
         return cbor_text_head(len(data)) + data if self.scheme == "flagd_v3" else data
 
     # -- conditions -------------------------------------------------------------------------
+    def var_default(self, args: Any) -> tuple[str, Any]:
+        """A ``var``'s attribute name and default value (_NO_DEFAULT for none: flagd's
+        evaluators read ``{"var": [name, null]}`` as ``{"var": name}``)."""
+        if isinstance(args, list) and len(args) == 2:
+            name, default = args
+            if default is None:
+                return self.var_name(name), _NO_DEFAULT
+            why = _not_literal(default)
+            if why is not None:
+                raise _Refuse(f"var {name!r:.60} with the default {default!r:.60}: {why}")
+            return self.var_name(name), default
+        return self.var_name(args), _NO_DEFAULT
+
     def var_name(self, args: Any) -> str:
         if isinstance(args, list):
+            if len(args) == 2 and args[1] is None:
+                args = args[:1]
+            if len(args) == 2:
+                raise _Refuse(f"var {args[0]!r:.60} with a default value in this position")
             if len(args) != 1:
-                raise _Refuse("var with a default value")
+                raise _Refuse(f"var with {len(args)} arguments (a name and a default at most)")
             args = args[0]
         if not isinstance(args, str):
             raise _Refuse(f"var of {args!r}")
@@ -1513,6 +1737,10 @@ class _Flag:
         if not isinstance(expr, Mapping):
             return (_ALWAYS if _js_truthy(expr) else _NEVER), _ALWAYS
         op, args = _single(expr)
+        if op not in ("and", "or", "!", "!!"):
+            found = self.defaulted(op, args)
+            if found is not None:
+                return found
         if op == "var":
             attr = self.var_name(args)
             if attr == FLAG_KEY:
@@ -1548,18 +1776,43 @@ class _Flag:
             if not isinstance(args, list) or len(args) != 2:
                 raise _Refuse("'in' needs two arguments")
             needle, hay = args
+            if not isinstance(needle, Mapping) and not isinstance(hay, Mapping):
+                # two literals (null among them): the answer is the same for everyone
+                if not all(_not_literal(x) is None for x in (needle, hay)):
+                    raise _Refuse(f"'in' with {needle!r:.40} and {hay!r:.40}")
+                return (_ALWAYS if _py_in(needle, hay) else _NEVER), _ALWAYS
+            if isinstance(needle, Mapping) and not isinstance(hay, (list, str, Mapping)):
+                # json-logic's in: only an array or a string holds anything (null, a
+                # number or a boolean none), whatever the needle
+                self.var_of(needle, "in")
+                if _not_literal(hay) is not None:
+                    raise _Refuse(f"'in' with {hay!r:.40}")
+                return _NEVER, _ALWAYS
             if isinstance(hay, list):
                 attr = self.var_of(needle, "in")
-                if not all(isinstance(h, (str, int, float, bool)) for h in hay):
+                if not all(h is None or isinstance(h, (str, int, float, bool)) for h in hay):
                     raise _Refuse("'in' with a non-literal list")
                 if attr == FLAG_KEY:  # the flag's own key: decided at import
                     hit = any(isinstance(h, str) and h == self.key for h in hay)
                     return (_ALWAYS if hit else _NEVER), _ALWAYS
                 # Python's "in" on a list: == per item, so True is in [1] and 0 in [False]
-                # (a dict would merge True and 1: keyed by type too)
-                items = list(dict.fromkeys((type(x), x) for h in hay for x in _py_equals(h)))
+                # (a dict would merge True and 1: keyed by type too); null is in a list
+                # holding null where the value is missing or null
+                real = [h for h in hay if h is not None]
+                items = list(dict.fromkeys((type(x), x) for h in real for x in _py_equals(h)))
                 items = [x for _, x in items]
-                return ({"attr": attr, "in": items} if hay else _NEVER), _ALWAYS
+                member: Any = {"attr": attr, "in": items} if real else _NEVER
+                if len(real) < len(hay):
+                    member = _or(member, _missing(attr))
+                return member, _ALWAYS
+            if needle is None:
+                # json-logic's in: null is in a string holding "null" (its text) and in
+                # an array holding null
+                attr = self.var_of(hay, "in")
+                if attr == FLAG_KEY:
+                    return (_ALWAYS if "null" in self.key else _NEVER), _ALWAYS
+                either = [{"attr": attr, "contains": "null"}, {"attr": attr + NULLS, "eq": True}]
+                return {"any": either}, _ALWAYS
             if isinstance(needle, str):
                 attr = self.var_of(hay, "in")
                 if attr == FLAG_KEY:
@@ -1587,6 +1840,90 @@ class _Flag:
             raise _Refuse("fractional inside a compound condition")
         raise _Refuse(f"JSONLogic operator '{op}'")
 
+    def defaulted(self, op: str, args: Any) -> tuple[Any, Any] | None:
+        """A test whose operand is a ``var`` with a default value (None: it has none).
+
+        flagd's var reads the default where the attribute is missing or null (its Go
+        and Python evaluators; its JavaScript one, json-logic-engine, only where it is
+        missing), so the test is "the attribute is set and the test holds for it, or
+        it is not and the test holds for the default". Where the var is the test's only
+        one, the second part is decided at import: the lowered test's answer for a
+        context holding the default (what cfgcore answers for an attribute of that
+        value, the answer flagd's own gives for it)."""
+        if op == "var":
+            name, default = self.var_default(args)
+            if default is _NO_DEFAULT:
+                return None
+            return self.split(name, default, {"var": name}, {"var": _PROBE}, None)
+        if not isinstance(args, list):
+            return None
+        at: list[tuple[int, str, Any]] = []
+        for i, a in enumerate(args):
+            if isinstance(a, Mapping) and len(a) == 1 and "var" in a:
+                name, default = self.var_default(a["var"])
+                if default is not _NO_DEFAULT:
+                    at.append((i, name, default))
+        if not at:
+            return None
+        if len(at) > 1:
+            raise _Refuse(f"'{op}' over two vars with default values")
+        i, name, default = at[0]
+        plain, probe, literal = list(args), list(args), list(args)
+        plain[i], probe[i], literal[i] = {"var": name}, {"var": _PROBE}, default
+        if any(isinstance(a, Mapping) for j, a in enumerate(args) if j != i):
+            # another var ($flagd.timestamp against this one): the default is a literal
+            if isinstance(default, (Mapping, list)) and name not in (FLAG_KEY, TIMESTAMP):
+                raise _Refuse(
+                    f"'{op}' of two vars, {name!r:.60} with the default {default!r:.40}: "
+                    "only a string, number or boolean default is lowered there"
+                )
+            return self.split(name, default, {op: plain}, None, {op: literal})
+        return self.split(name, default, {op: plain}, {op: probe}, None)
+
+    def split(
+        self, name: str, default: Any, plain: Any, probe: Any, literal: Any
+    ) -> tuple[Any, Any]:
+        """(condition, defined) of a test over ``{"var": [name, default]}``: ``plain``
+        the test over ``{"var": name}``; ``probe`` the test over the var _PROBE, or
+        ``literal`` the test with the default in the var's place."""
+        if name in (FLAG_KEY, TIMESTAMP) or name == "$flagd":
+            return self.lower_condition(plain)  # always set: the default is never read
+        if literal is not None:
+            missing = self.lower_condition(literal)
+        else:
+            try:
+                text = json.dumps([probe, default], sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError):  # pragma: no cover - _not_literal refused it
+                raise _Refuse(f"var {name!r:.60}: a default that is no JSON value") from None
+            at = self.fold(probe, default, text)
+            missing = (_ALWAYS if at[0] else _NEVER, _ALWAYS if at[1] else _NEVER)
+        if name.startswith("$flagd."):
+            return missing[0], missing[1]  # flagd's own object holds nothing else: the default
+        present = self.lower_condition(plain)
+        there = {"attr": name, "exists": True}
+        out = []
+        for p, m in zip(present, missing, strict=True):
+            if m == _ALWAYS:  # (a test that also holds where the value is missing: same)
+                out.append(_or(p, _missing(name)))
+            elif m == _NEVER:
+                out.append(_and(there, p))
+            else:
+                out.append(_or(_and(there, p), _and(_missing(name), m)))
+        return out[0], out[1]
+
+    def fold(self, probe: Any, value: Any, text: str | None = None) -> tuple[bool, bool]:
+        """(holds, defined) of the test ``probe`` over the var _PROBE where it reads
+        ``value``: the lowered test's answer for a context holding ``value`` (``text``:
+        the JSON of the pair, the memo's key, when the caller has it)."""
+        if text is None:
+            text = json.dumps([probe, value], sort_keys=True, allow_nan=False)
+        hit = self.shared.folds.get(text)
+        if hit is None:
+            cond, defined = self.lower_condition(probe)
+            at = _holds([cond, defined], context(None, {_PROBE: value}))
+            hit = self.shared.folds[text] = (at[0], at[1])
+        return hit
+
     def var_of(self, expr: Any, op: str) -> str:
         if isinstance(expr, Mapping) and _single(expr)[0] == "var":
             return self.var_name(_single(expr)[1])
@@ -1609,6 +1946,9 @@ class _Flag:
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             # $flagd.timestamp against a context number: the sign of their difference
             va, vb = self.var_of(a, op), self.var_of(b, op)
+            if FLAG_KEY in (va, vb):  # the flag's own key: a string literal here
+                return self.compare(op, [self.key if va == FLAG_KEY else a,
+                                         self.key if vb == FLAG_KEY else b])  # fmt: skip
             if va == TIMESTAMP and vb != TIMESTAMP:
                 return {"attr": vb + SINCE, names[op]: 0}
             if vb == TIMESTAMP and va != TIMESTAMP:
@@ -1622,8 +1962,9 @@ class _Flag:
             raise _Refuse(f"'{op}' must compare one var with one literal")
         if isinstance(lit, bool):  # json-logic orders a boolean as the number 0 or 1
             lit = int(lit)
-        if attr == FLAG_KEY:
-            raise _Refuse(f"'{op}' on $flagd.flagKey")
+        if attr == FLAG_KEY:  # the flag's own key, the same for every context: decided here
+            probe = [{"var": _PROBE}, lit] if o == op else [lit, {"var": _PROBE}]
+            return _ALWAYS if self.fold({op: probe}, self.key)[0] else _NEVER
         if isinstance(lit, str):
             return self.compare_text(attr, o, lit)
         if not isinstance(lit, (int, float)):
@@ -1730,6 +2071,17 @@ def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
         raise _Refuse(f"a JSONLogic operation must have exactly one operator: {dict(expr)!r:.80}")
     ((op, args),) = expr.items()
     return op, args
+
+
+def _py_in(needle: Any, hay: Any) -> bool:
+    """json-logic's ``in`` of two literals, as flagd's Python evaluator answers it: an
+    item of an array (Python's ==), a substring of a string (the needle's text)."""
+    if isinstance(hay, list):
+        return needle in hay
+    if isinstance(hay, str):
+        text = _cat_text(needle)
+        return text is not None and text in hay
+    return False
 
 
 def _js_truthy(v: Any) -> bool:
