@@ -555,6 +555,9 @@ def test_array_operators_that_are_not_membership_are_refused(condition, start):
 def test_elem_match_in_reads_one_level_into_nested_arrays(make):
     cond = {"t": {"$elemMatch": {"$in": ["a", 1]}}}
     engine = make(growthbook.to_snapshot({"f": {"rules": [{"condition": cond, "force": True}]}}))
-    for t in ([["a"]], [[True]], [[1.0], None], ["b", [["a"]]], [{"x": "a"}], []):
+    big = [[str(i)] for i in range(3000)]  # past context()'s budget: keys derived when read
+    cases = ([["a"]], [[True]], [[1.0], None], ["b", [["a"]]], [{"x": "a"}], [], big, [*big, [1]])
+    for t in cases:
         ctx = growthbook.context({"t": t})
         assert engine.is_enabled("f", ctx) is evalCondition({"t": t}, cond), t
+    assert type(growthbook.context({"t": big})) is not dict  # the lazy mapping answered
