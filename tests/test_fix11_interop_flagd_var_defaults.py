@@ -117,9 +117,12 @@ def test_conditions_over_a_var_with_a_default_answer_as_flagd(make_py_and_c, d):
             # any targeting result that is no variant name)
             with pytest.raises(InteropError, match="is not a variant name"):
                 flagd.to_snapshot(_doc(cond))
-        elif not ("and" in cond or "or" in cond):
-            # its result names "true"/"false" (or null). (A top-level and/or names the
-            # variant of an operand's value, not of true/false: not lowered as such yet)
+        elif "and" in cond or "or" in cond:
+            # a top-level and/or names the variant of an operand's value (here a var's):
+            # refused (before: lowered as if it named "true"/"false")
+            with pytest.raises(InteropError, match="naming a variant with an operand"):
+                flagd.to_snapshot(_doc(cond))
+        else:  # its result names "true"/"false" (or null: the default)
             _agree(make_py_and_c, _doc(cond))
 
 
@@ -146,6 +149,16 @@ def test_fractional_bucketing_keys_with_a_default_answer_as_flagd(make_py_and_c,
         _agree(make_py_and_c, _doc({"fractional": [key, *entries]}))
     _agree(make_py_and_c, _doc({"if": [{"fractional": [{"var": ["t", d]}, ["a", 1], ["", 1]]},
                                        "yes", "no"]}))  # fmt: skip
+
+
+def test_a_top_level_and_or_of_tests_names_true_or_false_as_flagd(make_py_and_c):
+    v = {"var": ["t", "free"]}
+    both = {"and": [{"==": [v, "free"]}, {"!": [{"var": ["o.t", 0]}]}]}
+    either = {"or": [{"<": [v, 2]}, {"in": [v, ["a", None]]}, True]}
+    for cond in (both, either):
+        doc = _doc(cond)
+        doc["flags"]["f"]["variants"].update({"true": "T", "false": "F"})
+        _agree(make_py_and_c, doc)
 
 
 def test_a_null_default_is_no_default(make_py_and_c):

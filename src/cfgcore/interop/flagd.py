@@ -1380,6 +1380,14 @@ class _Flag:
             for c, v in self.cases(expr):
                 self.serve(v if v != "#unknown" else INVALID, _and(guard, c))
             return
+        if op in ("and", "or") and not _boolean_valued(expr):
+            # JSONLogic's and/or answer one of their operands (the first falsy/truthy
+            # one, else the last): a var's value, a string, or null names the variant
+            raise _Refuse(
+                f"'{op}' naming a variant with an operand that is not true or false (a var, "
+                "a literal, starts_with, ends_with or sem_ver): and/or answer that operand's "
+                "value; put the test under an if"
+            )
         # a boolean-valued operator at the top: its result names variant "true"/"false"
         cond, defined = self.condition_defined(expr)
         self.serve(True, _and(guard, cond))
@@ -2071,6 +2079,25 @@ def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
         raise _Refuse(f"a JSONLogic operation must have exactly one operator: {dict(expr)!r:.80}")
     ((op, args),) = expr.items()
     return op, args
+
+
+_BOOLEAN_OPS = frozenset(("==", "===", "!=", "!==", "<", "<=", ">", ">=", "in", "!", "!!"))
+
+
+def _boolean_valued(expr: Any) -> bool:
+    """Whether the JSONLogic ``expr`` always answers true or false (never a value of
+    the context, a literal of another type, or null)."""
+    if isinstance(expr, bool):
+        return True
+    if not isinstance(expr, Mapping) or len(expr) != 1:
+        return False
+    ((op, args),) = expr.items()
+    if op in _BOOLEAN_OPS:
+        return True
+    if op in ("and", "or"):
+        items = args if isinstance(args, list) else [args]
+        return bool(items) and all(_boolean_valued(a) for a in items)
+    return False
 
 
 def _py_in(needle: Any, hay: Any) -> bool:
