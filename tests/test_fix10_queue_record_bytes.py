@@ -115,17 +115,19 @@ def test_a_long_record_counts_its_size_and_is_refused_past_max_bytes(name):
     q, pending, _ = _queue(name, max_pending=10, max_bytes=10_000)  # share 1,000
     long = "u" * 3_000
     assert q.append(("t", "v", long, 0)) is True
-    assert (q.long_added, q.long_taken) == (3_000 + RECORD_BYTES, 0)
+    # Its excess over its share (fix11: its size was added on top of its share).
+    assert (q.long_added, q.long_taken) == (3_000 + RECORD_BYTES - 1_000, 0)
     # While a long record waits, short ones are judged by bytes too: each record waiting
-    # at its share (1,000), the long one's size (3,096) on top, and 1,000 for the new one.
+    # at its share (1,000), the long one's excess (2,096) on top, so the long one counts
+    # its size (3,096) once, and 1,000 for the new one.
     answers = [q.append(("t", "v", "s", i)) for i in range(10)]
-    assert answers == [True] * 5 + [False] * 5
-    assert (q.appended, q.dropped, q.byte_dropped) == (6, 0, 5)
+    assert answers == [True] * 6 + [False] * 4
+    assert (q.appended, q.dropped, q.byte_dropped) == (7, 0, 4)
     assert len(pending) * q.share + q.long_added - q.long_taken <= q.max_bytes
     # A closed queue refuses as closed: counted in `dropped`, not by the byte bound.
     q.closed = True
     assert q.append(("t", "v", long, 0)) is False
-    assert (q.dropped, q.byte_dropped, q.long_added) == (1, 5, 3_000 + RECORD_BYTES)
+    assert (q.dropped, q.byte_dropped, q.long_added) == (1, 4, 3_000 + RECORD_BYTES - 1_000)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -134,7 +136,7 @@ def test_a_record_larger_than_max_bytes_is_refused_even_when_nothing_waits(name)
     assert q.append(("t", "v", "x" * 10_000, 0)) is False
     assert (q.byte_dropped, q.long_added, len(pending)) == (1, 0, 0)
     assert q.append(("t", "v", "x" * (10_000 - RECORD_BYTES), 0)) is True
-    assert q.long_added == 10_000
+    assert q.long_added == 10_000 - q.share  # its size, its share counted with the waiting
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -210,8 +212,8 @@ def test_the_compiled_sums_lose_nothing_to_threads():
                 pending.popleft()
             except IndexError:
                 continue
-            taken[0] += size
-            q.long_taken += size
+            taken[0] += size - 100  # the excess over the share
+            q.long_taken += size - 100
 
     def request():
         for i in range(20_000):
@@ -227,7 +229,7 @@ def test_the_compiled_sums_lose_nothing_to_threads():
     stop.set()
     writer.join()
     assert q.appended == 80_000 and q.dropped == q.byte_dropped == 0
-    assert q.long_added == 80_000 * size == taken[0] == q.long_taken
+    assert q.long_added == 80_000 * (size - 100) == taken[0] == q.long_taken
 
 
 # -- the semantics, modelled ----------------------------------------------------------------
@@ -255,7 +257,7 @@ def expected_answer(state, record, max_pending, max_bytes, sized, closed):
             return "bytes", 0
     if closed or state["waiting"] >= max_pending:
         return "count", 0
-    return "ok", size if size > share else 0
+    return "ok", size - share if size > share else 0  # its excess (fix11)
 
 
 fields = st.one_of(
@@ -319,7 +321,7 @@ def test_both_queues_follow_the_rule_and_keep_the_estimate_within_max_bytes(
                     q.long_taken = q.long_added
                 elif q.long_added != q.long_taken:
                     taken = sum(
-                        q.text_size(r) + RECORD_BYTES
+                        q.text_size(r) + RECORD_BYTES - q.share
                         for r in batch
                         if q.text_size(r) + RECORD_BYTES > q.share
                     )

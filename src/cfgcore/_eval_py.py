@@ -1274,7 +1274,8 @@ class RecordQueue:
     those that are exact str in a tuple record (anything else counts 0). A record whose
     text is at most ``short_text`` (its ``share`` of ``max_bytes`` less
     ``RECORD_BYTES``) costs that one check while no long record waits: the count bound
-    covers it. A longer one counts as its size (text + ``RECORD_BYTES``), added to
+    covers it. A longer one counts as its size (text + ``RECORD_BYTES``): its ``share``,
+    counted with every record waiting, and its excess over that, added to
     ``long_added`` before it is queued; the writer adds what it takes to
     ``long_taken``. While the estimate (``share`` per record waiting, plus the long
     ones' excess) would pass ``max_bytes``, records are refused and counted in
@@ -1350,11 +1351,12 @@ class RecordQueue:
             self.byte_dropped += 1
             return False
         if size > share:
-            # Added before the record is queued: the writer may take it at once, and
-            # must never take off more than was added.
-            self.long_added += size
+            # Its share is counted with the records waiting: only the excess is added
+            # (before the record is queued: the writer may take it at once, and must
+            # never take off more than was added).
+            self.long_added += size - share
             if self._queue(record):
                 return True
-            self.long_added -= size
+            self.long_added -= size - share
             return False
         return self._queue(record)

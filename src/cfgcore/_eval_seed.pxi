@@ -471,8 +471,9 @@ cdef class RecordQueue:
     those that are exact str in a tuple record (anything else counts 0). A record whose
     text is at most ``short_text`` (its ``share`` of ``max_bytes`` less ``RECORD_BYTES``)
     costs that one check while no long record waits: the count bound covers it. A
-    longer one counts as its size (text + ``RECORD_BYTES``), added to ``long_added``
-    before it is queued; the writer adds what it takes to ``long_taken``. While the
+    longer one counts as its size (text + ``RECORD_BYTES``): its ``share``, counted with
+    every record waiting, and its excess over that, added to ``long_added`` before it is
+    queued; the writer adds what it takes to ``long_taken``. While the
     estimate (``share`` per record waiting, plus the long ones' excess) would pass
     ``max_bytes``, records are refused and counted in ``byte_dropped`` (a closed queue
     counts its refusals in ``dropped``). C arithmetic, no lock: under the GIL an append
@@ -488,8 +489,8 @@ cdef class RecordQueue:
     cdef public bint started
     cdef public object start
     cdef public long long max_bytes
-    cdef public long long long_added  # bytes of the long records accepted (requests add)
-    cdef public long long long_taken  # bytes of those the writer took (the writer adds)
+    cdef public long long long_added  # the long records' excess over their share (requests add)
+    cdef public long long long_taken  # that of those the writer took (the writer adds)
     cdef public long long byte_dropped  # records the byte bound refused
     cdef readonly long long share  # what a record whose text is short counts for
     cdef readonly long long short_text  # the longest text that counts as `share`
@@ -569,11 +570,12 @@ cdef class RecordQueue:
             self.byte_dropped += 1
             return False
         if size > share:
-            # Added before the record is queued: the writer may take it at once, and
-            # must never take off more than was added.
-            self.long_added += size
+            # Its share is counted with the records waiting: only the excess is added
+            # (before the record is queued: the writer may take it at once, and must
+            # never take off more than was added).
+            self.long_added += size - share
             if self._queue(record) == 1:
                 return True
-            self.long_added -= size
+            self.long_added -= size - share
             return False
         return self._queue(record) == 1

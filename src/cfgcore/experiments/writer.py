@@ -23,10 +23,11 @@ The byte bound costs a record one length check of the text a request gives it (t
 fields ``sized`` names: the user id, a metric's name; test and variant names come from
 the flag document): a record whose text is at most its share of the bytes
 (``max_bytes / max_pending`` less :data:`RECORD_BYTES`: 575 characters by default) is
-bounded by the count, as before. Only longer ones (an id of 100 KB) are added up, by
-the request thread that appends one and by the writer that takes it. The check and the
-sums are the evaluator's ``RecordQueue`` (C arithmetic in the compiled one, inside the
-append: no Python frame).
+bounded by the count, as before. Only longer ones (an id of 100 KB) are added up (their
+excess over their share, so each counts its size once: ``max_bytes // size`` records of
+one size fit), by the request thread that appends one and by the writer that takes it.
+The check and the sums are the evaluator's ``RecordQueue`` (C arithmetic in the
+compiled one, inside the append: no Python frame).
 
 Records whose delivery failed (a full disk, a file over its size limit) are counted in
 ``lost``, and so are records still waiting when the interpreter exits (the exit flush
@@ -158,9 +159,10 @@ class BackgroundWriter:
     @property
     def pending_bytes(self) -> int:
         """The estimate the byte bound judges: the records waiting, each counted as its
-        share of ``max_bytes`` and, when its text is longer, its size on top.
+        share of ``max_bytes`` or, when its text is longer, as its size (its share and
+        its excess over it).
 
-        The long records' bytes are two sums, each added to by one side only (request
+        The long records' excesses are two sums, each added to by one side only (request
         threads add what they queue, the writer what it takes), so there is no lock.
         The writer's sum is never set past the requests', and it is set to it whenever
         the writer finds the backlog empty, so an error (two request threads adding at
@@ -240,7 +242,7 @@ class BackgroundWriter:
                 for record in batch:
                     size = size_of(record) + RECORD_BYTES
                     if size > share:
-                        taken += size
+                        taken += size - share  # its excess, as the append added it
                 queue.long_taken = min(queue.long_taken + taken, queue.long_added)
             lost = self.lost
             try:
