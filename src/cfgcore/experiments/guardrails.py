@@ -586,25 +586,13 @@ def audited_records(audit_path: str) -> dict[str, Any]:
     decoded, and lines that are no entry (cut short by a crash, say) are passed over:
     this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
     ConfigError naming the file when the log cannot be read."""
-    from cfgcore.runtime.audit import _MAX_LINE, open_log_files
+    from cfgcore.experiments.history import open_logs, raw_lines
 
     records: dict[str, Any] = {}
-    try:
-        opened = open_log_files(audit_path)
-    except OSError as exc:
-        name = exc.filename or audit_path
-        raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=name) from None
+    opened = open_logs(audit_path)
     try:
         for name, fh in opened:
-            while True:
-                try:
-                    raw = fh.readline(_MAX_LINE + 1)
-                except OSError as exc:
-                    raise ConfigError(
-                        f"cannot read audit log: {exc.strerror or exc}", file=name
-                    ) from None
-                if not raw:
-                    break
+            for raw in raw_lines(name, fh):
                 if b'"experiments.' not in raw:
                     continue
                 try:

@@ -81,7 +81,7 @@ class FlagHistory:
         seen: set[str] = set()
         rows: list[tuple[float, str, FlagChange]] = []
         for path in paths:
-            opened = _open_logs(path)
+            opened = open_logs(path)
             try:
                 for name, fh in opened:
                     history.files.append(name)
@@ -115,7 +115,7 @@ class FlagHistory:
         return history
 
 
-def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
+def open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
     """Every file of the audit log at ``path``, oldest first, each open, as they all were
     at one moment (:func:`cfgcore.runtime.audit.open_log_files`: a rotation while they
     are opened neither hides one nor shows one twice; regular files only, so a FIFO
@@ -128,24 +128,31 @@ def _open_logs(path: str | os.PathLike[str]) -> list[tuple[str, Any]]:
         raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=name) from None
 
 
+def raw_lines(path: str, fh: Any) -> Iterable[bytes]:
+    """The lines of one open audit log file, read a line at a time (a planted multi-GB
+    rotated file must not be read whole): a line longer than any entry cfgcore writes
+    comes in pieces of at most ``_MAX_LINE + 1`` bytes. ConfigError naming the file
+    when it cannot be read."""
+    from cfgcore.runtime.audit import _MAX_LINE
+
+    while True:
+        try:
+            raw = fh.readline(_MAX_LINE + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read audit log: {exc.strerror or exc}", file=path) from None
+        if not raw:
+            return
+        yield raw
+
+
 def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
-    """The entries of one audit log file, read a line at a time (a planted multi-GB
-    rotated file must not be read whole); a line longer than any entry cfgcore writes
-    is a ConfigError naming the file and line, as a line that is not an entry."""
+    """The entries of one audit log file (:func:`raw_lines`); a line longer than any
+    entry cfgcore writes is a ConfigError naming the file and line, as a line that is
+    not an entry."""
     from cfgcore.runtime.audit import _MAX_LINE
 
     with fh:
-        n = 0
-        while True:
-            try:
-                raw = fh.readline(_MAX_LINE + 1)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read audit log: {exc.strerror or exc}", file=path
-                ) from None
-            if not raw:
-                return
-            n += 1
+        for n, raw in enumerate(raw_lines(path, fh), 1):
             if len(raw) > _MAX_LINE:
                 raise ConfigError([Problem(
                     path="", message=f"line longer than {_MAX_LINE >> 20} MiB: not an entry "
