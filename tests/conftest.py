@@ -12,11 +12,19 @@ import sys
 import tempfile
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from cfgcore._compat import env_flag, implementations
 
 IMPLS = implementations()
 IN_CI = env_flag("CI")
+
+# No test here judges speed (the machines are shared and noisy): hypothesis's per-example
+# deadline (200 ms by default) and its too-slow health check are timing assertions, so they
+# are off for every property test. A test's own settings (max_examples, ...) still apply
+# on top of this profile.
+settings.register_profile("cfgcore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cfgcore")
 
 
 _ISOLATED = ("CFGCORE_STATE_DIR", "CFGCORE_FLAG_STORE", "CFGCORE_CONFIG_DIR")
