@@ -83,6 +83,9 @@ class ConfigFlags:
                     live.subscribe(self)
                     self._live, self._holds = live, True
                     self._record_usage()
+                    held = live.take_held("config")  # a guardrail stop held at start
+                    if held is not None and manager is not None:
+                        manager._error_event(held.refusal, "load")
         return self._live
 
     def _record_usage(self) -> None:

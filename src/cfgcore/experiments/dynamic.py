@@ -62,7 +62,7 @@ from cfgcore.experiments.features import (
     flag_key,
     rollout_change,
 )
-from cfgcore.experiments.guardrails import Guardrails, hold_audited_stops
+from cfgcore.experiments.guardrails import Guardrails, record_stops, stops_path
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
@@ -273,13 +273,13 @@ class DynamicConfigurationManager:
 
         if engine is not None and clock is not None:
             engine.set_clock(clock)
-        held = None
         if persist:
-            # A flag file edited while no process served it is judged against the audit
-            # log's guardrail stops before it is served (a running process judges an
-            # edit against the document it serves).
-            held = hold_audited_stops(flag_store, self.audit.path)
-            self._live: LiveFlags = shared_flags(flag_store, engine=engine, clock=clock)
+            # A document changed while no process served it is judged against the
+            # guardrail stops in force (the stop register, this audit log) before it is
+            # served (a running process judges a change against the document it serves).
+            self._live: LiveFlags = shared_flags(
+                flag_store, engine=engine, clock=clock, audit=self.audit.path
+            )
         else:  # changes stay in this process: a private set over a copy of the document
             first = flag_store.read()
             flag_store.close()
@@ -293,8 +293,9 @@ class DynamicConfigurationManager:
             self._engine.set_clock(clock)
         self._install_source(self._live.source)
         self._live.subscribe(self)
+        held = self._live.take_held("flags")
         if held is not None:
-            self._emit_error(held[1], "load")  # audited like a running process's refusal
+            self._emit_error(held.refusal, "load")  # audited like a running process's refusal
         _MANAGERS.add(self)
         self.usage = (
             start_usage_recording(state, enabled=record_usage, interval=usage_interval)
@@ -821,6 +822,8 @@ class DynamicConfigurationManager:
         self._install_source(new)
         self._emit(old, new, source, doc)
         self.guardrails.flags_changed(new)
+        # Stops held across restarts whatever becomes of the audit log.
+        record_stops(stops_path(self._live.store, self.audit.path), old, new)
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
         """A flag document was refused; the live flags keep serving."""

@@ -51,12 +51,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import ANY_RUN, run_of
+from cfgcore.experiments.abtest import ANY_RUN, guardrail_stop, run_of
 from cfgcore.experiments.exposures import Exposure, ExposureRecord, LogTail, MetricRecord
 from cfgcore.experiments.metrics import MetricsStore
 
@@ -611,26 +612,215 @@ def audited_records(audit_path: str) -> dict[str, Any]:
     return records
 
 
-def hold_audited_stops(store: Any, audit_path: str | None) -> tuple[str, ConfigError] | None:
-    """At start, before a file store's document is served (a file store keeps no
-    earlier document to judge it against): a flag file that serves again the variants
-    of an A/B test a guardrail stopped, as the audit log last recorded the test, with
-    no explicit resume since (the file put back from before the stop while every
-    process was down, its record made active or its flag splitting users again; or a
-    stop the store could not take, audited from the live flags only), is refused as a
-    running process refuses it: kept as ``<flag file>.refused-<UTC time>`` and written
-    back with those tests stopped (their audited records, their flags serving the
-    control to everyone), so no process serves the harmful variant again. Returns the
-    copy's path and the refusal, or None (nothing refused; not a file store; no audit
-    log). Never raises: a failure is logged and the file served as it is."""
-    from cfgcore.experiments.abtest import guardrail_reactivations, guardrail_stop
+#: A start's hold of a guardrail stop (:func:`hold_stops`): the refusal, and where the
+#: refused document went (``aside``: a file store's copy) or what serves in its place
+#: (``instead``: another store's document with the tests stopped, served by the live
+#: flags only; ``refused``: the store's document, not served).
+@dataclass(frozen=True)
+class StartHold:
+    refusal: ConfigError
+    aside: str | None = None
+    instead: Any = None
+    refused: Any = None
+
+
+def stops_path(store: Any, audit_path: str | None = None) -> str | None:
+    """The stop register of ``store``: ``.<flag file>.guardrail-stops.json`` beside a
+    flag file (beside the file a symlink points to, as its lock); for another store,
+    beside its cache file, else beside ``audit_path`` (the dynamic-config manager's
+    audit log); None when there is neither."""
+    path = getattr(store, "path", None) if getattr(store, "kind", None) == "file" else None
+    if path is None:
+        path = getattr(store, "cache_path", None) or audit_path
+        if path is None:
+            return None
+    directory, base = os.path.split(os.path.realpath(os.fspath(path)))
+    return os.path.join(directory, f".{base}.guardrail-stops.json")
+
+
+def read_stops(path: str | None) -> dict[str, Any]:
+    """``{test: record}``: the guardrail stops the register at ``path`` holds ({} when
+    it is missing; a damaged one is logged as an ERROR and read as empty, the audit
+    log then being the only holder)."""
+    from cfgcore.runtime.atomicio import read_regular
+
+    if path is None:
+        return {}
+    try:
+        data = json.loads(read_regular(path, 16 << 20))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:
+        log.error("cannot read the guardrail stop register %s: %s", path, exc)
+        return {}
+    tests = data.get("tests") if isinstance(data, dict) else None
+    if not isinstance(tests, dict):
+        log.error("the guardrail stop register %s holds no tests: read as empty", path)
+        return {}
+    return {n: r for n, r in tests.items() if guardrail_stop(r) is not None}
+
+
+def write_stops(path: str, changes: Mapping[str, Any]) -> None:
+    """Apply ``changes`` (``{test: record}``; None: the stop is over) to the register at
+    ``path``, under its lock, atomically. Raises OSError/ConfigError."""
+    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.flagstore import LOCK_TIMEOUT
+
+    with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
+        tests = read_stops(path)
+        for name, record in changes.items():
+            if record is None:
+                tests.pop(name, None)
+            else:
+                tests[name] = record
+        data = json.dumps({"tests": tests}, sort_keys=True, default=str).encode()
+        atomic_write(path, data, mode=0o640)
+
+
+def record_stops(path: str | None, old: Any, new: Any) -> None:
+    """A flag document went live (``old`` -> ``new``): the guardrail stops it starts,
+    changes or ends (an explicit resume, a deletion) written to the register at
+    ``path``, so that they hold at a start whatever became of the audit log. Nothing
+    is written when no stop changed. Never raises (logged)."""
+    if path is None:
+        return
+    changes: dict[str, Any] = {}
+    for name in old.experiments.keys() | new.experiments.keys():
+        was, now = old.experiments.get(name), new.experiments.get(name)
+        if was == now:
+            continue
+        if guardrail_stop(now) is not None:
+            changes[name] = now
+        elif guardrail_stop(was) is not None:
+            changes[name] = None
+    if changes:
+        try:
+            write_stops(path, changes)
+        except Exception as exc:  # the audit log still holds it
+            log.error("cannot write the guardrail stop register %s: %s", path, exc)
+
+
+def _held_records(
+    store: Any, derived: Any, audit_path: str | None, register: str | None
+) -> dict[str, Any]:
+    """``{test: record}`` of every guardrail stop in force, from the register, the
+    audit log (when there is one, for stops from before the register) and the
+    document itself; the register is brought up to date with the others (a stop
+    recorded before it existed then outlives the log's rotation)."""
+    held = read_stops(register)
+    found: dict[str, Any] = {}
+    if audit_path is not None and os.path.lexists(audit_path):
+        try:
+            audited = audited_records(audit_path)
+        except ConfigError as exc:
+            log.error(
+                "%s; the flags of %s are checked for A/B tests their guardrails stopped "
+                "by the stop register only", exc, store.url,
+            )  # fmt: skip
+            audited = {}
+        found.update((n, r) for n, r in audited.items() if guardrail_stop(r) is not None)
+    found.update(
+        (n, r) for n, r in derived.experiments.items() if guardrail_stop(r) is not None
+    )  # fmt: skip
+    missing = {}
+    for name, record in found.items():
+        if name not in held or guardrail_stop(record) > guardrail_stop(held[name]):  # type: ignore[operator]
+            held[name] = missing[name] = record
+    if missing and register is not None:
+        try:
+            write_stops(register, missing)
+        except Exception as exc:
+            log.error("cannot write the guardrail stop register %s: %s", register, exc)
+    return held
+
+
+def _reactivated(
+    held: dict[str, Any], derived: Any, where: str
+) -> tuple[list[Any], dict[str, Any]]:
+    from cfgcore.experiments.abtest import guardrail_reactivations
+
+    problems, again = [], {}
+    for name, record in held.items():
+        old = msgspec.structs.replace(derived, experiments={name: record})
+        found = guardrail_reactivations(old, derived, where)
+        if found:
+            problems += found
+            again[name] = record
+    return problems, again
+
+
+def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHold | None]:
+    """At start, before any document of ``store`` is served (every reader passes here,
+    :class:`~cfgcore.runtime.flags.LiveFlags`, whichever manager opened it): a
+    document that serves again the variants of an A/B test a guardrail stopped, with no
+    explicit resume since (a file put back from before the stop while every process was
+    down, its record made active or its flag splitting users again; a fleet document
+    published so; a stop the store could not take, served from the live flags only),
+    is refused as a running process refuses it. The stops in force are read from the
+    stop register (:func:`stops_path`, written whenever a stop goes live, never
+    rotated), the audit log at ``audit_path`` (default: the one beside a flag file,
+    when there is one) and the document's own records.
+
+    A flag file is kept as ``<flag file>.refused-<UTC time>`` and written back with
+    those tests stopped (their recorded records, their flags serving the control to
+    everyone), so no process serves the harmful variant again; the document is then
+    read as usual (``(None, hold)``). Another store's document (Redis) is not written
+    back: ``instead`` is a copy with the tests stopped, for this process to serve, as a
+    running process keeps serving the stop while the store holds the refused document;
+    ``(document read, hold or None)``. Only a document that serves A/B tests, or that was
+    not written through the store (a hand edit), is looked at. Never raises, but for
+    the read of a store that is not a file (which the caller would make anyway):
+    a failure is logged and the document served as it is."""
+    from cfgcore.runtime.flags import derive
+
+    if getattr(store, "kind", None) == "file":
+        if audit_path is None:  # (the dynamic-config manager's, beside the file)
+            audit_path = os.path.splitext(os.path.abspath(store.path))[0] + ".audit.jsonl"
+        return None, _hold_in_file(store, audit_path)
+    doc = store.read()
+    if store.kind == "memory":
+        return doc, None
+    try:
+        derived = derive(doc.snapshot, doc.origin)
+        if doc.writer and not derived.experiments:
+            return doc, None
+        where = doc.origin or store.url
+        held = _held_records(store, derived, audit_path, stops_path(store, audit_path))
+        problems, again = _reactivated(held, derived, where)
+        if not problems:
+            return doc, None
+        snap = _stopped_snapshot(doc.snapshot, again, where)
+    except Exception:  # a start is never blocked by this look back
+        log.exception(
+            "cannot check the flags of %s for A/B tests their guardrails stopped", store.url
+        )
+        return doc, None
+    import dataclasses
+
+    from cfgcore.runtime.flagstore import checksum, writer_identity
+    from cfgcore.snapshot import encode_snapshot
+
+    data = encode_snapshot(snap, "msgpack", file=where)
+    instead = dataclasses.replace(
+        doc, snapshot=snap, data=data, checksum=checksum(data),
+        writer=writer_identity(GUARDRAIL_ACTOR),
+    )  # fmt: skip
+    refusal = ConfigError(problems)
+    log.error(
+        "the flag document %s (version %d) would serve again the variants of A/B tests "
+        "their guardrails stopped (%s): %s; it is not served: this process serves it "
+        "with those tests stopped; resume a test explicitly with cfgcore experiment "
+        "start NAME (audited), or publish a document that keeps it stopped",
+        where, doc.version, ", ".join(sorted(again)), refusal,
+    )  # fmt: skip
+    return doc, StartHold(refusal, instead=instead, refused=doc)
+
+
+def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
+    """:func:`hold_stops` for a flag file."""
     from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.flags import derive
 
-    if getattr(store, "kind", None) != "file" or audit_path is None:
-        return None
-    if not os.path.lexists(audit_path):
-        return None
     path = store.path
     try:
         with store.locked():
@@ -646,24 +836,10 @@ def hold_audited_stops(store: Any, audit_path: str | None) -> tuple[str, ConfigE
                 # Written through the store, serving no A/B test: nothing to look up (a
                 # test's flag splitting users without its record is a hand edit's).
                 return None
-            try:
-                audited = audited_records(audit_path)
-            except ConfigError as exc:
-                log.error(
-                    "%s; the flag file %s is served without being checked for A/B tests "
-                    "their guardrails stopped", exc, path,
-                )  # fmt: skip
-                return None
-            held = {n: r for n, r in audited.items() if guardrail_stop(r) is not None}
+            held = _held_records(store, derived, audit_path, stops_path(store))
             if not held:
                 return None
-            problems, again = [], {}
-            for name, record in held.items():
-                old = msgspec.structs.replace(derived, experiments={name: record})
-                found = guardrail_reactivations(old, derived, path)
-                if found:
-                    problems += found
-                    again[name] = record
+            problems, again = _reactivated(held, derived, path)
             if not problems:
                 return None
             refusal = ConfigError(problems)
@@ -685,12 +861,12 @@ def hold_audited_stops(store: Any, audit_path: str | None) -> tuple[str, ConfigE
     names = ", ".join(sorted(again))
     log.error(
         "the flag file %s would serve again the variants of A/B tests their guardrails "
-        "stopped (%s, as the audit log %s last recorded them): %s; it was kept as %s and "
-        "written back with those tests stopped; resume a test explicitly with cfgcore "
-        "experiment start NAME (audited)",
-        path, names, audit_path, refusal, aside,
+        "stopped (%s, as the stop register and audit log last recorded them): %s; it was "
+        "kept as %s and written back with those tests stopped; resume a test explicitly "
+        "with cfgcore experiment start NAME (audited)",
+        path, names, refusal, aside,
     )  # fmt: skip
-    return aside, refusal
+    return StartHold(refusal, aside=aside)
 
 
 def _aside_path(real: str) -> str:
@@ -705,9 +881,17 @@ def _aside_path(real: str) -> str:
 
 
 def _stops_again(snap: Any, held: dict[str, Any], fmt: Any, path: str) -> bytes:
-    """The bytes of ``snap`` with each test of ``held`` stopped as its audited record
-    says (its flag, if the document has one, serving that record's control)."""
-    from cfgcore.snapshot import Rule, encode_snapshot
+    """The bytes of ``snap`` with each test of ``held`` stopped (:func:`_stopped_snapshot`)."""
+    from cfgcore.snapshot import encode_snapshot
+
+    data: bytes = encode_snapshot(_stopped_snapshot(snap, held, path), fmt, file=path)
+    return data
+
+
+def _stopped_snapshot(snap: Any, held: dict[str, Any], path: str) -> Any:
+    """``snap`` with each test of ``held`` stopped as its recorded record says (its flag,
+    if the document has one, serving that record's control)."""
+    from cfgcore.snapshot import Rule
 
     flags, experiments = dict(snap.flags), dict(snap.experiments)
     for name, record in held.items():
@@ -719,11 +903,9 @@ def _stops_again(snap: Any, held: dict[str, Any], fmt: Any, path: str) -> bytes:
             control = record.get("control", "control")
             if not isinstance(control, str) or control not in flag.variants:
                 raise ConfigError(
-                    f"the audit log's record of A/B test {name!r} names no variant of its "
+                    f"the recorded stop of A/B test {name!r} names no variant of its "
                     f"flag as its control ({control!r})", file=path,
                 )  # fmt: skip
             when = flag.rules[0].when if flag.rules else None
             flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
-    new = msgspec.structs.replace(snap, flags=flags, experiments=experiments)
-    data: bytes = encode_snapshot(new, fmt, file=path)
-    return data
+    return msgspec.structs.replace(snap, flags=flags, experiments=experiments)

@@ -117,9 +117,15 @@ class LiveFlags:
     against its own ``experiments`` records (see :meth:`_first_load`)."""
 
     def __init__(
-        self, store: FlagStore, *, engine: Any = None, clock: Callable[[], float] | None = None
+        self,
+        store: FlagStore,
+        *,
+        engine: Any = None,
+        clock: Callable[[], float] | None = None,
+        audit: str | None = None,
     ) -> None:
         from cfgcore.engine import Engine
+        from cfgcore.experiments.guardrails import hold_stops
 
         self.store = store
         self.engine = engine if engine is not None else Engine()
@@ -143,7 +149,12 @@ class LiveFlags:
         # Read before the store: a Redis store's follower makes the cache file the
         # document this process serves once it follows.
         before = _served_before(store)
-        self._first_load(store.read(), before)
+        # A guardrail stop undone while no process served the store is held before
+        # anything is served, whichever manager opens it (``audit``: the dynamic-config
+        # manager's log; the refusal waits in ``held`` for the managers to audit it).
+        first, self.held = hold_stops(store, audit)
+        self._held_told: set[str] = set()
+        self._first_load(first if first is not None else store.read(), before, self.held)
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
         global _GENERATION
@@ -227,7 +238,7 @@ class LiveFlags:
                 log.warning("the engine's clock raised; judging A/B tests by the system clock")
         return time.time()
 
-    def _first_load(self, doc: FlagDocument, before: FlagDocument | None) -> None:
+    def _first_load(self, doc: FlagDocument, before: FlagDocument | None, held: Any = None) -> None:
         """Serve the store's document at start. A document that cannot be served raises
         (nothing else is known good). One that would move a served A/B test's users
         (:func:`~cfgcore.experiments.abtest.moved_users`) is judged against the document
@@ -239,6 +250,12 @@ class LiveFlags:
         edited by hand, the record not) is logged as an ERROR and served (nothing else
         to serve; a change that edits both cannot be told from a test created that
         way). Startup is never blocked for want of an earlier document."""
+        if (
+            held is not None
+            and held.instead is not None
+            and self._refuse_first(doc, held.instead, held.refusal)
+        ):
+            return
         compiled = self.prepare(doc)
         derived = derive(doc.snapshot, doc.origin)
         if derived.experiments:
@@ -253,26 +270,8 @@ class LiveFlags:
                     except ConfigError:
                         earlier = Snapshot()  # (it could not serve either: nothing to keep)
                     problems = moved_users(earlier, derived, now, doc.origin)
-                if problems:
-                    try:
-                        served = self.prepare(before)
-                    except ConfigError as exc:
-                        log.error(
-                            "flag document would move users of a served A/B test, and the "
-                            "document served before (%s) cannot be served: %s; serving "
-                            "the new one: %s", before.origin, exc, ConfigError(problems),
-                        )  # fmt: skip
-                    else:
-                        # The store counts the refused version as read: told, its
-                        # follower keeps it out of the cache file, so every later start
-                        # is judged against the document served, not the refused one.
-                        instead = getattr(self.store, "served_instead", None)
-                        if instead is not None:
-                            instead(doc)
-                        self.install(before, served, "load")
-                        self._rejected = doc.checksum
-                        self.reject(ConfigError(problems), "load", doc.origin)
-                        return
+                if problems and self._refuse_first(doc, before, ConfigError(problems)):
+                    return
             else:
                 problems = moved_from_records(derived, now, doc.origin)
                 if problems:
@@ -282,6 +281,39 @@ class LiveFlags:
                         "to compare with: serving it): %s", ConfigError(problems),
                     )  # fmt: skip
         self.install(doc, compiled, "load")
+
+    def _refuse_first(self, doc: FlagDocument, instead: FlagDocument, refusal: ConfigError) -> bool:
+        """At start: serve ``instead`` of ``doc`` (refused for ``refusal``); False, and
+        an ERROR, when ``instead`` cannot be served either."""
+        try:
+            served = self.prepare(instead)
+        except ConfigError as exc:
+            log.error(
+                "flag document refused (%s), and the document to serve instead (%s) "
+                "cannot be served: %s; serving the refused one",
+                refusal, instead.origin, exc,
+            )  # fmt: skip
+            return False
+        # The store counts the refused version as read: told, its follower keeps it
+        # out of the cache file, so every later start is judged against the document
+        # served, not the refused one.
+        told = getattr(self.store, "served_instead", None)
+        if told is not None:
+            told(doc)
+        self.install(instead, served, "load")
+        self._rejected = doc.checksum
+        self.reject(refusal, "load", doc.origin)
+        return True
+
+    def take_held(self, kind: str) -> Any:
+        """The start's refusal of a guardrail-stopped test served again
+        (:func:`~cfgcore.experiments.guardrails.hold_stops`), once per ``kind`` of
+        manager (each audits it in its own log); None when there was none."""
+        with self._lock:
+            if self.held is None or kind in self._held_told:
+                return None
+            self._held_told.add(kind)
+            return self.held
 
     def install(
         self,
@@ -568,7 +600,11 @@ def generation() -> int:
 
 
 def shared_flags(
-    store: FlagStore, *, engine: Any = None, clock: Callable[[], float] | None = None
+    store: FlagStore,
+    *,
+    engine: Any = None,
+    clock: Callable[[], float] | None = None,
+    audit: str | None = None,
 ) -> LiveFlags:
     """The process's live flag set for ``store`` (by URL), created on first use.
 
@@ -576,6 +612,7 @@ def shared_flags(
     ``close()`` do). An explicit ``engine`` that differs from the shared set's gets a
     private set (tests run one engine per evaluator implementation). ``clock``: set
     on a new set's engine before its first load (see :meth:`LiveFlags.now`).
+    ``audit``: the audit log a new set reads guardrail stops from at start.
     """
     with _SHARED_LOCK:
         live = _SHARED.get(store.url)
@@ -589,7 +626,7 @@ def shared_flags(
         live.refresh("load")
         return live
     with _SHARED_LOCK:
-        live = LiveFlags(store, engine=engine, clock=clock)
+        live = LiveFlags(store, engine=engine, clock=clock, audit=audit)
         live.acquire()
         if store.url not in _SHARED or engine is None:
             _SHARED[store.url] = live
