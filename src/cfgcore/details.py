@@ -178,14 +178,21 @@ def bucketable_id(value: Any) -> bool:
 
 
 def user_id_text(uid: Any) -> str | None:
-    """A user id as metric events file it: a str as is, anything else as its
-    ``str()`` (an int, a ``numpy.int64``), None when that raises or is not text (a
-    lone surrogate). Normalised before
+    """A user id as metric events file it: a str as is; an id the engine buckets by (a
+    str or int subclass, an int past ``str()``'s digit limit) as the text it buckets,
+    its base value's (:func:`exact_value`, :func:`int_text`; never its own
+    ``__str__``); anything else as its ``str()`` (a ``numpy.int64``); None when that
+    raises or is not text (a lone surrogate). Normalised before
     the event is queued: the writer encodes a whole batch at once, and one id it could
     not encode would cost every event of the batch."""
     if uid is not None and type(uid) is not str:
         try:
-            uid = str(uid)
+            if bucketable_id(uid):
+                uid = exact_value(uid)
+                if type(uid) is int:
+                    uid = int_text(uid)
+            else:
+                uid = str(uid)
         except Exception:
             return None
     return uid if uid is None or uid.isascii() or _is_text(uid) else None
