@@ -83,6 +83,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         name=__name__,
     ) from None
 
+from cfgcore.details import exact_value, key_text
 from cfgcore.runtime.events import run_after_delivery
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.snapshot import same
@@ -150,6 +151,15 @@ def _is_object(v: Any) -> bool:
 
 def _as_is(v: Any) -> Any:
     return v
+
+
+def _exception_text(exc: Exception) -> str:
+    """``Name: message`` of a failure inside a resolution; the name alone when its
+    message cannot be made (a ``__str__`` that raises)."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return type(exc).__name__
 
 
 def _scalar_metadata(meta: Any) -> dict[str, bool | int | float | str]:
@@ -683,6 +693,8 @@ class CfgcoreProvider(AbstractProvider):
             # the provider was registered, or a store back to the live document, which
             # the flag set clears without telling its subscribers.
             self._announce_status()
+        if type(key) is not str:  # a str subclass by its value: its own methods never run
+            key = exact_value(key)
         try:
             if evaluation_context is None:
                 ctx: Any = None
@@ -698,7 +710,7 @@ class CfgcoreProvider(AbstractProvider):
                     value=default,
                     reason=Reason.ERROR,
                     error_code=_ERROR_CODES.get(d.error_code, ErrorCode.GENERAL),
-                    error_message=f"{key}: {d.error_message or d.error_code}",
+                    error_message=f"{key_text(key)}: {d.error_message or d.error_code}",
                 )
             meta = self._flag_metadata(snap, key)
             value = d.value
@@ -730,7 +742,7 @@ class CfgcoreProvider(AbstractProvider):
                 value=default,
                 reason=Reason.ERROR,
                 error_code=ErrorCode.GENERAL,
-                error_message=f"{key}: {type(exc).__name__}: {exc}",
+                error_message=f"{key_text(key)}: {_exception_text(exc)}",
             )
 
     def _resolve_with(
