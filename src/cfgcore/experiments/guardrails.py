@@ -780,6 +780,10 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
     doc = store.read()
     if store.kind == "memory":
         return doc, None
+    if audit_path is None:  # (the default dynamic-config manager's)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
     try:
         derived = derive(doc.snapshot, doc.origin)
         if doc.writer and not derived.experiments:
@@ -795,25 +799,63 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
             "cannot check the flags of %s for A/B tests their guardrails stopped", store.url
         )
         return doc, None
-    import dataclasses
-
-    from cfgcore.runtime.flagstore import checksum, writer_identity
-    from cfgcore.snapshot import encode_snapshot
-
-    data = encode_snapshot(snap, "msgpack", file=where)
-    instead = dataclasses.replace(
-        doc, snapshot=snap, data=data, checksum=checksum(data),
-        writer=writer_identity(GUARDRAIL_ACTOR),
-    )  # fmt: skip
     refusal = ConfigError(problems)
+    names = ", ".join(sorted(again))
+    aside = _keep_refused(stops_path(store, audit_path), doc)
+    try:
+        # Written back with those tests stopped (compare-and-set: only over the document
+        # judged), so every host serves the stop and changes apply to it again.
+        def stop_again(current: Any) -> Any:
+            if current != doc.snapshot:
+                raise ConfigError("the store's document changed meanwhile", file=where)
+            return snap
+
+        _old, stored = store.update(stop_again, actor=GUARDRAIL_ACTOR)
+    except Exception as exc:  # (Redis unreachable: the cache file's document, say)
+        import dataclasses
+
+        from cfgcore.runtime.flagstore import checksum, writer_identity
+        from cfgcore.snapshot import encode_snapshot
+
+        log.error(
+            "the flag document %s (version %d) would serve again the variants of A/B "
+            "tests their guardrails stopped (%s): %s; it was kept as %s; it could not be "
+            "written back with those tests stopped (%s): this process serves them "
+            "stopped; resume a test explicitly with cfgcore experiment start NAME "
+            "(audited), or publish a document that keeps it stopped",
+            where, doc.version, names, refusal, aside, exc,
+        )  # fmt: skip
+        data = encode_snapshot(snap, "msgpack", file=where)
+        instead = dataclasses.replace(
+            doc, snapshot=snap, data=data, checksum=checksum(data),
+            writer=writer_identity(GUARDRAIL_ACTOR),
+        )  # fmt: skip
+        return doc, StartHold(refusal, aside=aside, instead=instead, refused=doc)
     log.error(
         "the flag document %s (version %d) would serve again the variants of A/B tests "
-        "their guardrails stopped (%s): %s; it is not served: this process serves it "
+        "their guardrails stopped (%s): %s; it was kept as %s and version %d written "
         "with those tests stopped; resume a test explicitly with cfgcore experiment "
-        "start NAME (audited), or publish a document that keeps it stopped",
-        where, doc.version, ", ".join(sorted(again)), refusal,
+        "start NAME (audited)",
+        where, doc.version, names, refusal, aside, stored.version,
     )  # fmt: skip
-    return doc, StartHold(refusal, instead=instead, refused=doc)
+    return stored, StartHold(refusal, aside=aside)
+
+
+def _keep_refused(register: str | None, doc: Any) -> str | None:
+    """A copy of a store's refused document (MessagePack) beside its stop register,
+    ``flags-v<version>.msgpack.refused-<UTC time>``; None when it cannot be written."""
+    from cfgcore.runtime.atomicio import atomic_write
+
+    if register is None or not doc.data:
+        return None
+    aside = _aside_path(os.path.join(os.path.dirname(register), f"flags-v{doc.version}.msgpack"))
+    try:
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        atomic_write(aside, doc.data, mode=0o640)
+    except OSError as exc:
+        log.error("cannot keep the refused flag document as %s: %s", aside, exc)
+        return None
+    return aside
 
 
 def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
