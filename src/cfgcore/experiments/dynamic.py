@@ -355,6 +355,7 @@ class DynamicConfigurationManager:
                 now = self._tests.get(name)
                 if now is None or now.get("since") != meta.get("since"):
                     self.exposures.forget(name)
+        self._stamp_runs()
         # A stopped test (stop_ab_test, a guardrail rollback) serves its control to
         # everyone and collects nothing more: no exposures (its users would all be
         # logged in control) and no metric events (a user of another variant would be
@@ -369,6 +370,24 @@ class DynamicConfigurationManager:
         if api is not None:
             api.tests = self._seen  # one assignment: a reader sees the old or the new map
             api.metas = self._recording
+
+    def _stamp_runs(self) -> None:
+        """Tell the writers the lowest stamp of each test created again after a
+        deletion: just after its ``since``, so that a clock stepped back since (or
+        behind the host that deleted the earlier run) never stamps this run's records
+        as the earlier run's, which every reader leaves out (``record_cutoffs``). The
+        records queued before a run changed are written first, with their own stamps."""
+        from cfgcore.experiments.abtest import record_cutoffs
+
+        floors = {n: math.nextafter(s, math.inf) for n, s in record_cutoffs(self._tests).items()}
+        writers = [w for w in (self.exposures, getattr(self, "metrics", None)) if w is not None]
+        for writer in writers:
+            before = getattr(writer, "floors", None)
+            if before is None or before == floors:
+                continue
+            if any(before.get(n) != f for n, f in floors.items()):
+                writer.flush(2.0)  # (the earlier run's records keep their stamps)
+            writer.floors = floors
 
     @property
     def engine(self) -> Any:

@@ -947,6 +947,9 @@ class ExposureLogger:
         # {test: [bytes of long ids, entries]} per shard, kept by the writer thread.
         self._sizes: dict[str, list[list[int]]] = {}
         self._clock = clock
+        #: ``{test: lowest stamp}``: a run created again after a deletion (its record's
+        #: ``since``) gets no stamp at or before its ``since`` (see :meth:`_deliver`).
+        self.floors: dict[str, float] = {}
         # True once a SeedAPI that logs an int id only if its text is not logged (and
         # the reverse) is attached: its int records are filed as their text, which
         # does not join the shards (one entry per user).
@@ -1153,7 +1156,13 @@ class ExposureLogger:
         # The dedup's byte bound: a str id's length first (its size is at least 49
         # bytes more), its exact size only when that may pass its share.
         long_chars, long_id, size_of = self._long_id - 49, self._long_id, sys.getsizeof
+        # A run's records come after its since, whatever the host's clock says (stepped
+        # back since the run began, or behind the host that deleted the earlier run):
+        # readers leave out the records of its name stamped up to then (record_cutoffs).
+        floors = self.floors
         for test, variant, user, ts in raw:
+            if floors and ts < floors.get(test, ts):
+                ts = floors[test]
             if type(user) is not str or len(user) > long_chars:
                 size = size_of(user)
                 if size > long_id:

@@ -382,6 +382,9 @@ class MetricsStore:
         # (test, variant, metric, float value, user, ts) for the writer thread; None
         # when this store has no file (call record()).
         self.queue: Any = self._append if self._sink is not None else None
+        #: ``{test: lowest stamp}``: as :attr:`ExposureLogger.floors
+        #: <cfgcore.experiments.exposures.ExposureLogger.floors>`, for metric events.
+        self.floors: dict[str, float] = {}
 
     @property
     def dropped(self) -> int:
@@ -588,6 +591,9 @@ class MetricsStore:
                 "%s: %d metric event(s) with a value beyond +-%g left out",
                 self.path, len(events) - len(kept), MAX_METRIC_VALUE,
             )  # fmt: skip
+        floors = self.floors
+        if floors:  # a run's events come after its since (ExposureLogger._deliver)
+            kept = [_floored(e, floors) for e in kept]
         self._apply(kept)
         if self._sink is not None and kept:
             try:
@@ -725,6 +731,15 @@ class MetricsStore:
             self._holding.pop(test, None)
             self.untracked.pop(test, None)
             self.unheld.pop(test, None)
+
+
+def _floored(event: tuple[Any, ...], floors: Mapping[str, float]) -> tuple[Any, ...]:
+    """``event`` stamped no earlier than its test's floor (:attr:`MetricsStore.floors`)."""
+    low = floors.get(event[0])
+    ts = event[5]
+    if low is None or (ts is not None and ts >= low):
+        return event
+    return (*event[:5], low, *event[6:])
 
 
 def _line(event: tuple[Any, ...]) -> dict[str, Any]:
