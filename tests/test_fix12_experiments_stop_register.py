@@ -13,8 +13,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
@@ -46,6 +49,8 @@ def _stopped_then_down(tmp_path, impl):
         assert m.create_ab_test(_guarded_test())
         with open(m.flags_file, "rb") as fh:
             before = fh.read()
+        with open(f"{m.flags_file}.before", "wb") as fh:
+            fh.write(before)
         _stop(m)
         with open(m.flags_file, "rb") as fh:
             stopped = fh.read()
@@ -175,5 +180,52 @@ def test_only_an_explicit_resume_or_a_deletion_ends_a_registered_stop(
     try:
         assert "variant_b" in _served(m)
         assert not m._live.last_error
+    finally:
+        m.close()
+
+
+_JUNK = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=8,
+    ).map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3).map(
+        lambda t: json.dumps({"tests": {TEST: t}}).encode()
+    ),
+)
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=_JUNK)
+def test_a_damaged_register_is_repaired_by_the_next_start(tmp_path_factory, impl, junk):
+    """Whatever the register holds (bytes, JSON of any shape, a record that is no stop),
+    a start is not blocked, serves the stop, and writes the register again from the
+    audit log and the served file, so it holds the stop once the log is gone."""
+    template = tmp_path_factory.getbasetemp() / f"register-template-{impl.__name__}"
+    if not template.exists():
+        _stopped_then_down(template, impl)
+    work = tmp_path_factory.mktemp("register")
+    shutil.copytree(template, work, dirs_exist_ok=True)
+    path = str(work / "flags.json")
+    register = str(work / ".flags.json.guardrail-stops.json")
+    with open(register, "wb") as fh:
+        fh.write(junk)
+    m = _manager(work, impl)
+    try:
+        assert _served(m, USERS[:100]) == {"control"}
+    finally:
+        m.close()
+    with open(template / "flags.json.before", "rb") as fh:
+        before = fh.read()
+    for name in _audit_files(work):
+        os.remove(name)
+    _put_back(path, before)
+    m = _manager(work, impl)
+    try:
+        assert _served(m, USERS[:300]) == {"control"}
     finally:
         m.close()

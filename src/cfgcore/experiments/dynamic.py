@@ -62,7 +62,7 @@ from cfgcore.experiments.features import (
     flag_key,
     rollout_change,
 )
-from cfgcore.experiments.guardrails import Guardrails, record_stops, stops_path
+from cfgcore.experiments.guardrails import Guardrails, record_stops
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.runtime.audit import AuditLog
@@ -842,7 +842,7 @@ class DynamicConfigurationManager:
         self._emit(old, new, source, doc)
         self.guardrails.flags_changed(new)
         # Stops held across restarts whatever becomes of the audit log.
-        record_stops(stops_path(self._live.store, self.audit.path), old, new)
+        record_stops(self._live.store, self.audit.path, old, new)
 
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None:
         """A flag document was refused; the live flags keep serving."""

@@ -677,12 +677,13 @@ def write_stops(path: str, changes: Mapping[str, Any]) -> None:
         atomic_write(path, data, mode=0o640)
 
 
-def record_stops(path: str | None, old: Any, new: Any) -> None:
-    """A flag document went live (``old`` -> ``new``): the guardrail stops it starts,
-    changes or ends (an explicit resume, a deletion) written to the register at
-    ``path``, so that they hold at a start whatever became of the audit log. Nothing
-    is written when no stop changed. Never raises (logged)."""
-    if path is None:
+def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
+    """A flag document of ``store`` went live (``old`` -> ``new``): the guardrail stops
+    it starts, changes or ends (an explicit resume, a deletion) written to the store's
+    register (:func:`stops_path`), so that they hold at a start whatever became of the
+    audit log. Nothing is written (nor looked up) when no stop changed. Never raises
+    (logged)."""
+    if old.experiments is new.experiments:
         return
     changes: dict[str, Any] = {}
     for name in old.experiments.keys() | new.experiments.keys():
@@ -693,7 +694,8 @@ def record_stops(path: str | None, old: Any, new: Any) -> None:
             changes[name] = now
         elif guardrail_stop(was) is not None:
             changes[name] = None
-    if changes:
+    path = stops_path(store, audit_path) if changes else None
+    if path is not None:
         try:
             write_stops(path, changes)
         except Exception as exc:  # the audit log still holds it
