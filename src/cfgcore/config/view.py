@@ -99,7 +99,7 @@ class ConfigView(LiveReads):
         """``manager["nope"]``: a :class:`ConfigKeyError` (a KeyError) naming the key,
         the environment and the closest keys that are set."""
         snap = self._snap if self._snap.version else self._ensure_loaded()
-        return missing_key(key, snap)
+        return missing_key(key, snap, top_level=True)
 
     def flag_store_url(self) -> str | None:
         raise NotImplementedError
@@ -254,12 +254,29 @@ class ConfigView(LiveReads):
         }
 
 
-def missing_key(key: Any, snap: ConfigSnapshot) -> ConfigKeyError:
+def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> ConfigKeyError:
     """The error for a key path that is not set: names it, its environment and the
-    closest key paths that are set."""
+    closest key paths that are set. With ``top_level`` (``manager[key]``, which reads
+    one top-level key), a key path that is set says so and how to read it, instead of
+    "not set" with itself as the closest key."""
     shown = key if isinstance(key, str) else ".".join(map(str, key))
-    hint = did_you_mean(shown, key_paths(snap.config))
-    where = f"environment {snap.environment!r}" if snap.environment else "the configuration"
     # Named after the environment's file: the place to add the key.
     file = snap.files[-1] if snap.files else None
+    if top_level and _is_set(snap.config, key):
+        message = (
+            f"a key path, and manager[...] reads one top-level key: "
+            f"use get({shown!r}), or one [...] per key"
+        )
+        return ConfigKeyError([Problem(shown, message, file=file)])
+    hint = did_you_mean(shown, key_paths(snap.config))
+    where = f"environment {snap.environment!r}" if snap.environment else "the configuration"
     return ConfigKeyError([Problem(shown, f"not set in {where}{hint}", file=file)])
+
+
+def _is_set(config: Any, key: Any) -> bool:
+    """Whether ``key`` read as a key path (``"a.b"``, a tuple) names a value."""
+    try:
+        path = split_path(key)
+        return bool(path) and get_path(config, path, ABSENT) is not ABSENT
+    except Exception:  # a key of no path form (an int, an unhashable segment)
+        return False
