@@ -497,7 +497,13 @@ class ProfileManager:
         profile = self._profiles.get(key)
         if profile is None:
             known = sorted(n for k, n in self._profiles if k == kind)
-            hint = did_you_mean(name.lower(), known, n=1)
+            other = "geographic" if kind == "deployment" else "deployment"
+            if (other, name.lower()) in self._profiles:
+                # profiles/eu.yaml exists: "unknown" alone sent the reader looking for it.
+                setting = "CONFIG_PROFILE" if other == "deployment" else "CONFIG_GEOGRAPHIC_PROFILE"
+                hint = f" (it is a {other} profile: select it as {setting})"
+            else:
+                hint = did_you_mean(name.lower(), known, n=1)
             raise ConfigError(
                 f"unknown {kind} profile {name!r}{hint}; known: {', '.join(known)}",
                 kind="profile",
