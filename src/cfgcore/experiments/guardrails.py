@@ -778,7 +778,8 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
     if getattr(store, "kind", None) == "file":
         if audit_path is None:  # (the dynamic-config manager's, beside the file)
             audit_path = os.path.splitext(os.path.abspath(store.path))[0] + ".audit.jsonl"
-        return None, _hold_in_file(store, audit_path)
+        doc, look = _unlocked(store, store.path)
+        return (None, _hold_in_file(store, audit_path)) if look else (doc, None)
     doc = store.read()
     if store.kind == "memory":
         return doc, None
@@ -858,6 +859,24 @@ def _keep_refused(register: str | None, doc: Any) -> str | None:
         log.error("cannot keep the refused flag document as %s: %s", aside, exc)
         return None
     return aside
+
+
+def _unlocked(store: Any, path: str) -> tuple[Any, bool]:
+    """The flag file's document read without its lock, and whether :func:`hold_stops`
+    looks at it (it serves A/B tests, or was edited by hand): a file written through the
+    store that serves none costs a start no lock and no second read (the judgement
+    itself is made under the lock). ``(None, False)`` when it cannot be read or served
+    (the caller's read reports it)."""
+    from cfgcore.runtime.flags import derive
+
+    try:
+        data, origin = store.read_bytes()
+        doc = store.document(data, origin)
+        if origin != path:
+            return doc, False  # the bundled seed (no file)
+        return doc, not (doc.writer and not derive(doc.snapshot, origin).experiments)
+    except ConfigError:
+        return None, False
 
 
 def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
