@@ -525,6 +525,12 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             except _JsonConstant as const:
                 raise SnapshotError([_json_constant(data, str(const.args[0]), file)]) from None
             except ValueError as exc:
+                if "integer string conversion" in str(exc):
+                    # int() refuses a literal past sys.get_int_max_str_digits() digits
+                    # while json.loads runs: named, as a number no double holds is.
+                    found = _json_scan(data, file, constants=False, numbers=True)
+                    if found is not None:
+                        raise SnapshotError([found]) from None
                 raise SnapshotError(f"invalid JSON: {exc}", file=file) from None
             _require_flags_key(parsed, file)
             try:
