@@ -62,9 +62,10 @@ from cfgcore.experiments.features import (
     flag_key,
     rollout_change,
 )
-from cfgcore.experiments.guardrails import Guardrails, record_stops
+from cfgcore.experiments.guardrails import Guardrails
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.experiments.metrics import MetricsStore
+from cfgcore.experiments.stops import record_stops
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
 from cfgcore.runtime.flags import LiveFlags, shared_flags

@@ -125,7 +125,7 @@ class LiveFlags:
         audit: str | None = None,
     ) -> None:
         from cfgcore.engine import Engine
-        from cfgcore.experiments.guardrails import hold_stops
+        from cfgcore.experiments.stops import hold_stops
 
         self.store = store
         self.engine = engine if engine is not None else Engine()
@@ -307,7 +307,7 @@ class LiveFlags:
 
     def take_held(self, kind: str) -> Any:
         """The start's refusal of a guardrail-stopped test served again
-        (:func:`~cfgcore.experiments.guardrails.hold_stops`), once per ``kind`` of
+        (:func:`~cfgcore.experiments.stops.hold_stops`), once per ``kind`` of
         manager (each audits it in its own log); None when there was none."""
         with self._lock:
             if self.held is None or kind in self._held_told:

@@ -1,0 +1,435 @@
+"""Guardrail stops held across restarts: the start's judgement of a flag document
+against the stops in force (:func:`hold_stops`, run by every reader of a store:
+:class:`~cfgcore.runtime.flags.LiveFlags`), and the stop register that keeps those stops
+whatever becomes of the audit log (:func:`record_stops`).
+
+A guardrail's stop stays in force until the test is resumed explicitly (``cfgcore
+experiment start``) or deleted. A running process refuses a document that would serve
+the test's variants again (:func:`~cfgcore.experiments.abtest.guardrail_reactivations`);
+a process that starts has no earlier document to judge against, so it reads the stops
+in force from three places: the register ``.<flag file>.guardrail-stops.json`` beside
+the flag file (for another store, beside its cache file or the audit log), written
+atomically under its own lock whenever a stop goes live, changes or ends and never
+rotated; the audit log (stops recorded before the register existed); and the served
+document's own records. A stop found in the last two and missing from the register is
+copied into it.
+
+Kept apart from :mod:`cfgcore.experiments.guardrails` (the statistics, the shared logs)
+so that a process that only serves flags imports none of that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError
+from cfgcore.experiments.abtest import guardrail_stop
+
+__all__ = ["StartHold", "hold_stops", "read_stops", "record_stops", "stops_path"]
+
+log = logging.getLogger("cfgcore.dynamic_config")
+
+GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
+
+
+def audited_records(audit_path: str) -> dict[str, Any]:
+    """``{test: record}``: each A/B test's record as the audit log at ``audit_path``
+    (rotated files included) last recorded it going live, in the order the entries
+    were appended (None: deleted). Only lines naming an ``experiments.`` path are
+    decoded, and lines that are no entry (cut short by a crash, say) are passed over:
+    this is a start's look back, not :func:`cfgcore.runtime.audit.verify`.
+    ConfigError naming the file when the log cannot be read."""
+    from cfgcore.experiments.history import open_logs, raw_lines
+
+    records: dict[str, Any] = {}
+    opened = open_logs(audit_path)
+    try:
+        for name, fh in opened:
+            for raw in raw_lines(name, fh):
+                if b'"experiments.' not in raw:
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(entry, dict) or entry.get("kind") != "change":
+                    continue
+                where = entry.get("path")
+                if isinstance(where, str) and where.startswith("experiments."):
+                    if len(where) > len("experiments."):
+                        records[where[len("experiments.") :]] = entry.get("new")
+    finally:
+        for _, fh in opened:
+            fh.close()
+    return records
+
+
+@dataclass(frozen=True)
+class StartHold:
+    """A start's hold of a guardrail stop (:func:`hold_stops`): the refusal, and where
+    the refused document went (``aside``: its copy) or what serves in its place
+    (``instead``: the document with the tests stopped, served by the live flags only
+    when the store could not take it; ``refused``: the store's document, not served)."""
+
+    refusal: ConfigError
+    aside: str | None = None
+    instead: Any = None
+    refused: Any = None
+
+
+def stops_path(store: Any, audit_path: str | None = None) -> str | None:
+    """The stop register of ``store``: ``.<flag file>.guardrail-stops.json`` beside a
+    flag file (beside the file a symlink points to, as its lock); for another store,
+    beside its cache file, else beside ``audit_path`` (the dynamic-config manager's
+    audit log); None when there is neither."""
+    path = getattr(store, "path", None) if getattr(store, "kind", None) == "file" else None
+    if path is None:
+        path = getattr(store, "cache_path", None) or audit_path
+        if path is None:
+            return None
+    directory, base = os.path.split(os.path.realpath(os.fspath(path)))
+    return os.path.join(directory, f".{base}.guardrail-stops.json")
+
+
+def read_stops(path: str | None) -> dict[str, Any]:
+    """``{test: record}``: the guardrail stops the register at ``path`` holds ({} when
+    it is missing; a damaged one is logged as an ERROR and read as empty, the audit
+    log then being the only holder)."""
+    from cfgcore.runtime.atomicio import read_regular
+
+    if path is None:
+        return {}
+    try:
+        data = json.loads(read_regular(path, 16 << 20))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:
+        log.error("cannot read the guardrail stop register %s: %s", path, exc)
+        return {}
+    tests = data.get("tests") if isinstance(data, dict) else None
+    if not isinstance(tests, dict):
+        log.error("the guardrail stop register %s holds no tests: read as empty", path)
+        return {}
+    return {n: r for n, r in tests.items() if guardrail_stop(r) is not None}
+
+
+def write_stops(path: str, changes: Mapping[str, Any]) -> None:
+    """Apply ``changes`` (``{test: record}``; None: the stop is over) to the register at
+    ``path``, under its lock, atomically. Raises OSError/ConfigError."""
+    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.flagstore import LOCK_TIMEOUT
+
+    with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
+        tests = read_stops(path)
+        for name, record in changes.items():
+            if record is None:
+                tests.pop(name, None)
+            else:
+                tests[name] = record
+        data = json.dumps({"tests": tests}, sort_keys=True, default=str).encode()
+        atomic_write(path, data, mode=0o640)
+
+
+def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
+    """A flag document of ``store`` went live (``old`` -> ``new``): the guardrail stops
+    it starts, changes or ends (an explicit resume, a deletion) written to the store's
+    register (:func:`stops_path`), so that they hold at a start whatever became of the
+    audit log. Nothing is written (nor looked up) when no stop changed. Never raises
+    (logged)."""
+    if old.experiments is new.experiments:
+        return
+    changes: dict[str, Any] = {}
+    for name in old.experiments.keys() | new.experiments.keys():
+        was, now = old.experiments.get(name), new.experiments.get(name)
+        if was == now:
+            continue
+        if guardrail_stop(now) is not None:
+            changes[name] = now
+        elif guardrail_stop(was) is not None:
+            changes[name] = None
+    path = stops_path(store, audit_path) if changes else None
+    if path is not None:
+        try:
+            write_stops(path, changes)
+        except Exception as exc:  # the audit log still holds it
+            log.error("cannot write the guardrail stop register %s: %s", path, exc)
+
+
+def _held_records(
+    store: Any, derived: Any, audit_path: str | None, register: str | None
+) -> dict[str, Any]:
+    """``{test: record}`` of every guardrail stop in force, from the register, the
+    audit log (when there is one, for stops from before the register) and the
+    document itself; the register is brought up to date with the others (a stop
+    recorded before it existed then outlives the log's rotation)."""
+    held = read_stops(register)
+    found: dict[str, Any] = {}
+    if audit_path is not None and os.path.lexists(audit_path):
+        try:
+            audited = audited_records(audit_path)
+        except ConfigError as exc:
+            log.error(
+                "%s; the flags of %s are checked for A/B tests their guardrails stopped "
+                "by the stop register only", exc, store.url,
+            )  # fmt: skip
+            audited = {}
+        found.update((n, r) for n, r in audited.items() if guardrail_stop(r) is not None)
+    found.update(
+        (n, r) for n, r in derived.experiments.items() if guardrail_stop(r) is not None
+    )  # fmt: skip
+    missing = {}
+    for name, record in found.items():
+        if name not in held or guardrail_stop(record) > guardrail_stop(held[name]):  # type: ignore[operator]
+            held[name] = missing[name] = record
+    if missing and register is not None:
+        try:
+            write_stops(register, missing)
+        except Exception as exc:
+            log.error("cannot write the guardrail stop register %s: %s", register, exc)
+    return held
+
+
+def _reactivated(
+    held: dict[str, Any], derived: Any, where: str
+) -> tuple[list[Any], dict[str, Any]]:
+    from cfgcore.experiments.abtest import guardrail_reactivations
+
+    problems, again = [], {}
+    for name, record in held.items():
+        old = msgspec.structs.replace(derived, experiments={name: record})
+        found = guardrail_reactivations(old, derived, where)
+        if found:
+            problems += found
+            again[name] = record
+    return problems, again
+
+
+def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHold | None]:
+    """At start, before any document of ``store`` is served (every reader passes here,
+    :class:`~cfgcore.runtime.flags.LiveFlags`, whichever manager opened it): a
+    document that serves again the variants of an A/B test a guardrail stopped, with no
+    explicit resume since (a file put back from before the stop while every process was
+    down, its record made active or its flag splitting users again; a fleet document
+    published so; a stop the store could not take, served from the live flags only),
+    is refused as a running process refuses it. The stops in force are read from the
+    stop register (:func:`stops_path`, written whenever a stop goes live, never
+    rotated), the audit log at ``audit_path`` (default: the one beside a flag file,
+    when there is one) and the document's own records.
+
+    A flag file is kept as ``<flag file>.refused-<UTC time>`` and written back with
+    those tests stopped (their recorded records, their flags serving the control to
+    everyone), so no process serves the harmful variant again; the document is then
+    read as usual (``(None, hold)``). Another store's document (Redis) is not written
+    back: ``instead`` is a copy with the tests stopped, for this process to serve, as a
+    running process keeps serving the stop while the store holds the refused document;
+    ``(document read, hold or None)``. Only a document that serves A/B tests, or that was
+    not written through the store (a hand edit), is looked at. Never raises, but for
+    the read of a store that is not a file (which the caller would make anyway):
+    a failure is logged and the document served as it is."""
+    from cfgcore.runtime.flags import derive
+
+    if getattr(store, "kind", None) == "file":
+        if audit_path is None:  # (the dynamic-config manager's, beside the file)
+            audit_path = os.path.splitext(os.path.abspath(store.path))[0] + ".audit.jsonl"
+        doc, look = _unlocked(store, store.path)
+        return (None, _hold_in_file(store, audit_path)) if look else (doc, None)
+    doc = store.read()
+    if store.kind == "memory":
+        return doc, None
+    if audit_path is None:  # (the default dynamic-config manager's)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    try:
+        derived = derive(doc.snapshot, doc.origin)
+        if doc.writer and not derived.experiments:
+            return doc, None
+        where = doc.origin or store.url
+        held = _held_records(store, derived, audit_path, stops_path(store, audit_path))
+        problems, again = _reactivated(held, derived, where)
+        if not problems:
+            return doc, None
+        snap = _stopped_snapshot(doc.snapshot, again, where)
+    except Exception:  # a start is never blocked by this look back
+        log.exception(
+            "cannot check the flags of %s for A/B tests their guardrails stopped", store.url
+        )
+        return doc, None
+    refusal = ConfigError(problems)
+    names = ", ".join(sorted(again))
+    aside = _keep_refused(stops_path(store, audit_path), doc)
+    try:
+        # Written back with those tests stopped (compare-and-set: only over the document
+        # judged), so every host serves the stop and changes apply to it again.
+        def stop_again(current: Any) -> Any:
+            if current != doc.snapshot:
+                raise ConfigError("the store's document changed meanwhile", file=where)
+            return snap
+
+        _old, stored = store.update(stop_again, actor=GUARDRAIL_ACTOR)
+    except Exception as exc:  # (Redis unreachable: the cache file's document, say)
+        import dataclasses
+
+        from cfgcore.runtime.flagstore import checksum, writer_identity
+        from cfgcore.snapshot import encode_snapshot
+
+        log.error(
+            "the flag document %s (version %d) would serve again the variants of A/B "
+            "tests their guardrails stopped (%s): %s; it was kept as %s; it could not be "
+            "written back with those tests stopped (%s): this process serves them "
+            "stopped; resume a test explicitly with cfgcore experiment start NAME "
+            "(audited), or publish a document that keeps it stopped",
+            where, doc.version, names, refusal, aside, exc,
+        )  # fmt: skip
+        data = encode_snapshot(snap, "msgpack", file=where)
+        instead = dataclasses.replace(
+            doc, snapshot=snap, data=data, checksum=checksum(data),
+            writer=writer_identity(GUARDRAIL_ACTOR),
+        )  # fmt: skip
+        return doc, StartHold(refusal, aside=aside, instead=instead, refused=doc)
+    log.error(
+        "the flag document %s (version %d) would serve again the variants of A/B tests "
+        "their guardrails stopped (%s): %s; it was kept as %s and version %d written "
+        "with those tests stopped; resume a test explicitly with cfgcore experiment "
+        "start NAME (audited)",
+        where, doc.version, names, refusal, aside, stored.version,
+    )  # fmt: skip
+    return stored, StartHold(refusal, aside=aside)
+
+
+def _keep_refused(register: str | None, doc: Any) -> str | None:
+    """A copy of a store's refused document (MessagePack) beside its stop register,
+    ``flags-v<version>.msgpack.refused-<UTC time>``; None when it cannot be written."""
+    from cfgcore.runtime.atomicio import atomic_write
+
+    if register is None or not doc.data:
+        return None
+    aside = _aside_path(os.path.join(os.path.dirname(register), f"flags-v{doc.version}.msgpack"))
+    try:
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        atomic_write(aside, doc.data, mode=0o640)
+    except OSError as exc:
+        log.error("cannot keep the refused flag document as %s: %s", aside, exc)
+        return None
+    return aside
+
+
+def _unlocked(store: Any, path: str) -> tuple[Any, bool]:
+    """The flag file's document read without its lock, and whether :func:`hold_stops`
+    looks at it (it serves A/B tests, or was edited by hand): a file written through the
+    store that serves none costs a start no lock and no second read (the judgement
+    itself is made under the lock). ``(None, False)`` when it cannot be read or served
+    (the caller's read reports it)."""
+    from cfgcore.runtime.flags import derive
+
+    try:
+        data, origin = store.read_bytes()
+        doc = store.document(data, origin)
+        if origin != path:
+            return doc, False  # the bundled seed (no file)
+        return doc, not (doc.writer and not derive(doc.snapshot, origin).experiments)
+    except ConfigError:
+        return None, False
+
+
+def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
+    """:func:`hold_stops` for a flag file."""
+    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.flags import derive
+
+    path = store.path
+    try:
+        with store.locked():
+            try:
+                data, origin = store.read_bytes()
+                doc = store.document(data, origin)
+                derived = derive(doc.snapshot, origin)
+            except ConfigError:
+                return None  # no file, or one that cannot serve: refused when loaded
+            if origin != path:
+                return None  # the bundled seed (no file)
+            if doc.writer and not derived.experiments:
+                # Written through the store, serving no A/B test: nothing to look up (a
+                # test's flag splitting users without its record is a hand edit's).
+                return None
+            held = _held_records(store, derived, audit_path, stops_path(store))
+            if not held:
+                return None
+            problems, again = _reactivated(held, derived, path)
+            if not problems:
+                return None
+            refusal = ConfigError(problems)
+            good = _stops_again(doc.snapshot, again, store.format, path)
+            real = os.path.realpath(path)
+            aside = _aside_path(real)
+            mode = os.stat(real).st_mode & 0o777
+            atomic_write(aside, data, mode=mode)
+            atomic_write(path, good, follow_symlinks=True)
+    except (OSError, ConfigError) as exc:
+        log.error(
+            "the flag file %s may serve again an A/B test its guardrail stopped, and it "
+            "could not be set aside: %s", path, exc,
+        )  # fmt: skip
+        return None
+    except Exception:  # a start is never blocked by this look back
+        log.exception("cannot check the flag file %s for A/B tests their guardrails stopped", path)
+        return None
+    names = ", ".join(sorted(again))
+    log.error(
+        "the flag file %s would serve again the variants of A/B tests their guardrails "
+        "stopped (%s, as the stop register and audit log last recorded them): %s; it was "
+        "kept as %s and written back with those tests stopped; resume a test explicitly "
+        "with cfgcore experiment start NAME (audited)",
+        path, names, refusal, aside,
+    )  # fmt: skip
+    return StartHold(refusal, aside=aside)
+
+
+def _aside_path(real: str) -> str:
+    """A free ``<file>.refused-<UTC time>[-n]`` beside ``real``."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = f"{real}.refused-{stamp}"
+    n = 1
+    while os.path.lexists(aside):
+        n += 1
+        aside = f"{real}.refused-{stamp}-{n}"
+    return aside
+
+
+def _stops_again(snap: Any, held: dict[str, Any], fmt: Any, path: str) -> bytes:
+    """The bytes of ``snap`` with each test of ``held`` stopped (:func:`_stopped_snapshot`)."""
+    from cfgcore.snapshot import encode_snapshot
+
+    data: bytes = encode_snapshot(_stopped_snapshot(snap, held, path), fmt, file=path)
+    return data
+
+
+def _stopped_snapshot(snap: Any, held: dict[str, Any], path: str) -> Any:
+    """``snap`` with each test of ``held`` stopped as its recorded record says (its flag,
+    if the document has one, serving that record's control)."""
+    from cfgcore.snapshot import Rule
+
+    flags, experiments = dict(snap.flags), dict(snap.experiments)
+    for name, record in held.items():
+        flag = flags.get(name)
+        if flag is None and name not in experiments:
+            continue  # deleted in the file: serves nothing of it
+        experiments[name] = record
+        if flag is not None:
+            control = record.get("control", "control")
+            if not isinstance(control, str) or control not in flag.variants:
+                raise ConfigError(
+                    f"the recorded stop of A/B test {name!r} names no variant of its "
+                    f"flag as its control ({control!r})", file=path,
+                )  # fmt: skip
+            when = flag.rules[0].when if flag.rules else None
+            flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+    return msgspec.structs.replace(snap, flags=flags, experiments=experiments)
