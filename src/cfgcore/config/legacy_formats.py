@@ -381,7 +381,7 @@ def _flatten(
 
 def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -> list[LegacyEntry]:
     """Flat JSON/YAML with dotted keys (nested mappings are flattened too)."""
-    from cfgcore.config.files import _line_index  # key path -> line, for the report
+    from cfgcore.config.files import _huge_int_problem, _line_index  # key path -> line
 
     if fmt == "json":
         dupes: list[str] = []
@@ -398,6 +398,13 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
             data = json.loads(text, object_pairs_hook=pairs) if text.strip() else {}
         except json.JSONDecodeError as exc:
             problems.append(Problem("", f"invalid JSON: {exc.msg}", file=path, line=exc.lineno))
+            return []
+        except ValueError as exc:
+            # int() refuses literals of more than sys.get_int_max_str_digits() digits
+            # (4,300 by default) while the parser runs: named as configuration files do.
+            if "digits" not in str(exc):
+                raise
+            problems.append(_huge_int_problem(text, fmt, path))
             return []
         except RecursionError:
             problems.append(Problem("", _TOO_DEEP, file=path))

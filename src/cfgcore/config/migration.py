@@ -296,7 +296,10 @@ def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:
         return text, None  # an environment reference: typed after substitution
     for kind in kinds:
         if kind == "int" and _INT.match(text):
-            return int(text), None
+            number = _int(text)
+            if number is None:
+                return value, f"{_excerpt(value)} is not an int within 64 bits"
+            return number, None
         if kind == "float" and _FLOAT.match(text):
             return float(text), None
         if kind == "bool" and text.lower() in _TRUE | _FALSE:
@@ -322,11 +325,21 @@ def _convert(value: Any, leaf: _Leaf | None) -> tuple[Any, str | None]:
     return value, f"{_excerpt(value)} is not {want}"
 
 
+def _int(text: str) -> int | None:
+    """``int(text)``; None past ``sys.get_int_max_str_digits()`` digits (4,300 by
+    default), which ``int()`` refuses: far beyond the 64 bits a configuration holds."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def _infer(text: str) -> Any:
     """Type a value the schema does not describe: ints, floats, true/false; else text."""
     t = text.strip()
     if _INT.match(t):
-        return int(t)
+        number = _int(t)
+        return text if number is None else number
     if _FLOAT.match(t) and any(c in t for c in ".eE"):
         return float(t)
     if t.lower() in ("true", "false"):
