@@ -239,7 +239,13 @@ def _convert_scalar(text: str) -> Any:
     if stripped in ("null", "Null", "NULL", "~"):
         return None
     if _INT.match(stripped):
-        return int(stripped)
+        try:
+            return int(stripped)
+        except ValueError:  # past sys.get_int_max_str_digits() digits: int() refuses it
+            raise OverflowError(
+                f"integer {_shown(stripped)} is out of range "
+                "(configuration integers must fit in 64 bits)"
+            ) from None
     if _FLOAT.match(stripped) and not re.match(r"^[-+]?0\d", stripped):
         number = float(stripped)
         # "1e999" is a float no configuration may hold (inf): it stays text, which
