@@ -137,12 +137,14 @@ def _as_of(raw: str | None) -> float:
 def _stale(args: argparse.Namespace) -> int:
     from cfgcore.experiments.dynamic import store_location
     from cfgcore.experiments.history import FlagHistory
-    from cfgcore.experiments.stale import Evidence, document_time, find_stale
+    from cfgcore.experiments.stale import MAX_DAYS, Evidence, document_time, find_stale
     from cfgcore.runtime.flagstore import bundled_seed, open_store
     from cfgcore.runtime.usage import read_usage, usage_path
 
-    if not args.days > 0:
-        raise CommandError(f"--days: must be a positive number of days, got {args.days:g}")
+    if not 0 < args.days <= MAX_DAYS:
+        raise CommandError(
+            f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
+        )
     now = _as_of(args.as_of)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_seed())

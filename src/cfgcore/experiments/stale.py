@@ -47,6 +47,11 @@ CATEGORIES = {
 }
 
 
+# The longest window: its dates (when usage will have been recorded for it) stay
+# within the years a datetime holds; a longer one ended the report with an OverflowError.
+MAX_DAYS = 1_000_000
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
 
@@ -325,8 +330,8 @@ def find_stale(
 ) -> StaleReport:
     """The stale flags and experiments of ``snapshot`` at ``now`` (epoch seconds) over
     a window of ``days``. Raises ConfigError if the flags do not compile."""
-    if not days > 0:
-        raise ConfigError(f"days: must be a positive number, got {days!r}")
+    if not 0 < days <= MAX_DAYS:
+        raise ConfigError(f"days: must be a positive number up to {MAX_DAYS:,}, got {days!r}")
     derived = derive(snapshot)
     tables = compile_snapshot(derived, file=store or None)
     judge = _Judge(derived, evidence, float(days), now, store or None)
