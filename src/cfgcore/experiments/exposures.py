@@ -652,6 +652,11 @@ def read_exposures(
     ]
 
 
+#: The longest line a log reader decodes: no record cfgcore writes comes near it.
+MAX_LINE = 64 << 20
+_TOO_LONG = f"line longer than {MAX_LINE >> 20} MiB (no record is)"
+
+
 class LogTail(Generic[_R]):
     """Follow a JSON-lines log that :class:`JsonLinesSink` appends to and rotates: each
     :meth:`read` hands every record appended since the previous one (the first: from
@@ -806,10 +811,20 @@ class LogTail(Generic[_R]):
         try:
             fh.seek(self._offset)
             rest = b""
+            skipping = 0  # bytes of a line longer than MAX_LINE passed over so far
             while True:
                 chunk = fh.read(self.chunk)
                 if not chunk:
                     break
+                if skipping:
+                    nl = chunk.find(b"\n")
+                    if nl < 0:
+                        skipping += len(chunk)
+                        continue
+                    self._lineno += 1
+                    self.skipped.add(name, self._lineno, _TOO_LONG)
+                    self._offset += skipping + nl + 1
+                    skipping, chunk = 0, chunk[nl + 1 :]
                 data = rest + chunk
                 end = data.rfind(b"\n") + 1
                 rest = data[end:]
@@ -822,6 +837,11 @@ class LogTail(Generic[_R]):
                         apply(out)
                         out = []
                 self._offset += end
+                if len(rest) > MAX_LINE:
+                    # No record is this long (a planted or damaged log): passed over to
+                    # its newline a chunk at a time, never held whole (a line of GBs
+                    # took memory and quadratic time), and counted as unusable.
+                    skipping, rest = len(rest), b""
                 if budget is not None and budget[0] is not None:
                     budget[0] -= len(chunk)
                     if budget[0] <= 0 and end:
@@ -833,6 +853,8 @@ class LogTail(Generic[_R]):
             self.skipped.add(
                 name, self._lineno + 1, "cut short (no newline at the end of the file)"
             )
+        elif at_end and final and skipping:
+            self.skipped.add(name, self._lineno + 1, _TOO_LONG)
         if out:
             self.records += len(out)
             apply(out)
