@@ -402,12 +402,13 @@ def _value_kind(value: Any) -> str:
 
 
 def _frozen(value: Any) -> Any:
-    from types import MappingProxyType
+    """A variant value as the engine serves it: read-only dict and list subclasses."""
+    from cfgcore.config.tree import FrozenDict, FrozenList
 
     if isinstance(value, dict):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+        return FrozenDict({k: _frozen(v) for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
+        return FrozenList([_frozen(v) for v in value])
     return value
 
 

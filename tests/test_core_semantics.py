@@ -90,9 +90,11 @@ def test_value_types_and_frozen_objects(make):
         }
     )
     cfg = engine.value("cfg")
-    assert cfg["bitrates"] == (320, 256) and cfg["codec"] == "aac"
+    assert cfg["bitrates"] == [320, 256] and cfg["codec"] == "aac"
     with pytest.raises(TypeError):
         cfg["codec"] = "mp3"  # served objects are shared: they are read-only
+    with pytest.raises(TypeError):
+        cfg["bitrates"].append(128)
     assert engine.value("n") == 0.8
     assert engine.value("n", default=1) == 0.8  # int and float are both numbers
     assert engine.value("s", default="x") == "hybrid"

@@ -2,7 +2,8 @@
 evaluators.
 
 * details, ``value()`` and ``evaluate_all()`` holding object (dict/list) values pickle
-  and deep-copy: the loaded values are equal and still read-only;
+  (the loaded values are equal and still read-only) and deep-copy (to plain, mutable
+  copies the engine does not share); served payloads encode as JSON;
 * ``copy.copy(SeedAPI)`` gives another SeedAPI over the same engine, tests, shards and
   writers on both evaluators; deep copies and pickles are refused with the same
   TypeError;
@@ -13,15 +14,18 @@ evaluators.
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 import sys
 from types import MappingProxyType
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.config.tree import FrozenDict, FrozenList
 from cfgcore.details import int_text
 
 OBJECTS = {
@@ -34,56 +38,119 @@ OBJECTS = {
 
 
 def _read_only(value) -> None:
-    """Every dict in ``value`` is a mappingproxy and every list a tuple."""
-    if isinstance(value, MappingProxyType):
-        with pytest.raises(TypeError):
+    """Every dict in ``value`` is the read-only FrozenDict and every list a FrozenList."""
+    if isinstance(value, dict):
+        assert type(value) is FrozenDict
+        with pytest.raises(TypeError, match="read-only"):
             value["new"] = 1  # type: ignore[index]
         for v in value.values():
             _read_only(v)
+    elif isinstance(value, list):
+        assert type(value) is FrozenList
+        with pytest.raises(TypeError, match="read-only"):
+            value.append(1)
+        for v in value:
+            _read_only(v)
     else:
-        assert not isinstance(value, (dict, list))
-        if isinstance(value, tuple):
-            for v in value:
-                _read_only(v)
+        assert not isinstance(value, tuple)
 
 
-@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
-def test_results_with_object_values_pickle_and_stay_read_only(make, how):
+def _plain(value) -> None:
+    """Every dict in ``value`` is a plain dict and every list a plain list."""
+    if isinstance(value, dict):
+        assert type(value) is dict
+        for v in value.values():
+            _plain(v)
+    elif isinstance(value, list):
+        assert type(value) is list
+        for v in value:
+            _plain(v)
+
+
+RESULTS = (
+    lambda e: e.evaluate("obj", {}),
+    lambda e: e.evaluate("arr", {"user_id": "u"}),
+    lambda e: e.value("obj", {}),
+    lambda e: e.value("arr", {}),
+    lambda e: e.evaluate_all({}),
+    lambda e: e.evaluate_all(e.context({"user_id": 1})),
+)
+
+
+def test_served_object_values_are_read_only_json_and_equal_to_their_source(make):
     engine = make(OBJECTS)
-    clone = (
-        (lambda o: pickle.loads(pickle.dumps(o, protocol=5))) if how == "pickle" else copy.deepcopy
-    )
-    results = [
-        engine.evaluate("obj", {}),
-        engine.evaluate("arr", {"user_id": "u"}),
-        engine.value("obj", {}),
-        engine.value("arr", {}),
-        engine.evaluate_all({}),
-        engine.evaluate_all(engine.context({"user_id": 1})),
-    ]
-    for result in results:
-        loaded = clone(result)
-        assert loaded == result
-        assert type(loaded) is type(result)
-    details = clone(engine.evaluate("obj", {}))
-    assert type(details.value) is MappingProxyType
+    obj, arr = engine.value("obj", {}), engine.value("arr", {})
+    _read_only(obj)
+    _read_only(arr)
+    _read_only(engine.evaluate_all({})["obj"])
+    _read_only(engine.evaluate("arr", {}).value)
+    source = OBJECTS["flags"]
+    assert obj == source["obj"]["variants"]["a"] and arr == source["arr"]["variants"]["a"]
+    # A payload encodes as the JSON it came from (json and msgspec take dict and list
+    # subclasses; a mappingproxy or tuple they refuse or change).
+    assert json.loads(json.dumps(obj)) == source["obj"]["variants"]["a"]
+    assert msgspec.json.decode(msgspec.json.encode(engine.evaluate_all({}))) == {
+        "obj": source["obj"]["variants"]["a"], "arr": source["arr"]["variants"]["a"], "on": True,
+    }  # fmt: skip
+    assert str(json.loads(json.dumps(obj))["k"][1]["f"]) == "-0.0"
+
+
+def test_results_with_object_values_pickle_and_stay_read_only(make):
+    engine = make(OBJECTS)
+    for result in RESULTS:
+        served = result(engine)
+        loaded = pickle.loads(pickle.dumps(served, protocol=5))
+        assert loaded == served
+        assert type(loaded) is type(served)
+    details = pickle.loads(pickle.dumps(engine.evaluate("obj", {})))
     _read_only(details.value)
-    everything = clone(engine.evaluate_all({}))
-    assert type(everything["obj"]) is MappingProxyType
+    everything = pickle.loads(pickle.dumps(engine.evaluate_all({})))
     _read_only(everything["obj"])
     _read_only(everything["arr"])
     assert everything["obj"]["k"][1]["f"] == 0.0  # -0.0 kept
     assert str(everything["obj"]["k"][1]["f"]) == "-0.0"
-    # Only a frozen variant value's shape pickles: a class's namespace (a function in
-    # it) and non-str keys are still refused, as Python refuses them.
 
-    class Namespace:
-        def method(self):
-            return 1
 
-    for proxy in (Namespace.__dict__, MappingProxyType({1: "int key"})):
+def test_a_deep_copy_of_a_result_is_a_plain_copy_the_engine_does_not_share(make):
+    # As for the configuration tree: copy.deepcopy() is how a caller gets a value to change.
+    engine = make(OBJECTS)
+    for result in RESULTS:
+        assert copy.deepcopy(result(engine)) == result(engine)
+    everything = copy.deepcopy(engine.evaluate_all({}))
+    _plain(everything)
+    everything["obj"]["k"][1]["n"] = "changed"
+    everything["arr"].append("more")
+    assert engine.value("obj", {})["k"][1]["n"] is None
+    assert engine.value("arr", {}) == OBJECTS["flags"]["arr"]["variants"]["a"]
+
+
+def test_the_importers_answer_with_plain_data_the_engine_does_not_share(impl):
+    # flagd's resolve (and GrowthBook's thaw, which its tests read values through) give
+    # the caller plain dicts and lists: changing them changes nothing the engine serves.
+    from cfgcore.engine import engine_class
+    from cfgcore.interop import flagd, growthbook
+
+    variants = {"a": {"list": [1, {"x": [2]}]}, "b": {}}
+    document = {"flags": {"f": {"state": "ENABLED", "defaultVariant": "a", "variants": variants}}}
+    engine = engine_class(impl).from_snapshot(flagd.to_snapshot(document))
+    got = flagd.resolve(engine, "f", {})
+    assert got.value == {"list": [1, {"x": [2]}]}
+    _plain(got.value)
+    got.value["list"][1]["x"].append(3)
+    assert flagd.resolve(engine, "f", {}).value == {"list": [1, {"x": [2]}]}
+    thawed = growthbook.thaw(engine.value("f", {}))
+    _plain(thawed)
+    assert thawed == {"list": [1, {"x": [2]}]}
+
+
+def test_no_pickling_rule_for_mappingproxy_is_registered_process_wide(make):
+    # cfgcore serves no mappingproxy: a user's mappingproxy is refused as Python refuses it.
+    make(OBJECTS).evaluate_all({})
+    for proxy in (MappingProxyType({"a": 1}), MappingProxyType({1: "int key"})):
         with pytest.raises(TypeError, match="mappingproxy"):
-            clone(proxy)
+            pickle.dumps(proxy)
+        with pytest.raises(TypeError, match="mappingproxy"):
+            copy.deepcopy(proxy)
 
 
 def _seed(impl, engine):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any
 
+from cfgcore._frozen import FrozenDict, FrozenList
 from cfgcore._layout import (
     BUCKETS,
     F_BOOL,
@@ -93,7 +93,7 @@ def _value_kind(value: Any) -> int:
         return V_STR
     if isinstance(value, (int, float)):
         return V_NUM
-    if isinstance(value, (dict, MappingProxyType)):
+    if isinstance(value, dict):
         return V_OBJECT
     if isinstance(value, (list, tuple)):
         return V_ARRAY
@@ -101,11 +101,17 @@ def _value_kind(value: Any) -> int:
 
 
 def freeze(value: Any) -> Any:
-    """Make a variant value immutable: served objects are shared by every caller."""
+    """Make a variant value immutable: served objects are shared by every caller.
+
+    Objects and arrays are served as the configuration tree's read-only ``dict`` and
+    ``list`` subclasses (:data:`~cfgcore.config.tree.FrozenDict`,
+    :data:`~cfgcore.config.tree.FrozenList`): a payload reads, compares, pickles and
+    encodes (``json.dumps``, msgspec) as the JSON it came from, and every mutating
+    method raises ``TypeError``."""
     if isinstance(value, dict):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+        return FrozenList([freeze(v) for v in value])
     return value
 
 

@@ -34,21 +34,17 @@ cdef extern from "Python.h":
 # The marker the read cache stores for a key that is absent from the tree.
 ABSENT = object()
 
-_READ_ONLY = (
-    "the active configuration is read-only; use ConfigurationManager.update_config() "
-    "or thaw() a copy"
-)
-
 
 cdef inline _refuse():
-    raise TypeError(_READ_ONLY)
+    raise TypeError(_frozen_module().READ_ONLY)
 
 
-def _tree_module():
-    # Late import: cfgcore.config.tree imports this module.
-    from cfgcore.config import tree
+def _frozen_module():
+    # Late import: cfgcore._frozen imports this module. Not cfgcore.config.tree, so a
+    # flag value's pickle or repr loads no configuration code.
+    from cfgcore import _frozen
 
-    return tree
+    return _frozen
 
 
 @cython.final
@@ -91,15 +87,15 @@ cdef class FrozenDict(dict):
         return dict(self)
 
     def __deepcopy__(self, memo):
-        return _tree_module().thaw(self)
+        return _frozen_module().thaw(self)
 
     def __reduce__(self):
-        return (_tree_module()._rebuild_dict, (dict(self),))
+        return (_frozen_module()._rebuild_dict, (dict(self),))
 
     def __repr__(self):
         # Trees end up in logs and tracebacks: secret-named keys and resolved secrets
         # are masked (redaction is off the read path, which never calls repr).
-        return dict.__repr__(_tree_module()._redacted(self))
+        return dict.__repr__(_frozen_module()._redacted(self))
 
 
 @cython.final
@@ -154,13 +150,13 @@ cdef class FrozenList(list):
         return list(self)
 
     def __deepcopy__(self, memo):
-        return _tree_module().thaw(self)
+        return _frozen_module().thaw(self)
 
     def __reduce__(self):
-        return (_tree_module()._rebuild_list, (list(self),))
+        return (_frozen_module()._rebuild_list, (list(self),))
 
     def __repr__(self):
-        return list.__repr__(_tree_module()._redacted(self))
+        return list.__repr__(_frozen_module()._redacted(self))
 
 
 cdef class LiveReads:

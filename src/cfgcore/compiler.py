@@ -43,12 +43,12 @@ import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
+from cfgcore._frozen import thaw
 from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home
     BUCKETS,
     DEDUP_SHARDS,
@@ -250,10 +250,10 @@ class Tables:
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         # Pickled (a compiled snapshot pickles as its tables) with the variant values as
-        # plain dicts and lists, frozen again when loaded: pickle refuses the read-only
-        # MappingProxyType an object value is served as.
+        # plain dicts and lists, frozen again when loaded (the frozen containers pickle
+        # too; plain ones keep the pickle readable by any release).
         state = {name: getattr(self, name) for name in Tables.__slots__}
-        state["values"] = [_thaw(v) for v in self.values]
+        state["values"] = [thaw(v) for v in self.values]
         return _load_tables, (state,)
 
     def copy(self) -> Tables:
@@ -268,15 +268,6 @@ class Tables:
 
 
 _log = logging.getLogger(__name__)
-
-
-def _thaw(value: Any) -> Any:
-    """A frozen variant value (see ``freeze``) as plain dicts and lists."""
-    if isinstance(value, MappingProxyType):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
 
 
 def _load_tables(state: dict[str, Any]) -> Tables:

@@ -6,9 +6,7 @@ them field by field.
 
 from __future__ import annotations
 
-import copyreg
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -308,32 +306,3 @@ class EvaluationCounts(msgspec.Struct, frozen=True, gc=False):
     def total(self) -> int:
         """Every counted flag evaluation (``FLAG_NOT_FOUND`` calls excluded)."""
         return sum(self.evaluations.values())
-
-
-# -- pickling served object values --------------------------------------------------
-# An object variant value is served read-only: a MappingProxyType over a dict (arrays as
-# tuples), built by the compiler's ``freeze``. Python refuses to pickle (or deep-copy) a
-# mappingproxy, so details, value() and evaluate_all() results holding one could not be
-# sent to another process. The reducer below pickles such a value as its contents and
-# loads it read-only again (equal, and a mappingproxy). It takes only proxies whose
-# contents a frozen variant value can hold (str keys; str, int, float, bool, None, tuple
-# or mappingproxy values): any other mappingproxy (a class's __dict__) is refused as
-# Python refuses it.
-
-_FROZEN_PARTS = frozenset((str, int, float, bool, type(None), tuple, MappingProxyType))
-
-
-def _frozen_value(data: dict[str, Any]) -> MappingProxyType[str, Any]:
-    """A read-only object value again, from its pickled contents."""
-    return MappingProxyType(data)
-
-
-def _reduce_frozen_value(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any]]:
-    data = dict(proxy)
-    for k, v in data.items():
-        if type(k) is not str or type(v) not in _FROZEN_PARTS:
-            raise TypeError("cannot pickle 'mappingproxy' object")
-    return _frozen_value, (data,)
-
-
-copyreg.pickle(MappingProxyType, _reduce_frozen_value)

@@ -225,7 +225,7 @@ def _dump(value: Any, fmt: str = "yaml") -> str:
 
 
 def _json_default(value: Any) -> Any:
-    # Flag values are served frozen (MappingProxyType); print them as the JSON they came from.
+    # Flag values are served frozen (read-only dict and list subclasses); print them as JSON.
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, (_dt.date, _dt.time)):  # TOML and YAML dates and times: ISO 8601

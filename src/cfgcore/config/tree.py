@@ -25,9 +25,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cfgcore._env import NO_EXTENSIONS
+from cfgcore._frozen import (  # noqa: F401 - the frozen containers' historical home
+    FrozenDict,
+    FrozenList,
+    PyFrozenDict,
+    PyFrozenList,
+    _immutable,
+    _rebuild_dict,
+    _rebuild_list,
+    _redacted,
+    thaw,
+)
 from cfgcore.errors import ConfigError, Problem
 
 DELETE = "__delete__"
@@ -37,108 +47,6 @@ _MISSING: Any = object()
 
 
 # --------------------------------------------------------------------------- frozen trees
-
-
-def _immutable(self: Any, *args: Any, **kwargs: Any) -> Any:
-    raise TypeError(
-        "the active configuration is read-only; use ConfigurationManager.update_config() "
-        "or thaw() a copy"
-    )
-
-
-class PyFrozenDict(dict):  # type: ignore[type-arg]
-    """A read-only ``dict``: reads are plain dict reads, mutations raise ``TypeError``.
-
-    The pure-Python reference of ``cfgcore._tree.FrozenDict``, which is what
-    :data:`FrozenDict` names when the extension is built (see the module docstring).
-    """
-
-    __slots__ = ()
-    __setitem__ = __delitem__ = _immutable
-    clear = pop = popitem = setdefault = update = _immutable
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> PyFrozenDict:
-        self = dict.__new__(cls)
-        dict.update(self, *args, **kwargs)
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Filled when made (``__new__``): ``dict.__init__`` would update an existing
-        one in place, so calling ``__init__`` again changes nothing."""
-
-    __ior__ = _immutable  # type: ignore[assignment]
-
-    def __copy__(self) -> dict[Any, Any]:
-        return dict(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return thaw(self)
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_dict, (dict(self),))
-
-    def __repr__(self) -> str:
-        # Trees end up in logs and tracebacks: secret-named keys and resolved secrets
-        # are masked (redaction is off the read path, which never calls repr).
-        return dict.__repr__(_redacted(self))
-
-
-class PyFrozenList(list):  # type: ignore[type-arg]
-    """A read-only ``list`` (see :class:`PyFrozenDict`)."""
-
-    __slots__ = ()
-    __setitem__ = __delitem__ = _immutable
-    append = extend = insert = pop = remove = clear = sort = reverse = _immutable
-
-    def __new__(cls, *args: Any) -> PyFrozenList:
-        self = list.__new__(cls)
-        if args:
-            list.extend(self, *args)
-        return self
-
-    def __init__(self, *args: Any) -> None:
-        """Filled when made (``__new__``): ``list.__init__`` would clear and refill it."""
-
-    __iadd__ = __imul__ = _immutable  # type: ignore[assignment]
-
-    def __copy__(self) -> list[Any]:
-        return list(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return thaw(self)
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_list, (list(self),))
-
-    def __repr__(self) -> str:
-        return list.__repr__(_redacted(self))
-
-
-# The live containers: the compiled ones (cfgcore._tree) read at plain dict/list speed,
-# the Python subclasses above pay a Python-level __getitem__ lookup on every read.
-if TYPE_CHECKING or NO_EXTENSIONS:
-    FrozenDict = PyFrozenDict
-    FrozenList = PyFrozenList
-else:
-    try:
-        from cfgcore._tree import FrozenDict, FrozenList
-    except ImportError:  # built without a compiler: cfgcore._compat warns about that
-        FrozenDict = PyFrozenDict
-        FrozenList = PyFrozenList
-
-
-def _redacted(tree: Any) -> Any:
-    from cfgcore.runtime.redaction import redact
-
-    return redact("", tree)
-
-
-def _rebuild_dict(d: dict[Any, Any]) -> FrozenDict:
-    return FrozenDict(d)
-
-
-def _rebuild_list(items: list[Any]) -> FrozenList:
-    return FrozenList(items)
 
 
 def _key(k: Any) -> Any:
@@ -219,15 +127,6 @@ def freeze_served(value: Any) -> Any:
         return FrozenDict({_key(k): freeze_served(v) for k, v in value.items() if k != REPLACE})
     if isinstance(value, list | tuple):
         return FrozenList([freeze_served(v) for v in value])
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """Deep plain (mutable) copy of a frozen or plain tree."""
-    if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(v) for v in value]
     return value
 
 

@@ -743,7 +743,7 @@ def thaw(value: Any) -> Any:
     """A served value as plain data (objects as dicts, arrays as lists)."""
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple)):
         return [thaw(v) for v in value]
     return value
 

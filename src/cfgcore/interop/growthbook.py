@@ -127,10 +127,10 @@ def js_truthy(value: Any) -> bool:
 
 
 def thaw(value: Any) -> Any:
-    """A served value as plain data (cfgcore serves objects read-only: dicts, lists here)."""
+    """A served value as plain data (cfgcore serves objects and arrays read-only)."""
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple)):
         return [thaw(v) for v in value]
     return value
 
