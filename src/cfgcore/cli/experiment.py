@@ -457,11 +457,11 @@ def _pct(value: Any) -> str:
 # -- ingest ---------------------------------------------------------------------------
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+def _lines(path: str) -> Iterator[tuple[int, bytes | None]]:
     # Bytes: a line that is not UTF-8 is one unusable line (file:line), not the end of
     # the run.
     if path == "-":
-        yield from enumerate(sys.stdin.buffer, 1)
+        yield from _bounded(sys.stdin.buffer)
         return
     try:
         fh = open(path, "rb")
@@ -469,13 +469,31 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     with fh:
         try:
-            yield from enumerate(fh, 1)
+            yield from _bounded(fh)
         except OSError as exc:  # a directory, a read error midway
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
 
+def _bounded(fh: Any) -> Iterator[tuple[int, bytes | None]]:
+    """The numbered lines of ``fh``; None for a line longer than the logs' ``MAX_LINE``
+    (no event is), passed over to its newline in pieces: a file without newlines (a
+    binary given by mistake) was read whole into memory as one line."""
+    from cfgcore.experiments.exposures import MAX_LINE
+
+    lineno = 0
+    while raw := fh.readline(MAX_LINE + 1):
+        lineno += 1
+        if len(raw) <= MAX_LINE:
+            yield lineno, raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = fh.readline(MAX_LINE + 1)
+        yield lineno, None
+
+
 def _ingest(args: Any) -> int:
     from cfgcore.experiments.exposures import (
+        MAX_LINE,
         Exposure,
         JsonLinesSink,
         append_together,
@@ -496,6 +514,11 @@ def _ingest(args: Any) -> int:
         # be read to its end, or a line that stops the run, leaves the logs untouched.
         for lineno, line in _lines(args.file):
             progress.tick(lineno)
+            if line is None:
+                too_long = f"line longer than {MAX_LINE >> 20} MiB (no event is)"
+                print(f"cfgcore: error: {where}:{lineno}: {too_long}", file=sys.stderr)
+                counts["bad"] += 1
+                continue
             if not line.strip():
                 continue
             try:
