@@ -499,13 +499,19 @@ class DynamicConfigurationManager:
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         self._refuse_non_switch(key, enabled)
         try:
-            pct = float(rollout_percentage)
-        except (TypeError, ValueError, OverflowError):  # 10**400: past a float
+            # True is no share: float(True) would roll the flag out to 1% of users.
+            bad = isinstance(rollout_percentage, bool)
+            pct = math.nan if bad else float(rollout_percentage)
+        except Exception:  # 10**400 (past a float), a number whose __float__ raises
             pct = math.nan
         if not (0.0 <= pct <= 100.0):
+            try:
+                shown = repr(rollout_percentage)
+            except Exception:
+                shown = f"a {type(rollout_percentage).__name__}"
             raise ConfigError(
-                f"{self.flags_file}: flags.{key}.rollout_percentage: must be within 0..100, "
-                f"got {rollout_percentage!r}"
+                f"{self.flags_file}: flags.{key}.rollout_percentage: must be a number within "
+                f"0..100, got {shown}"
             )
 
         self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
