@@ -30,6 +30,17 @@ UNUSABLE = object()  # present, but no operator except exists can use it
 REGEX_INPUT_LIMIT = 4096
 
 
+def _decimal(n: int) -> str:
+    """``str(n)`` at any size (``str`` refuses ints past sys.get_int_max_str_digits())."""
+    if n < 0:
+        return "-" + _decimal(-n)
+    chunks = []
+    while n >= 10**18:
+        n, low = divmod(n, 10**18)
+        chunks.append(f"{low:018d}")
+    return str(n) + "".join(reversed(chunks))
+
+
 def usable(value: Any) -> Any:
     """README "Types are strict": a str, a number (not NaN, fits a double) or a bool;
     a subclass counts as its base value; None is missing; anything else unusable."""
@@ -188,17 +199,27 @@ class Interpreter:
         raise AssertionError(cond)  # pragma: no cover
 
     # -- bucketing --------------------------------------------------------------------
+    def bucket_text(self, ctx: Mapping[str, Any], name: str) -> str | None:
+        """README "Int ids": the text a bucketing attribute is hashed as: a str, or an
+        int (not a bool) as its decimal text at any size (past a double's range too)."""
+        v = self.attr(ctx, name)
+        if isinstance(v, str):
+            return v
+        try:
+            raw = ctx.get(name)
+        except Exception:
+            return None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return _decimal(int.__int__(raw))
+        return None
+
     def bucket(self, key: str, flag: Flag, names: Any, ctx: Mapping[str, Any]) -> int | None:
         """README "Bucketing": the first bucket_by attribute holding a str or an int."""
         if isinstance(names, str):
             names = [names]
         for name in names:
-            v = self.attr(ctx, name)
-            if isinstance(v, str):
-                text = v
-            elif _kind(v) == "num" and isinstance(v, int):
-                text = str(v)
-            else:
+            text = self.bucket_text(ctx, name)
+            if text is None:
                 continue
             salt = flag.salt if flag.salt is not None else key
             return murmur3_32(f"{salt}:{text}".encode("utf-8", "surrogatepass")) % 100_000
@@ -207,14 +228,10 @@ class Interpreter:
     def hashed(self, h: Hashing, ctx: Mapping[str, Any]) -> int | None:
         """README "Bucketing" / ``snapshot.Hashing``: an imported rule's own scheme."""
         for name in h.by:
-            v = self.attr(ctx, name)
-            if isinstance(v, str):
-                text, is_str = v, True
-            elif _kind(v) == "num" and isinstance(v, int):
-                text, is_str = str(v), False
-            else:
+            text = self.bucket_text(ctx, name)
+            if text is None:
                 continue  # as for flags: the first attribute holding a str or an int
-            return _scheme(h, text, is_str)
+            return _scheme(h, text, isinstance(self.attr(ctx, name), str))
         return None
 
     # -- flags ------------------------------------------------------------------------
