@@ -19,7 +19,11 @@ from tests.spec_interpreter import Interpreter, comparable
 
 SNAPSHOT = {
     "flags": {
-        "roll": {"default": "off", "rules": [{"rollout": 50, "serve": "on"}], "bucket_by": "user_id"},
+        "roll": {
+            "default": "off",
+            "rules": [{"rollout": 50, "serve": "on"}],
+            "bucket_by": "user_id",
+        },
         "split": {
             "variants": {"a": 1, "b": 2, "c": 3},
             "default": "a",
