@@ -89,6 +89,9 @@ cdef class Context:
 
     def __init__(self, attrs=None):
         self.attrs = _context_attrs(attrs)
+        # Called again on a live context (ctx.__init__(other)), the old binding would
+        # answer for the old attributes: drop it, as the pure-Python Context does.
+        self._bound = None
 
     cdef Binding _binding_for(self, CompiledSnapshot snap):
         cdef Binding bound = self._bound
