@@ -470,21 +470,29 @@ def _check_depth(data: str | bytes, file: str | None) -> None:
     naming the key path to where it goes too deep (followed from the same events)."""
     if _depth_bound(data) <= _SCAN_ABOVE:
         return
+    try:
+        deep = _first_too_deep(yaml.parse(data, Loader=_BaseLoader))
+    except yaml.MarkedYAMLError as exc:
+        # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels itself,
+        # scanning ahead of the events this loop reads.
+        if exc.problem != "exceeded maximum nesting depth" or exc.problem_mark is None:
+            raise
+        mark = exc.problem_mark
+        raise _too_deep_at(file, mark.line + 1, _deep_path(data, mark.index, [])) from None
+    if deep is not None:
+        raise _too_deep_at(file, deep[0], deep[1])
+
+
+def _first_too_deep(
+    events: Any, frames: list[list[Any]] | None = None
+) -> tuple[int, list[str]] | None:
+    """The line and key path of the first collection nested past MAX_PARSE_DEPTH in the
+    parse ``events``, or None when there is none (stops reading there). ``frames`` holds
+    the collections open where reading stopped (also when ``events`` raised)."""
     # One frame per open collection: [its key or index in its parent, is a mapping,
     # children seen, the last key seen]. A mapping's children alternate key, value.
-    frames: list[list[Any]] = []
-    events = yaml.parse(data, Loader=_BaseLoader)
-    while True:
-        try:
-            event = next(events)
-        except StopIteration:
-            return
-        except yaml.MarkedYAMLError as exc:
-            # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels
-            # itself, before this loop sees the event that goes deeper.
-            if exc.problem != "exceeded maximum nesting depth" or exc.problem_mark is None:
-                raise
-            raise _too_deep(file, exc.problem_mark.line + 1, frames) from None
+    frames = [] if frames is None else frames
+    for event in events:
         if isinstance(event, yaml.ScalarEvent | yaml.AliasEvent | yaml.CollectionStartEvent):
             segment = None
             if frames:
@@ -501,17 +509,42 @@ def _check_depth(data: str | bytes, file: str | None) -> None:
             if isinstance(event, yaml.CollectionStartEvent):
                 frames.append([segment, isinstance(event, yaml.MappingStartEvent), 0, None])
                 if len(frames) > MAX_PARSE_DEPTH:
-                    raise _too_deep(file, event.start_mark.line + 1, frames)
+                    return event.start_mark.line + 1, _frame_keys(frames)
         elif isinstance(event, yaml.CollectionEndEvent):
             frames.pop()
+    return None
+
+
+def _frame_keys(frames: list[list[Any]]) -> list[str]:
+    """The key path of the open collections (the first few: all an error shows)."""
+    return [str(f[0])[:60] for f in frames[1 : _DEEP_PATH_SHOWN + 2]]
+
+
+def _deep_path(data: str | bytes, at: int, known: list[str]) -> list[str]:
+    """The key path to where ``data`` nests past MAX_PARSE_DEPTH when libyaml refused it
+    first, at character ``at``: libyaml (PyYAML 6.0.4's wheels) stops at 1,000 levels
+    while it scans ahead of the events a reader has seen. The text before ``at`` nests
+    no deeper than libyaml allows, so its events, read up to where that text ends, open
+    every collection around the place. ``known`` (the path composed so far, then "…")
+    where the text cannot be cut there (bytes that are not UTF-8)."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:  # UTF-16/32: not worth decoding for a path
+            return [*known, "…"] if known else []
+    frames: list[list[Any]] = []
+    try:
+        _first_too_deep(yaml.parse(data[:at], Loader=_BaseLoader), frames)
+    except yaml.YAMLError:
+        pass  # the text ends inside the collections: the frames open there are wanted
+    keys = _frame_keys(frames)
+    if len(keys) < len(known):  # (not expected; never name less than was composed)
+        return [*known, "…"]
+    return keys
 
 
 # How many keys of a too-deep path are named (then "…"): where it starts going deep.
 _DEEP_PATH_SHOWN = 8
-
-
-def _too_deep(file: str | None, line: int, frames: list[list[Any]]) -> ConfigError:
-    return _too_deep_at(file, line, [str(f[0])[:60] for f in frames[1:]])
 
 
 def _too_deep_at(file: str | None, line: int, keys: list[str]) -> ConfigError:
@@ -645,7 +678,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
             # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels
             # itself, before the composer asks for the collection that goes deeper.
             assert loader is not None
-            keys = _segments(loader.cfgcore_composing[1:])
+            keys = _deep_path(data, mark.index, _segments(loader.cfgcore_composing[1:]))
             raise _too_deep_at(file, mark.line + 1, keys) from None
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
