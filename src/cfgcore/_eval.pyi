@@ -174,6 +174,7 @@ class SeedAPI:
     ) -> None:
         """Record first exposures here (``append``), ``shard_limit`` users per dedup shard."""
     metas: dict[str, Any]
+    runs: dict[str, Any]
     def metrics_to(
         self,
         queue: Callable[[Any], Any] | None,

@@ -1052,24 +1052,26 @@ class SeedAPI:
     With ``log_to(append, clock, shard_limit)`` the first exposure of a user whose id is
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
     (cleared when it holds ``shard_limit`` users) and
-    ``append((test, variant, user_id, time))`` queues the record. Other ids still go to
+    ``append((test, variant, user_id, time))`` queues the record, tagged with the
+    test's run when ``runs`` (test -> run, one dict per flag document) names one:
+    ``append((test, variant, user_id, time, run))``. Other ids still go to
     ``expose``. An int id and its decimal text (``42`` and ``"42"``) are one user: a
     first exposure whose id is logged in its other form is not logged again, and each
     user takes one entry in the shards (``joins_id_forms``, read by the exposure
     logger: its writer files the int's record as its text without adding the text).
     A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
     one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
-    and id forms (``log_to``), the metric writer (``metrics_to``) and ``metas``, so a
-    user exposed through either is logged once. ``copy.deepcopy`` and pickling raise
-    TypeError: a SeedAPI is a live engine's request path, and independent shards would
-    log users twice.
+    and id forms (``log_to``), the metric writer (``metrics_to``), ``metas`` and
+    ``runs``, so a user exposed through either is logged once. ``copy.deepcopy`` and
+    pickling raise TypeError: a SeedAPI is a live engine's request path, and
+    independent shards would log users twice.
     """
 
     joins_id_forms = True
 
     __slots__ = (
         "engine", "tests", "expose", "_append", "_clock", "_shard_limit", "_forms",
-        "metas", "_queue", "_record", "_counted",
+        "metas", "runs", "_queue", "_record", "_counted",
     )  # fmt: skip
 
     def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
@@ -1081,6 +1083,9 @@ class SeedAPI:
         self._shard_limit = 1
         self._forms = bytearray(2)  # the id forms the shards ever held
         self.metas: dict[str, Any] = {}
+        # {test: run tag} (a float, or None for a test never created again), one dict
+        # per flag document: each record queued here carries its test's (none if absent)
+        self.runs: dict[str, Any] = {}
         self._queue: Callable[[Any], Any] | None = None
         self._record: Callable[..., Any] | None = None
         self._counted: Callable[[], Any] | None = None
@@ -1089,7 +1094,7 @@ class SeedAPI:
         out = SeedAPI(self.engine, self.tests, self.expose)
         out._append, out._clock = self._append, self._clock
         out._shard_limit, out._forms = self._shard_limit, self._forms
-        out.metas = self.metas
+        out.metas, out.runs = self.metas, self.runs
         out._queue, out._record, out._counted = self._queue, self._record, self._counted
         return out
 
@@ -1122,7 +1127,8 @@ class SeedAPI:
         counted: Callable[[], Any] | None = None,
     ) -> None:
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
-        variant, metric, float value, user, time); without one (None) events go to
+        variant, metric, float value, user, time), and then False (not a tracking
+        event) and the test's run when ``runs`` names one; without one (None) events go to
         ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
         ``metas`` maps each test to its metadata: tests not in it record nothing."""
@@ -1163,7 +1169,12 @@ class SeedAPI:
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if self._queue is not None:
-            if self._queue((name, variant, metric_name, number, user_id, time.time())) is False:
+            run = _runs_get(self.runs, name)
+            if run is _NO_RUN:
+                event: tuple[Any, ...] = (name, variant, metric_name, number, user_id, time.time())
+            else:  # tagged with its run (not a tracking event: False)
+                event = (name, variant, metric_name, number, user_id, time.time(), False, run)
+            if self._queue(event) is False:
                 return False
         elif self._record(name, variant, metric_name, number, user_id) is False:
             return False
@@ -1239,12 +1250,27 @@ class SeedAPI:
                 seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = time.time() if self._clock is None else self._clock()
-            if self._append((test, v, uid, ts)) is False:  # type: ignore[misc]
+            # The run of the document this request was served from, resolved once per
+            # document (runs): the record keeps it however late it is written.
+            run = _runs_get(self.runs, test)
+            record = (test, v, uid, ts) if run is _NO_RUN else (test, v, uid, ts, run)
+            if self._append(record) is False:  # type: ignore[misc]
                 # Dropped (the writer's backlog full, or closed): not logged, so not
                 # deduplicated either; the user's next evaluation tries again.
                 seen.discard(uid)
         except Exception:  # a failing clock or writer must never break the request
             pass
+
+
+_NO_RUN: Any = object()  # a test ``SeedAPI.runs`` does not name: its records carry no run
+
+
+def _runs_get(runs: Any, test: str) -> Any:
+    """``runs[test]``, or ``_NO_RUN`` (also for a ``runs`` that is not a dict), as the
+    compiled SeedAPI's ``PyDict_GetItemWithError``."""
+    if not isinstance(runs, dict):
+        return _NO_RUN
+    return dict.get(runs, test, _NO_RUN)
 
 
 #: RecordQueue's max_bytes when none is given, and its ceiling (1 EiB: no bound; the

@@ -166,23 +166,28 @@ cdef class SeedAPI:
     an exact ``str`` or ``int`` is recorded here instead: the id joins its shard
     (cleared when it holds ``shard_limit`` users) and
     ``append((test, variant, user_id, time))`` queues the record, the exposure logger's
-    own rules without its Python frame. Other ids still go to ``expose``. An int id and
+    own rules without its Python frame, tagged with the test's run when ``runs`` (test
+    -> run, one dict per flag document) names one: ``append((test, variant, user_id,
+    time, run))``. Other ids still go to ``expose``. An int id and
     its decimal text (``42`` and ``"42"``) are one user: a first exposure whose id is
     logged in its other form is not logged again, and each user takes one entry in the
     shards (``joins_id_forms``, read by the exposure logger: its writer files the int's
     record as its text without adding the text).
     A copy (``copy.copy``) is another SeedAPI for the same engine that shares all this
     one serves with: ``tests`` and their dedup shards, ``expose``, the exposure writer
-    and id forms (``log_to``), the metric writer (``metrics_to``) and ``metas``, so a
-    user exposed through either is logged once. ``copy.deepcopy`` and pickling raise
-    TypeError: a SeedAPI is a live engine's request path, and independent shards would
-    log users twice.
+    and id forms (``log_to``), the metric writer (``metrics_to``), ``metas`` and
+    ``runs``, so a user exposed through either is logged once. ``copy.deepcopy`` and
+    pickling raise TypeError: a SeedAPI is a live engine's request path, and
+    independent shards would log users twice.
     """
 
     joins_id_forms = True
 
     cdef EngineCore engine
     cdef public dict tests
+    # {test: run tag} (a float, or None for a test never created again), one dict per
+    # flag document: each record queued here carries its test's (a test not in it: none)
+    cdef public dict runs
     cdef public object expose
     cdef object _append  # the exposure writer's append, or None: everything goes to expose
     cdef object _clock  # None: the wall clock read in C (what time.time() reads)
@@ -208,6 +213,7 @@ cdef class SeedAPI:
         self._shard_limit = 1
         self._forms = bytearray(2)
         self.metas = {}
+        self.runs = {}
         self._queue = self._record = self._counted = None
 
     def __dealloc__(self):
@@ -225,6 +231,7 @@ cdef class SeedAPI:
         out._shard_limit = self._shard_limit
         out._forms = self._forms
         out.metas = self.metas
+        out.runs = self.runs
         out._queue = self._queue
         out._record = self._record
         out._counted = self._counted
@@ -299,7 +306,8 @@ cdef class SeedAPI:
 
     def metrics_to(self, queue, record, counted=None):
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
-        variant, metric, float value, user, time); without one (None) events go to
+        variant, metric, float value, user, time), and then False (not a tracking
+        event) and the test's run when ``runs`` names one; without one (None) events go to
         ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
         ``metas`` maps each test to its metadata: tests not in it record nothing."""
@@ -312,6 +320,7 @@ cdef class SeedAPI:
         """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
         for this user's variant of ``test_name``; False when the user is not in it."""
         cdef PyObject* found
+        cdef PyObject* run
         ctx = user_context if user_context is not None else {"user_id": user_id}
         user_id = _metric_user_id(ctx) if user_id is None else user_id_text(user_id)
         test_name = _exact_name(test_name)
@@ -341,7 +350,14 @@ cdef class SeedAPI:
         # Not recorded (False from the writer: its backlog full or closed, or the value
         # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
-            if self._queue((test_name, variant, metric, value, user_id, cfgcore_wall_clock())) is False:
+            run = PyDict_GetItemWithError(self.runs, test_name)  # exact str: cannot raise
+            if run == NULL:
+                PyErr_Clear()
+                event = (test_name, variant, metric, value, user_id, cfgcore_wall_clock())
+            else:  # tagged with its run (not a tracking event: False)
+                event = (test_name, variant, metric, value, user_id, cfgcore_wall_clock(), False,
+                         <object>run)
+            if self._queue(event) is False:
                 return False
         elif self._record(test_name, variant, metric, value, user_id) is False:
             return False
@@ -423,12 +439,21 @@ cdef class SeedAPI:
         return v
 
     cdef int _log(self, test, v, uid, set seen) except -1:
+        cdef PyObject* run
         try:
             if len(seen) >= self._shard_limit:
                 seen.clear()  # the logger's own shard: its holders stay in sync
             seen.add(uid)
             ts = cfgcore_wall_clock() if self._clock is None else self._clock()
-            if self._append((test, v, uid, ts)) is False:
+            # The run of the document this request was served from, resolved once per
+            # document (runs): the record keeps it however late it is written.
+            run = PyDict_GetItemWithError(self.runs, test)  # exact str: cannot raise
+            if run == NULL:
+                PyErr_Clear()
+                record = (test, v, uid, ts)
+            else:
+                record = (test, v, uid, ts, <object>run)
+            if self._append(record) is False:
                 # Dropped (the writer's backlog full, or closed): not logged, so not
                 # deduplicated either; the user's next evaluation tries again.
                 seen.discard(uid)

@@ -492,8 +492,10 @@ def _bounded(fh: Any) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _ingest(args: Any) -> int:
+    from cfgcore.experiments.abtest import run_of
     from cfgcore.experiments.exposures import (
         MAX_LINE,
+        UNTAGGED,
         Exposure,
         JsonLinesSink,
         append_together,
@@ -535,14 +537,22 @@ def _ingest(args: Any) -> int:
                     counts["not in test"] += 1
                     continue
             ts = float(rec.get("ts", time.time()))
+            # Tagged with the run of the test this ingest read (as the writers tag the
+            # records they log), unless its time says it is from before that run began:
+            # left untagged, the readers judge it by its time, as before run tags.
+            run = run_of(tests[rec["test"]])
+            if run is not None and ts <= run:
+                run = UNTAGGED
             if kind == "exposure":
-                exposures.append(Exposure(rec["test"], str(variant), user, ts))
+                exposures.append(Exposure(rec["test"], str(variant), user, ts, run))
             else:
                 value = float(rec.get("value", 1.0))
-                metrics.append(
-                    {"test": rec["test"], "variant": str(variant), "user": user,
-                     "metric": str(rec["metric"]), "value": value, "ts": ts}
-                )  # fmt: skip
+                event = {"test": rec["test"], "variant": str(variant), "user": user,
+                         "metric": str(rec["metric"]), "value": value}  # fmt: skip
+                if run is not UNTAGGED:
+                    event["run"] = run  # (before the time, as the writers put it)
+                event["ts"] = ts
+                metrics.append(event)
             counts[kind] += 1
         # Both logs or neither: a failure between the two appends must not leave the
         # exposures without their metric events (and a second run would write them
@@ -719,7 +729,7 @@ class _Progress:
 
 
 def _report(args: Any) -> int:
-    from cfgcore.experiments.abtest import record_cutoffs
+    from cfgcore.experiments.abtest import record_runs
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -747,8 +757,9 @@ def _report(args: Any) -> int:
             args.exposures or files["exposures"],
             progress=progress.tick,
             max_users=args.max_users,
-            # A test created again under a deleted one's name: not that one's records.
-            since=record_cutoffs(snap.experiments, {args.name}),
+            # A test created again under a deleted one's name: not that one's records
+            # (tagged for another run, or untagged and stamped up to its since).
+            runs=record_runs(snap.experiments, {args.name}),
         )
     finally:
         progress.done()

@@ -73,6 +73,7 @@ __all__ = [
     "NOT_STARTED",
     "RETIRED",
     "record_cutoffs",
+    "record_runs",
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
@@ -687,6 +688,22 @@ def record_cutoffs(experiments: Mapping[str, Any], tests: Any = None) -> dict[st
         since = meta.get("since") if isinstance(meta, Mapping) else None
         if isinstance(since, int | float) and not isinstance(since, bool):
             out[name] = float(since)
+    return out
+
+
+def record_runs(experiments: Mapping[str, Any], tests: Any = None) -> dict[str, float | None]:
+    """``{test: run}`` for the tests (all, or those named in ``tests``): which run of
+    each a record of the shared logs must be tagged with to be its own (:func:`run_of`:
+    its ``since`` as the flag document holds it, None for a test never created again).
+    The writers tag every record with the run of the document they served it from
+    (``run`` in the log line), and readers attribute a tagged record by that tag alone
+    (:func:`cfgcore.experiments.exposures.in_run`): a host still serving the earlier
+    run, whatever its clock says, cannot add records to this one. Records without a tag
+    (written before tags, or by an older version) fall back to :func:`record_cutoffs`."""
+    out: dict[str, float | None] = {}
+    for name, meta in experiments.items():
+        if (tests is None or name in tests) and isinstance(meta, Mapping):
+            out[name] = run_of(meta)
     return out
 
 

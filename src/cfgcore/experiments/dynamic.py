@@ -50,7 +50,12 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
-from cfgcore.experiments.exposures import ExposureLogger, JsonLinesSink, exposure_user
+from cfgcore.experiments.exposures import (
+    UNTAGGED,
+    ExposureLogger,
+    JsonLinesSink,
+    exposure_user,
+)
 from cfgcore.experiments.features import (
     FeatureFlag,
     UnknownFlagError,
@@ -322,6 +327,7 @@ class DynamicConfigurationManager:
             # record_metric's collaborators; the guardrails by a weak method, so the
             # SeedAPI holds no reference back to its manager.
             self._api.metas = self._recording
+            self._api.runs = self.metrics.runs  # (the run tags, as _install_source sets)
             self._api.metrics_to(
                 self.metrics.queue, self.metrics.record, weakref.WeakMethod(self.guardrails.counted)
             )
@@ -357,6 +363,16 @@ class DynamicConfigurationManager:
                 if now is None or now.get("since") != meta.get("since"):
                     self.exposures.forget(name)
         self._stamp_runs()
+        # The run every record of a test is tagged with (its since as this document
+        # holds it), resolved once per document: a request looks it up with the test.
+        # Readers attribute tagged records by it, not by their stamps, so a host still
+        # serving an earlier run (whatever its clock says) adds nothing to a later one.
+        from cfgcore.experiments.abtest import record_runs
+
+        runs = record_runs(self._tests)
+        if self.exposures is not None:
+            self.exposures.runs = runs
+        self.metrics.runs = runs
         # A stopped test (stop_ab_test, a guardrail rollback) serves its control to
         # everyone and collects nothing more: no exposures (its users would all be
         # logged in control) and no metric events (a user of another variant would be
@@ -369,6 +385,7 @@ class DynamicConfigurationManager:
         }
         api = getattr(self, "_api", None)
         if api is not None:
+            api.runs = runs  # (before the tests: a new test's records find their run)
             api.tests = self._seen  # one assignment: a reader sees the old or the new map
             api.metas = self._recording
 
@@ -701,7 +718,11 @@ class DynamicConfigurationManager:
         # Not recorded (the writer's backlog full, closed, or the value refused): False,
         # and not counted toward the next guardrail check.
         if queue is not None:
-            if queue((name, variant, metric_name, number, user_id, time.time())) is False:
+            event: tuple[Any, ...] = (name, variant, metric_name, number, user_id, time.time())
+            run = self.metrics.runs.get(name, UNTAGGED)
+            if run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
+                event = (*event, False, run)
+            if queue(event) is False:
                 return False
         elif self.metrics.record(name, variant, metric_name, number, user_id) is False:
             return False
@@ -766,7 +787,10 @@ class DynamicConfigurationManager:
         queue = self.metrics.queue
         if queue is not None:
             event: tuple[Any, ...]
-            if joined:
+            run = self.metrics.runs.get(name, UNTAGGED)
+            if run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
+                event = (name, variant, metric_name, number, user, time.time(), joined, run)
+            elif joined:
                 event = (name, variant, metric_name, number, user, time.time(), True)
             else:
                 event = (name, variant, metric_name, number, user, time.time())

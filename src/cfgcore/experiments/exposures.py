@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import stat
 import sys
@@ -52,17 +53,33 @@ LOG_MODE = 0o640
 # -------------------------------------------------------------------------- exposures
 
 
+#: A record's ``run`` when it has no run tag: a log line written before run tags (or
+#: by an older version), or a record logged by a writer that knew no run of its test
+#: (an :class:`ExposureLogger` or ``MetricsStore`` used without a manager). Readers
+#: attribute such a record to a run by its time (:func:`in_run`).
+UNTAGGED: Any = msgspec.UNSET
+
+
 class Exposure(NamedTuple):
-    """One user's first exposure to a test: which variant, when (epoch seconds)."""
+    """One user's first exposure to a test: which variant, when (epoch seconds), and
+    the run of the test it was logged for (``run``: the test's ``since`` as the flag
+    document the process served held it, None for a test never created again; see
+    :func:`cfgcore.experiments.abtest.record_runs`), or :data:`UNTAGGED`."""
 
     test: str
     variant: str
     user: str
     time: float
+    run: Any = UNTAGGED
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-lines record (``ts`` is epoch seconds)."""
-        return {"test": self.test, "variant": self.variant, "user": self.user, "ts": self.time}
+        """The JSON-lines record (``ts`` is epoch seconds; ``run``, the run tag, only
+        when the exposure has one: readers that do not know it pass it over)."""
+        if self.run is UNTAGGED:
+            return {"test": self.test, "variant": self.variant, "user": self.user, "ts": self.time}
+        # (the time last, as it always was)
+        return {"test": self.test, "variant": self.variant, "user": self.user, "run": self.run,
+                "ts": self.time}  # fmt: skip
 
 
 @runtime_checkable
@@ -560,12 +577,15 @@ class SkippedLines:
 
 
 class ExposureRecord(msgspec.Struct):
-    """One line of an exposure log, as :class:`JsonLinesSink` writes it."""
+    """One line of an exposure log, as :class:`JsonLinesSink` writes it. ``run``: the
+    run of the test it was logged for (:attr:`Exposure.run`; a number, or null for a
+    test never created again), :data:`UNTAGGED` for a line without one."""
 
     test: str
     variant: str
     user: str
     ts: float
+    run: float | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class MetricRecord(msgspec.Struct):
@@ -573,7 +593,7 @@ class MetricRecord(msgspec.Struct):
     writes it (``value`` a finite number within ``MAX_METRIC_VALUE``, never a bool or
     a string). ``exposed_only``: the event counts only for a user whose exposure to
     the test is logged (a tracking event: ``DynamicConfigurationManager.track_metric``);
-    absent from the line otherwise."""
+    absent from the line otherwise. ``run``: as for :class:`ExposureRecord`."""
 
     test: str
     variant: str
@@ -582,6 +602,25 @@ class MetricRecord(msgspec.Struct):
     user: str | None = None
     ts: float | None = None
     exposed_only: bool = False
+    run: float | None | msgspec.UnsetType = msgspec.UNSET
+
+
+def in_run(test: str, run: Any, ts: float | None, runs: Mapping[str, float | None]) -> bool:
+    """Whether a record of ``test`` tagged ``run`` (:data:`UNTAGGED`: none) and stamped
+    ``ts`` belongs to the run of its test that ``runs`` names
+    (:func:`cfgcore.experiments.abtest.record_runs`; a test not in it: any record).
+
+    A tagged record belongs to the run it was logged for, whatever its stamp: a host
+    whose clock runs ahead, still serving the earlier run of a test deleted and created
+    again, stamps that run's records after the new run's ``since``, and they stay the
+    earlier run's. A record without a tag (a log written before tags) falls back to the
+    time rule: the run's records are those stamped after its ``since``."""
+    if test not in runs:
+        return True
+    want = runs[test]
+    if run is UNTAGGED:
+        return want is None or (ts or 0.0) > want
+    return run == want
 
 
 _R = TypeVar("_R", ExposureRecord, MetricRecord)
@@ -648,7 +687,8 @@ def read_exposures(
     """Every exposure in a JSON-lines file and its rotated predecessors; unusable lines
     are counted in ``skipped`` (see :func:`read_log`)."""
     return [
-        Exposure(r.test, r.variant, r.user, r.ts) for r in read_log(path, ExposureRecord, skipped)
+        Exposure(r.test, r.variant, r.user, r.ts, r.run)
+        for r in read_log(path, ExposureRecord, skipped)
     ]
 
 
@@ -972,6 +1012,12 @@ class ExposureLogger:
         #: ``{test: lowest stamp}``: a run created again after a deletion (its record's
         #: ``since``) gets no stamp at or before its ``since`` (see :meth:`_deliver`).
         self.floors: dict[str, float] = {}
+        #: ``{test: run}``: the run each test's records are tagged with (``run`` in the
+        #: log line), set by the manager once per flag document it serves
+        #: (:func:`cfgcore.experiments.abtest.record_runs`); a test not in it is logged
+        #: without a tag. Read when an exposure is logged, so a record carries the run
+        #: of the document its request was served from, however late it is written.
+        self.runs: dict[str, float | None] = {}
         # True once a SeedAPI that logs an int id only if its text is not logged (and
         # the reverse) is attached: its int records are filed as their text, which
         # does not join the shards (one entry per user).
@@ -1071,7 +1117,8 @@ class ExposureLogger:
         if len(shard) >= self._shard_limit:
             shard.clear()  # the same set object: holders of seen_shards() stay in sync
         shard.add(user)
-        if self._append((test, variant, user, self._clock())) is False:
+        record = (test, variant, user, self._clock(), self.runs.get(test, UNTAGGED))
+        if self._append(record) is False:
             # Dropped (backlog full, or closed): not logged, so not deduplicated either:
             # the user's next evaluation tries again.
             shard.discard(user)
@@ -1134,7 +1181,8 @@ class ExposureLogger:
         if len(shard) >= self._shard_limit:
             shard.clear()
         shard.add(user)
-        if self._append((test, variant, user, self._clock())) is False:
+        record = (test, variant, user, self._clock(), self.runs.get(test, UNTAGGED))
+        if self._append(record) is False:
             shard.discard(user)  # dropped: the next evaluation tries again (see log)
 
     def forget(self, test: str) -> None:
@@ -1171,7 +1219,9 @@ class ExposureLogger:
             shard.clear()  # the same set object: the request path's holders stay in sync
             kept[0] = kept[1] = 0
 
-    def _deliver(self, raw: list[tuple[str, str, Any, float]]) -> None:
+    def _deliver(self, raw: list[tuple[Any, ...]]) -> None:
+        # Each record is (test, variant, user, ts), and its run tag fifth when the
+        # request path knew the test's run (the SeedAPI appends four items otherwise).
         batch = []
         make = tuple.__new__  # Exposure(...) without the namedtuple's Python __new__
         per_variant: dict[tuple[str, str], int] = {}
@@ -1181,9 +1231,13 @@ class ExposureLogger:
         # A run's records come after its since, whatever the host's clock says (stepped
         # back since the run began, or behind the host that deleted the earlier run):
         # readers leave out the records of its name stamped up to then (record_cutoffs).
+        # Only that run's: a record tagged for another run (an earlier one, queued before
+        # this process took the new one) keeps its stamp.
         floors = self.floors
-        for test, variant, user, ts in raw:
-            if floors and ts < floors.get(test, ts):
+        for record in raw:
+            test, variant, user, ts = record[:4]
+            run = record[4] if len(record) > 4 else UNTAGGED
+            if floors and ts < floors.get(test, ts) and _floored_run(run, floors[test]):
                 ts = floors[test]
             if type(user) is not str or len(user) > long_chars:
                 size = size_of(user)
@@ -1205,7 +1259,7 @@ class ExposureLogger:
                         continue
                 user = text
             try:
-                batch.append(make(Exposure, (test, variant, user, ts)))
+                batch.append(make(Exposure, (test, variant, user, ts, run)))
             except Exception:  # pragma: no cover - a tuple of str and float
                 self.sink_errors += 1
                 continue
@@ -1287,6 +1341,15 @@ class ExposureLogger:
 
 
 _usable_id = bucketable_id  # what the engine buckets by: a str, or an int not a bool
+
+
+def _floored_run(run: Any, floor: float) -> bool:
+    """Whether a record tagged ``run`` is of the run whose stamps start at ``floor``
+    (just after its ``since``: ``ExposureLogger.floors``): untagged, or tagged that
+    ``since``."""
+    if run is UNTAGGED:
+        return True
+    return isinstance(run, float) and math.nextafter(run, math.inf) == floor
 
 
 def exposure_user(user_context: Any) -> str | None:

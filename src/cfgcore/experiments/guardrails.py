@@ -44,7 +44,6 @@ catch-up in progress.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -56,7 +55,13 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import ANY_RUN, run_of
-from cfgcore.experiments.exposures import Exposure, ExposureRecord, LogTail, MetricRecord
+from cfgcore.experiments.exposures import (
+    Exposure,
+    ExposureRecord,
+    LogTail,
+    MetricRecord,
+    in_run,
+)
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stops import GUARDRAIL_ACTOR, _aside_path
 
@@ -81,16 +86,18 @@ class SharedLogs:
         metrics_path: str,
         exposures_path: str,
         max_users: int | None = None,
-        cutoffs: Callable[[frozenset[str]], Mapping[str, float]] | None = None,
+        cutoffs: Callable[[frozenset[str]], Mapping[str, float | None]] | None = None,
     ) -> None:
         self.metrics = LogTail(metrics_path, MetricRecord)
         self.exposures = LogTail(exposures_path, ExposureRecord)
         self.max_users = max_users
         self.store = MetricsStore(None, max_users=max_users)
         self.tests: frozenset[str] = frozenset()
-        # {test: time}: records of a test stamped up to then are a deleted test's
-        # (the test was created again under its name: abtest.record_cutoffs).
-        self.since: dict[str, float] = {}
+        # {test: run}: the run of each test whose records count (abtest.record_runs:
+        # a record tagged for another run is that run's; one without a tag stamped up
+        # to the run's since is a deleted test's, the test created again under its
+        # name). ``cutoffs(tests)`` gives them.
+        self.since: dict[str, float | None] = {}
         self.cutoffs = cutoffs or (lambda tests: {})
         self.lock = threading.Lock()
         self.closed = False
@@ -105,8 +112,8 @@ class SharedLogs:
 
     def refresh(self, tests: frozenset[str]) -> MetricsStore:
         """The store with everything appended to the logs so far, for ``tests``. A test
-        not kept until now (newly guarded), or one whose ``since`` changed (created
-        again after a deletion), makes it read the logs again from the start."""
+        not kept until now (newly guarded), or one whose run changed (created again
+        after a deletion), makes it read the logs again from the start."""
         store = self._read(tests, None)
         assert store is not None
         return store
@@ -129,19 +136,18 @@ class SharedLogs:
                 self.tests = self.tests | tests
                 self.since = cuts
             store, kept = self.store, self.tests
-            never = -math.inf
 
             def exposures(records: list[ExposureRecord]) -> None:
                 store.write(
-                    [Exposure(r.test, r.variant, r.user, r.ts) for r in records
-                     if r.test in kept and r.ts > cuts.get(r.test, never)]
+                    [Exposure(r.test, r.variant, r.user, r.ts, r.run) for r in records
+                     if r.test in kept and in_run(r.test, r.run, r.ts, cuts)]
                 )  # fmt: skip
 
             def events(records: list[MetricRecord]) -> None:
                 store._apply(
                     [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only)
                      for r in records
-                     if r.test in kept and (r.ts or 0.0) > cuts.get(r.test, never)]
+                     if r.test in kept and in_run(r.test, r.run, r.ts, cuts)]
                 )  # fmt: skip
 
             # Exposures first: a user's exposure is read before the events it led to.
@@ -212,16 +218,16 @@ class Guardrails:
         self.manager.metrics.flush()
         return shared.refresh(self._guarded() | also)
 
-    def _cutoffs(self, tests: frozenset[str]) -> dict[str, float]:
-        from cfgcore.experiments.abtest import record_cutoffs
+    def _cutoffs(self, tests: frozenset[str]) -> dict[str, float | None]:
+        from cfgcore.experiments.abtest import record_runs
 
-        return record_cutoffs(self.manager._tests, tests)
+        return record_runs(self.manager._tests, tests)
 
     def _new_shared(self, paths: tuple[str, str]) -> SharedLogs:
         # The view asks for the cutoffs through a weak method: no reference back here.
         method = weakref.WeakMethod(self._cutoffs)
 
-        def cutoffs(tests: frozenset[str]) -> dict[str, float]:
+        def cutoffs(tests: frozenset[str]) -> dict[str, float | None]:
             live = method()
             return live(tests) if live is not None else {}
 

@@ -90,10 +90,13 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 from cfgcore.experiments.exposures import (
     MAX_METRIC_VALUE,
+    UNTAGGED,
     Exposure,
     JsonLinesSink,
     MetricRecord,
     SkippedLines,
+    _floored_run,
+    in_run,
     read_exposures,
     read_log,
 )
@@ -385,6 +388,9 @@ class MetricsStore:
         #: ``{test: lowest stamp}``: as :attr:`ExposureLogger.floors
         #: <cfgcore.experiments.exposures.ExposureLogger.floors>`, for metric events.
         self.floors: dict[str, float] = {}
+        #: ``{test: run}``: the run tag of each test's events, as
+        #: :attr:`ExposureLogger.runs <cfgcore.experiments.exposures.ExposureLogger.runs>`.
+        self.runs: dict[str, float | None] = {}
 
     @property
     def dropped(self) -> int:
@@ -537,9 +543,12 @@ class MetricsStore:
                 user = None
         when = time.time() if ts is None else ts
         event: tuple[Any, ...]
-        if exposed_only:
-            if user is None:
-                return False
+        if exposed_only and user is None:
+            return False
+        run = self.runs.get(t, UNTAGGED)
+        if run is not UNTAGGED:
+            event = (t, v, m, number, user, when, exposed_only, run)
+        elif exposed_only:
             event = (t, v, m, number, user, when, True)
         else:
             event = (t, v, m, number, user, when)
@@ -550,14 +559,13 @@ class MetricsStore:
 
     def _apply(self, events: list[tuple[Any, ...]]) -> None:
         """Summarise events ``(test, variant, metric, value, user, ts)``; a seventh
-        item, true, makes one count only for an exposed user (:meth:`record`)."""
+        item, true, makes one count only for an exposed user (:meth:`record`); an
+        eighth is the event's run tag (:attr:`runs`; written to the log, not judged
+        here: readers of the logs choose the run's events before they apply them)."""
         with self._lock:
             for event in events:
-                if len(event) == 6:
-                    test, variant, metric, value, user, _ts = event
-                    held = False
-                else:
-                    test, variant, metric, value, user, _ts, held = event
+                test, variant, metric, value, user = event[:5]
+                held = len(event) > 6 and event[6]
                 users = self._users(test, variant)
                 if held:
                     if user is None:
@@ -622,6 +630,7 @@ class MetricsStore:
         progress: Callable[[int], None] | None = None,
         max_users: int | None = None,
         since: Mapping[str, float] | None = None,
+        runs: Mapping[str, float | None] | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
@@ -631,17 +640,21 @@ class MetricsStore:
         file and line. ``max_users``: as for the constructor. ``since``: ``{test:
         time}``, the records of ``test`` stamped at or before ``time`` are left out (a
         deleted test's under the name of a new one:
-        :func:`cfgcore.experiments.abtest.record_cutoffs`)."""
+        :func:`cfgcore.experiments.abtest.record_cutoffs`). ``runs``: ``{test: run}``
+        (:func:`cfgcore.experiments.abtest.record_runs`), the run whose records to read:
+        a record tagged with another run is left out, one without a tag is judged by
+        the time rule (:func:`~cfgcore.experiments.exposures.in_run`); it takes the
+        place of ``since``, which alone names the runs of the tests it lists."""
         store = cls(None, max_users=max_users)
         store.path = os.fspath(path)
         skipped = store.skipped = SkippedLines()
-        cut = dict(since or {})
+        cut: dict[str, float | None] = dict(runs if runs is not None else since or {})
         seen = 0
         if exposures is not None:
             batch = read_exposures(exposures, skipped)
             seen = len(batch)
             if cut:
-                batch = [e for e in batch if e.time > cut.get(e.test, -math.inf)]
+                batch = [e for e in batch if in_run(e.test, e.run, e.time, cut)]
             store.write(batch)
             if progress is not None:
                 progress(seen)
@@ -650,7 +663,7 @@ class MetricsStore:
             seen += 1
             if progress is not None:
                 progress(seen)
-            if cut and (r.ts or 0.0) <= cut.get(r.test, -math.inf):
+            if cut and not in_run(r.test, r.run, r.ts, cut):
                 continue
             # The decoder checked the types and that the value is a finite number
             # within MAX_METRIC_VALUE.
@@ -734,18 +747,25 @@ class MetricsStore:
 
 
 def _floored(event: tuple[Any, ...], floors: Mapping[str, float]) -> tuple[Any, ...]:
-    """``event`` stamped no earlier than its test's floor (:attr:`MetricsStore.floors`)."""
+    """``event`` stamped no earlier than its test's floor (:attr:`MetricsStore.floors`),
+    unless it is tagged for another run than the floor's (it keeps its stamp)."""
     low = floors.get(event[0])
     ts = event[5]
     if low is None or (ts is not None and ts >= low):
+        return event
+    if len(event) > 7 and not _floored_run(event[7], low):
         return event
     return (*event[:5], low, *event[6:])
 
 
 def _line(event: tuple[Any, ...]) -> dict[str, Any]:
-    """The metric log's record of an event (``exposed_only`` only when set)."""
+    """The metric log's record of an event (``exposed_only`` only when set, ``run``
+    only when the event has a run tag)."""
     t, v, m, x, u, ts = event[:6]
-    line = {"test": t, "variant": v, "user": u, "metric": m, "value": x, "ts": ts}
+    line = {"test": t, "variant": v, "user": u, "metric": m, "value": x}
+    if len(event) > 7 and event[7] is not UNTAGGED:
+        line["run"] = event[7]  # (before the time, which ends a line as it always did)
+    line["ts"] = ts
     if len(event) > 6 and event[6]:
         line["exposed_only"] = True
     return line
@@ -756,4 +776,7 @@ def read_metrics(
 ) -> list[dict[str, Any]]:
     """Every metric event of a metrics file and its rotated predecessors; unusable
     lines are counted in ``skipped`` (:func:`~cfgcore.experiments.exposures.read_log`)."""
-    return [msgspec.structs.asdict(r) for r in read_log(path, MetricRecord, skipped)]
+    return [
+        {k: v for k, v in msgspec.structs.asdict(r).items() if v is not UNTAGGED}
+        for r in read_log(path, MetricRecord, skipped)
+    ]
