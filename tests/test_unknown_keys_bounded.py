@@ -140,3 +140,25 @@ def test_a_file_with_many_unknown_keys_names_file_line_and_path(tmp_path, caplog
     assert len(warned) == 1_001  # each key, and the count of those without a suggestion
     assert f"{staging}:{line + 1000}: auto_scaling.custom_0999: unknown key" in "\n".join(warned)
     assert any(f"{1_000 - SUGGESTION_LIMIT} unknown keys (from this one on)" in w for w in warned)
+
+
+def test_did_you_mean_over_a_huge_key_list_compares_a_bounded_few(monkeypatch):
+    from cfgcore.config import tree
+
+    sizes: list[int] = []
+    real = difflib.get_close_matches
+
+    def counting(word, possibilities, *args, **kwargs):
+        sizes.append(len(possibilities))
+        return real(word, possibilities, *args, **kwargs)
+
+    monkeypatch.setattr(difflib, "get_close_matches", counting)
+    paths = [f"section_{i // 100}.key_{i:06d}" for i in range(100_000)]
+    hint = tree.did_you_mean("section_5.kye_000512", paths)  # a typo in the leaf
+    assert hint.startswith(" (did you mean 'section_5.key_000512'")
+    hint = tree.did_you_mean("sectoin_999.key_099950", paths)  # a typo in the parent
+    assert "'section_999.key_099950'" in hint
+    assert sizes and max(sizes) <= tree.MAX_CANDIDATES  # was all 100,000 each time
+    assert tree.did_you_mean("server.prot", ["server.port", "app.name"]) == (
+        " (did you mean 'server.port'?)"
+    )

@@ -199,21 +199,54 @@ def value_problem(value: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str] |
 SUGGESTION_LIMIT = 50
 
 
+# Candidates one "did you mean" compares (difflib): past it, those sharing the word's
+# last part or parent first, then names of about its length. Over the 100,000 key paths
+# of a large configuration a missing key's message took 5 s.
+MAX_CANDIDATES = 2_000
+
+
 def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
-    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``."""
+    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``.
+
+    At most ``MAX_CANDIDATES`` candidates are compared: with more, those with the same
+    last part or the same parent as ``word``, then those within two characters of its
+    length."""
     import difflib
 
-    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+    close = difflib.get_close_matches(word, _nearest(word, candidates), n=n, cutoff=0.6)
     if "." in word and len(close) < n:
         # A right leaf under a wrong section (or the reverse): match on the last part.
         leaf = word.rsplit(".", 1)[1]
         by_leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        for hit in difflib.get_close_matches(leaf, list(by_leaf), n=n, cutoff=0.8):
+        hits = [leaf] if leaf in by_leaf else []
+        hits += difflib.get_close_matches(leaf, _nearest(leaf, list(by_leaf)), n=n, cutoff=0.8)
+        for hit in hits:
             if by_leaf[hit] not in close:
                 close.append(by_leaf[hit])
     if not close:
         return ""
     return " (did you mean " + ", ".join(repr(c) for c in close[:n]) + "?)"
+
+
+def _nearest(word: str, candidates: list[str]) -> list[str]:
+    """``candidates``, or at most ``MAX_CANDIDATES`` of them likeliest to be close: the
+    same last part under another parent, then the same parent, then about its length."""
+    if len(candidates) <= MAX_CANDIDATES:
+        return candidates
+    parent, _, leaf = word.rpartition(".")
+    size = len(word)
+    chosen: dict[str, None] = {}
+    for keep in (
+        lambda c: c.rpartition(".")[2] == leaf,
+        lambda c: c.rpartition(".")[0] == parent,
+        lambda c: abs(len(c) - size) <= 2,
+    ):
+        for c in candidates:
+            if len(chosen) >= MAX_CANDIDATES:
+                return list(chosen)
+            if keep(c):
+                chosen[c] = None
+    return list(chosen)
 
 
 def key_paths(tree: Any, prefix: str = "") -> list[str]:
