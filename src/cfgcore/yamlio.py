@@ -260,7 +260,7 @@ class LineMarks:
     2
     """
 
-    __slots__ = ("lines", "root")
+    __slots__ = ("lines", "root", "_positions")
 
     def __init__(self) -> None:
         # id of each mapping and list of ``root`` -> its keys' lines (in key order, or
@@ -268,6 +268,18 @@ class LineMarks:
         # list). The ids stay valid while ``root`` holds the containers.
         self.lines: dict[int, Any] = {}
         self.root: Any = None
+        # id of a large mapping -> key -> position, built on its first lookup: finding
+        # each of 100,000 keys by scanning the key list took minutes.
+        self._positions: dict[int, dict[Any, int]] = {}
+
+    def _position(self, node: dict[Any, Any], key: Any) -> int:
+        """``key``'s position among ``node``'s keys."""
+        if len(node) <= 32:
+            return list(node).index(key)
+        positions = self._positions.get(id(node))
+        if positions is None:
+            positions = self._positions[id(node)] = {k: i for i, k in enumerate(node)}
+        return positions[key]
 
     def line_of(self, path: Sequence[Any]) -> int | None:
         """The line of ``path`` (keys as text, list indexes as digits), or of its longest
@@ -282,7 +294,7 @@ class LineMarks:
                 if key is _NO_KEY:
                     break
                 if isinstance(lines, tuple):  # the lines of the keys in order
-                    line = lines[list(node).index(key)]
+                    line = lines[self._position(node, key)]
                 else:
                     line = lines.get(key)  # None for a key a merge ('<<') brought in
             elif isinstance(node, list):

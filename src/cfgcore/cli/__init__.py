@@ -88,7 +88,45 @@ def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 (byte {exc.start})") from None
     except ValueError as exc:
+        if "int_max_str_digits" in str(exc):  # Python's own message, naming its setting
+            raise IntegerTooLong() from None
         raise ValueError(f"not JSON: {exc}") from None
+
+
+class IntegerTooLong(ValueError):
+    """``load_json``'s refusal of an integer literal of more digits than Python converts
+    (``sys.get_int_max_str_digits()``, 4,300 by default)."""
+
+    def __init__(self) -> None:
+        limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+        super().__init__(f"an integer literal longer than {limit:,} digits")
+        self.limit = limit
+
+
+class HugeInt:
+    """Where :func:`load_json_marking_huge_ints` read an integer literal past the limit."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits:,} digits>"
+
+
+def load_json_marking_huge_ints(text: str | bytes) -> Any:
+    """``json.loads`` with each integer literal past Python's digit limit read as a
+    :class:`HugeInt`, so the caller can say which field holds it."""
+    import json
+
+    def parse_int(raw: str) -> Any:
+        try:
+            return int(raw)
+        except ValueError:
+            return HugeInt(len(raw.lstrip("-")))
+
+    return json.loads(text, parse_int=parse_int)
 
 
 _EPILOG = """\

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cfgcore.cli import CommandError, UsageError, load_json
+from cfgcore.cli import CommandError, IntegerTooLong, UsageError, load_json
 from cfgcore.config.files import tree_problem
 from cfgcore.details import user_id_text
 from cfgcore.errors import ConfigError
@@ -598,7 +598,10 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 (byte {exc.start + 1} of the line)") from None
-    rec = load_json(line)
+    try:
+        rec = load_json(line)
+    except IntegerTooLong as exc:
+        rec = _huge_int_field(line, exc.limit)  # raises, naming the field
     if not isinstance(rec, dict):
         raise ValueError("expected a JSON object")
     kind = rec.get("type") or ("metric" if "metric" in rec else "exposure")
@@ -671,6 +674,31 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     f"ts: {value!r:.60} is in the future (epoch seconds expected, not milliseconds)"
                 )
     return kind, rec
+
+
+def _huge_int_field(line: str, limit: int) -> Any:
+    """The ValueError for a line holding an integer literal past Python's digit limit,
+    naming the field that holds it (Python's own message named its setting instead)."""
+    from cfgcore.cli import HugeInt, load_json_marking_huge_ints
+
+    try:
+        rec = load_json_marking_huge_ints(line)
+    except (ValueError, RecursionError):  # not JSON in other ways too
+        rec = None
+    # The first such literal, depth first, and its path (a list item by its index).
+    stack: list[tuple[str, Any]] = [("", rec)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, HugeInt):
+            where = f"{path}: " if path else ""
+            raise ValueError(
+                f"{where}an integer literal of {value.digits:,} digits "
+                f"(cfgcore reads at most {limit:,})"
+            )
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(reversed([(f"{path}.{k}" if path else str(k), v) for k, v in items]))
+    raise ValueError(f"an integer literal of more than {limit:,} digits")
 
 
 def _window_closed(meta: dict[str, Any]) -> str | None:

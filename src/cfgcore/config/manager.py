@@ -65,6 +65,7 @@ from cfgcore.config.tree import (
     freeze,
     freeze_served,
     get_path,
+    plain_value,
     split_path,
 )
 from cfgcore.config.tree import structural_diff as _structural_diff
@@ -579,7 +580,9 @@ class ConfigurationManager(ConfigView):
             if any(p == "" for p in path):
                 raise ConfigError([Problem(str(key_path), "empty key path segment")])
             _refuse_unusable(value, path, source)
-            new = value
+            # Stored as the plain value it holds, as a file's would be: a caller's
+            # subclass answered later reads and diffs with its own methods.
+            new = _plain_or_refused(value, key_path, source)
             found = env_refs(new, path)
             # Reading a secret variable into a key is a change of its own: an actor
             # allowed to update a key shown to users must not be able to copy
@@ -621,8 +624,12 @@ class ConfigurationManager(ConfigView):
             # A value refused for its shape (too deep, a huge int, a set, non-str keys)
             # cannot be written to the audit log or shown to a listener as it is: record
             # its type instead.
-            usable = tree_problem(value) is None
-            shown = value if usable else f"<refused {type(value).__name__}>"
+            try:
+                shown = plain_value(value) if tree_problem(value) is None else _REFUSED
+            except Exception:  # its own methods raise: not shown
+                shown = _REFUSED
+            if shown is _REFUSED:
+                shown = f"<refused {type(value).__name__}>"
             event = ConfigChangeEvent(
                 _target(key_path), old, shown, source, prev.version, time.time(), kind="error",
                 error=exc, environment=prev.environment or None, actor=current_actor(),
@@ -804,7 +811,36 @@ def _update_checks(key_path: Any, value: Any) -> list[tuple[str, str]]:
     (``tree_problem``). Any other value, however deep, is judged path by path."""
     if isinstance(value, dict) and (_contains_itself(value) or expands_too_far(value)):
         return [("config.update", _target(key_path))]
-    return config_change(_target(key_path), value)
+    # Judged as the plain value the update stores (a value the update refuses for its
+    # shape, as it is). One whose own methods raise while it is judged is checked as a
+    # plain update: the update refuses it, naming the key path.
+    try:
+        if tree_problem(value) is None:
+            value = plain_value(value)
+        return config_change(_target(key_path), value)
+    except Exception:
+        return [("config.update", _target(key_path))]
+
+
+_REFUSED = object()
+
+
+def _plain_or_refused(value: Any, key_path: str, source: str) -> Any:
+    """:func:`plain_value` of an update's ``value``; a ConfigError naming the key path
+    when the value's own methods raise while it is read."""
+    try:
+        return plain_value(value)
+    except Exception as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    _target(key_path),
+                    f"the value cannot be read: its {type(value).__name__} raised "
+                    f"{type(exc).__name__}",
+                    file=f"<{source}>",
+                )
+            ]
+        ) from None
 
 
 def _contains_itself(value: Any) -> bool:

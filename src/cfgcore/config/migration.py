@@ -474,12 +474,14 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
 
     if not isinstance(data, Mapping):
         raise ConfigError("a mapping file holds a mapping", file=file)
+    compared = 0
     for k in data:
         if k not in _MAPPING_FIELDS:
-            from cfgcore.config.tree import did_you_mean
+            from cfgcore.config.tree import SUGGESTION_LIMIT, did_you_mean
 
             fields = sorted(_MAPPING_FIELDS)
-            hint = did_you_mean(str(k), fields, n=1)
+            compared += 1
+            hint = did_you_mean(str(k), fields, n=1) if compared <= SUGGESTION_LIMIT else ""
             bad((str(k),), f"unknown field{hint}; a mapping file's fields are {', '.join(fields)}")
 
     def table(name: str) -> dict[str, Any]:

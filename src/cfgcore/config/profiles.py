@@ -56,6 +56,7 @@ from cfgcore.config.files import (
 )
 from cfgcore.config.tree import (
     REPLACE,
+    SUGGESTION_LIMIT,
     FrozenDict,
     FrozenList,
     deep_merge,
@@ -75,7 +76,11 @@ def _unknown_fields(unknown: list[str]) -> str:
     suggestion for a misspelt one, and where configuration keys go (a first profile
     written like a configuration layer, ``performance:`` at the top, was only told
     'unknown profile field(s)')."""
-    hints = "".join(did_you_mean(str(k), list(PROFILE_FIELDS), n=1) for k in unknown)
+    hints = "".join(
+        did_you_mean(str(k), list(PROFILE_FIELDS), n=1) for k in unknown[:SUGGESTION_LIMIT]
+    )
+    if len(unknown) > SUGGESTION_LIMIT:
+        hints += f" ({len(unknown) - SUGGESTION_LIMIT} more unknown fields, not compared)"
     fields = f"a profile file's fields are {', '.join(PROFILE_FIELDS)}"
     if hints:
         return f"unknown profile field(s){hints}; {fields}"

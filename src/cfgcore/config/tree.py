@@ -96,6 +96,56 @@ def escape_markers(value: Any) -> Any:
     return value
 
 
+def plain_value(value: Any) -> Any:
+    """``value`` with every subclass of the types a file holds replaced by its base
+    type's exact value: a str, int or float subclass as ``details.exact_value`` gives it
+    (the text or number it holds), a dict, list or tuple subclass as a plain dict or list
+    (keys too), a date, datetime or time subclass as the plain one it spells (a
+    :class:`~cfgcore.runtime.secrets.Secret` stays one, as its exact type). A caller's
+    subclass stored as given answered every later read, diff and comparison with its own
+    methods (an ``__eq__`` that raises made the change raise). For a value
+    :func:`~cfgcore.config.files.tree_problem` accepted; anything else is returned as it
+    is. May raise what a hostile value's base-type conversion raises."""
+    cls = type(value)
+    if cls is str or cls is int or cls is float or cls is bool or value is None:
+        return value
+    if isinstance(value, dict):
+        return {plain_value(k): plain_value(v) for k, v in dict.items(value)}
+    if isinstance(value, list):
+        return [plain_value(v) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return [plain_value(v) for v in tuple.__iter__(value)]
+    if issubclass(cls, str):
+        from cfgcore.runtime.secrets import Secret
+
+        if issubclass(cls, Secret):  # stays a Secret: masked in reprs, logs and events
+            return value if cls is Secret else Secret(str.__str__(value))
+        return str.__str__(value)
+    if issubclass(cls, int):
+        return int.__int__(value)
+    if issubclass(cls, float):
+        return float.__float__(value)
+    import datetime as _dt
+
+    base: Any
+    for base in (_dt.datetime, _dt.date, _dt.time):  # datetime first: it is a date
+        if isinstance(value, base):
+            tz = getattr(base, "tzinfo", None)
+            zone = None if tz is None else tz.__get__(value)
+            if cls is base and (zone is None or _stdlib_zone(zone)):
+                return value
+            # Its text read back: a fixed UTC offset, as a file gives (a tzinfo class of
+            # the caller's answered every comparison with its own utcoffset).
+            return base.fromisoformat(base.isoformat(value))
+    return value
+
+
+def _stdlib_zone(zone: Any) -> bool:
+    """A ``datetime.timezone`` or ``zoneinfo.ZoneInfo`` (not a subclass of either)."""
+    cls = type(zone)
+    return cls.__module__ in ("datetime", "zoneinfo") and cls.__name__ in ("timezone", "ZoneInfo")
+
+
 def freeze(value: Any) -> Any:
     """Deep read-only copy of ``value``; drops merge markers left without a target, and
     serves an escaped marker as its text (:func:`unescape_marker`).
@@ -144,21 +194,59 @@ def value_problem(value: Any, prefix: tuple[Any, ...] = ()) -> tuple[str, str] |
     return tree_problem(value, prefix)
 
 
+# Unknown names one report compares with the known ones for a "did you mean" (difflib
+# costs tens of microseconds a name: a file of 100,000 unknown keys took seconds).
+SUGGESTION_LIMIT = 50
+
+
+# Candidates one "did you mean" compares (difflib): past it, those sharing the word's
+# last part or parent first, then names of about its length. Over the 100,000 key paths
+# of a large configuration a missing key's message took 5 s.
+MAX_CANDIDATES = 2_000
+
+
 def did_you_mean(word: str, candidates: list[str], *, n: int = 3) -> str:
-    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``."""
+    """`` (did you mean 'a', 'b'?)`` for the candidates closest to ``word``, or ``""``.
+
+    At most ``MAX_CANDIDATES`` candidates are compared: with more, those with the same
+    last part or the same parent as ``word``, then those within two characters of its
+    length."""
     import difflib
 
-    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+    close = difflib.get_close_matches(word, _nearest(word, candidates), n=n, cutoff=0.6)
     if "." in word and len(close) < n:
         # A right leaf under a wrong section (or the reverse): match on the last part.
         leaf = word.rsplit(".", 1)[1]
         by_leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        for hit in difflib.get_close_matches(leaf, list(by_leaf), n=n, cutoff=0.8):
+        hits = [leaf] if leaf in by_leaf else []
+        hits += difflib.get_close_matches(leaf, _nearest(leaf, list(by_leaf)), n=n, cutoff=0.8)
+        for hit in hits:
             if by_leaf[hit] not in close:
                 close.append(by_leaf[hit])
     if not close:
         return ""
     return " (did you mean " + ", ".join(repr(c) for c in close[:n]) + "?)"
+
+
+def _nearest(word: str, candidates: list[str]) -> list[str]:
+    """``candidates``, or at most ``MAX_CANDIDATES`` of them likeliest to be close: the
+    same last part under another parent, then the same parent, then about its length."""
+    if len(candidates) <= MAX_CANDIDATES:
+        return candidates
+    parent, _, leaf = word.rpartition(".")
+    size = len(word)
+    chosen: dict[str, None] = {}
+    for keep in (
+        lambda c: c.rpartition(".")[2] == leaf,
+        lambda c: c.rpartition(".")[0] == parent,
+        lambda c: abs(len(c) - size) <= 2,
+    ):
+        for c in candidates:
+            if len(chosen) >= MAX_CANDIDATES:
+                return list(chosen)
+            if keep(c):
+                chosen[c] = None
+    return list(chosen)
 
 
 def key_paths(tree: Any, prefix: str = "") -> list[str]:

@@ -167,19 +167,19 @@ class Observer:
         if self.hooks:
             return self._hooked(snap, kind, key, ctx, default)
         answer, details, bucket, unit = snap._observe(kind, key, ctx, default)
-        self._report(kind, details, bucket, unit, ctx)
+        self._report(snap, kind, details, bucket, unit, ctx)
         return answer
 
     def evaluate_all(self, snap: Any, ctx: Any) -> dict[str, Any]:
         """``evaluate_all``: no hooks, no exposures; one debug line."""
         values: dict[str, Any] = snap.evaluate_all(ctx)
         if self.debug:
-            debug.log_all(len(values), snap.version, ctx)
+            debug.log_all(len(values), snap.version, ctx, snap)
         return values
 
-    def _report(self, kind: int, details: Any, bucket: Any, unit: Any, ctx: Any) -> None:
+    def _report(self, snap: Any, kind: int, details: Any, bucket: Any, unit: Any, ctx: Any) -> None:
         if self.debug:
-            debug.log_evaluation(METHODS[kind], details, bucket, ctx)
+            debug.log_evaluation(METHODS[kind], details, bucket, ctx, snap)
         if unit is not None and self.exposure_callbacks and details.error_code is None:
             self._expose(details.flag_key, details.variant, unit, ctx)
 
@@ -218,7 +218,7 @@ class Observer:
                         hc.attrs = {**hc.attrs, **dict(extra)}
                         ctx = dict(hc.attrs)  # evaluated with the merged attributes
             answer, details, bucket, unit = snap._observe(kind, key, ctx, default)
-            self._report(kind, details, bucket, unit, ctx)
+            self._report(snap, kind, details, bucket, unit, ctx)
             if details.error_code is not None:
                 self._stage(hooks, "error", hc, EvaluationError(details), hints)
             else:

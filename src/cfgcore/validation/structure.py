@@ -25,6 +25,7 @@ from typing import Any
 import msgspec.inspect as mi
 
 from cfgcore.config.schema import ENV_REF_PATTERN, ConfigSchema
+from cfgcore.config.tree import SUGGESTION_LIMIT
 from cfgcore.runtime.secrets import mask_text
 from cfgcore.validation.core import ValidationResult, ValidationRule, join_path
 from cfgcore.validation.keys import is_secret_key
@@ -89,14 +90,24 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-class _Ctx:
-    """Per-run state: where findings go and the rule's severities."""
+# SUGGESTION_LIMIT: unknown keys per validation run compared with the known keys for a
+# "did you mean". Past it an unknown key in a closed section is reported without a
+# suggestion and counted in one more warning; a key of an open section is still checked
+# for a near-typo, after a test that rules most keys out without difflib.
 
-    __slots__ = ("out", "severity")
+
+class _Ctx:
+    """Per-run state: where findings go, the rule's severities, and how many unknown
+    keys were compared with the known keys (``SUGGESTION_LIMIT``)."""
+
+    __slots__ = ("out", "severity", "suggested", "unsuggested", "first_unsuggested")
 
     def __init__(self, out: list[ValidationResult], severity: dict[str, str]) -> None:
         self.out = out
         self.severity = severity
+        self.suggested = 0
+        self.unsuggested = 0
+        self.first_unsuggested = ""
 
     def emit(self, rule_id: str, path: str, detail: str, fix: str | None) -> None:
         self.out.append(
@@ -337,7 +348,8 @@ class _Dict(_Node):
 
 
 class _Struct(_Node):
-    __slots__ = ("name", "fields", "required", "open", "_suggest_cache")
+    __slots__ = ("name", "fields", "required", "open", "_suggest_cache", "_known_text",
+                 "_shapes_of")  # fmt: skip
 
     def __init__(self, cls: type) -> None:
         self.name = cls.__name__
@@ -346,6 +358,20 @@ class _Struct(_Node):
         self.required: tuple[str, ...] = ()
         self.open = bool(getattr(cls, "open_section", False))
         self._suggest_cache: dict[str, str | None] = {}
+        self._known_text = ""
+        self._shapes_of: list[tuple[int, frozenset[str]]] | None = None
+
+    def _shapes(self) -> list[tuple[int, frozenset[str]]]:
+        """Each known key's length and letters (built once)."""
+        if self._shapes_of is None:
+            self._shapes_of = [(len(f), frozenset(f)) for f in self.fields]
+        return self._shapes_of
+
+    def _known(self) -> str:
+        """The known keys, sorted, for a fix (built once)."""
+        if not self._known_text:
+            self._known_text = ", ".join(sorted(self.fields))
+        return self._known_text
 
     def matches(self, value: Any) -> bool:
         return isinstance(value, Mapping)
@@ -371,30 +397,46 @@ class _Struct(_Node):
     def _unknown(self, key: Any, path: str, ctx: _Ctx) -> None:
         text = key if type(key) is str else str(key)
         cache = self._suggest_cache
+        compared = True
         if text in cache:
             hint = cache[text]
-        else:
-            close = difflib.get_close_matches(
-                text, list(self.fields), n=1, cutoff=0.8 if self.open else 0.6
-            )
-            hint = close[0] if close else None
+        elif self.open:
             # Open sections hold the user's own keys: only a near-typo earns a warning
-            # (pdpa_compliance is a sibling of gdpr_compliance, not a misspelling).
-            if self.open and hint is not None and not _typo(text, hint):
-                hint = None
+            # (pdpa_compliance is a sibling of gdpr_compliance, not a misspelling). A
+            # key two edits or more from every known key is none (the cheap test first:
+            # within one character of the length, at most two letters the other lacks).
+            hint = None
+            letters = set(text)
+            if any(
+                abs(size - len(text)) <= 1 and len(letters - chars) <= 2
+                for size, chars in self._shapes()
+            ):
+                close = difflib.get_close_matches(text, list(self.fields), n=1, cutoff=0.8)
+                hint = close[0] if close and _typo(text, close[0]) else None
             if len(cache) < 4096:
                 cache[text] = hint
+        elif ctx.suggested < SUGGESTION_LIMIT:
+            ctx.suggested += 1
+            close = difflib.get_close_matches(text, list(self.fields), n=1, cutoff=0.6)
+            hint = close[0] if close else None
+            if len(cache) < 4096:
+                cache[text] = hint
+        else:
+            hint, compared = None, False
         if self.open and hint is None:
             return
         where = path or "the top level"
         full = join_path(path, key)
+        if not compared:
+            ctx.unsuggested += 1
+            if not ctx.first_unsuggested:
+                ctx.first_unsuggested = full
         if hint is not None:
             detail = f"unknown key {text!r} in {where} (did you mean {hint!r}?)"
             fix = f"Rename {full} to {join_path(path, hint)}"
         else:
-            known = ", ".join(sorted(self.fields))
             detail = f"unknown key {text!r} in {where}"
-            fix = f"Remove {full} or check its spelling (known keys: {known})"
+            fix = f"Remove {full} or check its spelling (known keys: {self._known()})"
         ctx.emit(UNKNOWN, full, detail, fix)
 
 
@@ -510,6 +552,15 @@ class SchemaRule(ValidationRule):
             )
             return out
         self._root.check(config, "", ctx, False)
+        if ctx.unsuggested:
+            ctx.emit(
+                UNKNOWN,
+                ctx.first_unsuggested,
+                f"{ctx.unsuggested} unknown keys (from this one on) are reported without a "
+                f"'did you mean': at most {SUGGESTION_LIMIT} unknown keys are compared "
+                "with the known keys per validation",
+                "Fix the unknown keys reported above, then validate again for suggestions",
+            )
         return out
 
 
