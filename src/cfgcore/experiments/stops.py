@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import guardrail_stop
+from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop
 
 __all__ = ["StartHold", "hold_stops", "read_stops", "record_stops", "stops_path"]
 
@@ -161,6 +161,72 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             write_stops(path, changes)
         except Exception as exc:  # the audit log still holds it
             log.error("cannot write the guardrail stop register %s: %s", path, exc)
+    if changes and hasattr(store, "write_stop_register"):
+        entries = {}
+        for name, record in changes.items():
+            if record is not None:
+                entries[name] = (guardrail_stop(record), record)
+            else:
+                ended = _ended_at(old.experiments.get(name), new.experiments.get(name))
+                entries[name] = (ended, None)
+        _write_fleet(store, entries)
+
+
+def _ended_at(was: Any, now: Any) -> float:
+    """When the guardrail stop of record ``was`` ended, ``now`` being the test's record
+    since (None: deleted): its explicit resume's time, else now on this host's clock,
+    and never before the stop (an end ends the stop it follows, whatever the clock)."""
+    at = guardrail_stop(was) or 0.0
+    resumed = now.get(RESUMED_AT) if isinstance(now, Mapping) else None
+    if isinstance(resumed, (int, float)) and not isinstance(resumed, bool) and resumed >= at:
+        return float(resumed)
+    return max(time.time(), at)
+
+
+def _write_fleet(store: Any, entries: Mapping[str, tuple[Any, Any]]) -> None:
+    """``entries`` written to the fleet's stop register of ``store`` (a Redis store:
+    :meth:`~cfgcore.runtime.redis_store.RedisFlagStore.write_stop_register`). Never
+    raises: Redis unreachable, the host's register and audit log still hold them, and
+    this host's next start writes them again."""
+    if not entries:
+        return
+    try:
+        store.write_stop_register(entries)
+    except Exception as exc:
+        log.warning(
+            "%s: cannot write the fleet's guardrail stop register (%s): the stops are "
+            "kept on this host, and written to the fleet's at its next start",
+            store.url, exc,
+        )  # fmt: skip
+
+
+def _read_fleet(store: Any) -> dict[str, tuple[float, Any]] | None:
+    """The fleet's stop register of ``store`` (``{test: (time, record or None)}``), or
+    None: not a Redis store, or Redis unreachable (logged; the host's records still
+    hold, and nothing blocks a start)."""
+    if not hasattr(store, "read_stop_register"):
+        return None
+    try:
+        entries: dict[str, tuple[float, Any]] = store.read_stop_register()
+    except Exception as exc:
+        log.warning(
+            "%s: cannot read the fleet's guardrail stop register (%s): the flags are "
+            "checked against this host's stops on record only", store.url, exc,
+        )  # fmt: skip
+        return None
+    return entries
+
+
+def fleet_reactivations(store: Any, derived: Any, where: str) -> list[Any]:
+    """What in ``derived`` (a document of ``store`` judged while running) would serve
+    again a test the fleet's stop register holds stopped: a running process that never
+    served the stop (it missed the document that holds it) refuses it too. [] for a
+    store without such a register, or when Redis cannot be read."""
+    fleet = _read_fleet(store)
+    if not fleet:
+        return []
+    held = {n: r for n, (_at, r) in fleet.items() if guardrail_stop(r) is not None}
+    return _reactivated(held, derived, where)[0] if held else []
 
 
 def _held_records(
@@ -185,10 +251,31 @@ def _held_records(
     found.update(
         (n, r) for n, r in derived.experiments.items() if guardrail_stop(r) is not None
     )  # fmt: skip
-    missing = {}
+    missing: dict[str, Any] = {}
     for name, record in found.items():
         if name not in held or guardrail_stop(record) > guardrail_stop(held[name]):  # type: ignore[operator]
             held[name] = missing[name] = record
+    fleet = _read_fleet(store)
+    if fleet is not None:
+        # The fleet's register (Redis), merged: a stop this host never saw is held, an
+        # end the fleet recorded (a resume, a deletion: not before the stop) ends the
+        # stop here too; what this host holds and the fleet lacks is written to it.
+        for name, (when, record) in fleet.items():
+            mine = guardrail_stop(held.get(name))
+            if record is not None:
+                theirs = guardrail_stop(record)
+                if theirs is not None and (mine is None or theirs > mine):
+                    held[name] = missing[name] = record
+            elif mine is not None and when >= mine:
+                del held[name]
+                missing[name] = None
+        ahead = {}
+        for name, record in held.items():
+            stop = guardrail_stop(record)
+            known = fleet.get(name)
+            if stop is not None and (known is None or known[0] < stop):
+                ahead[name] = (stop, record)
+        _write_fleet(store, ahead)
     if missing and register is not None:
         try:
             write_stops(register, missing)

@@ -222,6 +222,15 @@ class LiveFlags:
             problems = moved_users(self.source, derived, self.now(), doc.origin)
             if problems:
                 raise ConfigError(problems)
+        if self.document is not None and getattr(self.store, "kind", None) == "redis":
+            # A fleet document is judged against the fleet's stop register too: a test
+            # a guardrail stopped on another host, whose stop this process never served
+            # (it missed the document that holds it), is not served again (one read).
+            from cfgcore.experiments.stops import fleet_reactivations
+
+            problems = fleet_reactivations(self.store, derived, doc.origin or self.store.url)
+            if problems:
+                raise ConfigError(problems)
         return compiled
 
     def now(self) -> float:

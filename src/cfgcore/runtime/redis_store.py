@@ -28,6 +28,11 @@ hash tag so key and channel stay on one slot)::
                          document gone or older (Redis restarted empty, a lost failover)
     {NS}:flags:floor:epoch  "VERSION EPOCH": the epoch that process served at the floor's
                          version (void when the floor has another version)
+    {NS}:flags:guardrail-stops  hash: A/B test name -> JSON {"at": TIME, "record": ...}:
+                         the fleet's guardrail stop register (the stops in force, the
+                         record each went live with; an end: null record, resumed or
+                         deleted at TIME), merged at every start with the host's own
+                         (cfgcore.experiments.stops)
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 The floor keys and records are never cleared by a write: they live as long as the
@@ -97,6 +102,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import random
@@ -459,6 +465,41 @@ return {1, cv, fv}
 """
 )
 
+# The fleet's guardrail stop register (KEYS[1], a hash: test name -> JSON
+# {"at": TIME, "record": RECORD or null}; see RedisFlagStore.write_stop_register), all
+# the changes of one call in one atomic step. ARGV: triples (test, time, JSON), the time
+# being the stop's (the record's guardrail_stopped_at) or the end's (null record: its
+# resume or deletion). An entry replaces the stored one only when it is later, or as
+# late and an end (a resume at the stop's time ends it, as in guardrail_stop): a host
+# that writes what it knows never undoes a newer stop or end. A stored value that is
+# not such an entry (written by another program) is replaced; a key of another type is
+# deleted first. Returns the number of entries written.
+_STOPS = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local written = 0
+for i = 1, #ARGV, 3 do
+  local at = tonumber(ARGV[i + 1])
+  -- (the JSON's keys sorted: "record" is its last, an end's ends so)
+  local ends = string.sub(ARGV[i + 2], -15) == '"record": null}'
+  local take = true
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if old then
+    local ok, entry = pcall(cjson.decode, old)
+    local was = ok and type(entry) == 'table' and tonumber(entry['at']) or nil
+    if was ~= nil then
+      local was_end = entry['record'] == nil or entry['record'] == cjson.null
+      take = at > was or (at == was and ends and not was_end)
+    end
+  end
+  if take then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    written = written + 1
+  end
+end
+return written
+"""
+
 
 def _identity(raw: list[Any]) -> bytes:
     """The flag document's identity in a reply of the read script, as ``_PAIR`` computes
@@ -607,6 +648,8 @@ class RedisFlagStore(RedisFollower):
         self.floor_key = f"{{{ns}}}:{document}:floor"
         # "VERSION EPOCH": the epoch the fleet served at the floor's version
         self.floor_epoch_key = f"{{{ns}}}:{document}:floor:epoch"
+        # The fleet's guardrail stop register (see write_stop_register)
+        self.stops_key = f"{{{ns}}}:{document}:guardrail-stops"
         self.poll = float(opts.get("poll", 30.0))
         self.backoff_max = float(opts.get("backoff_max", BACKOFF_MAX))
         self.cache_path = self._cache_path(cache_dir)
@@ -674,6 +717,7 @@ class RedisFlagStore(RedisFollower):
         self._cas = self._client.register_script(_CAS)
         self._lost = self._follow_client.register_script(_LOST)
         self._read = self._client.register_script(_READ)  # run on either client
+        self._stops = self._client.register_script(_STOPS)
         _STORES.add(self)
         instruments.track_store(self)
 
@@ -1757,6 +1801,49 @@ class RedisFlagStore(RedisFollower):
 
         return unsubscribe
 
+    # -- the fleet's guardrail stop register ------------------------------------------
+
+    def read_stop_register(self) -> dict[str, tuple[float, Any]]:
+        """``{test: (time, record or None)}``: the guardrail stops the fleet recorded
+        beside the document (``{NS}:flags:guardrail-stops``), a stop in force (its
+        record) or its end (None: resumed or deleted at that time). Entries that are not
+        such (written by another program) are logged and passed over. Raises
+        redis.RedisError when Redis cannot be read (the caller degrades)."""
+        raw = self._client.hgetall(self.stops_key)
+        entries: dict[str, tuple[float, Any]] = {}
+        for name, value in raw.items():
+            try:
+                test = name.decode()
+                entry = json.loads(value)
+                at = entry["at"]
+                record = entry["record"]
+                if isinstance(at, bool) or not isinstance(at, (int, float)):
+                    raise ValueError(f"time {at!r}")
+                if record is not None and not isinstance(record, dict):
+                    raise ValueError("record not a mapping")
+            except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
+                log.error(
+                    "%s: passing over an unreadable entry %r of the guardrail stop "
+                    "register %s: %s", self.url, name, self.stops_key, exc,
+                )  # fmt: skip
+                continue
+            entries[test] = (float(at), record)
+        return entries
+
+    def write_stop_register(self, entries: Mapping[str, tuple[float, Any]]) -> int:
+        """Record guardrail stops (``{test: (stop time, record)}``) and their ends
+        (``(end time, None)``) in the fleet's register, in one atomic script: an entry
+        replaces the stored one only when it is later, or as late and an end, so no
+        host undoes a newer stop or end. Returns how many were written; raises
+        redis.RedisError."""
+        args: list[Any] = []
+        for name, (at, record) in sorted(entries.items()):
+            value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
+            args += [name, repr(float(at)), value]
+        if not args:
+            return 0
+        return int(self._stops(keys=[self.stops_key], args=args))
+
     def close(self) -> None:
         """Stop following and close the connections."""
         self._closed.set()
@@ -2082,14 +2169,18 @@ def retire_namespace(url: str, *, force: bool = False) -> list[bytes]:
     try:
         ns = store._parsed.namespace
         ours = re.compile(
-            rb"\{" + re.escape(ns.encode()) + rb"\}:(?:flags|config:[^:]+)(?::floor(?::epoch)?)?"
+            rb"\{"
+            + re.escape(ns.encode())
+            + rb"\}:(?:flags|config:[^:]+)(?::floor(?::epoch)?|:guardrail-stops)?"
         )
         match = "{" + re.sub(r"([*?\[\]\\])", r"\\\1", ns) + "}:*"  # MATCH is a glob
         try:
             keys = sorted(
                 {k for k in store._client.scan_iter(match=match, count=1000) if ours.fullmatch(k)}
             )
-            documents = [k for k in keys if not k.endswith((b":floor", b":floor:epoch"))]
+            documents = [
+                k for k in keys if not k.endswith((b":floor", b":floor:epoch", b":guardrail-stops"))
+            ]
             channels = {store.channel.encode()} | {k + b":changes" for k in documents}
             followers = sum(n for _, n in store._client.pubsub_numsub(*sorted(channels)))
             if followers and not force:
