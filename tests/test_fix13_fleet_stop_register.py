@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import msgspec
 import pytest
 
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT, RESUMED_AT
-from cfgcore.experiments.stops import read_stops, stops_path
+from cfgcore.experiments.stops import read_ended, read_stops, stops_path
 from tests.conftest import run_cli
 from tests.redis_server import wait_for
 from tests.test_fix10_exp_guardrail_hold import TEST, _guarded_test
@@ -162,20 +163,30 @@ def test_a_running_host_that_missed_the_stop_refuses_a_document_serving_it(
         b.close()
 
 
-def test_redis_down_at_start_does_not_block_it(redis_server, tmp_path, impl, caplog):
-    """Redis unreachable at a start: the host's register still holds the stop, the
-    cache file serves, and the fleet's register costs a warning, not the start."""
+def test_redis_down_at_start_does_not_block_it(redis_server, stores, tmp_path, impl, caplog):
+    """Redis unreachable at a start of host B (which held the stop at its first start
+    from the fleet's register): its own register still holds the stop, its cache file
+    serves, and the fleet's register costs a warning, not the start."""
     base = redis_server.url + "?namespace=ab&poll=0.1&socket_connect_timeout=0.5"
     url_a, state_a = _host(base, tmp_path, "a")
-    _stopped_then_down(url_a, state_a, impl)
+    before = _stopped_then_down(url_a, state_a, impl)
+    _publish(stores, url_a, before)
+    url_b, state_b = _host(base, tmp_path, "b")
+    b = _manager(url_b, state_b, impl)
+    try:
+        assert _served(b) == {"control"}
+        wait_for(lambda: os.path.exists(b._live.store.cache_path))  # (its follower's)
+    finally:
+        b.close()
     redis_server.stop()
     caplog.set_level(logging.WARNING, logger="cfgcore")
-    m = _manager(url_a, state_a, impl)
+    b = _manager(url_b, state_b, impl)
     try:
-        assert _served(m) == {"control"}
-        assert TEST in _register(m)
+        assert b._live.store.serving_cache
+        assert _served(b) == {"control"}
+        assert TEST in _register(b)
     finally:
-        m.close()
+        b.close()
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "fleet's guardrail stop register" in said
 
@@ -216,3 +227,57 @@ def test_retire_deletes_the_fleet_register(redis_server, stores):
     store.close()
     assert b"{gone}:flags:guardrail-stops" in retire_namespace(url)
     assert not redis_server.client().exists("{gone}:flags:guardrail-stops")
+
+
+@pytest.mark.parametrize("told_by", ["next_change", "next_start"])
+def test_an_end_the_fleet_was_not_told_is_told_later(redis_server, stores, tmp_path, impl, told_by):
+    """A test deleted while its stop was in force, the fleet's register unreachable for
+    that write: this host's register keeps the end, so the test created again under the
+    name is served, here and, once the fleet's register is told (by the next change of
+    the test, or else the host's next start), by every host; told, the host forgets it."""
+    import redis
+
+    base = redis_server.url + "?namespace=ab&poll=0.1"
+    url_a, state_a = _host(base, tmp_path, "a")
+    _stopped_then_down(url_a, state_a, impl)
+    reader = stores(redis_server.url + "?namespace=ab&cache=off")
+    url_b, state_b = _host(base, tmp_path, "b")
+    b = None
+    m = _manager(url_a, state_a, impl)  # alone: a follower would tell the fleet the end
+    try:
+        store = m._live.store
+
+        def down(_entries):
+            raise redis.ConnectionError("down for this write")
+
+        store.write_stop_register = down
+        assert m.delete_ab_test(TEST)
+        assert reader.read_stop_register()[TEST][1] is not None  # the fleet: still stopped
+        assert TEST in read_ended(stops_path(store, m.audit.path))
+        if told_by == "next_change":
+            del store.write_stop_register
+        assert m.create_ab_test(_guarded_test())
+        assert "variant_b" in _served(m)
+        if told_by == "next_change":
+            assert reader.read_stop_register()[TEST][1] is None
+            b = _manager(url_b, state_b, impl)  # a host of the fleet
+            assert "variant_b" in _served(b) and b._live.last_error is None
+        else:
+            assert reader.read_stop_register()[TEST][1] is not None
+    finally:
+        m.close()
+        if b is not None:
+            b.close()
+    m = _manager(url_a, state_a, impl)  # its next start tells the fleet, if not told yet
+    try:
+        assert reader.read_stop_register()[TEST][1] is None
+        assert read_ended(stops_path(m._live.store, m.audit.path)) == {}
+    finally:
+        m.close()
+    url_c, state_c = _host(base, tmp_path, "c")
+    for url, state in ((url_b, state_b), (url_c, state_c)):
+        h = _manager(url, state, impl)
+        try:
+            assert "variant_b" in _served(h) and h._live.last_error is None
+        finally:
+            h.close()

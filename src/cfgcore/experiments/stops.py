@@ -33,7 +33,15 @@ import msgspec
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop
 
-__all__ = ["StartHold", "hold_stops", "read_stops", "record_stops", "stops_path"]
+__all__ = [
+    "StartHold",
+    "fleet_reactivations",
+    "hold_stops",
+    "read_ended",
+    "read_stops",
+    "record_stops",
+    "stops_path",
+]
 
 log = logging.getLogger("cfgcore.dynamic_config")
 
@@ -121,21 +129,75 @@ def read_stops(path: str | None) -> dict[str, Any]:
     return {n: r for n, r in tests.items() if guardrail_stop(r) is not None}
 
 
-def write_stops(path: str, changes: Mapping[str, Any]) -> None:
+def read_ended(path: str | None) -> dict[str, float]:
+    """``{test: time}``: the ends of guardrail stops (a resume, a deletion) the register
+    at ``path`` recorded for the fleet's register (``ended``: a Redis store's stops end
+    fleet-wide only when written there; until then this host's record of the end holds
+    against the fleet's older stop). {} when there are none or it cannot be read."""
+    from cfgcore.runtime.atomicio import read_regular
+
+    if path is None:
+        return {}
+    try:
+        data = json.loads(read_regular(path, 16 << 20))
+    except (OSError, ValueError, RecursionError):
+        return {}  # (read_stops reports it)
+    ended = data.get("ended") if isinstance(data, dict) else None
+    if not isinstance(ended, dict):
+        return {}
+    return {
+        n: float(t)
+        for n, t in ended.items()
+        if isinstance(t, (int, float)) and not isinstance(t, bool)
+    }
+
+
+def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
+    """The ends in ``told`` (``{test: time}``), written to the fleet's register, no
+    longer kept in the register at ``path`` (one recorded later since stays). Never
+    raises (logged)."""
+    if path is None or not told:
+        return
+    from cfgcore.runtime.atomicio import FileLock, atomic_write
+    from cfgcore.runtime.flagstore import LOCK_TIMEOUT
+
+    try:
+        with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
+            ends = read_ended(path)
+            gone = [n for n, at in told.items() if n in ends and ends[n] <= at]
+            if not gone:
+                return
+            for name in gone:
+                del ends[name]
+            data: dict[str, Any] = {"tests": read_stops(path)}
+            if ends:
+                data["ended"] = ends
+            atomic_write(path, json.dumps(data, sort_keys=True, default=str).encode(), mode=0o640)
+    except Exception as exc:
+        log.error("cannot write the guardrail stop register %s: %s", path, exc)
+
+
+def write_stops(
+    path: str, changes: Mapping[str, Any], ended: Mapping[str, float] | None = None
+) -> None:
     """Apply ``changes`` (``{test: record}``; None: the stop is over) to the register at
-    ``path``, under its lock, atomically. Raises OSError/ConfigError."""
+    ``path``, under its lock, atomically; ``ended``: the time of each end (kept, the
+    latest per test, for a Redis store's fleet register: :func:`read_ended`). Raises
+    OSError/ConfigError."""
     from cfgcore.runtime.atomicio import FileLock, atomic_write
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
-        tests = read_stops(path)
+        tests, ends = read_stops(path), read_ended(path)
         for name, record in changes.items():
             if record is None:
                 tests.pop(name, None)
             else:
                 tests[name] = record
-        data = json.dumps({"tests": tests}, sort_keys=True, default=str).encode()
-        atomic_write(path, data, mode=0o640)
+        for name, at in (ended or {}).items():
+            ends[name] = max(at, ends.get(name, at))
+        data = {"tests": tests, "ended": ends} if ends else {"tests": tests}
+        atomic_write(path, json.dumps(data, sort_keys=True, default=str).encode(), mode=0o640)
 
 
 def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
@@ -155,21 +217,36 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             changes[name] = now
         elif guardrail_stop(was) is not None:
             changes[name] = None
+    fleet = hasattr(store, "write_stop_register")
+    ended = {
+        name: _ended_at(old.experiments.get(name), new.experiments.get(name))
+        for name, record in changes.items()
+        if record is None and fleet
+    }
     path = stops_path(store, audit_path) if changes else None
     if path is not None:
         try:
-            write_stops(path, changes)
+            write_stops(path, changes, ended)
         except Exception as exc:  # the audit log still holds it
             log.error("cannot write the guardrail stop register %s: %s", path, exc)
-    if changes and hasattr(store, "write_stop_register"):
-        entries = {}
-        for name, record in changes.items():
-            if record is not None:
-                entries[name] = (guardrail_stop(record), record)
-            else:
-                ended = _ended_at(old.experiments.get(name), new.experiments.get(name))
-                entries[name] = (ended, None)
-        _write_fleet(store, entries)
+    if fleet and path is None:
+        path = stops_path(store, audit_path)
+    if fleet and path is not None:
+        # A test changed whose stop this host ended while the fleet's register could
+        # not be told (created again under the name, say): told now (an end no later
+        # than the one stored there changes nothing).
+        untold = read_ended(path)
+        for name in old.experiments.keys() | new.experiments.keys():
+            if name in untold and name not in changes:
+                if old.experiments.get(name) != new.experiments.get(name):
+                    changes[name] = None
+                    ended[name] = untold[name]
+    if changes and fleet:
+        entries = {
+            n: (ended[n], None) if r is None else (guardrail_stop(r), r) for n, r in changes.items()
+        }
+        if _write_fleet(store, entries):
+            forget_ended(path, ended)
 
 
 def _ended_at(was: Any, now: Any) -> float:
@@ -183,21 +260,23 @@ def _ended_at(was: Any, now: Any) -> float:
     return max(time.time(), at)
 
 
-def _write_fleet(store: Any, entries: Mapping[str, tuple[Any, Any]]) -> None:
+def _write_fleet(store: Any, entries: Mapping[str, tuple[Any, Any]]) -> bool:
     """``entries`` written to the fleet's stop register of ``store`` (a Redis store:
     :meth:`~cfgcore.runtime.redis_store.RedisFlagStore.write_stop_register`). Never
-    raises: Redis unreachable, the host's register and audit log still hold them, and
-    this host's next start writes them again."""
+    raises (False: Redis unreachable, the host's register and audit log still hold
+    them, and this host's next start writes them again)."""
     if not entries:
-        return
+        return True
     try:
         store.write_stop_register(entries)
     except Exception as exc:
         log.warning(
-            "%s: cannot write the fleet's guardrail stop register (%s): the stops are "
-            "kept on this host, and written to the fleet's at its next start",
-            store.url, exc,
+            "%s: cannot write the fleet's guardrail stop register (%s): the stops and "
+            "their ends are kept on this host, and written to the fleet's at its next "
+            "start", store.url, exc,
         )  # fmt: skip
+        return False
+    return True
 
 
 def _read_fleet(store: Any) -> dict[str, tuple[float, Any]] | None:
@@ -207,6 +286,10 @@ def _read_fleet(store: Any) -> dict[str, tuple[float, Any]] | None:
     if not hasattr(store, "read_stop_register"):
         return None
     try:
+        if getattr(store, "serving_cache", False):
+            # Just found unreachable (serving the cache file): not tried again, a start
+            # waits for no second connection timeout.
+            raise ConnectionError(store.last_error or "Redis unreachable")
         entries: dict[str, tuple[float, Any]] = store.read_stop_register()
     except Exception as exc:
         log.warning(
@@ -217,15 +300,32 @@ def _read_fleet(store: Any) -> dict[str, tuple[float, Any]] | None:
     return entries
 
 
-def fleet_reactivations(store: Any, derived: Any, where: str) -> list[Any]:
+def fleet_reactivations(
+    store: Any, derived: Any, where: str, audit_path: str | None = None
+) -> list[Any]:
     """What in ``derived`` (a document of ``store`` judged while running) would serve
     again a test the fleet's stop register holds stopped: a running process that never
-    served the stop (it missed the document that holds it) refuses it too. [] for a
-    store without such a register, or when Redis cannot be read."""
+    served the stop (it missed the document that holds it) refuses it too; a stop this
+    host recorded the end of (:func:`read_ended`, beside ``audit_path`` when the store
+    has no cache file) is over. [] for a store without such a register, or when Redis
+    cannot be read."""
     fleet = _read_fleet(store)
     if not fleet:
         return []
-    held = {n: r for n, (_at, r) in fleet.items() if guardrail_stop(r) is not None}
+    held = {}
+    ends: dict[str, float] | None = None
+    for name, (_at, record) in fleet.items():
+        at = guardrail_stop(record)
+        if at is None:
+            continue
+        if ends is None:
+            if audit_path is None:  # (the default dynamic-config manager's, as at start)
+                from cfgcore.runtime.flagstore import default_state_dir
+
+                audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+            ends = read_ended(stops_path(store, audit_path))
+        if ends.get(name, -1.0) < at:
+            held[name] = record
     return _reactivated(held, derived, where)[0] if held else []
 
 
@@ -260,22 +360,30 @@ def _held_records(
         # The fleet's register (Redis), merged: a stop this host never saw is held, an
         # end the fleet recorded (a resume, a deletion: not before the stop) ends the
         # stop here too; what this host holds and the fleet lacks is written to it.
+        ends = read_ended(register)
+        ahead = {}
+        told = {n: at for n, at in ends.items() if n in fleet and fleet[n][0] >= at}
         for name, (when, record) in fleet.items():
             mine = guardrail_stop(held.get(name))
             if record is not None:
                 theirs = guardrail_stop(record)
-                if theirs is not None and (mine is None or theirs > mine):
+                if theirs is not None and name in ends and ends[name] >= theirs:
+                    # Ended on this host, the fleet's register not told (unreachable):
+                    # told now.
+                    ahead[name] = (ends[name], None)
+                    told[name] = ends[name]
+                elif theirs is not None and (mine is None or theirs > mine):
                     held[name] = missing[name] = record
             elif mine is not None and when >= mine:
                 del held[name]
                 missing[name] = None
-        ahead = {}
         for name, record in held.items():
             stop = guardrail_stop(record)
             known = fleet.get(name)
             if stop is not None and (known is None or known[0] < stop):
                 ahead[name] = (stop, record)
-        _write_fleet(store, ahead)
+        if _write_fleet(store, ahead):
+            forget_ended(register, told)
     if missing and register is not None:
         try:
             write_stops(register, missing)

@@ -128,6 +128,7 @@ class LiveFlags:
         from cfgcore.experiments.stops import hold_stops
 
         self.store = store
+        self._audit = audit  # (where a store without a cache file keeps its stop register)
         self.engine = engine if engine is not None else Engine()
         self.engine._served_by = store.url  # only install() swaps it (Engine.swap refuses)
         if clock is not None:
@@ -228,7 +229,8 @@ class LiveFlags:
             # (it missed the document that holds it), is not served again (one read).
             from cfgcore.experiments.stops import fleet_reactivations
 
-            problems = fleet_reactivations(self.store, derived, doc.origin or self.store.url)
+            where = doc.origin or self.store.url
+            problems = fleet_reactivations(self.store, derived, where, self._audit)
             if problems:
                 raise ConfigError(problems)
         return compiled
