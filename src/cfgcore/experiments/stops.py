@@ -14,6 +14,18 @@ rotated; the audit log (stops recorded before the register existed); and the ser
 document's own records. A stop found in the last two and missing from the register is
 copied into it.
 
+Those are the host's records. For a Redis (fleet) store the stops are kept fleet-wide
+too, in the hash ``{NS}:flags:guardrail-stops`` beside the document
+(:meth:`~cfgcore.runtime.redis_store.RedisFlagStore.write_stop_register`: one atomic
+script, an entry replacing the stored one only when later, or as late and an end):
+every host that serves a stop going live, changing or ending writes it there, every
+start merges it with the host's register (a stop either holds, held; an end in either
+not before the stop, over: :func:`guardrail_stop`'s ordering), and a running process
+judges each fleet document against it too, so a new host with an empty disk holds a
+stop it never saw. An end the fleet's register could not be told (Redis unreachable)
+is kept in the host's register (``ended``) until told. Redis unreachable, the host's
+records hold alone and nothing blocks a start.
+
 Kept apart from :mod:`cfgcore.experiments.guardrails` (the statistics, the shared logs)
 so that a process that only serves flags imports none of that.
 """
