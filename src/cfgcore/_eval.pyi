@@ -203,6 +203,9 @@ class SeedAPI:
 def _own_methods(cls: type, names: tuple[str, ...]) -> None:
     """Give ``cls`` (a Python subclass of EngineCore) C method descriptors of its own."""
 
+def _slot_pool_size() -> int:
+    """Slot arrays waiting in the pool (0 on free-threaded builds): for the tests."""
+
 MAX_QUEUE_BYTES: int
 
 class RecordQueue:

@@ -33,7 +33,7 @@ reads and resets them. What a racing increment can lose:
 
 cimport cython
 from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetItem
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject, destructor
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, fabs, isnan
 from libc.stdint cimport int32_t, uint32_t, uint64_t
@@ -57,6 +57,7 @@ IMPLEMENTATION = "c"
 
 cdef extern from "Python.h":
     dict PyDict_Copy(object)
+    void PyObject_GC_UnTrack(void*)
     PyObject* PyThreadState_GetDict()
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
     Py_ssize_t PyUnicode_GET_LENGTH(object)
@@ -91,11 +92,12 @@ cdef extern from "Python.h":
 
 cdef enum:
     STACK_SLOTS = 32  # contexts with up to this many slots bind on the C stack
-    # A Context's slot not read from its attributes yet: contexts bind lazily, each slot
-    # on the first check that reads it, so engine.context() costs a dict copy and a
-    # request pays only for the attributes its flags use. Never a kind _eval sees.
-    K_LAZY = -1
-    SMALL_SLOTS = 8  # a binding of up to this many slots lives inside its Binding object
+    # Slot arrays kept for reuse by the next context (see _slots_claim): up to POOL_SIZE
+    # arrays of up to POOL_MAX_SLOTS slots each; a new array has room for at least
+    # POOL_MIN_SLOTS, so one array serves the next snapshot's contexts too.
+    POOL_SIZE = 32
+    POOL_MIN_SLOTS = 8
+    POOL_MAX_SLOTS = 32
     ENUM_CACHE = 64  # Enum members remembered by SeedAPI (a power of two)
     KEY_CACHE = 64  # flag keys a snapshot remembers by identity (a power of two)
     ALL_BATCH = 32  # evaluate_all: counter cells gathered before they are added
@@ -150,6 +152,18 @@ cdef extern from *:
     #endif
     """
     bint CFGCORE_KEY_CACHE
+
+# The pool of slot arrays (_slots_claim, _slots_free) is a plain C array that only the
+# GIL keeps consistent; a free-threaded build allocates and frees every array instead.
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define CFGCORE_SLOT_POOL 0
+    #else
+    #define CFGCORE_SLOT_POOL 1
+    #endif
+    """
+    bint CFGCORE_SLOT_POOL
 
 # str.__hash__ of an exact str: cannot fail. CPython caches it in the object after the
 # first call; reading that field skips PyObject_Hash's type dispatch (used on GIL builds
@@ -273,7 +287,7 @@ cdef bint _is_mapping(object obj) noexcept:
 # cython-lint reads the included files only when nothing follows the name on its line.
 # MurmurHash3, the imported schemes' hashes, bucketing
 include "_eval_hash.pxi"
-# SlotVal arrays, Binding, Context
+# Slots (a context's bound values), Binding, Context
 include "_eval_context.pxi"
 # Counters: evaluation counts in C cells
 include "_eval_counters.pxi"

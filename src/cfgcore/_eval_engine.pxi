@@ -64,7 +64,7 @@ cdef class EngineCore:
     def context(self, attrs=None):
         """Bind request attributes once; pass the result to every check of the request."""
         # No __init__ call and no binding here: a dict copy, and each attribute is bound
-        # on the first check that reads it (Context._binding_for, CompiledSnapshot._ensure).
+        # on the first check that reads it (CompiledSnapshot._context_bind and _ensure).
         cdef Context ctx = Context.__new__(Context)
         ctx.attrs = _context_attrs(attrs)
         return ctx

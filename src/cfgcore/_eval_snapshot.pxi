@@ -6,7 +6,7 @@
 # conditions (_node), bucketing and schedules, the rule walk (_eval), the public calls
 # with evaluate_all, the observer's _observe, evaluate_all's template. Cython allows no
 # include inside a class body, so the class stays whole here. It uses hashing
-# (_eval_hash.pxi), Binding and Context (_eval_context.pxi) and Counters
+# (_eval_hash.pxi), Slots, Binding and Context (_eval_context.pxi) and Counters
 # (_eval_counters.pxi); EngineCore (_eval_engine.pxi) serves it.
 
 
@@ -197,7 +197,7 @@ cdef class CompiledSnapshot:
     cdef Py_ssize_t n_flags
     cdef SlotVal* empty
     # Each flag's slots as bits (NULL when the snapshot has more than 64 slots): a bound
-    # context has every slot a flag reads when (binding.lazy & fmask[fi]) == 0.
+    # context has every slot a flag reads when (slots.lazy & fmask[fi]) == 0.
     cdef uint64_t* fmask
     # evaluate_all: every flag's value where it cannot vary (None elsewhere), copied
     # whole per call; _varying lists the flags evaluated into the copy. Built on first use.
@@ -495,36 +495,24 @@ cdef class CompiledSnapshot:
                     _release(&vals[slots[i] if slots != NULL else i], 1)
         return 0
 
-    cdef Binding _lazy_binding(self):
-        """A binding whose slots are all K_LAZY (bound by _ensure on first use)."""
-        cdef Binding bd = Binding.__new__(Binding)
-        cdef Py_ssize_t i
-        bd.snap = self
-        bd.n = self.n_slots
-        if self.n_slots <= SMALL_SLOTS:
-            bd.vals = &bd.small[0]
-            memset(bd.vals, 0, self.n_slots * sizeof(SlotVal))
-        else:
-            bd.vals = _missing_slots(self.n_slots)
-        for i in range(self.n_slots):
-            bd.vals[i].kind = K_LAZY
-        bd.complete = self.n_slots == 0
-        bd.lazy = ~(<uint64_t>0) if self.n_slots >= 64 else ((<uint64_t>1) << self.n_slots) - 1
-        return bd
-
-    cdef int _bind_lazy(self, Binding bd, object attrs, Py_ssize_t s) except -1:
-        # Bind into a temporary and publish it with one struct copy while holding the
-        # GIL (no Python code in between): a thread sharing the context sees the slot
-        # unbound or fully bound, never half-filled (casefold or a semver parse may run
-        # Python code and let another thread in). The first writer wins.
+    cdef int _bind_lazy(self, Slots* st, object attrs, Py_ssize_t s) except -1:
+        # A thread sharing the context sees the slot unbound or fully bound, never
+        # half-filled: a value that binds without Python code (_bind_fast) is written in
+        # place, then marked bound, with no other thread in between; one whose binding
+        # may run Python code (casefold, a semver parse: another thread may get in) is
+        # bound into a temporary and published with one struct copy. The first writer
+        # wins. The caller holds the owner of ``st``, whose array never moves.
         cdef SlotVal tmp
         v = self._get_attr(attrs, s)  # a colliding key's raising __eq__ reads as missing
-        if not self._bind_fast(&tmp, s, v):
-            self._bind_safe(&tmp, s, v)
-        if bd.vals[s].kind == K_LAZY:
-            bd.vals[s] = tmp
-            if s < 64:
-                bd.lazy &= ~((<uint64_t>1) << s)
+        if not _slot_unbound(st, s):  # bound meanwhile (get() ran Python code)
+            return 0
+        if self._bind_fast(&st.vals[s], s, v):
+            _slot_mark(st, s)
+            return 0
+        self._bind_safe(&tmp, s, v)
+        if _slot_unbound(st, s):
+            st.vals[s] = tmp
+            _slot_mark(st, s)
         else:
             _release(&tmp, 1)
         return 0
@@ -547,48 +535,89 @@ cdef class CompiledSnapshot:
             raise
         return 0
 
-    cdef inline int _ensure(self, Binding bd, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
+    cdef inline int _ensure(self, Slots* st, object attrs, const int32_t* slots, Py_ssize_t count) except -1:
         """Bind the context's slots ``slots[:count]`` (all slots if NULL) not bound yet."""
         cdef Py_ssize_t i, s
-        if bd.complete:
+        if st.complete:
             return 0
         for i in range(count):
             s = slots[i] if slots != NULL else i
-            if bd.vals[s].kind == K_LAZY:
-                self._bind_lazy(bd, attrs, s)
+            if _slot_unbound(st, s):
+                self._bind_lazy(st, attrs, s)
         if slots == NULL:
-            bd.complete = True
-            bd.lazy = 0
+            _slots_all_marked(st)
         return 0
 
-    cdef inline Binding _context_binding(self, Context ctx, int fi):
-        """ctx's binding to this snapshot with flag ``fi``'s slots bound (all if fi < 0)."""
-        cdef Binding bd = ctx._bound
-        # The common case, a context already bound to this snapshot with the flag's
-        # slots bound: two pointer compares and one mask test.
-        if bd is not None and bd.snap is self and (
-            bd.complete or (fi >= 0 and self.fmask != NULL and (bd.lazy & self.fmask[fi]) == 0)
+    cdef inline const SlotVal* _context_ready(self, Context ctx, int fi) noexcept:
+        """ctx's own slots when they are bound to this snapshot with flag ``fi``'s slots
+        bound (all if fi < 0), else NULL (then _context_bind): two pointer compares and
+        one mask test, the common case. The caller holds ``ctx``, which keeps them."""
+        if ctx._snap == <PyObject*>self and (
+            ctx.st.complete or (fi >= 0 and self.fmask != NULL and (ctx.st.lazy & self.fmask[fi]) == 0)
         ):
-            return bd
-        return self._context_bind(ctx, fi)
+            return ctx.st.vals
+        return NULL
 
     cdef Binding _context_bind(self, Context ctx, int fi):
-        cdef Binding bd = ctx._binding_for(self)
+        """Bind flag ``fi``'s slots of ``ctx`` (all if fi < 0) to this snapshot: into the
+        context's own slots (None returned: read ctx.st.vals) when they are bound to this
+        snapshot or not claimed yet, else into its other binding (returned: the caller
+        keeps it while it reads its values)."""
+        cdef Binding bd = None
+        cdef Slots* st
         cdef const int32_t* f
+        cdef PyObject* old
+        cdef PyObject* retired
+        if ctx._snap == <PyObject*>self:
+            st = &ctx.st
+        elif ctx.st.vals == NULL:
+            _slots_claim(&ctx.st, self.n_slots)  # no Python code: nobody sees it half made
+            Py_INCREF(self)
+            ctx._snap = <PyObject*>self  # published: one assignment (it held none)
+            st = &ctx.st
+        else:
+            # Its own slots serve another snapshot (the engine swapped since, a second
+            # engine) or none (re-initialised). A check still running may read them, so
+            # they stay allocated until the context dies, but they serve no snapshot
+            # any more: like the reference Context, a context holds one binding, to the
+            # snapshot that checked it last, and one that comes back to a snapshot reads
+            # its attributes again (a mapping may answer get() differently by then).
+            if ctx._other != NULL and (<Binding>ctx._other).snap is self:
+                bd = <Binding>ctx._other
+            else:
+                bd = Binding.__new__(Binding)
+                _slots_claim(&bd.st, self.n_slots)
+                bd.snap = self
+                old = ctx._other
+                Py_INCREF(bd)
+                ctx._other = <PyObject*>bd  # one assignment: another thread sees old or new
+                retired = ctx._snap
+                ctx._snap = NULL
+                # released after the assignments, as Cython's own assignments do (a
+                # snapshot's release may run Python code: its clock's)
+                Py_XDECREF(retired)
+                Py_XDECREF(old)
+            st = &bd.st
         if fi < 0:
-            self._ensure(bd, ctx.attrs, NULL, self.n_slots)
+            self._ensure(st, ctx.attrs, NULL, self.n_slots)
         else:
             f = self.flags + fi * FW
-            self._ensure(bd, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
+            self._ensure(st, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
         return bd
 
     cdef Binding _bind_all(self, object attrs):
         cdef Binding bd = Binding.__new__(Binding)
+        cdef Py_ssize_t i
         bd.snap = self
-        bd.n = self.n_slots
-        bd.vals = _missing_slots(self.n_slots)
+        _slots_claim(&bd.st, self.n_slots)
         if type(attrs) is dict or _is_mapping(attrs):
-            self._bind_into(bd.vals, attrs, NULL, self.n_slots)
+            self._bind_into(bd.st.vals, attrs, NULL, self.n_slots)
+        else:
+            memset(bd.st.vals, 0, self.n_slots * sizeof(SlotVal))
+            for i in range(self.n_slots):
+                bd.st.vals[i].id = -1
+                bd.st.vals[i].ci_id = -1
+        _slots_all_marked(&bd.st)
         return bd
 
     cdef inline int _lookup(self, object key):
@@ -960,7 +989,7 @@ cdef class CompiledSnapshot:
         """
         cdef double now[2]
         cdef Binding bd
-        cdef SlotVal* vals
+        cdef const SlotVal* vals
         if type(ctx) is Context:
             now[0] = NAN
             now[1] = 0
@@ -970,8 +999,10 @@ cdef class CompiledSnapshot:
                 # bound, or rebound, by a check that reads nothing.
                 vals = self.empty
             else:
-                bd = self._context_binding(<Context>ctx, fi)  # local ref: alive during the call
-                vals = bd.vals
+                vals = self._context_ready(<Context>ctx, fi)
+                if vals == NULL:
+                    bd = self._context_bind(<Context>ctx, fi)  # local ref: alive during the call
+                    vals = (<Context>ctx).st.vals if bd is None else bd.st.vals
             out = self._eval(fi, vals, now)
             if now[1] > 1:
                 _raise_interrupt()
@@ -1182,12 +1213,15 @@ cdef class CompiledSnapshot:
         if self._all_template is None:
             self._build_all_template()
         if type(ctx) is Context:
-            bd = self._context_binding(<Context>ctx, -1)
+            vals = self._context_ready(<Context>ctx, -1)
+            if vals == NULL:
+                bd = self._context_bind(<Context>ctx, -1)  # local ref: alive during the call
+                vals = (<Context>ctx).st.vals if bd is None else bd.st.vals
         else:
             if cells != NULL and ctx is not None and type(ctx) is not dict and not _is_mapping(ctx):
                 self.errs[ERR_INVALID_CONTEXT] += 1  # not a context: evaluated with no attributes
             bd = self._bind_all(ctx)
-        vals = bd.vals
+            vals = bd.st.vals
         # A copy of a dict without deletions clones its key table (one memcpy) in the
         # same order; only the flags that can vary are evaluated and stored into it.
         cdef dict result = PyDict_Copy(self._all_template)
@@ -1314,27 +1348,32 @@ cdef class CompiledSnapshot:
         cdef const int32_t* r = self.rules + (f[F_RULE_START] + rule) * RW
         cdef const int32_t* slots
         cdef const SlotVal* v
+        cdef const SlotVal* vals
         cdef Binding bd
         cdef int h = r[R_HASH], count, bucket, k
         if type(ctx) is Context:
-            bd = self._context_binding(<Context>ctx, fi)
+            vals = self._context_ready(<Context>ctx, fi)
+            if vals == NULL:
+                bd = self._context_bind(<Context>ctx, fi)  # local ref: alive during the call
+                vals = (<Context>ctx).st.vals if bd is None else bd.st.vals
         else:
             bd = self._bind_all(ctx)
+            vals = bd.st.vals
         if h < 0 and r[R_ROLLOUT] < 0 and r[R_SPLIT_COUNT] == 0:
             h = r[R_GATE_START]  # a rule served by its gates alone
         if h >= 0:
             slots = self.ipool + self.hashes[h * HW + H_BY_START]
             count = self.hashes[h * HW + H_BY_COUNT]
-            bucket = self._hashed(h, bd.vals)
+            bucket = self._hashed(h, vals)
         else:
             if r[R_BUCKET_COUNT]:
                 slots, count = self.ipool + r[R_BUCKET_START], r[R_BUCKET_COUNT]
-                bucket = self._bucket(fi, f, bd.vals, r[R_BUCKET_START], count)
+                bucket = self._bucket(fi, f, vals, r[R_BUCKET_START], count)
             else:
                 slots, count = self.ipool + f[F_BUCKET_START], f[F_BUCKET_COUNT]
-                bucket = self._bucket(fi, f, bd.vals, f[F_BUCKET_START], count)
+                bucket = self._bucket(fi, f, vals, f[F_BUCKET_START], count)
         for k in range(count):
-            v = bd.vals + slots[k]
+            v = vals + slots[k]
             if v.bs != NULL:  # the first attribute with a value to hash, as _bucket reads
                 return bucket, <object>(v.text if v.text != NULL else v.bucket)
         return bucket, None
