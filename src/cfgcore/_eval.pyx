@@ -275,7 +275,10 @@ cdef int _raise_interrupt() except -1:
     raise exc if exc is not None else KeyboardInterrupt()
 
 
-cdef bint _is_mapping(object obj) noexcept:
+cdef bint _is_mapping(object obj) except -1:
+    # Not noexcept: a KeyboardInterrupt (or SystemExit) raised while isinstance() runs
+    # Mapping's __instancecheck__ propagates, as from the reference's _is_mapping; a
+    # noexcept function printed it as "Exception ignored" and answered on.
     try:
         return isinstance(obj, Mapping)
     except Exception:  # an object faking its __class__
