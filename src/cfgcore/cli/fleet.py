@@ -13,6 +13,11 @@ refused (nothing written, the error names the version stored) unless the store s
 holds version N of the configuration. A namespace has one flag document: ``--flags``
 for another environment than the one it was published for is refused
 (``--replace-flags-environment`` moves it on purpose).
+
+``cfgcore fleet keygen --signing-key-file PATH [--id ID]`` makes an Ed25519 pair for
+signed fleet documents (cfgcore.runtime.signing): the signing key is written to PATH
+(mode 0600, atomically; an existing file is kept unless ``--force``), the verification
+key is printed (``ID:BASE64``) for the followers' ``CFGCORE_FLEET_VERIFY_KEYS``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["publish", "register", "retire", "watch_store"]
+__all__ = ["keygen", "publish", "register", "retire", "watch_store"]
 
 
 def register(subparsers: Any) -> None:
@@ -83,6 +88,60 @@ def register(subparsers: Any) -> None:
     )
     r.add_argument("--actor", help="who retires it (default: the OS user@host)")
     r.set_defaults(func=retire)
+    f = subparsers.add_parser("fleet", help="fleet document signing: keygen")
+    fsub = f.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
+    k = fsub.add_parser(
+        "keygen",
+        help="make an Ed25519 signing pair: the signing key to a file (0600), the "
+        "verification key printed",
+    )
+    k.add_argument(
+        "--signing-key-file",
+        required=True,
+        metavar="PATH",
+        help="where to write the signing (private) key, for CFGCORE_FLEET_SIGNING_KEY_FILE",
+    )
+    k.add_argument("--id", help="key id (default: derived from the public key)")
+    k.add_argument("--force", action="store_true", help="replace an existing signing key file")
+    k.set_defaults(func=keygen)
+
+
+def keygen(args: argparse.Namespace) -> int:
+    """Write a new signing key (0600, atomically) and print its verification key."""
+    import os
+
+    from cfgcore.errors import ConfigError
+    from cfgcore.runtime.atomicio import atomic_write
+    from cfgcore.runtime.signing import generate_signing_pair
+
+    path = os.path.abspath(os.path.expanduser(args.signing_key_file))
+    if os.path.lexists(path) and not args.force:
+        raise ConfigError(
+            "exists already: a fleet signing key is not replaced without --force (the "
+            "followers would refuse what the new key signs until they trust it)",
+            file=path,
+        )
+    signing, verification = generate_signing_pair(args.id)
+    text = (
+        "# cfgcore fleet signing key (CFGCORE_FLEET_SIGNING_KEY_FILE): keep it secret\n"
+        f"# its verification key (CFGCORE_FLEET_VERIFY_KEYS): {verification}\n"
+        f"{signing}\n"
+    )
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        atomic_write(path, text.encode(), mode=0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the signing key: {exc.strerror or exc}", file=path
+        ) from None
+    print(verification)
+    print(
+        f"signing key written to {path} (mode 0600); give the processes that write flags "
+        f"CFGCORE_FLEET_SIGNING_KEY_FILE={path}, and every follower the verification key "
+        "above in CFGCORE_FLEET_VERIFY_KEYS (beside the old one while rotating)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _version(text: str) -> int:

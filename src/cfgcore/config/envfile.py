@@ -40,6 +40,11 @@ PROCESS_ONLY = frozenset(
         "CFGCORE_AUDIT_KEY_FILE",
         "CFGCORE_AUDIT_CHECKPOINT",
         "CFGCORE_ACCESS_POLICY",
+        # the fleet's signing key, and the keys whose signatures a follower trusts
+        "CFGCORE_FLEET_SIGNING_KEY",
+        "CFGCORE_FLEET_SIGNING_KEY_FILE",
+        "CFGCORE_FLEET_VERIFY_KEYS",
+        "CFGCORE_FLEET_VERIFY_KEY_FILE",
         ENV_FILE_VAR,
     }
 )

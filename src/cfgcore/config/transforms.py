@@ -63,7 +63,7 @@ _REF = re.compile(
 # cfgcore's own key material: configuration may not reference it, or a served value
 # (a section handed to a front end, a debug dump) would carry the encryption or audit
 # keys to whoever reads it.
-KEY_MATERIAL = frozenset({"CFGCORE_SECRET_KEYS", "CFGCORE_AUDIT_KEY"})
+KEY_MATERIAL = frozenset({"CFGCORE_SECRET_KEYS", "CFGCORE_AUDIT_KEY", "CFGCORE_FLEET_SIGNING_KEY"})
 # What substitution may add to the values of one transform() run (one file), all
 # references together: 64 MiB is a 1 KB variable referenced 65,000 times, past any real
 # configuration, while a file of ${BIGVAR} references could otherwise ask for gigabytes.

@@ -22,7 +22,10 @@ hash tag so key and channel stay on one slot)::
 
     {NS}:flags           hash: version, checksum (sha256 hex of data), writer, data,
                          epoch (the store's epoch id), forced ("1": a forced write began it),
-                         environment (the one ``cfgcore publish --flags`` published it for)
+                         environment (the one ``cfgcore publish --flags`` published it for),
+                         signature (written only by a process holding a fleet signing
+                         key: cfgcore.runtime.signing; followers holding verification
+                         keys refuse a document without a valid one)
     {NS}:flags:changes   pub/sub channel: "VERSION CHECKSUM" after every write
     {NS}:flags:floor     the highest version a process served when it found the
                          document gone or older (Redis restarted empty, a lost failover)
@@ -135,6 +138,7 @@ from cfgcore.runtime.redis_follow import (
     stored_version,
 )
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
+from cfgcore.runtime.signing import FleetKeys
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
@@ -264,6 +268,10 @@ end
 # forced write began it: processes that served another epoch take only such a document.
 # ARGV[10] the version the caller expects to replace ('' for any: see _expected_check),
 # checked first, forced or not: {-6, held} when the store holds another (nothing written).
+# ARGV[11] the version ARGV[12], the document's signature (cfgcore.runtime.signing), was
+# made for ('' and '': unsigned, the field is removed): a write that would take another
+# number is not made ({-8, new}: the writer signs for that one and tries again), so a
+# signature always names the version it is stored under.
 _CAS = (
     _LUA_HELPERS
     + """
@@ -299,8 +307,14 @@ if ARGV[7] ~= '1' and (cur ~= tonumber(ARGV[1]) or epoch ~= ARGV[8]) then
 end
 local new = math.max(cur, floor) + 1
 if not usable(new) then return {-4, new - 1} end
+if ARGV[11] ~= '' and tonumber(ARGV[11]) ~= new then return {-8, new} end
 redis.call('HSET', KEYS[1], 'version', new, 'checksum', ARGV[3], 'writer', ARGV[4],
            'data', ARGV[5])
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[1], 'signature', ARGV[12])
+else
+  redis.call('HDEL', KEYS[1], 'signature')
+end
 if ARGV[7] == '1' then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[9], 'forced', '1')
 elseif epoch == '' then
@@ -337,13 +351,15 @@ return {1, new}
 # brought nothing new, costs a few bytes, not the document); {version, checksum, nil,
 # nil, size, nil, 'refused', epoch, forced} when the stored document is the one the
 # reader refuses (it is not sent again on every poll); or {nil, nil, nil, nil, 0, type,
-# nil, nil, nil} when the key holds another type; each with the recorded epoch last.
+# nil, nil, nil} when the key holds another type; each with the recorded epoch tenth
+# and the signature field last (nil but in the full reply; 'oversized' for one longer
+# than cfgcore writes).
 _READ = (
     _LUA_HELPERS
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then
-  return {false, false, false, false, 0, kind, false, false, false, false}
+  return {false, false, false, false, 0, kind, false, false, false, false, false}
 end
 local fleet = floor_epoch(KEYS[2], KEYS[3])
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
@@ -364,13 +380,13 @@ if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
 then
   -- the document the reader refuses: refused again without being sent
   return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
-          fleet ~= '' and fleet}
+          fleet ~= '' and fleet, false}
 end
 local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
 if served and served ~= '' and r[1] == served and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
-  return {r[1], false, false, false, size, false, 'unchanged', false, false, false}
+  return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false}
 end
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
@@ -379,6 +395,9 @@ r[7] = false
 r[8] = epoch ~= '' and epoch
 r[9] = forced
 r[10] = fleet ~= '' and fleet
+r[11] = redis.call('HGET', KEYS[1], 'signature') or false
+-- (past signing.MAX_ENVELOPE: not cfgcore's, refused unread)
+if redis.call('HSTRLEN', KEYS[1], 'signature') > 256 then r[11] = 'oversized' end
 return r
 """
 )
@@ -416,6 +435,10 @@ return cur
 # processes serve: refused, {-7, 0, 0, recorded}, unless ARGV[16] is '1' (the operator
 # moves the namespace's flags on purpose). A document without the field (written before
 # it, or by a flags-only write on an empty store) is recorded by its first publish.
+# ARGV[17], ARGV[18] the version the configuration's signature was made for and the
+# signature, ARGV[19], ARGV[20] the same for the flags ('' and '': unsigned, the field is
+# removed); either numbered otherwise is {-8, config version, flags version}, nothing
+# written (the publisher signs for those and tries again).
 # Returns {1, config version, flags version}, or {-4, highest, 0 or 1} when a version
 # would pass 2**53 - 1 (nothing written).
 _PAIR = (
@@ -437,11 +460,16 @@ local function next_version(key, floor_key, floor)
   end
   return math.max(cur, tonumber(floor), floor_of(floor_key)) + 1
 end
-local function write(key, new, a)  -- a: the ARGV index of checksum, writer, data, ...
+local function write(key, new, a, s)  -- a: the ARGV index of checksum, writer, data, ...
   local kind = redis.call('TYPE', key).ok
   if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
   redis.call('HSET', key, 'version', new, 'checksum', ARGV[a], 'writer', ARGV[a + 1],
              'data', ARGV[a + 2], 'epoch', ARGV[a + 4], 'forced', '1')
+  if ARGV[s] ~= '' then  -- s: the ARGV index of the signature
+    redis.call('HSET', key, 'signature', ARGV[s])
+  else
+    redis.call('HDEL', key, 'signature')
+  end
 end
 local held = held_version(KEYS[1], ARGV[14])
 if held then return {-6, held, 0} end
@@ -456,8 +484,12 @@ local cv = next_version(KEYS[1], KEYS[2], ARGV[2])
 local fv = next_version(KEYS[4], KEYS[5], ARGV[8])
 if not usable(cv) then return {-4, cv - 1, 0} end
 if not usable(fv) then return {-4, fv - 1, 1} end
-write(KEYS[1], cv, 3)
-write(KEYS[4], fv, 9)
+if (ARGV[17] ~= '' and tonumber(ARGV[17]) ~= cv)
+    or (ARGV[19] ~= '' and tonumber(ARGV[19]) ~= fv) then
+  return {-8, cv, fv}
+end
+write(KEYS[1], cv, 3, 18)
+write(KEYS[4], fv, 9, 20)
 redis.call('HSET', KEYS[4], 'environment', ARGV[15])
 redis.call('PUBLISH', ARGV[6], cv .. ' ' .. ARGV[3])
 redis.call('PUBLISH', ARGV[12], fv .. ' ' .. ARGV[9])
@@ -600,6 +632,10 @@ def _cached_document(blob: dict[Any, Any]) -> Any:
     return f"config:{environment}" if isinstance(environment, str) else "flags"
 
 
+# _document_from's signature for a document that did not come from Redis (a cache file)
+_LOCAL: Any = object()
+
+
 def _written(version: Any, epoch: str | None, forced: bool, checksum: str) -> FlagDocument:
     """What ``_saw`` needs of a document this process wrote."""
     return FlagDocument(Snapshot(), b"", int(version), checksum, {}, "", epoch, forced)
@@ -636,8 +672,12 @@ class RedisFlagStore(RedisFollower):
         document: str = "flags",
         cache_dir: str | os.PathLike[str] | None = None,
         seed: str | None = None,
+        keys: FleetKeys | None = None,
     ) -> None:
         self._parsed = parse_redis_url(url)
+        # Signing and verification keys (cfgcore.runtime.signing): given, else the
+        # process environment's; none: documents neither signed nor checked.
+        self.keys = keys if keys is not None else FleetKeys.from_environ()
         self.seed = seed
         self._document = document
         self.url = self._parsed.redacted()
@@ -878,8 +918,13 @@ class RedisFlagStore(RedisFollower):
         origin: str,
         epoch_raw: Any = None,
         forced: bool = False,
+        signature: Any = _LOCAL,
     ) -> FlagDocument:
-        """Check and decode one stored document; ConfigError says what is wrong."""
+        """Check and decode one stored document; ConfigError says what is wrong.
+
+        ``signature``: the stored signature field (None: none) of a document read from
+        Redis, checked when this process holds verification keys before anything is
+        decoded; left out for a cache file (written by this host after the check)."""
         if version_raw is None and data is None:
             return FlagDocument(self._empty(), b"", 0, hashlib.sha256(b"").hexdigest(), {}, origin)
         version = stored_version(version_raw, origin)
@@ -899,6 +944,9 @@ class RedisFlagStore(RedisFollower):
                 f"data hashes to {actual[:16]}...",
                 file=origin,
             )
+        if signature is not _LOCAL and self.keys.verifies:
+            signed_writer = writer_raw if isinstance(writer_raw, bytes) else b""
+            self.keys.verify(self.key, version, data, signed_writer, signature, origin)
         writer: Mapping[str, Any] = {}
         if writer_raw:
             with contextlib.suppress(msgspec.DecodeError, RecursionError):
@@ -960,7 +1008,10 @@ class RedisFlagStore(RedisFollower):
                 f"{MAX_DOCUMENT_BYTES:,}-byte limit: not read",
                 file=self.url,
             )
-        return self._document_from(raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1)
+        signature = raw[10] if len(raw) > 10 else None
+        return self._document_from(
+            raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1, signature
+        )
 
     def _read_raw(
         self,
@@ -987,7 +1038,7 @@ class RedisFlagStore(RedisFollower):
         reply = self._read(keys=keys, args=args, client=client)
         if (
             isinstance(reply, list)
-            and len(reply) == 10
+            and len(reply) == 11
             and type(reply[4]) is int
             and all(x is None or isinstance(x, (bytes, int)) for x in reply)
         ):
@@ -1525,8 +1576,12 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         expected = _expected_arg(expected_version)
+        self._refuse_unsigned()
         writer = _writer(actor)
         writer_blob = msgspec.msgpack.encode(writer)
+        # The version the write script said the document takes (a signature names it):
+        # the next attempt signs for that one.
+        numbered: int | None = None
         for attempt in range(MAX_ATTEMPTS):
             sent = False  # whether the write script may have reached Redis
             try:
@@ -1591,19 +1646,26 @@ class RedisFlagStore(RedisFollower):
                     epoch, forced = old.epoch, old.forced
                 with self._lock:
                     floor = max(floor, self._seen)
+                    signed_for: Any = ""
+                    signature = b""
+                    if self.keys.signs:
+                        # (the script numbers it max(stored, floors) + 1, and refuses
+                        # another number than the one signed: -8, signed again)
+                        signed_for = numbered or max(old.version, 0, floor) + 1
+                        signature = self.keys.sign(self.key, signed_for, data, writer_blob)
                     sent = True
                     reply = self._cas(
                         keys=[self.key, self.floor_key, self.floor_epoch_key],
                         args=[
                             max(old.version, 0), floor, checksum, writer_blob, data,
                             self.channel, "1" if force else "0", old.epoch or "", fresh,
-                            expected,
+                            expected, signed_for, signature,
                         ],
                     )  # fmt: skip
                     if not (
                         isinstance(reply, list)
                         and len(reply) == 2
-                        and reply[0] in (1, 0, -1, -2, -3, -4, -5, -6)
+                        and reply[0] in (1, 0, -1, -2, -3, -4, -5, -6, -8)
                         and type(reply[0]) is int
                         and (type(reply[1]) is int or (reply[0] == -3 and type(reply[1]) is bytes))
                     ):
@@ -1643,6 +1705,9 @@ class RedisFlagStore(RedisFollower):
                 return old, new
             if status == -6:
                 raise _conflict(self.key, version, int(expected), self.url)
+            if status == -8:  # numbered otherwise than signed: signed for that number
+                numbered = int(version)
+                continue
             if status == -2:
                 self.last_error = self._lost_message(int(version))
                 raise ConfigError(self.last_error, file=self.url)
@@ -1669,6 +1734,7 @@ class RedisFlagStore(RedisFollower):
                 self.last_error = self._wrong_type_message(str(kind))
                 raise ConfigError(self.last_error, file=self.url)
             self.stats["conflicts"] += 1
+            numbered = None  # (the next attempt's number follows from what it reads)
             # Another writer got in between: back off a little (jittered, so writers
             # that collided do not collide again in lockstep) and redo the change.
             time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
@@ -1676,6 +1742,21 @@ class RedisFlagStore(RedisFollower):
             f"gave up after {MAX_ATTEMPTS} conflicting writes (too many concurrent writers)",
             file=self.url,
         )
+
+    def _refuse_unsigned(self) -> None:
+        """A process that checks the fleet's signatures but holds no signing key does not
+        write: every process that checks them would refuse the document."""
+        if self.keys.verifies and not self.keys.signs:
+            from cfgcore.runtime.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE
+
+            raise ConfigError(
+                f"not written: this process accepts only signed fleet documents "
+                f"({self.keys.verify_origin}) but holds no signing key ({ENV_SIGNING_KEY} "
+                f"or {ENV_SIGNING_KEY_FILE}), so every process that checks signatures would "
+                f"refuse the document; change flags from a process that holds the signing "
+                f"key (cfgcore publish)",
+                file=self.url,
+            )
 
     def _refused_by_fleet(self, old: FlagDocument, fleet: str) -> ConfigError:
         """The error for a write refused because the fleet served another epoch than the
@@ -1973,7 +2054,7 @@ class RedisConfigStore(RedisFlagStore):
         for store, doc, reply in zip((self, flags), known, replies, strict=True):
             if not (
                 isinstance(reply, list)
-                and len(reply) == 10
+                and len(reply) == 11
                 and type(reply[4]) is int
                 and all(x is None or isinstance(x, (bytes, int)) for x in reply)
             ):
@@ -2029,6 +2110,10 @@ class RedisConfigStore(RedisFlagStore):
                 file=self.url,
             )
         csum = hashlib.sha256(cdata).hexdigest()
+        self._refuse_unsigned()
+        flags._refuse_unsigned()
+        # The versions the script said the two documents take (-8): signed for those.
+        numbered: tuple[int, int] | None = None
         for attempt in range(MAX_ATTEMPTS):
             sent = False
             fsum = ""
@@ -2058,6 +2143,28 @@ class RedisConfigStore(RedisFlagStore):
                     cfloor = max(cfloor, self._seen)
                 with flags._lock:
                     ffloor = max(ffloor, flags._seen)
+                csigned: Any = ""
+                fsigned: Any = ""
+                csig = fsig = b""
+                if self.keys.signs or flags.keys.signs:
+                    if numbered is not None:
+                        csigned, fsigned = numbered
+                    else:  # as the script numbers them (a floor key above: -8, again)
+                        try:  # (a key of another type is replaced: as none)
+                            held = self._client.hget(self.key, "version")
+                            cheld = stored_version(held, self.url) if held is not None else 0
+                        except (ConfigError, redis.ResponseError):
+                            cheld = 0
+                        csigned = max(cheld, cfloor) + 1
+                        fsigned = max(old.version, 0, ffloor) + 1
+                    if self.keys.signs:
+                        csig = self.keys.sign(self.key, csigned, cdata, cblob)
+                    else:
+                        csigned = ""
+                    if flags.keys.signs:
+                        fsig = flags.keys.sign(flags.key, fsigned, fdata, fblob)
+                    else:
+                        fsigned = ""
                 sent = True
                 reply = pair(
                     keys=[
@@ -2069,6 +2176,7 @@ class RedisConfigStore(RedisFlagStore):
                         cfloor, csum, cblob, cdata, self.channel, cepoch,
                         ffloor, fsum, fblob, fdata, flags.channel, fepoch,
                         expected, self.environment, "1" if replace_environment else "0",
+                        csigned, csig, fsigned, fsig,
                     ],
                     client=self._client,
                 )  # fmt: skip
@@ -2076,7 +2184,7 @@ class RedisConfigStore(RedisFlagStore):
                     isinstance(reply, list)
                     and len(reply) in (3, 4)
                     and all(type(x) is int for x in reply[:3])
-                    and reply[0] in (1, 0, -4, -6, -7)
+                    and reply[0] in (1, 0, -4, -6, -7, -8)
                     and (len(reply) == 3 or (reply[0] == -7 and type(reply[3]) is bytes))
                 ):
                     raise _unexpected("the publish script", reply)
@@ -2099,6 +2207,9 @@ class RedisConfigStore(RedisFlagStore):
             status, cversion, fversion = reply[:3]
             if status == -6:
                 raise _conflict(self.key, cversion, int(expected), self.url)
+            if status == -8:  # numbered otherwise than signed: signed for those numbers
+                numbered = (cversion, fversion)
+                continue
             if status == -7:
                 recorded = reply[3].decode(errors="replace")
                 raise FlagsEnvironmentError(
@@ -2136,6 +2247,7 @@ class RedisConfigStore(RedisFlagStore):
                 )
                 raise ConfigError(store.last_error, file=store.url)
             flags.stats["conflicts"] += 1
+            numbered = None
             # Another publish (or write) replaced the flag document since it was read:
             # judge against that one, after a jittered pause.
             time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
