@@ -95,8 +95,9 @@ def test_no_keys_write_exactly_the_fields_of_before(redis_server, url, opened):
     store.update(add("b"), force=True)
     assert b"signature" not in redis_server.client().hgetall(KEY)
     # an unchecking follower reads a signed document as before (the field is ignored)
-    opened(url, signer()).update(add("c"))
-    assert set(opened(url).read().snapshot.flags) == {"a", "b", "c"}
+    opened(url, signer()).update(add("c"), force=True)  # (a signer checks: forced)
+    assert b"signature" in redis_server.client().hgetall(KEY)
+    assert set(opened(url).read().snapshot.flags) == {"c"}
 
 
 def test_a_signed_write_stores_an_envelope_naming_its_key(redis_server, url, opened):
@@ -186,7 +187,8 @@ def test_unknown_key_id_and_another_key_under_a_trusted_id_are_refused(url, open
     opened(url, signer(K2)).update(add("a"))
     wait_for(lambda: f.errors)
     message = str(f.errors[0])
-    assert "signed with key 'k2'" in message and "does not hold" in message and "'k1'" in message
+    assert "signed with key 'k2', which this process does not trust" in message
+    assert "it trusts 'k1': CFGCORE_FLEET_VERIFY_KEYS" in message
     opened(url, signer(STRANGER)).update(add("b"), force=True)
     wait_for(lambda: len(f.errors) == 2)
     assert "the signature by key 'k1' does not match" in str(f.errors[1])
@@ -203,7 +205,9 @@ def test_unsigned_documents_are_refused_where_keys_are_checked(redis_server, url
     assert any("rejected version 1" in r.message for r in caplog.records)
     assert f.version == 0
     # a signature removed from a signed document: the same
-    opened(url, signer()).update(add("b"))
+    with pytest.raises(ConfigError, match="is not signed"):  # a signer checks too
+        opened(url, signer()).update(add("b"))
+    opened(url, signer()).update(add("b"), force=True)  # (a publish replaces it)
     wait_for(lambda: f.version == 2)
     redis_server.client().hdel(KEY, "signature")
     with pytest.raises(ConfigError, match="is not signed"):
@@ -222,12 +226,16 @@ def test_rotation_with_two_verification_keys(url, opened):
     f = follow(opened, url, verifier(K1, K2))
     opened(url, signer(K1)).update(add("old-key"))
     wait_for(lambda: f.version == 1)
-    opened(url, signer(K2)).update(add("new-key"))
+    # a writer given only the new key does not build on what the old key signed...
+    with pytest.raises(ConfigError, match="signed with key 'k1', which this process does not"):
+        opened(url, signer(K2)).update(add("new-key"))
+    # ...one that trusts both does (or a publish replaces the document)
+    opened(url, signer(K2, [K1[1], K2[1]])).update(add("new-key"))
     wait_for(lambda: f.version == 2)
-    assert not f.errors
+    assert not f.errors and set(f.docs[-1].snapshot.flags) == {"old-key", "new-key"}
     # the old key retired: its documents are refused from then on
     g = follow(opened, url, verifier(K2))
-    opened(url, signer(K1)).update(add("late"))
+    opened(url, signer(K1, [K1[1], K2[1]])).update(add("late"))  # a writer not switched yet
     wait_for(lambda: g.errors)
     assert "signed with key 'k1'" in str(g.errors[0]) and g.version == 2
     wait_for(lambda: f.version == 3)  # (still trusted by the first follower)
@@ -340,8 +348,11 @@ def test_keygen_writes_the_signing_key_0600_and_prints_the_verification_key(tmp_
     assert main(["fleet", "keygen", "--signing-key-file", str(path)]) == 1  # kept
     assert "--force" in capsys.readouterr().err
     assert path.read_text().splitlines()[-1] == signing
-    assert main(["fleet", "keygen", "--signing-key-file", str(path), "--force"]) == 0
-    assert path.read_text().splitlines()[-1] != signing
+    assert main(["fleet", "keygen", "--signing-key-file", str(path), "--force", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert path.read_text().splitlines()[-1] != signing and out.count(":") == 1 and not err
+    assert main(["fleet", "keygen", "--signing-key-file", str(tmp_path / "b"), "--id", "a:b"]) == 1
+    assert "key id 'a:b'" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
 # -- configuration -------------------------------------------------------------------
@@ -496,3 +507,27 @@ def test_a_configuration_follower_refuses_an_unsigned_publish(redis_server, tmp_
         wait_for(lambda: manager.get(key) == 3)
     finally:
         manager.close()
+
+
+def test_a_document_edited_in_place_under_the_served_version_is_refused(redis_server, url, opened):
+    writer = opened(url, signer())
+    writer.update(add("a"))
+    f = follow(opened, url, verifier(K1))
+    writer.update(add("b"))
+    wait_for(lambda: f.version == 2)
+    evil = writer._encode(add("evil")(writer.read().snapshot))
+    # the same version number, other data (and its checksum): not taken as the one served
+    redis_server.client().hset(
+        KEY, mapping={"data": evil, "checksum": hashlib.sha256(evil).hexdigest()}
+    )
+    wait_for(lambda: f.errors)
+    assert "version 2: the signature by key 'k1' does not match" in str(f.errors[0])
+    assert "evil" not in f.docs[-1].snapshot.flags and f.store.stats["rejected"] == 1
+    accepted = f.store.stats["accepted"]
+    # the signer does not sign a change made on top of it (that would launder it)...
+    with pytest.raises(ConfigError, match="does not match"):
+        writer.update(add("c"))
+    writer.update(add("c"), force=True)  # ...a forced write replaces it
+    wait_for(lambda: f.version == 3)
+    assert f.store.stats["accepted"] == accepted + 1 and len(f.errors) == 1
+    assert set(f.docs[-1].snapshot.flags) == {"c"}

@@ -135,6 +135,8 @@ def keygen(args: argparse.Namespace) -> int:
             f"cannot write the signing key: {exc.strerror or exc}", file=path
         ) from None
     print(verification)
+    if getattr(args, "quiet", 0):  # -q: only errors on stderr
+        return 0
     print(
         f"signing key written to {path} (mode 0600); give the processes that write flags "
         f"CFGCORE_FLEET_SIGNING_KEY_FILE={path}, and every follower the verification key "

@@ -28,7 +28,9 @@ The signature is stored in the document hash's ``signature`` field as
 ``{NS}:flags``, ``{NS}:config:ENV``), its version, the SHA-256 of its data (the exact
 bytes followers decode) and the SHA-256 of its writer field. A signed document therefore
 cannot be replayed under another version number, into another namespace, or as another
-document (a configuration as flags), nor shown as another writer's. The store's epoch
+document (a configuration as flags), nor shown as another writer's. A process that
+holds the signing key trusts its own key too (besides any verification keys): it
+never signs a change made on top of a document it cannot authenticate. The store's epoch
 and ``forced`` mark are not signed: whoever can write the keys can make the fleet
 refuse documents (or delete them) anyway, but not serve flags of their choosing.
 """
@@ -240,16 +242,24 @@ class FleetKeys:
                     f"key {n} of {verify_origin}: the id {kid!r} names two different keys"
                 )
             self._trusted[kid] = public_key
-        if self._signer is not None and self._trusted:
-            trusted = self._trusted.get(self._signer.kid)
-            if trusted is None or _public_bytes(trusted) != self._signer.public:
-                log.warning(
-                    "the fleet signing key %r (%s) is not among the verification keys of "
-                    "%s: processes that trust only those refuse what this process writes",
-                    self._signer.kid,
-                    signing_origin,
-                    verify_origin,
-                )
+        if self._signer is None:
+            return
+        trusted = self._trusted.get(self._signer.kid)
+        if self._trusted and (trusted is None or _public_bytes(trusted) != self._signer.public):
+            log.warning(
+                "the fleet signing key %r (%s) is not among the verification keys of "
+                "%s: processes that trust only those refuse what this process writes",
+                self._signer.kid,
+                signing_origin,
+                verify_origin,
+            )
+        if not self._trusted:
+            self.verify_origin = f"its own signing key ({signing_origin})"
+        if trusted is None:
+            # A process that signs checks too, with its own key at least: it never signs
+            # a change made on top of a document it cannot authenticate (it would make
+            # whatever someone put in Redis pass every follower's check).
+            self._trusted[self._signer.kid] = self._signer.private.public_key()
 
     def __repr__(self) -> str:
         signer = self._signer.kid if self._signer is not None else None
@@ -262,7 +272,8 @@ class FleetKeys:
 
     @property
     def verifies(self) -> bool:
-        """True when this process checks the documents it follows."""
+        """True when this process checks the documents it reads: it holds verification
+        keys, or a signing key (a signer trusts its own key)."""
         return bool(self._trusted)
 
     @property
@@ -331,9 +342,9 @@ class FleetKeys:
         if not isinstance(envelope, bytes) or not envelope:
             raise ConfigError(
                 f"version {version} is not signed, and this process accepts only documents "
-                f"signed by a key of {self.verify_origin}: refused (the process that wrote "
-                f"it holds no fleet signing key, {ENV_SIGNING_KEY} or {ENV_SIGNING_KEY_FILE}, "
-                f"or the signature was removed)",
+                f"signed by a key it trusts ({self.verify_origin}): refused (the process that "
+                f"wrote it holds no fleet signing key, {ENV_SIGNING_KEY} or "
+                f"{ENV_SIGNING_KEY_FILE}, or the signature was removed)",
                 file=origin,
             )
         text = envelope.decode("ascii", "replace")
@@ -348,9 +359,9 @@ class FleetKeys:
         public = self._trusted.get(kid)
         if public is None:
             raise ConfigError(
-                f"version {version} is signed with key {kid[:24]!r}, which "
-                f"{self.verify_origin} does not hold (it holds "
-                f"{', '.join(map(repr, self.verify_kids))}): refused",
+                f"version {version} is signed with key {kid[:24]!r}, which this process does "
+                f"not trust (it trusts {', '.join(map(repr, self.verify_kids))}: "
+                f"{self.verify_origin}): refused",
                 file=origin,
             )
         sig = _unb64(sig_text)
