@@ -531,3 +531,42 @@ def test_a_document_edited_in_place_under_the_served_version_is_refused(redis_se
     wait_for(lambda: f.version == 3)
     assert f.store.stats["accepted"] == accepted + 1 and len(f.errors) == 1
     assert set(f.docs[-1].snapshot.flags) == {"c"}
+
+
+def test_separate_processes_configured_through_the_environment(redis_server, tmp_path):
+    """Followers and writers as separate processes (tests/fleet_proc.py), keys from
+    their environment: a signing writer's changes reach every follower, an unsigned
+    writer's are refused everywhere (the last good flags keep serving), and a process
+    with verification keys only cannot write."""
+    from tests.test_fleet_processes import SRC, Member
+
+    base = dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / "state"))
+    checking = dict(base, CFGCORE_FLEET_VERIFY_KEYS=f"{K2[1]},{K1[1]}")
+    signing = dict(base, CFGCORE_FLEET_SIGNING_KEY=K1[0])
+    url = redis_server.url + "?namespace=procs"
+    members: list = []
+    try:
+        followers = [Member("follow", url, env=checking) for _ in range(3)]
+        members += followers
+        assert all(f.line()["ready"] for f in followers)
+        writer = Member("write", url, "0", "2", env=signing)
+        members.append(writer)
+        assert writer.line(60)["done"] == 0 and writer.proc.wait(30) == 0
+        for f in followers:
+            status = f.ask("wait 2 30")
+            assert status["version"] == 2 and status["flags"] == ["w0_0", "w0_1"]
+        # (it starts on the signed document, then its set_feature_flag is refused)
+        verify_only = Member("write", url, "2", "1", env=checking)
+        members.append(verify_only)
+        assert verify_only.proc.wait(30) != 0
+        assert redis_server.client().hget("{procs}:flags", "version") == b"2"
+        unsigned = Member("write", url, "1", "1", env=base)
+        members.append(unsigned)
+        assert unsigned.line(60)["done"] == 1 and unsigned.proc.wait(30) == 0
+        for f in followers:
+            status = f.ask("waiterr 1 30")
+            assert status["errors"] == 1 and status["stats"]["rejected"] == 1
+            assert status["version"] == 2 and status["enabled"] == ["w0_0", "w0_1"]
+    finally:
+        for m in members:
+            m.stop()
