@@ -570,3 +570,38 @@ def test_separate_processes_configured_through_the_environment(redis_server, tmp
     finally:
         for m in members:
             m.stop()
+
+
+def test_the_openfeature_provider_is_stale_while_a_document_is_refused(
+    redis_server, tmp_path, monkeypatch
+):
+    pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
+    from openfeature.event import ProviderEvent
+    from openfeature.provider import ProviderStatus
+
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.openfeature import CfgcoreProvider
+    from tests.test_audit2_provider_fleet import _client, _kinds
+
+    url = redis_server.url + f"?namespace=of&poll=0.05&cache={tmp_path / 'c.msgpack'}"
+    with RedisFlagStore(url, keys=signer()) as writer:
+        writer.update(add("a"))
+        monkeypatch.setenv("CFGCORE_FLEET_VERIFY_KEYS", K1[1])
+        manager = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state")
+        provider = CfgcoreProvider(manager.engine)
+        try:
+            client, events = _client(provider)
+            assert client.get_provider_status() == ProviderStatus.READY
+            with RedisFlagStore(url, keys=FleetKeys()) as plain:
+                plain.update(add("b", default="off"))
+            assert wait_for(lambda: ProviderEvent.PROVIDER_STALE in _kinds(events))
+            assert client.get_provider_status() == ProviderStatus.STALE
+            stale = next(d for e, d in events if e == ProviderEvent.PROVIDER_STALE)
+            assert "not signed" in stale.message
+            assert client.get_boolean_value("a", False) is True  # the last good flags
+            writer.update(add("c"), force=True)
+            assert wait_for(lambda: ProviderEvent.PROVIDER_READY in _kinds(events))
+            assert client.get_boolean_value("c", False) is True
+        finally:
+            provider.shutdown()
+            manager.close()
