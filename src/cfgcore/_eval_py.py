@@ -423,7 +423,15 @@ class CompiledSnapshot:
 
     def _binding(self, ctx: Any, fi: int) -> list:
         if issubclass(type(ctx), Context):
-            return ctx._binding_for(self, None if fi < 0 else self._flag_slots(fi))
+            if fi < 0:
+                return ctx._binding_for(self, None)
+            slots = self._flag_slots(fi)
+            if not slots:
+                # The flag (and its prerequisites) reads no attribute: no binding is
+                # made, so the context keeps the one it holds (as the compiled Context
+                # does), and a mapping it reads is not read again for it.
+                return [_MISSING_BINDING] * len(self.tables.slots)
+            return ctx._binding_for(self, slots)
         if ctx is not None and not _is_mapping(ctx):
             self._error(L.ERR_INVALID_CONTEXT)  # not a context: evaluated with no attributes
         t = self.tables
