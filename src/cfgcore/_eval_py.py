@@ -274,10 +274,15 @@ class Context:
         if bound is None or bound[0] is not snap:
             bound = (snap, [None] * len(snap.tables.slots))
             self._bound = bound  # one assignment: another thread sees old or new
+        # Read once, after the binding is taken (as the compiled Context reads them): a
+        # context re-initialised meanwhile (by a mapping's get(), another thread)
+        # answers this check from the attributes it started with, never from a mix of
+        # the two, and its next check from the new ones (__init__ drops the binding).
+        attrs = self.attrs
         binding = bound[1]
         for s in range(len(binding)) if slots is None else slots:
             if binding[s] is None:
-                b = _read_and_bind(snap.tables, self.attrs, s)
+                b = _read_and_bind(snap.tables, attrs, s)
                 if binding[s] is None:  # the first writer wins (get() may switch threads)
                     binding[s] = b
         return binding
