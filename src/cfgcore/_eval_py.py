@@ -182,9 +182,13 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     tv = type(v)
     if tv is not str and tv is not int and tv is not float and tv is not bool:
         v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
-    if v is True or v is False:
+        tv = type(v)
+    if tv is bool:
         return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
-    if isinstance(v, str):
+    # By the exact type, not isinstance(): an object faking its __class__ (a str, int
+    # or float in isinstance's eyes only) is unusable, as the compiled evaluator reads
+    # it, and its own methods (__hash__, __eq__, encode, __float__) are never called.
+    if tv is str:
         try:
             raw = v.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: not a usable string
@@ -196,7 +200,7 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             folded = f.encode("utf-8")
         sv = C.semver_key(v) if t.semver_slots[slot] else None
         return (L.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v)
-    if isinstance(v, int):
+    if tv is int:
         try:
             num = float(v)
         except OverflowError:
@@ -205,8 +209,8 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             return (L.K_OTHER, -1, -1, 0.0, b"", b"", int_text(v).encode(), None, None)
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
-        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(int(v)).encode(), None, None)
-    if isinstance(v, float):
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(v).encode(), None, None)
+    if tv is float:
         if math.isnan(v):
             return _OTHER_BINDING
         return (L.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None)
