@@ -231,12 +231,13 @@ def _read_and_bind(t: C.Tables, attrs: Any, s: int) -> tuple:
         return _OTHER_BINDING
 
 
-def _bind(t: C.Tables, attrs: Any, slots: Any) -> list:
+def _bind(t: C.Tables, attrs: Any, slots: Any, mapping: bool | None = None) -> list:
+    """Bind ``slots`` of ``attrs`` (all missing unless it is a mapping). ``mapping``:
+    whether it is one, when the caller has asked already: each call asks once, as the
+    compiled evaluator does (isinstance() reads ``__class__``, which may be a property
+    that answers otherwise the next time)."""
     binding: list = [_MISSING_BINDING] * len(t.slots)
-    try:
-        if not isinstance(attrs, Mapping):
-            return binding
-    except Exception:  # an object faking its __class__
+    if not (_is_mapping(attrs) if mapping is None else mapping):
         return binding
     for s in slots:
         binding[s] = _read_and_bind(t, attrs, s)
@@ -441,10 +442,11 @@ class CompiledSnapshot:
                 # does), and a mapping it reads is not read again for it.
                 return [_MISSING_BINDING] * len(self.tables.slots)
             return ctx._binding_for(self, slots)
-        if ctx is not None and not _is_mapping(ctx):
+        mapping = ctx is not None and _is_mapping(ctx)  # asked once (see _bind)
+        if ctx is not None and not mapping:
             self._error(L.ERR_INVALID_CONTEXT)  # not a context: evaluated with no attributes
         t = self.tables
-        return _bind(t, ctx, range(len(t.slots)) if fi < 0 else self._flag_slots(fi))
+        return _bind(t, ctx, range(len(t.slots)) if fi < 0 else self._flag_slots(fi), mapping)
 
     def _lookup(self, key: Any) -> int:
         # Only strings name flags; a str subclass by its exact value (its __hash__ and

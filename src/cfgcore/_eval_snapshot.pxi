@@ -605,12 +605,15 @@ cdef class CompiledSnapshot:
             self._ensure(st, ctx.attrs, self.ipool + f[F_SLOTS_START], f[F_SLOTS_COUNT])
         return bd
 
-    cdef Binding _bind_all(self, object attrs):
+    cdef Binding _bind_all(self, object attrs, bint mapping):
+        """Every slot of ``attrs`` bound (all missing unless ``mapping``: whether it is
+        a mapping, which the caller asks once per call, as the reference does, since
+        isinstance() may run code that answers otherwise the next time)."""
         cdef Binding bd = Binding.__new__(Binding)
         cdef Py_ssize_t i
         bd.snap = self
         _slots_claim(&bd.st, self.n_slots)
-        if type(attrs) is dict or _is_mapping(attrs):
+        if mapping:
             self._bind_into(bd.st.vals, attrs, NULL, self.n_slots)
         else:
             memset(bd.st.vals, 0, self.n_slots * sizeof(SlotVal))
@@ -1207,6 +1210,7 @@ cdef class CompiledSnapshot:
         cdef Py_ssize_t i
         cdef int fi = 0  # the flag a clock's interrupt stopped at (see _interrupted_all)
         cdef Outcome out
+        cdef bint mapping
         # Counting: the flags that cannot vary are counted once per call (all_calls) and
         # attributed at take time; the others add their own cell.
         cdef uint64_t* cells = self.cells if self.counting else NULL
@@ -1218,9 +1222,10 @@ cdef class CompiledSnapshot:
                 bd = self._context_bind(<Context>ctx, -1)  # local ref: alive during the call
                 vals = (<Context>ctx).st.vals if bd is None else bd.st.vals
         else:
-            if cells != NULL and ctx is not None and type(ctx) is not dict and not _is_mapping(ctx):
+            mapping = type(ctx) is dict or (ctx is not None and _is_mapping(ctx))  # asked once
+            if cells != NULL and ctx is not None and not mapping:
                 self.errs[ERR_INVALID_CONTEXT] += 1  # not a context: evaluated with no attributes
-            bd = self._bind_all(ctx)
+            bd = self._bind_all(ctx, mapping)
             vals = bd.st.vals
         # A copy of a dict without deletions clones its key table (one memcpy) in the
         # same order; only the flags that can vary are evaluated and stored into it.
@@ -1357,7 +1362,7 @@ cdef class CompiledSnapshot:
                 bd = self._context_bind(<Context>ctx, fi)  # local ref: alive during the call
                 vals = (<Context>ctx).st.vals if bd is None else bd.st.vals
         else:
-            bd = self._bind_all(ctx)
+            bd = self._bind_all(ctx, type(ctx) is dict or _is_mapping(ctx))
             vals = bd.st.vals
         if h < 0 and r[R_ROLLOUT] < 0 and r[R_SPLIT_COUNT] == 0:
             h = r[R_GATE_START]  # a rule served by its gates alone
