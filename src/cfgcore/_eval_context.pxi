@@ -150,10 +150,11 @@ def _slot_pool_size():
     return _pool_n
 
 
-# A Binding references only its snapshot, which never references a Binding or a
-# Context: it cannot be part of a reference cycle, so it is not tracked by the cyclic
-# GC, and freed ones are reused. Made for a Context checked on a snapshot other than the
-# one its own slots are bound to (after a swap, on a second engine), and by
+# A Binding references only its snapshot, which references no Binding itself: it is
+# not tracked by the cyclic GC, and freed ones are reused (a snapshot's clock may reach
+# a Context that holds one: that Context reports the Binding's snapshot to the
+# collector, see _context_traverse). Made for a Context checked on a snapshot other
+# than the one its own slots are bound to (after a swap, on a second engine), and by
 # evaluate_all and the observer for contexts that are not Contexts.
 @cython.final
 @cython.no_gc
@@ -203,8 +204,8 @@ cdef class Context:
     # one assignment when the snapshot changes again: one binding at a time, to the
     # last snapshot, as the reference Context holds. Both are owned references (NULL:
     # none) kept as C pointers, so a new context does not pay for two fields set to None
-    # and cleared again; the cyclic GC does not see them, as it saw no Binding before
-    # (a snapshot references no context).
+    # and cleared again; the cyclic GC sees them through _context_traverse (a
+    # snapshot's clock may reach the context: a cycle).
     cdef PyObject* _snap
     cdef PyObject* _other
     cdef Slots st
@@ -291,3 +292,51 @@ cdef void _context_dealloc(PyObject* o) noexcept:
 
 
 (<PyTypeObject*>Context).tp_dealloc = _context_dealloc
+
+
+# The collector's view of a Context: what Cython generated (its attributes) and the
+# snapshots its C pointers hold. Without them, an object holding a bound context and
+# held by the snapshot's clock (engine.set_clock(service.now) on a service that keeps a
+# context) made a cycle the collector never broke: the object, the context, the
+# snapshot and its tables stayed for the life of the process.
+from cpython.object cimport inquiry, traverseproc
+
+ctypedef int (*_visitproc)(PyObject*, void*) noexcept
+ctypedef int (*_traverseproc)(PyObject*, _visitproc, void*) noexcept
+ctypedef int (*_inquiry)(PyObject*) noexcept
+
+cdef extern from "Python.h":
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject*)
+
+cdef _traverseproc _context_base_traverse = <_traverseproc><void*>(<PyTypeObject*>Context).tp_traverse
+cdef _inquiry _context_base_clear = <_inquiry><void*>(<PyTypeObject*>Context).tp_clear
+
+
+cdef int _context_traverse(PyObject* o, _visitproc visit, void* arg) noexcept:
+    cdef int r
+    cdef PyObject* snap = (<Context>o)._snap
+    cdef PyObject* other = (<Context>o)._other
+    if snap != NULL:
+        r = visit(snap, arg)
+        if r:
+            return r
+    # A Binding is not tracked by the collector (see Binding): while the context alone
+    # holds it, its reference to its snapshot is the context's to report. Held by a
+    # check too (a local reference while it runs), it is left out: the context is then
+    # reachable anyway, and reporting the snapshot would count one reference twice.
+    if other != NULL and _refcnt(other) == 1:
+        snap = <PyObject*>(<Binding>other).snap
+        if snap != NULL:
+            r = visit(snap, arg)
+            if r:
+                return r
+    return _context_base_traverse(o, visit, arg) if _context_base_traverse != NULL else 0
+
+
+cdef int _context_clear(PyObject* o) noexcept:
+    (<Context>o)._drop()  # releases both snapshots (their own slots stay until dealloc)
+    return _context_base_clear(o) if _context_base_clear != NULL else 0
+
+
+(<PyTypeObject*>Context).tp_traverse = <traverseproc><void*>_context_traverse
+(<PyTypeObject*>Context).tp_clear = <inquiry><void*>_context_clear
