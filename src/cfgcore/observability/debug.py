@@ -250,13 +250,19 @@ def context_text(ctx: Any, read: Iterable[str] = ()) -> str:
             if value is not _ABSENT and budget.left > 0:
                 parts.append(_attribute(name, value, True, budget))
                 shown += 1
-        others = 0
+        others = skipped = 0
         for name in attrs:
             if budget.left <= 0 or others >= OTHER_ATTRIBUTES:
                 break
             try:
                 if isinstance(name, str) and name in names:
-                    continue  # shown first
+                    # Shown first. A mapping yields each key once, so at most len(names)
+                    # are skipped: one whose iteration repeats them (an endless
+                    # generator) is not followed further.
+                    skipped += 1
+                    if skipped > len(names):
+                        break
+                    continue
             except Exception:  # a key whose __eq__ or __hash__ raises: shown as another
                 pass
             parts.append(_attribute(name, attrs[name], False, budget))
