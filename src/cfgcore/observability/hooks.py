@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from itertools import islice
 from typing import Any
 
 from cfgcore.details import ErrorCode, EvaluationDetails, Reason, key_text
@@ -120,12 +121,17 @@ class EvaluationError(Exception):
 
 
 def _attrs(ctx: Any) -> dict[str, Any]:
-    """A copy of a context's attributes ({} for None, or anything that is not one)."""
+    """A copy of a context's attributes ({} for None, or anything that is not one). A
+    mapping that is no dict is copied as ``dict()`` copies it (``keys()``, then each
+    value), for at most ``len()`` keys: one whose iteration never ends (an endless
+    generator as ``__iter__``) is read no further."""
     try:
         attrs = getattr(ctx, "attrs", None) if not isinstance(ctx, dict) else ctx
         if isinstance(attrs, dict):
             return dict(attrs)
-        return dict(ctx) if isinstance(ctx, Mapping) else {}
+        if not isinstance(ctx, Mapping):
+            return {}
+        return {key: ctx[key] for key in islice(ctx.keys(), len(ctx))}
     except Exception:  # a hostile mapping: no readable attributes
         return {}
 
