@@ -278,10 +278,12 @@ def parse_time(raw: str | None, what: str, default: datetime) -> datetime:
 
 def aware(value: datetime, what: str, raw: str) -> datetime:
     """``value`` with its offset: a naive one is this machine's local time."""
+    from cfgcore.experiments.abtest import local_aware
+
     if value.tzinfo is not None:
         return value
     try:
-        local = value.astimezone()
+        local = local_aware(value)
         local.astimezone(timezone.utc)  # representable as a UTC instant
     except (OverflowError, OSError, ValueError):
         raise CommandError(

@@ -130,6 +130,26 @@ def parse_iso(text: str) -> datetime:
     return value
 
 
+def local_aware(dt: datetime) -> datetime:
+    """A naive ``dt`` read as this machine's local time: aware, with its local offset.
+
+    ``dt.astimezone()`` does this, but from CPython 3.12 on it also works out the
+    instant of ``dt``'s other fold (to detect a gap), and that probe, a day later, is
+    past ``datetime.max`` on 9999-12-31: every time of that day is refused with
+    ValueError, in range or not (python/cpython#130718). The instant then comes from
+    ``timestamp()``, which probes ``dt``'s own fold only, as ``astimezone`` did on 3.11,
+    so a value 3.11 accepted is accepted on every version, as the same instant. Raises
+    OverflowError, OSError or ValueError where the local time has no instant.
+
+    >>> local_aware(datetime(2026, 3, 1, 9, 0)).tzinfo is not None
+    True
+    """
+    try:
+        return dt.astimezone()
+    except ValueError:
+        return datetime.fromtimestamp(dt.timestamp(), timezone.utc).astimezone()
+
+
 def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
     """``dt`` (a datetime or an ISO 8601 string) as an aware UTC datetime. Naive: local
     time when it is given through the API, UTC when ``stored`` (read from a document:
@@ -146,8 +166,8 @@ def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
     if dt.tzinfo is None and stored:
         return dt.replace(tzinfo=timezone.utc)
     try:
-        # astimezone reads a naive datetime as local time (what datetime.now() returns).
-        return dt.astimezone(timezone.utc)
+        # A naive datetime is local time (what datetime.now() returns).
+        return (dt if dt.tzinfo is not None else local_aware(dt)).astimezone(timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise ConfigError(
             f"A/B test {test}: {what}: {dt.isoformat()} is out of range in UTC"
