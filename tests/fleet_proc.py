@@ -2,7 +2,8 @@
 
     python tests/fleet_proc.py follow URL       # stdin: "status" | "wait VERSION SECONDS" |
                                                 #   "waiterr ERRORS SECONDS" | "quit"
-    python tests/fleet_proc.py write URL I N    # N x set_feature_flag("wI_J", True)
+    python tests/fleet_proc.py write URL I N [cached]  # N x set_feature_flag("wI_J", True)
+                                                      # (cached: exit once its cache file has them)
     python tests/fleet_proc.py repair URL NAME  # replace the document, even a corrupt one
 
 Members use the public API: ``DynamicConfigurationManager(store=URL)`` (URL: a Redis
@@ -85,10 +86,20 @@ def follow(url: str) -> None:
     f.manager.close()
 
 
-def write(url: str, index: int, count: int) -> None:
+def write(url: str, index: int, count: int, cached: bool = False) -> None:
     manager = DynamicConfigurationManager(store=url, log_exposures=False)
     for j in range(count):
         manager.set_feature_flag(f"w{index}_{j}", True)
+    if cached:
+        # A writer's cache file is written by its own follower when the announcement of
+        # its write arrives (the cache holds what its flag set accepted), not by the
+        # write itself. A service runs on after writing; this process would exit at
+        # once, and under load before its follower cached the write, so its next run
+        # would not know the store's epoch. Wait, bounded, as a running writer would.
+        store = manager.store
+        deadline = time.monotonic() + 20
+        while store._cached < store._seen and time.monotonic() < deadline:
+            time.sleep(0.01)
     print(json.dumps({"done": index, "stats": getattr(manager.store, "stats", {})}), flush=True)
     manager.close()
 
@@ -109,4 +120,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "repair":
         repair(sys.argv[2], sys.argv[3])
     else:
-        write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:] == ["cached"])
