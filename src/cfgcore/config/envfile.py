@@ -86,7 +86,7 @@ def untrusted(path: str) -> str:
     user may create files in (``/tmp``) and made by another user than this one or root."""
     import stat
 
-    from cfgcore.runtime.atomicio import _read_only, replaceable_by_all
+    from cfgcore.runtime.atomicio import _read_only, rewritable_by_all
 
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return ""
@@ -94,9 +94,7 @@ def untrusted(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return ""  # reading it says why
-    if st.st_mode & stat.S_IWOTH:
-        return f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
-    why = replaceable_by_all(path)
+    why = rewritable_by_all(path, st)
     if why:
         return why
     directory = os.path.dirname(os.path.realpath(path))

@@ -214,6 +214,25 @@ def read_regular_fd(fd: int, max_bytes: int = MAX_READ_BYTES) -> bytes:
     return data
 
 
+def rewritable_by_all(path: str, st: os.stat_result | None = None) -> str:
+    """Why every local user may rewrite ``path`` or put another file in its place
+    (``""``: none may): the file itself writable by every user, else
+    :func:`replaceable_by_all`. The check every file that grants trust goes through
+    (keys, access policies, ``.env`` files). ``st``: the file's stat, when the caller
+    has it; a file that cannot be stat'ed is judged by its directories only (reading it
+    says why it is missing)."""
+    if os.name == "nt":  # pragma: no cover - no POSIX permission bits
+        return ""
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+    if st is not None and st.st_mode & stat.S_IWOTH:
+        return f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
+    return replaceable_by_all(path)
+
+
 def replaceable_by_all(path: str) -> str:
     """Why every local user may put another file in place of ``path`` (``""``: none may).
 

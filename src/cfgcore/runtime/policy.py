@@ -79,7 +79,6 @@ import contextlib
 import contextvars
 import fnmatch
 import os
-import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -265,15 +264,11 @@ def _refuse_writable_by_all(path: str, st: os.stat_result) -> None:
     refuse it, as ssh and sudo refuse such files."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return
-    why = ""
-    if st.st_mode & stat.S_IWOTH:
-        why = f"the file is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
-    else:
-        # Every directory above it too (only its own was: one writable by every user
-        # higher up let anyone rename the policy's directory away and make their own).
-        from cfgcore.runtime.atomicio import replaceable_by_all
+    # Every directory above it too (only its own was: one writable by every user higher
+    # up let anyone rename the policy's directory away and make their own).
+    from cfgcore.runtime.atomicio import rewritable_by_all
 
-        why = replaceable_by_all(path)
+    why = rewritable_by_all(path, st)
     if why:
         raise ConfigError(f"access policy refused: {why}; refusing changes (chmod o-w)", file=path)
 

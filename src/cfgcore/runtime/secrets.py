@@ -795,20 +795,15 @@ def _refuse_writable_by_all(path: str) -> None:
     (anyone may replace the file)."""
     if os.name == "nt":  # pragma: no cover - no POSIX permission bits
         return
-    import stat
 
     try:
         st = os.stat(path)
     except OSError:
         return  # reading it says why
-    why = ""
-    if st.st_mode & stat.S_IWOTH:
-        why = f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
-    else:
-        # Every directory above it too, not only its own (see replaceable_by_all).
-        from cfgcore.runtime.atomicio import replaceable_by_all
+    # (every directory above it too, not only its own: see replaceable_by_all)
+    from cfgcore.runtime.atomicio import rewritable_by_all
 
-        why = replaceable_by_all(path)
+    why = rewritable_by_all(path, st)
     if why:
         raise ConfigError(
             f"key file refused: {why}, and whoever can put a key first reads every value "

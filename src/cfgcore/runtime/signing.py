@@ -154,7 +154,7 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
     key there: sign the fleet's documents, or be trusted by its followers); a private key
     every local user may read is warned about, as ``cfgcore secrets`` does for its keys.
     """
-    from cfgcore.runtime.atomicio import read_regular, replaceable_by_all
+    from cfgcore.runtime.atomicio import read_regular, rewritable_by_all
 
     what = "signing key file" if private else "verification key file"
     if os.name != "nt":
@@ -163,11 +163,7 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
         except OSError:
             st = None  # reading it says why
         if st is not None:
-            why = ""
-            if st.st_mode & stat.S_IWOTH:
-                why = f"it is writable by every user (mode {stat.S_IMODE(st.st_mode):04o})"
-            else:
-                why = replaceable_by_all(path)
+            why = rewritable_by_all(path, st)
             if why:
                 raise ConfigError(
                     f"{what} refused: {why}, and whoever can put a key there "
