@@ -48,7 +48,7 @@ import math
 import os
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -681,17 +681,23 @@ def _deep_error(path: str | None, file: str | None) -> SnapshotError:
 # CPython 3.11, 1,500 on 3.12, 10,000 on 3.13); code that walks a document's values
 # recursively before the compiler (the secret-reference check of a flag store's
 # document) then raised RecursionError out of opening a manager.
-def _refuse_deep_values(snapshot: Snapshot, file: str | None) -> Snapshot:
+def _refuse_deep_values(
+    snapshot: Snapshot, file: str | None, fresh: Iterable[str] | None = None
+) -> Snapshot:
     """``snapshot`` (decoded from MessagePack), unless its free-form values (variants,
-    flag and document metadata, experiments) nest deeper than MAX_VALUE_DEPTH."""
+    flag and document metadata, experiments) nest deeper than MAX_VALUE_DEPTH.
+    ``fresh``: the flags to check (default all; a fleet store's follower checks those
+    it decoded, not those it reused from the document it checked before)."""
     deep = None
     if _deeper_than(snapshot.metadata, MAX_VALUE_DEPTH - 1) or _deeper_than(
         snapshot.experiments, MAX_VALUE_DEPTH - 1
     ):
         deep = _too_deep({"metadata": snapshot.metadata, "experiments": snapshot.experiments})
-    for key, flag in snapshot.flags.items():
+    flags = snapshot.flags
+    for key in flags if fresh is None else fresh:
         if deep is not None:
             break
+        flag = flags[key]
         if _deeper_than(flag.variants, MAX_VALUE_DEPTH - 3) or _deeper_than(
             flag.metadata, MAX_VALUE_DEPTH - 3
         ):

@@ -144,6 +144,7 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     _MP_FLAG,
     Snapshot,
     _RawSnapshot,
+    _refuse_deep_values,
     decode_snapshot,
     encode_snapshot,
     mark_decoded,
@@ -875,10 +876,15 @@ class RedisFlagStore(RedisFollower):
             prev_flags, prev_segments = self._decoded
             flags: dict[str, Any] = {}
             raw_flags: dict[str, tuple[bytes, Any]] = {}
+            fresh: list[str] = []  # the flags decoded anew (the others were checked before)
             for key, raw in top.flags.items():
                 blob = bytes(raw)
                 hit = prev_flags.get(key)
-                value = hit[1] if hit is not None and hit[0] == blob else _MP_FLAG.decode(raw)
+                if hit is not None and hit[0] == blob:
+                    value = hit[1]
+                else:
+                    value = _MP_FLAG.decode(raw)
+                    fresh.append(key)
                 flags[key] = value
                 raw_flags[key] = (blob, value)
             seg_blob = msgspec.msgpack.encode(top.segments)
@@ -892,6 +898,10 @@ class RedisFlagStore(RedisFollower):
                 version=top.version, flags=flags, segments=segments,
                 experiments=top.experiments, metadata=top.metadata,
             ))  # fmt: skip
+            # Free-form values (variants, metadata, experiments) held to the depth every
+            # document is (decode_snapshot's rule and message): deeper ones made the
+            # secret-reference check raise RecursionError in the listener.
+            _refuse_deep_values(snapshot, origin, fresh)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return decode_snapshot(data, "msgpack", file=origin)  # raises, with every path
         self._decoded = (raw_flags, (seg_blob, segments))
