@@ -9,33 +9,8 @@ with a hook registered loop forever, on both evaluators. The copy now reads at m
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping
-
 from cfgcore.observability.hooks import Hook
-
-FLAGS = {
-    "flags": {"f": {"default": "off", "rules": [{"when": {"attr": "x", "eq": 1}, "serve": "on"}]}}
-}
-
-
-class Repeating(Mapping):
-    """Holds x=1 and y=2; its iteration yields ``x`` ``times`` times, then ``y``."""
-
-    def __init__(self, times):
-        self.times = times
-        self.iterated = 0
-
-    def __getitem__(self, key):
-        return {"x": 1, "y": 2}[key]
-
-    def __iter__(self):
-        for key in itertools.chain(itertools.repeat("x", self.times), ["y"]):
-            self.iterated += 1
-            yield key
-
-    def __len__(self):
-        return 2
+from tests.test_fix14_debug_repeating_keys import FLAGS, Repeating
 
 
 class Seen(Hook):
