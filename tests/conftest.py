@@ -7,7 +7,9 @@ not built; under CI=true a missing extension is a failure, not a skip.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -36,13 +38,17 @@ def pytest_configure(config):
     imported: a module that builds a manager at import time (test_manager_properties)
     must not serve, or record flag usage into, the user's real state directory."""
     _OUTER.update({k: os.environ.get(k) for k in _ISOLATED})
-    os.environ["CFGCORE_STATE_DIR"] = tempfile.mkdtemp(prefix="cfgcore-test-state-")
+    state = tempfile.mkdtemp(prefix="cfgcore-test-state-")
+    # Removed at exit, after the exit flushes registered later (atexit runs last-in
+    # first-out): each test run used to leave one directory behind in the temp dir.
+    atexit.register(shutil.rmtree, state, ignore_errors=True)
+    os.environ["CFGCORE_STATE_DIR"] = state
     os.environ.pop("CFGCORE_FLAG_STORE", None)
     os.environ.pop("CFGCORE_CONFIG_DIR", None)
 
 
 def pytest_unconfigure(config):
-    # Processes' exit flushes (flag usage) may still write here: leave the directory.
+    # Processes' exit flushes (flag usage) may still write here: the directory goes at exit.
     for key, value in _OUTER.items():
         if value is None:
             os.environ.pop(key, None)
