@@ -256,6 +256,16 @@ class Context:
 
     __slots__ = ("attrs", "_bound")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Context:
+        # Made without __init__ (Context.__new__(Context), a subclass whose __init__
+        # skips super().__init__), it is what the compiled Context is then: attributes
+        # None (read as none: every attribute missing) and no binding, so a check
+        # answers instead of raising AttributeError on an unset slot.
+        self = super().__new__(cls)
+        self.attrs = None
+        self._bound = None
+        return self
+
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
         # As the compiled Context (its _context_attrs): a copy of an exact dict (of a
         # Context's own attributes), any other mapping itself, read through its get()
