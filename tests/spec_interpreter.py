@@ -125,15 +125,18 @@ class Interpreter:
         except Exception:
             return UNUSABLE
 
-    def matches(self, cond: Condition, ctx: Mapping[str, Any]) -> bool:
+    def matches(self, cond: Condition, ctx: Mapping[str, Any], now: list | None = None) -> bool:
+        now = [] if now is None else now  # one clock reading per evaluation
         if cond.all is not None:
-            return all(self.matches(c, ctx) for c in cond.all)
+            return all(self.matches(c, ctx, now) for c in cond.all)
         if cond.any is not None:
-            return any(self.matches(c, ctx) for c in cond.any)
+            return any(self.matches(c, ctx, now) for c in cond.any)
         if cond.not_ is not None:
-            return not self.matches(cond.not_, ctx)
+            return not self.matches(cond.not_, ctx, now)
         if cond.segment is not None:
-            return self.matches(self.snap.segments[cond.segment], ctx)
+            return self.matches(self.snap.segments[cond.segment], ctx, now)
+        if cond.prerequisite is not None:  # another flag's answer, for the same context
+            return self.holds(cond.prerequisite, ctx, now)
         assert cond.attr is not None
         v = self.attr(ctx, cond.attr)
         if cond.exists is not None:
@@ -254,6 +257,22 @@ class Interpreter:
         except Exception:
             return math.nan
 
+    def holds(self, pre: str | Prerequisite, ctx: Mapping[str, Any], now: list) -> bool:
+        """README "Prerequisites": flag ``pre.flag`` serves what ``pre`` asks."""
+        if isinstance(pre, str):
+            pre = Prerequisite(flag=pre)
+        got, _, _ = self.resolve(pre.flag, ctx, now)
+        target = self.snap.flags[pre.flag]
+        if pre.variants is not None:
+            return got in pre.variants
+        if pre.variant:
+            return got == pre.variant
+        if target.on_variants is not None:
+            on = got in target.on_variants
+        else:
+            on = self.variants(target)[got] is True
+        return not on if pre.off else on
+
     def resolve(self, key: str, ctx: Mapping[str, Any], now: list) -> tuple[str, str, int | None]:
         """(variant name, reason, rule index) for flag ``key``."""
         flag = self.snap.flags[key]
@@ -267,24 +286,10 @@ class Interpreter:
             if not (start <= now[0] < end):
                 return self.off_variant(flag), Reason.DISABLED, None
         for pre in flag.prerequisites:
-            if isinstance(pre, str):
-                pre = Prerequisite(flag=pre)
-            got, _, _ = self.resolve(pre.flag, ctx, now)
-            target = self.snap.flags[pre.flag]
-            if pre.variants is not None:
-                ok = got in pre.variants
-            elif pre.variant:
-                ok = got == pre.variant
-            else:
-                if target.on_variants is not None:
-                    on = got in target.on_variants
-                else:
-                    on = self.variants(target)[got] is True
-                ok = not on if pre.off else on
-            if not ok:
+            if not self.holds(pre, ctx, now):
                 return self.off_variant(flag), Reason.PREREQUISITE_FAILED, None
         for i, rule in enumerate(flag.rules):
-            if rule.when is not None and not self.matches(rule.when, ctx):
+            if rule.when is not None and not self.matches(rule.when, ctx, now):
                 continue
             gates_hold = True
             for gate in rule.gates:  # every gate's bucket range must hold first

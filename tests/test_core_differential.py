@@ -123,6 +123,22 @@ def gates(draw):
     return {"hash": h, "lo": lo, "hi": draw(st.integers(lo, h["space"]))}
 
 
+def prerequisite(draw, flags: dict, earlier: list[str]):
+    """A prerequisite on one of the ``earlier`` flags (no cycle), in every form: the
+    flag's key (on), ``off``, one ``variant``, a list of ``variants``."""
+    target = draw(st.sampled_from(earlier))
+    tvariants = list(flags[target].get("variants") or {"on": True, "off": False})
+    boolean = flags[target].get("variants") is None or "on_variants" in flags[target]
+    how = draw(st.sampled_from(["plain", "variant", "variants", "off"]))
+    if how == "variants":
+        return {"flag": target, "variants": draw(st.lists(st.sampled_from(tvariants)))}
+    if how == "off" and boolean:
+        return {"flag": target, "off": True}
+    if boolean and how != "variant":
+        return target
+    return {"flag": target, "variant": draw(st.sampled_from(tvariants))}
+
+
 @st.composite
 def snapshots(draw):
     flags = {}
@@ -178,26 +194,19 @@ def snapshots(draw):
             flag["on_variants"] = draw(st.lists(st.sampled_from(names), unique=True))
         earlier = [f"f{j}" for j in range(i)]
         if earlier and draw(st.booleans()):
-            target = draw(st.sampled_from(earlier))
-            tvariants = list(flags[target].get("variants") or {"on": True, "off": False})
-            how = draw(st.sampled_from(["plain", "variant", "variants", "off"]))
-            if how == "variants":
-                flag["prerequisites"] = [
-                    {"flag": target, "variants": draw(st.lists(st.sampled_from(tvariants)))}
-                ]
-            elif how == "off" and (
-                flags[target].get("variants") is None or "on_variants" in flags[target]
-            ):
-                flag["prerequisites"] = [{"flag": target, "off": True}]
-            elif flags[target].get("variants") is None or "on_variants" in flags[target]:
-                flag["prerequisites"] = [target]
-            else:
-                flag["prerequisites"] = [
-                    {
-                        "flag": target,
-                        "variant": draw(st.sampled_from(list(flags[target]["variants"]))),
-                    }
-                ]
+            flag["prerequisites"] = [prerequisite(draw, flags, earlier)]
+        if earlier:  # conditions reading an earlier flag (no cycle): in any rule's `when`
+            for rule in rules:
+                how = draw(st.sampled_from(["none", "none", "alone", "all", "any", "not"]))
+                if how == "none":
+                    continue
+                test = {"prerequisite": prerequisite(draw, flags, earlier)}
+                if how == "not":
+                    test = {"not": test}
+                if how in ("all", "any") and "when" in rule:
+                    rule["when"] = {how: draw(st.permutations([rule["when"], test]))}
+                else:
+                    rule["when"] = test
         flags[f"f{i}"] = flag
     segments = {
         "s0": draw(leaf().filter(lambda c: "segment" not in c)),

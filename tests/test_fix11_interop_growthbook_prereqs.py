@@ -20,6 +20,7 @@ import os
 import sys
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -158,9 +159,21 @@ def gate(draw: Any, parents: list[str]) -> dict[str, Any]:
 
 
 @st.composite
+def parent_condition(draw: Any, parents: list[str]) -> dict[str, Any]:
+    """A gate or not (``gate`` read with Python truthiness by the SDK, or absent)."""
+    pc = draw(gate(parents))
+    how = draw(st.sampled_from(["gate", "not", "absent", "one", "zero"]))
+    if how == "absent":
+        del pc["gate"]
+    else:
+        pc["gate"] = {"gate": True, "not": False, "one": 1, "zero": 0}[how]
+    return pc
+
+
+@st.composite
 def gated_feature(draw: Any, parents: list[str]) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
-    for _ in range(draw(st.integers(1, 2))):  # leading gate rules
+    for _ in range(draw(st.integers(0, 2))):  # leading gate rules
         gr: dict[str, Any] = {
             "parentConditions": draw(st.lists(gate(parents), min_size=1, max_size=3))
         }
@@ -169,7 +182,14 @@ def gated_feature(draw: Any, parents: list[str]) -> dict[str, Any]:
         rules.append(gr)
         if "force" in gr or "variations" in gr:
             break
-    rules += draw(st.lists(plain_rule(), max_size=2))
+    # then rules with parent conditions of their own: gates and other conditions mixed,
+    # after rules that can serve, on rules that serve or only test their parents
+    for _ in range(draw(st.integers(0, 3))):
+        rule = draw(plain_rule()) if draw(st.integers(0, 3)) else {}
+        if draw(st.booleans()) or not rule:
+            pcs = draw(st.lists(parent_condition(parents), min_size=1, max_size=3))
+            rule["parentConditions"] = pcs
+        rules.append(rule)
     return {"defaultValue": draw(json_value), "rules": rules}
 
 
@@ -450,15 +470,89 @@ def _refusal(features: dict[str, Any], key: str) -> str:
     return found[f"features.{key}"]
 
 
-def test_a_gate_that_is_not_a_gate_is_refused():
-    why = _refusal({"p": PARENT, "c": {"rules": [_gated("p", {"value": "pro"}, gate=False)]}}, "c")
-    assert why.startswith("rules[0]: parentConditions[0] (parent 'p') is not a gate")
+USERS = ({"country": "NL"}, {"country": "DE"}, {"country": "FR"}, {})
 
 
-def test_a_gate_after_a_serving_rule_is_refused():
-    rules = [{"condition": {"country": "FR"}, "force": 1}, _gated("p", {"value": "pro"})]
-    why = _refusal({"p": PARENT, "c": {"rules": rules}}, "c")
-    assert why.startswith("rules[1]: parentConditions[0] (parent 'p'): a gate on a rule after")
+def _agrees(make: Any, features: dict[str, Any], keys: list[str]) -> Any:
+    snap = growthbook.to_snapshot(copy.deepcopy(features))
+    engine = make(snap)
+    for attrs in USERS:
+        ctx = growthbook.context(attrs)
+        for key in keys:
+            want = _sdk(features, attrs, key)
+            got = growthbook.thaw(engine.evaluate(key, ctx).value)
+            assert (got, type(got)) == (want.value, type(want.value)), (key, attrs)
+            assert engine.is_enabled(key, ctx) is want.on, (key, attrs)
+    return snap
+
+
+def test_a_condition_that_is_not_a_gate_skips_only_its_rule(make):
+    """Not a gate: failing, GrowthBook skips the rule; cfgcore's rule requires a
+    ``prerequisite`` test on the parent's passing variants (the feature is not null)."""
+    rules = [_gated("p", {"value": "pro"}, gate=False, force=1), {"force": 2}]
+    snap = _agrees(make, {"p": PARENT, "c": {"defaultValue": 0, "rules": rules}}, ["c"])
+    flag = snap.flags["c"]
+    assert not flag.prerequisites
+    assert msgspec.to_builtins(flag.rules[0].when) == {
+        "prerequisite": {"flag": "p", "variants": ["rules[0]"]}
+    }
+
+
+def test_a_gate_after_a_serving_rule_makes_the_feature_null_from_there(make):
+    """A failing gate on a later rule makes the feature null where GrowthBook reaches
+    that rule (a rule serving the null variant), and no earlier."""
+    rules = [{"condition": {"country": "FR"}, "force": 1}, _gated("p", {"value": "pro"}, force=3)]
+    snap = _agrees(make, {"p": PARENT, "c": {"defaultValue": 0, "rules": rules}}, ["c"])
+    engine = make(snap)
+    fr, other = growthbook.context({"country": "FR"}), growthbook.context({"country": "DE"})
+    assert engine.evaluate("c", fr).value == 1
+    assert engine.evaluate("c", other).value is None
+    assert engine.evaluate("c", other).variant == "prerequisite"
+
+
+def test_the_first_failing_condition_decides(make):
+    """GrowthBook tests the conditions in order: a failing non-gate before a failing
+    gate skips the rule; a failing gate before it makes the feature null."""
+    skip_first = {
+        "parentConditions": [
+            {"id": "p", "condition": {"value": "pro"}},  # no gate
+            {"id": "p", "condition": {"value": {"$ne": "free"}}, "gate": True},
+        ],
+        "force": "a",
+    }
+    gate_first = {"parentConditions": skip_first["parentConditions"][::-1], "force": "b"}
+    features = {
+        "p": PARENT,
+        "skips": {"defaultValue": "d", "rules": [{"condition": {"country": "FR"}, "force": 1},
+                                                 skip_first]},
+        "nulls": {"defaultValue": "d", "rules": [{"condition": {"country": "FR"}, "force": 1},
+                                                 gate_first]},
+    }  # fmt: skip
+    snap = _agrees(make, features, ["skips", "nulls"])
+    engine = make(snap)
+    de = growthbook.context({"country": "DE"})  # p serves {"tier": "gold"}: the gate holds
+    assert engine.evaluate("skips", de).value == "d"  # ... and "pro" fails: skipped
+    assert engine.evaluate("nulls", de).value == "d"
+    nl = growthbook.context({"country": "NL"})  # p serves "pro": both hold
+    assert engine.evaluate("skips", nl).value == "a"
+    assert engine.evaluate("nulls", nl).value == "b"
+    nobody = growthbook.context({})  # p serves "free": both conditions fail
+    assert engine.evaluate("skips", nobody).value == "d"
+    assert engine.evaluate("nulls", nobody).value is None
+
+
+def test_rule_level_conditions_on_unknown_and_chained_parents(make):
+    features = {
+        "p": PARENT,
+        "c": {"defaultValue": 1,
+              "rules": [{"condition": {"country": "FR"}, "force": 5},
+                        _gated("p", {"value": {"$ne": "free"}}, gate=True)]},
+        "g": {"defaultValue": "x",
+              "rules": [{"force": "y", "parentConditions": [
+                  {"id": "gone", "condition": {"value": {"$exists": False}}},
+                  {"id": "c", "condition": {"value": {"$exists": False}}, "gate": False}]}]},
+    }  # fmt: skip
+    _agrees(make, features, ["c", "g"])
 
 
 def test_a_gate_after_a_rule_that_never_serves_is_lowered(make):

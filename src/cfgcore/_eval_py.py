@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 from cfgcore import _layout as L
@@ -256,6 +256,16 @@ class Context:
 
     __slots__ = ("attrs", "_bound")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Context:
+        # Made without __init__ (Context.__new__(Context), a subclass whose __init__
+        # skips super().__init__), it is what the compiled Context is then: attributes
+        # None (read as none: every attribute missing) and no binding, so a check
+        # answers instead of raising AttributeError on an unset slot.
+        self = super().__new__(cls)
+        self.attrs = None
+        self._bound = None
+        return self
+
     def __init__(self, attrs: Mapping[str, Any] | None = None) -> None:
         # As the compiled Context (its _context_attrs): a copy of an exact dict (of a
         # Context's own attributes), any other mapping itself, read through its get()
@@ -393,6 +403,36 @@ class Counters:
         return evaluations, errors
 
 
+Steps = Generator[Any, Any, Any]
+"""One evaluation written as steps: it yields another evaluation's steps when it needs
+that result, and is sent the result back (see :func:`_run_steps`)."""
+
+
+def _run_steps(steps: Steps) -> Any:
+    """Run ``steps`` to its result, and every evaluation it yields on the way.
+
+    Prerequisites and conditions nest: a flag's prerequisite is a flag, a condition's
+    child a condition, and a ``prerequisite`` condition a flag again (32 flags deep, each
+    with conditions 32 levels deep). Written as calls, each level would be a Python
+    frame: a check made near the recursion limit (from a deeply recursive caller) raised
+    RecursionError where the compiled evaluator, whose levels are C calls, answered. The
+    levels wait here on a list instead, so a check takes the same few frames at any
+    depth; each level keeps the shape of the recursive code it replaces."""
+    waiting: list[Steps] = []
+    result = None
+    while True:
+        try:
+            inner = steps.send(result)
+        except StopIteration as done:
+            if not waiting:
+                return done.value
+            steps = waiting.pop()
+            result = done.value
+        else:
+            waiting.append(steps)
+            steps, result = inner, None
+
+
 class CompiledSnapshot:
     """One compiled, immutable flag set with the evaluation API.
 
@@ -486,6 +526,25 @@ class CompiledSnapshot:
         self._error(L.ERR_TYPE_MISMATCH)
 
     def _eval_flag(self, fi: int, b: list, now: list) -> tuple[int, int, int]:
+        """(variant, reason, rule index or -1) of flag ``fi`` for binding ``b``."""
+        return _run_steps(self._flag_steps(fi, b, now))
+
+    def _wanted(self, got: int, want: int) -> bool:
+        """Whether served variant ``got`` is what a prerequisite's want code asks."""
+        t = self.tables
+        if want >= 0:
+            return got == want
+        if want == L.P_ON:
+            return bool(t.is_true[got])
+        if want == L.P_OFF:
+            return not t.is_true[got]
+        k = L.P_SET - want  # P_SET - k: one of a counted list of variants in the pool
+        return got in t.ipool[k + 1 : k + 1 + t.ipool[k]]
+
+    def _flag_steps(self, fi: int, b: list, now: list) -> Steps:
+        """Flag ``fi``'s evaluation as steps (see :func:`_run_steps`): each prerequisite
+        flag and each condition that needs more than a test of one attribute is yielded
+        as its own steps, and this resumes with its result."""
         t = self.tables
         f = t.flags
         base = fi * L.FW
@@ -499,17 +558,8 @@ class CompiledSnapshot:
         pstart = f[base + L.F_PRE_START]
         for p in range(pstart, pstart + f[base + L.F_PRE_COUNT]):
             target, want = t.prereqs[p * L.PW], t.prereqs[p * L.PW + 1]
-            got = self._eval_flag(target, b, now)[0]
-            if want >= 0:
-                ok = got == want
-            elif want == L.P_ON:
-                ok = t.is_true[got]
-            elif want == L.P_OFF:
-                ok = not t.is_true[got]
-            else:  # P_SET - k: one of a counted list of variants in the pool
-                k = L.P_SET - want
-                ok = got in t.ipool[k + 1 : k + 1 + t.ipool[k]]
-            if not ok:
+            got = (yield self._flag_steps(target, b, now))[0]
+            if not self._wanted(got, want):
                 return f[base + L.F_OFF], _PREREQ, -1
         rstart = f[base + L.F_RULE_START]
         rcount = f[base + L.F_RULE_COUNT]
@@ -517,8 +567,12 @@ class CompiledSnapshot:
             rb = (rstart + r) * L.RW
             rr = t.rules
             cond = rr[rb + L.R_COND]
-            if cond >= 0 and not self._node(cond, b):
-                continue
+            if cond >= 0:
+                if t.nodes[cond * L.NW] > L.OP_FLAG:  # one attribute's test
+                    if not self._test(cond, b):
+                        continue
+                elif not (yield self._node_steps(cond, b, now)):
+                    continue
             thr = rr[rb + L.R_ROLLOUT]
             nsplit = rr[rb + L.R_SPLIT_COUNT]
             gcount = rr[rb + L.R_GATE_COUNT]
@@ -599,27 +653,45 @@ class CompiledSnapshot:
             )
         return -1
 
-    def _node(self, i: int, b: list) -> bool:
+    def _node_steps(self, i: int, b: list, now: list) -> Steps:
+        """Condition node ``i`` (a combinator, a call or a flag's answer: opcodes up to
+        OP_FLAG) as steps; its children that are tests of one attribute are run here."""
         t = self.tables
         n = t.nodes
         o = i * L.NW
         op = n[o]
-        if op <= L.OP_CALL:  # the combinators
-            if op == L.OP_ALL or op == L.OP_ANY:
-                want = op == L.OP_ANY
-                child = i + 1
-                for _ in range(n[o + 2]):
-                    if self._node(child, b) == want:
-                        return want
-                    child = n[child * L.NW + 5]
-                return not want
-            if op == L.OP_NOT:
-                return not self._node(i + 1, b)
-            if op == L.OP_CALL:
-                # a shared subtree, emitted before this node (no cycle); the compiler
-                # counts the call as a level of the depth limit
-                return self._node(n[o + 2], b)
-            return False  # OP_FALSE
+        if op == L.OP_ALL or op == L.OP_ANY:
+            want = op == L.OP_ANY
+            child = i + 1
+            for _ in range(n[o + 2]):
+                if n[child * L.NW] > L.OP_FLAG:
+                    got = self._test(child, b)
+                else:
+                    got = yield self._node_steps(child, b, now)
+                if got == want:
+                    return want
+                child = n[child * L.NW + 5]
+            return not want
+        if op == L.OP_NOT:
+            if n[(i + 1) * L.NW] > L.OP_FLAG:
+                return not self._test(i + 1, b)
+            return not (yield self._node_steps(i + 1, b, now))
+        if op == L.OP_CALL:
+            # a shared subtree, emitted before this node (no cycle); the compiler
+            # counts the call as a level of the depth limit
+            return (yield self._node_steps(n[o + 2], b, now))
+        if op == L.OP_FLAG:
+            # another flag's answer for the same context (the compiler refused cycles)
+            got = (yield self._flag_steps(n[o + 2], b, now))[0]
+            return self._wanted(got, n[o + 3])
+        return False  # OP_FALSE
+
+    def _test(self, i: int, b: list) -> bool:
+        """Condition node ``i``: a test of one attribute (an opcode above OP_FLAG)."""
+        t = self.tables
+        n = t.nodes
+        o = i * L.NW
+        op = n[o]
         kind, vid, ci_id, num, raw, folded, _bk, sv, text = b[n[o + 1]]
         a, bb, c = n[o + 2], n[o + 3], n[o + 4]
         if op == L.OP_EXISTS:

@@ -720,7 +720,7 @@ cdef class CompiledSnapshot:
         cdef int op = n[0]
         cdef int child, _k, want
         cdef const SlotVal* v
-        if op <= OP_CALL:  # the combinators (one test for every attribute test)
+        if op <= OP_FLAG:  # the combinators, calls, flags (one test for every attribute test)
             if op == OP_ALL or op == OP_ANY:
                 want = op == OP_ANY
                 child = i + 1
@@ -735,6 +735,10 @@ cdef class CompiledSnapshot:
                 # a shared subtree, emitted before this node (no cycle); the compiler
                 # counts the call as a level of the depth limit
                 return self._node(n[2], b, now)
+            if op == OP_FLAG:
+                # another flag's answer for the same context (the compiler refused cycles
+                # and bounds the chain: MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS)
+                return self._wanted(self._eval(n[2], b, now).var, n[3])
             return False  # OP_FALSE
         v = b + n[1]
         if op == OP_EXISTS:
@@ -859,6 +863,21 @@ cdef class CompiledSnapshot:
             )
         return -1
 
+    cdef inline bint _wanted(self, int got, int want) noexcept:
+        """Whether served variant ``got`` is what a prerequisite's want code asks."""
+        cdef int i, j
+        if want >= 0:
+            return got == want
+        if want == P_ON:
+            return self.is_true[got]
+        if want == P_OFF:
+            return not self.is_true[got]
+        i = P_SET - want  # P_SET - i: one of a counted list of variants in the pool
+        for j in range(i + 1, i + 1 + self.ipool[i]):
+            if self.ipool[j] == got:
+                return True
+        return False
+
     cdef Outcome _eval(self, int fi, const SlotVal* b, double* now) noexcept:
         # now[0]: the clock reading, valid once now[1] is 1 (NaN: the clock failed); 2:
         # the clock, a regex search or a semver comparison raised an interrupt, which the
@@ -867,8 +886,8 @@ cdef class CompiledSnapshot:
         cdef const int32_t* r
         cdef const int32_t* sp
         cdef Outcome out
-        cdef int p, k, j, i, got, want, bucket, thr, nsplit, bstart, bcount, g, gcount
-        cdef bint ok, gated
+        cdef int p, k, j, i, bucket, thr, nsplit, bstart, bcount, g, gcount
+        cdef bint gated
         cdef int pstart = f[F_PRE_START]
         cdef int rstart = f[F_RULE_START]
         cdef int rcount = f[F_RULE_COUNT]
@@ -886,22 +905,7 @@ cdef class CompiledSnapshot:
                 out.reason = REASON_DISABLED
                 return out
         for p in range(pstart, pstart + f[F_PRE_COUNT]):
-            want = self.prereqs[p * PW + 1]
-            got = self._eval(self.prereqs[p * PW], b, now).var
-            if want >= 0:
-                ok = got == want
-            elif want == P_ON:
-                ok = self.is_true[got]
-            elif want == P_OFF:
-                ok = not self.is_true[got]
-            else:  # P_SET - i: one of a counted list of variants in the pool
-                i = P_SET - want
-                ok = False
-                for j in range(i + 1, i + 1 + self.ipool[i]):
-                    if self.ipool[j] == got:
-                        ok = True
-                        break
-            if not ok:
+            if not self._wanted(self._eval(self.prereqs[p * PW], b, now).var, self.prereqs[p * PW + 1]):
                 out.var = f[F_OFF]
                 out.reason = REASON_PREREQ
                 return out

@@ -22,6 +22,10 @@ OP_NOT = 3
 # A shared condition stored once: node a is the root of a subtree emitted earlier in the
 # table (callee before caller: no cycle); the call is worth that subtree.
 OP_CALL = 4
+# Another flag's answer (a ``prerequisite`` condition): flag a, evaluated for the same
+# context, serves what want code b asks (a variant index, or P_ON / P_OFF / P_SET - k
+# as a prerequisite record's). No slot: it sits with the combinators, below OP_EQ.
+OP_FLAG = 5
 OP_EQ = 10
 OP_EQ_CI = 11
 OP_NE = 12

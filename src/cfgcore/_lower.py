@@ -26,6 +26,7 @@ from cfgcore._layout import (
     OP_EQ_CI,
     OP_EXISTS,
     OP_FALSE,
+    OP_FLAG,
     OP_GE,
     OP_GT,
     OP_IN,
@@ -46,7 +47,7 @@ from cfgcore._layout import (
 )
 from cfgcore._regex import compile_regex
 from cfgcore.errors import Problem
-from cfgcore.snapshot import Condition, Snapshot
+from cfgcore.snapshot import Condition, Prerequisite, Snapshot
 
 if TYPE_CHECKING:
     from cfgcore.compiler import Tables
@@ -114,6 +115,27 @@ def _type_mask(values: list[Any]) -> int:
     return mask
 
 
+# One OP_FLAG node of a flag: (node, target flag index, variant, variants, off, path).
+# Plain data, kept in the tables (Tables.flag_tests) so an incremental compile can write
+# the node's want code again when its target flag is recompiled.
+FlagTest = tuple[int, int, str | None, tuple[str, ...] | None, bool, str]
+
+
+def as_prerequisite(pre: Any) -> Prerequisite | None:
+    """A prerequisite given as a flag key (a str subclass by its text) or as a
+    :class:`Prerequisite`, as a Prerequisite whose ``flag`` is an exact str; None if
+    it is neither (the caller reports it)."""
+    if isinstance(pre, str):
+        return Prerequisite(flag=str.__str__(pre))
+    if isinstance(pre, Prerequisite) and isinstance(pre.flag, str):
+        if type(pre.flag) is not str:  # a StrEnum of flag names names its text's flag
+            return Prerequisite(
+                flag=str.__str__(pre.flag), variant=pre.variant, variants=pre.variants, off=pre.off
+            )
+        return pre
+    return None
+
+
 class ConditionLowering:
     """Shared compiler state and helpers, and the lowering of conditions to nodes."""
 
@@ -148,6 +170,11 @@ class ConditionLowering:
     # with shared subtrees, a flag's slot list -> (one tuple of it, its start in ipool
     # or -1): flags calling one subtree read the same slots (see _Compiler.own_slots)
     slot_lists: dict[tuple[int, ...], tuple[tuple[int, ...], int]]
+    # The ``prerequisite`` conditions of the flag being compiled, one FlagTest per
+    # OP_FLAG node (its want code is written once every flag's variants are known:
+    # PrerequisiteGraph.prerequisites); None while segments are checked on their own.
+    flag_tests: list[FlagTest] | None = None
+    flag_test_count: int = 0  # OP_FLAG nodes emitted so far (a subtree holding one is copied)
 
     # -- helpers ---------------------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -280,6 +307,8 @@ class ConditionLowering:
         attr_ops = [f for f in _ATTR_OPS if getattr(cond, f) is not None]
         combos = [f for f in _COMBINATORS if getattr(cond, f) is not None]
         chosen = attr_ops + combos
+        if cond.prerequisite is not None:
+            chosen.append("prerequisite")
         if len(chosen) != 1:
             if not chosen:
                 self.problem(path, "condition has no operator")
@@ -289,6 +318,11 @@ class ConditionLowering:
             self.emit(OP_FALSE)
             return
         op = chosen[0]
+        if op == "prerequisite":
+            if cond.attr is not None or cond.ignore_case:
+                self.problem(path, "'prerequisite' takes no attr/ignore_case")
+            self.flag_test(cond.prerequisite, f"{path}.prerequisite")
+            return
         if combos:
             if cond.attr is not None or cond.ignore_case:
                 self.problem(path, f"'{_PUBLIC_NAME.get(op, op)}' takes no attr/ignore_case")
@@ -326,6 +360,7 @@ class ConditionLowering:
             return
         outer_deepest, self.deepest = self.deepest, depth
         problems, segment_refs = len(self.problems), self.segment_refs
+        flag_tests = self.flag_test_count
         pos = len(self.t.nodes) // NW
         self.open_conditions.add(key)
         try:
@@ -338,6 +373,9 @@ class ConditionLowering:
             hit is None
             and len(self.problems) == problems
             and self.segment_refs == segment_refs  # segments are copied (budgeted) instead
+            # an OP_FLAG node belongs to one flag, which writes its want code (again on an
+            # incremental compile): a subtree holding one is copied, never called
+            and self.flag_test_count == flag_tests
             and len(self.t.nodes) // NW - pos >= MIN_SHARED_NODES
         ):
             self.shared[key] = (cond, pos, height)
@@ -535,6 +573,25 @@ class ConditionLowering:
                 self.close(pos)
             return
         raise AssertionError(op)  # pragma: no cover - _ATTR_OPS is exhaustive
+
+    def flag_test(self, pre: Any, where: str) -> None:
+        """An OP_FLAG node reading flag ``pre.flag``: its target now, its want code once
+        every flag's variants are known (see :attr:`flag_tests`)."""
+        typed = as_prerequisite(pre)
+        if typed is None:
+            self.problem(where, f"expected a flag key or a prerequisite, got {pre!r}")
+            self.emit(OP_FALSE)
+            return
+        target = self.t.index.get(typed.flag, -1)
+        if target < 0:
+            self.problem(f"{where}.flag", f"unknown flag {typed.flag!r}")
+            self.emit(OP_FALSE)
+            return
+        pos = self.emit(OP_FLAG, -1, target)
+        self.flag_test_count += 1
+        if self.flag_tests is not None:
+            variants = None if typed.variants is None else tuple(typed.variants)
+            self.flag_tests.append((pos, target, typed.variant, variants, typed.off, where))
 
     def valid_scalar(self, value: Any, where: str, emit: bool = True) -> bool:
         bad = isinstance(value, float) and math.isnan(value)

@@ -19,6 +19,7 @@ from cfgcore._layout import (
     F_VAR_BASE,
     F_VAR_COUNT,
     FW,
+    NW,
     P_OFF,
     P_ON,
     P_SET,
@@ -88,15 +89,20 @@ class PrerequisiteGraph(ConditionLowering):
         n = len(t.keys)
         todo = range(n) if changed is None else changed
         pending = self.pending_prerequisites(todo)
+        # A flag's edges: its prerequisites, then the flags its ``prerequisite``
+        # conditions read (each OP_FLAG node is evaluated at most once per evaluation of
+        # the flag, as a prerequisite is: both count toward depth and fan-out alike).
         graph: list[list[int]] = []
         for fi in range(n):
             pres = pending.get(fi)
             if pres is not None:
-                graph.append([p for p, _, _ in pres if p >= 0])
+                deps = [p for p, _, _ in pres if p >= 0]
             else:  # unchanged: read its targets back from its records
                 start = t.flags[fi * FW + F_PRE_START]
                 count = t.flags[fi * FW + F_PRE_COUNT]
-                graph.append([t.prereqs[(start + j) * PW] for j in range(count)])
+                deps = [t.prereqs[(start + j) * PW] for j in range(count)]
+            deps += [test[1] for test in t.flag_tests[fi]]
+            graph.append(deps)
         if changed is None:
             affected: set[int] = set(range(n))
         else:
@@ -112,49 +118,83 @@ class PrerequisiteGraph(ConditionLowering):
                         affected.add(up)
                         frontier.append(up)
             pending.update(self.pending_prerequisites(sorted(affected - set(changed))))
+        reported: set[tuple[str, str]] = set()  # a segment's test, inlined in several flags
         for fi in sorted(affected):
             pres = pending[fi]
             t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
             t.flags[fi * FW + F_PRE_COUNT] = len(pres)
             for target, i, pre in pres:
                 where = f"flags.{t.keys[fi]}.prerequisites[{i}]"
-                vname = _exact_text(pre.variant) or ""
                 want = P_OFF if pre.off else P_ON
                 if target >= 0:
-                    tb = t.flags[target * FW + F_VAR_BASE]
-                    tn = t.flags[target * FW + F_VAR_COUNT]
-                    tnames = t.variant_names[tb : tb + tn]
-                    if pre.variants is not None:
-                        # any of several variants: a counted id list in the pool
-                        if pre.off or vname:
-                            self.problem(where, "'variants' excludes 'variant' and 'off'")
-                        ids = []
-                        for j, name in enumerate(pre.variants):
-                            text = _exact_text(name)  # the names are held as exact str
-                            if text in tnames:
-                                ids.append(tb + tnames.index(text))
-                            else:
-                                self.problem(
-                                    f"{where}.variants[{j}]",
-                                    f"flag {t.keys[target]!r} has no variant {name!r}",
-                                )
-                        want = P_SET - self.pool([len(ids), *ids])
-                    elif vname:
-                        if pre.off:
-                            self.problem(where, "'variant' excludes 'off'")
-                        if vname in tnames:
-                            want = tb + tnames.index(vname)
-                        else:
-                            self.problem(
-                                f"{where}.variant",
-                                f"flag {t.keys[target]!r} has no variant {vname!r}",
-                            )
-                    elif not t.flags[target * FW + F_BOOL]:
-                        self.problem(
-                            where,
-                            f"flag {t.keys[target]!r} is not boolean: name the variant required",
-                        )
+                    want = self.want_code(
+                        target, pre.variant, pre.variants, pre.off, where, reported
+                    )
                 t.prereqs.extend((max(target, 0), want))
+            for pos, target, variant, variants, off, where in t.flag_tests[fi]:
+                # written again for an unchanged flag too: its target's variants may
+                # have moved (an incremental recompile writes a changed flag's anew)
+                t.nodes[pos * NW + 3] = self.want_code(
+                    target, variant, variants, off, where, reported
+                )
+        self.cycles_and_limits(graph, affected)
+
+    def want_code(
+        self,
+        target: int,
+        variant: str | None,
+        variants: list[str] | tuple[str, ...] | None,
+        off: bool,
+        where: str,
+        reported: set[tuple[str, str]],
+    ) -> int:
+        """What a prerequisite (or a ``prerequisite`` condition) at ``where`` asks of flag
+        ``target``: its variant's global index, P_ON / P_OFF, or P_SET - k for one of a
+        counted list of variants at ipool[k]. Problems are reported once per path."""
+        t = self.t
+
+        def problem(path: str, message: str) -> None:
+            if (path, message) not in reported:
+                reported.add((path, message))
+                self.problem(path, message)
+
+        vname = _exact_text(variant) or ""
+        want = P_OFF if off else P_ON
+        tb = t.flags[target * FW + F_VAR_BASE]
+        tn = t.flags[target * FW + F_VAR_COUNT]
+        tnames = t.variant_names[tb : tb + tn]
+        if variants is not None:
+            # any of several variants: a counted id list in the pool
+            if off or vname:
+                problem(where, "'variants' excludes 'variant' and 'off'")
+            ids = []
+            for j, name in enumerate(variants):
+                text = _exact_text(name)  # the names are held as exact str
+                if text in tnames:
+                    ids.append(tb + tnames.index(text))
+                else:
+                    problem(
+                        f"{where}.variants[{j}]",
+                        f"flag {t.keys[target]!r} has no variant {name!r}",
+                    )
+            want = P_SET - self.pool([len(ids), *ids])
+        elif vname:
+            if off:
+                problem(where, "'variant' excludes 'off'")
+            if vname in tnames:
+                want = tb + tnames.index(vname)
+            else:
+                problem(f"{where}.variant", f"flag {t.keys[target]!r} has no variant {vname!r}")
+        elif not t.flags[target * FW + F_BOOL]:
+            problem(where, f"flag {t.keys[target]!r} is not boolean: name the variant required")
+        return want
+
+    def cycles_and_limits(self, graph: list[list[int]], affected: set[int]) -> None:
+        """Refuse cycles, chains past MAX_PREREQUISITE_DEPTH and checks past
+        MAX_PREREQUISITE_EVALUATIONS; write each affected flag's slot list (its own
+        slots and those of every flag it reads)."""
+        t = self.t
+        n = len(t.keys)
         # Cycles and depth: iterative DFS with colours from the affected flags (a new
         # cycle must pass through a changed flag); report each cycle once.
         depth: dict[int, int] = {}

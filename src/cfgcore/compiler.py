@@ -106,6 +106,7 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     OP_EQ_CI,
     OP_EXISTS,
     OP_FALSE,
+    OP_FLAG,
     OP_GE,
     OP_GT,
     OP_IN,
@@ -167,6 +168,7 @@ from cfgcore._lower import (  # noqa: F401 - re-exported public helpers
     MAX_REGEX_INPUT,
     MAX_SNAPSHOT_INLINED_NODES,
     ConditionLowering,
+    FlagTest,
     compile_regex,
     semver_key,
 )
@@ -208,7 +210,7 @@ class Tables:
         "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
-        "flag_kinds", "is_true", "source", "n_ids", "own_slots", "garbage",
+        "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -245,6 +247,10 @@ class Tables:
         # Per flag, the slots its own rules read (before adding its prerequisites'):
         # what an incremental recompile needs to redo the unions.
         self.own_slots: list[tuple[int, ...]] = []
+        # Per flag, its ``prerequisite`` conditions' OP_FLAG nodes (see _lower.FlagTest):
+        # edges of the prerequisite graph, whose want codes an incremental recompile of
+        # their target writes again.
+        self.flag_tests: list[tuple[FlagTest, ...]] = []
         # Records left unreachable by incremental recompiles (see compile_incremental).
         self.garbage = 0
 
@@ -311,6 +317,12 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
     def compile(self) -> Tables:
         t = self.t
         snap = self.snap
+        written = list(snap.flags)
+        # A str subclass key (FeatureFlag.CHECKOUT, an application's StrEnum) is the flag
+        # its text names, as the checks look it up: the tables hold exact strs only.
+        # Indexed first: a segment's ``prerequisite`` conditions name flags.
+        t.keys = [_exact_key(k) for k in written]
+        t.index = {k: i for i, k in enumerate(t.keys)}
         for name, seg in snap.segments.items():  # report segment problems once, at their path
             start_nodes, start_problems = len(t.nodes), len(self.problems)
             self.begin_nodes(f"segments.{name}")
@@ -320,11 +332,6 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 self.bad_segments.add(name)
             del t.nodes[start_nodes:]
         self.sharing = True  # from here on nodes stay: a shared subtree is called
-        written = list(snap.flags)
-        # A str subclass key (FeatureFlag.CHECKOUT, an application's StrEnum) is the flag
-        # its text names, as the checks look it up: the tables hold exact strs only.
-        t.keys = [_exact_key(k) for k in written]
-        t.index = {k: i for i, k in enumerate(t.keys)}
         if len(t.index) < len(t.keys):  # a str subclass of another hash and a str alike
             seen: set[Any] = set()
             for key in t.keys:
@@ -334,11 +341,14 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.key_forms()
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
+            self.flag_tests = []
             self.begin_nodes(f"flags.{key}")
             calls = self.calls
             self.flag(fi, key, snap.flags[written[fi]])
             self.end_nodes()
             t.own_slots.append(self.own_slots(calls))
+            t.flag_tests.append(tuple(self.flag_tests))
+        self.flag_tests = None
         self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
@@ -380,6 +390,8 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 raise  # the flag is well-typed: not the input's fault
             flag = typed if isinstance(typed, Flag) else _STAND_IN
             self.compiled_flags[key] = flag
+            if self.flag_tests is not None:
+                self.flag_tests.clear()  # the failed attempt's nodes are unreachable
             super().flag(fi, key, flag)
         self.rounded_rollouts(key, flag)
 
@@ -428,6 +440,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         for fi in changed:
             key = t.keys[fi]
             self.used_slots = set()
+            self.flag_tests = []
             self.begin_nodes(f"flags.{key}")
             calls = self.calls
             self.flag(fi, key, self.snap.flags[key])
@@ -435,8 +448,11 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             own = self.own_slots(calls)
             if fi < len(t.own_slots):
                 t.own_slots[fi] = own
+                t.flag_tests[fi] = tuple(self.flag_tests)
             else:
                 t.own_slots.append(own)
+                t.flag_tests.append(tuple(self.flag_tests))
+        self.flag_tests = None
         t.garbage += len(changed)
         self.prerequisites(changed)
         if self.problems:

@@ -86,7 +86,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from cfgcore.details import exact_value, key_text
 from cfgcore.runtime.events import run_after_delivery
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
-from cfgcore.snapshot import same
+from cfgcore.snapshot import flag_references, same
 
 if TYPE_CHECKING:  # not in openfeature-sdk 0.8, the oldest the extra allows (no track())
     from openfeature.track import TrackingEventDetails
@@ -218,7 +218,7 @@ def _changed_flags(old: Any, new: Any) -> list[str]:
     for key in set(a.flags) | set(b.flags):
         fa, fb = a.flags.get(key), b.flags.get(key)
         if fb is not None:
-            uses[key] = {p if isinstance(p, str) else p.flag for p in fb.prerequisites}
+            uses[key] = flag_references(fb, b.segments)  # prerequisites, in conditions too
             if segments and segments & _segment_refs([r.when for r in fb.rules]):
                 changed.add(key)
                 continue

@@ -71,6 +71,13 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     ``semver_lt``/``semver_gt``, ``starts_with``/``ends_with``/``contains``,
     ``matches`` (regular expression, searched), ``exists``. Combinators: ``all``,
     ``any``, ``not``; ``segment`` references a named segment.
+
+    ``prerequisite`` reads another flag instead of an attribute: it holds where that
+    flag, evaluated for the same context, serves what the :class:`Prerequisite` asks
+    (a flag key alone: the flag is on). A flag-level prerequisite switches the whole
+    flag off; this one decides only the condition it is in, e.g. one rule. Both share
+    the limits: no cycles, chains of at most 32 flags, at most 1,000 flag evaluations
+    per check.
     """
 
     attr: str | None = None
@@ -95,6 +102,7 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     any: list[Condition] | None = None
     not_: Condition | None = msgspec.field(default=None, name="not")
     segment: str | None = None
+    prerequisite: str | Prerequisite | None = None
 
 
 HashScheme = Literal[
@@ -184,6 +192,37 @@ class Prerequisite(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     variant: str | None = None
     variants: list[str] | None = None
     off: bool = False
+
+
+def flag_references(flag: Any, segments: Any = None) -> set[str]:
+    """The flags ``flag`` reads: its ``prerequisites`` and the ``prerequisite``
+    conditions of its rules, those of the segments they use included (the flags whose
+    change can change its answers). Tolerant of a Snapshot built in Python: what is not
+    a rule, condition or prerequisite is skipped (the compiler reports it)."""
+    out: set[str] = set()
+    for pre in getattr(flag, "prerequisites", None) or ():
+        name = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+        if isinstance(name, str):
+            out.add(str.__str__(name))
+    rules = getattr(flag, "rules", None)
+    stack = [getattr(r, "when", None) for r in rules] if isinstance(rules, list) else []
+    seen: set[str] = set()
+    while stack:
+        c = stack.pop()
+        if not isinstance(c, Condition):
+            continue
+        pre = c.prerequisite
+        if pre is not None:
+            name = pre if isinstance(pre, str) else getattr(pre, "flag", None)
+            if isinstance(name, str):
+                out.add(str.__str__(name))
+        if isinstance(c.segment, str) and c.segment not in seen and segments:
+            seen.add(c.segment)
+            stack.append(segments.get(c.segment))
+        stack.extend(c.all or ())
+        stack.extend(c.any or ())
+        stack.append(c.not_)
+    return out
 
 
 def _api_time(value: Any, where: str) -> Any:

@@ -20,7 +20,7 @@ from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.flagstore import FlagDocument
-from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot, same
+from cfgcore.snapshot import Flag, Prerequisite, Rule, Snapshot, flag_references, same
 
 __all__ = [
     "FeatureFlag",
@@ -188,7 +188,7 @@ def flag_dependents(snap: Snapshot, key: str) -> list[str]:
     for name, flag in snap.flags.items():
         if name == key or is_internal_flag(name):
             continue
-        if any((p if isinstance(p, str) else p.flag) == key for p in flag.prerequisites):
+        if key in flag_references(flag, snap.segments):  # a prerequisite, or in a condition
             what = "A/B test" if name in snap.experiments else "flag"
             found.append(f"{what} {name} (prerequisite)")
     return found

@@ -292,6 +292,8 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         if seg is None:
             raise _Refuse(f"unknown segment {c.segment!r}")
         return _cond(seg, snap, native, depth + 1)
+    if c.prerequisite is not None:
+        raise _Refuse("a condition on another flag's answer (prerequisite)")
     if c.ignore_case:
         raise _Refuse("case-insensitive tests")
     if native and c.attr is not None and "." in c.attr:

@@ -34,13 +34,18 @@ are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}
 element that is an array). Anything else (``$elemMatch`` on the elements' fields,
 equality with objects, ...) is an import error naming the feature and the operator.
 
-Prerequisites: the gates GrowthBook puts first in a feature's rules
-(``{"parentConditions": [{"id": parent, "condition": ..., "gate": true}]}``) become
-cfgcore prerequisites on the parent's variants whose values pass the condition
-(computed at import by cfgcore's own lowering and evaluator); a feature whose gate
-fails serves null, as in GrowthBook. Non-gate conditions and gates after a rule that
-can serve act on one rule only and are refused, as are prerequisite cycles and the
-children of a refused feature (see :func:`_link_prerequisites`).
+Prerequisites (``{"parentConditions": [{"id": parent, "condition": ..., "gate": ...}]}``
+on a rule): GrowthBook evaluates each parent for the same attributes and tests its value,
+in order, before anything else of the rule; the first condition that fails decides: a
+gate makes the feature null, any other skips the rule. The gates that come first in a
+rule no rule before can serve become cfgcore prerequisites on the parent's variants whose
+values pass the condition (computed at import by cfgcore's own lowering and evaluator),
+serving null (variant ``prerequisite``) where they fail; every other parent condition
+acts from its rule on and becomes a ``prerequisite`` condition on those variants: the
+rule requires every condition to pass, and a rule before it serves null where a gate is
+the first to fail. Prerequisite cycles (GrowthBook's answer depends on where its
+evaluation starts) and the children of a refused feature are refused (see
+:func:`_link_prerequisites`).
 
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
@@ -630,11 +635,13 @@ def to_snapshot(
 
 # -- prerequisites ------------------------------------------------------------------------
 OFF = "prerequisite"  # the variant (null) a feature whose gate failed serves, as GrowthBook
+RULE_PARENTS = "$parents"  # a placeholder in a feature's lowered rules (see _Feature.lower)
 
 
 def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> dict[Any, str]:
-    """Turn the features' gates (:meth:`_Feature.prerequisites`) into cfgcore
-    prerequisites; returns the features refused here, with why.
+    """Turn the features' leading gates (:meth:`_Feature.lower`) into cfgcore
+    prerequisites and their other parent conditions into ``prerequisite`` conditions
+    (:func:`_rule_parents`); returns the features refused here, with why.
 
     A gate on parent P with condition C holds where P serves a variant whose value
     passes C: that set of P's variants is computed here, by cfgcore's own lowering of
@@ -649,8 +656,11 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
     cycle by where the evaluation starts: null, ``cyclicPrerequisite``, for the
     feature it started from, while a feature on the cycle may see another's gate fail
     first and go on), and chains past the compiler's depth and fan-out limits."""
-    edges = {k: [pid for _, pid, _ in f.parents if pid in feats] for k, f in feats.items()}
-    if not any(f.parents for f in feats.values()):
+    edges = {
+        k: [pid for pid in (*(p[1] for p in f.parents), *f.rule_parent_ids()) if pid in feats]
+        for k, f in feats.items()
+    }
+    if not any(f.parents or f.rule_parents for f in feats.values()):
         return {}
     probe = _Probe(feats)
     out: dict[Any, str] = {}
@@ -661,7 +671,7 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
         members = set(comp)
         if len(comp) > 1 or comp[0] in edges[comp[0]]:
             for k in comp:
-                where = next(p[0] for p in feats[k].parents if p[1] in members)
+                where = next(w for w, pid in feats[k].all_parents() if pid in members)
                 cycle = [repr(n)[:40] for n in _cycle(k, members, edges)]
                 if len(cycle) > 8:  # a long cycle: its start and end
                     cycle[4:-3] = [f"... {len(cycle) - 7} more"]
@@ -674,10 +684,11 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
             continue
         k = comp[0]
         f = feats[k]
-        if not f.parents:
+        if not f.parents and not f.rule_parents:
             continue
         try:
             pres = _gates(f, feats, roots, probe)
+            rules = _rule_parents(f, feats, roots, probe)
         except _Inherited as exc:
             out[k] = str(exc)
             roots[k] = roots[exc.parent]  # its children name the first refused feature
@@ -688,24 +699,131 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
             continue
         if pres is None:  # a gate nothing passes: null for everyone
             f.flag["enabled"] = False
-            f.flag["off_variant"] = f.variant(OFF, None)
+            f.flag["off_variant"] = f.off_variant()
+            f.flag["rules"] = []  # never reached
             continue
-        if not pres:
-            continue
-        d = 1 + max(depth.get(p["flag"], 1) for p in pres)
-        c = 1 + sum(cost.get(p["flag"], 1) for p in pres)
-        if d > MAX_PREREQUISITE_DEPTH or c > MAX_PREREQUISITE_EVALUATIONS:
-            out[k] = (
-                f"{f.parents[0][0]}: its prerequisites chain {d} features deep and a check "
-                f"would evaluate {c} (cfgcore's limits: {MAX_PREREQUISITE_DEPTH} levels, "
-                f"{MAX_PREREQUISITE_EVALUATIONS:,} evaluations)"
-            )
-            roots[k] = (k, out[k])
-            continue
-        depth[k], cost[k] = d, c
-        f.flag["prerequisites"] = pres
-        f.flag["off_variant"] = f.variant(OFF, None)
+        # what a check of this feature evaluates: each prerequisite, and each
+        # ``prerequisite`` test in its rules (a test is evaluated at most once per check)
+        reads = [p["flag"] for p in pres] + _tested_flags(rules)
+        if reads:
+            d = 1 + max(depth.get(p, 1) for p in reads)
+            c = 1 + sum(cost.get(p, 1) for p in reads)
+            if d > MAX_PREREQUISITE_DEPTH or c > MAX_PREREQUISITE_EVALUATIONS:
+                first = f.parents[0][0] if f.parents else f.rule_parents[0][1][0][0]
+                out[k] = (
+                    f"{first}: its prerequisites chain {d} features deep and a check "
+                    f"would evaluate {c} (cfgcore's limits: {MAX_PREREQUISITE_DEPTH} levels, "
+                    f"{MAX_PREREQUISITE_EVALUATIONS:,} evaluations)"
+                )
+                roots[k] = (k, out[k])
+                continue
+            depth[k], cost[k] = d, c
+        f.flag["rules"] = rules
+        if pres:
+            f.flag["prerequisites"] = pres
+            f.flag["off_variant"] = f.off_variant()
     return out
+
+
+def _passing(
+    where: str,
+    pid: str,
+    cond: Any,
+    feats: dict[Any, _Feature],
+    roots: dict[Any, tuple[Any, str]],
+    probe: _Probe,
+) -> Any:
+    """The condition "parent ``pid``'s value passes ``cond``" for cfgcore: a
+    ``prerequisite`` test on the parent's variants whose values pass (computed here by
+    cfgcore's own lowering and evaluator), or a constant when every value passes or none
+    does (an unknown or always-null parent is null to GrowthBook: decided on null)."""
+    if pid in roots:
+        root, why = roots[pid]
+        through = "" if root == pid else f", through {root!r:.60}"
+        raise _Inherited(f"{where}: the prerequisite {pid!r:.60} is refused{through} ({why})", pid)
+    failed = probe.failed.get(id(cond))
+    if failed is not None:
+        raise _Refuse(f"{where}.condition: {failed}")
+    if cond is None:
+        return _ALWAYS  # the SDK evaluates the parent, and tests nothing
+    parent = feats.get(pid)
+    if parent is None or parent.flag.get("enabled") is False:
+        return _ALWAYS if probe.passes(cond, None) else _NEVER
+    ok = [name for name, value in parent.variants.items() if probe.passes(cond, value)]
+    if len(ok) == len(parent.variants):
+        return _ALWAYS
+    return {"prerequisite": {"flag": pid, "variants": ok}} if ok else _NEVER
+
+
+def _rule_parents(
+    f: _Feature, feats: dict[Any, _Feature], roots: dict[Any, tuple[Any, str]], probe: _Probe
+) -> list[dict[str, Any]]:
+    """``f``'s rules with the parent conditions that act from one rule on lowered
+    (:meth:`_Feature.lower` left a placeholder where each such rule starts).
+
+    GrowthBook tests the conditions in order, first thing at the rule (before its own
+    condition), and the first failing one decides. Where that is a gate the feature is
+    null from there on (Source: growthbook Python SDK 4.0.0, ``_eval_feature`` /
+    ``eval_prereqs``: "gate" returns FeatureResult(None, "prerequisite")): a rule
+    serving the null variant (:data:`OFF`) where some gate is the first to fail. Where
+    it is not a gate the rule is skipped: each rule it lowered to also requires that
+    every condition passes."""
+    out: list[dict[str, Any]] = []
+    drop: set[int] = set()
+    for rule in f.flag["rules"]:
+        k = rule.get(RULE_PARENTS)
+        if k is None:
+            if id(rule) not in drop:
+                out.append(rule)
+            continue
+        i, pcs, lowered = f.rule_parents[k]
+        passes = [_passing(where, pid, cond, feats, roots, probe) for where, pid, cond, _ in pcs]
+        fails = [
+            _and(*passes[:j], _not(passes[j])) for j, pc in enumerate(pcs) if pc[3]
+        ]  # gate j fails first
+        fails = [x for x in fails if x != _NEVER]
+        if any(x == _ALWAYS for x in fails):
+            null: Any = _ALWAYS
+        else:
+            null = fails[0] if len(fails) == 1 else {"any": fails} if fails else _NEVER
+        if null != _NEVER:
+            gate: dict[str, Any] = {
+                "serve": f.off_variant(),
+                "name": f"rules[{i}].parentConditions",
+            }
+            if null != _ALWAYS:
+                gate["when"] = _fit(null, f, i)
+            out.append(gate)
+        held = _and(*passes)
+        for r in lowered:
+            if held == _NEVER:
+                drop.add(id(r))
+            elif held != _ALWAYS:
+                r["when"] = _fit(_and(held, r.get("when", _ALWAYS)), f, i)
+    return out
+
+
+def _fit(cond: Any, f: _Feature, i: int) -> Any:
+    fitted, why = fit_depth(cond, heights=f.groups.heights)
+    if why is not None:
+        raise _Refuse(f"rules[{i}].parentConditions: {why}")
+    return fitted
+
+
+def _tested_flags(rules: list[dict[str, Any]]) -> list[str]:
+    """The parent of every ``prerequisite`` test in ``rules`` (once per test)."""
+    found: list[str] = []
+    stack: list[Any] = [r.get("when") for r in rules]
+    while stack:
+        c = stack.pop()
+        if not isinstance(c, dict):
+            continue  # a typed Condition (a saved group's test) reads no flag
+        if "prerequisite" in c:
+            found.append(c["prerequisite"]["flag"])
+        stack.extend(c.get("all") or ())
+        stack.extend(c.get("any") or ())
+        stack.append(c.get("not"))
+    return found
 
 
 def _gates(
@@ -761,7 +879,9 @@ class _Probe:
         self.contexts: dict[int, tuple[Any, Any]] = {}
         probes: dict[str, Any] = {}
         for f in feats.values():
-            for _, _, cond in f.parents:
+            conds = [p[2] for p in f.parents]
+            conds += [pc[2] for _, pcs, _ in f.rule_parents for pc in pcs]
+            for cond in conds:
                 if cond is not None and cond not in (_ALWAYS, _NEVER):
                     name = self.names.setdefault(id(cond), f"c{len(self.names)}")
                     probes[name] = {"rules": [{"when": cond, "serve": "on"}], "default": "off"}
@@ -917,6 +1037,11 @@ class _Feature:
         # the feature's prerequisites: (where, parent id, the condition on the parent's
         # value lowered over the attribute "value", or None for none)
         self.parents: list[tuple[str, str, Any]] = []
+        # the parent conditions that act from one rule on (see lower): per such rule,
+        # its conditions (where, parent id, condition, gate) and the rules it lowered
+        # to; a {RULE_PARENTS: k} placeholder in the rules marks where it starts
+        self.rule_parents: list[tuple[int, list[tuple[str, str, Any, bool]], list[dict]]] = []
+        self.off: str | None = None  # the null variant of a feature a gate can switch off
         self.flag: dict[str, Any] = {}
 
     def variant(self, name: str, value: Any) -> str:
@@ -932,14 +1057,41 @@ class _Feature:
             self.on.append(name)
         return name
 
+    def rule_parent_ids(self) -> list[str]:
+        """The parents the rule-level parent conditions evaluate (GrowthBook evaluates each
+        when it reaches the rule, with or without a condition)."""
+        return [pc[1] for _, pcs, _ in self.rule_parents for pc in pcs]
+
+    def all_parents(self) -> list[tuple[str, str]]:
+        """(where, parent id) of every parent condition, flag-level and rule-level."""
+        out = [(where, pid) for where, pid, _ in self.parents]
+        return out + [(pc[0], pc[1]) for _, pcs, _ in self.rule_parents for pc in pcs]
+
+    def off_variant(self) -> str:
+        """The variant (null) this feature serves where a gate fails, as GrowthBook."""
+        if self.off is None:
+            self.off = self.variant(OFF, None)
+        return self.off
+
     def lower(self) -> dict[str, Any]:
+        """The feature as a cfgcore flag. GrowthBook tests a rule's ``parentConditions``
+        in order before anything else of the rule; the first that fails decides: a gate
+        makes the feature null, any other skips the rule. The gates that come first in
+        rules no rule before can serve are flag-level prerequisites (a failing one
+        switches the flag off, serving null, at once); the other parent conditions act
+        from their rule on, and :func:`_link_prerequisites` lowers them to
+        ``prerequisite`` conditions on the parent once every feature is lowered."""
         self.variant("default", self.feat.get("defaultValue"))
         rules: list[dict[str, Any]] = []
+        serving = False  # a rule before can serve (a gate's null rule does not count)
         for i, rule in enumerate(self.feat.get("rules") or []):
+            pcs: list[tuple[str, str, Any, bool]] = []
             try:
                 if isinstance(rule, Mapping) and rule.get("parentConditions"):
-                    # no rule before can serve (GrowthBook's leading gate rules)
-                    self.prerequisites(i, rule["parentConditions"], leading=not rules)
+                    pcs = self.parent_conditions(i, rule["parentConditions"])
+                    while pcs and pcs[0][3] and not serving:
+                        where, pid, cond, _ = pcs.pop(0)
+                        self.parents.append((where, pid, cond))
                 lowered = self.rule(i, rule)
             except _Refuse as exc:
                 raise _Refuse(f"rules[{i}]: {exc}") from None
@@ -948,7 +1100,11 @@ class _Feature:
                     r["when"], why = fit_depth(r["when"], heights=self.groups.heights)
                     if why is not None:
                         raise _Refuse(f"rules[{i}].condition: {why}")
+            if pcs:
+                rules.append({RULE_PARENTS: len(self.rule_parents)})
+                self.rule_parents.append((i, pcs, lowered))
             rules += lowered
+            serving = serving or bool(lowered)
         self.flag = {
             "variants": self.variants,
             "default": "default",
@@ -957,17 +1113,15 @@ class _Feature:
         }
         return self.flag
 
-    def prerequisites(self, i: int, conditions: Any, leading: bool) -> None:
-        """Record a rule's ``parentConditions`` as the feature's prerequisites
-        (:func:`_link_prerequisites` resolves them once every feature is lowered).
-
-        GrowthBook evaluates each parent with the same attributes and tests its value
-        (``evalCondition({"value": value}, condition)``): a failing gate makes the
-        feature null, a failing non-gate condition skips only this rule. cfgcore's
-        prerequisites apply to a whole flag, so only gates on a rule that no rule before
-        it can serve (GrowthBook puts them first) are lowered; the rest is refused."""
+    def parent_conditions(self, i: int, conditions: Any) -> list[tuple[str, str, Any, bool]]:
+        """A rule's ``parentConditions``: (where, parent id, condition lowered over the
+        attribute ``value`` or None, gate) each, in order. GrowthBook evaluates each
+        parent with the same attributes and tests its value
+        (``evalCondition({"value": value}, condition)``); an entry without an id is
+        skipped, one without a condition only evaluates its parent."""
         if not isinstance(conditions, list):
             raise _Refuse(f"'parentConditions' must be an array, got {type_name(conditions)}")
+        out = []
         for j, pc in enumerate(conditions):
             where = f"parentConditions[{j}]"
             if not isinstance(pc, Mapping):
@@ -977,17 +1131,6 @@ class _Feature:
                 continue  # the SDK skips it
             if not isinstance(pid, str):
                 raise _Refuse(f"{where}.id must be a string, got {type_name(pid)}")
-            if not pc.get("gate", False):
-                raise _Refuse(
-                    f"{where} (parent {pid!r:.60}) is not a gate: failing, it skips only "
-                    "this rule, and cfgcore's prerequisites apply to the whole flag"
-                )
-            if not leading:
-                raise _Refuse(
-                    f"{where} (parent {pid!r:.60}): a gate on a rule after one that can serve "
-                    "applies from that rule on, and cfgcore's prerequisites apply to the "
-                    "whole flag"
-                )
             cond = pc.get("condition")
             if cond is not None:
                 try:
@@ -997,7 +1140,9 @@ class _Feature:
                 cond, why = fit_depth(cond, heights=self.groups.heights)
                 if why is not None:
                     raise _Refuse(f"{where}.condition: {why}")
-            self.parents.append((f"rules[{i}].{where}", pid, cond))
+            # the SDK reads gate with Python truthiness (parentCondition.get("gate", False))
+            out.append((f"rules[{i}].{where}", pid, cond, bool(pc.get("gate", False))))
+        return out
 
     # -- rules ----------------------------------------------------------------------------
     def hash_attrs(self, rule: Mapping[str, Any], fallback: bool) -> list[str]:
