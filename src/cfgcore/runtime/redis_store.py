@@ -1103,7 +1103,10 @@ class RedisFlagStore(RedisFollower):
             with self._cache_lock():
                 if not self._cache_ahead(doc):
                     atomic_write(self.cache_path, blob)
-            self._cached, self._cached_sum = doc.version, doc.checksum
+                # (under the file's lock, and never back: the follower thread and a
+                # write of this process may both be caching, in either order)
+                if doc.version >= self._cached:
+                    self._cached, self._cached_sum = doc.version, doc.checksum
         except OSError as exc:  # a full disk must not stop the fleet from following
             # Logged once (a read-only state directory fails every time): not at
             # every poll, which would also download the document again to retry.
@@ -1710,8 +1713,7 @@ class RedisFlagStore(RedisFollower):
                 if replicate:
                     self._replicate(new.version)
                 self.stats["writes"] += 1
-                # No cache write here: the cache holds what a follower accepted (this
-                # process's follower caches its own write when the announcement comes).
+                self._own_write(new, writer_blob, signature)
                 return old, new
             if status == -6:
                 raise _conflict(self.key, version, int(expected), self.url)
@@ -1767,6 +1769,34 @@ class RedisFlagStore(RedisFollower):
                 f"key (cfgcore publish)",
                 file=self.url,
             )
+
+    def _own_write(self, doc: FlagDocument, writer: bytes, signature: bytes) -> None:
+        """``doc`` was just written by this process: make it the cache file's now, as
+        this process's follower does when the announcement of its own write comes (a
+        writer that exits at once, a CLI or a deploy script, never got that far, and its
+        next start knew neither the store's epoch nor its version).
+
+        Only a document that follower would cache: the written bytes go through the
+        checks it makes (checksum, the signature against this process's own trusted
+        keys, decoding, nesting); one that fails them is written but not cached, as the
+        follower would leave it. (A process's own write is not delivered to its
+        listeners: the flag set that wrote it serves it already.) Flag documents only:
+        a published configuration is judged by each host's follower (validated there),
+        and a publish would otherwise cache one that host refuses."""
+        if self.cache_path is None or self._document != "flags" or doc.version <= 0:
+            return
+        try:
+            self._document_from(
+                str(doc.version).encode(), doc.checksum.encode(), writer, doc.data,
+                self.url, doc.epoch, doc.forced, signature or None,
+            )  # fmt: skip
+        except ConfigError as exc:
+            log.warning(
+                "%s: version %d written by this process would be refused by its own "
+                "follower, so it is not cached: %s", self.url, doc.version, exc,
+            )  # fmt: skip
+            return
+        self._write_cache(doc)
 
     def _refused_by_fleet(self, old: FlagDocument, fleet: str) -> ConfigError:
         """The error for a write refused because the fleet served another epoch than the
@@ -2245,6 +2275,7 @@ class RedisConfigStore(RedisFlagStore):
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
+                flags._own_write(fnew, fblob, fsig)
                 return cnew, fnew
             if status == -4:
                 store = flags if fversion else self
