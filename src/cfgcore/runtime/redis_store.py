@@ -104,6 +104,7 @@ repair with this release's ``cfgcore publish``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -499,25 +500,29 @@ return {1, cv, fv}
 )
 
 # The fleet's guardrail stop register (KEYS[1], a hash: test name -> JSON
-# {"at": TIME, "record": RECORD or null}; see RedisFlagStore.write_stop_register), all
-# the changes of one call in one atomic step. ARGV: triples (test, time, JSON), the time
+# {"at": TIME, "record": RECORD or null}, plus "signature" and "writer" when the writer
+# holds a fleet signing key; see RedisFlagStore.write_stop_register), all the changes of
+# one call in one atomic step. ARGV: quadruples (test, time, JSON, refused), the time
 # being the stop's (the record's guardrail_stopped_at) or the end's (null record: its
 # resume or deletion). An entry replaces the stored one only when it is later, or as
 # late and an end (a resume at the stop's time ends it, as in guardrail_stop): a host
 # that writes what it knows never undoes a newer stop or end. A stored value that is
-# not such an entry (written by another program) is replaced; a key of another type is
-# deleted first. Returns the number of entries written.
+# not such an entry (written by another program) is replaced; so is one the writer read
+# and refused (an unsigned entry, a bad signature, an unknown key: "refused" is the
+# value it read, '' for none), whatever its time, if it is still the one stored. A key
+# of another type is deleted first. Returns the number of entries written.
 _STOPS = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
 local written = 0
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local at = tonumber(ARGV[i + 1])
-  -- (the JSON's keys sorted: "record" is its last, an end's ends so)
-  local ends = string.sub(ARGV[i + 2], -15) == '"record": null}'
+  local okn, new = pcall(cjson.decode, ARGV[i + 2])
+  local ends = okn and type(new) == 'table' and
+    (new['record'] == nil or new['record'] == cjson.null)
   local take = true
   local old = redis.call('HGET', KEYS[1], ARGV[i])
-  if old then
+  if old and not (ARGV[i + 3] ~= '' and old == ARGV[i + 3]) then
     local ok, entry = pcall(cjson.decode, old)
     local was = ok and type(entry) == 'table' and tonumber(entry['at']) or nil
     if was ~= nil then
@@ -557,6 +562,25 @@ def _unexpected(what: str, reply: Any) -> Exception:
     shown = repr(reply)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
+
+
+# Verdicts on stop register values (and refusals reported) kept per store: values an
+# attacker keeps changing must not grow them without bound.
+_MAX_STOP_VERDICTS = 4096
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as a JSON reader gets it back (non-JSON values as their text): what a
+    signature over a register entry covers is what every reader reconstructs."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _stop_signed(entry: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """The content and writer a register entry's signature covers: the canonical JSON
+    (sorted keys) of its time and record, and of its writer record."""
+    content = json.dumps({"at": entry["at"], "record": entry["record"]}, sort_keys=True)
+    writer = json.dumps(entry.get("writer"), sort_keys=True)
+    return content.encode(), writer.encode()
 
 
 class VersionConflictError(ConfigError):
@@ -703,6 +727,7 @@ class RedisFlagStore(RedisFollower):
             "backwards": 0,
             "cache_reads": 0,
             "failed": 0,
+            "stops_rejected": 0,
         }
         self.last_error: str | None = None
         self.connected = False
@@ -747,6 +772,14 @@ class RedisFlagStore(RedisFollower):
         # The document read at start that the flag set refused, serving the cache file's
         # instead (see served_instead): never made the cache file's.
         self._not_served: tuple[int, str] | None = None
+        # The stop register (read_stop_register): each value's verdict (True or the
+        # refusal), the entries refused at the last read (test -> the value read: a
+        # write replaces them), the refusals reported (test, SHA-256 of the value) and
+        # those found before any listener followed (told to the first one).
+        self._stop_verdicts: dict[tuple[str, bytes], Any] = {}
+        self._stops_refused: dict[str, bytes] = {}
+        self._stops_reported: set[tuple[str, str]] = set()
+        self._stops_untold: list[ConfigError] = []
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1911,9 +1944,17 @@ class RedisFlagStore(RedisFollower):
         it is the callback's business.
         Returns a function that unsubscribes.
         """
+        from cfgcore.runtime.events import run_after_delivery
+
         entry = (callback, on_error)
         with self._lock:
             self._callbacks.append(entry)
+            untold: list[ConfigError] = []
+            if on_error is not None:
+                untold, self._stops_untold = self._stops_untold, []
+        if on_error is not None:
+            for exc in untold:  # (stop register entries refused before anyone listened)
+                run_after_delivery(functools.partial(on_error, exc))
         self._start()
 
         def unsubscribe() -> None:
@@ -1928,10 +1969,15 @@ class RedisFlagStore(RedisFollower):
         """``{test: (time, record or None)}``: the guardrail stops the fleet recorded
         beside the document (``{NS}:flags:guardrail-stops``), a stop in force (its
         record) or its end (None: resumed or deleted at that time). Entries that are not
-        such (written by another program) are logged and passed over. Raises
+        such (written by another program) are logged and passed over. With verification
+        keys (:mod:`cfgcore.runtime.signing`), so is an entry without a valid signature
+        by a trusted key, reported as a refused document is (once per stored value:
+        ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
+        ``on_error`` listeners: the flag set's health, audit and metrics). Raises
         redis.RedisError when Redis cannot be read (the caller degrades)."""
         raw = self._client.hgetall(self.stops_key)
         entries: dict[str, tuple[float, Any]] = {}
+        refused: dict[str, bytes] = {}
         for name, value in raw.items():
             try:
                 test = name.decode()
@@ -1948,19 +1994,103 @@ class RedisFlagStore(RedisFollower):
                     "register %s: %s", self.url, name, self.stops_key, exc,
                 )  # fmt: skip
                 continue
+            if self.keys.verifies:
+                try:
+                    self._verify_stop(test, entry, value)
+                except ConfigError as exc:
+                    refused[test] = value
+                    self._stop_refused(test, value, exc)
+                    continue
             entries[test] = (float(at), record)
+        self._stops_refused = refused
         return entries
+
+    def _verify_stop(self, test: str, entry: dict[str, Any], value: bytes) -> None:
+        """ConfigError unless ``entry`` (the stored ``value`` of ``test``) is signed by a
+        key this process trusts. A value checked before is not checked again."""
+        verdicts = self._stop_verdicts
+        known = verdicts.get((test, value))
+        if known is not None:
+            if isinstance(known, ConfigError):
+                raise known
+            return
+        try:
+            content, writer = _stop_signed(entry)
+            self.keys.verify_stop(
+                self.stops_key, test, content, writer, entry.get("signature"),
+                f"{self.url} ({self.stops_key})",
+            )  # fmt: skip
+        except ConfigError as exc:
+            verdict: Any = exc
+        else:
+            verdict = True
+        if len(verdicts) >= _MAX_STOP_VERDICTS:  # (values an attacker keeps changing)
+            verdicts.clear()
+        verdicts[(test, value)] = verdict
+        if verdict is not True:
+            raise verdict
+
+    def _stop_refused(self, test: str, value: bytes, exc: ConfigError) -> None:
+        """Report a refused entry of the stop register once while it stays stored: as a
+        refused document (stats, last_error, log, the on_error listeners after the
+        change path that read it; one refused before any listener follows is told to the
+        first that does)."""
+        from cfgcore.runtime.events import run_after_delivery
+
+        mark = (test, hashlib.sha256(value).hexdigest())
+        with self._lock:
+            if mark in self._stops_reported:
+                return
+            if len(self._stops_reported) >= _MAX_STOP_VERDICTS:
+                self._stops_reported.clear()
+            self._stops_reported.add(mark)
+            handlers = [h for _, h in self._callbacks if h is not None]
+            if not handlers:
+                self._stops_untold.append(exc)
+        self.stats["stops_rejected"] += 1
+        self.last_error = str(exc)
+        log.error(
+            "passing over a refused guardrail stop register entry (the fleet does not take it): %s",
+            exc,
+        )
+        for handler in handlers:
+            run_after_delivery(functools.partial(handler, exc))
 
     def write_stop_register(self, entries: Mapping[str, tuple[float, Any]]) -> int:
         """Record guardrail stops (``{test: (stop time, record)}``) and their ends
         (``(end time, None)``) in the fleet's register, in one atomic script: an entry
         replaces the stored one only when it is later, or as late and an end, so no
-        host undoes a newer stop or end. Returns how many were written; raises
-        redis.RedisError."""
+        host undoes a newer stop or end; or when the stored one is an entry this process
+        refused when it last read the register (unsigned, a bad signature: see
+        :meth:`read_stop_register`). A process holding the fleet signing key signs each
+        entry (its field, time, record and a writer record); one that checks signatures
+        but holds no signing key writes nothing (ConfigError: every process that checks
+        would refuse them). Returns how many were written; raises redis.RedisError."""
+        if self.keys.verifies and not self.keys.signs:
+            from cfgcore.runtime.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE
+
+            raise ConfigError(
+                f"not written: this process accepts only signed guardrail stop entries "
+                f"({self.keys.verify_origin}) but holds no signing key ({ENV_SIGNING_KEY} "
+                f"or {ENV_SIGNING_KEY_FILE})",
+                file=self.url,
+            )
+        writer: Any = None
+        if self.keys.signs:
+            writer = _canonical(writer_identity())
+            writer_text = json.dumps(writer, sort_keys=True).encode()
+        refused = self._stops_refused
         args: list[Any] = []
         for name, (at, record) in sorted(entries.items()):
-            value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
-            args += [name, repr(float(at)), value]
+            if writer is not None:
+                body = _canonical({"at": at, "record": record})
+                content = json.dumps(body, sort_keys=True).encode()
+                signature = self.keys.sign_stop(self.stops_key, name, content, writer_text)
+                signed = {**body, "signature": signature, "writer": writer}
+                value = json.dumps(signed, sort_keys=True)
+            else:  # (exactly the entries of releases before signing)
+                value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
+            args += [name, repr(float(at)), value, refused.get(name, b"")]
         if not args:
             return 0
         return int(self._stops(keys=[self.stops_key], args=args))
