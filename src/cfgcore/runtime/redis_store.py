@@ -13,7 +13,9 @@ a published configuration of the same URL keeps its own beside it:
 ``ROOT.config:ENV.EXT`` for ``ROOT.EXT``),
 ``poll=SECONDS`` (a safety re-read of the key, default 30), ``wait=N`` (after a write,
 ``WAIT`` for N replicas: a write acknowledged by a replica survives a failover),
-``wait_timeout=MS``, ``socket_timeout=S``, ``socket_connect_timeout=S``,
+``wait_timeout=MS``, ``min_version=N`` (the lowest flag document version this
+process serves or builds on: a deployment's pin against an older document put back
+while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
 primary). An unknown parameter is an error, so a typo does not silently change behaviour.
 
@@ -715,6 +717,11 @@ class RedisFlagStore(RedisFollower):
         self.floor_epoch_key = f"{{{ns}}}:{document}:floor:epoch"
         # The fleet's guardrail stop register (see write_stop_register)
         self.stops_key = f"{{{ns}}}:{document}:guardrail-stops"
+        # The lowest flag document version this process accepts (``min_version=`` in
+        # the URL, 0: any): trusted state a deployment pins where no cache file can
+        # serve as the high-water mark (see _behind). A published configuration of the
+        # same URL numbers its own versions: not concerned.
+        self.min_version = int(opts.get("min_version", 0)) if document == "flags" else 0
         self.poll = float(opts.get("poll", 30.0))
         self.backoff_max = float(opts.get("backoff_max", BACKOFF_MAX))
         self.cache_path = self._cache_path(cache_dir)
@@ -1487,6 +1494,51 @@ class RedisFlagStore(RedisFollower):
         log.error("%s: %s; serving version %d from the cache file", self.url, msg, cached.version)
         return cached
 
+    def _unless_behind(self, doc: FlagDocument) -> FlagDocument:
+        """``read()`` before this process serves anything: a stored document older than
+        the one this host served (its cache file: the high-water mark a restart keeps),
+        or below ``min_version``, is not served. Writes lost in a failover, or an older
+        document put back by whoever can write Redis (a signed one passes the
+        signature check under its own version): the cache file's document serves
+        instead, as a running process keeps what it serves, and the floor rises to it so
+        the next write is numbered above it. ConfigError when the cache file cannot
+        serve (none, or itself below ``min_version``). Later reads are judged by the
+        follower, which never goes back."""
+        with self._lock:
+            if self._seen > 0:
+                return doc
+        cached, epoch = self._cache_identity()
+        if doc.version >= max(cached, self.min_version):
+            return doc
+        what = "flag" if self._document == "flags" else "published configuration"
+        if doc.version < cached:
+            self._mark_lost(self._client, cached, epoch)
+            why = (
+                f"the store holds version {doc.version} of the {what} document, older than "
+                f"version {cached} this host served (its cache file {self.cache_path})"
+            )
+        else:
+            why = (
+                f"the store holds version {doc.version} of the {what} document, below "
+                f"min_version={self.min_version} of the store URL (the lowest version this "
+                f"deployment accepts)"
+            )
+        msg = (
+            f"{why}: writes lost in a failover, or an older document put back by someone "
+            f"who can write Redis (a signed one too, under its own version); not served. "
+            f"If the store's document is the intended one, publish it again (it is then "
+            f"numbered above): {self._repair_command()}"
+        )
+        if cached < self.min_version:
+            self.last_error = msg
+            shown = f"version {cached}" if cached else "none"
+            raise ConfigError(
+                f"{msg}; the cache file cannot serve meanwhile ({shown}, below "
+                f"min_version={self.min_version})",
+                file=self.url,
+            )
+        return self._keep_or_cache(msg)
+
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
         fleet (the floor key) has seen; 0 for a store that never held a document."""
@@ -1494,7 +1546,7 @@ class RedisFlagStore(RedisFollower):
 
         with self._lock:
             seen = self._seen
-        lost = max(seen, self._cache_version())
+        lost = max(seen, self._cache_version(), self.min_version)
         with contextlib.suppress(redis.RedisError, ConfigError):
             # (a floor that is not a usable version, set by hand, is ignored)
             floor = self._client.get(self.floor_key)
@@ -1562,6 +1614,8 @@ class RedisFlagStore(RedisFollower):
                     doc = self._instead_of_recreated(doc, known)
                 elif fleet is not None and self._foreign(doc.version, doc.epoch, False, fleet):
                     doc = self._instead_of_recreated(doc, fleet, by_fleet=True)
+                else:
+                    doc = self._unless_behind(doc)
         except redis.RedisError as exc:
             down = (
                 "Redis refused this store's credentials"
@@ -1640,11 +1694,19 @@ class RedisFlagStore(RedisFollower):
                         raise
                     old = FlagDocument(self._empty(), b"", -1, "", {}, self.url)
                 with self._lock:
-                    floor = self._seen
+                    floor = max(self._seen, self.min_version)
                 if force:
                     # A repair is numbered above what this machine's cache file holds
                     # too (followers also raise the floor when they refuse a document).
                     floor = max(floor, self._cache_version())
+                elif 0 < old.version < self.min_version:
+                    self.last_error = (
+                        f"not written: the store holds version {old.version}, below "
+                        f"min_version={self.min_version} of the store URL (an older "
+                        f"document put back, or writes lost): nothing is built on it; "
+                        f"restore the intended document first: {self._repair_command()}"
+                    )
+                    raise ConfigError(self.last_error, file=self.url)
                 if old.version == 0 and not force:
                     # An empty store: new, or one that lost its document? (The script
                     # also checks the floor key, for a writer that has seen nothing.)
@@ -1673,6 +1735,23 @@ class RedisFlagStore(RedisFollower):
                         raise ConfigError(self.last_error, file=self.url)
                     if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
                         raise self._refused_by_fleet(old, fleet)
+                    if (
+                        self.keys.verifies
+                        and old.version > 0
+                        and old.version < (served := max(floor, self._cache_version()))
+                    ):
+                        # Signed fleets fail closed: a change on top of an older document
+                        # than this process served (an older signed document put back, or
+                        # writes lost in a failover) would be signed and taken by every
+                        # process, undoing every change since for the whole fleet.
+                        self.last_error = (
+                            f"not written: the store holds version {old.version}, older than "
+                            f"version {served} this process served (an older signed document "
+                            f"put back by someone who can write Redis, or writes lost in a "
+                            f"failover); a signing process builds nothing on it. Publish the "
+                            f"intended document: {self._restore_command(served)}"
+                        )
+                        raise ConfigError(self.last_error, file=self.url)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -2312,7 +2391,7 @@ class RedisConfigStore(RedisFlagStore):
                 with self._lock:
                     cfloor = max(cfloor, self._seen)
                 with flags._lock:
-                    ffloor = max(ffloor, flags._seen)
+                    ffloor = max(ffloor, flags._seen, flags.min_version)
                 csigned: Any = ""
                 fsigned: Any = ""
                 csig = fsig = b""
