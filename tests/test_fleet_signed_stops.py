@@ -285,15 +285,18 @@ def test_a_planted_stop_is_refused_at_start_and_while_running(
             wait_for(lambda: a._live.store.stats["rejected"] == 1)
             assert a._live.document.version == version
             return
-        wait_for(lambda: a._live.store.stats["stops_rejected"] == 1)
-        assert "variant_b" in _served(a) and a._live.document.version == version + 1
+        # (counted while the document is prepared: it goes live just after)
+        wait_for(lambda: a._live.document.version == version + 1)
+        assert a._live.store.stats["stops_rejected"] == 1 and "variant_b" in _served(a)
         wait_for(lambda: a._live.last_error is not None)
         assert "is not signed" in str(a._live.last_error)
         assert any("guardrail stop entry" in r for r in a.health().reasons)
         mine = {"store": a._live.store.url, "document": "flags"}
         assert value("cfgcore_flag_store_stop_entries_rejected_total", **mine) >= 1
-        errors = [e for e in a.audit.read(a.audit.path) if e.get("kind") == "error"]
-        assert errors and "guardrail stop entry" in json.dumps(errors[-1])
+        errors = wait_for(
+            lambda: [e for e in a.audit.read(a.audit.path) if e.get("kind") == "error"]
+        )
+        assert "guardrail stop entry" in json.dumps(errors[-1])
         # a new host, nothing on its disk, started on the planted register
         b = _manager(url + f"&cache={tmp_path / 'b.msgpack'}", tmp_path / "b", impl)
         try:
