@@ -2,9 +2,10 @@
 
     python tests/fleet_proc.py follow URL       # stdin: "status" | "wait VERSION SECONDS" |
                                                 #   "waiterr ERRORS SECONDS" | "quit"
-    python tests/fleet_proc.py write URL I N [cached]  # N x set_feature_flag("wI_J", True)
-                                                      # (cached: exit once its cache file has them)
+    python tests/fleet_proc.py write URL I N [exit]  # N x set_feature_flag("wI_J", True)
+                                                    # (exit: os._exit at once, no close())
     python tests/fleet_proc.py repair URL NAME  # replace the document, even a corrupt one
+                                                # (a bare store's forced write, no follower)
 
 Members use the public API: ``DynamicConfigurationManager(store=URL)`` (URL: a Redis
 URL or a flags file). A follower answers each command with one JSON line: the store
@@ -14,6 +15,7 @@ version it serves, the flags its hot path reports on, the error events its liste
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -86,21 +88,16 @@ def follow(url: str) -> None:
     f.manager.close()
 
 
-def write(url: str, index: int, count: int, cached: bool = False) -> None:
+def write(url: str, index: int, count: int, hard_exit: bool = False) -> None:
     manager = DynamicConfigurationManager(store=url, log_exposures=False)
     for j in range(count):
         manager.set_feature_flag(f"w{index}_{j}", True)
-    if cached:
-        # A writer's cache file is written by its own follower when the announcement of
-        # its write arrives (the cache holds what its flag set accepted), not by the
-        # write itself. A service runs on after writing; this process would exit at
-        # once, and under load before its follower cached the write, so its next run
-        # would not know the store's epoch. Wait, bounded, as a running writer would.
-        store = manager.store
-        deadline = time.monotonic() + 20
-        while store._cached < store._seen and time.monotonic() < deadline:
-            time.sleep(0.01)
     print(json.dumps({"done": index, "stats": getattr(manager.store, "stats", {})}), flush=True)
+    if hard_exit:
+        # A short-lived writer (a deploy script) gone the moment its write returned: no
+        # close(), no exit hooks, its follower given no time to hear of the write. What
+        # its next start knows is what the write itself left in its cache file.
+        os._exit(0)
     manager.close()
 
 
@@ -120,4 +117,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "repair":
         repair(sys.argv[2], sys.argv[3])
     else:
-        write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:] == ["cached"])
+        write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:] == ["exit"])

@@ -81,7 +81,12 @@ def test_a_tampered_cache_file_is_refused_and_nothing_is_written(
     _, cache = served
     blob = msgspec.msgpack.decode(cache.read_bytes())
     blob["data"] = blob["data"].replace(b"keep_b", b"evil_b")
-    cache.write_bytes(msgspec.msgpack.encode(blob))
+    # Put in place whole (a rename), as any file: the write caches version 2 as it
+    # returns, and the follower may still be caching version 1 (it finds the file
+    # newer and leaves it; one it found half-written, it would write over).
+    tampered = cache.with_suffix(".tampered")
+    tampered.write_bytes(msgspec.msgpack.encode(blob))
+    tampered.replace(cache)
     redis_server.client().flushall()
     code = _publish(url, bundled_config, monkeypatch, "--flags-from-cache", str(cache))
     err = capsys.readouterr().err

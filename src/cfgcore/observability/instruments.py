@@ -288,6 +288,8 @@ _STORE_COUNTERS = {
                   "one served (writes lost in a failover)."),
     "cache_reads": ("cache_reads", "Reads served from the local cache file because the "
                     "store was unreachable."),
+    "stops_rejected": ("stop_entries_rejected", "Entries of the fleet's guardrail stop "
+                       "register refused and passed over (not signed by a trusted key)."),
 }  # fmt: skip
 
 

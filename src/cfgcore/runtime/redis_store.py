@@ -13,7 +13,9 @@ a published configuration of the same URL keeps its own beside it:
 ``ROOT.config:ENV.EXT`` for ``ROOT.EXT``),
 ``poll=SECONDS`` (a safety re-read of the key, default 30), ``wait=N`` (after a write,
 ``WAIT`` for N replicas: a write acknowledged by a replica survives a failover),
-``wait_timeout=MS``, ``socket_timeout=S``, ``socket_connect_timeout=S``,
+``wait_timeout=MS``, ``min_version=N`` (the lowest flag document version this
+process serves or builds on: a deployment's pin against an older document put back
+while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
 primary). An unknown parameter is an error, so a typo does not silently change behaviour.
 
@@ -104,6 +106,7 @@ repair with this release's ``cfgcore publish``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -499,25 +502,29 @@ return {1, cv, fv}
 )
 
 # The fleet's guardrail stop register (KEYS[1], a hash: test name -> JSON
-# {"at": TIME, "record": RECORD or null}; see RedisFlagStore.write_stop_register), all
-# the changes of one call in one atomic step. ARGV: triples (test, time, JSON), the time
+# {"at": TIME, "record": RECORD or null}, plus "signature" and "writer" when the writer
+# holds a fleet signing key; see RedisFlagStore.write_stop_register), all the changes of
+# one call in one atomic step. ARGV: quadruples (test, time, JSON, refused), the time
 # being the stop's (the record's guardrail_stopped_at) or the end's (null record: its
 # resume or deletion). An entry replaces the stored one only when it is later, or as
 # late and an end (a resume at the stop's time ends it, as in guardrail_stop): a host
 # that writes what it knows never undoes a newer stop or end. A stored value that is
-# not such an entry (written by another program) is replaced; a key of another type is
-# deleted first. Returns the number of entries written.
+# not such an entry (written by another program) is replaced; so is one the writer read
+# and refused (an unsigned entry, a bad signature, an unknown key: "refused" is the
+# value it read, '' for none), whatever its time, if it is still the one stored. A key
+# of another type is deleted first. Returns the number of entries written.
 _STOPS = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
 local written = 0
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local at = tonumber(ARGV[i + 1])
-  -- (the JSON's keys sorted: "record" is its last, an end's ends so)
-  local ends = string.sub(ARGV[i + 2], -15) == '"record": null}'
+  local okn, new = pcall(cjson.decode, ARGV[i + 2])
+  local ends = okn and type(new) == 'table' and
+    (new['record'] == nil or new['record'] == cjson.null)
   local take = true
   local old = redis.call('HGET', KEYS[1], ARGV[i])
-  if old then
+  if old and not (ARGV[i + 3] ~= '' and old == ARGV[i + 3]) then
     local ok, entry = pcall(cjson.decode, old)
     local was = ok and type(entry) == 'table' and tonumber(entry['at']) or nil
     if was ~= nil then
@@ -557,6 +564,25 @@ def _unexpected(what: str, reply: Any) -> Exception:
     shown = repr(reply)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return InvalidResponse(f"unexpected reply to {what}: {shown}")
+
+
+# Verdicts on stop register values (and refusals reported) kept per store: values an
+# attacker keeps changing must not grow them without bound.
+_MAX_STOP_VERDICTS = 4096
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as a JSON reader gets it back (non-JSON values as their text): what a
+    signature over a register entry covers is what every reader reconstructs."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _stop_signed(entry: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """The content and writer a register entry's signature covers: the canonical JSON
+    (sorted keys) of its time and record, and of its writer record."""
+    content = json.dumps({"at": entry["at"], "record": entry["record"]}, sort_keys=True)
+    writer = json.dumps(entry.get("writer"), sort_keys=True)
+    return content.encode(), writer.encode()
 
 
 class VersionConflictError(ConfigError):
@@ -691,6 +717,11 @@ class RedisFlagStore(RedisFollower):
         self.floor_epoch_key = f"{{{ns}}}:{document}:floor:epoch"
         # The fleet's guardrail stop register (see write_stop_register)
         self.stops_key = f"{{{ns}}}:{document}:guardrail-stops"
+        # The lowest flag document version this process accepts (``min_version=`` in
+        # the URL, 0: any): trusted state a deployment pins where no cache file can
+        # serve as the high-water mark (see _behind). A published configuration of the
+        # same URL numbers its own versions: not concerned.
+        self.min_version = int(opts.get("min_version", 0)) if document == "flags" else 0
         self.poll = float(opts.get("poll", 30.0))
         self.backoff_max = float(opts.get("backoff_max", BACKOFF_MAX))
         self.cache_path = self._cache_path(cache_dir)
@@ -703,6 +734,7 @@ class RedisFlagStore(RedisFollower):
             "backwards": 0,
             "cache_reads": 0,
             "failed": 0,
+            "stops_rejected": 0,
         }
         self.last_error: str | None = None
         self.connected = False
@@ -747,6 +779,14 @@ class RedisFlagStore(RedisFollower):
         # The document read at start that the flag set refused, serving the cache file's
         # instead (see served_instead): never made the cache file's.
         self._not_served: tuple[int, str] | None = None
+        # The stop register (read_stop_register): each value's verdict (True or the
+        # refusal), the entries refused at the last read (test -> the value read: a
+        # write replaces them), the refusals reported (test, SHA-256 of the value) and
+        # those found before any listener followed (told to the first one).
+        self._stop_verdicts: dict[tuple[str, bytes], Any] = {}
+        self._stops_refused: dict[str, bytes] = {}
+        self._stops_reported: set[tuple[str, str]] = set()
+        self._stops_untold: list[ConfigError] = []
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1103,7 +1143,10 @@ class RedisFlagStore(RedisFollower):
             with self._cache_lock():
                 if not self._cache_ahead(doc):
                     atomic_write(self.cache_path, blob)
-            self._cached, self._cached_sum = doc.version, doc.checksum
+                # (under the file's lock, and never back: the follower thread and a
+                # write of this process may both be caching, in either order)
+                if doc.version >= self._cached:
+                    self._cached, self._cached_sum = doc.version, doc.checksum
         except OSError as exc:  # a full disk must not stop the fleet from following
             # Logged once (a read-only state directory fails every time): not at
             # every poll, which would also download the document again to retry.
@@ -1451,6 +1494,51 @@ class RedisFlagStore(RedisFollower):
         log.error("%s: %s; serving version %d from the cache file", self.url, msg, cached.version)
         return cached
 
+    def _unless_behind(self, doc: FlagDocument) -> FlagDocument:
+        """``read()`` before this process serves anything: a stored document older than
+        the one this host served (its cache file: the high-water mark a restart keeps),
+        or below ``min_version``, is not served. Writes lost in a failover, or an older
+        document put back by whoever can write Redis (a signed one passes the
+        signature check under its own version): the cache file's document serves
+        instead, as a running process keeps what it serves, and the floor rises to it so
+        the next write is numbered above it. ConfigError when the cache file cannot
+        serve (none, or itself below ``min_version``). Later reads are judged by the
+        follower, which never goes back."""
+        with self._lock:
+            if self._seen > 0:
+                return doc
+        cached, epoch = self._cache_identity()
+        if doc.version >= max(cached, self.min_version):
+            return doc
+        what = "flag" if self._document == "flags" else "published configuration"
+        if doc.version < cached:
+            self._mark_lost(self._client, cached, epoch)
+            why = (
+                f"the store holds version {doc.version} of the {what} document, older than "
+                f"version {cached} this host served (its cache file {self.cache_path})"
+            )
+        else:
+            why = (
+                f"the store holds version {doc.version} of the {what} document, below "
+                f"min_version={self.min_version} of the store URL (the lowest version this "
+                f"deployment accepts)"
+            )
+        msg = (
+            f"{why}: writes lost in a failover, or an older document put back by someone "
+            f"who can write Redis (a signed one too, under its own version); not served. "
+            f"If the store's document is the intended one, publish it again (it is then "
+            f"numbered above): {self._repair_command()}"
+        )
+        if cached < self.min_version:
+            self.last_error = msg
+            shown = f"version {cached}" if cached else "none"
+            raise ConfigError(
+                f"{msg}; the cache file cannot serve meanwhile ({shown}, below "
+                f"min_version={self.min_version})",
+                file=self.url,
+            )
+        return self._keep_or_cache(msg)
+
     def _lost_version(self) -> int:
         """For an empty store: the highest version this process, its cache file or the
         fleet (the floor key) has seen; 0 for a store that never held a document."""
@@ -1458,7 +1546,7 @@ class RedisFlagStore(RedisFollower):
 
         with self._lock:
             seen = self._seen
-        lost = max(seen, self._cache_version())
+        lost = max(seen, self._cache_version(), self.min_version)
         with contextlib.suppress(redis.RedisError, ConfigError):
             # (a floor that is not a usable version, set by hand, is ignored)
             floor = self._client.get(self.floor_key)
@@ -1526,6 +1614,8 @@ class RedisFlagStore(RedisFollower):
                     doc = self._instead_of_recreated(doc, known)
                 elif fleet is not None and self._foreign(doc.version, doc.epoch, False, fleet):
                     doc = self._instead_of_recreated(doc, fleet, by_fleet=True)
+                else:
+                    doc = self._unless_behind(doc)
         except redis.RedisError as exc:
             down = (
                 "Redis refused this store's credentials"
@@ -1604,11 +1694,19 @@ class RedisFlagStore(RedisFollower):
                         raise
                     old = FlagDocument(self._empty(), b"", -1, "", {}, self.url)
                 with self._lock:
-                    floor = self._seen
+                    floor = max(self._seen, self.min_version)
                 if force:
                     # A repair is numbered above what this machine's cache file holds
                     # too (followers also raise the floor when they refuse a document).
                     floor = max(floor, self._cache_version())
+                elif 0 < old.version < self.min_version:
+                    self.last_error = (
+                        f"not written: the store holds version {old.version}, below "
+                        f"min_version={self.min_version} of the store URL (an older "
+                        f"document put back, or writes lost): nothing is built on it; "
+                        f"restore the intended document first: {self._repair_command()}"
+                    )
+                    raise ConfigError(self.last_error, file=self.url)
                 if old.version == 0 and not force:
                     # An empty store: new, or one that lost its document? (The script
                     # also checks the floor key, for a writer that has seen nothing.)
@@ -1637,6 +1735,23 @@ class RedisFlagStore(RedisFollower):
                         raise ConfigError(self.last_error, file=self.url)
                     if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
                         raise self._refused_by_fleet(old, fleet)
+                    if (
+                        self.keys.verifies
+                        and old.version > 0
+                        and old.version < (served := max(floor, self._cache_version()))
+                    ):
+                        # Signed fleets fail closed: a change on top of an older document
+                        # than this process served (an older signed document put back, or
+                        # writes lost in a failover) would be signed and taken by every
+                        # process, undoing every change since for the whole fleet.
+                        self.last_error = (
+                            f"not written: the store holds version {old.version}, older than "
+                            f"version {served} this process served (an older signed document "
+                            f"put back by someone who can write Redis, or writes lost in a "
+                            f"failover); a signing process builds nothing on it. Publish the "
+                            f"intended document: {self._restore_command(served)}"
+                        )
+                        raise ConfigError(self.last_error, file=self.url)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -1710,8 +1825,7 @@ class RedisFlagStore(RedisFollower):
                 if replicate:
                     self._replicate(new.version)
                 self.stats["writes"] += 1
-                # No cache write here: the cache holds what a follower accepted (this
-                # process's follower caches its own write when the announcement comes).
+                self._own_write(new, writer_blob, signature)
                 return old, new
             if status == -6:
                 raise _conflict(self.key, version, int(expected), self.url)
@@ -1767,6 +1881,34 @@ class RedisFlagStore(RedisFollower):
                 f"key (cfgcore publish)",
                 file=self.url,
             )
+
+    def _own_write(self, doc: FlagDocument, writer: bytes, signature: bytes) -> None:
+        """``doc`` was just written by this process: make it the cache file's now, as
+        this process's follower does when the announcement of its own write comes (a
+        writer that exits at once, a CLI or a deploy script, never got that far, and its
+        next start knew neither the store's epoch nor its version).
+
+        Only a document that follower would cache: the written bytes go through the
+        checks it makes (checksum, the signature against this process's own trusted
+        keys, decoding, nesting); one that fails them is written but not cached, as the
+        follower would leave it. (A process's own write is not delivered to its
+        listeners: the flag set that wrote it serves it already.) Flag documents only:
+        a published configuration is judged by each host's follower (validated there),
+        and a publish would otherwise cache one that host refuses."""
+        if self.cache_path is None or self._document != "flags" or doc.version <= 0:
+            return
+        try:
+            self._document_from(
+                str(doc.version).encode(), doc.checksum.encode(), writer, doc.data,
+                self.url, doc.epoch, doc.forced, signature or None,
+            )  # fmt: skip
+        except ConfigError as exc:
+            log.warning(
+                "%s: version %d written by this process would be refused by its own "
+                "follower, so it is not cached: %s", self.url, doc.version, exc,
+            )  # fmt: skip
+            return
+        self._write_cache(doc)
 
     def _refused_by_fleet(self, old: FlagDocument, fleet: str) -> ConfigError:
         """The error for a write refused because the fleet served another epoch than the
@@ -1881,9 +2023,17 @@ class RedisFlagStore(RedisFollower):
         it is the callback's business.
         Returns a function that unsubscribes.
         """
+        from cfgcore.runtime.events import run_after_delivery
+
         entry = (callback, on_error)
         with self._lock:
             self._callbacks.append(entry)
+            untold: list[ConfigError] = []
+            if on_error is not None:
+                untold, self._stops_untold = self._stops_untold, []
+        if on_error is not None:
+            for exc in untold:  # (stop register entries refused before anyone listened)
+                run_after_delivery(functools.partial(on_error, exc))
         self._start()
 
         def unsubscribe() -> None:
@@ -1898,10 +2048,15 @@ class RedisFlagStore(RedisFollower):
         """``{test: (time, record or None)}``: the guardrail stops the fleet recorded
         beside the document (``{NS}:flags:guardrail-stops``), a stop in force (its
         record) or its end (None: resumed or deleted at that time). Entries that are not
-        such (written by another program) are logged and passed over. Raises
+        such (written by another program) are logged and passed over. With verification
+        keys (:mod:`cfgcore.runtime.signing`), so is an entry without a valid signature
+        by a trusted key, reported as a refused document is (once per stored value:
+        ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
+        ``on_error`` listeners: the flag set's health, audit and metrics). Raises
         redis.RedisError when Redis cannot be read (the caller degrades)."""
         raw = self._client.hgetall(self.stops_key)
         entries: dict[str, tuple[float, Any]] = {}
+        refused: dict[str, bytes] = {}
         for name, value in raw.items():
             try:
                 test = name.decode()
@@ -1918,19 +2073,103 @@ class RedisFlagStore(RedisFollower):
                     "register %s: %s", self.url, name, self.stops_key, exc,
                 )  # fmt: skip
                 continue
+            if self.keys.verifies:
+                try:
+                    self._verify_stop(test, entry, value)
+                except ConfigError as exc:
+                    refused[test] = value
+                    self._stop_refused(test, value, exc)
+                    continue
             entries[test] = (float(at), record)
+        self._stops_refused = refused
         return entries
+
+    def _verify_stop(self, test: str, entry: dict[str, Any], value: bytes) -> None:
+        """ConfigError unless ``entry`` (the stored ``value`` of ``test``) is signed by a
+        key this process trusts. A value checked before is not checked again."""
+        verdicts = self._stop_verdicts
+        known = verdicts.get((test, value))
+        if known is not None:
+            if isinstance(known, ConfigError):
+                raise known
+            return
+        try:
+            content, writer = _stop_signed(entry)
+            self.keys.verify_stop(
+                self.stops_key, test, content, writer, entry.get("signature"),
+                f"{self.url} ({self.stops_key})",
+            )  # fmt: skip
+        except ConfigError as exc:
+            verdict: Any = exc
+        else:
+            verdict = True
+        if len(verdicts) >= _MAX_STOP_VERDICTS:  # (values an attacker keeps changing)
+            verdicts.clear()
+        verdicts[(test, value)] = verdict
+        if verdict is not True:
+            raise verdict
+
+    def _stop_refused(self, test: str, value: bytes, exc: ConfigError) -> None:
+        """Report a refused entry of the stop register once while it stays stored: as a
+        refused document (stats, last_error, log, the on_error listeners after the
+        change path that read it; one refused before any listener follows is told to the
+        first that does)."""
+        from cfgcore.runtime.events import run_after_delivery
+
+        mark = (test, hashlib.sha256(value).hexdigest())
+        with self._lock:
+            if mark in self._stops_reported:
+                return
+            if len(self._stops_reported) >= _MAX_STOP_VERDICTS:
+                self._stops_reported.clear()
+            self._stops_reported.add(mark)
+            handlers = [h for _, h in self._callbacks if h is not None]
+            if not handlers:
+                self._stops_untold.append(exc)
+        self.stats["stops_rejected"] += 1
+        self.last_error = str(exc)
+        log.error(
+            "passing over a refused guardrail stop register entry (the fleet does not take it): %s",
+            exc,
+        )
+        for handler in handlers:
+            run_after_delivery(functools.partial(handler, exc))
 
     def write_stop_register(self, entries: Mapping[str, tuple[float, Any]]) -> int:
         """Record guardrail stops (``{test: (stop time, record)}``) and their ends
         (``(end time, None)``) in the fleet's register, in one atomic script: an entry
         replaces the stored one only when it is later, or as late and an end, so no
-        host undoes a newer stop or end. Returns how many were written; raises
-        redis.RedisError."""
+        host undoes a newer stop or end; or when the stored one is an entry this process
+        refused when it last read the register (unsigned, a bad signature: see
+        :meth:`read_stop_register`). A process holding the fleet signing key signs each
+        entry (its field, time, record and a writer record); one that checks signatures
+        but holds no signing key writes nothing (ConfigError: every process that checks
+        would refuse them). Returns how many were written; raises redis.RedisError."""
+        if self.keys.verifies and not self.keys.signs:
+            from cfgcore.runtime.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE
+
+            raise ConfigError(
+                f"not written: this process accepts only signed guardrail stop entries "
+                f"({self.keys.verify_origin}) but holds no signing key ({ENV_SIGNING_KEY} "
+                f"or {ENV_SIGNING_KEY_FILE})",
+                file=self.url,
+            )
+        writer: Any = None
+        if self.keys.signs:
+            writer = _canonical(writer_identity())
+            writer_text = json.dumps(writer, sort_keys=True).encode()
+        refused = self._stops_refused
         args: list[Any] = []
         for name, (at, record) in sorted(entries.items()):
-            value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
-            args += [name, repr(float(at)), value]
+            if writer is not None:
+                body = _canonical({"at": at, "record": record})
+                content = json.dumps(body, sort_keys=True).encode()
+                signature = self.keys.sign_stop(self.stops_key, name, content, writer_text)
+                signed = {**body, "signature": signature, "writer": writer}
+                value = json.dumps(signed, sort_keys=True)
+            else:  # (exactly the entries of releases before signing)
+                value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
+            args += [name, repr(float(at)), value, refused.get(name, b"")]
         if not args:
             return 0
         return int(self._stops(keys=[self.stops_key], args=args))
@@ -2152,7 +2391,7 @@ class RedisConfigStore(RedisFlagStore):
                 with self._lock:
                     cfloor = max(cfloor, self._seen)
                 with flags._lock:
-                    ffloor = max(ffloor, flags._seen)
+                    ffloor = max(ffloor, flags._seen, flags.min_version)
                 csigned: Any = ""
                 fsigned: Any = ""
                 csig = fsig = b""
@@ -2245,6 +2484,7 @@ class RedisConfigStore(RedisFlagStore):
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
+                flags._own_write(fnew, fblob, fsig)
                 return cnew, fnew
             if status == -4:
                 store = flags if fversion else self

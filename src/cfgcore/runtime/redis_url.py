@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_NAMESPACE", "SCHEMES", "RedisURL", "parse_redis_url", "redac
 SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
 DEFAULT_NAMESPACE = "cfgcore"
 
-_INT_OPTS = {"wait", "wait_timeout"}
+_INT_OPTS = {"wait", "wait_timeout", "min_version"}
 _FLOAT_OPTS = {"poll", "socket_timeout", "socket_connect_timeout", "backoff_max"}
 _STR_OPTS = {
     "namespace",
@@ -92,7 +92,7 @@ class RedisURL:
 _SECRET_OPTS = {"sentinel_password", "ssl_password"}
 # The options a command needs to reach the same store (for_command).
 _CONNECT_OPTS = (_INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS) - {
-    "namespace", "cache", "poll", "backoff_max", "client_name",
+    "namespace", "cache", "poll", "backoff_max", "client_name", "min_version",
 }  # fmt: skip
 
 
@@ -302,6 +302,11 @@ def _check_ranges(
     for key in sorted(_INT_OPTS & options.keys()):
         if options[key] < 0:
             raise ConfigError(f"{key}: expected 0 or more, got {options[key]!r}", file=shown)
+    if options.get("min_version", 0) > 2**53 - 1:  # (what a stored version can be)
+        raise ConfigError(
+            f"min_version: expected a version from 0 to 2**53 - 1, got {options['min_version']}",
+            file=shown,
+        )
     if db < 0:
         raise ConfigError(f"database: expected 0 or more, got {db}", file=shown)
     for host, port in hosts:

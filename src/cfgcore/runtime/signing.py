@@ -56,6 +56,7 @@ __all__ = [
     "generate_signing_pair",
     "public_key_line",
     "signed_message",
+    "stop_message",
 ]
 
 log = logging.getLogger("cfgcore.fleet")
@@ -123,6 +124,10 @@ def _parse(text: str, what: str) -> tuple[str, bytes]:
     return kid, raw
 
 
+def _framed(label: bytes, parts: Iterable[bytes]) -> bytes:
+    return label + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
 def signed_message(kid: str, key: str, version: int, data: bytes, writer: bytes) -> bytes:
     """The bytes an Ed25519 signature covers: a fixed label, then the key id, the
     document's Redis key, its version (decimal), the SHA-256 of its data and of its
@@ -134,7 +139,23 @@ def signed_message(kid: str, key: str, version: int, data: bytes, writer: bytes)
         hashlib.sha256(data).digest(),
         hashlib.sha256(writer).digest(),
     )
-    return b"cfgcore fleet document v1\n" + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    return _framed(b"cfgcore fleet document v1\n", parts)
+
+
+def stop_message(kid: str, key: str, test: str, content: bytes, writer: bytes) -> bytes:
+    """The bytes a guardrail stop register entry's signature covers: another label than
+    a document's (neither signature passes for the other), the key id, the register's
+    Redis key (``{NS}:flags:guardrail-stops``), the entry's field (the A/B test's
+    name), the SHA-256 of its content (the canonical JSON of its time and record) and of
+    its writer (canonical JSON), each length-prefixed."""
+    parts = (
+        kid.encode(),
+        key.encode("utf-8", "surrogatepass"),
+        test.encode("utf-8", "surrogatepass"),
+        hashlib.sha256(content).digest(),
+        hashlib.sha256(writer).digest(),
+    )
+    return _framed(b"cfgcore fleet guardrail stop v1\n", parts)
 
 
 @dataclass(frozen=True)
@@ -321,13 +342,21 @@ class FleetKeys:
             verify, verify_origin = [line for _, line in lines], path
         return cls(signing, verify, signing_origin=signing_origin, verify_origin=verify_origin)
 
-    def sign(self, key: str, version: int, data: bytes, writer: bytes) -> bytes:
-        """The envelope to store beside document ``key`` at ``version``."""
+    def _sign(self, message: Any) -> bytes:
         signer = self._signer
         if signer is None:
             raise ConfigError(f"no fleet signing key: set {ENV_SIGNING_KEY}(_FILE)")
-        sig = signer.private.sign(signed_message(signer.kid, key, version, data, writer))
+        sig = signer.private.sign(message(signer.kid))
         return f"{_PREFIX}{signer.kid}:{_b64(sig)}".encode()
+
+    def sign(self, key: str, version: int, data: bytes, writer: bytes) -> bytes:
+        """The envelope to store beside document ``key`` at ``version``."""
+        return self._sign(lambda kid: signed_message(kid, key, version, data, writer))
+
+    def sign_stop(self, key: str, test: str, content: bytes, writer: bytes) -> str:
+        """The envelope of entry ``test`` of the guardrail stop register ``key``
+        (:func:`stop_message`)."""
+        return self._sign(lambda kid: stop_message(kid, key, test, content, writer)).decode()
 
     def verify(
         self, key: str, version: int, data: bytes, writer: bytes, envelope: Any, origin: str
@@ -335,9 +364,33 @@ class FleetKeys:
         """Nothing when ``envelope`` is a valid signature of the document by a trusted
         key; ConfigError saying why otherwise (never another exception: followers call
         this off the request path and report the refusal)."""
+        self._verify(
+            lambda kid: signed_message(kid, key, version, data, writer),
+            envelope, f"version {version}", "documents", "document (changed after it was "
+            "signed, or signed for another version, namespace or document)", origin,
+        )  # fmt: skip
+
+    def verify_stop(
+        self, key: str, test: str, content: bytes, writer: bytes, envelope: Any, origin: str
+    ) -> None:
+        """Nothing when ``envelope`` is a valid signature of entry ``test`` of the
+        guardrail stop register ``key`` by a trusted key; ConfigError saying why."""
+        shown = test if len(test) <= 80 and test.isprintable() else test[:77] + "..."
+        self._verify(
+            lambda kid: stop_message(kid, key, test, content, writer),
+            envelope, f"guardrail stop entry {shown!r}", "guardrail stop entries",
+            "entry (changed after it was signed, or signed for another test or "
+            "namespace)", origin,
+        )  # fmt: skip
+
+    def _verify(
+        self, message: Any, envelope: Any, what: str, kinds: str, mismatch: str, origin: str
+    ) -> None:
+        if isinstance(envelope, str):
+            envelope = envelope.encode("utf-8", "replace")
         if not isinstance(envelope, bytes) or not envelope:
             raise ConfigError(
-                f"version {version} is not signed, and this process accepts only documents "
+                f"{what} is not signed, and this process accepts only {kinds} "
                 f"signed by a key it trusts ({self.verify_origin}): refused (the process that "
                 f"wrote it holds no fleet signing key, {ENV_SIGNING_KEY} or "
                 f"{ENV_SIGNING_KEY_FILE}, or the signature was removed)",
@@ -348,14 +401,14 @@ class FleetKeys:
         prefix, _, kid = head.rpartition(":")
         if prefix + ":" != _PREFIX or not _KEY_ID.fullmatch(kid):
             raise ConfigError(
-                f"version {version}: the stored signature is not a cfgcore fleet signature "
+                f"{what}: the stored signature is not a cfgcore fleet signature "
                 f"(v1:ed25519:ID:SIGNATURE): refused",
                 file=origin,
             )
         public = self._trusted.get(kid)
         if public is None:
             raise ConfigError(
-                f"version {version} is signed with key {kid[:24]!r}, which this process does "
+                f"{what} is signed with key {kid[:24]!r}, which this process does "
                 f"not trust (it trusts {', '.join(map(repr, self.verify_kids))}: "
                 f"{self.verify_origin}): refused",
                 file=origin,
@@ -366,12 +419,10 @@ class FleetKeys:
                 # (only the form sign() writes: base64 has several spellings of one
                 # value, and a stored signature is either the one written or refused)
                 raise ValueError("not 64 bytes of base64url as written")
-            public.verify(sig, signed_message(kid, key, version, data, writer))
+            public.verify(sig, message(kid))
         except Exception:  # InvalidSignature, or a malformed one
             raise ConfigError(
-                f"version {version}: the signature by key {kid!r} does not match the "
-                f"document (changed after it was signed, or signed for another version, "
-                f"namespace or document): refused",
+                f"{what}: the signature by key {kid!r} does not match the {mismatch}: refused",
                 file=origin,
             ) from None
 
