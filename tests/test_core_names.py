@@ -208,6 +208,15 @@ def test_bounded_interning_leaves_texts_no_literal_is_interned_as(budget: Any) -
     assert _names._made == {}
 
 
+def test_bounded_interning_leaves_long_texts(budget: Any) -> None:
+    # The budget counts names, not bytes: 10,000 immortal keys of a megabyte each
+    # would be 10 GB. Literal keys are short.
+    longest, longer = _new("k" * _names.LONGEST), _new("k" * (_names.LONGEST + 1))
+    assert budget(longer) is longer and budget(_new(longer)) is not longer
+    assert budget(longest) is longest and budget(_new(longest)) is longest
+    assert list(_names._made) == [longest]
+
+
 def test_bounded_interning_stops_at_the_budget_and_keeps_serving_what_it_interned(
     budget: Any,
 ) -> None:

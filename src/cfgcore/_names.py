@@ -18,8 +18,9 @@ grew a 3.12 process by 21 MB, one of 2,000 new configuration keys by 10 MB. Ther
 * interns only ASCII letters, digits and underscores: the only texts the compiler
   interns among a module's string constants (``all_name_chars`` in CPython's
   ``codeobject.c``), so the only ones a literal can match by identity;
-* interns at most :data:`BUDGET` distinct texts per process (with 30-character names,
-  1.6 MB: the strings, CPython's interned table and this module's), and keeps serving
+* interns texts of at most :data:`LONGEST` characters, at most :data:`BUDGET`
+  distinct ones per process (with 30-character names, 1.6 MB: the strings, CPython's
+  interned table and this module's; 2.3 MB at the longest), and keeps serving
   the ones it interned (a configuration reloaded from its file gets them back); a name
   past that is stored as the text it is, read by comparing characters (about 60
   instructions per level of a configuration read).
@@ -38,9 +39,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-#: Most distinct names :func:`intern` makes immortal in one process (see the module's
-#: docstring); unused where interned strings are mortal.
+#: Most distinct names :func:`intern` makes immortal in one process, and the longest
+#: (see the module's docstring); unused where interned strings are mortal.
 BUDGET = 10_000
+LONGEST = 100
 
 
 def _interning_is_forever() -> bool:
@@ -68,7 +70,7 @@ def _intern_bounded(text: str) -> str:
     found = _made.get(text)
     if found is not None:
         return found
-    if len(_made) >= BUDGET or not _name_chars(text):
+    if len(_made) >= BUDGET or len(text) > LONGEST or not _name_chars(text):
         return text
     found = sys.intern(text)
     # Two threads may both get here: they intern to the same object; the count may pass
