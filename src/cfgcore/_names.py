@@ -9,11 +9,11 @@ stored key is the interned object too, instead of comparing characters (issue 15
 trees (``config.tree``) and the compiled snapshot (``_eval``) store their names as.
 
 Interning costs nothing lasting where an interned string dies with its last reference
-(CPython 3.11 and 3.13+). Where it is immortal (CPython 3.12, PEP 683; free-threaded
-builds), interning every name of every version made a service whose flag or
-configuration names change keep every name it ever saw: 40 swaps of 2,000 new flags
-grew a 3.12 process by 21 MB, one of 2,000 new configuration keys by 10 MB. There
-:func:`intern`
+(CPython 3.11 and 3.13+). Where it is immortal (CPython 3.12, PEP 683; the
+free-threaded 3.13 build: the runtime is asked, see :data:`IMMORTAL`), interning every
+name of every version made a service whose flag or configuration names change keep every
+name it ever saw: 40 swaps of 2,000 new flags grew a 3.12 process by 21 MB, 40 versions
+of a tree of 2,000 new keys by 10 MB. There :func:`intern`
 
 * interns only ASCII letters, digits and underscores: the only texts the compiler
   interns among a module's string constants (``all_name_chars`` in CPython's
