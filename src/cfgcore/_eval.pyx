@@ -45,9 +45,9 @@ from cfgcore._layout cimport *  # opcodes, record offsets, reason codes: the sha
 
 from collections.abc import Mapping
 from enum import Enum
-from sys import intern as _intern
 
 from cfgcore import compiler as _C
+from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
 from cfgcore.details import (
     ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value,
     int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,

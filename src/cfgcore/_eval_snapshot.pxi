@@ -228,7 +228,8 @@ cdef class CompiledSnapshot:
         self.clock = clock
         # Flag keys and attribute names interned: the literals callers pass
         # (engine.is_enabled("new_ui", {"user_id": ...})) are interned by Python, so the
-        # index and attribute lookups match them by identity instead of comparing text.
+        # index and attribute lookups match them by identity instead of comparing text
+        # (where interned strings are immortal, CPython 3.12, within cfgcore._names' budget).
         self._index = {_intern(k): v for k, v in t.index.items()}
         self._keys = tuple([_intern(k) for k in t.keys])
         self._values = tuple(t.values)

@@ -23,7 +23,6 @@ costs; :class:`PyFrozenDict` and :class:`PyFrozenList` are the pure-Python refer
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -38,6 +37,7 @@ from cfgcore._frozen import (  # noqa: F401 - the frozen containers' historical 
     _redacted,
     thaw,
 )
+from cfgcore._names import intern as _intern
 from cfgcore.errors import ConfigError, Problem
 
 DELETE = "__delete__"
@@ -53,14 +53,15 @@ def _key(k: Any) -> Any:
     # Keys decoded from a file are new string objects; the literals a service reads them
     # with (cfg["audio"]["bitrate"]) are interned. Interning the tree's keys lets each
     # lookup match by identity instead of comparing characters (issue 15: about 40
-    # instructions per level).
+    # instructions per level); where interned strings are immortal (CPython 3.12) only
+    # within a budget, so changing names do not pile up (see cfgcore._names).
     if type(k) is str:
-        return sys.intern(k)
+        return _intern(k)
     if isinstance(k, str):
         # A subclass given by a caller (update_config's value, set_active_config's tree)
         # is kept as the text it holds: as a served key its own __eq__ and __hash__
         # answered every read (and could match keys it does not spell).
-        return sys.intern(str.__str__(k))
+        return _intern(str.__str__(k))
     return k
 
 
@@ -150,7 +151,7 @@ def freeze(value: Any) -> Any:
     """Deep read-only copy of ``value``; drops merge markers left without a target, and
     serves an escaped marker as its text (:func:`unescape_marker`).
 
-    String keys are interned (see ``_key``).
+    String keys are interned (see ``_key`` and :mod:`cfgcore._names`).
     """
     if isinstance(value, dict):
         return FrozenDict(
