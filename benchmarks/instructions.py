@@ -186,13 +186,14 @@ def instructions(setup: str, stmt: str, n: int, main_only: bool = False) -> int:
         path = os.path.join(tmp, "case.py")
         with open(path, "w", encoding="utf-8") as f:
             f.write(_script(setup, stmt, n, main_only))
-        # This checkout's sources (and its built extensions), whatever is installed.
+        # This checkout's sources (and its built extensions), whatever is installed; the
+        # interpreter as invoked (a venv's python, not the one it links to: its packages).
         src = os.path.join(os.path.dirname(HERE), "src")
         env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": src}
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
              f"--separate-threads={'yes' if main_only else 'no'}",
-             os.path.realpath(sys.executable), path],
+             sys.executable, path],
             capture_output=True, text=True, env=env,
         )  # fmt: skip
         if out.returncode != 0:
