@@ -342,20 +342,15 @@ def test_a_hostile_epoch_field_is_refused_and_publish_repairs(redis_server, open
 def test_separate_processes_flushall_reseed_refusal_and_repair(redis_server, tmp_path):
     """The same story with real processes (tests/fleet_proc.py), each with a state
     directory (cache file) of its own, as on separate machines."""
-    import os
     import subprocess
-    import sys
 
-    from tests.test_fleet_processes import PROC, SRC, Member
+    from tests.test_fleet_processes import Member, proc_env, run_proc
 
     def env(name: str) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / name))
+        return proc_env(tmp_path / name)
 
     def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, PROC, *args], env=env(name), capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+        return run_proc(tmp_path / name, *args)
 
     url = redis_server.url + "?namespace=procs"  # poll 30 s: nobody polls in the window
     follower = Member("follow", url, env=env("f"))

@@ -25,6 +25,21 @@ SRC = os.path.dirname(os.path.dirname(os.path.abspath(cfgcore.__file__)))
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always")  # a restart keeps the data
 
 
+def proc_env(state_dir: object) -> dict[str, str]:
+    """The environment of a fleet_proc.py process with ``state_dir`` (its cache files)
+    as its own state directory, as on a machine of its own."""
+    return dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(state_dir))
+
+
+def run_proc(state_dir: object, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one fleet_proc.py command (``write URL I N``, ``repair URL NAME``...) to its
+    end in a process of its own."""
+    return subprocess.run(
+        [sys.executable, PROC, *args], env=proc_env(state_dir), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+
+
 class Member:
     """One fleet_proc.py process; ``ask`` sends a command and reads its JSON answer."""
 

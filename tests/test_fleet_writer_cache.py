@@ -9,9 +9,7 @@ not cached by the write either."""
 from __future__ import annotations
 
 import glob
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
@@ -21,7 +19,7 @@ from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
 from cfgcore.snapshot import Flag, Snapshot
-from tests.test_fleet_processes import PROC, SRC, Member
+from tests.test_fleet_processes import Member, proc_env, run_proc
 
 NS = "wcache"
 KEY = "{" + NS + "}:flags"
@@ -54,11 +52,7 @@ def test_a_writer_that_exits_at_once_leaves_its_write_in_its_cache_file(
     """Real processes: a manager's writes (``os._exit`` right after them: no close, no
     time for the follower) and a bare store's forced write (no follower at all) each
     leave the store's version, checksum and epoch in their state directory's cache."""
-    env = dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / "w"))
-    done = subprocess.run(
-        [sys.executable, PROC, "write", url, "0", "3", "exit"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = run_proc(tmp_path / "w", "write", url, "0", "3", "exit")
     assert done.returncode == 0, done.stderr
     doc = stored(redis_server)
     (path,) = glob.glob(str(tmp_path / "w" / "fleet" / f"{NS}-flags-*.msgpack"))
@@ -68,11 +62,7 @@ def test_a_writer_that_exits_at_once_leaves_its_write_in_its_cache_file(
     assert blob["epoch"] == doc["epoch"].decode()
     assert blob["data"] == doc["data"]
 
-    env = dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / "ops"))
-    done = subprocess.run(
-        [sys.executable, PROC, "repair", url, "repaired"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = run_proc(tmp_path / "ops", "repair", url, "repaired")
     assert done.returncode == 0, done.stderr
     doc = stored(redis_server)
     (path,) = glob.glob(str(tmp_path / "ops" / "fleet" / f"{NS}-flags-*.msgpack"))
@@ -90,13 +80,10 @@ def test_a_writer_restarted_after_exiting_at_once_refuses_a_recreated_store(
     file), while a follower keeps serving the writer's flags."""
 
     def env(name: str) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=SRC, CFGCORE_STATE_DIR=str(tmp_path / name))
+        return proc_env(tmp_path / name)
 
     def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, PROC, *args], env=env(name), capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+        return run_proc(tmp_path / name, *args)
 
     follower = Member("follow", url, env=env("f"))
     try:
