@@ -15,7 +15,6 @@ generators leave out.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 from tests.test_core_differential import NUMS, WORDS, ctx_values, same, snapshots
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
@@ -55,20 +55,7 @@ def subclassed(value):
     return value
 
 
-class Plain(Mapping):
-    """A mapping that is not a dict."""
-
-    def __init__(self, data: dict) -> None:
-        self.data = data
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
+Plain = DictMapping  # a mapping that is not a dict
 
 
 odd_values = st.one_of(

@@ -14,9 +14,10 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Mapping
 
 import pytest
+
+from tests.mappings import DictMapping
 
 N = 10
 WINDOW = {"start": "2020-01-01T00:00:00Z", "end": "2040-01-01T00:00:00Z"}
@@ -48,24 +49,12 @@ def _snapshot(on: bool) -> dict:
     return {"flags": flags}
 
 
-class Yielding(Mapping):
+class Yielding(DictMapping):
     """A mapping whose get() lets other threads run (as I/O or a lock would)."""
-
-    def __init__(self, data):
-        self.data = data
 
     def get(self, key, default=None):
         time.sleep(0)
         return self.data.get(key, default)
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
 
 
 KEYS = [f"f{i}" for i in range(N)] + ["v", "c", "t", "p"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import decimal
 import fractions
 import itertools
-from collections.abc import Mapping
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 from tests.test_audit2_eval_differential import F, I, S, _answers, odd_values
 from tests.test_core_differential import NUMS, WORDS, gates, hashings
 
@@ -178,7 +178,7 @@ class Boom(Exception):
     pass
 
 
-class RaisingGet(Mapping):
+class RaisingGet(DictMapping):
     """get() raises for one attribute, answers the others."""
 
     def __init__(self, data, bad):
@@ -189,17 +189,8 @@ class RaisingGet(Mapping):
             raise Boom(key)
         return self.data.get(key, default)
 
-    def __getitem__(self, key):
-        return self.data[key]
 
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
-
-
-class Drifting(Mapping):
+class Drifting(DictMapping):
     """get() answers a different value on every call (a live view of changing data):
     each evaluator must read an attribute once per binding, so both see the same
     sequence as long as they read in the same order."""
@@ -212,15 +203,6 @@ class Drifting(Mapping):
         self.calls += 1
         value = self.data.get(key, default)
         return f"{value}{self.calls}" if isinstance(value, str) else value
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
 
 
 class RaisingStr(str):

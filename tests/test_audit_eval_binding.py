@@ -7,7 +7,6 @@ answers on the two evaluators."""
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 from tests.test_core_differential import ATTRS, contexts, ctx_values, same, snapshots
 
 SNAPSHOT = {
@@ -27,20 +27,7 @@ SNAPSHOT = {
 }  # fmt: skip
 
 
-class Live(Mapping):
-    """A mapping that is not a dict, over a dict the test changes."""
-
-    def __init__(self, data: dict) -> None:
-        self.data = data
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
+Live = DictMapping  # a mapping that is not a dict, over a dict the test changes
 
 
 @pytest.mark.parametrize("wrap", [types.MappingProxyType, Live])

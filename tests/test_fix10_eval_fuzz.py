@@ -27,6 +27,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.engine import engine_class
 from cfgcore.errors import SnapshotError
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 from tests.test_core_differential import gates, hashings
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
@@ -407,18 +408,7 @@ class RaisingMapping(Mapping):
         raise Boom
 
 
-class PlainMapping(Mapping):
-    def __init__(self, data):
-        self.data = data
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
+PlainMapping = DictMapping
 
 
 keys = st.one_of(

@@ -18,12 +18,12 @@ import gc
 import random
 import sys
 import threading
-from collections.abc import Mapping
 
 import pytest
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 
 DOC = {
     "flags": {
@@ -218,21 +218,12 @@ def test_a_context_across_swaps_and_two_engines(impl):
         assert a.evaluate_all(ctx) == a.evaluate_all(attrs)
 
 
-class _SwappingMapping(Mapping):
+class _SwappingMapping(DictMapping):
     """A mapping whose get() swaps the engine (or re-initialises the context) while a
     check is binding its attributes."""
 
     def __init__(self, data, action):
         self.data, self.action, self.calls = data, action, 0
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
 
     def get(self, key, default=None):
         self.calls += 1

@@ -16,12 +16,12 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from collections.abc import Mapping
 
 import pytest
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 
 DOC = {
     "flags": {
@@ -103,19 +103,7 @@ def test_collecting_while_contexts_are_checked(impl):
     engine = engine_class(IMPLS[impl]).from_snapshot(DOC)
     errors: list = []
 
-    class Collecting(Mapping):
-        def __init__(self, data):
-            self.data = data
-
-        def __getitem__(self, key):
-            return self.data[key]
-
-        def __iter__(self):
-            return iter(self.data)
-
-        def __len__(self):
-            return len(self.data)
-
+    class Collecting(DictMapping):
         def get(self, key, default=None):
             gc.collect(0)
             return self.data.get(key, default)

@@ -11,12 +11,11 @@ such a check and keeps its own. The reference now does the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.mappings import DictMapping
 
 TARGETED = {
     "flags": {"f": {"default": "off", "rules": [{"when": {"attr": "x", "eq": 1}, "serve": "on"}]}}
@@ -30,22 +29,13 @@ READS_NOTHING = {
 }
 
 
-class Live(Mapping):
+class Live(DictMapping):
     """A mapping read as it is (not copied): what a check reads depends on when."""
 
     def __init__(self, data, on_get=None):
         self.data = data
         self.on_get = on_get
         self.reads = 0
-
-    def __getitem__(self, key):
-        return self.data[key]
-
-    def __iter__(self):
-        return iter(self.data)
-
-    def __len__(self):
-        return len(self.data)
 
     def get(self, key, default=None):
         self.reads += 1
