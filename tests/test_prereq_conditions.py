@@ -198,6 +198,29 @@ def test_cycles_through_conditions_are_refused():
     assert any("prerequisite cycle" in m for _, m in mixed)
 
 
+def test_a_cycle_is_reported_at_the_edge_that_closes_it():
+    # at the condition or the prerequisite entry that reads back, not at a flag's
+    # prerequisite list as a whole
+    via_rule = _problems(
+        {
+            "flags": {
+                "a": {"default": "off", "prerequisites": ["x", "b"]},
+                "x": _rule({"eq": 1, "attr": "n"}),
+                "b": _rule({"any": [{"eq": 1, "attr": "n"}, {"prerequisite": "a"}]}),
+            }
+        }
+    )
+    cycles = [(p, m) for p, m in via_rule if "prerequisite cycle" in m]
+    assert cycles == [
+        ("flags.b.rules[0].when.any[1].prerequisite", "prerequisite cycle: a -> b -> a")
+    ]
+    via_list = _problems({"flags": {"a": {"default": "off", "prerequisites": ["x", "a"]},
+                                    "x": _rule({"eq": 1, "attr": "n"})}})  # fmt: skip
+    assert [(p, m) for p, m in via_list if "cycle" in m] == [
+        ("flags.a.prerequisites[1]", "prerequisite cycle: a -> a")
+    ]
+
+
 def _chain(n: int) -> dict:
     flags = {"f0": _rule({"attr": "x", "eq": 1})}
     for i in range(1, n):

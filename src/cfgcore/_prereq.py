@@ -93,14 +93,20 @@ class PrerequisiteGraph(ConditionLowering):
         # conditions read (each OP_FLAG node is evaluated at most once per evaluation of
         # the flag, as a prerequisite is: both count toward depth and fan-out alike).
         graph: list[list[int]] = []
+        # Where each flag's prerequisite edges were written (indices into its
+        # ``prerequisites``; its condition edges follow them in ``graph``), for a cycle's
+        # report: built as numbers, texts only for a cycle found.
+        pre_at: list[list[int]] = []
         for fi in range(n):
             pres = pending.get(fi)
             if pres is not None:
                 deps = [p for p, _, _ in pres if p >= 0]
+                pre_at.append([i for p, i, _ in pres if p >= 0])
             else:  # unchanged: read its targets back from its records
                 start = t.flags[fi * FW + F_PRE_START]
                 count = t.flags[fi * FW + F_PRE_COUNT]
                 deps = [t.prereqs[(start + j) * PW] for j in range(count)]
+                pre_at.append(list(range(count)))
             deps += [test[1] for test in t.flag_tests[fi]]
             graph.append(deps)
         if changed is None:
@@ -137,7 +143,7 @@ class PrerequisiteGraph(ConditionLowering):
                 t.nodes[pos * NW + 3] = self.want_code(
                     target, variant, variants, off, where, reported
                 )
-        self.cycles_and_limits(graph, affected)
+        self.cycles_and_limits(graph, affected, pre_at)
 
     def want_code(
         self,
@@ -189,11 +195,22 @@ class PrerequisiteGraph(ConditionLowering):
             problem(where, f"flag {t.keys[target]!r} is not boolean: name the variant required")
         return want
 
-    def cycles_and_limits(self, graph: list[list[int]], affected: set[int]) -> None:
+    def cycles_and_limits(
+        self, graph: list[list[int]], affected: set[int], pre_at: list[list[int]]
+    ) -> None:
         """Refuse cycles, chains past MAX_PREREQUISITE_DEPTH and checks past
         MAX_PREREQUISITE_EVALUATIONS; write each affected flag's slot list (its own
-        slots and those of every flag it reads)."""
+        slots and those of every flag it reads). A cycle is reported at the edge that
+        closes it: ``flags.F.prerequisites[i]`` or the ``prerequisite`` condition's path
+        (``pre_at[f]``: the indices of flag f's prerequisite edges, which come first in
+        ``graph[f]``)."""
         t = self.t
+
+        def edge_path(node: int, child: int) -> str:
+            if child < len(pre_at[node]):
+                return f"flags.{t.keys[node]}.prerequisites[{pre_at[node][child]}]"
+            return str(t.flag_tests[node][child - len(pre_at[node])][5])
+
         n = len(t.keys)
         # Cycles and depth: iterative DFS with colours from the affected flags (a new
         # cycle must pass through a changed flag); report each cycle once.
@@ -216,9 +233,7 @@ class PrerequisiteGraph(ConditionLowering):
                     if state[nxt] == 1:
                         cyc = path[path.index(nxt) :] + [nxt]
                         names = " -> ".join(t.keys[c] for c in cyc)
-                        self.problem(
-                            f"flags.{t.keys[node]}.prerequisites", f"prerequisite cycle: {names}"
-                        )
+                        self.problem(edge_path(node, child), f"prerequisite cycle: {names}")
                     elif state[nxt] == 0:
                         stack.append((nxt, 0))
                 else:
