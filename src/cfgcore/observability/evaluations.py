@@ -13,29 +13,86 @@ in the background:
 >>> evaluation_totals().last_evaluated()["new_checkout"]             # doctest: +SKIP
 1767225600.0
 
-Totals only grow (Prometheus counters are built on them). This is the only reader of
-``take_evaluation_counts`` in cfgcore; code that calls it directly takes those counts
-away from these totals. An engine that dies leaves its last counts here (harvested by
-its finalizer) once the totals exist.
+Totals only grow (Prometheus counters are built on them), for as long as they are kept.
+This is the only reader of ``take_evaluation_counts`` in cfgcore; code that calls it
+directly takes those counts away from these totals. An engine that dies leaves its last
+counts here (harvested by its finalizer) once the totals exist.
+
+A flag that is gone is forgotten: at each harvest, the totals and the last-evaluated
+time of a flag that no live engine's live snapshot holds and that had no count for
+``retain`` seconds (argument, else ``CFGCORE_EVALUATION_RETAIN_SECONDS``, else 3600;
+``inf`` keeps every flag for the process's life) are dropped, and so are its
+``cfgcore_flag_evaluations_total`` series. A service whose flags are created and
+deleted over months no longer keeps every name it ever served. A flag any live engine
+serves is never dropped, however long it goes unevaluated, so ``last_evaluated()`` (the
+flag usage file, ``cfgcore flags stale``) is unchanged for every flag that exists. If a
+dropped flag comes back, its counters start again from zero, which Prometheus reads as
+a counter reset (``rate()`` and ``increase()`` handle it).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cfgcore import _counting
 from cfgcore.runtime.forks import after_fork_in_child
 
-__all__ = ["EvaluationTotals", "evaluation_totals"]
+__all__ = ["DEFAULT_RETAIN", "EvaluationTotals", "evaluation_totals"]
+
+log = logging.getLogger("cfgcore.metrics")
+
+#: Seconds the totals of a flag no live engine serves are kept after its last count.
+DEFAULT_RETAIN = 3600.0
+_RETAIN_ENV = "CFGCORE_EVALUATION_RETAIN_SECONDS"
+
+
+def _retain_seconds(value: float | None) -> float:
+    """``value``, else ``$CFGCORE_EVALUATION_RETAIN_SECONDS``, else :data:`DEFAULT_RETAIN`.
+    A bad argument is a ValueError; a bad environment value is logged and the default
+    used (the totals are made lazily, by a metrics scrape or the usage thread, which a
+    deployment typo must not break)."""
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"retain must be a number of seconds >= 0 (or inf), got {value!r}")
+        return float(value)
+    raw = os.environ.get(_RETAIN_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETAIN
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # NaN too
+        log.warning(
+            "%s=%r is not a usable number of seconds: using the default, %s",
+            _RETAIN_ENV, raw, DEFAULT_RETAIN,
+        )  # fmt: skip
+        return DEFAULT_RETAIN
+    return seconds
 
 
 class EvaluationTotals:
     """Cumulative evaluation counts of every engine in this process (use the singleton
-    :func:`evaluation_totals`)."""
+    :func:`evaluation_totals`).
 
-    def __init__(self) -> None:
+    ``retain``: seconds the totals of a flag that no live engine serves are kept after
+    its last count (argument, else ``CFGCORE_EVALUATION_RETAIN_SECONDS``, else 3600;
+    ``math.inf``: never dropped). The attribute may be changed later
+    (``evaluation_totals().retain = 600``). ``clock``: epoch seconds, for the
+    last-evaluated times and the retention (tests drive it).
+    """
+
+    def __init__(
+        self, *, retain: float | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.retain = _retain_seconds(retain)
+        self._clock = clock
         self._lock = threading.RLock()
         self._evaluations: dict[tuple[str, str, str], int] = {}
         self._errors: dict[str, int] = {}
@@ -53,13 +110,14 @@ class EvaluationTotals:
         """Flag key -> epoch seconds of the last harvest in which the flag had a count
         (harvests happen here and in :meth:`collect`, so the time is as fine as the
         interval between them). Flags never evaluated since the process started are
-        absent."""
+        absent, and so are flags no live engine serves that were not evaluated for
+        ``retain`` seconds (see the module docstring)."""
         with self._lock:
             self._harvest()
             return dict(self._last)
 
     def _harvest(self) -> None:
-        now = time.time()
+        now = self._clock()
         batches = [engine.take_evaluation_counts() for engine in _counting.engines()]
         departed = _counting.take_departed()
         pairs = [(b.evaluations, b.errors) for b in batches] + [departed]
@@ -69,6 +127,25 @@ class EvaluationTotals:
                 self._last[key[0]] = now
             for code, n in errors.items():
                 self._errors[code] = self._errors.get(code, 0) + n
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Drop the totals of flags idle for more than ``retain`` seconds that no live
+        engine's live snapshot holds (deleted flags; those of engines that died)."""
+        cutoff = now - self.retain
+        idle = [flag for flag, last in self._last.items() if last < cutoff]
+        if not idle:
+            return
+        # Read now, not before the harvest: an engine made meanwhile may serve one. A
+        # retired snapshot a request still holds does not keep a flag: its evaluations
+        # are counts, which keep the flag's totals for another ``retain`` seconds.
+        live = [engine.snapshot() for engine in _counting.engines()]
+        gone = {flag for flag in idle if not any(flag in snap for snap in live)}
+        if not gone:
+            return
+        for flag in gone:
+            del self._last[flag]
+        self._evaluations = {k: n for k, n in self._evaluations.items() if k[0] not in gone}
 
     def _after_fork_in_child(self) -> None:
         # The totals are this process's: a forked worker starts from zero (the parent

@@ -369,7 +369,9 @@ def _evaluations() -> list[Family]:
         Family(
             "cfgcore_flag_evaluations_total", "counter",
             "Flag evaluations (is_enabled, variant, value, evaluate, one per flag of "
-            "evaluate_all, the seed API's calls) by flag, served variant and reason.",
+            "evaluate_all, the seed API's calls) by flag, served variant and reason. A "
+            "deleted flag's series go once it has not been evaluated for "
+            "CFGCORE_EVALUATION_RETAIN_SECONDS (default an hour).",
             ("flag", "variant", "reason"), evaluations,
         ),
         Family(

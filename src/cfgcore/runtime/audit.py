@@ -10,7 +10,9 @@ The log is rotated by size (``max_bytes``, ``CFGCORE_AUDIT_MAX_BYTES``, default 
 keeping ``backups`` old files (``CFGCORE_AUDIT_BACKUPS``, default 5): ``audit.jsonl.1``
 is the newest old file. Settings from the environment that make it forget (no old
 file kept, or files under 64 KiB) are logged as warnings whenever a log is opened with
-them. A new file starts with a ``rotation`` entry whose ``seq`` and
+them. The entries an :class:`AuditLog` also keeps in memory are bounded by count
+(``keep``) and by size (``keep_bytes``, ``CFGCORE_AUDIT_KEEP_BYTES``, default 8 MiB of
+JSON). A new file starts with a ``rotation`` entry whose ``seq`` and
 ``prev`` continue from the last entry of the file before it, so the chain runs across
 files, and whose ``kept`` says how many old files that rotation left (``.1`` to
 ``.kept``): retention dropping the oldest file is expected, a missing file the last
@@ -124,6 +126,10 @@ _ENCODER_SORTED = msgspec.json.Encoder(enc_hook=str, order="sorted")
 _DECODER = msgspec.json.Decoder()
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUPS = 5
+# What the entries kept in memory (AuditLog.entries) may weigh together, as JSON
+# (CFGCORE_AUDIT_KEEP_BYTES): the count limit alone let 1,000 changes of a 5 MB
+# subtree hold 5 GB, file or no file.
+DEFAULT_KEEP_BYTES = 8 * 1024 * 1024
 # How long a change waits for the writers' lock before its entries wait in memory for
 # the next append (CFGCORE_AUDIT_LOCK_TIMEOUT): a writer's turn takes milliseconds.
 DEFAULT_LOCK_TIMEOUT = 5.0
@@ -222,6 +228,13 @@ def _env_seconds(name: str, default: float) -> float:
     return value if 0 <= value < float("inf") else _env_ignored(name, raw, default)
 
 
+def _env_keep_bytes() -> int:
+    name = "CFGCORE_AUDIT_KEEP_BYTES"
+    value = _env_int(name, DEFAULT_KEEP_BYTES)
+    # A negative budget means nothing: said and ignored, as a value that is no number.
+    return value if value >= 0 else _env_ignored(name, os.environ[name], DEFAULT_KEEP_BYTES)
+
+
 def _env_ignored(name: str, raw: str, default: Any) -> Any:
     """A setting that is not a usable number: said (it is a deployment mistake), and the
     default used, so a typo never stops the audit log."""
@@ -265,8 +278,27 @@ class AuditLog:
 
     Each entry holds ``ts`` (ISO 8601 UTC), ``kind``, ``source``, ``path``, ``old``,
     ``new``, ``version``, ``actor`` and, for errors, ``error``, plus ``seq``, ``prev`` and
-    ``hash`` (see the module docstring); values are passed through :func:`redact`. The
-    last ``keep`` entries are also kept in memory (:meth:`entries`).
+    ``hash`` (see the module docstring); values are passed through :func:`redact`.
+
+    The most recent entries are also kept in memory (:meth:`entries`), bounded twice: at
+    most ``keep`` entries (default 1000), weighing at most ``keep_bytes`` together
+    (argument, else ``CFGCORE_AUDIT_KEEP_BYTES``, else 8 MiB; an environment value that
+    is not a whole number of at least 0 is logged and the default used, a negative
+    argument is a ValueError). An entry weighs the length of its JSON text without the
+    chain fields (the encoding :meth:`append_all` makes anyway; its line in the file
+    adds ``seq``, ``prev`` and ``hash``, about 160 bytes). The oldest go first; the
+    newest entry is always kept, even alone over the budget (``keep_bytes=0`` keeps just
+    that one). Only the memory copy is bounded: every entry is written to the file and
+    chained as before.
+
+    >>> log = AuditLog(keep=100, keep_bytes=4096)  # no file: memory only
+    >>> for n in (1500, 1500, 2000, 5000):
+    ...     _ = log.append({"kind": "update", "path": "a", "new": "x" * n})
+    ...     print([len(e["new"]) for e in log.entries()])
+    [1500]
+    [1500, 1500]
+    [1500, 2000]
+    [5000]
     """
 
     def __init__(
@@ -274,6 +306,7 @@ class AuditLog:
         path: str | os.PathLike[str] | None = None,
         *,
         keep: int = 1000,
+        keep_bytes: int | None = None,
         max_bytes: int | None = None,
         backups: int | None = None,
         keys: Iterable[AuditKey] | None = None,
@@ -299,7 +332,12 @@ class AuditLog:
             lock_timeout if lock_timeout is not None
             else _env_seconds("CFGCORE_AUDIT_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
         )  # fmt: skip
-        self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
+        if keep_bytes is not None and keep_bytes < 0:
+            raise ValueError(f"keep_bytes must be at least 0, got {keep_bytes!r}")
+        self.keep_bytes = keep_bytes if keep_bytes is not None else _env_keep_bytes()
+        # (size, entry), oldest first; _recent_bytes is the sum of the sizes.
+        self._recent: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(maxlen=keep)
+        self._recent_bytes = 0
         # Entries not in the file yet (the writers' lock was held elsewhere), oldest
         # first, and how many were dropped past MAX_PENDING.
         self._pending: list[dict[str, Any]] = []
@@ -346,16 +384,34 @@ class AuditLog:
         # Hashed as they will read back (tuples as lists, keys as strings, objects as str).
         # The chain fields are the log's own: a caller's seq/prev/hash never survive
         # (kept, they forged the in-memory chain of a log without a file).
-        out = [_DECODER.decode(_encode_text_safe(_unchained(e))) for e in entries]
+        out: list[dict[str, Any]] = []
+        sizes: list[int] = []
+        for e in entries:
+            raw = _encode_text_safe(_unchained(e))
+            out.append(_DECODER.decode(raw))
+            sizes.append(len(raw))  # the memory copy's weight, from the one encoding
         with self._lock:
             if self.path is not None:
                 self._write_out(out)
-            for entry in out:
+            for entry, size in zip(out, sizes, strict=True):
                 if "hash" not in entry:  # no file, or it failed: chain in memory
                     self._chain(entry, *self._head)
                 self._head = (entry["hash"], entry["seq"])
-                self._recent.append(entry)
+                self._remember(entry, size)
         return out
+
+    def _remember(self, entry: dict[str, Any], size: int) -> None:
+        """Keep ``entry`` in memory for :meth:`entries`: the oldest go while more than
+        ``keep`` are kept or they weigh more than ``keep_bytes``, never the newest."""
+        recent = self._recent
+        if recent.maxlen == 0:
+            return
+        if len(recent) == recent.maxlen:
+            self._recent_bytes -= recent.popleft()[0]
+        recent.append((size, entry))
+        self._recent_bytes += size
+        while self._recent_bytes > self.keep_bytes and len(recent) > 1:
+            self._recent_bytes -= recent.popleft()[0]
 
     def pending(self) -> int:
         """How many entries wait in memory for the writers' lock (see :meth:`flush`)."""
@@ -573,9 +629,10 @@ class AuditLog:
             yield
 
     def entries(self) -> list[dict[str, Any]]:
-        """The most recent entries kept in memory, oldest first."""
+        """The most recent entries kept in memory (at most ``keep``, weighing at most
+        ``keep_bytes`` unless the newest alone does), oldest first."""
         with self._lock:
-            return list(self._recent)
+            return [entry for _, entry in self._recent]
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
