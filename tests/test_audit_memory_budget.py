@@ -5,7 +5,9 @@ dropped first, the newest always kept. The file and its hash chain are not affec
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 
 import pytest
 from hypothesis import given
@@ -157,3 +159,31 @@ def test_the_kept_entries_are_the_longest_suffix_within_both_limits(batches, kee
         # the longest such suffix: one more entry would break a limit
         if n < len(appended):
             assert n == keep or sum(sizes[-n - 1 :]) > budget
+
+
+def test_entries_waiting_for_a_held_lock_are_bounded_by_size_too(tmp_path, monkeypatch):
+    # The writers' lock held elsewhere: entries wait in memory for the next append, at
+    # most MAX_PENDING of them and MAX_PENDING_BYTES together; the oldest go first (the
+    # log then records how many, which verify reports), never the newest.
+    monkeypatch.setattr(audit_mod, "MAX_PENDING_BYTES", 10_000)
+    path = tmp_path / "flags.audit.jsonl"
+    log = AuditLog(path, lock_timeout=0.01)
+    log.append({"kind": "update", "path": "first", "new": 1})
+    held = os.open(f"{path}.lock", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another open file description: the log's waits
+    try:
+        for i in range(10):
+            log.append({"kind": "update", "path": f"k{i}", "new": "x" * 3000})
+        assert log.pending() == 3  # three of ~3,050 bytes fit in 10,000; four do not
+        log.append({"kind": "update", "path": "big", "new": "y" * 20_000})
+        assert log.pending() == 1  # the newest stays, alone over the budget
+    finally:
+        fcntl.flock(held, fcntl.LOCK_UN)
+        os.close(held)
+    assert log.flush() and log.pending() == 0
+    written = AuditLog.read(path)
+    note = written[1]
+    assert [e["path"] for e in written] == ["first", note["path"], "big"]
+    assert note["kind"] == "tamper" and note["error"].startswith("10 entries were never written")
+    assert "MiB" in note["error"]
+    assert not verify(path).ok  # the dropped entries are reported, not hidden

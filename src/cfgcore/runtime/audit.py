@@ -28,7 +28,8 @@ moved one meanwhile. A writer waits for the lock at most ``lock_timeout`` second
 (``CFGCORE_AUDIT_LOCK_TIMEOUT``, default 5): past it the change goes on, its entries
 wait in memory (in order, logged as an error naming the lock file and the pid holding
 it) and the next append, :meth:`AuditLog.flush` or the process's exit writes them first;
-more than ``MAX_PENDING`` waiting drops the oldest, and the entry that records how many
+more than ``MAX_PENDING`` entries or ``MAX_PENDING_BYTES`` of them waiting drops the
+oldest (never the newest), and the entry that records how many
 makes :func:`verify` fail. :attr:`AuditLog.last_error` says why the last write did not
 reach the file (None once one does), and a lock file owned by another user (who can
 hold it whatever its mode) is named, with its owner, when a log first takes it.
@@ -92,7 +93,7 @@ import stat
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
@@ -136,6 +137,9 @@ DEFAULT_LOCK_TIMEOUT = 5.0
 # Entries held in memory while the lock is held elsewhere; beyond it the oldest are
 # dropped, and the next append records how many (a ``tamper`` entry verify reports).
 MAX_PENDING = 10_000
+# ... and what they may weigh together, as JSON: the count alone let 10,000 changes of a
+# large subtree wait in memory whole.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 _TAIL = 1 << 16
 
 
@@ -341,6 +345,7 @@ class AuditLog:
         # Entries not in the file yet (the writers' lock was held elsewhere), oldest
         # first, and how many were dropped past MAX_PENDING.
         self._pending: list[dict[str, Any]] = []
+        self._pending_sizes: list[int] = []  # their JSON lengths (MAX_PENDING_BYTES)
         self._dropped = 0
         # Why the last write did not reach the file (None: it did): the lock held
         # elsewhere (naming the holder's pid and, when it is not ours, the lock file's
@@ -392,7 +397,7 @@ class AuditLog:
             sizes.append(len(raw))  # the memory copy's weight, from the one encoding
         with self._lock:
             if self.path is not None:
-                self._write_out(out)
+                self._write_out(out, sizes=sizes)
             for entry, size in zip(out, sizes, strict=True):
                 if "hash" not in entry:  # no file, or it failed: chain in memory
                     self._chain(entry, *self._head)
@@ -426,11 +431,14 @@ class AuditLog:
                 self._write_out([], self.lock_timeout if timeout is None else timeout)
             return not self._pending
 
-    def _write_out(self, out: list[dict[str, Any]], wait: float | None = None) -> None:
+    def _write_out(
+        self, out: list[dict[str, Any]], wait: float | None = None, sizes: Sequence[int] = ()
+    ) -> None:
         """Write the waiting entries, then ``out``, under the writers' lock (held by
         ``self._lock``). The lock held elsewhere past the timeout (anyone who can open the
         lock file can flock it): everything stays waiting, in order, for the next append
-        (or :meth:`flush`, or the process's exit), and the change goes on unblocked."""
+        (or :meth:`flush`, or the process's exit), and the change goes on unblocked.
+        ``sizes``: the JSON length of each of ``out``, its weight while it waits."""
         assert self.path is not None
         batch = self._pending + out
         if self._dropped:
@@ -444,17 +452,25 @@ class AuditLog:
                 self._append_locked(batch)
         except LockTimeout as exc:
             waiting = self._pending + out
-            if len(waiting) > MAX_PENDING:
-                self._dropped += len(waiting) - MAX_PENDING
-                waiting = waiting[-MAX_PENDING:]
-            self._pending = waiting  # chained in memory by append_all until written
+            weights = self._pending_sizes + list(sizes)
+            # The oldest go past MAX_PENDING entries or MAX_PENDING_BYTES, never the newest.
+            cut = max(0, len(waiting) - MAX_PENDING)
+            total = sum(weights[cut:])
+            while total > MAX_PENDING_BYTES and cut < len(waiting) - 1:
+                total -= weights[cut]
+                cut += 1
+            if cut:
+                self._dropped += cut
+                waiting, weights = waiting[cut:], weights[cut:]
+            # chained in memory by append_all until written
+            self._pending, self._pending_sizes = waiting, weights
             owner = _foreign_owner(exc.path)
             self.last_error = (
                 f"cannot append to audit log {self.path}: {exc.path}: {exc.strerror}"
                 + (f"; {owner}" if owner else "")
                 + f"; {len(waiting)} entr{'y' if len(waiting) == 1 else 'ies'} waiting in "
-                f"memory (at most {MAX_PENDING}, older ones dropped)"
-                + (f", {self._dropped} dropped" if self._dropped else "")
+                f"memory (at most {MAX_PENDING} or {MAX_PENDING_BYTES >> 20} MiB, older ones "
+                "dropped)" + (f", {self._dropped} dropped" if self._dropped else "")
             )
             log.error(
                 "%s (whoever can open that file can hold it: keep it mode 0600, owned by "
@@ -475,7 +491,7 @@ class AuditLog:
             self.last_error = None
             if batch:  # the waiting entries now carry the file's chain
                 self._head = (batch[-1]["hash"], batch[-1]["seq"])
-        self._pending, self._dropped = [], 0
+        self._pending, self._pending_sizes, self._dropped = [], [], 0
 
     def _dropped_note(self) -> dict[str, Any]:
         assert self.path is not None
@@ -486,7 +502,7 @@ class AuditLog:
             "path": os.path.basename(self.path),
             "error": f"{self._dropped} entries were never written: the writers' lock "
             f"{self.path}.lock was held by another process while more than {MAX_PENDING} "
-            "waited",
+            f"entries or {MAX_PENDING_BYTES >> 20} MiB of them waited",
         }
 
     def _chain(self, entry: dict[str, Any], prev: str, seq: int) -> None:
@@ -1777,7 +1793,7 @@ def _reset_audit_logs_after_fork() -> None:
     for audit in list(_AUDIT_LOGS):
         audit._lock = threading.Lock()
         # The parent writes its waiting entries; the child writing them too doubles them.
-        audit._pending, audit._dropped = [], 0
+        audit._pending, audit._pending_sizes, audit._dropped = [], [], 0
 
 
 after_fork_in_child(_reset_audit_logs_after_fork)
