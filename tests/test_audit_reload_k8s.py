@@ -236,3 +236,87 @@ def test_asyncio_watcher_follows_a_switched_config_dir_symlink(tmp_path):
         asyncio.run(main())
     finally:
         m.close()
+
+
+def _write_after_the_poll_that_reads_gen_2(m, d, watcher) -> threading.Event:
+    """Make ``watcher``'s poll write gen 3 right after a poll that read gen 2, once the
+    returned event is set (cleared when it wrote): as a deploy writing right after the
+    config directory came back, before the watcher's new watch is on."""
+    real_poll = watcher.poll
+    armed = threading.Event()
+
+    def poll_then_write() -> None:
+        real_poll()
+        if armed.is_set() and m.get("audit_gen.env") == 2:
+            armed.clear()
+            tmp = d / ".staging.yaml.tmp"
+            tmp.write_text(_files(3)["staging.yaml"])
+            os.replace(tmp, d / "staging.yaml")
+
+    watcher.poll = poll_then_write
+    return armed
+
+
+def _bring_back(tmp_path, d) -> None:
+    staging_dir = tmp_path / "staging-area"
+    staging_dir.mkdir()
+    for name, text in _files(2).items():
+        (staging_dir / name).write_text(text)
+    os.rename(staging_dir, d)  # the directory comes back, complete
+
+
+def _gen1(tmp_path):
+    d = tmp_path / "config"
+    d.mkdir()
+    for name, text in _files(1).items():
+        (d / name).write_text(text)
+    m = ConfigurationManager(d, environ={})
+    m.load_environment_config("staging")
+    return d, m
+
+
+def test_a_write_between_the_returning_directory_and_its_new_watch_is_read(tmp_path):
+    # Once a deleted config directory is back, the watcher polls (gen 2) and then sets a
+    # watch on the new directory. A write landing between the two reports no event to
+    # that watch: the watcher polls again once the watch is on, so it is still read
+    # (here with the periodic poll off: before, gen 3 was never served).
+    d, m = _gen1(tmp_path)
+    _follow(m)
+    armed = _write_after_the_poll_that_reads_gen_2(m, d, m.reloader._watcher)
+    try:
+        shutil.rmtree(d)
+        assert wait_for(lambda: m.last_error is not None)
+        armed.set()
+        _bring_back(tmp_path, d)
+        assert wait_for(lambda: not armed.is_set() and m.get("audit_gen.env") == 3)
+        assert m.last_error is None
+    finally:
+        m.close()
+
+
+def test_the_asyncio_watcher_reads_a_write_before_its_new_watch_too(tmp_path):
+    import asyncio
+
+    from tests.waiting import wait_for_async
+
+    d, m = _gen1(tmp_path)
+
+    async def main():
+        await m.start_file_watching(poll_interval=WATCHER_ONLY)
+        try:
+            assert await wait_for_async(lambda: m.reloader.confirmed_at)
+            watcher = m.reloader._async_watcher
+            armed = _write_after_the_poll_that_reads_gen_2(m, d, watcher)
+            shutil.rmtree(d)
+            assert await wait_for_async(lambda: m.last_error is not None)
+            armed.set()
+            _bring_back(tmp_path, d)
+            assert await wait_for_async(lambda: not armed.is_set() and m.get("audit_gen.env") == 3)
+            assert m.last_error is None
+        finally:
+            await m.stop_file_watching()
+
+    try:
+        asyncio.run(main())
+    finally:
+        m.close()

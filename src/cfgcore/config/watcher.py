@@ -228,6 +228,7 @@ class DirectoryWatcher:
         """Watch until stopped (False), or until a watched path names another directory
         than when the watch began (True: watch again)."""
         last_poll = 0.0
+        established = False
         roots = _identities(self.paths)
         existing = [p for p in self.paths if roots[p] is not None]
         if not existing:
@@ -239,7 +240,11 @@ class DirectoryWatcher:
         ):
             if _replaced(changes, roots):
                 return True
-            if not self._ready.is_set():
+            if not established:
+                # The watch is on now: read what changed before it was (at the first
+                # start, or between the poll after a replaced directory and this
+                # watch), which no event of this watch will report.
+                established = True
                 self._ready.set()
                 self._call_poll()
                 last_poll = time.monotonic()
@@ -400,6 +405,7 @@ class AsyncDirectoryWatcher:
         directory than when the watch began."""
         assert self.stop_event is not None and self._ready is not None
         last_poll = 0.0
+        established = False
         roots = _identities(self.paths)
         existing = [p for p in self.paths if roots[p] is not None]
         if not existing:
@@ -411,7 +417,8 @@ class AsyncDirectoryWatcher:
         ):
             if _replaced(changes, roots):
                 return True
-            if not self._ready.is_set():
+            if not established:  # as the thread watcher: read what preceded the watch
+                established = True
                 self._ready.set()
                 await self._call(self.poll, "poll")
                 last_poll = time.monotonic()
