@@ -95,6 +95,10 @@ def test_redis_a_moving_document_found_at_start_is_refused_the_cached_one_serves
         assert "A/B test 'checkout' has served its variants" in error
         assert "experiments.checkout.since" in error
         assert any("flag document rejected" in r.getMessage() for r in caplog.records)
+        # audited once, as a refusal while running is (the start refused it before the
+        # manager listened: it audits it as it subscribes)
+        (entry,) = [e for e in m.audit.read(m.audit.path) if e.get("kind") == "error"]
+        assert entry["source"] == "load" and "has served its variants" in entry["error"]
         # a restart as a new run (a later since), written afterwards, is followed
         writer.update(lambda s: moved(s, since=time.time()))
         wait_for(lambda: m._live.document.version > version + 1)

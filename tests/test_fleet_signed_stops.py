@@ -316,6 +316,78 @@ def test_a_planted_stop_is_refused_at_start_and_while_running(
         a.close()
 
 
+def _refusals(audit_path) -> list[dict]:
+    """The audit log's error entries for refused guardrail stop register entries."""
+    from cfgcore.runtime.audit import AuditLog
+
+    return [
+        e
+        for e in AuditLog.read(audit_path)
+        if e.get("kind") == "error" and "guardrail stop entry" in json.dumps(e)
+    ]
+
+
+def test_an_entry_refused_at_start_is_audited_once_per_start(
+    redis_server, tmp_path, impl, monkeypatch
+):
+    """A new host starts on a planted (unsigned) entry: the refusal is found while the
+    start reads the register, before any manager listens. Each manager serving the flag
+    set writes one audit entry for it as it subscribes, as a running process's refusal
+    reaches every subscriber; the register read again (another process's document
+    judged, polls) adds none; the next start of the host adds one more."""
+    from cfgcore.config.manager import ConfigurationManager
+    from tests.conftest import copy_bundled_config
+
+    monkeypatch.setenv("CFGCORE_FLEET_SIGNING_KEY", K1[0])
+    url = redis_server.url + "?namespace=ab&poll=0.1"
+    a = _manager(url + "&cache=off", tmp_path / "a", impl)
+    try:
+        assert a.create_ab_test(_guarded_test())
+        _plant_stop(redis_server, "ab", dict(a._live.source.experiments[TEST]))
+    finally:
+        a.close()
+    b_url = url + f"&cache={tmp_path / 'b.msgpack'}"
+    b = _manager(b_url, tmp_path / "b", impl)
+    try:
+        assert "variant_b" in _served(b)  # the planted stop is passed over
+        assert b._live.store.stats["stops_rejected"] == 1
+        (entry,) = _refusals(b.audit.path)
+        assert entry["source"] == "load" and "is not signed" in entry["error"]
+        # the configuration manager serving the same flag set audits it in its own log
+        config = ConfigurationManager(
+            copy_bundled_config(tmp_path / "config"), flag_store=b_url,
+            audit_log=tmp_path / "config.audit.jsonl",
+        )  # fmt: skip
+        try:
+            assert config._flags.live() is b._live
+            assert len(_refusals(config.audit.path)) == 1
+        finally:
+            config.close()
+        # the register read again while running: the same stored value, no new entry
+        version = b._live.document.version
+        with RedisFlagStore(url + "&cache=off") as other:
+            other.update(
+                lambda s: msgspec.structs.replace(
+                    s, flags={**s.flags, "unrelated": Flag(default="on")}
+                )
+            )  # fmt: skip
+        wait_for(lambda: b._live.document.version == version + 1)
+        store = b._live.store
+        since = store.last_contact
+        wait_for(lambda: store.last_contact > since + 0.4)  # (polls every 0.1 s: several)
+        assert store.stats["stops_rejected"] == 1
+        assert len(_refusals(b.audit.path)) == 1
+    finally:
+        b.close()
+    # the host's next start: one more entry, for that start
+    c = _manager(b_url, tmp_path / "b", impl)
+    try:
+        assert c._live.store.stats["stops_rejected"] == 1
+        assert len(_refusals(c.audit.path)) == 2
+    finally:
+        c.close()
+
+
 def test_a_genuine_stop_still_holds_with_signing(redis_server, tmp_path, impl, monkeypatch):
     """The guardrail's own stop, signed, holds on a new host for a document put back
     from before it (as in test_fix13, with keys)."""

@@ -62,6 +62,9 @@ def test_a_configuration_store_serves_the_previous_release_file_after_an_upgrade
     cache = tmp_path / "cache.msgpack"
     url = f"{redis_server.url}?namespace=upgrade&cache={cache}"
     store, new = _publish(url, "production")
+    # (this release's publish leaves the configuration in its own file: the previous
+    # release wrote none there)
+    (tmp_path / "cache.config:production.msgpack").unlink()
     _write_as_previous_release(cache, store, new)  # what the old release left there
     redis_server.kill()
     with RedisConfigStore(url + DOWN, "production") as store:

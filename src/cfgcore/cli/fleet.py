@@ -240,7 +240,9 @@ def publish(args: argparse.Namespace) -> int:
         profile=snap.profile,
         geographic_profile=snap.geographic_profile,
     )
-    with RedisConfigStore(args.store, snap.environment) as store:
+    # (environ: the publisher's own write is cached once it builds and validates as a
+    # follower's would, its references resolved as this publish resolved them)
+    with RedisConfigStore(args.store, snap.environment, environ=manager._environ) as store:
         if flags is None:
             _, new = store.update(
                 lambda _: doc, actor=args.actor, force=True, expected_version=args.expect_version

@@ -83,9 +83,11 @@ class ConfigFlags:
                     live.subscribe(self)
                     self._live, self._holds = live, True
                     self._record_usage()
-                    held = live.take_held("config")  # a guardrail stop held at start
-                    if held is not None and manager is not None:
-                        manager._error_event(held.refusal, "load")
+                    # What the start refused before anyone listened (a guardrail
+                    # stop held, a stop register entry refused): audited here too.
+                    for refusal in live.take_start_refusals("config"):
+                        if manager is not None:
+                            manager._error_event(refusal, "load")
         return self._live
 
     def _record_usage(self) -> None:

@@ -46,7 +46,7 @@ from cfgcore.runtime.flagstore import default_state_dir
 if TYPE_CHECKING:
     from cfgcore.config.manager import ConfigurationManager
 
-__all__ = ["PublishedSource", "decode_temporal", "encode_temporal"]
+__all__ = ["PublishedSource", "check_followed", "decode_temporal", "encode_temporal", "rendered"]
 
 log = logging.getLogger("cfgcore.config")
 
@@ -329,10 +329,7 @@ class PublishedSource:
     def _render(self, doc: Any) -> bytes:
         """``doc``'s tree as ``ENV.json`` holds it. ConfigError for a date or time value
         it cannot read back."""
-        from cfgcore.config.files import typed_json
-
-        # Dates and times back to their types, in a copy that keeps them (files.py).
-        return typed_json(decode_temporal(doc.snapshot.config, self.shown))
+        return rendered(doc.snapshot, self.shown)
 
     def pair_for_build(self, snap: Any, source: str) -> Any:
         """For the manager, under its lock, once ``snap`` (built from the directory by a
@@ -466,6 +463,60 @@ class PublishedSource:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+
+
+def rendered(published: Any, origin: str) -> bytes:
+    """The tree of ``published`` (a :class:`~cfgcore.runtime.redis_store.PublishedConfig`)
+    as a follower writes it to ``ENV.json`` before building from it; ConfigError naming
+    ``origin`` and the key path for a date or time value it cannot read back (the
+    follower refuses such a document)."""
+    from cfgcore.config.files import typed_json
+
+    # Dates and times back to their types, in a copy that keeps them (files.py).
+    return typed_json(decode_temporal(published.config, origin))
+
+
+def check_followed(published: Any, environment: str, origin: str, environ: Any = None) -> None:
+    """Raise ConfigError when a follower would refuse ``published`` (a
+    :class:`~cfgcore.runtime.redis_store.PublishedConfig` of ``environment``) at its
+    start: its tree written as ``ENV.json`` (:func:`rendered`) into a directory of its
+    own, built from it as a follower's manager builds its directory (no profile; the
+    ``CFGCORE__`` variables, ``${VAR}`` references and secrets resolved from
+    ``environ``, default the process environment) and validated. A publisher's own
+    write passes it before it is cached
+    (:meth:`~cfgcore.runtime.redis_store.RedisConfigStore._followed`): the cache file is
+    what a process of the host serves when Redis is unreachable at its start, so it
+    never holds a configuration such a process would refuse. A follower with another
+    environment (a variable this one lacks, its own ``CFGCORE__`` values, a profile) can
+    still refuse what passes here; that is its own to report."""
+    import tempfile
+
+    from cfgcore.config import checks
+    from cfgcore.config.builder import ConfigBuilder
+    from cfgcore.config.state import EMPTY
+    from cfgcore.errors import ConfigValidationError
+
+    data = rendered(published, origin)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cfgcore-as-followed-") as directory:
+            with open(os.path.join(directory, f"{environment}.json"), "wb") as fh:
+                fh.write(data)
+            builder = ConfigBuilder(
+                directory, env_prefix="CFGCORE", transforms=("env_var_substitution",),
+                environ=environ,
+            )  # fmt: skip
+            snap, _ = builder.build(
+                environment, None, None, None, EMPTY, with_flags=False, fingerprint=()
+            )
+            # (judged against itself: the publisher's own build logged its typos already;
+            # while the file is there, which a problem's line is read from)
+            problems = checks.blocking_problems(
+                snap.config, environment, snap, snap.layers, snap.refs
+            )
+    except OSError as exc:  # (no temporary directory, a full disk: not known good)
+        raise ConfigError(f"cannot build it as a follower does: {exc}", file=origin) from None
+    if problems:
+        raise ConfigValidationError(problems)
 
 
 # Dates and times in a published document. A configuration travels to followers as

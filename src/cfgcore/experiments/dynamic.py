@@ -299,9 +299,10 @@ class DynamicConfigurationManager:
             self._engine.set_clock(clock)
         self._install_source(self._live.source)
         self._live.subscribe(self)
-        held = self._live.take_held("flags")
-        if held is not None:
-            self._emit_error(held.refusal, "load")  # audited like a running process's refusal
+        # What the start refused before this manager listened (a guardrail stop held, a
+        # stop register entry refused): audited like a running process's refusals.
+        for refusal in self._live.take_start_refusals("flags"):
+            self._emit_error(refusal, "load")
         _MANAGERS.add(self)
         self.usage = (
             start_usage_recording(state, enabled=record_usage, interval=usage_interval)

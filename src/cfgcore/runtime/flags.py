@@ -135,6 +135,11 @@ class LiveFlags:
             self.engine.set_clock(clock)  # before the first load judges served tests by it
         self._lock = threading.RLock()
         self._subscribers: list[Any] = []
+        # Refusals made before any subscriber listened (at start: a stop register entry
+        # refused while the start judged the document, a first document refused), kept
+        # for each kind of manager to audit as it subscribes (take_start_refusals).
+        self._untold: list[ConfigError] = []
+        self._listened = False
         # Followers of a published configuration of this store's URL, which take a
         # flag document published with a configuration together with it (pair_with).
         self._pairs: list[weakref.ref[Any]] = []
@@ -154,7 +159,7 @@ class LiveFlags:
         # anything is served, whichever manager opens it (``audit``: the dynamic-config
         # manager's log; the refusal waits in ``held`` for the managers to audit it).
         first, self.held = hold_stops(store, audit)
-        self._held_told: set[str] = set()
+        self._start_told: set[str] = set()
         self._first_load(first if first is not None else store.read(), before, self.held)
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         _LIVE.add(self)
@@ -170,6 +175,7 @@ class LiveFlags:
         """Add a :class:`FlagSubscriber` (held weakly: a closed manager just goes away)."""
         with self._lock:
             self._subscribers.append(weakref.ref(subscriber))
+            self._listened = True
 
     def unsubscribe(self, subscriber: Any) -> None:
         with self._lock:
@@ -316,15 +322,23 @@ class LiveFlags:
         self.reject(refusal, "load", doc.origin)
         return True
 
-    def take_held(self, kind: str) -> Any:
-        """The start's refusal of a guardrail-stopped test served again
-        (:func:`~cfgcore.experiments.stops.hold_stops`), once per ``kind`` of
-        manager (each audits it in its own log); None when there was none."""
+    def take_start_refusals(self, kind: str) -> list[ConfigError]:
+        """What the start refused before any subscriber listened, once per ``kind`` of
+        manager (each audits it in its own log, as a running process's refusals reach
+        every subscriber): the refusal of a guardrail-stopped test served again
+        (:func:`~cfgcore.experiments.stops.hold_stops`), and every refusal :meth:`reject`
+        was told before the first subscriber (an entry of the fleet's stop register
+        refused while the start read it, a first document refused for the cache file's).
+        [] when there was none, or for a kind that took them already."""
         with self._lock:
-            if self.held is None or kind in self._held_told:
-                return None
-            self._held_told.add(kind)
-            return self.held
+            if kind in self._start_told:
+                return []
+            self._start_told.add(kind)
+            refusals = list(self._untold)
+            held = self.held.refusal if self.held is not None else None
+            if held is not None and not any(e is held for e in refusals):
+                refusals.insert(0, held)  # (one the start served instead is told already)
+            return refusals
 
     def install(
         self,
@@ -394,7 +408,10 @@ class LiveFlags:
             self.last_error = exc
             instruments.flag_document(self.store.url, ok=False)
             log.error("flag document rejected, keeping the live flags: %s", exc)
-            for sub in self._each():
+            subscribers = self._each()
+            if not subscribers and not self._listened:
+                self._untold.append(exc)  # (audited by the managers as they subscribe)
+            for sub in subscribers:
                 try:
                     sub.flags_rejected(exc, source, origin)
                 except Exception:

@@ -1890,18 +1890,18 @@ class RedisFlagStore(RedisFollower):
 
         Only a document that follower would cache: the written bytes go through the
         checks it makes (checksum, the signature against this process's own trusted
-        keys, decoding, nesting); one that fails them is written but not cached, as the
-        follower would leave it. (A process's own write is not delivered to its
-        listeners: the flag set that wrote it serves it already.) Flag documents only:
-        a published configuration is judged by each host's follower (validated there),
-        and a publish would otherwise cache one that host refuses."""
-        if self.cache_path is None or self._document != "flags" or doc.version <= 0:
+        keys, decoding, nesting, then :meth:`_followed`); one that fails them is written
+        but not cached, as the follower would leave it. (A process's own write is not
+        delivered to its listeners: the flag set that wrote it serves it already.)
+        Nothing with ``cache=off``."""
+        if self.cache_path is None or doc.version <= 0:
             return
         try:
-            self._document_from(
+            checked = self._document_from(
                 str(doc.version).encode(), doc.checksum.encode(), writer, doc.data,
                 self.url, doc.epoch, doc.forced, signature or None,
             )  # fmt: skip
+            self._followed(checked)
         except ConfigError as exc:
             log.warning(
                 "%s: version %d written by this process would be refused by its own "
@@ -1909,6 +1909,12 @@ class RedisFlagStore(RedisFollower):
             )  # fmt: skip
             return
         self._write_cache(doc)
+
+    def _followed(self, doc: FlagDocument) -> None:
+        """ConfigError when a follower would refuse ``doc`` (decoded and checked as read
+        from Redis) for what the document holds, past the store's checks. Nothing more
+        for a flag document (its compile is the writer's ``check=``, when it gives one,
+        as the flag set's writes do)."""
 
     def _refused_by_fleet(self, old: FlagDocument, fleet: str) -> ConfigError:
         """The error for a write refused because the fleet served another epoch than the
@@ -2248,7 +2254,14 @@ class RedisConfigStore(RedisFlagStore):
     followers that never go backwards, a local cache file. ``doc.snapshot`` is a
     :class:`PublishedConfig`."""
 
-    def __init__(self, url: str, environment: str, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, environment: str, *, environ: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        """``environ``: the environment a follower's build of this process's own write
+        resolves ``${VAR}`` references and ``CFGCORE__`` variables from, when it is
+        checked before it is cached (:meth:`_followed`; ``cfgcore publish`` passes the
+        one it validated with); None: the process environment."""
+        self.environ = environ
         if not environment or ":" in environment:
             raise ConfigError(f"environment {environment!r}: must be non-empty, without ':'")
         try:
@@ -2277,6 +2290,23 @@ class RedisConfigStore(RedisFlagStore):
 
     def _empty(self) -> Any:
         return None
+
+    def _followed(self, doc: FlagDocument) -> None:
+        """A follower (:class:`cfgcore.config.published.PublishedSource`) writes the
+        tree to ``ENV.json``, builds from it and validates the result: a publisher's
+        own write it would refuse is kept out of the cache file
+        (:func:`cfgcore.config.published.check_followed`, with :attr:`environ`)."""
+        from cfgcore.config.published import check_followed
+
+        origin = doc.origin or self.url
+        try:
+            check_followed(doc.snapshot, self.environment, origin, self.environ)
+        except ConfigError:
+            raise
+        except Exception as exc:  # (the write is done: it must not look failed; not cached)
+            raise ConfigError(
+                f"cannot build it as a follower does: {type(exc).__name__}: {exc}", file=origin
+            ) from exc
 
     def read_pair(
         self,
@@ -2484,6 +2514,10 @@ class RedisConfigStore(RedisFlagStore):
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
+                # Both in this host's cache files when the publish returns, as a
+                # follower would cache them (a publisher exits at once: its next run
+                # numbers above them, a process starting on the host refuses older ones).
+                self._own_write(cnew, cblob, csig)
                 flags._own_write(fnew, fblob, fsig)
                 return cnew, fnew
             if status == -4:
