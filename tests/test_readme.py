@@ -42,10 +42,10 @@ def test_readme_gives_exactly_the_two_commands_ci_runs():
     shell_blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     assert shell_blocks[:2] == [
         "pip install -e '.[dev]' && python -m cfgcore demo\n",
-        "python -m pytest -q\n",
+        "python -m pytest -q -n auto\n",
     ]
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "\npython -m pytest -q\n" in ci
+    assert "\npython -m pytest -q -n auto\n" in ci
 
 
 def test_readme_metrics_and_health_example_runs(tmp_path):
