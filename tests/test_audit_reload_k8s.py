@@ -177,12 +177,7 @@ def test_config_dir_symlink_switched_to_another_release_is_followed(tmp_path):
 
 
 def test_config_dir_deleted_and_recreated_keeps_serving_then_follows(tmp_path):
-    d = tmp_path / "config"
-    d.mkdir()
-    for name, text in _files(1).items():
-        (d / name).write_text(text)
-    m = ConfigurationManager(d, environ={})
-    m.load_environment_config("staging")
+    d, m = _gen1(tmp_path)
     errors = []
     m.register_change_listener(lambda e: errors.append(e) if e.is_error else None)
     _follow(m)
@@ -191,11 +186,7 @@ def test_config_dir_deleted_and_recreated_keeps_serving_then_follows(tmp_path):
         shutil.rmtree(d)
         assert wait_for(lambda: errors)  # the missing files are refused...
         assert m.get("audit_gen.env") == 1 and m.version == version  # ...and v1 serves
-        staging_dir = tmp_path / "staging-area"
-        staging_dir.mkdir()
-        for name, text in _files(2).items():
-            (staging_dir / name).write_text(text)
-        os.rename(staging_dir, d)  # the directory comes back, complete
+        _bring_back(tmp_path, d)  # the directory comes back, complete
         assert wait_for(lambda: m.get("audit_gen.env") == 2)
         assert m.last_error is None
         # and the watcher follows the new directory, not the deleted one

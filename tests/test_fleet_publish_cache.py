@@ -117,6 +117,20 @@ def test_cache_off_leaves_no_cache_file(redis_server, url, config_dir, tmp_path)
     assert glob.glob(str(state / "fleet" / "*.msgpack")) == []
 
 
+def _replayed_over_two(redis_server, url, config_dir, tmp_path):
+    """Publish versions 1 and 2 from one host (its state directory, returned), then put
+    version 1 back in Redis exactly as it was written: a replay no follower noticed."""
+    state = tmp_path / "publisher"
+    publish(state, url, config_dir)
+    old = stored(redis_server, CKEY)
+    marked(config_dir, "two")
+    publish(state, url, config_dir)
+    r = redis_server.client()
+    r.delete(CKEY)
+    r.hset(CKEY, mapping=old)  # the older document, exactly as written
+    return state
+
+
 def test_the_next_publish_is_numbered_above_an_older_configuration_put_back(
     redis_server, url, config_dir, tmp_path
 ):
@@ -126,14 +140,7 @@ def test_the_next_publish_is_numbered_above_an_older_configuration_put_back(
     version 2 and numbers above it. It numbered 2 before, under which the followers
     serving the earlier version 2 refused it (older than, or another document under,
     what they serve)."""
-    state = tmp_path / "publisher"
-    publish(state, url, config_dir)
-    old = stored(redis_server, CKEY)
-    marked(config_dir, "two")
-    publish(state, url, config_dir)
-    r = redis_server.client()
-    r.delete(CKEY)
-    r.hset(CKEY, mapping=old)  # the older document, exactly as written
+    state = _replayed_over_two(redis_server, url, config_dir, tmp_path)
     marked(config_dir, "three")
     done = publish(state, url, config_dir)
     assert f"published {ENV} as version 3" in done.stdout
@@ -146,14 +153,8 @@ def test_a_process_starting_on_the_publishers_host_refuses_an_older_configuratio
     was put back over version 2: the cache file the publish left is the high-water
     mark, so the follower serves version 2 (the published name), not the replay,
     and raises the floor so the next write is numbered above it."""
-    state = tmp_path / "publisher"
-    publish(state, url, config_dir)
-    old = stored(redis_server, CKEY)
-    marked(config_dir, "two")
-    publish(state, url, config_dir)
+    state = _replayed_over_two(redis_server, url, config_dir, tmp_path)
     r = redis_server.client()
-    r.delete(CKEY)
-    r.hset(CKEY, mapping=old)
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(state))
     follower = ConfigurationManager(config_source=url, environment=ENV, environ={})
     try:
