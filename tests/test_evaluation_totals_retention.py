@@ -257,3 +257,12 @@ def test_the_prometheus_series_of_a_dropped_flag_disappear(make, totals, clock, 
     assert scraped.get("retain_metric_live") == 1.0
     assert "retain_metric_gone" not in scraped
     assert json.dumps(cfgcore.metrics.snapshot())  # still plain data
+
+
+@pytest.mark.parametrize("bad", ["600", -1, math.nan, True])
+def test_a_bad_retain_set_later_is_refused_where_it_is_set(bad):
+    totals = EvaluationTotals(retain=60)
+    with pytest.raises(ValueError, match="retain must be a number of seconds"):
+        totals.retain = bad
+    assert totals.retain == 60  # unchanged
+    assert set(totals.collect()) == {"evaluations", "errors"}  # and a harvest still runs

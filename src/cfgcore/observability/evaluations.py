@@ -91,7 +91,7 @@ class EvaluationTotals:
     def __init__(
         self, *, retain: float | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self.retain = _retain_seconds(retain)
+        self._retain = _retain_seconds(retain)
         self._clock = clock
         self._lock = threading.RLock()
         self._evaluations: dict[tuple[str, str, str], int] = {}
@@ -116,6 +116,16 @@ class EvaluationTotals:
             self._harvest()
             return dict(self._last)
 
+    @property
+    def retain(self) -> float:
+        return self._retain
+
+    @retain.setter
+    def retain(self, value: float | None) -> None:
+        # Checked here too: a bad value set later would otherwise raise from every
+        # harvest (a metrics scrape, the usage thread), not where it was set.
+        self._retain = _retain_seconds(value)
+
     def _harvest(self) -> None:
         now = self._clock()
         batches = [engine.take_evaluation_counts() for engine in _counting.engines()]
@@ -132,7 +142,7 @@ class EvaluationTotals:
     def _forget(self, now: float) -> None:
         """Drop the totals of flags idle for more than ``retain`` seconds that no live
         engine's live snapshot holds (deleted flags; those of engines that died)."""
-        cutoff = now - self.retain
+        cutoff = now - self._retain
         idle = [flag for flag, last in self._last.items() if last < cutoff]
         if not idle:
             return
