@@ -463,3 +463,26 @@ def test_an_unchanged_value_is_verified_once(redis_server, url, opened):
     assert len(reader.read_stop_register()) == 50
     assert len(reader.read_stop_register()) == 50
     assert len(calls) == 50
+
+
+def test_refusals_kept_for_later_subscribers_are_bounded(tmp_path):
+    # A flag set no manager ever subscribes to keeps at most _MAX_UNTOLD refusals for
+    # the managers that might (each distinct refused value is reported once; a store
+    # rewritten with bad documents for ever must not grow it without end).
+    from cfgcore.runtime import flags as flags_mod
+    from cfgcore.runtime.flags import LiveFlags
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    path = tmp_path / "flags.yaml"
+    path.write_text("version: 1\nflags: {}\n")
+    live = LiveFlags(FileFlagStore(str(path)))
+    try:
+        for i in range(flags_mod._MAX_UNTOLD + 50):
+            live.reject(ConfigError(f"refused document {i}"), "redis", "test")
+        told = live.take_start_refusals("flags")
+        assert [str(e) for e in told] == [
+            f"refused document {i}" for i in range(flags_mod._MAX_UNTOLD)
+        ]
+        assert live.take_start_refusals("flags") == []  # once per kind of manager
+    finally:
+        live.close()

@@ -45,6 +45,9 @@ from cfgcore.snapshot import Snapshot
 __all__ = ["FlagSubscriber", "LiveFlags", "shared_flags"]
 
 log = logging.getLogger("cfgcore.flags")
+# Refusals kept for the managers that subscribe later (LiveFlags.take_start_refusals):
+# a start reads a handful; the bound holds if a flag set is never subscribed to.
+_MAX_UNTOLD = 100
 
 
 class FlagSubscriber(Protocol):
@@ -409,7 +412,7 @@ class LiveFlags:
             instruments.flag_document(self.store.url, ok=False)
             log.error("flag document rejected, keeping the live flags: %s", exc)
             subscribers = self._each()
-            if not subscribers and not self._listened:
+            if not subscribers and not self._listened and len(self._untold) < _MAX_UNTOLD:
                 self._untold.append(exc)  # (audited by the managers as they subscribe)
             for sub in subscribers:
                 try:
