@@ -285,3 +285,67 @@ def test_growthbook(benchmark, who):
 
     assert run() == want
     _bench(benchmark, run, USERS * len(names))
+
+
+# -- GrowthBook saved group: a known cliff -----------------------------------------------
+# One feature gated on a large saved group (``{"id": {"$inGroup": "beta"}}``). cfgcore
+# lowers GrowthBook's ``isIn`` to a scalar ``in`` plus, for an array attribute, one
+# membership attribute per listed value, and a check binds every attribute its flag
+# reads: the cost grows with the group's size, where the SDK's is a list scan. Recorded
+# so the cliff has a figure (benchmarks/RESULTS.md); the fix (array attributes in the
+# core: one slot) is an open item.
+GROUP_SIZE = 10_000
+
+
+def _saved_group() -> tuple[dict[str, Any], dict[str, list[str]], list[dict[str, Any]]]:
+    members = [f"user-{i}" for i in range(0, 2 * GROUP_SIZE, 2)]
+    feats = {
+        "beta_player": {
+            "defaultValue": False,
+            "rules": [{"condition": {"id": {"$inGroup": "beta"}}, "force": True}],
+        }
+    }
+    users = [{"id": f"user-{3 * i}", "plan": "free"} for i in range(USERS)]  # half members
+    return feats, {"beta": members}, users
+
+
+def _saved_group_sdk(feats: dict[str, Any], groups: dict[str, list[str]], users: list) -> Any:
+    """The GrowthBook SDK's round over ``users`` (a function), and its GrowthBook."""
+    from growthbook import GrowthBook
+
+    gb = GrowthBook(features=feats, saved_groups=groups)
+
+    def run_sdk() -> list:
+        out = []
+        for u in users:
+            gb.set_attributes(dict(u))  # destroy() clears the dict it holds
+            out.append(gb.eval_feature("beta_player").value)
+        return out
+
+    return run_sdk, gb
+
+
+@pytest.mark.parametrize("who", _participants())
+def test_growthbook_saved_group(benchmark, who):
+    benchmark.group = "interop-growthbook-saved-group"
+    logging.getLogger("growthbook").setLevel(logging.ERROR)
+    feats, groups, users = _saved_group()
+    run_sdk, gb = _saved_group_sdk(feats, groups, users)
+    try:
+        want = run_sdk()
+        assert 0 < sum(want) < len(want)  # members and non-members both
+        if who == "sdk":
+            _bench(benchmark, run_sdk, len(users))
+            return
+    finally:
+        gb.destroy()
+    payload = {"features": feats, "savedGroups": groups}
+    eng = engine_class(IMPLS[who]).from_snapshot(growthbook.to_snapshot(payload))
+
+    def run() -> list:
+        return [
+            eng.evaluate("beta_player", eng.context(growthbook.context(u))).value for u in users
+        ]
+
+    assert run() == want
+    _bench(benchmark, run, len(users))
