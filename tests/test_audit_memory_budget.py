@@ -8,9 +8,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
+from unittest import mock
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.runtime import audit as audit_mod
@@ -187,3 +189,48 @@ def test_entries_waiting_for_a_held_lock_are_bounded_by_size_too(tmp_path, monke
     assert note["kind"] == "tamper" and note["error"].startswith("10 entries were never written")
     assert "MiB" in note["error"]
     assert not verify(path).ok  # the dropped entries are reported, not hidden
+
+
+@settings(max_examples=40)
+@given(batches=_BATCHES, count=st.integers(1, 6), budget=st.integers(0, 10_000))
+def test_entries_waiting_for_the_lock_are_the_longest_suffix_within_both_limits(
+    batches, count, budget
+):
+    # The same property for the entries waiting for a held writers' lock (MAX_PENDING,
+    # MAX_PENDING_BYTES); once the lock is free the file holds what was written before
+    # it was held, a note of how many were dropped, then exactly the waiting suffix.
+    with (
+        tempfile.TemporaryDirectory() as d,
+        mock.patch.object(audit_mod, "MAX_PENDING", count),
+        mock.patch.object(audit_mod, "MAX_PENDING_BYTES", budget),
+    ):
+        path = os.path.join(d, "a.jsonl")
+        log = AuditLog(path, lock_timeout=0.001, keys=())
+        log.append(change(1, -1))
+        held = os.open(f"{path}.lock", os.O_RDONLY)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        appended: list[dict] = []
+        n = 0
+        try:
+            for i, batch in enumerate(batches):
+                appended += log.append_all([change(size, i) for size in batch])
+                n = log.pending()
+                sizes = [weight(e) for e in appended]
+                assert 1 <= n <= count
+                assert sum(sizes[-n:]) <= budget or n == 1
+                if n < len(appended):  # the longest: one more would break a limit
+                    assert n == count or sum(sizes[-n - 1 :]) > budget
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            os.close(held)
+        assert log.flush() and log.pending() == 0
+        written = AuditLog.read(path)
+        dropped = len(appended) - n
+        assert written[0]["path"] == "subtree.-1"
+        if dropped:
+            note = written[1]
+            assert note["kind"] == "tamper"
+            assert note["error"].startswith(f"{dropped} entries were never written")
+        rest = written[2:] if dropped else written[1:]
+        assert [e["new"] for e in rest] == [e["new"] for e in appended[len(appended) - n :]]
+        assert [e["path"] for e in rest] == [e["path"] for e in appended[len(appended) - n :]]
