@@ -138,6 +138,8 @@ class Interpreter:
         if cond.prerequisite is not None:  # another flag's answer, for the same context
             return self.holds(cond.prerequisite, ctx, now)
         assert cond.attr is not None
+        if cond.has_any is not None:
+            return self.has_any(cond, ctx)
         v = self.attr(ctx, cond.attr)
         if cond.exists is not None:
             return (v is not MISSING) == cond.exists
@@ -200,6 +202,23 @@ class Interpreter:
                 key = semver(v)
                 return key is not None and test(key, semver(const))
         raise AssertionError(cond)  # pragma: no cover
+
+    def has_any(self, cond: Condition, ctx: Mapping[str, Any]) -> bool:
+        """README "Operators": an array (list, tuple, set, frozenset; a subclass by its
+        elements) with an element that ``in`` with the same constants matches."""
+        assert cond.attr is not None and cond.has_any is not None
+        try:
+            array = ctx.get(cond.attr)
+        except Exception:
+            return False
+        for base in (list, tuple, set, frozenset):
+            if isinstance(array, base):
+                elements = list(base.__iter__(array))
+                break
+        else:
+            return False
+        single = Condition(attr="e", in_=cond.has_any, ignore_case=cond.ignore_case)
+        return any(self.matches(single, {"e": e}) for e in elements)  # an array: unusable
 
     # -- bucketing --------------------------------------------------------------------
     def bucket_text(self, ctx: Mapping[str, Any], name: str) -> str | None:

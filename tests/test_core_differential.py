@@ -39,6 +39,10 @@ ctx_values = st.one_of(
     st.booleans(),
     st.none(),
     st.lists(st.integers(), max_size=2),
+    # arrays for has_any: mostly the constants' vocabulary, some nesting and odd values
+    st.lists(st.one_of(scalars, st.none(), st.floats(), st.lists(scalars, max_size=1)), max_size=4),
+    st.frozensets(st.sampled_from(["premium", "EU", "ß", 1, 0.5, True]), max_size=3),
+    st.lists(st.sampled_from(WORDS), max_size=3).map(tuple),
 )
 attr = st.sampled_from(ATTRS)
 # prefixes, suffixes and infixes of the context vocabulary, so string operators hit
@@ -50,8 +54,9 @@ strings = st.one_of(st.sampled_from(SUBSTRINGS), st.text(max_size=3))
 def leaf(draw):
     op = draw(
         st.sampled_from(
-            ["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "starts_with", "ends_with",
-             "contains", "matches", "semver_eq", "semver_lt", "semver_gt", "exists", "segment"]
+            ["eq", "ne", "in", "not_in", "has_any", "lt", "le", "gt", "ge", "starts_with",
+             "ends_with", "contains", "matches", "semver_eq", "semver_lt", "semver_gt", "exists",
+             "segment"]
         )
     )  # fmt: skip
     if op == "segment":
@@ -61,7 +66,7 @@ def leaf(draw):
     if op in ("eq", "ne"):
         value = draw(st.sampled_from(WORDS)) if ci else draw(scalars)
         cond[op] = value
-    elif op in ("in", "not_in"):
+    elif op in ("in", "not_in", "has_any"):
         values = draw(st.lists(st.sampled_from(WORDS) if ci else scalars, max_size=12))
         cond[op] = values
     elif op in ("lt", "le", "gt", "ge"):

@@ -49,8 +49,8 @@ from enum import Enum
 from cfgcore import compiler as _C
 from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
 from cfgcore.details import (
-    ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_name, exact_value,
-    int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
+    ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_array, exact_name,
+    exact_value, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
 )
 
 IMPLEMENTATION = "c"
@@ -64,6 +64,7 @@ cdef extern from "Python.h":
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)
     bint PyTuple_CheckExact(object)
+    bint PyList_CheckExact(object)
     bint PyLong_Check(object)
     bint PyLong_CheckExact(object)
     bint PyBool_Check(object)
@@ -108,7 +109,8 @@ LAYOUT = dict(
     OP_FALSE=OP_FALSE, OP_ALL=OP_ALL, OP_ANY=OP_ANY, OP_NOT=OP_NOT, OP_EQ=OP_EQ,
     OP_CALL=OP_CALL, OP_FLAG=OP_FLAG,
     OP_EQ_CI=OP_EQ_CI, OP_NE=OP_NE, OP_NE_CI=OP_NE_CI, OP_IN=OP_IN, OP_IN_CI=OP_IN_CI,
-    OP_NOT_IN=OP_NOT_IN, OP_NOT_IN_CI=OP_NOT_IN_CI, OP_LT=OP_LT, OP_LE=OP_LE, OP_GT=OP_GT,
+    OP_NOT_IN=OP_NOT_IN, OP_NOT_IN_CI=OP_NOT_IN_CI, OP_HAS_ANY=OP_HAS_ANY, OP_HAS_ANY_CI=OP_HAS_ANY_CI,
+    OP_LT=OP_LT, OP_LE=OP_LE, OP_GT=OP_GT,
     OP_GE=OP_GE, OP_STARTS=OP_STARTS, OP_ENDS=OP_ENDS, OP_CONTAINS=OP_CONTAINS,
     OP_STARTS_CI=OP_STARTS_CI, OP_ENDS_CI=OP_ENDS_CI, OP_CONTAINS_CI=OP_CONTAINS_CI,
     OP_REGEX=OP_REGEX, OP_SEMVER_EQ=OP_SEMVER_EQ, OP_SEMVER_LT=OP_SEMVER_LT,
@@ -207,7 +209,9 @@ cdef double MAX_METRIC = MAX_METRIC_VALUE  # SeedAPI.record_metric: the largest 
 
 
 # One bound context attribute. The PyObject* fields are owned references (released by
-# _release); the char pointers point into those objects' UTF-8 buffers.
+# _release); the char pointers point into those objects' UTF-8 buffers. ``elems``: an
+# array value's element ids in a slot ``has_any`` reads (CompiledSnapshot._bind_array:
+# owned, freed by _release), else NULL.
 ctypedef struct SlotVal:
     int kind
     int32_t id
@@ -223,6 +227,7 @@ ctypedef struct SlotVal:
     PyObject* folded
     PyObject* bucket
     PyObject* semver
+    int32_t* elems
 
 ctypedef struct Outcome:
     int var

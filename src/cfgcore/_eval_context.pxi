@@ -18,6 +18,8 @@ cdef void _release(SlotVal* vals, Py_ssize_t n) noexcept:
         vals[i].folded = NULL
         vals[i].bucket = NULL
         vals[i].semver = NULL
+        free(vals[i].elems)
+        vals[i].elems = NULL
 
 
 cdef SlotVal* _missing_slots(Py_ssize_t n) except NULL:
@@ -121,7 +123,7 @@ cdef void _slots_all_marked(Slots* st) noexcept nogil:
 cdef void _slots_free(Slots* st) noexcept:
     """Release the bound values and give the array back to the pool (or free it).
     Releasing runs no Python code: bound values hold exact str, float and int objects
-    and tuples of them (semver keys)."""
+    and tuples of them (semver keys), and C arrays of element ids."""
     global _pool_n
     cdef Py_ssize_t s
     cdef SlotVal* vals = st.vals
@@ -130,10 +132,7 @@ cdef void _slots_free(Slots* st) noexcept:
     st.vals = NULL
     for s in range(st.n):  # the array is not read again before it is claimed (all unbound)
         if not _slot_unbound(st, s):
-            Py_XDECREF(vals[s].text)
-            Py_XDECREF(vals[s].folded)
-            Py_XDECREF(vals[s].bucket)
-            Py_XDECREF(vals[s].semver)
+            _release(&vals[s], 1)
     if CFGCORE_SLOT_POOL and st.cap <= POOL_MAX_SLOTS and _pool_n < POOL_SIZE:
         _pool[_pool_n] = vals
         _pool_cap[_pool_n] = st.cap

@@ -13,6 +13,9 @@ Semantics in brief (README "Flag semantics" has the full text):
   else is *present but unusable*. Every operator except ``exists`` is false on a
   missing or unusable value, and on a value of another type than its constants
   (``ne``/``not_in`` included: ``ne: "x"`` does not match the number 3).
+* An array (a list, tuple, set or frozenset, subclasses by their stored elements) in
+  a slot ``has_any`` reads binds its elements too: each as a scalar would, nested
+  arrays unusable. ``has_any`` holds where one element's id is among its constants'.
 * Bucketing (scheme ``murmur3``): the first of the flag's ``bucket_by`` attributes
   holding a string or an int (as decimal) is hashed:
   ``murmur3_x86_32(utf8(f"{salt}:{value}"), 0) % 100000``.
@@ -40,6 +43,7 @@ from cfgcore.details import (
     ErrorCode,
     EvaluationDetails,
     Reason,
+    exact_array,
     exact_name,
     exact_value,
     int_text,
@@ -50,8 +54,10 @@ from cfgcore.details import (
 
 IMPLEMENTATION = "py"
 
-_MISSING_BINDING = (L.K_MISSING, -1, -1, 0.0, b"", b"", None, None, None)
-_OTHER_BINDING = (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None)
+# (kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str, elements):
+# see _bind_value
+_MISSING_BINDING = (L.K_MISSING, -1, -1, 0.0, b"", b"", None, None, None, None)
+_OTHER_BINDING = (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None, None)
 
 # reason codes (index into details.REASONS), from the shared layout
 _STATIC, _DEFAULT, _MATCH = L.REASON_STATIC, L.REASON_DEFAULT, L.REASON_MATCH
@@ -176,15 +182,45 @@ def bucket_of(salt: str, value: str) -> int:
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
-    """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str)"""
+    """(kind, id, ci_id, number, utf8, folded utf8, bucket utf8, semver key, str,
+    elements): elements is None but for an array in a ``has_any`` slot (_bind_array)."""
     if v is None:
         return _MISSING_BINDING
+    if t.array_slots[slot]:
+        items = exact_array(v)
+        if items is not None:
+            return _bind_array(t, slot, items)
+    return _bind_scalar(t, slot, v)
+
+
+def _bind_array(t: C.Tables, slot: int, items: Any) -> tuple:
+    """An array: unusable to every operator but ``has_any`` and ``exists``; its elements
+    bound one by one as scalars (an element that fails to bind, or is itself an array,
+    matches nothing), kept as (ids, case-folded ids)."""
+    ids: set[int] = set()
+    ci_ids: set[int] = set()
+    for e in items:
+        if e is None:
+            continue
+        try:
+            b = _bind_scalar(t, slot, e)
+        except Exception:
+            continue
+        if b[1] >= 0:
+            ids.add(b[1])
+        if b[2] >= 0:
+            ci_ids.add(b[2])
+    return (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None, (ids, ci_ids))
+
+
+def _bind_scalar(t: C.Tables, slot: int, v: Any) -> tuple:
+    """_bind_value of a value that is not None, read as a scalar."""
     tv = type(v)
     if tv is not str and tv is not int and tv is not float and tv is not bool:
         v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
         tv = type(v)
     if tv is bool:
-        return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None)
+        return (L.K_BOOL, t.bool_ids.get(v, -1), -1, 0.0, b"", b"", None, None, None, None)
     # By the exact type, not isinstance(): an object faking its __class__ (a str, int
     # or float in isinstance's eyes only) is unusable, as the compiled evaluator reads
     # it, and its own methods (__hash__, __eq__, encode, __float__) are never called.
@@ -199,21 +235,21 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
             ci_id = t.ci_ids.get(f, -1)
             folded = f.encode("utf-8")
         sv = C.semver_key(v) if t.semver_slots[slot] else None
-        return (L.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v)
+        return (L.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v, None)
     if tv is int:
         try:
             num = float(v)
         except OverflowError:
             # Past a double: no number to compare, but it buckets as its decimal text
             # does (an int id and its text are one user, whatever their size).
-            return (L.K_OTHER, -1, -1, 0.0, b"", b"", int_text(v).encode(), None, None)
+            return (L.K_OTHER, -1, -1, 0.0, b"", b"", int_text(v).encode(), None, None, None)
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
-        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(v).encode(), None, None)
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(v).encode(), None, None, None)
     if tv is float:
         if math.isnan(v):
             return _OTHER_BINDING
-        return (L.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None)
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, v, b"", b"", None, None, None, None)
     return _OTHER_BINDING
 
 
@@ -692,10 +728,15 @@ class CompiledSnapshot:
         n = t.nodes
         o = i * L.NW
         op = n[o]
-        kind, vid, ci_id, num, raw, folded, _bk, sv, text = b[n[o + 1]]
+        kind, vid, ci_id, num, raw, folded, _bk, sv, text, elems = b[n[o + 1]]
         a, bb, c = n[o + 2], n[o + 3], n[o + 4]
         if op == L.OP_EXISTS:
             return kind != L.K_MISSING
+        if op == L.OP_HAS_ANY or op == L.OP_HAS_ANY_CI:
+            if elems is None:
+                return False
+            have = elems[0] if op == L.OP_HAS_ANY else elems[1]
+            return not have.isdisjoint(t.ipool[a : a + bb])
         if op == L.OP_EQ:
             return vid == a and vid >= 0
         if op == L.OP_NE:

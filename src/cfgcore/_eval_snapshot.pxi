@@ -119,6 +119,17 @@ cdef inline bint _in_sorted(const int32_t* ids, int count, int32_t x) noexcept n
     return False
 
 
+cdef inline bint _meets(const int32_t* elems, bint ci, const int32_t* ids, int count) noexcept nogil:
+    """Whether a bound array (SlotVal.elems: [k, m, start, k ids ..., m folded ids at
+    start]) holds an element id (a case-folded one if ``ci``) among sorted ``ids``."""
+    cdef int32_t j, k = elems[1] if ci else elems[0]
+    cdef const int32_t* x = elems + (elems[2] if ci else 3)
+    for j in range(k):
+        if _in_sorted(ids, count, x[j]):
+            return True
+    return False
+
+
 cdef int32_t* _int_array(list items) except? NULL:
     cdef Py_ssize_t i, n = len(items)
     cdef int32_t* out = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
@@ -192,6 +203,7 @@ cdef class CompiledSnapshot:
     cdef char* semver_slots
     cdef char* bucket_slots
     cdef char* id_slots
+    cdef char* array_slots
     cdef uint32_t* salt_h
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t n_flags
@@ -258,6 +270,7 @@ cdef class CompiledSnapshot:
         self.semver_slots = _bool_array(t.semver_slots)
         self.bucket_slots = _bool_array(t.bucket_slots)
         self.id_slots = _bool_array(t.id_slots)
+        self.array_slots = _bool_array(t.array_slots)
         self.n_slots = len(t.slots)
         self.n_flags = len(t.keys)
         self.empty = _missing_slots(self.n_slots)
@@ -303,6 +316,7 @@ cdef class CompiledSnapshot:
         free(self.semver_slots)
         free(self.bucket_slots)
         free(self.id_slots)
+        free(self.array_slots)
         free(self.empty)
         free(self.salt_h)
         free(self.fmask)
@@ -329,8 +343,9 @@ cdef class CompiledSnapshot:
         return (CompiledSnapshot, (self.tables, self.version, self.clock))
 
     # -- binding (Python objects allowed: once per request) ------------------------------
-    cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
-        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value.
+    cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v, bint arrays=True) except -1:
+        """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value (``arrays``: an
+        array in a ``has_any`` slot binds its elements, _bind_array; not for elements).
 
         Callers try :meth:`_bind_fast` first (no exception frame); this binds the rest:
         subclasses of str/int/float (by their exact value), ints, and strs that are not
@@ -411,6 +426,59 @@ cdef class CompiledSnapshot:
                 sv.bucket = <PyObject*>b
             return 0
         sv.kind = K_OTHER  # None, bools and floats are _bind_fast's
+        if arrays and self.array_slots[slot]:
+            self._bind_array(sv, slot, v)
+        return 0
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int _bind_array(self, SlotVal* sv, Py_ssize_t slot, object v) except -1:
+        """``sv.elems`` for an array ``v`` (details.exact_array), left NULL for anything
+        else; mirrors _eval_py._bind_array. Each element binds as a scalar in this slot
+        would (an element that cannot bind, or an array, has no id); only its ids are
+        kept: ``[k, m, start, k ids ..., m case-folded ids from start]``."""
+        cdef Py_ssize_t i, n, k = 0, m = 0, start
+        cdef int32_t* out
+        cdef SlotVal tmp
+        cdef tuple seq
+        if PyTuple_CheckExact(v):
+            seq = <tuple>v
+        elif PyList_CheckExact(v):
+            seq = tuple(v)  # a copy: binding an element runs no code that could change it
+        else:
+            items = exact_array(v)  # subclasses by their stored elements; None: no array
+            if items is None:
+                return 0
+            seq = tuple(items)
+        n = len(seq)
+        start = 3 + n
+        out = <int32_t*>malloc((2 * n + 3) * sizeof(int32_t))
+        if out == NULL:
+            raise MemoryError()
+        for i in range(n):
+            e = seq[i]
+            if e is None:
+                continue
+            if not self._bind_fast(&tmp, slot, e):
+                try:
+                    self._bind_slot(&tmp, slot, e, False)  # zeroes tmp before it can raise
+                except BaseException as exc:
+                    _release(&tmp, 1)
+                    if not isinstance(exc, Exception):  # an interrupt propagates
+                        free(out)
+                        raise
+                    continue  # e.g. a casefold() that fails: this element has no id
+            if tmp.id >= 0:
+                out[3 + k] = tmp.id
+                k += 1
+            if tmp.ci_id >= 0:
+                out[start + m] = tmp.ci_id
+                m += 1
+            _release(&tmp, 1)
+        out[0] = <int32_t>k
+        out[1] = <int32_t>m
+        out[2] = <int32_t>start
+        sv.elems = out
         return 0
 
     cdef inline bint _bind_fast(self, SlotVal* sv, Py_ssize_t slot, object v) noexcept:
@@ -752,6 +820,8 @@ cdef class CompiledSnapshot:
             return (v.kind & n[3]) != 0 and v.id != n[2]
         if op == OP_NOT_IN:
             return (v.kind & n[4]) != 0 and not _in_sorted(self.ipool + n[2], n[3], v.id)
+        if op == OP_HAS_ANY or op == OP_HAS_ANY_CI:
+            return v.elems != NULL and _meets(v.elems, op == OP_HAS_ANY_CI, self.ipool + n[2], n[3])
         if v.kind == K_NUM:
             if op == OP_LT:
                 return v.num < self.nums[n[2]]

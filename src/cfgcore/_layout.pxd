@@ -28,6 +28,10 @@ cdef enum:
     OP_IN_CI = 15
     OP_NOT_IN = 16
     OP_NOT_IN_CI = 17
+    # ``has_any``: an array value (SlotVal.elems) holds an element whose id is in the
+    # sorted pool run a .. a + b (the _CI form: an element's case-folded id)
+    OP_HAS_ANY = 18
+    OP_HAS_ANY_CI = 19
     OP_LT = 20
     OP_LE = 21
     OP_GT = 22

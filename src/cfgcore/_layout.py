@@ -34,6 +34,9 @@ OP_IN = 14
 OP_IN_CI = 15
 OP_NOT_IN = 16
 OP_NOT_IN_CI = 17
+# ``has_any``: an array value's element ids (the _CI form: case-folded) meet the pool run
+OP_HAS_ANY = 18
+OP_HAS_ANY_CI = 19
 OP_LT = 20
 OP_LE = 21
 OP_GT = 22

@@ -29,6 +29,8 @@ from cfgcore._layout import (
     OP_FLAG,
     OP_GE,
     OP_GT,
+    OP_HAS_ANY,
+    OP_HAS_ANY_CI,
     OP_IN,
     OP_IN_CI,
     OP_LE,
@@ -69,7 +71,7 @@ MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
 MIN_SHARED_NODES = 3
 
 _ATTR_OPS = (
-    "eq", "ne", "in_", "not_in", "lt", "le", "gt", "ge", "semver_eq", "semver_lt",
+    "eq", "ne", "in_", "not_in", "has_any", "lt", "le", "gt", "ge", "semver_eq", "semver_lt",
     "semver_gt", "starts_with", "ends_with", "contains", "matches", "exists",
 )  # fmt: skip
 _COMBINATORS = ("all", "any", "not_", "segment")
@@ -195,6 +197,7 @@ class ConditionLowering:
             self.t.semver_slots.append(False)
             self.t.bucket_slots.append(False)
             self.t.id_slots.append(False)
+            self.t.array_slots.append(False)
         self.used_slots.add(idx)
         return idx
 
@@ -493,8 +496,12 @@ class ConditionLowering:
             else:
                 self.emit(OP_NE, slot, self.const_id(value), _type_mask([value]))
             return
-        if op in ("in_", "not_in"):
+        if op in ("in_", "not_in", "has_any"):
             values = list(value)
+            if op == "has_any":
+                # an array value binds as its elements' ids (the case-folded ones too
+                # where ignore_case reads them): one slot, whatever its length
+                t.array_slots[slot] = True
             if ci:
                 if not all(isinstance(v, str) for v in values):
                     self.problem(where, "ignore_case needs string constants")
@@ -502,7 +509,7 @@ class ConditionLowering:
                     return
                 t.ci_slots[slot] = True
                 ids = sorted({self.ci_const_id(v) for v in values})
-                code = OP_IN_CI if op == "in_" else OP_NOT_IN_CI
+                code = {"in_": OP_IN_CI, "not_in": OP_NOT_IN_CI, "has_any": OP_HAS_ANY_CI}[op]
                 self.emit(code, slot, self.pool(ids), len(ids))
                 return
             if not all(self.valid_scalar(v, where, emit=False) for v in values):
@@ -512,6 +519,8 @@ class ConditionLowering:
             t.id_slots[slot] = True
             if op == "in_":
                 self.emit(OP_IN, slot, self.pool(ids), len(ids))
+            elif op == "has_any":
+                self.emit(OP_HAS_ANY, slot, self.pool(ids), len(ids))
             else:
                 self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), _type_mask(values))
             return

@@ -109,6 +109,8 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     OP_FLAG,
     OP_GE,
     OP_GT,
+    OP_HAS_ANY,
+    OP_HAS_ANY_CI,
     OP_IN,
     OP_IN_CI,
     OP_LE,
@@ -207,7 +209,7 @@ class Tables:
 
     __slots__ = (
         "keys", "index", "slots", "ci_slots", "semver_slots", "bucket_slots", "id_slots",
-        "str_ids", "ci_ids", "num_ids",
+        "array_slots", "str_ids", "ci_ids", "num_ids",
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
@@ -221,6 +223,7 @@ class Tables:
         self.semver_slots: list[bool] = []
         self.bucket_slots: list[bool] = []  # slots some flag or rule buckets by
         self.id_slots: list[bool] = []  # slots compared by eq/ne/in/not_in (need constant ids)
+        self.array_slots: list[bool] = []  # slots has_any reads: an array binds its elements' ids
         self.str_ids: dict[str, int] = {}
         self.ci_ids: dict[str, int] = {}
         self.num_ids: dict[int | float, int] = {}  # ints kept exact

@@ -72,6 +72,25 @@ def exact_value(value: Any) -> Any:
     return value
 
 
+def exact_array(value: Any) -> list | tuple | set | frozenset | None:
+    """An array value's elements as a built-in container, for ``has_any``: an exact
+    list, tuple, set or frozenset itself; a subclass's stored elements copied by the
+    base type's own method (its overridden ``__iter__`` is never called); None for
+    anything else. Both evaluators read arrays through this."""
+    cls = type(value)
+    if cls is list or cls is tuple or cls is set or cls is frozenset:
+        return value
+    if issubclass(cls, list):
+        return list.copy(value)
+    if issubclass(cls, tuple):
+        return tuple.__getitem__(value, slice(None))
+    if issubclass(cls, set):
+        return set.copy(value)
+    if issubclass(cls, frozenset):
+        return frozenset.copy(value)
+    return None
+
+
 def exact_name(name: Any) -> str | None:
     """A test, metric or flag name as an exact str: a str subclass by its value (its own
     hash and eq are never called); None for anything else (no such test), a str

@@ -66,10 +66,12 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     """One test over the context, or a combination of tests.
 
     Exactly one operator per condition. Attribute operators need ``attr``:
-    ``eq``, ``ne``, ``in``, ``not_in`` (``ignore_case`` applies to these and to
-    the string operators), ``lt``/``le``/``gt``/``ge`` (numbers), ``semver_eq``/
-    ``semver_lt``/``semver_gt``, ``starts_with``/``ends_with``/``contains``,
-    ``matches`` (regular expression, searched), ``exists``. Combinators: ``all``,
+    ``eq``, ``ne``, ``in``, ``not_in``, ``has_any`` (the attribute is an array: a
+    list, tuple, set or frozenset holding an element ``in`` would match; ``ignore_case``
+    applies to these five and to the string operators), ``lt``/``le``/``gt``/``ge``
+    (numbers), ``semver_eq``/``semver_lt``/``semver_gt``, ``starts_with``/
+    ``ends_with``/``contains``, ``matches`` (regular expression, searched),
+    ``exists``. Combinators: ``all``,
     ``any``, ``not``; ``segment`` references a named segment.
 
     ``prerequisite`` reads another flag instead of an attribute: it holds where that
@@ -85,6 +87,7 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     ne: Scalar | None = None
     in_: list[Scalar] | None = msgspec.field(default=None, name="in")
     not_in: list[Scalar] | None = None
+    has_any: list[Scalar] | None = None
     lt: int | float | None = None
     le: int | float | None = None
     gt: int | float | None = None
