@@ -88,7 +88,7 @@ def test_flattening_is_bounded_below_the_blowup():
     ctx = growthbook.context({"g": _shared(16)})
     assert len(ctx) <= growthbook.MAX_CONTEXT_KEYS + 1
     assert ctx.get("g.x.y.x.k") == "mid"
-    assert ctx.get("g.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.tags#in:s:B") is True
+    assert "B" in ctx.get("g.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.tags")
 
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
@@ -126,7 +126,7 @@ HOSTILE = [
     ({"id": "u1", "id#hash": "zz"}, {}),  # zz buckets to another variation than u1
     ({"id": "u1", "a": 1, "a#type": "string"}, {"a": {"$type": "string"}}),
     ({"id": "u1", "o": {"a": 1, "a#type": "string"}}, {"o.a": {"$type": "number"}}),
-    ({"id": "u1", "l": ["x"], "l#in:s:y": True}, {"l": {"$in": ["y"]}}),
+    ({"id": "u1", "l": ["x"], "l#lower": ["y"]}, {"l": {"$ini": ["y"]}}),
     ({"id": "u1", "$forced:e": 1}, {}),
 ]
 

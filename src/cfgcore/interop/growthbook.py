@@ -96,10 +96,12 @@ SIZE = "#size"  # suffix of an array attribute's length
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
 VER_STR = "#vs"  # suffix: padded version string of a string attribute
 VER_NUM = "#vn"  # suffix: padded version string of a number attribute
-LOWER = "#lower"  # suffix: a string attribute in lower case (``$ini``, as GrowthBook folds)
-MEMBER = "#in:"  # an array attribute holds an element with this key (:func:`_member`)
-MEMBER_CI = "#ini:"  # an array attribute holds a string element with this lower case
-MEMBER_NESTED = "#inn:"  # an array attribute holds an array holding an element with this key
+# suffix: a string attribute in lower case, an array attribute's string elements in lower
+# case (``$ini``, as GrowthBook folds)
+LOWER = "#lower"
+# suffix: the elements of an array attribute's elements that are arrays (GrowthBook's isIn,
+# read by ``$elemMatch``/``$all`` with ``$in``, looks one level into them)
+INNER = "#inner"
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
@@ -344,6 +346,16 @@ def _member(v: Any) -> str | None:
     return None
 
 
+def _array_keys(path: str, v: list | tuple) -> dict[str, Any]:
+    """The keys :func:`context` derives for the array ``v`` at ``path`` beyond its
+    elements' own: the array (``has_any`` reads its scalar elements as GrowthBook's
+    ``isIn`` compares them: :func:`_member`), its strings in lower case, the elements of
+    its elements that are arrays (``isIn`` looks one level into them)."""
+    lowered = [el.lower() for el in v if isinstance(el, str)]
+    inner = [sub for el in v if isinstance(el, (list, tuple)) for sub in el]
+    return {path: v, path + LOWER: lowered, path + INNER: inner}
+
+
 def _put_scalar(out: dict[str, Any], path: str, v: Any) -> None:
     """The keys :func:`context` derives for the value ``v`` (not an object or array)
     at ``path``: its type, the value, and per type its lower case, versions, ..."""
@@ -389,10 +401,11 @@ def context(
     itself holds a dot is never reached (nor one holding ``#``, which no condition
     names). Every value reached gets its type
     ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
-    ``<path>#vs``, numbers ``<path>#vn``, arrays their length ``<path>#size`` and a
-    membership key per element (``<path>#in:...``, ``<path>#ini:...``; ``<path>#inn:...``
-    for an element of an element that is an array, which ``$elemMatch``/``$all`` with
-    ``$in`` read as GrowthBook's ``isIn`` does).
+    ``<path>#vs``, numbers ``<path>#vn``; arrays themselves at ``<path>`` (read by
+    ``has_any``, whatever the number of values a condition lists), their length
+    ``<path>#size``, their string elements in lower case ``<path>#lower`` and the
+    elements of their elements that are arrays ``<path>#inner`` (which
+    ``$elemMatch``/``$all`` with ``$in`` read as GrowthBook's ``isIn`` does).
     Hashing reads top-level attributes by exact key, as GrowthBook does:
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
@@ -431,18 +444,9 @@ def context(
             return
         put(path + SIZE, len(v), depth + 1)
         put(path + ".length", len(v), depth + 1)
+        out.update(_array_keys(path, v))
         for i, el in enumerate(v):
             put(f"{path}.{i}", el, depth + 1)
-            key = _member(el)
-            if key is not None:
-                out[f"{path}{MEMBER}{key}"] = True
-                if isinstance(el, str):
-                    out[f"{path}{MEMBER_CI}{el.lower()}"] = True
-            elif isinstance(el, (list, tuple)):  # GrowthBook's isIn reads one level into it
-                for sub in el:
-                    key = _member(sub)
-                    if key is not None:
-                        out[f"{path}{MEMBER_NESTED}{key}"] = True
 
     attrs = attributes if isinstance(attributes, Mapping) else {}
     top: dict[str, Any] = {}  # what conditions read (hashing reads every key)
@@ -545,17 +549,7 @@ class _Attributes(DerivedAttributes):
             mini = {}
             _put_scalar(mini, path + SIZE, len(node))
             return mini.get(key)
-        if suffix.startswith(MEMBER):
-            want = suffix[len(MEMBER) :]
-            return True if any(_member(el) == want for el in node) else None
-        if suffix.startswith(MEMBER_CI):
-            want = suffix[len(MEMBER_CI) :]
-            return True if any(isinstance(el, str) and el.lower() == want for el in node) else None
-        if suffix.startswith(MEMBER_NESTED):
-            want = suffix[len(MEMBER_NESTED) :]
-            nested = (el for el in node if isinstance(el, (list, tuple)))
-            return True if any(_member(sub) == want for el in nested for sub in el) else None
-        return None
+        return _array_keys(path, node).get(key)
 
     def derive(self, spec: str) -> bool | None:
         path, pattern, fold, at_end = json.loads(spec)
@@ -1694,7 +1688,7 @@ def _some_element(attr: str, expected: Any, op: str) -> Any:
         others = [k for k in expected if k not in ("$eq", "$in")]
         if others:
             raise refuse(f"the operator {others[0]!r}")
-        keys: set[str] | None = None
+        members: dict[str, Any] | None = None
         nested = "$eq" not in expected  # an array element is never $eq to anything
         if "$eq" in expected:
             x = expected["$eq"]
@@ -1702,35 +1696,43 @@ def _some_element(attr: str, expected: Any, op: str) -> Any:
                 raise refuse("'$eq': null (an array holding null)")
             if x is None or isinstance(x, (list, tuple, Mapping)):
                 return _NEVER  # null elements are skipped; containers are never ===
-            keys = _member_keys([x], attr)
+            members = _members([x], attr)
         if "$in" in expected:
             values = expected["$in"]
             if not isinstance(values, list):
                 return _NEVER
             if not all(isinstance(x, (str, int, float, bool)) for x in values):
                 raise refuse("'$in' with values that are not strings, numbers or booleans")
-            found = _member_keys(values, attr)
-            keys = found if keys is None else keys & found
-        assert keys is not None
-        tests = [{"attr": attr + MEMBER + k, "exists": True} for k in sorted(keys)]
-        if nested:
-            tests += [{"attr": attr + MEMBER_NESTED + k, "exists": True} for k in sorted(keys)]
-        return {"any": tests} if tests else _NEVER
+            found = _members(values, attr)
+            members = found if members is None else {k: members[k] for k in members if k in found}
+        assert members is not None
+        if not members:
+            return _NEVER
+        listed = list(members.values())
+        test = {"attr": attr, "has_any": listed}
+        return {"any": [test, {"attr": attr + INNER, "has_any": listed}]} if nested else test
     if expected is None:
         raise refuse("null (an array holding null)")
     if isinstance(expected, (list, tuple, Mapping)):
         raise refuse("an object or array (equality with it)")
     if not isinstance(expected, (str, int, float, bool)):
         raise refuse(f"a {type_name(expected)}")
-    keys = _member_keys([expected], attr)
-    return {"any": [{"attr": attr + MEMBER + k, "exists": True} for k in keys]} if keys else _NEVER
+    members = _members([expected], attr)
+    return {"attr": attr, "has_any": list(members.values())} if members else _NEVER
 
 
-def _member_keys(values: list[Any], attr: str) -> set[str]:
-    """The membership keys (:func:`_member`) of scalar ``values``; NaN has none."""
+def _members(values: list[Any], attr: str) -> dict[str, Any]:
+    """Scalar ``values`` by their membership key (:func:`_member`: the values GrowthBook
+    finds equal share one, which ``has_any`` finds equal too), the first of each; NaN
+    has none."""
     for x in values:
         _check_number(x, attr)
-    return {k for x in values if (k := _member(x)) is not None}
+    found: dict[str, Any] = {}
+    for x in values:
+        k = _member(x)
+        if k is not None:
+            found.setdefault(k, x)
+    return found
 
 
 def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
@@ -1745,23 +1747,22 @@ def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
 
 def _membership(attr: str, values: list[Any], fold: bool) -> Any:
     """GrowthBook's ``isIn``: a scalar among ``values``, or an array sharing an element
-    with them (``fold``: strings compared in lower case, as ``$ini`` does)."""
+    with them (``has_any``: one attribute read, however long the list or saved group;
+    ``fold``: strings compared in lower case, as ``$ini`` does)."""
     tests: list[Any] = []
-    members: list[str] = []
     if fold:
-        lowered = [x.lower() for x in values if isinstance(x, str)]
+        lowered = list(dict.fromkeys(x.lower() for x in values if isinstance(x, str)))
         others = [x for x in values if not isinstance(x, str)]
         if lowered:
             tests.append({"attr": attr + LOWER, "in": lowered})
-        members += [attr + MEMBER_CI + x for x in lowered]
+            tests.append({"attr": attr + LOWER, "has_any": lowered})
     else:
         others = values
     if others:
         tests.append({"attr": attr, "in": others})
-    members += [attr + MEMBER + k for x in others if (k := _member(x)) is not None]
-    if members:
-        has = [{"attr": m, "exists": True} for m in dict.fromkeys(members)]
-        tests.append(_and({"attr": attr + TYPE, "eq": "array"}, {"any": has}))
+        members = _members(others, attr)
+        if members:
+            tests.append({"attr": attr, "has_any": list(members.values())})
     return {"any": tests} if tests else _NEVER
 
 
