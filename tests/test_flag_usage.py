@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -156,15 +157,16 @@ def test_the_interval_must_be_positive(tmp_path, monkeypatch):
 def test_exit_flushes_what_was_recorded(tmp_path):
     """A process that ends between two periodic writes still leaves its times."""
     state = tmp_path / "state"
+    seen = time.time() - 60.5  # a recent time (the recorder drops flags idle for a year)
     script = textwrap.dedent(f"""
         from cfgcore.runtime import usage
         recorder = usage.start_usage_recording({str(state)!r}, interval=3600)
-        recorder.source = lambda: {{"checkout": 1234.5}}
+        recorder.source = lambda: {{"checkout": {seen!r}}}
     """)
     out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=SRC),
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert read_usage(usage_path(state)).flags == {"checkout": 1234.5}
+    assert read_usage(usage_path(state)).flags == {"checkout": seen}
 
 
 def test_recording_is_on_by_default_off_by_argument_or_environment(tmp_path, monkeypatch):
@@ -187,7 +189,8 @@ def test_recording_is_on_by_default_off_by_argument_or_environment(tmp_path, mon
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_records_with_a_thread_of_its_own(tmp_path):
     path = tmp_path / "flag-usage.json"
-    recorder = UsageRecorder(path, interval=0.05, source=lambda: {"parent": 1.0})
+    now = time.time()  # recorded times within the retention (the recorder prunes older)
+    recorder = UsageRecorder(path, interval=0.05, source=lambda: {"parent": now})
     usage_mod._RECORDERS[recorder.path] = recorder  # registered, as start_usage_recording does
     recorder.start()
     read, write = os.pipe()
@@ -195,7 +198,7 @@ def test_a_forked_child_records_with_a_thread_of_its_own(tmp_path):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             ok = recorder.running and recorder._thread is not None
-            recorder.source = lambda: {"child": 2.0}
+            recorder.source = lambda: {"child": now + 1}
             try:
                 wait_for(lambda: "child" in read_usage(path).flags, timeout=10)
             except Exception:
@@ -321,7 +324,8 @@ def test_a_service_process_leaves_its_usage_at_exit(tmp_path):
     """A real process: serve flags, evaluate, exit (no flush called): the file holds the
     flag, merged with what another process recorded before."""
     state = tmp_path / "state"
-    merge_usage(usage_path(state), {"from_before": 1.0}, since=1.0)
+    before = time.time() - 3600  # within the retention the exiting process prunes with
+    merge_usage(usage_path(state), {"from_before": before}, since=before)
     flags = tmp_path / "flags.yaml"
     flags.write_text('flags:\n  exit_flag: {default: "on"}\n')
     script = textwrap.dedent(f"""
@@ -335,7 +339,7 @@ def test_a_service_process_leaves_its_usage_at_exit(tmp_path):
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     got = read_usage(usage_path(state))
-    assert set(got.flags) == {"from_before", "exit_flag"} and got.since == 1.0
+    assert set(got.flags) == {"from_before", "exit_flag"} and got.since == before
 
 
 def _forget(state) -> None:

@@ -184,6 +184,7 @@ class _Judge:
                 f"unused flags are judged from {judged_from}"
             )
             return
+        pruned = usage.pruned_before
         for key in keys:
             last = usage.flags.get(key)
             if last is not None and last >= self.cutoff:
@@ -194,7 +195,24 @@ class _Judge:
                     NotJudged(key, "unused", f"created {_ago(self.now, created)}")
                 )
                 continue
-            seen = "never recorded" if last is None else _ago(self.now, last)
+            if last is None and pruned is not None and pruned >= self.cutoff:
+                # dropped from the file: last evaluated at or before `pruned`, which may
+                # be inside the window
+                self.not_judged.append(
+                    NotJudged(
+                        key,
+                        "unused",
+                        "the usage file keeps no times at or before "
+                        f"{_ago(self.now, pruned)} (CFGCORE_USAGE_RETAIN_DAYS)",
+                    )
+                )
+                continue
+            if last is not None:
+                seen = _ago(self.now, last)
+            elif pruned is not None:
+                seen = f"not since {_ago(self.now, pruned)}, older times are not kept"
+            else:
+                seen = "never recorded"
             self.entries.append(
                 StaleEntry(
                     "unused",
@@ -204,6 +222,7 @@ class _Judge:
                     {
                         "last_evaluated": None if last is None else iso(last),
                         "usage_recorded_since": iso(usage.since),
+                        "usage_pruned_before": None if pruned is None else iso(pruned),
                         "usage_file": self.ev.usage_file,
                     },
                 )

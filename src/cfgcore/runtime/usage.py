@@ -16,6 +16,14 @@ each flag, and replaces the file atomically (:mod:`cfgcore.runtime.atomicio`). T
 ``since`` is when recording began (the earliest of every process that wrote it):
 ``cfgcore flags stale`` judges "not evaluated for N days" only once it covers N days.
 
+The file stays bounded for a service whose flag names come and go: a merge drops the
+flags last evaluated more than ``retain`` seconds ago (``CFGCORE_USAGE_RETAIN_DAYS``,
+365 days) and, past MAX_FLAGS (100,000) flags, the least recently evaluated ones, and
+records ``"pruned_before": T``: every dropped flag was last evaluated at or before T.
+A flag missing from the file was not evaluated after T, so ``cfgcore flags stale``
+still judges it unused for any window starting after T, and says it cannot judge a
+longer one.
+
 A daemon thread merges every ``interval`` seconds (``usage_interval=``, else
 ``$CFGCORE_USAGE_INTERVAL``, else 60); :meth:`UsageRecorder.flush` runs at exit and
 when a manager closes (the last manager of a state directory to close stops its
@@ -57,6 +65,9 @@ log = logging.getLogger("cfgcore.usage")
 USAGE_FILE = "flag-usage.json"
 DEFAULT_INTERVAL = 60.0
 FORMAT = 1
+DAY = 86400.0
+RETAIN_DAYS = 365.0  # a flag not evaluated for this long is dropped from the file
+MAX_FLAGS = 100_000  # past this many flags, the least recently evaluated are dropped
 
 Source = Callable[[], Mapping[str, float]]
 
@@ -64,13 +75,19 @@ Source = Callable[[], Mapping[str, float]]
 @dataclass(frozen=True)
 class Usage:
     """The content of a usage file: ``flags`` (flag -> epoch seconds of its last
-    evaluation) and ``since`` (when recording began; None for no file)."""
+    evaluation), ``since`` (when recording began; None for no file) and
+    ``pruned_before`` (flags last evaluated at or before it may have been dropped; None:
+    none was)."""
 
     flags: dict[str, float] = field(default_factory=dict)
     since: float | None = None
+    pruned_before: float | None = None
 
     def to_bytes(self) -> bytes:
-        doc = {"format": FORMAT, "since": self.since, "flags": dict(sorted(self.flags.items()))}
+        doc: dict[str, Any] = {"format": FORMAT, "since": self.since}
+        if self.pruned_before is not None:
+            doc["pruned_before"] = self.pruned_before
+        doc["flags"] = dict(sorted(self.flags.items()))
         return json.dumps(doc, indent=1).encode() + b"\n"
 
 
@@ -120,7 +137,10 @@ def read_usage(path: str | os.PathLike[str]) -> Usage:
     since = doc.get("since")
     if since is not None and _time(since) is None:
         raise bad("since", f"expected epoch seconds, got {since!r}")
-    return Usage(flags, _time(since))
+    pruned = doc.get("pruned_before")
+    if pruned is not None and _time(pruned) is None:
+        raise bad("pruned_before", f"expected epoch seconds, got {pruned!r}")
+    return Usage(flags, _time(since), _time(pruned))
 
 
 #: Seconds a usage merge waits for the usage file's lock.
@@ -140,11 +160,20 @@ def _locked(path: str) -> Iterator[None]:
 
 
 def merge_usage(
-    path: str | os.PathLike[str], seen: Mapping[str, float], *, since: float | None = None
+    path: str | os.PathLike[str],
+    seen: Mapping[str, float],
+    *,
+    since: float | None = None,
+    now: float | None = None,
+    retain: float | None = None,
+    max_flags: int = MAX_FLAGS,
 ) -> Usage:
     """Merge ``seen`` (flag -> epoch seconds) and ``since`` into the file at ``path``:
-    the later time per flag, the earlier ``since``. Written atomically under the file's
-    lock, and only when something changed. Returns the merged usage.
+    the later time per flag, the earlier ``since``; then :func:`prune` (flags last
+    evaluated ``retain`` seconds or more before ``now``, default the clock; None, the
+    default here, keeps every age: the recorders pass theirs; ``max_flags``).
+    Written atomically under the file's lock, and only when something changed. Returns
+    the merged usage.
 
     A file that is not a usage file is replaced (logged): its times cannot be read
     anyway, and recording must not stop because of it.
@@ -164,10 +193,31 @@ def merge_usage(
         first = (
             since if old.since is None else old.since if since is None else min(old.since, since)
         )
-        merged = Usage(flags, first)
+        horizon = None if retain is None else (time.time() if now is None else now) - retain
+        merged = prune(Usage(flags, first, old.pruned_before), horizon, max_flags)
         if merged != old or not os.path.exists(path):
             atomic_write(path, merged.to_bytes())
         return merged
+
+
+def prune(usage: Usage, horizon: float | None, max_flags: int = MAX_FLAGS) -> Usage:
+    """``usage`` without the flags last evaluated at or before ``horizon`` (None: no age
+    limit) and, past ``max_flags``, without the least recently evaluated (those sharing
+    the newest dropped time go together); ``pruned_before`` moves to the latest time
+    dropped so far. A flag at or before an earlier ``pruned_before`` (a process merging
+    a time the file already dropped) is dropped again."""
+    cut = usage.pruned_before
+    times = usage.flags.values()
+    if horizon is not None and any(t <= horizon for t in times):
+        cut = horizon if cut is None else max(cut, horizon)
+    kept = [t for t in times if cut is None or t > cut]
+    if len(kept) > max_flags:
+        boundary = sorted(kept, reverse=True)[max(max_flags, 0)]  # the newest dropped
+        cut = boundary if cut is None else max(cut, boundary)
+    if cut is None:
+        return usage
+    flags = {k: t for k, t in usage.flags.items() if t > cut}
+    return Usage(flags, usage.since, cut)
 
 
 def _evaluation_times() -> Mapping[str, float]:
@@ -181,7 +231,9 @@ class UsageRecorder:
     """Merges this process's last-evaluated times into one usage file, periodically
     from a daemon thread and on :meth:`flush`/:meth:`close` (and at exit).
 
-    ``source``: ``() -> {flag: epoch seconds}`` (default: the evaluation totals).
+    ``source``: ``() -> {flag: epoch seconds}`` (default: the evaluation totals);
+    ``retain_days``: flags not evaluated for this long are dropped from the file
+    (:func:`prune`).
     """
 
     def __init__(
@@ -191,11 +243,18 @@ class UsageRecorder:
         interval: float = DEFAULT_INTERVAL,
         source: Source | None = None,
         clock: Callable[[], float] = time.time,
+        retain_days: float = RETAIN_DAYS,
     ) -> None:
         if not (isinstance(interval, (int, float)) and interval > 0):
             raise ConfigError(
                 f"usage interval must be a positive number of seconds, got {interval!r}"
             )
+        if not _positive(retain_days):
+            raise ConfigError(
+                f"usage retention must be a positive number of days, got {retain_days!r}"
+            )
+        self.retain_days = float(retain_days)
+        self._clock = clock
         self.path = os.path.abspath(os.fspath(path))
         self.interval = float(interval)
         self.source = source if source is not None else _evaluation_times
@@ -232,7 +291,10 @@ class UsageRecorder:
         :attr:`last_error`, logged) if they could not be read or written."""
         try:
             seen = dict(self.source())
-            merge_usage(self.path, seen, since=self.since)
+            merge_usage(
+                self.path, seen, since=self.since, now=self._clock(),
+                retain=self.retain_days * DAY,
+            )  # fmt: skip
         except Exception as exc:  # a full disk or a bad source must not kill the thread
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("cannot record flag usage in %s: %s", self.path, self.last_error)
@@ -284,18 +346,25 @@ _RECORDERS: dict[str, UsageRecorder] = {}
 _RECORDERS_LOCK = threading.Lock()
 
 
-def _env_interval() -> float:
-    raw = os.environ.get("CFGCORE_USAGE_INTERVAL", "").strip()
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _env_number(environ: Mapping[str, str], name: str, default: float, unit: str) -> float:
+    raw = environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_INTERVAL
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(
-            f"CFGCORE_USAGE_INTERVAL: expected a positive number of seconds, got {raw!r}"
-        )
+    if not _positive(value):
+        raise ConfigError(f"{name}: expected a positive number of {unit}, got {raw!r}")
     return value
 
 
@@ -309,18 +378,25 @@ def start_usage_recording(
     """The process's recorder for ``<state_dir>/flag-usage.json``, started on first
     call; None when recording is off (``enabled=False``, else ``CFGCORE_USAGE=0`` in
     ``environ``/``os.environ``). ``interval``: argument, else ``CFGCORE_USAGE_INTERVAL``,
-    else 60 seconds (a later call does not change a running recorder's). Each call
-    holds the recorder until a matching :meth:`UsageRecorder.release`."""
+    else 60 seconds; retention: ``CFGCORE_USAGE_RETAIN_DAYS``, else 365 days (a later
+    call changes neither for a running recorder). Each call holds the recorder until a
+    matching :meth:`UsageRecorder.release`."""
+    env = os.environ if environ is None else environ
     if enabled is None:
-        enabled = _env_enabled(os.environ if environ is None else environ)
+        enabled = _env_enabled(env)
     if not enabled:
         return None
     path = usage_path(state_dir)
     with _RECORDERS_LOCK:
         recorder = _RECORDERS.get(path)
         if recorder is None:
-            every = interval if interval is not None else _env_interval()
-            recorder = _RECORDERS[path] = UsageRecorder(path, interval=every)
+            every = (
+                interval
+                if interval is not None
+                else _env_number(env, "CFGCORE_USAGE_INTERVAL", DEFAULT_INTERVAL, "seconds")
+            )
+            days = _env_number(env, "CFGCORE_USAGE_RETAIN_DAYS", RETAIN_DAYS, "days")
+            recorder = _RECORDERS[path] = UsageRecorder(path, interval=every, retain_days=days)
         recorder._holders += 1
     return recorder.start()
 
