@@ -235,3 +235,16 @@ def test_flagd_export_refuses_has_any_naming_the_flag():
         export(snap)
     assert "flags.f" in str(exc.value)
     assert "has_any" in str(exc.value)
+
+
+def test_an_array_past_max_array_is_unusable_in_the_reference(monkeypatch):
+    # The compiled evaluator's bound (2**30 elements, int32 counts) cannot be reached in a
+    # test's memory; the reference reads the same constant from the layout, lowered here.
+    from cfgcore import _eval_py
+    from cfgcore import _layout as L
+    from cfgcore.engine import engine_class
+
+    engine = engine_class(_eval_py).from_snapshot(flag_when(GROUPS))
+    monkeypatch.setattr(L, "MAX_ARRAY", 3)
+    assert engine.is_enabled("f", {"groups": ["x", "y", "beta"]}) is True
+    assert engine.is_enabled("f", {"groups": ["x", "y", "z", "beta"]}) is False

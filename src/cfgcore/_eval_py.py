@@ -189,7 +189,7 @@ def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
     if t.array_slots[slot]:
         items = exact_array(v)
         if items is not None:
-            return _bind_array(t, slot, items)
+            return _bind_array(t, slot, items) if len(items) <= L.MAX_ARRAY else _OTHER_BINDING
     return _bind_scalar(t, slot, v)
 
 

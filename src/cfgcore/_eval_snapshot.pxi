@@ -451,6 +451,8 @@ cdef class CompiledSnapshot:
                 return 0
             seq = tuple(items)
         n = len(seq)
+        if n > MAX_ARRAY:
+            return 0  # unusable: counts and offsets are int32
         start = 3 + n
         out = <int32_t*>malloc((2 * n + 3) * sizeof(int32_t))
         if out == NULL:

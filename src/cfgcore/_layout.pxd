@@ -115,6 +115,11 @@ cdef enum:
     H_LO = 9
     H_HI = 10
 
+# ``has_any``: an array with more elements is unusable (its element ids are counted and
+# indexed in int32 cells, SlotVal.elems).
+cdef enum:
+    MAX_ARRAY = 1073741824
+
 # Prerequisite 'want' codes below 0: -1 the flag must be on, -2 must be off,
 # P_SET - k: the variant must be one of ipool[k + 1 .. k + ipool[k]].
 cdef enum:

@@ -115,6 +115,9 @@ H_BY_COUNT = 8
 H_LO = 9
 H_HI = 10
 
+# ``has_any``: an array with more elements is unusable (int32 counts in SlotVal.elems).
+MAX_ARRAY = 1073741824
+
 # Prerequisite 'want' codes below 0: -1 the flag must be on, -2 must be off,
 # P_SET - k: the variant must be one of ipool[k + 1 .. k + ipool[k]].
 P_ON = -1

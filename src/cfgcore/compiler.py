@@ -92,6 +92,7 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     K_NUM,
     K_OTHER,
     K_STR,
+    MAX_ARRAY,
     N_ERRORS,
     N_REASONS,
     NW,
