@@ -248,3 +248,20 @@ def test_an_array_past_max_array_is_unusable_in_the_reference(monkeypatch):
     monkeypatch.setattr(L, "MAX_ARRAY", 3)
     assert engine.is_enabled("f", {"groups": ["x", "y", "beta"]}) is True
     assert engine.is_enabled("f", {"groups": ["x", "y", "z", "beta"]}) is False
+
+
+@pytest.mark.parametrize(
+    ("cond", "message"),
+    [
+        ({"attr": "g", "has_any": "beta"}, "when.has_any: expected array, got str"),
+        ({"has_any": ["a"]}, "when: 'has_any' needs an 'attr'"),
+        ({"attr": "g", "has_any": [["a"]]}, "when.has_any[0]: expected bool | int | float | str"),
+        ({"attr": "g", "has_any": [float("nan")]}, "when.has_any: NaN never equals anything"),
+        ({"attr": "g", "has_any": ["a"], "in": ["b"]}, "more than one operator (in, has_any)"),
+        ({"attr": "g", "has_any": [10**400]}, "when.has_any: number out of range"),
+    ],
+)
+def test_a_bad_has_any_is_refused_with_its_path(make, cond, message):
+    with pytest.raises(SnapshotError) as exc:
+        make(flag_when(cond))
+    assert "flags.f.rules[0]." in str(exc.value) and message in str(exc.value)
