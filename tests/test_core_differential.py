@@ -258,6 +258,8 @@ def _grid(count: int = 60) -> list[dict]:
 
     rng = random.Random(20261125)
     pool = [*WORDS, *NUMS, True, False, None, float("nan"), "x" * 5000]
+    # arrays, for has_any: elements from the same vocabulary, a nested one, a set
+    pool += [["premium", 1, None], ("EU", "ß", 0.5), frozenset({"A", True}), [["a"], "SS"]]
     uniform = [{a: value for a in ATTRS} for value in pool]  # every value under every attr
     mixed = [{a: rng.choice(pool) for a in ATTRS if rng.random() < 0.9} for _ in range(count)]
     return uniform + mixed

@@ -265,3 +265,31 @@ def test_a_bad_has_any_is_refused_with_its_path(make, cond, message):
     with pytest.raises(SnapshotError) as exc:
         make(flag_when(cond))
     assert "flags.f.rules[0]." in str(exc.value) and message in str(exc.value)
+
+
+def test_an_incremental_compile_that_adds_has_any_to_a_known_attribute(impl):
+    # the slot exists already (read by `in`); the changed flag makes it an array slot
+    from cfgcore.compiler import compile_incremental, compile_snapshot
+    from cfgcore.engine import engine_class
+    from cfgcore.snapshot import snapshot_from_dict
+
+    def snap(cond):
+        return snapshot_from_dict(
+            {
+                "flags": {
+                    "a": {
+                        "default": "off",
+                        "rules": [{"when": {"attr": "g", "in": ["x"]}, "serve": "on"}],
+                    },
+                    "b": {"default": "off", "rules": [{"when": cond, "serve": "on"}]},
+                }
+            }
+        )
+
+    before = compile_snapshot(snap({"attr": "h", "eq": 1}))
+    tables = compile_incremental(before, snap({"attr": "g", "has_any": ["beta"]}))
+    engine = engine_class(impl)()
+    engine.swap(impl.CompiledSnapshot(tables))
+    assert engine.is_enabled("b", {"g": ["y", "beta"]}) is True
+    assert engine.is_enabled("a", {"g": "x"}) is True
+    assert engine.is_enabled("a", {"g": ["x"]}) is False
