@@ -293,3 +293,25 @@ def test_an_incremental_compile_that_adds_has_any_to_a_known_attribute(impl):
     assert engine.is_enabled("b", {"g": ["y", "beta"]}) is True
     assert engine.is_enabled("a", {"g": "x"}) is True
     assert engine.is_enabled("a", {"g": ["x"]}) is False
+
+
+def test_a_context_bound_before_a_swap_reads_its_array_on_the_new_snapshot(make):
+    # the context was bound to a snapshot where "groups" was a scalar slot (or absent):
+    # on the new one it binds again (a Binding), this time as an array slot
+    engine = make(
+        {
+            "flags": {
+                "x": {
+                    "default": "off",
+                    "rules": [{"when": {"attr": "groups", "eq": "beta"}, "serve": "on"}],
+                }
+            }
+        }
+    )
+    ctx = engine.context({"groups": ["beta", "staff"]})
+    assert engine.is_enabled("x", ctx) is False  # an array is not eq "beta"
+    engine.swap(flag_when(GROUPS))
+    assert engine.is_enabled("f", ctx) is True
+    assert engine.evaluate_all(ctx)["f"] is True
+    engine.swap(flag_when({"attr": "groups", "has_any": ["nobody"]}))
+    assert engine.is_enabled("f", ctx) is False
