@@ -281,3 +281,17 @@ def test_an_end_the_fleet_was_not_told_is_told_later(redis_server, stores, tmp_p
             assert "variant_b" in _served(h) and h._live.last_error is None
         finally:
             h.close()
+
+
+def test_register_entries_no_replica_acknowledged_are_not_reported_written(redis_server, stores):
+    """With wait=N, as for a document: entries the primary took but no replica
+    acknowledged could vanish in a failover, so the write raises (the host keeps them
+    and writes them again); a write that changes nothing has nothing to wait for."""
+    from cfgcore.errors import ConfigError
+
+    store = stores(redis_server.url + "?namespace=waits&wait=1&wait_timeout=50&cache=off")
+    rec = {"status": "stopped", GUARDRAIL_STOPPED_AT: 10.0}
+    with pytest.raises(ConfigError, match="acknowledged by 0 of 1 replicas"):
+        store.write_stop_register({"t": (10.0, rec)})
+    assert store.read_stop_register() == {"t": (10.0, rec)}  # on the primary all the same
+    assert store.write_stop_register({"t": (9.0, None)}) == 0  # nothing written: no wait

@@ -7,13 +7,18 @@ older version (``wait=1``: a write returns once a replica has it).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import msgspec
 import pytest
+import redis
 
 from cfgcore.errors import ConfigError
+from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from cfgcore.runtime.redis_store import RedisFlagStore
+from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
 from cfgcore.snapshot import Flag
 from tests.redis_server import SENTINEL, RedisServer, Sentinel, wait_for
 
@@ -35,23 +40,48 @@ def write_until_accepted(store: RedisFlagStore, name: str, timeout: float = 20.0
             time.sleep(0.05)
 
 
-def test_failover_moves_writers_and_followers_and_versions_never_go_back(redis_binary, tmp_path):
+@contextlib.contextmanager
+def _sentinel_group(tmp_path) -> Iterator[tuple[RedisServer, list[RedisServer], Sentinel]]:
+    """A primary, two replicas and one redis-sentinel watching them, all real servers."""
     if SENTINEL is None:
         pytest.skip("redis-sentinel is not installed")
     primary = RedisServer(str(tmp_path / "a")).start()
     # Two replicas: after the failover the new primary has one at once (the other is
     # re-pointed by Sentinel), so writes with wait=1 go through without waiting for
     # the old primary to rejoin.
-    replica, other = (
+    replicas = [
         RedisServer(str(tmp_path / n), args=("--replicaof", "127.0.0.1", str(primary.port))).start()
         for n in "bc"
-    )
-    for r in (replica, other):
+    ]
+    for r in replicas:
         wait_for(lambda r=r: r.client().info("replication")["master_link_status"] == "up")
     sentinel = Sentinel(str(tmp_path / "s"), primary, replicas=2).start()
+    try:
+        yield primary, replicas, sentinel
+    finally:
+        sentinel.stop()
+        for server in (*reversed(replicas), primary):
+            server.stop()
+
+
+def _fail_over(primary: RedisServer, sentinel: Sentinel) -> None:
+    sentinel.client().execute_command("SENTINEL", "FAILOVER", sentinel.name)
+    wait_for(lambda: sentinel.primary_port() != primary.port, timeout=30)
+
+
+def _url(sentinel: Sentinel, query: str) -> str:
+    return f"redis+sentinel://127.0.0.1:{sentinel.port}/{sentinel.name}/0?{query}"
+
+
+def test_failover_moves_writers_and_followers_and_versions_never_go_back(redis_binary, tmp_path):
+    with _sentinel_group(tmp_path) as (primary, (replica, other), sentinel):
+        _failover_moves_writers_and_followers(primary, replica, other, sentinel)
+
+
+def _failover_moves_writers_and_followers(primary, replica, other, sentinel) -> None:
     stores: list[RedisFlagStore] = []
     try:
-        url = f"redis+sentinel://127.0.0.1:{sentinel.port}/{sentinel.name}/0?namespace=f&wait=1&wait_timeout=200&cache=off"
+        url = _url(sentinel, "namespace=f&wait=1&wait_timeout=200&cache=off")
         writer, follower = RedisFlagStore(url), RedisFlagStore(url + "&poll=0.2")
         stores += [writer, follower]
         delivered: list[int] = []
@@ -60,8 +90,7 @@ def test_failover_moves_writers_and_followers_and_versions_never_go_back(redis_b
         before = [write_until_accepted(writer, f"before{i}") for i in range(5)]
         assert before == [1, 2, 3, 4, 5]  # a replica acknowledged each one at once
         wait_for(lambda: follower.version == 5)
-        sentinel.client().execute_command("SENTINEL", "FAILOVER", sentinel.name)
-        wait_for(lambda: sentinel.primary_port() != primary.port, timeout=30)
+        _fail_over(primary, sentinel)
         new_primary = replica if sentinel.primary_port() == replica.port else other
         versions = [write_until_accepted(writer, f"after{i}") for i in range(5)]
         # Until the old primary is turned into a replica it accepts writes that no
@@ -78,6 +107,37 @@ def test_failover_moves_writers_and_followers_and_versions_never_go_back(redis_b
     finally:
         for s in stores:
             s.close()
-        sentinel.stop()
-        for server in (other, replica, primary):
-            server.stop()
+
+
+def test_the_signed_stop_register_across_a_failover(redis_binary, tmp_path):
+    """The fleet's guardrail stop register through Sentinel: signed entries written on
+    the primary are read back (checked) through another connection, survive the
+    failover (replicated with the document's namespace) and order as before on the new
+    primary: a later entry replaces, an earlier one does not."""
+    signing, verify = generate_signing_pair("k1")
+    keys = FleetKeys(signing, [verify])
+    rec = {"status": "stopped", GUARDRAIL_STOPPED_AT: 10.0}
+    with _sentinel_group(tmp_path) as (primary, replicas, sentinel):
+        url = _url(sentinel, "namespace=g&wait=1&wait_timeout=200&cache=off")
+        with RedisFlagStore(url, keys=keys) as writer, RedisFlagStore(url, keys=keys) as reader:
+            assert writer.write_stop_register({"t": (10.0, rec)}) == 1
+            assert reader.read_stop_register() == {"t": (10.0, rec)}
+            _fail_over(primary, sentinel)
+            later = {**rec, GUARDRAIL_STOPPED_AT: 11.0}
+
+            def written() -> int:
+                try:
+                    return writer.write_stop_register({"t": (11.0, later), "u": (3.0, None)})
+                except (ConfigError, redis.RedisError):  # until the new primary answers
+                    return -1
+
+            # (a write the new primary took but no replica acknowledged in time raised:
+            # written again, it changes nothing and returns 0)
+            wait_for(lambda: written() >= 0, timeout=30)
+            assert writer.write_stop_register({"t": (10.5, None)}) == 0  # earlier: kept
+            wait_for(lambda: reader.read_stop_register() == {"t": (11.0, later), "u": (3.0, None)})
+            new_primary = next(r for r in replicas if r.port == sentinel.primary_port())
+            assert set(new_primary.client().hgetall(writer.stops_key)) == {b"t", b"u"}
+        # a reader that trusts another key passes over every entry
+        with RedisFlagStore(url, keys=FleetKeys(None, [generate_signing_pair("k1")[1]])) as other:
+            assert other.read_stop_register() == {}

@@ -1769,6 +1769,7 @@ class RedisFlagStore(RedisFollower):
                     epoch, forced = fresh, force
                 else:
                     epoch, forced = old.epoch, old.forced
+                self._to_primary()
                 with self._lock:
                     floor = max(floor, self._seen)
                     signed_for: Any = ""
@@ -1986,7 +1987,19 @@ class RedisFlagStore(RedisFollower):
             return False  # (a reply of another shape than HMGET's: not written by us)
         return False
 
-    def _replicate(self, version: int) -> None:
+    def _to_primary(self) -> None:
+        """Through Sentinel, ask the Sentinels for the primary before a write: after a
+        failover, a connection still open to the old primary would send the write there,
+        where it is accepted (and may even be acknowledged by a replica not yet moved)
+        and then lost when Sentinel turns that server into a replica. Asking moves the
+        idle connections to the new primary (redis-py's ``get_master_address``), so the
+        window is the time between this question and the write, not until the next
+        failed write. Raises redis.RedisError when no Sentinel knows a primary."""
+        get = getattr(getattr(self._client, "connection_pool", None), "get_master_address", None)
+        if get is not None:
+            get()
+
+    def _replicate(self, version: int | str) -> None:
         """With ``wait=N``: return once N replicas hold the write, else raise.
 
         A primary that lost its replicas (the old one, just after a failover) still
@@ -1994,6 +2007,7 @@ class RedisFlagStore(RedisFollower):
         reported as failed, and the connections are dropped so that the retry asks
         the Sentinels for the primary again. Its version stays this writer's floor,
         so whatever is written next is numbered above anything a follower saw.
+        ``version``: the document version written, or what else was (text).
         """
         replicas = int(self._parsed.options.get("wait", 0))
         if replicas <= 0:
@@ -2008,8 +2022,9 @@ class RedisFlagStore(RedisFollower):
         if acked < replicas:
             with contextlib.suppress(Exception):
                 self._client.connection_pool.disconnect()
+            what = f"version {version}" if isinstance(version, int) else version
             msg = (
-                f"version {version} was acknowledged by {acked} of {replicas} replicas "
+                f"{what} was acknowledged by {acked} of {replicas} replicas "
                 f"within {timeout} ms and may be lost in a failover; write it again"
             )
             self.last_error = msg
@@ -2060,6 +2075,7 @@ class RedisFlagStore(RedisFollower):
         ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
         ``on_error`` listeners: the flag set's health, audit and metrics). Raises
         redis.RedisError when Redis cannot be read (the caller degrades)."""
+        self._to_primary()  # not the old primary of a failover, which misses later stops
         raw = self._client.hgetall(self.stops_key)
         entries: dict[str, tuple[float, Any]] = {}
         refused: dict[str, bytes] = {}
@@ -2150,7 +2166,8 @@ class RedisFlagStore(RedisFollower):
         :meth:`read_stop_register`). A process holding the fleet signing key signs each
         entry (its field, time, record and a writer record); one that checks signatures
         but holds no signing key writes nothing (ConfigError: every process that checks
-        would refuse them). Returns how many were written; raises redis.RedisError."""
+        would refuse them). Returns how many were written; raises redis.RedisError, or
+        ConfigError when fewer replicas than ``wait=N`` acknowledged the write."""
         if self.keys.verifies and not self.keys.signs:
             from cfgcore.runtime.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE
 
@@ -2178,7 +2195,13 @@ class RedisFlagStore(RedisFollower):
             args += [name, repr(float(at)), value, refused.get(name, b"")]
         if not args:
             return 0
-        return int(self._stops(keys=[self.stops_key], args=args))
+        self._to_primary()
+        written = int(self._stops(keys=[self.stops_key], args=args))
+        if written:
+            # as a document write: with wait=N, entries no replica acknowledged are
+            # reported as not written (the caller keeps them and writes them again)
+            self._replicate("the write to the guardrail stop register")
+        return written
 
     def close(self) -> None:
         """Stop following and close the connections."""
@@ -2444,6 +2467,7 @@ class RedisConfigStore(RedisFlagStore):
                         fsig = flags.keys.sign(flags.key, fsigned, fdata, fblob)
                     else:
                         fsigned = ""
+                self._to_primary()
                 sent = True
                 reply = pair(
                     keys=[
