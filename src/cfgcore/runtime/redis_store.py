@@ -1995,9 +1995,7 @@ class RedisFlagStore(RedisFollower):
         idle connections to the new primary (redis-py's ``get_master_address``), so the
         window is the time between this question and the write, not until the next
         failed write. Raises redis.RedisError when no Sentinel knows a primary."""
-        get = getattr(getattr(self._client, "connection_pool", None), "get_master_address", None)
-        if get is not None:
-            get()
+        self._primary_moved(self._client)
 
     def _replicate(self, version: int | str) -> None:
         """With ``wait=N``: return once N replicas hold the write, else raise.
