@@ -295,3 +295,39 @@ def test_register_entries_no_replica_acknowledged_are_not_reported_written(redis
         store.write_stop_register({"t": (10.0, rec)})
     assert store.read_stop_register() == {"t": (10.0, rec)}  # on the primary all the same
     assert store.write_stop_register({"t": (9.0, None)}) == 0  # nothing written: no wait
+
+
+def test_signed_register_entries_over_tls(redis_binary, tmp_path):
+    """The stop register over ``rediss://`` (a real TLS redis-server, its own CA): signed
+    entries written and read back through another connection; a reader trusting
+    another key passes over them."""
+    import shutil
+
+    from cfgcore.runtime.redis_store import RedisFlagStore
+    from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
+    from tests.redis_server import RedisServer, free_port
+    from tests.test_fleet_store import _self_signed
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    tls = RedisServer(
+        str(tmp_path / "tls"),
+        args=("--tls-port", str(port), "--tls-cert-file", cert, "--tls-key-file", key,
+              "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"),
+    ).start()  # fmt: skip
+    signing, verify = generate_signing_pair("k1")
+    url = f"rediss://127.0.0.1:{port}/0?namespace=tlss&ssl_ca_certs={cert}&cache=off"
+    rec = {"status": "stopped", GUARDRAIL_STOPPED_AT: 10.0}
+    try:
+        with RedisFlagStore(url, keys=FleetKeys(signing, [verify])) as writer:
+            assert writer.write_stop_register({"t": (10.0, rec)}) == 1
+        with RedisFlagStore(url, keys=FleetKeys(None, [verify])) as reader:
+            assert reader.read_stop_register() == {"t": (10.0, rec)}
+        stranger = FleetKeys(None, [generate_signing_pair("k1")[1]])
+        with RedisFlagStore(url, keys=stranger) as other:
+            assert other.read_stop_register() == {}
+        assert set(tls.client().hgetall("{tlss}:flags:guardrail-stops")) == {b"t"}
+    finally:
+        tls.stop()
