@@ -301,22 +301,11 @@ def test_signed_register_entries_over_tls(redis_binary, tmp_path):
     """The stop register over ``rediss://`` (a real TLS redis-server, its own CA): signed
     entries written and read back through another connection; a reader trusting
     another key passes over them."""
-    import shutil
-
     from cfgcore.runtime.redis_store import RedisFlagStore
     from cfgcore.runtime.signing import FleetKeys, generate_signing_pair
-    from tests.redis_server import RedisServer, free_port
-    from tests.test_fleet_store import _self_signed
+    from tests.test_fleet_store import tls_server
 
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = _self_signed(tmp_path)
-    port = free_port()
-    tls = RedisServer(
-        str(tmp_path / "tls"),
-        args=("--tls-port", str(port), "--tls-cert-file", cert, "--tls-key-file", key,
-              "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"),
-    ).start()  # fmt: skip
+    tls, port, cert = tls_server(tmp_path)
     signing, verify = generate_signing_pair("k1")
     url = f"rediss://127.0.0.1:{port}/0?namespace=tlss&ssl_ca_certs={cert}&cache=off"
     rec = {"status": "stopped", GUARDRAIL_STOPPED_AT: 10.0}

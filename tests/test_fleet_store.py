@@ -275,19 +275,26 @@ def _self_signed(directory) -> tuple[str, str]:
     return cert, key
 
 
-def test_tls(redis_binary, tmp_path, stores):
+def tls_server(tmp_path) -> tuple[RedisServer, int, str]:
+    """A started redis-server with TLS on its own port and a self-signed certificate:
+    (server, TLS port, its certificate: the CA to trust). Its plain port answers the
+    fixture's readiness PING; stores use the TLS port. Skips without openssl."""
     import shutil
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = _self_signed(tmp_path)
-    tls_port = free_port()
-    # the plain port answers the fixture's readiness PING; the store uses the TLS port
-    tls = RedisServer(
+    port = free_port()
+    server = RedisServer(
         str(tmp_path / "tls"),
-        args=("--tls-port", str(tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
+        args=("--tls-port", str(port), "--tls-cert-file", cert, "--tls-key-file", key,
               "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"),
     ).start()  # fmt: skip
+    return server, port, cert
+
+
+def test_tls(redis_binary, tmp_path, stores):
+    tls, tls_port, cert = tls_server(tmp_path)
     try:
         url = f"rediss://127.0.0.1:{tls_port}/0?cache=off&ssl_ca_certs={cert}"
         store = stores(url)

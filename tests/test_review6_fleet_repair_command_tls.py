@@ -11,17 +11,15 @@ TLS (openssl makes the certificate); the printed command is run as given.
 from __future__ import annotations
 
 import shlex
-import shutil
 
 import msgspec
-import pytest
 
 from cfgcore.cli import main
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
 from cfgcore.snapshot import Flag
-from tests.redis_server import RedisServer, free_port, wait_for
-from tests.test_fleet_store import _self_signed
+from tests.redis_server import wait_for
+from tests.test_fleet_store import tls_server
 
 
 def add(name: str):
@@ -31,15 +29,7 @@ def add(name: str):
 def test_the_printed_command_connects_over_tls(
     redis_binary, tmp_path, bundled_config, capsys, monkeypatch
 ):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = _self_signed(tmp_path)
-    port = free_port()
-    tls = RedisServer(
-        str(tmp_path / "tls"),
-        args=("--tls-port", str(port), "--tls-cert-file", cert, "--tls-key-file", key,
-              "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"),
-    ).start()  # fmt: skip
+    tls, port, cert = tls_server(tmp_path)
     url = f"rediss://127.0.0.1:{port}/0?namespace=tlsr&ssl_ca_certs={cert}"
     cache = tmp_path / "f.msgpack"
     f = RedisFlagStore(url + f"&poll=0.05&cache={cache}")
