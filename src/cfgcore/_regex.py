@@ -38,6 +38,7 @@ Turkish ``İ``/``ı`` to ``i``/``I`` where RE2 does not.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable
@@ -279,6 +280,224 @@ def _case_variants(c: str, ignore_case: bool) -> set[str]:
     return {v for v in out if len(v) == 1}
 
 
+# What one search may cost, on either engine. RE2 runs in time linear in the text, but
+# the constant is the pattern's: RE2 searches with a DFA built lazily into a bounded
+# cache (about 5 MB of its default 8 MB budget), and a search that needs more DFA
+# states than fit falls back to stepping every live NFA thread over every byte. States
+# multiply, and grow, with the character positions a pattern keeps alive at once:
+# ``x{n}`` writes ``x`` out n times, a position whose class matches many characters
+# stays alive on most texts, and so do the branches of an alternation. Measured on
+# inputs of the 4,096-character bound (benchmarks/RESULTS.md, "regex cost"): ``.{1000}z``
+# took 180-234 ms a search, a Unicode ``\w{30}z`` (GrowthBook's ``\w``) 18 ms, 800
+# alternatives of 12 letters over ``[ab]`` 32 ms; every pattern below the two bounds
+# here that was tried stayed under 0.4 ms on the worst text found. The bounds are
+# computed from the pattern alone, the same with and without google-re2, so that a
+# document compiles alike on every host.
+MAX_REGEX_LIVE = 128  # broad positions + alternatives; a[ab]{446}z measured 27 ms
+MAX_REGEX_COST = 400_000  # that x byte ranges; the lowest cliff measured: 0.8 M
+
+
+_IGNORECASE, _DOTALL = int(re.IGNORECASE), int(re.DOTALL)  # int: fast bit tests
+
+
+class RegexCostError(ValueError):
+    """A pattern whose searches could cost milliseconds (see :func:`cost_hazard`)."""
+
+
+def cost_hazard(pattern: str, ignore_case: bool, compiled: Any = None) -> str | None:
+    """Why a search with ``pattern`` (RE2 syntax) could cost milliseconds, or None.
+
+    Measured on the pattern with its repetitions written out (``x{3}`` as ``xxx``, ``x+``
+    once, nested counts multiplied): its size in UTF-8 byte ranges (a literal is one,
+    ``.`` ten, a Unicode ``\\w`` class some 900: what RE2's program holds) and its live
+    positions: those matching more than one character (up to case) plus its
+    alternatives, counted where the search tries them at every offset of the text
+    (everywhere unless the pattern is anchored with ``^``, see :func:`_cost`). Refused:
+    more than :data:`MAX_REGEX_LIVE` live positions, or live positions x size over
+    :data:`MAX_REGEX_COST` (the size alone where none is live). ``compiled`` (RE2's)
+    answers for the few patterns only RE2 reads (``\\pL``): its program's size, every
+    counted repetition taken as nested and broad.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = _sre.parse(_for_re(pattern), re.IGNORECASE if ignore_case else 0)
+    except (re.error, OverflowError, RecursionError):
+        return None if compiled is None else _re2_cost_hazard(pattern, compiled)
+    _re2_meaning(parsed, parsed.state.flags)
+    return _cost_hazard_of(parsed)
+
+
+def _cost_hazard_of(parsed: Any) -> str | None:
+    """:func:`cost_hazard` of a pattern parsed by ``re`` and given RE2's meaning."""
+    items, flags = list(parsed), parsed.state.flags
+    first = items[0] if items else None
+    anchored = first is not None and (
+        (first[0] is _sre.AT and first[1] is _sre.AT_BEGINNING_STRING)
+        or (first[0] is _sre.AT and first[1] is _sre.AT_BEGINNING and not flags & re.MULTILINE)
+    )
+    try:
+        size, broad, branches, _ = _cost(items, int(flags), opened=not anchored)
+    except RecursionError:  # pragma: no cover - sre_parse refuses deeper nesting first
+        return "a pattern nested too deeply to measure"
+    return _cost_verdict(size, broad, branches)
+
+
+def _cost_verdict(size: int, broad: int, branches: int) -> str | None:
+    live = broad + branches
+    if live > MAX_REGEX_LIVE:
+        return (
+            f"a search could cost milliseconds: {broad:,} positions matching more than one "
+            f"character and {branches:,} alternatives, once repetitions are written out, "
+            f"tried at every offset of the text, over {MAX_REGEX_LIVE} (use x+ or x* for "
+            "a long x{n}, anchor the pattern with ^, or list values with in or contains)"
+        )
+    if size * max(live, 1) > MAX_REGEX_COST:
+        return (
+            f"a search could cost milliseconds: {live:,} positions and alternatives tried "
+            f"at every offset of the text x {size:,} byte ranges, once repetitions are "
+            f"written out, is {size * max(live, 1):,}, over {MAX_REGEX_COST:,} (use x+ or "
+            "x* for a long x{n}, a narrower class, or anchor the pattern with ^)"
+        )
+    return None
+
+
+def _cost(items: list[Any], flags: int, opened: bool) -> tuple[int, int, int, bool]:
+    """(size, broad positions, alternatives, opened after) of ``items``, repetitions
+    written out. Broad positions and alternatives count only where the search can
+    try them at many offsets of the text: everywhere in an unanchored pattern; in one
+    anchored with ``^``, from the first item whose width varies (``x*``, ``x{1,5}``,
+    ``(?:a|bc)``, and inside a repetition of such a body) on. Before it each position
+    is tried at one offset only, so the search keeps few of them alive."""
+    size = broad = branches = 0
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, body = av
+            open_ended = high == _sre.MAXREPEAT
+            copies = max(low, 1) if open_ended else high  # RE2 writes x{2,} as xx+
+            body = list(body)
+            spread = open_ended or _variable_width(body)  # copies at many offsets
+            s, b, n, after = _cost(body, flags, opened or spread)
+            size, broad, branches = size + copies * s, broad + copies * b, branches + copies * n
+            opened = opened or spread or after or low != high
+        elif op is _sre.BRANCH:
+            ends = opened
+            if opened:
+                branches += len(av[1])
+            for branch in av[1]:
+                s, b, n, after = _cost(list(branch), flags, opened)
+                size, broad, branches, ends = size + s, broad + b, branches + n, ends or after
+            opened = ends or len({_widths(list(b)) for b in av[1]}) > 1
+        elif op is _sre.SUBPATTERN:
+            s, b, n, opened = _cost(list(av[-1]), (flags | av[1]) & ~av[2], opened)
+            size, broad, branches = size + s, broad + b, branches + n
+        elif op is getattr(_sre, "ATOMIC_GROUP", None):  # pragma: no cover - refused before
+            s, b, n, opened = _cost(list(av), flags, opened)
+            size, broad, branches = size + s, broad + b, branches + n
+        elif op is _sre.LITERAL and not flags & _IGNORECASE:
+            size += 1  # one byte sequence, matching one character
+        elif op in _ONE_CHAR:
+            s, b = _position_cost(op, tuple(av) if op is _sre.IN else av, flags)
+            size, broad = size + s, broad + (b if opened else 0)
+        else:  # an assertion (^, \b): one instruction
+            size += 1
+    return size, broad, branches, opened
+
+
+def _widths(items: list[Any]) -> tuple[int, int]:
+    try:
+        lo, hi = _sre.SubPattern(_sre.State(), items).getwidth()
+        return int(lo), int(hi)
+    except Exception:  # pragma: no cover - a shape getwidth does not know: variable
+        return 0, -1
+
+
+def _variable_width(items: list[Any]) -> bool:
+    lo, hi = _widths(items)
+    return lo != hi
+
+
+@functools.lru_cache(maxsize=1024)
+def _position_cost(op: Any, av: Any, flags: int) -> tuple[int, int]:
+    """(byte-range sequences, 1 if broad) of one character position (cached: a pattern
+    repeats its classes, and GrowthBook's Unicode ``\\w`` has 734 ranges)."""
+    ranges = _char_ranges(op, list(av) if op is _sre.IN else av, flags)
+    return _utf8_ranges(ranges), _broad(ranges)
+
+
+def _char_ranges(op: Any, av: Any, flags: int) -> list[tuple[int, int]]:
+    """The code points one character position matches (a superset where folding case
+    over wide ranges is not worth being exact)."""
+    ic = bool(flags & _IGNORECASE)
+    if op is _sre.LITERAL:
+        return _merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ic)])
+    if op is _sre.NOT_LITERAL:
+        return complement_ranges(_merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ic)]))
+    if op is _sre.ANY:
+        return [(0, 0x10FFFF)] if flags & _DOTALL else [(0, 9), (11, 0x10FFFF)]
+    ranges = _class_set(av, ic) or _class_set(av, False)
+    return ranges if ranges is not None else [(0, 0x10FFFF)]
+
+
+def _broad(ranges: list[tuple[int, int]]) -> int:
+    """1 if ``ranges`` hold two characters that are not one letter's cases, else 0."""
+    first = ranges[0][0] if ranges else 0
+    if sum(hi - lo + 1 for lo, hi in ranges) > 4:
+        return 1
+    same = {ord(v) for v in _case_variants(chr(first), True)}
+    return 0 if all(o in same for lo, hi in ranges for o in range(lo, hi + 1)) else 1
+
+
+def _utf8_ranges(ranges: list[tuple[int, int]]) -> int:
+    """How many UTF-8 byte-range sequences match the code points of ``ranges``."""
+    return sum(len(utf8_sequences(lo, hi)) for lo, hi in ranges)
+
+
+def utf8_sequences(lo: int, hi: int) -> list[tuple[tuple[int, int], ...]]:
+    """The code points ``lo``-``hi`` (surrogates left out: they are not text) as UTF-8
+    byte-range sequences, each a tuple of (low, high) byte ranges, one per byte: the
+    range is cut where the encoded length changes, then wherever a continuation byte
+    would not run over its whole range (the construction RE2's compiler uses). Every
+    encoded code point matches exactly one sequence, and nothing else does."""
+    out: list[tuple[tuple[int, int], ...]] = []
+    todo = [(lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)] if lo <= 0xDFFF else [(lo, hi)]
+    while todo:
+        a, b = todo.pop()
+        if a > b:
+            continue
+        edge = next((e for e in (0x7F, 0x7FF, 0xFFFF) if a <= e < b), None)
+        if edge is not None:
+            todo += [(edge + 1, b), (a, edge)]
+            continue
+        length = 1 if b <= 0x7F else 2 if b <= 0x7FF else 3 if b <= 0xFFFF else 4
+        for i in range(1, length):
+            m = (1 << (6 * i)) - 1
+            if a & ~m != b & ~m:
+                if a & m:
+                    todo += [((a | m) + 1, b), (a, a | m)]
+                    break
+                if b & m != m:
+                    todo += [(b & ~m, b), (a, (b & ~m) - 1)]
+                    break
+        else:
+            first, last = chr(a).encode(), chr(b).encode()
+            out.append(tuple(zip(first, last, strict=True)))
+    return sorted(out)
+
+
+def _re2_cost_hazard(pattern: str, compiled: Any) -> str | None:
+    """:func:`cost_hazard` for a pattern only RE2 reads (``\\pL``, ``\\Q...\\E``): its
+    program's size, every counted repetition assumed nested and broad."""
+    program_size = getattr(compiled._regexp, "ProgramSize", None)
+    if program_size is None:  # pragma: no cover - every google-re2 release has it
+        return None
+    copies = 1
+    for m in _REPEAT.finditer(pattern):
+        copies = min(copies * int(m.group(3) or m.group(1) or 1), _CAP)
+    broad = copies * max(1, sum(pattern.count(t) for t in (".", "[", "\\p", "\\P", "\\w")))
+    return _cost_verdict(int(program_size()), broad, pattern.count("|") + 1)
+
+
 def compile_regex(pattern: str, ignore_case: bool) -> Any:
     """Compile a targeting regex once: RE2 when installed (linear time), else ``re``
     after :func:`linear_hazard` found nothing; raises ValueError naming the hazard, or
@@ -290,6 +509,9 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
         except _re2.error as exc:
             # RE2 says why in bytes (b'missing ): ('): the flag's problem says it in text
             raise re.error(_re2_reason(exc)) from None
+        hazard = cost_hazard(pattern, ignore_case, compiled)
+        if hazard is not None:
+            raise RegexCostError(hazard)
         return _RE2Pattern(compiled, pattern, ignore_case)
     text = _for_re(pattern)  # RE2's meaning, or re.error with RE2's reason
     with warnings.catch_warnings():
@@ -306,6 +528,9 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
             "open-ended quantifier)"
         )
     _re2_meaning(parsed, parsed.state.flags)
+    hazard = _cost_hazard_of(parsed)
+    if hazard is not None:
+        raise RegexCostError(hazard)
     return _Pattern(_sre_compile(parsed, parsed.state.flags), pattern, ignore_case)
 
 

@@ -1532,6 +1532,10 @@ class _Importer:
                 raise exc
             try:
                 compile_regex(pattern, ci)
+            except _regex.RegexCostError as cost:  # valid, but too dear to search
+                exc = _Unreadable("REGEX", value, "")
+                exc.args = (f"REGEX constraint {str(value)!r:.60}: {cost}",)
+                raise exc from None
             except Exception:  # Unleash: an invalid pattern never matches
                 return _NEVER
             if _ascii_boundary_left(pattern):
