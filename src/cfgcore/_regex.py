@@ -287,14 +287,14 @@ def _case_variants(c: str, ignore_case: bool) -> set[str]:
 # multiply, and grow, with the character positions a pattern keeps alive at once:
 # ``x{n}`` writes ``x`` out n times, a position whose class matches many characters
 # stays alive on most texts, and so do the branches of an alternation. Measured on
-# inputs of the 4,096-character bound (benchmarks/RESULTS.md, "regex cost"): ``.{1000}z``
-# took 180-234 ms a search, a Unicode ``\w{30}z`` (GrowthBook's ``\w``) 18 ms, 800
-# alternatives of 12 letters over ``[ab]`` 32 ms; every pattern below the two bounds
-# here that was tried stayed under 0.4 ms on the worst text found. The bounds are
-# computed from the pattern alone, the same with and without google-re2, so that a
-# document compiles alike on every host.
+# inputs of the 4,096-character bound, a new one each search (benchmarks/RESULTS.md,
+# "Regex cost"): ``.{1000}z`` 234 ms a search, 800 alternatives tried at every offset
+# 65 ms, ``a[ab]{446}z`` 29 ms. The bounds are computed from the pattern alone, the
+# same with and without google-re2, so that a document compiles alike on every host.
+# They do not remove RE2's cold-DFA floor (about 1-2 us per byte of a text that keeps
+# producing new states; docs/flags.md).
 MAX_REGEX_LIVE = 128  # broad positions + alternatives; a[ab]{446}z measured 27 ms
-MAX_REGEX_COST = 400_000  # that x byte ranges; the lowest cliff measured: 0.8 M
+MAX_REGEX_COST = 400_000  # that x byte ranges; GrowthBook's Unicode \w{21}z: 390,000
 
 
 _IGNORECASE, _DOTALL = int(re.IGNORECASE), int(re.DOTALL)  # int: fast bit tests
