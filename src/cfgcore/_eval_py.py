@@ -599,6 +599,12 @@ class CompiledSnapshot:
                 return f[base + L.F_OFF], _PREREQ, -1
         rstart = f[base + L.F_RULE_START]
         rcount = f[base + L.F_RULE_COUNT]
+        # Buckets hashed by this evaluation, by what they hash: rules of one flag mostly
+        # hash the same text (the flag's salt and bucketing attribute; an imported
+        # rollout's group id), and each hash walks the whole value: 1,000 rollout rules
+        # over a 100 KB user_id took 22 s a check here. The compiled evaluator hashes
+        # per rule in C (37 ms there).
+        hashed: dict[Any, int] = {}
         for r in range(rcount):
             rb = (rstart + r) * L.RW
             rr = t.rules
@@ -614,11 +620,11 @@ class CompiledSnapshot:
             gcount = rr[rb + L.R_GATE_COUNT]
             if gcount:
                 g0 = rr[rb + L.R_GATE_START]
-                if not all(self._in_gate(g, b) for g in range(g0, g0 + gcount)):
+                if not all(self._in_gate(g, b, hashed) for g in range(g0, g0 + gcount)):
                     continue  # outside a gate (or nothing to hash): the rule cannot apply
             h = rr[rb + L.R_HASH]
             if h >= 0:
-                bucket = self._hashed(h, b)
+                bucket = self._hashed(h, b, hashed)
                 if bucket < 0:
                     continue
                 sp = rr[rb + L.R_SPLIT_START]
@@ -635,7 +641,9 @@ class CompiledSnapshot:
                 bstart, bcount = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
             else:
                 bstart, bcount = f[base + L.F_BUCKET_START], f[base + L.F_BUCKET_COUNT]
-            bucket = self._bucket(base, b, bstart, bcount)
+            bucket = hashed.get((bstart, bcount), -2)
+            if bucket == -2:
+                bucket = hashed[(bstart, bcount)] = self._bucket(base, b, bstart, bcount)
             if bucket < 0:
                 continue  # no attribute to bucket by: the rule cannot apply
             if nsplit == 0:
@@ -661,13 +669,14 @@ class CompiledSnapshot:
             return murmur3_32(salt + raw) % L.BUCKETS
         return -1
 
-    def _in_gate(self, g: int, b: list) -> bool:
+    def _in_gate(self, g: int, b: list, memo: dict[Any, int] | None = None) -> bool:
         hs = self.tables.hashes
-        bucket = self._hashed(g, b)
+        bucket = self._hashed(g, b, memo)
         return hs[g * L.HW + L.H_LO] <= bucket < hs[g * L.HW + L.H_HI]
 
-    def _hashed(self, h: int, b: list) -> int:
-        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value."""
+    def _hashed(self, h: int, b: list, memo: dict[Any, int] | None = None) -> int:
+        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value.
+        ``memo``: the buckets this flag evaluation hashed, by what they hash."""
         t = self.tables
         o = h * L.HW
         hs = t.hashes
@@ -678,15 +687,21 @@ class CompiledSnapshot:
                 continue  # as for flags: absent, or not a str/int: try the next
             so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
             xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
-            return scheme_bucket(
+            scheme, seed, space = (
                 hs[o + L.H_SCHEME],
                 hs[o + L.H_SEED] & 0xFFFFFFFF,
-                bytes(t.sbytes[so : so + sl]),
-                bytes(t.sbytes[xo : xo + xl]),
                 hs[o + L.H_SPACE],
-                b[s][0] == L.K_STR,
-                bk,
             )
+            salt, suffix = bytes(t.sbytes[so : so + sl]), bytes(t.sbytes[xo : xo + xl])
+            if memo is None:
+                return scheme_bucket(scheme, seed, salt, suffix, space, b[s][0] == L.K_STR, bk)
+            key = (scheme, seed, salt, suffix, space, s)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = scheme_bucket(
+                    scheme, seed, salt, suffix, space, b[s][0] == L.K_STR, bk
+                )
+            return found
         return -1
 
     def _node_steps(self, i: int, b: list, now: list) -> Steps:
