@@ -70,20 +70,20 @@ def _fan_doc(k: int, reps: int) -> dict[str, Any]:
 def test_prerequisite_fan_out_of_a_large_flag_is_refused(make):
     # Before: accepted; 999 tests of a 10,000-node flag walked ten million nodes per
     # check (47 ms compiled, about 3 s in the reference evaluator), from 30 KB of YAML.
-    # 100 tests of it walk 1,001,302 > MAX_CHECK_NODES.
+    # 100 tests of it walk 1,101,302 > MAX_CHECK_NODES.
     with pytest.raises(SnapshotError) as err:
         make(_fan_doc(100, 10))
     problems = _problems(err)
     assert len(problems) == 1
     path, message = problems[0]
     assert path == "flags.a"
-    assert f"more than {MAX_CHECK_NODES:,} condition nodes and rules" in message
+    assert f"more than {MAX_CHECK_NODES:,} condition nodes, rules and attributes" in message
 
 
 def test_a_fan_out_within_the_bound_compiles_and_answers(make):
-    # big: its rule, the any, ten copies of 1,001 nodes: 10,012; a: its rule, the all,
-    # 99 times (the test and big's walk): 991,289 steps
-    engine = make(_fan_doc(99, 10))
+    # big: its rule, the any, ten copies of 1,001 nodes, 1,000 attributes: 11,012; a:
+    # its rule, the all, 90 times (the test and big's walk): 991,172 steps
+    engine = make(_fan_doc(90, 10))
     assert engine.is_enabled("a", {}) is True  # big is off for everyone
     assert engine.is_enabled("a", {"a7": "v7"}) is False
     assert engine.is_enabled("big", {"a7": "v7"}) is True
@@ -112,12 +112,43 @@ def test_a_flag_of_its_own_past_the_bound_is_refused(monkeypatch, make):
     doc = {
         "flags": {"f": {"default": "off", "rules": [{"when": _wide_segment(499), "serve": "on"}]}}
     }
-    monkeypatch.setattr(_prereq, "MAX_CHECK_NODES", 501)  # 500 nodes and one rule
+    monkeypatch.setattr(_prereq, "MAX_CHECK_NODES", 1000)  # 500 nodes, a rule, 499 names
     assert make(doc).is_enabled("f", {"a3": "v3"}) is True
-    monkeypatch.setattr(_prereq, "MAX_CHECK_NODES", 500)
+    monkeypatch.setattr(_prereq, "MAX_CHECK_NODES", 999)
     with pytest.raises(SnapshotError) as err:
         make(doc)
     assert [p for p, _ in _problems(err)] == ["flags.f"]
+
+
+def _hub_doc(names: int, readers: int) -> dict[str, Any]:
+    hub = {"default": "off", "bucket_by": [f"n{i}" for i in range(names)],
+           "rules": [{"rollout": 50, "serve": "on"}]}  # fmt: skip
+    flags = {"hub": hub}
+    for i in range(readers):
+        flags[f"r{i}"] = {"default": "off", "prerequisites": ["hub"], "rules": []}
+    return {"flags": flags}
+
+
+def test_the_attributes_a_check_binds_count(monkeypatch):
+    # A check binds every attribute its flag (and the flags it reads) may read: each
+    # reader of a flag bucketing by 2,000 names binds 2,000. Before: not counted, and
+    # 4,000 readers of a 20,000-name flag compiled 80 million slot ids (65 s).
+    tables = compile_snapshot(snapshot_from_dict(_hub_doc(2000, 3)))
+    assert tables.walks == [2001, 2001, 2001, 2001]
+    monkeypatch.setattr(_prereq, "MAX_SNAPSHOT_CHECK_NODES", 50_000)
+    pooled: list[int] = []
+    original = _prereq.PrerequisiteGraph.pool
+
+    def pool(self: Any, items: list[int]) -> int:
+        pooled.append(len(items))
+        return original(self, items)
+
+    monkeypatch.setattr(_prereq.PrerequisiteGraph, "pool", pool)
+    with pytest.raises(SnapshotError) as err:
+        compile_snapshot(snapshot_from_dict(_hub_doc(2000, 30)))
+    assert [p for p, _ in _problems(err)] == ["flags"]
+    # refused before the readers' slot lists (2,000 ids each) were written
+    assert sum(pooled) < 2 * 2000, pooled
 
 
 # -- the count itself, against one made from the document ------------------------------
@@ -139,13 +170,29 @@ def _size(cond: dict[str, Any], segments: dict[str, Any], walks: dict[str, int])
     return 1
 
 
+def _names(cond: dict[str, Any], segments: dict[str, Any]) -> set[str]:
+    """The attributes ``cond`` reads itself (not through the flags it reads)."""
+    if "segment" in cond:
+        return _names(segments[cond["segment"]], segments)
+    if "not" in cond:
+        return _names(cond["not"], segments)
+    parts = cond.get("all", cond.get("any"))
+    if parts is not None:
+        return set().union(*(_names(c, segments) for c in parts))
+    return {cond["attr"]} if "attr" in cond else set()
+
+
 def _expected_walks(doc: dict[str, Any]) -> dict[str, int]:
     walks: dict[str, int] = {}
     for key, flag in doc["flags"].items():  # written after the flags they read
         steps = sum(walks[p] for p in flag.get("prerequisites", []))
+        names: set[str] = set()
         for rule in flag["rules"]:
-            steps += 1 + (_size(rule["when"], doc["segments"], walks) if "when" in rule else 0)
-        walks[key] = steps
+            steps += 1
+            if "when" in rule:
+                steps += _size(rule["when"], doc["segments"], walks)
+                names |= _names(rule["when"], doc["segments"])
+        walks[key] = steps + len(names)
     return walks
 
 
@@ -225,20 +272,20 @@ def test_the_compiler_counts_what_a_check_may_walk(make_py_and_c, doc, limit, to
 
 
 def test_an_incremental_compile_counts_as_a_full_one(monkeypatch):
-    monkeypatch.setattr(_prereq, "MAX_SNAPSHOT_CHECK_NODES", 61_000)
+    monkeypatch.setattr(_prereq, "MAX_SNAPSHOT_CHECK_NODES", 67_000)
     doc = _fan_doc(1, 10)
     doc["flags"]["c"] = {"default": "off", "prerequisites": ["big"] * 3, "rules": []}
     first = compile_snapshot(snapshot_from_dict(copy.deepcopy(doc)))
-    assert first.walks == [10_012, 10_015, 30_036]
+    assert first.walks == [11_012, 11_015, 33_036]
     doc["flags"]["d"] = {"default": "off", "prerequisites": ["big"], "rules": []}
     added = compile_incremental(first, snapshot_from_dict(copy.deepcopy(doc)))
-    assert added.walks == [10_012, 10_015, 30_036, 10_012]
-    doc["flags"]["c"]["prerequisites"] = ["big"] * 4  # the sum passes 61,000
+    assert added.walks == [11_012, 11_015, 33_036, 11_012]
+    doc["flags"]["c"]["prerequisites"] = ["big"] * 4  # the sum passes 67,000
     for compile_ in (compile_snapshot, lambda s: compile_incremental(first, s)):
         with pytest.raises(SnapshotError) as err:
             compile_(snapshot_from_dict(copy.deepcopy(doc)))
         assert [p for p, _ in _problems(err)] == ["flags"]
-        assert "the checks that walk most: c (40,048), a (10,015), big (10,012)" in str(err.value)
+        assert "the checks that walk most: c (44,048), a (11,015), big (11,012)" in str(err.value)
 
 
 def test_evaluate_all_of_many_flags_reading_one_large_flag_is_refused(make):

@@ -41,12 +41,14 @@ MAX_PREREQUISITE_DEPTH = 32
 # fan-out multiplies: five levels of 30 prerequisites each make one check evaluate 24
 # million flags (over a second compiled, minutes in the reference evaluator).
 MAX_PREREQUISITE_EVALUATIONS = 1_000
-# Condition nodes and rules one check may walk: the flag's rules and their nodes (its
-# segments' at each reference, a shared subtree at each OP_CALL that reaches it), and
-# those of every flag it reads, once per path. The evaluation count above does not see
-# how large each flag is: 999 ``prerequisite`` tests of one flag whose segments inline to
-# 10,000 nodes (a 30 KB document) made a check walk ten million nodes (47 ms compiled, 3 s
-# in the reference evaluator), and a flag of 100,000 nodes a hundred million. The same
+# Condition nodes, rules and attributes one check may walk: the flag's rules and their
+# nodes (its segments' at each reference, a shared subtree at each OP_CALL that reaches
+# it) and the attributes they read (bound at each check: a 20,000-name ``bucket_by`` is
+# 20,000 lookups), and those of every flag it reads, once per path. The evaluation count
+# above does not see how large each flag is: 999 ``prerequisite`` tests of one flag
+# whose segments inline to 10,000 nodes (a 30 KB document) made a check walk ten million
+# nodes (47 ms compiled, 3 s in the reference evaluator), and a flag of 100,000 nodes a
+# hundred million. The same
 # figure as the flagd importer's per-flag bound (interop.flagd.MAX_LOWERED_NODES), which
 # charges an if chain's guards as it builds them, more than this count of what the
 # compiler writes: what it imports compiles (tests/test_hostile_cost.py).
@@ -238,12 +240,12 @@ class PrerequisiteGraph(ConditionLowering):
 
     def flag_walk(self, fi: int) -> int:
         """Steps one evaluation of flag ``fi`` may take without the flags it reads: one
-        per rule and per gate, and its rules' condition nodes (the flags it reads are
-        counted by MAX_PREREQUISITE_EVALUATIONS too)."""
+        per rule, per gate and per attribute its rules read (its own slots), and its
+        rules' condition nodes."""
         t = self.t
         start = t.flags[fi * FW + F_RULE_START]
         count = t.flags[fi * FW + F_RULE_COUNT]
-        steps = count
+        steps = count + len(t.own_slots[fi])
         for r in range(start, start + count):
             steps += t.rules[r * RW + R_GATE_COUNT]
             cond = t.rules[r * RW + R_COND]
@@ -302,7 +304,7 @@ class PrerequisiteGraph(ConditionLowering):
             return
         flag_slots: dict[int, set[int]] = {}
         # Flag evaluations a check of each flag makes (capped just past the limit), and
-        # the nodes and rules it walks (see MAX_CHECK_NODES).
+        # the nodes, rules and attributes it walks (see MAX_CHECK_NODES).
         cost: dict[int, int] = {}
         walk: dict[int, int] = {}
         self.walk_sizes = {}
@@ -331,14 +333,23 @@ class PrerequisiteGraph(ConditionLowering):
             if walk[fi] > MAX_CHECK_NODES and all(walk[d] <= MAX_CHECK_NODES for d in deps):
                 self.problem(
                     f"flags.{t.keys[fi]}",
-                    f"a check would walk more than {MAX_CHECK_NODES:,} condition nodes and "
-                    "rules: its own (a segment's at each reference, a shared condition's "
-                    "at each use) and those of every flag it reads (prerequisites, "
-                    "prerequisite conditions) once per path that reaches it; read large "
-                    "flags from fewer places",
+                    f"a check would walk more than {MAX_CHECK_NODES:,} condition nodes, "
+                    "rules and attributes: its own (a segment's at each reference, a "
+                    "shared condition's at each use) and those of every flag it reads "
+                    "(prerequisites, prerequisite conditions) once per path that reaches "
+                    "it; read large flags from fewer places",
                 )
+        if self.problems or not self.snapshot_walk():
+            # Judged before the slot lists are built: each flag's list holds those of the
+            # flags it reads, so many flags reading one that reads 20,000 attributes made
+            # lists of 20,000 slots each (4,000 such flags: 80 million ints, 65 s).
+            # Within the walk bound their total is below MAX_SNAPSHOT_CHECK_NODES (each
+            # slot in a flag's list is counted in its walk).
+            return
+        for fi in order:
             if fi not in affected:
                 continue  # its slot list in the tables is still right
+            deps = graph[fi]
             slots = set(t.own_slots[fi])
             for d in deps:
                 if d in flag_slots:
@@ -358,21 +369,20 @@ class PrerequisiteGraph(ConditionLowering):
             else:
                 t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)
-        if not self.problems:
-            self.snapshot_walk()
 
-    def snapshot_walk(self) -> None:
-        """Refuse a snapshot whose evaluate_all would walk past MAX_SNAPSHOT_CHECK_NODES,
-        naming the flags that cost the most."""
+    def snapshot_walk(self) -> bool:
+        """Whether evaluate_all stays within MAX_SNAPSHOT_CHECK_NODES; if not, the
+        snapshot is refused naming the flags that cost the most."""
         t = self.t
         total = sum(t.walks)
         if total <= MAX_SNAPSHOT_CHECK_NODES:
-            return
+            return True
         heaviest = sorted(range(len(t.walks)), key=lambda fi: -t.walks[fi])[:3]
         names = ", ".join(f"{t.keys[fi]} ({t.walks[fi]:,})" for fi in heaviest)
         self.problem(
             "flags",
-            f"evaluate_all would walk {total:,} condition nodes and rules, past "
+            f"evaluate_all would walk {total:,} condition nodes, rules and attributes, past "
             f"{MAX_SNAPSHOT_CHECK_NODES:,}: each flag's check in full, a flag read by many "
             f"flags once for each; the checks that walk most: {names}",
         )
+        return False

@@ -259,8 +259,9 @@ class Tables:
         self.flag_tests: list[tuple[FlagTest, ...]] = []
         # Records left unreachable by incremental recompiles (see compile_incremental).
         self.garbage = 0
-        # Per flag, the condition nodes and rules one check of it may walk, the flags it
-        # reads included (see _prereq.MAX_CHECK_NODES): evaluate_all walks their sum.
+        # Per flag, the condition nodes, rules and attributes one check of it may walk,
+        # the flags it reads included (see _prereq.MAX_CHECK_NODES): evaluate_all walks
+        # their sum.
         self.walks: list[int] = []
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
