@@ -463,3 +463,45 @@ def test_what_flagd_imports_within_its_bound_compiles(branches, limit):
         compile_snapshot(snap)  # never imported, then refused by the compiler
     finally:
         flagd.MAX_LOWERED_NODES, _prereq.MAX_CHECK_NODES = saved
+
+
+# -- the reference evaluator searches sorted id lists ----------------------------------
+
+
+class _CountingList(list):  # type: ignore[type-arg]
+    """A list counting the items read through subscripts (a slice: its length)."""
+
+    read = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        got = super().__getitem__(key)
+        _CountingList.read += len(got) if isinstance(key, slice) else 1
+        return got
+
+
+IDS = list(range(0, 200_000, 2))
+
+
+@pytest.mark.parametrize(
+    ("cond", "ctx", "expected"),
+    [
+        ({"attr": "u", "in": IDS}, {"u": 99_998}, True),
+        ({"attr": "u", "in": IDS}, {"u": 99_999}, False),
+        ({"attr": "u", "not_in": IDS}, {"u": 7}, True),
+        ({"attr": "u", "in": [f"U{i}" for i in IDS], "ignore_case": True}, {"u": "u4"}, True),
+        ({"attr": "u", "not_in": [f"U{i}" for i in IDS], "ignore_case": True}, {"u": "u4"}, False),
+        ({"attr": "u", "has_any": IDS}, {"u": [1, 3, 199_998]}, True),
+        ({"attr": "u", "has_any": IDS}, {"u": [1, 3, 5]}, False),
+    ],
+)
+def test_a_long_constant_list_is_searched_not_scanned(cond, ctx, expected):
+    # Before: the reference evaluator copied and scanned the whole list at every check
+    # (2.2 ms for 200,000 ids; 128 ns compiled, by binary search).
+    engine = engine_class(_eval_py).from_snapshot(
+        {"flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}}}
+    )
+    tables = engine.snapshot().tables
+    tables.ipool = _CountingList(tables.ipool)
+    _CountingList.read = 0
+    assert engine.is_enabled("f", ctx) is expected
+    assert _CountingList.read < 200  # about log2(100,000) per element, not 100,000

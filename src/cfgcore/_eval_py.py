@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
@@ -174,6 +175,15 @@ def _scheme_bucket(
         inner = _fnv1a32_utf16(salt + bk + suffix)
         return _fnv1a32_utf16(str(inner).encode()) % space
     return -1  # pragma: no cover - the compiler writes known schemes only
+
+
+def _in_sorted(pool: list[int], start: int, count: int, x: int) -> bool:
+    """Whether ``x`` is among ``pool[start : start + count]``, a sorted run of ids (as the
+    compiler writes every ``in``/``not_in``/``has_any`` list): a binary search, as the
+    compiled evaluator's, not a copy and scan of the run (a 200,000-id list was 2.2 ms a
+    check here, 128 ns compiled)."""
+    i = bisect_left(pool, x, start, start + count)
+    return i < start + count and pool[i] == x
 
 
 def bucket_of(salt: str, value: str) -> int:
@@ -751,15 +761,18 @@ class CompiledSnapshot:
             if elems is None:
                 return False
             have = elems[0] if op == L.OP_HAS_ANY else elems[1]
+            if len(have) * 16 < bb:  # few elements, a long list: search the list per element
+                pool = t.ipool
+                return any(_in_sorted(pool, a, bb, x) for x in have)
             return not have.isdisjoint(t.ipool[a : a + bb])
         if op == L.OP_EQ:
             return vid == a and vid >= 0
         if op == L.OP_NE:
             return bool(kind & bb) and vid != a
         if op == L.OP_IN:
-            return vid >= 0 and vid in t.ipool[a : a + bb]
+            return vid >= 0 and _in_sorted(t.ipool, a, bb, vid)
         if op == L.OP_NOT_IN:
-            return bool(kind & c) and vid not in t.ipool[a : a + bb]
+            return bool(kind & c) and not _in_sorted(t.ipool, a, bb, vid)
         if kind == L.K_NUM:
             x = t.nums[a] if L.OP_LT <= op <= L.OP_GE else 0.0
             if op == L.OP_LT:
@@ -778,9 +791,9 @@ class CompiledSnapshot:
         if op == L.OP_NE_CI:
             return ci_id != a
         if op == L.OP_IN_CI:
-            return ci_id >= 0 and ci_id in t.ipool[a : a + bb]
+            return ci_id >= 0 and _in_sorted(t.ipool, a, bb, ci_id)
         if op == L.OP_NOT_IN_CI:
-            return ci_id not in t.ipool[a : a + bb]
+            return not _in_sorted(t.ipool, a, bb, ci_id)
         if L.OP_STARTS <= op <= L.OP_CONTAINS_CI:
             needle = bytes(t.sbytes[a : a + bb])
             hay = folded if op >= L.OP_STARTS_CI else raw
