@@ -7,7 +7,8 @@ A check walks its flag's rules and condition nodes, and those of every flag it r
 refuses past them, naming the flag. The counts are checked here against an independent
 count from the document, never against a clock. Also: conditions shared between
 places of a Snapshot built in Python are measured before they are copied, and the
-reference evaluator hashes a bucketing value once per flag evaluation.
+reference evaluator hashes a bucketing value once per flag evaluation and searches long
+constant lists instead of scanning them (counted in items read).
 """
 
 from __future__ import annotations
