@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
@@ -174,6 +175,15 @@ def _scheme_bucket(
         inner = _fnv1a32_utf16(salt + bk + suffix)
         return _fnv1a32_utf16(str(inner).encode()) % space
     return -1  # pragma: no cover - the compiler writes known schemes only
+
+
+def _in_sorted(pool: list[int], start: int, count: int, x: int) -> bool:
+    """Whether ``x`` is among ``pool[start : start + count]``, a sorted run of ids (as the
+    compiler writes every ``in``/``not_in``/``has_any`` list): a binary search, as the
+    compiled evaluator's, not a copy and scan of the run (a 200,000-id list was 2.2 ms a
+    check here, 128 ns compiled)."""
+    i = bisect_left(pool, x, start, start + count)
+    return i < start + count and pool[i] == x
 
 
 def bucket_of(salt: str, value: str) -> int:
@@ -599,6 +609,12 @@ class CompiledSnapshot:
                 return f[base + L.F_OFF], _PREREQ, -1
         rstart = f[base + L.F_RULE_START]
         rcount = f[base + L.F_RULE_COUNT]
+        # Buckets hashed by this evaluation, by what they hash: rules of one flag mostly
+        # hash the same text (the flag's salt and bucketing attribute; an imported
+        # rollout's group id), and each hash walks the whole value: 1,000 rollout rules
+        # over a 100 KB user_id took 22 s a check here. The compiled evaluator hashes
+        # per rule in C (37 ms there).
+        hashed: dict[Any, int] = {}
         for r in range(rcount):
             rb = (rstart + r) * L.RW
             rr = t.rules
@@ -614,11 +630,11 @@ class CompiledSnapshot:
             gcount = rr[rb + L.R_GATE_COUNT]
             if gcount:
                 g0 = rr[rb + L.R_GATE_START]
-                if not all(self._in_gate(g, b) for g in range(g0, g0 + gcount)):
+                if not all(self._in_gate(g, b, hashed) for g in range(g0, g0 + gcount)):
                     continue  # outside a gate (or nothing to hash): the rule cannot apply
             h = rr[rb + L.R_HASH]
             if h >= 0:
-                bucket = self._hashed(h, b)
+                bucket = self._hashed(h, b, hashed)
                 if bucket < 0:
                     continue
                 sp = rr[rb + L.R_SPLIT_START]
@@ -635,7 +651,9 @@ class CompiledSnapshot:
                 bstart, bcount = rr[rb + L.R_BUCKET_START], rr[rb + L.R_BUCKET_COUNT]
             else:
                 bstart, bcount = f[base + L.F_BUCKET_START], f[base + L.F_BUCKET_COUNT]
-            bucket = self._bucket(base, b, bstart, bcount)
+            bucket = hashed.get((bstart, bcount), -2)
+            if bucket == -2:
+                bucket = hashed[(bstart, bcount)] = self._bucket(base, b, bstart, bcount)
             if bucket < 0:
                 continue  # no attribute to bucket by: the rule cannot apply
             if nsplit == 0:
@@ -661,13 +679,14 @@ class CompiledSnapshot:
             return murmur3_32(salt + raw) % L.BUCKETS
         return -1
 
-    def _in_gate(self, g: int, b: list) -> bool:
+    def _in_gate(self, g: int, b: list, memo: dict[Any, int] | None = None) -> bool:
         hs = self.tables.hashes
-        bucket = self._hashed(g, b)
+        bucket = self._hashed(g, b, memo)
         return hs[g * L.HW + L.H_LO] <= bucket < hs[g * L.HW + L.H_HI]
 
-    def _hashed(self, h: int, b: list) -> int:
-        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value."""
+    def _hashed(self, h: int, b: list, memo: dict[Any, int] | None = None) -> int:
+        """Bucket of hashing record ``h`` (an imported flag's own scheme); -1 if no value.
+        ``memo``: the buckets this flag evaluation hashed, by what they hash."""
         t = self.tables
         o = h * L.HW
         hs = t.hashes
@@ -678,15 +697,21 @@ class CompiledSnapshot:
                 continue  # as for flags: absent, or not a str/int: try the next
             so, sl = hs[o + L.H_SALT_OFF], hs[o + L.H_SALT_LEN]
             xo, xl = hs[o + L.H_SUFFIX_OFF], hs[o + L.H_SUFFIX_LEN]
-            return scheme_bucket(
+            scheme, seed, space = (
                 hs[o + L.H_SCHEME],
                 hs[o + L.H_SEED] & 0xFFFFFFFF,
-                bytes(t.sbytes[so : so + sl]),
-                bytes(t.sbytes[xo : xo + xl]),
                 hs[o + L.H_SPACE],
-                b[s][0] == L.K_STR,
-                bk,
             )
+            salt, suffix = bytes(t.sbytes[so : so + sl]), bytes(t.sbytes[xo : xo + xl])
+            if memo is None:
+                return scheme_bucket(scheme, seed, salt, suffix, space, b[s][0] == L.K_STR, bk)
+            key = (scheme, seed, salt, suffix, space, s)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = scheme_bucket(
+                    scheme, seed, salt, suffix, space, b[s][0] == L.K_STR, bk
+                )
+            return found
         return -1
 
     def _node_steps(self, i: int, b: list, now: list) -> Steps:
@@ -736,15 +761,18 @@ class CompiledSnapshot:
             if elems is None:
                 return False
             have = elems[0] if op == L.OP_HAS_ANY else elems[1]
+            if len(have) * 16 < bb:  # few elements, a long list: search the list per element
+                pool = t.ipool
+                return any(_in_sorted(pool, a, bb, x) for x in have)
             return not have.isdisjoint(t.ipool[a : a + bb])
         if op == L.OP_EQ:
             return vid == a and vid >= 0
         if op == L.OP_NE:
             return bool(kind & bb) and vid != a
         if op == L.OP_IN:
-            return vid >= 0 and vid in t.ipool[a : a + bb]
+            return vid >= 0 and _in_sorted(t.ipool, a, bb, vid)
         if op == L.OP_NOT_IN:
-            return bool(kind & c) and vid not in t.ipool[a : a + bb]
+            return bool(kind & c) and not _in_sorted(t.ipool, a, bb, vid)
         if kind == L.K_NUM:
             x = t.nums[a] if L.OP_LT <= op <= L.OP_GE else 0.0
             if op == L.OP_LT:
@@ -763,9 +791,9 @@ class CompiledSnapshot:
         if op == L.OP_NE_CI:
             return ci_id != a
         if op == L.OP_IN_CI:
-            return ci_id >= 0 and ci_id in t.ipool[a : a + bb]
+            return ci_id >= 0 and _in_sorted(t.ipool, a, bb, ci_id)
         if op == L.OP_NOT_IN_CI:
-            return ci_id not in t.ipool[a : a + bb]
+            return not _in_sorted(t.ipool, a, bb, ci_id)
         if L.OP_STARTS <= op <= L.OP_CONTAINS_CI:
             needle = bytes(t.sbytes[a : a + bb])
             hay = folded if op >= L.OP_STARTS_CI else raw

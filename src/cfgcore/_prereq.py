@@ -14,16 +14,22 @@ from cfgcore._layout import (
     F_BOOL,
     F_PRE_COUNT,
     F_PRE_START,
+    F_RULE_COUNT,
+    F_RULE_START,
     F_SLOTS_COUNT,
     F_SLOTS_START,
     F_VAR_BASE,
     F_VAR_COUNT,
     FW,
     NW,
+    OP_CALL,
     P_OFF,
     P_ON,
     P_SET,
     PW,
+    R_COND,
+    R_GATE_COUNT,
+    RW,
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore._records import _exact_text
@@ -35,10 +41,29 @@ MAX_PREREQUISITE_DEPTH = 32
 # fan-out multiplies: five levels of 30 prerequisites each make one check evaluate 24
 # million flags (over a second compiled, minutes in the reference evaluator).
 MAX_PREREQUISITE_EVALUATIONS = 1_000
+# Condition nodes, rules and attributes one check may walk: the flag's rules and their
+# nodes (its segments' at each reference, a shared subtree at each OP_CALL that reaches
+# it) and the attributes they read (bound at each check: a 20,000-name ``bucket_by`` is
+# 20,000 lookups), and those of every flag it reads, once per path. The evaluation count
+# above does not see how large each flag is: 999 ``prerequisite`` tests of one flag
+# whose segments inline to 10,000 nodes (a 30 KB document) made a check walk ten million
+# nodes (47 ms compiled, 3 s in the reference evaluator), and a flag of 100,000 nodes a
+# hundred million. The same
+# figure as the flagd importer's per-flag bound (interop.flagd.MAX_LOWERED_NODES), which
+# charges an if chain's guards as it builds them, more than this count of what the
+# compiler writes: what it imports compiles (tests/test_hostile_cost.py).
+MAX_CHECK_NODES = 1_000_000
+# What evaluate_all may walk: every flag's check in full (it keeps no answers between
+# flags, so a flag read by many is walked once for each). A 50,000-node flag read by
+# 1,000 small flags (a 60 KB document) made one evaluate_all walk 50 million nodes:
+# 0.3 s compiled, half a minute in the reference evaluator.
+MAX_SNAPSHOT_CHECK_NODES = 10_000_000
 
 
 class PrerequisiteGraph(ConditionLowering):
     """Resolves prerequisites once every flag record is written."""
+
+    walk_sizes: dict[int, int]  # root node -> nodes a walk of its subtree may visit
 
     def pending_prerequisites(
         self, flags: Iterable[int]
@@ -195,6 +220,41 @@ class PrerequisiteGraph(ConditionLowering):
             problem(where, f"flag {t.keys[target]!r} is not boolean: name the variant required")
         return want
 
+    def walk_size(self, root: int) -> int:
+        """Nodes a walk of the subtree at node ``root`` may visit: its own, and at each
+        OP_CALL its callee's (capped just past MAX_CHECK_NODES). Calls nest at most
+        MAX_CONDITION_DEPTH levels (a call counts its callee's levels)."""
+        sizes = self.walk_sizes
+        found = sizes.get(root)
+        if found is None:
+            n = self.t.nodes
+            end = n[root * NW + 5]
+            found = end - root
+            for i in range(root, end):
+                if n[i * NW] == OP_CALL:
+                    found += self.walk_size(n[i * NW + 2]) - 1
+                    if found > MAX_CHECK_NODES:
+                        break
+            found = sizes[root] = min(found, MAX_CHECK_NODES + 1)
+        return found
+
+    def flag_walk(self, fi: int) -> int:
+        """Steps one evaluation of flag ``fi`` may take without the flags it reads: one
+        per rule, per gate and per attribute its rules read (its own slots), and its
+        rules' condition nodes."""
+        t = self.t
+        start = t.flags[fi * FW + F_RULE_START]
+        count = t.flags[fi * FW + F_RULE_COUNT]
+        steps = count + len(t.own_slots[fi])
+        for r in range(start, start + count):
+            steps += t.rules[r * RW + R_GATE_COUNT]
+            cond = t.rules[r * RW + R_COND]
+            if cond >= 0:
+                steps += self.walk_size(cond)
+                if steps > MAX_CHECK_NODES:
+                    break
+        return steps
+
     def cycles_and_limits(
         self, graph: list[list[int]], affected: set[int], pre_at: list[list[int]]
     ) -> None:
@@ -243,8 +303,11 @@ class PrerequisiteGraph(ConditionLowering):
         if self.problems:
             return
         flag_slots: dict[int, set[int]] = {}
-        # Flag evaluations a check of each flag makes (capped just past the limit).
+        # Flag evaluations a check of each flag makes (capped just past the limit), and
+        # the nodes, rules and attributes it walks (see MAX_CHECK_NODES).
         cost: dict[int, int] = {}
+        walk: dict[int, int] = {}
+        self.walk_sizes = {}
         for fi in order:  # dependencies first
             deps = graph[fi]
             depth[fi] = 1 + max((depth[d] for d in deps), default=0)
@@ -263,8 +326,30 @@ class PrerequisiteGraph(ConditionLowering):
                     "prerequisite flags: a flag reached along several prerequisite paths is "
                     "evaluated once per path",
                 )
+            walk[fi] = min(self.flag_walk(fi) + sum(walk[d] for d in deps), MAX_CHECK_NODES + 1)
+            if fi >= len(t.walks):
+                t.walks.extend([0] * (fi + 1 - len(t.walks)))
+            t.walks[fi] = walk[fi]
+            if walk[fi] > MAX_CHECK_NODES and all(walk[d] <= MAX_CHECK_NODES for d in deps):
+                self.problem(
+                    f"flags.{t.keys[fi]}",
+                    f"a check would walk more than {MAX_CHECK_NODES:,} condition nodes, "
+                    "rules and attributes: its own (a segment's at each reference, a "
+                    "shared condition's at each use) and those of every flag it reads "
+                    "(prerequisites, prerequisite conditions) once per path that reaches "
+                    "it; read large flags from fewer places",
+                )
+        if self.problems or not self.snapshot_walk():
+            # Judged before the slot lists are built: each flag's list holds those of the
+            # flags it reads, so many flags reading one that reads 20,000 attributes made
+            # lists of 20,000 slots each (4,000 such flags: 80 million ints, 65 s).
+            # Within the walk bound their total is below MAX_SNAPSHOT_CHECK_NODES (each
+            # slot in a flag's list is counted in its walk).
+            return
+        for fi in order:
             if fi not in affected:
                 continue  # its slot list in the tables is still right
+            deps = graph[fi]
             slots = set(t.own_slots[fi])
             for d in deps:
                 if d in flag_slots:
@@ -284,3 +369,20 @@ class PrerequisiteGraph(ConditionLowering):
             else:
                 t.flags[fi * FW + F_SLOTS_START] = self.pool(ordered)
             t.flags[fi * FW + F_SLOTS_COUNT] = len(ordered)
+
+    def snapshot_walk(self) -> bool:
+        """Whether evaluate_all stays within MAX_SNAPSHOT_CHECK_NODES; if not, the
+        snapshot is refused naming the flags that cost the most."""
+        t = self.t
+        total = sum(t.walks)
+        if total <= MAX_SNAPSHOT_CHECK_NODES:
+            return True
+        heaviest = sorted(range(len(t.walks)), key=lambda fi: -t.walks[fi])[:3]
+        names = ", ".join(f"{t.keys[fi]} ({t.walks[fi]:,})" for fi in heaviest)
+        self.problem(
+            "flags",
+            f"evaluate_all would walk {total:,} condition nodes, rules and attributes, past "
+            f"{MAX_SNAPSHOT_CHECK_NODES:,}: each flag's check in full, a flag read by many "
+            f"flags once for each; the checks that walk most: {names}",
+        )
+        return False

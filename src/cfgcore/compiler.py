@@ -176,6 +176,7 @@ from cfgcore._lower import (  # noqa: F401 - re-exported public helpers
     semver_key,
 )
 from cfgcore._prereq import (  # noqa: F401
+    MAX_CHECK_NODES,
     MAX_PREREQUISITE_DEPTH,
     MAX_PREREQUISITE_EVALUATIONS,
     PrerequisiteGraph,
@@ -214,6 +215,7 @@ class Tables:
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
+        "walks",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -257,6 +259,10 @@ class Tables:
         self.flag_tests: list[tuple[FlagTest, ...]] = []
         # Records left unreachable by incremental recompiles (see compile_incremental).
         self.garbage = 0
+        # Per flag, the condition nodes, rules and attributes one check of it may walk,
+        # the flags it reads included (see _prereq.MAX_CHECK_NODES): evaluate_all walks
+        # their sum.
+        self.walks: list[int] = []
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         # Pickled (a compiled snapshot pickles as its tables) with the variant values as
@@ -283,6 +289,7 @@ _log = logging.getLogger(__name__)
 def _load_tables(state: dict[str, Any]) -> Tables:
     """Tables from the state ``Tables.__reduce__`` pickled."""
     t = Tables.__new__(Tables)
+    state.setdefault("walks", [])  # pickled before it was kept: counted 0 by later compiles
     for name in Tables.__slots__:
         setattr(t, name, state[name])
     t.values = [freeze(v) for v in t.values]
@@ -379,7 +386,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             super().flag(fi, "_", _STAND_IN)  # a record, so the compile can go on
             return
         if not self.decoded:
-            typed = _retyped(flag, Flag, f"flags.{key}", self)
+            typed = None
+            if not self.expands_past_budget(_rule_conditions(flag), f"flags.{key}"):
+                typed = _retyped(flag, Flag, f"flags.{key}", self)
             flag = _STAND_IN if typed is None else typed  # None: reported
         self.compiled_flags[key] = flag
         try:
@@ -402,7 +411,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
     def condition_checked(self, cond: Condition, name: str) -> None:
         """A segment's condition, as :meth:`flag` checks a flag's types."""
         if not self.decoded:
-            typed = _retyped(cond, Condition, f"segments.{name}", self)
+            typed = None
+            if not self.expands_past_budget([cond], f"segments.{name}"):
+                typed = _retyped(cond, Condition, f"segments.{name}", self)
             if typed is None:  # reported (and so a bad segment: never inlined)
                 return
             cond = self.segments[name] = typed
@@ -414,6 +425,22 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 raise
             if isinstance(typed, Condition):
                 self.condition(typed, f"segments.{name}", 0, (name,))
+
+    def expands_past_budget(self, conditions: list[Any], path: str) -> bool:
+        """Whether ``conditions`` (of a snapshot built in Python) would copy to more than
+        MAX_CHECK_NODES nodes, reported at ``path``. Python objects can share a condition
+        at many places; typing it (_retyped) copies it at each, so a condition holding one
+        object 30 times, that one holding another 30 times... (five levels: 24 million
+        copies from 150 objects) took minutes and gigabytes before any budget was
+        reached. Counted over the shared objects once per level, without copying."""
+        if _expanded_size(conditions, MAX_CHECK_NODES) <= MAX_CHECK_NODES:
+            return False
+        self.problem(
+            path,
+            f"conditions expand to more than {MAX_CHECK_NODES:,} nodes: a condition "
+            "object used at several places is copied at each",
+        )
+        return True
 
     def key_forms(self) -> None:
         """Refuse flag keys that are the same text in another Unicode form ("café" as
@@ -522,6 +549,48 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 
 
 _STAND_IN = Flag(default="off", salt="")
+
+
+def _rule_conditions(flag: Any) -> list[Any]:
+    """The ``when`` of each rule of ``flag`` (a Flag or a dict, built in Python)."""
+    rules = flag.get("rules") if isinstance(flag, dict) else getattr(flag, "rules", None)
+    if not isinstance(rules, list | tuple):
+        return []
+    return [r.get("when") if isinstance(r, dict) else getattr(r, "when", None) for r in rules]
+
+
+def _expanded_size(conditions: list[Any], limit: int) -> int:
+    """Condition nodes ``conditions`` hold with every shared object counted at each
+    place (capped just past ``limit``), to MAX_CONDITION_DEPTH + 1 levels (lowering
+    stops there). Each object is measured once per level it is reached at, so the count
+    costs the objects times the levels, never the copies."""
+    sizes: dict[tuple[int, int], tuple[Any, int]] = {}  # (id, level) -> (object kept, size)
+
+    def size(cond: Any, level: int) -> int:
+        if level > MAX_CONDITION_DEPTH + 1:
+            return 0
+        hit = sizes.get((id(cond), level))
+        if hit is not None:
+            return hit[1]
+        if isinstance(cond, Condition):
+            parts: Any = [cond.not_] if cond.not_ is not None else (cond.all or cond.any)
+        elif isinstance(cond, dict):
+            parts = (
+                [cond["not"]] if cond.get("not") is not None else cond.get("all") or cond.get("any")
+            )
+        else:
+            return 0
+        total = 1
+        if isinstance(parts, list | tuple):
+            for part in parts:
+                total = min(total + size(part, level + 1), limit + 1)
+        sizes[(id(cond), level)] = (cond, total)
+        return total
+
+    total = 0
+    for cond in conditions:
+        total = min(total + size(cond, 0), limit + 1)
+    return total
 
 
 _PREREQUISITE_AT = re.compile(r"^flags\.[^\[]*\.prerequisites\[(\d+)\]$")
