@@ -120,6 +120,9 @@ def test_the_same_naive_value_is_the_same_instant_on_every_surface(zone):
     @settings(max_examples=100, deadline=None)
     @given(NAIVE)
     def check(naive):
+        # ISO text has no fold: the naive value it names is the fold=0 one (a value with
+        # fold=1 in a gap or a repeated hour is another instant: see the test below).
+        naive = naive.replace(fold=0)
         end = naive + timedelta(days=1)
         as_value = ABTestConfiguration("t", "", naive, end, SPLIT, CONFIGS).to_metadata()
         as_text = ABTestConfiguration(
@@ -132,6 +135,24 @@ def test_the_same_naive_value_is_the_same_instant_on_every_surface(zone):
 
     with local_zone(zone):
         check()
+
+
+def test_a_naive_value_keeps_its_fold_in_the_repeated_hour():
+    # datetime.now() sets fold=1 during the second occurrence of a repeated hour; the API
+    # reads such a value as that second instant, an hour after the first.
+    with local_zone("Europe/Paris"):
+        first = datetime(2027, 10, 31, 2, 30)
+        second = first.replace(fold=1)
+        start = [
+            datetime.fromisoformat(
+                ABTestConfiguration(
+                    "t", "", d, d + timedelta(days=1), SPLIT, CONFIGS
+                ).to_metadata()["start_date"]
+            )
+            for d in (first, second)
+        ]
+    assert start[0] == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    assert start[1] - start[0] == timedelta(hours=1)  # 02:30 CET
 
 
 def _hand_written_document(state_dir) -> None:
