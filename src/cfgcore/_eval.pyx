@@ -234,6 +234,11 @@ ctypedef struct Outcome:
     int reason
     int rule
 
+ctypedef struct HashMemo:  # the last bucket a flag evaluation hashed under a record
+    int h  # the hashing record, -1: none yet
+    const SlotVal* v  # the value it hashed
+    int bucket
+
 ctypedef struct CountCell:  # one nonzero counter, copied out by Counters.take
     Py_ssize_t index
     uint64_t count
