@@ -301,11 +301,11 @@ _IGNORECASE, _DOTALL = int(re.IGNORECASE), int(re.DOTALL)  # int: fast bit tests
 
 
 class RegexCostError(ValueError):
-    """A pattern whose searches could cost milliseconds (see :func:`cost_hazard`)."""
+    """A pattern whose searches could overflow RE2's DFA cache (see :func:`cost_hazard`)."""
 
 
 def cost_hazard(pattern: str, ignore_case: bool, compiled: Any = None) -> str | None:
-    """Why a search with ``pattern`` (RE2 syntax) could cost milliseconds, or None.
+    """Why a search with ``pattern`` (RE2 syntax) could overflow RE2's DFA cache, or None.
 
     Measured on the pattern with its repetitions written out (``x{3}`` as ``xxx``, ``x+``
     once, nested counts multiplied): its size in UTF-8 byte ranges (a literal is one,
@@ -345,19 +345,20 @@ def _cost_hazard_of(parsed: Any) -> str | None:
 
 def _cost_verdict(size: int, broad: int, branches: int) -> str | None:
     live = broad + branches
+    over = "a search could overflow RE2's DFA cache (tens to hundreds of ms on a long value)"
     if live > MAX_REGEX_LIVE:
         return (
-            f"a search could cost milliseconds: {broad:,} positions matching more than one "
-            f"character and {branches:,} alternatives, once repetitions are written out, "
-            f"tried at every offset of the text, over {MAX_REGEX_LIVE} (use x+ or x* for "
-            "a long x{n}, anchor the pattern with ^, or list values with in or contains)"
+            f"{over}: {broad:,} positions matching more than one character and "
+            f"{branches:,} alternatives, once repetitions are written out, tried at every "
+            f"offset of the text, over {MAX_REGEX_LIVE} (use x+ or x* for a long x{{n}}, "
+            "anchor the pattern with ^, or list values with in or contains)"
         )
     if size * max(live, 1) > MAX_REGEX_COST:
         return (
-            f"a search could cost milliseconds: {live:,} positions and alternatives tried "
-            f"at every offset of the text x {size:,} byte ranges, once repetitions are "
-            f"written out, is {size * max(live, 1):,}, over {MAX_REGEX_COST:,} (use x+ or "
-            "x* for a long x{n}, a narrower class, or anchor the pattern with ^)"
+            f"{over}: {live:,} positions and alternatives tried at every offset of the "
+            f"text x {size:,} byte ranges, once repetitions are written out, is "
+            f"{size * max(live, 1):,}, over {MAX_REGEX_COST:,} (use x+ or x* for a long "
+            "x{n}, a narrower class, or anchor the pattern with ^)"
         )
     return None
 
