@@ -922,19 +922,9 @@ cdef class CompiledSnapshot:
 
     cdef int _hashed(self, int h, const SlotVal* b) noexcept:
         """Bucket under hashing record ``h`` (an imported flag's scheme); -1 if no value."""
-        cdef const int32_t* hr = self.hashes + h * HW
-        cdef const SlotVal* v
-        cdef int k
-        for k in range(hr[H_BY_COUNT]):
-            v = b + self.ipool[hr[H_BY_START] + k]
-            if v.bs == NULL:
-                continue  # as for flags: absent, or not a str/int: try the next
-            return _scheme_bucket(
-                hr[H_SCHEME], <uint32_t>hr[H_SEED], self.sb + hr[H_SALT_OFF], hr[H_SALT_LEN],
-                self.sb + hr[H_SUFFIX_OFF], hr[H_SUFFIX_LEN], hr[H_SPACE], v.kind == K_STR,
-                v.bs, v.bslen,
-            )
-        return -1
+        cdef HashMemo fresh
+        fresh.h = -1
+        return self._hashed_memo(h, b, &fresh)
 
     cdef int _hashed_memo(self, int h, const SlotVal* b, HashMemo* m) noexcept:
         """``_hashed``, remembering the last bucket of this flag evaluation: a record
