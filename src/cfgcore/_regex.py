@@ -300,8 +300,67 @@ MAX_REGEX_COST = 400_000  # that x byte ranges; GrowthBook's Unicode \w{21}z: 39
 _IGNORECASE, _DOTALL = int(re.IGNORECASE), int(re.DOTALL)  # int: fast bit tests
 
 
-class RegexCostError(ValueError):
+class RegexLimitError(ValueError):
+    """A valid pattern cfgcore will not run: too dear to search (:class:`RegexCostError`)
+    or nested too deeply (:data:`MAX_REGEX_NESTING`). The same verdict with and without
+    google-re2."""
+
+
+class RegexCostError(RegexLimitError):
     """A pattern whose searches could overflow RE2's DFA cache (see :func:`cost_hazard`)."""
+
+
+# Groups nested deeper than this are refused, with and without google-re2. RE2 parses
+# any depth, but everything else that reads a pattern recurses once or more per group
+# (Python's parser and compiler, the hazard and cost walks): without RE2 a pattern some
+# 900 groups deep failed with "maximum recursion depth exceeded", at a depth that
+# depends on the caller's stack. Real patterns nest a handful of groups.
+MAX_REGEX_NESTING = 100
+
+
+def group_depth(pattern: str) -> int:
+    """How deeply the groups of ``pattern`` (RE2 syntax) nest: parentheses outside
+    character classes and ``\\Q...\\E`` literals, not escaped. Counted on the text, with
+    no recursion, so any pattern can be measured before anything parses it."""
+    depth = deepest = 0
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if pattern.startswith("Q", i + 1):  # literal text up to \E (or the end)
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+            else:
+                i += 2
+        elif c == "[":
+            i = _class_end(pattern, i)
+        else:
+            if c == "(":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif c == ")" and depth:
+                depth -= 1
+            i += 1
+    return deepest
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """Where the bracketed class opened at ``i`` ends (past its ``]``), read as RE2 and
+    :func:`_class_for_re` read it: a ``]`` first is itself, ``[:name:]`` is one item."""
+    n = len(pattern)
+    j = i + 1
+    if j < n and pattern[j] == "^":
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        if pattern[j] == "\\":
+            j += 2
+        elif pattern.startswith("[:", j) and pattern.find(":]", j + 2) >= 0:
+            j = pattern.find(":]", j + 2) + 2
+        else:
+            j += 1
+    return j + 1
 
 
 def cost_hazard(pattern: str, ignore_case: bool, compiled: Any = None) -> str | None:
@@ -504,6 +563,11 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
     after :func:`linear_hazard` found nothing; raises ValueError naming the hazard, or
     re.error naming what RE2 refuses. With and without RE2 a pattern matches the same
     texts and is refused alike (see the module's notes)."""
+    depth = group_depth(pattern)
+    if depth > MAX_REGEX_NESTING:
+        raise RegexLimitError(
+            f"groups nested {depth} deep; at most {MAX_REGEX_NESTING} (flatten the pattern)"
+        )
     if _re2 is not None:
         try:
             compiled = _re2.compile("(?i)" + pattern if ignore_case else pattern, _RE2_OPTIONS)

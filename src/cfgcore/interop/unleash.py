@@ -1532,7 +1532,7 @@ class _Importer:
                 raise exc
             try:
                 compile_regex(pattern, ci)
-            except _regex.RegexCostError as cost:  # valid, but too dear to search
+            except _regex.RegexLimitError as cost:  # valid, but too dear or too deep to run
                 exc = _Unreadable("REGEX", value, "")
                 exc.args = (f"REGEX constraint {str(value)!r:.60}: {cost}",)
                 raise exc from None
