@@ -78,10 +78,17 @@ def _no_mask(text: str) -> str:
 mask = _no_mask
 
 
+# The problems ``str(err)`` shows, one per line; the rest are counted. A file with a
+# mistake repeated on 5,000 flags made a 300 KB message, logged (and audited, and
+# reported by health) on every reload that refused it.
+MAX_RENDERED_PROBLEMS = 100
+
+
 class ConfigError(Exception):
     """Root of every cfgcore error about configuration or flag input.
 
-    ``problems`` lists every problem found; ``str(err)`` shows them one per line.
+    ``problems`` lists every problem found; ``str(err)`` shows them one per line (the
+    first :data:`MAX_RENDERED_PROBLEMS`, then how many more).
     ``kind`` (a :data:`REASON_CLASSES` name) classifies the problems that do not say
     themselves; subclasses set their own (``ConfigValidationError``: ``validation``).
     """
@@ -112,8 +119,11 @@ class ConfigError(Exception):
     def _render(self) -> str:
         if len(self.problems) == 1:
             return mask(str(self.problems[0]))
-        lines = [f"{len(self.problems)} problems:"]
-        lines += [f"  - {p}" for p in self.problems]
+        lines = [f"{len(self.problems):,} problems:"]
+        lines += [f"  - {p}" for p in self.problems[:MAX_RENDERED_PROBLEMS]]
+        more = len(self.problems) - MAX_RENDERED_PROBLEMS
+        if more > 0:  # every one stays in .problems (cfgcore validate lists them all)
+            lines.append(f"  ... and {more:,} more")
         return mask("\n".join(lines))
 
 
