@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import enum
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import exact_name
 from cfgcore.engine import engine_class
@@ -122,3 +126,106 @@ def test_an_object_posing_as_a_member_is_not_remembered(impl):
     assert seed.is_feature_enabled(poser, {}) is True
     poser._value_ = "off"
     assert seed.is_feature_enabled(poser, {}) is False
+
+
+# -- differential: every seed call with odd names, ids and contexts -----------------------
+
+
+class RaisingValue:
+    @property
+    def _value_(self):
+        raise Boom("no value")
+
+
+class Shade(str, enum.Enum):
+    ON = "on"
+    EXP = "exp"
+
+
+class Level(enum.IntEnum):
+    ONE = 1
+
+
+DIFF_SNAPSHOT = {
+    "flags": {
+        "on": {
+            "rules": [{"when": {"attr": "user_id", "starts_with": "u"}, "serve": "on"}],
+            "default": "off",
+        },
+        "exp": {
+            "variants": {"a": "A", "b": "B", "__none__": None},
+            "rules": [
+                {"when": {"attr": "seg", "eq": "x"}, "serve": "__none__"},
+                {"split": {"a": 50, "b": 50}},
+            ],
+            "default": "a",
+        },
+    }
+}
+NAMES = ["on", "exp", "missing", "", "\ud800", "é", Color.RED, Shade.ON, Shade.EXP, Level.ONE,
+         RaisingClass(), RaisingClassStr("exp"), PosingAsEnum(), RaisingValue(), None, 1,
+         b"exp"]  # fmt: skip
+VARIANTS = [None, "a", "b", "zz", "__none__", RaisingClass(), RaisingClassStr("a")]
+IDS = ["u1", "u2", 42, "42", 10**30, True, 3.5, None, "\ud800", RaisingClassStr("u1")]
+SHAPES = ["dict", "bound", "mapping", "none", "targeting_key"]
+
+
+def _seed_run(impl, calls):
+    from tests.mappings import DictMapping
+
+    engine = engine_class(impl).from_snapshot(DIFF_SNAPSHOT)
+    exposed: list = []
+    logged: list = []
+    metrics: list = []
+    seed = impl.SeedAPI(
+        engine,
+        {"exp": tuple(set() for _ in range(DEDUP_SHARDS)), "on": False},
+        lambda t, v, c: exposed.append((t, v)),
+    )
+    seed.log_to(logged.append, clock=lambda: 1.0)
+    seed.metrics_to(None, lambda *a: metrics.append(a))
+    seed.metas = {"exp": {"traffic_split": {"a": 50, "b": 50}}, "on": {}}
+    out = []
+    for name_i, id_i, seg, shape, call, var_i in calls:
+        name, uid = NAMES[name_i], IDS[id_i]
+        attrs = {"targeting_key": uid} if shape == "targeting_key" else {"user_id": uid, "seg": seg}
+        ctx = {"bound": engine.context(attrs), "mapping": DictMapping(attrs), "none": None}.get(
+            shape, attrs
+        )
+        if call == 0:
+            out.append(seed.is_feature_enabled(name, ctx))
+        elif call == 1:
+            out.append(seed.get_ab_test_variant(name, ctx))
+        elif call == 2:
+            variant = VARIANTS[var_i]
+            out.append(seed.record_metric(name, "m", 2.0, user_context=ctx, variant=variant))
+        else:
+            out.append(seed.record_metric(name, name, 1.0, user_id=uid))
+    counts = engine.take_evaluation_counts()
+    # ids by repr: a str subclass id logged must be the same text on both
+    logs = [(t, v, repr(u), type(u).__name__) for t, v, u, _ in logged]
+    return out, exposed, logs, metrics, counts.evaluations, counts.errors
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(NAMES) - 1),
+            st.integers(0, len(IDS) - 1),
+            st.sampled_from(["x", "y", None]),
+            st.sampled_from(SHAPES),
+            st.integers(0, 3),
+            st.integers(0, len(VARIANTS) - 1),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_seed_calls_with_odd_names_agree_and_never_raise(calls):
+    from tests.conftest import IMPLS
+
+    if "c" not in IMPLS:
+        pytest.skip("the compiled extension is not built")
+    got = [_seed_run(IMPLS[k], calls) for k in ("c", "py")]
+    assert got[0] == got[1]
