@@ -213,7 +213,7 @@ def _bind_array(t: C.Tables, slot: int, items: Any) -> tuple:
         if e is None:
             continue
         try:
-            b = _bind_scalar(t, slot, e)
+            b = _bind_scalar(t, slot, e, False)
         except Exception:
             continue
         if b[1] >= 0:
@@ -223,8 +223,10 @@ def _bind_array(t: C.Tables, slot: int, items: Any) -> tuple:
     return (L.K_OTHER, -1, -1, 0.0, b"", b"", None, None, None, (ids, ci_ids))
 
 
-def _bind_scalar(t: C.Tables, slot: int, v: Any) -> tuple:
-    """_bind_value of a value that is not None, read as a scalar."""
+def _bind_scalar(t: C.Tables, slot: int, v: Any, whole: bool = True) -> tuple:
+    """_bind_value of a value that is not None, read as a scalar. ``whole``: the
+    attribute's value itself, not an element of an array (only a whole value is ever
+    hashed, so only it gets an int's bucket text)."""
     tv = type(v)
     if tv is not str and tv is not int and tv is not float and tv is not bool:
         v = exact_value(v)  # subclasses bind by their base value (may raise: unusable)
@@ -247,15 +249,23 @@ def _bind_scalar(t: C.Tables, slot: int, v: Any) -> tuple:
         sv = C.semver_key(v) if t.semver_slots[slot] else None
         return (L.K_STR, t.str_ids.get(v, -1), ci_id, 0.0, raw, folded, raw, sv, v, None)
     if tv is int:
+        # An int's bucket text (its decimal digits) only where some flag or rule buckets
+        # by this attribute, and never for an array's element, as the compiled evaluator
+        # makes it: the text of an int past a double costs time superlinear in its size
+        # (3.8 s for 3.5 million digits), so a huge int in an attribute only compared, or
+        # 20,000 4,000-digit ints in a has_any array, took seconds a check here.
+        bucket = whole and t.bucket_slots[slot]
         try:
             num = float(v)
         except OverflowError:
             # Past a double: no number to compare, but it buckets as its decimal text
             # does (an int id and its text are one user, whatever their size).
-            return (L.K_OTHER, -1, -1, 0.0, b"", b"", int_text(v).encode(), None, None, None)
+            text = int_text(v).encode() if bucket else None
+            return (L.K_OTHER, -1, -1, 0.0, b"", b"", text, None, None, None)
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
-        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", str(v).encode(), None, None, None)
+        text = str(v).encode() if bucket else None
+        return (L.K_NUM, t.num_ids.get(v, -1), -1, num, b"", b"", text, None, None, None)
     if tv is float:
         if math.isnan(v):
             return _OTHER_BINDING

@@ -273,10 +273,12 @@ cdef class SeedAPI:
             return <object>self._enum_name[h]
         try:
             name = getattr(flag, "_value_", flag)
-            is_member = isinstance(flag, Enum)
         except Exception:
             return _NO_NAME
-        if is_member and PyUnicode_CheckExact(name):
+        # A member by its real type: isinstance() reads __class__, which an object may
+        # fake (the reference asks only getattr: such an object named a flag there and
+        # none here), and a raising one made this "no flag" where the reference answered.
+        if issubclass(type(flag), Enum) and PyUnicode_CheckExact(name):
             self._remember(h, flag, name)
         return name
 

@@ -345,7 +345,8 @@ cdef class CompiledSnapshot:
     # -- binding (Python objects allowed: once per request) ------------------------------
     cdef int _bind_slot(self, SlotVal* sv, Py_ssize_t slot, object v, bint arrays=True) except -1:
         """Fill ``sv`` for value ``v``; mirrors _eval_py._bind_value (``arrays``: an
-        array in a ``has_any`` slot binds its elements, _bind_array; not for elements).
+        array in a ``has_any`` slot binds its elements, _bind_array; False for an
+        element, which is never hashed, so an int element gets no bucket text).
 
         Callers try :meth:`_bind_fast` first (no exception frame); this binds the rest:
         subclasses of str/int/float (by their exact value), ints, and strs that are not
@@ -407,7 +408,7 @@ cdef class CompiledSnapshot:
                 # Past a double: no number to compare, but it buckets as its decimal
                 # text does (an int id and its text are one user, whatever their size).
                 sv.kind = K_OTHER
-                if self.bucket_slots[slot]:
+                if arrays and self.bucket_slots[slot]:  # an element is never hashed
                     b = int_text(v)
                     sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
                     Py_INCREF(b)
@@ -419,7 +420,7 @@ cdef class CompiledSnapshot:
                 found = PyDict_GetItemWithError(self._num_ids, v)
                 if found != NULL:
                     sv.id = <int32_t>(<object>found)
-            if self.bucket_slots[slot]:  # decimal text only where some flag buckets by it
+            if arrays and self.bucket_slots[slot]:  # text only where a flag buckets by it
                 b = str(int(v))
                 sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
                 Py_INCREF(b)

@@ -95,9 +95,11 @@ def exact_name(name: Any) -> str | None:
     """A test, metric or flag name as an exact str: a str subclass by its value (its own
     hash and eq are never called); None for anything else (no such test), a str
     holding a lone surrogate included (it is not text: no file can hold it, and a
-    writer encoding a batch that held one would lose the whole batch)."""
+    writer encoding a batch that held one would lose the whole batch). By its real
+    type, not isinstance(): an object whose ``__class__`` raises (or lies) is no name,
+    and a seed-API call given one answers instead of raising."""
     if type(name) is not str:
-        if not isinstance(name, str):
+        if not issubclass(type(name), str):
             return None
         try:
             name = str.__str__(name)
