@@ -226,14 +226,28 @@ def scheme_bucket(int scheme, uint32_t seed, bytes salt, bytes suffix, int space
     return _scheme_bucket(scheme, seed, salt, len(salt), suffix, len(suffix), space, is_str, bk, len(bk))
 
 
-def murmur3_32(data, uint32_t seed=0):
-    """MurmurHash3 x86_32 of ``data`` (bytes), unsigned."""
-    cdef const unsigned char[:] view = data
+def murmur3_32(data, seed=0):
+    """MurmurHash3 x86_32 of ``data`` (bytes-like), unsigned. ``seed`` is an int in
+    0..2**32-1: TypeError for another type (a float was truncated), OverflowError out
+    of range; the reference checks the same."""
+    if not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+    if not 0 <= seed <= 0xFFFFFFFF:
+        raise OverflowError(f"seed out of range for a uint32: {seed}")
+    if data is None or isinstance(data, str):  # a typed memoryview would take None
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
+    return _murmur3_view(data, <uint32_t>seed)
+
+
+cdef object _murmur3_view(data, uint32_t seed):
+    # [::1]: one contiguous run of bytes (the hash reads them from &view[0]); a strided
+    # view (memoryview(b)[::2]) is refused, as the reference refuses it.
+    cdef const unsigned char[::1] view = data
     if view.shape[0] == 0:
         return murmur3_x86_32(NULL, 0, seed)
     return murmur3_x86_32(&view[0], view.shape[0], seed)
 
 
-def bucket_of(str salt, str value):
-    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
+def bucket_of(str salt not None, str value not None):
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both str."""
     return murmur3_32(f"{salt}:{value}".encode()) % BUCKETS

@@ -67,7 +67,33 @@ _NR = L.N_REASONS
 
 
 def murmur3_32(data: bytes, seed: int = 0) -> int:
-    """MurmurHash3 x86_32 of ``data`` (unsigned), as in Austin Appleby's reference."""
+    """MurmurHash3 x86_32 of ``data`` (bytes-like; unsigned), as in Austin Appleby's
+    reference. ``seed`` is an int in 0..2**32-1: TypeError for another type,
+    OverflowError out of range, as the compiled one (a C ``uint32_t``) refuses them."""
+    if not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+    if not 0 <= seed <= 0xFFFFFFFF:
+        raise OverflowError(f"seed out of range for a uint32: {seed}")
+    if data is None or isinstance(data, str):
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
+    return _murmur3(_byte_buffer(data), int(seed))
+
+
+def _byte_buffer(data: Any) -> bytes:
+    """The bytes of a one-dimensional buffer of unsigned bytes (what the compiled
+    ``const unsigned char[::1]`` takes): TypeError for no buffer, ValueError for another
+    item type, BufferError for a strided one."""
+    view = memoryview(data)
+    if view.ndim != 1 or view.format not in ("B", "c"):
+        raise ValueError(f"Buffer dtype mismatch: expected unsigned bytes, got {view.format!r}")
+    if not view.c_contiguous:
+        raise BufferError("the buffer is not contiguous")
+    return view.tobytes()
+
+
+def _murmur3(data: bytes, seed: int = 0) -> int:
+    """:func:`murmur3_32` without its checks (the evaluator's own calls; a seed from the
+    tables is taken modulo 2**32, as C's conversion to ``uint32_t`` takes it)."""
     c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
     h = seed & mask
     n = len(data)
@@ -151,24 +177,24 @@ def _scheme_bucket(
     scheme: int, seed: int, salt: bytes, suffix: bytes, space: int, is_str: bool, bk: bytes
 ) -> int:
     if scheme == L.SCHEME_MURMUR3:
-        return murmur3_32(salt + bk + suffix, seed) % space
+        return _murmur3(salt + bk + suffix, seed) % space
     if scheme == L.SCHEME_FLAGD_V2:
-        return (murmur3_32(salt + bk + suffix, seed) * space) >> 32
+        return (_murmur3(salt + bk + suffix, seed) * space) >> 32
     if scheme == L.SCHEME_FLAGD_V3:
         if salt or suffix:
             text = salt + bk + suffix
             data = _cbor_head(3, len(text)) + text
         else:
             data = _cbor_scalar(is_str, bk)
-        return (murmur3_32(data, seed) * space) >> 32
+        return (_murmur3(data, seed) * space) >> 32
     if scheme == L.SCHEME_FLAGD_V3_CBOR:
         data = bytes.fromhex(bk.decode()) if is_str and _HEX.fullmatch(bk) else b""
         if not data:
             return -1  # not the hex text of an encoding: no value to hash
-        return (murmur3_32(data, seed) * space) >> 32
+        return (_murmur3(data, seed) * space) >> 32
     if scheme == L.SCHEME_FLAGD_V3_PAIR:
         data = b"\x82" + _cbor_head(3, len(salt)) + salt + _cbor_scalar(is_str, bk)
-        return (murmur3_32(data, seed) * space) >> 32
+        return (_murmur3(data, seed) * space) >> 32
     if scheme == L.SCHEME_GROWTHBOOK_V1:
         return _fnv1a32_utf16(salt + bk + suffix) % space
     if scheme == L.SCHEME_GROWTHBOOK_V2:
@@ -187,8 +213,12 @@ def _in_sorted(pool: list[int], start: int, count: int, x: int) -> bool:
 
 
 def bucket_of(salt: str, value: str) -> int:
-    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
-    return murmur3_32(f"{salt}:{value}".encode()) % L.BUCKETS
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both str
+    (TypeError otherwise, as the compiled one's typed arguments)."""
+    if not isinstance(salt, str) or not isinstance(value, str):
+        bad = salt if not isinstance(salt, str) else value
+        raise TypeError(f"salt and value must be str, not {type(bad).__name__}")
+    return _murmur3(f"{salt}:{value}".encode()) % L.BUCKETS
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:
@@ -686,7 +716,7 @@ class CompiledSnapshot:
             off = t.flags[base + L.F_SALT_OFF]
             salt = bytes(t.sbytes[off : off + t.flags[base + L.F_SALT_LEN]])
             # scheme 0 (murmur3) is the only one so far: F_SCHEME selects others later
-            return murmur3_32(salt + raw) % L.BUCKETS
+            return _murmur3(salt + raw) % L.BUCKETS
         return -1
 
     def _in_gate(self, g: int, b: list, memo: dict[Any, int] | None = None) -> bool:
@@ -1288,7 +1318,9 @@ class SeedAPI:
         self._append = append
         self._clock = clock
         self._shard_limit = shard_limit if shard_limit > 0 else 1
-        self._forms = forms if isinstance(forms, bytearray) and len(forms) >= 2 else bytearray(2)
+        if forms is not None and not isinstance(forms, bytearray):  # as the compiled one
+            raise TypeError(f"forms must be a bytearray or None, not {type(forms).__name__}")
+        self._forms = forms if forms is not None and len(forms) >= 2 else bytearray(2)
 
     def metrics_to(
         self,
