@@ -1071,6 +1071,36 @@ def same(a: Any, b: Any) -> bool:
 _SAME = msgspec.msgpack.Encoder()
 
 
+def encode_msgpack(document: Any, *, file: str | None = None) -> bytes:
+    """``document`` (a Snapshot, a published configuration) as MessagePack. An integer
+    past its 64 bits (YAML and JSON files hold them, and the compiler takes condition
+    constants up to 2**106, as the GrowthBook importer writes them) is refused with its
+    key path, not a bare OverflowError out of a store's write or `cfgcore publish`."""
+    try:
+        return msgspec.msgpack.encode(document)
+    except OverflowError:
+        where = _beyond_msgpack(msgspec.to_builtins(document))
+        message = (
+            "integer out of range for MessagePack (64 bits): this flag document can be "
+            "kept in a YAML or JSON flag file, not in a Redis store or a .msgpack file"
+        )
+        raise SnapshotError([Problem(path=where or "", message=message, file=file)]) from None
+
+
+def _beyond_msgpack(data: Any) -> str | None:
+    """The key path of the first integer in plain data that MessagePack cannot hold."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        elif isinstance(node, int) and not -(2**63) <= node <= 2**64 - 1:
+            return path
+    return None
+
+
 def _non_finite(data: Any) -> tuple[str, float] | None:
     """The key path and value of the first NaN or infinity in plain data, or None
     (iterative: the data may be nested as deep as a document allows)."""
@@ -1112,7 +1142,7 @@ def encode_snapshot(
     """Encode a snapshot (the inverse of :func:`decode_snapshot`). ``file``, the file the
     bytes are for, is named by a refusal (a NaN or infinity has no JSON number)."""
     if format == "msgpack":
-        return msgspec.msgpack.encode(snapshot)
+        return encode_msgpack(snapshot, file=file)
     data = msgspec.to_builtins(snapshot)
     data.setdefault("flags", {})  # omitted when empty, yet the decoders require it
     if format == "json":
