@@ -79,10 +79,22 @@ def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
             raise ValueError(f"{raw[:40]} is past a float's range")
         return value
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # An object repeating a key is ambiguous (json keeps the last), and every file
+        # cfgcore reads refuses one: so do its command-line inputs.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r:.80} (JSON objects must not repeat a key)")
+            out[key] = value
+        return out
+
     try:
         if allow_nan:
-            return json.loads(text)
-        return json.loads(text, parse_constant=no_constant, parse_float=finite)
+            return json.loads(text, object_pairs_hook=unique)
+        return json.loads(
+            text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique
+        )
     except RecursionError:
         raise ValueError("not JSON: nested too deeply") from None
     except UnicodeDecodeError as exc:
