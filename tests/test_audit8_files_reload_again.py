@@ -99,3 +99,39 @@ def test_the_flags_file_deleted_a_second_time_is_reported_too(tmp_path, monkeypa
             assert _wait(lambda s=served: m.flags.is_enabled("beta", {"user_id": "u"}) is s)
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("second", ["dangling link", "deleted"])
+def test_a_dangling_flags_link_is_refused_not_dropped_silently(tmp_path, monkeypatch, second):
+    """The flags file replaced by a link to nothing: the manager no longer found a flags
+    file and activated a version without one, saying nothing (the disappearance check
+    asked lexists(), which a dangling link passes). Later deletions were silent too."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "base.yaml").write_text("app:\n  v: 1\n")
+    (d / "development.yaml").write_text("{}\n")
+    flags = d / "flags.yaml"
+    flags.write_text(FLAGS)
+    m = ConfigurationManager(
+        str(d), environment="development", environ={}, validate=False, record_usage=False
+    )
+    try:
+        m.load_environment_config()
+        m.enable_hot_reload(poll_interval=0.05)
+        flags.unlink()
+        os.symlink(tmp_path / "release-2" / "flags.yaml", flags)
+        assert _wait(lambda: m.last_error is not None)
+        assert "flags file disappeared (a link to" in str(m.last_error)
+        assert str(flags) in str(m.last_error)
+        assert m.debug_info()["flags_file"] == str(flags)
+        assert m.flags.is_enabled("beta", {"user_id": "u"}) is True
+        flags.unlink()
+        flags.write_text(FLAGS)
+        assert _wait(lambda: m.last_error is None)
+        BREAKS[second](flags)
+        assert _wait(lambda: m.last_error is not None), second
+        assert "flags file disappeared" in str(m.last_error)
+        assert m.debug_info()["flags_file"] == str(flags)
+    finally:
+        m.close()
