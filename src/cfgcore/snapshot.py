@@ -585,6 +585,17 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 if named is None:
                     raise
                 raise named from None
+            except msgspec.DecodeError:
+                # json.loads takes a lone surrogate escape ("\ud800"), msgspec calls
+                # the file truncated or malformed at a byte: name the text's path.
+                where = _lone_surrogate(parsed)
+                if where is None:
+                    raise
+                message = (
+                    "text is not valid Unicode (a lone surrogate such as \\ud800: half "
+                    "of a JSON \\u escape pair)"
+                )
+                raise SnapshotError([Problem(path=where, message=message, file=file)]) from None
         if format == "yaml":
             obj = load_yaml(data, file=file)
             if obj is None:
@@ -1085,6 +1096,33 @@ def encode_msgpack(document: Any, *, file: str | None = None) -> bytes:
             "kept in a YAML or JSON flag file, not in a Redis store or a .msgpack file"
         )
         raise SnapshotError([Problem(path=where or "", message=message, file=file)]) from None
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The key path of the first text (a key or a value, in document order) in plain
+    data holding a lone surrogate, which no UTF-8 document can, else None."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            children = []
+            for k, v in node.items():
+                at = f"{path}.{k}" if path else str(k)
+                children += [(k, at), (v, at)]  # the key (a str) first, then its value
+            stack += reversed(children)
+        elif isinstance(node, list):
+            stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
+        elif isinstance(node, str) and not _encodable(node):
+            return path.encode("utf-8", "backslashreplace").decode()
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _beyond_msgpack(data: Any) -> str | None:
