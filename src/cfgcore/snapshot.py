@@ -758,7 +758,40 @@ def _refuse_deep_values(
             deep = _too_deep({"flags": {key: free}})
     if deep is not None:
         raise _deep_error(deep, file)
+    # A MessagePack extension value (a type other than the timestamp) in the free-form
+    # parts: decoded as an Ext object, it compiled, and then the document could not be
+    # written as JSON or YAML (a guardrail stop, a refused file set aside): a bare
+    # TypeError. Variants are judged by the compiler ("cannot be served").
+    found = _first_ext(snapshot.metadata, "metadata") or _first_ext(
+        snapshot.experiments, "experiments"
+    )
+    for key in flags if fresh is None else fresh:
+        if found is not None:
+            break
+        found = _first_ext(flags[key].metadata, f"flags.{key}.metadata")
+    if found is not None:
+        message = (
+            "a MessagePack extension value (type "
+            f"{found[1]}) is not a flag document's value; it cannot be written as JSON or YAML"
+        )
+        raise SnapshotError([Problem(path=found[0], message=message, file=file)])
     return snapshot
+
+
+def _first_ext(value: Any, path: str) -> tuple[str, int] | None:
+    """The path and code of the first MessagePack extension value in ``value``."""
+    if not value:
+        return None
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            stack += reversed([(v, f"{at}.{k}") for k, v in node.items()])
+        elif isinstance(node, (list, tuple)):
+            stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(node)])
+        elif isinstance(node, msgspec.msgpack.Ext):
+            return at, node.code
+    return None
 
 
 def _child_path(top: list[Any] | None) -> str:
