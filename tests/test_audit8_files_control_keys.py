@@ -62,3 +62,16 @@ def test_a_problem_is_always_one_printable_line(path, message, file):
     text = str(Problem(path=path, message=message, file=file))
     assert not any(c in text for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x1b\x00")
     assert len(text.splitlines()) <= 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("get", "a\x1b[31mb"), ("explain", "a\x1b[2Jb"), ("eval", "fl\x1b]0;title\x07ag")],
+)
+def test_a_command_s_error_echoes_an_argument_printably(tmp_path, capsys, argv):
+    _config(tmp_path, {"app": {"name": "svc"}})
+    code, _out, err = run_cli(capsys, *argv, "--config-dir", str(tmp_path), "-e", "development")
+    assert code == 1
+    assert "\x1b" not in err and "\x07" not in err
+    assert "\\x1b" in err
+    assert all(line.startswith("cfgcore: error: ") for line in err.splitlines())

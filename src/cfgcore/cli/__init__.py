@@ -287,10 +287,13 @@ def _setup_logging(level: int) -> Callable[[], None]:
 def _error(message: str) -> None:
     # Masked as a cfgcore log line is (resolved secrets; URL passwords, secret query
     # parameters and webhook tokens): a command's error often quotes a URL or a value.
+    from cfgcore.errors import printable
     from cfgcore.runtime.redaction import redact_text
 
+    # Each line as printable text: an argument echoed back (a key, a flag name) may
+    # hold an escape sequence that would drive the terminal.
     for line in redact_text(str(message)).splitlines() or [""]:
-        print(f"cfgcore: error: {line}", file=sys.stderr)
+        print(f"cfgcore: error: {printable(line)}", file=sys.stderr)
 
 
 # An optional dependency's top-level module -> the extra that installs it (README's
