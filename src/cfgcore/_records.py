@@ -142,6 +142,16 @@ def unservable(value: Any) -> tuple[str, str] | None:
     while stack:
         node, path = stack.pop()
         if isinstance(node, dict):
+            for k in node:
+                if not isinstance(k, str):
+                    # JSON objects (and every client of a served object: OpenFeature
+                    # structures, `cfgcore export`, a JSON store) have text keys only; a
+                    # YAML `1:` or a MessagePack int or bin key would change type with
+                    # the store, or stop the document being written as JSON at all.
+                    return f"{path}.{k!r:.80}", (
+                        f"key {k!r:.80} ({type(k).__name__}) is not a string "
+                        "(object keys are text: quote it)"
+                    )
             stack += [(v, f"{path}.{k}") for k, v in node.items()]
         elif isinstance(node, list | tuple):
             stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]

@@ -676,7 +676,11 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return True
     try:
         return a == b and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
-    except RecursionError:  # a value nested too deeply to compare: compiled (and refused)
+    except (RecursionError, OverflowError):
+        # Nested too deeply to compare (compiled, and refused), or holding an integer
+        # past 64 bits (a condition constant up to 2**106, as the GrowthBook importer
+        # writes; YAML and JSON files hold them): compiled afresh. An OverflowError
+        # here made every reload and change of such a document raise it.
         return False
 
 

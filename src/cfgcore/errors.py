@@ -7,6 +7,7 @@ line, so a caller can show all problems at once instead of fixing them one by on
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 #: Why an input was refused, as a closed set (metrics label refusals with it):
@@ -60,13 +61,27 @@ class Problem:
         # ``<input>: ...``, which named nothing the reader could look up.
         parts = []
         if self.file:
-            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+            file = printable(self.file)
+            parts.append(file if self.line is None else f"{file}:{self.line}")
         elif self.line is not None:
             parts.append(f"line {self.line}")
         if self.path:
-            parts.append(self.path)
-        parts.append(self.message)
+            parts.append(printable(self.path))
+        parts.append(printable(self.message))  # one problem, one line (ConfigError)
         return mask(": ".join(parts))
+
+
+# Control characters (and the Unicode line separators) in a key path or a file name:
+# keys come from the files (JSON "\n" or "\u001b", YAML "\e"), and written raw they
+# split an error into lines a log reader takes for others, or drive the terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character as its backslash escape (``\\n``)."""
+    if not isinstance(text, str) or _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _no_mask(text: str) -> str:

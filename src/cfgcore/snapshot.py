@@ -585,6 +585,17 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 if named is None:
                     raise
                 raise named from None
+            except msgspec.DecodeError:
+                # json.loads takes a lone surrogate escape ("\ud800"), msgspec calls
+                # the file truncated or malformed at a byte: name the text's path.
+                where = _lone_surrogate(parsed)
+                if where is None:
+                    raise
+                message = (
+                    "text is not valid Unicode (a lone surrogate such as \\ud800: half "
+                    "of a JSON \\u escape pair)"
+                )
+                raise SnapshotError([Problem(path=where, message=message, file=file)]) from None
         if format == "yaml":
             obj = load_yaml(data, file=file)
             if obj is None:
@@ -747,7 +758,40 @@ def _refuse_deep_values(
             deep = _too_deep({"flags": {key: free}})
     if deep is not None:
         raise _deep_error(deep, file)
+    # A MessagePack extension value (a type other than the timestamp) in the free-form
+    # parts: decoded as an Ext object, it compiled, and then the document could not be
+    # written as JSON or YAML (a guardrail stop, a refused file set aside): a bare
+    # TypeError. Variants are judged by the compiler ("cannot be served").
+    found = _first_ext(snapshot.metadata, "metadata") or _first_ext(
+        snapshot.experiments, "experiments"
+    )
+    for key in flags if fresh is None else fresh:
+        if found is not None:
+            break
+        found = _first_ext(flags[key].metadata, f"flags.{key}.metadata")
+    if found is not None:
+        message = (
+            "a MessagePack extension value (type "
+            f"{found[1]}) is not a flag document's value; it cannot be written as JSON or YAML"
+        )
+        raise SnapshotError([Problem(path=found[0], message=message, file=file)])
     return snapshot
+
+
+def _first_ext(value: Any, path: str) -> tuple[str, int] | None:
+    """The path and code of the first MessagePack extension value in ``value``."""
+    if not value:
+        return None
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            stack += reversed([(v, f"{at}.{k}") for k, v in node.items()])
+        elif isinstance(node, (list, tuple)):
+            stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(node)])
+        elif isinstance(node, msgspec.msgpack.Ext):
+            return at, node.code
+    return None
 
 
 def _child_path(top: list[Any] | None) -> str:
@@ -1071,6 +1115,63 @@ def same(a: Any, b: Any) -> bool:
 _SAME = msgspec.msgpack.Encoder()
 
 
+def encode_msgpack(document: Any, *, file: str | None = None) -> bytes:
+    """``document`` (a Snapshot, a published configuration) as MessagePack. An integer
+    past its 64 bits (YAML and JSON files hold them, and the compiler takes condition
+    constants up to 2**106, as the GrowthBook importer writes them) is refused with its
+    key path, not a bare OverflowError out of a store's write or `cfgcore publish`."""
+    try:
+        return msgspec.msgpack.encode(document)
+    except OverflowError:
+        where = _beyond_msgpack(msgspec.to_builtins(document))
+        message = (
+            "integer out of range for MessagePack (64 bits): this flag document can be "
+            "kept in a YAML or JSON flag file, not in a Redis store or a .msgpack file"
+        )
+        raise SnapshotError([Problem(path=where or "", message=message, file=file)]) from None
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The key path of the first text (a key or a value, in document order) in plain
+    data holding a lone surrogate, which no UTF-8 document can, else None."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            children = []
+            for k, v in node.items():
+                at = f"{path}.{k}" if path else str(k)
+                children += [(k, at), (v, at)]  # the key (a str) first, then its value
+            stack += reversed(children)
+        elif isinstance(node, list):
+            stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
+        elif isinstance(node, str) and not _encodable(node):
+            return path.encode("utf-8", "backslashreplace").decode()
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _beyond_msgpack(data: Any) -> str | None:
+    """The key path of the first integer in plain data that MessagePack cannot hold."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        elif isinstance(node, int) and not -(2**63) <= node <= 2**64 - 1:
+            return path
+    return None
+
+
 def _non_finite(data: Any) -> tuple[str, float] | None:
     """The key path and value of the first NaN or infinity in plain data, or None
     (iterative: the data may be nested as deep as a document allows)."""
@@ -1112,7 +1213,7 @@ def encode_snapshot(
     """Encode a snapshot (the inverse of :func:`decode_snapshot`). ``file``, the file the
     bytes are for, is named by a refusal (a NaN or infinity has no JSON number)."""
     if format == "msgpack":
-        return msgspec.msgpack.encode(snapshot)
+        return encode_msgpack(snapshot, file=file)
     data = msgspec.to_builtins(snapshot)
     data.setdefault("flags", {})  # omitted when empty, yet the decoders require it
     if format == "json":

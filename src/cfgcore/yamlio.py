@@ -215,7 +215,8 @@ class StrictLoader(_DepthGuard):
                     continue
                 line = key_node.start_mark.line + 1
                 if first is not None:
-                    raise _DuplicateKey(key, first, line, key_node)
+                    other = next(k for k in seen if k == key)
+                    raise _DuplicateKey(key, first, line, key_node, other)
                 seen[key] = line
             node.cfgcore_lines = seen  # each own key's line: the marks keep it
         return super().construct_mapping(node, deep=deep)
@@ -422,9 +423,21 @@ def dump_yaml(data: Any, **options: Any) -> str:
 
 
 class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, line: int, node: Any) -> None:
+    def __init__(self, key: Any, first: int, line: int, node: Any, other: Any = None) -> None:
         super().__init__(key)
         self.key, self.first, self.line, self.node = key, first, line, node
+        self.other = key if other is None else other  # the earlier key it equals
+
+
+def _duplicate_message(dup: _DuplicateKey) -> str:
+    """A repeated key; or two keys YAML reads as different values that are one key once
+    read (1, 1.0 and true; their mapping keeps one of them)."""
+    if type(dup.other) is type(dup.key):
+        return f"duplicate key (first defined on line {dup.first})"
+    return (
+        f"key {dup.key!r} is the same key as {dup.other!r} on line {dup.first} once read "
+        "(equal numbers and booleans are one key): quote them to keep both as text"
+    )
 
 
 class _Unconstructable(Exception):
@@ -669,7 +682,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
                 Problem(
                     # the mapping's key path and the key: "svc.y", not "y"
                     path=".".join(p for p in (_node_path(root, dup.node), str(dup.key)) if p),
-                    message=f"duplicate key (first defined on line {dup.first})",
+                    message=_duplicate_message(dup),
                     file=file,
                     line=dup.line,
                 )

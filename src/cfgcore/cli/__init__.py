@@ -79,10 +79,22 @@ def load_json(text: str | bytes, *, allow_nan: bool = True) -> Any:
             raise ValueError(f"{raw[:40]} is past a float's range")
         return value
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # An object repeating a key is ambiguous (json keeps the last), and every file
+        # cfgcore reads refuses one: so do its command-line inputs.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r:.80} (JSON objects must not repeat a key)")
+            out[key] = value
+        return out
+
     try:
         if allow_nan:
-            return json.loads(text)
-        return json.loads(text, parse_constant=no_constant, parse_float=finite)
+            return json.loads(text, object_pairs_hook=unique)
+        return json.loads(
+            text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique
+        )
     except RecursionError:
         raise ValueError("not JSON: nested too deeply") from None
     except UnicodeDecodeError as exc:
@@ -275,10 +287,13 @@ def _setup_logging(level: int) -> Callable[[], None]:
 def _error(message: str) -> None:
     # Masked as a cfgcore log line is (resolved secrets; URL passwords, secret query
     # parameters and webhook tokens): a command's error often quotes a URL or a value.
+    from cfgcore.errors import printable
     from cfgcore.runtime.redaction import redact_text
 
+    # Each line as printable text: an argument echoed back (a key, a flag name) may
+    # hold an escape sequence that would drive the terminal.
     for line in redact_text(str(message)).splitlines() or [""]:
-        print(f"cfgcore: error: {line}", file=sys.stderr)
+        print(f"cfgcore: error: {printable(line)}", file=sys.stderr)
 
 
 # An optional dependency's top-level module -> the extra that installs it (README's

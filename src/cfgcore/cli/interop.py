@@ -269,15 +269,20 @@ def _is_text(s: str) -> bool:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from cfgcore.engine import Engine
     from cfgcore.interop import flagd
     from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.runtime.flagstore import default_state_dir, open_store
 
     store = open_store(args.flags, default_path=os.path.join(default_state_dir(), "flags.json"))
     try:
-        snapshot = store.read().snapshot
+        document = store.read()
     finally:
         store.close()
+    snapshot = document.snapshot
+    # Only a document the services would serve is exported: one they refuse (a default
+    # that names no variant, a value no JSON object holds) would go to flagd as if valid.
+    Engine.from_snapshot(snapshot, file=document.origin or store.url)
     text = json.dumps(flagd.from_snapshot(snapshot), indent=2, ensure_ascii=False) + "\n"
     if args.out:
         _refuse_overwrite(args.out, args.force)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from functools import reduce
 from typing import Any
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, printable
 
 __all__ = ["register"]
 
@@ -428,9 +428,10 @@ def _print_text(report: Any, where: dict[int, tuple[str | None, int | None]]) ->
     for r in report.failures:
         file, line = where[id(r)]
         loc = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-        out.write(f"{loc}{r.severity}: {r.message} [{r.rule_id}]\n")
+        # one finding, one line: a key from a file may hold "\n" or an escape sequence
+        out.write(f"{printable(loc)}{r.severity}: {printable(r.message)} [{r.rule_id}]\n")
         if r.suggested_fix:
-            out.write(f"    fix: {r.suggested_fix}\n")
+            out.write(f"    fix: {printable(r.suggested_fix)}\n")
     counts = report.counts()
     verdict = "valid" if report.overall_valid else "INVALID"
     shown = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n)

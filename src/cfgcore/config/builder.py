@@ -526,14 +526,23 @@ def reject_truncated(
                 kind="incomplete",
             )
     gone = getattr(previous, "flags_file", None)
-    if gone and flags_file != gone and not os.path.lexists(gone):
+    if gone and flags_file != gone and not os.path.exists(gone):
         # The directory's flags file, deleted or moved away: the manager no longer
         # finds one, and the reload said nothing while the last flags kept serving
         # (and a restart would then serve none). Refused and reported like a
-        # configuration file that disappeared.
+        # configuration file that disappeared. exists(), as the manager looks for
+        # the file: a link left dangling (its target deleted, a half-switched
+        # release) is no file either, and lexists() let it through silently.
+        link = ""
+        if os.path.islink(gone):
+            try:
+                link = f" (a link to {os.readlink(gone)}, which does not exist)"
+            except OSError:
+                link = " (a link that leads nowhere)"
         raise ConfigError(
-            "flags file disappeared (being replaced?); keeping the previous flags "
-            "(put it back; to really remove it, restart or call load_environment_config)",
+            f"flags file disappeared{link or ' (being replaced?)'}; keeping the previous "
+            "flags (put it back; to really remove it, restart or call "
+            "load_environment_config)",
             file=gone,
             kind="incomplete",
         )

@@ -68,10 +68,48 @@ def parse_env_value(raw: str) -> Any:
         return float(text.replace("_", ""))
     if text[:1] in "[{" and text:
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_pairs)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
-            return raw
+            return raw  # (unread_problem says which, where the text cannot stay text)
     return raw
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _RepeatedKey(k)
+        out[k] = v
+    return out
+
+
+def unread_problem(raw: str) -> str | None:
+    """Why :func:`parse_env_value` kept ``raw`` as text although it is a number or a JSON
+    list or object (too many digits for Python to convert, nested past the parser's
+    limit, a repeated key), else None. Such text is refused where no text is wanted
+    below: a 30-digit integer is out of range, so a 5,000-digit one is too."""
+    text = raw.strip()
+    if _INT.match(text):
+        digits = len(text.lstrip("+-").replace("_", ""))
+        return (
+            f"integer out of range ({digits:,} digits; configuration integers must fit in 64 bits)"
+        )
+    if text[:1] in "[{":
+        try:
+            json.loads(text, object_pairs_hook=_unique_pairs)
+        except _RepeatedKey as dup:
+            return f"duplicate key {dup.key!r:.80} (JSON objects must not repeat a key)"
+        except RecursionError:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        except ValueError:
+            return None  # not JSON: text
+    return None
 
 
 _ENV_FILE = "<environment>"
@@ -195,6 +233,17 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         current = get_path(below, tuple(path), None)
         if isinstance(current, str) and value is not None and not isinstance(value, str):
             value = variables[var]
+        elif isinstance(value, str) and not isinstance(current, str):
+            unread = unread_problem(value)
+            if unread is not None:
+                problems.append(
+                    Problem(
+                        path=format_path(path),
+                        message=f"environment variable {var}: {unread}",
+                        file=_ENV_FILE,
+                    )
+                )
+                continue
         if value != DELETE and not type_compatible(current, value):
             problems.append(
                 Problem(

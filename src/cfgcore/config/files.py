@@ -6,6 +6,7 @@ can find the line that set a key on demand; loading pays nothing for it.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -615,16 +616,81 @@ def _parse_toml(text: str, file: str) -> Any:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
+        line = int(m.group(1)) if m else None
+        repeated = _toml_repeated(text, str(exc), line, tomllib)
+        if repeated is not None:
+            path, line = repeated
+            raise ConfigError(
+                [Problem(path=path, message="duplicate key (TOML tables must not repeat a key)",
+                         file=file, line=line)]
+            ) from None  # fmt: skip
         raise ConfigError(
-            [
-                Problem(
-                    path="",
-                    message=f"invalid TOML: {exc}",
-                    file=file,
-                    line=int(m.group(1)) if m else None,
-                )
-            ]
+            [Problem(path="", message=f"invalid TOML: {exc}", file=file, line=line)]
         ) from None
+
+
+_TOML_HEADER = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _toml_repeated(text: str, error: str, line: int | None, toml: Any) -> tuple[str, int] | None:
+    """``(key path, line)`` of the key a TOML document repeats, from tomllib's error
+    ("Cannot overwrite a value", "Cannot declare ('a',) twice"), or None for any other
+    error. tomllib names neither the key nor, at the end of a document without a final
+    newline, the line; README promises both for a repeated key."""
+    declared = re.match(r"Cannot declare (\(.*\)) twice", error)
+    if declared is not None and line is not None:
+        try:  # tomllib prints the table's key as a tuple of str
+            names = ast.literal_eval(declared.group(1))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+        if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+            return None
+        return ".".join(names), line
+    if not error.startswith("Cannot overwrite a value"):
+        return None
+    lines = text.split("\n")  # tomllib counts "\n" only (U+2028 may sit in a string)
+    if line is None:  # "at end of document": the last line that holds something
+        line = next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), None)
+    if line is None or line > len(lines):
+        return None
+    table: list[str] = []
+    for earlier in lines[: line - 1]:
+        header = _TOML_HEADER.match(earlier)
+        if header is not None:
+            table = _toml_key(f"[{header.group(1)}]", toml) or []
+    key_text = lines[line - 1].split("=", 1)[0]
+    key = _toml_key(f"{key_text} = 0", toml)
+    if key is None:
+        return None
+    # Checked against what the lines above define (a "[fake]" line inside a multi-line
+    # string is no table): a path that is not there already is no repeat to name.
+    try:
+        node: Any = toml.loads("\n".join(lines[: line - 1]) + "\n")
+    except Exception:
+        return None
+    shown: list[str] = []
+    for name in (*table, *key):
+        if isinstance(node, list) and node:  # an array of tables: its last table
+            shown.append(str(len(node) - 1))
+            node = node[-1]
+        if not isinstance(node, dict) or name not in node:
+            return None
+        shown.append(name)
+        node = node[name]
+    return ".".join(shown), line
+
+
+def _toml_key(text: str, toml: Any) -> list[str] | None:
+    """The key path of one TOML key (``a."b.c"``) or table header, parsed by tomllib."""
+    try:
+        node = toml.loads(text)
+    except Exception:
+        return None
+    path: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        ((name, node),) = node.items()
+        path.append(name)
+    return path or None
 
 
 # A JSON copy that keeps dates and times: what a follower of a published configuration

@@ -304,6 +304,12 @@ class ConfigurationManager(ConfigView):
         publish()  # (again, harmlessly, when the flags went live with it)
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
+        # A refusal describes inputs that are no longer what is live: the same
+        # fingerprint again later is a new break, not the refused input left as it was.
+        # A file missing (deleted, a dangling or looping link) leaves no entry, so
+        # deleting base.yaml a second time after a good version went live gave the
+        # very fingerprint of the first deletion, and the poll skipped it unreported.
+        self.reloader.rejected_fingerprint = None
         self.reloader.reported_error = None
         if self._audit_from_config:
             target = get_path(snap.config, ("config_management", "audit_log"), None)

@@ -301,13 +301,18 @@ class FileFlagStore:
                 raise ConfigError(
                     f"cannot read flag file: {exc.strerror or exc}", file=path
                 ) from None
-        if self.seed is None:
+        if self.seed is None and bundled_seed() is None:
             raise ConfigError(
                 "flag file does not exist (in production the bundled demo flags are never "
                 "served in its place: create the file, or point CFGCORE_FLAG_STORE at yours)",
                 file=self.path,
             )
-        raise ConfigError("flag file does not exist", file=self.path)
+        # A store opened without a seed outside production (the command line's
+        # export, validate --flags ...): nothing to say about production.
+        raise ConfigError(
+            "flag file does not exist (create it, or point CFGCORE_FLAG_STORE at yours)",
+            file=self.path,
+        )
 
     def read(self) -> FlagDocument:
         data, origin = self.read_bytes()

@@ -149,6 +149,7 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     _RawSnapshot,
     _refuse_deep_values,
     decode_snapshot,
+    encode_msgpack,
     encode_snapshot,
     mark_decoded,
 )
@@ -2307,7 +2308,7 @@ class RedisConfigStore(RedisFlagStore):
             from cfgcore.config.published import encode_temporal
 
             snapshot = msgspec.structs.replace(snapshot, config=encode_temporal(snapshot.config))
-        return msgspec.msgpack.encode(snapshot)
+        return encode_msgpack(snapshot, file=self.url)
 
     def _empty(self) -> Any:
         return None

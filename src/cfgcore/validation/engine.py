@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore.errors import printable
 from cfgcore.validation.alerts import AlertConditionRule
 from cfgcore.validation.core import (
     OFF,
@@ -307,9 +308,9 @@ class ConfigValidator:
             f"[{report.rules_run} rules, {report.duration_ms:.2f} ms]"
         ]
         for r in report.failures:
-            lines.append(f"  {r.severity.upper():8} {r.message} [{r.rule_id}]")
+            lines.append(f"  {r.severity.upper():8} {printable(r.message)} [{r.rule_id}]")
             if r.suggested_fix:
-                lines.append(f"           fix: {r.suggested_fix}")
+                lines.append(f"           fix: {printable(r.suggested_fix)}")
         return "\n".join(lines)
 
 
