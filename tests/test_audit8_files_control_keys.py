@@ -75,3 +75,19 @@ def test_a_command_s_error_echoes_an_argument_printably(tmp_path, capsys, argv):
     assert "\x1b" not in err and "\x07" not in err
     assert "\\x1b" in err
     assert all(line.startswith("cfgcore: error: ") for line in err.splitlines())
+
+
+def test_a_secret_holding_newlines_is_masked_before_it_is_escaped():
+    """A message quoting a resolved secret that holds newlines (a PEM key) is masked in
+    its raw form first: escaped first, the mask would no longer find it."""
+    from cfgcore.runtime import secrets
+
+    pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAAS\n-----END KEY-----"
+    secrets.register_secret(pem)
+    try:
+        err = ConfigError([Problem(path="tls.key", message=f"not a certificate: {pem}")])
+        text = str(err)
+        assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAAS" not in text
+        assert text == "tls.key: not a certificate: ***"
+    finally:
+        secrets.forget_secrets()

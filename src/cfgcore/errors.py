@@ -61,14 +61,15 @@ class Problem:
         # ``<input>: ...``, which named nothing the reader could look up.
         parts = []
         if self.file:
-            file = printable(self.file)
-            parts.append(file if self.line is None else f"{file}:{self.line}")
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
         elif self.line is not None:
             parts.append(f"line {self.line}")
         if self.path:
-            parts.append(printable(self.path))
-        parts.append(printable(self.message))  # one problem, one line (ConfigError)
-        return mask(": ".join(parts))
+            parts.append(self.path)
+        parts.append(self.message)
+        # Masked first, then escaped (one problem, one line: ConfigError): a secret
+        # holding a newline (a PEM key) is found by the mask only in its raw form.
+        return printable(mask(": ".join(parts)))
 
 
 # Control characters (and the Unicode line separators) in a key path or a file name:
