@@ -25,6 +25,13 @@ decided at import. Tests on ``$flagd.flagKey`` are decided at import too. Anythi
 ``var``, a default that is itself an operation, ...) is an import error naming the flag
 and the construct.
 
+Where flagd's evaluators disagree, cfgcore answers as flagd's Python in-process
+evaluator (json-logic) and JSONLogic's reference (json-logic-js) do: an operation whose
+argument is not an array takes it as its only operand, an empty ``and`` is false (the
+Go evaluator reads it as true), and a ``var`` naming a variant with a number or a
+boolean names it by Python's text of the value (``1.0`` names "1.0"; Go's "1"). A
+variant named "" is refused: the Python evaluator reads it as no variant, Go serves it.
+
 Evaluation follows flagd: :func:`resolve` maps cfgcore's answer to flagd's (the
 caller's default for a disabled flag or a flag without a default variant, reason
 ``TARGETING_MATCH`` for a fractional match, flag-set metadata merged under the
@@ -114,6 +121,7 @@ STR = "#str"  # an array's or an object's text (items joined by ",", "[object Ob
 TRUTHY = "#truthy"  # an array's or an object's JSONLogic truthiness
 ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
 NULLS = "#nulls"  # true for an array holding null, for "in" membership of null
+PYNAME = "#pyname"  # a float's Python text ("1.0"): the variant a var naming one names
 
 
 def _string_number(text: str) -> float | None:
@@ -334,6 +342,10 @@ def _flatten(
                     longs += _put_semver(out, key, ver)
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     out[key + SINCE] = ts - value
+                if isinstance(value, float):
+                    # flagd's Python evaluator names a variant by str() of a var's value:
+                    # 1.0 names "1.0", where an int 1 names "1"
+                    out[key + PYNAME] = float.__repr__(value)
             except RecursionError:
                 pass  # arrays nested past Python's stack: their text and number unknown
         # v3: a null bucketing key is null (the default variant). An array is no bucketing
@@ -1185,6 +1197,14 @@ class _Flag:
         for name, value in variants.items():
             if name in _RESERVED:
                 raise _Refuse(f"variant name {name!r} is reserved by the importer")
+            if name == "":
+                # flagd's Python evaluator (FlagdCore) reads an empty variant name as no
+                # variant: the caller's default for defaultVariant "", an error (GENERAL)
+                # where targeting names it; flagd's Go evaluator serves the variant
+                raise _Refuse(
+                    "variant name '' is read as no variant by flagd's Python evaluator and "
+                    "served by its Go evaluator: give the variant a name"
+                )
             if value is None:
                 # flagd docs ("Flag Definitions", Variants; schema flags.json): a variant
                 # value is a boolean, a string, a number or an object. A null one is no
@@ -1324,7 +1344,7 @@ class _Flag:
         if op == "if":
             out: list[tuple[Any, Any]] = []
             taken = _ALWAYS
-            args = list(args)
+            args = _operands(args)
             while len(args) >= 2:
                 cond = self.condition(args[0])
                 for c, v in self.cases(args[1]):
@@ -1344,8 +1364,15 @@ class _Flag:
                 if attr != TIMESTAMP:  # (flagd's own object holds no other value)
                     return [(_ALWAYS, default)]
             names = [n for n in self.variants if isinstance(n, str)]
-            out = [({"attr": attr, "eq": n}, n) for n in names]
-            known = {"attr": attr, "in": names}
+            out = []
+            known_tests: list[Any] = [{"attr": attr, "in": names}]
+            for n in names:
+                # the value n itself, or a number or boolean whose text is n
+                extra = _names_by_text(attr, n)
+                test: Any = {"attr": attr, "eq": n}
+                out.append(({"any": [test, *extra]} if extra else test, n))
+                known_tests += extra
+            known = known_tests[0] if len(known_tests) == 1 else {"any": known_tests}
             out.append((_and({"attr": attr, "exists": True}, _not(known)), "#unknown"))
             if default is not _NO_DEFAULT and attr != TIMESTAMP:
                 out.append((_missing(attr), default))  # missing or null: the default
@@ -1359,7 +1386,7 @@ class _Flag:
             return
         op, args = _single(expr)
         if op == "if":
-            args = list(args)
+            args = _operands(args)
             taken = guard
             while len(args) >= 2:
                 if isinstance(args[0], Mapping) and _single(args[0])[0] == "fractional":
@@ -1755,12 +1782,20 @@ class _Flag:
                 return (_ALWAYS if self.key else _NEVER), _ALWAYS
             return _truthy(attr), _ALWAYS
         if op in ("and", "or"):
-            parts = [self.condition(a) for a in args]
+            items = _operands(args)
+            if not items:
+                # json-logic's and/or of nothing answer null (json-logic-js: undefined),
+                # false to every test, in flagd's Python evaluator as in JSONLogic's
+                # reference; flagd's Go evaluator (diegoholiveira/jsonlogic) answers true
+                # for an empty "and": cfgcore follows the Python peer and the reference
+                return _NEVER, _ALWAYS
+            parts = [self.condition(a) for a in items]
             return ({"all": parts} if op == "and" else {"any": parts}), _ALWAYS
-        if op == "!":
-            return _not(self.condition(args[0] if isinstance(args, list) else args)), _ALWAYS
-        if op == "!!":
-            return self.condition(args[0] if isinstance(args, list) else args), _ALWAYS
+        if op in ("!", "!!"):
+            items = _operands(args)
+            # an operator with no operand tests null (undefined), which is falsy
+            test = self.condition(items[0]) if items else _NEVER
+            return (_not(test) if op == "!" else test), _ALWAYS
         if op in ("==", "===", "!=", "!=="):
             attr, lit = self.var_and_literal(args, op)
             if lit is not None and not isinstance(lit, (str, int, float, bool)):
@@ -2079,6 +2114,52 @@ def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
         raise _Refuse(f"a JSONLogic operation must have exactly one operator: {dict(expr)!r:.80}")
     ((op, args),) = expr.items()
     return op, args
+
+
+_INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _names_by_text(attr: str, name: str) -> list[Any]:
+    """The tests of a ``var`` whose value that is no string names variant ``name``.
+
+    flagd's Python evaluator (FlagdCore) names the variant by the text of the value:
+    "true"/"false" for a boolean, ``str()`` of a number (``1`` -> "1", ``1.5`` ->
+    "1.5", ``1.0`` -> "1.0"). flagd's Go evaluator takes the value's JSON text, the same
+    for booleans, integers and most fractions (it writes ``1.0`` as "1", ``1e20`` in
+    full): cfgcore answers as the Python evaluator. Arrays and objects, whose texts
+    the two write differently, name no variant here: a variant named like one (its
+    name starts with "[" or "{") is refused."""
+    if name in ("true", "false"):
+        return [{"attr": attr, "eq": name == "true"}]
+    if name[:1] in ("[", "{"):
+        raise _Refuse(
+            f"a var names a variant and variant {name!r:.60} reads as an array's or an "
+            "object's text, which flagd's Python and Go evaluators write differently"
+        )
+    if _INT_TEXT.fullmatch(name) and name != "-0":
+        n = int(name)
+        if abs(n) > 2**53:  # cfgcore compares numbers as doubles
+            raise _Refuse(
+                f"a var names a variant and variant {name!r:.60} is an integer's text past "
+                "2**53, which cfgcore cannot tell from its neighbours"
+            )
+        # an int (a float equal to it has its own text: "1.0")
+        return [_and({"attr": attr, "eq": n}, _not({"attr": attr + PYNAME, "exists": True}))]
+    try:
+        x = float(name)
+    except ValueError:
+        return []
+    if float.__repr__(x) != name:
+        return []
+    return [{"attr": attr + PYNAME, "eq": name}]
+
+
+def _operands(args: Any) -> list[Any]:
+    """The operands of a JSONLogic operation: json-logic (flagd's Python evaluator, as
+    JSONLogic's reference json-logic-js) reads an argument that is not an array as the
+    only operand, so ``{"if": "on"}`` is ``{"if": ["on"]}`` (not the characters of
+    "on") and ``{"and": {"var": "a"}}`` tests ``a``."""
+    return list(args) if isinstance(args, list) else [args]
 
 
 _BOOLEAN_OPS = frozenset(("==", "===", "!=", "!==", "<", "<=", ">", ">=", "in", "!", "!!"))

@@ -1,0 +1,228 @@
+"""flagd import, eighth audit: JSONLogic operand forms and variant names, checked
+against flagd's Python evaluator (``FlagdCore``) on both cfgcore evaluators.
+
+Found by differential fuzzing against the peer:
+
+* an operation whose argument is not an array (``{"if": "on"}``,
+  ``{"and": {"var": "a"}}``): json-logic, as JSONLogic's reference json-logic-js,
+  reads it as the only operand; cfgcore iterated it (the characters of a string, the
+  keys of an object), importing a flag that answered ``GENERAL`` errors or the wrong
+  branch;
+* ``{"and": []}``: null to json-logic (undefined to json-logic-js), false to every
+  test; cfgcore read it as true, as flagd's Go evaluator does (diegoholiveira/
+  jsonlogic). cfgcore now follows the Python evaluator and JSONLogic's reference;
+* ``{"!": []}``/``{"!!": []}``: a test of null (true/false); refused with a bare
+  ``IndexError`` message;
+* a ``var`` naming a variant with a value that is no string: flagd names the variant
+  by its text (``1`` -> "1", ``1.5`` -> "1.5", ``1.0`` -> "1.0", ``true`` -> "true");
+  cfgcore answered an error (GENERAL) for every such value;
+* a variant named "": flagd's Python evaluator reads it as no variant (the caller's
+  default for ``defaultVariant: ""``, an error where targeting names it), its Go
+  evaluator serves it; cfgcore served it. Now refused, naming the flag.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.interop import InteropError, flagd
+
+core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
+from openfeature.evaluation_context import EvaluationContext  # noqa: E402
+from openfeature.exception import OpenFeatureError  # noqa: E402
+
+VARIANTS = {"yes": "Y", "no": "N", "maybe": "M", "1": "one", "1.0": "one-float",
+            "1.5": "one-and-a-half", "-3": "minus-three", "0": "zero", "true": "T",
+            "false": "F", "nan": "not-a-number", "1e+20": "big"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("openfeature").setLevel(logging.CRITICAL)
+
+
+def _doc(targeting: Any, default: str | None = "no") -> dict[str, Any]:
+    flag: dict[str, Any] = {"state": "ENABLED", "variants": dict(VARIANTS), "targeting": targeting}
+    if default is not None:
+        flag["defaultVariant"] = default
+    return {"flags": {"f": flag}}
+
+
+def _peer(doc: dict[str, Any], tk: str | None, attrs: dict[str, Any]) -> tuple:
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    try:
+        p = core.resolve_string_value("f", "FB", EvaluationContext(tk, copy.deepcopy(attrs)))
+    except OpenFeatureError as exc:
+        return ("FB", None, "ERROR", str(exc.error_code).split(".")[-1])
+    code = p.error_code and str(p.error_code).split(".")[-1]
+    return (p.value, p.variant, str(p.reason).split(".")[-1], code)
+
+
+def _agree(make_py_and_c, doc: dict[str, Any], contexts: list[tuple[Any, dict]]) -> None:
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    engines = [make(snap) for make in make_py_and_c]
+    for tk, attrs in contexts:
+        want = _peer(doc, tk, attrs)
+        for engine in engines:
+            r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
+            got = (r.value, r.variant, r.reason, r.error_code)
+            assert got == want, (doc["flags"]["f"]["targeting"], tk, attrs)
+
+
+CONTEXTS = [("u", {}), ("u", {"a": "yes"}), ("u", {"a": ""}), ("u", {"a": 0}),
+            ("u", {"a": "maybe"}), ("u", {"a": [1]}), ("u", {"a": []})]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "targeting, answers",
+    [
+        # the operand of "if" that is no array is its only operand: the else branch
+        ({"if": "yes"}, {"u": "Y"}),
+        ({"if": {"var": "a"}}, {"yes": "Y", "maybe": "M"}),
+        ({"if": [{"and": {"var": "a"}}, "yes", "no"]}, {"yes": "Y", "": "N"}),
+        ({"if": [{"or": {"var": "a"}}, "yes", "no"]}, {"yes": "Y", "": "N"}),
+        ({"if": [{"and": ""}, "yes", "no"]}, {"yes": "N"}),
+        ({"if": [{"and": []}, "yes", "no"]}, {"yes": "N"}),
+        ({"if": [{"!": [{"and": []}]}, "yes", "no"]}, {"yes": "Y"}),
+        ({"if": [{"or": []}, "yes", "no"]}, {"yes": "N"}),
+        ({"if": [{"!": []}, "yes", "no"]}, {"yes": "Y"}),
+        ({"if": [{"!!": []}, "yes", "no"]}, {"yes": "N"}),
+    ],
+)
+def test_operands_that_are_not_arrays_and_empty_ones(make_py_and_c, targeting, answers):
+    doc = _doc(targeting)
+    _agree(make_py_and_c, doc, CONTEXTS)
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    for make in make_py_and_c:  # the peer's answers, spelled out (a peer change shows)
+        engine = make(snap)
+        for a, value in answers.items():
+            attrs = {} if a == "u" else {"a": a}
+            assert flagd.resolve(engine, "f", flagd.context("u", attrs), "FB").value == value
+
+
+@pytest.mark.parametrize(
+    "value, variant",
+    [(1, "1"), (1.0, "1.0"), (1.5, "1.5"), (-3, "-3"), (-3.0, None), (0, "0"), (0.0, None),
+     (True, "true"), (False, "false"), (float("nan"), "nan"), (1e20, "1e+20"),
+     (10**20, None), ("1", "1"), ("true", "true"), (2, None), ([1], None)],
+)  # fmt: skip
+def test_a_var_naming_a_variant_by_a_value_that_is_no_string(make_py_and_c, value, variant):
+    doc = _doc({"var": "a"})
+    _agree(make_py_and_c, doc, [("u", {"a": value})])
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    for make in make_py_and_c:
+        r = flagd.resolve(make(snap), "f", flagd.context("u", {"a": value}), "FB")
+        if variant is None:
+            assert (r.reason, r.error_code) == ("ERROR", "GENERAL")
+        else:
+            assert (r.variant, r.value) == (variant, VARIANTS[variant])
+
+
+def test_a_variant_named_like_an_array_under_a_var_is_refused():
+    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"d": 1, "[1]": 2},
+                           "defaultVariant": "d", "targeting": {"var": "a"}}}}  # fmt: skip
+    with pytest.raises(InteropError, match=r"flags\.f: a var names a variant .*'\[1\]'"):
+        flagd.to_snapshot(doc)
+    doc["flags"]["f"]["targeting"] = {"if": [{"var": "a"}, "[1]", "d"]}  # named literally
+    assert set(flagd.to_snapshot(doc).flags) == {"f"}
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        {"variants": {"": "E", "d": "D"}, "defaultVariant": ""},
+        {"variants": {"": "E", "d": "D"}, "defaultVariant": "d",
+         "targeting": {"if": [{"==": [{"var": "a"}, ""]}, ""]}},
+        {"variants": {"": "E", "d": "D"}, "defaultVariant": "d", "targeting": {"var": "a"}},
+    ],
+)  # fmt: skip
+def test_a_variant_named_empty_is_refused(flag):
+    doc = {"flags": {"f": {"state": "ENABLED", **flag}}}
+    # flagd's Python evaluator never serves it: the caller's default or an error
+    for attrs in ({"a": ""}, {"a": "d"}, {}):
+        value, variant, _, _ = _peer(doc, "u", attrs)
+        assert variant != "" and value != "E"
+    with pytest.raises(InteropError, match=r"flags\.f: variant name '' is read as no variant"):
+        flagd.to_snapshot(doc)
+
+
+# -- differential fuzz over the same forms ---------------------------------------------
+SCALARS = ["", "yes", "maybe", "1", "true", 0, 1, -3, 1.0, 1.5, -3.0, True, False, None]
+scalar = st.sampled_from(SCALARS)
+var = st.one_of(
+    st.sampled_from(["a", "b"]).map(lambda n: {"var": n}),
+    st.builds(lambda n, d: {"var": [n, d]}, st.sampled_from(["a", "zz"]),
+              st.sampled_from(["yes", 1, True, 1.5])),
+)  # fmt: skip
+
+
+@st.composite
+def leaf(draw: Any) -> Any:
+    x = draw(var)
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        return {draw(st.sampled_from(["==", "!="])): [x, draw(scalar)]}
+    if kind == 1:
+        return {"in": [x, draw(st.lists(scalar, max_size=3))]}
+    if kind == 2:
+        return {draw(st.sampled_from(["!", "!!"])): draw(st.sampled_from([[], x, [x]]))}
+    if kind == 3:
+        return {draw(st.sampled_from(["and", "or"])): []}
+    return x
+
+
+condition = st.recursive(
+    leaf(),
+    lambda inner: st.one_of(
+        st.builds(lambda op, cs: {op: cs}, st.sampled_from(["and", "or"]),
+                  st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda op, c: {op: c}, st.sampled_from(["and", "or", "!", "!!"]), inner),
+    ),
+    max_leaves=4,
+)  # fmt: skip
+outcome = st.one_of(st.sampled_from(["yes", "no", "maybe", "1", "true", None]), var)
+
+
+@st.composite
+def targeting(draw: Any, depth: int = 0) -> Any:
+    if depth >= 2 or draw(st.integers(0, 3)) == 0:
+        return draw(outcome)
+    args: list[Any] = []
+    for i in range(draw(st.integers(0, 5))):  # any arity, odd or even
+        args.append(draw(condition) if i % 2 == 0 else draw(targeting(depth + 1)))
+    if len(args) == 1 and draw(st.booleans()):
+        return {"if": args[0]}  # the short form of a one-operand if
+    return {"if": args}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    t=targeting(),
+    default=st.sampled_from(["no", None]),
+    contexts=st.lists(
+        st.tuples(st.sampled_from([None, "u"]),
+                  st.fixed_dictionaries({}, optional={"a": scalar, "b": scalar})),
+        min_size=1, max_size=6,
+    ),
+)  # fmt: skip
+def test_operand_forms_and_variant_names_agree_with_flagd_core(make_py_and_c, t, default, contexts):
+    doc = _doc(t, default)
+    try:
+        snap = flagd.to_snapshot(copy.deepcopy(doc))
+    except InteropError as exc:
+        # what is still refused is named, never mis-evaluated
+        assert "flags.f" in str(exc)
+        return
+    engines = [make(snap) for make in make_py_and_c]
+    for tk, attrs in contexts:
+        want = _peer(doc, tk, attrs)
+        for engine in engines:
+            r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
+            assert (r.value, r.variant, r.reason, r.error_code) == want, (t, tk, attrs)
