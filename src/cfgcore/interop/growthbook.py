@@ -1322,6 +1322,11 @@ class _Feature:
             raise _Refuse(f"a condition must be an object, got {cond!r:.60}")
         parts = []
         for key, value in cond.items():
+            if key in ("$or", "$nor", "$and") and not isinstance(value, list):
+                # The SDK iterates (and takes the len() of) the value: null, a number or
+                # a boolean raises there, which fails the whole condition, wherever it
+                # sits (under a $not too); other values read as lists of something.
+                raise _Refuse(f"{key} must be a list of conditions, got {type_name(value)}")
             if key == "$or":
                 parts.append({"any": [self.condition(c) for c in value]} if value else _ALWAYS)
             elif key == "$nor":

@@ -1,0 +1,86 @@
+"""GrowthBook import, eighth audit: ``$or``/``$nor``/``$and`` whose value is not a list.
+
+GrowthBook's SDK (growthbook 4.0.0's ``evalCondition``) takes ``len()`` of the value of
+``$or`` and ``$nor`` and iterates ``$and``'s: null, a number or a boolean raises there,
+and an evaluation error fails the whole condition, under a ``$not`` too. cfgcore read a
+falsy value as an empty list: ``{"$or": null}`` held for everyone (an empty ``$or``
+does), and ``{"$not": {"$nor": null}}`` too. Such a value is now refused, naming the
+feature; every other malformed operand is still answered as the SDK answers it (the
+sweep below, against the SDK on both evaluators).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+
+from cfgcore.interop import InteropError, growthbook
+
+gb_sdk = pytest.importorskip("growthbook")
+from growthbook.core import evalCondition  # noqa: E402
+
+ODD = [None, "", "abc", 0, 1, 1.5, True, False, [], [1], ["a", 1], {}, {"a": 1},
+       {"$eq": 1}, "1", [[1]], [None]]  # fmt: skip
+OPS = ["$eq", "$ne", "$in", "$nin", "$ini", "$nini", "$gt", "$gte", "$lt", "$lte",
+       "$exists", "$regex", "$regexi", "$notRegex", "$size", "$type", "$not", "$all",
+       "$elemMatch", "$veq", "$vgt", "$vlt", "$inGroup", "$notInGroup"]  # fmt: skip
+ATTRS = [{}, {"a": None}, {"a": ""}, {"a": "abc"}, {"a": 0}, {"a": 1}, {"a": 1.0},
+         {"a": 1.5}, {"a": True}, {"a": False}, {"a": []}, {"a": [1]}, {"a": ["a", 1]},
+         {"a": [[1]]}, {"a": {}}, {"a": {"a": 1}}, {"a": "1"}, {"a": [None]},
+         {"a": "ABC"}, {"a": [1, 2]}]  # fmt: skip
+GROUPS = {"g": [1, "a"]}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("growthbook").setLevel(logging.CRITICAL)
+
+
+def _features(cond: Any) -> dict[str, Any]:
+    return {"f": {"defaultValue": 0, "rules": [{"condition": cond, "force": 1}]}}
+
+
+@pytest.mark.parametrize("op", ["$or", "$nor", "$and"])
+@pytest.mark.parametrize("value", [None, 0, 1, False, True, 1.5])
+@pytest.mark.parametrize("wrap", ["plain", "not", "or"])
+def test_a_logical_operator_whose_value_is_no_list_is_refused(op, value, wrap):
+    cond: Any = {op: value}
+    if wrap == "not":
+        cond = {"$not": cond}
+    elif wrap == "or":
+        cond = {"$or": [{"a": 1}, cond]}
+    for attrs in ATTRS:  # the SDK: an evaluation error, the condition fails
+        if wrap != "or" or attrs.get("a") != 1:
+            assert evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond), GROUPS) is False
+    with pytest.raises(InteropError, match=rf"features\.f: .*\{op} must be a list of conditions"):
+        growthbook.to_snapshot(_features(cond), saved_groups=GROUPS)
+
+
+def _conditions() -> list[Any]:
+    base = [{"a": {op: v}} for op in OPS for v in ODD]
+    base += [{"a": v} for v in ODD] + [{"a.0": v} for v in ODD]
+    base += [{key: v} for key in ("$and", "$or", "$nor", "$not") for v in ODD]
+    base += [{"a": {"$size": {"$gt": v}}} for v in ODD]
+    wrapped = [{"$not": c} for c in base] + [{"$not": {"$or": [{"a": 1}, c]}} for c in base]
+    return base + wrapped
+
+
+def test_malformed_operands_answer_as_the_sdk_or_are_refused(make_py_and_c):
+    imported = 0
+    for cond in _conditions():
+        try:
+            snap = growthbook.to_snapshot(_features(copy.deepcopy(cond)), saved_groups=GROUPS)
+        except InteropError as exc:
+            assert "features.f" in str(exc)
+            continue
+        imported += 1
+        engines = [make(snap) for make in make_py_and_c]
+        for attrs in ATTRS:
+            want = evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond), GROUPS)
+            ctx = growthbook.context(attrs)
+            for engine in engines:
+                assert engine.is_enabled("f", ctx) is want, (cond, attrs)
+    assert imported > 500  # most are answered, not refused
