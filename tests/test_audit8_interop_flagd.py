@@ -18,7 +18,9 @@ Found by differential fuzzing against the peer:
   cfgcore answered an error (GENERAL) for every such value;
 * a variant named "": flagd's Python evaluator reads it as no variant (the caller's
   default for ``defaultVariant: ""``, an error where targeting names it), its Go
-  evaluator serves it; cfgcore served it. Now refused, naming the flag.
+  evaluator serves it; cfgcore served it. Now refused, naming the flag;
+* ``{"var": "$flagd"}``, flagd's own object (always set, truthy, "[object Object]" to
+  ``==`` and ``cat``, hashed with its timestamp): cfgcore read it as missing. Refused.
 """
 
 from __future__ import annotations
@@ -151,6 +153,29 @@ def test_a_variant_named_empty_is_refused(flag):
         assert variant != "" and value != "E"
     with pytest.raises(InteropError, match=r"flags\.f: variant name '' is read as no variant"):
         flagd.to_snapshot(doc)
+
+
+FLAGD = {"var": "$flagd"}
+
+
+@pytest.mark.parametrize(
+    "targeting, peer_answer",
+    [
+        ({"if": [FLAGD, "yes", "no"]}, "Y"),
+        ({"if": [{"!": FLAGD}, "yes", "no"]}, "N"),
+        ({"if": [{"==": [FLAGD, "[object Object]"]}, "yes", "no"]}, "Y"),
+        ({"if": [{"!=": [FLAGD, None]}, "yes", "no"]}, "Y"),
+        ({"fractional": [{"cat": [FLAGD, "q"]}, ["yes", 1], ["no", 1]]}, "Y"),
+        ({"var": ["$flagd", "yes"]}, "FB"),  # an object names no variant: an error
+    ],
+)
+def test_a_var_of_flagds_own_object_is_refused(targeting, peer_answer):
+    doc = _doc(targeting)
+    assert _peer(doc, "u", {})[0] == peer_answer  # never "missing", as cfgcore read it
+    with pytest.raises(InteropError, match=r"flags\.f: var '\$flagd' \(flagd's own object\)"):
+        flagd.to_snapshot(doc)
+    # its fields stay readable
+    flagd.to_snapshot(_doc({"if": [{"==": [{"var": "$flagd.flagKey"}, "f"]}, "yes", "no"]}))
 
 
 # -- differential fuzz over the same forms ---------------------------------------------

@@ -1736,6 +1736,13 @@ class _Flag:
             raise _Refuse(f"var of {args!r}")
         if args == "":
             raise _Refuse("var of the whole context ('')")
+        if args == "$flagd":
+            # flagd's own object ({flagKey, timestamp}), always set and truthy, whose text
+            # is "[object Object]" and whose CBOR changes every second: cfgcore's context
+            # holds only its two fields (it read the object as missing)
+            raise _Refuse(
+                "var '$flagd' (flagd's own object): read $flagd.flagKey or $flagd.timestamp"
+            )
         if "#" in args:  # context() derives its attributes under '#' names
             raise _Refuse(f"var {args!r:.60}: '#' is reserved in attribute names")
         if args.count(".") >= MAX_PATH_DEPTH - 2:
