@@ -33,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cfgcore import Engine
 from cfgcore.interop import InteropError, flagd
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
@@ -251,3 +252,18 @@ def test_operand_forms_and_variant_names_agree_with_flagd_core(make_py_and_c, t,
         for engine in engines:
             r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
             assert (r.value, r.variant, r.reason, r.error_code) == want, (t, tk, attrs)
+
+
+def test_a_variant_value_past_64_bits_is_an_import_error_naming_the_flag():
+    # flagd serves it; cfgcore cannot (its documents hold 64-bit integers). It was
+    # imported and refused only when an engine compiled it, for the whole snapshot
+    big = {"state": "ENABLED", "variants": {"a": {"x": [2**64]}, "b": 1}, "defaultVariant": "b"}
+    ok = {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"}
+    doc = {"flags": {"f": big, "ok": ok}}
+    with pytest.raises(InteropError, match=r"flags\.f: variant 'a'\.x\[0\]: integer out of range"):
+        flagd.to_snapshot(doc)
+    snap = flagd.to_snapshot(doc, on_error="keep")  # one flag refused, the rest served
+    assert "f" in snap.metadata["refused"]
+    engine = Engine.from_snapshot(snap)
+    assert flagd.resolve(engine, "ok", flagd.context("u", {}), 0).value == 1
+    assert flagd.resolve(engine, "f", flagd.context("u", {}), 0).error_code == "PARSE_ERROR"

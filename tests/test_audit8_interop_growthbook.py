@@ -84,3 +84,19 @@ def test_malformed_operands_answer_as_the_sdk_or_are_refused(make_py_and_c):
             for engine in engines:
                 assert engine.is_enabled("f", ctx) is want, (cond, attrs)
     assert imported > 500  # most are answered, not refused
+
+
+@pytest.mark.parametrize(
+    "feature, where",
+    [
+        ({"defaultValue": 2**64}, "the value of default"),
+        ({"defaultValue": 1, "rules": [{"force": {"x": [-(2**63) - 1]}}]},
+         r"rules\[0\]: the value of rules\[0\]\.x\[0\]"),
+    ],
+)  # fmt: skip
+def test_a_value_past_64_bits_is_an_import_error_naming_the_feature(feature, where):
+    # the SDK serves it; cfgcore cannot (its documents hold 64-bit integers). It was
+    # imported and refused only when an engine compiled it, for the whole snapshot
+    features = {"f": feature, "ok": {"defaultValue": 1}}
+    with pytest.raises(InteropError, match=rf"features\.f: {where}: integer out of range"):
+        growthbook.to_snapshot(features)

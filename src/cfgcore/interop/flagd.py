@@ -53,6 +53,7 @@ import msgspec
 
 from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore._lower import MAX_CONDITION_DEPTH
+from cfgcore._records import unservable
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
@@ -1217,6 +1218,9 @@ class _Flag:
                     "strings, numbers or objects (for the caller's default, leave "
                     "defaultVariant null instead)"
                 )
+            unfit = unservable(value)
+            if unfit is not None:  # refused here, naming the flag, not when compiled
+                raise _Refuse(f"variant {name!r}{unfit[0]}: {unfit[1]}")
         self.variants = dict(variants)
 
     # -- the flag -------------------------------------------------------------------------

@@ -66,6 +66,7 @@ import msgspec
 from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
+from cfgcore._records import unservable
 from cfgcore._regex import class_ranges, compile_regex
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.interop import (
@@ -1042,6 +1043,9 @@ class _Feature:
         """A new variant serving ``value``, named ``name`` unless another variant of the
         feature has that name already (two experiments with one key, repeated meta
         keys): then ``name~2``, ``name~3``, ..., so no value replaces another."""
+        unfit = unservable(value)
+        if unfit is not None:  # refused here, naming the feature, not when compiled
+            raise _Refuse(f"the value of {name}{unfit[0]}: {unfit[1]}")
         base, n = name, 1
         while name in self.variants:
             n += 1
