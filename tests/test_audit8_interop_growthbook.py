@@ -100,3 +100,35 @@ def test_a_value_past_64_bits_is_an_import_error_naming_the_feature(feature, whe
     features = {"f": feature, "ok": {"defaultValue": 1}}
     with pytest.raises(InteropError, match=rf"features\.f: {where}: integer out of range"):
         growthbook.to_snapshot(features)
+
+
+EXPERIMENT = {"key": "e", "variations": [0, 1, 2]}
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ({**EXPERIMENT, "coverage": "0.5"}, r"coverage must be a number, got a string"),
+        ({"force": 1, "coverage": "0.5"}, r"coverage must be a number, got a string"),
+        ({"key": "e", "variations": {"a": 1, "b": 2}}, r"variations must be a list, got an object"),
+        ({**EXPERIMENT, "meta": [None, 5, {}]}, r"meta\[1\] must be an object, got a number"),
+        ({**EXPERIMENT, "filters": [{"seed": "s"}]}, r"filters\[0\]\.ranges must be a list"),
+        ({"force": 1, "filters": [{}]}, r"filters\[0\]\.ranges must be a list"),
+    ],
+)
+def test_a_rule_the_sdk_raises_on_is_refused(rule, message):
+    # The SDK's eval_feature raises (TypeError, KeyError) for users it buckets; cfgcore
+    # served a value for them (the default, or a variation)
+    features = {"f": {"defaultValue": -1, "rules": [rule]}}
+    raised = 0
+    for i in range(20):
+        sdk = gb_sdk.GrowthBook(attributes={"id": f"u{i}"}, features=copy.deepcopy(features))
+        try:
+            sdk.eval_feature("f")
+        except (TypeError, KeyError):
+            raised += 1
+        finally:
+            sdk.destroy()
+    assert raised > 0
+    with pytest.raises(InteropError, match=rf"features\.f: rules\[0\]: {message}"):
+        growthbook.to_snapshot(features)

@@ -1174,8 +1174,11 @@ class _Feature:
     def filters(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
         """Alternatives (each a list of gates) for ``filters`` or a ``namespace``."""
         alts: list[list[dict[str, Any]]] = [[]]
-        for f in rule.get("filters") or []:
-            ranges = f.get("ranges") or []
+        for j, f in enumerate(rule.get("filters") or []):
+            if not isinstance(f, Mapping) or not isinstance(f.get("ranges"), list):
+                # the SDK iterates f["ranges"] for every user with a hash value
+                raise _Refuse(f"filters[{j}].ranges must be a list (the SDK raises without one)")
+            ranges = f["ranges"]
             by = [_attr_key(f.get("attribute"), "filters.attribute") + HASH]
             version = _hash_version(f.get("hashVersion", 2))
 
@@ -1226,7 +1229,7 @@ class _Feature:
         return self.experiment(i, rule, when)
 
     def rollout_gates(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
-        coverage, rng = rule.get("coverage"), rule.get("range")
+        coverage, rng = _coverage(rule), rule.get("range")
         if coverage is None and rng is None:
             return [[]]
         if coverage == 0 and rng is None:
@@ -1241,11 +1244,23 @@ class _Feature:
         return [[s] for s in spans or []]
 
     def experiment(self, i: int, rule: Mapping[str, Any], when: Any) -> list[dict[str, Any]]:
+        if not isinstance(rule["variations"], list):
+            raise _Refuse(f"variations must be a list, got {type_name(rule['variations'])}")
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
         exp_key = _text(rule.get("key"), "key") or self.key
-        meta = list(rule.get("meta") or [])
+        meta_in = rule.get("meta")
+        if meta_in and not isinstance(meta_in, list):
+            raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
+        meta = list(meta_in or [])
+        for j, m in enumerate(meta[: len(variations)]):
+            # the SDK looks "name", "key" and "passthrough" up in a truthy entry
+            if m and not isinstance(m, Mapping):
+                raise _Refuse(
+                    f"meta[{j}] must be an object, got {type_name(m)} (the SDK raises on it)"
+                )
+        _coverage(rule)
         names = []
         for j, value in enumerate(variations):
             m = meta[j] if j < len(meta) and isinstance(meta[j], Mapping) else {}
@@ -1621,6 +1636,15 @@ def _hash_version(v: Any) -> int | None:
         return 2 if v == 2 else 1 if v == 1 else None
     except Exception:  # a value whose == fails: no version
         return None
+
+
+def _coverage(rule: Mapping[str, Any]) -> Any:
+    """A rule's ``coverage``: null or a number (the SDK compares it with numbers and
+    raises on anything else)."""
+    c = rule.get("coverage")
+    if c is not None and not isinstance(c, (int, float)):
+        raise _Refuse(f"coverage must be a number, got {type_name(c)} (the SDK raises on it)")
+    return c
 
 
 def _text(v: Any, what: str) -> str:
