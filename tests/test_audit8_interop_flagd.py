@@ -228,7 +228,7 @@ def targeting(draw: Any, depth: int = 0) -> Any:
     return {"if": args}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     t=targeting(),
     default=st.sampled_from(["no", None]),
@@ -267,3 +267,31 @@ def test_a_variant_value_past_64_bits_is_an_import_error_naming_the_flag():
     engine = Engine.from_snapshot(snap)
     assert flagd.resolve(engine, "ok", flagd.context("u", {}), 0).value == 1
     assert flagd.resolve(engine, "f", flagd.context("u", {}), 0).error_code == "PARSE_ERROR"
+
+
+TYPED = {"s": ("resolve_string_value", "FB"), "b": ("resolve_boolean_value", False),
+         "i": ("resolve_integer_value", -7), "f": ("resolve_float_value", -7.5),
+         "o": ("resolve_object_value", {"fb": 1})}  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["A", True, 1, 2**40, 2.0, 2.5, 0.0, {"x": 1}, [1], []])
+@pytest.mark.parametrize("kind", sorted(TYPED))
+def test_resolve_checks_the_default_type_as_flagd_does(make_py_and_c, value, kind):
+    # an int default asks for an integer: 2.0 and 2.5 were served to it (both are
+    # TYPE_MISMATCH to flagd's Python evaluator); a float default serves ints as floats
+    method, default = TYPED[kind]
+    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"a": value, "b": "B"},
+                           "defaultVariant": "a"}}}  # fmt: skip
+    core = core_mod.FlagdCore()
+    core.set_flags(copy.deepcopy(doc))
+    try:
+        p = getattr(core, method)("f", default, EvaluationContext("u", {}))
+        want = (p.value, type(p.value), p.variant, None)
+    except OpenFeatureError as exc:
+        want = (default, type(default), None, str(exc.error_code).split(".")[-1])
+    if kind == "f" and value is True:  # FlagdCore's 1.0 (bool is int); flagd in Go: a mismatch
+        want = (default, float, None, "TYPE_MISMATCH")
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    for make in make_py_and_c:
+        r = flagd.resolve(make(snap), "f", flagd.context("u", {}), default)
+        assert (r.value, type(r.value), r.variant, r.error_code) == want

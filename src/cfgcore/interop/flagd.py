@@ -727,8 +727,32 @@ class Resolution:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _of_type(default: Any, value: Any) -> tuple[bool, Any]:
+    """(whether ``value`` is of the type ``default`` asks for, the value as served).
+
+    The flag type is the default's, as flagd's typed resolutions check it (its Python
+    evaluator, FlagdCore, and cfgcore's OpenFeature provider alike): an int asks for an
+    integer (a float value is a mismatch), a float for a number (served as a float),
+    an object or a list for either. A boolean is no number: FlagdCore serves ``true``
+    as 1.0 to a float resolution (Python's bool is an int; its own integer check
+    rejects one), flagd's Go evaluator answers TYPE_MISMATCH, and so does cfgcore."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool), value
+    if isinstance(default, int):
+        return isinstance(value, int), value
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float))
+        return ok, float(value) if ok else value
+    if isinstance(default, (Mapping, list, tuple)):
+        return isinstance(value, (Mapping, list, tuple)), value
+    return value_kind(default) == value_kind(value), value
+
+
 def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Resolution:
-    """Evaluate an imported flagd flag and answer as flagd does."""
+    """Evaluate an imported flagd flag and answer as flagd does: ``default`` (None: no
+    type check) is the caller's default and its type the flag type, as flagd's typed
+    resolutions take them (an int asks for an integer, a float for any number, served
+    as a float; an object or a list for either)."""
     details = engine.evaluate(key, ctx)
     source = engine.source
     flag = source.flags.get(key) if source is not None else None
@@ -746,10 +770,13 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
         return Resolution(default, None, Reason.DISABLED, None, meta)
     if variant == NO_DEFAULT:
         return Resolution(default, None, Reason.DEFAULT, None, meta)
-    if default is not None and value_kind(default) != value_kind(details.value):
-        return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
+    value = details.value
+    if default is not None:
+        fits, value = _of_type(default, value)
+        if not fits:
+            return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
     reason = Reason.TARGETING_MATCH if details.reason == Reason.SPLIT else details.reason
-    return Resolution(thaw(details.value), variant, reason, None, meta)
+    return Resolution(thaw(value), variant, reason, None, meta)
 
 
 def thaw(value: Any) -> Any:
