@@ -132,3 +132,33 @@ def test_a_rule_the_sdk_raises_on_is_refused(rule, message):
     assert raised > 0
     with pytest.raises(InteropError, match=rf"features\.f: rules\[0\]: {message}"):
         growthbook.to_snapshot(features)
+
+
+@pytest.mark.parametrize("index", ["1", 1.0, 1.5, [1]])
+def test_a_forced_variation_that_is_no_integer_raises_as_in_the_sdk(index):
+    features = {"f": {"defaultValue": -1, "rules": [{"key": "e", "variations": [0, 1, 2]}]}}
+    sdk = gb_sdk.GrowthBook(attributes={"id": "u1"}, features=copy.deepcopy(features),
+                            forced_variations={"e": index})  # fmt: skip
+    try:
+        with pytest.raises(TypeError):
+            sdk.eval_feature("f")
+    finally:
+        sdk.destroy()
+    # cfgcore forced variation 1 for 1.0 (its equality) and ignored the others
+    with pytest.raises(TypeError, match=r"forced_variations\['e'\]: a variation index is an"):
+        growthbook.context({"id": "u1"}, forced_variations={"e": index})
+
+
+@pytest.mark.parametrize("index", [True, False, 0, 2, 3, -1, None])
+def test_forced_variations_the_sdk_takes_agree(make_py_and_c, index):
+    features = {"f": {"defaultValue": -1, "rules": [{"key": "e", "variations": [0, 1, 2]}]}}
+    snap = growthbook.to_snapshot(copy.deepcopy(features))
+    sdk = gb_sdk.GrowthBook(attributes={"id": "u1"}, features=copy.deepcopy(features),
+                            forced_variations={"e": index})  # fmt: skip
+    try:
+        want = sdk.eval_feature("f").value
+    finally:
+        sdk.destroy()
+    ctx = growthbook.context({"id": "u1"}, forced_variations={"e": index})
+    for make in make_py_and_c:
+        assert make(snap).evaluate("f", ctx).value == want

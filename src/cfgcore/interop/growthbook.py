@@ -410,7 +410,9 @@ def context(
     Hashing reads top-level attributes by exact key, as GrowthBook does:
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
-    ({experiment key: variation index}) become ``$forced:<key>`` attributes.
+    ({experiment key: variation index}) become ``$forced:<key>`` attributes; an index
+    that is not an integer (or a boolean, read as 0/1, or null, no forced variation)
+    raises TypeError, as it makes GrowthBook's SDK raise.
 
     Attributes that would derive more than MAX_CONTEXT_KEYS keys (large arrays, or one
     object referenced at many places, whose paths multiply with each level) are not
@@ -462,7 +464,16 @@ def context(
             top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
-        fixed[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
+        if idx is None:
+            continue  # the SDK: no forced variation
+        if not isinstance(idx, int):
+            # and raises TypeError for anything else (1.0 and "1" included); cfgcore's
+            # equality would have forced variation 1 for 1.0 and ignored "1"
+            raise TypeError(
+                f"forced_variations[{key!r}]: a variation index is an integer, got "
+                f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
+            )
+        fixed[FORCED + str(key)] = int(idx)
     try:
         for key, v in top.items():
             put(key, v)
