@@ -20,7 +20,11 @@ Found by differential fuzzing against the peer:
   default for ``defaultVariant: ""``, an error where targeting names it), its Go
   evaluator serves it; cfgcore served it. Now refused, naming the flag;
 * ``{"var": "$flagd"}``, flagd's own object (always set, truthy, "[object Object]" to
-  ``==`` and ``cat``, hashed with its timestamp): cfgcore read it as missing. Refused.
+  ``==`` and ``cat``, hashed with its timestamp): cfgcore read it as missing. Refused;
+* ``starts_with``/``ends_with`` whose prefix (suffix) is a ``var``
+  (``{"starts_with": ["abc", {"var": "a"}]}``): json-logic evaluates it first, cfgcore
+  read it as a malformed argument (false for everyone);
+* ``flagd.resolve``'s type check: an int default was served a float value.
 """
 
 from __future__ import annotations
@@ -179,6 +183,33 @@ def test_a_var_of_flagds_own_object_is_refused(targeting, peer_answer):
     flagd.to_snapshot(_doc({"if": [{"==": [{"var": "$flagd.flagKey"}, "f"]}, "yes", "no"]}))
 
 
+@pytest.mark.parametrize("op", ["starts_with", "ends_with"])
+@pytest.mark.parametrize("subject", ["abc", "", "é😀x", 5, None, "f", "xf"])
+@pytest.mark.parametrize(
+    "affix", [{"var": "a"}, {"var": ["a", "ab"]}, {"var": ["a", ""]}, {"var": "$flagd.flagKey"}]
+)
+def test_an_affix_read_from_the_context(make_py_and_c, op, subject, affix):
+    values = ["a", "ab", "abc", "bc", "c", "", "é", 1, True, ["a"], None]
+    contexts = [("u", {"a": v}) for v in values]
+    doc = _doc({"if": [{op: [subject, affix]}, "yes", "no"]})
+    _agree(make_py_and_c, doc, [*contexts, ("u", {})])
+    if subject == "abc" and affix == {"var": "a"}:  # (the peer's answers, spelled out)
+        want = {"a", "ab", "abc", ""} if op == "starts_with" else {"c", "bc", "abc", ""}
+        snap = flagd.to_snapshot(copy.deepcopy(doc))
+        for make in make_py_and_c:
+            engine = make(snap)
+            for _, attrs in contexts:
+                value = flagd.resolve(engine, "f", flagd.context("u", attrs), "FB").value
+                a = attrs["a"]
+                assert (value == "Y") is (isinstance(a, str) and a in want), attrs
+
+
+def test_an_affix_test_of_two_context_values_is_refused():
+    doc = _doc({"if": [{"starts_with": [{"var": "a"}, {"var": "b"}]}, "yes", "no"]})
+    with pytest.raises(InteropError, match=r"flags\.f: 'starts_with' of a context value by"):
+        flagd.to_snapshot(doc)
+
+
 # -- differential fuzz over the same forms ---------------------------------------------
 SCALARS = ["", "yes", "maybe", "1", "true", 0, 1, -3, 1.0, 1.5, -3.0, True, False, None]
 scalar = st.sampled_from(SCALARS)
@@ -192,7 +223,7 @@ var = st.one_of(
 @st.composite
 def leaf(draw: Any) -> Any:
     x = draw(var)
-    kind = draw(st.integers(0, 4))
+    kind = draw(st.integers(0, 5))
     if kind == 0:
         return {draw(st.sampled_from(["==", "!="])): [x, draw(scalar)]}
     if kind == 1:
@@ -201,6 +232,9 @@ def leaf(draw: Any) -> Any:
         return {draw(st.sampled_from(["!", "!!"])): draw(st.sampled_from([[], x, [x]]))}
     if kind == 3:
         return {draw(st.sampled_from(["and", "or"])): []}
+    if kind == 4:
+        op = draw(st.sampled_from(["starts_with", "ends_with"]))
+        return {op: [draw(st.sampled_from(["yes", "maybe", "", 1])), x]}
     return x
 
 

@@ -122,6 +122,9 @@ STR = "#str"  # an array's or an object's text (items joined by ",", "[object Ob
 TRUTHY = "#truthy"  # an array's or an object's JSONLogic truthiness
 ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
 NULLS = "#nulls"  # true for an array holding null, for "in" membership of null
+# the longest literal whose prefixes (suffixes) a starts_with (ends_with) by a context
+# value lists: one constant per character
+MAX_AFFIX_SUBJECT = 1000
 PYNAME = "#pyname"  # a float's Python text ("1.0"): the variant a var naming one names
 
 
@@ -1904,9 +1907,21 @@ class _Flag:
                 return sub, _ALWAYS
             raise _Refuse("'in' needs a literal list or a literal substring")
         if op in ("starts_with", "ends_with"):
-            if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], str):
+            if not isinstance(args, list) or len(args) != 2:
                 return _NEVER, _NEVER  # flagd: wrong arguments are null
-            attr = self.var_of(args[0], op)
+            subject, affix = args
+            holds = str.startswith if op == "starts_with" else str.endswith
+            if isinstance(affix, Mapping):
+                # json-logic evaluates the operands first: the prefix (suffix) is a
+                # context value, tested against the literal's prefixes (suffixes)
+                return self.affix_of(op, subject, affix, holds)
+            if not isinstance(affix, str):
+                return _NEVER, _NEVER  # flagd: an affix that is no string is null
+            if not isinstance(subject, Mapping):  # two literals: decided here
+                if not isinstance(subject, str):
+                    return _NEVER, _NEVER
+                return (_ALWAYS if holds(subject, affix) else _NEVER), _ALWAYS
+            attr = self.var_of(subject, op)
             if attr == FLAG_KEY:
                 hit = (
                     self.key.startswith(args[1])
@@ -1920,6 +1935,28 @@ class _Flag:
         if op == "fractional":
             raise _Refuse("fractional inside a compound condition")
         raise _Refuse(f"JSONLogic operator '{op}'")
+
+    def affix_of(self, op: str, subject: Any, affix: Any, holds: Any) -> tuple[Any, Any]:
+        """``starts_with``/``ends_with`` whose prefix (suffix) is a context value: the
+        value is a string among the literal subject's prefixes (suffixes)."""
+        if isinstance(subject, Mapping):
+            raise _Refuse(f"'{op}' of a context value by another (a var compared with a var)")
+        attr = self.var_of(affix, op)
+        if not isinstance(subject, str):
+            return _NEVER, _NEVER  # flagd: a subject that is no string is null
+        if attr == FLAG_KEY:
+            return (_ALWAYS if holds(subject, self.key) else _NEVER), _ALWAYS
+        if len(subject) > MAX_AFFIX_SUBJECT:
+            raise _Refuse(
+                f"'{op}' of a literal longer than {MAX_AFFIX_SUBJECT} characters by a context value"
+            )
+        n = len(subject)
+        parts = (
+            {subject[:i] for i in range(n + 1)}
+            if op == "starts_with"
+            else {subject[i:] for i in range(n + 1)}
+        )
+        return {"attr": attr, "in": sorted(parts)}, _is_string(attr)
 
     def defaulted(self, op: str, args: Any) -> tuple[Any, Any] | None:
         """A test whose operand is a ``var`` with a default value (None: it has none).
