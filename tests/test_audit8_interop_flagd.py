@@ -24,7 +24,11 @@ Found by differential fuzzing against the peer:
 * ``starts_with``/``ends_with`` whose prefix (suffix) is a ``var``
   (``{"starts_with": ["abc", {"var": "a"}]}``): json-logic evaluates it first, cfgcore
   read it as a malformed argument (false for everyone);
-* ``flagd.resolve``'s type check: an int default was served a float value.
+* ``flagd.resolve``'s type check: an int default was served a float value;
+* ``sem_ver`` with the context value third (``["1.2.3", "<", {"var": "v"}]``) or a
+  number as the version (``[{"var": "v"}, ">", 1]``, read as "1"): false for everyone
+  in cfgcore. ``sem_ver`` of ``$flagd.timestamp`` (flagd reads the seconds as a
+  version) is refused.
 """
 
 from __future__ import annotations
@@ -210,6 +214,42 @@ def test_an_affix_test_of_two_context_values_is_refused():
         flagd.to_snapshot(doc)
 
 
+SEMVER_VALUES = ["1.2.3", "v1.2.3", "1.2", "1", "1.2.3-rc.1", "1.2.3+b", "2.0.0", "1.10.0",
+                 "0.9.9", "x", "", 1, 1.5, 2.0, True, None, "1.2.3-01"]  # fmt: skip
+
+
+@pytest.mark.parametrize("literal", ["1.2.3", "v1.2", "1.2.3-rc.1", 1, 1.5, True, "x"])
+@pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">=", "^", "~"])
+@pytest.mark.parametrize("var_first", [True, False])
+def test_sem_ver_with_the_context_value_on_either_side(make_py_and_c, literal, op, var_first):
+    var = {"var": ["a", "1.2.3"]} if literal == "v1.2" else {"var": "a"}
+    args = [var, op, literal] if var_first else [literal, op, var]
+    doc = _doc({"if": [{"sem_ver": args}, "yes", "no"]})
+    contexts = [("u", {"a": v}) for v in SEMVER_VALUES] + [("u", {})]
+    _agree(make_py_and_c, doc, contexts)
+    if (var_first and op == ">" and type(literal) is int) or (
+        not var_first and op == "<" and literal == "1.2.3"
+    ):
+        snap = flagd.to_snapshot(copy.deepcopy(doc))
+        for make in make_py_and_c:  # (the peer's answer, spelled out)
+            r = flagd.resolve(make(snap), "f", flagd.context("u", {"a": "2.0.0"}), "FB")
+            assert r.value == "Y"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([{"var": "$flagd.timestamp"}, ">", "1.0.0"], "sem_ver of \\$flagd.timestamp"),
+        (["1.0.0", "<", {"var": "$flagd.timestamp"}], "sem_ver of \\$flagd.timestamp"),
+        ([{"var": "a"}, ">", {"var": "b"}], "sem_ver of two context values"),
+        ([{"var": "a"}, {"var": "b"}, "1.0.0"], "sem_ver with an operator read from the context"),
+    ],
+)
+def test_sem_ver_forms_that_are_refused(args, message):
+    with pytest.raises(InteropError, match=rf"flags\.f: {message}"):
+        flagd.to_snapshot(_doc({"if": [{"sem_ver": args}, "yes", "no"]}))
+
+
 # -- differential fuzz over the same forms ---------------------------------------------
 SCALARS = ["", "yes", "maybe", "1", "true", 0, 1, -3, 1.0, 1.5, -3.0, True, False, None]
 scalar = st.sampled_from(SCALARS)
@@ -223,7 +263,7 @@ var = st.one_of(
 @st.composite
 def leaf(draw: Any) -> Any:
     x = draw(var)
-    kind = draw(st.integers(0, 5))
+    kind = draw(st.integers(0, 6))
     if kind == 0:
         return {draw(st.sampled_from(["==", "!="])): [x, draw(scalar)]}
     if kind == 1:
@@ -235,6 +275,9 @@ def leaf(draw: Any) -> Any:
     if kind == 4:
         op = draw(st.sampled_from(["starts_with", "ends_with"]))
         return {op: [draw(st.sampled_from(["yes", "maybe", "", 1])), x]}
+    if kind == 5:
+        op = draw(st.sampled_from(["=", "<", ">=", "^", "~"]))
+        return {"sem_ver": [draw(st.sampled_from(["1", "1.5.0", 1, "yes"])), op, x]}
     return x
 
 

@@ -2121,11 +2121,24 @@ class _Flag:
         return {"any": tests}
 
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
-        if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
+        if not isinstance(args, list) or len(args) != 3:
             return _NEVER, _NEVER  # flagd: wrong arguments are null
-        base = self.var_of(args[0], "sem_ver")
+        left, op, right = args
+        if isinstance(op, Mapping):
+            raise _Refuse("sem_ver with an operator read from the context")
+        if isinstance(right, Mapping) and not isinstance(left, Mapping):
+            # json-logic evaluates the operands first: "1.2.3" < v is v > "1.2.3" ("^"
+            # and "~" compare parts both ways)
+            left, right, op = right, left, _MIRRORED.get(op, op)
+        if isinstance(right, Mapping):
+            raise _Refuse("sem_ver of two context values (a var compared with a var)")
+        base = self.var_of(left, "sem_ver")
+        if base == TIMESTAMP:
+            # flagd reads the clock's seconds as the version "<seconds>.0.0"
+            raise _Refuse("sem_ver of $flagd.timestamp")
         attr = base + SEMVER
-        op, ver = args[1], _normal_semver(args[2])
+        # flagd reads a literal's text (str() of a number: 1 is "1", 1.5 "1.5")
+        ver = _normal_semver(right)
         if ver is None or op not in ("=", "!=", "<", "<=", ">", ">=", "^", "~"):
             return _NEVER, _NEVER
         if _STRICT_SEMVER.fullmatch(ver) is None:
@@ -2175,6 +2188,8 @@ class _Flag:
         at_least = {"any": [{"attr": attr, "semver_gt": lower}, {"attr": attr, "semver_eq": lower}]}
         return _and(at_least, {"attr": attr, "semver_lt": upper}), valid
 
+
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}  # a OP b is b MIRRORED[OP] a
 
 _PY_COMPARE = {
     "<": lambda a, b: a < b,
