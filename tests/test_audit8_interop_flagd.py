@@ -28,7 +28,10 @@ Found by differential fuzzing against the peer:
 * ``sem_ver`` with the context value third (``["1.2.3", "<", {"var": "v"}]``) or a
   number as the version (``[{"var": "v"}, ">", 1]``, read as "1"): false for everyone
   in cfgcore. ``sem_ver`` of ``$flagd.timestamp`` (flagd reads the seconds as a
-  version) is refused.
+  version) is refused;
+* a three-operand comparison whose third operand is null (a missing or null ``var``, a
+  literal null): json-logic compares only the first two (``op_less_than(a, b, c=None)``);
+  cfgcore compared the second with null too.
 """
 
 from __future__ import annotations
@@ -248,6 +251,26 @@ def test_sem_ver_with_the_context_value_on_either_side(make_py_and_c, literal, o
 def test_sem_ver_forms_that_are_refused(args, message):
     with pytest.raises(InteropError, match=rf"flags\.f: {message}"):
         flagd.to_snapshot(_doc({"if": [{"sem_ver": args}, "yes", "no"]}))
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [{"var": "b"}, "", {"var": "a"}],
+        [{"var": "a"}, True, {"var": "a"}],
+        [{"var": "b"}, "1.2.3", {"var": "a"}],
+        [0, {"var": "b"}, None],
+        [{"var": "b"}, 5, None],
+        [{"var": "b"}, 5, {"var": ["a", None]}],
+        [{"var": "b"}, 1, {"var": "targetingKey"}],
+    ],
+)
+def test_between_with_a_null_third_operand(make_py_and_c, op, args):
+    doc = _doc({"if": [{op: args}, "yes", "no"]})
+    values = [None, "", "2", 0, 3, 10, True, "1.2.4"]
+    contexts = [(tk, {"a": a, "b": b}) for a in values for b in values for tk in ("u", None)]
+    _agree(make_py_and_c, doc, [*contexts, ("u", {}), ("u", {"b": 3})])
 
 
 # -- differential fuzz over the same forms ---------------------------------------------

@@ -1854,7 +1854,17 @@ class _Flag:
                 raise _Refuse(f"'{op}' needs two or three arguments")
             if len(args) == 3:  # between: a < x < b
                 lo, mid, hi = args
-                return {"all": [self.compare(op, [lo, mid]), self.compare(op, [mid, hi])]}, _ALWAYS
+                first = self.compare(op, [lo, mid])
+                if hi is None:
+                    return first, _ALWAYS  # json-logic: a null third operand is none
+                second = self.compare(op, [mid, hi])
+                if isinstance(hi, Mapping) and _single(hi)[0] == "var":
+                    # json-logic (op_less_than(a, b, c=None), ...) reads a third operand
+                    # that evaluates to null as no third operand: then only a OP b
+                    hi_attr = self.var_name(_single(hi)[1])
+                    if hi_attr != FLAG_KEY:
+                        second = {"any": [_missing(hi_attr), second]}
+                return {"all": [first, second]}, _ALWAYS
             return self.compare(op, args), _ALWAYS
         if op == "in":
             if not isinstance(args, list) or len(args) != 2:
