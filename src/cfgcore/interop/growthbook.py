@@ -1266,11 +1266,10 @@ class _Feature:
             raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
         meta = list(meta_in or [])
         for j, m in enumerate(meta[: len(variations)]):
-            # the SDK looks "name", "key" and "passthrough" up in a truthy entry
+            # the SDK looks "name", "key" and "passthrough" up in a truthy entry with
+            # `in` and []: a number raises there, a string or a list answers by chance
             if m and not isinstance(m, Mapping):
-                raise _Refuse(
-                    f"meta[{j}] must be an object, got {type_name(m)} (the SDK raises on it)"
-                )
+                raise _Refuse(f"meta[{j}] must be an object, got {type_name(m)}")
         _coverage(rule)
         names = []
         for j, value in enumerate(variations):
