@@ -2238,10 +2238,10 @@ def _names_by_text(attr: str, name: str) -> list[Any]:
         )
     if _INT_TEXT.fullmatch(name) and name != "-0":
         n = int(name)
-        if abs(n) > 2**53:  # cfgcore compares numbers as doubles
+        if abs(n) >= 2**53:  # cfgcore compares numbers as doubles: 2**53 + 1 == 2**53
             raise _Refuse(
-                f"a var names a variant and variant {name!r:.60} is an integer's text past "
-                "2**53, which cfgcore cannot tell from its neighbours"
+                f"a var names a variant and variant {name!r:.60} is an integer's text from "
+                "2**53 on, which cfgcore cannot tell from its neighbours"
             )
         # an int (a float equal to it has its own text: "1.0")
         return [_and({"attr": attr, "eq": n}, _not({"attr": attr + PYNAME, "exists": True}))]
