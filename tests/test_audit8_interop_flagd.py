@@ -31,7 +31,10 @@ Found by differential fuzzing against the peer:
   version) is refused;
 * a three-operand comparison whose third operand is null (a missing or null ``var``, a
   literal null): json-logic compares only the first two (``op_less_than(a, b, c=None)``);
-  cfgcore compared the second with null too.
+  cfgcore compared the second with null too;
+* a whole targeting ``{"$ref": e}`` whose evaluator is no object: flagd judges the
+  substituted targeting (a falsy one is none, STATIC; another is PARSE_ERROR); cfgcore
+  served the value as a variant name.
 """
 
 from __future__ import annotations
@@ -271,6 +274,26 @@ def test_between_with_a_null_third_operand(make_py_and_c, op, args):
     values = [None, "", "2", 0, 3, 10, True, "1.2.4"]
     contexts = [(tk, {"a": a, "b": b}) for a in values for b in values for tk in ("u", None)]
     _agree(make_py_and_c, doc, [*contexts, ("u", {}), ("u", {"b": 3})])
+
+
+@pytest.mark.parametrize("evaluator", [0, None, [], {}, False, ""])
+def test_a_whole_targeting_ref_to_a_falsy_evaluator_is_no_targeting(make_py_and_c, evaluator):
+    doc = {**_doc({"$ref": "e"}), "$evaluators": {"e": evaluator}}
+    _agree(make_py_and_c, doc, [("u", {}), ("u", {"a": "yes"})])
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    for make in make_py_and_c:
+        assert flagd.resolve(make(snap), "f", flagd.context("u", {}), "FB").reason == "STATIC"
+
+
+@pytest.mark.parametrize("evaluator", ["yes", True, ["yes"]])
+def test_a_whole_targeting_ref_to_a_scalar_is_a_parse_error(evaluator):
+    doc = {**_doc({"$ref": "e"}), "$evaluators": {"e": evaluator}}
+    assert _peer(doc, "u", {})[3] == "PARSE_ERROR"
+    with pytest.raises(InteropError, match=r"flags\.f: targeting must be a JSONLogic object"):
+        flagd.to_snapshot(copy.deepcopy(doc))
+    snap = flagd.to_snapshot(copy.deepcopy(doc), on_error="keep")
+    engine = Engine.from_snapshot(snap)
+    assert flagd.resolve(engine, "f", flagd.context("u", {}), "FB").error_code == "PARSE_ERROR"
 
 
 # -- differential fuzz over the same forms ---------------------------------------------

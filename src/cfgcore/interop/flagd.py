@@ -1273,7 +1273,16 @@ class _Flag:
             # wants a JSONLogic object
             raise _Refuse(f"targeting must be a JSONLogic object, got {type_name(targeting)}")
         if targeting not in (None, {}):
-            self.outcome(self.expand(targeting), _ALWAYS)
+            expanded = self.expand(targeting)
+            # {"$ref": e} as the whole targeting is e itself, judged as targeting is
+            if not isinstance(expanded, Mapping) and expanded:
+                raise _Refuse(
+                    f"targeting must be a JSONLogic object, got {type_name(expanded)} (from a $ref)"
+                )
+            if expanded:
+                self.outcome(expanded, _ALWAYS)
+            else:  # a falsy one is no targeting: STATIC, as above
+                targeting = None
         if self.needs_invalid:
             variants[INVALID] = None
         state = spec.get("state", "ENABLED")
