@@ -113,7 +113,7 @@ def test_growthbook_saved_groups_that_are_not_an_object_name_their_file(tmp_path
                                    "targeting": {"if": [{"in": [1, {"a": 1}]}, "on"]},
                                    "metadata": "x"}}}, "f: refused: "),
         ("growthbook", {"features": {"f": {"defaultValue": 1, "rules": [{"force": 2,
-                        "coverage": "half"}]}}}, "f: refused: malformed"),
+                        "coverage": "half"}]}}}, "f: refused: rules[0]: coverage must be a number"),
         ("growthbook", {"features": {"f": {"rules": [{"variations": [1, 2],
                         "ranges": [["a", "b"], [0, 1]]}]}}}, "f: refused: malformed"),
     ],

@@ -25,6 +25,13 @@ decided at import. Tests on ``$flagd.flagKey`` are decided at import too. Anythi
 ``var``, a default that is itself an operation, ...) is an import error naming the flag
 and the construct.
 
+Where flagd's evaluators disagree, cfgcore answers as flagd's Python in-process
+evaluator (json-logic) and JSONLogic's reference (json-logic-js) do: an operation whose
+argument is not an array takes it as its only operand, an empty ``and`` is false (the
+Go evaluator reads it as true), and a ``var`` naming a variant with a number or a
+boolean names it by Python's text of the value (``1.0`` names "1.0"; Go's "1"). A
+variant named "" is refused: the Python evaluator reads it as no variant, Go serves it.
+
 Evaluation follows flagd: :func:`resolve` maps cfgcore's answer to flagd's (the
 caller's default for a disabled flag or a flag without a default variant, reason
 ``TARGETING_MATCH`` for a fractional match, flag-set metadata merged under the
@@ -46,6 +53,7 @@ import msgspec
 
 from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore._lower import MAX_CONDITION_DEPTH
+from cfgcore._records import unservable
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
 from cfgcore.errors import Problem
@@ -114,6 +122,10 @@ STR = "#str"  # an array's or an object's text (items joined by ",", "[object Ob
 TRUTHY = "#truthy"  # an array's or an object's JSONLogic truthiness
 ITEMS = "#items"  # an array of strings as "\0a\0b\0", for "in" membership
 NULLS = "#nulls"  # true for an array holding null, for "in" membership of null
+# the longest literal whose prefixes (suffixes) a starts_with (ends_with) by a context
+# value lists: one constant per character
+MAX_AFFIX_SUBJECT = 1000
+PYNAME = "#pyname"  # a float's Python text ("1.0"): the variant a var naming one names
 
 
 def _string_number(text: str) -> float | None:
@@ -334,6 +346,10 @@ def _flatten(
                     longs += _put_semver(out, key, ver)
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     out[key + SINCE] = ts - value
+                if isinstance(value, float):
+                    # flagd's Python evaluator names a variant by str() of a var's value:
+                    # 1.0 names "1.0", where an int 1 names "1"
+                    out[key + PYNAME] = float.__repr__(value)
             except RecursionError:
                 pass  # arrays nested past Python's stack: their text and number unknown
         # v3: a null bucketing key is null (the default variant). An array is no bucketing
@@ -714,8 +730,32 @@ class Resolution:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _of_type(default: Any, value: Any) -> tuple[bool, Any]:
+    """(whether ``value`` is of the type ``default`` asks for, the value as served).
+
+    The flag type is the default's, as flagd's typed resolutions check it (its Python
+    evaluator, FlagdCore, and cfgcore's OpenFeature provider alike): an int asks for an
+    integer (a float value is a mismatch), a float for a number (served as a float),
+    an object or a list for either. A boolean is no number: FlagdCore serves ``true``
+    as 1.0 to a float resolution (Python's bool is an int; its own integer check
+    rejects one), flagd's Go evaluator answers TYPE_MISMATCH, and so does cfgcore."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool), value
+    if isinstance(default, int):
+        return isinstance(value, int), value
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float))
+        return ok, float(value) if ok else value
+    if isinstance(default, (Mapping, list, tuple)):
+        return isinstance(value, (Mapping, list, tuple)), value
+    return value_kind(default) == value_kind(value), value
+
+
 def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Resolution:
-    """Evaluate an imported flagd flag and answer as flagd does."""
+    """Evaluate an imported flagd flag and answer as flagd does: ``default`` (None: no
+    type check) is the caller's default and its type the flag type, as flagd's typed
+    resolutions take them (an int asks for an integer, a float for any number, served
+    as a float; an object or a list for either)."""
     details = engine.evaluate(key, ctx)
     source = engine.source
     flag = source.flags.get(key) if source is not None else None
@@ -733,10 +773,13 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
         return Resolution(default, None, Reason.DISABLED, None, meta)
     if variant == NO_DEFAULT:
         return Resolution(default, None, Reason.DEFAULT, None, meta)
-    if default is not None and value_kind(default) != value_kind(details.value):
-        return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
+    value = details.value
+    if default is not None:
+        fits, value = _of_type(default, value)
+        if not fits:
+            return Resolution(default, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH, meta)
     reason = Reason.TARGETING_MATCH if details.reason == Reason.SPLIT else details.reason
-    return Resolution(thaw(details.value), variant, reason, None, meta)
+    return Resolution(thaw(value), variant, reason, None, meta)
 
 
 def thaw(value: Any) -> Any:
@@ -1185,6 +1228,14 @@ class _Flag:
         for name, value in variants.items():
             if name in _RESERVED:
                 raise _Refuse(f"variant name {name!r} is reserved by the importer")
+            if name == "":
+                # flagd's Python evaluator (FlagdCore) reads an empty variant name as no
+                # variant: the caller's default for defaultVariant "", an error (GENERAL)
+                # where targeting names it; flagd's Go evaluator serves the variant
+                raise _Refuse(
+                    "variant name '' is read as no variant by flagd's Python evaluator and "
+                    "served by its Go evaluator: give the variant a name"
+                )
             if value is None:
                 # flagd docs ("Flag Definitions", Variants; schema flags.json): a variant
                 # value is a boolean, a string, a number or an object. A null one is no
@@ -1197,6 +1248,9 @@ class _Flag:
                     "strings, numbers or objects (for the caller's default, leave "
                     "defaultVariant null instead)"
                 )
+            unfit = unservable(value)
+            if unfit is not None:  # refused here, naming the flag, not when compiled
+                raise _Refuse(f"variant {name!r}{unfit[0]}: {unfit[1]}")
         self.variants = dict(variants)
 
     # -- the flag -------------------------------------------------------------------------
@@ -1219,7 +1273,16 @@ class _Flag:
             # wants a JSONLogic object
             raise _Refuse(f"targeting must be a JSONLogic object, got {type_name(targeting)}")
         if targeting not in (None, {}):
-            self.outcome(self.expand(targeting), _ALWAYS)
+            expanded = self.expand(targeting)
+            # {"$ref": e} as the whole targeting is e itself, judged as targeting is
+            if not isinstance(expanded, Mapping) and expanded:
+                raise _Refuse(
+                    f"targeting must be a JSONLogic object, got {type_name(expanded)} (from a $ref)"
+                )
+            if expanded:
+                self.outcome(expanded, _ALWAYS)
+            else:  # a falsy one is no targeting: STATIC, as above
+                targeting = None
         if self.needs_invalid:
             variants[INVALID] = None
         state = spec.get("state", "ENABLED")
@@ -1324,7 +1387,7 @@ class _Flag:
         if op == "if":
             out: list[tuple[Any, Any]] = []
             taken = _ALWAYS
-            args = list(args)
+            args = _operands(args)
             while len(args) >= 2:
                 cond = self.condition(args[0])
                 for c, v in self.cases(args[1]):
@@ -1344,8 +1407,15 @@ class _Flag:
                 if attr != TIMESTAMP:  # (flagd's own object holds no other value)
                     return [(_ALWAYS, default)]
             names = [n for n in self.variants if isinstance(n, str)]
-            out = [({"attr": attr, "eq": n}, n) for n in names]
-            known = {"attr": attr, "in": names}
+            out = []
+            known_tests: list[Any] = [{"attr": attr, "in": names}]
+            for n in names:
+                # the value n itself, or a number or boolean whose text is n
+                extra = _names_by_text(attr, n)
+                test: Any = {"attr": attr, "eq": n}
+                out.append(({"any": [test, *extra]} if extra else test, n))
+                known_tests += extra
+            known = known_tests[0] if len(known_tests) == 1 else {"any": known_tests}
             out.append((_and({"attr": attr, "exists": True}, _not(known)), "#unknown"))
             if default is not _NO_DEFAULT and attr != TIMESTAMP:
                 out.append((_missing(attr), default))  # missing or null: the default
@@ -1359,7 +1429,7 @@ class _Flag:
             return
         op, args = _single(expr)
         if op == "if":
-            args = list(args)
+            args = _operands(args)
             taken = guard
             while len(args) >= 2:
                 if isinstance(args[0], Mapping) and _single(args[0])[0] == "fractional":
@@ -1709,6 +1779,13 @@ class _Flag:
             raise _Refuse(f"var of {args!r}")
         if args == "":
             raise _Refuse("var of the whole context ('')")
+        if args == "$flagd":
+            # flagd's own object ({flagKey, timestamp}), always set and truthy, whose text
+            # is "[object Object]" and whose CBOR changes every second: cfgcore's context
+            # holds only its two fields (it read the object as missing)
+            raise _Refuse(
+                "var '$flagd' (flagd's own object): read $flagd.flagKey or $flagd.timestamp"
+            )
         if "#" in args:  # context() derives its attributes under '#' names
             raise _Refuse(f"var {args!r:.60}: '#' is reserved in attribute names")
         if args.count(".") >= MAX_PATH_DEPTH - 2:
@@ -1755,12 +1832,20 @@ class _Flag:
                 return (_ALWAYS if self.key else _NEVER), _ALWAYS
             return _truthy(attr), _ALWAYS
         if op in ("and", "or"):
-            parts = [self.condition(a) for a in args]
+            items = _operands(args)
+            if not items:
+                # json-logic's and/or of nothing answer null (json-logic-js: undefined),
+                # false to every test, in flagd's Python evaluator as in JSONLogic's
+                # reference; flagd's Go evaluator (diegoholiveira/jsonlogic) answers true
+                # for an empty "and": cfgcore follows the Python peer and the reference
+                return _NEVER, _ALWAYS
+            parts = [self.condition(a) for a in items]
             return ({"all": parts} if op == "and" else {"any": parts}), _ALWAYS
-        if op == "!":
-            return _not(self.condition(args[0] if isinstance(args, list) else args)), _ALWAYS
-        if op == "!!":
-            return self.condition(args[0] if isinstance(args, list) else args), _ALWAYS
+        if op in ("!", "!!"):
+            items = _operands(args)
+            # an operator with no operand tests null (undefined), which is falsy
+            test = self.condition(items[0]) if items else _NEVER
+            return (_not(test) if op == "!" else test), _ALWAYS
         if op in ("==", "===", "!=", "!=="):
             attr, lit = self.var_and_literal(args, op)
             if lit is not None and not isinstance(lit, (str, int, float, bool)):
@@ -1778,7 +1863,17 @@ class _Flag:
                 raise _Refuse(f"'{op}' needs two or three arguments")
             if len(args) == 3:  # between: a < x < b
                 lo, mid, hi = args
-                return {"all": [self.compare(op, [lo, mid]), self.compare(op, [mid, hi])]}, _ALWAYS
+                first = self.compare(op, [lo, mid])
+                if hi is None:
+                    return first, _ALWAYS  # json-logic: a null third operand is none
+                second = self.compare(op, [mid, hi])
+                if isinstance(hi, Mapping) and _single(hi)[0] == "var":
+                    # json-logic (op_less_than(a, b, c=None), ...) reads a third operand
+                    # that evaluates to null as no third operand: then only a OP b
+                    hi_attr = self.var_name(_single(hi)[1])
+                    if hi_attr != FLAG_KEY:
+                        second = {"any": [_missing(hi_attr), second]}
+                return {"all": [first, second]}, _ALWAYS
             return self.compare(op, args), _ALWAYS
         if op == "in":
             if not isinstance(args, list) or len(args) != 2:
@@ -1831,9 +1926,21 @@ class _Flag:
                 return sub, _ALWAYS
             raise _Refuse("'in' needs a literal list or a literal substring")
         if op in ("starts_with", "ends_with"):
-            if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], str):
+            if not isinstance(args, list) or len(args) != 2:
                 return _NEVER, _NEVER  # flagd: wrong arguments are null
-            attr = self.var_of(args[0], op)
+            subject, affix = args
+            holds = str.startswith if op == "starts_with" else str.endswith
+            if isinstance(affix, Mapping):
+                # json-logic evaluates the operands first: the prefix (suffix) is a
+                # context value, tested against the literal's prefixes (suffixes)
+                return self.affix_of(op, subject, affix, holds)
+            if not isinstance(affix, str):
+                return _NEVER, _NEVER  # flagd: an affix that is no string is null
+            if not isinstance(subject, Mapping):  # two literals: decided here
+                if not isinstance(subject, str):
+                    return _NEVER, _NEVER
+                return (_ALWAYS if holds(subject, affix) else _NEVER), _ALWAYS
+            attr = self.var_of(subject, op)
             if attr == FLAG_KEY:
                 hit = (
                     self.key.startswith(args[1])
@@ -1847,6 +1954,28 @@ class _Flag:
         if op == "fractional":
             raise _Refuse("fractional inside a compound condition")
         raise _Refuse(f"JSONLogic operator '{op}'")
+
+    def affix_of(self, op: str, subject: Any, affix: Any, holds: Any) -> tuple[Any, Any]:
+        """``starts_with``/``ends_with`` whose prefix (suffix) is a context value: the
+        value is a string among the literal subject's prefixes (suffixes)."""
+        if isinstance(subject, Mapping):
+            raise _Refuse(f"'{op}' of a context value by another (a var compared with a var)")
+        attr = self.var_of(affix, op)
+        if not isinstance(subject, str):
+            return _NEVER, _NEVER  # flagd: a subject that is no string is null
+        if attr == FLAG_KEY:
+            return (_ALWAYS if holds(subject, self.key) else _NEVER), _ALWAYS
+        if len(subject) > MAX_AFFIX_SUBJECT:
+            raise _Refuse(
+                f"'{op}' of a literal longer than {MAX_AFFIX_SUBJECT} characters by a context value"
+            )
+        n = len(subject)
+        parts = (
+            {subject[:i] for i in range(n + 1)}
+            if op == "starts_with"
+            else {subject[i:] for i in range(n + 1)}
+        )
+        return {"attr": attr, "in": sorted(parts)}, _is_string(attr)
 
     def defaulted(self, op: str, args: Any) -> tuple[Any, Any] | None:
         """A test whose operand is a ``var`` with a default value (None: it has none).
@@ -2011,11 +2140,24 @@ class _Flag:
         return {"any": tests}
 
     def sem_ver(self, args: Any) -> tuple[Any, Any]:
-        if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], str):
+        if not isinstance(args, list) or len(args) != 3:
             return _NEVER, _NEVER  # flagd: wrong arguments are null
-        base = self.var_of(args[0], "sem_ver")
+        left, op, right = args
+        if isinstance(op, Mapping):
+            raise _Refuse("sem_ver with an operator read from the context")
+        if isinstance(right, Mapping) and not isinstance(left, Mapping):
+            # json-logic evaluates the operands first: "1.2.3" < v is v > "1.2.3" ("^"
+            # and "~" compare parts both ways)
+            left, right, op = right, left, _MIRRORED.get(op, op)
+        if isinstance(right, Mapping):
+            raise _Refuse("sem_ver of two context values (a var compared with a var)")
+        base = self.var_of(left, "sem_ver")
+        if base == TIMESTAMP:
+            # flagd reads the clock's seconds as the version "<seconds>.0.0"
+            raise _Refuse("sem_ver of $flagd.timestamp")
         attr = base + SEMVER
-        op, ver = args[1], _normal_semver(args[2])
+        # flagd reads a literal's text (str() of a number: 1 is "1", 1.5 "1.5")
+        ver = _normal_semver(right)
         if ver is None or op not in ("=", "!=", "<", "<=", ">", ">=", "^", "~"):
             return _NEVER, _NEVER
         if _STRICT_SEMVER.fullmatch(ver) is None:
@@ -2066,6 +2208,8 @@ class _Flag:
         return _and(at_least, {"attr": attr, "semver_lt": upper}), valid
 
 
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}  # a OP b is b MIRRORED[OP] a
+
 _PY_COMPARE = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
@@ -2079,6 +2223,52 @@ def _single(expr: Mapping[str, Any]) -> tuple[str, Any]:
         raise _Refuse(f"a JSONLogic operation must have exactly one operator: {dict(expr)!r:.80}")
     ((op, args),) = expr.items()
     return op, args
+
+
+_INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _names_by_text(attr: str, name: str) -> list[Any]:
+    """The tests of a ``var`` whose value that is no string names variant ``name``.
+
+    flagd's Python evaluator (FlagdCore) names the variant by the text of the value:
+    "true"/"false" for a boolean, ``str()`` of a number (``1`` -> "1", ``1.5`` ->
+    "1.5", ``1.0`` -> "1.0"). flagd's Go evaluator takes the value's JSON text, the same
+    for booleans, integers and most fractions (it writes ``1.0`` as "1", ``1e20`` in
+    full): cfgcore answers as the Python evaluator. Arrays and objects, whose texts
+    the two write differently, name no variant here: a variant named like one (its
+    name starts with "[" or "{") is refused."""
+    if name in ("true", "false"):
+        return [{"attr": attr, "eq": name == "true"}]
+    if name[:1] in ("[", "{"):
+        raise _Refuse(
+            f"a var names a variant and variant {name!r:.60} reads as an array's or an "
+            "object's text, which flagd's Python and Go evaluators write differently"
+        )
+    if _INT_TEXT.fullmatch(name) and name != "-0":
+        n = int(name)
+        if abs(n) >= 2**53:  # cfgcore compares numbers as doubles: 2**53 + 1 == 2**53
+            raise _Refuse(
+                f"a var names a variant and variant {name!r:.60} is an integer's text from "
+                "2**53 on, which cfgcore cannot tell from its neighbours"
+            )
+        # an int (a float equal to it has its own text: "1.0")
+        return [_and({"attr": attr, "eq": n}, _not({"attr": attr + PYNAME, "exists": True}))]
+    try:
+        x = float(name)
+    except ValueError:
+        return []
+    if float.__repr__(x) != name:
+        return []
+    return [{"attr": attr + PYNAME, "eq": name}]
+
+
+def _operands(args: Any) -> list[Any]:
+    """The operands of a JSONLogic operation: json-logic (flagd's Python evaluator, as
+    JSONLogic's reference json-logic-js) reads an argument that is not an array as the
+    only operand, so ``{"if": "on"}`` is ``{"if": ["on"]}`` (not the characters of
+    "on") and ``{"and": {"var": "a"}}`` tests ``a``."""
+    return list(args) if isinstance(args, list) else [args]
 
 
 _BOOLEAN_OPS = frozenset(("==", "===", "!=", "!==", "<", "<=", ">", ">=", "in", "!", "!!"))

@@ -66,6 +66,7 @@ import msgspec
 from cfgcore import _regex
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
+from cfgcore._records import unservable
 from cfgcore._regex import class_ranges, compile_regex
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.interop import (
@@ -409,7 +410,9 @@ def context(
     Hashing reads top-level attributes by exact key, as GrowthBook does:
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
-    ({experiment key: variation index}) become ``$forced:<key>`` attributes.
+    ({experiment key: variation index}) become ``$forced:<key>`` attributes; an index
+    that is not an integer (or a boolean, read as 0/1, or null, no forced variation)
+    raises TypeError, as it makes GrowthBook's SDK raise.
 
     Attributes that would derive more than MAX_CONTEXT_KEYS keys (large arrays, or one
     object referenced at many places, whose paths multiply with each level) are not
@@ -461,7 +464,16 @@ def context(
             top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
-        fixed[FORCED + str(key)] = int(idx) if isinstance(idx, bool) else idx
+        if idx is None:
+            continue  # the SDK: no forced variation
+        if not isinstance(idx, int):
+            # and raises TypeError for anything else (1.0 and "1" included); cfgcore's
+            # equality would have forced variation 1 for 1.0 and ignored "1"
+            raise TypeError(
+                f"forced_variations[{key!r}]: a variation index is an integer, got "
+                f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
+            )
+        fixed[FORCED + str(key)] = int(idx)
     try:
         for key, v in top.items():
             put(key, v)
@@ -1042,6 +1054,9 @@ class _Feature:
         """A new variant serving ``value``, named ``name`` unless another variant of the
         feature has that name already (two experiments with one key, repeated meta
         keys): then ``name~2``, ``name~3``, ..., so no value replaces another."""
+        unfit = unservable(value)
+        if unfit is not None:  # refused here, naming the feature, not when compiled
+            raise _Refuse(f"the value of {name}{unfit[0]}: {unfit[1]}")
         base, n = name, 1
         while name in self.variants:
             n += 1
@@ -1170,8 +1185,11 @@ class _Feature:
     def filters(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
         """Alternatives (each a list of gates) for ``filters`` or a ``namespace``."""
         alts: list[list[dict[str, Any]]] = [[]]
-        for f in rule.get("filters") or []:
-            ranges = f.get("ranges") or []
+        for j, f in enumerate(rule.get("filters") or []):
+            if not isinstance(f, Mapping) or not isinstance(f.get("ranges"), list):
+                # the SDK iterates f["ranges"] for every user with a hash value
+                raise _Refuse(f"filters[{j}].ranges must be a list (the SDK raises without one)")
+            ranges = f["ranges"]
             by = [_attr_key(f.get("attribute"), "filters.attribute") + HASH]
             version = _hash_version(f.get("hashVersion", 2))
 
@@ -1222,7 +1240,7 @@ class _Feature:
         return self.experiment(i, rule, when)
 
     def rollout_gates(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
-        coverage, rng = rule.get("coverage"), rule.get("range")
+        coverage, rng = _coverage(rule), rule.get("range")
         if coverage is None and rng is None:
             return [[]]
         if coverage == 0 and rng is None:
@@ -1237,11 +1255,22 @@ class _Feature:
         return [[s] for s in spans or []]
 
     def experiment(self, i: int, rule: Mapping[str, Any], when: Any) -> list[dict[str, Any]]:
+        if not isinstance(rule["variations"], list):
+            raise _Refuse(f"variations must be a list, got {type_name(rule['variations'])}")
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
         exp_key = _text(rule.get("key"), "key") or self.key
-        meta = list(rule.get("meta") or [])
+        meta_in = rule.get("meta")
+        if meta_in and not isinstance(meta_in, list):
+            raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
+        meta = list(meta_in or [])
+        for j, m in enumerate(meta[: len(variations)]):
+            # the SDK looks "name", "key" and "passthrough" up in a truthy entry with
+            # `in` and []: a number raises there, a string or a list answers by chance
+            if m and not isinstance(m, Mapping):
+                raise _Refuse(f"meta[{j}] must be an object, got {type_name(m)}")
+        _coverage(rule)
         names = []
         for j, value in enumerate(variations):
             m = meta[j] if j < len(meta) and isinstance(meta[j], Mapping) else {}
@@ -1322,6 +1351,11 @@ class _Feature:
             raise _Refuse(f"a condition must be an object, got {cond!r:.60}")
         parts = []
         for key, value in cond.items():
+            if key in ("$or", "$nor", "$and") and not isinstance(value, list):
+                # The SDK iterates (and takes the len() of) the value: null, a number or
+                # a boolean raises there, which fails the whole condition, wherever it
+                # sits (under a $not too); other values read as lists of something.
+                raise _Refuse(f"{key} must be a list of conditions, got {type_name(value)}")
             if key == "$or":
                 parts.append({"any": [self.condition(c) for c in value]} if value else _ALWAYS)
             elif key == "$nor":
@@ -1612,6 +1646,15 @@ def _hash_version(v: Any) -> int | None:
         return 2 if v == 2 else 1 if v == 1 else None
     except Exception:  # a value whose == fails: no version
         return None
+
+
+def _coverage(rule: Mapping[str, Any]) -> Any:
+    """A rule's ``coverage``: null or a number (the SDK compares it with numbers and
+    raises on anything else)."""
+    c = rule.get("coverage")
+    if c is not None and not isinstance(c, (int, float)):
+        raise _Refuse(f"coverage must be a number, got {type_name(c)} (the SDK raises on it)")
+    return c
 
 
 def _text(v: Any, what: str) -> str:

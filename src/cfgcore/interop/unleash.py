@@ -67,7 +67,8 @@ RANDOM = "#random"  # context attribute holding a per-context random stickiness 
 _TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 # Stickiness "default": Unleash client specification README ("Stickiness").
 _ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
-_VARIANT_DEFAULT = ["userId", "sessionId", "remoteAddress", RANDOM]
+# Variants too: yggdrasil reads no remoteAddress for them (cfgcore did, after sessionId).
+_VARIANT_DEFAULT = ["userId", "sessionId", RANDOM]
 _NEVER: dict[str, Any] = {"any": []}  # a condition that never matches
 _ABSENT = object()
 
