@@ -1561,6 +1561,15 @@ class RedisFlagStore(RedisFollower):
         forced write began against (see ``_CAS``)."""
         import redis
 
+        with self._lock:
+            # A write of this process (or a delivery) may have come after the caller
+            # read what it serves: the follower's poll read version 1, this process then
+            # wrote 2, Redis was flushed, and the poll recorded 1, so a repair numbered 2
+            # collided with the 2 this process holds. The floor is what it knows now.
+            if self._seen > version:
+                version = self._seen
+                if epoch is not None:
+                    epoch = self._epoch
         keys = [self.floor_key, self.floor_epoch_key]
         with contextlib.suppress(redis.RedisError):
             self._lost(keys=keys, args=[version, epoch or ""], client=client)
