@@ -31,7 +31,7 @@ from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from cfgcore.config import debuglog
-from cfgcore.config.envfile import aliased
+from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, aliased
 from cfgcore.config.environ import env_layer, env_refs, plain_text, ref_names
 from cfgcore.config.files import FORMATS, Layer, decode_text, parse_layer_text, tree_problem
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
@@ -212,6 +212,11 @@ class ConfigBuilder:
     def profile_dir(self) -> str:
         return os.path.join(self.config_dir, "profiles")
 
+    def env_file(self) -> EnvironWithFile | None:
+        """The ``.env`` file the builds read (:mod:`cfgcore.config.envfile`), or None."""
+        environ = self.environ
+        return environ if isinstance(environ, EnvironWithFile) else None
+
     def input_paths(self, env: str) -> list[str]:
         paths = [
             os.path.join(self.config_dir, stem + ext) for stem in ("base", env) for ext in FORMATS
@@ -219,6 +224,13 @@ class ConfigBuilder:
         flags = self.flags_path()
         if flags:
             paths.append(flags)
+        # The .env file is an input like the others: its values fill ${VAR} references,
+        # so its edit, and its deletion, are changes the poll must see (a snapshot that
+        # did not record it let the file vanish unnoticed, then the next reload served
+        # every ${VAR:-default} without a word).
+        dotenv = self.env_file()
+        if dotenv is not None:
+            paths.append(dotenv.path)
         pdir = self.profile_dir()
         with contextlib.suppress(OSError):
             paths += [os.path.join(pdir, f) for f in sorted(os.listdir(pdir))]
@@ -262,6 +274,11 @@ class ConfigBuilder:
             flags_bytes, flags_file = self.flags.store.read_bytes()
         profiles_dir = self.profile_dir()
         env_vars = os.environ if self.environ is None else self.environ
+        # What became of the .env file: read here, so a file that cannot be read is
+        # refused before anything is parsed (ConfigError naming it), and a file gone
+        # since the live version read it is a change to judge, even if no ${VAR} moved.
+        dotenv = self.env_file()
+        env_file_state = None if dotenv is None else (dotenv.path, dotenv.state())
         # Unchanged files reference the same variables as last time, so the previous
         # build's names decide whether this one can be skipped.
         sources = (
@@ -271,6 +288,7 @@ class ConfigBuilder:
             self.env_digest(env_vars, previous.env_names),
             profile,
             geo,
+            env_file_state,
         )
         debug = log.isEnabledFor(logging.DEBUG)
         if skip_if_unchanged and sources == previous.sources and previous.version:
@@ -281,7 +299,19 @@ class ConfigBuilder:
         if debug:
             debuglog.files_read(env, texts, flags_file)
         if skip_if_unchanged and previous.version:
-            reject_truncated(texts, flags_file, flags_bytes, previous)
+            reject_truncated(
+                texts, flags_file, flags_bytes, previous, env_file_state,
+                env_file_named=dotenv is not None and dotenv.named,
+            )  # fmt: skip
+        if dotenv is not None and dotenv.named and env_file_state == (dotenv.path, "missing"):
+            # As at start (envfile.env_file_for): a named file that is not there is a
+            # typo or a lost mount, never "no secrets". load_environment_config after a
+            # deliberate removal answers the same: empty it, or stop naming it.
+            raise ConfigError(
+                f"{ENV_FILE_VAR} names a file that does not exist{_dangling(dotenv.path)}",
+                file=dotenv.path,
+                kind="io",
+            )
 
         problems: list[Problem] = []
         resolver = Resolver(self.keyring, self.environ)
@@ -496,8 +526,56 @@ class ConfigBuilder:
         return doc, live.prepare(doc)
 
 
+def _dangling(path: str) -> str:
+    """`` (a link to X, which does not exist)`` for a link leading nowhere, else ``""``."""
+    if not os.path.islink(path):
+        return ""
+    try:
+        return f" (a link to {os.readlink(path)}, which does not exist)"
+    except OSError:
+        return " (a link that leads nowhere)"
+
+
+def _reject_env_file_gone(
+    env_file: tuple[str, str], was: tuple[str, str] | None, named: bool
+) -> None:
+    """Refuse a reload that finds the ``.env`` file the live version read gone or
+    emptied: every ``${VAR}`` it filled would fall back to its default (or fail) without
+    a word. Beside the configuration, ``load_environment_config`` accepts its removal
+    (as a start does); a file ``$CFGCORE_ENV_FILE`` names must exist there too."""
+    path, state = env_file
+    if was is None or was[0] != path:
+        return
+    if state == "missing" and was[1] != "missing":
+        remove = (
+            f"empty it and call load_environment_config, or stop naming it in {ENV_FILE_VAR} "
+            "and restart" if named
+            else "restart or call load_environment_config"
+        )  # fmt: skip
+        raise ConfigError(
+            f".env file disappeared{_dangling(path) or ' (being replaced?)'}; keeping the "
+            f"previous configuration and the values it read from it (put it back; to "
+            f"really remove it, {remove})",
+            file=path,
+            kind="incomplete",
+        )
+    if state == "empty" and was[1] == "read":
+        raise ConfigError(
+            ".env file is empty (a write in progress?); keeping the previous configuration "
+            "(leave a comment line in it for an intentionally empty file, or call "
+            "load_environment_config)",
+            file=path,
+            kind="incomplete",
+        )
+
+
 def reject_truncated(
-    texts: list[tuple[str, bytes]], flags_file: str | None, flags_bytes: bytes, previous: Any
+    texts: list[tuple[str, bytes]],
+    flags_file: str | None,
+    flags_bytes: bytes,
+    previous: Any,
+    env_file: tuple[str, str] | None = None,
+    env_file_named: bool = False,
 ) -> None:
     """Refuse a reload that sees a previously non-empty input file empty or missing.
 
@@ -505,8 +583,11 @@ def reject_truncated(
     away before writing the new file: a watcher (or a slow writer) can show us either
     moment, and the rest still parses, so without this check a save would briefly
     activate a configuration without that file. (To really remove a file, restart or
-    call ``load_environment_config`` explicitly.)
+    call ``load_environment_config`` explicitly.) ``env_file`` is the ``.env`` file's
+    ``(path, state)`` (:meth:`EnvironWithFile.state`), judged the same way.
     """
+    if env_file is not None and len(previous.sources) > 6:
+        _reject_env_file_gone(env_file, previous.sources[6], env_file_named)
     empty = hashlib.blake2b(b"", digest_size=16).digest()
     before = dict(previous.sources[0]) if previous.sources else {}
     now = {path for path, _ in texts}
@@ -533,12 +614,7 @@ def reject_truncated(
         # configuration file that disappeared. exists(), as the manager looks for
         # the file: a link left dangling (its target deleted, a half-switched
         # release) is no file either, and lexists() let it through silently.
-        link = ""
-        if os.path.islink(gone):
-            try:
-                link = f" (a link to {os.readlink(gone)}, which does not exist)"
-            except OSError:
-                link = " (a link that leads nowhere)"
+        link = _dangling(gone)
         raise ConfigError(
             f"flags file disappeared{link or ' (being replaced?)'}; keeping the previous "
             "flags (put it back; to really remove it, restart or call "

@@ -5,7 +5,10 @@ overrides) the way python-dotenv reads one: ``KEY=value`` lines, ``export`` allo
 quotes and ``${OTHER}`` interpolation inside the file. The real environment always wins
 over the file. Which file: ``$CFGCORE_ENV_FILE`` (it must exist), else a ``.env`` beside
 the configuration directory (in its parent directory). The embedded configuration set
-reads none. The file is read again when it changes, so hot reload sees an edited value.
+reads none. The file is one of the configuration's inputs: watched and fingerprinted
+like the configuration files, so hot reload sees an edited value, and a reload that
+finds the file read before gone (deleted, a dangling link) or emptied is refused like a
+deleted ``base.yaml`` (see :func:`cfgcore.config.builder.reject_truncated`).
 The settings in :data:`PROCESS_ONLY` (secret directories and keys, audit keys, the
 access policy) are taken from the process environment only: a ``.env`` file setting
 one is warned of and the setting ignored.
@@ -119,8 +122,13 @@ class EnvironWithFile(Mapping[str, str]):
     file is re-read when it changes (size, modification or change time, inode).
     """
 
-    def __init__(self, path: str, base: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, path: str, base: Mapping[str, str] | None = None, *, named: bool = False
+    ) -> None:
         self.path = path
+        #: True when ``$CFGCORE_ENV_FILE`` named the file (it must exist), False for a
+        #: ``.env`` found beside the configuration directory (it may be absent).
+        self.named = named
         self._base = base
         self._stamp: tuple[int, ...] | None = None
         self._values: dict[str, str] = {}
@@ -160,6 +168,16 @@ class EnvironWithFile(Mapping[str, str]):
             self._values = values
             self._stamp = stamp
         return self._values
+
+    def state(self) -> str:
+        """Read the file (if changed) and say what a build found: ``"missing"`` (deleted,
+        or a link leading nowhere), ``"empty"`` (no bytes) or ``"read"``. Raises
+        :class:`ConfigError` for a file that cannot be read or is refused."""
+        self.file_values()
+        stamp = self._stamp
+        if stamp is None:
+            return "missing"
+        return "empty" if stamp[1] == 0 else "read"
 
     def why_unset(self, name: str) -> str:
         """Why ``name`` is unset although the file names it ("" when it does not):

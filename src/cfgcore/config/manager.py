@@ -42,7 +42,7 @@ from typing import Any
 
 from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
-from cfgcore.config.envfile import EnvironWithFile, env_file_for
+from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, env_file_for
 from cfgcore.config.environ import env_refs, ref_names, refs_without, with_refs
 from cfgcore.config.files import (
     _NOT_UNICODE,
@@ -180,7 +180,8 @@ class ConfigurationManager(ConfigView):
             # variables the process environment lacks (config/envfile.py).
             env_file = env_file_for(env, self.config_dir, self.config_dir == default_config_dir())
             if env_file is not None:
-                environ = EnvironWithFile(env_file)
+                named = bool((env.get(ENV_FILE_VAR) or "").strip())
+                environ = EnvironWithFile(env_file, named=named)
                 log.info("environment file: %s", env_file)
         self._environ = environ
         self._default_environment = environment

@@ -17,11 +17,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.settle import (
     DEFAULT_SETTLE_MS,
     WATCHER_STOP,
-    file_fingerprint,
     is_settled,
     wait_until_settled,
 )
@@ -40,6 +38,14 @@ log = logging.getLogger("cfgcore.manager")
 def _vanished(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
     """True if a file fingerprinted in ``before`` is missing from ``after``."""
     return bool({entry[0] for entry in before} - {entry[0] for entry in after})
+
+
+def _under(path: str, directory: str) -> bool:
+    """True if ``path`` lies inside ``directory`` (which a recursive watch then covers)."""
+    try:
+        return os.path.commonpath([path, directory]) == directory
+    except ValueError:  # different drives
+        return False
 
 
 class ReloadController:
@@ -70,17 +76,11 @@ class ReloadController:
         self.confirmed_at = 0.0
 
     def fingerprint(self, env: str) -> tuple[Any, ...]:
-        """The fingerprint of ``env``'s input files (``ConfigBuilder.fingerprint``) and of
-        the ``.env`` file the manager reads, if any: its values fill ``${VAR}``
-        references, so an edit is a change to reload (the poll sees it: the watcher
-        watches the configuration directory, not the one above it), settled like any
-        input. Hot reload used to ignore it until another input changed."""
-        m = self.manager
-        stamp = m.builder.fingerprint(env)
-        environ = m._environ
-        if isinstance(environ, EnvironWithFile):
-            return stamp + file_fingerprint([environ.path])
-        return stamp
+        """The fingerprint of ``env``'s input files (``ConfigBuilder.fingerprint``), the
+        ``.env`` file the manager reads among them: the same one every snapshot records
+        (it used to be added here only, so the first load's snapshot lacked it and the
+        poll never saw the file deleted)."""
+        return self.manager.builder.fingerprint(env)  # type: ignore[no-any-return]
 
     def reload(self, source: str, *, background: bool) -> bool:
         """Re-read the inputs and activate them through the manager's change path; False
@@ -288,6 +288,14 @@ class ReloadController:
         paths = {self.manager.config_dir}
         if snap.flags_file:
             paths.add(os.path.dirname(snap.flags_file))
+        dotenv = self.manager.builder.env_file()
+        if dotenv is not None and not any(_under(dotenv.path, p) for p in paths):
+            # The file itself, not its directory: a .env beside the configuration lives
+            # in the directory above it (a project root, say), and a recursive watch of
+            # that would take an inotify watch per directory of everything in it. The
+            # watcher re-watches a path whose inode changes (a rename over it, a
+            # ConfigMap-style link swap) and polls after; the poll covers the rest.
+            paths.add(dotenv.path)
         return sorted(paths)
 
     def _on_files_changed(self, changes: Any) -> None:

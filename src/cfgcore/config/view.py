@@ -231,7 +231,7 @@ class ConfigView(LiveReads):
 
     def debug_info(self) -> dict[str, Any]:
         """What is live: directory (and how it was chosen), environment, profiles,
-        layers, version, flags, watcher."""
+        layers, version, flags, the ``.env`` file read, watcher."""
         snap = self._current()
         from cfgcore._compat import IMPLEMENTATION
 
@@ -247,11 +247,18 @@ class ConfigView(LiveReads):
                 for layer in snap.layers
             ],
             "flags_file": snap.flags_file,
+            # The .env file the live version read (builder: sources' last entry).
+            "env_file": _env_file_read(snap),
             "flag_store": self.flag_store_url(),
             "implementation": IMPLEMENTATION,
             "hot_reload": self.hot_reload_enabled,
             "last_error": str(self.last_error) if self.last_error else None,
         }
+
+
+def _env_file_read(snap: ConfigSnapshot) -> str | None:
+    found = snap.sources[6] if len(snap.sources) > 6 else None
+    return found[0] if found and found[1] != "missing" else None
 
 
 def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> ConfigKeyError:
