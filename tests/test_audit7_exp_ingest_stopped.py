@@ -111,3 +111,21 @@ def test_a_targeted_tests_lines_need_the_variant(tmp_path, monkeypatch, capsys):
     assert [
         (e.user, e.variant) for e in read_exposures(str(tmp_path / "flags.exposures.jsonl"))
     ] == [("u2", "b")]
+
+
+# A negative "ts" (a sign error: -1e18 was taken) was ingested and counted by the report
+# as the current run's; 0 is the epoch itself, a time like any other.
+
+
+@pytest.mark.parametrize("ts", [-1, -1e18, -(2**62)])
+def test_a_negative_timestamp_is_an_unusable_line(state, capsys, ts):
+    lines = [
+        {"test": "st", "user": "u1", "variant": "b", "ts": ts},
+        {"type": "metric", "test": "st", "user": "u1", "metric": "ctr", "ts": ts},
+        {"test": "st", "user": "u2", "variant": "b", "ts": 0},
+    ]
+    path = _write(state / "neg.jsonl", lines)
+    assert main(["experiment", "ingest", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: ts: " in err and f"{path}:2: ts: " in err and "before 1970" in err
+    assert [u for u, _ in _exposures(state)] == ["u2"]

@@ -55,7 +55,7 @@ FILE holds JSON lines ("-" reads stdin), one event per line:
 without it the user's variant is computed as the test assigns it, and a user who is not
 in the test is skipped (the lines of a test that is stopped, targeted, or outside its
 window need it).
-"ts" (epoch seconds, not in the future) defaults to now, "value" to 1.
+"ts" (epoch seconds, not in the future nor negative) defaults to now, "value" to 1.
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
@@ -675,7 +675,16 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 raise ValueError(
                     f"ts: {value!r:.60} is in the future (epoch seconds expected, not milliseconds)"
                 )
+            if field == "ts":
+                _refuse_negative_ts(number, value)
     return kind, rec
+
+
+def _refuse_negative_ts(number: float, value: Any) -> None:
+    """A negative "ts" (before 1970) is no event time: a typo or a sign error, which the
+    report counted as the current run's like any other line."""
+    if number < 0:
+        raise ValueError(f"ts: {value!r:.60} is before 1970 (epoch seconds expected)")
 
 
 def _huge_int_field(line: str, limit: int) -> Any:
