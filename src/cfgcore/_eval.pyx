@@ -33,6 +33,7 @@ reads and resets them. What a racing increment can lose:
 
 cimport cython
 from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetItem
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject, PyTypeObject, destructor
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.math cimport NAN, fabs, isnan
@@ -50,8 +51,9 @@ from cfgcore import compiler as _C
 from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
 from cfgcore.details import (
     ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_array, exact_name,
-    exact_value, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
+    exact_value, int_id_sized, int_text, key_text, metric_user_id, metric_value, serves_variant, user_id_text,
 )
+from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 
 IMPLEMENTATION = "c"
 

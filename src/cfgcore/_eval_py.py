@@ -47,11 +47,13 @@ from cfgcore.details import (
     exact_array,
     exact_name,
     exact_value,
+    int_id_sized,
     int_text,
     key_text,
     metric_event_parts,
     serves_variant,
 )
+from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 
 IMPLEMENTATION = "py"
 
@@ -289,8 +291,9 @@ def _bind_scalar(t: C.Tables, slot: int, v: Any, whole: bool = True) -> tuple:
             num = float(v)
         except OverflowError:
             # Past a double: no number to compare, but it buckets as its decimal text
-            # does (an int id and its text are one user, whatever their size).
-            text = int_text(v).encode() if bucket else None
+            # does (an int id and its text are one user), up to ID_FORM_CHARS
+            # characters: a longer int is no id (details.bucketable_id).
+            text = int_text(v).encode() if bucket and int_id_sized(v) else None
             return (L.K_OTHER, -1, -1, 0.0, b"", b"", text, None, None, None)
         # Look the int itself up: 5 finds the constant 5.0, but 2**53 + 1 does not
         # find 2.0**53 (exact equality, as Python compares them).
@@ -1169,9 +1172,8 @@ _EMPTY = _Snapshot()
 
 
 #: Ids of at most this many characters are looked up in their other form (42 / "42")
-#: on a first exposure: Python's default int/str conversion limit
-#: (``sys.get_int_max_str_digits``), which bounds the conversion's cost.
-ID_FORM_CHARS = 4300
+#: on a first exposure: ``details.ID_FORM_CHARS``, the longest int that is an id.
+ID_FORM_CHARS = _ID_FORM_CHARS
 #: The forms of ids a logger's dedup shards ever held (its bytearray ``forms``): an
 #: int's canonical decimal text; an exact int (only a SeedAPI adds one).
 FORM_TEXT, FORM_INT = 0, 1
@@ -1426,7 +1428,13 @@ class SeedAPI:
                 uid = attrs.get("user_id")
             except Exception:  # a colliding key whose __eq__ raises: read as missing
                 uid = None
-            if type(uid) in (str, int) and type(seen) is tuple and len(seen) == L.DEDUP_SHARDS:
+            # An int past ID_FORM_CHARS characters is no id: expose files it under
+            # the targeting key.
+            if (
+                (type(uid) is str or (type(uid) is int and int_id_sized(uid)))
+                and type(seen) is tuple
+                and len(seen) == L.DEDUP_SHARDS
+            ):
                 shard = seen[hash(uid) & (L.DEDUP_SHARDS - 1)]
                 if type(shard) is set:
                     try:

@@ -39,8 +39,24 @@ cdef object _metric_user_id(object ctx):
 
 
 cdef inline bint _bucketable(object uid) noexcept:
-    """details.bucketable_id: a str, or an int that is not a bool (no Python code)."""
-    return PyUnicode_Check(uid) or (PyLong_Check(uid) and not PyBool_Check(uid))
+    """details.bucketable_id: a str, or an int that is not a bool whose decimal text has
+    at most ID_FORM_CHARS characters (no Python code of the id's own)."""
+    cdef int overflow = 0
+    if PyUnicode_Check(uid):
+        return True
+    if not PyLong_Check(uid) or PyBool_Check(uid):
+        return False
+    PyLong_AsLongLongAndOverflow(uid, &overflow)  # an int subclass: its stored value
+    return overflow == 0 or _id_sized(uid)
+
+
+cdef bint _id_sized(object uid) noexcept:
+    """details.int_id_sized for an int past 64 bits, of its base value (an int
+    subclass's overridden comparisons are never called)."""
+    try:
+        return int_id_sized(uid if type(uid) is int else int.__int__(uid))
+    except Exception:  # a MemoryError: no id
+        return False
 
 
 cdef inline bint _serves(object meta, str variant) except -1:
@@ -65,12 +81,16 @@ cdef inline bint _serves(object meta, str variant) except -1:
 
 cdef enum:
     # Ids of at most this many characters are looked up in their other form (42 /
-    # "42") on a first exposure: Python's default int/str conversion limit
-    # (sys.get_int_max_str_digits), which bounds the conversion's cost.
+    # "42") on a first exposure: details.ID_FORM_CHARS, the longest int that is an id
+    # (checked equal when the module loads).
     ID_FORM_CHARS = 4300
     # The forms of ids a logger's dedup shards ever held (its bytearray ``forms``):
     FORM_TEXT = 0  # an int's canonical decimal text
     FORM_INT = 1  # an exact int (only a SeedAPI adds one)
+
+
+if ID_FORM_CHARS != _ID_FORM_CHARS:  # one bound for both evaluators and the exposure log
+    raise ImportError(f"cfgcore._eval was built with ID_FORM_CHARS {ID_FORM_CHARS}, not {_ID_FORM_CHARS}")
 
 
 cdef bint _decimal_text(str uid) noexcept:
@@ -415,9 +435,10 @@ cdef class SeedAPI:
             else:
                 uid = <object>found
         # Exact str and int ids hash without user code: the steady state is one set
-        # lookup, and a first exposure is recorded right here.
+        # lookup, and a first exposure is recorded right here. An int past
+        # ID_FORM_CHARS characters is no id: expose files it under the targeting key.
         if (
-            (PyUnicode_CheckExact(uid) or type(uid) is int)
+            (PyUnicode_CheckExact(uid) or (type(uid) is int and _bucketable(uid)))
             and type(seen) is tuple
             and len(<tuple>seen) == DEDUP_SHARDS
         ):

@@ -406,9 +406,10 @@ cdef class CompiledSnapshot:
                 d = PyLong_AsDouble(v)
             except OverflowError:
                 # Past a double: no number to compare, but it buckets as its decimal
-                # text does (an int id and its text are one user, whatever their size).
+                # text does (an int id and its text are one user), up to ID_FORM_CHARS
+                # characters: a longer int is no id (details.bucketable_id).
                 sv.kind = K_OTHER
-                if arrays and self.bucket_slots[slot]:  # an element is never hashed
+                if arrays and self.bucket_slots[slot] and int_id_sized(v):  # an element is never hashed
                     b = int_text(v)
                     sv.bs = PyUnicode_AsUTF8AndSize(b, &sv.bslen)
                     Py_INCREF(b)

@@ -139,18 +139,20 @@ def metric_user_id(ctx: Any) -> str | None:
 
 
 def int_text(value: int) -> str:
-    """An int's decimal text, for any size Python holds, whatever
-    ``sys.set_int_max_str_digits`` says: an int id buckets as its text does (``42`` and
-    ``"42"`` are one user).
+    """An int's decimal text whatever ``sys.set_int_max_str_digits`` says: an int id
+    buckets as its text does (``42`` and ``"42"`` are one user).
 
-    ``str()`` for the ints that fit a double's range (a 640-digit limit, the lowest
-    Python accepts, is beyond them); larger ones are split in binary halves and
-    recombined with ``decimal``'s exact arithmetic, whose fast multiplication keeps the
-    conversion subquadratic (as CPython 3.12's ``_pylong.int_to_decimal_string``):
-    a million digits in about half a second."""
-    if value.bit_length() < 1000:  # under 302 digits
+    ``str()`` where the interpreter's limit allows it (ids have at most
+    ``ID_FORM_CHARS`` characters, Python's default limit; a program may lower it to
+    640 digits); past that limit the int is split in binary halves and recombined with
+    ``decimal``'s exact arithmetic, whose fast multiplication keeps the conversion
+    subquadratic (as CPython 3.12's ``_pylong.int_to_decimal_string``)."""
+    if value.bit_length() < 1000:  # under 302 digits: within any limit
         return str(value)
-    return _big_int_text(value)
+    try:
+        return str(value)
+    except ValueError:  # past sys.get_int_max_str_digits
+        return _big_int_text(value)
 
 
 def _big_int_text(value: int) -> str:
@@ -189,11 +191,35 @@ def _big_int_text(value: int) -> str:
     return "-" + text if value < 0 else text
 
 
+#: The longest decimal text (sign included) of an int that is an id: Python's default
+#: int/str conversion limit (``sys.get_int_max_str_digits``). A longer int is not an id:
+#: the engine does not bucket by it (the next ``bucket_by`` attribute is tried), the
+#: exposure log does not log it and metric events do not file it. Its text would cost
+#: time superlinear in its size on every check (0.5 ms at 5,000 digits, 0.5 s at a
+#: million), and a JSON reader refuses such a number anyway. The evaluators and the
+#: exposure dedup read this bound (the compiled one as a C constant of the same value).
+ID_FORM_CHARS = 4300
+_ID_HIGH = 10**ID_FORM_CHARS  # the smallest int whose text is longer
+_ID_LOW = -(10 ** (ID_FORM_CHARS - 1))  # "-" and 4,300 digits: one character too many
+
+
+def int_id_sized(value: int) -> bool:
+    """Whether an exact int's decimal text has at most ``ID_FORM_CHARS`` characters
+    (one comparison: an int's size is compared before its digits)."""
+    return _ID_LOW < value < _ID_HIGH
+
+
 def bucketable_id(value: Any) -> bool:
-    """An id the engine buckets a user by: a str, or an int that is not a bool (by its
-    real type, as the compiled evaluator reads it: a faked ``__class__`` does not count)."""
+    """An id the engine buckets a user by: a str, or an int that is not a bool and whose
+    decimal text has at most ``ID_FORM_CHARS`` characters (by its real type and value,
+    as the compiled evaluator reads it: a faked ``__class__`` or an overridden
+    comparison does not count)."""
     kind = type(value)
-    return issubclass(kind, (str, int)) and not issubclass(kind, bool)
+    if issubclass(kind, str):
+        return True
+    if issubclass(kind, int) and not issubclass(kind, bool):
+        return _ID_LOW < (value if kind is int else int.__int__(value)) < _ID_HIGH
+    return False
 
 
 def user_id_text(uid: Any) -> str | None:
@@ -201,14 +227,18 @@ def user_id_text(uid: Any) -> str | None:
     str or int subclass, an int past ``str()``'s digit limit) as the text it buckets,
     its base value's (:func:`exact_value`, :func:`int_text`; never its own
     ``__str__``); anything else as its ``str()`` (a ``numpy.int64``); None when that
-    raises or is not text (a lone surrogate). Normalised before
+    raises or is not text (a lone surrogate), and for an int past ``ID_FORM_CHARS``
+    characters (no id). Normalised before
     the event is queued: the writer encodes a whole batch at once, and one id it could
     not encode would cost every event of the batch."""
     if uid is not None and type(uid) is not str:
         try:
-            if bucketable_id(uid):
+            kind = type(uid)
+            if issubclass(kind, (str, int)) and not issubclass(kind, bool):
                 uid = exact_value(uid)
                 if type(uid) is int:
+                    if not _ID_LOW < uid < _ID_HIGH:
+                        return None  # not an id (ID_FORM_CHARS), and no text of its own
                     uid = int_text(uid)
             else:
                 uid = str(uid)

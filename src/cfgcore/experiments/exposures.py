@@ -26,6 +26,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
@@ -916,8 +917,8 @@ DEDUP_BYTES = 128 << 20
 
 
 #: A user id's text of at most this many characters is looked up in its int form too
-#: (the evaluators' ``ID_FORM_CHARS``: Python's default int/str conversion limit).
-ID_FORM_CHARS = 4300
+#: (``details.ID_FORM_CHARS``: the longest int that is an id).
+ID_FORM_CHARS = _ID_FORM_CHARS
 
 
 def _is_int_text(text: str) -> bool:
@@ -1088,7 +1089,7 @@ class ExposureLogger:
                 if self._forms[1] and user in shards[hash(user) & (DEDUP_SHARDS - 1)]:
                     return
                 user = user_id_text(user)
-                if user is None:  # past sys.get_int_max_str_digits
+                if user is None:  # past ID_FORM_CHARS: no id
                     return
                 shard = shards[hash(user) & (DEDUP_SHARDS - 1)]
                 if user in shard:
