@@ -359,6 +359,16 @@ def test_h_decode_10k(benchmark, fmt):
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_h_msgpack_scan_10k(benchmark, impl):
+    """The duplicate-key scan a MessagePack document passes before msgspec decodes it
+    (part of h-decode-10k-msgpack), compiled and reference."""
+    doc, _n = _large(benchmark)
+    data = encode_snapshot(snapshot_from_dict(doc), "msgpack")
+    scan = IMPLS[impl].msgpack_duplicate_at
+    assert _run(benchmark, "h-msgpack-scan-10k", lambda: scan(data), 1) == -1
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
 def test_compiled_10k_memory(benchmark, impl):
     """Bytes held by a compiled 10,000-flag snapshot (tables plus evaluator arrays)."""
     doc, n = _large(benchmark)

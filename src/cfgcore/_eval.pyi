@@ -26,6 +26,10 @@ def scheme_bucket(
 def bucket_of(salt: str, value: str) -> int:
     """The bucket (0..99999) of ``value`` for a flag salted with ``salt``."""
 
+def msgpack_duplicate_at(data: bytes | bytearray | memoryview) -> int:
+    """The byte offset of the first MessagePack map key that repeats a key before it in
+    its map (keys compared as they decode), or -1 (none, or not one whole value)."""
+
 class Context:
     """Attributes of one request, bound to a snapshot's slots once and reused."""
 

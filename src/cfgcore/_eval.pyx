@@ -312,3 +312,5 @@ include "_eval_snapshot.pxi"
 include "_eval_engine.pxi"
 # SeedAPI, RecordQueue: the seed API's request path
 include "_eval_seed.pxi"
+# The MessagePack duplicate-key scan that flag documents pass before msgspec decodes them
+include "_eval_scan.pxi"

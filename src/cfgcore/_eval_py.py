@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -221,6 +222,172 @@ def bucket_of(salt: str, value: str) -> int:
         bad = salt if not isinstance(salt, str) else value
         raise TypeError(f"salt and value must be str, not {type(bad).__name__}")
     return _murmur3(f"{salt}:{value}".encode()) % L.BUCKETS
+
+
+# -- the MessagePack duplicate-key scan -----------------------------------------------
+# (compiled: _eval_scan.pxi). msgspec keeps the last of two equal keys in a map without
+# a word; flag documents that repeat one are refused (cfgcore.snapshot), as YAML and
+# JSON ones are. A key is compared as the value msgspec decodes it to: a token whose
+# equality is Python's (("n", 1), ("n", 1.0) and ("n", True) are one key).
+
+MP_SCAN_DEPTH = 1000  # open containers followed; deeper bytes are not walked (-1)
+
+# str, bin and ext heads: (width of the length, kind); ext adds a type byte
+_MP_LENGTH = {0xC4: (1, "b"), 0xC5: (2, "b"), 0xC6: (4, "b"), 0xC7: (1, "x"), 0xC8: (2, "x"),
+              0xC9: (4, "x"), 0xD9: (1, "s"), 0xDA: (2, "s"), 0xDB: (4, "s")}  # fmt: skip
+_MP_NUMBER = {0xCA: ">f", 0xCB: ">d", 0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q",
+              0xD0: ">b", 0xD1: ">h", 0xD2: ">i", 0xD3: ">q"}  # fmt: skip
+
+
+def msgpack_duplicate_at(data: Any) -> int:
+    """The byte offset of the first map key in MessagePack ``data`` (bytes-like) that
+    repeats a key before it in the same map, in document order; -1 when no key repeats,
+    or when ``data`` is not one whole MessagePack value (the decoder names what is
+    wrong), or nests more than 1,000 containers deep.
+
+    Keys repeat when they decode to equal Python keys: text by its UTF-8 bytes whatever
+    the str header's width (fixstr, str 8, 16 and 32 spell one text four ways), bytes by
+    their bytes, numbers by value (``1``, ``1.0`` and ``True`` are one key, a NaN is
+    none), nil; an array or extension key by its encoded bytes.
+
+    >>> msgpack_duplicate_at(bytes.fromhex("82a161 01 d90161 02"))
+    4
+    """
+    found = msgpack_duplicate(data)
+    return -1 if found is None else found[0]
+
+
+def msgpack_duplicate(data: Any) -> tuple[int, int, str] | None:
+    """:func:`msgpack_duplicate_at`'s key, with the offset of the key it repeats and its
+    key path (``flags.f.variants.on``), for the error that names it; None where that
+    answers -1."""
+    if data is None or isinstance(data, str):  # as the compiled one's typed buffer
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}")
+    buf = _byte_buffer(data)
+    n = len(buf)
+    # open containers: [start, items left, items in all, seen keys (maps), current key]
+    stack: list[list[Any]] = []
+    found: tuple[int, int, str] | None = None
+    pos = 0
+    while True:
+        if pos >= n:
+            return None  # truncated
+        start = pos
+        b = buf[pos]
+        pos += 1
+        token: Any = None  # the key this item is, as a dict key
+        items = -1  # a container's items (a map's keys and values both count)
+        if b <= 0x7F:
+            token = ("n", b)
+        elif b >= 0xE0:
+            token = ("n", b - 256)
+        elif b <= 0x9F:
+            items = (b & 0x0F) * (2 if b <= 0x8F else 1)
+        elif b <= 0xBF:
+            size = b & 0x1F
+            if size > n - pos:
+                return None
+            token = ("s", buf[pos : pos + size])
+            pos += size
+        elif b == 0xC0:
+            token = ("z", None)
+        elif b == 0xC1:
+            return None  # never used: not MessagePack
+        elif b <= 0xC3:
+            token = ("n", b == 0xC3)
+        elif b in _MP_LENGTH:
+            width, kind = _MP_LENGTH[b]
+            if n - pos < width:
+                return None
+            size = int.from_bytes(buf[pos : pos + width], "big")
+            pos += width + (kind == "x")
+            if pos > n or size > n - pos:
+                return None
+            pos += size
+            token = ("r", buf[start:pos]) if kind == "x" else (kind, buf[pos - size : pos])
+        elif b in _MP_NUMBER:
+            fmt = _MP_NUMBER[b]
+            width = struct.calcsize(fmt)
+            if n - pos < width:
+                return None
+            (number,) = struct.unpack(fmt, buf[pos : pos + width])
+            pos += width
+            token = ("n", number) if number == number else None  # a NaN equals no key
+        elif b <= 0xD8:  # fixext 1, 2, 4, 8, 16: a type byte, then the data
+            size = 1 + (1 << (b - 0xD4))
+            if size > n - pos:
+                return None
+            pos += size
+            token = ("r", buf[start:pos])
+        else:  # 0xDC..0xDF: array 16/32, map 16/32
+            width = 2 if b in (0xDC, 0xDE) else 4
+            if n - pos < width:
+                return None
+            count = int.from_bytes(buf[pos : pos + width], "big")
+            pos += width
+            if count > n - pos:
+                return None  # every item takes a byte at least
+            items = count * (2 if b >= 0xDE else 1)
+        if items >= 0:
+            if items > n - pos:
+                return None
+            if items:
+                if len(stack) >= MP_SCAN_DEPTH:
+                    return None  # deeper than the scan follows
+                is_map = b <= 0x8F or b >= 0xDE
+                stack.append([start, items, items, {} if is_map else None, None])
+                continue
+            token = ("r", buf[start:pos])
+        # an item is complete: buf[start:pos]. Step the containers it completes.
+        while stack:
+            top = stack[-1]
+            seen = top[3]
+            if seen is not None and top[1] % 2 == 0:  # the item was a key
+                top[4] = token
+                if token is not None:
+                    first = seen.get(token)
+                    if first is None:
+                        seen[token] = start
+                    elif found is None or start < found[0]:
+                        found = (start, first, _mp_key_path(stack))
+            top[1] -= 1
+            if top[1] > 0:
+                break
+            stack.pop()  # the container is complete: it is the item now
+            start = top[0]
+            token = ("r", buf[start:pos])
+        if not stack:
+            return found if pos == n else None  # bytes after the value: not one document
+
+
+def _mp_key_path(stack: list[list[Any]]) -> str:
+    """The key path of the key just read in the innermost map of ``stack``."""
+    path = ""
+    for i, (_start, left, total, seen, token) in enumerate(stack):
+        if seen is None:
+            path += f"[{total - left}]"
+            continue
+        inner = i == len(stack) - 1
+        # the key being read (the innermost map's), or the one whose value holds the rest
+        name = _mp_key_text(token) if inner or left % 2 else "(a key)"
+        path = f"{path}.{name}" if path else name
+    return path
+
+
+def _mp_key_text(token: Any) -> str:
+    if token is None:
+        return "nan"
+    kind, value = token
+    if kind == "s":
+        return bytes(value).decode("utf-8", "replace")
+    if kind == "r":
+        import msgspec
+
+        try:
+            return str(msgspec.msgpack.decode(value))
+        except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
+            return value.hex()
+    return repr(value) if kind == "b" else str(value)
 
 
 def _bind_value(t: C.Tables, slot: int, v: Any) -> tuple:

@@ -152,6 +152,7 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     encode_msgpack,
     encode_snapshot,
     mark_decoded,
+    refuse_msgpack_duplicates,
 )
 
 __all__ = [
@@ -912,6 +913,9 @@ class RedisFlagStore(RedisFollower):
         flags this is ~0.1 ms instead of ~1.7 ms per document and process. Anything
         that does not decode goes through ``decode_snapshot`` for its full error report.
         """
+        # A key repeated in a map (msgspec keeps the last one) is refused as a flag file's
+        # is: a writer could otherwise make two readers serve different flags.
+        refuse_msgpack_duplicates(data, origin)
         try:
             top = msgspec.msgpack.decode(data, type=_RawSnapshot)
             prev_flags, prev_segments = self._decoded
