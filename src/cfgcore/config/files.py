@@ -6,7 +6,6 @@ can find the line that set a key on demand; loading pays nothing for it.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
@@ -617,36 +616,34 @@ def _parse_toml(text: str, file: str) -> Any:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = int(m.group(1)) if m else None
-        repeated = _toml_repeated(text, str(exc), line, tomllib)
-        if repeated is not None:
-            path, line = repeated
-            raise ConfigError(
-                [Problem(path=path, message="duplicate key (TOML tables must not repeat a key)",
-                         file=file, line=line)]
-            ) from None  # fmt: skip
+        found = _toml_conflict(text, str(exc), line, tomllib)
+        if found is not None:
+            path, line, why = found
+            raise ConfigError([Problem(path=path, message=why, file=file, line=line)]) from None
         raise ConfigError(
             [Problem(path="", message=f"invalid TOML: {exc}", file=file, line=line)]
         ) from None
 
 
 _TOML_HEADER = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
+_TOML_CONFLICTS = ("Cannot overwrite a value", "Cannot declare ", "Cannot mutate immutable")
+_DUPLICATE = "duplicate key (TOML tables must not repeat a key)"
 
 
-def _toml_repeated(text: str, error: str, line: int | None, toml: Any) -> tuple[str, int] | None:
-    """``(key path, line)`` of the key a TOML document repeats, from tomllib's error
-    ("Cannot overwrite a value", "Cannot declare ('a',) twice"), or None for any other
-    error. tomllib names neither the key nor, at the end of a document without a final
-    newline, the line; README promises both for a repeated key."""
-    declared = re.match(r"Cannot declare (\(.*\)) twice", error)
-    if declared is not None and line is not None:
-        try:  # tomllib prints the table's key as a tuple of str
-            names = ast.literal_eval(declared.group(1))
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
-        if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
-            return None
-        return ".".join(names), line
-    if not error.startswith("Cannot overwrite a value"):
+def _toml_conflict(
+    text: str, error: str, line: int | None, toml: Any
+) -> tuple[str, int, str] | None:
+    """``(key path, line, message)`` for a TOML document that defines a key twice, from
+    tomllib's error ("Cannot overwrite a value", "Cannot declare ('a',) twice", "Cannot
+    mutate immutable namespace ('a',)"), or None for any other error. tomllib names
+    neither the key nor, at the end of a document without a final newline, the line.
+
+    The key path is that of the definition already there, read from what the lines
+    above define (a "[fake]" line inside a multi-line string is no table): the key a line
+    repeats, or the value, inline table or array a table header or dotted key would
+    reach into (``a = 1`` then ``[a]``: ``a``; in an array of tables, its last table's
+    index: ``srv.1.name``)."""
+    if not error.startswith(_TOML_CONFLICTS):
         return None
     lines = text.split("\n")  # tomllib counts "\n" only (U+2028 may sit in a string)
     if line is None:  # "at end of document": the last line that holds something
@@ -658,26 +655,96 @@ def _toml_repeated(text: str, error: str, line: int | None, toml: Any) -> tuple[
         header = _TOML_HEADER.match(earlier)
         if header is not None:
             table = _toml_key(f"[{header.group(1)}]", toml) or []
-    key_text = lines[line - 1].split("=", 1)[0]
-    key = _toml_key(f"{key_text} = 0", toml)
-    if key is None:
+    here = lines[line - 1]
+    header = _TOML_HEADER.match(here)
+    if header is not None:  # [a.b] or [[a.b]]
+        names = _toml_key(f"[{header.group(1)}]", toml)
+        aot = here.lstrip().startswith("[[")
+        what = f"array of tables [[{header.group(1)}]]" if aot else f"table [{header.group(1)}]"
+    else:
+        key = _toml_key(f"{here.split('=', 1)[0]} = 0", toml)
+        names = None if key is None else [*table, *key]
+        what = "key" if key is None or len(key) == 1 else f"dotted key {'.'.join(key)}"
+    if not names:
         return None
-    # Checked against what the lines above define (a "[fake]" line inside a multi-line
-    # string is no table): a path that is not there already is no repeat to name.
     try:
         node: Any = toml.loads("\n".join(lines[: line - 1]) + "\n")
     except Exception:
         return None
     shown: list[str] = []
-    for name in (*table, *key):
-        if isinstance(node, list) and node:  # an array of tables: its last table
-            shown.append(str(len(node) - 1))
+    for name in names:
+        if isinstance(node, list) and node and isinstance(node[-1], dict):
+            shown.append(str(len(node) - 1))  # an array of tables: its last table
             node = node[-1]
-        if not isinstance(node, dict) or name not in node:
-            return None
-        shown.append(name)
+        at = ".".join(shown)
+        if isinstance(node, list):  # an array written as a value: its tables are closed
+            why = "TOML cannot extend it"
+            return at, line, f"{what} reaches into an array written as a value: {why}"
+        if not isinstance(node, dict):
+            why = f"{at} is {_toml_kind(node)} already (TOML cannot make a value a table)"
+            return at, line, f"{what} over a value: {why}"
+        if name not in node:  # a table tomllib will not open: an inline one (a = {...})
+            if not shown:
+                return None
+            return at, line, f"{what} extends an inline table: TOML cannot add keys to it"
         node = node[name]
-    return ".".join(shown), line
+        shown.append(name)
+    at = ".".join(shown)
+    if what.startswith("table") and isinstance(node, dict):
+        how, first = _toml_defined(lines[: line - 1], names, toml)
+        if how == "inline":
+            why = f"is an inline table (line {first}): TOML cannot add keys to it"
+            return at, line, f"{what} over an inline table: {at} {why}"
+        if how == "dotted":
+            why = f"dotted keys define {at} (line {first}): TOML tables must not repeat a key"
+            return at, line, f"{what} over a table: {why}"
+        return at, line, _DUPLICATE
+    if not what.startswith(("table", "array")):
+        return at, line, _DUPLICATE
+    if isinstance(node, dict):
+        return at, line, f"{what} over a table: {at} is a table already"
+    if isinstance(node, list) and what.startswith("table"):
+        return at, line, f"{what} over an array: {at} is an array already"
+    if isinstance(node, list):
+        return at, line, f"{what} extends an array written as a value: TOML cannot extend it"
+    why = f"{at} is {_toml_kind(node)} already (TOML cannot make a value a table)"
+    return at, line, f"{what} over a value: {why}"
+
+
+def _toml_defined(lines: list[str], names: list[str], toml: Any) -> tuple[str, int]:
+    """How the lines above first define the table ``names`` (the one a header repeats):
+    ``("inline", line)`` by ``key = {...}``, ``("dotted", line)`` by dotted keys inside
+    it, ``("table", line)`` by a header (or ``("table", 0)`` when not found)."""
+    table: list[str] = []
+    for n, raw in enumerate(lines, 1):
+        header = _TOML_HEADER.match(raw)
+        if header is not None:
+            table = _toml_key(f"[{header.group(1)}]", toml) or []
+            if table == names:
+                return "table", n
+            continue
+        if "=" not in raw:
+            continue
+        left, right = raw.split("=", 1)
+        key = _toml_key(f"{left} = 0", toml)
+        if key is None:
+            continue
+        full = [*table, *key]
+        if full == names and right.lstrip().startswith("{"):
+            return "inline", n
+        if len(full) > len(names) and full[: len(names)] == names and len(table) < len(names):
+            return "dotted", n
+    return "table", 0
+
+
+def _toml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a date or time"
 
 
 def _toml_key(text: str, toml: Any) -> list[str] | None:

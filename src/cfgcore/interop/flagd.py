@@ -1256,11 +1256,40 @@ class _Flag:
     # -- the flag -------------------------------------------------------------------------
     def lower(self) -> dict[str, Any]:
         spec = self.spec
+        # flagd's schema (https://flagd.dev/schema/v0/flags.json) requires "state", and
+        # flagd's Python evaluator (FlagdCore) refuses a document with a flag without
+        # one (ParseError). A flag without it is refused here too, naming the flag.
+        if "state" not in spec:
+            raise _Refuse(
+                "state: missing: flagd's schema requires ENABLED or DISABLED (flagd's "
+                "Python evaluator refuses a flag without one)"
+            )
+        state = spec["state"]
+        if state not in ("ENABLED", "DISABLED"):
+            raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
         variants = dict(self.variants)
         default = spec.get("defaultVariant")
+        # defaultVariant is a variant's name, or null for the caller's default (schema:
+        # string or null). FlagdCore reads "" as null (so does cfgcore), reads true and
+        # false as the variants named "true" and "false", any other falsy value (0, [],
+        # {}) as null, and refuses any other value; outside the schema, all of these
+        # are refused here, saying what to write.
+        if default == "" and isinstance(default, str):
+            default = None
         if default is None:
             variants[NO_DEFAULT] = None
             default = NO_DEFAULT
+        elif isinstance(default, bool):
+            raise _Refuse(
+                f"defaultVariant: expected a variant name (a string) or null, got "
+                f"{str(default).lower()} (flagd's Python evaluator reads it as the variant "
+                f'named "{str(default).lower()}": write that name as a string)'
+            )
+        elif not isinstance(default, str):
+            raise _Refuse(
+                "defaultVariant: expected a variant name (a string) or null, got "
+                f"{type_name(default)}"
+            )
         elif default not in variants:
             raise _Refuse(f"defaultVariant {default!r} is not a variant")
         self.rules = _Rules(self.spent, self.shared)
@@ -1285,9 +1314,6 @@ class _Flag:
                 targeting = None
         if self.needs_invalid:
             variants[INVALID] = None
-        state = spec.get("state", "ENABLED")
-        if state not in ("ENABLED", "DISABLED"):
-            raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
         rules = [r for r in self.rules if r.get("when") != _NEVER]
         memo: dict[int, Any] = {}  # the branches of an if chain share their guards
         heights = self.shared.heights  # a shared evaluator's nesting measured once

@@ -115,6 +115,14 @@ class _Refuse(Exception):
     pass
 
 
+class _At(_Refuse):
+    """A refusal of the value at ``path`` (relative to its rule): the rule joins it to its
+    own path (``rules[0].namespace: expected [id, start, end], got a list of 2``)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+
+
 class _Inherited(_Refuse):
     """A feature refused because its prerequisite ``parent`` is."""
 
@@ -1093,7 +1101,7 @@ class _Feature:
         self.variant("default", self.feat.get("defaultValue"))
         rules: list[dict[str, Any]] = []
         serving = False  # a rule before can serve (a gate's null rule does not count)
-        for i, rule in enumerate(self.feat.get("rules") or []):
+        for i, rule in enumerate(self.rules()):
             pcs: list[tuple[str, str, Any, bool]] = []
             try:
                 if isinstance(rule, Mapping) and rule.get("parentConditions"):
@@ -1102,6 +1110,8 @@ class _Feature:
                         where, pid, cond, _ = pcs.pop(0)
                         self.parents.append((where, pid, cond))
                 lowered = self.rule(i, rule)
+            except _At as exc:
+                raise _Refuse(f"rules[{i}].{exc}") from None
             except _Refuse as exc:
                 raise _Refuse(f"rules[{i}]: {exc}") from None
             for r in lowered:
@@ -1121,6 +1131,17 @@ class _Feature:
             "rules": rules,
         }
         return self.flag
+
+    def rules(self) -> list[Any]:
+        """The feature's ``rules``: the SDK builds a rule of each (``FeatureRule(**r)`` for
+        ``r in rules``), so null and an empty object or string are no rules; anything else
+        that is not a list raises there (``0`` too)."""
+        rules = self.feat.get("rules")
+        if rules is None or (isinstance(rules, (str, Mapping)) and not rules):
+            return []
+        if not isinstance(rules, list):
+            raise _Refuse(f"rules: expected a list of rules, got {type_name(rules)}")
+        return rules
 
     def parent_conditions(self, i: int, conditions: Any) -> list[tuple[str, str, Any, bool]]:
         """A rule's ``parentConditions``: (where, parent id, condition lowered over the
@@ -1183,24 +1204,55 @@ class _Feature:
         return spans
 
     def filters(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
-        """Alternatives (each a list of gates) for ``filters`` or a ``namespace``."""
+        """Alternatives (each a list of gates) for a rule's (truthy) ``filters``.
+
+        Read in the SDK's order (growthbook 4.0.0 ``_isFilteredOut``), so a value is
+        refused exactly where the SDK would raise for some user: each filter's
+        ``attribute``; then, for a user with a hash value and a valid ``hashVersion``
+        (otherwise nobody passes and later filters are never read), its ``seed`` (a
+        string, ``""`` when absent: joined to the hash value) and ``ranges`` (read up to
+        the first range holding the user's bucket)."""
+        filters = rule["filters"]
+        if not isinstance(filters, list):
+            # a number is not iterable; a string's characters, an object's keys have no .get
+            raise _At("filters", f"expected a list of filters, got {type_name(filters)}")
         alts: list[list[dict[str, Any]]] = [[]]
-        for j, f in enumerate(rule.get("filters") or []):
-            if not isinstance(f, Mapping) or not isinstance(f.get("ranges"), list):
-                # the SDK iterates f["ranges"] for every user with a hash value
-                raise _Refuse(f"filters[{j}].ranges must be a list (the SDK raises without one)")
-            ranges = f["ranges"]
-            by = [_attr_key(f.get("attribute"), "filters.attribute") + HASH]
+        for j, f in enumerate(filters):
+            at = f"filters[{j}]"
+            if not isinstance(f, Mapping):
+                raise _At(at, f"expected an object, got {type_name(f)}")
+            by = [_attr_key(f.get("attribute"), f"{at}.attribute") + HASH]
             version = _hash_version(f.get("hashVersion", 2))
-
-            def test(n: float, ranges: Any = ranges) -> bool:
-                return any(r[0] <= n < r[1] for r in ranges)
-
-            spans = self.gate(by, _text(f.get("seed", ""), "filters.seed"), version, False, test)
+            if version is None:
+                return []  # the SDK: no bucket, filtered out, for everyone
+            seed = f.get("seed", "")
+            if not isinstance(seed, str):
+                raise _At(f"{at}.seed", f"expected a string, got {type_name(seed)}"
+                          " (the SDK raises on it)")  # fmt: skip
+            if "ranges" not in f:
+                raise _At(f"{at}.ranges", f"missing: expected a list of {SPAN} (the SDK raises"
+                          " without one)")  # fmt: skip
+            pick = _chooser(f"{at}.ranges", f["ranges"])
+            spans = self.gate(by, seed, version, False, lambda n, pick=pick: pick(n) >= 0)
             if not spans:
                 return []  # nobody passes this filter
             alts = [a + [s] for a in alts for s in spans]
         return alts
+
+    def namespace_gates(self, by: list[str], ns: Any) -> list[dict[str, Any]]:
+        """Gates for an experiment's (truthy) ``namespace`` ``[id, start, end]``: the SDK
+        hashes ``"__" + id`` (version 1) for every user with a hash value, then tests
+        ``start <= n < end``."""
+        try:
+            ns_id = ns[0]
+        except MALFORMED:
+            raise _span_fault("namespace", ns, NAMESPACE, 1) from None
+        if not isinstance(ns_id, str):
+            got = type_name(ns_id)
+            raise _At("namespace[0]", f"expected a string (the namespace id), got {got}"
+                      " (the SDK raises on it)")  # fmt: skip
+        test = _in_range("namespace", ns, NAMESPACE, 1)
+        return self.gate(by, "__" + ns_id, 1, True, test) or []
 
     def rule(self, i: int, rule: Any) -> list[dict[str, Any]]:
         if not isinstance(rule, Mapping):
@@ -1211,14 +1263,10 @@ class _Feature:
         # the SDK joins these to strings: any other value makes it raise (TypeError)
         _text(rule.get("seed"), "seed")
         _text(rule.get("key"), "key")
-        ns = rule.get("namespace")
-        if ns and not isinstance(ns[0], str):
-            raise _Refuse(f"namespace[0] must be a string, got {type_name(ns[0])}")
-        for f in rule.get("filters") or []:
-            _text(f.get("seed"), "filters.seed")
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
+        # the SDK reads a rule's filters before anything else of it (force, variations)
+        alts = self.filters(rule) if rule.get("filters") else [[]]
         forced = rule.get("force") is not None  # GrowthBook: a null force is no force
-        alts = self.filters(rule) if rule.get("filters") and forced else [[]]
         if forced:
             name = self.variant(f"rules[{i}]", rule["force"])
             gates = self.rollout_gates(rule)
@@ -1237,10 +1285,13 @@ class _Feature:
             return out
         if rule.get("variations") is None:
             return []  # GrowthBook skips a rule with neither force nor variations
-        return self.experiment(i, rule, when)
+        return self.experiment(i, rule, when, alts)
 
     def rollout_gates(self, rule: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
-        coverage, rng = _coverage(rule), rule.get("range")
+        """A force rule's ``range`` or ``coverage``, read as the SDK's
+        ``_isIncludedInRollout`` reads them: a truthy ``range`` decides (``coverage``
+        unread), a falsy one leaves ``coverage`` (none: every user with a bucket)."""
+        coverage, rng = rule.get("coverage"), rule.get("range")
         if coverage is None and rng is None:
             return [[]]
         if coverage == 0 and rng is None:
@@ -1248,13 +1299,18 @@ class _Feature:
         by = self.hash_attrs(rule, fallback=True)
         version = _hash_version(rule.get("hashVersion") or 1)
         seed = _text(rule.get("seed"), "seed") or self.key
-        if rng is not None:
-            spans = self.gate(by, seed, version, False, lambda n: rng[0] <= n < rng[1])
+        if rng:
+            test = _in_range("range", rng)
+        elif coverage is not None:
+            test = _under("coverage", coverage)
         else:
-            spans = self.gate(by, seed, version, False, lambda n: n < coverage)
+            test = _anywhere
+        spans = self.gate(by, seed, version, False, test)
         return [[s] for s in spans or []]
 
-    def experiment(self, i: int, rule: Mapping[str, Any], when: Any) -> list[dict[str, Any]]:
+    def experiment(
+        self, i: int, rule: Mapping[str, Any], when: Any, filter_alts: list[list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
         if not isinstance(rule["variations"], list):
             raise _Refuse(f"variations must be a list, got {type_name(rule['variations'])}")
         variations = list(rule["variations"])
@@ -1270,7 +1326,6 @@ class _Feature:
             # `in` and []: a number raises there, a string or a list answers by chance
             if m and not isinstance(m, Mapping):
                 raise _Refuse(f"meta[{j}] must be an object, got {type_name(m)}")
-        _coverage(rule)
         names = []
         for j, value in enumerate(variations):
             m = meta[j] if j < len(meta) and isinstance(meta[j], Mapping) else {}
@@ -1286,7 +1341,6 @@ class _Feature:
         out: list[dict[str, Any]] = []
         # filters are checked before the forced variation (the feature evaluation skips
         # a filtered-out rule first); a namespace only after it
-        filter_alts = self.filters(rule) if rule.get("filters") else [[]]
         for j, name in enumerate(names):
             if passthrough[j]:
                 continue
@@ -1302,21 +1356,23 @@ class _Feature:
                 out.append(forced)
         # A feature rule has no "active" or "status": the SDK's FeatureRule drops them
         # and runs the experiment, so they are ignored here too.
+        by = self.hash_attrs(rule, fallback=False)
+        alts = filter_alts
+        ns = rule.get("namespace")
+        if ns and not rule.get("filters"):
+            # read (SDK: inNamespace) before the experiment's hash version is
+            alts = [[s] for s in self.namespace_gates(by, ns)]
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return out
         seed = _text(rule.get("seed"), "seed") or exp_key
-        by = self.hash_attrs(rule, fallback=False)
         space = _space(version)
-        ranges = rule.get("ranges")
-        if not ranges:
-            ranges = _bucket_ranges(len(variations), rule.get("coverage"), rule.get("weights"))
-
-        def pick(n: float) -> int:
-            for j, r in enumerate(ranges):
-                if r[0] <= n < r[1]:
-                    return j
-            return -1
+        # the SDK: explicit ranges, read up to the first holding the bucket, or its bucket
+        # ranges of coverage and weights (coverage unread where ranges are given)
+        ranges = rule.get("ranges") or _bucket_ranges(
+            len(variations), _coverage(rule), rule.get("weights")
+        )
+        pick = _chooser("ranges", ranges)
 
         pos, buckets = 0, []
         for j, width in _runs(space, pick):
@@ -1329,12 +1385,6 @@ class _Feature:
             h["suffix"] = seed
         else:
             h["salt"] = seed
-        alts = filter_alts
-        ns = rule.get("namespace")
-        if ns and not rule.get("filters"):
-            ns_id, lo, hi = str(ns[0]), ns[1], ns[2]
-            spans = self.gate(by, "__" + ns_id, 1, True, lambda n: lo <= n < hi) or []
-            alts = [[s] for s in spans]
         base_when = _and(when, _not({"attr": forced_attr, "exists": True}))
         for alt in alts:
             r: dict[str, Any] = {"hash": h, "buckets": buckets, "name": exp_key}
@@ -1488,17 +1538,23 @@ def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, flo
     (one non-negative number per variation summing to about 1) become equal weights.
 
     Source: GrowthBook SDK docs, "getBucketRanges"."""
-    c = 1.0 if coverage is None else float(coverage)
-    c = min(max(c, 0.0), 1.0)
-    valid = (
-        isinstance(weights, list)
-        and len(weights) == n
-        and all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
-            for w in weights
+    c = 1 if coverage is None else coverage
+    c = float(0 if c < 0 else 1 if c > 1 else c)  # clamped first, as the SDK: 1e400 is 1
+    try:
+        valid = (
+            isinstance(weights, list)
+            and len(weights) == n
+            and all(
+                isinstance(w, (int, float))
+                and not isinstance(w, bool)
+                and math.isfinite(w)
+                and w >= 0
+                for w in weights
+            )
+            and 0.99 <= sum(weights) <= 1.01
         )
-        and 0.99 <= sum(weights) <= 1.01
-    )
+    except OverflowError:  # an int past a double (10**400): not a valid weight, as the SDK
+        valid = False
     ws = list(weights) if valid else [1 / n] * n
     out, cum = [], 0.0
     for w in ws:
@@ -1649,12 +1705,89 @@ def _hash_version(v: Any) -> int | None:
 
 
 def _coverage(rule: Mapping[str, Any]) -> Any:
-    """A rule's ``coverage``: null or a number (the SDK compares it with numbers and
-    raises on anything else)."""
+    """A rule's ``coverage`` where the SDK reads it into bucket ranges: null or a number
+    (the SDK compares it with numbers and raises on anything else)."""
     c = rule.get("coverage")
     if c is not None and not isinstance(c, (int, float)):
-        raise _Refuse(f"coverage must be a number, got {type_name(c)} (the SDK raises on it)")
+        raise _At("coverage", f"expected a number, got {type_name(c)} (the SDK raises on it)")
     return c
+
+
+# -- bucket ranges ------------------------------------------------------------------------
+# GrowthBook compares a user's bucket n (a float in [0, 1)) with range bounds in Python
+# (growthbook 4.0.0: ``inRange`` is ``range[0] <= n < range[1]``, ``chooseVariation`` stops
+# at the first range holding n, a namespace is ``[id, start, end]``). The importer makes
+# the same comparisons for every bucket (_runs), so a value is refused exactly where the
+# SDK raises for some bucket (a short list, a bound that is no number, a string) and
+# answered as the SDK answers everywhere else (a bound never reached, ``[2, null]``:
+# ``2 <= n`` is false first). These helpers say what was wrong and where.
+SPAN = "[start, end]"
+NAMESPACE = "[id, start, end]"
+
+
+def _span_fault(where: str, v: Any, shape: str = SPAN, lead: int = 0) -> _At:
+    """The refusal for a span ``v`` (``shape``, its bounds from index ``lead``) whose
+    comparison with a bucket raised."""
+    if not isinstance(v, (list, tuple)):
+        return _At(where, f"expected {shape}, got {type_name(v)}")
+    if len(v) < lead + 2:
+        return _At(where, f"expected {shape}, got a list of {len(v)}")
+    for k in range(lead, lead + 2):
+        if not isinstance(v[k], (int, float)):
+            return _At(f"{where}[{k}]", f"expected a number, got {type_name(v[k])}")
+    return _At(where, f"expected {shape}, got {v!r:.60}")  # pragma: no cover - numbers compare
+
+
+def _in_range(where: str, v: Any, shape: str = SPAN, lead: int = 0) -> Any:
+    """The bucket test "``v[lead] <= n < v[lead + 1]``", refusing (``where``) as it raises."""
+
+    def test(n: float) -> bool:
+        try:
+            return bool(v[lead] <= n < v[lead + 1])
+        except MALFORMED:
+            raise _span_fault(where, v, shape, lead) from None
+
+    return test
+
+
+def _under(where: str, c: Any) -> Any:
+    """The bucket test "``n < c``" (a rollout's coverage), refusing (``where``) as it raises."""
+
+    def test(n: float) -> bool:
+        try:
+            return bool(n < c)
+        except MALFORMED:
+            why = f"expected a number, got {type_name(c)} (the SDK raises on it)"
+            raise _At(where, why) from None
+
+    return test
+
+
+def _anywhere(n: float) -> bool:
+    return True
+
+
+def _chooser(where: str, ranges: Any) -> Any:
+    """GrowthBook's ``chooseVariation``: the index of the first of ``ranges`` holding the
+    bucket, -1 for none; refusing (``where``) as it raises."""
+
+    def pick(n: float) -> int:
+        try:
+            items = list(enumerate(ranges))
+        except MALFORMED:
+            raise _At(where, f"expected a list of {SPAN}, got {type_name(ranges)}") from None
+        for j, r in items:
+            try:
+                if r[0] <= n < r[1]:
+                    return j
+            except MALFORMED:
+                if isinstance(ranges, (list, tuple)):
+                    raise _span_fault(f"{where}[{j}]", r) from None
+                # a string's characters, an object's keys
+                raise _At(where, f"expected a list of {SPAN}, got {type_name(ranges)}") from None
+        return -1
+
+    return pick
 
 
 def _text(v: Any, what: str) -> str:

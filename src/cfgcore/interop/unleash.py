@@ -1131,11 +1131,8 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     for j, v in enumerate(fvariants if isinstance(fvariants, list) else []):
         if isinstance(v, Mapping):
             _context_name(v.get("stickiness"), f"{at}.variants[{j}].stickiness")
-            overrides = v.get("overrides")
-            for k, o in enumerate(overrides if isinstance(overrides, list) else []):
-                if isinstance(o, Mapping):
-                    where = f"{at}.variants[{j}].overrides[{k}].contextName"
-                    _context_name(o.get("contextName"), where)
+            _overrides(v.get("overrides"), f"{at}.variants[{j}].overrides")
+    _dependencies(feat.get("dependencies"), f"{at}.dependencies")
     strategies = feat.get("strategies")
     for i, st in enumerate(strategies if isinstance(strategies, list) else []):
         if not isinstance(st, Mapping):
@@ -1160,6 +1157,60 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         for j, c in enumerate(constraints if missing and isinstance(constraints, list) else []):
             _constraint_types(c, f"{sat}.constraints[{j}]")
         variants_of(st.get("variants"), f"strategies[{i}].variants")
+
+
+def _strings(value: Any, path: str) -> None:
+    """A list of strings (or null), as yggdrasil reads one; _Malformed naming the place."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _Malformed(path, f"expected a list of strings, got {type_name(value)} ({_WHOLE})")
+    for i, x in enumerate(value):
+        if not isinstance(x, str):
+            raise _Malformed(f"{path}[{i}]", f"expected a string, got {type_name(x)} ({_WHOLE})")
+
+
+def _overrides(overrides: Any, path: str) -> None:
+    """A feature variant's ``overrides`` (null, or a list of ``{contextName, values}``)
+    of the types yggdrasil takes: any other makes it reject the whole payload. (Whether
+    ``contextName`` and ``values`` are there at all is checked with the missing fields.)"""
+    if overrides is None:
+        return
+    if not isinstance(overrides, list):
+        raise _Malformed(path, f"expected a list, got {type_name(overrides)} ({_WHOLE})")
+    for k, o in enumerate(overrides):
+        oat = f"{path}[{k}]"
+        if not isinstance(o, Mapping):
+            raise _Malformed(oat, f"expected an object, got {type_name(o)} ({_WHOLE})")
+        name = o.get("contextName")
+        if name is not None and not isinstance(name, str):
+            got = type_name(name)
+            raise _Malformed(f"{oat}.contextName", f"expected a string, got {got} ({_WHOLE})")
+        _context_name(name, f"{oat}.contextName")
+        _strings(o.get("values"), f"{oat}.values")
+
+
+def _dependencies(deps: Any, path: str) -> None:
+    """A feature's ``dependencies`` (null, or a list of ``{feature, enabled?,
+    variants?}``) of the types yggdrasil takes: any other makes it reject the whole
+    payload (checked against it)."""
+    if deps is None:
+        return
+    if not isinstance(deps, list):
+        raise _Malformed(path, f"expected a list, got {type_name(deps)} ({_WHOLE})")
+    for i, d in enumerate(deps):
+        dat = f"{path}[{i}]"
+        if not isinstance(d, Mapping):
+            raise _Malformed(dat, f"expected an object, got {type_name(d)} ({_WHOLE})")
+        parent = d.get("feature")
+        if not isinstance(parent, str):
+            got = type_name(parent) if "feature" in d else "nothing"
+            raise _Malformed(f"{dat}.feature", f"expected a string, got {got} ({_WHOLE})")
+        enabled = d.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            got = type_name(enabled)
+            raise _Malformed(f"{dat}.enabled", f"expected a boolean, got {got} ({_WHOLE})")
+        _strings(d.get("variants"), f"{dat}.variants")
 
 
 def _constraint_types(c: Mapping[str, Any], path: str) -> None:
@@ -1648,9 +1699,13 @@ class _Importer:
         ]  # fmt: skip
         fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
         at = f"features.{name}"
+        # A missing or null "strategies" is an empty list, and an empty list is on for
+        # everyone (while "enabled"): the client specification's 01-simple-examples.json
+        # ("Feature.C should be enabled when strategy missing", "strategies": []), and
+        # yggdrasil, the Unleash Python SDK's engine, which reads a missing key as [].
         strategies = _list(feat.get("strategies"), f"{at}.strategies")
         if not strategies:
-            strategies = [{"name": "default"}]  # Unleash: no strategies means on for everyone
+            strategies = [{"name": "default"}]
         for j, s in enumerate(strategies):
             if len(rules) > MAX_FEATURE_RULES or self.rules_total + len(rules) > MAX_IMPORT_RULES:
                 raise _Malformed(at, self.too_many_rules(len(rules)))
