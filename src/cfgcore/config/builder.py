@@ -253,11 +253,17 @@ class ConfigBuilder:
         *,
         with_flags: bool = True,
         skip_if_unchanged: bool = False,
+        guard: bool = False,
         fingerprint: tuple[Any, ...] | None = None,
     ) -> tuple[Any, Any]:
         """Build a complete new snapshot (and compiled flags) without activating it.
 
         ``fingerprint`` is the caller's :meth:`_fingerprint`, taken just before this call.
+        ``guard`` refuses inputs the live ``previous`` version read that are now gone,
+        dangling or emptied (:func:`reject_truncated`): every rebuild of a live version
+        from the same files (a reload, a profile switch) passes it; only
+        ``load_environment_config``, the deliberate way to accept such a removal, and
+        builds that activate nothing skip it.
         """
         started = time.perf_counter()
         if fingerprint is None:
@@ -298,7 +304,7 @@ class ConfigBuilder:
             return previous, None
         if debug:
             debuglog.files_read(env, texts, flags_file)
-        if skip_if_unchanged and previous.version:
+        if guard and previous.version:
             reject_truncated(
                 texts, flags_file, flags_bytes, previous, env_file_state,
                 env_file_named=dotenv is not None and dotenv.named,

@@ -483,11 +483,19 @@ class ConfigurationManager(ConfigView):
         :class:`ConfigError` and changes nothing for an unknown or invalid profile, and
         ``PermissionError`` (audited) when the access policy does not allow ``actor``
         ``config.profile`` on each profile switched to (``none`` to remove one).
+
+        The switch re-reads every input, so it is refused like a hot reload when one the
+        live version read is gone, a link leading nowhere or emptied (``base.yaml``, the
+        environment file, the flags file, the ``.env`` file): the profile would
+        otherwise go live over a configuration missing that layer.
+        ``load_environment_config`` is the way to accept such a removal on purpose.
         """
         prof, geo = profile_name(profile), profile_name(geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            snap, flags = self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
+            snap, flags = self.builder.build(
+                prev.environment, prof, geo, prev.runtime, prev, guard=True
+            )
             self._check_profiles(prev, snap)
             return snap, flags
 
