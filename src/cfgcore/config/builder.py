@@ -37,7 +37,7 @@ from cfgcore.config.files import FORMATS, Layer, decode_text, parse_layer_text, 
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
-from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
+from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse_path, thaw
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.runtime.flagstore import checksum
@@ -651,7 +651,7 @@ def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
                 continue
             path = (*prefix, key)
             if value is None:
-                dotted = ".".join(str(p) for p in path)
+                dotted = format_path(path)
                 line = None
                 with contextlib.suppress(Exception):
                     line = layer.line_of(path)
@@ -684,7 +684,7 @@ def with_lines(problems: list[Problem], layer: Layer | None) -> list[Problem]:
     for p in problems:
         if p.line is None and p.path and p.file == layer.file:
             with contextlib.suppress(Exception):
-                p = dataclasses.replace(p, line=layer.line_of(tuple(p.path.split("."))))
+                p = dataclasses.replace(p, line=layer.line_of(parse_path(p.path)))
         out.append(p)
     return out
 
@@ -700,7 +700,7 @@ def check_transformed(data: Any, file: str, layer: Layer | None = None) -> None:
     line = None
     if layer is not None:
         with contextlib.suppress(Exception):
-            line = layer.line_of(tuple(path.split(".")))
+            line = layer.line_of(parse_path(path))
     raise ConfigError([Problem(path, message, file=file, line=line)], kind="transform")
 
 
