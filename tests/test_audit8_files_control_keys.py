@@ -33,8 +33,9 @@ def test_a_refused_value_under_such_a_key_is_one_escaped_line(tmp_path):
         m.load_environment_config()
     text = str(err.value)
     assert "\n" not in text and "\x1b" not in text
-    assert "app.x\\nERROR forged line\\x1b[31m: inf is not a finite number" in text
-    assert err.value.problems[0].path == f"app.{KEY}"  # the key as it is
+    # (quoted: the key holds a "[", which a key path shown dotted cannot)
+    assert 'app["x\\nERROR forged line\\x1b[31m"]: inf is not a finite number' in text
+    assert err.value.problems[0].path == f'app["{KEY}"]'  # the key as it is, quoted
 
 
 def test_validate_prints_each_finding_on_one_line(tmp_path, capsys, caplog):

@@ -44,6 +44,7 @@ COVERED = {
     ("Installing", "bash", 1): "skip: an install from a local wheelhouse",
     ("Building wheels", "bash", 0): "skip: builds and tests a wheel per CPython (minutes)",
     ("Using it", "python", 0): "test_using_it",
+    ("Key paths, and keys that hold a dot", "python", 0): "test_key_paths_of_segments",
     ("A/B tests from the command line", "bash", 0): "test_ab_tests_from_the_command_line",
     ("Flag lifecycle: deleting and finding stale flags", "bash", 0): "test_flag_lifecycle",
     ("Flag lifecycle: deleting and finding stale flags", "console", 0): "test_flag_delete_refused",
@@ -183,6 +184,31 @@ def bundled_flags_yaml(cwd, env) -> None:
 
 def test_every_readme_block_is_covered():
     assert set(readme_blocks()) == set(COVERED)
+
+
+def test_key_paths_of_segments(tmp_path, monkeypatch):
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.validation.core import ValidationRule
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "base.yaml").write_text(
+        'loggers:\n  "uvicorn.access": {level: INFO}\nhosts:\n  db.internal: {port: 5432}\n'
+    )
+    (d / "development.yaml").write_text("{}\n")
+    manager = ConfigurationManager(str(d), environ={}, validate=False, record_usage=False)
+    try:
+        manager.load_environment_config("development")
+        code = block("Key paths, and keys that hold a dot", "python")
+        exec(code, {"manager": manager, "ValidationRule": ValidationRule})
+        assert manager["loggers"]["uvicorn.access"]["level"] == "DEBUG"
+        assert manager.get("loggers.uvicorn.access.level") is None  # "is another path"
+        assert manager.explain(("loggers", "uvicorn.access", "level")).key == (
+            'loggers["uvicorn.access"].level'
+        )
+    finally:
+        manager.close()
 
 
 def test_two_commands_demo(user_dir):

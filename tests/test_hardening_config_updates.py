@@ -56,7 +56,7 @@ def test_update_refuses_values_a_file_could_not_hold(manager, value):
     json.dumps(dict(manager.get("app")))
 
 
-@pytest.mark.parametrize("key_path", [None, "", 5, ("app", "k"), b"app.k"])
+@pytest.mark.parametrize("key_path", [None, "", 5, ("app", 5), b"app.k"])
 def test_update_refuses_a_key_path_that_is_not_a_nonempty_str(manager, key_path):
     assert manager.update_config(key_path, 1) is False
     assert "key path" in str(manager.last_error)

@@ -20,4 +20,5 @@ class LiveReads:
     _snap: Any
     def __getitem__(self, key: Any) -> Any: ...
     def get(self, key: Any, default: Any = None) -> Any:
-        """Value at dotted ``key``, else ``default``. Never raises."""
+        """Value at dotted ``key`` (or a tuple/list of segments), else ``default``.
+        Never raises."""

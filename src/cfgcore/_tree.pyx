@@ -171,7 +171,7 @@ cdef class LiveReads:
 
     cdef object _live
     cdef object _tree  # the live tree, or None before the first load
-    cdef dict _flat  # the live snapshot's read cache: dotted key -> value or ABSENT
+    cdef dict _flat  # the live snapshot's read cache: dotted key (or tuple) -> value or ABSENT
 
     @property
     def _snap(self):
@@ -208,9 +208,13 @@ cdef class LiveReads:
 
     def get(self, key, default=None):
         """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+        A tuple or list of segments names a key that holds a dot:
+        ``get(("loggers", "uvicorn.access", "level"))``.
 
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
-        costs one dict lookup after the first.
+        costs one dict lookup after the first. A tuple is looked up in the same cache
+        (its hash is computed on each read: a little slower than a text key); a list,
+        which cannot be a dict key, always takes the slow path.
         """
         cdef PyObject* found
         cdef dict flat = self._flat

@@ -8,6 +8,7 @@ line, so a caller can show all problems at once instead of fixing them one by on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 #: Why an input was refused, as a closed set (metrics label refusals with it):
@@ -39,6 +40,81 @@ REASON_CLASSES = (
     "denied",
     "other",
 )
+
+
+# --------------------------------------------------------------------------- key paths
+#
+# A key path is shown dotted (``a.b.0.c``: list items by their index). A key may itself
+# hold a dot (a logger ``uvicorn.access``, a hostname, a Java-style property name), and
+# then the dotted form names another path, so such a segment is shown quoted in
+# brackets: ``loggers["uvicorn.access"].level``. So is a segment holding ``[`` (which
+# would read as the start of one) and the empty key. Inside the quotes ``"`` and ``\``
+# are escaped with a backslash. This is the one rendering of key paths in messages,
+# explain output, change events and the audit log; :func:`parse_key_path` reads it back.
+
+
+def plain_segment(seg: object) -> bool:
+    """Whether a key path segment is shown as it is (not quoted: :func:`format_key_path`)."""
+    return not isinstance(seg, str) or (seg != "" and "." not in seg and "[" not in seg)
+
+
+def format_key_path(path: Iterable[object]) -> str:
+    """A key path's segments as text: ``("a", "b", 0)`` -> ``"a.b.0"``, and a segment
+    the dotted form cannot show quoted: ``("loggers", "uvicorn.access", "level")`` ->
+    ``'loggers["uvicorn.access"].level'``.
+
+    >>> format_key_path(("a", "", "x.y", 'say "hi"'))
+    'a[""]["x.y"].say "hi"'
+    """
+    out: list[str] = []
+    for seg in path:
+        if plain_segment(seg):
+            text = seg if type(seg) is str else str(seg)
+            out.append("." + text if out else text)
+        else:
+            text = str.__str__(seg)  # type: ignore[arg-type]  # a str (plain_segment)
+            out.append('["' + text.replace("\\", "\\\\").replace('"', '\\"') + '"]')
+    return "".join(out)
+
+
+def parse_key_path(text: str) -> tuple[str, ...]:
+    """The segments :func:`format_key_path` rendered ``text`` from (list indices as
+    digit strings, as :func:`cfgcore.config.tree.split_path` gives them). A text that is
+    not such a rendering is split on every dot, as a dotted key path is.
+
+    >>> parse_key_path('loggers["uvicorn.access"].level')
+    ('loggers', 'uvicorn.access', 'level')
+    """
+    if "[" not in text:
+        return tuple(text.split(".")) if text else ()
+    segs: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if text.startswith('["', i):
+            j, buf = i + 2, []
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            if not text.startswith('"]', j):
+                return tuple(text.split("."))
+            segs.append("".join(buf))
+            i = j + 2
+        else:
+            j = i
+            while j < n and text[j] not in ".[":
+                j += 1
+            segs.append(text[i:j])
+            i = j
+        if i >= n:
+            return tuple(segs)
+        if text[i] == ".":
+            i += 1
+            if i >= n or text.startswith('["', i):  # "a." or 'a.["b"]': not a rendering
+                return tuple(text.split("."))
+        elif not text.startswith('["', i):
+            return tuple(text.split("."))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cfgcore.cli import CommandError
-from cfgcore.config.tree import did_you_mean, key_paths
+from cfgcore.config.tree import did_you_mean, key_paths, parse_path
 
 __all__ = ["did_you_mean", "register"]
 
@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
     """Add the configuration manager's subcommands."""
     p = subparsers.add_parser("show", help="print the merged configuration (secrets redacted)")
     _common(p, validation=True)
-    p.add_argument("key", nargs="?", help="only this section (dotted path)")
+    p.add_argument("key", nargs="?", help="only this section (key path, as for get)")
     p.add_argument(
         "--format", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)"
     )
@@ -75,13 +75,15 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("get", help="print one value (JSON for sections and lists)")
     _common(p, validation=True)
     p.add_argument(
-        "key", help="dotted key path, e.g. music_streaming.audio_quality.premium_bitrate"
+        "key",
+        help="dotted key path, e.g. music_streaming.audio_quality.premium_bitrate; a key "
+        "that holds a dot quoted, as errors show it: 'loggers[\"uvicorn.access\"].level'",
     )
     p.set_defaults(func=_cmd_get)
 
     p = subparsers.add_parser("explain", help="which layer and file:line set a key")
     _common(p, validation=True)
-    p.add_argument("key", help="dotted key path")
+    p.add_argument("key", help="key path, as for get")
     p.set_defaults(func=_cmd_explain)
 
     p = subparsers.add_parser(
@@ -253,13 +255,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
     key = args.key or ""
     value = manager.config if not key else _require(manager, key)
-    sys.stdout.write(_dump(redact(key, value), args.format).rstrip("\n") + "\n")
+    sys.stdout.write(_dump(redact(parse_path(key), value), args.format).rstrip("\n") + "\n")
     return 0
 
 
 def _require(manager: Any, key: str) -> Any:
     missing = object()
-    value = manager.get(key, missing)
+    # A key holding a dot is written as errors show it (loggers["uvicorn.access"].level);
+    # a plain dotted path splits on every dot, as get() splits it.
+    value = manager.get(parse_path(key), missing)
     if value is missing:
         hint = did_you_mean(key, key_paths(manager.config))
         raise CommandError(f"{key}: not set in environment {manager.environment!r}{hint}")
@@ -270,7 +274,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
     from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
-    value = redact(args.key, _require(manager, args.key))
+    value = redact(parse_path(args.key), _require(manager, args.key))
     if isinstance(value, dict | list):
         print(_dump(value, "json"))
     else:
@@ -282,7 +286,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from cfgcore.runtime.redaction import redact
 
     manager = _load(args)
-    prov = manager.explain(args.key)
+    prov = manager.explain(parse_path(args.key))
     if not prov.found and not prov.chain:
         hint = did_you_mean(args.key, key_paths(manager.config))
         where = f"environment {manager.environment!r}"

@@ -37,7 +37,7 @@ from cfgcore.config.files import FORMATS, Layer, decode_text, parse_layer_text, 
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer
-from cfgcore.config.tree import deep_merge, freeze, get_path, thaw
+from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse_path, thaw
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.runtime.flagstore import checksum
@@ -253,11 +253,17 @@ class ConfigBuilder:
         *,
         with_flags: bool = True,
         skip_if_unchanged: bool = False,
+        guard: bool = False,
         fingerprint: tuple[Any, ...] | None = None,
     ) -> tuple[Any, Any]:
         """Build a complete new snapshot (and compiled flags) without activating it.
 
         ``fingerprint`` is the caller's :meth:`_fingerprint`, taken just before this call.
+        ``guard`` refuses inputs the live ``previous`` version read that are now gone,
+        dangling or emptied (:func:`reject_truncated`): every rebuild of a live version
+        from the same files (a reload, a profile switch) passes it; only
+        ``load_environment_config``, the deliberate way to accept such a removal, and
+        builds that activate nothing skip it.
         """
         started = time.perf_counter()
         if fingerprint is None:
@@ -298,7 +304,7 @@ class ConfigBuilder:
             return previous, None
         if debug:
             debuglog.files_read(env, texts, flags_file)
-        if skip_if_unchanged and previous.version:
+        if guard and previous.version:
             reject_truncated(
                 texts, flags_file, flags_bytes, previous, env_file_state,
                 env_file_named=dotenv is not None and dotenv.named,
@@ -645,7 +651,7 @@ def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:
                 continue
             path = (*prefix, key)
             if value is None:
-                dotted = ".".join(str(p) for p in path)
+                dotted = format_path(path)
                 line = None
                 with contextlib.suppress(Exception):
                     line = layer.line_of(path)
@@ -678,7 +684,7 @@ def with_lines(problems: list[Problem], layer: Layer | None) -> list[Problem]:
     for p in problems:
         if p.line is None and p.path and p.file == layer.file:
             with contextlib.suppress(Exception):
-                p = dataclasses.replace(p, line=layer.line_of(tuple(p.path.split("."))))
+                p = dataclasses.replace(p, line=layer.line_of(parse_path(p.path)))
         out.append(p)
     return out
 
@@ -694,7 +700,7 @@ def check_transformed(data: Any, file: str, layer: Layer | None = None) -> None:
     line = None
     if layer is not None:
         with contextlib.suppress(Exception):
-            line = layer.line_of(tuple(path.split(".")))
+            line = layer.line_of(parse_path(path))
     raise ConfigError([Problem(path, message, file=file, line=line)], kind="transform")
 
 

@@ -25,7 +25,7 @@ from cfgcore.config.environ import parse_env_value, ref_names, with_refs
 from cfgcore.config.files import Layer
 from cfgcore.config.provenance import explain
 from cfgcore.config.state import ConfigSnapshot
-from cfgcore.config.tree import diff_trees, get_path, type_compatible
+from cfgcore.config.tree import diff_trees, get_path, parse_path, type_compatible
 from cfgcore.errors import Problem
 
 __all__ = [
@@ -118,7 +118,7 @@ def _log_new_typos(
     for r in getattr(report, "results", ()):
         if r.rule_id != "structure.unknown_key" or r.is_valid or not r.key_path:
             continue
-        path = tuple(r.key_path.split("."))
+        path = parse_path(r.key_path)
         if previous.version and get_path(previous.config, path, _ABSENT) is not _ABSENT:
             continue
         fix = f" (fix: {r.suggested_fix})" if r.suggested_fix else ""
@@ -234,7 +234,9 @@ def problem(
     layers know it."""
     file = line = None
     try:
-        prov = explain(list(layers), key, config if config is not None else {})
+        # The rendered path read back: a key holding a dot is shown quoted
+        # (loggers["uvicorn.access"].level), and split on every dot it named no layer.
+        prov = explain(list(layers), parse_path(key), config if config is not None else {})
         if prov.winner is not None:
             file, line = prov.winner.file, prov.winner.line
             if file is None and prov.winner.source:

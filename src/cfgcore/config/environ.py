@@ -115,6 +115,11 @@ def unread_problem(raw: str) -> str | None:
 _ENV_FILE = "<environment>"
 
 
+def _shown_name(var: str) -> str:
+    """A variable's name in a message: at most 80 characters."""
+    return var if len(var) <= 80 else var[:77] + "..."
+
+
 def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any]) -> Layer:
     """Build the environment-variable layer from ``<PREFIX>__A__B=value`` variables.
 
@@ -158,6 +163,23 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         if any(not p for p in parts):
             problems.append(
                 Problem(path="", message=f"malformed variable name {var}", file=_ENV_FILE)
+            )
+            continue
+        if any("." in p for p in parts):
+            # A dot in a name (possible in Docker and Kubernetes env, not in a shell) made
+            # one top-level key "server.port" that no dotted path reaches. The name
+            # cannot quote a segment, so it is refused with the spelling meant.
+            meant = marker + "__".join(p.replace(".", "__") for p in parts)
+            problems.append(
+                Problem(
+                    path="",
+                    message=(
+                        f"environment variable {_shown_name(var)} has a '.' in its name: "
+                        f"{marker} variables separate keys with '__' (write {_shown_name(meant)});"
+                        " a key that holds a dot cannot be set by an environment variable"
+                    ),
+                    file=_ENV_FILE,
+                )
             )
             continue
         if len(parts) > MAX_DEPTH:

@@ -18,7 +18,7 @@ from datetime import time as _time
 from typing import TYPE_CHECKING, Any
 
 from cfgcore.config.tree import DELETE, REPLACE, escape_markers, list_index
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path, parse_key_path
 from cfgcore.runtime.atomicio import read_regular
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ def parse_layer_text(text: str, fmt: str, file: str) -> Layer:
     if problem is not None:
         path, message = problem
         try:
-            line = layer.line_of(tuple(path.split(".")))
+            line = layer.line_of(parse_key_path(path))
         except RecursionError:  # the line index recurses; too deep to say where
             line = None
         raise ConfigError([Problem(path, message, file=file, line=line)], kind="limits")
@@ -360,7 +360,7 @@ def tree_problem(
         if level >= MAX_DEPTH:
             if not depth:
                 continue
-            shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
+            shown = _dotted(path[:6]) + (".…" if len(path) > 6 else "")
             return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):
             if depth:
@@ -503,7 +503,8 @@ def _encodable(text: str) -> bool:
 
 def _dotted(path: tuple[Any, ...]) -> str:
     # A refused key may hold a lone surrogate: the path must be writable in the error.
-    return ".".join(str(p) for p in path).encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = format_key_path(path)
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _LONG_INT = re.compile(r"(?<![\w.\"'])[-+]?\d[\d_]{99,}")

@@ -483,11 +483,19 @@ class ConfigurationManager(ConfigView):
         :class:`ConfigError` and changes nothing for an unknown or invalid profile, and
         ``PermissionError`` (audited) when the access policy does not allow ``actor``
         ``config.profile`` on each profile switched to (``none`` to remove one).
+
+        The switch re-reads every input, so it is refused like a hot reload when one the
+        live version read is gone, a link leading nowhere or emptied (``base.yaml``, the
+        environment file, the flags file, the ``.env`` file): the profile would
+        otherwise go live over a configuration missing that layer.
+        ``load_environment_config`` is the way to accept such a removal on purpose.
         """
         prof, geo = profile_name(profile), profile_name(geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            snap, flags = self.builder.build(prev.environment, prof, geo, prev.runtime, prev)
+            snap, flags = self.builder.build(
+                prev.environment, prof, geo, prev.runtime, prev, guard=True
+            )
             self._check_profiles(prev, snap)
             return snap, flags
 
@@ -553,9 +561,18 @@ class ConfigurationManager(ConfigView):
 
     @guarded("config.update", lambda self, key_path, value, **kw: _update_checks(key_path, value))
     def update_config(
-        self, key_path: str, value: Any, *, source: str = "update_config", actor: str | None = None
+        self,
+        key_path: str | tuple[str, ...] | list[str],
+        value: Any,
+        *,
+        source: str = "update_config",
+        actor: str | None = None,
     ) -> bool:
         """Set ``key_path`` to ``value`` at runtime, validated; True if applied.
+
+        A dotted ``key_path`` nests (``"c.d"`` is key ``d`` under ``c``); a tuple or list
+        of segments names keys that hold a dot: ``update_config(("loggers",
+        "uvicorn.access", "level"), "DEBUG")``.
 
         On failure nothing changes, :attr:`last_error` holds the reason and False is
         returned. Runtime updates sit on top of every other layer and survive hot
@@ -571,21 +588,22 @@ class ConfigurationManager(ConfigView):
             # Judged, split and named as the text it holds: a subclass's own methods
             # (split, encode, __eq__) may say anything to the policy and the audit log.
             key_path = str.__str__(key_path)
-        path = split_path(key_path) if isinstance(key_path, str) else ()
+        path = _update_path(key_path)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
-            if not isinstance(key_path, str) or not key_path:
+            if not path:
                 raise ConfigError(
                     [
                         Problem(
                             "",
-                            f"the key path must be a non-empty dotted string, got {key_path!r}",
+                            "the key path must be a non-empty dotted string or a tuple of "
+                            f"text segments, got {_shown(key_path)}",
                             file=f"<{source}>",
                         )
                     ]
                 )
             if any(p == "" for p in path):
-                raise ConfigError([Problem(str(key_path), "empty key path segment")])
+                raise ConfigError([Problem(_target(key_path), "empty key path segment")])
             _refuse_unusable(value, path, source)
             # Stored as the plain value it holds, as a file's would be: a caller's
             # subclass answered later reads and diffs with its own methods.
@@ -609,7 +627,7 @@ class ConfigurationManager(ConfigView):
                 )
                 # A ${VAR} may resolve to "__delete__" (or a map with markers): the
                 # policy judges what the update does, not how it was written.
-                for action, target in config_change(_target(key_path), new):
+                for action, target in config_change(_policy_target(key_path), new):
                     check(current_actor() or "", action, target, self.audit)
             refs = refs_without(prev.refs, [path])
             refs.update(found)
@@ -682,7 +700,7 @@ class ConfigurationManager(ConfigView):
             new_tree = freeze_served(plain)
             overrides = _structural_diff(prev.config, new_tree)
             for changed in overrides:  # PermissionError: nothing changes, the denial is audited
-                check(current_actor() or "", "config.replace", format_path(changed), self.audit)
+                check(current_actor() or "", "config.replace", _policy_target(changed), self.audit)
             refs = refs_without(prev.refs, list(overrides))
             return runtime_snapshot(prev, new_tree, overrides, source, refs), None
 
@@ -817,22 +835,22 @@ def _update_checks(key_path: Any, value: Any) -> list[tuple[str, str]]:
     the call hung (and grew until memory ran out); the update itself refuses both
     (``tree_problem``). Any other value, however deep, is judged path by path."""
     if isinstance(value, dict) and (_contains_itself(value) or expands_too_far(value)):
-        return [("config.update", _target(key_path))]
+        return [("config.update", _policy_target(key_path))]
     # Judged as the plain value the update stores (a value the update refuses for its
     # shape, as it is). One whose own methods raise while it is judged is checked as a
     # plain update: the update refuses it, naming the key path.
     try:
         if tree_problem(value) is None:
             value = plain_value(value)
-        return config_change(_target(key_path), value)
+        return config_change(_policy_target(key_path), value)
     except Exception:
-        return [("config.update", _target(key_path))]
+        return [("config.update", _policy_target(key_path))]
 
 
 _REFUSED = object()
 
 
-def _plain_or_refused(value: Any, key_path: str, source: str) -> Any:
+def _plain_or_refused(value: Any, key_path: Any, source: str) -> Any:
     """:func:`plain_value` of an update's ``value``; a ConfigError naming the key path
     when the value's own methods raise while it is read."""
     try:
@@ -874,15 +892,61 @@ def _contains_itself(value: Any) -> bool:
     return False
 
 
-def _target(key_path: Any) -> str:
-    """``key_path`` as the policy, the audit log and listeners name it (a lone
-    surrogate escaped: the audit log could not write it, and raised)."""
-    if not isinstance(key_path, str):
+def _update_path(key_path: Any) -> tuple[str, ...]:
+    """The segments ``update_config`` sets: a dotted text split on every dot, a tuple or
+    list of text segments as they are; ``()`` for anything else (refused)."""
+    if isinstance(key_path, str):
+        return split_path(key_path)
+    if type(key_path) is tuple or type(key_path) is list:
+        path = split_path(key_path)
+        if all(type(seg) is str for seg in path):
+            return path
+    return ()
+
+
+def _shown(key_path: Any) -> str:
+    """``repr(key_path)`` for a message; never raises (a caller's object may)."""
+    try:
         return repr(key_path)
-    key_path = str.__str__(key_path)  # the text a subclass holds, not what it says
-    if str.isascii(key_path) or _encodable(key_path):
-        return key_path
-    return key_path.encode("utf-8", "backslashreplace").decode("utf-8")
+    except Exception:
+        return f"a {type(key_path).__name__}"
+
+
+def _escaped(text: str) -> str:
+    """``text`` with a lone surrogate escaped: the audit log could not write it, and
+    raised."""
+    if str.isascii(text) or _encodable(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _target(key_path: Any) -> str:
+    """``key_path`` as the audit log, listeners and messages name it: a dotted text as
+    given, segments rendered (``loggers["uvicorn.access"].level``: :func:`format_path`)."""
+    if isinstance(key_path, str):
+        return _escaped(str.__str__(key_path))  # the text a subclass holds, not what it says
+    if type(key_path) is tuple or type(key_path) is list:
+        try:
+            return _escaped(format_path(split_path(key_path)))
+        except Exception:  # a segment whose own methods raise
+            pass
+    return _shown(key_path)
+
+
+def _policy_target(key_path: Any) -> str:
+    """``key_path`` as the access policy judges it: the dotted text, segments joined with
+    dots whatever they hold. Policy targets are ``fnmatch`` patterns over dotted paths
+    (``loggers.*``, where ``*`` crosses dots), in which ``[`` opens a character class:
+    a rendered ``loggers["uvicorn.access"]`` escaped every rule written for the
+    ``loggers`` section, so a key holding a dot is judged as its dotted spelling."""
+    if type(key_path) is tuple or type(key_path) is list:
+        try:
+            return _escaped(
+                ".".join(str.__str__(s) if isinstance(s, str) else str(s) for s in key_path)
+            )
+        except Exception:
+            return _shown(key_path)
+    return _target(key_path)
 
 
 def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
@@ -897,11 +961,11 @@ def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
         isinstance(p, str) and (str.isascii(p) or _encodable(p)) for p in path
     ):
         # The value's keys are judged by tree_problem; the path's own segments here.
-        found = _target(".".join(map(str, path))), f"key path {_NOT_UNICODE}"
+        found = _escaped(format_path(path)), f"key path {_NOT_UNICODE}"
     if found is None and len(path) > MAX_DEPTH:
         # A key path deeper than a file may nest (thousands of segments exhausted the
         # stack while the update was applied: RecursionError, not False).
-        shown = ".".join(str(p) for p in path[:6]) + ".…"
+        shown = format_path(path[:6]) + ".…"
         found = shown, f"key path nests more than {MAX_DEPTH} levels deep"
     if found is not None:
         where, message = found

@@ -5,6 +5,7 @@ the top down.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ class Provenance:
         return "\n".join(lines)
 
 
-def explain(layers: list[Layer], key: str | tuple[Any, ...], merged: Any) -> Provenance:
+def explain(layers: list[Layer], key: str | Sequence[Any], merged: Any) -> Provenance:
     """Provenance of ``key`` given the layers (bottom first) and their merged result."""
     path = split_path(key)
     chain: list[Origin] = []

@@ -128,7 +128,7 @@ class ReloadController:
                 taken[0] = stamp
                 snap, flags = m.builder.build(
                     env, prev.profile, prev.geographic_profile, prev.runtime,
-                    prev, skip_if_unchanged=True, fingerprint=stamp,
+                    prev, skip_if_unchanged=True, guard=True, fingerprint=stamp,
                 )  # fmt: skip
                 if snap is prev:
                     # Touched, not changed: the poll must not re-read everything. The

@@ -40,7 +40,7 @@ class ConfigSnapshot:
     loaded_at: float
     refs: Mapping[tuple[Any, ...], str] = field(default_factory=dict, repr=False)
     env_names: frozenset[str] = field(default=frozenset(), repr=False)
-    flat: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    flat: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def runtime(self) -> Layer:

@@ -38,7 +38,7 @@ from cfgcore._frozen import (  # noqa: F401 - the frozen containers' historical 
     thaw,
 )
 from cfgcore._names import intern as _intern
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path, parse_key_path
 
 DELETE = "__delete__"
 REPLACE = "__replace__"
@@ -250,33 +250,46 @@ def _nearest(word: str, candidates: list[str]) -> list[str]:
     return list(chosen)
 
 
-def key_paths(tree: Any, prefix: str = "") -> list[str]:
-    """Every dotted key path of the mappings in ``tree`` (for suggestions)."""
+def key_paths(tree: Any, prefix: tuple[Any, ...] = ()) -> list[str]:
+    """Every key path of the mappings in ``tree``, rendered (:func:`format_path`), for
+    suggestions."""
     paths = []
     if isinstance(tree, Mapping):
         for k, v in tree.items():
-            path = f"{prefix}.{k}" if prefix else str(k)
-            paths.append(path)
+            path = (*prefix, k)
+            paths.append(format_path(path))
             paths.extend(key_paths(v, path))
     return paths
 
 
 def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
-    """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list is taken as already split.
+    """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list of segments is taken as already
+    split, the way to name a key that holds a dot: ``("loggers", "uvicorn.access")``.
 
     A subclass of ``str`` is split as the text it holds (``str.__str__``): its own
     ``split`` may return anything, and the segments became keys of the runtime layer.
+    A segment of a tuple/list that is a ``str`` subclass is taken as its text too.
     """
     if isinstance(key, str):
         if type(key) is not str:
             key = str.__str__(key)
         return tuple(key.split(".")) if key else ()
-    return tuple(key)
+    return tuple(
+        str.__str__(seg) if isinstance(seg, str) and type(seg) is not str else seg for seg in key
+    )
 
 
 def format_path(path: Iterable[Any]) -> str:
-    """``("a", "b", 0)`` -> ``"a.b.0"``."""
-    return ".".join(str(p) for p in path)
+    """``("a", "b", 0)`` -> ``"a.b.0"``; a segment holding a dot or ``[`` (or empty)
+    quoted: ``("loggers", "uvicorn.access")`` -> ``'loggers["uvicorn.access"]'``
+    (:func:`cfgcore.errors.format_key_path`; :func:`parse_path` reads it back)."""
+    return format_key_path(path)
+
+
+def parse_path(text: str) -> tuple[str, ...]:
+    """The segments of a key path :func:`format_path` rendered (an error's path, a change
+    event's key); a plain dotted text split on every dot."""
+    return parse_key_path(text)
 
 
 def list_index(seg: Any, size: int) -> int | None:

@@ -18,7 +18,15 @@ from cfgcore._env import NO_EXTENSIONS
 from cfgcore.config import checks
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.state import ConfigSnapshot
-from cfgcore.config.tree import FrozenDict, did_you_mean, get_path, key_paths, split_path, thaw
+from cfgcore.config.tree import (
+    FrozenDict,
+    did_you_mean,
+    format_path,
+    get_path,
+    key_paths,
+    split_path,
+    thaw,
+)
 from cfgcore.errors import ConfigError, ConfigKeyError, Problem
 
 __all__ = ["ConfigView"]
@@ -38,15 +46,17 @@ class PyLiveReads:
     def _get_slow(self, key: Any, default: Any) -> Any:
         raise NotImplementedError
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str | tuple[Any, ...] | list[Any], default: Any = None) -> Any:
         """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
+        A tuple or list of segments names a key that holds a dot:
+        ``get(("loggers", "uvicorn.access", "level"))``.
 
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
         costs one dict lookup after the first.
         """
         try:
             value = self._snap.flat[key]
-        except (KeyError, TypeError):
+        except Exception:  # missing, or a key that cannot be hashed: the slow path
             return self._get_slow(key, default)
         return default if value is ABSENT else value
 
@@ -112,7 +122,7 @@ class ConfigView(LiveReads):
         try:
             snap = self._snap if self._snap.version else self._ensure_loaded()
             value = get_path(snap.config, split_path(key), ABSENT)
-            if value is not ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT:
+            if (value is not ABSENT or len(snap.flat) < _FLAT_CACHE_LIMIT) and _cacheable(key):
                 snap.flat[key] = value
         except Exception:  # bad key types, failed lazy load: a read never raises
             return default
@@ -159,9 +169,10 @@ class ConfigView(LiveReads):
         """Environment of the active configuration."""
         return self._current().environment
 
-    def section(self, key: str, type: type[Any] | None = None) -> Any:
-        """The sub-tree at ``key``; with ``type`` (a msgspec Struct, dataclass...) decoded
-        with ``msgspec.convert`` (keys the type does not declare are ignored)."""
+    def section(self, key: str | tuple[Any, ...] | list[Any], type: type[Any] | None = None) -> Any:
+        """The sub-tree at ``key`` (dotted, or a tuple/list of segments as :meth:`get`
+        takes); with ``type`` (a msgspec Struct, dataclass...) decoded with
+        ``msgspec.convert`` (keys the type does not declare are ignored)."""
         snap = self._current()
         try:
             value = get_path(snap.config, split_path(key))
@@ -173,7 +184,7 @@ class ConfigView(LiveReads):
             return msgspec.convert(thaw(value), type=type, str_keys=True)
         except msgspec.ValidationError as exc:
             sub = checks.msgspec_path(exc)
-            where = f"{key}.{sub}" if sub else key
+            where = format_path((*split_path(key), *(sub.split(".") if sub else ())))
             raise ConfigError([checks.problem(where, str(exc), snap.layers, snap.config)]) from None
 
     def typed(self) -> Any:
@@ -201,9 +212,10 @@ class ConfigView(LiveReads):
             snap.flat[_TYPED] = view
         return view
 
-    def explain(self, key: str) -> Provenance:
+    def explain(self, key: str | tuple[Any, ...] | list[Any]) -> Provenance:
         """Which layer and file:line (or environment variable, or runtime update) set
-        ``key``, and what it overrides. ``str()`` of the result is a readable report."""
+        ``key`` (dotted, or a tuple/list of segments as :meth:`get` takes), and what it
+        overrides. ``str()`` of the result is a readable report."""
         snap = self._current()
         return explain(list(snap.layers), key, snap.config)
 
@@ -266,7 +278,7 @@ def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> C
     closest key paths that are set. With ``top_level`` (``manager[key]``, which reads
     one top-level key), a key path that is set says so and how to read it, instead of
     "not set" with itself as the closest key."""
-    shown = key if isinstance(key, str) else ".".join(map(str, key))
+    shown = key if isinstance(key, str) else _shown_path(key)
     # Named after the environment's file: the place to add the key.
     file = snap.files[-1] if snap.files else None
     if top_level and _is_set(snap.config, key):
@@ -278,6 +290,24 @@ def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> C
     hint = did_you_mean(shown, key_paths(snap.config))
     where = f"environment {snap.environment!r}" if snap.environment else "the configuration"
     return ConfigKeyError([Problem(shown, f"not set in {where}{hint}", file=file)])
+
+
+def _cacheable(key: Any) -> bool:
+    """Whether ``get``'s read cache may keep ``key``: a ``str``, or a tuple of ``str``
+    and ``int`` segments (those types exactly). The cache compares keys with ``==``,
+    for which ``("l", True)``, ``("l", 1.0)`` and ``("l", 1)`` are one key: the first
+    read's answer (``True`` indexes no list) was served for the others."""
+    if type(key) is str:
+        return True
+    return type(key) is tuple and all(type(seg) is str or type(seg) is int for seg in key)
+
+
+def _shown_path(key: Any) -> str:
+    """A key path given as segments, as messages show it (never raises)."""
+    try:
+        return format_path(split_path(key))
+    except Exception:
+        return repr(key)
 
 
 def _is_set(config: Any, key: Any) -> bool:

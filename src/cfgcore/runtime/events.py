@@ -48,10 +48,12 @@ MAX_BACKLOG = 10_000
 class ConfigChangeEvent:
     """One change to live configuration, or one rejected reload.
 
-    ``config_path`` is the dotted key path that changed (for ``kind == "error"``: the
-    file that was rejected, or ``""``); ``source`` says what caused it (``update_config``,
-    ``reload``, ``profile``, ``set_active_config``, ``migration``, ...); ``version`` is
-    the snapshot version the change belongs to; ``timestamp`` is ``time.time()``.
+    ``config_path`` is the dotted key path that changed, a key holding a dot quoted
+    (``loggers["uvicorn.access"].level``; :func:`cfgcore.errors.parse_key_path` gives
+    its segments); for ``kind == "error"``: the file that was rejected, or ``""``;
+    ``source`` says what caused it (``update_config``, ``reload``, ``profile``,
+    ``set_active_config``, ``migration``, ...); ``version`` is the snapshot version the
+    change belongs to; ``timestamp`` is ``time.time()``.
     ``kind`` is ``change`` (one changed leaf), ``error`` (a rejected input: the exception
     is in ``error``, both values are ``None``), ``flags`` (the flags file was recompiled
     and swapped; ``config_path`` is the file) or ``load`` (audit log only: an environment

@@ -10,6 +10,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from cfgcore.errors import parse_key_path
 from cfgcore.runtime import secrets as _secrets
 
 REDACTED = "***redacted***"
@@ -365,7 +366,8 @@ def _secret_path(key: str) -> bool:
     """Is the value at dotted ``key`` masked: its name says it is a secret
     (:func:`names_secret`) or may hold one (:func:`may_hold_secret`), or it sits under
     a secret's key (``db.password.value``: the map under ``password`` is the secret)."""
-    segs = key.split(".")
+    # A key path as cfgcore shows it: a key holding a dot quoted (a["b.c"].d).
+    segs = list(parse_key_path(key)) if "[" in key else key.split(".")
     last, parent = segs[-1], (segs[-2] if len(segs) > 1 else "")
     if names_secret(last, parent) or may_hold_secret(last):
         return True

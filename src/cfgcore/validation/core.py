@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfgcore.errors import ConfigValidationError, Problem
+from cfgcore.errors import ConfigValidationError, Problem, format_key_path, plain_segment
 
 __all__ = [
     "BLOCKING_SEVERITIES",
@@ -141,7 +141,7 @@ class ValidationRule:
         description: str | None = None,
         *,
         env_severity: Mapping[str, str] | None = None,
-        key_path: str = "",
+        key_path: str | tuple[str, ...] | list[str] = "",
     ) -> None:
         if not isinstance(rule_id, str) or not rule_id:
             raise ValueError("a validation rule needs a non-empty string rule_id")
@@ -155,7 +155,7 @@ class ValidationRule:
             if name is None:
                 raise ValueError(f"bad environment name {env!r} in env_severity")
             self.env_severity[name] = _check_severity(level, allow_off=True)
-        self.key_path = key_path
+        self.key_path = _rendered(key_path)
 
     def validate(self, config: Mapping[str, Any], context: Any = None) -> list[ValidationResult]:
         """Check ``config`` and return the findings (an empty list when all is well)."""
@@ -174,11 +174,13 @@ class ValidationRule:
         is_valid: bool,
         message: str,
         suggested_fix: str | None = None,
-        key_path: str | None = None,
+        key_path: str | tuple[str, ...] | list[str] | None = None,
         severity: str | None = None,
     ) -> ValidationResult:
-        """A result attributed to this rule (default level: the rule's ``severity``)."""
-        path = self.key_path if key_path is None else key_path
+        """A result attributed to this rule (default level: the rule's ``severity``).
+        ``key_path`` (and the rule's own) is a dotted text, or a tuple/list of segments
+        for keys that hold a dot, shown as ``loggers["uvicorn.access"].level``."""
+        path = self.key_path if key_path is None else _rendered(key_path)
         return ValidationResult(
             rule_id=self.rule_id,
             severity=_check_severity(severity) if severity is not None else self.severity,
@@ -274,9 +276,19 @@ def sort_results(results: Iterable[ValidationResult]) -> list[ValidationResult]:
 def join_path(parent: str, key: Any) -> str:
     """``parent.key``; list items are ``parent.0`` (the form ``manager.get``/``explain`` take).
 
-    Keys that would be ambiguous in dotted form are quoted.
+    A key that would be ambiguous in dotted form (holding a dot or ``[``, or empty) is
+    quoted as every key path cfgcore shows is: ``parent["uvicorn.access"]``
+    (:func:`cfgcore.errors.format_key_path`).
     """
+    if isinstance(key, str) and not plain_segment(key):
+        return parent + format_key_path((key,))
     text = key if type(key) is str else str(key)
-    if not text or "." in text or "[" in text:
-        text = f'"{text}"'
     return f"{parent}.{text}" if parent else text
+
+
+def _rendered(key_path: Any) -> Any:
+    """A rule's or result's ``key_path``: a tuple/list of segments rendered as key paths
+    are shown; anything else as given."""
+    if type(key_path) is tuple or type(key_path) is list:
+        return format_key_path(key_path)
+    return key_path
