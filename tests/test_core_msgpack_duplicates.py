@@ -511,3 +511,23 @@ def test_a_fleet_document_repeating_a_key_is_refused_and_the_last_good_one_serve
                   force=True)  # fmt: skip
     assert wait_for(lambda: got)
     assert json.loads(json.dumps(got[-1].snapshot.flags["checkout"].default)) == "off"
+
+
+def test_a_published_configuration_repeating_a_key_is_refused(redis_server):
+    from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore
+
+    url = redis_server.url + "?namespace=dupcfg&cache=off"
+    with RedisConfigStore(url, "prod") as store:
+        store.update(lambda _: PublishedConfig(environment="prod", config={"db": {"host": "a"}}))
+        assert store.read().snapshot.config == {"db": {"host": "a"}}
+        # another writer's document: db.host twice, the second one "evil"
+        db = mapping([(text("host"), enc("a")), (text("host", 1), enc("evil"))])
+        data = mapping([(text("environment"), enc("prod")),
+                        (text("config"), mapping([(text("db"), db)]))])  # fmt: skip
+        assert msgspec.msgpack.decode(data)["config"]["db"]["host"] == "evil"
+        key = next(k for k in redis_server.client().keys("{dupcfg}:*") if k.endswith(b"prod"))
+        redis_server.client().hset(key, mapping={"version": 2, "data": data,
+                                   "checksum": hashlib.sha256(data).hexdigest()})  # fmt: skip
+    with RedisConfigStore(url, "prod") as again:
+        with pytest.raises(ConfigError, match=r"config\.db\.host: duplicate key"):
+            again.read()

@@ -2309,6 +2309,9 @@ class RedisConfigStore(RedisFlagStore):
         self.environment = environment
 
     def _decode(self, data: bytes, origin: str) -> Any:
+        # A repeated key is refused here as in a flag document: msgspec would keep
+        # the last, and a configuration read by two releases must read the same.
+        refuse_msgpack_duplicates(data, origin)
         try:
             return _PUBLISHED.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
