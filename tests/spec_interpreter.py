@@ -222,8 +222,10 @@ class Interpreter:
 
     # -- bucketing --------------------------------------------------------------------
     def bucket_text(self, ctx: Mapping[str, Any], name: str) -> str | None:
-        """README "Int ids": the text a bucketing attribute is hashed as: a str, or an
-        int (not a bool) as its decimal text at any size (past a double's range too)."""
+        """docs/flags.md "Int ids": the text a bucketing attribute is hashed as: a str,
+        or an int (not a bool) as its decimal text (past a double's range too) when
+        that text has at most 4,300 characters, the sign counted; a longer int is no
+        id, as a float is not."""
         v = self.attr(ctx, name)
         if isinstance(v, str):
             return v
@@ -232,7 +234,8 @@ class Interpreter:
         except Exception:
             return None
         if isinstance(raw, int) and not isinstance(raw, bool):
-            return _decimal(int.__int__(raw))
+            text = _decimal(int.__int__(raw))
+            return text if len(text) <= 4300 else None
         return None
 
     def bucket(self, key: str, flag: Flag, names: Any, ctx: Mapping[str, Any]) -> int | None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import cfgcore.yamlio
 from cfgcore.config.files import INT_MAX, INT_MIN, MAX_DEPTH, tree_problem
+from cfgcore.errors import format_key_path
 from tests.conftest import run_cli, scaffolded_config
 
 
@@ -60,11 +61,11 @@ def test_the_limits_check_keeps_no_path_per_leaf():
 
 def _all_problems(node: Any, path: tuple[Any, ...], depth: bool, out: set[tuple[str, str]]):
     """Every refusal ``tree_problem`` may report, by plain recursion (a reference)."""
-    dotted = ".".join(str(p) for p in path)
+    dotted = format_key_path(path)
     if isinstance(node, dict | list | tuple):
         if len(path) >= MAX_DEPTH:
             if depth:
-                shown = ".".join(str(p) for p in path[:6]) + (".…" if len(path) > 6 else "")
+                shown = format_key_path(path[:6]) + (".…" if len(path) > 6 else "")
                 out.add((shown, f"nested more than {MAX_DEPTH} levels deep"))
             return
         items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -73,7 +74,7 @@ def _all_problems(node: Any, path: tuple[Any, ...], depth: bool, out: set[tuple[
                 if not isinstance(k, str):
                     out.add(
                         (
-                            ".".join(str(p) for p in (*path, k)),
+                            format_key_path((*path, k)),
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)",
                         )
                     )
