@@ -355,3 +355,22 @@ def test_the_cli_reads_a_dotted_key_written_as_errors_show_it(tmp_path, monkeypa
     assert (code, out) == (0, "WARNING\n")
     code, _, err = run_cli(capsys, "get", "loggers.uvicorn.access.level", *common)
     assert code == 1 and "did you mean 'loggers[\"uvicorn.access\"].level'" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('loggers:\n  "uvicorn.access":\n    level: INFO\n    level: DEBUG\n',
+         'loggers["uvicorn.access"].level'),
+        ('hosts:\n  "db.internal": !!int abc\n', 'hosts["db.internal"]'),
+        ('"a.b":\n  - x\n  - {"": 1, "": 2}\n', '["a.b"].1[""]'),
+    ],
+)  # fmt: skip
+def test_yaml_reader_errors_quote_a_key_holding_a_dot(text, path):
+    # The YAML reader's own refusals (a repeated key, a value its tag refuses) name
+    # the key path as every other error does, not "loggers.uvicorn.access.level".
+    from cfgcore.yamlio import load_yaml
+
+    with pytest.raises(ConfigError) as err:
+        load_yaml(text, file="c.yaml")
+    assert [p.path for p in err.value.problems] == [path]

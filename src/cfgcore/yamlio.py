@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -574,7 +574,7 @@ _DEEP_PATH_SHOWN = 8
 
 def _too_deep_at(file: str | None, line: int, keys: list[str]) -> ConfigError:
     message = f"nested more than {MAX_PARSE_DEPTH:,} levels deep"
-    path = ".".join(keys[:_DEEP_PATH_SHOWN]) + (".…" if len(keys) > _DEEP_PATH_SHOWN else "")
+    path = format_key_path(keys[:_DEEP_PATH_SHOWN]) + (".…" if len(keys) > _DEEP_PATH_SHOWN else "")
     return ConfigError([Problem(path=path, message=message, file=file, line=line)], kind="limits")
 
 
@@ -681,7 +681,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
             [
                 Problem(
                     # the mapping's key path and the key: "svc.y", not "y"
-                    path=".".join(p for p in (_node_path(root, dup.node), str(dup.key)) if p),
+                    path=format_key_path((*_node_segments(root, dup.node), str(dup.key))),
                     message=_duplicate_message(dup),
                     file=file,
                     line=dup.line,
@@ -779,23 +779,29 @@ def _unconstructable_problem(root: Any, bad: _Unconstructable, file: str | None)
 
 
 def _node_path(root: Any, target: Any) -> str:
-    """The dotted key path by which ``target`` in the node graph ``root`` is reached
-    first in document order, the shortest ("" when not found); a mapping key that is
-    ``target`` is named by its mapping's path. Breadth first, each node once: an
-    alias chain is not walked once per path to it."""
+    """The key path by which ``target`` in the node graph ``root`` is reached first in
+    document order, the shortest ("" when not found), as errors show key paths
+    (:func:`cfgcore.errors.format_key_path`: a key holding a dot quoted); a mapping key
+    that is ``target`` is named by its mapping's path."""
+    return format_key_path(_node_segments(root, target))
+
+
+def _node_segments(root: Any, target: Any) -> tuple[str, ...]:
+    """:func:`_node_path`'s segments (() when not found). Breadth first, each node
+    once: an alias chain is not walked once per path to it."""
     if root is None:
-        return ""
+        return ()
     seen = {id(root)}
     queue: deque[tuple[Any, tuple[str, ...]]] = deque([(root, ())])
     while queue:
         node, path = queue.popleft()
         if node is target:
-            return ".".join(path)
+            return path
         children: list[tuple[Any, str]] = []
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node is target:
-                    return ".".join(path)
+                    return path
                 name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
                 children.append((value_node, str(name)))
         elif isinstance(node, yaml.SequenceNode):
@@ -804,4 +810,4 @@ def _node_path(root: Any, target: Any) -> str:
             if id(child) not in seen:
                 seen.add(id(child))
                 queue.append((child, (*path, name)))
-    return ""
+    return ()
