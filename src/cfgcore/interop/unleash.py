@@ -1170,18 +1170,27 @@ def _strings(value: Any, path: str) -> None:
             raise _Malformed(f"{path}[{i}]", f"expected a string, got {type_name(x)} ({_WHOLE})")
 
 
+def _objects(value: Any, path: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """A list of objects (or null: none) as yggdrasil reads one, each with its path;
+    _Malformed naming the place of anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(path, f"expected a list, got {type_name(value)} ({_WHOLE})")
+    out = []
+    for i, item in enumerate(value):
+        at = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            raise _Malformed(at, f"expected an object, got {type_name(item)} ({_WHOLE})")
+        out.append((at, item))
+    return out
+
+
 def _overrides(overrides: Any, path: str) -> None:
     """A feature variant's ``overrides`` (null, or a list of ``{contextName, values}``)
     of the types yggdrasil takes: any other makes it reject the whole payload. (Whether
     ``contextName`` and ``values`` are there at all is checked with the missing fields.)"""
-    if overrides is None:
-        return
-    if not isinstance(overrides, list):
-        raise _Malformed(path, f"expected a list, got {type_name(overrides)} ({_WHOLE})")
-    for k, o in enumerate(overrides):
-        oat = f"{path}[{k}]"
-        if not isinstance(o, Mapping):
-            raise _Malformed(oat, f"expected an object, got {type_name(o)} ({_WHOLE})")
+    for oat, o in _objects(overrides, path):
         name = o.get("contextName")
         if name is not None and not isinstance(name, str):
             got = type_name(name)
@@ -1194,14 +1203,7 @@ def _dependencies(deps: Any, path: str) -> None:
     """A feature's ``dependencies`` (null, or a list of ``{feature, enabled?,
     variants?}``) of the types yggdrasil takes: any other makes it reject the whole
     payload (checked against it)."""
-    if deps is None:
-        return
-    if not isinstance(deps, list):
-        raise _Malformed(path, f"expected a list, got {type_name(deps)} ({_WHOLE})")
-    for i, d in enumerate(deps):
-        dat = f"{path}[{i}]"
-        if not isinstance(d, Mapping):
-            raise _Malformed(dat, f"expected an object, got {type_name(d)} ({_WHOLE})")
+    for dat, d in _objects(deps, path):
         parent = d.get("feature")
         if not isinstance(parent, str):
             got = type_name(parent) if "feature" in d else "nothing"
