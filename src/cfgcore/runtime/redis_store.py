@@ -2251,11 +2251,17 @@ def _sentinel_class() -> type:
             errors = []
             for sentinel in self.sentinels:
                 try:
-                    addr = sentinel.sentinel_get_master_addr_by_name(service_name)
+                    # The command itself: redis-py 8.2 types the helper method
+                    # sentinel_get_master_addr_by_name as (host, port) or a bool
+                    # (the bool when called on a Sentinel). On one sentinel's client the
+                    # reply is parsed to (host, port), or None when it knows no primary.
+                    addr = sentinel.execute_command(
+                        "SENTINEL GET-MASTER-ADDR-BY-NAME", service_name
+                    )
                 except (ConnectionError, TimeoutError) as exc:
                     errors.append(f"{sentinel}: {exc!r}")
                     continue
-                if addr:
+                if isinstance(addr, (tuple, list)) and len(addr) == 2:
                     host = addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
                     return host, int(addr[1])
             raise MasterNotFoundError(f"no primary found for {service_name!r} {errors}")
