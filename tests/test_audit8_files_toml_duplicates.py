@@ -35,7 +35,7 @@ def _problem(tmp_path, text):
         ("[db] # primary\nhost = 'x'\n\nhost = 'y'\n", "db.host", 4),
         ("[x]\na = 1\n[x]\nb = 2\n", "x", 3),
         ("[[srv]]\nname = 'a'\n[[srv]]\nname = 'b'\nname = 'c'\n", "srv.1.name", 5),
-        ('[a."b.c"]\nx = 1\n[a."b.c"]\n', "a.b.c", 3),
+        ('[a."b.c"]\nx = 1\n[a."b.c"]\n', 'a["b.c"]', 3),  # a key holding a dot shown quoted
         ('s = "\\u2028"\nk = 1\r\nk = 2\r\n', "k", 3),
     ],
 )

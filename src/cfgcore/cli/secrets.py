@@ -25,7 +25,7 @@ import re
 import sys
 from typing import Any
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 
 _ENVELOPE_IN_TEXT = re.compile(r"ENC\[[^\]\s\"']+\]")
 _CONFIG_EXTS = (".yaml", ".yml", ".json", ".toml")
@@ -218,7 +218,7 @@ def rotate_directory(
                                     path=where if to_bind else None)  # fmt: skip
             except ValueError as exc:
                 line = text.count("\n", 0, m.start()) + 1
-                key = ".".join(where) if where else ""
+                key = format_key_path(where) if where else ""
                 problems.append(Problem(path=key, message=str(exc), file=path, line=line))
                 return envelope
             n += 1
@@ -352,7 +352,7 @@ def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
                            "it is written with escapes that rotate cannot rewrite in place; "
                            "write it as plain ENC[...] text (or re-encrypt it with `cfgcore "
                            "secrets encrypt`) and rotate again")  # fmt: skip
-            problems.append(Problem(path=".".join(key), message=message, file=path))
+            problems.append(Problem(path=format_key_path(key), message=message, file=path))
     return problems
 
 
@@ -402,7 +402,7 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
         for key, value in _values(path, data):
             if not is_envelope(value):
                 continue
-            where = ".".join(key)
+            where = format_key_path(key)
             if is_bound(value):
                 n_bound += 1
             else:

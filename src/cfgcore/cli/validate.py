@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from functools import reduce
 from typing import Any
 
-from cfgcore.errors import ConfigError, Problem, printable
+from cfgcore.errors import ConfigError, Problem, format_key_path, printable
 
 __all__ = ["register"]
 
@@ -392,7 +392,7 @@ def _override_findings(args: argparse.Namespace) -> list[Any]:
             node = node[match]
         else:
             continue  # every segment names an existing key: a real override
-        dotted = ".".join(path)
+        dotted = format_key_path(path)  # a key holding a dot quoted, as findings show it
         findings.append(
             ValidationResult(
                 rule_id=UNKNOWN_OVERRIDE,

@@ -187,7 +187,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             shown = var if len(var) <= 80 else var[:77] + "..."
             problems.append(
                 Problem(
-                    path=".".join(p.lower() for p in parts[:6]) + ".…",
+                    path=format_path([p.lower() for p in parts[:6]]) + ".…",
                     message=f"environment variable {shown} nests more than {MAX_DEPTH} levels deep",
                     file=_ENV_FILE,
                 )

@@ -665,7 +665,9 @@ def _toml_conflict(
     else:
         key = _toml_key(f"{here.split('=', 1)[0]} = 0", toml)
         names = None if key is None else [*table, *key]
-        what = "key" if key is None or len(key) == 1 else f"dotted key {'.'.join(key)}"
+        # (as written, as a header is: '"a.b".c' is two keys, not three)
+        written = here.split("=", 1)[0].strip()
+        what = "key" if key is None or len(key) == 1 else f"dotted key {written}"
     if not names:
         return None
     try:
@@ -677,7 +679,7 @@ def _toml_conflict(
         if isinstance(node, list) and node and isinstance(node[-1], dict):
             shown.append(str(len(node) - 1))  # an array of tables: its last table
             node = node[-1]
-        at = ".".join(shown)
+        at = format_key_path(shown)
         if isinstance(node, list):  # an array written as a value: its tables are closed
             why = "TOML cannot extend it"
             return at, line, f"{what} reaches into an array written as a value: {why}"
@@ -690,7 +692,7 @@ def _toml_conflict(
             return at, line, f"{what} extends an inline table: TOML cannot add keys to it"
         node = node[name]
         shown.append(name)
-    at = ".".join(shown)
+    at = format_key_path(shown)
     if what.startswith("table") and isinstance(node, dict):
         how, first = _toml_defined(lines[: line - 1], names, toml)
         if how == "inline":

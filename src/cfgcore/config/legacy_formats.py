@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore.config.files import MAX_DEPTH, OTHER_BOMS
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 
 #: File extensions and the legacy format each one is read as.
 LEGACY_FORMATS = {
@@ -445,14 +445,15 @@ _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 
 
 def _too_deep_at(tree: Any) -> str | None:
-    """The dotted path (first levels) of a value nested deeper than MAX_DEPTH, else None;
+    """The key path (first levels, :func:`~cfgcore.errors.format_key_path`: a key holding
+    a dot quoted) of a value nested deeper than MAX_DEPTH in the parsed file, else None;
     iterative, so it cannot overflow the stack itself."""
     stack: list[tuple[Any, tuple[str, ...]]] = [(tree, ())]
     while stack:
         node, path = stack.pop()
         if isinstance(node, dict | list):
             if len(path) >= MAX_DEPTH:
-                return ".".join(path[:6]) + (".…" if len(path) > 6 else "")
+                return format_key_path(path[:6]) + (".…" if len(path) > 6 else "")
             items = node.items() if isinstance(node, dict) else enumerate(node)
             stack += [(v, (*path, str(k))) for k, v in items]
     return None

@@ -572,7 +572,8 @@ class ConfigurationManager(ConfigView):
 
         A dotted ``key_path`` nests (``"c.d"`` is key ``d`` under ``c``); a tuple or list
         of segments names keys that hold a dot: ``update_config(("loggers",
-        "uvicorn.access", "level"), "DEBUG")``.
+        "uvicorn.access", "level"), "DEBUG")``, as does the text cfgcore shows for that
+        path, ``'loggers["uvicorn.access"].level'`` (:func:`~cfgcore.config.tree.split_path`).
 
         On failure nothing changes, :attr:`last_error` holds the reason and False is
         returned. Runtime updates sit on top of every other layer and survive hot
@@ -922,9 +923,13 @@ def _escaped(text: str) -> str:
 
 def _target(key_path: Any) -> str:
     """``key_path`` as the audit log, listeners and messages name it: a dotted text as
-    given, segments rendered (``loggers["uvicorn.access"].level``: :func:`format_path`)."""
+    given, segments rendered (``loggers["uvicorn.access"].level``: :func:`format_path`),
+    and a text in that rendered form as the segments it names."""
     if isinstance(key_path, str):
-        return _escaped(str.__str__(key_path))  # the text a subclass holds, not what it says
+        text = str.__str__(key_path)  # the text a subclass holds, not what it says
+        if '["' in text:
+            return _escaped(format_path(split_path(text)))
+        return _escaped(text)
     if type(key_path) is tuple or type(key_path) is list:
         try:
             return _escaped(format_path(split_path(key_path)))
@@ -938,7 +943,10 @@ def _policy_target(key_path: Any) -> str:
     dots whatever they hold. Policy targets are ``fnmatch`` patterns over dotted paths
     (``loggers.*``, where ``*`` crosses dots), in which ``[`` opens a character class:
     a rendered ``loggers["uvicorn.access"]`` escaped every rule written for the
-    ``loggers`` section, so a key holding a dot is judged as its dotted spelling."""
+    ``loggers`` section, so a key holding a dot is judged as its dotted spelling; so
+    is one named by a text in that rendered form (:func:`split_path` reads it)."""
+    if isinstance(key_path, str) and str.__contains__(key_path, '["'):
+        key_path = split_path(key_path)  # (a plain dotted text is judged as given)
     if type(key_path) is tuple or type(key_path) is list:
         try:
             return _escaped(

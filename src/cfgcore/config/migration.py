@@ -57,7 +57,7 @@ from cfgcore.config.legacy_formats import (
     refuse_blank,
 )
 from cfgcore.config.schema import ConfigSchema
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 
 __all__ = [
     "LegacyConfigMigrator",
@@ -470,7 +470,8 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
     def bad(path: tuple[str, ...], message: str) -> None:
         # Named by key path and, in a file, by line (they had no line).
         line = layer.line_of(path) if layer is not None else None
-        problems.append(Problem(".".join(path), message, file, line))
+        # (a legacy key is dotted text, "legacy.key": one name here, so shown quoted)
+        problems.append(Problem(format_key_path(path), message, file, line))
 
     if not isinstance(data, Mapping):
         raise ConfigError("a mapping file holds a mapping", file=file)

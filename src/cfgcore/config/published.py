@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, format_key_path
 from cfgcore.runtime.atomicio import atomic_write, read_regular
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import default_state_dir
@@ -564,7 +564,7 @@ def decode_temporal(tree: Any, origin: str, path: tuple[Any, ...] = ()) -> Any:
         except (ValueError, UnicodeDecodeError) as exc:
             from cfgcore.errors import Problem
 
-            where = ".".join(str(p) for p in path)
+            where = format_key_path(path)
             raise ConfigError(
                 [Problem(where, f"published value is not a date or time ({exc})", file=origin)]
             ) from None

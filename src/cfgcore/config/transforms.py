@@ -42,7 +42,7 @@ from typing import Any
 
 from cfgcore.config.files import MAX_DEPTH, MAX_EXPANDED, _expanded_size
 from cfgcore.config.tree import did_you_mean, format_path
-from cfgcore.errors import Problem, TransformError
+from cfgcore.errors import Problem, TransformError, format_key_path
 from cfgcore.runtime.secrets import is_resolved_secret, mask_text, note_variable
 
 __all__ = [
@@ -389,7 +389,7 @@ def _walk(node: Any, path: tuple[Any, ...], funcs: list[StepFunc], run: _Run) ->
         # The limit every configuration tree obeys (files.tree_problem). A tree handed
         # to transform() directly may be deeper, or contain itself: this walk recursed
         # into a RecursionError instead of a TransformError naming where.
-        shown = ".".join(str(p) for p in path[:6]) + ".…"
+        shown = format_key_path(path[:6]) + ".…"
         run.problems.append(
             Problem(shown, f"nested more than {MAX_DEPTH} levels deep", file=run.file)
         )

@@ -266,6 +266,14 @@ def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
     """``"a.b.0"`` -> ``("a", "b", "0")``; a tuple/list of segments is taken as already
     split, the way to name a key that holds a dot: ``("loggers", "uvicorn.access")``.
 
+    A text in the form cfgcore shows key paths in (:func:`format_path`: a segment
+    quoted in ``["..."]``) is read as that rendering: ``'loggers["uvicorn.access"].level'``
+    -> ``("loggers", "uvicorn.access", "level")``, so a path copied from an error or
+    ``explain`` names the key it showed. Only a text holding ``["`` that is a whole
+    rendering is read so (:func:`cfgcore.errors.parse_key_path`); any other text splits
+    on every dot as before (``"x[0]"``, ``'a["b'`` are one key each). A key whose own
+    name holds ``["`` is named by a tuple, or by its rendering (``'["a[\\"b\\"]"]'``).
+
     A subclass of ``str`` is split as the text it holds (``str.__str__``): its own
     ``split`` may return anything, and the segments became keys of the runtime layer.
     A segment of a tuple/list that is a ``str`` subclass is taken as its text too.
@@ -273,6 +281,8 @@ def split_path(key: str | Iterable[Any]) -> tuple[Any, ...]:
     if isinstance(key, str):
         if type(key) is not str:
             key = str.__str__(key)
+        if '["' in key:
+            return parse_key_path(key)
         return tuple(key.split(".")) if key else ()
     return tuple(
         str.__str__(seg) if isinstance(seg, str) and type(seg) is not str else seg for seg in key

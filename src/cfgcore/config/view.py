@@ -49,7 +49,8 @@ class PyLiveReads:
     def get(self, key: str | tuple[Any, ...] | list[Any], default: Any = None) -> Any:
         """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
         A tuple or list of segments names a key that holds a dot:
-        ``get(("loggers", "uvicorn.access", "level"))``.
+        ``get(("loggers", "uvicorn.access", "level"))``, as does the text cfgcore shows
+        for that path: ``get('loggers["uvicorn.access"].level')``.
 
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
         costs one dict lookup after the first.

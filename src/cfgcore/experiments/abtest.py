@@ -57,7 +57,7 @@ from cfgcore._layout import BUCKETS
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
 from cfgcore.details import exact_name
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
@@ -1048,7 +1048,7 @@ class ABTests:
         variants = stored.variants if stored is not None and stored.variants else {}
         problems = [
             Problem(
-                path=".".join(("experiments", name, "configurations", *path)),
+                path=format_key_path(("experiments", name, "configurations", *path)),
                 message="a secret reference (ENC[...] or ${file:...}) cannot be set through "
                 "the experiment API: write it in the flag file",
                 file=self.manager.flags_file,

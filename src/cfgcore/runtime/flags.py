@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from cfgcore.errors import ConfigError, Problem, SnapshotError
+from cfgcore.errors import ConfigError, Problem, SnapshotError, format_key_path
 from cfgcore.observability import instruments
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
@@ -89,7 +89,7 @@ def refuse_literal_secrets(snapshot: Snapshot, origin: str | None = None) -> Non
 
     def problem(path: tuple[str, ...], where: str) -> Problem:
         return Problem(
-            path=".".join(path),
+            path=format_key_path(path),
             message="a secret reference (ENC[...] or ${file:...}) is not resolved in "
             f"{where}: it would be served as written to every client; only variant values "
             "are resolved (move it into a variant, or remove it)",

@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore import errors as _errors
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 
 __all__ = [
     "MASK",
@@ -849,7 +849,10 @@ def _path_bytes(path: KeyPath) -> bytes:
 
 
 def _shown(path: KeyPath) -> str:
-    return ".".join(key_path(path))
+    # For messages only, as every key path cfgcore shows (a name holding a dot quoted:
+    # ``loggers["uvicorn.access"].token``). What a v2 envelope is bound to is
+    # _path_bytes (a JSON list of the names), a persisted format this does not touch.
+    return format_key_path(key_path(path))
 
 
 def is_bound(value: Any) -> bool:
@@ -1201,7 +1204,7 @@ def resolve_tree(
             try:
                 out = resolver.value(node, path)
             except ValueError as exc:
-                problems.append(Problem(path=".".join(map(str, path)), message=str(exc), file=file))
+                problems.append(Problem(path=format_key_path(path), message=str(exc), file=file))
                 return node
             except ConfigError as exc:  # cryptography missing, a bad key or key file
                 # A key file's problem keeps its file and line: it is not the config file's.
@@ -1210,7 +1213,7 @@ def resolve_tree(
                     message = str(exc)
                 else:
                     message = str(first) if first.file else first.message
-                problems.append(Problem(path=".".join(map(str, path)), message=message, file=file))
+                problems.append(Problem(path=format_key_path(path), message=message, file=file))
                 return node
             refs[path] = node
             return out
