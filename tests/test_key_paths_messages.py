@@ -192,6 +192,25 @@ def test_a_bound_value_moved_names_its_path_quoted_and_the_binding_is_unchanged(
 
 
 @pytest.mark.usefixtures("fresh_secrets")
+@pytest.mark.parametrize(
+    "given",
+    [
+        'loggers["uvicorn.access"].token',  # as a message shows it, pasted into --path
+        '["loggers", "uvicorn.access", "token"]',
+        ("loggers", "uvicorn.access", "token"),
+    ],
+)
+def test_a_path_written_as_messages_show_it_binds_the_names_it_shows(ring, given):
+    # `cfgcore secrets encrypt --path` takes what an error showed: it split
+    # 'loggers["uvicorn.access"].token' on its dots and bound the value to four names,
+    # so it failed to decrypt at the key it was meant for.
+    value = encrypt_value("s3cret", ring, path=given)
+    assert decrypt_value(value, ring, path=("loggers", "uvicorn.access", "token")) == "s3cret"
+    with pytest.raises(ValueError):
+        decrypt_value(value, ring, path=("loggers", '["uvicorn', 'access"]', "token"))
+
+
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_value_that_does_not_resolve_on_load_names_its_path_quoted(tmp_path, ring):
     d = tmp_path / "config"
     d.mkdir()

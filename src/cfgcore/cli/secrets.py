@@ -44,8 +44,9 @@ def register(subparsers: Any) -> None:
     k.add_argument("--id", help="key id (default: derived from the key)")
     k.set_defaults(func=_keygen)
 
-    path_help = ("the key path the value is for (db.password; a name holding a dot: a "
-                 "JSON list)")  # fmt: skip
+    path_help = ("the key path the value is for (db.password; a name holding a dot: as "
+                 "messages show it, 'loggers[\"uvicorn.access\"].token', "
+                 "or a JSON list)")  # fmt: skip
     e = sub.add_parser("encrypt", help="print ENC[...] of VALUE (or of standard input)")
     e.add_argument("value", nargs="?", help="plaintext (default: read standard input)")
     e.add_argument("--scheme", choices=("fernet", "aesgcm"), default="fernet")
