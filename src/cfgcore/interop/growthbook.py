@@ -47,9 +47,9 @@ the first to fail. Prerequisite cycles (GrowthBook's answer depends on where its
 evaluation starts) and the children of a refused feature are refused (see
 :func:`_link_prerequisites`).
 
-Rules after one that serves every user who reaches it (a force rule without
-prerequisites, filters, coverage or range, whose condition is absent or holds for
-everyone) are never read by the SDK: they are neither imported nor refused (only a rule
+Rules after one that returns for every user who reaches it (a force rule without
+filters, coverage, range or prerequisites other than gates, whose condition is absent
+or holds for everyone) are never read by the SDK: they are neither imported nor refused (only a rule
 the SDK cannot build at all, one that is no object, is).
 
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
@@ -1141,11 +1141,13 @@ class _Feature:
                 self.rule_parents.append((i, pcs, lowered))
             rules += lowered
             serving = serving or bool(lowered)
-            # A rule lowered without condition or gates serves everyone: a force rule with
-            # no prerequisites, a condition that holds for every user, no filters, no
-            # coverage or range (a hashed rule skips a user without a hash value, and so
-            # does every experiment).
-            everyone = not pcs and any(
+            # A rule lowered without condition or gates serves everyone who passes its
+            # prerequisites: a force rule whose condition is absent or holds for every
+            # user, with no filters, coverage or range (a hashed rule skips a user
+            # without a hash value, and so does every experiment). Where every
+            # prerequisite is a gate (or tests nothing), one that fails returns null:
+            # the SDK returns at this rule for everyone either way.
+            everyone = all(gate or cond is None for _, _, cond, gate in pcs) and any(
                 "serve" in r and "when" not in r and "gates" not in r for r in lowered
             )
         self.flag = {
