@@ -47,6 +47,11 @@ the first to fail. Prerequisite cycles (GrowthBook's answer depends on where its
 evaluation starts) and the children of a refused feature are refused (see
 :func:`_link_prerequisites`).
 
+Rules after one that returns for every user who reaches it (a force rule without
+filters, coverage, range or prerequisites other than gates, whose condition is absent
+or holds for everyone) are never read by the SDK: they are neither imported nor refused (only a rule
+the SDK cannot build at all, one that is no object, is).
+
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
 """
@@ -1101,7 +1106,19 @@ class _Feature:
         self.variant("default", self.feat.get("defaultValue"))
         rules: list[dict[str, Any]] = []
         serving = False  # a rule before can serve (a gate's null rule does not count)
+        everyone = False  # a rule before serves every user who reaches it
         for i, rule in enumerate(self.rules()):
+            if everyone:
+                # Never reached: the SDK returns at the rule before for every user and
+                # reads nothing of this one (growthbook 4.0.0 ``_eval_feature``), so
+                # what it would raise on is no refusal and nothing of it is imported.
+                # It does build every rule when the features are set (``FeatureRule(**r)``):
+                # a rule that is no object fails there for everyone.
+                try:
+                    _rule_object(rule)
+                except _Refuse as exc:
+                    raise _Refuse(f"rules[{i}]: {exc}") from None
+                continue
             pcs: list[tuple[str, str, Any, bool]] = []
             try:
                 if isinstance(rule, Mapping) and rule.get("parentConditions"):
@@ -1124,6 +1141,15 @@ class _Feature:
                 self.rule_parents.append((i, pcs, lowered))
             rules += lowered
             serving = serving or bool(lowered)
+            # A rule lowered without condition or gates serves everyone who passes its
+            # prerequisites: a force rule whose condition is absent or holds for every
+            # user, with no filters, coverage or range (a hashed rule skips a user
+            # without a hash value, and so does every experiment). Where every
+            # prerequisite is a gate (or tests nothing), one that fails returns null:
+            # the SDK returns at this rule for everyone either way.
+            everyone = all(gate or cond is None for _, _, cond, gate in pcs) and any(
+                "serve" in r and "when" not in r and "gates" not in r for r in lowered
+            )
         self.flag = {
             "variants": self.variants,
             "default": "default",
@@ -1255,14 +1281,12 @@ class _Feature:
         return self.gate(by, "__" + ns_id, 1, True, test) or []
 
     def rule(self, i: int, rule: Any) -> list[dict[str, Any]]:
-        if not isinstance(rule, Mapping):
-            raise _Refuse("a rule must be an object")
+        _rule_object(rule)
         for unsupported in _UNSUPPORTED_RULE_KEYS:
             if rule.get(unsupported):
                 raise _Refuse(f"'{unsupported}' is not supported")
-        # the SDK joins these to strings: any other value makes it raise (TypeError)
-        _text(rule.get("seed"), "seed")
-        _text(rule.get("key"), "key")
+        # ``seed`` and ``key`` are read (and must be text, which the SDK joins them to)
+        # only where the SDK hashes with them: rollout_gates, experiment
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
         # the SDK reads a rule's filters before anything else of it (force, variations)
         alts = self.filters(rule) if rule.get("filters") else [[]]
@@ -1298,6 +1322,8 @@ class _Feature:
             return []
         by = self.hash_attrs(rule, fallback=True)
         version = _hash_version(rule.get("hashVersion") or 1)
+        if version is None:
+            return []  # the SDK: no bucket (its seed is never read), nobody included
         seed = _text(rule.get("seed"), "seed") or self.key
         if rng:
             test = _in_range("range", rng)
@@ -1407,9 +1433,9 @@ class _Feature:
                 # sits (under a $not too); other values read as lists of something.
                 raise _Refuse(f"{key} must be a list of conditions, got {type_name(value)}")
             if key == "$or":
-                parts.append({"any": [self.condition(c) for c in value]} if value else _ALWAYS)
+                parts.append(_any(*[self.condition(c) for c in value]) if value else _ALWAYS)
             elif key == "$nor":
-                parts.append(_not({"any": [self.condition(c) for c in value]}) if value else _NEVER)
+                parts.append(_not(_any(*[self.condition(c) for c in value])) if value else _NEVER)
             elif key == "$and":
                 parts.append(_and(*[self.condition(c) for c in value]))
             elif key == "$not":
@@ -1790,6 +1816,17 @@ def _chooser(where: str, ranges: Any) -> Any:
     return pick
 
 
+def _rule_object(rule: Any) -> None:
+    """Refuse what the SDK cannot build a rule of when the features are set
+    (``FeatureRule(**r)``, for every rule, reached or not): no object, or an object with
+    a key that is not text (keyword arguments are text)."""
+    if not isinstance(rule, Mapping):
+        raise _Refuse("a rule must be an object")
+    for key in rule:
+        if not isinstance(key, str):
+            raise _Refuse(f"key {key!r:.40} is not a string (the SDK cannot build the rule)")
+
+
 def _text(v: Any, what: str) -> str:
     """A seed, key or namespace the SDK joins to strings: text, or empty for a falsy
     value (the SDK falls back on it); any other value makes the SDK raise TypeError."""
@@ -1949,6 +1986,18 @@ def _and(*conds: Any) -> Any:
     if not items:
         return _ALWAYS
     return items[0] if len(items) == 1 else {"all": items}
+
+
+def _any(*conds: Any) -> Any:
+    """Any of ``conds`` (at least one), folded as :func:`_and` folds: a condition that
+    holds for everyone makes the whole one hold (so a rule under it is known to serve
+    everyone, see :meth:`_Feature.lower`)."""
+    items = [c for c in conds if c != _NEVER]
+    if any(c == _ALWAYS for c in items):
+        return _ALWAYS
+    if not items:
+        return _NEVER
+    return items[0] if len(items) == 1 else {"any": items}
 
 
 def _not(cond: Any) -> Any:
