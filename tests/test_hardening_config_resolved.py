@@ -137,3 +137,27 @@ def test_cli_validate_agrees_with_load(cfg, monkeypatch, capsys):
     monkeypatch.setenv("CFGCORE__SERVER__PORT", "70000")
     assert main(["validate", "--config-dir", str(cfg), "-e", "development"]) == 1
     assert "CFGCORE__SERVER__PORT" in capsys.readouterr().out
+
+
+def test_a_finding_below_a_reference_under_a_key_holding_a_dot_names_the_reference():
+    # A finding's key path quotes a key holding a dot (`hosts["db.internal"].port`);
+    # one below a value a reference supplied was matched only as `hosts.` + more, so
+    # it lost the note saying which variable supplied the value.
+    from types import SimpleNamespace
+
+    from cfgcore.config.checks import resolved_findings
+    from cfgcore.validation.core import ValidationResult
+
+    below = ValidationResult(rule_id="structure.type", severity="error",
+                             message='hosts["db.internal"].port: expected an integer',
+                             key_path='hosts["db.internal"].port')  # fmt: skip
+    elsewhere = ValidationResult(rule_id="structure.type", severity="error",
+                                 message="hostsx.port: expected an integer",
+                                 key_path="hostsx.port")  # fmt: skip
+    found = resolved_findings(
+        lambda config: SimpleNamespace(results=[below, elsewhere]),
+        {"hosts": {"db.internal": {"port": "x"}}, "hostsx": {"port": "y"}},
+        {("hosts",): "${HOSTS}"},
+    )
+    assert [r.key_path for r in found] == ['hosts["db.internal"].port']
+    assert found[0].message.endswith("(from ${HOSTS})")

@@ -183,7 +183,8 @@ def resolved_findings(
         if r.is_valid or r.rule_id.startswith("security."):
             continue
         key = r.key_path
-        found = next((k for k in by_key if key == k or key.startswith(k + ".")), None)
+        # at the path or below it: a child is `k.x`, or `k["x.y"]` for one holding a dot
+        found = next((k for k in by_key if key == k or key.startswith((k + ".", k + '["'))), None)
         if found is None:
             continue
         path, ref = by_key[found]
