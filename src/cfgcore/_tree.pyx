@@ -209,7 +209,8 @@ cdef class LiveReads:
     def get(self, key, default=None):
         """Value at dotted ``key`` (``"a.b.0.c"``; digits index lists), else ``default``.
         A tuple or list of segments names a key that holds a dot:
-        ``get(("loggers", "uvicorn.access", "level"))``.
+        ``get(("loggers", "uvicorn.access", "level"))``, as does the text cfgcore shows
+        for that path, ``get('loggers["uvicorn.access"].level')``.
 
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
         costs one dict lookup after the first. A tuple is looked up in the same cache
