@@ -78,7 +78,7 @@ def test_rotate_bind_names_the_file_and_line_of_a_value_it_cannot_bind(tmp_path,
     base.write_text(text)
     with pytest.raises(ConfigError) as exc:
         rotate_directory(str(conf), ring, bind=True)
-    assert str(exc.value).startswith(f"{base}:3: app.: key path")
+    assert str(exc.value).startswith(f'{base}:3: app[""]: key path')  # the empty name quoted
     assert base.read_text() == text
     code = cli_main(["secrets", "rotate", "--bind", "--key-file", str(key_file), str(conf)])
     assert code == 1

@@ -145,7 +145,8 @@ def test_a_bad_mapping_file_names_the_line_of_each_problem(tmp_path):
     assert [str(p) for p in exc.value.problems] == [
         f"{mapping}:1: kees: unknown field (did you mean 'keys'?); a mapping file's fields "
         "are defaults, env_prefix, keys, prefixes",
-        f"{mapping}:4: keys.streaming.hq_kbps: expected a dotted path or null",
+        # a legacy key is one name holding dots: shown quoted, as every key path is
+        f'{mapping}:4: keys["streaming.hq_kbps"]: expected a dotted path or null',
         f"{mapping}:5: prefixes: expected a mapping",
         f"{mapping}:6: env_prefix: expected a string",
     ]

@@ -1631,11 +1631,14 @@ class RedisFlagStore(RedisFollower):
                 else:
                     doc = self._unless_behind(doc)
         except redis.RedisError as exc:
-            down = (
-                "Redis refused this store's credentials"
-                if isinstance(exc, redis.AuthenticationError)
-                else "Redis unreachable"
-            )
+            if self.closed:
+                # Whatever the closed connection raised under the read (its socket shut,
+                # or the read's own timeout when close() came late): not an outage.
+                down = "the store was closed during the read"
+            elif isinstance(exc, redis.AuthenticationError):
+                down = "Redis refused this store's credentials"
+            else:
+                down = "Redis unreachable"
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
