@@ -39,6 +39,7 @@ from typing import Any
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
+from cfgcore._automaton import search as _ac_search
 from cfgcore.details import (
     ERROR_CODES,
     REASONS,
@@ -1004,6 +1005,10 @@ class CompiledSnapshot:
             return ci_id >= 0 and _in_sorted(t.ipool, a, bb, ci_id)
         if op == L.OP_NOT_IN_CI:
             return not _in_sorted(t.ipool, a, bb, ci_id)
+        if op == L.OP_CONTAINS_ANY:  # an any of contains tests: one automaton
+            return _ac_search(t.acpool, a, bb, raw)
+        if op == L.OP_CONTAINS_ANY_CI:
+            return _ac_search(t.acpool, a, bb, folded)
         if L.OP_STARTS <= op <= L.OP_CONTAINS_CI:
             needle = bytes(t.sbytes[a : a + bb])
             hay = folded if op >= L.OP_STARTS_CI else raw
