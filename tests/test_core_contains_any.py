@@ -1,7 +1,8 @@
 """An ``any`` of many ``contains`` tests of one attribute is one Aho-Corasick automaton
 (``OP_CONTAINS_ANY``, ``cfgcore._automaton``): the same answers as the tests one by
-one, on both evaluators (the reference walks the same tables), in one pass over the
-value. These tests check that the node is emitted where it should be (so the speedup
+one, on both evaluators (the compiled one walks the tables; the reference reads the
+constants back out of them and tests each with Python's substring search), in one pass
+over the value. These tests check that the node is emitted where it should be (so the speedup
 cannot silently vanish), that it answers as the README's semantics say
 (tests/spec_interpreter.py) for needle sets that overlap, nest, are empty, Unicode
 and case-folded, that an ``any`` still evaluates the same children before it stops,
@@ -460,3 +461,38 @@ def test_a_shared_any_is_called_and_copies_read_one_automaton():
                 want = key.startswith("f")
                 assert engine.is_enabled(key, {"ua": "xw3" if want else "xB3"}) is True
                 assert engine.is_enabled(key, {"ua": "w"}) is False
+
+
+# ------------------------------------------------------------ the tables themselves
+
+
+def _abcd(size: int) -> st.SearchStrategy[bytes]:
+    return st.binary(max_size=size).map(lambda b: bytes(x % 4 + 97 for x in b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_abcd(5), min_size=1, max_size=40), _abcd(30))
+def test_the_walk_and_the_constants_read_back_answer_as_the_constants_do(consts, text):
+    # Both readings of one automaton: the compiled evaluator's walk (search, its Python
+    # twin: fail links, rows and runs) and the reference's constants read back
+    # (needles: edges and match bits), against the constants it was built from. Over
+    # four letters, constants are prefixes, suffixes and infixes of each other.
+    pool = _automaton.new_pool()
+    pool.extend([7, 7, 7])  # an automaton need not start the pool
+    a, states = _automaton.build(consts, pool)
+    want = any(c in text for c in consts)
+    assert _automaton.search(pool, a, states, text) is want
+    back = _automaton.needles(pool, a, states)
+    assert any(c in text for c in back) is want
+    assert len(back) <= len(set(consts))
+    assert all(any(c in b for c in consts) for b in back)  # each holds a constant
+
+
+def test_a_state_with_many_edges_is_read_back_through_its_row():
+    # A state past DENSE_EDGES children keeps them as a row of 256 cells.
+    consts = [bytes([120, c]) for c in range(65, 65 + _automaton.DENSE_EDGES + 4)]
+    pool = _automaton.new_pool()
+    a, states = _automaton.build(consts, pool)
+    assert sorted(_automaton.needles(pool, a, states)) == sorted(consts)
+    assert _automaton.search(pool, a, states, b"zzxTzz")
+    assert not _automaton.search(pool, a, states, b"zzx zzT")

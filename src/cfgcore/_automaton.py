@@ -5,7 +5,10 @@ The compiler lowers such an ``any`` (at least ``MIN_CONTAINS_ANY`` tests of one
 attribute, in one case mode) to one ``OP_CONTAINS_ANY`` node (``OP_CONTAINS_ANY_CI``:
 the case-folded value) whose automaton :func:`build` writes into the snapshot's
 ``acpool``, a flat array of int32 cells. Both evaluators walk those ints: the compiled one in
-C, the reference one with :func:`search`. The tests compare bytes, as ``contains``
+C; the reference one reads the constants back out of those ints (:func:`needles`) and
+tests each with Python's own substring search, a second algorithm over the same
+tables, so the two evaluators check each other's reading of them. :func:`search` is
+the compiled walk in Python, for tests. The tests compare bytes, as ``contains``
 does: the constants' UTF-8 (``surrogatepass``, case-folded for ``_CI``) inside the
 value's UTF-8.
 
@@ -36,9 +39,10 @@ from collections.abc import Iterable, Sequence
 # Tests of one attribute an ``any`` needs before they become one automaton. Measured on
 # the compiled evaluator, a pass of the automaton costs about 1 ns a byte and a test
 # (memmem) about 0.15 ns a byte plus 20-40 ns a call: from 3 tests on a 50-character
-# value the automaton is faster, on a 4 KB value from about 8. The reference evaluator
-# walks the automaton in Python, about 150 ns a byte: on a 50-character value 8 tests
-# cost it what the pass costs. So 8: neither evaluator pays more for short values.
+# value the automaton is faster, on a 4 KB value from about 8 (case-folded, about 16).
+# So 8: from there a short value costs less, a long one at most about twice the tests'
+# searches, and many tests no longer cost a search each. (The reference evaluator
+# tests the constants it reads back one by one, as it did before automata.)
 MIN_CONTAINS_ANY = 8
 # States one automaton may have (its constants' bytes, about), and the int32 cells a
 # snapshot's automata may take together (with what incremental compiles left behind):
@@ -176,9 +180,36 @@ def build(needles: Sequence[bytes], pool: array) -> tuple[int, int]:
     return offset, n
 
 
+def needles(pool: Sequence[int], a: int, states: int) -> tuple[bytes, ...]:
+    """The texts of the automaton's first matching states along each path from the root
+    (at ``pool[a]``, ``states`` states), read from its edges and match bits: a text
+    holds one of them exactly when it holds one of the constants the automaton was built
+    from (each such state's text ends with a constant; each constant's path passes one).
+    What the reference evaluator tests with ``in``."""
+    rec = a + ROOT_ROW
+    if pool[rec + 1] & 1:
+        return (b"",)  # an empty constant
+    edges = rec + 2 * states + 1
+    found: list[bytes] = []
+    stack = [(pool[a + c], bytes((c,))) for c in range(ROOT_ROW - 1, -1, -1) if pool[a + c]]
+    while stack:
+        s, text = stack.pop()
+        r = rec + 2 * s
+        if pool[r + 1] & 1:
+            found.append(text)
+            continue  # every deeper state's text holds this one
+        lo, hi = edges + pool[r], edges + pool[r + 2]
+        if pool[r + 1] & 2:  # a row of 256
+            kids = [(pool[lo + c], c) for c in range(ROOT_ROW) if pool[lo + c]]
+        else:
+            kids = [(e >> 8, e & 255) for e in pool[lo:hi]]
+        stack += [(child, text + bytes((c,))) for child, c in reversed(kids)]
+    return tuple(found)
+
+
 def search(pool: Sequence[int], a: int, states: int, text: bytes) -> bool:
     """Whether one of the automaton's constants (at ``pool[a]``, ``states`` states) is
-    in ``text``: the reference evaluator's walk of the compiled evaluator's tables."""
+    in ``text``: the compiled evaluator's walk of the tables, in Python (for tests)."""
     rec = a + ROOT_ROW
     if pool[rec + 1] & 1:
         return True  # an empty constant
