@@ -330,6 +330,36 @@ if __name__ == "__main__":  # python benchmarks/bench_core.py [gate]
                   f"  on/off {row['ratio']:.3f}")  # fmt: skip
 
 
+# (m) an any of many contains tests of one attribute (one automaton, 8 or more) ---------
+def _contains_any_doc(count: int) -> dict:
+    needles = [f"token-{i:05d}-x" for i in range(count)]
+    when = {"any": [{"attr": "ua", "contains": n} for n in needles]}
+    return {"flags": {"ua": {"default": "off", "rules": [{"when": when, "serve": "on"}]}}}
+
+
+def _text(length: int) -> str:
+    base = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    return (base * (length // len(base) + 1))[:length]
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+@pytest.mark.parametrize("count, length", [(5, 50), (1000, 4096), (1000, 65536)])
+def test_m_contains_any(benchmark, impl, count, length):
+    """A check whose rule is an any of ``count`` contains tests on a ``length``-character
+    value that holds none of them (the whole value is searched)."""
+    engine = engine_class(IMPLS[impl]).from_snapshot(_contains_any_doc(count))
+    ctx = engine.context({"ua": _text(length)})
+    assert engine.is_enabled("ua", ctx) is False
+    calls = BATCH if length <= 4096 else 10
+    r = range(calls)
+
+    def run():
+        for _ in r:
+            engine.is_enabled("ua", ctx)
+
+    _run(benchmark, f"m-contains-any-{count}x{length}", run, calls)
+
+
 # (g) compile and (h) decode 10,000 flags ------------------------------------------------------
 SNAPSHOT_10K = cfgcore_snapshot(10_000)
 # A smoke run (--benchmark-disable, as in the test suite) proves the code on the
@@ -390,6 +420,7 @@ def test_compiled_10k_memory(benchmark, impl):
             + len(t.rules)
             + len(t.prereqs)
             + len(t.splits)
+            + len(t.acpool)
         )
         c_arrays = 4 * ints + 8 * (len(t.nums) + 2 * len(t.keys)) + 3 * len(t.slots) + len(t.values)
     benchmark.extra_info["compiled_bytes"] = after - before + c_arrays

@@ -39,6 +39,7 @@ from typing import Any
 
 from cfgcore import _layout as L
 from cfgcore import compiler as C
+from cfgcore._automaton import needles as _ac_needles
 from cfgcore.details import (
     ERROR_CODES,
     REASONS,
@@ -703,6 +704,7 @@ class CompiledSnapshot:
         self._index = tables.index
         self.counters = Counters(tables)
         self.counting = True
+        self._ac_consts: dict[int, tuple[bytes, ...]] = {}  # automaton offset -> needles
 
     @property
     def keys(self) -> list[str]:
@@ -1004,6 +1006,14 @@ class CompiledSnapshot:
             return ci_id >= 0 and _in_sorted(t.ipool, a, bb, ci_id)
         if op == L.OP_NOT_IN_CI:
             return not _in_sorted(t.ipool, a, bb, ci_id)
+        if op == L.OP_CONTAINS_ANY or op == L.OP_CONTAINS_ANY_CI:
+            # an any of contains tests: the constants its automaton holds, read back
+            # once per snapshot (the compiled evaluator walks the automaton itself)
+            consts = self._ac_consts.get(a)
+            if consts is None:
+                consts = self._ac_consts[a] = _ac_needles(t.acpool, a, bb)
+            hay = raw if op == L.OP_CONTAINS_ANY else folded
+            return any(c in hay for c in consts)
         if L.OP_STARTS <= op <= L.OP_CONTAINS_CI:
             needle = bytes(t.sbytes[a : a + bb])
             hay = folded if op >= L.OP_STARTS_CI else raw

@@ -101,6 +101,60 @@ cdef extern from *:
     int _is_gc "PyObject_IS_GC"(object) noexcept
 
 
+# An ``any`` of many ``contains`` of one attribute: one pass of its Aho-Corasick
+# automaton over the value (layout: cfgcore/_automaton.py, whose ``search`` is the
+# reference), linear in the value's length whatever the number of constants.
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint _ac_search(const int32_t* ac, int states, const char* text, Py_ssize_t n) noexcept nogil:
+    cdef const int32_t* rec = ac + 256
+    cdef const int32_t* edges = rec + 2 * states + 1
+    cdef const int32_t* e
+    cdef const int32_t* end
+    cdef Py_ssize_t i
+    cdef int s = 0, nxt, info, c
+    if rec[1] & 1:
+        return True  # an empty constant: every text holds it
+    for i in range(n):
+        c = <unsigned char>text[i]
+        while s:
+            info = rec[2 * s + 1]
+            e = edges + rec[2 * s]
+            nxt = 0  # no edge (the root is no state's child)
+            if info & 2:
+                nxt = e[c]  # a row of 256
+            else:
+                end = edges + rec[2 * s + 2]
+                while e < end:  # sorted by byte
+                    if (e[0] & 255) >= c:
+                        if (e[0] & 255) == c:
+                            nxt = e[0] >> 8
+                        break
+                    e += 1
+            if nxt:
+                s = nxt
+                break
+            s = info >> 2  # its fail state
+        else:
+            s = ac[c]
+        if s and rec[2 * s + 1] & 1:
+            return True
+    return False
+
+
+cdef int32_t* _cell_array(object cells) except? NULL:
+    """A C copy of an array of int32 cells (``Tables.acpool``)."""
+    cdef bytes data = cells.tobytes()
+    cdef Py_ssize_t n = len(data)
+    if cells.itemsize != 4:
+        raise ValueError("acpool cells must be 32-bit")
+    cdef int32_t* out = <int32_t*>malloc(n if n else 4)
+    if out == NULL:
+        raise MemoryError()
+    memcpy(out, <const char*>data, n)
+    return out
+
+
 cdef inline bint _in_sorted(const int32_t* ids, int count, int32_t x) noexcept nogil:
     cdef int lo = 0, hi = count, mid
     if count <= 8:
@@ -196,6 +250,7 @@ cdef class CompiledSnapshot:
     cdef int32_t* prereqs
     cdef int32_t* splits
     cdef int32_t* hashes
+    cdef int32_t* ac
     cdef double* sched_start
     cdef double* sched_end
     cdef char* is_true
@@ -263,6 +318,7 @@ cdef class CompiledSnapshot:
         self.prereqs = _int_array(t.prereqs)
         self.splits = _int_array(t.splits)
         self.hashes = _int_array(t.hashes)
+        self.ac = _cell_array(t.acpool)
         self.sched_start = _double_array(t.sched_start)
         self.sched_end = _double_array(t.sched_end)
         self.is_true = _bool_array(t.is_true)
@@ -309,6 +365,7 @@ cdef class CompiledSnapshot:
         free(self.prereqs)
         free(self.splits)
         free(self.hashes)
+        free(self.ac)
         free(self.sched_start)
         free(self.sched_end)
         free(self.is_true)
@@ -858,6 +915,10 @@ cdef class CompiledSnapshot:
             return _ends(v.ls, v.lslen, self.sb + n[2], n[3])
         if op == OP_CONTAINS_CI:
             return _contains(v.ls, v.lslen, self.sb + n[2], n[3])
+        if op == OP_CONTAINS_ANY:
+            return _ac_search(self.ac + n[2], n[3], v.s, v.slen)
+        if op == OP_CONTAINS_ANY_CI:
+            return _ac_search(self.ac + n[2], n[3], v.ls, v.lslen)
         if op == OP_REGEX:
             return self._regex(n[2], v.text, now)
         if op == OP_SEMVER_EQ or op == OP_SEMVER_LT or op == OP_SEMVER_GT:

@@ -42,6 +42,11 @@ cdef enum:
     OP_STARTS_CI = 33
     OP_ENDS_CI = 34
     OP_CONTAINS_CI = 35
+    # An ``any`` of many ``contains`` of one attribute: the Aho-Corasick automaton at
+    # acpool[a] (b states; c tests it stands for), over the value (the _CI form: its
+    # case-folded text). See cfgcore/_automaton.py.
+    OP_CONTAINS_ANY = 36
+    OP_CONTAINS_ANY_CI = 37
     OP_REGEX = 40
     OP_SEMVER_EQ = 41
     OP_SEMVER_LT = 42

@@ -12,6 +12,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from cfgcore import _automaton
 from cfgcore._layout import (
     K_BOOL,
     K_NUM,
@@ -21,6 +22,8 @@ from cfgcore._layout import (
     OP_ANY,
     OP_CALL,
     OP_CONTAINS,
+    OP_CONTAINS_ANY,
+    OP_CONTAINS_ANY_CI,
     OP_ENDS,
     OP_EQ,
     OP_EQ_CI,
@@ -75,6 +78,13 @@ _ATTR_OPS = (
     "semver_gt", "starts_with", "ends_with", "contains", "matches", "exists",
 )  # fmt: skip
 _COMBINATORS = ("all", "any", "not_", "segment")
+# What makes a child of an ``any`` end a run of ``contains`` tests that one automaton
+# stands for (see ConditionLowering.contains_groups): a test that can have an effect
+# beyond its answer (a regex search or semver comparison runs Python code, which an
+# interrupt can stop; a ``prerequisite`` evaluates a flag, which reads the clock), or
+# a condition holding one.
+_NOT_PLAIN = (*_COMBINATORS, "prerequisite", "matches", "semver_eq", "semver_lt", "semver_gt")
+_OTHER_THAN_CONTAINS = tuple(f for f in (*_ATTR_OPS, *_NOT_PLAIN) if f != "contains")
 _PUBLIC_NAME = {"in_": "in", "not_": "not"}
 
 _SEMVER = re.compile(
@@ -83,6 +93,24 @@ _SEMVER = re.compile(
     r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
     re.ASCII,  # \d is 0-9 only: "1٠.0.0" (an Arabic-Indic zero) is not 10.0.0
 )
+
+
+# An automaton built for tests of an ``any``: (attribute, ignore_case, acpool offset,
+# states, tests it stands for).
+_Automaton = tuple[str, bool, int, int, int]
+
+
+def _plain_contains(cond: Any) -> tuple[str, bool] | None:
+    """(attribute, ignore_case) of a condition that is a ``contains`` test and nothing
+    else (what :meth:`ConditionLowering.condition` lowers to one OP_CONTAINS node)."""
+    if not isinstance(cond, Condition) or type(cond.contains) is not str:
+        return None
+    attr = cond.attr
+    if not isinstance(attr, str) or type(cond.ignore_case) is not bool:
+        return None
+    if any(getattr(cond, f) is not None for f in _OTHER_THAN_CONTAINS):
+        return None
+    return (attr if type(attr) is str else str.__str__(attr)), cond.ignore_case
 
 
 def semver_key(text: Any) -> tuple | None:
@@ -177,6 +205,9 @@ class ConditionLowering:
     # PrerequisiteGraph.prerequisites); None while segments are checked on their own.
     flag_tests: list[FlagTest] | None = None
     flag_test_count: int = 0  # OP_FLAG nodes emitted so far (a subtree holding one is copied)
+    # The automata this compile built (see contains_groups), by case mode and constants:
+    # an any copied (a segment inlined at each reference) reads the one built first.
+    automata: dict[tuple[bool, tuple[bytes, ...]], tuple[int, int]] | None = None
 
     # -- helpers ---------------------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -379,9 +410,21 @@ class ConditionLowering:
             # an OP_FLAG node belongs to one flag, which writes its want code (again on an
             # incremental compile): a subtree holding one is copied, never called
             and self.flag_test_count == flag_tests
-            and len(self.t.nodes) // NW - pos >= MIN_SHARED_NODES
+            and self.subtree_weight(pos) >= MIN_SHARED_NODES
         ):
             self.shared[key] = (cond, pos, height)
+
+    def subtree_weight(self, pos: int) -> int:
+        """Nodes written from node ``pos`` on, an automaton counted as the tests it stands
+        for (a call to it saves what copying them would cost)."""
+        n = self.t.nodes
+        end = len(n) // NW
+        weight = end - pos
+        if weight < MIN_SHARED_NODES:
+            for i in range(pos, end):
+                if n[i * NW] == OP_CONTAINS_ANY or n[i * NW] == OP_CONTAINS_ANY_CI:
+                    weight += n[i * NW + 4] - 1
+        return weight
 
     def slots_of(self, root: int) -> frozenset[int]:
         """The slots the subtree at node ``root`` reads (its calls' included), what a
@@ -449,10 +492,93 @@ class ConditionLowering:
             return
         children = cond.all if op == "all" else cond.any
         assert children is not None
-        pos = self.emit(OP_ALL if op == "all" else OP_ANY, a=len(children))
+        groups: dict[int, _Automaton | None] = {}
+        if op == "any" and len(children) >= _automaton.MIN_CONTAINS_ANY:
+            groups = self.contains_groups(children, depth + 1)
+        skipped = sum(1 for g in groups.values() if g is None)
+        pos = self.emit(OP_ALL if op == "all" else OP_ANY, a=len(children) - skipped)
         for i, child in enumerate(children):
-            self.condition(child, f"{path}.{op}[{i}]", depth + 1, stack)
+            if i not in groups:
+                self.condition(child, f"{path}.{op}[{i}]", depth + 1, stack)
+                continue
+            group = groups[i]
+            if group is not None:  # None: a test the automaton of an earlier child holds
+                if depth + 1 > self.deepest:
+                    self.deepest = depth + 1
+                attr, ci, offset, states, tests = group
+                slot = self.slot(attr)
+                if ci:
+                    self.t.ci_slots[slot] = True
+                code = OP_CONTAINS_ANY_CI if ci else OP_CONTAINS_ANY
+                self.emit(code, slot, offset, states, tests)
         self.close(pos)
+
+    def contains_groups(
+        self, children: list[Condition], depth: int
+    ) -> dict[int, _Automaton | None]:
+        """The ``contains`` children of an ``any`` (at ``depth``) that automata stand for:
+        child index -> the automaton built for the tests from there (attribute, case
+        mode, acpool offset, states, tests), or None for a test an automaton at an
+        earlier index holds.
+
+        The tests of one attribute in one case mode become one automaton when there are
+        at least MIN_CONTAINS_ANY of them, placed at the first. The ``any`` still stops
+        at its first true child, so a child with effects beyond its answer (see
+        _NOT_PLAIN) ends the runs: the children before it and after it are grouped apart,
+        and whatever the automaton finds, the same children are evaluated as before.
+        Past the automata's bounds the tests stay as they are (same answers)."""
+        if not self.sharing or depth > MAX_CONDITION_DEPTH:
+            return {}  # segments checked alone (nodes thrown away), or refused too deep
+        found: dict[int, _Automaton | None] = {}
+        runs: dict[tuple[str, bool], list[int]] = {}
+        for i, child in enumerate(children):
+            key = _plain_contains(child)
+            if key is not None:
+                runs.setdefault(key, []).append(i)
+            elif not isinstance(child, Condition) or any(
+                getattr(child, f) is not None for f in _NOT_PLAIN
+            ):
+                self.contains_runs(children, runs, found)
+        self.contains_runs(children, runs, found)
+        return found
+
+    def contains_runs(
+        self,
+        children: list[Condition],
+        runs: dict[tuple[str, bool], list[int]],
+        found: dict[int, _Automaton | None],
+    ) -> None:
+        """One automaton for each run of ``runs`` long enough (into ``found``); clears
+        ``runs``."""
+        t = self.t
+        for (attr, ci), members in runs.items():
+            if len(members) < _automaton.MIN_CONTAINS_ANY:
+                continue
+            texts = [str.__str__(children[i].contains) for i in members]  # exact: _plain_contains
+            unique = sorted(
+                {(v.casefold() if ci else v).encode("utf-8", "surrogatepass") for v in texts}
+            )
+            if self.automata is None:
+                self.automata = {}
+            key = (ci, tuple(unique))
+            built = self.automata.get(key)
+            if built is None:
+                bound = sum(len(n) for n in unique) + 1  # states, at most
+                if (
+                    bound > _automaton.MAX_AUTOMATON_STATES
+                    or len(t.acpool) + _automaton.cells(bound) > _automaton.MAX_ACPOOL_CELLS
+                ):
+                    continue  # too large to build here: tested one by one
+                offset = len(t.acpool)
+                built = _automaton.build(unique, t.acpool)
+                if len(t.acpool) > _automaton.MAX_ACPOOL_CELLS:  # its rows of 256 passed it
+                    del t.acpool[offset:]
+                    continue
+                self.automata[key] = built
+            found[members[0]] = (attr, ci, built[0], built[1], len(members))
+            for i in members[1:]:
+                found[i] = None
+        runs.clear()
 
     def inline(self, name: str) -> bool:
         """Whether segment ``name`` fits the budgets (it is then counted against them)."""

@@ -23,6 +23,8 @@ from cfgcore._layout import (
     FW,
     NW,
     OP_CALL,
+    OP_CONTAINS_ANY,
+    OP_CONTAINS_ANY_CI,
     P_OFF,
     P_ON,
     P_SET,
@@ -222,8 +224,9 @@ class PrerequisiteGraph(ConditionLowering):
 
     def walk_size(self, root: int) -> int:
         """Nodes a walk of the subtree at node ``root`` may visit: its own, and at each
-        OP_CALL its callee's (capped just past MAX_CHECK_NODES). Calls nest at most
-        MAX_CONDITION_DEPTH levels (a call counts its callee's levels)."""
+        OP_CALL its callee's (capped just past MAX_CHECK_NODES), at an automaton the tests
+        it stands for. Calls nest at most MAX_CONDITION_DEPTH levels (a call counts its
+        callee's levels)."""
         sizes = self.walk_sizes
         found = sizes.get(root)
         if found is None:
@@ -231,10 +234,15 @@ class PrerequisiteGraph(ConditionLowering):
             end = n[root * NW + 5]
             found = end - root
             for i in range(root, end):
-                if n[i * NW] == OP_CALL:
+                op = n[i * NW]
+                if op == OP_CALL:
                     found += self.walk_size(n[i * NW + 2]) - 1
                     if found > MAX_CHECK_NODES:
                         break
+                elif op == OP_CONTAINS_ANY or op == OP_CONTAINS_ANY_CI:
+                    # counted as the tests it stands for, as before automata: the same
+                    # documents pass the bound
+                    found += n[i * NW + 4] - 1
             found = sizes[root] = min(found, MAX_CHECK_NODES + 1)
         return found
 

@@ -29,7 +29,8 @@ Table layout (all integer arrays are flat, fixed-width records):
   ``splits`` (pairs ``cumulative threshold, variant``) describe flags;
   ``ipool`` holds variable-length integer lists (sorted ``in`` ids, bucket slots,
   each flag's slots), ``sbytes`` string constants for prefix/suffix/contains and
-  the bucketing salts.
+  the bucketing salts, ``acpool`` (int32 cells) the automata of ``OP_CONTAINS_ANY``
+  nodes (see :mod:`cfgcore._automaton`).
 
 Bucketing (scheme ``murmur3``, id 0): ``bucket = murmur3_x86_32(utf8(f"{salt}:{value}"),
 seed=0) % 100000``; a split's cumulative thresholds are weights x 1000.
@@ -41,6 +42,7 @@ import dataclasses
 import logging
 import re
 import unicodedata
+from array import array
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -48,6 +50,7 @@ from uuid import UUID
 
 import msgspec
 
+from cfgcore import _automaton
 from cfgcore._frozen import thaw
 from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historical home
     BUCKETS,
@@ -100,6 +103,8 @@ from cfgcore._layout import (  # noqa: F401 - re-exported: the layout's historic
     OP_ANY,
     OP_CALL,
     OP_CONTAINS,
+    OP_CONTAINS_ANY,
+    OP_CONTAINS_ANY_CI,
     OP_CONTAINS_CI,
     OP_ENDS,
     OP_ENDS_CI,
@@ -215,7 +220,7 @@ class Tables:
         "bool_ids", "nodes", "ipool", "nums", "sbytes", "objs", "flags", "rules", "prereqs",
         "splits", "hashes", "sched_start", "sched_end", "values", "variant_names", "value_kinds",
         "flag_kinds", "is_true", "source", "n_ids", "own_slots", "flag_tests", "garbage",
-        "walks",
+        "walks", "acpool", "ac_full",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -263,6 +268,11 @@ class Tables:
         # the flags it reads included (see _prereq.MAX_CHECK_NODES): evaluate_all walks
         # their sum.
         self.walks: list[int] = []
+        # The automata of OP_CONTAINS_ANY nodes (int32 cells, see cfgcore._automaton),
+        # and the cells a full compile left: incremental compiles leave the automata of
+        # the flags they replace behind, so past twice that a compile starts afresh.
+        self.acpool: array = _automaton.new_pool()
+        self.ac_full = 0
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         # Pickled (a compiled snapshot pickles as its tables) with the variant values as
@@ -279,6 +289,8 @@ class Tables:
             value = getattr(self, name)
             if isinstance(value, (list, dict, bytearray)):
                 value = value.copy()
+            elif isinstance(value, array):
+                value = value[:]
             setattr(out, name, value)
         return out
 
@@ -290,6 +302,8 @@ def _load_tables(state: dict[str, Any]) -> Tables:
     """Tables from the state ``Tables.__reduce__`` pickled."""
     t = Tables.__new__(Tables)
     state.setdefault("walks", [])  # pickled before it was kept: counted 0 by later compiles
+    state.setdefault("acpool", _automaton.new_pool())  # pickled before automata existed
+    state.setdefault("ac_full", 0)
     for name in Tables.__slots__:
         setattr(t, name, state[name])
     t.values = [freeze(v) for v in t.values]
@@ -363,6 +377,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         self.prerequisites()
         if self.problems:
             raise SnapshotError(self.problems)
+        t.ac_full = len(t.acpool)
         self.log_warnings()
         return t
 
@@ -752,6 +767,8 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         or any(type(k) is not str for k in snapshot.flags)
         or any(type(k) is not str for k in old.flags)
         or previous.garbage > max(64, len(old_keys))
+        # automata of replaced flags left behind: as much again as the live ones
+        or len(previous.acpool) > 2 * previous.ac_full + _automaton.ROOT_ROW * 64
         or not _same_segments(old.segments, snapshot.segments)
         or len(snapshot.flags) < len(old_keys)
     ):
