@@ -23,7 +23,7 @@ cdef enum:
     MP_SMALL_MAP = 16
     MP_FIRST_CLASS = 6  # a map's first table has 2**6 slots, then 2**7, ...
     # Tables of up to 2**MP_KEEP_CLASS slots (1 MiB) and room for up to MP_KEEP_KEYS
-    # keys (2 MiB) are kept for the next scan on GIL builds: allocated for each scan,
+    # keys (1 MiB) are kept for the next scan on GIL builds: allocated for each scan,
     # blocks this size come fresh from the kernel (mmap), and their page faults cost
     # more than scanning a 10,000-flag document.
     MP_KEEP_CLASS = 17
@@ -39,11 +39,17 @@ cdef enum:
     MK_NAN = 8  # equal to no key, itself included (as float('nan') in a dict)
 
 
-cdef struct MpKey:
+cdef struct MpKey:  # a key as the scan reads it
     Py_ssize_t off  # MK_STR, MK_BIN, MK_RAW: where the compared bytes start
     Py_ssize_t n  # ... and how many
     uint64_t num
     int kind
+
+
+cdef struct MpKept:  # a key kept while its map is open: 16 bytes (a hostile map of distinct
+    # keys keeps one for every 5 bytes of its document)
+    uint64_t at  # MK_STR, MK_BIN, MK_RAW: MpKey.off; other kinds: MpKey.num
+    uint64_t n_kind  # MpKey.n << 4 | MpKey.kind
 
 
 cdef struct MpSlot:  # a large map's hash table entry: 8 bytes, for fewer cache misses
@@ -64,7 +70,7 @@ cdef struct MpFrame:
 
 cdef struct MpScan:
     const unsigned char* p
-    MpKey* keys  # the keys of every open map, the innermost last
+    MpKept* keys  # the keys of every open map, the innermost last
     Py_ssize_t nkeys
     Py_ssize_t cap
     MpFrame* frames  # MP_SCAN_DEPTH + 1 of them
@@ -192,12 +198,32 @@ cdef uint64_t _mp_hash(const unsigned char* p, MpKey* k) noexcept nogil:
     return _siphash13(buf, 8) ^ (<uint64_t>k.kind * <uint64_t>0x9E3779B97F4A7C15ULL)
 
 
-cdef inline bint _mp_same(const unsigned char* p, MpKey* a, MpKey* b) noexcept nogil:
-    if a.kind != b.kind or a.kind == MK_NAN:
+cdef inline bint _mp_bytes_kind(int kind) noexcept nogil:
+    return kind == MK_STR or kind == MK_BIN or kind == MK_RAW
+
+
+cdef inline void _mp_keep(MpKept* out, MpKey* k) noexcept nogil:
+    out.at = <uint64_t>k.off if _mp_bytes_kind(k.kind) else k.num
+    out.n_kind = (<uint64_t>k.n << 4) | <uint64_t>k.kind
+
+
+cdef inline void _mp_kept_key(MpKey* out, MpKept* kept) noexcept nogil:
+    out.kind = <int>(kept.n_kind & 15)
+    out.n = <Py_ssize_t>(kept.n_kind >> 4)
+    if _mp_bytes_kind(out.kind):
+        out.off = <Py_ssize_t>kept.at
+        out.num = 0
+    else:
+        out.off = 0
+        out.num = kept.at
+
+
+cdef inline bint _mp_same(const unsigned char* p, MpKept* a, MpKey* b) noexcept nogil:
+    if <int>(a.n_kind & 15) != b.kind or b.kind == MK_NAN:
         return False
-    if a.kind == MK_STR or a.kind == MK_BIN or a.kind == MK_RAW:
-        return a.n == b.n and memcmp(p + a.off, p + b.off, a.n) == 0
-    return a.num == b.num  # MK_NIL: both 0
+    if _mp_bytes_kind(b.kind):
+        return <Py_ssize_t>(a.n_kind >> 4) == b.n and memcmp(p + a.at, p + b.off, b.n) == 0
+    return a.at == b.num  # MK_NIL: both 0
 
 
 cdef int _mp_index_put(MpScan* s, MpFrame* f, uint64_t h, Py_ssize_t i) noexcept nogil:
@@ -238,7 +264,8 @@ cdef int _mp_add_key(MpScan* s, MpFrame* f, MpKey* k) noexcept nogil:
     kept), 0 when it is new (kept), -1 when out of memory."""
     cdef Py_ssize_t j, slot
     cdef uint64_t h = 0
-    cdef MpKey* grown
+    cdef MpKept* grown
+    cdef MpKey kept
     if f.mask == 0:
         for j in range(f.key_base, s.nkeys):
             if _mp_same(s.p, &s.keys[j], k):
@@ -251,17 +278,18 @@ cdef int _mp_add_key(MpScan* s, MpFrame* f, MpKey* k) noexcept nogil:
                 return 1
             slot = (slot + 1) & f.mask
     if s.nkeys == s.cap:
-        grown = <MpKey*>realloc(s.keys, 2 * s.cap * sizeof(MpKey))
+        grown = <MpKept*>realloc(s.keys, 2 * s.cap * sizeof(MpKept))
         if grown == NULL:
             return -1
         s.keys = grown
         s.cap *= 2
-    s.keys[s.nkeys] = k[0]
+    _mp_keep(&s.keys[s.nkeys], k)
     s.nkeys += 1
     if f.mask == 0 and s.nkeys - f.key_base > MP_SMALL_MAP:
         # the map outgrew comparing keys one by one: index the keys it has
         for j in range(f.key_base, s.nkeys):
-            if s.keys[j].kind != MK_NAN and _mp_index_put(s, f, _mp_hash(s.p, &s.keys[j]), j) < 0:
+            _mp_kept_key(&kept, &s.keys[j])
+            if kept.kind != MK_NAN and _mp_index_put(s, f, _mp_hash(s.p, &kept), j) < 0:
                 return -1
     elif f.mask != 0 and k.kind != MK_NAN:
         return _mp_index_put(s, f, h, s.nkeys - 1)
@@ -324,7 +352,7 @@ cdef Py_ssize_t _mp_duplicate_at(MpScan* s, const unsigned char* p, Py_ssize_t n
     s.nkeys = 0
     if s.keys == NULL:
         s.cap = 64
-        s.keys = <MpKey*>malloc(s.cap * sizeof(MpKey))
+        s.keys = <MpKept*>malloc(s.cap * sizeof(MpKept))
     if s.frames == NULL:
         s.frames = <MpFrame*>malloc((MP_SCAN_DEPTH + 1) * sizeof(MpFrame))
     frames = s.frames
