@@ -85,8 +85,15 @@ def parse_key_path(text: str) -> tuple[str, ...]:
     >>> parse_key_path('loggers["uvicorn.access"].level')
     ('loggers', 'uvicorn.access', 'level')
     """
-    if "[" not in text:
+    segs = rendered_key_path(text) if "[" in text else None
+    if segs is None:
         return tuple(text.split(".")) if text else ()
+    return segs
+
+
+def rendered_key_path(text: str) -> tuple[str, ...] | None:
+    """The segments of ``text`` read as a rendering (names joined by dots, a quoted one
+    as ``["..."]``, ``"`` and ``\\`` escaped), or None when it is not one."""
     segs: list[str] = []
     i, n = 0, len(text)
     while True:
@@ -98,7 +105,7 @@ def parse_key_path(text: str) -> tuple[str, ...]:
                 buf.append(text[j])
                 j += 1
             if not text.startswith('"]', j):
-                return tuple(text.split("."))
+                return None
             segs.append("".join(buf))
             i = j + 2
         else:
@@ -112,9 +119,9 @@ def parse_key_path(text: str) -> tuple[str, ...]:
         if text[i] == ".":
             i += 1
             if i >= n or text.startswith('["', i):  # "a." or 'a.["b"]': not a rendering
-                return tuple(text.split("."))
+                return None
         elif not text.startswith('["', i):
-            return tuple(text.split("."))
+            return None
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore import errors as _errors
-from cfgcore.errors import ConfigError, Problem, format_key_path
+from cfgcore.errors import ConfigError, Problem, format_key_path, rendered_key_path
 
 __all__ = [
     "MASK",
@@ -826,8 +826,10 @@ def key_path(path: KeyPath) -> tuple[str, ...]:
     indexes as their digits). ValueError for an empty path or a bad JSON list."""
     if isinstance(path, str):
         text = path.strip()
-        rendered = '["' in text and _rendering(text)
-        if rendered:  # as messages show it: 'loggers["uvicorn.access"].token'
+        # as messages show it, 'loggers["uvicorn.access"].token', read as the configuration
+        # reads it (config.tree.split_path); a JSON list of one name reads the same
+        rendered = rendered_key_path(text) if '["' in text else None
+        if rendered is not None:
             out = rendered
         elif text.startswith("["):
             try:
@@ -844,16 +846,6 @@ def key_path(path: KeyPath) -> tuple[str, ...]:
     if not out or any(p == "" for p in out):
         raise ValueError(f"key path {path!r}: empty, or an empty name in it")
     return out
-
-
-def _rendering(text: str) -> tuple[str, ...] | None:
-    """The segments of ``text`` when it is a key path as cfgcore's messages render it
-    (:func:`~cfgcore.errors.format_key_path`), else None. A JSON list of one name
-    (``'["a.b"]'``) reads the same either way."""
-    from cfgcore.errors import format_key_path, parse_key_path
-
-    segs = parse_key_path(text)
-    return segs if format_key_path(segs) == text else None
 
 
 def _path_bytes(path: KeyPath) -> bytes:
