@@ -196,6 +196,7 @@ MALFORMED = [
     ("metric_types", "binary", "metric_types"),
     ("metric_types", {"ctr": "count"}, "metric_types.ctr"),
     ("control", ["control"], "control"),
+    ("control", {"name": "control"}, "control"),
 ]
 
 
@@ -217,6 +218,8 @@ def test_a_malformed_stored_record_is_a_config_error_naming_file_and_field(
         assert m.get_ab_test_variant("exp", {"user_id": "u1"}) in ("control", "treatment")
         assert m.record_metric("exp", "errors", 1.0, user_id="u1") in (True, False)
         assert m.track_metric("exp", "errors", 1.0, user_id="u1") in (True, False)
+        m.get_ab_test_config("exp")  # the control's (None when it names none): no raise
+        m.get_ab_test_config("exp", "treatment")
         for call in (
             lambda: m.analyze("exp"),
             lambda: m.check_guardrails("exp"),

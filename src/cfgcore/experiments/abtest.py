@@ -1171,7 +1171,10 @@ class ABTests:
             if variant is None:
                 return None
         else:
-            variant = meta.get("control", "control")
+            # (a record edited by hand may hold a control that is no name: no variant)
+            variant = exact_name(meta.get("control", "control"))
+            if variant is None:
+                return None
         if variant == NO_VARIANT or variant not in flag.variants:
             return None
         return copy.deepcopy(flag.variants[variant])
