@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -258,3 +259,25 @@ def test_a_record_without_the_optional_fields_is_still_analysed(tmp_path, impl, 
         m.close()
     code, out, err = run_cli(capsys, "experiment", "report", "exp", "--flags", str(flags))
     assert code == 0 and "ctr" in out, err
+
+
+@settings(max_examples=500)
+@given(
+    st.dictionaries(st.sampled_from("abcd"), st.integers(0, 10**15)),
+    st.dictionaries(st.sampled_from("abcd"), st.floats(0, 100)),
+)
+def test_the_sample_ratio_check_gives_an_answer_for_any_counts_and_split(observed, split):
+    """A split weight of a subnormal percent (2.2e-309) raised a RuntimeWarning from
+    the chi-square (an error under -W error) instead of reporting the mismatch."""
+    from cfgcore.experiments.stats import sample_ratio_mismatch
+
+    r = sample_ratio_mismatch(observed, split)
+    assert 0.0 <= r.p_value <= 1.0 and not math.isnan(r.chi2)
+    assert r.mismatch == (r.p_value < 0.001)
+
+
+def test_a_subnormal_weight_is_a_certain_mismatch_once_users_are_there():
+    from cfgcore.experiments.stats import sample_ratio_mismatch
+
+    r = sample_ratio_mismatch({"a": 1}, {"a": 2.225073858507203e-309, "b": 1.0})
+    assert r.mismatch and r.p_value == 0.0 and r.chi2 == math.inf
