@@ -786,8 +786,10 @@ def _report(args: Any) -> int:
         known = sorted(k for k, v in snap.experiments.items() if isinstance(v, dict))
         hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
         raise CommandError(f"{args.name}: no such A/B test in {path}{hint}")
+    from cfgcore.experiments.abtest import check_record
     from cfgcore.experiments.exposures import recover_appends
 
+    check_record(args.name, meta, path)
     _took_back(args, recover_appends(files["ingest_journal"]), files)
     progress = _Progress(args, "reading events")
     try:

@@ -465,6 +465,62 @@ def _restarted(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return not isinstance(was, int | float) or isinstance(was, bool) or since > was
 
 
+def record_problems(name: str, meta: Any, file: str | None = None) -> list[Problem]:
+    """What is wrong with the shape of test ``name``'s stored record ``meta``, for
+    the readers that analyse it (reports, guardrail checks, :meth:`ABTests.get`): a
+    field present with a type they cannot use. A hand-edited record may leave out the
+    optional fields (metrics, control, guardrails); what it holds must be of the kind
+    :meth:`ABTestConfiguration.to_metadata` writes. The request path never reads these
+    fields (the test's flag serves the variants), so it serves on regardless."""
+
+    def bad(where: tuple[Any, ...], message: str) -> None:
+        path = format_key_path(("experiments", name, *where))
+        out.append(Problem(path=path, message=message, file=file))
+
+    out: list[Problem] = []
+    if not isinstance(meta, Mapping):
+        bad((), f"expected a mapping, got {type(meta).__name__}")
+        return out
+    split = meta.get("traffic_split")
+    if split is not None:
+        if not isinstance(split, Mapping):
+            bad(("traffic_split",), f"expected a mapping of variant to percent, got {split!r:.60}")
+        else:
+            for variant, weight in split.items():
+                number = isinstance(weight, int | float) and not isinstance(weight, bool)
+                if not isinstance(variant, str) or not number or not math.isfinite(weight):
+                    bad(("traffic_split", str(variant)), f"expected a percent, got {weight!r:.60}")
+    metrics = meta.get("success_metrics")
+    if metrics is not None and (
+        not isinstance(metrics, list | tuple) or not all(isinstance(m, str) for m in metrics)
+    ):
+        bad(("success_metrics",), f"expected a list of metric names, got {metrics!r:.60}")
+    for where, kinds in (("guardrail_metrics", GUARDRAIL_DIRECTIONS),
+                         ("metric_types", ("binary", "continuous"))):  # fmt: skip
+        named = meta.get(where)
+        if named is None:
+            continue
+        if not isinstance(named, Mapping):
+            bad((where,), f"expected a mapping of metric to one of {kinds}, got {named!r:.60}")
+            continue
+        for metric, kind in named.items():
+            if not isinstance(metric, str) or kind not in kinds:
+                bad((where, str(metric)), f"expected one of {kinds}, got {kind!r:.60}")
+    for where in ("control", "status"):
+        value = meta.get(where)
+        if value is not None and not isinstance(value, str):
+            bad((where,), f"expected a string, got {value!r:.60}")
+    return out
+
+
+def check_record(name: str, meta: Any, file: str | None = None) -> None:
+    """ConfigError naming ``file`` and each field (:func:`record_problems`) when test
+    ``name``'s stored record cannot be analysed."""
+    problems = record_problems(name, meta, file)
+    if problems:
+        raise ConfigError(problems)
+
+
 def guardrail_stop(meta: Any) -> float | None:
     """When a guardrail stopped the test whose record is ``meta``, if that stop is still
     in force (no explicit resume since); None otherwise. A test stopped by a guardrail
@@ -1075,7 +1131,8 @@ class ABTests:
     def get(self, test_name: str) -> ABTestConfiguration | None:
         """The configuration of a live test, or None. Its configurations are as stored:
         an ``ENC[...]`` or ``${file:...}`` the flag file holds stays one (re-creating the
-        test must never write the plaintext into the store)."""
+        test must never write the plaintext into the store). A record of the wrong shape
+        raises ConfigError (:func:`check_record`)."""
         name = exact_name(test_name)
         if name is None:
             return None
@@ -1089,6 +1146,7 @@ class ABTests:
         if stored is not None and stored.variants is not None:
             flag = stored
         configs = {k: v for k, v in (flag.variants or {}).items() if k != NO_VARIANT}
+        check_record(test_name, meta, self.manager.flags_file)
         return ABTestConfiguration.from_metadata(test_name, meta, configs)
 
     def list(self) -> dict[str, dict[str, Any]]:
@@ -1113,7 +1171,10 @@ class ABTests:
             if variant is None:
                 return None
         else:
-            variant = meta.get("control", "control")
+            # (a record edited by hand may hold a control that is no name: no variant)
+            variant = exact_name(meta.get("control", "control"))
+            if variant is None:
+                return None
         if variant == NO_VARIANT or variant not in flag.variants:
             return None
         return copy.deepcopy(flag.variants[variant])

@@ -628,7 +628,8 @@ class DynamicConfigurationManager:
         return self._ab_tests.create(ab_test, start=start)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
-        """The configuration of a live test, or None."""
+        """The configuration of a live test, or None. A stored record of the wrong
+        shape (edited by hand) raises ConfigError naming the file and the field."""
         return self._ab_tests.get(test_name)
 
     def list_ab_tests(self) -> dict[str, dict[str, Any]]:
@@ -767,15 +768,18 @@ class DynamicConfigurationManager:
             return False
         ctx, user, name, metric_name, number = parts
         joined = self._seen.get(name) is not False  # False: exposure logging off
-        if (
-            joined
-            and user_id is None
-            and not (type(ctx) is dict and type(ctx.get("user_id")) is str)
-        ):
-            # Filed under the user its exposure is (user_id, else targeting_key when
-            # the user_id is no id the engine buckets by), or the two never join. (An
-            # exact str user_id in a dict, the common case, is that user already.)
-            user = exposure_user(ctx)
+        if joined and user_id is None:
+            try:
+                # (a key equal to "user_id" whose __eq__ raises: no user of its own)
+                as_is = type(ctx) is dict and type(ctx.get("user_id")) is str
+            except Exception:
+                as_is = False
+            if not as_is:
+                # Filed under the user its exposure is (user_id, else targeting_key
+                # when the user_id is no id the engine buckets by), or the two never
+                # join. (An exact str user_id in a dict, the common case, is that user
+                # already.)
+                user = exposure_user(ctx)
         meta = self._recording.get(name)
         if meta is None or (joined and user is None):
             return False
@@ -809,7 +813,11 @@ class DynamicConfigurationManager:
         With a state directory, every process's events as the shared logs hold them (as
         ``cfgcore experiment report`` reads them); a test analysed once is then kept up
         to date from the logs (per-user state for it, about 40-80 bytes per user and
-        metric). Without one (``persist=False``), this process's events."""
+        metric), and log lines it could not use are counted and named in the report's
+        ``unusable_lines`` / ``unusable_examples``. Without one (``persist=False``), this
+        process's events. ConfigError, naming the file and the key path, for an unknown
+        test or a stored record of the wrong shape (a ``traffic_split`` that is no
+        mapping, say)."""
         return self.guardrails.analyze(test_name, confidence=confidence)
 
     def check_guardrails(self, test_name: str) -> list[str]:

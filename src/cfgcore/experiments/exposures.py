@@ -569,6 +569,19 @@ class SkippedLines:
         if len(self.first) < self.keep:
             self.first.append(f"{path}:{lineno}: {why}")
 
+    @classmethod
+    def merged(cls, *parts: SkippedLines, keep: int = 10) -> SkippedLines:
+        """The lines of several readers (a report's two logs) as one count, the first
+        named of each among the ``keep`` kept, so every file with unusable lines is
+        named."""
+        out = cls(keep)
+        out.count = sum(p.count for p in parts)
+        share = max(1, keep // max(1, sum(1 for p in parts if p)))
+        for part in parts:
+            out.first.extend(part.first[:share])
+        del out.first[keep:]
+        return out
+
     def __bool__(self) -> bool:
         return self.count > 0
 

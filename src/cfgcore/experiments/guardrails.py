@@ -54,12 +54,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import ANY_RUN, run_of
+from cfgcore.experiments.abtest import ANY_RUN, check_record, run_of
 from cfgcore.experiments.exposures import (
     Exposure,
     ExposureRecord,
     LogTail,
     MetricRecord,
+    SkippedLines,
     in_run,
 )
 from cfgcore.experiments.metrics import MetricsStore
@@ -132,6 +133,8 @@ class SharedLogs:
             if not tests <= self.tests or cuts != self.since:
                 self.metrics.close()
                 self.exposures.close()
+                # Read again from the start: its unusable lines are counted afresh.
+                self.metrics.skipped, self.exposures.skipped = SkippedLines(), SkippedLines()
                 self.store = MetricsStore(None, max_users=self.max_users)
                 self.tests = self.tests | tests
                 self.since = cuts
@@ -155,7 +158,11 @@ class SharedLogs:
             if self.exposures.behind:
                 return None
             self.metrics.read(events, limit=limit)
-            return None if self.metrics.behind else store
+            if self.metrics.behind:
+                return None
+            # The lines left out, named as the report of the same files names them.
+            store.skipped = SkippedLines.merged(self.exposures.skipped, self.metrics.skipped)
+            return store
 
 
 def _close_tails(*tails: LogTail[Any]) -> None:
@@ -186,6 +193,7 @@ class Guardrails:
         # could not take them); stored by the first document that serves that run of
         # the test again.
         self.unstored: dict[str, tuple[str, Any]] = {}
+        self._skipped_said = 0  # unusable log lines the checks have logged
 
     def after_fork_in_child(self) -> None:
         # checks in flight ran on threads the child does not have
@@ -306,6 +314,7 @@ class Guardrails:
             raise ConfigError(
                 f"{self.manager.flags_file}: experiments.{test_name}: unknown A/B test"
             )
+        check_record(test_name, meta, self.manager.flags_file)
         if self.manager.exposures is not None:
             self.manager.exposures.flush()
         # Every process's events, as the report and the guardrails see them (a test
@@ -327,12 +336,17 @@ class Guardrails:
         from cfgcore.experiments.analysis import guardrail_violations
 
         meta = self.manager._tests.get(test_name) if isinstance(test_name, str) else None
-        if meta is None or meta.get("status", "active") != "active":
+        if meta is None:
+            return []
+        check_record(test_name, meta, self.manager.flags_file)
+        if meta.get("status", "active") != "active":
             return []
         if self.manager.exposures is not None:
             self.manager.exposures.flush()
+        store = self.shared_store()
+        self._say_skipped(test_name, getattr(store, "skipped", None))
         found = guardrail_violations(
-            test_name, meta, self.shared_store(), alpha=self.manager.guardrail_alpha,
+            test_name, meta, store, alpha=self.manager.guardrail_alpha,
             min_samples=self.manager.guardrail_min_samples,
         )  # fmt: skip
         if found:
@@ -345,6 +359,17 @@ class Guardrails:
             # a document this process has not taken yet, has events of its own).
             self.roll_back(test_name, reason, run=run_of(meta))
         return found
+
+    def _say_skipped(self, test_name: str, skipped: SkippedLines | None) -> None:
+        """A WARNING naming the log lines a check left out, once per line: a damaged
+        log must not shrink what the guardrail judges without a word."""
+        count = skipped.count if skipped is not None else 0
+        said, self._skipped_said = self._skipped_said, count
+        if skipped is not None and count > said:
+            log.warning(
+                "guardrail check of A/B test %s left out %s",
+                test_name, str(skipped).replace(" skipped", "", 1),
+            )  # fmt: skip
 
     def roll_back(self, test_name: str, reason: str, *, run: Any = ANY_RUN) -> None:
         """Stop ``test_name`` (a guardrail fired), whatever the stored flag file holds.
