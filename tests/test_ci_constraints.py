@@ -58,7 +58,7 @@ def _ci_requirements() -> list[tuple[str, Requirement]]:
         for text in extras[extra]:
             req = Requirement(text)
             if canonicalize_name(req.name) == "cfgcore":
-                todo.extend(req.extras)
+                todo.extend(sorted(req.extras))  # a set: sorted, so every worker collects alike
             else:
                 out.append((f"optional-dependencies.{extra}", req))
     # Those whose markers leave them out here (tomli before 3.11) are not installed, so
