@@ -299,7 +299,7 @@ def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> A
         f"{environment!r}, the default: to publish them with the configuration of "
         f"{exc.recorded!r}, run it again with -e {exc.recorded}",
         recorded=exc.recorded,
-        file=exc.problems[0].file if exc.problems else None,
+        file=(exc.problems[0].file if exc.problems else None) or args.store,
     )
 
 
