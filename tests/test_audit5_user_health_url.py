@@ -56,3 +56,28 @@ def test_deeply_nested_json_is_not_a_report(base_url, capsys):
     err = capsys.readouterr().err
     assert "not a cfgcore health report" in err
     assert "internal error" not in err
+
+
+def test_the_service_address_alone_names_the_probe_url(tmp_path, capsys, monkeypatch):
+    """`--url http://HOST:PORT` (the service, not its probe) got a 404 and "not a
+    cfgcore health report", which did not say what URL was meant; the probe's URL
+    answers."""
+    from cfgcore.config.manager import ConfigurationManager
+    from cfgcore.observability.http import serve
+
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    manager = ConfigurationManager(record_usage=False)
+    manager.load_environment_config("staging")
+    server = serve(manager, port=0, host="127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        assert main(["health", "--url", base]) == 1
+        err = capsys.readouterr().err
+        assert "HTTP 404, not a cfgcore health report" in err
+        assert "http://HOST:PORT/health/ready" in err, err
+        assert main(["health", "--url", base + "/health/ready"]) == 0
+        assert "ready: yes" in capsys.readouterr().out
+    finally:
+        server.shutdown()
+        server.server_close()
+        manager.close()

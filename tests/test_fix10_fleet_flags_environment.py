@@ -104,3 +104,37 @@ def test_cli_refuses_flags_for_another_environment(
     capsys.readouterr()
     assert main([*base, "-e", "test", "--replace-flags-environment"]) == 1
     assert "only with --flags" in capsys.readouterr().err
+
+
+def test_cli_refusal_without_e_says_the_default_environment_was_used(
+    redis_server, bundled_config, tmp_path, capsys, monkeypatch
+):
+    """The repair a process prints (`cfgcore publish --store URL --flags-from-cache
+    CACHE_FILE`) has no -e: run as given on a namespace published for production, it
+    publishes for `development`, the default, and is refused. The refusal says so and
+    names the -e that publishes for the namespace's environment; with -e given (or
+    $CONFIG_ENVIRONMENT), it is the refusal above, unchanged."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
+    ns = "flagenvhint"
+    url = redis_server.url + f"?namespace={ns}&cache=off"
+    client = redis_server.client()
+    base = ["-q", "publish", "--store", url, "--config-dir", str(bundled_config), "--flags"]
+    assert main([*base, "-e", "staging"]) == 0
+    capsys.readouterr()
+    before = _stored(client, ns)
+    assert main(base) == 1
+    err = capsys.readouterr().err
+    assert "No -e was given" in err and "run it again with -e staging" in err, err
+    assert _stored(client, ns) == before
+    assert main([*base, "-e", "test"]) == 1
+    err = capsys.readouterr().err
+    assert "'staging'" in err and "No -e was given" not in err, err
+    monkeypatch.setenv("CONFIG_ENVIRONMENT", "test")
+    assert main(base) == 1
+    assert "No -e was given" not in capsys.readouterr().err
+    monkeypatch.delenv("CONFIG_ENVIRONMENT")
+    assert main([*base, "-e", "staging"]) == 0  # the hint's command is written
+    assert _stored(client, ns) != before

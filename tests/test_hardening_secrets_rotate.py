@@ -107,3 +107,49 @@ def test_a_broken_link_is_an_error_naming_it_and_nothing_is_written(tmp_path, ke
     with pytest.raises(ConfigError, match=r"gone.yaml: cannot read: No such file"):
         rotate_directory(str(svc), Keyring([new, old]))
     assert shared.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "a:\n  x: 1\na:\n  y: 2\n",  # a repeated key
+        "a: [1, 2\n",  # cut short
+    ],
+)
+def test_a_file_that_does_not_parse_is_refused_with_why_and_nothing_written(
+    tmp_path, keys, monkeypatch, capsys, broken
+):
+    """Its ENC[...] values have no key path: a bound one cannot be decrypted there and
+    --bind cannot bind. Rotate re-encrypted the unbound values only, left the bound ones
+    for the old key (which the next step removes), bound nothing, and exited 0; check
+    said "does not parse" without why. Both now give the loader's reason; rotate writes
+    no file, the good one beside it included."""
+    old, new = keys
+    monkeypatch.setenv("CFGCORE_SECRET_KEYS", f"{new},{old}")
+    monkeypatch.delenv("CFGCORE_SECRET_KEY_FILE", raising=False)
+    ring = Keyring([old])
+    bad = tmp_path / "base.yaml"
+    bad.write_text(
+        f"db:\n  password: '{encrypt_value('pw', ring, path=('db', 'password'))}'\n"
+        f"api:\n  token: '{encrypt_value('tk', ring)}'\n" + broken
+    )
+    good = tmp_path / "staging.yaml"
+    good.write_text(f"app:\n  blob: '{encrypt_value('b', ring)}'\n")
+    files = {p: p.read_bytes() for p in (bad, good)}
+    for argv in (["rotate"], ["rotate", "--bind"], ["rotate", "--dry-run"]):
+        assert main(["secrets", *argv, str(tmp_path)]) == 1, argv
+        err = capsys.readouterr().err
+        assert f"{bad}:" in err and "not re-encrypted: the file does not parse: " in err, err
+        assert {p: p.read_bytes() for p in files} == files
+    assert main(["secrets", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:" in out and "not checked: the file does not parse: " in out, out
+    reason = out.split("the file does not parse: ", 1)[1].splitlines()[0]
+    assert reason.strip(), out  # the loader's own words follow
+    # once the file parses, rotate takes every value and --bind binds the unbound ones
+    bad.write_text(bad.read_text().replace(broken, ""))
+    assert main(["secrets", "rotate", "--bind", str(tmp_path)]) == 0
+    assert "2 value(s) in base.yaml, 1 of them newly bound" in capsys.readouterr().out
+    envelopes = _envelopes(bad.read_text())
+    assert decrypt_value(envelopes[0], Keyring([new]), path=("db", "password")) == "pw"
+    assert decrypt_value(envelopes[1], Keyring([new]), path=("api", "token")) == "tk"

@@ -35,7 +35,7 @@ from cfgcore.details import user_id_text
 from cfgcore.errors import ConfigError
 
 STATE_HELP = (
-    "state: where the service's manager serves flags from: --store, else --flags FILE, else "
+    "Where the service's manager serves flags from: --store, else --flags FILE, else "
     "--state-dir DIR/flags.json, else $CFGCORE_FLAG_STORE, else the configuration "
     "directory's flags file (config/flags.yaml after 'cfgcore setup'), else "
     "$CFGCORE_STATE_DIR/flags.json (default $XDG_STATE_HOME/cfgcore, ~/.local/state/cfgcore). "
@@ -84,8 +84,7 @@ def register(subparsers: Any) -> None:
     c = sub.add_parser(
         "create",
         help="create (or replace) an A/B test, not started unless --start",
-        description="Create an A/B test. Until it is started every user gets the control. "
-        + STATE_HELP,
+        description="Create an A/B test. Until it is started every user gets the control.",
     )
     c.add_argument("name", help="test name (also the name of the flag that serves it)")
     c.add_argument(
@@ -148,7 +147,7 @@ def register(subparsers: Any) -> None:
     i = sub.add_parser(
         "ingest",
         help="append exposures and metric events from a JSON-lines file",
-        description="Append exposures and metric events to the test's logs. " + STATE_HELP,
+        description="Append exposures and metric events to the test's logs.",
         epilog=INGEST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -160,12 +159,14 @@ def register(subparsers: Any) -> None:
         "report",
         help="per-variant results of one A/B test",
         description="Per-variant results, the comparison with the control and the "
-        "sample-ratio-mismatch check of one A/B test. " + STATE_HELP,
+        "sample-ratio-mismatch check of one A/B test.",
     )
     r.add_argument("name", help="A/B test name")
     common(r)
-    r.add_argument("--metrics", help="metric events file (default: beside the flags file)")
-    r.add_argument("--exposures", help="exposure log (default: beside the flags file)")
+    r.add_argument("--metrics", help="metric events file (default: in the state directory, "
+                   "or beside --flags FILE)")  # fmt: skip
+    r.add_argument("--exposures", help="exposure log (default: in the state directory, or "
+                   "beside --flags FILE)")  # fmt: skip
     r.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     r.add_argument(
         "--plot",
@@ -580,10 +581,20 @@ def _ingest(args: Any) -> int:
     _info(
         args,
         f"ingested {counts['exposure']} exposure(s) and {counts['metric']} metric event(s) "
-        f"into {os.path.dirname(manager.flags_file)}; skipped {counts['not in test']} "
+        f"into {_logs_where(paths)}; skipped {counts['not in test']} "
         f"user(s) not in their test and {counts['bad']} unusable line(s)",
     )
     return 1 if counts["bad"] else 0
+
+
+def _logs_where(paths: dict[str, str]) -> str:
+    """Where an ingest wrote: the exposure and metric logs, which are in the state
+    directory unless the tests' flags file was given (--flags), not beside the flags."""
+    exposures, metrics = paths["exposures"], paths["metrics"]
+    if os.path.dirname(exposures) == os.path.dirname(metrics):
+        names = f"{os.path.basename(exposures)}, {os.path.basename(metrics)}"
+        return f"{os.path.dirname(exposures)} ({names})"
+    return f"{exposures} and {metrics}"
 
 
 def _took_back(args: Any, recovered: bool, paths: dict[str, str]) -> None:

@@ -182,7 +182,12 @@ def publish(args: argparse.Namespace) -> int:
     from cfgcore.config.manager import ConfigurationManager
     from cfgcore.engine import Engine
     from cfgcore.errors import ConfigError
-    from cfgcore.runtime.redis_store import PublishedConfig, RedisConfigStore, RedisFlagStore
+    from cfgcore.runtime.redis_store import (
+        FlagsEnvironmentError,
+        PublishedConfig,
+        RedisConfigStore,
+        RedisFlagStore,
+    )
     from cfgcore.snapshot import load_snapshot
 
     manager = ConfigurationManager(
@@ -255,19 +260,47 @@ def publish(args: argparse.Namespace) -> int:
             # another one overtook judges its flags again against the flags now stored.
             restoring = bool(args.flags_from_cache)
             with RedisFlagStore(args.store) as fstore:
-                new, fnew = store.publish_with_flags(
-                    doc,
-                    fstore,
-                    lambda stored: _judged(stored, flags, restoring),
-                    check=Engine().compile,
-                    actor=args.actor,
-                    expected_version=args.expect_version,
-                    replace_environment=args.replace_flags_environment,
-                )
+                try:
+                    new, fnew = store.publish_with_flags(
+                        doc,
+                        fstore,
+                        lambda stored: _judged(stored, flags, restoring),
+                        check=Engine().compile,
+                        actor=args.actor,
+                        expected_version=args.expect_version,
+                        replace_environment=args.replace_flags_environment,
+                    )
+                except FlagsEnvironmentError as exc:
+                    raise _environment_hint(exc, args, snap.environment) from None
             print(f"published {snap.environment} as version {new.version} to {store.url}")
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
     manager.close()
     return 0
+
+
+def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> Any:
+    """The refusal of flags for another environment, saying so when that environment
+    was only the default: a repair run as ``cfgcore publish --store URL --flags-from-cache
+    FILE`` publishes for the default environment unless told which one (``-e``)."""
+    import os
+
+    from cfgcore.runtime.redis_store import FlagsEnvironmentError
+
+    chosen = (
+        args.environment
+        or os.environ.get("CONFIG_ENVIRONMENT")
+        or os.environ.get("CFGCORE_ENVIRONMENT")
+    )
+    if chosen:
+        return exc
+    message = str(exc.problems[0].message) if exc.problems else str(exc)
+    return FlagsEnvironmentError(
+        f"{message}. No -e was given (nor $CONFIG_ENVIRONMENT), so this publish is for "
+        f"{environment!r}, the default: to publish them with the configuration of "
+        f"{exc.recorded!r}, run it again with -e {exc.recorded}",
+        recorded=exc.recorded,
+        file=(exc.problems[0].file if exc.problems else None) or args.store,
+    )
 
 
 def retire(args: argparse.Namespace) -> int:

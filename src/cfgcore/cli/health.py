@@ -129,7 +129,10 @@ def _remote(url: str, *, as_json: bool) -> int:
         data = json.loads(body)
         report = _from_dict(data)
     except (ValueError, KeyError, TypeError, RecursionError):
-        raise CommandError(f"{url}: HTTP {status}, not a cfgcore health report") from None
+        raise CommandError(
+            f"{url}: HTTP {status}, not a cfgcore health report (is it the readiness "
+            "probe's URL, such as http://HOST:PORT/health/ready?)"
+        ) from None
     print(json.dumps(data, indent=2) if as_json else report, file=sys.stdout)
     return 0 if status == 200 else 1
 

@@ -16,6 +16,7 @@ definition document, and fails naming every flag that does not fit.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -66,7 +67,9 @@ def register(subparsers: Any) -> None:
         "not fit is an error naming it.",
     )
     e.add_argument("--format", choices=("flagd",), required=True, help="target format")
-    e.add_argument("--flags", metavar="FILE", help="cfgcore flag file (default: the flag store)")
+    e.add_argument("--flags", metavar="FILE", help="cfgcore flag file or store URL (default: "
+                   "the flag store the services serve, found as `cfgcore experiment` "
+                   "finds it)")  # fmt: skip
     e.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     e.add_argument("--force", action="store_true", help="replace an existing file")
     e.set_defaults(func=_cmd_export)
@@ -270,11 +273,15 @@ def _is_text(s: str) -> bool:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
+    from cfgcore.experiments.dynamic import store_location
     from cfgcore.interop import flagd
     from cfgcore.runtime.atomicio import atomic_write_text
-    from cfgcore.runtime.flagstore import default_state_dir, open_store
+    from cfgcore.runtime.flagstore import open_store
 
-    store = open_store(args.flags, default_path=os.path.join(default_state_dir(), "flags.json"))
+    # The flags the services serve, found as their managers find them: --flags, else
+    # $CFGCORE_FLAG_STORE, the configuration directory's flags file (config/flags.yaml
+    # after `cfgcore setup`), else the state directory's flags.json.
+    store = open_store(store_location(store=args.flags)[0])
     try:
         document = store.read()
     finally:
@@ -282,8 +289,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     snapshot = document.snapshot
     # Only a document the services would serve is exported: one they refuse (a default
     # that names no variant, a value no JSON object holds) would go to flagd as if valid.
-    Engine.from_snapshot(snapshot, file=document.origin or store.url)
-    text = json.dumps(flagd.from_snapshot(snapshot), indent=2, ensure_ascii=False) + "\n"
+    origin = document.origin or store.url
+    Engine.from_snapshot(snapshot, file=origin)
+    try:
+        exported = flagd.from_snapshot(snapshot)
+    except ConfigError as exc:  # each flag that does not fit, named with the file it is in
+        raise ConfigError(
+            [p if p.file else dataclasses.replace(p, file=origin) for p in exc.problems]
+        ) from None
+    text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
     if args.out:
         _refuse_overwrite(args.out, args.force)
         atomic_write_text(args.out, text)

@@ -68,7 +68,9 @@ def scaffold(
     if not force:
         if len(existing) == len(sources):
             raise ConfigError(
-                f"{', '.join(existing)} already exist(s); use --force to overwrite", file=target
+                f"nothing to write: {', '.join(existing)} already exist (-e ENV adds another "
+                f"environment's file; --force overwrites them)",
+                file=target,
             )
         sources = [(name, src) for name, src in sources if name not in existing]
     made_dir = not os.path.isdir(target)

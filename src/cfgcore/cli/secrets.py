@@ -33,7 +33,9 @@ _CONFIG_EXTS = (".yaml", ".yml", ".json", ".toml")
 
 def register(subparsers: Any) -> None:
     """Add the ``secrets`` command group."""
-    p = subparsers.add_parser("secrets", help="encrypted values: keygen, encrypt, decrypt, rotate")
+    p = subparsers.add_parser(
+        "secrets", help="encrypted values: keygen, encrypt, decrypt, rotate, check"
+    )
     sub = p.add_subparsers(dest="secrets_command", metavar="SUBCOMMAND")
 
     def keys(sp: Any) -> None:
@@ -196,6 +198,13 @@ def rotate_directory(
         # The key path of each envelope in the text (a binding needs it; None: not a
         # value the loader reads, e.g. in a comment).
         located = _envelope_paths(path, text)
+        if located and all(where is None for where in located):
+            data, why = _parse(path, text)
+            if data is None and why:
+                # Without key paths a bound value cannot be decrypted and --bind cannot
+                # bind: rewriting only the rest would leave values for the retired key.
+                problems.extend(_unparsed(path, why, "not re-encrypted"))
+                continue
         slots = iter(range(len(located)))
 
         def repl(
@@ -265,15 +274,35 @@ def _read_or_none(path: str) -> bytes | None:
 def _parsed(path: str, text: str) -> Any:
     """The data of the configuration file ``path`` holding ``text``, or None if the
     loader would refuse it (it then holds nothing a load could read)."""
+    return _parse(path, text)[0]
+
+
+def _parse(path: str, text: str) -> tuple[Any, list[Problem]]:
+    """``(data, [])`` of the configuration file ``path`` holding ``text``, or ``(None,
+    why)`` when the loader would refuse it (``why`` empty for a file of no known format)."""
     from cfgcore.config.files import FORMATS, parse_text
 
     fmt = FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
-        return None
+        return None, []
     try:
-        return parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path)
-    except ConfigError:
-        return None
+        return parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path), []
+    except ConfigError as exc:
+        return None, exc.problems
+
+
+def _unparsed(path: str, why: list[Problem], what: str) -> list[Problem]:
+    """``why`` (the loader's refusal of ``path``), each problem saying ``what`` that
+    means for the command: the file's ``ENC[...]`` values have no key path to be found at."""
+    return [
+        Problem(
+            path=p.path,
+            message=f"{what}: the file does not parse: {p.message}",
+            file=p.file or path,
+            line=p.line,
+        )  # fmt: skip
+        for p in why
+    ] or [Problem(path="", message=f"{what}: the file does not parse", file=path)]
 
 
 def _values(path: str, data: Any) -> list[tuple[tuple[str, ...], Any]]:
@@ -371,7 +400,10 @@ def _rotate(args: Any) -> int:
         if bound.get(path):
             where += f", {bound[path]} of them newly bound to their key path"
         print(f"{verb} {n} value(s) in {where}")
-    print(f"{sum(counts.values())} value(s) in {len(counts)} file(s) with key {ring.keys[0].kid}")
+    dry = " (dry run: nothing written)" if args.dry_run else ""
+    print(
+        f"{sum(counts.values())} value(s) in {len(counts)} file(s) with key {ring.keys[0].kid}{dry}"
+    )
     return 0
 
 
@@ -394,11 +426,10 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
             continue
         except UnicodeDecodeError:
             continue
-        data = _parsed(path, text)
+        data, why = _parse(path, text)
         if data is None:
             if "ENC[" in text:
-                why = "not checked: the file does not parse"
-                findings.append(Problem(path="", message=why, file=path))
+                findings.extend(_unparsed(path, why, "not checked"))
             continue
         for key, value in _values(path, data):
             if not is_envelope(value):

@@ -184,7 +184,9 @@ def flag_dependents(snap: Snapshot, key: str) -> list[str]:
     prerequisite, and the A/B test it serves (a test's flag is the test itself)."""
     found: list[str] = []
     if key in snap.experiments:
-        found.append(f"A/B test {key} (the flag serves it: delete the test instead)")
+        found.append(
+            f"A/B test {key} (the flag serves it: delete the test instead, with delete_ab_test)"
+        )
     for name, flag in snap.flags.items():
         if name == key or is_internal_flag(name):
             continue
