@@ -50,7 +50,10 @@ evaluation starts) and the children of a refused feature are refused (see
 Rules after one that returns for every user who reaches it (a force rule without
 filters, coverage, range or prerequisites other than gates, whose condition is absent
 or holds for everyone) are never read by the SDK: they are neither imported nor refused (only a rule
-the SDK cannot build at all, one that is no object, is).
+the SDK cannot build at all, one that is no object, is). After a force rule whose
+rollout holds every bucket only users without a hash value for its attributes go on:
+a later rule hashing by those alone serves none of them, and what the SDK reads after
+finding no hash value is neither imported nor refused.
 
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
@@ -1062,6 +1065,9 @@ class _Feature:
         self.rule_parents: list[tuple[int, list[tuple[str, str, Any, bool]], list[dict]]] = []
         self.off: str | None = None  # the null variant of a feature a gate can switch off
         self.flag: dict[str, Any] = {}
+        # the hash strings (``<attribute>#hash``) no user who reaches the rule being
+        # lowered has: a rule before served everyone with one (see lower)
+        self.hashless: set[str] = set()
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -1141,15 +1147,23 @@ class _Feature:
                 self.rule_parents.append((i, pcs, lowered))
             rules += lowered
             serving = serving or bool(lowered)
+            only_pass = all(gate or cond is None for _, _, cond, gate in pcs)
             # A rule lowered without condition or gates serves everyone who passes its
             # prerequisites: a force rule whose condition is absent or holds for every
             # user, with no filters, coverage or range (a hashed rule skips a user
             # without a hash value, and so does every experiment). Where every
             # prerequisite is a gate (or tests nothing), one that fails returns null:
             # the SDK returns at this rule for everyone either way.
-            everyone = all(gate or cond is None for _, _, cond, gate in pcs) and any(
+            everyone = only_pass and any(
                 "serve" in r and "when" not in r and "gates" not in r for r in lowered
             )
+            # A rollout holding every bucket serves everyone who has a hash value for
+            # it (its attribute or its fallback): only users with none go on, and they
+            # skip every later rule that hashes by those attributes alone.
+            if only_pass:
+                for r in lowered:
+                    if "serve" in r and "when" not in r and _full_span(r.get("gates")):
+                        self.hashless.update(r["gates"][0]["hash"]["by"])
         self.flag = {
             "variants": self.variants,
             "default": "default",
@@ -1248,6 +1262,8 @@ class _Feature:
             if not isinstance(f, Mapping):
                 raise _At(at, f"expected an object, got {type_name(f)}")
             by = [_attr_key(f.get("attribute"), f"{at}.attribute") + HASH]
+            if by[0] in self.hashless:
+                return []  # the SDK: no hash value, filtered out (nothing more is read)
             version = _hash_version(f.get("hashVersion", 2))
             if version is None:
                 return []  # the SDK: no bucket, filtered out, for everyone
@@ -1288,8 +1304,12 @@ class _Feature:
         # ``seed`` and ``key`` are read (and must be text, which the SDK joins them to)
         # only where the SDK hashes with them: rollout_gates, experiment
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
+        if when == _NEVER:
+            return []  # the SDK skips the rule for everyone and reads no more of it
         # the SDK reads a rule's filters before anything else of it (force, variations)
         alts = self.filters(rule) if rule.get("filters") else [[]]
+        if not alts:
+            return []  # filtered out for everyone: the SDK reads no more of the rule
         forced = rule.get("force") is not None  # GrowthBook: a null force is no force
         if forced:
             name = self.variant(f"rules[{i}]", rule["force"])
@@ -1321,6 +1341,8 @@ class _Feature:
         if coverage == 0 and rng is None:
             return []
         by = self.hash_attrs(rule, fallback=True)
+        if self.hashless.issuperset(by):
+            return []  # the SDK: no hash value, not included (nothing more is read)
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return []  # the SDK: no bucket (its seed is never read), nobody included
@@ -1383,6 +1405,10 @@ class _Feature:
         # A feature rule has no "active" or "status": the SDK's FeatureRule drops them
         # and runs the experiment, so they are ignored here too.
         by = self.hash_attrs(rule, fallback=False)
+        if self.hashless.issuperset(by):
+            # the SDK: no hash value, not in the experiment; what it reads after that
+            # (namespace, hash version, seed, ranges, coverage, weights) is never read
+            return out
         alts = filter_alts
         ns = rule.get("namespace")
         if ns and not rule.get("filters"):
@@ -1814,6 +1840,15 @@ def _chooser(where: str, ranges: Any) -> Any:
         return -1
 
     return pick
+
+
+def _full_span(gates: Any) -> bool:
+    """Whether ``gates`` is one hash gate holding every bucket: it passes exactly the
+    users with a hash value for its ``by`` attributes."""
+    if not gates or len(gates) != 1:
+        return False
+    g = gates[0]
+    return bool(g["lo"] == 0 and g["hi"] == g["hash"]["space"])
 
 
 def _rule_object(rule: Any) -> None:
