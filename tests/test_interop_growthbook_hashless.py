@@ -238,6 +238,7 @@ def test_rule_lists_answer_as_the_sdk_for_users_with_and_without_hash_values(
     "skipped",
     [
         {"condition": {"country": {"$in": "NL"}}, "force": 2**64},  # $in of no list: never
+        {"condition": 5, "force": 2, "range": "x"},  # the SDK: an error, false
         {"filters": [{"hashVersion": 3, "ranges": [[0, 1]]}], "force": 2, "coverage": "x"},
         {"filters": [{"ranges": [[0, 0]]}], "variations": {"no": "list"}},  # no bucket
     ],
