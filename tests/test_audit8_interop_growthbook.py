@@ -4,9 +4,10 @@ GrowthBook's SDK (growthbook 4.0.0's ``evalCondition``) takes ``len()`` of the v
 ``$or`` and ``$nor`` and iterates ``$and``'s: null, a number or a boolean raises there,
 and an evaluation error fails the whole condition, under a ``$not`` too. cfgcore read a
 falsy value as an empty list: ``{"$or": null}`` held for everyone (an empty ``$or``
-does), and ``{"$not": {"$nor": null}}`` too. Such a value is now refused, naming the
-feature; every other malformed operand is still answered as the SDK answers it (the
-sweep below, against the SDK on both evaluators).
+does), and ``{"$not": {"$nor": null}}`` too. Such a value was then refused; it is now
+imported and answered as the SDK answers (false wherever the evaluation reaches it; see
+``tests/test_interop_growthbook_logical_values.py``); every other malformed operand is
+answered as the SDK answers it too (the sweep below, against the SDK on both evaluators).
 """
 
 from __future__ import annotations
@@ -46,17 +47,23 @@ def _features(cond: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("op", ["$or", "$nor", "$and"])
 @pytest.mark.parametrize("value", [None, 0, 1, False, True, 1.5])
 @pytest.mark.parametrize("wrap", ["plain", "not", "or"])
-def test_a_logical_operator_whose_value_is_no_list_is_refused(op, value, wrap):
+def test_a_logical_operator_whose_value_is_no_list_answers_as_the_sdk(
+    make_py_and_c, op, value, wrap
+):
     cond: Any = {op: value}
     if wrap == "not":
         cond = {"$not": cond}
     elif wrap == "or":
         cond = {"$or": [{"a": 1}, cond]}
+    snap = growthbook.to_snapshot(_features(cond), saved_groups=GROUPS)
+    engines = [make(snap) for make in make_py_and_c]
     for attrs in ATTRS:  # the SDK: an evaluation error, the condition fails
-        if wrap != "or" or attrs.get("a") != 1:
-            assert evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond), GROUPS) is False
-    with pytest.raises(InteropError, match=rf"features\.f: .*\{op} must be a list of conditions"):
-        growthbook.to_snapshot(_features(cond), saved_groups=GROUPS)
+        want = evalCondition(copy.deepcopy(attrs), copy.deepcopy(cond), GROUPS)
+        a = attrs.get("a")
+        one = isinstance(a, (int, float)) and not isinstance(a, bool) and a == 1
+        assert want is (wrap == "or" and one)  # only {"a": 1} decides before the error
+        for engine in engines:
+            assert engine.is_enabled("f", growthbook.context(attrs)) is want, (cond, attrs)
 
 
 def _conditions() -> list[Any]:

@@ -47,10 +47,19 @@ the first to fail. Prerequisite cycles (GrowthBook's answer depends on where its
 evaluation starts) and the children of a refused feature are refused (see
 :func:`_link_prerequisites`).
 
+A value the SDK raises on while it evaluates a condition (an ``$or``/``$nor``/``$and``
+that is no list, an entry or a ``$not`` value that is no object) makes its whole
+condition false, under a ``$not`` too, where the evaluation reaches it (growthbook 4.0.0
+``evalCondition``): such conditions are imported with that answer (see
+:meth:`_Feature.condition`).
+
 Rules after one that returns for every user who reaches it (a force rule without
 filters, coverage, range or prerequisites other than gates, whose condition is absent
 or holds for everyone) are never read by the SDK: they are neither imported nor refused (only a rule
-the SDK cannot build at all, one that is no object, is).
+the SDK cannot build at all, one that is no object, is). After a force rule whose
+rollout holds every bucket only users without a hash value for its attributes go on:
+a later rule hashing by those alone serves none of them, and what the SDK reads after
+finding no hash value is neither imported nor refused.
 
 Forced variations (:func:`context` ``forced_variations``) are rules on reserved
 ``$forced:<experiment key>`` attributes, evaluated in place of the experiment.
@@ -1062,6 +1071,9 @@ class _Feature:
         self.rule_parents: list[tuple[int, list[tuple[str, str, Any, bool]], list[dict]]] = []
         self.off: str | None = None  # the null variant of a feature a gate can switch off
         self.flag: dict[str, Any] = {}
+        # the hash strings (``<attribute>#hash``) no user who reaches the rule being
+        # lowered has: a rule before served everyone with one (see lower)
+        self.hashless: set[str] = set()
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -1141,15 +1153,23 @@ class _Feature:
                 self.rule_parents.append((i, pcs, lowered))
             rules += lowered
             serving = serving or bool(lowered)
+            only_pass = all(gate or cond is None for _, _, cond, gate in pcs)
             # A rule lowered without condition or gates serves everyone who passes its
             # prerequisites: a force rule whose condition is absent or holds for every
             # user, with no filters, coverage or range (a hashed rule skips a user
             # without a hash value, and so does every experiment). Where every
             # prerequisite is a gate (or tests nothing), one that fails returns null:
             # the SDK returns at this rule for everyone either way.
-            everyone = all(gate or cond is None for _, _, cond, gate in pcs) and any(
+            everyone = only_pass and any(
                 "serve" in r and "when" not in r and "gates" not in r for r in lowered
             )
+            # A rollout holding every bucket serves everyone who has a hash value for
+            # it (its attribute or its fallback): only users with none go on, and they
+            # skip every later rule that hashes by those attributes alone.
+            if only_pass:
+                for r in lowered:
+                    if "serve" in r and "when" not in r and _full_span(r.get("gates")):
+                        self.hashless.update(r["gates"][0]["hash"]["by"])
         self.flag = {
             "variants": self.variants,
             "default": "default",
@@ -1248,6 +1268,8 @@ class _Feature:
             if not isinstance(f, Mapping):
                 raise _At(at, f"expected an object, got {type_name(f)}")
             by = [_attr_key(f.get("attribute"), f"{at}.attribute") + HASH]
+            if by[0] in self.hashless:
+                return []  # the SDK: no hash value, filtered out (nothing more is read)
             version = _hash_version(f.get("hashVersion", 2))
             if version is None:
                 return []  # the SDK: no bucket, filtered out, for everyone
@@ -1288,8 +1310,12 @@ class _Feature:
         # ``seed`` and ``key`` are read (and must be text, which the SDK joins them to)
         # only where the SDK hashes with them: rollout_gates, experiment
         when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
+        if when == _NEVER:
+            return []  # the SDK skips the rule for everyone and reads no more of it
         # the SDK reads a rule's filters before anything else of it (force, variations)
         alts = self.filters(rule) if rule.get("filters") else [[]]
+        if not alts:
+            return []  # filtered out for everyone: the SDK reads no more of the rule
         forced = rule.get("force") is not None  # GrowthBook: a null force is no force
         if forced:
             name = self.variant(f"rules[{i}]", rule["force"])
@@ -1321,6 +1347,8 @@ class _Feature:
         if coverage == 0 and rng is None:
             return []
         by = self.hash_attrs(rule, fallback=True)
+        if self.hashless.issuperset(by):
+            return []  # the SDK: no hash value, not included (nothing more is read)
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return []  # the SDK: no bucket (its seed is never read), nobody included
@@ -1383,6 +1411,10 @@ class _Feature:
         # A feature rule has no "active" or "status": the SDK's FeatureRule drops them
         # and runs the experiment, so they are ignored here too.
         by = self.hash_attrs(rule, fallback=False)
+        if self.hashless.issuperset(by):
+            # the SDK: no hash value, not in the experiment; what it reads after that
+            # (namespace, hash version, seed, ranges, coverage, weights) is never read
+            return out
         alts = filter_alts
         ns = rule.get("namespace")
         if ns and not rule.get("filters"):
@@ -1423,35 +1455,54 @@ class _Feature:
 
     # -- conditions ------------------------------------------------------------------------
     def condition(self, cond: Any) -> Any:
+        """Where GrowthBook's ``evalCondition`` holds for ``cond``.
+
+        The SDK answers false for the whole condition, under a ``$not`` too, where its
+        evaluation reaches a value it raises on (growthbook 4.0.0 ``evalCondition``
+        catches TypeError, AttributeError, ...): a condition or an ``$or``/``$nor``/
+        ``$and`` entry that is no object, an ``$or``/``$nor``/``$and`` that is no list.
+        It evaluates entries in order and stops at the first one that decides, so such
+        a value is reached only where what comes before it does not decide: see
+        :meth:`_evaluated`."""
+        value, raises = self._evaluated(cond)
+        return _and(value, _not(raises))
+
+    def _evaluated(self, cond: Any) -> tuple[Any, Any]:
+        """(value, raises) of the SDK evaluating the condition ``cond``: ``raises`` where
+        its evaluation reaches a value it raises on, ``value`` its answer where not.
+
+        ``value`` may answer anything where ``raises`` holds: whatever is reached after
+        the first such value is never evaluated, and the whole condition is false there.
+        So where an entry is reached is decided by the ``value`` of those before it
+        (:func:`_in_order`), and neither part repeats the other."""
         if not isinstance(cond, Mapping):
-            raise _Refuse(f"a condition must be an object, got {cond!r:.60}")
-        parts = []
-        for key, value in cond.items():
-            if key in ("$or", "$nor", "$and") and not isinstance(value, list):
-                # The SDK iterates (and takes the len() of) the value: null, a number or
-                # a boolean raises there, which fails the whole condition, wherever it
-                # sits (under a $not too); other values read as lists of something.
-                raise _Refuse(f"{key} must be a list of conditions, got {type_name(value)}")
-            if key == "$or":
-                parts.append(_any(*[self.condition(c) for c in value]) if value else _ALWAYS)
-            elif key == "$nor":
-                parts.append(_not(_any(*[self.condition(c) for c in value])) if value else _NEVER)
-            elif key == "$and":
-                parts.append(_and(*[self.condition(c) for c in value]))
-            elif key == "$not":
-                parts.append(_not(self.condition(value)))
-            elif key.startswith("$"):
-                raise _Refuse(f"condition operator {key!r}")
-            elif "#" in key:  # cfgcore's derived attributes (context()) use '#'
-                raise _Refuse(f"attribute name {key!r}: '#' is reserved")
-            elif str(key).count(".") >= MAX_PATH_DEPTH - 1:
-                raise _Refuse(
-                    f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
-                    "deep (context() reads objects and arrays to that depth)"
-                )
-            else:
-                parts.append(self.value_test(str(key), value))
-        return _and(*parts)
+            return _NEVER, _ALWAYS  # the SDK reads its items(): AttributeError
+        return _in_order((functools.partial(self._entry, k, v) for k, v in cond.items()), True)
+
+    def _entry(self, key: Any, value: Any) -> tuple[Any, Any]:
+        """(value, raises) of one entry of a condition object."""
+        if key in ("$or", "$nor", "$and"):
+            items = _logical_items(key, value)
+            if items is None:
+                return _NEVER, _ALWAYS
+            if not items:  # the SDK: an empty $or holds, an empty $and holds
+                return (_NEVER if key == "$nor" else _ALWAYS), _NEVER
+            parts = (functools.partial(self._evaluated, c) for c in items)
+            found, raises = _in_order(parts, key == "$and")
+            return (_not(found) if key == "$nor" else found), raises
+        if key == "$not":
+            found, raises = self._evaluated(value)
+            return _not(found), raises
+        if key.startswith("$"):
+            raise _Refuse(f"condition operator {key!r}")
+        if "#" in key:  # cfgcore's derived attributes (context()) use '#'
+            raise _Refuse(f"attribute name {key!r}: '#' is reserved")
+        if str(key).count(".") >= MAX_PATH_DEPTH - 1:
+            raise _Refuse(
+                f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
+                "deep (context() reads objects and arrays to that depth)"
+            )
+        return self.value_test(str(key), value), _NEVER
 
     def value_test(self, attr: str, cv: Any) -> Any:
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
@@ -1816,6 +1867,15 @@ def _chooser(where: str, ranges: Any) -> Any:
     return pick
 
 
+def _full_span(gates: Any) -> bool:
+    """Whether ``gates`` is one hash gate holding every bucket: it passes exactly the
+    users with a hash value for its ``by`` attributes."""
+    if not gates or len(gates) != 1:
+        return False
+    g = gates[0]
+    return bool(g["lo"] == 0 and g["hi"] == g["hash"]["space"])
+
+
 def _rule_object(rule: Any) -> None:
     """Refuse what the SDK cannot build a rule of when the features are set
     (``FeatureRule(**r)``, for every rule, reached or not): no object, or an object with
@@ -1977,6 +2037,62 @@ def _membership(attr: str, values: list[Any], fold: bool) -> Any:
         if members:
             tests.append({"attr": attr, "has_any": list(members.values())})
     return {"any": tests} if tests else _NEVER
+
+
+def _logical_items(key: str, value: Any) -> list[Any] | None:
+    """The conditions GrowthBook's SDK iterates for ``$or``/``$nor``/``$and`` of
+    ``value``, or None where it raises before the first (growthbook 4.0.0 ``_eval_or``
+    takes ``len()`` of it, ``_eval_and`` iterates it: null, a boolean or a number raise).
+    An empty string or object is iterated as an empty list; a non-empty one's items
+    (characters, keys) are no conditions: the first one raises."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (str, Mapping)):
+        return [] if not value else None
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    raise _Refuse(f"{key}: expected a list of conditions, got {type_name(value)}")
+
+
+def _in_order(parts: Any, conj: bool) -> tuple[Any, Any]:
+    """(value, raises) of evaluating ``parts`` (thunks returning (value, raises)) in
+    order as GrowthBook does: an and (a condition's entries, ``$and``) stops at the
+    first false one, an or (``$or``) at the first true one. A part is evaluated where
+    the ``value`` of every part before it lets evaluation go on; where one of those
+    raises, the whole condition is false anyway (see ``_Feature._evaluated``). Parts
+    after one that decides for everyone, or raises for everyone it is reached by, are
+    never evaluated, so nothing of them is lowered (or refused)."""
+    values: list[Any] = []
+    links: list[tuple[list[Any], Any]] = []  # (go past these parts, then this one raises)
+    go_on: list[Any] = []  # what lets evaluation go past each part since the last link
+    surely_reached = True  # every part so far lets everyone go on
+    for part in parts:
+        found, raises = part()
+        if raises != _NEVER:
+            links.append((go_on, raises))
+            go_on = []
+        values.append(found)
+        go_on.append(found if conj else _not(found))
+        if go_on[-1] == _NEVER or (raises == _ALWAYS and surely_reached):
+            break
+        surely_reached = surely_reached and go_on[-1] == _ALWAYS
+    return (_and(*values) if conj else _any(*values)), _reached(links)
+
+
+def _reached(links: list[tuple[list[Any], Any]]) -> Any:
+    """Where some link's part raises and evaluation gets to it: the first link's
+    ``before`` all hold and its part raises, or the second's ``before`` hold too and
+    its part raises, ... Split in halves (the first half raises, or it is passed and
+    the second raises), so each part's value is written O(log n) times and nests
+    O(log n) levels, not n (a chain) nor n times (one conjunction per link)."""
+    if not links:
+        return _NEVER
+    if len(links) == 1:
+        before, raises = links[0]
+        return _and(*before, raises)
+    half = len(links) // 2
+    passed = [g for before, _ in links[:half] for g in before]
+    return _any(_reached(links[:half]), _and(*passed, _reached(links[half:])))
 
 
 def _and(*conds: Any) -> Any:
