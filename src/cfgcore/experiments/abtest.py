@@ -468,8 +468,9 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
     the readers that analyse it (reports, guardrail checks, :meth:`ABTests.get`): a
     field present with a type they cannot use. A hand-edited record may leave out the
     optional fields (metrics, control, guardrails); what it holds must be of the kind
-    :meth:`ABTestConfiguration.to_metadata` writes. The request path never reads these
-    fields (the test's flag serves the variants), so it serves on regardless."""
+    :meth:`ABTestConfiguration.to_metadata` writes. A document holding such a record
+    never goes live (:func:`records_problems`, judged as every document is derived);
+    the readers check the records they are given too (the report reads a file)."""
 
     def bad(where: tuple[Any, ...], message: str) -> None:
         path = format_key_path(("experiments", name, *where))
