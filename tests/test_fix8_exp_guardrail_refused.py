@@ -1,7 +1,8 @@
 """Eighth round: a guardrail rollback while the stored flag file holds a document the
-live flags refused (a hand edit that does not parse, or one that would move the
-test's users). The rollback used to fail on every check (the stop re-read the refused
-file), so the harmful variant kept serving. Now the refused file is kept aside as
+live flags refused (a hand edit that does not parse, one that would move the test's
+users, or one holding an A/B test record of the wrong shape). The rollback used to
+fail on every check (the stop re-read the refused file), so the harmful variant kept
+serving. Now the refused file is kept aside as
 ``<file>.refused-<time>``, the serving document is written back, and the stop is
 stored on it: served at once, by a restart too, and audited as the guardrail's.
 Real files, real managers, the real guardrail check."""
@@ -32,7 +33,18 @@ def _moves_users(text: str) -> bytes:
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("edit", [_unparseable, _moves_users], ids=["unparseable", "moves-users"])
+def _malformed_record(text: str) -> bytes:
+    # A control that is no string: a stop's rule could not serve it.
+    doc = json.loads(text)
+    doc["experiments"][TEST]["control"] = ["control"]
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_unparseable, _moves_users, _malformed_record],
+    ids=["unparseable", "moves-users", "malformed-record"],
+)
 def test_a_guardrail_rolls_back_over_a_refused_hand_edit(tmp_path, impl, edit):
     clock = Clock(NOW)
     m = DynamicConfigurationManager(

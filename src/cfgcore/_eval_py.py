@@ -1696,11 +1696,18 @@ class RecordQueue:
     threads adding to ``long_added`` at the same instant may lose one addition here (the
     compiled queue's C arithmetic cannot): the writer sets ``long_taken`` to it whenever
     it finds the backlog empty, so the error does not outlive the records waiting.
+
+    The closed check and the append are two steps here (one in the compiled queue, with
+    no Python code between them): a ``close`` can run between them, and the record
+    arrive after the writer stopped writing. So an append that finds the queue closed
+    once its record is queued asks ``late(record)`` (the writer sets it) whether the
+    record stays (it will be written) or was taken back (False, counted in
+    ``dropped``). The request path pays one attribute read for it.
     """
 
     __slots__ = ("pending", "_push", "max_pending", "appended", "dropped", "closed",
                  "started", "start", "max_bytes", "long_added", "long_taken",
-                 "byte_dropped", "share", "short_text", "sized")  # fmt: skip
+                 "byte_dropped", "share", "short_text", "sized", "late")  # fmt: skip
 
     def __init__(
         self,
@@ -1726,6 +1733,7 @@ class RecordQueue:
         self.share = max(L.RECORD_BYTES, self.max_bytes // max(1, max_pending))
         self.short_text = self.share - L.RECORD_BYTES
         self.sized = sized
+        self.late: Callable[[Any], bool] | None = None
 
     def reset(self, pending: Any) -> None:
         """A new (empty) deque, nothing appended, not started, no long record's bytes
@@ -1748,6 +1756,9 @@ class RecordQueue:
             return False
         self._push(record)
         self.appended += 1
+        if self.closed and self.late is not None and not self.late(record):
+            self.dropped += 1  # closed between the check and the append: taken back
+            return False
         if not self.started:
             self.start()
         return True

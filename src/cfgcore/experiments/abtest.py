@@ -227,9 +227,7 @@ class ABTestConfiguration:
         """The control variant's name."""
         if self.control:
             return self.control
-        if "control" in self.traffic_split:
-            return "control"
-        return next(iter(self.traffic_split), "control")
+        return default_control(self.traffic_split)
 
     def validate(self) -> list[str]:
         """Every problem with this test, as ``"<test>: <field>: <message>"`` lines."""
@@ -470,8 +468,9 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
     the readers that analyse it (reports, guardrail checks, :meth:`ABTests.get`): a
     field present with a type they cannot use. A hand-edited record may leave out the
     optional fields (metrics, control, guardrails); what it holds must be of the kind
-    :meth:`ABTestConfiguration.to_metadata` writes. The request path never reads these
-    fields (the test's flag serves the variants), so it serves on regardless."""
+    :meth:`ABTestConfiguration.to_metadata` writes. A document holding such a record
+    never goes live (:func:`records_problems`, judged as every document is derived);
+    the readers check the records they are given too (the report reads a file)."""
 
     def bad(where: tuple[Any, ...], message: str) -> None:
         path = format_key_path(("experiments", name, *where))
@@ -510,6 +509,53 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         value = meta.get(where)
         if value is not None and not isinstance(value, str):
             bad((where,), f"expected a string, got {value!r:.60}")
+    return out
+
+
+def default_control(split: Any) -> str:
+    """The control of a test that names none: ``"control"`` where ``split`` (its
+    traffic split) has that variant or is empty, else the split's first variant."""
+    names = list(split) if isinstance(split, Mapping) else []
+    if not names or "control" in names:
+        return "control"
+    return str(names[0])
+
+
+def stored_control(meta: Mapping[str, Any]) -> Any:
+    """The variant a stop serves for the test whose stored record is ``meta``: its
+    ``control``, else :func:`default_control` of its ``traffic_split`` (the rule
+    :attr:`ABTestConfiguration.control_variant` follows)."""
+    control = meta.get("control")
+    return control if control else default_control(meta.get("traffic_split"))
+
+
+def records_problems(snapshot: Snapshot, file: str | None = None) -> list[Problem]:
+    """What keeps flag document ``snapshot`` from going live with its A/B test records
+    (each mapping in ``experiments``; other entries are no test's): a field of the
+    wrong shape (:func:`record_problems`), or a control that is no variant of the
+    test's flag. Judged where every document goes live
+    (:func:`cfgcore.runtime.flags.derive`), so a record a stop, a guardrail rollback or
+    a report could not use never serves: the last good document keeps serving. Fields
+    left out are fine."""
+    out: list[Problem] = []
+    for name, meta in snapshot.experiments.items():
+        if not isinstance(meta, Mapping):
+            continue
+        found = record_problems(name, meta, file)
+        out += found
+        flag = snapshot.flags.get(name)
+        if found or flag is None or not flag.variants:
+            continue
+        control = stored_control(meta)
+        if control == NO_VARIANT or control not in flag.variants:
+            named = "names" if meta.get("control") else "names none, so its control is"
+            out.append(Problem(
+                path=format_key_path(("experiments", name, "control")),
+                message=f"the record {named} {control!r:.60}, which is no variant of "
+                f"flags.{name}: stopping the test (by hand or by a guardrail) would serve "
+                "it to everyone; name the test's control variant",
+                file=file,
+            ))  # fmt: skip
     return out
 
 
@@ -800,7 +846,7 @@ def _stopped(
     """A test's record and flag stopped: its control served to everyone (its
     targeting and window kept), status ``stopped`` with ``reason`` and the time.
     ``guardrail``: a guardrail stopped it (:data:`GUARDRAIL_STOPPED_AT`)."""
-    control = meta.get("control", "control")
+    control = stored_control(meta)
     when = flag.rules[0].when if flag.rules else None
     record = {**meta, "status": "stopped", "stopped_reason": reason, "stopped_at": now}
     if guardrail:
@@ -1172,7 +1218,7 @@ class ABTests:
                 return None
         else:
             # (a record edited by hand may hold a control that is no name: no variant)
-            variant = exact_name(meta.get("control", "control"))
+            variant = exact_name(stored_control(meta))
             if variant is None:
                 return None
         if variant == NO_VARIANT or variant not in flag.variants:

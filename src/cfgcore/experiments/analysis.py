@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 from cfgcore._layout import BUCKETS
 from cfgcore._records import split_ends
+from cfgcore.experiments.abtest import stored_control
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
 from cfgcore.runtime.atomicio import atomic_write
@@ -436,7 +437,8 @@ def analyze(
         # failed deep in SciPy or in arithmetic, naming neither the argument nor the test.
         raise ValueError(f"{test}: confidence must be within (0, 1), got {confidence!r:.60}")
     split = {str(k): float(v) for k, v in (meta.get("traffic_split") or {}).items()}
-    control = str(meta.get("control") or next(iter(split), "control"))
+    # (the variant a stop serves: the one the others are judged against)
+    control = str(stored_control(meta))
     variants = [control, *[v for v in split if v != control]]
     exposures = {v: store.exposed(test, v) for v in variants}
     metrics = list(
@@ -516,7 +518,8 @@ def guardrail_violations(
     from cfgcore.experiments import stats
 
     split = meta.get("traffic_split") or {}
-    control = str(meta.get("control") or next(iter(split), "control"))
+    # The variant a rollback serves: a variant worse than it is the harmful one.
+    control = str(stored_control(meta))
     guarded = dict(meta.get("guardrail_metrics") or {})
     others = [v for v in split if v != control]
     comparisons = len(others) * len(guarded)

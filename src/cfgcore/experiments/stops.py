@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop
+from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_control
 
 __all__ = [
     "StartHold",
@@ -457,6 +457,9 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
         audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
     try:
         derived = derive(doc.snapshot, doc.origin)
+    except ConfigError:
+        return doc, None  # a document that cannot serve: its load refuses it, saying why
+    try:
         if doc.writer and not derived.experiments:
             return doc, None
         where = doc.origin or store.url
@@ -631,7 +634,7 @@ def _stopped_snapshot(snap: Any, held: dict[str, Any], path: str) -> Any:
             continue  # deleted in the file: serves nothing of it
         experiments[name] = record
         if flag is not None:
-            control = record.get("control", "control")
+            control = stored_control(record)
             if not isinstance(control, str) or control not in flag.variants:
                 raise ConfigError(
                     f"the recorded stop of A/B test {name!r} names no variant of its "

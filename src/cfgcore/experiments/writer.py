@@ -109,6 +109,10 @@ class BackgroundWriter:
         self._queue = _impl.RecordQueue(
             self._pending, max_pending, self._start, max_bytes=max_bytes, sized=sized
         )
+        if hasattr(self._queue, "late"):
+            # The reference queue checks `closed` and appends in two steps: an append
+            # that finds it closed once queued asks whether its record is still written.
+            self._queue.late = self._late
         # What each record whose text is short counts for (max_bytes / max_pending).
         self._share: int = self._queue.share
         self.append: Callable[[Any], bool] = self._queue.append
@@ -124,6 +128,10 @@ class BackgroundWriter:
         self._restart = False  # set in a forked child whose parent ran this writer
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # one batch at a time, in order
+        # Set under the delivery lock once closed with nothing waiting: nothing queued
+        # from then on is written (see _late).
+        self._sealed = False
+        self._withdrawn = 0  # records queued after that and taken back (see _late)
         self._wake = threading.Event()  # flush() and close(): stop sleeping, poll now
         self.polls = 0  # the writer thread's empty polls (how often an idle writer wakes)
         _WRITERS.add(self)
@@ -134,7 +142,7 @@ class BackgroundWriter:
     @property
     def appended(self) -> int:
         """Records accepted so far."""
-        return self._queue.appended  # type: ignore[no-any-return]
+        return self._queue.appended - self._withdrawn  # type: ignore[no-any-return]
 
     @property
     def dropped(self) -> int:
@@ -212,11 +220,41 @@ class BackgroundWriter:
                 wait = POLL_INTERVAL
                 time.sleep(0)  # let a waiting request thread have the GIL
                 continue
-            if self.closed and not self._pending:
-                return
+            if self.closed:
+                if self._seal():
+                    return
+                continue  # queued meanwhile: written before the end
             self.polls += 1
             wake.wait(wait)
             wait = min(wait * 2, IDLE_INTERVAL)
+
+    def _seal(self) -> bool:
+        """End the writing of a closed writer if nothing waits: True then, and every
+        append from now on that finds its record queued is told it was taken back."""
+        with self._deliver_lock:
+            if self._pending:
+                return False
+            self._sealed = True
+            return True
+
+    def _late(self, record: Any) -> bool:
+        """Whether ``record``, queued by an append that then found the writer closed
+        (:meth:`close` ran between the reference queue's check and its append), will be
+        written. Until the writing ends (:meth:`_seal`) it will; after that it is taken
+        off the backlog and False (a record a delivery took meanwhile, at exit, stays
+        written: True). Only such appends take this lock: the request path never does
+        while the writer is open."""
+        with self._deliver_lock:  # (no batch is taken off the backlog meanwhile)
+            if not self._sealed:
+                return True
+            pending = self._pending
+            # Appends after it go to the right: indices from the left stay put.
+            for i in range(len(pending) - 1, -1, -1):
+                if pending[i] is record:
+                    del pending[i]
+                    self._withdrawn += 1
+                    return False
+            return True
 
     def _write_some(self) -> int:
         """Deliver one batch; the number of records taken (0: nothing pending)."""
@@ -319,7 +357,8 @@ class BackgroundWriter:
         target = self.appended
         deadline = time.monotonic() + timeout
         self._wake.set()  # an idle writer may be sleeping for up to IDLE_INTERVAL
-        while self.done < target:
+        # (A record taken back since is not waited for: appended goes down.)
+        while self.done < min(target, self.appended):
             thread = self._thread
             if thread is None or not thread.is_alive():
                 if not self._write_some():
@@ -345,6 +384,11 @@ class BackgroundWriter:
         if thread is not None:
             self._wake.set()  # it sees `closed` and an empty backlog on its next poll
             thread.join(max(0.0, min(timeout, 1.0)))
+        if thread is None or not thread.is_alive():
+            # No writer thread (never started, or in a forked child), or it has ended
+            # the writing itself: this thread writes what was queued meanwhile.
+            while not self._seal():
+                self._write_some()
         self._log_drops(final=True)
         instruments.harvest_dropped(self)
         return ok
@@ -362,6 +406,7 @@ class BackgroundWriter:
                 n = len(self._pending)
                 self._pending.clear()
                 self.done += n
+                self._sealed = True  # (the lock held: no _seal(), which takes it)
             finally:
                 self._deliver_lock.release()
         else:
@@ -386,9 +431,10 @@ class BackgroundWriter:
         self._queue.reset(self._pending)
         self._start_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
+        self._sealed = self.closed  # closed in the parent: nothing writes here
         self._wake = threading.Event()
         self._thread = None
-        self.done = self.polls = 0
+        self.done = self.polls = self._withdrawn = 0
         self._failing_since, self._lost_unlogged = None, 0
         self._drops_seen, self._drops_logged_at = self.dropped, None  # the parent's said
         self._byte_drops_seen = self._queue.byte_dropped

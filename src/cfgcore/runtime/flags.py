@@ -12,8 +12,9 @@ flags, compile off to the side (incrementally, on top of the live tables), swap 
 assignment, then tell the subscribers (which emit change events and audit records).
 A document that does not compile is refused and the live one keeps serving; so is one
 that would move users a served A/B test has enrolled
-(:func:`~cfgcore.experiments.abtest.moved_users`), or serve a secret reference as
-written (:func:`refuse_literal_secrets`).
+(:func:`~cfgcore.experiments.abtest.moved_users`), serve a secret reference as
+written (:func:`refuse_literal_secrets`), or hold an A/B test record of a shape the
+experiment readers and a stop cannot use (:func:`derive`).
 
 Subscribers run under the set's lock, so their state and audit records follow the
 swaps in order; the change listeners they emit to run after the lock is released
@@ -65,11 +66,23 @@ class FlagSubscriber(Protocol):
 
 def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     """``snapshot`` with its experiment-layer and holdout flags derived from
-    ``experiments`` (a hand edit may change a holdout without touching those flags)."""
+    ``experiments`` (a hand edit may change a holdout without touching those flags).
+
+    Raises SnapshotError naming ``origin`` and each key path when an A/B test record
+    is of a shape the experiment readers cannot use, or names a control its flag does
+    not serve (:func:`~cfgcore.experiments.abtest.records_problems`): every document
+    is derived before it goes live (a start, a reload, a fleet update, an API change,
+    ``cfgcore publish``), so such a record never serves and a live test can always be
+    stopped."""
     if not snapshot.experiments and not snapshot.metadata.get("holdout_percentage"):
         if not any(k.startswith("__") for k in snapshot.flags):
             return snapshot
+    from cfgcore.experiments.abtest import records_problems
     from cfgcore.experiments.layers import derive_flags
+
+    problems = records_problems(snapshot, origin)
+    if problems:
+        raise SnapshotError(problems)
 
     try:
         return msgspec.structs.replace(snapshot, flags=derive_flags(snapshot))
@@ -259,24 +272,38 @@ class LiveFlags:
         return time.time()
 
     def _first_load(self, doc: FlagDocument, before: FlagDocument | None, held: Any = None) -> None:
-        """Serve the store's document at start. A document that cannot be served raises
-        (nothing else is known good). One that would move a served A/B test's users
-        (:func:`~cfgcore.experiments.abtest.moved_users`) is judged against the document
-        this host served before, where the store keeps one (a Redis store's cache
-        file): refused, reported in ``last_error`` and logged, and that document serves
-        instead, as when the change arrives while running. A file store keeps no earlier
+        """Serve the store's document at start. One that would move a served A/B test's
+        users (:func:`~cfgcore.experiments.abtest.moved_users`) is judged against the
+        document this host served before, where the store keeps one (a Redis store's
+        cache file): refused, reported in ``last_error`` and logged, and that document
+        serves instead, as when the change arrives while running. A file store keeps no earlier
         document, so at start only the document itself can be judged: a served test
         whose flag splits its users otherwise than its ``experiments`` record (a split
         edited by hand, the record not) is logged as an ERROR and served (nothing else
         to serve; a change that edits both cannot be told from a test created that
-        way). Startup is never blocked for want of an earlier document."""
+        way). Startup is never blocked for want of an earlier document. A document
+        that cannot be served at all (it does not compile, an A/B test record of the
+        wrong shape) raises, unless the store keeps a document this host served
+        before: that one serves, and the refusal is reported as above."""
         if (
             held is not None
             and held.instead is not None
             and self._refuse_first(doc, held.instead, held.refusal)
         ):
             return
-        compiled = self.prepare(doc)
+        try:
+            compiled = self.prepare(doc)
+        except ConfigError as exc:
+            # The document this host served before (a fleet follower's cache file:
+            # only documents that went live are cached) serves instead, as it would
+            # keep serving had the refused one arrived while this process ran.
+            if (
+                before is None
+                or before.checksum == doc.checksum
+                or not self._refuse_first(doc, before, exc, otherwise="refusing to start")
+            ):
+                raise
+            return
         derived = derive(doc.snapshot, doc.origin)
         if derived.experiments:
             from cfgcore.experiments.abtest import moved_from_records, moved_users
@@ -302,16 +329,24 @@ class LiveFlags:
                     )  # fmt: skip
         self.install(doc, compiled, "load")
 
-    def _refuse_first(self, doc: FlagDocument, instead: FlagDocument, refusal: ConfigError) -> bool:
+    def _refuse_first(
+        self,
+        doc: FlagDocument,
+        instead: FlagDocument,
+        refusal: ConfigError,
+        *,
+        otherwise: str = "serving the refused one",
+    ) -> bool:
         """At start: serve ``instead`` of ``doc`` (refused for ``refusal``); False, and
-        an ERROR, when ``instead`` cannot be served either."""
+        an ERROR saying what happens ``otherwise``, when ``instead`` cannot be served
+        either."""
         try:
             served = self.prepare(instead)
         except ConfigError as exc:
             log.error(
                 "flag document refused (%s), and the document to serve instead (%s) "
-                "cannot be served: %s; serving the refused one",
-                refusal, instead.origin, exc,
+                "cannot be served: %s; %s",
+                refusal, instead.origin, exc, otherwise,
             )  # fmt: skip
             return False
         # The store counts the refused version as read: told, its follower keeps it
@@ -543,6 +578,7 @@ class LiveFlags:
         notify. Raises ConfigError and changes nothing when the result does not compile.
         Returns the old and new live snapshots."""
         prepared: dict[str, Any] = {}
+        origin = str(getattr(self.store, "path", None) or self.store.url)
 
         def changed(snapshot: Snapshot) -> Snapshot:
             if self.source.experiments and snapshot is not self.source:
@@ -550,12 +586,11 @@ class LiveFlags:
                 # (a hand edit that moves a served test's users): refuse to carry it live.
                 from cfgcore.experiments.abtest import moved_users
 
-                origin = str(getattr(self.store, "path", None) or self.store.url)
                 base = derive(snapshot, origin)
                 problems = moved_users(self.source, base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
-            return derive(change(snapshot))
+            return derive(change(snapshot), origin)
 
         def check(snapshot: Snapshot) -> None:
             refuse_literal_secrets(snapshot, self.store.url)
