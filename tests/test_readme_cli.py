@@ -555,7 +555,6 @@ INLINE: dict[str, Run | str] = {
     "cfgcore experiment stop": FRAGMENT,
     "cfgcore experiment ingest": FRAGMENT,
     "cfgcore experiment report": FRAGMENT,
-    "cfgcore publish --store URL --flags-from-cache CACHE_FILE": REDIS,
     "cfgcore publish --store URL -e ENV --flags ...": REDIS,
     "cfgcore publish --expect-version N": REDIS,
     "cfgcore retire --store URL": REDIS,
