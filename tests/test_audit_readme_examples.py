@@ -269,7 +269,7 @@ def test_ab_tests_from_the_command_line(user_dir):
     assert len(events) == 2
     (cwd / "events.jsonl").write_text("\n".join(events) + "\n")
     out = [sh(cwd, env, c) for c in commands(block("A/B tests from the command line", "bash"))]
-    create, start, ingest, report, stop, listing = out
+    create, start, ingest, report, stop, listing, delete = out
     assert "not started" in create.stdout + create.stderr
     assert "started A/B test checkout" in start.stdout + start.stderr
     assert "ingested 1 exposure(s) and 1 metric event(s)" in ingest.stdout + ingest.stderr
@@ -279,10 +279,14 @@ def test_ab_tests_from_the_command_line(user_dir):
     assert (cwd / "checkout.png").read_bytes().startswith(b"\x89PNG")
     assert "every user gets the control" in stop.stdout + stop.stderr
     assert re.search(r"^checkout\s+\[stopped\]\s+control 50%, green 50%", listing.stdout, re.M)
-    # the state directory holds the files the README lists
+    assert delete.returncode == 0, delete.stderr
+    assert "deleted A/B test checkout and its flag" in delete.stdout + delete.stderr
+    # the state directory holds the files the README lists (the delete kept the logs)
     state = Path(env["CFGCORE_STATE_DIR"])
     for name in ("flags.json", "flags.exposures.jsonl", "flags.metrics.jsonl", "flags.audit.jsonl"):
         assert (state / name).is_file(), name
+    document = json.loads((state / "flags.json").read_text())
+    assert "checkout" not in document["flags"] and "checkout" not in document.get("experiments", {})
 
 
 def setup_config(cwd, env, *args: str) -> None:

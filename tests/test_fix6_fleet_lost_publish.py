@@ -59,13 +59,16 @@ def test_a_lost_publish_is_named_with_the_command_that_repairs_it(
         msg = str(errors[0])
         assert "went back to version 2" in msg and "failover" in msg
         assert f"began epoch {published.epoch[:12]}" in msg and "wait=1" in msg
-        command = f"cfgcore publish --store '{f.url}' --flags-from-cache {shlex.quote(str(cache))}"
-        assert command in msg
+        command = (
+            f"cfgcore publish --store '{f.url}' -e ENV --flags-from-cache {shlex.quote(str(cache))}"
+        )
+        assert command in msg and "ENV: the environment the namespace's" in msg
         assert f.version == 3  # keeps serving what it took
 
         # The command as given (with this test's configuration directory) repairs it.
         monkeypatch.setenv("JWT_SIGNING_KEY", "sup3r-s3cret-signing-key-0123456789abcdef")
-        argv = shlex.split(command)[1:] + ["--config-dir", str(bundled_config)]
+        argv = shlex.split(command.replace("-e ENV", "-e development"))[1:]
+        argv += ["--config-dir", str(bundled_config)]
         assert main(argv) == 0, capsys.readouterr().err
         wait_for(lambda: f.version == 4)
         doc = f.read()

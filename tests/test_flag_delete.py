@@ -132,7 +132,8 @@ def test_refused_for_an_ab_test_flag_and_a_prerequisite_of_a_test(tmp_path):
     with pytest.raises(FlagInUseError) as err:
         manager.delete_feature_flag("pricing")
     assert err.value.dependents == [
-        "A/B test pricing (the flag serves it: delete the test instead, with delete_ab_test)"
+        "A/B test pricing (the flag serves it: delete the test instead, with cfgcore "
+        "experiment delete pricing or delete_ab_test)"
     ]
     with pytest.raises(FlagInUseError) as err:
         manager.delete_feature_flag("paywall")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import json
 import os
 import re
 import shlex
@@ -241,7 +242,7 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     )
     assert len(events) == 2
     (sh.cwd / "events.jsonl").write_text("\n".join(events) + "\n")
-    create, start, ingest, report, stop, listing = sh.block(text, lang)
+    create, start, ingest, report, stop, listing, delete = sh.block(text, lang)
     ok(create, "created A/B test checkout", "not started")
     ok(start, "started A/B test checkout")
     state = Path(os.environ["CFGCORE_STATE_DIR"])
@@ -252,9 +253,14 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     ok(stop, "every user gets the control")
     ok(listing)
     assert re.search(r"^checkout\s+\[stopped\]\s+control 50%, green 50%", listing.out, re.M)
-    # the logs are where the section says: the state directory
+    ok(delete, "deleted A/B test checkout and its flag", "stay in the logs")
+    document = json.loads((state / "flags.json").read_text())
+    assert "checkout" not in document.get("experiments", {}) and "checkout" not in document["flags"]
+    # the logs are where the section says: the state directory; the delete kept them
     for name in ("flags.json", "flags.exposures.jsonl", "flags.metrics.jsonl", "flags.audit.jsonl"):
         assert (state / name).is_file(), name
+    assert '"checkout"' in (state / "flags.exposures.jsonl").read_text()
+    assert '"delete_ab_test"' in (state / "flags.audit.jsonl").read_text()
 
 
 def setup_project(sh: Shell, *args: str) -> Ran:
@@ -479,6 +485,12 @@ INLINE: dict[str, Run | str] = {
     "cfgcore experiment start NAME": Run(
         "test", shows=("started A/B test checkout",), as_run="cfgcore experiment start checkout"
     ),
+    "cfgcore experiment delete NAME": Run(
+        "test",
+        shows=("deleted A/B test checkout and its flag",),
+        as_run="cfgcore experiment delete checkout",
+        then=(("cfgcore experiment delete checkout", 1, "checkout: no such A/B test in "),),
+    ),
     "cfgcore setup": Run(shows=("wrote config/base.yaml", "wrote config/flags.yaml")),
     "cfgcore flags delete": FRAGMENT,
     "cfgcore flags stale": Run("project", shows=("stale flags and experiments",)),
@@ -555,7 +567,6 @@ INLINE: dict[str, Run | str] = {
     "cfgcore experiment stop": FRAGMENT,
     "cfgcore experiment ingest": FRAGMENT,
     "cfgcore experiment report": FRAGMENT,
-    "cfgcore publish --store URL --flags-from-cache CACHE_FILE": REDIS,
     "cfgcore publish --store URL -e ENV --flags ...": REDIS,
     "cfgcore publish --expect-version N": REDIS,
     "cfgcore retire --store URL": REDIS,

@@ -50,7 +50,11 @@ def test_the_printed_command_connects_over_tls(
         start = msg.index("cfgcore publish --store")
         command = msg[start:].split(" (version", 1)[0]
         assert "ssl_ca_certs=" in command and "poll=" not in command and "cache=" not in command
+        # (no publish recorded an environment, nor does a manager serve one here: ENV
+        # stands for the namespace's, said in the message)
+        assert " -e ENV " in command and "ENV: the environment the namespace's" in msg
         monkeypatch.setenv("JWT_SIGNING_KEY", "sup3r-s3cret-signing-key-0123456789abcdef")
+        command = command.replace(" -e ENV ", " -e development ")
         argv = shlex.split(command)[1:] + ["--config-dir", str(bundled_config)]
         assert main(argv) == 0, capsys.readouterr().err
         wait_for(lambda: f.version == 3)

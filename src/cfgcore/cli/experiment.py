@@ -1,7 +1,7 @@
 """``cfgcore experiment``: A/B tests from the command line.
 
-``create`` / ``start`` / ``stop`` / ``list`` change and show the tests in the
-dynamic-config flags file, ``ingest FILE`` appends exposures and metric events (JSON
+``create`` / ``start`` / ``stop`` / ``delete`` / ``list`` change and show the tests in
+the dynamic-config flags file, ``ingest FILE`` appends exposures and metric events (JSON
 lines) next to it, and ``report NAME`` prints per-variant conversion or mean with
 confidence intervals, the comparison with the control and the sample-ratio-mismatch
 check (``--plot`` draws it). The tests are where the service's
@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
     """Add the ``experiment`` command group."""
     p = subparsers.add_parser(
         "experiment",
-        help="A/B tests: create, start, stop, list, ingest events, report",
+        help="A/B tests: create, start, stop, delete, list, ingest events, report",
         description=f"A/B tests from the command line. {STATE_HELP}",
     )
     sub = p.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
@@ -138,6 +138,21 @@ def register(subparsers: Any) -> None:
     st.add_argument("--reason", default="stopped from the command line")
     common(st)
     st.set_defaults(func=_stop)
+
+    d = sub.add_parser(
+        "delete",
+        help="delete an A/B test and its flag (its logged records stay)",
+        description="Delete an A/B test and the flag that serves it, audited like any "
+        "change (as delete_ab_test). Its exposures and metric events stay in the logs; a "
+        "test created again under its name is a new run, which leaves them out. A "
+        "guardrail stop of the test ends with it. Exit status 1, nothing changed, when "
+        "the store holds no such test.",
+    )
+    d.add_argument("name", help="A/B test name")
+    d.add_argument("--actor", help="who deletes it (default: your OS user@host; another "
+                   "name needs the policy's actor.assume)")  # fmt: skip
+    common(d)
+    d.set_defaults(func=_delete)
 
     ls = sub.add_parser("list", help="the A/B tests, their status, split and window")
     ls.add_argument("--json", action="store_true", help="print the stored records as JSON")
@@ -426,6 +441,27 @@ def _stop(args: Any) -> int:
     finally:
         manager.close()
     _info(args, f"stopped A/B test {args.name}: every user gets the control")
+    return 0
+
+
+def _delete(args: Any) -> int:
+    from cfgcore.runtime.policy import cli_actor
+
+    manager = _manager(args)
+    try:
+        _known(manager, args.name)
+        actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
+        if not manager.delete_ab_test(args.name, actor=actor):  # (deleted meanwhile)
+            raise CommandError(f"{args.name}: no such A/B test in {manager.flags_file}")
+        version = manager.store.read().version
+    finally:
+        manager.close()
+    _info(
+        args,
+        f"deleted A/B test {args.name} and its flag from {manager.flags_file} (version "
+        f"{version}); its exposures and metric events stay in the logs, left out of a "
+        "test created again under its name",
+    )
     return 0
 
 

@@ -79,7 +79,13 @@ class ConfigFlags:
 
             with self._lock:
                 if self._live is None:
-                    live = shared_flags(open_store(url, seed=bundled_seed(manager_environ)))
+                    store = open_store(url, seed=bundled_seed(manager_environ))
+                    # (before its first read: a refusal printed then names the
+                    # environment this manager serves)
+                    _own(store, self)
+                    live = shared_flags(store)
+                    if live.store is not store:  # (another manager's, shared)
+                        _own(live.store, self)
                     live.subscribe(self)
                     self._live, self._holds = live, True
                     self._record_usage()
@@ -89,6 +95,16 @@ class ConfigFlags:
                         if manager is not None:
                             manager._error_event(refusal, "load")
         return self._live
+
+    def serving_environment(self) -> str | None:
+        """The environment the manager serves (the one its first load builds, until it
+        is active), or None: what the repair commands a fleet store prints publish for
+        (``RedisFlagStore.add_owner``)."""
+        manager = self._manager()
+        if manager is None:
+            return None
+        # (the live snapshot as it is: reading ``environment`` would load one)
+        return manager._snap.environment or manager._loading_environment
 
     def _record_usage(self) -> None:
         """Record when flags are evaluated (:mod:`cfgcore.runtime.usage`), in the state
@@ -125,6 +141,9 @@ class ConfigFlags:
             live, holds, self._holds = self._live, self._holds, False
             usage, self._usage = self._usage, None
         if live is not None and holds:
+            remove_owner = getattr(live.store, "remove_owner", None)
+            if remove_owner is not None:
+                remove_owner(self)
             live.release(self)
         if usage is not None:
             usage.release()
@@ -171,3 +190,10 @@ class ConfigFlags:
         manager = self._manager()
         if manager is not None:
             manager._error_event(error, source)
+
+
+def _own(store: Any, flags: ConfigFlags) -> None:
+    """Tell a store that takes owners (a Redis store) that ``flags``' manager serves it."""
+    add_owner = getattr(store, "add_owner", None)
+    if add_owner is not None:
+        add_owner(flags)

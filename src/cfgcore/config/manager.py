@@ -185,6 +185,9 @@ class ConfigurationManager(ConfigView):
                 log.info("environment file: %s", env_file)
         self._environ = environ
         self._default_environment = environment
+        # The environment a load builds, until it is live or refused (None otherwise):
+        # the one the manager serves before its first load is active (config/flags.py).
+        self._loading_environment: str | None = None
         self._default_profile = profile
         self._default_geo = geographic_profile
         self.env_prefix = env_prefix
@@ -394,6 +397,7 @@ class ConfigurationManager(ConfigView):
         env, prof, geo = self._resolve(environment, profile, geographic_profile)
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
+            self._loading_environment = env  # (until it is live, or refused: below)
             self._refuse_embedded_in_production(env)
             if prev.version and prev.environment != env:
                 check(current_actor() or "", "config.environment", env, self.audit)
@@ -406,7 +410,12 @@ class ConfigurationManager(ConfigView):
             self._check_profiles(prev, snap)
             return snap, flags
 
-        return self._apply("load", build, previous=self._snap, operation="load").config
+        try:
+            return self._apply("load", build, previous=self._snap, operation="load").config
+        finally:
+            # (the snapshot names it once live: a fleet store's follower, which may
+            # report between the build and the swap, found neither in that window)
+            self._loading_environment = None
 
     def _refuse_embedded_in_production(self, env: str) -> None:
         # A production service silently serving the demo catalog is the worst outcome.

@@ -32,6 +32,7 @@ import datetime as _dt
 import hashlib
 import logging
 import os
+import shlex
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -163,7 +164,7 @@ class PublishedSource:
                     store.close()
                     raise ConfigError(
                         f"nothing published for environment {env!r} "
-                        "(cfgcore publish --store URL -e ENV)",
+                        f"(cfgcore publish --store URL -e {shlex.quote(env)})",
                         file=self.shown,
                     )
                 try:

@@ -8,6 +8,7 @@ conflict, without surprises.
 from __future__ import annotations
 
 import copy
+import shlex
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
@@ -185,7 +186,8 @@ def flag_dependents(snap: Snapshot, key: str) -> list[str]:
     found: list[str] = []
     if key in snap.experiments:
         found.append(
-            f"A/B test {key} (the flag serves it: delete the test instead, with delete_ab_test)"
+            f"A/B test {key} (the flag serves it: delete the test instead, with cfgcore "
+            f"experiment delete {shlex.quote(key)} or delete_ab_test)"
         )
     for name, flag in snap.flags.items():
         if name == key or is_internal_flag(name):

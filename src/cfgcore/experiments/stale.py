@@ -311,7 +311,7 @@ class _Judge:
                     name,
                     f"ended {_ago(self.now, end)} (status: {status})",
                     f"read the results (`cfgcore experiment report {name}`), roll the winner out, "
-                    "then delete the test (delete_ab_test)",
+                    f"then delete the test (`cfgcore experiment delete {name}`)",
                     evidence,
                 )
             )

@@ -357,17 +357,22 @@ return {1, new}
 # brought nothing new, costs a few bytes, not the document); {version, checksum, nil,
 # nil, size, nil, 'refused', epoch, forced} when the stored document is the one the
 # reader refuses (it is not sent again on every poll); or {nil, nil, nil, nil, 0, type,
-# nil, nil, nil} when the key holds another type; each with the recorded epoch tenth
-# and the signature field last (nil but in the full reply; 'oversized' for one longer
-# than cfgcore writes).
+# nil, nil, nil} when the key holds another type; each with the recorded epoch tenth,
+# the signature field eleventh (nil but in the full reply; 'oversized' for one longer
+# than cfgcore writes) and the environment a publish recorded on the document last (nil
+# for none, or one longer than cfgcore writes): the -e of the repair commands a refusal
+# prints (RedisFlagStore._environment_arg), read in the same round trip.
 _READ = (
     _LUA_HELPERS
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then
-  return {false, false, false, false, 0, kind, false, false, false, false, false}
+  return {false, false, false, false, 0, kind, false, false, false, false, false, false}
 end
 local fleet = floor_epoch(KEYS[2], KEYS[3])
+-- the environment a publish recorded on the document (past 200 bytes: not cfgcore's)
+local env = redis.call('HGET', KEYS[1], 'environment') or false
+if redis.call('HSTRLEN', KEYS[1], 'environment') > 200 then env = false end
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
 local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
 local epoch = epoch_of(KEYS[1])
@@ -386,13 +391,13 @@ if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
 then
   -- the document the reader refuses: refused again without being sent
   return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
-          fleet ~= '' and fleet, false}
+          fleet ~= '' and fleet, false, env}
 end
 local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
 if served and served ~= '' and r[1] == served and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
-  return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false}
+  return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false, env}
 end
 if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
 r[5] = size
@@ -404,6 +409,7 @@ r[10] = fleet ~= '' and fleet
 r[11] = redis.call('HGET', KEYS[1], 'signature') or false
 -- (past signing.MAX_ENVELOPE: not cfgcore's, refused unread)
 if redis.call('HSTRLEN', KEYS[1], 'signature') > 256 then r[11] = 'oversized' end
+r[12] = env
 return r
 """
 )
@@ -555,6 +561,19 @@ def _identity(raw: list[Any]) -> bytes:
         + b" "
         + (checksum if isinstance(checksum, bytes) else b"")
     )
+
+
+def _environment_text(value: Any) -> str | None:
+    """An environment name as a command may show it (bytes from Redis, or text): None
+    for none, or for text no publish records (empty, holding ':', not printable)."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    return value if value.isprintable() and ":" not in value else None
 
 
 def _unexpected(what: str, reply: Any) -> Exception:
@@ -789,6 +808,13 @@ class RedisFlagStore(RedisFollower):
         self._stops_refused: dict[str, bytes] = {}
         self._stops_reported: set[tuple[str, str]] = set()
         self._stops_untold: list[ConfigError] = []
+        # The environment a publish recorded on the stored flag document at the last read
+        # (None: none recorded, no document, another type) and the last one any read or
+        # publish of this store found; with the environments its owners serve
+        # (add_owner), what the repair commands this store prints name with -e.
+        self._env_stored: str | None = None
+        self._env_seen: str | None = None
+        self._owners: weakref.WeakSet[Any] = weakref.WeakSet()
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1039,17 +1065,66 @@ class RedisFlagStore(RedisFollower):
         note = " (*** stands for the password this process was given)" if "***" in url else ""
         return shlex.quote(url), note
 
+    def add_owner(self, owner: Any) -> None:
+        """``owner`` (held weakly) serves this store's flags with a configuration:
+        ``owner.serving_environment()`` names its environment (None while it has none).
+        The repair commands this store prints publish for it (``cfgcore publish -e
+        ENV``) when the stored flag document records no environment."""
+        self._owners.add(owner)
+
+    def remove_owner(self, owner: Any) -> None:
+        """``owner`` no longer serves this store (see :meth:`add_owner`)."""
+        self._owners.discard(owner)
+
+    def _note_environment(self, raw: list[Any]) -> None:
+        """Remember the environment recorded on the stored document in a reply of the
+        read script (its last element)."""
+        env = None if raw[5] else _environment_text(raw[11])
+        self._env_stored = env
+        if env is not None:
+            self._env_seen = env
+
+    def _owner_environment(self) -> str | None:
+        """The environment every owner serving this store serves now (None: no owner,
+        none known yet, or owners of several environments)."""
+        envs: set[str] = set()
+        for owner in list(self._owners):
+            with contextlib.suppress(Exception):  # (a message must never fail)
+                env = _environment_text(owner.serving_environment())
+                if env is not None:
+                    envs.add(env)
+        return envs.pop() if len(envs) == 1 else None
+
+    def _environment_arg(self) -> tuple[str, str]:
+        """``-e ENV`` as a publish that repairs this store needs it, and a note when
+        ENV stands for an environment this process cannot tell. Without -e a publish is
+        for the default environment, and the publish script refuses flags for another
+        environment than the one the stored flag document records (FlagsEnvironmentError):
+        that one, else the one this process last found recorded (the stored document may
+        be a re-created one, recording none), else the one its owners serve."""
+        if self._document != "flags":
+            return f"-e {shlex.quote(self._document.partition(':')[2])}", ""
+        env = self._env_stored or self._env_seen or self._owner_environment()
+        if env is not None:
+            return f"-e {shlex.quote(env)}", ""
+        return "-e ENV", (
+            "ENV: the environment the namespace's processes serve, whose configuration "
+            "is published with the flags; the stored flag document records none"
+        )
+
     def _repair_command(self) -> str:
         store, note = self._store_arg()
+        env, env_note = self._environment_arg()
         if self._document == "flags":
             # the cache file a process wrote holds the last document it served, experiment
             # records included (docs/fleet.md)
+            env_note = f"; {env_note}" if env_note else ""
             return (
-                f"cfgcore publish --store {store} --flags FILE (or --flags-from-cache "
-                f"CACHE_FILE: the document a process served, from its cache file){note}"
+                f"cfgcore publish --store {store} {env} --flags FILE (or --flags-from-cache "
+                f"CACHE_FILE: the document a process served, from its cache file{env_note})"
+                f"{note}"
             )
-        env = self._document.partition(":")[2]
-        return f"cfgcore publish --store {store} -e {env}{note}"
+        return f"cfgcore publish --store {store} {env}{note}"
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         kind = self._wrong_type(raw)
@@ -1077,7 +1152,8 @@ class RedisFlagStore(RedisFollower):
         served: str = "",
     ) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data, the key's
-        type when not a hash, 'unchanged' or 'refused', epoch, forced); the data is left
+        type when not a hash, 'unchanged' or 'refused', epoch, forced, the floor's record,
+        signature, recorded environment: see ``_READ``); the data is left
         out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, everything but the version
         when the stored version and epoch are ``unless`` and ``epoch``, and the writer
         and data when the stored document is ``refused`` (its version, epoch, checksum
@@ -1093,10 +1169,11 @@ class RedisFlagStore(RedisFollower):
         reply = self._read(keys=keys, args=args, client=client)
         if (
             isinstance(reply, list)
-            and len(reply) == 11
+            and len(reply) == 12
             and type(reply[4]) is int
             and all(x is None or isinstance(x, (bytes, int)) for x in reply)
         ):
+            self._note_environment(reply)
             return reply
         raise _unexpected("the read script", reply)
 
@@ -1452,10 +1529,12 @@ class RedisFlagStore(RedisFollower):
         if self._document == "flags" and path is not None and served > 0:
             if self._cache_version() == served:
                 store, note = self._store_arg()
+                env, env_note = self._environment_arg()
+                env_note = f"; {env_note}" if env_note else ""
                 return (
-                    f"cfgcore publish --store {store} --flags-from-cache "
+                    f"cfgcore publish --store {store} {env} --flags-from-cache "
                     f"{shlex.quote(path)} (version {served}, the document this process "
-                    f"serves, from its cache file; or --flags FILE){note}"
+                    f"serves, from its cache file; or --flags FILE{env_note}){note}"
                 )
         return self._repair_command()
 
@@ -2380,11 +2459,12 @@ class RedisConfigStore(RedisFlagStore):
         for store, doc, reply in zip((self, flags), known, replies, strict=True):
             if not (
                 isinstance(reply, list)
-                and len(reply) == 11
+                and len(reply) == 12
                 and type(reply[4]) is int
                 and all(x is None or isinstance(x, (bytes, int)) for x in reply)
             ):
                 raise _unexpected("the read script", reply)
+            store._note_environment(reply)
             if doc is not None and reply[6] == b"unchanged":
                 docs.append(doc)
             else:
@@ -2559,6 +2639,7 @@ class RedisConfigStore(RedisFlagStore):
                     self._saw(cnew)
                 with flags._lock:
                     flags._saw(fnew)
+                flags._env_stored = flags._env_seen = self.environment  # (recorded)
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
