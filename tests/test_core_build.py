@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,10 @@ from tests.conftest import IMPLS
 def test_compiled_extension_is_loaded():
     import cfgcore
 
+    if env_flag("CFGCORE_NO_EXTENSIONS"):
+        # The switch README documents: the reference evaluator, even where it is built.
+        assert cfgcore.IMPLEMENTATION == "py"
+        return
     if "c" not in IMPLS:
         if env_flag("CI"):
             pytest.fail("cfgcore._eval is not built: CI must test the compiled evaluator")
@@ -57,9 +62,12 @@ def test_a_broken_extension_warns_and_reports_the_reference():
         "msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]\n"
         "print(impl, len(msgs), msgs[0] if msgs else '')\n"
     )
+    # (without CFGCORE_NO_EXTENSIONS: the reference chosen on purpose warns of nothing)
+    env = {k: v for k, v in os.environ.items() if k != "CFGCORE_NO_EXTENSIONS"}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+        env=env,
+    ).stdout  # fmt: skip
     impl, count, message = out.split(" ", 2)
     assert impl == "py" and count == "1"
     assert "failed to import" in message and "simulated broken build" in message
