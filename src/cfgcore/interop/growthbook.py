@@ -17,6 +17,10 @@ value. Rollouts (``coverage``, ``range``), experiments (``weights``, ``coverage`
 GrowthBook's FNV-1a hashing (:class:`cfgcore.snapshot.Hashing` schemes
 ``growthbook_v1``/``growthbook_v2``); bucket boundaries are computed at import from
 GrowthBook's own floating-point ranges, bucket by bucket, so they agree exactly.
+A hash attribute or experiment key that is a number or boolean is a dict key to the
+SDK, as text is: :func:`context` gives a number key of the attributes its hash value
+(JSON's text keys hold none under it) and forced variations of a number key force that
+experiment; a list or object there makes the SDK raise, and is refused.
 
 Conditions: literal equality, ``$eq``, ``$ne``, ``$in``, ``$nin``, ``$ini``,
 ``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` (numbers, and strings in GrowthBook's UTF-16 code
@@ -106,7 +110,11 @@ except ImportError:  # Python 3.10
 __all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
 
 FORCED = "$forced:"
+# a forced variation of an experiment whose key is a number or boolean (see _key_text)
+FORCED_NUM = "$forced#"
 HASH = "#hash"  # suffix of an attribute's hash string (JavaScript String() of it)
+# the hash string of an attribute held under a number or boolean key (see _key_text)
+HASH_NUM = "#hash:"
 SIZE = "#size"  # suffix of an array attribute's length
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
 VER_STR = "#vs"  # suffix: padded version string of a string attribute
@@ -351,6 +359,24 @@ def _hash_text(v: Any) -> str | None:
     return None
 
 
+def _key_text(k: Any) -> str | None:
+    """The text naming a number or boolean dict key (None for anything else): keys the
+    SDK's dict lookups find by each other get one text, as Python's dicts do (``1``,
+    ``1.0`` and ``True``; NaN finds no key parsed apart from it, so it names none). Hex,
+    so no int is too long to write."""
+    if isinstance(k, bool):
+        k = int(k)
+    if isinstance(k, float):
+        if math.isnan(k):
+            return None
+        if not k.is_integer():
+            return "f" + k.hex()
+        k = int(k)
+    if isinstance(k, int):
+        return "i" + format(k, "x")
+    return None
+
+
 def _member(v: Any) -> str | None:
     """The key of a scalar for membership tests (``$in`` on an array attribute): values
     equal as GrowthBook compares them (same JSON type, ``1 == 1.0``) get the same key."""
@@ -478,6 +504,12 @@ def context(
     fixed: dict[str, Any] = {}
     for key, v in attrs.items():
         if not isinstance(key, str):
+            # a rule may hash by a number or boolean attribute name (the SDK looks it
+            # up as a dict key: ``_getOrigHashValue``), which finds such a key
+            name = _key_text(key)
+            text = _hash_text(v)
+            if name is not None and text is not None:
+                fixed[HASH_NUM + name] = text
             continue
         text = _hash_text(v)
         if text is not None:
@@ -495,7 +527,10 @@ def context(
                 f"forced_variations[{key!r}]: a variation index is an integer, got "
                 f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
             )
-        fixed[FORCED + str(key)] = int(idx)
+        if isinstance(key, str):
+            fixed[FORCED + key] = int(idx)
+        elif (name := _key_text(key)) is not None:  # an experiment key that is a number
+            fixed[FORCED_NUM + name] = int(idx)
     try:
         for key, v in top.items():
             put(key, v)
@@ -1225,10 +1260,10 @@ class _Feature:
         """The hash strings to try: the hash attribute's (``id`` when unset or null; an
         empty name is GrowthBook's key ``""``), then for a rollout the fallback
         attribute's, which GrowthBook ignores when sticky bucketing is disabled."""
-        attrs = [_attr_key(rule.get("hashAttribute"), "hashAttribute") + HASH]
+        attrs = [_hash_key(rule.get("hashAttribute"), "hashAttribute")]
         fb = rule.get("fallbackAttribute")
         if fallback and fb and not rule.get("disableStickyBucketing"):
-            attrs.append(_attr_key(fb, "fallbackAttribute") + HASH)
+            attrs.append(_hash_key(fb, "fallbackAttribute"))
         return attrs
 
     def gate(self, by: list[str], seed: str, version: int | None, suffix_seed: bool, test: Any):
@@ -1267,7 +1302,7 @@ class _Feature:
             at = f"filters[{j}]"
             if not isinstance(f, Mapping):
                 raise _At(at, f"expected an object, got {type_name(f)}")
-            by = [_attr_key(f.get("attribute"), f"{at}.attribute") + HASH]
+            by = [_hash_key(f.get("attribute"), f"{at}.attribute")]
             if by[0] in self.hashless:
                 return []  # the SDK: no hash value, filtered out (nothing more is read)
             version = _hash_version(f.get("hashVersion", 2))
@@ -1370,7 +1405,19 @@ class _Feature:
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
-        exp_key = _text(rule.get("key"), "key") or self.key
+        # The SDK's experiment key is ``rule.key or`` the feature's key: looked up in the
+        # user's overrides and forced variations (dict lookups, which a list raises on,
+        # for everyone reaching the experiment: growthbook 4.0.0 ``_run_experiment``),
+        # and joined to the hash value only where no seed is given (see below).
+        key_value = rule.get("key") or self.key
+        if isinstance(key_value, str):
+            exp_key, forced_attr = key_value, FORCED + key_value
+        elif isinstance(key_value, (int, float)):  # a number or boolean: a dict key
+            exp_key = json.dumps(key_value)
+            forced_attr = FORCED_NUM + (_key_text(key_value) or "nan")
+        else:
+            raise _Refuse(f"key must be a string, got {type_name(key_value)} (the SDK's "
+                          "lookup of the user's forced variations raises on it)")  # fmt: skip
         meta_in = rule.get("meta")
         if meta_in and not isinstance(meta_in, list):
             raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
@@ -1391,7 +1438,6 @@ class _Feature:
             else False
             for j in range(len(variations))
         ]
-        forced_attr = FORCED + exp_key
         out: list[dict[str, Any]] = []
         # filters are checked before the forced variation (the feature evaluation skips
         # a filtered-out rule first); a namespace only after it
@@ -1423,7 +1469,13 @@ class _Feature:
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return out
-        seed = _text(rule.get("seed"), "seed") or exp_key
+        seed = _text(rule.get("seed"), "seed")
+        if not seed:  # the SDK hashes with ``seed or key``, joining it to the hash value
+            if not isinstance(key_value, str):
+                raise _Refuse(f"key must be a string where no seed is given, got "
+                              f"{type_name(key_value)} (the SDK joins it to the user's "
+                              "hash value and raises)")  # fmt: skip
+            seed = key_value
         space = _space(version)
         # the SDK: explicit ranges, read up to the first holding the bucket, or its bucket
         # ranges of coverage and weights (coverage unread where ranges are given)
@@ -1897,13 +1949,20 @@ def _text(v: Any, what: str) -> str:
     return v
 
 
-def _attr_key(v: Any, what: str) -> str:
-    """An attribute name GrowthBook reads by exact key (``id`` when null)."""
+def _hash_key(v: Any, what: str) -> str:
+    """The cfgcore attribute holding the hash string of the attribute GrowthBook hashes by
+    (``id`` when null). The SDK reads it with ``attributes.get(v)`` (growthbook 4.0.0
+    ``_getOrigHashValue``): a number or boolean is a dict key like a text, found only
+    under a number key (:func:`context` derives ``#hash:<key>`` for those, none for JSON's
+    text keys); a list or an object raises TypeError there (unhashable)."""
     if v is None:
-        return "id"
-    if not isinstance(v, str):
-        raise _Refuse(f"{what} must be a string, got {type_name(v)}")
-    return v
+        return "id" + HASH
+    if isinstance(v, str):
+        return v + HASH
+    if isinstance(v, (int, float)):  # booleans too
+        return HASH_NUM + (_key_text(v) or "nan")  # NaN: no key is found by it
+    raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK's lookup of "
+                  "the user's attribute raises on it)")  # fmt: skip
 
 
 def _is_null(attr: str) -> dict[str, Any]:
