@@ -37,6 +37,15 @@ are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}
 ``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
 element that is an array). Anything else (``$elemMatch`` on the elements' fields,
 equality with objects, ...) is an import error naming the feature and the operator.
+``$alli`` is ``$all`` with strings equal in lower case. ``$savedGroup`` references
+(``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
+to ``condition`` groups their condition (a reference back into a group being evaluated
+is false). The SDK answers in three values: an operator it does not know, and a saved
+group of a type it does not know, answer *unknown*, which no rule passes and which
+``$not``/``$nor`` leave unknown; they are imported with that answer, and so are the
+operators it answers false for (``$savedGroups``, ``$or``/``$and``/``$nor``/
+``$savedGroup`` on a value, ``$inGroup``/``$notInGroup`` of a group that is no list of
+values).
 
 Prerequisites (``{"parentConditions": [{"id": parent, "condition": ..., "gate": ...}]}``
 on a rule): GrowthBook evaluates each parent for the same attributes and tests its value,
@@ -311,6 +320,7 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
 
 
 MAX_ORDERED = 256  # the longest string constant $gt/$lt/$vgt... order by
+MAX_GROUP_EXPANSIONS = 1000  # condition saved group references one feature lowers
 MAX_PATH_DEPTH = 64  # context() reads nested values to this depth; deeper paths are refused
 
 
@@ -1109,6 +1119,9 @@ class _Feature:
         # the hash strings (``<attribute>#hash``) no user who reaches the rule being
         # lowered has: a rule before served everyone with one (see lower)
         self.hashless: set[str] = set()
+        # the condition saved groups being evaluated (a reference back to one is false)
+        self.visiting: list[str] = []
+        self.expanded = 0  # condition group references lowered (MAX_GROUP_EXPANSIONS)
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -1515,55 +1528,133 @@ class _Feature:
         ``$and`` entry that is no object, an ``$or``/``$nor``/``$and`` that is no list.
         It evaluates entries in order and stops at the first one that decides, so such
         a value is reached only where what comes before it does not decide: see
-        :meth:`_evaluated`."""
-        value, raises = self._evaluated(cond)
+        :meth:`_evaluated`.
+
+        The SDK answers in three values: an operator it does not know, or a saved group
+        of a type it does not know, is *unknown* (growthbook 4.0.0 ``CondResult`` None),
+        which passes no condition (``evalCondition`` is ``... is True``) and which
+        ``$not``/``$nor`` keep unknown; an ``$or`` with a true entry holds, an ``$and``
+        (or a condition object) with a false one fails, and evaluation goes on past it
+        as past a true entry (``$and``) or a false one (``$or``).
+
+        So each part is lowered to where it is true and where it is false (unknown
+        elsewhere): a ``$not`` swaps them, and each is written once per use, where
+        writing "unknown" beside "true" would repeat the true part at every level."""
+        value, _false, raises = self._evaluated(cond)
         return _and(value, _not(raises))
 
-    def _evaluated(self, cond: Any) -> tuple[Any, Any]:
-        """(value, raises) of the SDK evaluating the condition ``cond``: ``raises`` where
-        its evaluation reaches a value it raises on, ``value`` its answer where not.
+    def _evaluated(self, cond: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of the SDK evaluating the condition ``cond``:
+        ``raises`` where its evaluation reaches a value it raises on; where not,
+        ``value`` where its answer is true and ``false`` where it is false (None: where
+        ``value`` does not hold, no unknown answer; see :func:`_kleene`).
 
         ``value`` may answer anything where ``raises`` holds: whatever is reached after
         the first such value is never evaluated, and the whole condition is false there.
         So where an entry is reached is decided by the ``value`` of those before it
         (:func:`_in_order`), and neither part repeats the other."""
         if not isinstance(cond, Mapping):
-            return _NEVER, _ALWAYS  # the SDK reads its items(): AttributeError
+            return _NEVER, None, _ALWAYS  # the SDK reads its items(): AttributeError
         return _in_order((functools.partial(self._entry, k, v) for k, v in cond.items()), True)
 
-    def _entry(self, key: Any, value: Any) -> tuple[Any, Any]:
-        """(value, raises) of one entry of a condition object."""
+    def _entry(self, key: Any, value: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of one entry of a condition object."""
         if key in ("$or", "$nor", "$and"):
             items = _logical_items(key, value)
             if items is None:
-                return _NEVER, _ALWAYS
+                return _NEVER, None, _ALWAYS
             if not items:  # the SDK: an empty $or holds, an empty $and holds
-                return (_NEVER if key == "$nor" else _ALWAYS), _NEVER
+                return (_NEVER if key == "$nor" else _ALWAYS), None, _NEVER
             parts = (functools.partial(self._evaluated, c) for c in items)
-            found, raises = _in_order(parts, key == "$and")
-            return (_not(found) if key == "$nor" else found), raises
+            found, false, raises = _in_order(parts, key == "$and")
+            if key == "$nor":
+                found, false = _negated(found, false)
+            return found, false, raises
         if key == "$not":
-            found, raises = self._evaluated(value)
-            return _not(found), raises
-        if key.startswith("$"):
-            raise _Refuse(f"condition operator {key!r}")
-        if "#" in key:  # cfgcore's derived attributes (context()) use '#'
-            raise _Refuse(f"attribute name {key!r}: '#' is reserved")
-        if str(key).count(".") >= MAX_PATH_DEPTH - 1:
-            raise _Refuse(
-                f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
-                "deep (context() reads objects and arrays to that depth)"
-            )
-        return self.value_test(str(key), value), _NEVER
+            found, false, raises = self._evaluated(value)
+            return *_negated(found, false), raises
+        if key == "$savedGroups":
+            return _NEVER, None, _NEVER  # growthbook 4.0.0 _eval_condition: false
+        if key == "$savedGroup":
+            return self._saved_group(value)
+        _check_path(key)
+        return *self.value_test(str(key), value), _NEVER
 
-    def value_test(self, attr: str, cv: Any) -> Any:
+    def _saved_group(self, ref: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of a ``$savedGroup`` reference, as growthbook 4.0.0
+        ``_eval_saved_group`` reads it: false where the reference or the group is
+        malformed or the group is being evaluated already (a cycle); a ``list`` group
+        tests its ``values`` against the attribute at its ``attributeKey`` (the
+        reference's, else the group's) as ``isIn``; a ``condition`` group is its
+        condition; a group of another type is unknown."""
+        false = (_NEVER, None, _NEVER)
+        if not isinstance(ref, Mapping):
+            return false
+        gid = ref.get("id")
+        if not isinstance(gid, str) or gid in self.visiting:
+            return false
+        if "attributeKey" in ref and not isinstance(ref["attributeKey"], str):
+            return false
+        entry = self.groups.groups.get(gid)
+        if not isinstance(entry, Mapping):
+            return false
+        if entry.get("type") == "list":
+            key, values = ref.get("attributeKey", entry.get("attributeKey")), entry.get("values")
+            if not isinstance(key, str) or not isinstance(values, list):
+                return false
+            _check_path(key)
+            return self.groups.test(gid, key, "$savedGroup"), None, _NEVER
+        if entry.get("type") == "condition":
+            cond = entry.get("condition")
+            if not isinstance(cond, Mapping):
+                return false
+            # lowered at each reference: groups referencing groups twice would double
+            # the condition at each level, so the references one feature expands are bounded
+            self.expanded += 1
+            if self.expanded > MAX_GROUP_EXPANSIONS:
+                raise _Refuse(f"$savedGroup {gid!r}: condition groups expanded more than "
+                              f"{MAX_GROUP_EXPANSIONS} times in one feature")  # fmt: skip
+            self.visiting.append(gid)
+            try:
+                return self._evaluated(cond)
+            finally:
+                self.visiting.pop()
+        return _NEVER, _NEVER, _NEVER  # a group type the SDK does not know: unknown
+
+    def value_test(self, attr: str, cv: Any) -> tuple[Any, Any]:
+        """(value, false) of GrowthBook's ``evalConditionValue`` at ``attr``."""
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
-            return _and(*[self.operator(attr, op, v) for op, v in cv.items()])
+            return _kleene([self.operator(attr, op, v) for op, v in cv.items()], True)
         if isinstance(cv, (list, tuple, Mapping)):
             raise _Refuse(f"equality with an object or array at {attr!r}")
-        return _equals(attr, cv)
+        return _equals(attr, cv), None
 
-    def operator(self, attr: str, op: str, v: Any) -> Any:
+    def operator(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
+        """(value, false) of one operator (growthbook 4.0.0 ``_eval_operator_condition``):
+        the condition operators answer false on a value, one it does not know unknown."""
+        if op in ("$or", "$nor", "$and", "$savedGroup"):
+            return _NEVER, None
+        if op == "$not":
+            return _negated(*self.value_test(attr, v))
+        if op == "$size":  # only arrays have a size
+            found, false = self.value_test(attr + SIZE, v)
+            array = {"attr": attr + TYPE, "eq": "array"}
+            return _and(array, found), (None if false is None else _any(_not(array), false))
+        if op in ("$inGroup", "$notInGroup") and isinstance(v, str):
+            entry = self.groups.groups.get(v, [])  # an unknown group is empty
+            if isinstance(entry, Mapping) and entry.get("type") not in ("list", "condition"):
+                return _NEVER, _NEVER  # a group type the SDK does not know: unknown
+            if not isinstance(entry, list) and not (
+                isinstance(entry, Mapping)
+                and entry.get("type") == "list"
+                and isinstance(entry.get("values"), list)
+            ):
+                return _NEVER, None  # the SDK: false, in or out, for no list of values
+        if op not in _OPERATORS:
+            return _NEVER, _NEVER  # the SDK: an operator it does not know, unknown
+        return self.known_operator(attr, op, v), None
+
+    def known_operator(self, attr: str, op: str, v: Any) -> Any:
         if op == "$eq" or op == "$ne":
             # containers are never === (GrowthBook SDK semantics)
             test = _NEVER if isinstance(v, (list, tuple, Mapping)) else _equals(attr, v)
@@ -1638,15 +1729,11 @@ class _Feature:
                 search = json.dumps([attr, pattern, fold, at_end], ensure_ascii=False)
                 found = {"any": [found, {"attr": SEARCH + search, "eq": True}]}
             return _not(found) if op.startswith("$not") else found
-        if op == "$size":  # only arrays have a size
-            return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
         if op == "$type":
             if v == "null":
                 return _is_null(attr)
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
-        if op == "$not":
-            return _not(self.value_test(attr, v))
-        if op == "$all":  # an array in which every expected value matches some element
+        if op in ("$all", "$alli"):  # an array where every expected value matches an element
             if not isinstance(v, list):
                 return _NEVER
             tests = [_some_element(attr, x, op) for x in v]
@@ -1659,6 +1746,30 @@ class _Feature:
                 )
             return _and({"attr": attr + TYPE, "eq": "array"}, _some_element(attr, v, op))
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
+
+
+# the value operators growthbook 4.0.0 ``_eval_operator_condition`` knows (and lowered by
+# _Feature.known_operator)
+_OPERATORS = frozenset(
+    ["$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$veq", "$vne", "$vlt", "$vlte", "$vgt",
+     "$vgte", "$inGroup", "$notInGroup", "$regex", "$regexi", "$notRegex", "$notRegexi",
+     "$in", "$nin", "$ini", "$nini", "$elemMatch", "$size", "$all", "$alli", "$exists",
+     "$type", "$not"]
+)  # fmt: skip
+
+
+def _check_path(key: str) -> None:
+    """Refuse an attribute path :func:`context` does not give conditions."""
+    if key.startswith("$"):
+        # the SDK reads it as the path of an attribute, which context() leaves out
+        raise _Refuse(f"condition operator {key!r} (an attribute named with '$')")
+    if "#" in key:  # cfgcore's derived attributes (context()) use '#'
+        raise _Refuse(f"attribute name {key!r}: '#' is reserved")
+    if str(key).count(".") >= MAX_PATH_DEPTH - 1:
+        raise _Refuse(
+            f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
+            "deep (context() reads objects and arrays to that depth)"
+        )
 
 
 def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, float]]:
@@ -2049,6 +2160,10 @@ def _some_element(attr: str, expected: Any, op: str) -> Any:
         raise refuse("an object or array (equality with it)")
     if not isinstance(expected, (str, int, float, bool)):
         raise refuse(f"a {type_name(expected)}")
+    if op == "$alli" and isinstance(expected, str):
+        # growthbook 4.0.0 ``_is_in_all`` with insensitive: a string equals a string
+        # element in lower case (operators are not folded)
+        return {"attr": attr + LOWER, "has_any": [expected.lower()]}
     members = _members([expected], attr)
     return {"attr": attr, "has_any": list(members.values())} if members else _NEVER
 
@@ -2113,29 +2228,52 @@ def _logical_items(key: str, value: Any) -> list[Any] | None:
     raise _Refuse(f"{key}: expected a list of conditions, got {type_name(value)}")
 
 
-def _in_order(parts: Any, conj: bool) -> tuple[Any, Any]:
-    """(value, raises) of evaluating ``parts`` (thunks returning (value, raises)) in
+def _kleene(parts: list[tuple[Any, Any]], conj: bool) -> tuple[Any, Any]:
+    """(value, false) of the (value, false) ``parts`` joined by and (``conj``) or by or,
+    in GrowthBook's three values: and is true where all are, false where one is, unknown
+    elsewhere; or is true where one is, false where all are. ``false`` None: two values
+    (false where ``value`` does not hold), kept so where every part has two."""
+    values = [v for v, _ in parts]
+    if all(f is None for _, f in parts):
+        return (_and(*values) if conj else _any(*values)), None
+    falses = [_not(v) if f is None else f for v, f in parts]
+    if conj:
+        return _and(*values), _any(*falses)
+    return _any(*values), _and(*falses)
+
+
+def _negated(value: Any, false: Any) -> tuple[Any, Any]:
+    """(value, false) of GrowthBook's ``$not``: true where false, false where true,
+    unknown where unknown."""
+    if false is None:
+        return _not(value), None
+    return false, value
+
+
+def _in_order(parts: Any, conj: bool) -> tuple[Any, Any, Any]:
+    """(value, false, raises) of evaluating ``parts`` (thunks returning them) in
     order as GrowthBook does: an and (a condition's entries, ``$and``) stops at the
     first false one, an or (``$or``) at the first true one. A part is evaluated where
     the ``value`` of every part before it lets evaluation go on; where one of those
     raises, the whole condition is false anyway (see ``_Feature._evaluated``). Parts
     after one that decides for everyone, or raises for everyone it is reached by, are
     never evaluated, so nothing of them is lowered (or refused)."""
-    values: list[Any] = []
+    values: list[tuple[Any, Any]] = []
     links: list[tuple[list[Any], Any]] = []  # (go past these parts, then this one raises)
     go_on: list[Any] = []  # what lets evaluation go past each part since the last link
     surely_reached = True  # every part so far lets everyone go on
     for part in parts:
-        found, raises = part()
+        found, false, raises = part()
         if raises != _NEVER:
             links.append((go_on, raises))
             go_on = []
-        values.append(found)
-        go_on.append(found if conj else _not(found))
+        values.append((found, false))
+        # an unknown part does not decide: an and goes on past it as past a true one
+        go_on.append((found if false is None else _not(false)) if conj else _not(found))
         if go_on[-1] == _NEVER or (raises == _ALWAYS and surely_reached):
             break
         surely_reached = surely_reached and go_on[-1] == _ALWAYS
-    return (_and(*values) if conj else _any(*values)), _reached(links)
+    return *_kleene(values, conj), _reached(links)
 
 
 def _reached(links: list[tuple[list[Any], Any]]) -> Any:
