@@ -53,6 +53,8 @@ CONTEXTS: list[dict[str, Any]] = [
         [..., None, 1, 2, "x", [1, "x"], ["X", "y"], True], [..., 1, "y", None]
     )
 ]
+# attributes named with '$': the SDK reads a condition key it does not know as a path
+CONTEXTS += [{"$region": "eu", "$obj": {"k": 2}, "a": 1}, {"$region": "us", "$foo": 1}]
 ODD_OPS: list[tuple[str, Any]] = [
     ("a", {"$foo": 1}),
     ("a", {"$or": [{"a": 1}]}),
@@ -90,6 +92,10 @@ ODD_OPS: list[tuple[str, Any]] = [
     ("a", {"$alli": [{"$in": [1]}, "x"]}),
     ("a", {"$alli": []}),
     ("a", {"$alli": "x"}),
+    ("$region", "eu"),
+    ("$region", {"$exists": False}),
+    ("$obj.k", {"$in": [1, 2]}),
+    ("$foo", {"$in": [1]}),
 ]
 LEAVES: list[tuple[str, Any]] = [
     ("a", 1),
@@ -180,6 +186,16 @@ def test_unknown_answers_nest_in_linear_size(make_py_and_c):
 
     assert size(16) - size(8) < 1.5 * (size(8) - size(4)) * 2
     _assert_answers(make_py_and_c, _deep(9))
+
+
+@pytest.mark.parametrize("key", ["$forced:e", "$forced#i1", "$forcedx"])
+def test_the_forced_variations_attributes_are_refused_as_names(key):
+    """cfgcore keeps forced variations under '$forced' names: a condition on an attribute
+    of such a name is refused, and context() keeps the user's out of the way."""
+    features = {"f": {"rules": [{"condition": {key: 1}, "force": 1}]}}
+    with pytest.raises(InteropError, match=r"features\.f: rules\[0\]: attribute name"):
+        growthbook.to_snapshot(features)
+    assert "$forced:e" not in growthbook.context({"$forced:e": 1})
 
 
 def _conditions() -> Any:

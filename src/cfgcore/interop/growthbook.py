@@ -45,7 +45,8 @@ group of a type it does not know, answer *unknown*, which no rule passes and whi
 ``$not``/``$nor`` leave unknown; they are imported with that answer, and so are the
 operators it answers false for (``$savedGroups``, ``$or``/``$and``/``$nor``/
 ``$savedGroup`` on a value, ``$inGroup``/``$notInGroup`` of a group that is no list of
-values).
+values). A condition key with ``$`` that the SDK does not know is an attribute's name,
+as it reads it (but ``$forced...``, where :func:`context` keeps forced variations).
 
 Prerequisites (``{"parentConditions": [{"id": parent, "condition": ..., "gate": ...}]}``
 on a rule): GrowthBook evaluates each parent for the same attributes and tests its value,
@@ -524,7 +525,8 @@ def context(
         text = _hash_text(v)
         if text is not None:
             fixed[key + HASH] = text
-        if _readable(key) and not key.startswith("$"):  # no condition names a '$' key
+        # the forced variations' keys are cfgcore's: no condition names them (_check_path)
+        if _readable(key) and not key.startswith("$forced"):
             top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
@@ -1760,9 +1762,9 @@ _OPERATORS = frozenset(
 
 def _check_path(key: str) -> None:
     """Refuse an attribute path :func:`context` does not give conditions."""
-    if key.startswith("$"):
-        # the SDK reads it as the path of an attribute, which context() leaves out
-        raise _Refuse(f"condition operator {key!r} (an attribute named with '$')")
+    if key.startswith("$forced"):
+        # the SDK reads it as the path of an attribute; context() keeps forced variations there
+        raise _Refuse(f"attribute name {key!r}: '$forced' is reserved")
     if "#" in key:  # cfgcore's derived attributes (context()) use '#'
         raise _Refuse(f"attribute name {key!r}: '#' is reserved")
     if str(key).count(".") >= MAX_PATH_DEPTH - 1:
