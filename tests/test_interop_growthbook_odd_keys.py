@@ -43,7 +43,9 @@ USERS: list[dict[Any, Any]] = [
     {"5": "text five"},
 ] + [{"id": f"u{j}", 5: f"n{j}", 1: j + 1} for j in range(12)]
 # a user with a value under every key the generated rules hash by
-USERS.append({k: f"k{k}" for k in [*range(-3, 7), 2.5, float("inf"), "", "id", "h", "fb", "5"]})
+USERS.append(
+    {k: f"k{k}" for k in [*range(-3, 7), 2.5, float("inf"), "", "id", "h", "fb", "5", "e"]}
+)
 FORCED: list[dict[Any, Any]] = [{}, {5: 1}, {"5": 1}, {True: 0}, {1: 1}, {"f": 1}, {2.5: 1}]
 ODD = [5, 5.0, 1, True, False, 0, 0.0, "", None, 2.5, "5", "h", "fb"]
 UNHASHABLE = [[1], {"a": 1}, []]
