@@ -154,7 +154,7 @@ def test_forced_variation_true_is_index_1(make):
     "rule, words",
     [
         ({"key": "e", "contextualVariations": [1, 2]}, ["rules[0]", "contextualVariations"]),
-        ({"force": 1, "coverage": 0.5, "hashAttribute": 5}, ["rules[0]", "hashAttribute"]),
+        ({"force": 1, "coverage": 0.5, "hashAttribute": [5]}, ["rules[0]", "hashAttribute"]),
         ({"condition": {"a#hash": "x"}, "force": 1}, ["rules[0]", "a#hash"]),
     ],
 )

@@ -566,15 +566,15 @@ def test_a_gate_after_a_rule_that_never_serves_is_lowered(make):
 
 def test_a_refused_parent_refuses_its_children_naming_it():
     features = {
-        "p": {"rules": [{"condition": {"a": {"$foo": 1}}, "force": 1}]},
+        "p": {"rules": [{"condition": {"a": {"$elemMatch": {"k": 1}}}, "force": 1}]},
         "c": {"rules": [_gated("p", {"value": 1})]},
         "g": {"rules": [_gated("c", {"value": 1})]},
     }
     why = _refusal(features, "c")
     assert why.startswith("rules[0].parentConditions[0]: the prerequisite 'p' is refused")
-    assert "'$foo'" in why
+    assert "'$elemMatch'" in why
     why = _refusal(features, "g")
-    assert "the prerequisite 'c' is refused, through 'p'" in why and "'$foo'" in why
+    assert "the prerequisite 'c' is refused, through 'p'" in why and "'$elemMatch'" in why
     snap = growthbook.to_snapshot(copy.deepcopy(features), on_error="skip")
     assert set(snap.metadata["refused"]) == {"p", "c", "g"}
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.interop import InteropError, growthbook
+from cfgcore.interop import growthbook
 
 
 @pytest.fixture(autouse=True)
@@ -65,9 +65,19 @@ def test_import_memory_does_not_grow_with_references():
     assert forty < 2 * one + 200_000, (one, forty)
 
 
-def test_a_bad_group_is_still_named():
-    with pytest.raises(InteropError, match="saved group 'big' is not a list"):
-        growthbook.to_snapshot(_features(3), saved_groups={"big": "u1"})
+@pytest.mark.parametrize("group", ["u1", 3, None, {"type": "condition", "condition": {}}])
+@pytest.mark.parametrize("op", ["$inGroup", "$notInGroup"])
+def test_a_group_that_is_no_list_of_values_is_in_nor_out(make_py_and_c, group, op):
+    """growthbook 4.0.0 answers false for both operators of such a group (it refused)."""
+    features, groups = _features(1, op), {"big": group}
+    snap = growthbook.to_snapshot(copy.deepcopy(features), saved_groups=groups)
+    for attrs in ({"id": "u1"}, {"id": 3}, {}):
+        sdk = gb_sdk.GrowthBook(attributes=attrs, features=features, saved_groups=groups)
+        want = sdk.is_on("f0")
+        sdk.destroy()
+        assert want is False
+        for make in make_py_and_c:
+            assert make(snap).is_enabled("f0", growthbook.context(attrs)) is want
 
 
 GROUPS = {"big": ["u1", "u2", 3, 4.5, True, "Ab"], "empty": []}

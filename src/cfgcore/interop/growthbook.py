@@ -17,6 +17,10 @@ value. Rollouts (``coverage``, ``range``), experiments (``weights``, ``coverage`
 GrowthBook's FNV-1a hashing (:class:`cfgcore.snapshot.Hashing` schemes
 ``growthbook_v1``/``growthbook_v2``); bucket boundaries are computed at import from
 GrowthBook's own floating-point ranges, bucket by bucket, so they agree exactly.
+A hash attribute or experiment key that is a number or boolean is a dict key to the
+SDK, as text is: :func:`context` gives a number key of the attributes its hash value
+(JSON's text keys hold none under it) and forced variations of a number key force that
+experiment; a list or object there makes the SDK raise, and is refused.
 
 Conditions: literal equality, ``$eq``, ``$ne``, ``$in``, ``$nin``, ``$ini``,
 ``$nini``, ``$gt``/``$gte``/``$lt``/``$lte`` (numbers, and strings in GrowthBook's UTF-16 code
@@ -33,6 +37,16 @@ are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}
 ``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
 element that is an array). Anything else (``$elemMatch`` on the elements' fields,
 equality with objects, ...) is an import error naming the feature and the operator.
+``$alli`` is ``$all`` with strings equal in lower case. ``$savedGroup`` references
+(``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
+to ``condition`` groups their condition (a reference back into a group being evaluated
+is false). The SDK answers in three values: an operator it does not know, and a saved
+group of a type it does not know, answer *unknown*, which no rule passes and which
+``$not``/``$nor`` leave unknown; they are imported with that answer, and so are the
+operators it answers false for (``$savedGroups``, ``$or``/``$and``/``$nor``/
+``$savedGroup`` on a value, ``$inGroup``/``$notInGroup`` of a group that is no list of
+values). A condition key with ``$`` that the SDK does not know is an attribute's name,
+as it reads it (but ``$forced...``, where :func:`context` keeps forced variations).
 
 Prerequisites (``{"parentConditions": [{"id": parent, "condition": ..., "gate": ...}]}``
 on a rule): GrowthBook evaluates each parent for the same attributes and tests its value,
@@ -106,7 +120,11 @@ except ImportError:  # Python 3.10
 __all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
 
 FORCED = "$forced:"
+# a forced variation of an experiment whose key is a number or boolean (see _key_text)
+FORCED_NUM = "$forced#"
 HASH = "#hash"  # suffix of an attribute's hash string (JavaScript String() of it)
+# the hash string of an attribute held under a number or boolean key (see _key_text)
+HASH_NUM = "#hash:"
 SIZE = "#size"  # suffix of an array attribute's length
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
 VER_STR = "#vs"  # suffix: padded version string of a string attribute
@@ -303,6 +321,7 @@ def string_order(attr: str, op: str, c: str, *, utf16: bool = True) -> dict[str,
 
 
 MAX_ORDERED = 256  # the longest string constant $gt/$lt/$vgt... order by
+MAX_GROUP_EXPANSIONS = 1000  # condition saved group references one feature lowers
 MAX_PATH_DEPTH = 64  # context() reads nested values to this depth; deeper paths are refused
 
 
@@ -348,6 +367,24 @@ def _hash_text(v: Any) -> str | None:
         except OverflowError:  # an int too large for a double is Infinity in JavaScript
             return None
         return js_number_text(v)
+    return None
+
+
+def _key_text(k: Any) -> str | None:
+    """The text naming a number or boolean dict key (None for anything else): keys the
+    SDK's dict lookups find by each other get one text, as Python's dicts do (``1``,
+    ``1.0`` and ``True``; NaN finds no key parsed apart from it, so it names none). Hex,
+    so no int is too long to write."""
+    if isinstance(k, bool):
+        k = int(k)
+    if isinstance(k, float):
+        if math.isnan(k):
+            return None
+        if not k.is_integer():
+            return "f" + k.hex()
+        k = int(k)
+    if isinstance(k, int):
+        return "i" + format(k, "x")
     return None
 
 
@@ -478,11 +515,18 @@ def context(
     fixed: dict[str, Any] = {}
     for key, v in attrs.items():
         if not isinstance(key, str):
+            # a rule may hash by a number or boolean attribute name (the SDK looks it
+            # up as a dict key: ``_getOrigHashValue``), which finds such a key
+            name = _key_text(key)
+            text = _hash_text(v)
+            if name is not None and text is not None:
+                fixed[HASH_NUM + name] = text
             continue
         text = _hash_text(v)
         if text is not None:
             fixed[key + HASH] = text
-        if _readable(key) and not key.startswith("$"):  # no condition names a '$' key
+        # the forced variations' keys are cfgcore's: no condition names them (_check_path)
+        if _readable(key) and not key.startswith("$forced"):
             top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
@@ -495,7 +539,10 @@ def context(
                 f"forced_variations[{key!r}]: a variation index is an integer, got "
                 f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
             )
-        fixed[FORCED + str(key)] = int(idx)
+        if isinstance(key, str):
+            fixed[FORCED + key] = int(idx)
+        elif (name := _key_text(key)) is not None:  # an experiment key that is a number
+            fixed[FORCED_NUM + name] = int(idx)
     try:
         for key, v in top.items():
             put(key, v)
@@ -1074,6 +1121,9 @@ class _Feature:
         # the hash strings (``<attribute>#hash``) no user who reaches the rule being
         # lowered has: a rule before served everyone with one (see lower)
         self.hashless: set[str] = set()
+        # the condition saved groups being evaluated (a reference back to one is false)
+        self.visiting: list[str] = []
+        self.expanded = 0  # condition group references lowered (MAX_GROUP_EXPANSIONS)
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -1225,10 +1275,10 @@ class _Feature:
         """The hash strings to try: the hash attribute's (``id`` when unset or null; an
         empty name is GrowthBook's key ``""``), then for a rollout the fallback
         attribute's, which GrowthBook ignores when sticky bucketing is disabled."""
-        attrs = [_attr_key(rule.get("hashAttribute"), "hashAttribute") + HASH]
+        attrs = [_hash_key(rule.get("hashAttribute"), "hashAttribute")]
         fb = rule.get("fallbackAttribute")
         if fallback and fb and not rule.get("disableStickyBucketing"):
-            attrs.append(_attr_key(fb, "fallbackAttribute") + HASH)
+            attrs.append(_hash_key(fb, "fallbackAttribute"))
         return attrs
 
     def gate(self, by: list[str], seed: str, version: int | None, suffix_seed: bool, test: Any):
@@ -1267,7 +1317,7 @@ class _Feature:
             at = f"filters[{j}]"
             if not isinstance(f, Mapping):
                 raise _At(at, f"expected an object, got {type_name(f)}")
-            by = [_attr_key(f.get("attribute"), f"{at}.attribute") + HASH]
+            by = [_hash_key(f.get("attribute"), f"{at}.attribute")]
             if by[0] in self.hashless:
                 return []  # the SDK: no hash value, filtered out (nothing more is read)
             version = _hash_version(f.get("hashVersion", 2))
@@ -1370,7 +1420,19 @@ class _Feature:
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
-        exp_key = _text(rule.get("key"), "key") or self.key
+        # The SDK's experiment key is ``rule.key or`` the feature's key: looked up in the
+        # user's overrides and forced variations (dict lookups, which a list raises on,
+        # for everyone reaching the experiment: growthbook 4.0.0 ``_run_experiment``),
+        # and joined to the hash value only where no seed is given (see below).
+        key_value = rule.get("key") or self.key
+        if isinstance(key_value, str):
+            exp_key, forced_attr = key_value, FORCED + key_value
+        elif isinstance(key_value, (int, float)):  # a number or boolean: a dict key
+            exp_key = json.dumps(key_value)
+            forced_attr = FORCED_NUM + (_key_text(key_value) or "nan")
+        else:
+            raise _Refuse(f"key must be a string, got {type_name(key_value)} (the SDK's "
+                          "lookup of the user's forced variations raises on it)")  # fmt: skip
         meta_in = rule.get("meta")
         if meta_in and not isinstance(meta_in, list):
             raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
@@ -1391,7 +1453,6 @@ class _Feature:
             else False
             for j in range(len(variations))
         ]
-        forced_attr = FORCED + exp_key
         out: list[dict[str, Any]] = []
         # filters are checked before the forced variation (the feature evaluation skips
         # a filtered-out rule first); a namespace only after it
@@ -1423,7 +1484,13 @@ class _Feature:
         version = _hash_version(rule.get("hashVersion") or 1)
         if version is None:
             return out
-        seed = _text(rule.get("seed"), "seed") or exp_key
+        seed = _text(rule.get("seed"), "seed")
+        if not seed:  # the SDK hashes with ``seed or key``, joining it to the hash value
+            if not isinstance(key_value, str):
+                raise _Refuse(f"key must be a string where no seed is given, got "
+                              f"{type_name(key_value)} (the SDK joins it to the user's "
+                              "hash value and raises)")  # fmt: skip
+            seed = key_value
         space = _space(version)
         # the SDK: explicit ranges, read up to the first holding the bucket, or its bucket
         # ranges of coverage and weights (coverage unread where ranges are given)
@@ -1463,55 +1530,133 @@ class _Feature:
         ``$and`` entry that is no object, an ``$or``/``$nor``/``$and`` that is no list.
         It evaluates entries in order and stops at the first one that decides, so such
         a value is reached only where what comes before it does not decide: see
-        :meth:`_evaluated`."""
-        value, raises = self._evaluated(cond)
+        :meth:`_evaluated`.
+
+        The SDK answers in three values: an operator it does not know, or a saved group
+        of a type it does not know, is *unknown* (growthbook 4.0.0 ``CondResult`` None),
+        which passes no condition (``evalCondition`` is ``... is True``) and which
+        ``$not``/``$nor`` keep unknown; an ``$or`` with a true entry holds, an ``$and``
+        (or a condition object) with a false one fails, and evaluation goes on past it
+        as past a true entry (``$and``) or a false one (``$or``).
+
+        So each part is lowered to where it is true and where it is false (unknown
+        elsewhere): a ``$not`` swaps them, and each is written once per use, where
+        writing "unknown" beside "true" would repeat the true part at every level."""
+        value, _false, raises = self._evaluated(cond)
         return _and(value, _not(raises))
 
-    def _evaluated(self, cond: Any) -> tuple[Any, Any]:
-        """(value, raises) of the SDK evaluating the condition ``cond``: ``raises`` where
-        its evaluation reaches a value it raises on, ``value`` its answer where not.
+    def _evaluated(self, cond: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of the SDK evaluating the condition ``cond``:
+        ``raises`` where its evaluation reaches a value it raises on; where not,
+        ``value`` where its answer is true and ``false`` where it is false (None: where
+        ``value`` does not hold, no unknown answer; see :func:`_kleene`).
 
         ``value`` may answer anything where ``raises`` holds: whatever is reached after
         the first such value is never evaluated, and the whole condition is false there.
         So where an entry is reached is decided by the ``value`` of those before it
         (:func:`_in_order`), and neither part repeats the other."""
         if not isinstance(cond, Mapping):
-            return _NEVER, _ALWAYS  # the SDK reads its items(): AttributeError
+            return _NEVER, None, _ALWAYS  # the SDK reads its items(): AttributeError
         return _in_order((functools.partial(self._entry, k, v) for k, v in cond.items()), True)
 
-    def _entry(self, key: Any, value: Any) -> tuple[Any, Any]:
-        """(value, raises) of one entry of a condition object."""
+    def _entry(self, key: Any, value: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of one entry of a condition object."""
         if key in ("$or", "$nor", "$and"):
             items = _logical_items(key, value)
             if items is None:
-                return _NEVER, _ALWAYS
+                return _NEVER, None, _ALWAYS
             if not items:  # the SDK: an empty $or holds, an empty $and holds
-                return (_NEVER if key == "$nor" else _ALWAYS), _NEVER
+                return (_NEVER if key == "$nor" else _ALWAYS), None, _NEVER
             parts = (functools.partial(self._evaluated, c) for c in items)
-            found, raises = _in_order(parts, key == "$and")
-            return (_not(found) if key == "$nor" else found), raises
+            found, false, raises = _in_order(parts, key == "$and")
+            if key == "$nor":
+                found, false = _negated(found, false)
+            return found, false, raises
         if key == "$not":
-            found, raises = self._evaluated(value)
-            return _not(found), raises
-        if key.startswith("$"):
-            raise _Refuse(f"condition operator {key!r}")
-        if "#" in key:  # cfgcore's derived attributes (context()) use '#'
-            raise _Refuse(f"attribute name {key!r}: '#' is reserved")
-        if str(key).count(".") >= MAX_PATH_DEPTH - 1:
-            raise _Refuse(
-                f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
-                "deep (context() reads objects and arrays to that depth)"
-            )
-        return self.value_test(str(key), value), _NEVER
+            found, false, raises = self._evaluated(value)
+            return *_negated(found, false), raises
+        if key == "$savedGroups":
+            return _NEVER, None, _NEVER  # growthbook 4.0.0 _eval_condition: false
+        if key == "$savedGroup":
+            return self._saved_group(value)
+        _check_path(key)
+        return *self.value_test(str(key), value), _NEVER
 
-    def value_test(self, attr: str, cv: Any) -> Any:
+    def _saved_group(self, ref: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of a ``$savedGroup`` reference, as growthbook 4.0.0
+        ``_eval_saved_group`` reads it: false where the reference or the group is
+        malformed or the group is being evaluated already (a cycle); a ``list`` group
+        tests its ``values`` against the attribute at its ``attributeKey`` (the
+        reference's, else the group's) as ``isIn``; a ``condition`` group is its
+        condition; a group of another type is unknown."""
+        false = (_NEVER, None, _NEVER)
+        if not isinstance(ref, Mapping):
+            return false
+        gid = ref.get("id")
+        if not isinstance(gid, str) or gid in self.visiting:
+            return false
+        if "attributeKey" in ref and not isinstance(ref["attributeKey"], str):
+            return false
+        entry = self.groups.groups.get(gid)
+        if not isinstance(entry, Mapping):
+            return false
+        if entry.get("type") == "list":
+            key, values = ref.get("attributeKey", entry.get("attributeKey")), entry.get("values")
+            if not isinstance(key, str) or not isinstance(values, list):
+                return false
+            _check_path(key)
+            return self.groups.test(gid, key, "$savedGroup"), None, _NEVER
+        if entry.get("type") == "condition":
+            cond = entry.get("condition")
+            if not isinstance(cond, Mapping):
+                return false
+            # lowered at each reference: groups referencing groups twice would double
+            # the condition at each level, so the references one feature expands are bounded
+            self.expanded += 1
+            if self.expanded > MAX_GROUP_EXPANSIONS:
+                raise _Refuse(f"$savedGroup {gid!r}: condition groups expanded more than "
+                              f"{MAX_GROUP_EXPANSIONS} times in one feature")  # fmt: skip
+            self.visiting.append(gid)
+            try:
+                return self._evaluated(cond)
+            finally:
+                self.visiting.pop()
+        return _NEVER, _NEVER, _NEVER  # a group type the SDK does not know: unknown
+
+    def value_test(self, attr: str, cv: Any) -> tuple[Any, Any]:
+        """(value, false) of GrowthBook's ``evalConditionValue`` at ``attr``."""
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
-            return _and(*[self.operator(attr, op, v) for op, v in cv.items()])
+            return _kleene([self.operator(attr, op, v) for op, v in cv.items()], True)
         if isinstance(cv, (list, tuple, Mapping)):
             raise _Refuse(f"equality with an object or array at {attr!r}")
-        return _equals(attr, cv)
+        return _equals(attr, cv), None
 
-    def operator(self, attr: str, op: str, v: Any) -> Any:
+    def operator(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
+        """(value, false) of one operator (growthbook 4.0.0 ``_eval_operator_condition``):
+        the condition operators answer false on a value, one it does not know unknown."""
+        if op in ("$or", "$nor", "$and", "$savedGroup"):
+            return _NEVER, None
+        if op == "$not":
+            return _negated(*self.value_test(attr, v))
+        if op == "$size":  # only arrays have a size
+            found, false = self.value_test(attr + SIZE, v)
+            array = {"attr": attr + TYPE, "eq": "array"}
+            return _and(array, found), (None if false is None else _any(_not(array), false))
+        if op in ("$inGroup", "$notInGroup") and isinstance(v, str):
+            entry = self.groups.groups.get(v, [])  # an unknown group is empty
+            if isinstance(entry, Mapping) and entry.get("type") not in ("list", "condition"):
+                return _NEVER, _NEVER  # a group type the SDK does not know: unknown
+            if not isinstance(entry, list) and not (
+                isinstance(entry, Mapping)
+                and entry.get("type") == "list"
+                and isinstance(entry.get("values"), list)
+            ):
+                return _NEVER, None  # the SDK: false, in or out, for no list of values
+        if op not in _OPERATORS:
+            return _NEVER, _NEVER  # the SDK: an operator it does not know, unknown
+        return self.known_operator(attr, op, v), None
+
+    def known_operator(self, attr: str, op: str, v: Any) -> Any:
         if op == "$eq" or op == "$ne":
             # containers are never === (GrowthBook SDK semantics)
             test = _NEVER if isinstance(v, (list, tuple, Mapping)) else _equals(attr, v)
@@ -1586,15 +1731,11 @@ class _Feature:
                 search = json.dumps([attr, pattern, fold, at_end], ensure_ascii=False)
                 found = {"any": [found, {"attr": SEARCH + search, "eq": True}]}
             return _not(found) if op.startswith("$not") else found
-        if op == "$size":  # only arrays have a size
-            return _and({"attr": attr + TYPE, "eq": "array"}, self.value_test(attr + SIZE, v))
         if op == "$type":
             if v == "null":
                 return _is_null(attr)
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
-        if op == "$not":
-            return _not(self.value_test(attr, v))
-        if op == "$all":  # an array in which every expected value matches some element
+        if op in ("$all", "$alli"):  # an array where every expected value matches an element
             if not isinstance(v, list):
                 return _NEVER
             tests = [_some_element(attr, x, op) for x in v]
@@ -1607,6 +1748,30 @@ class _Feature:
                 )
             return _and({"attr": attr + TYPE, "eq": "array"}, _some_element(attr, v, op))
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
+
+
+# the value operators growthbook 4.0.0 ``_eval_operator_condition`` knows (and lowered by
+# _Feature.known_operator)
+_OPERATORS = frozenset(
+    ["$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$veq", "$vne", "$vlt", "$vlte", "$vgt",
+     "$vgte", "$inGroup", "$notInGroup", "$regex", "$regexi", "$notRegex", "$notRegexi",
+     "$in", "$nin", "$ini", "$nini", "$elemMatch", "$size", "$all", "$alli", "$exists",
+     "$type", "$not"]
+)  # fmt: skip
+
+
+def _check_path(key: str) -> None:
+    """Refuse an attribute path :func:`context` does not give conditions."""
+    if key.startswith("$forced"):
+        # the SDK reads it as the path of an attribute; context() keeps forced variations there
+        raise _Refuse(f"attribute name {key!r}: '$forced' is reserved")
+    if "#" in key:  # cfgcore's derived attributes (context()) use '#'
+        raise _Refuse(f"attribute name {key!r}: '#' is reserved")
+    if str(key).count(".") >= MAX_PATH_DEPTH - 1:
+        raise _Refuse(
+            f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
+            "deep (context() reads objects and arrays to that depth)"
+        )
 
 
 def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, float]]:
@@ -1897,13 +2062,20 @@ def _text(v: Any, what: str) -> str:
     return v
 
 
-def _attr_key(v: Any, what: str) -> str:
-    """An attribute name GrowthBook reads by exact key (``id`` when null)."""
+def _hash_key(v: Any, what: str) -> str:
+    """The cfgcore attribute holding the hash string of the attribute GrowthBook hashes by
+    (``id`` when null). The SDK reads it with ``attributes.get(v)`` (growthbook 4.0.0
+    ``_getOrigHashValue``): a number or boolean is a dict key like a text, found only
+    under a number key (:func:`context` derives ``#hash:<key>`` for those, none for JSON's
+    text keys); a list or an object raises TypeError there (unhashable)."""
     if v is None:
-        return "id"
-    if not isinstance(v, str):
-        raise _Refuse(f"{what} must be a string, got {type_name(v)}")
-    return v
+        return "id" + HASH
+    if isinstance(v, str):
+        return v + HASH
+    if isinstance(v, (int, float)):  # booleans too
+        return HASH_NUM + (_key_text(v) or "nan")  # NaN: no key is found by it
+    raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK's lookup of "
+                  "the user's attribute raises on it)")  # fmt: skip
 
 
 def _is_null(attr: str) -> dict[str, Any]:
@@ -1990,6 +2162,10 @@ def _some_element(attr: str, expected: Any, op: str) -> Any:
         raise refuse("an object or array (equality with it)")
     if not isinstance(expected, (str, int, float, bool)):
         raise refuse(f"a {type_name(expected)}")
+    if op == "$alli" and isinstance(expected, str):
+        # growthbook 4.0.0 ``_is_in_all`` with insensitive: a string equals a string
+        # element in lower case (operators are not folded)
+        return {"attr": attr + LOWER, "has_any": [expected.lower()]}
     members = _members([expected], attr)
     return {"attr": attr, "has_any": list(members.values())} if members else _NEVER
 
@@ -2054,29 +2230,52 @@ def _logical_items(key: str, value: Any) -> list[Any] | None:
     raise _Refuse(f"{key}: expected a list of conditions, got {type_name(value)}")
 
 
-def _in_order(parts: Any, conj: bool) -> tuple[Any, Any]:
-    """(value, raises) of evaluating ``parts`` (thunks returning (value, raises)) in
+def _kleene(parts: list[tuple[Any, Any]], conj: bool) -> tuple[Any, Any]:
+    """(value, false) of the (value, false) ``parts`` joined by and (``conj``) or by or,
+    in GrowthBook's three values: and is true where all are, false where one is, unknown
+    elsewhere; or is true where one is, false where all are. ``false`` None: two values
+    (false where ``value`` does not hold), kept so where every part has two."""
+    values = [v for v, _ in parts]
+    if all(f is None for _, f in parts):
+        return (_and(*values) if conj else _any(*values)), None
+    falses = [_not(v) if f is None else f for v, f in parts]
+    if conj:
+        return _and(*values), _any(*falses)
+    return _any(*values), _and(*falses)
+
+
+def _negated(value: Any, false: Any) -> tuple[Any, Any]:
+    """(value, false) of GrowthBook's ``$not``: true where false, false where true,
+    unknown where unknown."""
+    if false is None:
+        return _not(value), None
+    return false, value
+
+
+def _in_order(parts: Any, conj: bool) -> tuple[Any, Any, Any]:
+    """(value, false, raises) of evaluating ``parts`` (thunks returning them) in
     order as GrowthBook does: an and (a condition's entries, ``$and``) stops at the
     first false one, an or (``$or``) at the first true one. A part is evaluated where
     the ``value`` of every part before it lets evaluation go on; where one of those
     raises, the whole condition is false anyway (see ``_Feature._evaluated``). Parts
     after one that decides for everyone, or raises for everyone it is reached by, are
     never evaluated, so nothing of them is lowered (or refused)."""
-    values: list[Any] = []
+    values: list[tuple[Any, Any]] = []
     links: list[tuple[list[Any], Any]] = []  # (go past these parts, then this one raises)
     go_on: list[Any] = []  # what lets evaluation go past each part since the last link
     surely_reached = True  # every part so far lets everyone go on
     for part in parts:
-        found, raises = part()
+        found, false, raises = part()
         if raises != _NEVER:
             links.append((go_on, raises))
             go_on = []
-        values.append(found)
-        go_on.append(found if conj else _not(found))
+        values.append((found, false))
+        # an unknown part does not decide: an and goes on past it as past a true one
+        go_on.append((found if false is None else _not(false)) if conj else _not(found))
         if go_on[-1] == _NEVER or (raises == _ALWAYS and surely_reached):
             break
         surely_reached = surely_reached and go_on[-1] == _ALWAYS
-    return (_and(*values) if conj else _any(*values)), _reached(links)
+    return *_kleene(values, conj), _reached(links)
 
 
 def _reached(links: list[tuple[list[Any], Any]]) -> Any:
