@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
 
-gb_sdk = pytest.importorskip("growthbook")
+pytest.importorskip("growthbook")
+
+from tests.growthbook_sdk import sdk_answers  # noqa: E402  (needs the SDK: after the skip)
 
 # Rules serving every user with a hash value for their attributes ("force" filled in).
 FULL: list[dict[str, Any]] = [
@@ -90,25 +92,8 @@ def _quiet():
 
 
 def _sdk_answers(features: dict[str, Any]) -> tuple[list[Any], bool]:
-    """The SDK's (value, type, on) for each user and forced variations, and whether it
-    raised for one."""
-    out: list[Any] = []
-    raised = False
-    for attrs, forced in itertools.product(USERS, FORCED):
-        sdk = gb_sdk.GrowthBook(
-            attributes=copy.deepcopy(attrs),
-            features={**copy.deepcopy(PARENTS), **copy.deepcopy(features)},
-            forced_variations=dict(forced),
-        )
-        try:
-            res = sdk.eval_feature("f")
-            out.append((res.value, type(res.value), res.on))
-        except Exception:  # the SDK fails for this user
-            raised = True
-            out.append(None)
-        finally:
-            sdk.destroy()
-    return out, raised
+    """The SDK's answers per user and forced variations, with the gates the rules read."""
+    return sdk_answers({**PARENTS, **features}, USERS, FORCED)
 
 
 def _check(make_py_and_c: Any, rule_list: list[dict[str, Any]], default: Any) -> str:

@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import InteropError, growthbook
 
-gb_sdk = pytest.importorskip("growthbook")
+pytest.importorskip("growthbook")
+
+from tests.growthbook_sdk import sdk_answers  # noqa: E402  (needs the SDK: after the skip)
 
 USERS: list[dict[Any, Any]] = [
     {},
@@ -58,23 +60,7 @@ def _quiet():
 
 def _sdk(features: dict[str, Any]) -> tuple[list[Any], bool]:
     """The SDK's (value, type, on) per user and forced variations; whether it raised."""
-    out: list[Any] = []
-    raised = False
-    for attrs, forced in itertools.product(USERS, FORCED):
-        sdk = gb_sdk.GrowthBook(
-            attributes=copy.deepcopy(attrs),
-            features=copy.deepcopy(features),
-            forced_variations=dict(forced),
-        )
-        try:
-            res = sdk.eval_feature("f")
-            out.append((res.value, type(res.value), res.on))
-        except Exception:  # the SDK fails for this user
-            raised = True
-            out.append(None)
-        finally:
-            sdk.destroy()
-    return out, raised
+    return sdk_answers(features, USERS, FORCED)
 
 
 def _agree(make_py_and_c: Any, rules: list[Any]) -> str:

@@ -27,6 +27,8 @@ from cfgcore.interop import InteropError, growthbook
 
 gb_sdk = pytest.importorskip("growthbook")
 
+from tests.growthbook_sdk import sdk_answers  # noqa: E402  (needs the SDK: after the skip)
+
 # Rules every user who reaches them returns from (``force`` filled in).
 EVERYONE: list[dict[str, Any]] = [
     {},
@@ -104,21 +106,7 @@ def _quiet():
 
 def _sdk_answers(features: dict[str, Any]) -> tuple[list[Any], bool]:
     """The SDK's (value, on) for each user, and whether it raised for one."""
-    out: list[Any] = []
-    raised = False
-    for attrs in USERS:
-        sdk = gb_sdk.GrowthBook(
-            attributes=copy.deepcopy(attrs), features={**copy.deepcopy(PARENTS), **features}
-        )
-        try:
-            res = sdk.eval_feature("f")
-            out.append((res.value, type(res.value), res.on))
-        except Exception:  # the SDK fails for this user
-            raised = True
-            out.append(None)
-        finally:
-            sdk.destroy()
-    return out, raised
+    return sdk_answers({**PARENTS, **features}, USERS)
 
 
 @st.composite

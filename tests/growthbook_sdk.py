@@ -1,0 +1,43 @@
+"""The real GrowthBook SDK's answers, for the tests that hold cfgcore's import to them.
+
+Importing this module needs the ``growthbook`` package (the ``test`` extra); the test
+modules that use it skip without it (``pytest.importorskip`` before importing this).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import growthbook as gb_sdk
+
+
+def sdk_answers(
+    features: Mapping[str, Any],
+    users: Iterable[Mapping[str, Any]],
+    forced: Iterable[Mapping[Any, Any]] = ({},),
+    key: str = "f",
+) -> tuple[list[Any], bool]:
+    """The SDK's ``(value, type(value), on)`` for feature ``key``, for each user and
+    each set of forced variations in turn (None where it raised), and whether it raised
+    for any. Each evaluation gets its own deep copies: the SDK may keep or mutate what
+    it is given."""
+    out: list[Any] = []
+    raised = False
+    for attrs, forced_variations in itertools.product(users, forced):
+        sdk = gb_sdk.GrowthBook(
+            attributes=copy.deepcopy(dict(attrs)),
+            features=copy.deepcopy(dict(features)),
+            forced_variations=dict(forced_variations),
+        )
+        try:
+            res = sdk.eval_feature(key)
+            out.append((res.value, type(res.value), res.on))
+        except Exception:  # the SDK fails for this user
+            raised = True
+            out.append(None)
+        finally:
+            sdk.destroy()
+    return out, raised
