@@ -308,6 +308,26 @@ def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> A
     )
 
 
+def _servable(stored: Any) -> Any:
+    """``stored`` without the A/B test records no process serves from it (of a shape
+    :func:`~cfgcore.experiments.abtest.records_problems` refuses: every follower refused
+    the document for them). The users of its other tests are judged as before; a publish
+    is how such a document is replaced, so its own malformed records must not refuse it
+    (they named no file: the operator read them as the new document's)."""
+    import msgspec
+
+    from cfgcore.experiments.abtest import records_problems
+
+    if not records_problems(stored):
+        return stored
+    kept = {
+        name: meta
+        for name, meta in stored.experiments.items()
+        if not records_problems(msgspec.structs.replace(stored, experiments={name: meta}))
+    }
+    return msgspec.structs.replace(stored, experiments=kept)
+
+
 def retire(args: argparse.Namespace) -> int:
     """Delete the namespace's documents, floor keys and epoch records (the access
     policy's ``flags.publish`` on the store, as a publish replacing them would need)."""
@@ -362,7 +382,7 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     new = derive(flags, "--flags")
     refuse_literal_secrets(new, "--flags")
     if not restoring and stored.experiments:
-        problems = moved_users(derive(stored), new, time.time(), "--flags")
+        problems = moved_users(derive(_servable(stored)), new, time.time(), "--flags")
         if problems:
             raise ConfigError(problems)
     return flags
