@@ -308,26 +308,6 @@ def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> A
     )
 
 
-def _servable(stored: Any) -> Any:
-    """``stored`` without the A/B test records no process serves from it (of a shape
-    :func:`~cfgcore.experiments.abtest.records_problems` refuses: every follower refused
-    the document for them). The users of its other tests are judged as before; a publish
-    is how such a document is replaced, so its own malformed records must not refuse it
-    (they named no file: the operator read them as the new document's)."""
-    import msgspec
-
-    from cfgcore.experiments.abtest import records_problems
-
-    if not records_problems(stored):
-        return stored
-    kept = {
-        name: meta
-        for name, meta in stored.experiments.items()
-        if not records_problems(msgspec.structs.replace(stored, experiments={name: meta}))
-    }
-    return msgspec.structs.replace(stored, experiments=kept)
-
-
 def retire(args: argparse.Namespace) -> int:
     """Delete the namespace's documents, floor keys and epoch records (the access
     policy's ``flags.publish`` on the store, as a publish replacing them would need)."""
@@ -376,13 +356,15 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     import time
 
     from cfgcore.errors import ConfigError
-    from cfgcore.experiments.abtest import moved_users
+    from cfgcore.experiments.abtest import moved_users, without_malformed_records
     from cfgcore.runtime.flags import derive, refuse_literal_secrets
 
     new = derive(flags, "--flags")
     refuse_literal_secrets(new, "--flags")
     if not restoring and stored.experiments:
-        problems = moved_users(derive(_servable(stored)), new, time.time(), "--flags")
+        # (a stored record no process serves does not refuse the publish replacing it)
+        base = derive(without_malformed_records(stored))
+        problems = moved_users(base, new, time.time(), "--flags")
         if problems:
             raise ConfigError(problems)
     return flags

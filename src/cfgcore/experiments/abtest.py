@@ -559,6 +559,22 @@ def records_problems(snapshot: Snapshot, file: str | None = None) -> list[Proble
     return out
 
 
+def without_malformed_records(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` without the A/B test records :func:`records_problems` refuses (the
+    document itself when it holds none). The base a change or a publish is judged
+    against (its served tests' users not moved): no process serves a document for
+    such a record, so it must not refuse the change that removes or replaces it; the
+    result is judged whole as it goes live."""
+    if not records_problems(snapshot):
+        return snapshot
+    kept = {
+        name: meta
+        for name, meta in snapshot.experiments.items()
+        if not records_problems(msgspec.structs.replace(snapshot, experiments={name: meta}))
+    }
+    return msgspec.structs.replace(snapshot, experiments=kept)
+
+
 def check_record(name: str, meta: Any, file: str | None = None) -> None:
     """ConfigError naming ``file`` and each field (:func:`record_problems`) when test
     ``name``'s stored record cannot be analysed."""

@@ -584,9 +584,11 @@ class LiveFlags:
             if self.source.experiments and snapshot is not self.source:
                 # The stored document the change applies to may be one refused on reload
                 # (a hand edit that moves a served test's users): refuse to carry it live.
-                from cfgcore.experiments.abtest import moved_users
+                from cfgcore.experiments.abtest import moved_users, without_malformed_records
 
-                base = derive(snapshot, origin)
+                # (its malformed A/B test records left out: the change may be the one
+                # that removes them; the result is judged whole below)
+                base = derive(without_malformed_records(snapshot), origin)
                 problems = moved_users(self.source, base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
