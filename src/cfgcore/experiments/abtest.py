@@ -487,7 +487,11 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         else:
             for variant, weight in split.items():
                 number = isinstance(weight, int | float) and not isinstance(weight, bool)
-                if not isinstance(variant, str) or not number or not math.isfinite(weight):
+                try:
+                    finite = number and math.isfinite(weight)
+                except OverflowError:  # an int past a float (JSON and MessagePack carry one)
+                    finite = False
+                if not isinstance(variant, str) or not finite:
                     bad(("traffic_split", str(variant)), f"expected a percent, got {weight!r:.60}")
     metrics = meta.get("success_metrics")
     if metrics is not None and (

@@ -86,7 +86,9 @@ def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
 
     try:
         return msgspec.structs.replace(snapshot, flags=derive_flags(snapshot))
-    except (TypeError, ValueError, AttributeError) as exc:  # malformed experiments metadata
+    # (malformed experiments metadata; OverflowError: an int past a float, as a layer's or
+    # the holdout's percentage)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SnapshotError(
             f"experiments: cannot derive layer/holdout flags: {exc}", file=origin
         ) from None
