@@ -283,21 +283,26 @@ def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> A
     was only the default: a repair run as ``cfgcore publish --store URL --flags-from-cache
     FILE`` publishes for the default environment unless told which one (``-e``)."""
     import os
+    import shlex
 
-    from cfgcore.runtime.redis_store import FlagsEnvironmentError
+    from cfgcore.runtime.redis_store import FlagsEnvironmentError, _environment_text
 
     chosen = (
         args.environment
         or os.environ.get("CONFIG_ENVIRONMENT")
         or os.environ.get("CFGCORE_ENVIRONMENT")
     )
-    if chosen:
+    # The recorded environment is the store's text, whoever wrote it: suggested only as
+    # one shell word, and only when it is a name a command can show (no control
+    # characters, no ':', not empty), so pasting the hint runs this publish and no more.
+    shown = _environment_text(exc.recorded)
+    if chosen or shown is None:
         return exc
     message = str(exc.problems[0].message) if exc.problems else str(exc)
     return FlagsEnvironmentError(
         f"{message}. No -e was given (nor $CONFIG_ENVIRONMENT), so this publish is for "
         f"{environment!r}, the default: to publish them with the configuration of "
-        f"{exc.recorded!r}, run it again with -e {exc.recorded}",
+        f"{exc.recorded!r}, run it again with -e {shlex.quote(shown)}",
         recorded=exc.recorded,
         file=(exc.problems[0].file if exc.problems else None) or args.store,
     )
@@ -351,13 +356,15 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     import time
 
     from cfgcore.errors import ConfigError
-    from cfgcore.experiments.abtest import moved_users
+    from cfgcore.experiments.abtest import moved_users, without_malformed_records
     from cfgcore.runtime.flags import derive, refuse_literal_secrets
 
     new = derive(flags, "--flags")
     refuse_literal_secrets(new, "--flags")
     if not restoring and stored.experiments:
-        problems = moved_users(derive(stored), new, time.time(), "--flags")
+        # (a stored record no process serves does not refuse the publish replacing it)
+        base = derive(without_malformed_records(stored))
+        problems = moved_users(base, new, time.time(), "--flags")
         if problems:
             raise ConfigError(problems)
     return flags

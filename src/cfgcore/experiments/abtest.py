@@ -487,7 +487,11 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         else:
             for variant, weight in split.items():
                 number = isinstance(weight, int | float) and not isinstance(weight, bool)
-                if not isinstance(variant, str) or not number or not math.isfinite(weight):
+                try:
+                    finite = number and math.isfinite(weight)
+                except OverflowError:  # an int past a float (JSON and MessagePack carry one)
+                    finite = False
+                if not isinstance(variant, str) or not finite:
                     bad(("traffic_split", str(variant)), f"expected a percent, got {weight!r:.60}")
     metrics = meta.get("success_metrics")
     if metrics is not None and (
@@ -557,6 +561,22 @@ def records_problems(snapshot: Snapshot, file: str | None = None) -> list[Proble
                 file=file,
             ))  # fmt: skip
     return out
+
+
+def without_malformed_records(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` without the A/B test records :func:`records_problems` refuses (the
+    document itself when it holds none). The base a change or a publish is judged
+    against (its served tests' users not moved): no process serves a document for
+    such a record, so it must not refuse the change that removes or replaces it; the
+    result is judged whole as it goes live."""
+    if not records_problems(snapshot):
+        return snapshot
+    kept = {
+        name: meta
+        for name, meta in snapshot.experiments.items()
+        if not records_problems(msgspec.structs.replace(snapshot, experiments={name: meta}))
+    }
+    return msgspec.structs.replace(snapshot, experiments=kept)
 
 
 def check_record(name: str, meta: Any, file: str | None = None) -> None:

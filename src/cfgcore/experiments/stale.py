@@ -351,7 +351,7 @@ def find_stale(
     a window of ``days``. Raises ConfigError if the flags do not compile."""
     if not 0 < days <= MAX_DAYS:
         raise ConfigError(f"days: must be a positive number up to {MAX_DAYS:,}, got {days!r}")
-    derived = derive(snapshot)
+    derived = derive(snapshot, store or None)
     tables = compile_snapshot(derived, file=store or None)
     judge = _Judge(derived, evidence, float(days), now, store or None)
     keys = [k for k in derived.flags if not is_internal_flag(k) and k not in derived.experiments]

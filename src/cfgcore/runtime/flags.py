@@ -86,7 +86,9 @@ def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
 
     try:
         return msgspec.structs.replace(snapshot, flags=derive_flags(snapshot))
-    except (TypeError, ValueError, AttributeError) as exc:  # malformed experiments metadata
+    # (malformed experiments metadata; OverflowError: an int past a float, as a layer's or
+    # the holdout's percentage)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SnapshotError(
             f"experiments: cannot derive layer/holdout flags: {exc}", file=origin
         ) from None
@@ -584,9 +586,11 @@ class LiveFlags:
             if self.source.experiments and snapshot is not self.source:
                 # The stored document the change applies to may be one refused on reload
                 # (a hand edit that moves a served test's users): refuse to carry it live.
-                from cfgcore.experiments.abtest import moved_users
+                from cfgcore.experiments.abtest import moved_users, without_malformed_records
 
-                base = derive(snapshot, origin)
+                # (its malformed A/B test records left out: the change may be the one
+                # that removes them; the result is judged whole below)
+                base = derive(without_malformed_records(snapshot), origin)
                 problems = moved_users(self.source, base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)

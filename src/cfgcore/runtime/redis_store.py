@@ -814,7 +814,10 @@ class RedisFlagStore(RedisFollower):
         # (add_owner), what the repair commands this store prints name with -e.
         self._env_stored: str | None = None
         self._env_seen: str | None = None
-        self._owners: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Weak references, replaced whole under _lock by add_owner/remove_owner and read
+        # without it: a WeakSet iterated while another thread adds to it raises
+        # (managers open and close while the follower formats a refusal).
+        self._owners: tuple[weakref.ref[Any], ...] = ()
         self._callbacks: list[tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1070,11 +1073,17 @@ class RedisFlagStore(RedisFollower):
         ``owner.serving_environment()`` names its environment (None while it has none).
         The repair commands this store prints publish for it (``cfgcore publish -e
         ENV``) when the stored flag document records no environment."""
-        self._owners.add(owner)
+        with self._lock:
+            self._owners = (*self._other_owners(owner), weakref.ref(owner))
 
     def remove_owner(self, owner: Any) -> None:
         """``owner`` no longer serves this store (see :meth:`add_owner`)."""
-        self._owners.discard(owner)
+        with self._lock:
+            self._owners = self._other_owners(owner)
+
+    def _other_owners(self, owner: Any) -> tuple[weakref.ref[Any], ...]:
+        """The owners but ``owner``, those gone dropped (under _lock)."""
+        return tuple(r for r in self._owners if (o := r()) is not None and o is not owner)
 
     def _note_environment(self, raw: list[Any]) -> None:
         """Remember the environment recorded on the stored document in a reply of the
@@ -1088,7 +1097,10 @@ class RedisFlagStore(RedisFollower):
         """The environment every owner serving this store serves now (None: no owner,
         none known yet, or owners of several environments)."""
         envs: set[str] = set()
-        for owner in list(self._owners):
+        for ref in self._owners:  # (a tuple: never changes while read)
+            owner = ref()
+            if owner is None:
+                continue
             with contextlib.suppress(Exception):  # (a message must never fail)
                 env = _environment_text(owner.serving_environment())
                 if env is not None:

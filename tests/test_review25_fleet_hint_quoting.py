@@ -1,0 +1,73 @@
+"""The hint ``cfgcore publish`` adds to a refusal of flags for another environment
+(``run it again with -e ENV``) names the environment the stored flag document records.
+That text comes from the store, which another tool (or whoever can write to Redis) may
+have written: it is shown as one shell word, so pasting the hint runs ``cfgcore
+publish`` and nothing else. Real redis-server for the command; the hint's rule over
+any recorded text with hypothesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.cli import main
+from cfgcore.cli.fleet import _environment_hint
+from cfgcore.runtime.redis_store import FlagsEnvironmentError
+
+JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
+HINT = "run it again with "
+
+
+@pytest.fixture
+def operator_shell(bundled_config, tmp_path, monkeypatch):
+    """No -e anywhere: a publish is for the default environment (development)."""
+    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
+    return bundled_config
+
+
+def _hinted(message: str) -> list[str] | None:
+    """The words of the suggested arguments, as a shell reads them (None: no hint)."""
+    if HINT not in message:
+        return None
+    return shlex.split(message.split(HINT, 1)[1])
+
+
+def test_a_hostile_recorded_environment_is_one_shell_word_in_the_hint(
+    redis_server, operator_shell, tmp_path, capsys
+):
+    ns = "envhint"
+    url = redis_server.url + f"?namespace={ns}&cache=off"
+    r = redis_server.client()
+    assert main(["publish", "--store", url, "-e", "staging", "--flags"]) == 0
+    pwned = tmp_path / "pwned"
+    hostile = f"staging; touch {pwned}"
+    r.hset(f"{{{ns}}}:flags", "environment", hostile)
+    capsys.readouterr()
+    assert main(["publish", "--store", url, "--flags"]) == 1
+    err = capsys.readouterr().err
+    assert _hinted(err) == ["-e", hostile], err
+    assert r.hget(f"{{{ns}}}:flags", "environment") == hostile.encode()  # nothing written
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=200)
+@given(recorded=st.text(max_size=220))
+def test_the_hint_names_the_recorded_environment_as_one_word_or_not_at_all(monkeypatch, recorded):
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
+    args = argparse.Namespace(environment=None, store="redis://127.0.0.1:1/0")
+    exc = FlagsEnvironmentError("refused", recorded=recorded, file="redis://127.0.0.1:1/0")
+    out = _environment_hint(exc, args, "development")
+    assert isinstance(out, FlagsEnvironmentError) and out.recorded == recorded
+    words = _hinted(str(out))
+    assert words is None or words == ["-e", recorded], str(out)
+    if recorded and recorded.isprintable() and ":" not in recorded and len(recorded) <= 200:
+        assert words == ["-e", recorded]  # a name a command can show: still suggested
