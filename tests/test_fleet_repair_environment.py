@@ -232,10 +232,21 @@ def test_a_recorded_environment_no_publish_writes_is_not_printed_as_is(redis_ser
         r.hset(f"{{{ns}}}:flags", "environment", stored)
         store.read()
         command = store._repair_command()
-    if stored == b"two words":  # a name a publish could record: quoted for the shell
-        assert " -e 'two words' --flags FILE" in command
-    else:
-        assert " -e ENV --flags FILE" in command and "\x1b" not in command
+    # none of them is a name -e takes (a publish never records one): the placeholder
+    assert " -e ENV --flags FILE" in command and "\x1b" not in command
+    assert "two words" not in command
+
+
+def test_a_recorded_environment_is_shown_as_one_shell_word(redis_server):
+    ns = "envword"
+    url = redis_server.url + f"?namespace={ns}&cache=off"
+    r = redis_server.client()
+    with RedisFlagStore(url) as store:
+        store.update(add("a"))
+        r.hset(f"{{{ns}}}:flags", "environment", b" Staging")  # -e takes it (trimmed, lower case)
+        store.read()
+        command = store._repair_command()
+    assert " -e ' Staging' --flags FILE" in command
 
 
 @given(st.one_of(st.text(max_size=250), st.binary(max_size=250), st.none(), st.integers()))

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main
 from cfgcore.cli.fleet import _environment_hint
+from cfgcore.config.builder import MIGRATION_REPORT_STEM, ConfigBuilder, is_environment_name
+from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import FlagsEnvironmentError
 
 JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
@@ -54,7 +56,9 @@ def test_a_hostile_recorded_environment_is_one_shell_word_in_the_hint(
     capsys.readouterr()
     assert main(["publish", "--store", url, "--flags"]) == 1
     err = capsys.readouterr().err
-    assert _hinted(err) == ["-e", hostile], err
+    # no -e at all: that text names no environment a publish could take
+    assert _hinted(err) is None and str(pwned) in err, err
+    assert not pwned.exists()
     assert r.hget(f"{{{ns}}}:flags", "environment") == hostile.encode()  # nothing written
 
 
@@ -69,5 +73,27 @@ def test_the_hint_names_the_recorded_environment_as_one_word_or_not_at_all(monke
     assert isinstance(out, FlagsEnvironmentError) and out.recorded == recorded
     words = _hinted(str(out))
     assert words is None or words == ["-e", recorded], str(out)
-    if recorded and recorded.isprintable() and ":" not in recorded and len(recorded) <= 200:
-        assert words == ["-e", recorded]  # a name a command can show: still suggested
+    named = is_environment_name(recorded) and recorded.isprintable() and len(recorded) <= 200
+    # suggested exactly when -e would take it
+    assert (words is not None) == named, str(out)
+
+
+@settings(max_examples=300)
+@given(
+    name=st.text(max_size=30) | st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,20}", fullmatch=True)
+)
+def test_the_names_a_hint_may_suggest_are_the_ones_the_builder_takes(tmp_path_factory, name):
+    builder = ConfigBuilder(
+        str(tmp_path_factory.mktemp("cfg")), env_prefix="CFGCORE", transforms=(), environ={}
+    )
+    try:
+        builder.resolve(name, None, None)
+        taken = True
+    except ConfigError:
+        taken = False
+    assert is_environment_name(name) == taken or not name.strip()
+
+
+def test_the_migration_report_is_no_environment_a_hint_suggests():
+    assert not is_environment_name(MIGRATION_REPORT_STEM)
+    assert is_environment_name("staging") and is_environment_name(" Staging ")

@@ -50,6 +50,15 @@ log = logging.getLogger("cfgcore.manager")
 FLAG_FILE_NAMES = ("flags.yaml", "flags.yml", "flags.json", "flags.msgpack")
 NO_PROFILE = {"", "default", "none", "off"}
 _ENV_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a file stem: no paths, no hidden files
+
+
+def is_environment_name(name: str) -> bool:
+    """Whether ``-e``/``CONFIG_ENVIRONMENT`` take ``name`` (blanks around it and case
+    aside, as they do)."""
+    name = name.strip().lower()
+    return bool(_ENV_NAME.match(name)) and name != MIGRATION_REPORT_STEM
+
+
 _ABSENT: Any = object()
 
 

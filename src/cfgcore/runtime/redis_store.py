@@ -565,7 +565,11 @@ def _identity(raw: list[Any]) -> bytes:
 
 def _environment_text(value: Any) -> str | None:
     """An environment name as a command may show it (bytes from Redis, or text): None
-    for none, or for text no publish records (empty, holding ':', not printable)."""
+    for none, or for text ``-e`` would refuse (what another tool or a hostile writer
+    stored: empty, a ':', blanks inside, anything but letters, digits, '_', '-', '.'),
+    so a repair command never suggests an ``-e`` that cannot work."""
+    from cfgcore.config.builder import is_environment_name
+
     if isinstance(value, bytes):
         try:
             value = value.decode()
@@ -573,7 +577,7 @@ def _environment_text(value: Any) -> str | None:
             return None
     if not isinstance(value, str) or not value or len(value) > 200:
         return None
-    return value if value.isprintable() and ":" not in value else None
+    return value if is_environment_name(value) and value.isprintable() else None
 
 
 def _unexpected(what: str, reply: Any) -> Exception:
