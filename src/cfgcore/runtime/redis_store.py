@@ -842,6 +842,15 @@ class RedisFlagStore(RedisFollower):
         """True once :meth:`close` was called."""
         return self._closed.is_set()
 
+    def _refuse_closed(self, action: str) -> None:
+        """ConfigError when the store is closed: a change made after ``close()`` (a
+        manager closed while another thread was about to change a flag) is not written.
+        redis-py would open a new connection for it and write it, unseen by the
+        follower close() stopped and by this process's cache file."""
+        if self.closed:
+            raise ConfigError(f"not written: the store is closed (the {action} came after close())",
+                              file=self.url)  # fmt: skip
+
     @property
     def failing_version(self) -> int | None:
         """A newer version a listener failed to apply (it is retried at every poll), or
@@ -1788,6 +1797,7 @@ class RedisFlagStore(RedisFollower):
         import redis
 
         expected = _expected_arg(expected_version)
+        self._refuse_closed("write")
         self._refuse_unsigned()
         writer = _writer(actor)
         writer_blob = msgspec.msgpack.encode(writer)
@@ -1891,6 +1901,7 @@ class RedisFlagStore(RedisFollower):
                         # another number than the one signed: -8, signed again)
                         signed_for = numbered or max(old.version, 0, floor) + 1
                         signature = self.keys.sign(self.key, signed_for, data, writer_blob)
+                    self._refuse_closed("write")  # (closed while the change was made)
                     sent = True
                     reply = self._cas(
                         keys=[self.key, self.floor_key, self.floor_epoch_key],
@@ -2519,6 +2530,8 @@ class RedisConfigStore(RedisFlagStore):
         import redis
 
         expected = _expected_arg(expected_version)
+        self._refuse_closed("publish")
+        flags._refuse_closed("publish")
         if flags._parsed != self._parsed:
             raise ConfigError("the flag store is not this store's URL", file=self.url)
         pair = self._client.register_script(_PAIR)
@@ -2587,6 +2600,8 @@ class RedisConfigStore(RedisFlagStore):
                         fsig = flags.keys.sign(flags.key, fsigned, fdata, fblob)
                     else:
                         fsigned = ""
+                self._refuse_closed("publish")
+                flags._refuse_closed("publish")
                 self._to_primary()
                 sent = True
                 reply = pair(
