@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 SERVER = shutil.which("redis-server")
 SENTINEL = shutil.which("redis-sentinel") or SERVER
@@ -47,6 +48,7 @@ class RedisServer:
         self.port = port or free_port()
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
+        self._clients: list[Any] = []
 
     @property
     def url(self) -> str:
@@ -77,9 +79,15 @@ class RedisServer:
             return False
 
     def client(self):
+        """A client of this server, closed by :meth:`stop` (the end of the test): one
+        left to the collector warns of its socket, and the suite turns that warning into
+        a failure of whichever test the collection runs in. (A closed client reconnects
+        on its next command, as after a restart.)"""
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        self._clients.append(client)
+        return client
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, as a crash or a pulled cable."""
@@ -89,6 +97,10 @@ class RedisServer:
         self.proc = None
 
     def stop(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
