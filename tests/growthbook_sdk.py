@@ -41,3 +41,26 @@ def sdk_answers(
         finally:
             sdk.destroy()
     return out, raised
+
+
+def assert_cfgcore_answers(
+    engine: Any,
+    want: list[Any],
+    users: Iterable[Mapping[str, Any]],
+    forced: Iterable[Mapping[Any, Any]] = ({},),
+    key: str = "f",
+    note: Any = None,
+) -> None:
+    """``engine`` (an imported snapshot's) answers ``(value, type(value), on)`` for
+    feature ``key`` as ``want`` (what :func:`sdk_answers` gave for the same users and
+    forced variations, in the same order); a mismatch names the user, the forced
+    variations and ``note``."""
+    from cfgcore.interop import growthbook
+
+    pairs = list(itertools.product(users, forced))
+    assert len(pairs) == len(want), (len(pairs), len(want))
+    for (attrs, forced_variations), w in zip(pairs, want, strict=True):
+        ctx = growthbook.context(attrs, forced_variations=forced_variations)
+        value = growthbook.thaw(engine.evaluate(key, ctx).value)
+        got = (value, type(value), engine.is_enabled(key, ctx))
+        assert got == w, (note, attrs, forced_variations, got, w)

@@ -30,7 +30,7 @@ from cfgcore.interop import InteropError, growthbook
 
 pytest.importorskip("growthbook")
 
-from tests.growthbook_sdk import sdk_answers  # noqa: E402  (needs the SDK: after the skip)
+from tests.growthbook_sdk import assert_cfgcore_answers, sdk_answers  # noqa: E402  (needs the SDK: after the skip)
 
 # Rules serving every user with a hash value for their attributes ("force" filled in).
 FULL: list[dict[str, Any]] = [
@@ -121,12 +121,7 @@ def _check(make_py_and_c: Any, rule_list: list[dict[str, Any]], default: Any) ->
         return "refused after conditions"
     assert not raised, rule_list
     for make in make_py_and_c:
-        engine = make(snap)
-        for (attrs, forced), w in zip(itertools.product(USERS, FORCED), want, strict=True):
-            ctx = growthbook.context(attrs, forced_variations=forced)
-            value = growthbook.thaw(engine.evaluate("f", ctx).value)
-            got = (value, type(value), engine.is_enabled("f", ctx))
-            assert got == w, (rule_list, attrs, forced)
+        assert_cfgcore_answers(make(snap), want, USERS, FORCED, note=rule_list)
     return "imported"
 
 

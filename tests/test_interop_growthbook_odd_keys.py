@@ -16,7 +16,6 @@ which the SDK does only for users with a hash value.
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 import re
 from typing import Any
@@ -29,7 +28,7 @@ from cfgcore.interop import InteropError, growthbook
 
 pytest.importorskip("growthbook")
 
-from tests.growthbook_sdk import sdk_answers  # noqa: E402  (needs the SDK: after the skip)
+from tests.growthbook_sdk import assert_cfgcore_answers, sdk_answers  # noqa: E402  (needs the SDK: after the skip)
 
 USERS: list[dict[Any, Any]] = [
     {},
@@ -80,12 +79,7 @@ def _agree(make_py_and_c: Any, rules: list[Any]) -> str:
         return "refused"
     assert not raised, rules
     for make in make_py_and_c:
-        engine = make(snap)
-        for (attrs, forced), w in zip(itertools.product(USERS, FORCED), want, strict=True):
-            ctx = growthbook.context(attrs, forced_variations=forced)
-            value = growthbook.thaw(engine.evaluate("f", ctx).value)
-            got = (value, type(value), engine.is_enabled("f", ctx))
-            assert got == w, (rules, attrs, forced, got, w)
+        assert_cfgcore_answers(make(snap), want, USERS, FORCED, note=rules)
     return "imported"
 
 
