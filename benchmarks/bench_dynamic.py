@@ -266,3 +266,50 @@ def test_set_feature_flag_1000_persisted_recompile(benchmark, big_manager):
     binds); compiled incrementally like every other change."""
     benchmark(_toggle(big_manager, (50.0, 100.0)))
     assert os.path.exists(big_manager.flags_file)
+
+
+def _many_tests(n: int) -> bytes:
+    """A flag document of ``n`` A/B tests (a flag and a full record each), JSON."""
+    import json
+
+    flags, records = {}, {}
+    for i in range(n):
+        name = f"test_{i}"
+        flags[name] = {
+            "variants": {"control": {"x": 1}, "treatment": {"x": 2}},
+            "default": "control",
+            "rules": [{"split": {"control": 50, "treatment": 50}}],
+        }
+        records[name] = {
+            "start_date": "2026-01-01T00:00:00+00:00",
+            "end_date": "2027-01-01T00:00:00+00:00",
+            "traffic_split": {"control": 50.0, "treatment": 50.0},
+            "success_metrics": ["conv", "rev"],
+            "guardrail_metrics": {"lat": "lower_is_better"},
+            "metric_types": {"conv": "binary", "rev": "continuous"},
+            "control": "control",
+            "status": "active",
+        }
+    return json.dumps({"flags": flags, "experiments": records}).encode()
+
+
+# What a document costs to go live beside its compile: derive() (the derived flags, the
+# secret-reference and A/B-record checks; since the twenty-fifth pass every record's
+# shape is judged there) and records_problems alone. Load path, not request path.
+@pytest.mark.benchmark(group="dynamic-load-2000-tests")
+def test_derive_2000_tests(benchmark):
+    from cfgcore.runtime.flags import derive
+    from cfgcore.snapshot import decode_snapshot
+
+    snap = decode_snapshot(_many_tests(2000), "json")
+    out = benchmark(derive, snap, "flags.json")
+    assert len(out.flags) >= 2000
+
+
+@pytest.mark.benchmark(group="dynamic-load-2000-tests")
+def test_records_problems_2000_tests(benchmark):
+    from cfgcore.experiments.abtest import records_problems
+    from cfgcore.snapshot import decode_snapshot
+
+    snap = decode_snapshot(_many_tests(2000), "json")
+    assert benchmark(records_problems, snap, "flags.json") == []
