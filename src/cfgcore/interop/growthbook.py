@@ -125,7 +125,9 @@ FORCED_NUM = "$forced#"
 HASH = "#hash"  # suffix of an attribute's hash string (JavaScript String() of it)
 # the hash string of an attribute held under a number or boolean key (see _key_text)
 HASH_NUM = "#hash:"
-SIZE = "#size"  # suffix of an array attribute's length
+# suffix of an array attribute's length: only lists have one (the SDK's ``$size``,
+# ``$all`` and ``$elemMatch`` read lists alone, so it also marks a list)
+SIZE = "#size"
 TYPE = "#type"  # suffix of an attribute's GrowthBook type name
 VER_STR = "#vs"  # suffix: padded version string of a string attribute
 VER_NUM = "#vn"  # suffix: padded version string of a number attribute
@@ -332,6 +334,9 @@ def _with_head(test: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_name(v: Any) -> str:
+    """GrowthBook's type name of an attribute value (growthbook 4.0.0 ``getType``): a
+    set is an array too, but a tuple, a frozenset or a mapping that is no dict is
+    "unknown"."""
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -340,11 +345,24 @@ def _type_name(v: Any) -> str:
         return "number"
     if isinstance(v, str):
         return "string"
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, (list, set)):
         return "array"
-    if isinstance(v, Mapping):
+    if isinstance(v, dict):
         return "object"
     return "unknown"
+
+
+def _put_leaf(out: dict[str, Any], path: str, v: Any) -> None:
+    """The keys :func:`context` derives for a value at ``path`` that no path reads
+    into: a scalar's (:func:`_put_scalar`), or only the type of anything else. The SDK
+    reads into dicts and lists alone (``getPath``), and its ``$size``, ``$all``,
+    ``$elemMatch`` and ``isIn`` treat any other container (a tuple, a set, a mapping
+    that is no dict) as one value that equals none of a condition's: a set's
+    "array" type is all a condition can learn of it."""
+    if v is None or isinstance(v, (str, int, float)):
+        _put_scalar(out, path, v)
+    else:
+        out[path + TYPE] = _type_name(v)
 
 
 def _number_text(v: int | float) -> str:
@@ -406,13 +424,13 @@ def _member(v: Any) -> str | None:
     return None
 
 
-def _array_keys(path: str, v: list | tuple) -> dict[str, Any]:
+def _array_keys(path: str, v: list[Any]) -> dict[str, Any]:
     """The keys :func:`context` derives for the array ``v`` at ``path`` beyond its
     elements' own: the array (``has_any`` reads its scalar elements as GrowthBook's
     ``isIn`` compares them: :func:`_member`), its strings in lower case, the elements of
     its elements that are arrays (``isIn`` looks one level into them)."""
     lowered = [el.lower() for el in v if isinstance(el, str)]
-    inner = [sub for el in v if isinstance(el, (list, tuple)) for sub in el]
+    inner = [sub for el in v if isinstance(el, list) for sub in el]  # isIn: lists alone
     return {path: v, path + LOWER: lowered, path + INNER: inner}
 
 
@@ -459,7 +477,12 @@ def context(
     Conditions read values as GrowthBook's ``getPath`` does: by dotted path into
     objects and arrays (``company.size``, ``tags.0``, ``tags.length``), so a key that
     itself holds a dot is never reached (nor one holding ``#``, which no condition
-    names). Every value reached gets its type
+    names). Objects and arrays are dicts and lists, as the SDK reads them: a set is an
+    array to ``$type`` alone, and a tuple, a frozenset or another mapping is a value
+    of type "unknown" that no path reads into and no condition but ``$type`` and
+    ``$exists`` sees. So is a number of another type (``Decimal``, a NumPy integer),
+    where the SDK's ``$in`` differs: it compares such a value with Python's ``==``
+    (``Decimal(1)`` is in ``[1]``); give ints and floats. Every value reached gets its type
     ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
     ``<path>#vs``, numbers ``<path>#vn``; arrays themselves at ``<path>`` (read by
     ``has_any``, whatever the number of values a condition lists), their length
@@ -486,7 +509,7 @@ def context(
         nonlocal long_values
         if len(out) > MAX_CONTEXT_KEYS:
             raise _Budget
-        if isinstance(v, (Mapping, list, tuple)):
+        if isinstance(v, (dict, list)):  # what the SDK's getPath reads into
             out[path + TYPE] = _type_name(v)
             if depth >= MAX_PATH_DEPTH or id(v) in inside:
                 return  # no condition reads deeper (refused on import); no JSON cycles
@@ -494,12 +517,12 @@ def context(
             put_container(path, v, depth)
             inside.discard(id(v))
             return
-        _put_scalar(out, path, v)
+        _put_leaf(out, path, v)
         if isinstance(v, str) and len(v) > MAX_REGEX_INPUT:
             long_values = True
 
     def put_container(path: str, v: Any, depth: int) -> None:
-        if isinstance(v, Mapping):
+        if isinstance(v, dict):
             for k, sub in v.items():
                 if _readable(k):
                     put(f"{path}.{k}", sub, depth + 1)
@@ -602,12 +625,12 @@ class _Attributes(DerivedAttributes):
         depth = 1
         inside: set[int] = set()
         for seg in segs[1:]:
-            if not isinstance(node, (Mapping, list, tuple)):
+            if not isinstance(node, (dict, list)):
                 return None
             if depth >= MAX_PATH_DEPTH or id(node) in inside:
                 return None
             inside.add(id(node))
-            if isinstance(node, Mapping):
+            if isinstance(node, dict):
                 if seg not in node:
                     return None
                 node = node[seg]
@@ -618,13 +641,13 @@ class _Attributes(DerivedAttributes):
             else:
                 return None
             depth += 1
-        if not isinstance(node, (Mapping, list, tuple)):
+        if not isinstance(node, (dict, list)):
             mini: dict[str, Any] = {}
-            _put_scalar(mini, path, node)
+            _put_leaf(mini, path, node)
             return mini.get(key)
         if suffix == TYPE:
             return _type_name(node)
-        if not isinstance(node, (list, tuple)) or depth >= MAX_PATH_DEPTH or id(node) in inside:
+        if not isinstance(node, list) or depth >= MAX_PATH_DEPTH or id(node) in inside:
             return None  # an object, or an array context() does not read into
         if suffix.startswith(SIZE):
             mini = {}
@@ -1640,7 +1663,7 @@ class _Feature:
             return _negated(*self.value_test(attr, v))
         if op == "$size":  # only arrays have a size
             found, false = self.value_test(attr + SIZE, v)
-            array = {"attr": attr + TYPE, "eq": "array"}
+            array = _is_list(attr)
             return _and(array, found), (None if false is None else _any(_not(array), false))
         if op in ("$inGroup", "$notInGroup") and isinstance(v, str):
             entry = self.groups.groups.get(v, [])  # an unknown group is empty
@@ -1739,14 +1762,14 @@ class _Feature:
             if not isinstance(v, list):
                 return _NEVER
             tests = [_some_element(attr, x, op) for x in v]
-            return _and({"attr": attr + TYPE, "eq": "array"}, *tests)
+            return _and(_is_list(attr), *tests)
         if op == "$elemMatch":  # an array with an element (not null) that passes ``v``
             if not isinstance(v, Mapping) or not all(str(k).startswith("$") for k in v):
                 raise _Refuse(
                     f"'$elemMatch' at {attr!r} with a condition on the elements' fields "
                     "(only operators that reduce to membership, '$eq' and '$in', are lowered)"
                 )
-            return _and({"attr": attr + TYPE, "eq": "array"}, _some_element(attr, v, op))
+            return _and(_is_list(attr), _some_element(attr, v, op))
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
 
 
@@ -2093,6 +2116,12 @@ def _equals(attr: str, v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return _NEVER
     return {"attr": attr, "eq": v}
+
+
+def _is_list(attr: str) -> dict[str, Any]:
+    """The value at ``attr`` is a list (only lists have a ``#size``): the SDK's
+    ``$size``, ``$all`` and ``$elemMatch`` answer false for anything else, a set too."""
+    return {"attr": attr + SIZE, "exists": True}
 
 
 def _check_number(v: Any, attr: str) -> None:
