@@ -40,6 +40,7 @@ flag's own).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -157,7 +158,7 @@ def _cat_text(value: Any) -> str | None:
             return str(value)
         except ValueError:  # past Python's int digits: json-logic raises there too
             return None
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return "[object Object]"
     if isinstance(value, (list, tuple)):
         return _list_text(value)
@@ -193,7 +194,7 @@ def _list_number(items: Any) -> float | None:
         return x if _ordered_number(x) else None
     if isinstance(x, str):
         return _string_number(x)
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, list):  # json-logic's to_number raises on a tuple
         return _list_number(x)
     return None
 
@@ -215,9 +216,9 @@ def _list_text(items: Any) -> str | None:
                 return None
         elif x is None:
             parts.append("null")
-        elif isinstance(x, Mapping):
+        elif isinstance(x, dict):
             parts.append("[object Object]")
-        elif isinstance(x, (list, tuple)):
+        elif isinstance(x, list):  # (a tuple's text is Python's str() of it)
             inner = _list_text(x)
             if inner is None:
                 return None
@@ -229,6 +230,52 @@ def _list_text(items: Any) -> str | None:
 
 class _Refuse(Exception):
     """A construct that cannot be lowered; the message names it."""
+
+
+# The values JSON gives (a bool is an int): context() derives JSONLogic's coercions of
+# these. Any other value is foreign to flagd's protocol (see _put_foreign).
+_JSON_VALUES = (str, int, float, list, dict, type(None))
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _put_foreign(out: dict[str, Any], key: str, value: Any, ts: int, arrays: list[str]) -> None:
+    """What context() derives for a value JSON never gives (a tuple, a set, a mapping that
+    is no dict, bytes, a Decimal, a date or datetime, ...), as flagd's Python evaluator
+    (json-logic) reads it: ``var`` reads into dicts and lists alone, ``in`` searches
+    lists and strings alone, and ``!!`` calls anything else true (to_bool's last case).
+    A timezone-aware datetime is also a number, its milliseconds since 1970 (to_number;
+    a date or a naive datetime makes it raise), and buckets as CBOR tag 0 (cbor2, which
+    flagd's fractional encodes with). A tuple of one or two items can be a
+    ``fractional`` bucket entry, as a list can. Anything ``float()`` reads (a Decimal, a
+    Fraction, a NumPy number) is that number where a check coerces it (``<``, ``==``
+    with a number). Other coercions of such values (a tuple's text, Python's ``===`` and
+    ``in`` with a Decimal, a Decimal's version) are not derived: checks read them as no
+    value."""
+    out[key] = value
+    out[key + TRUTHY] = True
+    if isinstance(value, tuple) and (
+        len(value) == 1
+        or (len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int))
+    ):
+        arrays.append(key)  # a [variant, weight] entry: see _ArrayEntries
+    if isinstance(value, datetime.date):
+        if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
+            return  # to_number raises on a date or a naive datetime (and so flagd)
+        try:
+            num = (value - _EPOCH).total_seconds() * 1000.0
+            text = value.isoformat().replace("+00:00", "Z").encode("utf-8")
+        except Exception:  # a tzinfo that answers nonsense
+            return
+        out[key + CBOR] = "c0" + cbor_text_head(len(text)).hex() + text.hex()
+    else:
+        try:  # to_number's last case: a Decimal, a Fraction, a NumPy number, ...
+            num = float(value)
+        except Exception:  # (flagd raises, or reads NaN, which orders with nothing)
+            return
+        if math.isnan(num):
+            return
+    out[key + NUM] = num
+    out[key + SINCE] = ts - num  # comparisons with $flagd.timestamp
 
 
 # -- context ------------------------------------------------------------------------------
@@ -293,7 +340,7 @@ def _flatten(
             out[key + CAT] = str(value)  # cat's text (the int itself would hash as CBOR int)
             out[key + SINCE] = ts - value  # comparisons with $flagd.timestamp
             return
-        if isinstance(value, Mapping):
+        if isinstance(value, dict) or (top and isinstance(value, Mapping)):
             if key.count(".") >= MAX_PATH_DEPTH - 1 or id(value) in inside:
                 return  # no var reads deeper (refused on import); no JSON cycles
             if deep:
@@ -311,6 +358,9 @@ def _flatten(
             out[key] = dict(value)
             out[key + TRUTHY] = True  # JSONLogic: every object is truthy
             out[key + STR] = out[key + CAT] = "[object Object]"
+        elif not isinstance(value, _JSON_VALUES):
+            _put_foreign(out, key, value, ts, arrays)
+            return
         else:
             out[key] = value
             try:
@@ -320,7 +370,7 @@ def _flatten(
                     out[key + CAT] = text
                 if isinstance(value, bool) or _ordered_number(value):
                     out[key + NUM] = int(value) if isinstance(value, bool) else value
-                elif isinstance(value, (list, tuple)):
+                elif isinstance(value, list):
                     if len(value) == 1 or (
                         len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int)
                     ):
@@ -358,7 +408,7 @@ def _flatten(
         # distribution, bucketing by flagKey and targetingKey. cfgcore cannot weigh an
         # entry read from the context, so it answers the default variant: flagd's answer
         # too unless the array is a valid [variant, weight] entry and a targeting key is set.
-        if value is not None and not isinstance(value, (list, tuple)):
+        if value is not None and not isinstance(value, list):
             try:
                 out[key + CBOR] = cbor_encode(value).hex()
             except (TypeError, OverflowError, RecursionError):
@@ -386,7 +436,10 @@ def context(
     fractional v3 hashes). JSONLogic's coercions read derived attributes too: a value's
     number (``#num``, ``#snum`` for numeric text, ``#lnum`` for a one-item array), an
     array's or object's text (``#str``) and truthiness (``#truthy``), and an array of
-    strings for ``in`` (``#items``).
+    strings for ``in`` (``#items``). Objects and arrays are dicts and lists, as flagd's
+    Python evaluator reads them; a value JSON never gives (a tuple, a set, a mapping
+    that is no dict, a datetime, a Decimal) is read as that evaluator reads it where
+    :func:`_put_foreign` says.
 
     flagd reads a ``fractional`` bucketing value that is a ``[variant]`` or
     ``[variant, int]`` array as one more bucket entry; for such a value the result is a
@@ -529,7 +582,7 @@ class _ArrayEntries(DerivedAttributes):
             inside: set[int] = set()
             at = ""
             for seg in path.split("."):  # ("": the attribute named "", as context() puts it)
-                if not isinstance(node, Mapping):
+                if not isinstance(node, dict):  # var reads into dicts alone
                     break
                 if at.count(".") >= MAX_PATH_DEPTH - 1 or id(node) in inside:
                     break  # context() reads no deeper (no JSON cycles)
