@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -1692,22 +1693,36 @@ class RecordQueue:
     ``long_added`` before it is queued; the writer adds what it takes to
     ``long_taken``. While the estimate (``share`` per record waiting, plus the long
     ones' excess) would pass ``max_bytes``, records are refused and counted in
-    ``byte_dropped`` (a closed queue counts its refusals in ``dropped``). Two request
-    threads adding to ``long_added`` at the same instant may lose one addition here (the
-    compiled queue's C arithmetic cannot): the writer sets ``long_taken`` to it whenever
-    it finds the backlog empty, so the error does not outlive the records waiting.
+    ``byte_dropped`` (a closed queue counts its refusals in ``dropped``).
 
-    The closed check and the append are two steps here (one in the compiled queue, with
-    no Python code between them): a ``close`` can run between them, and the record
-    arrive after the writer stopped writing. So an append that finds the queue closed
-    once its record is queued asks ``late(record)`` (the writer sets it) whether the
-    record stays (it will be written) or was taken back (False, counted in
-    ``dropped``). The request path pays one attribute read for it.
+    Thread safety, without relying on the GIL (a free-threaded CPython runs threads
+    between any two steps of Python code): ``append`` may be called from any number of
+    threads at once, while the writer takes records off the deque. Each append decides
+    and queues under the queue's lock: its checks (closed, the count and byte bounds),
+    the addition to ``long_added``, the deque append and the count in ``appended`` (or
+    ``dropped``, ``byte_dropped``) are one step to other appends, as the compiled queue's
+    are under the GIL. So no count is lost (``appended`` is exactly the records queued,
+    in the deque's order: a :meth:`~cfgcore.experiments.writer.BackgroundWriter.flush`
+    that waits for ``appended`` records waits for every one accepted before it), and
+    the bounds hold exactly however many threads append. ``start()`` and ``late()`` are
+    called outside the lock. The writer's side takes no lock: it pops from the deque
+    (thread-safe), and it alone assigns ``long_taken``, ``started`` and ``closed``
+    (single assignments).
+
+    ``closed`` is set without the lock, so a ``close`` can still come between an
+    append's closed check and its deque append (in the compiled queue, with no Python
+    code between them, it cannot), and the record arrive after the writer stopped
+    writing. So an append that finds the queue closed once its record is queued asks
+    ``late(record)`` (the writer sets it) whether the record stays (it will be written)
+    or was taken back (False, counted in ``dropped``). The request path pays one lock
+    and one attribute read for this (``reset``, in a forked child, gives the queue a
+    new lock: one held by another thread at the fork would never be released there).
     """
 
     __slots__ = ("pending", "_push", "max_pending", "appended", "dropped", "closed",
                  "started", "start", "max_bytes", "long_added", "long_taken",
-                 "byte_dropped", "share", "short_text", "sized", "late")  # fmt: skip
+                 "byte_dropped", "share", "short_text", "sized", "late",
+                 "_lock")  # fmt: skip
 
     def __init__(
         self,
@@ -1722,6 +1737,7 @@ class RecordQueue:
             raise ValueError(f"sized must name at most 2 field indices, not {sized!r}")
         if type(max_bytes) is not int or max_bytes < 1:
             raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+        self._lock = threading.Lock()
         self.pending = pending
         self._push = pending.append
         self.max_pending = max_pending
@@ -1737,7 +1753,8 @@ class RecordQueue:
 
     def reset(self, pending: Any) -> None:
         """A new (empty) deque, nothing appended, not started, no long record's bytes
-        waiting (a forked child)."""
+        waiting, a new lock (a forked child)."""
+        self._lock = threading.Lock()
         self.pending = pending
         self._push = pending.append
         self.appended = 0
@@ -1750,37 +1767,51 @@ class RecordQueue:
             return 0
         return sum(_text_at(record, i) for i in self.sized)
 
-    def _queue(self, record: Any) -> bool:
-        if self.closed or len(self.pending) >= self.max_pending:
-            self.dropped += 1
-            return False
-        self._push(record)
-        self.appended += 1
+    def append(self, record: Any) -> bool:
+        """Queue ``record`` (no wait but for other appends' short step). False if dropped."""
+        n = self.text_size(record)
+        lock = self._lock
+        lock.acquire()  # (acquire/release: half the cost of a `with` block here)
+        try:
+            if n <= self.short_text and self.long_added == self.long_taken:
+                if self.closed or len(self.pending) >= self.max_pending:
+                    self.dropped += 1
+                    return False
+                self._push(record)
+                self.appended += 1
+                excess = 0
+            else:
+                excess = self._queue_long(record, n)
+                if excess < 0:
+                    return False
+        finally:
+            lock.release()
         if self.closed and self.late is not None and not self.late(record):
-            self.dropped += 1  # closed between the check and the append: taken back
+            with self._lock:  # closed between the check and the append: taken back
+                self.dropped += 1
+                self.long_added -= excess
             return False
         if not self.started:
             self.start()
         return True
 
-    def append(self, record: Any) -> bool:
-        """Queue ``record`` (no lock, no wait). False if dropped."""
-        n = self.text_size(record)
-        if n <= self.short_text and self.long_added == self.long_taken:
-            return self._queue(record)
+    def _queue_long(self, record: Any, n: int) -> int:
+        """``append``'s step (under the lock) for a record of ``n`` characters of text
+        past ``short_text``, or any record while long ones wait: judged by the byte
+        bound too. Its excess over its share (added to ``long_added``), or -1: refused."""
         share = self.share
         size = max(n + L.RECORD_BYTES, share)
         waiting = len(self.pending) * share + max(0, self.long_added - self.long_taken)
         if waiting + size > self.max_bytes and not self.closed:
             self.byte_dropped += 1
-            return False
-        if size > share:
-            # Its share is counted with the records waiting: only the excess is added
-            # (before the record is queued: the writer may take it at once, and must
-            # never take off more than was added).
-            self.long_added += size - share
-            if self._queue(record):
-                return True
-            self.long_added -= size - share
-            return False
-        return self._queue(record)
+            return -1
+        if self.closed or len(self.pending) >= self.max_pending:
+            self.dropped += 1
+            return -1
+        # Its share is counted with the records waiting: only the excess is added
+        # (before the record is queued: the writer may take it at once, and must never
+        # take off more than was added).
+        self.long_added += size - share
+        self._push(record)
+        self.appended += 1
+        return size - share

@@ -10,7 +10,10 @@ in the audit log beside it (``<name>.audit.jsonl``), as a refusal is. Exit statu
 every flag was imported, 1 when any was refused or the source cannot be read.
 
 ``export --format flagd`` writes the flags whose rules fit flagd's format as a flagd
-definition document, and fails naming every flag that does not fit.
+definition document, and fails naming every flag that does not fit. Without
+``--flags`` it exports the flags the services serve; where their flag document does
+not exist yet that is the bundled demo set (never in production): it says so on
+stderr and leaves out, naming them there, the demo flags that do not fit.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--format", choices=("flagd",), required=True, help="target format")
     e.add_argument("--flags", metavar="FILE", help="cfgcore flag file or store URL (default: "
                    "the flag store the services serve, found as `cfgcore experiment` "
-                   "finds it)")  # fmt: skip
+                   "finds it; while it holds no document, the bundled demo flags they "
+                   "serve, those that fit flagd)")  # fmt: skip
     e.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     e.add_argument("--force", action="store_true", help="replace an existing file")
     e.set_defaults(func=_cmd_export)
@@ -274,29 +278,39 @@ def _is_text(s: str) -> bool:
 def _cmd_export(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
     from cfgcore.experiments.dynamic import store_location
-    from cfgcore.interop import flagd
     from cfgcore.runtime.atomicio import atomic_write_text
-    from cfgcore.runtime.flagstore import open_store
+    from cfgcore.runtime.flagstore import bundled_seed, open_store
 
     # The flags the services serve, found as their managers find them: --flags, else
     # $CFGCORE_FLAG_STORE, the configuration directory's flags file (config/flags.yaml
-    # after `cfgcore setup`), else the state directory's flags.json.
-    store = open_store(store_location(store=args.flags)[0])
+    # after `cfgcore setup`), else the state directory's flags.json. Where that holds
+    # no document yet the services serve the bundled demo flags (bundled_seed: never in
+    # production), and so are they exported. A file named with --flags is the user's:
+    # one that does not exist is an error, not the demo flags.
+    seed = bundled_seed() if args.flags is None else None
+    store = open_store(store_location(store=args.flags)[0], seed=seed)
     try:
         document = store.read()
     finally:
         store.close()
     snapshot = document.snapshot
+    # Read from the seed: a file store names the seed file as the document's origin, a
+    # Redis store holding no document serves it with no stored bytes.
+    from_seed = seed is not None and (document.origin == seed or not document.data)
     # Only a document the services would serve is exported: one they refuse (a default
     # that names no variant, a value no JSON object holds) would go to flagd as if valid.
-    origin = document.origin or store.url
+    origin = seed if from_seed and seed is not None else (document.origin or store.url)
     Engine.from_snapshot(snapshot, file=origin)
-    try:
-        exported = flagd.from_snapshot(snapshot)
-    except ConfigError as exc:  # each flag that does not fit, named with the file it is in
-        raise ConfigError(
-            [p if p.file else dataclasses.replace(p, file=origin) for p in exc.problems]
-        ) from None
+    exported, left_out = _to_flagd(snapshot, origin, leave_out=from_seed)
+    if from_seed:
+        where = getattr(store, "path", None) or store.url
+        print(f"cfgcore: no flag document at {where}: exported the bundled demo flags, "
+              f"which services serve in its place ({origin})", file=sys.stderr)  # fmt: skip
+        if left_out:
+            print(f"cfgcore: left out {len(left_out)} of them that do not fit flagd:",
+                  file=sys.stderr)  # fmt: skip
+            for p in left_out:
+                print(f"  - {p.path}: {p.message}", file=sys.stderr)
     text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
     if args.out:
         _refuse_overwrite(args.out, args.force)
@@ -305,3 +319,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _to_flagd(snapshot: Any, origin: str, *, leave_out: bool) -> tuple[Any, list[Problem]]:
+    """The flagd document of ``snapshot`` and the problems of the flags left out of it.
+
+    A flag that does not fit flagd is an error naming it and ``origin`` (a document of
+    the user's is exported whole or not at all), unless ``leave_out`` (the bundled demo
+    flags, exported in place of a document that does not exist): then it is left out
+    and named in the problems returned, as are the flags that then no longer fit."""
+    import msgspec
+
+    from cfgcore.interop import flagd
+
+    left_out: list[Problem] = []
+    while True:
+        try:
+            return flagd.from_snapshot(snapshot), left_out
+        except ConfigError as exc:  # each flag that does not fit, named with its file
+            problems = [p if p.file else dataclasses.replace(p, file=origin)
+                        for p in exc.problems]  # fmt: skip
+            keys = {_flag_of(p.path, snapshot.flags) for p in problems}
+            if not leave_out or None in keys:
+                raise ConfigError(problems) from None
+            left_out += problems
+            snapshot = msgspec.structs.replace(
+                snapshot, flags={k: v for k, v in snapshot.flags.items() if k not in keys}
+            )

@@ -171,10 +171,11 @@ class BackgroundWriter:
         its excess over it).
 
         The long records' excesses are two sums, each added to by one side only (request
-        threads add what they queue, the writer what it takes), so there is no lock.
-        The writer's sum is never set past the requests', and it is set to it whenever
-        the writer finds the backlog empty, so an error (two request threads adding at
-        the same instant on the reference queue) does not outlive the records waiting."""
+        threads add what they queue, under the queue's step, the writer what it takes),
+        so the writer takes no lock. The writer's sum is never set past the requests',
+        and it is set to it whenever the writer finds the backlog empty, so an error (a
+        record queued as the writer looked leaves the estimate until it is taken) does
+        not outlive the records waiting."""
         queue = self._queue
         excess = max(0, queue.long_added - queue.long_taken)
         return len(self._pending) * self._share + excess  # type: ignore[no-any-return]

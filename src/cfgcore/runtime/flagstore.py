@@ -308,7 +308,7 @@ class FileFlagStore:
                 file=self.path,
             )
         # A store opened without a seed outside production (the command line's
-        # export, validate --flags ...): nothing to say about production.
+        # export --flags FILE, validate --flags ...): nothing to say about production.
         raise ConfigError(
             "flag file does not exist (create it, or point CFGCORE_FLAG_STORE at yours)",
             file=self.path,
