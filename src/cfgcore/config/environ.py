@@ -241,6 +241,11 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
             )
             continue
         value = parse_env_value(variables[var])
+        current = get_path(below, tuple(path), None)
+        if isinstance(current, str) and value is not None and not isinstance(value, str):
+            # over text the variable's text is the value, whatever it would parse as
+            # (and however deep: whether json reads 3,000 levels depends on the Python)
+            value = variables[var]
         # The limits files obey (64-bit integers, nesting depth) hold here too.
         limit = tree_problem(value, tuple(path))
         if limit is not None:
@@ -252,10 +257,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 )
             )
             continue
-        current = get_path(below, tuple(path), None)
-        if isinstance(current, str) and value is not None and not isinstance(value, str):
-            value = variables[var]
-        elif isinstance(value, str) and not isinstance(current, str):
+        if isinstance(value, str) and not isinstance(current, str):
             unread = unread_problem(value)
             if unread is not None:
                 problems.append(
