@@ -35,8 +35,11 @@ does. ``$regex`` patterns are rewritten so RE2 answers as the SDK's Python ``re`
 to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
 are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}`` and
 ``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
-element that is an array). Anything else (``$elemMatch`` on the elements' fields,
-equality with objects, ...) is an import error naming the feature and the operator.
+element that is an array). Equality with an array of scalars and arrays is lowered
+item by item (a set attribute, which the SDK compares in its iteration order, equals
+none). Anything else (``$elemMatch`` on the elements' fields, equality with objects or
+with arrays holding objects or null, ...) is an import error naming the feature and
+the operator.
 ``$alli`` is ``$all`` with strings equal in lower case. ``$savedGroup`` references
 (``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
 to ``condition`` groups their condition (a reference back into a group being evaluated
@@ -1650,8 +1653,10 @@ class _Feature:
         """(value, false) of GrowthBook's ``evalConditionValue`` at ``attr``."""
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
             return _kleene([self.operator(attr, op, v) for op, v in cv.items()], True)
-        if isinstance(cv, (list, tuple, Mapping)):
-            raise _Refuse(f"equality with an object or array at {attr!r}")
+        if isinstance(cv, list):
+            return _array_equals(attr, cv), None
+        if isinstance(cv, (tuple, Mapping)):
+            raise _Refuse(f"equality with an object at {attr!r}")
         return _equals(attr, cv), None
 
     def operator(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
@@ -2116,6 +2121,29 @@ def _equals(attr: str, v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return _NEVER
     return {"attr": attr, "eq": v}
+
+
+def _array_equals(attr: str, expected: list[Any]) -> Any:
+    """GrowthBook's literal equality of the value at ``attr`` with the array
+    ``expected`` (growthbook 4.0.0 ``_strict_deep_equal``, as JavaScript compares the
+    JSON text): a list of the same length whose items are equal in JSON type and value
+    (``1`` equals ``1.0``, never ``true``), arrays item by item. Refused: an object in
+    it (equal only in the same key order), and a null or a number JSON cannot write
+    (the SDK reads NaN and Infinity inside an array as null, which cfgcore's context
+    does not derive)."""
+    tests: list[Any] = [_is_list(attr), {"attr": attr + SIZE, "eq": len(expected)}]
+    for i, x in enumerate(expected):
+        at = f"{attr}.{i}"
+        _check_path(at)
+        if isinstance(x, list):
+            tests.append(_array_equals(at, x))
+        elif x is None or (isinstance(x, float) and not math.isfinite(x)):
+            raise _Refuse(f"equality with an array holding {x!r} at {attr!r}")
+        elif isinstance(x, (str, int, float)):  # a bool too
+            tests.append(_equals(at, x))
+        else:
+            raise _Refuse(f"equality with an array holding {type_name(x)} at {attr!r}")
+    return _and(*tests)
 
 
 def _is_list(attr: str) -> dict[str, Any]:
