@@ -67,8 +67,9 @@ with another type (a string, a list: reported as such, not as a lost connection)
 document nested too deeply to decode, and one with a field longer than cfgcore writes
 there (:data:`FIELD_LIMITS`: the read script measures every field before it reads any,
 so what a hostile writer stored is never copied, and names the field). After every
-accepted document a local cache file is written atomically; when Redis is unreachable
-at start, :meth:`read` serves it.
+accepted document a local cache file is written atomically (the document, and for the
+flags the environment the repair commands name: :meth:`RedisFlagStore._environment_arg`);
+when Redis is unreachable at start, :meth:`read` serves it.
 Nothing here is on the evaluation path: a flag check never waits for the network.
 
 A store that loses its document (Redis restarted without persistence, a flush) is not
@@ -1194,16 +1195,23 @@ class RedisFlagStore(RedisFollower):
                     envs.add(env)
         return envs.pop() if len(envs) == 1 else None
 
+    def _known_environment(self) -> str | None:
+        """The environment this process knows the namespace's flags for, without its
+        cache file: the one the stored flag document records, else the one this process
+        last found recorded (the stored document may be a re-created one, recording
+        none), else the one its owners serve; None when it knows none."""
+        return self._env_stored or self._env_seen or self._owner_environment()
+
     def _environment_arg(self) -> tuple[str, str]:
         """``-e ENV`` as a publish that repairs this store needs it, and a note when
         ENV stands for an environment this process cannot tell. Without -e a publish is
         for the default environment, and the publish script refuses flags for another
         environment than the one the stored flag document records (FlagsEnvironmentError):
-        that one, else the one this process last found recorded (the stored document may
-        be a re-created one, recording none), else the one its owners serve."""
+        :meth:`_known_environment`, else the one the cache file records (a process
+        restarted after Redis lost its data, with no manager, knows no other)."""
         if self._document != "flags":
             return f"-e {shlex.quote(self._document.partition(':')[2])}", ""
-        env = self._env_stored or self._env_seen or self._owner_environment()
+        env = self._known_environment() or self._cache_environment()
         if env is not None:
             return f"-e {shlex.quote(env)}", ""
         return "-e ENV", (
@@ -1324,18 +1332,22 @@ class RedisFlagStore(RedisFollower):
             doc.version == self._cached and doc.checksum == self._cached_sum
         ):
             return
-        blob = msgspec.msgpack.encode(
-            {
-                "url": self.url,
-                "document": self._document,
-                "version": doc.version,
-                "checksum": doc.checksum,
-                "writer": dict(doc.writer),
-                "data": doc.data,
-                "epoch": doc.epoch,
-                "forced": doc.forced,
-            }
-        )
+        fields: dict[str, Any] = {
+            "url": self.url,
+            "document": self._document,
+            "version": doc.version,
+            "checksum": doc.checksum,
+            "writer": dict(doc.writer),
+            "data": doc.data,
+            "epoch": doc.epoch,
+            "forced": doc.forced,
+        }
+        if self._document == "flags":
+            # The environment a repair command names (see _environment_arg): a process
+            # restarted after Redis lost its data, with no manager, still knows it.
+            # Earlier releases neither write nor read the field.
+            fields["environment"] = self._known_environment()
+        blob = msgspec.msgpack.encode(fields)
         try:
             os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
             # The processes of a host share the file: one that took a newer version
@@ -1506,17 +1518,33 @@ class RedisFlagStore(RedisFollower):
         """The version in the cache file; 0 if there is none (or it is unreadable)."""
         return self._cache_identity()[0]
 
-    def _cache_identity(self) -> tuple[int, str | None]:
-        """The version and epoch in the cache file; (0, None) if there is none (or it is
-        unreadable); the epoch is None for a cache file of a release before epochs."""
+    def _own_cache(self) -> dict[Any, Any] | None:
+        """The cache file's fields, when it is this store's; None when there is none,
+        or it is unreadable or another store's."""
         if self.cache_path is None:
-            return 0, None
+            return None
         try:
             blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError, RecursionError):
-            return 0, None
-        version = blob.get("version") if isinstance(blob, dict) else None
-        if type(version) is not int or version <= 0 or self._other_store(blob):
+            return None
+        if not isinstance(blob, dict) or self._other_store(blob):
+            return None
+        return blob
+
+    def _cache_environment(self) -> str | None:
+        """The environment the cache file records (see :meth:`_write_cache`); None for
+        none (a cache file of an earlier release, or a published configuration's), and
+        for a value that is no text ``-e`` takes (a damaged or planted file)."""
+        blob = self._own_cache()
+        env = blob.get("environment") if blob is not None else None
+        return _environment_text(env) if isinstance(env, str) else None
+
+    def _cache_identity(self) -> tuple[int, str | None]:
+        """The version and epoch in the cache file; (0, None) if there is none (or it is
+        unreadable); the epoch is None for a cache file of a release before epochs."""
+        blob = self._own_cache()
+        version = blob.get("version") if blob is not None else None
+        if blob is None or type(version) is not int or version <= 0:
             return 0, None
         try:
             return version, stored_epoch(blob.get("epoch"), version, self.url)
