@@ -245,19 +245,20 @@ def test_watch_store_escapes_what_the_document_says(redis_server, capsys):
 
 def test_oversized_fields_beside_the_data_are_not_downloaded(redis_server, stores):
     """The data has a size limit; the other fields had none: a follower downloaded (at
-    every poll) whatever was stored in them. A writer field past 64 KiB is left out
-    (the document serves, from an unknown writer); a checksum past 128 bytes makes the
-    document incomplete (refused)."""
+    every poll) whatever was stored in them. A writer field past 64 KiB, or a checksum
+    past 128 bytes, refuses the document, naming the field (neither is sent; see
+    tests/test_fleet_field_limits.py for what the script reads)."""
     url = redis_server.url + "?namespace=big&cache=off"
     writer = stores(url)
     writer.update(add("a"))
     r = redis_server.client()
     big_writer = msgspec.msgpack.encode({"actor": "x" * 2_000_000, "host": "h", "pid": 1})
     r.hset("{big}:flags", "writer", big_writer)
-    doc = stores(url).read()
-    assert doc.version == 1 and doc.writer == {} and set(doc.snapshot.flags) == {"a"}
+    with pytest.raises(ConfigError, match="the 'writer' field of {big}:flags is 2,000,"):
+        stores(url).read()
+    r.hdel("{big}:flags", "writer")
     r.hset("{big}:flags", "checksum", "0" * 1_000_000)
-    with pytest.raises(ConfigError, match="incomplete"):
+    with pytest.raises(ConfigError, match="the 'checksum' field of {big}:flags is 1,000,000"):
         stores(url).read()
 
 

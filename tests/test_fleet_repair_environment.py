@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
+from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore, _environment_text
 from cfgcore.snapshot import Flag
 from tests.redis_server import wait_for
@@ -222,7 +223,7 @@ def test_the_recorded_environment_wins_over_the_managers(redis_server, tmp_path)
         assert "ENV: the environment the namespace's processes serve" in command
 
 
-@pytest.mark.parametrize("stored", [b"\x1b[31mprod", b"a:b", b"x" * 300, b"\xff\xfe", b"two words"])
+@pytest.mark.parametrize("stored", [b"\x1b[31mprod", b"a:b", b"\xff\xfe", b"two words"])
 def test_a_recorded_environment_no_publish_writes_is_not_printed_as_is(redis_server, stored):
     ns = "envodd"
     url = redis_server.url + f"?namespace={ns}&cache=off"
@@ -235,6 +236,20 @@ def test_a_recorded_environment_no_publish_writes_is_not_printed_as_is(redis_ser
     # none of them is a name -e takes (a publish never records one): the placeholder
     assert " -e ENV --flags FILE" in command and "\x1b" not in command
     assert "two words" not in command
+
+
+def test_a_recorded_environment_longer_than_a_publish_writes_refuses_the_document(redis_server):
+    """(Longer than 200 bytes: the read script does not read it, and readers refuse the
+    document, as for every field past what cfgcore writes: tests/test_fleet_field_limits.py.)"""
+    ns = "envlong"
+    url = redis_server.url + f"?namespace={ns}&cache=off"
+    r = redis_server.client()
+    with RedisFlagStore(url) as store:
+        store.update(add("a"))
+        r.hset(f"{{{ns}}}:flags", "environment", b"x" * 300)
+        with pytest.raises(ConfigError, match="'environment' field .* 300 bytes") as refused:
+            store.read()
+    assert " -e ENV --flags FILE" in str(refused.value) and "x" * 201 not in str(refused.value)
 
 
 def test_a_recorded_environment_is_shown_as_one_shell_word(redis_server):

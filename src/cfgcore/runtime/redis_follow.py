@@ -556,7 +556,8 @@ def _identity(raw: list[Any], by_fleet: bool = False) -> tuple[bytes, ...]:
     """A stored document as the read script compares it while a reader refuses it (a
     reply of that script): version, epoch, checksum, forced mark, the floor's record
     when the refusal depends on it (``by_fleet``; else '*': the refusal itself raises the
-    floor, which may change the record), the size of the data and, when the data does not
+    floor, which may change the record), the size of the data (and the name of a field
+    over its limit: one put right by hand is read again) and, when the data does not
     match the checksum (or the checksum is missing), the SHA-1 of the data, so that data
     put back by hand is read."""
 
@@ -570,9 +571,13 @@ def _identity(raw: list[Any], by_fleet: bool = False) -> tuple[bytes, ...]:
     ):
         digest = hashlib.sha1(data).hexdigest().encode()  # noqa: S324 - Redis's sha1hex
     size = raw[4] if type(raw[4]) is int else 0
+    shape = str(size).encode()
+    over = raw[12] if len(raw) > 12 else None
+    if isinstance(over, bytes) and over:
+        shape += b" " + over.split(b" ", 1)[0]  # (as the read script compares it)
     return (
         field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0",
-        field(raw[9]) if by_fleet else b"*", str(size).encode(), digest,
+        field(raw[9]) if by_fleet else b"*", shape, digest,
     )  # fmt: skip
 
 

@@ -63,9 +63,13 @@ matches, it decodes, and its version is newer than the last one delivered; a cor
 invalid document is rejected, counted (``stats``), logged and reported to ``on_error``
 once (and not downloaded again while the store holds it: a poll then costs a few
 bytes), and the last good one keeps serving; so is a key that another program replaced
-with another type (a string, a list: reported as such, not as a lost connection), and a
-document nested too deeply to decode. After every accepted document a local cache
-file is written atomically; when Redis is unreachable at start, :meth:`read` serves it.
+with another type (a string, a list: reported as such, not as a lost connection), a
+document nested too deeply to decode, and one with a field longer than cfgcore writes
+there (:data:`FIELD_LIMITS`: the read script measures every field before it reads any,
+so what a hostile writer stored is never copied, and names the field). After every
+accepted document a local cache file is written atomically (the document, and for the
+flags the environment the repair commands name: :meth:`RedisFlagStore._environment_arg`);
+when Redis is unreachable at start, :meth:`read` serves it.
 Nothing here is on the evaluation path: a flag check never waits for the network.
 
 A store that loses its document (Redis restarted without persistence, a flush) is not
@@ -141,7 +145,7 @@ from cfgcore.runtime.redis_follow import (
     stored_version,
 )
 from cfgcore.runtime.redis_url import RedisURL, parse_redis_url
-from cfgcore.runtime.signing import FleetKeys
+from cfgcore.runtime.signing import MAX_ENVELOPE, FleetKeys
 from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per flag
     _MP_COND,
     _MP_FLAG,
@@ -171,8 +175,29 @@ log = logging.getLogger("cfgcore.fleet")
 
 # The largest stored document read or written: a flag file's limit (atomicio).
 MAX_DOCUMENT_BYTES = MAX_READ_BYTES
+# The most bytes a writer record and an environment name take in a stored document (the
+# fields ``writer`` and ``environment``): far more than cfgcore writes there (a writer
+# record of host, pid, an actor of at most 256 characters, time and id is under 2 KiB;
+# an environment is a file stem, and a publish refuses a longer one).
+MAX_WRITER_BYTES = 64 * 1024
+MAX_ENVIRONMENT_BYTES = 200
+# Every field of a document hash beside its data, with the most bytes it may hold: the
+# read script measures each one (HSTRLEN) before it reads any, and a document with a
+# longer one is refused unread (whatever was stored there is never copied into the
+# script's memory, nor sent: a hostile writer's 500 MB field would otherwise be copied by
+# every poll of every process of the fleet). The order is the one refusals name them in.
+FIELD_LIMITS: Mapping[str, int] = {
+    "version": 64,  # (16 digits at most: 2**53 - 1)
+    "checksum": 128,  # (64 hex digits)
+    "epoch": 64,  # (16 to 64 hex digits: stored_epoch)
+    "forced": 64,  # ("1")
+    "writer": MAX_WRITER_BYTES,
+    "signature": MAX_ENVELOPE,
+    "environment": MAX_ENVIRONMENT_BYTES,
+}
 # The largest cache file read: a document and its fields (url, version, checksum, a
-# writer of at most 64 KiB as the read script sends it) in MessagePack.
+# writer of at most 64 KiB as the read script sends it, an environment name) in
+# MessagePack.
 MAX_CACHE_BYTES = MAX_DOCUMENT_BYTES + (1 << 20)
 # Seconds a cache file write waits for another process of the host to finish its own
 # (a few milliseconds each); past that it is skipped and retried like a failed write.
@@ -183,13 +208,33 @@ MAX_ATTEMPTS = 200  # CAS attempts before an update gives up (each attempt is a 
 # 0..2**53 - 1 (what Lua numbers count exactly); anything else stored there (by hand, by
 # another program) is corrupt. A key that another program replaced with another type
 # (a string, a list) is reported, never an error that looks like a lost connection.
-_LUA_HELPERS = """
+# No value is read before its size is known (HSTRLEN, STRLEN: constant time): one longer
+# than cfgcore writes there is never copied into the script's memory. LIMIT and FIELDS
+# are FIELD_LIMITS.
+_LUA_HELPERS = (
+    "local LIMIT = {"
+    + ", ".join(f"{name} = {limit}" for name, limit in FIELD_LIMITS.items())
+    + "}\nlocal FIELDS = {"
+    + ", ".join(f"'{name}'" for name in FIELD_LIMITS)
+    + "}\n"
+    + """
+-- A field of the hash at key, read only when it holds at most LIMIT[name] bytes; else
+-- ``instead`` (false by default), without reading it. False for no such field.
+local function hfield(key, name, instead)
+  if redis.call('HSTRLEN', key, name) > LIMIT[name] then return instead or false end
+  return redis.call('HGET', key, name)
+end
+-- The string at key (of type string) when it holds at most ``limit`` bytes, else false.
+local function small(key, limit)
+  if redis.call('STRLEN', key) > limit then return false end
+  return redis.call('GET', key)
+end
 local function usable(n)
   return n ~= nil and n >= 0 and n < 9007199254740992 and n == math.floor(n)
 end
 local function floor_of(key)
   if redis.call('TYPE', key).ok ~= 'string' then return 0 end
-  local n = tonumber(redis.call('GET', key))
+  local n = tonumber(small(key, LIMIT.version) or '')
   if usable(n) then return n end
   return 0
 end
@@ -198,8 +243,9 @@ end
 -- at another version (the floor rose since without one: an earlier release's process).
 local function floor_epoch(key, ekey)
   if floor_of(key) <= 0 or redis.call('TYPE', ekey).ok ~= 'string' then return '' end
-  local v, e = string.match(redis.call('GET', ekey), '^(%d+) (%x+)$')
-  if v == nil or v ~= redis.call('GET', key) or #e < 16 or #e > 64 then return '' end
+  local record = small(ekey, LIMIT.version + 1 + LIMIT.epoch) or ''
+  local v, e = string.match(record, '^(%d+) (%x+)$')
+  if v == nil or v ~= small(key, LIMIT.version) or #e < 16 or #e > 64 then return '' end
   return e
 end
 -- The floor rises to v; with ekey, the epoch served at v ('' for none) is recorded
@@ -211,19 +257,21 @@ local function raise_floor(key, v, ekey, epoch)
   local f = floor_of(key)
   local fleet = ekey and floor_epoch(key, ekey) or ''
   if v > f then redis.call('SET', key, v) end
+  -- (the floor's text: v's, or a usable one, unless it is unusable and v is 0)
+  local now = small(key, LIMIT.version) or ''
   if ekey and epoch and epoch ~= '' and v >= f and (fleet == '' or v > f) then
-    redis.call('SET', ekey, redis.call('GET', key) .. ' ' .. epoch)
+    redis.call('SET', ekey, now .. ' ' .. epoch)
   elseif ekey and fleet ~= '' and v > f then
     -- raised by a process that records no epoch (it refused a document by this very
     -- record): the record rises with the floor
-    redis.call('SET', ekey, redis.call('GET', key) .. ' ' .. fleet)
+    redis.call('SET', ekey, now .. ' ' .. fleet)
   end
 end
 -- A forced document is taken across epochs (a publish) only when it is numbered above
 -- the floor: one at or below it is an older document back (a failover lost the publish
 -- the fleet served since), not a repair (a forced write is numbered above the floor).
 local function forced_above(key, raw, floor_key)
-  if redis.call('HGET', key, 'forced') ~= '1' then return false end
+  if hfield(key, 'forced') ~= '1' then return false end
   local n = tonumber(raw)
   return not usable(n) or n > floor_of(floor_key)
 end
@@ -237,19 +285,18 @@ local function held_version(key, expected)
   if kind == 'none' then
     held = 0
   elseif kind == 'hash' then
-    local n = tonumber(redis.call('HGET', key, 'version') or '0')
+    local n = tonumber(hfield(key, 'version', 'oversized') or '0')
     if usable(n) then held = n end
   end
   if held == tonumber(expected) then return nil end
   return held
 end
 local function epoch_of(key)  -- of a hash or no key: '' for none (a previous release's)
-  local e = redis.call('HGET', key, 'epoch')
-  if not e then return '' end
-  if #e > 64 then return 'oversized' end  -- not cfgcore's: refused as corrupt
-  return e
+  -- (past LIMIT.epoch: not cfgcore's, refused as corrupt)
+  return hfield(key, 'epoch', 'oversized') or ''
 end
 """
+)
 
 # Compare-and-set in one step. KEYS[1] the document hash, KEYS[2] the fleet's version
 # floor (a plain key; see _LOST), KEYS[3] the epoch recorded beside it: without force, a
@@ -277,7 +324,8 @@ end
 # ARGV[11] the version ARGV[12], the document's signature (cfgcore.runtime.signing), was
 # made for ('' and '': unsigned, the field is removed): a write that would take another
 # number is not made ({-8, new}: the writer signs for that one and tries again), so a
-# signature always names the version it is stored under.
+# signature always names the version it is stored under. A forced write also removes an
+# environment record longer than cfgcore writes (FIELD_LIMITS), which readers refuse.
 _CAS = (
     _LUA_HELPERS
     + """
@@ -288,7 +336,7 @@ if kind ~= 'hash' and kind ~= 'none' then
   if ARGV[7] ~= '1' then return {-3, kind} end
   redis.call('DEL', KEYS[1])
 end
-local raw = redis.call('HGET', KEYS[1], 'version')
+local raw = hfield(KEYS[1], 'version', 'oversized')
 local epoch = epoch_of(KEYS[1])
 if raw and ARGV[7] ~= '1' then
   local fleet = floor_epoch(KEYS[2], KEYS[3])
@@ -323,6 +371,11 @@ else
 end
 if ARGV[7] == '1' then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[9], 'forced', '1')
+  -- (a record longer than cfgcore writes makes every reader refuse the document: a
+  -- repair removes it; a publish records its own)
+  if redis.call('HSTRLEN', KEYS[1], 'environment') > LIMIT.environment then
+    redis.call('HDEL', KEYS[1], 'environment')
+  end
 elseif epoch == '' then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[9])
   redis.call('HDEL', KEYS[1], 'forced')
@@ -334,17 +387,21 @@ return {1, new}
 
 # Read the document in one step, its data only when it is at most ARGV[1] bytes (a
 # follower must not download and decode whatever was stored, up to Redis's 512 MB, when
-# a flag file is refused past 64 MiB; nor a version, checksum or writer field past
-# what cfgcore writes). KEYS[1] the document hash, KEYS[2] and KEYS[3] the floor and the
-# epoch recorded beside it (sent back as the last element, nil for none or when it does
+# a flag file is refused past 64 MiB). Every other field is measured before any is read
+# (FIELD_LIMITS): the first one longer than cfgcore writes there is sent back by name
+# and size ("NAME SIZE", thirteenth), and neither it nor the writer nor the data is read:
+# the document is refused by it. (Such a field was stored by another program or by hand;
+# copied into the script's memory at every poll of every process, it would cost the
+# fleet whatever its writer chose.) KEYS[1] the document hash, KEYS[2] and KEYS[3] the
+# floor and the epoch recorded beside it (sent back tenth, nil for none or when it does
 # not judge the document: a forced one numbered above the floor; a poll is 'unchanged'
-# only when the document is of that epoch or so exempt). ARGV[2] the version
-# the reader serves ('' for none), ARGV[3] the epoch of the document it serves ('' for
-# none).
+# only when the document is of that epoch or so exempt). ARGV[2] the version the reader
+# serves ('' for none), ARGV[3] the epoch of the document it serves ('' for none).
 # ARGV[4] '1' while the reader refuses a stored document, which ARGV[5..11] identify: its
 # version, epoch, checksum and forced mark ('0'/'1') as this script sends them ('' for
 # none), the epoch recorded beside the floor as sent ('' for none) when the refusal
-# depends on it ('*' when not), the size of its data, and the SHA-1 of its data when it
+# depends on it ('*' when not), the size of its data (followed by ' NAME' when a field
+# NAME is over its limit), and the SHA-1 of its data when it
 # did not match its checksum ('' otherwise: data put back by hand under the same version
 # and checksum is read). ARGV[2] may add the checksum of the document the reader serves
 # ("VERSION:CHECKSUM"): another document under the version served (a failover lost the
@@ -358,58 +415,71 @@ return {1, new}
 # nil, size, nil, 'refused', epoch, forced} when the stored document is the one the
 # reader refuses (it is not sent again on every poll); or {nil, nil, nil, nil, 0, type,
 # nil, nil, nil} when the key holds another type; each with the recorded epoch tenth,
-# the signature field eleventh (nil but in the full reply; 'oversized' for one longer
-# than cfgcore writes) and the environment a publish recorded on the document last (nil
-# for none, or one longer than cfgcore writes): the -e of the repair commands a refusal
-# prints (RedisFlagStore._environment_arg), read in the same round trip.
+# the signature field eleventh (nil but in the full reply), the environment a publish
+# recorded on the document twelfth (nil for none): the -e of the repair commands a
+# refusal prints (RedisFlagStore._environment_arg), read in the same round trip; and the
+# field over its limit last (nil for none). A version or epoch over its limit is sent as
+# 'oversized', a checksum as nil.
 _READ = (
     _LUA_HELPERS
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then
-  return {false, false, false, false, 0, kind, false, false, false, false, false, false}
+  return {false, false, false, false, 0, kind, false, false, false, false, false, false, false}
 end
 local fleet = floor_epoch(KEYS[2], KEYS[3])
--- the environment a publish recorded on the document (past 200 bytes: not cfgcore's)
-local env = redis.call('HGET', KEYS[1], 'environment') or false
-if redis.call('HSTRLEN', KEYS[1], 'environment') > 200 then env = false end
+local sizes, over = {}, false  -- every field measured; the first one over its limit
+for _, name in ipairs(FIELDS) do
+  sizes[name] = redis.call('HSTRLEN', KEYS[1], name)
+  if not over and sizes[name] > LIMIT[name] then over = name end
+end
+local over_text = over and (over .. ' ' .. string.format('%d', sizes[over]))
+-- a field as measured above: read only within its limit, else ``instead`` (or false)
+local function field(name, instead)
+  if sizes[name] > LIMIT[name] then return instead or false end
+  return redis.call('HGET', KEYS[1], name)
+end
+-- (ARGV[10]: a refused document's shape, its size and the field over its limit)
 local size = redis.call('HSTRLEN', KEYS[1], 'data')
-local r = redis.call('HMGET', KEYS[1], 'version', 'checksum', 'writer')
-local epoch = epoch_of(KEYS[1])
--- The other fields are small when cfgcore wrote them: larger ones are not sent (a
--- version or checksum left out is refused as incomplete; a writer, shown as unknown).
-if redis.call('HSTRLEN', KEYS[1], 'version') > 64 then r[1] = 'oversized' end
-if redis.call('HSTRLEN', KEYS[1], 'checksum') > 128 then r[2] = false end
-if redis.call('HSTRLEN', KEYS[1], 'writer') > 65536 then r[3] = false end
-local forced = redis.call('HGET', KEYS[1], 'forced') == '1'
+local shape = string.format('%d', size) .. (over and (' ' .. over) or '')
+local env = field('environment')
+local r = {field('version', 'oversized'), field('checksum')}
+local epoch = field('epoch', 'oversized') or ''  -- (as epoch_of)
+local forced = field('forced') == '1'
 -- (the record does not judge a document it exempts: sent back as none)
 if fleet ~= '' and forced_above(KEYS[1], r[1], KEYS[2]) then fleet = '' end
 if ARGV[4] == '1' and (r[1] or '') == ARGV[5] and epoch == ARGV[6]
     and (r[2] or '') == ARGV[7] and (forced and '1' or '0') == ARGV[8]
-    and (ARGV[9] == '*' or fleet == ARGV[9]) and size == tonumber(ARGV[10])
+    and (ARGV[9] == '*' or fleet == ARGV[9]) and shape == ARGV[10]
     and (ARGV[11] == '' or redis.sha1hex(redis.call('HGET', KEYS[1], 'data') or '') == ARGV[11])
 then
   -- the document the reader refuses: refused again without being sent
   return {r[1], r[2], false, false, size, false, 'refused', epoch ~= '' and epoch, forced,
-          fleet ~= '' and fleet, false, env}
+          fleet ~= '' and fleet, false, env, over_text}
 end
 local served, sum = string.match(ARGV[2], '^(%d*):?(%x*)$')
 if served and served ~= '' and r[1] == served and epoch == ARGV[3]
     and (fleet == '' or fleet == epoch) and (sum == '' or r[2] == sum) then
   -- the version the reader serves already: only the version is sent back
-  return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false, env}
+  return {r[1], false, false, false, size, false, 'unchanged', false, false, false, false, env,
+          false}
 end
-if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') else r[4] = false end
+r[3] = false
+r[4] = false
+if not over then
+  -- (refused by a field over its limit: nothing more is read)
+  r[3] = field('writer')
+  if size <= tonumber(ARGV[1]) then r[4] = redis.call('HGET', KEYS[1], 'data') end
+end
 r[5] = size
 r[6] = false
 r[7] = false
 r[8] = epoch ~= '' and epoch
 r[9] = forced
 r[10] = fleet ~= '' and fleet
-r[11] = redis.call('HGET', KEYS[1], 'signature') or false
--- (past signing.MAX_ENVELOPE: not cfgcore's, refused unread)
-if redis.call('HSTRLEN', KEYS[1], 'signature') > 256 then r[11] = 'oversized' end
+r[11] = field('signature')
 r[12] = env
+r[13] = over_text
 return r
 """
 )
@@ -446,7 +516,8 @@ return cur
 # another environment than the one recorded would replace the flags that environment's
 # processes serve: refused, {-7, 0, 0, recorded}, unless ARGV[16] is '1' (the operator
 # moves the namespace's flags on purpose). A document without the field (written before
-# it, or by a flags-only write on an empty store) is recorded by its first publish.
+# it, or by a flags-only write on an empty store), or with one longer than cfgcore writes,
+# is recorded by its first publish.
 # ARGV[17], ARGV[18] the version the configuration's signature was made for and the
 # signature, ARGV[19], ARGV[20] the same for the flags ('' and '': unsigned, the field is
 # removed); either numbered otherwise is {-8, config version, flags version}, nothing
@@ -458,16 +529,15 @@ _PAIR = (
     + """
 local function identity(key)
   if redis.call('TYPE', key).ok ~= 'hash' then return ' ' end
-  local v = redis.call('HGET', key, 'version') or ''
-  if redis.call('HSTRLEN', key, 'version') > 64 then v = 'oversized' end
-  local c = redis.call('HGET', key, 'checksum') or ''
-  if redis.call('HSTRLEN', key, 'checksum') > 128 then c = '' end
+  -- (as the read script sends them)
+  local v = hfield(key, 'version', 'oversized') or ''
+  local c = hfield(key, 'checksum') or ''
   return v .. ' ' .. c
 end
 local function next_version(key, floor_key, floor)
   local cur = 0
   if redis.call('TYPE', key).ok == 'hash' then
-    local n = tonumber(redis.call('HGET', key, 'version'))
+    local n = tonumber(hfield(key, 'version', 'oversized') or '')
     if usable(n) then cur = n end
   end
   return math.max(cur, tonumber(floor), floor_of(floor_key)) + 1
@@ -486,9 +556,11 @@ end
 local held = held_version(KEYS[1], ARGV[14])
 if held then return {-6, held, 0} end
 if ARGV[16] ~= '1' and redis.call('TYPE', KEYS[4]).ok == 'hash' then
-  local recorded = redis.call('HGET', KEYS[4], 'environment')
+  -- (a record longer than cfgcore writes is none: every reader refuses the document
+  -- it is on, and this publish, the repair they print, replaces it)
+  local recorded = hfield(KEYS[4], 'environment')
   if recorded and recorded ~= ARGV[15] then
-    return {-7, 0, 0, string.sub(recorded, 1, 200)}
+    return {-7, 0, 0, recorded}
   end
 end
 if identity(KEYS[4]) ~= ARGV[1] then return {0, 0, 0} end
@@ -575,7 +647,7 @@ def _environment_text(value: Any) -> str | None:
             value = value.decode()
         except UnicodeDecodeError:
             return None
-    if not isinstance(value, str) or not value or len(value) > 200:
+    if not isinstance(value, str) or not value or len(value) > MAX_ENVIRONMENT_BYTES:
         return None
     return value if is_environment_name(value) and value.isprintable() else None
 
@@ -695,6 +767,9 @@ def _written(version: Any, epoch: str | None, forced: bool, checksum: str) -> Fl
 
 def _writer(actor: str | None) -> dict[str, Any]:
     writer = writer_identity(actor)
+    # Text as readers keep it (clean_writer), so that no actor makes the record pass the
+    # writer field's limit (MAX_WRITER_BYTES), past which every reader refuses it.
+    writer["actor"], writer["host"] = writer["actor"][:256], writer["host"][:256]
     # A write whose reply is lost (the connection drops after Redis ran the script) is
     # recognised by this id on the retry, instead of being applied a second time.
     writer["id"] = secrets.token_hex(8)
@@ -1120,16 +1195,23 @@ class RedisFlagStore(RedisFollower):
                     envs.add(env)
         return envs.pop() if len(envs) == 1 else None
 
+    def _known_environment(self) -> str | None:
+        """The environment this process knows the namespace's flags for, without its
+        cache file: the one the stored flag document records, else the one this process
+        last found recorded (the stored document may be a re-created one, recording
+        none), else the one its owners serve; None when it knows none."""
+        return self._env_stored or self._env_seen or self._owner_environment()
+
     def _environment_arg(self) -> tuple[str, str]:
         """``-e ENV`` as a publish that repairs this store needs it, and a note when
         ENV stands for an environment this process cannot tell. Without -e a publish is
         for the default environment, and the publish script refuses flags for another
         environment than the one the stored flag document records (FlagsEnvironmentError):
-        that one, else the one this process last found recorded (the stored document may
-        be a re-created one, recording none), else the one its owners serve."""
+        :meth:`_known_environment`, else the one the cache file records (a process
+        restarted after Redis lost its data, with no manager, knows no other)."""
         if self._document != "flags":
             return f"-e {shlex.quote(self._document.partition(':')[2])}", ""
-        env = self._env_stored or self._env_seen or self._owner_environment()
+        env = self._known_environment() or self._cache_environment()
         if env is not None:
             return f"-e {shlex.quote(env)}", ""
         return "-e ENV", (
@@ -1155,6 +1237,9 @@ class RedisFlagStore(RedisFollower):
         kind = self._wrong_type(raw)
         if kind is not None:
             raise ConfigError(self._wrong_type_message(kind), file=self.url)
+        over = raw[12] if len(raw) > 12 else None
+        if over:
+            raise ConfigError(self._oversized_field_message(raw[0], over), file=self.url)
         size = int(raw[4]) if len(raw) > 4 and raw[4] is not None else 0
         if size > MAX_DOCUMENT_BYTES:
             version = stored_version(raw[0], self.url) if raw[0] is not None else 0
@@ -1168,6 +1253,24 @@ class RedisFlagStore(RedisFollower):
             raw[0], raw[1], raw[2], raw[3], self.url, raw[7], raw[8] == 1, signature
         )
 
+    def _oversized_field_message(self, version_raw: Any, over: Any) -> str:
+        """Why a stored document with a field over its limit (``over``, the read
+        script's "NAME SIZE") is refused, naming the key and the field."""
+        text = over.decode("ascii", "replace") if isinstance(over, bytes) else str(over)
+        name, _, size = text.partition(" ")
+        limit = FIELD_LIMITS.get(name)
+        what = "the stored document"
+        with contextlib.suppress(ConfigError):
+            what = f"stored document version {stored_version(version_raw, self.url)}"
+        if limit is None or not size.isdigit():  # (not this release's script: a proxy?)
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            return f"{what}: a field is over its limit ({shown!r}): not read"
+        return (
+            f"{what}: the {name!r} field of {self.key} is {int(size):,} bytes, over the "
+            f"{limit:,}-byte limit for it: not read (cfgcore never writes that much there: "
+            f"stored by another program or by hand). Repair with {self._repair_command()}"
+        )
+
     def _read_raw(
         self,
         client: Any,
@@ -1178,8 +1281,10 @@ class RedisFlagStore(RedisFollower):
     ) -> list[Any]:
         """The stored fields (version, checksum, writer, data, size of data, the key's
         type when not a hash, 'unchanged' or 'refused', epoch, forced, the floor's record,
-        signature, recorded environment: see ``_READ``); the data is left
-        out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, everything but the version
+        signature, recorded environment, the field over its limit: see ``_READ``); the
+        data is left out (None) when it is over :data:`MAX_DOCUMENT_BYTES`, the writer
+        and data when a field is over its limit (:data:`FIELD_LIMITS`, none of them read
+        by the script then), everything but the version
         when the stored version and epoch are ``unless`` and ``epoch``, and the writer
         and data when the stored document is ``refused`` (its version, epoch, checksum
         and forced mark as this method returned them, the floor's record, the size of the data
@@ -1194,7 +1299,7 @@ class RedisFlagStore(RedisFollower):
         reply = self._read(keys=keys, args=args, client=client)
         if (
             isinstance(reply, list)
-            and len(reply) == 12
+            and len(reply) == 13
             and type(reply[4]) is int
             and all(x is None or isinstance(x, (bytes, int)) for x in reply)
         ):
@@ -1227,18 +1332,22 @@ class RedisFlagStore(RedisFollower):
             doc.version == self._cached and doc.checksum == self._cached_sum
         ):
             return
-        blob = msgspec.msgpack.encode(
-            {
-                "url": self.url,
-                "document": self._document,
-                "version": doc.version,
-                "checksum": doc.checksum,
-                "writer": dict(doc.writer),
-                "data": doc.data,
-                "epoch": doc.epoch,
-                "forced": doc.forced,
-            }
-        )
+        fields: dict[str, Any] = {
+            "url": self.url,
+            "document": self._document,
+            "version": doc.version,
+            "checksum": doc.checksum,
+            "writer": dict(doc.writer),
+            "data": doc.data,
+            "epoch": doc.epoch,
+            "forced": doc.forced,
+        }
+        if self._document == "flags":
+            # The environment a repair command names (see _environment_arg): a process
+            # restarted after Redis lost its data, with no manager, still knows it.
+            # Earlier releases neither write nor read the field.
+            fields["environment"] = self._known_environment()
+        blob = msgspec.msgpack.encode(fields)
         try:
             os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
             # The processes of a host share the file: one that took a newer version
@@ -1409,17 +1518,33 @@ class RedisFlagStore(RedisFollower):
         """The version in the cache file; 0 if there is none (or it is unreadable)."""
         return self._cache_identity()[0]
 
-    def _cache_identity(self) -> tuple[int, str | None]:
-        """The version and epoch in the cache file; (0, None) if there is none (or it is
-        unreadable); the epoch is None for a cache file of a release before epochs."""
+    def _own_cache(self) -> dict[Any, Any] | None:
+        """The cache file's fields, when it is this store's; None when there is none,
+        or it is unreadable or another store's."""
         if self.cache_path is None:
-            return 0, None
+            return None
         try:
             blob = msgspec.msgpack.decode(read_regular(self.cache_path, MAX_CACHE_BYTES))
         except (OSError, msgspec.DecodeError, RecursionError):
-            return 0, None
-        version = blob.get("version") if isinstance(blob, dict) else None
-        if type(version) is not int or version <= 0 or self._other_store(blob):
+            return None
+        if not isinstance(blob, dict) or self._other_store(blob):
+            return None
+        return blob
+
+    def _cache_environment(self) -> str | None:
+        """The environment the cache file records (see :meth:`_write_cache`); None for
+        none (a cache file of an earlier release, or a published configuration's), and
+        for a value that is no text ``-e`` takes (a damaged or planted file)."""
+        blob = self._own_cache()
+        env = blob.get("environment") if blob is not None else None
+        return _environment_text(env) if isinstance(env, str) else None
+
+    def _cache_identity(self) -> tuple[int, str | None]:
+        """The version and epoch in the cache file; (0, None) if there is none (or it is
+        unreadable); the epoch is None for a cache file of a release before epochs."""
+        blob = self._own_cache()
+        version = blob.get("version") if blob is not None else None
+        if blob is None or type(version) is not int or version <= 0:
             return 0, None
         try:
             return version, stored_epoch(blob.get("epoch"), version, self.url)
@@ -1657,9 +1782,14 @@ class RedisFlagStore(RedisFollower):
             seen = self._seen
         lost = max(seen, self._cache_version(), self.min_version)
         with contextlib.suppress(redis.RedisError, ConfigError):
-            # (a floor that is not a usable version, set by hand, is ignored)
-            floor = self._client.get(self.floor_key)
-            lost = max(lost, stored_version(floor, self.url) if floor else 0)
+            # (a floor that is not a usable version, set by hand, is ignored; one longer
+            # than a version is, too, and never downloaded, as the scripts leave it)
+            pipe = self._client.pipeline(transaction=True)
+            pipe.strlen(self.floor_key)
+            pipe.getrange(self.floor_key, 0, FIELD_LIMITS["version"] - 1)
+            length, floor = pipe.execute()
+            if length <= FIELD_LIMITS["version"]:
+                lost = max(lost, stored_version(floor, self.url) if floor else 0)
         return lost
 
     def _mark_lost(self, client: Any, version: int, epoch: str | None = None) -> None:
@@ -2486,7 +2616,7 @@ class RedisConfigStore(RedisFlagStore):
         for store, doc, reply in zip((self, flags), known, replies, strict=True):
             if not (
                 isinstance(reply, list)
-                and len(reply) == 12
+                and len(reply) == 13
                 and type(reply[4]) is int
                 and all(x is None or isinstance(x, (bytes, int)) for x in reply)
             ):
@@ -2534,6 +2664,14 @@ class RedisConfigStore(RedisFlagStore):
         flags._refuse_closed("publish")
         if flags._parsed != self._parsed:
             raise ConfigError("the flag store is not this store's URL", file=self.url)
+        if len(self.environment.encode()) > MAX_ENVIRONMENT_BYTES:
+            # (recorded on the flag document: every follower would refuse it)
+            raise ConfigError(
+                f"environment {self.environment[:40]!r}... is longer than "
+                f"{MAX_ENVIRONMENT_BYTES:,} bytes, more than the flag document can "
+                f"record: nothing published",
+                file=self.url,
+            )
         pair = self._client.register_script(_PAIR)
         cwriter, fwriter = _writer(actor), _writer(actor)
         cblob, fblob = msgspec.msgpack.encode(cwriter), msgspec.msgpack.encode(fwriter)
