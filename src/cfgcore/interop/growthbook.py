@@ -35,11 +35,11 @@ does. ``$regex`` patterns are rewritten so RE2 answers as the SDK's Python ``re`
 to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
 are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}`` and
 ``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
-element that is an array). Equality with an array of scalars and arrays is lowered
-item by item (a set attribute, which the SDK compares in its iteration order, equals
-none). Anything else (``$elemMatch`` on the elements' fields, equality with objects or
-with arrays holding objects or null, ...) is an import error naming the feature and
-the operator.
+element that is an array). Equality with an array or an object is lowered item by
+item, an object's keys compared in JavaScript's property order as the SDK compares
+them (a set attribute, which the SDK compares in its iteration order, equals no
+array). Anything else (``$elemMatch`` on the elements' fields, equality with a value
+holding null, ...) is an import error naming the feature and the operator.
 ``$alli`` is ``$all`` with strings equal in lower case. ``$savedGroup`` references
 (``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
 to ``condition`` groups their condition (a reference back into a group being evaluated
@@ -140,6 +140,9 @@ LOWER = "#lower"
 # suffix: the elements of an array attribute's elements that are arrays (GrowthBook's isIn,
 # read by ``$elemMatch``/``$all`` with ``$in``, looks one level into them)
 INNER = "#inner"
+# suffix: an object's keys in JavaScript's property order, as JSON text (literal equality
+# with an object compares them: see _object_keys); absent where a key is no string
+KEYS = "#keys"
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
@@ -355,6 +358,46 @@ def _type_name(v: Any) -> str:
     return "unknown"
 
 
+def _object_keys(obj: Mapping[Any, Any]) -> str | None:
+    """The keys of ``obj`` in JavaScript's property order (canonical array indices, "0"
+    to "4294967294", in numeric order, then the other keys in insertion order), as one
+    text: what GrowthBook's literal equality with an object compares first (growthbook
+    4.0.0 ``_js_key_order``). Joined by NUL, or JSON text where a key holds one (no
+    two orders give one text). None where a key is no string: no JSON object has it."""
+    indices: list[str] = []
+    others: list[str] = []
+    for k in obj:
+        if not isinstance(k, str):
+            return None
+        if k[:1] in _DIGITS and _is_index(k):
+            indices.append(k)
+        else:
+            others.append(k)
+    if indices:
+        indices.sort(key=int)
+        others = indices + others
+    text = "\0".join(others)
+    if others == [""] or text.count("\0") != max(len(others) - 1, 0):
+        # [""] would read as no keys, a key holding NUL as two: JSON text after three
+        # NULs, which no join has (one key alone can be empty)
+        return "\0\0\0" + json.dumps(others, ensure_ascii=False)
+    return text
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _is_index(k: str) -> bool:
+    """A canonical array index to JavaScript ("0", "7", not "07", below 2**32 - 1)."""
+    return (
+        k.isascii()
+        and k.isdigit()
+        and len(k) <= 10
+        and (k == "0" or k[0] != "0")
+        and (int(k) < 2**32 - 1)
+    )
+
+
 def _put_leaf(out: dict[str, Any], path: str, v: Any) -> None:
     """The keys :func:`context` derives for a value at ``path`` that no path reads
     into: a scalar's (:func:`_put_scalar`), or only the type of anything else. The SDK
@@ -491,7 +534,8 @@ def context(
     ``has_any``, whatever the number of values a condition lists), their length
     ``<path>#size``, their string elements in lower case ``<path>#lower`` and the
     elements of their elements that are arrays ``<path>#inner`` (which
-    ``$elemMatch``/``$all`` with ``$in`` read as GrowthBook's ``isIn`` does).
+    ``$elemMatch``/``$all`` with ``$in`` read as GrowthBook's ``isIn`` does), objects
+    their keys in JavaScript's property order ``<path>#keys`` (literal equality).
     Hashing reads top-level attributes by exact key, as GrowthBook does:
     ``<key>#hash`` is the hash string of a value that can identify a user (a
     non-empty string, a finite non-zero number). ``forced_variations``
@@ -526,6 +570,9 @@ def context(
 
     def put_container(path: str, v: Any, depth: int) -> None:
         if isinstance(v, dict):
+            keys = _object_keys(v)
+            if keys is not None:
+                out[path + KEYS] = keys
             for k, sub in v.items():
                 if _readable(k):
                     put(f"{path}.{k}", sub, depth + 1)
@@ -650,6 +697,10 @@ class _Attributes(DerivedAttributes):
             return mini.get(key)
         if suffix == TYPE:
             return _type_name(node)
+        if suffix == KEYS:
+            if not isinstance(node, dict) or depth >= MAX_PATH_DEPTH or id(node) in inside:
+                return None
+            return _object_keys(node)
         if not isinstance(node, list) or depth >= MAX_PATH_DEPTH or id(node) in inside:
             return None  # an object, or an array context() does not read into
         if suffix.startswith(SIZE):
@@ -1653,10 +1704,10 @@ class _Feature:
         """(value, false) of GrowthBook's ``evalConditionValue`` at ``attr``."""
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
             return _kleene([self.operator(attr, op, v) for op, v in cv.items()], True)
-        if isinstance(cv, list):
-            return _array_equals(attr, cv), None
+        if isinstance(cv, (list, dict)):
+            return _deep_equals(attr, cv), None
         if isinstance(cv, (tuple, Mapping)):
-            raise _Refuse(f"equality with an object at {attr!r}")
+            raise _Refuse(f"equality with {type_name(cv)} at {attr!r}")
         return _equals(attr, cv), None
 
     def operator(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
@@ -2123,26 +2174,37 @@ def _equals(attr: str, v: Any) -> Any:
     return {"attr": attr, "eq": v}
 
 
-def _array_equals(attr: str, expected: list[Any]) -> Any:
-    """GrowthBook's literal equality of the value at ``attr`` with the array
+def _deep_equals(attr: str, expected: list[Any] | dict[str, Any]) -> Any:
+    """GrowthBook's literal equality of the value at ``attr`` with the array or object
     ``expected`` (growthbook 4.0.0 ``_strict_deep_equal``, as JavaScript compares the
-    JSON text): a list of the same length whose items are equal in JSON type and value
-    (``1`` equals ``1.0``, never ``true``), arrays item by item. Refused: an object in
-    it (equal only in the same key order), and a null or a number JSON cannot write
-    (the SDK reads NaN and Infinity inside an array as null, which cfgcore's context
-    does not derive)."""
-    tests: list[Any] = [_is_list(attr), {"attr": attr + SIZE, "eq": len(expected)}]
-    for i, x in enumerate(expected):
-        at = f"{attr}.{i}"
+    JSON text): a list of the same length, or a dict with the same keys in the same
+    JavaScript property order (:func:`_object_keys`), whose items are equal in JSON
+    type and value (``1`` equals ``1.0``, never ``true``), arrays and objects in them
+    item by item. Refused: a null inside (the SDK reads NaN and Infinity there as
+    null, which cfgcore's context does not derive), a number JSON cannot write, and a
+    key no path reaches (holding '.' or '#')."""
+    if isinstance(expected, list):
+        tests: list[Any] = [_is_list(attr), {"attr": attr + SIZE, "eq": len(expected)}]
+        items: list[tuple[str, Any]] = [(str(i), x) for i, x in enumerate(expected)]
+    else:
+        keys = _object_keys(expected)
+        if keys is None:
+            raise _Refuse(f"equality with an object whose keys are no strings at {attr!r}")
+        tests = [{"attr": attr + KEYS, "eq": keys}]
+        items = list(expected.items())
+    for k, x in items:
+        if not _readable(k):
+            raise _Refuse(f"equality with an object with the key {k!r:.60} at {attr!r}")
+        at = f"{attr}.{k}"
         _check_path(at)
-        if isinstance(x, list):
-            tests.append(_array_equals(at, x))
+        if isinstance(x, (list, dict)):
+            tests.append(_deep_equals(at, x))
         elif x is None or (isinstance(x, float) and not math.isfinite(x)):
-            raise _Refuse(f"equality with an array holding {x!r} at {attr!r}")
+            raise _Refuse(f"equality with {type_name(expected)} holding {x!r} at {attr!r}")
         elif isinstance(x, (str, int, float)):  # a bool too
             tests.append(_equals(at, x))
         else:
-            raise _Refuse(f"equality with an array holding {type_name(x)} at {attr!r}")
+            raise _Refuse(f"equality with {type_name(expected)} holding {type_name(x)} at {attr!r}")
     return _and(*tests)
 
 
