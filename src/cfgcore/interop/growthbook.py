@@ -30,7 +30,9 @@ unit order through an exact regular expression), the version operators ``$veq``,
 ``$type``, ``$and``/``$or``/``$nor``/``$not``, ``$inGroup``/``$notInGroup`` (saved
 groups given as value lists) and dotted paths into objects and arrays; the membership
 operators intersect an array attribute with their values, as GrowthBook's ``isIn``
-does. ``$regex`` patterns are rewritten so RE2 answers as the SDK's Python ``re`` does
+does (an array or object among the values equals nothing, null is found for a null or
+missing value and in an array holding null). ``$regex`` patterns are rewritten so RE2
+answers as the SDK's Python ``re`` does
 (Unicode ``\\d``/``\\w``/``\\s``, a final ``$``); constructs that mean something else
 to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
 are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}`` and
@@ -143,6 +145,7 @@ INNER = "#inner"
 # suffix: an object's keys in JavaScript's property order, as JSON text (literal equality
 # with an object compares them: see _object_keys); absent where a key is no string
 KEYS = "#keys"
+NULLS = "#nulls"  # suffix: true for an array holding null (``$in`` a list holding null)
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
@@ -477,7 +480,10 @@ def _array_keys(path: str, v: list[Any]) -> dict[str, Any]:
     its elements that are arrays (``isIn`` looks one level into them)."""
     lowered = [el.lower() for el in v if isinstance(el, str)]
     inner = [sub for el in v if isinstance(el, list) for sub in el]  # isIn: lists alone
-    return {path: v, path + LOWER: lowered, path + INNER: inner}
+    keys = {path: v, path + LOWER: lowered, path + INNER: inner}
+    if any(el is None for el in v):
+        keys[path + NULLS] = True
+    return keys
 
 
 def _put_scalar(out: dict[str, Any], path: str, v: Any) -> None:
@@ -2304,13 +2310,21 @@ def _members(values: list[Any], attr: str) -> dict[str, Any]:
 
 
 def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
-    """:func:`_membership` of the operator ``op``'s value list, checked."""
-    if not all(isinstance(x, (str, int, float, bool)) for x in values):
-        raise _Refuse(f"'{op}' with non-scalar values at {attr!r}")
+    """:func:`_membership` of the operator ``op``'s value list, checked. As growthbook
+    4.0.0's ``isIn``: an array or object in the list equals nothing (it compares them
+    as JavaScript's ``===``, by reference), and null is found for a null or missing
+    value and in an array holding null."""
+    scalars = [x for x in values if isinstance(x, (str, int, float, bool))]
     for x in values:
+        if x is not None and not isinstance(x, (str, int, float, bool, list, dict)):
+            raise _Refuse(f"'{op}' with {type_name(x)} among its values at {attr!r}")
+    for x in scalars:
         _check_number(x, attr)
-    values = [x for x in values if not (isinstance(x, float) and math.isnan(x))]
-    return _membership(attr, values, fold)
+    scalars = [x for x in scalars if not (isinstance(x, float) and math.isnan(x))]
+    test = _membership(attr, scalars, fold)
+    if any(x is None for x in values):
+        test = _any(test, _is_null(attr), {"attr": attr + NULLS, "exists": True})
+    return test
 
 
 def _membership(attr: str, values: list[Any], fold: bool) -> Any:
