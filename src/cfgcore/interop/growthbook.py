@@ -477,10 +477,11 @@ def _array_keys(path: str, v: list[Any]) -> dict[str, Any]:
     """The keys :func:`context` derives for the array ``v`` at ``path`` beyond its
     elements' own: the array (``has_any`` reads its scalar elements as GrowthBook's
     ``isIn`` compares them: :func:`_member`), its strings in lower case, the elements of
-    its elements that are arrays (``isIn`` looks one level into them)."""
+    its elements that are arrays (``isIn`` looks one level into them), whether it holds
+    null."""
     lowered = [el.lower() for el in v if isinstance(el, str)]
     inner = [sub for el in v if isinstance(el, list) for sub in el]  # isIn: lists alone
-    keys = {path: v, path + LOWER: lowered, path + INNER: inner}
+    keys: dict[str, Any] = {path: v, path + LOWER: lowered, path + INNER: inner}
     if any(el is None for el in v):
         keys[path + NULLS] = True
     return keys
