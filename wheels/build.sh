@@ -112,7 +112,7 @@ for py in "${pythons[@]}"; do
     "$py" -m venv "$venv"
     # A scratch copy of what the tests read; ../shared (conformance suites) beside it.
     cp -r tests benchmarks pyproject.toml README.md "$proj/proj/"
-    cp .ci/run "$proj/proj/.ci/"
+    cp .ci/run .ci/constraints.txt "$proj/proj/.ci/"
     [ -d ../shared ] && ln -s "$(cd ../shared && pwd)" "$proj/shared"
     (
         export PATH="$venv/bin:$nocc" CC=/bin/false CXX=/bin/false
