@@ -14,7 +14,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 SERVER = shutil.which("redis-server")
@@ -180,3 +181,36 @@ class Sentinel:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+@contextmanager
+def monitored(redis_server) -> Iterator[list[dict[str, Any]]]:
+    """Every command the server runs inside the block (scripts' own included), as
+    MONITOR reports them; complete when the block ends."""
+    r = redis_server.client()
+    seen: list[dict[str, Any]] = []
+    marker = f"end-of-monitor-{id(seen)}"
+    with r.monitor() as m:  # (its OK read: from here every command is reported)
+        yield seen
+        r.echo(marker)
+        while True:
+            command = m.next_command()
+            if marker in command["command"]:
+                break
+            seen.append(command)
+
+
+def reads_of(commands: list[dict[str, Any]], key: str, field: str) -> list[str]:
+    """The commands that handed ``field`` of the hash ``key`` (its value) to a script
+    or a client (HSCAN included: it sends values with the names)."""
+    found = []
+    for c in commands:
+        words = c["command"].split(" ")
+        name = words[0].upper()
+        if len(words) < 2 or words[1] != key:
+            continue
+        if name in ("HGETALL", "HVALS", "HSCAN", "HRANDFIELD") or (
+            name in ("HGET", "HMGET") and field in words[2:]
+        ):
+            found.append(c["command"][:120])
+    return found

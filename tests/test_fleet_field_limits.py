@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shlex
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -28,7 +26,7 @@ from cfgcore.cli import main
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import FIELD_LIMITS, RedisFlagStore
 from cfgcore.snapshot import Flag
-from tests.redis_server import wait_for
+from tests.redis_server import monitored, reads_of, wait_for
 
 JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
 
@@ -54,37 +52,6 @@ def _quiet():
 
 def add(name: str):
     return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
-
-
-@contextmanager
-def monitored(redis_server) -> Iterator[list[dict[str, Any]]]:
-    """Every command the server runs inside the block (scripts' own included), as
-    MONITOR reports them; complete when the block ends."""
-    r = redis_server.client()
-    seen: list[dict[str, Any]] = []
-    marker = f"end-of-monitor-{id(seen)}"
-    with r.monitor() as m:  # (its OK read: from here every command is reported)
-        yield seen
-        r.echo(marker)
-        while True:
-            command = m.next_command()
-            if marker in command["command"]:
-                break
-            seen.append(command)
-
-
-def reads_of(commands: list[dict[str, Any]], key: str, field: str) -> list[str]:
-    """The commands that handed ``field`` of the hash ``key`` (its value) to a script
-    or a client."""
-    found = []
-    for c in commands:
-        words = c["command"].split(" ")
-        name = words[0].upper()
-        if len(words) < 2 or words[1] != key:
-            continue
-        if name in ("HGETALL", "HVALS") or (name in ("HGET", "HMGET") and field in words[2:]):
-            found.append(c["command"][:120])
-    return found
 
 
 def _follower(url: str) -> tuple[RedisFlagStore, list[Exception]]:

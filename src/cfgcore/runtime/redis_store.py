@@ -37,7 +37,9 @@ hash tag so key and channel stay on one slot)::
                          the fleet's guardrail stop register (the stops in force, the
                          record each went live with; an end: null record, resumed or
                          deleted at TIME), merged at every start with the host's own
-                         (cfgcore.experiments.stops)
+                         (cfgcore.experiments.stops); read within bounds
+                         (MAX_STOP_ENTRIES, MAX_STOP_ENTRY_BYTES, ...: see
+                         RedisFlagStore.read_stop_register)
     {NS}:config:ENV      the same for a configuration published by ``cfgcore publish``
 
 The floor keys and records are never cleared by a write: they live as long as the
@@ -66,7 +68,8 @@ bytes), and the last good one keeps serving; so is a key that another program re
 with another type (a string, a list: reported as such, not as a lost connection), a
 document nested too deeply to decode, and one with a field longer than cfgcore writes
 there (:data:`FIELD_LIMITS`: the read script measures every field before it reads any,
-so what a hostile writer stored is never copied, and names the field). After every
+so what a hostile writer stored is never copied, and names the field; so do the other
+reads of those fields, :meth:`RedisFlagStore._fields`). After every
 accepted document a local cache file is written atomically (the document, and for the
 flags the environment the repair commands name: :meth:`RedisFlagStore._environment_arg`);
 when Redis is unreachable at start, :meth:`read` serves it.
@@ -581,6 +584,66 @@ return {1, cv, fv}
 """
 )
 
+# The fleet's guardrail stop register is read within bounds, as the document's fields
+# are (FIELD_LIMITS): whoever can write Redis could plant entries of any number and size,
+# which every process would otherwise copy at every start and every fleet document it
+# judges. A legitimate entry is one A/B test's: its name (the test's flag key) as field,
+# and as value the JSON of its time and its record as the flag document holds it
+# (traffic split, metrics, guardrails, control, status and times: under 1 KiB, a few
+# KiB with a long description), with, when signed, a signature (at most MAX_ENVELOPE, 256
+# bytes) and a writer record (host, pid, an actor of at most 256 characters, time and id:
+# under 2 KiB). Entries are never removed (an end stays, with a null record), so a
+# register holds one per test ever stopped by a guardrail in the namespace.
+MAX_STOP_ENTRIES = 4096  # (as many as the verdicts kept per store: _MAX_STOP_VERDICTS)
+MAX_STOP_NAME_BYTES = 1024  # a test's name (a flag key)
+MAX_STOP_ENTRY_BYTES = 64 * 1024  # an entry's value: over ten times a large record
+# The most bytes the entries one read takes hold, names and values: as much as the
+# host's own register file holds (cfgcore.experiments.stops.read_stops reads at most
+# 16 MiB), into which a start copies the fleet's stops.
+MAX_STOP_REGISTER_BYTES = 16 << 20
+
+# The stop register (KEYS[1]) read within those bounds (ARGV[1..4]: MAX_STOP_ENTRIES,
+# MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES, MAX_STOP_REGISTER_BYTES), no value read
+# before it is measured (HSTRLEN). A register of more entries than MAX_STOP_ENTRIES is
+# not enumerated at all ({'count', entries}); one whose entries within their limits hold
+# more than MAX_STOP_REGISTER_BYTES is not read ({'total', bytes}); a key of another
+# type is {'type', type}. Else {'ok', then per entry: name, value, name size, value
+# size}: the value nil (not read) when it is over MAX_STOP_ENTRY_BYTES, and when the
+# name is over MAX_STOP_NAME_BYTES (then only its first 64 bytes are sent, and the value
+# size is -1: not measured). (Redis has no command that measures a field's name: HKEYS
+# copies the names, at most MAX_STOP_ENTRIES of them, into the script's memory, but a
+# long one is never sent.)
+_STOPS_READ = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'none' then return {'ok'} end
+if kind ~= 'hash' then return {'type', kind} end
+local n = redis.call('HLEN', KEYS[1])
+if n > tonumber(ARGV[1]) then return {'count', n} end
+local max_name, max_entry = tonumber(ARGV[2]), tonumber(ARGV[3])
+local names = redis.call('HKEYS', KEYS[1])
+local sizes, total = {}, 0
+for i, name in ipairs(names) do
+  sizes[i] = -1
+  if #name <= max_name then
+    sizes[i] = redis.call('HSTRLEN', KEYS[1], name)
+    if sizes[i] <= max_entry then total = total + #name + sizes[i] end
+  end
+end
+if total > tonumber(ARGV[4]) then return {'total', total} end
+local r = {'ok'}
+for i, name in ipairs(names) do
+  local value = false
+  if sizes[i] >= 0 and sizes[i] <= max_entry then
+    value = redis.call('HGET', KEYS[1], name)
+  end
+  r[#r + 1] = sizes[i] >= 0 and name or string.sub(name, 1, 64)
+  r[#r + 1] = value
+  r[#r + 1] = #name
+  r[#r + 1] = sizes[i]
+end
+return r
+"""
+
 # The fleet's guardrail stop register (KEYS[1], a hash: test name -> JSON
 # {"at": TIME, "record": RECORD or null}, plus "signature" and "writer" when the writer
 # holds a fleet signing key; see RedisFlagStore.write_stop_register), all the changes of
@@ -591,9 +654,13 @@ return {1, cv, fv}
 # that writes what it knows never undoes a newer stop or end. A stored value that is
 # not such an entry (written by another program) is replaced; so is one the writer read
 # and refused (an unsigned entry, a bad signature, an unknown key: "refused" is the
-# value it read, '' for none), whatever its time, if it is still the one stored. A key
-# of another type is deleted first. Returns the number of entries written.
-_STOPS = """
+# value it read, '' for none), whatever its time, if it is still the one stored; and so
+# is one longer than MAX_STOP_ENTRY_BYTES, measured and never read (no reader takes it:
+# a host that holds the test's stop writes it back over it). A key of another
+# type is deleted first. Returns the number of entries written.
+_STOPS = (
+    f"local MAX_ENTRY = {MAX_STOP_ENTRY_BYTES}\n"
+    + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
 local written = 0
@@ -603,7 +670,10 @@ for i = 1, #ARGV, 4 do
   local ends = okn and type(new) == 'table' and
     (new['record'] == nil or new['record'] == cjson.null)
   local take = true
-  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  local old = false
+  if redis.call('HSTRLEN', KEYS[1], ARGV[i]) <= MAX_ENTRY then
+    old = redis.call('HGET', KEYS[1], ARGV[i])
+  end
   if old and not (ARGV[i + 3] ~= '' and old == ARGV[i + 3]) then
     local ok, entry = pcall(cjson.decode, old)
     local was = ok and type(entry) == 'table' and tonumber(entry['at']) or nil
@@ -619,6 +689,34 @@ for i = 1, #ARGV, 4 do
 end
 return written
 """
+)
+
+
+# Named fields of a document hash, each read only within its FIELD_LIMITS limit, in one
+# step: KEYS[1] the hash, ARGV the names (of FIELD_LIMITS). Returns {type, over, value
+# per name}: the key's type ('hash', 'none', another: then no value is sent), the first
+# field over its limit as "NAME SIZE" (nil for none), and each value (nil for no such
+# field, or one over its limit: measured with HSTRLEN, never read). What a hostile writer
+# stored there is never copied into the script's memory nor sent (a write's lost reply,
+# a publish's signature: see RedisFlagStore._fields).
+_FIELDS = (
+    _LUA_HELPERS
+    + """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local r = {kind, false}
+if kind ~= 'hash' then return r end
+for i, name in ipairs(ARGV) do
+  local size = redis.call('HSTRLEN', KEYS[1], name)
+  if size > LIMIT[name] then
+    r[2] = r[2] or (name .. ' ' .. string.format('%d', size))
+    r[i + 2] = false
+  else
+    r[i + 2] = redis.call('HGET', KEYS[1], name)
+  end
+end
+return r
+"""
+)
 
 
 def _identity(raw: list[Any]) -> bytes:
@@ -909,6 +1007,8 @@ class RedisFlagStore(RedisFollower):
         self._lost = self._follow_client.register_script(_LOST)
         self._read = self._client.register_script(_READ)  # run on either client
         self._stops = self._client.register_script(_STOPS)
+        self._stops_read = self._client.register_script(_STOPS_READ)
+        self._fields_script = self._client.register_script(_FIELDS)
         _STORES.add(self)
         instruments.track_store(self)
 
@@ -2220,24 +2320,64 @@ class RedisFlagStore(RedisFollower):
             )
         return why
 
+    def _fields(self, *names: str) -> tuple[str, str | None, list[bytes | None]]:
+        """``(type of the key, the first field over its limit as "NAME SIZE" or None,
+        the values)`` of the named fields of this store's document (names of
+        :data:`FIELD_LIMITS`), each read only when it is within its limit (None for no
+        such field, one over its limit, or a key that is no hash), in one script: what
+        a hostile writer stored there is never copied nor sent. Raises redis.RedisError,
+        or one for a reply of another shape (see :func:`_unexpected`)."""
+        reply = self._fields_script(keys=[self.key], args=list(names))
+        if not (
+            isinstance(reply, list)
+            and 2 <= len(reply) <= len(names) + 2
+            and isinstance(reply[0], bytes)
+            and all(x is None or isinstance(x, bytes) for x in reply[1:])
+            and (reply[0] == b"hash" or len(reply) == 2)
+        ):
+            raise _unexpected("the field script", reply)
+        values = list(reply[2:]) + [None] * (len(names) + 2 - len(reply))
+        over = reply[1].decode(errors="replace") if reply[1] is not None else None
+        return reply[0].decode(errors="replace"), over, values
+
     def _wrote_already(self, write_id: str, checksum: str) -> bool | None:
         """After a dropped reply: did the script run anyway? (Then it must not run again.)
-        None when the store cannot be asked (the outcome is unknown)."""
+        None when the store cannot be asked (the outcome is unknown), or holds another
+        type than a hash (replaced since, or before: either way it cannot tell).
+
+        The fields it looks at (``version``, ``writer``, ``epoch``, ``forced``) are
+        measured before they are read (:meth:`_fields`): one longer than cfgcore writes
+        there (:data:`FIELD_LIMITS`) is never fetched, and the answer is False: the
+        write script stores all four within their limits in one step, so a document
+        holding one past it is no write of ours as it stands (another writer changed it
+        since, or wrote it: it is logged, naming the key and the field, and a read
+        refuses the document, saying the same)."""
         import redis
 
         try:
-            raw = self._client.hmget(self.key, ["version", "writer", "epoch", "forced"])
-            writer = msgspec.msgpack.decode(raw[1]) if raw[1] else {}
+            kind, over, (raw_version, raw_writer, raw_epoch, raw_forced) = self._fields(
+                "version", "writer", "epoch", "forced"
+            )
+            if kind not in ("hash", "none"):
+                return None
+            if over is not None:
+                log.warning(
+                    "%s: asked after a lost reply whether this process's write was "
+                    "applied: %s; so no write of this process is stored",
+                    self.url, self._oversized_field_message(raw_version, over),
+                )  # fmt: skip
+                return False
+            writer = msgspec.msgpack.decode(raw_writer) if raw_writer else {}
             if isinstance(writer, dict) and writer.get("id") == write_id:
-                version = stored_version(raw[0], self.url)
-                epoch = stored_epoch(raw[2], version, self.url)
+                version = stored_version(raw_version, self.url)
+                epoch = stored_epoch(raw_epoch, version, self.url)
                 with self._lock:
-                    self._saw(_written(version, epoch, raw[3] == b"1", checksum))
+                    self._saw(_written(version, epoch, raw_forced == b"1", checksum))
                 return True
         except redis.RedisError:
             return None  # unreachable: it may or may not have run
-        except (msgspec.DecodeError, RecursionError, ConfigError, TypeError, IndexError):
-            return False  # (a reply of another shape than HMGET's: not written by us)
+        except (msgspec.DecodeError, RecursionError, ConfigError, TypeError, ValueError):
+            return False  # (fields cfgcore did not write: not written by us)
         return False
 
     def _to_primary(self) -> None:
@@ -2325,12 +2465,64 @@ class RedisFlagStore(RedisFollower):
         by a trusted key, reported as a refused document is (once per stored value:
         ``stats["stops_rejected"]``, ``last_error``, an ERROR line, the store's
         ``on_error`` listeners: the flag set's health, audit and metrics). Raises
-        redis.RedisError when Redis cannot be read (the caller degrades)."""
+        redis.RedisError when Redis cannot be read (the caller degrades).
+
+        Read within bounds, in one script that measures every value before it reads
+        any: an entry whose value is longer than :data:`MAX_STOP_ENTRY_BYTES`, or whose
+        name is longer than :data:`MAX_STOP_NAME_BYTES`, is never fetched, and is
+        passed over and reported as a refused entry is, naming the register, the test
+        and the size, while the other entries are read as usual. A register of more
+        than :data:`MAX_STOP_ENTRIES` entries, or whose entries hold more than
+        :data:`MAX_STOP_REGISTER_BYTES`, or a key of another type, is not read at all:
+        reported once the same way and raised as a ConfigError, so the caller degrades as
+        when Redis is unreachable (the host's own records hold).
+
+        Why an entry that cannot be read is passed over rather than held as a stop:
+        cfgcore never writes one so long (:meth:`write_stop_register` refuses to), so it
+        is no stop any process recorded; whoever could store it could as well have
+        deleted the real entry, which no reader can tell from none. It cannot be held
+        either: a stop is held by serving its recorded record's control, and its record
+        is what is not read; holding the test stopped without it would mean refusing
+        every document that serves the test, which would let anyone who can write Redis
+        freeze the fleet's flags with one planted value. What holds a stop does not rest
+        on it: the document's own record, each host's register and audit log, and a
+        host that holds the stop writes it back over the refused value at its next
+        start (the write script replaces a value it cannot read)."""
         self._to_primary()  # not the old primary of a failover, which misses later stops
-        raw = self._client.hgetall(self.stops_key)
+        reply = self._stops_read(
+            keys=[self.stops_key],
+            args=[
+                MAX_STOP_ENTRIES, MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES,
+                MAX_STOP_REGISTER_BYTES,
+            ],
+        )  # fmt: skip
+        if not (
+            isinstance(reply, list)
+            and reply
+            and reply[0] in (b"ok", b"count", b"total", b"type")
+            and (
+                len(reply) % 4 == 1
+                if reply[0] == b"ok"
+                else len(reply) == 2 and isinstance(reply[1], (int, bytes))
+            )
+        ):
+            raise _unexpected("the stop register's read script", reply)
+        if reply[0] != b"ok":
+            raise self._stops_not_read(reply[0], reply[1])
         entries: dict[str, tuple[float, Any]] = {}
         refused: dict[str, bytes] = {}
-        for name, value in raw.items():
+        for i in range(1, len(reply), 4):
+            name, value, name_size, size = reply[i : i + 4]
+            if not (
+                isinstance(name, bytes)
+                and (value is None or isinstance(value, bytes))
+                and type(name_size) is int
+                and type(size) is int
+            ):
+                raise _unexpected("the stop register's read script", reply[i : i + 4])
+            if value is None:  # (measured, not read: over a limit)
+                self._stop_oversized(name, name_size, size)
+                continue
             try:
                 test = name.decode()
                 entry = json.loads(value)
@@ -2356,6 +2548,57 @@ class RedisFlagStore(RedisFollower):
             entries[test] = (float(at), record)
         self._stops_refused = refused
         return entries
+
+    def _stop_oversized(self, name: bytes, name_size: int, size: int) -> None:
+        """Report an entry of the stop register that the read script measured and did
+        not read (its name, or the first 64 bytes of a name over its limit; their sizes,
+        -1 for a value not measured), as a refused entry is."""
+        shown = name.decode(errors="replace")
+        if size < 0:
+            what = (
+                f"an entry whose name is {name_size:,} bytes ({shown[:40]!r}...), over the "
+                f"{MAX_STOP_NAME_BYTES:,}-byte limit for a test's name"
+            )
+            test, mark = shown, b"name %d" % name_size
+        else:
+            what = (
+                f"the entry of A/B test {shown!r} is {size:,} bytes, over the "
+                f"{MAX_STOP_ENTRY_BYTES:,}-byte limit for an entry"
+            )
+            test, mark = shown, b"value %d" % size
+        exc = ConfigError(
+            f"the guardrail stop register {self.stops_key}: {what}: not read, and passed "
+            f"over (cfgcore never writes one so long: stored by another program or by "
+            f"hand; a host that holds this test's stop writes it back over it)",
+            file=self.url,
+        )
+        self._stop_refused(test, mark, exc)
+
+    def _stops_not_read(self, why: bytes, amount: Any) -> ConfigError:
+        """The ConfigError for a stop register the read script did not read (``why``:
+        b"count", b"total" or b"type", with the number of entries, their bytes or the
+        key's type), reported once as a refused entry is."""
+        if why == b"type":
+            kind = amount.decode(errors="replace") if isinstance(amount, bytes) else amount
+            what = f"is a Redis {kind}, not a hash"
+        elif why == b"count":
+            what = (
+                f"holds {int(amount):,} entries, more than the {MAX_STOP_ENTRIES:,} cfgcore reads"
+            )
+        else:
+            what = (
+                f"holds {int(amount):,} bytes in its entries, more than the "
+                f"{MAX_STOP_REGISTER_BYTES:,} cfgcore reads"
+            )
+        exc = ConfigError(
+            f"the guardrail stop register {self.stops_key} {what}: not read (the flags "
+            f"are checked against this host's stops on record only; remove the entries "
+            f"cfgcore did not write: each host writes the stops it holds again at its "
+            f"next start)",
+            file=self.url,
+        )
+        self._stop_refused("", b"%s %s" % (why, str(amount).encode()), exc)
+        return exc
 
     def _verify_stop(self, test: str, entry: dict[str, Any], value: bytes) -> None:
         """ConfigError unless ``entry`` (the stored ``value`` of ``test``) is signed by a
@@ -2417,8 +2660,11 @@ class RedisFlagStore(RedisFollower):
         :meth:`read_stop_register`). A process holding the fleet signing key signs each
         entry (its field, time, record and a writer record); one that checks signatures
         but holds no signing key writes nothing (ConfigError: every process that checks
-        would refuse them). Returns how many were written; raises redis.RedisError, or
-        ConfigError when fewer replicas than ``wait=N`` acknowledged the write."""
+        would refuse them). An entry longer than :data:`MAX_STOP_ENTRY_BYTES`, or named
+        by more than :data:`MAX_STOP_NAME_BYTES`, is not written (logged as an ERROR):
+        every reader would pass it over. Returns how many were written; raises
+        redis.RedisError, or ConfigError when fewer replicas than ``wait=N``
+        acknowledged the write."""
         if self.keys.verifies and not self.keys.signs:
             from cfgcore.runtime.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE
 
@@ -2443,6 +2689,18 @@ class RedisFlagStore(RedisFollower):
                 value = json.dumps(signed, sort_keys=True)
             else:  # (exactly the entries of releases before signing)
                 value = json.dumps({"at": at, "record": record}, sort_keys=True, default=str)
+            size, name_size = len(value.encode()), len(name.encode())
+            if size > MAX_STOP_ENTRY_BYTES or name_size > MAX_STOP_NAME_BYTES:
+                # (every reader would pass it over: MAX_STOP_ENTRY_BYTES)
+                log.error(
+                    "%s: not written to the guardrail stop register %s: the entry of A/B "
+                    "test %r is %s bytes and its name %s, over the %s-byte limit for an "
+                    "entry or the %s-byte one for a name that every reader keeps; the "
+                    "stop is kept on this host (its register and audit log) only",
+                    self.url, self.stops_key, name[:40], f"{size:,}", f"{name_size:,}",
+                    f"{MAX_STOP_ENTRY_BYTES:,}", f"{MAX_STOP_NAME_BYTES:,}",
+                )  # fmt: skip
+                continue
             args += [name, repr(float(at)), value, refused.get(name, b"")]
         if not args:
             return 0
@@ -2723,8 +2981,11 @@ class RedisConfigStore(RedisFlagStore):
                     if numbered is not None:
                         csigned, fsigned = numbered
                     else:  # as the script numbers them (a floor key above: -8, again)
-                        try:  # (a key of another type is replaced: as none)
-                            held = self._client.hget(self.key, "version")
+                        # (a key of another type is replaced: as none; a version
+                        # that is no number, or longer than one, measured and not
+                        # read: as none, as the script numbers it)
+                        try:
+                            _, _, (held,) = self._fields("version")
                             cheld = stored_version(held, self.url) if held is not None else 0
                         except (ConfigError, redis.ResponseError):
                             cheld = 0
