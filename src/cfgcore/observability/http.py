@@ -12,8 +12,10 @@ HEAD only. The paths come from the live configuration's ``health_monitoring`` bl
         readiness_probe: {path: /health/ready}
       metrics: {enabled: true, endpoint: /metrics}
 
->>> server = serve(get_config_manager(), port=8080)  # a background thread  # doctest: +SKIP
->>> server.shutdown()                                                      # doctest: +SKIP
+>>> server = serve(get_config_manager(), port=8080)  # 127.0.0.1 only  # doctest: +SKIP
+>>> server.shutdown()                                                     # doctest: +SKIP
+
+A kubelet probes the pod's address: there, ``serve(manager, port=8080, host="0.0.0.0")``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-__all__ = ["asgi_app", "paths", "serve", "wsgi_app"]
+__all__ = ["DEFAULT_HOST", "asgi_app", "paths", "serve", "wsgi_app"]
 
 # A probe client that connects and sends nothing (or a header a byte a second) is
 # dropped after this many seconds: its whole request must arrive within them, so it
@@ -214,9 +216,17 @@ class _ProbeServer6(_ProbeServer):
     address_family = socket.AF_INET6
 
 
-def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
-    """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (all interfaces by
-    default, as a kubelet reaches the pod's address) from a background thread, one
+#: Where :func:`serve` listens unless told: this host only. The reports name files,
+#: stores and refusals, and the metrics name every flag: other hosts see them only
+#: when asked for (``host="0.0.0.0"``, or ``"::"``, for a kubelet, which reaches the
+#: pod's address).
+DEFAULT_HOST = "127.0.0.1"
+
+
+def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServer:
+    """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (this host only by
+    default, :data:`DEFAULT_HOST`: pass ``host="0.0.0.0"`` for every IPv4 interface,
+    as a kubelet's probes need, or ``"::"`` on an IPv6 pod) from a background thread, one
     thread per connection, so a slow or idle client never holds up the others (the
     standard library's ``make_server`` alone answers one connection at a time: a client
     that connects and sends nothing stalls every probe), at most
