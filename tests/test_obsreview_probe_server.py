@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
+import time
 
 import pytest
 
@@ -62,6 +64,94 @@ def test_every_interface_when_asked(manager):
     try:
         for address in ("127.0.0.1", "127.0.0.2"):
             assert _get(address, server.server_port)[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _burst(port: int, path: str, count: int) -> list[int]:
+    """``count`` GETs of ``path`` sent at once from as many threads; their statuses."""
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+
+    def one() -> None:
+        barrier.wait()
+        statuses.append(_get("127.0.0.1", port, path)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return statuses
+
+
+class _CountingHealth:
+    """The manager's own health(), counted, taking ``cost`` seconds more as a big
+    snapshot's report does (a report copies the flag tables)."""
+
+    def __init__(self, manager, cost: float) -> None:
+        self.calls = 0
+        self._health = manager.health
+        self._cost = cost
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        time.sleep(self._cost)
+        return self._health(*args, **kwargs)
+
+
+def test_a_burst_of_probes_computes_one_report(manager, monkeypatch):
+    # Each probe computed its own report, in Python, under the GIL the service's own
+    # threads need: clients asking in a loop took most of the service's throughput.
+    counting = _CountingHealth(manager, 0.2)
+    monkeypatch.setattr(manager, "health", counting)
+    server = serve(manager, port=0)
+    try:
+        statuses = _burst(server.server_port, "/health/ready", 16)
+        assert statuses == [200] * 16
+        assert counting.calls < 4  # 16 before: one report per request
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_burst_of_scrapes_collects_once(manager):
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import registry
+
+    calls: list[float] = []
+
+    def slow_collector():
+        calls.append(time.monotonic())
+        time.sleep(0.2)  # what a scrape of thousands of flags costs
+        return []
+
+    registry().add_collector(slow_collector)
+    server = serve(manager, port=0)
+    try:
+        statuses = _burst(server.server_port, "/metrics", 16)
+        assert statuses == [200] * 16
+        assert len(calls) < 4  # 16 before
+    finally:
+        registry().remove_collector(slow_collector)
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_change_is_reported_once_the_shared_report_is_old(manager):
+    server = serve(manager, port=0)
+    try:
+        status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+        assert status == 200 and "version 1 of 'staging'" in body.decode()
+        manager.load_environment_config("production")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+            if "of 'production'" in body.decode():
+                break
+            time.sleep(0.01)
+        assert "of 'production'" in body.decode()
     finally:
         server.shutdown()
         server.server_close()
