@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -153,5 +154,105 @@ def test_a_change_is_reported_once_the_shared_report_is_old(manager):
             time.sleep(0.01)
         assert "of 'production'" in body.decode()
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_closed_by_server(sock: socket.socket, seconds: float = 10.0) -> bool:
+    """Whether the server closes ``sock`` (EOF or reset) within ``seconds``."""
+    ready, _, _ = select.select([sock], [], [], seconds)
+    if not ready:
+        return False
+    try:
+        return sock.recv(1) == b""
+    except OSError:
+        return True
+
+
+def test_a_probe_is_served_while_slow_clients_hold_every_slot(manager, monkeypatch):
+    # A slowloris client kept MAX_CONNECTIONS connections open, each trickling its
+    # request: every new connection, a kubelet's probe included, was closed on arrival,
+    # and the pod was restarted. The newcomer now takes the place of the connection that
+    # has waited longest for its request.
+    cap = 8
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    monkeypatch.setattr(probe_http._ProbeHandler, "timeout", 120)  # none drops by itself
+    server = serve(manager, port=0)
+    port = server.server_port
+    slow = []
+    try:
+        for _ in range(cap):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /health/li")  # and nothing more
+            slow.append(sock)
+        status, body = _get("127.0.0.1", port)
+        assert status == 200 and json.loads(body)["live"] is True
+        assert _wait_closed_by_server(slow[0])  # the oldest made room
+        assert not _wait_closed_by_server(slow[-1], 0.2)  # the newest still waits
+        # Again and again, with the slots filled up each time: a probe is always
+        # served, and those dropped are always the oldest slow clients.
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /health/li")
+            slow.append(sock)
+            assert _get("127.0.0.1", port)[0] == 200
+        readable, _, _ = select.select(slow, [], [], 0.5)
+        closed = [sock in readable and sock.recv(1) == b"" for sock in slow]
+        assert closed[0] and not closed[-1]
+        assert closed == sorted(closed, reverse=True)  # a prefix: oldest first
+        assert threading.active_count() < 2 * cap + 10
+    finally:
+        for sock in slow:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_without_a_waiting_connection_a_newcomer_is_closed(manager, monkeypatch):
+    # Connections being answered are never dropped for a newcomer: with every slot
+    # taken by one (a report and a scrape that take a while), the newcomer is refused.
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import registry
+
+    cap = 2
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+    health = manager.health
+
+    def held_health(*args, **kwargs):
+        entered.release()
+        release.wait(30)
+        return health(*args, **kwargs)
+
+    def held_collector():
+        entered.release()
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(manager, "health", held_health)
+    registry().add_collector(held_collector)
+    server = serve(manager, port=0)
+    port = server.server_port
+    busy = []
+    try:
+        for path in (b"/health/live", b"/metrics"):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+            busy.append(sock)
+        for _ in range(cap):  # both requests read and being answered
+            assert entered.acquire(timeout=30)
+        newcomer = socket.create_connection(("127.0.0.1", port))
+        busy.append(newcomer)
+        assert _wait_closed_by_server(newcomer)
+        release.set()
+        for sock in busy[:cap]:
+            sock.settimeout(30)
+            assert sock.recv(12).startswith(b"HTTP/1.0 200")
+    finally:
+        release.set()
+        registry().remove_collector(held_collector)
+        for sock in busy:
+            sock.close()
         server.shutdown()
         server.server_close()

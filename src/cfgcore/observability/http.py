@@ -220,6 +220,14 @@ class _ProbeHandler(WSGIRequestHandler):
         deadline = time.monotonic() + float(self.timeout or CLIENT_TIMEOUT)
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
+    def parse_request(self) -> bool:
+        # The request (line and headers) has arrived, good or bad: the connection is
+        # no longer one a newcomer may take the place of.
+        try:
+            return super().parse_request()
+        finally:
+            self.server._request_read(self.connection)  # type: ignore[attr-defined]
+
     def log_message(self, format: str, *args: Any) -> None:
         """Probes come every few seconds: no stderr line per request."""
 
@@ -237,22 +245,59 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     # to CLIENT_TIMEOUT seconds, and thousands of them (a flood, a leaking client)
     # would take the threads and pids the service itself needs (a container's pids
     # limit is shared by the whole process). Past this many open connections a new
-    # one is closed at once, without a thread.
+    # one takes the place of the one that has waited longest for its request (see
+    # process_request); with none waiting, it is closed at once, without a thread.
     max_connections = MAX_CONNECTIONS
 
     def server_activate(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
+        # Connections whose request has not arrived yet, oldest first.
+        self._waiting: dict[socket.socket, None] = {}
+        self._waiting_lock = threading.Lock()
         super().server_activate()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        # Full: the connections that sent nothing (or trickle their headers) are what a
+        # slowloris client holds, and refusing the newcomer locked every kubelet probe
+        # out for as long as one client kept MAX_CONNECTIONS of them open, reopening
+        # each as CLIENT_TIMEOUT dropped it. The oldest is dropped instead: a probe
+        # sends its request at once, so it is served, and only a client still sending
+        # its request after all the others is ever dropped.
+        if not self._slots.acquire(blocking=False) and not (
+            self._drop_oldest_waiting() and self._slots.acquire(timeout=1.0)
+        ):
             self.shutdown_request(request)
             return
+        with self._waiting_lock:
+            self._waiting[request] = None
         try:
             super().process_request(request, client_address)  # starts the thread
         except BaseException:
+            self._request_read(request)
             self._slots.release()
             raise
+
+    def _drop_oldest_waiting(self) -> bool:
+        """Shut down the connection that has waited longest for its request (its
+        thread reads the end of the stream, gives up, and frees its slot)."""
+        with self._waiting_lock:
+            if not self._waiting:
+                return False
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            try:  # under the lock: its thread cannot have closed it meanwhile
+                oldest.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return True
+
+    def _request_read(self, request: Any) -> None:
+        with self._waiting_lock:
+            self._waiting.pop(request, None)
+
+    def shutdown_request(self, request: Any) -> None:
+        self._request_read(request)  # before the socket is closed
+        super().shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -289,9 +334,10 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     thread per connection, so a slow or idle client never holds up the others (the
     standard library's ``make_server`` alone answers one connection at a time: a client
     that connects and sends nothing stalls every probe), at most
-    :data:`MAX_CONNECTIONS` at once (more are closed on arrival). Returns the server: its
-    ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
-    then ``server_close()`` stop it."""
+    :data:`MAX_CONNECTIONS` at once (past them a new connection takes the place of the
+    one that has waited longest for its request, or is closed when none is waiting).
+    Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
+    one); ``shutdown()`` then ``server_close()`` stop it."""
     # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
     # IPv6 socket: the standard library's server is IPv4 only.
     server_class = _ProbeServer6 if ":" in host else _ProbeServer
