@@ -121,9 +121,11 @@ class Counter(_Instrument):
         self._values: dict[Labels, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: Any) -> None:
-        """Add ``amount`` (>= 0) to the series ``labels`` names."""
-        if amount < 0:
-            raise ValueError(f"{self.name}: a counter only goes up")
+        """Add ``amount`` (a finite number >= 0) to the series ``labels`` names."""
+        # NaN passed a plain `amount < 0` test and made the series NaN for good (and
+        # infinity infinite): a rate() over it is never a number again.
+        if not 0 <= amount < math.inf:
+            raise ValueError(f"{self.name}: a counter only goes up by a finite amount")
         key = self._key(labels)
         with self._registry.lock:
             self._values[key] = self._values.get(key, 0.0) + amount
@@ -183,6 +185,9 @@ class Histogram(_Instrument):
         self._values: dict[Labels, list[float]] = {}
 
     def observe(self, value: float, **labels: Any) -> None:
+        """Count ``value`` (a finite number) into its bucket and the sum."""
+        if not -math.inf < value < math.inf:  # NaN too: the sum would stay NaN for good
+            raise ValueError(f"{self.name}: cannot observe {value!r}")
         key = self._key(labels)
         slot = bisect.bisect_left(self.bounds, value)  # le semantics: value <= bound
         with self._registry.lock:
