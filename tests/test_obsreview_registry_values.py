@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgcore.observability.registry import Registry
+from tests.test_alerts import promtool  # noqa: F401 - the fixture
 
 # Finite values of a size a count or a duration has (two of 1e308 add up to infinity,
 # as any float does), and the values that are no number at all.
@@ -64,3 +65,53 @@ def test_a_histogram_sum_and_count_stay_numbers(values):
     assert math.isfinite(sample.value) and sample.count == accepted
     counts = [n for _, n in sample.buckets]
     assert counts == sorted(counts) and counts[-1] == accepted
+
+
+def test_a_metric_given_twice_is_exported_once_and_logged_once(caplog):
+    from cfgcore.observability.registry import Family, Sample
+
+    reg = Registry()
+    reg.add_collector(lambda: [Family("dup_total", "counter", "first", (), [Sample({}, 1.0)])])
+    reg.add_collector(lambda: [Family("dup_total", "counter", "second", (), [Sample({}, 2.0)])])
+    with caplog.at_level("WARNING", logger="cfgcore.metrics"):
+        for _ in range(3):
+            families = reg.collect()
+            assert [(f.name, f.help) for f in families] == [("dup_total", "first")]
+    assert caplog.text.count("metric dup_total is given twice") == 1
+
+
+_RELOADED = """
+import importlib, sys
+import cfgcore.observability.instruments as instruments
+importlib.reload(instruments)  # what a notebook's autoreload does to an edited module
+from cfgcore.config.manager import ConfigurationManager
+manager = ConfigurationManager(sys.argv[1], environ={})
+manager.load_environment_config("staging")
+manager.flags
+from prometheus_client import CollectorRegistry
+from cfgcore.observability.prometheus import exposition
+sys.stdout.buffer.write(exposition(CollectorRegistry()))
+manager.close()
+"""
+
+
+def test_a_reloaded_instruments_module_still_gives_a_valid_scrape(bundled_config, promtool):  # noqa: F811
+    # Reloading the module added its collectors a second time: every cfgcore gauge was
+    # named twice, and Prometheus (and promtool) refuse such a scrape whole.
+    pytest.importorskip("prometheus_client")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run(
+        [sys.executable, "-c", _RELOADED, str(bundled_config)],
+        capture_output=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    assert b"cfgcore_config_version{" in run.stdout
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=run.stdout, capture_output=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr.decode(errors="replace")

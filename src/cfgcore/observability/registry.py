@@ -222,6 +222,7 @@ class Registry:
         self.lock = threading.Lock()
         self._instruments: dict[str, _Instrument] = {}
         self._collectors: list[Collector] = []
+        self._duplicates: set[str] = set()  # names already logged as given twice
 
     def _get(self, cls: type[Any], name: str, *args: Any) -> Any:
         with self.lock:
@@ -280,7 +281,27 @@ class Registry:
                 log.exception("metrics collector %r failed", collector)
         with self.lock:
             families += [inst.family() for inst in self._instruments.values()]
-        return sorted(families, key=lambda f: f.name)
+        return self._unique(sorted(families, key=lambda f: f.name))
+
+    def _unique(self, families: list[Family]) -> list[Family]:
+        """``families`` (sorted by name) without a second family of a name: Prometheus
+        refuses a whole scrape that names a metric twice. Two collectors give one name
+        when a module defining them is reloaded (``importlib.reload``, a notebook's
+        autoreload adds its collectors again) or when one is added by mistake; the
+        first is kept, and each such name is logged once."""
+        out: list[Family] = []
+        for family in families:
+            if out and out[-1].name == family.name:
+                if family.name not in self._duplicates:
+                    self._duplicates.add(family.name)
+                    log.warning(
+                        "metric %s is given twice (by two collectors, or a reloaded module's "
+                        "collectors added again); only the first is exported",
+                        family.name,
+                    )  # fmt: skip
+                continue
+            out.append(family)
+        return out
 
     def _after_fork_in_child(self) -> None:
         # Another thread may have held the lock at fork time; it does not exist here.
