@@ -256,3 +256,29 @@ def test_without_a_waiting_connection_a_newcomer_is_closed(manager, monkeypatch)
             sock.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_refusal_with_an_empty_message_is_reported_not_raised(tmp_path):
+    # The report quoted the first line of the refusal's message; an empty message (a
+    # ConfigError("") from a store's or a listener's code) made it raise IndexError,
+    # and every probe answered 500.
+    import shutil
+
+    from cfgcore.engine import bundled_flags_path
+    from cfgcore.errors import ConfigError
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    shutil.copy(bundled_flags_path(), tmp_path / "flags.yaml")
+    dyn = DynamicConfigurationManager(str(tmp_path / "flags.yaml"))
+    server = serve(dyn, port=0)
+    try:
+        dyn._live.reject(ConfigError(""), "test", "test")
+        status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+        assert status == 200
+        (flags,) = [c for c in json.loads(body)["readiness"] if c["name"] == "flags"]
+        assert flags["status"] == "warn"
+        assert flags["detail"].endswith("ConfigError")
+    finally:
+        server.shutdown()
+        server.server_close()
+        dyn.close()
