@@ -145,7 +145,8 @@ def test_idle_connections_take_at_most_the_cap_of_threads(manager, monkeypatch):
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3 * cap)]
     closed: set[socket.socket] = set()
     try:
-        # Every connection past the cap is closed on arrival: it reads EOF.
+        # Past the cap, a newcomer takes the place of the connection that waited longest
+        # for its request: that one reads EOF, one for each connection past the cap.
         for _ in range(100):
             readable, _, _ = select.select([s for s in idle if s not in closed], [], [], 0.05)
             for s in readable:

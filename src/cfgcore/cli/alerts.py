@@ -53,7 +53,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         snap = manager.snapshot
     finally:
         manager.close()
-    problems = alert_problems(snap.config)
+    problems = alert_problems(snap.config, export=True)
     if problems:
         raise ConfigError(
             [checks.problem(path, message, snap.layers, snap.config) for path, message in problems]

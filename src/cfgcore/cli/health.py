@@ -71,7 +71,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
         return _remote(args.url, as_json=args.json)
     from cfgcore.config.manager import ConfigurationManager
     from cfgcore.errors import ConfigError
-    from cfgcore.observability.health import Check, HealthReport
+    from cfgcore.observability.health import Check, HealthReport, _first_line
 
     manager = ConfigurationManager(
         args.config_dir,
@@ -87,7 +87,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
             manager.flags  # noqa: B018 - opens the flag store, so its checks run
         except ConfigError as exc:  # the report says why (last_error), or:
             if manager.version:
-                extra.append(Check("flags", "fail", str(exc).splitlines()[0]))
+                extra.append(Check("flags", "fail", _first_line(exc)))
         report = manager.health(max_staleness=args.max_staleness)
         if extra:
             report = HealthReport(report.liveness, (*report.readiness, *extra))

@@ -147,10 +147,16 @@ def parse_condition(text: Any) -> Condition:
     return Condition(metric, m["op"], float(m["number"]))
 
 
-def alert_problems(config: Any) -> list[tuple[str, str]]:
+def alert_problems(config: Any, *, export: bool = False) -> list[tuple[str, str]]:
     """``(key path, message)`` for every unusable alert in ``config["alerts"]``: a
     malformed condition, an unknown metric, a name Prometheus refuses, a duplicate
-    name, a bad ``for``. Paths are dotted (``alerts.1.condition``)."""
+    name, a bad ``for``. Paths are dotted (``alerts.1.condition``).
+
+    ``export``: also the fields a rule file is written from, which the configuration's
+    schema checks when it is validated (``cfgcore alerts export`` does not validate the
+    rest): ``notification`` a list of texts, ``severity`` and ``description`` texts.
+    A ``notification: team@example.com`` was written as ``t, e, a, m, ...``, and a
+    number there failed the export with an internal error."""
     alerts = config.get("alerts") if isinstance(config, Mapping) else None
     if alerts is None:
         return []
@@ -177,6 +183,32 @@ def alert_problems(config: Any) -> list[tuple[str, str]]:
             out.append((f"{where}.condition", str(exc)))
         if "for" in alert and _duration(alert["for"]) is None:
             out.append((f"{where}.for", f"not a duration: {alert['for']!r} (e.g. 5m, 300)"))
+        if export:
+            out += _field_problems(alert, where)
+    return out
+
+
+def _field_problems(alert: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
+    from cfgcore.validation.structure import describe  # bounded, secrets masked
+
+    out = []
+    notify = alert.get("notification")
+    if notify is not None:
+        if not isinstance(notify, list | tuple):
+            hint = f" (write [{describe(notify).removeprefix('string ')}])" if isinstance(
+                notify, str) else ""  # fmt: skip
+            out.append((f"{where}.notification",
+                        f"expected a list of addresses, got {describe(notify)}{hint}"))  # fmt: skip
+        else:
+            out += [
+                (f"{where}.notification.{j}", f"expected a string, got {describe(n)}")
+                for j, n in enumerate(notify)
+                if not isinstance(n, str)
+            ]
+    for key in ("severity", "description"):
+        value = alert.get(key)
+        if value is not None and not isinstance(value, str):
+            out.append((f"{where}.{key}", f"expected a string, got {describe(value)}"))
     return out
 
 
@@ -206,7 +238,7 @@ def prometheus_rules(config: Mapping[str, Any], *, group: str = "cfgcore") -> di
     Raises ValueError listing every problem :func:`alert_problems` finds."""
     from cfgcore.runtime.redaction import redact, redact_text
 
-    problems = alert_problems(config)
+    problems = alert_problems(config, export=True)
     if problems:
         raise ValueError("; ".join(f"{path}: {message}" for path, message in problems))
     env = config.get("environment")

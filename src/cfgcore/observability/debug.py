@@ -296,6 +296,22 @@ def read_attributes(snap: Any, flag_key: Any) -> tuple[str, ...]:
         return ()
 
 
+#: Characters of a flag key or variant name a line shows (the caller's key of a flag
+#: not found is whatever the request handed over).
+NAME_CHARS = 200
+
+
+def _name(value: Any) -> str:
+    """A flag key or variant for a line: as it is when printable and short, else its
+    ``repr`` (a newline in a caller's key wrote a second, forged log line), cut at
+    :data:`NAME_CHARS`."""
+    if not isinstance(value, str):
+        return _safe_repr(value)
+    if len(value) > NAME_CHARS:
+        return f"{value[:NAME_CHARS]!r}{_more(len(value) - NAME_CHARS, ' chars')}"
+    return value if value.isprintable() else repr(value)
+
+
 def log_evaluation(
     method: str, details: Any, bucket: int | None, ctx: Any, snap: Any = None
 ) -> None:
@@ -309,7 +325,7 @@ def log_evaluation(
             extra += f" error={details.error_code}"
         log.debug(
             "%s %s -> variant=%s reason=%s rule=%s%s version=%s context=%s",
-            method, details.flag_key, details.variant, details.reason, rule, extra,
+            method, _name(details.flag_key), _name(details.variant), details.reason, rule, extra,
             details.snapshot_version,
             context_text(ctx, read_attributes(snap, details.flag_key)),
         )  # fmt: skip

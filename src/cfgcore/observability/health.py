@@ -161,6 +161,13 @@ def _staleness_bound(manager: Any, given: float | None) -> float:
     return DEFAULT_MAX_STALENESS
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none (an
+    empty message made a report raise IndexError, and the probe answer 500)."""
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0].strip() else type(error).__name__
+
+
 def _config_readable(manager: Any) -> Check:
     snap = manager._snap
     if not snap.version:
@@ -192,7 +199,7 @@ def _config_loaded(manager: Any) -> list[Check]:
     if error is not None:
         from cfgcore.observability.instruments import reason_of
 
-        first = str(error).splitlines()[0]
+        first = _first_line(error)
         out.append(
             Check(
                 "last_reload",
@@ -296,7 +303,7 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
     count = len(live.source.flags)
     out = [Check("flags", "ok", f"version {doc.version}, {count} flags")]
     if live.last_error is not None:
-        first = str(live.last_error).splitlines()[0]
+        first = _first_line(live.last_error)
         out[0] = Check("flags", "warn", f"newest document refused; serving version "
                        f"{doc.version}: {first}")  # fmt: skip
     if getattr(live.store, "kind", None) == "redis":

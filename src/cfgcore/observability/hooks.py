@@ -40,6 +40,7 @@ engine's evaluation methods test one attribute and take the compiled path.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from itertools import islice
 from typing import Any
@@ -53,6 +54,12 @@ log = logging.getLogger("cfgcore.hooks")
 
 #: At most this many (flag, unit, variant) triples are remembered per engine.
 EXPOSURE_DEDUP_LIMIT = 100_000
+
+#: A failing hook's traceback is logged at most once per this many seconds for each hook
+#: and stage; the failures in between are counted (``engine.hook_errors``) and the next
+#: line says how many. A hook that raises on every evaluation logged a traceback for each
+#: one: ~180 us and ~450 bytes of log per call, which took a busy service down.
+HOOK_LOG_INTERVAL = 60.0
 
 # The single-flag methods by the kind the evaluators' _observe takes.
 METHODS = ("is_enabled", "variant", "value", "evaluate")
@@ -145,7 +152,7 @@ class Observer:
     """
 
     __slots__ = ("hooks", "exposure_callbacks", "debug", "_seen", "exposures",
-                 "exposure_errors", "hook_errors")  # fmt: skip
+                 "exposure_errors", "hook_errors", "_hook_logged")  # fmt: skip
 
     def __init__(self) -> None:
         self.hooks: tuple[Any, ...] = ()
@@ -155,6 +162,8 @@ class Observer:
         self.exposures = 0
         self.exposure_errors = 0
         self.hook_errors = 0
+        # (id(hook), stage) -> [when its traceback was last logged, failures not logged]
+        self._hook_logged: dict[tuple[int, str], list[float]] = {}
 
     def configure(
         self, hooks: tuple[Any, ...], callbacks: tuple[Callable[..., Any], ...], debug_on: bool
@@ -215,26 +224,32 @@ class Observer:
         )
         hints: dict[str, Any] = {}
         details: EvaluationDetails | None = None
+        current: Any = None  # the hook running, for the log line if it raises
+        stage = "before"
         try:
-            for hook in hooks:
-                before = getattr(hook, "before", None)
+            for current in hooks:
+                before = getattr(current, "before", None)
                 if before is not None:
                     extra = before(hc, hints)
                     if extra:
                         hc.attrs = {**hc.attrs, **dict(extra)}
                         ctx = dict(hc.attrs)  # evaluated with the merged attributes
+            current, stage = None, "evaluation"
             answer, details, bucket, unit = snap._observe(kind, key, ctx, default)
             self._report(snap, kind, details, bucket, unit, ctx)
             if details.error_code is not None:
                 self._stage(hooks, "error", hc, EvaluationError(details), hints)
             else:
-                for hook in reversed(hooks):
-                    after = getattr(hook, "after", None)
+                stage = "after"
+                for current in reversed(hooks):
+                    after = getattr(current, "after", None)
                     if after is not None:
                         after(hc, details, hints)
         except Exception as exc:
-            self.hook_errors += 1
-            log.exception("hook failed evaluating %r; the caller gets its default", hc.flag_key)
+            self._hook_failed(
+                current, stage, "hook failed evaluating %r (%r, %s stage); the caller gets "
+                "its default", hc.flag_key, current, stage,
+            )  # fmt: skip
             self._stage(hooks, "error", hc, exc, hints)
             details = EvaluationDetails(
                 flag_key=hc.flag_key,
@@ -258,5 +273,25 @@ class Observer:
                 if fn is not None:
                     fn(hc, arg, hints)
             except Exception:
-                self.hook_errors += 1
-                log.exception("hook %r failed in its %s stage", hook, stage)
+                self._hook_failed(hook, stage, "hook %r failed in its %s stage", hook, stage)
+
+    def _hook_failed(self, hook: Any, stage: str, message: str, *args: Any) -> None:
+        """Count a hook's failure and log ``message % args`` with its traceback, at
+        most once per :data:`HOOK_LOG_INTERVAL` for each hook and stage, saying how
+        many failures went unlogged since."""
+        self.hook_errors += 1
+        now = time.monotonic()
+        key = (id(hook), stage)
+        seen = self._hook_logged.get(key)
+        if seen is not None and now - seen[0] < HOOK_LOG_INTERVAL:
+            seen[1] += 1
+            return
+        if len(self._hook_logged) >= 1000:  # hooks added and removed by the thousand
+            self._hook_logged.clear()
+        unlogged = int(seen[1]) if seen is not None else 0
+        self._hook_logged[key] = [now, 0]
+        if unlogged:
+            message += f" ({unlogged} more failures of this hook and stage since the last line)"
+        else:
+            message += " (logged at most once a minute; engine.hook_errors counts them all)"
+        log.exception(message, *args)

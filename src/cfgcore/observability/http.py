@@ -12,8 +12,10 @@ HEAD only. The paths come from the live configuration's ``health_monitoring`` bl
         readiness_probe: {path: /health/ready}
       metrics: {enabled: true, endpoint: /metrics}
 
->>> server = serve(get_config_manager(), port=8080)  # a background thread  # doctest: +SKIP
->>> server.shutdown()                                                      # doctest: +SKIP
+>>> server = serve(get_config_manager(), port=8080)  # 127.0.0.1 only  # doctest: +SKIP
+>>> server.shutdown()                                                     # doctest: +SKIP
+
+A kubelet probes the pod's address: there, ``serve(manager, port=8080, host="0.0.0.0")``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-__all__ = ["asgi_app", "paths", "serve", "wsgi_app"]
+__all__ = ["DEFAULT_HOST", "asgi_app", "paths", "serve", "wsgi_app"]
 
 # A probe client that connects and sends nothing (or a header a byte a second) is
 # dropped after this many seconds: its whole request must arrive within them, so it
@@ -81,23 +83,78 @@ def _path(value: Any, default: str) -> str:
     return value if isinstance(value, str) and value.startswith("/") else default
 
 
-def respond(manager: Any, method: str, path: str) -> tuple[int, str, bytes]:
+#: A report or a scrape one request computed is served to the requests that come while
+#: it is younger than this many times what computing it took. Each is Python run under
+#: the GIL the service's own threads need (a scrape of 10,000 flags takes ~180 ms): a
+#: client asking in a loop, or many at once, took up to 80% of the service's throughput
+#: and stalled its requests for 100 ms and more. So at most one in REUSE_FACTOR + 1 of
+#: the time goes to them, whatever the request rate; an answer is at most that many
+#: times its cost old (a few ms for a small service, under 2 s for 10,000 flags; a
+#: kubelet probes every 10 s, Prometheus scrapes every 15-60 s).
+REUSE_FACTOR = 9.0
+
+
+class _Shared:
+    """One computation at a time, its result reused while young (see REUSE_FACTOR)."""
+
+    __slots__ = ("_compute", "_lock", "_value", "_made", "_cost")
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._made = 0.0
+        self._cost = 0.0
+
+    def get(self) -> Any:
+        # Requests that arrive while one computes wait for it and take its result,
+        # instead of each computing its own at the same time.
+        with self._lock:
+            started = time.monotonic()
+            if self._value is not None and started - self._made <= self._cost * REUSE_FACTOR:
+                return self._value
+            value = self._compute()
+            self._made = time.monotonic()
+            self._cost = self._made - started
+            self._value = value
+            return value
+
+
+def _scrape() -> tuple[int, str, bytes]:
+    try:
+        from cfgcore.observability.prometheus import CONTENT_TYPE, exposition
+    except ImportError:
+        return 404, _TEXT, _NO_PROMETHEUS
+    return 200, CONTENT_TYPE, exposition()
+
+
+class _Responder:
+    """:func:`respond` for one app: reports and scrapes shared as :class:`_Shared` says."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self._report = _Shared(manager.health)
+        self._scrape = _Shared(_scrape)
+
+    def __call__(self, method: str, path: str) -> tuple[int, str, bytes]:
+        return respond(self.manager, method, path, _shared=self)
+
+
+def respond(
+    manager: Any, method: str, path: str, *, _shared: _Responder | None = None
+) -> tuple[int, str, bytes]:
     """``(status, content type, body)`` for one request (the body of a HEAD included:
     the server sends its length, not its bytes)."""
     if method not in ("GET", "HEAD"):
         return 405, _TEXT, b"GET or HEAD only\n"
     where = paths(manager)
     if path in (where["live"], where["ready"]):
-        report = manager.health()
+        report = manager.health() if _shared is None else _shared._report.get()
         ok = report.live if path == where["live"] else report.ready
         body = json.dumps(report.to_dict(), allow_nan=False).encode() + b"\n"
         return (200 if ok else 503), "application/json", body
     if where["metrics"] is not None and path == where["metrics"]:
-        try:
-            from cfgcore.observability.prometheus import CONTENT_TYPE, exposition
-        except ImportError:
-            return 404, _TEXT, _NO_PROMETHEUS
-        return 200, CONTENT_TYPE, exposition()
+        return _scrape() if _shared is None else _shared._scrape.get()  # type: ignore[no-any-return]
     known = ", ".join(p for p in where.values() if p)
     return 404, _TEXT, f"not found; this server answers {known}\n".encode()
 
@@ -114,11 +171,15 @@ def _headers(status: int, ctype: str, body: bytes) -> list[tuple[str, str]]:
 
 
 def wsgi_app(manager: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
-    """A WSGI application serving ``manager``'s probes and ``/metrics``."""
+    """A WSGI application serving ``manager``'s probes and ``/metrics``. One request
+    computes a report or a scrape at a time; requests meanwhile, and shortly after,
+    share it (:data:`REUSE_FACTOR`)."""
+
+    responder = _Responder(manager)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        status, ctype, body = respond(manager, method, environ.get("PATH_INFO") or "/")
+        status, ctype, body = responder(method, environ.get("PATH_INFO") or "/")
         start_response(f"{status} {_REASONS[status]}", _headers(status, ctype, body))
         return [b"" if method == "HEAD" else body]
 
@@ -159,6 +220,14 @@ class _ProbeHandler(WSGIRequestHandler):
         deadline = time.monotonic() + float(self.timeout or CLIENT_TIMEOUT)
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
+    def parse_request(self) -> bool:
+        # The request (line and headers) has arrived, good or bad: the connection is
+        # no longer one a newcomer may take the place of.
+        try:
+            return super().parse_request()
+        finally:
+            self.server._request_read(self.connection)  # type: ignore[attr-defined]
+
     def log_message(self, format: str, *args: Any) -> None:
         """Probes come every few seconds: no stderr line per request."""
 
@@ -176,22 +245,59 @@ class _ProbeServer(socketserver.ThreadingMixIn, WSGIServer):
     # to CLIENT_TIMEOUT seconds, and thousands of them (a flood, a leaking client)
     # would take the threads and pids the service itself needs (a container's pids
     # limit is shared by the whole process). Past this many open connections a new
-    # one is closed at once, without a thread.
+    # one takes the place of the one that has waited longest for its request (see
+    # process_request); with none waiting, it is closed at once, without a thread.
     max_connections = MAX_CONNECTIONS
 
     def server_activate(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
+        # Connections whose request has not arrived yet, oldest first.
+        self._waiting: dict[socket.socket, None] = {}
+        self._waiting_lock = threading.Lock()
         super().server_activate()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        # Full: the connections that sent nothing (or trickle their headers) are what a
+        # slowloris client holds, and refusing the newcomer locked every kubelet probe
+        # out for as long as one client kept MAX_CONNECTIONS of them open, reopening
+        # each as CLIENT_TIMEOUT dropped it. The oldest is dropped instead: a probe
+        # sends its request at once, so it is served, and only a client still sending
+        # its request after all the others is ever dropped.
+        if not self._slots.acquire(blocking=False) and not (
+            self._drop_oldest_waiting() and self._slots.acquire(timeout=1.0)
+        ):
             self.shutdown_request(request)
             return
+        with self._waiting_lock:
+            self._waiting[request] = None
         try:
             super().process_request(request, client_address)  # starts the thread
         except BaseException:
+            self._request_read(request)
             self._slots.release()
             raise
+
+    def _drop_oldest_waiting(self) -> bool:
+        """Shut down the connection that has waited longest for its request (its
+        thread reads the end of the stream, gives up, and frees its slot)."""
+        with self._waiting_lock:
+            if not self._waiting:
+                return False
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            try:  # under the lock: its thread cannot have closed it meanwhile
+                oldest.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return True
+
+    def _request_read(self, request: Any) -> None:
+        with self._waiting_lock:
+            self._waiting.pop(request, None)
+
+    def shutdown_request(self, request: Any) -> None:
+        self._request_read(request)  # before the socket is closed
+        super().shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -214,15 +320,24 @@ class _ProbeServer6(_ProbeServer):
     address_family = socket.AF_INET6
 
 
-def serve(manager: Any, port: int = 8080, host: str = "") -> WSGIServer:
-    """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (all interfaces by
-    default, as a kubelet reaches the pod's address) from a background thread, one
+#: Where :func:`serve` listens unless told: this host only. The reports name files,
+#: stores and refusals, and the metrics name every flag: other hosts see them only
+#: when asked for (``host="0.0.0.0"``, or ``"::"``, for a kubelet, which reaches the
+#: pod's address).
+DEFAULT_HOST = "127.0.0.1"
+
+
+def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServer:
+    """Serve ``manager``'s probes and ``/metrics`` on ``host:port`` (this host only by
+    default, :data:`DEFAULT_HOST`: pass ``host="0.0.0.0"`` for every IPv4 interface,
+    as a kubelet's probes need, or ``"::"`` on an IPv6 pod) from a background thread, one
     thread per connection, so a slow or idle client never holds up the others (the
     standard library's ``make_server`` alone answers one connection at a time: a client
     that connects and sends nothing stalls every probe), at most
-    :data:`MAX_CONNECTIONS` at once (more are closed on arrival). Returns the server: its
-    ``server_port`` is the port bound (``port=0`` picks a free one); ``shutdown()``
-    then ``server_close()`` stop it."""
+    :data:`MAX_CONNECTIONS` at once (past them a new connection takes the place of the
+    one that has waited longest for its request, or is closed when none is waiting).
+    Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
+    one); ``shutdown()`` then ``server_close()`` stop it."""
     # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
     # IPv6 socket: the standard library's server is IPv4 only.
     server_class = _ProbeServer6 if ":" in host else _ProbeServer
@@ -254,6 +369,8 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
     in a framework, or run it: ``uvicorn.run(asgi_app(manager), port=8080)``). Reports
     and scrapes run in a worker thread: a probe never blocks the event loop."""
 
+    responder = _Responder(manager)
+
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
@@ -261,9 +378,7 @@ def asgi_app(manager: Any) -> Callable[[dict[str, Any], Receive, Send], Awaitabl
         if scope["type"] != "http":
             return
         method = scope.get("method", "GET")
-        status, ctype, body = await asyncio.to_thread(
-            respond, manager, method, scope.get("path") or "/"
-        )
+        status, ctype, body = await asyncio.to_thread(responder, method, scope.get("path") or "/")
         headers = [(k.lower().encode(), v.encode()) for k, v in _headers(status, ctype, body)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})

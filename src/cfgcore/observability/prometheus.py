@@ -68,13 +68,31 @@ def _convert(family: Family) -> Metric:
     else:
         metric = GaugeMetricFamily(family.name, family.help, labels=names)
     for sample in family.samples:
-        values = [sample.labels[n] for n in names]
+        values = [_utf8(sample.labels[n]) for n in names]
         if family.kind == "histogram":
             buckets = [(floatToGoString(le), n) for le, n in sample.buckets]
             metric.add_metric(values, buckets, sample.value)
         else:
             metric.add_metric(values, sample.value)
     return metric  # type: ignore[no-any-return]
+
+
+def _utf8(value: str) -> str:
+    """``value`` as text the exposition can encode. A path Python decoded from bytes that
+    are not UTF-8 (a configuration directory or flag file named in Latin-1) holds lone
+    surrogates: one such label value made every scrape fail with UnicodeEncodeError. The
+    undecodable bytes are shown escaped (``caf\\xe9``), as ``os.fsencode`` gives them."""
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name holds: shown as its escape
+        return value.encode("utf-8", "backslashreplace").decode()
 
 
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, CfgcoreCollector] = (

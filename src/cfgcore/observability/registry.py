@@ -121,9 +121,11 @@ class Counter(_Instrument):
         self._values: dict[Labels, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: Any) -> None:
-        """Add ``amount`` (>= 0) to the series ``labels`` names."""
-        if amount < 0:
-            raise ValueError(f"{self.name}: a counter only goes up")
+        """Add ``amount`` (a finite number >= 0) to the series ``labels`` names."""
+        # NaN passed a plain `amount < 0` test and made the series NaN for good (and
+        # infinity infinite): a rate() over it is never a number again.
+        if not 0 <= amount < math.inf:
+            raise ValueError(f"{self.name}: a counter only goes up by a finite amount")
         key = self._key(labels)
         with self._registry.lock:
             self._values[key] = self._values.get(key, 0.0) + amount
@@ -183,6 +185,9 @@ class Histogram(_Instrument):
         self._values: dict[Labels, list[float]] = {}
 
     def observe(self, value: float, **labels: Any) -> None:
+        """Count ``value`` (a finite number) into its bucket and the sum."""
+        if not -math.inf < value < math.inf:  # NaN too: the sum would stay NaN for good
+            raise ValueError(f"{self.name}: cannot observe {value!r}")
         key = self._key(labels)
         slot = bisect.bisect_left(self.bounds, value)  # le semantics: value <= bound
         with self._registry.lock:
@@ -217,6 +222,7 @@ class Registry:
         self.lock = threading.Lock()
         self._instruments: dict[str, _Instrument] = {}
         self._collectors: list[Collector] = []
+        self._duplicates: set[str] = set()  # names already logged as given twice
 
     def _get(self, cls: type[Any], name: str, *args: Any) -> Any:
         with self.lock:
@@ -275,7 +281,27 @@ class Registry:
                 log.exception("metrics collector %r failed", collector)
         with self.lock:
             families += [inst.family() for inst in self._instruments.values()]
-        return sorted(families, key=lambda f: f.name)
+        return self._unique(sorted(families, key=lambda f: f.name))
+
+    def _unique(self, families: list[Family]) -> list[Family]:
+        """``families`` (sorted by name) without a second family of a name: Prometheus
+        refuses a whole scrape that names a metric twice. Two collectors give one name
+        when a module defining them is reloaded (``importlib.reload``, a notebook's
+        autoreload adds its collectors again) or when one is added by mistake; the
+        first is kept, and each such name is logged once."""
+        out: list[Family] = []
+        for family in families:
+            if out and out[-1].name == family.name:
+                if family.name not in self._duplicates:
+                    self._duplicates.add(family.name)
+                    log.warning(
+                        "metric %s is given twice (by two collectors, or a reloaded module's "
+                        "collectors added again); only the first is exported",
+                        family.name,
+                    )  # fmt: skip
+                continue
+            out.append(family)
+        return out
 
     def _after_fork_in_child(self) -> None:
         # Another thread may have held the lock at fork time; it does not exist here.

@@ -1,0 +1,284 @@
+"""The probe server ``serve()`` starts, as an attacker on the network and as a new user
+see it: it listens on this host only unless given an address."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import select
+import socket
+import threading
+import time
+
+import pytest
+
+from cfgcore.config.manager import ConfigurationManager
+from cfgcore.observability import http as probe_http
+from cfgcore.observability.http import serve
+
+
+@pytest.fixture
+def manager(bundled_config):
+    m = ConfigurationManager(bundled_config, environ={})
+    m.load_environment_config("staging")
+    yield m
+    m.close()
+
+
+def _get(host: str, port: int, path: str = "/health/live") -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _refused(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_by_default_only_this_host_can_connect(manager):
+    # It listened on every interface: the reports (files, stores, refusals) and every
+    # flag's name went to whoever could reach the port, unless the caller thought to
+    # pass a host. 127.0.0.2 is another address of this machine (all of 127/8 is
+    # loopback on Linux), as the pod's or the LAN's address would be.
+    server = serve(manager, port=0)
+    try:
+        assert server.socket.getsockname()[0] == "127.0.0.1"
+        status, body = _get("127.0.0.1", server.server_port)
+        assert status == 200 and json.loads(body)["live"] is True
+        assert _refused("127.0.0.2", server.server_port)
+        assert probe_http.DEFAULT_HOST == "127.0.0.1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_every_interface_when_asked(manager):
+    server = serve(manager, port=0, host="0.0.0.0")  # noqa: S104 - what the test asks for
+    try:
+        for address in ("127.0.0.1", "127.0.0.2"):
+            assert _get(address, server.server_port)[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _burst(port: int, path: str, count: int) -> list[int]:
+    """``count`` GETs of ``path`` sent at once from as many threads; their statuses."""
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+
+    def one() -> None:
+        barrier.wait()
+        statuses.append(_get("127.0.0.1", port, path)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return statuses
+
+
+class _CountingHealth:
+    """The manager's own health(), counted, taking ``cost`` seconds more as a big
+    snapshot's report does (a report copies the flag tables)."""
+
+    def __init__(self, manager, cost: float) -> None:
+        self.calls = 0
+        self._health = manager.health
+        self._cost = cost
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        time.sleep(self._cost)
+        return self._health(*args, **kwargs)
+
+
+def test_a_burst_of_probes_computes_one_report(manager, monkeypatch):
+    # Each probe computed its own report, in Python, under the GIL the service's own
+    # threads need: clients asking in a loop took most of the service's throughput.
+    counting = _CountingHealth(manager, 0.2)
+    monkeypatch.setattr(manager, "health", counting)
+    server = serve(manager, port=0)
+    try:
+        statuses = _burst(server.server_port, "/health/ready", 16)
+        assert statuses == [200] * 16
+        assert counting.calls < 4  # 16 before: one report per request
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_burst_of_scrapes_collects_once(manager):
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import registry
+
+    calls: list[float] = []
+
+    def slow_collector():
+        calls.append(time.monotonic())
+        time.sleep(0.2)  # what a scrape of thousands of flags costs
+        return []
+
+    registry().add_collector(slow_collector)
+    server = serve(manager, port=0)
+    try:
+        statuses = _burst(server.server_port, "/metrics", 16)
+        assert statuses == [200] * 16
+        assert len(calls) < 4  # 16 before
+    finally:
+        registry().remove_collector(slow_collector)
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_change_is_reported_once_the_shared_report_is_old(manager):
+    server = serve(manager, port=0)
+    try:
+        status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+        assert status == 200 and "version 1 of 'staging'" in body.decode()
+        manager.load_environment_config("production")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+            if "of 'production'" in body.decode():
+                break
+            time.sleep(0.01)
+        assert "of 'production'" in body.decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_closed_by_server(sock: socket.socket, seconds: float = 10.0) -> bool:
+    """Whether the server closes ``sock`` (EOF or reset) within ``seconds``."""
+    ready, _, _ = select.select([sock], [], [], seconds)
+    if not ready:
+        return False
+    try:
+        return sock.recv(1) == b""
+    except OSError:
+        return True
+
+
+def test_a_probe_is_served_while_slow_clients_hold_every_slot(manager, monkeypatch):
+    # A slowloris client kept MAX_CONNECTIONS connections open, each trickling its
+    # request: every new connection, a kubelet's probe included, was closed on arrival,
+    # and the pod was restarted. The newcomer now takes the place of the connection that
+    # has waited longest for its request.
+    cap = 8
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    monkeypatch.setattr(probe_http._ProbeHandler, "timeout", 120)  # none drops by itself
+    server = serve(manager, port=0)
+    port = server.server_port
+    slow = []
+    try:
+        for _ in range(cap):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /health/li")  # and nothing more
+            slow.append(sock)
+        status, body = _get("127.0.0.1", port)
+        assert status == 200 and json.loads(body)["live"] is True
+        assert _wait_closed_by_server(slow[0])  # the oldest made room
+        assert not _wait_closed_by_server(slow[-1], 0.2)  # the newest still waits
+        # Again and again, with the slots filled up each time: a probe is always
+        # served, and those dropped are always the oldest slow clients.
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /health/li")
+            slow.append(sock)
+            assert _get("127.0.0.1", port)[0] == 200
+        readable, _, _ = select.select(slow, [], [], 0.5)
+        closed = [sock in readable and sock.recv(1) == b"" for sock in slow]
+        assert closed[0] and not closed[-1]
+        assert closed == sorted(closed, reverse=True)  # a prefix: oldest first
+        assert threading.active_count() < 2 * cap + 10
+    finally:
+        for sock in slow:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_without_a_waiting_connection_a_newcomer_is_closed(manager, monkeypatch):
+    # Connections being answered are never dropped for a newcomer: with every slot
+    # taken by one (a report and a scrape that take a while), the newcomer is refused.
+    pytest.importorskip("prometheus_client")
+    from cfgcore.observability.registry import registry
+
+    cap = 2
+    monkeypatch.setattr(probe_http._ProbeServer, "max_connections", cap)
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+    health = manager.health
+
+    def held_health(*args, **kwargs):
+        entered.release()
+        release.wait(30)
+        return health(*args, **kwargs)
+
+    def held_collector():
+        entered.release()
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(manager, "health", held_health)
+    registry().add_collector(held_collector)
+    server = serve(manager, port=0)
+    port = server.server_port
+    busy = []
+    try:
+        for path in (b"/health/live", b"/metrics"):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+            busy.append(sock)
+        for _ in range(cap):  # both requests read and being answered
+            assert entered.acquire(timeout=30)
+        newcomer = socket.create_connection(("127.0.0.1", port))
+        busy.append(newcomer)
+        assert _wait_closed_by_server(newcomer)
+        release.set()
+        for sock in busy[:cap]:
+            sock.settimeout(30)
+            assert sock.recv(12).startswith(b"HTTP/1.0 200")
+    finally:
+        release.set()
+        registry().remove_collector(held_collector)
+        for sock in busy:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_refusal_with_an_empty_message_is_reported_not_raised(tmp_path):
+    # The report quoted the first line of the refusal's message; an empty message (a
+    # ConfigError("") from a store's or a listener's code) made it raise IndexError,
+    # and every probe answered 500.
+    import shutil
+
+    from cfgcore.engine import bundled_flags_path
+    from cfgcore.errors import ConfigError
+    from cfgcore.experiments.dynamic import DynamicConfigurationManager
+
+    shutil.copy(bundled_flags_path(), tmp_path / "flags.yaml")
+    dyn = DynamicConfigurationManager(str(tmp_path / "flags.yaml"))
+    server = serve(dyn, port=0)
+    try:
+        dyn._live.reject(ConfigError(""), "test", "test")
+        status, body = _get("127.0.0.1", server.server_port, "/health/ready")
+        assert status == 200
+        (flags,) = [c for c in json.loads(body)["readiness"] if c["name"] == "flags"]
+        assert flags["status"] == "warn"
+        assert flags["detail"].endswith("ConfigError")
+    finally:
+        server.shutdown()
+        server.server_close()
+        dyn.close()
