@@ -409,7 +409,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             seen += 1
             stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
             if event.is_error:
-                first = str(event.error).splitlines()[0] if event.error else "rejected"
+                # (an error with no message: its type, not an IndexError ending the watch)
+                first = next(iter(str(event.error or "").splitlines()), "") or (
+                    type(event.error).__name__ if event.error else "rejected"
+                )
                 print(f"{stamp} v{event.version} REJECTED {first}", flush=True)
             elif event.kind == "flags":
                 print(

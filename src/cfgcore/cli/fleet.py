@@ -426,7 +426,8 @@ def watch_store(args: argparse.Namespace) -> int:
         try:
             Engine().compile(derive(new_doc.snapshot, new_doc.origin), file=new_doc.origin)
         except ConfigError as exc:
-            detail = str(exc).splitlines()[0].removeprefix(f"{new_doc.origin}: ")
+            first = next(iter(str(exc).splitlines()), "") or type(exc).__name__
+            detail = first.removeprefix(f"{new_doc.origin}: ")
             events.put(
                 ValueError(f"{store.url}: version {new_doc.version} does not compile, every "
                            f"process keeps its last good flags: {detail}")
