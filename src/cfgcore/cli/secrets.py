@@ -257,8 +257,23 @@ def rotate_directory(
                 Problem(path="", message="changed while it was being re-encrypted; nothing "
                         "was written, run rotate again", file=t) for t in changed
             ])  # fmt: skip
+        written: list[str] = []
         for target, _, data, mode in planned:
-            atomic_write(target, data, mode=mode)
+            try:
+                atomic_write(target, data, mode=mode)
+            except OSError as exc:
+                # Each file is whole (old key or new), and the ring still decrypts both,
+                # but the reader must know the rotation is half done: removing the old
+                # key now would break every file not yet rewritten.
+                done = ", ".join(written) if written else "none"
+                raise ConfigError(
+                    f"cannot write: {exc.strerror or exc}; the rotation is not finished: "
+                    f"re-encrypted before it: {done}; this file and the ones after it "
+                    "still need the old key (keep it in the ring), fix the cause and run "
+                    "rotate again",
+                    file=target,
+                ) from None
+            written.append(target)
     return counts
 
 
