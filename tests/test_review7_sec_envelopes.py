@@ -186,3 +186,22 @@ def test_a_rotation_that_fails_partway_names_what_it_rewrote(tmp_path):
     assert again.returncode == 0, again.stderr
     token = big.read_text().rsplit("'", 2)[1]
     assert decrypt_value(token, Keyring([new])) == "tk-b2"
+
+
+def test_encrypt_names_input_that_is_not_utf8(tmp_path):
+    # Bytes that are no UTF-8 on standard input (or in the argument) reach the command
+    # as surrogates: it failed with Python's "'utf-8' codec can't encode characters in
+    # position 0-1: surrogates not allowed", naming neither the input nor the fix.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CFGCORE")}
+    environ["CFGCORE_SECRET_KEYS"] = KEY
+    command = [sys.executable, "-m", "cfgcore", "secrets", "encrypt", "--path", "db.password"]
+    run = subprocess.run(command, input=b"pw\xff\xfe\n", env=environ, capture_output=True)
+    assert run.returncode == 1 and run.stdout == b""
+    assert b"standard input is not UTF-8 text" in run.stderr
+    assert b"surrogates" not in run.stderr
+    run = subprocess.run([*command, "x\udcff"], env=environ, capture_output=True)
+    assert run.returncode == 1 and b"the VALUE argument is not UTF-8 text" in run.stderr
+    run = subprocess.run(command, input="pässwörd\n".encode(), env=environ, capture_output=True)
+    assert run.returncode == 0, run.stderr
+    envelope = run.stdout.decode().strip()
+    assert decrypt_value(envelope, RING, path="db.password") == "pässwörd"

@@ -106,6 +106,16 @@ def _encrypt(args: Any) -> int:
     text = args.value if args.value is not None else sys.stdin.read()
     if args.value is None and text.endswith("\n"):
         text = text[:-1]  # `echo secret | cfgcore secrets encrypt`
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # (bytes that are no UTF-8 reach here as surrogates: Python's error named the
+        # codec, "surrogates not allowed", and not the input)
+        where = "standard input" if args.value is None else "the VALUE argument"
+        raise ConfigError(
+            f"{where} is not UTF-8 text: ENC[...] values "
+            "hold text; encode binary data first (base64)"
+        ) from None
     print(encrypt_value(text, _keyring(args), scheme=args.scheme, path=path))
     if args.value is not None:
         warning = ("warning: the plaintext was given on the command line, where every local "
