@@ -112,7 +112,7 @@ def keygen(args: argparse.Namespace) -> int:
 
     from cfgcore.errors import ConfigError
     from cfgcore.runtime.atomicio import atomic_write
-    from cfgcore.runtime.signing import generate_signing_pair
+    from cfgcore.runtime.signing import SIGNING_FILE_HEADER, generate_signing_pair
 
     path = os.path.abspath(os.path.expanduser(args.signing_key_file))
     if os.path.lexists(path) and not args.force:
@@ -123,7 +123,7 @@ def keygen(args: argparse.Namespace) -> int:
         )
     signing, verification = generate_signing_pair(args.id)
     text = (
-        "# cfgcore fleet signing key (CFGCORE_FLEET_SIGNING_KEY_FILE): keep it secret\n"
+        f"{SIGNING_FILE_HEADER}: keep it secret\n"
         f"# its verification key (CFGCORE_FLEET_VERIFY_KEYS): {verification}\n"
         f"{signing}\n"
     )

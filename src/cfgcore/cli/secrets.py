@@ -106,6 +106,16 @@ def _encrypt(args: Any) -> int:
     text = args.value if args.value is not None else sys.stdin.read()
     if args.value is None and text.endswith("\n"):
         text = text[:-1]  # `echo secret | cfgcore secrets encrypt`
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # (bytes that are no UTF-8 reach here as surrogates: Python's error named the
+        # codec, "surrogates not allowed", and not the input)
+        where = "standard input" if args.value is None else "the VALUE argument"
+        raise ConfigError(
+            f"{where} is not UTF-8 text: ENC[...] values "
+            "hold text; encode binary data first (base64)"
+        ) from None
     print(encrypt_value(text, _keyring(args), scheme=args.scheme, path=path))
     if args.value is not None:
         warning = ("warning: the plaintext was given on the command line, where every local "
@@ -257,8 +267,23 @@ def rotate_directory(
                 Problem(path="", message="changed while it was being re-encrypted; nothing "
                         "was written, run rotate again", file=t) for t in changed
             ])  # fmt: skip
+        written: list[str] = []
         for target, _, data, mode in planned:
-            atomic_write(target, data, mode=mode)
+            try:
+                atomic_write(target, data, mode=mode)
+            except OSError as exc:
+                # Each file is whole (old key or new), and the ring still decrypts both,
+                # but the reader must know the rotation is half done: removing the old
+                # key now would break every file not yet rewritten.
+                done = ", ".join(written) if written else "none"
+                raise ConfigError(
+                    f"cannot write: {exc.strerror or exc}; the rotation is not finished: "
+                    f"re-encrypted before it: {done}; this file and the ones after it "
+                    "still need the old key (keep it in the ring), fix the cause and run "
+                    "rotate again",
+                    file=target,
+                ) from None
+            written.append(target)
     return counts
 
 

@@ -926,11 +926,27 @@ def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) 
         raise ValueError(
             "encrypted value but no keys: set CFGCORE_SECRET_KEYS or CFGCORE_SECRET_KEY_FILE"
         )
-    fernet, aead = _crypto()
     scheme, body = m["scheme"] or "fernet", m["body"]
+    if m["scheme"] is None and ":" in body:
+        # A Fernet token is base64url and holds no ':': this names a scheme (or a
+        # format version) cfgcore does not know (ENC[none:...], ENC[v2:xchacha:...],
+        # ENC[v3:...]). Said so, not "no key decrypts this value", which sent the
+        # reader looking for a key.
+        named = body.split(":", 2)
+        name = ":".join(named[:2]) if named[0] == "v2" and len(named) > 1 else named[0]
+        forms = "cfgcore reads ENC[fernet:...], ENC[aesgcm:ID:...] and their ENC[v2:...] forms"
+        if name.removeprefix("v2:") in ("fernet", "aesgcm"):
+            raise ValueError(f"malformed ENC[{name}:...] value, its data missing ({forms})")
+        shown = repr(name) if all(map(safe_key_id, name.split(":"))) else "(text that is no scheme)"
+        raise ValueError(f"unknown encryption scheme {shown} ({forms}); refused")
+    fernet, aead = _crypto()
     if scheme == "fernet":
+        token = _b64url_exact(body)
+        if token is None:
+            raise ValueError(_NOT_B64URL.format(form="ENC[fernet:...]"))
         try:
-            data = keyring.fernet().decrypt(body.encode("ascii"))
+            # (the token as Fernet writes it, padded, whichever spelling was given)
+            data = keyring.fernet().decrypt(base64.urlsafe_b64encode(token))
         except (fernet.InvalidToken, UnicodeError):
             raise ValueError(
                 f"no key of {keyring.origin} decrypts this value (wrong key, or the key "
@@ -968,10 +984,9 @@ def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) 
         )
     from cryptography.exceptions import InvalidTag
 
-    try:
-        raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
+    raw = _b64url_exact(blob)
+    if raw is None:
+        raise ValueError(_NOT_B64URL.format(form="ENC[aesgcm:ID:...]"))
     for key in candidates:
         try:
             plain = aead.AESGCM(key.aes_key()).decrypt(raw[:12], raw[12:], _aad(kid, bound))
@@ -981,6 +996,32 @@ def decrypt_value(value: str, keyring: Keyring, *, path: KeyPath | None = None) 
     if bound is not None:
         raise ValueError(f"key {kid!r} does not decrypt this value: it was " + _moved(path))
     raise ValueError(f"key {kid!r} does not decrypt this value (tampered or wrong key)")
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_NOT_B64URL = (
+    "malformed {form} value: its data is not base64url as cfgcore writes it (a character "
+    "other than A-Z, a-z, 0-9, '-' and '_', '=' padding of the wrong length, or a last "
+    "character changed); refused"
+)
+
+
+def _b64url_exact(text: str) -> bytes | None:
+    """The bytes ``text`` encodes when it is base64url exactly as an encoder writes it
+    (padded or not), else None. Python's decoder skips characters outside the alphabet,
+    reads '+' and '/' as '-' and '_' and ignores a last character's unused bits, so one
+    envelope had many spellings that all decrypted: only the written one is read (as
+    fleet signatures are)."""
+    if not _B64URL.fullmatch(text):
+        return None
+    bare = text.rstrip("=")
+    if text != bare and text != bare + "=" * (-len(bare) % 4):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.urlsafe_b64encode(raw).decode().rstrip("=") == bare else None
 
 
 def _moved(path: KeyPath | None) -> str:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -74,6 +75,8 @@ _MAX_FILE = 1 << 20
 # The longest envelope the read script sends (a prefix, an id of 64, 86 characters of
 # base64): anything longer stored there is refused unread.
 MAX_ENVELOPE = 256
+# The first line of the signing key file `cfgcore fleet keygen` writes.
+SIGNING_FILE_HEADER = "# cfgcore fleet signing key (CFGCORE_FLEET_SIGNING_KEY_FILE)"
 
 
 def _crypto(what: str) -> Any:
@@ -207,6 +210,13 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{what} is not UTF-8", file=path) from None
+    if not private and text.startswith(SIGNING_FILE_HEADER):
+        raise ConfigError(
+            "refused as a verification key file: it is a fleet signing (private) key "
+            "file, as `cfgcore fleet keygen` writes it; give followers the verification "
+            "key named in its comment (never the signing key file)",
+            file=path,
+        )
     return [
         (n, line)
         for n, line in enumerate(text.splitlines(), 1)
@@ -238,6 +248,7 @@ class FleetKeys:
         self._trusted: dict[str, Any] = {}
         if signing is None and not verify:
             return
+        seed = b""
         ed25519 = _crypto(signing_origin if signing is not None else verify_origin)
         if signing is not None:
             try:
@@ -247,13 +258,18 @@ class FleetKeys:
             private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
             public = _public_bytes(private.public_key())
             self._signer = _Signer(kid or _derived_id(public), private, public)
+        parsed = []
         for n, text in enumerate(verify, 1):
             try:
                 kid, raw = _parse(text, "verification key")
                 public_key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
             except ValueError as exc:
                 raise ConfigError(f"key {n} of {verify_origin}: {exc}") from None
-            kid = kid or _derived_id(raw)
+            parsed.append((n, kid or _derived_id(raw), raw, public_key))
+        # Before the ids are compared: a signing key listed under its pair's id is
+        # named as what it is, not as a second key under that id.
+        self._refuse_wrong_purpose(ed25519, [(n, kid, raw) for n, kid, raw, _ in parsed], seed)
+        for n, kid, raw, public_key in parsed:
             if kid in self._trusted and _public_bytes(self._trusted[kid]) != raw:
                 raise ConfigError(
                     f"key {n} of {verify_origin}: the id {kid!r} names two different keys"
@@ -277,6 +293,36 @@ class FleetKeys:
             # a change made on top of a document it cannot authenticate (it would make
             # whatever someone put in Redis pass every follower's check).
             self._trusted[self._signer.kid] = self._signer.private.public_key()
+
+    def _refuse_wrong_purpose(
+        self, ed25519: Any, given: list[tuple[int, str, bytes]], seed: bytes
+    ) -> None:
+        """A key given for the wrong purpose, where this process can tell. Both kinds
+        are 32 bytes of base64url, so nothing else refused them: a signing (private)
+        key among the verification keys is handed to every follower (whoever reads one
+        follower's environment then signs for the fleet), and followers refuse every
+        document while it stands there. Each verification key is also read as a seed:
+        one whose public key is another trusted key, or the same bytes as this
+        process's signing key, is refused, named by position and id, never shown."""
+        publics = {raw: kid for _, kid, raw in given}
+        for n, _, raw in given:
+            if seed and hmac.compare_digest(raw, seed):
+                raise ConfigError(
+                    f"key {n} of {self.verify_origin} and the signing key "
+                    f"({self.signing_origin}) are the same 32 bytes: one of them is given "
+                    "for the wrong purpose (the signing key is the one `cfgcore fleet "
+                    "keygen` wrote to its file, the verification key the one it printed, "
+                    "also in that file's comment)"
+                )
+            public = _public_bytes(ed25519.Ed25519PrivateKey.from_private_bytes(raw).public_key())
+            pair = publics.get(public)
+            if pair is not None and public != raw:
+                raise ConfigError(
+                    f"key {n} of {self.verify_origin} is a signing (private) key: the "
+                    f"signing key of the trusted key {pair!r}. Followers need only the "
+                    "verification key: remove it, and since it was handed out, make a new "
+                    "pair (`cfgcore fleet keygen`) and retire this one"
+                )
 
     def __repr__(self) -> str:
         signer = self._signer.kid if self._signer is not None else None
