@@ -17,7 +17,6 @@ import datetime
 import decimal
 import fractions
 import logging
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -25,25 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import flagd
+from tests.mappings import DictMapping
 
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
 
 
-class Record(Mapping[str, Any]):
+class Record(DictMapping):
     """A read-only mapping that is no dict (json-logic's var does not read into it)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 UTC = datetime.timezone.utc

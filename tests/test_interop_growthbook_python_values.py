@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import copy
 import logging
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -21,26 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
+from tests.mappings import DictMapping
 
 pytest.importorskip("growthbook")
 
 from tests.growthbook_sdk import assert_cfgcore_answers, sdk_answers  # noqa: E402  (needs the SDK: after the skip)
 
 
-class Record(Mapping[str, Any]):
+class Record(DictMapping):
     """A read-only mapping that is no dict (the SDK does not read into it)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 class Tags(list):  # a list subclass is a list to the SDK
