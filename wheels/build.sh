@@ -111,7 +111,7 @@ for py in "${pythons[@]}"; do
     rm -rf "$venv" "$proj" && mkdir -p "$proj/proj/.ci"
     "$py" -m venv "$venv"
     # A scratch copy of what the tests read; ../shared (conformance suites) beside it.
-    cp -r tests benchmarks pyproject.toml README.md "$proj/proj/"
+    cp -r tests benchmarks docs pyproject.toml README.md "$proj/proj/"
     cp .ci/run .ci/constraints.txt "$proj/proj/.ci/"
     [ -d ../shared ] && ln -s "$(cd ../shared && pwd)" "$proj/shared"
     (
