@@ -42,6 +42,36 @@ def test_a_loaded_manager_is_live_and_ready(manager):
     assert json.loads(json.dumps(report.to_dict()))["ready"] is True
 
 
+def test_a_closed_manager_is_live_but_not_ready_over_http_too(manager):
+    # A process shutting down closes its manager: reads keep serving the last version,
+    # but nothing follows changes any more, so the kubelet should send no new traffic.
+    from cfgcore.observability.http import serve
+
+    manager.load_environment_config("staging")
+    server = serve(manager, port=0)
+    url = f"http://127.0.0.1:{server.server_port}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+        manager.close()
+        report = manager.health()
+        assert report.live and not report.ready
+        assert report.reasons == ["manager: closed: shutting down (reads serve the last version)"]
+        assert manager.get("environment") == "staging"  # still served
+        deadline = time.monotonic() + 10  # the server may share a report while it is young
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=10).close()
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 503
+                break
+            assert time.monotonic() < deadline, "/health/ready still answers 200 after close()"
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_nothing_loaded_is_live_but_not_ready_and_the_report_loads_nothing(manager):
     report = manager.health()
     assert report.live and not report.ready

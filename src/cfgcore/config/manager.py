@@ -208,6 +208,7 @@ class ConfigurationManager(ConfigView):
         self._audit_from_config = audit_path is None  # config_management.audit_log decides
         self.events = EventBus()
         self.reloader = ReloadController(self, debounce_ms)
+        self.closed = False  # close() was called: reads serve, nothing follows changes
         self._lock = threading.RLock()
         self._snap: ConfigSnapshot = EMPTY
         self.last_error: ConfigError | None = None
@@ -829,7 +830,10 @@ class ConfigurationManager(ConfigView):
 
     def close(self) -> None:
         """Stop watchers (the thread and the asyncio one) and background listener threads,
-        and let go of the flag set (its fleet follower stops with the last manager)."""
+        and let go of the flag set (its fleet follower stops with the last manager).
+        Reads keep serving the last configuration; :meth:`health` reports not ready from
+        here on (a closing process should get no new traffic)."""
+        self.closed = True
         self.reloader.close()
         self._flags.close()
         self.events.close()

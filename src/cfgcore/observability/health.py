@@ -13,7 +13,9 @@ answers two questions, each with the checks that decided it:
   A rejected reload keeps the last good snapshot serving: still ready, with a
   ``warn`` check saying why the new input was refused. In production, a secret the
   live version left empty (``${DB_PASSWORD:-}`` not exported) is a ``warn`` check
-  naming its key path, as ``cfgcore setup`` reports it: still ready.
+  naming its key path, as ``cfgcore setup`` reports it: still ready. A manager that
+  was closed (``close()``, a process shutting down) is not ready: reads still serve
+  its last version, but nothing follows changes any more.
 
 ``max_staleness`` resolves as: the argument, then ``health_monitoring.max_staleness``
 in the configuration (seconds, or ``"2m"``), then :data:`DEFAULT_MAX_STALENESS`.
@@ -129,6 +131,10 @@ def config_health(manager: Any, max_staleness: float | None = None) -> HealthRep
     bound = _staleness_bound(manager, max_staleness)
     live = [_config_readable(manager)]
     ready = [*_config_loaded(manager), _config_fresh(manager, bound), *_empty_secrets(manager)]
+    if getattr(manager, "closed", False):
+        ready.append(
+            Check("manager", "fail", "closed: shutting down (reads serve the last version)")
+        )
     flags = manager._flags._live  # only if already serving: a report creates nothing
     if flags is not None:
         live.append(_can_evaluate(flags.engine))
