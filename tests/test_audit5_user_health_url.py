@@ -6,6 +6,7 @@ one-line error saying it is not a cfgcore health report."""
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -31,6 +32,14 @@ class _Handler(BaseHTTPRequestHandler):
                 pass  # the client stopped reading: what it should do
         elif self.path == "/deep":
             self.wfile.write(b"[" * 200_000 + b"]" * 200_000)
+        elif self.path == "/trickle":  # a byte at a time, each well within a read's timeout
+            try:
+                for _ in range(40):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the client gave up: what it should do
 
 
 @pytest.fixture
@@ -81,3 +90,15 @@ def test_the_service_address_alone_names_the_probe_url(tmp_path, capsys, monkeyp
         server.shutdown()
         server.server_close()
         manager.close()
+
+
+def test_a_trickling_answer_is_given_up_at_the_deadline(base_url, capsys, monkeypatch):
+    # Each read has a 10 s timeout, which a byte every 0.2 s never reaches: the command
+    # waited as long as the server kept trickling. It now gives up at URL_DEADLINE.
+    from cfgcore.cli import health
+
+    monkeypatch.setattr(health, "URL_DEADLINE", 1.0)
+    assert main(["health", "--url", base_url + "/trickle"]) == 1
+    err = capsys.readouterr().err
+    assert "/trickle: no complete answer within 1 s" in err
+    assert "Traceback" not in err

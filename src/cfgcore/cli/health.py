@@ -102,6 +102,39 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 #: A health report is a few hundred bytes; a body past this is not one.
 MAX_REPORT_BYTES = 1 << 20
+#: Seconds ``--url`` waits for the whole answer: each read has its own 10 s timeout,
+#: but a server sending a byte every few seconds would hold the command for days.
+URL_DEADLINE = 20.0
+
+
+def _fetch(request: Any) -> tuple[int, bytes]:
+    """(status, body) of ``request``, the body cut past MAX_REPORT_BYTES, within
+    URL_DEADLINE seconds (on a daemon thread, left behind when the server trickles:
+    raises TimeoutError); raises what urllib raises."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's URL
+                result["answer"] = response.status, response.read(MAX_REPORT_BYTES + 1)
+        except urllib.error.HTTPError as exc:  # 503 carries the report too
+            result["answer"] = exc.code, exc.read(MAX_REPORT_BYTES + 1)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, name="cfgcore-health-url", daemon=True)
+    worker.start()
+    worker.join(URL_DEADLINE)
+    if worker.is_alive():
+        raise TimeoutError(f"no complete answer within {URL_DEADLINE:g} s")
+    if "error" in result:
+        raise result["error"]
+    answer: tuple[int, bytes] = result["answer"]
+    return answer
 
 
 def _remote(url: str, *, as_json: bool) -> int:
@@ -111,11 +144,7 @@ def _remote(url: str, *, as_json: bool) -> int:
     from cfgcore.cli import CommandError
 
     try:
-        request = _request(url)
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's URL
-            status, body = response.status, response.read(MAX_REPORT_BYTES + 1)
-    except urllib.error.HTTPError as exc:  # 503 carries the report too
-        status, body = exc.code, exc.read(MAX_REPORT_BYTES + 1)
+        status, body = _fetch(_request(url))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise CommandError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     if len(body) > MAX_REPORT_BYTES:
