@@ -25,7 +25,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, StopRegisterError
 from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from cfgcore.runtime.redis_store import (
     FIELD_LIMITS,
@@ -221,8 +221,30 @@ def test_an_oversized_entry_is_passed_over_unread_and_the_others_kept(
     assert f"is 3,000,000 bytes, over the {MAX_STOP_ENTRY_BYTES:,}-byte limit" in msg
     assert "not read" in msg and "passed over" in msg
     assert store.stats["stops_rejected"] == 1 and len(errors) == 1  # once while stored
+    assert isinstance(errors[0], StopRegisterError)  # not a flag document: see below
     assert store.last_error == msg
     assert msg in " ".join(rec.getMessage() for rec in caplog.records)
+
+
+def test_a_passed_over_stop_entry_is_not_logged_as_a_rejected_flag_document(tmp_path, caplog):
+    # The store logs the entry it passed over; the flag set it tells (as it tells a
+    # refused document) said "flag document rejected" too, which sent an operator
+    # looking for a bad flag document that was never there.
+    from cfgcore.runtime.flags import LiveFlags
+    from cfgcore.runtime.flagstore import FileFlagStore
+
+    path = tmp_path / "flags.yaml"
+    path.write_text("version: 1\nflags: {}\n")
+    live = LiveFlags(FileFlagStore(str(path)))
+    caplog.set_level(logging.DEBUG, logger="cfgcore")
+    try:
+        live.reject(StopRegisterError("the guardrail stop register k: entry"), "redis", "r")
+        assert str(live.last_error) == "the guardrail stop register k: entry"
+        assert not [r for r in caplog.records if "flag document rejected" in r.getMessage()]
+        live.reject(ConfigError("a document"), "redis", "r")
+        assert [r for r in caplog.records if "flag document rejected" in r.getMessage()]
+    finally:
+        live.close()
 
 
 def test_an_entry_at_its_limit_is_read_and_one_byte_more_is_not(redis_server, register):

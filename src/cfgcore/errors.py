@@ -241,6 +241,13 @@ class SnapshotError(ConfigError):
     kind = "flags"
 
 
+class StopRegisterError(ConfigError):
+    """An entry of the fleet's guardrail stop register that a Redis flag store passed
+    over (unsigned, tampered with, oversized, or a register it could not read): told to
+    the store's error listeners as a refused document is, though the flag document and
+    the live flags are untouched."""
+
+
 class ConfigValidationError(ConfigError):
     """Validation blocked a configuration from becoming active."""
 

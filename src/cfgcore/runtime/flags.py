@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from cfgcore.errors import ConfigError, Problem, SnapshotError, format_key_path
+from cfgcore.errors import ConfigError, Problem, SnapshotError, StopRegisterError, format_key_path
 from cfgcore.observability import instruments
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
@@ -447,7 +447,10 @@ class LiveFlags:
         with deferred_delivery(), self._lock:
             self.last_error = exc
             instruments.flag_document(self.store.url, ok=False)
-            log.error("flag document rejected, keeping the live flags: %s", exc)
+            if isinstance(exc, StopRegisterError):  # the store logged it (not a document)
+                log.debug("guardrail stop register entry passed over: %s", exc)
+            else:
+                log.error("flag document rejected, keeping the live flags: %s", exc)
             subscribers = self._each()
             if not subscribers and not self._listened and len(self._untold) < _MAX_UNTOLD:
                 self._untold.append(exc)  # (audited by the managers as they subscribe)

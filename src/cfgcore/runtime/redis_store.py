@@ -130,7 +130,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, StopRegisterError
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, FileLock, atomic_write, read_regular
 from cfgcore.runtime.flagstore import (
@@ -2632,6 +2632,8 @@ class RedisFlagStore(RedisFollower):
         first that does)."""
         from cfgcore.runtime.events import run_after_delivery
 
+        if not isinstance(exc, StopRegisterError):  # what the listeners are told
+            exc = StopRegisterError(exc.problems)
         mark = (test, hashlib.sha256(value).hexdigest())
         with self._lock:
             if mark in self._stops_reported:
