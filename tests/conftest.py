@@ -171,6 +171,21 @@ def bundled_config(tmp_path):
 
 
 @pytest.fixture
+def operator_shell(bundled_config, tmp_path, monkeypatch):
+    """The environment an operator runs a printed repair command in (the fleet tests):
+    the configuration directory named by $CFGCORE_CONFIG_DIR, no $CONFIG_ENVIRONMENT (so
+    a publish without -e is for the default, development)."""
+    from tests.fleet_repair import JWT
+
+    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
+    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
+    return bundled_config
+
+
+@pytest.fixture
 def redis_binary():
     """The redis-server binary; skips (fails under CI=true) when it is not installed."""
     from tests.redis_server import SERVER

@@ -24,9 +24,7 @@ from hypothesis import strategies as st
 from cfgcore.cli import main
 from cfgcore.config.builder import is_environment_name
 from cfgcore.runtime.redis_store import RedisFlagStore
-from cfgcore.snapshot import Flag
-
-JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
+from tests.fleet_repair import add, printed_command
 
 
 @pytest.fixture(autouse=True)
@@ -34,27 +32,6 @@ def _quiet():
     logging.getLogger("cfgcore.fleet").setLevel(logging.CRITICAL)
     yield
     logging.getLogger("cfgcore.fleet").setLevel(logging.NOTSET)
-
-
-@pytest.fixture
-def operator_shell(bundled_config, tmp_path, monkeypatch):
-    """$CFGCORE_CONFIG_DIR names the configuration; no $CONFIG_ENVIRONMENT (a publish
-    without -e is for development)."""
-    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
-    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
-    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
-    return bundled_config
-
-
-def add(name: str):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
-
-
-def printed_command(message: str) -> str:
-    start = message.index("cfgcore publish --store")
-    return message[start:].split(" (", 1)[0]
 
 
 def cache_fields(path: Any) -> dict[str, Any]:

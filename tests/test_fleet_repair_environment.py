@@ -15,49 +15,15 @@ from __future__ import annotations
 
 import shlex
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore, _environment_text
-from cfgcore.snapshot import Flag
+from tests.fleet_repair import JWT, add, printed_command, run
 from tests.redis_server import wait_for
-
-JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
-
-
-@pytest.fixture
-def operator_shell(bundled_config, tmp_path, monkeypatch):
-    """The environment an operator runs the printed command in: the configuration
-    directory named by $CFGCORE_CONFIG_DIR, no $CONFIG_ENVIRONMENT (so a publish without
-    -e is for the default, development)."""
-    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
-    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
-    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
-    return bundled_config
-
-
-def add(name: str):
-    return lambda s: msgspec.structs.replace(s, flags={**s.flags, name: Flag(default="on")})
-
-
-def printed_command(message: str) -> str:
-    """The command in a refusal, as an operator copies it: from ``cfgcore publish`` up
-    to the parenthesis that explains it."""
-    start = message.index("cfgcore publish --store")
-    return message[start:].split(" (", 1)[0]
-
-
-def run(command: str) -> int:
-    argv = shlex.split(command)
-    assert argv[:2] == ["cfgcore", "publish"], command
-    return main(argv[1:])
 
 
 def test_a_lost_publish_prints_the_recorded_environment_and_the_command_restores(

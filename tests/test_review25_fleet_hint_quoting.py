@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import shlex
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,19 +20,7 @@ from cfgcore.config.builder import MIGRATION_REPORT_STEM, ConfigBuilder, is_envi
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import FlagsEnvironmentError
 
-JWT = "sup3r-s3cret-signing-key-0123456789abcdef"
 HINT = "run it again with "
-
-
-@pytest.fixture
-def operator_shell(bundled_config, tmp_path, monkeypatch):
-    """No -e anywhere: a publish is for the default environment (development)."""
-    monkeypatch.setenv("CFGCORE_CONFIG_DIR", str(bundled_config))
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("JWT_SIGNING_KEY", JWT)
-    monkeypatch.delenv("CONFIG_ENVIRONMENT", raising=False)
-    monkeypatch.delenv("CFGCORE_ENVIRONMENT", raising=False)
-    return bundled_config
 
 
 def _hinted(message: str) -> list[str] | None:
