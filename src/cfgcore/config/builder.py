@@ -164,7 +164,7 @@ class ConfigBuilder:
         found = [
             os.path.join(self.config_dir, stem + ext)
             for ext in FORMATS
-            if os.path.lexists(os.path.join(self.config_dir, stem + ext))
+            if self._present(os.path.join(self.config_dir, stem + ext))
         ]
         if len(found) > 1:
             raise ConfigError(
@@ -220,6 +220,24 @@ class ConfigBuilder:
                     kind="io",
                 ) from None
         return found[0] if found else None
+
+    def _present(self, path: str) -> bool:
+        """``os.path.lexists``, except that a directory that cannot be searched (no
+        execute permission for this process) is an error saying so: lexists answers
+        False then, and a reload was refused as "no configuration file for environment
+        ...; available: none" while every file was there."""
+        try:
+            os.lstat(path)
+        except PermissionError as exc:
+            raise ConfigError(
+                f"cannot look for configuration files here: {exc.strerror or exc} (the "
+                "process needs permission to search this directory)",
+                file=self.config_dir,
+                kind="io",
+            ) from None
+        except (OSError, ValueError):  # missing (or a name the system cannot hold)
+            return False
+        return True
 
     def flags_path(self) -> str | None:
         """The flags file served with this directory (the store's seed while the store's
