@@ -41,7 +41,15 @@ from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.runtime.flagstore import checksum
-from cfgcore.runtime.secrets import Resolver, has_secrets, note_variable, resolve_tree
+from cfgcore.runtime.secrets import (
+    Resolver,
+    allowed_secret_dirs,
+    has_secrets,
+    note_variable,
+    read_secret_file,
+    resolve_tree,
+    secret_digest,
+)
 
 __all__ = ["ConfigBuilder", "FLAG_FILE_NAMES"]
 
@@ -92,6 +100,12 @@ class ConfigBuilder:
         self.flags: Any = None
         self.flags_file_arg: str | None = None
         self.keyring: Any = None  # a cfgcore.runtime.secrets.Keyring; None: from the environment
+        # The secret files each environment's builds read through ${file:...}: inputs
+        # like the configuration files (fingerprinted, so the poll and the settle wait
+        # see a rotated secret; watched; compared before a reload is skipped). Those a
+        # refused build tried to read are kept too, so putting a missing one in place
+        # is a change the poll sees.
+        self.secret_files: dict[str, frozenset[str]] = {}
 
     @property
     def env_vars(self) -> Mapping[str, str]:
@@ -150,7 +164,7 @@ class ConfigBuilder:
         found = [
             os.path.join(self.config_dir, stem + ext)
             for ext in FORMATS
-            if os.path.lexists(os.path.join(self.config_dir, stem + ext))
+            if self._present(os.path.join(self.config_dir, stem + ext))
         ]
         if len(found) > 1:
             raise ConfigError(
@@ -207,6 +221,24 @@ class ConfigBuilder:
                 ) from None
         return found[0] if found else None
 
+    def _present(self, path: str) -> bool:
+        """``os.path.lexists``, except that a directory that cannot be searched (no
+        execute permission for this process) is an error saying so: lexists answers
+        False then, and a reload was refused as "no configuration file for environment
+        ...; available: none" while every file was there."""
+        try:
+            os.lstat(path)
+        except PermissionError as exc:
+            raise ConfigError(
+                f"cannot look for configuration files here: {exc.strerror or exc} (the "
+                "process needs permission to search this directory)",
+                file=self.config_dir,
+                kind="io",
+            ) from None
+        except (OSError, ValueError):  # missing (or a name the system cannot hold)
+            return False
+        return True
+
     def flags_path(self) -> str | None:
         """The flags file served with this directory (the store's seed while the store's
         own file does not exist yet), or None when the directory has no flags."""
@@ -240,6 +272,7 @@ class ConfigBuilder:
         dotenv = self.env_file()
         if dotenv is not None:
             paths.append(dotenv.path)
+        paths += sorted(self.secret_files.get(env, ()))
         pdir = self.profile_dir()
         with contextlib.suppress(OSError):
             paths += [os.path.join(pdir, f) for f in sorted(os.listdir(pdir))]
@@ -259,6 +292,63 @@ class ConfigBuilder:
         geo: str | None,
         runtime: Layer | None,
         previous: ConfigSnapshot,
+        *,
+        with_flags: bool = True,
+        skip_if_unchanged: bool = False,
+        guard: bool = False,
+        fingerprint: tuple[Any, ...] | None = None,
+    ) -> tuple[Any, Any]:
+        """Build a complete new snapshot (and compiled flags) without activating it.
+        See :meth:`_build`; this remembers the secret files the build read."""
+        for _attempt in range(2):
+            known = self.secret_files.get(env, frozenset())
+            read: dict[str, bytes] = {}
+            try:
+                snap, compiled = self._build(
+                    env, profile, geo, runtime, previous, read,
+                    with_flags=with_flags, skip_if_unchanged=skip_if_unchanged,
+                    guard=guard, fingerprint=fingerprint,
+                )  # fmt: skip
+            except BaseException:
+                if read:  # refused: watch what it tried to read as well as what serves
+                    self.secret_files[env] = known | set(read)
+                raise
+            if snap is previous:
+                break
+            self.secret_files[env] = frozenset(read)
+            if fingerprint is not None or read.keys() <= known:
+                # (a caller's own fingerprint: it checks it after the build, and builds
+                # again when the inputs, secret files now included, moved meanwhile)
+                break
+            # Secret files first read by this build were not in the fingerprint it took
+            # before reading: once more, with them (the poll would otherwise find them
+            # "changed" against this version, and the watcher's settle wait miss them).
+        return snap, compiled
+
+    def secret_state(self, previous: ConfigSnapshot) -> tuple[tuple[str, bytes], ...]:
+        """``(path, digest)`` of the secret files ``previous`` was built from, read now
+        (an empty digest for one that cannot be read: the build then reports why)."""
+        read = previous.sources[7] if len(previous.sources) > 7 else ()
+        if not read:
+            return ()
+        allowed = allowed_secret_dirs(self.environ)
+        out = []
+        for path, _ in read:
+            try:
+                digest = secret_digest(read_secret_file(path, allowed))
+            except (OSError, ValueError):
+                digest = b""
+            out.append((path, digest))
+        return tuple(out)
+
+    def _build(
+        self,
+        env: str,
+        profile: str | None,
+        geo: str | None,
+        runtime: Layer | None,
+        previous: ConfigSnapshot,
+        read: dict[str, bytes],
         *,
         with_flags: bool = True,
         skip_if_unchanged: bool = False,
@@ -296,7 +386,7 @@ class ConfigBuilder:
         env_file_state = None if dotenv is None else (dotenv.path, dotenv.state())
         # Unchanged files reference the same variables as last time, so the previous
         # build's names decide whether this one can be skipped.
-        sources = (
+        sources: tuple[Any, ...] = (
             tuple((p, hashlib.blake2b(b, digest_size=16).digest()) for p, b in texts),
             hashlib.blake2b(flags_bytes, digest_size=16).digest(),
             self.profile_sources(profiles_dir),
@@ -304,6 +394,9 @@ class ConfigBuilder:
             profile,
             geo,
             env_file_state,
+            # The secret files the live version read, as they read now: a rotated one
+            # is a change though no configuration file moved.
+            self.secret_state(previous),
         )
         debug = log.isEnabledFor(logging.DEBUG)
         if skip_if_unchanged and sources == previous.sources and previous.version:
@@ -330,6 +423,7 @@ class ConfigBuilder:
 
         problems: list[Problem] = []
         resolver = Resolver(self.keyring, self.environ)
+        resolver.files = read  # the secret files read, for build() (and the sources)
         layers: list[Layer] = []
         refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
         env_names: set[str] = set()
@@ -361,7 +455,7 @@ class ConfigBuilder:
             layers.append(self.profile_layer(chosen, refs, resolver))
         env_names.update(ref_names(ref for ref, _ in refs.values()))  # profile files' too
         # Recorded with this build's names, which the next reload compares against.
-        sources = (*sources[:3], self.env_digest(env_vars, env_names), *sources[4:])
+        sources = (*sources[:3], self.env_digest(env_vars, env_names), *sources[4:7])
 
         merged: dict[str, Any] = {}
         for layer in layers:
@@ -397,6 +491,9 @@ class ConfigBuilder:
         compiled = None
         if flags_file and with_flags:
             compiled = self.compile_flags(flags_file, flags_bytes, previous)
+        # The secret files this version read and what they held (every reference is
+        # resolved by now), which the next reload reads again before skipping a build.
+        sources = (*sources, tuple(sorted(read.items())))
 
         snap = ConfigSnapshot(
             config=config,

@@ -296,6 +296,12 @@ class ReloadController:
             # watcher re-watches a path whose inode changes (a rename over it, a
             # ConfigMap-style link swap) and polls after; the poll covers the rest.
             paths.add(dotenv.path)
+        for secret in self.manager.builder.secret_files.get(snap.environment, ()):
+            # The directory, as for the configuration: a Secret volume's files are
+            # links through "..data", which Kubernetes switches to rotate them.
+            directory = os.path.dirname(os.path.abspath(secret))
+            if os.path.isdir(directory) and not any(_under(directory, p) for p in paths):
+                paths.add(directory)
         return sorted(paths)
 
     def _on_files_changed(self, changes: Any) -> None:

@@ -1183,6 +1183,10 @@ class Resolver:
             flag = env.get("CFGCORE_SECRET_REQUIRE_BOUND", "").strip().lower()
             require_bound = flag in _TRUTHY
         self.require_bound = require_bound
+        # The secret files ``${file:...}`` references read, as written in them, with a
+        # digest of what each held: the configuration builder watches and compares them
+        # like its other inputs, so a rotated secret goes live on the next reload.
+        self.files: dict[str, bytes] = {}
 
     @property
     def keyring(self) -> Keyring:
@@ -1211,7 +1215,10 @@ class Resolver:
             parts: list[str] = []
 
             def repl(m: re.Match[str]) -> str:
-                content = read_secret_file(m["path"].strip(), allowed)
+                where = m["path"].strip()
+                self.files.setdefault(where, b"")  # tried, even if it cannot be read
+                content = read_secret_file(where, allowed)
+                self.files[where] = secret_digest(content)
                 register_secret(content)
                 parts.append(content)
                 return content
@@ -1219,6 +1226,11 @@ class Resolver:
             out = FILE_REF.sub(repl, text)
             return Secret(out) if parts else out
         return text
+
+
+def secret_digest(content: str) -> bytes:
+    """What a secret file held, as a digest to compare (never the text itself)."""
+    return hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def needs_resolving(text: str) -> bool:
