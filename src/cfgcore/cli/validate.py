@@ -43,16 +43,24 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-e",
         "--environment",
-        help="environment (default: $CONFIG_ENVIRONMENT or development; with FILES, the "
-        "files' own 'environment' key)",
+        help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else "
+        "development; with FILES, the files' own 'environment' key)",
     )
     p.add_argument(
         "--config-dir",
         help="configuration directory (default: $CFGCORE_CONFIG_DIR, else ./config if it "
         "holds a base or environment file, else the bundled set)",
     )
-    p.add_argument("--profile", help="deployment profile to apply (directory mode)")
-    p.add_argument("--geographic-profile", help="geographic profile to apply, e.g. EU")
+    p.add_argument(
+        "--profile",
+        help="deployment profile to apply (directory mode; default: $CONFIG_PROFILE or "
+        "$CFGCORE_PROFILE)",
+    )
+    p.add_argument(
+        "--geographic-profile",
+        help="geographic profile to apply, e.g. EU (default in directory mode: "
+        "$CONFIG_GEOGRAPHIC_PROFILE or $CFGCORE_GEOGRAPHIC_PROFILE)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument("--strict", action="store_true", help="warnings also give exit status 1")
     p.add_argument(
