@@ -98,6 +98,7 @@ def _delete(args: argparse.Namespace) -> int:
     from cfgcore.experiments.features import FlagInUseError
     from cfgcore.runtime.policy import cli_actor
 
+    _refuse_missing_store(args.store)
     # An engine of its own gives a live set of its own, whose store (and, for Redis,
     # follower thread) is closed afterwards without touching anything else in-process.
     manager = DynamicConfigurationManager(
@@ -124,6 +125,23 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_missing_store(store: str | None) -> None:
+    """A ``--store`` path naming no file is a mistake (a typo, the wrong directory):
+    refused, naming it. The store would serve the bundled demo flags in its place, so
+    ``flags delete`` wrote a new file of them there and said "deleted", and ``flags
+    stale`` judged them, while the real store stayed as it was. Without ``--store``,
+    a store not written yet serves the bundled flags, as the services do."""
+    import os
+
+    from cfgcore.errors import ConfigError
+
+    if store is not None and "://" not in store and not os.path.lexists(store):
+        raise ConfigError(
+            "flag file does not exist (check --store: nothing was read or written)",
+            file=os.path.abspath(store),
+        )
+
+
 def _as_of(raw: str | None) -> float:
     if raw is None:
         return time.time()
@@ -146,6 +164,7 @@ def _stale(args: argparse.Namespace) -> int:
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
         )
     now = _as_of(args.as_of)
+    _refuse_missing_store(args.store)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_seed())
     try:
