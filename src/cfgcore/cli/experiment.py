@@ -642,6 +642,15 @@ def _took_back(args: Any, recovered: bool, paths: dict[str, str]) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)
+def _closest(name: str, known: tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for a test or variant name a line misspells; cached, as
+    a file of events from a misspelt test repeats the one name on every line."""
+    from cfgcore.config.tree import did_you_mean
+
+    return did_you_mean(name, [str(k) for k in known])
+
+
 def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         line = raw.decode("utf-8")
@@ -662,13 +671,13 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if user_id_text(rec[field]) is None:  # a lone surrogate: no log can hold it
             raise ValueError(f"{field}: not text (a lone surrogate)")
     if rec["test"] not in tests:
-        raise ValueError(f"test {rec['test']!r:.60}: no such A/B test")
+        hint = _closest(str(rec["test"])[:200], tuple(tests))
+        raise ValueError(f"test {rec['test']!r:.60}: no such A/B test{hint}")
     variant = rec.get("variant")
-    if variant is not None and (
-        not isinstance(variant, str)
-        or variant not in (tests[rec["test"]].get("traffic_split") or {})
-    ):
-        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}")
+    split = tests[rec["test"]].get("traffic_split") or {}
+    if variant is not None and (not isinstance(variant, str) or variant not in split):
+        hint = _closest(variant[:200], tuple(split)) if isinstance(variant, str) else ""
+        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}{hint}")
     meta = tests[rec["test"]]
     status = meta.get("status", "active")
     if variant is None and status != "active":

@@ -108,7 +108,8 @@ def _delete(args: argparse.Namespace) -> int:
     try:
         actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
         deleted = manager.delete_feature_flag(args.name, actor=actor)
-        version = manager.store.read().version
+        doc = manager.store.read()
+        version = doc.version
     except FlagInUseError as exc:
         raise CommandError(
             f"{manager.flags_file}: cannot delete flag {args.name}: still used by\n"
@@ -118,7 +119,10 @@ def _delete(args: argparse.Namespace) -> int:
         manager.close()
         manager.store.close()
     if not deleted:
-        raise CommandError(f"{args.name}: no such flag in {manager.flags_file}")
+        from cfgcore.config.tree import did_you_mean
+
+        hint = did_you_mean(args.name, list(doc.snapshot.flags))
+        raise CommandError(f"{args.name}: no such flag in {manager.flags_file}{hint}")
     if not getattr(args, "quiet", 0):
         print(f"deleted flag {args.name} from {manager.flags_file} (version {version})",
               file=sys.stderr)  # fmt: skip
