@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 from cfgcore.cli import CommandError
 
@@ -275,15 +276,16 @@ def run_demo(args: argparse.Namespace) -> int:
     # calls keep the demo a few seconds long there too.
     n = 200_000 if engine.implementation == "c" else 10_000
     print(f"hot path, per call (best of 5 x {n:,}):")
-    print(
-        f"  is_enabled({first!r}, bound context)  "
-        f"{_per_call_ns(engine.is_enabled, first, ctx, n=n):7.0f} ns"
-    )
-    print(
-        f"  is_enabled({first!r}, plain dict)     "
-        f"{_per_call_ns(engine.is_enabled, first, USERS[0], n=n):7.0f} ns"
-    )
+    rows: list[tuple[str, tuple[Any, ...]]] = [
+        (f"is_enabled({first!r}, bound context)", (engine.is_enabled, first, ctx)),
+        (f"is_enabled({first!r}, plain dict)", (engine.is_enabled, first, USERS[0])),
+    ]
     if "recommendation_algorithm_v2" in keys:
-        ns = _per_call_ns(engine.variant, "recommendation_algorithm_v2", ctx, n=n)
-        print(f"  variant('recommendation_algorithm_v2')       {ns:7.0f} ns")
+        rows.append(
+            ("variant('recommendation_algorithm_v2')",
+             (engine.variant, "recommendation_algorithm_v2", ctx))
+        )  # fmt: skip
+    width = max(len(label) for label, _ in rows)  # one column of figures, whatever the flag
+    for label, (fn, *call) in rows:
+        print(f"  {label:<{width}}  {_per_call_ns(fn, *call, n=n):7.0f} ns")
     return 0
