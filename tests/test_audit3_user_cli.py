@@ -9,6 +9,9 @@ what to pass instead. ``show`` of a scalar prints the value, not a YAML document
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 import yaml
 
@@ -202,4 +205,35 @@ def test_validate_help_says_where_the_environment_comes_from(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["validate", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "environment (default: $CONFIG_ENVIRONMENT or development; with FILES, the" in out
+    assert (
+        "environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else development; "
+        "with FILES, the" in out
+    )
+    assert "$CONFIG_PROFILE or $CFGCORE_PROFILE" in out
+    assert "$CONFIG_GEOGRAPHIC_PROFILE or $CFGCORE_GEOGRAPHIC_PROFILE" in out
+
+
+@pytest.mark.parametrize("command", ["validate", "publish"])
+def test_help_names_both_spellings_of_each_variable_it_reads(command, capsys):
+    """validate and publish read $CFGCORE_ENVIRONMENT, $CFGCORE_PROFILE and
+    $CFGCORE_GEOGRAPHIC_PROFILE as the other commands do (the manager resolves them);
+    their help named only the CONFIG_ spelling, or none."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("ENVIRONMENT", "PROFILE", "GEOGRAPHIC_PROFILE"):
+        assert f"$CONFIG_{name} or $CFGCORE_{name}" in out, name
+
+
+def test_validate_reads_cfgcore_environment(capsys, monkeypatch, tmp_path):
+    for var in list(os.environ):
+        if var.startswith(("CFGCORE", "CONFIG_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CFGCORE_ENVIRONMENT", "staging")
+    code, out, _ = run(capsys, "validate", "--format", "json")
+    assert code == 0 and json.loads(out)["environment"] == "staging"
+    monkeypatch.setenv("CFGCORE_ENVIRONMENT", "stagin")
+    code, out, err = run(capsys, "validate")
+    assert code == 1 and "'stagin'" in err and "did you mean 'staging'?" in err

@@ -79,3 +79,41 @@ def test_a_choice_nothing_resembles_gets_no_guess(capsys):
         main(["zzzzzz"])
     err = capsys.readouterr().err
     assert "invalid choice: 'zzzzzz'" in err and "did you mean" not in err
+
+
+def _commands(parser, path=()):
+    """Every command and subcommand parser, with the words that reach it."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_argument_of_every_command_is_explained():
+    """`experiment start NAME`, `experiment stop --reason` and `secrets encrypt --scheme`
+    showed a bare name in --help."""
+    import argparse
+
+    from cfgcore.cli import build_parser
+
+    bare = [
+        f"{' '.join(path)} {action.option_strings or action.dest}"
+        for path, parser in _commands(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert bare == []
+
+
+@pytest.mark.parametrize("sub", ["create", "start", "stop", "delete", "list", "ingest", "report"])
+def test_experiment_state_paragraph_is_wrapped(sub, capsys, monkeypatch):
+    """`experiment ingest --help` (whose epilog keeps its own line breaks) printed the
+    state paragraph as one 400-column line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = _help(["experiment", sub], capsys)
+    paragraph = out.split("\nstate:\n", 1)[1].split("\n\n", 1)[0]
+    assert "$CFGCORE_FLAG_STORE" in paragraph
+    assert max(len(line) for line in paragraph.splitlines()) <= 80

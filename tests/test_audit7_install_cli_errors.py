@@ -149,6 +149,26 @@ def test_publish_to_redis_without_the_redis_package_names_the_extra(
     assert PASSWORD not in err
 
 
+@pytest.mark.parametrize("flags", [False, True])
+def test_publish_to_an_unreachable_store_names_the_document_it_could_not_write(
+    bundled_config, tmp_path, monkeypatch, capsys, flags
+):
+    """A publish of the configuration alone said "cannot write the flag document": the
+    configuration's store is a flag store underneath."""
+    pytest.importorskip("redis")
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0?namespace=m"
+    argv = ["publish", "--config-dir", str(bundled_config), "-e", "staging", "--store", url]
+    code = main([*argv, "--flags"] if flags else argv)
+    err = capsys.readouterr().err
+    assert code == 1 and PASSWORD not in err
+    if flags:  # the stored flags are read first, to judge the new ones against them
+        assert "cannot read the stored flag document" in err and "nothing written" in err, err
+    else:
+        assert "cannot write the published configuration of staging: " in err, err
+        assert "flag document" not in err
+
+
 VV_SCRIPT = r"""
 import sys
 from cfgcore import cli

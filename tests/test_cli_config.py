@@ -133,15 +133,31 @@ def test_unknown_key_names_the_environment_and_suggests_close_keys(cfg, capsys):
     assert "'music_streaming.audio_quality.premium_bitrate'" in err
 
 
-def test_unknown_flag_exits_1_with_did_you_mean(cfg, capsys):
+def test_unknown_flag_exits_1_naming_the_flags_file_with_did_you_mean(cfg, capsys):
+    flags = cfg / "flags.yaml"
     code, out, err = run(capsys, "eval", "enhanced_anomaly_detectoin", "--ctx", "user_id=1")
     assert (code, out) == (1, "")
     assert err == (
-        "cfgcore: error: enhanced_anomaly_detectoin: unknown flag "
+        f"cfgcore: error: enhanced_anomaly_detectoin: unknown flag in {flags} "
         "(did you mean 'enhanced_anomaly_detection'?)\n"
     )
     code, _, err = run(capsys, "eval", "zzzz")
-    assert code == 1 and err == "cfgcore: error: zzzz: unknown flag\n"
+    assert code == 1 and err == f"cfgcore: error: zzzz: unknown flag in {flags}\n"
+
+
+def test_unknown_flag_served_from_the_bundled_demo_flags_says_so(tmp_path, monkeypatch, capsys):
+    """No flags file written yet: the bundled demo flags serve, and the error names them
+    (a user evaluating a flag of their own otherwise saw only 'unknown flag')."""
+    from cfgcore.engine import bundled_flags_path
+
+    for var in list(os.environ):
+        if var.startswith(("CFGCORE", "CONFIG_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "eval", "my_checkout_flag")
+    assert code == 1
+    assert err == f"cfgcore: error: my_checkout_flag: unknown flag in {bundled_flags_path()}\n"
 
 
 def test_eval_flag_with_typed_context(cfg, capsys):

@@ -20,7 +20,9 @@ def test_demo_runs_on_bundled_flags():
     assert "base.yaml:" in out  # provenance names the file and line
     assert "premium/EU #12345" in out
     assert "recommendation_algorithm_v2 over 2,000 users: control" in out
-    assert "ns" in out
+    timings = out.split("hot path, per call")[1].splitlines()[1:]
+    assert len(timings) == 3 and all(line.endswith(" ns") for line in timings)
+    assert len({len(line) for line in timings}) == 1  # one column of figures
 
 
 def test_demo_reports_a_bad_flag_file_in_one_line(tmp_path):

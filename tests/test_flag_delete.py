@@ -276,6 +276,31 @@ def test_cli_delete_deletes_and_audits(flags_dir, tmp_path, capsys):
     assert "old_banner: no such flag" in capsys.readouterr().err
 
 
+def test_cli_delete_of_a_misspelt_flag_suggests_the_flag_meant(flags_dir, capsys):
+    path = flags_dir / "flags.yaml"
+    data = path.read_bytes()
+    assert main(["flags", "delete", "old_baner", "--store", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"old_baner: no such flag in {path} (did you mean 'old_banner'?)" in err
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("command", [["flags", "delete", "old_banner"], ["flags", "stale"]])
+def test_cli_a_store_path_naming_no_file_is_refused(flags_dir, tmp_path, capsys, command):
+    """A --store path with a typo served the bundled demo flags in its place: `flags
+    delete` wrote a new file of them there (exit 0, "deleted") and `flags stale` judged
+    them, while the real store stayed as it was."""
+    typo = flags_dir / "flgs.yaml"
+    before = sorted(p.name for p in flags_dir.iterdir())
+    state = tmp_path / "state"
+    code = main([*command, "--store", str(typo), "--state-dir", str(state)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{typo}: flag file does not exist (check --store" in err
+    assert sorted(p.name for p in flags_dir.iterdir()) == before
+    assert not state.exists()
+
+
 def test_cli_delete_on_redis(redis_server, tmp_path, capsys):
     url = redis_server.url + "?namespace=clidel&cache=off"
     from cfgcore.runtime.redis_store import RedisFlagStore

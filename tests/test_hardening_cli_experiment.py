@@ -55,6 +55,28 @@ def test_undecodable_and_wrong_typed_lines_are_reported_with_file_and_line(
     assert not (checkout_test / "flags.exposures.jsonl").exists()
 
 
+def test_a_misspelt_test_or_variant_suggests_the_one_meant(checkout_test, tmp_path, capsys):
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in (
+                {**METRIC, "test": "checkot"},
+                {**EXPOSURE, "variant": "gren"},
+                {**EXPOSURE, "test": "zzz"},  # nothing close: no suggestion
+                EXPOSURE,
+            )
+        )
+        + "\n"
+    )
+    code, _, err = run(capsys, "experiment", "ingest", str(events))
+    assert code == 1
+    assert f"{events}:1: test 'checkot': no such A/B test (did you mean 'checkout'?)" in err
+    assert f"{events}:2: variant 'gren': not a variant of checkout (did you mean 'green'?)" in err
+    assert f"{events}:3: test 'zzz': no such A/B test\n" in err
+    assert [e["user"] for e in records(checkout_test / "flags.exposures.jsonl")] == ["u1"]
+
+
 def test_a_directory_is_refused_naming_it(checkout_test, tmp_path, capsys):
     code, _, err = run(capsys, "experiment", "ingest", str(tmp_path))
     assert code == 1

@@ -788,3 +788,28 @@ def test_reload_sees_a_changed_variable_behind_a_reference_in_a_file(config_dir)
     assert m.get("data_sources.kafka_cluster.sasl_password") == "rotated-secret"
     assert m.version == version + 1
     assert m.reload() is True and m.version == version + 1  # and now unchanged again
+
+
+def test_get_config_manager_refuses_another_directory_once_it_serves_one(tmp_path, monkeypatch):
+    """Only the first call's config_dir counts: a later call naming another directory
+    got the first directory's manager without a word."""
+    import cfgcore.config.manager as manager_module
+
+    first, other = tmp_path / "first", tmp_path / "other"
+    for d in (first, other):
+        d.mkdir()
+        (d / "development.yaml").write_text("app: {name: x}\n")
+    monkeypatch.setattr(manager_module, "_default", None)
+    manager = manager_module.get_config_manager(first)
+    monkeypatch.chdir(tmp_path)
+    assert manager_module.get_config_manager() is manager
+    assert manager_module.get_config_manager(first) is manager
+    assert manager_module.get_config_manager("first") is manager  # the same, relative
+    with pytest.raises(ConfigError) as refused:
+        manager_module.get_config_manager(other)
+    message = str(refused.value)
+    assert message.startswith(f"{other}: get_config_manager(): the process-wide manager")
+    assert f"already serves {first} (argument)" in message
+    assert "ConfigurationManager(config_dir)" in message
+    assert manager_module._default is manager
+    manager.close()

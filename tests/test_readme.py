@@ -68,3 +68,51 @@ def test_readme_metrics_and_health_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "ready: True []" in proc.stdout
     assert '"operation": "load", "result": "ok", "reason": "none"' in proc.stdout
+
+
+# -- docs/flags.md ------------------------------------------------------------------------
+
+FLAGS_PAGE = README.parent / "docs" / "flags.md"
+
+
+def test_docs_flags_prerequisite_example_compiles_and_answers_as_written(impl, tmp_path):
+    """The `prerequisite` conditions example, copied as it stands: it named a flag
+    (`beta_program`) the example did not define, so it failed to compile."""
+    from cfgcore.engine import engine_class
+
+    blocks = re.findall(r"```yaml\n(.*?)```", FLAGS_PAGE.read_text(), re.S)
+    (block,) = [b for b in blocks if "prerequisite:" in b]
+    (tmp_path / "flags.yaml").write_text(block)
+    engine = engine_class(impl).from_file(tmp_path / "flags.yaml")
+
+    def banner(**ctx):
+        details = engine.evaluate("banner", ctx)
+        return details.value, details.reason
+
+    # rule 0: plan serves gold; rule 1: beta_program on and country NL; else the default
+    assert banner(plan="gold") == ("G", "TARGETING_MATCH")
+    assert banner(plan="gold", beta=True, country="NL") == ("G", "TARGETING_MATCH")
+    # where the prerequisite test is false the rule is skipped and the next one tried
+    assert banner(plan="silver", beta=True, country="NL") == ("B", "TARGETING_MATCH")
+    assert banner(plan="silver", beta=True, country="DE") == ("O", "DEFAULT")
+    assert banner(beta=False, country="NL") == ("O", "DEFAULT")
+
+
+def test_docs_flags_rounding_warning_is_what_the_compiler_logs(tmp_path, monkeypatch, caplog):
+    """The warning the page shows for the weights it names is the one compiling logs."""
+    import logging
+
+    from cfgcore.engine import Engine
+
+    page = FLAGS_PAGE.read_text()
+    weights = re.search(r"\(`(a: [\d.]+, b: [\d.]+, c: [\d.]+)` serves", page)
+    shown = re.search(r"```\n(flags\.yaml: flags\.checkout\..*?)\n```", page, re.S)
+    assert weights is not None and shown is not None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flags.yaml").write_text(
+        "flags:\n  checkout:\n    variants: {a: 1, b: 2, c: 3}\n"
+        f"    rules:\n      - split: {{{weights.group(1)}}}\n    default: a\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="cfgcore.compiler"):
+        Engine.from_file("flags.yaml")
+    assert shown.group(1) in [r.getMessage() for r in caplog.records]

@@ -85,6 +85,44 @@ def test_disable_a_rule(tmp_path, capsys):
     assert "unknown rule id 'no.such.rule'" in capsys.readouterr().err
 
 
+def test_disable_takes_every_rule_id_a_warning_prints(tmp_path, capsys, monkeypatch):
+    """The command's own warnings (an empty secret, a CFGCORE__ variable matching no key)
+    print a [rule id] as the engine's do: --disable takes it (it was a usage error,
+    "unknown rule id 'secrets.empty'") and --list-rules lists it."""
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(("CFGCORE", "CONFIG_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CFGCORE__SERVER__PROT", "8080")  # meant: SERVER__PORT
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "base.yaml").write_text("server:\n  port: 80\ndb:\n  password: ${DB_PASSWORD_X:-}\n")
+    (d / "development.yaml").write_text("{}\n")
+    argv = ["validate", "--config-dir", str(d), "-e", "development", "--format", "json"]
+
+    def findings(*extra: str) -> dict[str, str]:
+        assert main([*argv, *extra]) == 0  # warnings only
+        doc = json.loads(capsys.readouterr().out)
+        return {r["rule_id"]: r["key_path"] for r in doc["results"]}
+
+    found = findings()
+    assert found == {"secrets.empty": "db.password", "environment.unknown_override": "server.prot"}
+    assert main([*argv, "--strict"]) == 1
+    capsys.readouterr()
+    for rule_id in found:
+        rest = findings("--disable", rule_id)
+        assert rest == {k: v for k, v in found.items() if k != rule_id}
+    assert main([*argv, "--strict", *(f"--disable={r}" for r in found)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--list-rules"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert set(found) <= set(listed)
+    assert main([*argv, "--disable", "secrets.emty"]) == 2
+    assert "did you mean 'secrets.empty'?" in capsys.readouterr().err
+
+
 def test_geographic_profile_option_applies_eu_rules(tmp_path, capsys):
     cfg = _write(tmp_path, "c.yaml", "gdpr_compliance:\n  consent_required: false\n")
     assert main(["validate", cfg]) == 0

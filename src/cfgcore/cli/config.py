@@ -343,8 +343,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     engine = manager.flags
     keys = list(engine.snapshot().keys)
     if args.flag not in keys:
+        # The flags file named: the directory's, a store's, or the bundled demo flags
+        # served while none is written (a user evaluating "their" flag against those).
+        where = manager.flags_path()
         if not keys:
-            where = manager.flags_path()
             hint = (
                 f" ({where} holds no flags)"
                 if where
@@ -353,6 +355,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             )
         else:
             hint = did_you_mean(args.flag, keys)
+            if where:
+                hint = f" in {where}{hint}"
         raise CommandError(f"{args.flag}: unknown flag{hint}")
     details = engine.evaluate(args.flag, ctx)
     if args.json:

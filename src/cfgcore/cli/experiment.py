@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -76,7 +77,12 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
 
     def common(sp: Any) -> None:
-        g = sp.add_argument_group("state", STATE_HELP)
+        text = STATE_HELP
+        if sp.formatter_class is argparse.RawDescriptionHelpFormatter:
+            # That formatter prints a group's text as it is (ingest's epilog needs it):
+            # wrapped here, or its help showed this paragraph as one 400-column line.
+            text = textwrap.fill(STATE_HELP, width=76)
+        g = sp.add_argument_group("state", text)
         g.add_argument("--store", help="flag store: a path or redis:// URL")
         g.add_argument("--flags", help="dynamic-config flags file")
         g.add_argument("--state-dir", help="state directory (default: $CFGCORE_STATE_DIR)")
@@ -128,14 +134,28 @@ def register(subparsers: Any) -> None:
     common(c)
     c.set_defaults(func=_create)
 
-    s = sub.add_parser("start", help="start (or resume) a test: users get their variants")
-    s.add_argument("name")
+    s = sub.add_parser(
+        "start",
+        help="start (or resume) a test: users get their variants",
+        description="Start a test created without --start, or resume a stopped one (a "
+        "guardrail's stop included), audited: users get their variants again.",
+    )
+    s.add_argument("name", help="A/B test name")
     common(s)
     s.set_defaults(func=_start)
 
-    st = sub.add_parser("stop", help="stop a test: every user gets the control")
-    st.add_argument("name")
-    st.add_argument("--reason", default="stopped from the command line")
+    st = sub.add_parser(
+        "stop",
+        help="stop a test: every user gets the control",
+        description="Stop a test, audited: every user gets its control and no exposures "
+        "or metric events are collected, until 'cfgcore experiment start NAME'.",
+    )
+    st.add_argument("name", help="A/B test name")
+    st.add_argument(
+        "--reason",
+        default="stopped from the command line",
+        help="why, kept in the test's record (stopped_reason; default: %(default)r)",
+    )
     common(st)
     st.set_defaults(func=_stop)
 
@@ -642,6 +662,15 @@ def _took_back(args: Any, recovered: bool, paths: dict[str, str]) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)
+def _closest(name: str, known: tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for a test or variant name a line misspells; cached, as
+    a file of events from a misspelt test repeats the one name on every line."""
+    from cfgcore.config.tree import did_you_mean
+
+    return did_you_mean(name, [str(k) for k in known])
+
+
 def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         line = raw.decode("utf-8")
@@ -662,13 +691,13 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if user_id_text(rec[field]) is None:  # a lone surrogate: no log can hold it
             raise ValueError(f"{field}: not text (a lone surrogate)")
     if rec["test"] not in tests:
-        raise ValueError(f"test {rec['test']!r:.60}: no such A/B test")
+        hint = _closest(str(rec["test"])[:200], tuple(tests))
+        raise ValueError(f"test {rec['test']!r:.60}: no such A/B test{hint}")
     variant = rec.get("variant")
-    if variant is not None and (
-        not isinstance(variant, str)
-        or variant not in (tests[rec["test"]].get("traffic_split") or {})
-    ):
-        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}")
+    split = tests[rec["test"]].get("traffic_split") or {}
+    if variant is not None and (not isinstance(variant, str) or variant not in split):
+        hint = _closest(variant[:200], tuple(split)) if isinstance(variant, str) else ""
+        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}{hint}")
     meta = tests[rec["test"]]
     status = meta.get("status", "active")
     if variant is None and status != "active":

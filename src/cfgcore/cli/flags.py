@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 from cfgcore.cli import CommandError
 
@@ -98,6 +99,7 @@ def _delete(args: argparse.Namespace) -> int:
     from cfgcore.experiments.features import FlagInUseError
     from cfgcore.runtime.policy import cli_actor
 
+    _refuse_missing_store(args.store)
     # An engine of its own gives a live set of its own, whose store (and, for Redis,
     # follower thread) is closed afterwards without touching anything else in-process.
     manager = DynamicConfigurationManager(
@@ -107,7 +109,8 @@ def _delete(args: argparse.Namespace) -> int:
     try:
         actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
         deleted = manager.delete_feature_flag(args.name, actor=actor)
-        version = manager.store.read().version
+        doc = manager.store.read()
+        version = doc.version
     except FlagInUseError as exc:
         raise CommandError(
             f"{manager.flags_file}: cannot delete flag {args.name}: still used by\n"
@@ -117,11 +120,31 @@ def _delete(args: argparse.Namespace) -> int:
         manager.close()
         manager.store.close()
     if not deleted:
-        raise CommandError(f"{args.name}: no such flag in {manager.flags_file}")
+        from cfgcore.config.tree import did_you_mean
+
+        hint = did_you_mean(args.name, list(doc.snapshot.flags))
+        raise CommandError(f"{args.name}: no such flag in {manager.flags_file}{hint}")
     if not getattr(args, "quiet", 0):
         print(f"deleted flag {args.name} from {manager.flags_file} (version {version})",
               file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _refuse_missing_store(store: str | None) -> None:
+    """A ``--store`` path naming no file is a mistake (a typo, the wrong directory):
+    refused, naming it. The store would serve the bundled demo flags in its place, so
+    ``flags delete`` wrote a new file of them there and said "deleted", and ``flags
+    stale`` judged them, while the real store stayed as it was. Without ``--store``,
+    a store not written yet serves the bundled flags, as the services do."""
+    import os
+
+    from cfgcore.errors import ConfigError
+
+    if store is not None and "://" not in store and not os.path.lexists(store):
+        raise ConfigError(
+            "flag file does not exist (check --store: nothing was read or written)",
+            file=os.path.abspath(store),
+        )
 
 
 def _as_of(raw: str | None) -> float:
@@ -146,6 +169,7 @@ def _stale(args: argparse.Namespace) -> int:
             f"--days: must be a positive number of days up to {MAX_DAYS:,}, got {args.days:.15g}"
         )
     now = _as_of(args.as_of)
+    _refuse_missing_store(args.store)
     url, paths = store_location(state_dir=args.state_dir, store=args.store)
     store = open_store(url, seed=bundled_seed())
     try:
@@ -252,15 +276,16 @@ def run_demo(args: argparse.Namespace) -> int:
     # calls keep the demo a few seconds long there too.
     n = 200_000 if engine.implementation == "c" else 10_000
     print(f"hot path, per call (best of 5 x {n:,}):")
-    print(
-        f"  is_enabled({first!r}, bound context)  "
-        f"{_per_call_ns(engine.is_enabled, first, ctx, n=n):7.0f} ns"
-    )
-    print(
-        f"  is_enabled({first!r}, plain dict)     "
-        f"{_per_call_ns(engine.is_enabled, first, USERS[0], n=n):7.0f} ns"
-    )
+    rows: list[tuple[str, tuple[Any, ...]]] = [
+        (f"is_enabled({first!r}, bound context)", (engine.is_enabled, first, ctx)),
+        (f"is_enabled({first!r}, plain dict)", (engine.is_enabled, first, USERS[0])),
+    ]
     if "recommendation_algorithm_v2" in keys:
-        ns = _per_call_ns(engine.variant, "recommendation_algorithm_v2", ctx, n=n)
-        print(f"  variant('recommendation_algorithm_v2')       {ns:7.0f} ns")
+        rows.append(
+            ("variant('recommendation_algorithm_v2')",
+             (engine.variant, "recommendation_algorithm_v2", ctx))
+        )  # fmt: skip
+    width = max(len(label) for label, _ in rows)  # one column of figures, whatever the flag
+    for label, (fn, *call) in rows:
+        print(f"  {label:<{width}}  {_per_call_ns(fn, *call, n=n):7.0f} ns")
     return 0

@@ -40,9 +40,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--store", required=True, help="redis://HOST:PORT/DB?namespace=NS")
     p.add_argument("--config-dir", help="configuration directory (default: as the manager)")
-    p.add_argument("-e", "--environment", help="environment (default: $CONFIG_ENVIRONMENT)")
-    p.add_argument("--profile", help="deployment profile")
-    p.add_argument("--geographic-profile", help="geographic profile, e.g. EU")
+    p.add_argument(
+        "-e",
+        "--environment",
+        help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else development)",
+    )
+    p.add_argument(
+        "--profile", help="deployment profile (default: $CONFIG_PROFILE or $CFGCORE_PROFILE)"
+    )
+    p.add_argument(
+        "--geographic-profile",
+        help="geographic profile, e.g. EU (default: $CONFIG_GEOGRAPHIC_PROFILE or "
+        "$CFGCORE_GEOGRAPHIC_PROFILE)",
+    )
     p.add_argument(
         "--flags",
         nargs="?",

@@ -51,7 +51,13 @@ def register(subparsers: Any) -> None:
                  "or a JSON list)")  # fmt: skip
     e = sub.add_parser("encrypt", help="print ENC[...] of VALUE (or of standard input)")
     e.add_argument("value", nargs="?", help="plaintext (default: read standard input)")
-    e.add_argument("--scheme", choices=("fernet", "aesgcm"), default="fernet")
+    e.add_argument(
+        "--scheme",
+        choices=("fernet", "aesgcm"),
+        default="fernet",
+        help="fernet (default; every key is tried to decrypt it) or aesgcm (AES-256-GCM, "
+        "naming the newest key's id)",
+    )
     e.add_argument("--path", help=path_help + ": the value decrypts only there")
     keys(e)
     e.set_defaults(func=_encrypt)

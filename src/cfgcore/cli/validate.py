@@ -43,16 +43,24 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-e",
         "--environment",
-        help="environment (default: $CONFIG_ENVIRONMENT or development; with FILES, the "
-        "files' own 'environment' key)",
+        help="environment (default: $CONFIG_ENVIRONMENT or $CFGCORE_ENVIRONMENT, else "
+        "development; with FILES, the files' own 'environment' key)",
     )
     p.add_argument(
         "--config-dir",
         help="configuration directory (default: $CFGCORE_CONFIG_DIR, else ./config if it "
         "holds a base or environment file, else the bundled set)",
     )
-    p.add_argument("--profile", help="deployment profile to apply (directory mode)")
-    p.add_argument("--geographic-profile", help="geographic profile to apply, e.g. EU")
+    p.add_argument(
+        "--profile",
+        help="deployment profile to apply (directory mode; default: $CONFIG_PROFILE or "
+        "$CFGCORE_PROFILE)",
+    )
+    p.add_argument(
+        "--geographic-profile",
+        help="geographic profile to apply, e.g. EU (default in directory mode: "
+        "$CONFIG_GEOGRAPHIC_PROFILE or $CFGCORE_GEOGRAPHIC_PROFILE)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument("--strict", action="store_true", help="warnings also give exit status 1")
     p.add_argument(
@@ -95,14 +103,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.list_rules:
         _print_rules(validator)
         return 0
+    skipped = set()  # the command's own checks that --disable names
     for rule_id in args.disable:
+        if rule_id in COMMAND_CHECKS:
+            skipped.add(rule_id)
+            continue
         try:
             validator.disable_rule(rule_id)
         except KeyError:
             from cfgcore.cli import UsageError
             from cfgcore.config.tree import did_you_mean
 
-            known = [r.rule_id for r in validator.rule_catalog()]
+            known = [r.rule_id for r in validator.rule_catalog()] + list(COMMAND_CHECKS)
             raise UsageError(
                 f"--disable: unknown rule id {rule_id!r}{did_you_mean(rule_id, known)}; "
                 "cfgcore validate --list-rules lists them"
@@ -122,8 +134,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     report.results[:0] = [_flag_result(p) for p in flag_problems]
     if not args.files:
         report.results.extend(_resolved_findings(args, validator, name, env, report.results, snap))
-        report.results.extend(_override_findings(args))
-        report.results.extend(_empty_secret_findings(snap, environ))
+        if UNKNOWN_OVERRIDE not in skipped:
+            report.results.extend(_override_findings(args))
+        if EMPTY_SECRET not in skipped:
+            report.results.extend(_empty_secret_findings(snap, environ))
     where = {id(r): _locate(r.key_path, layers, config) for r in report.results}
     if args.format == "json":
         doc = report.to_dict()
@@ -341,6 +355,15 @@ class _RefusedProblem(Problem):
 UNKNOWN_OVERRIDE = "environment.unknown_override"
 
 
+# The checks this command adds to the validation engine's rules (directory mode), by the
+# rule id their findings print: --disable and --list-rules take them like the engine's,
+# so a warning's [rule id] can be copied into --disable (it was "unknown rule id").
+COMMAND_CHECKS = {
+    EMPTY_SECRET: "secrets a ${VAR:-} reference left empty (the variable not set)",
+    UNKNOWN_OVERRIDE: "CFGCORE__ variables that match no configuration key (a misspelt override)",
+}
+
+
 def _override_findings(args: argparse.Namespace) -> list[Any]:
     """A warning for each ``CFGCORE__A__B`` variable that matches no configuration key.
 
@@ -443,8 +466,10 @@ def _print_text(report: Any, where: dict[int, tuple[str | None, int | None]]) ->
 
 def _print_rules(validator: Any) -> None:
     rows = validator.rule_catalog()
-    width = max(len(r.rule_id) for r in rows)
+    width = max(len(r) for r in [*(r.rule_id for r in rows), *COMMAND_CHECKS])
     for r in rows:
         levels = ", ".join(f"{env}={lvl}" for env, lvl in r.env_severity.items())
         extra = f" ({levels})" if levels else ""
         print(f"{r.rule_id:<{width}}  {r.severity:<8} {r.description}{extra}")
+    for rule_id, text in COMMAND_CHECKS.items():
+        print(f"{rule_id:<{width}}  {'warning':<8} {text} (configuration directory only)")

@@ -1013,9 +1013,20 @@ def get_config_manager(config_dir: str | os.PathLike[str] | None = None) -> Conf
     """The process-wide :class:`ConfigurationManager` (created on first call).
 
     ``config_dir`` applies only to the first call; later calls return the same manager.
+    A later call naming another directory than the one it serves raises
+    :class:`ConfigError` (it returned the manager of the other directory without a
+    word): build a :class:`ConfigurationManager` of its own for a second directory.
     """
     global _default
     with _default_lock:
         if _default is None:
             _default = ConfigurationManager(config_dir)
+        elif config_dir is not None and os.path.abspath(config_dir) != _default.config_dir:
+            raise ConfigError(
+                f"get_config_manager(): the process-wide manager already serves "
+                f"{_default.config_dir} ({_default.config_dir_source}); config_dir applies "
+                "only to the first call: use ConfigurationManager(config_dir) for another "
+                "directory",
+                file=os.path.abspath(config_dir),
+            )
         return _default

@@ -888,6 +888,9 @@ class RedisFlagStore(RedisFollower):
     >>> old, new = store.update(lambda snap: snap, actor="deploy-bot")       # doctest: +SKIP
     """
 
+    #: What a write's error calls the document (a published configuration, below).
+    noun = "the flag document"
+
     kind = "redis"
 
     def __init__(
@@ -2110,7 +2113,7 @@ class RedisFlagStore(RedisFollower):
                 data = self._encode(new_snapshot)
                 if len(data) > MAX_DOCUMENT_BYTES:  # no follower would read it
                     raise ConfigError(
-                        f"the flag document would be {len(data):,} bytes, over the "
+                        f"{self.noun} would be {len(data):,} bytes, over the "
                         f"{MAX_DOCUMENT_BYTES:,}-byte limit: not written",
                         file=self.url,
                     )
@@ -2169,9 +2172,7 @@ class RedisFlagStore(RedisFollower):
                 else:
                     why = self._failure(exc, wrote, "write")
                     self.last_error = f"write failed: {why}"
-                    raise ConfigError(
-                        f"cannot write the flag document: {why}", file=self.url
-                    ) from None
+                    raise ConfigError(f"cannot write {self.noun}: {why}", file=self.url) from None
             if status == 1:
                 new = FlagDocument(
                     new_snapshot, data, int(version), checksum, writer, self.url, epoch, forced
@@ -2812,6 +2813,8 @@ class RedisConfigStore(RedisFlagStore):
             ) from None
         super().__init__(url, document=f"config:{environment}", **kwargs)
         self.environment = environment
+        # (a publish without --flags failed with "cannot write the flag document")
+        self.noun = f"the published configuration of {environment}"
 
     def _decode(self, data: bytes, origin: str) -> Any:
         # A repeated key is refused here as in a flag document: msgspec would keep
