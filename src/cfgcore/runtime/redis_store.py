@@ -2486,8 +2486,10 @@ class RedisFlagStore(RedisFollower):
         every document that serves the test, which would let anyone who can write Redis
         freeze the fleet's flags with one planted value. What holds a stop does not rest
         on it: the document's own record, each host's register and audit log, and a
-        host that holds the stop writes it back over the refused value at its next
-        start (the write script replaces a value it cannot read)."""
+        host that holds the stop (or recorded its end) writes it back over the refused
+        value at its start and when it next judges a fleet document (the write script
+        replaces a value it cannot read; see
+        :func:`cfgcore.experiments.stops.fleet_reactivations`)."""
         self._to_primary()  # not the old primary of a failover, which misses later stops
         reply = self._stops_read(
             keys=[self.stops_key],
