@@ -33,6 +33,7 @@ from cfgcore.runtime.redis_store import (
     MAX_STOP_ENTRY_BYTES,
     MAX_STOP_NAME_BYTES,
     MAX_STOP_REGISTER_BYTES,
+    MAX_STOP_REGISTER_MEMORY,
     PublishedConfig,
     RedisConfigStore,
     RedisFlagStore,
@@ -367,7 +368,7 @@ def test_entries_are_read_exactly_when_within_their_limit(redis_server, sizes):
             keys=[key],
             args=[
                 MAX_STOP_ENTRIES, MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES,
-                MAX_STOP_REGISTER_BYTES,
+                MAX_STOP_REGISTER_BYTES, MAX_STOP_REGISTER_MEMORY,
             ],
         )  # fmt: skip
         entries = store.read_stop_register()

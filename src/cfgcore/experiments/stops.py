@@ -23,7 +23,10 @@ start merges it with the host's register (a stop either holds, held; an end in e
 not before the stop, over: :func:`guardrail_stop`'s ordering), and a running process
 judges each fleet document against it too, so a new host with an empty disk holds a
 stop it never saw. An end the fleet's register could not be told (Redis unreachable)
-is kept in the host's register (``ended``) until told. Redis unreachable, the host's
+is kept in the host's register (``ended``) until told, and then as told (``told``): a
+host writes its own entries (the stops it holds, the ends it recorded) back where the
+fleet's register lost them (passed over as unreadable, deleted) or holds older ones, at
+its start and whenever it judges a fleet document. Redis unreachable, the host's
 records hold alone and nothing blocks a start.
 
 Kept apart from :mod:`cfgcore.experiments.guardrails` (the statistics, the shared logs)
@@ -146,6 +149,21 @@ def read_ended(path: str | None) -> dict[str, float]:
     at ``path`` recorded for the fleet's register (``ended``: a Redis store's stops end
     fleet-wide only when written there; until then this host's record of the end holds
     against the fleet's older stop). {} when there are none or it cannot be read."""
+    return _times(path, "ended")
+
+
+def read_told(path: str | None) -> dict[str, float]:
+    """``{test: time}``: the ends this host recorded and the fleet's register was told
+    (``told``; moved there from ``ended`` by :func:`forget_ended`), kept so that the host
+    can write an end back where the fleet's register lost it (whoever can write Redis
+    replaced it with a value no reader takes, or deleted it): an end is what keeps a host
+    that was down when the test was deleted or resumed, its register still holding the
+    stop, from stopping the test again at its start. A stop recorded since drops it. {}
+    when there are none or it cannot be read."""
+    return _times(path, "told")
+
+
+def _times(path: str | None, field: str) -> dict[str, float]:
     from cfgcore.runtime.atomicio import read_regular
 
     if path is None:
@@ -154,20 +172,31 @@ def read_ended(path: str | None) -> dict[str, float]:
         data = json.loads(read_regular(path, 16 << 20))
     except (OSError, ValueError, RecursionError):
         return {}  # (read_stops reports it)
-    ended = data.get("ended") if isinstance(data, dict) else None
-    if not isinstance(ended, dict):
+    times = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(times, dict):
         return {}
     return {
         n: float(t)
-        for n, t in ended.items()
+        for n, t in times.items()
         if isinstance(t, (int, float)) and not isinstance(t, bool)
     }
 
 
+def _register_data(
+    tests: Mapping[str, Any], ended: Mapping[str, float], told: Mapping[str, float]
+) -> bytes:
+    data: dict[str, Any] = {"tests": tests}
+    if ended:
+        data["ended"] = ended
+    if told:
+        data["told"] = told
+    return json.dumps(data, sort_keys=True, default=str).encode()
+
+
 def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
     """The ends in ``told`` (``{test: time}``), written to the fleet's register, no
-    longer kept in the register at ``path`` (one recorded later since stays). Never
-    raises (logged)."""
+    longer kept as untold in the register at ``path`` (one recorded later since stays),
+    but as told (:func:`read_told`). Never raises (logged)."""
     if path is None or not told:
         return
     from cfgcore.runtime.atomicio import FileLock, atomic_write
@@ -179,12 +208,11 @@ def forget_ended(path: str | None, told: Mapping[str, float]) -> None:
             gone = [n for n, at in told.items() if n in ends and ends[n] <= at]
             if not gone:
                 return
+            sent = read_told(path)
             for name in gone:
-                del ends[name]
-            data: dict[str, Any] = {"tests": read_stops(path)}
-            if ends:
-                data["ended"] = ends
-            atomic_write(path, json.dumps(data, sort_keys=True, default=str).encode(), mode=0o640)
+                at = ends.pop(name)
+                sent[name] = max(at, sent.get(name, at))
+            atomic_write(path, _register_data(read_stops(path), ends, sent), mode=0o640)
     except Exception as exc:
         log.error("cannot write the guardrail stop register %s: %s", path, exc)
 
@@ -200,16 +228,18 @@ def write_stops(
     from cfgcore.runtime.flagstore import LOCK_TIMEOUT
 
     with FileLock(path + ".lock", mode=0o640, timeout=LOCK_TIMEOUT, restrict=True):
-        tests, ends = read_stops(path), read_ended(path)
+        tests, ends, sent = read_stops(path), read_ended(path), read_told(path)
         for name, record in changes.items():
             if record is None:
                 tests.pop(name, None)
             else:
                 tests[name] = record
+                at = guardrail_stop(record)
+                if at is not None and sent.get(name, at) <= at:
+                    sent.pop(name, None)  # (a stop since: the end is no longer this host's)
         for name, at in (ended or {}).items():
             ends[name] = max(at, ends.get(name, at))
-        data = {"tests": tests, "ended": ends} if ends else {"tests": tests}
-        atomic_write(path, json.dumps(data, sort_keys=True, default=str).encode(), mode=0o640)
+        atomic_write(path, _register_data(tests, ends, sent), mode=0o640)
 
 
 def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None:
@@ -318,27 +348,63 @@ def fleet_reactivations(
     """What in ``derived`` (a document of ``store`` judged while running) would serve
     again a test the fleet's stop register holds stopped: a running process that never
     served the stop (it missed the document that holds it) refuses it too; a stop this
-    host recorded the end of (:func:`read_ended`, beside ``audit_path`` when the store
-    has no cache file) is over. [] for a store without such a register, or when Redis
-    cannot be read."""
+    host recorded the end of (:func:`read_ended`, :func:`read_told`, beside
+    ``audit_path`` when the store has no cache file) is over. This host's own entries
+    the register lacks or holds older are written back to it on the way (never raises:
+    logged). [] for a store without such a register, or when Redis cannot be read."""
     fleet = _read_fleet(store)
-    if not fleet:
+    if fleet is None:
         return []
+    if audit_path is None:  # (the default dynamic-config manager's, as at start)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    register = stops_path(store, audit_path)
+    ends = _known_ends(register)
+    # This host's own entries the register lost (passed over, deleted) or holds older,
+    # written back now, not only at this host's next start.
+    _write_fleet(store, _own_entries_missing(fleet, read_stops(register), ends))
     held = {}
-    ends: dict[str, float] | None = None
     for name, (_at, record) in fleet.items():
         at = guardrail_stop(record)
-        if at is None:
-            continue
-        if ends is None:
-            if audit_path is None:  # (the default dynamic-config manager's, as at start)
-                from cfgcore.runtime.flagstore import default_state_dir
-
-                audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
-            ends = read_ended(stops_path(store, audit_path))
-        if ends.get(name, -1.0) < at:
+        if at is not None and ends.get(name, -1.0) < at:
             held[name] = record
     return _reactivated(held, derived, where)[0] if held else []
+
+
+def _known_ends(register: str | None) -> dict[str, float]:
+    """Every end of a stop this host recorded (:func:`read_ended`, :func:`read_told`),
+    the latest per test."""
+    ends = read_told(register)
+    for name, at in read_ended(register).items():
+        ends[name] = max(at, ends.get(name, at))
+    return ends
+
+
+def _own_entries_missing(
+    fleet: Mapping[str, tuple[float, Any]], stops: Mapping[str, Any], ends: Mapping[str, float]
+) -> dict[str, tuple[float, Any]]:
+    """This host's own entries of the fleet's register (``{test: (time, record or
+    None)}``) that ``fleet`` (the register as read: an entry passed over is not in it)
+    lacks or holds older: each stop in ``stops`` (held by this host), and each end in
+    ``ends`` that no later stop of its own follows (an end as late as the stop ends it).
+    The register's script keeps the later entry of each test whoever sends it."""
+    out: dict[str, tuple[float, Any]] = {}
+    for name, at in ends.items():
+        mine = guardrail_stop(stops.get(name))
+        if mine is not None and mine > at:
+            continue
+        known = fleet.get(name)
+        if known is None or known[0] < at or (known[0] == at and known[1] is not None):
+            out[name] = (at, None)
+    for name, record in stops.items():
+        stop = guardrail_stop(record)
+        if stop is None or name in out or (name in ends and ends[name] >= stop):
+            continue
+        known = fleet.get(name)
+        if known is None or known[0] < stop:
+            out[name] = (stop, record)
+    return out
 
 
 def _held_records(
@@ -372,28 +438,30 @@ def _held_records(
         # The fleet's register (Redis), merged: a stop this host never saw is held, an
         # end the fleet recorded (a resume, a deletion: not before the stop) ends the
         # stop here too; what this host holds and the fleet lacks is written to it.
-        ends = read_ended(register)
-        ahead = {}
-        told = {n: at for n, at in ends.items() if n in fleet and fleet[n][0] >= at}
+        ends = read_ended(register)  # (not told yet)
+        known_ends = _known_ends(register)  # (and told: see read_told)
         for name, (when, record) in fleet.items():
             mine = guardrail_stop(held.get(name))
             if record is not None:
                 theirs = guardrail_stop(record)
-                if theirs is not None and name in ends and ends[name] >= theirs:
-                    # Ended on this host, the fleet's register not told (unreachable):
-                    # told now.
-                    ahead[name] = (ends[name], None)
-                    told[name] = ends[name]
-                elif theirs is not None and (mine is None or theirs > mine):
+                if theirs is not None and known_ends.get(name, -1.0) >= theirs:
+                    # Ended on this host after that stop (the fleet's register not told,
+                    # or told and then given an older stop: a host whose register
+                    # still held it wrote it back where the end was lost): the end is
+                    # sent below.
+                    continue
+                if theirs is not None and (mine is None or theirs > mine):
                     held[name] = missing[name] = record
             elif mine is not None and when >= mine:
                 del held[name]
                 missing[name] = None
-        for name, record in held.items():
-            stop = guardrail_stop(record)
-            known = fleet.get(name)
-            if stop is not None and (known is None or known[0] < stop):
-                ahead[name] = (stop, record)
+        # What this host holds or ended and the fleet's register lacks (never told, or
+        # lost: passed over as unreadable, deleted) or holds older, written to it.
+        ahead = _own_entries_missing(fleet, held, known_ends)
+        told = {
+            n: at for n, at in ends.items()
+            if (n in fleet and fleet[n][0] >= at) or (n in ahead and ahead[n][1] is None)
+        }  # fmt: skip
         if _write_fleet(store, ahead):
             forget_ended(register, told)
     if missing and register is not None:

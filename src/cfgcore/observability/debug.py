@@ -14,8 +14,9 @@ the ``cfgcore.evaluation`` logger: the call, the flag, the variant, the reason, 
 deciding rule's index, the bucket when a rollout or split decided, the snapshot version,
 and the context's attributes. Attribute values are masked as
 :func:`cfgcore.runtime.redaction.redact` masks configuration values, and every value of
-an attribute whose name looks secret (``api_token``, ``password``...) is masked whatever
-its type. ``evaluate_all`` logs one line (how many flags, the version, the context).
+an attribute whose name looks secret (``api_token``, ``password``, ``session_id``,
+a ``session`` holding a value...) is masked whatever its type. ``evaluate_all`` logs one
+line (how many flags, the version, the context).
 
 The context is rendered once per line and bounded, whatever its size: the attributes the
 flag reads (its prerequisites' included) come first, in full up to ``READ_TEXT``

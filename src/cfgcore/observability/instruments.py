@@ -1,11 +1,15 @@
 """Every metric cfgcore exports, defined once, and what the change paths call.
 
 The recording calls (:func:`activation`, :func:`validation`, :func:`listener_failed`,
-:func:`flag_document`, :func:`exposures_written`) sit on change paths only: loads,
-reloads, validation runs, flag documents, the exposure writer thread. State that the
-components keep anyway (versions, ages, a follower's connection, drop counts) is read
-when metrics are collected, from objects registered here weakly (``track_*``), so a
-closed manager or store simply stops being reported.
+:func:`exposures_written`) sit on change paths only: loads, reloads, validation runs,
+the exposure writer thread. State that the components keep anyway (versions, ages, a
+follower's connection, documents a flag set or a store took or refused, drop counts)
+is read when metrics are collected, from objects registered here weakly
+(``track_*``), so a closed store or flag set simply stops being reported: a process
+that opens and closes stores (one per tenant, per test, per reconfiguration) does not
+keep a series for each store it ever opened. Another store still open under the same
+labels keeps its series (its own counts: a counter of two such objects adds up, so it
+goes down when one closes, which Prometheus reads as a counter reset).
 
 Label values come from closed or bounded sets: operations and results below, reason
 classes (:data:`cfgcore.errors.REASON_CLASSES`), experiment and variant names (bounded
@@ -29,7 +33,6 @@ __all__ = [
     "OPERATIONS",
     "activation",
     "exposures_written",
-    "flag_document",
     "listener_failed",
     "reason_of",
     "track_config_manager",
@@ -76,12 +79,6 @@ WATCHER_ERRORS = _R.counter(
     "cfgcore_config_watcher_errors_total",
     "File-watcher failures (the watch itself, a change callback or the poll); the watcher retries.",
     ("stage",),
-)
-FLAG_DOCUMENTS = _R.counter(
-    "cfgcore_flag_documents_total",
-    "Flag documents offered to a live flag set, by result (ok: compiled and swapped in; "
-    "rejected: refused, the previous flags keep serving).",
-    ("store", "result"),
 )
 AB_EXPOSURES = _R.counter(
     "cfgcore_ab_exposures_total",
@@ -137,11 +134,6 @@ def watcher_failed(stage: str) -> None:
     WATCHER_ERRORS.inc(stage=stage)
 
 
-def flag_document(store: str, ok: bool) -> None:
-    """A live flag set swapped a document in (``ok``) or refused one."""
-    FLAG_DOCUMENTS.inc(store=store, result="ok" if ok else "rejected")
-
-
 def exposures_written(counts: Mapping[tuple[str, str], int]) -> None:
     """Exposures the writer thread delivered, per (experiment, variant)."""
     for (experiment, variant), n in counts.items():
@@ -163,12 +155,14 @@ def track_config_manager(manager: Any) -> None:
 
 
 def track_flags(live: Any) -> None:
-    """Report a :class:`~cfgcore.runtime.flags.LiveFlags` (document version and age)."""
+    """Report a :class:`~cfgcore.runtime.flags.LiveFlags` (document version and age,
+    documents it took or refused) until it is closed."""
     _FLAG_SETS.add(live)
 
 
 def track_store(store: Any) -> None:
-    """Report a following flag store (connection, version, documents, cache reads)."""
+    """Report a following flag store (connection, version, documents, cache reads)
+    until it is closed."""
     _STORES.add(store)
 
 
@@ -253,11 +247,16 @@ _FLAG_GAUGES = (
 def _flag_state() -> list[Family]:
     now = time.time()
     rows: list[list[Sample]] = [[] for _ in _FLAG_GAUGES]
+    documents: list[Sample] = []
     for live in list(_FLAG_SETS):
+        if live.closed:  # closed, not yet collected: it serves what it last had, unfollowed
+            continue
+        labels = {"store": live.store.url}
+        for result, n in list(live.documents.items()):
+            documents.append(Sample({**labels, "result": result}, float(n)))
         doc = live.document
         if doc is None:
             continue
-        labels = {"store": live.store.url}
         values = (
             doc.version,
             max(0.0, now - live.installed_at),
@@ -267,8 +266,19 @@ def _flag_state() -> list[Family]:
         for row, value in zip(rows, values, strict=True):
             row.append(Sample(labels, float(value)))
     return [
-        _family(name, "gauge", help, ("store",), row)
-        for (name, help), row in zip(_FLAG_GAUGES, rows, strict=True)
+        *(
+            _family(name, "gauge", help, ("store",), row)
+            for (name, help), row in zip(_FLAG_GAUGES, rows, strict=True)
+        ),
+        _family(
+            "cfgcore_flag_documents_total",
+            "counter",
+            "Flag documents offered to a live flag set, by result (ok: compiled and "
+            "swapped in; rejected: refused, the previous flags keep serving). Counted by "
+            "each open flag set: a closed store's series go.",
+            ("store", "result"),
+            documents,
+        ),
     ]
 
 

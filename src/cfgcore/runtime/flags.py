@@ -166,6 +166,10 @@ class LiveFlags:
         self.last_error: ConfigError | None = None
         self._rejected: str | None = None  # what the last refusal refused (see refresh)
         self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
+        # Documents this set swapped in ("ok") or refused ("rejected"): kept here, not in
+        # the process-wide registry, so a closed set's series go with it (a process
+        # opening a store per tenant, or per test, would otherwise grow its scrape).
+        self.documents = {"ok": 0, "rejected": 0}
         # Managers holding this set (acquire/release): the last release stops watching
         # and closes the store (a Redis store's follower thread and connections).
         self._holders = 0
@@ -434,7 +438,7 @@ class LiveFlags:
             self.last_error = None
             self.installed_at = time.time()
             subscribers = self._each() if old_doc is not None else []
-            instruments.flag_document(self.store.url, ok=True)
+            self.documents["ok"] += 1
             for sub in subscribers:
                 try:
                     sub.flags_changed(old, self.source, source, doc, initiator)
@@ -446,7 +450,7 @@ class LiveFlags:
         """Record a refused document and tell the subscribers (which audit it)."""
         with deferred_delivery(), self._lock:
             self.last_error = exc
-            instruments.flag_document(self.store.url, ok=False)
+            self.documents["rejected"] += 1
             if isinstance(exc, StopRegisterError):  # the store logged it (not a document)
                 log.debug("guardrail stop register entry passed over: %s", exc)
             else:
@@ -611,7 +615,7 @@ class LiveFlags:
             try:
                 _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
             except ConfigError:
-                instruments.flag_document(self.store.url, ok=False)
+                self.documents["rejected"] += 1
                 raise
             self.install(new_doc, prepared["compiled"], source, initiator)
             return old, self.source
@@ -734,3 +738,5 @@ def _reset_after_fork() -> None:
     _SHARED_LOCK = threading.Lock()
     for live in list(_LIVE):
         live._lock = threading.RLock()
+        # What this process did starts at zero, as the registry's counters do.
+        live.documents = dict.fromkeys(live.documents, 0)

@@ -91,6 +91,10 @@ _SECRET_WORD_ENDS = (
     "credentials",
     "apikey",
     "creds",
+    # A session id in one word (``sessionid``, Java's ``JSESSIONID``, PHP's ``PHPSESSID``):
+    # a bearer credential, whoever holds it is logged in as that user.
+    "sessionid",
+    "sessid",
 )
 # A ``key`` is a secret after one of these (``api_key``, ``signingKey``,
 # ``secret_access_key``, ``hmac_key``, ``privatekey``); other keys (``partition_key``,
@@ -185,10 +189,18 @@ _SECRET_AFTER: dict[str, frozenset[str]] = {
     "string": frozenset({"connection", "conn"}),
     "str": frozenset({"connection", "conn"}),
     "jwt": _KEY_QUALIFIERS - {"jwt"} | {"id"},
+    # A session id (``session_id``, ``sessionId``, ``SESSION_ID``, ``sess_id``) is what a
+    # session cookie carries. Names that count or measure sessions end in another word
+    # (``session_count``, ``session_length_s``, ``session_id_length``) or hold an
+    # about-word (``max_session_ids``): not secrets.
+    "id": frozenset({"session", "sess"}),
 }
 _SECRET_JOINED = frozenset(q + w for w, qs in _SECRET_AFTER.items() for q in qs)
-# Bare names masked as a value, judged entry by entry as a section (:func:`_secret_path`).
-_VALUE_SECRETS = frozenset({"jwt", "auth", "cookie"})
+# Bare names masked as a value, judged entry by entry as a section (:func:`_secret_path`):
+# a ``session`` holding text is the session id, holding a map its settings.
+_VALUE_SECRETS = frozenset({"jwt", "auth", "cookie", "session"})
+# A bare ``id`` under these parents is a session id (``session: {id: ...}``).
+_SECRET_ID_PARENTS = frozenset({"session", "sessions"})
 #: A bare ``key`` holds a secret under these parents (``security.encryption.key``,
 #: ``jwt.key``, ``tls.key``...): see :func:`names_secret`.
 SECRET_KEY_PARENTS = frozenset({"encryption", "signing", "jwt", "crypto", "hmac", "tls", "ssl"})
@@ -233,7 +245,8 @@ def is_secret_key(path: Any) -> bool:
     ``password``, ``db_pass``, ``passphrase``, ``api_secret``, ``credentials``,
     ``access_token``, ``api_key``, ``secret_access_key``, ``privateKey``,
     ``DB_PASSWORD``, ``creds``, ``basic_auth``, ``auth_header``, ``session_cookie``,
-    ``connection_string``: yes. Names about a secret (``token_ttl``, ``password_policy``,
+    ``connection_string``, ``session_id``, ``sessionId``, ``JSESSIONID``: yes. Names
+    about a secret (``token_ttl``, ``password_policy``,
     ``secret_name``, ``api_key_required``, ``password_file``), keys that are not
     credentials (``partition_key``, ``public_key``, ``key_id``) and counts
     (``max_tokens``) are not. A bare ``key`` is one only under a secret parent:
@@ -258,12 +271,21 @@ def is_secret_key(path: Any) -> bool:
 
 def names_secret(key: Any, parent_key: Any = "") -> bool:
     """Whether the value under ``key`` (in a mapping under ``parent_key``) is a secret
-    by its name: :func:`is_secret_key`, or a bare ``key`` under ``encryption``,
-    ``jwt``, ``tls``... (:data:`SECRET_KEY_PARENTS`). What validation's plain-text
-    secret rule, the empty-secret report and redaction call a secret."""
+    by its name: :func:`is_secret_key`, a bare ``key`` under ``encryption``, ``jwt``,
+    ``tls``... (:data:`SECRET_KEY_PARENTS`), or a bare ``id`` under ``session`` (the
+    session id). What validation's plain-text secret rule, the empty-secret report and
+    redaction call a secret."""
     if is_secret_key(key):
         return True
-    return _bare_key(key) and key_words(parent_key)[-1:] in ([p] for p in SECRET_KEY_PARENTS)
+    if _bare_key(key):
+        return key_words(parent_key)[-1:] in ([p] for p in SECRET_KEY_PARENTS)
+    return _bare_id(key) and key_words(parent_key)[-1:] in ([p] for p in _SECRET_ID_PARENTS)
+
+
+def _bare_id(key: Any) -> bool:
+    """``id``, ``ID``, ``id_1``: a bare id (its parent says of what)."""
+    text = key if type(key) is str else str(key)
+    return len(text) <= 8 and key_words(text) == ["id"]
 
 
 def _bare_key(key: Any) -> bool:

@@ -601,24 +601,37 @@ MAX_STOP_ENTRY_BYTES = 64 * 1024  # an entry's value: over ten times a large rec
 # host's own register file holds (cfgcore.experiments.stops.read_stops reads at most
 # 16 MiB), into which a start copies the fleet's stops.
 MAX_STOP_REGISTER_BYTES = 16 << 20
+# The most memory the register's key may take in Redis (MEMORY USAGE, names, values and
+# Redis's own overhead) for the read script to list its names: Redis has no command that
+# measures a field's name, and listing them copies every name into the script's memory
+# while the whole server waits. Twice MAX_STOP_REGISTER_BYTES: a register cfgcore wrote
+# (entries within their limits, allocator rounding) fits, with room for a few oversized
+# values planted beside it (each passed over alone).
+MAX_STOP_REGISTER_MEMORY = 2 * MAX_STOP_REGISTER_BYTES
 
-# The stop register (KEYS[1]) read within those bounds (ARGV[1..4]: MAX_STOP_ENTRIES,
-# MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES, MAX_STOP_REGISTER_BYTES), no value read
-# before it is measured (HSTRLEN). A register of more entries than MAX_STOP_ENTRIES is
-# not enumerated at all ({'count', entries}); one whose entries within their limits hold
-# more than MAX_STOP_REGISTER_BYTES is not read ({'total', bytes}); a key of another
-# type is {'type', type}. Else {'ok', then per entry: name, value, name size, value
-# size}: the value nil (not read) when it is over MAX_STOP_ENTRY_BYTES, and when the
-# name is over MAX_STOP_NAME_BYTES (then only its first 64 bytes are sent, and the value
-# size is -1: not measured). (Redis has no command that measures a field's name: HKEYS
-# copies the names, at most MAX_STOP_ENTRIES of them, into the script's memory, but a
-# long one is never sent.)
+# The stop register (KEYS[1]) read within those bounds (ARGV[1..5]: MAX_STOP_ENTRIES,
+# MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES, MAX_STOP_REGISTER_BYTES,
+# MAX_STOP_REGISTER_MEMORY), no value read before it is measured (HSTRLEN). A register
+# of more entries than MAX_STOP_ENTRIES is not enumerated at all ({'count', entries}),
+# nor is one whose key takes more than MAX_STOP_REGISTER_MEMORY in Redis ({'memory',
+# bytes}); one whose entries within their limits hold more than MAX_STOP_REGISTER_BYTES
+# is not read ({'total', bytes}); a key of another type is {'type', type}. Else {'ok',
+# then per entry: name, value, name size, value size}: the value nil (not read) when it
+# is over MAX_STOP_ENTRY_BYTES, and when the name is over MAX_STOP_NAME_BYTES (then only
+# its first 64 bytes are sent, and the value size is -1: not measured). Redis has no
+# command that measures a field's name: HKEYS copies every name into the script's
+# memory (4,096 names of 64 KiB: 256 MiB, 1.5 s with the server blocked), so the key's
+# memory is asked first (MEMORY USAGE with SAMPLES 0 counts every field in place,
+# copying nothing; a server that refuses MEMORY, an ACL say, is read as before); a long
+# name within it is never sent.
 _STOPS_READ = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'none' then return {'ok'} end
 if kind ~= 'hash' then return {'type', kind} end
 local n = redis.call('HLEN', KEYS[1])
 if n > tonumber(ARGV[1]) then return {'count', n} end
+local used = redis.pcall('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0')
+if type(used) == 'number' and used > tonumber(ARGV[5]) then return {'memory', used} end
 local max_name, max_entry = tonumber(ARGV[2]), tonumber(ARGV[3])
 local names = redis.call('HKEYS', KEYS[1])
 local sizes, total = {}, 0
@@ -2473,8 +2486,10 @@ class RedisFlagStore(RedisFollower):
         name is longer than :data:`MAX_STOP_NAME_BYTES`, is never fetched, and is
         passed over and reported as a refused entry is, naming the register, the test
         and the size, while the other entries are read as usual. A register of more
-        than :data:`MAX_STOP_ENTRIES` entries, or whose entries hold more than
-        :data:`MAX_STOP_REGISTER_BYTES`, or a key of another type, is not read at all:
+        than :data:`MAX_STOP_ENTRIES` entries, or whose key takes more than
+        :data:`MAX_STOP_REGISTER_MEMORY` in Redis (no name listed: long names would be
+        copied), or whose entries hold more than :data:`MAX_STOP_REGISTER_BYTES`, or a
+        key of another type, is not read at all:
         reported once the same way and raised as a ConfigError, so the caller degrades as
         when Redis is unreachable (the host's own records hold).
 
@@ -2487,20 +2502,22 @@ class RedisFlagStore(RedisFollower):
         every document that serves the test, which would let anyone who can write Redis
         freeze the fleet's flags with one planted value. What holds a stop does not rest
         on it: the document's own record, each host's register and audit log, and a
-        host that holds the stop writes it back over the refused value at its next
-        start (the write script replaces a value it cannot read)."""
+        host that holds the stop (or recorded its end) writes it back over the refused
+        value at its start and when it next judges a fleet document (the write script
+        replaces a value it cannot read; see
+        :func:`cfgcore.experiments.stops.fleet_reactivations`)."""
         self._to_primary()  # not the old primary of a failover, which misses later stops
         reply = self._stops_read(
             keys=[self.stops_key],
             args=[
                 MAX_STOP_ENTRIES, MAX_STOP_NAME_BYTES, MAX_STOP_ENTRY_BYTES,
-                MAX_STOP_REGISTER_BYTES,
+                MAX_STOP_REGISTER_BYTES, MAX_STOP_REGISTER_MEMORY,
             ],
         )  # fmt: skip
         if not (
             isinstance(reply, list)
             and reply
-            and reply[0] in (b"ok", b"count", b"total", b"type")
+            and reply[0] in (b"ok", b"count", b"memory", b"total", b"type")
             and (
                 len(reply) % 4 == 1
                 if reply[0] == b"ok"
@@ -2577,14 +2594,19 @@ class RedisFlagStore(RedisFollower):
 
     def _stops_not_read(self, why: bytes, amount: Any) -> ConfigError:
         """The ConfigError for a stop register the read script did not read (``why``:
-        b"count", b"total" or b"type", with the number of entries, their bytes or the
-        key's type), reported once as a refused entry is."""
+        b"count", b"memory", b"total" or b"type", with the number of entries, the key's
+        memory, their bytes or the key's type), reported once as a refused entry is."""
         if why == b"type":
             kind = amount.decode(errors="replace") if isinstance(amount, bytes) else amount
             what = f"is a Redis {kind}, not a hash"
         elif why == b"count":
             what = (
                 f"holds {int(amount):,} entries, more than the {MAX_STOP_ENTRIES:,} cfgcore reads"
+            )
+        elif why == b"memory":
+            what = (
+                f"takes {int(amount):,} bytes of Redis memory (its names and values), more "
+                f"than the {MAX_STOP_REGISTER_MEMORY:,} cfgcore reads"
             )
         else:
             what = (
