@@ -566,7 +566,7 @@ def test_a_gate_after_a_rule_that_never_serves_is_lowered(make):
 
 def test_a_refused_parent_refuses_its_children_naming_it():
     features = {
-        "p": {"rules": [{"condition": {"a": {"$elemMatch": {"k": 1}}}, "force": 1}]},
+        "p": {"rules": [{"condition": {"a": {"$elemMatch": 1}}, "force": 1}]},
         "c": {"rules": [_gated("p", {"value": 1})]},
         "g": {"rules": [_gated("c", {"value": 1})]},
     }
@@ -603,7 +603,7 @@ def test_malformed_parent_conditions_are_refused():
         ({"parentConditions": ["p"]}, "rules[0]: parentConditions[0] must be an object"),
         ({"parentConditions": [{"id": 3, "gate": True}]}, "parentConditions[0].id must be a"),
         (
-            _gated("p", {"value": {"$elemMatch": {"x": 1}}}),
+            _gated("p", {"value": {"$elemMatch": 1}}),
             "rules[0]: parentConditions[0].condition: '$elemMatch' at 'value'",
         ),
     ]
@@ -629,18 +629,27 @@ def test_a_chain_past_the_compilers_depth_is_refused():
 @pytest.mark.parametrize(
     "condition,start",
     [
-        ({"$all": [None]}, "'$all' at 't': null (an array holding null)"),
-        ({"$all": [["a"]]}, "'$all' at 't': an object or array"),
-        ({"$all": [{"$gt": 1}]}, "'$all' at 't': the operator '$gt'"),
-        ({"$all": [{"$eq": None}]}, "'$all' at 't': '$eq': null"),
-        ({"$elemMatch": {"$ne": 1}}, "'$elemMatch' at 't': the operator '$ne'"),
-        ({"$elemMatch": {}}, "'$elemMatch' at 't': an empty condition"),
-        ({"$elemMatch": {"x": 1}}, "'$elemMatch' at 't' with a condition on the elements'"),
-        ({"$elemMatch": 1}, "'$elemMatch' at 't' with a condition on the elements'"),
-        ({"$elemMatch": {"$in": [[1]]}}, "'$elemMatch' at 't': '$in' with values that are not"),
+        ({"$elemMatch": 1}, "'$elemMatch' at 't': a number, where GrowthBook's SDK raises"),
+        ({"$elemMatch": {"$or": 1}}, "'$elemMatch' at 't': its condition makes GrowthBook's"),
+        ({"$elemMatch": {"x": 1, "$not": 2}}, "'$elemMatch' at 't': its condition makes"),
+        (
+            {"$all": [{"$regex": "(?=a)"}]},
+            "'$all' at 't', each element read as 'e': regex '(?=a)' at 'e': the group",
+        ),
+        (
+            {"$elemMatch": {"x": {"$regex": "\\b"}}},
+            "'$elemMatch' at 't', each element read as 'e': regex '\\\\b' at 'e.x'",
+        ),
+        (
+            {"$elemMatch": {"$elemMatch": {"$elemMatch": {"$elemMatch": {"$elemMatch": {}}}}}},
+            "'$elemMatch' at 't', each element read as 'e': '$elemMatch' at 'e', each element "
+            "read as 'e': '$elemMatch' at 'e', each element read as 'e': '$elemMatch' at 'e', "
+            "each element read as 'e': '$elemMatch' at 'e': element conditions nested more "
+            "than 4 deep",
+        ),
     ],
 )
-def test_array_operators_that_are_not_membership_are_refused(condition, start):
+def test_array_operators_the_sdk_raises_on_or_cfgcore_cannot_run_are_refused(condition, start):
     features = {"f": {"rules": [{"condition": {"t": condition}, "force": 1}]}}
     why = _refusal(features, "f")
     assert why.startswith(f"rules[0]: {start}"), why

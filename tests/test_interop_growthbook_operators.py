@@ -149,9 +149,9 @@ def test_unknown_is_neither_true_nor_false():
 
 
 def test_a_refused_operator_is_still_refused():
-    """What the SDK raises on stays refused: ``$elemMatch`` of a field condition is
-    answered by the SDK but not lowered by cfgcore (named, not guessed)."""
-    features = {"f": {"rules": [{"condition": {"a": {"$elemMatch": {"k": 1}}}, "force": 1}]}}
+    """What the SDK raises on stays refused: an ``$elemMatch`` field condition with an
+    ``$or`` that is no list raises for some arrays (named, not guessed)."""
+    features = {"f": {"rules": [{"condition": {"a": {"$elemMatch": {"$or": 1}}}, "force": 1}]}}
     with pytest.raises(InteropError, match=r"features\.f: rules\[0\]"):
         growthbook.to_snapshot(features)
 

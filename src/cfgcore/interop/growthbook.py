@@ -35,14 +35,20 @@ missing value and in an array holding null). ``$regex`` patterns are rewritten s
 answers as the SDK's Python ``re`` does
 (Unicode ``\\d``/``\\w``/``\\s``, a final ``$``); constructs that mean something else
 to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
-are lowered where they are membership tests: expected scalars, ``{"$eq": scalar}`` and
-``{"$in": [scalars]}`` (which, as GrowthBook's ``isIn``, also looks one level into an
-element that is an array). Equality with an array or an object is lowered item by
-item, an object's keys compared in JavaScript's property order as the SDK compares
-them (a set attribute, which the SDK compares in its iteration order, equals no
-array). Anything else (``$elemMatch`` on the elements' fields, equality with a value
-holding null, ...) is an import error naming the feature and the operator.
-``$alli`` is ``$all`` with strings equal in lower case. ``$savedGroup`` references
+that are membership tests (expected scalars, ``{"$eq": scalar}``, ``{"$in": [scalars]}``,
+which, as GrowthBook's ``isIn``, also looks one level into an element that is an
+array) test the array attribute itself; any other element condition (operators on the
+elements, ``{"$elemMatch": {"sku": "x", "qty": {"$gt": 2}}}`` on their fields, ``$all``
+values that are operator objects, arrays or objects, nested ``$elemMatch`` to
+MAX_ELEMENT_NESTING levels) is lowered on its own and tested through the attribute
+``#elem:<spec>``, which :func:`context`'s mapping answers by testing each element as
+the SDK does, in its three values (see :class:`_Attributes`). Equality with an array
+or an object is lowered item by item, an object's keys compared in JavaScript's
+property order as the SDK compares them (a set attribute, which the SDK compares in its
+iteration order, equals no array). Anything else (an ``$elemMatch`` the SDK raises on
+for some arrays, equality with a value holding null, ...) is an import error naming the
+feature and the operator. ``$alli`` is ``$all`` with strings equal in lower case.
+``$savedGroup`` references
 (``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
 to ``condition`` groups their condition (a reference back into a group being evaluated
 is false). The SDK answers in three values: an operator it does not know, and a saved
@@ -91,7 +97,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -122,7 +128,15 @@ except ImportError:  # Python 3.10
     from sre_constants import AT_BEGINNING as _AT_BEGINNING  # type: ignore[no-redef]
     from sre_constants import AT_END as _AT_END  # type: ignore[no-redef]
 
-__all__ = ["context", "js_truthy", "padded_version", "string_order", "thaw", "to_snapshot"]
+__all__ = [
+    "context",
+    "element_attributes",
+    "js_truthy",
+    "padded_version",
+    "string_order",
+    "thaw",
+    "to_snapshot",
+]
 
 FORCED = "$forced:"
 # a forced variation of an experiment whose key is a number or boolean (see _key_text)
@@ -149,6 +163,11 @@ NULLS = "#nulls"  # suffix: true for an array holding null (``$in`` a list holdi
 CHOMP = "#chomp"  # a string ending in a newline without it (RE2's '$' is Python's '$' on it)
 HEAD = "#head"  # a string longer than cfgcore's regex bound: its first MAX_REGEX_INPUT characters
 SEARCH = "#search:"  # + JSON [path, pattern, ignore case, '$' at end]: see _Attributes
+# + JSON [path, mode, true condition, false condition]: whether some element of the array
+# at path passes an element condition (``$elemMatch``, ``$all``), answered by _Attributes
+ELEM = "#elem:"
+ELEMENT = "e"  # the attribute an element condition reads its element at (see _Attributes)
+UNKNOWN = "unknown"  # an ``#elem:`` answer: no element passes and one is unknown
 _UNSUPPORTED_RULE_KEYS = ("contextualBanditRef", "contextualVariations", "tracks", "url")
 _NEVER: dict[str, Any] = {"any": []}
 _ALWAYS: dict[str, Any] = {"all": []}
@@ -524,6 +543,7 @@ def context(
     attributes: Mapping[str, Any] | None = None,
     *,
     forced_variations: Mapping[str, int] | None = None,
+    elements: Any = None,
 ) -> dict[str, Any]:
     """Map GrowthBook attributes to cfgcore attributes.
 
@@ -553,10 +573,22 @@ def context(
     Attributes that would derive more than MAX_CONTEXT_KEYS keys (large arrays, or one
     object referenced at many places, whose paths multiply with each level) are not
     flattened: the mapping returned derives each key when an evaluator reads it, with
-    the same answer. Keep that object (a copy into a plain dict loses those keys).
+    the same answer. Attributes holding a string longer than cfgcore's regex bound, or
+    an array, are such a mapping too: it searches in long strings (``#search:``) and
+    answers ``$elemMatch``/``$all`` element conditions (``#elem:``: each element tested
+    when a check first reads it) when read. Keep that object (a copy into a plain dict
+    loses those keys, and such conditions then fail). A check with it is slower than
+    with a plain dict (each attribute is read through ``get()``); ``elements`` says which
+    attributes element conditions read: the engine (anything with a ``source``
+    snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the features were imported
+    to, or the names from :func:`element_attributes`; then only an array under one of
+    those top-level attributes makes the mapping (``tags: ["a"]`` read by ``$in``
+    alone leaves a plain dict). None (the default): any array does.
     """
     out: dict[str, Any] = {}
     long_values = False  # a string past MAX_REGEX_INPUT: see _Attributes
+    arrays: set[str] = set()  # the top-level attributes holding a list (``#elem:``)
+    current = ""  # the top-level attribute being put
     inside: set[int] = set()  # the containers on the path being put (a cycle stops)
 
     def put(path: str, v: Any, depth: int = 1) -> None:
@@ -584,6 +616,7 @@ def context(
                 if _readable(k):
                     put(f"{path}.{k}", sub, depth + 1)
             return
+        arrays.add(current)
         put(path + SIZE, len(v), depth + 1)
         put(path + ".length", len(v), depth + 1)
         out.update(_array_keys(path, v))
@@ -624,14 +657,72 @@ def context(
         elif (name := _key_text(key)) is not None:  # an experiment key that is a number
             fixed[FORCED_NUM + name] = int(idx)
     try:
-        for key, v in top.items():
-            put(key, v)
+        for current, v in top.items():  # noqa: B007  (put_container reads ``current``)
+            put(current, v)
     except _Budget:  # too many paths to flatten: derive the ones conditions read
         return _Attributes(fixed, top)
     out.update(fixed)
-    if long_values:  # a string past cfgcore's regex bound: see _Attributes
+    if long_values:  # see _Attributes
+        return _Attributes(out)
+    if arrays:
+        if elements is not None and not any(a in _element_names(elements) for a in arrays):
+            return out  # no element condition reads these arrays
         return _Attributes(out)
     return out
+
+
+# (snapshot, the attributes its element conditions read): the last snapshot context()
+# was given, kept alive so that its id is not reused; one tuple, replaced whole
+_LAST_ELEMENTS: tuple[Any, frozenset[str]] = (None, frozenset())
+
+
+def _element_names(elements: Any) -> Any:
+    """The top-level attribute names ``context(..., elements=...)`` was given: a
+    Snapshot's (:func:`element_attributes`, kept for the last one), an engine's, or
+    the names themselves."""
+    global _LAST_ELEMENTS
+    if isinstance(elements, (str, bytes)):
+        raise TypeError("elements: an engine, a Snapshot or a collection of attribute names")
+    snap = elements
+    if not isinstance(snap, Snapshot):
+        source = getattr(elements, "source", None)
+        if source is None and not isinstance(elements, Collection):
+            return ()  # an engine without a snapshot yet: no flag reads an element
+        snap = source if source is not None else elements
+    if not isinstance(snap, Snapshot):
+        return snap
+    last, names = _LAST_ELEMENTS
+    if last is not snap:
+        names = element_attributes(snap)
+        _LAST_ELEMENTS = (snap, names)
+    return names
+
+
+def element_attributes(snapshot: Snapshot) -> frozenset[str]:
+    """The top-level attributes whose arrays the ``$elemMatch``/``$all`` element
+    conditions of ``snapshot`` (imported from GrowthBook) test: what ``context(...,
+    elements=...)`` needs to know."""
+    names: set[str] = set()
+
+    def walk(c: Any) -> None:
+        if c is None:
+            return
+        attr = c.attr
+        if isinstance(attr, str) and attr.startswith(ELEM):
+            try:
+                path = json.loads(attr[len(ELEM) :])[0]
+                names.add(path.split(".")[0])
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+                pass  # not one the importer wrote
+        for sub in (*(c.all or ()), *(c.any or ()), c.not_):
+            walk(sub)
+
+    for flag in snapshot.flags.values():
+        for rule in flag.rules:
+            walk(rule.when)
+    for seg in snapshot.segments.values():
+        walk(seg)
+    return frozenset(names)
 
 
 _ABSENT = object()
@@ -652,69 +743,82 @@ class _Attributes(DerivedAttributes):
     can read): a key ``<path><suffix>`` is derived when read, by walking ``path`` as
     context() would have (to MAX_PATH_DEPTH levels, a cycle stopping where it closes),
     so each read costs the length of its path, not the size of the attributes.
+
+    An array: ``$elemMatch`` and ``$all`` with an element condition that is no
+    membership test are imported as the attribute ``#elem:[path, mode, true, false]``
+    (:meth:`_Feature.some_element`), the element condition lowered to cfgcore conditions
+    on the attribute ``e`` (:data:`ELEMENT`) and compiled once per spec
+    (:func:`_element_tests`). This mapping answers it by evaluating the condition on each
+    element of the list at ``path`` in order, each element read as a mapping of its own
+    whose keys are derived when read (so an element costs the paths its condition reads,
+    not its size), as GrowthBook's ``elemMatch`` and ``isInAll`` do (growthbook 4.0.0
+    ``_elem_match``, ``_is_in_all``): True at the first element that passes; else
+    :data:`UNKNOWN` where one answered unknown; else False (and False for anything but a
+    list). Mode ``elem`` skips null elements (``$elemMatch``), ``all`` does not (``$all``).
+    An answer is kept per (spec, list), so an array met again (the same list held at
+    several places, nested conditions over shared lists) is evaluated once.
     A copy into a plain dict loses these keys: keep this object."""
 
     PREFIX = SEARCH
 
-    def __init__(self, eager: dict[str, Any], top: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        eager: dict[str, Any],
+        top: dict[str, Any] | None = None,
+        memo: dict[tuple[str, int], tuple[Any, Any]] | None = None,
+    ) -> None:
         super().__init__(eager)
         self._top = top
+        self._memo = {} if memo is None else memo
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if self._top is None or not isinstance(key, str) or key.startswith(SEARCH):
-            return DerivedAttributes.get(self, key, default)
+        if not isinstance(key, str):
+            return dict.get(self, key, default)
         found = dict.get(self, key, _ABSENT)
-        if found is _ABSENT:
-            try:
+        if found is not _ABSENT:
+            return found
+        try:  # derived on read: never raise on the hot path (no answer: a missing value)
+            if key.startswith(SEARCH):
+                found = self.derive(key[len(SEARCH) :])
+            elif key.startswith(ELEM):
+                found = self._some_element(key[len(ELEM) :])
+            elif self._top is not None:
                 found = self._walk(key)
-            except Exception:  # never raise on the hot path: no answer is a missing value
+            else:
                 found = None
+        except Exception:
+            found = None
         return default if found is None else found
+
+    def _some_element(self, spec: str) -> Any:
+        """The answer to ``#elem:<spec>``: see the class."""
+        tests = _element_tests(spec)
+        array = self.get(tests.path)
+        if not isinstance(array, list):
+            return False  # GrowthBook: only a list has elements
+        memo_key = (spec, id(array))
+        kept = self._memo.get(memo_key)
+        if kept is not None and kept[0] is array:
+            return kept[1]
+        answer: Any = False
+        every, snap, three = tests.every, tests.snap, tests.three
+        for el in array:
+            if el is None and not every:
+                continue  # $elemMatch skips null elements
+            item = tests.item(el, self._memo)
+            if snap.is_enabled("t", item):
+                answer = True
+                break
+            if three and not snap.is_enabled("f", item):
+                answer = UNKNOWN  # neither true nor false: unknown, unless one passes
+        self._memo[memo_key] = (array, answer)  # the list kept: its id stays its own
+        return answer
 
     def _walk(self, key: str) -> Any:
         assert self._top is not None
         path, sep, rest = key.partition("#")
-        suffix = sep + rest
-        segs = path.split(".")
-        if segs[0] not in self._top:
-            return None
-        node = self._top[segs[0]]
-        depth = 1
-        inside: set[int] = set()
-        for seg in segs[1:]:
-            if not isinstance(node, (dict, list)):
-                return None
-            if depth >= MAX_PATH_DEPTH or id(node) in inside:
-                return None
-            inside.add(id(node))
-            if isinstance(node, dict):
-                if seg not in node:
-                    return None
-                node = node[seg]
-            elif seg == "length":
-                node = len(node)
-            elif seg.isascii() and seg.isdigit() and str(int(seg)) == seg and int(seg) < len(node):
-                node = node[int(seg)]
-            else:
-                return None
-            depth += 1
-        if not isinstance(node, (dict, list)):
-            mini: dict[str, Any] = {}
-            _put_leaf(mini, path, node)
-            return mini.get(key)
-        if suffix == TYPE:
-            return _type_name(node)
-        if suffix == KEYS:
-            if not isinstance(node, dict) or depth >= MAX_PATH_DEPTH or id(node) in inside:
-                return None
-            return _object_keys(node)
-        if not isinstance(node, list) or depth >= MAX_PATH_DEPTH or id(node) in inside:
-            return None  # an object, or an array context() does not read into
-        if suffix.startswith(SIZE):
-            mini = {}
-            _put_scalar(mini, path + SIZE, len(node))
-            return mini.get(key)
-        return _array_keys(path, node).get(key)
+        reached = _reach(self._top, path.split("."))
+        return None if reached is None else _key_at(path, *reached, sep + rest, key)
 
     def derive(self, spec: str) -> bool | None:
         path, pattern, fold, at_end = json.loads(spec)
@@ -729,9 +833,150 @@ class _Attributes(DerivedAttributes):
                     and compiled.search(value[:-1]) is not None)  # fmt: skip
 
 
+def _reach(top: Mapping[str, Any], segs: list[str]) -> tuple[Any, bool] | None:
+    """The value at the path ``segs`` in the top-level attributes ``top``, read as
+    context() reads it (None where it reads no value there), and whether context()
+    stops there (MAX_PATH_DEPTH, or a container already on the path: a cycle)."""
+    if segs[0] not in top:
+        return None
+    node = top[segs[0]]
+    depth = 1
+    inside: set[int] = set()
+    for seg in segs[1:]:
+        if not isinstance(node, (dict, list)):
+            return None
+        if depth >= MAX_PATH_DEPTH or id(node) in inside:
+            return None
+        inside.add(id(node))
+        if isinstance(node, dict):
+            if seg not in node:
+                return None
+            node = node[seg]
+        elif seg == "length":
+            node = len(node)
+        elif seg.isascii() and seg.isdigit() and str(int(seg)) == seg and int(seg) < len(node):
+            node = node[int(seg)]
+        else:
+            return None
+        depth += 1
+    return node, depth >= MAX_PATH_DEPTH or id(node) in inside
+
+
+def _key_at(path: str, node: Any, stops: bool, suffix: str, key: str) -> Any:
+    """The key ``key`` (``path + suffix``) context() derives for the value ``node`` at
+    ``path`` (see :func:`_reach`), or None."""
+    if not isinstance(node, (dict, list)):
+        # the keys read most (an element condition reads them per element) without
+        # deriving every key of the value; the rest as context() derives them
+        if not suffix:
+            return node if isinstance(node, (str, int, float)) else None
+        if suffix == TYPE:
+            return _type_name(node)
+        mini: dict[str, Any] = {}
+        if suffix == _exact.BIG or suffix == _exact.RES:  # numbers ordered exactly
+            _exact.derive(mini, path, node)
+        else:
+            _put_leaf(mini, path, node)
+        return mini.get(key)
+    if suffix == TYPE:
+        return _type_name(node)
+    if suffix == KEYS:
+        return None if stops or not isinstance(node, dict) else _object_keys(node)
+    if stops or not isinstance(node, list):
+        return None  # an object, or an array context() does not read into
+    if not suffix:
+        return node
+    if suffix.startswith(SIZE):
+        mini = {}
+        _put_scalar(mini, path + SIZE, len(node))
+        return mini.get(key)
+    return _array_keys(path, node).get(key)
+
+
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str, fold: bool) -> Any:
     return compile_regex(pattern, fold)
+
+
+class _ElementTests:
+    """An ``#elem:`` spec, read and compiled (see :func:`_element_tests`)."""
+
+    __slots__ = ("path", "every", "snap", "three", "reads", "derived")
+
+    def __init__(self, spec: str, impl: Any = None) -> None:
+        from cfgcore.compiler import compile_snapshot
+
+        if impl is None:  # the live evaluator (another one: the tests comparing them)
+            from cfgcore._compat import impl
+
+        path, mode, found, false = json.loads(spec)
+        self.path: str = path
+        self.every = mode == "all"  # null elements tested too ($all)
+        flags: dict[str, Any] = {"t": _probe_flag(found)}
+        if false is not None:
+            flags["f"] = _probe_flag(false)
+        # compiled by the live evaluator (not an Engine: its evaluations would be
+        # counted and logged), the same for every context: both evaluators read the
+        # answer it gives
+        self.snap = impl.CompiledSnapshot(compile_snapshot(snapshot_from_dict({"flags": flags})))
+        self.three = false is not None  # an element can be neither true nor false
+        # the attributes the conditions read, by path: each element is read for these
+        # alone (a path walked once for all its keys); ``#...`` keys are derived on read
+        keys = sorted({a for c in (found, false) for a in _attrs_of(c)})
+        by_path: dict[str, list[tuple[str, str]]] = {}
+        for key in keys:
+            if not key.startswith("#"):
+                at, sep, rest = key.partition("#")
+                by_path.setdefault(at, []).append((sep + rest, key))
+        self.reads = [(at.split("."), at, wanted) for at, wanted in by_path.items()]
+        self.derived = any(key.startswith("#") for key in keys)
+
+    def item(self, el: Any, memo: dict[tuple[str, int], tuple[Any, Any]]) -> Any:
+        """The attributes of the element ``el``: the keys the conditions read, as
+        context() derives them for the value ``el`` at :data:`ELEMENT`."""
+        top = {ELEMENT: el}
+        values: dict[str, Any] = {}
+        for segs, at, wanted in self.reads:
+            reached = _reach(top, segs)
+            if reached is not None:
+                for suffix, key in wanted:
+                    v = _key_at(at, *reached, suffix, key)
+                    if v is not None:
+                        values[key] = v
+        return _Attributes(values, top, memo) if self.derived else values
+
+
+def _attrs_of(cond: Any) -> list[str]:
+    """The attributes a lowered condition (plain data) reads."""
+    out: list[str] = []
+    stack = [cond]
+    while stack:
+        c = stack.pop()
+        if isinstance(c, dict):
+            if isinstance(c.get("attr"), str):
+                out.append(c["attr"])
+            stack.extend(c.get("all") or ())
+            stack.extend(c.get("any") or ())
+            if c.get("not") is not None:
+                stack.append(c["not"])
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _element_tests(spec: str) -> _ElementTests:
+    """An ``#elem:`` spec read and compiled, once; a spec the compiler refuses raises
+    SnapshotError (at import: :func:`_element_key`)."""
+    return _ElementTests(spec)
+
+
+def _probe_flag(cond: Any) -> dict[str, Any]:
+    """A flag on where ``cond`` holds."""
+    if cond == _NEVER:
+        return {"rules": [], "default": "off"}
+    rule: dict[str, Any] = {"serve": "on"}
+    if cond != _ALWAYS:
+        rule["when"] = cond
+    return {"rules": [rule], "default": "off"}
 
 
 # -- import -------------------------------------------------------------------------------
@@ -1208,6 +1453,10 @@ class _Feature:
         # the condition saved groups being evaluated (a reference back to one is false)
         self.visiting: list[str] = []
         self.expanded = 0  # condition group references lowered (MAX_GROUP_EXPANSIONS)
+        # within an element condition (some_element): the attribute holding the element,
+        # which its condition's paths start from, and how many such conditions enclose it
+        self.root: str | None = None
+        self.nesting = 0
 
     def variant(self, name: str, value: Any) -> str:
         """A new variant serving ``value``, named ``name`` unless another variant of the
@@ -1664,7 +1913,12 @@ class _Feature:
         if key == "$savedGroup":
             return self._saved_group(value)
         _check_path(key)
-        return *self.value_test(str(key), value), _NEVER
+        return *self.value_test(self.at(str(key)), value), _NEVER
+
+    def at(self, key: str) -> str:
+        """The attribute at the condition path ``key``: within an element condition, a
+        path into the element (GrowthBook reads the element as the attributes)."""
+        return key if self.root is None else f"{self.root}.{key}"
 
     def _saved_group(self, ref: Any) -> tuple[Any, Any, Any]:
         """(value, false, raises) of a ``$savedGroup`` reference, as growthbook 4.0.0
@@ -1689,7 +1943,7 @@ class _Feature:
             if not isinstance(key, str) or not isinstance(values, list):
                 return false
             _check_path(key)
-            return self.groups.test(gid, key, "$savedGroup"), None, _NEVER
+            return self.groups.test(gid, self.at(key), "$savedGroup"), None, _NEVER
         if entry.get("type") == "condition":
             cond = entry.get("condition")
             if not isinstance(cond, Mapping):
@@ -1724,6 +1978,15 @@ class _Feature:
             return _NEVER, None
         if op == "$not":
             return _negated(*self.value_test(attr, v))
+        if op in ("$all", "$alli", "$elemMatch"):
+            if op == "$elemMatch":  # an array with an element (not null) that passes ``v``
+                found, false = self.some_element(attr, v, op)
+            elif not isinstance(v, list):
+                return _NEVER, None
+            else:  # an array where every expected value matches an element
+                found, false = _kleene([self.some_element(attr, x, op) for x in v], True)
+            array = _is_list(attr)  # the SDK: false for anything but a list
+            return _and(array, found), (None if false is None else _any(_not(array), false))
         if op == "$size":  # only arrays have a size
             found, false = self.value_test(attr + SIZE, v)
             array = _is_list(attr)
@@ -1821,19 +2084,104 @@ class _Feature:
             if v == "null":
                 return _is_null(attr)
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
-        if op in ("$all", "$alli"):  # an array where every expected value matches an element
-            if not isinstance(v, list):
-                return _NEVER
-            tests = [_some_element(attr, x, op) for x in v]
-            return _and(_is_list(attr), *tests)
-        if op == "$elemMatch":  # an array with an element (not null) that passes ``v``
-            if not isinstance(v, Mapping) or not all(str(k).startswith("$") for k in v):
-                raise _Refuse(
-                    f"'$elemMatch' at {attr!r} with a condition on the elements' fields "
-                    "(only operators that reduce to membership, '$eq' and '$in', are lowered)"
-                )
-            return _and(_is_list(attr), _some_element(attr, v, op))
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
+
+    def some_element(self, attr: str, cond: Any, op: str) -> tuple[Any, Any]:
+        """(value, false) of "some element of the list at ``attr`` passes ``cond``":
+        ``$elemMatch``'s condition (null elements skipped) or one of ``$all``'s expected
+        values (growthbook 4.0.0 ``_elem_match``, ``_is_in_all``), in three values: true
+        where one passes, unknown where none does and one is unknown, false elsewhere.
+        The caller tests that ``attr`` is a list.
+
+        Membership (a scalar, ``$eq``, ``$in``: :func:`_membership_element`) is a test
+        of the array attribute itself. Anything else is the element condition lowered
+        over the attribute :data:`ELEMENT` and tested through ``#elem:`` (answered by
+        :class:`_Attributes`): as the SDK reads it, an ``$elemMatch`` object of
+        operators alone, none of them ``$or``/``$and``/``$nor``/``$savedGroup``, tests
+        each element itself (``evalConditionValue``), any other object is a condition
+        on each element's fields (``evalCondition`` with the element as the attributes),
+        and ``$all`` tests each element with each expected value (``evalConditionValue``;
+        ``$alli``: a string equal in lower case). Refused: an ``$elemMatch`` that is no
+        object or has a key that is no string, and a field condition the SDK raises on
+        (both make its whole condition false for some arrays and not for others), and
+        element conditions nested more than MAX_ELEMENT_NESTING deep."""
+        if op == "$elemMatch" and not isinstance(cond, Mapping):
+            raise _Refuse(f"'$elemMatch' at {attr!r}: {type_name(cond)}, where GrowthBook's "
+                          "SDK raises on any array with an element that is not null")  # fmt: skip
+        if isinstance(cond, Mapping) and not all(isinstance(k, str) for k in cond):
+            raise _Refuse(f"{op!r} at {attr!r}: a key that is no string")
+        try:
+            return _membership_element(attr, cond, op), None
+        except _NotMembership:
+            pass
+        if self.nesting >= MAX_ELEMENT_NESTING:
+            raise _Refuse(f"{op!r} at {attr!r}: element conditions nested more than "
+                          f"{MAX_ELEMENT_NESTING} deep")  # fmt: skip
+        on_value = op != "$elemMatch" or (
+            all(k.startswith("$") for k in cond) and not any(k in _CONDITION_KEYS for k in cond)
+        )
+        # ($alli folds strings alone, which are membership: the rest is as $all's)
+        outer = self.root
+        self.nesting += 1
+        raises = _NEVER
+        try:
+            if on_value:  # the element itself, at ELEMENT
+                self.root = None
+                found, false = self.value_test(ELEMENT, cond)
+            else:  # the element's fields, at ELEMENT.<path>
+                self.root = ELEMENT
+                found, false, raises = self._evaluated(cond)
+        except _Refuse as exc:  # its paths are the element's: say so
+            raise _Refuse(f"{op!r} at {attr!r}, each element read as {ELEMENT!r}: {exc}") from None
+        finally:
+            self.root = outer
+            self.nesting -= 1
+        if raises != _NEVER:
+            raise _Refuse(f"'$elemMatch' at {attr!r}: its condition makes GrowthBook's SDK "
+                          "raise for some elements (an '$or', '$and' or '$nor' that is no "
+                          "list of objects, a '$not' that is no object)")  # fmt: skip
+        if found == _NEVER and false is None:
+            return _NEVER, None  # no element passes
+        return _element_key(attr, "elem" if op == "$elemMatch" else "all", found, false)
+
+
+# the keys that make an ``$elemMatch`` object a condition on the elements' fields even
+# where every key starts with '$' (growthbook 4.0.0 ``_elem_match``: ``_CONDITION_OPERATORS``)
+_CONDITION_KEYS = ("$or", "$nor", "$and", "$savedGroup")
+# element conditions (``$elemMatch``, ``$all``) lowered within element conditions: each
+# level nests the spec of the one inside it in its own (see _element_key)
+MAX_ELEMENT_NESTING = 4
+
+
+def _element_key(attr: str, mode: str, found: Any, false: Any) -> tuple[Any, Any]:
+    """(value, false) of the ``#elem:`` attribute testing, over the list at ``attr``,
+    the element condition whose (value, false) over :data:`ELEMENT` are ``found`` and
+    ``false`` (mode ``elem``: null elements skipped). The spec is canonical JSON, so one
+    element condition is one attribute wherever it is used; it is compiled here (a
+    condition the compiler refuses is refused, naming the feature) as :class:`_Attributes`
+    compiles it when answering."""
+    parts: list[Any] = []
+    for cond in (found, false):
+        if cond is None or cond == _ALWAYS or cond == _NEVER:
+            parts.append(cond)
+            continue
+        fitted, why = fit_depth(cond)
+        if why is not None:
+            raise _Refuse(f"the element condition at {attr!r}: {why}")
+        parts.append(msgspec.to_builtins(fitted))
+    spec = json.dumps([attr, mode, *parts], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)  # fmt: skip
+    try:
+        _element_tests(spec)
+    except SnapshotError as exc:
+        why = "; ".join(p.message for p in exc.problems)
+        raise _Refuse(f"the element condition at {attr!r}: {why}") from None
+    key = ELEM + spec
+    value = {"attr": key, "eq": True}
+    if false is None:
+        return value, None
+    # a missing answer is false: a context with no list holds no ``#elem:`` key
+    return value, _not(_any(value, {"attr": key, "eq": UNKNOWN}))
 
 
 # the value operators growthbook 4.0.0 ``_eval_operator_condition`` knows (and lowered by
@@ -2239,17 +2587,21 @@ def _ordered(attr: str, name: str, n: int | float) -> Any:
         raise _Refuse(f"{exc} (at {attr!r})") from None
 
 
-def _some_element(attr: str, expected: Any, op: str) -> Any:
+class _NotMembership(Exception):
+    """An element condition :func:`_membership_element` does not lower."""
+
+
+def _membership_element(attr: str, expected: Any, op: str) -> Any:
     """Whether some element of the array at ``attr`` matches ``expected``, as GrowthBook's
     ``$all`` tests each expected value (``evalConditionValue``: a scalar by equality,
     an operator object by its operators) and ``$elemMatch`` its operator object (null
     elements skipped), where that is membership: a scalar, ``{"$eq": scalar}``,
     ``{"$in": [scalars]}`` (``isIn``, which also looks one level into an element that
-    is itself an array: ``#inn:``) or both. The caller tests that ``attr`` is an array.
-    Anything else is refused (_Refuse) naming the operator and the attribute."""
+    is itself an array: ``#inner``) or both. The caller tests that ``attr`` is an array.
+    Anything else raises _NotMembership (see :meth:`_Feature.some_element`)."""
 
-    def refuse(what: str) -> _Refuse:
-        return _Refuse(f"{op!r} at {attr!r}: {what} is not a membership test, so not lowered")
+    def refuse(what: str) -> _NotMembership:
+        return _NotMembership(what)
 
     if isinstance(expected, Mapping) and all(str(k).startswith("$") for k in expected):
         if not expected:  # no operators: any element passes
