@@ -12,6 +12,7 @@ Real keys, real files, the real manager and flag store, the real CLI in-process.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import yaml
@@ -183,8 +184,8 @@ def test_check_lists_unbound_values_and_rotate_bind_binds_them(cfg, ring, capsys
     _edit(cfg, place)
     code, out, _ = _cli(capsys, "secrets", "check", str(cfg))
     assert code == 1
-    assert "staging.yaml: db.admin_password: unbound" in out
-    assert "staging.yaml: servers.0.token: unbound" in out
+    assert re.search(r"staging\.yaml:\d+: db\.admin_password: unbound", out)
+    assert re.search(r"staging\.yaml:\d+: servers\.0\.token: unbound", out)
     assert "reader_password" not in out  # bound: nothing to report
     assert "1 bound value(s), 2 unbound value(s)" in out
 
@@ -281,3 +282,41 @@ def test_rotate_bind_tells_copies_and_comments_apart_by_position(tmp_path, ring)
     a = yaml.safe_load((tmp_path / "a.yaml").read_text())
     assert decrypt_value(a["y"][0], ring, path="y.0") == "pw-Copy-1234"
     assert decrypt_value(a["x"]["p"], ring, path="x.p") == "pw-Copy-1234"
+
+
+def test_check_names_the_line_of_a_value_that_does_not_decrypt(tmp_path, ring, capsys):
+    """A value no key of the ring decrypts was named by file and key path only: in a
+    file of many secrets the reader had to search for it. Every finding now says
+    ``file:line: key path: ...``, as a load's errors do, in each format and in a
+    profile's overrides (named where the load resolves them, at the file's line)."""
+    other = Keyring([generate_key("stranger")])
+    foreign = encrypt_value(ADMIN_PW, other, path="db.admin_password")
+    unbound = encrypt_value("tok-Pw-1", ring)
+    d = tmp_path / "config"
+    (d / "profiles").mkdir(parents=True)
+    (d / "staging.yaml").write_text(
+        f"app:\n  name: x\ndb:\n  host: h\n  admin_password: '{foreign}'\n"
+        f"servers:\n  - name: a\n  - token: '{unbound}'\n"
+    )
+    (d / "production.json").write_text(
+        '{\n  "app": {"name": "x"},\n  "db": {\n    "admin_password":\n'
+        f'      "{foreign}"\n  }}\n}}\n'
+    )
+    (d / "testing.toml").write_text(f'[app]\nname = "x"\n\n[db]\nadmin_password = "{foreign}"\n')
+    (d / "profiles" / "vault.yaml").write_text(
+        f"kind: deployment\noverrides:\n  db:\n    admin_password: '{foreign}'\n"
+    )
+    code, out, _ = _cli(capsys, "secrets", "check", str(d))
+    assert code == 1
+    lines = out.splitlines()
+    expected = [
+        (d / "production.json", 4, "db.admin_password", "no key"),  # the key's line
+        (d / "profiles" / "vault.yaml", 4, "db.admin_password", "no key"),
+        (d / "staging.yaml", 5, "db.admin_password", "no key"),
+        (d / "staging.yaml", 8, "servers.1.token", "unbound ENC[...] value"),
+        (d / "testing.toml", 5, "db.admin_password", "no key"),
+    ]
+    for file, line, path, what in expected:
+        prefix = f"{file}:{line}: {path}: {what}"
+        assert [text for text in lines if text.startswith(prefix)], (prefix, out)
+    assert ADMIN_PW not in out and foreign not in out

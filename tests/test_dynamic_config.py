@@ -569,3 +569,60 @@ def test_a_reload_from_1_to_true_is_a_change_with_an_event_and_an_audit_entry(tm
         assert any('"flags.limit"' in line for line in audit)
     finally:
         m.close()
+
+
+def test_get_dynamic_config_manager_refuses_other_arguments_once_it_exists(tmp_path, monkeypatch):
+    """Only the first call's arguments built the process-wide manager: a later call
+    naming another flags file or other settings got the first one without a word."""
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "default-state"))
+    reset_dynamic_config_manager()
+    try:
+        manager = get_dynamic_config_manager(state_dir=first, log_exposures=False)
+        # No arguments, or the same ones (a path relative or absolute), is that manager.
+        assert get_dynamic_config_manager() is manager
+        assert get_dynamic_config_manager(state_dir="first") is manager
+        assert get_dynamic_config_manager(state_dir=first, log_exposures=False) is manager
+        assert get_dynamic_config_manager(log_exposures=False, persist=True) is manager
+        # flags_file naming the file the manager serves (with its logs beside it).
+        assert get_dynamic_config_manager(flags_file=first / "flags.json") is manager
+
+        with pytest.raises(ConfigError) as refused:
+            get_dynamic_config_manager(state_dir=other)
+        message = str(refused.value)
+        assert message.startswith("get_dynamic_config_manager(): ")
+        assert f"state_dir={str(other)!r}" in message
+        assert f"flags {other / 'flags.json'}" in message
+        assert f"the manager's: {first / 'flags.json'}" in message
+        assert "DynamicConfigurationManager(...)" in message
+
+        with pytest.raises(ConfigError, match=r"log_exposures=True \(the manager's: False\)"):
+            get_dynamic_config_manager(log_exposures=True)
+        # An argument the first call left out is compared with its default.
+        with pytest.raises(ConfigError, match=r"persist=False \(the manager's: True\)"):
+            get_dynamic_config_manager(persist=False)
+        with pytest.raises(ConfigError, match=r"flags_file="):
+            get_dynamic_config_manager(flags_file=other / "flags.json")
+        with pytest.raises(TypeError, match="no_such_argument"):
+            get_dynamic_config_manager(no_such_argument=1)
+        assert get_dynamic_config_manager() is manager
+    finally:
+        reset_dynamic_config_manager()
+
+
+def test_get_dynamic_config_manager_compares_objects_by_identity(tmp_path, impl):
+    engine = engine_class(impl)()
+    reset_dynamic_config_manager()
+    try:
+        manager = get_dynamic_config_manager(state_dir=tmp_path, engine=engine, persist=False)
+        assert get_dynamic_config_manager(engine=engine) is manager
+        with pytest.raises(ConfigError, match=r"engine=<.*> \(the manager's: <"):
+            get_dynamic_config_manager(engine=engine_class(impl)())
+        with pytest.raises(ConfigError, match=r"clock="):
+            get_dynamic_config_manager(clock=time.time)
+        assert get_dynamic_config_manager(clock=None) is manager
+    finally:
+        reset_dynamic_config_manager()

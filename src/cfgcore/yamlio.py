@@ -19,7 +19,10 @@
 * Merge keys (``<<``) copy their mappings' entries, so a chain of merges each adding
   a key grows quadratically with the file: they may copy at most
   :data:`MAX_MERGED` entries in one document.
-* Syntax errors become :class:`cfgcore.errors.ConfigError` with file and line.
+* Syntax errors become :class:`cfgcore.errors.ConfigError` with file, line and the
+  key path of where they are (``config.yaml:52: database.replicas.2: invalid YAML:
+  did not find expected ',' or ']'``), found by reading the text's parse events again
+  up to the error (at most :data:`_ERROR_PATH_EVENTS`).
 * Nesting deeper than :data:`MAX_PARSE_DEPTH` is refused, naming the file, line and
   key path, in the one parse that builds the document, before the composer goes
   deeper: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
@@ -714,8 +717,9 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
                 f" (a key longer than {_MAX_PLAIN_KEY:,} characters? YAML reads a longer "
                 "one only as an explicit key: '? <key>' on one line, ': <value>' on the next)"
             )
+        path = _error_path(data, mark) if mark is not None else ""
         raise ConfigError(
-            [Problem(path="", message=f"invalid YAML: {problem}", file=file, line=line)]
+            [Problem(path=path, message=f"invalid YAML: {problem}", file=file, line=line)]
         ) from None
     finally:
         if loader is not None:
@@ -737,6 +741,109 @@ _LONG_KEY_PROBLEMS = frozenset(
         "did not find expected ',' or ']'",
     }
 )
+
+
+# Where a syntax error is (_error_path): at most this many parse events are read again
+# (a few megabytes of configuration; past them the error names no key path), and the
+# path shows at most _ERROR_PATH_SHOWN keys of at most _ERROR_KEY_SHOWN characters
+# (then "…": a prefix of the path, never a made-up key).
+_ERROR_PATH_EVENTS = 1_000_000
+_ERROR_PATH_SHOWN = 32
+_ERROR_KEY_SHOWN = 200
+
+
+def _error_path(data: str | bytes, mark: Any) -> str:
+    """The key path of where the YAML text ``data`` goes wrong at ``mark`` (a syntax
+    error's problem mark), "" where it cannot be told.
+
+    The text's parse events are read again up to the error (or up to the first event
+    at the mark, for an error the composer or constructor found), following the
+    collections open there: their keys and indexes, then the key whose value is being
+    read, or the item whose place the mark is (``[a, @]``, ``- @``: item 1, item 0), or
+    the item or value the error directly follows on its line (``[a, "b" c]``: item 1).
+    A key that is no plain text (a collection or an alias used as a key, a merge
+    ``<<``) ends the path at its mapping. Never raises.
+    """
+    at = getattr(mark, "index", None)
+    if not isinstance(at, int):
+        return ""
+    if isinstance(data, bytes):  # the mark counts characters
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:  # UTF-16/32: not worth decoding for a path
+            return ""
+    # Only the text before the mark: its scanner reads to the end, so the key or item
+    # last begun there is told (the whole text's scanner, looking ahead for a ':',
+    # meets the error first).
+    data = data[:at]
+    # One frame per open collection: its segment in its parent (None: not nameable),
+    # is a mapping, children seen, the key read last (a mapping's), and what was read
+    # last in it: (the segment of a child read whole, or _OPENED, its end index).
+    frames: list[list[Any]] = []
+    ahead = False  # reading stopped at a node that starts at the mark
+    try:
+        for count, event in enumerate(yaml.parse(data, Loader=_BaseLoader)):
+            if count >= _ERROR_PATH_EVENTS:
+                return ""
+            if event.start_mark.index >= at:  # the text's end: what is open stays open
+                ahead = isinstance(event, yaml.NodeEvent)  # (an empty value, an item)
+                break
+            if isinstance(event, yaml.CollectionEndEvent):
+                closed = frames.pop()
+                if frames:
+                    frames[-1][4] = (closed[0], event.end_mark.index)
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            segment = None
+            if frames:
+                frame = frames[-1]
+                seen = frame[2]
+                frame[2] += 1
+                if not frame[1]:
+                    segment = seen
+                elif seen % 2 == 0:  # a key: nameable if plain text, not a merge
+                    plain = isinstance(event, yaml.ScalarEvent) and event.value != "<<"
+                    frame[3] = event.value if plain else None
+                else:
+                    segment = frame[3]
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(frames) > MAX_PARSE_DEPTH:
+                    return ""
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                frames.append([segment, is_map, 0, None, (_OPENED, event.end_mark.index)])
+            elif frames:
+                frames[-1][4] = (segment, event.end_mark.index)
+    except yaml.YAMLError:
+        pass  # the syntax error itself: the frames are those open where it is
+    except Exception:  # (never expected: this only words an error being reported)
+        return ""
+    segments: list[Any] = [frame[0] for frame in frames[1:]]
+    if frames:
+        _, is_map, seen, key, (last, end) = frames[-1]
+        gap = data[end:at] if 0 <= at - end <= 200 else None
+        if is_map and seen % 2 == 1:  # a key read, its value not yet
+            segments.append(key)
+        elif ahead or gap is None:
+            if ahead and not is_map:
+                segments.append(seen)  # the item that starts at the mark
+        elif gap.strip(" \t") == "" and last is not _OPENED and (not is_map or seen):
+            segments.append(last)  # right after it on its line
+        elif not is_map and (
+            "".join(gap.split()) in (",", "-") or (last is _OPENED and gap.strip(" \t") == "")
+        ):
+            segments.append(seen)  # where the next item goes
+    shown: list[Any] = []
+    for segment in segments:
+        if segment is None:
+            break
+        if len(shown) == _ERROR_PATH_SHOWN or len(str(segment)) > _ERROR_KEY_SHOWN:
+            return format_key_path(shown) + ".…" if shown else ""
+        shown.append(segment)
+    return format_key_path(shown)
+
+
+_OPENED = object()  # (in _error_path: nothing read yet in a collection but its start)
 
 
 def _kind(bad: _Unconstructable) -> str:

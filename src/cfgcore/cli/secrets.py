@@ -14,8 +14,8 @@ and files are written (each atomically) only when all of them succeeded. A file 
 a symlink (a configuration shared between directories) is rewritten where it really
 is, and the link is kept: replacing the link with a copy would leave the shared file
 under the old key, and removing that key would break every other user of it.
-``check DIR`` lists every unbound value (file and key path) and, with keys, every value
-that does not decrypt where it is; exit status 1 if it lists any.
+``check DIR`` lists every unbound value and, with keys, every value that does not
+decrypt where it is, each as ``file:line: key path: ...``; exit status 1 if it lists any.
 """
 
 from __future__ import annotations
@@ -311,13 +311,20 @@ def _parsed(path: str, text: str) -> Any:
 def _parse(path: str, text: str) -> tuple[Any, list[Problem]]:
     """``(data, [])`` of the configuration file ``path`` holding ``text``, or ``(None,
     why)`` when the loader would refuse it (``why`` empty for a file of no known format)."""
-    from cfgcore.config.files import FORMATS, parse_text
+    layer, why = _parse_layer(path, text)
+    return (layer.data if layer is not None else None), why
+
+
+def _parse_layer(path: str, text: str) -> tuple[Any, list[Problem]]:
+    """:func:`_parse` as the loader's :class:`~cfgcore.config.files.Layer`, which
+    knows the line of each key (``layer.line_of``)."""
+    from cfgcore.config.files import FORMATS, parse_layer_text
 
     fmt = FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
         return None, []
     try:
-        return parse_text(text[1:] if text.startswith("\ufeff") else text, fmt, path), []
+        return parse_layer_text(text[1:] if text.startswith("\ufeff") else text, fmt, path), []
     except ConfigError as exc:
         return None, exc.problems
 
@@ -336,15 +343,23 @@ def _unparsed(path: str, why: list[Problem], what: str) -> list[Problem]:
     ] or [Problem(path="", message=f"{what}: the file does not parse", file=path)]
 
 
-def _values(path: str, data: Any) -> list[tuple[tuple[str, ...], Any]]:
-    """``(key path, value)`` of every leaf of the file ``path``'s ``data``, in document
-    order, with the key path a load resolves it at: a profile file's (``profiles/``)
-    ``overrides`` apply at the top of the configuration."""
+def _under(path: str, data: Any) -> tuple[str, ...]:
+    """Where in the file ``path`` the key paths of :func:`_values` are: a profile
+    file's under its ``overrides`` key, others at its top."""
     if (
         os.path.basename(os.path.dirname(os.path.abspath(path))) == "profiles"
         and isinstance(data, dict)
         and isinstance(data.get("overrides"), dict)
     ):
+        return ("overrides",)
+    return ()
+
+
+def _values(path: str, data: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """``(key path, value)`` of every leaf of the file ``path``'s ``data``, in document
+    order, with the key path a load resolves it at: a profile file's (``profiles/``)
+    ``overrides`` apply at the top of the configuration."""
+    if _under(path, data):
         data = data["overrides"]
     out: list[tuple[tuple[str, ...], Any]] = []
     stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
@@ -457,20 +472,23 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
             continue
         except UnicodeDecodeError:
             continue
-        data, why = _parse(path, text)
-        if data is None:
+        layer, why = _parse_layer(path, text)
+        if layer is None:
             if "ENC[" in text:
                 findings.extend(_unparsed(path, why, "not checked"))
             continue
-        for key, value in _values(path, data):
+        under = _under(path, layer.data)
+        for key, value in _values(path, layer.data):
             if not is_envelope(value):
                 continue
-            where = format_key_path(key)
+            # file:line: key path: ..., as a load names it (the line the file's own).
+            where = {"path": format_key_path(key), "file": path,
+                     "line": layer.line_of((*under, *key))}  # fmt: skip
             if is_bound(value):
                 n_bound += 1
             else:
                 n_unbound += 1
-                findings.append(Problem(path=where, file=path, message=(
+                findings.append(Problem(**where, message=(
                     "unbound ENC[...] value: it decrypts at any key path, so it may have "
                     "been moved here from another key; bind it with `cfgcore secrets "
                     "rotate --bind` (or `cfgcore secrets encrypt --path`)")))  # fmt: skip
@@ -478,7 +496,7 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
                 try:
                     decrypt_value(value, keyring, path=key or None)
                 except ValueError as exc:
-                    findings.append(Problem(path=where, message=str(exc), file=path))
+                    findings.append(Problem(**where, message=str(exc)))
     return findings, n_bound, n_unbound
 
 

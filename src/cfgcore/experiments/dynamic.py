@@ -35,6 +35,7 @@ A/B tests are described in :mod:`cfgcore.experiments.abtest`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import numbers
@@ -1051,18 +1052,104 @@ def _store_url(store: Any, flags_file: Any, state_dir: Any, state: str) -> str |
 
 _MANAGER: DynamicConfigurationManager | None = None
 _MANAGER_LOCK = threading.Lock()
+# What the process-wide manager was built with: every argument (the first call's, else
+# the constructor's default) and where its paths led then (_where), for later calls.
+_MANAGER_ARGS: dict[str, Any] = {}
+_MANAGER_WHERE: dict[str, str] = {}
+_PATH_ARGS = ("flags_file", "state_dir", "store")
+_CONSTRUCTOR = inspect.signature(DynamicConfigurationManager.__init__)
+
+
+def _resolved(location: str | os.PathLike[str]) -> str:
+    text = os.fspath(location)
+    return text if "://" in text else os.path.realpath(text)
+
+
+def _where(path_args: Mapping[str, Any]) -> dict[str, str]:
+    """Where a manager given these path arguments keeps its flags, its logs and its
+    state (usage file), links resolved: two spellings of one place compare equal."""
+    url, paths = store_location(
+        path_args.get("flags_file"), state_dir=path_args.get("state_dir"),
+        store=path_args.get("store"),
+    )  # fmt: skip
+    return {
+        "flags": _resolved(url),
+        "logs": os.path.dirname(_resolved(paths["audit"])),
+        "state directory": _resolved(_state_dir(path_args.get("state_dir"))),
+    }
+
+
+def _same_argument(name: str, given: Any, built: Any) -> bool:
+    if name == "exposure_sinks":  # the sink objects themselves, in order
+        return len(given) == len(built) and all(a is b for a, b in zip(given, built, strict=True))
+    if name in ("engine", "clock"):
+        return given is built
+    try:
+        return bool(given == built)
+    except Exception:  # an argument whose == fails is not the one the manager has
+        return False
+
+
+def _differences(given: Mapping[str, Any]) -> list[str]:
+    """What of ``given`` differs from what the process-wide manager was built with."""
+    differ = [
+        f"{name}={given[name]!r} (the manager's: {_MANAGER_ARGS[name]!r})"
+        for name in given
+        if name not in _PATH_ARGS and not _same_argument(name, given[name], _MANAGER_ARGS[name])
+    ]
+    paths = {name: given[name] for name in _PATH_ARGS if name in given}
+    if paths:
+        # The paths given over the first call's own: the places such a manager would use.
+        built = {n: _MANAGER_ARGS[n] for n in _PATH_ARGS if _MANAGER_ARGS[n] is not None}
+        where = _where({**built, **paths})
+        places = [
+            f"{what} {where[what]} (the manager's: {_MANAGER_WHERE[what]})"
+            for what in where
+            if where[what] != _MANAGER_WHERE[what]
+        ]
+        if places:
+            named = ", ".join(
+                f"{name}={value if value is None else os.fspath(value)!r}"
+                for name, value in paths.items()
+            )
+            differ.append(f"{named} leads to {'; '.join(places)}")
+    return differ
 
 
 def get_dynamic_config_manager(**kwargs: Any) -> DynamicConfigurationManager:
-    """The process-wide manager, created on first call (arguments as for
-    :class:`DynamicConfigurationManager`; later calls return the same one)."""
-    global _MANAGER
+    """The process-wide manager, created on first call with these arguments (as for
+    :class:`DynamicConfigurationManager`).
+
+    A later call without arguments returns it; so does one whose arguments are those
+    it was built with (paths compared by where they lead, objects such as ``engine``
+    and ``clock`` by identity; an argument the first call left out is compared with
+    its default). A later call with an argument that differs raises
+    :class:`ConfigError` naming it (it returned the first manager without a word):
+    build a :class:`DynamicConfigurationManager` of its own for other settings.
+    """
+    global _MANAGER, _MANAGER_ARGS, _MANAGER_WHERE
     manager = _MANAGER
-    if manager is not None:
+    if manager is not None and not kwargs:
         return manager
+    bound = _CONSTRUCTOR.bind(None, **kwargs)  # an unknown argument: TypeError, as built
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    del arguments["self"]
+    if "exposure_sinks" in kwargs:  # kept to compare with; an iterator is read once
+        arguments["exposure_sinks"] = kwargs["exposure_sinks"] = tuple(kwargs["exposure_sinks"])
     with _MANAGER_LOCK:
         if _MANAGER is None:
+            where = _where(arguments)
             _MANAGER = DynamicConfigurationManager(**kwargs)
+            _MANAGER_ARGS, _MANAGER_WHERE = arguments, where
+            return _MANAGER
+        differ = _differences({name: arguments[name] for name in kwargs})
+        if differ:
+            raise ConfigError(
+                "get_dynamic_config_manager(): the process-wide manager was built with "
+                f"other arguments: {'; '.join(differ)}; arguments apply only to the first "
+                "call: use DynamicConfigurationManager(...) for a manager of its own"
+            )
         return _MANAGER
 
 
@@ -1087,9 +1174,10 @@ def get_ab_test_variant(
 
 def reset_dynamic_config_manager() -> None:
     """Close and forget the process-wide manager (tests; a changed state directory)."""
-    global _MANAGER
+    global _MANAGER, _MANAGER_ARGS, _MANAGER_WHERE
     with _MANAGER_LOCK:
         manager, _MANAGER = _MANAGER, None
+        _MANAGER_ARGS, _MANAGER_WHERE = {}, {}
     if manager is not None:
         manager.close()
 
