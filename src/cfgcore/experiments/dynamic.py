@@ -47,6 +47,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
@@ -268,6 +269,11 @@ class DynamicConfigurationManager:
         self.last_problems: list[Problem] = []
         self._custom: dict[str, Any] = {}
         self._watcher: Any = None
+        # The flag-file watcher reads the file once unchanged for settle_ms, or as it
+        # is once it has kept changing for max_settle_wait_ms (0: no bound), as the
+        # configuration manager's hot reload does (cfgcore.config.settle).
+        self.settle_ms = settle.DEFAULT_SETTLE_MS
+        self.max_settle_wait_ms = settle.DEFAULT_MAX_SETTLE_WAIT_MS
 
         sinks = list(exposure_sinks)
         if persist:
@@ -968,12 +974,12 @@ class DynamicConfigurationManager:
     def _watched_reload(self) -> bool:
         """:meth:`reload` for the watcher: waits until the file has settled, so a flags
         file written in place in chunks never serves its first chunk (issue 10)."""
-        from cfgcore.config.settle import DEFAULT_SETTLE_MS
-
         # The change listeners run on the notifier thread: a slow or stuck listener
         # must not hold up the watcher's next reload (as the fleet follower's).
         with deferred_delivery(background=True):
-            return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
+            return self._live.refresh(
+                "reload", settle_ms=self.settle_ms, max_wait_ms=self.max_settle_wait_ms
+            )
 
     async def stop_file_watching(self) -> None:
         """Stop watching the flags file."""
