@@ -27,7 +27,9 @@ Where the flags live (first that applies)
 
     Exposure, metric and audit logs (``flags.exposures.jsonl``, ``flags.metrics.jsonl``,
     ``flags.audit.jsonl``) live next to an explicit ``flags_file``, else in the state
-    directory.
+    directory. The state directory is created for them; a flags file's directory is
+    never created to write a log (a deploy replacing it would then fail to create it):
+    audit entries wait in memory until it exists again.
 
 A/B tests are described in :mod:`cfgcore.experiments.abtest`.
 """
@@ -254,9 +256,16 @@ class DynamicConfigurationManager:
         self._lock = threading.RLock()
         self._clock = clock
         self.events = EventBus()
-        self.audit = AuditLog(paths["audit"] if persist else None)
+        # Logs beside an explicit flags_file live in the deployment's directory, which
+        # they never create: a deploy replacing it ("rm -rf dir && mkdir dir") failed on
+        # the mkdir once the report of the flags file's removal had made it again. The
+        # state directory is cfgcore's own, created for the first entry.
+        own_dir = flags_file is None
+        self.audit = AuditLog(paths["audit"] if persist else None, create_dir=own_dir)
         self.metrics = MetricsStore(
-            paths["metrics"] if persist else None, max_users=max_tracked_users
+            paths["metrics"] if persist else None,
+            max_users=max_tracked_users,
+            create_dir=own_dir,
         )
         self._guardrail_alpha = guardrail_alpha
         self._guardrail_min_samples = guardrail_min_samples
@@ -277,7 +286,7 @@ class DynamicConfigurationManager:
 
         sinks = list(exposure_sinks)
         if persist:
-            sinks.insert(0, JsonLinesSink(paths["exposures"]))
+            sinks.insert(0, JsonLinesSink(paths["exposures"], create_dir=own_dir))
         self.exposures = ExposureLogger(sinks, clock=clock or time.time) if log_exposures else None
         if self.exposures is not None:
             self.exposures.add_sink(self.metrics)  # per-variant exposure counts for analysis
