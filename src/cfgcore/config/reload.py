@@ -315,6 +315,14 @@ class ReloadController:
         if watcher is not None:
             await watcher.stop()
 
+    def follow_inputs(self, snap: ConfigSnapshot) -> None:
+        """``snap`` went live: watch the directories its inputs live in now. A secret
+        file a new ``${file:...}`` reference reads (or a flags file moved) was
+        otherwise seen only by the poll, the watch's paths being fixed when it began."""
+        for watcher in (self._watcher, self._async_watcher):
+            if watcher is not None:
+                watcher.set_paths(self._watch_paths(snap))
+
     def _debounce(self, default: int) -> int:
         if self.debounce_ms:
             return self.debounce_ms
