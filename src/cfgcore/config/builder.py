@@ -424,6 +424,10 @@ class ConfigBuilder:
         problems: list[Problem] = []
         resolver = Resolver(self.keyring, self.environ)
         resolver.files = read  # the secret files read, for build() (and the sources)
+        if guard and previous.version:
+            # A secret file the live version read non-empty and empty now is refused
+            # (reject_truncated's rule for the configuration files).
+            resolver.keep_filled = filled_secret_files(previous)
         layers: list[Layer] = []
         refs: dict[tuple[Any, ...], tuple[str, Any]] = {}
         env_names: set[str] = set()
@@ -740,6 +744,14 @@ def reject_truncated(
             file=flags_file,
             kind="incomplete",
         )
+
+
+def filled_secret_files(previous: Any) -> frozenset[str]:
+    """The secret files ``previous`` read with a non-empty value (``sources[7]``: their
+    paths and content digests)."""
+    read = previous.sources[7] if len(previous.sources) > 7 else ()
+    empty = secret_digest("")
+    return frozenset(path for path, digest in read if digest not in (empty, b""))
 
 
 def null_over_section(below: Mapping[str, Any], layer: Layer) -> list[Problem]:

@@ -307,6 +307,7 @@ class ConfigurationManager(ConfigView):
         if log.isEnabledFor(logging.DEBUG):
             debuglog.swapped(previous, snap, source)
         publish()  # (again, harmlessly, when the flags went live with it)
+        self.reloader.follow_inputs(snap)  # a new secret file's directory, say
         self.last_error = None
         self.reloader.unchanged_fingerprint = None
         # A refusal describes inputs that are no longer what is live: the same

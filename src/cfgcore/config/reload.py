@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cfgcore.config.settle import (
+    DEFAULT_MAX_SETTLE_WAIT_MS,
     DEFAULT_SETTLE_MS,
     WATCHER_STOP,
     is_settled,
@@ -52,7 +53,11 @@ class ReloadController:
     """Watchers and the poll for one :class:`~cfgcore.config.manager.ConfigurationManager`."""
 
     def __init__(
-        self, manager: ConfigurationManager, debounce_ms: int | None, settle_ms: int | None = None
+        self,
+        manager: ConfigurationManager,
+        debounce_ms: int | None,
+        settle_ms: int | None = None,
+        max_settle_wait_ms: int | None = None,
     ) -> None:
         self.manager = manager
         self.debounce_ms = debounce_ms
@@ -64,6 +69,16 @@ class ReloadController:
         # How long a watched input must stay unchanged before a watcher-triggered reload
         # reads it (see cfgcore.config.settle.wait_until_settled); 0 disables.
         self.settle_ms = DEFAULT_SETTLE_MS if settle_ms is None else settle_ms
+        # How long inputs that never settle (a file rewritten continuously) may keep the
+        # previous version live: past it, they are read as they are (and must still
+        # parse and validate), then watched on. 0: wait for them to settle, however long.
+        self.max_settle_wait_ms = (
+            DEFAULT_MAX_SETTLE_WAIT_MS if max_settle_wait_ms is None else max_settle_wait_ms
+        )
+        # time.monotonic() when watcher reloads started finding the inputs unsettled
+        # (None: the last one settled, or none ran): the start of the bounded wait,
+        # across the reloads each write's event starts.
+        self._unsettled_since: float | None = None
         self.rejected_fingerprint: tuple[Any, ...] | None = None
         self.unchanged_fingerprint: tuple[Any, ...] | None = None
         # The text of the last rejection logged: a reload that fails the same way again
@@ -107,10 +122,13 @@ class ReloadController:
         # Set when the watcher running this reload is stopped (close(), disable): the
         # wait ends at once and nothing more goes live.
         stop = WATCHER_STOP.get() if background else None
+        # Set once the inputs kept changing past max_settle_wait_ms: read them as they
+        # are (bounded staleness), not once they settle.
+        forced = [False]
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             env = prev.environment
-            for _attempt in range(3):
+            for attempt in range(3):
                 # Taken before reading: if the input is rejected, the poll must retry
                 # as soon as the files differ from the bytes that were read.
                 stamp = self.fingerprint(env)
@@ -141,7 +159,11 @@ class ReloadController:
                     return prev, None
                 # A file that changed while we read it may have been read half-written,
                 # or with another file of a different version: never activate that.
-                if self.fingerprint(env) == stamp:
+                # Past the bound, the third read goes on to validation even so: a
+                # writer that never stops must not keep the old version forever. Its
+                # fingerprint is the one taken before the read, so the poll reads the
+                # inputs again (settled, once the writes stop).
+                if self.fingerprint(env) == stamp or (forced[0] and attempt == 2):
                     # A followed configuration's flags published with it (config/
                     # published.py): swapped in with it, never one before the other.
                     return snap, flags if flags is not None else m._paired_flags
@@ -184,8 +206,11 @@ class ReloadController:
                 return None
             return m._error_event(exc, source)
 
+        bound = self.max_settle_wait_ms / 1000 if settle_ms else 0
+        since = self._unsettled_since or time.monotonic()
+        deadline = since + bound if bound > 0 else None
         for _round in range(3):
-            if settle_ms:
+            if settle_ms and not forced[0]:
                 # A watcher first waits for the inputs to settle, without the manager's
                 # lock: update_config() and the other activations carry on meanwhile.
                 # The build checks again under the lock (and comes back here if they
@@ -196,19 +221,33 @@ class ReloadController:
                     settle_ms,
                     expected=expected,
                     stop=stop,
+                    deadline=deadline,
                 )
                 if stop is not None and stop.is_set():
                     return True  # closed meanwhile: activate nothing more
                 if settled[0] is None:
-                    break
+                    if deadline is None or time.monotonic() < deadline:
+                        break
+                    log.warning(
+                        "inputs kept changing for %.1f s (more than the %d ms hot reload "
+                        "waits for them to settle); reading them as they are",
+                        time.monotonic() - since,
+                        self.max_settle_wait_ms,
+                    )
+                    forced[0] = True
             unsettled[0] = False
             try:
                 m._apply(source, build, failed=failed, background=background, operation="reload")
             except ConfigError:
+                self._unsettled_since = None
                 return False
             if not unsettled[0]:
+                self._unsettled_since = None
                 return True
-        # Still changing: keep serving what is live; the poll (or the next event) retries.
+        # Still changing: keep serving what is live; the poll (or the next event) retries,
+        # and reads them as they are once they have kept changing past the bound.
+        if background and settle_ms:
+            self._unsettled_since = since
         log.info("inputs still changing; keeping version %d, retrying", m._snap.version)
         return True
 
@@ -276,6 +315,14 @@ class ReloadController:
         if watcher is not None:
             await watcher.stop()
 
+    def follow_inputs(self, snap: ConfigSnapshot) -> None:
+        """``snap`` went live: watch the directories its inputs live in now. A secret
+        file a new ``${file:...}`` reference reads (or a flags file moved) was
+        otherwise seen only by the poll, the watch's paths being fixed when it began."""
+        for watcher in (self._watcher, self._async_watcher):
+            if watcher is not None:
+                watcher.set_paths(self._watch_paths(snap))
+
     def _debounce(self, default: int) -> int:
         if self.debounce_ms:
             return self.debounce_ms
@@ -333,6 +380,7 @@ class ReloadController:
             self.reload("reload", background=True)
         else:  # what is live is what the inputs say (or what was refused of them)
             self.confirmed_at = time.time()
+            self._unsettled_since = None  # no wait going on: the next one starts afresh
 
     def after_fork_in_child(self) -> None:
         self._control = threading.Lock()  # held by another thread at fork time, maybe

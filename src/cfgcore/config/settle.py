@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MAX_SETTLE_WAIT_MS",
     "DEFAULT_SETTLE_MS",
     "WATCHER_STOP",
     "file_fingerprint",
@@ -35,6 +36,14 @@ __all__ = [
 # target is a median of at most 100 ms, which a 100 ms window alone already missed).
 DEFAULT_SETTLE_MS = 60
 _SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
+# The longest a watched input may keep the previous version live by never settling (a
+# file rewritten continuously, a writer stuck in a loop): past it, hot reload reads the
+# inputs as they are (they must still parse and validate) and then keeps watching.
+# Bounded staleness is worth a read that may catch a multi-file writer between two files
+# (validation, and the next settled read, are the safety net); seconds, because a
+# writer that merely pauses less than the settle window between files is done long
+# before this.
+DEFAULT_MAX_SETTLE_WAIT_MS = 5000
 
 # The stop event of the watcher (thread, or asyncio task and the worker threads it runs
 # callbacks in) running the current code: a settle wait there ends as soon as the
@@ -68,6 +77,7 @@ def wait_until_settled(
     windows: int = _SETTLE_WINDOWS,
     expected: Iterable[str] = (),
     stop: threading.Event | None = None,
+    deadline: float | None = None,
 ) -> tuple[Any, ...] | None:
     """Wait until the files ``take()`` fingerprints (see :func:`file_fingerprint`) are
     stable; return that fingerprint, or None if they kept changing for ``windows``
@@ -81,6 +91,7 @@ def wait_until_settled(
     it writes the new one, or its directory renamed away and back), so the files must
     then stay identical over a whole ``settle_ms``: a file that comes back within it is
     read as it is then, one that stays missing is read (and refused) once it has.
+    ``deadline`` (a ``time.monotonic()`` value) ends the wait early, with None.
     Runs on watcher threads only: an explicit reload never waits.
     """
     current = take()
@@ -91,6 +102,9 @@ def wait_until_settled(
     for _ in range(windows):
         if stop is not None and stop.is_set():
             return None
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return None
         delay = settle_ns
         if not wanted - {entry[0] for entry in current}:
             newest = max((entry[3] for entry in current), default=0)
@@ -98,11 +112,16 @@ def wait_until_settled(
             if age >= settle_ns:
                 return current
             delay = min(settle_ns - age, settle_ns)
+        cut = False
+        if left is not None and left * 1e9 < delay:
+            delay, cut = int(left * 1e9), True
         if stop is not None:
             if stop.wait(delay / 1e9):
                 return None
         else:
             time.sleep(delay / 1e9)
+        if cut:  # not a whole window: an unchanged fingerprint proves nothing
+            return None
         again = take()
         if again == current:
             return current

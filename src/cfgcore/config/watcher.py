@@ -188,6 +188,14 @@ class DirectoryWatcher:
             ready.wait(min(remaining, _TICK_MS / 1000))
         return True
 
+    def set_paths(self, paths: Iterable[str]) -> None:
+        """Watch ``paths`` from now on (from any thread): a running watch that covers
+        other paths ends within a tick and starts again on these, after a poll (so what
+        changed in between is read). watchfiles cannot change a watch's paths."""
+        wanted = sorted({os.path.abspath(p) for p in paths})
+        if wanted != self.paths:
+            self.paths = wanted  # a new list: the watch loop compares by identity
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and wait for it (up to ``timeout`` s)."""
         self._wanted = False
@@ -229,17 +237,18 @@ class DirectoryWatcher:
         than when the watch began (True: watch again)."""
         last_poll = 0.0
         established = False
-        roots = _identities(self.paths)
-        existing = [p for p in self.paths if roots[p] is not None]
+        watching = self.paths
+        roots = _identities(watching)
+        existing = [p for p in watching if roots[p] is not None]
         if not existing:
             if not self._ready.is_set():  # never watched: as any failure to set up
-                raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+                raise FileNotFoundError(f"nothing to watch: {', '.join(watching)}")
             return self._wait_for_paths(roots)
         for changes in watchfiles.watch(
             *existing, stop_event=self._stop, raise_interrupt=False, **_watch_options(self)
         ):
-            if _replaced(changes, roots):
-                return True
+            if _replaced(changes, roots) or self.paths is not watching:
+                return True  # (set_paths: the inputs live elsewhere now)
             if not established:
                 # The watch is on now: read what changed before it was (at the first
                 # start, or between the poll after a replaced directory and this
@@ -263,8 +272,9 @@ class DirectoryWatcher:
         """Every watched directory is gone (a directory deleted to be created again):
         poll as usual and watch again once one is back."""
         last_poll = time.monotonic()
+        watching = self.paths
         while not self._stop.wait(_TICK_MS / 1000):
-            if _identities(self.paths) != roots:
+            if self.paths is not watching or _identities(self.paths) != roots:
                 return True
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
                 self._call_poll()
@@ -359,6 +369,12 @@ class AsyncDirectoryWatcher:
             waiter.cancel()
         return self._ready.is_set()
 
+    def set_paths(self, paths: Iterable[str]) -> None:
+        """As :meth:`DirectoryWatcher.set_paths`."""
+        wanted = sorted({os.path.abspath(p) for p in paths})
+        if wanted != self.paths:
+            self.paths = wanted
+
     async def stop(self) -> None:
         """Stop the task and wait for it."""
         task, stop = self.task, self.stop_event
@@ -406,16 +422,17 @@ class AsyncDirectoryWatcher:
         assert self.stop_event is not None and self._ready is not None
         last_poll = 0.0
         established = False
-        roots = _identities(self.paths)
-        existing = [p for p in self.paths if roots[p] is not None]
+        watching = self.paths
+        roots = _identities(watching)
+        existing = [p for p in watching if roots[p] is not None]
         if not existing:
             if not self._ready.is_set():
-                raise FileNotFoundError(f"nothing to watch: {', '.join(self.paths)}")
+                raise FileNotFoundError(f"nothing to watch: {', '.join(watching)}")
             return await self._wait_for_paths(roots)
         async for changes in watchfiles.awatch(
             *existing, stop_event=self.stop_event, **_watch_options(self)
         ):
-            if _replaced(changes, roots):
+            if _replaced(changes, roots) or self.paths is not watching:
                 return True
             if not established:  # as the thread watcher: read what preceded the watch
                 established = True
@@ -432,12 +449,13 @@ class AsyncDirectoryWatcher:
     async def _wait_for_paths(self, roots: dict[str, tuple[int, int] | None]) -> bool:
         assert self.stop_event is not None
         last_poll = time.monotonic()
+        watching = self.paths
         while not self.stop_event.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), _TICK_MS / 1000)
             if self.stop_event.is_set():
                 break
-            if _identities(self.paths) != roots:
+            if self.paths is not watching or _identities(self.paths) != roots:
                 return True
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
                 await self._call(self.poll, "poll")

@@ -27,7 +27,9 @@ Where the flags live (first that applies)
 
     Exposure, metric and audit logs (``flags.exposures.jsonl``, ``flags.metrics.jsonl``,
     ``flags.audit.jsonl``) live next to an explicit ``flags_file``, else in the state
-    directory.
+    directory. The state directory is created for them; a flags file's directory is
+    never created to write a log (a deploy replacing it would then fail to create it):
+    audit entries wait in memory until it exists again.
 
 A/B tests are described in :mod:`cfgcore.experiments.abtest`.
 """
@@ -48,6 +50,7 @@ from enum import Enum
 from typing import Any
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
@@ -254,9 +257,16 @@ class DynamicConfigurationManager:
         self._lock = threading.RLock()
         self._clock = clock
         self.events = EventBus()
-        self.audit = AuditLog(paths["audit"] if persist else None)
+        # Logs beside an explicit flags_file live in the deployment's directory, which
+        # they never create: a deploy replacing it ("rm -rf dir && mkdir dir") failed on
+        # the mkdir once the report of the flags file's removal had made it again. The
+        # state directory is cfgcore's own, created for the first entry.
+        own_dir = flags_file is None
+        self.audit = AuditLog(paths["audit"] if persist else None, create_dir=own_dir)
         self.metrics = MetricsStore(
-            paths["metrics"] if persist else None, max_users=max_tracked_users
+            paths["metrics"] if persist else None,
+            max_users=max_tracked_users,
+            create_dir=own_dir,
         )
         self._guardrail_alpha = guardrail_alpha
         self._guardrail_min_samples = guardrail_min_samples
@@ -269,10 +279,15 @@ class DynamicConfigurationManager:
         self.last_problems: list[Problem] = []
         self._custom: dict[str, Any] = {}
         self._watcher: Any = None
+        # The flag-file watcher reads the file once unchanged for settle_ms, or as it
+        # is once it has kept changing for max_settle_wait_ms (0: no bound), as the
+        # configuration manager's hot reload does (cfgcore.config.settle).
+        self.settle_ms = settle.DEFAULT_SETTLE_MS
+        self.max_settle_wait_ms = settle.DEFAULT_MAX_SETTLE_WAIT_MS
 
         sinks = list(exposure_sinks)
         if persist:
-            sinks.insert(0, JsonLinesSink(paths["exposures"]))
+            sinks.insert(0, JsonLinesSink(paths["exposures"], create_dir=own_dir))
         self.exposures = ExposureLogger(sinks, clock=clock or time.time) if log_exposures else None
         if self.exposures is not None:
             self.exposures.add_sink(self.metrics)  # per-variant exposure counts for analysis
@@ -969,12 +984,12 @@ class DynamicConfigurationManager:
     def _watched_reload(self) -> bool:
         """:meth:`reload` for the watcher: waits until the file has settled, so a flags
         file written in place in chunks never serves its first chunk (issue 10)."""
-        from cfgcore.config.settle import DEFAULT_SETTLE_MS
-
         # The change listeners run on the notifier thread: a slow or stuck listener
         # must not hold up the watcher's next reload (as the fleet follower's).
         with deferred_delivery(background=True):
-            return self._live.refresh("reload", settle_ms=DEFAULT_SETTLE_MS)
+            return self._live.refresh(
+                "reload", settle_ms=self.settle_ms, max_wait_ms=self.max_settle_wait_ms
+            )
 
     async def stop_file_watching(self) -> None:
         """Stop watching the flags file."""

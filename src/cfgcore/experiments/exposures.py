@@ -117,12 +117,21 @@ class JsonLinesSink:
     When the file exceeds ``max_bytes`` it is renamed to ``<name>.1`` (older ones shift
     to ``.2`` ... ``.<backups>``, the oldest is deleted) and a new file is started, so
     disk use stays bounded. Each batch is one ``write`` on an ``O_APPEND`` descriptor:
-    a reader never sees a partial record from another process.
+    a reader never sees a partial record from another process. ``create_dir=False``:
+    the file's directory is someone else's (a deployment's flags directory) and is
+    not created for a log; a batch written while it does not exist fails (OSError)
+    and is counted as lost, as on a full disk.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, max_bytes: int = 50 * 1024 * 1024, backups: int = 5
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        backups: int = 5,
+        create_dir: bool = True,
     ) -> None:
+        self.create_dir = create_dir
         self.path = os.fspath(path)
         self.max_bytes = max_bytes
         self.backups = backups
@@ -178,7 +187,17 @@ class JsonLinesSink:
         rotations at once overwrite backups, leave gaps the reader stops at, and fail
         on a file the other one moved."""
         with self._lock:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            directory = os.path.dirname(os.path.abspath(self.path))
+            if self.create_dir:
+                os.makedirs(directory, exist_ok=True)
+            elif not os.path.isdir(directory):
+                # A deploy replacing it ("rm -rf dir && mkdir dir") failed on the mkdir
+                # once a batch had made it again.
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    f"directory {directory} does not exist (removed?) and is not created for a log",
+                    self.path,
+                )
             lock_path = log_lock_path(self.path)
             # Not open to other users (0640; an old 0644 one narrowed): anyone who can
             # open it can flock it and hold the writers up. A writer waits at most

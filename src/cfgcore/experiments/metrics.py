@@ -350,6 +350,7 @@ class MetricsStore:
         max_pending: int = 100_000,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         max_users: int | None = None,
+        create_dir: bool = True,
     ) -> None:
         if max_users is not None and (type(max_users) is not int or max_users < 1):
             raise ValueError(f"max_users must be a positive integer or None, not {max_users!r}")
@@ -364,7 +365,8 @@ class MetricsStore:
         # exposed yet held events already: they count only if their user is exposed.
         self.unheld: dict[str, int] = {}
         self.path = os.fspath(path) if path is not None else None
-        self._sink = JsonLinesSink(self.path) if self.path else None
+        # create_dir=False: see JsonLinesSink (a deployment's directory, never created).
+        self._sink = JsonLinesSink(self.path, create_dir=create_dir) if self.path else None
         self._data: dict[tuple[str, str], _Users] = {}
         self._anonymous = itertools.count(1)
         self._lock = threading.Lock()

@@ -295,6 +295,12 @@ class AuditLog:
     that one). Only the memory copy is bounded: every entry is written to the file and
     chained as before.
 
+    The file's directory is created for the first entry, unless ``create_dir=False``
+    (a directory someone else owns, such as a deployment's flags directory, which a
+    deploy may remove and create again): while it does not exist, entries wait in
+    memory (:meth:`pending`, ``last_error`` says why, logged once) and are written by
+    the first append or :meth:`flush` that finds it again.
+
     >>> log = AuditLog(keep=100, keep_bytes=4096)  # no file: memory only
     >>> for n in (1500, 1500, 2000, 5000):
     ...     _ = log.append({"kind": "update", "path": "a", "new": "x" * n})
@@ -315,7 +321,11 @@ class AuditLog:
         backups: int | None = None,
         keys: Iterable[AuditKey] | None = None,
         lock_timeout: float | None = None,
+        create_dir: bool = True,
     ) -> None:
+        # False: the log's directory belongs to someone else (a deployment's flags
+        # directory); one that does not exist is not created just to write an entry.
+        self.create_dir = create_dir
         # A bad CFGCORE_AUDIT_KEY is an error now, not unsigned entries found later.
         ring = tuple(keys) if keys is not None else audit_keys()
         self._sign: AuditKey | None = ring[0] if ring else None
@@ -450,20 +460,19 @@ class AuditLog:
         try:
             with self._file_lock(wait):
                 self._append_locked(batch)
+        except _NoDirectory as exc:
+            waiting = self._keep_waiting(out, sizes)
+            said = self.last_error is not None and self.last_error.startswith(str(exc))
+            self.last_error = (
+                f"{exc}; {len(waiting)} entr{'y' if len(waiting) == 1 else 'ies'} waiting in "
+                "memory until it exists again"
+                + (f", {self._dropped} dropped" if self._dropped else "")
+            )
+            if not said:  # once per absence, not once per entry
+                log.warning("%s", self.last_error)
+            return
         except LockTimeout as exc:
-            waiting = self._pending + out
-            weights = self._pending_sizes + list(sizes)
-            # The oldest go past MAX_PENDING entries or MAX_PENDING_BYTES, never the newest.
-            cut = max(0, len(waiting) - MAX_PENDING)
-            total = sum(weights[cut:])
-            while total > MAX_PENDING_BYTES and cut < len(waiting) - 1:
-                total -= weights[cut]
-                cut += 1
-            if cut:
-                self._dropped += cut
-                waiting, weights = waiting[cut:], weights[cut:]
-            # chained in memory by append_all until written
-            self._pending, self._pending_sizes = waiting, weights
+            waiting = self._keep_waiting(out, sizes)
             owner = _foreign_owner(exc.path)
             self.last_error = (
                 f"cannot append to audit log {self.path}: {exc.path}: {exc.strerror}"
@@ -492,6 +501,23 @@ class AuditLog:
             if batch:  # the waiting entries now carry the file's chain
                 self._head = (batch[-1]["hash"], batch[-1]["seq"])
         self._pending, self._pending_sizes, self._dropped = [], [], 0
+
+    def _keep_waiting(self, out: list[dict[str, Any]], sizes: Sequence[int]) -> list[Any]:
+        """Keep the waiting entries and ``out`` waiting (chained in memory by append_all
+        until written); the oldest go past MAX_PENDING entries or MAX_PENDING_BYTES,
+        never the newest. Returns what waits."""
+        waiting = self._pending + out
+        weights = self._pending_sizes + list(sizes)
+        cut = max(0, len(waiting) - MAX_PENDING)
+        total = sum(weights[cut:])
+        while total > MAX_PENDING_BYTES and cut < len(waiting) - 1:
+            total -= weights[cut]
+            cut += 1
+        if cut:
+            self._dropped += cut
+            waiting, weights = waiting[cut:], weights[cut:]
+        self._pending, self._pending_sizes = waiting, weights
+        return waiting
 
     def _dropped_note(self) -> dict[str, Any]:
         assert self.path is not None
@@ -623,9 +649,15 @@ class AuditLog:
     @contextlib.contextmanager
     def _file_lock(self, timeout: float | None = None) -> Iterator[None]:
         assert self.path is not None
-        # A state directory nothing else has created yet (a Redis store writes no file
-        # there): the first entry creates it rather than being lost.
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        directory = os.path.dirname(self.path)
+        if self.create_dir:
+            # A state directory nothing else has created yet (a Redis store writes no
+            # file there): the first entry creates it rather than being lost.
+            os.makedirs(directory, exist_ok=True)
+        elif not os.path.isdir(directory):
+            # Someone else's (a deploy replacing it: "rm -rf dir && mkdir dir" failed on
+            # the mkdir once an entry had made it again): the entries wait instead.
+            raise _NoDirectory(directory, self.path)
         if not self._owner_said:
             # A lock file someone else created (before the service's first write, in a
             # state directory they can write): its owner can open it and hold every
@@ -1782,6 +1814,20 @@ def _check_checkpoint(
     except OSError as exc:
         return bad(f"cannot write: {exc.strerror or exc}")
     return result
+
+
+class _NoDirectory(OSError):
+    """The directory of an audit log that may not create it does not exist."""
+
+    def __init__(self, directory: str, path: str) -> None:
+        super().__init__(
+            errno.ENOENT,
+            f"cannot append to audit log {path}: its directory {directory} does not exist "
+            "(removed?) and is not created for a log",
+        )
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 _AUDIT_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()

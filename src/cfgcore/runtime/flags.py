@@ -165,6 +165,9 @@ class LiveFlags:
         self.source: Snapshot = Snapshot()
         self.last_error: ConfigError | None = None
         self._rejected: str | None = None  # what the last refusal refused (see refresh)
+        # time.monotonic() when watcher refreshes started finding the file unsettled
+        # (None: the last one settled): the start of refresh's bounded wait.
+        self._unsettled_since: float | None = None
         self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
         # Documents this set swapped in ("ok") or refused ("rejected"): kept here, not in
         # the process-wide registry, so a closed set's series go with it (a process
@@ -464,14 +467,17 @@ class LiveFlags:
                 except Exception:
                     log.exception("flag subscriber %r failed", sub)
 
-    def refresh(self, source: str = "reload", *, settle_ms: int = 0) -> bool:
+    def refresh(self, source: str = "reload", *, settle_ms: int = 0, max_wait_ms: int = 0) -> bool:
         """Re-read the store; activate its document if it changed and compiles.
         False when unchanged or refused (subscribers hear about a refusal).
 
         ``settle_ms`` (file stores; watchers pass it): read only once the file has not
         changed for that long, and activate nothing that changed while it was read (a
         file written in place in chunks must never serve its first chunk). A file still
-        changing returns False; the watcher's next event or poll retries.
+        changing returns False; the watcher's next event or poll retries. Once it has
+        kept changing for ``max_wait_ms`` (0: no bound) it is read as it is, so a writer
+        that never stops cannot keep the live flags forever (what does not decode or
+        compile is refused as usual).
         """
         stamp = None
         if settle_ms and self.store.kind == "file":
@@ -479,6 +485,8 @@ class LiveFlags:
             from cfgcore.config.settle import WATCHER_STOP, file_fingerprint, wait_until_settled
 
             paths = [str(getattr(self.store, "path", ""))]
+            since = self._unsettled_since or time.monotonic()
+            stop = WATCHER_STOP.get()
             # A watcher being stopped (close()) ends the wait; the file served is
             # expected, so one renamed away and written again (an editor's save) is
             # waited for rather than read while missing.
@@ -486,10 +494,21 @@ class LiveFlags:
                 lambda: file_fingerprint(paths),
                 settle_ms,
                 expected=paths if self.document is not None else (),
-                stop=WATCHER_STOP.get(),
+                stop=stop,
+                deadline=since + max_wait_ms / 1000 if max_wait_ms > 0 else None,
             )
             if stamp is None:
-                return False
+                if stop is not None and stop.is_set():
+                    return False
+                if max_wait_ms <= 0 or time.monotonic() - since < max_wait_ms / 1000:
+                    self._unsettled_since = since
+                    return False
+                log.warning(
+                    "flag file %s kept changing for more than %d ms; reading it as it is",
+                    paths[0],
+                    max_wait_ms,
+                )
+            self._unsettled_since = None
         with deferred_delivery(), self._lock:
             path = getattr(self.store, "path", None)
             origin = str(path or self.store.url)

@@ -1187,6 +1187,10 @@ class Resolver:
         # digest of what each held: the configuration builder watches and compares them
         # like its other inputs, so a rotated secret goes live on the next reload.
         self.files: dict[str, bytes] = {}
+        # Secret files the live version read non-empty: one of them empty now is refused
+        # (SecretFileEmptied), as a configuration file that was emptied is. Set by the
+        # builder on a reload; a start, or load_environment_config, accepts any content.
+        self.keep_filled: frozenset[str] = frozenset()
 
     @property
     def keyring(self) -> Keyring:
@@ -1218,6 +1222,15 @@ class Resolver:
                 where = m["path"].strip()
                 self.files.setdefault(where, b"")  # tried, even if it cannot be read
                 content = read_secret_file(where, allowed)
+                if not content and where in self.keep_filled:
+                    # Rewritten in place (truncated, not written yet) and read in
+                    # between: serving that would log everyone out with an empty
+                    # password. Recorded as tried, so the rewrite is a change to see.
+                    raise SecretFileEmptied(
+                        f"secret file {where!r} is empty (a write in progress?); keeping "
+                        "the previous configuration (to empty it on purpose, call "
+                        "load_environment_config)"
+                    )
                 self.files[where] = secret_digest(content)
                 register_secret(content)
                 parts.append(content)
@@ -1226,6 +1239,10 @@ class Resolver:
             out = FILE_REF.sub(repl, text)
             return Secret(out) if parts else out
         return text
+
+
+class SecretFileEmptied(ValueError):
+    """A secret file that held a value when the live version read it is empty now."""
 
 
 def secret_digest(content: str) -> bytes:
@@ -1262,7 +1279,11 @@ def resolve_tree(
             try:
                 out = resolver.value(node, path)
             except ValueError as exc:
-                problems.append(Problem(path=format_key_path(path), message=str(exc), file=file))
+                # An emptied secret file is an input caught mid-write, as an emptied
+                # configuration file is: its reason class says so.
+                kind = "incomplete" if isinstance(exc, SecretFileEmptied) else ""
+                where = format_key_path(path)
+                problems.append(Problem(path=where, message=str(exc), file=file, kind=kind))
                 return node
             except ConfigError as exc:  # cryptography missing, a bad key or key file
                 # A key file's problem keeps its file and line: it is not the config file's.
