@@ -50,6 +50,7 @@ from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_contro
 
 __all__ = [
     "StartHold",
+    "fleet_ended",
     "fleet_reactivations",
     "hold_stops",
     "read_ended",
@@ -370,6 +371,37 @@ def fleet_reactivations(
         if at is not None and ends.get(name, -1.0) < at:
             held[name] = record
     return _reactivated(held, derived, where)[0] if held else []
+
+
+def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
+    """``old`` (a document this host served: the live one, or the one its cache file
+    holds at start) with each guardrail stop that a later end ends marked over (its
+    record resumed at that end): an end in the fleet's stop register (the test deleted
+    or resumed on another host while this one was down, or missed the document), or
+    one this host recorded (:func:`read_ended`, :func:`read_told`). A host judges the
+    documents it takes against what it served before; without this, a host whose cache
+    file (or live document) still held the stop refused the re-created test's document
+    although the fleet had ended the stop. ``old`` itself when it holds no guardrail
+    stop (nothing is read), for a store without such a register, or when Redis cannot
+    be read (the host's own ends still count)."""
+    stopped = {n: at for n, r in old.experiments.items() if (at := guardrail_stop(r)) is not None}
+    if not stopped or not hasattr(store, "read_stop_register"):
+        return old
+    if audit_path is None:  # (the default dynamic-config manager's, as at start)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    ends = _known_ends(stops_path(store, audit_path))
+    for name, (at, record) in (_read_fleet(store) or {}).items():
+        if record is None and name in stopped:
+            ends[name] = max(at, ends.get(name, at))
+    over = {n: ends[n] for n, at in stopped.items() if n in ends and ends[n] >= at}
+    if not over:
+        return old
+    experiments = dict(old.experiments)
+    for name, at in over.items():
+        experiments[name] = {**experiments[name], RESUMED_AT: at}
+    return msgspec.structs.replace(old, experiments=experiments)
 
 
 def _known_ends(register: str | None) -> dict[str, float]:

@@ -248,7 +248,7 @@ class LiveFlags:
             # is refused like an invalid one, unless it restarts the test as a new run.
             from cfgcore.experiments.abtest import moved_users
 
-            problems = moved_users(self.source, derived, self.now(), doc.origin)
+            problems = moved_users(self._served(self.source), derived, self.now(), doc.origin)
             if problems:
                 raise ConfigError(problems)
         if self.document is not None and getattr(self.store, "kind", None) == "redis":
@@ -262,6 +262,16 @@ class LiveFlags:
             if problems:
                 raise ConfigError(problems)
         return compiled
+
+    def _served(self, old: Snapshot) -> Snapshot:
+        """``old`` (a document this host served) as the documents it takes are judged
+        against: a guardrail stop in it that a later end in the fleet's stop register
+        ends is over (:func:`~cfgcore.experiments.stops.fleet_ended`; one read of the
+        register, only when ``old`` holds such a stop), so the fleet's end wins over
+        this host's older stop wherever it judges, its cache file at start included."""
+        from cfgcore.experiments.stops import fleet_ended
+
+        return fleet_ended(self.store, old, self._audit) if old.experiments else old
 
     def now(self) -> float:
         """Epoch seconds by the engine's clock: the one its schedules are served by,
@@ -319,7 +329,7 @@ class LiveFlags:
                 problems = []
                 if before.checksum != doc.checksum:
                     try:
-                        earlier = derive(before.snapshot, before.origin)
+                        earlier = self._served(derive(before.snapshot, before.origin))
                     except ConfigError:
                         earlier = Snapshot()  # (it could not serve either: nothing to keep)
                     problems = moved_users(earlier, derived, now, doc.origin)
