@@ -26,7 +26,8 @@ stop it never saw. An end the fleet's register could not be told (Redis unreacha
 is kept in the host's register (``ended``) until told, and then as told (``told``): a
 host writes its own entries (the stops it holds, the ends it recorded) back where the
 fleet's register lost them (passed over as unreadable, deleted) or holds older ones, at
-its start and whenever it judges a fleet document. Redis unreachable, the host's
+its start, whenever it judges a fleet document, and at each poll of its follower
+(:func:`poll_own_entries`). Redis unreachable, the host's
 records hold alone and nothing blocks a start.
 
 Kept apart from :mod:`cfgcore.experiments.guardrails` (the statistics, the shared logs)
@@ -53,6 +54,7 @@ __all__ = [
     "fleet_ended",
     "fleet_reactivations",
     "hold_stops",
+    "poll_own_entries",
     "read_ended",
     "read_stops",
     "record_stops",
@@ -402,6 +404,67 @@ def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
     for name, at in over.items():
         experiments[name] = {**experiments[name], RESUMED_AT: at}
     return msgspec.structs.replace(old, experiments=experiments)
+
+
+def poll_own_entries(store: Any, audit_path: str | None = None) -> Any:
+    """The check a flag set of ``store`` (a Redis store) runs after each poll of its
+    follower (:meth:`~cfgcore.runtime.redis_store.RedisFlagStore.add_poll_check`): this
+    host's own entries of the fleet's stop register (the stops it holds, the ends it
+    recorded: its register beside its cache file, else beside ``audit_path``) that the
+    register lost (deleted, given a value no reader takes, an older entry, Redis's data
+    lost) are written back within one poll, not only at this host's next start or the
+    next document it judges: a host that was down, its register still holding the
+    stop, would otherwise stop the re-created test again at its start. The register
+    file is read again only when it changed; an unchanged register costs one small
+    script (:meth:`~cfgcore.runtime.redis_store.RedisFlagStore.stop_register_lost`).
+    Never raises (logged once per distinct failure)."""
+    if audit_path is None:  # (the default dynamic-config manager's, as at start)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    register = stops_path(store, audit_path)
+    seen: list[Any] = [None, {}, None]  # register file's identity, its entries, last failure
+
+    def own_entries() -> dict[str, tuple[float, Any]]:
+        try:
+            st = os.stat(register) if register is not None else None
+        except OSError:
+            st = None
+        key = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key is None:
+            seen[0], seen[1] = None, {}
+        elif key != seen[0]:
+            seen[0] = key
+            seen[1] = _own_entries_missing({}, read_stops(register), _known_ends(register))
+        own: dict[str, tuple[float, Any]] = seen[1]
+        return own
+
+    def check() -> None:
+        keys = getattr(store, "keys", None)
+        if keys is not None and keys.verifies and not keys.signs:
+            return  # (it writes no entry: see write_stop_register)
+        own = own_entries()
+        if not own:
+            return
+        try:
+            lost = store.stop_register_lost({n: (at, r is None) for n, (at, r) in own.items()})
+        except Exception as exc:
+            if seen[2] != str(exc):
+                seen[2] = str(exc)
+                log.warning(
+                    "%s: cannot check the fleet's guardrail stop register for this host's "
+                    "entries (%s); they are written back at its next start", store.url, exc,
+                )  # fmt: skip
+            return
+        seen[2] = None
+        if lost and _write_fleet(store, {n: own[n] for n in lost}):
+            log.warning(
+                "%s: the fleet's guardrail stop register had lost this host's entries of "
+                "%s (deleted, replaced by a value no reader takes, or an older entry): "
+                "written back", store.url, ", ".join(sorted(lost)),
+            )  # fmt: skip
+
+    return check
 
 
 def _known_ends(register: str | None) -> dict[str, float]:

@@ -184,6 +184,13 @@ class LiveFlags:
         self._start_told: set[str] = set()
         self._first_load(first if first is not None else store.read(), before, self.held)
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
+        self._unpoll: Callable[[], None] | None = None
+        if hasattr(store, "add_poll_check"):
+            from cfgcore.experiments.stops import poll_own_entries
+
+            # This host's stop register entries the fleet's register lost, written back
+            # at each poll of the follower (not only at the next start).
+            self._unpoll = store.add_poll_check(poll_own_entries(store, audit))
         _LIVE.add(self)
         global _GENERATION
         # next() on a count is atomic under the GIL; "+= 1" on a global is not: two sets
@@ -669,6 +676,8 @@ class LiveFlags:
             if _SHARED.get(self.store.url) is self:
                 del _SHARED[self.store.url]
         self._unwatch()
+        if self._unpoll is not None:
+            self._unpoll()
         self.store.close()
 
 
