@@ -53,6 +53,7 @@ __all__ = [
     "StartHold",
     "fleet_ended",
     "fleet_reactivations",
+    "hold_fleet_stops",
     "hold_stops",
     "poll_own_entries",
     "read_ended",
@@ -355,9 +356,18 @@ def fleet_reactivations(
     ``audit_path`` when the store has no cache file) is over. This host's own entries
     the register lacks or holds older are written back to it on the way (never raises:
     logged). [] for a store without such a register, or when Redis cannot be read."""
+    held = _fleet_held(store, audit_path)
+    return _reactivated(held, derived, where)[0] if held else []
+
+
+def _fleet_held(store: Any, audit_path: str | None) -> dict[str, Any]:
+    """``{test: record}``: the stops the fleet's register of ``store`` holds in force
+    for this host (none it recorded the end of), this host's own entries the register
+    lacks or holds older written back on the way; {} for a store without such a
+    register, or when Redis cannot be read."""
     fleet = _read_fleet(store)
     if fleet is None:
-        return []
+        return {}
     if audit_path is None:  # (the default dynamic-config manager's, as at start)
         from cfgcore.runtime.flagstore import default_state_dir
 
@@ -372,7 +382,38 @@ def fleet_reactivations(
         at = guardrail_stop(record)
         if at is not None and ends.get(name, -1.0) < at:
             held[name] = record
-    return _reactivated(held, derived, where)[0] if held else []
+    return held
+
+
+def hold_fleet_stops(store: Any, derived: Any, where: str, audit_path: str | None = None) -> Any:
+    """A document this host is about to write to ``store`` itself (``derived``: a
+    change through :meth:`~cfgcore.runtime.flags.LiveFlags.update`) judged against the
+    fleet's stop register as the documents it takes from the store are
+    (:func:`fleet_reactivations`): each test the register holds stopped, with no end
+    since, that it would serve again is written stopped as the register records it (its
+    flag serving the control), as a start writes back a store's document
+    (:func:`hold_stops`), and logged as an ERROR. Not refused: the stop the register
+    holds may be one this document never recorded (a document from before it put back),
+    and only a document that records the stop can be resumed explicitly; refusing would
+    leave no write that ends it. ``derived`` itself when no such test (nor a register,
+    nor Redis to read it); ConfigError when a stopped record names no variant of its
+    flag as the control."""
+    held = _fleet_held(store, audit_path)
+    if not held:
+        return derived
+    problems, again = _reactivated(held, derived, where)
+    if not again:
+        return derived
+    from cfgcore.runtime.flags import derive
+
+    stopped = derive(_stopped_snapshot(derived, again, where), where)
+    log.error(
+        "this write to %s would serve again the variants of A/B tests the fleet's "
+        "guardrail stop register holds stopped (%s): %s; written with those tests "
+        "stopped; resume a test explicitly with cfgcore experiment start NAME (audited)",
+        where, ", ".join(sorted(again)), ConfigError(problems),
+    )  # fmt: skip
+    return stopped
 
 
 def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:

@@ -615,10 +615,17 @@ class LiveFlags:
                 # (its malformed A/B test records left out: the change may be the one
                 # that removes them; the result is judged whole below)
                 base = derive(without_malformed_records(snapshot), origin)
-                problems = moved_users(self.source, base, self.now(), origin)
+                problems = moved_users(self._served(self.source), base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
-            return derive(change(snapshot), origin)
+            result = derive(change(snapshot), origin)
+            if getattr(self.store, "kind", None) == "redis":
+                # Judged against the fleet's stop register as documents from the store
+                # are (prepare): a test it holds stopped is written stopped (one read).
+                from cfgcore.experiments.stops import hold_fleet_stops
+
+                result = hold_fleet_stops(self.store, result, origin, self._audit)
+            return result
 
         def check(snapshot: Snapshot) -> None:
             refuse_literal_secrets(snapshot, self.store.url)
