@@ -13,6 +13,11 @@ Groups (one operation each):
 ``fleet-eval-under-writes``  ``engine.is_enabled`` in a process that follows the store,
     with no writes and while another process writes 10 times a second (target: >= 95%
     of the quiet rate kept).
+``fleet-poll``  one poll of a follower whose document is unchanged (what its thread
+    does every ``poll`` seconds: the key's identity read, then the check of the host's
+    own guardrail stop register entries), for a host with none and with 20 of its own
+    (ends it recorded), the register holding them all: the check is one script that
+    sends nothing back; Redis CPU per poll (``INFO commandstats``) in ``extra_info``.
 ``fleet-check``  the same flag check on an engine fed by the Redis store and on one
     loaded from a file: the hot path never touches the network, so they must be equal.
 
@@ -25,6 +30,7 @@ Run: ``python -m pytest benchmarks/bench_fleet.py --benchmark-enable -q -s``
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import statistics
@@ -38,6 +44,8 @@ from tests.redis_server import SERVER, RedisServer
 
 import cfgcore
 from cfgcore.engine import Engine
+from cfgcore.experiments.stops import stops_path
+from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot, encode_snapshot
 
@@ -227,3 +235,41 @@ def test_flag_check_cost_by_store(benchmark, following, store, tmp_path):
         engine = Engine.from_file(path)
     ctx = engine.context(CTX)
     assert benchmark(thousand_checks, engine, ctx) is True
+
+
+@pytest.mark.parametrize("own", [0, 20])
+@pytest.mark.benchmark(group="fleet-poll")
+def test_unchanged_poll(benchmark, server, tmp_path, own):
+    writer = RedisFlagStore(f"{server.url}?namespace=poll{own}&cache=off")
+    writer.update(lambda _: flag_set())
+    now = time.time()
+    ends = {f"test_{i}": now - i for i in range(own)}
+    if ends:
+        writer.write_stop_register({n: (at, None) for n, at in ends.items()})
+    store = RedisFlagStore(
+        f"{server.url}?namespace=poll{own}&cache={tmp_path / 'cache.msgpack'}&poll=3600"
+    )
+    with open(stops_path(store), "w") as fh:  # (the host's register: ends it told)
+        json.dump({"tests": {}, "told": ends}, fh)
+    live = LiveFlags(store, audit=str(tmp_path / "audit.jsonl"))
+    client = server.client()
+    try:
+        store._poll_once()
+        client.config_resetstat()
+        polls = [0]
+
+        def one_poll() -> None:
+            polls[0] += 1
+            store._poll_once()
+
+        benchmark(one_poll)
+        usec = client.info("commandstats")["cmdstat_evalsha"]["usec"]
+        benchmark.extra_info.update(
+            own_entries=own, redis_us_per_poll=round(usec / max(1, polls[0]), 1)
+        )
+        print(f"\npoll, {own} own entries: Redis {usec / max(1, polls[0]):.1f} us per poll")
+        assert sorted(store._stops_held) == sorted(ends)  # (every entry judged held)
+        assert client.info("commandstats").get("cmdstat_hset", {}).get("calls", 0) == 0
+    finally:
+        live.close()
+        writer.close()

@@ -26,7 +26,8 @@ stop it never saw. An end the fleet's register could not be told (Redis unreacha
 is kept in the host's register (``ended``) until told, and then as told (``told``): a
 host writes its own entries (the stops it holds, the ends it recorded) back where the
 fleet's register lost them (passed over as unreadable, deleted) or holds older ones, at
-its start and whenever it judges a fleet document. Redis unreachable, the host's
+its start, whenever it judges a fleet document, and at each poll of its follower
+(:func:`poll_own_entries`). Redis unreachable, the host's
 records hold alone and nothing blocks a start.
 
 Kept apart from :mod:`cfgcore.experiments.guardrails` (the statistics, the shared logs)
@@ -50,8 +51,11 @@ from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_contro
 
 __all__ = [
     "StartHold",
+    "fleet_ended",
     "fleet_reactivations",
+    "hold_fleet_stops",
     "hold_stops",
+    "poll_own_entries",
     "read_ended",
     "read_stops",
     "record_stops",
@@ -352,9 +356,18 @@ def fleet_reactivations(
     ``audit_path`` when the store has no cache file) is over. This host's own entries
     the register lacks or holds older are written back to it on the way (never raises:
     logged). [] for a store without such a register, or when Redis cannot be read."""
+    held = _fleet_held(store, audit_path)
+    return _reactivated(held, derived, where)[0] if held else []
+
+
+def _fleet_held(store: Any, audit_path: str | None) -> dict[str, Any]:
+    """``{test: record}``: the stops the fleet's register of ``store`` holds in force
+    for this host (none it recorded the end of), this host's own entries the register
+    lacks or holds older written back on the way; {} for a store without such a
+    register, or when Redis cannot be read."""
     fleet = _read_fleet(store)
     if fleet is None:
-        return []
+        return {}
     if audit_path is None:  # (the default dynamic-config manager's, as at start)
         from cfgcore.runtime.flagstore import default_state_dir
 
@@ -369,7 +382,130 @@ def fleet_reactivations(
         at = guardrail_stop(record)
         if at is not None and ends.get(name, -1.0) < at:
             held[name] = record
-    return _reactivated(held, derived, where)[0] if held else []
+    return held
+
+
+def hold_fleet_stops(store: Any, derived: Any, where: str, audit_path: str | None = None) -> Any:
+    """A document this host is about to write to ``store`` itself (``derived``: a
+    change through :meth:`~cfgcore.runtime.flags.LiveFlags.update`) judged against the
+    fleet's stop register as the documents it takes from the store are
+    (:func:`fleet_reactivations`): each test the register holds stopped, with no end
+    since, that it would serve again is written stopped as the register records it (its
+    flag serving the control), as a start writes back a store's document
+    (:func:`hold_stops`), and logged as an ERROR. Not refused: the stop the register
+    holds may be one this document never recorded (a document from before it put back),
+    and only a document that records the stop can be resumed explicitly; refusing would
+    leave no write that ends it. ``derived`` itself when no such test (nor a register,
+    nor Redis to read it); ConfigError when a stopped record names no variant of its
+    flag as the control."""
+    held = _fleet_held(store, audit_path)
+    if not held:
+        return derived
+    problems, again = _reactivated(held, derived, where)
+    if not again:
+        return derived
+    from cfgcore.runtime.flags import derive
+
+    stopped = derive(_stopped_snapshot(derived, again, where), where)
+    log.error(
+        "this write to %s would serve again the variants of A/B tests the fleet's "
+        "guardrail stop register holds stopped (%s): %s; written with those tests "
+        "stopped; resume a test explicitly with cfgcore experiment start NAME (audited)",
+        where, ", ".join(sorted(again)), ConfigError(problems),
+    )  # fmt: skip
+    return stopped
+
+
+def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
+    """``old`` (a document this host served: the live one, or the one its cache file
+    holds at start) with each guardrail stop that a later end ends marked over (its
+    record resumed at that end): an end in the fleet's stop register (the test deleted
+    or resumed on another host while this one was down, or missed the document), or
+    one this host recorded (:func:`read_ended`, :func:`read_told`). A host judges the
+    documents it takes against what it served before; without this, a host whose cache
+    file (or live document) still held the stop refused the re-created test's document
+    although the fleet had ended the stop. ``old`` itself when it holds no guardrail
+    stop (nothing is read), for a store without such a register, or when Redis cannot
+    be read (the host's own ends still count)."""
+    stopped = {n: at for n, r in old.experiments.items() if (at := guardrail_stop(r)) is not None}
+    if not stopped or not hasattr(store, "read_stop_register"):
+        return old
+    if audit_path is None:  # (the default dynamic-config manager's, as at start)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    ends = _known_ends(stops_path(store, audit_path))
+    for name, (at, record) in (_read_fleet(store) or {}).items():
+        if record is None and name in stopped:
+            ends[name] = max(at, ends.get(name, at))
+    over = {n: ends[n] for n, at in stopped.items() if n in ends and ends[n] >= at}
+    if not over:
+        return old
+    experiments = dict(old.experiments)
+    for name, at in over.items():
+        experiments[name] = {**experiments[name], RESUMED_AT: at}
+    return msgspec.structs.replace(old, experiments=experiments)
+
+
+def poll_own_entries(store: Any, audit_path: str | None = None) -> Any:
+    """The check a flag set of ``store`` (a Redis store) runs after each poll of its
+    follower (:meth:`~cfgcore.runtime.redis_store.RedisFlagStore.add_poll_check`): this
+    host's own entries of the fleet's stop register (the stops it holds, the ends it
+    recorded: its register beside its cache file, else beside ``audit_path``) that the
+    register lost (deleted, given a value no reader takes, an older entry, Redis's data
+    lost) are written back within one poll, not only at this host's next start or the
+    next document it judges: a host that was down, its register still holding the
+    stop, would otherwise stop the re-created test again at its start. The register
+    file is read again only when it changed; an unchanged register costs one small
+    script (:meth:`~cfgcore.runtime.redis_store.RedisFlagStore.stop_register_lost`).
+    Never raises (logged once per distinct failure)."""
+    if audit_path is None:  # (the default dynamic-config manager's, as at start)
+        from cfgcore.runtime.flagstore import default_state_dir
+
+        audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
+    register = stops_path(store, audit_path)
+    seen: list[Any] = [None, {}, None]  # register file's identity, its entries, last failure
+
+    def own_entries() -> dict[str, tuple[float, Any]]:
+        try:
+            st = os.stat(register) if register is not None else None
+        except OSError:
+            st = None
+        key = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key is None:
+            seen[0], seen[1] = None, {}
+        elif key != seen[0]:
+            seen[0] = key
+            seen[1] = _own_entries_missing({}, read_stops(register), _known_ends(register))
+        own: dict[str, tuple[float, Any]] = seen[1]
+        return own
+
+    def check() -> None:
+        keys = getattr(store, "keys", None)
+        if keys is not None and keys.verifies and not keys.signs:
+            return  # (it writes no entry: see write_stop_register)
+        own = own_entries()
+        if not own:
+            return
+        try:
+            lost = store.stop_register_lost({n: (at, r is None) for n, (at, r) in own.items()})
+        except Exception as exc:
+            if seen[2] != str(exc):
+                seen[2] = str(exc)
+                log.warning(
+                    "%s: cannot check the fleet's guardrail stop register for this host's "
+                    "entries (%s); they are written back at its next start", store.url, exc,
+                )  # fmt: skip
+            return
+        seen[2] = None
+        if lost and _write_fleet(store, {n: own[n] for n in lost}):
+            log.warning(
+                "%s: the fleet's guardrail stop register had lost this host's entries of "
+                "%s (deleted, replaced by a value no reader takes, or an older entry): "
+                "written back", store.url, ", ".join(sorted(lost)),
+            )  # fmt: skip
+
+    return check
 
 
 def _known_ends(register: str | None) -> dict[str, float]:

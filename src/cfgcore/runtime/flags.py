@@ -187,6 +187,13 @@ class LiveFlags:
         self._start_told: set[str] = set()
         self._first_load(first if first is not None else store.read(), before, self.held)
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
+        self._unpoll: Callable[[], None] | None = None
+        if hasattr(store, "add_poll_check"):
+            from cfgcore.experiments.stops import poll_own_entries
+
+            # This host's stop register entries the fleet's register lost, written back
+            # at each poll of the follower (not only at the next start).
+            self._unpoll = store.add_poll_check(poll_own_entries(store, audit))
         _LIVE.add(self)
         global _GENERATION
         # next() on a count is atomic under the GIL; "+= 1" on a global is not: two sets
@@ -251,7 +258,7 @@ class LiveFlags:
             # is refused like an invalid one, unless it restarts the test as a new run.
             from cfgcore.experiments.abtest import moved_users
 
-            problems = moved_users(self.source, derived, self.now(), doc.origin)
+            problems = moved_users(self._served(self.source), derived, self.now(), doc.origin)
             if problems:
                 raise ConfigError(problems)
         if self.document is not None and getattr(self.store, "kind", None) == "redis":
@@ -265,6 +272,16 @@ class LiveFlags:
             if problems:
                 raise ConfigError(problems)
         return compiled
+
+    def _served(self, old: Snapshot) -> Snapshot:
+        """``old`` (a document this host served) as the documents it takes are judged
+        against: a guardrail stop in it that a later end in the fleet's stop register
+        ends is over (:func:`~cfgcore.experiments.stops.fleet_ended`; one read of the
+        register, only when ``old`` holds such a stop), so the fleet's end wins over
+        this host's older stop wherever it judges, its cache file at start included."""
+        from cfgcore.experiments.stops import fleet_ended
+
+        return fleet_ended(self.store, old, self._audit) if old.experiments else old
 
     def now(self) -> float:
         """Epoch seconds by the engine's clock: the one its schedules are served by,
@@ -322,7 +339,7 @@ class LiveFlags:
                 problems = []
                 if before.checksum != doc.checksum:
                     try:
-                        earlier = derive(before.snapshot, before.origin)
+                        earlier = self._served(derive(before.snapshot, before.origin))
                     except ConfigError:
                         earlier = Snapshot()  # (it could not serve either: nothing to keep)
                     problems = moved_users(earlier, derived, now, doc.origin)
@@ -617,10 +634,17 @@ class LiveFlags:
                 # (its malformed A/B test records left out: the change may be the one
                 # that removes them; the result is judged whole below)
                 base = derive(without_malformed_records(snapshot), origin)
-                problems = moved_users(self.source, base, self.now(), origin)
+                problems = moved_users(self._served(self.source), base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
-            return derive(change(snapshot), origin)
+            result = derive(change(snapshot), origin)
+            if getattr(self.store, "kind", None) == "redis":
+                # Judged against the fleet's stop register as documents from the store
+                # are (prepare): a test it holds stopped is written stopped (one read).
+                from cfgcore.experiments.stops import hold_fleet_stops
+
+                result = hold_fleet_stops(self.store, result, origin, self._audit)
+            return result
 
         def check(snapshot: Snapshot) -> None:
             refuse_literal_secrets(snapshot, self.store.url)
@@ -678,6 +702,8 @@ class LiveFlags:
             if _SHARED.get(self.store.url) is self:
                 del _SHARED[self.store.url]
         self._unwatch()
+        if self._unpoll is not None:
+            self._unpoll()
         self.store.close()
 
 

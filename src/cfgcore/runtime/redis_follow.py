@@ -119,6 +119,7 @@ class RedisFollower:
     _refused: Any
     _failing: Any
     _not_served: tuple[int, str] | None
+    _poll_checks: list[Any]
 
     def _from_raw(self, raw: list[Any]) -> FlagDocument:
         raise NotImplementedError
@@ -208,7 +209,7 @@ class RedisFollower:
                 # Subscribe first, then read: a write landing in between is seen by one
                 # or the other, never by neither.
                 pubsub.subscribe(self.channel)
-                self._catch_up()
+                self._poll_once()
                 if down_since is not None:
                     log.warning(
                         "%s: reconnected after %.1f s; at version %d",
@@ -223,7 +224,7 @@ class RedisFollower:
                         if time.monotonic() >= next_poll:
                             if self._primary_moved(self._follow_client):
                                 raise redis.ConnectionError("the primary moved (failover)")
-                            self._catch_up()
+                            self._poll_once()
                             next_poll = time.monotonic() + self.poll
                         continue
                     # Coalesce a burst: one key read for everything already queued.
@@ -269,6 +270,18 @@ class RedisFollower:
                 with contextlib.suppress(Exception):
                     self._pubsub.close()
         self.connected = False
+
+    def _poll_once(self) -> None:
+        """What every poll (and every (re)connect) does: read the key (:meth:`_catch_up`),
+        then run the checks registered with ``add_poll_check`` (the flag set's: this
+        host's own entries of the guardrail stop register, written back where the
+        register lost them). A check that fails is logged; following goes on."""
+        self._catch_up()
+        for check in list(self._poll_checks):
+            try:
+                check()
+            except Exception:
+                log.exception("%s: a poll check failed", self.url)
 
     def _catch_up(self) -> None:
         """Read the key; deliver the document if it is newer than ``_seen`` and good."""

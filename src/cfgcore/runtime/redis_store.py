@@ -705,6 +705,38 @@ return written
 )
 
 
+# Whether the stop register (KEYS[1]) still holds a host's own entries, at each poll
+# of the host's follower: ARGV[1] is MAX_STOP_ENTRY_BYTES, then pairs (test, SHA-1 of
+# the value last judged to hold this host's entry, '' for none). Returns {type, then per
+# test whose value is not that one: test, value, size}: the value false when there is
+# none (size 0) or it is over MAX_ENTRY (measured with HSTRLEN, never read). A register
+# that holds this host's entries as last judged answers {'hash'}: a few bytes, whatever
+# the entries hold. (Not a counter the write script bumps: whoever loses an entry,
+# HDEL, a planted value, Redis losing its data, bypasses that script.)
+_STOPS_CHECK = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local r = {kind}
+if kind ~= 'hash' then return r end
+local max_entry = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local size = redis.call('HSTRLEN', KEYS[1], ARGV[i])
+  if size == 0 or size > max_entry then
+    r[#r + 1] = ARGV[i]
+    r[#r + 1] = false
+    r[#r + 1] = size
+  else
+    local value = redis.call('HGET', KEYS[1], ARGV[i])
+    if redis.sha1hex(value) ~= ARGV[i + 1] then
+      r[#r + 1] = ARGV[i]
+      r[#r + 1] = value
+      r[#r + 1] = size
+    end
+  end
+end
+return r
+"""
+
+
 # Named fields of a document hash, each read only within its FIELD_LIMITS limit, in one
 # step: KEYS[1] the hash, ARGV the names (of FIELD_LIMITS). Returns {type, over, value
 # per name}: the key's type ('hash', 'none', another: then no value is sent), the first
@@ -993,6 +1025,10 @@ class RedisFlagStore(RedisFollower):
         # The document read at start that the flag set refused, serving the cache file's
         # instead (see served_instead): never made the cache file's.
         self._not_served: tuple[int, str] | None = None
+        self._poll_checks: list[Callable[[], None]] = []  # (add_poll_check)
+        # {test: (this host's entry's time, whether an end, SHA-1 of the stored value
+        # judged to hold it)}: stop_register_lost's values not sent again while unchanged
+        self._stops_held: dict[str, tuple[float, bool, str]] = {}
         # The stop register (read_stop_register): each value's verdict (True or the
         # refusal), the entries refused at the last read (test -> the value read: a
         # write replaces them), the refusals reported (test, SHA-256 of the value) and
@@ -1024,6 +1060,7 @@ class RedisFlagStore(RedisFollower):
         self._read = self._client.register_script(_READ)  # run on either client
         self._stops = self._client.register_script(_STOPS)
         self._stops_read = self._client.register_script(_STOPS_READ)
+        self._stops_check = self._client.register_script(_STOPS_CHECK)
         self._fields_script = self._client.register_script(_FIELDS)
         _STORES.add(self)
         instruments.track_store(self)
@@ -2503,9 +2540,10 @@ class RedisFlagStore(RedisFollower):
         freeze the fleet's flags with one planted value. What holds a stop does not rest
         on it: the document's own record, each host's register and audit log, and a
         host that holds the stop (or recorded its end) writes it back over the refused
-        value at its start and when it next judges a fleet document (the write script
-        replaces a value it cannot read; see
-        :func:`cfgcore.experiments.stops.fleet_reactivations`)."""
+        value at its start, when it next judges a fleet document, and at its
+        follower's next poll (the write script replaces a value it cannot read; see
+        :func:`cfgcore.experiments.stops.fleet_reactivations`,
+        :meth:`stop_register_lost`)."""
         self._to_primary()  # not the old primary of a failover, which misses later stops
         reply = self._stops_read(
             keys=[self.stops_key],
@@ -2541,31 +2579,103 @@ class RedisFlagStore(RedisFollower):
             if value is None:  # (measured, not read: over a limit)
                 self._stop_oversized(name, name_size, size)
                 continue
-            try:
-                test = name.decode()
-                entry = json.loads(value)
-                at = entry["at"]
-                record = entry["record"]
-                if isinstance(at, bool) or not isinstance(at, (int, float)):
-                    raise ValueError(f"time {at!r}")
-                if record is not None and not isinstance(record, dict):
-                    raise ValueError("record not a mapping")
-            except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
-                log.error(
-                    "%s: passing over an unreadable entry %r of the guardrail stop "
-                    "register %s: %s", self.url, name, self.stops_key, exc,
-                )  # fmt: skip
-                continue
-            if self.keys.verifies:
-                try:
-                    self._verify_stop(test, entry, value)
-                except ConfigError as exc:
-                    refused[test] = value
-                    self._stop_refused(test, value, exc)
-                    continue
-            entries[test] = (float(at), record)
+            entry = self._stop_entry(name, value, refused)
+            if entry is not None:
+                entries[name.decode()] = entry
         self._stops_refused = refused
         return entries
+
+    def _stop_entry(
+        self, name: bytes, value: bytes, refused: dict[str, bytes]
+    ) -> tuple[float, Any] | None:
+        """The entry ``(time, record or None)`` a stored ``value`` of the stop register
+        holds for test ``name``; None for one that is not such an entry (logged) or, with
+        verification keys, is not signed by a trusted key (reported, and put in
+        ``refused``: a write replaces it)."""
+        try:
+            test = name.decode()
+            entry = json.loads(value)
+            at = entry["at"]
+            record = entry["record"]
+            if isinstance(at, bool) or not isinstance(at, (int, float)):
+                raise ValueError(f"time {at!r}")
+            if record is not None and not isinstance(record, dict):
+                raise ValueError("record not a mapping")
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            log.error(
+                "%s: passing over an unreadable entry %r of the guardrail stop "
+                "register %s: %s", self.url, name, self.stops_key, exc,
+            )  # fmt: skip
+            return None
+        if self.keys.verifies:
+            try:
+                self._verify_stop(test, entry, value)
+            except ConfigError as exc:
+                refused[test] = value
+                self._stop_refused(test, value, exc)
+                return None
+        return float(at), record
+
+    def add_poll_check(self, check: Callable[[], None]) -> Callable[[], None]:
+        """Run ``check()`` on the follower's thread after every poll of the key and
+        every (re)connect (not after an announced change); returns the function that
+        removes it. The flag set's: its host's own entries of the stop register
+        written back where the register lost them
+        (:func:`cfgcore.experiments.stops.poll_own_entries`)."""
+        with self._lock:
+            self._poll_checks.append(check)
+
+        def remove() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._poll_checks.remove(check)
+
+        return remove
+
+    def stop_register_lost(self, own: Mapping[str, tuple[float, bool]]) -> list[str]:
+        """Which of this host's own entries of the stop register (``{test: (time,
+        whether an end)}``) the register no longer holds: none stored, a value no
+        reader takes (past :data:`MAX_STOP_ENTRY_BYTES`, not an entry, refused by the
+        signature check: reported as :meth:`read_stop_register` reports it), or an
+        older entry (or, for an end, a stop as late). One script reads only those
+        entries, each measured before it is read, and sends none whose value is the
+        one last judged to hold this host's entry: an unchanged register costs a few
+        bytes. Raises redis.RedisError."""
+        names = [n for n in sorted(own) if len(n.encode()) <= MAX_STOP_NAME_BYTES]
+        held = self._stops_held
+        for name in [n for n in held if n not in own or held[n][:2] != own[n]]:
+            del held[name]  # (no longer this host's, or another entry of it since)
+        args: list[Any] = [MAX_STOP_ENTRY_BYTES]
+        for name in names:
+            args += [name, held[name][2] if name in held else ""]
+        self._to_primary()
+        reply = self._stops_check(keys=[self.stops_key], args=args)
+        if not (isinstance(reply, list) and reply and isinstance(reply[0], bytes)):
+            raise _unexpected("the stop register's check script", reply)
+        if reply[0] != b"hash":  # (none: lost with every entry; another type: replaced)
+            return names
+        if len(reply) % 3 != 1:
+            raise _unexpected("the stop register's check script", reply)
+        lost = []
+        refused = dict(self._stops_refused)
+        for i in range(1, len(reply), 3):
+            name, value, size = reply[i : i + 3]
+            test = name.decode(errors="replace") if isinstance(name, bytes) else ""
+            if test not in own or not (value is None or isinstance(value, bytes)):
+                raise _unexpected("the stop register's check script", reply[i : i + 3])
+            held.pop(test, None)
+            if value is None:
+                if size:  # (over the limit: measured, not read)
+                    self._stop_oversized(name, len(name), int(size))
+                lost.append(test)
+                continue
+            entry = self._stop_entry(name, value, refused)
+            at, ends = own[test]
+            if entry is None or entry[0] < at or (entry[0] == at and ends and entry[1] is not None):
+                lost.append(test)
+            else:
+                held[test] = (at, ends, hashlib.sha1(value).hexdigest())
+        self._stops_refused = refused
+        return lost
 
     def _stop_oversized(self, name: bytes, name_size: int, size: int) -> None:
         """Report an entry of the stop register that the read script measured and did
