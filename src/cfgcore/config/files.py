@@ -567,15 +567,9 @@ def _parse_json(text: str, file: str) -> Any:
             ]
         ) from None
     except json.JSONDecodeError as exc:
-        line = exc.lineno if exc.doc else None
-        # The decoder's own text ends in " at" where its str() adds the place
-        # ("Invalid control character at"): the place is the line, and the column.
-        message = exc.msg.removesuffix(" at")
-        if exc.doc:
-            message += f" (column {exc.colno})"
-        raise ConfigError(
-            [Problem(path="", message=f"invalid JSON: {message}", file=file, line=line)]
-        ) from None
+        from cfgcore._json_errors import json_syntax_problem  # file:line: key path: ...
+
+        raise ConfigError([json_syntax_problem(exc, file)]) from None
 
 
 def _json_duplicate(text: str, key: str) -> tuple[str, int | None]:
