@@ -28,28 +28,47 @@ def _escaped_json(envelope: str) -> str:
     return json.dumps({"db": {"password": envelope}}).replace("ENC[", "ENC\\u005b")
 
 
+def _escaped_json_lines(envelope: str) -> str:
+    return json.dumps({"db": {"host": "x", "password": envelope}}, indent=2).replace(
+        "ENC[", "ENC\\u005b"
+    )
+
+
 @pytest.mark.parametrize(
-    ("name", "text"),
+    ("name", "text", "line"),
     [
-        ("base.json", _escaped_json),
-        ("staging.yaml", lambda env: 'db:\n  password: "ENC\\x5b' + env[4:] + '"\n'),
-        ("prod.toml", lambda env: '[db]\npassword = "ENC\\u005B' + env[4:] + '"\n'),
+        ("base.json", _escaped_json, 1),
+        ("base.json", _escaped_json_lines, 4),
+        ("staging.yaml", lambda env: 'db:\n  password: "ENC\\x5b' + env[4:] + '"\n', 2),
+        ("prod.toml", lambda env: '[db]\nhost = "x"\npassword = "ENC\\u005B' + env[4:] + '"\n', 3),
+        (
+            os.path.join("profiles", "ops.yaml"),
+            lambda env: 'overrides:\n  db:\n    password: "ENC\\x5b' + env[4:] + '"\n',
+            3,
+        ),
     ],
 )
-def test_an_envelope_the_text_rewrite_cannot_see_fails_the_rotation(tmp_path, keys, name, text):
+def test_an_envelope_the_text_rewrite_cannot_see_fails_the_rotation(
+    tmp_path, keys, name, text, line
+):
     # Rotation rewrote only the literal text "ENC[...]": an escaped envelope stayed under
     # the old key while rotate reported success, and removing that key (the next step of
     # a rotation) then broke the service's load.
     old, new = keys
     envelope = encrypt_value("db-Pw-1", Keyring([old]))
     path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
     path.write_text(text(envelope))
-    assert read_config_file(str(path)).data["db"]["password"] == envelope  # what loads
+    if "profiles" not in name:
+        assert read_config_file(str(path)).data["db"]["password"] == envelope  # what loads
     before = path.read_bytes()
     with pytest.raises(ConfigError) as err:
         rotate_directory(str(tmp_path), Keyring([new, old]))
     problem = err.value.problems[0]
     assert problem.file == str(path) and problem.path == "db.password"
+    # the line of its key, as `secrets check` and a load name a value
+    assert problem.line == line
+    assert str(err.value).startswith(f"{path}:{line}: db.password: ")
     assert "still needs a retired key" in problem.message
     assert path.read_bytes() == before  # nothing written
 
@@ -63,7 +82,7 @@ def test_the_cli_names_the_file_and_key_and_exits_nonzero(tmp_path, keys, capsys
     code = main(["secrets", "rotate", str(tmp_path)])
     err = capsys.readouterr().err
     assert code != 0
-    assert f"{tmp_path / 'base.json'}" in err and "db.password" in err
+    assert f"{tmp_path / 'base.json'}:1: db.password: " in err
     assert "ENC[" in (tmp_path / "app.yaml").read_text()
     assert decrypt_value(
         (tmp_path / "app.yaml").read_text().split("'")[1], Keyring([old])

@@ -33,6 +33,8 @@ structure)::
 Decoding is typed (msgspec), so a wrong type is reported with its path, e.g.
 ``flags.checkout_v2.rules[1].when.in: expected array, got str``. Unknown fields in
 flags, rules and conditions are errors (a typo like ``rollot`` must not be ignored).
+A syntax error names its line and the key path of where it is, in YAML and JSON alike
+(``flags.json:3: flags.a.rules.0: invalid JSON: Expecting ',' delimiter (column 24)``).
 ``experiments`` and ``metadata`` are free-form: the core does not read them.
 
 The Structs are frozen: compiled tables (and incremental recompiles, which reuse
@@ -55,6 +57,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from cfgcore._json_errors import json_error_path, json_syntax_problem
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.yamlio import dump_yaml, load_yaml
@@ -567,6 +570,9 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 raise SnapshotError([_json_duplicate(data, str(dup.args[0]), file)]) from None
             except _JsonConstant as const:
                 raise SnapshotError([_json_constant(data, str(const.args[0]), file)]) from None
+            except json.JSONDecodeError as exc:
+                # file:line: key path: invalid JSON: ... (column N), as a config file's
+                raise SnapshotError([json_syntax_problem(exc, file)]) from None
             except ValueError as exc:
                 if "integer string conversion" in str(exc):
                     # int() refuses a literal past sys.get_int_max_str_digits() digits
@@ -607,7 +613,10 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             _require_flags_key(obj, file)
             return snapshot_from_dict(obj, file=file)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SnapshotError([_msgspec_problem(exc, file)]) from None
+        problem = _msgspec_problem(exc, file)
+        if format == "json" and isinstance(exc, msgspec.DecodeError):
+            problem = _at_json_byte(problem, data)
+        raise SnapshotError([problem]) from None
     except SnapshotError:
         raise
     except RecursionError:
@@ -627,6 +636,24 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             raise SnapshotError(problems) from None
         raise SnapshotError(f"cannot decode {format}: {exc}", file=file) from None
     raise SnapshotError(f"unknown snapshot format {format!r}", file=file)
+
+
+_AT_BYTE = re.compile(r"\(byte (\d+)\)$")
+
+
+def _at_json_byte(problem: Problem, data: bytes | str) -> Problem:
+    """msgspec's JSON syntax error ("JSON is malformed: ... (byte 42)") with the line
+    and key path of that byte (where it names one and the problem names no path)."""
+    m = _AT_BYTE.search(problem.message)
+    if m is None or problem.path:
+        return problem
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    at = int(m.group(1))
+    if at > len(raw):
+        return problem
+    path = json_error_path(raw, at)
+    line = raw.count(b"\n", 0, at) + 1
+    return Problem(path=path, message=problem.message, file=problem.file, line=line)
 
 
 def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:

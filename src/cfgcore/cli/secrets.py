@@ -406,12 +406,13 @@ def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
     retired key: removing that key would break the next load."""
     from cfgcore.runtime.secrets import Keyring, decrypt_value, is_bound, is_envelope
 
-    data = _parsed(path, text)
-    if data is None:  # a file the loader refuses holds nothing it could read
+    layer, _ = _parse_layer(path, text)
+    if layer is None:  # a file the loader refuses holds nothing it could read
         return []
     newest = Keyring(keyring.keys[:1], origin=keyring.origin)
+    under = _under(path, layer.data)
     problems: list[Problem] = []
-    for key, node in _values(path, data):
+    for key, node in _values(path, layer.data):
         if not is_envelope(node):
             continue
         try:
@@ -428,7 +429,10 @@ def _left_behind(path: str, text: str, keyring: Any) -> list[Problem]:
                            "it is written with escapes that rotate cannot rewrite in place; "
                            "write it as plain ENC[...] text (or re-encrypt it with `cfgcore "
                            "secrets encrypt`) and rotate again")  # fmt: skip
-            problems.append(Problem(path=format_key_path(key), message=message, file=path))
+            # file:line: key path: ..., as `secrets check` names a value (the rewrite
+            # keeps every envelope on its line: the line is the file's as it is now)
+            line = layer.line_of((*under, *key))
+            problems.append(Problem(format_key_path(key), message, file=path, line=line))
     return problems
 
 

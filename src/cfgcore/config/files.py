@@ -567,15 +567,9 @@ def _parse_json(text: str, file: str) -> Any:
             ]
         ) from None
     except json.JSONDecodeError as exc:
-        line = exc.lineno if exc.doc else None
-        # The decoder's own text ends in " at" where its str() adds the place
-        # ("Invalid control character at"): the place is the line, and the column.
-        message = exc.msg.removesuffix(" at")
-        if exc.doc:
-            message += f" (column {exc.colno})"
-        raise ConfigError(
-            [Problem(path="", message=f"invalid JSON: {message}", file=file, line=line)]
-        ) from None
+        from cfgcore._json_errors import json_syntax_problem  # file:line: key path: ...
+
+        raise ConfigError([json_syntax_problem(exc, file)]) from None
 
 
 def _json_duplicate(text: str, key: str) -> tuple[str, int | None]:
@@ -621,9 +615,75 @@ def _parse_toml(text: str, file: str) -> Any:
         if found is not None:
             path, line, why = found
             raise ConfigError([Problem(path=path, message=why, file=file, line=line)]) from None
+        path = _toml_error_path(text, str(exc), line, tomllib)
         raise ConfigError(
-            [Problem(path="", message=f"invalid TOML: {exc}", file=file, line=line)]
+            [Problem(path=path, message=f"invalid TOML: {exc}", file=file, line=line)]
         ) from None
+
+
+# Where a TOML syntax error is (_toml_error_path): the text before its line is parsed
+# again with a probe key, at most this many characters of it (tomllib reads about a
+# megabyte a second; past them the error names its file and line only).
+_TOML_REPARSED = 1_000_000
+_TOML_PROBE = "\x00cfgcore-probe"  # (a key no one writes: it starts with NUL)
+_TOML_ERROR_KEY = re.compile(r"^[ \t]*([A-Za-z0-9_\-\"'.]+(?:[ \t]+[A-Za-z0-9_\-\"'.]+)*)[ \t]*=")
+
+
+def _toml_error_path(text: str, error: str, line: int | None, toml: Any) -> str:
+    """The key path of where a TOML syntax error is: the table the statement on its
+    line belongs to, then the key that line assigns when the error is past it
+    (``[db]`` / ``port = = 3``: ``db.port``); "" where that cannot be told.
+
+    The table is not guessed from the ``[header]`` lines above (one may sit inside a
+    multi-line string or array): the text before the error's line is parsed again with
+    a probe key appended, and the table the probe lands in is the one a statement there
+    belongs to (an array of tables: its last, ``servers.2``). Where that text does not
+    parse on its own (the error line continues a multi-line value), is longer than
+    :data:`_TOML_REPARSED`, or the error line is a table header, no path is named.
+    Never raises."""
+    try:
+        column = re.search(r"column (\d+)\)$", error)
+        if line is None or column is None:
+            return ""
+        lines = text.split("\n")  # tomllib counts "\n" only (U+2028 may sit in a string)
+        if line > len(lines):
+            return ""
+        before = "\n".join(lines[: line - 1])
+        here = lines[line - 1]
+        if len(before) > _TOML_REPARSED or here.lstrip(" \t").startswith("["):
+            return ""
+        try:
+            probed = toml.loads(before + '\n"\\u0000cfgcore-probe" = 0\n')
+        except Exception:  # the error's line is inside a value begun above it
+            return ""
+        table = _toml_probe_path(probed)
+        if table is None:
+            return ""
+        segments: list[Any] = list(table)
+        m = _TOML_ERROR_KEY.match(here)
+        if m is not None and int(column.group(1)) > m.end():
+            key = _toml_key(m.group(1) + " = 0", toml)
+            if key is not None:
+                segments += key
+        from cfgcore._json_errors import shown_path
+
+        return shown_path(segments)
+    except Exception:  # (never expected: this only words an error being reported)
+        return ""
+
+
+def _toml_probe_path(tree: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Where in ``tree`` the probe key of :func:`_toml_error_path` is."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if _TOML_PROBE in node:
+                return path
+            stack += [(v, (*path, k)) for k, v in node.items() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            stack += [(v, (*path, i)) for i, v in enumerate(node) if isinstance(v, dict)]
+    return None
 
 
 _TOML_HEADER = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")

@@ -397,7 +397,9 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
         try:
             data = json.loads(text, object_pairs_hook=pairs) if text.strip() else {}
         except json.JSONDecodeError as exc:
-            problems.append(Problem("", f"invalid JSON: {exc.msg}", file=path, line=exc.lineno))
+            from cfgcore._json_errors import json_syntax_problem  # file:line: key path: ...
+
+            problems.append(json_syntax_problem(exc, path))
             return []
         except ValueError as exc:
             # int() refuses literals of more than sys.get_int_max_str_digits() digits
