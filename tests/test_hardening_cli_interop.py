@@ -33,7 +33,7 @@ def _import(tmp_path, capsys, system, doc, *extra):
         ({"features": "x"}, "features: expected a list, got a string"),
         ({"segments": [{"id": [1]}]}, "segments[0].id: expected a number, got a list"),
         ({"events": [{"type": "feature-updated"}]}, "events[0].feature: expected an object"),
-        ("hello", "an Unleash payload must be a JSON object, got a string"),
+        ('"hello"', "an Unleash payload must be a JSON object, got a string"),
     ],
 )  # fmt: skip
 def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, where):

@@ -81,7 +81,8 @@ def register(subparsers: Any) -> None:
 
 def _read_document(path: str) -> Any:
     """The JSON (or YAML) document in ``path``, within the configuration input limits
-    (nesting, 64-bit integers); ConfigError naming the file and the key path."""
+    (nesting, 64-bit integers); ConfigError naming the file and the key path. A file
+    named ``*.json`` is read as JSON only; other names as JSON, else YAML."""
     from cfgcore.config.files import tree_problem
     from cfgcore.errors import Problem
     from cfgcore.runtime.atomicio import read_regular
@@ -96,7 +97,11 @@ def _read_document(path: str) -> Any:
         raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
     try:
         doc = load_json(text)
-    except ValueError:
+    except ValueError as exc:
+        if path.lower().endswith(".json"):
+            # A .json file is JSON: read as YAML, some broken JSON is a different
+            # document ({"on": true 1} is {"on": "true 1"} to YAML), imported silently.
+            raise _json_refusal(text, path, exc) from None
         from cfgcore.yamlio import load_yaml
 
         doc = load_yaml(text, file=path)  # JSON's own errors are YAML's too, with the line
@@ -104,6 +109,20 @@ def _read_document(path: str) -> Any:
     if problem is not None:
         raise ConfigError([Problem(problem[0], problem[1], file=path)], kind="limits")
     return doc
+
+
+def _json_refusal(text: str, path: str, exc: ValueError) -> ConfigError:
+    """``load_json``'s refusal of a .json file as ``file:line: key path: invalid JSON:
+    ...`` where the decoder places it, else its own reason (a duplicate key, nesting)."""
+    from cfgcore._json_errors import json_syntax_problem
+
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        return ConfigError([json_syntax_problem(err, path)], kind="parse")
+    except Exception:  # nested past the parser's stack, an integer past the digit limit
+        pass
+    return ConfigError(str(exc), file=path, kind="parse")
 
 
 def _refuse_overwrite(path: str, force: bool) -> None:
