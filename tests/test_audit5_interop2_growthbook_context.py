@@ -10,7 +10,9 @@ evaluator reads it, walking that one path as the flattening would have.
 An attribute whose name holds ``#`` or starts with ``$`` (which no condition can name)
 overwrote context()'s derived keys: ``{"id#hash": ...}`` rebucketed the user,
 ``{"a#type": ...}`` retyped ``a``, ``{"$forced:e": 1}`` forced an experiment. Such keys
-are now not flattened; hashing still reads every top-level key.
+were then not flattened; they are now escaped (``a#!type``, ``$forced=:e``), so
+conditions can name them (``test_interop_growthbook_nulls_and_names.py``); hashing
+still reads every top-level key.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def test_forced_variation_true_is_index_1(make):
     [
         ({"key": "e", "contextualVariations": [1, 2]}, ["rules[0]", "contextualVariations"]),
         ({"force": 1, "coverage": 0.5, "hashAttribute": [5]}, ["rules[0]", "hashAttribute"]),
-        ({"condition": {"a#hash": "x"}, "force": 1}, ["rules[0]", "a#hash"]),
+        ({"condition": {"k": {"a.b": 1}}, "force": 1}, ["rules[0]", "a.b"]),
     ],
 )
 def test_unsupported_rules_are_refused_with_the_feature_and_key(rule, words):

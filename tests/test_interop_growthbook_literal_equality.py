@@ -6,8 +6,9 @@ growthbook 4.0.0 compares such a condition as JavaScript compares JSON text
 the same JavaScript property order (canonical array indices first, in numeric
 order), whose items have the same JSON type and value, ``1`` equal to ``1.0`` but
 never to ``true``, nested arrays and objects item by item. The importer lowers it to
-the list's size or the object's key order and one equality per item; a null inside
-(the SDK reads NaN and Infinity there as null) and keys no path reaches stay refused.
+the list's size or the object's key order and one equality per item; keys no path
+reaches (holding '.') stay refused. Items holding null (which the SDK reads NaN and
+Infinity as) and keys holding '#': ``test_interop_growthbook_nulls_and_names.py``.
 """
 
 from __future__ import annotations
@@ -137,12 +138,8 @@ def test_the_sdk_compares_types_and_order():
 @pytest.mark.parametrize(
     "condition",
     [
-        {"k": ["a", None]},
-        {"k": [[None]]},
-        {"k": {"a": None}},
         {"k": {"a.b": 1}},
-        {"k": {"a#b": 1}},
-        {"k": {"a": [float("inf")]}},
+        {"k": [None, {"a.b": None}]},
     ],
     ids=repr,
 )

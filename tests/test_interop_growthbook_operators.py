@@ -111,6 +111,12 @@ def _quiet():
     logging.getLogger("growthbook").setLevel(logging.CRITICAL)
 
 
+def growthbook_engine(features: Any) -> Any:
+    from cfgcore import Engine
+
+    return Engine.from_snapshot(growthbook.to_snapshot(copy.deepcopy(features)))
+
+
 def _assert_answers(make_py_and_c: Any, cond: Any) -> None:
     """cfgcore imports ``cond`` and is on exactly where the SDK's ``evalCondition`` holds,
     in every context, on both evaluators."""
@@ -189,13 +195,18 @@ def test_unknown_answers_nest_in_linear_size(make_py_and_c):
 
 
 @pytest.mark.parametrize("key", ["$forced:e", "$forced#i1", "$forcedx"])
-def test_the_forced_variations_attributes_are_refused_as_names(key):
-    """cfgcore keeps forced variations under '$forced' names: a condition on an attribute
-    of such a name is refused, and context() keeps the user's out of the way."""
+def test_attributes_named_like_forced_variations_are_read_as_the_sdk_reads_them(key):
+    """cfgcore keeps forced variations under '$forced' names: an attribute of such a name
+    is escaped on both sides (``$forced=...``), so a condition on it answers as the SDK
+    (which reads it as any attribute) and the user's value forces nothing."""
     features = {"f": {"rules": [{"condition": {key: 1}, "force": 1}]}}
-    with pytest.raises(InteropError, match=r"features\.f: rules\[0\]: attribute name"):
-        growthbook.to_snapshot(features)
+    engine = growthbook_engine(features)
+    for attrs in ({key: 1}, {key: 2}, {}):
+        want = evalCondition(copy.deepcopy(attrs), {key: 1})
+        assert engine.is_enabled("f", growthbook.context(attrs)) is want, attrs
     assert "$forced:e" not in growthbook.context({"$forced:e": 1})
+    forced = growthbook.context({}, forced_variations={"e": 1, 1: 1})
+    assert engine.is_enabled("f", forced) is False  # forced variations are not the attribute
 
 
 def _conditions() -> Any:

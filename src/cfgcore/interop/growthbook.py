@@ -45,8 +45,9 @@ MAX_ELEMENT_NESTING levels) is lowered on its own and tested through the attribu
 the SDK does, in its three values (see :class:`_Attributes`). Equality with an array
 or an object is lowered item by item, an object's keys compared in JavaScript's
 property order as the SDK compares them (a set attribute, which the SDK compares in its
-iteration order, equals no array). Anything else (an ``$elemMatch`` the SDK raises on
-for some arrays, equality with a value holding null, ...) is an import error naming the
+iteration order, equals no array), an item that is null, NaN or an infinity equal to
+any of these (the SDK compares items as JSON writes them). Anything else (an
+``$elemMatch`` the SDK raises on for some arrays, ...) is an import error naming the
 feature and the operator. ``$alli`` is ``$all`` with strings equal in lower case.
 ``$savedGroup`` references
 (``{"id": ..., "attributeKey": ...}``) to ``list`` groups test their values as ``isIn``,
@@ -57,7 +58,9 @@ group of a type it does not know, answer *unknown*, which no rule passes and whi
 operators it answers false for (``$savedGroups``, ``$or``/``$and``/``$nor``/
 ``$savedGroup`` on a value, ``$inGroup``/``$notInGroup`` of a group that is no list of
 values). A condition key with ``$`` that the SDK does not know is an attribute's name,
-as it reads it (but ``$forced...``, where :func:`context` keeps forced variations).
+as it reads it. Names holding ``#`` or starting with ``$forced`` are escaped on both
+sides (``a#size`` is the attribute ``a#!size``, ``$forced:e`` is ``$forced=:e``; see
+:func:`_name`), so no attribute is ever read as one of cfgcore's derived keys.
 
 Prerequisites (``{"parentConditions": [{"id": parent, "condition": ..., "gate": ...}]}``
 on a rule): GrowthBook evaluates each parent for the same attributes and tests its value,
@@ -527,9 +530,71 @@ def _put_scalar(out: dict[str, Any], path: str, v: Any) -> None:
 
 def _readable(key: Any) -> bool:
     """An object key a condition path can name: '.' splits paths (GrowthBook's
-    ``getPath``) and '#' is refused in a condition (it marks context()'s derived keys,
-    which such a key would overwrite: ``{"id#hash": ...}``, ``{"a": 1, "a#type": ...}``)."""
-    return isinstance(key, str) and "." not in key and "#" not in key
+    ``getPath``), so a key holding one is never reached."""
+    return isinstance(key, str) and "." not in key
+
+
+# Attribute names are escaped where they could be taken for cfgcore's own keys: in a
+# name (an object key, a path segment) each '#' is written '#!', and a top-level name
+# starting with '$forced' is written '$forced=' and the rest. Derived keys follow '#' with
+# a letter (``a#size``, ``#elem:``), forced variations are ``$forced:``/``$forced#``, so
+# no attribute, whatever its name (``{"a#size": 3}``, ``{"$forced:e": 1}``), is read as
+# one of them; a name holding neither is its own cfgcore name, at no cost.
+ESCAPED_HASH = "#!"
+ESCAPED_FORCED = "$forced="
+_FORCED_PREFIX = "$forced"
+
+
+def _name(key: str) -> str:
+    """The cfgcore name of the object key ``key`` (not at the top level)."""
+    return key.replace("#", ESCAPED_HASH) if "#" in key else key
+
+
+def _top_name(key: str) -> str:
+    """The cfgcore name of the top-level attribute ``key``."""
+    if key.startswith(_FORCED_PREFIX):
+        key = ESCAPED_FORCED + key[len(_FORCED_PREFIX) :]
+    return key.replace("#", ESCAPED_HASH) if "#" in key else key
+
+
+def _raw(name: str) -> str:
+    """The object key whose cfgcore name (:func:`_name`) is ``name``."""
+    return name.replace(ESCAPED_HASH, "#") if "#" in name else name
+
+
+def _raw_top(name: str) -> str:
+    """The top-level attribute whose cfgcore name (:func:`_top_name`) is ``name``."""
+    name = _raw(name)
+    if name.startswith(ESCAPED_FORCED):
+        return _FORCED_PREFIX + name[len(ESCAPED_FORCED) :]
+    return name
+
+
+def _hash_name(key: str) -> str:
+    """The name ``key`` has in the hash key ``<name>#hash`` of a top-level attribute: the
+    key itself (no condition's key ends in '#hash': see :func:`_name`), but a ``$forced``
+    name escaped, as a forced variation ``$forced:x#hash`` could otherwise be one."""
+    if key.startswith(_FORCED_PREFIX):
+        return ESCAPED_FORCED + key[len(_FORCED_PREFIX) :]
+    return key
+
+
+def _path(key: str, top: bool = True) -> str:
+    """The cfgcore attribute of the GrowthBook condition path ``key`` (``top``: from the
+    top-level attributes; else inside an element), each segment escaped."""
+    if "#" not in key and not (top and key.startswith(_FORCED_PREFIX)):
+        return key
+    first, *rest = key.split(".")
+    return ".".join([_top_name(first) if top else _name(first), *map(_name, rest)])
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    """(path, suffix) of a cfgcore key: the suffix (``#type``, ``#size#vn``, ...) starts
+    at the first '#' that is no escaped one of the path's names (see :func:`_name`)."""
+    i = key.find("#")
+    while i >= 0 and key.startswith("!", i + 1):
+        i = key.find("#", i + 2)
+    return (key, "") if i < 0 else (key[:i], key[i:])
 
 
 MAX_CONTEXT_KEYS = 4096  # context() derives at most this many keys up front (see _Attributes)
@@ -549,12 +614,15 @@ def context(
 
     Conditions read values as GrowthBook's ``getPath`` does: by dotted path into
     objects and arrays (``company.size``, ``tags.0``, ``tags.length``), so a key that
-    itself holds a dot is never reached (nor one holding ``#``, which no condition
-    names). Objects and arrays are dicts and lists, as the SDK reads them: a set is an
-    array to ``$type`` alone, and a tuple, a frozenset or another mapping is a value
-    of type "unknown" that no path reads into and no condition but ``$type`` and
-    ``$exists`` sees. So is a number of another type (``Decimal``, a NumPy integer),
-    where the SDK's ``$in`` differs: it compares such a value with Python's ``==``
+    itself holds a dot is never reached. A name holding ``#`` is written with ``#!``
+    for it, and a top-level name starting with ``$forced`` as ``$forced=...``, as the
+    importer writes the conditions naming them: no attribute can pose as a key derived
+    below (``{"country#size": 3}`` is the attribute ``country#!size``). Objects and
+    arrays are dicts and lists, as the SDK reads them: a set is an array to ``$type``
+    alone, and a tuple, a frozenset or another mapping is a value of type "unknown"
+    that no path reads into and no condition but ``$type`` and ``$exists`` sees. So
+    is a number of another type (``Decimal``, a NumPy integer), where the SDK's
+    ``$in`` differs: it compares such a value with Python's ``==``
     (``Decimal(1)`` is in ``[1]``); give ints and floats. Every value reached gets its type
     ``<path>#type``, strings their lower case ``<path>#lower`` and padded version
     ``<path>#vs``, numbers ``<path>#vn``; arrays themselves at ``<path>`` (read by
@@ -564,8 +632,9 @@ def context(
     ``$elemMatch``/``$all`` with ``$in`` read as GrowthBook's ``isIn`` does), objects
     their keys in JavaScript's property order ``<path>#keys`` (literal equality).
     Hashing reads top-level attributes by exact key, as GrowthBook does:
-    ``<key>#hash`` is the hash string of a value that can identify a user (a
-    non-empty string, a finite non-zero number). ``forced_variations``
+    ``<key>#hash`` (``$forced=...#hash`` for a key starting with ``$forced``) is the
+    hash string of a value that can identify a user (a non-empty string, a finite
+    non-zero number). ``forced_variations``
     ({experiment key: variation index}) become ``$forced:<key>`` attributes; an index
     that is not an integer (or a boolean, read as 0/1, or null, no forced variation)
     raises TypeError, as it makes GrowthBook's SDK raise.
@@ -613,8 +682,8 @@ def context(
             if keys is not None:
                 out[path + KEYS] = keys
             for k, sub in v.items():
-                if _readable(k):
-                    put(f"{path}.{k}", sub, depth + 1)
+                if isinstance(k, str) and "." not in k:  # _readable, inline: per key
+                    put(f"{path}.{k if '#' not in k else _name(k)}", sub, depth + 1)
             return
         arrays.add(current)
         put(path + SIZE, len(v), depth + 1)
@@ -636,10 +705,15 @@ def context(
                 fixed[HASH_NUM + name] = text
             continue
         text = _hash_text(v)
+        if "#" in key or key.startswith(_FORCED_PREFIX):  # escaped: see _top_name
+            if text is not None:
+                fixed[_hash_name(key) + HASH] = text
+            if "." not in key:
+                top[_top_name(key)] = v
+            continue
         if text is not None:
             fixed[key + HASH] = text
-        # the forced variations' keys are cfgcore's: no condition names them (_check_path)
-        if _readable(key) and not key.startswith("$forced"):
+        if "." not in key:
             top[key] = v
     for key, idx in (forced_variations or {}).items():
         # the SDK indexes the variations with it, where True is 1 and False is 0
@@ -665,8 +739,10 @@ def context(
     if long_values:  # see _Attributes
         return _Attributes(out)
     if arrays:
-        if elements is not None and not any(a in _element_names(elements) for a in arrays):
-            return out  # no element condition reads these arrays
+        if elements is not None:
+            names = _element_names(elements)
+            if not any(_raw_top(a) in names for a in arrays):
+                return out  # no element condition reads these arrays
         return _Attributes(out)
     return out
 
@@ -711,7 +787,7 @@ def element_attributes(snapshot: Snapshot) -> frozenset[str]:
         if isinstance(attr, str) and attr.startswith(ELEM):
             try:
                 path = json.loads(attr[len(ELEM) :])[0]
-                names.add(path.split(".")[0])
+                names.add(_raw_top(path.split(".")[0]))
             except (ValueError, TypeError, IndexError, KeyError, AttributeError):
                 pass  # not one the importer wrote
         for sub in (*(c.all or ()), *(c.any or ()), c.not_):
@@ -816,9 +892,9 @@ class _Attributes(DerivedAttributes):
 
     def _walk(self, key: str) -> Any:
         assert self._top is not None
-        path, sep, rest = key.partition("#")
+        path, suffix = _split_key(key)
         reached = _reach(self._top, path.split("."))
-        return None if reached is None else _key_at(path, *reached, sep + rest, key)
+        return None if reached is None else _key_at(path, *reached, suffix, key)
 
     def derive(self, spec: str) -> bool | None:
         path, pattern, fold, at_end = json.loads(spec)
@@ -849,6 +925,8 @@ def _reach(top: Mapping[str, Any], segs: list[str]) -> tuple[Any, bool] | None:
             return None
         inside.add(id(node))
         if isinstance(node, dict):
+            if "#" in seg:  # an escaped name (_raw, inline: per element read)
+                seg = seg.replace(ESCAPED_HASH, "#")
             if seg not in node:
                 return None
             node = node[seg]
@@ -925,9 +1003,9 @@ class _ElementTests:
         keys = sorted({a for c in (found, false) for a in _attrs_of(c)})
         by_path: dict[str, list[tuple[str, str]]] = {}
         for key in keys:
-            if not key.startswith("#"):
-                at, sep, rest = key.partition("#")
-                by_path.setdefault(at, []).append((sep + rest, key))
+            if not key.startswith("#"):  # element paths start with ELEMENT
+                at, suffix = _split_key(key)
+                by_path.setdefault(at, []).append((suffix, key))
         self.reads = [(at.split("."), at, wanted) for at, wanted in by_path.items()]
         self.derived = any(key.startswith("#") for key in keys)
 
@@ -1918,7 +1996,7 @@ class _Feature:
     def at(self, key: str) -> str:
         """The attribute at the condition path ``key``: within an element condition, a
         path into the element (GrowthBook reads the element as the attributes)."""
-        return key if self.root is None else f"{self.root}.{key}"
+        return _path(key) if self.root is None else f"{self.root}.{_path(key, top=False)}"
 
     def _saved_group(self, ref: Any) -> tuple[Any, Any, Any]:
         """(value, false, raises) of a ``$savedGroup`` reference, as growthbook 4.0.0
@@ -2194,14 +2272,12 @@ _OPERATORS = frozenset(
 )  # fmt: skip
 
 
-def _check_path(key: str) -> None:
-    """Refuse an attribute path :func:`context` does not give conditions."""
-    if key.startswith("$forced"):
-        # the SDK reads it as the path of an attribute; context() keeps forced variations there
-        raise _Refuse(f"attribute name {key!r}: '$forced' is reserved")
-    if "#" in key:  # cfgcore's derived attributes (context()) use '#'
-        raise _Refuse(f"attribute name {key!r}: '#' is reserved")
-    if str(key).count(".") >= MAX_PATH_DEPTH - 1:
+def _check_path(key: Any) -> None:
+    """Refuse an attribute path :func:`context` does not give conditions (names holding
+    '#' or starting with '$forced' are escaped: see :func:`_path`)."""
+    if not isinstance(key, str):
+        raise _Refuse(f"attribute path {key!r:.60}: not a string")
+    if key.count(".") >= MAX_PATH_DEPTH - 1:
         raise _Refuse(
             f"attribute path {key!r:.60}: more than {MAX_PATH_DEPTH - 1} levels "
             "deep (context() reads objects and arrays to that depth)"
@@ -2505,7 +2581,7 @@ def _hash_key(v: Any, what: str) -> str:
     if v is None:
         return "id" + HASH
     if isinstance(v, str):
-        return v + HASH
+        return _hash_name(v) + HASH
     if isinstance(v, (int, float)):  # booleans too
         return HASH_NUM + (_key_text(v) or "nan")  # NaN: no key is found by it
     raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK's lookup of "
@@ -2535,9 +2611,9 @@ def _deep_equals(attr: str, expected: list[Any] | dict[str, Any]) -> Any:
     JSON text): a list of the same length, or a dict with the same keys in the same
     JavaScript property order (:func:`_object_keys`), whose items are equal in JSON
     type and value (``1`` equals ``1.0``, never ``true``), arrays and objects in them
-    item by item. Refused: a null inside (the SDK reads NaN and Infinity there as
-    null, which cfgcore's context does not derive), a number JSON cannot write, and a
-    key no path reaches (holding '.' or '#')."""
+    item by item. An item that is null, NaN or an infinity equals any of these (the SDK
+    compares the items as ``JSON.stringify`` writes them, growthbook 4.0.0
+    ``_json_value``: :func:`_json_null`). Refused: a key no path reaches (holding '.')."""
     if isinstance(expected, list):
         tests: list[Any] = [_is_list(attr), {"attr": attr + SIZE, "eq": len(expected)}]
         items: list[tuple[str, Any]] = [(str(i), x) for i, x in enumerate(expected)]
@@ -2550,17 +2626,32 @@ def _deep_equals(attr: str, expected: list[Any] | dict[str, Any]) -> Any:
     for k, x in items:
         if not _readable(k):
             raise _Refuse(f"equality with an object with the key {k!r:.60} at {attr!r}")
-        at = f"{attr}.{k}"
+        at = f"{attr}.{_name(k)}"
         _check_path(at)
         if isinstance(x, (list, dict)):
             tests.append(_deep_equals(at, x))
         elif x is None or (isinstance(x, float) and not math.isfinite(x)):
-            raise _Refuse(f"equality with {type_name(expected)} holding {x!r} at {attr!r}")
+            tests.append(_json_null(at))
         elif isinstance(x, (str, int, float)):  # a bool too
             tests.append(_equals(at, x))
         else:
             raise _Refuse(f"equality with {type_name(expected)} holding {type_name(x)} at {attr!r}")
     return _and(*tests)
+
+
+# the padded version strings (``#vn``) of NaN and the infinities: the numbers JSON writes
+# as null. Every finite number's text, and so its padded version, holds a digit.
+_NON_FINITE_VN = [padded_version(x) for x in (math.nan, math.inf, -math.inf)]
+
+
+def _json_null(attr: str) -> Any:
+    """The item at ``attr`` of an array or object is null as ``JSON.stringify`` writes
+    it, as GrowthBook's literal equality compares items (growthbook 4.0.0
+    ``_strict_deep_equal`` of ``_json_value``): null, or a float NaN or infinity. An int
+    past a double's range (``#big``) stays a number there, though its text is Infinity.
+    The caller has tested that the item exists (the array's size, the object's keys)."""
+    non_finite = {"attr": attr + VER_NUM, "in": _NON_FINITE_VN}
+    return _any(_is_null(attr), _and(non_finite, _not({"attr": attr + _exact.BIG, "exists": True})))
 
 
 def _is_list(attr: str) -> dict[str, Any]:
