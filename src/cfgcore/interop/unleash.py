@@ -185,11 +185,22 @@ _CTX_NUMBER = re.compile(
 # ... a constraint's number after trimming, only digits first ("5." but not ".5"; an
 # exponent past a double's range is Infinity) ...
 _CONSTRAINT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?", re.ASCII)
-# ... a context date as RFC 3339 with "t"/" " and "z" in any case and any fraction ...
+# ... a context date as Rust's chrono reads a DateTime (its relaxed RFC 3339: the
+# date's and time's numbers of one or two digits, a year of up to four digits or signed
+# and of any length, whitespace around the numbers and before the offset, "t"/"T"/" "
+# between, a fraction of any length (nanoseconds kept), a leap second ":60", "z",
+# "UTC" in any case or an offset of hours and minutes with or without ":", "-" or
+# U+2212 MINUS SIGN; whitespace being Unicode's White_Space, as Rust's) ...
+_SPACE = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_WS = f"[{_SPACE}]*"
 _CTX_DATE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    rf"{_WS}([+-]\d+|\d{{1,4}}){_WS}-{_WS}(\d{{1,2}}){_WS}-{_WS}(\d{{1,2}})[Tt ]"
+    rf"{_WS}(\d{{1,2}}){_WS}:{_WS}(\d{{1,2}}){_WS}:{_WS}(\d{{1,2}})(?:\.(\d+))?{_WS}"
+    rf"(?:(?i:utc)|[Zz]|([+\-\u2212])(\d\d)[:{_SPACE}]*([0-5]\d)){_WS}",
     re.ASCII,
 )
+# the instants chrono holds: -262143-01-01T00:00:00Z to +262142-12-31T23:59:59.999999999Z
+_CHRONO_YEARS = (-262143, 262142)
 # ... and a constraint's date, trimmed, with "T", "Z" and milliseconds or no fraction.
 _CONSTRAINT_DATE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})",
@@ -248,11 +259,64 @@ def _parse_date(m: re.Match[str] | None) -> float | None:
         return None
 
 
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days from 1970-01-01 to the proleptic Gregorian date ``y-m-d`` (any year)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_CHRONO_MIN = _days_from_civil(_CHRONO_YEARS[0], 1, 1) * 86400
+_CHRONO_MAX = _days_from_civil(_CHRONO_YEARS[1], 12, 31) * 86400 + 86399
+
+
 def _date(text: str) -> float | None:
-    """A context value's date as yggdrasil reads it (None: not a date)."""
-    if len(text) < 20 or not text.lstrip()[:4].isdigit():
+    """A context value's date as yggdrasil reads it (None: not a date), in epoch
+    seconds placed for DATE_* constraints (whole milliseconds): a date past a whole
+    millisecond (yggdrasil keeps nanoseconds) half a millisecond past it, a leap
+    second (":60", after every other time of its minute's last second) a quarter of a
+    millisecond before the next second."""
+    if len(text) < 12 or text.lstrip()[:1] not in _DATE_START:
+        return None  # a cheap rejection: a context is mapped per request
+    m = _CTX_DATE.fullmatch(text)
+    if m is None:
         return None
-    return _parse_date(_CTX_DATE.fullmatch(text.strip()))
+    year, month, day, hour, minute, second, frac, sign, oh, om = m.groups()
+    digits = year.lstrip("+-").lstrip("0")
+    if len(digits) > 6:  # past chrono's years (and no int() of a long text)
+        return None
+    y = -int(digits or "0") if year[0] == "-" else int(digits or "0")
+    mo, d = int(month), int(day)
+    h, mi, sec = int(hour), int(minute), int(second)
+    if not (_CHRONO_YEARS[0] <= y <= _CHRONO_YEARS[1] and 1 <= mo <= 12):
+        return None
+    leap_year = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not 1 <= d <= _MONTH_DAYS[mo - 1] + (mo == 2 and leap_year):
+        return None
+    if h > 23 or mi > 59 or sec > 60:
+        return None
+    offset = 0
+    if sign is not None:
+        offset = int(oh) * 3600 + int(om) * 60
+        if offset >= 86400:
+            return None
+        if sign != "+":
+            offset = -offset
+    secs = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + min(sec, 59) - offset
+    if not _CHRONO_MIN <= secs <= _CHRONO_MAX:
+        return None
+    if sec == 60:
+        micros = 999_750
+    else:
+        ns = (frac or "")[:9].ljust(9, "0")
+        micros = int(ns[:3]) * 1000 + (500 if int(ns[3:]) else 0)
+    return (secs * 1_000_000 + micros) / 1_000_000
+
+
+_DATE_START = frozenset("0123456789+-")
 
 
 def _version_ok(text: str) -> bool:
