@@ -80,13 +80,15 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     ``properties`` are flattened beside the top-level fields (a top-level field wins,
     as a constraint's ``contextName`` looks there first). For each string value the
     derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
-    constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
-    clock if None); ``#random`` is a fresh random stickiness value, used where
-    Unleash falls back to a random one. A boolean or a number reads as Python's text of
-    it (``True`` as "True", ``5.0`` as "5.0", ``1e20`` as "1e+20"), and so does any other
-    value (a list as its Python text), as the Python SDK (UnleashClient) gives its values
-    to its engine; a top-level field that is not one of Unleash's own is read as a
-    property, as there (before a property of that name).
+    constraints are added, and ``#lower`` (its text in lower case) used by
+    ``caseInsensitive`` string constraints; ``currentTime`` defaults to ``now``
+    (epoch seconds, the clock if None); ``#random`` is a fresh random stickiness
+    value, used where Unleash falls back to a random one. A boolean or a number reads
+    as Python's text of it (``True`` as "True", ``5.0`` as "5.0", ``1e20`` as
+    "1e+20"), and so does any other value (a list as its Python text), as the Python
+    SDK (UnleashClient) gives its values to its engine; a top-level field that is not
+    one of Unleash's own is read as a property, as there (before a property of that
+    name).
 
     A ``datetime`` reads as its ``isoformat()`` text, as UnleashClient sends it, so a
     naive one (no UTC offset) is no date to ``DATE_*`` constraints, as there.
@@ -137,11 +139,16 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
                 continue
             out[k] = text
             if isinstance(v, bool):
+                out[f"{k}#lower"] = text.lower()
                 continue
             if isinstance(v, (int, float)):
                 out[f"{k}#num"] = v
+                out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
+        # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
+        # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
+        out[f"{k}#lower"] = v.lower()
         num = _number(v)
         if num is not None:
             out[f"{k}#num"] = num
@@ -157,7 +164,8 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         # no currentTime: Unleash reads the clock, and its text for string operators
         t = time.time() if now is None else float(now)
         out["currentTime#date"] = t
-        out["currentTime"] = _clock_text(t)
+        out["currentTime"] = clock = _clock_text(t)
+        out["currentTime#lower"] = clock.lower()
     out[RANDOM] = secrets.token_hex(8)
     return out
 
@@ -1574,8 +1582,9 @@ class _Importer:
             )
             if not values:  # yggdrasil: the whole feature off; the Node SDK: no match
                 raise _Unreadable(op, c.get("values"), "a non-empty list of values")
-            tests: list[Any] = [{"attr": attr, key: v, "ignore_case": ci} for v in values]
-            return {"any": [{k: v for k, v in t.items() if v is not False} for t in tests]}
+            if ci:  # yggdrasil: both texts in lower case (context(): <attr>#lower)
+                return {"any": [{"attr": f"{attr}#lower", key: v.lower()} for v in values]}
+            return {"any": [{"attr": attr, key: v} for v in values]}
         if op in ("NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"):
             num = _constraint_number(value) if value is not None else None
             if num is None:
