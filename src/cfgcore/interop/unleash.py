@@ -118,6 +118,14 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         if v is not _ABSENT:
             out[k] = v
     for k, v in list(out.items()):
+        if isinstance(v, str) and type(v) is not str:
+            # a str subclass: its str(), as UnleashClient sends it (its own methods,
+            # which may do anything, are not called again)
+            v = _py_text(v)
+            if v is None:
+                del out[k]
+                continue
+            out[k] = v
         if isinstance(v, datetime):
             # UnleashClient sends a datetime as its isoformat() text, which its engine
             # reads as any text: a naive one (no offset) is no date there
