@@ -1160,6 +1160,9 @@ def _context_name(name: Any, path: str) -> None:
         raise _Malformed(path, f"{name!r:.60}: '#' is reserved in context field names")
 
 
+_MAX_WEIGHTS = 2**31 - 1  # the bucket space of a cfgcore hashing scheme
+
+
 def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
     """The fields of a feature whose wrong type or absence makes yggdrasil reject the
     whole payload (checked against it; the Unleash Python SDK then keeps the features
@@ -1177,6 +1180,7 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
 
     def variants_of(variants: Any, path: str) -> None:
+        total = 0
         for j, v in enumerate(variants if isinstance(variants, list) else []):
             if not isinstance(v, Mapping):
                 continue
@@ -1188,6 +1192,12 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                 # (said as the other malformed values of a feature are)
                 where = f"{vat}.weight: expected an integer, got {type_name(w)}"
                 raise _Malformed(at, f"malformed: {where}")
+            if w is not None and w < 0:
+                # Unleash writes 0..1000; yggdrasil counts a negative one into the
+                # total its target is drawn from, cfgcore's buckets cannot hold it
+                raise _Malformed(at, f"malformed: {vat}.weight: {w} is negative")
+            if isinstance(w, int):
+                total += w
             payload = v.get("payload")
             if payload is None:
                 payload = {"type": "", "value": ""}  # no payload
@@ -1205,6 +1215,10 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                     if not isinstance(o, Mapping) or o.get(key) is None:
                         where = f"{vat}.overrides[{k}].{key}: missing"
                         raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
+        if total > _MAX_WEIGHTS:
+            raise _Malformed(
+                at, f"{path}: the weights sum to {total}, past cfgcore's {_MAX_WEIGHTS:,}"
+            )
 
     variants_of(feat.get("variants"), "variants")
     fvariants = feat.get("variants")
