@@ -144,7 +144,9 @@ def test_the_unleash_importer_s_str_contains_is_one_automaton():
     }
     snap = unleash.to_snapshot(payload)
     tables = compile_snapshot(snap)
-    assert OP_CONTAINS_ANY_CI in _ops(tables)
+    # caseInsensitive: the values in lower case against the context's lower-case text
+    # (``userAgent#lower``), as yggdrasil compares them
+    assert OP_CONTAINS_ANY in _ops(tables)
     for mod in IMPLS.values():
         engine = engine_class(mod).from_snapshot(snap)
         assert engine.is_enabled("bots", unleash.context({"userAgent": "x BOT7 y"})) is True

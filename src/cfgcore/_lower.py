@@ -65,6 +65,9 @@ MAX_CONDITION_DEPTH = 32
 # check may walk; per snapshot: what one compile may write. Real flag sets stay far
 # below; a flag's own conditions are bounded by the document's size and not counted.
 MAX_INLINED_NODES = 100_000
+# Tests whose lowering costs the size of their constants (see leaf_nodes)
+_SIZED_TESTS = frozenset(("in_", "not_in", "has_any", "starts_with", "ends_with", "contains",
+                          "matches"))  # fmt: skip
 MAX_SNAPSHOT_INLINED_NODES = 1_000_000
 MAX_REGEX_INPUT = 4096  # longer context strings never match a regex
 # A condition object that two places of a snapshot share (an importer's GrowthBook saved
@@ -208,6 +211,12 @@ class ConditionLowering:
     # The automata this compile built (see contains_groups), by case mode and constants:
     # an any copied (a segment inlined at each reference) reads the one built first.
     automata: dict[tuple[bool, tuple[bytes, ...]], tuple[int, int]] | None = None
+    # Tests whose lowering costs their constants' size (a list's ids, a string's bytes, a
+    # regex compiled), by (id of the test, operator) -> (the test, kept so its id stays
+    # its own; the node's fields): a segment inlined at each reference emits the node
+    # again on the pool, bytes or pattern written the first time, so a reference costs
+    # its nodes, which the inlining budget counts, not its constants' size.
+    leaf_nodes: dict[tuple[int, str], tuple[Condition, tuple[int, ...]]] | None = None
 
     # -- helpers ---------------------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -599,6 +608,24 @@ class ConditionLowering:
         return True
 
     def attribute_test(self, cond: Condition, op: str, path: str) -> None:
+        if op not in _SIZED_TESTS:
+            self._attribute_test(cond, op, path)
+            return
+        if self.leaf_nodes is None:
+            self.leaf_nodes = {}
+        key = (id(cond), op)
+        hit = self.leaf_nodes.get(key)
+        if hit is not None and hit[0] is cond:
+            assert cond.attr is not None
+            self.slot(cond.attr)  # the flag reads it (used_slots)
+            self.emit(*hit[1])
+            return
+        problems, start = len(self.problems), len(self.t.nodes)
+        self._attribute_test(cond, op, path)
+        if len(self.problems) == problems and len(self.t.nodes) == start + NW:
+            self.leaf_nodes[key] = (cond, tuple(self.t.nodes[start : start + NW - 1]))
+
+    def _attribute_test(self, cond: Condition, op: str, path: str) -> None:
         assert cond.attr is not None
         value = getattr(cond, op)
         where = f"{path}.{_PUBLIC_NAME.get(op, op)}"

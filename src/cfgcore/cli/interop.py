@@ -126,13 +126,27 @@ def _json_refusal(text: str, path: str, exc: ValueError) -> ConfigError:
 
 
 def _refuse_overwrite(path: str, force: bool) -> None:
+    # a directory (not a link to one, which the write replaces) is refused even with
+    # --force, before any work: the write would fail naming its temporary file
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise ConfigError("is a directory (name the file to write)", file=path)
     if os.path.lexists(path) and not force:
         raise ConfigError("already exists (use --force to replace it)", file=path)
 
 
+def _write_out(path: str, data: bytes) -> None:
+    """``data`` written atomically to ``path``; ConfigError naming ``path`` (not the
+    temporary file the write goes through) where it cannot be."""
+    from cfgcore.runtime.atomicio import atomic_write
+
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", file=path) from None
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from cfgcore.experiments.dynamic import state_paths
-    from cfgcore.runtime.atomicio import atomic_write
     from cfgcore.runtime.audit import AuditLog
     from cfgcore.runtime.policy import check, cli_actor
     from cfgcore.snapshot import decode_snapshot, encode_snapshot, format_for
@@ -172,8 +186,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
     data = encode_snapshot(snapshot, fmt)
     decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write(args.out, data)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot make its directory: {exc.strerror or exc}", file=args.out
+        ) from None
+    _write_out(args.out, data)
     audit.append(
         {
             "ts": datetime.now(tz=timezone.utc).isoformat(),
@@ -297,9 +316,10 @@ def _is_text(s: str) -> bool:
 def _cmd_export(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
     from cfgcore.experiments.dynamic import store_location
-    from cfgcore.runtime.atomicio import atomic_write_text
     from cfgcore.runtime.flagstore import bundled_seed, open_store
 
+    if args.out:
+        _refuse_overwrite(args.out, args.force)  # before the flags are read and judged
     # The flags the services serve, found as their managers find them: --flags, else
     # $CFGCORE_FLAG_STORE, the configuration directory's flags file (config/flags.yaml
     # after `cfgcore setup`), else the state directory's flags.json. Where that holds
@@ -332,8 +352,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 print(f"  - {p.path}: {p.message}", file=sys.stderr)
     text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
     if args.out:
-        _refuse_overwrite(args.out, args.force)
-        atomic_write_text(args.out, text)
+        _refuse_overwrite(args.out, args.force)  # again: it may have appeared meanwhile
+        _write_out(args.out, text.encode("utf-8"))
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -757,7 +757,10 @@ def _normal_semver(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        value = str(value)
+        try:
+            value = str(value)
+        except ValueError:  # past Python's 4,300 digits: no text, as to flagd's evaluator
+            return None
     elif isinstance(value, float):
         # flagd's evaluator reads a number's text: Python's, so 1.0 is "1.0" (1.0.0)
         # while -0.0 ("-0.0") and 1e20 ("1e+20") are no versions

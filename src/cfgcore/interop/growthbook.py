@@ -2139,7 +2139,8 @@ class _Feature:
                     re.compile(v, re.IGNORECASE if fold else 0)
             except (re.error, OverflowError, RecursionError):
                 return _NEVER if not op.startswith("$not") else _ALWAYS
-            pattern, at_end = _portable_regex(v, attr)  # refuses inline flags and the like
+            # refuses inline flags and the like
+            pattern, at_end = _portable_regex(v, attr, fold)
             literal = None if fold else _literal_regex(attr, v)
             if literal is not None:  # string tests: no bound on the value's length
                 return _not(literal) if op.startswith("$not") else literal
@@ -2338,9 +2339,38 @@ def _unicode_class(kind: str) -> str:
     return _UNICODE_CLASSES[kind]
 
 
-def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
+# Python's re, ignoring case, takes "I", "i", dotted "İ" and dotless "ı" for one another
+# (its lower case of "İ" is "i", and it pairs "i" with "ı"); RE2 folds "I" with "i" alone.
+# Under $regexi each of them, and each class holding one, is written as all four.
+_TURKISH_I = "Ii\u0130\u0131"
+_TURKISH_I_CODES = frozenset(map(ord, _TURKISH_I))
+
+
+def _class_folds_i(text: str) -> bool:
+    """Whether the class ``text`` (``[...]`` in re's syntax) holds one of
+    :data:`_TURKISH_I`, as a character or within a range."""
+    with warnings.catch_warnings():  # "possible nested set" and the like
+        warnings.simplefilter("ignore")
+        items = _sre_parse.parse(text)
+    for op, av in items:
+        if op in (_sre_parse.LITERAL, _sre_parse.NOT_LITERAL):  # a class of one: [i], [^i]
+            if av in _TURKISH_I_CODES:
+                return True
+            continue
+        if op is not _sre_parse.IN:
+            continue
+        for kind, arg in av:
+            if kind is _sre_parse.LITERAL and arg in _TURKISH_I_CODES:
+                return True
+            if kind is _sre_parse.RANGE and any(arg[0] <= c <= arg[1] for c in _TURKISH_I_CODES):
+                return True
+    return False
+
+
+def _portable_regex(p: str, attr: str, fold: bool = False) -> tuple[str, bool]:
     """``p`` (valid for Python's ``re``) as a pattern RE2 and ``re`` both run as Python
-    does, and whether it ends in '$'; raises _Refuse for constructs whose meaning differs."""
+    does (``fold``: ignoring case, as ``re.IGNORECASE``), and whether it ends in '$';
+    raises _Refuse for constructs whose meaning differs."""
 
     def refuse(what: str) -> _Refuse:
         return _Refuse(f"regex {p!r:.80} at {attr!r}: {what} differs between Python and RE2")
@@ -2348,6 +2378,7 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
     out: list[str] = []
     i, n, depth, at_end = 0, len(p), 0, False
     in_class, class_start = False, False
+    opened = 0  # where the class being read starts in out
     while i < n:
         c = p[i]
         if c == "\\":
@@ -2361,6 +2392,10 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
                 out.append("[^" + _unicode_class(e.lower()) + "]")
             elif e and (e in "bBZNuU" or e.isdigit()):
                 raise refuse(f"'\\{e}'")
+            elif fold and not in_class and e == "x" and p[i + 2 : i + 4].lower() in ("49", "69"):
+                out.append("[" + _TURKISH_I + "]")  # \x49 is "I", \x69 "i"
+                i += 4
+                continue
             else:
                 out.append(c + e)
             i += 2
@@ -2369,6 +2404,8 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
         if in_class:
             if c == "]" and not class_start:
                 in_class = False
+                if fold and _class_folds_i("".join(out[opened:]) + "]"):
+                    out.append(_TURKISH_I)
             elif c == "[" and p.startswith("[:", i):
                 raise refuse("'[:' (a POSIX class to RE2)")
             class_start = False
@@ -2377,6 +2414,7 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
             continue
         if c == "[":
             in_class = class_start = True
+            opened = len(out)
             if p.startswith("[^", i):
                 out.append("[^")
                 i += 2
@@ -2385,6 +2423,11 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
             if p.startswith("(?", i) and not (p.startswith("(?:", i) or p.startswith("(?P<", i)):
                 raise refuse(f"the group {p[i : i + 3]!r}")
             depth += 1
+            if p.startswith("(?P<", i):  # the group's name, as it is
+                end = p.index(">", i) + 1
+                out.append(p[i:end])
+                i = end
+                continue
         elif c == ")":
             depth -= 1
         elif c == "{" and p.startswith("{,", i):
@@ -2396,6 +2439,8 @@ def _portable_regex(p: str, attr: str) -> tuple[str, bool]:
             if not (after == "" or (after.startswith("|") and depth - closing == 0)):
                 raise refuse("'$' with more pattern after it")
             at_end = True
+        elif fold and c in _TURKISH_I:
+            c = "[" + _TURKISH_I + "]"
         out.append(c)
         i += 1
     return "".join(out), at_end

@@ -80,13 +80,15 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     ``properties`` are flattened beside the top-level fields (a top-level field wins,
     as a constraint's ``contextName`` looks there first). For each string value the
     derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
-    constraints are added; ``currentTime`` defaults to ``now`` (epoch seconds, the
-    clock if None); ``#random`` is a fresh random stickiness value, used where
-    Unleash falls back to a random one. A boolean or a number reads as Python's text of
-    it (``True`` as "True", ``5.0`` as "5.0", ``1e20`` as "1e+20"), and so does any other
-    value (a list as its Python text), as the Python SDK (UnleashClient) gives its values
-    to its engine; a top-level field that is not one of Unleash's own is read as a
-    property, as there (before a property of that name).
+    constraints are added, and ``#lower`` (its text in lower case) used by
+    ``caseInsensitive`` string constraints; ``currentTime`` defaults to ``now``
+    (epoch seconds, the clock if None); ``#random`` is a fresh random stickiness
+    value, used where Unleash falls back to a random one. A boolean or a number reads
+    as Python's text of it (``True`` as "True", ``5.0`` as "5.0", ``1e20`` as
+    "1e+20"), and so does any other value (a list as its Python text), as the Python
+    SDK (UnleashClient) gives its values to its engine; a top-level field that is not
+    one of Unleash's own is read as a property, as there (before a property of that
+    name).
 
     A ``datetime`` reads as its ``isoformat()`` text, as UnleashClient sends it, so a
     naive one (no UTC offset) is no date to ``DATE_*`` constraints, as there.
@@ -116,6 +118,14 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         if v is not _ABSENT:
             out[k] = v
     for k, v in list(out.items()):
+        if isinstance(v, str) and type(v) is not str:
+            # a str subclass: its str(), as UnleashClient sends it (its own methods,
+            # which may do anything, are not called again)
+            v = _py_text(v)
+            if v is None:
+                del out[k]
+                continue
+            out[k] = v
         if isinstance(v, datetime):
             # UnleashClient sends a datetime as its isoformat() text, which its engine
             # reads as any text: a naive one (no offset) is no date there
@@ -137,11 +147,16 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
                 continue
             out[k] = text
             if isinstance(v, bool):
+                out[f"{k}#lower"] = text.lower()
                 continue
             if isinstance(v, (int, float)):
                 out[f"{k}#num"] = v
+                out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
+        # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
+        # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
+        out[f"{k}#lower"] = v.lower()
         num = _number(v)
         if num is not None:
             out[f"{k}#num"] = num
@@ -157,7 +172,8 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         # no currentTime: Unleash reads the clock, and its text for string operators
         t = time.time() if now is None else float(now)
         out["currentTime#date"] = t
-        out["currentTime"] = _clock_text(t)
+        out["currentTime"] = clock = _clock_text(t)
+        out["currentTime#lower"] = clock.lower()
     out[RANDOM] = secrets.token_hex(8)
     return out
 
@@ -185,11 +201,22 @@ _CTX_NUMBER = re.compile(
 # ... a constraint's number after trimming, only digits first ("5." but not ".5"; an
 # exponent past a double's range is Infinity) ...
 _CONSTRAINT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?", re.ASCII)
-# ... a context date as RFC 3339 with "t"/" " and "z" in any case and any fraction ...
+# ... a context date as Rust's chrono reads a DateTime (its relaxed RFC 3339: the
+# date's and time's numbers of one or two digits, a year of up to four digits or signed
+# and of any length, whitespace around the numbers and before the offset, "t"/"T"/" "
+# between, a fraction of any length (nanoseconds kept), a leap second ":60", "z",
+# "UTC" in any case or an offset of hours and minutes with or without ":", "-" or
+# U+2212 MINUS SIGN; whitespace being Unicode's White_Space, as Rust's) ...
+_SPACE = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_WS = f"[{_SPACE}]*"
 _CTX_DATE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    rf"{_WS}([+-]\d+|\d{{1,4}}){_WS}-{_WS}(\d{{1,2}}){_WS}-{_WS}(\d{{1,2}})[Tt ]"
+    rf"{_WS}(\d{{1,2}}){_WS}:{_WS}(\d{{1,2}}){_WS}:{_WS}(\d{{1,2}})(?:\.(\d+))?{_WS}"
+    rf"(?:(?i:utc)|[Zz]|([+\-\u2212])(\d\d)[:{_SPACE}]*([0-5]\d)){_WS}",
     re.ASCII,
 )
+# the instants chrono holds: -262143-01-01T00:00:00Z to +262142-12-31T23:59:59.999999999Z
+_CHRONO_YEARS = (-262143, 262142)
 # ... and a constraint's date, trimmed, with "T", "Z" and milliseconds or no fraction.
 _CONSTRAINT_DATE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:\d{2})",
@@ -248,11 +275,64 @@ def _parse_date(m: re.Match[str] | None) -> float | None:
         return None
 
 
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days from 1970-01-01 to the proleptic Gregorian date ``y-m-d`` (any year)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_CHRONO_MIN = _days_from_civil(_CHRONO_YEARS[0], 1, 1) * 86400
+_CHRONO_MAX = _days_from_civil(_CHRONO_YEARS[1], 12, 31) * 86400 + 86399
+
+
 def _date(text: str) -> float | None:
-    """A context value's date as yggdrasil reads it (None: not a date)."""
-    if len(text) < 20 or not text.lstrip()[:4].isdigit():
+    """A context value's date as yggdrasil reads it (None: not a date), in epoch
+    seconds placed for DATE_* constraints (whole milliseconds): a date past a whole
+    millisecond (yggdrasil keeps nanoseconds) half a millisecond past it, a leap
+    second (":60", after every other time of its minute's last second) a quarter of a
+    millisecond before the next second."""
+    if len(text) < 12 or text.lstrip()[:1] not in _DATE_START:
+        return None  # a cheap rejection: a context is mapped per request
+    m = _CTX_DATE.fullmatch(text)
+    if m is None:
         return None
-    return _parse_date(_CTX_DATE.fullmatch(text.strip()))
+    year, month, day, hour, minute, second, frac, sign, oh, om = m.groups()
+    digits = year.lstrip("+-").lstrip("0")
+    if len(digits) > 6:  # past chrono's years (and no int() of a long text)
+        return None
+    y = -int(digits or "0") if year[0] == "-" else int(digits or "0")
+    mo, d = int(month), int(day)
+    h, mi, sec = int(hour), int(minute), int(second)
+    if not (_CHRONO_YEARS[0] <= y <= _CHRONO_YEARS[1] and 1 <= mo <= 12):
+        return None
+    leap_year = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not 1 <= d <= _MONTH_DAYS[mo - 1] + (mo == 2 and leap_year):
+        return None
+    if h > 23 or mi > 59 or sec > 60:
+        return None
+    offset = 0
+    if sign is not None:
+        offset = int(oh) * 3600 + int(om) * 60
+        if offset >= 86400:
+            return None
+        if sign != "+":
+            offset = -offset
+    secs = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + min(sec, 59) - offset
+    if not _CHRONO_MIN <= secs <= _CHRONO_MAX:
+        return None
+    if sec == 60:
+        micros = 999_750
+    else:
+        ns = (frac or "")[:9].ljust(9, "0")
+        micros = int(ns[:3]) * 1000 + (500 if int(ns[3:]) else 0)
+    return (secs * 1_000_000 + micros) / 1_000_000
+
+
+_DATE_START = frozenset("0123456789+-")
 
 
 def _version_ok(text: str) -> bool:
@@ -1080,6 +1160,9 @@ def _context_name(name: Any, path: str) -> None:
         raise _Malformed(path, f"{name!r:.60}: '#' is reserved in context field names")
 
 
+_MAX_WEIGHTS = 2**31 - 1  # the bucket space of a cfgcore hashing scheme
+
+
 def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
     """The fields of a feature whose wrong type or absence makes yggdrasil reject the
     whole payload (checked against it; the Unleash Python SDK then keeps the features
@@ -1097,6 +1180,7 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
 
     def variants_of(variants: Any, path: str) -> None:
+        total = 0
         for j, v in enumerate(variants if isinstance(variants, list) else []):
             if not isinstance(v, Mapping):
                 continue
@@ -1108,6 +1192,12 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                 # (said as the other malformed values of a feature are)
                 where = f"{vat}.weight: expected an integer, got {type_name(w)}"
                 raise _Malformed(at, f"malformed: {where}")
+            if w is not None and w < 0:
+                # Unleash writes 0..1000; yggdrasil counts a negative one into the
+                # total its target is drawn from, cfgcore's buckets cannot hold it
+                raise _Malformed(at, f"malformed: {vat}.weight: {w} is negative")
+            if isinstance(w, int):
+                total += w
             payload = v.get("payload")
             if payload is None:
                 payload = {"type": "", "value": ""}  # no payload
@@ -1125,6 +1215,10 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                     if not isinstance(o, Mapping) or o.get(key) is None:
                         where = f"{vat}.overrides[{k}].{key}: missing"
                         raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
+        if total > _MAX_WEIGHTS:
+            raise _Malformed(
+                at, f"{path}: the weights sum to {total}, past cfgcore's {_MAX_WEIGHTS:,}"
+            )
 
     variants_of(feat.get("variants"), "variants")
     fvariants = feat.get("variants")
@@ -1510,8 +1604,9 @@ class _Importer:
             )
             if not values:  # yggdrasil: the whole feature off; the Node SDK: no match
                 raise _Unreadable(op, c.get("values"), "a non-empty list of values")
-            tests: list[Any] = [{"attr": attr, key: v, "ignore_case": ci} for v in values]
-            return {"any": [{k: v for k, v in t.items() if v is not False} for t in tests]}
+            if ci:  # yggdrasil: both texts in lower case (context(): <attr>#lower)
+                return {"any": [{"attr": f"{attr}#lower", key: v.lower()} for v in values]}
+            return {"any": [{"attr": attr, key: v} for v in values]}
         if op in ("NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"):
             num = _constraint_number(value) if value is not None else None
             if num is None:
