@@ -9,8 +9,8 @@ derives a key when a check reads it, putting the value at that one path as the
 flattening would have (without the values inside it).
 
 An attribute named like a derived key (``"a#num"``, ``"a#cbor"``) overwrote it; such
-names are no longer flattened, and a ``var`` naming '#' is refused on import.
-"""
+names are escaped ('#' written '#!', in context() and the imported var alike:
+tests/test_interop_flagd_hash_names.py)."""
 
 from __future__ import annotations
 
@@ -221,8 +221,13 @@ def test_attribute_names_holding_hash_change_nothing(targeting, attrs, make_py_a
         assert flagd.resolve(make(snap), "f", flagd.context("u", attrs), "FB").value == want
 
 
-def test_a_var_naming_hash_is_refused_naming_the_flag():
-    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"y": "Y"}, "defaultVariant": "y",
-                           "targeting": {"if": [{"var": "a#num"}, "y"]}}}}  # fmt: skip
-    with pytest.raises(flagd.InteropError, match=r"flags\.f: .*'#' is reserved"):
-        flagd.to_snapshot(doc)
+def test_a_var_naming_hash_reads_that_attribute(make_py_and_c):
+    # (refused before; now escaped: the attribute "a#num" is read, not a's number)
+    doc = {"flags": {"f": {"state": "ENABLED", "variants": {"y": "Y", "n": "N"},
+                           "defaultVariant": "n",
+                           "targeting": {"if": [{"var": "a#num"}, "y", "n"]}}}}  # fmt: skip
+    snap = flagd.to_snapshot(copy.deepcopy(doc))
+    for make in make_py_and_c:
+        engine = make(snap)
+        assert flagd.resolve(engine, "f", flagd.context("u", {"a": 5}), "FB").value == "N"
+        assert flagd.resolve(engine, "f", flagd.context("u", {"a#num": 1}), "FB").value == "Y"

@@ -12,7 +12,8 @@ Three disagreements a differential run found:
 * ``gradualRolloutUserId``/``gradualRolloutSessionId`` without a groupId were rolled
   out by the feature's name; yggdrasil never enables them;
 * a property named like a derived attribute (``"a#semver"``) stood for a's derived
-  value; such properties are not read and a context field naming '#' is refused.
+  value; such names are escaped ('#' written '#!', in context() and the imported
+  conditions alike: tests/test_interop_unleash_hash_names.py)
 """
 
 from __future__ import annotations
@@ -151,7 +152,17 @@ def test_a_property_named_like_a_derived_attribute_changes_nothing(make_py_and_c
                      "overrides": [{"contextName": "u#ip", "values": ["1"]}]}]),
      "features.f.variants[0].overrides[0].contextName"),
 ])  # fmt: skip
-def test_a_context_field_naming_hash_is_refused(doc, path):
-    with pytest.raises(unleash.InteropError, match="'#' is reserved") as info:
-        unleash.to_snapshot(doc)
-    assert path in str(info.value)
+def test_a_context_field_naming_hash_is_read_as_named(doc, path, make_py_and_c):
+    assert path  # (where it was refused)
+    # (refused before; now escaped: the field is read as yggdrasil reads it)
+    snap = unleash.to_snapshot(copy.deepcopy(doc))
+    sdk = _sdk(doc)
+    named = {"a#semver": "x", "#random": "r1", "x#num": "1", "u#ip": "1"}
+    for ctx in ({"userId": "u1"}, {"userId": "u1", "properties": named}):
+        want = _sdk_answer(sdk, ctx)
+        if want is None:
+            continue
+        for make in make_py_and_c:
+            c = unleash.context(copy.deepcopy(ctx))
+            engine = make(snap)
+            assert (engine.is_enabled("f", c), engine.evaluate("f", c).value["name"]) == want

@@ -74,7 +74,8 @@ def test_an_own_write_with_no_stop_in_force_is_written_as_asked(
         assert a.delete_ab_test(TEST)  # (the document had it active: deleting ends nothing)
         assert _fleet_entry(redis_server)[1] is not None  # the register's stop stays
         # created again: the register's stop holds (no end recorded): written stopped
-        assert a.create_ab_test(_guarded_test())
+        # (not started: False, see the test below)
+        assert a.create_ab_test(_guarded_test()) is False
         assert _served(a) == {"control"}
         assert a.delete_ab_test(TEST)  # now the document holds the stop: its end recorded
         assert _fleet_entry(redis_server)[1] is None
@@ -84,3 +85,68 @@ def test_an_own_write_with_no_stop_in_force_is_written_as_asked(
         assert "variant_b" in _served(a)
     finally:
         a.close()
+
+
+def test_a_test_created_started_but_written_stopped_is_not_reported_started(
+    redis_server, stores, tmp_path, impl
+):
+    """``create_ab_test(start=True)`` whose write the register holds stopped returns
+    False, as a refusal does, with the reason in ``last_error`` / ``last_problems``;
+    the test is listed stopped with the register's reason. The document records the
+    stop now, so the explicit resume that follows starts it (True, no error)."""
+    base = redis_server.url + "?namespace=ab&poll=0.1"
+    url, state = _host(base, tmp_path, "a")
+    a = _manager(url, state, impl)
+    try:
+        assert a.create_ab_test(_guarded_test())
+        _stopped_in_register(stores, redis_server, dict(a.list_ab_tests()[TEST]))
+        assert a.delete_ab_test(TEST)  # (the document had it active: deleting ends nothing)
+        assert a.create_ab_test(_guarded_test(), start=True) is False
+        assert a.last_error is not None
+        assert TEST in a.last_error and "guardrail stop register" in a.last_error
+        assert f"cfgcore experiment start {TEST}" in a.last_error
+        [problem] = a.last_problems
+        assert problem.path == f"experiments.{TEST}.status"
+        record = a.list_ab_tests()[TEST]
+        assert record["status"] == "stopped" and record["stopped_reason"] == "guardrail: errors"
+        assert _served(a) == {"control"}
+        # asked stopped and written stopped: what was asked
+        assert a.create_ab_test(_guarded_test(), start=False) is True
+        assert a.last_error is None
+        # the explicit resume starts it
+        assert a.create_ab_test(a.get_ab_test(TEST)) is True
+        assert a.last_error is None and a.last_problems == []
+        assert "variant_b" in _served(a)
+    finally:
+        a.close()
+
+
+def test_the_command_line_says_a_test_created_started_was_written_stopped(
+    redis_server, stores, tmp_path, impl, capsys
+):
+    from tests.conftest import run_cli
+
+    base = redis_server.url + "?namespace=ab&poll=0.1"
+    url, state = _host(base, tmp_path, "a")
+    a = _manager(url, state, impl)
+    try:
+        assert a.create_ab_test(_guarded_test())
+        test = a.get_ab_test(TEST)
+        _stopped_in_register(stores, redis_server, dict(a.list_ab_tests()[TEST]))
+        assert a.delete_ab_test(TEST)  # (the document had it active: deleting ends nothing)
+    finally:
+        a.close()
+    splits = [arg for v, pct in test.traffic_split.items() for arg in ("--split", f"{v}={pct}")]
+    code, out, err = run_cli(
+        capsys, "experiment", "create", TEST, *splits, "--start", "--store", url,
+        "--state-dir", str(state),
+    )  # fmt: skip
+    assert code != 0, out
+    assert "was written stopped, not started" in err and "guardrail: errors" in err
+    assert "(started)" not in out + err
+    # the explicit start that follows resumes it
+    code, out, err = run_cli(
+        capsys, "experiment", "start", TEST, "--store", url, "--state-dir", str(state)
+    )
+    assert code == 0, err
+    assert f"started A/B test {TEST}" in err

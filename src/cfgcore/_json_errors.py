@@ -29,7 +29,7 @@ from typing import Any
 
 from cfgcore.errors import Problem, format_key_path
 
-__all__ = ["json_error_path", "json_syntax_problem", "shown_path"]
+__all__ = ["json_error_path", "json_syntax_problem", "json_value_error", "shown_path"]
 
 # At most this many tokens are read again (several megabytes of JSON; past them the
 # error names its file and line only), as YAML's error path reads at most 1,000,000
@@ -180,6 +180,19 @@ def _error_path(data: str | bytes, at: int) -> str:
         if len(gap) <= 200 and gap.strip(" \t") == "":
             segments.append(frame[4])  # right after it on its line
     return shown_path(segments)
+
+
+def json_value_error(exc: json.JSONDecodeError) -> tuple[str, str]:
+    """The standard library decoder's error in JSON given as one value (an environment
+    variable, a command-line option) rather than a file: ``(key path inside the value,
+    "invalid JSON: <what> (column N)")``, ``(line L, column N)`` in a value of several
+    lines; the path "" where it cannot be told. The value itself is never shown (an
+    environment variable may carry a secret)."""
+    message = exc.msg.removesuffix(" at")
+    if not exc.doc:  # (raised by a hook, not at a place in the text)
+        return "", f"invalid JSON: {message}"
+    place = f"line {exc.lineno}, column {exc.colno}" if "\n" in exc.doc else f"column {exc.colno}"
+    return json_error_path(exc.doc, exc.pos), f"invalid JSON: {message} ({place})"
 
 
 def json_syntax_problem(exc: json.JSONDecodeError, file: str | None) -> Problem:

@@ -420,7 +420,7 @@ def _pairs_json(items: list[str]) -> dict[str, Any]:
             # NaN and Infinity are not JSON: flags.json would store them as null
             value = load_json(raw, allow_nan=False)
         except ValueError as exc:
-            raise CommandError(f"--config {variant}: {exc}") from None
+            raise CommandError(f"--config {variant}: {_json_refusal(raw, exc)}") from None
         # The configuration input limits (depth, 64-bit integers): every later step
         # (copying, storing, compiling the flag) relies on them.
         problem = tree_problem(value)
@@ -429,6 +429,24 @@ def _pairs_json(items: list[str]) -> dict[str, Any]:
             raise CommandError(f"--config {variant}: {where}{problem[1]}")
         out[variant] = value
     return out
+
+
+def _json_refusal(raw: str, exc: ValueError) -> str:
+    """``load_json``'s refusal of an option's JSON as ``key path: invalid JSON: ...
+    (column N)`` where the decoder places a syntax error, else its own reason (a
+    duplicate key, NaN, nesting)."""
+    import json
+
+    from cfgcore._json_errors import json_value_error
+
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as err:
+        path, what = json_value_error(err)
+        return f"{path}: {what}" if path else what
+    except Exception:  # nested past the parser's stack, an integer past the digit limit
+        pass
+    return str(exc)
 
 
 def _start(args: Any) -> int:

@@ -112,6 +112,24 @@ def unread_problem(raw: str) -> str | None:
     return None
 
 
+def _json_syntax_error(raw: str) -> tuple[str, str] | None:
+    """``(key path inside the value, what is wrong)`` when ``raw`` is JSON text (a list
+    or an object) with a syntax error, else None (:func:`unread_problem` words the
+    other reasons JSON is not read)."""
+    text = raw.strip()
+    if text[:1] not in ("[", "{"):
+        return None
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError as exc:
+        from cfgcore._json_errors import json_value_error
+
+        return json_value_error(exc)
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
 _ENV_FILE = "<environment>"
 
 
@@ -269,6 +287,19 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 )
                 continue
         if value != DELETE and not type_compatible(current, value):
+            broken = _json_syntax_error(value) if isinstance(value, str) else None
+            if broken is not None:
+                # JSON meant (a list or an object below), not text: where it breaks, as
+                # a file's syntax error is named, rather than "gives a str".
+                inner, what = broken
+                problems.append(
+                    Problem(
+                        path=f"{format_path(path)}.{inner}" if inner else format_path(path),
+                        message=f"environment variable {var}: {what}",
+                        file=_ENV_FILE,
+                    )
+                )
+                continue
             problems.append(
                 Problem(
                     path=format_path(path),

@@ -1056,9 +1056,14 @@ class ABTests:
             )
 
         try:
-            self.manager._mutate(change, "resume_ab_test" if resume else "create_ab_test")
+            written = self.manager._mutate(change, "resume_ab_test" if resume else "create_ab_test")
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
+        record = written.experiments.get(name)
+        if start and isinstance(record, dict) and record.get("status") == "stopped":
+            # Written, but stopped: the fleet's stop register holds the test stopped
+            # (LiveFlags.update -> stops.hold_fleet_stops). Not what the caller asked.
+            return self._written_stopped(name, record)
         if resume:
             log.warning(
                 "A/B test %s resumed after its guardrail stop (by %s): its variants are "
@@ -1185,6 +1190,25 @@ class ABTests:
         # Compared as stored: == would call 1, 1.0 and True the same configuration.
         live = self.manager._source.flags.get(name)
         return live is not None and same(live, flag)
+
+    def _written_stopped(self, name: str, record: Mapping[str, Any]) -> bool:
+        """``create`` with ``start`` whose test was written stopped: False, the reason
+        in ``last_error`` and ``last_problems`` as a refusal's (the write itself was
+        made, and logged as an ERROR where it was judged)."""
+        why = record.get("stopped_reason")
+        message = (
+            f"A/B test {name!r} was written stopped, not started: the fleet's guardrail "
+            f"stop register holds it stopped ({why}) and no end of that stop is "
+            "recorded; its document records the stop now: resume it explicitly, knowing "
+            f"the stop: cfgcore experiment start {name} (audited), or create_ab_test "
+            "again with start=True"
+        )
+        self.manager.last_problems = [
+            Problem(path=f"experiments.{name}.status", message=message,
+                    file=self.manager.flags_file, kind="flags")
+        ]  # fmt: skip
+        self.manager.last_error = str(self.manager.last_problems[0])
+        return False
 
     def _reject(self, problems: list[str]) -> bool:
         self.manager.last_problems = [

@@ -640,7 +640,13 @@ class DynamicConfigurationManager:
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True. ``start=False`` creates it stopped, serving
         its control until it is created again with ``start=True`` (``cfgcore experiment
-        create`` without ``--start``)."""
+        create`` without ``--start``).
+
+        False too, with the reason in :attr:`last_error`, when the test was written but
+        not started: the fleet's guardrail stop register holds it stopped (a Redis store;
+        see docs/fleet.md). It is then listed stopped with the register's reason, its
+        document records the stop, and creating it again with ``start=True`` (``cfgcore
+        experiment start NAME``) resumes it, audited."""
         return self._ab_tests.create(ab_test, start=start)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
@@ -926,12 +932,14 @@ class DynamicConfigurationManager:
 
     def _mutate(
         self, change: Callable[[Snapshot], Snapshot], source: str, *, actor: str | None = None
-    ) -> None:
+    ) -> Snapshot:
         """Apply ``change`` through the flag store: to its newest document, under its lock
         (or compare-and-set), compiled incrementally, written atomically, then swapped in.
-        Raises ConfigError and changes nothing when the result does not compile."""
+        Raises ConfigError and changes nothing when the result does not compile. Returns
+        the snapshot written (which may differ from what ``change`` made: a test the
+        fleet's guardrail stop register holds stopped is written stopped)."""
         who = actor or current_actor()
-        self._live.update(change, source=source, actor=who, initiator=self)
+        return self._live.update(change, source=source, actor=who, initiator=self)[1]
 
     def save(self) -> None:
         """Write the live flags to the store now (atomically)."""

@@ -50,6 +50,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_control
 
 __all__ = [
+    "FleetRead",
     "StartHold",
     "fleet_ended",
     "fleet_reactivations",
@@ -346,8 +347,34 @@ def _read_fleet(store: Any) -> dict[str, tuple[float, Any]] | None:
     return entries
 
 
+class FleetRead:
+    """The fleet's stop register of one store, read at most once, on first use: one
+    document judged asks it twice while the live document holds a guardrail stop
+    (:func:`fleet_ended` for the fleet's end of that stop, then
+    :func:`fleet_reactivations` or :func:`hold_fleet_stops` for the stops it holds),
+    and one read serves both."""
+
+    __slots__ = ("_entries", "_read", "store")
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._read = False
+        self._entries: dict[str, tuple[float, Any]] | None = None
+
+    def entries(self) -> dict[str, tuple[float, Any]] | None:
+        """:func:`_read_fleet`'s answer, read the first time only."""
+        if not self._read:
+            self._entries = _read_fleet(self.store)
+            self._read = True
+        return self._entries
+
+
 def fleet_reactivations(
-    store: Any, derived: Any, where: str, audit_path: str | None = None
+    store: Any,
+    derived: Any,
+    where: str,
+    audit_path: str | None = None,
+    fleet: FleetRead | None = None,
 ) -> list[Any]:
     """What in ``derived`` (a document of ``store`` judged while running) would serve
     again a test the fleet's stop register holds stopped: a running process that never
@@ -355,18 +382,19 @@ def fleet_reactivations(
     host recorded the end of (:func:`read_ended`, :func:`read_told`, beside
     ``audit_path`` when the store has no cache file) is over. This host's own entries
     the register lacks or holds older are written back to it on the way (never raises:
-    logged). [] for a store without such a register, or when Redis cannot be read."""
-    held = _fleet_held(store, audit_path)
+    logged). [] for a store without such a register, or when Redis cannot be read.
+    ``fleet``: the register as already read for this document (:class:`FleetRead`)."""
+    held = _fleet_held(store, audit_path, fleet)
     return _reactivated(held, derived, where)[0] if held else []
 
 
-def _fleet_held(store: Any, audit_path: str | None) -> dict[str, Any]:
+def _fleet_held(store: Any, audit_path: str | None, fleet: FleetRead | None) -> dict[str, Any]:
     """``{test: record}``: the stops the fleet's register of ``store`` holds in force
     for this host (none it recorded the end of), this host's own entries the register
     lacks or holds older written back on the way; {} for a store without such a
     register, or when Redis cannot be read."""
-    fleet = _read_fleet(store)
-    if fleet is None:
+    entries = (fleet or FleetRead(store)).entries()
+    if entries is None:
         return {}
     if audit_path is None:  # (the default dynamic-config manager's, as at start)
         from cfgcore.runtime.flagstore import default_state_dir
@@ -376,16 +404,22 @@ def _fleet_held(store: Any, audit_path: str | None) -> dict[str, Any]:
     ends = _known_ends(register)
     # This host's own entries the register lost (passed over, deleted) or holds older,
     # written back now, not only at this host's next start.
-    _write_fleet(store, _own_entries_missing(fleet, read_stops(register), ends))
+    _write_fleet(store, _own_entries_missing(entries, read_stops(register), ends))
     held = {}
-    for name, (_at, record) in fleet.items():
+    for name, (_at, record) in entries.items():
         at = guardrail_stop(record)
         if at is not None and ends.get(name, -1.0) < at:
             held[name] = record
     return held
 
 
-def hold_fleet_stops(store: Any, derived: Any, where: str, audit_path: str | None = None) -> Any:
+def hold_fleet_stops(
+    store: Any,
+    derived: Any,
+    where: str,
+    audit_path: str | None = None,
+    fleet: FleetRead | None = None,
+) -> Any:
     """A document this host is about to write to ``store`` itself (``derived``: a
     change through :meth:`~cfgcore.runtime.flags.LiveFlags.update`) judged against the
     fleet's stop register as the documents it takes from the store are
@@ -397,8 +431,8 @@ def hold_fleet_stops(store: Any, derived: Any, where: str, audit_path: str | Non
     and only a document that records the stop can be resumed explicitly; refusing would
     leave no write that ends it. ``derived`` itself when no such test (nor a register,
     nor Redis to read it); ConfigError when a stopped record names no variant of its
-    flag as the control."""
-    held = _fleet_held(store, audit_path)
+    flag as the control. ``fleet``: the register as already read (:class:`FleetRead`)."""
+    held = _fleet_held(store, audit_path, fleet)
     if not held:
         return derived
     problems, again = _reactivated(held, derived, where)
@@ -416,7 +450,9 @@ def hold_fleet_stops(store: Any, derived: Any, where: str, audit_path: str | Non
     return stopped
 
 
-def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
+def fleet_ended(
+    store: Any, old: Any, audit_path: str | None = None, fleet: FleetRead | None = None
+) -> Any:
     """``old`` (a document this host served: the live one, or the one its cache file
     holds at start) with each guardrail stop that a later end ends marked over (its
     record resumed at that end): an end in the fleet's stop register (the test deleted
@@ -426,7 +462,8 @@ def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
     file (or live document) still held the stop refused the re-created test's document
     although the fleet had ended the stop. ``old`` itself when it holds no guardrail
     stop (nothing is read), for a store without such a register, or when Redis cannot
-    be read (the host's own ends still count)."""
+    be read (the host's own ends still count). ``fleet``: the register as already read
+    for the document judged (:class:`FleetRead`; it reads it on first use)."""
     stopped = {n: at for n, r in old.experiments.items() if (at := guardrail_stop(r)) is not None}
     if not stopped or not hasattr(store, "read_stop_register"):
         return old
@@ -435,7 +472,7 @@ def fleet_ended(store: Any, old: Any, audit_path: str | None = None) -> Any:
 
         audit_path = os.path.join(default_state_dir(), "flags.audit.jsonl")
     ends = _known_ends(stops_path(store, audit_path))
-    for name, (at, record) in (_read_fleet(store) or {}).items():
+    for name, (at, record) in ((fleet or FleetRead(store)).entries() or {}).items():
         if record is None and name in stopped:
             ends[name] = max(at, ends.get(name, at))
     over = {n: ends[n] for n, at in stopped.items() if n in ends and ends[n] >= at}

@@ -31,6 +31,7 @@ import msgspec
 
 from cfgcore.errors import Problem
 from cfgcore.interop import InteropError
+from cfgcore.interop._escaped_names import split_derived, unescape_name
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot
 
 _RESERVED = ("#no-default", "#invalid", "#parse-error")
@@ -302,11 +303,13 @@ def _cond(c: Condition, snap: Snapshot, native: bool, depth: int = 0) -> Any:
         raise _Refuse(f"attribute {c.attr!r}: a dot is a path in JSONLogic")
     name = c.attr
     if not native and name is not None and "#" in name:
-        # an attribute flagd.context() derives (a value's number, text, version, ...):
-        # flagd's context has no such variable
-        raise _Refuse(
-            f"attribute {name!r}: derived by cfgcore's flagd import, not in flagd's context"
-        )
+        if split_derived(name)[1]:
+            # an attribute flagd.context() derives (a value's number, text, version,
+            # ...): flagd's context has no such variable
+            raise _Refuse(
+                f"attribute {name!r}: derived by cfgcore's flagd import, not in flagd's context"
+            )
+        name = unescape_name(name)  # a name holding '#', escaped on import
     if native and name is not None:
         if name in _FLAGD_OWN:
             raise _Refuse(

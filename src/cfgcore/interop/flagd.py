@@ -68,6 +68,7 @@ from cfgcore.interop import (
     type_name,
 )
 from cfgcore.interop._derived import DerivedAttributes
+from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
@@ -346,12 +347,14 @@ def _flatten(
             if deep:
                 inside.add(id(value))
                 for k, v in value.items():
-                    if "." in str(k) or "#" in str(k):
+                    k = str(k)
+                    if "." in k:
                         # flagd's var splits its name at every dot: no var reaches this
-                        # key (and "a.b" here would shadow the path a -> b); no var
-                        # the importer takes names '#', which "a#num" would overwrite
+                        # key (and "a.b" here would shadow the path a -> b)
                         continue
-                    put(str(k) if top else f"{key}.{k}", v)
+                    if "#" in k:  # '#!', as the importer writes var names: "a#num"
+                        k = escape_name(k)  # cannot stand for a's derived number
+                    put(k if top else f"{key}.{k}", v)
                 inside.discard(id(value))
             if top:  # (the attributes themselves: an attribute "" is one more name)
                 return
@@ -429,7 +432,9 @@ def context(
 
     Nested objects are also reachable by dotted path (``{"user": {"name": "x"}}`` gives
     ``user.name``; a key holding a dot is left out, as flagd's ``var``, which splits its
-    name at every dot, never reads it), ``targetingKey`` and ``$flagd.timestamp`` (Unix
+    name at every dot, never reads it; a ``#`` in a key is written ``#!``, as the
+    importer writes the ``var`` naming it, so that no attribute, ``{"a#num": 5}``,
+    stands for a key derived below), ``targetingKey`` and ``$flagd.timestamp`` (Unix
     seconds, ``now`` or the clock) are added, and each value that reads as a version
     gets a ``<key>#semver`` normal form (flagd's ``sem_ver`` accepts ``v1``, ``1.2`` and
     numbers) and every value the hex of its deterministic CBOR, ``<key>#cbor`` (what
@@ -573,11 +578,13 @@ class _ArrayEntries(DerivedAttributes):
 
     def _walk(self, key: str) -> Any:
         """The attribute ``key`` context() would have derived past its budget: the
-        value at a path (the key up to its first '#') put as context() puts it,
+        value at a path (the key up to its first '#' that is no escaped one of its
+        names, each segment unescaped to read the dicts) put as context() puts it,
         without the values inside an object, so a read costs its path."""
         assert self._lazy is not None
         root, ts = self._lazy
-        for path in (key.partition("#")[0],):
+        # (a key of names without '#' is split at its first '#', as fast as before)
+        for path in (key.partition("#")[0] if "#!" not in key else split_derived(key)[0],):
             node: Any = root
             inside: set[int] = set()
             at = ""
@@ -587,10 +594,11 @@ class _ArrayEntries(DerivedAttributes):
                 if at.count(".") >= MAX_PATH_DEPTH - 1 or id(node) in inside:
                     break  # context() reads no deeper (no JSON cycles)
                 inside.add(id(node))
-                if seg in node and isinstance(seg, str):
-                    node = node[seg]
+                raw = seg if "#" not in seg else unescape_name(seg)
+                if raw in node:
+                    node = node[raw]
                 else:  # a key that is no string, named by its text
-                    node = next((v for k, v in node.items() if str(k) == seg), _ABSENT)
+                    node = next((v for k, v in node.items() if str(k) == raw), _ABSENT)
                     if node is _ABSENT:
                         break
                 at = f"{at}.{seg}" if at else seg
@@ -1868,8 +1876,10 @@ class _Flag:
             raise _Refuse(
                 "var '$flagd' (flagd's own object): read $flagd.flagKey or $flagd.timestamp"
             )
-        if "#" in args:  # context() derives its attributes under '#' names
-            raise _Refuse(f"var {args!r:.60}: '#' is reserved in attribute names")
+        if "#" in args:
+            # context() derives its keys under '#' suffixes: each '#' of a name is
+            # written '#!' there and here alike (cfgcore.interop._escaped_names)
+            args = ".".join(map(escape_name, args.split(".")))
         if args.count(".") >= MAX_PATH_DEPTH - 2:
             raise _Refuse(
                 f"var {args!r:.60}: more than {MAX_PATH_DEPTH - 2} levels deep "

@@ -120,6 +120,7 @@ from cfgcore.interop import (
     type_name,
 )
 from cfgcore.interop._derived import DerivedAttributes
+from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived, unescape_name
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
 try:  # Python's own regex parser, to read a pattern's structure as re does
@@ -540,14 +541,11 @@ def _readable(key: Any) -> bool:
 # a letter (``a#size``, ``#elem:``), forced variations are ``$forced:``/``$forced#``, so
 # no attribute, whatever its name (``{"a#size": 3}``, ``{"$forced:e": 1}``), is read as
 # one of them; a name holding neither is its own cfgcore name, at no cost.
-ESCAPED_HASH = "#!"
+# (the '#' escape is shared with the flagd and Unleash importers: cfgcore.interop._escaped_names)
 ESCAPED_FORCED = "$forced="
 _FORCED_PREFIX = "$forced"
-
-
-def _name(key: str) -> str:
-    """The cfgcore name of the object key ``key`` (not at the top level)."""
-    return key.replace("#", ESCAPED_HASH) if "#" in key else key
+# The cfgcore name of an object key (not at the top level), and back.
+_name, _raw = escape_name, unescape_name
 
 
 def _top_name(key: str) -> str:
@@ -555,11 +553,6 @@ def _top_name(key: str) -> str:
     if key.startswith(_FORCED_PREFIX):
         key = ESCAPED_FORCED + key[len(_FORCED_PREFIX) :]
     return key.replace("#", ESCAPED_HASH) if "#" in key else key
-
-
-def _raw(name: str) -> str:
-    """The object key whose cfgcore name (:func:`_name`) is ``name``."""
-    return name.replace(ESCAPED_HASH, "#") if "#" in name else name
 
 
 def _raw_top(name: str) -> str:
@@ -588,13 +581,7 @@ def _path(key: str, top: bool = True) -> str:
     return ".".join([_top_name(first) if top else _name(first), *map(_name, rest)])
 
 
-def _split_key(key: str) -> tuple[str, str]:
-    """(path, suffix) of a cfgcore key: the suffix (``#type``, ``#size#vn``, ...) starts
-    at the first '#' that is no escaped one of the path's names (see :func:`_name`)."""
-    i = key.find("#")
-    while i >= 0 and key.startswith("!", i + 1):
-        i = key.find("#", i + 2)
-    return (key, "") if i < 0 else (key[:i], key[i:])
+_split_key = split_derived  # (path, suffix) of a cfgcore key
 
 
 MAX_CONTEXT_KEYS = 4096  # context() derives at most this many keys up front (see _Attributes)

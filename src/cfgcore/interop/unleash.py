@@ -54,6 +54,7 @@ from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
+from cfgcore.interop._escaped_names import escape_name
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
@@ -78,7 +79,10 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     """Map an Unleash context to cfgcore attributes.
 
     ``properties`` are flattened beside the top-level fields (a top-level field wins,
-    as a constraint's ``contextName`` looks there first). For each string value the
+    as a constraint's ``contextName`` looks there first). A name holding ``#`` is
+    written with ``#!`` (``{"a#num": 5}`` is the attribute ``a#!num``), as the importer
+    writes the fields constraints, stickiness and overrides read, so that no property
+    stands for a key derived below. For each string value the
     derived ``#num``/``#date``/``#ip`` attributes used by numeric, date and CIDR
     constraints are added, and ``#lower`` (its text in lower case) used by
     ``caseInsensitive`` string constraints; ``currentTime`` defaults to ``now``
@@ -110,9 +114,10 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         if k not in _TOP_LEVEL and k != "properties":
             custom[k] = v
     for k, v in custom.items():
-        # no field the importer takes names '#' ("a#semver" would stand for a's)
-        if "#" not in str(k):
-            out[str(k)] = v
+        # '#' in a name is written '#!', as the importer writes the fields it reads: no
+        # property ("a#semver") stands for a key derived below (cfgcore.interop._escaped_names)
+        k = str(k)
+        out[k if "#" not in k else escape_name(k)] = v
     for k in _TOP_LEVEL:
         v = ctx.get(k, _ABSENT)
         if v is not _ABSENT:
@@ -1152,14 +1157,6 @@ def _list(value: Any, path: str) -> list[Any]:
 _WHOLE = "Unleash's engine rejects a payload holding it: no feature of it would be known"
 
 
-def _context_name(name: Any, path: str) -> None:
-    """A context field a constraint, override or stickiness reads: context() derives
-    attributes under names holding '#' (``a#num``, ``#random``), which a property of
-    that name would stand for, so such a field is refused naming ``path``."""
-    if isinstance(name, str) and "#" in name:
-        raise _Malformed(path, f"{name!r:.60}: '#' is reserved in context field names")
-
-
 _MAX_WEIGHTS = 2**31 - 1  # the bucket space of a cfgcore hashing scheme
 
 
@@ -1224,7 +1221,6 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     fvariants = feat.get("variants")
     for j, v in enumerate(fvariants if isinstance(fvariants, list) else []):
         if isinstance(v, Mapping):
-            _context_name(v.get("stickiness"), f"{at}.variants[{j}].stickiness")
             _overrides(v.get("overrides"), f"{at}.variants[{j}].overrides")
     _dependencies(feat.get("dependencies"), f"{at}.dependencies")
     strategies = feat.get("strategies")
@@ -1237,8 +1233,6 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         if "name" not in st and missing:
             raise _Malformed(f"{sat}.name", f"missing ({_WHOLE})")
         params = st.get("parameters")
-        if isinstance(params, Mapping):
-            _context_name(params.get("stickiness"), f"{sat}.parameters.stickiness")
         for k, v in params.items() if isinstance(params, Mapping) else ():
             if not isinstance(v, str):
                 raise _Malformed(f"{sat}.parameters.{k}", f"expected a string, got {type_name(v)}")
@@ -1289,7 +1283,6 @@ def _overrides(overrides: Any, path: str) -> None:
         if name is not None and not isinstance(name, str):
             got = type_name(name)
             raise _Malformed(f"{oat}.contextName", f"expected a string, got {got} ({_WHOLE})")
-        _context_name(name, f"{oat}.contextName")
         _strings(o.get("values"), f"{oat}.values")
 
 
@@ -1469,6 +1462,8 @@ def _stickiness(name: str | None, default: list[str], variants: bool = False) ->
     if name == "random":
         return [RANDOM]
     # A missing custom field: a rollout is off, a variant choice uses a random value.
+    if isinstance(name, str):
+        name = escape_name(name)  # as context() writes it
     return [name, RANDOM] if variants else [name]
 
 
@@ -1562,7 +1557,6 @@ class _Importer:
 
     def constraint(self, c: Mapping[str, Any], path: str = "") -> dict[str, Any]:
         _constraint_types(c, path or "constraints")
-        _context_name(c.get("contextName"), f"{path or 'constraints'}.contextName")
         if c.get("operator") not in _OPERATORS:
             # Unleash: an unknown operator never matches, inverted or not (the inversion
             # applies to an operator's result; yggdrasil and the Node SDK agree)
@@ -1590,7 +1584,7 @@ class _Importer:
         texts = [c.get("contextName"), c.get("value"), *(c.get("values") or [])]
         if any(isinstance(t, str) and _breaks_yggdrasil(t) for t in texts):
             raise _Malformed("constraints", _TRAILING_BACKSLASH)
-        attr = str(c.get("contextName", ""))
+        attr = escape_name(str(c.get("contextName", "")))  # as context() writes it
         op = c.get("operator")
         values = [str(v) for v in c.get("values") or []]
         value = c.get("value")
@@ -1832,7 +1826,7 @@ class _Importer:
                         vals = [str(x) for x in o.get("values") or []]
                         if not vals:
                             continue
-                        test = {"attr": str(o.get("contextName")), "in": vals}
+                        test = {"attr": escape_name(str(o.get("contextName"))), "in": vals}
                         when = {"all": [*conds, test]} if conds else test
                         rules.append({**base, "when": when, "serve": add_variant(v)})
                 stick = fvariants[0].get("stickiness")

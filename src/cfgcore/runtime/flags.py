@@ -251,6 +251,7 @@ class LiveFlags:
         snapshot = decrypt_snapshot(derived, doc.origin)
         previous = self.engine.snapshot() if self.document is not None else None
         compiled = self.engine.compile(snapshot, file=doc.origin, previous=previous)
+        fleet = self._fleet_read()  # (one read of the register for both checks below)
         if self.document is not None and self.source.experiments:
             # A document written by hand or by another tool takes the experiment API's
             # checks too: one that would move users an A/B test has enrolled to another
@@ -258,22 +259,33 @@ class LiveFlags:
             # is refused like an invalid one, unless it restarts the test as a new run.
             from cfgcore.experiments.abtest import moved_users
 
-            problems = moved_users(self._served(self.source), derived, self.now(), doc.origin)
+            served = self._served(self.source, fleet)
+            problems = moved_users(served, derived, self.now(), doc.origin)
             if problems:
                 raise ConfigError(problems)
-        if self.document is not None and getattr(self.store, "kind", None) == "redis":
+        if self.document is not None and fleet is not None:
             # A fleet document is judged against the fleet's stop register too: a test
             # a guardrail stopped on another host, whose stop this process never served
             # (it missed the document that holds it), is not served again (one read).
             from cfgcore.experiments.stops import fleet_reactivations
 
             where = doc.origin or self.store.url
-            problems = fleet_reactivations(self.store, derived, where, self._audit)
+            problems = fleet_reactivations(self.store, derived, where, self._audit, fleet)
             if problems:
                 raise ConfigError(problems)
         return compiled
 
-    def _served(self, old: Snapshot) -> Snapshot:
+    def _fleet_read(self) -> Any:
+        """For a Redis store, its fleet's stop register read at most once for the
+        document being judged (:class:`~cfgcore.experiments.stops.FleetRead`: on first
+        use); None for any other store."""
+        if getattr(self.store, "kind", None) != "redis":
+            return None
+        from cfgcore.experiments.stops import FleetRead
+
+        return FleetRead(self.store)
+
+    def _served(self, old: Snapshot, fleet: Any = None) -> Snapshot:
         """``old`` (a document this host served) as the documents it takes are judged
         against: a guardrail stop in it that a later end in the fleet's stop register
         ends is over (:func:`~cfgcore.experiments.stops.fleet_ended`; one read of the
@@ -281,7 +293,7 @@ class LiveFlags:
         this host's older stop wherever it judges, its cache file at start included."""
         from cfgcore.experiments.stops import fleet_ended
 
-        return fleet_ended(self.store, old, self._audit) if old.experiments else old
+        return fleet_ended(self.store, old, self._audit, fleet) if old.experiments else old
 
     def now(self) -> float:
         """Epoch seconds by the engine's clock: the one its schedules are served by,
@@ -626,6 +638,7 @@ class LiveFlags:
         origin = str(getattr(self.store, "path", None) or self.store.url)
 
         def changed(snapshot: Snapshot) -> Snapshot:
+            fleet = self._fleet_read()  # (one read of the register for both checks)
             if self.source.experiments and snapshot is not self.source:
                 # The stored document the change applies to may be one refused on reload
                 # (a hand edit that moves a served test's users): refuse to carry it live.
@@ -634,16 +647,17 @@ class LiveFlags:
                 # (its malformed A/B test records left out: the change may be the one
                 # that removes them; the result is judged whole below)
                 base = derive(without_malformed_records(snapshot), origin)
-                problems = moved_users(self._served(self.source), base, self.now(), origin)
+                served = self._served(self.source, fleet)
+                problems = moved_users(served, base, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
             result = derive(change(snapshot), origin)
-            if getattr(self.store, "kind", None) == "redis":
+            if fleet is not None:
                 # Judged against the fleet's stop register as documents from the store
                 # are (prepare): a test it holds stopped is written stopped (one read).
                 from cfgcore.experiments.stops import hold_fleet_stops
 
-                result = hold_fleet_stops(self.store, result, origin, self._audit)
+                result = hold_fleet_stops(self.store, result, origin, self._audit, fleet)
             return result
 
         def check(snapshot: Snapshot) -> None:
