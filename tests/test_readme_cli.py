@@ -546,6 +546,10 @@ INLINE: dict[str, Run | str] = {
     ),
     "cfgcore secrets encrypt": FRAGMENT,
     "cfgcore experiment create --config": FRAGMENT,
+    # run by tests/test_json_error_paths_env_cli.py (the option's JSON refused with its key path)
+    "cfgcore experiment create --config VARIANT=JSON": FRAGMENT,
+    # run against a real Redis by tests/test_fleet_own_write_stops.py
+    "cfgcore experiment create --start": FRAGMENT,
     "cfgcore experiment start": FRAGMENT,
     "cfgcore show/get/explain/watch": FRAGMENT,
     "cfgcore audit verify": FRAGMENT,

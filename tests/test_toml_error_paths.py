@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cfgcore.config import files
@@ -158,6 +158,11 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, multilin
     text = _dump(document, multiline)
     assert parse_text(text, "toml", "c.toml") == document if document else True
     at = data.draw(st.integers(0, len(text)))
+    # '@' inside a multi-line string's delimiter ("'@''") leaves the string open to a
+    # later delimiter: the text after it has another structure than the document (a
+    # later table's key read in an earlier table), so no path of the document can
+    # describe it; the path named is then that of the broken text, not checked here.
+    assume(not any(text.startswith("'''", i) for i in range(max(0, at - 2), at)))
     broken = text[:at] + "@" + text[at:]
     try:
         parse_text(broken, "toml", "c.toml")
