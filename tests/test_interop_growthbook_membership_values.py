@@ -134,3 +134,41 @@ _ATTRIBUTES = st.one_of(_ITEMS, st.lists(_ITEMS, max_size=3))
 )
 def test_membership_answers_as_the_sdk(make_py_and_c, op, items, values):
     _agree(make_py_and_c, {"k": {op: items}}, values)
+
+
+@pytest.mark.parametrize("op", ["$in", "$nin"])
+def test_a_nan_among_the_values_is_refused_naming_it(op):
+    # The SDK's Python ``in`` finds a NaN only where the attribute is the very same
+    # float object (identity before equality): every NaN json.loads gives is one object,
+    # one computed apart is another, and no imported condition can tell them apart.
+    import json
+
+    from growthbook.core import evalCondition
+
+    from cfgcore.interop import InteropError
+
+    cond = {"a": {op: json.loads("[NaN, 1]")}}
+    parsed, computed = json.loads("NaN"), float("inf") - float("inf")
+    assert evalCondition({"a": parsed}, cond) is (op == "$in")
+    assert evalCondition({"a": computed}, cond) is (op == "$nin")
+    features = {"f": {"defaultValue": False, "rules": [{"condition": cond, "force": True}]}}
+    with pytest.raises(InteropError, match=r"features\.f: .*NaN among its values at 'a'"):
+        growthbook.to_snapshot(features)
+    groups = {"g": [1, float("nan")]}
+    in_group = {"f": {"defaultValue": 0, "rules": [{"condition": {"a": {"$inGroup": "g"}}}]}}
+    with pytest.raises(InteropError, match="NaN among its values"):
+        growthbook.to_snapshot(in_group, saved_groups=groups)
+
+
+@pytest.mark.parametrize("op", ["$ini", "$nini"])
+def test_a_nan_among_folded_values_is_found_for_no_value(make_py_and_c, op):
+    import json
+
+    cond = {"a": {op: json.loads('[NaN, "x"]')}}
+    parsed = json.loads("NaN")
+    users = [{"a": parsed}, {"a": [parsed]}, {"a": "X"}, {"a": float("nan")}]
+    features = {"f": {"defaultValue": False, "rules": [{"condition": cond, "force": True}]}}
+    want, _ = sdk_answers(features, users)  # (deep copies keep the very NaN object)
+    for make in make_py_and_c:
+        engine = make(growthbook.to_snapshot(copy.deepcopy(features)))
+        assert_cfgcore_answers(engine, want, users)

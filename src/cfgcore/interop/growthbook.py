@@ -31,9 +31,13 @@ unit order through an exact regular expression), the version operators ``$veq``,
 groups given as value lists) and dotted paths into objects and arrays; the membership
 operators intersect an array attribute with their values, as GrowthBook's ``isIn``
 does (an array or object among the values equals nothing, null is found for a null or
-missing value and in an array holding null). ``$regex`` patterns are rewritten so RE2
-answers as the SDK's Python ``re`` does
-(Unicode ``\\d``/``\\w``/``\\s``, a final ``$``); constructs that mean something else
+missing value and in an array holding null; a NaN among the values of ``$in``,
+``$nin`` or a saved group is refused: the SDK's Python ``in`` finds it only where the
+attribute is the very same float object, as every NaN Python's ``json`` parses is, and
+one computed apart is not; ``$ini``/``$nini`` find it never). ``$regex``
+patterns are rewritten so RE2 answers as the SDK's Python ``re`` does
+(Unicode ``\\d``/``\\w``/``\\s``, a final ``$``, and under ``$regexi`` i, I, İ and ı
+as one letter); constructs that mean something else
 to RE2 (``\\b``, lookaround, inline flags, ...) are refused. ``$all`` and ``$elemMatch``
 that are membership tests (expected scalars, ``{"$eq": scalar}``, ``{"$in": [scalars]}``,
 which, as GrowthBook's ``isIn``, also looks one level into an element that is an
@@ -2796,6 +2800,15 @@ def _membership_of(attr: str, op: str, values: list[Any], fold: bool) -> Any:
             raise _Refuse(f"'{op}' with {type_name(x)} among its values at {attr!r}")
     for x in scalars:
         _check_number(x, attr)
+        if not fold and isinstance(x, float) and math.isnan(x):
+            # isIn's ``in`` tests identity first: NaN is found where the attribute is
+            # this very object (json.loads gives one NaN object for all), else never
+            # ($ini's folded copy finds it never)
+            raise _Refuse(
+                f"'{op}' with NaN among its values at {attr!r}: GrowthBook's SDK finds it "
+                "only for the very same NaN object (Python's 'in'), which no condition "
+                "can tell"
+            )
     scalars = [x for x in scalars if not (isinstance(x, float) and math.isnan(x))]
     test = _membership(attr, scalars, fold)
     if any(x is None for x in values):
