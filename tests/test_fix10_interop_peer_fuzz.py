@@ -250,6 +250,9 @@ def _equals_an_array(condition: Any) -> bool:
     return False
 
 
+_CONDITION_OPERATORS = ("$and", "$or", "$nor", "$not", "$savedGroup", "$savedGroups")
+
+
 def _compared_with_arrays(condition: Any, out: set[str]) -> set[str]:
     """The top-level attributes ``condition`` compares with an array literal."""
     if isinstance(condition, dict):
@@ -259,8 +262,8 @@ def _compared_with_arrays(condition: Any, out: set[str]) -> set[str]:
                     _compared_with_arrays(x, out)
             elif k == "$not":
                 _compared_with_arrays(v, out)
-            elif not k.startswith("$") and _equals_an_array(v):
-                out.add(k.split(".")[0])
+            elif k not in _CONDITION_OPERATORS and _equals_an_array(v):
+                out.add(k.split(".")[0])  # (a '$' key the SDK does not know is a name)
     return out
 
 
