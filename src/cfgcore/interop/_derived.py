@@ -11,6 +11,7 @@ a plain dict (the common case) keeps the exact-dict fast path.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
 
@@ -39,3 +40,37 @@ class DerivedAttributes(dict):  # type: ignore[type-arg]
     def derive(self, spec: str) -> Any:
         """The derived attribute for ``spec`` (the key after :attr:`PREFIX`), or None."""
         raise NotImplementedError
+
+
+class SnapshotNames:
+    """The attribute names a ``context()`` option names (flagd's ``bucketing=``,
+    GrowthBook's ``elements=``): a Snapshot's, found by ``find`` (the last snapshot's
+    kept: it is kept alive, so its id is never reused), an engine's current snapshot's,
+    or the names themselves. Called on every ``context()`` with the option."""
+
+    def __init__(self, option: str, find: Callable[[Any], frozenset[str]]) -> None:
+        self._option = option
+        self._find = find
+        # (snapshot, its names): one tuple, replaced whole (no lock needed)
+        self._last: tuple[Any, frozenset[str]] = (None, frozenset())
+
+    def __call__(self, given: Any) -> Collection[str]:
+        from cfgcore.snapshot import Snapshot
+
+        if isinstance(given, (str, bytes)):
+            raise TypeError(
+                f"{self._option}: an engine, a Snapshot or a collection of attribute names"
+            )
+        snap = given
+        if not isinstance(snap, Snapshot):
+            source = getattr(given, "source", None)
+            if source is None and not isinstance(given, Collection):
+                return ()  # an engine without a snapshot yet: no flag reads one
+            snap = source if source is not None else given
+        if not isinstance(snap, Snapshot):
+            return snap  # type: ignore[no-any-return]
+        last, names = self._last
+        if last is not snap:
+            names = self._find(snap)
+            self._last = (snap, names)
+        return names

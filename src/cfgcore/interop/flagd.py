@@ -46,7 +46,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,7 +67,7 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames
 from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
@@ -487,28 +487,8 @@ def context(
     return out
 
 
-# (snapshot, its bucketing attributes): the last snapshot context() was given, kept
-# alive so that its id is not reused; one tuple, replaced whole (no lock needed)
-_LAST_BUCKETING: tuple[Any, frozenset[str]] = (None, frozenset())
-
-
-def _bucketing_names(bucketing: Any) -> Collection[str]:
-    global _LAST_BUCKETING
-    if isinstance(bucketing, (str, bytes)):
-        raise TypeError("bucketing: an engine, a Snapshot or a collection of attribute names")
-    snap = bucketing
-    if not isinstance(snap, Snapshot):
-        source = getattr(bucketing, "source", None)
-        if source is None and not isinstance(bucketing, Collection):
-            return ()  # an engine without a snapshot yet: no flag reads an entry
-        snap = source if source is not None else bucketing
-    if not isinstance(snap, Snapshot):
-        return snap  # type: ignore[no-any-return]
-    last, names = _LAST_BUCKETING
-    if last is not snap:
-        names = bucketing_attributes(snap)
-        _LAST_BUCKETING = (snap, names)
-    return names
+# flagd's bucketing= option: the attributes a snapshot's fractional entries read
+_bucketing_names = SnapshotNames("bucketing", lambda snap: bucketing_attributes(snap))
 
 
 def bucketing_attributes(snapshot: Snapshot) -> frozenset[str]:

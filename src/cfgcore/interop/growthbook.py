@@ -104,7 +104,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -123,7 +123,7 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived, unescape_name
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
@@ -738,31 +738,8 @@ def context(
     return out
 
 
-# (snapshot, the attributes its element conditions read): the last snapshot context()
-# was given, kept alive so that its id is not reused; one tuple, replaced whole
-_LAST_ELEMENTS: tuple[Any, frozenset[str]] = (None, frozenset())
-
-
-def _element_names(elements: Any) -> Any:
-    """The top-level attribute names ``context(..., elements=...)`` was given: a
-    Snapshot's (:func:`element_attributes`, kept for the last one), an engine's, or
-    the names themselves."""
-    global _LAST_ELEMENTS
-    if isinstance(elements, (str, bytes)):
-        raise TypeError("elements: an engine, a Snapshot or a collection of attribute names")
-    snap = elements
-    if not isinstance(snap, Snapshot):
-        source = getattr(elements, "source", None)
-        if source is None and not isinstance(elements, Collection):
-            return ()  # an engine without a snapshot yet: no flag reads an element
-        snap = source if source is not None else elements
-    if not isinstance(snap, Snapshot):
-        return snap
-    last, names = _LAST_ELEMENTS
-    if last is not snap:
-        names = element_attributes(snap)
-        _LAST_ELEMENTS = (snap, names)
-    return names
+# GrowthBook's elements= option: the attributes a snapshot's element conditions read
+_element_names = SnapshotNames("elements", lambda snap: element_attributes(snap))
 
 
 def element_attributes(snapshot: Snapshot) -> frozenset[str]:
