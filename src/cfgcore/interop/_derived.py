@@ -74,3 +74,31 @@ class SnapshotNames:
             names = self._find(snap)
             self._last = (snap, names)
         return names
+
+
+def derived_names(snapshot: Any, prefix: str, name_of: Callable[[str], Any]) -> frozenset[str]:
+    """The context attribute names the derived attributes ``prefix + spec`` that
+    ``snapshot``'s rules and segments test stand for: ``name_of(spec)`` of each (a spec
+    it cannot read, one the importer did not write, is passed over)."""
+    names: set[str] = set()
+
+    def walk(c: Any) -> None:
+        if c is None:
+            return
+        attr = c.attr
+        if isinstance(attr, str) and attr.startswith(prefix):
+            try:
+                name = name_of(attr[len(prefix) :])
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+                name = None
+            if isinstance(name, str):
+                names.add(name)
+        for sub in (*(c.all or ()), *(c.any or ()), c.not_):
+            walk(sub)
+
+    for flag in snapshot.flags.values():
+        for rule in flag.rules:
+            walk(rule.when)
+    for seg in snapshot.segments.values():
+        walk(seg)
+    return frozenset(names)

@@ -67,7 +67,7 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes, SnapshotNames
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
 from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
@@ -495,27 +495,7 @@ def bucketing_attributes(snapshot: Snapshot) -> frozenset[str]:
     """The context attributes whose ``[variant, weight]`` array flags of ``snapshot``
     (imported from flagd) weigh as a ``fractional`` entry: what ``context(...,
     bucketing=...)`` needs to know."""
-    names: set[str] = set()
-
-    def walk(c: Any) -> None:
-        if c is None:
-            return
-        attr = c.attr
-        if isinstance(attr, str) and attr.startswith(FRACTION):
-            try:
-                spec = json.loads(attr[len(FRACTION) :])
-                names.add(spec[1])
-            except (ValueError, TypeError, IndexError, KeyError):
-                pass  # not one the importer wrote
-        for sub in (*(c.all or ()), *(c.any or ()), c.not_):
-            walk(sub)
-
-    for flag in snapshot.flags.values():
-        for rule in flag.rules:
-            walk(rule.when)
-    for seg in snapshot.segments.values():
-        walk(seg)
-    return frozenset(n for n in names if isinstance(n, str))
+    return derived_names(snapshot, FRACTION, lambda spec: json.loads(spec)[1])
 
 
 class _ArrayEntries(DerivedAttributes):

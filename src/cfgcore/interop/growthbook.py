@@ -123,7 +123,7 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes, SnapshotNames
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived, unescape_name
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
@@ -746,27 +746,7 @@ def element_attributes(snapshot: Snapshot) -> frozenset[str]:
     """The top-level attributes whose arrays the ``$elemMatch``/``$all`` element
     conditions of ``snapshot`` (imported from GrowthBook) test: what ``context(...,
     elements=...)`` needs to know."""
-    names: set[str] = set()
-
-    def walk(c: Any) -> None:
-        if c is None:
-            return
-        attr = c.attr
-        if isinstance(attr, str) and attr.startswith(ELEM):
-            try:
-                path = json.loads(attr[len(ELEM) :])[0]
-                names.add(_raw_top(path.split(".")[0]))
-            except (ValueError, TypeError, IndexError, KeyError, AttributeError):
-                pass  # not one the importer wrote
-        for sub in (*(c.all or ()), *(c.any or ()), c.not_):
-            walk(sub)
-
-    for flag in snapshot.flags.values():
-        for rule in flag.rules:
-            walk(rule.when)
-    for seg in snapshot.segments.values():
-        walk(seg)
-    return frozenset(names)
+    return derived_names(snapshot, ELEM, lambda spec: _raw_top(json.loads(spec)[0].split(".")[0]))
 
 
 _ABSENT = object()
