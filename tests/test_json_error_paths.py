@@ -22,6 +22,7 @@ from cfgcore.config.files import parse_text, read_config_file
 from cfgcore.errors import ConfigError, Problem, SnapshotError, parse_key_path
 from cfgcore.migration import LegacyConfigMigrator
 from cfgcore.snapshot import _at_json_byte, decode_snapshot
+from tests.key_paths import resolves
 
 
 def refusal(text: str | bytes) -> tuple[str, int | None, str]:
@@ -203,26 +204,6 @@ LAYOUTS = st.fixed_dictionaries(
 )
 
 
-def _resolves(document, segments) -> bool:
-    """Whether each segment names a key of an object or an index of an array there
-    (one past the last item allowed: the place an item goes)."""
-    node = document
-    for i, segment in enumerate(segments):
-        if isinstance(node, dict):
-            if segment not in node:
-                return False
-            node = node[segment]
-        elif isinstance(node, list):
-            if not segment.isdigit() or int(segment) > len(node):
-                return False
-            if int(segment) == len(node):
-                return i == len(segments) - 1
-            node = node[int(segment)]
-        else:
-            return False  # a path going on past a value
-    return True
-
-
 @given(
     document=DOCUMENTS,
     layout=LAYOUTS,
@@ -243,7 +224,7 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, layout, 
         path = problem.path
         assert str(refused).startswith(f"c.json:{problem.line}: ")
         segments = parse_key_path(path.removesuffix(".…").removesuffix("…"))
-        assert _resolves(document, segments), (path, broken)
+        assert resolves(document, segments), (path, broken)
         raw = broken.encode()  # msgspec's byte offsets: the same guarantee
         try:
             msgspec.json.decode(raw)
@@ -252,7 +233,7 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, layout, 
             if m is not None:
                 path = json_error_path(raw, int(m.group(1)))
                 segments = parse_key_path(path.removesuffix(".…").removesuffix("…"))
-                assert _resolves(document, segments), (path, broken, str(exc))
+                assert resolves(document, segments), (path, broken, str(exc))
 
 
 def _leaf_paths(document) -> list[tuple[str, ...]]:

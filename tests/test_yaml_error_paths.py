@@ -15,6 +15,7 @@ from cfgcore import yamlio
 from cfgcore.config.files import read_config_file
 from cfgcore.errors import ConfigError, parse_key_path
 from cfgcore.yamlio import _ERROR_PATH_EVENTS, _ERROR_PATH_SHOWN, MAX_PARSE_DEPTH, load_yaml
+from tests.key_paths import resolves
 
 
 def refusal(text: str | bytes) -> tuple[str, int | None, str]:
@@ -127,26 +128,6 @@ VALUES = st.recursive(
 DOCUMENTS = st.dictionaries(KEYS, VALUES, min_size=1, max_size=5)
 
 
-def _resolves(document, segments) -> bool:
-    """Whether each segment names a key of a mapping or an index of a list there (one
-    past the last item allowed: the place an item goes)."""
-    node = document
-    for i, segment in enumerate(segments):
-        if isinstance(node, dict):
-            if segment not in node:
-                return False
-            node = node[segment]
-        elif isinstance(node, list):
-            if not segment.isdigit() or int(segment) > len(node):
-                return False
-            if int(segment) == len(node):
-                return i == len(segments) - 1
-            node = node[int(segment)]
-        else:
-            return False  # a path going on past a value
-    return True
-
-
 @given(
     document=DOCUMENTS,
     flow=st.sampled_from([False, True, None]),
@@ -168,7 +149,7 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, flow, br
     assert line == broken.count("\n", 0, at) + 1
     assert message.startswith(f"config/development.yaml:{line}: ")
     segments = parse_key_path(path.removesuffix(".…").removesuffix("…"))
-    assert _resolves(document, segments), (path, broken)
+    assert resolves(document, segments), (path, broken)
 
 
 @given(document=DOCUMENTS, data=st.data())
