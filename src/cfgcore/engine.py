@@ -150,6 +150,9 @@ class _EngineAPI:
     #: What an engine serving a flag store serves (``manager.flags``, ``dynamic.engine``):
     #: set by its owner (:class:`cfgcore.runtime.flags.LiveFlags`), which alone swaps it.
     _served_by: str | None = None
+    #: Set when that owner closed (its store unfollowed): the evaluation totals no longer
+    #: count its flags as served, so their series go once idle (``retain``).
+    _retired: bool = False
 
     def swap(
         self,

@@ -25,7 +25,9 @@ time of a flag that no live engine's live snapshot holds and that had no count f
 ``cfgcore_flag_evaluations_total`` series. A service whose flags are created and
 deleted over months no longer keeps every name it ever served. A flag any live engine
 serves is never dropped, however long it goes unevaluated, so ``last_evaluated()`` (the
-flag usage file, ``cfgcore flags stale``) is unchanged for every flag that exists. If a
+flag usage file, ``cfgcore flags stale``) is unchanged for every flag that exists. (The
+engine of a closed flag store or manager, which still answers whoever holds it, serves
+no flag here: a closed tenant's flags go once idle, as deleted ones do.) If a
 dropped flag comes back, its counters start again from zero, which Prometheus reads as
 a counter reset (``rate()`` and ``increase()`` handle it).
 """
@@ -149,7 +151,8 @@ class EvaluationTotals:
         # Read now, not before the harvest: an engine made meanwhile may serve one. A
         # retired snapshot a request still holds does not keep a flag: its evaluations
         # are counts, which keep the flag's totals for another ``retain`` seconds.
-        live = [engine.snapshot() for engine in _counting.engines()]
+        # The engine of a closed flag set serves on, but holds no flag (it is retired).
+        live = [e.snapshot() for e in _counting.engines() if not getattr(e, "_retired", False)]
         gone = {flag for flag in idle if not any(flag in snap for snap in live)}
         if not gone:
             return

@@ -5,15 +5,24 @@ The recording calls (:func:`activation`, :func:`validation`, :func:`listener_fai
 the exposure writer thread. State that the components keep anyway (versions, ages, a
 follower's connection, documents a flag set or a store took or refused, drop counts)
 is read when metrics are collected, from objects registered here weakly
-(``track_*``), so a closed store or flag set simply stops being reported: a process
-that opens and closes stores (one per tenant, per test, per reconfiguration) does not
-keep a series for each store it ever opened. Another store still open under the same
-labels keeps its series (its own counts: a counter of two such objects adds up, so it
-goes down when one closes, which Prometheus reads as a counter reset).
+(``track_*``), so a closed manager, store or flag set simply stops being reported: a
+process that opens and closes them (one per tenant, per test, per reconfiguration)
+does not keep a series for each one it ever opened.
+
+A counter of such objects never goes down while its series is exported: what a
+closed (or garbage-collected) object counted is kept per label set (:class:`_Closed`)
+and added to the counts of the objects still open under the same labels, so one of
+two stores of one URL closing is not read as a counter reset (which would count the
+other's total again). With no object open under them, those counts are not exported
+but kept for the evaluation totals' ``retain`` seconds
+(``CFGCORE_EVALUATION_RETAIN_SECONDS``, default an hour), so a store closed and opened
+again (a reload) continues its counters instead of starting from zero in a way
+Prometheus may not see.
 
 Label values come from closed or bounded sets: operations and results below, reason
 classes (:data:`cfgcore.errors.REASON_CLASSES`), experiment and variant names (bounded
-by the flag snapshot), stores and configuration directories (a handful per process).
+by the flag snapshots served; those no engine serves are forgotten once idle), stores
+and configuration directories (those of the objects open).
 User ids never appear.
 """
 
@@ -22,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cfgcore.errors import REASON_CLASSES, ConfigError
@@ -39,6 +48,7 @@ __all__ = [
     "track_flags",
     "track_store",
     "track_writer",
+    "untrack",
     "validation",
     "watcher_failed",
 ]
@@ -79,11 +89,6 @@ WATCHER_ERRORS = _R.counter(
     "cfgcore_config_watcher_errors_total",
     "File-watcher failures (the watch itself, a change callback or the poll); the watcher retries.",
     ("stage",),
-)
-AB_EXPOSURES = _R.counter(
-    "cfgcore_ab_exposures_total",
-    "A/B test exposures written (each user's first assignment to a test per process).",
-    ("experiment", "variant"),
 )
 DROPPED = _R.counter(
     "cfgcore_dropped_events_total",
@@ -134,10 +139,67 @@ def watcher_failed(stage: str) -> None:
     WATCHER_ERRORS.inc(stage=stage)
 
 
+class _Exposures:
+    """``cfgcore_ab_exposures_total``: exposures written per (experiment, variant) since
+    the process started, with the evaluation totals' forgetting: an experiment no live
+    engine serves as a flag (deleted from the document, a closed tenant's manager, a
+    name only a direct ``ExposureLogger.log`` call gave) that had no exposure for
+    ``retain`` seconds loses its series. Without it every experiment name a process
+    ever logged, whoever chose it, stayed in every scrape."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], float] = {}
+        self._last: dict[str, float] = {}
+
+    def add(self, counts: Mapping[tuple[str, str], int]) -> None:
+        now = time.time()
+        with self._lock:
+            for (experiment, variant), n in counts.items():
+                key = (str(experiment), str(variant))
+                self._counts[key] = self._counts.get(key, 0.0) + n
+                self._last[key[0]] = now
+
+    def family(self) -> list[Family]:
+        from cfgcore import _counting
+        from cfgcore.observability.evaluations import evaluation_totals
+
+        cutoff = time.time() - evaluation_totals().retain
+        with self._lock:
+            idle = {name for name, last in self._last.items() if last < cutoff}
+        if idle:
+            served = [e.snapshot() for e in _counting.engines()
+                      if not getattr(e, "_retired", False)]  # fmt: skip
+            gone = {name for name in idle if not any(name in snap for snap in served)}
+            with self._lock:
+                gone = {name for name in gone if self._last.get(name, 0.0) < cutoff}
+                for name in gone:
+                    del self._last[name]
+                self._counts = {k: n for k, n in self._counts.items() if k[0] not in gone}
+        with self._lock:
+            samples = [Sample({"experiment": e, "variant": v}, n)
+                       for (e, v), n in self._counts.items()]  # fmt: skip
+        return [
+            Family(
+                "cfgcore_ab_exposures_total", "counter",
+                "A/B test exposures written (each user's first assignment to a test per "
+                "process). An experiment no live engine serves goes once it has had no "
+                "exposure for CFGCORE_EVALUATION_RETAIN_SECONDS (default an hour).",
+                ("experiment", "variant"), samples,
+            )
+        ]  # fmt: skip
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = {}
+
+
+_EXPOSURES = _Exposures()
+
+
 def exposures_written(counts: Mapping[tuple[str, str], int]) -> None:
     """Exposures the writer thread delivered, per (experiment, variant)."""
-    for (experiment, variant), n in counts.items():
-        AB_EXPOSURES.inc(n, experiment=experiment, variant=variant)
+    _EXPOSURES.add(counts)
 
 
 # --------------------------------------------------------------------------- live state
@@ -149,21 +211,117 @@ _WRITERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _harvest_lock = threading.Lock()
 
 
+class _Closed:
+    """What closed objects counted, per (kind, label values): ``{counter: n}``.
+
+    An entry is added to the counts of the open objects with the same labels, and
+    exported only while one is open; with none open it is kept, hidden, for
+    ``retain`` seconds after the last close (and at most :attr:`limit` such entries,
+    the oldest dropped first), so a store opened again soon goes on from its total.
+    One lock orders a close against a collection: an object's counts are read either
+    as its own or in here, never both and never neither.
+    """
+
+    limit = 10_000
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()  # (a finalizer may run in a collection's gc)
+        self._counts: dict[tuple[str, tuple[str, ...]], dict[str, float]] = {}
+        self._closed_at: dict[tuple[str, tuple[str, ...]], float] = {}
+        # Each tracked object's finalizer: run by close() (untrack), or when the object
+        # is collected unclosed; it moves the object's counts in here, once.
+        self.tracked: weakref.WeakKeyDictionary[Any, weakref.finalize[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def track(self, obj: Any, kind: str, labels: tuple[str, ...], counts: dict[str, int]) -> None:
+        # The finalizer holds the counts dict, not the object (which would never die).
+        fin = weakref.finalize(obj, self._add, kind, labels, counts)
+        fin.atexit = False
+        with self.lock:
+            self.tracked[obj] = fin
+
+    def untrack(self, obj: Any) -> None:
+        with self.lock:
+            fin = self.tracked.pop(obj, None)
+            if fin is not None:
+                fin()
+
+    def _add(self, kind: str, labels: tuple[str, ...], counts: Mapping[str, int]) -> None:
+        key = (kind, labels)
+        with self.lock:
+            into = self._counts.setdefault(key, {})
+            for name, n in list(counts.items()):
+                into[name] = into.get(name, 0.0) + n
+            self._closed_at.pop(key, None)  # (re-inserted: the dict keeps close order)
+            self._closed_at[key] = time.time()
+
+    def totals(
+        self,
+        kind: str,
+        objects: list[Any],
+        labels_of: Callable[[Any], tuple[str, ...]],
+        counts_of: Callable[[Any], Mapping[str, int]],
+    ) -> dict[tuple[str, ...], dict[str, float]]:
+        """Per label set that some still-tracked one of ``objects`` has: the counts of
+        those objects plus those of the closed ones. Forgets hidden entries past their
+        time."""
+        from cfgcore.observability.evaluations import evaluation_totals
+
+        cutoff = time.time() - evaluation_totals().retain
+        out: dict[tuple[str, ...], dict[str, float]] = {}
+        with self.lock:
+            for obj in objects:
+                if obj not in self.tracked:
+                    continue
+                into = out.setdefault(labels_of(obj), {})
+                for name, n in list(counts_of(obj).items()):
+                    into[name] = into.get(name, 0.0) + n
+            hidden = [k for k in self._closed_at if k[0] == kind and k[1] not in out]
+            excess = max(0, len(hidden) - self.limit)
+            for i, key in enumerate(hidden):  # oldest close first
+                if i < excess or self._closed_at[key] < cutoff:
+                    del self._counts[key], self._closed_at[key]
+            for (k, labels), counts in self._counts.items():
+                if k == kind and labels in out:
+                    into = out[labels]
+                    for name, total in counts.items():
+                        into[name] = into.get(name, 0.0) + total
+        return out
+
+    def _after_fork_in_child(self) -> None:
+        # Counts are what this process did: a forked worker's start at zero.
+        self.lock = threading.RLock()
+        self._counts, self._closed_at = {}, {}
+
+
+_CLOSED = _Closed()
+
+
+def untrack(obj: Any) -> None:
+    """``obj`` (a flag set or store) closed: its series go from the next collection, and
+    what it counted stays in the counters of its labels (see the module docstring)."""
+    _CLOSED.untrack(obj)
+
+
 def track_config_manager(manager: Any) -> None:
-    """Report ``manager``'s live snapshot (version, age, failing reloads) while it lives."""
+    """Report ``manager``'s live snapshot (version, age, failing reloads) until it is
+    closed."""
     _MANAGERS.add(manager)
 
 
 def track_flags(live: Any) -> None:
     """Report a :class:`~cfgcore.runtime.flags.LiveFlags` (document version and age,
-    documents it took or refused) until it is closed."""
+    documents it took or refused) until it is closed (:func:`untrack`)."""
     _FLAG_SETS.add(live)
+    _CLOSED.track(live, "flags", (live.store.url,), live.documents)
 
 
 def track_store(store: Any) -> None:
     """Report a following flag store (connection, version, documents, cache reads)
-    until it is closed."""
+    until it is closed (:func:`untrack`)."""
     _STORES.add(store)
+    _CLOSED.track(store, "store", (store.url, store.document_name), store.stats)
 
 
 def track_writer(writer: Any) -> None:
@@ -217,7 +375,7 @@ def _config_state() -> list[Family]:
     rows: list[list[Sample]] = [[] for _ in _CONFIG_GAUGES]
     for m in list(_MANAGERS):
         snap = m._snap
-        if not snap.version:
+        if not snap.version or m.closed:  # closed: it serves its last version, unfollowed
             continue
         labels = {"config_dir": m.config_dir, "environment": snap.environment}
         values = (
@@ -247,16 +405,12 @@ _FLAG_GAUGES = (
 def _flag_state() -> list[Family]:
     now = time.time()
     rows: list[list[Sample]] = [[] for _ in _FLAG_GAUGES]
-    documents: list[Sample] = []
-    for live in list(_FLAG_SETS):
-        if live.closed:  # closed, not yet collected: it serves what it last had, unfollowed
+    sets = list(_FLAG_SETS)
+    for live in sets:
+        doc = live.document
+        if live.closed or doc is None:  # closed: it serves what it last had, unfollowed
             continue
         labels = {"store": live.store.url}
-        for result, n in list(live.documents.items()):
-            documents.append(Sample({**labels, "result": result}, float(n)))
-        doc = live.document
-        if doc is None:
-            continue
         values = (
             doc.version,
             max(0.0, now - live.installed_at),
@@ -265,6 +419,13 @@ def _flag_state() -> list[Family]:
         )
         for row, value in zip(rows, values, strict=True):
             row.append(Sample(labels, float(value)))
+    totals = _CLOSED.totals("flags", sets, lambda live: (live.store.url,),
+                            lambda live: live.documents)  # fmt: skip
+    documents = [
+        Sample({"store": url, "result": result}, totals[url,].get(result, 0.0))
+        for (url,) in totals
+        for result in ("ok", "rejected")
+    ]
     return [
         *(
             _family(name, "gauge", help, ("store",), row)
@@ -274,8 +435,8 @@ def _flag_state() -> list[Family]:
             "cfgcore_flag_documents_total",
             "counter",
             "Flag documents offered to a live flag set, by result (ok: compiled and "
-            "swapped in; rejected: refused, the previous flags keep serving). Counted by "
-            "each open flag set: a closed store's series go.",
+            "swapped in; rejected: refused, the previous flags keep serving). Reported "
+            "while a flag set of the store is open.",
             ("store", "result"),
             documents,
         ),
@@ -306,9 +467,8 @@ _STORE_COUNTERS = {
 def _store_state() -> list[Family]:
     now = time.time()
     gauges: dict[str, list[Sample]] = {name: [] for name in _STORE_GAUGES}
-    counters: dict[str, list[Sample]] = {key: [] for key in _STORE_COUNTERS}
-    docs: list[Sample] = []
-    for store in list(_STORES):
+    stores = list(_STORES)
+    for store in stores:
         if store.closed:  # closed, not yet collected: it follows nothing any more
             continue
         labels = {"store": store.url, "document": store.document_name}
@@ -318,11 +478,16 @@ def _store_state() -> list[Family]:
         if store.last_contact:
             age = max(0.0, now - store.last_contact)
             gauges["last_contact_age_seconds"].append(Sample(labels, age))
-        stats = store.stats
+    totals = _CLOSED.totals("store", stores, lambda store: (store.url, store.document_name),
+                            lambda store: store.stats)  # fmt: skip
+    docs: list[Sample] = []
+    counters: dict[str, list[Sample]] = {key: [] for key in _STORE_COUNTERS}
+    for (url, document), stats in totals.items():
+        labels = {"store": url, "document": document}
         for result in ("accepted", "rejected", "failed"):
-            docs.append(Sample({**labels, "result": result}, float(stats.get(result, 0))))
+            docs.append(Sample({**labels, "result": result}, stats.get(result, 0.0)))
         for key, row in counters.items():
-            row.append(Sample(labels, float(stats.get(key, 0))))
+            row.append(Sample(labels, stats.get(key, 0.0)))
     names = ("store", "document")
     out = [
         _family(f"cfgcore_flag_store_{name}", "gauge", _STORE_GAUGES[name], names, row)
@@ -395,6 +560,7 @@ def _evaluations() -> list[Family]:
 
 for _collector in (
     _harvest_all, _config_state, _flag_state, _store_state, _validation_ratio, _evaluations,
+    _EXPOSURES.family,
 ):  # fmt: skip
     _R.add_collector(_collector)
 
@@ -404,3 +570,5 @@ def _reset_after_fork() -> None:
     # A harvest in another thread at fork time would leave the lock held in the child.
     global _harvest_lock
     _harvest_lock = threading.Lock()
+    _CLOSED._after_fork_in_child()
+    _EXPOSURES._after_fork_in_child()

@@ -149,6 +149,7 @@ class LiveFlags:
         self._audit = audit  # (where a store without a cache file keeps its stop register)
         self.engine = engine if engine is not None else Engine()
         self.engine._served_by = store.url  # only install() swaps it (Engine.swap refuses)
+        self.engine._retired = False
         if clock is not None:
             self.engine.set_clock(clock)  # before the first load judges served tests by it
         self._lock = threading.RLock()
@@ -712,6 +713,11 @@ class LiveFlags:
                 return
             self.closed = True
             self._holders = 0
+        # Its series leave the scrape; what it counted stays in its store's counters.
+        instruments.untrack(self)
+        # Its engine serves on, but no longer keeps its flags' evaluation series (they go
+        # once idle, as a deleted flag's): a closed set something still holds would.
+        self.engine._retired = True
         with _SHARED_LOCK:
             if _SHARED.get(self.store.url) is self:
                 del _SHARED[self.store.url]
@@ -797,5 +803,7 @@ def _reset_after_fork() -> None:
     _SHARED_LOCK = threading.Lock()
     for live in list(_LIVE):
         live._lock = threading.RLock()
-        # What this process did starts at zero, as the registry's counters do.
-        live.documents = dict.fromkeys(live.documents, 0)
+        # What this process did starts at zero, as the registry's counters do (in place:
+        # the metrics keep this dict, to count it once the set is closed).
+        for result in live.documents:
+            live.documents[result] = 0

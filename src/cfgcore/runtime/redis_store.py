@@ -2850,6 +2850,8 @@ class RedisFlagStore(RedisFollower):
     def close(self) -> None:
         """Stop following and close the connections."""
         self._closed.set()
+        # Its series leave the scrape; what it counted stays in its URL's counters.
+        instruments.untrack(self)
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(Exception):
