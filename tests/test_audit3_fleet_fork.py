@@ -106,6 +106,28 @@ def test_a_forked_child_restarts_its_follower_after_every_repair_and_follows(
         m.close()
 
 
+def test_a_forked_child_counts_its_store_from_zero(redis_server, tmp_path):
+    # Each worker of a pre-fork server reported the parent's store counts again (writes,
+    # documents accepted...), so a sum over the workers counted them once per worker.
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    url = redis_server.url + f"?namespace=fork4&poll=0.2&cache={tmp_path / 'c.msgpack'}"
+    m = DynamicConfigurationManager(store=url, state_dir=tmp_path / "state")
+    try:
+        m._live.update(_set("a", "off"), source="test")
+        m._live.update(_set("b", "on"), source="test")
+        assert m.store.stats["writes"] == 2
+
+        def child():
+            # the child writes nothing; its follower may take a document meanwhile
+            return 0 if m.store.stats["writes"] == 0 else 6
+
+        assert _fork(child) == 0
+        assert m.store.stats["writes"] == 2  # the parent's own stay
+    finally:
+        m.close()
+
+
 def test_a_provider_lock_held_by_a_parent_thread_at_fork_does_not_block_the_child(tmp_path):
     from cfgcore.dynamic_config import DynamicConfigurationManager
 

@@ -3299,6 +3299,12 @@ _STORES: weakref.WeakSet[RedisFlagStore] = weakref.WeakSet()
 def _reset_followers_after_fork() -> None:
     for store in list(_STORES):
         store._after_fork_in_child()
+        # What this process did starts at zero, as a flag set's documents and the
+        # registry's counters do: else each worker of a pre-fork server reported the
+        # parent's counts again, and a sum over the workers counted them once per
+        # worker. In place: the metrics keep this dict, to count it once it is closed.
+        for key in store.stats:
+            store.stats[key] = 0
 
 
 def _restart_followers_after_fork() -> None:
