@@ -192,3 +192,39 @@ def test_track_logs_a_failure_for_an_event_name_without_text(tmp_path, impl, cap
         )
     finally:
         manager.close()
+
+
+def test_a_refusal_announced_before_the_sdks_ready_is_announced_again(tmp_path, impl):
+    """The SDK registers a provider in two steps: attach(), then initialize() and
+    READY (on a thread with set_provider). A document refused between them was
+    announced STALE and then overridden by the SDK's READY, and since the provider had
+    announced it, nothing told it again: READY for good while the last good flags
+    served. A refusal arriving in that window is made deterministic here by refusing
+    the document from within initialize(), before the provider's own."""
+    import json
+    from pathlib import Path
+
+    from openfeature.provider import ProviderStatus
+
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+    from cfgcore.engine import engine_class
+    from tests.waiting import wait_for
+
+    path = Path(tmp_path) / "flags.json"
+    path.write_text(json.dumps({"flags": {"a": {"default": "on"}}}))
+    manager = DynamicConfigurationManager(flags_file=path, engine=engine_class(impl)())
+
+    class RefusedMeanwhile(CfgcoreProvider):
+        def initialize(self, evaluation_context):
+            path.write_text("{broken")
+            assert manager.reload() is False  # announced STALE now, before READY
+            super().initialize(evaluation_context)
+
+    provider = RefusedMeanwhile(manager.engine)
+    try:
+        client = _client(provider)
+        assert client.get_boolean_value("a", False) is True  # the last good flags
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.STALE)
+    finally:
+        provider.shutdown()
+        manager.close()

@@ -518,6 +518,15 @@ class CfgcoreProvider(AbstractProvider):
                 # opened on the engine may follow a Redis store (see _follow_engine).
                 _MONITOR.watch(self)
 
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Called by the SDK after :meth:`attach`; it announces READY once this returns.
+        A refusal announced in between (a document refused by the watcher's thread, or
+        the status monitor's check) would be overridden by that READY and, being
+        announced already, never told again: forget it here, so the next resolution or
+        the monitor's next check (within a second) announces STALE after READY."""
+        with self._status_lock:
+            self._announced = (None, None)
+
     def detach(self) -> None:
         """Stop announcing swaps (the engine itself keeps serving). A detach() that
         belongs to a registration ended before the provider was registered again (the
