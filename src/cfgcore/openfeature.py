@@ -21,7 +21,8 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   caller's default. Objects come back as plain, mutable ``dict``/``list`` copies.
 * A variant whose value is null (an imported flag with no default variant, a flagd
   flag switched off) resolves to the caller's default with no variant and reason
-  DEFAULT (DISABLED for a switched-off flag), as flagd does.
+  DEFAULT (DISABLED for a switched-off flag), as flagd does; a float resolution
+  returns an integer default as a float, which the SDK's type check requires.
 * Reasons are cfgcore's (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR and
   the non-standard PREREQUISITE_FAILED); error codes are OpenFeature's.
 * Flag metadata is the snapshot's ``metadata`` overlaid with the flag's ``metadata``,
@@ -150,6 +151,21 @@ def _is_object(v: Any) -> bool:
 
 
 def _as_is(v: Any) -> Any:
+    return v
+
+
+def _number_as_float(v: Any) -> Any:
+    """A caller's number default of a float resolution as a float (``1`` -> ``1.0``):
+    the SDK checks a float resolution's value with ``isinstance(value, float)``, so an
+    int default coming back as it was turns a DEFAULT answer into TYPE_MISMATCH, where
+    flagd's Python evaluator (FlagdCore) returns ``float(default)``. Anything else
+    (a bool, an int past a float's range, a subclass whose ``__float__`` raises) as it
+    was: it is the caller's own value."""
+    if _is_number(v):
+        try:
+            return float(v)
+        except Exception:
+            return v
     return v
 
 
@@ -502,6 +518,15 @@ class CfgcoreProvider(AbstractProvider):
                 # opened on the engine may follow a Redis store (see _follow_engine).
                 _MONITOR.watch(self)
 
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Called by the SDK after :meth:`attach`; it announces READY once this returns.
+        A refusal announced in between (a document refused by the watcher's thread, or
+        the status monitor's check) would be overridden by that READY and, being
+        announced already, never told again: forget it here, so the next resolution or
+        the monitor's next check (within a second) announces STALE after READY."""
+        with self._status_lock:
+            self._announced = (None, None)
+
     def detach(self) -> None:
         """Stop announcing swaps (the engine itself keeps serving). A detach() that
         belongs to a registration ended before the provider was registered again (the
@@ -664,7 +689,8 @@ class CfgcoreProvider(AbstractProvider):
                     test, tracking_event_name, 1.0 if value is None else value, user_context=user
                 )
         except Exception:  # a context mapper's or a manager's failure: never raise
-            _log.exception("tracking event %r not recorded", tracking_event_name)
+            # key_text: a name whose own repr raises must not break the log record
+            _log.exception("tracking event %s not recorded", key_text(tracking_event_name))
 
     # ------------------------------------------------------------------ resolution
 
@@ -682,6 +708,7 @@ class CfgcoreProvider(AbstractProvider):
         accepts: Callable[[Any], bool],
         convert: Callable[[Any], Any],
         type_name: str,
+        fallback: Callable[[Any], Any] = _as_is,
     ) -> FlagResolutionDetails[Any]:
         live = self._live
         if live is None or live.closed:
@@ -701,7 +728,9 @@ class CfgcoreProvider(AbstractProvider):
             else:
                 ctx = self._context(evaluation_context.targeting_key, evaluation_context.attributes)
             if self._answer is not None:
-                return self._resolve_with(key, default, ctx, accepts, convert, type_name)
+                return self._resolve_with(
+                    key, default, ctx, accepts, convert, type_name, fallback
+                )
             # One pinned snapshot answers the value and the metadata of this call.
             snap = self._engine.snapshot()
             d = snap.evaluate(key, ctx)
@@ -718,7 +747,9 @@ class CfgcoreProvider(AbstractProvider):
                 # A null variant defers to the caller's default (flagd's semantics): the
                 # answer is a fallback, so DEFAULT, unless the flag is switched off.
                 reason = Reason.DISABLED if d.reason == "DISABLED" else Reason.DEFAULT
-                return FlagResolutionDetails(value=default, reason=reason, flag_metadata=meta)
+                return FlagResolutionDetails(
+                    value=fallback(default), reason=reason, flag_metadata=meta
+                )
             if not accepts(value):
                 return FlagResolutionDetails(
                     value=default,
@@ -753,6 +784,7 @@ class CfgcoreProvider(AbstractProvider):
         accepts: Callable[[Any], bool],
         convert: Callable[[Any], Any],
         type_name: str,
+        fallback: Callable[[Any], Any],
     ) -> FlagResolutionDetails[Any]:
         """The answer of an importer's ``resolve`` (the source system's semantics),
         checked against the requested type like the engine's own answers."""
@@ -764,11 +796,13 @@ class CfgcoreProvider(AbstractProvider):
                 value=default,
                 reason=Reason.ERROR,
                 error_code=_ERROR_CODES.get(str(r.error_code), ErrorCode.GENERAL),
-                error_message=f"{key}: {r.error_code}",
+                error_message=f"{key_text(key)}: {r.error_code}",
                 flag_metadata=meta,
             )
         if r.value is None:
-            return FlagResolutionDetails(value=default, reason=r.reason, flag_metadata=meta)
+            return FlagResolutionDetails(
+                value=fallback(default), reason=r.reason, flag_metadata=meta
+            )
         if not accepts(r.value):
             return FlagResolutionDetails(
                 value=default,
@@ -820,9 +854,16 @@ class CfgcoreProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        """Resolve a float flag (integer values are returned as floats)."""
+        """Resolve a float flag (integer values, and an integer default served in
+        place of a null variant, are returned as floats)."""
         return self._resolve(
-            flag_key, default_value, evaluation_context, _is_number, float, "a float"
+            flag_key,
+            default_value,
+            evaluation_context,
+            _is_number,
+            float,
+            "a float",
+            _number_as_float,
         )
 
     def resolve_object_details(
