@@ -44,6 +44,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from cfgcore import _unicode_tables
+
 try:  # google-re2: linear-time matching, no catastrophic backtracking
     import re2 as _re2  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the platform's wheels
@@ -222,21 +224,25 @@ def _first_set(items: list[Any], ignore_case: bool) -> list[tuple[int, int]] | N
     return None  # nothing consumes a character
 
 
-def _class_set(av: list[Any], ignore_case: bool) -> list[tuple[int, int]] | None:
+def _class_set(
+    av: list[Any], ignore_case: bool, measure: bool = False
+) -> list[tuple[int, int]] | None:
+    """The code points the parsed class ``av`` matches, or None when that is not known
+    (``measure``: case variants as :func:`_case_variants` measures them)."""
     ranges: list[tuple[int, int]] = []
     negate = False
     for op, arg in av:
         if op is _sre.NEGATE:
             negate = True
         elif op is _sre.LITERAL:
-            ranges += [(ord(v), ord(v)) for v in _case_variants(chr(arg), ignore_case)]
+            ranges += [(ord(v), ord(v)) for v in _case_variants(chr(arg), ignore_case, measure)]
         elif op is _sre.RANGE:
             lo, hi = arg
             if ignore_case:
                 if hi - lo > _SET_RANGE:
                     return None
                 for o in range(lo, hi + 1):
-                    ranges += [(ord(v), ord(v)) for v in _case_variants(chr(o), True)]
+                    ranges += [(ord(v), ord(v)) for v in _case_variants(chr(o), True, measure)]
             else:
                 ranges.append((lo, hi))
         else:  # a category (\d) or anything else: unknown
@@ -271,13 +277,19 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _case_variants(c: str, ignore_case: bool) -> set[str]:
-    """Characters Python's re may match ``c`` with (a superset under IGNORECASE)."""
+def _case_variants(c: str, ignore_case: bool, measure: bool = False) -> set[str]:
+    """Characters a pattern ignoring case may match ``c`` with (a superset): its case
+    variants in cfgcore's Unicode tables (:mod:`cfgcore._unicode_tables`, one Unicode
+    version, so that a measure is the same on every Python) and, unless ``measure``,
+    the running Python's too. :func:`linear_hazard` judges the running ``re``, which
+    folds with its own, newer or older, Unicode data: the union keeps it safe, and is
+    the tables alone on every Python whose Unicode is not newer than theirs."""
     if not ignore_case:
         return {c}
-    out = {c, c.lower(), c.upper(), c.casefold()}
-    out |= {v.lower() for v in list(out)} | {v.upper() for v in list(out)}
-    return {v for v in out if len(v) == 1}
+    out = {c} | {chr(v) for v in _unicode_tables.case_variants(ord(c))}
+    if not measure:
+        out |= _unicode_tables.python_case_variants(c)
+    return out
 
 
 # What one search may cost, on either engine. RE2 runs in time linear in the text, but
@@ -294,7 +306,7 @@ def _case_variants(c: str, ignore_case: bool) -> set[str]:
 # They do not remove RE2's cold-DFA floor (about 1-2 us per byte of a text that keeps
 # producing new states; docs/flags.md).
 MAX_REGEX_LIVE = 128  # broad positions + alternatives; a[ab]{446}z measured 27 ms
-MAX_REGEX_COST = 400_000  # that x byte ranges; GrowthBook's Unicode \w{21}z: 390,000
+MAX_REGEX_COST = 400_000  # that x byte ranges; GrowthBook's Unicode \w{20}z: 363,220
 
 
 _IGNORECASE, _DOTALL = int(re.IGNORECASE), int(re.DOTALL)  # int: fast bit tests
@@ -480,22 +492,24 @@ def _variable_width(items: list[Any]) -> bool:
 @functools.lru_cache(maxsize=1024)
 def _position_cost(op: Any, av: Any, flags: int) -> tuple[int, int]:
     """(byte-range sequences, 1 if broad) of one character position (cached: a pattern
-    repeats its classes, and GrowthBook's Unicode ``\\w`` has 734 ranges)."""
+    repeats its classes, and GrowthBook's Unicode ``\\w`` has 749 ranges)."""
     ranges = _char_ranges(op, list(av) if op is _sre.IN else av, flags)
     return _utf8_ranges(ranges), _broad(ranges)
 
 
 def _char_ranges(op: Any, av: Any, flags: int) -> list[tuple[int, int]]:
     """The code points one character position matches (a superset where folding case
-    over wide ranges is not worth being exact)."""
+    over wide ranges is not worth being exact), case folded as cfgcore's Unicode tables
+    fold (:func:`_case_variants`), so that the measure is the same on every Python."""
     ic = bool(flags & _IGNORECASE)
     if op is _sre.LITERAL:
-        return _merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ic)])
+        return _merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ic, measure=True)])
     if op is _sre.NOT_LITERAL:
-        return complement_ranges(_merge([(ord(v), ord(v)) for v in _case_variants(chr(av), ic)]))
+        folded = _case_variants(chr(av), ic, measure=True)
+        return complement_ranges(_merge([(ord(v), ord(v)) for v in folded]))
     if op is _sre.ANY:
         return [(0, 0x10FFFF)] if flags & _DOTALL else [(0, 9), (11, 0x10FFFF)]
-    ranges = _class_set(av, ic) or _class_set(av, False)
+    ranges = _class_set(av, ic, measure=True) or _class_set(av, False)
     return ranges if ranges is not None else [(0, 0x10FFFF)]
 
 
@@ -504,7 +518,7 @@ def _broad(ranges: list[tuple[int, int]]) -> int:
     first = ranges[0][0] if ranges else 0
     if sum(hi - lo + 1 for lo, hi in ranges) > 4:
         return 1
-    same = {ord(v) for v in _case_variants(chr(first), True)}
+    same = {ord(v) for v in _case_variants(chr(first), True, measure=True)}
     return 0 if all(o in same for lo, hi in ranges for o in range(lo, hi + 1)) else 1
 
 
@@ -692,7 +706,9 @@ _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 _RE_ONLY_ESCAPES = frozenset("ZuUN123456789")
 
 
-def _class_text(ranges: list[tuple[int, int]]) -> str:
+def ranges_text(ranges: Any) -> str:
+    """The inside of a bracketed class (``[...]``) matching the sorted, disjoint
+    (low, high) ``ranges`` (which hold no surrogate)."""
     return "".join(
         _class_char(lo) + ("-" + _class_char(hi) if hi > lo else "") for lo, hi in ranges
     )
@@ -807,7 +823,7 @@ def _class_for_re(pattern: str, i: int, out: list[str]) -> int:
             ranges = _POSIX.get(name[1:] if negate else name)
             if ranges is None:
                 raise re.error(f"invalid character class range: {pattern[j : end + 2]}")
-            parts.append(_class_text(complement_ranges(ranges) if negate else ranges))
+            parts.append(ranges_text(complement_ranges(ranges) if negate else ranges))
             j = end + 2
         elif c in "[&~|":  # literal in RE2; re warns of set operations to come
             parts.append("\\" + c)

@@ -109,11 +109,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from cfgcore import _regex
+from cfgcore import _regex, _unicode_tables
 from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
 from cfgcore._records import unservable
-from cfgcore._regex import class_ranges, compile_regex
+from cfgcore._regex import compile_regex, ranges_text
 from cfgcore.errors import Problem, SnapshotError
 from cfgcore.interop import (
     MALFORMED,
@@ -2271,19 +2271,17 @@ def _bucket_ranges(n: int, coverage: Any, weights: Any) -> list[tuple[float, flo
 # Unicode \\d, \\w and \\s become explicit classes, and a final '$' is matched on the value
 # and on the value without a final newline (``#chomp``, which context() adds only under
 # RE2, whose '$' is the end of the text). What differs and cannot be rewritten is refused.
+# The classes are Python's of one Unicode version (cfgcore._unicode_tables.UNICODE_VERSION),
+# not the running Python's: a payload imports to the same patterns, measured alike by the
+# regex cost bound, on every Python (the SDK's own \\w grows with its Python's Unicode).
 _UNICODE_CLASSES: dict[str, str] = {}
-_CLASS_TESTS = {
-    "d": str.isdecimal,  # sre: Py_UNICODE_ISDECIMAL
-    "w": lambda c: c.isalnum() or c == "_",  # sre: Py_UNICODE_ISALNUM or '_'
-    "s": str.isspace,  # sre: Py_UNICODE_ISSPACE
-}
 
 
 def _unicode_class(kind: str) -> str:
-    """The inside of a class matching what Python's ``\\<kind>`` matches in a str pattern."""
+    """The inside of a class matching what Python's ``\\<kind>`` matches in a str pattern
+    (``d``, ``w`` or ``s``), in cfgcore's Unicode tables."""
     if kind not in _UNICODE_CLASSES:
-        test = _CLASS_TESTS[kind]
-        _UNICODE_CLASSES[kind] = class_ranges(lambda o: test(chr(o)))
+        _UNICODE_CLASSES[kind] = ranges_text(_unicode_tables.ranges("python_" + kind))
     return _UNICODE_CLASSES[kind]
 
 

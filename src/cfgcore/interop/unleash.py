@@ -43,13 +43,12 @@ import re
 import secrets
 import sys
 import time
-import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, Literal
 
-from cfgcore import _regex
+from cfgcore import _regex, _unicode_tables
 from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
@@ -457,11 +456,10 @@ def to_snapshot(
 
 # -- regular expressions: yggdrasil runs Rust's regex crate, cfgcore RE2 (or Python's re) --
 # Rust's \d, \w and \s are Unicode classes (RE2's are ASCII): written out explicitly,
-# from Python's Unicode tables. \d is Nd; \s is White_Space; \w is Alphabetic, marks, Nd,
-# Pc and Join_Control, where Alphabetic is the letters, Nl and Other_Alphabetic (whose
-# characters that are no marks are the circled and squared Latin letters below).
-# Source: the regex crate's syntax documentation and Unicode's PropList.txt.
-_OTHER_ALPHABETIC = ((0x24B6, 0x24E9), (0x1F130, 0x1F149), (0x1F150, 0x1F169), (0x1F170, 0x1F189))
+# from cfgcore's Unicode tables (one Unicode version, the same on every Python; see
+# cfgcore._unicode_tables). \d is Nd; \s is White_Space; \w is Alphabetic, marks, Nd, Pc
+# and Join_Control. Source: the regex crate's syntax documentation and Unicode's
+# PropList.txt.
 _WHITE_SPACE = frozenset(
     [0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028,
      0x2029, 0x202F, 0x205F, 0x3000]
@@ -473,31 +471,24 @@ _RUST_ONLY_FLAGS = re.compile(r"\(\?[imsUxR-]*[xR][imsUxR-]*[:)]")  # RE2 has no
 def _rust_test(kind: str, o: int) -> bool:
     if kind == "s":
         return o in _WHITE_SPACE
-    cat = unicodedata.category(chr(o))
-    if kind == "d":
-        return cat == "Nd"
-    return (
-        cat[0] in "LM"
-        or cat in ("Nl", "Nd", "Pc")
-        or o in (0x200C, 0x200D)
-        or any(lo <= o <= hi for lo, hi in _OTHER_ALPHABETIC)
-    )
+    return _unicode_tables.contains("rust_" + kind, o)
 
 
 def _rust_class(kind: str) -> str:
     """The inside of a character class matching what Rust's ``\\<kind>`` matches."""
     if kind not in _RUST_CLASSES:
-        if kind == "w":  # from the ranges _split_word needs too: one pass over Unicode
-            _RUST_CLASSES[kind] = _regex.ranges_class(_word_ranges())[1:-1]
+        if kind == "s":
+            _RUST_CLASSES[kind] = class_ranges(lambda o: o in _WHITE_SPACE)
         else:
-            _RUST_CLASSES[kind] = class_ranges(lambda o: _rust_test(kind, o))
+            ranges = list(_unicode_tables.ranges("rust_" + kind))
+            _RUST_CLASSES[kind] = _regex.ranges_class(ranges)[1:-1]
     return _RUST_CLASSES[kind]
 
 
 def _word_ranges() -> list[tuple[int, int]]:
     """Rust's \\w as code point ranges (computed once)."""
     if not _WORD_RANGES:
-        _WORD_RANGES.append(_regex.code_point_ranges(lambda o: _rust_test("w", o)))
+        _WORD_RANGES.append(list(_unicode_tables.ranges("rust_w")))
     return _WORD_RANGES[0]
 
 
