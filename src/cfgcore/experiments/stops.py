@@ -47,7 +47,12 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_control
+from cfgcore.experiments.abtest import (
+    GUARDRAIL_STOPPED_AT,
+    RESUMED_AT,
+    guardrail_stop,
+    stored_control,
+)
 
 __all__ = [
     "FleetRead",
@@ -424,14 +429,16 @@ def hold_fleet_stops(
     change through :meth:`~cfgcore.runtime.flags.LiveFlags.update`) judged against the
     fleet's stop register as the documents it takes from the store are
     (:func:`fleet_reactivations`): each test the register holds stopped, with no end
-    since, that it would serve again is written stopped as the register records it (its
-    flag serving the control), as a start writes back a store's document
-    (:func:`hold_stops`), and logged as an ERROR. Not refused: the stop the register
+    since, that it would serve again is written stopped (its flag serving the control),
+    the stop as the register records it and the rest of the test as the write made it
+    (:func:`_stopped_write`), and logged as an ERROR. Not refused: the stop the register
     holds may be one this document never recorded (a document from before it put back),
     and only a document that records the stop can be resumed explicitly; refusing would
     leave no write that ends it. ``derived`` itself when no such test (nor a register,
-    nor Redis to read it); ConfigError when a stopped record names no variant of its
-    flag as the control. ``fleet``: the register as already read (:class:`FleetRead`)."""
+    nor Redis to read it); ConfigError naming the test when it cannot be written
+    stopped consistently (its flag without a record, and the register's record names
+    no variant of that flag as the control). ``fleet``: the register as already read
+    (:class:`FleetRead`)."""
     held = _fleet_held(store, audit_path, fleet)
     if not held:
         return derived
@@ -440,7 +447,7 @@ def hold_fleet_stops(
         return derived
     from cfgcore.runtime.flags import derive
 
-    stopped = derive(_stopped_snapshot(derived, again, where), where)
+    stopped = derive(_stopped_write(derived, again, where), where)
     log.error(
         "this write to %s would serve again the variants of A/B tests the fleet's "
         "guardrail stop register holds stopped (%s): %s; written with those tests "
@@ -884,3 +891,60 @@ def _stopped_snapshot(snap: Any, held: dict[str, Any], path: str) -> Any:
             when = flag.rules[0].when if flag.rules else None
             flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
     return msgspec.structs.replace(snap, flags=flags, experiments=experiments)
+
+
+#: The fields of a test's record that its guardrail stop sets (:func:`~cfgcore.
+#: experiments.abtest._stopped`): what a write made stopped takes from the register.
+_STOP_FIELDS = ("status", "stopped_reason", "stopped_at", GUARDRAIL_STOPPED_AT)
+
+
+def _stopped_write(snap: Any, held: dict[str, Any], path: str) -> Any:
+    """``snap`` (a document this host writes) with each test of ``held`` (``{test: the
+    register's record}``) stopped: only the stop comes from the register (status,
+    reason, times; no resume before it), the rest of the test is the write's own (its
+    description, dates, metrics, split, control, layer slice, ``since``...), and its
+    flag keeps the write's variants, schedule and targeting, serving the write's
+    control. Where the write holds no record of the test (its flag splitting users
+    without one), the register's record is the only one there is and is written as it
+    is. ConfigError naming the test when the result could not serve the stop (its
+    control no variant of its flag)."""
+    from cfgcore.snapshot import Rule
+
+    flags, experiments = dict(snap.flags), dict(snap.experiments)
+    for name, record in held.items():
+        mine, flag = experiments.get(name), flags.get(name)
+        if flag is None and name not in experiments:
+            continue  # deleted by the write: serves nothing of it
+        if isinstance(mine, Mapping):
+            stop = {k: v for k, v in mine.items() if k not in _STOP_FIELDS and k != RESUMED_AT}
+            stop.update((k, record[k]) for k in _STOP_FIELDS if k in record)
+            stop["status"] = "stopped"
+            stop[GUARDRAIL_STOPPED_AT] = guardrail_stop(record)
+            if not isinstance(stop.get("stopped_reason"), str):
+                stop["stopped_reason"] = "guardrail"
+            if _seconds(stop.get("stopped_at")) is None:
+                stop["stopped_at"] = stop[GUARDRAIL_STOPPED_AT]
+        else:
+            stop = dict(record)
+        experiments[name] = stop
+        if flag is None:
+            continue
+        control = stored_control(stop)
+        if not isinstance(control, str) or control not in (flag.variants or {}):
+            whose = "the record written" if isinstance(mine, Mapping) else "the register"
+            raise ConfigError(
+                f"A/B test {name!r}: this write would serve the test's variants again, "
+                "and it cannot be written stopped, as the fleet's guardrail stop register "
+                f"holds it: its control {control!r:.60} is no variant of flags.{name} "
+                f"({whose} names it); "
+                "write the test with its flag serving the control", file=path,
+            )  # fmt: skip
+        when = flag.rules[0].when if flag.rules else None
+        flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+    return msgspec.structs.replace(snap, flags=flags, experiments=experiments)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
