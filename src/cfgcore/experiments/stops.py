@@ -48,9 +48,11 @@ import msgspec
 
 from cfgcore.errors import ConfigError
 from cfgcore.experiments.abtest import (
+    GUARDRAIL_ENDS,
     GUARDRAIL_STOPPED_AT,
     RESUMED_AT,
     guardrail_stop,
+    recorded_end,
     stored_control,
 )
 
@@ -271,10 +273,11 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             changes[name] = None
     fleet = hasattr(store, "write_stop_register")
     ended = {
-        name: _ended_at(old.experiments.get(name), new.experiments.get(name))
+        name: _ended_at(old.experiments.get(name), new.experiments.get(name),
+                        recorded_end(new.metadata, name))
         for name, record in changes.items()
         if record is None and fleet
-    }
+    }  # fmt: skip
     path = stops_path(store, audit_path) if changes else None
     if path is not None:
         try:
@@ -301,14 +304,18 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             forget_ended(path, ended)
 
 
-def _ended_at(was: Any, now: Any) -> float:
+def _ended_at(was: Any, now: Any, recorded: float | None = None) -> float:
     """When the guardrail stop of record ``was`` ended, ``now`` being the test's record
-    since (None: deleted): its explicit resume's time, else now on this host's clock,
-    and never before the stop (an end ends the stop it follows, whatever the clock)."""
+    since (None: deleted): its explicit resume's time, else the end the document
+    records (``recorded``: :func:`~cfgcore.experiments.abtest.recorded_end`, a
+    deletion's), else now on this host's clock, and never before the stop (an end ends
+    the stop it follows, whatever the clock)."""
     at = guardrail_stop(was) or 0.0
     resumed = now.get(RESUMED_AT) if isinstance(now, Mapping) else None
     if isinstance(resumed, (int, float)) and not isinstance(resumed, bool) and resumed >= at:
         return float(resumed)
+    if recorded is not None and recorded >= at:
+        return recorded
     return max(time.time(), at)
 
 
@@ -587,6 +594,17 @@ def _own_entries_missing(
     return out
 
 
+def _ended_in(derived: Any, held: Mapping[str, Any]) -> dict[str, float]:
+    """``{test: end}``: the stops of ``held`` whose end document ``derived`` records, no
+    earlier than the stop (:func:`~cfgcore.experiments.abtest.recorded_end`)."""
+    out = {}
+    for name, record in held.items():
+        end, stop = recorded_end(derived.metadata, name), guardrail_stop(record)
+        if end is not None and stop is not None and end >= stop:
+            out[name] = end
+    return out
+
+
 def _held_records(
     store: Any, derived: Any, audit_path: str | None, register: str | None
 ) -> dict[str, Any]:
@@ -613,6 +631,28 @@ def _held_records(
     for name, record in found.items():
         if name not in held or guardrail_stop(record) > guardrail_stop(held[name]):  # type: ignore[operator]
             held[name] = missing[name] = record
+    # A stop the document records the end of (GUARDRAIL_ENDS: resumed or deleted
+    # through the API on a document that recorded it) is over, whatever the fleet's
+    # register holds now: that end is this host's too, as if it had served the
+    # document that made it, and is sent to the fleet's register below (which may
+    # have lost its entry while no host that recorded it ran).
+    # The window left: an end the document does not record (the test removed by a
+    # document published or edited by hand, or the field dropped by a tool rewriting
+    # the metadata) lives only in the registers of the hosts that recorded it. If the
+    # fleet's entry is lost and this host starts before one of them runs a poll
+    # (poll_own_entries), nothing here tells that end from no end: the stop this host
+    # holds is kept, written to the fleet's register, and the test served again is
+    # stopped for the whole fleet. Holding it is the safe way to be wrong; an explicit
+    # resume ends it.
+    ended_here = _ended_in(derived, held)
+    for name in ended_here:
+        del held[name]
+        missing[name] = None
+    if ended_here and register is not None and hasattr(store, "write_stop_register"):
+        try:
+            write_stops(register, dict.fromkeys(ended_here), ended_here)
+        except Exception as exc:
+            log.error("cannot write the guardrail stop register %s: %s", register, exc)
     fleet = _read_fleet(store)
     if fleet is not None:
         # The fleet's register (Redis), merged: a stop this host never saw is held, an
@@ -620,6 +660,9 @@ def _held_records(
         # stop here too; what this host holds and the fleet lacks is written to it.
         ends = read_ended(register)  # (not told yet)
         known_ends = _known_ends(register)  # (and told: see read_told)
+        for name, at in ended_here.items():  # (kept even where the register file is not)
+            ends[name] = max(at, ends.get(name, at))
+            known_ends[name] = max(at, known_ends.get(name, at))
         for name, (when, record) in fleet.items():
             mine = guardrail_stop(held.get(name))
             if record is not None:
@@ -708,8 +751,8 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
     except ConfigError:
         return doc, None  # a document that cannot serve: its load refuses it, saying why
     try:
-        if doc.writer and not derived.experiments:
-            return doc, None
+        if doc.writer and not derived.experiments and not derived.metadata.get(GUARDRAIL_ENDS):
+            return doc, None  # (ends it records: this host's held stops they end are over)
         where = doc.origin or store.url
         held = _held_records(store, derived, audit_path, stops_path(store, audit_path))
         problems, again = _reactivated(held, derived, where)
