@@ -19,6 +19,7 @@ import json
 import msgspec
 import pytest
 
+from cfgcore.experiments.abtest import GUARDRAIL_ENDS
 from cfgcore.experiments.stops import read_ended, read_stops, stops_path
 from cfgcore.snapshot import Flag
 from tests.redis_server import wait_for
@@ -133,12 +134,21 @@ def test_a_later_stop_is_not_undone_by_an_end_sent_again(redis_server, stores, t
     assert _fleet_entry(redis_server) == (ended[0] + 100.0, later)
 
 
-def test_the_harm_when_no_host_writes_the_end_back(redis_server, tmp_path, impl):
+def test_the_harm_when_no_host_writes_the_end_back(redis_server, stores, tmp_path, impl):
     """What the end protects (and what losing it did): the lagging host, starting while
     the register lacks the end, holds its old stop and stops the re-created test for
     the whole fleet. (The host that recorded the end must come back, or judge a fleet
-    document, first: a host that never recorded the end cannot tell it was lost.)"""
+    document, first: a host that never recorded the end cannot tell it was lost.) Here
+    the document does not record the end either (written by a tool that does not carry
+    ``ended_guardrail_stops``): with it, the lagging host reads the end there
+    (tests/test_fleet_stop_end_in_document.py)."""
     (url_a, state_a), _c, _ended = _setup(redis_server, tmp_path, impl, "deleted")
+    writer = stores(redis_server.url + "?namespace=ab&cache=off")
+    writer.update(
+        lambda s: msgspec.structs.replace(
+            s, metadata={k: v for k, v in s.metadata.items() if k != GUARDRAIL_ENDS}
+        )
+    )
     a = _manager(url_a, state_a, impl)
     try:
         assert _served(a) == {"control"}

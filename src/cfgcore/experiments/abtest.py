@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ABTestConfiguration",
     "ABTests",
+    "GUARDRAIL_ENDS",
     "NO_VARIANT",
     "NOT_STARTED",
     "RETIRED",
@@ -105,6 +106,16 @@ GUARDRAIL_STOPPED_AT = "guardrail_stopped_at"
 #: guardrail stop (epoch seconds, never before that stop whatever the resuming host's
 #: clock says; audited as ``resume_ab_test``).
 RESUMED_AT = "resumed_at"
+
+#: Snapshot ``metadata`` key: ``{test: when}`` the last guardrail stop of each test the
+#: document recorded was ended through the experiment API (an explicit resume, or the
+#: test deleted while its record held the stop). A stop no later than that end is over
+#: for every judge of this document (:func:`guardrail_reactivations`), whatever the
+#: fleet's stop register holds then: the register's entry of the end can be lost
+#: (deleted, Redis's data lost) while no host that recorded it runs, and a host that
+#: was down with the stop in its own register would otherwise stop the test again at
+#: its start. A later stop is always stamped after it (:func:`_stopped`).
+GUARDRAIL_ENDS = "ended_guardrail_stops"
 
 #: Words every refusal of a guardrail-stopped test served again starts its message with.
 GUARDRAIL_HELD = "was stopped by its guardrail"
@@ -606,18 +617,37 @@ def guardrail_stop(meta: Any) -> float | None:
     return None if resumed is not None and resumed >= at else at
 
 
+def recorded_end(metadata: Any, name: str) -> float | None:
+    """When document ``metadata`` says the last guardrail stop of test ``name`` it
+    recorded was ended (:data:`GUARDRAIL_ENDS`), or None."""
+    ends = metadata.get(GUARDRAIL_ENDS) if isinstance(metadata, Mapping) else None
+    return _number(ends.get(name)) if isinstance(ends, Mapping) else None
+
+
+def _with_end(metadata: Mapping[str, Any], name: str, at: float) -> dict[str, Any]:
+    """``metadata`` recording that test ``name``'s guardrail stop ended at ``at``."""
+    ends = metadata.get(GUARDRAIL_ENDS)
+    ends = dict(ends) if isinstance(ends, Mapping) else {}
+    ends[name] = max(at, recorded_end(metadata, name) or at)
+    return {**metadata, GUARDRAIL_ENDS: ends}
+
+
 def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = None) -> list[Problem]:
     """What in flag document ``new`` would serve again the variants of a test a
     guardrail stopped in ``old`` (the live one) with no explicit resume: its record made
     active again, or its flag splitting users between variants again (under its record
     or without one). A guardrail stop stays in force until ``cfgcore experiment start``
     (or ``create_ab_test`` with ``start``) resumes the test, audited; a file put back
-    from before the stop, or a hand edit, must not undo it."""
+    from before the stop, or a hand edit, must not undo it. A stop ``new`` records the
+    end of (:data:`GUARDRAIL_ENDS`: an end not before it) is over."""
     problems: list[Problem] = []
     for name, was in old.experiments.items():
         stopped_at = guardrail_stop(was)
         if stopped_at is None or not isinstance(was, Mapping):
             continue
+        ended = recorded_end(new.metadata, name)
+        if ended is not None and ended >= stopped_at:
+            continue  # ended through the API on the document that recorded it
         meta = new.experiments.get(name)
         record = meta if isinstance(meta, Mapping) else None
         active = record is not None and record.get("status", "active") != "stopped"
@@ -861,11 +891,18 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
 
 
 def _stopped(
-    meta: dict[str, Any], flag: Flag, reason: str, now: float, *, guardrail: bool = False
+    meta: dict[str, Any],
+    flag: Flag,
+    reason: str,
+    now: float,
+    *,
+    guardrail: bool = False,
+    after: float | None = None,
 ) -> tuple[dict[str, Any], Flag]:
     """A test's record and flag stopped: its control served to everyone (its
     targeting and window kept), status ``stopped`` with ``reason`` and the time.
-    ``guardrail``: a guardrail stopped it (:data:`GUARDRAIL_STOPPED_AT`)."""
+    ``guardrail``: a guardrail stopped it (:data:`GUARDRAIL_STOPPED_AT`), stamped after
+    ``after`` (the end of its last stop the document records: :func:`recorded_end`)."""
     control = stored_control(meta)
     when = flag.rules[0].when if flag.rules else None
     record = {**meta, "status": "stopped", "stopped_reason": reason, "stopped_at": now}
@@ -873,9 +910,12 @@ def _stopped(
         # After the resume it ends, whatever this host's clock says (behind the
         # resuming host's): a document from before this stop, resumed, carries that
         # resume's time, and must read as older than the stop to be refused.
+        # The same for an end the document records (a deletion's): an end no
+        # earlier than a stop ends it, so this stop must come after it.
         resumed = _number(record.pop(RESUMED_AT, None))
+        floor = max((t for t in (resumed, after) if t is not None), default=None)
         record[GUARDRAIL_STOPPED_AT] = (
-            now if resumed is None or resumed < now else math.nextafter(resumed, math.inf)
+            now if floor is None or floor < now else math.nextafter(floor, math.inf)
         )
     return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
 
@@ -1049,6 +1089,15 @@ class ABTests:
                 # stopped it): at its time, or later, or every other process refused
                 # the resumed document as undoing the stop, and wrote the stop back.
                 record = {**record, RESUMED_AT: max(now, held)}
+                # Recorded in the document too: a later replacement of the test keeps
+                # no RESUMED_AT, and the end must outlive the fleet register's entry.
+                metadata = _with_end(snap.metadata, name, record[RESUMED_AT])
+                return msgspec.structs.replace(
+                    snap,
+                    flags={**snap.flags, name: served},
+                    experiments={**snap.experiments, name: record},
+                    metadata=metadata,
+                )
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: served},
@@ -1297,8 +1346,9 @@ class ABTests:
                 # would free its split for changes that move its users.
                 why = "stopped"
             meta, new_flag = _stopped(
-                meta, snap.flags[test_name], why, now, guardrail=source == "guardrail_rollback"
-            )
+                meta, snap.flags[test_name], why, now, guardrail=source == "guardrail_rollback",
+                after=recorded_end(snap.metadata, test_name),
+            )  # fmt: skip
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, test_name: new_flag},
@@ -1324,8 +1374,13 @@ class ABTests:
             retired = snap.metadata.get(RETIRED)
             retired = dict(retired) if isinstance(retired, Mapping) else {}
             # Wall-clock time, as the request path stamps the records (time.time()).
-            retired[test_name] = time.time()
+            now = retired[test_name] = time.time()
             metadata = {**snap.metadata, RETIRED: retired}
+            stop = guardrail_stop(snap.experiments.get(test_name))
+            if stop is not None:
+                # Deleting a test whose record holds its guardrail stop ends the stop:
+                # recorded in the document (see GUARDRAIL_ENDS), never before the stop.
+                metadata = _with_end(metadata, test_name, max(now, stop))
             return msgspec.structs.replace(snap, flags=flags, experiments=exps, metadata=metadata)
 
         self.manager._mutate(change, "delete_ab_test")

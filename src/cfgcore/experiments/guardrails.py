@@ -573,7 +573,7 @@ def _stop_live_only(
     cannot take the change): audited and in the history like any stop. False if the
     live flags do not serve it (deleted meanwhile, or stopped already), or serve
     another run of it than ``run``."""
-    from cfgcore.experiments.abtest import _stopped
+    from cfgcore.experiments.abtest import _stopped, recorded_end
     from cfgcore.runtime.flagstore import FlagDocument, checksum, writer_identity
     from cfgcore.snapshot import encode_snapshot
 
@@ -595,6 +595,7 @@ def _stop_live_only(
             reason,
             manager._now(),
             guardrail=True,
+            after=recorded_end(snap.metadata, test_name),
         )
         new = msgspec.structs.replace(
             snap, flags={**snap.flags, test_name: flag},

@@ -47,7 +47,14 @@ from typing import Any
 import msgspec
 
 from cfgcore.errors import ConfigError
-from cfgcore.experiments.abtest import RESUMED_AT, guardrail_stop, stored_control
+from cfgcore.experiments.abtest import (
+    GUARDRAIL_ENDS,
+    GUARDRAIL_STOPPED_AT,
+    RESUMED_AT,
+    guardrail_stop,
+    recorded_end,
+    stored_control,
+)
 
 __all__ = [
     "FleetRead",
@@ -266,10 +273,11 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             changes[name] = None
     fleet = hasattr(store, "write_stop_register")
     ended = {
-        name: _ended_at(old.experiments.get(name), new.experiments.get(name))
+        name: _ended_at(old.experiments.get(name), new.experiments.get(name),
+                        recorded_end(new.metadata, name))
         for name, record in changes.items()
         if record is None and fleet
-    }
+    }  # fmt: skip
     path = stops_path(store, audit_path) if changes else None
     if path is not None:
         try:
@@ -296,14 +304,18 @@ def record_stops(store: Any, audit_path: str | None, old: Any, new: Any) -> None
             forget_ended(path, ended)
 
 
-def _ended_at(was: Any, now: Any) -> float:
+def _ended_at(was: Any, now: Any, recorded: float | None = None) -> float:
     """When the guardrail stop of record ``was`` ended, ``now`` being the test's record
-    since (None: deleted): its explicit resume's time, else now on this host's clock,
-    and never before the stop (an end ends the stop it follows, whatever the clock)."""
+    since (None: deleted): its explicit resume's time, else the end the document
+    records (``recorded``: :func:`~cfgcore.experiments.abtest.recorded_end`, a
+    deletion's), else now on this host's clock, and never before the stop (an end ends
+    the stop it follows, whatever the clock)."""
     at = guardrail_stop(was) or 0.0
     resumed = now.get(RESUMED_AT) if isinstance(now, Mapping) else None
     if isinstance(resumed, (int, float)) and not isinstance(resumed, bool) and resumed >= at:
         return float(resumed)
+    if recorded is not None and recorded >= at:
+        return recorded
     return max(time.time(), at)
 
 
@@ -424,14 +436,16 @@ def hold_fleet_stops(
     change through :meth:`~cfgcore.runtime.flags.LiveFlags.update`) judged against the
     fleet's stop register as the documents it takes from the store are
     (:func:`fleet_reactivations`): each test the register holds stopped, with no end
-    since, that it would serve again is written stopped as the register records it (its
-    flag serving the control), as a start writes back a store's document
-    (:func:`hold_stops`), and logged as an ERROR. Not refused: the stop the register
+    since, that it would serve again is written stopped (its flag serving the control),
+    the stop as the register records it and the rest of the test as the write made it
+    (:func:`_stopped_write`), and logged as an ERROR. Not refused: the stop the register
     holds may be one this document never recorded (a document from before it put back),
     and only a document that records the stop can be resumed explicitly; refusing would
     leave no write that ends it. ``derived`` itself when no such test (nor a register,
-    nor Redis to read it); ConfigError when a stopped record names no variant of its
-    flag as the control. ``fleet``: the register as already read (:class:`FleetRead`)."""
+    nor Redis to read it); ConfigError naming the test when it cannot be written
+    stopped consistently (its flag without a record, and the register's record names
+    no variant of that flag as the control). ``fleet``: the register as already read
+    (:class:`FleetRead`)."""
     held = _fleet_held(store, audit_path, fleet)
     if not held:
         return derived
@@ -440,7 +454,7 @@ def hold_fleet_stops(
         return derived
     from cfgcore.runtime.flags import derive
 
-    stopped = derive(_stopped_snapshot(derived, again, where), where)
+    stopped = derive(_stopped_write(derived, again, where), where)
     log.error(
         "this write to %s would serve again the variants of A/B tests the fleet's "
         "guardrail stop register holds stopped (%s): %s; written with those tests "
@@ -580,6 +594,17 @@ def _own_entries_missing(
     return out
 
 
+def _ended_in(derived: Any, held: Mapping[str, Any]) -> dict[str, float]:
+    """``{test: end}``: the stops of ``held`` whose end document ``derived`` records, no
+    earlier than the stop (:func:`~cfgcore.experiments.abtest.recorded_end`)."""
+    out = {}
+    for name, record in held.items():
+        end, stop = recorded_end(derived.metadata, name), guardrail_stop(record)
+        if end is not None and stop is not None and end >= stop:
+            out[name] = end
+    return out
+
+
 def _held_records(
     store: Any, derived: Any, audit_path: str | None, register: str | None
 ) -> dict[str, Any]:
@@ -606,6 +631,28 @@ def _held_records(
     for name, record in found.items():
         if name not in held or guardrail_stop(record) > guardrail_stop(held[name]):  # type: ignore[operator]
             held[name] = missing[name] = record
+    # A stop the document records the end of (GUARDRAIL_ENDS: resumed or deleted
+    # through the API on a document that recorded it) is over, whatever the fleet's
+    # register holds now: that end is this host's too, as if it had served the
+    # document that made it, and is sent to the fleet's register below (which may
+    # have lost its entry while no host that recorded it ran).
+    # The window left: an end the document does not record (the test removed by a
+    # document published or edited by hand, or the field dropped by a tool rewriting
+    # the metadata) lives only in the registers of the hosts that recorded it. If the
+    # fleet's entry is lost and this host starts before one of them runs a poll
+    # (poll_own_entries), nothing here tells that end from no end: the stop this host
+    # holds is kept, written to the fleet's register, and the test served again is
+    # stopped for the whole fleet. Holding it is the safe way to be wrong; an explicit
+    # resume ends it.
+    ended_here = _ended_in(derived, held)
+    for name in ended_here:
+        del held[name]
+        missing[name] = None
+    if ended_here and register is not None and hasattr(store, "write_stop_register"):
+        try:
+            write_stops(register, dict.fromkeys(ended_here), ended_here)
+        except Exception as exc:
+            log.error("cannot write the guardrail stop register %s: %s", register, exc)
     fleet = _read_fleet(store)
     if fleet is not None:
         # The fleet's register (Redis), merged: a stop this host never saw is held, an
@@ -613,6 +660,9 @@ def _held_records(
         # stop here too; what this host holds and the fleet lacks is written to it.
         ends = read_ended(register)  # (not told yet)
         known_ends = _known_ends(register)  # (and told: see read_told)
+        for name, at in ended_here.items():  # (kept even where the register file is not)
+            ends[name] = max(at, ends.get(name, at))
+            known_ends[name] = max(at, known_ends.get(name, at))
         for name, (when, record) in fleet.items():
             mine = guardrail_stop(held.get(name))
             if record is not None:
@@ -701,8 +751,8 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
     except ConfigError:
         return doc, None  # a document that cannot serve: its load refuses it, saying why
     try:
-        if doc.writer and not derived.experiments:
-            return doc, None
+        if doc.writer and not derived.experiments and not derived.metadata.get(GUARDRAIL_ENDS):
+            return doc, None  # (ends it records: this host's held stops they end are over)
         where = doc.origin or store.url
         held = _held_records(store, derived, audit_path, stops_path(store, audit_path))
         problems, again = _reactivated(held, derived, where)
@@ -884,3 +934,60 @@ def _stopped_snapshot(snap: Any, held: dict[str, Any], path: str) -> Any:
             when = flag.rules[0].when if flag.rules else None
             flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
     return msgspec.structs.replace(snap, flags=flags, experiments=experiments)
+
+
+#: The fields of a test's record that its guardrail stop sets (:func:`~cfgcore.
+#: experiments.abtest._stopped`): what a write made stopped takes from the register.
+_STOP_FIELDS = ("status", "stopped_reason", "stopped_at", GUARDRAIL_STOPPED_AT)
+
+
+def _stopped_write(snap: Any, held: dict[str, Any], path: str) -> Any:
+    """``snap`` (a document this host writes) with each test of ``held`` (``{test: the
+    register's record}``) stopped: only the stop comes from the register (status,
+    reason, times; no resume before it), the rest of the test is the write's own (its
+    description, dates, metrics, split, control, layer slice, ``since``...), and its
+    flag keeps the write's variants, schedule and targeting, serving the write's
+    control. Where the write holds no record of the test (its flag splitting users
+    without one), the register's record is the only one there is and is written as it
+    is. ConfigError naming the test when the result could not serve the stop (its
+    control no variant of its flag)."""
+    from cfgcore.snapshot import Rule
+
+    flags, experiments = dict(snap.flags), dict(snap.experiments)
+    for name, record in held.items():
+        mine, flag = experiments.get(name), flags.get(name)
+        if flag is None and name not in experiments:
+            continue  # deleted by the write: serves nothing of it
+        if isinstance(mine, Mapping):
+            stop = {k: v for k, v in mine.items() if k not in _STOP_FIELDS and k != RESUMED_AT}
+            stop.update((k, record[k]) for k in _STOP_FIELDS if k in record)
+            stop["status"] = "stopped"
+            stop[GUARDRAIL_STOPPED_AT] = guardrail_stop(record)
+            if not isinstance(stop.get("stopped_reason"), str):
+                stop["stopped_reason"] = "guardrail"
+            if _seconds(stop.get("stopped_at")) is None:
+                stop["stopped_at"] = stop[GUARDRAIL_STOPPED_AT]
+        else:
+            stop = dict(record)
+        experiments[name] = stop
+        if flag is None:
+            continue
+        control = stored_control(stop)
+        if not isinstance(control, str) or control not in (flag.variants or {}):
+            whose = "the record written" if isinstance(mine, Mapping) else "the register"
+            raise ConfigError(
+                f"A/B test {name!r}: this write would serve the test's variants again, "
+                "and it cannot be written stopped, as the fleet's guardrail stop register "
+                f"holds it: its control {control!r:.60} is no variant of flags.{name} "
+                f"({whose} names it); "
+                "write the test with its flag serving the control", file=path,
+            )  # fmt: skip
+        when = flag.rules[0].when if flag.rules else None
+        flags[name] = msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
+    return msgspec.structs.replace(snap, flags=flags, experiments=experiments)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
