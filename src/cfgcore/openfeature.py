@@ -728,9 +728,7 @@ class CfgcoreProvider(AbstractProvider):
             else:
                 ctx = self._context(evaluation_context.targeting_key, evaluation_context.attributes)
             if self._answer is not None:
-                return self._resolve_with(
-                    key, default, ctx, accepts, convert, type_name, fallback
-                )
+                return self._resolve_with(key, default, ctx, accepts, convert, type_name, fallback)
             # One pinned snapshot answers the value and the metadata of this call.
             snap = self._engine.snapshot()
             d = snap.evaluate(key, ctx)
