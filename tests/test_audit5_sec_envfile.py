@@ -67,7 +67,7 @@ CHILD = textwrap.dedent(
     from cfgcore.config.envfile import _read
     from cfgcore.errors import ConfigError
     out = {}
-    values, _ = _read(sys.argv[1])
+    values, _, _ = _read(sys.argv[1])
     out["many"] = [len(values), values["K59999"]]
     try:
         _read(sys.argv[2])

@@ -77,6 +77,19 @@ def format_key_path(path: Iterable[object]) -> str:
     return "".join(out)
 
 
+def join_key_paths(outer: str, inner: str) -> str:
+    """The rendered key path ``inner`` (:func:`format_key_path`) below the rendered
+    ``outer``: ``("a", "b[\"\"]")`` -> ``'a.b[""]'``, ``("a", '[""].c')`` ->
+    ``'a[""].c'`` (a quoted segment takes no dot before it).
+
+    >>> join_key_paths("prefs", '[""]')
+    'prefs[""]'
+    """
+    if not outer or not inner:
+        return outer or inner
+    return outer + inner if inner.startswith("[") else f"{outer}.{inner}"
+
+
 def parse_key_path(text: str) -> tuple[str, ...]:
     """The segments :func:`format_key_path` rendered ``text`` from (list indices as
     digit strings, as :func:`cfgcore.config.tree.split_path` gives them). A text that is

@@ -107,7 +107,8 @@ def register(subparsers: Any) -> None:
         default=[],
         type=_ctx_item,
         metavar="KEY=VALUE",
-        help="context attributes (numbers and true/false are typed)",
+        help="context attributes (numbers and true/false are typed; a value opening "
+        "with [ or { is JSON)",
     )
     p.add_argument("--json", action="store_true", help="print the evaluation details as JSON")
     p.set_defaults(func=_cmd_eval)
@@ -131,15 +132,29 @@ def register(subparsers: Any) -> None:
 
 
 def _ctx_item(item: str) -> tuple[str, Any]:
-    """``--ctx KEY=VALUE``: a malformed item is a usage error (exit 2) naming it."""
-    from cfgcore.config.environ import parse_env_value
+    """``--ctx KEY=VALUE``: a malformed item is a usage error (exit 2) naming it. A
+    value opening with ``[`` or ``{`` is JSON: one that does not read as JSON is a usage
+    error naming the key path where it breaks (``--ctx: prefs.langs.1: invalid JSON:
+    ...``), as an environment variable's JSON is, not a string evaluated in its place."""
+    from cfgcore.config.environ import json_syntax_error, parse_env_value, unread_problem
+    from cfgcore.errors import format_key_path, join_key_paths
 
     key, sep, raw = item.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(
             f"{item!r}: expected KEY=VALUE (e.g. --ctx user_id=12345 region=EU)"
         )
-    return key, parse_env_value(raw)
+    value = parse_env_value(raw)
+    if isinstance(value, str) and raw.strip()[:1] in ("[", "{"):
+        where = format_key_path([key])
+        broken = json_syntax_error(raw)
+        if broken is not None:
+            inner, what = broken
+            raise argparse.ArgumentTypeError(f"{join_key_paths(where, inner)}: {what}")
+        why = unread_problem(raw)  # a repeated key, nesting past the parser's limit
+        if why is not None:
+            raise argparse.ArgumentTypeError(f"{where}: {why}")
+    return key, value
 
 
 def _positive_int(raw: str) -> int:

@@ -22,6 +22,7 @@ import os
 import re
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from cfgcore.errors import ConfigError, Problem
 
@@ -136,6 +137,7 @@ class EnvironWithFile(Mapping[str, str]):
         #: name -> (line, VAR). They are left unset, not set to "" (python-dotenv's
         #: answer), so a configuration's ``${NAME}`` is the missing-variable error.
         self.unresolved: dict[str, tuple[int, str]] = {}
+        self._lines: dict[str, int] = {}
 
     @property
     def base(self) -> Mapping[str, str]:
@@ -146,7 +148,7 @@ class EnvironWithFile(Mapping[str, str]):
         try:
             st = os.stat(self.path)
         except OSError:
-            self._stamp, self._values, self.unresolved = None, {}, {}
+            self._stamp, self._values, self.unresolved, self._lines = None, {}, {}, {}
             return self._values
         # The ctime and inode too: an edit that keeps the size and sets the mtime back
         # (or a file renamed into place with an older one) was not read again, and a
@@ -156,7 +158,7 @@ class EnvironWithFile(Mapping[str, str]):
             why = untrusted(self.path)
             if why:
                 raise ConfigError(f"the .env file is refused: {why}", file=self.path)
-            values, self.unresolved = _read(self.path)
+            values, self.unresolved, lines = _read(self.path)
             ignored = sorted(PROCESS_ONLY.intersection(values))
             if ignored:
                 log.warning(
@@ -166,6 +168,7 @@ class EnvironWithFile(Mapping[str, str]):
                 )
                 values = {k: v for k, v in values.items() if k not in PROCESS_ONLY}
             self._values = values
+            self._lines = lines
             self._stamp = stamp
         return self._values
 
@@ -191,6 +194,16 @@ class EnvironWithFile(Mapping[str, str]):
         line, var = found
         return f" ({self.path}:{line} sets it from ${{{var}}}, which is not set)"
 
+    def origin(self, name: str) -> tuple[str, int] | None:
+        """``(this file, the line that sets name)`` when the value of ``name`` comes from
+        the file (the environment does not set it), else None: where an error about the
+        variable points."""
+        if name in self.base:
+            return None
+        self.file_values()
+        line = self._lines.get(name)
+        return None if line is None else (self.path, line)
+
     def __getitem__(self, name: str) -> str:
         base = self.base
         if name in base:
@@ -211,9 +224,10 @@ class EnvironWithFile(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
-def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
-    """The file's variables, and those it sets from an unset ``${VAR}`` (see
-    :attr:`EnvironWithFile.unresolved`), which are left out of the first."""
+def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]], dict[str, int]]:
+    """The file's variables, those it sets from an unset ``${VAR}`` (see
+    :attr:`EnvironWithFile.unresolved`), which are left out of the first, and the line
+    setting each of the first (the last that does)."""
     from dotenv.parser import parse_stream
     from dotenv.variables import Variable, parse_variables
 
@@ -233,10 +247,7 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
     bad = [b for b in bindings if b.error]
     if bad:
         raise ConfigError(
-            [
-                Problem("", _parse_problem(b.original.string), file=path, line=b.original.line)
-                for b in bad
-            ]
+            [Problem("", _parse_problem(b.original.string), file=path, line=_line(b)) for b in bad]
         )
     # Interpolate: ${OTHER} inside the file resolves against the real environment and
     # the file's earlier lines, as python-dotenv's resolve_variables does for load_dotenv
@@ -245,6 +256,7 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
     # SPOTIFY_API_KEY=${SPOTIFY_API_SECRET}, served an empty key without a word).
     values: dict[str, str | None] = {}
     unresolved: dict[str, tuple[int, str]] = {}
+    lines: dict[str, int] = {}
     # The file's values over the environment, as python-dotenv's {**os.environ, **values}
     # but not copied for each line (that cost minutes for a file of 100,000 lines).
     env: ChainMap[str, str | None] = ChainMap(values, os.environ)  # type: ignore[arg-type]
@@ -266,7 +278,7 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
         ]
         if missing:
             values.pop(b.key, None)  # unset: later lines see it unset too
-            unresolved[b.key] = (b.original.line, missing[0])
+            unresolved[b.key] = (_line(b), missing[0])
             continue
         parts = []
         for atom in atoms:
@@ -277,9 +289,10 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
                     f"the value of {b.key} takes the file's values past "
                     f"{_MAX_EXPANDED >> 20} MiB (${{...}} references repeating long values)"
                 )
-                raise ConfigError([Problem("", message, file=path, line=b.original.line)])
+                raise ConfigError([Problem("", message, file=path, line=_line(b))])
             parts.append(part)
         value = values[b.key] = "".join(parts)
+        lines[b.key] = _line(b)
         if "\0" in value or "\0" in b.key:
             # No environment variable can hold one (execve ends the text there): a
             # binary or corrupted file, whose value a program given it would cut short.
@@ -288,8 +301,15 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
                 f"{shown}: a NUL character, which no environment variable can hold "
                 "(a binary or damaged file?)"
             )
-            raise ConfigError([Problem("", message, file=path, line=b.original.line)])
-    return {k: v for k, v in values.items() if v is not None}, unresolved
+            raise ConfigError([Problem("", message, file=path, line=_line(b))])
+    return {k: v for k, v in values.items() if v is not None}, unresolved, lines
+
+
+def _line(binding: Any) -> int:
+    """The line a python-dotenv binding's statement is on: its ``original.line`` is
+    that of the blank lines before it, which its text begins with."""
+    text = binding.original.string
+    return int(binding.original.line) + text[: len(text) - len(text.lstrip())].count("\n")
 
 
 # What a .env file's values may expand to through ${...} references, beyond its size.

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cfgcore.config.envfile import EnvironWithFile
 from cfgcore.config.files import _NOT_UNICODE, MAX_DEPTH, Layer, _encodable, tree_problem
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
@@ -19,7 +20,7 @@ from cfgcore.config.tree import (
     thaw,
     type_compatible,
 )
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, join_key_paths
 
 # --------------------------------------------------------------------------- environment
 
@@ -112,7 +113,7 @@ def unread_problem(raw: str) -> str | None:
     return None
 
 
-def _json_syntax_error(raw: str) -> tuple[str, str] | None:
+def json_syntax_error(raw: str) -> tuple[str, str] | None:
     """``(key path inside the value, what is wrong)`` when ``raw`` is JSON text (a list
     or an object) with a syntax error, else None (:func:`unread_problem` words the
     other reasons JSON is not read)."""
@@ -147,7 +148,8 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     ``2.1`` or a numeric password stays text). A value whose type cannot replace the
     value below (``"high"`` over an int) is a :class:`ConfigError` naming the variable
     and the key path; the value is not shown, since environment variables often carry
-    secrets.
+    secrets. A problem with a variable a ``.env`` file sets (:class:`EnvironWithFile`,
+    where the environment does not) names that file and the line setting it.
     """
     marker = f"{prefix}__"
     data: dict[str, Any] = {}
@@ -160,6 +162,14 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     lowered: dict[int, dict[str, Any]] = {}
     problems: list[Problem] = []
     variables = prefixed_variables(environ, marker, problems)
+    dotenv = environ if isinstance(environ, EnvironWithFile) else None
+
+    def where(var: str) -> dict[str, Any]:
+        """Where a problem with ``var`` points: its line in the .env file, or the
+        environment."""
+        found = None if dotenv is None else dotenv.origin(var)
+        return {"file": _ENV_FILE} if found is None else {"file": found[0], "line": found[1]}
+
     for var in sorted(variables):
         if not (str.isascii(var) or _encodable(var)):
             # A name of bytes that are not UTF-8 reaches Python with lone surrogates: as
@@ -173,14 +183,14 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"{var.encode('utf-8', 'backslashreplace').decode('utf-8')} "
                         f"has a name that {_NOT_UNICODE}"
                     ),
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
         parts = var[len(marker) :].split("__")
         if any(not p for p in parts):
             problems.append(
-                Problem(path="", message=f"malformed variable name {var}", file=_ENV_FILE)
+                Problem(path="", message=f"malformed variable name {var}", **where(var))
             )
             continue
         if any("." in p for p in parts):
@@ -196,7 +206,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"{marker} variables separate keys with '__' (write {_shown_name(meant)});"
                         " a key that holds a dot cannot be set by an environment variable"
                     ),
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -207,7 +217,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 Problem(
                     path=format_path([p.lower() for p in parts[:6]]) + ".…",
                     message=f"environment variable {shown} nests more than {MAX_DEPTH} levels deep",
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -241,7 +251,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"which is {_a(type(node).__name__)}, not a mapping: set "
                         f"{marker}{'__'.join(parts[: len(path)])} itself, or unset {var}"
                     ),
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -254,7 +264,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"environment variable {var} sets an element of a list; set the "
                         f"whole list as JSON in {marker}{'__'.join(parts[: len(path)])}"
                     ),
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -271,7 +281,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 Problem(
                     path=limit[0],
                     message=f"environment variable {var}: {limit[1]}",
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -282,21 +292,21 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                     Problem(
                         path=format_path(path),
                         message=f"environment variable {var}: {unread}",
-                        file=_ENV_FILE,
+                        **where(var),
                     )
                 )
                 continue
         if value != DELETE and not type_compatible(current, value):
-            broken = _json_syntax_error(value) if isinstance(value, str) else None
+            broken = json_syntax_error(value) if isinstance(value, str) else None
             if broken is not None:
                 # JSON meant (a list or an object below), not text: where it breaks, as
                 # a file's syntax error is named, rather than "gives a str".
                 inner, what = broken
                 problems.append(
                     Problem(
-                        path=f"{format_path(path)}.{inner}" if inner else format_path(path),
+                        path=join_key_paths(format_path(path), inner),
                         message=f"environment variable {var}: {what}",
-                        file=_ENV_FILE,
+                        **where(var),
                     )
                 )
                 continue
@@ -308,7 +318,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                         f"expected {type(current).__name__}: {_type_hint(current)}, or "
                         f"unset {var}"
                     ),
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
@@ -324,7 +334,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                 Problem(
                     path=format_path(path),
                     message=f"environment variables {clash} and {var} both set it; keep one",
-                    file=_ENV_FILE,
+                    **where(var),
                 )
             )
             continue
