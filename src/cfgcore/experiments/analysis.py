@@ -120,11 +120,15 @@ class ExperimentReport:
         for v in self.variants:
             lines.append(f"{v:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
         srm = self.srm
-        verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
-        lines.append(
-            f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
-            f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
-        )
+        unchecked = _srm_not_made(srm)
+        if unchecked:
+            lines.append(f"sample ratio check: not made ({unchecked})")
+        else:
+            verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
+            lines.append(
+                f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
+                f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
+            )
         if self.unusable_lines:
             lines.append(
                 f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
@@ -209,6 +213,9 @@ class ExperimentReport:
                     "p_value": self.srm.p_value,
                     "mismatch": self.srm.mismatch,
                     "threshold": SRM_THRESHOLD,
+                    # False: nothing to compare (no exposures, or one variant served),
+                    # whatever chi2 and p say
+                    "checked": not _srm_not_made(self.srm),
                 },
                 "results": [asdict(r) for r in self.results],
                 "user_cap": self._user_cap(),
@@ -280,6 +287,19 @@ class ExperimentReport:
             reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _srm_not_made(srm: Any) -> str | None:
+    """Why the sample-ratio check compared nothing (its chi2 of 0 and p of 1 are then
+    no evidence the assignment works: a report printed "ok" for a test that logged no
+    exposure at all), or None when it was made."""
+    if srm.mismatch:
+        return None  # users where the split serves nobody: a certain mismatch
+    if not sum(srm.observed.values()):
+        return "no exposures logged"
+    if len(srm.expected) < 2:
+        return "the split serves one variant"
+    return None
 
 
 def _number(x: float | None, spec: str) -> str:

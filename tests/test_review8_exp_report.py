@@ -1,0 +1,71 @@
+"""``cfgcore experiment report``, eighth review: a sample-ratio check that compared
+nothing (no exposures logged, or one variant served) is shown as not made, never as
+"ok" beside the p-values it would have vouched for."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.experiments.analysis import analyze
+from cfgcore.experiments.exposures import Exposure
+from cfgcore.experiments.metrics import MetricsStore
+from tests.conftest import run_cli as run
+
+
+def _create(capsys, state) -> None:
+    for argv in (
+        ("experiment", "create", "t", "--split", "control=50,b=50", "--metric", "plays",
+         "--days", "14"),
+        ("experiment", "start", "t"),
+    ):  # fmt: skip
+        code, _, err = run(capsys, "-q", *argv, "--state-dir", str(state))
+        assert code == 0, err
+
+
+def test_report_of_metrics_without_exposures_says_the_ratio_check_was_not_made(tmp_path, capsys):
+    """Exposure logging off: every user came from a metric event, the exposures are 0
+    and 0, and the report said ``chi2=0.000 p=1 -> ok`` above p-values a broken
+    assignment would make meaningless."""
+    _create(capsys, tmp_path)
+    lines = [{"test": "t", "user": f"u{i}", "variant": "control" if i % 2 else "b",
+              "metric": "plays", "value": i % 3 // 2} for i in range(40)]  # fmt: skip
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    code, _, err = run(capsys, "experiment", "ingest", str(events), "--state-dir", str(tmp_path))
+    assert code == 0, err
+    code, out, err = run(capsys, "experiment", "report", "t", "--state-dir", str(tmp_path))
+    assert code == 0, err
+    srm_line = next(x for x in out.splitlines() if x.startswith("sample ratio check"))
+    assert srm_line == "sample ratio check: not made (no exposures logged)"
+    assert "-> ok" not in out
+    code, out, err = run(
+        capsys, "experiment", "report", "t", "--json", "--state-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert json.loads(out)["srm"]["checked"] is False
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    exposed=st.dictionaries(st.sampled_from(["control", "b", "c"]), st.integers(0, 30)),
+    split=st.sampled_from([{"control": 50.0, "b": 50.0}, {"control": 100.0, "b": 0.0},
+                           {"control": 30.0, "b": 30.0, "c": 40.0}]),
+)  # fmt: skip
+def test_the_ratio_check_is_called_ok_only_when_it_compared_counts(exposed, split):
+    store = MetricsStore(None)
+    store.write([Exposure("t", v, f"{v}-{i}", 0.0) for v, n in exposed.items() for i in range(n)])
+    report = analyze("t", {"traffic_split": split, "control": "control"}, store)
+    text, data = report.to_text(), report.to_dict()["srm"]
+    served = [v for v, w in split.items() if w > 0]
+    users = sum(exposed.values())
+    stray = any(n for v, n in exposed.items() if v not in served)
+    compared = stray or (users > 0 and len(served) > 1)
+    assert data["checked"] is compared
+    assert ("-> ok" in text or "-> MISMATCH" in text) is compared
+    if not compared:
+        assert "sample ratio check: not made (" in text
+    if stray:
+        assert data["mismatch"] and "MISMATCH" in text
