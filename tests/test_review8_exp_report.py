@@ -69,3 +69,45 @@ def test_the_ratio_check_is_called_ok_only_when_it_compared_counts(exposed, spli
         assert "sample ratio check: not made (" in text
     if stray:
         assert data["mismatch"] and "MISMATCH" in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    exposures=st.lists(
+        st.tuples(st.sampled_from(["control", "b", "stray"]), st.integers(0, 12)), max_size=40
+    ),
+    other_test=st.lists(st.tuples(st.sampled_from(["control", "b"]), st.integers(0, 12))),
+)
+def test_users_exposed_in_several_variants_are_counted_and_flagged(exposures, other_test):
+    """A user logged in control and in b (a broken assignment, or ids shared between
+    users) was counted in both, invisible to the ratio check when it balances out."""
+    store = MetricsStore(None)
+    store.write([Exposure("t", v, f"u{i}", 0.0) for v, i in exposures])
+    store.write([Exposure("other", v, f"u{i}", 0.0) for v, i in other_test])  # not t's
+    variants_of: dict[str, set[str]] = {}
+    for v, i in exposures:
+        variants_of.setdefault(f"u{i}", set()).add(v)
+    want = sum(1 for vs in variants_of.values() if len(vs) > 1)
+    assert store.exposed_in_several("t") == want
+    report = analyze("t", {"traffic_split": {"control": 50, "b": 50}, "control": "control"},
+                     store)  # fmt: skip
+    assert report.exposed_in_several == want
+    assert report.to_dict()["exposed_in_several_variants"] == want
+    text = report.to_text()
+    assert ("exposed to more than one variant" in text) is (want > 0)
+    if want:
+        assert f"WARNING: {want} user(s) exposed to more than one variant" in text
+
+
+def test_report_warns_of_users_logged_in_two_variants(tmp_path, capsys):
+    _create(capsys, tmp_path)
+    lines = [{"test": "t", "user": f"u{i}", "variant": v, "ts": 1764547200}
+             for i in range(20) for v in ("control", "b")]  # fmt: skip
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    code, _, err = run(capsys, "experiment", "ingest", str(events), "--state-dir", str(tmp_path))
+    assert code == 0, err
+    code, out, err = run(capsys, "experiment", "report", "t", "--state-dir", str(tmp_path))
+    assert code == 0, err
+    assert "-> ok" in out  # 20 and 20: the ratio check cannot see it
+    assert "WARNING: 20 user(s) exposed to more than one variant" in out

@@ -86,6 +86,9 @@ class ExperimentReport:
     # Metric events recorded for variants the test does not have, per variant: left
     # out of every comparison (a record_metric(..., variant=...) naming a wrong one).
     stray_events: dict[str, int] = field(default_factory=dict)
+    # Users whose exposures were logged in more than one variant (counted in each):
+    # the assignment or its logging is broken, or users share an id.
+    exposed_in_several: int = 0
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -139,6 +142,12 @@ class ExperimentReport:
             lines.append(
                 f"WARNING: metric events recorded for variants this test does not have, "
                 f"left out of these results ({strays})"
+            )
+        if self.exposed_in_several:
+            lines.append(
+                f"WARNING: {self.exposed_in_several} user(s) exposed to more than one "
+                "variant, counted in each (a broken assignment or exposure logging, or "
+                "users sharing an id): do not trust the results"
             )
         if self.untracked:
             lines.append(
@@ -220,6 +229,7 @@ class ExperimentReport:
                 "results": [asdict(r) for r in self.results],
                 "user_cap": self._user_cap(),
                 "stray_events": dict(self.stray_events),
+                "exposed_in_several_variants": self.exposed_in_several,
                 "unusable_lines": {
                     "count": self.unusable_lines,
                     "first": list(self.unusable_examples),
@@ -503,7 +513,13 @@ def analyze(
         untracked=getattr(store, "untracked", {}).get(test, 0),
         unheld=getattr(store, "unheld", {}).get(test, 0),
         stray_events=_stray_events(store, test, variants),
+        exposed_in_several=_exposed_in_several(store, test),
     )
+
+
+def _exposed_in_several(store: Any, test: str) -> int:
+    several = getattr(store, "exposed_in_several", None)  # a store of another kind
+    return int(several(test)) if callable(several) else 0
 
 
 def _stray_events(store: Any, test: str, variants: list[str]) -> dict[str, int]:

@@ -301,6 +301,11 @@ class _Users:
         return events
 
 
+def _exposed_there(users: _Users, key: int) -> bool:
+    i = users.slot(key, admit=False)
+    return i >= 0 and bool(users.flags[i] & _EXPOSED)
+
+
 def _key(user: str) -> int:
     """A user's table key: its hash, never 0 (the empty slot)."""
     return hash(user) or 1
@@ -495,6 +500,28 @@ class MetricsStore:
         """``{variant: distinct exposed users}`` of ``test``."""
         with self._lock:
             return {v: u.exposed for (t, v), u in self._data.items() if t == test and u.exposed}
+
+    def exposed_in_several(self, test: str) -> int:
+        """Distinct users of ``test`` whose exposures were logged in more than one of its
+        variants (any variant, the split's or not). A user keeps one variant of a test
+        (a stopped test logs none), so each is a broken assignment or exposure logging,
+        or users who share an id: counted in every variant they were logged in, they
+        blur the difference. 0 on a healthy test; a walk over the exposed users."""
+        with self._lock:
+            tables = [u for (t, _), u in self._data.items() if t == test and u.exposed]
+            several = 0
+            for i, users in enumerate(tables):
+                others, before = tables[i + 1 :], tables[:i]
+                if not others:
+                    break
+                for j, key in enumerate(users.keys):
+                    if not key or not users.flags[j] & _EXPOSED:
+                        continue
+                    if any(_exposed_there(o, key) for o in others) and not any(
+                        _exposed_there(b, key) for b in before
+                    ):
+                        several += 1
+            return several
 
     def users(self, test: str, variant: str) -> int:
         """Distinct users of ``variant``: exposed, or with a metric event in it that
