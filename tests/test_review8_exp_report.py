@@ -111,3 +111,30 @@ def test_report_warns_of_users_logged_in_two_variants(tmp_path, capsys):
     assert code == 0, err
     assert "-> ok" in out  # 20 and 20: the ratio check cannot see it
     assert "WARNING: 20 user(s) exposed to more than one variant" in out
+
+
+def test_a_log_named_on_the_command_line_must_exist(tmp_path, capsys):
+    """``--metrics``/``--exposures`` naming a file that is not there (a typo) made a
+    report of no data with exit status 0; a log whose current file rotated away (only
+    ``.1`` left) is still read."""
+    _create(capsys, tmp_path)
+    state = ("--state-dir", str(tmp_path))
+    for option in ("--metrics", "--exposures"):
+        typo = tmp_path / "flags.metircs.jsonl"
+        code, out, err = run(capsys, "experiment", "report", "t", option, str(typo), *state)
+        assert code == 1 and out == ""
+        assert f"{option} {typo}: no such file" in err
+    exposures = tmp_path / "elsewhere.jsonl"
+    rotated = tmp_path / "elsewhere.jsonl.1"
+    rotated.write_text(
+        "".join(
+            json.dumps({"test": "t", "variant": v, "user": f"{v}{i}", "ts": 1764547200.0}) + "\n"
+            for v in ("control", "b")
+            for i in range(3)
+        )
+    )
+    code, out, err = run(
+        capsys, "experiment", "report", "t", "--json", "--exposures", str(exposures), *state
+    )
+    assert code == 0, err
+    assert json.loads(out)["exposures"] == {"control": 3, "b": 3}

@@ -872,6 +872,11 @@ def _report(args: Any) -> int:
         raise CommandError("--mde must be non-zero")
     if args.max_users is not None and args.max_users < 1:
         raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
+    for option, given in (("--metrics", args.metrics), ("--exposures", args.exposures)):
+        # A log named on purpose that is not there (a typo, the wrong host's path) is an
+        # error: read as "nothing logged", it made a report of no data, exit status 0.
+        if given and not (os.path.lexists(given) or os.path.lexists(f"{given}.1")):
+            raise CommandError(f"{option} {given}: no such file")
     snap, path, files = _read_state(args)
     meta = snap.experiments.get(args.name)
     if not isinstance(meta, dict):
