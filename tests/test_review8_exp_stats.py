@@ -209,3 +209,27 @@ def test_the_report_shows_the_newcombe_interval():
     row = analyze("t", meta, store).for_metric("m")[1]
     assert row.difference == 1.0 and row.diff_high == 1.0
     assert row.diff_low < 0 < row.p_value - 0.05  # not significant, and the interval says so
+
+
+# ------------------------------------------------------------------ confidence levels
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        st.floats().filter(lambda c: not 0 < c < 1),
+        st.sampled_from([True, False, 0, 1, 2, "0.95", None]),
+    )
+)
+def test_every_interval_refuses_a_level_outside_zero_and_one(confidence):
+    """analyze() checked its level; the functions it calls did not: 1 gave infinite
+    bounds or a RuntimeWarning from SciPy, 1.5 and NaN bounds of NaN."""
+    calls = [
+        lambda: S.proportion_ci(3, 10, confidence),
+        lambda: S.mean_ci([1.0, 2.0, 4.0], confidence),
+        lambda: S.two_proportion_ztest(3, 10, 5, 10, confidence=confidence),
+        lambda: S.welch_ttest([1.0, 2.0, 4.0], [2.0, 3.0], confidence=confidence),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="confidence must be within"):
+            call()

@@ -56,6 +56,17 @@ def _check_alternative(alternative: str) -> None:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
 
 
+def _check_confidence(confidence: Any) -> None:
+    """A level within (0, 1): 1 gave infinite bounds (or a RuntimeWarning from SciPy),
+    0 a point, 1.5 or NaN bounds of NaN, True the infinite ones."""
+    if isinstance(confidence, bool) or not (
+        isinstance(confidence, int | float) or hasattr(confidence, "__float__")
+    ):
+        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
+    if not 0 < float(confidence) < 1:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
+
+
 @dataclass(frozen=True)
 class Interval:
     """A point estimate with a confidence interval ``[low, high]``."""
@@ -205,6 +216,7 @@ def proportion_ci(
     ``"exact"`` (Clopper-Pearson) or ``"wald"`` (normal approximation); SciPy's
     ``binomtest`` computes the first two.
     """
+    _check_confidence(confidence)
     if n <= 0:
         return Interval(math.nan, math.nan, math.nan, confidence)
     if not 0 <= successes <= n:
@@ -229,6 +241,7 @@ def proportion_ci(
 
 def mean_ci(data: Summary | Sequence[float], confidence: float = 0.95) -> Interval:
     """Mean with a Student-t confidence interval (NaN bounds for fewer than 2 values)."""
+    _check_confidence(confidence)
     s = _summary(data)
     if s.n < 2:
         return Interval(s.mean if s.n else math.nan, math.nan, math.nan, confidence)
@@ -296,6 +309,7 @@ def two_proportion_ztest(
     ``[+1, +1]`` beside p = 0.16).
     """
     _check_alternative(alternative)
+    _check_confidence(confidence)
     _check_counts(x_control, n_control, x_treatment, n_treatment)
     st = _scipy_stats()
     p1, p2 = x_control / n_control, x_treatment / n_treatment
@@ -338,6 +352,7 @@ def welch_ttest(
     way). The interval of the difference is the point ``[d, d]``.
     """
     _check_alternative(alternative)
+    _check_confidence(confidence)
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("Welch's t-test needs at least two observations per group")
