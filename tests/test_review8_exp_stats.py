@@ -233,3 +233,19 @@ def test_every_interval_refuses_a_level_outside_zero_and_one(confidence):
     for call in calls:
         with pytest.raises(ValueError, match="confidence must be within"):
             call()
+
+
+@pytest.mark.parametrize(
+    "observed, split, p",
+    [
+        ({"a": 1}, {"a": 2.0, "b": 5e-324}, 1.0),
+        ({"a": 1, "b": 0}, {"a": 1.0, "b": 1.0, "c": 5e-324}, 0.31731050786291115),
+        ({"a": 5, "b": 5, "c": 1}, {"a": 1.0, "b": 1.0, "c": 5e-324}, 0.0),
+    ],
+)
+def test_a_share_whose_expected_count_underflows_serves_nobody(observed, split, p):
+    """5e-324 beside 2: the expected count is 0, and 0 / 0 raised a RuntimeWarning from
+    the chi-square (NaN without -W error); users there are a certain mismatch."""
+    r = S.sample_ratio_mismatch(observed, split)
+    assert r.p_value == pytest.approx(p, rel=1e-9) and not math.isnan(r.chi2)
+    assert r.mismatch is (p == 0.0)

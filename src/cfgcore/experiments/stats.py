@@ -553,6 +553,13 @@ def sample_ratio_mismatch(
     shares = {k: float(split[k]) / top for k in names}
     weight = sum(shares.values())
     expected = {k: total * shares[k] / weight for k in names}
+    if total:
+        # A share so small that its expected count underflows to 0 (a weight of 5e-324
+        # beside one of 2) serves nobody, as a weight of 0 does: its 0 / 0 made the
+        # chi-square NaN (a RuntimeWarning), and users there are a mismatch.
+        names = [k for k in names if expected[k] > 0]
+        expected = {k: expected[k] for k in names}
+        counts = [int(observed.get(k, 0)) for k in names]
     # Users in a variant that gets no traffic (weight 0, or not in the split at all) can
     # only come from broken assignment or logging: a certain mismatch, whatever the
     # other counts (the chi-square of an expected count of 0 is infinite).
