@@ -138,3 +138,47 @@ def test_a_log_named_on_the_command_line_must_exist(tmp_path, capsys):
     )
     assert code == 0, err
     assert json.loads(out)["exposures"] == {"control": 3, "b": 3}
+
+
+names = st.text(min_size=1, max_size=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(metrics=st.lists(names, min_size=1, max_size=3, unique=True), variant=names,
+       test=names)  # fmt: skip
+def test_names_from_the_logs_cannot_drive_the_terminal_or_forge_lines(metrics, variant, test):
+    """Metric names are written to the logs by the application (an OpenFeature
+    ``track`` name may come from a client): one holding an escape sequence or a newline
+    was printed raw, so a log could clear the terminal, recolour it, or add a line such
+    as ``sample ratio check ... -> ok`` under a real mismatch."""
+    store = MetricsStore(None)
+    split = {"control": 50.0, variant: 50.0} if variant != "control" else {"control": 100.0}
+    for v in split:
+        store.write([Exposure(test, v, f"{v}-{i}", 0.0) for i in range(3)])
+        for m in metrics:
+            for i in range(3):
+                store.record(test, v, m, float(i), f"{v}-{i}", 0.0, write=False)
+    report = analyze(test, {"traffic_split": split, "control": "control"}, store)
+    lines = report.to_text().split("\n")
+    assert all(line.isprintable() for line in lines)
+    assert sum(1 for line in lines if line.startswith("metric ")) == len(metrics)
+    assert sum(1 for line in lines if line.startswith("sample ratio check")) == 1
+
+
+def test_report_prints_an_escape_sequence_in_a_metric_name_escaped(tmp_path, capsys):
+    _create(capsys, tmp_path)
+    evil = "plays\x1b[2J\nsample ratio check: -> ok\r"
+    lines = [{"test": "t", "user": f"u{i}", "variant": "control" if i % 2 else "b",
+              "metric": evil, "value": 1} for i in range(6)]  # fmt: skip
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    code, _, err = run(capsys, "experiment", "ingest", str(events), "--state-dir", str(tmp_path))
+    assert code == 0, err
+    code, out, err = run(
+        capsys, "experiment", "report", "t", "--mde", "0.1", "--state-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "\x1b" not in out and "\r" not in out
+    assert "metric plays\\x1b[2J\\nsample ratio check: -> ok\\r (binary)" in out
+    assert "  plays\\x1b[2J\\nsample ratio check: -> ok\\r: " in out
+    assert sum(1 for line in out.splitlines() if line.startswith("sample ratio check")) == 1

@@ -863,6 +863,7 @@ class _Progress:
 
 def _report(args: Any) -> int:
     from cfgcore.experiments.abtest import record_runs
+    from cfgcore.experiments.analysis import _shown as printable_name
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -907,7 +908,7 @@ def _report(args: Any) -> int:
     if store.skipped:
         # Named on stderr too: the table's warning line is easy to miss in a script.
         for line in store.skipped.first:
-            print(f"cfgcore: warning: {line}: line left out", file=sys.stderr)
+            print(f"cfgcore: warning: {printable_name(line)}: line left out", file=sys.stderr)
         if store.skipped.count > len(store.skipped.first):
             more = store.skipped.count - len(store.skipped.first)
             print(f"cfgcore: warning: and {more} more unusable line(s)", file=sys.stderr)
@@ -918,7 +919,7 @@ def _report(args: Any) -> int:
             try:
                 sizes[m] = report.sample_size(m, args.mde, relative=args.relative)
             except ValueError as exc:
-                raise CommandError(f"--mde {args.mde:g} for {m}: {exc}") from None
+                raise CommandError(f"--mde {args.mde:g} for {printable_name(m)}: {exc}") from None
     if args.json:
         data = report.to_dict()
         if sizes:
@@ -938,7 +939,7 @@ def _report(args: Any) -> int:
                 need = (
                     "n/a (no control data)" if n is None else f"{n} (smallest variant has {have})"
                 )
-                print(f"  {m}: {need}")
+                print(f"  {printable_name(m)}: {need}")
     if args.plot:
         out = report.plot(args.plot)
         if not args.json:

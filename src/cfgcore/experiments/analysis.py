@@ -118,10 +118,14 @@ class ExperimentReport:
     def to_text(self) -> str:
         """A plain-text table (what ``cfgcore experiment report`` prints)."""
         pct = round(self.confidence * 100)
-        lines = [f"A/B test {self.test} (status: {self.status}, control: {self.control})"]
+        # Names are data (metric names come from the logs, where any text can be
+        # written): shown with control and format characters escaped, never raw.
+        test, status, control = _shown(self.test), _shown(self.status), _shown(self.control)
+        lines = [f"A/B test {test} (status: {status}, control: {control})"]
         lines.append(f"{'variant':<16}{'split %':>9}{'exposed':>10}")
         for v in self.variants:
-            lines.append(f"{v:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
+            shown = _shown(v)
+            lines.append(f"{shown:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
         srm = self.srm
         unchecked = _srm_not_made(srm)
         if unchecked:
@@ -165,7 +169,7 @@ class ExperimentReport:
         for m in metrics:
             rows = self.for_metric(m)
             lines.append("")
-            lines.append(f"metric {m} ({rows[0].kind})")
+            lines.append(f"metric {_shown(m)} ({rows[0].kind})")
             head = "rate" if rows[0].kind == "binary" else "mean"
             lines.append(
                 f"{'variant':<16}{'n':>8}{head:>10}{f'{pct}% CI':>22}{'diff':>10}"
@@ -174,17 +178,16 @@ class ExperimentReport:
             for r in rows:
                 # Undefined numbers (no observations, one value's interval) print as
                 # "-", never "nan".
+                variant = _shown(r.variant)
                 if r.n == 0:
-                    lines.append(f"{r.variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
+                    lines.append(f"{variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
                     continue
                 ci = _interval(r.low, r.high, ".4g")
                 diff = "" if r.difference is None else _number(r.difference, "+.4g")
                 dci = "" if r.diff_low is None else _interval(r.diff_low, r.diff_high, "+.4g")
                 p = "" if r.p_value is None else _number(r.p_value, ".3g")
                 value = _number(r.value, ".4g")
-                lines.append(
-                    f"{r.variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
-                )
+                lines.append(f"{variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}")
         if metrics:
             lines.append("")
             lines.append(
@@ -297,6 +300,17 @@ class ExperimentReport:
             reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _shown(text: Any) -> str:
+    """``text`` with every character that is not printable (control characters, the
+    escape that starts a terminal sequence, line separators, bidirectional overrides)
+    as its backslash escape: a metric name holding "\x1b[2J" or "\nsample ratio check
+    ... -> ok" cleared the terminal or forged a line of the report."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _srm_not_made(srm: Any) -> str | None:
