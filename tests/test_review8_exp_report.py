@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import run_cli as run
+
+scipy_stats = pytest.importorskip("scipy.stats")
 
 
 def _create(capsys, state) -> None:
@@ -182,3 +185,42 @@ def test_report_prints_an_escape_sequence_in_a_metric_name_escaped(tmp_path, cap
     assert "metric plays\\x1b[2J\\nsample ratio check: -> ok\\r (binary)" in out
     assert "  plays\\x1b[2J\\nsample ratio check: -> ok\\r: " in out
     assert sum(1 for line in out.splitlines() if line.startswith("sample ratio check")) == 1
+
+
+def _binary_store(counts):
+    store = MetricsStore(None)
+    for v, (x, n) in counts.items():
+        store.write([Exposure("t", v, f"{v}-{i}", 0.0) for i in range(n)])
+        for i in range(n):
+            store.record("t", v, "m", 1.0 if i < x else 0.0, f"{v}-{i}", 0.0, write=False)
+    return store
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.integers(1, 40).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+)
+def test_a_z_test_on_fewer_than_five_conversions_is_marked_rough(control, treatment):
+    """0 of 3 against 3 of 3: the z-test says p = 0.014, Fisher's exact test 0.1; the
+    report showed the 0.014 as any other p-value."""
+    meta = {"traffic_split": {"control": 50, "b": 50}, "control": "control",
+            "metric_types": {"m": "binary"}}  # fmt: skip
+    report = analyze("t", meta, _binary_store({"control": control, "b": treatment}))
+    row = [x for x in report.to_text().splitlines() if x.startswith("b ")][-1]  # (the metric's)
+    few = min(min(x, n - x) for x, n in (control, treatment)) < 5
+    assert row.endswith("*") is few
+    assert ("* fewer than 5 users converted" in report.to_text()) is few
+    if few:
+        p = report.for_metric("m")[1].p_value
+        assert row.split()[-1] == f"{p:.3g}*"
+
+
+def test_the_rough_mark_is_where_the_exact_test_disagrees():
+    report = analyze("t", {"traffic_split": {"control": 50, "b": 50}, "control": "control",
+                           "metric_types": {"m": "binary"}},
+                     _binary_store({"control": (0, 3), "b": (3, 3)}))  # fmt: skip
+    row = report.for_metric("m")[1]
+    exact = scipy_stats.fisher_exact([[3, 0], [0, 3]]).pvalue
+    assert row.p_value < 0.05 < exact
+    assert f"{row.p_value:.3g}*" in report.to_text()

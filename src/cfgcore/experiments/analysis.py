@@ -166,8 +166,10 @@ class ExperimentReport:
                 "count only if those users are exposed"
             )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
+        rough = False  # some z-test's p-value rests on fewer than 5 (non-)conversions
         for m in metrics:
             rows = self.for_metric(m)
+            base = next((r for r in rows if r.variant == self.control), None)
             lines.append("")
             lines.append(f"metric {_shown(m)} ({rows[0].kind})")
             head = "rate" if rows[0].kind == "binary" else "mean"
@@ -186,6 +188,8 @@ class ExperimentReport:
                 diff = "" if r.difference is None else _number(r.difference, "+.4g")
                 dci = "" if r.diff_low is None else _interval(r.diff_low, r.diff_high, "+.4g")
                 p = "" if r.p_value is None else _number(r.p_value, ".3g")
+                if r.p_value is not None and _few_counts(base, r):
+                    p, rough = p + "*", True
                 value = _number(r.value, ".4g")
                 lines.append(f"{variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}")
         if metrics:
@@ -193,6 +197,12 @@ class ExperimentReport:
             lines.append(
                 "n counts users, the unit of analysis (continuous metrics: the mean per "
                 "event, with intervals and tests over users by the delta method)."
+            )
+        if rough:
+            lines.append(
+                "* fewer than 5 users converted, or did not, in the variant or the control: "
+                "the z-test's normal approximation is rough there (its p-value may be far "
+                "too small; Fisher's exact test is the check)."
             )
         if len(self.variants) > 2 and metrics:
             lines.append(
@@ -300,6 +310,17 @@ class ExperimentReport:
             reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _few_counts(control: MetricResult | None, row: MetricResult) -> bool:
+    """Whether a binary comparison rests on fewer than 5 successes or failures in
+    either group, where the usual rule (n p >= 5 and n (1 - p) >= 5) says the normal
+    approximation of the z-test fails: 0 of 3 against 3 of 3 has a z-test p of 0.014
+    and an exact (Fisher) p of 0.1."""
+    if row.kind != "binary" or control is None:
+        return False
+    counts = [(r.successes or 0, r.n) for r in (control, row)]
+    return min(min(x, n - x) for x, n in counts) < 5
 
 
 def _shown(text: Any) -> str:
