@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.experiments.analysis import analyze
@@ -224,3 +224,25 @@ def test_the_rough_mark_is_where_the_exact_test_disagrees():
     exact = scipy_stats.fisher_exact([[3, 0], [0, 3]]).pvalue
     assert row.p_value < 0.05 < exact
     assert f"{row.p_value:.3g}*" in report.to_text()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(metric="rev $\\frac{$ x", variant="b")
+@example(metric="$$", variant="b")
+@example(metric="plays", variant="$^$")
+@given(metric=st.text(st.sampled_from("ab$\\{}^_x \n"), min_size=1, max_size=12),
+       variant=st.text(st.sampled_from("b$\\{}^_"), min_size=1, max_size=6))  # fmt: skip
+def test_the_plot_draws_any_name_literally(tmp_path_factory, metric, variant):
+    """Two ``$`` in a metric or variant name made matplotlib read TeX math between them;
+    ``rev $\\frac{$`` raised ParseSyntaxException and no plot was written."""
+    pytest.importorskip("matplotlib")
+    store = MetricsStore(None)
+    split = {"control": 50.0, variant: 50.0}
+    for v in split:
+        store.write([Exposure("t", v, f"{v}-{i}", 0.0) for i in range(3)])
+        for i in range(3):
+            store.record("t", v, metric, float(i), f"{v}-{i}", 0.0, write=False)
+    report = analyze("t", {"traffic_split": split, "control": "control"}, store)
+    out = tmp_path_factory.mktemp("plot") / "r.png"
+    assert report.plot(out) == str(out)
+    assert out.read_bytes().startswith(b"\x89PNG")

@@ -282,19 +282,19 @@ class ExperimentReport:
                     continue
                 p = "-" if r.p_value is None else f"{r.p_value:.3g}"
                 ax.annotate(
-                    f"{r.difference:+.3g} vs {self.control}\np={p}",
+                    f"{r.difference:+.3g} vs {_plain(self.control)}\np={p}",
                     (x, r.value),
                     xytext=(10, 0),
                     textcoords="offset points",
                     va="center",
                     fontsize=8,
                 )
-            ax.set_xticks(xs, [r.variant for r in rows])
+            ax.set_xticks(xs, [_plain(r.variant) for r in rows])
             ax.margins(x=0.3)  # room for the annotations right of the last point
             kind = rows[0].kind if rows else ""
             label = "conversion rate" if kind == "binary" else "mean"
             ax.set_ylabel(label)
-            ax.set_title(f"{self.test}: {m} ({round(self.confidence * 100)}% CI)")
+            ax.set_title(f"{_plain(self.test)}: {_plain(m)} ({round(self.confidence * 100)}% CI)")
             if rows and rows[0].variant == self.control:
                 ax.axhline(rows[0].value, color="#999999", linestyle="--", linewidth=0.8)
         fig.tight_layout()
@@ -321,6 +321,12 @@ def _few_counts(control: MetricResult | None, row: MetricResult) -> bool:
         return False
     counts = [(r.successes or 0, r.n) for r in (control, row)]
     return min(min(x, n - x) for x, n in counts) < 5
+
+
+def _plain(text: Any) -> str:
+    """A name as matplotlib draws it literally: each ``$`` escaped (two of them made it
+    TeX math, and a metric name such as ``rev $\\frac{$`` failed the whole plot)."""
+    return _shown(text).replace("$", r"\$")
 
 
 def _shown(text: Any) -> str:
