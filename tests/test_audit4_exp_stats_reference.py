@@ -1,6 +1,6 @@
 """Every statistic of a report against SciPy and statsmodels, fourth audit: generated
 per-user data through the real metrics store and ``analyze`` (rates, Wilson intervals,
-two-proportion z-tests and their Wald intervals; means, t intervals, Welch's test;
+two-proportion z-tests and their Newcombe intervals; means, t intervals, Welch's test;
 the sample-ratio check over up to ten variants), edges included (no conversions, all
 conversions, one user, unequal splits). Rates, intervals, z and chi-square agree to
 1e-9 relative (absolute near 0); Welch's t and p are checked against exact rational
@@ -88,7 +88,7 @@ def test_binary_reports_match_statsmodels(data, weights, confidence):
         else:
             assert close(row.statistic, z, abs_=1e-12) and close(row.p_value, p)
         lo, hi = proportion.confint_proportions_2indep(
-            x, n, xc, nc, method="wald", compare="diff", alpha=1 - confidence
+            x, n, xc, nc, method="newcomb", compare="diff", alpha=1 - confidence
         )
         assert close(row.diff_low, lo, abs_=1e-12) and close(row.diff_high, hi, abs_=1e-12)
     observed = [counts[v][1] for v in variants]

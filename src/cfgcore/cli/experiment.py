@@ -863,6 +863,7 @@ class _Progress:
 
 def _report(args: Any) -> int:
     from cfgcore.experiments.abtest import record_runs
+    from cfgcore.experiments.analysis import _shown as printable_name
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -872,6 +873,11 @@ def _report(args: Any) -> int:
         raise CommandError("--mde must be non-zero")
     if args.max_users is not None and args.max_users < 1:
         raise CommandError(f"--max-users must be at least 1, got {args.max_users}")
+    for option, given in (("--metrics", args.metrics), ("--exposures", args.exposures)):
+        # A log named on purpose that is not there (a typo, the wrong host's path) is an
+        # error: read as "nothing logged", it made a report of no data, exit status 0.
+        if given and not (os.path.lexists(given) or os.path.lexists(f"{given}.1")):
+            raise CommandError(f"{option} {given}: no such file")
     snap, path, files = _read_state(args)
     meta = snap.experiments.get(args.name)
     if not isinstance(meta, dict):
@@ -902,7 +908,7 @@ def _report(args: Any) -> int:
     if store.skipped:
         # Named on stderr too: the table's warning line is easy to miss in a script.
         for line in store.skipped.first:
-            print(f"cfgcore: warning: {line}: line left out", file=sys.stderr)
+            print(f"cfgcore: warning: {printable_name(line)}: line left out", file=sys.stderr)
         if store.skipped.count > len(store.skipped.first):
             more = store.skipped.count - len(store.skipped.first)
             print(f"cfgcore: warning: and {more} more unusable line(s)", file=sys.stderr)
@@ -913,7 +919,7 @@ def _report(args: Any) -> int:
             try:
                 sizes[m] = report.sample_size(m, args.mde, relative=args.relative)
             except ValueError as exc:
-                raise CommandError(f"--mde {args.mde:g} for {m}: {exc}") from None
+                raise CommandError(f"--mde {args.mde:g} for {printable_name(m)}: {exc}") from None
     if args.json:
         data = report.to_dict()
         if sizes:
@@ -933,7 +939,7 @@ def _report(args: Any) -> int:
                 need = (
                     "n/a (no control data)" if n is None else f"{n} (smallest variant has {have})"
                 )
-                print(f"  {m}: {need}")
+                print(f"  {printable_name(m)}: {need}")
     if args.plot:
         out = report.plot(args.plot)
         if not args.json:

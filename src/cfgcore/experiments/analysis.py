@@ -86,6 +86,9 @@ class ExperimentReport:
     # Metric events recorded for variants the test does not have, per variant: left
     # out of every comparison (a record_metric(..., variant=...) naming a wrong one).
     stray_events: dict[str, int] = field(default_factory=dict)
+    # Users whose exposures were logged in more than one variant (counted in each):
+    # the assignment or its logging is broken, or users share an id.
+    exposed_in_several: int = 0
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -115,16 +118,24 @@ class ExperimentReport:
     def to_text(self) -> str:
         """A plain-text table (what ``cfgcore experiment report`` prints)."""
         pct = round(self.confidence * 100)
-        lines = [f"A/B test {self.test} (status: {self.status}, control: {self.control})"]
+        # Names are data (metric names come from the logs, where any text can be
+        # written): shown with control and format characters escaped, never raw.
+        test, status, control = _shown(self.test), _shown(self.status), _shown(self.control)
+        lines = [f"A/B test {test} (status: {status}, control: {control})"]
         lines.append(f"{'variant':<16}{'split %':>9}{'exposed':>10}")
         for v in self.variants:
-            lines.append(f"{v:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
+            shown = _shown(v)
+            lines.append(f"{shown:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
         srm = self.srm
-        verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
-        lines.append(
-            f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
-            f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
-        )
+        unchecked = _srm_not_made(srm)
+        if unchecked:
+            lines.append(f"sample ratio check: not made ({unchecked})")
+        else:
+            verdict = "MISMATCH: do not trust the results" if srm.mismatch else "ok"
+            lines.append(
+                f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
+                f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
+            )
         if self.unusable_lines:
             lines.append(
                 f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
@@ -135,6 +146,12 @@ class ExperimentReport:
             lines.append(
                 f"WARNING: metric events recorded for variants this test does not have, "
                 f"left out of these results ({strays})"
+            )
+        if self.exposed_in_several:
+            lines.append(
+                f"WARNING: {self.exposed_in_several} user(s) exposed to more than one "
+                "variant, counted in each (a broken assignment or exposure logging, or "
+                "users sharing an id): do not trust the results"
             )
         if self.untracked:
             lines.append(
@@ -149,10 +166,12 @@ class ExperimentReport:
                 "count only if those users are exposed"
             )
         metrics = list(dict.fromkeys(r.metric for r in self.results))
+        rough = False  # some z-test's p-value rests on fewer than 5 (non-)conversions
         for m in metrics:
             rows = self.for_metric(m)
+            base = next((r for r in rows if r.variant == self.control), None)
             lines.append("")
-            lines.append(f"metric {m} ({rows[0].kind})")
+            lines.append(f"metric {_shown(m)} ({rows[0].kind})")
             head = "rate" if rows[0].kind == "binary" else "mean"
             lines.append(
                 f"{'variant':<16}{'n':>8}{head:>10}{f'{pct}% CI':>22}{'diff':>10}"
@@ -161,22 +180,29 @@ class ExperimentReport:
             for r in rows:
                 # Undefined numbers (no observations, one value's interval) print as
                 # "-", never "nan".
+                variant = _shown(r.variant)
                 if r.n == 0:
-                    lines.append(f"{r.variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
+                    lines.append(f"{variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
                     continue
                 ci = _interval(r.low, r.high, ".4g")
                 diff = "" if r.difference is None else _number(r.difference, "+.4g")
                 dci = "" if r.diff_low is None else _interval(r.diff_low, r.diff_high, "+.4g")
                 p = "" if r.p_value is None else _number(r.p_value, ".3g")
+                if r.p_value is not None and _few_counts(base, r):
+                    p, rough = p + "*", True
                 value = _number(r.value, ".4g")
-                lines.append(
-                    f"{r.variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}"
-                )
+                lines.append(f"{variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}")
         if metrics:
             lines.append("")
             lines.append(
                 "n counts users, the unit of analysis (continuous metrics: the mean per "
                 "event, with intervals and tests over users by the delta method)."
+            )
+        if rough:
+            lines.append(
+                "* fewer than 5 users converted, or did not, in the variant or the control: "
+                "the z-test's normal approximation is rough there (its p-value may be far "
+                "too small; Fisher's exact test is the check)."
             )
         if len(self.variants) > 2 and metrics:
             lines.append(
@@ -209,10 +235,14 @@ class ExperimentReport:
                     "p_value": self.srm.p_value,
                     "mismatch": self.srm.mismatch,
                     "threshold": SRM_THRESHOLD,
+                    # False: nothing to compare (no exposures, or one variant served),
+                    # whatever chi2 and p say
+                    "checked": not _srm_not_made(self.srm),
                 },
                 "results": [asdict(r) for r in self.results],
                 "user_cap": self._user_cap(),
                 "stray_events": dict(self.stray_events),
+                "exposed_in_several_variants": self.exposed_in_several,
                 "unusable_lines": {
                     "count": self.unusable_lines,
                     "first": list(self.unusable_examples),
@@ -252,19 +282,19 @@ class ExperimentReport:
                     continue
                 p = "-" if r.p_value is None else f"{r.p_value:.3g}"
                 ax.annotate(
-                    f"{r.difference:+.3g} vs {self.control}\np={p}",
+                    f"{r.difference:+.3g} vs {_plain(self.control)}\np={p}",
                     (x, r.value),
                     xytext=(10, 0),
                     textcoords="offset points",
                     va="center",
                     fontsize=8,
                 )
-            ax.set_xticks(xs, [r.variant for r in rows])
+            ax.set_xticks(xs, [_plain(r.variant) for r in rows])
             ax.margins(x=0.3)  # room for the annotations right of the last point
             kind = rows[0].kind if rows else ""
             label = "conversion rate" if kind == "binary" else "mean"
             ax.set_ylabel(label)
-            ax.set_title(f"{self.test}: {m} ({round(self.confidence * 100)}% CI)")
+            ax.set_title(f"{_plain(self.test)}: {_plain(m)} ({round(self.confidence * 100)}% CI)")
             if rows and rows[0].variant == self.control:
                 ax.axhline(rows[0].value, color="#999999", linestyle="--", linewidth=0.8)
         fig.tight_layout()
@@ -280,6 +310,47 @@ class ExperimentReport:
             reason = exc.strerror or exc
             raise ConfigError(f"cannot write the plot: {reason}", file=out) from None
         return out
+
+
+def _few_counts(control: MetricResult | None, row: MetricResult) -> bool:
+    """Whether a binary comparison rests on fewer than 5 successes or failures in
+    either group, where the usual rule (n p >= 5 and n (1 - p) >= 5) says the normal
+    approximation of the z-test fails: 0 of 3 against 3 of 3 has a z-test p of 0.014
+    and an exact (Fisher) p of 0.1."""
+    if row.kind != "binary" or control is None:
+        return False
+    counts = [(r.successes or 0, r.n) for r in (control, row)]
+    return min(min(x, n - x) for x, n in counts) < 5
+
+
+def _plain(text: Any) -> str:
+    """A name as matplotlib draws it literally: each ``$`` escaped (two of them made it
+    TeX math, and a metric name such as ``rev $\\frac{$`` failed the whole plot)."""
+    return _shown(text).replace("$", r"\$")
+
+
+def _shown(text: Any) -> str:
+    """``text`` with every character that is not printable (control characters, the
+    escape that starts a terminal sequence, line separators, bidirectional overrides)
+    as its backslash escape: a metric name holding "\x1b[2J" or "\nsample ratio check
+    ... -> ok" cleared the terminal or forged a line of the report."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _srm_not_made(srm: Any) -> str | None:
+    """Why the sample-ratio check compared nothing (its chi2 of 0 and p of 1 are then
+    no evidence the assignment works: a report printed "ok" for a test that logged no
+    exposure at all), or None when it was made."""
+    if srm.mismatch:
+        return None  # users where the split serves nobody: a certain mismatch
+    if not sum(srm.observed.values()):
+        return "no exposures logged"
+    if len(srm.expected) < 2:
+        return "the split serves one variant"
+    return None
 
 
 def _number(x: float | None, spec: str) -> str:
@@ -483,7 +554,13 @@ def analyze(
         untracked=getattr(store, "untracked", {}).get(test, 0),
         unheld=getattr(store, "unheld", {}).get(test, 0),
         stray_events=_stray_events(store, test, variants),
+        exposed_in_several=_exposed_in_several(store, test),
     )
+
+
+def _exposed_in_several(store: Any, test: str) -> int:
+    several = getattr(store, "exposed_in_several", None)  # a store of another kind
+    return int(several(test)) if callable(several) else 0
 
 
 def _stray_events(store: Any, test: str, variants: list[str]) -> dict[str, int]:

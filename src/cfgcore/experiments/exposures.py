@@ -693,7 +693,10 @@ def read_log(
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=p) from None
         with fh:
             try:
-                for lineno, line in enumerate(fh, 1):
+                for lineno, line in _bounded_lines(fh):
+                    if line is None:
+                        skipped.add(p, lineno, _TOO_LONG)
+                        continue
                     if not line.strip():
                         continue
                     if not line.endswith(b"\n"):
@@ -712,6 +715,22 @@ def read_log(
 
 
 _DECODERS: dict[type, Any] = {}
+
+
+def _bounded_lines(fh: Any) -> Iterator[tuple[int, bytes | None]]:
+    """The numbered lines of the binary file ``fh``; None for a line longer than
+    :data:`MAX_LINE`, passed over to its newline a MiB at a time (iterating the file
+    held a line of a GB whole in memory)."""
+    lineno = 0
+    while line := fh.readline(MAX_LINE + 1):
+        lineno += 1
+        if len(line) <= MAX_LINE:
+            yield lineno, line
+            continue
+        del line
+        while (piece := fh.readline(1 << 20)) and not piece.endswith(b"\n"):
+            pass
+        yield lineno, None
 
 
 def read_exposures(

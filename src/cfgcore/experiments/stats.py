@@ -56,6 +56,17 @@ def _check_alternative(alternative: str) -> None:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
 
 
+def _check_confidence(confidence: Any) -> None:
+    """A level within (0, 1): 1 gave infinite bounds (or a RuntimeWarning from SciPy),
+    0 a point, 1.5 or NaN bounds of NaN, True the infinite ones."""
+    if isinstance(confidence, bool) or not (
+        isinstance(confidence, int | float) or hasattr(confidence, "__float__")
+    ):
+        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
+    if not 0 < float(confidence) < 1:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
+
+
 @dataclass(frozen=True)
 class Interval:
     """A point estimate with a confidence interval ``[low, high]``."""
@@ -176,7 +187,24 @@ def moments_summary(
 
 
 def _summary(data: Summary | Sequence[float]) -> Summary:
-    return data if isinstance(data, Summary) else Summary.of(data)
+    """``data``'s moments, which must be finite: values that are NaN or infinite, or so
+    large that their squared deviations overflow a double (past about 1e154; the
+    metrics store refuses values beyond ``MAX_METRIC_VALUE``, 1e100), have no variance
+    to test with, and gave NaN p-values or a t of 0 for a difference of 1e299."""
+    s = data if isinstance(data, Summary) else Summary.of(data)
+    if not (math.isfinite(s.mean) and math.isfinite(s.m2)):
+        raise ValueError(
+            "values not finite, or too large for their variance (beyond about 1e154): "
+            f"mean {s.mean!r}, sum of squared deviations {s.m2!r}"
+        )
+    return s
+
+
+def _difference(a: Summary, b: Summary) -> float:
+    diff = b.mean - a.mean
+    if not math.isfinite(diff):
+        raise ValueError(f"means too large for their difference: {a.mean!r} and {b.mean!r}")
+    return diff
 
 
 def proportion_ci(
@@ -188,6 +216,7 @@ def proportion_ci(
     ``"exact"`` (Clopper-Pearson) or ``"wald"`` (normal approximation); SciPy's
     ``binomtest`` computes the first two.
     """
+    _check_confidence(confidence)
     if n <= 0:
         return Interval(math.nan, math.nan, math.nan, confidence)
     if not 0 <= successes <= n:
@@ -212,6 +241,7 @@ def proportion_ci(
 
 def mean_ci(data: Summary | Sequence[float], confidence: float = 0.95) -> Interval:
     """Mean with a Student-t confidence interval (NaN bounds for fewer than 2 values)."""
+    _check_confidence(confidence)
     s = _summary(data)
     if s.n < 2:
         return Interval(s.mean if s.n else math.nan, math.nan, math.nan, confidence)
@@ -237,11 +267,23 @@ def _p_value_infinite(stat: float, alternative: str) -> float:
     return 0.0 if (stat > 0) == (alternative == "larger") else 1.0
 
 
+def _whole(x: Any) -> bool:
+    """Whether ``x`` is a whole number (an int, or a float such as 3.0; not NaN or an
+    infinity, which once passed as a group's size and gave p = 0 whatever the data)."""
+    try:
+        return bool(x == int(x))
+    except (ValueError, OverflowError, TypeError):
+        return False
+
+
 def _check_counts(x_control: Any, n_control: Any, x_treatment: Any, n_treatment: Any) -> None:
+    for n, group in ((n_control, "control"), (n_treatment, "treatment")):
+        if not _whole(n):
+            raise ValueError(f"{group} size must be a whole number, got {n!r}")
     if n_control <= 0 or n_treatment <= 0:
         raise ValueError("both groups need at least one observation")
     for x, n, group in ((x_control, n_control, "control"), (x_treatment, n_treatment, "treatment")):
-        if x != int(x) or not 0 <= x <= n:
+        if not _whole(x) or not 0 <= x <= n:
             raise ValueError(
                 f"{group} successes must be a whole number within 0..n, got {x} of {n}"
             )
@@ -258,10 +300,16 @@ def two_proportion_ztest(
     """Two-proportion z-test (pooled standard error under H0: equal rates).
 
     ``difference`` = treatment rate - control rate; ``alternative="larger"`` tests
-    treatment > control. The interval of the difference uses the unpooled standard
-    error (Wald), as the usual textbook pairing does.
+    treatment > control. The interval of the difference is Newcombe's hybrid score
+    interval (Newcombe, "Interval estimation for the difference between independent
+    proportions", Statistics in Medicine 1998, method 10; statsmodels'
+    ``confint_proportions_2indep(method="newcomb")``), built from the two rates' Wilson
+    intervals: it stays within [-1, 1] and is no point at rates of 0 or 1, where the
+    Wald interval of the unpooled standard error is (1 of 1 against 0 of 1 gave
+    ``[+1, +1]`` beside p = 0.16).
     """
     _check_alternative(alternative)
+    _check_confidence(confidence)
     _check_counts(x_control, n_control, x_treatment, n_treatment)
     st = _scipy_stats()
     p1, p2 = x_control / n_control, x_treatment / n_treatment
@@ -269,13 +317,19 @@ def two_proportion_ztest(
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
     diff = p2 - p1
     z = diff / se0 if se0 > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-    se1 = math.sqrt(p1 * (1 - p1) / n_control + p2 * (1 - p2) / n_treatment)
-    zc = st.norm.ppf(0.5 + confidence / 2)
+    c = proportion_ci(x_control, n_control, confidence)
+    t = proportion_ci(x_treatment, n_treatment, confidence)
+    low = diff - math.hypot(p2 - t.low, c.high - p1)
+    high = diff + math.hypot(t.high - p2, p1 - c.low)
     return TestResult(
         statistic=float(z),
-        p_value=_p_value(st, st.norm, z, alternative) if math.isfinite(z) else 0.0,
+        p_value=(
+            _p_value(st, st.norm, z, alternative)
+            if math.isfinite(z)
+            else _p_value_infinite(z, alternative)
+        ),
         difference=diff,
-        ci=(diff - zc * se1, diff + zc * se1),
+        ci=(max(-1.0, low), min(1.0, high)),
         method="two-proportion z-test",
     )
 
@@ -298,11 +352,12 @@ def welch_ttest(
     way). The interval of the difference is the point ``[d, d]``.
     """
     _check_alternative(alternative)
+    _check_confidence(confidence)
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("Welch's t-test needs at least two observations per group")
     st = _scipy_stats()
-    diff = b.mean - a.mean
+    diff = _difference(a, b)
     va, vb = a.variance / a.n, b.variance / b.n
     if va + vb <= 0:
         # Neither group varies (or so little that its variance underflows): t is 0/0
@@ -321,9 +376,9 @@ def welch_ttest(
     # SciPy's ttest_ind_from_stats computes, but with df from the variances scaled by
     # the larger one: df is scale-free, and squaring variances past 1e154 overflowed
     # (df NaN, the report's p "-").
-    se = math.sqrt(va + vb)
     top = max(va, vb)
     ra, rb = va / top, vb / top
+    se = math.sqrt(top) * math.sqrt(ra + rb)  # (va + vb overflows past 1e308)
     df = (ra + rb) ** 2 / (ra * ra / (a.n - 1) + rb * rb / (b.n - 1))
     t = diff / se
     dist = st.t(df)
@@ -447,14 +502,16 @@ def msprt_means(
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("the sequential test needs at least two observations per group")
-    diff = b.mean - a.mean
+    diff = _difference(a, b)
     var = a.variance / a.n + b.variance / b.n
+    if not math.isfinite(var):
+        raise ValueError("values too large for the variance of their difference")
     if var <= 0:
         z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         return SequentialResult(z, _p_value_infinite(z, alternative) if z else 1.0, diff,
                                 0.0, "mSPRT (means)")  # fmt: skip
     z = diff / math.sqrt(var)
-    info = effect * effect * (a.variance + b.variance) / 2 / var
+    info = effect * effect * (a.variance / 2 + b.variance / 2) / var  # (no overflow)
     return SequentialResult(z, _msprt_p(z, info, alternative), diff, info, "mSPRT (means)")
 
 
@@ -472,12 +529,37 @@ def sample_ratio_mismatch(
     by default, the usual choice because the check is run often) flags a mismatch:
     the assignment or the exposure logging is broken and the test's results should
     not be trusted.
+
+    Only the shares of the split matter (weights of 50 and 50 or of 1e300 and 1e300
+    are one split). ValueError for a weight that is negative or not finite, and for a
+    count that is no whole number of users.
     """
+    for k, w in split.items():
+        try:
+            fw = float(w)
+        except (TypeError, ValueError, OverflowError):
+            fw = math.nan
+        if not (math.isfinite(fw) and fw >= 0):
+            raise ValueError(f"split weight of {k!r}: expected a finite number >= 0, got {w!r:.60}")
+    for k, v in observed.items():
+        if not (_whole(v) and v >= 0):
+            raise ValueError(f"count of {k!r}: expected a whole number >= 0, got {v!r:.60}")
     names = [k for k in split if split[k] > 0]
     counts = [int(observed.get(k, 0)) for k in names]
     total = sum(counts)
-    weight = sum(float(split[k]) for k in names)
-    expected = {k: total * float(split[k]) / weight for k in names}
+    # Shares of the largest weight: a sum of weights near 1e308 overflowed to infinity
+    # (every expected count NaN, p NaN, and NaN < threshold is no mismatch).
+    top = max((float(split[k]) for k in names), default=1.0)
+    shares = {k: float(split[k]) / top for k in names}
+    weight = sum(shares.values())
+    expected = {k: total * shares[k] / weight for k in names}
+    if total:
+        # A share so small that its expected count underflows to 0 (a weight of 5e-324
+        # beside one of 2) serves nobody, as a weight of 0 does: its 0 / 0 made the
+        # chi-square NaN (a RuntimeWarning), and users there are a mismatch.
+        names = [k for k in names if expected[k] > 0]
+        expected = {k: expected[k] for k in names}
+        counts = [int(observed.get(k, 0)) for k in names]
     # Users in a variant that gets no traffic (weight 0, or not in the split at all) can
     # only come from broken assignment or logging: a certain mismatch, whatever the
     # other counts (the chi-square of an expected count of 0 is infinite).
@@ -496,7 +578,8 @@ def sample_ratio_mismatch(
     # overflows (observed - expected)^2 / expected: chi2 infinite and p 0, a certain
     # mismatch as for a variant with no weight, not a RuntimeWarning.
     with np.errstate(over="ignore", divide="ignore"):
-        r = st.chisquare(counts, [expected[k] for k in names])
+        # (as doubles: counts past 2**63 made an object array SciPy refuses)
+        r = st.chisquare([float(c) for c in counts], [expected[k] for k in names])
     p = float(r.pvalue)
     return SRMResult(
         float(r.statistic), p, expected, dict(zip(names, counts, strict=True)), p < threshold
