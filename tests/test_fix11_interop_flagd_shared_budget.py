@@ -102,8 +102,8 @@ def test_one_flag_still_counts_every_use_of_an_evaluator(monkeypatch):
     # what one evaluation of the flag may walk: each OP_CALL walks the evaluator again
     monkeypatch.setattr(flagd, "MAX_LOWERED_NODES", 20_000)
     chain: list[Any] = []
-    for i in range(6):  # each branch repeats the negations of the ones before it
-        chain += [{"and": [{"==": [{"var": "country"}, f"c{i}"]}, {"$ref": "big"}]}, "on"]
+    for i in range(6):  # each branch gives null: the guards after it repeat its negation
+        chain += [{"and": [{"==": [{"var": "country"}, f"c{i}"]}, {"$ref": "big"}]}, None]
     doc = {"flags": {"f": _flag({"if": [*chain, "off"]})}, "$evaluators": {"big": _big(300)}}
     with pytest.raises(InteropError, match="20,000 condition nodes"):
         flagd.to_snapshot(doc)

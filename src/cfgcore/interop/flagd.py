@@ -10,7 +10,9 @@
 True
 
 The JSONLogic ``targeting`` of each flag is lowered to ordinary cfgcore rules: ``if``
-trees become rules with mutually exclusive conditions, ``fractional`` becomes a rule
+trees become rules in branch order (the first that matches serves, and a branch that may
+give null is negated in the rules after it, so no later branch answers for it; one rule
+per branch naming a variant), ``fractional`` becomes a rule
 bucketed with flagd's own hashing (:class:`cfgcore.snapshot.Hashing` scheme ``flagd_v2``
 or ``flagd_v3``, chosen per import, default v3), and the conditions (``==``, ``!=``,
 ``===``, ``!==``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``and``, ``or``, ``!``, ``!!``,
@@ -1067,10 +1069,12 @@ def _not(cond: Any) -> Any:
 
 
 # The condition nodes one flag's targeting, and one import's flags, may lower to. An
-# if/else chain's branches are exclusive rules, each repeating the negations of the
-# conditions before it: n branches are about n * n / 2 conditions, so a 40 KB chain of
-# 1,000 branches took the import and the compile minutes and gigabytes, and a file of
-# many such flags hours. A chain of 500 "==" branches is about a million nodes (seconds).
+# if/else chain's branches become rules, each guarded by the negations of the branches
+# before it that may leave a context to the rules after them (a null result, a
+# fractional, a var naming the variant, a nested if without an else: see _Flag.outcome).
+# A chain of branches naming variants lowers to one rule per branch, but n branches of
+# those other kinds are about n * n / 2 conditions: a 40 KB chain of 1,000 of them took
+# the import and the compile minutes and gigabytes, and a file of many such flags hours.
 #
 # The two bounds count different things. MAX_LOWERED_NODES bounds one flag's rules with
 # every use of a shared ($ref) evaluator counted in full: what one evaluation of the flag
@@ -1162,9 +1166,10 @@ class _Rules(list[dict[str, Any]]):
         self.written += self.written_size(cond)
         if self.nodes > MAX_LOWERED_NODES:
             raise _Refuse(
-                f"targeting lowers to more than {MAX_LOWERED_NODES:,} condition nodes (each "
-                "branch of an if repeats the conditions of the branches before it; each use "
-                "of a $ref evaluator counts): split the flag or shorten its if chains"
+                f"targeting lowers to more than {MAX_LOWERED_NODES:,} condition nodes and "
+                "rules (a branch of an if repeats the conditions of the branches before it "
+                "that may give null, a fractional or a var's value; each use of a $ref "
+                "evaluator counts): split the flag or shorten its if chains"
             )
         self.check_import()
 
@@ -1172,8 +1177,9 @@ class _Rules(list[dict[str, Any]]):
         if self.spent + self.written > MAX_IMPORT_NODES:
             raise _Refuse(
                 f"the flags' targeting lowers to more than {MAX_IMPORT_NODES:,} condition "
-                "nodes in all, past this flag (each branch of an if repeats the conditions "
-                "of the branches before it): import the flags in parts"
+                "nodes in all, past this flag (a branch of an if repeats the conditions of "
+                "the branches before it that may give null, a fractional or a var's value): "
+                "import the flags in parts"
             )
 
     def recount(self, rules: list[dict[str, Any]]) -> None:
@@ -1184,6 +1190,7 @@ class _Rules(list[dict[str, Any]]):
         self.check_import()
 
     def append(self, rule: dict[str, Any]) -> None:
+        self.nodes += 1  # an evaluation steps through each rule too (as the compiler counts)
         self.charge(rule.get("when"))
         super().append(rule)
 
@@ -1422,12 +1429,14 @@ class _Flag:
             return INVALID
         return value
 
-    def serve(self, value: Any, guard: Any) -> None:
+    def serve(self, value: Any, guard: Any) -> bool:
+        """Serve ``value``'s variant where ``guard`` holds; whether a rule was written
+        (flagd's null result writes none: the rules after it decide, or the default)."""
         name = self.variant_name(value)
-        if name is not None:
-            self.rules.append(
-                {"when": guard, "serve": name} if guard != _ALWAYS else {"serve": name}
-            )
+        if name is None:
+            return False
+        self.rules.append({"when": guard, "serve": name} if guard != _ALWAYS else {"serve": name})
+        return True
 
     def cases(self, expr: Any) -> list[tuple[Any, Any]]:
         """An expression whose value names a variant, as exclusive (condition, literal) cases."""
@@ -1438,15 +1447,14 @@ class _Flag:
             out: list[tuple[Any, Any]] = []
             taken = _ALWAYS
             args = _operands(args)
-            while len(args) >= 2:
-                cond = self.condition(args[0])
-                for c, v in self.cases(args[1]):
+            for i in range(0, len(args) - 1, 2):  # (indexes: a slice per branch is n * n)
+                cond = self.condition(args[i])
+                for c, v in self.cases(args[i + 1]):
                     out.append((_and(taken, cond, c), v))
                 taken = _and(taken, _not(cond))
                 self.rules.charge(taken)
-                args = args[2:]
-            if args:
-                for c, v in self.cases(args[0]):
+            if len(args) % 2:
+                for c, v in self.cases(args[-1]):
                     out.append((_and(taken, c), v))
             return out
         if op == "var":
@@ -1472,34 +1480,47 @@ class _Flag:
             return out
         raise _Refuse(f"'{op}' cannot name a variant here")
 
-    def outcome(self, expr: Any, guard: Any) -> None:
-        """Emit rules for a targeting expression (the top level or an ``if`` branch)."""
+    def outcome(self, expr: Any, guard: Any) -> bool:
+        """Emit rules for a targeting expression (the top level or an ``if`` branch).
+
+        Returns whether the rules written cover ``guard`` whole: wherever it holds, one
+        of them matches and serves (no null result, no bucket or case left to the rules
+        after). cfgcore serves the first rule that matches, so the branches after such
+        a branch need not repeat its negated condition to stay exclusive; only the
+        negations of the branches that may leave a context to later rules are kept. An
+        ``if`` chain of n branches naming variants is then n rules of one condition
+        each (its guards used to repeat every condition before them: n * n / 2 nodes).
+        """
         if not isinstance(expr, Mapping):
-            self.serve(expr, guard)
-            return
+            return self.serve(expr, guard)
         op, args = _single(expr)
         if op == "if":
             args = _operands(args)
             taken = guard
-            while len(args) >= 2:
-                if isinstance(args[0], Mapping) and _single(args[0])[0] == "fractional":
-                    self.fractional_condition(args[0], args[1], args[2:], taken)
-                    return
-                cond = self.condition(args[0])
-                self.outcome(args[1], _and(taken, cond))
-                taken = _and(taken, _not(cond))
-                self.rules.charge(taken)
-                args = args[2:]
-            if args:
-                self.outcome(args[0], taken)
-            return
+            covered = True
+            for i in range(0, len(args) - 1, 2):  # (indexes: a slice per branch is n * n)
+                if isinstance(args[i], Mapping) and _single(args[i])[0] == "fractional":
+                    self.fractional_condition(args[i], args[i + 1], args[i + 2 :], taken)
+                    return False
+                cond = self.condition(args[i])
+                total = self.outcome(args[i + 1], _and(taken, cond))
+                if not total or cond == _ALWAYS:
+                    # a context the branch leaves reaches the later rules only where it
+                    # fails the branch's condition (one that always holds leaves no
+                    # context: the branches after it are dropped, as they were)
+                    taken = _and(taken, _not(cond))
+                    self.rules.charge(taken)
+                    covered = covered and total
+            if not len(args) % 2:
+                return False  # no else: null, the default variant
+            return self.outcome(args[-1], taken) and covered
         if op == "fractional":
             self.fractional(args, guard, lambda v: v)
-            return
+            return False
         if op == "var":
             for c, v in self.cases(expr):
                 self.serve(v if v != "#unknown" else INVALID, _and(guard, c))
-            return
+            return False
         if op in ("and", "or") and not _boolean_valued(expr):
             # JSONLogic's and/or answer one of their operands (the first falsy/truthy
             # one, else the last): a var's value, a string, or null names the variant
@@ -1512,6 +1533,7 @@ class _Flag:
         cond, defined = self.condition_defined(expr)
         self.serve(True, _and(guard, cond))
         self.serve(False, _and(guard, defined, _not(cond)))
+        return defined == _ALWAYS  # (where it is null, the default: later rules decide)
 
     def fractional_condition(self, frac: Any, then: Any, rest: list[Any], guard: Any) -> None:
         """``{"if": [{"fractional": ...}, A, B]}``: the bucket's entry decides the branch."""
