@@ -72,6 +72,7 @@ from cfgcore.interop import (
 from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
 from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
+from cfgcore.interop._plain import leaving_out, plain_key, plain_pairs, plain_value
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
@@ -390,8 +391,9 @@ def _flatten(
                         out[key + STR] = text
                         if len(text) > MAX_REGEX_INPUT:
                             out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
-                    # (only a string equals a string needle: the other items are left out)
-                    texts = [v for v in value if type(v) is str]
+                    # (only a string equals a string needle: the other items are left out;
+                    # a str subclass is one too, joined below by its stored text)
+                    texts = [v for v in value if isinstance(v, str)]
                     if texts and all("\0" not in v for v in texts):
                         out[key + ITEMS] = "\0" + "\0".join(texts) + "\0"
                     if any(v is None for v in value):
@@ -462,9 +464,44 @@ def context(
     one object referenced at many places, whose paths multiply with each level) are
     not flattened: the mapping returned derives each key when a check reads it, with
     the same answer (keep that object: a copy into a plain dict loses those keys).
+
+    A value of the application's own type (a ``str``, ``int``, ``float``, ``dict`` or
+    ``list`` subclass) is read as given, through its own methods, while they answer.
+    Where one raises (an :class:`Exception`), context() reads the attributes again as
+    the evaluators read them: a ``str``, ``int`` or ``float`` subclass as its exact
+    value (the targeting key too), a ``dict`` or ``list`` subclass by the items it
+    stores (an object, an array), keys as values are, never through their own
+    methods; a mapping of attributes that is no dict through its ``items()``, none if
+    that raises; and an attribute it still cannot read (an object whose ``__class__``
+    raises, say) is left out, as if not given, as is such a targeting key. So context()
+    raises no Exception but for a wrong ``now`` or ``bucketing``; an interrupt
+    propagates. One consequence: a subclass whose methods answer, but otherwise than
+    its stored value (a ``__str__`` or ``encode`` of its own), gives the keys derived
+    through them (``#cbor``, ``#str``, ...), while a check of the value itself reads
+    its exact value; give such values as plain ``str``/``dict``/... where that matters.
     """
+    try:
+        return _context(
+            targeting_key, attributes, int(time.time() if now is None else now), bucketing
+        )
+    except Exception:  # noqa: BLE001 - an application's value whose own method raised
+        pass  # (read again below, outside this handler: no chained traceback)
+    # The careful reading (cfgcore.interop._plain); a wrong option's error propagates.
+    ts = int(time.time() if now is None else plain_key(now))
+    wanted = None if bucketing is None else _bucketing_names(bucketing)
+    key = None if targeting_key is None else plain_value(targeting_key)
+    if key is not None:
+        try:
+            _flatten({}, TARGETING_KEY, key, ts)
+        except Exception:  # noqa: BLE001 - a targeting key it cannot read: none
+            key = None
+    pairs = plain_pairs(attributes)
+    return leaving_out(lambda some: _context(key, dict(some), ts, wanted), pairs)
+
+
+def _context(targeting_key: Any, attributes: Any, ts: int, bucketing: Any) -> dict[str, Any]:
+    """:func:`context` of the values as given, at the timestamp ``ts``."""
     out: dict[str, Any] = {}
-    ts = int(time.time() if now is None else now)
     attrs = dict(attributes or {})
     # flagd sets these over any attribute of the same name: targetingKey is the
     # context's targeting key (null without one), $flagd its own object

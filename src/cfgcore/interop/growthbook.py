@@ -104,7 +104,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -125,6 +125,7 @@ from cfgcore.interop import (
 )
 from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived, unescape_name
+from cfgcore.interop._plain import leaving_out, plain_pairs
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
 
 try:  # Python's own regex parser, to read a pattern's structure as re does
@@ -644,7 +645,79 @@ def context(
     to, or the names from :func:`element_attributes`; then only an array under one of
     those top-level attributes makes the mapping (``tags: ["a"]`` read by ``$in``
     alone leaves a plain dict). None (the default): any array does.
+
+    A value of the application's own type (a ``str``, ``int``, ``float``, ``dict`` or
+    ``list`` subclass) is read as given, through its own methods, while they answer.
+    Where one raises (an :class:`Exception`), context() reads the attributes again as
+    the evaluators read them: a ``str``, ``int`` or ``float`` subclass as its exact
+    value (``Id("u1")`` is the string "u1", hashed and lower-cased as such), a ``dict``
+    or ``list`` subclass by the items it stores, keys as values are, never through
+    their own methods; a mapping of attributes that is no dict through its
+    ``items()``, none if that raises; and an attribute it still cannot read (an object
+    whose ``__class__`` raises, say) is left out, as if not given. So context() raises
+    no Exception but the TypeErrors above (a forced variation's index, a wrong
+    ``elements``); an interrupt propagates. One consequence: a subclass whose methods
+    answer, but otherwise than its stored value (a ``lower`` or ``__len__`` of its
+    own), gives the keys derived through them (``#lower``, ``#size``, ...), while a
+    condition on the value itself reads its exact value; give such values as plain
+    ``str``/``dict``/... where that matters.
     """
+    try:
+        forced = _forced(forced_variations.items()) if forced_variations else _NOTHING
+        return _context(attributes, forced, elements)
+    except Exception:  # noqa: BLE001 - an application's value whose own method raised
+        pass  # (read again below, outside this handler: no chained traceback)
+    # The careful reading (cfgcore.interop._plain); the caller's TypeErrors propagate.
+    names = None if elements is None else _element_names(elements)
+    forced = {}
+    for pair in plain_pairs(forced_variations):
+        try:
+            forced.update(_forced([pair]))
+        except _NotAnIndex:
+            raise
+        except Exception:  # noqa: BLE001 - an experiment key it cannot read: left out
+            continue
+    return leaving_out(lambda some: _context(dict(some), forced, names), plain_pairs(attributes))
+
+
+_NOTHING: dict[str, Any] = {}  # (read only)
+
+
+class _NotAnIndex(TypeError):
+    """A forced variation's index that is no integer: the caller's error to see."""
+
+
+def _forced(pairs: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
+    """The ``$forced:`` attributes of forced variations ``(experiment key, index)``."""
+    fixed: dict[str, Any] = {}
+    for key, idx in pairs:
+        # the SDK indexes the variations with it, where True is 1 and False is 0
+        if idx is None:
+            continue  # the SDK: no forced variation
+        if not isinstance(idx, int):
+            # and raises TypeError for anything else (1.0 and "1" included); cfgcore's
+            # equality would have forced variation 1 for 1.0 and ignored "1"
+            raise _NotAnIndex(
+                f"forced_variations[{_shown_key(key)}]: a variation index is an integer, got "
+                f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
+            )
+        if isinstance(key, str):
+            fixed[FORCED + key] = int(idx)
+        elif (name := _key_text(key)) is not None:  # an experiment key that is a number
+            fixed[FORCED_NUM + name] = int(idx)
+    return fixed
+
+
+def _shown_key(key: Any) -> str:
+    """A forced variation's experiment key in a message (its repr, if it has one)."""
+    try:
+        return repr(key)
+    except Exception:  # noqa: BLE001 - an application's key
+        return f"<{type(key).__name__}>"
+
+
+def _context(attributes: Any, forced: dict[str, Any], elements: Any) -> dict[str, Any]:
+    """:func:`context` of ``attributes`` as given, with the ``forced`` attributes."""
     out: dict[str, Any] = {}
     long_values = False  # a string past MAX_REGEX_INPUT: see _Attributes
     arrays: set[str] = set()  # the top-level attributes holding a list (``#elem:``)
@@ -706,21 +779,7 @@ def context(
             fixed[key + HASH] = text
         if "." not in key:
             top[key] = v
-    for key, idx in (forced_variations or {}).items():
-        # the SDK indexes the variations with it, where True is 1 and False is 0
-        if idx is None:
-            continue  # the SDK: no forced variation
-        if not isinstance(idx, int):
-            # and raises TypeError for anything else (1.0 and "1" included); cfgcore's
-            # equality would have forced variation 1 for 1.0 and ignored "1"
-            raise TypeError(
-                f"forced_variations[{key!r}]: a variation index is an integer, got "
-                f"{type_name(idx)} (GrowthBook's SDK raises on it too)"
-            )
-        if isinstance(key, str):
-            fixed[FORCED + key] = int(idx)
-        elif (name := _key_text(key)) is not None:  # an experiment key that is a number
-            fixed[FORCED_NUM + name] = int(idx)
+    fixed.update(forced)
     try:
         for current, v in top.items():  # noqa: B007  (put_container reads ``current``)
             put(current, v)

@@ -55,6 +55,7 @@ from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.interop._escaped_names import escape_name
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
+from cfgcore.interop._plain import leaving_out, plain_dict, plain_key, plain_pairs
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
 
 __all__ = ["DISABLED", "context", "get_variant", "to_snapshot"]
@@ -101,7 +102,33 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     None is one user, "None", to stickiness (not a missing id falling back to
     ``sessionId`` or a random value). Leave a field out for "no value". A
     ``currentTime`` of None is "None" too (no date; date constraints do not match).
+
+    The context and its ``properties`` are read as given, while their methods answer.
+    Where a method of the application's own type raises (an :class:`Exception`: a
+    ``dict`` subclass's ``items`` or ``get``, a ``str`` subclass name's ``__str__``),
+    context() reads them again as the evaluators read a mapping: a ``dict`` subclass
+    by the items it stores, another mapping through its ``items()`` (none if that
+    raises), a ``str``, ``int`` or ``float`` subclass name as its exact value. A value
+    is its ``str()`` either way, as above; a value with no ``str()`` (one whose
+    ``__str__`` raises) is left out, as if not given, and so is any field or property
+    context() still cannot read. So context() raises no Exception (an interrupt
+    propagates); a wrong ``now`` still raises.
     """
+    try:
+        return _context(ctx, now)
+    except Exception:  # noqa: BLE001 - an application's value whose own method raised
+        pass  # (read again below, outside this handler: no chained traceback)
+    # The careful reading (cfgcore.interop._plain): names plain, values as given.
+    now = plain_key(now)  # (a float subclass: its value)
+    fields = [
+        (k, plain_dict(v, values=False) if type(k) is str and k == "properties" else v)
+        for k, v in plain_pairs(ctx, values=False)
+    ]
+    return leaving_out(lambda some: _context(dict(some), now), fields)
+
+
+def _context(ctx: Any, now: float | None) -> dict[str, Any]:
+    """:func:`context` of the fields as given."""
     ctx = ctx or {}
     out: dict[str, Any] = {}
     props = ctx.get("properties")
