@@ -287,6 +287,29 @@ def test_growthbook(benchmark, who):
     _bench(benchmark, run, USERS * len(names))
 
 
+# -- GrowthBook context ---------------------------------------------------------------
+# growthbook.context() for a user holding 200 tags, on flags reading the tags as a whole
+# ($in, $size, $ini) and other attributes: every key derived (five or so per element),
+# or only what the engine's snapshot reads (elements=engine).
+@pytest.mark.parametrize("limited", [False, True], ids=["whole", "elements-engine"])
+def test_growthbook_context(benchmark, limited):
+    benchmark.group = "interop-growthbook-context"
+    feats = {
+        "in": {"defaultValue": 0, "rules": [{"condition": {"tags": {"$in": ["t5"]}}, "force": 1}]},
+        "size": {"defaultValue": 0, "rules": [{"condition": {"tags": {"$size": {"$gt": 3}}},
+                                               "force": 1}]},
+        "ini": {"defaultValue": 0, "rules": [{"condition": {"tags": {"$ini": ["T7"]}},
+                                              "force": 1}]},
+        **growthbook_features(8),
+    }  # fmt: skip
+    eng = engine_class(IMPLS.get("c") or IMPLS["py"]).from_snapshot(growthbook.to_snapshot(feats))
+    user = {**USERS_LIST[0], "tags": [f"t{i}" for i in range(200)]}
+    options = {"elements": eng} if limited else {}
+    want = [eng.evaluate(n, growthbook.context(user)).value for n in feats]
+    assert [eng.evaluate(n, growthbook.context(user, **options)).value for n in feats] == want
+    _bench(benchmark, lambda: growthbook.context(user, **options), 1)
+
+
 # -- GrowthBook saved group ---------------------------------------------------------------
 # One feature gated on a large saved group (``{"id": {"$inGroup": "beta"}}``). cfgcore
 # lowers GrowthBook's ``isIn`` to a scalar ``in`` plus ``has_any`` for an array attribute:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from cfgcore._records import DEFAULT_BUCKET_BY
+
 
 class DerivedAttributes(dict):  # type: ignore[type-arg]
     """A context dict whose ``get()`` answers keys starting with :attr:`PREFIX` with
@@ -46,15 +48,17 @@ class SnapshotNames:
     """The attribute names a ``context()`` option names (flagd's ``bucketing=``,
     GrowthBook's ``elements=``): a Snapshot's, found by ``find`` (the last snapshot's
     kept: it is kept alive, so its id is never reused), an engine's current snapshot's,
-    or the names themselves. Called on every ``context()`` with the option."""
+    or the names themselves. Called on every ``context()`` with the option. ``find``
+    may return more than names (GrowthBook's: everything its snapshot reads); the
+    caller tells that apart from a collection of names it was given."""
 
-    def __init__(self, option: str, find: Callable[[Any], frozenset[str]]) -> None:
+    def __init__(self, option: str, find: Callable[[Any], Any]) -> None:
         self._option = option
         self._find = find
-        # (snapshot, its names): one tuple, replaced whole (no lock needed)
-        self._last: tuple[Any, frozenset[str]] = (None, frozenset())
+        # (snapshot, what find found): one tuple, replaced whole (no lock needed)
+        self._last: tuple[Any, Any] = (None, frozenset())
 
-    def __call__(self, given: Any) -> Collection[str]:
+    def __call__(self, given: Any) -> Any:
         from cfgcore.snapshot import Snapshot
 
         if isinstance(given, (str, bytes)):
@@ -101,4 +105,43 @@ def derived_names(snapshot: Any, prefix: str, name_of: Callable[[str], Any]) -> 
             walk(rule.when)
     for seg in snapshot.segments.values():
         walk(seg)
+    return frozenset(names)
+
+
+def read_names(snapshot: Any) -> frozenset[str] | None:
+    """Every context attribute ``snapshot``'s flags and segments read, as the compiler
+    gives them slots: the attributes of their conditions (nested ones, those of
+    prerequisite flags and segments included), the ``bucket_by`` names of each flag (the
+    default ones where it names none) and rule, and the ``by`` names of each rule's and
+    gate's hashing. None where the snapshot holds something else where a name goes (one
+    built in Python, which the compiler refuses): the caller then reads everything."""
+    names: set[str] = set(DEFAULT_BUCKET_BY)
+    stack: list[Any] = list(snapshot.segments.values())
+
+    def add(given: Any) -> None:
+        for name in [given] if isinstance(given, str) else given or ():
+            if not isinstance(name, str):
+                raise TypeError(name)
+            names.add(name)
+
+    try:
+        for flag in snapshot.flags.values():
+            add(flag.bucket_by)
+            for rule in flag.rules:
+                stack.append(rule.when)
+                add(rule.bucket_by)
+                for h in (rule.hash, *(g.hash for g in rule.gates)):
+                    if h is not None:
+                        add(h.by)
+        while stack:
+            c = stack.pop()
+            if c is None:
+                continue
+            if c.attr is not None:
+                add(c.attr)
+            stack.extend(c.all or ())
+            stack.extend(c.any or ())
+            stack.append(c.not_)
+    except (TypeError, AttributeError):
+        return None
     return frozenset(names)

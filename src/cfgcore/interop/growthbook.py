@@ -104,7 +104,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -123,7 +123,12 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
+from cfgcore.interop._derived import (
+    DerivedAttributes,
+    SnapshotNames,
+    derived_names,
+    read_names,
+)
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived, unescape_name
 from cfgcore.interop._plain import leaving_out, plain_pairs
 from cfgcore.snapshot import Condition, Snapshot, snapshot_from_dict
@@ -501,16 +506,19 @@ def _member(v: Any) -> str | None:
     return None
 
 
-def _array_keys(path: str, v: list[Any]) -> dict[str, Any]:
+def _array_keys(path: str, v: list[Any], read: Collection[str] | None = None) -> dict[str, Any]:
     """The keys :func:`context` derives for the array ``v`` at ``path`` beyond its
     elements' own: the array (``has_any`` reads its scalar elements as GrowthBook's
     ``isIn`` compares them: :func:`_member`), its strings in lower case, the elements of
     its elements that are arrays (``isIn`` looks one level into them), whether it holds
-    null."""
-    lowered = [el.lower() for el in v if isinstance(el, str)]
-    inner = [sub for el in v if isinstance(el, list) for sub in el]  # isIn: lists alone
-    keys: dict[str, Any] = {path: v, path + LOWER: lowered, path + INNER: inner}
-    if any(el is None for el in v):
+    null. ``read``: the suffixes a snapshot reads at ``path`` (None: all), so a key it
+    does not read costs no pass over the elements."""
+    keys: dict[str, Any] = {path: v}
+    if read is None or LOWER in read:
+        keys[path + LOWER] = [el.lower() for el in v if isinstance(el, str)]
+    if read is None or INNER in read:  # isIn: lists alone
+        keys[path + INNER] = [sub for el in v if isinstance(el, list) for sub in el]
+    if (read is None or NULLS in read) and any(el is None for el in v):
         keys[path + NULLS] = True
     return keys
 
@@ -639,12 +647,23 @@ def context(
     answers ``$elemMatch``/``$all`` element conditions (``#elem:``: each element tested
     when a check first reads it) when read. Keep that object (a copy into a plain dict
     loses those keys, and such conditions then fail). A check with it is slower than
-    with a plain dict (each attribute is read through ``get()``); ``elements`` says which
-    attributes element conditions read: the engine (anything with a ``source``
+    with a plain dict (each attribute is read through ``get()``).
+
+    ``elements``: the engine that checks the context (anything with a ``source``
     snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the features were imported
-    to, or the names from :func:`element_attributes`; then only an array under one of
-    those top-level attributes makes the mapping (``tags: ["a"]`` read by ``$in``
-    alone leaves a plain dict). None (the default): any array does.
+    to. Only an array under an attribute some element condition tests then makes the
+    mapping (``tags: ["a"]`` read by ``$in`` alone leaves a plain dict), and only the
+    keys that snapshot reads are derived: the paths its conditions, saved groups and
+    prerequisites name (``company.size``, ``tags.0``, ``tags.length``; the arrays its
+    element conditions and long-string searches read), and at each only the keys read
+    there of those costing a pass over an array or object (``#lower``, ``#inner``,
+    ``#nulls``, ``#keys``); every top-level attribute's hash string and the forced
+    variations as always. So a user with 200 ``tags`` costs the few keys read, not
+    several per element; the answers of that snapshot's flags are the same. Build the
+    context for each check (or request): a context built for one snapshot may lack what
+    another one reads (an engine given is read at each call, so a reload is followed).
+    The names from :func:`element_attributes` may be given instead: they limit the
+    mapping alone. None (the default): any array makes it, and every key is derived.
 
     A value of the application's own type (a ``str``, ``int``, ``float``, ``dict`` or
     ``list`` subclass) is read as given, through its own methods, while they answer.
@@ -662,13 +681,15 @@ def context(
     condition on the value itself reads its exact value; give such values as plain
     ``str``/``dict``/... where that matters.
     """
+    # a snapshot's reads (_Reads), or the names of element_attributes() given; a wrong
+    # ``elements`` is the caller's TypeError, before anything is read
+    reads: Any = None if elements is None else _snapshot_reads(elements)
     try:
         forced = _forced(forced_variations.items()) if forced_variations else _NOTHING
-        return _context(attributes, forced, elements)
+        return _context(attributes, forced, reads)
     except Exception:  # noqa: BLE001 - an application's value whose own method raised
         pass  # (read again below, outside this handler: no chained traceback)
     # The careful reading (cfgcore.interop._plain); the caller's TypeErrors propagate.
-    names = None if elements is None else _element_names(elements)
     forced = {}
     for pair in plain_pairs(forced_variations):
         try:
@@ -677,7 +698,7 @@ def context(
             raise
         except Exception:  # noqa: BLE001 - an experiment key it cannot read: left out
             continue
-    return leaving_out(lambda some: _context(dict(some), forced, names), plain_pairs(attributes))
+    return leaving_out(lambda some: _context(dict(some), forced, reads), plain_pairs(attributes))
 
 
 _NOTHING: dict[str, Any] = {}  # (read only)
@@ -716,15 +737,17 @@ def _shown_key(key: Any) -> str:
         return f"<{type(key).__name__}>"
 
 
-def _context(attributes: Any, forced: dict[str, Any], elements: Any) -> dict[str, Any]:
-    """:func:`context` of ``attributes`` as given, with the ``forced`` attributes."""
+def _context(attributes: Any, forced: dict[str, Any], reads: Any) -> dict[str, Any]:
+    """:func:`context` of ``attributes`` as given, with the ``forced`` attributes and
+    what ``elements`` resolved to (``reads``: a :class:`_Reads`, names, or None)."""
     out: dict[str, Any] = {}
     long_values = False  # a string past MAX_REGEX_INPUT: see _Attributes
     arrays: set[str] = set()  # the top-level attributes holding a list (``#elem:``)
     current = ""  # the top-level attribute being put
     inside: set[int] = set()  # the containers on the path being put (a cycle stops)
 
-    def put(path: str, v: Any, depth: int = 1) -> None:
+    # ``want``: what a snapshot reads at ``path`` and below (see _Reads), None for all
+    def put(path: str, v: Any, depth: int = 1, want: _Path | None = None) -> None:
         nonlocal long_values
         if len(out) > MAX_CONTEXT_KEYS:
             raise _Budget
@@ -733,24 +756,48 @@ def _context(attributes: Any, forced: dict[str, Any], elements: Any) -> dict[str
             if depth >= MAX_PATH_DEPTH or id(v) in inside:
                 return  # no condition reads deeper (refused on import); no JSON cycles
             inside.add(id(v))
-            put_container(path, v, depth)
+            put_container(path, v, depth, want)
             inside.discard(id(v))
             return
         _put_leaf(out, path, v)
         if isinstance(v, str) and len(v) > MAX_REGEX_INPUT:
             long_values = True
 
-    def put_container(path: str, v: Any, depth: int) -> None:
+    def put_container(path: str, v: Any, depth: int, want: _Path | None) -> None:
         if isinstance(v, dict):
-            keys = _object_keys(v)
+            keys = _object_keys(v) if want is None or KEYS in want.suffixes else None
             if keys is not None:
                 out[path + KEYS] = keys
+            if want is not None:  # the keys read alone, each at the path it has below
+                if type(v) is not dict:  # a subclass: its items() as below, not its []
+                    for k, sub in v.items():
+                        if isinstance(k, str) and (seg := _name(k)) in want.below:
+                            put(f"{path}.{seg}", sub, depth + 1, want.below[seg])
+                    return
+                for seg, below in want.below.items():
+                    k = _raw(seg)
+                    if k in v and _name(k) == seg:
+                        put(f"{path}.{seg}", v[k], depth + 1, below)
+                return
             for k, sub in v.items():
                 if isinstance(k, str) and "." not in k:  # _readable, inline: per key
                     put(f"{path}.{k if '#' not in k else _name(k)}", sub, depth + 1)
             return
         arrays.add(current)
         put(path + SIZE, len(v), depth + 1)
+        if want is not None:  # the keys and elements read alone
+            if "length" in want.below:
+                put(path + ".length", len(v), depth + 1)
+            out.update(_array_keys(path, v, want.suffixes))
+            if type(v) is not list:  # a subclass: its iteration as below, not its []
+                for i, el in enumerate(v):
+                    if (seg := str(i)) in want.below:
+                        put(f"{path}.{seg}", el, depth + 1, want.below[seg])
+                return
+            for seg, below in want.below.items():
+                if _is_position(seg, len(v)):
+                    put(f"{path}.{seg}", v[int(seg)], depth + 1, below)
+            return
         put(path + ".length", len(v), depth + 1)
         out.update(_array_keys(path, v))
         for i, el in enumerate(v):
@@ -780,25 +827,95 @@ def _context(attributes: Any, forced: dict[str, Any], elements: Any) -> dict[str
         if "." not in key:
             top[key] = v
     fixed.update(forced)
+    tree = reads.tree if isinstance(reads, _Reads) else None
     try:
-        for current, v in top.items():  # noqa: B007  (put_container reads ``current``)
-            put(current, v)
+        if tree is None:
+            for current, v in top.items():  # noqa: B007  (put_container reads ``current``)
+                put(current, v)
+        else:  # the paths the snapshot reads alone (each top name once)
+            for current, below in tree.items():  # noqa: B007  (as above)
+                if current in top:
+                    put(current, top[current], 1, below)
     except _Budget:  # too many paths to flatten: derive the ones conditions read
         return _Attributes(fixed, top)
     out.update(fixed)
     if long_values:  # see _Attributes
         return _Attributes(out)
     if arrays:
-        if elements is not None:
-            names = _element_names(elements)
+        if reads is not None:
+            names = reads.elements if isinstance(reads, _Reads) else reads
             if not any(_raw_top(a) in names for a in arrays):
                 return out  # no element condition reads these arrays
         return _Attributes(out)
     return out
 
 
-# GrowthBook's elements= option: the attributes a snapshot's element conditions read
-_element_names = SnapshotNames("elements", lambda snap: element_attributes(snap))
+class _Path:
+    """The keys a snapshot reads at one path: the suffixes (``#lower``, ``#size#vn``,
+    ``""`` for the value itself) and the paths below it, by segment (a cfgcore name)."""
+
+    __slots__ = ("suffixes", "below")
+
+    def __init__(self) -> None:
+        self.suffixes: set[str] = set()
+        self.below: dict[str, _Path] = {}
+
+
+class _Reads:
+    """What a snapshot imported from GrowthBook reads of :func:`context`'s keys: the top
+    names of its element conditions' arrays (``elements``) and the path of every key
+    (``tree``: by top-level name; None where some key is none context() writes, and the
+    snapshot is taken to read everything). The keys context() writes for every top-level
+    attribute (``#hash``, ``#hash:``, ``$forced:``, ``$forced#``) need no path; an
+    ``#elem:`` or ``#search:`` key reads the value at its spec's path."""
+
+    __slots__ = ("elements", "tree")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.elements = element_attributes(snapshot)
+        self.tree = _path_tree(read_names(snapshot))
+
+
+def _path_tree(names: frozenset[str] | None) -> dict[str, _Path] | None:
+    """The paths (:class:`_Reads`) of the keys ``names``, or None."""
+    if names is None:
+        return None
+    tree: dict[str, _Path] = {}
+    for name in names:
+        suffix = ""
+        if name.startswith((FORCED, FORCED_NUM, HASH_NUM)) or name.endswith(HASH):
+            continue  # context() writes these for every top-level attribute
+        if name.startswith((ELEM, SEARCH)):
+            try:
+                spec = json.loads(name[name.index(":") + 1 :])
+            except ValueError:
+                return None
+            if not (isinstance(spec, list) and spec and isinstance(spec[0], str)):
+                return None
+            path = spec[0]
+        elif name.startswith("#") and not name.startswith(ESCAPED_HASH):
+            return None  # no key context() writes: read everything, as without a snapshot
+        else:
+            path, suffix = _split_key(name)
+        first, *rest = path.split(".")
+        node = tree.setdefault(first, _Path())
+        for seg in rest:
+            node = node.below.setdefault(seg, _Path())
+        node.suffixes.add(suffix)
+    return tree
+
+
+def _is_position(seg: str, size: int) -> bool:
+    """Whether ``seg`` is the path segment context() writes for an element of a list
+    of ``size`` elements (its index in decimal; no list has 10**18 elements)."""
+    return (
+        len(seg) <= 18 and seg.isascii() and seg.isdigit() and str(int(seg)) == seg
+        and int(seg) < size
+    )  # fmt: skip
+
+
+# GrowthBook's elements= option: what a snapshot reads (_Reads), or the names given
+_snapshot_reads = SnapshotNames("elements", _Reads)
 
 
 def element_attributes(snapshot: Snapshot) -> frozenset[str]:
