@@ -535,10 +535,12 @@ def _pct(value: Any) -> str:
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes | None]]:
+    from cfgcore.experiments.exposures import bounded_lines
+
     # Bytes: a line that is not UTF-8 is one unusable line (file:line), not the end of
     # the run.
     if path == "-":
-        yield from _bounded(sys.stdin.buffer)
+        yield from bounded_lines(sys.stdin.buffer)
         return
     try:
         fh = open(path, "rb")
@@ -546,26 +548,9 @@ def _lines(path: str) -> Iterator[tuple[int, bytes | None]]:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     with fh:
         try:
-            yield from _bounded(fh)
+            yield from bounded_lines(fh)
         except OSError as exc:  # a directory, a read error midway
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
-
-
-def _bounded(fh: Any) -> Iterator[tuple[int, bytes | None]]:
-    """The numbered lines of ``fh``; None for a line longer than the logs' ``MAX_LINE``
-    (no event is), passed over to its newline in pieces: a file without newlines (a
-    binary given by mistake) was read whole into memory as one line."""
-    from cfgcore.experiments.exposures import MAX_LINE
-
-    lineno = 0
-    while raw := fh.readline(MAX_LINE + 1):
-        lineno += 1
-        if len(raw) <= MAX_LINE:
-            yield lineno, raw
-            continue
-        while raw and not raw.endswith(b"\n"):
-            raw = fh.readline(MAX_LINE + 1)
-        yield lineno, None
 
 
 def _ingest(args: Any) -> int:

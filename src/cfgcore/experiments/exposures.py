@@ -693,7 +693,7 @@ def read_log(
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=p) from None
         with fh:
             try:
-                for lineno, line in _bounded_lines(fh):
+                for lineno, line in bounded_lines(fh):
                     if line is None:
                         skipped.add(p, lineno, _TOO_LONG)
                         continue
@@ -717,10 +717,11 @@ def read_log(
 _DECODERS: dict[type, Any] = {}
 
 
-def _bounded_lines(fh: Any) -> Iterator[tuple[int, bytes | None]]:
+def bounded_lines(fh: Any) -> Iterator[tuple[int, bytes | None]]:
     """The numbered lines of the binary file ``fh``; None for a line longer than
-    :data:`MAX_LINE`, passed over to its newline a MiB at a time (iterating the file
-    held a line of a GB whole in memory)."""
+    :data:`MAX_LINE` (no record is), passed over to its newline a MiB at a time:
+    iterating the file held a line of a GB (a binary given by mistake) whole in memory.
+    The logs' readers and ``cfgcore experiment ingest`` read through it."""
     lineno = 0
     while line := fh.readline(MAX_LINE + 1):
         lineno += 1
