@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 #: Why an input was refused, as a closed set (metrics label refusals with it):
 #:
@@ -179,6 +180,22 @@ def printable(text: str) -> str:
     if not isinstance(text, str) or _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def printable_name(text: Any) -> str:
+    """``text`` (a name read from a document or a log: a test, a variant, a metric) for
+    an operator's terminal: every character that is not printable (control characters,
+    the escape that starts a terminal sequence, line separators, bidirectional
+    overrides) as its backslash escape. A metric name holding "\\x1b[2J" or
+    "\\nsample ratio check ... -> ok" cleared the terminal or forged a line of output.
+
+    >>> printable_name("ctr\\x1b[2J")
+    'ctr\\\\x1b[2J'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _no_mask(text: str) -> str:

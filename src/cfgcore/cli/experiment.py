@@ -28,12 +28,15 @@ import textwrap
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfgcore.cli import CommandError, IntegerTooLong, UsageError, load_json
 from cfgcore.config.files import tree_problem
 from cfgcore.details import user_id_text
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_name
+
+if TYPE_CHECKING:
+    from cfgcore.experiments.ingested import Fingerprint
 
 STATE_HELP = (
     "Where the service's manager serves flags from: --store, else --flags FILE, else "
@@ -64,7 +67,11 @@ finish the job, ingest only the corrected lines (the others are already in).
 A file that cannot be read to its end writes nothing. The exposure and metric logs
 are written together or not at all: an ingest that fails writing them (or is killed
 meanwhile: the next ingest or report takes that back) changed neither, so running it
-again is always right."""
+again is always right.
+Each input that wrote events is remembered by its content (SHA-256 and size, in
+*.ingested.json beside the logs): the same content ingested again (a re-run batch job,
+the same file under another name) is refused, naming when it was ingested, as its
+events would count twice; --again ingests it anyway."""
 
 
 def register(subparsers: Any) -> None:
@@ -187,6 +194,12 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     i.add_argument("file", help='JSON-lines file, "-" for stdin')
+    i.add_argument(
+        "--again",
+        action="store_true",
+        help="ingest content that was ingested before (its events then count twice, "
+        "unless they were removed from the logs)",
+    )
     common(i)
     i.set_defaults(func=_ingest)
 
@@ -269,8 +282,16 @@ def _known(manager: Any, name: str) -> None:
     if name not in tests:
         from cfgcore.cli.config import did_you_mean
 
-        hint = did_you_mean(name, list(tests)) or f" (known: {', '.join(sorted(tests)) or 'none'})"
-        raise CommandError(f"{name}: no such A/B test in {manager.flags_file}{hint}")
+        hint = did_you_mean(name, list(tests)) or f" (known: {_names(sorted(tests))})"
+        raise CommandError(
+            f"{printable_name(name)}: no such A/B test in {manager.flags_file}{hint}"
+        )
+
+
+def _names(names: Any) -> str:
+    """Test names read from a document, joined for a message, each escaped as the
+    report escapes names (:func:`cfgcore.errors.printable_name`)."""
+    return ", ".join(printable_name(n) for n in names) or "none"
 
 
 def _info(args: Any, message: str) -> None:
@@ -381,10 +402,11 @@ def _create(args: Any) -> int:
             raise ConfigError(problems or manager.last_error or "rejected")
     finally:
         manager.close()
-    state = "started" if args.start else f"not started: cfgcore experiment start {args.name}"
+    name = printable_name(args.name)
+    state = "started" if args.start else f"not started: cfgcore experiment start {name}"
     if not args.start and _stopped_reason(manager, args.name) == "stopped":
-        state = f"stopped, as it has served its variants: cfgcore experiment start {args.name}"
-    _info(args, f"created A/B test {args.name} in {manager.flags_file} ({state})")
+        state = f"stopped, as it has served its variants: cfgcore experiment start {name}"
+    _info(args, f"created A/B test {name} in {manager.flags_file} ({state})")
     _info(args, f"  window {shown(_local(start))} .. {shown(_local(end))}")
     return 0
 
@@ -458,7 +480,7 @@ def _start(args: Any) -> int:
             raise ConfigError(manager.last_problems or manager.last_error or "cannot start")
     finally:
         manager.close()
-    _info(args, f"started A/B test {args.name}")
+    _info(args, f"started A/B test {printable_name(args.name)}")
     _info(args, f"  window {shown(_local(test.start_date))} .. {shown(_local(test.end_date))}")
     return 0
 
@@ -478,7 +500,7 @@ def _stop(args: Any) -> int:
         manager.stop_ab_test(args.name, args.reason, source="cli")
     finally:
         manager.close()
-    _info(args, f"stopped A/B test {args.name}: every user gets the control")
+    _info(args, f"stopped A/B test {printable_name(args.name)}: every user gets the control")
     return 0
 
 
@@ -490,15 +512,17 @@ def _delete(args: Any) -> int:
         _known(manager, args.name)
         actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
         if not manager.delete_ab_test(args.name, actor=actor):  # (deleted meanwhile)
-            raise CommandError(f"{args.name}: no such A/B test in {manager.flags_file}")
+            raise CommandError(
+                f"{printable_name(args.name)}: no such A/B test in {manager.flags_file}"
+            )
         version = manager.store.read().version
     finally:
         manager.close()
     _info(
         args,
-        f"deleted A/B test {args.name} and its flag from {manager.flags_file} (version "
-        f"{version}); its exposures and metric events stay in the logs, left out of a "
-        "test created again under its name",
+        f"deleted A/B test {printable_name(args.name)} and its flag from "
+        f"{manager.flags_file} (version {version}); its exposures and metric events stay "
+        "in the logs, left out of a test created again under its name",
     )
     return 0
 
@@ -514,15 +538,19 @@ def _list(args: Any) -> int:
     if not tests:  # say so: an empty output reads as a wrong store or a failure
         print(f"no A/B tests in {where}", file=sys.stderr)
         return 0
+    # Every text below is the document's, which anyone who can write the store (or a
+    # hand edit) filled: escaped, as the report shows names, so a name cannot drive the
+    # terminal or forge a line of this list.
+    shown = printable_name
     for name, meta in tests.items():
         weights = meta.get("traffic_split")
         weights = weights if isinstance(weights, dict) else {}
-        split = ", ".join(f"{k} {_pct(v)}" for k, v in weights.items())
+        split = ", ".join(f"{shown(k)} {_pct(v)}" for k, v in weights.items())
         status = meta.get("status", "active")
         if status == "stopped" and meta.get("stopped_reason") == NOT_STARTED:
             status = "not started"
-        window = f"{meta.get('start_date')} .. {meta.get('end_date')}"
-        print(f"{name}  [{status}]  {split}  {window}")
+        window = f"{shown(meta.get('start_date'))} .. {shown(meta.get('end_date'))}"
+        print(f"{shown(name)}  [{shown(status)}]  {split}  {window}")
     return 0
 
 
@@ -534,13 +562,21 @@ def _pct(value: Any) -> str:
 # -- ingest ---------------------------------------------------------------------------
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes | None]]:
+def _lines(
+    path: str, fingerprint: Fingerprint | None = None, ledger: str | None = None
+) -> Iterator[tuple[int, bytes | None]]:
+    """The input's numbered lines, every byte read fed to ``fingerprint``. A regular
+    file already ingested (its content in ``ledger``) is refused before its first line;
+    ``ledger`` None: no such check (``--again``)."""
     from cfgcore.experiments.exposures import bounded_lines
+    from cfgcore.experiments.ingested import Fingerprint, HashingReader, early_check, is_regular
+
+    fingerprint = fingerprint or Fingerprint()
 
     # Bytes: a line that is not UTF-8 is one unusable line (file:line), not the end of
     # the run.
     if path == "-":
-        yield from bounded_lines(sys.stdin.buffer)
+        yield from bounded_lines(HashingReader(sys.stdin.buffer, fingerprint))
         return
     try:
         fh = open(path, "rb")
@@ -548,7 +584,12 @@ def _lines(path: str) -> Iterator[tuple[int, bytes | None]]:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     with fh:
         try:
-            yield from bounded_lines(fh)
+            if ledger is not None and is_regular(fh.fileno()):
+                # Read once more, but its lines' errors are not printed again before the
+                # refusal (the check that counts is made as the events are written).
+                early_check(ledger, Fingerprint.of_file(fh).key, path)
+                fh.seek(0)
+            yield from bounded_lines(HashingReader(fh, fingerprint))
         except OSError as exc:  # a directory, a read error midway
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
@@ -563,10 +604,12 @@ def _ingest(args: Any) -> int:
         append_together,
         recover_appends,
     )
+    from cfgcore.experiments.ingested import Fingerprint, IngestRecord
 
     paths = _location(args)[1]
     manager = _manager(args)
-    where = "<stdin>" if args.file == "-" else args.file
+    where = "<stdin>" if args.file == "-" else printable_name(args.file)
+    fingerprint = Fingerprint()
     tests = manager.list_ab_tests()
     exposures: list[Exposure] = []
     metrics: list[dict[str, Any]] = []
@@ -576,7 +619,9 @@ def _ingest(args: Any) -> int:
         _took_back(args, recover_appends(paths["ingest_journal"]), paths)
         # Every line is read and checked before anything is written: a file that cannot
         # be read to its end, or a line that stops the run, leaves the logs untouched.
-        for lineno, line in _lines(args.file):
+        for lineno, line in _lines(
+            args.file, fingerprint, None if args.again else paths["ingested"]
+        ):
             progress.tick(lineno)
             if line is None:
                 too_long = f"line longer than {MAX_LINE >> 20} MiB (no event is)"
@@ -623,11 +668,21 @@ def _ingest(args: Any) -> int:
             JsonLinesSink(paths["exposures"]),
             JsonLinesSink(paths["metrics"]),
         )
+        # The input's content is recorded with the events (or neither), so the same
+        # content ingested again is refused: its events would count twice.
+        entry = {
+            "file": where if args.file == "-" else os.path.abspath(args.file),
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "exposures": counts["exposure"],
+            "metrics": counts["metric"],
+        }
+        ingested = IngestRecord(paths["ingested"], fingerprint.key, entry, args.again, where)
         try:
             append_together(
                 [(exposure_log, exposure_log.encode(exposures)),
                  (metric_log, metric_log.encode(metrics))],
                 paths["ingest_journal"],
+                ingested,
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(
@@ -700,7 +755,8 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     split = tests[rec["test"]].get("traffic_split") or {}
     if variant is not None and (not isinstance(variant, str) or variant not in split):
         hint = _closest(variant[:200], tuple(split)) if isinstance(variant, str) else ""
-        raise ValueError(f"variant {variant!r:.60}: not a variant of {rec['test']}{hint}")
+        test = printable_name(rec["test"])
+        raise ValueError(f"variant {variant!r:.60}: not a variant of {test}{hint}")
     meta = tests[rec["test"]]
     status = meta.get("status", "active")
     if variant is None and status != "active":
@@ -712,7 +768,8 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         # computed now is not the one the user had, and every such user was filed under
         # the control (a user in two variants, a sample-ratio mismatch).
         raise ValueError(
-            f"variant missing: A/B test {rec['test']} is {status} (every user gets its "
+            f"variant missing: A/B test {printable_name(rec['test'])} is {status} (every "
+            "user gets its "
             "control now), so the user's variant cannot be computed: give it"
         )
     if variant is None and status == "active":
@@ -722,14 +779,16 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             # usual backfill; or not yet open) got no variant and was skipped as "not
             # in their test", with exit status 0.
             raise ValueError(
-                f"variant missing: the window of A/B test {rec['test']} {closed} (nobody "
+                f"variant missing: the window of A/B test {printable_name(rec['test'])} "
+                f"{closed} (nobody "
                 "gets a variant now), so the user's variant cannot be computed: give it"
             )
     if variant is None and meta.get("targeting") is not None:
         # Computed from the user id alone, every user of a targeted test missed its
         # targeting and was skipped as "not in their test".
         raise ValueError(
-            f"variant missing: A/B test {rec['test']} has targeting (the line has none "
+            f"variant missing: A/B test {printable_name(rec['test'])} has targeting (the "
+            "line has none "
             "of its users' attributes), so the user's variant cannot be computed: give it"
         )
     for field in ("value", "ts"):
@@ -848,7 +907,6 @@ class _Progress:
 
 def _report(args: Any) -> int:
     from cfgcore.experiments.abtest import record_runs
-    from cfgcore.experiments.analysis import _shown as printable_name
     from cfgcore.experiments.analysis import analyze
     from cfgcore.experiments.metrics import MetricsStore
 
@@ -869,8 +927,8 @@ def _report(args: Any) -> int:
         from cfgcore.cli.config import did_you_mean
 
         known = sorted(k for k, v in snap.experiments.items() if isinstance(v, dict))
-        hint = did_you_mean(args.name, known) or f" (known: {', '.join(known) or 'none'})"
-        raise CommandError(f"{args.name}: no such A/B test in {path}{hint}")
+        hint = did_you_mean(args.name, known) or f" (known: {_names(known)})"
+        raise CommandError(f"{printable_name(args.name)}: no such A/B test in {path}{hint}")
     from cfgcore.experiments.abtest import check_record
     from cfgcore.experiments.exposures import recover_appends
 

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 from cfgcore._layout import BUCKETS
 from cfgcore._records import split_ends
+from cfgcore.errors import printable_name as _shown
 from cfgcore.experiments.abtest import stored_control
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
@@ -327,17 +328,6 @@ def _plain(text: Any) -> str:
     """A name as matplotlib draws it literally: each ``$`` escaped (two of them made it
     TeX math, and a metric name such as ``rev $\\frac{$`` failed the whole plot)."""
     return _shown(text).replace("$", r"\$")
-
-
-def _shown(text: Any) -> str:
-    """``text`` with every character that is not printable (control characters, the
-    escape that starts a terminal sequence, line separators, bidirectional overrides)
-    as its backslash escape: a metric name holding "\x1b[2J" or "\nsample ratio check
-    ... -> ok" cleared the terminal or forged a line of the report."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _srm_not_made(srm: Any) -> str | None:

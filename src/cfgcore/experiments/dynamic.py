@@ -160,15 +160,17 @@ def _test_name(ab_test: Any) -> str:
 
 
 def state_paths(flags_file: str) -> dict[str, str]:
-    """The files kept next to a flags file: exposures, metrics and audit logs, and the
+    """The files kept next to a flags file: exposures, metrics and audit logs, the
     journal of an ingest writing to both logs (present only while one runs, or after
-    one crashed: :func:`cfgcore.experiments.exposures.recover_appends`)."""
+    one crashed: :func:`cfgcore.experiments.exposures.recover_appends`) and the record
+    of the inputs ingests have ingested (:mod:`cfgcore.experiments.ingested`)."""
     base = os.path.splitext(os.path.abspath(flags_file))[0]
     return {
         "exposures": base + ".exposures.jsonl",
         "metrics": base + ".metrics.jsonl",
         "audit": base + ".audit.jsonl",
         "ingest_journal": base + ".ingest-journal.json",
+        "ingested": base + ".ingested.json",
     }
 
 

@@ -29,6 +29,7 @@ from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
+from cfgcore.experiments.ingested import IngestRecord, checked_entry, set_entry
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import (
@@ -342,7 +343,11 @@ def _open_log(path: str, flags: int) -> int:
     return fd
 
 
-def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) -> None:
+def append_together(
+    parts: Sequence[tuple[JsonLinesSink, bytes]],
+    journal: str,
+    ingested: IngestRecord | None = None,
+) -> None:
     """Append each ``data`` to its sink's file: all of them or none of them.
 
     ``cfgcore experiment ingest`` writes exposures and metric events to two files; a
@@ -359,6 +364,13 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
     * A crash (or a failed truncation) leaves the journal: :func:`recover_appends`,
       run by the next ingest and report (and first thing here), takes back whatever
       part of the plan reached the files. Either way running the ingest again is right.
+
+    ``ingested``: the input's fingerprint for the record of ingested inputs
+    (:mod:`cfgcore.experiments.ingested`), checked under the locks (an input already
+    recorded raises :class:`~cfgcore.experiments.ingested.AlreadyIngested` unless
+    ``again``, before anything is written) and recorded after the appends reached the
+    disk, before the commit; the journal holds the entry it had, which a recovery
+    puts back. Nothing to append records nothing.
     """
     parts = [(sink, data) for sink, data in parts if data]
     if not parts:
@@ -368,6 +380,11 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
         # In the order of their lock files (where links lead), the same in every process.
         for sink, _ in sorted(parts, key=lambda p: p[0].lock_path):
             stack.enter_context(sink.locked())
+        ledger = None
+        if ingested is not None:
+            # Under the locks: of two ingests of one input at once, the second one
+            # finds the first one's entry here.
+            ledger = _LedgerStep(ingested.path, ingested.key, checked_entry(ingested))
         fds: list[tuple[int, int]] = []
         try:
             plan: list[_Append] = []
@@ -378,16 +395,21 @@ def append_together(parts: Sequence[tuple[JsonLinesSink, bytes]], journal: str) 
                 if start and os.pread(fd, 1, start - 1) != b"\n":
                     data = b"\n" + data  # what append_whole adds, in the journal too
                 plan.append(_Append(sink.path, start, data.decode()))
-            atomic_write(journal, msgspec.json.encode(_Journal(plan)), mode=LOG_MODE)
+            atomic_write(journal, msgspec.json.encode(_Journal(plan, ledger)), mode=LOG_MODE)
             _journal_owner(journal)
             try:
                 for (fd, _), step in zip(fds, plan, strict=True):
                     _write_all(fd, step.data.encode())
                 for fd, _ in fds:
                     os.fsync(fd)
+                if ingested is not None:
+                    set_entry(ingested.path, ingested.key, ingested.entry, mode=LOG_MODE)
+                    _journal_owner(ingested.path)  # (as the journal: ingest run as root)
             except BaseException:
                 for fd, start in fds:
                     os.ftruncate(fd, start)  # nobody else appended: we hold every lock
+                if ledger is not None:
+                    _restore_ledger(ledger)
                 os.unlink(journal)
                 raise
             os.unlink(journal)
@@ -405,30 +427,59 @@ def recover_appends(journal: str) -> bool:
     is cut out; records other writers appended after it stay. A file holding none of
     it is left alone.
     """
+    raw = _read_journal(journal)
+    while True:
+        if raw is None:
+            return False
+        try:
+            parsed = msgspec.json.decode(raw, type=_Journal)
+        except msgspec.MsgspecError as exc:
+            raise ConfigError(
+                f"unusable journal of an unfinished ingest: {exc}", file=journal
+            ) from None
+        sinks = [(JsonLinesSink(step.path), step) for step in parsed.appends]
+        with contextlib.ExitStack() as stack:
+            for sink, _ in sorted(sinks, key=lambda p: p[0].lock_path):
+                stack.enter_context(sink.locked())
+            # Read again under the locks: one read before them may be the journal of
+            # an ingest still writing (it holds the locks until it has removed its
+            # journal), which then committed; taking its plan back cut committed
+            # events out of the logs. Under the locks a journal is a dead ingest's.
+            again = _read_journal(journal)
+            if again != raw:
+                raw = again
+                continue
+            _take_back(journal, sinks, parsed.ledger)
+        return True
+
+
+def _read_journal(journal: str) -> bytes | None:
     try:
-        raw = read_regular(journal)
+        return read_regular(journal)
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=journal) from None
-    try:
-        plan = msgspec.json.decode(raw, type=_Journal).appends
-    except msgspec.MsgspecError as exc:
-        raise ConfigError(
-            f"unusable journal of an unfinished ingest: {exc}", file=journal
-        ) from None
-    sinks = [(JsonLinesSink(step.path), step) for step in plan]
-    with contextlib.ExitStack() as stack:
-        for sink, _ in sorted(sinks, key=lambda p: p[0].lock_path):
-            stack.enter_context(sink.locked())
-        for sink, step in sinks:
-            data = step.data.encode()
-            for path in _candidates(sink.path):
-                if _cut(path, step.offset, data):
-                    log.warning("%s: took back an unfinished ingest (%s)", path, journal)
-                    break
-        os.unlink(journal)
-    return True
+
+
+def _take_back(
+    journal: str, sinks: list[tuple[JsonLinesSink, _Append]], ledger: _LedgerStep | None
+) -> None:
+    """Under every sink's lock: cut each planned append out, put the record of
+    ingested inputs back as it was, remove the journal."""
+    for sink, step in sinks:
+        data = step.data.encode()
+        for path in _candidates(sink.path):
+            if _cut(path, step.offset, data):
+                log.warning("%s: took back an unfinished ingest (%s)", path, journal)
+                break
+    if ledger is not None:
+        _restore_ledger(ledger)
+    os.unlink(journal)
+
+
+def _restore_ledger(step: _LedgerStep) -> None:
+    set_entry(step.path, step.key, step.before, mode=LOG_MODE)
 
 
 def _cut(path: str, offset: int, data: bytes) -> bool:
@@ -534,8 +585,18 @@ class _Append(msgspec.Struct):
     data: str
 
 
+class _LedgerStep(msgspec.Struct):
+    """The record of ingested inputs' entry for one input as it was before the ingest
+    (None: none), put back by a recovery."""
+
+    path: str
+    key: str
+    before: dict[str, Any] | None
+
+
 class _Journal(msgspec.Struct):
     appends: list[_Append]
+    ledger: _LedgerStep | None = None  # (journals of older versions have none)
 
 
 def _read_rotated(root: str, kind: type[_R], skipped: SkippedLines) -> Iterator[_R]:

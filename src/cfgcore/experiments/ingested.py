@@ -1,0 +1,161 @@
+"""What ``cfgcore experiment ingest`` has already ingested: one fingerprint per input.
+
+Exposures and metric events carry no event id, so the same file ingested twice (a
+batch job re-run after it failed later on) counts every event twice, and the logs
+cannot tell the copies apart afterwards. Each ingest that wrote events records its
+input's fingerprint (SHA-256 of the bytes read, and their size) in
+``<flags>.ingested.json`` beside the logs; an input whose fingerprint is there is
+refused unless the operator says ``--again``.
+
+The record is written by :func:`~cfgcore.experiments.exposures.append_together`
+under the logs' locks, after the events reached the disk and before the ingest's
+journal is removed (its commit): a crash before the commit takes back the events and
+the fingerprint together, so the record never says "ingested" for events that are
+not in the logs, nor the reverse. Two ingests of the same input at once are checked
+under those locks too: the second one finds the first one's fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import msgspec
+
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.atomicio import atomic_write, read_regular
+
+#: The ledger is a small JSON object (one entry of ~200 bytes per ingest that wrote
+#: events); read whole.
+MAX_LEDGER_BYTES = 64 << 20
+
+
+class Fingerprint:
+    """SHA-256 and size of the bytes an ingest read, fed as they are read."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+
+    @property
+    def key(self) -> str:
+        """The ledger key: ``sha256:<hex>:<size>``."""
+        return f"sha256:{self._hash.hexdigest()}:{self.size}"
+
+    @classmethod
+    def of_file(cls, fh: Any) -> Fingerprint:
+        """The fingerprint of the rest of the binary file ``fh``."""
+        out = cls()
+        while chunk := fh.read(1 << 20):
+            out.update(chunk)
+        return out
+
+
+class HashingReader:
+    """A binary file whose ``readline`` also feeds a :class:`Fingerprint`, so the
+    fingerprint is of exactly the bytes the ingest read (stdin included)."""
+
+    def __init__(self, fh: Any, fingerprint: Fingerprint) -> None:
+        self._fh, self.fingerprint = fh, fingerprint
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self._fh.readline(size)
+        self.fingerprint.update(line)
+        return line
+
+
+class IngestRecord(msgspec.Struct):
+    """One ingest's entry for :func:`append_together`: the ledger file, the input's
+    fingerprint, the entry to record, and whether an existing entry is overridden
+    (``--again``)."""
+
+    path: str
+    key: str
+    entry: dict[str, Any]
+    again: bool = False
+    where: str = ""
+
+
+class AlreadyIngested(ConfigError):
+    """The input's fingerprint is in the ledger and ``--again`` was not given."""
+
+    def __init__(self, where: str, entry: dict[str, Any]) -> None:
+        super().__init__(already_message(where, entry))
+        self.entry = entry
+
+
+def already_message(where: str, entry: dict[str, Any]) -> str:
+    from cfgcore.errors import printable_name
+
+    times = entry.get("times", 1)
+    more = f", {times} times in all" if isinstance(times, int) and times > 1 else ""
+    return (
+        f"{printable_name(where)}: already ingested at {printable_name(entry.get('at'))} "
+        f"(as {printable_name(entry.get('file'))}: {entry.get('exposures')} exposure(s), "
+        f"{entry.get('metrics')} metric event(s){more}); nothing was ingested now: the "
+        "same content ingested again would count every event twice. Give --again to "
+        "ingest it anyway (the earlier events were removed from the logs, say)"
+    )
+
+
+def read_ledger(path: str) -> dict[str, Any]:
+    """The ledger's entries by fingerprint key ({} when there is none)."""
+    try:
+        raw = read_regular(path, MAX_LEDGER_BYTES)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"unusable record of ingested inputs: {exc}", file=path) from None
+    entries = data.get("inputs") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise ConfigError("unusable record of ingested inputs: no 'inputs' object", file=path)
+    return entries
+
+
+def set_entry(path: str, key: str, entry: dict[str, Any] | None, *, mode: int) -> None:
+    """Record ``entry`` under ``key`` (remove it for None), atomically (temp file,
+    fsync, rename). The caller holds the logs' locks."""
+    entries = read_ledger(path)
+    if entries.get(key) == entry:
+        return
+    if entry is None:
+        entries.pop(key, None)
+    else:
+        entries[key] = entry
+    data = msgspec.json.format(msgspec.json.encode({"inputs": entries}), indent=1)
+    atomic_write(path, data + b"\n", mode=mode)
+
+
+def checked_entry(record: IngestRecord) -> dict[str, Any] | None:
+    """Under the logs' locks: the entry ``record.key`` has now (None: none), or
+    :class:`AlreadyIngested` when it has one and ``again`` is not set."""
+    before = read_ledger(record.path).get(record.key)
+    if before is not None and not record.again:
+        raise AlreadyIngested(record.where, before)
+    if before is not None:
+        times = before.get("times", 1)
+        record.entry["times"] = (times if isinstance(times, int) else 1) + 1
+    return before if isinstance(before, dict) or before is None else None
+
+
+def early_check(path: str, key: str, where: str) -> None:
+    """The refusal before reading a file's events (its line errors would be printed
+    again first); the check that counts is made under the logs' locks."""
+    entry = read_ledger(path).get(key)
+    if isinstance(entry, dict):
+        raise AlreadyIngested(where, entry)
+
+
+def is_regular(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
