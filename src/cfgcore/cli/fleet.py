@@ -384,12 +384,10 @@ def _safe(text: Any, limit: int = 200) -> str:
     """``text`` for an operator's terminal: whatever is stored in Redis (a writer's
     name, flag keys, an error quoting a document) is data, so control characters
     (escape sequences, newlines) are shown escaped and a long text is cut."""
+    from cfgcore.errors import printable_name
+
     text = str(text)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return printable_name(text[:limit] + "..." if len(text) > limit else text)
 
 
 def _epoch_note(doc: Any) -> str:
