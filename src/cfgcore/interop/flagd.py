@@ -1144,6 +1144,8 @@ class _Rules(list[dict[str, Any]]):
         self.first: dict[int, Any] = {}
         self._sizes: dict[int, tuple[Any, int]] = {}  # id -> (condition kept alive, size)
         self._calls: dict[int, tuple[Any, bool]] = {}  # id -> (kept alive, holds a shared one)
+        self._attrs: set[str] = set()  # attributes the rules read (see attributes())
+        self._walked: dict[int, Any] = {}  # id -> condition walked for them (kept alive)
 
     def size(self, cond: Any) -> int:
         """Nodes of ``cond`` as the compiler would copy them (a shared part per use)."""
@@ -1198,8 +1200,31 @@ class _Rules(list[dict[str, Any]]):
             return 1 + sum(self.written_size(v, depth + 1) for v in cond.values())
         return sum(self.written_size(v, depth) for v in cond)
 
+    def attributes(self, cond: Any) -> int:
+        """Attributes ``cond`` reads that this flag's rules read nowhere before: the
+        compiler counts one step per attribute a flag reads (its own slots) too."""
+        before = len(self._attrs)
+        stack = [cond]
+        while stack:
+            c = stack.pop()
+            if not isinstance(c, _NODES) or id(c) in self._walked:
+                continue
+            self._walked[id(c)] = c  # (kept alive: ids stay unique)
+            if isinstance(c, Condition):
+                if c.attr is not None:
+                    self._attrs.add(c.attr)
+                stack.extend(p for p in (c.not_, *(c.all or ()), *(c.any or ())) if p is not None)
+            elif isinstance(c, Mapping):
+                name = c.get("attr")
+                if isinstance(name, str):
+                    self._attrs.add(name)
+                stack.extend(c.values())
+            else:
+                stack.extend(c)
+        return len(self._attrs) - before
+
     def charge(self, cond: Any) -> None:
-        self.nodes += self.size(cond)
+        self.nodes += self.size(cond) + self.attributes(cond)
         self.written += self.written_size(cond)
         if self.nodes > MAX_LOWERED_NODES:
             raise _Refuse(
@@ -1228,6 +1253,11 @@ class _Rules(list[dict[str, Any]]):
 
     def append(self, rule: dict[str, Any]) -> None:
         self.nodes += 1  # an evaluation steps through each rule too (as the compiler counts)
+        by = (rule.get("hash") or {}).get("by") if isinstance(rule.get("hash"), Mapping) else None
+        for name in (by or ()) if isinstance(by, list) else ():
+            if isinstance(name, str) and name not in self._attrs:  # a bucketing attribute
+                self._attrs.add(name)
+                self.nodes += 1
         self.charge(rule.get("when"))
         super().append(rule)
 
