@@ -310,6 +310,51 @@ def test_growthbook_context(benchmark, limited):
     _bench(benchmark, lambda: growthbook.context(user, **options), 1)
 
 
+# flagd.context() and unleash.context() for a user of 40 attributes (names, versions,
+# counts, numbers as text, dates, IP addresses, an address object) and, for flagd, 200
+# tags: every key derived, or only what the engine's snapshot reads (bucketing=engine,
+# engine=engine; the set's flags read country, age, email).
+WIDE_USER: dict[str, Any] = {"country": "NL", "plan": "premium", "age": 31, "beta": True,
+                             "email": "a@b.example"}  # fmt: skip
+for _i in range(6):
+    WIDE_USER |= {
+        f"name{_i}": f"Some Name {_i}",
+        f"ver{_i}": f"{_i}.2.3",
+        f"count{_i}": _i * 17,
+        f"num{_i}": str(_i * 3.5),
+        f"when{_i}": f"2024-0{_i + 1}-05T10:00:00Z",
+        f"ip{_i}": f"10.0.0.{_i}",
+    }
+WIDE_USER["address"] = {"city": "Amsterdam", "zip": "1011AB", "street": "Dam 1"}
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["whole", "bucketing-engine"])
+def test_flagd_context(benchmark, limited):
+    benchmark.group = "interop-flagd-context"
+    doc = flagd_document()
+    eng = engine_class(IMPLS.get("c") or IMPLS["py"]).from_snapshot(flagd.to_snapshot(doc))
+    user = {**WIDE_USER, "tags": [f"t{i}" for i in range(200)]}
+    options = {"bucketing": eng} if limited else {}
+    want = [flagd.resolve(eng, n, flagd.context("u1", user)).value for n in doc["flags"]]
+    got = [flagd.resolve(eng, n, flagd.context("u1", user, **options)).value for n in doc["flags"]]
+    assert got == want
+    _bench(benchmark, lambda: flagd.context("u1", user, **options), 1)
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["whole", "engine"])
+def test_unleash_context(benchmark, limited):
+    benchmark.group = "interop-unleash-context"
+    payload = unleash_payload()
+    eng = engine_class(IMPLS.get("c") or IMPLS["py"]).from_snapshot(unleash.to_snapshot(payload))
+    ctx = {"userId": "42", "properties": {k: v if isinstance(v, str) else str(v)
+                                          for k, v in WIDE_USER.items()}}  # fmt: skip
+    options = {"engine": eng} if limited else {}
+    names = [f["name"] for f in payload["features"]]
+    want = [unleash.get_variant(eng, n, unleash.context(ctx)) for n in names]
+    assert [unleash.get_variant(eng, n, unleash.context(ctx, **options)) for n in names] == want
+    _bench(benchmark, lambda: unleash.context(ctx, **options), 1)
+
+
 # -- GrowthBook saved group ---------------------------------------------------------------
 # One feature gated on a large saved group (``{"id": {"$inGroup": "beta"}}``). cfgcore
 # lowers GrowthBook's ``isIn`` to a scalar ``in`` plus ``has_any`` for an array attribute:

@@ -11,7 +11,7 @@ a plain dict (the common case) keeps the exact-dict fast path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from cfgcore._records import DEFAULT_BUCKET_BY
@@ -145,3 +145,23 @@ def read_names(snapshot: Any) -> frozenset[str] | None:
     except (TypeError, AttributeError):
         return None
     return frozenset(names)
+
+
+class ReadPath:
+    """The keys a snapshot reads at one path of a context: the suffixes (``#lower``,
+    ``#num``, ``""`` for the value itself) and the paths below it, by segment (an
+    escaped name). What an importer's ``context()`` walks to derive those keys alone."""
+
+    __slots__ = ("suffixes", "below")
+
+    def __init__(self) -> None:
+        self.suffixes: set[str] = set()
+        self.below: dict[str, ReadPath] = {}
+
+    def add(self, segments: Iterable[str], suffix: str) -> None:
+        """Record the key ``suffix`` at the path of ``segments`` below this one (none:
+        here)."""
+        node = self
+        for seg in segments:
+            node = node.below.setdefault(seg, ReadPath())
+        node.suffixes.add(suffix)

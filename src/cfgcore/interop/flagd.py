@@ -69,8 +69,19 @@ from cfgcore.interop import (
     malformed,
     type_name,
 )
-from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, derived_names
-from cfgcore.interop._escaped_names import escape_name, split_derived, unescape_name
+from cfgcore.interop._derived import (
+    DerivedAttributes,
+    ReadPath,
+    SnapshotNames,
+    derived_names,
+    read_names,
+)
+from cfgcore.interop._escaped_names import (
+    ESCAPED_HASH,
+    escape_name,
+    split_derived,
+    unescape_name,
+)
 from cfgcore.interop._hashing import cbor_encode, cbor_text_head, murmur3_32
 from cfgcore.interop._plain import leaving_out, plain_key, plain_pairs, plain_value
 from cfgcore.interop.growthbook import HEAD, MAX_PATH_DEPTH, MAX_REGEX_INPUT, string_order
@@ -303,17 +314,20 @@ def _flatten(
     deep: bool = True,
     budget: int | None = None,
     root: bool = False,
+    reads: ReadPath | None = None,
 ) -> tuple[list[str], int]:
     """Put the attributes context() derives for ``value`` at ``key`` into ``out`` (with
     ``deep``, those of the values inside an object too, which ``inside``, the objects
     on the path to it, stops at a cycle; past ``budget`` keys, raise _Budget). Returns
     the keys of ``[variant, weight]`` arrays (see _ArrayEntries) and the count of
-    versions past 256 characters. ``root``: ``value`` is the attributes (``key`` "")."""
+    versions past 256 characters. ``root``: ``value`` is the attributes (``key`` "").
+    ``reads``: the paths a snapshot reads at ``key`` (see _Reads), None for all; a value
+    inside an object on no such path is passed over."""
     inside = set() if inside is None else inside
     arrays: list[str] = []
     longs = 0
 
-    def put(key: str, value: Any, top: bool = False) -> None:
+    def put(key: str, value: Any, top: bool = False, want: ReadPath | None = None) -> None:
         nonlocal longs
         if budget is not None and len(out) > budget:
             raise _Budget
@@ -357,7 +371,10 @@ def _flatten(
                         continue
                     if "#" in k:  # '#!', as the importer writes var names: "a#num"
                         k = escape_name(k)  # cannot stand for a's derived number
-                    put(k if top else f"{key}.{k}", v)
+                    if want is None:
+                        put(k if top else f"{key}.{k}", v)
+                    elif (below := want.below.get(k)) is not None:  # a path read alone
+                        put(k if top else f"{key}.{k}", v, False, below)
                 inside.discard(id(value))
             if top:  # (the attributes themselves: an attribute "" is one more name)
                 return
@@ -386,17 +403,17 @@ def _flatten(
                     if num is not None:
                         out[key + LNUM] = num
                         _exact.derive(out, key + LNUM, num)
-                    text = _list_text(value)
-                    if text is not None:
+                    if text is not None:  # (cat's text of an array is its text)
                         out[key + STR] = text
                         if len(text) > MAX_REGEX_INPUT:
                             out[key + STR + HEAD] = text[:MAX_REGEX_INPUT]
                     # (only a string equals a string needle: the other items are left out;
                     # a str subclass is one too, joined below by its stored text)
-                    texts = [v for v in value if isinstance(v, str)]
-                    if texts and all("\0" not in v for v in texts):
-                        out[key + ITEMS] = "\0" + "\0".join(texts) + "\0"
-                    if any(v is None for v in value):
+                    if want is None or ITEMS in want.suffixes:  # (a pass: when read)
+                        texts = [v for v in value if isinstance(v, str)]
+                        if texts and all("\0" not in v for v in texts):
+                            out[key + ITEMS] = "\0" + "\0".join(texts) + "\0"
+                    if (want is None or NULLS in want.suffixes) and any(v is None for v in value):
                         out[key + NULLS] = True
                 ver = _normal_semver(value)
                 if ver is not None:
@@ -421,7 +438,7 @@ def _flatten(
             except (TypeError, OverflowError, RecursionError):
                 pass  # not a JSON value (or one nested past the stack): nothing to bucket by
 
-    put(key, value, root)
+    put(key, value, root, reads)
     return arrays, longs
 
 
@@ -453,12 +470,22 @@ def context(
     flagd reads a ``fractional`` bucketing value that is a ``[variant]`` or
     ``[variant, int]`` array as one more bucket entry; for such a value the result is a
     ``dict`` subclass that answers it when a check reads it (keep the object: a copy
-    into a plain dict loses it), and a check with it is slower. ``bucketing`` says
-    which attributes can be such a value: the engine (or provider, anything with a
+    into a plain dict loses it), and a check with it is slower.
+
+    ``bucketing``: the engine that checks the context (or provider, anything with a
     ``source`` snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the flags come
-    from, or the names from :func:`bucketing_attributes`; then only an array under
-    one of those attributes makes that mapping, and other arrays (``groups:
-    ["admin"]``) leave a plain dict. None (the default): any such array does.
+    from. Only an array under an attribute some ``fractional`` weighs as an entry then
+    makes that mapping (other arrays, ``groups: ["admin"]``, leave a plain dict), and
+    only the keys that snapshot reads are derived: the paths its ``var``s, bucketing
+    keys and ``sem_ver`` checks name (``user.age``, not the rest of ``user``), each
+    with its keys as before but an array's ``#items`` and ``#nulls`` (a pass over it)
+    only where read; ``targetingKey`` and ``$flagd.timestamp`` as always. So a user
+    with 40 attributes and 200 ``tags`` costs the few read, with the same answers for
+    that snapshot's flags. Build the context for each check (or request): one built
+    for a snapshot may lack what another reads (an engine given is read at each call,
+    so a reload is followed). The names from :func:`bucketing_attributes` may be
+    given instead: they limit the mapping alone. None (the default): any such array
+    makes it, and every key is derived.
 
     Attributes that would derive more than MAX_CONTEXT_KEYS keys (large objects, or
     one object referenced at many places, whose paths multiply with each level) are
@@ -481,14 +508,14 @@ def context(
     its exact value; give such values as plain ``str``/``dict``/... where that matters.
     """
     try:
-        return _context(
-            targeting_key, attributes, int(time.time() if now is None else now), bucketing
-        )
+        ts = int(time.time() if now is None else now)
+        wanted = None if bucketing is None else _snapshot_reads(bucketing)
+        return _context(targeting_key, attributes, ts, wanted)
     except Exception:  # noqa: BLE001 - an application's value whose own method raised
         pass  # (read again below, outside this handler: no chained traceback)
     # The careful reading (cfgcore.interop._plain); a wrong option's error propagates.
     ts = int(time.time() if now is None else plain_key(now))
-    wanted = None if bucketing is None else _bucketing_names(bucketing)
+    wanted = None if bucketing is None else _snapshot_reads(bucketing)
     key = None if targeting_key is None else plain_value(targeting_key)
     if key is not None:
         try:
@@ -499,8 +526,9 @@ def context(
     return leaving_out(lambda some: _context(key, dict(some), ts, wanted), pairs)
 
 
-def _context(targeting_key: Any, attributes: Any, ts: int, bucketing: Any) -> dict[str, Any]:
-    """:func:`context` of the values as given, at the timestamp ``ts``."""
+def _context(targeting_key: Any, attributes: Any, ts: int, wanted: Any) -> dict[str, Any]:
+    """:func:`context` of the values as given, at the timestamp ``ts``; ``wanted``: what
+    the ``bucketing`` option names (a snapshot's :class:`_Reads`, or names), or None."""
     out: dict[str, Any] = {}
     attrs = dict(attributes or {})
     # flagd sets these over any attribute of the same name: targetingKey is the
@@ -510,24 +538,65 @@ def _context(targeting_key: Any, attributes: Any, ts: int, bucketing: Any) -> di
     fixed: dict[str, Any] = {TIMESTAMP: ts}
     if targeting_key is not None:
         _flatten(fixed, TARGETING_KEY, targeting_key, ts)
+    tree = wanted.tree if isinstance(wanted, _Reads) else None
     try:
-        arrays, longs = _flatten(out, "", attrs, ts, budget=MAX_CONTEXT_KEYS, root=True)
+        arrays, longs = _flatten(out, "", attrs, ts, budget=MAX_CONTEXT_KEYS, root=True, reads=tree)
     except _Budget:  # too many paths to flatten: derive the ones checks read
         return _ArrayEntries(fixed, (attrs, ts))
     out.update(fixed)
     if longs:
         return _ArrayEntries(out)
     if arrays:
-        if bucketing is not None:
-            wanted = _bucketing_names(bucketing)
-            if not any(a in wanted for a in arrays):
+        if wanted is not None:
+            names = wanted.bucketing if isinstance(wanted, _Reads) else wanted
+            if not any(a in names for a in arrays):
                 return out
         return _ArrayEntries(out)
     return out
 
 
-# flagd's bucketing= option: the attributes a snapshot's fractional entries read
-_bucketing_names = SnapshotNames("bucketing", lambda snap: bucketing_attributes(snap))
+class _Reads:
+    """What a snapshot imported from flagd reads of :func:`context`'s keys: the
+    attributes its ``fractional`` entries weigh (``bucketing``) and the paths of every
+    key (``tree``; None where some key is none context() writes, and the snapshot is
+    taken to read everything). ``targetingKey`` and ``$flagd.timestamp`` are always
+    written; a ``#fraction:`` key reads its attribute, a ``#semcmp:`` key its
+    attribute and that attribute's ``#semlong``."""
+
+    __slots__ = ("bucketing", "tree")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.bucketing = bucketing_attributes(snapshot)
+        self.tree = _path_tree(read_names(snapshot))
+
+
+def _path_tree(names: frozenset[str] | None) -> ReadPath | None:
+    """The paths (:class:`_Reads`) of the keys ``names`` below the attributes, or None."""
+    if names is None:
+        return None
+    tree = ReadPath()
+    for name in names:
+        if name.startswith((FRACTION, SEMCMP)):
+            try:
+                spec = json.loads(name[name.index(":") + 1 :])
+            except ValueError:
+                return None
+            at = 1 if name.startswith(FRACTION) else 0
+            if not (isinstance(spec, list) and len(spec) > at and isinstance(spec[at], str)):
+                return None
+            path, suffixes = spec[at], ["", SEMLONG]
+        elif name.startswith("#") and not name.startswith(ESCAPED_HASH):
+            return None  # no key context() writes: read everything, as without a snapshot
+        else:
+            path, suffix = split_derived(name)
+            suffixes = [suffix]
+        for suffix in suffixes:
+            tree.add(path.split("."), suffix)
+    return tree
+
+
+# flagd's bucketing= option: what a snapshot reads (_Reads), or the names given
+_snapshot_reads = SnapshotNames("bucketing", _Reads)
 
 
 def bucketing_attributes(snapshot: Snapshot) -> frozenset[str]:

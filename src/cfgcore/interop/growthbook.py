@@ -125,6 +125,7 @@ from cfgcore.interop import (
 )
 from cfgcore.interop._derived import (
     DerivedAttributes,
+    ReadPath,
     SnapshotNames,
     derived_names,
     read_names,
@@ -747,7 +748,7 @@ def _context(attributes: Any, forced: dict[str, Any], reads: Any) -> dict[str, A
     inside: set[int] = set()  # the containers on the path being put (a cycle stops)
 
     # ``want``: what a snapshot reads at ``path`` and below (see _Reads), None for all
-    def put(path: str, v: Any, depth: int = 1, want: _Path | None = None) -> None:
+    def put(path: str, v: Any, depth: int = 1, want: ReadPath | None = None) -> None:
         nonlocal long_values
         if len(out) > MAX_CONTEXT_KEYS:
             raise _Budget
@@ -763,7 +764,7 @@ def _context(attributes: Any, forced: dict[str, Any], reads: Any) -> dict[str, A
         if isinstance(v, str) and len(v) > MAX_REGEX_INPUT:
             long_values = True
 
-    def put_container(path: str, v: Any, depth: int, want: _Path | None) -> None:
+    def put_container(path: str, v: Any, depth: int, want: ReadPath | None) -> None:
         if isinstance(v, dict):
             keys = _object_keys(v) if want is None or KEYS in want.suffixes else None
             if keys is not None:
@@ -850,17 +851,6 @@ def _context(attributes: Any, forced: dict[str, Any], reads: Any) -> dict[str, A
     return out
 
 
-class _Path:
-    """The keys a snapshot reads at one path: the suffixes (``#lower``, ``#size#vn``,
-    ``""`` for the value itself) and the paths below it, by segment (a cfgcore name)."""
-
-    __slots__ = ("suffixes", "below")
-
-    def __init__(self) -> None:
-        self.suffixes: set[str] = set()
-        self.below: dict[str, _Path] = {}
-
-
 class _Reads:
     """What a snapshot imported from GrowthBook reads of :func:`context`'s keys: the top
     names of its element conditions' arrays (``elements``) and the path of every key
@@ -876,11 +866,11 @@ class _Reads:
         self.tree = _path_tree(read_names(snapshot))
 
 
-def _path_tree(names: frozenset[str] | None) -> dict[str, _Path] | None:
+def _path_tree(names: frozenset[str] | None) -> dict[str, ReadPath] | None:
     """The paths (:class:`_Reads`) of the keys ``names``, or None."""
     if names is None:
         return None
-    tree: dict[str, _Path] = {}
+    tree: dict[str, ReadPath] = {}
     for name in names:
         suffix = ""
         if name.startswith((FORCED, FORCED_NUM, HASH_NUM)) or name.endswith(HASH):
@@ -898,10 +888,7 @@ def _path_tree(names: frozenset[str] | None) -> dict[str, _Path] | None:
         else:
             path, suffix = _split_key(name)
         first, *rest = path.split(".")
-        node = tree.setdefault(first, _Path())
-        for seg in rest:
-            node = node.below.setdefault(seg, _Path())
-        node.suffixes.add(suffix)
+        tree.setdefault(first, ReadPath()).add(rest, suffix)
     return tree
 
 

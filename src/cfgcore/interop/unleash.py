@@ -53,7 +53,8 @@ from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
-from cfgcore.interop._escaped_names import escape_name
+from cfgcore.interop._derived import SnapshotNames, read_names
+from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
 from cfgcore.interop._plain import leaving_out, plain_dict, plain_key, plain_pairs
 from cfgcore.snapshot import Snapshot, snapshot_from_dict
@@ -75,7 +76,9 @@ _ABSENT = object()
 
 
 # -- context ------------------------------------------------------------------------------
-def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -> dict[str, Any]:
+def context(
+    ctx: Mapping[str, Any] | None = None, *, now: float | None = None, engine: Any = None
+) -> dict[str, Any]:
     """Map an Unleash context to cfgcore attributes.
 
     ``properties`` are flattened beside the top-level fields (a top-level field wins,
@@ -112,10 +115,20 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
     is its ``str()`` either way, as above; a value with no ``str()`` (one whose
     ``__str__`` raises) is left out, as if not given, and so is any field or property
     context() still cannot read. So context() raises no Exception (an interrupt
-    propagates); a wrong ``now`` still raises.
+    propagates); a wrong ``now`` or ``engine`` still raises.
+
+    ``engine``: the engine that checks the context (anything with a ``source``
+    snapshot) or the :class:`~cfgcore.snapshot.Snapshot` the features were imported to.
+    Only the fields and properties that snapshot's constraints, stickiness and
+    overrides read are then put, each with only the derived keys read of it (``#num``,
+    ``#date``, ``#ip``, ``#semver``, ``#lower``), with the same answers for that
+    snapshot's features: a context of 40 properties costs the few read. Build the
+    context for each check (or request): one built for a snapshot may lack what another
+    reads (an engine given is read at each call, so a reload is followed). None (the
+    default): every field and property is put, with all its derived keys.
     """
     try:
-        return _context(ctx, now)
+        return _context(ctx, now, None if engine is None else _engine_reads(engine))
     except Exception:  # noqa: BLE001 - an application's value whose own method raised
         pass  # (read again below, outside this handler: no chained traceback)
     # The careful reading (cfgcore.interop._plain): names plain, values as given.
@@ -124,11 +137,56 @@ def context(ctx: Mapping[str, Any] | None = None, *, now: float | None = None) -
         (k, plain_dict(v, values=False) if type(k) is str and k == "properties" else v)
         for k, v in plain_pairs(ctx, values=False)
     ]
-    return leaving_out(lambda some: _context(dict(some), now), fields)
+    reads = None if engine is None else _engine_reads(engine)
+    return leaving_out(lambda some: _context(dict(some), now, reads), fields)
 
 
-def _context(ctx: Any, now: float | None) -> dict[str, Any]:
-    """:func:`context` of the fields as given."""
+def _engine_reads(engine: Any) -> dict[str, set[str]] | None:
+    """The keys the snapshot of context()'s ``engine`` reads, by name (see _Reads)."""
+    reads = _snapshot_reads(engine)
+    if isinstance(reads, _Reads):
+        return reads.tree
+    if reads == ():  # an engine without a snapshot yet: it reads nothing
+        return {}
+    raise TypeError("engine: an engine or a Snapshot")
+
+
+class _Reads:
+    """The keys of :func:`context` a snapshot imported from Unleash reads: by field or
+    property name, the suffixes read of it (``#num``, ``""`` for the value itself).
+    ``#random`` and the clock's keys are always written. ``tree`` is None where some
+    key is none context() writes (the snapshot is taken to read all)."""
+
+    __slots__ = ("tree",)
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.tree = _read_tree(read_names(snapshot))
+
+
+def _read_tree(names: frozenset[str] | None) -> dict[str, set[str]] | None:
+    """:class:`_Reads`'s ``tree`` of the keys ``names``, or None."""
+    if names is None:
+        return None
+    tree: dict[str, set[str]] = {}
+    for name in names:
+        if name == RANDOM:
+            continue
+        if name.startswith("#") and not name.startswith(ESCAPED_HASH):
+            return None  # no key context() writes: read everything, as without a snapshot
+        key, suffix = split_derived(name)
+        tree.setdefault(key, set()).add(suffix)
+    return tree
+
+
+# Unleash's engine= option: what a snapshot reads (_Reads)
+_snapshot_reads = SnapshotNames("engine", _Reads)
+
+
+def _context(
+    ctx: Any, now: float | None, reads: dict[str, set[str]] | None = None
+) -> dict[str, Any]:
+    """:func:`context` of the fields as given; ``reads``: the names and suffixes to put
+    alone (see _Reads), None for all."""
     ctx = ctx or {}
     out: dict[str, Any] = {}
     props = ctx.get("properties")
@@ -143,12 +201,15 @@ def _context(ctx: Any, now: float | None) -> dict[str, Any]:
         # '#' in a name is written '#!', as the importer writes the fields it reads: no
         # property ("a#semver") stands for a key derived below (cfgcore.interop._escaped_names)
         k = str(k)
-        out[k if "#" not in k else escape_name(k)] = v
+        k = k if "#" not in k else escape_name(k)
+        if reads is None or k in reads:
+            out[k] = v
     for k in _TOP_LEVEL:
         v = ctx.get(k, _ABSENT)
-        if v is not _ABSENT:
+        if v is not _ABSENT and (reads is None or k in reads):
             out[k] = v
     for k, v in list(out.items()):
+        want = None if reads is None else reads[k]  # the suffixes read of k (None: all)
         if isinstance(v, str) and type(v) is not str:
             # a str subclass: its str(), as UnleashClient sends it (its own methods,
             # which may do anything, are not called again)
@@ -178,26 +239,32 @@ def _context(ctx: Any, now: float | None) -> dict[str, Any]:
                 continue
             out[k] = text
             if isinstance(v, bool):
-                out[f"{k}#lower"] = text.lower()
+                if want is None or "#lower" in want:
+                    out[f"{k}#lower"] = text.lower()
                 continue
             if isinstance(v, (int, float)):
                 out[f"{k}#num"] = v
-                out[f"{k}#lower"] = text.lower()
+                if want is None or "#lower" in want:
+                    out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
         # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
         # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
-        out[f"{k}#lower"] = v.lower()
-        num = _number(v)
-        if num is not None:
-            out[f"{k}#num"] = num
-        date = _date(v)
-        if date is not None:
-            out[f"{k}#date"] = date
-        ip = _ip_bits(v)
-        if ip is not None:
-            out[f"{k}#ip"] = ip
-        if v[:1].isdigit() and _version_ok(v):
+        if want is None or "#lower" in want:
+            out[f"{k}#lower"] = v.lower()
+        if want is None or "#num" in want:
+            num = _number(v)
+            if num is not None:
+                out[f"{k}#num"] = num
+        if want is None or "#date" in want:
+            date = _date(v)
+            if date is not None:
+                out[f"{k}#date"] = date
+        if want is None or "#ip" in want:
+            ip = _ip_bits(v)
+            if ip is not None:
+                out[f"{k}#ip"] = ip
+        if (want is None or "#semver" in want) and v[:1].isdigit() and _version_ok(v):
             out[f"{k}#semver"] = v  # Unleash: strict SemVer, no leading "v"
     if "currentTime" not in ctx:
         # no currentTime: Unleash reads the clock, and its text for string operators
