@@ -541,3 +541,19 @@ def test_unleash_engine_takes_an_engine_or_a_snapshot():
         unleash.context({"userId": "1"}, engine={"userId"})
     with pytest.raises(TypeError, match="engine"):
         unleash.context({"userId": "1"}, engine="userId")
+
+
+@pytest.mark.parametrize("wrong", ["flags", b"flags", 5, 1.5, object()])
+def test_a_wrong_engine_option_is_a_type_error_naming_it(wrong):
+    # It was read as "an engine without a snapshot", which reads nothing: a context
+    # without the keys its flags read, answering wrongly without a word.
+    from cfgcore.interop import growthbook
+
+    with pytest.raises(TypeError, match=r"^engine: an engine or a Snapshot, got "):
+        unleash.context({"userId": "1"}, engine=wrong)
+    with pytest.raises(TypeError, match=r"^bucketing: an engine, a Snapshot or a collection"):
+        flagd.context("u", {"a": 1}, bucketing=wrong)
+    with pytest.raises(TypeError, match=r"^elements: an engine, a Snapshot or a collection"):
+        growthbook.context({"id": "u"}, elements=wrong)
+    with pytest.raises(TypeError, match=r"^engine: an engine or a Snapshot, got list"):
+        unleash.context({"userId": "1"}, engine=["userId"])  # names: flagd's and GrowthBook's only

@@ -52,27 +52,40 @@ class SnapshotNames:
     may return more than names (GrowthBook's: everything its snapshot reads); the
     caller tells that apart from a collection of names it was given."""
 
-    def __init__(self, option: str, find: Callable[[Any], Any]) -> None:
+    def __init__(self, option: str, find: Callable[[Any], Any], *, names: bool = True) -> None:
         self._option = option
         self._find = find
+        # whether the option also takes a collection of names (not Unleash's engine=)
+        self._names = names
+        self._wants = (
+            "an engine, a Snapshot or a collection of attribute names"
+            if names
+            else ("an engine or a Snapshot")
+        )
         # (snapshot, what find found): one tuple, replaced whole (no lock needed)
         self._last: tuple[Any, Any] = (None, frozenset())
 
     def __call__(self, given: Any) -> Any:
         from cfgcore.snapshot import Snapshot
 
-        if isinstance(given, (str, bytes)):
-            raise TypeError(
-                f"{self._option}: an engine, a Snapshot or a collection of attribute names"
-            )
         snap = given
         if not isinstance(snap, Snapshot):
-            source = getattr(given, "source", None)
-            if source is None and not isinstance(given, Collection):
-                return ()  # an engine without a snapshot yet: no flag reads one
-            snap = source if source is not None else given
+            missing = object()
+            source = getattr(given, "source", missing)
+            if source is not missing:  # an engine
+                if source is None:
+                    return ()  # without a snapshot yet: no flag reads one
+                snap = source
+            elif (
+                self._names
+                and isinstance(given, Collection)
+                and not isinstance(given, (str, bytes))
+            ):
+                return given
+            else:  # (a wrong value read as "reads nothing" would answer wrongly, silently)
+                raise TypeError(f"{self._option}: {self._wants}, got {type(given).__name__}")
         if not isinstance(snap, Snapshot):
-            return snap  # type: ignore[no-any-return]
+            raise TypeError(f"{self._option}: {self._wants}, got an engine serving {snap!r}")
         last, names = self._last
         if last is not snap:
             names = self._find(snap)

@@ -179,7 +179,7 @@ def _read_tree(names: frozenset[str] | None) -> dict[str, set[str]] | None:
 
 
 # Unleash's engine= option: what a snapshot reads (_Reads)
-_snapshot_reads = SnapshotNames("engine", _Reads)
+_snapshot_reads = SnapshotNames("engine", _Reads, names=False)
 
 
 def _context(
