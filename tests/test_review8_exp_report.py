@@ -14,18 +14,9 @@ from cfgcore.experiments.analysis import analyze
 from cfgcore.experiments.exposures import Exposure
 from cfgcore.experiments.metrics import MetricsStore
 from tests.conftest import run_cli as run
+from tests.test_hardening_stats_report import _create  # the same test, created and started
 
 scipy_stats = pytest.importorskip("scipy.stats")
-
-
-def _create(capsys, state) -> None:
-    for argv in (
-        ("experiment", "create", "t", "--split", "control=50,b=50", "--metric", "plays",
-         "--days", "14"),
-        ("experiment", "start", "t"),
-    ):  # fmt: skip
-        code, _, err = run(capsys, "-q", *argv, "--state-dir", str(state))
-        assert code == 0, err
 
 
 def test_report_of_metrics_without_exposures_says_the_ratio_check_was_not_made(tmp_path, capsys):
