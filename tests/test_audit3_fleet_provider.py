@@ -1,7 +1,7 @@
 """OpenFeature provider, third audit: a provider follows the engine it was given. When
 the manager serving that engine is closed and a new manager is opened on the same
 engine, the provider follows the new manager's flag set (its refusals, its Redis
-follower's state) instead of staying STALE, or deaf, until registered again. Real
+follower's state) instead of staying ERROR, or deaf, until registered again. Real
 openfeature-sdk registry and client, real files, real redis-server."""
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def _set(flag, value):
 
 
 def test_a_provider_follows_a_new_fleet_manager_on_its_engine(redis_server, tmp_path, impl):
-    """Redis store: closing the manager makes the provider STALE (nothing follows the
-    store); a new manager on the same engine makes it READY again, and a document the
-    new flag set refuses makes it STALE (it is subscribed to the new set)."""
+    """Redis store: closing the manager makes the provider ERROR (nothing follows the
+    store, and nothing will until a manager is opened; STALE said it would catch up);
+    a new manager on the same engine makes it READY again, and a document the new flag
+    set refuses makes it STALE (it is subscribed to the new set)."""
     from cfgcore.dynamic_config import DynamicConfigurationManager
     from cfgcore.engine import engine_class
 
@@ -67,7 +68,7 @@ def test_a_provider_follows_a_new_fleet_manager_on_its_engine(redis_server, tmp_
     try:
         client, _events = _client(provider)
         first.close()
-        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.STALE)
+        assert wait_for(lambda: client.get_provider_status() == ProviderStatus.ERROR)
         second = DynamicConfigurationManager(store=url, state_dir=tmp_path / "s", engine=engine)
         assert wait_for(lambda: client.get_provider_status() == ProviderStatus.READY)
         assert client.get_boolean_value("a", False) is True

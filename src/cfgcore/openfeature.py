@@ -40,10 +40,20 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   60, as ``health()``) beyond its ``poll`` interval. Once it follows again and is
   current, ``PROVIDER_READY``. The state is checked once a second, off the
   evaluation path.
+* When the last manager serving the engine is closed (``close()``: its file watcher or
+  Redis follower stopped, its change API gone), nothing will change what the engine
+  serves: the provider emits ``PROVIDER_ERROR`` (error code ``GENERAL``, metadata
+  ``error_because: "closed"``) and the status is ERROR, also for a provider registered
+  later on that engine. Evaluations keep answering from the last snapshot, with their
+  usual reasons and no error code, as the manager's own checks do after ``close()``.
+  Not ``PROVIDER_FATAL``: the SDK answers every evaluation of a FATAL provider with the
+  caller's default, so closing a manager while requests are still served (a shutdown)
+  would switch every flag to the defaults written in the code at once; and it is not
+  irrecoverable (next point). STALE is kept for what catches up by itself.
 * A provider follows the engine it was given: when the manager serving that engine is
   closed and another is opened on the same engine (or one is opened on an engine that
   had none), the provider follows the new manager's flag set (its refusals and its
-  Redis follower), instead of staying STALE until it is registered again.
+  Redis follower) and is READY (or STALE) again, without being registered again.
 * The SDK shuts a replaced provider down on a background thread; if the same provider
   was registered again meanwhile, that late ``shutdown()`` (or ``detach()``) belongs
   to the old registration and leaves the live one announcing (each registration's
@@ -322,6 +332,14 @@ def _follows(store: Any) -> bool:
     return getattr(store, "kind", None) == "redis"
 
 
+def _closed_message(url: str) -> str:
+    """Why a closed store's flags will not change again (the ERROR's message)."""
+    return (
+        f"nothing keeps it current: {url} is no longer followed (the flag store was "
+        "closed); a manager opened on this engine follows it again"
+    )
+
+
 def _follower_problem(store: Any, bound: float) -> tuple[str, str] | None:
     """Why a followed store's follower cannot vouch that this process serves the
     store's current document, as ``(code, message)``; None if it can (or the store is
@@ -330,7 +348,7 @@ def _follower_problem(store: Any, bound: float) -> tuple[str, str] | None:
         return None
     url = getattr(store, "url", "the flag store")
     if getattr(store, "closed", False):
-        return ("closed", f"{url} is no longer followed (the store was closed)")
+        return ("closed", _closed_message(url))
     why = f" ({store.last_error})" if getattr(store, "last_error", None) else ""
     if not getattr(store, "connected", False):
         # (A follower still making its first connection, with a document read from
@@ -354,9 +372,12 @@ def _follower_problem(store: Any, bound: float) -> tuple[str, str] | None:
 
 
 class _Monitor:
-    """One daemon thread for the process: once a second, each provider on a followed
-    store re-checks its follower (:meth:`CfgcoreProvider._announce_status`), so a lost
-    connection or a follower gone quiet is announced even when nothing is evaluated."""
+    """One daemon thread for the process: once a second, each registered provider
+    re-checks what serves its engine (:meth:`CfgcoreProvider._announce_status`), so a
+    lost connection, a follower gone quiet or a manager opened on its engine is
+    announced even when nothing is evaluated. A check reads a few attributes; only a
+    provider whose flag set was closed looks for a new one, and only after a set was
+    opened in the process since it last looked."""
 
     EVERY = 1.0
 
@@ -434,6 +455,12 @@ class CfgcoreProvider(AbstractProvider):
     ``max_staleness``: seconds a Redis fleet store's follower may go without a
     confirmation from Redis, beyond its ``poll`` interval, before the provider is
     STALE (a disconnected follower is STALE at once).
+
+    Status (see the module docstring): READY while the flags served are the store's
+    (or the engine is a plain one); STALE while they may not be (a refused document,
+    a follower that cannot vouch for them) and cfgcore is catching up by itself; ERROR
+    once the store's last manager closed, until a manager is opened on the engine.
+    Evaluations answer from the engine's snapshot in every status.
     """
 
     def __init__(
@@ -506,8 +533,10 @@ class CfgcoreProvider(AbstractProvider):
             self._shut_since_attach = False
             if self._unsubscribe is None:
                 self._unsubscribe = self._engine.add_swap_listener(self._on_swap)
-                self._generation = _live_generation()
                 live = _live_flags(self._engine)
+                # With no open set, the first resolution (or the monitor) looks again
+                # and announces what it finds: an engine whose set was closed is ERROR.
+                self._generation = _live_generation() if live is not None else -1
                 if live is not None:
                     live.subscribe(self)  # held weakly
                 self._live = live
@@ -523,9 +552,15 @@ class CfgcoreProvider(AbstractProvider):
         A refusal announced in between (a document refused by the watcher's thread, or
         the status monitor's check) would be overridden by that READY and, being
         announced already, never told again: forget it here, so the next resolution or
-        the monitor's next check (within a second) announces STALE after READY."""
+        the monitor's next check (within a second) announces STALE after READY. The
+        same for an engine whose flag set was closed (ERROR): with no open set, the next
+        check looks for one again and announces what it finds."""
         with self._status_lock:
             self._announced = (None, None)
+            with self._lock:  # (as _follow_engine sets it)
+                live = self._live
+                if live is None or live.closed:
+                    self._generation = -1
 
     def detach(self) -> None:
         """Stop announcing swaps (the engine itself keeps serving). A detach() that
@@ -565,7 +600,8 @@ class CfgcoreProvider(AbstractProvider):
         provider followed was closed (its manager closed) and another opened on the same
         engine (a new manager), the provider follows that one, so its refusals and its
         follower's state are announced; a closed set stays only while no other serves.
-        Looked up only after a new set was opened in the process (cheap per call)."""
+        Looked up only after a new set was opened in the process (cheap per call), and
+        what the look found is announced (READY or STALE on a new set, ERROR on none)."""
         live = self._live
         if (live is not None and not live.closed) or self._unsubscribe is None:
             return live
@@ -577,13 +613,13 @@ class CfgcoreProvider(AbstractProvider):
                 return self._live  # detached meanwhile, or another call rebound it
             self._generation = gen
             new = _live_flags(self._engine)
-            if new is None or new is live:
-                return live
-            if live is not None:
-                live.unsubscribe(self)
-            new.subscribe(self)  # held weakly
-            self._live = new
-            return new
+            if new is not None and new is not live:
+                if live is not None:
+                    live.unsubscribe(self)
+                new.subscribe(self)  # held weakly
+                self._live = live = new
+        self._announce_status()  # (outside the lock: it calls here, which returns at once)
+        return live
 
     def _on_swap(self, old: Any, new: Any) -> None:
         # The SDK runs its event handlers (the application's code) in the emitting
@@ -612,24 +648,49 @@ class CfgcoreProvider(AbstractProvider):
         flag set that tells its subscribers so; otherwise the next resolution notices."""
         self._announce_status()
 
+    def flags_closed(self) -> None:
+        """The flag set was closed (its last manager's ``close()``): ERROR, unless
+        another set serves the engine already."""
+        self._announce_status()
+
     def _announce_status(self) -> None:
         """Emit STALE while the flag set stands on a refusal (the store holds flags
         that cannot be served: what serves is no longer the source of truth) or its
         Redis follower cannot vouch for what serves (:func:`_follower_problem`), READY
         once neither holds. Each state change is announced once; a new refusal while
-        STALE is announced too (its message says what was refused)."""
+        STALE is announced too (its message says what was refused).
+
+        ERROR once the engine's flag set is closed (or was, before this registration),
+        or its store is: no watcher, follower or change API will move the engine off
+        its last snapshot, which keeps answering. Non-fatal: a set opened on the
+        engine (a new manager) ends it."""
         self._follow_engine()
         with self._status_lock:
             live = self._live
+            problem: tuple[str, str] | None
             if live is None:
-                return
-            error = live.last_error
-            problem = _follower_problem(live.store, self.max_staleness)
+                if not getattr(self._engine, "_retired", False):
+                    return  # a plain engine: nothing follows it, nothing to announce
+                url = getattr(self._engine, "_served_by", None) or "the flag store"
+                error, problem = None, ("closed", _closed_message(url))
+            elif live.closed:
+                error, problem = live.last_error, ("closed", _closed_message(live.store.url))
+            else:
+                error = live.last_error
+                problem = _follower_problem(live.store, self.max_staleness)
             state = (error, problem[0] if problem is not None else None)
             if state[0] is self._announced[0] and state[1] == self._announced[1]:
                 return
             self._announced = state
             version = self._engine.version
+            if problem is not None and problem[0] == "closed":
+                failed = ProviderEventDetails(
+                    message=f"snapshot {version} keeps answering, but {problem[1]}",
+                    error_code=ErrorCode.GENERAL,
+                    metadata={"snapshot_version": version, "error_because": "closed"},
+                )
+                run_after_delivery(lambda: self.emit_provider_error(failed))
+                return
             if error is None and problem is None:
                 ready = ProviderEventDetails(
                     message=f"cfgcore snapshot {version} is the store's document again",
@@ -713,8 +774,6 @@ class CfgcoreProvider(AbstractProvider):
         live = self._live
         if live is None or live.closed:
             live = self._follow_engine()  # a new manager on the engine (see there)
-            if live is not None and not live.closed:
-                self._announce_status()
         if live is not None and live.last_error is not self._announced[0]:
             # A refusal (or its end) not announced yet: a set that stood on one when
             # the provider was registered, or a store back to the live document, which

@@ -61,7 +61,8 @@ class FlagSubscriber(Protocol):
     def flags_rejected(self, error: ConfigError, source: str, origin: str) -> None: ...
 
     # Optional: ``flags_recovered()``, called when a standing refusal ends without a
-    # swap (the store is back to the document that serves).
+    # swap (the store is back to the document that serves); ``flags_closed()``, called
+    # once the set is closed (nothing keeps its engine current any more).
 
 
 def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
@@ -725,6 +726,18 @@ class LiveFlags:
         if self._unpoll is not None:
             self._unpoll()
         self.store.close()
+        # Told last, outside the lock, the store closed: a subscriber that reports what
+        # serves (the OpenFeature provider) reads it as it now stands.
+        with self._lock:
+            subscribers = self._each()
+        for sub in subscribers:
+            closed = getattr(sub, "flags_closed", None)
+            if closed is None:
+                continue
+            try:
+                closed()
+            except Exception:
+                log.exception("flag subscriber %r failed", sub)
 
 
 # One live set per store URL, so both managers of a process serve the same flags.
