@@ -92,3 +92,17 @@ def test_demo_table_is_aligned_one_column_per_user(tmp_path):
     for column in ("premium/EU", "premium/US", "family/EU", "student/APAC", "free/US"):
         end = header.index(column) + len(column)
         assert all(line[end - 1] != " " for line in table[1:]), column  # right-aligned
+
+
+def test_publish_with_an_empty_flags_from_cache_path_is_refused(tmp_path, capsys, monkeypatch):
+    """`--flags-from-cache "$(ls STATE/fleet/NS-flags-*.msgpack)"` where the glob found
+    nothing passes an empty path: it was read as no option at all, and the configuration
+    was published alone, exit 0, while the operator believed the flags restored. Refused
+    before anything is read or written (the store's address is never contacted)."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
+    code, out, err = run_cli(
+        capsys, "publish", "--store", "redis://127.0.0.1:1/0?namespace=music",
+        "-e", "staging", "--flags-from-cache", "",
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert err == "cfgcore: error: --flags-from-cache: no cache file given (an empty path)\n"
