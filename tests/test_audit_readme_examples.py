@@ -45,6 +45,7 @@ COVERED = {
     ("Installing", "bash", 1): "skip: an install from a local wheelhouse",
     ("Building wheels", "bash", 0): "skip: builds and tests a wheel per CPython (minutes)",
     ("Using it", "python", 0): "test_using_it",
+    ("Key paths, and keys that hold a dot", "yaml", 0): "test_key_paths_of_segments",
     ("Key paths, and keys that hold a dot", "python", 0): "test_key_paths_of_segments",
     ("A/B tests from the command line", "bash", 0): "test_ab_tests_from_the_command_line",
     ("Flag lifecycle: deleting and finding stale flags", "bash", 0): "test_flag_lifecycle",
@@ -158,17 +159,20 @@ def commands(bash_block: str) -> list[str]:
 
 
 def arrows_to_asserts(code: str) -> str:
-    """`EXPR  # -> LITERAL` lines become `assert (EXPR) == LITERAL`."""
+    """`EXPR  # -> LITERAL` lines (or `# -> LITERAL: a remark`) become
+    `assert (EXPR) == LITERAL`."""
     out = []
     for line in code.splitlines():
         m = re.match(r"^(\S.*?)\s+# -> (.+)$", line)
         if m:
-            try:
-                expected = ast.literal_eval(m.group(2))
-            except (ValueError, SyntaxError):
-                pass
-            else:
+            shown = m.group(2)
+            for text in (shown, shown.split(": ", 1)[0]):
+                try:
+                    expected = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    continue
                 line = f"assert ({m.group(1)}) == {expected!r}, ({m.group(1)})"
+                break
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -187,29 +191,29 @@ def test_every_readme_block_is_covered():
     assert set(readme_blocks()) == set(COVERED)
 
 
-def test_key_paths_of_segments(tmp_path, monkeypatch):
-    from cfgcore.config.manager import ConfigurationManager
-    from cfgcore.validation.core import ValidationRule
-
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    d = tmp_path / "config"
-    d.mkdir()
-    (d / "base.yaml").write_text(
-        'loggers:\n  "uvicorn.access": {level: INFO}\nhosts:\n  db.internal: {port: 5432}\n'
+def test_key_paths_of_segments(user_dir):
+    """Run as the README gives it: its config/base.yaml, an empty development.yaml, the
+    block in a new interpreter; each `# -> VALUE` it shows is asserted."""
+    cwd, env = user_dir
+    heading = "Key paths, and keys that hold a dot"
+    assert "a `config/development.yaml` holding `{}`" in " ".join(section(heading).split())
+    (cwd / "config").mkdir()
+    (cwd / "config" / "base.yaml").write_text(block(heading, "yaml"))
+    (cwd / "config" / "development.yaml").write_text("{}\n")
+    code = arrows_to_asserts(block(heading, "python"))
+    assert code.count("assert (manager.") == 4, code  # get, get, section, update_config
+    checks = (
+        "print(manager.explain(('loggers', 'uvicorn.access', 'level')))\n"
+        "print(manager.get('loggers[\"uvicorn.access\"].level'))\n"  # the quoted form
+        "print(rule.key_path)\n"
     )
-    (d / "development.yaml").write_text("{}\n")
-    manager = ConfigurationManager(str(d), environ={}, validate=False, record_usage=False)
-    try:
-        manager.load_environment_config("development")
-        code = block("Key paths, and keys that hold a dot", "python")
-        exec(code, {"manager": manager, "ValidationRule": ValidationRule})
-        assert manager["loggers"]["uvicorn.access"]["level"] == "DEBUG"
-        assert manager.get("loggers.uvicorn.access.level") is None  # "is another path"
-        assert manager.explain(("loggers", "uvicorn.access", "level")).key == (
-            'loggers["uvicorn.access"].level'
-        )
-    finally:
-        manager.close()
+    code = code.replace("\nValidationRule(", "\nrule = ValidationRule(")
+    out = py(cwd, env, code + checks).stdout.splitlines()
+    # explain names the file and line that set it (the block's own call printed nothing)
+    assert out[0] == "loggers[\"uvicorn.access\"].level = 'DEBUG'", out
+    assert any(re.search(r"base\.yaml:2 = 'INFO'", line) for line in out), out
+    assert out[-2] == "DEBUG"
+    assert out[-1] == 'loggers["uvicorn.access"].level'  # the rule's path, as messages show it
 
 
 def test_two_commands_demo(user_dir):

@@ -18,11 +18,8 @@ def test_readme_python_example_runs(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks, "README has no python example"
     shutil.copy(bundled_flags_path(), tmp_path / "flags.yaml")
-    prelude = (
-        "from cfgcore.snapshot import load_snapshot\nnew_snapshot = load_snapshot('flags.yaml')\n"
-    )
     script = tmp_path / "example.py"
-    script.write_text(prelude + blocks[0])
+    script.write_text(blocks[0])  # as written: it needs nothing but flags.yaml
     env = {**os.environ, "HOME": str(tmp_path), "CFGCORE_STATE_DIR": str(tmp_path / "state")}
     env.pop("CONFIG_ENVIRONMENT", None)
     proc = subprocess.run(
@@ -35,6 +32,27 @@ def test_readme_python_example_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "music_streaming.audio_quality.bitrates.premium = 320" in proc.stdout
+
+
+def test_every_readme_python_block_runs_in_a_scratch_directory():
+    """Every ```python block of README.md is run, in a new interpreter in a scratch
+    directory, by a test that asserts what it prints or returns: the two here, the others
+    in tests/test_audit_readme_examples.py (its COVERED table maps each block to its
+    test; test_every_readme_block_is_covered keeps that table equal to the README)."""
+    from tests import test_audit_readme_examples as examples
+
+    python_blocks = [key for key in examples.readme_blocks() if key[1] == "python"]
+    assert len(python_blocks) == len(re.findall(r"^```python$", README.read_text(), re.M))
+    for key in python_blocks:
+        runner = examples.COVERED[key]
+        if runner.startswith("skip: tests/test_readme.py runs it"):
+            assert key[0] == "Metrics and health", key  # test_readme_metrics_and_health_...
+            continue
+        assert not runner.startswith("skip"), (key, runner)  # no python block is skipped
+        test = getattr(examples, runner)
+        assert callable(test), key
+        # run as a script in a scratch directory (user_dir), not exec'd in this process
+        assert "user_dir" in test.__code__.co_varnames[: test.__code__.co_argcount], key
 
 
 def test_readme_gives_exactly_the_two_commands_ci_runs():

@@ -549,9 +549,25 @@ def _list(args: Any) -> int:
         status = meta.get("status", "active")
         if status == "stopped" and meta.get("stopped_reason") == NOT_STARTED:
             status = "not started"
-        window = f"{shown(meta.get('start_date'))} .. {shown(meta.get('end_date'))}"
+        start, end = (_listed_instant(meta.get(k)) for k in ("start_date", "end_date"))
+        window = f"{start} .. {end}"
         print(f"{shown(name)}  [{shown(status)}]  {split}  {window}")
     return 0
+
+
+def _listed_instant(value: Any) -> str:
+    """A stored start or end date as ``create`` and ``start`` print it (to the second,
+    with its offset, and in UTC), not the microseconds the document keeps; anything
+    else a hand edit left there, escaped as it is."""
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is not None:
+                return shown(_local(when))
+    return printable_name(value)
 
 
 def _pct(value: Any) -> str:

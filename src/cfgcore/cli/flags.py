@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -240,6 +241,34 @@ def _config_demo() -> None:
     print()
 
 
+DEMO_ROWS = 20  # flags shown in the demo's table (a --flags file may hold thousands)
+
+
+def _demo_table(engine: Any, keys: Sequence[str]) -> None:
+    """One row per flag, named in full, and one column per demo user: whether a boolean
+    flag is on for them, else the variant they get. (Flags as columns cut their names to
+    the column's width, and left all but the first few out.)"""
+    from cfgcore.errors import printable_name
+
+    names = [printable_name(k) for k in keys[:DEMO_ROWS]]
+    width = max([len("flag"), *(len(n) for n in names)])
+    ctxs = [engine.context(attrs) for attrs in USERS]
+
+    def row(first: str, cells: Iterable[str]) -> str:
+        return f"{first:<{width}}" + "".join(f" {cell[:12]:>12}" for cell in cells)
+
+    print(row("flag", (f"{u['user_segment']}/{u['region']}" for u in USERS)))
+    print(row("", (f"#{u['user_id']}" for u in USERS)))
+    for key, name in zip(keys[:DEMO_ROWS], names, strict=True):
+        cells = []
+        for ctx in ctxs:
+            d = engine.evaluate(key, ctx)
+            cells.append(str(d.value) if isinstance(d.value, bool) else str(d.variant))
+        print(row(name, cells))
+    if len(keys) > DEMO_ROWS:
+        print(f"... and {len(keys) - DEMO_ROWS:,} more flags")
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from cfgcore.engine import Engine
 
@@ -250,13 +279,7 @@ def run_demo(args: argparse.Namespace) -> int:
     keys = engine.snapshot().keys
     print(f"cfgcore demo: {len(keys)} flags, evaluator={engine.implementation}")
     print()
-    header = f"{'user':<34} " + " ".join(f"{k[:12]:>12}" for k in keys[:6])
-    print(header)
-    for attrs in USERS:
-        ctx = engine.context(attrs)
-        row = " ".join(f"{str(engine.is_enabled(k, ctx)):>12}" for k in keys[:6])
-        who = f"{attrs['user_segment']}/{attrs['region']} #{attrs['user_id']}"
-        print(f"{who:<34} {row}")
+    _demo_table(engine, keys)
     print()
     if "recommendation_algorithm_v2" in keys:
         counts = Counter(

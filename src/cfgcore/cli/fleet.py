@@ -200,6 +200,11 @@ def publish(args: argparse.Namespace) -> int:
     )
     from cfgcore.snapshot import load_snapshot
 
+    if args.flags_from_cache == "":
+        # `--flags-from-cache "$(ls ...)"` that found no file: read as no option, it
+        # published the configuration alone, exit 0, where a repair was asked for.
+        raise ConfigError("--flags-from-cache: no cache file given (an empty path)")
+
     manager = ConfigurationManager(
         args.config_dir,
         profile=args.profile,
@@ -209,7 +214,7 @@ def publish(args: argparse.Namespace) -> int:
     manager.load_environment_config(args.environment)
     snap = manager.snapshot
     flags = None
-    if args.flags is not None and args.flags_from_cache:
+    if args.flags is not None and args.flags_from_cache is not None:
         raise ConfigError("--flags and --flags-from-cache: give one flag document, not two")
     if args.flags is not None:
         path = args.flags or manager.flags_path()
@@ -217,7 +222,7 @@ def publish(args: argparse.Namespace) -> int:
             raise ConfigError("--flags: the configuration directory has no flags file")
         flags = load_snapshot(path)
         Engine().compile(flags, file=path)  # refuses before anything is written
-    elif args.flags_from_cache:
+    elif args.flags_from_cache is not None:
         path = args.flags_from_cache
         with RedisFlagStore(args.store) as reader:
             cached = reader.read_cache(path)  # checksum checked, as a document from Redis

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cfgcore.cli import load_json
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, printable_name
 
 __all__ = ["register"]
 
@@ -210,7 +210,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for name, reason in sorted(refused.items()):
         print(f"  - {name}: refused: {reason}", file=sys.stderr)
     if refused:
-        print(f"{len(refused)} flags refused (listed above)", file=sys.stderr)
+        # the file they were refused from: a script reading stderr alone knows which
+        print(
+            f"{printable_name(args.source)}: {len(refused)} flags refused (listed above), "
+            f"left out of {printable_name(args.out)}",
+            file=sys.stderr,
+        )
     return 1 if refused else 0
 
 
