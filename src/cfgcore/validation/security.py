@@ -50,6 +50,7 @@ __all__ = [
     "WeakAlgorithmRule",
     "empty_secrets",
     "names_secret",
+    "no_protection",
     "weak_algorithms",
 ]
 
@@ -125,9 +126,54 @@ _DES = frozenset(
     {"DES", "DESCBC", "DESECB", "DESEDE", "DESEDE3", "3DES", "TRIPLEDES", "TDEA", "TDES"}
 )
 _RC4 = frozenset({"RC4", "ARCFOUR", "ARC4", "RC4MD5"})
+# Ciphers with 64-bit blocks: a long-lived key collides within a few hundred GB of
+# traffic (Sweet32, CVE-2016-2183), as 3DES does; RC2 is broken outright.
+_SMALL_BLOCK = {
+    "BLOWFISH": "Blowfish",
+    "BF": "Blowfish",
+    "IDEA": "IDEA",
+    "RC2": "RC2",
+    "CAST5": "CAST5",
+    "CAST128": "CAST5",
+}
+# Values that name no protection at all, or an encoding that only looks like one. Weak
+# only where the key path is about cryptography: ``compression_algorithm: none`` is fine.
+_NO_PROTECTION = {
+    "NONE": "none (no protection)",
+    "NULL": "NULL (no protection)",
+    "PLAIN": "plain (no protection)",
+    "PLAINTEXT": "plaintext (no protection)",
+    "CLEARTEXT": "cleartext (no protection)",
+    "ROT13": "ROT13 (an encoding)",
+    "XOR": "XOR (no cipher)",
+    "BASE64": "Base64 (an encoding)",
+    "B64": "Base64 (an encoding)",
+}
+# Path words that say the value protects something (where "none" means unprotected).
+_CRYPTO_TOKENS = frozenset(
+    {
+        "encryption",
+        "encrypt",
+        "encrypted",
+        "cipher",
+        "ciphers",
+        "crypto",
+        "signature",
+        "signing",
+        "jwt",
+        "tls",
+        "ssl",
+        "kdf",
+        "hmac",
+        "password",
+        "passwords",
+    }
+)
 _MD5 = re.compile(r"^(?:HMAC)?MD[245](?:WITH[A-Z0-9]+)?$")
 _SHA1 = re.compile(r"^(?:HMAC|RSA|DSA|ECDSA)?SHA1(?:WITH[A-Z0-9]+)?$")
 _SPLIT = re.compile(r"[^A-Z0-9]+")
+# Elements of an OpenSSL cipher list (``:``, also ``,`` and spaces).
+_LIST_SPLIT = re.compile(r"[:,\s]+")
 
 
 def weak_algorithms(text: str) -> list[tuple[str, bool]]:
@@ -136,11 +182,32 @@ def weak_algorithms(text: str) -> list[tuple[str, bool]]:
     DES/3DES/RC4 are weak everywhere; MD5 and SHA-1 only where they protect passwords
     or signatures (they are fine as non-security checksums).
 
+    Also ciphers with 64-bit blocks (Blowfish, IDEA, RC2, CAST5) and ECB mode, weak
+    everywhere. Names of no protection at all ("none", ROT13, Base64) are judged by
+    the rule with the key path (:func:`no_protection`).
+
+    An OpenSSL cipher list (``HIGH:!aNULL:!MD5``, as nginx's ``ssl_ciphers`` takes) is
+    read as OpenSSL reads it: what an element beginning with ``!`` or ``-`` names is
+    excluded, ``+`` only moves ciphers already listed, ``@`` is a directive; so only the
+    other elements are judged. Included ``aNULL``/``eNULL`` (no authentication, no
+    encryption) and export-grade suites are weak.
+
     >>> weak_algorithms("DES-EDE3-CBC"), weak_algorithms("HmacSHA1"), weak_algorithms("AES-256-GCM")
     ([('3DES', False)], [('SHA-1', True)], [])
+    >>> weak_algorithms("aes-128-ecb"), weak_algorithms("bf-cbc")
+    ([('ECB mode', False)], [('Blowfish', False)])
+    >>> weak_algorithms("HIGH:!aNULL:!MD5"), weak_algorithms("ALL:eNULL")
+    ([], [('NULL cipher', False)])
     """
-    tokens = [t for t in _SPLIT.split(text.upper()) if t]
     found: dict[str, bool] = {}
+    for element in _LIST_SPLIT.split(text):
+        if element and element[0] not in "!-+@":
+            _weak_tokens([t for t in _SPLIT.split(element.upper()) if t], found)
+    return list(found.items())
+
+
+def _weak_tokens(tokens: list[str], found: dict[str, bool]) -> None:
+    """Add what the tokens of one name (or cipher list element) name weak to ``found``."""
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in _DES:
@@ -148,11 +215,41 @@ def weak_algorithms(text: str) -> list[tuple[str, bool]]:
             found.setdefault("3DES" if triple else "DES", False)
         elif tok in _RC4 or (tok == "RC" and nxt == "4"):  # "RC-4" too
             found.setdefault("RC4", False)
+        elif (
+            tok in _SMALL_BLOCK
+            or (tok == "RC" and nxt == "2")
+            or (tok == "CAST" and nxt in ("5", "128"))
+        ):
+            name = _SMALL_BLOCK.get(tok) or ("RC2" if tok == "RC" else "CAST5")
+            found.setdefault(name, False)
+        elif tok == "ECB":  # the mode: equal blocks encrypt equal, whatever the cipher
+            found.setdefault("ECB mode", False)
+        elif tok in ("ANULL", "ENULL") or (tok == "NULL" and len(tokens) > 1):
+            # OpenSSL's aNULL/eNULL, or NULL inside a suite's name (TLS_RSA_WITH_NULL_SHA);
+            # a lone "null" is judged with the key path (no_protection).
+            found.setdefault("NULL cipher", False)
+        elif tok in ("EXPORT", "EXP"):  # 40/56-bit export suites (FREAK, Logjam)
+            found.setdefault("export-grade cipher", False)
         elif _MD5.match(tok) or (tok in ("MD", "HMACMD") and nxt in ("2", "4", "5")):
             found.setdefault("MD5", True)
         elif _SHA1.match(tok) or (tok == "SHA" and nxt == "1"):
             found.setdefault("SHA-1", True)
-    return list(found.items())
+
+
+_FIX = (
+    "Use AES-256-GCM or ChaCha20-Poly1305 to encrypt, SHA-256 or better / Ed25519 / "
+    "RS256 to sign, argon2id, scrypt or bcrypt for passwords"
+)
+
+
+def no_protection(text: str) -> str | None:
+    """What ``text`` names when the whole value is no protection (``none``, ``null``,
+    ``plaintext``) or an encoding taken for one (ROT13, XOR, Base64); else None.
+
+    >>> no_protection("none"), no_protection("ROT-13"), no_protection("AES-256-GCM")
+    ('none (no protection)', 'ROT13 (an encoding)', None)
+    """
+    return _NO_PROTECTION.get("".join(_SPLIT.split(text.upper())))
 
 
 def _strings(path: str, value: Any) -> list[tuple[str, str]]:
@@ -164,9 +261,14 @@ def _strings(path: str, value: Any) -> list[tuple[str, str]]:
 
 
 class WeakAlgorithmRule(_SecurityRule):
-    """DES, 3DES, RC4 anywhere; MD5 and SHA-1 for passwords or signatures."""
+    """DES, 3DES, RC4, 64-bit block ciphers and ECB anywhere; MD5 and SHA-1 for
+    passwords or signatures; "none", ROT13, XOR or Base64 where the key path is about
+    cryptography. Names it does not know pass (it cannot vouch for them either)."""
 
-    description = "no DES/3DES/RC4; no MD5/SHA-1 for passwords or signatures"
+    description = (
+        "no DES/3DES/RC4/Blowfish/ECB; no MD5/SHA-1 for passwords or signatures; "
+        "no 'none'/ROT13/Base64 as encryption"
+    )
 
     def __init__(self) -> None:
         super().__init__(
@@ -191,7 +293,18 @@ class WeakAlgorithmRule(_SecurityRule):
             return
         words = set(re.split(r"[^a-z0-9]+", path.lower()))
         for_secrets = not _PW_SIG_TOKENS.isdisjoint(words)
+        crypto = for_secrets or not _CRYPTO_TOKENS.isdisjoint(words)
         for item_path, text in texts:
+            nothing = no_protection(text) if crypto else None
+            if nothing is not None:
+                self.report(
+                    out,
+                    ctx,
+                    item_path,
+                    f"{nothing} where a cryptographic algorithm is expected",
+                    _FIX,
+                )
+                continue
             for name, scoped in weak_algorithms(text):
                 if scoped and not for_secrets:
                     continue
@@ -201,8 +314,7 @@ class WeakAlgorithmRule(_SecurityRule):
                     ctx,
                     item_path,
                     f"weak algorithm {name} (broken for {use})",
-                    "Use AES-256-GCM or ChaCha20-Poly1305 to encrypt, SHA-256 or better / "
-                    "Ed25519 / RS256 to sign, argon2id, scrypt or bcrypt for passwords",
+                    _FIX,
                 )
 
 
