@@ -140,10 +140,12 @@ def rollout_change(key: str, enabled: bool, pct: float, where: str) -> Change:
 
 
 def custom_flag_change(key: str, description: str, enabled: bool) -> Change:
-    """The change ``register_custom_feature_flag`` makes: a new boolean flag."""
+    """The change ``register_custom_feature_flag`` makes: a new boolean flag, switched
+    on or off as ``set_feature_flag(key, enabled)`` switches it (for everyone once on),
+    so ``get_feature_flags_status()`` reads it alike: ``enabled`` is the switch."""
 
     def change(snap: Snapshot) -> Snapshot:
-        new = Flag(default="on" if enabled else "off", description=description, tags=["custom"])
+        new = Flag(enabled=bool(enabled), default="on", description=description, tags=["custom"])
         return msgspec.structs.replace(snap, flags={**snap.flags, key: new})
 
     return change
