@@ -64,7 +64,8 @@ window need it).
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
-finish the job, ingest only the corrected lines (the others are already in).
+finish the job, ingest the corrected file again if its metric lines carry event_ids
+(those already in are left out), else only the corrected lines.
 A file that cannot be read to its end writes nothing. The exposure and metric logs
 are written together or not at all: an ingest that fails writing them (or is killed
 meanwhile: the next ingest or report takes that back) changed neither, so running it
