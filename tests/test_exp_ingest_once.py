@@ -78,7 +78,7 @@ def test_the_same_file_twice_is_refused_naming_it_and_when(state, capsys):
     assert entry["file"] == str(path) and entry["exposures"] == 5 and entry["metrics"] == 5
 
     code, out, err = run_cli(capsys, "experiment", "ingest", str(path))
-    assert code == 1
+    assert code == 3  # nothing to do (EXIT_NOTHING_TO_DO), not an error
     assert f"{path}: already ingested at {entry['at']}" in err
     assert "--again" in err
     assert _counts(state) == (5, 5)  # nothing written
@@ -93,7 +93,7 @@ def test_again_ingests_it_anyway_and_counts_the_times(state, capsys):
     [entry] = _ledger(state).values()
     assert entry["times"] == 2
     code, _, err = run_cli(capsys, "experiment", "ingest", str(path))
-    assert code == 1 and "2 times in all" in err
+    assert code == 3 and "2 times in all" in err
 
 
 def test_the_same_content_by_another_name_or_stdin_is_refused(state, capsys, monkeypatch):
@@ -102,10 +102,10 @@ def test_the_same_content_by_another_name_or_stdin_is_refused(state, capsys, mon
     copy.write_bytes(first.read_bytes())
     assert run_cli(capsys, "experiment", "ingest", str(first))[0] == 0
     code, _, err = run_cli(capsys, "experiment", "ingest", str(copy))
-    assert code == 1 and f"{copy}: already ingested" in err and f"as {first}" in err
+    assert code == 3 and f"{copy}: already ingested" in err and f"as {first}" in err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(first.read_bytes())))
     code, _, err = run_cli(capsys, "experiment", "ingest", "-")
-    assert code == 1 and "<stdin>: already ingested" in err
+    assert code == 3 and "<stdin>: already ingested" in err
     assert _counts(state) == (4, 4)
 
 
@@ -116,7 +116,7 @@ def test_stdin_first_then_the_file_is_refused(state, capsys, monkeypatch):
     assert run_cli(capsys, "experiment", "ingest", "-")[0] == 0
     assert [e["file"] for e in _ledger(state).values()] == ["<stdin>"]
     code, _, err = run_cli(capsys, "experiment", "ingest", str(path))
-    assert code == 1 and "already ingested" in err and "(as <stdin>" in err
+    assert code == 3 and "already ingested" in err and "(as <stdin>" in err
     assert _counts(state) == (2, 2)
 
 
@@ -142,7 +142,8 @@ def test_a_partly_unusable_input_is_recorded_its_corrected_lines_are_new(state, 
     path = state / "batch.jsonl"
     path.write_text(_events(2) + "not json\n")
     assert run_cli(capsys, "experiment", "ingest", str(path))[0] == 1  # line 5 skipped
-    assert run_cli(capsys, "experiment", "ingest", str(path))[0] == 1
+    # Refused by its content: nothing to do (3).
+    assert run_cli(capsys, "experiment", "ingest", str(path))[0] == 3
     assert _counts(state) == (2, 2)
     fixed = state / "fixed.jsonl"
     fixed.write_text(_events(1, "late"))
@@ -223,8 +224,8 @@ def test_two_ingests_of_one_file_at_once_write_it_once(state):
     procs = [subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.communicate(timeout=120)[1], p.returncode)[::-1] for p in procs]
     codes = sorted(code for code, _ in results)
-    assert codes == [0, 1], results
-    assert "already ingested" in next(err for code, err in results if code == 1)
+    assert codes == [0, 3], results
+    assert "already ingested" in next(err for code, err in results if code == 3)
     assert _counts(state) == (200, 200)
 
 

@@ -607,9 +607,13 @@ def _metric_events(m, record_metric, bind):
             kwargs["user_context"] = m.engine.context(kwargs["user_context"])
         answers.append(record_metric(test, metric, value, **kwargs))
     m.metrics.flush()
+    ids = set()
     with open(m.metrics.path, encoding="utf-8") as f:  # JSON lines, the time last
         for line in f:
-            events.append(tuple(json.loads(line).values())[:-1])
+            record = json.loads(line)
+            ids.add(record.pop("event_id"))  # made by the writer: one of its own each
+            events.append(tuple(record.values())[:-1])
+    assert len(ids) == len(events)
     return answers, events, m.metrics.events - before
 
 

@@ -6,9 +6,10 @@ Each capability registers its own subcommands from its own module, listed in
 
 Exit status, for scripts: 0 success; 1 an error (one ``cfgcore: error: ...`` line on
 stderr per problem) or a negative answer (``diff`` found differences, ``validate``
-found errors); 2 a usage error (argparse's message); 130 interrupted. A traceback is a
-bug: unexpected exceptions are one line too, with the traceback only under ``-vv`` or
-``--log-level DEBUG``.
+found errors); 2 a usage error (argparse's message); 3 nothing to do, the input was
+done before (``experiment ingest`` of events already ingested: nothing written);
+130 interrupted. A traceback is a bug: unexpected exceptions are one line too, with
+the traceback only under ``-vv`` or ``--log-level DEBUG``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ _COMMAND_MODULES = (
 )
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: Exit status of a command that had nothing to do because its input was done before
+#: (``cfgcore experiment ingest`` of events already ingested): nothing was written, and
+#: that is no failure, so a script can tell it from one (1) and from a run that wrote (0).
+EXIT_NOTHING_TO_DO = 3
 
 
 class CommandError(Exception):
@@ -143,7 +149,7 @@ def load_json_marking_huge_ints(text: str | bytes) -> Any:
 
 _EPILOG = """\
 exit status: 0 success, 1 error or a negative answer (diff found differences, validate
-found errors), 2 usage error.
+found errors), 2 usage error, 3 nothing to do (experiment ingest: already ingested).
 
 environment (README.md has the full table):
   CONFIG_ENVIRONMENT / CFGCORE_ENVIRONMENT   environment to load (default: development)

@@ -54,7 +54,8 @@ FUTURE_SLACK = 86400.0
 INGEST_HELP = """\
 FILE holds JSON lines ("-" reads stdin), one event per line:
   {"type": "exposure", "test": "T", "user": "u1", "variant": "control", "ts": 1764547200}
-  {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1}
+  {"type": "metric", "test": "T", "user": "u1", "metric": "ctr", "value": 1,
+   "event_id": "order-8812"}
 "type" may be left out (a line with "metric" is a metric event). "variant" is optional:
 without it the user's variant is computed as the test assigns it, and a user who is not
 in the test is skipped (the lines of a test that is stopped, targeted, or outside its
@@ -63,15 +64,24 @@ window need it).
 The whole file is read and checked before anything is written. Lines that cannot be
 used (not UTF-8, not JSON, nested too deeply, wrong fields) are reported (file:line)
 and skipped, the others are ingested, and the exit status is 1 if any were skipped: to
-finish the job, ingest only the corrected lines (the others are already in).
+finish the job, ingest the corrected file again if its metric lines carry event_ids
+(those already in are left out), else only the corrected lines.
 A file that cannot be read to its end writes nothing. The exposure and metric logs
 are written together or not at all: an ingest that fails writing them (or is killed
 meanwhile: the next ingest or report takes that back) changed neither, so running it
 again is always right.
-Each input that wrote events is remembered by its content (SHA-256 and size, in
-*.ingested.json beside the logs): the same content ingested again (a re-run batch job,
-the same file under another name) is refused, naming when it was ingested, as its
-events would count twice; --again ingests it anyway."""
+A metric event's "event_id" (optional: text or an integer, at most 256 characters)
+names it: one whose test, user, metric and id the metric log holds already is not
+written again (nor one given twice in the input), so a file corrected in place and
+ingested whole again adds only its new lines; one given again with other content is
+reported unusable. Each input that wrote events is remembered by its content (SHA-256
+and size, the newest 10,000 in *.ingested.json beside the logs): the same content
+ingested again (a re-run batch job, the same file under another name) is refused,
+naming when it was ingested, as its lines without ids would count twice; --again
+ingests it anyway (never an id the log holds).
+Exit status: 0 ingested, 1 an error or unusable lines (the others ingested), 3 nothing
+to do: the input was ingested before (refused by its content, or every event in it is
+in the logs by its id), nothing written."""
 
 
 def register(subparsers: Any) -> None:
@@ -197,8 +207,9 @@ def register(subparsers: Any) -> None:
     i.add_argument(
         "--again",
         action="store_true",
-        help="ingest content that was ingested before (its events then count twice, "
-        "unless they were removed from the logs)",
+        help="ingest content that was ingested before (its events without ids then count "
+        "twice, unless they were removed from the logs; events whose ids the log holds "
+        "are still left out)",
     )
     common(i)
     i.set_defaults(func=_ingest)
@@ -611,7 +622,22 @@ def _lines(
 
 
 def _ingest(args: Any) -> int:
-    from cfgcore.experiments.abtest import run_of
+    from cfgcore.cli import EXIT_NOTHING_TO_DO
+    from cfgcore.experiments.ingested import AlreadyIngested
+
+    where = "<stdin>" if args.file == "-" else printable_name(args.file)
+    try:
+        return _ingest_input(args, where)
+    except AlreadyIngested as exc:
+        # Nothing to do, which is no failure: exit status 3, not an error's 1.
+        print(f"cfgcore: {exc}", file=sys.stderr)
+        return EXIT_NOTHING_TO_DO
+
+
+def _ingest_input(args: Any, where: str) -> int:
+    from cfgcore.cli import EXIT_NOTHING_TO_DO
+    from cfgcore.experiments.abtest import record_runs, run_of
+    from cfgcore.experiments.event_ids import LoggedIds
     from cfgcore.experiments.exposures import (
         MAX_LINE,
         UNTAGGED,
@@ -624,12 +650,15 @@ def _ingest(args: Any) -> int:
 
     paths = _location(args)[1]
     manager = _manager(args)
-    where = "<stdin>" if args.file == "-" else printable_name(args.file)
     fingerprint = Fingerprint()
     tests = manager.list_ab_tests()
     exposures: list[Exposure] = []
     metrics: list[dict[str, Any]] = []
-    counts = {"exposure": 0, "metric": 0, "not in test": 0, "bad": 0}
+    # The metric events given with an id: (line number, key, event, "ts" given).
+    with_ids: list[tuple[int, tuple[str, str, str, str], dict[str, Any], bool]] = []
+    counts = {"exposure": 0, "metric": 0, "not in test": 0, "bad": 0, "already": 0}
+    written = False
+    logged: LoggedIds | None = None
     progress = _Progress(args, "ingesting")
     try:
         _took_back(args, recover_appends(paths["ingest_journal"]), paths)
@@ -672,10 +701,16 @@ def _ingest(args: Any) -> int:
                 value = float(rec.get("value", 1.0))
                 event = {"test": rec["test"], "variant": str(variant), "user": user,
                          "metric": str(rec["metric"]), "value": value}  # fmt: skip
+                eid = rec.get("event_id")
+                if eid is not None:
+                    event["event_id"] = eid  # (where the writers put it)
                 if run is not UNTAGGED:
                     event["run"] = run  # (before the time, as the writers put it)
                 event["ts"] = ts
                 metrics.append(event)
+                if eid is not None:
+                    key = (rec["test"], user, event["metric"], eid)
+                    with_ids.append((lineno, key, event, "ts" in rec))
             counts[kind] += 1
         # Both logs or neither: a failure between the two appends must not leave the
         # exposures without their metric events (and a second run would write them
@@ -693,12 +728,32 @@ def _ingest(args: Any) -> int:
             "metrics": counts["metric"],
         }
         ingested = IngestRecord(paths["ingested"], fingerprint.key, entry, args.again, where)
+        refine = None
+        if with_ids:
+            # Events with ids the metric log holds are in already: left out. The log is
+            # read now, then under its lock what was appended meanwhile (refine).
+            logged = LoggedIds(
+                paths["metrics"], [key for _, key, _, _ in with_ids],
+                record_runs(tests, {key[0] for _, key, _, _ in with_ids}),
+            )  # fmt: skip
+            logged.read()
+
+            def refine() -> list[tuple[JsonLinesSink, bytes]]:
+                assert logged is not None
+                logged.read(lock_held=True)
+                left_out = _settle_ids(with_ids, logged.found, where, counts)
+                kept = [e for e in metrics if id(e) not in left_out]
+                counts["metric"] = entry["metrics"] = len(kept)
+                return [(exposure_log, exposure_log.encode(exposures)),
+                        (metric_log, metric_log.encode(kept))]  # fmt: skip
+
         try:
-            append_together(
+            written = append_together(
                 [(exposure_log, exposure_log.encode(exposures)),
                  (metric_log, metric_log.encode(metrics))],
                 paths["ingest_journal"],
                 ingested,
+                refine=refine,
             )  # fmt: skip
         except OSError as exc:
             raise ConfigError(
@@ -706,15 +761,72 @@ def _ingest(args: Any) -> int:
                 file=getattr(exc, "filename", None) or os.path.dirname(manager.flags_file),
             ) from None
     finally:
+        if logged is not None:
+            logged.close()
         progress.done()
         manager.close()
+    if not written:
+        counts["exposure"] = counts["metric"] = 0
+    already = (
+        f", {counts['already']} metric event(s) already ingested (by their event_id)"
+        if counts["already"] else ""
+    )  # fmt: skip
     _info(
         args,
         f"ingested {counts['exposure']} exposure(s) and {counts['metric']} metric event(s) "
         f"into {_logs_where(paths)}; skipped {counts['not in test']} "
-        f"user(s) not in their test and {counts['bad']} unusable line(s)",
+        f"user(s) not in their test{already} and {counts['bad']} unusable line(s)",
     )
-    return 1 if counts["bad"] else 0
+    if counts["bad"]:
+        return 1
+    if not written and counts["already"]:
+        # Every event was in the logs already (by its id): nothing to do.
+        return EXIT_NOTHING_TO_DO
+    return 0
+
+
+def _settle_ids(
+    with_ids: list[tuple[int, tuple[str, str, str, str], dict[str, Any], bool]],
+    logged: dict[Any, Any],
+    where: str,
+    counts: dict[str, int],
+) -> set[int]:
+    """The ``id()`` of each event with an id not to write: one the metric log holds
+    (``logged``: its record by key) or given earlier in the input. The same event again
+    is counted in ``counts["already"]``; one with other content (variant, value, or a
+    "ts" the line gave) is reported as an unusable line, naming what differs, and
+    counted in ``counts["bad"]``: the logs keep the first."""
+    left_out: set[int] = set()
+    first: dict[Any, tuple[int, dict[str, Any]]] = {}
+    for lineno, key, event, gave_ts in with_ids:
+        record = logged.get(key)
+        if record is not None:
+            before = {"variant": record.variant, "value": record.value, "ts": record.ts}
+            there = "in the metric log"
+        elif key in first:
+            line, before = first[key]
+            there = f"at line {line}"
+        else:
+            first[key] = (lineno, event)
+            continue
+        left_out.add(id(event))
+        fields = ("variant", "value") + (("ts",) if gave_ts else ())
+        differs = [f for f in fields if before.get(f) != event.get(f)]
+        if not differs:
+            counts["already"] += 1
+            continue
+        counts["bad"] += 1
+        shown = ", ".join(
+            f"{f} {printable_name(before.get(f))} {there}, {printable_name(event.get(f))} here"
+            for f in differs
+        )
+        print(
+            f"cfgcore: error: {where}:{lineno}: event_id {printable_name(key[3])}: given "
+            f"before with other content ({shown}); not ingested, the logs keep the first "
+            "(give a corrected event a new event_id, or remove the first from the logs)",
+            file=sys.stderr,
+        )
+    return left_out
 
 
 def _logs_where(paths: dict[str, str]) -> str:
@@ -807,6 +919,16 @@ def _event(raw: bytes, tests: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "line has none "
             "of its users' attributes), so the user's variant cannot be computed: give it"
         )
+    if kind == "metric" and rec.get("event_id") is not None:
+        from cfgcore.experiments.event_ids import MAX_EVENT_ID, event_id_text
+
+        eid = event_id_text(rec["event_id"])
+        if eid is None:
+            raise ValueError(
+                f"event_id: expected text or an integer of 1 to {MAX_EVENT_ID} characters, "
+                f"got {rec['event_id']!r:.60}"
+            )
+        rec["event_id"] = eid
     for field in ("value", "ts"):
         if field in rec:
             value = rec[field]

@@ -90,6 +90,9 @@ class ExperimentReport:
     # Users whose exposures were logged in more than one variant (counted in each):
     # the assignment or its logging is broken, or users share an id.
     exposed_in_several: int = 0
+    # Metric events left out as copies of one counted before: the same test, user,
+    # metric and event id (cfgcore.experiments.event_ids).
+    duplicate_events: int = 0
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -153,6 +156,11 @@ class ExperimentReport:
                 f"WARNING: {self.exposed_in_several} user(s) exposed to more than one "
                 "variant, counted in each (a broken assignment or exposure logging, or "
                 "users sharing an id): do not trust the results"
+            )
+        if self.duplicate_events:
+            lines.append(
+                f"NOTE: {self.duplicate_events} metric event(s) left out as copies of "
+                "events counted already (the same user, metric and event id)"
             )
         if self.untracked:
             lines.append(
@@ -244,6 +252,7 @@ class ExperimentReport:
                 "user_cap": self._user_cap(),
                 "stray_events": dict(self.stray_events),
                 "exposed_in_several_variants": self.exposed_in_several,
+                "duplicate_events": self.duplicate_events,
                 "unusable_lines": {
                     "count": self.unusable_lines,
                     "first": list(self.unusable_examples),
@@ -545,6 +554,7 @@ def analyze(
         unheld=getattr(store, "unheld", {}).get(test, 0),
         stray_events=_stray_events(store, test, variants),
         exposed_in_several=_exposed_in_several(store, test),
+        duplicate_events=getattr(store, "duplicates", {}).get(test, 0),
     )
 
 

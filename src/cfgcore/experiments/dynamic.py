@@ -54,6 +54,7 @@ from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
+from cfgcore.experiments.event_ids import event_id_text
 from cfgcore.experiments.exposures import (
     UNTAGGED,
     ExposureLogger,
@@ -764,6 +765,7 @@ class DynamicConfigurationManager:
         *,
         user_context: Mapping[str, Any] | None = None,
         user_id: str | None = None,
+        event_id: str | None = None,
     ) -> bool:
         """Record one observation of ``metric`` that counts for ``test_name`` only if
         the user is exposed to the test: an event of the application that any number
@@ -786,10 +788,21 @@ class DynamicConfigurationManager:
         to join with: the event counts for the user's assigned variant at once, as
         :meth:`record_metric`'s do (the reports' users are then those with an event;
         the assignment is the test's random split, so the variants compare fairly).
+
+        ``event_id``: the application's id of the event (an order number, a message
+        id; a str or int of 1 to 256 characters, else False), so that a call retried
+        is one event: every report counts the user's events of ``metric`` in the test
+        with one id once (:mod:`cfgcore.experiments.event_ids`). Without one, cfgcore
+        gives each event an id of its own as it writes it.
         """
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
             return False
+        eid = None
+        if event_id is not None:
+            eid = event_id_text(event_id)
+            if eid is None:
+                return False
         ctx, user, name, metric_name, number = parts
         joined = self._seen.get(name) is not False  # False: exposure logging off
         if joined and user_id is None:
@@ -817,7 +830,9 @@ class DynamicConfigurationManager:
         if queue is not None:
             event: tuple[Any, ...]
             run = self.metrics.runs.get(name, UNTAGGED)
-            if run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
+            if eid is not None:
+                event = (name, variant, metric_name, number, user, time.time(), joined, run, eid)
+            elif run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
                 event = (name, variant, metric_name, number, user, time.time(), joined, run)
             elif joined:
                 event = (name, variant, metric_name, number, user, time.time(), True)
@@ -825,7 +840,9 @@ class DynamicConfigurationManager:
                 event = (name, variant, metric_name, number, user, time.time())
             if queue(event) is False:
                 return False
-        elif not self.metrics.record(name, variant, metric_name, number, user, exposed_only=joined):
+        elif not self.metrics.record(
+            name, variant, metric_name, number, user, exposed_only=joined, event_id=eid
+        ):
             return False
         if meta.get("guardrail_metrics"):
             self.guardrails.counted(name, meta)

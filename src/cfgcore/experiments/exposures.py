@@ -347,7 +347,9 @@ def append_together(
     parts: Sequence[tuple[JsonLinesSink, bytes]],
     journal: str,
     ingested: IngestRecord | None = None,
-) -> None:
+    *,
+    refine: Callable[[], Sequence[tuple[JsonLinesSink, bytes]]] | None = None,
+) -> bool:
     """Append each ``data`` to its sink's file: all of them or none of them.
 
     ``cfgcore experiment ingest`` writes exposures and metric events to two files; a
@@ -371,10 +373,15 @@ def append_together(
     ``again``, before anything is written) and recorded after the appends reached the
     disk, before the commit; the journal holds the entry it had, which a recovery
     puts back. Nothing to append records nothing.
+
+    ``refine()``: called under the locks (after the check of ``ingested``), returns the
+    data to append in place of ``parts``, for sinks among them (an ingest leaving out
+    the events with ids the logs hold: what another writer appended until the locks
+    were taken included). Returns whether anything was appended.
     """
     parts = [(sink, data) for sink, data in parts if data]
     if not parts:
-        return
+        return False
     recover_appends(journal)
     with contextlib.ExitStack() as stack:
         # In the order of their lock files (where links lead), the same in every process.
@@ -385,6 +392,13 @@ def append_together(
             # Under the locks: of two ingests of one input at once, the second one
             # finds the first one's entry here.
             ledger = _LedgerStep(ingested.path, ingested.key, checked_entry(ingested))
+        if refine is not None:
+            locked = {id(sink) for sink, _ in parts}
+            parts = [(sink, data) for sink, data in refine() if data]
+            if any(id(sink) not in locked for sink, _ in parts):
+                raise ValueError("refine() named a log whose lock is not held")
+            if not parts:
+                return False
         fds: list[tuple[int, int]] = []
         try:
             plan: list[_Append] = []
@@ -416,6 +430,7 @@ def append_together(
         finally:
             for fd, _ in fds:
                 os.close(fd)
+    return True
 
 
 def recover_appends(journal: str) -> bool:
@@ -687,7 +702,9 @@ class MetricRecord(msgspec.Struct):
     writes it (``value`` a finite number within ``MAX_METRIC_VALUE``, never a bool or
     a string). ``exposed_only``: the event counts only for a user whose exposure to
     the test is logged (a tracking event: ``DynamicConfigurationManager.track_metric``);
-    absent from the line otherwise. ``run``: as for :class:`ExposureRecord`."""
+    absent from the line otherwise. ``run``: as for :class:`ExposureRecord`.
+    ``event_id``: the event's id (:mod:`cfgcore.experiments.event_ids`); None in lines
+    written before ids (counted as before, each line one event)."""
 
     test: str
     variant: str
@@ -697,6 +714,7 @@ class MetricRecord(msgspec.Struct):
     ts: float | None = None
     exposed_only: bool = False
     run: float | None | msgspec.UnsetType = msgspec.UNSET
+    event_id: str | None = None
 
 
 def in_run(test: str, run: Any, ts: float | None, runs: Mapping[str, float | None]) -> bool:
@@ -856,7 +874,13 @@ class LogTail(Generic[_R]):
         self._fh, self._offset, self._lineno = None, 0, 0
         self.behind = True
 
-    def read(self, apply: Callable[[list[_R]], Any], *, limit: int | None = None) -> int:
+    def read(
+        self,
+        apply: Callable[[list[_R]], Any],
+        *,
+        limit: int | None = None,
+        lock_held: bool = False,
+    ) -> int:
         """Hand the records appended since the last read to ``apply`` (in batches);
         returns how many. A file that exists but cannot be read raises
         :class:`~cfgcore.errors.ConfigError` naming it.
@@ -864,7 +888,8 @@ class LogTail(Generic[_R]):
         ``limit``: stop after about that many bytes (whole lines; at least one
         :attr:`chunk` or one line), leaving :attr:`behind` True; the next read goes on from
         there. Reads in steps hand ``apply`` the same records in the same order as one
-        read would."""
+        read would. ``lock_held``: the caller holds the log's lock (an ingest, under
+        :func:`append_together`'s locks): names are resolved without taking it again."""
         before = self.records
         budget = [limit]
         self.behind = True
@@ -877,7 +902,7 @@ class LogTail(Generic[_R]):
             # rotated: whatever came before the rename
             if not self._drain(apply, final=True, budget=budget):
                 return self.records - before
-        chain = self._chain()
+        chain = self._chain(lock_held)
         if chain and chain[0][1] is None:
             self.behind = False
             return self.records - before  # not rotated after all: keep following it
@@ -906,14 +931,15 @@ class LogTail(Generic[_R]):
         own = os.fstat(fh.fileno())
         return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
-    def _chain(self) -> list[tuple[str, Any]]:
+    def _chain(self, lock_held: bool = False) -> list[tuple[str, Any]]:
         """The files to read after the followed one, oldest first, open: the rotated
         files newer than it (all of them on the first read), then the current file."""
         followed = None
         if self._fh is not None:
             own = os.fstat(self._fh.fileno())
             followed = (own.st_dev, own.st_ino)
-        with FileLock(log_lock_path(self.path), shared=True, create=False):
+        held = contextlib.nullcontext() if lock_held else None
+        with held or FileLock(log_lock_path(self.path), shared=True, create=False):
             names = _candidates(self.path)  # the current file, then .1, .2 ... (older)
             newer: list[str] = names[1:]
             found = followed is None

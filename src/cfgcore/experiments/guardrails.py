@@ -148,7 +148,8 @@ class SharedLogs:
 
             def events(records: list[MetricRecord]) -> None:
                 store._apply(
-                    [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only)
+                    [(r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only,
+                      r.run, r.event_id)
                      for r in records
                      if r.test in kept and in_run(r.test, r.run, r.ts, cuts)]
                 )  # fmt: skip

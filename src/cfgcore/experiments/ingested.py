@@ -1,11 +1,23 @@
 """What ``cfgcore experiment ingest`` has already ingested: one fingerprint per input.
 
-Exposures and metric events carry no event id, so the same file ingested twice (a
-batch job re-run after it failed later on) counts every event twice, and the logs
-cannot tell the copies apart afterwards. Each ingest that wrote events records its
-input's fingerprint (SHA-256 of the bytes read, and their size) in
-``<flags>.ingested.json`` beside the logs; an input whose fingerprint is there is
-refused unless the operator says ``--again``.
+Metric events given with an ``event_id`` are known by it: the ingest leaves out those
+the metric log holds already (:class:`~cfgcore.experiments.event_ids.LoggedIds`), so
+a file corrected in place and ingested whole again adds only its new lines. Lines
+without one cannot be told from their copies: the same file ingested twice (a batch
+job re-run after it failed later on) would count them twice. So each ingest that
+wrote events records its input's fingerprint (SHA-256 of the bytes read, and their
+size) in ``<flags>.ingested.json`` beside the logs; an input whose fingerprint is
+there is refused (exit status 3, ``EXIT_NOTHING_TO_DO``: nothing to do) unless the
+operator says ``--again``.
+
+The record keeps the last :data:`MAX_LEDGER_ENTRIES` inputs (by the time they were
+ingested); older ones are dropped as an entry is added, in the same atomic rewrite
+(temp file, fsync, rename). The record is read whole at every ingest: unbounded, it
+would grow past :data:`MAX_LEDGER_BYTES` and stop every ingest. The bound is about
+re-runs: a batch job is re-run within hours or days, while 10,000 later inputs are
+27 years of daily ingests, a week of one a minute. An input older than that is no
+longer known; give its lines event ids, which the logs themselves answer for, as
+long as they hold the events.
 
 The record is written by :func:`~cfgcore.experiments.exposures.append_together`
 under the logs' locks, after the events reached the disk and before the ingest's
@@ -29,6 +41,11 @@ from cfgcore.runtime.atomicio import atomic_write, read_regular
 #: The ledger is a small JSON object (one entry of ~200 bytes per ingest that wrote
 #: events); read whole.
 MAX_LEDGER_BYTES = 64 << 20
+
+#: Entries the ledger keeps, the newest (see the module docstring): about 2.5 MB of
+#: typical entries; even entries naming inputs by paths of 4,096 bytes stay under
+#: MAX_LEDGER_BYTES.
+MAX_LEDGER_ENTRIES = 10_000
 
 
 class Fingerprint:
@@ -98,8 +115,9 @@ def already_message(where: str, entry: dict[str, Any]) -> str:
         f"{printable_name(where)}: already ingested at {printable_name(entry.get('at'))} "
         f"(as {printable_name(entry.get('file'))}: {entry.get('exposures')} exposure(s), "
         f"{entry.get('metrics')} metric event(s){more}); nothing was ingested now: the "
-        "same content ingested again would count every event twice. Give --again to "
-        "ingest it anyway (the earlier events were removed from the logs, say)"
+        "same content ingested again would count its events without an event_id twice. "
+        "Give --again to ingest it anyway (the earlier events were removed from the "
+        "logs, say)"
     )
 
 
@@ -123,7 +141,12 @@ def read_ledger(path: str) -> dict[str, Any]:
 
 def set_entry(path: str, key: str, entry: dict[str, Any] | None, *, mode: int) -> None:
     """Record ``entry`` under ``key`` (remove it for None), atomically (temp file,
-    fsync, rename). The caller holds the logs' locks."""
+    fsync, rename), keeping the newest :data:`MAX_LEDGER_ENTRIES` entries. The caller
+    holds the logs' locks.
+
+    (A recovery that takes an ingest back puts back that input's entry only: entries
+    the ingest's rewrite dropped as the oldest stay dropped, as the next ingest would
+    drop them.)"""
     entries = read_ledger(path)
     if entries.get(key) == entry:
         return
@@ -131,8 +154,26 @@ def set_entry(path: str, key: str, entry: dict[str, Any] | None, *, mode: int) -
         entries.pop(key, None)
     else:
         entries[key] = entry
+        entries = trimmed(entries, MAX_LEDGER_ENTRIES, key)
     data = msgspec.json.format(msgspec.json.encode({"inputs": entries}), indent=1)
     atomic_write(path, data + b"\n", mode=mode)
+
+
+def trimmed(entries: dict[str, Any], keep: int, newest: str | None = None) -> dict[str, Any]:
+    """The newest ``keep`` of ``entries``, by their ``at`` (ISO 8601 UTC texts, which
+    sort as times; an entry without one counts as the oldest), ties in their order;
+    the entry ``newest`` (the one just recorded) is kept whatever its time says (a
+    clock stepped back)."""
+    if len(entries) <= keep:
+        return entries
+
+    def when(item: tuple[int, tuple[str, Any]]) -> tuple[int, str, int]:
+        key, entry = item[1]
+        at = entry.get("at") if isinstance(entry, dict) else None
+        return (key == newest, at if isinstance(at, str) else "", item[0])
+
+    kept = sorted(enumerate(entries.items()), key=when)[-keep:] if keep > 0 else []
+    return {k: v for _, (k, v) in sorted(kept)}
 
 
 def checked_entry(record: IngestRecord) -> dict[str, Any] | None:

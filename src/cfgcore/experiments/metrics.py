@@ -81,6 +81,14 @@ from typing import Any
 import msgspec
 
 from cfgcore.details import exact_name, metric_value
+from cfgcore.experiments.event_ids import (
+    EVENT_ID_WINDOW,
+    IDS,
+    IdSource,
+    IdWindow,
+    event_id_text,
+    event_key,
+)
 from cfgcore.experiments.stats import Summary, moments_summary
 
 try:
@@ -346,6 +354,14 @@ class MetricsStore:
     ``max_users``: track at most that many users per test (see the module docstring);
     the exposures and events of later users are left out of the summaries (still
     written to the file) and counted per test in :attr:`untracked`.
+
+    Each event's log line carries an ``event_id``: the caller's (:meth:`record`'s
+    ``event_id``), else one this store's writer thread makes. An event whose test,
+    user, metric and id match one summarised before (a caller's retry, a line read
+    twice) is left out and counted per test in :attr:`duplicates`; each test remembers
+    its last ``event_id_window`` to twice that many ids (see
+    :mod:`cfgcore.experiments.event_ids` for the memory). Ids this store makes are
+    unique: they take no place there.
     """
 
     def __init__(
@@ -356,9 +372,16 @@ class MetricsStore:
         max_pending_bytes: int = MAX_PENDING_BYTES,
         max_users: int | None = None,
         create_dir: bool = True,
+        event_id_window: int = EVENT_ID_WINDOW,
     ) -> None:
         if max_users is not None and (type(max_users) is not int or max_users < 1):
             raise ValueError(f"max_users must be a positive integer or None, not {max_users!r}")
+        if type(event_id_window) is not int or event_id_window < 1:
+            raise ValueError(f"event_id_window must be a positive integer, not {event_id_window!r}")
+        self.event_id_window = event_id_window
+        # Per test: the keys of its last events with ids, and the duplicates left out.
+        self._ids: dict[str, IdWindow] = {}
+        self.duplicates: dict[str, int] = {}
         self.max_users = max_users
         self._tracked: dict[str, int] = {}  # users tracked per test (with max_users)
         # Slots per test of users with held events only (with max_users; at most that).
@@ -542,6 +565,7 @@ class MetricsStore:
         *,
         write: bool = True,
         exposed_only: bool = False,
+        event_id: str | None = None,
     ) -> bool:
         """Add one observation of ``metric`` for a user in ``variant`` of ``test``.
 
@@ -557,9 +581,20 @@ class MetricsStore:
         variant of the test is logged (in any process: reports join the logs), whenever
         that exposure arrives; until then it is held aside (see the module docstring).
         Such an event needs a user (False without one: nothing could join it).
+
+        ``event_id``: the application's id of the event (an order number, a message
+        id: a str or int of 1 to ``MAX_EVENT_ID`` characters, else False), so that a
+        retried call is one event: an event whose test, user, metric and id were
+        recorded before is left out, counted in :attr:`duplicates`. Without one, the
+        writer gives the event an id of its own.
         """
         t, v, m = exact_name(test), exact_name(variant), exact_name(metric)
         number = metric_value(value)
+        eid = None
+        if event_id is not None:
+            eid = event_id_text(event_id)
+            if eid is None:
+                return False
         if t is None or v is None or m is None or number is None:
             if number is None and _beyond_bound(value):
                 with self._lock:
@@ -575,7 +610,9 @@ class MetricsStore:
         if exposed_only and user is None:
             return False
         run = self.runs.get(t, UNTAGGED)
-        if run is not UNTAGGED:
+        if eid is not None:
+            event = (t, v, m, number, user, when, exposed_only, run, eid)
+        elif run is not UNTAGGED:
             event = (t, v, m, number, user, when, exposed_only, run)
         elif exposed_only:
             event = (t, v, m, number, user, when, True)
@@ -586,14 +623,26 @@ class MetricsStore:
             return True
         return self._append(event)
 
-    def _apply(self, events: list[tuple[Any, ...]]) -> None:
+    def _apply(self, events: list[tuple[Any, ...]]) -> list[int]:
         """Summarise events ``(test, variant, metric, value, user, ts)``; a seventh
         item, true, makes one count only for an exposed user (:meth:`record`); an
         eighth is the event's run tag (:attr:`runs`; written to the log, not judged
-        here: readers of the logs choose the run's events before they apply them)."""
+        here: readers of the logs choose the run's events before they apply them); a
+        ninth, its event id (None: none), makes an event already summarised under the
+        same test, user, metric and id a duplicate, left out (:attr:`duplicates`).
+        Returns the indexes of the duplicates in ``events``."""
+        duplicates: list[int] = []
         with self._lock:
-            for event in events:
+            for n, event in enumerate(events):
                 test, variant, metric, value, user = event[:5]
+                if len(event) > 8 and event[8] is not None:
+                    ids = self._ids.get(test)
+                    if ids is None:
+                        ids = self._ids[test] = IdWindow(self.event_id_window)
+                    if ids.seen(event_key(user, metric, event[8])):
+                        self.duplicates[test] = self.duplicates.get(test, 0) + 1
+                        duplicates.append(n)
+                        continue
                 held = len(event) > 6 and event[6]
                 users = self._users(test, variant)
                 if held:
@@ -616,6 +665,7 @@ class MetricsStore:
                         continue
                 users.metric(metric, value).add(i, value)
                 self.events += 1
+        return duplicates
 
     def _deliver(self, events: list[tuple[Any, ...]]) -> None:
         # Events queued by the request path (the compiled record_metric checks only
@@ -631,10 +681,15 @@ class MetricsStore:
         floors = self.floors
         if floors:  # a run's events come after its since (ExposureLogger._deliver)
             kept = [_floored(e, floors) for e in kept]
-        self._apply(kept)
+        # Summarised first: an event whose caller's id was seen before is a duplicate,
+        # not written either.
+        duplicates = self._apply(kept)
+        if duplicates:
+            dropped = set(duplicates)
+            kept = [e for n, e in enumerate(kept) if n not in dropped]
         if self._sink is not None and kept:
             try:
-                self._sink.write([_line(e) for e in kept])
+                self._sink.write([_line(e, IDS) for e in kept])
             except OSError as exc:  # a full disk: counted (lost) and logged by the writer
                 self._writer.failed(len(kept), exc, self.path)
 
@@ -704,8 +759,9 @@ class MetricsStore:
             # The decoder checked the types and that the value is a finite number
             # within MAX_METRIC_VALUE.
             events.append(
-                (r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only)
-            )
+                (r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only,
+                 UNTAGGED, r.event_id)
+            )  # fmt: skip
             if len(events) >= 4096:
                 store._apply(events)
                 events = []
@@ -780,6 +836,8 @@ class MetricsStore:
             self._holding.pop(test, None)
             self.untracked.pop(test, None)
             self.unheld.pop(test, None)
+            self._ids.pop(test, None)
+            self.duplicates.pop(test, None)
 
 
 def _floored(event: tuple[Any, ...], floors: Mapping[str, float]) -> tuple[Any, ...]:
@@ -794,11 +852,13 @@ def _floored(event: tuple[Any, ...], floors: Mapping[str, float]) -> tuple[Any, 
     return (*event[:5], low, *event[6:])
 
 
-def _line(event: tuple[Any, ...]) -> dict[str, Any]:
+def _line(event: tuple[Any, ...], ids: IdSource) -> dict[str, Any]:
     """The metric log's record of an event (``exposed_only`` only when set, ``run``
-    only when the event has a run tag)."""
+    only when the event has a run tag), with its event id: the caller's, else a new
+    one from ``ids``."""
     t, v, m, x, u, ts = event[:6]
-    line = {"test": t, "variant": v, "user": u, "metric": m, "value": x}
+    eid = event[8] if len(event) > 8 and event[8] is not None else ids.next()
+    line = {"test": t, "variant": v, "user": u, "metric": m, "value": x, "event_id": eid}
     if len(event) > 7 and event[7] is not UNTAGGED:
         line["run"] = event[7]  # (before the time, which ends a line as it always did)
     line["ts"] = ts
@@ -813,6 +873,10 @@ def read_metrics(
     """Every metric event of a metrics file and its rotated predecessors; unusable
     lines are counted in ``skipped`` (:func:`~cfgcore.experiments.exposures.read_log`)."""
     return [
-        {k: v for k, v in msgspec.structs.asdict(r).items() if v is not UNTAGGED}
+        {
+            k: v
+            for k, v in msgspec.structs.asdict(r).items()
+            if v is not UNTAGGED and (v is not None or k != "event_id")
+        }
         for r in read_log(path, MetricRecord, skipped)
     ]
