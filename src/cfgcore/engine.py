@@ -153,6 +153,10 @@ class _EngineAPI:
     #: Set when that owner closed (its store unfollowed): the evaluation totals no longer
     #: count its flags as served, so their series go once idle (``retain``).
     _retired: bool = False
+    #: Set on a configuration manager's placeholder (served while its directory had no
+    #: flags file) that a flags file appearing later could not be swapped into: why it
+    #: stays empty (:mod:`cfgcore.config.flags`; health and the OpenFeature provider).
+    _superseded: str | None = None
 
     def swap(
         self,

@@ -50,6 +50,12 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   caller's default, so closing a manager while requests are still served (a shutdown)
   would switch every flag to the defaults written in the code at once; and it is not
   irrecoverable (next point). STALE is kept for what catches up by itself.
+* On the empty engine a configuration manager serves while its directory has no
+  flags file, a flags file appearing later is swapped into that same engine
+  (``PROVIDER_CONFIGURATION_CHANGED``; the provider then follows its flag set). When
+  another manager's flag set serves that file already, the engine stays empty for
+  good: ``PROVIDER_ERROR`` (error code ``GENERAL``, metadata ``error_because:
+  "superseded"``, a message saying to take ``manager.flags`` again or restart).
 * A provider follows the engine it was given: when the manager serving that engine is
   closed and another is opened on the same engine (or one is opened on an engine that
   had none), the provider follows the new manager's flag set (its refusals and its
@@ -669,10 +675,16 @@ class CfgcoreProvider(AbstractProvider):
             live = self._live
             problem: tuple[str, str] | None
             if live is None:
-                if not getattr(self._engine, "_retired", False):
+                superseded = getattr(self._engine, "_superseded", None)
+                if superseded is not None:
+                    # A manager's placeholder that another flag set left empty for good
+                    # (cfgcore.config.flags): only re-taking the engine serves flags.
+                    error, problem = None, ("superseded", superseded)
+                elif not getattr(self._engine, "_retired", False):
                     return  # a plain engine: nothing follows it, nothing to announce
-                url = getattr(self._engine, "_served_by", None) or "the flag store"
-                error, problem = None, ("closed", _closed_message(url))
+                else:
+                    url = getattr(self._engine, "_served_by", None) or "the flag store"
+                    error, problem = None, ("closed", _closed_message(url))
             elif live.closed:
                 error, problem = live.last_error, ("closed", _closed_message(live.store.url))
             else:
@@ -683,11 +695,11 @@ class CfgcoreProvider(AbstractProvider):
                 return
             self._announced = state
             version = self._engine.version
-            if problem is not None and problem[0] == "closed":
+            if problem is not None and problem[0] in ("closed", "superseded"):
                 failed = ProviderEventDetails(
                     message=f"snapshot {version} keeps answering, but {problem[1]}",
                     error_code=ErrorCode.GENERAL,
-                    metadata={"snapshot_version": version, "error_because": "closed"},
+                    metadata={"snapshot_version": version, "error_because": problem[0]},
                 )
                 run_after_delivery(lambda: self.emit_provider_error(failed))
                 return

@@ -239,10 +239,17 @@ class ConfigBuilder:
             return False
         return True
 
-    def flags_path(self) -> str | None:
+    def flags_path(self, *, open: bool = True) -> str | None:
         """The flags file served with this directory (the store's seed while the store's
-        own file does not exist yet), or None when the directory has no flags."""
+        own file does not exist yet), or None when the directory has no flags.
+        ``open=False`` (what hot reload watches) does not open the flag set while the
+        manager serves its placeholder: the directory's flags file once it exists, which
+        the next activation opens (:mod:`cfgcore.config.flags`), refusing a bad one as
+        it would any input, not in the middle of a poll."""
         live = self.flags
+        if not open and live is not None and live.deferred:
+            url = live.url()
+            return url if url is not None and "://" not in url else None
         if live is None or getattr(live.store, "kind", None) != "file":
             return None
         store = live.store
@@ -262,7 +269,7 @@ class ConfigBuilder:
         paths = [
             os.path.join(self.config_dir, stem + ext) for stem in ("base", env) for ext in FORMATS
         ]
-        flags = self.flags_path()
+        flags = self.flags_path(open=False)
         if flags:
             paths.append(flags)
         # The .env file is an input like the others: its values fill ${VAR} references,
@@ -733,8 +740,8 @@ def reject_truncated(
         link = _dangling(gone)
         raise ConfigError(
             f"flags file disappeared{link or ' (being replaced?)'}; keeping the previous "
-            "flags (put it back; to really remove it, restart or call "
-            "load_environment_config)",
+            "flags (put it back; to really remove it, restart: load_environment_config "
+            "stops reading it, but its flags keep serving until then)",
             file=gone,
             kind="incomplete",
         )

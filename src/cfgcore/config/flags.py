@@ -9,11 +9,36 @@ no flags: a service's configuration never silently picks up the demo catalog.
 
 The live set is :func:`cfgcore.runtime.flags.shared_flags` of that store, created on
 first use, so a manager that never serves flags never reads a flag file.
+
+A directory without a flags file serves an empty placeholder engine (``manager.flags``,
+``manager.engine``), which nothing else may swap. A flags file that appears there later
+(a deploy adds ``flags.yaml``) goes live with the next activation that reads it (hot
+reload's, ``reload()``, ``load_environment_config``), as the configuration files do,
+and its live set *adopts the placeholder*: the file's flags are swapped into the very
+engine handed out before, so an OpenFeature provider registered on it, code holding it
+and its swap listeners serve them without a restart (the manager's listeners and audit
+log get one ``flags`` event). A file that does not compile is refused like any bad
+input (``last_error``, an error event, health's ``last_reload`` warning) and the
+placeholder keeps serving no flags. One live set serves one store per process, so when
+another manager opened that file's set first (a second manager on the directory, a
+dynamic-config manager given the path) the placeholder cannot be adopted: the manager
+serves that set's engine from then on, and the one it handed out stays empty for good,
+said once in the log (WARNING), in ``health()`` (a ``flags_engine`` warning) and by a
+provider on it (ERROR, ``error_because: "superseded"``): take ``manager.flags`` again,
+or restart.
+
+The reverse, the flags file removed while the service runs, is refused by the reload
+(``cfgcore.config.builder.reject_truncated``): the flags keep serving. An explicit
+``load_environment_config`` accepts the removal for the configuration (which no longer
+reads or watches the file), while the engine keeps serving the flags it last held:
+dropping every flag to the code's defaults at once is never what a lost file means. A
+restart serves none; the file put back goes live again on the same engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import weakref
@@ -29,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ConfigFlags"]
 
+log = logging.getLogger("cfgcore.flags")
+
 
 class ConfigFlags:
     """One manager's flags; also the builder's view of them and a flag-set subscriber."""
@@ -40,7 +67,13 @@ class ConfigFlags:
         self.store_arg = store_arg
         self.store_env = store_env
         self._live: LiveFlags | None = None
-        self._empty: Any = None
+        self._empty: Any = None  # the placeholder engine, once handed out
+        # Why the placeholder stays empty for good (another manager's set serves its
+        # store), or None: health() and a provider on it say so.
+        self.superseded: str | None = None
+        # The placeholder was adopted since the last activation took note (a flags file
+        # that appeared): that activation's listeners and audit log get a flags event.
+        self.appeared = False
         self._lock = threading.Lock()
         self._holds = False  # this manager holds self._live (released by close())
         self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
@@ -83,11 +116,14 @@ class ConfigFlags:
                     # (before its first read: a refusal printed then names the
                     # environment this manager serves)
                     _own(store, self)
-                    live = shared_flags(store)
+                    placeholder = self._empty
+                    live = shared_flags(store, adopt=placeholder)
                     if live.store is not store:  # (another manager's, shared)
                         _own(live.store, self)
                     live.subscribe(self)
                     self._live, self._holds = live, True
+                    if placeholder is not None:
+                        self._appeared(placeholder, live, url)
                     self._record_usage()
                     # What the start refused before anyone listened (a guardrail
                     # stop held, a stop register entry refused): audited here too.
@@ -95,6 +131,30 @@ class ConfigFlags:
                         if manager is not None:
                             manager._error_event(refusal, "load")
         return self._live
+
+    def _appeared(self, placeholder: Any, live: LiveFlags, url: str) -> None:
+        """A flags file found after the placeholder was handed out (see the module
+        docstring): adopted, or reported as superseded. Either way what the manager
+        serves changed: its next activation tells its listeners and audit log."""
+        self.appeared = True
+        if live.engine is placeholder:
+            log.info(
+                "flags file %s appeared: its flags now serve on the engine this manager "
+                "handed out", url,
+            )  # fmt: skip
+            return
+        self.superseded = placeholder._superseded = (
+            f"the engine handed out while there was no flags file serves no flags: {url} "
+            "appeared later, and another manager's flag set serves it already (one per "
+            "store per process); take manager.flags again, or restart"
+        )
+        log.warning("%s", self.superseded)
+
+    @property
+    def deferred(self) -> bool:
+        """Whether the placeholder serves and no live set is open: a flags file found
+        now goes live with the next activation (hot reload watches for it)."""
+        return self._live is None and self._empty is not None
 
     def serving_environment(self) -> str | None:
         """The environment the manager serves (the one its first load builds, until it
@@ -116,7 +176,13 @@ class ConfigFlags:
         self._usage = start_usage_recording(enabled=self.record_usage, environ=environ)
 
     def engine(self) -> Any:
-        """The engine serving the flags (an empty one when there are none)."""
+        """The engine serving the flags (an empty one when there are none; a flags file
+        that appears later goes live with the next activation, in that engine)."""
+        live = self._live
+        if live is not None:
+            return live.engine
+        if self._empty is not None:
+            return self._empty
         live = self.live()
         if live is not None:
             return live.engine
@@ -127,7 +193,8 @@ class ConfigFlags:
                 if self._empty is None:
                     engine = Engine()
                     engine.swap({"version": 1, "flags": {}})
-                    # A manager without a flags file serves none: nothing may swap some in.
+                    # A manager without a flags file serves none: nothing may swap some
+                    # in, but a flags file that appears later is adopted (docstring).
                     manager = self._manager()
                     engine._served_by = f"{manager.config_dir if manager else '?'} (no flags file)"
                     self._empty = engine

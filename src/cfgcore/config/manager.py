@@ -304,6 +304,10 @@ class ConfigurationManager(ConfigView):
         flags_changed = flags is not None and self._flags.install(
             flags[0], flags[1], source, with_swap=publish
         )
+        if self._flags.appeared:
+            # A flags file appeared since the last activation, whose build swapped it
+            # into the placeholder engine (config/flags.py): a change of the flags.
+            self._flags.appeared, flags_changed = False, True
         if log.isEnabledFor(logging.DEBUG):
             debuglog.swapped(previous, snap, source)
         publish()  # (again, harmlessly, when the flags went live with it)
@@ -464,6 +468,8 @@ class ConfigurationManager(ConfigView):
 
     def flags_path(self) -> str | None:
         """The flags file served by :attr:`flags`, or None if there is none."""
+        if self._flags.deferred:
+            return None  # (one appearing goes live with the next activation)
         self._flags.live()
         return self.builder.flags_path()
 

@@ -139,6 +139,9 @@ def config_health(manager: Any, max_staleness: float | None = None) -> HealthRep
     if flags is not None:
         live.append(_can_evaluate(flags.engine))
         ready += _flag_readiness(flags, bound)
+    superseded = manager._flags.superseded  # (cfgcore.config.flags: a late flags file)
+    if superseded is not None:
+        ready.append(Check("flags_engine", "warn", superseded))
     return HealthReport(tuple(live), tuple(ready))
 
 

@@ -149,6 +149,9 @@ class LiveFlags:
         self.store = store
         self._audit = audit  # (where a store without a cache file keeps its stop register)
         self.engine = engine if engine is not None else Engine()
+        # What a given engine was (a manager's placeholder: cfgcore.config.flags), given
+        # back when the first load below refuses the store's document.
+        was = {k: v for k, v in vars(self.engine).items() if k in ("_served_by", "_retired")}
         self.engine._served_by = store.url  # only install() swaps it (Engine.swap refuses)
         self.engine._retired = False
         if clock is not None:
@@ -185,9 +188,15 @@ class LiveFlags:
         # A guardrail stop undone while no process served the store is held before
         # anything is served, whichever manager opens it (``audit``: the dynamic-config
         # manager's log; the refusal waits in ``held`` for the managers to audit it).
-        first, self.held = hold_stops(store, audit)
         self._start_told: set[str] = set()
-        self._first_load(first if first is not None else store.read(), before, self.held)
+        try:
+            first, self.held = hold_stops(store, audit)
+            self._first_load(first if first is not None else store.read(), before, self.held)
+        except BaseException:
+            for name in ("_served_by", "_retired"):
+                vars(self.engine).pop(name, None)
+            vars(self.engine).update(was)
+            raise
         self._unwatch = store.watch(self._on_stored, on_error=self._on_store_error)
         self._unpoll: Callable[[], None] | None = None
         if hasattr(store, "add_poll_check"):
@@ -760,6 +769,7 @@ def shared_flags(
     engine: Any = None,
     clock: Callable[[], float] | None = None,
     audit: str | None = None,
+    adopt: Any = None,
 ) -> LiveFlags:
     """The process's live flag set for ``store`` (by URL), created on first use.
 
@@ -768,24 +778,25 @@ def shared_flags(
     private set (tests run one engine per evaluator implementation). ``clock``: set
     on a new set's engine before its first load (see :meth:`LiveFlags.now`).
     ``audit``: the audit log a new set reads guardrail stops from at start.
+    ``adopt``: the engine a new set serves with (a configuration manager's placeholder,
+    handed out while its directory had no flags file); a set open already is joined
+    as without it, so ``result.engine is adopt`` tells whether it was adopted. Found and
+    created under one lock: two threads opening one store get one set.
     """
     with _SHARED_LOCK:
         live = _SHARED.get(store.url)
-        if live is not None and (engine is None or engine is live.engine) and live.acquire():
-            if store is not live.store:
-                store.close()
-        else:
-            live = None
-    if live is not None:
-        # A file nobody watches may have changed since the set was created.
-        live.refresh("load")
-        return live
-    with _SHARED_LOCK:
-        live = LiveFlags(store, engine=engine, clock=clock, audit=audit)
-        live.acquire()
-        if store.url not in _SHARED or engine is None:
-            _SHARED[store.url] = live
-        return live
+        if live is None or not (engine is None or engine is live.engine) or not live.acquire():
+            serving = engine if adopt is None else adopt
+            live = LiveFlags(store, engine=serving, clock=clock, audit=audit)
+            live.acquire()
+            if store.url not in _SHARED or engine is None:
+                _SHARED[store.url] = live
+            return live
+        if store is not live.store:
+            store.close()
+    # A file nobody watches may have changed since the set was created.
+    live.refresh("load")
+    return live
 
 
 def _served_before(store: FlagStore) -> FlagDocument | None:
