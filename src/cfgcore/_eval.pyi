@@ -184,9 +184,12 @@ class SeedAPI:
         queue: Callable[[Any], Any] | None,
         record: Callable[..., Any],
         counted: Callable[[], Any] | None = None,
+        event_id_text: Callable[[Any], str | None] | None = None,
+        untagged: Any = None,
     ) -> None:
         """Serve ``record_metric``: the metric queue, the store's record(), the
-        guardrails' counter (a weak method)."""
+        guardrails' counter (a weak method), the reading of a caller's event id and the
+        run slot of an untagged event."""
     def record_metric(
         self,
         test_name: Any,
@@ -196,6 +199,7 @@ class SeedAPI:
         user_context: ContextArg = None,
         user_id: Any = None,
         variant: Any = None,
+        event_id: Any = None,
     ) -> bool:
         """``DynamicConfigurationManager.record_metric`` without a Python frame."""
     def is_feature_enabled(self, flag: Any, user_context: ContextArg = None) -> bool:

@@ -1451,7 +1451,7 @@ class SeedAPI:
 
     __slots__ = (
         "engine", "tests", "expose", "_append", "_clock", "_shard_limit", "_forms",
-        "metas", "runs", "_queue", "_record", "_counted",
+        "metas", "runs", "_queue", "_record", "_counted", "_event_id_text", "_untagged",
     )  # fmt: skip
 
     def __init__(self, engine: EngineCore, tests: dict[str, Any], expose: Callable[..., Any]):
@@ -1469,6 +1469,8 @@ class SeedAPI:
         self._queue: Callable[[Any], Any] | None = None
         self._record: Callable[..., Any] | None = None
         self._counted: Callable[[], Any] | None = None
+        self._event_id_text: Callable[[Any], str | None] | None = None
+        self._untagged: Any = None
 
     def __copy__(self) -> SeedAPI:
         out = SeedAPI(self.engine, self.tests, self.expose)
@@ -1476,6 +1478,7 @@ class SeedAPI:
         out._shard_limit, out._forms = self._shard_limit, self._forms
         out.metas, out.runs = self.metas, self.runs
         out._queue, out._record, out._counted = self._queue, self._record, self._counted
+        out._event_id_text, out._untagged = self._event_id_text, self._untagged
         return out
 
     def __deepcopy__(self, memo: Any) -> SeedAPI:
@@ -1507,16 +1510,25 @@ class SeedAPI:
         queue: Callable[[Any], Any] | None,
         record: Callable[..., Any],
         counted: Callable[[], Any] | None = None,
+        event_id_text: Callable[[Any], str | None] | None = None,
+        untagged: Any = None,
     ) -> None:
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
         variant, metric, float value, user, time), and then False (not a tracking
         event) and the test's run when ``runs`` names one; without one (None) events go to
         ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
-        ``metas`` maps each test to its metadata: tests not in it record nothing."""
+        ``metas`` maps each test to its metadata: tests not in it record nothing.
+
+        ``event_id_text(value)`` reads a caller's ``event_id`` (its text, or None when
+        it is no id; without it every ``event_id`` is refused): an event with one is
+        queued with nine items, the run slot ``untagged`` when ``runs`` names none, and
+        recorded as ``record(..., event_id=text)``."""
         self._queue = queue
         self._record = record
         self._counted = counted
+        self._event_id_text = event_id_text
+        self._untagged = untagged
 
     def record_metric(
         self,
@@ -1527,12 +1539,22 @@ class SeedAPI:
         user_context: ContextArg = None,
         user_id: Any = None,
         variant: Any = None,
+        event_id: Any = None,
     ) -> bool:
         """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
         for this user's variant of ``test_name``; False when the user is not in it."""
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
             return False
+        if event_id is not None:
+            if self._event_id_text is None:
+                return False
+            try:
+                event_id = self._event_id_text(event_id)
+            except Exception:  # (an int past the conversion limit, a hostile subclass)
+                return False
+            if event_id is None:
+                return False  # no id: refused before the lookup, as a bad value is
         ctx, user_id, name, metric_name, number = parts
         given = variant is not None
         if variant is None:
@@ -1552,11 +1574,22 @@ class SeedAPI:
         # and not counted toward the next guardrail check.
         if self._queue is not None:
             run = _runs_get(self.runs, name)
-            if run is _NO_RUN:
-                event: tuple[Any, ...] = (name, variant, metric_name, number, user_id, time.time())
+            event: tuple[Any, ...]
+            if event_id is not None:  # nine items: the run slot, then the id
+                tag = self._untagged if run is _NO_RUN else run
+                event = (name, variant, metric_name, number, user_id, time.time(), False, tag,
+                         event_id)  # fmt: skip
+            elif run is _NO_RUN:
+                event = (name, variant, metric_name, number, user_id, time.time())
             else:  # tagged with its run (not a tracking event: False)
                 event = (name, variant, metric_name, number, user_id, time.time(), False, run)
             if self._queue(event) is False:
+                return False
+        elif event_id is not None:
+            if (
+                self._record(name, variant, metric_name, number, user_id, event_id=event_id)
+                is False
+            ):
                 return False
         elif self._record(name, variant, metric_name, number, user_id) is False:
             return False

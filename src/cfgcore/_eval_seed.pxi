@@ -219,6 +219,8 @@ cdef class SeedAPI:
     cdef object _queue
     cdef object _record
     cdef object _counted
+    cdef object _event_id_text  # metrics_to's: a caller's event id as text, or None
+    cdef object _untagged  # metrics_to's: the run slot of an event whose test has no run
     # Enum members seen by is_feature_enabled and their flag names: a direct-mapped
     # cache by address, owning a reference to both (so an address stays its member's).
     cdef PyObject* _enum_member[ENUM_CACHE]
@@ -235,6 +237,7 @@ cdef class SeedAPI:
         self.metas = {}
         self.runs = {}
         self._queue = self._record = self._counted = None
+        self._event_id_text = self._untagged = None
 
     def __dealloc__(self):
         cdef int i
@@ -255,6 +258,8 @@ cdef class SeedAPI:
         out._queue = self._queue
         out._record = self._record
         out._counted = self._counted
+        out._event_id_text = self._event_id_text
+        out._untagged = self._untagged
         return out  # its Enum name cache starts empty: it fills on first use
 
     def __deepcopy__(self, memo):
@@ -326,19 +331,26 @@ cdef class SeedAPI:
             return self.engine.is_enabled(flag, user_context)
         return snap.is_enabled(flag, user_context)
 
-    def metrics_to(self, queue, record, counted=None):
+    def metrics_to(self, queue, record, counted=None, event_id_text=None, untagged=None):
         """Serve :meth:`record_metric`: ``queue(event)`` takes an event tuple (test,
         variant, metric, float value, user, time), and then False (not a tracking
         event) and the test's run when ``runs`` names one; without one (None) events go to
         ``record(test, variant, metric, value, user)``. ``counted()`` returns a
         ``(test, meta)`` callback (or None), called for tests with guardrail metrics.
-        ``metas`` maps each test to its metadata: tests not in it record nothing."""
+        ``metas`` maps each test to its metadata: tests not in it record nothing.
+
+        ``event_id_text(value)`` reads a caller's ``event_id`` (its text, or None when
+        it is no id; without it every ``event_id`` is refused): an event with one is
+        queued with nine items, the run slot ``untagged`` when ``runs`` names none, and
+        recorded as ``record(..., event_id=text)``."""
         self._queue = queue
         self._record = record
         self._counted = counted
+        self._event_id_text = event_id_text
+        self._untagged = untagged
 
     def record_metric(self, test_name, metric, value=1.0, *, user_context=None, user_id=None,
-                      variant=None):
+                      variant=None, event_id=None):
         """``DynamicConfigurationManager.record_metric``: one observation of ``metric``
         for this user's variant of ``test_name``; False when the user is not in it."""
         cdef PyObject* found
@@ -351,6 +363,15 @@ cdef class SeedAPI:
             value = metric_value(value)  # a finite float within MAX_METRIC_VALUE, or None
         if test_name is None or metric is None or value is None:
             return False  # before the lookup: no exposure logged
+        if event_id is not None:
+            if self._event_id_text is None:
+                return False
+            try:
+                event_id = self._event_id_text(event_id)
+            except Exception:  # (an int past the conversion limit, a hostile subclass)
+                return False
+            if event_id is None:
+                return False  # no id: refused before the lookup, as a bad value is
         given = variant is not None
         if variant is None:
             variant = self._variant(test_name, user_context=ctx)
@@ -373,13 +394,24 @@ cdef class SeedAPI:
         # refused): False, and not counted toward the next guardrail check.
         if self._queue is not None:
             run = PyDict_GetItemWithError(self.runs, test_name)  # exact str: cannot raise
-            if run == NULL:
+            if event_id is not None:  # nine items: the run slot, then the id
+                if run == NULL:
+                    PyErr_Clear()
+                    tag = self._untagged
+                else:
+                    tag = <object>run
+                event = (test_name, variant, metric, value, user_id, cfgcore_wall_clock(), False,
+                         tag, event_id)
+            elif run == NULL:
                 PyErr_Clear()
                 event = (test_name, variant, metric, value, user_id, cfgcore_wall_clock())
             else:  # tagged with its run (not a tracking event: False)
                 event = (test_name, variant, metric, value, user_id, cfgcore_wall_clock(), False,
                          <object>run)
             if self._queue(event) is False:
+                return False
+        elif event_id is not None:
+            if self._record(test_name, variant, metric, value, user_id, event_id=event_id) is False:
                 return False
         elif self._record(test_name, variant, metric, value, user_id) is False:
             return False

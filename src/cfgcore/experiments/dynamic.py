@@ -349,7 +349,11 @@ class DynamicConfigurationManager:
             self._api.metas = self._recording
             self._api.runs = self.metrics.runs  # (the run tags, as _install_source sets)
             self._api.metrics_to(
-                self.metrics.queue, self.metrics.record, weakref.WeakMethod(self.guardrails.counted)
+                self.metrics.queue,
+                self.metrics.record,
+                weakref.WeakMethod(self.guardrails.counted),
+                event_id_text,
+                UNTAGGED,
             )
             # The request path's writers run before the first request needs them.
             self.metrics.start()
@@ -703,6 +707,7 @@ class DynamicConfigurationManager:
         user_context: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         variant: str | None = None,
+        event_id: str | int | None = None,
     ) -> bool:
         """Record one observation of ``metric`` for a user of ``test_name``.
 
@@ -720,10 +725,25 @@ class DynamicConfigurationManager:
         dropped (the metric writer's backlog is full or closed: counted in
         ``metrics.dropped``). Every ``guardrail_check_every`` recorded events of a
         test with guardrails, the guardrails are checked (:meth:`check_guardrails`).
+
+        ``event_id``: the application's id of the event (an order number, a message id;
+        a str or int of 1 to 256 characters, else False before the lookup), so that a
+        call retried is one event: an event whose test, user, metric and id were
+        recorded before counts once, in this process's summaries and in every report
+        (:mod:`cfgcore.experiments.event_ids`). Without one, cfgcore gives each event an
+        id of its own as it writes it.
         """
         parts = metric_event_parts(test_name, metric, value, user_context, user_id)
         if parts is None:
             return False  # before the lookup: no exposure is logged
+        eid = None
+        if event_id is not None:
+            try:
+                eid = event_id_text(event_id)
+            except Exception:  # (as the SeedAPI: a hostile id is no id)
+                eid = None
+            if eid is None:
+                return False
         ctx, user_id, name, metric_name, number = parts
         given = variant is not None
         if variant is None:
@@ -747,9 +767,17 @@ class DynamicConfigurationManager:
         if queue is not None:
             event: tuple[Any, ...] = (name, variant, metric_name, number, user_id, time.time())
             run = self.metrics.runs.get(name, UNTAGGED)
-            if run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
+            if eid is not None:  # nine items: the run slot, then the id
+                event = (*event, False, run, eid)
+            elif run is not UNTAGGED:  # tagged with its run (MetricsStore.runs)
                 event = (*event, False, run)
             if queue(event) is False:
+                return False
+        elif eid is not None:
+            if (
+                self.metrics.record(name, variant, metric_name, number, user_id, event_id=eid)
+                is False
+            ):
                 return False
         elif self.metrics.record(name, variant, metric_name, number, user_id) is False:
             return False
