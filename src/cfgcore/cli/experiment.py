@@ -1082,6 +1082,8 @@ def _report(args: Any) -> int:
             # A test created again under a deleted one's name: not that one's records
             # (tagged for another run, or untagged and stamped up to its since).
             runs=record_runs(snap.experiments, {args.name}),
+            # (one that crashed after the recovery above, found at the cut)
+            journal=files["ingest_journal"],
         )
     finally:
         progress.done()

@@ -294,6 +294,9 @@ class DynamicConfigurationManager:
         self.exposures = ExposureLogger(sinks, clock=clock or time.time) if log_exposures else None
         if self.exposures is not None:
             self.exposures.add_sink(self.metrics)  # per-variant exposure counts for analysis
+            # A user's exposure reaches its log before the metric events recorded after
+            # it: a report's cut of the two logs never has the event without it.
+            self.metrics.write_after(self.exposures)
             weakref.finalize(self, self.exposures.close)
 
         if engine is not None and clock is not None:

@@ -847,6 +847,10 @@ class LogTail(Generic[_R]):
     rotated out of the backups before it could be found again is still read to its
     end (its descriptor keeps it), but files rotated out with it are lost: counted in
     ``gaps``. Unusable lines are counted in ``skipped``, named by file and line.
+
+    A cut (:meth:`cut`, through :func:`cut_logs`) makes reads stop at the end the log
+    had at one instant, which two logs can share: the files are opened then, so later
+    rotations and appends change nothing of what is read up to it.
     """
 
     chunk = 1 << 20  # bytes read at a time
@@ -866,19 +870,50 @@ class LogTail(Generic[_R]):
         self._offset = 0  # the end of its last complete line read
         self._lineno = 0
         self.behind = True  # the last read stopped at its limit before the end
+        # A cut: the files after the followed one it opened (oldest first), and the
+        # bytes of the last of them (of the followed file when there is none) to read.
+        self._cut = False
+        self._ahead: list[tuple[str, Any]] = []
+        self._stop: int | None = None
+        #: ``(file, bytes)``: the log's current file at the last :meth:`cut` and its
+        #: size then (the files rotated before it are read whole); None before a cut
+        #: or when the log had no file.
+        self.cut_at: tuple[str, int] | None = None
 
     def close(self) -> None:
         """Close the followed file (the next read starts again from the oldest file)."""
         if self._fh is not None:
             self._fh.close()
+        for _, fh in self._ahead:
+            fh.close()
         self._fh, self._offset, self._lineno = None, 0, 0
+        self._cut, self._ahead, self._stop, self.cut_at = False, [], None, None
         self.behind = True
+
+    def cut(self) -> None:
+        """Make reads stop at the log's end as it is now: the files rotated after the
+        followed one (after the last cut's) are opened, and the size of the current one
+        noted; :meth:`read` then reads up to there and no further, until the next cut.
+        Call it holding the log's lock (:func:`cut_logs`), so that no append is half
+        done and no rotation under way."""
+        last = self._ahead[-1][1] if self._ahead else self._fh
+        chain = self._chain(last, lock=False)
+        if not (chain and chain[0][1] is None):  # (None: `last` is still the current file)
+            self._ahead.extend(chain)
+        self._cut = True
+        name, fh = self._ahead[-1] if self._ahead else (self._name, self._fh)
+        if fh is None:
+            self._stop, self.cut_at = 0, None  # no file yet: nothing to read
+            return
+        self._stop = os.fstat(fh.fileno()).st_size
+        self.cut_at = (name, self._stop)
 
     def read(
         self,
         apply: Callable[[list[_R]], Any],
         *,
         limit: int | None = None,
+        final: bool = False,
         lock_held: bool = False,
     ) -> int:
         """Hand the records appended since the last read to ``apply`` (in batches);
@@ -888,11 +923,16 @@ class LogTail(Generic[_R]):
         ``limit``: stop after about that many bytes (whole lines; at least one
         :attr:`chunk` or one line), leaving :attr:`behind` True; the next read goes on from
         there. Reads in steps hand ``apply`` the same records in the same order as one
-        read would. ``lock_held``: the caller holds the log's lock (an ingest, under
+        read would. After a :meth:`cut`, reads stop at it (``final``: a last line
+        without a newline there is counted as cut short, for a reader that reads
+        no further). ``lock_held``: the caller holds the log's lock (an ingest, under
         :func:`append_together`'s locks): names are resolved without taking it again."""
         before = self.records
         budget = [limit]
         self.behind = True
+        if self._cut:
+            self._read_to_cut(apply, budget, final)
+            return self.records - before
         if self._fh is not None:
             if not self._drain(apply, final=False, budget=budget):
                 return self.records - before
@@ -902,7 +942,7 @@ class LogTail(Generic[_R]):
             # rotated: whatever came before the rename
             if not self._drain(apply, final=True, budget=budget):
                 return self.records - before
-        chain = self._chain(lock_held)
+        chain = self._chain(self._fh, lock=not lock_held)
         if chain and chain[0][1] is None:
             self.behind = False
             return self.records - before  # not rotated after all: keep following it
@@ -923,6 +963,28 @@ class LogTail(Generic[_R]):
         self.behind = False
         return self.records - before
 
+    def _read_to_cut(
+        self, apply: Callable[[list[_R]], Any], budget: list[int | None], final: bool
+    ) -> None:
+        """:meth:`read` after a :meth:`cut`: the followed file, then the files the cut
+        opened, the last one up to the size it had then."""
+        while True:
+            if self._fh is None:
+                if not self._ahead:
+                    self.behind = False
+                    return
+                (self._name, self._fh), self._offset, self._lineno = self._ahead.pop(0), 0, 0
+            last = not self._ahead
+            # A file before the last was rotated before the cut: complete, read whole.
+            stop = self._stop if last else None
+            if not self._drain(apply, final=final or not last, budget=budget, stop=stop):
+                return
+            if last:
+                self.behind = False
+                return
+            self._fh.close()
+            self._fh = None
+
     def _is_current(self, fh: Any) -> bool:
         try:
             st = os.stat(self.path)
@@ -931,15 +993,17 @@ class LogTail(Generic[_R]):
         own = os.fstat(fh.fileno())
         return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
-    def _chain(self, lock_held: bool = False) -> list[tuple[str, Any]]:
-        """The files to read after the followed one, oldest first, open: the rotated
-        files newer than it (all of them on the first read), then the current file."""
+    def _chain(self, after: Any, *, lock: bool = True) -> list[tuple[str, Any]]:
+        """The files to read after the file open as ``after``, oldest first, open: the
+        rotated files newer than it (all of them when ``after`` is None), then the
+        current file; ``[(path, None)]`` when ``after`` is still the current file.
+        Under the log's lock, taken shared here unless the caller holds it (``lock``)."""
         followed = None
-        if self._fh is not None:
-            own = os.fstat(self._fh.fileno())
+        if after is not None:
+            own = os.fstat(after.fileno())
             followed = (own.st_dev, own.st_ino)
-        held = contextlib.nullcontext() if lock_held else None
-        with held or FileLock(log_lock_path(self.path), shared=True, create=False):
+        held = FileLock(log_lock_path(self.path), shared=True, create=False)
+        with held if lock else contextlib.nullcontext():
             names = _candidates(self.path)  # the current file, then .1, .2 ... (older)
             newer: list[str] = names[1:]
             found = followed is None
@@ -980,22 +1044,27 @@ class LogTail(Generic[_R]):
         *,
         final: bool,
         budget: list[int | None] | None = None,
+        stop: int | None = None,
     ) -> bool:
         """Read the followed file from the last complete line on; ``final``: it is
         complete, and a last line without a newline was cut short by a crash. With a
         ``budget`` (``[bytes left]``, None: no limit), stop once it is spent and some
-        line was read; False if it stopped before the end of the file."""
+        line was read; False if it stopped before the end of the file. ``stop``: the
+        file ends there for this read (a cut), whatever was appended since."""
         fh, name = self._fh, self._name
         out: list[_R] = []
         at_end = True
         try:
             fh.seek(self._offset)
+            position = self._offset
             rest = b""
             skipping = 0  # bytes of a line longer than MAX_LINE passed over so far
             while True:
-                chunk = fh.read(self.chunk)
+                want = self.chunk if stop is None else min(self.chunk, stop - position)
+                chunk = fh.read(want) if want > 0 else b""
                 if not chunk:
                     break
+                position += len(chunk)
                 if skipping:
                     nl = chunk.find(b"\n")
                     if nl < 0:
@@ -1047,6 +1116,44 @@ class LogTail(Generic[_R]):
             self.skipped.add(self._name, self._lineno, str(exc))
         except RecursionError:
             self.skipped.add(self._name, self._lineno, "nested too deeply")
+
+
+def cut_logs(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[str] | None = None) -> None:
+    """:meth:`LogTail.cut` every tail at one instant: under every log's lock, taken
+    shared (in the order of the lock files, as writers take several), so no append is
+    half done and no ingest (:func:`append_together`, which holds them all) is
+    between its logs. What the tails read up to the cut is then what the logs held at
+    that instant: a report's exposures and metric events are one cut, not the
+    exposure log at one time and the metric log at a later one.
+
+    ``journal``: the journal of ``cfgcore experiment ingest`` beside the logs. Found
+    under the locks it is a dead ingest's (a live one holds them until its journal is
+    gone): the locks are let go, its appends taken back (:func:`recover_appends`) and
+    the cut made again, so no part of an unfinished ingest is read."""
+    locks = sorted({log_lock_path(tail.path) for tail in tails})
+    while True:
+        with contextlib.ExitStack() as stack:
+            for path in locks:
+                stack.enter_context(FileLock(path, shared=True, create=False))
+            if journal is None or not os.path.lexists(journal):
+                for tail in tails:
+                    tail.cut()
+                return
+        recover_appends(os.fspath(journal))
+
+
+def read_to_cut(tail: LogTail[_R], skipped: SkippedLines | None = None) -> Iterator[_R]:
+    """The records of ``tail`` up to its :meth:`~LogTail.cut`, read in steps of 4 MiB
+    (each step's records held at once, never the whole log); a last line without a
+    newline counts as cut short. Unusable lines are counted in ``skipped``."""
+    if skipped is not None:
+        tail.skipped = skipped
+    while True:
+        batch: list[_R] = []
+        tail.read(batch.extend, limit=4 << 20, final=True)
+        yield from batch
+        if not tail.behind:
+            return
 
 
 #: Bytes of user ids (``sys.getsizeof``) one test's exposure dedup keeps by default:

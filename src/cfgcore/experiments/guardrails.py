@@ -61,6 +61,7 @@ from cfgcore.experiments.exposures import (
     LogTail,
     MetricRecord,
     SkippedLines,
+    cut_logs,
     in_run,
 )
 from cfgcore.experiments.metrics import MetricsStore
@@ -154,6 +155,11 @@ class SharedLogs:
                      if r.test in kept and in_run(r.test, r.run, r.ts, cuts)]
                 )  # fmt: skip
 
+            # Both logs as they are now, at one instant (a step of a catch-up moves
+            # the cut on: it ends once one step reaches both ends): exposures read to
+            # one end and events to a later one counted the events of users whose
+            # exposures were written in between, without those exposures.
+            cut_logs([self.exposures, self.metrics])
             # Exposures first: a user's exposure is read before the events it led to.
             self.exposures.read(exposures, limit=limit)
             if self.exposures.behind:

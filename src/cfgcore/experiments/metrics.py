@@ -102,17 +102,24 @@ from cfgcore.experiments.exposures import (
     Exposure,
     ExposureRecord,
     JsonLinesSink,
+    LogTail,
     MetricRecord,
     SkippedLines,
     _floored_run,
+    cut_logs,
     in_run,
     read_log,
+    read_to_cut,
 )
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 
 __all__ = ["MAX_METRIC_VALUE", "MetricsStore", "read_metrics"]
 
 log = logging.getLogger("cfgcore.experiments")
+
+#: Seconds a metric writer waits for the exposures accepted before its batch to be
+#: written (:meth:`MetricsStore.write_after`) before it writes the batch all the same.
+EXPOSURES_FIRST_WAIT = 5.0
 
 # ---------------------------------------------------------------------------- users
 
@@ -402,6 +409,10 @@ class MetricsStore:
         self.refused = 0  # events whose value was beyond MAX_METRIC_VALUE
         # Unusable lines of the files load() read (None: this store read no file).
         self.skipped: SkippedLines | None = None
+        #: ``{log: (file, bytes)}``: where :meth:`load` read each log to (its current
+        #: file at the cut and the size it had then; the files rotated before it were
+        #: read whole). Empty for a store that read no file.
+        self.read_to: dict[str, tuple[str, int]] = {}
         # record() only appends; summaries and the file are updated off the request
         # thread. Every reader flushes first, so it sees every event recorded before it.
         # The backlog: max_pending events, or max_pending_bytes of them (the metric's
@@ -421,6 +432,10 @@ class MetricsStore:
         #: ``{test: run}``: the run tag of each test's events, as
         #: :attr:`ExposureLogger.runs <cfgcore.experiments.exposures.ExposureLogger.runs>`.
         self.runs: dict[str, float | None] = {}
+        # The exposure writer whose records go to their log first (write_after), and
+        # its `done` when waiting for it last gave up (-1: it did not).
+        self._after: BackgroundWriter | None = None
+        self._after_stuck = -1
 
     @property
     def dropped(self) -> int:
@@ -667,7 +682,45 @@ class MetricsStore:
                 self.events += 1
         return duplicates
 
+    def write_after(self, exposures: Any) -> None:
+        """Write each metric event to the log only once every exposure ``exposures``
+        (an :class:`~cfgcore.experiments.exposures.ExposureLogger`) accepted before it
+        is written: the metric writer wakes the exposure writer and waits for them, at
+        most ``EXPOSURES_FIRST_WAIT`` seconds (an exposure sink that hangs holds the
+        metric events back that long once, not for every batch).
+
+        ``record_metric`` exposes the user (once per process) before it records the
+        event, but the two logs have a writer thread each: without this the event could
+        reach its log first, and a report cut between the two counted the event of a
+        user whose exposure it did not have. The manager does this for its logs."""
+        self._after = exposures._writer
+
+    def _exposures_first(self) -> None:
+        """Deliver the exposures accepted before this batch (see :meth:`write_after`)."""
+        writer = self._after
+        if writer is None:
+            return
+        target = writer.appended
+        done = writer.done
+        if done >= target:
+            return  # written already (the usual case: one look at two counters)
+        # Stuck since the last wait gave up: no wait again until it moves on (only
+        # what can be written without waiting).
+        wait = 0.0 if done == self._after_stuck else EXPOSURES_FIRST_WAIT
+        if writer.delivered(target, wait):
+            self._after_stuck = -1
+            return
+        stuck, self._after_stuck = self._after_stuck, writer.done
+        if stuck >= 0:
+            return  # (said when it first got stuck)
+        log.warning(
+            "%s: exposures not written within %g s (their sink is busy): metric events "
+            "written before them", self.path, EXPOSURES_FIRST_WAIT,
+        )  # fmt: skip
+
     def _deliver(self, events: list[tuple[Any, ...]]) -> None:
+        if self._sink is not None:
+            self._exposures_first()
         # Events queued by the request path (the compiled record_metric checks only
         # that the value is finite): absurd magnitudes are dropped here, counted.
         kept = [e for e in events if -MAX_METRIC_VALUE <= e[3] <= MAX_METRIC_VALUE]
@@ -715,6 +768,7 @@ class MetricsStore:
         max_users: int | None = None,
         since: Mapping[str, float] | None = None,
         runs: Mapping[str, float | None] | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> MetricsStore:
         """A store summarising every event of a metrics file and, if given, the exposure
         counts of an exposure log (read-only use: the CLI). ``progress(n)`` is called
@@ -728,44 +782,63 @@ class MetricsStore:
         (:func:`cfgcore.experiments.abtest.record_runs`), the run whose records to read:
         a record tagged with another run is left out, one without a tag is judged by
         the time rule (:func:`~cfgcore.experiments.exposures.in_run`); it takes the
-        place of ``since``, which alone names the runs of the tests it lists."""
+        place of ``since``, which alone names the runs of the tests it lists.
+
+        Logs that services are appending to are read as one cut: both logs as they
+        were at one instant, taken under their locks before anything is read
+        (:func:`~cfgcore.experiments.exposures.cut_logs`; the ends are in
+        :attr:`read_to`), whatever is appended or rotated while they are read.
+        ``journal``: the journal of ``cfgcore experiment ingest`` beside the logs (an
+        unfinished ingest found at the cut is taken back first, never half read)."""
         store = cls(None, max_users=max_users)
         store.path = os.fspath(path)
         skipped = store.skipped = SkippedLines()
         cut: dict[str, float | None] = dict(runs if runs is not None else since or {})
         seen = 0
-        if exposures is not None:
-            # In batches, as the events below: a list of every exposure of the log took
-            # about 330 bytes each at its peak (10 GB for 30 million), where the
-            # summaries keep about 55 per user.
-            batch: list[Exposure] = []
-            for e in read_log(exposures, ExposureRecord, skipped):
+        metric_log = LogTail(path, MetricRecord)
+        exposure_log = LogTail(exposures, ExposureRecord) if exposures is not None else None
+        tails: list[LogTail[Any]] = [t for t in (exposure_log, metric_log) if t is not None]
+        try:
+            # Both ends at one instant: an exposure log read to its end and a metric
+            # log read to a later one counted the metric events of users whose
+            # exposures were written in between, without those exposures.
+            cut_logs(tails, journal)
+            store.read_to = {t.path: t.cut_at for t in tails if t.cut_at is not None}
+            if exposure_log is not None:
+                # In batches, as the events below: a list of every exposure of the log
+                # took about 330 bytes each at its peak (10 GB for 30 million), where
+                # the summaries keep about 55 per user.
+                batch: list[Exposure] = []
+                for e in read_to_cut(exposure_log, skipped):
+                    seen += 1
+                    if not cut or in_run(e.test, e.run, e.ts, cut):
+                        batch.append(Exposure(e.test, e.variant, e.user, e.ts, e.run))
+                    if len(batch) >= 4096:
+                        store.write(batch)
+                        batch = []
+                store.write(batch)
+                if progress is not None:
+                    progress(seen)
+            events = []
+            for r in read_to_cut(metric_log, skipped):
                 seen += 1
-                if not cut or in_run(e.test, e.run, e.ts, cut):
-                    batch.append(Exposure(e.test, e.variant, e.user, e.ts, e.run))
-                if len(batch) >= 4096:
-                    store.write(batch)
-                    batch = []
-            store.write(batch)
-            if progress is not None:
-                progress(seen)
-        events = []
-        for r in read_log(path, MetricRecord, skipped):
-            seen += 1
-            if progress is not None:
-                progress(seen)
-            if cut and not in_run(r.test, r.run, r.ts, cut):
-                continue
-            # The decoder checked the types and that the value is a finite number
-            # within MAX_METRIC_VALUE.
-            events.append(
-                (r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only,
-                 UNTAGGED, r.event_id)
-            )  # fmt: skip
-            if len(events) >= 4096:
-                store._apply(events)
-                events = []
-        store._apply(events)
+                if progress is not None:
+                    progress(seen)
+                if cut and not in_run(r.test, r.run, r.ts, cut):
+                    continue
+                # The decoder checked the types and that the value is a finite number
+                # within MAX_METRIC_VALUE.
+                events.append(
+                    (r.test, r.variant, r.metric, r.value, r.user, r.ts or 0.0, r.exposed_only,
+                     UNTAGGED, r.event_id)
+                )  # fmt: skip
+                if len(events) >= 4096:
+                    store._apply(events)
+                    events = []
+            store._apply(events)
+        finally:
+            for tail in tails:
+                tail.close()
         return store
 
     def metrics(self, test: str) -> list[str]:

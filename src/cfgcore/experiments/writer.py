@@ -355,7 +355,13 @@ class BackgroundWriter:
         Without a live writer thread (not started, or after a fork) the caller's
         thread delivers them.
         """
-        target = self.appended
+        return self.delivered(self.appended, timeout)
+
+    def delivered(self, target: int, timeout: float) -> bool:
+        """:meth:`flush` up to the first ``target`` records appended (an earlier
+        :attr:`appended`): wait until they are delivered (or failed); False on timeout
+        (a timeout of 0: only whether they are, without a live writer thread once
+        this thread delivered them)."""
         deadline = time.monotonic() + timeout
         self._wake.set()  # an idle writer may be sleeping for up to IDLE_INTERVAL
         # (A record taken back since is not waited for: appended goes down.)
