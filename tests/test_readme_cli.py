@@ -566,8 +566,6 @@ INLINE: dict[str, Run | str] = {
     "cfgcore alerts export -e production --out cfgcore.rules.yml": Run(
         "production", shows=("alerting rules to cfgcore.rules.yml",)
     ),
-    "cfgcore secrets keygen/encrypt/decrypt/rotate/check": FRAGMENT,
-    "cfgcore retire": FRAGMENT,
     "cfgcore experiment stop": FRAGMENT,
     "cfgcore experiment ingest": FRAGMENT,
     "cfgcore experiment report": FRAGMENT,
