@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import cfgcore.metrics
 from cfgcore.config.manager import ConfigurationManager
@@ -135,6 +138,8 @@ def _kinds(events):
 
 
 def _audited(path, kind):
+    if not os.path.exists(path):  # (written with the first entry)
+        return []
     return [e for e in AuditLog.read(path) if e.get("kind") == kind]
 
 
@@ -351,3 +356,84 @@ def test_both_watchers_of_the_file_report_a_refusal_once(
     assert d._live.documents == {"ok": 2, "rejected": 1}
     assert _kinds(events).count(ProviderEvent.PROVIDER_STALE) == 1
     assert m.flags.is_enabled("beta", USER) is False
+
+
+# -- every order of edits and readers ----------------------------------------------------
+
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["bad_a", "bad_b", "good", "back"]),
+        st.sampled_from([("config",), ("dynamic",), ("config", "dynamic"), ("dynamic", "config")]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=_STEPS)
+@example(steps=[("bad_a", ("dynamic", "config")), ("back", ("config",))])
+@example(steps=[("bad_a", ("config", "dynamic")), ("bad_a", ("config",)), ("good", ("config",))])
+def test_the_set_stands_refused_exactly_while_the_file_holds_refused_bytes(tmp_path, steps):
+    """Any sequence of flags file edits (two bad documents, a new good one, the live
+    one put back), each read by the configuration manager's ``reload()``, the
+    dynamic-config manager's, or both in either order: the set stands refused, and
+    the provider is STALE, exactly while the file holds bytes that do not compile;
+    the set counts each refusal once, the dynamic-config manager audits each once, and
+    the configuration manager audits each refused reload of its own (an explicit
+    ``reload()`` is reported each time) and each refusal it was told of first once."""
+    from cfgcore.dynamic_config import DynamicConfigurationManager
+
+    run = tmp_path / f"run{next(_domains)}"
+    config = run / "config"
+    config.mkdir(parents=True)
+    (config / "base.yaml").write_text("app: {name: demo}\n")
+    (config / "development.yaml").write_text("environment: development\n")
+    (config / "flags.yaml").write_text(GOOD)
+    audit = run / "audit.jsonl"
+    m = ConfigurationManager(str(config), environ={}, record_usage=False, audit_log=str(audit))
+    m.load_environment_config("development")
+    d = DynamicConfigurationManager(flags_file=config / "flags.yaml", record_usage=False)
+    live = m._flags.live()
+    assert d._live is live
+    domain = f"cfgcore-config-flags-model-{next(_domains)}"
+    api.set_provider_and_wait(CfgcoreProvider(m.flags), domain=domain)
+    client = api.get_client(domain)
+    readers = {"config": m.reload, "dynamic": d.reload}
+    bad = {"bad_a": BAD, "bad_b": FLAGS.format(serve="perhaps")}
+    model = {"live": GOOD, "refused": None, "first": None, "rejected": 0, "config": 0}
+    goods = itertools.count()
+    try:
+        for edit, order in steps:
+            if edit == "good":
+                text = GOOD + f"# good {next(goods)}\n"
+            else:
+                text = model["live"] if edit == "back" else bad[edit]
+            (config / "flags.yaml").write_text(text)
+            for reader in order:
+                readers[reader]()
+                if text == model["live"]:
+                    model["refused"] = None
+                elif text in bad.values():
+                    if model["refused"] != text:
+                        model.update(refused=text, first=reader, rejected=model["rejected"] + 1)
+                        model["config"] += 1  # (its own refusal, or told by the set)
+                    elif reader == "config" and model["first"] == "config":
+                        model["config"] += 1  # an explicit reload() refused again
+                else:
+                    model.update(live=text, refused=None)
+            refused = model["refused"] is not None
+            assert (live.last_error is not None) is refused
+            want = ProviderStatus.STALE if refused else ProviderStatus.READY
+            assert wait_for(lambda want=want: client.get_provider_status() is want)
+            assert live.documents["rejected"] == model["rejected"]
+            assert len(_audited(d.audit.path, "error")) == model["rejected"]
+            assert len(_audited(audit, "error")) == model["config"]
+    finally:
+        api.set_provider(InMemoryProvider({}), domain=domain)
+        d.close()
+        m.close()
