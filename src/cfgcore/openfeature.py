@@ -31,8 +31,9 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   keys of the flags whose answers may change: added, removed or changed, using a
   changed segment, or with such a flag as a prerequisite (transitively).
 * On a manager's engine, a refused flag document (the last good flags keep serving)
-  emits ``PROVIDER_STALE``; the next document to go live, or the store back to the
-  live one, ``PROVIDER_READY``.
+  emits ``PROVIDER_STALE``, whichever reader refused it (the flag set's, a
+  configuration manager's activation reading its flags file); the next document to go
+  live, or the store back to the live one, ``PROVIDER_READY``.
 * On a Redis fleet store, a follower that can no longer tell whether it serves the
   store's document emits ``PROVIDER_STALE`` too: disconnected from Redis (or serving
   the cache file because Redis was unreachable at start), unable to apply a newer

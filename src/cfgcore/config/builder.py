@@ -40,7 +40,6 @@ from cfgcore.config.transforms import ConfigurationTransformer
 from cfgcore.config.tree import deep_merge, format_path, freeze, get_path, parse_path, thaw
 from cfgcore.errors import ConfigError, Problem
 from cfgcore.runtime.atomicio import read_regular
-from cfgcore.runtime.flagstore import checksum
 from cfgcore.runtime.secrets import (
     Resolver,
     allowed_secret_dirs,
@@ -304,6 +303,7 @@ class ConfigBuilder:
         skip_if_unchanged: bool = False,
         guard: bool = False,
         fingerprint: tuple[Any, ...] | None = None,
+        source: str = "load",
     ) -> tuple[Any, Any]:
         """Build a complete new snapshot (and compiled flags) without activating it.
         See :meth:`_build`; this remembers the secret files the build read."""
@@ -314,7 +314,7 @@ class ConfigBuilder:
                 snap, compiled = self._build(
                     env, profile, geo, runtime, previous, read,
                     with_flags=with_flags, skip_if_unchanged=skip_if_unchanged,
-                    guard=guard, fingerprint=fingerprint,
+                    guard=guard, fingerprint=fingerprint, source=source,
                 )  # fmt: skip
             except BaseException:
                 if read:  # refused: watch what it tried to read as well as what serves
@@ -361,10 +361,13 @@ class ConfigBuilder:
         skip_if_unchanged: bool = False,
         guard: bool = False,
         fingerprint: tuple[Any, ...] | None = None,
+        source: str = "load",
     ) -> tuple[Any, Any]:
         """Build a complete new snapshot (and compiled flags) without activating it.
 
         ``fingerprint`` is the caller's :meth:`_fingerprint`, taken just before this call.
+        ``source`` names the activation (``load``, ``reload``, ``profile``) to the flag
+        set when it refuses the flags file (:meth:`compile_flags`).
         ``guard`` refuses inputs the live ``previous`` version read that are now gone,
         dangling or emptied (:func:`reject_truncated`): every rebuild of a live version
         from the same files (a reload, a profile switch) passes it; only
@@ -384,6 +387,10 @@ class ConfigBuilder:
         flags_bytes = b""
         if with_flags and self.flags_path() is not None:
             flags_bytes, flags_file = self.flags.store.read_bytes()
+            # The flags file back to the document that serves ends a refusal of it that
+            # stands, whatever becomes of this build (a configuration file broken meanwhile
+            # refuses it; unchanged inputs skip it below).
+            self.flags.back_to_live(flags_bytes)
         profiles_dir = self.profile_dir()
         env_vars = os.environ if self.environ is None else self.environ
         # What became of the .env file: read here, so a file that cannot be read is
@@ -501,7 +508,7 @@ class ConfigBuilder:
 
         compiled = None
         if flags_file and with_flags:
-            compiled = self.compile_flags(flags_file, flags_bytes, previous)
+            compiled = self.compile_flags(flags_file, flags_bytes, previous, source)
         # The secret files this version read and what they held (every reference is
         # resolved by now), which the next reload reads again before skipping a build.
         sources = (*sources, tuple(sorted(read.items())))
@@ -639,14 +646,16 @@ class ConfigBuilder:
         layer.data = data
         return layer
 
-    def compile_flags(self, path: str, raw: bytes, previous: ConfigSnapshot) -> Any:
+    def compile_flags(
+        self, path: str, raw: bytes, previous: ConfigSnapshot, source: str = "load"
+    ) -> Any:
         """``(document, compiled)`` for the flags file's bytes, or None when they are the
-        live document already (nothing to swap)."""
-        live = self.flags
-        if live.document is not None and live.document.checksum == checksum(raw):
-            return None
-        doc = live.store.document(raw, path)
-        return doc, live.prepare(doc)
+        live document already (nothing to swap). Bytes that do not decode or compile
+        raise ConfigError, and the shared flag set stands refused on them as when its
+        own reader refuses them (:meth:`cfgcore.runtime.flags.LiveFlags.judge_read`):
+        a provider on it is STALE until a good document goes live or the file is back
+        to the live one."""
+        return self.flags.judge_read(raw, path, source)
 
 
 def _dangling(path: str) -> str:

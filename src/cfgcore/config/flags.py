@@ -27,6 +27,14 @@ said once in the log (WARNING), in ``health()`` (a ``flags_engine`` warning) and
 provider on it (ERROR, ``error_because: "superseded"``): take ``manager.flags`` again,
 or restart.
 
+A flags file an activation refuses once its set is open (it does not decode or
+compile) is refused by the set too (:meth:`LiveFlags.judge_read
+<cfgcore.runtime.flags.LiveFlags.judge_read>`), as when its own reader refuses it: the
+set's ``last_error`` and counts, a provider STALE, the set's other subscribers told
+once. The manager reports it as its activation's refusal, not again as a subscriber;
+one the set told it of first (a dynamic-config manager's watcher read the file first)
+is audited once. The file back to the live document ends the refusal.
+
 The reverse, the flags file removed while the service runs, is refused by the reload
 (``cfgcore.config.builder.reject_truncated``): the flags keep serving. An explicit
 ``load_environment_config`` accepts the removal for the configuration (which no longer
@@ -46,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfgcore.config.builder import FLAG_FILE_NAMES
 from cfgcore.errors import ConfigError
+from cfgcore.runtime.flagstore import checksum
 
 if TYPE_CHECKING:
     from cfgcore.config.manager import ConfigurationManager
@@ -78,6 +87,8 @@ class ConfigFlags:
         self._holds = False  # this manager holds self._live (released by close())
         self.record_usage: bool | None = None  # None: $CFGCORE_USAGE decides
         self._usage: Any = None  # the usage recorder this manager holds (released by close())
+        # The refusal the live set told this manager last (audited then): see told().
+        self._told: ConfigError | None = None
 
     def url(self) -> str | None:
         """Where the flags live: a store path or URL, or None (no flags)."""
@@ -238,6 +249,27 @@ class ConfigFlags:
     def install(self, doc: FlagDocument, compiled: Any, source: str, with_swap: Any = None) -> bool:
         return self._required().install(doc, compiled, source, initiator=self, with_swap=with_swap)
 
+    def judge_read(self, raw: bytes, path: str, source: str) -> Any:
+        """The flags file's bytes as the manager's activation read them: see
+        :meth:`LiveFlags.judge_read`. A refusal marks the shared set refused (its other
+        subscribers hear it: a dynamic-config manager, a provider); this manager reports
+        it itself, as the refusal of its activation."""
+        return self._required().judge_read(raw, path, source, initiator=self)
+
+    def back_to_live(self, raw: bytes) -> None:
+        """End a refusal the live set stands on when ``raw`` (the flags file as a build
+        read it) is the live document again (:meth:`LiveFlags.back_to_live`)."""
+        live = self._live
+        if live is not None and live.last_error is not None:
+            live.back_to_live(checksum(raw))
+
+    def told(self, error: ConfigError) -> bool:
+        """Whether ``error`` is the refusal the live set told this manager last
+        (:meth:`flags_rejected` audited it): the manager's activation that then meets
+        the same refusal (a watcher of the flags file got to it first) does not audit it
+        a second time."""
+        return error is self._told
+
     # -- subscriber (cfgcore.runtime.flags.FlagSubscriber) -------------------------------
 
     def flags_changed(self, old: Any, new: Any, source: str, doc: Any, initiator: Any) -> None:
@@ -257,6 +289,7 @@ class ConfigFlags:
         manager = self._manager()
         if manager is not None:
             manager._error_event(error, source)
+            self._told = error
 
 
 def _own(store: Any, flags: ConfigFlags) -> None:

@@ -366,12 +366,16 @@ class ConfigurationManager(ConfigView):
         )  # fmt: skip
 
     def _error_event(self, exc: ConfigError, source: str) -> ConfigChangeEvent:
+        """The error event of a refusal, audited, unless it is the flag set's refusal
+        it told this manager of already (audited then: the flags file refused by a
+        watcher of it before this manager's own activation read it)."""
         found = {p.file for p in exc.problems if p.file}
         event = ConfigChangeEvent(
             ", ".join(sorted(found)), None, None, source, self._snap.version, time.time(),
             kind="error", error=exc, environment=self._snap.environment or None,
         )  # fmt: skip
-        self.audit.record(event)
+        if not self._flags.told(exc):
+            self.audit.record(event)
         return event
 
     # ------------------------------------------------------------------ loading
@@ -412,7 +416,7 @@ class ConfigurationManager(ConfigView):
                 # serves, as the store held them at one moment), followed
                 self._published.sync(env)
             runtime = prev.runtime if prev.environment == env else None
-            snap, flags = self.builder.build(env, prof, geo, runtime, prev)
+            snap, flags = self.builder.build(env, prof, geo, runtime, prev, source="load")
             self._check_profiles(prev, snap)
             return snap, flags
 
@@ -511,7 +515,7 @@ class ConfigurationManager(ConfigView):
 
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             snap, flags = self.builder.build(
-                prev.environment, prof, geo, prev.runtime, prev, guard=True
+                prev.environment, prof, geo, prev.runtime, prev, guard=True, source="profile"
             )
             self._check_profiles(prev, snap)
             return snap, flags

@@ -147,6 +147,7 @@ class ReloadController:
                 snap, flags = m.builder.build(
                     env, prev.profile, prev.geographic_profile, prev.runtime,
                     prev, skip_if_unchanged=True, guard=True, fingerprint=stamp,
+                    source=source,
                 )  # fmt: skip
                 if snap is prev:
                     # Touched, not changed: the poll must not re-read everything. The

@@ -489,8 +489,9 @@ class LiveFlags:
                     log.exception("flag subscriber %r failed", sub)
         return True
 
-    def reject(self, exc: ConfigError, source: str, origin: str) -> None:
-        """Record a refused document and tell the subscribers (which audit it)."""
+    def reject(self, exc: ConfigError, source: str, origin: str, *, initiator: Any = None) -> None:
+        """Record a refused document and tell the subscribers (which audit it), all but
+        ``initiator``: the subscriber whose own read was refused reports that itself."""
         with deferred_delivery(), self._lock:
             self.last_error = exc
             self.documents["rejected"] += 1
@@ -498,7 +499,7 @@ class LiveFlags:
                 log.debug("guardrail stop register entry passed over: %s", exc)
             else:
                 log.error("flag document rejected, keeping the live flags: %s", exc)
-            subscribers = self._each()
+            subscribers = [s for s in self._each() if s is not initiator]
             if not subscribers and not self._listened and len(self._untold) < _MAX_UNTOLD:
                 self._untold.append(exc)  # (audited by the managers as they subscribe)
             for sub in subscribers:
@@ -581,18 +582,71 @@ class LiveFlags:
                 # Unreadable, undecodable, gone or not compiling: the live flags keep
                 # serving, and the refusal is reported once (not on every poll) until
                 # the store holds something else.
-                key = key or f"{type(exc).__name__}: {exc}"
-                if self.last_error is None or key != self._rejected:
-                    self._rejected = key
-                    self.reject(exc, source, origin)
+                self._refuse(exc, source, origin, key or f"{type(exc).__name__}: {exc}")
                 return False
             return self.install(doc, compiled, source)
 
-    def _seen(self, key: str) -> bool:
-        """Whether the stored bytes (by checksum) need no new look: the live document
-        (then a standing refusal is over: the store is back to what serves) or the
-        document refused last."""
-        if self.document is not None and key == self.document.checksum:
+    def judge_read(
+        self, data: bytes, origin: str, source: str, initiator: Any = None
+    ) -> tuple[FlagDocument, Any] | None:
+        """A file store's bytes as another reader of the file read them (a
+        configuration manager's activation reads its flags file with its configuration
+        files, and swaps both in at once): ``(document, compiled)`` to :meth:`install`
+        with that activation, or None when they are the live document (a standing
+        refusal is then over, as when :meth:`refresh` finds them).
+
+        Bytes that do not decode or compile raise ConfigError and are refused as
+        :meth:`refresh` refuses them: ``last_error``, counted, the subscribers but
+        ``initiator`` told (a provider goes STALE), once per bytes, so a watcher of the
+        same file that reads them too reports nothing more. For bytes refused already,
+        the refusal that stands is raised (the one the subscribers were told)."""
+        key = checksum(data)
+        if self.back_to_live(key):
+            return None
+        try:
+            doc = self.store.document(data, origin)  # type: ignore[attr-defined]
+            return doc, self.prepare(doc)
+        except ConfigError as exc:
+            with deferred_delivery(), self._lock:
+                # Judged under the lock the set's own reads take: bytes the file no
+                # longer holds (another reader swapped a newer document in since they
+                # were read) are this reader's refusal only; the next read judges the file.
+                if not self._still_stored(key):
+                    raise
+                refusal = self._refuse(exc, source, origin, key, initiator)
+            if refusal is exc:
+                raise
+            raise refusal.with_traceback(None) from None
+
+    def _still_stored(self, key: str) -> bool:
+        """Whether the file store holds the bytes ``key`` names (one read)."""
+        try:
+            data, _origin = self.store.read_bytes()  # type: ignore[attr-defined]
+        except ConfigError:
+            return False
+        return checksum(data) == key
+
+    def _refuse(
+        self, exc: ConfigError, source: str, origin: str, key: str, initiator: Any = None
+    ) -> ConfigError:
+        """Refuse the stored document ``key`` names (its checksum, or the error's text
+        when it could not be read) for ``exc``, unless its refusal stands already (told
+        then): what the set stands on is returned."""
+        with deferred_delivery(), self._lock:
+            standing = self.last_error
+            if standing is not None and key == self._rejected:
+                return standing
+            self._rejected = key
+            self.reject(exc, source, origin, initiator=initiator)
+            return exc
+
+    def back_to_live(self, key: str) -> bool:
+        """Whether ``key`` (a stored document's checksum) is the live document's. If so,
+        a standing refusal is over (the store is back to what serves): it is cleared and
+        the subscribers that take ``flags_recovered`` hear it."""
+        with deferred_delivery(), self._lock:
+            if self.document is None or key != self.document.checksum:
+                return False
             if self.last_error is not None:
                 log.info("flag store %s is back to the live document", self.store.url)
                 self.last_error = None
@@ -604,6 +658,13 @@ class LiveFlags:
                         recovered()
                     except Exception:
                         log.exception("flag subscriber %r failed", sub)
+            return True
+
+    def _seen(self, key: str) -> bool:
+        """Whether the stored bytes (by checksum) need no new look: the live document
+        (then a standing refusal is over: :meth:`back_to_live`) or the document
+        refused last."""
+        if self.back_to_live(key):
             return True
         return self.last_error is not None and key == self._rejected
 
