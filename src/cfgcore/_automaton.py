@@ -59,6 +59,12 @@ ROOT_ROW = 256
 DENSE_EDGES = 16
 
 
+# The 256 bytes in order, and each byte 256 times in order (the low and middle bytes of
+# the state numbers 0, 1, 2, ...).
+_ALL_BYTES = bytes(range(256))
+_MID = b"".join([bytes((i,)) * 256 for i in range(256)])
+
+
 def cells(states: int) -> int:
     """int32 cells an automaton of ``states`` states takes at least (rows of 256 add)."""
     return ROOT_ROW + 2 * states + 1 + states - 1
@@ -81,7 +87,7 @@ def build(needles: Sequence[bytes], pool: array) -> tuple[int, int]:
     (depth first, children in byte order), and the tables are those of that numbering;
     the work is arranged for CPython's speed: per constant where it can be, per byte
     only where it must (the fail links), and C-level copies for the cells."""
-    items = sorted(set(needles))
+    items = sorted(needles)  # duplicates are left out with the longer constants
     offset = len(pool)
     if not items or not items[0]:  # no constants, or an empty one: the root alone
         pool.fromlist([0] * ROOT_ROW + [0, 1 if items else 0, 0])
@@ -134,8 +140,8 @@ def _trie(items: list[bytes]) -> tuple[list[_Run], bytes, list[int], dict[int, l
     fb = int.from_bytes
     for nd in items:
         if runs and nd.startswith(prev):
-            continue  # the shorter constant matches wherever this one would
-        m = min(len(prev), len(nd))
+            continue  # the shorter constant (or the same) matches wherever this one would
+        m = len(prev) if len(prev) < len(nd) else len(nd)
         # the bytes nd shares with prev: the leading zero bytes of their xor
         common = m - ((fb(prev[:m], "big") ^ fb(nd[:m], "big")).bit_length() + 7) // 8
         if common:
@@ -184,7 +190,7 @@ def _fail_links(
     its child, else to where its fail state's row leads), so that a deeper state's fail
     state is most often one read, ``row(fail(parent))[byte]``. Rows are indexed by the
     constants' bytes numbered in order (the bytes they hold, not all 256), and take at
-    most about two cells a state together. The deeper states then go in their order,
+    most about three cells a state together. The deeper states then go in their order,
     run by run (a run's fail states follow each other as an automaton reading the
     constant would). A state whose fail state is a later one gets it all the same, but
     its match bit waits for a last pass along the fail links; one whose walk needs the
@@ -199,7 +205,7 @@ def _fail_links(
     for b, _q, _depth, seg in runs:
         info[b + len(seg) - 1] = _UNKNOWN_MATCH
     # The bytes as numbers 0 .. width - 1, in the rows, and in what the rows are read with.
-    present = sorted(set(label))
+    present = _ALL_BYTES.translate(None, _ALL_BYTES.translate(None, label))
     width = len(present)
     number = bytearray(256)
     for i, c in enumerate(present):
@@ -220,7 +226,7 @@ def _fail_links(
     unknown = [_UNKNOWN] * width
     rows = {0: root, 1: root, _UNKNOWN: unknown, _UNKNOWN_MATCH: unknown}
     info[0] = 0
-    budget = min(2 * n // width, n // 16)  # cells, and rows (a row costs a few states' time)
+    budget = min(3 * n // width, n // 16)  # cells, and rows (a row costs a few states' time)
     first_deep = 1  # states this deep and shallower have their cell
     while level and len(level) <= budget:
         budget -= len(level)
@@ -229,14 +235,19 @@ def _fail_links(
         for x in level:
             inherited = rows[info[x]]  # its fail state's row
             own = inherited[:]
-            kids = kids_of.get(x, [])
-            if chain[x + 1] != 256:
-                kids = [x + 1, *kids]
-            for y in kids:
-                c = label[y]
+            c = chain[x + 1]
+            if c != 256:  # its first child
+                y = x + 1
                 cell = info[y] = inherited[c] | info[y] & 1
                 own[c] = y << 2 | cell & 1
-            below += kids
+                below.append(y)
+            kids = kids_of.get(x)
+            if kids is not None:  # the others
+                for y in kids:
+                    c = label[y]
+                    cell = info[y] = inherited[c] | info[y] & 1
+                    own[c] = y << 2 | cell & 1
+                below += kids
             rows[x << 2] = rows[x << 2 | 1] = own
         level = below
     rowget = rows.get
@@ -340,7 +351,7 @@ def _edges(
     # state's three bytes, which repeat with periods 1, 256 and 65,536).
     buf = bytearray(4 * n)
     buf[0::4] = label
-    buf[1::4] = (_LOW * (n // 256 + 1))[:n]
+    buf[1::4] = (_ALL_BYTES * (n // 256 + 1))[:n]
     buf[2::4] = (_MID * (n // 65536 + 1))[:n]
     buf[3::4] = b"".join([bytes((i,)) * 65536 for i in range(n // 65536 + 1)])[:n]
     cell = array("i")
@@ -372,10 +383,6 @@ def _edges(
         lo = x + 1
     edges += cell[lo:]
     return edges
-
-
-_LOW = bytes(range(256))
-_MID = b"".join([bytes((i,)) * 256 for i in range(256)])
 
 
 def needles(pool: Sequence[int], a: int, states: int) -> tuple[bytes, ...]:
