@@ -190,7 +190,7 @@ def _fail_links(
     its child, else to where its fail state's row leads), so that a deeper state's fail
     state is most often one read, ``row(fail(parent))[byte]``. Rows are indexed by the
     constants' bytes numbered in order (the bytes they hold, not all 256), and take at
-    most about three cells a state together. The deeper states then go in their order,
+    most about two cells a state together. The deeper states then go in their order,
     run by run (a run's fail states follow each other as an automaton reading the
     constant would). A state whose fail state is a later one gets it all the same, but
     its match bit waits for a last pass along the fail links; one whose walk needs the
@@ -226,7 +226,7 @@ def _fail_links(
     unknown = [_UNKNOWN] * width
     rows = {0: root, 1: root, _UNKNOWN: unknown, _UNKNOWN_MATCH: unknown}
     info[0] = 0
-    budget = min(3 * n // width, n // 16)  # cells, and rows (a row costs a few states' time)
+    budget = min(2 * n // width, n // 16)  # cells, and rows (a row costs a few states' time)
     first_deep = 1  # states this deep and shallower have their cell
     while level and len(level) <= budget:
         budget -= len(level)
