@@ -109,11 +109,16 @@ def build(needles: Sequence[bytes], pool: array) -> tuple[int, int]:
             info[q] |= 2
         else:
             counts[q] += len(kids)
-    records = [0] * (2 * n + 1)
-    records[0::2] = accumulate(counts, initial=0)
-    records[1::2] = info
     pool.fromlist(r0)
-    pool.fromlist(records)
+    # the records: each state's first edge and its cell, then where the last edges end
+    start = len(pool)
+    pool.frombytes(bytes(4 * (2 * n + 1)))
+    firsts = array("i")
+    firsts.fromlist(list(accumulate(counts, initial=0)))
+    pool[start::2] = firsts
+    cells = array("i")
+    cells.fromlist(info)
+    pool[start + 1 :: 2] = cells
     pool += _edges(runs, label, kids_of, counts)
     return offset, n
 
