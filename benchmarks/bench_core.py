@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import gc
 import json
+import random
+import string
 import tracemalloc
 
 import pytest
+from tests import automaton_reference
 
+from cfgcore import _automaton
 from cfgcore._compat import implementations
 from cfgcore.compiler import compile_snapshot
 from cfgcore.engine import engine_class
@@ -362,6 +366,55 @@ def test_m_contains_any(benchmark, impl, count, length):
             engine.is_enabled("ua", ctx)
 
     _run(benchmark, f"m-contains-any-{count}x{length}", run, calls)
+
+
+# (n) compiling an any of many contains tests: the automaton's build ---------------------
+def _constants(count: int, shape: str) -> list[str]:
+    """``count`` constants of 20 characters: ``tokens`` share long prefixes (a numbered
+    list); ``random`` letters and digits share little (many fail links into the first
+    levels)."""
+    if shape == "tokens":
+        return [f"Token-{i:05d}-abcdefgh" for i in range(count)]
+    rnd = random.Random(count)
+    return ["".join(rnd.choices(string.ascii_letters + string.digits, k=20)) for _ in range(count)]
+
+
+def _encoded(values: list[str], ci: bool) -> list[bytes]:
+    """The constants as the compiler hands them to the builder (contains_runs)."""
+    return sorted({(v.casefold() if ci else v).encode("utf-8", "surrogatepass") for v in values})
+
+
+@pytest.mark.parametrize("builder", ["current", "previous"])
+@pytest.mark.parametrize("ci", [False, True], ids=["cs", "ci"])
+@pytest.mark.parametrize("count, shape", [(8, "tokens"), (50, "random"), (10_000, "tokens"),
+                                          (10_000, "random")])  # fmt: skip
+def test_n_automaton_build(benchmark, builder, ci, count, shape):
+    """_automaton.build, and the builder before its rewrite (tests/automaton_reference.py),
+    which must write the same cells."""
+    build = _automaton.build if builder == "current" else automaton_reference.build
+    consts = _encoded(_constants(count, shape), ci)
+    group = f"n-automaton-build-{count}-{shape}-{'ci' if ci else 'cs'}"
+    _offset, states = _run(benchmark, group, lambda: build(consts, _automaton.new_pool()), 1)
+    assert states > len(consts)
+    mine, theirs = _automaton.new_pool(), _automaton.new_pool()
+    assert _automaton.build(consts, mine) == automaton_reference.build(consts, theirs)
+    assert mine == theirs
+
+
+@pytest.mark.parametrize("ci", [False, True], ids=["cs", "ci"])
+def test_n_compile_contains_any_10k(benchmark, ci):
+    """compile_snapshot of one flag whose rule is an any of 10,000 contains tests of 20
+    characters (random), one automaton."""
+    cond = {"any": [{"attr": "ua", "contains": v, "ignore_case": ci}
+                    for v in _constants(10_000, "random")]}  # fmt: skip
+    snap = snapshot_from_dict(
+        {"flags": {"f": {"default": "off", "rules": [{"when": cond, "serve": "on"}]}}}
+    )
+    tables = _run(
+        benchmark, f"n-compile-contains-any-10k-{'ci' if ci else 'cs'}",
+        lambda: compile_snapshot(snap), 1
+    )  # fmt: skip
+    assert len(tables.acpool) > 10_000
 
 
 # (g) compile and (h) decode 10,000 flags ------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import repeat
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Any
 
 from cfgcore import _automaton
@@ -88,6 +90,9 @@ _COMBINATORS = ("all", "any", "not_", "segment")
 # a condition holding one.
 _NOT_PLAIN = (*_COMBINATORS, "prerequisite", "matches", "semver_eq", "semver_lt", "semver_gt")
 _OTHER_THAN_CONTAINS = tuple(f for f in (*_ATTR_OPS, *_NOT_PLAIN) if f != "contains")
+# _plain_contains reads them all for each of an any's children (an importer's list of
+# 10,000 constants): one attrgetter and a C-level map, not a generator of getattrs
+_other_than_contains = attrgetter(*_OTHER_THAN_CONTAINS)
 _PUBLIC_NAME = {"in_": "in", "not_": "not"}
 
 _SEMVER = re.compile(
@@ -111,7 +116,7 @@ def _plain_contains(cond: Any) -> tuple[str, bool] | None:
     attr = cond.attr
     if not isinstance(attr, str) or type(cond.ignore_case) is not bool:
         return None
-    if any(getattr(cond, f) is not None for f in _OTHER_THAN_CONTAINS):
+    if any(map(is_not, _other_than_contains(cond), repeat(None))):
         return None
     return (attr if type(attr) is str else str.__str__(attr)), cond.ignore_case
 
