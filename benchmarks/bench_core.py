@@ -21,7 +21,6 @@ import string
 import tracemalloc
 
 import pytest
-from tests import automaton_reference
 
 from cfgcore import _automaton
 from cfgcore._compat import implementations
@@ -391,6 +390,10 @@ def _encoded(values: list[str], ci: bool) -> list[bytes]:
 def test_n_automaton_build(benchmark, builder, ci, count, shape):
     """_automaton.build, and the builder before its rewrite (tests/automaton_reference.py),
     which must write the same cells."""
+    # Imported here: bench_core is imported by scripts (instructions.py) run from
+    # elsewhere, where the repository's tests package is not importable.
+    from tests import automaton_reference
+
     build = _automaton.build if builder == "current" else automaton_reference.build
     consts = _encoded(_constants(count, shape), ci)
     group = f"n-automaton-build-{count}-{shape}-{'ci' if ci else 'cs'}"
