@@ -174,3 +174,27 @@ def test_a_closed_manager_starts_no_catch_up_and_opens_no_log(tmp_path, impl):
     m.close()
     assert m.guardrails.catch_up() is False
     assert m.guardrails._shared is None
+
+
+def test_a_closed_view_reopens_no_file(tmp_path):
+    """A check that reaches the shared logs after close() (a thread that began before
+    it) gets what was read and opens nothing: close()'s finalizer has run, so a file
+    opened then would be left to the garbage collector (a ResourceWarning)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    _fill(state, 300)
+    paths = (str(state / "flags.metrics.jsonl"), str(state / "flags.exposures.jsonl"))
+    tests = frozenset({"t1", "t2"})
+    logs = SharedLogs(*paths)
+    store = logs.refresh(tests)
+    read = _facts(store)
+    assert logs.metrics._fh is not None  # following the logs
+    logs.close()
+    _fill(state, 30)  # more appended after the close
+    for tail in (logs.metrics, logs.exposures):
+        assert tail._fh is None and tail._ahead == []
+    assert logs.refresh(tests) is store and _facts(store) == read
+    assert logs.refresh(tests | {"t3"}) is store  # a new test after close: nothing read
+    assert not logs.catch_up(tests, 10_000)
+    for tail in (logs.metrics, logs.exposures):
+        assert tail._fh is None and tail._ahead == []

@@ -128,8 +128,12 @@ class SharedLogs:
 
     def _read(self, tests: frozenset[str], limit: int | None) -> MetricsStore | None:
         with self.lock:
-            if self.closed and limit is not None:
-                return None  # a catch-up's step after close(): nothing reopened
+            if self.closed:
+                # After close() nothing is reopened: its files' finalizer has run, so a
+                # file opened now would be left to the garbage collector. A catch-up's
+                # step reads nothing; a check (a thread that began before close())
+                # gets what was read.
+                return None if limit is not None else self.store
             cuts = {**self.since, **self.cutoffs(tests)}
             if not tests <= self.tests or cuts != self.since:
                 self.metrics.close()
