@@ -301,3 +301,53 @@ def no_access_policy(monkeypatch):
     yield
     policy.set_policy(None)
     policy.set_authorizer(None)
+
+
+def minimal_config_dir(tmp_path, monkeypatch):
+    """``tmp_path/config`` with a base and a development file (no flags file), and the
+    state directory under ``tmp_path``: a configuration manager's smallest setup."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "base.yaml").write_text("app: {name: demo}\n")
+    (d / "development.yaml").write_text("environment: development\n")
+    return d
+
+
+@pytest.fixture
+def config_manager_factory(tmp_path):
+    """``make(config_dir, *, hot)``: a ConfigurationManager on ``config_dir`` loaded for
+    development (hot reload on with ``hot``), each with its own audit log; all closed
+    after the test."""
+    from cfgcore.config.manager import ConfigurationManager
+
+    made = []
+
+    def make(config_dir, *, hot):
+        m = ConfigurationManager(
+            str(config_dir),
+            environ={},
+            record_usage=False,
+            audit_log=str(tmp_path / f"audit{len(made)}.jsonl"),
+        )
+        made.append(m)
+        m.load_environment_config("development")
+        if hot:
+            m.enable_hot_reload()
+        return m
+
+    yield make
+    for m in made:
+        m.close()
+
+
+def started_experiment_state(tmp_path, monkeypatch, capsys):
+    """A state directory under ``tmp_path`` (the working directory) holding a started
+    A/B test ``t`` (control=50, b=50), created through the CLI."""
+    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "experiment", "create", "t", "--split", "control=50,b=50",
+                           "--start")  # fmt: skip
+    assert code == 0, err
+    return tmp_path

@@ -14,6 +14,7 @@ real managers and watchers, the real openfeature-sdk registry and handlers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -26,6 +27,7 @@ import cfgcore.metrics
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.runtime.audit import AuditLog
+from tests.conftest import minimal_config_dir
 from tests.waiting import wait_for, wait_for_async
 
 api = pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
@@ -62,35 +64,14 @@ def _quiet_logs():
 
 @pytest.fixture
 def config_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    d = tmp_path / "config"
-    d.mkdir()
-    (d / "base.yaml").write_text("app: {name: demo}\n")
-    (d / "development.yaml").write_text("environment: development\n")
+    d = minimal_config_dir(tmp_path, monkeypatch)
     (d / "flags.yaml").write_text(GOOD)
     return d
 
 
 @pytest.fixture
-def managers(config_dir, tmp_path):
-    made = []
-
-    def make(*, hot=False):
-        m = ConfigurationManager(
-            str(config_dir),
-            environ={},
-            record_usage=False,
-            audit_log=str(tmp_path / f"audit{len(made)}.jsonl"),
-        )
-        made.append(m)
-        m.load_environment_config("development")
-        if hot:
-            m.enable_hot_reload()
-        return m
-
-    yield make
-    for m in made:
-        m.close()
+def managers(config_dir, config_manager_factory):
+    return functools.partial(config_manager_factory, config_dir, hot=False)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from cfgcore.experiments import ingested as ingested_mod
 from cfgcore.experiments.event_ids import IDS, MAX_EVENT_ID, IdWindow, event_key
 from cfgcore.experiments.ingested import read_ledger, trimmed
 from cfgcore.experiments.metrics import MetricsStore, read_metrics
-from tests.conftest import run_cli
+from tests.conftest import run_cli, started_experiment_state
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 TS = 1764547200
@@ -233,13 +233,7 @@ def test_the_window_of_a_store_is_its_bound(tmp_path):
 
 @pytest.fixture
 def state(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(capsys, "experiment", "create", "t", "--split", "control=50,b=50",
-                           "--start")  # fmt: skip
-    assert code == 0, err
-    return tmp_path
+    return started_experiment_state(tmp_path, monkeypatch, capsys)
 
 
 def _metric(user: str, eid: str | None, value: float = 1.0, **more) -> dict:

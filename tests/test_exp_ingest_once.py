@@ -30,20 +30,14 @@ from cfgcore.experiments.exposures import (
     recover_appends,
 )
 from cfgcore.experiments.ingested import Fingerprint, HashingReader, read_ledger
-from tests.conftest import run_cli
+from tests.conftest import run_cli, started_experiment_state
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 
 
 @pytest.fixture
 def state(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(capsys, "experiment", "create", "t", "--split", "control=50,b=50",
-                           "--start")  # fmt: skip
-    assert code == 0, err
-    return tmp_path
+    return started_experiment_state(tmp_path, monkeypatch, capsys)
 
 
 def _events(n: int, tag: str = "u") -> str:

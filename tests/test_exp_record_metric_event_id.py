@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.dynamic import state_paths
 from cfgcore.experiments.event_ids import MAX_EVENT_ID, event_id_text
 from cfgcore.experiments.exposures import UNTAGGED
 from cfgcore.experiments.metrics import MetricsStore
-
-
-def _ab(name: str = "exp") -> ABTestConfiguration:
-    now = datetime.now(timezone.utc)
-    return ABTestConfiguration(
-        test_name=name, description="t", start_date=now - timedelta(days=1),
-        end_date=now + timedelta(days=1), traffic_split={"control": 50.0, "treatment": 50.0},
-        configurations={"control": {}, "treatment": {}}, success_metrics=["ctr"],
-    )  # fmt: skip
+from tests.test_exp_event_ids import _ab
 
 
 @pytest.fixture

@@ -11,14 +11,15 @@ the real openfeature-sdk registry."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 
 import pytest
 
-from cfgcore.config.manager import ConfigurationManager
 from cfgcore.runtime.atomicio import atomic_write_text
 from cfgcore.runtime.audit import AuditLog
+from tests.conftest import minimal_config_dir
 from tests.waiting import wait_for
 
 FLAGS = """\
@@ -35,34 +36,12 @@ _domains = itertools.count()
 
 @pytest.fixture
 def config_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    d = tmp_path / "config"
-    d.mkdir()
-    (d / "base.yaml").write_text("app: {name: demo}\n")
-    (d / "development.yaml").write_text("environment: development\n")
-    return d
+    return minimal_config_dir(tmp_path, monkeypatch)  # no flags file: it comes later
 
 
 @pytest.fixture
-def managers(config_dir, tmp_path):
-    made = []
-
-    def make(*, hot=True):
-        m = ConfigurationManager(
-            str(config_dir),
-            environ={},
-            record_usage=False,
-            audit_log=str(tmp_path / f"audit{len(made)}.jsonl"),
-        )
-        made.append(m)
-        m.load_environment_config("development")
-        if hot:
-            m.enable_hot_reload()
-        return m
-
-    yield make
-    for m in made:
-        m.close()
+def managers(config_dir, config_manager_factory):
+    return functools.partial(config_manager_factory, config_dir, hot=True)
 
 
 def test_a_flags_file_that_appears_goes_live_in_the_engine_handed_out(

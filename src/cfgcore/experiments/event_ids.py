@@ -123,32 +123,28 @@ class _Keys:
         self.mask = capacity - 1
         self.used = 0
 
-    def __contains__(self, key: int) -> bool:
+    def _slot(self, key: int) -> int:
+        """The slot holding ``key``, else the empty slot where it would go."""
         keys, mask = self.keys, self.mask
         i = key & mask
         while True:
             k = keys[i]
-            if k == key:
-                return True
-            if k == 0:
-                return False
+            if k == key or k == 0:
+                return i
             i = (i + 1) & mask
+
+    def __contains__(self, key: int) -> bool:
+        return self.keys[self._slot(key)] == key
 
     def add(self, key: int) -> bool:
         """Add ``key``; False if it was there."""
-        keys, mask = self.keys, self.mask
-        i = key & mask
-        while True:
-            k = keys[i]
-            if k == key:
-                return False
-            if k == 0:
-                break
-            i = (i + 1) & mask
-        if 3 * (self.used + 1) > 2 * (mask + 1):
+        i = self._slot(key)
+        if self.keys[i] == key:
+            return False
+        if 3 * (self.used + 1) > 2 * (self.mask + 1):
             self._grow()
             return self.add(key)
-        keys[i] = key
+        self.keys[i] = key
         self.used += 1
         return True
 
