@@ -8,8 +8,13 @@ never knew: an OpenFeature provider on it stayed READY, the set's ``last_error``
 ``rejected`` count and health's ``flags`` check said nothing, and a dynamic-config
 manager sharing the set heard nothing. Now the set stands refused on those bytes (the
 provider is STALE) until a good document goes live or the file is back to the live
-one; each manager audits the refusal once, whichever reader met it first. Real files,
-real managers and watchers, the real openfeature-sdk registry and handlers."""
+one; each manager audits the refusal once, whichever reader met it first.
+
+The same holds for a flags file the reload refuses before decoding it: emptied, deleted
+(or moved away, or a link left dangling) or replaced by something that cannot be read
+(a directory). The manager refused it alone, and the provider stayed READY while the
+file on disk no longer held what served. Real files, real managers and watchers, the
+real openfeature-sdk registry and handlers."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import functools
 import itertools
 import logging
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -339,11 +345,151 @@ def test_both_watchers_of_the_file_report_a_refusal_once(
     assert m.flags.is_enabled("beta", USER) is False
 
 
+# -- the flags file emptied, deleted or replaced -------------------------------------------
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _empty(path):
+    path.write_text("")  # truncated in place, as open(path, "w") does before it writes
+
+
+def _blank(path):
+    atomic_write_text(path, "  \n\t\n")
+
+
+def _dangling(path):
+    path.unlink()
+    os.symlink(path.parent / "release-2" / "flags.yaml", path)
+
+
+def _directory(path):
+    path.unlink()
+    path.mkdir()
+
+
+# how the file goes, and the reason the refusal gives (beside the file's path)
+_GOING = {
+    "emptied": (_empty, "flags file is empty"),
+    "whitespace only": (_blank, "flags file is empty"),
+    "deleted": (Path.unlink, "flags file disappeared"),
+    "dangling link": (_dangling, "flags file disappeared (a link to"),
+    "a directory": (_directory, "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("back", ["as it was", "new flags"])
+@pytest.mark.parametrize("going", list(_GOING))
+def test_a_flags_file_gone_or_emptied_under_hot_reload_makes_the_provider_stale(
+    managers, provider, config_dir, tmp_path, going, back
+):
+    """The last good flags keep serving, and the set stands refused, naming the file
+    and why, until the file is back: as it was (no swap, the provider READY again) or
+    with new flags (they go live)."""
+    m = managers(hot=True)
+    live = m._flags.live()
+    path = config_dir / "flags.yaml"
+    client, events = provider(m.flags)
+    go, reason = _GOING[going]
+
+    go(path)
+
+    assert wait_for(lambda: ProviderEvent.PROVIDER_STALE in _kinds(events))
+    assert client.get_provider_status() is ProviderStatus.STALE
+    stale = next(d for e, d in events if e is ProviderEvent.PROVIDER_STALE)
+    assert str(path) in stale.message and reason in stale.message
+    assert wait_for(lambda: m.last_error is not None)
+    assert reason in str(m.last_error)
+    assert live.last_error is not None and reason in str(live.last_error)
+    assert live.documents["rejected"] == 1
+    assert _rejected_metric(live.store.url) == 1
+    check = _flags_check(m)
+    assert check.status == "warn" and reason in check.detail and str(path) in check.detail
+    assert m.flags.is_enabled("beta", USER) is True  # never dropped to no flags
+    assert len(_audited(tmp_path / "audit0.jsonl", "error")) == 1
+
+    _remove(path)
+    atomic_write_text(path, GOOD if back == "as it was" else OTHER_GOOD)
+
+    assert wait_for(lambda: ProviderEvent.PROVIDER_READY in _kinds(events))
+    assert wait_for(lambda: m.last_error is None)
+    assert client.get_provider_status() is ProviderStatus.READY
+    assert live.last_error is None and _flags_check(m).status == "ok"
+    changed = ProviderEvent.PROVIDER_CONFIGURATION_CHANGED in _kinds(events)
+    assert changed is (back == "new flags")
+    assert m.flags.is_enabled("beta", USER) is (back == "as it was")
+    assert live.documents["rejected"] == 1
+    assert len(_audited(tmp_path / "audit0.jsonl", "error")) == 1
+
+
+@pytest.mark.parametrize("first", ["config", "dynamic"])
+@pytest.mark.parametrize("going", ["emptied", "deleted", "a directory"])
+def test_a_flags_file_gone_is_refused_once_whichever_manager_reads_it_first(
+    managers, dynamic, config_dir, tmp_path, going, first
+):
+    """Both managers' reads of one removal are one refusal: the set counts it once and
+    each manager audits it once (the configuration manager's own refusal, or the one
+    the set told it of), though each reader words it its own way."""
+    m = managers()
+    d = dynamic()
+    live = m._flags.live()
+    assert d._live is live
+    _GOING[going][0](config_dir / "flags.yaml")
+    readers = [m.reload, d.reload] if first == "config" else [d.reload, m.reload]
+
+    for reader in readers + readers:  # (each reads it twice)
+        assert reader() is False
+
+    assert live.last_error is not None and live.documents["rejected"] == 1
+    assert str(config_dir / "flags.yaml") in str(live.last_error)
+    # An explicit reload() is reported each time, a refusal it was told of once.
+    own = 2 if first == "config" else 1
+    assert len(_audited(tmp_path / "audit0.jsonl", "error")) == own
+    assert len(_audited(d.audit.path, "error")) == 1
+    assert m.flags.is_enabled("beta", USER) is True
+
+    _remove(config_dir / "flags.yaml")
+    (config_dir / "flags.yaml").write_text(GOOD)
+    assert m.reload() is True
+    assert live.last_error is None and d.reload() is False  # (nothing new to serve)
+    assert live.last_error is None and live.documents["rejected"] == 1
+
+
+def test_an_explicit_load_accepts_the_removal_and_the_set_stays_refused(
+    managers, provider, config_dir
+):
+    """``load_environment_config`` accepts the removal for the configuration; the flags
+    it last held keep serving from no file, which the set goes on saying (a restart
+    would serve none) until a flags file is back."""
+    m = managers()
+    live = m._flags.live()
+    client, events = provider(m.flags)
+    (config_dir / "flags.yaml").unlink()
+    assert m.reload() is False
+    assert wait_for(lambda: client.get_provider_status() is ProviderStatus.STALE)
+
+    m.load_environment_config("development")
+    assert m.last_error is None and m.debug_info()["flags_file"] is None
+    assert live.last_error is not None and "flags file disappeared" in str(live.last_error)
+    assert client.get_provider_status() is ProviderStatus.STALE
+    assert m.flags.is_enabled("beta", USER) is True
+
+    (config_dir / "flags.yaml").write_text(GOOD)
+    assert m.reload() is True
+    assert wait_for(lambda: client.get_provider_status() is ProviderStatus.READY)
+    assert live.last_error is None and live.documents["rejected"] == 1
+
+
 # -- every order of edits and readers ----------------------------------------------------
 
 _STEPS = st.lists(
     st.tuples(
-        st.sampled_from(["bad_a", "bad_b", "good", "back"]),
+        st.sampled_from(["bad_a", "bad_b", "good", "back", "empty", "gone", "dir"]),
         st.sampled_from([("config",), ("dynamic",), ("config", "dynamic"), ("dynamic", "config")]),
     ),
     min_size=1,
@@ -359,11 +505,16 @@ _STEPS = st.lists(
 @given(steps=_STEPS)
 @example(steps=[("bad_a", ("dynamic", "config")), ("back", ("config",))])
 @example(steps=[("bad_a", ("config", "dynamic")), ("bad_a", ("config",)), ("good", ("config",))])
+@example(steps=[("gone", ("dynamic", "config")), ("gone", ("config",)), ("back", ("dynamic",))])
+@example(
+    steps=[("empty", ("config", "dynamic")), ("dir", ("dynamic", "config")), ("good", ("config",))]
+)
 def test_the_set_stands_refused_exactly_while_the_file_holds_refused_bytes(tmp_path, steps):
-    """Any sequence of flags file edits (two bad documents, a new good one, the live
-    one put back), each read by the configuration manager's ``reload()``, the
-    dynamic-config manager's, or both in either order: the set stands refused, and
-    the provider is STALE, exactly while the file holds bytes that do not compile;
+    """Any sequence of flags file edits (two bad documents, the file emptied, deleted
+    or replaced by a directory, a new good one, the live one put back), each read by
+    the configuration manager's ``reload()``, the dynamic-config manager's, or both in
+    either order: the set stands refused, and the provider is STALE, exactly while the
+    file holds bytes that do not compile, none, or is not there to read;
     the set counts each refusal once, the dynamic-config manager audits each once, and
     the configuration manager audits each refused reload of its own (an explicit
     ``reload()`` is reported each time) and each refusal it was told of first once."""
@@ -385,16 +536,30 @@ def test_the_set_stands_refused_exactly_while_the_file_holds_refused_bytes(tmp_p
     api.set_provider_and_wait(CfgcoreProvider(m.flags), domain=domain)
     client = api.get_client(domain)
     readers = {"config": m.reload, "dynamic": d.reload}
-    bad = {"bad_a": BAD, "bad_b": FLAGS.format(serve="perhaps")}
+    bad = {
+        "bad_a": BAD,
+        "bad_b": FLAGS.format(serve="perhaps"),
+        "empty": "",
+        "gone": "<gone>",
+        "dir": "<dir>",
+    }
     model = {"live": GOOD, "refused": None, "first": None, "rejected": 0, "config": 0}
     goods = itertools.count()
     try:
         for edit, order in steps:
-            if edit == "good":
-                text = GOOD + f"# good {next(goods)}\n"
+            path = config / "flags.yaml"
+            _remove(path)
+            if edit == "gone":
+                text = "<gone>"
+            elif edit == "dir":
+                text = "<dir>"
+                path.mkdir()
             else:
-                text = model["live"] if edit == "back" else bad[edit]
-            (config / "flags.yaml").write_text(text)
+                if edit == "good":
+                    text = GOOD + f"# good {next(goods)}\n"
+                else:
+                    text = model["live"] if edit == "back" else bad[edit]
+                path.write_text(text)
             for reader in order:
                 readers[reader]()
                 if text == model["live"]:

@@ -236,3 +236,50 @@ def test_a_provider_on_a_superseded_placeholder_is_error(managers, config_dir):
         assert client.get_boolean_details("beta", False).value is False
     finally:
         _unregister(domain)
+
+
+def test_a_late_flags_file_that_appears_empty_waits_and_once_adopted_its_removal_is_stale(
+    managers, config_dir
+):
+    """A directory without flags is untouched by the refusal of a flags file emptied or
+    gone (it has no live set to mark): an empty file that appears is refused and the
+    placeholder keeps serving no flags; the file written then is adopted as before.
+    Once adopted, the file deleted is refused like any served flags file: the provider
+    on the placeholder goes STALE, the adopted flags keep serving, and the file put
+    back ends it."""
+    pytest.importorskip("openfeature.api", reason="openfeature-sdk is not installed")
+    from openfeature.provider import ProviderStatus
+
+    from cfgcore.openfeature import CfgcoreProvider
+
+    m = managers()
+    engine = m.flags
+    domain, client, _events = _register(CfgcoreProvider(engine))
+    try:
+        (config_dir / "flags.yaml").write_text("")
+
+        assert wait_for(lambda: m.last_error is not None)
+        assert "empty flag file" in str(m.last_error)
+        assert m._flags._live is None and m.flags is engine
+        assert engine._served_by.endswith("(no flags file)")
+        assert client.get_provider_status() is ProviderStatus.READY
+
+        atomic_write_text(config_dir / "flags.yaml", FLAGS)
+
+        assert wait_for(lambda: engine.is_enabled("beta", USER) is True)
+        assert wait_for(lambda: m.last_error is None)
+        live = m._flags._live
+        assert live is not None and live.engine is engine and live.last_error is None
+
+        (config_dir / "flags.yaml").unlink()
+
+        assert wait_for(lambda: client.get_provider_status() is ProviderStatus.STALE)
+        assert "flags file disappeared" in str(live.last_error)
+        assert engine.is_enabled("beta", USER) is True
+
+        atomic_write_text(config_dir / "flags.yaml", FLAGS)
+
+        assert wait_for(lambda: client.get_provider_status() is ProviderStatus.READY)
+        assert live.last_error is None and m.last_error is None
+    finally:
+        _unregister(domain)

@@ -369,10 +369,10 @@ class ConfigBuilder:
         ``source`` names the activation (``load``, ``reload``, ``profile``) to the flag
         set when it refuses the flags file (:meth:`compile_flags`).
         ``guard`` refuses inputs the live ``previous`` version read that are now gone,
-        dangling or emptied (:func:`reject_truncated`): every rebuild of a live version
-        from the same files (a reload, a profile switch) passes it; only
-        ``load_environment_config``, the deliberate way to accept such a removal, and
-        builds that activate nothing skip it.
+        dangling or emptied (:func:`reject_truncated`, :func:`flags_file_gone`): every
+        rebuild of a live version from the same files (a reload, a profile switch)
+        passes it; only ``load_environment_config``, the deliberate way to accept such a
+        removal, and builds that activate nothing skip it.
         """
         started = time.perf_counter()
         if fingerprint is None:
@@ -386,7 +386,12 @@ class ConfigBuilder:
         flags_file: str | None = None
         flags_bytes = b""
         if with_flags and self.flags_path() is not None:
-            flags_bytes, flags_file = self.flags.store.read_bytes()
+            try:
+                flags_bytes, flags_file = self.flags.store.read_bytes()
+            except ConfigError as exc:
+                # There but unreadable (a directory in its place, its permissions): the
+                # flag set stands refused on it too, the last flags serving.
+                self.flags.refuse(exc, source)
             # The flags file back to the document that serves ends a refusal of it that
             # stands, whatever becomes of this build (a configuration file broken meanwhile
             # refuses it; unchanged inputs skip it below).
@@ -422,9 +427,17 @@ class ConfigBuilder:
             debuglog.files_read(env, texts, flags_file)
         if guard and previous.version:
             reject_truncated(
-                texts, flags_file, flags_bytes, previous, env_file_state,
+                texts, previous, env_file_state,
                 env_file_named=dotenv is not None and dotenv.named,
             )  # fmt: skip
+            gone = flags_file_gone(flags_file, flags_bytes, previous)
+            if gone is not None:
+                # Refused with the flag set standing refused on it, as on bytes that do
+                # not compile (a provider STALE, health's flags warning), until the
+                # file is back or a good one goes live. (Bytes read in place of a file
+                # gone, another flags file's, are not what is refused.)
+                same = flags_file == previous.flags_file
+                self.flags.refuse(gone, source, flags_bytes if same else None)
         if dotenv is not None and dotenv.named and env_file_state == (dotenv.path, "missing"):
             # As at start (envfile.env_file_for): a named file that is not there is a
             # typo or a lost mount, never "no secrets". load_environment_config after a
@@ -703,8 +716,6 @@ def _reject_env_file_gone(
 
 def reject_truncated(
     texts: list[tuple[str, bytes]],
-    flags_file: str | None,
-    flags_bytes: bytes,
     previous: Any,
     env_file: tuple[str, str] | None = None,
     env_file_named: bool = False,
@@ -716,7 +727,8 @@ def reject_truncated(
     moment, and the rest still parses, so without this check a save would briefly
     activate a configuration without that file. (To really remove a file, restart or
     call ``load_environment_config`` explicitly.) ``env_file`` is the ``.env`` file's
-    ``(path, state)`` (:meth:`EnvironWithFile.state`), judged the same way.
+    ``(path, state)`` (:meth:`EnvironWithFile.state`), judged the same way; the flags
+    file by :func:`flags_file_gone`.
     """
     if env_file is not None and len(previous.sources) > 6:
         _reject_env_file_gone(env_file, previous.sources[6], env_file_named)
@@ -738,28 +750,38 @@ def reject_truncated(
                 file=path,
                 kind="incomplete",
             )
+
+
+def flags_file_gone(
+    flags_file: str | None, flags_bytes: bytes, previous: Any
+) -> ConfigError | None:
+    """The refusal of a reload that finds the flags file the live version read gone
+    (deleted, moved away, a link left dangling) or emptied, as :func:`reject_truncated`
+    refuses a configuration file: None when it is there and not empty. The builder
+    refuses it through the flag set (:meth:`ConfigFlags.refuse
+    <cfgcore.config.flags.ConfigFlags.refuse>`), which then stands refused too."""
     gone = getattr(previous, "flags_file", None)
     if gone and flags_file != gone and not os.path.exists(gone):
-        # The directory's flags file, deleted or moved away: the manager no longer
-        # finds one, and the reload said nothing while the last flags kept serving
-        # (and a restart would then serve none). Refused and reported like a
-        # configuration file that disappeared. exists(), as the manager looks for
-        # the file: a link left dangling (its target deleted, a half-switched
-        # release) is no file either, and lexists() let it through silently.
+        # The manager no longer finds a flags file: the reload said nothing while the
+        # last flags kept serving (and a restart would then serve none). exists(), as
+        # the manager looks for the file: a link left dangling (its target deleted, a
+        # half-switched release) is no file either, and lexists() let it through.
         link = _dangling(gone)
-        raise ConfigError(
+        return ConfigError(
             f"flags file disappeared{link or ' (being replaced?)'}; keeping the previous "
             "flags (put it back; to really remove it, restart: load_environment_config "
             "stops reading it, but its flags keep serving until then)",
             file=gone,
             kind="incomplete",
         )
+    empty = hashlib.blake2b(b"", digest_size=16).digest()
     if flags_file and not flags_bytes.strip() and previous.sources[1] != empty:
-        raise ConfigError(
-            "file is empty (a write in progress?); keeping the previous flags",
+        return ConfigError(
+            "flags file is empty (a write in progress?); keeping the previous flags",
             file=flags_file,
             kind="incomplete",
         )
+    return None
 
 
 def filled_secret_files(previous: Any) -> frozenset[str]:

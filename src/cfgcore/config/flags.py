@@ -35,12 +35,18 @@ once. The manager reports it as its activation's refusal, not again as a subscri
 one the set told it of first (a dynamic-config manager's watcher read the file first)
 is audited once. The file back to the live document ends the refusal.
 
-The reverse, the flags file removed while the service runs, is refused by the reload
-(``cfgcore.config.builder.reject_truncated``): the flags keep serving. An explicit
+The reverse, the flags file removed while the service runs (deleted, moved away, a
+link left dangling), emptied, or replaced by something that cannot be read (a
+directory), is refused by the reload (``cfgcore.config.builder.flags_file_gone``) and
+by the set the same way (:meth:`LiveFlags.judge_refused
+<cfgcore.runtime.flags.LiveFlags.judge_refused>`): the flags keep serving, a provider
+is STALE naming the file and why, and one removal is one refusal whichever reader
+found it. The file put back, as it was or with good flags, ends it. An explicit
 ``load_environment_config`` accepts the removal for the configuration (which no longer
 reads or watches the file), while the engine keeps serving the flags it last held:
-dropping every flag to the code's defaults at once is never what a lost file means. A
-restart serves none; the file put back goes live again on the same engine.
+dropping every flag to the code's defaults at once is never what a lost file means.
+The set stays refused meanwhile (what serves is in no file: a restart serves none); the
+file put back goes live again on the same engine.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cfgcore.config.builder import FLAG_FILE_NAMES
 from cfgcore.errors import ConfigError
@@ -255,6 +261,18 @@ class ConfigFlags:
         subscribers hear it: a dynamic-config manager, a provider); this manager reports
         it itself, as the refusal of its activation."""
         return self._required().judge_read(raw, path, source, initiator=self)
+
+    def refuse(self, exc: ConfigError, source: str, data: bytes | None = None) -> NoReturn:
+        """Raise the refusal of the flags file an activation refused before decoding it
+        (gone or emptied since it went live, unreadable: ``exc``; ``data``: the bytes
+        read, None for none), with the shared set standing refused on it as for bytes
+        that do not compile (:meth:`LiveFlags.judge_refused`): the last good flags keep
+        serving, a provider is STALE. A manager that never opened a set only raises."""
+        live = self._live
+        if live is None:
+            raise exc
+        origin = str(getattr(live.store, "path", None) or live.store.url)
+        live.judge_refused(exc, origin, source, data=data, initiator=self)
 
     def back_to_live(self, raw: bytes) -> None:
         """End a refusal the live set stands on when ``raw`` (the flags file as a build

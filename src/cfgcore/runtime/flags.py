@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import msgspec
 
@@ -49,6 +50,11 @@ log = logging.getLogger("cfgcore.flags")
 # Refusals kept for the managers that subscribe later (LiveFlags.take_start_refusals):
 # a start reads a handful; the bound holds if a flag set is never subscribed to.
 _MAX_UNTOLD = 100
+# What a refusal of a file store's file that is not there stands on (deleted, moved
+# away, a link leading nowhere), in place of its bytes' checksum: the same for every
+# reader, whatever it read instead (nothing, or the seed), so one removal is refused,
+# counted and told once (LiveFlags._refuse), and ends when the file is back.
+_GONE = "flags file gone"
 
 
 class FlagSubscriber(Protocol):
@@ -564,6 +570,7 @@ class LiveFlags:
                         return False
                     if self.document is not None and self.document.origin == path != origin:
                         # The seed, in place of a file this set has served: it is gone.
+                        key = _GONE
                         raise ConfigError(
                             "flag file was removed; keeping the flags it last held (the "
                             "bundled demo flags are served only before a file exists)",
@@ -582,7 +589,7 @@ class LiveFlags:
                 # Unreadable, undecodable, gone or not compiling: the live flags keep
                 # serving, and the refusal is reported once (not on every poll) until
                 # the store holds something else.
-                self._refuse(exc, source, origin, key or f"{type(exc).__name__}: {exc}")
+                self._refuse(exc, source, origin, key or self._unread_key(exc))
                 return False
             return self.install(doc, compiled, source)
 
@@ -607,23 +614,64 @@ class LiveFlags:
             doc = self.store.document(data, origin)  # type: ignore[attr-defined]
             return doc, self.prepare(doc)
         except ConfigError as exc:
-            with deferred_delivery(), self._lock:
-                # Judged under the lock the set's own reads take: bytes the file no
-                # longer holds (another reader swapped a newer document in since they
-                # were read) are this reader's refusal only; the next read judges the file.
-                if not self._still_stored(key):
-                    raise
-                refusal = self._refuse(exc, source, origin, key, initiator)
-            if refusal is exc:
-                raise
-            raise refusal.with_traceback(None) from None
+            self._judge(exc, key, source, origin, initiator)
+
+    def judge_refused(
+        self,
+        exc: ConfigError,
+        origin: str,
+        source: str,
+        *,
+        data: bytes | None = None,
+        initiator: Any = None,
+    ) -> NoReturn:
+        """Another reader of the file store refused the file before decoding it, for
+        ``exc``: a configuration manager's reload refuses a flags file that is gone or
+        was emptied since it went live (a write or a deploy caught half-done:
+        :func:`cfgcore.config.builder.flags_file_gone`), or that it cannot read. The set
+        stands refused on it as :meth:`judge_read` refuses bytes that do not compile,
+        and raises what it stands on. ``data``: the bytes read, or None when there were
+        none (a file that is not there stands refused as one whichever reader found it
+        gone, and :meth:`refresh` too; one that cannot be read, on its error)."""
+        key = checksum(data) if data is not None else self._unread_key(exc)
+        self._judge(exc, key, source, origin, initiator)
+
+    def _judge(
+        self, exc: ConfigError, key: str, source: str, origin: str, initiator: Any
+    ) -> NoReturn:
+        """Refuse the stored content ``key`` names for ``exc``, read by a reader other
+        than the set (``initiator``), and raise the refusal the set stands on."""
+        with deferred_delivery(), self._lock:
+            # Judged under the lock the set's own reads take: content the file no longer
+            # holds (another reader swapped a newer document in since it was read, a
+            # writer finished) is this reader's refusal only; the next read judges the file.
+            if not self._still_stored(key):
+                raise exc
+            refusal = self._refuse(exc, source, origin, key, initiator)
+        if refusal is exc:
+            raise exc
+        raise refusal.with_traceback(None) from None
+
+    def _file_gone(self) -> bool:
+        """Whether a file store's file is not there (exists() follows links: one left
+        dangling is no file either)."""
+        path = getattr(self.store, "path", None)
+        return self.store.kind == "file" and path is not None and not os.path.exists(path)
+
+    def _unread_key(self, exc: Exception) -> str:
+        """What a refusal of a store that could not be read stands on: :data:`_GONE`
+        for a file that is not there, else the error (the same next time)."""
+        return _GONE if self._file_gone() else f"{type(exc).__name__}: {exc}"
 
     def _still_stored(self, key: str) -> bool:
-        """Whether the file store holds the bytes ``key`` names (one read)."""
+        """Whether the file store holds what ``key`` names: those bytes (one read), no
+        file (:data:`_GONE`), or a file that fails to read the same way."""
+        if key == _GONE:
+            return self._file_gone()
         try:
             data, _origin = self.store.read_bytes()  # type: ignore[attr-defined]
-        except ConfigError:
-            return False
+        except ConfigError as exc:
+            return self._unread_key(exc) == key
         return checksum(data) == key
 
     def _refuse(
