@@ -27,24 +27,17 @@ def _strict(text: str):
 
 
 @pytest.mark.parametrize("summaries", [False, True])
-def test_welch_equal_constant_groups_is_no_evidence(summaries):
-    a, b = [3.0] * 3, [3.0] * 4
+@pytest.mark.parametrize("treatment", [3.0, 4.0, 2.0])
+def test_welch_of_constant_groups_is_undefined(summaries, treatment):
+    """Equal means were p = 1, different ones p = 0 ("certain"): the test is 0/0 or
+    d/0 there, so it says it is undefined, and gives only the difference."""
+    a, b = [3.0] * 3, [treatment] * 4
     if summaries:
         a, b = stats.Summary.of(a), stats.Summary.of(b)
-    r = stats.welch_ttest(a, b)
-    assert (r.statistic, r.p_value, r.difference, r.ci) == (0.0, 1.0, 0.0, (0.0, 0.0))
-    # one-sided: t = 0 sits at the median of the null distribution
-    assert stats.welch_ttest(a, b, "larger").p_value == 0.5
-    assert stats.welch_ttest(a, b, "smaller").p_value == 0.5
-
-
-def test_welch_different_constant_groups_is_certain_in_its_direction():
-    r = stats.welch_ttest([3.0] * 3, [4.0] * 3)
-    assert r.statistic == math.inf and r.p_value == 0.0
-    assert r.difference == 1.0 and r.ci == (1.0, 1.0)
-    assert stats.welch_ttest([3.0] * 3, [4.0] * 3, "larger").p_value == 0.0
-    assert stats.welch_ttest([3.0] * 3, [4.0] * 3, "smaller").p_value == 1.0
-    assert stats.welch_ttest([4.0] * 3, [3.0] * 3).statistic == -math.inf
+    for alternative in ("two-sided", "larger", "smaller"):
+        r = stats.welch_ttest(a, b, alternative)
+        assert r.undefined == stats.NO_VARIANCE and r.difference == treatment - 3.0
+        assert all(math.isnan(x) for x in (r.statistic, r.p_value, r.df, *r.ci))
 
 
 @settings(max_examples=200, deadline=None)
@@ -55,6 +48,10 @@ def test_welch_different_constant_groups_is_certain_in_its_direction():
 )
 def test_welch_p_value_is_always_a_probability(a, b, alternative):
     r = stats.welch_ttest(a, b, alternative)
+    if len(set(a)) == 1 and len(set(b)) == 1:
+        assert r.undefined and math.isnan(r.p_value)  # and only there
+        return
+    assert not r.undefined
     assert 0.0 <= r.p_value <= 1.0
     assert not math.isnan(r.statistic)
     assert all(math.isfinite(x) for x in r.ci)
@@ -88,7 +85,7 @@ def test_fresh_test_reports_null_and_dashes_not_nan(tmp_path, capsys):
     assert "nan" not in out.lower()
 
 
-def test_constant_metric_reports_p_one_and_one_value_interval_as_dash(tmp_path, capsys):
+def test_constant_metric_reports_no_test_and_one_value_interval_as_dash(tmp_path, capsys):
     _create(capsys, tmp_path)
     events = tmp_path / "ev.jsonl"
     # three users per variant all with 5 plays, and one more control user alone in
@@ -109,7 +106,8 @@ def test_constant_metric_reports_p_one_and_one_value_interval_as_dash(tmp_path, 
     assert code == 0, err
     rows = {(r["metric"], r["variant"]): r for r in _strict(out)["results"]}
     plays_b = rows[("plays", "b")]
-    assert (plays_b["statistic"], plays_b["p_value"], plays_b["difference"]) == (0.0, 1.0, 0.0)
+    assert (plays_b["statistic"], plays_b["p_value"], plays_b["difference"]) == (None, None, 0.0)
+    assert plays_b["undefined"] == stats.NO_VARIANCE
     skips = rows[("skips", "control")]
     assert skips["n"] == 1 and skips["value"] == 2.5 and skips["low"] is None
     code, out, err = run(capsys, "experiment", "report", "t", "--state-dir", str(tmp_path))

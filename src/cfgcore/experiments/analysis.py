@@ -40,7 +40,11 @@ class MetricResult:
     and the interval and tests use the delta method's variance, see
     :func:`cfgcore.experiments.stats.ratio_summary`).
     ``difference``, ``statistic`` and ``p_value`` compare with the control (None for
-    the control itself or when there is too little data).
+    the control itself or when there is too little data). ``undefined`` says why a
+    variant has no test against the control ("" for the control and when it has one):
+    too few users in a group, or a continuous metric that varies in neither group
+    (Welch's t-test is then undefined: :data:`cfgcore.experiments.stats.NO_VARIANCE`;
+    ``difference`` is still given, its interval, statistic and p-value are None).
     """
 
     metric: str
@@ -58,6 +62,7 @@ class MetricResult:
     p_value: float | None = None
     method: str = ""
     events: int = 0  # metric events recorded (n counts users)
+    undefined: str = ""
 
 
 @dataclass
@@ -197,10 +202,17 @@ class ExperimentReport:
                 diff = "" if r.difference is None else _number(r.difference, "+.4g")
                 dci = "" if r.diff_low is None else _interval(r.diff_low, r.diff_high, "+.4g")
                 p = "" if r.p_value is None else _number(r.p_value, ".3g")
+                if r.undefined and r.difference is not None:
+                    dci, p = "-", "-"  # a difference without a test: the note below says why
                 if r.p_value is not None and _few_counts(base, r):
                     p, rough = p + "*", True
                 value = _number(r.value, ".4g")
                 lines.append(f"{variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}")
+            for r in rows:
+                if r.undefined and r.n:  # (a variant without users says so in its row)
+                    lines.append(
+                        f"  {_shown(r.variant)}: no test against the control: {r.undefined}"
+                    )
         if metrics:
             lines.append("")
             lines.append(
@@ -457,6 +469,13 @@ def _compare(kind: str, c: Any, v: Any, alternative: str, confidence: float) -> 
     return stats.welch_ttest(c, v, alternative, confidence)
 
 
+def _too_few(kind: str) -> str:
+    """Why :func:`_compare` made no test (it needs what it checks for)."""
+    if kind == "binary":
+        return "no users in the variant or the control"
+    return "fewer than two users with the metric in the variant or the control"
+
+
 def served_split(split: Mapping[str, float]) -> dict[str, float]:
     """The percentages the evaluator actually serves for ``split`` (as written, in its
     order): each variant's range of the bucket space, whose ends are the cumulative
@@ -526,7 +545,15 @@ def analyze(
         for v in variants[1:]:
             row, data = _row(store, test, v, m, kind, confidence)
             cmp = _compare(kind, base, data, "two-sided", confidence)
-            if cmp is not None:
+            if cmp is None:
+                row = MetricResult(**{**row.__dict__, "undefined": _too_few(kind)})
+            elif cmp.undefined:
+                # (None, not the test's NaN: the plot and callers read None as "none")
+                row = MetricResult(
+                    **{**row.__dict__, "difference": cmp.difference, "method": cmp.method,
+                       "undefined": cmp.undefined}
+                )  # fmt: skip
+            else:
                 row = MetricResult(
                     **{**row.__dict__, "difference": cmp.difference, "diff_low": cmp.ci[0],
                        "diff_high": cmp.ci[1], "statistic": cmp.statistic,
@@ -620,6 +647,10 @@ def guardrail_violations(
                 cmp = stats.msprt_proportions(c[0], c[1], d[0], d[1], alternative)
             else:
                 cmp = stats.msprt_means(c, d, alternative)
+            if cmp.undefined:
+                # Neither group varies: no test, so no evidence of harm to roll back on
+                # (it was p = 0, a rollback, for two users of 3 against two of 4).
+                continue
             if cmp.p_value <= level:
                 found.append(
                     f"{metric} worse in {v} ({v_value:.4g} vs {c_value:.4g} in "

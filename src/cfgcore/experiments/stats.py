@@ -37,7 +37,12 @@ __all__ = [
     "msprt_proportions",
     "msprt_means",
     "MSPRT_EFFECT",
+    "NO_VARIANCE",
 ]
+
+# Why a test of means is undefined when neither group varies (TestResult.undefined,
+# SequentialResult.undefined, the report's note).
+NO_VARIANCE = "no variance in either group (every user has the same value)"
 
 
 def _scipy_stats() -> Any:
@@ -94,6 +99,10 @@ class TestResult:
     ci: tuple[float, float]
     df: float | None = None
     method: str = ""
+    # Why the test is undefined ("" when it was computed): then ``statistic``,
+    # ``p_value``, ``df`` and ``ci`` are NaN, as SciPy gives them, and only
+    # ``difference`` is a number. Read it before comparing ``p_value`` with a level.
+    undefined: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,11 +141,20 @@ class Summary:
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
-        """Summarise a sequence of numbers."""
+        """Summarise a sequence of numbers.
+
+        The deviations are taken from the first value, as the metrics store does
+        (:func:`moments_summary`): values close together far from 0 (1e6 and 1e6 +
+        1e-9) then keep their variance to a few ulps, where rounding the running mean
+        made it 11 % too large (and SciPy's two passes 1.2 %)."""
+        xs = [float(v) for v in values]
+        if not xs:
+            return cls()
+        shift = xs[0]
         s = cls()
-        for v in values:
-            s = s.add(float(v))
-        return s
+        for v in xs:
+            s = s.add(v - shift)
+        return cls(s.n, s.mean + shift, s.m2)
 
 
 def ratio_summary(sums: Sequence[float], counts: Sequence[float]) -> Summary:
@@ -345,11 +363,14 @@ def welch_ttest(
     Takes raw values or :class:`Summary` moments (what the metrics store keeps), so
     the same function serves tests and the running analysis.
 
-    When neither group varies (a constant metric) the standard error is 0 and t is
-    0/0 or d/0. Equal means are taken as no evidence of a difference: t = 0, so
-    p = 1 two-sided (0.5 one-sided, as for any t = 0). Different means are certain
-    evidence: t = +-inf and p = 0 (1 for the one-sided alternative pointing the other
-    way). The interval of the difference is the point ``[d, d]``.
+    When neither group varies (a constant metric) the test is undefined: the
+    estimated standard error is 0, t is 0/0 or d/0 and the Welch-Satterthwaite degrees
+    of freedom 0/0. The result then has ``undefined`` set to :data:`NO_VARIANCE`,
+    the observed ``difference``, and NaN for the statistic, p-value, df and interval
+    (SciPy's ``ttest_ind`` gives NaN too for equal means). It is not p = 0: a sample
+    variance of 0 is no proof that the metric cannot vary, and two users of 3 against
+    two of 4 are no certain difference (an exact permutation test of those four values
+    gives p = 1/3). One group varying is enough for the test.
     """
     _check_alternative(alternative)
     _check_confidence(confidence)
@@ -360,17 +381,16 @@ def welch_ttest(
     diff = _difference(a, b)
     va, vb = a.variance / a.n, b.variance / b.n
     if va + vb <= 0:
-        # Neither group varies (or so little that its variance underflows): t is 0/0
-        # or d/0, which SciPy reports as NaN (invalid JSON in the report, and
-        # NaN < alpha is silently False). See the docstring.
-        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+        # Neither group varies (or so little that its variance underflows): see the
+        # docstring. (It said t = +-inf and p = 0, "significant", for [3, 3] vs [4, 4].)
         return TestResult(
-            statistic=t,
-            p_value=_p_value_infinite(t, alternative),
+            statistic=math.nan,
+            p_value=math.nan,
             difference=diff,
-            ci=(diff, diff),
-            df=float(a.n + b.n - 2),
+            ci=(math.nan, math.nan),
+            df=math.nan,
             method="Welch's t-test",
+            undefined=NO_VARIANCE,
         )
     # t = d / sqrt(va + vb) with the Welch-Satterthwaite degrees of freedom, what
     # SciPy's ttest_ind_from_stats computes, but with df from the variances scaled by
@@ -420,6 +440,7 @@ class SequentialResult:
     difference: float
     information: float  # tau^2 / variance of the difference
     method: str = ""
+    undefined: str = ""  # why the test is undefined (statistic and p_value NaN then)
 
 
 def _normal_log_sf(x: float) -> float:
@@ -494,9 +515,10 @@ def msprt_means(
 
     z is Welch's statistic ``D / sqrt(s_c^2/n_c + s_t^2/n_t)``; the mixing scale is
     ``tau = effect * sd`` with ``sd^2`` the mean of the two sample variances. Neither
-    group varying: equal means give p = 1, different ones p = 0 in the tested
-    direction (as :func:`welch_ttest`). Valid at every look (see :func:`_msprt_p`),
-    under the normal approximation of the difference of means.
+    group varying, the test is undefined, as :func:`welch_ttest` is: ``undefined``
+    says so and the statistic and p-value are NaN (no p-value to fall below a level).
+    Valid at every look (see :func:`_msprt_p`), under the normal approximation of the
+    difference of means.
     """
     _check_alternative(alternative)
     a, b = _summary(control), _summary(treatment)
@@ -507,9 +529,7 @@ def msprt_means(
     if not math.isfinite(var):
         raise ValueError("values too large for the variance of their difference")
     if var <= 0:
-        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-        return SequentialResult(z, _p_value_infinite(z, alternative) if z else 1.0, diff,
-                                0.0, "mSPRT (means)")  # fmt: skip
+        return SequentialResult(math.nan, math.nan, diff, 0.0, "mSPRT (means)", NO_VARIANCE)
     z = diff / math.sqrt(var)
     info = effect * effect * (a.variance / 2 + b.variance / 2) / var  # (no overflow)
     return SequentialResult(z, _msprt_p(z, info, alternative), diff, info, "mSPRT (means)")
