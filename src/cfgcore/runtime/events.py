@@ -43,6 +43,10 @@ log = logging.getLogger("cfgcore.events")
 #: Batches of events that may wait for a bus's listeners; beyond it the oldest are dropped.
 MAX_BACKLOG = 10_000
 
+#: Seconds :meth:`EventBus.close` waits, in all, for the events queued before it and
+#: the async listeners already scheduled to finish (a stuck listener is left behind).
+CLOSE_WAIT = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigChangeEvent:
@@ -132,6 +136,7 @@ class EventBus:
         # Batches in emit order, run by one thread at a time (_delivering): see _deliver.
         self._outbox: collections.deque[list[ConfigChangeEvent]] = collections.deque()
         self._delivering = threading.Lock()
+        self._deliverer: int | None = None  # the thread holding _delivering
         self._loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._own_thread: threading.Thread | None = None
@@ -228,6 +233,7 @@ class EventBus:
         while self._outbox:
             if not self._delivering.acquire(blocking=False):
                 return
+            self._deliverer = threading.get_ident()
             try:
                 while self._outbox:
                     try:
@@ -241,6 +247,7 @@ class EventBus:
                     log.warning("change listeners caught up (%d batches dropped in all)",
                                 self.dropped)  # fmt: skip
             finally:
+                self._deliverer = None
                 self._delivering.release()
 
     def _dispatch(self, events: list[ConfigChangeEvent]) -> None:
@@ -344,7 +351,10 @@ class EventBus:
             if self._own_loop is None or self._own_loop.is_closed():
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
-                    target=loop.run_forever, name="cfgcore-async-listeners", daemon=True
+                    target=_run_until_stopped,
+                    args=(loop,),
+                    name="cfgcore-async-listeners",
+                    daemon=True,
                 )
                 thread.start()
                 self._own_loop = loop
@@ -352,28 +362,56 @@ class EventBus:
             return self._own_loop
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Wait until queued events are delivered and scheduled async listeners finished
-        (call it from a thread without a running loop)."""
+        """Wait until queued events are delivered and scheduled async listeners finished;
+        False if that took longer than ``timeout`` seconds. Listeners scheduled on an
+        event loop running in the calling thread are not waited for (they run once the
+        caller returns to its loop)."""
         deadline = time.monotonic() + timeout
         while self._inflight or self._outbox or self._delivering.locked():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.001)
-        while self._pending:
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        while True:
+            waiting = [
+                f for f in list(self._pending)
+                if not (isinstance(f, asyncio.Future) and f.get_loop() is here)
+            ]  # fmt: skip
+            if not waiting:
+                return True
             if time.monotonic() >= deadline:
                 return False
-            for fut in list(self._pending):
-                if hasattr(fut, "result") and not isinstance(fut, asyncio.Task):
-                    try:
-                        fut.result(timeout=max(0.0, deadline - time.monotonic()))
-                    except Exception:  # already logged by _guard
-                        pass
-                else:
+            for fut in waiting:
+                if isinstance(fut, asyncio.Future):  # a task on another thread's loop
                     time.sleep(0.001)
-        return True
+                    break
+                try:
+                    fut.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # logged by _guard, or still running at the deadline
+                    pass
 
-    def close(self) -> None:
-        """Stop the dispatcher thread and the private background loop, if started."""
+    def _waits_on_caller(self) -> bool:
+        """Whether what :meth:`close` would wait for needs the calling thread: it is
+        delivering this bus's events (a listener closing its manager) or runs the bus's
+        own loop (an async listener doing so)."""
+        me = threading.get_ident()
+        thread = self._own_thread
+        return self._deliverer == me or (thread is not None and thread.ident == me)
+
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        """Deliver the events queued so far and let the async listeners already
+        scheduled finish, waiting at most ``timeout`` seconds in all (a listener stuck
+        longer is left behind, logged); then stop the dispatcher thread and the private
+        background loop, if started. A listener that closes its own manager does not
+        wait for itself."""
+        if not self._waits_on_caller() and not self.wait_idle(timeout):
+            log.warning(
+                "closing with change listeners still running after %.1f s: the events "
+                "they have not handled are not delivered", timeout,
+            )  # fmt: skip
         with self._lock:
             q, self._queue = self._queue, None
             self._drain_queued = False  # the next background delivery starts a new thread
@@ -383,10 +421,10 @@ class EventBus:
         thread, self._own_thread = self._own_thread, None
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
-            if thread is not None:
+            # (Its thread closes it once stopped: an async listener calling close()
+            # runs on that thread, which cannot wait for itself.)
+            if thread is not None and thread is not threading.current_thread():
                 thread.join(5)
-            if not loop.is_running():
-                loop.close()
 
     def _after_fork_in_child(self) -> None:
         # The background loop's thread does not exist in the child; start afresh.
@@ -400,6 +438,7 @@ class EventBus:
         self._shedding = False
         self._outbox = collections.deque()  # the parent's to deliver, not the child's
         self._delivering = threading.Lock()
+        self._deliverer = None
 
 
 ListenerRegistry = EventBus
@@ -518,6 +557,14 @@ after_fork_in_child(_reset_notifier_after_fork)
 
 
 after_fork_in_child(_reset_buses_after_fork)
+
+
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """A bus's private listener loop: runs until :meth:`EventBus.close` stops it."""
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 async def _guard(awaitable: Any, listener: Any, event: ConfigChangeEvent) -> None:
