@@ -166,13 +166,28 @@ def state_paths(flags_file: str) -> dict[str, str]:
     one crashed: :func:`cfgcore.experiments.exposures.recover_appends`) and the record
     of the inputs ingests have ingested (:mod:`cfgcore.experiments.ingested`)."""
     base = os.path.splitext(os.path.abspath(flags_file))[0]
-    return {
-        "exposures": base + ".exposures.jsonl",
-        "metrics": base + ".metrics.jsonl",
-        "audit": base + ".audit.jsonl",
-        "ingest_journal": base + ".ingest-journal.json",
-        "ingested": base + ".ingested.json",
-    }
+    return {name: base + suffix for name, suffix in _STATE_FILES.items()}
+
+
+#: What :func:`state_paths` adds to the flags file's path without its extension.
+_STATE_FILES = {
+    "exposures": ".exposures.jsonl",
+    "metrics": ".metrics.jsonl",
+    "audit": ".audit.jsonl",
+    "ingest_journal": ".ingest-journal.json",
+    "ingested": ".ingested.json",
+}
+
+
+def state_paths_beside(metrics_log: str) -> dict[str, str] | None:
+    """:func:`state_paths` of the flags file whose metric log is ``metrics_log`` (the
+    exposure log and the ingest's journal beside it, say); None for a metric log not
+    named that way."""
+    suffix = _STATE_FILES["metrics"]
+    if not metrics_log.endswith(suffix):
+        return None
+    base = os.path.abspath(metrics_log[: -len(suffix)])
+    return {name: base + suffix for name, suffix in _STATE_FILES.items()}
 
 
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> str:

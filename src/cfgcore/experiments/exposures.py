@@ -506,17 +506,10 @@ def _cut(path: str, offset: int, data: bytes) -> bool:
             content = fh.read()
     except OSError:
         return False
-    found = content[offset : offset + len(data)]
-    n = 0
-    for a, b in zip(found, data, strict=False):
-        if a != b:
-            break
-        n += 1
-    end = offset + n
-    if n == 0 or (n < len(data) and end < len(content) and content[end : end + 1] != b"\n"):
+    n = _planned_bytes(content[offset : offset + len(data) + 1], data)
+    if n is None:
         return False  # not this plan's data (another file at that offset)
-    if n < len(data) and content[end : end + 1] == b"\n":
-        end += 1  # the newline the next writer put after the cut line goes with it
+    end = offset + n
     # A log the deployment keeps elsewhere through its own symlink is rewritten there
     # (replacing the link sent every later record to the state directory), and keeps
     # the group write an operator gave it.
@@ -527,6 +520,29 @@ def _cut(path: str, offset: int, data: bytes) -> bool:
         mode = LOG_MODE
     atomic_write(target, content[:offset] + content[end:], mode=mode or LOG_MODE)
     return True
+
+
+def _planned_bytes(found: bytes, data: bytes) -> int | None:
+    """How many bytes of a planned append ``data`` a file holds, ``found`` being what
+    the file holds from the plan's offset on (at least ``len(data) + 1`` bytes, or to
+    its end): all of it, or a part cut short by a crash (at the end of the file,
+    followed by the newline the next writer put after a cut line, counted too, or
+    ending with a whole line, which the next writer's record follows). None if it
+    holds none of it (another file, or the plan's data taken back already)."""
+    n = 0
+    for a, b in zip(found, data, strict=False):
+        if a != b:
+            break
+        n += 1
+    if n == 0:
+        return None
+    if n == len(data) or n == len(found):
+        return n
+    if found[n : n + 1] == b"\n":
+        return n + 1
+    # Another writer's record after the planned lines that reached the file: it begins
+    # as the next planned line does (``{"test":...``), so the match ran on into it.
+    return data.rfind(b"\n", 0, n) + 1 or None
 
 
 def log_lock_path(path: str) -> str:
@@ -846,7 +862,13 @@ class LogTail(Generic[_R]):
     rotation is never seen half done; reading takes no lock. A followed file that was
     rotated out of the backups before it could be found again is still read to its
     end (its descriptor keeps it), but files rotated out with it are lost: counted in
-    ``gaps``. Unusable lines are counted in ``skipped``, named by file and line.
+    ``gaps``. A followed file rewritten in its own place (an unfinished ingest taken
+    back, :func:`recover_appends`) is read on in its new form from where the tail was,
+    when the rewrite begins with every byte read from it (a reader that cut before
+    the ingest's appends, :func:`cut_logs_before`); one that does not (a part read
+    was cut out, or nothing of it was read) counts in ``gaps`` too: its reader can
+    no longer count on having read a prefix of the log. Unusable lines are counted
+    in ``skipped``, named by file and line.
 
     A cut (:meth:`cut`, through :func:`cut_logs`) makes reads stop at the end the log
     had at one instant, which two logs can share: the files are opened then, so later
@@ -908,6 +930,42 @@ class LogTail(Generic[_R]):
         self._stop = os.fstat(fh.fileno()).st_size
         self.cut_at = (name, self._stop)
 
+    def stop_before(self, offset: int, data: bytes) -> bool:
+        """After a :meth:`cut`, under the same locks: make reads stop before an
+        unfinished ingest's append (``data`` planned at ``offset``, see
+        :func:`append_together`) where a file of the cut holds it, for a reader that
+        leaves it for another process to take back. The cut then ends at ``offset``
+        of that file (before the file, if the append is its beginning) and the files
+        rotated after it are left for a later cut. True if a file held it.
+
+        What this tail read before is before it: an earlier cut that ended past
+        ``offset`` of that file was made with the append already there and its
+        journal found, so it stopped before it too."""
+        followed = int(self._fh is not None)  # files[0] is the followed file
+        files = [(self._name, self._fh)] * followed + self._ahead
+        for k in range(len(files) - 1, -1, -1):
+            name, fh = files[k]
+            found = os.pread(fh.fileno(), len(data) + 1, offset)
+            if not found or _planned_bytes(found, data) is None:
+                continue
+            if offset == 0 and k >= followed:
+                # A file not read yet that begins with it is left out whole: nothing
+                # of it is read before it is taken back (or rotated on).
+                k -= 1
+                if k < 0:
+                    for _, later in files:
+                        later.close()
+                    self._ahead, self._stop, self.cut_at = [], 0, None
+                    return True
+                name, fh = files[k]
+                offset = os.fstat(fh.fileno()).st_size
+            for _, later in files[k + 1 :]:
+                later.close()
+            self._ahead = files[followed : k + 1]
+            self._stop, self.cut_at = offset, (name, offset)
+            return True
+        return False
+
     def read(
         self,
         apply: Callable[[list[_R]], Any],
@@ -939,13 +997,17 @@ class LogTail(Generic[_R]):
             if self._is_current(self._fh):
                 self.behind = False
                 return self.records - before
-            # rotated: whatever came before the rename
-            if not self._drain(apply, final=True, budget=budget):
-                return self.records - before
+        # Names first, then the rest of the followed file: it may have been rewritten
+        # (an unfinished ingest taken back), and the rewrite is then followed instead.
         chain = self._chain(self._fh, lock=not lock_held)
-        if chain and chain[0][1] is None:
-            self.behind = False
-            return self.records - before  # not rotated after all: keep following it
+        if chain and chain[0][1] is None:  # not rotated after all: keep following it
+            if self._drain(apply, final=False, budget=budget):
+                self.behind = False
+            return self.records - before
+        if self._fh is not None and not self._drain(apply, final=True, budget=budget):
+            for _, fh in chain:  # found again by the next read's _chain
+                fh.close()
+            return self.records - before  # rotated: whatever came before the rename
         self.close()
         for k, (name, fh) in enumerate(chain[:-1]):
             self._fh, self._name, self._offset, self._lineno = fh, name, 0, 0
@@ -1021,6 +1083,11 @@ class LogTail(Generic[_R]):
                         break
                     if k:
                         newer.append(name)
+            rewrite = self._rewritten(names) if not found and after is self._fh else None
+            if rewrite is not None:
+                if rewrite == 0:
+                    return [(self.path, None)]
+                found, newer = True, names[1:rewrite]
             if not found:
                 self.gaps += 1  # rotated out: files between it and the oldest kept are lost
             out = []
@@ -1037,6 +1104,29 @@ class LogTail(Generic[_R]):
                         fh.close()
                     raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from None
             return out
+
+    def _rewritten(self, names: list[str]) -> int | None:
+        """Under the log's lock, the followed file being none of ``names``: the index
+        of the one that is it rewritten (an unfinished ingest taken back,
+        :func:`recover_appends`, writes the file again without its appends), found by
+        holding every byte read from it so far; it is then the followed file, read
+        on from the same offset. None if none does: rotated out of the backups, or
+        rewritten without a part this tail read (the caller cannot count on what it
+        was handed being the log's prefix any more: :attr:`gaps`)."""
+        if not self._offset:
+            return None  # (nothing read: any file would do, none is known to be it)
+        old = self._fh.fileno()
+        for k, name in enumerate(names):
+            try:
+                fd = _open_regular(name, os.O_RDONLY, follow=True)
+            except OSError:
+                continue
+            if _same_start(old, fd, self._offset):
+                self._fh.close()
+                self._fh, self._name = os.fdopen(fd, "rb"), name
+                return k
+            os.close(fd)
+        return None
 
     def _drain(
         self,
@@ -1118,6 +1208,18 @@ class LogTail(Generic[_R]):
             self.skipped.add(self._name, self._lineno, "nested too deeply")
 
 
+def _same_start(a: int, b: int, size: int) -> bool:
+    """Whether the files open as ``a`` and ``b`` both begin with the same ``size`` bytes."""
+    at = 0
+    while at < size:
+        step = min(1 << 20, size - at)
+        chunk = os.pread(a, step, at)
+        if len(chunk) != step or os.pread(b, step, at) != chunk:
+            return False
+        at += step
+    return True
+
+
 def cut_logs(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[str] | None = None) -> None:
     """:meth:`LogTail.cut` every tail at one instant: under every log's lock, taken
     shared (in the order of the lock files, as writers take several), so no append is
@@ -1140,6 +1242,44 @@ def cut_logs(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[str] | No
                     tail.cut()
                 return
         recover_appends(os.fspath(journal))
+
+
+class UnusableJournal(ConfigError):
+    """The journal of an unfinished ingest cannot be read (its permissions) or holds no
+    journal: nothing tells which part of the logs is that ingest's."""
+
+
+def cut_logs_before(tails: Sequence[LogTail[Any]], journal: str | os.PathLike[str]) -> bool:
+    """:func:`cut_logs` for a reader that leaves an unfinished ingest for another
+    process to take back (it cannot itself: see :class:`~cfgcore.experiments.guardrails.
+    SharedLogs`): under the logs' locks, the journal found there is a dead ingest's,
+    and each tail's cut ends before that ingest's append to its log
+    (:meth:`LogTail.stop_before`), so no part of it is read; what other writers
+    appended after it waits for the take-back. True if there was a journal.
+    :class:`UnusableJournal` (nothing cut) if the journal cannot be read or is no
+    journal."""
+    locks = sorted({log_lock_path(tail.path) for tail in tails})
+    with contextlib.ExitStack() as stack:
+        for path in locks:
+            stack.enter_context(FileLock(path, shared=True, create=False))
+        plan = None
+        try:
+            raw = _read_journal(os.fspath(journal))
+            if raw is not None:
+                plan = msgspec.json.decode(raw, type=_Journal)
+        except ConfigError as exc:
+            raise UnusableJournal(exc.problems) from None
+        except msgspec.MsgspecError as exc:
+            raise UnusableJournal(
+                f"unusable journal of an unfinished ingest: {exc}", file=os.fspath(journal)
+            ) from None
+        for tail in tails:
+            tail.cut()
+            lock = log_lock_path(tail.path)
+            for step in plan.appends if plan is not None else ():
+                if log_lock_path(step.path) == lock:
+                    tail.stop_before(step.offset, step.data.encode())
+    return plan is not None
 
 
 def read_to_cut(tail: LogTail[_R], skipped: SkippedLines | None = None) -> Iterator[_R]:

@@ -61,8 +61,11 @@ from cfgcore.experiments.exposures import (
     LogTail,
     MetricRecord,
     SkippedLines,
+    UnusableJournal,
     cut_logs,
+    cut_logs_before,
     in_run,
+    recover_appends,
 )
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stops import GUARDRAIL_ACTOR, _aside_path
@@ -78,10 +81,26 @@ log = logging.getLogger("cfgcore.dynamic_config")
 #: Bytes of each shared log a background check reads per step while catching up.
 CATCH_UP_STEP = 4 << 20
 
+#: Seconds before a process that could not take a dead ingest back tries again.
+TAKE_BACK_RETRY = 600.0
+
 
 class SharedLogs:
     """The guarded tests' events and exposures as every process appended them to the
-    shared logs, read incrementally (see the module docstring)."""
+    shared logs, read incrementally (see the module docstring).
+
+    An ingest that died mid-way (``cfgcore experiment ingest``: its journal beside
+    the logs, part of its events in them) is never read, not even in part: each read
+    first takes it back, as a report or the next ingest would (under the logs' locks,
+    where its journal can only be a dead ingest's). A process that cannot (the
+    directory or the record of ingested inputs not writable by its user, its lock
+    held past the timeout) reads the logs only up to that ingest's appends, until
+    another process takes it back, and says so once with a WARNING naming the
+    journal; one that cannot even read the journal reads nothing new meanwhile. The
+    checks never raise for it. A file this view was reading that is rewritten
+    without a part it read, or rotated out of the backups before it was read (the
+    read is no prefix of the logs any more), makes it read the logs again from the
+    start."""
 
     def __init__(
         self,
@@ -103,6 +122,15 @@ class SharedLogs:
         self.cutoffs = cutoffs or (lambda tests: {})
         self.lock = threading.Lock()
         self.closed = False
+        beside = _beside(metrics_path)
+        #: The journal of an ingest into these logs (present while one runs, or after
+        #: one died); None for logs not named as a manager's state files are.
+        self.journal = beside["ingest_journal"] if beside is not None else None
+        # (identity, what is read) of a journal this process could not take back: tried
+        # again (each try reads the logs whole) once another file is there, or after
+        # TAKE_BACK_RETRY seconds (a lock held past its timeout passes).
+        self._stuck: tuple[tuple[int, int, int], str] | None = None
+        self._retry_at = 0.0
         # Closed when this view goes (no file left to the garbage collector).
         self._close = weakref.finalize(self, _close_tails, self.metrics, self.exposures)
 
@@ -136,13 +164,21 @@ class SharedLogs:
                 return None if limit is not None else self.store
             cuts = {**self.since, **self.cutoffs(tests)}
             if not tests <= self.tests or cuts != self.since:
-                self.metrics.close()
-                self.exposures.close()
-                # Read again from the start: its unusable lines are counted afresh.
-                self.metrics.skipped, self.exposures.skipped = SkippedLines(), SkippedLines()
-                self.store = MetricsStore(None, max_users=self.max_users)
+                self._start_over()
                 self.tests = self.tests | tests
                 self.since = cuts
+            # Both logs as they are now, at one instant (a step of a catch-up moves
+            # the cut on: it ends once one step reaches both ends): exposures read to
+            # one end and events to a later one counted the events of users whose
+            # exposures were written in between, without those exposures.
+            gaps = self.exposures.gaps + self.metrics.gaps
+            if not self._cut():
+                return self.store  # (the journal cannot be read: nothing new for now)
+            if self.exposures.gaps + self.metrics.gaps != gaps:
+                # What was read is no prefix of the logs any more: read them afresh.
+                self._start_over()
+                if not self._cut():
+                    return self.store
             store, kept = self.store, self.tests
 
             def exposures(records: list[ExposureRecord]) -> None:
@@ -159,11 +195,6 @@ class SharedLogs:
                      if r.test in kept and in_run(r.test, r.run, r.ts, cuts)]
                 )  # fmt: skip
 
-            # Both logs as they are now, at one instant (a step of a catch-up moves
-            # the cut on: it ends once one step reaches both ends): exposures read to
-            # one end and events to a later one counted the events of users whose
-            # exposures were written in between, without those exposures.
-            cut_logs([self.exposures, self.metrics])
             # Exposures first: a user's exposure is read before the events it led to.
             self.exposures.read(exposures, limit=limit)
             if self.exposures.behind:
@@ -175,6 +206,67 @@ class SharedLogs:
             store.skipped = SkippedLines.merged(self.exposures.skipped, self.metrics.skipped)
             return store
 
+    def _start_over(self) -> None:
+        self.metrics.close()
+        self.exposures.close()
+        # Read again from the start: its unusable lines are counted afresh.
+        self.metrics.skipped, self.exposures.skipped = SkippedLines(), SkippedLines()
+        self.store = MetricsStore(None, max_users=self.max_users)
+
+    def _cut(self) -> bool:
+        """Cut both logs before an unfinished ingest, taken back first if this process
+        can (see the class docstring). False: its journal cannot be read, nothing is
+        to be read now. Errors of the take-back are logged, never raised."""
+        tails: list[LogTail[Any]] = [self.exposures, self.metrics]
+        journal = self.journal
+        if journal is None:
+            cut_logs(tails)
+            return True
+        identity = _identity(journal)
+        why = ""
+        if identity is not None and (
+            self._stuck is None or self._stuck[0] != identity or time.monotonic() >= self._retry_at
+        ):
+            try:
+                recover_appends(journal)  # (under the logs' locks: a dead ingest's)
+            except (ConfigError, OSError) as exc:
+                why = f"this process cannot take it back ({exc})"
+                self._retry_at = time.monotonic() + TAKE_BACK_RETRY
+        try:
+            found = cut_logs_before(tails, journal)
+        except UnusableJournal as exc:
+            self._say_stuck(journal, f"this process cannot use it ({exc})", "nothing new")
+            return False
+        if not found:
+            self._stuck = None  # (taken back, by this process or another)
+        elif why:
+            self._say_stuck(journal, why, "the shared logs only up to its appends")
+        return True
+
+    def _say_stuck(self, journal: str, why: str, read: str) -> None:
+        """A WARNING, once per journal file, that the checks read around a dead ingest
+        (and the take-back is not tried again: each try reads the logs whole)."""
+        identity = _identity(journal)
+        if identity is None or (self._stuck is not None and self._stuck == (identity, read)):
+            return
+        self._stuck = (identity, read)
+        log.warning(
+            "%s: an ingest that did not finish left this journal and %s: guardrail "
+            "checks and analyses read %s until `cfgcore experiment report` or the next "
+            "`cfgcore experiment ingest`, run as a user who can, takes it back",
+            journal, why, read,
+        )  # fmt: skip
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` now (another ingest's journal is another file; one
+    whose permissions changed is tried again); None: none."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
 
 def _close_tails(*tails: LogTail[Any]) -> None:
     for tail in tails:
@@ -184,10 +276,16 @@ def _close_tails(*tails: LogTail[Any]) -> None:
 def _shared_paths(manager: Any) -> tuple[str, str] | None:
     """The shared metric and exposure logs of a manager that writes them, else None."""
     path = getattr(manager.metrics, "path", None)
-    suffix = ".metrics.jsonl"
-    if not isinstance(path, str) or not path.endswith(suffix):
+    if not isinstance(path, str):
         return None
-    return path, path[: -len(suffix)] + ".exposures.jsonl"
+    beside = _beside(path)
+    return (path, beside["exposures"]) if beside is not None else None
+
+
+def _beside(metrics_path: str) -> dict[str, str] | None:
+    from cfgcore.experiments.dynamic import state_paths_beside
+
+    return state_paths_beside(metrics_path)
 
 
 class Guardrails:
