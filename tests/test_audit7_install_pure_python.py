@@ -94,6 +94,8 @@ def test_the_engine_works_without_the_compiled_extension(tmp_path, marker, warns
     assert got["variant"] == expected["variant"]
     assert got["enabled"] == got["seed"] == expected["enabled"]
     assert ("failed to import" in done.stderr) is warns, done.stderr
+    # The advice must rebuild: a plain reinstall takes pip's cached pure-Python wheel.
+    assert ("pip install --no-cache-dir --force-reinstall" in done.stderr) is warns
 
 
 def test_cli_eval_runs_without_the_compiled_extension(tmp_path):

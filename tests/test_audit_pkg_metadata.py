@@ -149,6 +149,59 @@ def test_cibuildwheel_fails_a_wheel_without_the_compiled_evaluator():
         assert ok.returncode == 0, ok.stderr
 
 
+# Top-level paths of the checkout that tests/ names but cibuildwheel's copy may leave out,
+# and why no test that cibuildwheel runs needs them there.
+_NOT_TEST_SOURCES = {
+    # test_core_typing.py puts src/ on PYTHONPATH; where there is none, its mypy run
+    # reads the installed wheel, which is what is under test there.
+    "src": "optional",
+    # test_peers_agree.py (the peer SDKs) is not run by cibuildwheel's test-command.
+    "benchmarks": "not run",
+    # The test below reads it only where it is there (the checkout, the sdist).
+    "MANIFEST.in": "optional",
+}
+
+
+def _top_level_names_in(module: Path, names: set[str]) -> set[str]:
+    """The entries of ``names`` that a string in ``module`` names, alone or as the first
+    part of a path (``ROOT / ".ci" / "run"``, ``"docs/flags.md"``)."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            first = node.value.split("/")[0]
+            if first in names and (first == node.value or "/" in node.value):
+                found.add(first)
+    return found
+
+
+def test_cibuildwheel_copies_every_path_the_tests_read():
+    """cibuildwheel runs the suite from a copy of test-sources only: a file beside tests/
+    that a test reads and the list leaves out fails that test on every wheel (with -x,
+    the whole run). .ci/constraints.txt and docs/ were left out so."""
+    root = PYPROJECT.parent
+    tests_dir = Path(__file__).resolve().parent
+    # In cibuildwheel's copy there is only test-sources. In the checkout (or the sdist),
+    # the project's own top-level entries, as MANIFEST.in ships them: not .git or the
+    # caches a tool leaves there (.mypy_cache, which a test also names for its own run).
+    names = {p.name for p in root.iterdir()} - {tests_dir.name}
+    manifest = root / "MANIFEST.in"
+    if manifest.is_file():
+        shipped = set()
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if words and words[0] in {"include", "graft", "recursive-include"}:
+                paths = words[1:] if words[0] == "include" else words[1:2]
+                shipped |= {w.split("/")[0] for w in paths}
+        names &= shipped
+    read = set()
+    for module in tests_dir.rglob("*.py"):
+        read |= _top_level_names_in(module, names)
+    copied = set(CIBW["test-sources"])
+    missing = read - copied - set(_NOT_TEST_SOURCES)
+    assert not missing, f"tests/ reads {sorted(missing)}; add them to test-sources"
+    assert "tests" in copied and "pyproject.toml" in copied
+
+
 # -- a feature used without its extra names the extra --------------------------------
 # Each case blocks the extra's module (None in sys.modules makes its import fail as if
 # it were not installed) in a fresh interpreter, uses the feature, and expects an error

@@ -61,6 +61,7 @@ print(cfgcore.IMPLEMENTATION)'
 CC=/bin/false "$py" -m pip install -v --no-cache-dir --no-build-isolation --no-deps "$sdist" \
     >"$work/cc.log" 2>&1 || { tail -30 "$work/cc.log"; fail "install with a failing compiler failed"; }
 grep -q "WITHOUT its compiled evaluator" "$work/cc.log" || fail "no build warning without a compiler"
+grep -q -- "--no-cache-dir --force-reinstall" "$work/cc.log" || fail "the build warning does not say how to rebuild past pip's cache"
 out=$(cd "$work" && "$py" -W always -c "$probe" 2>&1)
 [ "$(tail -1 <<<"$out")" = py ] || fail "no compiler: IMPLEMENTATION is not py: $out"
 grep -q "failed to import" <<<"$out" || fail "no compiler: import did not warn: $out"

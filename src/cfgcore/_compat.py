@@ -36,6 +36,11 @@ def build_skipped_extension() -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
+# How to rebuild after installing a compiler. pip keeps the wheel it built from the sdist
+# (the pure-Python one) in its cache and a plain reinstall, even --force-reinstall,
+# installs that wheel again without running the compiler.
+REBUILD_COMMAND = "pip install --no-cache-dir --force-reinstall --no-deps cfgcore"
+
 USE_EXTENSIONS = not NO_EXTENSIONS  # the compiled evaluator is wanted (it may still fail)
 EXTENSION_ERROR: str | None = None
 
@@ -65,8 +70,9 @@ else:
             warnings.warn(
                 "cfgcore: the compiled evaluator (cfgcore._eval) failed to import; "
                 "falling back to the pure-Python reference, which is much slower "
-                f"({EXTENSION_ERROR}). Reinstall with a C compiler (or from a wheel), "
-                "or set CFGCORE_NO_EXTENSIONS=1 to silence this.",
+                f"({EXTENSION_ERROR}). Reinstall with a C compiler, past the pure-Python "
+                f"wheel pip cached: {REBUILD_COMMAND} (or install a wheel); or set "
+                "CFGCORE_NO_EXTENSIONS=1 to silence this.",
                 RuntimeWarning,
                 stacklevel=2,
             )
