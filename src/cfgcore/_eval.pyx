@@ -88,7 +88,7 @@ cdef extern from "Python.h":
         pass
     ctypedef struct PyMethodDescrObject:
         PyMethodDef* d_method
-    object PyDescr_NewMethod(object, PyMethodDef*)
+    object PyDescr_NewMethod(PyTypeObject*, PyMethodDef*)
     # Without Cython's exception check: -1 (an element's __eq__ raised) is handled here.
     int _set_contains "PySet_Contains"(object, object)
 

@@ -143,6 +143,7 @@ def _own_methods(cls, names):
     copies run the same C functions; a further subclass of ``cls`` still works, on the
     generic path.
     """
+    cdef PyMethodDef* method
     if not (isinstance(cls, type) and issubclass(cls, EngineCore)):
         raise TypeError(f"{cls!r} is not a subclass of EngineCore")
     for name in names:
@@ -154,4 +155,5 @@ def _own_methods(cls, names):
         d = EngineCore.__dict__[name]
         if type(d) is not _METHOD_DESCRIPTOR:
             raise TypeError(f"EngineCore.{name} is not a C method descriptor")
-        setattr(cls, name, PyDescr_NewMethod(cls, (<PyMethodDescrObject*><PyObject*>d).d_method))
+        method = (<PyMethodDescrObject*><PyObject*>d).d_method
+        setattr(cls, name, PyDescr_NewMethod(<PyTypeObject*>cls, method))
