@@ -313,8 +313,10 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
     out = [Check("flags", "ok", f"version {doc.version}, {count} flags")]
     if live.last_error is not None:
         first = _first_line(live.last_error)
-        out[0] = Check("flags", "warn", f"newest document refused; serving version "
-                       f"{doc.version}: {first}")  # fmt: skip
+        # (Refused bytes, or a file gone or emptied: what the source holds now is not
+        # what serves.)
+        out[0] = Check("flags", "warn", f"refused what the flag source holds now; "
+                       f"serving version {doc.version}: {first}")  # fmt: skip
     if getattr(live.store, "kind", None) == "redis":
         out.append(_store_check("flag_store", live.store, bound))
     return out
