@@ -342,10 +342,22 @@ def _index_named(seg: Any, size: int) -> int | None:
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 
+_VALUE_TAG = "tag:yaml.org,2002:value"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# YAML 1.1's "=" (the value type) is text in YAML 1.2: PyYAML has no constructor for it,
+# so a plain "separator: =" was refused as invalid YAML.
 StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _VALUE_TAG)
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# "<<" keeps its resolver, for merge keys (flatten_mapping takes every merge key out
+# before its mapping is built); any other "<<" (a value, an item) is text.
+StrictLoader.add_constructor(_MERGE_TAG, lambda loader, node: loader.construct_scalar(node))
 StrictLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )

@@ -76,8 +76,11 @@ EVENT_ID_WINDOW = 1_000_000
 def event_id_text(value: Any) -> str | None:
     """``value`` as an event id, or None when it is none: a str (or an int, as its
     decimal text) of 1 to :data:`MAX_EVENT_ID` characters that JSON can hold (no lone
-    surrogate)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    surrogate). Read by its real type, as the engine reads a user id
+    (:func:`~cfgcore.details.bucketable_id`): never raises, and an object whose
+    ``__class__`` poses as a str or int (or raises) is no id."""
+    kind = type(value)
+    if issubclass(kind, bool) or not issubclass(kind, str | int):
         return None
     text = user_id_text(value)
     if text is None or not 0 < len(text) <= MAX_EVENT_ID:
