@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 
 import pytest
@@ -122,8 +123,9 @@ def test_any_names_list_as_one_printable_line(capsys, monkeypatch, name, variant
     with tempfile.TemporaryDirectory() as tmp:
         monkeypatch.setenv("CFGCORE_STATE_DIR", os.path.join(tmp, "state"))
         monkeypatch.delenv("CFGCORE_FLAG_STORE", raising=False)
-        code, _, _ = run_cli(capsys, "experiment", "create", name, "--split",
-                             f"control=50,{variant}=50")  # fmt: skip
+        # (after --: a name such as "--sp" is no option)
+        code, _, _ = run_cli(capsys, "experiment", "create", "--split",
+                             f"control=50,{variant}=50", "--", name)  # fmt: skip
         assume(code == 0)  # (names the API refuses are not stored)
         code, out, _ = run_cli(capsys, "experiment", "list")
     assert code == 0
@@ -131,3 +133,21 @@ def test_any_names_list_as_one_printable_line(capsys, monkeypatch, name, variant
     assert line.isprintable()
     assert line.startswith(f"{printable_name(name)}  [not started]  ")
     assert f"{printable_name(variant)} 50%" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "argument"),
+    [("checkout", "checkout"), ("two words", "'two words'"), ("-dash", "-- -dash")],
+)
+def test_the_start_hint_of_create_pastes_as_a_command(state, capsys, name, argument):
+    code, out, err = run_cli(
+        capsys, "experiment", "create", "--split", "control=50,b=50", "--", name
+    )
+    assert code == 0
+    hint = f"(not started: cfgcore experiment start {argument})"
+    assert hint in out + err
+    code, _, _ = run_cli(capsys, *shlex.split(hint[len("(not started: cfgcore ") : -1]))
+    assert code == 0
+    code, out, _ = run_cli(capsys, "experiment", "list")
+    # the pasted command started it
+    assert any(line.startswith(f"{name}  [active]  ") for line in out.splitlines())

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import sys
 import textwrap
 import time
@@ -414,12 +415,20 @@ def _create(args: Any) -> int:
     finally:
         manager.close()
     name = printable_name(args.name)
-    state = "started" if args.start else f"not started: cfgcore experiment start {name}"
+    command = f"cfgcore experiment start {_command_argument(args.name)}"
+    state = "started" if args.start else f"not started: {command}"
     if not args.start and _stopped_reason(manager, args.name) == "stopped":
-        state = f"stopped, as it has served its variants: cfgcore experiment start {name}"
+        state = f"stopped, as it has served its variants: {command}"
     _info(args, f"created A/B test {name} in {manager.flags_file} ({state})")
     _info(args, f"  window {shown(_local(start))} .. {shown(_local(end))}")
     return 0
+
+
+def _command_argument(name: str) -> str:
+    """``name`` as a command line to paste takes it: shell-quoted (a name with a space),
+    after ``--`` when it starts with a dash (else it reads as an option)."""
+    text = shlex.quote(printable_name(name))
+    return f"-- {text}" if name.startswith("-") else text
 
 
 def _stopped_reason(manager: Any, name: str) -> Any:
