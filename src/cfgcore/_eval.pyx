@@ -62,6 +62,8 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void*)
     PyObject* PyThreadState_GetDict()
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    # Without Cython's exception check: NULL (a lone surrogate) is cleared by the caller.
+    const char* _utf8_or_null "PyUnicode_AsUTF8AndSize"(object, Py_ssize_t*)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     bint PyUnicode_Check(object)
     bint PyUnicode_CheckExact(object)

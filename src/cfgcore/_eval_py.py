@@ -47,6 +47,7 @@ from cfgcore.details import (
     ErrorCode,
     EvaluationDetails,
     Reason,
+    bucketable_id,
     exact_array,
     exact_name,
     exact_value,
@@ -1639,10 +1640,13 @@ class SeedAPI:
                 uid = attrs.get("user_id")
             except Exception:  # a colliding key whose __eq__ raises: read as missing
                 uid = None
-            # An int past ID_FORM_CHARS characters is no id: expose files it under
-            # the targeting key.
+            # An int past ID_FORM_CHARS characters, or a str that is not text (a lone
+            # surrogate), is no id: expose files it under the targeting key.
             if (
-                (type(uid) is str or (type(uid) is int and int_id_sized(uid)))
+                (
+                    (type(uid) is str and (uid.isascii() or bucketable_id(uid)))
+                    or (type(uid) is int and int_id_sized(uid))
+                )
                 and type(seen) is tuple
                 and len(seen) == L.DEDUP_SHARDS
             ):

@@ -39,15 +39,26 @@ cdef object _metric_user_id(object ctx):
 
 
 cdef inline bint _bucketable(object uid) noexcept:
-    """details.bucketable_id: a str, or an int that is not a bool whose decimal text has
-    at most ID_FORM_CHARS characters (no Python code of the id's own)."""
+    """details.bucketable_id: a str that is text (one with a lone surrogate hashes as
+    nothing: the engine buckets by the next attribute), or an int that is not a bool
+    whose decimal text has at most ID_FORM_CHARS characters (no Python code of the
+    id's own)."""
     cdef int overflow = 0
     if PyUnicode_Check(uid):
-        return True
+        return PyUnicode_IS_COMPACT_ASCII(uid) or _is_utf8(uid)
     if not PyLong_Check(uid) or PyBool_Check(uid):
         return False
     PyLong_AsLongLongAndOverflow(uid, &overflow)  # an int subclass: its stored value
     return overflow == 0 or _id_sized(uid)
+
+
+cdef bint _is_utf8(object s) noexcept:
+    """Whether the str ``s`` (by its stored value) encodes as UTF-8."""
+    cdef Py_ssize_t n
+    if _utf8_or_null(s, &n) != NULL:
+        return True
+    PyErr_Clear()  # a lone surrogate (or no memory): no id
+    return False
 
 
 cdef bint _id_sized(object uid) noexcept:
@@ -468,9 +479,10 @@ cdef class SeedAPI:
                 uid = <object>found
         # Exact str and int ids hash without user code: the steady state is one set
         # lookup, and a first exposure is recorded right here. An int past
-        # ID_FORM_CHARS characters is no id: expose files it under the targeting key.
+        # ID_FORM_CHARS characters, or a str that is not text, is no id: expose files
+        # it under the targeting key.
         if (
-            (PyUnicode_CheckExact(uid) or (type(uid) is int and _bucketable(uid)))
+            ((PyUnicode_CheckExact(uid) or type(uid) is int) and _bucketable(uid))
             and type(seen) is tuple
             and len(<tuple>seen) == DEDUP_SHARDS
         ):

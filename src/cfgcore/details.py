@@ -109,9 +109,10 @@ def exact_name(name: Any) -> str | None:
 
 
 def _is_text(s: str) -> bool:
-    """Whether ``s`` encodes as UTF-8 (no lone surrogates)."""
+    """Whether ``s`` encodes as UTF-8 (no lone surrogates; a str subclass by its stored
+    value, its own ``encode`` never called)."""
     try:
-        s.encode()
+        str.encode(s)
     except UnicodeEncodeError:
         return False
     return True
@@ -210,13 +211,15 @@ def int_id_sized(value: int) -> bool:
 
 
 def bucketable_id(value: Any) -> bool:
-    """An id the engine buckets a user by: a str, or an int that is not a bool and whose
-    decimal text has at most ``ID_FORM_CHARS`` characters (by its real type and value,
-    as the compiled evaluator reads it: a faked ``__class__`` or an overridden
-    comparison does not count)."""
+    """An id the engine buckets a user by: a str that is text (one holding a lone
+    surrogate, as ``json.loads`` makes of ``"\\ud800"``, hashes as nothing: the engine
+    buckets by the next attribute), or an int that is not a bool and whose decimal text
+    has at most ``ID_FORM_CHARS`` characters (by its real type and value, as the
+    compiled evaluator reads it: a faked ``__class__`` or an overridden comparison or
+    ``encode`` does not count)."""
     kind = type(value)
     if issubclass(kind, str):
-        return True
+        return str.isascii(value) or _is_text(value)
     if issubclass(kind, int) and not issubclass(kind, bool):
         return _ID_LOW < (value if kind is int else int.__int__(value)) < _ID_HIGH
     return False

@@ -1527,11 +1527,10 @@ class ExposureLogger:
         first exposure of a request runs this one frame. Never raises."""
         try:
             user = user_context.get("user_id")
-            if type(user) is not str:
+            if not _usable_id(user):
+                user = user_context.get("targeting_key")
                 if not _usable_id(user):
-                    user = user_context.get("targeting_key")
-                    if not _usable_id(user):
-                        return
+                    return
             shards = self.seen_shards(test)
             if type(user) is int:
                 # An exact int (an OpenFeature attribute, say) is looked up as the int
@@ -1727,7 +1726,7 @@ class ExposureLogger:
         }
 
 
-_usable_id = bucketable_id  # what the engine buckets by: a str, or an int not a bool
+_usable_id = bucketable_id  # what the engine buckets by: a str that is text, an int not a bool
 
 
 def _floored_run(run: Any, floor: float) -> bool:
@@ -1747,7 +1746,7 @@ def exposure_user(user_context: Any) -> str | None:
     it never joins the exposure. Never raises."""
     try:
         user = user_context.get("user_id")
-        if type(user) is not str and not _usable_id(user):
+        if not _usable_id(user):
             user = user_context.get("targeting_key")
             if not _usable_id(user):
                 return None
