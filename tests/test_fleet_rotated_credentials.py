@@ -296,6 +296,21 @@ def test_ambiguous_or_empty_password_sources_are_refused(url, expected):
     assert "secretpw" not in str(err.value)
 
 
+@given(password=st.text().map("PWMARK".__add__), other=st.text().map("PWMARK".__add__))
+def test_a_parsed_url_repr_holds_no_password(password, other):
+    """A parsed URL's repr (a traceback's locals, a debugger) shows ``***`` for the
+    password and the secret options, and the password file's path."""
+    from urllib.parse import quote
+
+    url = (
+        f"redis+sentinel://app:{quote(password, safe='')}@h:26379/svc/0?"
+        f"sentinel_password={quote(other, safe='')}&ssl_password={quote(other, safe='')}"
+    )
+    shown = repr(parse_redis_url(url))
+    assert "password='***'" in shown and "'sentinel_password': '***'" in shown
+    assert "PWMARK" not in shown
+
+
 def test_a_credential_provider_and_url_credentials_are_refused():
     for url in ("redis://:secretpw@h/0", "redis://app@h/0", "redis://h/0?password_file=/x"):
         with pytest.raises(ConfigError, match="keep one") as err:

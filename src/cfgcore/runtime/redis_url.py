@@ -59,6 +59,17 @@ class RedisURL:
         """The key prefix (``namespace=``), ``cfgcore`` by default."""
         return str(self.options.get("namespace") or DEFAULT_NAMESPACE)
 
+    def __repr__(self) -> str:
+        # (the dataclass's own repr showed the password and the secret options: a
+        # traceback's locals, a debugger, a log of the parsed URL printed them)
+        options = {k: "***" if k in _SECRET_OPTS else v for k, v in self.options.items()}
+        return (
+            f"RedisURL(scheme={self.scheme!r}, hosts={self.hosts!r}, db={self.db!r}, "
+            f"service={self.service!r}, username={self.username!r}, "
+            f"password={None if self.password is None else '***'!r}, "
+            f"options={options!r}, socket_path={self.socket_path!r})"
+        )
+
     def redacted(self) -> str:
         """The URL without its password: safe for logs, events and error messages."""
         auth = ""
