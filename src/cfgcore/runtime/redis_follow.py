@@ -177,6 +177,10 @@ class RedisFollower:
     def _wrong_type_message(self, kind: str) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def _no_credentials(exc: BaseException) -> bool:
+        raise NotImplementedError
+
     @property
     def version(self) -> int:
         """The highest version this process has read, written or been delivered."""
@@ -243,10 +247,13 @@ class RedisFollower:
                 self.connected = False
                 self.stats["reconnects"] += 1
                 # (Credentials refused at a reconnect: a password rotated on the
-                # server. Said as such, in health and to a provider, not "lost".)
+                # server; or none to send: a password file missing or unreadable.
+                # Said as such, in health and to a provider, not "lost".)
                 lost = (
                     "Redis refused this store's credentials"
                     if isinstance(exc, redis.AuthenticationError)
+                    else "no credentials for Redis"
+                    if self._no_credentials(exc)
                     else "connection lost"
                 )
                 if down_since is None or (

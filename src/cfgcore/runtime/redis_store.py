@@ -17,7 +17,10 @@ a published configuration of the same URL keeps its own beside it:
 process serves or builds on: a deployment's pin against an older document put back
 while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
-primary). An unknown parameter is an error, so a typo does not silently change behaviour.
+primary), ``password_file=PATH``/``sentinel_password_file=PATH`` (the password read from
+the file at every new connection, for one rotated while the process runs:
+:mod:`cfgcore.runtime.redis_credentials`). An unknown parameter is an error, so a typo
+does not silently change behaviour.
 
 Layout in Redis (``NS`` is the namespace, default ``cfgcore``; the braces are a cluster
 hash tag so key and channel stay on one slot)::
@@ -946,8 +949,23 @@ class RedisFlagStore(RedisFollower):
         cache_dir: str | os.PathLike[str] | None = None,
         seed: str | None = None,
         keys: FleetKeys | None = None,
+        credential_provider: Any = None,
     ) -> None:
+        """``credential_provider``: Redis's credentials, asked again at every new
+        connection (a redis-py ``CredentialProvider``, or a callable returning
+        ``(password,)`` or ``(username, password)``), for a password rotated while the
+        process runs; the URL then gives none (no user-info part, no
+        ``password_file=``). The URL's ``password_file=`` does the same from a file."""
         self._parsed = parse_redis_url(url)
+        if credential_provider is not None:
+            p = self._parsed
+            if p.username is not None or p.password is not None or ("password_file" in p.options):
+                raise ConfigError(
+                    "both the URL (user name, password or password_file=) and "
+                    "credential_provider= give Redis's credentials: keep one",
+                    file=p.redacted(),
+                )
+        self._credential_provider = credential_provider
         # Signing and verification keys (cfgcore.runtime.signing): given, else the
         # process environment's; none: documents neither signed nor checked.
         self.keys = keys if keys is not None else FleetKeys.from_environ()
@@ -1105,11 +1123,21 @@ class RedisFlagStore(RedisFollower):
                 f"(pip install 'cfgcore[redis]'): {exc}"
             ) from exc
 
+        from cfgcore.runtime.redis_credentials import FileCredentials, GivenCredentials
+
         p, opts = self._parsed, self._parsed.options
+        # Credentials asked for at each new connection (redis-py's handshake), never
+        # per command: a password file, or the application's provider. Else the URL's.
+        credentials: dict[str, Any] = {"username": p.username, "password": p.password}
+        if self._credential_provider is not None:
+            credentials = {"credential_provider": GivenCredentials(self._credential_provider)}
+        elif "password_file" in opts:
+            credentials = {
+                "credential_provider": FileCredentials(opts["password_file"], p.username)
+            }
         kwargs: dict[str, Any] = {
             "db": p.db,
-            "username": p.username,
-            "password": p.password,
+            **credentials,
             "socket_timeout": opts.get("socket_timeout", 5.0),
             "socket_connect_timeout": opts.get("socket_connect_timeout", 2.0),
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
@@ -1130,9 +1158,20 @@ class RedisFlagStore(RedisFollower):
             if "ssl_check_hostname" in opts:
                 kwargs["ssl_check_hostname"] = opts["ssl_check_hostname"]
         if p.scheme == "redis+sentinel":
-            sentinel_kwargs = {
+            sentinel_auth: dict[str, Any] = {
                 "password": opts.get("sentinel_password"),
                 "username": opts.get("sentinel_username"),
+            }
+            if "sentinel_password_file" in opts:
+                sentinel_auth = {
+                    "credential_provider": FileCredentials(
+                        opts["sentinel_password_file"],
+                        opts.get("sentinel_username"),
+                        "Sentinel password file",
+                    )
+                }
+            sentinel_kwargs = {
+                **sentinel_auth,
                 "socket_timeout": kwargs["socket_timeout"],
                 "socket_connect_timeout": kwargs["socket_connect_timeout"],
                 "protocol": 2,
@@ -1293,6 +1332,10 @@ class RedisFlagStore(RedisFollower):
         if not kind:
             return None
         return kind.decode(errors="replace") if isinstance(kind, bytes) else str(kind)
+
+    @staticmethod
+    def _no_credentials(exc: BaseException) -> bool:
+        return _credentials_unavailable(exc)
 
     def _wrong_type_message(self, kind: str) -> str:
         return (
@@ -2024,6 +2067,8 @@ class RedisFlagStore(RedisFollower):
                 down = "the store was closed during the read"
             elif isinstance(exc, redis.AuthenticationError):
                 down = "Redis refused this store's credentials"
+            elif _credentials_unavailable(exc):
+                down = "no credentials for Redis"
             else:
                 down = "Redis unreachable"
             try:
@@ -2361,6 +2406,8 @@ class RedisFlagStore(RedisFollower):
             why = f"the store was closed during the {action} ({exc})"
         elif isinstance(exc, redis.AuthenticationError):
             why = f"Redis refused this store's credentials ({exc})"
+        elif _credentials_unavailable(exc):
+            why = f"no credentials for Redis ({exc})"
         if wrote is None:
             # The script may have run before the connection dropped, and the store
             # cannot be asked: saying "not written" could be false.
@@ -2870,6 +2917,23 @@ class RedisFlagStore(RedisFollower):
         self.close()
 
 
+def _credentials_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says no credentials could be had for a connection (a password
+    file missing or unreadable, a provider that failed), directly or as the reason
+    every Sentinel failed (redis-py's own ConnectionError around it, or "no primary
+    found" listing them)."""
+    from cfgcore.runtime.redis_credentials import CredentialsUnavailable
+
+    found: BaseException | None = exc
+    for _ in range(8):  # (a bounded walk: a chain can be made circular)
+        if found is None:
+            return False
+        if isinstance(found, CredentialsUnavailable):
+            return True
+        found = found.__cause__ or (None if found.__suppress_context__ else found.__context__)
+    return False
+
+
 def _sentinel_class() -> type:
     from redis.exceptions import ConnectionError, TimeoutError
     from redis.sentinel import MasterNotFoundError, Sentinel
@@ -2883,6 +2947,9 @@ def _sentinel_class() -> type:
 
         def discover_master(self, service_name: str) -> tuple[str, int]:
             errors = []
+            # (a Sentinel password file that cannot be read: the reason, as the cause,
+            # for the store to say so rather than "unreachable")
+            no_credentials: Exception | None = None
             for sentinel in self.sentinels:
                 try:
                     # The command itself: redis-py 8.2 types the helper method
@@ -2893,12 +2960,19 @@ def _sentinel_class() -> type:
                         "SENTINEL GET-MASTER-ADDR-BY-NAME", service_name
                     )
                 except (ConnectionError, TimeoutError) as exc:
-                    errors.append(f"{sentinel}: {exc!r}")
+                    if _credentials_unavailable(exc):
+                        # (its text names the file; redis-py's repr() of it does not)
+                        no_credentials = exc
+                        errors.append(str(exc))
+                    else:
+                        errors.append(f"{sentinel}: {exc!r}")
                     continue
                 if isinstance(addr, (tuple, list)) and len(addr) == 2:
                     host = addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
                     return host, int(addr[1])
-            raise MasterNotFoundError(f"no primary found for {service_name!r} {errors}")
+            raise MasterNotFoundError(
+                f"no primary found for {service_name!r} {errors}"
+            ) from no_credentials
 
     return Discovery
 

@@ -1,6 +1,8 @@
 """Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
 ``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
-with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts).
+with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts,
+``password_file``/``sentinel_password_file``: a password read again at every new
+connection, see :mod:`cfgcore.runtime.redis_credentials`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _STR_OPTS = {
     "sentinel_password",
     "sentinel_username",
     "client_name",
+    "password_file",
+    "sentinel_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname"}
 
@@ -54,6 +58,17 @@ class RedisURL:
     def namespace(self) -> str:
         """The key prefix (``namespace=``), ``cfgcore`` by default."""
         return str(self.options.get("namespace") or DEFAULT_NAMESPACE)
+
+    def __repr__(self) -> str:
+        # (the dataclass's own repr showed the password and the secret options: a
+        # traceback's locals, a debugger, a log of the parsed URL printed them)
+        options = {k: "***" if k in _SECRET_OPTS else v for k, v in self.options.items()}
+        return (
+            f"RedisURL(scheme={self.scheme!r}, hosts={self.hosts!r}, db={self.db!r}, "
+            f"service={self.service!r}, username={self.username!r}, "
+            f"password={None if self.password is None else '***'!r}, "
+            f"options={options!r}, socket_path={self.socket_path!r})"
+        )
 
     def redacted(self) -> str:
         """The URL without its password: safe for logs, events and error messages."""
@@ -285,6 +300,7 @@ def parse_redis_url(url: str) -> RedisURL:
     if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
         raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
     _check_ranges(options, db, hosts, shown)
+    _check_password_files(options, password, scheme, shown)
     return RedisURL(scheme, hosts, db, service, username, password, options)
 
 
@@ -314,6 +330,38 @@ def _check_ranges(
             raise ConfigError(f"port of {host}: expected 1 to 65535, got {port}", file=shown)
 
 
+def _check_password_files(
+    options: dict[str, Any], password: str | None, scheme: str, shown: str
+) -> None:
+    """A password file (``password_file=``, ``sentinel_password_file=``) is the one
+    source of its password: one given in the URL as well is refused (which would the
+    store send?). Its path is made absolute here, once: the file is read at every new
+    connection, and a later ``chdir`` must not change which file that is."""
+    pairs = (
+        ("password_file", password, "a password in the URL (user:PASSWORD@)"),
+        ("sentinel_password_file", options.get("sentinel_password"), "sentinel_password="),
+    )
+    for key, given, where in pairs:
+        if key not in options:
+            continue
+        if not options[key]:
+            raise ConfigError(f"{key}: expected the path of a file holding the password",
+                              file=shown)  # fmt: skip
+        if given is not None:
+            raise ConfigError(
+                f"both {where} and {key}= give the password: keep one (the file, for a "
+                "password that is rotated while the process runs)",
+                file=shown,
+            )
+        options[key] = os.path.abspath(os.path.expanduser(options[key]))
+    if "sentinel_password_file" in options and scheme != "redis+sentinel":
+        raise ConfigError(
+            "sentinel_password_file= is for redis+sentinel:// URLs (the password of the "
+            "Sentinels); for Redis itself, use password_file=",
+            file=shown,
+        )
+
+
 def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
     """``unix:///path/to/redis.sock?db=N&namespace=NS`` (a Redis on this machine)."""
     if not parts.path:
@@ -327,6 +375,7 @@ def _parse_unix(parts: Any, shown: str, username: str | None, password: str | No
     from urllib.parse import urlencode
 
     rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
+    _check_password_files(dict(rest.options), password, "unix", shown)
     return RedisURL(
         "unix",
         (),

@@ -1,0 +1,141 @@
+"""Redis credentials read again at every new connection, so a password rotated on the
+server is picked up without a restart.
+
+Two sources, both handed to redis-py as its ``credential_provider`` (redis-py asks it
+for ``(password,)`` or ``(username, password)`` in each connection's handshake, never
+per command):
+
+- a password file named in the store URL: ``password_file=PATH`` for Redis itself,
+  ``sentinel_password_file=PATH`` for the Sentinels of a ``redis+sentinel://`` URL. The
+  file is read at each new connection, its text (UTF-8) without one trailing newline
+  (``\\n`` or ``\\r\\n``). The user name stays in the URL (``redis://app@host/0?...``,
+  ``sentinel_username=``): a rotation changes the password, not the user.
+- an object given to the store (``RedisFlagStore(url, credential_provider=...)``): a
+  redis-py ``CredentialProvider`` (``get_credentials()``) or a plain callable returning
+  ``(password,)`` or ``(username, password)``.
+
+Whatever cannot give credentials (a file missing, unreadable or empty, a provider that
+raised or returned something else) raises :class:`CredentialsUnavailable` at that
+connection: a ``redis.ConnectionError``, so the store treats it as an outage (the last
+good document keeps serving, the follower retries with backoff, ``last_error`` and
+health say why), and its message names the file or the provider, never what it holds.
+A password is never kept here: it is read, handed to redis-py's handshake, and dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis.credentials import CredentialProvider
+
+from cfgcore.runtime.atomicio import read_regular
+
+__all__ = ["CredentialsUnavailable", "FileCredentials", "GivenCredentials"]
+
+# A password file holds a password: a megabyte is far above any, and a path given by
+# mistake (a log, a disk image) is refused without being read whole.
+MAX_PASSWORD_FILE_BYTES = 1 << 20
+
+
+class CredentialsUnavailable(redis.ConnectionError):
+    """No credentials for a new connection: the message names the password file or
+    the credential provider and why, never the password."""
+
+
+def read_password_file(path: str, what: str = "password file") -> str:
+    """The password in ``path``: its UTF-8 text without one trailing newline.
+
+    Raises :class:`CredentialsUnavailable` naming the file (and ``what`` it is) for a
+    file that is missing, unreadable, not a regular file, over 1 MiB, not UTF-8 or empty.
+    """
+    try:
+        raw = read_regular(path, MAX_PASSWORD_FILE_BYTES)
+    except OSError as exc:
+        raise CredentialsUnavailable(
+            f"cannot read the Redis {what} {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # (no position nor byte: they would tell part of the password)
+        raise CredentialsUnavailable(f"the Redis {what} {path} is not UTF-8 text") from None
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    if not text:
+        # An empty file: a writer that truncates before it writes (not an atomic
+        # rename), or a secret not filled in. Sent, it would be refused as a wrong
+        # password, and the message would not say which file is at fault.
+        raise CredentialsUnavailable(f"the Redis {what} {path} is empty")
+    return text
+
+
+class FileCredentials(CredentialProvider):  # type: ignore[misc]
+    """``(username, password)`` with the password read from ``path`` at each call
+    (redis-py calls it once per new connection)."""
+
+    def __init__(self, path: str, username: str | None = None, what: str = "password file"):
+        self.path = path
+        self.username = username
+        self.what = what
+
+    def get_credentials(self) -> tuple[str] | tuple[str, str]:
+        password = read_password_file(self.path, self.what)
+        return (self.username, password) if self.username else (password,)
+
+    def __repr__(self) -> str:
+        return f"FileCredentials({self.path!r}, username={self.username!r})"
+
+
+class GivenCredentials(CredentialProvider):  # type: ignore[misc]
+    """The application's credential provider, checked at each call: what it raises or
+    returns that is no ``(password,)`` / ``(username, password)`` of text becomes
+    :class:`CredentialsUnavailable` naming the provider (not what it returned).
+
+    (A redis-py ``StreamingCredentialProvider`` is asked here like any other, at each
+    new connection; redis-py's re-authentication of open connections when it streams
+    new credentials is not used: Redis keeps authenticated connections anyway.)"""
+
+    def __init__(self, given: Any) -> None:
+        get = getattr(given, "get_credentials", None)
+        if not callable(get):
+            if not callable(given):
+                raise TypeError(
+                    "credential_provider: expected a redis-py CredentialProvider or a "
+                    f"callable returning (password,) or (username, password), got "
+                    f"{type(given).__name__}"
+                )
+            get = given
+        self._get: Callable[[], Any] = get
+        self.name = _name(given)
+
+    def get_credentials(self) -> tuple[str] | tuple[str, str]:
+        try:
+            got = self._get()
+        except Exception as exc:
+            # (its type only: a provider's own message may quote what it read)
+            raise CredentialsUnavailable(
+                f"the credential provider {self.name} failed: {type(exc).__name__}"
+            ) from None
+        if (
+            isinstance(got, (tuple, list))
+            and len(got) in (1, 2)
+            and all(isinstance(x, str) for x in got)
+            and got[-1]
+        ):
+            # (an empty user name: the default user, as redis-py's own provider does)
+            return (got[0], got[1]) if len(got) == 2 and got[0] else (got[-1],)
+        raise CredentialsUnavailable(
+            f"the credential provider {self.name} returned a {type(got).__name__}, not "
+            "(password,) or (username, password) with a non-empty password"
+        )
+
+    def __repr__(self) -> str:
+        return f"GivenCredentials({self.name})"
+
+
+def _name(given: Any) -> str:
+    name = getattr(given, "__qualname__", None) or type(given).__qualname__
+    module = getattr(given, "__module__", None) or type(given).__module__
+    return f"{module}.{name}" if module else str(name)
