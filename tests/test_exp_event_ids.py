@@ -191,6 +191,48 @@ def test_an_event_id_that_is_no_id_is_refused(tmp_path, bad):
     assert not (tmp_path / "m.jsonl").exists()
 
 
+class _Name(str):
+    """An application's str type (an enum's member, say): read by its text."""
+
+
+def _as_defined(value):
+    """``event_id_text`` as its docstring defines it: a str or an int (no bool) by its
+    real type, as the metric log files a user id (``user_id_text``), of 1 to
+    MAX_EVENT_ID characters."""
+    from cfgcore.details import user_id_text
+
+    kind = type(value)
+    if issubclass(kind, bool) or not issubclass(kind, (str, int)):
+        return None
+    text = user_id_text(value)
+    return text if text is not None and 0 < len(text) <= MAX_EVENT_ID else None
+
+
+_ascii = st.text(st.characters(max_codepoint=127), max_size=MAX_EVENT_ID + 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _ascii,
+        st.text(max_size=MAX_EVENT_ID + 2),
+        st.sampled_from(["", "x" * MAX_EVENT_ID, "x" * (MAX_EVENT_ID + 1), "\ud800", "é"]),
+        _ascii.map(_Name),
+        st.integers(-(10**400), 10**400),
+        st.booleans(),
+        st.floats(),
+        st.binary(max_size=3),
+        st.none(),
+    )
+)
+def test_event_id_text_reads_every_value_as_defined(value):
+    # Its fast path for ASCII str ids (read twice per OpenFeature track) answers as
+    # the definition does.
+    from cfgcore.experiments.event_ids import event_id_text
+
+    assert event_id_text(value) == _as_defined(value)
+
+
 # -- the window -----------------------------------------------------------------------
 
 

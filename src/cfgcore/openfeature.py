@@ -73,6 +73,17 @@ Semantics of the mapping, which the OpenFeature specification leaves to provider
   variant of one of its A/B tests served by the provider is logged as that user's
   exposure (once per user), as ``get_ab_test_variant`` logs it, so the report counts
   every user the provider assigned, not only those who recorded a metric.
+* The tracking event's id is the ``"event_id"`` attribute of its details
+  (:data:`EVENT_ID_ATTRIBUTE`: ``TrackingEventDetails(value, {"event_id":
+  "order-8812"})``), given as ``track_metric(..., event_id=)``: a ``track`` retried
+  with the same id counts once (per test, user and event name). Text or an integer
+  of 1 to 256 characters; any other value records nothing, as ``record_metric``
+  refuses it (a warning is logged the first time). Without it cfgcore gives the event
+  an id of its own. It is read from the details only: the evaluation context
+  describes the subject (the SDK merges the global, transaction and client contexts
+  into it, so an id there would be shared by every event tracked in that scope), and
+  an ``event_id`` there stays an ordinary context attribute. The details' other
+  attributes are not recorded.
 """
 
 from __future__ import annotations
@@ -109,11 +120,15 @@ from cfgcore.snapshot import flag_references, same
 if TYPE_CHECKING:  # not in openfeature-sdk 0.8, the oldest the extra allows (no track())
     from openfeature.track import TrackingEventDetails
 
-__all__ = ["DEFAULT_MAX_STALENESS", "CfgcoreProvider", "default_context"]
+__all__ = ["DEFAULT_MAX_STALENESS", "EVENT_ID_ATTRIBUTE", "CfgcoreProvider", "default_context"]
 
 _log = logging.getLogger("cfgcore.openfeature")
 
 ContextMapper = Callable[[str | None, Mapping[str, Any]], Any]
+
+#: The attribute of OpenFeature's ``TrackingEventDetails`` that holds the application's
+#: id of a tracked event (see :meth:`CfgcoreProvider.track`).
+EVENT_ID_ATTRIBUTE = "event_id"
 
 _ERROR_CODES = {
     "FLAG_NOT_FOUND": ErrorCode.FLAG_NOT_FOUND,
@@ -496,6 +511,14 @@ class CfgcoreProvider(AbstractProvider):
         self._log_exposure: Callable[[str, str, Any], None] | None = getattr(
             experiments, "log_exposure", None
         )
+        # The one reading of an event id (cfgcore.experiments.event_ids), imported only
+        # for a provider that tracks: a flags-only one loads no experiments module.
+        self._event_id_text: Callable[[Any], str | None] | None = None
+        if experiments is not None:
+            from cfgcore.experiments.event_ids import event_id_text
+
+            self._event_id_text = event_id_text
+        self._warned_event_id = False  # a refused event id was logged once
         self._meta_cache: _MetadataCache | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -746,7 +769,20 @@ class CfgcoreProvider(AbstractProvider):
         logs, not here: an exposure logged by another process (a pre-fork worker, the
         service that served the variant) counts, and so does one logged after the
         event. An ``experiments`` object without ``track_metric`` gets
-        ``record_metric``, with its own semantics."""
+        ``record_metric``, with its own semantics.
+
+        The event's id: ``tracking_event_details.attributes["event_id"]``
+        (:data:`EVENT_ID_ATTRIBUTE`), the application's id of the event (an order
+        number, a message id), passed on as ``event_id=``, so a retried ``track`` is
+        one event in every report. Text or an integer of 1 to 256 characters; any
+        other value (empty, too long, another type) records nothing, as
+        ``record_metric`` refuses such an id (logged as a warning once per provider).
+        Without it cfgcore gives the event an id of its own. An ``event_id`` in the
+        evaluation context is not read as one (see the module docstring).
+
+        >>> client.track("purchase", EvaluationContext("user-1"),
+        ...     TrackingEventDetails(42.0, {"event_id": "order-8812"}))  # doctest: +SKIP
+        """
         manager = self._experiments
         if manager is None:
             return
@@ -754,17 +790,56 @@ class CfgcoreProvider(AbstractProvider):
             tests = _tests_measuring(manager.snapshot.experiments, tracking_event_name)
             if not tests:
                 return
+            eid = None
+            if tracking_event_details is None:
+                value = None
+            else:
+                value = tracking_event_details.value
+                attributes = tracking_event_details.attributes
+                if attributes and (type(attributes) is dict or isinstance(attributes, Mapping)):
+                    given = attributes.get(EVENT_ID_ATTRIBUTE)
+                    if given is not None:  # (None: no id, as record_metric's default)
+                        assert self._event_id_text is not None  # (set with experiments=)
+                        eid = self._event_id_text(given)
+                        if eid is None:
+                            self._refused_event_id(tracking_event_name, given)
+                            return
             ctx = evaluation_context or EvaluationContext()
             user = self._context(ctx.targeting_key, ctx.attributes)
-            value = tracking_event_details.value if tracking_event_details else None
             record = getattr(manager, "track_metric", None) or manager.record_metric
-            for test in tests:
-                record(
-                    test, tracking_event_name, 1.0 if value is None else value, user_context=user
-                )
+            if value is None:
+                value = 1.0
+            if eid is None:  # (no keyword: an experiments object of an older signature)
+                for test in tests:
+                    record(test, tracking_event_name, value, user_context=user)
+            else:
+                for test in tests:
+                    record(test, tracking_event_name, value, user_context=user, event_id=eid)
         except Exception:  # a context mapper's or a manager's failure: never raise
             # key_text: a name whose own repr raises must not break the log record
             _log.exception("tracking event %s not recorded", key_text(tracking_event_name))
+
+    def _refused_event_id(self, event: Any, given: Any) -> None:
+        """Say once per provider that a tracking event was not recorded for its id:
+        ``track`` returns nothing the application could check, and a warning per event
+        could flood the log of a service that sends them all so."""
+        if self._warned_event_id:
+            return
+        self._warned_event_id = True
+        from cfgcore.experiments.event_ids import MAX_EVENT_ID
+
+        if isinstance(given, str):  # (never the value itself: it may be anything, huge)
+            what = f"a {type(given).__name__} of {len(given)} character(s)"
+        else:
+            what = f"a value of type {type(given).__name__}"
+        _log.warning(
+            "tracking event %s not recorded: its %r attribute is %s, not an event id (text"
+            " or an integer of 1 to %d characters); later events refused so are not logged",
+            key_text(event),
+            EVENT_ID_ATTRIBUTE,
+            what,
+            MAX_EVENT_ID,
+        )
 
     # ------------------------------------------------------------------ resolution
 

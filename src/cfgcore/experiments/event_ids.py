@@ -80,12 +80,17 @@ def event_id_text(value: Any) -> str | None:
     (:func:`~cfgcore.details.bucketable_id`): never raises, and an object whose
     ``__class__`` poses as a str or int (or raises) is no id."""
     kind = type(value)
-    if issubclass(kind, bool) or not issubclass(kind, str | int):
+    if kind is str and value.isascii():
+        # The common id, read on request threads (OpenFeature's track reads it, then
+        # track_metric): user_id_text's answer for it, without the call and the checks.
+        text = value
+    elif issubclass(kind, bool) or not issubclass(kind, str | int):
         return None
-    text = user_id_text(value)
-    if text is None or not 0 < len(text) <= MAX_EVENT_ID:
-        return None
-    return text
+    else:
+        text = user_id_text(value)
+        if text is None:
+            return None
+    return text if 0 < len(text) <= MAX_EVENT_ID else None
 
 
 class IdSource:
