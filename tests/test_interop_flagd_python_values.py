@@ -122,6 +122,21 @@ def test_values_json_never_gives_answer_as_flagd(make_py_and_c, targeting, monke
     assert _agree(make_py_and_c, targeting, [{"k": v} for v in VALUES.values()]) >= 3
 
 
+@pytest.mark.parametrize(
+    "item",
+    [WHEN, decimal.Decimal("1.5"), fractions.Fraction(3, 2), b"2", b"a", decimal.Decimal("NaN")],
+    ids=repr,
+)
+@pytest.mark.parametrize("op", [">", "<"])
+def test_a_one_item_array_compares_as_its_item_as_flagd(make_py_and_c, item, op):
+    """json-logic's to_number of a one-item array is its item's, a datetime's
+    milliseconds and a Decimal's value included (an array holding one datetime compared
+    with a number was read as NaN here, where flagd reads the date)."""
+    for bound in (0, 1, WHEN_MS - 1, WHEN_MS + 1):
+        targeting = {op: [{"var": "k"}, bound]}
+        assert _agree(make_py_and_c, targeting, [{"k": [item]}, {"k": [[item]]}]) == 2
+
+
 def test_fractional_buckets_an_aware_datetime_as_flagd():
     """flagd buckets a datetime by its CBOR (tag 0, the ISO text cbor2 writes): over many
     datetimes both halves are served, by cfgcore as by flagd."""

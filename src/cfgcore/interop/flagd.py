@@ -211,7 +211,9 @@ def _list_number(items: Any) -> float | None:
         return _string_number(x)
     if isinstance(x, list):  # json-logic's to_number raises on a tuple
         return _list_number(x)
-    return None
+    if isinstance(x, dict):
+        return None  # an object: NaN
+    return _foreign_number(x)  # to_number of the one item, as of a value alone
 
 
 def _list_text(items: Any) -> str | None:
@@ -273,24 +275,39 @@ def _put_foreign(out: dict[str, Any], key: str, value: Any, ts: int, arrays: lis
         or (len(value) == 2 and type(value[1]) is not bool and isinstance(value[1], int))
     ):
         arrays.append(key)  # a [variant, weight] entry: see _ArrayEntries
+    num = _foreign_number(value)
+    if num is None:
+        return
     if isinstance(value, datetime.date):
-        if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
-            return  # to_number raises on a date or a naive datetime (and so flagd)
         try:
-            num = (value - _EPOCH).total_seconds() * 1000.0
             text = value.isoformat().replace("+00:00", "Z").encode("utf-8")
         except Exception:  # a tzinfo that answers nonsense
             return
         out[key + CBOR] = "c0" + cbor_text_head(len(text)).hex() + text.hex()
-    else:
-        try:  # to_number's last case: a Decimal, a Fraction, a NumPy number, ...
-            num = float(value)
-        except Exception:  # (flagd raises, or reads NaN, which orders with nothing)
-            return
-        if math.isnan(num):
-            return
     out[key + NUM] = num
     out[key + SINCE] = ts - num  # comparisons with $flagd.timestamp
+
+
+def _foreign_number(value: Any) -> float | None:
+    """json-logic's to_number (flagd's Python evaluator) of a value JSON never gives: a
+    timezone-aware datetime's milliseconds since 1970, else what ``float()`` reads (a
+    Decimal, a Fraction, a NumPy number); None where it raises (a date, a naive
+    datetime, a tuple) or reads NaN, which orders with nothing. Also an array's number
+    when that value is its one item (:func:`_list_number`)."""
+    if isinstance(value, datetime.date):
+        if not isinstance(value, datetime.datetime):
+            return None
+        try:
+            if value.utcoffset() is None:
+                return None  # to_number raises on a naive datetime (and so flagd)
+            return (value - _EPOCH).total_seconds() * 1000.0
+        except Exception:  # a tzinfo that answers nonsense
+            return None
+    try:  # to_number's last case
+        num = float(value)
+    except Exception:
+        return None
+    return None if math.isnan(num) else num
 
 
 # -- context ------------------------------------------------------------------------------
