@@ -47,9 +47,9 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -161,6 +161,40 @@ def local_aware(dt: datetime) -> datetime:
         return datetime.fromtimestamp(dt.timestamp(), timezone.utc).astimezone()
 
 
+def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
+    """``(key path, why)`` of the first part of ``value`` (below the key path ``where``)
+    that cannot say what it is: an object whose ``__class__`` raises, which every
+    ``isinstance`` check then raises from (a proxy or a mock gone wrong). Containers are
+    read by their real type, never through methods of their own; None when all is well.
+
+    >>> unreadable_part({"a": [1, "x"]}, "configurations") is None
+    True
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    seen: set[int] = set()  # a container holding itself is read once
+    while stack:
+        node, at = stack.pop()
+        try:
+            node.__class__  # noqa: B018 - the read is the test
+        except Exception as exc:
+            return at, (
+                f"a {type(node).__name__} object whose __class__ raises "
+                f"{type(exc).__name__}: not a value an A/B test can hold"
+            )
+        kind = type(node)
+        if not issubclass(kind, dict | list | tuple) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if issubclass(kind, dict):
+            for k, v in reversed(dict.items(node)):
+                shown = k if type(k) is str else f"<{type(k).__name__}>"
+                stack += [(v, child_key_path(at, shown)), (k, at)]
+        else:
+            items = list.__iter__(node) if issubclass(kind, list) else tuple.__iter__(node)
+            stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(items)])
+    return None
+
+
 def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
     """``dt`` (a datetime or an ISO 8601 string) as an aware UTC datetime. Naive: local
     time when it is given through the API, UTC when ``stored`` (read from a document:
@@ -244,6 +278,13 @@ class ABTestConfiguration:
         """Every problem with this test, as ``"<test>: <field>: <message>"`` lines."""
         name = self.test_name
         out: list[str] = []
+        for f in fields(self):
+            found = unreadable_part(getattr(self, f.name), f.name)
+            if found is not None:
+                # Asked what it is (isinstance reads __class__), the object raised: no
+                # check below could judge it, nor a file hold it. Named, not raised.
+                shown = name if type(name) is str else f"<{type(name).__name__}>"
+                return [f"{shown}: {found[0]}: {found[1]}"]
 
         def bad(where: str, msg: str) -> None:
             out.append(f"{name}: {where}: {msg}")
@@ -995,13 +1036,13 @@ class ABTests:
         serves its variants meanwhile; a test that has served its variants stays one
         that has (stopped, not "not started")."""
         self.manager.last_error, self.manager.last_problems = None, []
-        if isinstance(ab_test, Mapping):
-            raw = ab_test
+        if issubclass(type(ab_test), Mapping):  # by its type: its __class__ may raise
+            raw = cast("Mapping[str, Any]", ab_test)
             try:
                 ab_test = ABTestConfiguration(**raw)
             except TypeError as exc:
                 return self._reject([f"{raw.get('test_name')!r}: {exc}"])
-        if not isinstance(ab_test, ABTestConfiguration):
+        if not issubclass(type(ab_test), ABTestConfiguration):
             return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
         problems = ab_test.validate()
         name = ab_test.test_name
