@@ -24,7 +24,8 @@ def _doc(value):
     ("value", "where", "key"),
     [
         ({1: 2}, "flags.f.variants.a.1", "1 (int)"),
-        ({"x": [{1.5: 2}]}, "flags.f.variants.a.x[0].1.5", "1.5 (float)"),
+        # its text holds a dot: quoted, as any such key (not keys 1 and 5)
+        ({"x": [{1.5: 2}]}, 'flags.f.variants.a.x[0]["1.5"]', "1.5 (float)"),
         ({"x": {True: 2}}, "flags.f.variants.a.x.True", "True (bool)"),
         ({None: 2}, "flags.f.variants.a.None", "None (NoneType)"),
         ({b"k": 2}, "flags.f.variants.a.b'k'", "b'k' (bytes)"),

@@ -47,10 +47,11 @@ class _NoScan(Mapping[str, Any]):
     ("path", "want"),
     [
         ("flags.a.rules[0].when", "a"),
-        ("flags.a.deep.rules[0].when.not", "a.deep"),
-        ("flags.a.deep", "a.deep"),
+        ('flags["a.deep"].rules[0].when.not', "a.deep"),
+        ('flags["a.deep"]', "a.deep"),
+        ("flags.a.deep", "a"),  # flag a, field deep: a key holding a dot is quoted
         ("flags.a", "a"),
-        ("flags.we ird[0].rules[1]", "we ird[0]"),
+        ('flags["we ird[0]"].rules[1]', "we ird[0]"),
         ("flags.b[2].x", None),
         ("segments.a.all[0]", None),
         ("flags.", None),

@@ -53,7 +53,7 @@ from cfgcore._layout import (
     OP_STARTS_CI,
 )
 from cfgcore._regex import compile_regex
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, child_key_path
 from cfgcore.snapshot import Condition, Prerequisite, Snapshot
 
 if TYPE_CHECKING:
@@ -481,7 +481,7 @@ class ConditionLowering:
                 self.emit(OP_FALSE)
             elif name in stack:
                 cycle = " -> ".join((*stack[stack.index(name) :], name))
-                self.problem(f"segments.{name}", f"segment reference cycle: {cycle}")
+                self.problem(child_key_path("segments", name), f"segment reference cycle: {cycle}")
                 self.bad_segments.add(name)
                 self.emit(OP_FALSE)
             elif name in self.bad_segments:
@@ -492,7 +492,7 @@ class ConditionLowering:
                 before = len(self.problems)
                 self.inlining += 1  # its own references are counted in its size
                 try:
-                    self.condition(seg, f"segments.{name}", depth + 1, (*stack, name))
+                    self.condition(seg, child_key_path("segments", name), depth + 1, (*stack, name))
                 finally:
                     self.inlining -= 1
                 if len(self.problems) > before:

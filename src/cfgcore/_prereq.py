@@ -35,6 +35,7 @@ from cfgcore._layout import (
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore._records import _exact_text
+from cfgcore.errors import child_key_path
 from cfgcore.snapshot import Prerequisite
 
 MAX_PREREQUISITE_DEPTH = 32
@@ -81,7 +82,10 @@ class PrerequisiteGraph(ConditionLowering):
                 flag = self.snap.flags[key]
             listed = getattr(flag, "prerequisites", ())
             if not isinstance(listed, list | tuple):  # a Snapshot built in Python
-                self.problem(f"flags.{key}.prerequisites", f"expected array, got {listed!r}")
+                self.problem(
+                    f"{child_key_path('flags', key)}.prerequisites",
+                    f"expected array, got {listed!r}",
+                )
                 listed = ()
             for i, pre in enumerate(listed):
                 if isinstance(pre, str):
@@ -94,14 +98,15 @@ class PrerequisiteGraph(ConditionLowering):
                     pre = msgspec.structs.replace(pre, flag=str.__str__(pre.flag))
                 elif not isinstance(pre, Prerequisite) or type(pre.flag) is not str:
                     self.problem(
-                        f"flags.{key}.prerequisites[{i}]",
+                        f"{child_key_path('flags', key)}.prerequisites[{i}]",
                         f"expected a flag key or a prerequisite, got {pre!r}",
                     )
                     continue
                 target = t.index.get(pre.flag, -1)
                 if target < 0:
                     self.problem(
-                        f"flags.{key}.prerequisites[{i}].flag", f"unknown flag {pre.flag!r}"
+                        f"{child_key_path('flags', key)}.prerequisites[{i}].flag",
+                        f"unknown flag {pre.flag!r}",
                     )
                 pres.append((target, i, pre))
             pending[fi] = pres
@@ -157,7 +162,7 @@ class PrerequisiteGraph(ConditionLowering):
             t.flags[fi * FW + F_PRE_START] = len(t.prereqs) // PW
             t.flags[fi * FW + F_PRE_COUNT] = len(pres)
             for target, i, pre in pres:
-                where = f"flags.{t.keys[fi]}.prerequisites[{i}]"
+                where = f"{child_key_path('flags', t.keys[fi])}.prerequisites[{i}]"
                 want = P_OFF if pre.off else P_ON
                 if target >= 0:
                     want = self.want_code(
@@ -276,7 +281,9 @@ class PrerequisiteGraph(ConditionLowering):
 
         def edge_path(node: int, child: int) -> str:
             if child < len(pre_at[node]):
-                return f"flags.{t.keys[node]}.prerequisites[{pre_at[node][child]}]"
+                return (
+                    f"{child_key_path('flags', t.keys[node])}.prerequisites[{pre_at[node][child]}]"
+                )
             return str(t.flag_tests[node][child - len(pre_at[node])][5])
 
         n = len(t.keys)
@@ -321,7 +328,7 @@ class PrerequisiteGraph(ConditionLowering):
             depth[fi] = 1 + max((depth[d] for d in deps), default=0)
             if depth[fi] > MAX_PREREQUISITE_DEPTH:
                 self.problem(
-                    f"flags.{t.keys[fi]}.prerequisites",
+                    f"{child_key_path('flags', t.keys[fi])}.prerequisites",
                     f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
                 )
             cost[fi] = min(1 + sum(cost[d] for d in deps), MAX_PREREQUISITE_EVALUATIONS + 1)
@@ -329,7 +336,7 @@ class PrerequisiteGraph(ConditionLowering):
                 cost[d] <= MAX_PREREQUISITE_EVALUATIONS for d in deps
             ):  # reported where the limit is first passed, not at every flag above
                 self.problem(
-                    f"flags.{t.keys[fi]}.prerequisites",
+                    f"{child_key_path('flags', t.keys[fi])}.prerequisites",
                     f"a check would evaluate more than {MAX_PREREQUISITE_EVALUATIONS:,} "
                     "prerequisite flags: a flag reached along several prerequisite paths is "
                     "evaluated once per path",
@@ -340,7 +347,7 @@ class PrerequisiteGraph(ConditionLowering):
             t.walks[fi] = walk[fi]
             if walk[fi] > MAX_CHECK_NODES and all(walk[d] <= MAX_CHECK_NODES for d in deps):
                 self.problem(
-                    f"flags.{t.keys[fi]}",
+                    child_key_path("flags", t.keys[fi]),
                     f"a check would walk more than {MAX_CHECK_NODES:,} condition nodes, "
                     "rules and attributes: its own (a segment's at each reference, a "
                     "shared condition's at each use) and those of every flag it reads "

@@ -59,6 +59,7 @@ from cfgcore._layout import (
     V_STR,
 )
 from cfgcore._lower import ConditionLowering
+from cfgcore.errors import child_key_path, key_segment
 from cfgcore.snapshot import Flag, Hashing, Rule
 
 DEFAULT_BUCKET_BY = ("user_id", "targeting_key")
@@ -148,11 +149,11 @@ def unservable(value: Any) -> tuple[str, str] | None:
                     # structures, `cfgcore export`, a JSON store) have text keys only; a
                     # YAML `1:` or a MessagePack int or bin key would change type with
                     # the store, or stop the document being written as JSON at all.
-                    return f"{path}.{k!r:.80}", (
+                    return path + key_segment(f"{k!r:.80}"), (
                         f"key {k!r:.80} ({type(k).__name__}) is not a string "
                         "(object keys are text: quote it)"
                     )
-            stack += [(v, f"{path}.{k}") for k, v in node.items()]
+            stack += [(v, path + key_segment(k)) for k, v in node.items()]
         elif isinstance(node, list | tuple):
             stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
         elif not isinstance(node, _SERVABLE):
@@ -213,7 +214,7 @@ class FlagRecords(ConditionLowering):
     def flag(self, fi: int, key: str, flag: Flag) -> None:
         """Compile one flag into record ``fi`` (appended when ``fi`` is a new index)."""
         t = self.t
-        path = f"flags.{key}"
+        path = child_key_path("flags", key)
         rec = [0] * FW
         variants = flag.variants
         default, off = flag.default, flag.off_variant
@@ -235,7 +236,7 @@ class FlagRecords(ConditionLowering):
         for name, value in pairs:
             bad = unservable(value)
             if bad is not None:
-                self.problem(f"{path}.variants.{name}{bad[0]}", bad[1])
+                self.problem(f"{path}.variants{key_segment(name)}{bad[0]}", bad[1])
                 value = None
             t.values.append(freeze(value))
             t.variant_names.append(name)
@@ -417,13 +418,12 @@ class FlagRecords(ConditionLowering):
         ws: list[float] = []
         bad = False
         for name, weight in weights.items():
-            w = self.number(weight, f"{rpath}.split.{name}")
+            at = f"{rpath}.split{key_segment(name)}"
+            w = self.number(weight, at)
             if w is None:
                 w = 0.0
             if not (w >= 0.0 and math.isfinite(w)):
-                self.problem(
-                    f"{rpath}.split.{name}", f"weight must be a finite number >= 0, got {weight}"
-                )
+                self.problem(at, f"weight must be a finite number >= 0, got {weight}")
                 w = 0.0
                 bad = True
             ws.append(w)
@@ -431,5 +431,5 @@ class FlagRecords(ConditionLowering):
         if not bad and abs(sum(ws) - 100.0) > 1e-6:
             self.problem(f"{rpath}.split", f"weights sum to {sum(ws):g}, not 100")
         for end, name in zip(split_ends(ws), weights, strict=True):
-            t.splits.extend((end, variant(name, f"{rpath}.split.{name}")))
+            t.splits.extend((end, variant(name, f"{rpath}.split{key_segment(name)}")))
         return start, len(weights)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import unicodedata
 from array import array
 from datetime import date, datetime, time, timedelta
@@ -193,7 +192,7 @@ from cfgcore._records import (  # noqa: F401
     freeze,
     value_kind,
 )
-from cfgcore.errors import Problem, SnapshotError
+from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths, parse_key_path
 from cfgcore.snapshot import (
     MAX_VALUE_DEPTH,
     Condition,
@@ -350,7 +349,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
         t.index = {k: i for i, k in enumerate(t.keys)}
         for name, seg in snap.segments.items():  # report segment problems once, at their path
             start_nodes, start_problems = len(t.nodes), len(self.problems)
-            self.begin_nodes(f"segments.{name}")
+            self.begin_nodes(child_key_path("segments", name))
             self.condition_checked(seg, name)
             self.end_nodes()
             if len(self.problems) > start_problems:
@@ -361,13 +360,13 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             seen: set[Any] = set()
             for key in t.keys:
                 if key in seen:
-                    self.problem(f"flags.{key}", "the same flag key written twice")
+                    self.problem(child_key_path("flags", key), "the same flag key written twice")
                 seen.add(key)
         self.key_forms()
         for fi, key in enumerate(t.keys):
             self.used_slots = set()
             self.flag_tests = []
-            self.begin_nodes(f"flags.{key}")
+            self.begin_nodes(child_key_path("flags", key))
             calls = self.calls
             self.flag(fi, key, snap.flags[written[fi]])
             self.end_nodes()
@@ -402,8 +401,9 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             return
         if not self.decoded:
             typed = None
-            if not self.expands_past_budget(_rule_conditions(flag), f"flags.{key}"):
-                typed = _retyped(flag, Flag, f"flags.{key}", self)
+            where = child_key_path("flags", key)
+            if not self.expands_past_budget(_rule_conditions(flag), where):
+                typed = _retyped(flag, Flag, where, self)
             flag = _STAND_IN if typed is None else typed  # None: reported
         self.compiled_flags[key] = flag
         try:
@@ -413,7 +413,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             # validated on construction): a wrong type fails here. Decoded from its own
             # encoding it is checked as a document would be: a flag of plain data in place
             # of Structs compiles as such; anything else is named with its path.
-            typed = _typed(flag, Flag, f"flags.{key}", self)
+            typed = _typed(flag, Flag, child_key_path("flags", key), self)
             if typed is None:
                 raise  # the flag is well-typed: not the input's fault
             flag = typed if isinstance(typed, Flag) else _STAND_IN
@@ -425,21 +425,22 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
 
     def condition_checked(self, cond: Condition, name: str) -> None:
         """A segment's condition, as :meth:`flag` checks a flag's types."""
+        where = child_key_path("segments", name)
         if not self.decoded:
             typed = None
-            if not self.expands_past_budget([cond], f"segments.{name}"):
-                typed = _retyped(cond, Condition, f"segments.{name}", self)
+            if not self.expands_past_budget([cond], where):
+                typed = _retyped(cond, Condition, where, self)
             if typed is None:  # reported (and so a bad segment: never inlined)
                 return
             cond = self.segments[name] = typed
         try:
-            self.condition(cond, f"segments.{name}", 0, (name,))
+            self.condition(cond, where, 0, (name,))
         except Exception:
-            typed = _typed(cond, Condition, f"segments.{name}", self)
+            typed = _typed(cond, Condition, where, self)
             if typed is None:
                 raise
             if isinstance(typed, Condition):
-                self.condition(typed, f"segments.{name}", 0, (name,))
+                self.condition(typed, where, 0, (name,))
 
     def expands_past_budget(self, conditions: list[Any], path: str) -> bool:
         """Whether ``conditions`` (of a snapshot built in Python) would copy to more than
@@ -470,9 +471,10 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             other = seen.setdefault(form, key)
             if other != key:
                 self.problem(
-                    f"flags.{key}",
-                    f"the same key as flags.{other} in another Unicode form ({ascii(key)} "
-                    f"and {ascii(other)} read alike): write flag keys in one form (NFC)",
+                    child_key_path("flags", key),
+                    f"the same key as {child_key_path('flags', other)} in another Unicode "
+                    f"form ({ascii(key)} and {ascii(other)} read alike): write flag keys in "
+                    "one form (NFC)",
                 )
 
     def recompile(self, changed: list[int]) -> Tables:
@@ -487,7 +489,7 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             key = t.keys[fi]
             self.used_slots = set()
             self.flag_tests = []
-            self.begin_nodes(f"flags.{key}")
+            self.begin_nodes(child_key_path("flags", key))
             calls = self.calls
             self.flag(fi, key, self.snap.flags[key])
             self.end_nodes()
@@ -553,8 +555,8 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
             buckets = round(pct * (BUCKETS // 100))
             if abs(pct * (BUCKETS // 100) - buckets) > 1e-6:
                 self.warnings.append(
-                    f"flags.{key}.rules[{i}].rollout: {pct}% is finer than the 0.001% "
-                    f"buckets: served to {buckets / (BUCKETS // 100):g}%"
+                    f"{child_key_path('flags', key)}.rules[{i}].rollout: {pct}% is finer "
+                    f"than the 0.001% buckets: served to {buckets / (BUCKETS // 100):g}%"
                 )
 
     def log_warnings(self) -> None:
@@ -608,7 +610,6 @@ def _expanded_size(conditions: list[Any], limit: int) -> int:
     return total
 
 
-_PREREQUISITE_AT = re.compile(r"^flags\.[^\[]*\.prerequisites\[(\d+)\]$")
 _AS_IS = (bytes, bytearray, memoryview, datetime, date, time, timedelta, UUID, Decimal)
 
 
@@ -626,7 +627,7 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     where = unordered_field(value) if typ is Flag else None
     if where is not None:
         compiler.problem(
-            f"{path}.{where}",
+            join_key_paths(path, where),
             "expected array (the order of a set changes from one process to the next), got set",
         )
         return None
@@ -645,10 +646,11 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         problem = _msgspec_problem(exc, compiler.file, prefix=path)
         if problem.message.endswith(", got null"):  # built in Python: say it in Python
             problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
-        pre = _PREREQUISITE_AT.search(problem.path)
+        at = parse_key_path(problem.path)  # flags.KEY.prerequisites[i]: which entry
+        pre = len(at) == 4 and at[0] == "flags" and at[2] == "prerequisites" and at[3].isdigit()
         if pre and problem.message.startswith("expected str | object, got"):
             try:
-                entry = repr(value.prerequisites[int(pre.group(1))])
+                entry = repr(value.prerequisites[int(at[3])])
             except Exception:  # not a list after all: msgspec's words then
                 entry = problem.message.rpartition(" ")[2]
             message = f"expected a flag key or a prerequisite, got {entry}"

@@ -52,6 +52,8 @@ REASON_CLASSES = (
 # would read as the start of one) and the empty key. Inside the quotes ``"`` and ``\``
 # are escaped with a backslash. This is the one rendering of key paths in messages,
 # explain output, change events and the audit log; :func:`parse_key_path` reads it back.
+# Flag documents name a list item as ``rules[0]`` (the form their errors have always
+# shown): a bare ``[`` never starts a plain segment, so ``[0]`` reads back as item 0.
 
 
 def plain_segment(seg: object) -> bool:
@@ -78,6 +80,32 @@ def format_key_path(path: Iterable[object]) -> str:
     return "".join(out)
 
 
+def child_key_path(parent: str, key: object) -> str:
+    """The rendered key path ``parent`` (:func:`format_key_path`) and one key below it,
+    quoted when the dotted form cannot show it: ``("flags", "a.b")`` ->
+    ``'flags["a.b"]'``, ``("flags", "")`` -> ``'flags[""]'``. Every path into a
+    flag document whose keys come from the document (flag keys, segment and variant
+    names) is built with it, so ``flags["a.b"].enabled`` (flag ``a.b``) is never shown
+    as ``flags.a.b.enabled`` (flag ``a``, field ``b.enabled``).
+
+    >>> child_key_path("flags", "checkout")
+    'flags.checkout'
+    """
+    return parent + key_segment(key) if parent else format_key_path((key,))
+
+
+def key_segment(key: object) -> str:
+    """``key`` as it follows a key path (:func:`child_key_path`): ``.name``, or quoted
+    ``["a.b"]`` where the dotted form cannot show it.
+
+    >>> key_segment("a.b")
+    '["a.b"]'
+    """
+    if plain_segment(key):
+        return "." + (key if type(key) is str else str(key))  # type: ignore[operator]
+    return format_key_path((key,))
+
+
 def join_key_paths(outer: str, inner: str) -> str:
     """The rendered key path ``inner`` (:func:`format_key_path`) below the rendered
     ``outer``: ``("a", "b[\"\"]")`` -> ``'a.b[""]'``, ``("a", '[""].c')`` ->
@@ -93,8 +121,9 @@ def join_key_paths(outer: str, inner: str) -> str:
 
 def parse_key_path(text: str) -> tuple[str, ...]:
     """The segments :func:`format_key_path` rendered ``text`` from (list indices as
-    digit strings, as :func:`cfgcore.config.tree.split_path` gives them). A text that is
-    not such a rendering is split on every dot, as a dotted key path is.
+    digit strings, as :func:`cfgcore.config.tree.split_path` gives them; ``rules[0]``
+    too). A text that is not such a rendering is split on every dot, as a dotted key
+    path is.
 
     >>> parse_key_path('loggers["uvicorn.access"].level')
     ('loggers', 'uvicorn.access', 'level')
@@ -111,7 +140,11 @@ def rendered_key_path(text: str) -> tuple[str, ...] | None:
     segs: list[str] = []
     i, n = 0, len(text)
     while True:
-        if text.startswith('["', i):
+        index = _INDEX.match(text, i)
+        if index is not None:  # a list item in a flag document's path: rules[0]
+            segs.append(index.group(1))
+            i = index.end()
+        elif text.startswith('["', i):
             j, buf = i + 2, []
             while j < n and text[j] != '"':
                 if text[j] == "\\" and j + 1 < n:
@@ -132,10 +165,13 @@ def rendered_key_path(text: str) -> tuple[str, ...] | None:
             return tuple(segs)
         if text[i] == ".":
             i += 1
-            if i >= n or text.startswith('["', i):  # "a." or 'a.["b"]': not a rendering
+            if i >= n or text.startswith("[", i):  # "a." or 'a.["b"]': not a rendering
                 return None
-        elif not text.startswith('["', i):
+        elif not text.startswith('["', i) and _INDEX.match(text, i) is None:
             return None
+
+
+_INDEX = re.compile(r"\[([0-9]+)\]")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from typing import Any, Literal
 import msgspec
 
 from cfgcore._json_errors import json_error_path, json_syntax_problem
-from cfgcore.errors import Problem, SnapshotError
+from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.yamlio import dump_yaml, load_yaml
 
@@ -390,13 +390,13 @@ def _msgspec_problem(
     exc: msgspec.ValidationError | msgspec.DecodeError, file: str | None, prefix: str = ""
 ) -> Problem:
     """Turn msgspec's "Expected `array`, got `str` - at `$.flags['x'].rules[1]`" into a
-    cfgcore Problem with a dotted path ``flags.x.rules[1]``."""
+    cfgcore Problem with a key path ``flags.x.rules[1]`` (``prefix`` a rendered path:
+    :func:`cfgcore.errors.child_key_path`)."""
     m = _MSGSPEC_PATH.match(str(exc))
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
-    path = _BRACKET_KEY.sub(lambda k: "." + k.group(1), raw_path).lstrip(".")
-    if prefix:
-        path = f"{prefix}.{path}" if path and not path.startswith("[") else prefix + path
+    path = _BRACKET_KEY.sub(lambda k: child_key_path("_", k.group(1))[1:], raw_path)
+    path = join_key_paths(prefix, path.lstrip("."))
     msg = m.group("msg").replace("`", "").replace(" | null", "")
     if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
         msg = msg[:1].lower() + msg[1:]
@@ -498,10 +498,12 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
             try:
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                problems.append(_msgspec_problem(exc, file, prefix=f"{section}.{key}"))
+                problems.append(_msgspec_problem(exc, file, prefix=child_key_path(section, key)))
             except RecursionError:  # bytes input nested beyond the decoder's stack
                 problems.append(
-                    Problem(path=f"{section}.{key}", message="nested too deeply", file=file)
+                    Problem(
+                        path=child_key_path(section, key), message="nested too deeply", file=file
+                    )
                 )
     if problems:
         raise SnapshotError(problems)
@@ -742,7 +744,7 @@ def _too_deep(obj: Any, limit: int = MAX_VALUE_DEPTH) -> str | None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, dict):
-            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+            items: Any = ((child_key_path(path, k), v) for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
         else:
@@ -820,7 +822,7 @@ def _refuse_deep_values(
     for key in flags if fresh is None else fresh:
         if found is not None:
             break
-        found = _first_ext(flags[key].metadata, f"flags.{key}.metadata")
+        found = _first_ext(flags[key].metadata, child_key_path("flags", key) + ".metadata")
     if found is not None:
         message = (
             "a MessagePack extension value (type "
@@ -838,7 +840,7 @@ def _first_ext(value: Any, path: str) -> tuple[str, int] | None:
     while stack:
         node, at = stack.pop()
         if isinstance(node, dict):
-            stack += reversed([(v, f"{at}.{k}") for k, v in node.items()])
+            stack += reversed([(v, child_key_path(at, k)) for k, v in node.items()])
         elif isinstance(node, (list, tuple)):
             stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(node)])
         elif isinstance(node, msgspec.msgpack.Ext):
@@ -853,7 +855,7 @@ def _child_path(top: list[Any] | None) -> str:
     kind, path, key, index = top[0], top[1], top[2], top[3]
     if kind == "[":
         return f"{path}[{index}]"
-    return f"{path}.{key}" if path else str(key)
+    return child_key_path(path, key)
 
 
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]')
@@ -931,7 +933,7 @@ def _json_scan(
                 counted = m.start()
                 first = top[5].get(name)
                 if first is not None and not constants and not numbers:
-                    path = f"{top[1]}.{name}" if top[1] else str(name)
+                    path = child_key_path(top[1], name)
                     message = f"duplicate key (first defined on line {first})"
                     return Problem(path=path, message=message, file=file, line=line)
                 top[5][name] = line
@@ -1192,7 +1194,7 @@ def _lone_surrogate(data: Any) -> str | None:
         if isinstance(node, dict):
             children = []
             for k, v in node.items():
-                at = f"{path}.{k}" if path else str(k)
+                at = child_key_path(path, k)
                 children += [(k, at), (v, at)]  # the key (a str) first, then its value
             stack += reversed(children)
         elif isinstance(node, list):
@@ -1216,7 +1218,7 @@ def _beyond_msgpack(data: Any) -> str | None:
     while stack:
         node, path = stack.pop()
         if isinstance(node, dict):
-            stack += [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+            stack += [(v, child_key_path(path, k)) for k, v in node.items()]
         elif isinstance(node, list):
             stack += [(v, f"{path}[{i}]") for i, v in enumerate(node)]
         elif isinstance(node, int) and not -(2**63) <= node <= 2**64 - 1:
@@ -1235,7 +1237,7 @@ def _non_finite(data: Any) -> tuple[str, float] | None:
                 return path, value
         elif isinstance(value, dict):
             items = list(value.items())
-            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(items))
+            stack.extend((v, child_key_path(path, k)) for k, v in reversed(items))
         elif isinstance(value, list | tuple):
             stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
     return None

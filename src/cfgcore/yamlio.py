@@ -654,6 +654,40 @@ def compose_nodes(text: str) -> Any:
             loader.dispose()
 
 
+# How a UTF-16 or UTF-32 file starts, by the YAML specification's encoding detection
+# (5.2): a byte-order mark, else the NUL bytes around an ASCII first character. The
+# reader takes UTF-8, and UTF-16 with its mark; anything else here was refused as
+# "character U+0000 is not allowed", which did not say that the file's encoding was
+# the trouble (Notepad's "Unicode" is UTF-16, PowerShell's redirections write it).
+_WIDE_TEXT = (
+    (b"\xff\xfe\x00\x00", "UTF-32", "a UTF-32 byte-order mark"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "a UTF-32 byte-order mark"),
+    (b"\xff\xfe", "", ""),  # UTF-16 with its mark: read as such
+    (b"\xfe\xff", "", ""),
+    (re.compile(rb"\0\0\0[^\0]|[^\0]\0\0\0"), "UTF-32", "NUL bytes around each character"),
+    (re.compile(rb"\0[^\0]\0[^\0]|[^\0]\0[^\0]\0"), "UTF-16", "NUL bytes between its characters"),
+)
+
+
+def _refuse_wide_text(data: str | bytes, file: str | None) -> None:
+    """Refuse UTF-32, and UTF-16 without its byte-order mark, saying so and to save the
+    file as UTF-8 (as configuration and JSON files are). Text already decoded (a
+    configuration file's, read as UTF-8) holding a NUL among its first characters is
+    UTF-16 or UTF-32 read as UTF-8."""
+    head = data[:4]
+    if isinstance(head, str):
+        if "\x00" not in head:
+            return
+        head = head.encode("utf-8", "surrogatepass")
+    for start, encoding, why in _WIDE_TEXT:
+        found = head.startswith(start) if isinstance(start, bytes) else start.match(head)
+        if found:
+            if not encoding:
+                return
+            message = f"{encoding} text (it starts with {why}); save it as UTF-8"
+            raise ConfigError([Problem("", message, file=file, line=1)], kind="parse")
+
+
 def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | None = None) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
@@ -663,6 +697,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
     """
+    _refuse_wide_text(data, file)
     loader = root = None
     try:
         if not _ONE_PASS:

@@ -220,20 +220,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _flag_of(path: str, flags: Any) -> str | None:
-    """The flag a compile problem's key path (``flags.<key>...``) is in, if any: the
-    longest key the path starts with (a key may hold dots). Looked up at each '.' or
-    '[' of the path, not by scanning the flags: an import of many flags the compiler
-    refuses would otherwise cost the number of problems times the number of flags."""
-    if not path.startswith("flags."):
+    """The flag a compile problem's key path (``flags.<key>...``, a key holding a dot
+    quoted: ``flags["a.b"].rules[0]``) is in, if any."""
+    from cfgcore.errors import parse_key_path
+
+    segs = parse_key_path(path)
+    if len(segs) < 2 or segs[0] != "flags" or segs[1] not in flags:
         return None
-    rest = path[len("flags.") :]
-    found = rest if rest in flags else None
-    for i in range(len(rest) - 1, 0, -1):  # the longest first
-        if found is not None:
-            break
-        if rest[i] in ".[" and rest[:i] in flags:
-            found = rest[:i]
-    return found
+    return segs[1]
 
 
 def _compiled(snapshot: Any, source: str, out: str) -> Any:
@@ -274,7 +268,7 @@ def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
     or the report a flag name. Refused naming the flag and the key path."""
     import msgspec
 
-    from cfgcore.errors import Problem
+    from cfgcore.errors import Problem, child_key_path
 
     def bad(obj: Any, path: str) -> str | None:
         if isinstance(obj, str):
@@ -282,8 +276,8 @@ def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
         if isinstance(obj, dict):
             for k, v in obj.items():
                 if not _is_text(str(k)):
-                    return f"{path}.{k!r}"
-                found = bad(v, f"{path}.{k}")
+                    return child_key_path(path, repr(k))
+                found = bad(v, child_key_path(path, k))
                 if found:
                     return found
         elif isinstance(obj, (list, tuple)):
@@ -294,7 +288,7 @@ def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
         return None
 
     problems = [
-        Problem(path=f"flags.{name!r}", message="a refused flag's name is not valid Unicode")
+        Problem(child_key_path("flags", repr(name)), "a refused flag's name is not valid Unicode")
         for name in refused
         if not _is_text(name)
     ]

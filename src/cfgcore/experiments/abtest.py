@@ -47,9 +47,9 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -57,7 +57,7 @@ from cfgcore._layout import BUCKETS
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
 from cfgcore.details import exact_name
-from cfgcore.errors import ConfigError, Problem, format_key_path
+from cfgcore.errors import ConfigError, Problem, child_key_path, format_key_path
 from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
@@ -161,6 +161,40 @@ def local_aware(dt: datetime) -> datetime:
         return datetime.fromtimestamp(dt.timestamp(), timezone.utc).astimezone()
 
 
+def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
+    """``(key path, why)`` of the first part of ``value`` (below the key path ``where``)
+    that cannot say what it is: an object whose ``__class__`` raises, which every
+    ``isinstance`` check then raises from (a proxy or a mock gone wrong). Containers are
+    read by their real type, never through methods of their own; None when all is well.
+
+    >>> unreadable_part({"a": [1, "x"]}, "configurations") is None
+    True
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    seen: set[int] = set()  # a container holding itself is read once
+    while stack:
+        node, at = stack.pop()
+        try:
+            node.__class__  # noqa: B018 - the read is the test
+        except Exception as exc:
+            return at, (
+                f"a {type(node).__name__} object whose __class__ raises "
+                f"{type(exc).__name__}: not a value an A/B test can hold"
+            )
+        kind = type(node)
+        if not issubclass(kind, dict | list | tuple) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if issubclass(kind, dict):
+            for k, v in reversed(dict.items(node)):
+                shown = k if type(k) is str else f"<{type(k).__name__}>"
+                stack += [(v, child_key_path(at, shown)), (k, at)]
+        else:
+            items = list.__iter__(node) if issubclass(kind, list) else tuple.__iter__(node)
+            stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(items)])
+    return None
+
+
 def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
     """``dt`` (a datetime or an ISO 8601 string) as an aware UTC datetime. Naive: local
     time when it is given through the API, UTC when ``stored`` (read from a document:
@@ -244,6 +278,13 @@ class ABTestConfiguration:
         """Every problem with this test, as ``"<test>: <field>: <message>"`` lines."""
         name = self.test_name
         out: list[str] = []
+        for f in fields(self):
+            found = unreadable_part(getattr(self, f.name), f.name)
+            if found is not None:
+                # Asked what it is (isinstance reads __class__), the object raised: no
+                # check below could judge it, nor a file hold it. Named, not raised.
+                shown = name if type(name) is str else f"<{type(name).__name__}>"
+                return [f"{shown}: {found[0]}: {found[1]}"]
 
         def bad(where: str, msg: str) -> None:
             out.append(f"{name}: {where}: {msg}")
@@ -266,14 +307,17 @@ class ABTestConfiguration:
                 or variant == NO_VARIANT
                 or exact_name(variant) is None  # a lone surrogate
             ):
-                bad(f"traffic_split.{variant!r}", "not a usable variant name")
+                bad(child_key_path("traffic_split", repr(variant)), "not a usable variant name")
             try:
                 w = float(weight)
             except (TypeError, ValueError, OverflowError):  # 10**400: past a float
-                bad(f"traffic_split.{variant}", f"weight must be a number, got {weight!r:.60}")
+                at = child_key_path("traffic_split", variant)
+                bad(at, f"weight must be a number, got {weight!r:.60}")
                 continue
             if not (math.isfinite(w) and w >= 0):
-                bad(f"traffic_split.{variant}", f"weight must be >= 0, got {weight!r}")
+                bad(
+                    child_key_path("traffic_split", variant), f"weight must be >= 0, got {weight!r}"
+                )
                 continue
             total += w
         if split and abs(total - 100.0) > 1e-6:
@@ -283,10 +327,13 @@ class ABTestConfiguration:
             bad("configurations", "must be a mapping of variant -> configuration")
         for variant in split:
             if variant not in configs:
-                bad(f"configurations.{variant}", "missing: every variant needs a configuration")
+                bad(
+                    child_key_path("configurations", variant),
+                    "missing: every variant needs a configuration",
+                )
         for variant in configs:
             if variant not in split:
-                bad(f"configurations.{variant}", "not a variant of traffic_split")
+                bad(child_key_path("configurations", variant), "not a variant of traffic_split")
         for variant, conf in configs.items():
             # The one judge of a configuration value (what a flag file can hold and
             # every process reads back the same): string keys, integers within 64
@@ -328,13 +375,16 @@ class ABTestConfiguration:
                     if isinstance(metric, str) and exact_name(metric) is None:
                         bad(where, f"{metric!r} is not valid Unicode (a lone surrogate)")
                     elif not isinstance(metric, str) and where != "success_metrics":
-                        bad(f"{where}.{metric!r}", "a metric name must be a string")
+                        bad(child_key_path(where, repr(metric)), "a metric name must be a string")
         for metric, direction in guardrails.items():
             if direction not in GUARDRAIL_DIRECTIONS:
-                bad(f"guardrail_metrics.{metric}", f"must be one of {GUARDRAIL_DIRECTIONS}")
+                bad(
+                    child_key_path("guardrail_metrics", metric),
+                    f"must be one of {GUARDRAIL_DIRECTIONS}",
+                )
         for metric, kind in types.items():
             if kind not in ("binary", "continuous"):
-                bad(f"metric_types.{metric}", "must be 'binary' or 'continuous'")
+                bad(child_key_path("metric_types", metric), "must be 'binary' or 'continuous'")
         if self.layer is not None:
             if not isinstance(self.layer, str) or not self.layer:
                 bad("layer", "must be a non-empty string")
@@ -567,8 +617,8 @@ def records_problems(snapshot: Snapshot, file: str | None = None) -> list[Proble
             out.append(Problem(
                 path=format_key_path(("experiments", name, "control")),
                 message=f"the record {named} {control!r:.60}, which is no variant of "
-                f"flags.{name}: stopping the test (by hand or by a guardrail) would serve "
-                "it to everyone; name the test's control variant",
+                f"{child_key_path('flags', name)}: stopping the test (by hand or by a "
+                "guardrail) would serve it to everyone; name the test's control variant",
                 file=file,
             ))  # fmt: skip
     return out
@@ -664,7 +714,9 @@ def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = Non
         reason = was.get("stopped_reason")
         why = f" ({reason})" if isinstance(reason, str) and reason else ""
         problems.append(Problem(
-            path=f"experiments.{name}.status" if active else f"flags.{name}.rules",
+            path=format_key_path(
+                ("experiments", name, "status") if active else ("flags", name, "rules")
+            ),
             message=f"A/B test {name!r} {GUARDRAIL_HELD}{why}; this document would "
             "serve its variants again. A guardrail stop stays in force until the test is "
             f"resumed explicitly: cfgcore experiment start {name} (audited), or "
@@ -723,7 +775,7 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
             served_after = _served_split(name, new.flags.get(name))
             if served_after is not None:
                 i, split, bucketing = served_after
-                where = f"flags.{name}.rules[{i}]"
+                where = f"{child_key_path('flags', name)}.rules[{i}]"
                 if served_before is not None and bucketing != served_before[2]:
                     found.append((where, "this rule buckets users another way (salt, "
                                   "bucket_by or hashing): every user would be bucketed "
@@ -752,7 +804,8 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
         if not found:
             continue
         # One problem per test (a health check shows the first line), naming each place.
-        paths = [w if w.startswith("flags.") else f"experiments.{name}.{w}" for w, _ in found]
+        test_at = child_key_path("experiments", name)
+        paths = [w if w.startswith("flags") else f"{test_at}.{w}" for w, _ in found]
         what = "; ".join(
             [found[0][1], *(f"{p}: {w}" for p, (_, w) in zip(paths[1:], found[1:], strict=True))]
         )
@@ -983,13 +1036,13 @@ class ABTests:
         serves its variants meanwhile; a test that has served its variants stays one
         that has (stopped, not "not started")."""
         self.manager.last_error, self.manager.last_problems = None, []
-        if isinstance(ab_test, Mapping):
-            raw = ab_test
+        if issubclass(type(ab_test), Mapping):  # by its type: its __class__ may raise
+            raw = cast("Mapping[str, Any]", ab_test)
             try:
                 ab_test = ABTestConfiguration(**raw)
             except TypeError as exc:
                 return self._reject([f"{raw.get('test_name')!r}: {exc}"])
-        if not isinstance(ab_test, ABTestConfiguration):
+        if not issubclass(type(ab_test), ABTestConfiguration):
             return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
         problems = ab_test.validate()
         name = ab_test.test_name
@@ -1075,7 +1128,7 @@ class ABTests:
                     # audit log say resume_ab_test).
                     why = stored.get("stopped_reason") if isinstance(stored, dict) else None
                     raise ConfigError([Problem(
-                        path=f"experiments.{name}.status",
+                        path=format_key_path(("experiments", name, "status")),
                         message=f"A/B test {name!r} {GUARDRAIL_HELD} since this process "
                         f"last read it ({why}); resume it "
                         f"explicitly, knowing the stop: cfgcore experiment start {name} "
@@ -1253,7 +1306,7 @@ class ABTests:
             "again with start=True"
         )
         self.manager.last_problems = [
-            Problem(path=f"experiments.{name}.status", message=message,
+            Problem(path=format_key_path(("experiments", name, "status")), message=message,
                     file=self.manager.flags_file, kind="flags")
         ]  # fmt: skip
         self.manager.last_error = str(self.manager.last_problems[0])

@@ -47,7 +47,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.config import settle
@@ -155,9 +155,10 @@ def _name_target(name: Any) -> str:
 def _test_name(ab_test: Any) -> str:
     """The name the access policy judges for ``create_ab_test`` (a mapping or junk too:
     create_ab_test itself reports what is wrong with it)."""
-    name = ab_test.get("test_name") if isinstance(ab_test, Mapping) else getattr(
+    # By their types: an object whose __class__ raises makes isinstance raise.
+    name = ab_test.get("test_name") if issubclass(type(ab_test), Mapping) else getattr(
         ab_test, "test_name", None)  # fmt: skip
-    return name if isinstance(name, str) else ""
+    return cast(str, name) if issubclass(type(name), str) else ""
 
 
 def state_paths(flags_file: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from cfgcore.details import exact_name
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, child_key_path
 from cfgcore.experiments.abtest import is_boolean
 from cfgcore.experiments.layers import is_internal_flag
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -175,7 +175,7 @@ class FlagInUseError(ConfigError):
         self.flag = flag
         self.dependents = list(dependents)
         message = "cannot delete: still used by " + ", ".join(self.dependents)
-        super().__init__([Problem(path=f"flags.{flag}", message=message, file=where)])
+        super().__init__([Problem(child_key_path("flags", flag), message, file=where)])
 
 
 class UnknownFlagError(ConfigError):
@@ -207,7 +207,9 @@ def delete_change(key: str, where: str) -> Change:
 
     def change(snap: Snapshot) -> Snapshot:
         if key not in snap.flags:
-            raise UnknownFlagError([Problem(f"flags.{key}", "unknown flag", file=where)])
+            raise UnknownFlagError(
+                [Problem(child_key_path("flags", key), "unknown flag", file=where)]
+            )
         dependents = flag_dependents(snap, key)
         if dependents:
             raise FlagInUseError(key, dependents, where)
@@ -271,11 +273,13 @@ def change_events(
     for key in dict.fromkeys([*old.flags, *new.flags]):
         a, b = old.flags.get(key), new.flags.get(key)
         if not same(a, b):  # not !=: a variant going from 1 to True is a change
-            events.append(event(f"flags.{key}", _plain(a), _plain(b)))
+            events.append(event(child_key_path("flags", key), _plain(a), _plain(b)))
     for key in dict.fromkeys([*old.experiments, *new.experiments]):
         ea, eb = old.experiments.get(key), new.experiments.get(key)
         if not same(ea, eb):
-            events.append(event(f"experiments.{key}", copy.deepcopy(ea), copy.deepcopy(eb)))
+            events.append(
+                event(child_key_path("experiments", key), copy.deepcopy(ea), copy.deepcopy(eb))
+            )
     if not same(old.metadata, new.metadata):
         events.append(event("metadata", copy.deepcopy(old.metadata), copy.deepcopy(new.metadata)))
     return events

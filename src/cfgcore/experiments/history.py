@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, parse_key_path
 from cfgcore.experiments.abtest import is_boolean, parse_iso
 from cfgcore.experiments.features import on_off
 from cfgcore.runtime.audit import open_log_files
@@ -98,7 +98,8 @@ class FlagHistory:
                         where = entry.get("path")
                         if entry.get("kind") != "change" or not isinstance(where, str):
                             continue
-                        if where.startswith("flags."):
+                        key = _flag_key(where)
+                        if key is not None:
                             change = FlagChange(
                                 ts,
                                 entry.get("old"),
@@ -106,7 +107,7 @@ class FlagHistory:
                                 entry.get("actor"),
                                 entry.get("source"),
                             )
-                            rows.append((ts, where[len("flags.") :], change))
+                            rows.append((ts, key, change))
             finally:  # a bad line in one file must not leave the later ones open
                 for _, fh in opened:
                     fh.close()
@@ -171,6 +172,16 @@ def _entries(path: str, fh: Any) -> Iterable[dict[str, Any]]:
                     [Problem(path="", message="not an audit entry", file=path, line=n)]
                 )
             yield entry
+
+
+def _flag_key(path: str) -> str | None:
+    """The flag a change entry's ``path`` names (``flags.checkout``, or quoted:
+    ``flags["a.b"]``), else None. Logs written before flag keys were quoted name a key
+    holding a dot unquoted (``flags.a.b``): all after ``flags.`` is the key there."""
+    if path.startswith('flags["'):
+        segs = parse_key_path(path)
+        return segs[1] if len(segs) == 2 and segs[0] == "flags" else None
+    return path[len("flags.") :] if path.startswith("flags.") else None
 
 
 def _timestamp(value: Any) -> float | None:

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cfgcore.compiler import compile_snapshot
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path
 from cfgcore.experiments.abtest import parse_iso
 from cfgcore.experiments.features import flag_dependents
 from cfgcore.experiments.history import FlagHistory
@@ -326,7 +326,7 @@ def _end_date(name: str, value: Any, origin: str | None) -> float | None:
         raise ConfigError(
             [
                 Problem(
-                    f"experiments.{name}.end_date",
+                    format_key_path(("experiments", name, "end_date")),
                     f"not an ISO 8601 datetime: {value!r}",
                     file=origin,
                 )

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, child_key_path
 from cfgcore.interop import InteropError
 from cfgcore.interop._escaped_names import split_derived, unescape_name
 from cfgcore.snapshot import Condition, Flag, Rule, Snapshot
@@ -55,7 +55,9 @@ def export(snapshot: Snapshot) -> dict[str, Any]:
         try:
             flags[key] = _flag(key, flag, snapshot)
         except _Refuse as exc:
-            problems.append(Problem(path=f"flags.{key}", message=f"does not fit flagd: {exc}"))
+            problems.append(
+                Problem(path=child_key_path("flags", key), message=f"does not fit flagd: {exc}")
+            )
     if problems:
         raise InteropError(problems)
     doc: dict[str, Any] = {"flags": flags}

@@ -59,7 +59,7 @@ from cfgcore._lower import MAX_CONDITION_DEPTH
 from cfgcore._records import unservable
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, child_key_path
 from cfgcore.interop import (
     MALFORMED,
     InteropError,
@@ -988,7 +988,9 @@ def to_snapshot(
             # of the wrong type inside the flag
             reason = str(exc) if isinstance(exc, _Refuse) else malformed(exc)
             if on_error == "raise":
-                problems.append(Problem(path=f"flags.{key}", message=reason, file=source))
+                problems.append(
+                    Problem(path=child_key_path("flags", key), message=reason, file=source)
+                )
                 continue
             refused[key] = reason
             if on_error == "skip":

@@ -114,7 +114,7 @@ from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
 from cfgcore._records import unservable
 from cfgcore._regex import compile_regex, ranges_text
-from cfgcore.errors import Problem, SnapshotError
+from cfgcore.errors import Problem, SnapshotError, child_key_path
 from cfgcore.interop import (
     MALFORMED,
     InteropError,
@@ -1214,7 +1214,7 @@ def to_snapshot(
         del flags[key]
         reasons[key] = why
     problems = [
-        Problem(path=f"features.{key}", message=reasons[key], file=source)
+        Problem(path=child_key_path("features", key), message=reasons[key], file=source)
         for key in features
         if key in reasons
     ]
@@ -1222,7 +1222,7 @@ def to_snapshot(
     if problems and on_error == "raise":
         raise InteropError(problems)
     if problems:
-        meta["refused"] = {p.path.split(".", 1)[1]: p.message for p in problems}
+        meta["refused"] = {str(key): reasons[key] for key in features if key in reasons}
     return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
 
 

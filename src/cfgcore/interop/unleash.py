@@ -51,7 +51,7 @@ from typing import Any, Literal
 from cfgcore import _regex, _unicode_tables
 from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, child_key_path
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
 from cfgcore.interop._derived import SnapshotNames, read_names
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived
@@ -509,7 +509,7 @@ def to_snapshot(
             refuse(name, start)
             continue
         except MALFORMED as exc:  # a wrong-typed value deeper inside the feature
-            imp.problem(f"features.{name}", malformed(exc))
+            imp.problem(f"{child_key_path('features', name)}", malformed(exc))
             refuse(name, start)
             continue
         named.append((name, feat))
@@ -520,7 +520,7 @@ def to_snapshot(
             try:
                 imp.dependencies(name, feat["dependencies"], flags)
             except MALFORMED as exc:
-                imp.problem(f"features.{name}.dependencies", malformed(exc))
+                imp.problem(f"{child_key_path('features', name)}.dependencies", malformed(exc))
             refuse(name, start)
     if imp.problems and on_error == "raise":
         raise InteropError(imp.problems)
@@ -1254,7 +1254,7 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     a payload whose ``type`` or ``value`` is no string, with an override without
     ``contextName`` or ``values``; a segment id no integer. The fields missing are
     checked with ``missing`` (after the feature is lowered: its own errors come first)."""
-    at = f"features.{name}"
+    at = f"{child_key_path('features', name)}"
     enabled = feat.get("enabled")
     if enabled is None and missing:
         raise _Malformed(f"{at}.enabled", f"missing ({_WHOLE})")
@@ -1870,11 +1870,11 @@ class _Importer:
 
         rules: list[dict[str, Any]] = []
         fvariants = [
-            v for v in _list(feat.get("variants"), f"features.{name}.variants")
+            v for v in _list(feat.get("variants"), f"{child_key_path('features', name)}.variants")
             if isinstance(v, Mapping)
         ]  # fmt: skip
         fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
-        at = f"features.{name}"
+        at = f"{child_key_path('features', name)}"
         # A missing or null "strategies" is an empty list, and an empty list is on for
         # everyone (while "enabled"): the client specification's 01-simple-examples.json
         # ("Feature.C should be enabled when strategy missing", "strategies": []), and
@@ -1962,7 +1962,10 @@ class _Importer:
         for i, d in enumerate(deps):
             parent = d.get("feature") if isinstance(d, Mapping) else None
             if not isinstance(parent, str):
-                self.problem(f"features.{name}.dependencies[{i}]", "dependency without 'feature'")
+                self.problem(
+                    f"{child_key_path('features', name)}.dependencies[{i}]",
+                    "dependency without 'feature'",
+                )
                 continue
             if parent not in flags or self.has_dependencies.get(parent):
                 # Unleash: an unknown parent, or a parent with dependencies of its own
@@ -1974,7 +1977,7 @@ class _Importer:
                 # groupId by the name of the feature it evaluates: checking a dependency,
                 # the child's, so the parent answers there unlike on its own
                 self.problem(
-                    f"features.{name}.dependencies[{i}]",
+                    f"{child_key_path('features', name)}.dependencies[{i}]",
                     f"the parent {parent!r:.60} has a partial rollout without a groupId "
                     f"({self.implicit_group[parent]}): "
                     "yggdrasil, the engine of the Python SDK, buckets it by this feature's "
@@ -1993,7 +1996,7 @@ class _Importer:
                     # (the engine of the Python SDK) takes the dependency as satisfied
                     # whatever the list, the Node SDK only when it names "disabled"
                     self.problem(
-                        f"features.{name}.dependencies[{i}].variants",
+                        f"{child_key_path('features', name)}.dependencies[{i}].variants",
                         f"the parent {parent!r:.60} can be enabled without a variant, and "
                         "Unleash's SDKs disagree there (yggdrasil, the engine of the Python "
                         "SDK, satisfies the dependency, the Node SDK does not unless the list "

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, child_key_path
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
@@ -132,7 +132,7 @@ def read_usage(path: str | os.PathLike[str]) -> Usage:
     for key, value in doc.get("flags", {}).items():
         seen = _time(value)
         if seen is None:
-            raise bad(f"flags.{key}", f"expected epoch seconds, got {value!r}")
+            raise bad(child_key_path("flags", key), f"expected epoch seconds, got {value!r}")
         flags[key] = seen
     since = doc.get("since")
     if since is not None and _time(since) is None:
