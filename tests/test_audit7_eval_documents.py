@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.engine import Engine
-from cfgcore.errors import SnapshotError
+from cfgcore.errors import SnapshotError, child_key_path
 from cfgcore.snapshot import decode_snapshot
 
 CASES = [
@@ -93,7 +93,7 @@ def _paths(value, path=""):
     if isinstance(value, dict):
         yield path, value
         for k, v in value.items():
-            yield from _paths(v, f"{path}.{k}" if path else k)
+            yield from _paths(v, child_key_path(path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _paths(v, f"{path}[{i}]")
@@ -115,7 +115,8 @@ def test_a_duplicate_anywhere_in_a_variant_value_is_named_where_it_is(value, dat
     with pytest.raises(SnapshotError) as info:
         decode_snapshot(text, "json", file="flags.json")
     (problem,) = info.value.problems
-    assert problem.path == (f"{path}.{key}" if path else key)
+    # (a key with a dot, or an empty one, quoted: flags.f.variants.v["x.y"])
+    assert problem.path == child_key_path(path, key)
     assert problem.message.startswith("duplicate key (first defined on line ")
 
 

@@ -20,6 +20,7 @@ from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.flagstore import FileFlagStore, MemoryFlagStore
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, Snapshot
+from tests.waiting import wait_for
 
 
 def _series_of(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -81,6 +82,9 @@ def test_a_store_still_open_under_the_same_labels_keeps_its_series(redis_server,
         _good(first, 1)
         _bad(second)
         _good(second, 2)
+        # The first set's follower takes the second's document too (an "ok" of its
+        # own, counted when it arrives): the counts are compared once it has.
+        assert wait_for(lambda: first.document.version == second.document.version)
         ok_before = _documents(url, "ok")
         first.close()
         # the closed set's counts stay in the series while the other is open: the counter
