@@ -104,7 +104,9 @@ def test_a_redis_config_source_without_redis_names_the_extra(tmp_path):
 
 
 # -- flag documents (asked for by the evaluator audit) ---------------------------------------
-class _Variant(enum.StrEnum):
+# str and Enum: a StrEnum on every supported Python (enum.StrEnum is 3.11+), whose str()
+# is not its text (``_Variant.A``).
+class _Variant(str, enum.Enum):
     A = "a"
     B = "b"
 

@@ -96,6 +96,48 @@ def test_python_versions_agree():
     assert all(f"3.{m}" in spec for m in built)
 
 
+def test_mypy_reads_the_standard_library_of_the_oldest_supported_python():
+    """Development and CI's lint run on a newer Python than the oldest one supported: mypy
+    reads the standard library as that oldest one has it, so a newer name (typing.Self,
+    tomllib, datetime.UTC) fails the lint rather than ``import cfgcore`` on that Python."""
+    oldest = min(int(m) for m in re.findall(r"cp3(\d+)-\*", CIBW["build"]))
+    assert CONF["tool"]["mypy"]["python_version"] == f"3.{oldest}"
+
+
+# Every module, imported in a fresh interpreter with warnings as errors (a deprecated
+# standard-library name warns on import on some Pythons): the names of those that fail.
+_IMPORT_ALL = """
+import importlib, pkgutil, traceback
+import cfgcore
+failed, walked = [], 0
+for info in pkgutil.walk_packages(cfgcore.__path__, "cfgcore.", onerror=failed.append):
+    if info.name == "cfgcore.__main__":  # runs the command line
+        continue
+    walked += 1
+    try:
+        importlib.import_module(info.name)
+    except Exception:
+        failed.append(info.name)
+        traceback.print_exc()
+print(walked, *failed)
+"""
+
+
+def test_every_module_imports_on_this_python():
+    """Each module imports on the running Python; the wheels run this on every supported
+    one (cp310 once failed here: typing.Self is new in 3.11)."""
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _IMPORT_ALL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    count, *failed = proc.stdout.split()
+    assert failed == [], proc.stderr
+    assert int(count) > 100, "the walk missed the package's modules"
+
+
 def _extra(name: str) -> list[Requirement]:
     """The requirements of an extra, with cfgcore[...] self-references expanded."""
     found: list[Requirement] = []

@@ -7,6 +7,8 @@ was tomllib's text with the line and no key: ``invalid TOML: Cannot overwrite a 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,12 @@ from hypothesis import strategies as st
 from cfgcore import ConfigurationManager
 from cfgcore.errors import ConfigError
 
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+: what cfgcore reads TOML with
+# What cfgcore reads TOML with: the standard library's tomllib (3.11+), else tomli (a
+# dependency on 3.10).
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 def _problem(tmp_path, text):

@@ -64,7 +64,8 @@ _E = TypeVar("_E", bound="_EngineAPI")
 
 def bundled_flags_path() -> str:
     """Path of the example flag set shipped with cfgcore (the music-streaming catalog)."""
-    return str(files("cfgcore").joinpath("defaults", "flags.yaml"))
+    # One segment per joinpath(): Traversable takes several only from Python 3.11.
+    return str(files("cfgcore").joinpath("defaults").joinpath("flags.yaml"))
 
 
 class _EngineAPI:

@@ -59,9 +59,11 @@ def scaffold(
             f"no embedded defaults for environment(s) {', '.join(unknown)}; "
             f"choose from {', '.join(ENVIRONMENTS)}"
         )
+    # One segment per joinpath(): Traversable takes several only from Python 3.11.
     defaults = files("cfgcore").joinpath("defaults")
-    sources = [("base.yaml", defaults.joinpath("config", "base.yaml"))]
-    sources += [(f"{e}.yaml", defaults.joinpath("config", f"{e}.yaml")) for e in environments]
+    config = defaults.joinpath("config")
+    sources = [("base.yaml", config.joinpath("base.yaml"))]
+    sources += [(f"{e}.yaml", config.joinpath(f"{e}.yaml")) for e in environments]
     sources.append(("flags.yaml", defaults.joinpath("flags.yaml")))
     target = os.fspath(target)
     existing = [name for name, _ in sources if os.path.lexists(os.path.join(target, name))]

@@ -96,12 +96,13 @@ EMBEDDED = "embedded defaults"
 
 def default_config_dir() -> str:
     """The embedded music-streaming configuration set shipped with cfgcore."""
-    return str(files("cfgcore").joinpath("defaults", "config"))
+    # One segment per joinpath(): Traversable takes several only from Python 3.11.
+    return str(files("cfgcore").joinpath("defaults").joinpath("config"))
 
 
 def bundled_flags() -> str:
     """The bundled music-streaming flag catalog (the seed of the state directory)."""
-    return str(files("cfgcore").joinpath("defaults", "flags.yaml"))
+    return str(files("cfgcore").joinpath("defaults").joinpath("flags.yaml"))
 
 
 def discover_config_dir(environ: Mapping[str, str] | None = None) -> tuple[str, str]:

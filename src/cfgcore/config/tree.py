@@ -459,7 +459,7 @@ def structural_diff(
             out[path] = escape_markers(new[key])
     for key, value in new.items():
         if key not in old:
-            out[(*prefix, key)] = escape_markers(value)
+            out[prefix + (key,)] = escape_markers(value)
     return out
 
 

@@ -128,7 +128,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import msgspec
@@ -164,6 +164,12 @@ from cfgcore.snapshot import (  # the MessagePack decoding stages, reused per fl
     mark_decoded,
     refuse_msgpack_duplicates,
 )
+
+if TYPE_CHECKING:
+    # typing.Self is new in 3.11 and cfgcore supports 3.10: with postponed annotations
+    # only type checkers read the name, and they know typing_extensions without it
+    # being installed.
+    from typing_extensions import Self
 
 __all__ = [
     "FlagsEnvironmentError",
