@@ -429,6 +429,30 @@ def test_keys_without_cryptography_name_the_package(monkeypatch):
     assert not FleetKeys.from_environ({}).verifies  # nothing configured: not needed
 
 
+def test_keygen_without_cryptography_says_what_needs_it(monkeypatch, tmp_path, capsys):
+    """`cfgcore fleet keygen` on an install without the secrets extra: the one-line error
+    names the command and the extra. It said `fleet document signing (cfgcore fleet
+    keygen is set) needs ...`, the wording of a key variable that is set."""
+    import sys
+
+    from cfgcore.cli import main
+
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.asymmetric", None)
+    key = tmp_path / "signing.key"
+    assert main(["fleet", "keygen", "--signing-key-file", str(key)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "cfgcore: error: making a fleet signing pair (cfgcore fleet keygen) needs the "
+        "cryptography package: pip install 'cfgcore[secrets]'\n"
+    )
+    assert not key.exists()
+    with pytest.raises(ConfigError) as info:  # a key variable keeps its own wording
+        FleetKeys.from_environ({"CFGCORE_FLEET_SIGNING_KEY": K1[0]})
+    assert str(info.value).startswith(
+        "fleet document signing (CFGCORE_FLEET_SIGNING_KEY is set) needs the cryptography"
+    )
+
+
 # -- any change to a signed document is refused ----------------------------------------
 
 

@@ -134,3 +134,23 @@ def test_docs_flags_rounding_warning_is_what_the_compiler_logs(tmp_path, monkeyp
     with caplog.at_level(logging.WARNING, logger="cfgcore.compiler"):
         Engine.from_file("flags.yaml")
     assert shown.group(1) in [r.getMessage() for r in caplog.records]
+
+
+def test_readme_layout_names_every_docs_page_and_package_folder():
+    """README's "Layout" lists the operator pages and the package's folders: a newcomer
+    reads it to find where things are. It left out docs/configuration.md, interop/ and
+    observability/."""
+    text = README.read_text()
+    layout = text[text.index("## Layout") :]
+    pages = sorted(p.name for p in (README.parent / "docs").glob("*.md"))
+    assert pages, "no docs pages found beside README.md"
+    missing = [p for p in pages if f"`docs/{p}`" not in layout]
+    import cfgcore
+
+    package = Path(cfgcore.__file__).parent  # the installed one too (wheel tests)
+    folders = sorted(
+        d.name for d in package.iterdir() if (d / "__init__.py").is_file()
+    )  # the subpackages; defaults/ holds data, not code
+    assert "config" in folders and "cli" in folders, folders
+    missing += [f for f in folders if f"`src/cfgcore/{f}/`" not in layout]
+    assert not missing, missing

@@ -79,13 +79,14 @@ MAX_ENVELOPE = 256
 SIGNING_FILE_HEADER = "# cfgcore fleet signing key (CFGCORE_FLEET_SIGNING_KEY_FILE)"
 
 
-def _crypto(what: str) -> Any:
+def _crypto(who: str) -> Any:
+    """The Ed25519 module; ``who`` names what needs it, as the message's subject (a
+    key setting: "fleet document signing (CFGCORE_FLEET_SIGNING_KEY is set)")."""
     try:
         from cryptography.hazmat.primitives.asymmetric import ed25519
     except ImportError:
         raise ConfigError(
-            f"fleet document signing ({what} is set) needs the cryptography package: "
-            "pip install 'cfgcore[secrets]'"
+            f"{who} needs the cryptography package: pip install 'cfgcore[secrets]'"
         ) from None
     return ed25519
 
@@ -249,7 +250,8 @@ class FleetKeys:
         if signing is None and not verify:
             return
         seed = b""
-        ed25519 = _crypto(signing_origin if signing is not None else verify_origin)
+        origin = signing_origin if signing is not None else verify_origin
+        ed25519 = _crypto(f"fleet document signing ({origin} is set)")
         if signing is not None:
             try:
                 kid, seed = _parse(signing, "signing key")
@@ -493,7 +495,7 @@ def generate_signing_pair(kid: str | None = None) -> tuple[str, str]:
     ``ID:BASE64URL``; the id defaults to the one derived from the public key."""
     if kid is not None and not _KEY_ID.fullmatch(kid):
         raise ConfigError(f"key id {kid!r}: use letters, digits, '_', '.', '-' (at most 64)")
-    ed25519 = _crypto("cfgcore fleet keygen")
+    ed25519 = _crypto("making a fleet signing pair (cfgcore fleet keygen)")
     from cryptography.hazmat.primitives import serialization
 
     private = ed25519.Ed25519PrivateKey.generate()
