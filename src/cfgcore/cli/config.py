@@ -373,11 +373,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             if where:
                 hint = f" in {where}{hint}"
         raise CommandError(f"{args.flag}: unknown flag{hint}")
+    from cfgcore.runtime.redaction import redact
+
     details = engine.evaluate(args.flag, ctx)
+    # A payload's decrypted ENC[...] values and secret files' contents are masked, as
+    # `get` masks them in the configuration (the application reads them in clear).
+    value = redact(
+        ("flags", args.flag, "variants", str(getattr(details, "variant", ""))),
+        getattr(details, "value", None),
+    )
     if args.json:
         doc = {
             "flag": args.flag,
-            "value": getattr(details, "value", None),
+            "value": value,
             "variant": getattr(details, "variant", None),
             "reason": str(getattr(details, "reason", "")),
         }
@@ -387,7 +395,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(doc, default=_json_default))
     else:
         print(
-            f"{args.flag} = {_scalar(details.value)}  "
+            f"{args.flag} = {_scalar(value)}  "
             f"(variant {details.variant}, reason {getattr(details, 'reason', '')})"
         )
     return 0

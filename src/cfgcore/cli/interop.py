@@ -179,6 +179,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         snapshot = growthbook.to_snapshot(
             doc, saved_groups=groups, on_error="skip", source=args.source
         )
+    snapshot = _without_secret_references(snapshot)
     snapshot = _compiled(snapshot, args.source, args.out)  # proves the file will load
     refused = dict(snapshot.metadata.get("refused") or {})
     _check_unicode(snapshot, refused, args.source)  # before anything is written
@@ -217,6 +218,36 @@ def _cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if refused else 0
+
+
+def _without_secret_references(snapshot: Any) -> Any:
+    """The snapshot without the flags whose payloads hold ``ENC[...]`` or ``${file:...}``,
+    each refused naming the key path. cfgcore resolves them when it serves the flag, so
+    whoever edits flags in the other system could otherwise serve any secret file, or
+    decrypt any unbound envelope, as a flag value (as ``create_ab_test`` refuses them)."""
+    import msgspec
+
+    from cfgcore.errors import format_key_path
+    from cfgcore.experiments.abtest import secret_references
+
+    bad: dict[str, str] = {}
+    for key, flag in snapshot.flags.items():
+        found = secret_references(dict(flag.variants)) if flag.variants else []
+        if found:
+            where = format_key_path(("variants", *found[0][0]))
+            bad[key] = (
+                f"{where}: holds an encrypted value or a secret file reference, which "
+                "cfgcore would resolve and serve; secrets are not imported (add them to "
+                "the flag file yourself)"
+            )
+    if not bad:
+        return snapshot
+    refused = {**(snapshot.metadata.get("refused") or {}), **bad}
+    return msgspec.structs.replace(
+        snapshot,
+        flags={k: v for k, v in snapshot.flags.items() if k not in bad},
+        metadata={**snapshot.metadata, "refused": refused},
+    )
 
 
 def _flag_of(path: str, flags: Any) -> str | None:

@@ -138,6 +138,14 @@ def substitute_env(
 
     def _expand(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
+            if text.startswith("file:", m.end()):
+                # The secrets step runs after substitution and cannot tell the literal
+                # from a reference: it would read the file into this key.
+                on_error(
+                    "$${file:...}: a literal ${file: cannot be written (the secrets step "
+                    "would read it as a secret file reference); refused"
+                )
+                return "$${"
             return "${"
         if m.group("bad"):
             # Served as written, a typo would silently become the value (a password

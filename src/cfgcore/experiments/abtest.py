@@ -1383,8 +1383,13 @@ class ABTests:
         False if there is no such test. ``run``: stop only that run of the test (its
         ``since``: :func:`run_of`), raising :class:`OtherRun` when the store holds
         another (a guardrail's verdict on one run's events is no verdict on the next)."""
-        if not isinstance(test_name, str) or test_name not in self.manager._tests:
+        if not isinstance(test_name, str):
             return False  # (a list: unhashable)
+        # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
+        # may find another test.
+        test_name = str.__str__(test_name)
+        if test_name not in self.manager._tests:
+            return False
 
         def change(snap: Snapshot) -> Snapshot:
             if test_name not in snap.experiments or test_name not in snap.flags:
@@ -1416,8 +1421,13 @@ class ABTests:
 
     def delete(self, test_name: str) -> bool:
         """Remove a test and its flag. False if there is no such test."""
-        if not isinstance(test_name, str) or test_name not in self.manager._tests:
+        if not isinstance(test_name, str):
             return False  # (a list: unhashable)
+        # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
+        # may find another test.
+        test_name = str.__str__(test_name)
+        if test_name not in self.manager._tests:
+            return False
 
         def change(snap: Snapshot) -> Snapshot:
             flags = {k: v for k, v in snap.flags.items() if k != test_name}

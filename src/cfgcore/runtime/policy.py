@@ -427,7 +427,10 @@ def guarded(action: str, target: Callable[..., Any] | None = None) -> Callable[[
                     else:
                         checks = [what if isinstance(what, tuple) else (action, what)]
                     for act, on in checks:
-                        check(who, act, str(on), getattr(self, "audit", None))
+                        # The text a name holds, as the change uses it: a str
+                        # subclass's own __str__ may name another, allowed target.
+                        on = str.__str__(on) if isinstance(on, str) else str(on)
+                        check(who, act, on, getattr(self, "audit", None))
                 return method(self, *args, **kwargs)
 
         return guarded_method

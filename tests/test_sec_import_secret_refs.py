@@ -1,0 +1,68 @@
+"""``cfgcore import`` leaves out a flag whose payload holds ``${file:...}`` or an
+``ENC[...]`` value: cfgcore resolves them when it serves the flag, so whoever edits
+flags in the other system (flagd's files, a GrowthBook or Unleash project) could serve
+any secret file, or decrypt any unbound envelope, as a flag value."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from cfgcore.snapshot import decode_snapshot
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.usefixtures("fresh_secrets", "no_access_policy")
+
+SECRET = "imported-secret-5b1e"
+
+
+def _sources(ref: str) -> dict[str, dict]:
+    return {
+        "flagd": {
+            "flags": {
+                "banner": {"state": "ENABLED", "variants": {"a": ref, "b": "hi"},
+                           "defaultVariant": "a"},
+                "plain": {"state": "ENABLED", "variants": {"on": True, "off": False},
+                          "defaultVariant": "on"},
+            }
+        },
+        "growthbook": {
+            "features": {
+                "banner": {"defaultValue": {"text": [ref]}},
+                "plain": {"defaultValue": True},
+            }
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def secret_file(tmp_path, monkeypatch):
+    for var in list(os.environ):
+        if var.startswith("CFGCORE"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CFGCORE_USAGE", "0")
+    sec = tmp_path / "sec"
+    sec.mkdir()
+    (sec / "db").write_text(SECRET + "\n")
+    monkeypatch.setenv("CFGCORE_SECRET_DIRS", str(sec))
+    return str(sec / "db")
+
+
+@pytest.mark.parametrize("system", ["flagd", "growthbook"])
+@pytest.mark.parametrize("kind", ["file", "envelope"])
+def test_a_flag_holding_a_secret_reference_is_not_imported(
+    tmp_path, capsys, secret_file, system, kind
+):
+    ref = f"${{file:{secret_file}}}" if kind == "file" else "ENC[fernet:gAAAAABk]"
+    src = tmp_path / "src.json"
+    src.write_text(json.dumps(_sources(ref)[system]))
+    out = tmp_path / "flags.yaml"
+    code, stdout, err = run_cli(capsys, "import", system, str(src), "--out", str(out))
+    assert code == 1
+    assert "banner: refused: variants." in err
+    snap = decode_snapshot(out.read_bytes(), "yaml", file=str(out))
+    assert sorted(snap.flags) == ["plain"]  # the others are imported as before
+    assert "banner" in snap.metadata["refused"]
+    assert "${file:" not in out.read_text() and "ENC[" not in out.read_text()
