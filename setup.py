@@ -12,6 +12,7 @@ so ``import cfgcore`` can tell a deliberate pure-Python install from a broken on
 
 import json
 import os
+import re
 import sys
 
 from setuptools import Extension, setup
@@ -112,4 +113,28 @@ class OptionalBuildExt(build_ext):
             json.dump(info, f)
 
 
-setup(ext_modules=extensions, cmdclass={"build_ext": OptionalBuildExt})
+# The package's description is README.md, shown on PyPI without the repository around
+# it: the README's relative links (docs/fleet.md, ...) would lead nowhere there, so the
+# description points them at the repository (pyproject.toml's Source URL, which
+# tests/test_audit_pkg_metadata.py keeps equal to this). Links to web pages and anchors
+# stay as they are; the README in the repository keeps its relative links.
+REPOSITORY_FILES = "https://github.com/cfgcore/cfgcore/blob/main/"
+
+
+def long_description():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    return re.sub(
+        r"\]\((?![a-z][a-z0-9+.-]*:|#|/)([^)\s]+)\)",
+        lambda m: f"]({REPOSITORY_FILES}{m[1]})",
+        text,
+    )
+
+
+setup(
+    ext_modules=extensions,
+    cmdclass={"build_ext": OptionalBuildExt},
+    long_description=long_description(),
+    long_description_content_type="text/markdown",
+)

@@ -81,6 +81,31 @@ def test_package_data_is_installed():
     assert {"base.yaml", "development.yaml", "staging.yaml", "production.yaml"} <= envs
 
 
+def test_the_package_description_links_work_off_the_repository():
+    """PyPI shows README.md as the description, away from the repository: setup.py
+    points its relative links (docs/fleet.md, ...) at the repository's files. The
+    installed metadata is what a wheel carries to PyPI."""
+    meta = importlib.metadata.metadata("cfgcore")
+    assert meta["Description-Content-Type"] == "text/markdown"
+    body = meta.get_payload()
+    assert isinstance(body, str) and body.startswith("# cfgcore"), body[:80]
+    links = re.findall(r"\]\(([^)\s]+)\)", body)
+    relative = [u for u in links if not re.match(r"[a-z][a-z0-9+.-]*:|#", u)]
+    assert not relative, f"relative links in the package description: {relative}"
+    files_at = PROJECT["urls"]["Source"].rstrip("/") + "/blob/main/"
+    readme = (PYPROJECT.parent / "README.md").read_text(encoding="utf-8")
+    in_readme = set(re.findall(r"\]\((?![a-z][a-z0-9+.-]*:|#)([^)\s]+)\)", readme))
+    assert in_readme, "README.md has no relative links: this test checks nothing"
+    into_repo = {u[len(files_at) :] for u in links if u.startswith(files_at)}
+    # Every relative link of README.md is rewritten, and each names a file that exists.
+    assert in_readme <= into_repo, (
+        f"{sorted(in_readme - into_repo)}: not in the installed description (README.md "
+        "changed since the install? pip install -e .)"
+    )
+    for path in into_repo:
+        assert (PYPROJECT.parent / path.split("#")[0]).is_file(), path
+
+
 def test_python_versions_agree():
     """requires-python, the classifiers and the wheels cibuildwheel builds name the same
     CPython versions."""
