@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,3 +147,18 @@ def test_the_texts_remembered_are_bounded():
     for i in range(1000):
         assert refusals.judge(f"refusal {i}") == (True, 0)
     assert len(refusals._seen) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_refusal_was_judged_can_judge_refusals():
+    refusals = RepeatedRefusals()
+    with refusals._lock:  # another thread judging at fork time
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            signal.alarm(20)  # a hang ends the child by SIGALRM: reported below
+            try:
+                ok = refusals.judge("a: bad") == (True, 0)
+            finally:
+                os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
+
+from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["BURST", "KEPT", "WINDOW", "RepeatedRefusals"]
 
@@ -57,6 +60,7 @@ class RepeatedRefusals:
         # text -> (clock of its ERRORs in the window, at most burst of them; [refusals
         # logged at DEBUG since the last ERROR])
         self._seen: OrderedDict[str, tuple[deque[float], list[int]]] = OrderedDict()
+        _ALL.add(self)
 
     def judge(self, text: str) -> tuple[bool, int]:
         """``(at_error, unlogged)``: log ``text`` at ERROR now or at DEBUG; ``unlogged``
@@ -90,3 +94,15 @@ class RepeatedRefusals:
             f" (the same refusal came {unlogged} more time(s) since it was last logged at "
             f"ERROR; more than {self.burst} in {self.window:g} s are logged at DEBUG)"
         )
+
+
+_ALL: weakref.WeakSet[RepeatedRefusals] = weakref.WeakSet()
+
+
+@after_fork_in_child
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have been judging a refusal at fork time: its lock
+    # would stay held in the child, and the child's next refusal would hang (under the
+    # manager's or the flag set's lock).
+    for refusals in list(_ALL):
+        refusals._lock = threading.Lock()
