@@ -82,3 +82,33 @@ def test_flags_health_of_a_closed_set(tmp_path, max_staleness):
     m.close()
     assert live.closed
     assert not flags_health(live, max_staleness).ready
+
+
+def test_a_dynamic_managers_watcher_thread_that_died_makes_it_not_ready(tmp_path):
+    """``start_file_watching()`` follows the flags file; a watcher thread that ended
+    without ``stop_file_watching()`` (an uncaught error) stopped following silently,
+    which readiness must say, as the configuration manager's does. A deliberate stop
+    is fine."""
+    import asyncio
+
+    from tests.redis_server import wait_for
+
+    async def scenario():
+        m = DynamicConfigurationManager(state_dir=tmp_path, record_usage=False)
+        try:
+            await m.start_file_watching(poll_interval=30)
+            assert m.health().ready
+            watcher = m._watcher
+            watcher._stop.set()  # the thread's loop ends; nobody asked for it
+            wait_for(lambda: not watcher.running)
+            report = m.health()
+            assert report.live and not report.ready
+            assert report.reasons == [
+                "freshness: file watching is on but its watcher thread is not running"
+            ]
+            await m.stop_file_watching()
+            assert m.health().ready
+        finally:
+            m.close()
+
+    asyncio.run(scenario())

@@ -153,13 +153,20 @@ def flags_health(
     """The report of a live flag set (what the dynamic-config manager's ``health()``
     returns): its engine evaluates, its document compiled, its store is followed.
     ``manager``: the dynamic-config manager asking; once closed it is not ready (its
-    engine serves the last flags, but its watcher and exposure log are stopped)."""
+    engine serves the last flags, but its watcher and exposure log are stopped), nor
+    while its file watcher's thread has died without being stopped."""
     bound = DEFAULT_MAX_STALENESS if max_staleness is None else float(max_staleness)
     live = (_can_evaluate(live_flags.engine),)
     if getattr(manager, "closed", False):  # (which also says why its set is closed)
         ready = [Check("manager", "fail", "closed: shutting down (checks serve the last flags)")]
     else:
         ready = _flag_readiness(live_flags, bound)
+        watcher = getattr(manager, "_watcher", None)  # start_file_watching()'s
+        if watcher is not None and watcher.wanted and not watcher.running:
+            # Started and never stopped, yet its thread is gone: the flags file is no
+            # longer followed, silently.
+            why = "file watching is on but its watcher thread is not running"
+            ready.append(Check("freshness", "fail", why))
     return HealthReport(live, tuple(ready))
 
 
