@@ -26,6 +26,7 @@ from cfgcore.config.settle import (
 )
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError
+from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import ConfigChangeEvent
 
 if TYPE_CHECKING:
@@ -86,6 +87,9 @@ class ReloadController:
         # only when the reason changes or after a success (which clears it).
         self.reported_error: str | None = None
         self.reported_fingerprint: tuple[Any, ...] | None = None  # of the inputs it was about
+        # Refusals of inputs that flap between versions: the same text is logged at
+        # ERROR once per window (every refusal is still counted, audited and told).
+        self.refusals = RepeatedRefusals()
         # time.time() of the last poll that found the live snapshot current (health:
         # a watcher that stopped polling makes the configuration stale).
         self.confirmed_at = 0.0
@@ -195,11 +199,19 @@ class ReloadController:
             text = str(exc)
             again = text == self.reported_error and stamp is not None
             again = again and stamp == self.reported_fingerprint
-            level = logging.DEBUG if text == self.reported_error else logging.ERROR
+            tail = ""
+            if text == self.reported_error:  # the same inputs read again: told already
+                level = logging.DEBUG
+            else:  # a flapping input: ERROR once per text and window (observability.repeats)
+                at_error, unlogged = self.refusals.judge(text)
+                level = logging.ERROR if at_error else logging.DEBUG
+                tail = self.refusals.suffix(unlogged)
             self.reported_error, self.reported_fingerprint = text, stamp
             log.log(
-                level, "configuration reload rejected; keeping version %d: %s", prev.version, text
-            )
+                level,
+                "configuration reload rejected; keeping version %d: %s%s",
+                prev.version, text, tail,
+            )  # fmt: skip
             if again and background:
                 # The very input refused and reported last time (read again by a watcher
                 # after an explicit reload refused it mid-write, say): the error event

@@ -332,6 +332,8 @@ class DynamicConfigurationManager:
             )
             self._live.acquire()
         self._holds_live = True  # released once, by close()
+        #: True once :meth:`close` was called (reads serve on; health is not ready).
+        self.closed = False
         self._engine = self._live.engine
         if clock is not None and engine is None:
             self._engine.set_clock(clock)
@@ -1023,10 +1025,10 @@ class DynamicConfigurationManager:
         """Liveness (a trivial evaluation against the live snapshot) and readiness (a
         flag document compiled and, for a Redis store, followed or confirmed within
         ``max_staleness`` seconds, default 60) with the checks behind each: a
-        :class:`cfgcore.observability.health.HealthReport`."""
+        :class:`cfgcore.observability.health.HealthReport`. Not ready once closed."""
         from cfgcore.observability.health import flags_health
 
-        return flags_health(self._live, max_staleness)
+        return flags_health(self._live, max_staleness, manager=self)
 
     # -- file watching --------------------------------------------------------------
 
@@ -1075,7 +1077,8 @@ class DynamicConfigurationManager:
         """Stop the watcher, flush the exposure log and let go of the flag set: the
         last manager of a store to close stops its fleet follower and closes its
         connections. Evaluation keeps serving the last flags; changes need a new
-        manager."""
+        manager, and :meth:`health` is not ready from now on."""
+        self.closed = True
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None

@@ -15,7 +15,8 @@ answers two questions, each with the checks that decided it:
   live version left empty (``${DB_PASSWORD:-}`` not exported) is a ``warn`` check
   naming its key path, as ``cfgcore setup`` reports it: still ready. A manager that
   was closed (``close()``, a process shutting down) is not ready: reads still serve
-  its last version, but nothing follows changes any more.
+  its last version, but nothing follows changes any more. So is a dynamic-config
+  manager that was closed, and any manager whose flag set was closed.
 
 ``max_staleness`` resolves as: the argument, then ``health_monitoring.max_staleness``
 in the configuration (seconds, or ``"2m"``), then :data:`DEFAULT_MAX_STALENESS`.
@@ -138,19 +139,35 @@ def config_health(manager: Any, max_staleness: float | None = None) -> HealthRep
     flags = manager._flags._live  # only if already serving: a report creates nothing
     if flags is not None:
         live.append(_can_evaluate(flags.engine))
-        ready += _flag_readiness(flags, bound)
+        if not getattr(manager, "closed", False):  # (closed: its flag set may be too)
+            ready += _flag_readiness(flags, bound)
     superseded = manager._flags.superseded  # (cfgcore.config.flags: a late flags file)
     if superseded is not None:
         ready.append(Check("flags_engine", "warn", superseded))
     return HealthReport(tuple(live), tuple(ready))
 
 
-def flags_health(live_flags: Any, max_staleness: float | None = None) -> HealthReport:
+def flags_health(
+    live_flags: Any, max_staleness: float | None = None, *, manager: Any = None
+) -> HealthReport:
     """The report of a live flag set (what the dynamic-config manager's ``health()``
-    returns): its engine evaluates, its document compiled, its store is followed."""
+    returns): its engine evaluates, its document compiled, its store is followed.
+    ``manager``: the dynamic-config manager asking; once closed it is not ready (its
+    engine serves the last flags, but its watcher and exposure log are stopped), nor
+    while its file watcher's thread has died without being stopped."""
     bound = DEFAULT_MAX_STALENESS if max_staleness is None else float(max_staleness)
     live = (_can_evaluate(live_flags.engine),)
-    return HealthReport(live, tuple(_flag_readiness(live_flags, bound)))
+    if getattr(manager, "closed", False):  # (which also says why its set is closed)
+        ready = [Check("manager", "fail", "closed: shutting down (checks serve the last flags)")]
+    else:
+        ready = _flag_readiness(live_flags, bound)
+        watcher = getattr(manager, "_watcher", None)  # start_file_watching()'s
+        if watcher is not None and watcher.wanted and not watcher.running:
+            # Started and never stopped, yet its thread is gone: the flags file is no
+            # longer followed, silently.
+            why = "file watching is on but its watcher thread is not running"
+            ready.append(Check("freshness", "fail", why))
+    return HealthReport(live, tuple(ready))
 
 
 # --------------------------------------------------------------------------- checks
@@ -311,6 +328,12 @@ def _flag_readiness(live: Any, bound: float) -> list[Check]:
         return [Check("flags", "fail", "no flag document loaded")]
     count = len(live.source.flags)
     out = [Check("flags", "ok", f"version {doc.version}, {count} flags")]
+    if getattr(live, "closed", False):
+        # Closed (its last manager closed, or close() called): the engine serves what
+        # it last had, but no watcher or follower keeps it current any more.
+        out[0] = Check("flags", "fail", f"flag set of {live.store.url} closed; serving version "
+                       f"{doc.version} ({count} flags), following nothing")  # fmt: skip
+        return out
     if live.last_error is not None:
         first = _first_line(live.last_error)
         # (Refused bytes, or a file gone or emptied: what the source holds now is not

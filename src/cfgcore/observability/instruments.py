@@ -21,13 +21,16 @@ Prometheus may not see.
 
 Label values come from closed or bounded sets: operations and results below, reason
 classes (:data:`cfgcore.errors.REASON_CLASSES`), experiment and variant names (bounded
-by the flag snapshots served; those no engine serves are forgotten once idle), stores
-and configuration directories (those of the objects open).
+by the flag snapshots served; those no engine serves are forgotten once idle; at most
+:data:`DEFAULT_MAX_FLAG_SERIES` evaluation series, see :class:`EvaluationSeries`),
+stores and configuration directories (those of the objects open).
 User ids never appear.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 import weakref
@@ -39,7 +42,11 @@ from cfgcore.observability.registry import Family, Sample, registry
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
+    "DEFAULT_MAX_FLAG_SERIES",
+    "EVALUATION_SERIES",
     "OPERATIONS",
+    "OVERFLOW",
+    "EvaluationSeries",
     "activation",
     "exposures_written",
     "listener_failed",
@@ -60,6 +67,7 @@ __all__ = [
 OPERATIONS = ("load", "reload", "update", "profile", "replace")
 
 _R = registry()
+log = logging.getLogger("cfgcore.metrics")
 
 CONFIG_LOADS = _R.counter(
     "cfgcore_config_loads_total",
@@ -526,17 +534,133 @@ def _validation_ratio() -> list[Family]:
     ]
 
 
+#: ``cfgcore_flag_evaluations_total``'s limit when neither
+#: :attr:`EvaluationSeries.limit` nor ``CFGCORE_METRICS_MAX_FLAG_SERIES`` sets one.
+DEFAULT_MAX_FLAG_SERIES = 10_000
+_MAX_SERIES_ENV = "CFGCORE_METRICS_MAX_FLAG_SERIES"
+
+#: The ``flag``, ``variant`` and ``reason`` of the series that counts the evaluations of
+#: the (flag, variant, reason) combinations past the limit.
+OVERFLOW = "__cfgcore_overflow__"
+
+
+def _max_series_from_env() -> int:
+    raw = os.environ.get(_MAX_SERIES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FLAG_SERIES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        log.warning("%s=%r is not a number of series (0: no limit): using the default, %d",
+                    _MAX_SERIES_ENV, raw, DEFAULT_MAX_FLAG_SERIES)  # fmt: skip
+        return DEFAULT_MAX_FLAG_SERIES
+    return value
+
+
+class EvaluationSeries:
+    """Which (flag, variant, reason) combinations get a series of their own in
+    ``cfgcore_flag_evaluations_total``: at most :attr:`limit`, first come first served.
+
+    The flags come from documents anyone with write access to a flag store or a flags
+    file chooses (a fleet's tenants, an import from another system), and each flag adds a
+    series per variant and reason served, kept an hour after the flag is deleted: one
+    large document, or flags created and deleted by the thousand, multiplied the scrape
+    without bound, and past a Prometheus ``sample_limit`` the whole target (health
+    gauges included) fails to scrape. Past the limit, the evaluations of each further
+    combination are added to the one series whose labels are all :data:`OVERFLOW` (so
+    sums and rates over the family stay right), ``cfgcore_flag_evaluation_series_over_limit``
+    says how many combinations are counted there, and the first time it happens a
+    WARNING names the setting. A combination keeps where it was first counted while its
+    totals are kept (see :mod:`cfgcore.observability.evaluations`); once forgotten, it
+    frees its place.
+
+    ``limit``: set the attribute, else ``CFGCORE_METRICS_MAX_FLAG_SERIES``, else
+    :data:`DEFAULT_MAX_FLAG_SERIES`; 0 means no limit.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._own: dict[tuple[str, str, str], None] = {}  # (insertion ordered set)
+        # Combinations past the limit -> their total already added to the overflow.
+        self._folded: dict[tuple[str, str, str], int] = {}
+        self.overflow = 0
+        self._warned = False
+
+    @property
+    def limit(self) -> int:
+        if self._limit is None:
+            self._limit = _max_series_from_env()
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):  # fmt: skip
+            raise ValueError(f"limit must be a number of series >= 0 (0: none), got {value!r}")
+        self._limit = value
+
+    def samples(self, totals: dict[tuple[str, str, str], int]) -> tuple[list[Sample], int]:
+        """The series of ``totals`` (cumulative counts per combination, as
+        :meth:`EvaluationTotals.collect` returns them, in first-counted order) and how
+        many combinations are counted in the overflow series."""
+        limit = self.limit
+        with self._lock:
+            # Forgotten combinations (deleted flags, idle past the retention) free their
+            # place; one that comes back counts from zero, as its own series would.
+            if len(self._own) > len(totals) or any(k not in totals for k in self._own):
+                self._own = {k: None for k in self._own if k in totals}
+            self._folded = {k: n for k, n in self._folded.items() if k in totals}
+            own = []
+            for key, n in totals.items():
+                if key in self._own:
+                    own.append((key, n))
+                elif key not in self._folded and (not limit or len(self._own) < limit):
+                    self._own[key] = None
+                    own.append((key, n))
+                else:
+                    seen = self._folded.get(key, 0)
+                    self.overflow += n - seen if n >= seen else n  # (less: counted anew)
+                    self._folded[key] = n
+            folded, overflow = len(self._folded), self.overflow
+            warn = bool(folded) and not self._warned
+            self._warned = self._warned or warn
+        if warn:
+            log.warning(
+                "cfgcore_flag_evaluations_total reached its limit of %d series: the "
+                "evaluations of further (flag, variant, reason) combinations are counted "
+                "under flag=\"%s\" (raise %s, or set it to 0 for no limit)",
+                limit, OVERFLOW, _MAX_SERIES_ENV,
+            )  # fmt: skip
+        samples = [
+            Sample({"flag": flag, "variant": variant, "reason": reason}, float(n))
+            for (flag, variant, reason), n in sorted(own)
+        ]
+        if overflow or folded:
+            labels = {"flag": OVERFLOW, "variant": OVERFLOW, "reason": OVERFLOW}
+            samples.append(Sample(labels, float(overflow)))
+        return samples, folded
+
+    def _after_fork_in_child(self) -> None:
+        # The totals start from zero in a forked worker: so do the overflow's.
+        self._lock = threading.Lock()
+        self._own, self._folded, self.overflow = {}, {}, 0
+
+
+EVALUATION_SERIES = EvaluationSeries()
+
+
 def _evaluations() -> list[Family]:
     """The compiled core's evaluation counts (harvested from every engine by
-    :func:`cfgcore.observability.evaluations.evaluation_totals`), cumulative."""
+    :func:`cfgcore.observability.evaluations.evaluation_totals`), cumulative, at most
+    :attr:`EVALUATION_SERIES.limit <EvaluationSeries.limit>` series of them."""
     from cfgcore.details import ERROR_CODES
     from cfgcore.observability.evaluations import evaluation_totals
 
     totals = evaluation_totals().collect()
-    evaluations = [
-        Sample({"flag": flag, "variant": variant, "reason": reason}, float(n))
-        for (flag, variant, reason), n in sorted(totals["evaluations"].items())
-    ]
+    evaluations, folded = EVALUATION_SERIES.samples(totals["evaluations"])
     # Every code from the start, at 0: a rate over a series that appears with its first
     # error would miss that error.
     errors = {code: 0 for code in ERROR_CODES} | totals["errors"]
@@ -546,8 +670,17 @@ def _evaluations() -> list[Family]:
             "Flag evaluations (is_enabled, variant, value, evaluate, one per flag of "
             "evaluate_all, the seed API's calls) by flag, served variant and reason. A "
             "deleted flag's series go once it has not been evaluated for "
-            "CFGCORE_EVALUATION_RETAIN_SECONDS (default an hour).",
+            "CFGCORE_EVALUATION_RETAIN_SECONDS (default an hour). At most "
+            "CFGCORE_METRICS_MAX_FLAG_SERIES series (default 10000): further "
+            f"combinations are counted under flag=\"{OVERFLOW}\".",
             ("flag", "variant", "reason"), evaluations,
+        ),
+        Family(
+            "cfgcore_flag_evaluation_series_over_limit", "gauge",
+            "(flag, variant, reason) combinations counted in the overflow series of "
+            "cfgcore_flag_evaluations_total because it has CFGCORE_METRICS_MAX_FLAG_SERIES "
+            "series already (0 while under the limit).",
+            (), [Sample({}, float(folded))],
         ),
         Family(
             "cfgcore_flag_evaluation_errors_total", "counter",
@@ -572,3 +705,4 @@ def _reset_after_fork() -> None:
     _harvest_lock = threading.Lock()
     _CLOSED._after_fork_in_child()
     _EXPOSURES._after_fork_in_child()
+    EVALUATION_SERIES._after_fork_in_child()

@@ -38,6 +38,7 @@ import msgspec
 
 from cfgcore.errors import ConfigError, Problem, SnapshotError, StopRegisterError, format_key_path
 from cfgcore.observability import instruments
+from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import deferred_delivery
 from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
 from cfgcore.runtime.forks import after_fork_in_child
@@ -184,6 +185,9 @@ class LiveFlags:
         # the process-wide registry, so a closed set's series go with it (a process
         # opening a store per tenant, or per test, would otherwise grow its scrape).
         self.documents = {"ok": 0, "rejected": 0}
+        # Refusals logged at ERROR once per text and window: a file flapping between
+        # versions is counted at every flip but not logged at every flip.
+        self.refusals = RepeatedRefusals()
         # Managers holding this set (acquire/release): the last release stops watching
         # and closes the store (a Redis store's follower thread and connections).
         self._holders = 0
@@ -503,8 +507,14 @@ class LiveFlags:
             self.documents["rejected"] += 1
             if isinstance(exc, StopRegisterError):  # the store logged it (not a document)
                 log.debug("guardrail stop register entry passed over: %s", exc)
-            else:
-                log.error("flag document rejected, keeping the live flags: %s", exc)
+            else:  # a flapping file: ERROR once per text and window (observability.repeats)
+                text = str(exc)
+                at_error, unlogged = self.refusals.judge(text)
+                log.log(
+                    logging.ERROR if at_error else logging.DEBUG,
+                    "flag document rejected, keeping the live flags: %s%s",
+                    text, self.refusals.suffix(unlogged),
+                )  # fmt: skip
             subscribers = [s for s in self._each() if s is not initiator]
             if not subscribers and not self._listened and len(self._untold) < _MAX_UNTOLD:
                 self._untold.append(exc)  # (audited by the managers as they subscribe)
