@@ -17,12 +17,21 @@ PREFIXES = ["", "name: 'é😀'\n", "a: [1, 2]\nb: {c: 3}\n"]
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-@pytest.mark.parametrize("as_bytes", [False, True])
-def test_the_path_is_read_from_the_text_before_the_place(prefix, as_bytes):
+def test_the_path_is_read_from_the_text_before_the_place(prefix):
     text = prefix + "app:\n  list:\n    - x\n    - " + "[" * 1500 + "]" * 1500 + "\n"
     at = text.index("[") + 990  # inside the nesting, as libyaml's mark is
-    data = text.encode() if as_bytes else text
-    assert _deep_path(data, at, ["app"]) == ["app", "list", "1", *["0"] * 6]
+    assert _deep_path(text, at, ["app"]) == ["app", "list", "1", *["0"] * 6]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_utf8_bytes_are_named_as_their_text(prefix):
+    """Bytes are decoded before the parse (cfgcore._encoding), so the mark counts
+    characters of that text: a non-ASCII prefix shifts nothing."""
+    text = prefix + "app:\n  list:\n    - x\n    - " + "[" * 1500 + "]" * 1500 + "\n"
+    with pytest.raises(ConfigError) as err:
+        load_yaml(b"\xef\xbb\xbf" + text.encode(), file="svc.yaml")
+    (problem,) = err.value.problems
+    assert problem.path.startswith("app.list.1.0.0") and problem.path.endswith("…")
 
 
 def test_a_mapping_key_in_the_path_is_named():
@@ -31,10 +40,10 @@ def test_a_mapping_key_in_the_path_is_named():
     assert _deep_path(text, at, []) == ["svc", "deep", *["k"] * 7]
 
 
-def test_bytes_that_are_not_utf8_fall_back_to_what_was_composed():
+def test_a_deep_utf16_document_is_refused_for_its_encoding_first():
     data = ("app:\n  deep: " + "[" * 1500).encode("utf-16")
-    assert _deep_path(data, 1000, ["app", "deep"]) == ["app", "deep", "…"]
-    assert _deep_path(data, 1000, []) == []
+    with pytest.raises(ConfigError, match=r"^svc\.yaml:1: UTF-16 text .*; save it as UTF-8$"):
+        load_yaml(data, file="svc.yaml")
 
 
 @given(keys=st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=5))

@@ -40,7 +40,7 @@ def test_undecodable_and_wrong_typed_lines_are_reported_with_file_and_line(
 ):
     events = tmp_path / "ev.jsonl"
     events.write_bytes(
-        b"\xff\xfe\n"
+        b"caf\xe9\n"
         + json.dumps({**EXPOSURE, "variant": ["green"]}).encode()
         + b"\n"
         + json.dumps({**EXPOSURE, "type": {"a": 1}}).encode()

@@ -85,7 +85,11 @@ def test_an_unleash_rollout_past_a_float_is_refused_naming_it(tmp_path, capsys):
 @pytest.mark.parametrize("system", ["unleash", "flagd", "growthbook"])
 def test_a_binary_source_is_named(tmp_path, capsys, system):
     code, err, src, _ = _import(tmp_path, capsys, system, b"\xff\xfe\x00binary")
-    assert (code, err) == (1, f"cfgcore: error: {src}: not UTF-8 (byte 0)\n")
+    assert (code, err) == (
+        1,
+        f"cfgcore: error: {src}:1: UTF-16 text (it starts with a UTF-16 byte-order mark); "
+        "save it as UTF-8\n",
+    )
 
 
 @pytest.mark.parametrize("system", ["unleash", "flagd", "growthbook"])

@@ -141,7 +141,7 @@ def test_an_unreadable_key_file_is_named_and_a_fifo_does_not_hang(tmp_path):
     assert str(fifo) in str(err.value)
     bad = tmp_path / "latin1"
     bad.write_bytes(b"\xff\xfe")
-    with pytest.raises(ConfigError, match="key file is not UTF-8"):
+    with pytest.raises(ConfigError, match=r"key file: UTF-16 text .*; save it as UTF-8$"):
         Keyring.from_file(bad)
 
 

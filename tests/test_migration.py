@@ -322,7 +322,7 @@ def test_untypable_value_is_reported_and_validation_names_the_path(tmp_path):
 
 def test_binary_file_names_file_and_line(tmp_path):
     path = write(tmp_path, "bin.ini", b"[a]\nx = 1\n\x00\x01\x02garbage")
-    with pytest.raises(ConfigError, match=r"bin\.ini:3: binary content"):
+    with pytest.raises(ConfigError, match=r"bin\.ini:3: a NUL character \(byte 10\)"):
         LegacyConfigMigrator().migrate_from_legacy(path)
 
 

@@ -1,8 +1,9 @@
 """A YAML flags or configuration file saved as UTF-32, or as UTF-16 without its
 byte-order mark, is refused saying so and to save it as UTF-8, as JSON files and
 configuration files with a byte-order mark are; it was refused as "character U+0000 is
-not allowed", which did not say the encoding was the trouble. UTF-16 with its mark
-stays readable as a flags file (the YAML reader takes it). Real files in tmp_path."""
+not allowed", which did not say the encoding was the trouble. UTF-16 with its mark is
+refused too, as a flags file as well as a configuration file (cfgcore._encoding: the
+one policy for every text file). Real files in tmp_path."""
 
 from __future__ import annotations
 
@@ -37,10 +38,14 @@ def test_a_wide_file_is_refused_saying_to_save_it_as_utf8(tmp_path, encoding, re
     assert caught.value.reason == "parse"
 
 
-def test_utf16_with_its_mark_is_still_read_as_a_flags_file(tmp_path):
+def test_utf16_with_its_mark_is_refused_as_a_flags_file_too(tmp_path):
     path = tmp_path / "flags.yaml"
     path.write_bytes(FLAGS.encode("utf-16"))
-    assert set(load_snapshot(str(path)).flags) == {"checkout"}
+    with pytest.raises(ConfigError) as caught:
+        load_snapshot(str(path))
+    assert str(caught.value) == (
+        f"{path}:1: UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    )
 
 
 @settings(max_examples=200, deadline=None)

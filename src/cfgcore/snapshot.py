@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from cfgcore._encoding import decode_text
 from cfgcore._json_errors import json_error_path, json_syntax_problem
 from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths
 from cfgcore.runtime.atomicio import read_regular
@@ -561,7 +562,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             top = msgspec.msgpack.decode(data, type=_RawSnapshot)
             return _refuse_deep_values(_assemble(top, _MP_FLAG.decode, _MP_COND.decode, file), file)
         if format == "json":
-            data = _without_bom(data, file)
+            data = decode_text(data, file)  # UTF-8, as every text file cfgcore reads
             try:
                 parsed = json.loads(
                     data,
@@ -680,34 +681,6 @@ def refuse_msgpack_duplicates(data: bytes, file: str | None) -> None:
     at, first, path = found
     message = f"duplicate key (at byte {at}; first at byte {first})"
     raise SnapshotError([Problem(path=path, message=message, file=file)])
-
-
-# Byte-order marks of the encodings a Windows editor offers besides UTF-8 (UTF-32
-# before UTF-16: FF FE 00 00 starts with FF FE), as configuration files name them.
-_OTHER_BOMS = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
-
-
-def _without_bom(data: bytes | str, file: str | None) -> bytes | str:
-    """JSON text without the UTF-8 byte-order mark a Windows editor writes (it is not
-    content: configuration files and YAML flag files skip it too); a UTF-16 or UTF-32
-    file is refused saying so, rather than as malformed JSON at byte 0."""
-    if isinstance(data, str):
-        return data[1:] if data.startswith("\ufeff") else data
-    raw = bytes(data)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:]
-    for bom, encoding in _OTHER_BOMS:
-        if raw.startswith(bom):
-            message = (
-                f"{encoding} text (it starts with a {encoding} byte-order mark); save it as UTF-8"
-            )
-            raise SnapshotError([Problem(path="", message=message, file=file, line=1)])
-    return data
 
 
 def _require_flags_key(obj: Any, file: str | None) -> None:

@@ -28,6 +28,9 @@
   deeper: PyYAML's C-accelerated composer recurses on the C stack, so a file of a few
   hundred kilobytes of ``[[[[...`` would crash the process (a reload thread's
   included) instead of raising. This holds for documents of any size.
+* Bytes are read as UTF-8, with or without a byte-order mark, as every text file
+  cfgcore reads (:mod:`cfgcore._encoding`): UTF-16 and UTF-32, which YAML 1.2 allows,
+  are refused saying to save the file as UTF-8.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError, Problem, format_key_path
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -505,7 +509,7 @@ def _depth_bound(data: str | bytes) -> int:
     return sum(data.count(c) for c in "[{-?:\n") + 1
 
 
-def _check_depth(data: str | bytes, file: str | None) -> None:
+def _check_depth(data: str, file: str | None) -> None:
     """Refuse nesting deeper than MAX_PARSE_DEPTH, reading parse events (iterative),
     naming the key path to where it goes too deep (followed from the same events)."""
     if _depth_bound(data) <= _SCAN_ABOVE:
@@ -560,18 +564,13 @@ def _frame_keys(frames: list[list[Any]]) -> list[str]:
     return [str(f[0])[:60] for f in frames[1 : _DEEP_PATH_SHOWN + 2]]
 
 
-def _deep_path(data: str | bytes, at: int, known: list[str]) -> list[str]:
+def _deep_path(data: str, at: int, known: list[str]) -> list[str]:
     """The key path to where ``data`` nests past MAX_PARSE_DEPTH when libyaml refused it
     first, at character ``at``: libyaml (PyYAML 6.0.4's wheels) stops at 1,000 levels
     while it scans ahead of the events a reader has seen. The text before ``at`` nests
     no deeper than libyaml allows, so its events, read up to where that text ends, open
-    every collection around the place. ``known`` (the path composed so far, then "…")
-    where the text cannot be cut there (bytes that are not UTF-8)."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:  # UTF-16/32: not worth decoding for a path
-            return [*known, "…"] if known else []
+    every collection around the place. ``known`` is the path composed so far: the
+    path named is never shorter."""
     frames: list[list[Any]] = []
     try:
         _first_too_deep(yaml.parse(data[:at], Loader=_BaseLoader), frames)
@@ -654,40 +653,6 @@ def compose_nodes(text: str) -> Any:
             loader.dispose()
 
 
-# How a UTF-16 or UTF-32 file starts, by the YAML specification's encoding detection
-# (5.2): a byte-order mark, else the NUL bytes around an ASCII first character. The
-# reader takes UTF-8, and UTF-16 with its mark; anything else here was refused as
-# "character U+0000 is not allowed", which did not say that the file's encoding was
-# the trouble (Notepad's "Unicode" is UTF-16, PowerShell's redirections write it).
-_WIDE_TEXT = (
-    (b"\xff\xfe\x00\x00", "UTF-32", "a UTF-32 byte-order mark"),
-    (b"\x00\x00\xfe\xff", "UTF-32", "a UTF-32 byte-order mark"),
-    (b"\xff\xfe", "", ""),  # UTF-16 with its mark: read as such
-    (b"\xfe\xff", "", ""),
-    (re.compile(rb"\0\0\0[^\0]|[^\0]\0\0\0"), "UTF-32", "NUL bytes around each character"),
-    (re.compile(rb"\0[^\0]\0[^\0]|[^\0]\0[^\0]\0"), "UTF-16", "NUL bytes between its characters"),
-)
-
-
-def _refuse_wide_text(data: str | bytes, file: str | None) -> None:
-    """Refuse UTF-32, and UTF-16 without its byte-order mark, saying so and to save the
-    file as UTF-8 (as configuration and JSON files are). Text already decoded (a
-    configuration file's, read as UTF-8) holding a NUL among its first characters is
-    UTF-16 or UTF-32 read as UTF-8."""
-    head = data[:4]
-    if isinstance(head, str):
-        if "\x00" not in head:
-            return
-        head = head.encode("utf-8", "surrogatepass")
-    for start, encoding, why in _WIDE_TEXT:
-        found = head.startswith(start) if isinstance(start, bytes) else start.match(head)
-        if found:
-            if not encoding:
-                return
-            message = f"{encoding} text (it starts with {why}); save it as UTF-8"
-            raise ConfigError([Problem("", message, file=file, line=1)], kind="parse")
-
-
 def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | None = None) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
@@ -697,7 +662,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
     """
-    _refuse_wide_text(data, file)
+    data = decode_text(data, file)  # the one encoding policy (cfgcore._encoding)
     loader = root = None
     try:
         if not _ONE_PASS:
@@ -799,7 +764,7 @@ _ERROR_PATH_SHOWN = 32
 _ERROR_KEY_SHOWN = 200
 
 
-def _error_path(data: str | bytes, mark: Any) -> str:
+def _error_path(data: str, mark: Any) -> str:
     """The key path of where the YAML text ``data`` goes wrong at ``mark`` (a syntax
     error's problem mark), "" where it cannot be told.
 
@@ -814,11 +779,6 @@ def _error_path(data: str | bytes, mark: Any) -> str:
     at = getattr(mark, "index", None)
     if not isinstance(at, int):
         return ""
-    if isinstance(data, bytes):  # the mark counts characters
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:  # UTF-16/32: not worth decoding for a path
-            return ""
     # Only the text before the mark: its scanner reads to the end, so the key or item
     # last begun there is told (the whole text's scanner, looking ahead for a ':',
     # meets the error first).

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cfgcore.cli import CommandError, IntegerTooLong, UsageError, load_json
 from cfgcore.config.files import tree_problem
 from cfgcore.details import user_id_text
-from cfgcore.errors import ConfigError, printable_name
+from cfgcore.errors import ConfigError, Problem, printable_name
 
 if TYPE_CHECKING:
     from cfgcore.experiments.ingested import Fingerprint
@@ -610,9 +610,10 @@ def _lines(
     fingerprint = fingerprint or Fingerprint()
 
     # Bytes: a line that is not UTF-8 is one unusable line (file:line), not the end of
-    # the run.
+    # the run; but a file saved as UTF-16 or UTF-32 is refused whole, by its first line.
     if path == "-":
-        yield from bounded_lines(HashingReader(sys.stdin.buffer, fingerprint))
+        stdin = bounded_lines(HashingReader(sys.stdin.buffer, fingerprint))
+        yield from _utf8_lines(stdin, "<stdin>")
         return
     try:
         fh = open(path, "rb")
@@ -625,9 +626,27 @@ def _lines(
                 # refusal (the check that counts is made as the events are written).
                 early_check(ledger, Fingerprint.of_file(fh).key, path)
                 fh.seek(0)
-            yield from bounded_lines(HashingReader(fh, fingerprint))
+            yield from _utf8_lines(bounded_lines(HashingReader(fh, fingerprint)), path)
         except OSError as exc:  # a directory, a read error midway
             raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+
+
+def _utf8_lines(
+    lines: Iterator[tuple[int, bytes | None]], file: str
+) -> Iterator[tuple[int, bytes | None]]:
+    """``lines`` with the first one judged by the text-encoding policy of every file
+    cfgcore reads (:mod:`cfgcore._encoding`): a UTF-8 byte-order mark is dropped, and
+    a UTF-16 or UTF-32 file refused saying to save it as UTF-8 (each of its lines would
+    otherwise be a bad line of its own). Each later line is decoded as UTF-8 alone."""
+    from cfgcore._encoding import UTF8_BOM, wide_encoding
+
+    for lineno, line in lines:
+        if lineno == 1 and line is not None:
+            wide = wide_encoding(line)
+            if wide is not None:
+                raise ConfigError([Problem("", wide, file=file, line=1, kind="parse")])
+            line = line.removeprefix(UTF8_BOM)
+        yield lineno, line
 
 
 def _ingest(args: Any) -> int:

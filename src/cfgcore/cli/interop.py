@@ -83,6 +83,7 @@ def _read_document(path: str) -> Any:
     """The JSON (or YAML) document in ``path``, within the configuration input limits
     (nesting, 64-bit integers); ConfigError naming the file and the key path. A file
     named ``*.json`` is read as JSON only; other names as JSON, else YAML."""
+    from cfgcore._encoding import decode_text
     from cfgcore.config.files import tree_problem
     from cfgcore.errors import Problem
     from cfgcore.runtime.atomicio import read_regular
@@ -91,10 +92,7 @@ def _read_document(path: str) -> Any:
         raw = read_regular(path)  # a regular file of bounded size, not a FIFO or a device
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=path, kind="parse") from None
+    text = decode_text(raw, path)
     try:
         doc = load_json(text)
     except ValueError as exc:

@@ -187,6 +187,7 @@ def rotate_directory(
 
     A symlinked file is rewritten at its real target (atomically, the link kept); a
     file reached through several names is rewritten once, counted under the first."""
+    from cfgcore._encoding import UTF8_BOM, decode_text
     from cfgcore.runtime.atomicio import atomic_write, read_regular
     from cfgcore.runtime.secrets import decrypt_value, encrypt_value, envelope_scheme, is_bound
 
@@ -207,9 +208,13 @@ def rotate_directory(
             problems.append(Problem(path="", message=f"cannot read: {exc.strerror}", file=path))
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
+            text = decode_text(raw, path)
+        except ConfigError as exc:
+            # The loader refuses the file too; whether it holds values for the retired
+            # key cannot be told, so the rotation may not call itself done.
+            problems.extend(_unparsed(path, exc.problems, "not re-encrypted"))
             continue
+        bom = UTF8_BOM if raw.startswith(UTF8_BOM) else b""  # kept as the file had it
         n = newly = 0
         # The key path of each envelope in the text (a binding needs it; None: not a
         # value the loader reads, e.g. in a comment).
@@ -260,7 +265,7 @@ def rotate_directory(
             if newly and bound is not None:
                 bound[path] = newly
             mode = os.stat(target).st_mode & 0o7777
-            planned.append((target, raw, new.encode("utf-8"), mode))
+            planned.append((target, raw, bom + new.encode("utf-8"), mode))
     if problems:
         raise ConfigError(problems)
     if write:
@@ -324,7 +329,7 @@ def _parse_layer(path: str, text: str) -> tuple[Any, list[Problem]]:
     if fmt is None:
         return None, []
     try:
-        return parse_layer_text(text[1:] if text.startswith("\ufeff") else text, fmt, path), []
+        return parse_layer_text(text, fmt, path), []
     except ConfigError as exc:
         return None, exc.problems
 
@@ -461,6 +466,7 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
     """``(findings, bound values, unbound values)`` of every configuration file under
     ``directory``: each unbound ``ENC[...]`` value (it decrypts at any key path), and
     with ``keyring`` each value that does not decrypt at the key path it is found at."""
+    from cfgcore._encoding import decode_text
     from cfgcore.runtime.atomicio import read_regular
     from cfgcore.runtime.secrets import decrypt_value, is_bound, is_envelope
 
@@ -470,11 +476,14 @@ def check_directory(directory: str, keyring: Any = None) -> tuple[list[Problem],
     n_bound = n_unbound = 0
     for path in config_files(directory):
         try:
-            text = read_regular(path).decode("utf-8")
+            raw = read_regular(path)
         except OSError as exc:
             findings.append(Problem(path="", message=f"cannot read: {exc.strerror}", file=path))
             continue
-        except UnicodeDecodeError:
+        try:
+            text = decode_text(raw, path)
+        except ConfigError as exc:  # the loader refuses it too
+            findings.extend(_unparsed(path, exc.problems, "not checked"))
             continue
         layer, why = _parse_layer(path, text)
         if layer is None:

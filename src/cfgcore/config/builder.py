@@ -30,10 +30,11 @@ import time
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+from cfgcore._encoding import decode_text
 from cfgcore.config import debuglog
 from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, aliased
 from cfgcore.config.environ import env_layer, env_refs, plain_text, ref_names
-from cfgcore.config.files import FORMATS, Layer, decode_text, parse_layer_text, tree_problem
+from cfgcore.config.files import FORMATS, Layer, parse_layer_text, tree_problem
 from cfgcore.config.profiles import DeploymentProfile, Profile, ProfileManager
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.config.transforms import ConfigurationTransformer

@@ -231,7 +231,7 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]], dict[s
     from dotenv.parser import parse_stream
     from dotenv.variables import Variable, parse_variables
 
-    from cfgcore.config.files import decode_text
+    from cfgcore._encoding import decode_text
     from cfgcore.runtime.atomicio import read_regular
 
     try:
@@ -239,7 +239,7 @@ def _read(path: str) -> tuple[dict[str, str], dict[str, tuple[int, str]], dict[s
         raw = read_regular(path)
     except OSError as exc:
         raise ConfigError(f"cannot read the .env file: {exc.strerror or exc}", file=path) from None
-    # utf-8-sig: an editor's byte-order mark is not part of the first name.
+    # (An editor's byte-order mark is not part of the first name.)
     text = decode_text(raw, path, "cannot read the .env file: ")
     # python-dotenv's own parser, which says where a statement went wrong (dotenv_values
     # only logs it, without the file name, and drops the variable).

@@ -17,6 +17,7 @@ from datetime import datetime as _datetime
 from datetime import time as _time
 from typing import TYPE_CHECKING, Any
 
+from cfgcore._encoding import decode_text
 from cfgcore.config.tree import DELETE, REPLACE, escape_markers, list_index
 from cfgcore.errors import ConfigError, Problem, format_key_path, parse_key_path
 from cfgcore.runtime.atomicio import read_regular
@@ -207,39 +208,6 @@ def read_config_file(path: str) -> Layer:
     layer = parse_layer_text(text, fmt, path)
     layer.name = os.path.splitext(os.path.basename(path))[0]
     return layer
-
-
-# Byte-order marks of the encodings a Windows editor offers besides UTF-8 (UTF-32
-# before UTF-16: FF FE 00 00 starts with FF FE).
-OTHER_BOMS = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
-
-
-def decode_text(raw: bytes, path: str, what: str = "") -> str:
-    """The text of a configuration, profile or ``.env`` file: UTF-8, with or without a
-    byte-order mark (Windows editors write one; it is not content).
-
-    Anything else is a ConfigError naming the file and line: a UTF-16 or UTF-32 file
-    (Notepad's "Unicode") says so and to save it as UTF-8, rather than "not UTF-8
-    (byte 0)"; other bytes are named with their offset and line. ``what`` prefixes
-    the message ("cannot read the .env file: ")."""
-    for bom, encoding in OTHER_BOMS:
-        if raw.startswith(bom):
-            message = (
-                f"{what}{encoding} text (it starts with a {encoding} byte-order mark); "
-                "save it as UTF-8"
-            )
-            raise ConfigError([Problem("", message, file=path, line=1, kind="parse")])
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        message = f"{what}not UTF-8 (byte {exc.start}); save it as UTF-8"
-        raise ConfigError([Problem("", message, file=path, line=line, kind="parse")]) from None
 
 
 def parse_text(text: str, fmt: str, file: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cfgcore.config.files import MAX_DEPTH, OTHER_BOMS
+from cfgcore._encoding import decode_text
+from cfgcore.config.files import MAX_DEPTH
 from cfgcore.errors import ConfigError, Problem, format_key_path
 
 #: File extensions and the legacy format each one is read as.
@@ -79,26 +80,7 @@ def _read_text(path: str, max_bytes: int) -> str:
         if exc.errno == errno.EFBIG:  # grew while we looked
             raise ConfigError(f"file is over the {max_bytes:,}-byte limit", file=path) from None
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
-    for bom, encoding in OTHER_BOMS:  # before the NUL check: UTF-16 is full of NULs
-        if raw.startswith(bom):
-            message = (
-                f"{encoding} text (it starts with a {encoding} byte-order mark); save it as UTF-8"
-            )
-            raise ConfigError([Problem("", message, file=path, line=1)])
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw[:nul].count(b"\n") + 1
-        raise ConfigError(
-            [Problem("", "binary content (NUL byte): not a text file", file=path, line=line)]
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            [Problem("", f"not UTF-8 text (byte {exc.start})", file=path, line=line)]
-        ) from None
-    return text.removeprefix("\ufeff")
+    return decode_text(raw, path)
 
 
 def _check_duplicates(entries: list[LegacyEntry], path: str, problems: list[Problem]) -> None:

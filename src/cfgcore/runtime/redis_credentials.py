@@ -30,6 +30,8 @@ from typing import Any
 import redis
 from redis.credentials import CredentialProvider
 
+from cfgcore._encoding import decode_text
+from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import read_regular
 
 __all__ = ["CredentialsUnavailable", "FileCredentials", "GivenCredentials"]
@@ -57,10 +59,11 @@ def read_password_file(path: str, what: str = "password file") -> str:
             f"cannot read the Redis {what} {path}: {exc.strerror or type(exc).__name__}"
         ) from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
         # (no position nor byte: they would tell part of the password)
-        raise CredentialsUnavailable(f"the Redis {what} {path} is not UTF-8 text") from None
+        text = decode_text(raw, path, secret=True)
+    except ConfigError as exc:
+        reason = exc.problems[0].message
+        raise CredentialsUnavailable(f"the Redis {what} {path}: {reason}") from None
     if text.endswith("\n"):
         text = text[:-2] if text.endswith("\r\n") else text[:-1]
     if not text:

@@ -80,6 +80,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cfgcore import errors as _errors
+from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError, Problem, format_key_path, rendered_key_path
 
 __all__ = [
@@ -736,13 +737,12 @@ class Keyring:
         _refuse_writable_by_all(os.fspath(path))
         _warn_readable_by_all(os.fspath(path))
         try:
-            text = read_regular(path, _MAX_FILE).decode("utf-8")
+            raw = read_regular(path, _MAX_FILE)
         except OSError as exc:
             raise ConfigError(
                 f"cannot read key file: {exc.strerror or exc}", file=str(path)
             ) from None
-        except UnicodeDecodeError:
-            raise ConfigError("key file is not UTF-8", file=str(path)) from None
+        text = decode_text(raw, str(path), "key file: ", secret=True)
         keys: list[SecretKey] = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -1105,9 +1105,10 @@ def read_secret_file(path: str, allowed: Iterable[str]) -> str:
             raise ValueError(f"secret file {path!r}: {why}; refused") from None
         raise ValueError(f"secret file {path!r}: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"secret file {path!r} is not UTF-8") from None
+        # (a byte-order mark is no part of the secret; no line nor byte is named)
+        text = decode_text(raw, path, secret=True)
+    except ConfigError as exc:
+        raise ValueError(f"secret file {path!r}: {exc.problems[0].message}") from None
     return text[:-1] if text.endswith("\n") else text
 
 

@@ -49,6 +49,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError, Problem
 
 __all__ = [
@@ -206,11 +207,10 @@ def _read_key_file(path: str, *, private: bool) -> list[tuple[int, str]]:
                     stat.S_IMODE(st.st_mode),
                 )
     try:
-        text = read_regular(path, _MAX_FILE).decode("utf-8")
+        raw = read_regular(path, _MAX_FILE)
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} is not UTF-8", file=path) from None
+    text = decode_text(raw, path, f"{what}: ", secret=True)
     if not private and text.startswith(SIGNING_FILE_HEADER):
         raise ConfigError(
             "refused as a verification key file: it is a fleet signing (private) key "
