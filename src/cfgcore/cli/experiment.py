@@ -784,7 +784,7 @@ def _ingest_input(args: Any, where: str) -> int:
         args,
         f"ingested {counts['exposure']} exposure(s) and {counts['metric']} metric event(s) "
         f"into {_logs_where(paths)}; skipped {counts['not in test']} "
-        f"user(s) not in their test{already} and {counts['bad']} unusable line(s)",
+        f"line(s) of users not in their test{already} and {counts['bad']} unusable line(s)",
     )
     if counts["bad"]:
         return 1
