@@ -278,7 +278,8 @@ def test_what_the_experiment_api_writes_goes_live_at_every_step(
         end_date=NOW + timedelta(days=1), traffic_split=dict(zip(variants, weights, strict=True)),
         configurations={v: {"v": v} for v in variants}, success_metrics=metrics,
         control=variants[-1] if control else None, guardrail_metrics=guardrails,
-        metric_types=kinds, layer=layer, layer_percentage=50.0,
+        metric_types=kinds, layer=layer,
+        layer_percentage=50.0 if layer else 100.0,  # (a share needs a layer)
     )  # fmt: skip
     assert test.validate() == []
 

@@ -242,9 +242,10 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     )
     assert len(events) == 2
     (sh.cwd / "events.jsonl").write_text("\n".join(events) + "\n")
-    create, start, ingest, report, stop, listing, delete = sh.block(text, lang)
+    create, start, layered, ingest, report, stop, listing, delete = sh.block(text, lang)
     ok(create, "created A/B test checkout", "not started")
     ok(start, "started A/B test checkout")
+    ok(layered, "created A/B test search", "(started)")
     state = Path(os.environ["CFGCORE_STATE_DIR"])
     ok(ingest, "ingested 1 exposure(s) and 1 metric event(s)", f"into {state} (")
     ok(report, "A/B test checkout (status: active", "sample ratio check")
@@ -253,6 +254,11 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     ok(stop, "every user gets the control")
     ok(listing)
     assert re.search(r"^checkout\s+\[stopped\]\s+control 50%, green 50%", listing.out, re.M)
+    assert re.search(r"^search\s+\[active\]\s+control 50%, new 50%", listing.out, re.M)
+    assert (
+        json.loads((state / "flags.json").read_text())["experiments"]["search"]["layer_percentage"]
+        == 10.0
+    )
     ok(delete, "deleted A/B test checkout and its flag", "stay in the logs")
     document = json.loads((state / "flags.json").read_text())
     assert "checkout" not in document.get("experiments", {}) and "checkout" not in document["flags"]

@@ -148,6 +148,20 @@ def register(subparsers: Any) -> None:
     )
     c.add_argument("--end-date", help="ISO date/time the window closes (local time as above)")
     c.add_argument("--days", type=float, default=14.0, help="window length without --end-date")
+    c.add_argument(
+        "--layer",
+        help="mutual-exclusion layer: a user is in at most one test of a layer (a layer "
+        "of the test's own, such as its name, with --layer-percentage enrols a share of "
+        "every user)",
+    )
+    c.add_argument(
+        "--layer-percentage",
+        type=float,
+        default=100.0,
+        metavar="PCT",
+        help="percent of the layer's users the test takes (needs --layer; default 100). "
+        "Raised later by creating the test again, it only adds users",
+    )
     c.add_argument("--start", action="store_true", help="start it right away")
     common(c)
     c.set_defaults(func=_create)
@@ -395,6 +409,8 @@ def _create(args: Any) -> int:
         success_metrics=list(args.metric),
         control=args.control,
         guardrail_metrics=guardrails,
+        layer=args.layer,
+        layer_percentage=args.layer_percentage,
     )
     manager = _manager(args, must_exist=False)
     try:
@@ -803,7 +819,7 @@ def _ingest_input(args: Any, where: str) -> int:
         args,
         f"ingested {counts['exposure']} exposure(s) and {counts['metric']} metric event(s) "
         f"into {_logs_where(paths)}; skipped {counts['not in test']} "
-        f"user(s) not in their test{already} and {counts['bad']} unusable line(s)",
+        f"line(s) of users not in their test{already} and {counts['bad']} unusable line(s)",
     )
     if counts["bad"]:
         return 1

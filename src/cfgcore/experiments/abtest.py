@@ -242,7 +242,9 @@ class ABTestConfiguration:
     * ``metric_types``: ``{metric: "binary" | "continuous"}`` (inferred from the
       values when absent: only 0/1 values means binary);
     * ``layer`` / ``layer_percentage``: tests in one layer are mutually exclusive; the
-      test takes ``layer_percentage`` percent of the layer's users;
+      test takes ``layer_percentage`` percent of the layer's users (a test of its
+      own layer, ``layer=test_name``, takes that share of every user; without a
+      layer it takes them all, and another ``layer_percentage`` is refused);
     * ``targeting``: a condition in the flag-file syntax (``{"attr": "region", "in":
       ["EU"]}``) restricting who enters the test.
 
@@ -391,6 +393,19 @@ class ABTestConfiguration:
             lp = self.layer_percentage
             if not (isinstance(lp, (int, float)) and not isinstance(lp, bool) and 0 < lp <= 100):
                 bad("layer_percentage", f"must be within (0, 100], got {lp!r}")
+        elif not (
+            isinstance(self.layer_percentage, (int, float))
+            and not isinstance(self.layer_percentage, bool)
+            and self.layer_percentage == 100
+        ):
+            # Only a layer's slice takes part of the users: without a layer the share
+            # was dropped, and a test meant for 10 % of the users served all of them.
+            bad(
+                "layer_percentage",
+                f"{self.layer_percentage!r:.60} takes effect only within a layer; to enrol "
+                "part of the users, give the test a layer (a layer of its own, such as "
+                "its name, holds its share of every user)",
+            )
         for where in ("description", "layer", "targeting"):
             # Text every process reads back (a lone surrogate failed the write, raising
             # from create_ab_test), within the nesting a document holds.

@@ -134,7 +134,8 @@ class ExperimentReport:
         lines.append(f"{'variant':<16}{'split %':>9}{'exposed':>10}")
         for v in self.variants:
             shown = _shown(v)
-            lines.append(f"{shown:<16}{self.split.get(v, 0):>9g}{self.exposures.get(v, 0):>10}")
+            split = format(self.split.get(v, 0), "g")
+            lines.append(_left(shown, 16) + _right(split, 9) + _right(self.exposures.get(v, 0), 10))
         srm = self.srm
         unchecked = _srm_not_made(srm)
         if unchecked:
@@ -196,7 +197,7 @@ class ExperimentReport:
                 # "-", never "nan".
                 variant = _shown(r.variant)
                 if r.n == 0:
-                    lines.append(f"{variant:<16}{r.n:>8}{'-':>10}{'-':>22}")
+                    lines.append(_left(variant, 16) + _right(r.n, 8) + f"{'-':>10}{'-':>22}")
                     continue
                 ci = _interval(r.low, r.high, ".4g")
                 diff = "" if r.difference is None else _number(r.difference, "+.4g")
@@ -207,7 +208,10 @@ class ExperimentReport:
                 if r.p_value is not None and _few_counts(base, r):
                     p, rough = p + "*", True
                 value = _number(r.value, ".4g")
-                lines.append(f"{variant:<16}{r.n:>8}{value:>10}{ci:>22}{diff:>10}{dci:>24}{p:>10}")
+                lines.append(
+                    _left(variant, 16) + _right(r.n, 8) + _right(value, 10) + _right(ci, 22)
+                    + _right(diff, 10) + _right(dci, 24) + _right(p, 10)
+                )  # fmt: skip
             for r in rows:
                 if r.undefined and r.n:  # (a variant without users says so in its row)
                     lines.append(
@@ -362,6 +366,19 @@ def _srm_not_made(srm: Any) -> str | None:
     if len(srm.expected) < 2:
         return "the split serves one variant"
     return None
+
+
+def _left(text: Any, width: int) -> str:
+    """``text`` left-aligned in a column of ``width``, with at least one space after it:
+    a long name or number ran into the next column (``3.333e+98[-2.535e+99, ...``)."""
+    text = str(text)
+    return f"{text:<{width}}" if len(text) < width else text + " "
+
+
+def _right(text: Any, width: int) -> str:
+    """``text`` right-aligned in a column of ``width``, with at least one space before it."""
+    text = str(text)
+    return f"{text:>{width}}" if len(text) < width else " " + text
 
 
 def _number(x: float | None, spec: str) -> str:

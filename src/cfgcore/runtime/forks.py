@@ -134,17 +134,36 @@ def _flush_then_end() -> None:
     os._exit(128 + signal.SIGTERM)
 
 
+_exits_done: dict[int, threading.Event] = {}  # per process: its exit hooks have ended
+_exits_locks: dict[int, threading.Lock] = {}  # per process (a lock held at a fork stays so)
+
+
 def _run_exits() -> None:
+    """Run the exit hooks once in this process. A second caller (SIGTERM while
+    ``multiprocessing``'s finalizers or ``atexit`` run them) waits until they have ended:
+    it returned at once, and the SIGTERM path then ended the process in the middle of
+    the first caller's writing (a ``with Pool() as pool:`` block, whose exit terminates
+    workers that are already exiting, lost most of what they had recorded)."""
     global _exited_in
     pid = os.getpid()
-    if _exited_in == pid:
+    with _exits_locks.setdefault(pid, threading.Lock()):  # (setdefault is atomic)
+        first = _exited_in != pid
+        if first:
+            _exited_in = pid
+            done = _exits_done[pid] = threading.Event()
+    if not first:
+        running = _exits_done.get(pid)
+        if running is not None:
+            running.wait()  # the first caller's bound applies (SIGTERM: the join's timeout)
         return  # multiprocessing's finalizers ran them already (or atexit did)
-    _exited_in = pid
-    for fn in list(_EXITS):
-        try:
-            fn()
-        except Exception:  # one broken hook must not leave the others undone
-            log.exception("cfgcore exit hook %r failed", fn)
+    try:
+        for fn in list(_EXITS):
+            try:
+                fn()
+            except Exception:  # one broken hook must not leave the others undone
+                log.exception("cfgcore exit hook %r failed", fn)
+    finally:
+        done.set()
 
 
 class _Sentinel:
