@@ -557,7 +557,8 @@ INLINE: dict[str, Run | str] = {
     # run against a real Redis by tests/test_fleet_own_write_stops.py
     "cfgcore experiment create --start": FRAGMENT,
     "cfgcore experiment start": FRAGMENT,
-    "cfgcore show/get/explain/watch": FRAGMENT,
+    "cfgcore show/get/explain/watch/eval": FRAGMENT,
+    "cfgcore import": FRAGMENT,
     "cfgcore audit verify": FRAGMENT,
     "cfgcore import ... --out FILE": FRAGMENT,
     "cfgcore secrets keygen": Run(shows=(":",)),
