@@ -138,13 +138,21 @@ def test_nan_constant_is_rejected():
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"   \n", b"# only a comment\n", b"\xff\xfe", b"\xef\xbb\xbf"]
+    ("data", "said"),
+    [
+        (b"", "empty flag file"),
+        (b"   \n", "empty flag file"),
+        (b"# only a comment\n", "empty flag file"),
+        (b"\xef\xbb\xbf", "empty flag file"),  # a UTF-8 byte-order mark alone
+        # A UTF-16 mark alone: UTF-16 text, refused as such (cfgcore._encoding)
+        (b"\xff\xfe", "flags.yaml:1: UTF-16 text .*save it as UTF-8"),
+    ],
 )
-def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, tmp_path):
+def test_empty_yaml_flag_file_is_an_error_not_an_empty_flag_set(data, said, tmp_path):
     """A truncated file must not switch every flag off on reload."""
     from cfgcore.snapshot import decode_snapshot
 
-    with pytest.raises(SnapshotError, match="empty flag file"):
+    with pytest.raises(SnapshotError, match=said):
         decode_snapshot(data, "yaml", file="flags.yaml")
     path = tmp_path / "flags.yaml"
     path.write_text("flags:\n  f: {default: 'on'}\n")
