@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -29,17 +30,41 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 
 
 def _pins() -> dict[str, Version]:
+    """The pins that hold for this interpreter: a line with an environment marker (the
+    other CPythons' pins, .ci/pin_pythons.py) counts where its marker is true."""
     pins: dict[str, Version] = {}
     for n, line in enumerate(CONSTRAINTS.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^;\s]+)(?:\s*;\s*(.+))?", line)
         assert m, f"{CONSTRAINTS}:{n}: not a NAME==VERSION pin: {line!r}"
+        if m.group(3) is not None:
+            marker = Marker(m.group(3))  # (raises on a malformed one)
+            assert "python_version" in m.group(3), f"{CONSTRAINTS}:{n}: {line!r}"
+            if not marker.evaluate():
+                continue
         name = canonicalize_name(m.group(1))
         assert name not in pins, f"{CONSTRAINTS}:{n}: {name} is pinned twice"
         pins[name] = Version(m.group(2))
     return pins
+
+
+@pytest.mark.parametrize("minor", ["3.10", "3.11", "3.12", "3.13", "3.14"])
+def test_each_python_version_gets_one_pin_a_package(minor):
+    """The marked lines of one package never overlap: for every supported Python there
+    is at most one pin of it (pip would refuse two)."""
+    seen: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, _, rest = line.partition("==")
+        marker = rest.partition(";")[2].strip()
+        if marker and not Marker(marker).evaluate({"python_version": minor}):
+            continue
+        key = canonicalize_name(name)
+        assert key not in seen, f"{key} pinned twice for Python {minor}: {seen[key]!r}, {line!r}"
+        seen[key] = line
 
 
 def _ci_requirements() -> list[tuple[str, Requirement]]:
