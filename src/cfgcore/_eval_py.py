@@ -219,10 +219,12 @@ def _in_sorted(pool: list[int], start: int, count: int, x: int) -> bool:
 
 
 def bucket_of(salt: str, value: str) -> int:
-    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both str
-    (TypeError otherwise, as the compiled one's typed arguments)."""
-    if not isinstance(salt, str) or not isinstance(value, str):
-        bad = salt if not isinstance(salt, str) else value
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both exact
+    str (TypeError otherwise, a str subclass such as a StrEnum member included, as the
+    compiled one's typed arguments refuse it: formatted here, a subclass's own
+    ``__str__`` chose the text hashed)."""
+    if type(salt) is not str or type(value) is not str:
+        bad = salt if type(salt) is not str else value
         raise TypeError(f"salt and value must be str, not {type(bad).__name__}")
     return _murmur3(f"{salt}:{value}".encode()) % L.BUCKETS
 
