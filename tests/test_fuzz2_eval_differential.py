@@ -459,3 +459,26 @@ def test_the_reference_serves_what_the_spec_interpreter_reads_in_the_readme(
             want = comparable(spec.evaluate(key, ctx, default))
             for e in engines:
                 assert comparable(e.evaluate(key, ctx, default)) == want, (key, ctx)
+
+
+class _RaisingEq:
+    def __eq__(self, other):
+        raise RuntimeError("no comparison")
+
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("value", [object(), _RaisingEq(), {1, 2}], ids=["object", "eq", "set"])
+def test_an_incremental_compile_of_metadata_msgpack_cannot_hold_does_not_raise(impl, value):
+    """A Snapshot built in Python may hold any metadata value; the full compile ignores
+    it, and the incremental one's change check (``==`` and MessagePack) raised on it."""
+    from cfgcore.snapshot import Flag, Snapshot
+
+    def snap(default):
+        return Snapshot(
+            flags={"f": Flag(default="on", metadata={"k": value}), "g": Flag(default=default)}
+        )
+
+    engine = engine_class(impl).from_snapshot(snap("on"))
+    engine.swap(engine.compile(snap("off"), previous=engine.snapshot()))
+    assert engine.evaluate_all({}) == {"f": True, "g": False}
