@@ -73,8 +73,32 @@ def test_data_is_one_contiguous_run_of_bytes_on_both(data, want):
     assert [_outcome(mod.murmur3_32, data, 0) for mod in BOTH] == [want, want]
 
 
-@pytest.mark.parametrize("args", [(None, "x"), ("s", None), (1, "x"), ("s", 5), (b"s", "x")])
+class _Str(str):
+    pass
+
+
+class _Lying(str):
+    def __str__(self):
+        return "other"
+
+    __format__ = lambda self, spec: "other"  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(None, "x"), ("s", None), (1, "x"), ("s", 5), (b"s", "x"), (_Str("s"), "x"),
+     ("s", _Str("x")), (_Lying("s"), "x"), ("s", _Lying("x"))],
+)  # fmt: skip
 def test_bucket_of_takes_only_text_on_both(args):
+    """Exact str only: the compiled one's typed arguments refuse a str subclass, and the
+    reference took one (hashing the text its own ``__format__`` chose)."""
+    assert [_outcome(mod.bucket_of, *args) for mod in BOTH] == [TypeError, TypeError]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=8), st.text(max_size=8), st.sampled_from([_Str, _Lying]), st.booleans())
+def test_bucket_of_refuses_str_subclasses_alike(salt, value, cls, first):
+    args = (cls(salt), value) if first else (salt, cls(value))
     assert [_outcome(mod.bucket_of, *args) for mod in BOTH] == [TypeError, TypeError]
 
 

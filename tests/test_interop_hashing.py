@@ -148,3 +148,43 @@ def test_text_schemes_take_any_int_as_decimal(make, value):
     assert got.reason == ("DEFAULT" if want < 6 else "SPLIT")
     spec = Interpreter(snapshot_from_dict(snap))
     assert comparable(got) == comparable(spec.evaluate("f", ctx, None))
+
+
+_SCHEMES = [L.SCHEME_MURMUR3, L.SCHEME_FLAGD_V2, L.SCHEME_FLAGD_V3, L.SCHEME_FLAGD_V3_PAIR,
+            L.SCHEME_GROWTHBOOK_V1, L.SCHEME_GROWTHBOOK_V2]  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(_SCHEMES), st.integers(-(2**31), 0), st.binary(max_size=8))
+def test_a_space_below_one_is_refused_by_the_reference(scheme, space, text):
+    """The compiler writes spaces of 1..2**31-1 (snapshot.Hashing); the reference refuses
+    a smaller one, where it divided by zero or answered ``x % -1`` (0) for a bucket."""
+    from cfgcore import _eval_py
+
+    with pytest.raises(ValueError, match="space must be within"):
+        _eval_py.scheme_bucket(scheme, 0, b"", b"", space, True, text)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the compiled scheme_bucket (_eval_hash.pxi) does not check space yet: 0 is a "
+    "C division by zero (SIGFPE kills the process), a negative one a garbage bucket",
+)
+@pytest.mark.parametrize("space", [0, -1])
+def test_the_compiled_scheme_bucket_refuses_a_space_below_one(space):
+    """Run in a child process: today the call kills its process."""
+    import subprocess
+    import sys
+
+    if "c" not in IMPLS:
+        pytest.skip("the compiled extension is not built")
+    code = (
+        "import cfgcore._eval as e\n"
+        "try:\n"
+        f"    e.scheme_bucket(0, 0, b'', b'', {space}, True, b'x')\n"
+        "except ValueError:\n"
+        "    raise SystemExit(0)\n"
+        "raise SystemExit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done

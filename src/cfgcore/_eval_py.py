@@ -172,7 +172,14 @@ def scheme_bucket(
     """The bucket (0..space-1) of a bound value under an imported flag's scheme
     (see :class:`cfgcore.snapshot.Hashing`). ``bk`` is the value's bucket text (UTF-8,
     or an int's decimal digits) and ``is_str`` tells which; -1 when there is nothing to
-    hash (an int no CBOR integer holds, text that is not hex for ``flagd_v3_cbor``)."""
+    hash (an int no CBOR integer holds, text that is not hex for ``flagd_v3_cbor``).
+
+    ``space`` is 1..2**31-1, as the compiler writes it (snapshot.Hashing): ValueError
+    below, OverflowError above (the compiled one's C ``int``)."""
+    if space < 1:
+        raise ValueError(f"space must be within 1..2147483647, got {space}")
+    if space > 0x7FFFFFFF:
+        raise OverflowError(f"space out of range for a C int: {space}")
     try:
         return _scheme_bucket(scheme, seed, salt, suffix, space, is_str, bk)
     except OverflowError:
@@ -219,10 +226,12 @@ def _in_sorted(pool: list[int], start: int, count: int, x: int) -> bool:
 
 
 def bucket_of(salt: str, value: str) -> int:
-    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both str
-    (TypeError otherwise, as the compiled one's typed arguments)."""
-    if not isinstance(salt, str) or not isinstance(value, str):
-        bad = salt if not isinstance(salt, str) else value
+    """The bucket (0..99999) of ``value`` for a flag salted with ``salt``; both exact
+    str (TypeError otherwise, a str subclass such as a StrEnum member included, as the
+    compiled one's typed arguments refuse it: formatted here, a subclass's own
+    ``__str__`` chose the text hashed)."""
+    if type(salt) is not str or type(value) is not str:
+        bad = salt if type(salt) is not str else value
         raise TypeError(f"salt and value must be str, not {type(bad).__name__}")
     return _murmur3(f"{salt}:{value}".encode()) % L.BUCKETS
 

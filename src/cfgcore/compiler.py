@@ -693,11 +693,15 @@ def _same_flag(a: Flag, b: Flag) -> bool:
         return True
     try:
         return a == b and msgspec.msgpack.encode(a) == msgspec.msgpack.encode(b)
-    except (RecursionError, OverflowError):
-        # Nested too deeply to compare (compiled, and refused), or holding an integer
-        # past 64 bits (a condition constant up to 2**106, as the GrowthBook importer
-        # writes; YAML and JSON files hold them): compiled afresh. An OverflowError
-        # here made every reload and change of such a document raise it.
+    except Exception:
+        # Not comparable this way, so compiled afresh (which judges the flag itself):
+        # nested too deeply (RecursionError; refused by the compile), an integer past
+        # 64 bits (OverflowError: a condition constant up to 2**106, as the GrowthBook
+        # importer writes; YAML and JSON files hold them), a lone surrogate in a salt,
+        # constant, value or name of a document built in Python (UnicodeEncodeError:
+        # the full compile takes it), a metadata value MessagePack cannot hold. Each
+        # of these made Engine.compile(previous=...) and every reload of such a
+        # document raise where the full compile answered.
         return False
 
 
