@@ -80,29 +80,40 @@ class Layer:
     def lookup(self, path: tuple[Any, ...]) -> tuple[str, Any, tuple[Any, ...]]:
         """Does this layer decide ``path``? Returns ``(status, value, decisive_path)``.
 
-        status: ``set`` (value found), ``deleted`` (a delete marker at the path or a
+        status: ``set`` (value found, as it is served: markers dropped, an escaped
+        marker's text unescaped), ``deleted`` (a delete marker at the path or a
         prefix), ``replaced`` (a prefix was set to a non-map or replaced wholesale, so
         the key no longer exists), ``absent`` (this layer says nothing about it).
+
+        A list replaces the list below as a whole, so a path into one is decided by the
+        layer that holds the list: ``replaced`` when the list (or a map in it) has no
+        such item, never ``absent``; an item that is the text ``__delete__`` is a value
+        there, not a marker.
         """
+        from cfgcore.config.tree import freeze
+
         node: Any = self.data
+        in_list = False  # below a list: the layers below say nothing here
+        item = False  # ``node`` is a list's item, not a map's value
         for i, seg in enumerate(path):
-            if isinstance(node, str) and node == DELETE:
+            if not item and isinstance(node, str) and node == DELETE:
                 return "deleted", None, path[:i]
             if isinstance(node, list):
                 idx = list_index(seg, len(node))  # plain digits only, as get() reads them
                 if idx is None:
                     return "replaced", None, path[:i]
-                return "set", node[idx], path[:i]
+                node, in_list, item = node[idx], True, True
+                continue
             if not isinstance(node, dict):
                 return "replaced", None, path[:i]
-            if seg not in node:
-                if i > 0 and node.get(REPLACE):
+            if seg not in node or seg == REPLACE:  # (``__replace__`` is never a key)
+                if in_list or (i > 0 and node.get(REPLACE)):
                     return "replaced", None, path[:i]
                 return "absent", None, path[:i]
-            node = node[seg]
-        if isinstance(node, str) and node == DELETE:
-            return "deleted", None, path
-        return "set", node, path
+            node, item = node[seg], False
+        if not item and isinstance(node, str) and node == DELETE:
+            return ("replaced" if in_list else "deleted"), None, path
+        return "set", freeze(node), path
 
     def line_of(self, path: tuple[Any, ...]) -> int | None:
         """1-based line in ``file`` where ``path`` (or its nearest prefix) is defined."""
