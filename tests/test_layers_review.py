@@ -153,3 +153,22 @@ def test_explain_hands_out_no_layer_to_change(made, tmp_path):
     assert m.reload()
     # The runtime layer's own list was handed out: the append served after a rebuild.
     assert thaw(m.config) == {"a": {"x": [1, 2]}, "b": {"l": [1]}, "r": 1}
+
+
+def test_explain_finds_quoted_toml_keys_on_their_lines(tmp_path):
+    (tmp_path / "base.yaml").write_text("{}\n")
+    (tmp_path / "development.toml").write_text(
+        'a = 1\n"\\u00e9t\\u00e9" = 2\n\n[hosts."db.internal"]\nport = 5432\n'
+        "[hosts.'x]y']\nport = 1\n"
+    )
+    m = ConfigurationManager(
+        str(tmp_path), environ={}, validate=False, flags_file=str(tmp_path / "none.json")
+    )
+    try:
+        m.load_environment_config()
+        # A dot inside quotes split the key: the port was explained at line 1.
+        assert m.explain(("hosts", "db.internal", "port")).winner.line == 5
+        assert m.explain(("hosts", "x]y", "port")).winner.line == 7
+        assert m.explain(("été",)).winner.line == 2
+    finally:
+        m.close()

@@ -169,8 +169,17 @@ def _line_index(text: str, fmt: str) -> dict[tuple[Any, ...], int]:
 # backtrack cubically (2,000 spaces: 6 s; 8,000: over 6 minutes), and every error or
 # validation finding in a TOML file looks its key up here. Surrounding spaces are
 # stripped from the groups afterwards.
-_TOML_TABLE = re.compile(r"^[ \t]*\[\[?([^\]]+)\]\]?[ \t]*(#.*)?$")
-_TOML_KEY = re.compile(r"^[ \t]*([A-Za-z0-9_\-\"'.]+(?: +[A-Za-z0-9_\-\"'.]+)*)[ \t]*=")
+# A TOML key part: bare, a basic string (escapes) or a literal string; a dotted key is
+# parts joined by dots, spaces allowed around them. Each character can be taken by
+# one part of the pattern only (a space only by the [ \t]* around a dot or the one
+# before "="), so no line makes them backtrack more than linearly.
+_TOML_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'"""
+_TOML_DOTTED = rf"(?:{_TOML_PART})(?:[ \t]*\.[ \t]*(?:{_TOML_PART}))*"
+_TOML_TABLE = re.compile(rf"^[ \t]*\[\[?[ \t]*({_TOML_DOTTED})[ \t]*\]\]?[ \t]*(#.*)?$")
+_TOML_KEY = re.compile(rf"^[ \t]*({_TOML_DOTTED})[ \t]*=")
+_TOML_PARTS = re.compile(_TOML_PART)
+_TOML_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_TOML_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
 
 
 def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
@@ -180,7 +189,7 @@ def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
     for n, raw in enumerate(text.splitlines(), 1):
         m = _TOML_TABLE.match(raw)
         if m:
-            table = tuple(_toml_key_parts(m.group(1).strip()))
+            table = tuple(_toml_key_parts(m.group(1)))
             for end in range(1, len(table) + 1):
                 lines.setdefault(table[:end], n)
             continue
@@ -193,7 +202,27 @@ def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
 
 
 def _toml_key_parts(key: str) -> list[str]:
-    return [p.strip().strip("\"'") for p in key.split(".")]
+    """The keys a dotted TOML key names: ``a."b.c".'d'`` -> ``["a", "b.c", "d"]`` (a
+    dot inside quotes is part of its key; a basic string's escapes decoded)."""
+    out = []
+    for m in _TOML_PARTS.finditer(key):
+        part = m.group(0)
+        if part[0] == "'":
+            part = part[1:-1]
+        elif part[0] == '"':
+            part = _TOML_ESCAPE.sub(_toml_unescape, part[1:-1])
+        out.append(part)
+    return out
+
+
+def _toml_unescape(m: re.Match[str]) -> str:
+    code = m.group(1)
+    if len(code) > 1:
+        try:
+            return chr(int(code[1:], 16))
+        except ValueError:  # past U+10FFFF: tomllib refused the file already
+            return code
+    return _TOML_ESCAPES.get(code, code)
 
 
 # --------------------------------------------------------------------------- reading files
