@@ -56,7 +56,7 @@ def test_get_path_and_a_layer_lookup_agree():
     assert get_path(tree, ("l", -1), "DEFAULT") == "DEFAULT"  # a tuple path too
     assert get_path(tree, ("l", True), "DEFAULT") == "DEFAULT"
     assert get_path(tree, ("l", 2)) == "c"
-    assert layer.lookup(("l", "1")) == ("set", "b", ("l",))
+    assert layer.lookup(("l", "1")) == ("set", "b", ("l", "1"))
 
 
 @settings(max_examples=300, deadline=None)

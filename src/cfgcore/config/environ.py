@@ -12,6 +12,7 @@ from cfgcore.config.files import _NOT_UNICODE, MAX_DEPTH, Layer, _encodable, tre
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
     DELETE,
+    REPLACE,
     FrozenDict,
     assoc,
     format_path,
@@ -26,8 +27,10 @@ from cfgcore.errors import ConfigError, Problem, join_key_paths
 
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+# YAML 1.2's core schema float (``1.``, ``.5``, ``1e3``, ``2.5E-3``), digits grouped by
+# ``_`` before the point as for integers.
 _FLOAT = re.compile(
-    r"^[-+]?([0-9][0-9_]*)?\.[0-9]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
+    r"^[-+]?(\.[0-9]+|[0-9][0-9_]*\.[0-9]*)([eE][-+]?[0-9]+)?$|^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"
 )
 
 
@@ -296,6 +299,25 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
                     )
                 )
                 continue
+        inner_clash = _inner_type_clash(current, value)
+        if inner_clash is not None:
+            # A JSON object merges into the section below like a layer: a key in it
+            # changing a value's type is refused as the variable for that key alone
+            # (CFGCORE__DB__PORT=abc) is; '{"port": "abc"}' served the text.
+            sub, was, given = inner_clash
+            problems.append(
+                Problem(
+                    path=format_path((*path, *sub)),
+                    message=(
+                        f"environment variable {var} gives {_a(type(given).__name__)} for "
+                        f"{format_path(sub)}, expected {type(was).__name__} (a JSON object "
+                        'merges into the section below; put "__replace__": true in it to '
+                        f"replace the section instead), or unset {var}"
+                    ),
+                    **where(var),
+                )
+            )
+            continue
         if value != DELETE and not type_compatible(current, value):
             broken = json_syntax_error(value) if isinstance(value, str) else None
             if broken is not None:
@@ -354,6 +376,28 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
     return Layer(
         name="environment variables", kind="environment_variables", data=data, env_vars=env_vars
     )
+
+
+def _inner_type_clash(
+    below: Any, value: Any, at: tuple[Any, ...] = ()
+) -> tuple[tuple[Any, ...], Any, Any] | None:
+    """``(key path inside value, value below, value given)`` of the first key a JSON
+    object merged over the section ``below`` would change to another type, else None.
+    A ``__replace__: true`` map replaces (nothing to compare under it); ``__delete__``
+    removes."""
+    if not (isinstance(below, dict) and isinstance(value, dict)) or value.get(REPLACE):
+        return None
+    for key, given in value.items():
+        if key == REPLACE or given == DELETE or key not in below:
+            continue
+        was = below[key]
+        if isinstance(was, dict) and isinstance(given, dict):
+            found = _inner_type_clash(was, given, (*at, key))
+            if found is not None:
+                return found
+        elif not type_compatible(was, given):
+            return (*at, key), was, given
+    return None
 
 
 def plain_text(value: Any) -> str | None:

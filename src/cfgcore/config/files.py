@@ -81,29 +81,40 @@ class Layer:
     def lookup(self, path: tuple[Any, ...]) -> tuple[str, Any, tuple[Any, ...]]:
         """Does this layer decide ``path``? Returns ``(status, value, decisive_path)``.
 
-        status: ``set`` (value found), ``deleted`` (a delete marker at the path or a
+        status: ``set`` (value found, as it is served: markers dropped, an escaped
+        marker's text unescaped), ``deleted`` (a delete marker at the path or a
         prefix), ``replaced`` (a prefix was set to a non-map or replaced wholesale, so
         the key no longer exists), ``absent`` (this layer says nothing about it).
+
+        A list replaces the list below as a whole, so a path into one is decided by the
+        layer that holds the list: ``replaced`` when the list (or a map in it) has no
+        such item, never ``absent``; an item that is the text ``__delete__`` is a value
+        there, not a marker.
         """
+        from cfgcore.config.tree import freeze
+
         node: Any = self.data
+        in_list = False  # below a list: the layers below say nothing here
+        item = False  # ``node`` is a list's item, not a map's value
         for i, seg in enumerate(path):
-            if isinstance(node, str) and node == DELETE:
+            if not item and isinstance(node, str) and node == DELETE:
                 return "deleted", None, path[:i]
             if isinstance(node, list):
                 idx = list_index(seg, len(node))  # plain digits only, as get() reads them
                 if idx is None:
                     return "replaced", None, path[:i]
-                return "set", node[idx], path[:i]
+                node, in_list, item = node[idx], True, True
+                continue
             if not isinstance(node, dict):
                 return "replaced", None, path[:i]
-            if seg not in node:
-                if i > 0 and node.get(REPLACE):
+            if seg not in node or seg == REPLACE:  # (``__replace__`` is never a key)
+                if in_list or (i > 0 and node.get(REPLACE)):
                     return "replaced", None, path[:i]
                 return "absent", None, path[:i]
-            node = node[seg]
-        if isinstance(node, str) and node == DELETE:
-            return "deleted", None, path
-        return "set", node, path
+            node, item = node[seg], False
+        if not item and isinstance(node, str) and node == DELETE:
+            return ("replaced" if in_list else "deleted"), None, path
+        return "set", freeze(node), path
 
     def line_of(self, path: tuple[Any, ...]) -> int | None:
         """1-based line in ``file`` where ``path`` (or its nearest prefix) is defined."""
@@ -159,8 +170,17 @@ def _line_index(text: str, fmt: str) -> dict[tuple[Any, ...], int]:
 # backtrack cubically (2,000 spaces: 6 s; 8,000: over 6 minutes), and every error or
 # validation finding in a TOML file looks its key up here. Surrounding spaces are
 # stripped from the groups afterwards.
-_TOML_TABLE = re.compile(r"^[ \t]*\[\[?([^\]]+)\]\]?[ \t]*(#.*)?$")
-_TOML_KEY = re.compile(r"^[ \t]*([A-Za-z0-9_\-\"'.]+(?: +[A-Za-z0-9_\-\"'.]+)*)[ \t]*=")
+# A TOML key part: bare, a basic string (escapes) or a literal string; a dotted key is
+# parts joined by dots, spaces allowed around them. Each character can be taken by
+# one part of the pattern only (a space only by the [ \t]* around a dot or the one
+# before "="), so no line makes them backtrack more than linearly.
+_TOML_PART = r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'"""
+_TOML_DOTTED = rf"(?:{_TOML_PART})(?:[ \t]*\.[ \t]*(?:{_TOML_PART}))*"
+_TOML_TABLE = re.compile(rf"^[ \t]*\[\[?[ \t]*({_TOML_DOTTED})[ \t]*\]\]?[ \t]*(#.*)?$")
+_TOML_KEY = re.compile(rf"^[ \t]*({_TOML_DOTTED})[ \t]*=")
+_TOML_PARTS = re.compile(_TOML_PART)
+_TOML_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_TOML_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
 
 
 def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
@@ -170,7 +190,7 @@ def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
     for n, raw in enumerate(text.splitlines(), 1):
         m = _TOML_TABLE.match(raw)
         if m:
-            table = tuple(_toml_key_parts(m.group(1).strip()))
+            table = tuple(_toml_key_parts(m.group(1)))
             for end in range(1, len(table) + 1):
                 lines.setdefault(table[:end], n)
             continue
@@ -183,7 +203,27 @@ def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
 
 
 def _toml_key_parts(key: str) -> list[str]:
-    return [p.strip().strip("\"'") for p in key.split(".")]
+    """The keys a dotted TOML key names: ``a."b.c".'d'`` -> ``["a", "b.c", "d"]`` (a
+    dot inside quotes is part of its key; a basic string's escapes decoded)."""
+    out = []
+    for m in _TOML_PARTS.finditer(key):
+        part = m.group(0)
+        if part[0] == "'":
+            part = part[1:-1]
+        elif part[0] == '"':
+            part = _TOML_ESCAPE.sub(_toml_unescape, part[1:-1])
+        out.append(part)
+    return out
+
+
+def _toml_unescape(m: re.Match[str]) -> str:
+    code = m.group(1)
+    if len(code) > 1:
+        try:
+            return chr(int(code[1:], 16))
+        except ValueError:  # past U+10FFFF: tomllib refused the file already
+            return code
+    return _TOML_ESCAPES.get(code, code)
 
 
 # --------------------------------------------------------------------------- reading files

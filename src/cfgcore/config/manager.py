@@ -58,6 +58,7 @@ from cfgcore.config.reload import ReloadController
 from cfgcore.config.state import EMPTY, ConfigSnapshot, runtime_snapshot
 from cfgcore.config.tree import (
     DELETE,
+    REPLACE,
     FrozenDict,
     assoc,
     diff_trees,
@@ -627,6 +628,19 @@ class ConfigurationManager(ConfigView):
                 )
             if any(p == "" for p in path):
                 raise ConfigError([Problem(_target(key_path), "empty key path segment")])
+            if REPLACE in path:
+                # Never a key of the served tree: set as one, it was served until the
+                # next rebuild read the runtime layer's marker and wiped its section.
+                raise ConfigError(
+                    [
+                        Problem(
+                            _target(key_path),
+                            f"{REPLACE} is the merge marker, never a configuration key "
+                            "(update_config replaces the value at its key path already)",
+                            file=f"<{source}>",
+                        )
+                    ]
+                )
             _refuse_unusable(value, path, source)
             # Stored as the plain value it holds, as a file's would be: a caller's
             # subclass answered later reads and diffs with its own methods.

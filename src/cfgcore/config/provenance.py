@@ -108,6 +108,10 @@ def explain(layers: list[Layer], key: str | Sequence[Any], merged: Any) -> Prove
             env_var = layer.env_vars.get(path[:end])
             if env_var:
                 break
+        if env_var is None and layer.env_vars:
+            # A section variables merged into: named when one variable did it alone.
+            below = {v for p, v in layer.env_vars.items() if p[: len(path)] == path}
+            env_var = below.pop() if len(below) == 1 else None
         src = None
         for end in range(len(path), 0, -1):
             src = layer.sources.get(path[:end])

@@ -11,6 +11,8 @@ from typing import Any
 from cfgcore.config.files import Layer
 from cfgcore.config.tree import REPLACE, FrozenDict, thaw
 
+_ABSENT: Any = object()
+
 __all__ = ["EMPTY", "ConfigSnapshot", "runtime_snapshot", "runtime_with", "set_in"]
 
 
@@ -81,11 +83,12 @@ def set_in(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str,
     out = dict(data)
     node = out
     for seg in path[:-1]:
-        nxt = node.get(seg)
+        nxt = node.get(seg, _ABSENT)
         if isinstance(nxt, dict):
             nxt = dict(nxt)
-        else:  # absent: merge with the layers below; a marker or scalar: start afresh
-            nxt = {} if nxt is None else {REPLACE: True}
+        else:  # absent: merge with the layers below; a marker or a value (null
+            # included: it was set here, over the files) start afresh
+            nxt = {} if nxt is _ABSENT else {REPLACE: True}
         node[seg] = nxt
         node = nxt
     node[path[-1]] = {**value, REPLACE: True} if isinstance(value, dict) else value

@@ -363,8 +363,11 @@ def iter_leaves(tree: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``overlay`` over ``base`` with the module's rules; inputs are not modified.
 
-    The result may share unchanged sub-trees with the inputs (and may still hold merge
-    markers where nothing was below them); :func:`freeze` makes an independent copy.
+    The result may share unchanged sub-trees with ``base``. A value the overlay puts
+    where nothing merges with it holds no marker (:func:`spent`): a merged tree has the
+    keys it serves, so a later layer, an environment variable or the empty-section
+    check judges ``{"b": "__delete__"}`` over nothing as the empty map it is. Escaped
+    markers stay escaped (:func:`freeze` serves their text, on a frozen copy).
 
     >>> deep_merge({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2], "z": "__delete__"}})
     {'a': {'x': 1, 'y': [2]}}
@@ -380,8 +383,30 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
         if isinstance(value, dict) and isinstance(below, dict) and not value.get(REPLACE):
             out[key] = deep_merge(below, value)
         else:
-            out[key] = value
+            out[key] = spent(value)
     return out
+
+
+def spent(value: Any) -> Any:
+    """``value`` without its merge markers (``__replace__`` keys, ``__delete__`` values
+    of maps, at any depth, in lists too), as :func:`freeze` drops them: what a layer's
+    value is where nothing below merges with it. Escaped markers are left escaped.
+    Returns ``value`` itself when it holds no marker."""
+    if isinstance(value, dict):
+        kept = {k: spent(v) for k, v in value.items() if k != REPLACE and not _is_delete(v)}
+        if len(kept) == len(value) and all(kept[k] is value[k] for k in kept):
+            return value
+        return kept
+    if isinstance(value, list | tuple):
+        items = [spent(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items
+    return value
+
+
+def _is_delete(value: Any) -> bool:
+    return isinstance(value, str) and value == DELETE
 
 
 def diff_trees(old: Any, new: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[str, Any, Any]]:
