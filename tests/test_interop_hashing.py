@@ -165,14 +165,11 @@ def test_a_space_below_one_is_refused_by_the_reference(scheme, space, text):
         _eval_py.scheme_bucket(scheme, 0, b"", b"", space, True, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the compiled scheme_bucket (_eval_hash.pxi) does not check space yet: 0 is a "
-    "C division by zero (SIGFPE kills the process), a negative one a garbage bucket",
-)
 @pytest.mark.parametrize("space", [0, -1])
 def test_the_compiled_scheme_bucket_refuses_a_space_below_one(space):
-    """Run in a child process: today the call kills its process."""
+    """As the reference: 0 was a C division by zero (SIGFPE killed the process), a
+    negative space a garbage bucket. Run in a child process, so a regression fails this
+    test instead of killing the test worker."""
     import subprocess
     import sys
 

@@ -222,7 +222,11 @@ cdef int _scheme_bucket(int scheme, uint32_t seed, const char* salt, Py_ssize_t 
 
 
 def scheme_bucket(int scheme, uint32_t seed, bytes salt, bytes suffix, int space, bint is_str, bytes bk):
-    """The bucket of ``bk`` (bucket text of a bound value) under an imported flag's scheme."""
+    """The bucket of ``bk`` (bucket text of a bound value) under an imported flag's scheme.
+    ``space`` is 1..2**31-1, as the compiler writes it: ValueError below (a C division
+    by zero, or a bucket out of range), OverflowError above (the C ``int``)."""
+    if space < 1:
+        raise ValueError(f"space must be within 1..2147483647, got {space}")
     return _scheme_bucket(scheme, seed, salt, len(salt), suffix, len(suffix), space, is_str, bk, len(bk))
 
 
