@@ -278,14 +278,16 @@ def test_watch_store_shows_a_version_that_does_not_compile_as_rejected(redis_ser
         )
     )
     t.start()
-    out: list[str] = []
+    # Joined before splitting: print() writes a line and its newline separately, so a
+    # read between the two saw "...: a" and then "" as two lines.
+    outs: list[str] = []
     err: list[str] = []
 
     def printed(text: str) -> bool:
         captured = capsys.readouterr()
-        out.extend(captured.out.splitlines())
+        outs.append(captured.out)
         err.append(captured.err)
-        return text in "".join(err) or any(text in line for line in out)
+        return text in "".join(err) or text in "".join(outs)
 
     try:
         assert wait_for(lambda: printed("version 1"), timeout=20)
@@ -305,6 +307,7 @@ def test_watch_store_shows_a_version_that_does_not_compile_as_rejected(redis_ser
         writer.close()
     printed("")
     assert done == [0]
+    out = "".join(outs).splitlines()
     assert len(out) == 2
     assert "REJECTED" in out[0] and "version 2 does not compile" in out[0] and "nope" in out[0]
     assert " v3 " in out[1] and out[1].endswith(": b")  # a served before v2 too
@@ -362,14 +365,16 @@ def test_watch_store_follows_a_flags_file(tmp_path, capsys):
         )
     )
     t.start()
-    out: list[str] = []
+    # Joined before splitting: print() writes a line and its newline separately, so a
+    # read between the two saw "...: a" and then "" as two lines.
+    outs: list[str] = []
     err: list[str] = []
 
     def printed(text: str) -> bool:
         captured = capsys.readouterr()
-        out.extend(captured.out.splitlines())
+        outs.append(captured.out)
         err.append(captured.err)
-        return text in "".join(err) or any(text in line for line in out)
+        return text in "".join(err) or text in "".join(outs)
 
     assert wait_for(lambda: printed("version"), timeout=20)
     atomic_write(str(path), json.dumps({"flags": {"a": {"default": "off"}}}).encode())
@@ -380,7 +385,8 @@ def test_watch_store_follows_a_flags_file(tmp_path, capsys):
     t.join(30)
     printed("")
     assert done == [0]
-    assert len(out) == 3
+    out = "".join(outs).splitlines()
+    assert len(out) == 3, out
     assert out[0].endswith(": a")
     assert "REJECTED" in out[1] and "flags.json" in out[1]
     assert "REJECTED" in out[2] and "does not compile" in out[2] and "nope" in out[2]

@@ -273,9 +273,11 @@ def test_ab_tests_from_the_command_line(user_dir):
     assert len(events) == 2
     (cwd / "events.jsonl").write_text("\n".join(events) + "\n")
     out = [sh(cwd, env, c) for c in commands(block("A/B tests from the command line", "bash"))]
-    create, start, ingest, report, stop, listing, delete = out
+    create, start, layered, ingest, report, stop, listing, delete = out
     assert "not started" in create.stdout + create.stderr
     assert "started A/B test checkout" in start.stdout + start.stderr
+    assert layered.returncode == 0, layered.stderr
+    assert re.search(r"^search\s+\[active\]\s+control 50%, new 50%", listing.stdout, re.M)
     assert "ingested 1 exposure(s) and 1 metric event(s)" in ingest.stdout + ingest.stderr
     assert "A/B test checkout (status: active" in report.stdout
     assert re.search(r"^green\s+50\s+1$", report.stdout, re.M), report.stdout
@@ -291,6 +293,8 @@ def test_ab_tests_from_the_command_line(user_dir):
         assert (state / name).is_file(), name
     document = json.loads((state / "flags.json").read_text())
     assert "checkout" not in document["flags"] and "checkout" not in document.get("experiments", {})
+    search = document["experiments"]["search"]  # in its layer, with the share enrolled
+    assert (search.get("layer"), search.get("layer_percentage")) == ("search", 10), search
 
 
 def setup_config(cwd, env, *args: str) -> None:
