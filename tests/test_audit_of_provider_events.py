@@ -148,7 +148,10 @@ def test_file_reload_refusal_and_recovery_through_the_sdk(tmp_path, impl):
             assert await wait_for_async(lambda: ProviderEvent.PROVIDER_READY in kinds()[1:])
             assert client.get_provider_status() == ProviderStatus.READY
             assert client.get_boolean_value("a", False) is True
-            assert kinds().count(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED) == 2
+            # (delivered on its own thread: it may follow READY)
+            assert await wait_for_async(
+                lambda: kinds().count(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED) == 2
+            ), kinds()
 
             # Refused again, then the file put back as it was: the flag set clears the
             # refusal without a swap; the provider is READY again at the latest on the
