@@ -68,11 +68,11 @@ def test_the_cli_cannot_free_a_served_tests_split(tmp_path, capsys):
     assert code == 0, err
     code, out, err = run_cli(
         capsys, "experiment", "create", "t", "--split", "control=50", "--split", "b=50",
-        *common,
+        "--replace", *common,
     )  # fmt: skip
     assert code == 0 and "stopped, as it has served its variants" in out + err
     code, out, err = run_cli(
         capsys, "experiment", "create", "t", "--split", "control=10", "--split", "b=90",
-        "--start", *common,
+        "--start", "--replace", *common,
     )  # fmt: skip
     assert code != 0 and "has served its variants" in err

@@ -42,7 +42,9 @@ def test_running_test_lines_without_a_variant_get_the_assigned_one(state, capsys
     assert {v for _, v in _exposures(state)} == {"control", "b"}
 
 
-@pytest.mark.parametrize("how", [["stop", "st"], ["create", "st", "--split", "control=50,b=50"]])
+@pytest.mark.parametrize(
+    "how", [["stop", "st"], ["create", "st", "--split", "control=50,b=50", "--replace"]]
+)
 def test_a_stopped_or_not_started_test_needs_the_variant(state, capsys, how):
     before = _exposures(state)
     assert main(["experiment", *how]) == 0

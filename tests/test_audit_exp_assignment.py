@@ -162,11 +162,13 @@ def test_a_test_that_has_served_nobody_may_change_its_split(manager, tmp_path, m
     # created, not started, from the command line
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "cli"))
     for split in ("control=50,b=50", "control=80,b=20"):
-        code, _, err = run(capsys, "-q", "experiment", "create", "c", "--split", split)
+        code, _, err = run(capsys, "-q", "experiment", "create", "c", "--split", split,
+                           "--replace")  # fmt: skip
         assert code == 0, err
     code, _, err = run(capsys, "-q", "experiment", "start", "c")
     assert code == 0, err
-    code, _, err = run(capsys, "experiment", "create", "c", "--split", "control=10,b=90")
+    code, _, err = run(capsys, "experiment", "create", "c", "--split", "control=10,b=90",
+                       "--replace")  # fmt: skip
     assert code == 1 and "assignment is sticky" in err
 
 

@@ -273,10 +273,12 @@ def test_ab_tests_from_the_command_line(user_dir):
     assert len(events) == 2
     (cwd / "events.jsonl").write_text("\n".join(events) + "\n")
     out = [sh(cwd, env, c) for c in commands(block("A/B tests from the command line", "bash"))]
-    create, start, layered, ingest, report, stop, listing, delete = out
+    create, start, layered, ramp, ingest, report, stop, listing, delete = out
     assert "not started" in create.stdout + create.stderr
     assert "started A/B test checkout" in start.stdout + start.stderr
     assert layered.returncode == 0, layered.stderr
+    assert "updated A/B test search in " in ramp.stderr, ramp.stderr
+    assert ramp.stderr.rstrip().endswith(": layer_percentage (running)"), ramp.stderr
     assert re.search(r"^search\s+\[active\]\s+control 50%, new 50%", listing.stdout, re.M)
     assert "ingested 1 exposure(s) and 1 metric event(s)" in ingest.stdout + ingest.stderr
     assert "A/B test checkout (status: active" in report.stdout
@@ -293,8 +295,9 @@ def test_ab_tests_from_the_command_line(user_dir):
         assert (state / name).is_file(), name
     document = json.loads((state / "flags.json").read_text())
     assert "checkout" not in document["flags"] and "checkout" not in document.get("experiments", {})
-    search = document["experiments"]["search"]  # in its layer, with the share enrolled
-    assert (search.get("layer"), search.get("layer_percentage")) == ("search", 10), search
+    search = document["experiments"]["search"]  # in its layer, with the share ramped up to
+    assert (search.get("layer"), search.get("layer_percentage")) == ("search", 30), search
+    assert search["success_metrics"] == ["clicks"]  # (kept by the ramp)
 
 
 def setup_config(cwd, env, *args: str) -> None:

@@ -1,7 +1,8 @@
 """``cfgcore experiment create --layer L --layer-percentage PCT``: the command line
 could not allocate part of the traffic (the README's way to take in more or fewer
 users, ``layer_percentage``, had no option), so a test created there enrolled every
-user. Real CLI, real manager reading what it wrote."""
+user. Raised later with ``cfgcore experiment update``. Real CLI, real manager reading
+what it wrote."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def test_a_share_of_the_traffic_and_raising_it_only_adds_users(capsys, tmp_path)
     first = _served(tmp_path)
     enrolled = [u for u in USERS if first[u] is not None]
     assert 120 < len(enrolled) < 280  # 10 % of 2,000
-    code, _, err = _create(capsys, tmp_path, "--layer", "t", "--layer-percentage", "30")
+    code, _, err = run_cli(capsys, "-q", "experiment", "update", "t", "--layer-percentage", "30",
+                           "--state-dir", str(tmp_path))  # fmt: skip
     assert code == 0, err
     second = _served(tmp_path)
     assert all(second[u] == first[u] for u in enrolled)  # nobody moves

@@ -242,10 +242,11 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     )
     assert len(events) == 2
     (sh.cwd / "events.jsonl").write_text("\n".join(events) + "\n")
-    create, start, layered, ingest, report, stop, listing, delete = sh.block(text, lang)
+    create, start, layered, ramp, ingest, report, stop, listing, delete = sh.block(text, lang)
     ok(create, "created A/B test checkout", "not started")
     ok(start, "started A/B test checkout")
     ok(layered, "created A/B test search", "(started)")
+    ok(ramp, "updated A/B test search", "layer_percentage (running)")
     state = Path(os.environ["CFGCORE_STATE_DIR"])
     ok(ingest, "ingested 1 exposure(s) and 1 metric event(s)", f"into {state} (")
     ok(report, "A/B test checkout (status: active", "sample ratio check")
@@ -254,11 +255,10 @@ def run_ab_tests(sh: Shell, lang: str, text: str) -> None:
     ok(stop, "every user gets the control")
     ok(listing)
     assert re.search(r"^checkout\s+\[stopped\]\s+control 50%, green 50%", listing.out, re.M)
-    assert re.search(r"^search\s+\[active\]\s+control 50%, new 50%", listing.out, re.M)
-    assert (
-        json.loads((state / "flags.json").read_text())["experiments"]["search"]["layer_percentage"]
-        == 10.0
-    )
+    assert re.search(r"^search\s+\[active\]\s+control 50%, new 50%.*layer search 30%$",
+                     listing.out, re.M)  # fmt: skip
+    search = json.loads((state / "flags.json").read_text())["experiments"]["search"]
+    assert (search["layer_percentage"], search["success_metrics"]) == (30.0, ["clicks"])
     ok(delete, "deleted A/B test checkout and its flag", "stay in the logs")
     document = json.loads((state / "flags.json").read_text())
     assert "checkout" not in document.get("experiments", {}) and "checkout" not in document["flags"]
@@ -556,6 +556,9 @@ INLINE: dict[str, Run | str] = {
     "cfgcore experiment create --config VARIANT=JSON": FRAGMENT,
     # run against a real Redis by tests/test_fleet_own_write_stops.py
     "cfgcore experiment create --start": FRAGMENT,
+    "cfgcore experiment create": FRAGMENT,
+    "cfgcore experiment update NAME --layer-percentage PCT": FRAGMENT,
+    "cfgcore experiment list": Run("test", shows=("checkout  [not started]  control 50%",)),
     "cfgcore experiment start": FRAGMENT,
     "cfgcore show/get/explain/watch/eval": FRAGMENT,
     "cfgcore import": FRAGMENT,

@@ -32,7 +32,7 @@ _COMMAND_MODULES = (
     "cfgcore.cli.flags",  # demo, flags eval (compiled core)
     "cfgcore.cli.config",  # show, get, explain, diff, watch, eval (configuration manager)
     "cfgcore.cli.validate",  # validate, schema (validation engine)
-    "cfgcore.cli.experiment",  # experiment create/start/stop/list/ingest/report
+    "cfgcore.cli.experiment",  # experiment create/update/start/stop/list/ingest/report
     "cfgcore.cli.secrets",  # secrets keygen/encrypt/decrypt/rotate
     "cfgcore.cli.audit",  # audit verify (hash chain)
     "cfgcore.cli.migrate",  # migrate (legacy configuration files)

@@ -1,7 +1,9 @@
 """``cfgcore experiment``: A/B tests from the command line.
 
-``create`` / ``start`` / ``stop`` / ``delete`` / ``list`` change and show the tests in
-the dynamic-config flags file, ``ingest FILE`` appends exposures and metric events (JSON
+``create`` / ``update`` / ``start`` / ``stop`` / ``delete`` / ``list`` change and show
+the tests in the dynamic-config flags file (``create`` never writes over a stored test
+unless ``--replace``; ``update`` changes only the fields given, keeping the test's
+state), ``ingest FILE`` appends exposures and metric events (JSON
 lines) next to it, and ``report NAME`` prints per-variant conversion or mean with
 confidence intervals, the comparison with the control and the sample-ratio-mismatch
 check (``--plot`` draws it). The tests are where the service's
@@ -89,7 +91,7 @@ def register(subparsers: Any) -> None:
     """Add the ``experiment`` command group."""
     p = subparsers.add_parser(
         "experiment",
-        help="A/B tests: create, start, stop, delete, list, ingest events, report",
+        help="A/B tests: create, update, start, stop, delete, list, ingest events, report",
         description=f"A/B tests from the command line. {STATE_HELP}",
     )
     sub = p.add_subparsers(dest="experiment_command", metavar="SUBCOMMAND")
@@ -107,64 +109,50 @@ def register(subparsers: Any) -> None:
 
     c = sub.add_parser(
         "create",
-        help="create (or replace) an A/B test, not started unless --start",
-        description="Create an A/B test. Until it is started every user gets the control.",
+        help="create an A/B test, not started unless --start (--replace to replace one)",
+        description="Create an A/B test. Until it is started every user gets the control. "
+        "A test of that name that is stored is left as it is: the same test again "
+        "(every field, the window included) is a no-op, whatever its state; another is "
+        "refused, exit status 1, naming the stored fields it would drop or change, and "
+        "nothing is written. --replace replaces it with only what this command gives "
+        "(fields not given take their defaults; without --start it is stopped). To "
+        "change some fields of a test (ramping --layer-percentage up, a later --end-date), "
+        "keeping the others and its state, use 'cfgcore experiment update'.",
     )
     c.add_argument("name", help="test name (also the name of the flag that serves it)")
-    c.add_argument(
-        "--split",
-        required=True,
-        action="append",
-        metavar="VARIANT=PCT,...",
-        help="variants and their traffic percentages, e.g. control=50,treatment=50 "
-        "(or repeated: --split control=50 --split treatment=50)",
-    )
-    c.add_argument("--description", default="", help="what the test is about")
-    c.add_argument("--control", help="the control variant (default: 'control' or the first)")
-    c.add_argument(
-        "--metric", action="append", default=[], metavar="NAME", help="success metric (repeat)"
-    )
-    c.add_argument(
-        "--guardrail",
-        action="append",
-        default=[],
-        metavar="METRIC=DIRECTION",
-        help="stop the test when a variant is significantly worse "
-        "(lower_is_better or higher_is_better; repeat)",
-    )
-    c.add_argument(
-        "--config",
-        action="append",
-        default=[],
-        metavar="VARIANT=JSON",
-        help='configuration served to a variant, e.g. treatment=\'{"algo": "dnn"}\' '
-        '(default: {"variant": NAME})',
-    )
-    c.add_argument(
-        "--start-date",
-        help="ISO date/time the window opens (default: now); without an offset "
-        "(2026-03-01T09:00) it is this machine's local time, as in the Python API; "
-        "2026-03-01T09:00Z or +01:00 says which",
-    )
-    c.add_argument("--end-date", help="ISO date/time the window closes (local time as above)")
-    c.add_argument("--days", type=float, default=14.0, help="window length without --end-date")
-    c.add_argument(
-        "--layer",
-        help="mutual-exclusion layer: a user is in at most one test of a layer (a layer "
-        "of the test's own, such as its name, with --layer-percentage enrols a share of "
-        "every user)",
-    )
-    c.add_argument(
-        "--layer-percentage",
-        type=float,
-        default=100.0,
-        metavar="PCT",
-        help="percent of the layer's users the test takes (needs --layer; default 100). "
-        "Raised later by creating the test again, it only adds users",
-    )
+    _test_options(c, update=False)
     c.add_argument("--start", action="store_true", help="start it right away")
+    c.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a stored test of that name with only what this command gives",
+    )
+    c.add_argument("--actor", help="who creates it (default: your OS user@host; another "
+                   "name needs the policy's actor.assume)")  # fmt: skip
     common(c)
     c.set_defaults(func=_create)
+
+    u = sub.add_parser(
+        "update",
+        help="change some fields of an A/B test, keeping the others and its state",
+        description="Change only the fields given of a stored A/B test, audited "
+        "(update_ab_test, under the access policy's experiment.create). Everything else "
+        "is kept: its other fields (variant configurations, targeting, metric types, "
+        "guardrails ...) and its state: a running test keeps running, one not started "
+        "or stopped (by 'experiment stop' or by its guardrail) stays stopped with its "
+        "reason. Each option replaces that field whole (--metric a --metric b sets the "
+        "success metrics to a, b; --guardrail and --metric-type likewise), except "
+        "--config, which replaces the configuration of the variants it names. A change "
+        "that would move enrolled users to another variant is refused as for create: "
+        "raising --layer-percentage only adds users. Exit status 1, nothing written, "
+        "for an unknown test or a refused change.",
+    )
+    u.add_argument("name", help="A/B test name")
+    _test_options(u, update=True)
+    u.add_argument("--actor", help="who changes it (default: your OS user@host; another "
+                   "name needs the policy's actor.assume)")  # fmt: skip
+    common(u)
+    u.set_defaults(func=_update)
 
     s = sub.add_parser(
         "start",
@@ -206,7 +194,12 @@ def register(subparsers: Any) -> None:
     common(d)
     d.set_defaults(func=_delete)
 
-    ls = sub.add_parser("list", help="the A/B tests, their status, split and window")
+    ls = sub.add_parser(
+        "list",
+        help="the A/B tests: status, split, window, layer and share, targeting",
+        description="One line per A/B test: its name, status, split and window, then its "
+        "layer and the share of the layer it takes, and its targeting, when set.",
+    )
     ls.add_argument("--json", action="store_true", help="print the stored records as JSON")
     common(ls)
     ls.set_defaults(func=_list)
@@ -267,6 +260,90 @@ def register(subparsers: Any) -> None:
     r.set_defaults(func=_report)
 
     p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
+
+
+def _test_options(c: Any, *, update: bool) -> None:
+    """The options that set a test's fields, on ``create`` and ``update`` (where each
+    is optional and None when not given: that field is kept)."""
+    keep = " (default: kept)" if update else ""
+    c.add_argument(
+        "--split",
+        required=not update,
+        action="append",
+        metavar="VARIANT=PCT,...",
+        help="variants and their traffic percentages, e.g. control=50,treatment=50 "
+        "(or repeated: --split control=50 --split treatment=50)"
+        + ("; a test that has served may only add a 0%% variant at the end" if update else ""),
+    )
+    c.add_argument("--description", help="what the test is about" + keep)
+    c.add_argument(
+        "--control",
+        help="the control variant" + (keep if update else " (default: 'control' or the first)"),
+    )
+    c.add_argument("--metric", action="append", metavar="NAME", help="success metric (repeat)")
+    c.add_argument(
+        "--guardrail",
+        action="append",
+        metavar="METRIC=DIRECTION",
+        help="stop the test when a variant is significantly worse "
+        "(lower_is_better or higher_is_better; repeat)",
+    )
+    c.add_argument(
+        "--metric-type",
+        action="append",
+        metavar="METRIC=KIND",
+        help="binary or continuous (repeat; "
+        + (
+            "default: kept)"
+            if update
+            else "default: inferred from the values, only 0/1 values being binary)"
+        ),
+    )
+    c.add_argument(
+        "--config",
+        action="append",
+        metavar="VARIANT=JSON",
+        help='configuration served to a variant, e.g. treatment=\'{"algo": "dnn"}\' '
+        + ("(the variants not named keep theirs)" if update else '(default: {"variant": NAME})'),
+    )
+    c.add_argument(
+        "--targeting",
+        metavar="JSON",
+        help="who may enter the test: a condition in the flag-file syntax, e.g. "
+        '\'{"attr": "region", "in": ["EU"]}\''
+        + (" (null removes it)" if update else " (default: every user)"),
+    )
+    c.add_argument(
+        "--start-date",
+        help="ISO date/time the window opens"
+        + (keep if update else " (default: now; for a stored test, its own)")
+        + "; without an offset (2026-03-01T09:00) it is this machine's local time, as in "
+        "the Python API; 2026-03-01T09:00Z or +01:00 says which",
+    )
+    c.add_argument("--end-date", help="ISO date/time the window closes (local time as above)")
+    c.add_argument(
+        "--days",
+        metavar="N",
+        help="window length from the start, without --end-date"
+        + (keep if update else " (default 14; for a stored test, its own window)"),
+    )
+    c.add_argument(
+        "--layer",
+        help="mutual-exclusion layer: a user is in at most one test of a layer (a layer "
+        "of the test's own, such as its name, with --layer-percentage enrols a share of "
+        "every user)",
+    )
+    c.add_argument(
+        "--layer-percentage",
+        metavar="PCT",
+        help="percent of the layer's users the test takes, within (0, 100] (needs a "
+        + (
+            "layer). Raised, it only adds users; the users enrolled keep their variant"
+            if update
+            else "--layer; default 100). Raise it later with 'cfgcore experiment "
+            "update NAME --layer-percentage PCT', which only adds users"
+        ),
+    )
 
 
 # -- state ------------------------------------------------------------------------------
@@ -383,61 +460,278 @@ def shown(value: datetime) -> str:
 
 def _create(args: Any) -> int:
     from cfgcore.dynamic_config import ABTestConfiguration
+    from cfgcore.runtime.policy import cli_actor
 
-    split: dict[str, float] = {}
-    for variant, raw in _pairs(args.split, "--split").items():
-        try:
-            split[variant] = float(raw)
-        except ValueError:
-            raise CommandError(f"--split {variant}={raw}: not a number") from None
+    split = _split(args.split)
     configs: dict[str, Any] = {v: {"variant": v} for v in split}
-    for variant, raw in _pairs_json(args.config).items():
-        configs[variant] = raw
-    guardrails = _pairs(args.guardrail, "--guardrail")
-    start = parse_time(args.start_date, "--start-date", datetime.now().astimezone())
-    if args.end_date is not None:
-        end = parse_time(args.end_date, "--end-date", start)
-    else:
-        end = _window_end(start, args)
-    test = ABTestConfiguration(
-        test_name=args.name,
-        description=args.description,
-        start_date=start,
-        end_date=end,
-        traffic_split=split,
-        configurations=configs,
-        success_metrics=list(args.metric),
-        control=args.control,
-        guardrail_metrics=guardrails,
-        layer=args.layer,
-        layer_percentage=args.layer_percentage,
-    )
+    configs.update(_pairs_json(args.config or []))
+    fields = _field_options(args)  # every value checked before the store is opened
     manager = _manager(args, must_exist=False)
     try:
-        # The manager logs a refusal at WARNING for services; here the error below says
-        # it once. Its problems concern the command line, not the flag file they name.
-        quiet = logging.getLogger("cfgcore.dynamic_config")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
+        exists = args.name in manager.list_ab_tests()
         try:
+            stored = manager.get_ab_test(args.name) if exists else None
+        except ConfigError:
+            if not args.replace:
+                raise  # (a record of the wrong shape: named, file and field)
+            stored = None  # replaced whole: its window is not this one's default
+        start, end = _create_window(args, stored)
+        test = ABTestConfiguration(
+            test_name=args.name,
+            description=fields.get("description", ""),
+            start_date=start,
+            end_date=end,
+            traffic_split=split,
+            configurations=configs,
+            success_metrics=fields.get("success_metrics", []),
+            control=fields.get("control"),
+            guardrail_metrics=fields.get("guardrail_metrics", {}),
+            metric_types=fields.get("metric_types", {}),
+            layer=fields.get("layer"),
+            layer_percentage=fields.get("layer_percentage", 100.0),
+            targeting=fields.get("targeting"),
+        )
+        actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
+        with _quiet_refusals():
             # Without --start: written stopped in the same change (serving the control),
             # so no process serves its variants in between.
-            created = manager.create_ab_test(test, start=bool(args.start))
-        finally:
-            quiet.setLevel(level)
+            created = manager.create_ab_test(
+                test, start=bool(args.start), actor=actor, replace=bool(args.replace)
+            )
         if not created:
             problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
             raise ConfigError(problems or manager.last_error or "rejected")
     finally:
         manager.close()
     name = printable_name(args.name)
+    if exists and not args.replace:
+        # Not replaced (refused above otherwise): the stored test is this one.
+        _info(args, f"A/B test {name} unchanged in {manager.flags_file} (the same test is "
+              f"stored; {_state_of(manager, args.name)})")  # fmt: skip
+        return 0
     command = f"cfgcore experiment start {_command_argument(args.name)}"
     state = "started" if args.start else f"not started: {command}"
     if not args.start and _stopped_reason(manager, args.name) == "stopped":
         state = f"stopped, as it has served its variants: {command}"
-    _info(args, f"created A/B test {name} in {manager.flags_file} ({state})")
+    verb = "replaced" if exists else "created"
+    _info(args, f"{verb} A/B test {name} in {manager.flags_file} ({state})")
     _info(args, f"  window {shown(_local(start))} .. {shown(_local(end))}")
     return 0
+
+
+class _quiet_refusals:
+    """The manager logs a refusal at WARNING for services; a command says it once, in
+    its error line (its problems concern the command line, not the flag file)."""
+
+    def __enter__(self) -> None:
+        self.log = logging.getLogger("cfgcore.dynamic_config")
+        self.level = self.log.level
+        self.log.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.setLevel(self.level)
+
+
+def _create_window(args: Any, stored: Any) -> tuple[datetime, datetime]:
+    """The window ``create`` gives: the options', else for a stored test its own
+    (re-running a create is the same test, not one moved to start now), else from
+    now for 14 days."""
+    days = _days(args.days)
+    if stored is not None and args.start_date is None:
+        start = stored.start_date
+        if args.end_date is None and days is None:
+            return start, stored.end_date
+    else:
+        start = parse_time(args.start_date, "--start-date", datetime.now().astimezone())
+    if args.end_date is not None:
+        return start, parse_time(args.end_date, "--end-date", start)
+    return start, _window_end(start, 14.0 if days is None else days, args)
+
+
+def _update(args: Any) -> int:
+    from cfgcore.runtime.policy import cli_actor
+
+    changes = _field_options(args)
+    if args.split is not None:
+        changes["traffic_split"] = _split(args.split)
+    if args.config is not None:
+        changes["configurations"] = _pairs_json(args.config)
+    days = _days(args.days)
+    if args.start_date is not None:
+        changes["start_date"] = parse_time(args.start_date, "--start-date", datetime.now())
+    if args.end_date is not None:
+        if days is not None:
+            raise UsageError("--end-date and --days: give one of them")
+        changes["end_date"] = parse_time(args.end_date, "--end-date", datetime.now().astimezone())
+    if not changes and days is None:
+        raise UsageError(
+            "nothing to update: give the fields to change (--layer-percentage, --end-date, "
+            "--description, --metric, ...; see --help)"
+        )
+    manager = _manager(args)
+    try:
+        _known(manager, args.name)
+        before = manager.get_ab_test(args.name)
+        if days is not None:
+            start = changes.get("start_date") or before.start_date
+            changes["end_date"] = _window_end(start, days, args)
+        if "traffic_split" in changes:
+            # A variant the test did not have gets the default configuration, as create
+            # gives one, unless --config names it.
+            given = changes.setdefault("configurations", {})
+            for variant in changes["traffic_split"]:
+                if variant not in before.configurations and variant not in given:
+                    given[variant] = {"variant": variant}
+        actor = cli_actor(args.actor, manager.audit)
+        with _quiet_refusals():
+            updated = manager.update_ab_test(args.name, changes, actor=actor)
+        if not updated:
+            problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
+            raise ConfigError(problems or manager.last_error or "rejected")
+        after = manager.get_ab_test(args.name)
+        changed = [
+            f.name for f in dataclasses.fields(after)
+            if not _same_field(getattr(before, f.name), getattr(after, f.name))
+        ]  # fmt: skip
+        state = _state_of(manager, args.name)
+    finally:
+        manager.close()
+    name = printable_name(args.name)
+    if not changed:
+        _info(args, f"A/B test {name} unchanged in {manager.flags_file} ({state})")
+        return 0
+    _info(args, f"updated A/B test {name} in {manager.flags_file}: {', '.join(changed)} "
+          f"({state})")  # fmt: skip
+    return 0
+
+
+def _same_field(a: Any, b: Any) -> bool:
+    from cfgcore.snapshot import same
+
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return a == b
+    return same(a, b)
+
+
+def _state_of(manager: Any, name: str) -> str:
+    """The stored test's state as ``list`` shows it, with its stop's reason."""
+    from cfgcore.experiments.abtest import NOT_STARTED
+
+    meta = manager.snapshot.experiments.get(name)
+    if not isinstance(meta, dict) or meta.get("status", "active") != "stopped":
+        return "running"
+    reason = meta.get("stopped_reason")
+    if reason == NOT_STARTED:
+        return "not started"
+    return f"stopped: {printable_name(reason)}" if reason else "stopped"
+
+
+def _split(items: list[str]) -> dict[str, float]:
+    split: dict[str, float] = {}
+    for variant, raw in _pairs(items, "--split").items():
+        try:
+            split[variant] = float(raw)
+        except ValueError:
+            raise CommandError(f"--split {variant}={raw}: not a number") from None
+    return split
+
+
+def _field_options(args: Any) -> dict[str, Any]:
+    """``{field: value}`` of the test fields the options give (not the split, the
+    configurations nor the window), each checked, naming the option it came from."""
+    from cfgcore.experiments.abtest import GUARDRAIL_DIRECTIONS
+
+    out: dict[str, Any] = {}
+    if args.description is not None:
+        out["description"] = args.description
+    if args.control is not None:
+        out["control"] = args.control
+    if args.metric is not None:
+        out["success_metrics"] = list(args.metric)
+    if args.guardrail is not None:
+        out["guardrail_metrics"] = _kinds(args.guardrail, "--guardrail", GUARDRAIL_DIRECTIONS)
+    if args.metric_type is not None:
+        out["metric_types"] = _kinds(args.metric_type, "--metric-type", METRIC_KINDS)
+    if args.layer is not None:
+        if not args.layer.strip():
+            raise CommandError("--layer: expected a layer name, got an empty one")
+        out["layer"] = args.layer
+    if args.layer_percentage is not None:
+        out["layer_percentage"] = _percentage(args.layer_percentage, "--layer-percentage")
+    if args.targeting is not None:
+        out["targeting"] = _targeting(args.targeting, may_remove=args.func is _update)
+    return out
+
+
+#: What ``--metric-type`` takes: ``ABTestConfiguration.metric_types``'s kinds.
+METRIC_KINDS = ("binary", "continuous")
+
+
+def _kinds(items: list[str], option: str, kinds: tuple[str, ...]) -> dict[str, str]:
+    out = _pairs(items, option)
+    for metric, kind in out.items():
+        if kind not in kinds:
+            raise CommandError(
+                f"{option} {printable_name(metric)}={printable_name(kind)[:60]}: expected "
+                f"{' or '.join(kinds)}"
+            )
+    return out
+
+
+def _percentage(raw: str, option: str) -> float:
+    """A layer percentage: a number within (0, 100]."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 100):
+        raise CommandError(
+            f"{option} {printable_name(raw)[:60]}: layer_percentage must be a number within "
+            "(0, 100]"
+        )
+    return value
+
+
+def _days(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        raise CommandError(f"--days {printable_name(raw)[:60]}: expected a positive number "
+                           "of days") from None  # fmt: skip
+    if not math.isfinite(days) or days <= 0:
+        raise CommandError(f"--days {days:g}: expected a positive number of days")
+    return days
+
+
+def _targeting(raw: str, *, may_remove: bool) -> dict[str, Any] | None:
+    """``--targeting JSON``: a condition object (``null`` removes it, on ``update``),
+    checked as the flag file's conditions are."""
+    import msgspec
+
+    from cfgcore.snapshot import Condition
+
+    try:
+        value = load_json(raw, allow_nan=False)
+    except ValueError as exc:
+        raise CommandError(f"--targeting: {_json_refusal(raw, exc)}") from None
+    if value is None and may_remove:
+        return None
+    if not isinstance(value, dict):
+        kind = "null" if value is None else type(value).__name__
+        raise CommandError(
+            f"--targeting: expected a JSON object (a condition such as "
+            f'{{"attr": "region", "in": ["EU"]}}), got {kind}'
+        )
+    problem = tree_problem(value, ("targeting",))
+    if problem is not None:
+        raise CommandError(f"--targeting: {problem[0]}: {problem[1]}")
+    try:
+        msgspec.convert(value, Condition)
+    except msgspec.ValidationError as exc:
+        raise CommandError(f"--targeting: not a condition: {exc}") from None
+    return value
 
 
 def _command_argument(name: str) -> str:
@@ -453,12 +747,9 @@ def _stopped_reason(manager: Any, name: str) -> Any:
     return meta.get("stopped_reason") if isinstance(meta, dict) else None
 
 
-def _window_end(start: datetime, args: Any) -> datetime:
-    """``start + --days``; a length that is not a positive number of days, or a window
-    ending past the year 9999, is refused naming the option."""
-    days = args.days
-    if not math.isfinite(days) or days <= 0:
-        raise CommandError(f"--days {days:g}: expected a positive number of days")
+def _window_end(start: datetime, days: float, args: Any) -> datetime:
+    """``start + days`` (``--days``, checked by :func:`_days`); a window ending past
+    the year 9999 is refused naming the option."""
     try:
         return start + timedelta(days=days)
     except OverflowError:
@@ -587,8 +878,22 @@ def _list(args: Any) -> int:
             status = "not started"
         start, end = (_listed_instant(meta.get(k)) for k in ("start_date", "end_date"))
         window = f"{start} .. {end}"
-        print(f"{shown(name)}  [{shown(status)}]  {split}  {window}")
+        extra = ""
+        if meta.get("layer") is not None:
+            pct = meta.get("layer_percentage", 100.0)
+            extra += f"  layer {shown(meta['layer'])} {_pct(pct)}"
+        if meta.get("targeting") is not None:
+            extra += f"  targeting {shown(_compact(meta['targeting']))}"
+        print(f"{shown(name)}  [{shown(status)}]  {split}  {window}{extra}")
     return 0
+
+
+def _compact(value: Any) -> str:
+    """A stored value (targeting) as one line of JSON, as ``--targeting`` takes it."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # a hand edit json cannot write (a key of another type)
+        return repr(value)
 
 
 def _listed_instant(value: Any) -> str:

@@ -988,6 +988,100 @@ def _stopped(
     return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
 
 
+#: The record keys :meth:`ABTestConfiguration.to_metadata` writes from the test's fields,
+#: in the order messages name them. A record's other keys are its history (status and
+#: stop, ``since``, ``served_at``, guardrail stamps) and where its slice of a layer is
+#: (``layer_offset``): :meth:`ABTests.update` keeps them.
+TEST_FIELDS = (
+    "description",
+    "start_date",
+    "end_date",
+    "traffic_split",
+    "control",
+    "success_metrics",
+    "guardrail_metrics",
+    "metric_types",
+    "layer",
+    "layer_percentage",
+    "targeting",
+)
+
+#: The fields :meth:`ABTests.update` takes (every field but the test's name).
+UPDATABLE = (*TEST_FIELDS, "configurations")
+
+
+def _instant(value: Any) -> float | None:
+    try:
+        return _utc(value, "", "", stored=True).timestamp()
+    except ConfigError:
+        return None
+
+
+def _field_value(meta: Mapping[str, Any], key: str) -> Any:
+    """A record's ``key`` as compared between two tests: absent and empty alike, the
+    control as stopping serves it, dates as instants, percentages as floats."""
+    value = meta.get(key)
+    if key == "control":
+        return stored_control(meta)
+    if key in ("start_date", "end_date"):
+        return _instant(value) if value is not None else None
+    if key == "traffic_split" and isinstance(value, Mapping):
+        try:
+            return [(k, float(v)) for k, v in value.items()]
+        except (TypeError, ValueError, OverflowError):
+            return value
+    if key == "layer_percentage":
+        if not meta.get("layer"):
+            return None  # (a share without a layer is refused: never stored)
+        try:
+            return float(value if value is not None else 100.0)
+        except (TypeError, ValueError, OverflowError):
+            return value
+    return None if value in ("", [], {}) else value
+
+
+def replaced_fields(
+    stored: Mapping[str, Any],
+    variants: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    configurations: Mapping[str, Any],
+) -> tuple[list[str], list[str]]:
+    """``(dropped, changed)``: the fields of the stored test (record ``stored``, flag
+    variants ``variants``) that replacing it with the test of record ``meta`` and
+    ``configurations`` would drop (set there, not here) or change, by name
+    (``configurations.<variant>`` for each variant's configuration). Both empty: the
+    same test. Compared as stored (``1``, ``1.0`` and ``True`` differ).
+
+    >>> old = {"traffic_split": {"a": 50.0, "b": 50.0}, "targeting": {"attr": "x", "eq": 1}}
+    >>> replaced_fields(old, {}, {"traffic_split": {"a": 50, "b": 50}}, {})
+    (['targeting'], [])
+    """
+    dropped: list[str] = []
+    changed: list[str] = []
+    for key in TEST_FIELDS:
+        old, new = _field_value(stored, key), _field_value(meta, key)
+        if same(old, new):
+            continue
+        (dropped if new is None else changed).append(key)
+    for variant, old in variants.items():
+        if variant == NO_VARIANT:
+            continue
+        where = child_key_path("configurations", str(variant))
+        if variant not in configurations:
+            dropped.append(where)
+        elif not same(old, configurations[variant]):
+            changed.append(where)
+    return dropped, changed
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+class _Unchanged(Exception):
+    """A change that would write the document as it is: nothing to write."""
+
+
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
@@ -1043,13 +1137,21 @@ class ABTests:
     def __init__(self, manager: DynamicConfigurationManager) -> None:
         self.manager = manager
 
-    def create(self, ab_test: ABTestConfiguration, *, start: bool = True) -> bool:
+    def create(
+        self, ab_test: ABTestConfiguration, *, start: bool = True, replace: bool = True
+    ) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
         live one is a no-op that returns True. ``start=False`` writes it stopped
         (:data:`NOT_STARTED`, serving its control) in the same change, so no process
         serves its variants meanwhile; a test that has served its variants stays one
-        that has (stopped, not "not started")."""
+        that has (stopped, not "not started").
+
+        ``replace=False``: a test of that name that is stored is left as it is. The same
+        test (every field, :func:`replaced_fields`) is a no-op that returns True
+        whatever ``start`` says, unless ``start`` would start a stopped one; any other
+        is refused naming the fields it would drop or change (judged on the newest
+        stored document, under the store's lock)."""
         self.manager.last_error, self.manager.last_problems = None, []
         if issubclass(type(ab_test), Mapping):  # by its type: its __class__ may raise
             raw = cast("Mapping[str, Any]", ab_test)
@@ -1082,6 +1184,15 @@ class ABTests:
                         f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
                         f"{ab_test.layer_percentage:g}% ({free:g}% unassigned in total)"
                     )
+        if not problems and not replace:
+            doc = self.manager._live.document
+            kept = doc.snapshot.flags.get(name) if doc is not None else None
+            try:
+                problem = self._conflict(name, self.manager._tests.get(name), kept, ab_test, start)
+            except _Unchanged:
+                return True
+            if problem:
+                problems.append(problem)
         if not problems:
             stored = self.manager._tests.get(name)
             problem = self._moves_users(name, stored, ab_test) or self._moves_slice(
@@ -1114,6 +1225,10 @@ class ABTests:
             # Judged on the newest stored document, under the store's lock.
             self._may_replace(name, snap)
             stored = snap.experiments.get(name)
+            if not replace:
+                problem = self._conflict(name, stored, snap.flags.get(name), ab_test, start)
+                if problem:
+                    raise ConfigError(problem, file=self.manager.flags_file)
             problem = self._moves_users(name, stored if isinstance(stored, dict) else None,
                                         ab_test)  # fmt: skip
             if problem:
@@ -1174,6 +1289,8 @@ class ABTests:
 
         try:
             written = self.manager._mutate(change, "resume_ab_test" if resume else "create_ab_test")
+        except _Unchanged:
+            return True  # (replace=False: the stored test is this one)
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
         record = written.experiments.get(name)
@@ -1190,6 +1307,168 @@ class ABTests:
         # _moves_users), and a new test under a deleted one's name starts afresh in
         # every process that sees it (DynamicConfigurationManager._install_source).
         return True
+
+    def update(self, test_name: str, changes: Mapping[str, Any]) -> bool:
+        """Change the fields ``changes`` names (:data:`UPDATABLE`) of the stored test
+        ``test_name`` and keep everything else: its other fields, and its history: a
+        test running, not started or stopped (by hand or by its guardrail) stays so,
+        with its stop's reason and times, its run (``since``), ``served_at`` and its
+        slice of its layer where the slice can stay. ``configurations`` replaces the
+        configurations of the variants it names; a variant the new ``traffic_split``
+        drops loses its configuration. Judged as ``create`` judges a replacement (the
+        fields validated, no enrolled user moved, no new secret reference), on the
+        newest stored document under the store's lock. False with the reason in
+        :attr:`last_error` for an unknown test, an unknown field or a refused change;
+        True when written, or when nothing would change (nothing written)."""
+        self.manager.last_error, self.manager.last_problems = None, []
+        name = exact_name(test_name)
+        if name is None:
+            return self._reject([f"{test_name!r:.60}: not a test name"])
+        if not issubclass(type(changes), Mapping):
+            return self._reject([f"{name}: changes: expected a mapping of field to value"])
+        unknown = [k for k in changes if k not in UPDATABLE]
+        if unknown:
+            return self._reject([
+                f"{name}: {unknown[0]!r:.60}: not a field update changes (known: "
+                f"{', '.join(UPDATABLE)})"
+            ])  # fmt: skip
+        given = dict(changes)
+
+        def change(snap: Snapshot) -> Snapshot:
+            stored = snap.experiments.get(name)
+            flag = snap.flags.get(name)
+            if not isinstance(stored, Mapping) or flag is None or not flag.variants:
+                raise _TestGone
+            record, new_flag = self._updated(name, stored, flag, given, snap)
+            if same(record, stored) and same(new_flag, flag):
+                raise _Unchanged
+            return msgspec.structs.replace(
+                snap,
+                flags={**snap.flags, name: new_flag},
+                experiments={**snap.experiments, name: record},
+            )
+
+        try:
+            self.manager._mutate(change, "update_ab_test")
+        except _Unchanged:
+            return True
+        except _TestGone:
+            return self._reject([f"{name}: no such A/B test"])
+        except ConfigError as exc:
+            return self._reject([str(p) for p in exc.problems])
+        return True
+
+    def _updated(
+        self,
+        name: str,
+        stored: Mapping[str, Any],
+        flag: Flag,
+        changes: dict[str, Any],
+        snap: Snapshot,
+    ) -> tuple[dict[str, Any], Flag]:
+        """The record and flag of the stored test ``name`` with ``changes`` made (see
+        :meth:`update`); ConfigError naming each problem."""
+        file = self.manager.flags_file
+        check_record(name, stored, file)
+        configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}  # type: ignore[union-attr]
+        current = ABTestConfiguration.from_metadata(name, stored, configs)
+        values = {k: copy.deepcopy(v) for k, v in changes.items()}
+        split = values.get("traffic_split", current.traffic_split)
+        if "configurations" in values or "traffic_split" in values:
+            named = values.get("configurations", {})
+            if not isinstance(named, Mapping):
+                raise ConfigError(f"{name}: configurations: expected a mapping of variant "
+                                  "to configuration", file=file)  # fmt: skip
+            merged = {**current.configurations, **named}
+            keep = split if isinstance(split, Mapping) else {}
+            # A variant the split drops loses its configuration; one named here that is
+            # no variant stays, for validate() to name.
+            values["configurations"] = {k: v for k, v in merged.items() if k in keep or k in named}
+        updated = ABTestConfiguration(**{**{f.name: getattr(current, f.name)
+                                            for f in fields(current)}, **values})  # fmt: skip
+        problems = updated.validate()
+        if problems:
+            raise ConfigError([Problem(path="", message=p, file=file) for p in problems])
+        self._refuse_new_secrets(name, secret_references(updated.configurations), snap)
+        offset: float | None = None
+        if updated.layer:
+            taken = [
+                (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
+                for k, m in snap.experiments.items()
+                if k != name and isinstance(m, Mapping) and m.get("layer") == updated.layer
+            ]
+            prefer = stored.get("layer_offset") if stored.get("layer") == updated.layer else None
+            offset = allocate_layer_slice(taken, float(updated.layer_percentage), prefer)
+            if offset is None:
+                free = 100.0 - sum(p for _, p in taken)
+                raise ConfigError(
+                    f"{name}: layer_percentage: layer {updated.layer!r} has no free slice of "
+                    f"{updated.layer_percentage:g}% ({free:g}% unassigned in total)", file=file
+                )  # fmt: skip
+        plain = dict(stored)
+        problem = self._moves_users(name, plain, updated) or self._moves_slice(
+            name, plain, updated, offset
+        )
+        if problem:
+            raise ConfigError(problem, file=file)
+        meta = updated.to_metadata()
+        if offset is not None:
+            meta["layer_offset"] = offset
+        # The stored record's own order and history; only the test's fields change.
+        record = dict(stored)
+        for key in (*TEST_FIELDS, "layer_offset"):
+            if key in meta:
+                record[key] = meta[key]
+            else:
+                record.pop(key, None)
+        record = _carry_served(record, stored, self.manager._now())
+        new_flag = updated.to_flag()
+        if record.get("status", "active") == "stopped":
+            # Still stopped: its control to everyone, its new targeting and window kept.
+            when = new_flag.rules[0].when if new_flag.rules else None
+            new_flag = msgspec.structs.replace(
+                new_flag, rules=[Rule(when=when, serve=stored_control(record))]
+            )
+        return record, new_flag
+
+    def _conflict(
+        self,
+        name: str,
+        stored: Any,
+        flag: Flag | None,
+        ab_test: ABTestConfiguration,
+        start: bool,
+    ) -> str | None:
+        """Why ``create(ab_test, start=start, replace=False)`` must not write over the
+        stored test (record ``stored``, flag ``flag``); None when there is none.
+        Raises :class:`_Unchanged` when the stored test is ``ab_test`` and stays in
+        its state."""
+        if not isinstance(stored, Mapping):
+            return None
+        variants = flag.variants if flag is not None and flag.variants else {}
+        dropped, changed = replaced_fields(
+            stored, variants, ab_test.to_metadata(), ab_test.configurations
+        )
+        if dropped or changed:
+            what = " and ".join(
+                ([f"drop {_listed(dropped)}"] if dropped else [])
+                + ([f"change {_listed(changed)}"] if changed else [])
+            )
+            return (
+                f"A/B test {name!r} exists: replacing it would {what}; nothing written. "
+                "Replace it whole with replace=True (cfgcore experiment create --replace), "
+                "or change only some fields, keeping its state, with update_ab_test "
+                "(cfgcore experiment update)"
+            )
+        if start and stored.get("status", "active") == "stopped":
+            reason = stored.get("stopped_reason")
+            state = "not started" if reason == NOT_STARTED else f"stopped ({reason})"
+            return (
+                f"A/B test {name!r} exists, {state}: creating it again would start it; "
+                f"nothing written. Start it explicitly: cfgcore experiment start {name} "
+                "(audited), or create it with replace=True (--replace)"
+            )
+        raise _Unchanged
 
     def _moves_users(
         self, name: str, stored: Mapping[str, Any] | None, ab_test: ABTestConfiguration

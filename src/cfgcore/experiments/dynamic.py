@@ -662,7 +662,12 @@ class DynamicConfigurationManager:
 
     @guarded("experiment.create", lambda self, ab_test, **kw: _test_name(ab_test))
     def create_ab_test(
-        self, ab_test: ABTestConfiguration, *, start: bool = True, actor: str | None = None
+        self,
+        ab_test: ABTestConfiguration,
+        *,
+        start: bool = True,
+        actor: str | None = None,
+        replace: bool = True,
     ) -> bool:
         """Create (or replace) an A/B test; False if it is invalid, with the reason in
         :attr:`last_error` (and :attr:`last_problems`). Creating a test identical to the
@@ -670,12 +675,39 @@ class DynamicConfigurationManager:
         its control until it is created again with ``start=True`` (``cfgcore experiment
         create`` without ``--start``).
 
+        ``replace=False`` (``cfgcore experiment create`` without ``--replace``) never
+        writes over a stored test of that name: the same test is a no-op (True) in
+        whatever state it is, unless ``start`` would start it while stopped; any other
+        is refused (False) naming the stored fields it would drop or change. A replacement
+        keeps only what ``ab_test`` holds: to change some fields of a running test, use
+        :meth:`update_ab_test`.
+
         False too, with the reason in :attr:`last_error`, when the test was written but
         not started: the fleet's guardrail stop register holds it stopped (a Redis store;
         see docs/fleet.md). It is then listed stopped with the register's reason, its
         document records the stop, and creating it again with ``start=True`` (``cfgcore
         experiment start NAME``) resumes it, audited."""
-        return self._ab_tests.create(ab_test, start=start)
+        return self._ab_tests.create(ab_test, start=start, replace=replace)
+
+    @guarded("experiment.create", lambda self, test_name, *a, **kw: _name_target(test_name))
+    def update_ab_test(
+        self, test_name: str, changes: Mapping[str, Any], *, actor: str | None = None
+    ) -> bool:
+        """Change only the fields ``changes`` names of the stored test ``test_name``
+        (any :class:`ABTestConfiguration` field but ``test_name``) and keep the rest: its
+        other fields and its state. A running test keeps running; one not started, or
+        stopped by hand or by its guardrail, stays stopped with its reason (nothing but
+        :meth:`create_ab_test` with ``start=True``, ``cfgcore experiment start``,
+        resumes it). ``configurations`` replaces only the variants it names. Judged as a
+        replacement is (the fields validated, no enrolled user moved: raising
+        ``layer_percentage`` only adds users), audited as ``update_ab_test``, under the
+        access policy's ``experiment.create``. False with the reason in
+        :attr:`last_error` for an unknown test or a refused change.
+
+        >>> manager.update_ab_test("checkout", {"layer_percentage": 20})  # doctest: +SKIP
+        True
+        """
+        return self._ab_tests.update(test_name, changes)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
         """The configuration of a live test, or None. A stored record of the wrong
