@@ -70,6 +70,7 @@ __all__ = [
     "ABTestConfiguration",
     "ABTests",
     "GUARDRAIL_ENDS",
+    "METRIC_KINDS",
     "NO_VARIANT",
     "NOT_STARTED",
     "RETIRED",
@@ -225,6 +226,13 @@ CLOCK_SLACK = 300.0
 
 GUARDRAIL_DIRECTIONS = ("lower_is_better", "higher_is_better")
 
+#: The kinds ``ABTestConfiguration.metric_types`` takes (see
+#: :mod:`cfgcore.experiments.metrics`): ``"binary"`` the share of the variant's users
+#: who converted, ``"continuous"`` the mean per event, ``"per_user"`` the mean over
+#: the variant's exposed users of each one's total (0 for a user without an event).
+#: Only the first two are ever inferred; ``"per_user"`` is used only when declared.
+METRIC_KINDS = ("binary", "continuous", "per_user")
+
 
 @dataclass
 class ABTestConfiguration:
@@ -239,8 +247,11 @@ class ABTestConfiguration:
       first variant of ``traffic_split``);
     * ``guardrail_metrics``: ``{metric: "lower_is_better" | "higher_is_better"}``; a
       variant significantly worse on one stops the test (all traffic to control);
-    * ``metric_types``: ``{metric: "binary" | "continuous"}`` (inferred from the
-      values when absent: only 0/1 values means binary);
+    * ``metric_types``: ``{metric: "binary" | "continuous" | "per_user"}``: the share
+      of users who converted, the mean per event, or the mean per exposed user of each
+      user's total, 0 for exposed users without an event (revenue per exposed user; see
+      :mod:`cfgcore.experiments.metrics`). Inferred from the values when absent, as
+      binary (only 0/1 values) or continuous; ``per_user`` only when declared;
     * ``layer`` / ``layer_percentage``: tests in one layer are mutually exclusive; the
       test takes ``layer_percentage`` percent of the layer's users (a test of its
       own layer, ``layer=test_name``, takes that share of every user; without a
@@ -385,8 +396,12 @@ class ABTestConfiguration:
                     f"must be one of {GUARDRAIL_DIRECTIONS}",
                 )
         for metric, kind in types.items():
-            if kind not in ("binary", "continuous"):
-                bad(child_key_path("metric_types", metric), "must be 'binary' or 'continuous'")
+            if kind not in METRIC_KINDS:
+                got = repr(kind)[:60] if type(kind) is str else f"a {type(kind).__name__}"
+                bad(
+                    child_key_path("metric_types", metric),
+                    f"must be one of {METRIC_KINDS}, got {got}",
+                )
         if self.layer is not None:
             if not isinstance(self.layer, str) or not self.layer:
                 bad("layer", "must be a non-empty string")
@@ -575,7 +590,7 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
     ):
         bad(("success_metrics",), f"expected a list of metric names, got {metrics!r:.60}")
     for where, kinds in (("guardrail_metrics", GUARDRAIL_DIRECTIONS),
-                         ("metric_types", ("binary", "continuous"))):  # fmt: skip
+                         ("metric_types", METRIC_KINDS)):  # fmt: skip
         named = meta.get(where)
         if named is None:
             continue

@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 from cfgcore._layout import BUCKETS
 from cfgcore._records import split_ends
 from cfgcore.errors import printable_name as _shown
-from cfgcore.experiments.abtest import stored_control
+from cfgcore.experiments.abtest import METRIC_KINDS, stored_control
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.stats import SRM_THRESHOLD
 from cfgcore.runtime.atomicio import atomic_write
@@ -35,15 +35,20 @@ class MetricResult:
     ``kind`` is ``"binary"`` (``value`` = conversion rate = ``successes / n``: ``n`` the
     variant's users, exposed or with a metric event that counts, ``successes`` those
     who recorded a non-zero value; a tracking event counts only for a user exposed to
-    the test, see :mod:`cfgcore.experiments.metrics`) or ``"continuous"`` (``value`` =
+    the test, see :mod:`cfgcore.experiments.metrics`), ``"continuous"`` (``value`` =
     mean per event, ``n`` the users who recorded it: users are the independent units,
     and the interval and tests use the delta method's variance, see
-    :func:`cfgcore.experiments.stats.ratio_summary`).
+    :func:`cfgcore.experiments.stats.ratio_summary`) or ``"per_user"`` (``value`` = the
+    mean over the variant's exposed users of each user's total, 0 for a user without
+    an event; ``n`` the exposed users, ``events`` their events; a t interval and
+    Welch's t-test on the totals; ``unexposed_users`` the users with events of the
+    metric but no logged exposure in the variant, left out: see
+    :meth:`cfgcore.experiments.metrics.MetricsStore.per_user`).
     ``difference``, ``statistic`` and ``p_value`` compare with the control (None for
     the control itself or when there is too little data). ``undefined`` says why a
     variant has no test against the control ("" for the control and when it has one):
-    too few users in a group, or a continuous metric that varies in neither group
-    (Welch's t-test is then undefined: :data:`cfgcore.experiments.stats.NO_VARIANCE`;
+    too few users in a group, or a continuous or per-user metric that varies in
+    neither group (Welch's t-test is then undefined: :data:`cfgcore.experiments.stats.NO_VARIANCE`;
     ``difference`` is still given, its interval, statistic and p-value are None).
     """
 
@@ -63,6 +68,7 @@ class MetricResult:
     method: str = ""
     events: int = 0  # metric events recorded (n counts users)
     undefined: str = ""
+    unexposed_users: int = 0  # per_user: users with events but no logged exposure, left out
 
 
 @dataclass
@@ -106,7 +112,9 @@ class ExperimentReport:
     def sample_size(self, metric: str, mde: float, *, relative: bool = False) -> int | None:
         """Users (observations) per variant needed to detect a change of ``mde`` in
         ``metric`` from the control's current rate (binary) or standard deviation
-        (continuous), at alpha 0.05 two-sided and power 0.8. None without data."""
+        (continuous: of the users' numbers; per_user: of the exposed users' totals, so
+        the count is of exposed users), at alpha 0.05 two-sided and power 0.8. None
+        without data."""
         from cfgcore.experiments import stats
 
         control = next((r for r in self.for_metric(metric) if r.variant == self.control), None)
@@ -187,7 +195,7 @@ class ExperimentReport:
             base = next((r for r in rows if r.variant == self.control), None)
             lines.append("")
             lines.append(f"metric {_shown(m)} ({rows[0].kind})")
-            head = "rate" if rows[0].kind == "binary" else "mean"
+            head = _HEADS.get(rows[0].kind, "mean")
             lines.append(
                 f"{'variant':<16}{'n':>8}{head:>10}{f'{pct}% CI':>22}{'diff':>10}"
                 f"{f'{pct}% CI of diff':>24}{'p':>10}"
@@ -217,12 +225,24 @@ class ExperimentReport:
                     lines.append(
                         f"  {_shown(r.variant)}: no test against the control: {r.undefined}"
                     )
+            for r in rows:
+                if r.unexposed_users:
+                    lines.append(
+                        f"  NOTE {_shown(r.variant)}: {r.unexposed_users} user(s) with events "
+                        "but no logged exposure left out (a per_user metric counts exposed "
+                        "users only)"
+                    )
         if metrics:
             lines.append("")
             lines.append(
                 "n counts users, the unit of analysis (continuous metrics: the mean per "
                 "event, with intervals and tests over users by the delta method)."
             )
+            if any(r.kind == "per_user" for r in self.results):
+                lines.append(
+                    "per_user metrics: n counts exposed users; the value is the mean of "
+                    "each exposed user's total, 0 for users without an event."
+                )
         if rough:
             lines.append(
                 "* fewer than 5 users converted, or did not, in the variant or the control: "
@@ -318,7 +338,7 @@ class ExperimentReport:
             ax.set_xticks(xs, [_plain(r.variant) for r in rows])
             ax.margins(x=0.3)  # room for the annotations right of the last point
             kind = rows[0].kind if rows else ""
-            label = "conversion rate" if kind == "binary" else "mean"
+            label = _LABELS.get(kind, "mean")
             ax.set_ylabel(label)
             ax.set_title(f"{_plain(self.test)}: {_plain(m)} ({round(self.confidence * 100)}% CI)")
             if rows and rows[0].variant == self.control:
@@ -424,9 +444,16 @@ def _t_quantile(confidence: float, n: int) -> float:
     return float(st.t.ppf(0.5 + confidence / 2, n - 1))
 
 
+# The value column's head in the text report, and the plot's axis label, per kind.
+_HEADS = {"binary": "rate", "continuous": "mean", "per_user": "per user"}
+_LABELS = {"binary": "conversion rate", "continuous": "mean", "per_user": "per exposed user"}
+
+
 def _kind(meta: Mapping[str, Any], store: MetricsStore, test: str, metric: str) -> str:
+    """The kind declared in ``metric_types``, else inferred: binary when every value
+    is 0 or 1, else continuous (per_user is never inferred: only declared)."""
     kind = (meta.get("metric_types") or {}).get(metric)
-    if kind in ("binary", "continuous"):
+    if kind in METRIC_KINDS:
         return str(kind)
     return "binary" if store.is_binary(test, metric) else "continuous"
 
@@ -447,6 +474,14 @@ def _row(
         ci = stats.proportion_ci(x, n, confidence)
         row = MetricResult(metric, variant, kind, n, ci.estimate, ci.low, ci.high, x, events=events)
         return row, (x, n)
+    if kind == "per_user":
+        pu = store.per_user(test, variant, metric)
+        ci = stats.mean_ci(pu.summary, confidence)
+        row = MetricResult(
+            metric, variant, kind, pu.summary.n, ci.estimate, ci.low, ci.high,
+            events=pu.events, unexposed_users=pu.unexposed,
+        )  # fmt: skip
+        return row, pu.summary
     s = store.summary(test, variant, metric)
     ci = stats.mean_ci(s, confidence)
     return MetricResult(metric, variant, kind, s.n, ci.estimate, ci.low, ci.high, events=events), s
@@ -469,7 +504,10 @@ def _observed(
     if kind == "binary":
         n, x = _users_converted(store, test, variant, metric)
         return n, (x / n if n else math.nan), (x, n)
-    s = store.summary(test, variant, metric)
+    if kind == "per_user":
+        s = store.per_user(test, variant, metric).summary
+    else:
+        s = store.summary(test, variant, metric)
     return s.n, (s.mean if s.n else math.nan), s
 
 
@@ -490,6 +528,8 @@ def _too_few(kind: str) -> str:
     """Why :func:`_compare` made no test (it needs what it checks for)."""
     if kind == "binary":
         return "no users in the variant or the control"
+    if kind == "per_user":
+        return "fewer than two exposed users in the variant or the control"
     return "fewer than two users with the metric in the variant or the control"
 
 
@@ -528,7 +568,9 @@ def analyze(
     correlated). Binary metrics: the share of users who converted, with a Wilson
     interval and a two-proportion z-test against the control. Continuous metrics: the
     mean per event with users as the unit (delta method), with a t interval and
-    Welch's t-test on the users' numbers.
+    Welch's t-test on the users' numbers. Per-user metrics (declared only): the mean
+    over the variant's exposed users of each one's total (0 without an event), with a
+    t interval and Welch's t-test on those totals.
     The exposure counts are checked against the split as served (sample ratio
     mismatch, chi-square; :func:`served_split`).
     """
@@ -622,6 +664,10 @@ def guardrail_violations(
 ) -> list[str]:
     """Guardrail metrics that are significantly worse in some variant than in the
     control, once both have ``min_samples`` users (the unit of analysis).
+
+    Each metric is judged by the statistic the report gives it (its declared or
+    inferred kind): a per_user guardrail by the mean per exposed user of the users'
+    totals, ``min_samples`` counting exposed users.
 
     Guardrails are checked again and again while the data grows (every
     ``guardrail_check_every`` events and on demand),

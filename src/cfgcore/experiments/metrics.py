@@ -15,10 +15,40 @@ users across variants:
   (:func:`cfgcore.experiments.stats.ratio_summary`); with one event per user it is
   exactly the ordinary mean and variance;
 - a binary metric is the share of the variant's users (exposed, or with any metric
-  event) who recorded a non-zero value at least once.
+  event) who recorded a non-zero value at least once;
+- a per-user metric (``metric_types={"revenue": "per_user"}``; never inferred) is the
+  mean over the variant's *exposed* users of each user's total, ``sum of the user's
+  values``, 0 for an exposed user who recorded none: revenue or listening minutes per
+  exposed user (:meth:`MetricsStore.per_user`). It is what a variant earns per user it
+  was shown to, so a variant where fewer users buy but each spends more is judged on
+  both effects at once, where a continuous metric (the mean per event, over users with
+  events only) sees the larger baskets and not the lost buyers. Its variance is the
+  ordinary sample variance of the totals (the users are the independent units).
 
 Events without a user id are each their own unit (as before: nothing ties them to
 another event).
+
+Who a per-user metric counts
+----------------------------
+Its users are the variant's exposed users, those whose exposure to that variant is
+logged (by this process, or in the shared log a report reads), and only their events
+count, so the mean is a total over a known population divided by its size:
+
+- a user with events of the metric but no logged exposure (events ingested without
+  their exposures, an exposure dropped because its backlog was full) is left out,
+  events and all: counted in :attr:`PerUser.unexposed` (the report's
+  ``unexposed_users`` and a NOTE), since counting them would add users who are there
+  only because they converted;
+- an event without a user id is its own unit and never exposed: left out the same way;
+- a tracked event (``exposed_only``) counts once its user's exposure arrives, as for
+  the other kinds; until then it is held, outside every sum;
+- with ``max_users``, the users past the cap are not tracked at all: their exposures
+  and events are left out together (:attr:`MetricsStore.untracked`), so the mean is
+  that of the first ``max_users`` users; tracked events left out for want of a slot
+  (:attr:`MetricsStore.unheld`) are lost for users exposed later, whose totals then
+  miss them.
+- a user exposed to several variants (a broken assignment) counts in each, with the
+  events recorded in each.
 
 Which events count for a test
 -----------------------------
@@ -76,7 +106,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -113,7 +143,7 @@ from cfgcore.experiments.exposures import (
 )
 from cfgcore.experiments.writer import MAX_PENDING_BYTES, BackgroundWriter
 
-__all__ = ["MAX_METRIC_VALUE", "MetricsStore", "read_metrics"]
+__all__ = ["MAX_METRIC_VALUE", "MetricsStore", "PerUser", "read_metrics"]
 
 log = logging.getLogger("cfgcore.experiments")
 
@@ -316,6 +346,47 @@ class _Users:
         return events
 
 
+class PerUser(NamedTuple):
+    """A per-user metric in one variant (:meth:`MetricsStore.per_user`): ``summary``
+    the moments of the exposed users' totals (``n`` exposed users, ``mean`` the total
+    per exposed user, 0 for those without an event), ``events`` the events of those
+    users, ``unexposed`` the users (and anonymous events) with events of the metric in
+    the variant but no logged exposure there, left out."""
+
+    summary: Summary
+    events: int
+    unexposed: int
+
+
+def _per_user(users: _Users, m: _Metric | None) -> PerUser:
+    """The exposed users' totals of ``m`` in ``users``, read from the table's columns
+    (no copy per user kept: one pass of array arithmetic over the slots)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        from cfgcore.errors import ConfigError
+
+        raise ConfigError("per_user metrics need NumPy: pip install 'cfgcore[stats]'") from None
+    exposed = users.exposed
+    if m is None:  # no event of the metric in the variant: every exposed user has 0
+        return PerUser(Summary(exposed, 0.0, 0.0) if exposed else Summary(), 0, 0)
+    mask = (np.frombuffer(users.flags, dtype=np.uint8) & _EXPOSED) != 0
+    counts = np.frombuffer(m.n, dtype=np.float64)
+    # A user's total from the shifted sum the table keeps: d + shift * n (0 for a user
+    # without events, whose d and n are 0).
+    totals = np.frombuffer(m.d, dtype=np.float64)[mask] + m.shift * counts[mask]
+    events = int(counts[mask].sum())
+    unexposed = int(np.count_nonzero(counts[~mask]))
+    if not exposed:
+        return PerUser(Summary(), 0, unexposed)
+    # Two passes (the mean, then the squared deviations from it), as SciPy's t-test
+    # computes the variance: with many totals of 0 beside large ones, sums of squares
+    # less n mean^2 would cancel.
+    mean = float(totals.mean())
+    m2 = float(np.square(totals - mean).sum()) if exposed > 1 else 0.0
+    return PerUser(Summary(exposed, mean, m2), events, unexposed)
+
+
 def _exposed_there(users: _Users, key: int) -> bool:
     i = users.slot(key, admit=False)
     return i >= 0 and bool(users.flags[i] & _EXPOSED)
@@ -345,8 +416,8 @@ class MetricsStore:
     Every event is appended to ``path`` (JSON lines: ``test, variant, user, metric,
     value, ts``) when a path is given, and summarised in memory per user (see the
     module docstring): :meth:`summary` for continuous metrics, :meth:`conversions`
-    and :meth:`users` for binary ones. :meth:`load` rebuilds the summaries from a
-    file, which is what the CLI does.
+    and :meth:`users` for binary ones, :meth:`per_user` for per-user ones.
+    :meth:`load` rebuilds the summaries from a file, which is what the CLI does.
 
     Values beyond ``MAX_METRIC_VALUE`` in magnitude (1e100: no real metric comes
     near, and their squares would overflow the variance) are refused: :meth:`record`
@@ -867,6 +938,27 @@ class MetricsStore:
         with self._lock:
             m = self._metric(test, variant, metric)
             return m.summary() if m else Summary()
+
+    def per_user(self, test: str, variant: str, metric: str) -> PerUser:
+        """``metric`` in ``variant`` as a per-user metric: for each user exposed to
+        ``variant`` the sum of the user's values (0 without an event), summarised over
+        those users (:class:`PerUser`; see "Who a per-user metric counts" in the module
+        docstring). Reads the per-user sums the table keeps: no memory per user beyond
+        them, one pass over the variant's slots per call.
+
+        >>> store = MetricsStore()
+        >>> store.write([Exposure("t", "v", u, 0.0) for u in ("a", "b", "c", "d")])
+        >>> for user, value in [("a", 10.0), ("a", 5.0), ("b", 9.0)]:
+        ...     _ = store.record("t", "v", "revenue", value, user)
+        >>> store.per_user("t", "v", "revenue").summary.mean  # (15 + 9 + 0 + 0) / 4
+        6.0
+        """
+        self.flush()
+        with self._lock:
+            users = self._data.get((test, variant))
+            if users is None:
+                return PerUser(Summary(), 0, 0)
+            return _per_user(users, users.metrics.get(metric))
 
     def event_count(self, test: str, variant: str, metric: str) -> int:
         """Events of ``metric`` recorded in ``variant``."""
