@@ -465,3 +465,21 @@ def test_the_api_update_and_create_only(tmp_path):
         assert m.get_ab_test("t").targeting == TARGETING
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("kind", ["binary", "continuous", "per_user"])
+def test_metric_type_takes_every_kind_the_test_record_takes(tmp_path, capsys, kind):
+    """``--metric-type`` accepts the kinds ``ABTestConfiguration`` validates (one list,
+    ``abtest.METRIC_KINDS``), on create and on update."""
+    from cfgcore.experiments.abtest import METRIC_KINDS
+
+    assert kind in METRIC_KINDS
+    flags = tmp_path / "flags.json"
+    code, _, err = _cli(capsys, flags, "create", "t", "--split", "control=50,b=50",
+                        "--metric-type", f"revenue={kind}")  # fmt: skip
+    assert code == 0, err
+    assert _record(flags, "t")["metric_types"] == {"revenue": kind}
+    other = next(k for k in METRIC_KINDS if k != kind)
+    code, _, err = _cli(capsys, flags, "update", "t", "--metric-type", f"revenue={other}")
+    assert code == 0, err
+    assert _record(flags, "t")["metric_types"] == {"revenue": other}

@@ -292,7 +292,8 @@ def _test_options(c: Any, *, update: bool) -> None:
         "--metric-type",
         action="append",
         metavar="METRIC=KIND",
-        help="binary or continuous (repeat; "
+        help="binary, continuous (the mean per event) or per_user (the total per exposed "
+        "user, 0 for one without events; repeat; "
         + (
             "default: kept)"
             if update
@@ -639,7 +640,7 @@ def _split(items: list[str]) -> dict[str, float]:
 def _field_options(args: Any) -> dict[str, Any]:
     """``{field: value}`` of the test fields the options give (not the split, the
     configurations nor the window), each checked, naming the option it came from."""
-    from cfgcore.experiments.abtest import GUARDRAIL_DIRECTIONS
+    from cfgcore.experiments.abtest import GUARDRAIL_DIRECTIONS, METRIC_KINDS
 
     out: dict[str, Any] = {}
     if args.description is not None:
@@ -661,10 +662,6 @@ def _field_options(args: Any) -> dict[str, Any]:
     if args.targeting is not None:
         out["targeting"] = _targeting(args.targeting, may_remove=args.func is _update)
     return out
-
-
-#: What ``--metric-type`` takes: ``ABTestConfiguration.metric_types``'s kinds.
-METRIC_KINDS = ("binary", "continuous")
 
 
 def _kinds(items: list[str], option: str, kinds: tuple[str, ...]) -> dict[str, str]:
