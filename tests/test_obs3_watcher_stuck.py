@@ -212,7 +212,9 @@ def test_the_stall_bound_resolves_argument_then_environment_then_poll_interval(
     monkeypatch.setenv("CFGCORE_WATCHER_STALL_SECONDS", "7.5")
     assert stall_bound(10) == 7.5
     assert stall_bound(10, 4) == 4.0
-    for bad in ("soon", "0", "-3", "inf", "nan"):
+    monkeypatch.setenv("CFGCORE_WATCHER_STALL_SECONDS", "inf")
+    assert stall_bound(0.5) == math.inf  # never reported stuck
+    for bad in ("soon", "0", "-3", "-inf", "nan"):
         monkeypatch.setenv("CFGCORE_WATCHER_STALL_SECONDS", bad)
         assert stall_bound(0.5) == STALL_MIN_SECONDS, bad
     assert "CFGCORE_WATCHER_STALL_SECONDS" in caplog.text

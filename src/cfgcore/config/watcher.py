@@ -86,7 +86,7 @@ _STALL_ENV = "CFGCORE_WATCHER_STALL_SECONDS"
 def stall_bound(poll_interval: float, given: float | None = None) -> float:
     """Seconds without a tick after which a watcher polling every ``poll_interval``
     seconds is stuck: ``given``, else ``CFGCORE_WATCHER_STALL_SECONDS``, else
-    ``max(STALL_MIN_SECONDS, STALL_POLLS * poll_interval)``."""
+    ``max(STALL_MIN_SECONDS, STALL_POLLS * poll_interval)``. Infinity: never."""
     if given is not None:
         if not given > 0:  # (NaN too)
             raise ValueError(f"stall_after must be a number of seconds > 0, got {given!r}")
@@ -97,7 +97,7 @@ def stall_bound(poll_interval: float, given: float | None = None) -> float:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if value > 0 and value != float("inf"):
+        if value > 0:  # (inf: never reported stuck, as the argument)
             return value
         log.warning("%s=%r is not a number of seconds > 0: using the default", _STALL_ENV, raw)
     return max(STALL_MIN_SECONDS, STALL_POLLS * float(poll_interval))
