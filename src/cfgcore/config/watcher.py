@@ -25,6 +25,16 @@ Two safety nets make a missed event harmless:
 :class:`AsyncDirectoryWatcher` is the same watcher as a task on a running asyncio loop,
 with the same poll and the same tolerance of failures, but not restarted after fork
 (see its docstring).
+
+A watcher that is alive but stuck (a reload blocked on a hung network-filesystem read or
+a lock, watchfiles not returning) would otherwise go on looking healthy while what it
+serves goes stale. Each watcher records when its loop last came round (:attr:`last_tick`,
+at least every 100 ms while nothing blocks it, since watchfiles yields on timeout), and
+:meth:`DirectoryWatcher.stalled_for` says how long ago that was once it is past
+:attr:`stall_after` seconds; the health reports of both managers then say not ready
+(:mod:`cfgcore.observability.health`). ``stall_after`` resolves as: the argument, then
+``CFGCORE_WATCHER_STALL_SECONDS``, then ``max(30, 20 x poll_interval)`` (30 s leaves a
+reload its settle wait, 5 s at most by default, and a slow validation many times over).
 """
 
 from __future__ import annotations
@@ -51,6 +61,9 @@ __all__ = [
     "DirectoryWatcher",
     "DEFAULT_DEBOUNCE_MS",
     "DEFAULT_STEP_MS",
+    "STALL_MIN_SECONDS",
+    "STALL_POLLS",
+    "stall_bound",
 ]
 
 log = logging.getLogger("cfgcore.hotreload")
@@ -61,6 +74,58 @@ log = logging.getLogger("cfgcore.hotreload")
 DEFAULT_DEBOUNCE_MS = 50
 DEFAULT_STEP_MS = 10
 _TICK_MS = 100  # how often the watcher thread wakes up to check stop/poll
+
+#: A watcher whose loop has not come round for ``max(STALL_MIN_SECONDS, STALL_POLLS x
+#: poll_interval)`` seconds is reported stuck (unless ``stall_after`` or
+#: ``CFGCORE_WATCHER_STALL_SECONDS`` says otherwise).
+STALL_MIN_SECONDS = 30.0
+STALL_POLLS = 20
+_STALL_ENV = "CFGCORE_WATCHER_STALL_SECONDS"
+
+
+def stall_bound(poll_interval: float, given: float | None = None) -> float:
+    """Seconds without a tick after which a watcher polling every ``poll_interval``
+    seconds is stuck: ``given``, else ``CFGCORE_WATCHER_STALL_SECONDS``, else
+    ``max(STALL_MIN_SECONDS, STALL_POLLS * poll_interval)``. Infinity: never."""
+    if given is not None:
+        if not given > 0:  # (NaN too)
+            raise ValueError(f"stall_after must be a number of seconds > 0, got {given!r}")
+        return float(given)
+    raw = os.environ.get(_STALL_ENV, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value > 0:  # (inf: never reported stuck, as the argument)
+            return value
+        log.warning("%s=%r is not a number of seconds > 0: using the default", _STALL_ENV, raw)
+    return max(STALL_MIN_SECONDS, STALL_POLLS * float(poll_interval))
+
+
+class _Liveness:
+    """What both watchers share: the time their loop last came round, and the bound."""
+
+    name: str
+    paths: list[str]
+    stall_after: float
+    last_tick: float  # time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        self.last_tick = time.monotonic()
+
+    def stalled_for(self) -> float | None:
+        """Seconds since the watch loop last came round, once that is more than
+        :attr:`stall_after` while the watcher runs (a callback or the watch itself is
+        blocked); None otherwise."""
+        if not self.running:
+            return None
+        age = time.monotonic() - self.last_tick
+        return age if age > self.stall_after else None
 
 
 def _watch_options(watcher: Any) -> dict[str, Any]:
@@ -115,7 +180,7 @@ def _replaced(changes: Any, roots: dict[str, tuple[int, int] | None]) -> bool:
     return _identities(roots) != roots
 
 
-class DirectoryWatcher:
+class DirectoryWatcher(_Liveness):
     """Background thread calling ``on_change(changes)`` when files under ``paths`` change.
 
     ``poll`` (optional) is called when the watch is established and every
@@ -123,7 +188,8 @@ class DirectoryWatcher:
     the watcher keeps running. :meth:`start` waits until the watch is established.
     ``on_fork`` runs in a forked child before the watcher restarts there (the owner
     resets its locks in it: a lock held by another thread at fork time stays held
-    forever in the child).
+    forever in the child). ``stall_after``: seconds without a turn of the loop after
+    which :meth:`stalled_for` reports the watcher stuck (see :func:`stall_bound`).
     """
 
     def __init__(
@@ -138,7 +204,10 @@ class DirectoryWatcher:
         force_polling: bool | None = None,
         on_fork: Callable[[], None] | None = None,
         name: str = "cfgcore-hot-reload",
+        stall_after: float | None = None,
     ) -> None:
+        self.stall_after = stall_bound(poll_interval, stall_after)
+        self.last_tick = time.monotonic()
         self.paths = sorted({os.path.abspath(p) for p in paths})
         self.on_change = on_change
         self.poll = poll
@@ -170,6 +239,7 @@ class DirectoryWatcher:
         if not self.running:
             self._stop = threading.Event()
             self._ready = threading.Event()
+            self._tick()
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
         if wait:
@@ -211,6 +281,7 @@ class DirectoryWatcher:
         mark_service_thread()  # a reload's listeners run here
         backoff = 0.1
         while not self._stop.is_set():
+            self._tick()
             try:
                 if not self._watch():
                     return
@@ -228,6 +299,7 @@ class DirectoryWatcher:
                     log.warning("falling back to polling for %s", ", ".join(self.paths))
                     self.force_polling = True
                 self._call_poll()  # do not miss what changed while we were down
+                self._tick()
                 if self._stop.wait(backoff):
                     return
                 backoff = min(backoff * 2, 5.0)
@@ -247,6 +319,7 @@ class DirectoryWatcher:
         for changes in watchfiles.watch(
             *existing, stop_event=self._stop, raise_interrupt=False, **_watch_options(self)
         ):
+            self._tick()  # (at least every _TICK_MS while nothing here blocks)
             if _replaced(changes, roots) or self.paths is not watching:
                 return True  # (set_paths: the inputs live elsewhere now)
             if not established:
@@ -274,6 +347,7 @@ class DirectoryWatcher:
         last_poll = time.monotonic()
         watching = self.paths
         while not self._stop.wait(_TICK_MS / 1000):
+            self._tick()
             if self.paths is not watching or _identities(self.paths) != roots:
                 return True
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:
@@ -303,7 +377,7 @@ class DirectoryWatcher:
             self.start(wait=None)
 
 
-class AsyncDirectoryWatcher:
+class AsyncDirectoryWatcher(_Liveness):
     """:class:`DirectoryWatcher` as a task on the running asyncio loop.
 
     Same arguments and the same safety nets: ``poll`` runs when the watch is established
@@ -317,6 +391,8 @@ class AsyncDirectoryWatcher:
     self-pipe but none of its executor threads, and nobody runs the loop), so there is
     nothing to restart the task on. A forked child that wants hot reload runs its own
     loop and starts a new watcher there; owners forget the parent's watcher in the child.
+    A callback blocked in its worker thread, or a blocked event loop, stops the ticks
+    :meth:`stalled_for` reads, as on the thread watcher.
     """
 
     def __init__(
@@ -330,7 +406,10 @@ class AsyncDirectoryWatcher:
         poll_interval: float = 0.5,
         force_polling: bool | None = None,
         name: str = "cfgcore-file-watching",
+        stall_after: float | None = None,
     ) -> None:
+        self.stall_after = stall_bound(poll_interval, stall_after)
+        self.last_tick = time.monotonic()
         self.paths = sorted({os.path.abspath(p) for p in paths})
         self.on_change = on_change
         self.poll = poll
@@ -359,6 +438,7 @@ class AsyncDirectoryWatcher:
             self.stop_event = asyncio.Event()
             self._ready = asyncio.Event()
             self._halt = threading.Event()
+            self._tick()
             self.task = loop.create_task(self._run(), name=self.name)
         assert self._ready is not None and self.task is not None
         if wait and not self._ready.is_set():
@@ -399,6 +479,7 @@ class AsyncDirectoryWatcher:
         WATCHER_STOP.set(self._halt)
         backoff = 0.1
         while not self.stop_event.is_set():
+            self._tick()
             try:
                 if not await self._watch():
                     return
@@ -412,6 +493,7 @@ class AsyncDirectoryWatcher:
                     log.warning("falling back to polling for %s", ", ".join(self.paths))
                     self.force_polling = True
                 await self._call(self.poll, "poll")
+                self._tick()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -432,6 +514,7 @@ class AsyncDirectoryWatcher:
         async for changes in watchfiles.awatch(
             *existing, stop_event=self.stop_event, **_watch_options(self)
         ):
+            self._tick()
             if _replaced(changes, roots) or self.paths is not watching:
                 return True
             if not established:  # as the thread watcher: read what preceded the watch
@@ -455,6 +538,7 @@ class AsyncDirectoryWatcher:
                 await asyncio.wait_for(self.stop_event.wait(), _TICK_MS / 1000)
             if self.stop_event.is_set():
                 break
+            self._tick()
             if self.paths is not watching or _identities(self.paths) != roots:
                 return True
             if self.poll is not None and time.monotonic() - last_poll >= self.poll_interval:

@@ -11,12 +11,15 @@ answers two questions, each with the checks that decided it:
   current within ``max_staleness`` seconds (a file watcher that stopped polling, a
   store follower disconnected for longer, a cache file older than that: not ready).
   A rejected reload keeps the last good snapshot serving: still ready, with a
-  ``warn`` check saying why the new input was refused. In production, a secret the
-  live version left empty (``${DB_PASSWORD:-}`` not exported) is a ``warn`` check
-  naming its key path, as ``cfgcore setup`` reports it: still ready. A manager that
-  was closed (``close()``, a process shutting down) is not ready: reads still serve
-  its last version, but nothing follows changes any more. So is a dynamic-config
-  manager that was closed, and any manager whose flag set was closed.
+  ``warn`` check saying why the new input was refused. A file watcher that is alive
+  but stuck (its loop has not come round for its ``stall_after`` seconds, by default
+  ``max(30, 20 x poll_interval)`` or ``CFGCORE_WATCHER_STALL_SECONDS``: a reload blocked
+  on a hung read or a lock) is not ready either, naming the watcher and for how long.
+  In production, a secret the live version left empty (``${DB_PASSWORD:-}`` not
+  exported) is a ``warn`` check naming its key path, as ``cfgcore setup`` reports it:
+  still ready. A manager that was closed (``close()``, a process shutting down) is not
+  ready: reads still serve its last version, but nothing follows changes any more. So
+  is a dynamic-config manager that was closed, and any manager whose flag set was closed.
 
 ``max_staleness`` resolves as: the argument, then ``health_monitoring.max_staleness``
 in the configuration (seconds, or ``"2m"``), then :data:`DEFAULT_MAX_STALENESS`.
@@ -167,6 +170,8 @@ def flags_health(
             # longer followed, silently.
             why = "file watching is on but its watcher thread is not running"
             ready.append(Check("freshness", "fail", why))
+        elif watcher is not None and (stuck := _stuck(watcher)) is not None:
+            ready.append(stuck)
     return HealthReport(live, tuple(ready))
 
 
@@ -291,6 +296,10 @@ def _config_fresh(manager: Any, bound: float) -> Check:
         return Check(
             "freshness", "fail", "hot reload is enabled but its file watcher thread is not running"
         )
+    for each in (watcher, getattr(manager.reloader, "_async_watcher", None)):
+        stuck = _stuck(each) if each is not None else None
+        if stuck is not None:
+            return stuck
     if not manager.hot_reload_enabled:
         return Check("freshness", "ok", "loaded on demand (not following files)")
     confirmed = max(snap.loaded_at, manager.reloader.confirmed_at)
@@ -300,6 +309,24 @@ def _config_fresh(manager: Any, bound: float) -> Check:
     return Check(
         "freshness", "fail",
         f"the file watcher has not confirmed the inputs for {age:.0f} s (bound {bound:g} s)",
+    )  # fmt: skip
+
+
+def _stuck(watcher: Any) -> Check | None:
+    """A ``fail`` when ``watcher`` runs but its loop has not come round for longer than
+    its ``stall_after`` (a reload or poll blocked, or the watch itself): alive, yet what
+    is served is no longer followed. Its thread still being there said ready before."""
+    stalled = getattr(watcher, "stalled_for", None)
+    age = stalled() if stalled is not None else None
+    if age is None:
+        return None
+    paths = list(getattr(watcher, "paths", ()))
+    where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return Check(
+        "freshness", "fail",
+        f"file watcher {watcher.name} on {where} is stuck: its loop last came round "
+        f"{age:.0f} s ago (bound {watcher.stall_after:g} s; a reload or poll blocked on a "
+        "read or a lock, or the watch not returning); serving what it last read",
     )  # fmt: skip
 
 

@@ -24,7 +24,9 @@ classes (:data:`cfgcore.errors.REASON_CLASSES`), experiment and variant names (b
 by the flag snapshots served; those no engine serves are forgotten once idle; at most
 :data:`DEFAULT_MAX_FLAG_SERIES` evaluation series, see :class:`EvaluationSeries`),
 stores and configuration directories (those of the objects open).
-User ids never appear.
+User ids never appear. Each value is exported with at most
+``CFGCORE_METRICS_MAX_LABEL_BYTES`` bytes (default 1024; a longer one as its start and
+a hash: :func:`cfgcore.observability.registry.label_value`), whoever chose its text.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ Needs the ``prometheus`` extra (``pip install 'cfgcore[prometheus]'``).
 Each scrape reads :func:`cfgcore.metrics.collect`: nothing is copied into
 prometheus_client's own metric objects between scrapes, and a scrape never evaluates
 a flag. Names, types and labels are those of :func:`cfgcore.metrics.snapshot`
-(``cfgcore_`` prefix, counters ending in ``_total``, durations in ``_seconds``).
+(``cfgcore_`` prefix, counters ending in ``_total``, durations in ``_seconds``), and
+so are the label values: UTF-8, at most ``CFGCORE_METRICS_MAX_LABEL_BYTES`` bytes each
+(longer ones shortened with a hash, see :func:`cfgcore.observability.registry.label_value`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from None
 
 from cfgcore.metrics import collect
-from cfgcore.observability.registry import Family
+from cfgcore.observability.registry import Family, exported_text
 
 __all__ = ["CONTENT_TYPE", "CfgcoreCollector", "exposition", "register"]
 
@@ -68,7 +70,8 @@ def _convert(family: Family) -> Metric:
     else:
         metric = GaugeMetricFamily(family.name, family.help, labels=names)
     for sample in family.samples:
-        values = [_utf8(sample.labels[n]) for n in names]
+        # Already exported text within the length bound: Registry.collect made them so.
+        values = [sample.labels[n] for n in names]
         if family.kind == "histogram":
             buckets = [(floatToGoString(le), n) for le, n in sample.buckets]
             metric.add_metric(values, buckets, sample.value)
@@ -77,22 +80,8 @@ def _convert(family: Family) -> Metric:
     return metric  # type: ignore[no-any-return]
 
 
-def _utf8(value: str) -> str:
-    """``value`` as text the exposition can encode. A path Python decoded from bytes that
-    are not UTF-8 (a configuration directory or flag file named in Latin-1) holds lone
-    surrogates: one such label value made every scrape fail with UnicodeEncodeError. The
-    undecodable bytes are shown escaped (``caf\\xe9``), as ``os.fsencode`` gives them."""
-    if value.isascii():
-        return value
-    try:
-        value.encode()
-        return value
-    except UnicodeEncodeError:
-        pass
-    try:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no file name holds: shown as its escape
-        return value.encode("utf-8", "backslashreplace").decode()
+#: (The registry exports every label value as this gives it, bounded in length.)
+_utf8 = exported_text
 
 
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, CfgcoreCollector] = (

@@ -20,33 +20,51 @@ the Prometheus collector in :mod:`cfgcore.observability.prometheus`). Names foll
 Prometheus conventions: ``cfgcore_`` prefix, counters end in ``_total``, base units
 (``_seconds``), and every label takes values from a bounded set.
 
+Every label value leaves :meth:`Registry.collect` as UTF-8 text of at most
+:attr:`Registry.max_label_bytes` bytes (:func:`label_value`): a longer one (a flag key,
+variant or directory whose text whoever edits a flag file or an import chose) is
+exported as its first bytes, ``...#`` and 16 hex digits of the BLAKE2b hash of the
+whole value, counted in ``cfgcore_metric_label_values_shortened`` and logged once per
+metric and label. Hosted backends refuse series past their own cap (Grafana Cloud,
+Cortex and Mimir default to 2048 characters), and one such series fails the whole
+scrape or remote-write batch, not only itself.
+
 >>> reg = Registry()
 >>> loads = reg.counter("demo_loads_total", "Loads.", ("result",))
 >>> loads.inc(result="ok")
->>> [s.value for s in reg.collect()[0].samples]
+>>> loads_family = next(f for f in reg.collect() if f.name == "demo_loads_total")
+>>> [s.value for s in loads_family.samples]
 [1.0]
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import math
+import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
+    "DEFAULT_MAX_LABEL_BYTES",
     "DURATION_BUCKETS",
     "Counter",
     "Family",
     "Gauge",
     "Histogram",
+    "MIN_LABEL_BYTES",
     "Registry",
+    "SHORTENED",
     "Sample",
+    "exported_text",
+    "label_value",
     "registry",
 ]
 
@@ -57,6 +75,101 @@ log = logging.getLogger("cfgcore.metrics")
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 Labels = tuple[str, ...]
+
+#: Bytes of UTF-8 a label value is exported with at most, when neither
+#: :attr:`Registry.max_label_bytes` nor ``CFGCORE_METRICS_MAX_LABEL_BYTES`` sets it.
+#: Half the smallest cap of the usual backends (Grafana Cloud, Cortex and Mimir:
+#: 2048), so a value fits them whether they count characters or bytes, with room for a
+#: relabelling that adds text; long enough that real paths, store URLs and flag keys are
+#: never shortened (a Kubernetes volume path is about 150 bytes).
+DEFAULT_MAX_LABEL_BYTES = 1024
+#: The smallest bound accepted: the hash suffix takes 20 bytes, and the prefix must
+#: still say which value it was.
+MIN_LABEL_BYTES = 64
+_MAX_LABEL_ENV = "CFGCORE_METRICS_MAX_LABEL_BYTES"
+_MARK = "...#"
+_DIGEST_HEX = 16  # 64 bits: 10,000 long values collide with odds of about 3e-12
+_SUFFIX = len(_MARK) + _DIGEST_HEX
+_HEX = re.compile(r"[0-9a-f]{16}")
+#: The gauge of label values exported shortened.
+SHORTENED = "cfgcore_metric_label_values_shortened"
+
+
+def _preview(text: str) -> str:
+    """A log line's view of a shortened label: its start and its hash."""
+    return text if len(text) <= 80 else f"{text[:40]}[...]{text[-_SUFFIX:]}"
+
+
+def exported_text(value: str) -> str:
+    """``value`` as text the exposition can encode. A path Python decoded from bytes that
+    are not UTF-8 (a configuration directory or flag file named in Latin-1) holds lone
+    surrogates: one such label value made every scrape fail with UnicodeEncodeError. The
+    undecodable bytes are shown escaped (``caf\\xe9``), as ``os.fsencode`` gives them."""
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name holds: shown as its escape
+        return value.encode("utf-8", "backslashreplace").decode()
+
+
+def _looks_shortened(text: str) -> bool:
+    return (
+        len(text) >= _SUFFIX
+        and text[-_SUFFIX:-_DIGEST_HEX] == _MARK
+        and _HEX.fullmatch(text, len(text) - _DIGEST_HEX) is not None
+    )
+
+
+def label_value(value: str, max_bytes: int = DEFAULT_MAX_LABEL_BYTES) -> tuple[str, bool]:
+    """The text ``value`` is exported as, and whether it was shortened.
+
+    Within ``max_bytes`` bytes of UTF-8: the value as it is (lone surrogates escaped,
+    :func:`exported_text`). Longer: its first bytes (whole characters), ``...#`` and the
+    first 16 hex digits of the BLAKE2b hash of the whole value, ``max_bytes`` at most in
+    all. The hash is of the value itself, so one value gives one label in every process
+    and after restarts, and two values sharing their first kilobyte stay two series. A
+    value that already ends like a shortened one is shortened too (its own hash
+    appended), so no value is exported as another value's shortened label.
+
+    >>> label_value("checkout")
+    ('checkout', False)
+    >>> text, shortened = label_value("k" * 5000, 64)
+    >>> text[:44], text[44:48], len(text.encode()), shortened
+    ('kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk', '...#', 64, True)
+    """
+    text = exported_text(value)
+    if len(text) <= max_bytes // 4 and not _looks_shortened(text):
+        return text, False  # (4 bytes per character at most)
+    data = text.encode()
+    if len(data) <= max_bytes and not _looks_shortened(text):
+        return text, False
+    # surrogatepass: one value (lone surrogates and all) hashes one way, two differ.
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8)
+    prefix = data[: max_bytes - _SUFFIX].decode("utf-8", "ignore")  # (a cut character)
+    return f"{prefix}{_MARK}{digest.hexdigest()}", True
+
+
+def _max_label_bytes_from_env() -> int:
+    raw = os.environ.get(_MAX_LABEL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_LABEL_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number of bytes: using the default, %d",
+                    _MAX_LABEL_ENV, raw, DEFAULT_MAX_LABEL_BYTES)  # fmt: skip
+        return DEFAULT_MAX_LABEL_BYTES
+    if value < MIN_LABEL_BYTES:
+        log.warning("%s=%r is below the smallest bound, %d bytes: using %d",
+                    _MAX_LABEL_ENV, raw, MIN_LABEL_BYTES, MIN_LABEL_BYTES)  # fmt: skip
+        return MIN_LABEL_BYTES
+    return value
 
 
 @dataclass(frozen=True)
@@ -216,13 +329,42 @@ class Registry:
 
     Instrument names are unique; asking again for an existing name with the same kind
     and labels returns the existing instrument (modules may be reloaded).
+
+    ``max_label_bytes``: the longest label value exported, in bytes of UTF-8 (longer
+    ones are shortened, see :func:`label_value`): set the attribute, else
+    ``CFGCORE_METRICS_MAX_LABEL_BYTES``, else :data:`DEFAULT_MAX_LABEL_BYTES`; at least
+    :data:`MIN_LABEL_BYTES`. ``report_shortened``: export
+    ``cfgcore_metric_label_values_shortened`` (the process-wide registry does).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, max_label_bytes: int | None = None, *, report_shortened: bool = False
+    ) -> None:
+        self.report_shortened = report_shortened
         self.lock = threading.Lock()
         self._instruments: dict[str, _Instrument] = {}
         self._collectors: list[Collector] = []
         self._duplicates: set[str] = set()  # names already logged as given twice
+        self._max_label_bytes: int | None = None
+        self.max_label_bytes = max_label_bytes  # (the setter checks it)
+        # (metric, label) pairs a shortened value was already logged for: bounded by
+        # the metrics and labels cfgcore defines.
+        self._shortened_logged: set[tuple[str, str]] = set()
+
+    @property
+    def max_label_bytes(self) -> int:
+        if self._max_label_bytes is None:
+            self._max_label_bytes = _max_label_bytes_from_env()
+        return self._max_label_bytes
+
+    @max_label_bytes.setter
+    def max_label_bytes(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < MIN_LABEL_BYTES):  # fmt: skip
+            raise ValueError(
+                f"max_label_bytes must be a number of bytes >= {MIN_LABEL_BYTES}, got {value!r}"
+            )
+        self._max_label_bytes = value
 
     def _get(self, cls: type[Any], name: str, *args: Any) -> Any:
         with self.lock:
@@ -281,7 +423,78 @@ class Registry:
                 log.exception("metrics collector %r failed", collector)
         with self.lock:
             families += [inst.family() for inst in self._instruments.values()]
-        return self._unique(sorted(families, key=lambda f: f.name))
+        return self._bounded(self._unique(sorted(families, key=lambda f: f.name)))
+
+    def _bounded(self, families: list[Family]) -> list[Family]:
+        """``families`` with every label value as :func:`label_value` exports it (the
+        one place every exported value passes through: ``snapshot()``, the Prometheus
+        text and OpenMetrics alike), and (``report_shortened``)
+        ``cfgcore_metric_label_values_shortened``: how many values of each (metric,
+        label) this collection shortened."""
+        bound = self.max_label_bytes
+        quick = bound // 4  # characters that fit whatever they are (4 bytes at most)
+        out: list[Family] = []
+        shortened: dict[tuple[str, str], int] = {}
+        first: dict[tuple[str, str], tuple[str, str]] = {}
+        for family in families:
+            changed = False
+            samples = []
+            for sample in family.samples:
+                labels = sample.labels
+                for name, value in labels.items():
+                    # (Inline, the way nearly every value goes: a scrape of 10,000 series
+                    # has 30,000 of them.)
+                    if (
+                        value.__class__ is str
+                        and len(value) <= quick
+                        and value.isascii()
+                        and value[-_SUFFIX:-_DIGEST_HEX] != _MARK
+                    ):
+                        continue
+                    text, cut = label_value(value if isinstance(value, str) else str(value),
+                                            bound)  # fmt: skip
+                    if text is value:
+                        continue
+                    if labels is sample.labels:
+                        labels = dict(labels)
+                    labels[name] = text
+                    if cut:
+                        key = (family.name, name)
+                        shortened[key] = shortened.get(key, 0) + 1
+                        first.setdefault(key, (value, text))
+                if labels is not sample.labels:
+                    sample = replace(sample, labels=labels)
+                    changed = True
+                samples.append(sample)
+            out.append(replace(family, samples=samples) if changed else family)
+        for (metric, label), (value, text) in first.items():
+            with self.lock:
+                if (metric, label) in self._shortened_logged:
+                    continue
+                self._shortened_logged.add((metric, label))
+            log.warning(
+                "%s: a %s label value of %d characters is over %d bytes and exported as "
+                "%r (its first bytes and a hash of it); further long values of this label "
+                "are shortened without a word (counted in %s; %s sets the bound)",
+                metric, label, len(value), bound, _preview(text), SHORTENED, _MAX_LABEL_ENV,
+            )  # fmt: skip
+        if not self.report_shortened:
+            return out
+        counts = [
+            Sample({"metric": metric, "label": label}, float(n))
+            for (metric, label), n in sorted(shortened.items())
+        ]
+        family = Family(
+            SHORTENED, "gauge",
+            f"Label values over {bound} bytes (CFGCORE_METRICS_MAX_LABEL_BYTES) that this "
+            "collection exported shortened (first bytes, '...#', 16 hex digits of their "
+            "BLAKE2b hash), by metric and label name.",
+            ("metric", "label"), counts,
+        )  # fmt: skip
+        where = bisect.bisect_left([f.name for f in out], SHORTENED)
+        if where == len(out) or out[where].name != SHORTENED:
+            out.insert(where, family)
+        return out
 
     def _unique(self, families: list[Family]) -> list[Family]:
         """``families`` (sorted by name) without a second family of a name: Prometheus
@@ -314,7 +527,7 @@ class Registry:
                 inst._values = {}
 
 
-_REGISTRY = Registry()
+_REGISTRY = Registry(report_shortened=True)
 
 
 def registry() -> Registry:
