@@ -573,6 +573,7 @@ INLINE: dict[str, Run | str] = {
         as_run="cfgcore health",
         then=(("cfgcore health --json", 0, '"ready": true'),),
     ),
+    "cfgcore health --url": FRAGMENT,
     "cfgcore alerts export -e production --out cfgcore.rules.yml": Run(
         "production", shows=("alerting rules to cfgcore.rules.yml",)
     ),
