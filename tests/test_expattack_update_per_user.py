@@ -187,6 +187,50 @@ def test_update_is_judged_by_the_policy_on_the_test_it_changes(tmp_path):
         finally:
             set_policy(None)
         assert Path(m.flags_file).read_bytes() == before
+        denied = [e for e in m.audit.entries() if e["kind"] == "denied"]
+        assert denied and denied[-1]["actor"] == "bob"
+        assert "experiment.create" in json.dumps(denied[-1]) and '"t"' in json.dumps(denied[-1])
+    finally:
+        m.close()
+
+
+# -- update brings in no secret reference -----------------------------------------------
+
+
+def test_update_keeps_a_stored_secret_reference_in_place_and_adds_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFGCORE_SECRET_DIRS", str(tmp_path))
+    secret = tmp_path / "token"
+    secret.write_text("TOPSECRET")
+    ref = f"${{file:{secret}}}"
+    m = _manager(tmp_path)
+    try:
+        assert m.create_ab_test(_running())
+    finally:
+        m.close()
+    doc = json.loads((tmp_path / "flags.json").read_text())
+    doc["flags"]["t"]["variants"]["control"] = {"x": 1, "token": ref}  # the operator's file
+    (tmp_path / "flags.json").write_text(json.dumps(doc))
+    m = _manager(tmp_path)
+    try:
+        before = Path(m.flags_file).read_bytes()
+        refused = [
+            {"configurations": {"b": {"x": 2, "token": ref}}},  # the same text elsewhere
+            {"configurations": {"control": {"x": 1, "other": ref}}},  # moved within
+            {"configurations": {"control": {"x": 1, "token": [ref]}}},  # one level down
+            {"configurations": {"control": {"x": 1, "token": "ENC[v1:abc]"}}},
+            {"traffic_split": {"control": 50, "b": 50, "c": 0},
+             "configurations": {"c": {"token": ref}}},
+        ]  # fmt: skip
+        for changes in refused:
+            assert not m.update_ab_test("t", changes), changes
+            assert "a secret reference" in m.last_error
+            assert Path(m.flags_file).read_bytes() == before
+        # kept where the file holds it: allowed, the reference stored, never its content
+        assert m.update_ab_test("t", {"configurations": {"control": {"token": ref, "x": 5}}})
+        text = Path(m.flags_file).read_text()
+        assert "TOPSECRET" not in text and json.loads(text)["flags"]["t"]["variants"][
+            "control"
+        ] == {"token": ref, "x": 5}
     finally:
         m.close()
 
