@@ -220,7 +220,8 @@ class _Metric:
 
     def add(self, i: int, value: float) -> None:
         """One event of the user in slot ``i``."""
-        self.rebase(value)
+        if abs(value) * _REBASE_RATIO < abs(self.shift):  # (inline: the hot path)
+            self.rebase(value)
         dx = value - self.shift
         d0, n0 = self.d[i], self.n[i]
         d1 = d0 + dx
