@@ -762,6 +762,8 @@ def _pairs_json(items: list[str]) -> dict[str, Any]:
         variant, sep, raw = item.partition("=")
         if not sep or not variant:
             raise CommandError(f"--config {item[:60]!r}: expected VARIANT=JSON")
+        if variant in out:  # the first would be dropped without a word, as --split's
+            raise UsageError(f"--config: {printable_name(variant)[:60]!r} given twice")
         try:
             # NaN and Infinity are not JSON: flags.json would store them as null
             value = load_json(raw, allow_nan=False)

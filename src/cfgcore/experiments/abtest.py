@@ -1075,7 +1075,7 @@ def replaced_fields(
     changed: list[str] = []
     for key in TEST_FIELDS:
         old, new = _field_value(stored, key), _field_value(meta, key)
-        if same(old, new):
+        if same(_unordered(old), _unordered(new)):
             continue
         (dropped if new is None else changed).append(key)
     for variant, old in variants.items():
@@ -1084,9 +1084,38 @@ def replaced_fields(
         where = child_key_path("configurations", str(variant))
         if variant not in configurations:
             dropped.append(where)
-        elif not same(old, configurations[variant]):
+        elif not same(_unordered(old), _unordered(configurations[variant])):
             changed.append(where)
     return dropped, changed
+
+
+def _unordered(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted, for comparing two tests:
+    a configuration, a targeting condition or ``metric_types`` written in another key
+    order is the same (what is served or judged does not depend on it). The traffic
+    split is compared as a list (:func:`_field_value`): its order lays out the buckets."""
+    if isinstance(value, Mapping):
+        items = sorted(((str(k), _unordered(v)) for k, v in value.items()), key=lambda kv: kv[0])
+        return {"mapping": items}  # (never equal to a list holding the same pairs)
+    if isinstance(value, list | tuple):
+        return [_unordered(v) for v in value]
+    return value
+
+
+def _layer_places(
+    experiments: Mapping[str, Any], name: str, layer: Any
+) -> tuple[list[tuple[float, float]], float | None]:
+    """``(taken, own)``: the ``(offset, percentage)`` slices the other tests of
+    ``layer`` own, and the offset of test ``name``'s slice when it is in ``layer``,
+    as :func:`layer_slices` lays them out: a record written without ``layer_offset``
+    owns the slice it is packed into, not one at 0 %."""
+    try:
+        slices = layer_slices(dict(experiments))
+    except (TypeError, ValueError):  # a malformed record: the compiler refuses it
+        slices = {}
+    taken = [(o, p) for k, (lay, o, p) in slices.items() if k != name and lay == layer]
+    own = slices.get(name)
+    return taken, (own[1] if own is not None and own[0] == layer else None)
 
 
 def _listed(names: list[str]) -> str:
@@ -1186,12 +1215,7 @@ class ABTests:
                 problems.append(f"{name}: test_name: a feature flag of that name exists")
             secrets = secret_references(ab_test.configurations)
             if ab_test.layer:
-                taken = [
-                    (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
-                    for k, m in self.manager._tests.items()
-                    if m.get("layer") == ab_test.layer and k != name
-                ]
-                prefer = self.manager._tests.get(name, {}).get("layer_offset")
+                taken, prefer = _layer_places(self.manager._tests, name, ab_test.layer)
                 offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
                 if offset is None:
                     free = 100.0 - sum(p for _, p in taken)
@@ -1210,8 +1234,9 @@ class ABTests:
                 problems.append(problem)
         if not problems:
             stored = self.manager._tests.get(name)
+            where = _layer_places(self.manager._tests, name, (stored or {}).get("layer"))[1]
             problem = self._moves_users(name, stored, ab_test) or self._moves_slice(
-                name, stored, ab_test, offset
+                name, stored, ab_test, offset, where
             )
             if problem:
                 problems.append(problem)
@@ -1260,6 +1285,9 @@ class ABTests:
             served = flag
             held = guardrail_stop(stored)
             if not start:
+                problem = self._moves_stopped(name, stored, ab_test.control_variant)
+                if problem:
+                    raise ConfigError(problem, file=self.manager.flags_file)
                 was_served = isinstance(stored, dict) and has_served(stored, now)
                 reason = "stopped" if was_served else NOT_STARTED
                 record, served = _stopped(record, flag, reason, now)
@@ -1341,13 +1369,24 @@ class ABTests:
             return self._reject([f"{test_name!r:.60}: not a test name"])
         if not issubclass(type(changes), Mapping):
             return self._reject([f"{name}: changes: expected a mapping of field to value"])
-        unknown = [k for k in changes if k not in UPDATABLE]
-        if unknown:
-            return self._reject([
-                f"{name}: {unknown[0]!r:.60}: not a field update changes (known: "
-                f"{', '.join(UPDATABLE)})"
-            ])  # fmt: skip
-        given = dict(changes)
+        # Read once, and judged as read: a mapping whose keys differ between two reads
+        # would pass the check with one set of fields and write another (test_name: the
+        # salt of every user's bucket). Each field by the text its key holds: a str
+        # subclass's own __eq__ and __hash__ could make "test_name" pass as another.
+        try:
+            pairs = list(dict(changes).items())
+        except Exception as exc:  # the caller's mapping raised while read
+            return self._reject([f"{name}: changes: could not be read ({type(exc).__name__})"])
+        given: dict[str, Any] = {}
+        for key, value in pairs:
+            field_name = exact_name(key)
+            if field_name is None or field_name not in UPDATABLE:
+                shown = repr(field_name) if field_name is not None else f"<{type(key).__name__}>"
+                return self._reject([
+                    f"{name}: {shown:.60}: not a field update changes (known: "
+                    f"{', '.join(UPDATABLE)})"
+                ])  # fmt: skip
+            given[field_name] = value
 
         def change(snap: Snapshot) -> Snapshot:
             stored = snap.experiments.get(name)
@@ -1407,12 +1446,7 @@ class ABTests:
         self._refuse_new_secrets(name, secret_references(updated.configurations), snap)
         offset: float | None = None
         if updated.layer:
-            taken = [
-                (float(m.get("layer_offset", 0.0)), float(m.get("layer_percentage", 100.0)))
-                for k, m in snap.experiments.items()
-                if k != name and isinstance(m, Mapping) and m.get("layer") == updated.layer
-            ]
-            prefer = stored.get("layer_offset") if stored.get("layer") == updated.layer else None
+            taken, prefer = _layer_places(snap.experiments, name, updated.layer)
             offset = allocate_layer_slice(taken, float(updated.layer_percentage), prefer)
             if offset is None:
                 free = 100.0 - sum(p for _, p in taken)
@@ -1421,8 +1455,16 @@ class ABTests:
                     f"{updated.layer_percentage:g}% ({free:g}% unassigned in total)", file=file
                 )  # fmt: skip
         plain = dict(stored)
-        problem = self._moves_users(name, plain, updated) or self._moves_slice(
-            name, plain, updated, offset
+        problem = (
+            self._moves_users(name, plain, updated)
+            or self._moves_slice(
+                name,
+                plain,
+                updated,
+                offset,
+                _layer_places(snap.experiments, name, plain.get("layer"))[1],
+            )  # fmt: skip
+            or self._moves_stopped(name, plain, updated.control_variant)
         )
         if problem:
             raise ConfigError(problem, file=file)
@@ -1513,12 +1555,34 @@ class ABTests:
             "the split and change layer_percentage to take in more or fewer users"
         )
 
+    def _moves_stopped(self, name: str, stored: Any, control: str) -> str | None:
+        """Why serving ``control`` as the control of the stored test ``stored`` while it
+        stays stopped is refused, or None. A stopped test serves its control to every
+        user it had enrolled: another control would move them all to that variant, and
+        for a test its guardrail stopped, to the variant it found harmful (its stop
+        undone without a resume). A test not started has enrolled nobody."""
+        if not isinstance(stored, Mapping) or stored.get("status", "active") != "stopped":
+            return None
+        if not has_served(stored, self.manager._now()):
+            return None
+        was = stored_control(stored)
+        if same(was, control):
+            return None
+        held = " by its guardrail" if guardrail_stop(stored) is not None else ""
+        return (
+            f"{name}: control: the test is stopped{held} and serves its control "
+            f"{was!r:.60} to every user; control {control!r:.60} would serve them all "
+            "that variant instead: keep the control while the test is stopped, or create "
+            "a test under a new name"
+        )
+
     def _moves_slice(
         self,
         name: str,
         stored: Mapping[str, Any] | None,
         ab_test: ABTestConfiguration,
         offset: float | None,
+        stored_offset: float | None = None,
     ) -> str | None:
         """Why a new layer slice for a test that has served its variants is refused, or
         None. ``layer_percentage`` grows or shrinks the slice where it starts, so the
@@ -1528,14 +1592,15 @@ class ABTests:
         layer (another salt picks its users)."""
         if stored is None or not stored.get("layer") or not ab_test.layer:
             return None
-        if not has_served(stored, self.manager._now()) or "layer_offset" not in stored:
-            return None  # (a record without an offset: where its slice was is not known)
+        if not has_served(stored, self.manager._now()):
+            return None
         try:
-            old_offset = float(stored["layer_offset"])
             old_pct = float(stored.get("layer_percentage", 100.0))
         except (TypeError, ValueError):
             return None  # a hand-edited record the compiler refuses anyway
         new_pct = float(ab_test.layer_percentage)
+        # (A record written without layer_offset has its slice where it is packed,
+        # as layer_slices lays it out: another layer moves its users all the same.)
         if stored["layer"] != ab_test.layer:
             if old_pct >= 100.0 and new_pct >= 100.0:
                 return None  # everyone in both: nobody leaves
@@ -1545,6 +1610,10 @@ class ABTests:
                 "users out of the test and enrol others (assignment is sticky for the life "
                 "of a test): create a test under a new name instead"
             )
+        try:
+            old_offset = float(stored.get("layer_offset", stored_offset))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None  # no slice known (a malformed record the compiler refuses)
         if offset is None or abs(offset - old_offset) < 1e-9:
             return None
         kept = max(0.0, min(old_offset + old_pct, offset + new_pct) - max(old_offset, offset))

@@ -153,6 +153,11 @@ EXPOSURES_FIRST_WAIT = 5.0
 
 # ---------------------------------------------------------------------------- users
 
+#: How many times larger than a new value the shift of a metric's columns may be
+#: before the value becomes the shift (:meth:`_Metric.rebase`): ``value - shift`` then
+#: keeps all but the last 26 of the value's 53 bits.
+_REBASE_RATIO = float(2**26)
+
 _EXPOSED = 1  # flag bit: the user's exposure to this variant was logged
 _MEMBER = 2  # flag bit: a user of the variant (exposed, or with an event that counts)
 
@@ -162,8 +167,9 @@ class _Metric:
 
     Per user (slot): ``d`` the sum of ``value - shift`` over the user's events, ``n``
     the user's event count, ``nz`` whether any value was non-zero. ``shift`` is the
-    first value seen: sums of shifted values keep the variance's subtraction small
-    (no catastrophic cancellation when the mean is far from zero). The running sums
+    first value seen (or a later one far smaller in magnitude: :meth:`rebase`): sums
+    of shifted values keep the variance's subtraction small (no catastrophic
+    cancellation when the mean is far from zero). The running sums
     are over users: ``sum_d`` = sum of d (= sum of shifted values), ``sum_dd`` = sum
     of d^2, ``sum_dn`` = sum of d*n, ``sum_nn`` = sum of n^2."""
 
@@ -181,8 +187,41 @@ class _Metric:
         self.binary = True  # every value was 0 or 1
         self.sum_d = self.sum_dd = self.sum_dn = self.sum_nn = 0.0
 
+    def rebase(self, value: float) -> None:
+        """Make ``value`` the shift when ``value - shift`` would lose most of
+        ``value``'s digits: a first value far larger than the later ones (a stray 1e17,
+        or one refunded) rounded each later small value to nothing, and with it the
+        totals of every other user (a per-user metric's mean 0 instead of 0.245). The
+        columns and sums are moved to the new shift through each user's total, which
+        keeps what they held; this happens at most a few hundred times per metric (the
+        shift's magnitude falls by 2**26 each time), and never for values on one scale."""
+        if abs(value) * _REBASE_RATIO >= abs(self.shift):
+            return  # (value - shift keeps value's digits; a 0 makes the shift 0 once)
+        d, n, old = self.d, self.n, self.shift
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            sum_d = sum_dd = sum_dn = 0.0
+            for i in range(len(n)):
+                count = n[i]
+                if count:
+                    di = (d[i] + old * count) - value * count  # through the user's total
+                    d[i] = di
+                    sum_d += di
+                    sum_dd += di * di
+                    sum_dn += di * count
+        else:  # the same, a pass of array arithmetic (a table of a million users)
+            dv, nv = np.frombuffer(d, dtype=np.float64), np.frombuffer(n, dtype=np.float64)
+            dv[:] = (dv + old * nv) - value * nv  # (0 where a slot has no event)
+            sum_d, sum_dd, sum_dn = float(dv.sum()), float(dv @ dv), float(dv @ nv)
+        self.shift = value
+        if self.events:  # (held events are outside every sum)
+            self.sum_d, self.sum_dd, self.sum_dn = sum_d, sum_dd, sum_dn
+
     def add(self, i: int, value: float) -> None:
         """One event of the user in slot ``i``."""
+        if abs(value) * _REBASE_RATIO < abs(self.shift):  # (inline: the hot path)
+            self.rebase(value)
         dx = value - self.shift
         d0, n0 = self.d[i], self.n[i]
         d1 = d0 + dx
@@ -205,6 +244,7 @@ class _Metric:
     def hold(self, i: int, value: float) -> None:
         """One event of the user in slot ``i`` kept aside, outside every sum: an event
         that counts only once the user's exposure arrives (:meth:`merge` adds them)."""
+        self.rebase(value)
         self.d[i] += value - self.shift
         self.n[i] += 1.0
         flag = self.nz[i]
@@ -225,6 +265,7 @@ class _Metric:
         """``count`` events summing to ``total`` of the user in slot ``i`` (events that
         were held, :meth:`take`); ``flag`` as :meth:`hold` keeps it. The same sums as
         that many :meth:`add` calls."""
+        self.rebase(total / count)
         dx = total - self.shift * count
         d0, n0 = self.d[i], self.n[i]
         d1, n1 = d0 + dx, n0 + count
