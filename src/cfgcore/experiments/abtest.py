@@ -1274,10 +1274,13 @@ class ABTests:
             if problem:
                 raise ConfigError(problem, file=self.manager.flags_file)
             self._refuse_new_secrets(name, secrets, snap)
+            chosen = self._slice_on(name, stored, ab_test, snap)
             # A name a deleted test had: the shared logs still hold that test's records
             # under it, which every analysis of this one leaves out (record_cutoffs).
             since = _incarnation(name, stored, snap.metadata)
             record = meta if since is None else {**meta, "since": since}
+            if chosen is not None:
+                record = {**record, "layer_offset": chosen}
             now = self.manager._now()
             # A test that has served its variants stays one that has, whatever its new
             # start date: postponing it made its split free to change (moving users).
@@ -1487,6 +1490,35 @@ class ABTests:
                 new_flag, rules=[Rule(when=when, serve=stored_control(record))]
             )
         return record, new_flag
+
+    def _slice_on(
+        self, name: str, stored: Any, ab_test: ABTestConfiguration, snap: Snapshot
+    ) -> float | None:
+        """The offset of ``ab_test``'s slice of its layer on ``snap`` (the newest stored
+        document, under the store's lock), or None without a layer; ConfigError when
+        the layer has no free slice there, or when the slice would move the users of a
+        test that has served its variants. The offset this process chose from its own
+        view is only a first check: another process may have taken that slice since
+        (two tests sharing a slice would put a user in two tests of one layer)."""
+        if not ab_test.layer:
+            return None
+        file = self.manager.flags_file
+        taken, prefer = _layer_places(snap.experiments, name, ab_test.layer)
+        offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
+        if offset is None:
+            free = 100.0 - sum(p for _, p in taken)
+            raise ConfigError(
+                f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
+                f"{ab_test.layer_percentage:g}% in the stored flags ({free:g}% unassigned "
+                "in total; other tests may have taken it since this process read them)",
+                file=file,
+            )
+        plain = stored if isinstance(stored, dict) else None
+        where = _layer_places(snap.experiments, name, (plain or {}).get("layer"))[1]
+        problem = self._moves_slice(name, plain, ab_test, offset, where)
+        if problem:
+            raise ConfigError(problem, file=file)
+        return offset
 
     def _conflict(
         self,

@@ -1,0 +1,201 @@
+"""A test's slice of its layer is chosen on the newest stored document, under the
+store's lock. ``create_ab_test`` chose it from the creating process's own view of the
+flags: a process that had not yet read the tests another process (or host) created in
+the same layer took a slice already taken. Only the compiler's check that the layer's
+split sums to 100 kept the two tests from sharing users (a user in two tests of one
+layer); the create was refused with "weights sum to 105, not 100" although the layer
+had free slices, and a full layer was not named as the reason. Now the slice is chosen
+inside the locked change, and a create that finds no free slice there is refused naming
+the layer. Real processes, real managers on one flags file and on one real Redis
+(tests/redis_server.py), users evaluated by the real evaluator."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+
+NOW = datetime.now(timezone.utc)
+LAYER = "home"
+PCT = 5.0
+WORKERS = 2
+PER_WORKER = 12  # 2 x 12 x 5 % = 120 % asked of a 100 % layer: some must be refused
+USERS = [f"user-{i}" for i in range(4000)]
+
+
+def _ab(name: str) -> ABTestConfiguration:
+    return ABTestConfiguration(
+        test_name=name, description="", start_date=NOW - timedelta(days=1),
+        end_date=NOW + timedelta(days=30), traffic_split={"control": 50, "green": 50},
+        configurations={"control": {}, "green": {}}, success_metrics=["conversion"],
+        layer=LAYER, layer_percentage=PCT,
+    )  # fmt: skip
+
+
+def _open(location: dict[str, str], state: str) -> DynamicConfigurationManager:
+    return DynamicConfigurationManager(
+        **location, state_dir=state, log_exposures=False, record_usage=False
+    )
+
+
+def _create_many(location, state, worker, barrier, results, names=None):
+    """One process: a manager of its own, tests created one after another (this
+    process's view of the flags is not refreshed in between); ``barrier`` lets the
+    workers start together."""
+    m = _open(location, state)
+    out = []
+    try:
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        for name in names or [f"w{worker}_t{i}" for i in range(PER_WORKER)]:
+            ok = m.create_ab_test(_ab(name))
+            out.append((name, ok, m.last_error))
+    finally:
+        m.close()
+    results.put((worker, out))
+
+
+def _run_workers(location, tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(WORKERS)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_create_many,
+            args=(location, str(tmp_path / f"state{w}"), w, barrier, results),
+        )
+        for w in range(WORKERS)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return [o for _, out in outcomes for o in out]
+
+
+def _check(location, tmp_path, outcomes):
+    created = [name for name, ok, _ in outcomes if ok]
+    refused = [(name, err) for name, ok, err in outcomes if not ok]
+    m = _open(location, str(tmp_path / "reader"))
+    try:
+        tests = m.list_ab_tests()
+        slices = sorted(
+            (float(meta["layer_offset"]), float(meta["layer_percentage"]), name)
+            for name, meta in tests.items()
+            if meta.get("layer") == LAYER
+        )
+        # Every create that said yes is stored, and only those.
+        assert sorted(n for _, _, n in slices) == sorted(created)
+        # No two slices of the layer overlap, and all lie within it.
+        for (o1, p1, n1), (o2, _, n2) in zip(slices, slices[1:], strict=False):
+            assert o1 + p1 <= o2 + 1e-9, (n1, o1, p1, n2, o2)
+        assert all(0 <= o and o + p <= 100 + 1e-9 for o, p, _ in slices)
+        # 5 % slices in a 100 % layer: a refusal only once the layer is full.
+        assert len(created) == int(100 // PCT)
+        assert len(refused) == WORKERS * PER_WORKER - len(created)
+        for name, err in refused:
+            assert f"layer {LAYER!r} has no free slice" in err, (name, err)
+        # The real evaluator: a user is in at most one test of the layer.
+        enrolled: dict[str, list[str]] = {}
+        for name in created:
+            for u in USERS:
+                if m.get_ab_test_variant(name, {"user_id": u}) is not None:
+                    enrolled.setdefault(u, []).append(name)
+        twice = {u: ns for u, ns in enrolled.items() if len(ns) > 1}
+        assert not twice, (
+            f"{len(twice)} users in two tests of one layer, e.g. {next(iter(twice.items()))}"
+        )
+        # (The layer is full: nearly every user of the sample is in some test.)
+        assert len(enrolled) > 0.9 * len(USERS)
+    finally:
+        m.close()
+
+
+def test_processes_creating_tests_in_one_layer_of_a_flags_file_never_overlap(tmp_path):
+    location = {"flags_file": str(tmp_path / "deploy" / "flags.msgpack")}
+    (tmp_path / "deploy").mkdir()
+    _check(location, tmp_path, _run_workers(location, tmp_path))
+
+
+def test_processes_creating_tests_in_one_layer_of_a_redis_store_never_overlap(
+    redis_server, tmp_path
+):
+    location = {"store": redis_server.url + "?namespace=ll&poll=0.1&cache=off"}
+    _check(location, tmp_path, _run_workers(location, tmp_path))
+
+
+def _in_another_process(location, state, names):
+    """``names`` created, in this order, by a manager in another process."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    p = ctx.Process(target=_create_many, args=(location, state, 9, None, results, names))
+    p.start()
+    _, out = results.get(timeout=120)
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    return out
+
+
+def _stale_manager(tmp_path):
+    """A manager on a flags file, and the file's location: the manager has read the
+    (empty) flags before another process writes any."""
+    location = {"flags_file": str(tmp_path / "flags.msgpack")}
+    m = _open(location, str(tmp_path / "here"))
+    assert m.list_ab_tests() == {}
+    return m, location
+
+
+def test_a_slice_another_process_took_since_this_one_read_the_flags_is_not_taken(tmp_path):
+    m, location = _stale_manager(tmp_path)
+    try:
+        assert _in_another_process(location, str(tmp_path / "there"), ["first"])[0][1]
+        assert m.create_ab_test(_ab("second")), m.last_error
+        stored = m._live.store.read().snapshot.experiments
+        assert stored["first"]["layer_offset"] == 0.0
+        assert stored["second"]["layer_offset"] == PCT
+        assert m.list_ab_tests()["second"]["layer_offset"] == PCT  # what it serves
+    finally:
+        m.close()
+
+
+def test_a_layer_another_process_filled_refuses_with_the_layer_named(tmp_path):
+    m, location = _stale_manager(tmp_path)
+    try:
+        names = [f"t{i}" for i in range(int(100 // PCT))]
+        out = _in_another_process(location, str(tmp_path / "there"), names)
+        assert all(ok for _, ok, _ in out), out
+        assert not m.create_ab_test(_ab("late"))
+        assert f"late: layer_percentage: layer {LAYER!r} has no free slice" in m.last_error
+        assert "late" not in m._live.store.read().snapshot.experiments
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("grow", [False, True])
+def test_a_replacement_is_judged_on_the_slices_of_the_stored_flags(tmp_path, grow):
+    """Re-creating a test keeps its stored slice; growing it into the slice another
+    process took since this one read the flags is refused (it cannot grow in place,
+    and moving would take its users out of the test)."""
+    m, location = _stale_manager(tmp_path)
+    try:
+        assert m.create_ab_test(_ab("mine"))
+        assert _in_another_process(location, str(tmp_path / "there"), ["theirs"])[0][1]
+        again = _ab("mine")
+        if grow:
+            again.layer_percentage = 2 * PCT
+            assert not m.create_ab_test(again)
+            assert "mine: layer_percentage" in m.last_error
+        else:
+            again.description = "same slice"
+            assert m.create_ab_test(again), m.last_error
+        stored = m._live.store.read().snapshot.experiments
+        assert stored["mine"]["layer_offset"] == 0.0
+        assert stored["mine"]["layer_percentage"] == PCT
+        assert stored["theirs"]["layer_offset"] == PCT
+    finally:
+        m.close()
