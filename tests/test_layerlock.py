@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.experiments.abtest import record_problems
 
 NOW = datetime.now(timezone.utc)
 LAYER = "home"
@@ -199,3 +205,97 @@ def test_a_replacement_is_judged_on_the_slices_of_the_stored_flags(tmp_path, gro
         assert stored["theirs"]["layer_offset"] == PCT
     finally:
         m.close()
+
+
+# ---------------------------------------------------------- numbers that are not numbers
+
+ODD = st.one_of(
+    st.booleans(),
+    st.just(np.bool_(True)),
+    st.text(max_size=5),
+    st.sampled_from(["50", "1e1", " 7 "]),
+    st.none(),
+    st.binary(max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.integers(min_value=10**400, max_value=10**401),
+)
+#: The number 50 in the types a payload or a numeric library carries.
+FIFTY = st.sampled_from([50, 50.0, Fraction(50), Decimal(50), np.float64(50), np.int64(50)])
+
+
+def _plain(name="t", split=None, **kw):
+    return ABTestConfiguration(
+        test_name=name, description="", start_date=NOW - timedelta(days=1),
+        end_date=NOW + timedelta(days=30), traffic_split=split or {"control": 50, "green": 50},
+        configurations={"control": {}, "green": {}}, **kw,
+    )  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(odd=ODD, other=st.sampled_from(["control", "green"]))
+def test_a_weight_that_is_no_number_is_refused_with_its_key_path(odd, other):
+    # The other weight makes the sum 100 where the odd value reads as a number
+    # (True as 1, "50" as 50): only the weight's own check can refuse it.
+    read = {True: 1.0, "50": 50.0, "1e1": 10.0, " 7 ": 7.0}
+    as_number = read.get(odd, 0.0) if isinstance(odd, bool | np.bool_ | str) else 0.0
+    variant = "green" if other == "control" else "control"
+    split = {other: 100 - as_number, variant: odd}
+    problems = _plain(split=split).validate()
+    assert f"t: traffic_split.{variant}: weight must be a number, got {odd!r:.60}" in problems
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=FIFTY, b=FIFTY)
+def test_a_weight_of_any_real_number_type_is_accepted(a, b):
+    assert _plain(split={"control": a, "green": b}).validate() == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(odd=ODD, layer=st.sampled_from([None, "home"]))
+def test_a_layer_percentage_that_is_no_number_is_refused(odd, layer):
+    problems = _plain(layer=layer, layer_percentage=odd).validate()
+    assert any(p.startswith("t: layer_percentage: ") for p in problems), problems
+
+
+@settings(max_examples=25, deadline=None)
+@given(pct=st.one_of(FIFTY, st.just(100)))
+def test_a_layer_percentage_of_any_real_number_type_is_accepted(pct):
+    assert _plain(layer="home", layer_percentage=pct).validate() == []
+
+
+@pytest.fixture(scope="module")
+def memory_manager():
+    m = DynamicConfigurationManager(persist=False)
+    yield m
+    m.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(weight=st.sampled_from([True, False, np.bool_(True)]))
+def test_create_and_update_refuse_a_boolean_weight_and_store_nothing(memory_manager, weight):
+    m = memory_manager
+    n = 100 - float(weight)
+    assert not m.create_ab_test(_plain("boolsplit", {"control": n, "green": weight}))
+    assert "boolsplit: traffic_split.green: weight must be a number" in m.last_error
+    assert "boolsplit" not in m.list_ab_tests()
+    assert m.create_ab_test(_plain("kept")), m.last_error
+    before = m.list_ab_tests()["kept"]
+    assert not m.update_ab_test("kept", {"traffic_split": {"control": n, "green": weight}})
+    assert "kept: traffic_split.green: weight must be a number" in m.last_error
+    assert not m.update_ab_test("kept", {"layer_percentage": weight})
+    assert "kept: layer_percentage" in m.last_error
+    assert m.list_ab_tests()["kept"] == before
+
+
+@pytest.mark.parametrize("where", ["layer_percentage", "layer_offset"])
+@pytest.mark.parametrize("value", [True, "50", None])
+def test_a_stored_slice_that_is_no_number_is_a_record_problem(where, value):
+    meta = {"layer": "home", "layer_percentage": 10.0, "layer_offset": 0.0, where: value}
+    if value is None:
+        del meta[where]
+    problems = record_problems("t", meta)
+    if value is None:
+        assert problems == []
+    else:
+        assert [p.path for p in problems] == [f"experiments.t.{where}"]
