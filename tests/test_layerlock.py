@@ -11,18 +11,23 @@ the layer. Real processes, real managers on one flags file and on one real Redis
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.experiments.abtest import record_problems
+from tests.conftest import run_cli
+from tests.test_hardening_stats_report import _create  # a test t, control/b 50/50, started
 
 NOW = datetime.now(timezone.utc)
 LAYER = "home"
@@ -299,3 +304,120 @@ def test_a_stored_slice_that_is_no_number_is_a_record_problem(where, value):
         assert problems == []
     else:
         assert [p.path for p in problems] == [f"experiments.t.{where}"]
+
+
+# ---------------------------------------------------------- users in several variants
+
+
+def _from_logs(lines):
+    """The independent count: each user's set of variants, from the exposure lines."""
+    variants_of: dict[str, set[str]] = {}
+    for x in lines:
+        variants_of.setdefault(x["user"], set()).add(x["variant"])
+    several = sum(1 for vs in variants_of.values() if len(vs) > 1)
+    return several, len(variants_of), max((len(v) for v in variants_of.values()), default=0)
+
+
+@settings(
+    max_examples=25, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)  # fmt: skip
+@given(
+    logged=st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from(["control", "b"])),
+        min_size=1, max_size=80,
+    ),
+    copies=st.integers(1, 2),
+)  # fmt: skip
+def test_report_counts_users_in_several_variants_as_the_logs_say(capsys, logged, copies):
+    lines = [{"test": "t", "user": f"u{i}", "variant": v, "ts": 1764547200} for i, v in logged]
+    lines *= copies  # a user logged twice in one variant is in one variant
+    several, users, _ = _from_logs(lines)
+    with tempfile.TemporaryDirectory() as d:
+        state = Path(d)
+        _create(capsys, state)
+        events = state / "ev.jsonl"
+        events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        code, _, err = run_cli(capsys, "experiment", "ingest", str(events), "--state-dir", d)
+        assert code == 0, err
+        code, out, err = run_cli(capsys, "experiment", "report", "t", "--json", "--state-dir", d)
+        assert code == 0, err
+        data = json.loads(out)
+        code, text, err = run_cli(capsys, "experiment", "report", "t", "--state-dir", d)
+        assert code == 0, err
+    assert data["exposed_in_several_variants"] == several
+    assert data["exposed_users"] == users
+    assert data["exposed_in_several_variants_share"] == pytest.approx(several / users)
+    text_lines = text.splitlines()
+    flagged = [x for x in text_lines if "exposed to more than one variant" in x]
+    if not several:
+        assert flagged == []
+        return
+    (line,) = flagged
+    assert line.startswith(f"WARNING: {several} user(s) exposed to more than one variant (")
+    assert f"of the {data['exposed_users']} exposed users)" in line
+    # Right under the sample-ratio check, which cannot see such users when they balance.
+    srm = next(i for i, x in enumerate(text_lines) if x.startswith("sample ratio check"))
+    assert text_lines[srm + 1] == line
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [(0.5, "50%"), (1 / 3, "33.3%"), (1e-5, "<0.01%"), (0.99999, ">99.99%"), (1.0, "100%")],
+)
+def test_the_share_is_never_rounded_to_none_or_all(share, shown):
+    from cfgcore.experiments.analysis import _share
+
+    assert _share(share) == shown
+
+
+def test_a_large_test_counts_every_user_in_both_arms_from_the_store():
+    """Many users, a known few in both arms (ids that collide), counted by the
+    report from the store's per-variant tables against a count made from the lines."""
+    from cfgcore.experiments.analysis import analyze
+    from cfgcore.experiments.exposures import Exposure
+    from cfgcore.experiments.metrics import MetricsStore
+
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 2**40, size=20000)
+    arms = np.where(rng.random(ids.size) < 0.5, "control", "b")
+    both = rng.choice(ids.size, size=37, replace=False)
+    lines = [{"user": f"u{i}", "variant": str(v)} for i, v in zip(ids, arms, strict=True)]
+    lines += [{"user": f"u{ids[j]}", "variant": "b" if arms[j] == "control" else "control"}
+              for j in both]  # fmt: skip
+    several, users, _ = _from_logs(lines)
+    store = MetricsStore(None)
+    store.write([Exposure("t", x["variant"], x["user"], 0.0) for x in lines])
+    report = analyze("t", {"traffic_split": {"control": 50, "b": 50}, "control": "control"}, store)
+    assert report.exposed_in_several == several >= 37
+    assert report.exposed_users == users
+    assert report.to_dict()["exposed_in_several_variants_share"] == pytest.approx(several / users)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    logged=st.lists(
+        st.tuples(st.integers(0, 25), st.sampled_from(["control", "b", "stray"])), max_size=60
+    )
+)
+def test_users_in_a_variant_the_split_lacks_count_too(logged):
+    """(Ingest refuses such lines; an application's own sink or record path logs them.)
+    With three variants a user may be in all three: the users are then an upper bound
+    and the share a lower bound."""
+    from cfgcore.experiments.analysis import analyze
+    from cfgcore.experiments.exposures import Exposure
+    from cfgcore.experiments.metrics import MetricsStore
+
+    lines = [{"user": f"u{i}", "variant": v} for i, v in logged]
+    several, users, most = _from_logs(lines)
+    store = MetricsStore(None)
+    store.write([Exposure("t", x["variant"], x["user"], 0.0) for x in lines])
+    report = analyze("t", {"traffic_split": {"control": 50, "b": 50}, "control": "control"}, store)
+    assert report.exposed_in_several == several
+    if most <= 2:
+        assert report.exposed_users == users
+        assert report.exposed_in_several_share == (several / users if users else 0.0)
+    else:
+        assert report.exposed_users >= users
+        assert report.exposed_in_several_share <= several / users
+    assert 0.0 <= report.exposed_in_several_share <= 1.0
