@@ -44,11 +44,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -160,6 +162,18 @@ def local_aware(dt: datetime) -> datetime:
         return dt.astimezone()
     except ValueError:
         return datetime.fromtimestamp(dt.timestamp(), timezone.utc).astimezone()
+
+
+def real_number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number a float holds, else None. A bool
+    is no number here (True would be a weight of 1), nor is text ("50" is what a typo
+    or a wrongly typed payload carries), as for a stored record (:func:`record_problems`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):  # 10**400: past a float
+        return None
 
 
 def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
@@ -321,9 +335,8 @@ class ABTestConfiguration:
                 or exact_name(variant) is None  # a lone surrogate
             ):
                 bad(child_key_path("traffic_split", repr(variant)), "not a usable variant name")
-            try:
-                w = float(weight)
-            except (TypeError, ValueError, OverflowError):  # 10**400: past a float
+            w = real_number(weight)
+            if w is None:  # True, "50", None, 10**400 (past a float)...
                 at = child_key_path("traffic_split", variant)
                 bad(at, f"weight must be a number, got {weight!r:.60}")
                 continue
@@ -405,14 +418,13 @@ class ABTestConfiguration:
         if self.layer is not None:
             if not isinstance(self.layer, str) or not self.layer:
                 bad("layer", "must be a non-empty string")
-            lp = self.layer_percentage
-            if not (isinstance(lp, (int, float)) and not isinstance(lp, bool) and 0 < lp <= 100):
-                bad("layer_percentage", f"must be within (0, 100], got {lp!r}")
-        elif not (
-            isinstance(self.layer_percentage, (int, float))
-            and not isinstance(self.layer_percentage, bool)
-            and self.layer_percentage == 100
-        ):
+            lp = real_number(self.layer_percentage)
+            if lp is None or not 0 < lp <= 100:
+                bad(
+                    "layer_percentage",
+                    f"must be within (0, 100], got {self.layer_percentage!r:.60}",
+                )
+        elif real_number(self.layer_percentage) != 100:
             # Only a layer's slice takes part of the users: without a layer the share
             # was dropped, and a test meant for 10 % of the users served all of them.
             bad(
@@ -604,6 +616,12 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         value = meta.get(where)
         if value is not None and not isinstance(value, str):
             bad((where,), f"expected a string, got {value!r:.60}")
+    # A layer's slice: a hand-edited true was read as 1 % (or an offset of 1).
+    for where in ("layer_percentage", "layer_offset"):
+        value = meta.get(where)
+        percent = real_number(value) if type(value) in (int, float) else None
+        if value is not None and (percent is None or not math.isfinite(percent)):
+            bad((where,), f"expected a percent, got {value!r:.60}")
     return out
 
 
@@ -1274,10 +1292,13 @@ class ABTests:
             if problem:
                 raise ConfigError(problem, file=self.manager.flags_file)
             self._refuse_new_secrets(name, secrets, snap)
+            chosen = self._slice_on(name, stored, ab_test, snap)
             # A name a deleted test had: the shared logs still hold that test's records
             # under it, which every analysis of this one leaves out (record_cutoffs).
             since = _incarnation(name, stored, snap.metadata)
             record = meta if since is None else {**meta, "since": since}
+            if chosen is not None:
+                record = {**record, "layer_offset": chosen}
             now = self.manager._now()
             # A test that has served its variants stays one that has, whatever its new
             # start date: postponing it made its split free to change (moving users).
@@ -1487,6 +1508,35 @@ class ABTests:
                 new_flag, rules=[Rule(when=when, serve=stored_control(record))]
             )
         return record, new_flag
+
+    def _slice_on(
+        self, name: str, stored: Any, ab_test: ABTestConfiguration, snap: Snapshot
+    ) -> float | None:
+        """The offset of ``ab_test``'s slice of its layer on ``snap`` (the newest stored
+        document, under the store's lock), or None without a layer; ConfigError when
+        the layer has no free slice there, or when the slice would move the users of a
+        test that has served its variants. The offset this process chose from its own
+        view is only a first check: another process may have taken that slice since
+        (two tests sharing a slice would put a user in two tests of one layer)."""
+        if not ab_test.layer:
+            return None
+        file = self.manager.flags_file
+        taken, prefer = _layer_places(snap.experiments, name, ab_test.layer)
+        offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
+        if offset is None:
+            free = 100.0 - sum(p for _, p in taken)
+            raise ConfigError(
+                f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
+                f"{ab_test.layer_percentage:g}% in the stored flags ({free:g}% unassigned "
+                "in total; other tests may have taken it since this process read them)",
+                file=file,
+            )
+        plain = stored if isinstance(stored, dict) else None
+        where = _layer_places(snap.experiments, name, (plain or {}).get("layer"))[1]
+        problem = self._moves_slice(name, plain, ab_test, offset, where)
+        if problem:
+            raise ConfigError(problem, file=file)
+        return offset
 
     def _conflict(
         self,

@@ -101,9 +101,27 @@ class ExperimentReport:
     # Users whose exposures were logged in more than one variant (counted in each):
     # the assignment or its logging is broken, or users share an id.
     exposed_in_several: int = 0
+    # Exposures logged in variants the split does not have (the ratio check counts
+    # them), per variant; set by analyze(): their users are exposed users of the test.
+    other_exposures: dict[str, int] = field(default_factory=dict)
     # Metric events left out as copies of one counted before: the same test, user,
     # metric and event id (cfgcore.experiments.event_ids).
     duplicate_events: int = 0
+
+    @property
+    def exposed_users(self) -> int:
+        """Distinct users exposed to the test (in any variant, the split's or not): each
+        variant's exposed users, a user logged in two variants once. Exact unless some
+        user was logged in three or more variants (then an upper bound)."""
+        logged = sum(self.exposures.values()) + sum(self.other_exposures.values())
+        return max(logged - self.exposed_in_several, 0)
+
+    @property
+    def exposed_in_several_share(self) -> float:
+        """:attr:`exposed_in_several` as a share of :attr:`exposed_users` (0.0 without
+        exposures; a lower bound when some user was logged in three or more variants)."""
+        users = self.exposed_users
+        return self.exposed_in_several / users if users else 0.0
 
     def for_metric(self, metric: str) -> list[MetricResult]:
         """The rows of one metric, in variant order."""
@@ -154,6 +172,15 @@ class ExperimentReport:
                 f"sample ratio check (mismatch if p < {SRM_THRESHOLD:g}): "
                 f"chi2={srm.chi2:.3f} p={srm.p_value:.3g} -> {verdict}"
             )
+        if self.exposed_in_several:
+            # Next to the ratio check, which cannot see them when they balance out.
+            lines.append(
+                f"WARNING: {self.exposed_in_several} user(s) exposed to more than one "
+                f"variant ({_share(self.exposed_in_several_share)} of the "
+                f"{self.exposed_users} exposed users), counted in each (a broken "
+                "assignment or exposure logging, or users sharing an id): do not trust "
+                'the results (docs/experiments.md, "Users in more than one variant")'
+            )
         if self.unusable_lines:
             lines.append(
                 f"WARNING: {self.unusable_lines} unusable log line(s) left out of these "
@@ -164,12 +191,6 @@ class ExperimentReport:
             lines.append(
                 f"WARNING: metric events recorded for variants this test does not have, "
                 f"left out of these results ({strays})"
-            )
-        if self.exposed_in_several:
-            lines.append(
-                f"WARNING: {self.exposed_in_several} user(s) exposed to more than one "
-                "variant, counted in each (a broken assignment or exposure logging, or "
-                "users sharing an id): do not trust the results"
             )
         if self.duplicate_events:
             lines.append(
@@ -288,6 +309,8 @@ class ExperimentReport:
                 "user_cap": self._user_cap(),
                 "stray_events": dict(self.stray_events),
                 "exposed_in_several_variants": self.exposed_in_several,
+                "exposed_in_several_variants_share": self.exposed_in_several_share,
+                "exposed_users": self.exposed_users,
                 "duplicate_events": self.duplicate_events,
                 "unusable_lines": {
                     "count": self.unusable_lines,
@@ -373,6 +396,17 @@ def _plain(text: Any) -> str:
     """A name as matplotlib draws it literally: each ``$`` escaped (two of them made it
     TeX math, and a metric name such as ``rev $\\frac{$`` failed the whole plot)."""
     return _shown(text).replace("$", r"\$")
+
+
+def _share(share: float) -> str:
+    """A share as a percentage that never rounds a non-zero share to 0 % or a partial
+    one to 100 %."""
+    pct = share * 100
+    if 0 < pct < 0.01:
+        return "<0.01%"
+    if 99.99 < pct < 100:
+        return ">99.99%"
+    return f"{pct:.3g}%"
 
 
 def _srm_not_made(srm: Any) -> str | None:
@@ -589,6 +623,7 @@ def analyze(
     control = str(stored_control(meta))
     variants = [control, *[v for v in split if v != control]]
     exposures = {v: store.exposed(test, v) for v in variants}
+    logged = store.exposures(test)
     metrics = list(
         dict.fromkeys(
             [*meta.get("success_metrics", []), *(meta.get("guardrail_metrics") or {}),
@@ -627,9 +662,7 @@ def analyze(
         exposures=exposures,
         # Every variant with exposures: users in one the split does not serve are a
         # mismatch too.
-        srm=stats.sample_ratio_mismatch(
-            {**store.exposures(test), **exposures}, served_split(split)
-        ),
+        srm=stats.sample_ratio_mismatch({**logged, **exposures}, served_split(split)),
         results=results,
         status=str(meta.get("status", "active")),
         confidence=confidence,
@@ -640,6 +673,7 @@ def analyze(
         unheld=getattr(store, "unheld", {}).get(test, 0),
         stray_events=_stray_events(store, test, variants),
         exposed_in_several=_exposed_in_several(store, test),
+        other_exposures={v: n for v, n in logged.items() if v not in exposures},
         duplicate_events=getattr(store, "duplicates", {}).get(test, 0),
     )
 
