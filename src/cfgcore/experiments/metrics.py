@@ -171,21 +171,38 @@ class _Metric:
     of shifted values keep the variance's subtraction small (no catastrophic
     cancellation when the mean is far from zero). The running sums
     are over users: ``sum_d`` = sum of d (= sum of shifted values), ``sum_dd`` = sum
-    of d^2, ``sum_dn`` = sum of d*n, ``sum_nn`` = sum of n^2."""
+    of d^2, ``sum_dn`` = sum of d*n, ``sum_nn`` = sum of n^2.
 
-    __slots__ = ("d", "n", "nz", "shift", "users", "events", "converted", "binary",
-                 "sum_d", "sum_dd", "sum_dn", "sum_nn")  # fmt: skip
+    For the per-user kind (:meth:`MetricsStore.per_user`), over the users *exposed*
+    to the variant (``flags``, the table's flag bytes), each with its total ``t = d +
+    shift * n`` (0 without events): ``t_sum`` the sum of ``t - t_mid`` and ``t_sq``
+    the sum of ``(t - t_mid)^2``, where ``t_mid`` is their mean when last counted by a
+    pass (:meth:`recount`; 0 before), so that the variance ``t_sq - t_sum^2 / n``
+    does not cancel when the totals are far from 0 and close together; and over the
+    users with events but no exposure, ``u_users`` and ``u_events``. Each event,
+    exposure and merge moves them in O(1) (a user's ``t`` computed as a pass over the
+    slots computes it); a rebase recounts them in its pass, as does a per-user summary
+    that finds the totals drifted far from ``t_mid`` (:func:`_per_user`)."""
 
-    def __init__(self, capacity: int, shift: float) -> None:
+    __slots__ = ("d", "n", "nz", "flags", "shift", "users", "events", "converted", "binary",
+                 "sum_d", "sum_dd", "sum_dn", "sum_nn", "t_mid", "t_sum", "t_sq",
+                 "t_neg", "t_at", "u_users", "u_events")  # fmt: skip
+
+    def __init__(self, capacity: int, shift: float, flags: bytearray) -> None:
         self.d = array("d", bytes(8 * capacity))
         self.n = array("d", bytes(8 * capacity))
         self.nz = bytearray(capacity)
+        self.flags = flags  # the table's (_Users.flags): which slots are exposed
         self.shift = shift
         self.users = 0  # users with at least one event
         self.events = 0
         self.converted = 0  # users with a non-zero value
         self.binary = True  # every value was 0 or 1
         self.sum_d = self.sum_dd = self.sum_dn = self.sum_nn = 0.0
+        self.t_mid = self.t_sum = self.t_sq = 0.0  # exposed users' totals less t_mid
+        self.t_neg = 0.0  # the decreases of t_sq since the last recount, summed
+        self.t_at = (-1, -1)  # (events, exposed users) at the last recount
+        self.u_users = self.u_events = 0  # users with events, not exposed; their events
 
     def rebase(self, value: float) -> None:
         """Make ``value`` the shift when ``value - shift`` would lose most of
@@ -217,16 +234,19 @@ class _Metric:
         self.shift = value
         if self.events:  # (held events are outside every sum)
             self.sum_d, self.sum_dd, self.sum_dn = sum_d, sum_dd, sum_dn
+            self.recount()
 
     def add(self, i: int, value: float) -> None:
         """One event of the user in slot ``i``."""
         if abs(value) * _REBASE_RATIO < abs(self.shift):  # (inline: the hot path)
             self.rebase(value)
-        dx = value - self.shift
+        shift = self.shift
+        dx = value - shift
         d0, n0 = self.d[i], self.n[i]
         d1 = d0 + dx
+        n1 = n0 + 1.0
         self.d[i] = d1
-        self.n[i] = n0 + 1.0
+        self.n[i] = n1
         if n0 == 0.0:
             self.users += 1
         self.events += 1
@@ -234,6 +254,17 @@ class _Metric:
         self.sum_dd += dx * (d0 + d1)  # d1^2 - d0^2
         self.sum_dn += dx * n0 + d1  # d1 (n0 + 1) - d0 n0
         self.sum_nn += 2.0 * n0 + 1.0  # (n0 + 1)^2 - n0^2
+        if self.flags[i] & 1:  # (_EXPOSED) the user's total grows by value: t0 -> t0 + value
+            t0 = d0 + shift * n0 - self.t_mid  # (as _per_user_pass computes it)
+            self.t_sum += value
+            q = value * (t0 + t0 + value)  # (t0 + value)^2 - t0^2
+            self.t_sq += q
+            if q < 0.0:
+                self.t_neg -= q
+        else:
+            self.u_events += 1
+            if n0 == 0.0:
+                self.u_users += 1
         if value != 0.0:
             if not self.nz[i]:
                 self.nz[i] = 1
@@ -266,7 +297,8 @@ class _Metric:
         were held, :meth:`take`); ``flag`` as :meth:`hold` keeps it. The same sums as
         that many :meth:`add` calls."""
         self.rebase(total / count)
-        dx = total - self.shift * count
+        shift = self.shift
+        dx = total - shift * count
         d0, n0 = self.d[i], self.n[i]
         d1, n1 = d0 + dx, n0 + count
         self.d[i] = d1
@@ -278,11 +310,58 @@ class _Metric:
         self.sum_dd += d1 * d1 - d0 * d0
         self.sum_dn += d1 * n1 - d0 * n0
         self.sum_nn += n1 * n1 - n0 * n0
+        if self.flags[i] & _EXPOSED:
+            mid = self.t_mid
+            t0, t1 = d0 + shift * n0 - mid, d1 + shift * n1 - mid
+            self.t_sum += t1 - t0
+            q = (t1 - t0) * (t1 + t0)
+            self.t_sq += q
+            if q < 0.0:
+                self.t_neg -= q
+        else:
+            self.u_events += int(count)
+            if n0 == 0.0:
+                self.u_users += 1
         if flag & 1 and not self.nz[i]:
             self.nz[i] = 1
             self.converted += 1
         if flag & 2:
             self.binary = False
+
+    def expose(self, i: int) -> None:
+        """The user in slot ``i`` was just exposed (its flag set): its total so far
+        joins the exposed users' sums."""
+        n = self.n[i]
+        t = self.d[i] + self.shift * n - self.t_mid  # (-t_mid for a user without events)
+        self.t_sum += t
+        self.t_sq += t * t
+        if n:
+            self.u_users -= 1
+            self.u_events -= int(n)
+
+    def recount(self) -> None:
+        """Recompute ``t_mid``, ``t_sum`` and ``t_sq`` by a pass over the slots,
+        centred on the exposed users' mean total."""
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            d, n, shift = self.d, self.n, self.shift
+            totals = [d[i] + shift * n[i] for i, f in enumerate(self.flags) if f & _EXPOSED]
+            self.t_at = (self.events, len(totals))
+            mid = math.fsum(totals) / len(totals) if totals else 0.0
+            self.t_mid = mid
+            self.t_sum = math.fsum(t - mid for t in totals)
+            self.t_sq = math.fsum((t - mid) * (t - mid) for t in totals)
+            self.t_neg = 0.0
+            return
+        mask = (np.frombuffer(self.flags, dtype=np.uint8) & _EXPOSED) != 0
+        totals = np.frombuffer(self.d, dtype=np.float64)[mask]
+        totals += self.shift * np.frombuffer(self.n, dtype=np.float64)[mask]
+        self.t_at = (self.events, len(totals))
+        mid = float(totals.mean()) if len(totals) else 0.0
+        totals -= mid
+        self.t_mid, self.t_sum = mid, float(totals.sum())
+        self.t_sq, self.t_neg = float(totals @ totals), 0.0
 
     def summary(self) -> Summary:
         """The per-user summary (see :func:`~cfgcore.experiments.stats.moments_summary`)."""
@@ -359,20 +438,20 @@ class _Users:
             for m, d, n, nz in cols:
                 d[i], n[i], nz[i] = m.d[j], m.n[j], m.nz[j]
         for m, d, n, nz in cols:
-            m.d, m.n, m.nz = d, n, nz
+            m.d, m.n, m.nz, m.flags = d, n, nz, flags
         self.keys, self.flags, self.mask = keys, flags, mask
 
     def metric(self, name: str, first: float) -> _Metric:
         m = self.metrics.get(name)
         if m is None:
-            m = self.metrics[name] = _Metric(self.mask + 1, first)
+            m = self.metrics[name] = _Metric(self.mask + 1, first, self.flags)
         return m
 
     def hold(self, name: str, i: int, value: float) -> None:
         """Keep an event of the (not yet exposed) user in slot ``i`` aside."""
         m = self.held.get(name)
         if m is None:
-            m = self.held[name] = _Metric(self.mask + 1, value)
+            m = self.held[name] = _Metric(self.mask + 1, value, self.flags)
         m.hold(i, value)
 
     def release(self, i: int) -> int:
@@ -399,17 +478,51 @@ class PerUser(NamedTuple):
     unexposed: int
 
 
-def _per_user(users: _Users, m: _Metric | None) -> PerUser:
-    """The exposed users' totals of ``m`` in ``users``, read from the table's columns
-    (no copy per user kept: one pass of array arithmetic over the slots)."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        from cfgcore.errors import ConfigError
+#: A per-user summary recounts its running sums (:meth:`_Metric.recount`, one pass
+#: over the slots) first when its variance would otherwise keep fewer than about 33
+#: of its 53 bits: when ``t_sq - t_sum^2 / n`` would cancel more than 16 of them (the
+#: totals drifted 2**8 standard deviations from the sums' centre), or when the sums'
+#: rounding, about ``2**-53`` of the sum of the sizes of the changes they added up
+#: (``t_sq + 2 * t_neg``), may exceed 2**-33 of it (a user's total that grew 2**10
+#: times the totals' spread and was refunded).
+_CANCELLED_BITS = 2.0**16
+_ROUNDED_BITS = 2.0**20
 
-        raise ConfigError("per_user metrics need NumPy: pip install 'cfgcore[stats]'") from None
+
+def _per_user(users: _Users, m: _Metric | None) -> PerUser:
+    """The exposed users' totals of ``m`` in ``users`` summarised from the running sums
+    ``m`` keeps (:class:`_Metric`): O(1) per call. The same numbers as
+    :func:`_per_user_pass` to rounding: the sums are centred on ``m.t_mid``, and when
+    they could no longer give the variance to about 2**-33 of itself (see
+    ``_ROUNDED_BITS``), one pass over the slots recounts them first; that happens
+    again only after the totals drift as far again, or another such refund."""
     exposed = users.exposed
     if m is None:  # no event of the metric in the variant: every exposed user has 0
+        return PerUser(Summary(exposed, 0.0, 0.0) if exposed else Summary(), 0, 0)
+    unexposed = m.u_users
+    if not exposed:
+        return PerUser(Summary(), 0, unexposed)
+    events = m.events - m.u_events
+    if exposed < 2:
+        return PerUser(Summary(exposed, m.t_mid + m.t_sum, 0.0), events, unexposed)
+    m2 = m.t_sq - m.t_sum * m.t_sum / exposed
+    if (
+        m2 * _CANCELLED_BITS < m.t_sq or m2 * _ROUNDED_BITS < m.t_sq + 2.0 * m.t_neg
+    ) and m.t_at != (m.events, exposed):
+        m.recount()  # (not again while nothing changes: totals all equal stay so)
+        m2 = m.t_sq - m.t_sum * m.t_sum / exposed
+    mean = m.t_mid + m.t_sum / exposed
+    return PerUser(Summary(exposed, mean, max(0.0, m2)), events, unexposed)
+
+
+def _per_user_pass(users: _Users, m: _Metric | None) -> PerUser:
+    """:func:`_per_user` by one pass of array arithmetic over the variant's slots, two
+    passes over the totals for the variance (as SciPy's t-test computes it): what the
+    running sums are checked against (tests; it needs NumPy)."""
+    import numpy as np
+
+    exposed = users.exposed
+    if m is None:
         return PerUser(Summary(exposed, 0.0, 0.0) if exposed else Summary(), 0, 0)
     mask = (np.frombuffer(users.flags, dtype=np.uint8) & _EXPOSED) != 0
     counts = np.frombuffer(m.n, dtype=np.float64)
@@ -420,9 +533,6 @@ def _per_user(users: _Users, m: _Metric | None) -> PerUser:
     unexposed = int(np.count_nonzero(counts[~mask]))
     if not exposed:
         return PerUser(Summary(), 0, unexposed)
-    # Two passes (the mean, then the squared deviations from it), as SciPy's t-test
-    # computes the variance: with many totals of 0 beside large ones, sums of squares
-    # less n mean^2 would cancel.
     mean = float(totals.mean())
     m2 = float(np.square(totals - mean).sum()) if exposed > 1 else 0.0
     return PerUser(Summary(exposed, mean, m2), events, unexposed)
@@ -637,6 +747,8 @@ class MetricsStore:
                 if not users.flags[i] & _EXPOSED:
                     users.flags[i] |= _EXPOSED
                     users.exposed += 1
+                    for m in users.metrics.values():
+                        m.expose(i)
                     if users.held:
                         self.events += users.release(i)
 
@@ -984,8 +1096,8 @@ class MetricsStore:
         """``metric`` in ``variant`` as a per-user metric: for each user exposed to
         ``variant`` the sum of the user's values (0 without an event), summarised over
         those users (:class:`PerUser`; see "Who a per-user metric counts" in the module
-        docstring). Reads the per-user sums the table keeps: no memory per user beyond
-        them, one pass over the variant's slots per call.
+        docstring). Reads running sums over the variant's exposed users, kept as events
+        and exposures arrive: O(1) per call, whatever the number of users.
 
         >>> store = MetricsStore()
         >>> store.write([Exposure("t", "v", u, 0.0) for u in ("a", "b", "c", "d")])
