@@ -133,6 +133,11 @@ def test_an_append_that_arrives_while_close_still_writes_is_written(reference_wr
     closer.start()
     assert wait_for(lambda: w.closed)  # close() waits for the held batch
     release.set()  # queued while the writing goes on (the delivery lock is held)
+    # The late record must be queued before the held delivery ends: released, its
+    # thread may not run until the writer has finished, sealed and returned from
+    # close() (seen once with three test workers on two CPUs), and the record is then
+    # taken back, as the test above shows.
+    assert wait_for(lambda: any(r is late for r in w._pending))
     sink.open.set()
     t.join(10)
     closer.join(10)
