@@ -1140,6 +1140,28 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names)
 
 
+def _free_slice(
+    name: str, ab_test: ABTestConfiguration, snap: Snapshot, file: str | None
+) -> float | None:
+    """The offset of a free slice of ``ab_test``'s layer for test ``name`` on ``snap``
+    (the newest stored document, under the store's lock: create and update choose
+    there), its current slice preferred; None without a layer. ConfigError when the
+    layer has no such slice."""
+    if not ab_test.layer:
+        return None
+    taken, prefer = _layer_places(snap.experiments, name, ab_test.layer)
+    offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
+    if offset is None:
+        free = 100.0 - sum(p for _, p in taken)
+        raise ConfigError(
+            f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
+            f"{ab_test.layer_percentage:g}% in the stored flags ({free:g}% unassigned "
+            "in total; other tests may have taken it since this process read them)",
+            file=file,
+        )
+    return offset
+
+
 class _Unchanged(Exception):
     """A change that would write the document as it is: nothing to write."""
 
@@ -1465,16 +1487,7 @@ class ABTests:
         if problems:
             raise ConfigError([Problem(path="", message=p, file=file) for p in problems])
         self._refuse_new_secrets(name, secret_references(updated.configurations), snap)
-        offset: float | None = None
-        if updated.layer:
-            taken, prefer = _layer_places(snap.experiments, name, updated.layer)
-            offset = allocate_layer_slice(taken, float(updated.layer_percentage), prefer)
-            if offset is None:
-                free = 100.0 - sum(p for _, p in taken)
-                raise ConfigError(
-                    f"{name}: layer_percentage: layer {updated.layer!r} has no free slice of "
-                    f"{updated.layer_percentage:g}% ({free:g}% unassigned in total)", file=file
-                )  # fmt: skip
+        offset = _free_slice(name, updated, snap, file)
         plain = dict(stored)
         problem = (
             self._moves_users(name, plain, updated)
@@ -1521,16 +1534,7 @@ class ABTests:
         if not ab_test.layer:
             return None
         file = self.manager.flags_file
-        taken, prefer = _layer_places(snap.experiments, name, ab_test.layer)
-        offset = allocate_layer_slice(taken, float(ab_test.layer_percentage), prefer)
-        if offset is None:
-            free = 100.0 - sum(p for _, p in taken)
-            raise ConfigError(
-                f"{name}: layer_percentage: layer {ab_test.layer!r} has no free slice of "
-                f"{ab_test.layer_percentage:g}% in the stored flags ({free:g}% unassigned "
-                "in total; other tests may have taken it since this process read them)",
-                file=file,
-            )
+        offset = _free_slice(name, ab_test, snap, file)
         plain = stored if isinstance(stored, dict) else None
         where = _layer_places(snap.experiments, name, (plain or {}).get("layer"))[1]
         problem = self._moves_slice(name, plain, ab_test, offset, where)
