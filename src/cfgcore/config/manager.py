@@ -817,13 +817,24 @@ class ConfigurationManager(ConfigView):
 
     # ------------------------------------------------------------------ hot reload
 
-    def enable_hot_reload(self, *, poll_interval: float = 0.5) -> None:
+    def enable_hot_reload(
+        self, *, poll_interval: float = 0.5, stall_after: float | None = None
+    ) -> None:
         """Watch the config directory in a background thread and reload on change.
 
         Idempotent. Survives ``os.fork()`` (restarted in the child). A rejected file
         keeps the previous configuration and emits an ``error`` event.
+
+        ``stall_after``: seconds without a turn of the watcher's loop (a reload blocked
+        on a hung read or a lock) after which :meth:`health` reports not ready; a finite
+        number > 0, else ValueError. Default: ``CFGCORE_WATCHER_STALL_SECONDS``, else
+        ``max(30, 20 x poll_interval)``. Given again to a running watcher, it applies
+        from then on. ``cfgcore_config_watcher_last_tick_age_seconds`` exports the age
+        it is compared with, to alert before readiness flips::
+
+            manager.enable_hot_reload(stall_after=120)  # validation rules call out
         """
-        self.reloader.enable(poll_interval=poll_interval)
+        self.reloader.enable(poll_interval=poll_interval, stall_after=stall_after)
 
     def disable_hot_reload(self) -> None:
         """Stop the background watcher (if any)."""
@@ -834,15 +845,18 @@ class ConfigurationManager(ConfigView):
         """True while a watcher (thread or asyncio task) is running."""
         return self.reloader.enabled
 
-    async def start_file_watching(self, *, poll_interval: float = 0.5) -> None:
+    async def start_file_watching(
+        self, *, poll_interval: float = 0.5, stall_after: float | None = None
+    ) -> None:
         """Watch the config directory from the running asyncio loop (``await`` it).
 
         Returns once the watch is established; reloads run in a worker thread so the
         loop never blocks, and async listeners run on this loop. The files are also
         polled every ``poll_interval`` seconds, and a failing watch is logged and
         restarted. Not restarted after ``os.fork()``: a child calls this in its own loop.
+        ``stall_after``: as in :meth:`enable_hot_reload`.
         """
-        await self.reloader.start_async(poll_interval=poll_interval)
+        await self.reloader.start_async(poll_interval=poll_interval, stall_after=stall_after)
 
     async def stop_file_watching(self) -> None:
         """Stop the asyncio watcher started by :meth:`start_file_watching`."""

@@ -26,6 +26,7 @@ from cfgcore.config.settle import (
 )
 from cfgcore.config.state import ConfigSnapshot
 from cfgcore.errors import ConfigError
+from cfgcore.observability import instruments
 from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import ConfigChangeEvent
 
@@ -264,9 +265,10 @@ class ReloadController:
         log.info("inputs still changing; keeping version %d, retrying", m._snap.version)
         return True
 
-    def enable(self, *, poll_interval: float = 0.5) -> None:
-        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher
+    def enable(self, *, poll_interval: float = 0.5, stall_after: float | None = None) -> None:
+        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher, check_stall_after
 
+        bound = None if stall_after is None else check_stall_after(stall_after)
         m = self.manager
         snap = m._current()
         # Created and started under one lock that disable() takes too: a disable between
@@ -282,7 +284,11 @@ class ReloadController:
                     debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
                     poll_interval=poll_interval,
                     on_fork=self.manager._after_fork_in_child,
+                    stall_after=bound,
                 )
+                instruments.track_watcher(self._watcher, config_dir=m.config_dir)
+            elif bound is not None:  # enabled again with another bound: it applies now
+                self._watcher.stall_after = bound
             watcher = self._watcher
             watcher.start(wait=None)
         if not watcher.wait_ready() and watcher is self._watcher:
@@ -301,10 +307,19 @@ class ReloadController:
             self._async_task is not None and not self._async_task.done()
         )
 
-    async def start_async(self, *, poll_interval: float = 0.5) -> None:
-        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, AsyncDirectoryWatcher
+    async def start_async(
+        self, *, poll_interval: float = 0.5, stall_after: float | None = None
+    ) -> None:
+        from cfgcore.config.watcher import (
+            DEFAULT_DEBOUNCE_MS,
+            AsyncDirectoryWatcher,
+            check_stall_after,
+        )
 
+        bound = None if stall_after is None else check_stall_after(stall_after)
         if self._async_task is not None and not self._async_task.done():
+            if bound is not None and self._async_watcher is not None:
+                self._async_watcher.stall_after = bound  # as enable(): the new bound applies
             return
         m = self.manager
         snap = await asyncio.to_thread(m._current)
@@ -315,7 +330,9 @@ class ReloadController:
             poll=self.poll,
             debounce_ms=self._debounce(DEFAULT_DEBOUNCE_MS),
             poll_interval=poll_interval,
+            stall_after=bound,
         )
+        instruments.track_watcher(watcher, config_dir=m.config_dir)
         self._async_watcher = watcher
         ready = await watcher.start(wait=None)  # sets the task before we wait on it
         self._async_task, self._async_stop = watcher.task, watcher.stop_event

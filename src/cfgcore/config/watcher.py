@@ -42,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -63,6 +65,7 @@ __all__ = [
     "DEFAULT_STEP_MS",
     "STALL_MIN_SECONDS",
     "STALL_POLLS",
+    "check_stall_after",
     "stall_bound",
 ]
 
@@ -83,14 +86,28 @@ STALL_POLLS = 20
 _STALL_ENV = "CFGCORE_WATCHER_STALL_SECONDS"
 
 
+def check_stall_after(value: object) -> float:
+    """``value`` as a ``stall_after`` bound: a finite number of seconds > 0, or a
+    ValueError naming the parameter. ``True`` is refused (it would mean one second), and
+    so is infinity: code that watches files wants to hear of a stuck watcher; an
+    operator turns the check off with ``CFGCORE_WATCHER_STALL_SECONDS=inf``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"stall_after must be a number of seconds > 0, got {type(value).__name__} {value!r}"
+        )
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):  # (NaN fails the first test)
+        raise ValueError(f"stall_after must be a finite number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def stall_bound(poll_interval: float, given: float | None = None) -> float:
     """Seconds without a tick after which a watcher polling every ``poll_interval``
-    seconds is stuck: ``given``, else ``CFGCORE_WATCHER_STALL_SECONDS``, else
-    ``max(STALL_MIN_SECONDS, STALL_POLLS * poll_interval)``. Infinity: never."""
+    seconds is stuck: ``given`` (checked by :func:`check_stall_after`), else
+    ``CFGCORE_WATCHER_STALL_SECONDS`` (``inf``: never), else
+    ``max(STALL_MIN_SECONDS, STALL_POLLS * poll_interval)``."""
     if given is not None:
-        if not given > 0:  # (NaN too)
-            raise ValueError(f"stall_after must be a number of seconds > 0, got {given!r}")
-        return float(given)
+        return check_stall_after(given)
     raw = os.environ.get(_STALL_ENV, "").strip()
     if raw:
         try:

@@ -1065,17 +1065,31 @@ class DynamicConfigurationManager:
     # -- file watching --------------------------------------------------------------
 
     async def start_file_watching(
-        self, *, debounce_ms: int | None = None, poll_interval: float = 0.5
+        self,
+        *,
+        debounce_ms: int | None = None,
+        poll_interval: float = 0.5,
+        stall_after: float | None = None,
     ) -> None:
         """Watch the flags file and reload it on change (returns once watching).
 
         Runs a background watcher thread (watchfiles, via the shared hot-reload
         watcher); async change listeners run on the calling event loop.
-        """
-        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher
 
+        ``stall_after``: seconds without a turn of the watcher's loop (a reload or a
+        flag subscriber blocked on a lock) after which :meth:`health` reports not
+        ready; a finite number > 0, else ValueError. Default:
+        ``CFGCORE_WATCHER_STALL_SECONDS``, else ``max(30, 20 x poll_interval)``. Given
+        again to a running watcher, it applies from then on.
+        """
+        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher, check_stall_after
+        from cfgcore.observability import instruments
+
+        bound = None if stall_after is None else check_stall_after(stall_after)
         self.events.set_loop(asyncio.get_running_loop())
         if self._watcher is not None and self._watcher.running:
+            if bound is not None:
+                self._watcher.stall_after = bound
             return
         directory = os.path.dirname(self.flags_file)
         os.makedirs(directory, exist_ok=True)
@@ -1086,7 +1100,9 @@ class DynamicConfigurationManager:
             debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",
+            stall_after=bound,
         )
+        instruments.track_watcher(self._watcher, store=self._live.store.url)
         await asyncio.to_thread(self._watcher.start)
 
     def _watched_reload(self) -> bool:

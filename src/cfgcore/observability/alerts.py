@@ -21,6 +21,8 @@ metrics cfgcore exports (rates over :data:`WINDOW`, base units):
 ``config_reload_failure_rate``      rejected reloads per second
 ``config_reload_failing``           1 while an instance's last activation was rejected
 ``config_snapshot_age``             seconds since the live configuration was activated (max)
+``config_watcher_stall_ratio``      a file watcher's seconds since its last tick over its
+                                    ``stall_after`` (max; at 1 its manager is not ready)
 ``feature_flag_evaluation_rate``    flag evaluations per second
 ``feature_flag_error_rate``         evaluations that hit an error / all evaluations (0..1)
 ``flag_document_rejection_rate``    flag documents refused per second
@@ -88,6 +90,12 @@ METRICS: dict[str, str] = {
     ),
     "config_reload_failing": "max(cfgcore_config_reload_failing)",
     "config_snapshot_age": "max(cfgcore_config_snapshot_age_seconds)",
+    # (Both gauges have the same labels: one ratio per watcher. No watcher running: no
+    # series, so 0, as a rate of nothing.)
+    "config_watcher_stall_ratio": (
+        "(max(cfgcore_config_watcher_last_tick_age_seconds"
+        " / cfgcore_config_watcher_stall_bound_seconds) or vector(0))"
+    ),
     "feature_flag_evaluation_rate": _CALLS,
     # Calls that got an error: FLAG_NOT_FOUND calls are counted only as errors, the other
     # codes also under the reason the flag was served with (one call, one error).

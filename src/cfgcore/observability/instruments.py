@@ -36,7 +36,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cfgcore.errors import REASON_CLASSES, ConfigError
@@ -56,6 +56,7 @@ __all__ = [
     "track_config_manager",
     "track_flags",
     "track_store",
+    "track_watcher",
     "track_writer",
     "untrack",
     "validation",
@@ -218,6 +219,8 @@ _MANAGERS: weakref.WeakSet[Any] = weakref.WeakSet()
 _FLAG_SETS: weakref.WeakSet[Any] = weakref.WeakSet()
 _STORES: weakref.WeakSet[Any] = weakref.WeakSet()
 _WRITERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+# Watcher -> (config_dir, store) labels.
+_WATCHERS: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()
 _harvest_lock = threading.Lock()
 
 
@@ -334,6 +337,14 @@ def track_store(store: Any) -> None:
     _CLOSED.track(store, "store", (store.url, store.document_name), store.stats)
 
 
+def track_watcher(watcher: Any, *, config_dir: str = "", store: str = "") -> None:
+    """Report a file watcher's liveness (the age of its last tick, its stall bound) while
+    it runs: ``config_dir`` names a configuration manager's watcher, ``store`` the flag
+    store (``file://...``) of a dynamic-config manager's. Stopped, it has no series."""
+    with _harvest_lock:
+        _WATCHERS[watcher] = (config_dir, store)
+
+
 def track_writer(writer: Any) -> None:
     """Harvest a :class:`~cfgcore.experiments.writer.BackgroundWriter`'s drop count."""
     with _harvest_lock:
@@ -358,11 +369,20 @@ def _harvest_all() -> list[Family]:
     return []
 
 
-def _family(name: str, kind: str, help: str, labels: tuple[str, ...], rows: list[Sample]) -> Family:
+def _family(
+    name: str,
+    kind: str,
+    help: str,
+    labels: tuple[str, ...],
+    rows: list[Sample],
+    combine: Callable[[Iterable[float]], float] | None = None,
+) -> Family:
     """A family from ``rows``, one series per label set. Two live objects may share
     labels (two managers of one directory, two store objects of one URL): counters add
-    up, ages keep the freshest, other gauges the highest (connected if either is)."""
-    combine = sum if kind == "counter" else min if name.endswith("age_seconds") else max
+    up, ages keep the freshest, other gauges the highest (connected if either is),
+    unless ``combine`` says otherwise."""
+    if combine is None:
+        combine = sum if kind == "counter" else min if name.endswith("age_seconds") else max
     grouped: dict[tuple[tuple[str, str], ...], list[Sample]] = {}
     for row in rows:
         grouped.setdefault(tuple(sorted(row.labels.items())), []).append(row)
@@ -518,6 +538,45 @@ def _store_state() -> list[Family]:
         name, help = _STORE_COUNTERS[key]
         out.append(_family(f"cfgcore_flag_store_{name}_total", "counter", help, names, row))
     return out
+
+
+def _watcher_state() -> list[Family]:
+    """Each watcher's liveness, as the health ``freshness`` check reads it: seconds
+    since its loop last came round (monotonic clock, as the check), and its bound. A
+    thread watcher started and not stopped is reported even once its thread is gone (its
+    age then only grows: the alert that watches it fires too); a stopped one is not."""
+    now = time.monotonic()
+    with _harvest_lock:
+        watchers = list(_WATCHERS.items())
+    ages: list[Sample] = []
+    bounds: list[Sample] = []
+    for watcher, (config_dir, store) in watchers:
+        if not getattr(watcher, "wanted", watcher.running):
+            continue
+        labels = {"watcher": watcher.name, "config_dir": config_dir, "store": store}
+        ages.append(Sample(labels, max(0.0, now - watcher.last_tick)))
+        bounds.append(Sample(labels, float(watcher.stall_after)))
+    names = ("watcher", "config_dir", "store")
+    return [
+        _family(
+            "cfgcore_config_watcher_last_tick_age_seconds", "gauge",
+            "Seconds since a running file watcher's loop last came round (every 100 ms "
+            "while nothing blocks it). Past cfgcore_config_watcher_stall_bound_seconds, "
+            "health() reports the manager not ready (freshness). Labelled by config_dir "
+            "for a configuration manager's watchers, by store for a dynamic-config "
+            "manager's flags file watcher; two watchers with the same labels (two "
+            "managers of one directory) give the stalest.",
+            names, ages, max,
+        ),
+        _family(
+            "cfgcore_config_watcher_stall_bound_seconds", "gauge",
+            "The watcher's stall_after: seconds without a tick after which health() "
+            "reports it stuck (stall_after argument, CFGCORE_WATCHER_STALL_SECONDS, or "
+            "max(30, 20 x poll_interval)); of two watchers with the same labels, the "
+            "smaller.",
+            names, bounds, min,
+        ),
+    ]  # fmt: skip
 
 
 def _validation_ratio() -> list[Family]:
@@ -694,8 +753,8 @@ def _evaluations() -> list[Family]:
 
 
 for _collector in (
-    _harvest_all, _config_state, _flag_state, _store_state, _validation_ratio, _evaluations,
-    _EXPOSURES.family,
+    _harvest_all, _config_state, _flag_state, _store_state, _watcher_state, _validation_ratio,
+    _evaluations, _EXPOSURES.family,
 ):  # fmt: skip
     _R.add_collector(_collector)
 
