@@ -252,11 +252,14 @@ def test_a_stopped_test_keeps_its_control_whatever_update_or_replace_says(tmp_pa
         before = Path(m.flags_file).read_bytes()
         for control in ("variant_a", "variant_b"):
             assert not m.update_ab_test(TEST, {"control": control})
-            assert "control: the test is stopped" in m.last_error
+            # (judged where every document goes live: the test, the key path, the move)
+            assert f"flags.{TEST}.rules[0]" in m.last_error
+            assert "the test is stopped and serves 'control'" in m.last_error
+            assert f"would serve them all {control!r}" in m.last_error
             stopped = m.get_ab_test(TEST)
             replaced = ABTestConfiguration(**{**stopped.__dict__, "control": control})
             assert not m.create_ab_test(replaced, start=False, replace=True)
-            assert "control: the test is stopped" in m.last_error
+            assert f"would serve them all {control!r}" in m.last_error
         assert Path(m.flags_file).read_bytes() == before
         assert set(_served(m, TEST)) == {"control"}
         # its other fields may change: it stays stopped, serving its control

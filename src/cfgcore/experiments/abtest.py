@@ -30,9 +30,11 @@ What the experiment API may change is narrower than what the flag file may hold:
   its stored document already holds at the same place (``cfgcore experiment start``).
 
 A test that has served its variants keeps its users in them, whoever writes the flag
-document: the API refuses a change that would move them (:meth:`ABTests.create`), and
-a document edited by hand or written to the store by another tool is refused on reload
-for the same reasons (:func:`moved_users`, checked where every document goes live),
+document: one judge, :func:`moved_users`, refuses a document that would move them
+wherever documents are written or go live: every change made through cfgcore (judged
+on the newest stored document, under the store's lock:
+:meth:`cfgcore.runtime.flags.LiveFlags.update`), a document edited by hand or written
+to the store by another tool (on reload, from the follower), ``cfgcore publish``;
 unless it restarts the test as a new run: a later ``experiments.<test>.since`` (epoch
 seconds; the records up to it are left out of the test's analysis). A test replaced
 after it has served keeps ``served_at`` (epoch seconds) in its record, so a later start
@@ -777,11 +779,14 @@ def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = Non
 def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = None) -> list[Problem]:
     """What in flag document ``new`` would move users that ``old`` (the live one) has
     enrolled in an A/B test to another variant, or out of the test, when it goes live:
-    the checks the experiment API makes (:meth:`ABTests.create`), for documents written
-    by hand or by another tool (a file edit, the Redis document). A test that has not
-    served its variants, or that ``new`` restarts as a new run (a later ``since``), is
-    free to change. Stopping a test, changing its configurations, dates, targeting or
+    the one judge of every flag document written through cfgcore's API and command
+    line and of those written by hand or by another tool (a file edit, the Redis
+    document). A test that has not served its variants, or that ``new`` restarts as a
+    new run (a later ``since``), is free to change. Stopping a test (its flag serving
+    its record's control), changing its configurations, dates, targeting or
     ``layer_percentage`` in place, or adding a 0 % variant at the end moves nobody; a
+    stopped test's flag serving another variant, or a flag of its name serving none of
+    its variants, moves them all (:func:`_moved_by_fixed_serve`); a
     start date moved past now (or a "not started" stop) must keep the record's
     ``served_at``, or the next document could change the split of a test that looks as
     if it never served."""
@@ -834,6 +839,9 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
                     if share:
                         found.append((f"{where}.split", f"this split would move {share:.3%} "
                                       "of its users to another variant"))  # fmt: skip
+            fixed = _moved_by_fixed_serve(name, old.flags.get(name), new.flags.get(name), meta)
+            if fixed is not None:
+                found.append(fixed)
         except (TypeError, ValueError):
             pass  # weights that are not numbers: the compiler refuses the document
         slice_before, slice_after = old_slices.get(name), new_slices.get(name)
@@ -867,6 +875,56 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
             file=file, kind="flags",
         ))  # fmt: skip
     return problems
+
+
+def _fixed_serve(flag: Flag) -> dict[str, str]:
+    """``{key path under the flag: variant}`` of what a test flag that splits nobody
+    serves everyone it lets through (each rule's ``serve``, and its ``default``); the
+    test's "no variant" left out (such users are out of the test, as in a holdout)."""
+    out = {f"rules[{i}]": r.serve for i, r in enumerate(flag.rules) if r.serve is not None}
+    if flag.default is not None:
+        out["default"] = flag.default
+    return {where: str(v) for where, v in out.items() if v != NO_VARIANT}
+
+
+def _moved_by_fixed_serve(
+    name: str, before: Flag | None, after: Flag | None, meta: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """``(key path, why)`` when test ``name``'s flag ``after`` (of a served test, record
+    ``meta`` in the new document) serves everyone it lets through one value that moves
+    them, or None. A stopped test serves one variant to every user it enrolled: while
+    it stays stopped that variant must stay (another one, or another ``control``
+    served, would move them all to it: for a guardrail stop, to the variant found
+    harmful), and a test stopped by this document must serve the control its record
+    names, as a stop does. A flag of the test's name that serves none of its variants
+    (a boolean flag written over it) would take every user out of it. A flag switched
+    off (``enabled: false``) serves nobody a variant: as for a holdout, its users leave
+    the test and come back with their variant."""
+    if before is None or after is None or not before.variants or not after.enabled:
+        return None
+    at = child_key_path("flags", name)
+    if not after.variants:
+        return (at, "this flag would serve none of its variants, taking every user it "
+                "enrolled out of the test")  # fmt: skip
+    if _served_split(name, after) is not None:
+        return None  # splitting users: judged by its split
+    served = _fixed_serve(after)
+    if _served_split(name, before) is None:
+        kept = set(_fixed_serve(before).values())
+        was = f"the test is stopped and serves {_listed_values(kept)} to every user it enrolled"
+    else:
+        kept = {str(stored_control(meta))}
+        was = f"stopping the test serves its control {next(iter(kept))!r:.60} to every user"
+    for where, variant in served.items():
+        if variant not in kept:
+            why = (f"{was}; this document would serve them all {variant!r:.60} instead "
+                   "(keep the control while the test is stopped)")  # fmt: skip
+            return f"{at}.{where}", why
+    return None
+
+
+def _listed_values(values: set[str]) -> str:
+    return ", ".join(repr(v)[:62] for v in sorted(values)) or "no variant"
 
 
 def moved_from_records(doc: Snapshot, now: float, file: str | None = None) -> list[Problem]:
@@ -1328,9 +1386,6 @@ class ABTests:
             served = flag
             held = guardrail_stop(stored)
             if not start:
-                problem = self._moves_stopped(name, stored, ab_test.control_variant)
-                if problem:
-                    raise ConfigError(problem, file=self.manager.flags_file)
                 was_served = isinstance(stored, dict) and has_served(stored, now)
                 reason = "stopped" if was_served else NOT_STARTED
                 record, served = _stopped(record, flag, reason, now)
@@ -1498,7 +1553,6 @@ class ABTests:
                 offset,
                 _layer_places(snap.experiments, name, plain.get("layer"))[1],
             )  # fmt: skip
-            or self._moves_stopped(name, plain, updated.control_variant)
         )
         if problem:
             raise ConfigError(problem, file=file)
@@ -1607,27 +1661,6 @@ class ABTests:
             f"move {share:.3%} of its users to another variant (assignment is sticky "
             "for the life of a test): create a test under a new name instead, or keep "
             "the split and change layer_percentage to take in more or fewer users"
-        )
-
-    def _moves_stopped(self, name: str, stored: Any, control: str) -> str | None:
-        """Why serving ``control`` as the control of the stored test ``stored`` while it
-        stays stopped is refused, or None. A stopped test serves its control to every
-        user it had enrolled: another control would move them all to that variant, and
-        for a test its guardrail stopped, to the variant it found harmful (its stop
-        undone without a resume). A test not started has enrolled nobody."""
-        if not isinstance(stored, Mapping) or stored.get("status", "active") != "stopped":
-            return None
-        if not has_served(stored, self.manager._now()):
-            return None
-        was = stored_control(stored)
-        if same(was, control):
-            return None
-        held = " by its guardrail" if guardrail_stop(stored) is not None else ""
-        return (
-            f"{name}: control: the test is stopped{held} and serves its control "
-            f"{was!r:.60} to every user; control {control!r:.60} would serve them all "
-            "that variant instead: keep the control while the test is stopped, or create "
-            "a test under a new name"
         )
 
     def _moves_slice(

@@ -768,20 +768,31 @@ class LiveFlags:
         origin = str(getattr(self.store, "path", None) or self.store.url)
 
         def changed(snapshot: Snapshot) -> Snapshot:
-            fleet = self._fleet_read()  # (one read of the register for both checks)
-            if self.source.experiments and snapshot is not self.source:
-                # The stored document the change applies to may be one refused on reload
-                # (a hand edit that moves a served test's users): refuse to carry it live.
+            fleet = self._fleet_read()  # (one read of the register for every check)
+            base: Snapshot | None = None
+            if snapshot.experiments or self.source.experiments:
                 from cfgcore.experiments.abtest import moved_users, without_malformed_records
 
                 # (its malformed A/B test records left out: the change may be the one
                 # that removes them; the result is judged whole below)
                 base = derive(without_malformed_records(snapshot), origin)
-                served = self._served(self.source, fleet)
-                problems = moved_users(served, base, self.now(), origin)
+                if self.source.experiments and snapshot is not self.source:
+                    # The stored document the change applies to may be one refused on
+                    # reload (a hand edit that moves a served test's users): refuse to
+                    # carry it live.
+                    served = self._served(self.source, fleet)
+                    problems = moved_users(served, base, self.now(), origin)
+                    if problems:
+                        raise ConfigError(problems)
+            result = derive(change(snapshot), origin)
+            if base is not None and base.experiments:
+                # Every change made through cfgcore (a flag, a test, a stop, a delete) is
+                # judged as a document written by hand is, on the newest stored one: the
+                # one judge of a move of the users a served test has enrolled, whichever
+                # process or API call makes it; nothing is written when it refuses.
+                problems = moved_users(self._served(base, fleet), result, self.now(), origin)
                 if problems:
                     raise ConfigError(problems)
-            result = derive(change(snapshot), origin)
             if fleet is not None:
                 # Judged against the fleet's stop register as documents from the store
                 # are (prepare): a test it holds stopped is written stopped (one read).
