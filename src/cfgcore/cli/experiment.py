@@ -142,7 +142,11 @@ def register(subparsers: Any) -> None:
         "or stopped (by 'experiment stop' or by its guardrail) stays stopped with its "
         "reason. Each option replaces that field whole (--metric a --metric b sets the "
         "success metrics to a, b; --guardrail and --metric-type likewise), except "
-        "--config, which replaces the configuration of the variants it names. A change "
+        "--config, which replaces the configuration of the variants it names. "
+        "--clear-metrics, --clear-guardrails and --clear-metric-types remove every "
+        "success metric, guardrail or declared metric type (--targeting null the "
+        "targeting); the events recorded stay in the report, and a test its guardrail "
+        "stopped stays stopped until 'cfgcore experiment start'. A change "
         "that would move enrolled users to another variant is refused as for create: "
         "raising --layer-percentage only adds users. Exit status 1, nothing written, "
         "for an unknown test or a refused change.",
@@ -262,6 +266,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
 
 
+#: ``update``'s options that empty a field of the test: option -> (the option that sets
+#: that field, which it excludes; the field; what it removes, for --help).
+CLEARS = {
+    "--clear-metrics": ("--metric", "success_metrics", "success metric"),
+    "--clear-guardrails": ("--guardrail", "guardrail_metrics", "guardrail"),
+    "--clear-metric-types": ("--metric-type", "metric_types", "declared metric type"),
+}
+
+
 def _test_options(c: Any, *, update: bool) -> None:
     """The options that set a test's fields, on ``create`` and ``update`` (where each
     is optional and None when not given: that field is kept)."""
@@ -280,13 +293,20 @@ def _test_options(c: Any, *, update: bool) -> None:
         "--control",
         help="the control variant" + (keep if update else " (default: 'control' or the first)"),
     )
-    c.add_argument("--metric", action="append", metavar="NAME", help="success metric (repeat)")
+    c.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help="success metric (repeat" + ("; replaces them all" if update else "") + ")",
+    )
     c.add_argument(
         "--guardrail",
         action="append",
         metavar="METRIC=DIRECTION",
         help="stop the test when a variant is significantly worse "
-        "(lower_is_better or higher_is_better; repeat)",
+        "(lower_is_better or higher_is_better; repeat"
+        + ("; replaces them all" if update else "")
+        + ")",
     )
     c.add_argument(
         "--metric-type",
@@ -300,6 +320,21 @@ def _test_options(c: Any, *, update: bool) -> None:
             else "default: inferred from the values, only 0/1 values being binary)"
         ),
     )
+    if update:
+        # A flag of its own, not an empty value: "--metric $M" with M unset must not
+        # remove every metric of a running test without a word.
+        for option, (sets, _field, what) in CLEARS.items():
+            c.add_argument(
+                option,
+                action="store_true",
+                help=f"remove every {what} (not with {sets}, which replaces them)"
+                + (
+                    "; a test its guardrail stopped stays stopped: 'cfgcore experiment "
+                    "start NAME' resumes it"
+                    if option == "--clear-guardrails"
+                    else "; the events recorded stay in the report"
+                ),
+            )
     c.add_argument(
         "--config",
         action="append",
@@ -603,6 +638,10 @@ def _update(args: Any) -> int:
         return 0
     _info(args, f"updated A/B test {name} in {manager.flags_file}: {', '.join(changed)} "
           f"({state})")  # fmt: skip
+    if "guardrail_metrics" in changed and state.startswith("stopped"):
+        # The owner removing the guardrail that stopped it may expect it to run again.
+        _info(args, f"  still stopped: cfgcore experiment start {_command_argument(args.name)} "
+              "resumes it")  # fmt: skip
     return 0
 
 
@@ -647,12 +686,30 @@ def _field_options(args: Any) -> dict[str, Any]:
         out["description"] = args.description
     if args.control is not None:
         out["control"] = args.control
+    update = args.func is _update
     if args.metric is not None:
+        for metric in args.metric:
+            if not metric.strip():
+                raise CommandError(
+                    f"--metric {metric!r}: expected a metric name, got an empty one"
+                    + _clear_hint("--metric", update)
+                )
         out["success_metrics"] = list(args.metric)
     if args.guardrail is not None:
-        out["guardrail_metrics"] = _kinds(args.guardrail, "--guardrail", GUARDRAIL_DIRECTIONS)
+        out["guardrail_metrics"] = _kinds(
+            args.guardrail, "--guardrail", GUARDRAIL_DIRECTIONS, update=update
+        )
     if args.metric_type is not None:
-        out["metric_types"] = _kinds(args.metric_type, "--metric-type", METRIC_KINDS)
+        out["metric_types"] = _kinds(args.metric_type, "--metric-type", METRIC_KINDS, update=update)
+    for option, (sets, field, _what) in CLEARS.items():
+        if getattr(args, option[2:].replace("-", "_"), False):  # (update's only)
+            if getattr(args, sets[2:].replace("-", "_")) is not None:
+                raise UsageError(
+                    f"{option} and {sets}: give one of them ({sets} replaces them all, "
+                    f"{option} removes them all)"
+                )
+            # The field's empty value, as update_ab_test takes it (and create stores).
+            out[field] = [] if field == "success_metrics" else {}
     if args.layer is not None:
         if not args.layer.strip():
             raise CommandError("--layer: expected a layer name, got an empty one")
@@ -664,7 +721,23 @@ def _field_options(args: Any) -> dict[str, Any]:
     return out
 
 
-def _kinds(items: list[str], option: str, kinds: tuple[str, ...]) -> dict[str, str]:
+def _clear_hint(option: str, update: bool) -> str:
+    """How to remove them all, for an empty value of ``option`` on ``update``."""
+    if not update:
+        return ""
+    clear = next(c for c, (sets, _, _) in CLEARS.items() if sets == option)
+    return f" ({clear} removes them all)"
+
+
+def _kinds(
+    items: list[str], option: str, kinds: tuple[str, ...], *, update: bool = False
+) -> dict[str, str]:
+    for item in items:
+        if not item.strip():
+            raise CommandError(
+                f"{option} {item!r}: expected METRIC={'|'.join(kinds)}, got an empty value"
+                + _clear_hint(option, update)
+            )
     out = _pairs(items, option)
     for metric, kind in out.items():
         if kind not in kinds:

@@ -1100,6 +1100,10 @@ TEST_FIELDS = (
 #: The fields :meth:`ABTests.update` takes (every field but the test's name).
 UPDATABLE = (*TEST_FIELDS, "configurations")
 
+#: The fields :meth:`ABTests.update` empties with their empty value (the value a test
+#: created without them holds), shown in its refusal of None.
+EMPTY_VALUES = {"success_metrics": "[]", "guardrail_metrics": "{}", "metric_types": "{}"}
+
 
 def _instant(value: Any) -> float | None:
     try:
@@ -1456,7 +1460,10 @@ class ABTests:
         with its stop's reason and times, its run (``since``), ``served_at`` and its
         slice of its layer where the slice can stay. ``configurations`` replaces the
         configurations of the variants it names; a variant the new ``traffic_split``
-        drops loses its configuration. Judged as ``create`` judges a replacement (the
+        drops loses its configuration. A field's empty value removes it
+        (``success_metrics`` ``[]``, ``guardrail_metrics`` and ``metric_types`` ``{}``,
+        ``targeting`` None; None for the three others is refused, naming the empty
+        value). Judged as ``create`` judges a replacement (the
         fields validated, no enrolled user moved, no new secret reference), on the
         newest stored document under the store's lock. False with the reason in
         :attr:`last_error` for an unknown test, an unknown field or a refused change;
@@ -1485,6 +1492,12 @@ class ABTests:
                     f"{', '.join(UPDATABLE)})"
                 ])  # fmt: skip
             given[field_name] = value
+        for field_name, empty in EMPTY_VALUES.items():
+            if field_name in given and given[field_name] is None:
+                # (targeting takes None: it is that field's "none")
+                return self._reject([
+                    f"{name}: {field_name}: null is no value here; {empty} removes them all"
+                ])  # fmt: skip
 
         def change(snap: Snapshot) -> Snapshot:
             stored = snap.experiments.get(name)

@@ -698,13 +698,19 @@ class DynamicConfigurationManager:
         other fields and its state. A running test keeps running; one not started, or
         stopped by hand or by its guardrail, stays stopped with its reason (nothing but
         :meth:`create_ab_test` with ``start=True``, ``cfgcore experiment start``,
-        resumes it). ``configurations`` replaces only the variants it names. Judged as a
+        resumes it). ``configurations`` replaces only the variants it names. A field's
+        empty value removes it: ``{"guardrail_metrics": {}}`` (a guardrail that keeps
+        stopping the test wrongly; a test it stopped stays stopped), ``{"success_metrics":
+        []}``, ``{"metric_types": {}}`` (the kinds are then inferred), ``{"targeting":
+        None}``; the events recorded stay in every report. Judged as a
         replacement is (the fields validated, no enrolled user moved: raising
         ``layer_percentage`` only adds users), audited as ``update_ab_test``, under the
         access policy's ``experiment.create``. False with the reason in
         :attr:`last_error` for an unknown test or a refused change.
 
         >>> manager.update_ab_test("checkout", {"layer_percentage": 20})  # doctest: +SKIP
+        True
+        >>> manager.update_ab_test("checkout", {"guardrail_metrics": {}})  # doctest: +SKIP
         True
         """
         return self._ab_tests.update(test_name, changes)

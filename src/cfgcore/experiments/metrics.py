@@ -538,9 +538,39 @@ def _per_user_pass(users: _Users, m: _Metric | None) -> PerUser:
     return PerUser(Summary(exposed, mean, m2), events, unexposed)
 
 
-def _exposed_there(users: _Users, key: int) -> bool:
-    i = users.slot(key, admit=False)
-    return i >= 0 and bool(users.flags[i] & _EXPOSED)
+def in_several(tables: list[_Users]) -> int:
+    """How many keys are exposed in more than one of ``tables`` (the variants of one
+    test: a table holds each key once): NumPy's when it is installed, else
+    :func:`in_several_sets`."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return in_several_sets(tables)
+    keys = np.concatenate([
+        np.frombuffer(u.keys, dtype=np.int64)[
+            (np.frombuffer(u.flags, dtype=np.uint8) & _EXPOSED) != 0
+        ]
+        for u in tables
+    ])  # fmt: skip
+    keys.sort()
+    same = keys[1:] == keys[:-1]
+    # A key exposed in c tables is a run of c - 1 equal neighbours: count the runs.
+    return int(np.count_nonzero(same[1:] & ~same[:-1])) + int(same[:1].sum())
+
+
+#: A flag byte -> its exposed bit (``bytes.translate`` makes a table's selector).
+_EXPOSED_BITS = bytes(i & _EXPOSED for i in range(256))
+
+
+def in_several_sets(tables: list[_Users]) -> int:
+    """:func:`in_several` by set operations on the keys (without NumPy)."""
+    seen: set[int] = set()
+    several: set[int] = set()
+    for u in tables:
+        mine = set(itertools.compress(u.keys, u.flags.translate(_EXPOSED_BITS)))
+        several |= seen & mine
+        seen |= mine
+    return len(several)
 
 
 def _key(user: str) -> int:
@@ -768,22 +798,11 @@ class MetricsStore:
         variants (any variant, the split's or not). A user keeps one variant of a test
         (a stopped test logs none), so each is a broken assignment or exposure logging,
         or users who share an id: counted in every variant they were logged in, they
-        blur the difference. 0 on a healthy test; a walk over the exposed users."""
+        blur the difference. 0 on a healthy test. One sort of the exposed users' keys
+        (about 0.1 s per million users with NumPy; set operations without it)."""
         with self._lock:
             tables = [u for (t, _), u in self._data.items() if t == test and u.exposed]
-            several = 0
-            for i, users in enumerate(tables):
-                others, before = tables[i + 1 :], tables[:i]
-                if not others:
-                    break
-                for j, key in enumerate(users.keys):
-                    if not key or not users.flags[j] & _EXPOSED:
-                        continue
-                    if any(_exposed_there(o, key) for o in others) and not any(
-                        _exposed_there(b, key) for b in before
-                    ):
-                        several += 1
-            return several
+            return in_several(tables) if len(tables) > 1 else 0
 
     def users(self, test: str, variant: str) -> int:
         """Distinct users of ``variant``: exposed, or with a metric event in it that
