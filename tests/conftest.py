@@ -131,6 +131,24 @@ def _no_usage_recorder_threads():
             recorder.start()
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_secrets():
+    """Every test starts and ends with an empty registry of resolved secrets. The
+    registry is process-wide and masks each remembered secret in every message and log
+    line, so a secret one test resolved (a value "security" once) was masked in a later
+    test's expected text in the same worker ("security.api_keys" read "***.api_keys").
+    A test that checks masking resolves its secrets itself (or in a function-scoped
+    fixture, which runs after this one): a module-scoped fixture's secrets are
+    forgotten before each test."""
+    secrets = sys.modules.get("cfgcore.runtime.secrets")
+    if secrets is not None:
+        secrets.forget_secrets()
+    yield
+    secrets = sys.modules.get("cfgcore.runtime.secrets")
+    if secrets is not None:
+        secrets.forget_secrets()
+
+
 @pytest.fixture(params=["c", "py"])
 def impl(request):
     mod = IMPLS.get(request.param)
@@ -225,17 +243,6 @@ def redis_server(redis_binary, tmp_path):
     server = RedisServer(str(tmp_path / "redis")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def fresh_secrets():
-    """The process-wide registry of resolved secrets, empty before and after the test
-    (a secret one test resolved would otherwise be masked in the next test's output)."""
-    from cfgcore.runtime import secrets
-
-    secrets.forget_secrets()
-    yield
-    secrets.forget_secrets()
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.redaction import REDACTED, redact
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 
 @given(st.integers().filter(lambda n: n != 0) | st.floats(allow_nan=False))
 def test_a_number_under_a_secret_key_is_redacted(n):

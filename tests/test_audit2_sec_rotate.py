@@ -14,8 +14,6 @@ from cfgcore.config.files import read_config_file
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.secrets import Keyring, SecretKey, decrypt_value, encrypt_value, generate_key
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 
 @pytest.fixture
 def keys():

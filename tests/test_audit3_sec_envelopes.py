@@ -31,8 +31,6 @@ from cfgcore.runtime.secrets import (
 )
 from cfgcore.setup import main as setup_main
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 ADMIN_PW = "admin-Pw-71kq9"
 
 

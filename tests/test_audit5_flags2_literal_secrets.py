@@ -74,7 +74,7 @@ def test_the_update_path_refuses_it_too(tmp_path):
         m.close()
 
 
-def test_references_in_variant_values_are_still_resolved(tmp_path, monkeypatch, fresh_secrets):
+def test_references_in_variant_values_are_still_resolved(tmp_path, monkeypatch):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "token").write_text("s3cr3t")

@@ -58,7 +58,6 @@ def test_a_new_file_and_a_replaced_symlink_belong_to_the_writer(tmp_path):
     assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 def test_secrets_rotate_as_root_leaves_the_service_able_to_read(tmp_path, monkeypatch, capsys):
     old, new = generate_key("k1"), generate_key("k2")
     config = tmp_path / "config"

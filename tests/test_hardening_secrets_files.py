@@ -24,7 +24,6 @@ from cfgcore.runtime.secrets import allowed_secret_dirs, read_secret_file
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types"),
-    pytest.mark.usefixtures("fresh_secrets"),
 ]
 
 

@@ -20,8 +20,6 @@ from cfgcore.errors import ConfigError
 from cfgcore.observability.health import wsgi_app
 from cfgcore.runtime.secrets import Keyring, SecretKey, encrypt_value, generate_key
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
-
 
 def _material(key: str) -> str:
     return key.rsplit(":", 1)[1]

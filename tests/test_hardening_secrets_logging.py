@@ -12,12 +12,8 @@ import io
 import logging
 import sys
 
-import pytest
-
 from cfgcore.runtime import secrets
 from tests.test_hardening_secrets_masking import TOKEN, _leaks, _Setup
-
-pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
 
 
 def _listener_failure_log(setup: _Setup, configure) -> str:

@@ -49,9 +49,6 @@ up:
 """
 
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
-
-
 def _spellings(secret: str) -> set[str]:
     """The secret as it is and as repr() or JSON would write it inside a message."""
     rep = repr(secret)[1:-1]

@@ -16,8 +16,6 @@ from cfgcore.cli.secrets import rotate_directory
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.secrets import Keyring, decrypt_value, encrypt_value, generate_key
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
-
 
 @pytest.fixture
 def keys():

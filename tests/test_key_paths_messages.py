@@ -174,7 +174,6 @@ def ring():
     return Keyring([KEY])
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 def test_a_bound_value_moved_names_its_path_quoted_and_the_binding_is_unchanged(ring):
     where = ("loggers", "uvicorn.access", "token")
     value = encrypt_value("s3cret", ring, path=where)
@@ -191,7 +190,6 @@ def test_a_bound_value_moved_names_its_path_quoted_and_the_binding_is_unchanged(
     assert "loggers.uvicorn.access.token" not in str(info.value)
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 @pytest.mark.parametrize(
     "given",
     [
@@ -210,7 +208,6 @@ def test_a_path_written_as_messages_show_it_binds_the_names_it_shows(ring, given
         decrypt_value(value, ring, path=("loggers", '["uvicorn', 'access"]', "token"))
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 def test_a_value_that_does_not_resolve_on_load_names_its_path_quoted(tmp_path, ring):
     d = tmp_path / "config"
     d.mkdir()
@@ -237,7 +234,6 @@ def _secrets_dir(tmp_path, body: str):
     return d
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 def test_secrets_check_names_an_envelope_under_a_dotted_key_quoted(tmp_path, ring):
     from cfgcore.cli.secrets import check_directory
 
@@ -250,7 +246,6 @@ def test_secrets_check_names_an_envelope_under_a_dotted_key_quoted(tmp_path, rin
     assert paths == {'hosts["db.internal"].a', 'hosts["db.internal"].b'}
 
 
-@pytest.mark.usefixtures("fresh_secrets")
 def test_secrets_rotate_names_a_value_it_cannot_rotate_quoted(tmp_path, ring):
     from cfgcore.cli.secrets import rotate_directory
 

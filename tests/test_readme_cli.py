@@ -210,7 +210,7 @@ def assert_transcript(sh: Shell, ran: list[Ran]) -> None:
 
 
 @pytest.fixture
-def sh(tmp_path, monkeypatch, capsys, fresh_secrets, no_access_policy) -> Shell:
+def sh(tmp_path, monkeypatch, capsys, no_access_policy) -> Shell:
     """A new user's scratch directory: HOME and the state directory in it, no
     CFGCORE_*/CONFIG_* variables, `cfgcore` as the command."""
     for var in list(os.environ):

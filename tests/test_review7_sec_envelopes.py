@@ -34,8 +34,6 @@ from cfgcore.runtime.secrets import (
     generate_key,
 )
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 KEY = generate_key("k1")
 RING = Keyring([KEY])
 PLAIN = "s3cret-Pw-81"

@@ -13,8 +13,6 @@ from cfgcore.runtime.secrets import Keyring, encrypt_value, generate_key
 from tests.conftest import run_cli
 
 pytest.importorskip("cryptography")
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 ENCRYPTED = "payload-secret-41c9"
 FILED = "file-secret-8d2e"
 

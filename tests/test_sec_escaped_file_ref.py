@@ -12,8 +12,6 @@ import pytest
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 SECRET = "file-secret-7f3a"
 
 

@@ -13,7 +13,7 @@ import pytest
 from cfgcore.snapshot import decode_snapshot
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets", "no_access_policy")
+pytestmark = pytest.mark.usefixtures("no_access_policy")
 
 SECRET = "imported-secret-5b1e"
 

@@ -46,9 +46,6 @@ LISTED = "listed-Vv-5c3r"  # a variable listed in CFGCORE_SECRET_VARS
 PLAINTEXTS = (KAFKA_PW, PG_PW, ES_TOKEN, FILE_PW, LISTED)
 
 
-pytestmark = pytest.mark.usefixtures("fresh_secrets")  # an empty registry
-
-
 @pytest.fixture
 def ring(monkeypatch):
     key = generate_key("k1")

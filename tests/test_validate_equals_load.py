@@ -13,11 +13,6 @@ from cfgcore.config.schema import ConfigSchema
 from cfgcore.errors import ConfigError
 from cfgcore.validation_engine import validate_configuration
 
-# These tests read key paths in error messages: a secret an earlier test in the same
-# worker resolved is masked in every message (a secret "security" once turned
-# "security.api_keys" into "***.api_keys" here), so each starts with none remembered.
-pytestmark = pytest.mark.usefixtures("fresh_secrets")
-
 ENVIRONMENTS = ["development", "staging", "production", "test"]
 
 BAD_FLAGS = """\
