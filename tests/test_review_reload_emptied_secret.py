@@ -120,14 +120,15 @@ def test_load_environment_config_accepts_a_secret_emptied_on_purpose(tmp_path):
         m.close()
 
 
+# Any text a secret file may hold: no lone surrogates, and no NUL (cfgcore refuses a
+# text file holding one, naming the file: see _encoding.py and test_text_encodings.py).
+_TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
 @settings(max_examples=25, deadline=None)
 @given(
-    first=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1).filter(
-        lambda t: t != "\n"
-    ),
-    second=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1).filter(
-        lambda t: t != "\n"
-    ),
+    first=st.text(_TEXT_CHARS, min_size=1).filter(lambda t: t != "\n"),
+    second=st.text(_TEXT_CHARS, min_size=1).filter(lambda t: t != "\n"),
 )
 def test_only_emptiness_is_refused(tmp_path_factory, first, second):
     root = tmp_path_factory.mktemp("secret")
