@@ -361,7 +361,8 @@ def _stored_for_force(store: Any) -> Any:
 
 
 def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
-    """``flags``, once judged as every process judges a document before it goes live:
+    """``flags`` (recording the retirement of the A/B tests ``stored`` holds and it
+    drops), once judged as every process judges a document before it goes live:
     no secret reference served as written, and (unless ``restoring`` a document the
     fleet served, from a cache file) no A/B test's enrolled users moved relative to the
     ``stored`` document. A forced write is not exempt: followers would refuse such a
@@ -371,7 +372,7 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
     import time
 
     from cfgcore.errors import ConfigError
-    from cfgcore.experiments.abtest import moved_users, without_malformed_records
+    from cfgcore.experiments.abtest import moved_users, retire_dropped, without_malformed_records
     from cfgcore.runtime.flags import derive, refuse_literal_secrets
 
     new = derive(flags, "--flags")
@@ -382,7 +383,9 @@ def _judged(stored: Any, flags: Any, restoring: bool) -> Any:
         problems = moved_users(base, new, time.time(), "--flags")
         if problems:
             raise ConfigError(problems)
-    return flags
+    # The A/B tests it drops are retired in the same write, as delete_ab_test retires
+    # them, whether or not a process serving the store is running to see the drop.
+    return retire_dropped(stored, flags)
 
 
 def _safe(text: Any, limit: int = 200) -> str:

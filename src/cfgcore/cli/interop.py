@@ -179,6 +179,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         )
     snapshot = _without_secret_references(snapshot)
     snapshot = _compiled(snapshot, args.source, args.out)  # proves the file will load
+    snapshot = _retiring(snapshot, args.out)
     refused = dict(snapshot.metadata.get("refused") or {})
     _check_unicode(snapshot, refused, args.source)  # before anything is written
     fmt = format_for(args.out)
@@ -216,6 +217,23 @@ def _cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if refused else 0
+
+
+def _retiring(snapshot: Any, out: str) -> Any:
+    """``snapshot`` recording the retirement of the A/B tests that the flags file it
+    replaces (``--force``) holds, as ``delete_ab_test`` records a deletion: the shared
+    logs keep their records, which a test created again under the name must not count,
+    whether or not a process serving the file is running to see them go."""
+    from cfgcore.experiments.abtest import retire_dropped
+    from cfgcore.snapshot import load_snapshot
+
+    if not os.path.lexists(out):
+        return snapshot
+    try:
+        replaced = load_snapshot(out)
+    except (ConfigError, OSError):
+        return snapshot  # not a flag document this version reads: no test to retire
+    return retire_dropped(replaced, snapshot)
 
 
 def _without_secret_references(snapshot: Any) -> Any:

@@ -80,6 +80,7 @@ __all__ = [
     "RETIRED",
     "record_cutoffs",
     "record_runs",
+    "retire_dropped",
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
@@ -1049,6 +1050,62 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None
 
 
+def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any]:
+    """``metadata`` recording that test ``name`` (its record ``meta``) was retired now:
+    wall-clock time, as the request path stamps the records (``time.time()``), and after
+    the run it ends (its ``since``), so that a test created again is a later run."""
+    retired = metadata.get(RETIRED)
+    retired = dict(retired) if isinstance(retired, Mapping) else {}
+    now, run = time.time(), run_of(meta)
+    retired[name] = now if run is None or run < now else math.nextafter(run, math.inf)
+    return {**metadata, RETIRED: retired}
+
+
+def _retirement_recorded(metadata: Mapping[str, Any], name: str, meta: Any) -> bool:
+    """Whether ``metadata`` records the retirement of the run of test ``name`` whose
+    record is ``meta``: a retirement after that run began (any, for a first run)."""
+    retired = metadata.get(RETIRED)
+    when = _number(retired.get(name)) if isinstance(retired, Mapping) else None
+    run = run_of(meta)
+    return when is not None and (run is None or when > run)
+
+
+def retire_dropped(old: Snapshot, new: Snapshot) -> Snapshot:
+    """``new`` (a flag document replacing ``old``) recording the retirement of every A/B
+    test ``old`` holds that ``new`` does not, as :meth:`ABTests.delete` records it:
+    however the test went (a hand edit, ``cfgcore import --force`` or ``cfgcore publish
+    --flags`` of a document without it, another tool's write), the shared logs keep
+    its records, and a test created again under its name must not count them. The
+    retirements ``old`` records and ``new`` lacks (a document written whole) are kept.
+    ``new`` itself (the same object) when there is nothing to record, so that every
+    process of a fleet seeing the same drop records it once: judged on the newest
+    stored document, the first one's record is found there by the others.
+
+    A test taken out and put back in one write (the same run: same ``since``) is no
+    retirement. A process that starts on a document without the test has nothing to
+    compare with, and records nothing."""
+    metadata: Mapping[str, Any] = new.metadata
+    was = old.metadata.get(RETIRED)
+    if isinstance(was, Mapping):
+        kept = metadata.get(RETIRED)
+        kept = kept if isinstance(kept, Mapping) else {}
+        carried = {}
+        for name, when in was.items():
+            earlier, now = _number(when), _number(kept.get(name))
+            if earlier is not None and (now is None or now < earlier):
+                carried[name] = when
+        if carried:
+            metadata = {**metadata, RETIRED: {**kept, **carried}}
+    for name, meta in old.experiments.items():
+        if name in new.experiments or not isinstance(meta, Mapping):
+            continue
+        if not _retirement_recorded(metadata, name, meta):
+            metadata = _retired(metadata, name, meta)
+    if metadata is new.metadata:
+        return new
+    return msgspec.structs.replace(new, metadata=dict(metadata))
+
+
 def _stopped(
     meta: dict[str, Any],
     flag: Flag,
@@ -1912,11 +1969,8 @@ class ABTests:
             exps = {k: v for k, v in snap.experiments.items() if k != test_name}
             # Its records stay in the shared logs: remember when it went, so that a test
             # created again under its name does not count them as its own.
-            retired = snap.metadata.get(RETIRED)
-            retired = dict(retired) if isinstance(retired, Mapping) else {}
-            # Wall-clock time, as the request path stamps the records (time.time()).
-            now = retired[test_name] = time.time()
-            metadata = {**snap.metadata, RETIRED: retired}
+            metadata = _retired(snap.metadata, test_name, snap.experiments.get(test_name))
+            now = metadata[RETIRED][test_name]
             stop = guardrail_stop(snap.experiments.get(test_name))
             if stop is not None:
                 # Deleting a test whose record holds its guardrail stop ends the stop:

@@ -397,16 +397,18 @@ class DynamicConfigurationManager:
         self._source = snapshot
         before: dict[str, Any] = getattr(self, "_tests", {})
         self._tests = {k: v for k, v in snapshot.experiments.items() if isinstance(v, dict)}
-        if self.exposures is not None:
-            # A test gone (deleted here, in another process or in the file), or one
-            # created again under its name (another "since"): the users logged were
-            # that test's; the new one logs each of its users afresh. A test replaced
-            # or resumed keeps them (its users keep their variants): logging them again
-            # would only duplicate their exposures.
-            for name, meta in before.items():
-                now = self._tests.get(name)
-                if now is None or now.get("since") != meta.get("since"):
+        # A test gone (deleted here, in another process or in the file), or one
+        # created again under its name (another "since"): the users logged were that
+        # test's; the new one logs each of its users afresh, and its in-memory summaries
+        # (``metrics``) start empty, as after delete_ab_test. A test replaced or resumed
+        # keeps them (its users keep their variants): logging them again would only
+        # duplicate their exposures.
+        for name, meta in before.items():
+            now = self._tests.get(name)
+            if now is None or now.get("since") != meta.get("since"):
+                if self.exposures is not None:
                     self.exposures.forget(name)
+                self.metrics.forget(name)
         self._stamp_runs()
         # The run every record of a test is tagged with (its since as this document
         # holds it), resolved once per document: a request looks it up with the test.

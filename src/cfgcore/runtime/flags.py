@@ -58,6 +58,10 @@ _MAX_UNTOLD = 100
 _GONE = "flags file gone"
 
 
+class _Recorded(Exception):
+    """The drops to record are recorded in the newest stored document already."""
+
+
 class FlagSubscriber(Protocol):
     """Told about every flag document that goes live, and every one refused."""
 
@@ -387,6 +391,14 @@ class LiveFlags:
                         "to compare with: serving it): %s", ConfigError(problems),
                     )  # fmt: skip
         self.install(doc, compiled, "load")
+        if before is not None and before.checksum != doc.checksum:
+            # Tests dropped while no process of this host served the store: the
+            # document it served last tells (a Redis store's cache file).
+            try:
+                earlier = derive(before.snapshot, before.origin)
+            except ConfigError:
+                return
+            self._record_drops(earlier)
 
     def _refuse_first(
         self,
@@ -497,7 +509,44 @@ class LiveFlags:
                     sub.flags_changed(old, self.source, source, doc, initiator)
                 except Exception:
                     log.exception("flag subscriber %r failed", sub)
+            if old_doc is not None:
+                self._record_drops(old)
         return True
+
+    def _record_drops(self, old: Snapshot) -> None:
+        """Record in the store the retirement of the A/B tests ``old`` (a document this
+        process served) held and the live one dropped, written by anyone, anyhow (a
+        hand edit, ``cfgcore import --force``, ``cfgcore publish --flags``, another
+        tool): :func:`~cfgcore.experiments.abtest.retire_dropped`, as
+        ``delete_ab_test`` records a deletion, so a test created again under the name
+        does not count the dropped one's logged records. Judged on the newest stored
+        document: the processes of a fleet that all see the drop write it once. Under
+        the lock, before any change of this process can re-create the test. A store
+        that cannot be written (a read-only mount) is logged, and the document serves."""
+        if not old.experiments and not old.metadata:
+            return
+        from cfgcore.experiments.abtest import retire_dropped
+
+        if retire_dropped(old, self.source) is self.source:
+            return
+
+        def change(snapshot: Snapshot) -> Snapshot:
+            result = retire_dropped(old, snapshot)
+            if result is snapshot:
+                raise _Recorded  # by another process already: nothing is written
+            return result
+
+        try:
+            self.update(change, source="retire_ab_test")
+        except _Recorded:
+            pass
+        except (ConfigError, OSError) as exc:
+            log.warning(
+                "A/B tests dropped from the flag document could not be recorded as "
+                "retired in %s (a test created again under the name would count their "
+                "logged records; delete it with cfgcore experiment delete instead): %s",
+                self.store.url, exc,
+            )  # fmt: skip
 
     def reject(self, exc: ConfigError, source: str, origin: str, *, initiator: Any = None) -> None:
         """Record a refused document and tell the subscribers (which audit it), all but
@@ -785,6 +834,11 @@ class LiveFlags:
                     if problems:
                         raise ConfigError(problems)
             result = derive(change(snapshot), origin)
+            from cfgcore.experiments.abtest import retire_dropped
+
+            # A test this change drops, or the stored document dropped (a hand edit not
+            # read yet), is retired in the same write (see :meth:`_record_drops`).
+            result = retire_dropped(self.source, retire_dropped(snapshot, result))
             if base is not None and base.experiments:
                 # Every change made through cfgcore (a flag, a test, a stop, a delete) is
                 # judged as a document written by hand is, on the newest stored one: the
