@@ -482,6 +482,8 @@ FRAGMENT = "fragment: names a command or option in a sentence; test_inline_optio
 INLINE: dict[str, Run | str] = {
     "cfgcore experiment report --plot": FRAGMENT,
     "cfgcore secrets": FRAGMENT,
+    "cfgcore import --force": FRAGMENT,
+    "cfgcore experiment delete": FRAGMENT,
     "cfgcore alerts export": FRAGMENT,
     "python -m cfgcore.setup --environment staging": Run(
         shows=("wrote config/staging.yaml", "wrote config/flags.yaml"),

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any, NoReturn
@@ -205,11 +206,45 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
 
 
+class _Unbroken:
+    """Help text wrapped at spaces only: argparse's wrapping also breaks at hyphens,
+    which cut option names and key paths in two (``--metric-`` / ``type``) where a
+    reader copies them from."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = self._whitespace_matcher.sub(" ", text).strip()  # type: ignore[attr-defined]
+        return textwrap.wrap(text, width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        text = self._whitespace_matcher.sub(" ", text).strip()  # type: ignore[attr-defined]
+        return textwrap.fill(
+            text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
+
+
+class HelpFormatter(_Unbroken, argparse.HelpFormatter):
+    """cfgcore's default help formatter (see :class:`_Unbroken`)."""
+
+
+class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs printed as written; option help wrapped at spaces only."""
+
+    _split_lines = _Unbroken._split_lines
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose "invalid choice" error says which choice was probably
     meant (``cfgcore shwo``: did you mean 'show'?), as unknown keys and flags do.
     Subcommand parsers are of this class too (argparse creates them with the parent's
-    class)."""
+    class), and all wrap help at spaces only (:class:`_Unbroken`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = kwargs.get("formatter_class", argparse.HelpFormatter)
+        if given is argparse.HelpFormatter:
+            kwargs["formatter_class"] = HelpFormatter
+        elif given is argparse.RawDescriptionHelpFormatter:
+            kwargs["formatter_class"] = RawDescriptionHelpFormatter
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         found = _INVALID_CHOICE.search(message)

@@ -98,7 +98,7 @@ def register(subparsers: Any) -> None:
 
     def common(sp: Any) -> None:
         text = STATE_HELP
-        if sp.formatter_class is argparse.RawDescriptionHelpFormatter:
+        if issubclass(sp.formatter_class, argparse.RawDescriptionHelpFormatter):
             # That formatter prints a group's text as it is (ingest's epilog needs it):
             # wrapped here, or its help showed this paragraph as one 400-column line.
             text = textwrap.fill(STATE_HELP, width=76)
