@@ -334,3 +334,39 @@ def test_publish_flags_retires_the_tests_of_the_document_it_replaces(
         _counts_only_its_own(manager, _second_run(manager))
     finally:
         manager.close()
+
+
+def test_a_drop_recorded_at_start_is_audited(redis_server, tmp_path):
+    """The retirement a process writes at start (the drop found in its cache file,
+    before any manager listened) is in its audit log, as one written while running."""
+    url = redis_server.url + f"?namespace=startaudit&cache={tmp_path / 'cache.msgpack'}"
+    manager = DynamicConfigurationManager(store=url, state_dir=tmp_path / "svc",
+                                          record_usage=False)  # fmt: skip
+    try:
+        _first_run(manager)
+    finally:
+        manager.close()
+    with RedisFlagStore(redis_server.url + "?namespace=startaudit&cache=off") as store:
+        store.update(lambda s: msgspec.structs.replace(
+            s, flags={k: v for k, v in s.flags.items() if k != "t"},
+            experiments={k: v for k, v in s.experiments.items() if k != "t"},
+        ))  # fmt: skip
+    manager = DynamicConfigurationManager(store=url, state_dir=tmp_path / "svc",
+                                          record_usage=False)  # fmt: skip
+    try:
+        stored = _stored(url)
+        assert "t" in stored.snapshot.metadata[RETIRED]
+        audit = AuditLog.read(manager.audit.path)
+        retired = [e for e in audit if e.get("source") == "retire_ab_test"]
+        assert retired, audit
+        assert all(e.get("store_version") in (None, stored.version) for e in retired)
+    finally:
+        manager.close()
+    # Audited once: a manager opening the set again finds nothing more to audit.
+    manager = DynamicConfigurationManager(store=url, state_dir=tmp_path / "svc",
+                                          record_usage=False)  # fmt: skip
+    try:
+        audit = AuditLog.read(manager.audit.path)
+        assert len([e for e in audit if e.get("source") == "retire_ab_test"]) == len(retired)
+    finally:
+        manager.close()

@@ -343,6 +343,10 @@ class DynamicConfigurationManager:
         # stop register entry refused): audited like a running process's refusals.
         for refusal in self._live.take_start_refusals("flags"):
             self._emit_error(refusal, "load")
+        # What the start wrote to the store before this manager listened (a retirement
+        # of A/B tests dropped while no process of this host served it): audited too.
+        for old, new, doc in self._live.take_start_writes():
+            self._emit(old, new, "retire_ab_test", doc)
         _MANAGERS.add(self)
         self.usage = (
             start_usage_recording(state, enabled=record_usage, interval=usage_interval)

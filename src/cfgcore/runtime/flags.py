@@ -174,6 +174,10 @@ class LiveFlags:
         # for each kind of manager to audit as it subscribes (take_start_refusals).
         self._untold: list[ConfigError] = []
         self._listened = False
+        # Documents this set wrote itself before any subscriber listened (a retirement
+        # found at start: _record_drops), (old, new, document) for the dynamic-config
+        # manager to audit as it subscribes (take_start_writes).
+        self._unaudited: list[tuple[Snapshot, Snapshot, FlagDocument]] = []
         # Followers of a published configuration of this store's URL, which take a
         # flag document published with a configuration together with it (pair_with).
         self._pairs: list[weakref.ref[Any]] = []
@@ -449,6 +453,15 @@ class LiveFlags:
                 refusals.insert(0, held)  # (one the start served instead is told already)
             return refusals
 
+    def take_start_writes(self) -> list[tuple[Snapshot, Snapshot, FlagDocument]]:
+        """``[(old, new, document)]`` of what this set wrote to its store before any
+        subscriber listened (the retirement of A/B tests dropped while no process of
+        this host served the store: :meth:`_record_drops`), once: the dynamic-config
+        manager audits them as it subscribes, as it audits the writes made later."""
+        with self._lock:
+            taken, self._unaudited = self._unaudited, []
+            return taken
+
     def install(
         self,
         doc: FlagDocument,
@@ -537,7 +550,14 @@ class LiveFlags:
             return result
 
         try:
-            self.update(change, source="retire_ab_test")
+            # (A store this process may not write, a fleet whose documents it only
+            # verifies, refuses the write: no flag document was refused, and the
+            # refusal count, which alerts on, stays as it was.)
+            before = self.source
+            self.update(change, source="retire_ab_test", refusal_counted=False)
+            if not self._listened and self.document is not None:
+                # (at start: no manager heard it; the first to subscribe audits it)
+                self._unaudited.append((before, self.source, self.document))
         except _Recorded:
             pass
         except (ConfigError, OSError) as exc:
@@ -809,10 +829,13 @@ class LiveFlags:
         source: str,
         actor: str | None = None,
         initiator: Any = None,
+        refusal_counted: bool = True,
     ) -> tuple[Snapshot, Snapshot]:
         """Apply ``change`` through the store (to its newest document), compile, swap and
         notify. Raises ConfigError and changes nothing when the result does not compile.
-        Returns the old and new live snapshots."""
+        Returns the old and new live snapshots. ``refusal_counted=False``: a failure is
+        not counted as a refused flag document (a write this process makes of its own
+        accord, which a store it may not write refuses: :meth:`_record_drops`)."""
         prepared: dict[str, Any] = {}
         origin = str(getattr(self.store, "path", None) or self.store.url)
 
@@ -867,7 +890,8 @@ class LiveFlags:
             try:
                 _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
             except ConfigError:
-                self.documents["rejected"] += 1
+                if refusal_counted:
+                    self.documents["rejected"] += 1
                 raise
             self.install(new_doc, prepared["compiled"], source, initiator)
             return old, self.source
