@@ -8,12 +8,11 @@ that document and keeps serving the control, without writing the store behind th
 fleet's back. An update of the test from B (a ramp, a new description, its guardrail
 removed) is made on the newest stored document, the running one: written as it is, it
 would serve the harmful variant again to every host. The test stays stopped on every
-host until someone
-resumes it explicitly: refused while B serves the stop and the store holds the
-document B refused (a change never carries a refused document live), applied with the
-test stopped once a host starting on the store has written the document back stopped,
-or from the command line (a process starting on the store). A real Redis
-(tests/redis_server.py), real managers, the real CLI."""
+host until someone resumes it explicitly: the update is written with the test stopped
+as the register holds it (a result that moves nobody, on B or on a host serving the
+document put back, so it repairs the store; a change never carries a refused document
+live), from B or from the command line (a process starting on the store). A real
+Redis (tests/redis_server.py), real managers, the real CLI."""
 
 from __future__ import annotations
 
@@ -87,22 +86,17 @@ def test_an_update_on_another_host_keeps_the_fleet_stop(
 
         caplog.set_level("ERROR", logger="cfgcore")
         given, field, value = CHANGES[change]
-        # B builds no change on a document it refused: the update is refused, naming
-        # the stop, and nothing is written (the store keeps the document put back).
-        assert not b.update_ab_test(TEST, given)
-        assert f"A/B test {TEST!r} was stopped by its guardrail" in b.last_error
-        assert f"cfgcore experiment start {TEST}" in b.last_error
-        assert reader.read().version == published.version
-        assert _served(b) == {"control"}
-        # A host starting on the store writes the document back with the test stopped
-        # (as the register holds it): B takes that one, and its update then applies,
-        # the test still stopped.
+        # B's update, made on the document it refused, is written with the test stopped
+        # as the fleet's register holds it: it moves nobody on any host (not on B, which
+        # serves the stop, nor on one serving the document put back), so it repairs the
+        # store rather than being refused.
+        assert b.update_ab_test(TEST, given), b.last_error
+        assert reader.read().version > published.version
+        # A host starting on the store serves the stop too.
         url_c, state_c = _host(base, tmp_path, "c")
         hosts.append(_manager(url_c, state_c, impl))
         c = hosts[1]
         assert _served(c) == {"control"}
-        wait_for(lambda: b._live.document.version > published.version)
-        assert b.update_ab_test(TEST, given), b.last_error
         written = reader.read()
         record = written.snapshot.experiments[TEST]
         assert record.get(field) == value

@@ -733,14 +733,18 @@ def _with_end(metadata: Mapping[str, Any], name: str, at: float) -> dict[str, An
     return {**metadata, GUARDRAIL_ENDS: ends}
 
 
-def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = None) -> list[Problem]:
+def guardrail_reactivations(
+    old: Snapshot, new: Snapshot, file: str | None = None, *, stored: bool = False
+) -> list[Problem]:
     """What in flag document ``new`` would serve again the variants of a test a
     guardrail stopped in ``old`` (the live one) with no explicit resume: its record made
     active again, or its flag splitting users between variants again (under its record
     or without one). A guardrail stop stays in force until ``cfgcore experiment start``
     (or ``create_ab_test`` with ``start``) resumes the test, audited; a file put back
     from before the stop, or a hand edit, must not undo it. A stop ``new`` records the
-    end of (:data:`GUARDRAIL_ENDS`: an end not before it) is over."""
+    end of (:data:`GUARDRAIL_ENDS`: an end not before it) is over. ``stored``: ``new``
+    is a change made through cfgcore on a stored document the process refused, and the
+    messages say how to repair the store (:func:`stored_refusal_advice`)."""
     problems: list[Problem] = []
     for name, was in old.experiments.items():
         stopped_at = guardrail_stop(was)
@@ -764,6 +768,17 @@ def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = Non
                 continue  # resumed through the API (in another process, say)
         reason = was.get("stopped_reason")
         why = f" ({reason})" if isinstance(reason, str) and reason else ""
+        if stored:
+            problems.append(Problem(
+                path=format_key_path(
+                    ("experiments", name, "status") if active else ("flags", name, "rules")
+                ),
+                message=f"A/B test {name!r} {GUARDRAIL_HELD}{why}; the stored flag "
+                "document, which this process refused, serves its variants again, and this "
+                f"change made on it would too. {stored_refusal_advice(name, guardrail=True)}",
+                file=file, kind="flags",
+            ))  # fmt: skip
+            continue
         problems.append(Problem(
             path=format_key_path(
                 ("experiments", name, "status") if active else ("flags", name, "rules")
@@ -777,7 +792,9 @@ def guardrail_reactivations(old: Snapshot, new: Snapshot, file: str | None = Non
     return problems
 
 
-def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = None) -> list[Problem]:
+def moved_users(
+    old: Snapshot, new: Snapshot, now: float, file: str | None = None, *, stored: bool = False
+) -> list[Problem]:
     """What in flag document ``new`` would move users that ``old`` (the live one) has
     enrolled in an A/B test to another variant, or out of the test, when it goes live:
     the one judge of every flag document written through cfgcore's API and command
@@ -790,10 +807,12 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
     its variants, moves them all (:func:`_moved_by_fixed_serve`); a
     start date moved past now (or a "not started" stop) must keep the record's
     ``served_at``, or the next document could change the split of a test that looks as
-    if it never served."""
+    if it never served. ``stored``: ``new`` is a change made through cfgcore on a
+    stored document this process refused; the messages say how to repair the store
+    (:func:`stored_refusal_advice`), not how to edit a file."""
     # A guardrail stop undone (its test's variants served again) moves every user of
     # the test from the control back to the variant found harmful.
-    problems: list[Problem] = guardrail_reactivations(old, new, file)
+    problems: list[Problem] = guardrail_reactivations(old, new, file, stored=stored)
     try:
         old_slices = layer_slices(old.experiments)
         new_slices = layer_slices(new.experiments)
@@ -866,16 +885,55 @@ def moved_users(old: Snapshot, new: Snapshot, now: float, file: str | None = Non
         what = "; ".join(
             [found[0][1], *(f"{p}: {w}" for p, (_, w) in zip(paths[1:], found[1:], strict=True))]
         )
-        problems.append(Problem(
-            path=paths[0],
-            message=f"A/B test {name!r} has served its variants; {what} (assignment is sticky "
-            "for the life of a test, and their metric events would be counted in the wrong "
-            f"variant). To restart it as a new run, set experiments.{name}.since: "
-            f"{math.floor(now)} (epoch seconds; its earlier exposures and metric events are "
-            "left out of its analysis), or create a test under a new name",
-            file=file, kind="flags",
-        ))  # fmt: skip
+        sticky = (
+            "(assignment is sticky for the life of a test, and their metric events would be "
+            "counted in the wrong variant)"
+        )
+        if stored:
+            message = (
+                f"A/B test {name!r} has served its variants; in the stored flag document, "
+                f"which this process refused, and in this change made on it, {what} "
+                f"{sticky}. {stored_refusal_advice(name, since=math.floor(now))}"
+            )
+        else:
+            message = (
+                f"A/B test {name!r} has served its variants; {what} {sticky}. To restart "
+                f"it as a new run, set experiments.{name}.since: {math.floor(now)} (epoch "
+                "seconds; its earlier exposures and metric events are left out of its "
+                "analysis), or create a test under a new name"
+            )
+        problems.append(Problem(path=paths[0], message=message, file=file, kind="flags"))
     return problems
+
+
+_WRITE_BACK = (
+    "write it back (edit the flags file; a Redis store: cfgcore publish --store URL --flags FILE)"
+)
+
+
+def stored_refusal_advice(name: str, *, guardrail: bool = False, since: int | None = None) -> str:
+    """What a refusal of a change made through cfgcore (the API, ``cfgcore experiment
+    ...``) on a stored document the process refused says of test ``name``: that
+    nothing was written, and the changes that repair the store. A change whose result
+    moves nobody, judged against what the process serves and against the stored
+    document, is written (:meth:`cfgcore.runtime.flags.LiveFlags.update`): for a
+    guardrail stop undone, a stop or a delete of the test; for users moved, a delete;
+    or the store rewritten by hand (``cfgcore publish`` for a Redis store)."""
+    if guardrail:
+        return (
+            "Nothing was written. Repair the store with a change that keeps the test "
+            f"stopped: cfgcore experiment stop {name} (stop_ab_test) or cfgcore experiment "
+            f"delete {name} (delete_ab_test); or {_WRITE_BACK} with the test stopped. "
+            f"Once it holds the stop, cfgcore experiment start {name} resumes the test "
+            "(audited)"
+        )
+    new_run = "" if since is None else f": set experiments.{name}.since: {since}"
+    return (
+        "Nothing was written. Repair the store: cfgcore experiment delete "
+        f"{name} (delete_ab_test) writes it without the test; or {_WRITE_BACK} with the "
+        f"test as this process serves it, or restarted as a new run{new_run} (epoch "
+        "seconds; its earlier exposures and metric events are left out of its analysis)"
+    )
 
 
 def _fixed_serve(flag: Flag) -> dict[str, str]:

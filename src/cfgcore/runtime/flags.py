@@ -842,6 +842,7 @@ class LiveFlags:
         def changed(snapshot: Snapshot) -> Snapshot:
             fleet = self._fleet_read()  # (one read of the register for every check)
             base: Snapshot | None = None
+            served: Snapshot | None = None  # (set when the stored document is refused)
             if snapshot.experiments or self.source.experiments:
                 from cfgcore.experiments.abtest import moved_users, without_malformed_records
 
@@ -849,13 +850,13 @@ class LiveFlags:
                 # that removes them; the result is judged whole below)
                 base = derive(without_malformed_records(snapshot), origin)
                 if self.source.experiments and snapshot is not self.source:
-                    # The stored document the change applies to may be one refused on
-                    # reload (a hand edit that moves a served test's users): refuse to
-                    # carry it live.
-                    served = self._served(self.source, fleet)
-                    problems = moved_users(served, base, self.now(), origin)
-                    if problems:
-                        raise ConfigError(problems)
+                    # The stored document the change applies to may be one this process
+                    # refused (a hand edit that moves a served test's users, a document
+                    # from before a guardrail stop put back): the result is judged
+                    # against what this process serves too, below.
+                    mine = self._served(self.source, fleet)
+                    if moved_users(mine, base, self.now(), origin):
+                        served = mine
             result = derive(change(snapshot), origin)
             from cfgcore.experiments.abtest import retire_dropped
 
@@ -876,6 +877,18 @@ class LiveFlags:
                 from cfgcore.experiments.stops import hold_fleet_stops
 
                 result = hold_fleet_stops(self.store, result, origin, self._audit, fleet)
+            if served is not None:
+                # On a stored document this process refused, a change is written when its
+                # result moves nobody, judged against what this process serves (the
+                # fleet's stop register taken into account: a test it holds stopped is
+                # written stopped, above) as well as against the stored document (what a
+                # process that never served the earlier one serves): every process then
+                # takes it, so the stop or the delete that repairs the store can be made
+                # with cfgcore's own tools. One that would carry the refused part live is
+                # refused, saying how to repair the store; nothing is written.
+                problems = moved_users(served, result, self.now(), origin, stored=True)
+                if problems:
+                    raise ConfigError(problems)
             return result
 
         def check(snapshot: Snapshot) -> None:
