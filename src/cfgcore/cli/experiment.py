@@ -624,11 +624,9 @@ def _update(args: Any) -> int:
         if not updated:
             problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
             raise ConfigError(problems or manager.last_error or "rejected")
-        after = manager.get_ab_test(args.name)
-        changed = [
-            f.name for f in dataclasses.fields(after)
-            if not _same_field(getattr(before, f.name), getattr(after, f.name))
-        ]  # fmt: skip
+        # What the update changed in the stored test it was made on (this process may
+        # serve another document: one it refused), as its audit entry says.
+        changed = list(manager.last_changed)
         state = _state_of(manager, args.name)
     finally:
         manager.close()
@@ -643,14 +641,6 @@ def _update(args: Any) -> int:
         _info(args, f"  still stopped: cfgcore experiment start {_command_argument(args.name)} "
               "resumes it")  # fmt: skip
     return 0
-
-
-def _same_field(a: Any, b: Any) -> bool:
-    from cfgcore.snapshot import same
-
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return a == b
-    return same(a, b)
 
 
 def _state_of(manager: Any, name: str) -> str:

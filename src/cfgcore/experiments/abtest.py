@@ -1194,6 +1194,29 @@ def _stopped(
     return record, msgspec.structs.replace(flag, rules=[Rule(when=when, serve=control)])
 
 
+def changed_fields(
+    name: str, was: tuple[Mapping[str, Any], Flag], now: tuple[Mapping[str, Any], Flag]
+) -> list[str]:
+    """The :class:`ABTestConfiguration` fields (in their order) in which test ``name``,
+    as record and flag ``now``, differs from ``was``: compared as stored (``same``: 1
+    is not 1.0), instants as instants."""
+
+    def test(record: Mapping[str, Any], flag: Flag) -> ABTestConfiguration:
+        configs = {k: v for k, v in (flag.variants or {}).items() if k != NO_VARIANT}
+        return ABTestConfiguration.from_metadata(name, record, configs)
+
+    a, b = test(*was), test(*now)
+    out = []
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, datetime) and isinstance(y, datetime):
+            if x != y:
+                out.append(f.name)
+        elif not same(x, y):
+            out.append(f.name)
+    return out
+
+
 #: The record keys :meth:`ABTestConfiguration.to_metadata` writes from the test's fields,
 #: in the order messages name them. A record's other keys are its history (status and
 #: stop, ``since``, ``served_at``, guardrail stamps) and where its slice of a layer is
@@ -1614,6 +1637,8 @@ class ABTests:
                     f"{name}: {field_name}: null is no value here; {empty} removes them all"
                 ])  # fmt: skip
 
+        changed: list[str] = []
+
         def change(snap: Snapshot) -> Snapshot:
             stored = snap.experiments.get(name)
             flag = snap.flags.get(name)
@@ -1622,12 +1647,16 @@ class ABTests:
             record, new_flag = self._updated(name, stored, flag, given, snap)
             if same(record, stored) and same(new_flag, flag):
                 raise _Unchanged
+            # What this change makes of the stored test (the document it applies to,
+            # which this process may not serve: a newer one not read yet, one refused).
+            changed[:] = changed_fields(name, (stored, flag), (record, new_flag))
             return msgspec.structs.replace(
                 snap,
                 flags={**snap.flags, name: new_flag},
                 experiments={**snap.experiments, name: record},
             )
 
+        self.manager.last_changed = ()
         try:
             self.manager._mutate(change, "update_ab_test")
         except _Unchanged:
@@ -1636,6 +1665,7 @@ class ABTests:
             return self._reject([f"{name}: no such A/B test"])
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
+        self.manager.last_changed = tuple(changed)
         return True
 
     def _updated(

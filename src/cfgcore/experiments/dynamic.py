@@ -296,6 +296,9 @@ class DynamicConfigurationManager:
         self.guardrails = Guardrails(self)
         self.last_error: str | None = None
         self.last_problems: list[Problem] = []
+        # The fields the last update_ab_test changed in the stored test (empty: it
+        # changed nothing, or was refused).
+        self.last_changed: tuple[str, ...] = ()
         self._custom: dict[str, Any] = {}
         self._watcher: Any = None
         # The flag-file watcher reads the file once unchanged for settle_ms, or as it
@@ -712,7 +715,10 @@ class DynamicConfigurationManager:
         replacement is (the fields validated, no enrolled user moved: raising
         ``layer_percentage`` only adds users), audited as ``update_ab_test``, under the
         access policy's ``experiment.create``. False with the reason in
-        :attr:`last_error` for an unknown test or a refused change.
+        :attr:`last_error` for an unknown test or a refused change. The fields it
+        changed in the stored test are in :attr:`last_changed` (the change is made to
+        the newest stored document, which this process may not serve yet: those are
+        what changed there).
 
         >>> manager.update_ab_test("checkout", {"layer_percentage": 20})  # doctest: +SKIP
         True
@@ -1013,7 +1019,17 @@ class DynamicConfigurationManager:
         manager, a file edit or the fleet store): refresh the test records, then emit one
         event per changed flag or test."""
         self._install_source(new)
-        self._emit(old, new, source, doc)
+        over = self._live.written_over
+        if over is None:
+            self._emit(old, new, source, doc)
+        else:
+            # A change made through cfgcore on a stored document this process did not
+            # serve (a newer one not read yet, one it refused): audited as the change
+            # it made to that document, and the document's own difference from what
+            # served as the store's (its writer's, as a reload tells it).
+            stored_doc, stored = over
+            self._emit(old, stored, self._live.store.kind, stored_doc)
+            self._emit(stored, new, source, doc)
         self.guardrails.flags_changed(new)
         # Stops held across restarts whatever becomes of the audit log.
         record_stops(self._live.store, self.audit.path, old, new)

@@ -59,6 +59,7 @@ from cfgcore.experiments.abtest import (
 __all__ = [
     "FleetRead",
     "StartHold",
+    "carry_served_stops",
     "fleet_ended",
     "fleet_reactivations",
     "hold_fleet_stops",
@@ -462,6 +463,46 @@ def hold_fleet_stops(
         where, ", ".join(sorted(again)), ConfigError(problems),
     )  # fmt: skip
     return stopped
+
+
+def carry_served_stops(served: Any, derived: Any, where: str) -> Any:
+    """A change made through cfgcore on a stored document this process refused
+    (``derived``, about to be written), with each guardrail stop ``served`` (what this
+    process serves) holds in force carried into the test's record where the change
+    keeps the test stopped without it: the stored document (one from before the stop,
+    put back) never recorded it, so the stop or update that repairs the store would
+    otherwise write it as a stop by hand, and the stop register, the history and a
+    later resume would read the guardrail's stop as ended. The stop as ``served``
+    records it (status, reason, times), the rest of the test as the change made it
+    (:func:`_stopped_write`), as :func:`hold_fleet_stops` writes the stops of the
+    fleet's register. A test the change deletes, serves again (refused by the caller's
+    judge), or stops by a guardrail of its own since, is left as the change made it.
+    ``derived`` itself when there is nothing to carry."""
+    from cfgcore.experiments.abtest import guardrail_reactivations
+
+    carried: dict[str, Any] = {}
+    for name, record in served.experiments.items():
+        at = guardrail_stop(record)
+        if at is None:
+            continue
+        ended = recorded_end(derived.metadata, name)
+        if ended is not None and ended >= at:
+            continue  # ended through the API on the document written (a delete)
+        mine = derived.experiments.get(name)
+        if not isinstance(mine, Mapping) or mine.get("status", "active") != "stopped":
+            continue  # deleted, or served again
+        own = guardrail_stop(mine)
+        if own is not None and own >= at:
+            continue  # the stop, or a later guardrail's, is recorded
+        alone = msgspec.structs.replace(derived, experiments={name: record})
+        if guardrail_reactivations(alone, derived, where):
+            continue  # its flag serves its variants again: the caller's judge refuses it
+        carried[name] = record
+    if not carried:
+        return derived
+    from cfgcore.runtime.flags import derive
+
+    return derive(_stopped_write(derived, carried, where), where)
 
 
 def fleet_ended(

@@ -189,6 +189,10 @@ class LiveFlags:
         # (None: the last one settled): the start of refresh's bounded wait.
         self._unsettled_since: float | None = None
         self.installed_at = 0.0  # time.time() of the last swap (metrics: snapshot age)
+        # While subscribers hear of a change made through update(): the stored document
+        # it was applied to and that document as served, when this set served another
+        # (so a change is audited as the difference it made to the stored document).
+        self.written_over: tuple[FlagDocument, Snapshot] | None = None
         # Documents this set swapped in ("ok") or refused ("rejected"): kept here, not in
         # the process-wide registry, so a closed set's series go with it (a process
         # opening a store per tenant, or per test, would otherwise grow its scrape).
@@ -840,6 +844,7 @@ class LiveFlags:
         origin = str(getattr(self.store, "path", None) or self.store.url)
 
         def changed(snapshot: Snapshot) -> Snapshot:
+            prepared["stored"] = snapshot  # (the last call's is the one written over)
             fleet = self._fleet_read()  # (one read of the register for every check)
             base: Snapshot | None = None
             served: Snapshot | None = None  # (set when the stored document is refused)
@@ -878,6 +883,13 @@ class LiveFlags:
 
                 result = hold_fleet_stops(self.store, result, origin, self._audit, fleet)
             if served is not None:
+                # A guardrail stop this process serves that the stored document lost
+                # (one from before the stop, put back) is carried into a change that
+                # keeps the test stopped (the stop or update that repairs the store),
+                # as the fleet's register's stops are above: the stop's record is kept.
+                from cfgcore.experiments.stops import carry_served_stops
+
+                result = carry_served_stops(served, result, origin)
                 # On a stored document this process refused, a change is written when its
                 # result moves nobody, judged against what this process serves (the
                 # fleet's stop register taken into account: a test it holds stopped is
@@ -901,13 +913,34 @@ class LiveFlags:
         with deferred_delivery(), self._lock:
             old = self.source
             try:
-                _old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
+                old_doc, new_doc = self.store.update(changed, check=check, actor=actor)
             except ConfigError:
                 if refusal_counted:
                     self.documents["rejected"] += 1
                 raise
-            self.install(new_doc, prepared["compiled"], source, initiator)
+            over = self._written_over(old_doc, prepared.get("stored"), origin)
+            self.written_over = over
+            try:
+                self.install(new_doc, prepared["compiled"], source, initiator)
+            finally:
+                self.written_over = None
             return old, self.source
+
+    def _written_over(
+        self, doc: FlagDocument | None, stored: Snapshot | None, origin: str
+    ) -> tuple[FlagDocument, Snapshot] | None:
+        """The stored document a change through :meth:`update` was applied to, and its
+        snapshot as this set would serve it, when it is not the document this set served
+        (a newer one not read yet, or one it refused); None otherwise, or when it could
+        not be served (its difference is then told as the change's)."""
+        if doc is None or stored is None or self.document is None:
+            return None
+        if doc.checksum == self.document.checksum:
+            return None
+        try:
+            return doc, decrypt_snapshot(derive(stored, origin), origin)
+        except ConfigError:
+            return None
 
     def acquire(self) -> bool:
         """Count one more holder (a manager); False if the set is closed already.
