@@ -484,6 +484,7 @@ INLINE: dict[str, Run | str] = {
     "cfgcore secrets": FRAGMENT,
     "cfgcore import --force": FRAGMENT,
     "cfgcore experiment delete": FRAGMENT,
+    "cfgcore experiment update": FRAGMENT,
     "cfgcore alerts export": FRAGMENT,
     "python -m cfgcore.setup --environment staging": Run(
         shows=("wrote config/staging.yaml", "wrote config/flags.yaml"),
