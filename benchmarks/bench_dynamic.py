@@ -313,3 +313,19 @@ def test_records_problems_2000_tests(benchmark):
 
     snap = decode_snapshot(_many_tests(2000), "json")
     assert benchmark(records_problems, snap, "flags.json") == []
+
+
+# An API write (a flag registered) in a document holding 100 served A/B tests: every
+# write is judged for users it would move (one judge of every write path) and for
+# tests it drops (retired); a test the write leaves as it was is passed over.
+@pytest.mark.benchmark(group="dynamic-write-100-tests")
+def test_register_flag_beside_100_tests(benchmark, tmp_path):
+    path = tmp_path / "flags.json"
+    path.write_bytes(_many_tests(100))
+    m = DynamicConfigurationManager(str(path), log_exposures=False, record_usage=False)
+    names = (f"flag_{i}" for i in itertools.count())
+    try:
+        benchmark(lambda: m.register_custom_feature_flag(next(names), enabled=True))
+        assert len(m.snapshot.experiments) == 100 and m.is_feature_enabled("flag_0", {})
+    finally:
+        m.close()
