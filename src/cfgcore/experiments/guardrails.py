@@ -295,6 +295,8 @@ class Guardrails:
         self.manager = manager
         self._lock = threading.Lock()
         self._running: set[str] = set()
+        # Tests whose check was asked for while one ran: checked once more when it ends.
+        self._again: set[str] = set()
         self.metric_events: dict[str, int] = {}
         self._shared: SharedLogs | None = None
         self._closed = threading.Event()  # ends a catch-up in progress
@@ -308,6 +310,7 @@ class Guardrails:
         # checks in flight ran on threads the child does not have
         self._lock = threading.Lock()
         self._running = set()
+        self._again = set()
         self._closed = threading.Event()
         # The logs' open files share their offsets with the parent's: read afresh.
         # (Not close(): a parent's thread may have held the view's lock at the fork.)
@@ -396,20 +399,32 @@ class Guardrails:
         stall the request thread that happened to record the Nth event."""
         with self._lock:
             if test_name in self._running:
+                # Checked once more when the running check ends: that one may have read
+                # the logs before the events that asked for this one, and if they were
+                # the test's last, no later event would ask again (a harmful variant
+                # would keep serving on data no check ever judged).
+                self._again.add(test_name)
                 return
             self._running.add(test_name)
 
         def run() -> None:
             try:
-                # The logs' backlog in paced steps (a first check may have 300 MB to
-                # read), then the check itself, with only what came since left to read.
-                if self.catch_up():
-                    self.manager.check_guardrails(test_name)
-            except Exception:  # a failed check must not kill anything; the next one retries
-                log.exception("guardrail check of A/B test %s failed", test_name)
+                while True:
+                    try:
+                        # The logs' backlog in paced steps (a first check may have 300
+                        # MB to read), then the check, with only what came since to read.
+                        if self.catch_up():
+                            self.manager.check_guardrails(test_name)
+                    except Exception:  # a failed check must not kill anything
+                        log.exception("guardrail check of A/B test %s failed", test_name)
+                    with self._lock:
+                        if test_name not in self._again or self._closed.is_set():
+                            return
+                        self._again.discard(test_name)  # (asked meanwhile: once more)
             finally:
                 with self._lock:
                     self._running.discard(test_name)
+                    self._again.discard(test_name)
 
         threading.Thread(target=run, name=f"cfgcore-guardrail-{test_name}", daemon=True).start()
 
