@@ -1811,7 +1811,12 @@ class ABTests:
         another variant (other weights, variants reordered, removed or renamed) would
         also mix their data across variants and fail the sample-ratio check, so it
         needs a new test. Adding a 0 % variant at the end, or changing anything but the
-        split, moves nobody."""
+        split, moves nobody.
+
+        :func:`moved_users` judges every write again (:meth:`LiveFlags.update`); this
+        check and :meth:`_moves_slice` come first on create and update so that their
+        callers get advice in the API's terms (a new name, ``layer_percentage``), not
+        the judge's, which speaks to a hand edit (``since``)."""
         if stored is None or not has_served(stored, self.manager._now()):
             return None
         old = stored.get("traffic_split")
