@@ -398,13 +398,17 @@ def _location(args: Any, *, must_exist: bool = True) -> tuple[str, dict[str, str
 
 def _read_state(args: Any) -> tuple[Any, str, dict[str, str]]:
     """The tests' snapshot (read, not served), where it was read (a file's path, or the
-    store's URL without its password) and the files beside."""
+    store's URL without its password) and the files beside. A test created again by
+    hand under a retired name is the run every process serves
+    (:func:`~cfgcore.experiments.abtest.retired_runs`)."""
+    from cfgcore.experiments.abtest import retired_runs
     from cfgcore.runtime.flagstore import open_store
 
     url, paths = _location(args)
     store = open_store(url)
     try:
-        return store.read().snapshot, getattr(store, "path", None) or store.url, paths
+        where = getattr(store, "path", None) or store.url
+        return retired_runs(store.read().snapshot, where), where, paths
     finally:
         store.close()
 

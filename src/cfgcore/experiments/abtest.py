@@ -61,7 +61,13 @@ from cfgcore._layout import BUCKETS
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
 from cfgcore.details import exact_name
-from cfgcore.errors import ConfigError, Problem, child_key_path, format_key_path
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    child_key_path,
+    format_key_path,
+    printable_name,
+)
 from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
@@ -81,6 +87,7 @@ __all__ = [
     "record_cutoffs",
     "record_runs",
     "retire_dropped",
+    "retired_runs",
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
@@ -1031,8 +1038,13 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    """``value`` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            if math.isfinite(value):
+                return float(value)
+        except OverflowError:  # an int past a float (JSON and MessagePack carry one)
+            pass
     return None
 
 
@@ -1113,8 +1125,56 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
         since = stored.get("since")
         return float(since) if isinstance(since, int | float) else None
     retired = metadata.get(RETIRED)
-    when = retired.get(name) if isinstance(retired, Mapping) else None
-    return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None
+    return _number(retired.get(name)) if isinstance(retired, Mapping) else None
+
+
+# What retired_runs told already: (where, test, retirement, run as written). A document
+# is derived several times as it goes live, and again at every reload of the same
+# text; each such test is told once. Forgotten whole past _RUNS_TOLD_MAX entries.
+_RUNS_TOLD: set[tuple[Any, ...]] = set()
+_RUNS_TOLD_MAX = 1024
+
+
+def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
+    """``snapshot`` with every A/B test whose name its metadata records as retired at
+    R (:data:`RETIRED`), and whose ``since`` is missing, not a finite number or earlier
+    than R, given ``since: R``: a test created again by hand (a file edit, another
+    tool's write to the store) under the name of a deleted or dropped one is the run
+    starting then, as one created again through the experiment API is
+    (:func:`_incarnation`), and the earlier run's records in the shared logs are not
+    its own. Every process derives the same run from the document alone, with no
+    write; an API write of the document stores it. Each such test is logged once at
+    WARNING, naming ``origin`` and the key path. A retirement that is not a finite
+    number is passed over, as every reader of it does; ``snapshot`` itself (the same
+    object) when there is nothing to derive."""
+    retired = snapshot.metadata.get(RETIRED)
+    if not isinstance(retired, Mapping) or not retired or not snapshot.experiments:
+        return snapshot
+    runs: dict[str, Any] = {}
+    for name, meta in snapshot.experiments.items():
+        if not isinstance(meta, Mapping) or name not in retired:
+            continue
+        when, run = _number(retired[name]), _number(meta.get("since"))
+        if when is None or (run is not None and run >= when):
+            continue
+        runs[name] = {**meta, "since": when}
+        told = (origin, name, when, run)
+        if told in _RUNS_TOLD:
+            continue
+        if len(_RUNS_TOLD) >= _RUNS_TOLD_MAX:
+            _RUNS_TOLD.clear()
+        _RUNS_TOLD.add(told)
+        written = "is missing" if "since" not in meta else f"is {meta['since']!r:.60}"
+        log.warning(
+            "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
+            "and its since %s: served as a new run from then, the earlier run's records "
+            "left out of its analysis; the document should set since: %r",
+            origin or "flag document", format_key_path(("experiments", name, "since")),
+            printable_name(name), when, RETIRED, written, when,
+        )  # fmt: skip
+    if not runs:
+        return snapshot
+    return msgspec.structs.replace(snapshot, experiments={**snapshot.experiments, **runs})
 
 
 def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any]:

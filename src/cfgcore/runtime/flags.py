@@ -85,16 +85,22 @@ def derive(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     not serve (:func:`~cfgcore.experiments.abtest.records_problems`): every document
     is derived before it goes live (a start, a reload, a fleet update, an API change,
     ``cfgcore publish``), so such a record never serves and a live test can always be
-    stopped."""
+    stopped.
+
+    A test created again by hand under the name of a retired one, without a later
+    ``since``, is given the run the retirement implies
+    (:func:`~cfgcore.experiments.abtest.retired_runs`): every reader of the document
+    (the request path's run tags, reports, the judge of moved users) sees that run."""
     if not snapshot.experiments and not snapshot.metadata.get("holdout_percentage"):
         if not any(k.startswith("__") for k in snapshot.flags):
             return snapshot
-    from cfgcore.experiments.abtest import records_problems
+    from cfgcore.experiments.abtest import records_problems, retired_runs
     from cfgcore.experiments.layers import derive_flags
 
     problems = records_problems(snapshot, origin)
     if problems:
         raise SnapshotError(problems)
+    snapshot = retired_runs(snapshot, origin)
 
     try:
         return msgspec.structs.replace(snapshot, flags=derive_flags(snapshot))
@@ -862,12 +868,19 @@ class LiveFlags:
                     mine = self._served(self.source, fleet)
                     if moved_users(mine, base, self.now(), origin):
                         served = mine
-            result = derive(change(snapshot), origin)
-            from cfgcore.experiments.abtest import retire_dropped
+            from cfgcore.experiments.abtest import retire_dropped, retired_runs
 
+            # The change sees the stored document's tests as every process serves them
+            # (a test created again by hand under a retired name: the run it implies),
+            # and writes that run.
+            result = derive(change(retired_runs(snapshot, origin)), origin)
             # A test this change drops, or the stored document dropped (a hand edit not
-            # read yet), is retired in the same write (see :meth:`_record_drops`).
-            result = retire_dropped(self.source, retire_dropped(snapshot, result))
+            # read yet), is retired in the same write (see :meth:`_record_drops`); a
+            # retirement carried into a document that holds a test of its name gives
+            # that test its run.
+            result = retired_runs(
+                retire_dropped(self.source, retire_dropped(snapshot, result)), origin
+            )
             if base is not None and base.experiments:
                 # Every change made through cfgcore (a flag, a test, a stop, a delete) is
                 # judged as a document written by hand is, on the newest stored one: the
