@@ -179,6 +179,29 @@ def real_number(value: Any) -> float | None:
         return None
 
 
+#: The latest epoch time a record may hold: the end of the year 9999 (the last a
+#: datetime holds). A run's ``since`` past it is no date, and the retirement that ends
+#: the run (a moment after it) could be past every float.
+LATEST_EPOCH = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+
+def epoch_time(value: Any) -> float | None:
+    """``value`` as epoch seconds when it is a time a record may hold: a number (not a
+    bool, nor text) from 1970 to the end of the year 9999; else None."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    seconds = real_number(value)  # (None for an integer past a float)
+    return seconds if seconds is not None and 0 <= seconds <= LATEST_EPOCH else None
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: its repr, cut short (an integer past a float by its
+    size: its repr may be refused, past Python's digit limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    return f"{value!r:.60}"
+
+
 def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
     """``(key path, why)`` of the first part of ``value`` (below the key path ``where``)
     that cannot say what it is: an object whose ``__class__`` raises, which every
@@ -625,6 +648,15 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         percent = real_number(value) if type(value) in (int, float) else None
         if value is not None and (percent is None or not math.isfinite(percent)):
             bad((where,), f"expected a percent, got {value!r:.60}")
+    # When this run began: a time, or the retirement that ends the run (a moment
+    # later) and every reader's cut-off would not be one (past the largest float: inf).
+    since = meta.get("since")
+    if since is not None and epoch_time(since) is None:
+        bad(
+            ("since",),
+            "expected the epoch seconds this run of the test began (a number from 0 to "
+            f"{LATEST_EPOCH:.0f}, the end of the year 9999), got {_shown(since)}",
+        )
     return out
 
 
@@ -1015,7 +1047,7 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
     served, whose split may change; a later ``since``, a new run, sets it aside)."""
     served = _number(meta.get("served_at"))
     if served is not None:
-        since = _number(meta.get("since"))
+        since = run_of(meta)
         if since is None or since <= served:
             return True
     try:
@@ -1049,7 +1081,7 @@ def _served_at(stored: Any, now: float) -> float | None:
             served = now
     # A new run (a later since) began serving at its since, not at the test's start:
     # an earlier served_at is set aside by has_served, and the run would look unserved.
-    since = _number(stored.get("since"))
+    since = run_of(stored)
     return served if since is None else max(served, since)
 
 
@@ -1084,9 +1116,9 @@ def record_cutoffs(experiments: Mapping[str, Any], tests: Any = None) -> dict[st
     for name, meta in experiments.items():
         if tests is not None and name not in tests:
             continue
-        since = meta.get("since") if isinstance(meta, Mapping) else None
-        if isinstance(since, int | float) and not isinstance(since, bool):
-            out[name] = float(since)
+        since = run_of(meta)
+        if since is not None:
+            out[name] = since
     return out
 
 
@@ -1110,11 +1142,9 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     """The ``since`` a test created (or replaced) as ``name`` keeps: the stored test's,
     else, for a name that a deleted test had, the time it was deleted."""
     if isinstance(stored, Mapping):
-        since = stored.get("since")
-        return float(since) if isinstance(since, int | float) else None
+        return epoch_time(stored.get("since"))
     retired = metadata.get(RETIRED)
-    when = retired.get(name) if isinstance(retired, Mapping) else None
-    return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None
+    return epoch_time(retired.get(name)) if isinstance(retired, Mapping) else None
 
 
 def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any]:
@@ -1124,6 +1154,7 @@ def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any
     retired = metadata.get(RETIRED)
     retired = dict(retired) if isinstance(retired, Mapping) else {}
     now, run = time.time(), run_of(meta)
+    # (run_of: a time no later than the year 9999, so the moment after it is finite)
     retired[name] = now if run is None or run < now else math.nextafter(run, math.inf)
     return {**metadata, RETIRED: retired}
 
@@ -1390,7 +1421,7 @@ ANY_RUN: Any = object()
 
 def run_of(meta: Any) -> float | None:
     """Which run of its test the record ``meta`` is: its ``since`` (None: the first)."""
-    return _number(meta.get("since")) if isinstance(meta, Mapping) else None
+    return epoch_time(meta.get("since")) if isinstance(meta, Mapping) else None
 
 
 def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
