@@ -49,7 +49,7 @@ import math
 import numbers
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -1283,6 +1283,38 @@ UPDATABLE = (*TEST_FIELDS, "configurations")
 EMPTY_VALUES = {"success_metrics": "[]", "guardrail_metrics": "{}", "metric_types": "{}"}
 
 
+def _update_fields(name: str, changes: Any, what: str) -> dict[str, Any]:
+    """``{field: value}`` of ``changes`` (``what``: the argument it came from) for
+    :meth:`ABTests.update`, each field one it changes; ConfigError naming the first
+    that is not, or a None where the field's empty value is meant."""
+    if not issubclass(type(changes), Mapping):
+        raise ConfigError(f"{name}: {what}: expected a mapping of field to value")
+    # Read once, and judged as read: a mapping whose keys differ between two reads
+    # would pass the check with one set of fields and write another (test_name: the
+    # salt of every user's bucket). Each field by the text its key holds: a str
+    # subclass's own __eq__ and __hash__ could make "test_name" pass as another.
+    try:
+        pairs = list(dict(changes).items())
+    except Exception as exc:  # the caller's mapping raised while read
+        raise ConfigError(f"{name}: {what}: could not be read ({type(exc).__name__})") from None
+    given: dict[str, Any] = {}
+    for key, value in pairs:
+        field_name = exact_name(key)
+        if field_name is None or field_name not in UPDATABLE:
+            shown = repr(field_name) if field_name is not None else f"<{type(key).__name__}>"
+            raise ConfigError(
+                f"{name}: {shown:.60}: not a field update changes (known: {', '.join(UPDATABLE)})"
+            )
+        given[field_name] = value
+    for field_name, empty in EMPTY_VALUES.items():
+        if field_name in given and given[field_name] is None:
+            # (targeting takes None: it is that field's "none")
+            raise ConfigError(
+                f"{name}: {field_name}: null is no value here; {empty} removes them all"
+            )
+    return given
+
+
 def _instant(value: Any) -> float | None:
     try:
         return _utc(value, "", "", stored=True).timestamp()
@@ -1631,7 +1663,13 @@ class ABTests:
         # every process that sees it (DynamicConfigurationManager._install_source).
         return True
 
-    def update(self, test_name: str, changes: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        test_name: str,
+        changes: Mapping[str, Any],
+        *,
+        derive: Callable[[ABTestConfiguration], Mapping[str, Any]] | None = None,
+    ) -> bool:
         """Change the fields ``changes`` names (:data:`UPDATABLE`) of the stored test
         ``test_name`` and keep everything else: its other fields, and its history: a
         test running, not started or stopped (by hand or by its guardrail) stays so,
@@ -1643,39 +1681,20 @@ class ABTests:
         ``targeting`` None; None for the three others is refused, naming the empty
         value). Judged as ``create`` judges a replacement (the
         fields validated, no enrolled user moved, no new secret reference), on the
-        newest stored document under the store's lock. False with the reason in
-        :attr:`last_error` for an unknown test, an unknown field or a refused change;
-        True when written, or when nothing would change (nothing written)."""
+        newest stored document under the store's lock. ``derive``: the changes that
+        depend on the test (see :meth:`DynamicConfigurationManager.update_ab_test`),
+        called there with the stored test; what it returns is checked as ``changes``
+        is and made over them. False with the reason in :attr:`last_error` for an
+        unknown test, an unknown field or a refused change; True when written, or when
+        nothing would change (nothing written)."""
         self.manager.last_error, self.manager.last_problems = None, []
         name = exact_name(test_name)
         if name is None:
             return self._reject([f"{test_name!r:.60}: not a test name"])
-        if not issubclass(type(changes), Mapping):
-            return self._reject([f"{name}: changes: expected a mapping of field to value"])
-        # Read once, and judged as read: a mapping whose keys differ between two reads
-        # would pass the check with one set of fields and write another (test_name: the
-        # salt of every user's bucket). Each field by the text its key holds: a str
-        # subclass's own __eq__ and __hash__ could make "test_name" pass as another.
         try:
-            pairs = list(dict(changes).items())
-        except Exception as exc:  # the caller's mapping raised while read
-            return self._reject([f"{name}: changes: could not be read ({type(exc).__name__})"])
-        given: dict[str, Any] = {}
-        for key, value in pairs:
-            field_name = exact_name(key)
-            if field_name is None or field_name not in UPDATABLE:
-                shown = repr(field_name) if field_name is not None else f"<{type(key).__name__}>"
-                return self._reject([
-                    f"{name}: {shown:.60}: not a field update changes (known: "
-                    f"{', '.join(UPDATABLE)})"
-                ])  # fmt: skip
-            given[field_name] = value
-        for field_name, empty in EMPTY_VALUES.items():
-            if field_name in given and given[field_name] is None:
-                # (targeting takes None: it is that field's "none")
-                return self._reject([
-                    f"{name}: {field_name}: null is no value here; {empty} removes them all"
-                ])  # fmt: skip
+            given = _update_fields(name, changes, "changes")
+        except ConfigError as exc:
+            return self._reject([p.message for p in exc.problems])
 
         changed: list[str] = []
 
@@ -1684,7 +1703,7 @@ class ABTests:
             flag = snap.flags.get(name)
             if not isinstance(stored, Mapping) or flag is None or not flag.variants:
                 raise _TestGone
-            record, new_flag = self._updated(name, stored, flag, given, snap)
+            record, new_flag = self._updated(name, stored, flag, given, snap, derive)
             if same(record, stored) and same(new_flag, flag):
                 raise _Unchanged
             # What this change makes of the stored test (the document it applies to,
@@ -1715,13 +1734,19 @@ class ABTests:
         flag: Flag,
         changes: dict[str, Any],
         snap: Snapshot,
+        derive: Callable[[ABTestConfiguration], Mapping[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], Flag]:
-        """The record and flag of the stored test ``name`` with ``changes`` made (see
-        :meth:`update`); ConfigError naming each problem."""
+        """The record and flag of the stored test ``name`` with ``changes`` made, and
+        what ``derive`` makes of the stored test over them (see :meth:`update`);
+        ConfigError naming each problem."""
         file = self.manager.flags_file
         check_record(name, stored, file)
         configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}  # type: ignore[union-attr]
         current = ABTestConfiguration.from_metadata(name, stored, configs)
+        if derive is not None:
+            # (given a copy: what it does to the test it is given changes nothing)
+            derived = _update_fields(name, derive(copy.deepcopy(current)), "derive")
+            changes = {**changes, **derived}
         values = {k: copy.deepcopy(v) for k, v in changes.items()}
         split = values.get("traffic_split", current.traffic_split)
         if "configurations" in values or "traffic_split" in values:
