@@ -33,7 +33,7 @@ from cfgcore.experiments.dynamic import state_paths
 from cfgcore.experiments.exposures import ExposureRecord, read_log
 from cfgcore.runtime.flags import derive
 from cfgcore.runtime.redis_store import RedisFlagStore
-from cfgcore.snapshot import Flag, load_snapshot
+from cfgcore.snapshot import Flag, SnapshotError, load_snapshot
 from tests.conftest import run_cli
 from tests.waiting import wait_for
 
@@ -283,13 +283,20 @@ _WHEN = st.one_of(st.floats(min_value=1e9, max_value=2e9), _JUNK)
 _MISSING = object()
 
 
-def _finite(value: Any) -> float | None:
+#: The end of the year 9999 in epoch seconds: the latest time a record holds.
+_LATEST = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _time(value: Any) -> float | None:
+    """``value`` as epoch seconds when it is a time a record may hold (a number, not a
+    bool, from 0 to the end of the year 9999), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return float(value) if math.isfinite(value) else None
+        seconds = float(value)
     except OverflowError:
         return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= _LATEST else None
 
 
 @pytest.fixture(scope="module")
@@ -318,9 +325,15 @@ def test_hostile_retirements_never_raise_and_follow_the_rule(served_document, re
         experiments={**served_document.experiments, "t": record},
         metadata={**served_document.metadata, RETIRED: retired},
     )
+    run = _time(since)
+    if since is not _MISSING and since is not None and run is None:
+        # A since that is no time: the document is refused, naming it (not served).
+        with pytest.raises(SnapshotError) as refused:
+            derive(snapshot, "flags.json")
+        assert any(p.path == "experiments.t.since" for p in refused.value.problems)
+        return
     derived = derive(snapshot, "flags.json")  # never raises
-    when = _finite(retired.get("t")) if isinstance(retired, dict) else None
-    run = _finite(since)
+    when = _time(retired.get("t")) if isinstance(retired, dict) else None
     got = derived.experiments["t"]
     if when is not None and (run is None or run < when):
         assert got["since"] == when

@@ -611,20 +611,27 @@ def _update(args: Any) -> int:
     manager = _manager(args)
     try:
         _known(manager, args.name)
-        before = manager.get_ab_test(args.name)
-        if days is not None:
-            start = changes.get("start_date") or before.start_date
-            changes["end_date"] = _window_end(start, days, args)
-        if "traffic_split" in changes:
-            # A variant the test did not have gets the default configuration, as create
-            # gives one, unless --config names it.
-            given = changes.setdefault("configurations", {})
-            for variant in changes["traffic_split"]:
-                if variant not in before.configurations and variant not in given:
-                    given[variant] = {"variant": variant}
+
+        def derived(stored: Any) -> dict[str, Any]:
+            # From the stored test the update is written on (which this process may
+            # not serve: another process changed it since, or this one refused it).
+            out: dict[str, Any] = {}
+            if days is not None:
+                start = changes.get("start_date") or stored.start_date
+                out["end_date"] = _window_end(start, days, args)
+            if "traffic_split" in changes:
+                # A variant the test did not have gets the default configuration, as
+                # create gives one, unless --config names it.
+                given = dict(changes.get("configurations", {}))
+                for variant in changes["traffic_split"]:
+                    if variant not in stored.configurations and variant not in given:
+                        given[variant] = {"variant": variant}
+                out["configurations"] = given
+            return out
+
         actor = cli_actor(args.actor, manager.audit)
         with _quiet_refusals():
-            updated = manager.update_ab_test(args.name, changes, actor=actor)
+            updated = manager.update_ab_test(args.name, changes, derive=derived, actor=actor)
         if not updated:
             problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
             raise ConfigError(problems or manager.last_error or "rejected")

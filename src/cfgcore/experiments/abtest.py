@@ -49,7 +49,7 @@ import math
 import numbers
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -184,6 +184,29 @@ def real_number(value: Any) -> float | None:
         return float(value)
     except (OverflowError, ValueError, TypeError):  # 10**400: past a float
         return None
+
+
+#: The latest epoch time a record may hold: the end of the year 9999 (the last a
+#: datetime holds). A run's ``since`` past it is no date, and the retirement that ends
+#: the run (a moment after it) could be past every float.
+LATEST_EPOCH = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+
+def epoch_time(value: Any) -> float | None:
+    """``value`` as epoch seconds when it is a time a record may hold: a number (not a
+    bool, nor text) from 1970 to the end of the year 9999; else None."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    seconds = real_number(value)  # (None for an integer past a float)
+    return seconds if seconds is not None and 0 <= seconds <= LATEST_EPOCH else None
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: its repr, cut short (an integer past a float by its
+    size: its repr may be refused, past Python's digit limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    return f"{value!r:.60}"
 
 
 def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
@@ -632,6 +655,15 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         percent = real_number(value) if type(value) in (int, float) else None
         if value is not None and (percent is None or not math.isfinite(percent)):
             bad((where,), f"expected a percent, got {value!r:.60}")
+    # When this run began: a time, or the retirement that ends the run (a moment
+    # later) and every reader's cut-off would not be one (past the largest float: inf).
+    since = meta.get("since")
+    if since is not None and epoch_time(since) is None:
+        bad(
+            ("since",),
+            "expected the epoch seconds this run of the test began (a number from 0 to "
+            f"{LATEST_EPOCH:.0f}, the end of the year 9999), got {_shown(since)}",
+        )
     return out
 
 
@@ -1022,7 +1054,7 @@ def has_served(meta: Mapping[str, Any], now: float) -> bool:
     served, whose split may change; a later ``since``, a new run, sets it aside)."""
     served = _number(meta.get("served_at"))
     if served is not None:
-        since = _number(meta.get("since"))
+        since = run_of(meta)
         if since is None or since <= served:
             return True
     try:
@@ -1061,7 +1093,7 @@ def _served_at(stored: Any, now: float) -> float | None:
             served = now
     # A new run (a later since) began serving at its since, not at the test's start:
     # an earlier served_at is set aside by has_served, and the run would look unserved.
-    since = _number(stored.get("since"))
+    since = run_of(stored)
     return served if since is None else max(served, since)
 
 
@@ -1096,9 +1128,9 @@ def record_cutoffs(experiments: Mapping[str, Any], tests: Any = None) -> dict[st
     for name, meta in experiments.items():
         if tests is not None and name not in tests:
             continue
-        since = meta.get("since") if isinstance(meta, Mapping) else None
-        if isinstance(since, int | float) and not isinstance(since, bool):
-            out[name] = float(since)
+        since = run_of(meta)
+        if since is not None:
+            out[name] = since
     return out
 
 
@@ -1122,10 +1154,9 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     """The ``since`` a test created (or replaced) as ``name`` keeps: the stored test's,
     else, for a name that a deleted test had, the time it was deleted."""
     if isinstance(stored, Mapping):
-        since = stored.get("since")
-        return float(since) if isinstance(since, int | float) else None
+        return epoch_time(stored.get("since"))
     retired = metadata.get(RETIRED)
-    return _number(retired.get(name)) if isinstance(retired, Mapping) else None
+    return epoch_time(retired.get(name)) if isinstance(retired, Mapping) else None
 
 
 # What retired_runs told already: (where, test, retirement, run as written). A document
@@ -1137,16 +1168,16 @@ _RUNS_TOLD_MAX = 1024
 
 def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     """``snapshot`` with every A/B test whose name its metadata records as retired at
-    R (:data:`RETIRED`), and whose ``since`` is missing, not a finite number or earlier
-    than R, given ``since: R``: a test created again by hand (a file edit, another
-    tool's write to the store) under the name of a deleted or dropped one is the run
-    starting then, as one created again through the experiment API is
+    R (:data:`RETIRED`), and whose ``since`` is missing, not a time (:func:`epoch_time`)
+    or earlier than R, given ``since: R``: a test created again by hand (a file edit,
+    another tool's write to the store) under the name of a deleted or dropped one is
+    the run starting then, as one created again through the experiment API is
     (:func:`_incarnation`), and the earlier run's records in the shared logs are not
     its own. Every process derives the same run from the document alone, with no
     write; an API write of the document stores it. Each such test is logged once at
-    WARNING, naming ``origin`` and the key path. A retirement that is not a finite
-    number is passed over, as every reader of it does; ``snapshot`` itself (the same
-    object) when there is nothing to derive."""
+    WARNING, naming ``origin`` and the key path. A retirement that is not a time is
+    passed over, as every reader of it does (and replaced by the next retirement of
+    the name); ``snapshot`` itself (the same object) when there is nothing to derive."""
     retired = snapshot.metadata.get(RETIRED)
     if not isinstance(retired, Mapping) or not retired or not snapshot.experiments:
         return snapshot
@@ -1154,7 +1185,7 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     for name, meta in snapshot.experiments.items():
         if not isinstance(meta, Mapping) or name not in retired:
             continue
-        when, run = _number(retired[name]), _number(meta.get("since"))
+        when, run = epoch_time(retired[name]), epoch_time(meta.get("since"))
         if when is None or (run is not None and run >= when):
             continue
         runs[name] = {**meta, "since": when}
@@ -1164,7 +1195,7 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
         if len(_RUNS_TOLD) >= _RUNS_TOLD_MAX:
             _RUNS_TOLD.clear()
         _RUNS_TOLD.add(told)
-        written = "is missing" if "since" not in meta else f"is {meta['since']!r:.60}"
+        written = "is missing" if "since" not in meta else f"is {_shown(meta['since'])}"
         log.warning(
             "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
             "and its since %s: served as a new run from then, the earlier run's records "
@@ -1184,6 +1215,7 @@ def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any
     retired = metadata.get(RETIRED)
     retired = dict(retired) if isinstance(retired, Mapping) else {}
     now, run = time.time(), run_of(meta)
+    # (run_of: a time no later than the year 9999, so the moment after it is finite)
     retired[name] = now if run is None or run < now else math.nextafter(run, math.inf)
     return {**metadata, RETIRED: retired}
 
@@ -1192,7 +1224,7 @@ def _retirement_recorded(metadata: Mapping[str, Any], name: str, meta: Any) -> b
     """Whether ``metadata`` records the retirement of the run of test ``name`` whose
     record is ``meta``: a retirement after that run began (any, for a first run)."""
     retired = metadata.get(RETIRED)
-    when = _number(retired.get(name)) if isinstance(retired, Mapping) else None
+    when = epoch_time(retired.get(name)) if isinstance(retired, Mapping) else None
     run = run_of(meta)
     return when is not None and (run is None or when > run)
 
@@ -1218,7 +1250,7 @@ def retire_dropped(old: Snapshot, new: Snapshot) -> Snapshot:
         kept = kept if isinstance(kept, Mapping) else {}
         carried = {}
         for name, when in was.items():
-            earlier, now = _number(when), _number(kept.get(name))
+            earlier, now = epoch_time(when), epoch_time(kept.get(name))
             if earlier is not None and (now is None or now < earlier):
                 carried[name] = when
         if carried:
@@ -1310,6 +1342,38 @@ UPDATABLE = (*TEST_FIELDS, "configurations")
 #: The fields :meth:`ABTests.update` empties with their empty value (the value a test
 #: created without them holds), shown in its refusal of None.
 EMPTY_VALUES = {"success_metrics": "[]", "guardrail_metrics": "{}", "metric_types": "{}"}
+
+
+def _update_fields(name: str, changes: Any, what: str) -> dict[str, Any]:
+    """``{field: value}`` of ``changes`` (``what``: the argument it came from) for
+    :meth:`ABTests.update`, each field one it changes; ConfigError naming the first
+    that is not, or a None where the field's empty value is meant."""
+    if not issubclass(type(changes), Mapping):
+        raise ConfigError(f"{name}: {what}: expected a mapping of field to value")
+    # Read once, and judged as read: a mapping whose keys differ between two reads
+    # would pass the check with one set of fields and write another (test_name: the
+    # salt of every user's bucket). Each field by the text its key holds: a str
+    # subclass's own __eq__ and __hash__ could make "test_name" pass as another.
+    try:
+        pairs = list(dict(changes).items())
+    except Exception as exc:  # the caller's mapping raised while read
+        raise ConfigError(f"{name}: {what}: could not be read ({type(exc).__name__})") from None
+    given: dict[str, Any] = {}
+    for key, value in pairs:
+        field_name = exact_name(key)
+        if field_name is None or field_name not in UPDATABLE:
+            shown = repr(field_name) if field_name is not None else f"<{type(key).__name__}>"
+            raise ConfigError(
+                f"{name}: {shown:.60}: not a field update changes (known: {', '.join(UPDATABLE)})"
+            )
+        given[field_name] = value
+    for field_name, empty in EMPTY_VALUES.items():
+        if field_name in given and given[field_name] is None:
+            # (targeting takes None: it is that field's "none")
+            raise ConfigError(
+                f"{name}: {field_name}: null is no value here; {empty} removes them all"
+            )
+    return given
 
 
 def _instant(value: Any) -> float | None:
@@ -1450,7 +1514,7 @@ ANY_RUN: Any = object()
 
 def run_of(meta: Any) -> float | None:
     """Which run of its test the record ``meta`` is: its ``since`` (None: the first)."""
-    return _number(meta.get("since")) if isinstance(meta, Mapping) else None
+    return epoch_time(meta.get("since")) if isinstance(meta, Mapping) else None
 
 
 def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -1660,7 +1724,13 @@ class ABTests:
         # every process that sees it (DynamicConfigurationManager._install_source).
         return True
 
-    def update(self, test_name: str, changes: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        test_name: str,
+        changes: Mapping[str, Any],
+        *,
+        derive: Callable[[ABTestConfiguration], Mapping[str, Any]] | None = None,
+    ) -> bool:
         """Change the fields ``changes`` names (:data:`UPDATABLE`) of the stored test
         ``test_name`` and keep everything else: its other fields, and its history: a
         test running, not started or stopped (by hand or by its guardrail) stays so,
@@ -1672,39 +1742,20 @@ class ABTests:
         ``targeting`` None; None for the three others is refused, naming the empty
         value). Judged as ``create`` judges a replacement (the
         fields validated, no enrolled user moved, no new secret reference), on the
-        newest stored document under the store's lock. False with the reason in
-        :attr:`last_error` for an unknown test, an unknown field or a refused change;
-        True when written, or when nothing would change (nothing written)."""
+        newest stored document under the store's lock. ``derive``: the changes that
+        depend on the test (see :meth:`DynamicConfigurationManager.update_ab_test`),
+        called there with the stored test; what it returns is checked as ``changes``
+        is and made over them. False with the reason in :attr:`last_error` for an
+        unknown test, an unknown field or a refused change; True when written, or when
+        nothing would change (nothing written)."""
         self.manager.last_error, self.manager.last_problems = None, []
         name = exact_name(test_name)
         if name is None:
             return self._reject([f"{test_name!r:.60}: not a test name"])
-        if not issubclass(type(changes), Mapping):
-            return self._reject([f"{name}: changes: expected a mapping of field to value"])
-        # Read once, and judged as read: a mapping whose keys differ between two reads
-        # would pass the check with one set of fields and write another (test_name: the
-        # salt of every user's bucket). Each field by the text its key holds: a str
-        # subclass's own __eq__ and __hash__ could make "test_name" pass as another.
         try:
-            pairs = list(dict(changes).items())
-        except Exception as exc:  # the caller's mapping raised while read
-            return self._reject([f"{name}: changes: could not be read ({type(exc).__name__})"])
-        given: dict[str, Any] = {}
-        for key, value in pairs:
-            field_name = exact_name(key)
-            if field_name is None or field_name not in UPDATABLE:
-                shown = repr(field_name) if field_name is not None else f"<{type(key).__name__}>"
-                return self._reject([
-                    f"{name}: {shown:.60}: not a field update changes (known: "
-                    f"{', '.join(UPDATABLE)})"
-                ])  # fmt: skip
-            given[field_name] = value
-        for field_name, empty in EMPTY_VALUES.items():
-            if field_name in given and given[field_name] is None:
-                # (targeting takes None: it is that field's "none")
-                return self._reject([
-                    f"{name}: {field_name}: null is no value here; {empty} removes them all"
-                ])  # fmt: skip
+            given = _update_fields(name, changes, "changes")
+        except ConfigError as exc:
+            return self._reject([p.message for p in exc.problems])
 
         changed: list[str] = []
 
@@ -1713,7 +1764,7 @@ class ABTests:
             flag = snap.flags.get(name)
             if not isinstance(stored, Mapping) or flag is None or not flag.variants:
                 raise _TestGone
-            record, new_flag = self._updated(name, stored, flag, given, snap)
+            record, new_flag = self._updated(name, stored, flag, given, snap, derive)
             if same(record, stored) and same(new_flag, flag):
                 raise _Unchanged
             # What this change makes of the stored test (the document it applies to,
@@ -1744,13 +1795,19 @@ class ABTests:
         flag: Flag,
         changes: dict[str, Any],
         snap: Snapshot,
+        derive: Callable[[ABTestConfiguration], Mapping[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], Flag]:
-        """The record and flag of the stored test ``name`` with ``changes`` made (see
-        :meth:`update`); ConfigError naming each problem."""
+        """The record and flag of the stored test ``name`` with ``changes`` made, and
+        what ``derive`` makes of the stored test over them (see :meth:`update`);
+        ConfigError naming each problem."""
         file = self.manager.flags_file
         check_record(name, stored, file)
         configs = {k: v for k, v in flag.variants.items() if k != NO_VARIANT}  # type: ignore[union-attr]
         current = ABTestConfiguration.from_metadata(name, stored, configs)
+        if derive is not None:
+            # (given a copy: what it does to the test it is given changes nothing)
+            derived = _update_fields(name, derive(copy.deepcopy(current)), "derive")
+            changes = {**changes, **derived}
         values = {k: copy.deepcopy(v) for k, v in changes.items()}
         split = values.get("traffic_split", current.traffic_split)
         if "configurations" in values or "traffic_split" in values:

@@ -700,7 +700,12 @@ class DynamicConfigurationManager:
 
     @guarded("experiment.create", lambda self, test_name, *a, **kw: _name_target(test_name))
     def update_ab_test(
-        self, test_name: str, changes: Mapping[str, Any], *, actor: str | None = None
+        self,
+        test_name: str,
+        changes: Mapping[str, Any],
+        *,
+        derive: Callable[[ABTestConfiguration], Mapping[str, Any]] | None = None,
+        actor: str | None = None,
     ) -> bool:
         """Change only the fields ``changes`` names of the stored test ``test_name``
         (any :class:`ABTestConfiguration` field but ``test_name``) and keep the rest: its
@@ -720,12 +725,25 @@ class DynamicConfigurationManager:
         the newest stored document, which this process may not serve yet: those are
         what changed there).
 
+        ``derive``: for changes that depend on the test (an end date counted from its
+        start, a configuration for each variant it does not have yet), a function
+        given that stored test (an :class:`ABTestConfiguration`, on the newest stored
+        document under the store's lock, where the change is judged: not the test
+        this process serves, which another process may have changed since) and
+        returning more changes ``{field: value}``, checked as ``changes`` are and made
+        over them. It may be called more than once (a store that retries a write) and
+        should only compute; a :class:`ConfigError` it raises refuses the update
+        (False), any other exception is raised to the caller; nothing is written then.
+
         >>> manager.update_ab_test("checkout", {"layer_percentage": 20})  # doctest: +SKIP
         True
         >>> manager.update_ab_test("checkout", {"guardrail_metrics": {}})  # doctest: +SKIP
         True
+        >>> manager.update_ab_test("checkout", {}, derive=lambda test: {  # doctest: +SKIP
+        ...     "end_date": test.start_date + timedelta(days=7)})
+        True
         """
-        return self._ab_tests.update(test_name, changes)
+        return self._ab_tests.update(test_name, changes, derive=derive)
 
     def get_ab_test(self, test_name: str) -> ABTestConfiguration | None:
         """The configuration of a live test, or None. A stored record of the wrong

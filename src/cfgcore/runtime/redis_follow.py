@@ -101,6 +101,7 @@ class RedisFollower:
     confirmed_at: float
     lost_since: float | None
     last_error: Any
+    _failed_write: str | None
     stats: dict[str, int]
     _seen: int
     _served_sum: str
@@ -136,6 +137,19 @@ class RedisFollower:
 
     def _saw(self, doc: FlagDocument) -> None:
         raise NotImplementedError
+
+    def _write_failed(self, message: str) -> None:
+        """A write (or publish) of this process failed: ``last_error`` says so until
+        a later one succeeds or a document is read from Redis (:meth:`_write_over`)."""
+        self.last_error = self._failed_write = message
+
+    def _write_over(self) -> None:
+        """Redis took a write or gave a document: a write's failure is no longer the
+        store's state. (Another problem reported since, a connection lost or a document
+        refused, stays: it is about what this process follows, and ends on its own.)"""
+        failed, self._failed_write = self._failed_write, None
+        if failed is not None and self.last_error is failed:
+            self.last_error = None
 
     @staticmethod
     def _foreign(
@@ -402,6 +416,9 @@ class RedisFollower:
                 return  # rejected before: reported once, not on every poll
             # (the same version and checksum, but other data, or another record beside
             # the floor: judged again)
+        # (A write failing while the listeners take this document, the retirement of a
+        # test it drops, fails after this read: only an earlier failure is over.)
+        earlier = self._failed_write
         try:
             doc = self._from_raw(raw)
         except ConfigError as exc:
@@ -439,6 +456,8 @@ class RedisFollower:
         if self._failing is not None:
             self._failing = None
             self.last_error = None
+        if earlier is not None and self._failed_write is earlier:
+            self._write_over()
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._saw(doc)

@@ -935,8 +935,9 @@ class RedisFlagStore(RedisFollower):
     ``url`` and ``kind == "redis"``). ``stats`` counts accepted, rejected and written
     documents, conflicts, reconnects, versions seen going backwards and deliveries a
     listener failed on (retried); ``last_error`` is the last rejection, failure or
-    connection problem; ``connected`` tells whether the
-    follower is subscribed now.
+    connection problem (a write's or publish's failure only until Redis takes a later
+    write or gives this process a document: it no longer holds then); ``connected``
+    tells whether the follower is subscribed now.
 
     >>> store = RedisFlagStore("redis://localhost:6379/0?namespace=music")  # doctest: +SKIP
     >>> old, new = store.update(lambda snap: snap, actor="deploy-bot")       # doctest: +SKIP
@@ -1007,6 +1008,7 @@ class RedisFlagStore(RedisFollower):
             "stops_rejected": 0,
         }
         self.last_error: str | None = None
+        self._failed_write: str | None = None  # (the last_error a failed write set)
         self.connected = False
         # The document came from the cache file (Redis unreachable) and Redis has not
         # been reached since; last_contact: time.time() Redis last confirmed what we
@@ -2054,6 +2056,7 @@ class RedisFlagStore(RedisFollower):
                 raise redis.ConnectionError(f"the store was closed: {exc}") from None
             self.serving_cache, self.last_contact = False, time.time()
             self.confirmed_at = time.monotonic()
+            self._write_over()
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
             else:
@@ -2272,7 +2275,7 @@ class RedisFlagStore(RedisFollower):
                     status, version = 1, self._seen
                 else:
                     why = self._failure(exc, wrote, "write")
-                    self.last_error = f"write failed: {why}"
+                    self._write_failed(f"write failed: {why}")
                     raise ConfigError(f"cannot write {self.noun}: {why}", file=self.url) from None
             if status == 1:
                 new = FlagDocument(
@@ -2281,6 +2284,7 @@ class RedisFlagStore(RedisFollower):
                 if replicate:
                     self._replicate(new.version)
                 self.stats["writes"] += 1
+                self._write_over()
                 self._own_write(new, writer_blob, signature)
                 return old, new
             if status == -6:
@@ -3256,7 +3260,7 @@ class RedisConfigStore(RedisFlagStore):
                     reply = [1, self._seen, flags._seen]
                 else:
                     why = self._failure(exc, wrote, "publish")
-                    self.last_error = f"publish failed: {why}"
+                    self._write_failed(f"publish failed: {why}")
                     raise ConfigError(
                         f"cannot publish the configuration and flags: {why}", file=self.url
                     ) from None
@@ -3292,6 +3296,8 @@ class RedisConfigStore(RedisFlagStore):
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
+                self._write_over()
+                flags._write_over()
                 # Both in this host's cache files when the publish returns, as a
                 # follower would cache them (a publisher exits at once: its next run
                 # numbers above them, a process starting on the host refuses older ones).

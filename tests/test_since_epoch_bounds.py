@@ -1,0 +1,159 @@
+"""An A/B test record's ``since`` (epoch seconds: when this run of the test began) must
+be a time: a finite number of seconds from 1970 to the end of the year 9999.
+
+A document holding ``since: 1.7976931348623157e308`` (the largest float) went live;
+deleting the test then recorded its retirement a moment after the run,
+``math.nextafter(since, inf)``: infinity, which no JSON number holds, so the delete
+raised from the store's encoder. ``since`` values of other kinds (text, a bool, NaN, an
+integer past a float) were read differently by each reader (a bool taken as 1 second,
+an integer past a float raising OverflowError when a test was created again). Such a
+document is now refused where every document is judged, naming the file and the key
+path ``experiments.NAME.since``; the live flags keep serving. Real files (YAML, which
+carries every one of these values), real managers."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgcore.dynamic_config import DynamicConfigurationManager
+from cfgcore.errors import ConfigError
+from cfgcore.experiments.abtest import RETIRED, retire_dropped
+from cfgcore.runtime.atomicio import atomic_write
+from cfgcore.snapshot import decode_snapshot
+
+NOW = datetime.now(timezone.utc)
+#: The end of the year 9999 in epoch seconds.
+LATEST = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+HOSTILE = st.one_of(
+    st.just(1.7976931348623157e308),
+    st.floats(min_value=LATEST, exclude_min=True),  # past the year 9999, inf included
+    st.just(math.nan),
+    st.floats(max_value=0.0, exclude_max=True),  # before 1970, -inf included
+    st.integers(min_value=int(LATEST) + 1),
+    st.integers(min_value=2**1024, max_value=2**4000),  # past a float
+    st.integers(max_value=-1),
+    st.booleans(),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def _document(since: object) -> dict:
+    return {
+        "flags": {
+            "exp": {
+                "variants": {"control": {"v": 1}, "t": {"v": 2}},
+                "default": "control",
+                "tags": ["ab-test"],
+            }
+        },
+        "experiments": {
+            "exp": {
+                "description": "",
+                "start_date": (NOW - timedelta(days=1)).isoformat(),
+                "end_date": (NOW + timedelta(days=30)).isoformat(),
+                "traffic_split": {"control": 50.0, "t": 50.0},
+                "control": "control",
+                "since": since,
+            }
+        },
+    }
+
+
+def _write(path: Path, since: object) -> None:
+    atomic_write(str(path), yaml.safe_dump(_document(since)).encode())
+
+
+def _names_since(err: ConfigError, path: Path) -> bool:
+    return any(p.path == "experiments.exp.since" and p.file == str(path) for p in err.problems)
+
+
+@settings(max_examples=80, deadline=None)
+@given(since=HOSTILE)
+def test_a_since_that_is_no_time_is_refused_naming_file_and_key_path(since):
+    with tempfile.TemporaryDirectory() as home:
+        path = Path(home) / "flags.yaml"
+        _write(path, since)
+        with pytest.raises(ConfigError) as err:
+            DynamicConfigurationManager(str(path), state_dir=home, record_usage=False)
+        assert _names_since(err.value, path), err.value
+        assert "since" in str(err.value) and str(path) in str(err.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(since=st.one_of(st.floats(0, LATEST), st.integers(0, int(LATEST)), st.none()))
+def test_a_since_that_is_a_time_goes_live(since):
+    with tempfile.TemporaryDirectory() as home:
+        path = Path(home) / "flags.yaml"
+        _write(path, since)
+        m = DynamicConfigurationManager(str(path), state_dir=home, record_usage=False)
+        try:
+            assert m._live.last_error is None
+            assert m.list_ab_tests()["exp"].get("since") == since
+        finally:
+            m.close()
+
+
+def test_a_reload_keeps_serving_and_the_test_can_still_be_deleted(tmp_path):
+    """The largest float on reload: refused, the live test kept; deleting it records
+    a finite retirement, written in JSON."""
+    path = tmp_path / "flags.json"
+    m = DynamicConfigurationManager(str(path), state_dir=tmp_path, record_usage=False)
+    try:
+        _write(tmp_path / "good.yaml", 1_700_000_000.0)
+        good = yaml.safe_load((tmp_path / "good.yaml").read_text())
+        import json
+
+        atomic_write(str(path), json.dumps(good).encode())
+        assert m.reload()
+        assert m.list_ab_tests()["exp"]["since"] == 1_700_000_000.0
+        good["experiments"]["exp"]["since"] = 1.7976931348623157e308
+        atomic_write(str(path), json.dumps(good).encode())
+        assert not m.reload()
+        assert "experiments.exp.since" in str(m._live.last_error)
+        assert str(path) in str(m._live.last_error)
+        assert m.list_ab_tests()["exp"]["since"] == 1_700_000_000.0  # still served
+        assert m.delete_ab_test("exp"), m.last_error  # (made on the stored document)
+        written = json.loads(path.read_text())
+        assert "exp" not in written.get("experiments", {})
+        when = written["metadata"][RETIRED]["exp"]
+        assert math.isfinite(when) and when <= LATEST
+    finally:
+        m.close()
+
+
+@given(since=HOSTILE)
+def test_a_retirement_is_always_a_finite_time(since):
+    """The judgement alone, on a document no process serves (a stored one refused): the
+    retirement recorded for a dropped test is a time, whatever its ``since`` holds."""
+    old = decode_snapshot(yaml.safe_dump(_document(since)), "yaml", file="flags.yaml")
+    new = decode_snapshot(yaml.safe_dump({"flags": {}}), "yaml", file="flags.yaml")
+    when = retire_dropped(old, new).metadata[RETIRED]["exp"]
+    assert isinstance(when, float) and math.isfinite(when) and 0 <= when <= LATEST
+
+
+@settings(max_examples=60, deadline=None)
+@given(hostile=HOSTILE)
+def test_a_retirement_that_is_no_time_is_replaced_by_the_next_one(hostile):
+    """A ``retired_ab_tests`` entry that is no time (hand-edited metadata) counts as no
+    retirement: dropping the test again records a time in its place, from which a test
+    created again under the name starts its run (else it would count the old run)."""
+    doc = _document(None)
+    doc["metadata"] = {RETIRED: {"exp": hostile}}
+    old = decode_snapshot(yaml.safe_dump(doc), "yaml", file="flags.yaml")
+    new = decode_snapshot(
+        yaml.safe_dump({"flags": {}, "metadata": {RETIRED: {"exp": hostile}}}),
+        "yaml",
+        file="flags.yaml",
+    )
+    when = retire_dropped(old, new).metadata[RETIRED]["exp"]
+    assert isinstance(when, float) and math.isfinite(when) and 0 <= when <= LATEST
