@@ -1168,8 +1168,8 @@ _RUNS_TOLD_MAX = 1024
 
 def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     """``snapshot`` with every A/B test whose name its metadata records as retired at
-    R (:data:`RETIRED`), and whose ``since`` is missing, not a time (:func:`epoch_time`)
-    or earlier than R, given ``since: R``: a test created again by hand (a file edit,
+    R (:data:`RETIRED`), and whose ``since`` is missing (or null) or earlier than R,
+    given ``since: R``: a test created again by hand (a file edit,
     another tool's write to the store) under the name of a deleted or dropped one is
     the run starting then, as one created again through the experiment API is
     (:func:`_incarnation`), and the earlier run's records in the shared logs are not
@@ -1177,7 +1177,11 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     write; an API write of the document stores it. Each such test is logged once at
     WARNING, naming ``origin`` and the key path. A retirement that is not a time is
     passed over, as every reader of it does (and replaced by the next retirement of
-    the name); ``snapshot`` itself (the same object) when there is nothing to derive."""
+    the name). A ``since`` that is no time (:func:`epoch_time`) stays as written: the
+    document is refused naming it (:func:`record_problems`), and a write through
+    cfgcore on it is refused too, rather than written live with the retirement in its
+    place (and whatever else that edit changed, judged against nothing). ``snapshot``
+    itself (the same object) when there is nothing to derive."""
     retired = snapshot.metadata.get(RETIRED)
     if not isinstance(retired, Mapping) or not retired or not snapshot.experiments:
         return snapshot
@@ -1185,8 +1189,9 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     for name, meta in snapshot.experiments.items():
         if not isinstance(meta, Mapping) or name not in retired:
             continue
-        when, run = epoch_time(retired[name]), epoch_time(meta.get("since"))
-        if when is None or (run is not None and run >= when):
+        written = meta.get("since")
+        when, run = epoch_time(retired[name]), epoch_time(written)
+        if when is None or (written is not None and (run is None or run >= when)):
             continue
         runs[name] = {**meta, "since": when}
         told = (origin, name, when, run)
@@ -1195,7 +1200,7 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
         if len(_RUNS_TOLD) >= _RUNS_TOLD_MAX:
             _RUNS_TOLD.clear()
         _RUNS_TOLD.add(told)
-        written = "is missing" if "since" not in meta else f"is {_shown(meta['since'])}"
+        written = "is missing" if "since" not in meta else f"is {_shown(written)}"
         log.warning(
             "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
             "and its since %s: served as a new run from then, the earlier run's records "
