@@ -186,19 +186,29 @@ def real_number(value: Any) -> float | None:
         return None
 
 
-#: The latest epoch time a record may hold: the end of the year 9999 (the last a
-#: datetime holds). A run's ``since`` past it is no date, and the retirement that ends
-#: the run (a moment after it) could be past every float.
+#: The latest epoch time a record may hold: the start of the year 10000, the end of
+#: the last a datetime holds (as a float: the end of 9999 rounds to it). A run's
+#: ``since`` is before it (:func:`record_problems`), so that the retirement ending the
+#: run, a moment after it, is still a time; past it the moment after could be inf. (A
+#: retirement at it, after a run begun a moment before, starts no later run.)
 LATEST_EPOCH = datetime.max.replace(tzinfo=timezone.utc).timestamp()
 
 
 def epoch_time(value: Any) -> float | None:
     """``value`` as epoch seconds when it is a time a record may hold: a number (not a
-    bool, nor text) from 1970 to the end of the year 9999; else None."""
+    bool, nor text) from 1970 to :data:`LATEST_EPOCH`; else None."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     seconds = real_number(value)  # (None for an integer past a float)
     return seconds if seconds is not None and 0 <= seconds <= LATEST_EPOCH else None
+
+
+def since_time(value: Any) -> float | None:
+    """``value`` as the ``since`` of a run, when it is one: a time (:func:`epoch_time`)
+    before :data:`LATEST_EPOCH`, so that the retirement ending the run, a moment after
+    it, is a time too; else None (a document holding it is refused)."""
+    seconds = epoch_time(value)
+    return seconds if seconds is not None and seconds < LATEST_EPOCH else None
 
 
 def _shown(value: Any) -> str:
@@ -658,11 +668,12 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
     # When this run began: a time, or the retirement that ends the run (a moment
     # later) and every reader's cut-off would not be one (past the largest float: inf).
     since = meta.get("since")
-    if since is not None and epoch_time(since) is None:
+    if since is not None and since_time(since) is None:
         bad(
             ("since",),
-            "expected the epoch seconds this run of the test began (a number from 0 to "
-            f"{LATEST_EPOCH:.0f}, the end of the year 9999), got {_shown(since)}",
+            "expected the epoch seconds this run of the test began (a number from 0 up "
+            f"to, not including, {LATEST_EPOCH:.0f}, the start of the year 10000), got "
+            f"{_shown(since)}",
         )
     return out
 
@@ -1154,9 +1165,9 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     """The ``since`` a test created (or replaced) as ``name`` keeps: the stored test's,
     else, for a name that a deleted test had, the time it was deleted."""
     if isinstance(stored, Mapping):
-        return epoch_time(stored.get("since"))
+        return since_time(stored.get("since"))
     retired = metadata.get(RETIRED)
-    return epoch_time(retired.get(name)) if isinstance(retired, Mapping) else None
+    return since_time(retired.get(name)) if isinstance(retired, Mapping) else None
 
 
 # What retired_runs told already: (where, test, retirement, run as written). A document
@@ -1164,6 +1175,7 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
 # text; each such test is told once. Forgotten whole past _RUNS_TOLD_MAX entries.
 _RUNS_TOLD: set[tuple[Any, ...]] = set()
 _RUNS_TOLD_MAX = 1024
+_RUNS_TOLD_EACH = 20  # named one by one in one derivation; the rest counted in one line
 
 
 def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
@@ -1186,11 +1198,12 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     if not isinstance(retired, Mapping) or not retired or not snapshot.experiments:
         return snapshot
     runs: dict[str, Any] = {}
+    named = untold = 0
     for name, meta in snapshot.experiments.items():
         if not isinstance(meta, Mapping) or name not in retired:
             continue
         written = meta.get("since")
-        when, run = epoch_time(retired[name]), epoch_time(written)
+        when, run = since_time(retired[name]), since_time(written)
         if when is None or (written is not None and (run is None or run >= when)):
             continue
         runs[name] = {**meta, "since": when}
@@ -1200,6 +1213,10 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
         if len(_RUNS_TOLD) >= _RUNS_TOLD_MAX:
             _RUNS_TOLD.clear()
         _RUNS_TOLD.add(told)
+        if named >= _RUNS_TOLD_EACH:
+            untold += 1  # (a document of many such tests: a few named, the rest counted)
+            continue
+        named += 1
         written = "is missing" if "since" not in meta else f"is {_shown(written)}"
         log.warning(
             "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
@@ -1207,6 +1224,12 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
             "left out of its analysis; the document should set since: %r",
             origin or "flag document", format_key_path(("experiments", name, "since")),
             printable_name(name), when, RETIRED, written, when,
+        )  # fmt: skip
+    if untold:
+        log.warning(
+            "%s: %d more A/B tests are under the names of retired tests without a later "
+            "since (metadata.%s): each served as a new run from its retirement",
+            origin or "flag document", untold, RETIRED,
         )  # fmt: skip
     if not runs:
         return snapshot
@@ -1220,7 +1243,7 @@ def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any
     retired = metadata.get(RETIRED)
     retired = dict(retired) if isinstance(retired, Mapping) else {}
     now, run = time.time(), run_of(meta)
-    # (run_of: a time no later than the year 9999, so the moment after it is finite)
+    # (run_of: a time before the year 10000, so the moment after it is one too)
     retired[name] = now if run is None or run < now else math.nextafter(run, math.inf)
     return {**metadata, RETIRED: retired}
 
@@ -1519,7 +1542,7 @@ ANY_RUN: Any = object()
 
 def run_of(meta: Any) -> float | None:
     """Which run of its test the record ``meta`` is: its ``since`` (None: the first)."""
-    return epoch_time(meta.get("since")) if isinstance(meta, Mapping) else None
+    return since_time(meta.get("since")) if isinstance(meta, Mapping) else None
 
 
 def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
