@@ -372,3 +372,28 @@ def test_a_flags_file_with_hostile_retirements_loads_and_serves(
         assert sum(manager.analyze("t").exposures.values()) == len(NEW_USERS)
     finally:
         manager.close()
+
+
+def test_a_document_of_many_recreated_tests_names_a_few_and_counts_the_rest(
+    served_document, caplog
+):
+    """Hundreds of tests put back under retired names: a few warnings name tests, one
+    counts the rest; each derivation, however many tests, logs a bounded number of lines."""
+    record = {k: v for k, v in served_document.experiments["t"].items() if k != "since"}
+    names = [f"t{i}" for i in range(300)]
+    snapshot = msgspec.structs.replace(
+        served_document,
+        experiments={n: dict(record) for n in names},
+        metadata={RETIRED: dict.fromkeys(names, 1_700_000_000.0)},
+    )
+    from cfgcore.experiments.abtest import retired_runs
+
+    caplog.set_level(logging.WARNING, logger="cfgcore")
+    for origin in ("many-a.json", "many-b.json"):  # (each origin told afresh)
+        caplog.clear()
+        derived = retired_runs(snapshot, origin)
+        assert all(derived.experiments[n]["since"] == 1_700_000_000.0 for n in names)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert 2 <= len(said) <= 25, len(said)
+        assert any(f"{len(names) - len(said) + 1} more A/B tests" in m for m in said), said
+        assert all(origin in m for m in said)

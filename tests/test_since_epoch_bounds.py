@@ -1,5 +1,5 @@
 """An A/B test record's ``since`` (epoch seconds: when this run of the test began) must
-be a time: a finite number of seconds from 1970 to the end of the year 9999.
+be a time: a finite number of seconds from 1970 up to the start of the year 10000.
 
 A document holding ``since: 1.7976931348623157e308`` (the largest float) went live;
 deleting the test then recorded its retirement a moment after the run,
@@ -30,12 +30,12 @@ from cfgcore.runtime.atomicio import atomic_write
 from cfgcore.snapshot import decode_snapshot
 
 NOW = datetime.now(timezone.utc)
-#: The end of the year 9999 in epoch seconds.
+#: The start of the year 10000 in epoch seconds (the end of 9999, as a float).
 LATEST = datetime.max.replace(tzinfo=timezone.utc).timestamp()
 
 HOSTILE = st.one_of(
     st.just(1.7976931348623157e308),
-    st.floats(min_value=LATEST, exclude_min=True),  # past the year 9999, inf included
+    st.floats(min_value=LATEST),  # the year 10000 on, inf included
     st.just(math.nan),
     st.floats(max_value=0.0, exclude_max=True),  # before 1970, -inf included
     st.integers(min_value=int(LATEST) + 1),
@@ -90,7 +90,11 @@ def test_a_since_that_is_no_time_is_refused_naming_file_and_key_path(since):
 
 
 @settings(max_examples=30, deadline=None)
-@given(since=st.one_of(st.floats(0, LATEST), st.integers(0, int(LATEST)), st.none()))
+@given(
+    since=st.one_of(
+        st.floats(0, LATEST, exclude_max=True), st.integers(0, int(LATEST) - 1), st.none()
+    )
+)
 def test_a_since_that_is_a_time_goes_live(since):
     with tempfile.TemporaryDirectory() as home:
         path = Path(home) / "flags.yaml"
@@ -157,3 +161,27 @@ def test_a_retirement_that_is_no_time_is_replaced_by_the_next_one(hostile):
     )
     when = retire_dropped(old, new).metadata[RETIRED]["exp"]
     assert isinstance(when, float) and math.isfinite(when) and 0 <= when <= LATEST
+
+
+def test_the_last_since_a_record_holds_has_a_retirement_that_is_a_time():
+    """A ``since`` at the bound (the start of the year 10000) is refused; the last one
+    below it is a time, and so is the retirement a moment after it (never inf)."""
+    from cfgcore.experiments.abtest import _incarnation, epoch_time, record_problems
+
+    def since_problems(since: float) -> list:
+        doc = _document(since)["experiments"]["exp"]
+        return [p for p in record_problems("exp", doc, "flags.yaml") if "since" in p.path]
+
+    assert since_problems(LATEST), "the start of the year 10000 is no since"
+    last = math.nextafter(LATEST, 0.0)
+    assert not since_problems(last)
+    old = decode_snapshot(yaml.safe_dump(_document(last)), "yaml", file="flags.yaml")
+    new = decode_snapshot(yaml.safe_dump({"flags": {}}), "yaml", file="flags.yaml")
+    when = retire_dropped(old, new).metadata[RETIRED]["exp"]
+    assert when == LATEST and epoch_time(when) == when  # a time, written as JSON takes it
+    # ... from which no later run can begin (its since would be refused): none does.
+    assert _incarnation("exp", None, {RETIRED: {"exp": when}}) is None
+    # An ordinary run's retirement starts the next one.
+    old = decode_snapshot(yaml.safe_dump(_document(1.7e9)), "yaml", file="flags.yaml")
+    when = retire_dropped(old, new).metadata[RETIRED]["exp"]
+    assert _incarnation("exp", None, {RETIRED: {"exp": when}}) == when > 1.7e9

@@ -186,19 +186,29 @@ def real_number(value: Any) -> float | None:
         return None
 
 
-#: The latest epoch time a record may hold: the end of the year 9999 (the last a
-#: datetime holds). A run's ``since`` past it is no date, and the retirement that ends
-#: the run (a moment after it) could be past every float.
+#: The latest epoch time a record may hold: the start of the year 10000, the end of
+#: the last a datetime holds (as a float: the end of 9999 rounds to it). A run's
+#: ``since`` is before it (:func:`record_problems`), so that the retirement ending the
+#: run, a moment after it, is still a time; past it the moment after could be inf. (A
+#: retirement at it, after a run begun a moment before, starts no later run.)
 LATEST_EPOCH = datetime.max.replace(tzinfo=timezone.utc).timestamp()
 
 
 def epoch_time(value: Any) -> float | None:
     """``value`` as epoch seconds when it is a time a record may hold: a number (not a
-    bool, nor text) from 1970 to the end of the year 9999; else None."""
+    bool, nor text) from 1970 to :data:`LATEST_EPOCH`; else None."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     seconds = real_number(value)  # (None for an integer past a float)
     return seconds if seconds is not None and 0 <= seconds <= LATEST_EPOCH else None
+
+
+def since_time(value: Any) -> float | None:
+    """``value`` as the ``since`` of a run, when it is one: a time (:func:`epoch_time`)
+    before :data:`LATEST_EPOCH`, so that the retirement ending the run, a moment after
+    it, is a time too; else None (a document holding it is refused)."""
+    seconds = epoch_time(value)
+    return seconds if seconds is not None and seconds < LATEST_EPOCH else None
 
 
 def _shown(value: Any) -> str:
@@ -658,11 +668,12 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
     # When this run began: a time, or the retirement that ends the run (a moment
     # later) and every reader's cut-off would not be one (past the largest float: inf).
     since = meta.get("since")
-    if since is not None and epoch_time(since) is None:
+    if since is not None and since_time(since) is None:
         bad(
             ("since",),
-            "expected the epoch seconds this run of the test began (a number from 0 to "
-            f"{LATEST_EPOCH:.0f}, the end of the year 9999), got {_shown(since)}",
+            "expected the epoch seconds this run of the test began (a number from 0 up "
+            f"to, not including, {LATEST_EPOCH:.0f}, the start of the year 10000), got "
+            f"{_shown(since)}",
         )
     return out
 
@@ -1154,9 +1165,9 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
     """The ``since`` a test created (or replaced) as ``name`` keeps: the stored test's,
     else, for a name that a deleted test had, the time it was deleted."""
     if isinstance(stored, Mapping):
-        return epoch_time(stored.get("since"))
+        return since_time(stored.get("since"))
     retired = metadata.get(RETIRED)
-    return epoch_time(retired.get(name)) if isinstance(retired, Mapping) else None
+    return since_time(retired.get(name)) if isinstance(retired, Mapping) else None
 
 
 # What retired_runs told already: (where, test, retirement, run as written). A document
@@ -1164,12 +1175,13 @@ def _incarnation(name: str, stored: Any, metadata: Mapping[str, Any]) -> float |
 # text; each such test is told once. Forgotten whole past _RUNS_TOLD_MAX entries.
 _RUNS_TOLD: set[tuple[Any, ...]] = set()
 _RUNS_TOLD_MAX = 1024
+_RUNS_TOLD_EACH = 20  # named one by one in one derivation; the rest counted in one line
 
 
 def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     """``snapshot`` with every A/B test whose name its metadata records as retired at
-    R (:data:`RETIRED`), and whose ``since`` is missing, not a time (:func:`epoch_time`)
-    or earlier than R, given ``since: R``: a test created again by hand (a file edit,
+    R (:data:`RETIRED`), and whose ``since`` is missing (or null) or earlier than R,
+    given ``since: R``: a test created again by hand (a file edit,
     another tool's write to the store) under the name of a deleted or dropped one is
     the run starting then, as one created again through the experiment API is
     (:func:`_incarnation`), and the earlier run's records in the shared logs are not
@@ -1177,16 +1189,22 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
     write; an API write of the document stores it. Each such test is logged once at
     WARNING, naming ``origin`` and the key path. A retirement that is not a time is
     passed over, as every reader of it does (and replaced by the next retirement of
-    the name); ``snapshot`` itself (the same object) when there is nothing to derive."""
+    the name). A ``since`` that is no time (:func:`epoch_time`) stays as written: the
+    document is refused naming it (:func:`record_problems`), and a write through
+    cfgcore on it is refused too, rather than written live with the retirement in its
+    place (and whatever else that edit changed, judged against nothing). ``snapshot``
+    itself (the same object) when there is nothing to derive."""
     retired = snapshot.metadata.get(RETIRED)
     if not isinstance(retired, Mapping) or not retired or not snapshot.experiments:
         return snapshot
     runs: dict[str, Any] = {}
+    named = untold = 0
     for name, meta in snapshot.experiments.items():
         if not isinstance(meta, Mapping) or name not in retired:
             continue
-        when, run = epoch_time(retired[name]), epoch_time(meta.get("since"))
-        if when is None or (run is not None and run >= when):
+        written = meta.get("since")
+        when, run = since_time(retired[name]), since_time(written)
+        if when is None or (written is not None and (run is None or run >= when)):
             continue
         runs[name] = {**meta, "since": when}
         told = (origin, name, when, run)
@@ -1195,13 +1213,23 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
         if len(_RUNS_TOLD) >= _RUNS_TOLD_MAX:
             _RUNS_TOLD.clear()
         _RUNS_TOLD.add(told)
-        written = "is missing" if "since" not in meta else f"is {_shown(meta['since'])}"
+        if named >= _RUNS_TOLD_EACH:
+            untold += 1  # (a document of many such tests: a few named, the rest counted)
+            continue
+        named += 1
+        written = "is missing" if "since" not in meta else f"is {_shown(written)}"
         log.warning(
             "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
             "and its since %s: served as a new run from then, the earlier run's records "
             "left out of its analysis; the document should set since: %r",
             origin or "flag document", format_key_path(("experiments", name, "since")),
             printable_name(name), when, RETIRED, written, when,
+        )  # fmt: skip
+    if untold:
+        log.warning(
+            "%s: %d more A/B tests are under the names of retired tests without a later "
+            "since (metadata.%s): each served as a new run from its retirement",
+            origin or "flag document", untold, RETIRED,
         )  # fmt: skip
     if not runs:
         return snapshot
@@ -1215,7 +1243,7 @@ def _retired(metadata: Mapping[str, Any], name: str, meta: Any) -> dict[str, Any
     retired = metadata.get(RETIRED)
     retired = dict(retired) if isinstance(retired, Mapping) else {}
     now, run = time.time(), run_of(meta)
-    # (run_of: a time no later than the year 9999, so the moment after it is finite)
+    # (run_of: a time before the year 10000, so the moment after it is one too)
     retired[name] = now if run is None or run < now else math.nextafter(run, math.inf)
     return {**metadata, RETIRED: retired}
 
@@ -1514,7 +1542,7 @@ ANY_RUN: Any = object()
 
 def run_of(meta: Any) -> float | None:
     """Which run of its test the record ``meta`` is: its ``since`` (None: the first)."""
-    return epoch_time(meta.get("since")) if isinstance(meta, Mapping) else None
+    return since_time(meta.get("since")) if isinstance(meta, Mapping) else None
 
 
 def secret_references(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
