@@ -421,14 +421,42 @@ def _manager(args: Any, *, must_exist: bool = True) -> Any:
 
 
 def _known(manager: Any, name: str) -> None:
+    """CommandError unless this process serves the test ``name`` (for a command that
+    works from the served test: ``start`` re-creates it)."""
     tests = manager.list_ab_tests()
     if name not in tests:
-        from cfgcore.cli.config import did_you_mean
+        raise _no_such_test(manager, name, tests)
 
-        hint = did_you_mean(name, list(tests)) or f" (known: {_names(sorted(tests))})"
-        raise CommandError(
-            f"{printable_name(name)}: no such A/B test in {manager.flags_file}{hint}"
-        )
+
+def _no_such_test(manager: Any, name: str, tests: Any) -> CommandError:
+    """The command line's "no such A/B test": the store, and a test of ``tests`` the
+    name may have meant (or all of them)."""
+    from cfgcore.cli.config import did_you_mean
+
+    hint = did_you_mean(name, list(tests)) or f" (known: {_names(sorted(tests))})"
+    return CommandError(f"{printable_name(name)}: no such A/B test in {manager.flags_file}{hint}")
+
+
+def _not_stored(manager: Any, name: str) -> CommandError:
+    """:func:`_no_such_test` for a change refused because the newest stored document,
+    which changes are judged and written on, does not hold the test (it may differ from
+    the document this process serves: one it refused, a newer one not read yet): the
+    tests named are that document's (those served when it cannot be read)."""
+    try:
+        snap = manager.store.read().snapshot
+        tests: Any = [k for k, v in snap.experiments.items() if isinstance(v, dict)]
+    except ConfigError:
+        tests = manager.list_ab_tests()
+    return _no_such_test(manager, name, tests)
+
+
+def _gone(manager: Any, name: str) -> bool:
+    """Whether the last change was refused only because the stored document holds no
+    test ``name`` (the check made under the store's lock)."""
+    from cfgcore.experiments.abtest import NO_SUCH_TEST
+
+    problems = [p.message for p in manager.last_problems]
+    return problems == [f"{name}: {NO_SUCH_TEST}"]
 
 
 def _names(names: Any) -> str:
@@ -610,7 +638,8 @@ def _update(args: Any) -> int:
         )
     manager = _manager(args)
     try:
-        _known(manager, args.name)
+        # (No check against the test this process serves: whether the test exists is
+        # judged with the update, on the stored document it is written on.)
 
         def derived(stored: Any) -> dict[str, Any]:
             # From the stored test the update is written on (which this process may
@@ -633,6 +662,8 @@ def _update(args: Any) -> int:
         with _quiet_refusals():
             updated = manager.update_ab_test(args.name, changes, derive=derived, actor=actor)
         if not updated:
+            if _gone(manager, args.name):
+                raise _not_stored(manager, args.name)
             problems = [dataclasses.replace(p, file=None) for p in manager.last_problems]
             raise ConfigError(problems or manager.last_error or "rejected")
         # What the update changed in the stored test it was made on (this process may
@@ -897,7 +928,9 @@ def _stop(args: Any) -> int:
     manager = _manager(args)
     try:
         _known(manager, args.name)
-        manager.stop_ab_test(args.name, args.reason, source="cli")
+        if not manager.stop_ab_test(args.name, args.reason, source="cli"):
+            # Served here, but not in the stored document the stop is written on.
+            raise _not_stored(manager, args.name)
     finally:
         manager.close()
     _info(args, f"stopped A/B test {printable_name(args.name)}: every user gets the control")
@@ -912,9 +945,7 @@ def _delete(args: Any) -> int:
         _known(manager, args.name)
         actor = cli_actor(args.actor, manager.audit)  # --actor: judged, never just claimed
         if not manager.delete_ab_test(args.name, actor=actor):  # (deleted meanwhile)
-            raise CommandError(
-                f"{printable_name(args.name)}: no such A/B test in {manager.flags_file}"
-            )
+            raise _no_such_test(manager, args.name, manager.list_ab_tests())
         version = manager.store.read().version
     finally:
         manager.close()

@@ -1527,6 +1527,11 @@ class _Unchanged(Exception):
     """A change that would write the document as it is: nothing to write."""
 
 
+#: What :meth:`ABTests.update` says (after the test's name) when the stored document it
+#: judges the update on holds no such test.
+NO_SUCH_TEST = "no such A/B test"
+
+
 class _TestGone(Exception):
     """An A/B test vanished between a check and the locked update."""
 
@@ -1810,7 +1815,7 @@ class ABTests:
         except _Unchanged:
             return True
         except _TestGone:
-            return self._reject([f"{name}: no such A/B test"])
+            return self._reject([f"{name}: {NO_SUCH_TEST}"])
         except ConfigError as exc:
             return self._reject([str(p) for p in exc.problems])
         self.manager.last_changed = tuple(changed)

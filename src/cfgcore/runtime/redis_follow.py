@@ -102,6 +102,9 @@ class RedisFollower:
     lost_since: float | None
     last_error: Any
     _failed_write: str | None
+    _outage: str | None
+    _follow_lost: str | None
+    _before_outage: tuple[Any, Any, Any]
     stats: dict[str, int]
     _seen: int
     _served_sum: str
@@ -150,6 +153,46 @@ class RedisFollower:
         failed, self._failed_write = self._failed_write, None
         if failed is not None and self.last_error is failed:
             self.last_error = None
+
+    def _unreachable(self, message: str, *, follower: bool = False) -> None:
+        """Redis could not be reached (by a read, or by the follower: ``follower``):
+        ``last_error`` says so until a read from Redis succeeds (:meth:`_reached`)."""
+        if self._outage is None or self.last_error is not self._outage:
+            # What it said before, with what that rested on: said again after the
+            # outage if that problem still stands then.
+            self._before_outage = (self.last_error, self._reported, self._failing)
+        if follower:
+            self._follow_lost = message
+        self.last_error = self._outage = message
+
+    def _reached(self, *, follower: bool = False) -> None:
+        """A read from Redis succeeded (the follower's: ``follower``): an outage's
+        message no longer says what is wrong. While the follower is still reconnecting
+        its own message is the store's (it is not followed); else what ``last_error``
+        said before the outage comes back if that problem still stands (a document
+        refused and still reported, a listener's failure still retried, a write's
+        failure no later write or document ended), or None."""
+        if follower:
+            self._follow_lost = None
+        outage = self._outage
+        if outage is None:
+            return
+        if self.last_error is not outage:  # another problem reported since: it stands
+            self._outage = None
+            return
+        lost = self._follow_lost
+        if lost is not None:
+            self.last_error = self._outage = lost
+            return
+        self._outage = None
+        before, reported, failing = self._before_outage
+        self._before_outage = (None, None, None)
+        stands = before is not None and (
+            (before is self._failed_write)
+            or (reported is not None and reported == self._reported)
+            or (failing is not None and failing == self._failing)
+        )
+        self.last_error = before if stands else None
 
     @staticmethod
     def _foreign(
@@ -276,7 +319,7 @@ class RedisFollower:
                     if down_since is None:
                         down_since = time.monotonic()
                         self.lost_since = down_since  # the store is not followed from now
-                    self.last_error = f"{lost}: {exc}"
+                    self._unreachable(f"{lost}: {exc}", follower=True)
                     log.warning(
                         "%s: %s (%s); serving version %d, reconnecting",
                         self.url, lost, exc, self._seen,
@@ -344,6 +387,7 @@ class RedisFollower:
         )
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
+        self._reached(follower=True)
         if len(raw) > 6 and raw[6] == b"unchanged":
             return  # the version this process serves: confirmed current
         if len(raw) > 6 and raw[6] == b"refused" and refusal is not None:
@@ -585,6 +629,7 @@ class RedisFollower:
         self._lock = threading.Lock()
         self._thread = None
         self._pubsub = None
+        self._follow_lost = None  # (the parent's follower's: this one says its own)
 
     def _restart_in_child(self) -> None:
         if self._callbacks and not self._closed.is_set():

@@ -936,7 +936,9 @@ class RedisFlagStore(RedisFollower):
     documents, conflicts, reconnects, versions seen going backwards and deliveries a
     listener failed on (retried); ``last_error`` is the last rejection, failure or
     connection problem (a write's or publish's failure only until Redis takes a later
-    write or gives this process a document: it no longer holds then); ``connected``
+    write or gives this process a document: it no longer holds then; Redis unreachable
+    only until a read from Redis succeeds, when a problem standing before is said
+    again: :meth:`_reached`); ``connected``
     tells whether the follower is subscribed now.
 
     >>> store = RedisFlagStore("redis://localhost:6379/0?namespace=music")  # doctest: +SKIP
@@ -1009,6 +1011,11 @@ class RedisFlagStore(RedisFollower):
         }
         self.last_error: str | None = None
         self._failed_write: str | None = None  # (the last_error a failed write set)
+        # The last_error Redis being unreachable set (a read's, or the follower's: the
+        # follower's while it reconnects), and what last_error said before it.
+        self._outage: str | None = None
+        self._follow_lost: str | None = None
+        self._before_outage: tuple[Any, Any, Any] = (None, None, None)
         self.connected = False
         # The document came from the cache file (Redis unreachable) and Redis has not
         # been reached since; last_contact: time.time() Redis last confirmed what we
@@ -2057,6 +2064,7 @@ class RedisFlagStore(RedisFollower):
             self.serving_cache, self.last_contact = False, time.time()
             self.confirmed_at = time.monotonic()
             self._write_over()
+            self._reached()
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
             else:
@@ -2093,7 +2101,7 @@ class RedisFlagStore(RedisFollower):
                 # Never reached in this process: the cache file was current when written.
                 with contextlib.suppress(OSError):
                     self.last_contact = os.path.getmtime(self.cache_path)
-            self.last_error = f"{down}, serving the cache file: {exc}"
+            self._unreachable(f"{down}, serving the cache file: {exc}")
             log.warning(
                 "%s: %s (%s); serving version %d from the cache file %s",
                 self.url, down, exc, doc.version, self.cache_path,
@@ -2285,6 +2293,7 @@ class RedisFlagStore(RedisFollower):
                     self._replicate(new.version)
                 self.stats["writes"] += 1
                 self._write_over()
+                self._reached()
                 self._own_write(new, writer_blob, signature)
                 return old, new
             if status == -6:
@@ -3298,6 +3307,8 @@ class RedisConfigStore(RedisFlagStore):
                 flags.stats["writes"] += 1
                 self._write_over()
                 flags._write_over()
+                self._reached()
+                flags._reached()
                 # Both in this host's cache files when the publish returns, as a
                 # follower would cache them (a publisher exits at once: its next run
                 # numbers above them, a process starting on the host refuses older ones).
