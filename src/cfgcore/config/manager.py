@@ -249,7 +249,7 @@ class ConfigurationManager(ConfigView):
         # on the notifier thread for a watcher's reload: a slow listener never delays
         # the next reload. A flag set's subscribers (another manager's listeners) wait
         # for the same moment.
-        with deferred_delivery(background=background), self._lock:
+        with deferred_delivery(background=background), self._lock, self.events.activating():
             started = time.perf_counter()
             prev = self._current() if previous is None else previous
             try:

@@ -144,6 +144,9 @@ class EventBus:
         # The dispatcher thread's queue: batches, _DRAIN (deliver the outbox), None (stop).
         self._queue: queue.SimpleQueue[Any] | None = None
         self._inflight = 0
+        # Threads in an activation (a count each): its version may be visible before its
+        # events are queued (see activating); wait_idle waits for them too.
+        self._activating: collections.Counter[int] = collections.Counter()
         self._drain_queued = False  # a _DRAIN waits in _queue (one is enough)
         self.dropped = 0  # batches dropped because MAX_BACKLOG batches were waiting
         self._shedding = False  # dropping since the last time the backlog emptied
@@ -361,13 +364,43 @@ class EventBus:
                 self._own_thread = thread
             return self._own_loop
 
+    @contextlib.contextmanager
+    def activating(self) -> Iterator[None]:
+        """Around an activation that emits on this bus: its snapshot goes live (readers
+        see its version) before it audits the change and queues the events, so
+        :meth:`wait_idle` waits until it has queued them, then for their delivery. A
+        caller who has read the new version and then waits gets its events delivered."""
+        me = threading.get_ident()
+        with self._lock:
+            self._activating[me] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._activating[me] -= 1
+                if not self._activating[me]:
+                    del self._activating[me]
+
+    def _others_activating(self) -> bool:
+        """Whether a thread other than the caller is in an activation (:meth:`activating`;
+        the caller's own, a listener or hook of it waiting, cannot end while it waits)."""
+        mine = threading.get_ident()
+        with self._lock:
+            return any(t != mine for t in self._activating)
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Wait until queued events are delivered and scheduled async listeners finished;
+        """Wait until the activations in progress on other threads have queued their
+        events, queued events are delivered and scheduled async listeners finished;
         False if that took longer than ``timeout`` seconds. Listeners scheduled on an
         event loop running in the calling thread are not waited for (they run once the
         caller returns to its loop)."""
         deadline = time.monotonic() + timeout
-        while self._inflight or self._outbox or self._delivering.locked():
+        while (
+            (self._activating and self._others_activating())
+            or self._inflight
+            or self._outbox
+            or self._delivering.locked()
+        ):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.001)
@@ -434,6 +467,7 @@ class EventBus:
         self._pending = set()
         self._queue = None  # its thread is gone too; undelivered events die with it
         self._inflight = 0
+        self._activating = collections.Counter()  # (the parent's threads are not here)
         self._drain_queued = False
         self._shedding = False
         self._outbox = collections.deque()  # the parent's to deliver, not the child's
