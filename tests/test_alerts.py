@@ -259,3 +259,16 @@ def test_promtool_fires_the_rules_on_the_series_cfgcore_exports(promtool, config
     proc = subprocess.run([promtool, "test", "rules", str(spec)], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_export_of_one_rule_says_one_rule(config_dir, tmp_path, capsys):
+    """One alert: "wrote 1 alerting rule", not "rules"."""
+    base = config_dir / "base.yaml"
+    doc = yaml.safe_load(base.read_text())
+    doc["alerts"] = doc["alerts"][:1]
+    base.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "one.rules.yml"
+    args = ["alerts", "export", "--config-dir", str(config_dir), "-e", "staging", "--out"]
+    assert main([*args, str(out)]) == 0
+    assert "wrote 1 alerting rule to" in capsys.readouterr().err
+    assert len(yaml.safe_load(out.read_text())["groups"][0]["rules"]) == 1
