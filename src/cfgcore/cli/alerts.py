@@ -72,8 +72,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot write: {exc.strerror or exc}", file=args.out) from None
         count = len(rules["groups"][0]["rules"])
-        rules = "alerting rule" if count == 1 else "alerting rules"
-        print(f"wrote {count} {rules} to {args.out}", file=sys.stderr)
+        noun = "alerting rule" if count == 1 else "alerting rules"
+        print(f"wrote {count} {noun} to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
