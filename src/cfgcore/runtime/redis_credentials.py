@@ -10,6 +10,10 @@ per command):
   file is read at each new connection, its text (UTF-8) without one trailing newline
   (``\\n`` or ``\\r\\n``). The user name stays in the URL (``redis://app@host/0?...``,
   ``sentinel_username=``): a rotation changes the password, not the user.
+  ``ssl_password_file=PATH`` holds the password of an encrypted TLS client key
+  (``ssl_keyfile=``): :class:`KeyPasswordFile`, handed to redis-py as ``ssl_password``,
+  read when the TLS layer loads the key for a new connection (it loads the key file
+  again then too, so a key rotated with a new password is taken as both change).
 - an object given to the store (``RedisFlagStore(url, credential_provider=...)``): a
   redis-py ``CredentialProvider`` (``get_credentials()``) or a plain callable returning
   ``(password,)`` or ``(username, password)``.
@@ -34,11 +38,14 @@ from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import read_regular
 
-__all__ = ["CredentialsUnavailable", "FileCredentials", "GivenCredentials"]
+__all__ = ["CredentialsUnavailable", "FileCredentials", "GivenCredentials", "KeyPasswordFile"]
 
 # A password file holds a password: a megabyte is far above any, and a path given by
 # mistake (a log, a disk image) is refused without being read whole.
 MAX_PASSWORD_FILE_BYTES = 1 << 20
+# The longest key password OpenSSL asks for (PEM_BUFSIZE); the ssl module raises a
+# ValueError past it, which is no connection error.
+MAX_KEY_PASSWORD_BYTES = 1024
 
 
 class CredentialsUnavailable(redis.ConnectionError):
@@ -89,6 +96,32 @@ class FileCredentials(CredentialProvider):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"FileCredentials({self.path!r}, username={self.username!r})"
+
+
+class KeyPasswordFile:
+    """The password of an encrypted TLS client key, read from ``path`` at each call.
+
+    Given to redis-py as ``ssl_password``, it reaches ``ssl.SSLContext.load_cert_chain``
+    as its ``password`` callable: OpenSSL calls it while loading the key for a new
+    connection, and only when the key is encrypted. (redis-py shares no TLS context
+    whose password is not text, so the key and this file are read for every new
+    connection.)"""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self) -> str:
+        what = "TLS key password file"
+        password = read_password_file(self.path, what)
+        if len(password.encode("utf-8")) > MAX_KEY_PASSWORD_BYTES:
+            raise CredentialsUnavailable(
+                f"the Redis {what} {self.path} holds more than {MAX_KEY_PASSWORD_BYTES} "
+                "bytes, the longest key password OpenSSL takes"
+            )
+        return password
+
+    def __repr__(self) -> str:
+        return f"KeyPasswordFile({self.path!r})"
 
 
 class GivenCredentials(CredentialProvider):  # type: ignore[misc]

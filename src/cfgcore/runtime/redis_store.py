@@ -4,6 +4,7 @@ URL forms (``open_store`` hands these to :class:`RedisFlagStore`)::
 
     redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]?namespace=NS
     rediss://...                      # TLS (ssl_ca_certs=, ssl_certfile=, ssl_keyfile=,
+                                      #      ssl_password[_file]=,
                                       #      ssl_cert_reqs=none|optional|required)
     redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]?namespace=NS
     unix:///path/to/redis.sock?db=N&namespace=NS
@@ -17,8 +18,9 @@ a published configuration of the same URL keeps its own beside it:
 process serves or builds on: a deployment's pin against an older document put back
 while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
-primary), ``password_file=PATH``/``sentinel_password_file=PATH`` (the password read from
-the file at every new connection, for one rotated while the process runs:
+primary), ``password_file=PATH``/``sentinel_password_file=PATH``/``ssl_password_file=PATH``
+(the password, or the TLS client key's, read from the file at every new connection, for
+one rotated while the process runs:
 :mod:`cfgcore.runtime.redis_credentials`). An unknown parameter is an error, so a typo
 does not silently change behaviour.
 
@@ -1138,7 +1140,11 @@ class RedisFlagStore(RedisFollower):
                 f"(pip install 'cfgcore[redis]'): {exc}"
             ) from exc
 
-        from cfgcore.runtime.redis_credentials import FileCredentials, GivenCredentials
+        from cfgcore.runtime.redis_credentials import (
+            FileCredentials,
+            GivenCredentials,
+            KeyPasswordFile,
+        )
 
         p, opts = self._parsed, self._parsed.options
         # Credentials asked for at each new connection (redis-py's handshake), never
@@ -1168,6 +1174,10 @@ class RedisFlagStore(RedisFollower):
             for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password"):
                 if key in opts:
                     kwargs[key] = opts[key]
+            if "ssl_password_file" in opts:
+                # Read by the TLS layer as it loads the key for each new connection
+                # (Sentinel-managed ones too: master_for passes these on).
+                kwargs["ssl_password"] = KeyPasswordFile(opts["ssl_password_file"])
             if "ssl_cert_reqs" in opts:
                 kwargs["ssl_cert_reqs"] = opts["ssl_cert_reqs"]
             if "ssl_check_hostname" in opts:

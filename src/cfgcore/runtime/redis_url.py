@@ -1,8 +1,8 @@
 """Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
 ``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
 with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts,
-``password_file``/``sentinel_password_file``: a password read again at every new
-connection, see :mod:`cfgcore.runtime.redis_credentials`).
+``password_file``/``sentinel_password_file``/``ssl_password_file``: a password read
+again at every new connection, see :mod:`cfgcore.runtime.redis_credentials`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _STR_OPTS = {
     "client_name",
     "password_file",
     "sentinel_password_file",
+    "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname"}
 
@@ -333,13 +334,15 @@ def _check_ranges(
 def _check_password_files(
     options: dict[str, Any], password: str | None, scheme: str, shown: str
 ) -> None:
-    """A password file (``password_file=``, ``sentinel_password_file=``) is the one
-    source of its password: one given in the URL as well is refused (which would the
-    store send?). Its path is made absolute here, once: the file is read at every new
-    connection, and a later ``chdir`` must not change which file that is."""
+    """A password file (``password_file=``, ``sentinel_password_file=``,
+    ``ssl_password_file=``) is the one source of its password: one given in the URL as
+    well is refused (which would the store send?). Its path is made absolute here, once:
+    the file is read at every new connection, and a later ``chdir`` must not change
+    which file that is."""
     pairs = (
         ("password_file", password, "a password in the URL (user:PASSWORD@)"),
         ("sentinel_password_file", options.get("sentinel_password"), "sentinel_password="),
+        ("ssl_password_file", options.get("ssl_password"), "ssl_password="),
     )
     for key, given, where in pairs:
         if key not in options:
