@@ -2,7 +2,9 @@
 at each new connection, so a client key rotated with a new password is taken without a
 restart. A real redis-server with TLS that requires client certificates (and a real
 redis-sentinel in front of one), a CA and certificates made with ``cryptography``, the
-client key encrypted with the password the file holds."""
+client key encrypted with the password the file holds. Also: TLS options on a URL
+without TLS are refused, and a key or certificate that cannot be loaded (wrong password,
+missing file, no match) is named in the store's error, as an outage."""
 
 from __future__ import annotations
 
@@ -179,7 +181,7 @@ def test_an_encrypted_client_key_is_unlocked_by_the_password_file(tls):
     wrong = _password()
     wrong_file.write_text(wrong + "\n")
     with contextlib.closing(RedisFlagStore(_url(tls, wrong_file))) as store:
-        with pytest.raises(ConfigError, match="Redis unreachable") as err:
+        with pytest.raises(ConfigError, match="cannot load the TLS client key") as err:
             store.read()
         seen += [str(err.value), *_texts(store)]
     for text in seen:
@@ -321,7 +323,9 @@ def test_two_key_password_sources_are_refused(url, expected):
 
 def test_the_key_password_file_path_is_absolute_and_shown_but_no_password(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    parsed = parse_redis_url("rediss://app:secretpw@h/0?ssl_password_file=keypw.txt")
+    parsed = parse_redis_url(
+        "rediss://app:secretpw@h/0?ssl_certfile=/tls/c.pem&ssl_password_file=keypw.txt"
+    )
     assert parsed.options["ssl_password_file"] == str(tmp_path / "keypw.txt")
     assert f"ssl_password_file={tmp_path / 'keypw.txt'}" in parsed.for_command()
     for text in (repr(parsed), parsed.redacted(), parsed.for_command()):
@@ -375,3 +379,219 @@ def test_a_sentinel_primary_with_an_encrypted_client_key(redis_binary, tmp_path)
     finally:
         sentinel.stop()
         primary.stop()
+
+
+# -- TLS options on a URL without TLS -------------------------------------------------
+
+_TLS_QUERY = "ssl_ca_certs=/run/tls/ca.pem&ssl_certfile=/run/tls/c.pem&ssl_keyfile=/run/tls/c.key"
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        (f"redis://h:6379/0?{_TLS_QUERY}", "ssl_ca_certs=, ssl_certfile=, ssl_keyfile="),
+        ("redis://h:6379/0?ssl_cert_reqs=required", "ssl_cert_reqs="),
+        ("redis://h:6379/0?ssl_check_hostname=true", "ssl_check_hostname="),
+        ("redis://h:6379/0?ssl_password=secretpw", "ssl_password="),
+        ("redis://h:6379/0?ssl=false&ssl_password_file=/run/keypw", "ssl_password_file="),
+        (f"redis+sentinel://s1:26379/svc/0?{_TLS_QUERY}", "ssl_ca_certs=, ssl_certfile="),
+        (f"unix:///run/redis.sock?db=1&{_TLS_QUERY}", "ssl_ca_certs=, ssl_certfile="),
+        ("unix:///run/redis.sock?ssl_password=secretpw", "ssl_password="),
+    ],
+)
+def test_tls_options_on_a_url_without_tls_are_refused(url, named):
+    """Ignored, they let a deployment believe it talks TLS with a client certificate
+    while everything goes in clear text: refused, naming them and what to use."""
+    with pytest.raises(ConfigError) as err:
+        parse_redis_url(url)
+    msg = str(err.value)
+    assert named in msg and "without TLS" in msg
+    assert "rediss://" in msg
+    if url.startswith("redis+sentinel"):
+        assert "ssl=true" in msg
+    assert "secretpw" not in msg
+    if url.startswith("unix"):
+        assert msg.startswith("unix:") and "/run/redis.sock" in msg  # (the URL given)
+
+
+def test_a_unix_socket_with_ssl_true_is_refused():
+    """redis-py connects to a socket in clear text whatever ``ssl`` says."""
+    with pytest.raises(ConfigError, match="unix:// socket has no TLS"):
+        parse_redis_url("unix:///run/redis.sock?ssl=true")
+    assert parse_redis_url("unix:///run/redis.sock?ssl=false").socket_path == "/run/redis.sock"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"rediss://h:6380/0?{_TLS_QUERY}&ssl_password_file=/run/keypw&ssl_cert_reqs=required",
+        f"redis://h:6380/0?ssl=true&{_TLS_QUERY}&ssl_check_hostname=false",
+        f"redis+sentinel://s1:26379/svc/0?ssl=true&{_TLS_QUERY}&ssl_password=pw",
+        "rediss://h:6380/0?ssl_certfile=/run/tls/client-with-key.pem",  # (a PEM with both)
+    ],
+)
+def test_tls_options_with_tls_are_taken(url):
+    assert parse_redis_url(url).options["ssl_certfile"].startswith("/run/tls/")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ssl_keyfile=/run/tls/c.key", "ssl_keyfile= without ssl_certfile="),
+        ("ssl_ca_certs=/ca&ssl_password=secretpw", "ssl_password= without ssl_certfile="),
+        ("ssl_password_file=/run/keypw", "ssl_password_file= without ssl_certfile="),
+    ],
+)
+def test_a_client_key_or_its_password_without_a_certificate_is_refused(query, expected):
+    """redis-py loads no key without a certificate (a TypeError at each connection for
+    a key alone; a password alone is ignored)."""
+    with pytest.raises(ConfigError) as err:
+        parse_redis_url(f"rediss://h:6380/0?{query}")
+    assert expected in str(err.value) and "secretpw" not in str(err.value)
+
+
+def test_every_way_to_name_a_store_refuses_tls_options_without_tls(capsys):
+    """Flag stores (open_store, what the CLI's --store opens), published configurations
+    (config_source=) and the CLI all parse store URLs with the one parser."""
+    from cfgcore import ConfigurationManager
+    from cfgcore.cli import main
+    from cfgcore.runtime.flagstore import open_store
+    from cfgcore.runtime.redis_store import RedisConfigStore
+
+    url = f"redis://127.0.0.1:1/0?cache=off&{_TLS_QUERY}"
+    for open_it in (
+        lambda: open_store(url),
+        lambda: RedisConfigStore(url, "production"),
+        lambda: ConfigurationManager(config_source=url, environment="development", environ={}),
+    ):
+        with pytest.raises(ConfigError, match="without TLS"):
+            open_it()
+    assert main(["retire", "--store", url]) != 0
+    assert "without TLS" in capsys.readouterr().err
+
+
+# -- a client key or certificate that cannot be loaded ---------------------------------
+
+
+def _outage_while_following(tls, url: str, break_it, fix_it, expected: str) -> None:
+    """A follower serving version 1; ``break_it`` and every client cut: the store says
+    ``expected``, is not connected, still serves version 1; ``fix_it``: it follows
+    again, in the same process."""
+    store = RedisFlagStore(url)
+    writer = RedisFlagStore(_url(tls, tls.pw_file, namespace=parse_redis_url(url).namespace))
+    try:
+        writer.update(_set("a", "on"))
+        store.read()
+        store.watch(lambda doc: None)
+        assert wait_for(lambda: store.connected)
+        break_it()
+        _cut(tls.admin)
+        assert wait_for(lambda: expected in str(store.last_error)), store.last_error
+        assert not store.connected and store.version == 1
+        fix_it()
+        assert wait_for(lambda: store.connected)
+        writer.update(_set("a", "off"))
+        assert wait_for(lambda: store.version == 2)
+        for text in _texts(store):
+            assert tls.password not in text, text
+    finally:
+        writer.close()
+        store.close()
+
+
+def test_a_wrong_key_password_from_the_file_is_named(tls):
+    """The key does not open with the file's password: the store says which key and
+    which file, not only OpenSSL's "PEM lib"; an outage, over once the file is right."""
+    wrong_file = tls.pw_file.with_name("wrong")
+    wrong = _password()
+    wrong_file.write_text(wrong + "\n")
+    expected = (
+        f"cannot load the TLS client key {tls.pki.client_key} "
+        f"(wrong password from ssl_password_file {wrong_file}?)"
+    )
+    with contextlib.closing(RedisFlagStore(_url(tls, wrong_file))) as store:
+        with pytest.raises(ConfigError) as err:
+            store.read()
+        assert expected in str(err.value)
+        assert expected in str(store.last_error) or store.last_error is None
+    assert wrong not in str(err.value) and tls.password not in str(err.value)
+
+    _outage_while_following(
+        tls,
+        _url(tls, tls.pw_file),
+        lambda: atomic_write_text(str(tls.pw_file), wrong + "\n"),
+        lambda: atomic_write_text(str(tls.pw_file), tls.password + "\n"),
+        f"cannot load the TLS client key {tls.pki.client_key} "
+        f"(wrong password from ssl_password_file {tls.pw_file}?)",
+    )
+
+
+def test_a_wrong_key_password_in_the_url_is_named_without_it(tls):
+    wrong = _password()
+    url = _url(tls, tls.pw_file).replace(
+        f"ssl_password_file={tls.pw_file}", f"ssl_password={wrong}"
+    )
+    with contextlib.closing(RedisFlagStore(url)) as store:
+        with pytest.raises(ConfigError) as err:
+            store.read()
+    msg = str(err.value)
+    assert f"cannot load the TLS client key {tls.pki.client_key} (wrong ssl_password=?)" in msg
+    assert wrong not in msg
+
+
+def test_an_encrypted_key_without_a_password_is_named(tls):
+    url = _url(tls, tls.pw_file).replace(f"&ssl_password_file={tls.pw_file}", "")
+    with contextlib.closing(RedisFlagStore(url)) as store:
+        with pytest.raises(ConfigError) as err:
+            store.read()
+    assert (
+        f"the TLS client key {tls.pki.client_key} is encrypted and no password is given "
+        "(ssl_password_file=)"
+    ) in str(err.value)
+
+
+@pytest.mark.parametrize("which", ["key", "cert", "ca"])
+def test_a_missing_tls_file_is_named_and_an_outage(tls, which):
+    """A key, certificate or CA file that is not there (a secret mount not yet
+    populated): the store names the file and the option, serves its document, and
+    follows again once the file is back."""
+    path, option, what = {
+        "key": (tls.pki.client_key, "ssl_keyfile", "TLS client key"),
+        "cert": (tls.pki.client_cert, "ssl_certfile", "TLS client certificate"),
+        "ca": (tls.pki.ca, "ssl_ca_certs", "TLS CA certificates"),
+    }[which]
+    kept = path.read_bytes()
+    _outage_while_following(
+        tls,
+        _url(tls, tls.pw_file),
+        path.unlink,
+        lambda: _write(path, kept),
+        f"cannot read the {what} {path} ({option}=): No such file or directory",
+    )
+
+
+def test_a_certificate_that_does_not_match_the_key_is_named(tls):
+    other_cert = tls.pki.dir / "other.pem"
+    tls.pki.identity(other_cert, tls.pki.dir / "other.key", None)
+    url = _url(tls, tls.pw_file).replace(f"ssl_certfile={tls.pki.client_cert}",
+                                         f"ssl_certfile={other_cert}")  # fmt: skip
+    with contextlib.closing(RedisFlagStore(url)) as store:
+        with pytest.raises(ConfigError) as err:
+            store.read()
+    assert (
+        f"the TLS client certificate {other_cert} does not match the key {tls.pki.client_key}"
+    ) in str(err.value)
+
+
+def test_a_certificate_file_without_the_key_is_named(tls):
+    """``ssl_certfile=`` alone: the file must hold the key too."""
+    url = _url(tls, tls.pw_file).replace(
+        f"&ssl_keyfile={tls.pki.client_key}&ssl_password_file={tls.pw_file}", ""
+    )
+    with contextlib.closing(RedisFlagStore(url)) as store:
+        with pytest.raises(ConfigError) as err:
+            store.read()
+    assert (
+        f"cannot load the TLS client certificate {tls.pki.client_cert}: without ssl_keyfile= "
+        "it must hold the key too"
+    ) in str(err.value)

@@ -1362,6 +1362,18 @@ class RedisFlagStore(RedisFollower):
     def _no_credentials(exc: BaseException) -> bool:
         return _credentials_unavailable(exc)
 
+    def _tls_problem(self, exc: BaseException) -> str | None:
+        """What is wrong with this store's TLS files when the connection failure ``exc``
+        came from loading them (a wrong key password, a file missing or holding no
+        PEM), naming them; None otherwise. Still an outage: the file may be fixed
+        while the process runs, and the next connection loads it again."""
+        p = self._parsed
+        if p.scheme != "rediss" and not p.options.get("ssl"):
+            return None
+        from cfgcore.runtime.redis_credentials import tls_files_problem
+
+        return tls_files_problem(p.options, exc)
+
     def _wrong_type_message(self, kind: str) -> str:
         return (
             f"the key {self.key} holds a Redis {kind}, not a cfgcore document (a hash): "
@@ -2097,7 +2109,7 @@ class RedisFlagStore(RedisFollower):
             elif _credentials_unavailable(exc):
                 down = "no credentials for Redis"
             else:
-                down = "Redis unreachable"
+                down = self._tls_problem(exc) or "Redis unreachable"
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
@@ -2437,6 +2449,8 @@ class RedisFlagStore(RedisFollower):
             why = f"Redis refused this store's credentials ({exc})"
         elif _credentials_unavailable(exc):
             why = f"no credentials for Redis ({exc})"
+        elif (tls := self._tls_problem(exc)) is not None:
+            why = f"{tls} ({exc})"
         if wrote is None:
             # The script may have run before the connection dropped, and the store
             # cannot be asked: saying "not written" could be false.
