@@ -125,9 +125,18 @@ class Sentinel:
     """One redis-sentinel watching ``primary`` as service ``name`` (quorum 1)."""
 
     def __init__(
-        self, directory: str, primary: RedisServer, name: str = "fleet", *, replicas: int = 1
+        self,
+        directory: str,
+        primary: Any,
+        name: str = "fleet",
+        *,
+        replicas: int = 1,
+        conf: str = "",
     ) -> None:
+        """``primary``: what has the ``port`` to watch (a :class:`RedisServer`);
+        ``conf``: more lines for sentinel.conf (TLS to the primary)."""
         self.replicas = replicas
+        self.conf = conf
         self.dir = directory
         self.port = free_port()
         self.name = name
@@ -144,7 +153,7 @@ class Sentinel:
                 f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
                 f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
                 f"sentinel down-after-milliseconds {self.name} 1000\n"
-                f"sentinel failover-timeout {self.name} 10000\n"
+                f"sentinel failover-timeout {self.name} 10000\n{self.conf}"
             )
         cmd = [SENTINEL, conf] if SENTINEL.endswith("sentinel") else [SENTINEL, conf, "--sentinel"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -304,7 +304,8 @@ def test_a_parsed_url_repr_holds_no_password(password, other):
 
     url = (
         f"redis+sentinel://app:{quote(password, safe='')}@h:26379/svc/0?"
-        f"sentinel_password={quote(other, safe='')}&ssl_password={quote(other, safe='')}"
+        f"sentinel_password={quote(other, safe='')}&ssl=true&ssl_certfile=/tls/c.pem"
+        f"&ssl_password={quote(other, safe='')}"
     )
     shown = repr(parse_redis_url(url))
     assert "password='***'" in shown and "'sentinel_password': '***'" in shown

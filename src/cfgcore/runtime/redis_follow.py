@@ -238,6 +238,9 @@ class RedisFollower:
     def _no_credentials(exc: BaseException) -> bool:
         raise NotImplementedError
 
+    def _tls_problem(self, exc: BaseException) -> str | None:
+        raise NotImplementedError
+
     @property
     def version(self) -> int:
         """The highest version this process has read, written or been delivered."""
@@ -311,7 +314,7 @@ class RedisFollower:
                     if isinstance(exc, redis.AuthenticationError)
                     else "no credentials for Redis"
                     if self._no_credentials(exc)
-                    else "connection lost"
+                    else self._tls_problem(exc) or "connection lost"
                 )
                 if down_since is None or (
                     lost != "connection lost" and not str(self.last_error).startswith(lost)

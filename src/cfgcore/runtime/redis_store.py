@@ -4,6 +4,7 @@ URL forms (``open_store`` hands these to :class:`RedisFlagStore`)::
 
     redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]?namespace=NS
     rediss://...                      # TLS (ssl_ca_certs=, ssl_certfile=, ssl_keyfile=,
+                                      #      ssl_password[_file]=,
                                       #      ssl_cert_reqs=none|optional|required)
     redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]?namespace=NS
     unix:///path/to/redis.sock?db=N&namespace=NS
@@ -17,8 +18,9 @@ a published configuration of the same URL keeps its own beside it:
 process serves or builds on: a deployment's pin against an older document put back
 while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
 ``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
-primary), ``password_file=PATH``/``sentinel_password_file=PATH`` (the password read from
-the file at every new connection, for one rotated while the process runs:
+primary), ``password_file=PATH``/``sentinel_password_file=PATH``/``ssl_password_file=PATH``
+(the password, or the TLS client key's, read from the file at every new connection, for
+one rotated while the process runs:
 :mod:`cfgcore.runtime.redis_credentials`). An unknown parameter is an error, so a typo
 does not silently change behaviour.
 
@@ -1138,7 +1140,11 @@ class RedisFlagStore(RedisFollower):
                 f"(pip install 'cfgcore[redis]'): {exc}"
             ) from exc
 
-        from cfgcore.runtime.redis_credentials import FileCredentials, GivenCredentials
+        from cfgcore.runtime.redis_credentials import (
+            FileCredentials,
+            GivenCredentials,
+            KeyPasswordFile,
+        )
 
         p, opts = self._parsed, self._parsed.options
         # Credentials asked for at each new connection (redis-py's handshake), never
@@ -1168,6 +1174,10 @@ class RedisFlagStore(RedisFollower):
             for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password"):
                 if key in opts:
                     kwargs[key] = opts[key]
+            if "ssl_password_file" in opts:
+                # Read by the TLS layer as it loads the key for each new connection
+                # (Sentinel-managed ones too: master_for passes these on).
+                kwargs["ssl_password"] = KeyPasswordFile(opts["ssl_password_file"])
             if "ssl_cert_reqs" in opts:
                 kwargs["ssl_cert_reqs"] = opts["ssl_cert_reqs"]
             if "ssl_check_hostname" in opts:
@@ -1351,6 +1361,18 @@ class RedisFlagStore(RedisFollower):
     @staticmethod
     def _no_credentials(exc: BaseException) -> bool:
         return _credentials_unavailable(exc)
+
+    def _tls_problem(self, exc: BaseException) -> str | None:
+        """What is wrong with this store's TLS files when the connection failure ``exc``
+        came from loading them (a wrong key password, a file missing or holding no
+        PEM), naming them; None otherwise. Still an outage: the file may be fixed
+        while the process runs, and the next connection loads it again."""
+        p = self._parsed
+        if p.scheme != "rediss" and not p.options.get("ssl"):
+            return None
+        from cfgcore.runtime.redis_credentials import tls_files_problem
+
+        return tls_files_problem(p.options, exc)
 
     def _wrong_type_message(self, kind: str) -> str:
         return (
@@ -2087,7 +2109,7 @@ class RedisFlagStore(RedisFollower):
             elif _credentials_unavailable(exc):
                 down = "no credentials for Redis"
             else:
-                down = "Redis unreachable"
+                down = self._tls_problem(exc) or "Redis unreachable"
             try:
                 doc = self.read_cache()
             except ConfigError as cache_exc:
@@ -2427,6 +2449,8 @@ class RedisFlagStore(RedisFollower):
             why = f"Redis refused this store's credentials ({exc})"
         elif _credentials_unavailable(exc):
             why = f"no credentials for Redis ({exc})"
+        elif (tls := self._tls_problem(exc)) is not None:
+            why = f"{tls} ({exc})"
         if wrote is None:
             # The script may have run before the connection dropped, and the store
             # cannot be asked: saying "not written" could be false.

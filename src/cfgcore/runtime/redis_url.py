@@ -1,8 +1,9 @@
 """Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
 ``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
 with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts,
-``password_file``/``sentinel_password_file``: a password read again at every new
-connection, see :mod:`cfgcore.runtime.redis_credentials`).
+``password_file``/``sentinel_password_file``/``ssl_password_file``: a password read
+again at every new connection, see :mod:`cfgcore.runtime.redis_credentials`). TLS
+options on a URL without TLS are refused: redis-py would ignore them.
 """
 
 from __future__ import annotations
@@ -37,8 +38,19 @@ _STR_OPTS = {
     "client_name",
     "password_file",
     "sentinel_password_file",
+    "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname"}
+# The options of a TLS connection: ignored by redis-py on one without TLS.
+_TLS_OPTS = {
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_password_file",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+}
 
 
 @dataclass(frozen=True)
@@ -300,7 +312,9 @@ def parse_redis_url(url: str) -> RedisURL:
     if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
         raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
     _check_ranges(options, db, hosts, shown)
+    _check_tls(options, scheme, shown)
     _check_password_files(options, password, scheme, shown)
+    _check_client_key(options, shown)
     return RedisURL(scheme, hosts, db, service, username, password, options)
 
 
@@ -330,16 +344,53 @@ def _check_ranges(
             raise ConfigError(f"port of {host}: expected 1 to 65535, got {port}", file=shown)
 
 
+def _check_tls(options: Mapping[str, Any], scheme: str, shown: str) -> None:
+    """Refuse TLS options where there is no TLS: redis-py ignores them on a connection
+    in clear text, and a deployment that believes it sends a client certificate (and
+    checks the server's) would send everything, password included, in clear."""
+    given = sorted(_TLS_OPTS & options.keys())
+    if given and scheme != "rediss" and not (scheme != "unix" and options.get("ssl")):
+        names = ", ".join(f"{key}=" for key in given)
+        use = (
+            "a unix:// socket has no TLS: use rediss://HOST:PORT"
+            if scheme == "unix"
+            else "use rediss:// (or ssl=true with redis+sentinel://)"
+        )
+        raise ConfigError(
+            f"{names} without TLS: a {scheme}:// URL connects in clear text and would "
+            f"ignore {'them' if len(given) > 1 else 'it'}; {use}",
+            file=shown,
+        )
+
+
+def _check_client_key(options: Mapping[str, Any], shown: str) -> None:
+    """Refuse a client key, or its password, without the certificate: redis-py loads
+    the key only with one (a key alone failed every connection with a TypeError, a
+    password alone was ignored)."""
+    if "ssl_certfile" in options:
+        return
+    for key in ("ssl_keyfile", "ssl_password", "ssl_password_file"):
+        if key in options:
+            raise ConfigError(
+                f"{key}= without ssl_certfile=: the client key is loaded with its "
+                "certificate; give ssl_certfile= (a file that holds both, or the "
+                "certificate beside ssl_keyfile=)",
+                file=shown,
+            )
+
+
 def _check_password_files(
     options: dict[str, Any], password: str | None, scheme: str, shown: str
 ) -> None:
-    """A password file (``password_file=``, ``sentinel_password_file=``) is the one
-    source of its password: one given in the URL as well is refused (which would the
-    store send?). Its path is made absolute here, once: the file is read at every new
-    connection, and a later ``chdir`` must not change which file that is."""
+    """A password file (``password_file=``, ``sentinel_password_file=``,
+    ``ssl_password_file=``) is the one source of its password: one given in the URL as
+    well is refused (which would the store send?). Its path is made absolute here, once:
+    the file is read at every new connection, and a later ``chdir`` must not change
+    which file that is."""
     pairs = (
         ("password_file", password, "a password in the URL (user:PASSWORD@)"),
         ("sentinel_password_file", options.get("sentinel_password"), "sentinel_password="),
+        ("ssl_password_file", options.get("ssl_password"), "ssl_password="),
     )
     for key, given, where in pairs:
         if key not in options:
@@ -367,6 +418,13 @@ def _parse_unix(parts: Any, shown: str, username: str | None, password: str | No
     if not parts.path:
         raise ConfigError("missing the socket path (unix:///path/to/redis.sock)", file=shown)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if query.get("ssl") is not None and _bool(query["ssl"], shown, "ssl"):
+        raise ConfigError(
+            "ssl=true: a unix:// socket has no TLS (redis-py connects in clear text "
+            "whatever ssl= says): use rediss://HOST:PORT",
+            file=shown,
+        )
+    _check_tls(query, "unix", shown)
     db_text = query.pop("db", "0")
     try:
         db = int(db_text)
