@@ -3,9 +3,11 @@ store), ``retire`` (delete a namespace no process serves) and ``watch --store UR
 (follow a flag store and print every change).
 
 ``cfgcore publish --store redis://HOST:PORT/DB?namespace=NS [-e ENV]`` builds the layered
-configuration of ENV exactly as the manager does, validates it, compiles the flags, and
-only then writes both: the configuration to ``{NS}:config:ENV`` (values taken from
-environment variables are published as their ``${VAR}`` references, never as secrets)
+configuration of ENV as the manager does, without this machine's ``CFGCORE__``
+overrides (named on stderr; each follower applies its own), validates it, compiles the
+flags, and only then writes both: the configuration to ``{NS}:config:ENV`` (values
+``${VAR}`` references take from environment variables are published as those
+references, never as secrets)
 and, with ``--flags``, the flag document, in one atomic step (one script: a follower
 never finds one publish's configuration beside another's flags). Nothing is written if
 anything is invalid. ``--expect-version N`` makes the write a compare-and-set: it is
@@ -211,6 +213,12 @@ def publish(args: argparse.Namespace) -> int:
         geographic_profile=args.geographic_profile,
         validate=True,  # an invalid configuration raises here: nothing is published
     )
+    # The configuration files, without this machine's CFGCORE__ overrides: an override
+    # is a setting of the process it is set for, and each follower applies its own on
+    # top of what it follows. (Published as ${CFGCORE__...} references, an override made
+    # every follower without that variable refuse the whole update.)
+    manager.builder.env_overrides = False
+    _note_overrides(manager, args)
     manager.load_environment_config(args.environment)
     snap = manager.snapshot
     flags = None
@@ -262,7 +270,9 @@ def publish(args: argparse.Namespace) -> int:
     )
     # (environ: the publisher's own write is cached once it builds and validates as a
     # follower's would, its references resolved as this publish resolved them)
-    with RedisConfigStore(args.store, snap.environment, environ=manager._environ) as store:
+    with RedisConfigStore(
+        args.store, snap.environment, environ=manager._environ, env_overrides=False
+    ) as store:
         if flags is None:
             _, new = store.update(
                 lambda _: doc, actor=args.actor, force=True, expected_version=args.expect_version
@@ -291,6 +301,29 @@ def publish(args: argparse.Namespace) -> int:
             print(f"published {len(flags.flags)} flags as version {fnew.version}")
     manager.close()
     return 0
+
+
+def _note_overrides(manager: Any, args: argparse.Namespace) -> None:
+    """Say on stderr which ``CFGCORE__`` variables of this environment (or of the
+    ``.env`` file it reads) the publish leaves out: names only, since their values are
+    often secrets; nothing under ``-q``."""
+    from cfgcore.config.environ import prefixed_variables
+
+    if getattr(args, "quiet", 0):
+        return
+    marker = f"{manager.env_prefix}__"
+    names = sorted(prefixed_variables(manager.builder.env_vars, marker, []))
+    if not names:
+        return
+    shown = ", ".join(_safe(name, 80) for name in names[:10])
+    if len(names) > 10:
+        shown += f" and {len(names) - 10} more"
+    print(
+        f"not published: {shown} (overrides in this machine's environment: the "
+        f"configuration files are published, and each follower applies its own {marker} "
+        "variables)",
+        file=sys.stderr,
+    )
 
 
 def _environment_hint(exc: Any, args: argparse.Namespace, environment: str) -> Any:

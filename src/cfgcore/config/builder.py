@@ -106,6 +106,9 @@ class ConfigBuilder:
         # refused build tried to read are kept too, so putting a missing one in place
         # is a change the poll sees.
         self.secret_files: dict[str, frozenset[str]] = {}
+        # False: builds leave the ``<PREFIX>__`` layer out (``cfgcore publish``: what a
+        # fleet follows is the files' configuration; each follower applies its own).
+        self.env_overrides = True
 
     @property
     def env_vars(self) -> Mapping[str, str]:
@@ -495,8 +498,8 @@ class ConfigBuilder:
             merged = deep_merge(merged, layer.data)
         if problems:
             raise ConfigError(problems, kind="incomplete")
-        envl = env_layer(env_vars, self.env_prefix, merged)
-        if envl.data:
+        envl = env_layer(env_vars, self.env_prefix, merged) if self.env_overrides else None
+        if envl is not None and envl.data:
             for ref_path, var in envl.env_vars.items():
                 refs[ref_path] = ("${" + var + "}", get_path(envl.data, ref_path, None))
                 note_variable(var, env_vars.get(var), env_vars)

@@ -477,14 +477,22 @@ def rendered(published: Any, origin: str) -> bytes:
     return typed_json(decode_temporal(published.config, origin))
 
 
-def check_followed(published: Any, environment: str, origin: str, environ: Any = None) -> None:
+def check_followed(
+    published: Any,
+    environment: str,
+    origin: str,
+    environ: Any = None,
+    *,
+    env_overrides: bool = True,
+) -> None:
     """Raise ConfigError when a follower would refuse ``published`` (a
     :class:`~cfgcore.runtime.redis_store.PublishedConfig` of ``environment``) at its
     start: its tree written as ``ENV.json`` (:func:`rendered`) into a directory of its
     own, built from it as a follower's manager builds its directory (no profile; the
     ``CFGCORE__`` variables, ``${VAR}`` references and secrets resolved from
-    ``environ``, default the process environment) and validated. A publisher's own
-    write passes it before it is cached
+    ``environ``, default the process environment; ``env_overrides=False`` leaves the
+    ``CFGCORE__`` variables out, as ``cfgcore publish`` does) and validated. A
+    publisher's own write passes it before it is cached
     (:meth:`~cfgcore.runtime.redis_store.RedisConfigStore._followed`): the cache file is
     what a process of the host serves when Redis is unreachable at its start, so it
     never holds a configuration such a process would refuse. A follower with another
@@ -506,6 +514,7 @@ def check_followed(published: Any, environment: str, origin: str, environ: Any =
                 directory, env_prefix="CFGCORE", transforms=("env_var_substitution",),
                 environ=environ,
             )  # fmt: skip
+            builder.env_overrides = env_overrides
             snap, _ = builder.build(
                 environment, None, None, None, EMPTY, with_flags=False, fingerprint=()
             )

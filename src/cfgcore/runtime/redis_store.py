@@ -3047,13 +3047,22 @@ class RedisConfigStore(RedisFlagStore):
     :class:`PublishedConfig`."""
 
     def __init__(
-        self, url: str, environment: str, *, environ: Mapping[str, str] | None = None, **kwargs: Any
+        self,
+        url: str,
+        environment: str,
+        *,
+        environ: Mapping[str, str] | None = None,
+        env_overrides: bool = True,
+        **kwargs: Any,
     ) -> None:
         """``environ``: the environment a follower's build of this process's own write
         resolves ``${VAR}`` references and ``CFGCORE__`` variables from, when it is
         checked before it is cached (:meth:`_followed`; ``cfgcore publish`` passes the
-        one it validated with); None: the process environment."""
+        one it validated with); None: the process environment. ``env_overrides=False``
+        leaves that environment's ``CFGCORE__`` variables out of the check, as
+        ``cfgcore publish`` leaves them out of what it publishes."""
         self.environ = environ
+        self.env_overrides = env_overrides
         if not environment or ":" in environment:
             raise ConfigError(f"environment {environment!r}: must be non-empty, without ':'")
         try:
@@ -3097,7 +3106,10 @@ class RedisConfigStore(RedisFlagStore):
 
         origin = doc.origin or self.url
         try:
-            check_followed(doc.snapshot, self.environment, origin, self.environ)
+            check_followed(
+                doc.snapshot, self.environment, origin, self.environ,
+                env_overrides=self.env_overrides,
+            )  # fmt: skip
         except ConfigError:
             raise
         except Exception as exc:  # (the write is done: it must not look failed; not cached)
