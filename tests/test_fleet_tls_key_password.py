@@ -14,6 +14,7 @@ import ipaddress
 import os
 import secrets
 import ssl
+import time
 import types
 from pathlib import Path
 
@@ -595,3 +596,56 @@ def test_a_certificate_file_without_the_key_is_named(tls):
         f"cannot load the TLS client certificate {tls.pki.client_cert}: without ssl_keyfile= "
         "it must hold the key too"
     ) in str(err.value)
+
+
+_PROMPT_CHILD = """
+import os, sys
+os.setsid()
+os.open(sys.argv[1], os.O_RDWR)  # (a session leader opening a terminal: its own now)
+from cfgcore.errors import ConfigError
+from cfgcore.runtime.redis_store import RedisFlagStore
+store = RedisFlagStore(sys.argv[2])
+try:
+    store.read()
+except ConfigError as exc:
+    print("REFUSED", "is encrypted and no password is given" in str(exc), flush=True)
+finally:
+    store.close()
+"""
+
+
+def test_an_encrypted_key_without_a_password_never_asks_on_the_terminal(tls):
+    """OpenSSL asks for a key's pass phrase on the process's terminal when no password
+    is given: a service started from a shell (or the command line) would wait at each
+    new connection for someone to type it. A key without a password is told so at
+    once instead, whatever terminal the process has."""
+    import select
+    import subprocess
+    import sys
+
+    url = _url(tls, tls.pw_file).replace(f"&ssl_password_file={tls.pw_file}", "")
+    master, slave = os.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PROMPT_CHILD, os.ttyname(slave), url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    terminal = b""
+    try:
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    terminal += os.read(master, 4096)
+                except OSError:  # (EIO: no process has the terminal open, yet or now)
+                    time.sleep(0.05)
+            if b"pass phrase" in terminal.lower():
+                break  # (asking: it would wait there for ever)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        out = child.communicate(timeout=30)[0].decode()
+        os.close(master)
+    assert b"pass phrase" not in terminal.lower(), terminal
+    assert out.strip() == "REFUSED True", (out, terminal)

@@ -1178,6 +1178,10 @@ class RedisFlagStore(RedisFollower):
                 # Read by the TLS layer as it loads the key for each new connection
                 # (Sentinel-managed ones too: master_for passes these on).
                 kwargs["ssl_password"] = KeyPasswordFile(opts["ssl_password_file"])
+            elif "ssl_certfile" in kwargs and "ssl_password" not in kwargs:
+                # No password given: "" (none), never None, with which OpenSSL asks for
+                # an encrypted key's pass phrase on the process's terminal and waits.
+                kwargs["ssl_password"] = ""
             if "ssl_cert_reqs" in opts:
                 kwargs["ssl_cert_reqs"] = opts["ssl_cert_reqs"]
             if "ssl_check_hostname" in opts:
