@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -183,7 +183,11 @@ def _shown(parts: Any, url: str | None = None) -> str:
         query.append(f"{key}=***" if eq and secret else piece)
     netloc = f"{userinfo}{at}{hostlist}"
     fragment = "***" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), fragment))
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), fragment))
+    if not netloc and parts.path.startswith("/") and not shown.startswith(f"{parts.scheme}://"):
+        # (urlunsplit writes unix:///run/redis.sock, with no host, as unix:/run/...)
+        shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1 :]}"
+    return shown
 
 
 def _encodable(text: str) -> bool:
@@ -432,7 +436,10 @@ def _parse_unix(parts: Any, shown: str, username: str | None, password: str | No
         raise ConfigError(f"db: expected a number, got {db_text!r}", file=shown) from None
     from urllib.parse import urlencode
 
-    rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")  # same options
+    try:  # the same options as a TCP URL's, judged as such, named by this URL
+        rest = parse_redis_url(f"redis://localhost/{db}?{urlencode(query)}")
+    except ConfigError as exc:
+        raise ConfigError([replace(p, file=shown) for p in exc.problems]) from None
     _check_password_files(dict(rest.options), password, "unix", shown)
     return RedisURL(
         "unix",
