@@ -41,6 +41,8 @@ _STR_OPTS = {
     "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname"}
+# The longest key password OpenSSL asks for (PEM_BUFSIZE), in UTF-8 bytes.
+MAX_KEY_PASSWORD_BYTES = 1024
 # The options of a TLS connection: ignored by redis-py on one without TLS.
 _TLS_OPTS = {
     "ssl_ca_certs",
@@ -383,7 +385,15 @@ def _check_tls(options: Mapping[str, Any], scheme: str, shown: str) -> None:
 def _check_client_key(options: Mapping[str, Any], shown: str) -> None:
     """Refuse a client key, or its password, without the certificate: redis-py loads
     the key only with one (a key alone failed every connection with a TypeError, a
-    password alone was ignored)."""
+    password alone was ignored). A key password longer than OpenSSL takes is refused
+    too: the ssl module raised a bare ValueError from each connection."""
+    password = options.get("ssl_password")
+    if password is not None and len(password.encode("utf-8")) > MAX_KEY_PASSWORD_BYTES:
+        raise ConfigError(
+            f"ssl_password: longer than {MAX_KEY_PASSWORD_BYTES} bytes, the longest key "
+            "password OpenSSL takes",
+            file=shown,
+        )
     if "ssl_certfile" in options:
         return
     for key in ("ssl_keyfile", "ssl_password", "ssl_password_file"):
