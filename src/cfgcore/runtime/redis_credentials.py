@@ -44,6 +44,7 @@ from redis.credentials import CredentialProvider
 from cfgcore._encoding import decode_text
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import read_regular
+from cfgcore.runtime.redis_url import MAX_KEY_PASSWORD_BYTES
 
 __all__ = [
     "CredentialsUnavailable",
@@ -56,9 +57,8 @@ __all__ = [
 # A password file holds a password: a megabyte is far above any, and a path given by
 # mistake (a log, a disk image) is refused without being read whole.
 MAX_PASSWORD_FILE_BYTES = 1 << 20
-# The longest key password OpenSSL asks for (PEM_BUFSIZE); the ssl module raises a
-# ValueError past it, which is no connection error.
-MAX_KEY_PASSWORD_BYTES = 1024
+# (MAX_KEY_PASSWORD_BYTES: the longest key password OpenSSL asks for; the ssl module
+# raises a ValueError past it, which is no connection error)
 
 
 class CredentialsUnavailable(redis.ConnectionError):

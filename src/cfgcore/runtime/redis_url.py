@@ -41,6 +41,8 @@ _STR_OPTS = {
     "ssl_password_file",
 }
 _BOOL_OPTS = {"ssl", "ssl_check_hostname"}
+# The longest key password OpenSSL asks for (PEM_BUFSIZE), in UTF-8 bytes.
+MAX_KEY_PASSWORD_BYTES = 1024
 # The options of a TLS connection: ignored by redis-py on one without TLS.
 _TLS_OPTS = {
     "ssl_ca_certs",
@@ -117,6 +119,8 @@ class RedisURL:
 
 # Query parameters that carry secrets: masked in every message, like the password.
 _SECRET_OPTS = {"sentinel_password", "ssl_password"}
+# Every option name a store URL takes (``db`` on unix:// URLs).
+_KNOWN_OPTS = _INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS | {"db"}
 # The options a command needs to reach the same store (for_command).
 _CONNECT_OPTS = (_INT_OPTS | _FLOAT_OPTS | _STR_OPTS | _BOOL_OPTS) - {
     "namespace", "cache", "poll", "backoff_max", "client_name", "min_version",
@@ -175,12 +179,18 @@ def _shown(parts: Any, url: str | None = None) -> str:
     if at and ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"
     query = []
+    after_secret = False
     for piece in parts.query.split("&") if parts.query else ():
         key, eq, _value = piece.partition("=")
+        if after_secret and unquote(key) not in _KNOWN_OPTS:
+            # (the rest of a secret whose '&' was not percent-encoded)
+            query.append("***")
+            continue
         name = unquote(key).lower()
         # the known secrets, and what looks like one (a misspelt sentinel_pasword=)
         secret = name in _SECRET_OPTS or re.search(r"pas|pw|secret|token|auth", name)
-        query.append(f"{key}=***" if eq and secret else piece)
+        after_secret = bool(eq and secret)
+        query.append(f"{key}=***" if after_secret else piece)
     netloc = f"{userinfo}{at}{hostlist}"
     fragment = "***" if parts.fragment else ""
     shown = urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), fragment))
@@ -299,7 +309,16 @@ def parse_redis_url(url: str) -> RedisURL:
     except ValueError:
         raise ConfigError(f"database: expected a number, got {segments[0]!r}", file=shown) from None
     options: dict[str, Any] = {}
+    after_secret = None  # the secret option just read: its value may run on past an '&'
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if after_secret is not None and key not in _KNOWN_OPTS:
+            # Not named: it is likely the rest of that password.
+            raise ConfigError(
+                f"unknown query parameter after {after_secret}=: an '&' in its value must "
+                "be percent-encoded as %26",
+                file=shown,
+            )
+        after_secret = key if key in _SECRET_OPTS else None
         try:
             if key in _INT_OPTS:
                 options[key] = int(value)
@@ -370,7 +389,15 @@ def _check_tls(options: Mapping[str, Any], scheme: str, shown: str) -> None:
 def _check_client_key(options: Mapping[str, Any], shown: str) -> None:
     """Refuse a client key, or its password, without the certificate: redis-py loads
     the key only with one (a key alone failed every connection with a TypeError, a
-    password alone was ignored)."""
+    password alone was ignored). A key password longer than OpenSSL takes is refused
+    too: the ssl module raised a bare ValueError from each connection."""
+    password = options.get("ssl_password")
+    if password is not None and len(password.encode("utf-8")) > MAX_KEY_PASSWORD_BYTES:
+        raise ConfigError(
+            f"ssl_password: longer than {MAX_KEY_PASSWORD_BYTES} bytes, the longest key "
+            "password OpenSSL takes",
+            file=shown,
+        )
     if "ssl_certfile" in options:
         return
     for key in ("ssl_keyfile", "ssl_password", "ssl_password_file"):
