@@ -132,11 +132,18 @@ class Sentinel:
         *,
         replicas: int = 1,
         conf: str = "",
+        tls: dict[str, Any] | None = None,
+        password: str | None = None,
     ) -> None:
         """``primary``: what has the ``port`` to watch (a :class:`RedisServer`);
-        ``conf``: more lines for sentinel.conf (TLS to the primary)."""
+        ``conf``: more lines for sentinel.conf (TLS to the primary, its own TLS files);
+        ``tls``: the redis-py options of a client of this Sentinel (``ssl_ca_certs``,
+        ``ssl_certfile``, ...): given, it takes TLS only on its port (``port 0``);
+        ``password``: the one it asks its clients for (``requirepass``)."""
+        self.password = password
         self.replicas = replicas
         self.conf = conf
+        self.tls = tls
         self.dir = directory
         self.port = free_port()
         self.name = name
@@ -148,12 +155,14 @@ class Sentinel:
         os.makedirs(self.dir, exist_ok=True)
         conf = os.path.join(self.dir, "sentinel.conf")  # sentinel rewrites it: one per run
         with open(conf, "w") as fh:
+            ports = f"port 0\ntls-port {self.port}" if self.tls is not None else f"port {self.port}"
             fh.write(
-                f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
+                f"{ports}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
                 f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
                 f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
                 f"sentinel down-after-milliseconds {self.name} 1000\n"
                 f"sentinel failover-timeout {self.name} 10000\n{self.conf}"
+                + (f"requirepass {self.password}\n" if self.password is not None else "")
             )
         cmd = [SENTINEL, conf] if SENTINEL.endswith("sentinel") else [SENTINEL, conf, "--sentinel"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -163,7 +172,8 @@ class Sentinel:
     def client(self):
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port)
+        tls = {"ssl": True, **self.tls} if self.tls is not None else {}
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, **tls)
 
     def _ready(self) -> bool:
         # Ready to fail over: Sentinel has seen every replica answer INFO (until then

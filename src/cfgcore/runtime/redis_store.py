@@ -17,8 +17,9 @@ a published configuration of the same URL keeps its own beside it:
 ``wait_timeout=MS``, ``min_version=N`` (the lowest flag document version this
 process serves or builds on: a deployment's pin against an older document put back
 while it has no cache file), ``socket_timeout=S``, ``socket_connect_timeout=S``,
-``sentinel_password=``/``sentinel_username=`` and ``ssl=true`` (TLS to a Sentinel-managed
-primary), ``password_file=PATH``/``sentinel_password_file=PATH``/``ssl_password_file=PATH``
+``sentinel_password=``/``sentinel_username=``, ``ssl=true`` (TLS to a Sentinel-managed
+primary) and ``sentinel_ssl=true`` (TLS to the Sentinels too, with the same files),
+``password_file=PATH``/``sentinel_password_file=PATH``/``ssl_password_file=PATH``
 (the password, or the TLS client key's, read from the file at every new connection, for
 one rotated while the process runs:
 :mod:`cfgcore.runtime.redis_credentials`). An unknown parameter is an error, so a typo
@@ -1168,24 +1169,25 @@ class RedisFlagStore(RedisFollower):
             # store would then look unreachable). The scripts' replies are the same.
             "protocol": 2,
         }
-        tls = p.scheme == "rediss" or opts.get("ssl", False)
-        if tls:
-            kwargs["ssl"] = True
+        tls: dict[str, Any] = {}
+        if p.scheme == "rediss" or opts.get("ssl", False):
+            tls["ssl"] = True
             for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password"):
                 if key in opts:
-                    kwargs[key] = opts[key]
+                    tls[key] = opts[key]
             if "ssl_password_file" in opts:
                 # Read by the TLS layer as it loads the key for each new connection
                 # (Sentinel-managed ones too: master_for passes these on).
-                kwargs["ssl_password"] = KeyPasswordFile(opts["ssl_password_file"])
-            elif "ssl_certfile" in kwargs and "ssl_password" not in kwargs:
+                tls["ssl_password"] = KeyPasswordFile(opts["ssl_password_file"])
+            elif "ssl_certfile" in tls and "ssl_password" not in tls:
                 # No password given: "" (none), never None, with which OpenSSL asks for
                 # an encrypted key's pass phrase on the process's terminal and waits.
-                kwargs["ssl_password"] = ""
+                tls["ssl_password"] = ""
             if "ssl_cert_reqs" in opts:
-                kwargs["ssl_cert_reqs"] = opts["ssl_cert_reqs"]
+                tls["ssl_cert_reqs"] = opts["ssl_cert_reqs"]
             if "ssl_check_hostname" in opts:
-                kwargs["ssl_check_hostname"] = opts["ssl_check_hostname"]
+                tls["ssl_check_hostname"] = opts["ssl_check_hostname"]
+        kwargs.update(tls)
         if p.scheme == "redis+sentinel":
             sentinel_auth: dict[str, Any] = {
                 "password": opts.get("sentinel_password"),
@@ -1204,6 +1206,8 @@ class RedisFlagStore(RedisFollower):
                 "socket_timeout": kwargs["socket_timeout"],
                 "socket_connect_timeout": kwargs["socket_connect_timeout"],
                 "protocol": 2,
+                # sentinel_ssl=true: the same TLS files (parse_redis_url requires ssl=true)
+                **(tls if opts.get("sentinel_ssl") else {}),
             }
             sentinel = _Sentinel(list(p.hosts), sentinel_kwargs=sentinel_kwargs)
             assert p.service is not None  # parse_redis_url requires it
@@ -2981,8 +2985,24 @@ def _credentials_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def _dropped(exc: BaseException) -> bool:
+    """Whether the server reset or closed the connection ``exc`` failed on (what a
+    server that takes TLS only does to a client in clear text), not refused it, timed
+    out or answered (a wrong password)."""
+    found: BaseException | None = exc
+    for _ in range(8):  # (a bounded walk: a chain can be made circular)
+        if found is None:
+            return False
+        if isinstance(found, (ConnectionResetError, BrokenPipeError)):
+            return True
+        if "closed by server" in str(found) or "Connection reset by peer" in str(found):
+            return True
+        found = found.__cause__ or (None if found.__suppress_context__ else found.__context__)
+    return False
+
+
 def _sentinel_class() -> type:
-    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.exceptions import AuthenticationError, ConnectionError, TimeoutError
     from redis.sentinel import MasterNotFoundError, Sentinel
 
     class Discovery(Sentinel):  # type: ignore[misc]
@@ -2995,8 +3015,11 @@ def _sentinel_class() -> type:
         def discover_master(self, service_name: str) -> tuple[str, int]:
             errors = []
             # (a Sentinel password file that cannot be read: the reason, as the cause,
-            # for the store to say so rather than "unreachable")
+            # for the store to say so rather than "unreachable"; else the last failure,
+            # for the store to name a TLS file that cannot be loaded)
             no_credentials: Exception | None = None
+            failed: Exception | None = None
+            dropped = answered = False
             for sentinel in self.sentinels:
                 try:
                     # The command itself: redis-py 8.2 types the helper method
@@ -3007,16 +3030,35 @@ def _sentinel_class() -> type:
                         "SENTINEL GET-MASTER-ADDR-BY-NAME", service_name
                     )
                 except (ConnectionError, TimeoutError) as exc:
+                    if isinstance(exc, AuthenticationError):
+                        answered = True  # (reached: it refused the Sentinel password)
+                    failed = exc
+                    dropped = dropped or _dropped(exc)
                     if _credentials_unavailable(exc):
                         # (its text names the file; redis-py's repr() of it does not)
                         no_credentials = exc
                         errors.append(str(exc))
                     else:
-                        errors.append(f"{sentinel}: {exc!r}")
+                        # (redis-py 8.2's repr() of it is "network:ConnectionError" only)
+                        kwargs = sentinel.connection_pool.connection_kwargs
+                        where = f"{kwargs.get('host')}:{kwargs.get('port')}"
+                        errors.append(f"{where}: {type(exc).__name__}: {exc}")
                     continue
                 if isinstance(addr, (tuple, list)) and len(addr) == 2:
                     host = addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
                     return host, int(addr[1])
+            if (
+                no_credentials is None
+                and not answered
+                and failed is not None
+                and len(errors) == len(self.sentinels)
+            ):
+                hint = ""
+                if dropped and not self.sentinel_kwargs.get("ssl"):
+                    hint = " (Sentinels that take TLS only need sentinel_ssl=true)"
+                raise MasterNotFoundError(
+                    f"no Sentinel could be reached for {service_name!r}{hint}: {'; '.join(errors)}"
+                ) from failed
             raise MasterNotFoundError(
                 f"no primary found for {service_name!r} {errors}"
             ) from no_credentials

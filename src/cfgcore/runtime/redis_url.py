@@ -1,6 +1,7 @@
 """Flag-store URLs for Redis: ``redis://[user:password@]host:port/db?namespace=NS``,
 ``rediss://`` (TLS), ``unix://`` sockets and ``redis+sentinel://host:port,.../service``,
-with their query options (``namespace``, ``cache``, ``wait``, TLS files, timeouts,
+with their query options (``namespace``, ``cache``, ``wait``, TLS files,
+``sentinel_ssl`` (TLS to the Sentinels too, with the same files), timeouts,
 ``password_file``/``sentinel_password_file``/``ssl_password_file``: a password read
 again at every new connection, see :mod:`cfgcore.runtime.redis_credentials`). TLS
 options on a URL without TLS are refused: redis-py would ignore them.
@@ -40,7 +41,7 @@ _STR_OPTS = {
     "sentinel_password_file",
     "ssl_password_file",
 }
-_BOOL_OPTS = {"ssl", "ssl_check_hostname"}
+_BOOL_OPTS = {"ssl", "ssl_check_hostname", "sentinel_ssl"}
 # The longest key password OpenSSL asks for (PEM_BUFSIZE), in UTF-8 bytes.
 MAX_KEY_PASSWORD_BYTES = 1024
 # The options of a TLS connection: ignored by redis-py on one without TLS.
@@ -335,6 +336,7 @@ def parse_redis_url(url: str) -> RedisURL:
     if options.get("namespace") == "" or ":" in str(options.get("namespace", "")):
         raise ConfigError("namespace: must be non-empty and without ':'", file=shown)
     _check_ranges(options, db, hosts, shown)
+    _check_sentinel_tls(options, scheme, shown)
     _check_tls(options, scheme, shown)
     _check_password_files(options, password, scheme, shown)
     _check_client_key(options, shown)
@@ -382,6 +384,27 @@ def _check_tls(options: Mapping[str, Any], scheme: str, shown: str) -> None:
         raise ConfigError(
             f"{names} without TLS: a {scheme}:// URL connects in clear text and would "
             f"ignore {'them' if len(given) > 1 else 'it'}; {use}",
+            file=shown,
+        )
+
+
+def _check_sentinel_tls(options: Mapping[str, Any], scheme: str, shown: str) -> None:
+    """``sentinel_ssl=`` (TLS to the Sentinels, with the TLS files of the primary's
+    connections) only on a ``redis+sentinel://`` URL, and only with ``ssl=true``:
+    TLS to the Sentinels alone would send the data and the Redis password in clear
+    text while the URL names TLS files."""
+    if "sentinel_ssl" not in options:
+        return
+    if scheme != "redis+sentinel":
+        raise ConfigError(
+            "sentinel_ssl= is for redis+sentinel:// URLs (TLS to the Sentinels); for "
+            "Redis itself, use rediss://",
+            file=shown,
+        )
+    if options["sentinel_ssl"] and not options.get("ssl"):
+        raise ConfigError(
+            "sentinel_ssl=true without ssl=true: the Sentinels would be reached over TLS "
+            "and the primary in clear text; add ssl=true (the TLS files serve both)",
             file=shown,
         )
 
