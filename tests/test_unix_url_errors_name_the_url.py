@@ -46,3 +46,24 @@ def test_a_password_in_a_refused_unix_url_is_never_shown(secret):
             parse_redis_url(url)
         assert secret not in str(err.value)
         assert "unix://" in str(err.value) and "redis://localhost" not in str(err.value)
+
+
+@pytest.mark.parametrize("scheme", ["redis://127.0.0.1:6379/0", "rediss://h:6380/0", SOCKET])
+@pytest.mark.parametrize("option", ["sentinel_password=s3cret", "sentinel_username=app"])
+def test_sentinel_credentials_on_a_url_without_sentinels_are_refused(scheme, option):
+    """redis-py ignores them there: a deployment that believes it authenticates with them
+    would connect without. Refused, naming the option (the password masked)."""
+    with pytest.raises(ConfigError) as err:
+        parse_redis_url(f"{scheme}?namespace=a&{option}")
+    text = str(err.value)
+    assert f"{option.split('=')[0]}= is for redis+sentinel:// URLs" in text
+    assert "s3cret" not in text
+
+
+def test_sentinel_credentials_on_a_sentinel_url_are_taken():
+    url = parse_redis_url(
+        "redis+sentinel://h1:26379,h2:26379/mymaster?namespace=a"
+        "&sentinel_password=s3cret&sentinel_username=app"
+    )
+    assert url.options["sentinel_password"] == "s3cret"
+    assert url.options["sentinel_username"] == "app"

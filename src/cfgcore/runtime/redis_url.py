@@ -465,6 +465,18 @@ def _check_password_files(
             "Sentinels); for Redis itself, use password_file=",
             file=shown,
         )
+    for key, instead in (
+        ("sentinel_password", "a password in the URL (user:PASSWORD@) or password_file="),
+        ("sentinel_username", "a user in the URL (USER@)"),
+    ):
+        if key in options and scheme != "redis+sentinel":
+            # (redis-py would ignore it: a deployment believing it authenticates
+            # with it would connect without)
+            raise ConfigError(
+                f"{key}= is for redis+sentinel:// URLs (the Sentinels'); for Redis "
+                f"itself, use {instead}",
+                file=shown,
+            )
 
 
 def _parse_unix(parts: Any, shown: str, username: str | None, password: str | None) -> RedisURL:
