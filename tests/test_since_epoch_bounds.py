@@ -185,3 +185,14 @@ def test_the_last_since_a_record_holds_has_a_retirement_that_is_a_time():
     old = decode_snapshot(yaml.safe_dump(_document(1.7e9)), "yaml", file="flags.yaml")
     when = retire_dropped(old, new).metadata[RETIRED]["exp"]
     assert _incarnation("exp", None, {RETIRED: {"exp": when}}) == when > 1.7e9
+
+
+@given(
+    value=st.integers(min_value=2**256 + 1, max_value=10**6000) | st.integers(max_value=-(2**300))
+)
+def test_messages_describe_an_integer_past_python_s_digit_limit(value):
+    """The one value describer of messages (``describe``) names a huge integer by its
+    size: its text may be more digits than Python converts (ValueError)."""
+    from cfgcore.validation.structure import describe
+
+    assert describe(value) == f"an integer of {value.bit_length()} bits"

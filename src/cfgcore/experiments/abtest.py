@@ -72,6 +72,7 @@ from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
 from cfgcore.runtime.secrets import needs_resolving
 from cfgcore.snapshot import Condition, Flag, Rule, Schedule, Snapshot, same
+from cfgcore.validation.structure import describe
 
 if TYPE_CHECKING:
     from cfgcore.experiments.dynamic import DynamicConfigurationManager
@@ -209,14 +210,6 @@ def since_time(value: Any) -> float | None:
     it, is a time too; else None (a document holding it is refused)."""
     seconds = epoch_time(value)
     return seconds if seconds is not None and seconds < LATEST_EPOCH else None
-
-
-def _shown(value: Any) -> str:
-    """``value`` for a message: its repr, cut short (an integer past a float by its
-    size: its repr may be refused, past Python's digit limit)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        return f"an integer of {value.bit_length()} bits"
-    return f"{value!r:.60}"
 
 
 def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
@@ -673,7 +666,7 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
             ("since",),
             "expected the epoch seconds this run of the test began (a number from 0 up "
             f"to, not including, {LATEST_EPOCH:.0f}, the start of the year 10000), got "
-            f"{_shown(since)}",
+            f"{describe(since)}",
         )
     return out
 
@@ -1217,7 +1210,7 @@ def retired_runs(snapshot: Snapshot, origin: str | None = None) -> Snapshot:
             untold += 1  # (a document of many such tests: a few named, the rest counted)
             continue
         named += 1
-        written = "is missing" if "since" not in meta else f"is {_shown(written)}"
+        written = "is missing" if "since" not in meta else f"is {describe(written)}"
         log.warning(
             "%s: %s: A/B test %s is under the name of a test retired at %r (metadata.%s) "
             "and its since %s: served as a new run from then, the earlier run's records "

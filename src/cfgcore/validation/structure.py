@@ -65,7 +65,15 @@ def describe(value: Any, *, secret: bool = False) -> str:
     if isinstance(value, bool):
         return "a boolean" if secret else f"boolean {str(value).lower()}"
     if isinstance(value, int):
-        return "an integer" if secret else f"integer {value}"
+        if secret:
+            return "an integer"
+        # (an integer past a float, as JSON and MessagePack carry: its digits may be more
+        # than Python converts to text)
+        return (
+            f"integer {value}"
+            if value.bit_length() <= 256
+            else (f"an integer of {value.bit_length()} bits")
+        )
     if isinstance(value, float):
         return "a number" if secret else f"number {value!r}"
     if isinstance(value, str):
