@@ -1,12 +1,14 @@
-"""``cfgcore experiment update`` and ``stop`` ask the stored document whether the test
-exists: the one the change is judged and written on.
+"""``cfgcore experiment update``, ``stop`` and ``delete`` ask the stored document whether
+the test exists: the one the change is judged and written on.
 
 Both first checked the test against the document the process serves. When the stored
 document differs (the process refused it), ``update`` refused a test the store holds
 (``no such A/B test``, although the update would have been made), and for a test the
 process serves that the store no longer holds, ``update`` gave the locked check's bare
 ``no such A/B test`` instead of the command's message naming the store and the tests it
-holds, and ``stop`` said it stopped the test (exit 0) while nothing was written. Real
+holds, and ``stop`` said it stopped the test (exit 0) while nothing was written.
+``stop`` and ``delete`` then refused a test only the stored document holds, and
+``delete`` of a test the store no longer holds wrote it again as deleted (exit 0). Real
 Redis (tests/redis_server.py), a real manager that refuses the stored document, the
 real command line."""
 
@@ -78,7 +80,7 @@ def test_update_changes_a_stored_test_the_process_does_not_serve(
         b.close()
 
 
-@pytest.mark.parametrize("command", ["update", "stop"])
+@pytest.mark.parametrize("command", ["update", "stop", "delete"])
 def test_a_served_test_the_store_does_not_hold_is_no_such_test(
     redis_server, stores, tmp_path, impl, capsys, command
 ):
@@ -94,5 +96,29 @@ def test_a_served_test_the_store_does_not_hold_is_no_such_test(
         assert f"(known: {TEST})" in err
         assert "stopped A/B test" not in err
         assert reader.read().version == stored.version  # nothing written
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("command", ["stop", "delete"])
+def test_stop_and_delete_change_a_stored_test_the_process_does_not_serve(
+    redis_server, stores, tmp_path, impl, capsys, command
+):
+    """An operator's stop (or delete) of a test the store holds, from a host that
+    refuses the stored document and so does not serve it: made on the stored document,
+    which the command's own manager refuses too (its cache file is the host's)."""
+    b, where, reader = _refusing_host(redis_server, stores, tmp_path, impl, store_has_extra=True)
+    try:
+        assert b.get_ab_test("extra") is None
+        code, _, err = run_cli(capsys, "experiment", command, "extra", *where)
+        assert code == 0, err
+        snap = reader.read().snapshot
+        if command == "stop":
+            assert snap.experiments["extra"]["status"] == "stopped"
+            assert "stopped A/B test extra" in err
+        else:
+            assert "extra" not in snap.experiments and "extra" not in snap.flags
+            assert "deleted A/B test extra" in err
+        assert snap.experiments[TEST]["status"] == "stopped"  # the guardrail's stop kept
     finally:
         b.close()

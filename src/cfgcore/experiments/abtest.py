@@ -1526,7 +1526,8 @@ NO_SUCH_TEST = "no such A/B test"
 
 
 class _TestGone(Exception):
-    """An A/B test vanished between a check and the locked update."""
+    """The newest stored document, judged under the store's lock, holds no such A/B
+    test (whatever this process serves: another process may have deleted it)."""
 
 
 class OtherRun(Exception):
@@ -2160,20 +2161,28 @@ class ABTests:
         run: float | None = ANY_RUN,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
-        False if there is no such test. ``run``: stop only that run of the test (its
-        ``since``: :func:`run_of`), raising :class:`OtherRun` when the store holds
-        another (a guardrail's verdict on one run's events is no verdict on the next)."""
+        Whether the test exists is judged on the newest stored document, under the
+        store's lock: the one the stop is written on, which this process may not serve
+        (a newer one not read yet, one it refused). False, nothing written, when that
+        document holds no such test; ConfigError naming the file and key path when the
+        store refuses the write (the stored document's own problem, which the stop
+        keeps). ``run``: stop only that run of the test (its ``since``:
+        :func:`run_of`), raising :class:`OtherRun` when the store holds another (a
+        guardrail's verdict on one run's events is no verdict on the next)."""
         if not isinstance(test_name, str):
             return False  # (a list: unhashable)
         # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
         # may find another test.
         test_name = str.__str__(test_name)
-        if test_name not in self.manager._tests:
-            return False
 
         def change(snap: Snapshot) -> Snapshot:
-            if test_name not in snap.experiments or test_name not in snap.flags:
-                raise _TestGone  # deleted by another thread since the check above
+            # (not judged on the test this process serves: an operator's stop of a test
+            # another process created a moment ago, or that only the stored document
+            # holds, must land)
+            if not isinstance(snap.experiments.get(test_name), Mapping) or (
+                test_name not in snap.flags
+            ):
+                raise _TestGone  # (an entry that is no record is no test: none serves it)
             if run is not ANY_RUN and run_of(snap.experiments[test_name]) != run:
                 raise OtherRun(test_name)
             meta = dict(snap.experiments[test_name])
@@ -2200,16 +2209,23 @@ class ABTests:
         return True
 
     def delete(self, test_name: str) -> bool:
-        """Remove a test and its flag. False if there is no such test."""
+        """Remove a test and its flag. Whether the test exists is judged on the newest
+        stored document, under the store's lock (as :meth:`stop` judges it): False,
+        nothing written and no retirement recorded, when that document holds no such
+        test (another process deleted it since this one read the store);
+        ConfigError naming the file and key path when the store refuses the write."""
         if not isinstance(test_name, str):
             return False  # (a list: unhashable)
         # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
         # may find another test.
         test_name = str.__str__(test_name)
-        if test_name not in self.manager._tests:
-            return False
 
         def change(snap: Snapshot) -> Snapshot:
+            if not isinstance(snap.experiments.get(test_name), Mapping):
+                # (a record with a malformed field is a test to delete: the repair of a
+                # document no process serves; an entry that is no record, or a flag
+                # without one, is no test)
+                raise _TestGone
             flags = {k: v for k, v in snap.flags.items() if k != test_name}
             exps = {k: v for k, v in snap.experiments.items() if k != test_name}
             # Its records stay in the shared logs: remember when it went, so that a test
@@ -2223,7 +2239,10 @@ class ABTests:
                 metadata = _with_end(metadata, test_name, max(now, stop))
             return msgspec.structs.replace(snap, flags=flags, experiments=exps, metadata=metadata)
 
-        self.manager._mutate(change, "delete_ab_test")
+        try:
+            self.manager._mutate(change, "delete_ab_test")
+        except _TestGone:
+            return False
         if self.manager.exposures is not None:
             self.manager.exposures.forget(test_name)
         self.manager.metrics.forget(test_name)

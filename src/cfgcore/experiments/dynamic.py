@@ -771,12 +771,22 @@ class DynamicConfigurationManager:
         actor: str | None = None,
     ) -> bool:
         """Send all of the test's traffic to control (the window still applies).
-        False if there is no such test."""
+        Made on the newest stored document, under the store's lock, which this process
+        may not serve yet (another process created the test a moment ago) or may have
+        refused: False, nothing written, when that document holds no such test (what
+        this process serves is not asked). A ConfigError naming the file and key path
+        when the store refuses the write: the stored document's own problem, which
+        the stop keeps (repair it, or delete the test that has it)."""
         return self._ab_tests.stop(test_name, reason, source=source)
 
     @guarded("experiment.delete", lambda self, test_name, **kw: _name_target(test_name))
     def delete_ab_test(self, test_name: str, *, actor: str | None = None) -> bool:
-        """Remove a test and its flag. False if there is no such test."""
+        """Remove a test and its flag, recording its retirement (its exposures and
+        metric events stay in the logs, left out of a test created again under its
+        name). Made on the newest stored document, under the store's lock, as
+        :meth:`stop_ab_test` is: False, nothing written, when that document holds no
+        such test (another process deleted it since this one read the store);
+        ConfigError naming the file and key path when the store refuses the write."""
         return self._ab_tests.delete(test_name)
 
     @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
