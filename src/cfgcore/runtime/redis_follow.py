@@ -84,6 +84,10 @@ def stored_epoch(raw: Any, version: int, origin: str) -> str | None:
 
 
 _HEX = frozenset("0123456789abcdef")
+# The problems a store's last_error says (RedisFollower._raise_problem): the kind each
+# replaces, and those that end when a read from Redis succeeds.
+_REPLACES = {"write": "rejection", "rejection": "write"}
+_OUTAGES = ("outage", "follow")
 
 
 class RedisFollower:
@@ -100,11 +104,9 @@ class RedisFollower:
     last_contact: float
     confirmed_at: float
     lost_since: float | None
-    last_error: Any
-    _failed_write: str | None
-    _outage: str | None
-    _follow_lost: str | None
-    _before_outage: tuple[Any, Any, Any]
+    _problems: dict[str, str]
+    _problems_lock: Any
+    _rejection_basis: tuple[Any, Any]
     stats: dict[str, int]
     _seen: int
     _served_sum: str
@@ -141,58 +143,53 @@ class RedisFollower:
     def _saw(self, doc: FlagDocument) -> None:
         raise NotImplementedError
 
-    def _write_failed(self, message: str) -> None:
-        """A write (or publish) of this process failed: ``last_error`` says so until
-        a later one succeeds or a document is read from Redis (:meth:`_write_over`)."""
-        self.last_error = self._failed_write = message
+    @property
+    def last_error(self) -> str | None:
+        """What is wrong with the store now, or None: of the problems still standing
+        (:meth:`_raise_problem`), the one reported last."""
+        return next(reversed(self._problems.values()), None)
 
-    def _write_over(self) -> None:
-        """Redis took a write or gave a document: a write's failure is no longer the
-        store's state. (Another problem reported since, a connection lost or a document
-        refused, stays: it is about what this process follows, and ends on its own.)"""
-        failed, self._failed_write = self._failed_write, None
-        if failed is not None and self.last_error is failed:
-            self.last_error = None
+    def _raise_problem(self, kind: str, message: str) -> str:
+        """Report ``message`` (returned), a problem of ``kind``; ``last_error`` says it:
 
-    def _unreachable(self, message: str, *, follower: bool = False) -> None:
-        """Redis could not be reached (by a read, or by the follower: ``follower``):
-        ``last_error`` says so until a read from Redis succeeds (:meth:`_reached`)."""
-        if self._outage is None or self.last_error is not self._outage:
-            # What it said before, with what that rested on: said again after the
-            # outage if that problem still stands then.
-            self._before_outage = (self.last_error, self._reported, self._failing)
-        if follower:
-            self._follow_lost = message
-        self.last_error = self._outage = message
+        - "write": a write or publish of this process failed; until a later one succeeds
+          or a document is read from Redis (``_clear_problem("write")``);
+        - "rejection": a document, a write or a stop register entry refused, anything
+          else reported once: until another problem replaces it (a write's failure and a
+          rejection replace each other);
+        - "outage" (a read) and "follow" (the follower) could not reach Redis: said over
+          the others until a read from Redis succeeds (:meth:`_clear_problem`)."""
+        with self._problems_lock:
+            gone = (kind, _REPLACES.get(kind))
+            problems = {k: v for k, v in self._problems.items() if k not in gone}
+            problems[kind] = message
+            if kind == "rejection":  # what it rests on, for when an outage said over it ends
+                self._rejection_basis = (self._reported, self._failing)
+            self._problems = problems  # (replaced whole: last_error reads it unlocked)
+        return message
 
-    def _reached(self, *, follower: bool = False) -> None:
-        """A read from Redis succeeded (the follower's: ``follower``): an outage's
-        message no longer says what is wrong. While the follower is still reconnecting
-        its own message is the store's (it is not followed); else what ``last_error``
-        said before the outage comes back if that problem still stands (a document
-        refused and still reported, a listener's failure still retried, a write's
-        failure no later write or document ended), or None."""
-        if follower:
-            self._follow_lost = None
-        outage = self._outage
-        if outage is None:
-            return
-        if self.last_error is not outage:  # another problem reported since: it stands
-            self._outage = None
-            return
-        lost = self._follow_lost
-        if lost is not None:
-            self.last_error = self._outage = lost
-            return
-        self._outage = None
-        before, reported, failing = self._before_outage
-        self._before_outage = (None, None, None)
-        stands = before is not None and (
-            (before is self._failed_write)
-            or (reported is not None and reported == self._reported)
-            or (failing is not None and failing == self._failing)
-        )
-        self.last_error = before if stands else None
+    def _clear_problem(self, *kinds: str) -> None:
+        """The problems of ``kinds`` are over ("outage", "follow": a read from Redis,
+        the follower's, succeeded). When an outage said last ends, the follower's lost
+        connection is said again while it reconnects (it is not followed); else a
+        rejection said before the outage is said again if what it reported still stands
+        (the document refused, the listener's failure retried), or nothing is."""
+        with self._problems_lock:
+            problems = dict(self._problems)
+            for kind in kinds:
+                said = next(reversed(problems), None) == kind
+                if problems.pop(kind, None) is None or not said or kind not in _OUTAGES:
+                    continue
+                if "follow" in problems:
+                    problems["follow"] = problems.pop("follow")
+                elif next(reversed(problems), None) == "rejection":
+                    reported, failing = self._rejection_basis
+                    if not (
+                        (reported is not None and reported == self._reported)
+                        or (failing is not None and failing == self._failing)
+                    ):
+                        del problems["rejection"]
+            self._problems = problems
 
     @staticmethod
     def _foreign(
@@ -322,7 +319,7 @@ class RedisFollower:
                     if down_since is None:
                         down_since = time.monotonic()
                         self.lost_since = down_since  # the store is not followed from now
-                    self._unreachable(f"{lost}: {exc}", follower=True)
+                    self._raise_problem("follow", f"{lost}: {exc}")
                     log.warning(
                         "%s: %s (%s); serving version %d, reconnecting",
                         self.url, lost, exc, self._seen,
@@ -390,7 +387,7 @@ class RedisFollower:
         )
         self.serving_cache, self.last_contact = False, time.time()
         self.confirmed_at = time.monotonic()  # for ages: immune to wall-clock steps
-        self._reached(follower=True)
+        self._clear_problem("outage", "follow")
         if len(raw) > 6 and raw[6] == b"unchanged":
             return  # the version this process serves: confirmed current
         if len(raw) > 6 and raw[6] == b"refused" and refusal is not None:
@@ -465,7 +462,7 @@ class RedisFollower:
             # the floor: judged again)
         # (A write failing while the listeners take this document, the retirement of a
         # test it drops, fails after this read: only an earlier failure is over.)
-        earlier = self._failed_write
+        earlier = self._problems.get("write")
         try:
             doc = self._from_raw(raw)
         except ConfigError as exc:
@@ -484,7 +481,7 @@ class RedisFollower:
                 self._reported = (version, checksum)
                 self._refusing(raw)
                 self.stats["rejected"] += 1
-                self.last_error = str(exc)
+                self._raise_problem("rejection", str(exc))
                 log.debug("version %d refused by a listener: %s", version, exc)
                 return
             except Exception as exc:
@@ -498,13 +495,13 @@ class RedisFollower:
             # serves an older version than the store's instead of claiming the newer one.
             self._failing = (version, checksum)
             self.stats["failed"] += 1
-            self.last_error = f"version {version} not applied, retrying: {failed!r}"
+            self._raise_problem("rejection", f"version {version} not applied, retrying: {failed!r}")
             return
         if self._failing is not None:
             self._failing = None
-            self.last_error = None
-        if earlier is not None and self._failed_write is earlier:
-            self._write_over()
+            self._clear_problem("rejection")
+        if earlier is not None and self._problems.get("write") is earlier:
+            self._clear_problem("write")
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._saw(doc)
@@ -539,7 +536,7 @@ class RedisFollower:
             return  # still broken: already reported
         log.warning("%s: the store holds version %d again", self.url, doc.version)
         self._reported = self._refused = None
-        self.last_error = None
+        self._clear_problem("rejection", "write")  # (a document read: a write's failure ends)
         with self._lock:
             callbacks = [c for c, _ in self._callbacks]
         for callback in callbacks:
@@ -549,13 +546,13 @@ class RedisFollower:
                 self._reported = (doc.version, doc.checksum)
                 if isinstance(exc, ConfigError):  # refused: not read again (a failure is retried)
                     self._refusing(raw)
-                self.last_error = str(exc)
+                self._raise_problem("rejection", str(exc))
                 return
 
     def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
         self._reported = (version, checksum)
         self.stats["rejected"] += 1
-        self.last_error = str(exc)
+        self._raise_problem("rejection", str(exc))
         what = f"version {version}" if version >= 0 else "the stored document"
         log.error("rejected %s, the last good flags keep serving: %s", what, exc)
         with self._lock:
@@ -612,7 +609,7 @@ class RedisFollower:
                 f"store at version {version}, older than the {current} served (writes "
                 f"lost in a failover?); serving {current} until a newer version is written"
             )
-        self.last_error = msg
+        self._raise_problem("rejection", msg)
         log.error("%s: %s", self.url, msg)
         with self._lock:
             handlers = [h for _, h in self._callbacks if h is not None]
@@ -632,7 +629,15 @@ class RedisFollower:
         self._lock = threading.Lock()
         self._thread = None
         self._pubsub = None
-        self._follow_lost = None  # (the parent's follower's: this one says its own)
+        self._problems_lock = threading.Lock()
+        # The parent's follower's lost connection is said until a read from Redis
+        # succeeds, as a read's outage is: this process's follower says its own.
+        problems: dict[str, str] = {}
+        for kind, message in self._problems.items():
+            kind = "outage" if kind == "follow" else kind
+            problems.pop(kind, None)
+            problems[kind] = message
+        self._problems = problems
 
     def _restart_in_child(self) -> None:
         if self._callbacks and not self._closed.is_set():

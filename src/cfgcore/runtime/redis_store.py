@@ -941,7 +941,7 @@ class RedisFlagStore(RedisFollower):
     connection problem (a write's or publish's failure only until Redis takes a later
     write or gives this process a document: it no longer holds then; Redis unreachable
     only until a read from Redis succeeds, when a problem standing before is said
-    again: :meth:`_reached`); ``connected``
+    again: :meth:`_clear_problem`); ``connected``
     tells whether the follower is subscribed now.
 
     >>> store = RedisFlagStore("redis://localhost:6379/0?namespace=music")  # doctest: +SKIP
@@ -1012,13 +1012,12 @@ class RedisFlagStore(RedisFollower):
             "failed": 0,
             "stops_rejected": 0,
         }
-        self.last_error: str | None = None
-        self._failed_write: str | None = None  # (the last_error a failed write set)
-        # The last_error Redis being unreachable set (a read's, or the follower's: the
-        # follower's while it reconnects), and what last_error said before it.
-        self._outage: str | None = None
-        self._follow_lost: str | None = None
-        self._before_outage: tuple[Any, Any, Any] = (None, None, None)
+        # The problems standing, by kind, in the order reported (last_error says the
+        # last: see _raise_problem), and what the rejection rests on (_reported and
+        # _failing when it was reported).
+        self._problems: dict[str, str] = {}
+        self._problems_lock = threading.Lock()
+        self._rejection_basis: tuple[Any, Any] = (None, None)
         self.connected = False
         # The document came from the cache file (Redis unreachable) and Redis has not
         # been reached since; last_contact: time.time() Redis last confirmed what we
@@ -1946,7 +1945,7 @@ class RedisFlagStore(RedisFollower):
             doc.version, doc.epoch, known, lost, by_fleet, forced=doc.forced
         )
         if by_fleet and serving == 0 and self._cache_identity()[1] not in (None, known):
-            self.last_error = msg  # its cache file is of another epoch than the fleet's
+            self._raise_problem("rejection", msg)  # its cache file is of another epoch
             raise ConfigError(f"{msg}; not serving the cache file of another epoch", file=self.url)
         return self._keep_or_cache(msg)
 
@@ -1955,7 +1954,7 @@ class RedisFlagStore(RedisFollower):
         re-created): ConfigError if this process serves a version already (it keeps it,
         and a reload reports why), else the cache file's document (ConfigError
         without one)."""
-        self.last_error = msg
+        self._raise_problem("rejection", msg)
         with self._lock:
             serving = self._seen
         if serving > 0:
@@ -2005,7 +2004,7 @@ class RedisFlagStore(RedisFollower):
             f"numbered above): {self._repair_command()}"
         )
         if cached < self.min_version:
-            self.last_error = msg
+            self._raise_problem("rejection", msg)
             shown = f"version {cached}" if cached else "none"
             raise ConfigError(
                 f"{msg}; the cache file cannot serve meanwhile ({shown}, below "
@@ -2093,8 +2092,7 @@ class RedisFlagStore(RedisFollower):
                 raise redis.ConnectionError(f"the store was closed: {exc}") from None
             self.serving_cache, self.last_contact = False, time.time()
             self.confirmed_at = time.monotonic()
-            self._write_over()
-            self._reached()
+            self._clear_problem("write", "outage")
             if doc.version == 0:
                 doc = self._instead_of_lost(doc)
             else:
@@ -2131,7 +2129,7 @@ class RedisFlagStore(RedisFollower):
                 # Never reached in this process: the cache file was current when written.
                 with contextlib.suppress(OSError):
                     self.last_contact = os.path.getmtime(self.cache_path)
-            self._unreachable(f"{down}, serving the cache file: {exc}")
+            self._raise_problem("outage", f"{down}, serving the cache file: {exc}")
             log.warning(
                 "%s: %s (%s); serving version %d from the cache file %s",
                 self.url, down, exc, doc.version, self.cache_path,
@@ -2197,13 +2195,12 @@ class RedisFlagStore(RedisFollower):
                     # too (followers also raise the floor when they refuse a document).
                     floor = max(floor, self._cache_version())
                 elif 0 < old.version < self.min_version:
-                    self.last_error = (
+                    raise self._refuse(
                         f"not written: the store holds version {old.version}, below "
                         f"min_version={self.min_version} of the store URL (an older "
                         f"document put back, or writes lost): nothing is built on it; "
                         f"restore the intended document first: {self._repair_command()}"
                     )
-                    raise ConfigError(self.last_error, file=self.url)
                 if old.version == 0 and not force:
                     # An empty store: new, or one that lost its document? (The script
                     # also checks the floor key, for a writer that has seen nothing.)
@@ -2215,8 +2212,7 @@ class RedisFlagStore(RedisFollower):
                         continue
                     if floor > 0:
                         self._mark_lost(self._client, floor)
-                        self.last_error = self._lost_message(floor)
-                        raise ConfigError(self.last_error, file=self.url)
+                        raise self._refuse(self._lost_message(floor))
                 if not force and old.version > 0:
                     known, served = self._known()
                     if known is not None and self._foreign(
@@ -2226,10 +2222,11 @@ class RedisFlagStore(RedisFollower):
                             served = self._seen
                         served = max(served, self._cache_version())
                         self._mark_lost(self._client, served, known)
-                        self.last_error = self._recreated_message(
-                            old.version, old.epoch, known, served, forced=old.forced
+                        raise self._refuse(
+                            self._recreated_message(
+                                old.version, old.epoch, known, served, forced=old.forced
+                            )
                         )
-                        raise ConfigError(self.last_error, file=self.url)
                     if fleet is not None and self._foreign(old.version, old.epoch, False, fleet):
                         raise self._refused_by_fleet(old, fleet)
                     if (
@@ -2241,14 +2238,13 @@ class RedisFlagStore(RedisFollower):
                         # than this process served (an older signed document put back, or
                         # writes lost in a failover) would be signed and taken by every
                         # process, undoing every change since for the whole fleet.
-                        self.last_error = (
+                        raise self._refuse(
                             f"not written: the store holds version {old.version}, older than "
                             f"version {served} this process served (an older signed document "
                             f"put back by someone who can write Redis, or writes lost in a "
                             f"failover); a signing process builds nothing on it. Publish the "
                             f"intended document: {self._restore_command(served)}"
                         )
-                        raise ConfigError(self.last_error, file=self.url)
                 new_snapshot = change(old.snapshot)
                 if check is not None:
                     check(new_snapshot)
@@ -2313,7 +2309,7 @@ class RedisFlagStore(RedisFollower):
                     status, version = 1, self._seen
                 else:
                     why = self._failure(exc, wrote, "write")
-                    self._write_failed(f"write failed: {why}")
+                    self._raise_problem("write", f"write failed: {why}")
                     raise ConfigError(f"cannot write {self.noun}: {why}", file=self.url) from None
             if status == 1:
                 new = FlagDocument(
@@ -2322,8 +2318,7 @@ class RedisFlagStore(RedisFollower):
                 if replicate:
                     self._replicate(new.version)
                 self.stats["writes"] += 1
-                self._write_over()
-                self._reached()
+                self._clear_problem("write", "outage")
                 self._own_write(new, writer_blob, signature)
                 return old, new
             if status == -6:
@@ -2332,8 +2327,7 @@ class RedisFlagStore(RedisFollower):
                 numbered = int(version)
                 continue
             if status == -2:
-                self.last_error = self._lost_message(int(version))
-                raise ConfigError(self.last_error, file=self.url)
+                raise self._refuse(self._lost_message(int(version)))
             if status == -5:  # the floor key's record, read by the script itself
                 raise self._refused_by_fleet(old, fleet or "?" * 12)
             if status == -1:
@@ -2343,7 +2337,7 @@ class RedisFlagStore(RedisFollower):
                     file=self.url,
                 )
             if status == -4:
-                self.last_error = (
+                raise self._refuse(
                     f"not written: the next version would pass 2**53 - 1, where versions "
                     f"stop counting: the floor key {self.floor_key} or the stored version is "
                     f"{version}, further than cfgcore ever numbers (set by hand or by "
@@ -2351,11 +2345,9 @@ class RedisFlagStore(RedisFollower):
                     f"{self.floor_key}), restart processes that serve such a version, then "
                     f"{self._repair_command()}"
                 )
-                raise ConfigError(self.last_error, file=self.url)
             if status == -3:
                 kind = version.decode(errors="replace") if isinstance(version, bytes) else version
-                self.last_error = self._wrong_type_message(str(kind))
-                raise ConfigError(self.last_error, file=self.url)
+                raise self._refuse(self._wrong_type_message(str(kind)))
             self.stats["conflicts"] += 1
             numbered = None  # (the next attempt's number follows from what it reads)
             # Another writer got in between: back off a little (jittered, so writers
@@ -2420,10 +2412,16 @@ class RedisFlagStore(RedisFollower):
         stored document's (the floor key's record)."""
         with self._lock:
             served = self._seen
-        self.last_error = self._recreated_message(
-            old.version, old.epoch, fleet, served, by_fleet=True, forced=old.forced
+        return self._refuse(
+            self._recreated_message(
+                old.version, old.epoch, fleet, served, by_fleet=True, forced=old.forced
+            )
         )
-        return ConfigError(self.last_error, file=self.url)
+
+    def _refuse(self, message: str) -> ConfigError:
+        """The error for a read or write refused for ``message``, which ``last_error``
+        says from now (a rejection)."""
+        return ConfigError(self._raise_problem("rejection", message), file=self.url)
 
     def _check_primary(self) -> None:
         """Sentinel URLs: ask the Sentinels who the primary is before every write.
@@ -2558,7 +2556,8 @@ class RedisFlagStore(RedisFollower):
         try:
             acked = self._client.wait(replicas, timeout)
         except redis.RedisError as exc:
-            acked, self.last_error = 0, f"WAIT failed: {exc}"
+            acked = 0
+            self._raise_problem("rejection", f"WAIT failed: {exc}")
         if acked < replicas:
             with contextlib.suppress(Exception):
                 self._client.connection_pool.disconnect()
@@ -2567,8 +2566,7 @@ class RedisFlagStore(RedisFollower):
                 f"{what} was acknowledged by {acked} of {replicas} replicas "
                 f"within {timeout} ms and may be lost in a failover; write it again"
             )
-            self.last_error = msg
-            raise ConfigError(msg, file=self.url)
+            raise ConfigError(self._raise_problem("rejection", msg), file=self.url)
 
     def watch(
         self,
@@ -2876,7 +2874,7 @@ class RedisFlagStore(RedisFollower):
             if not handlers:
                 self._stops_untold.append(exc)
         self.stats["stops_rejected"] += 1
-        self.last_error = str(exc)
+        self._raise_problem("rejection", str(exc))
         log.error(
             "passing over a refused guardrail stop register entry (the fleet does not take it): %s",
             exc,
@@ -3351,7 +3349,7 @@ class RedisConfigStore(RedisFlagStore):
                     reply = [1, self._seen, flags._seen]
                 else:
                     why = self._failure(exc, wrote, "publish")
-                    self._write_failed(f"publish failed: {why}")
+                    self._raise_problem("write", f"publish failed: {why}")
                     raise ConfigError(
                         f"cannot publish the configuration and flags: {why}", file=self.url
                     ) from None
@@ -3387,10 +3385,8 @@ class RedisConfigStore(RedisFlagStore):
                 flags._replicate(fversion)  # (one wait covers both: one script)
                 self.stats["writes"] += 1
                 flags.stats["writes"] += 1
-                self._write_over()
-                flags._write_over()
-                self._reached()
-                flags._reached()
+                self._clear_problem("write", "outage")
+                flags._clear_problem("write", "outage")
                 # Both in this host's cache files when the publish returns, as a
                 # follower would cache them (a publisher exits at once: its next run
                 # numbers above them, a process starting on the host refuses older ones).
@@ -3399,14 +3395,13 @@ class RedisConfigStore(RedisFlagStore):
                 return cnew, fnew
             if status == -4:
                 store = flags if fversion else self
-                store.last_error = (
+                raise store._refuse(
                     f"not written: the next version would pass 2**53 - 1, where versions "
                     f"stop counting: the floor key {store.floor_key} or the stored version "
                     f"is {cversion}, further than cfgcore ever numbers (set by hand or by "
                     f"another program?). Delete the floor key (DEL {store.floor_key}), "
                     f"restart processes that serve such a version, then publish again"
                 )
-                raise ConfigError(store.last_error, file=store.url)
             flags.stats["conflicts"] += 1
             numbered = None
             # Another publish (or write) replaced the flag document since it was read:
