@@ -264,6 +264,8 @@ def js_number_text(x: float) -> str:
 
 _VER_STRIP = re.compile(r"(^v|\+.*$)")
 _VER_SPLIT = re.compile(r"[-.]")
+_ONE_PART = re.compile(r"^v|[-.+]")  # a version string that is not one part as given
+_EXACT_INT = 2**53  # every int below it in size is a double, String() its str()
 
 
 def padded_version(value: Any) -> str:
@@ -271,6 +273,20 @@ def padded_version(value: Any) -> str:
     parts left-padded to 5, ``~`` after a release (so it sorts after its pre-releases).
 
     Source: GrowthBook SDK docs, "paddedVersionString" (the version operators)."""
+    # Fast paths (context() derives this for every string and number it is given): an
+    # int that a double holds exactly, whose String() is str(), and a non-empty string
+    # holding none of "-", ".", "+" and not starting with "v" are one part, left as it
+    # is or, all digits, padded (tests/test_interop_growthbook_versions.py holds them to
+    # the general path below).
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        return str(value).rjust(5, " ") if value >= 0 else "-" + str(-value).rjust(5, " ")
+    if type(value) is str and value and _ONE_PART.search(value) is None:
+        return value.rjust(5, " ") if value.isdigit() else value
+    return _padded(value)
+
+
+def _padded(value: Any) -> str:
+    """:func:`padded_version` of any value, by the general path."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = _number_text(value)
     if not value or not isinstance(value, str):
