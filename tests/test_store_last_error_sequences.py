@@ -160,6 +160,18 @@ def test_last_error_after_each_step(store, steps):
         assert store.last_error == want, (n, event)
 
 
+def test_ending_a_write_failure_seen_earlier_leaves_a_newer_one(store):
+    """The follower ends the write failure it saw before taking a document, and only
+    that one: a write that failed on another thread meanwhile is still said (the check
+    and the clearing are one step under the slots' lock)."""
+    earlier = store._raise_problem("write", f"{WRITE}: 1")
+    newer = store._raise_problem("write", f"{WRITE}: 2")
+    store._clear_problem("write", only=earlier)
+    assert store.last_error == newer
+    store._clear_problem("write", only=newer)
+    assert store.last_error is None
+
+
 @given(st.lists(st.sampled_from(sorted(EVENTS)), max_size=25))
 def test_what_last_error_says_still_stands(events):
     """Whatever happened before: the newest problem is said; a write's failure only

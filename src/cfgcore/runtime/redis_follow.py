@@ -168,13 +168,17 @@ class RedisFollower:
             self._problems = problems  # (replaced whole: last_error reads it unlocked)
         return message
 
-    def _clear_problem(self, *kinds: str) -> None:
+    def _clear_problem(self, *kinds: str, only: str | None = None) -> None:
         """The problems of ``kinds`` are over ("outage", "follow": a read from Redis,
         the follower's, succeeded). When an outage said last ends, the follower's lost
         connection is said again while it reconnects (it is not followed); else a
         rejection said before the outage is said again if what it reported still stands
-        (the document refused, the listener's failure retried), or nothing is."""
+        (the document refused, the listener's failure retried), or nothing is.
+        ``only``: clear them only while the message standing is this one (checked under
+        the same lock: a problem another thread reported meanwhile stands)."""
         with self._problems_lock:
+            if only is not None and not any(self._problems.get(k) is only for k in kinds):
+                return
             problems = dict(self._problems)
             for kind in kinds:
                 said = next(reversed(problems), None) == kind
@@ -500,8 +504,8 @@ class RedisFollower:
         if self._failing is not None:
             self._failing = None
             self._clear_problem("rejection")
-        if earlier is not None and self._problems.get("write") is earlier:
-            self._clear_problem("write")
+        if earlier is not None:
+            self._clear_problem("write", only=earlier)
         self._write_cache(doc)  # first: once ``version`` says so, the cache has it too
         with self._lock:
             self._saw(doc)
