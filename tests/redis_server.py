@@ -61,7 +61,10 @@ class RedisServer:
         cmd = [
             SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "no", "--protected-mode", "no",
-            "--logfile", os.path.join(self.dir, "redis.log"), *self.args,
+            "--logfile", os.path.join(self.dir, "redis.log"),
+            # a replica's first sync starts at once (the default waits 5 s for more
+            # replicas to share one transfer)
+            "--repl-diskless-sync-delay", "0", *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._ready, timeout=10)

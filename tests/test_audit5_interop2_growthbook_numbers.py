@@ -41,6 +41,13 @@ _NUMBERS = st.one_of(
 )
 
 
+@pytest.fixture(scope="module")
+def engines(make_py_and_c):
+    """FEATURES imported once, on each evaluator (every example reads the same flags)."""
+    snap = growthbook.to_snapshot(copy.deepcopy(FEATURES))
+    return [make(snap) for make in make_py_and_c]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(uid=_NUMBERS)
 @example(uid=5.428897603073169e16)  # String() "54288976030731690", exactly ...688
@@ -48,13 +55,11 @@ _NUMBERS = st.one_of(
 @example(uid=float(2**60))
 @example(uid=1e21)
 @example(uid=1.5e-7)
-def test_a_number_id_buckets_as_the_sdk(uid, make_py_and_c):
-    snap = growthbook.to_snapshot(copy.deepcopy(FEATURES))
+def test_a_number_id_buckets_as_the_sdk(uid, engines):
     sdk = gb_mod.GrowthBook(attributes={"id": uid}, features=copy.deepcopy(FEATURES))
     want = {key: sdk.eval_feature(key).value for key in FEATURES}
     ctx = growthbook.context({"id": uid})
-    for make in make_py_and_c:
-        engine = make(snap)
+    for engine in engines:
         assert {key: engine.evaluate(key, ctx).value for key in FEATURES} == want
 
 

@@ -8,6 +8,7 @@ may walk) still counts every use."""
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from typing import Any
 
@@ -79,8 +80,8 @@ def test_flags_too_large_in_all_are_still_refused(monkeypatch):
     # the same flags with the evaluator written out in each: nothing is shared
     doc = _shared_doc(40, 1_000)
     big = doc.pop("$evaluators")["big"]
-    text = repr(doc)  # (each flag its own copy of the evaluator)
-    doc = eval(text.replace("{'$ref': 'big'}", repr(big)))  # noqa: S307 - our own literal
+    text = json.dumps(doc)  # (each flag its own copy of the evaluator)
+    doc = json.loads(text.replace(json.dumps({"$ref": "big"}), json.dumps(big)))
     snap = flagd.to_snapshot(doc, on_error="skip")
     refused = snap.metadata.get("refused", {})
     assert refused and set(snap.flags).isdisjoint(refused)

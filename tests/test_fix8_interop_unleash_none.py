@@ -76,6 +76,22 @@ def client():
     c.destroy()
 
 
+@pytest.fixture(scope="module")
+def _engines() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def engine(impl, _engines):
+    """PAYLOAD imported and built once per evaluator for the module (an engine's
+    answers depend on its snapshot alone)."""
+    from cfgcore.engine import engine_class
+
+    if impl.__name__ not in _engines:
+        _engines[impl.__name__] = engine_class(impl).from_snapshot(unleash.to_snapshot(PAYLOAD))
+    return _engines[impl.__name__]
+
+
 def _agree(client, engine, ctx: dict[str, Any]) -> None:
     ours = unleash.context({**_STATIC, **ctx})
     for f in PAYLOAD["features"]:
@@ -84,8 +100,7 @@ def _agree(client, engine, ctx: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("where", [*_FIELDS, "properties"])
-def test_a_none_value_is_the_text_none(make, client, where):
-    engine = make(unleash.to_snapshot(PAYLOAD))
+def test_a_none_value_is_the_text_none(engine, client, where):
     ctx: dict[str, Any] = {"currentTime": _NOW}
     if where == "properties":
         ctx["properties"] = {"x": None}
@@ -98,8 +113,7 @@ def test_a_none_value_is_the_text_none(make, client, where):
     _agree(client, engine, ctx)
 
 
-def test_a_none_user_id_is_bucketed_as_the_text_none(make):
-    engine = make(unleash.to_snapshot(PAYLOAD))
+def test_a_none_user_id_is_bucketed_as_the_text_none(engine):
     as_text = unleash.context({"userId": "None"})
     as_none = unleash.context({"userId": None})
     for stickiness in ("userId", "sessionId"):
@@ -122,8 +136,7 @@ _FIXTURE = [HealthCheck.function_scoped_fixture]
 @settings(max_examples=40, deadline=None, suppress_health_check=_FIXTURE)
 @given(st.dictionaries(st.sampled_from(["x", "environment", "remoteAddress"]), _values,
                        max_size=3))  # fmt: skip
-def test_values_answer_as_the_python_sdk(make, client, values):
-    engine = make(unleash.to_snapshot(PAYLOAD))
+def test_values_answer_as_the_python_sdk(engine, client, values):
     ctx: dict[str, Any] = {"currentTime": _NOW, "userId": "u1", "sessionId": "s1"}
     for k, v in values.items():
         if k == "x":

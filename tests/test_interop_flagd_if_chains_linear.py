@@ -129,8 +129,8 @@ CONTEXTS = [
 ]
 
 
-def _answers(engine: Any, tk: str | None, attrs: dict[str, Any]) -> tuple:
-    d = engine.evaluate("f", flagd.context(tk, attrs))
+def _answers(engine: Any, tk: str | None, attrs: dict[str, Any], ctx: Any = None) -> tuple:
+    d = engine.evaluate("f", flagd.context(tk, attrs) if ctx is None else ctx)
     return (d.value, d.variant, d.reason, d.error_code, d.rule_index)
 
 
@@ -162,13 +162,19 @@ def test_chains_answer_as_flagd_and_as_the_exclusive_lowering(make_py_and_c, tar
     assert nodes <= sum(_nodes(r.when) for r in before.flags["f"].rules)
     core = core_mod.FlagdCore()
     core.set_flags(copy.deepcopy(doc))
+    # flagd's answer and the context of each case, once for every engine (an evaluation
+    # reads a context, never changes it)
+    cases = [
+        (tk, attrs, flagd.context(tk, attrs), _peer(core, tk, attrs))
+        for tk in ("u1", "u7", None)
+        for attrs in CONTEXTS
+    ]
     for make in make_py_and_c:
         engine, old = make(snap), make(before)
-        for tk in ("u1", "u7", None):
-            for attrs in CONTEXTS:
-                assert _answers(engine, tk, attrs) == _answers(old, tk, attrs), attrs
-                r = flagd.resolve(engine, "f", flagd.context(tk, attrs), "FB")
-                assert (r.value, r.variant, r.reason, r.error_code) == _peer(core, tk, attrs), attrs
+        for tk, attrs, ctx, peer in cases:
+            assert _answers(engine, tk, attrs, ctx) == _answers(old, tk, attrs, ctx), attrs
+            r = flagd.resolve(engine, "f", ctx, "FB")
+            assert (r.value, r.variant, r.reason, r.error_code) == peer, attrs
 
 
 # -- size -----------------------------------------------------------------------------------

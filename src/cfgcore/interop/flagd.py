@@ -1240,8 +1240,8 @@ class _Rules(list[dict[str, Any]]):
         hit = self._sizes.get(id(cond))
         if hit is not None:
             return hit[1]
-        if isinstance(cond, Mapping):
-            n = 1 + sum(self.size(v) for v in cond.values() if isinstance(v, _NODES))
+        if isinstance(cond, dict) or (type(cond) not in _NO_MAPPING and isinstance(cond, Mapping)):
+            n = 1 + sum(self.size(v) for v in cond.values() if _is_node(v))
         elif isinstance(cond, Condition):  # a shared evaluator's, typed (_typed)
             known = self.shared.sizes.get(id(cond))  # measured once per import
             if known is None:
@@ -1249,7 +1249,7 @@ class _Rules(list[dict[str, Any]]):
                 known = self.shared.sizes[id(cond)] = (cond, 1 + sum(self.size(v) for v in parts))
             n = known[1]
         elif isinstance(cond, list):
-            n = sum(self.size(v) for v in cond if isinstance(v, _NODES))
+            n = sum(self.size(v) for v in cond if _is_node(v))
         else:
             n = 0
         self._sizes[id(cond)] = (cond, n)
@@ -1262,8 +1262,11 @@ class _Rules(list[dict[str, Any]]):
         hit = self._calls.get(id(cond))
         if hit is not None:
             return hit[1]
-        parts = cond.values() if isinstance(cond, Mapping) else cond
-        found = any(self.holds_shared(v) for v in parts if isinstance(v, _NODES))
+        mapping = isinstance(cond, dict) or (
+            type(cond) not in _NO_MAPPING and isinstance(cond, Mapping)
+        )
+        parts = cond.values() if mapping else cond
+        found = any(self.holds_shared(v) for v in parts if _is_node(v))
         self._calls[id(cond)] = (cond, found)
         return found
 
@@ -1271,7 +1274,7 @@ class _Rules(list[dict[str, Any]]):
         """Nodes the compiler writes for ``cond`` at ``depth``: a shared condition written
         before (by this flag or an accepted one) is one OP_CALL node where the call fits
         the compiler's depth limit (else it is copied)."""
-        if not isinstance(cond, _NODES):
+        if not _is_node(cond):
             return 0
         if isinstance(cond, Condition):
             key = id(cond)
@@ -1284,7 +1287,7 @@ class _Rules(list[dict[str, Any]]):
             return self.size(cond)
         if not self.holds_shared(cond):
             return self.size(cond)
-        if isinstance(cond, Mapping):
+        if isinstance(cond, dict) or (type(cond) not in _NO_MAPPING and isinstance(cond, Mapping)):
             return 1 + sum(self.written_size(v, depth + 1) for v in cond.values())
         return sum(self.written_size(v, depth) for v in cond)
 
@@ -1295,14 +1298,14 @@ class _Rules(list[dict[str, Any]]):
         stack = [cond]
         while stack:
             c = stack.pop()
-            if not isinstance(c, _NODES) or id(c) in self._walked:
+            if not _is_node(c) or id(c) in self._walked:
                 continue
             self._walked[id(c)] = c  # (kept alive: ids stay unique)
             if isinstance(c, Condition):
                 if c.attr is not None:
                     self._attrs.add(c.attr)
                 stack.extend(p for p in (c.not_, *(c.all or ()), *(c.any or ())) if p is not None)
-            elif isinstance(c, Mapping):
+            elif isinstance(c, dict) or (type(c) not in _NO_MAPPING and isinstance(c, Mapping)):
                 name = c.get("attr")
                 if isinstance(name, str):
                     self._attrs.add(name)
@@ -1351,6 +1354,17 @@ class _Rules(list[dict[str, Any]]):
 
 
 _NODES = (Mapping, list, Condition)
+# The import walks large targeting trees: ``isinstance(x, Mapping)`` costs a Python call
+# (the ABC's), ten times an exact type test. The types JSON gives are told apart by
+# those first, with the same answers: a dict is a Mapping, and no type below is one.
+_NO_MAPPING = frozenset({list, str, int, float, bool, type(None), Condition})
+
+
+def _is_node(v: Any) -> bool:
+    """``isinstance(v, _NODES)``, the types JSON gives decided without the ABC's call."""
+    return isinstance(v, (dict, list, Condition)) or (
+        type(v) not in _NO_MAPPING and isinstance(v, Mapping)
+    )
 
 
 class _Shared:
@@ -1537,7 +1551,7 @@ class _Flag:
         self.expand_budget()
         if isinstance(expr, list):
             return [self.expand(e, inside) for e in expr]
-        if isinstance(expr, Mapping):
+        if isinstance(expr, dict) or (type(expr) not in _NO_MAPPING and isinstance(expr, Mapping)):
             if len(expr) == 1 and "$ref" in expr:
                 name = expr["$ref"]
                 if inside is not None:
@@ -2048,7 +2062,9 @@ class _Flag:
         return hit
 
     def lower_condition(self, expr: Any) -> tuple[Any, Any]:
-        if not isinstance(expr, Mapping):
+        if not (
+            isinstance(expr, dict) or (type(expr) not in _NO_MAPPING and isinstance(expr, Mapping))
+        ):
             return (_ALWAYS if _js_truthy(expr) else _NEVER), _ALWAYS
         op, args = _single(expr)
         if op not in ("and", "or", "!", "!!"):
