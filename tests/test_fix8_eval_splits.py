@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cfgcore.compiler import BUCKETS, compile_incremental, compile_snapshot
@@ -64,6 +64,34 @@ def test_a_rollout_past_three_decimals_warns_naming_its_rule(caplog):
     assert record.getMessage() == (
         "flags.f.rules[0].rollout: 12.34567% is finer than the 0.001% buckets: served to 12.346%"
     )
+
+
+@given(
+    key=st.text(min_size=1, max_size=6),
+    variant=st.text(min_size=1, max_size=6).filter(lambda v: v != "a"),
+)
+@example(key="f\nflags.g: forged", variant="b")
+@example(key="\udc00", variant="\u2028")
+def test_a_warning_is_one_printable_line_whatever_the_names(key, variant):
+    """A flag key or variant name holding a newline, a control character or a lone
+    surrogate is escaped: the warning stays one line, writable to a UTF-8 log file."""
+    doc = {"flags": {key: {"default": "a", "variants": {"a": 1, variant: 2},
+                           "rules": [{"split": {"a": 33.3333, variant: 66.6667}}]}}}  # fmt: skip
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("cfgcore.compiler")
+    logger.addHandler(handler)
+    try:
+        compile_snapshot(snapshot_from_dict(doc), file="flags.yaml")
+    finally:
+        logger.removeHandler(handler)
+    [record] = records
+    message = record.getMessage()
+    assert message.isprintable(), message
+    message.encode("utf-8")  # (raises for a lone surrogate)
+    assert message.startswith("flags.yaml: flags")
+    assert "weights finer than 0.001%" in message
 
 
 def test_an_incremental_compile_warns_of_the_changed_flags_only(caplog):

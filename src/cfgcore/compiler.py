@@ -192,7 +192,14 @@ from cfgcore._records import (  # noqa: F401
     freeze,
     value_kind,
 )
-from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths, parse_key_path
+from cfgcore.errors import (
+    Problem,
+    SnapshotError,
+    child_key_path,
+    join_key_paths,
+    parse_key_path,
+    printable_name,
+)
 from cfgcore.snapshot import (
     MAX_VALUE_DEPTH,
     Condition,
@@ -560,9 +567,12 @@ class _Compiler(FlagRecords, PrerequisiteGraph):
                 )
 
     def log_warnings(self) -> None:
+        # One line each, whatever the document's keys hold: a flag key or variant name
+        # with a newline wrote a second, forged log line, a lone surrogate made a UTF-8
+        # log file refuse the line (printable_name escapes both).
         where = f"{self.file}: " if self.file else ""
         for warning in self.warnings:
-            _log.warning("%s%s", where, warning)
+            _log.warning("%s", printable_name(where + warning))
 
 
 _STAND_IN = Flag(default="off", salt="")
