@@ -56,6 +56,31 @@ def pytest_unconfigure(config):
             os.environ[key] = value
 
 
+def _sendable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates) escaped as ``\\udc00``."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Reports reach pytest-xdist's controller even when they hold a lone surrogate.
+
+    The fuzz tests name flags and attributes ``"\\udc00"`` and the compiler's warnings
+    name the flag: a captured log (of a passing test too) or a failure message holding
+    one could not be sent by the worker, and the run ended with INTERNALERROR
+    "Unexpectedly no active workers available", naming no test. Escaped here, the
+    report shows the text as ``\\udc00``."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _sendable(text)) for title, text in report.sections]
+    if report.failed and report.longrepr is not None:
+        text = str(report.longrepr)
+        if _sendable(text) != text:
+            report.longrepr = _sendable(text)
+
+
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one and a half workers per CPU, not one. Many tests here wait on
     something real (a Redis server, a subprocess running the CLI, a file watcher, a
