@@ -234,6 +234,14 @@ def printable_name(text: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def printable_lines(text: Any) -> str:
+    """:func:`printable_name` line by line, for a log line that shows an error: a
+    :class:`ConfigError` of several problems keeps its one line per problem (each
+    already escaped by :func:`printable`), and what :func:`printable` leaves (a
+    bidirectional override, a lone surrogate a UTF-8 log file refuses) is escaped."""
+    return "\n".join(printable_name(line) for line in str(text).split("\n"))
+
+
 def _no_mask(text: str) -> str:
     return text
 

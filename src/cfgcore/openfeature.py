@@ -113,6 +113,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from None
 
 from cfgcore.details import exact_value, key_text
+from cfgcore.errors import printable_name
 from cfgcore.runtime.events import run_after_delivery
 from cfgcore.runtime.forks import after_fork_in_child, restart_in_child
 from cfgcore.snapshot import flag_references, same
@@ -817,7 +818,9 @@ class CfgcoreProvider(AbstractProvider):
                     record(test, tracking_event_name, value, user_context=user, event_id=eid)
         except Exception:  # a context mapper's or a manager's failure: never raise
             # key_text: a name whose own repr raises must not break the log record
-            _log.exception("tracking event %s not recorded", key_text(tracking_event_name))
+            _log.exception(
+                "tracking event %s not recorded", printable_name(key_text(tracking_event_name))
+            )
 
     def _refused_event_id(self, event: Any, given: Any) -> None:
         """Say once per provider that a tracking event was not recorded for its id:
@@ -835,7 +838,7 @@ class CfgcoreProvider(AbstractProvider):
         _log.warning(
             "tracking event %s not recorded: its %r attribute is %s, not an event id (text"
             " or an integer of 1 to %d characters); later events refused so are not logged",
-            key_text(event),
+            printable_name(key_text(event)),  # (a test's metric name: its document's text)
             EVENT_ID_ATTRIBUTE,
             what,
             MAX_EVENT_ID,

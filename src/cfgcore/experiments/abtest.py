@@ -1744,7 +1744,7 @@ class ABTests:
         if resume:
             log.warning(
                 "A/B test %s resumed after its guardrail stop (by %s): its variants are "
-                "served again", name, current_actor() or "unknown",
+                "served again", printable_name(name), printable_name(current_actor() or "unknown"),
             )  # fmt: skip
         # The users already logged stay logged: a replacement moves none of them (see
         # _moves_users), and a new test under a deleted one's name starts afresh in
@@ -2098,7 +2098,7 @@ class ABTests:
             Problem(path="", message=p, file=self.manager.flags_file) for p in problems
         ]
         self.manager.last_error = "; ".join(problems)
-        log.warning("A/B test rejected: %s", self.manager.last_error)
+        log.warning("A/B test rejected: %s", printable_name(self.manager.last_error))
         return False
 
     def get(self, test_name: str) -> ABTestConfiguration | None:

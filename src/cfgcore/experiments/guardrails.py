@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_lines, printable_name
 from cfgcore.experiments.abtest import ANY_RUN, check_record, run_of
 from cfgcore.experiments.exposures import (
     Exposure,
@@ -416,7 +416,9 @@ class Guardrails:
                         if self.catch_up():
                             self.manager.check_guardrails(test_name)
                     except Exception:  # a failed check must not kill anything
-                        log.exception("guardrail check of A/B test %s failed", test_name)
+                        log.exception(
+                            "guardrail check of A/B test %s failed", printable_name(test_name)
+                        )
                     with self._lock:
                         if test_name not in self._again or self._closed.is_set():
                             return
@@ -475,7 +477,12 @@ class Guardrails:
         )  # fmt: skip
         if found:
             reason = "guardrail: " + "; ".join(found)
-            log.warning("A/B test %s rolled back to control: %s", test_name, reason)
+            # A test's, a variant's or a metric's name may hold anything its document
+            # holds (a newline forged a log line): escaped, one line.
+            log.warning(
+                "A/B test %s rolled back to control: %s",
+                printable_name(test_name), printable_name(reason),
+            )  # fmt: skip
             # The test's own rule, set by whoever created it (with experiment.create):
             # not subject to the access policy (a policy that does not name this
             # process's user must not keep a harmful variant serving), audited as the
@@ -492,7 +499,7 @@ class Guardrails:
         if skipped is not None and count > said:
             log.warning(
                 "guardrail check of A/B test %s left out %s",
-                test_name, str(skipped).replace(" skipped", "", 1),
+                printable_name(test_name), printable_name(str(skipped).replace(" skipped", "", 1)),
             )  # fmt: skip
 
     def roll_back(self, test_name: str, reason: str, *, run: Any = ANY_RUN) -> None:
@@ -532,7 +539,7 @@ class Guardrails:
                     "A/B test %s was created again as a new run since the run its guardrail "
                     "judged: the rollback is not applied to the new run (its own events "
                     "are checked); this process serves it once it takes the new document",
-                    test_name,
+                    printable_name(test_name),
                 )  # fmt: skip
                 return
             except ConfigError as exc:
@@ -560,7 +567,7 @@ class Guardrails:
             "guardrail rollback of A/B test %s could not be stored (%s): it is stopped "
             "in this process's live flags only, and stored by the first document that "
             "serves the test again; to stop it everywhere now: cfgcore experiment stop",
-            test_name, error,
+            printable_name(test_name), printable_lines(error),
         )  # fmt: skip
 
     def flags_changed(self, new: Any) -> None:
@@ -609,12 +616,14 @@ class Guardrails:
             if self.manager._tests[name].get("status", "active") != "active":
                 continue
             reason, run = held
-            log.warning("A/B test %s served again: storing its guardrail rollback", name)
+            log.warning(
+                "A/B test %s served again: storing its guardrail rollback", printable_name(name)
+            )
             try:
                 self.roll_back(name, reason, run=run)
             except Exception:  # retried by the next document that serves it
                 self.unstored[name] = held
-                log.exception("guardrail rollback of A/B test %s failed", name)
+                log.exception("guardrail rollback of A/B test %s failed", printable_name(name))
 
 
 #: What :func:`_set_refused_aside` returns when the file holds a document the live

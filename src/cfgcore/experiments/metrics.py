@@ -111,6 +111,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from cfgcore.details import exact_name, metric_value
+from cfgcore.errors import printable_name
 from cfgcore.experiments.event_ids import (
     EVENT_ID_WINDOW,
     IDS,
@@ -734,7 +735,7 @@ class MetricsStore:
                     log.warning(
                         "A/B test %s: %d users hold tracked events without an exposure "
                         "(max_users); tracked events of further unexposed users are "
-                        "left out, counted", test, cap,
+                        "left out, counted", printable_name(test), cap,
                     )  # fmt: skip
                 return -1
             self._holding[test] = holding + 1
@@ -747,7 +748,7 @@ class MetricsStore:
                 log.warning(
                     "A/B test %s: %d users tracked (max_users); exposures and metric "
                     "events of later users are left out of its results, counted",
-                    test, cap,
+                    printable_name(test), cap,
                 )  # fmt: skip
             return -1
         self._tracked[test] = tracked + 1

@@ -46,7 +46,7 @@ from typing import Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_lines, printable_name
 from cfgcore.experiments.abtest import (
     GUARDRAIL_ENDS,
     GUARDRAIL_STOPPED_AT,
@@ -72,6 +72,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("cfgcore.dynamic_config")
+
+
+def _names(tests: Any) -> str:
+    """A/B test names for a log line, sorted, each escaped: a name holds whatever its
+    document or the fleet's register holds (a newline forged a second line)."""
+    return ", ".join(printable_name(n) for n in sorted(tests))
+
 
 GUARDRAIL_ACTOR = "guardrail"  # who the audit log says rolled a test back
 
@@ -460,7 +467,7 @@ def hold_fleet_stops(
         "this write to %s would serve again the variants of A/B tests the fleet's "
         "guardrail stop register holds stopped (%s): %s; written with those tests "
         "stopped; resume a test explicitly with cfgcore experiment start NAME (audited)",
-        where, ", ".join(sorted(again)), ConfigError(problems),
+        where, _names(again), printable_lines(ConfigError(problems)),
     )  # fmt: skip
     return stopped
 
@@ -594,7 +601,7 @@ def poll_own_entries(store: Any, audit_path: str | None = None) -> Any:
             log.warning(
                 "%s: the fleet's guardrail stop register had lost this host's entries of "
                 "%s (deleted, replaced by a value no reader takes, or an older entry): "
-                "written back", store.url, ", ".join(sorted(lost)),
+                "written back", store.url, _names(lost),
             )  # fmt: skip
 
     return check
@@ -806,7 +813,7 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
         )
         return doc, None
     refusal = ConfigError(problems)
-    names = ", ".join(sorted(again))
+    names, shown = _names(again), printable_lines(refusal)
     aside = _keep_refused(stops_path(store, audit_path), doc)
     try:
         # Written back with those tests stopped (compare-and-set: only over the document
@@ -829,7 +836,7 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
             "written back with those tests stopped (%s): this process serves them "
             "stopped; resume a test explicitly with cfgcore experiment start NAME "
             "(audited), or publish a document that keeps it stopped",
-            where, doc.version, names, refusal, aside, exc,
+            where, doc.version, names, shown, aside, printable_lines(exc),
         )  # fmt: skip
         data = encode_snapshot(snap, "msgpack", file=where)
         instead = dataclasses.replace(
@@ -842,7 +849,7 @@ def hold_stops(store: Any, audit_path: str | None = None) -> tuple[Any, StartHol
         "their guardrails stopped (%s): %s; it was kept as %s and version %d written "
         "with those tests stopped; resume a test explicitly with cfgcore experiment "
         "start NAME (audited)",
-        where, doc.version, names, refusal, aside, stored.version,
+        where, doc.version, names, shown, aside, stored.version,
     )  # fmt: skip
     return stored, StartHold(refusal, aside=aside)
 
@@ -924,13 +931,13 @@ def _hold_in_file(store: Any, audit_path: str | None) -> StartHold | None:
     except Exception:  # a start is never blocked by this look back
         log.exception("cannot check the flag file %s for A/B tests their guardrails stopped", path)
         return None
-    names = ", ".join(sorted(again))
+    names, shown = _names(again), printable_lines(refusal)
     log.error(
         "the flag file %s would serve again the variants of A/B tests their guardrails "
         "stopped (%s, as the stop register and audit log last recorded them): %s; it was "
         "kept as %s and written back with those tests stopped; resume a test explicitly "
         "with cfgcore experiment start NAME (audited)",
-        path, names, refusal, aside,
+        path, names, shown, aside,
     )  # fmt: skip
     return StartHold(refusal, aside=aside)
 

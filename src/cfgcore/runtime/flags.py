@@ -36,7 +36,14 @@ from typing import Any, NoReturn, Protocol
 
 import msgspec
 
-from cfgcore.errors import ConfigError, Problem, SnapshotError, StopRegisterError, format_key_path
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    SnapshotError,
+    StopRegisterError,
+    format_key_path,
+    printable_lines,
+)
 from cfgcore.observability import instruments
 from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import deferred_delivery
@@ -592,7 +599,7 @@ class LiveFlags:
                 log.log(
                     logging.ERROR if at_error else logging.DEBUG,
                     "flag document rejected, keeping the live flags: %s%s",
-                    text, self.refusals.suffix(unlogged),
+                    printable_lines(text), self.refusals.suffix(unlogged),
                 )  # fmt: skip
             subscribers = [s for s in self._each() if s is not initiator]
             if not subscribers and not self._listened and len(self._untold) < _MAX_UNTOLD:
