@@ -65,6 +65,23 @@ def test_a_problem_is_always_one_printable_line(path, message, file):
     assert len(text.splitlines()) <= 1
 
 
+# The bidirectional controls: written raw, U+202E shows the rest of a line reversed
+# ("flags.k\u202e1.default" read as another key) and U+2066-2069 reorder it.
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+@given(
+    path=st.text(st.sampled_from('ab.["\u200d' + BIDI), max_size=8),
+    message=st.text(st.sampled_from("ok \u200d" + BIDI), max_size=8),
+)
+def test_a_problem_shows_bidirectional_controls_escaped(path, message):
+    text = str(Problem(path=path, message=message, file="flags.yaml"))
+    assert not any(c in text for c in BIDI)
+    for c in set(path + message) & set(BIDI):
+        assert f"\\u{ord(c):04x}" in text
+    assert text.count("\u200d") == (path + message).count("\u200d")  # (emoji joiner: kept)
+
+
 @pytest.mark.parametrize(
     "argv",
     [("get", "a\x1b[31mb"), ("explain", "a\x1b[2Jb"), ("eval", "fl\x1b]0;title\x07ag")],

@@ -205,14 +205,18 @@ class Problem:
         return printable(mask(": ".join(parts)))
 
 
-# Control characters (and the Unicode line separators) in a key path or a file name:
-# keys come from the files (JSON "\n" or "\u001b", YAML "\e"), and written raw they
-# split an error into lines a log reader takes for others, or drive the terminal.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, the Unicode line separators and the bidirectional controls in a
+# key path or a file name: keys come from the files (JSON "\n" or "\u001b", YAML "\e"),
+# and written raw they split an error into lines a log reader takes for others, drive
+# the terminal, or reorder the text shown after them (U+202E).
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def printable(text: str) -> str:
-    """``text`` with each control character as its backslash escape (``\\n``)."""
+    """``text`` with each control character, line separator and bidirectional control
+    as its backslash escape (``\\n``, ``\\u202e``)."""
     if not isinstance(text, str) or _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
