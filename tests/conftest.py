@@ -156,6 +156,25 @@ def _no_usage_recorder_threads():
             recorder.start()
 
 
+@pytest.fixture
+def fresh_evaluation_totals():
+    """The process-wide evaluation totals (what a scrape exports as
+    ``cfgcore_flag_evaluations_total``) hold this test's evaluations alone, the
+    worker's own restored afterwards. A worker late in the suite keeps the series of
+    every flag its earlier tests evaluated (an hour, up to the series limit): a test
+    scraping and parsing them dozens of times took 36 s where it takes 1 s alone, and
+    past the limit its own flags would be counted in the overflow series."""
+    from cfgcore.observability import evaluations
+
+    evaluation_totals = evaluations.evaluation_totals()  # (created, as a scrape would)
+    saved = evaluations._TOTALS
+    evaluations._TOTALS = evaluations.EvaluationTotals(retain=evaluation_totals.retain)
+    try:
+        yield evaluations._TOTALS
+    finally:
+        evaluations._TOTALS = saved
+
+
 @pytest.fixture(autouse=True)
 def _no_remembered_secrets():
     """Every test starts and ends with an empty registry of resolved secrets. The

@@ -48,6 +48,10 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from cfgcore.observability.prometheus import exposition, register  # noqa: E402
 
+# Each scrape holds its own test's evaluations alone (see the fixture).
+pytestmark = pytest.mark.usefixtures("fresh_evaluation_totals")
+
+
 BOUND = DEFAULT_MAX_LABEL_BYTES
 
 

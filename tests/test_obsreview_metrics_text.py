@@ -27,6 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from cfgcore.observability.prometheus import exposition  # noqa: E402
 
+# Each scrape holds its own test's evaluations alone (see the fixture).
+pytestmark = pytest.mark.usefixtures("fresh_evaluation_totals")
+
 
 def _families(text: bytes) -> dict[str, object]:
     return {f.name: f for f in text_string_to_metric_families(text.decode("utf-8"))}
