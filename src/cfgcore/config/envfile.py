@@ -24,7 +24,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, printable_name
 
 ENV_FILE_VAR = "CFGCORE_ENV_FILE"
 
@@ -79,7 +79,9 @@ def env_file_for(environ: Mapping[str, str], config_dir: str, embedded: bool) ->
     if why:
         # Found, not named: a configuration directory in /tmp (or another directory
         # every user may write) took whatever .env file someone put beside it.
-        log.warning("ignoring %s: %s (name it in %s to use it)", beside, why, ENV_FILE_VAR)
+        log.warning(
+            "ignoring %s: %s (name it in %s to use it)", printable_name(beside), why, ENV_FILE_VAR
+        )
         return None
     return beside
 
@@ -163,7 +165,7 @@ class EnvironWithFile(Mapping[str, str]):
             if ignored:
                 log.warning(
                     "the .env file %s sets %s, which only the process environment may set: ignored",
-                    self.path,
+                    printable_name(self.path),
                     ", ".join(ignored),
                 )
                 values = {k: v for k, v in values.items() if k not in PROCESS_ONLY}

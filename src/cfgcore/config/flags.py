@@ -59,7 +59,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cfgcore.config.builder import FLAG_FILE_NAMES
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_name
 from cfgcore.runtime.flagstore import checksum
 
 if TYPE_CHECKING:
@@ -154,14 +154,15 @@ class ConfigFlags:
         docstring): adopted, or reported as superseded. Either way what the manager
         serves changed: its next activation tells its listeners and audit log."""
         self.appeared = True
+        shown = printable_name(url)  # (the directory's name: one line, whatever it holds)
         if live.engine is placeholder:
             log.info(
                 "flags file %s appeared: its flags now serve on the engine this manager "
-                "handed out", url,
+                "handed out", shown,
             )  # fmt: skip
             return
         self.superseded = placeholder._superseded = (
-            f"the engine handed out while there was no flags file serves no flags: {url} "
+            f"the engine handed out while there was no flags file serves no flags: {shown} "
             "appeared later, and another manager's flag set serves it already (one per "
             "store per process); take manager.flags again, or restart"
         )

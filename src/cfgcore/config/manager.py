@@ -71,7 +71,7 @@ from cfgcore.config.tree import (
 )
 from cfgcore.config.tree import structural_diff as _structural_diff
 from cfgcore.config.view import ConfigView
-from cfgcore.errors import ConfigError, ConfigValidationError, Problem
+from cfgcore.errors import ConfigError, ConfigValidationError, Problem, printable_name
 from cfgcore.observability import instruments
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.runtime.events import ConfigChangeEvent, EventBus, deferred_delivery
@@ -176,7 +176,11 @@ class ConfigurationManager(ConfigView):
             self.config_dir, self.config_dir_source = os.path.abspath(config_dir), "argument"
         else:
             self.config_dir, self.config_dir_source = discover_config_dir(env)
-        log.info("configuration directory: %s (%s)", self.config_dir, self.config_dir_source)
+        log.info(
+            "configuration directory: %s (%s)",
+            printable_name(self.config_dir),
+            self.config_dir_source,
+        )
         if environ is None:
             # A .env file ($CFGCORE_ENV_FILE, or beside the config directory) fills in
             # variables the process environment lacks (config/envfile.py).
@@ -184,7 +188,7 @@ class ConfigurationManager(ConfigView):
             if env_file is not None:
                 named = bool((env.get(ENV_FILE_VAR) or "").strip())
                 environ = EnvironWithFile(env_file, named=named)
-                log.info("environment file: %s", env_file)
+                log.info("environment file: %s", printable_name(env_file))
         self._environ = environ
         self._default_environment = environment
         # The environment a load builds, until it is live or refused (None otherwise):

@@ -25,7 +25,7 @@ from cfgcore.config.settle import (
     wait_until_settled,
 )
 from cfgcore.config.state import ConfigSnapshot
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_name
 from cfgcore.observability import instruments
 from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import ConfigChangeEvent
@@ -292,7 +292,9 @@ class ReloadController:
             watcher = self._watcher
             watcher.start(wait=None)
         if not watcher.wait_ready() and watcher is self._watcher:
-            log.warning("file watcher on %s did not become ready in time", m.config_dir)
+            log.warning(
+                "file watcher on %s did not become ready in time", printable_name(m.config_dir)
+            )
 
     def disable(self) -> None:
         with self._control:
@@ -337,7 +339,9 @@ class ReloadController:
         ready = await watcher.start(wait=None)  # sets the task before we wait on it
         self._async_task, self._async_stop = watcher.task, watcher.stop_event
         if not ready and not await watcher.start():
-            log.warning("file watcher on %s did not become ready in time", m.config_dir)
+            log.warning(
+                "file watcher on %s did not become ready in time", printable_name(m.config_dir)
+            )
 
     async def stop_async(self) -> None:
         watcher = self._async_watcher

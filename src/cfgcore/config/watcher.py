@@ -54,6 +54,7 @@ from typing import Any
 import watchfiles
 
 from cfgcore.config.settle import WATCHER_STOP
+from cfgcore.errors import printable_name
 from cfgcore.observability import instruments
 from cfgcore.runtime.events import mark_service_thread
 from cfgcore.runtime.forks import after_fork_in_child
@@ -167,6 +168,12 @@ def _poll_every(watcher: Any) -> float:
     if watcher.force_polling:
         return min(watcher.poll_interval, _TICK_MS / 1000)
     return float(watcher.poll_interval)
+
+
+def _shown(paths: Iterable[str]) -> str:
+    """The watched paths for a log line, each escaped: a directory named with a newline
+    or an escape sequence forged a line or drove the operator's terminal."""
+    return ", ".join(printable_name(p) for p in paths)
 
 
 def _identities(paths: Iterable[str]) -> dict[str, tuple[int, int] | None]:
@@ -308,12 +315,12 @@ class DirectoryWatcher(_Liveness):
                 backoff = 0.1
                 continue
             except Exception:  # a vanished directory, inotify limits...
-                log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                log.exception("file watcher on %s failed; retrying", _shown(self.paths))
                 instruments.watcher_failed("watch")
                 if not self.force_polling:
                     # Out of inotify instances/watches is the usual cause: stat polling
                     # needs none and is still correct, only a little slower.
-                    log.warning("falling back to polling for %s", ", ".join(self.paths))
+                    log.warning("falling back to polling for %s", _shown(self.paths))
                     self.force_polling = True
                 self._call_poll()  # do not miss what changed while we were down
                 self._tick()
@@ -331,7 +338,7 @@ class DirectoryWatcher(_Liveness):
         existing = [p for p in watching if roots[p] is not None]
         if not existing:
             if not self._ready.is_set():  # never watched: as any failure to set up
-                raise FileNotFoundError(f"nothing to watch: {', '.join(watching)}")
+                raise FileNotFoundError(f"nothing to watch: {_shown(watching)}")
             return self._wait_for_paths(roots)
         for changes in watchfiles.watch(
             *existing, stop_event=self._stop, raise_interrupt=False, **_watch_options(self)
@@ -504,10 +511,10 @@ class AsyncDirectoryWatcher(_Liveness):
                 backoff = 0.1
                 continue
             except Exception:  # as the thread watcher: log, poll, retry; never die
-                log.exception("file watcher on %s failed; retrying", ", ".join(self.paths))
+                log.exception("file watcher on %s failed; retrying", _shown(self.paths))
                 instruments.watcher_failed("watch")
                 if not self.force_polling:
-                    log.warning("falling back to polling for %s", ", ".join(self.paths))
+                    log.warning("falling back to polling for %s", _shown(self.paths))
                     self.force_polling = True
                 await self._call(self.poll, "poll")
                 self._tick()
@@ -526,7 +533,7 @@ class AsyncDirectoryWatcher(_Liveness):
         existing = [p for p in watching if roots[p] is not None]
         if not existing:
             if not self._ready.is_set():
-                raise FileNotFoundError(f"nothing to watch: {', '.join(watching)}")
+                raise FileNotFoundError(f"nothing to watch: {_shown(watching)}")
             return await self._wait_for_paths(roots)
         async for changes in watchfiles.awatch(
             *existing, stop_event=self.stop_event, **_watch_options(self)
