@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.compiler import BUCKETS, compile_incremental, compile_snapshot
 from cfgcore.snapshot import snapshot_from_dict
+from tests.log_records import records
 
 
 def _doc(weights: dict, rollout=None) -> dict:
@@ -77,16 +78,9 @@ def test_a_warning_is_one_printable_line_whatever_the_names(key, variant):
     surrogate is escaped: the warning stays one line, writable to a UTF-8 log file."""
     doc = {"flags": {key: {"default": "a", "variants": {"a": 1, variant: 2},
                            "rules": [{"split": {"a": 33.3333, variant: 66.6667}}]}}}  # fmt: skip
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("cfgcore.compiler")
-    logger.addHandler(handler)
-    try:
+    with records(logging.WARNING, "cfgcore.compiler") as got:
         compile_snapshot(snapshot_from_dict(doc), file="flags.yaml")
-    finally:
-        logger.removeHandler(handler)
-    [record] = records
+    [record] = got
     message = record.getMessage()
     assert message.isprintable(), message
     message.encode("utf-8")  # (raises for a lone surrogate)

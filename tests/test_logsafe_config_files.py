@@ -9,38 +9,20 @@ escapes the name (cfgcore.errors.printable_name).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.watcher import DirectoryWatcher
+from tests.log_records import records
 from tests.waiting import wait_for
 
 # A newline and a carriage return (a forged line), an escape sequence (the terminal),
 # a line separator and a right-to-left override (what the reader sees reordered).
 HOSTILE = "d\n2026-03-01 WARNING forged\r\x1b[2J\u2028\u202eevil"
-
-
-@contextlib.contextmanager
-def records(level: int = logging.INFO) -> Iterator[list[logging.LogRecord]]:
-    """The ``cfgcore`` records at ``level`` and above logged meanwhile."""
-    got: list[logging.LogRecord] = []
-    handler = logging.Handler(level)
-    handler.emit = got.append  # type: ignore[method-assign]
-    logger = logging.getLogger("cfgcore")
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 def one_line(record: logging.LogRecord) -> str:
@@ -76,7 +58,7 @@ def test_the_directory_and_env_file_lines_are_printable(tmp_path, monkeypatch):
     root = os.path.join(tmp_path, HOSTILE)
     config_dir = _project(root)
     _dotenv(os.path.join(root, ".env"), "APP_NAME=x\n", 0o600)
-    with records() as got:
+    with records(logging.INFO) as got:
         manager = _manager(config_dir)
         manager.close()
     shown = [one_line(r) for r in got if r.name.startswith("cfgcore")]
@@ -152,7 +134,7 @@ def test_a_flags_file_that_appears_is_named_in_printable_lines(tmp_path, monkeyp
         placeholders = first.flags, second.flags
         with open(os.path.join(config_dir, "flags.yaml"), "w", encoding="utf-8") as f:
             f.write(FLAGS)
-        with records() as got:
+        with records(logging.INFO) as got:
             assert first.reload() and second.reload()
         assert placeholders[0].is_enabled("beta", {"user_id": "u1"})
     finally:
@@ -178,7 +160,7 @@ def test_any_directory_name_logs_printable_lines(tmp_path_factory, name):
     root = os.path.join(tmp_path_factory.mktemp("n"), name)
     config_dir = _project(root)
     _dotenv(os.path.join(root, ".env"), "APP_NAME=x\n", 0o666)
-    with records() as got:
+    with records(logging.INFO) as got:
         manager = _manager(config_dir)
         manager.close()
     assert got

@@ -8,11 +8,9 @@ escapes it (cfgcore.errors.printable_name), as the rounding warnings of the comp
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.log_records import records
 from tests.waiting import wait_for
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -28,20 +27,6 @@ NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 # a line separator and a right-to-left override (what the reader sees reordered).
 HOSTILE = "t\n2026-03-01 WARNING forged\r\x1b[2J\u2028\u202eevil"
 HOSTILE_METRIC = "errors\n\x1b[31m\u2029\u202e"
-
-
-@contextlib.contextmanager
-def records(level: int = logging.WARNING) -> Iterator[list[logging.LogRecord]]:
-    """The ``cfgcore`` records at ``level`` and above logged meanwhile."""
-    got: list[logging.LogRecord] = []
-    handler = logging.Handler(level)
-    handler.emit = got.append  # type: ignore[method-assign]
-    logger = logging.getLogger("cfgcore")
-    logger.addHandler(handler)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
 
 
 def one_line(record: logging.LogRecord) -> str:
