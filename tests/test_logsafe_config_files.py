@@ -53,8 +53,8 @@ def _manager(config_dir: str) -> ConfigurationManager:
 
 
 def test_the_directory_and_env_file_lines_are_printable(tmp_path, monkeypatch):
-    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
     """manager.py: the INFO lines naming the configuration directory and .env file."""
+    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
     root = os.path.join(tmp_path, HOSTILE)
     config_dir = _project(root)
     _dotenv(os.path.join(root, ".env"), "APP_NAME=x\n", 0o600)
@@ -68,8 +68,8 @@ def test_the_directory_and_env_file_lines_are_printable(tmp_path, monkeypatch):
 
 
 def test_an_ignored_env_file_warning_is_printable(tmp_path, monkeypatch):
-    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
     """envfile.py: the .env file beside the configuration that anyone may write."""
+    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
     root = os.path.join(tmp_path, HOSTILE)
     config_dir = _project(root)
     _dotenv(os.path.join(root, ".env"), "APP_NAME=x\n", 0o666)
