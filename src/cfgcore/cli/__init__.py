@@ -314,13 +314,23 @@ def _setup_logging(level: int) -> Callable[[], None]:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_MaskingFormatter("cfgcore: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger("cfgcore")
-    saved = (root.handlers[:], root.level, root.propagate)
-    root.handlers[:] = [handler]
+    saved_handlers, saved_level, saved_propagate = root.handlers[:], root.level, root.propagate
+    for other in saved_handlers:
+        root.removeHandler(other)
+    root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
 
     def restore() -> None:
-        root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+        # Through the logging API: setLevel clears the loggers' cache of enabled levels
+        # (assigned directly, a child that logged during the command stayed closed to
+        # what the restored level lets through), and a handler added meanwhile (another
+        # thread's) stays.
+        root.removeHandler(handler)
+        for other in saved_handlers:
+            root.addHandler(other)
+        root.setLevel(saved_level)
+        root.propagate = saved_propagate
 
     return restore
 
