@@ -79,3 +79,17 @@ def test_above_debug_no_step_is_even_prepared(manager, monkeypatch, caplog):
     assert manager.reload() is True
     assert manager.update_config("extra", 2) is True
     assert manager.get("extra") == 2
+
+
+def test_a_changed_key_holding_a_newline_is_one_escaped_line(manager, caplog):
+    """The swap lists one changed key per line: a key holding a newline (YAML "\\n",
+    JSON "\\n") is shown escaped, so it cannot forge a line of the log."""
+    manager.enable_debug_mode()
+    caplog.set_level(logging.DEBUG, logger="cfgcore")
+    _edit(manager, '\nforged:\n  "x\\nWARNING cfgcore: forged line\\u202e": 1\n')
+    assert manager.reload() is True
+    [swap] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("swap (")]
+    lines = swap.split("\n")
+    assert all(line.startswith("  ") for line in lines[1:]), lines
+    assert not any(line.startswith("WARNING") for line in lines)
+    assert any("x\\nWARNING cfgcore: forged line\\u202e" in line for line in lines), lines

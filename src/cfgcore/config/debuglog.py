@@ -7,6 +7,9 @@ result, and the swap with every changed key. Values pass through
 :func:`cfgcore.runtime.redaction.redact` (secret keys, resolved secrets, credentials in
 URLs), so a debug log can be shared.
 
+File names and key paths are shown escaped (:func:`cfgcore.errors.printable_name`):
+a key holding a newline cannot forge a line of the log.
+
 Callers guard each call with ``log.isEnabledFor(logging.DEBUG)``: above DEBUG the
 change path does not even build the arguments.
 """
@@ -19,7 +22,7 @@ from typing import Any
 
 from cfgcore.config.files import Layer
 from cfgcore.config.tree import diff_trees
-from cfgcore.errors import Problem
+from cfgcore.errors import Problem, printable_name
 from cfgcore.runtime.redaction import redact
 
 __all__ = ["files_read", "layers_merged", "swapped", "validated"]
@@ -32,7 +35,7 @@ MAX_CHANGES = 50
 
 def files_read(env: str, texts: Iterable[tuple[str, bytes]], flags_file: str | None) -> None:
     """Step 1: which input files were read for ``env``, and their sizes."""
-    read = ", ".join(f"{path} ({len(raw)} bytes)" for path, raw in texts)
+    read = ", ".join(f"{printable_name(path)} ({len(raw)} bytes)" for path, raw in texts)
     log.debug("reload %s: read %s%s", env, read or "no files",
               f"; flags {flags_file}" if flags_file else "")  # fmt: skip
 
@@ -41,7 +44,7 @@ def layers_merged(env: str, layers: Sequence[Layer]) -> None:
     """Step 2: the layers merged, lowest first, with how many top-level keys each set."""
     shown = []
     for layer in layers:
-        where = layer.file or layer.kind
+        where = printable_name(layer.file or layer.kind)
         shown.append(f"{layer.name} [{layer.kind}, {where}, {len(layer.data)} keys]")
     log.debug("reload %s: merged %s", env, " < ".join(shown))
 
@@ -59,7 +62,7 @@ def swapped(previous: Any, snap: Any, source: str) -> None:
     """Step 4: the swap, and every changed key with its old and new value redacted."""
     changes = diff_trees(previous.config, snap.config) if previous.version else []
     lines = [
-        f"{path}: {redact(path, old)!r} -> {redact(path, new)!r}"
+        f"{printable_name(path)}: {redact(path, old)!r} -> {redact(path, new)!r}"
         for path, old, new in changes[:MAX_CHANGES]
     ]
     if len(changes) > MAX_CHANGES:
