@@ -118,7 +118,9 @@ def test_the_signed_stop_register_across_a_failover(redis_binary, tmp_path):
     keys = FleetKeys(signing, [verify])
     rec = {"status": "stopped", GUARDRAIL_STOPPED_AT: 10.0}
     with _sentinel_group(tmp_path) as (primary, replicas, sentinel):
-        url = _url(sentinel, "namespace=g&wait=1&wait_timeout=200&cache=off")
+        # (a replica's acknowledgement waited for up to 2 s: the first write is made
+        # once and must count, and a loaded CI machine once took over 200 ms)
+        url = _url(sentinel, "namespace=g&wait=1&wait_timeout=2000&cache=off")
         with RedisFlagStore(url, keys=keys) as writer, RedisFlagStore(url, keys=keys) as reader:
             assert writer.write_stop_register({"t": (10.0, rec)}) == 1
             assert reader.read_stop_register() == {"t": (10.0, rec)}
