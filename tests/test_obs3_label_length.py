@@ -34,6 +34,7 @@ from cfgcore.observability.registry import (
 from cfgcore.snapshot import SnapshotError
 from tests.conftest import copy_bundled_config
 from tests.test_alerts import promtool  # noqa: F401 - the fixture
+from tests.texts import any_character, text_of
 
 prometheus_client = pytest.importorskip("prometheus_client")
 
@@ -82,17 +83,17 @@ def _flag_labels(scrapes: dict[str, list[dict[str, str]]]) -> set[str]:
 
 # Keys of any length: short ones of any code point, and long ones made by repeating one
 # (so thousands of characters cost hypothesis little), some sharing a long prefix.
-_CHARS = st.characters(exclude_categories=())  # lone surrogates too
+_CHARS = any_character  # lone surrogates too
 _FILE_CHARS = st.characters(exclude_categories=("Cs",))  # what a flag file can hold
 
 
 def _keys(chars: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    short = st.text(chars, min_size=1, max_size=40)
+    short = text_of(chars, min_size=1, max_size=40)
     long = st.builds(
         lambda unit, n, tail: unit * n + tail,
-        st.text(chars, min_size=1, max_size=4),
+        text_of(chars, min_size=1, max_size=4),
         st.integers(min_value=200, max_value=3000),
-        st.text(chars, max_size=3),
+        text_of(chars, max_size=3),
     )
     return st.one_of(short, long)
 

@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.snapshot import SnapshotError
@@ -26,6 +25,7 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from cfgcore.observability.prometheus import exposition  # noqa: E402
+from tests.texts import any_text  # noqa: E402
 
 # Each scrape holds its own test's evaluations alone (see the fixture).
 pytestmark = pytest.mark.usefixtures("fresh_evaluation_totals")
@@ -62,7 +62,7 @@ def test_hostile_flag_keys_and_variants_parse_and_pass_promtool(make, promtool, 
 
 # Every code point, lone surrogates included (only Python code can hand those over: the
 # file decoders refuse them).
-_TEXT = st.text(st.characters(exclude_categories=()), min_size=1, max_size=30)
+_TEXT = any_text(min_size=1, max_size=30)
 
 
 @settings(max_examples=80)

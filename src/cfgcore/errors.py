@@ -208,15 +208,21 @@ class Problem:
 # Control characters, the Unicode line separators and the bidirectional controls in a
 # key path or a file name: keys come from the files (JSON "\n" or "\u001b", YAML "\e"),
 # and written raw they split an error into lines a log reader takes for others, drive
-# the terminal, or reorder the text shown after them (U+202E).
+# the terminal, or reorder the text shown after them (U+202E). A lone surrogate (a
+# file name or argument that is not UTF-8, read with "surrogateescape") is escaped too:
+# written raw it makes a UTF-8 stream or log file refuse the whole message.
 _CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 
 def printable(text: str) -> str:
-    """``text`` with each control character, line separator and bidirectional control
-    as its backslash escape (``\\n``, ``\\u202e``)."""
+    """``text`` with each control character, line separator, bidirectional control and
+    lone surrogate as its backslash escape (``\\n``, ``\\u202e``, ``\\udcff``).
+
+    Every other character stays as written (an accented key, an emoji sequence with its
+    joiners): an error names the key as the file spells it. Names shown in log lines and
+    reports use the stricter :func:`printable_name`."""
     if not isinstance(text, str) or _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
@@ -241,8 +247,8 @@ def printable_name(text: Any) -> str:
 def printable_lines(text: Any) -> str:
     """:func:`printable_name` line by line, for a log line that shows an error: a
     :class:`ConfigError` of several problems keeps its one line per problem (each
-    already escaped by :func:`printable`), and what :func:`printable` leaves (a
-    bidirectional override, a lone surrogate a UTF-8 log file refuses) is escaped."""
+    already escaped by :func:`printable`), and whatever else is not printable in the
+    text of an exception that is not a :class:`ConfigError` is escaped."""
     return "\n".join(printable_name(line) for line in str(text).split("\n"))
 
 
