@@ -423,6 +423,21 @@ for _first, _resolvers in StrictLoader.yaml_implicit_resolvers.items():
             StrictDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
 
 
+# YAML 1.1 line breaks beyond \n and \r: with ``allow_unicode`` PyYAML's emitter wrote
+# them raw inside a single-quoted or plain scalar, where a reader folds a break (a NEL
+# read back as a space: "a\x85b" became "a b"). A double-quoted scalar escapes them.
+_UNICODE_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+def _represent_str(dumper: Any, data: str) -> Any:
+    if _UNICODE_BREAKS.search(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+StrictDumper.add_representer(str, _represent_str)
+
+
 def _represent_time(dumper: Any, data: datetime.time) -> Any:
     # A TOML file's local time (``start = 09:00:00``) is a configuration value
     # (config.files.tree_problem), but YAML has no time type and PyYAML's dumper raised
