@@ -1,4 +1,4 @@
-"""``cfgcore diff`` and ``cfgcore explain`` print one line per difference and per layer,
+"""``cfgcore diff``, ``explain``, ``watch`` and ``audit verify`` print one line per entry,
 escaped: a key or a value holding a line break forged a line (a difference that is not
 there), and one holding a terminal escape drove the operator's terminal. ``cfgcore get``
 prints the value as it is (a script reads it)."""
@@ -89,3 +89,14 @@ def test_watch_prints_a_changed_value_escaped_on_one_line(config_dir):
     assert out.rstrip("\n").endswith(
         "reload note: a\\x1b[31m\\nb\\u202ec -> a\\x1b[31m\\nbd\\x1b[2J"
     )
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_audit_verify_names_the_log_escaped(tmp_path, capsys, exists):
+    log = tmp_path / "audit\n\x1b[2J.jsonl"
+    if exists:
+        log.write_text('{"not": "chained"}\n')
+    code, out, _ = run(capsys, "audit", "verify", str(log))
+    assert code == 1
+    assert "\x1b" not in out and len(out.splitlines()) == 1
+    assert out.startswith(str(tmp_path / "audit\\n\\x1b[2J.jsonl"))
