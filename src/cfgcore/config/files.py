@@ -374,7 +374,10 @@ def tree_problem(
             if depth:
                 for k in node:
                     if not isinstance(k, str):
-                        return _dotted((*path, k)), (
+                        # The key as its text: a float key's dot (1.5) is then quoted in
+                        # the path, a["1.5"], which the line lookup finds (a.1.5 named
+                        # key 1 of a, and the error the line of a).
+                        return _dotted((*path, str(k))), (
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
                         )
                     if not (str.isascii(k) or _encodable(k)):
