@@ -108,3 +108,20 @@ def test_the_migrated_file_serves_what_the_migration_returned(tmp_path_factory, 
     out = tmp / "config"
     assert cli_main(["migrate", str(src), "--out", str(out), "--keep-unmapped", "-q"]) == 0
     assert _load(out) == expected
+
+
+@pytest.mark.parametrize("placeholder", ["${user.home}", "${ DB_PASSWORD }", "${}", "${a"])
+def test_a_value_a_load_refuses_as_a_malformed_reference_fails_the_migration(
+    tmp_path, capsys, placeholder
+):
+    """A legacy placeholder (Spring's ``${user.home}``) passed validation, the command
+    said the result validates (exit 0, ``"valid": true``), and loading the file it
+    wrote was refused: "malformed reference"."""
+    src = tmp_path / "old.properties"
+    src.write_text(f"legacy.path={placeholder}/x\nlegacy.home=${{HOME}}\n")
+    out = tmp_path / "config"
+    assert cli_main(["migrate", str(src), "--out", str(out), "--keep-unmapped"]) == 1
+    printed = capsys.readouterr().out
+    errors = [line for line in printed.splitlines() if line.startswith("  error")]
+    assert len(errors) == 1 and errors[0].startswith("  error      legacy.path: malformed ")
+    assert json.loads((out / "migration-report.json").read_text())["valid"] is False

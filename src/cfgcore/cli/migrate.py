@@ -105,6 +105,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         args.source
     )
     report = validate_configuration(migration.config)
+    unloadable = _malformed_references(migration.config)
     # The source's name escaped: a line break in it ended the comment, and the rest of
     # the name was read as configuration keys.
     source = printable_name(os.path.basename(args.source))
@@ -121,7 +122,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     )
     config_bytes = (header + (body if migration.config else "{}\n")).encode("utf-8")
     data = migration.report.to_dict()
-    data["valid"] = report.overall_valid
+    data["valid"] = report.overall_valid and not unloadable
     # Which configuration this report describes: a reader can tell a pair apart.
     data["config_file"] = os.path.basename(config_path)
     data["config_sha256"] = hashlib.sha256(config_bytes).hexdigest()
@@ -146,11 +147,39 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     print(migration.report)
     for r in report.failures:
         print(printable_name(f"  {r.severity:9}  {r.message}"))
+    for line in unloadable:
+        print(printable_name(f"  {'error':9}  {line}"))
     print(printable_name(f"wrote {config_path} and {report_path}"))
-    if not report.overall_valid:
+    if not report.overall_valid or unloadable:
         print("the migrated configuration does not validate: fix the findings above")
         return 1
     return 0
+
+
+def _malformed_references(tree: Any, path: tuple[Any, ...] = ()) -> list[str]:
+    """A line for each value of the migrated tree a load would refuse as a malformed
+    environment reference: a legacy placeholder such as Spring's ``${user.home}``
+    validated here (references are substituted at load), and the file then failed to
+    load."""
+    from cfgcore.config.transforms import _REF, _snippet
+    from cfgcore.errors import format_key_path
+
+    out: list[str] = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out += _malformed_references(value, (*path, key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            out += _malformed_references(value, (*path, i))
+    elif isinstance(tree, str) and "${" in tree:
+        bad = next((m for m in _REF.finditer(tree) if m.group("bad")), None)
+        if bad is not None:
+            out.append(
+                f"{format_key_path(path)}: malformed reference {_snippet(tree, bad.start())}: "
+                "a load reads ${ as an environment reference (write $${ for a literal ${, "
+                "or ${NAME} for a variable)"
+            )
+    return out
 
 
 def _refuse_existing(*paths: str) -> None:
