@@ -1,10 +1,11 @@
-"""``cfgcore diff``, ``explain``, ``watch`` and ``audit verify`` print one line per entry,
+"""``cfgcore diff``, ``explain``, ``eval``, ``watch`` and ``audit verify`` print one line per entry,
 escaped: a key or a value holding a line break forged a line (a difference that is not
 there), and one holding a terminal escape drove the operator's terminal. ``cfgcore get``
 prints the value as it is (a script reads it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import shutil
@@ -100,3 +101,16 @@ def test_audit_verify_names_the_log_escaped(tmp_path, capsys, exists):
     assert code == 1
     assert "\x1b" not in out and len(out.splitlines()) == 1
     assert out.startswith(str(tmp_path / "audit\\n\\x1b[2J.jsonl"))
+
+
+def test_eval_prints_a_variant_and_its_text_escaped_on_one_line(config_dir, capsys):
+    (config_dir / "flags.yaml").write_text(
+        'version: 1\nflags:\n  banner:\n    variants:\n      "v\\e[2J\\nx": "t\\e[31m\\ny"\n'
+        '    default: "v\\e[2J\\nx"\n'
+    )
+    args = ("eval", "banner", "-e", "staging", "--config-dir", str(config_dir))
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert out == "banner = t\\x1b[31m\\ny  (variant v\\x1b[2J\\nx, reason STATIC)\n"
+    code, out, _ = run(capsys, *args, "--json")  # for scripts: JSON escapes, values exact
+    assert json.loads(out)["value"] == "t\x1b[31m\ny"

@@ -398,10 +398,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             doc["error_code"] = str(error)
         print(json.dumps(doc, default=_json_default))
     else:
-        print(
+        # One line, escaped (as explain): a variant's name or text value from the flag
+        # document holding a line break or a terminal escape; --json for scripts.
+        line = (
             f"{args.flag} = {_scalar(value)}  "
             f"(variant {details.variant}, reason {getattr(details, 'reason', '')})"
         )
+        print(printable_name(line))
     return 0
 
 
