@@ -74,7 +74,7 @@ def _all_problems(node: Any, path: tuple[Any, ...], depth: bool, out: set[tuple[
                 if not isinstance(k, str):
                     out.add(
                         (
-                            format_key_path((*path, k)),
+                            format_key_path((*path, str(k))),
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)",
                         )
                     )

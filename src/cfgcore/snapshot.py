@@ -1254,9 +1254,6 @@ def encode_snapshot(
             raise SnapshotError([Problem(path=where, message=message, file=file)])
         return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if format == "yaml":
-        text = dump_yaml(data, sort_keys=False, allow_unicode=True)
-        if any(c in text for c in "\x85\u2028\u2029"):
-            # PyYAML writes these raw and reads them back as line breaks: escape instead
-            text = dump_yaml(data, sort_keys=False, allow_unicode=False)
-        return text.encode()
+        # (dump_yaml escapes the line breaks PyYAML wrote raw: NEL, U+2028, U+2029.)
+        return dump_yaml(data, sort_keys=False, allow_unicode=True).encode()
     raise SnapshotError(f"unknown snapshot format {format!r}")

@@ -11,7 +11,7 @@
 * Duplicate keys are an error naming the file and both lines (PyYAML silently keeps
   the last one). A key a merge (``<<``) brings in is no duplicate: as the YAML merge
   key type says, the mapping's own key wins, and in ``<<: [*a, *b]`` the first
-  mapping's.
+  mapping's. Two merge keys in one mapping are duplicates (write the list form).
 * A value its tag's constructor refuses (``!!int abc``, a date ``2001-13-45``, an
   integer past Python's 4,300-digit conversion limit) is a :class:`ConfigError`
   naming the file, line and key path, without echoing the value (it may be a
@@ -147,12 +147,19 @@ class StrictLoader(_DepthGuard):
         merged: list[Any] = []
         own: list[Any] = []
         merges = False
+        first_merge = 0  # the line of the mapping's merge key
         for key_node, value_node in node.value:
             if key_node.tag != "tag:yaml.org,2002:merge":
                 if key_node.tag == "tag:yaml.org,2002:value":
                     key_node.tag = "tag:yaml.org,2002:str"
                 own.append((key_node, value_node))
                 continue
+            line = key_node.start_mark.line + 1
+            if first_merge:
+                # Two "<<" keys: a duplicate key like any other (PyYAML merged both, the
+                # later one's entries winning; other readers keep one or refuse).
+                raise _DuplicateKey("<<", first_merge, line, key_node, merge=True)
+            first_merge = line
             merges = True
             if isinstance(value_node, yaml.MappingNode):
                 sources = [value_node]
@@ -423,6 +430,21 @@ for _first, _resolvers in StrictLoader.yaml_implicit_resolvers.items():
             StrictDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
 
 
+# YAML 1.1 line breaks beyond \n and \r: with ``allow_unicode`` PyYAML's emitter wrote
+# them raw inside a single-quoted or plain scalar, where a reader folds a break (a NEL
+# read back as a space: "a\x85b" became "a b"). A double-quoted scalar escapes them.
+_UNICODE_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+def _represent_str(dumper: Any, data: str) -> Any:
+    if _UNICODE_BREAKS.search(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+StrictDumper.add_representer(str, _represent_str)
+
+
 def _represent_time(dumper: Any, data: datetime.time) -> Any:
     # A TOML file's local time (``start = 09:00:00``) is a configuration value
     # (config.files.tree_problem), but YAML has no time type and PyYAML's dumper raised
@@ -442,15 +464,23 @@ def dump_yaml(data: Any, **options: Any) -> str:
 
 
 class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, line: int, node: Any, other: Any = None) -> None:
+    def __init__(
+        self, key: Any, first: int, line: int, node: Any, other: Any = None, merge: bool = False
+    ) -> None:
         super().__init__(key)
         self.key, self.first, self.line, self.node = key, first, line, node
         self.other = key if other is None else other  # the earlier key it equals
+        self.merge = merge  # a second merge key ("<<")
 
 
 def _duplicate_message(dup: _DuplicateKey) -> str:
     """A repeated key; or two keys YAML reads as different values that are one key once
     read (1, 1.0 and true; their mapping keeps one of them)."""
+    if dup.merge:
+        return (
+            f"duplicate merge key (first defined on line {dup.first}): merge several "
+            "mappings with one key, '<<: [*a, *b]' (the first one's entries win)"
+        )
     if type(dup.other) is type(dup.key):
         return f"duplicate key (first defined on line {dup.first})"
     return (

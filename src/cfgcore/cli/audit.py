@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_name
 
 
 def register(subparsers: Any) -> None:
@@ -45,5 +45,5 @@ def _verify(args: Any) -> int:
         raise ConfigError("no audit log: pass PATH or set CFGCORE_AUDIT_LOG")
     checkpoint = args.checkpoint or os.environ.get("CFGCORE_AUDIT_CHECKPOINT") or None
     result = verify(path, checkpoint=checkpoint)
-    print(result)
+    print(printable_name(result))  # one line: the log's name escaped, as it was given
     return 0 if result.ok else 1

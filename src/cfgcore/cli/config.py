@@ -26,6 +26,7 @@ from typing import Any
 
 from cfgcore.cli import CommandError
 from cfgcore.config.tree import did_you_mean, key_paths, parse_path
+from cfgcore.errors import printable_name
 
 __all__ = ["did_you_mean", "register"]
 
@@ -311,13 +312,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         if prov.found
         else (f"{prov.key} is not set")
     )
-    print(f"{head}    [environment {manager.environment}]")
+    # Each line escaped: a key or value read from a file holding a line break forged a
+    # line of the answer, and one holding a terminal escape drove the terminal.
+    print(printable_name(f"{head}    [environment {manager.environment}]"))
     for i, origin in enumerate(prov.chain):
         verb = ("set by" if i == 0 else "overrides") if origin.status == "set" else origin.status
         value = f" = {_scalar(redact(prov.key, origin.value))}" if origin.status == "set" else ""
         if isinstance(origin.value, dict) and origin.status == "set":
             value = " (section)"
-        print(f"  {verb:<10} {origin.kind:<22} {origin.where()}{value}")
+        print(printable_name(f"  {verb:<10} {origin.kind:<22} {origin.where()}{value}"))
     if not prov.found:
         # deleted by a later layer (__delete__): the chain above says which
         print(
@@ -338,11 +341,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     changes = diff_trees(a, b)
     for path, old, new in changes:
         if old is None and new is not None:
-            print(f"+ {path}: {_scalar(redact(path, new))}")
+            line = f"+ {path}: {_scalar(redact(path, new))}"
         elif new is None and old is not None:
-            print(f"- {path}: {_scalar(redact(path, old))}")
+            line = f"- {path}: {_scalar(redact(path, old))}"
         else:
-            print(f"~ {path}: {_scalar(redact(path, old))} -> {_scalar(redact(path, new))}")
+            line = f"~ {path}: {_scalar(redact(path, old))} -> {_scalar(redact(path, new))}"
+        print(printable_name(line))  # one line per difference (see _cmd_explain)
     if not getattr(args, "quiet", 0):
         print(
             f"{len(changes)} difference(s) between {args.env_a} and {args.env_b}",
@@ -394,10 +398,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             doc["error_code"] = str(error)
         print(json.dumps(doc, default=_json_default))
     else:
-        print(
+        # One line, escaped (as explain): a variant's name or text value from the flag
+        # document holding a line break or a terminal escape; --json for scripts.
+        line = (
             f"{args.flag} = {_scalar(value)}  "
             f"(variant {details.variant}, reason {getattr(details, 'reason', '')})"
         )
+        print(printable_name(line))
     return 0
 
 
@@ -440,19 +447,17 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 first = next(iter(str(event.error or "").splitlines()), "") or (
                     type(event.error).__name__ if event.error else "rejected"
                 )
-                print(f"{stamp} v{event.version} REJECTED {first}", flush=True)
+                print(printable_name(f"{stamp} v{event.version} REJECTED {first}"), flush=True)
             elif event.kind == "flags":
-                print(
-                    f"{stamp} v{event.version} {event.source} flags from {event.config_path}",
-                    flush=True,
-                )
+                line = f"{stamp} v{event.version} {event.source} flags from {event.config_path}"
+                print(printable_name(line), flush=True)
             else:
                 old = _scalar(redact(event.config_path, event.old_value))
                 new = _scalar(redact(event.config_path, event.new_value))
-                print(
-                    f"{stamp} v{event.version} {event.source} {event.config_path}: {old} -> {new}",
-                    flush=True,
+                line = (
+                    f"{stamp} v{event.version} {event.source} {event.config_path}: {old} -> {new}"
                 )
+                print(printable_name(line), flush=True)  # one line per change
     finally:
         manager.close()
     return 0

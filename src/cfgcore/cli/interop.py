@@ -204,11 +204,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
             "refused": sorted(refused),
         }
     )
-    print(f"imported {len(snapshot.flags)} flags from {args.system} into {args.out}")
+    # Flag keys come from the imported document: escaped, one entry per line (a key
+    # holding a line break forged an entry; one holding a terminal escape drove the
+    # operator's terminal).
+    out = printable_name(args.out)
+    print(f"imported {len(snapshot.flags)} flags from {args.system} into {out}")
     for name in sorted(snapshot.flags):
-        print(f"  + {name}")
+        print(f"  + {printable_name(name)}")
     for name, reason in sorted(refused.items()):
-        print(f"  - {name}: refused: {reason}", file=sys.stderr)
+        print(printable_name(f"  - {name}: refused: {reason}"), file=sys.stderr)
     if refused:
         # the file they were refused from: a script reading stderr alone knows which
         print(
@@ -395,12 +399,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
             print(f"cfgcore: left out {len(left_out)} of them that do not fit flagd:",
                   file=sys.stderr)  # fmt: skip
             for p in left_out:
-                print(f"  - {p.path}: {p.message}", file=sys.stderr)
+                print(printable_name(f"  - {p.path}: {p.message}"), file=sys.stderr)
     text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
     if args.out:
         _refuse_overwrite(args.out, args.force)  # again: it may have appeared meanwhile
         _write_out(args.out, text.encode("utf-8"))
-        print(f"wrote {args.out}", file=sys.stderr)
+        print(f"wrote {printable_name(args.out)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

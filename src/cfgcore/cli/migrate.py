@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from cfgcore.errors import ConfigError
+from cfgcore.errors import ConfigError, printable_name
 from cfgcore.runtime.atomicio import FileLock, fsync_dir
 
 __all__ = ["register"]
@@ -90,6 +90,7 @@ def _config_name(raw: str) -> str:
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from cfgcore.config.migration import LegacyConfigMigrator
+    from cfgcore.config.tree import escape_markers
     from cfgcore.validation_engine import validate_configuration
     from cfgcore.yamlio import dump_yaml
 
@@ -104,15 +105,24 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         args.source
     )
     report = validate_configuration(migration.config)
-    header = f"# Migrated by cfgcore from {os.path.basename(args.source)}; see {REPORT_NAME}\n"
+    unloadable = _malformed_references(migration.config)
+    # The source's name escaped: a line break in it ended the comment, and the rest of
+    # the name was read as configuration keys.
+    source = printable_name(os.path.basename(args.source))
+    header = f"# Migrated by cfgcore from {source}; see {REPORT_NAME}\n"
     # dump_yaml quotes what cfgcore's YAML 1.2 reading would not read back as written:
     # yaml.safe_dump left the text "0o17" plain, and loading the file gave the int 15.
+    # The tree holds values as served: a legacy text "__delete__" is written escaped,
+    # as a layer must spell it (it removed its key from the migrated configuration).
     body = dump_yaml(
-        migration.config, sort_keys=False, allow_unicode=True, default_flow_style=False
+        escape_markers(migration.config),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
     )
     config_bytes = (header + (body if migration.config else "{}\n")).encode("utf-8")
     data = migration.report.to_dict()
-    data["valid"] = report.overall_valid
+    data["valid"] = report.overall_valid and not unloadable
     # Which configuration this report describes: a reader can tell a pair apart.
     data["config_file"] = os.path.basename(config_path)
     data["config_sha256"] = hashlib.sha256(config_bytes).hexdigest()
@@ -136,12 +146,40 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         ) from None
     print(migration.report)
     for r in report.failures:
-        print(f"  {r.severity:9}  {r.message}")
-    print(f"wrote {config_path} and {report_path}")
-    if not report.overall_valid:
+        print(printable_name(f"  {r.severity:9}  {r.message}"))
+    for line in unloadable:
+        print(printable_name(f"  {'error':9}  {line}"))
+    print(printable_name(f"wrote {config_path} and {report_path}"))
+    if not report.overall_valid or unloadable:
         print("the migrated configuration does not validate: fix the findings above")
         return 1
     return 0
+
+
+def _malformed_references(tree: Any, path: tuple[Any, ...] = ()) -> list[str]:
+    """A line for each value of the migrated tree a load would refuse as a malformed
+    environment reference: a legacy placeholder such as Spring's ``${user.home}``
+    validated here (references are substituted at load), and the file then failed to
+    load."""
+    from cfgcore.config.transforms import _REF, _snippet
+    from cfgcore.errors import format_key_path
+
+    out: list[str] = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out += _malformed_references(value, (*path, key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            out += _malformed_references(value, (*path, i))
+    elif isinstance(tree, str) and "${" in tree:
+        bad = next((m for m in _REF.finditer(tree) if m.group("bad")), None)
+        if bad is not None:
+            out.append(
+                f"{format_key_path(path)}: malformed reference {_snippet(tree, bad.start())}: "
+                "a load reads ${ as an environment reference (write $${ for a literal ${, "
+                "or ${NAME} for a variable)"
+            )
+    return out
 
 
 def _refuse_existing(*paths: str) -> None:

@@ -374,7 +374,10 @@ def tree_problem(
             if depth:
                 for k in node:
                     if not isinstance(k, str):
-                        return _dotted((*path, k)), (
+                        # The key as its text: a float key's dot (1.5) is then quoted in
+                        # the path, a["1.5"], which the line lookup finds (a.1.5 named
+                        # key 1 of a, and the error the line of a).
+                        return _dotted((*path, str(k))), (
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
                         )
                     if not (str.isascii(k) or _encodable(k)):
@@ -552,8 +555,16 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Constant(ValueError):
+    """NaN, Infinity or -Infinity in a JSON text (the decoder's hook has no place)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def _refuse_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not JSON", "", 0)
+    raise _Constant(name)
 
 
 def _parse_json(text: str, file: str) -> Any:
@@ -574,10 +585,39 @@ def _parse_json(text: str, file: str) -> Any:
                 )
             ]
         ) from None
+    except _Constant as exc:
+        path, line = _json_constant(text, exc.name)
+        message = f"invalid JSON: {exc.name} is not JSON (JSON numbers are finite)"
+        raise ConfigError([Problem(path=path, message=message, file=file, line=line)]) from None
     except json.JSONDecodeError as exc:
         from cfgcore._json_errors import json_syntax_problem  # file:line: key path: ...
 
         raise ConfigError([json_syntax_problem(exc, file)]) from None
+
+
+def _json_constant(text: str, name: str) -> tuple[str, int | None]:
+    """Key path and line of the first ``NaN``/``Infinity``/``-Infinity`` (``name``)
+    written as a value in a JSON text: the error named the file only."""
+    import yaml
+
+    from cfgcore.yamlio import compose_nodes
+
+    root = compose_nodes(text.replace("\t", " "))  # JSON is YAML flow syntax
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    found: list[tuple[int, tuple[str, ...], int]] = []
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if not node.style and node.value == name:  # plain, not "NaN" quoted
+                found.append((node.start_mark.index, path, node.start_mark.line + 1))
+        elif isinstance(node, yaml.MappingNode):
+            stack += [(v, (*path, str(k.value))) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, str(i))) for i, item in enumerate(node.value)]
+    if not found:
+        return "", None
+    _, path, line = min(found)  # the first in the text, the one the decoder met
+    return _dotted(path), line
 
 
 def _json_duplicate(text: str, key: str) -> tuple[str, int | None]:

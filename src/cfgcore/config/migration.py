@@ -57,7 +57,7 @@ from cfgcore.config.legacy_formats import (
     refuse_blank,
 )
 from cfgcore.config.schema import ConfigSchema
-from cfgcore.errors import ConfigError, Problem, format_key_path
+from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
 
 __all__ = [
     "LegacyConfigMigrator",
@@ -418,7 +418,9 @@ class MigrationReport:
             out.append(f"  untyped    {path}: {why}")
         for key in self.dropped:
             out.append(f"  dropped    {key} (mapping file)")
-        return "\n".join(out)
+        # One line per entry: a key or file name holding a line break or a terminal
+        # escape forged report lines or drove the terminal.
+        return "\n".join(printable_name(line) for line in out)
 
 
 @dataclass(frozen=True)
@@ -528,6 +530,19 @@ def _set(tree: dict[str, Any], path: str, value: Any) -> str | None:
     return None
 
 
+def _overlay(base: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` laid over ``base``, both trees as served: maps merge key by key and
+    every other value replaces what is below as it is (a text ``"__delete__"`` is a
+    value here, not the layer marker that removed the key)."""
+    out = dict(base)
+    for key, value in config.items():
+        below = out.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            value = _overlay(below, value)
+        out[key] = value
+    return out
+
+
 class LegacyConfigMigrator:
     """Turns a legacy INI, .properties, .env or flat JSON/YAML file into a cfgcore
     configuration tree (see the module docstring for the rules).
@@ -618,9 +633,9 @@ class LegacyConfigMigrator:
                 if _set(config, path, typed) is None:
                     report.defaulted[path] = typed
         if self.base is not None:
-            from cfgcore.config.tree import deep_merge, thaw
+            from cfgcore.config.tree import thaw
 
-            config = deep_merge(thaw(self.base), config)
+            config = _overlay(thaw(self.base), config)
         self.report = report
         return Migration(config, report)
 

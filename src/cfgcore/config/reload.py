@@ -37,6 +37,10 @@ __all__ = ["ReloadController"]
 
 log = logging.getLogger("cfgcore.manager")
 
+# How long enabling hot reload waits for the watch to be set up before it says so (and
+# goes on: the watcher keeps retrying, and the poll covers the files meanwhile).
+READY_TIMEOUT = 5.0
+
 
 def _vanished(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
     """True if a file fingerprinted in ``before`` is missing from ``after``."""
@@ -291,7 +295,7 @@ class ReloadController:
                 self._watcher.stall_after = bound
             watcher = self._watcher
             watcher.start(wait=None)
-        if not watcher.wait_ready() and watcher is self._watcher:
+        if not watcher.wait_ready(READY_TIMEOUT) and watcher is self._watcher:
             log.warning(
                 "file watcher on %s did not become ready in time", printable_name(m.config_dir)
             )
@@ -338,7 +342,9 @@ class ReloadController:
         self._async_watcher = watcher
         ready = await watcher.start(wait=None)  # sets the task before we wait on it
         self._async_task, self._async_stop = watcher.task, watcher.stop_event
-        if not ready and not await watcher.start():
+        # Not when stopped meanwhile (stop_file_watching, or close() from another
+        # thread): the watch then ends before it is ready, and nothing is wrong.
+        if not ready and not await watcher.start(READY_TIMEOUT) and not watcher.stopping:
             log.warning(
                 "file watcher on %s did not become ready in time", printable_name(m.config_dir)
             )

@@ -473,6 +473,11 @@ class AsyncDirectoryWatcher(_Liveness):
             waiter.cancel()
         return self._ready.is_set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` or :meth:`request_stop` was called for the running task."""
+        return self._halt.is_set()
+
     def set_paths(self, paths: Iterable[str]) -> None:
         """As :meth:`DirectoryWatcher.set_paths`."""
         wanted = sorted({os.path.abspath(p) for p in paths})
