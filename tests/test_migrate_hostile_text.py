@@ -84,9 +84,11 @@ def test_a_delete_marker_text_laid_over_a_base_is_the_text(tmp_path, value):
     assert migrated == {"legacy": {"note": value, "kept": 1}, "other": True}
 
 
+# Texts without "${": the loaded file resolves a reference, and the migration refuses
+# a malformed one (the test below).
 _texts = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
-)
+).filter(lambda text: "${" not in text)
 
 
 @settings(max_examples=25, deadline=None)
