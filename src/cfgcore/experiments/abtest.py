@@ -2194,6 +2194,18 @@ class ABTests:
         # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
         # may find another test.
         test_name = str.__str__(test_name)
+        # Kept as the record's stopped_reason, which every reader takes for text: a str
+        # subclass as the text it holds (msgspec refuses to write one), and nothing
+        # that is no text a file can hold (None, a number, a lone surrogate).
+        why = exact_name(reason)
+        if why is None:
+            where = format_key_path(("experiments", test_name, "stopped_reason"))
+            shown = repr(reason)[:60] if type(reason) is str else f"a {type(reason).__name__}"
+            raise ConfigError(
+                f"{where}: the reason must be text (no lone surrogate), got {shown}",
+                file=self.manager.flags_file,
+            )
+        reason = why
 
         def change(snap: Snapshot) -> Snapshot:
             # (not judged on the test this process serves: an operator's stop of a test
