@@ -128,18 +128,26 @@ def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) ->
 
 
 def _guardrail_alpha(alpha: Any) -> Any:
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
+    try:  # (a number past a float, 10**400, is out of range too)
+        usable = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
+        usable = usable and 0 < float(alpha) < 1
+    except (OverflowError, ValueError, TypeError):
+        usable = False
+    if not usable:
         raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
     return alpha
 
 
 def _whole_setting(name: str, value: Any, least: int) -> int:
-    whole = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and float(value).is_integer()
-    )
+    try:  # (a number past a float, 10**400, is refused like any unusable one)
+        whole = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and float(value).is_integer()
+        )
+    except (OverflowError, ValueError, TypeError):
+        whole = False
     if not whole or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
     return int(value)
