@@ -44,6 +44,7 @@ date does not make it one that never served.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import numbers
@@ -60,6 +61,7 @@ import msgspec
 from cfgcore._layout import BUCKETS
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
+from cfgcore.config.tree import plain_value
 from cfgcore.details import exact_name
 from cfgcore.errors import (
     ConfigError,
@@ -244,6 +246,23 @@ def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
             items = list.__iter__(node) if issubclass(kind, list) else tuple.__iter__(node)
             stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(items)])
     return None
+
+
+def by_value(ab_test: ABTestConfiguration) -> ABTestConfiguration:
+    """``ab_test`` with each field's subclasses of str, int and float (a ``StrEnum`` of
+    names, a ``numpy.float64`` computed for a configuration, dict and list subclasses
+    too) as their base types' values (:func:`~cfgcore.config.tree.plain_value`), so
+    that they are judged, encoded and stored as the values they hold: msgspec, which
+    writes the document, refuses such subclasses. ``ab_test`` as it is when a field
+    cannot be read so (a hostile object): :meth:`ABTestConfiguration.validate` names
+    that field."""
+    try:
+        values = {f.name: getattr(ab_test, f.name) for f in fields(ab_test) if f.init}
+        if any(unreadable_part(v, k) is not None for k, v in values.items()):
+            return ab_test
+        return dataclasses.replace(ab_test, **{k: plain_value(v) for k, v in values.items()})
+    except Exception:  # a value whose base-type conversion raises, a container holding itself
+        return ab_test
 
 
 def _utc(dt: Any, what: str, test: str, *, stored: bool = False) -> datetime:
@@ -1605,6 +1624,7 @@ class ABTests:
                 return self._reject([f"{raw.get('test_name')!r}: {exc}"])
         if not issubclass(type(ab_test), ABTestConfiguration):
             return self._reject([f"expected an ABTestConfiguration, got {type(ab_test).__name__}"])
+        ab_test = by_value(ab_test)
         problems = ab_test.validate()
         name = ab_test.test_name
         offset: float | None = None
@@ -1847,8 +1867,8 @@ class ABTests:
             # A variant the split drops loses its configuration; one named here that is
             # no variant stays, for validate() to name.
             values["configurations"] = {k: v for k, v in merged.items() if k in keep or k in named}
-        updated = ABTestConfiguration(**{**{f.name: getattr(current, f.name)
-                                            for f in fields(current)}, **values})  # fmt: skip
+        kept = {f.name: getattr(current, f.name) for f in fields(current)}
+        updated = by_value(ABTestConfiguration(**{**kept, **values}))
         problems = updated.validate()
         if problems:
             raise ConfigError([Problem(path="", message=p, file=file) for p in problems])
@@ -2174,6 +2194,18 @@ class ABTests:
         # The text it holds, as the policy judged it: a subclass's __eq__ and __hash__
         # may find another test.
         test_name = str.__str__(test_name)
+        # Kept as the record's stopped_reason, which every reader takes for text: a str
+        # subclass as the text it holds (msgspec refuses to write one), and nothing
+        # that is no text a file can hold (None, a number, a lone surrogate).
+        why = exact_name(reason)
+        if why is None:
+            where = format_key_path(("experiments", test_name, "stopped_reason"))
+            shown = repr(reason)[:60] if type(reason) is str else f"a {type(reason).__name__}"
+            raise ConfigError(
+                f"{where}: the reason must be text (no lone surrogate), got {shown}",
+                file=self.manager.flags_file,
+            )
+        reason = why
 
         def change(snap: Snapshot) -> Snapshot:
             # (not judged on the test this process serves: an operator's stop of a test

@@ -52,7 +52,7 @@ from typing import Any, cast
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
 from cfgcore.experiments.abtest import NO_VARIANT, ABTestConfiguration, ABTests
 from cfgcore.experiments.event_ids import event_id_text
 from cfgcore.experiments.exposures import (
@@ -128,18 +128,26 @@ def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) ->
 
 
 def _guardrail_alpha(alpha: Any) -> Any:
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
+    try:  # (a number past a float, 10**400, is out of range too)
+        usable = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
+        usable = usable and 0 < float(alpha) < 1
+    except (OverflowError, ValueError, TypeError):
+        usable = False
+    if not usable:
         raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
     return alpha
 
 
 def _whole_setting(name: str, value: Any, least: int) -> int:
-    whole = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and float(value).is_integer()
-    )
+    try:  # (a number past a float, 10**400, is refused like any unusable one)
+        whole = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and float(value).is_integer()
+        )
+    except (OverflowError, ValueError, TypeError):
+        whole = False
     if not whole or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
     return int(value)
@@ -609,8 +617,15 @@ class DynamicConfigurationManager:
         if is_internal_flag(key):
             # derive_flags replaces such flags: it was "created" (True) and never served.
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
-        if not isinstance(description, str):  # null would be persisted and refused on load
-            raise ConfigError(f"{self.flags_file}: flags.{key}.description: must be a string")
+        # null would be persisted and refused on load; a str subclass is stored as the
+        # text it holds (msgspec refuses to write one), a lone surrogate is no text.
+        text = exact_name(description)
+        if text is None:
+            raise ConfigError(
+                f"{self.flags_file}: {format_key_path(('flags', key, 'description'))}: "
+                "must be a string (no lone surrogate)"
+            )
+        description = text
         self._refuse_non_switch(key, enabled)
         if isinstance(flag, Enum):
             self._custom[key] = flag
@@ -631,12 +646,33 @@ class DynamicConfigurationManager:
         """
         key = flag_key(flag)
         pres: list[str | Prerequisite] = []
+        at = format_key_path(("flags", key, "prerequisites"))
         if isinstance(depends_on, str | Enum):
             # One flag: a str iterated by character asked for a flag per letter.
             depends_on = [depends_on]
-        for dep in depends_on:
+        elif not isinstance(depends_on, Iterable):
+            raise ConfigError(
+                f"{self.flags_file}: {at}: expected flags (or (flag, variant) pairs), "
+                f"got a {type(depends_on).__name__}"
+            )
+        for i, dep in enumerate(depends_on):
             if isinstance(dep, tuple):
-                pres.append(Prerequisite(flag=flag_key(dep[0]), variant=str(dep[1])))
+                if len(dep) != 2:
+                    raise ConfigError(
+                        f"{self.flags_file}: {at}[{i}]: expected a flag or a (flag, variant) "
+                        f"pair, got a tuple of {len(dep)}"
+                    )
+                # A variant is named as a flag is: an Enum member by its value, a str
+                # subclass by its text (str() of either named another variant).
+                name = dep[1].value if isinstance(dep[1], Enum) else dep[1]
+                variant = exact_name(name)
+                if variant is None:
+                    got = repr(name)[:60] if type(name) is str else f"a {type(name).__name__}"
+                    raise ConfigError(
+                        f"{self.flags_file}: {at}[{i}].variant: must be a variant name "
+                        f"(a string, no lone surrogate), got {printable_name(got)}"
+                    )
+                pres.append(Prerequisite(flag=flag_key(dep[0]), variant=variant))
             else:
                 pres.append(flag_key(dep))
 
