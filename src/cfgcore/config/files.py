@@ -11,6 +11,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date as _date
 from datetime import datetime as _datetime
@@ -372,7 +373,7 @@ def tree_problem(
             return shown, f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(node, dict):
             if depth:
-                for k in node:
+                for k in dict.__iter__(node):
                     if not isinstance(k, str):
                         # The key as its text: a float key's dot (1.5) is then quoted in
                         # the path, a["1.5"], which the line lookup finds (a.1.5 named
@@ -382,7 +383,7 @@ def tree_problem(
                         )
                     if not (str.isascii(k) or _encodable(k)):
                         return _dotted((*path, k)), f"key {_NOT_UNICODE}"
-                marker = node.get(REPLACE)
+                marker = dict.get(node, REPLACE)
                 if marker is not None and type(marker) is not bool:
                     # Any value was taken for true: "__replace__: no" (text to YAML 1.2)
                     # or "false" in quotes wiped the section it meant to merge into.
@@ -390,9 +391,9 @@ def tree_problem(
                         f"{REPLACE} takes true or false, got {_kind_of(marker)} (YAML reads "
                         "only true and false as booleans: not yes, no, on or off)"
                     )
-            items: Any = node.items()
+            items: Any = dict.items(node)
         else:
-            items = enumerate(node)
+            items = enumerate(children(node))
         for k, v in items:
             if type(v) is str and v.isascii():  # most leaves: no call
                 continue
@@ -403,6 +404,18 @@ def tree_problem(
             if message is not None:
                 return _dotted((*path, k)), message
     return None
+
+
+def children(node: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Iterator[Any]:
+    """The values a dict, list or tuple holds, read through its base type: a caller's
+    subclass is judged by what it holds, never by its own ``__iter__``, ``items`` or
+    ``values`` (one that raised made ``update_config`` raise instead of refusing, and
+    one that lied had another value judged than the one stored)."""
+    if isinstance(node, dict):
+        return iter(dict.values(node))
+    if isinstance(node, list):
+        return list.__iter__(node)
+    return tuple.__iter__(node)
 
 
 # What a value given in Python may expand to when a container is in it more than once:
@@ -419,10 +432,10 @@ def _expanded_size(tree: Any) -> int:
     while stack:
         node, done = stack.pop()
         key = id(node)
-        children = node.values() if isinstance(node, dict) else node
+        held = children(node)
         if done:
             total = 1
-            for child in children:
+            for child in held:
                 if isinstance(child, dict | list | tuple):
                     total += sizes.get(id(child), 0)
                 else:
@@ -433,7 +446,7 @@ def _expanded_size(tree: Any) -> int:
             continue
         sizes[key] = 0  # on the way: a container met inside itself counts nothing more
         stack.append((node, True))
-        for child in children:
+        for child in held:
             if isinstance(child, dict | list | tuple) and id(child) not in sizes:
                 stack.append((child, False))
     return sizes[id(tree)] if isinstance(tree, dict | list | tuple) else 1
@@ -450,7 +463,7 @@ def expands_too_far(tree: Any) -> bool:
         if id(node) in seen:
             return _expanded_size(tree) > MAX_EXPANDED
         seen.add(id(node))
-        for child in node.values() if isinstance(node, dict) else node:
+        for child in children(node):
             if isinstance(child, dict | list | tuple):
                 stack.append(child)
     return False

@@ -49,6 +49,7 @@ from cfgcore.config.files import (
     FORMATS,
     MAX_DEPTH,
     _encodable,
+    children,
     expands_too_far,
     tree_problem,
 )
@@ -738,7 +739,9 @@ class ConfigurationManager(ConfigView):
         def build(prev: ConfigSnapshot) -> tuple[ConfigSnapshot, Any]:
             plain = dict(config)
             _refuse_unusable(plain, (), source)
-            new_tree = freeze_served(plain)
+            # Stored as plain containers and values, as update_config stores its value:
+            # a caller's subclass is never served (nor asked again) with its own methods.
+            new_tree = freeze_served(_plain_or_refused(plain, (), source))
             overrides = _structural_diff(prev.config, new_tree)
             for changed in overrides:  # PermissionError: nothing changes, the denial is audited
                 check(current_actor() or "", "config.replace", _policy_target(changed), self.audit)
@@ -944,7 +947,7 @@ def _contains_itself(value: Any) -> bool:
             continue
         on_path.add(id(node))
         stack.append((node, True))
-        for child in node.values() if isinstance(node, dict) else node:
+        for child in children(node):
             if isinstance(child, dict | list | tuple):
                 stack.append((child, False))
     return False
