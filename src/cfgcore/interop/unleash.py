@@ -37,7 +37,9 @@ so build contexts with :func:`context`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 import math
 import re
 import secrets
@@ -49,11 +51,12 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from cfgcore import _regex, _unicode_tables
+from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem, child_key_path
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
-from cfgcore.interop._derived import SnapshotNames, read_names
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, read_names
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
 from cfgcore.interop._plain import leaving_out, plain_dict, plain_key, plain_pairs
@@ -66,6 +69,9 @@ DISABLED = {"name": "disabled", "enabled": False, "feature_enabled": False}
 _ENABLED_NO_VARIANT = {"name": "disabled", "enabled": False, "feature_enabled": True}
 
 RANDOM = "#random"  # context attribute holding a per-context random stickiness value
+# + JSON [name, pattern, case-insensitive]: a REGEX searched in a value longer than
+# MAX_REGEX_INPUT (see _LongValues)
+SEARCH = "#search:"
 _TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 # Stickiness "default": Unleash client specification README ("Stickiness").
 _ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
@@ -171,6 +177,9 @@ def _read_tree(names: frozenset[str] | None) -> dict[str, set[str]] | None:
     for name in names:
         if name == RANDOM:
             continue
+        if name.startswith(SEARCH):  # reads the value itself (_LongValues)
+            tree.setdefault(json.loads(name[len(SEARCH) :])[0], set()).add("")
+            continue
         if name.startswith("#") and not name.startswith(ESCAPED_HASH):
             return None  # no key context() writes: read everything, as without a snapshot
         key, suffix = split_derived(name)
@@ -189,6 +198,7 @@ def _context(
     alone (see _Reads), None for all."""
     ctx = ctx or {}
     out: dict[str, Any] = {}
+    long = False  # some value longer than MAX_REGEX_INPUT (a REGEX searches it whole)
     props = ctx.get("properties")
     # UnleashClient also reads a top-level field that is not Unleash's own as a
     # property, and its engine reads it before a property of that name
@@ -248,6 +258,8 @@ def _context(
                     out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
+        if len(v) > MAX_REGEX_INPUT:
+            long = True
         # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
         # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
         if want is None or "#lower" in want:
@@ -273,7 +285,29 @@ def _context(
         out["currentTime"] = clock = _clock_text(t)
         out["currentTime#lower"] = clock.lower()
     out[RANDOM] = secrets.token_hex(8)
-    return out
+    return _LongValues(out) if long else out
+
+
+class _LongValues(DerivedAttributes):
+    """context()'s attributes where a value is longer than MAX_REGEX_INPUT, the bound of
+    cfgcore's ``matches``: yggdrasil searches a REGEX in the whole value, so the importer
+    also tests ``#search:[name, pattern, case-insensitive]``, which this mapping answers
+    when an evaluator reads it (both read a mapping that is not an exact dict through
+    ``get()``) by searching the whole value with the pattern the import accepted."""
+
+    PREFIX = SEARCH
+
+    def derive(self, spec: str) -> bool | None:
+        name, pattern, ci = json.loads(spec)
+        value = dict.get(self, name)
+        if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
+            return None  # ``matches`` on the value itself answers
+        return _compiled(pattern, bool(ci)).search(value) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str, ci: bool) -> Any:
+    return compile_regex(pattern, ci)
 
 
 def _py_text(v: Any) -> str | None:
@@ -1779,7 +1813,10 @@ class _Importer:
                     "\\w, \\s or a literal",
                 )
                 raise exc
-            return {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
+            found = {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
+            # a value past MAX_REGEX_INPUT: searched whole by context()'s mapping
+            search = json.dumps([attr, pattern, ci], ensure_ascii=False)
+            return {"any": [found, {"attr": SEARCH + search, "eq": True}]}
         if op == "IN_CIDR":
             if not values:  # as for the string operators (checked against yggdrasil)
                 raise _Unreadable(op, c.get("values"), "a non-empty list of values")
