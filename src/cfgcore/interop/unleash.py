@@ -72,6 +72,10 @@ RANDOM = "#random"  # context attribute holding a per-context random stickiness 
 # + JSON [name, pattern, case-insensitive]: a REGEX searched in a value longer than
 # MAX_REGEX_INPUT (see _LongValues)
 SEARCH = "#search:"
+# + JSON [name, operator, constant]: a SEMVER constraint on a version longer than
+# MAX_SEMVER_TEXT, which cfgcore's semver tests do not read (see _LongValues)
+SEMCMP = "#semcmp:"
+MAX_SEMVER_TEXT = 256  # cfgcore's semantic versions (cfgcore._lower.semver_key)
 _TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 # Stickiness "default": Unleash client specification README ("Stickiness").
 _ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
@@ -177,7 +181,7 @@ def _read_tree(names: frozenset[str] | None) -> dict[str, set[str]] | None:
     for name in names:
         if name == RANDOM:
             continue
-        if name.startswith(SEARCH):  # reads the value itself (_LongValues)
+        if name.startswith((SEARCH, SEMCMP)):  # reads the value itself (_LongValues)
             tree.setdefault(json.loads(name[len(SEARCH) :])[0], set()).add("")
             continue
         if name.startswith("#") and not name.startswith(ESCAPED_HASH):
@@ -258,7 +262,7 @@ def _context(
                     out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
-        if len(v) > MAX_REGEX_INPUT:
+        if len(v) > MAX_REGEX_INPUT or (len(v) > MAX_SEMVER_TEXT and v[:1].isdigit()):
             long = True
         # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
         # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
@@ -289,13 +293,29 @@ def _context(
 
 
 class _LongValues(DerivedAttributes):
-    """context()'s attributes where a value is longer than MAX_REGEX_INPUT, the bound of
-    cfgcore's ``matches``: yggdrasil searches a REGEX in the whole value, so the importer
-    also tests ``#search:[name, pattern, case-insensitive]``, which this mapping answers
-    when an evaluator reads it (both read a mapping that is not an exact dict through
-    ``get()``) by searching the whole value with the pattern the import accepted."""
+    """context()'s attributes where a value is longer than cfgcore's tests read, which
+    yggdrasil reads whole. The importer also tests, and this mapping answers when an
+    evaluator reads them (both read a mapping that is not an exact dict through
+    ``get()``):
 
-    PREFIX = SEARCH
+    * ``#search:[name, pattern, case-insensitive]``, a REGEX, for a value longer than
+      MAX_REGEX_INPUT (the bound of ``matches``): the pattern the import accepted,
+      searched in the whole value;
+    * ``#semcmp:[name, operator, constant]``, a SEMVER constraint, for a version longer
+      than MAX_SEMVER_TEXT (the bound of the ``semver_*`` tests): compared by SemVer
+      precedence (:func:`_long_semver_key`)."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, str) and key.startswith((SEARCH, SEMCMP)):
+            try:
+                if key.startswith(SEARCH):
+                    found = self.derive(key[len(SEARCH) :])
+                else:
+                    found = self._compare(key[len(SEMCMP) :])
+            except Exception:  # never raise on the hot path: no answer is a missing value
+                found = None
+            return default if found is None else found
+        return dict.get(self, key, default)
 
     def derive(self, spec: str) -> bool | None:
         name, pattern, ci = json.loads(spec)
@@ -303,6 +323,61 @@ class _LongValues(DerivedAttributes):
         if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
             return None  # ``matches`` on the value itself answers
         return _compiled(pattern, bool(ci)).search(value) is not None
+
+    def _compare(self, spec: str) -> bool | None:
+        name, op, constant = json.loads(spec)
+        value = dict.get(self, name)
+        if not isinstance(value, str) or len(value) <= MAX_SEMVER_TEXT:
+            return None  # the semver tests on ``<name>#semver`` answer
+        a, b = _long_semver_key(value), _long_semver_key(constant)
+        if a is None or b is None:
+            return False  # no version: Unleash's constraint does not match
+        return {
+            "SEMVER_EQ": a == b,
+            "SEMVER_GT": a > b,
+            "SEMVER_LT": a < b,
+            "SEMVER_GTE": a >= b,
+            "SEMVER_LTE": a <= b,
+        }.get(op)
+
+
+_SEMVER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-")
+
+
+def _long_semver_key(text: str) -> tuple | None:
+    """SemVer 2.0 precedence of a version of any length, as yggdrasil orders the
+    versions it reads (strict SemVer, no "v", parts within 64 bits; build metadata
+    ignored), or None for no such version. The order of cfgcore's
+    :func:`~cfgcore._lower.semver_key`, read in linear time without its length bound;
+    a numeric pre-release identifier (no leading zero) orders by its length, then its
+    digits: its value, past Python's int digits too."""
+    main, plus, build = text.partition("+")
+    if plus and not all(p and _SEMVER_CHARS.issuperset(p) for p in build.split(".")):
+        return None
+    core, dash, pre = main.partition("-")
+    parts = core.split(".")
+    if len(parts) != 3:
+        return None
+    nums = []
+    for p in parts:
+        if not (p.isascii() and p.isdigit()) or (p[0] == "0" and p != "0") or len(p) > 20:
+            return None
+        nums.append(int(p))
+        if nums[-1] > _U64:
+            return None
+    if not dash:
+        return (*nums, (1,))
+    tail: list[tuple[int, int, str]] = []
+    for p in pre.split("."):
+        if not p or not _SEMVER_CHARS.issuperset(p):
+            return None
+        if p.isdigit():
+            if p[0] == "0" and p != "0":
+                return None
+            tail.append((0, len(p), p))
+        else:
+            tail.append((1, 0, p))
+    return (*nums, (0, *tail))
 
 
 @functools.lru_cache(maxsize=256)
@@ -1750,10 +1825,12 @@ class _Importer:
                 # (a number there, "1.2", yggdrasil compares as a number: not lowered)
                 raise _Unreadable(op, value, "a SemVer version")
             sattr = f"{attr}#semver"
+            # a version past MAX_SEMVER_TEXT: compared by context()'s mapping
+            long = {"attr": SEMCMP + json.dumps([attr, op, v], ensure_ascii=False), "eq": True}
             if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
-                return {"attr": sattr, op.lower(): v}
+                return {"any": [{"attr": sattr, op.lower(): v}, long]}
             strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
-            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
+            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}, long]}
         if op == "REGEX":
             text = str(value) if value is not None else ""
             stacked = _stacked_quantifier(text)
