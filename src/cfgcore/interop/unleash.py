@@ -1970,8 +1970,13 @@ class _Importer:
 
         def add_variant(v: Mapping[str, Any]) -> str:
             value: dict[str, Any] = {"name": v["name"], "enabled": True, "feature_enabled": True}
-            if v.get("payload") is not None:
-                value["payload"] = v["payload"]
+            payload = v.get("payload")
+            if isinstance(payload, Mapping):
+                # yggdrasil reads a payload's type and value (strings: _feature_types)
+                # and serves only those
+                value["payload"] = {"type": payload.get("type"), "value": payload.get("value")}
+            elif payload is not None:
+                value["payload"] = payload
             ours = str(v["name"])
             n = 1
             while ours in variants and variants[ours] != value:
