@@ -1376,6 +1376,14 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
             if not isinstance(v, Mapping):
                 continue
             vat = f"{path}[{j}]"
+            vname = v.get("name", _ABSENT)
+            if not isinstance(vname, str):
+                # missing, null or no string: yggdrasil rejects the whole payload (its
+                # lowering reads the name: checked here, not with the missing fields)
+                got = (
+                    "missing" if vname is _ABSENT else f"expected a string, got {type_name(vname)}"
+                )
+                raise _Malformed(at, f"malformed: {vat}.name: {got} ({_WHOLE})")
             w = v.get("weight")
             if w is None and missing:
                 raise _Malformed(at, f"malformed: {vat}.weight: missing ({_WHOLE})")
