@@ -1373,9 +1373,10 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     def variants_of(variants: Any, path: str) -> None:
         total = 0
         for j, v in enumerate(variants if isinstance(variants, list) else []):
-            if not isinstance(v, Mapping):
-                continue
             vat = f"{path}[{j}]"
+            if not isinstance(v, Mapping):
+                where = f"{vat}: expected an object, got {type_name(v)}"
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
             vname = v.get("name", _ABSENT)
             if not isinstance(vname, str):
                 # missing, null or no string: yggdrasil rejects the whole payload (its
@@ -1384,6 +1385,10 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                     "missing" if vname is _ABSENT else f"expected a string, got {type_name(vname)}"
                 )
                 raise _Malformed(at, f"malformed: {vat}.name: {got} ({_WHOLE})")
+            stickiness = v.get("stickiness")
+            if stickiness is not None and not isinstance(stickiness, str):
+                where = f"{vat}.stickiness: expected a string, got {type_name(stickiness)}"
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
             w = v.get("weight")
             if w is None and missing:
                 raise _Malformed(at, f"malformed: {vat}.weight: missing ({_WHOLE})")
