@@ -68,6 +68,10 @@ def export(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
+    refused = snap.metadata.get("refused")
+    if isinstance(refused, dict) and key in refused:
+        # kept by flagd.to_snapshot(on_error="keep") without its variants and targeting
+        raise _Refuse("it was refused on import")
     if flag.prerequisites:
         raise _Refuse("prerequisites")
     if flag.schedule is not None:

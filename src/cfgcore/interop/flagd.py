@@ -995,11 +995,21 @@ def to_snapshot(
             refused[key] = reason
             if on_error == "skip":
                 continue
-            flags[key] = {
-                "variants": {PARSE_ERROR: None},
-                "default": PARSE_ERROR,
-                "metadata": {},
-            }
+            if isinstance(spec, Mapping) and spec.get("state") == "DISABLED":
+                # flagd answers a disabled flag before reading its targeting: the
+                # caller's default, reason DISABLED
+                flags[key] = {
+                    "variants": {NO_DEFAULT: None},
+                    "default": NO_DEFAULT,
+                    "enabled": False,
+                    "metadata": {},
+                }
+            else:
+                flags[key] = {
+                    "variants": {PARSE_ERROR: None},
+                    "default": PARSE_ERROR,
+                    "metadata": {},
+                }
         own = (spec.get("metadata") if isinstance(spec, Mapping) else None) or {}
         meta = {**set_meta, **(own if isinstance(own, Mapping) else {})}
         flags[key]["metadata"] = {"flagd": meta}
@@ -1782,10 +1792,11 @@ class _Flag:
                 if attr != FLAG_KEY:
                     self.array_entry_rules(attr, weights, guard, result, branches)
         total = sum(w for _, w in weights)
-        if total == 0:
-            return  # flagd: no weight at all is null, the default variant
-        if total > 2**31 - 1:
-            raise _Refuse("fractional weights sum past 2^31-1")
+        if not 0 < total <= 2**31 - 1:
+            # flagd: no weight at all, or weights summing past 2^31-1 (flagd's bucketing
+            # bound: the testbed's README, "Bucketing"; flagd's Python evaluator logs
+            # "Total fractional weight exceeds MaxInt32"), is null, the default variant
+            return
         buckets: list[tuple[str | None, int]] = []
         for v, w in weights:
             if w == 0:

@@ -37,7 +37,9 @@ so build contexts with :func:`context`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 import math
 import re
 import secrets
@@ -49,11 +51,12 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from cfgcore import _regex, _unicode_tables
+from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._regex import class_ranges
 from cfgcore.compiler import compile_regex, semver_key
 from cfgcore.errors import Problem, child_key_path
 from cfgcore.interop import MALFORMED, InteropError, malformed, type_name
-from cfgcore.interop._derived import SnapshotNames, read_names
+from cfgcore.interop._derived import DerivedAttributes, SnapshotNames, read_names
 from cfgcore.interop._escaped_names import ESCAPED_HASH, escape_name, split_derived
 from cfgcore.interop._hashing import UNLEASH_VARIANT_SEED
 from cfgcore.interop._plain import leaving_out, plain_dict, plain_key, plain_pairs
@@ -66,6 +69,13 @@ DISABLED = {"name": "disabled", "enabled": False, "feature_enabled": False}
 _ENABLED_NO_VARIANT = {"name": "disabled", "enabled": False, "feature_enabled": True}
 
 RANDOM = "#random"  # context attribute holding a per-context random stickiness value
+# + JSON [name, pattern, case-insensitive]: a REGEX searched in a value longer than
+# MAX_REGEX_INPUT (see _LongValues)
+SEARCH = "#search:"
+# + JSON [name, operator, constant]: a SEMVER constraint on a version longer than
+# MAX_SEMVER_TEXT, which cfgcore's semver tests do not read (see _LongValues)
+SEMCMP = "#semcmp:"
+MAX_SEMVER_TEXT = 256  # cfgcore's semantic versions (cfgcore._lower.semver_key)
 _TOP_LEVEL = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 # Stickiness "default": Unleash client specification README ("Stickiness").
 _ROLLOUT_DEFAULT = ["userId", "sessionId", RANDOM]
@@ -171,6 +181,9 @@ def _read_tree(names: frozenset[str] | None) -> dict[str, set[str]] | None:
     for name in names:
         if name == RANDOM:
             continue
+        if name.startswith((SEARCH, SEMCMP)):  # reads the value itself (_LongValues)
+            tree.setdefault(json.loads(name[len(SEARCH) :])[0], set()).add("")
+            continue
         if name.startswith("#") and not name.startswith(ESCAPED_HASH):
             return None  # no key context() writes: read everything, as without a snapshot
         key, suffix = split_derived(name)
@@ -189,6 +202,7 @@ def _context(
     alone (see _Reads), None for all."""
     ctx = ctx or {}
     out: dict[str, Any] = {}
+    long = False  # some value longer than MAX_REGEX_INPUT (a REGEX searches it whole)
     props = ctx.get("properties")
     # UnleashClient also reads a top-level field that is not Unleash's own as a
     # property, and its engine reads it before a property of that name
@@ -248,6 +262,8 @@ def _context(
                     out[f"{k}#lower"] = text.lower()
                 continue
             v = text  # any other value: its text, read as a string is
+        if len(v) > MAX_REGEX_INPUT or (len(v) > MAX_SEMVER_TEXT and v[:1].isdigit()):
+            long = True
         # caseInsensitive STR_* constraints: yggdrasil compares both texts in lower case
         # (Rust's to_lowercase, which is Python's lower(): "ß" is no "ss" there)
         if want is None or "#lower" in want:
@@ -273,7 +289,100 @@ def _context(
         out["currentTime"] = clock = _clock_text(t)
         out["currentTime#lower"] = clock.lower()
     out[RANDOM] = secrets.token_hex(8)
-    return out
+    return _LongValues(out) if long else out
+
+
+class _LongValues(DerivedAttributes):
+    """context()'s attributes where a value is longer than cfgcore's tests read, which
+    yggdrasil reads whole. The importer also tests, and this mapping answers when an
+    evaluator reads them (both read a mapping that is not an exact dict through
+    ``get()``):
+
+    * ``#search:[name, pattern, case-insensitive]``, a REGEX, for a value longer than
+      MAX_REGEX_INPUT (the bound of ``matches``): the pattern the import accepted,
+      searched in the whole value;
+    * ``#semcmp:[name, operator, constant]``, a SEMVER constraint, for a version longer
+      than MAX_SEMVER_TEXT (the bound of the ``semver_*`` tests): compared by SemVer
+      precedence (:func:`_long_semver_key`)."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, str) and key.startswith((SEARCH, SEMCMP)):
+            try:
+                if key.startswith(SEARCH):
+                    found = self.derive(key[len(SEARCH) :])
+                else:
+                    found = self._compare(key[len(SEMCMP) :])
+            except Exception:  # never raise on the hot path: no answer is a missing value
+                found = None
+            return default if found is None else found
+        return dict.get(self, key, default)
+
+    def derive(self, spec: str) -> bool | None:
+        name, pattern, ci = json.loads(spec)
+        value = dict.get(self, name)
+        if not isinstance(value, str) or len(value) <= MAX_REGEX_INPUT:
+            return None  # ``matches`` on the value itself answers
+        return _compiled(pattern, bool(ci)).search(value) is not None
+
+    def _compare(self, spec: str) -> bool | None:
+        name, op, constant = json.loads(spec)
+        value = dict.get(self, name)
+        if not isinstance(value, str) or len(value) <= MAX_SEMVER_TEXT:
+            return None  # the semver tests on ``<name>#semver`` answer
+        a, b = _long_semver_key(value), _long_semver_key(constant)
+        if a is None or b is None:
+            return False  # no version: Unleash's constraint does not match
+        return {
+            "SEMVER_EQ": a == b,
+            "SEMVER_GT": a > b,
+            "SEMVER_LT": a < b,
+            "SEMVER_GTE": a >= b,
+            "SEMVER_LTE": a <= b,
+        }.get(op)
+
+
+_SEMVER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-")
+
+
+def _long_semver_key(text: str) -> tuple | None:
+    """SemVer 2.0 precedence of a version of any length, as yggdrasil orders the
+    versions it reads (strict SemVer, no "v", parts within 64 bits; build metadata
+    ignored), or None for no such version. The order of cfgcore's
+    :func:`~cfgcore._lower.semver_key`, read in linear time without its length bound;
+    a numeric pre-release identifier (no leading zero) orders by its length, then its
+    digits: its value, past Python's int digits too."""
+    main, plus, build = text.partition("+")
+    if plus and not all(p and _SEMVER_CHARS.issuperset(p) for p in build.split(".")):
+        return None
+    core, dash, pre = main.partition("-")
+    parts = core.split(".")
+    if len(parts) != 3:
+        return None
+    nums = []
+    for p in parts:
+        if not (p.isascii() and p.isdigit()) or (p[0] == "0" and p != "0") or len(p) > 20:
+            return None
+        nums.append(int(p))
+        if nums[-1] > _U64:
+            return None
+    if not dash:
+        return (*nums, (1,))
+    tail: list[tuple[int, int, str]] = []
+    for p in pre.split("."):
+        if not p or not _SEMVER_CHARS.issuperset(p):
+            return None
+        if p.isdigit():
+            if p[0] == "0" and p != "0":
+                return None
+            tail.append((0, len(p), p))
+        else:
+            tail.append((1, 0, p))
+    return (*nums, (0, *tail))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str, ci: bool) -> Any:
+    return compile_regex(pattern, ci)
 
 
 def _py_text(v: Any) -> str | None:
@@ -1264,9 +1373,22 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     def variants_of(variants: Any, path: str) -> None:
         total = 0
         for j, v in enumerate(variants if isinstance(variants, list) else []):
-            if not isinstance(v, Mapping):
-                continue
             vat = f"{path}[{j}]"
+            if not isinstance(v, Mapping):
+                where = f"{vat}: expected an object, got {type_name(v)}"
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
+            vname = v.get("name", _ABSENT)
+            if not isinstance(vname, str):
+                # missing, null or no string: yggdrasil rejects the whole payload (its
+                # lowering reads the name: checked here, not with the missing fields)
+                got = (
+                    "missing" if vname is _ABSENT else f"expected a string, got {type_name(vname)}"
+                )
+                raise _Malformed(at, f"malformed: {vat}.name: {got} ({_WHOLE})")
+            stickiness = v.get("stickiness")
+            if stickiness is not None and not isinstance(stickiness, str):
+                where = f"{vat}.stickiness: expected a string, got {type_name(stickiness)}"
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
             w = v.get("weight")
             if w is None and missing:
                 raise _Malformed(at, f"malformed: {vat}.weight: missing ({_WHOLE})")
@@ -1716,10 +1838,12 @@ class _Importer:
                 # (a number there, "1.2", yggdrasil compares as a number: not lowered)
                 raise _Unreadable(op, value, "a SemVer version")
             sattr = f"{attr}#semver"
+            # a version past MAX_SEMVER_TEXT: compared by context()'s mapping
+            long = {"attr": SEMCMP + json.dumps([attr, op, v], ensure_ascii=False), "eq": True}
             if op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
-                return {"attr": sattr, op.lower(): v}
+                return {"any": [{"attr": sattr, op.lower(): v}, long]}
             strict = "semver_gt" if op == "SEMVER_GTE" else "semver_lt"
-            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}]}
+            return {"any": [{"attr": sattr, strict: v}, {"attr": sattr, "semver_eq": v}, long]}
         if op == "REGEX":
             text = str(value) if value is not None else ""
             stacked = _stacked_quantifier(text)
@@ -1779,7 +1903,10 @@ class _Importer:
                     "\\w, \\s or a literal",
                 )
                 raise exc
-            return {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
+            found = {"attr": attr, "matches": pattern, **({"ignore_case": True} if ci else {})}
+            # a value past MAX_REGEX_INPUT: searched whole by context()'s mapping
+            search = json.dumps([attr, pattern, ci], ensure_ascii=False)
+            return {"any": [found, {"attr": SEARCH + search, "eq": True}]}
         if op == "IN_CIDR":
             if not values:  # as for the string operators (checked against yggdrasil)
                 raise _Unreadable(op, c.get("values"), "a non-empty list of values")
@@ -1856,8 +1983,13 @@ class _Importer:
 
         def add_variant(v: Mapping[str, Any]) -> str:
             value: dict[str, Any] = {"name": v["name"], "enabled": True, "feature_enabled": True}
-            if v.get("payload") is not None:
-                value["payload"] = v["payload"]
+            payload = v.get("payload")
+            if isinstance(payload, Mapping):
+                # yggdrasil reads a payload's type and value (strings: _feature_types)
+                # and serves only those
+                value["payload"] = {"type": payload.get("type"), "value": payload.get("value")}
+            elif payload is not None:
+                value["payload"] = payload
             ours = str(v["name"])
             n = 1
             while ours in variants and variants[ours] != value:
