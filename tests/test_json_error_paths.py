@@ -219,6 +219,21 @@ LAYOUTS = st.fixed_dictionaries(
 )
 
 
+def names_the_document(document, segments, broken: str, message: str) -> bool:
+    """Every key and index of the path is the document's; or, where the decoder stopped
+    at a key with no ":" after it, the path names that key in the object that holds it,
+    as it names a key whose colon a person left out (``{"a": 1, "b" 2}``: ``b``). The
+    inserted character can make such a key of a text: a "]" that closes a list early
+    turns the list's next text item into a key of the object around the list."""
+    if resolves(document, segments):
+        return True
+    if "':'" not in message:  # json's "Expecting ':' delimiter", msgspec's "expected ':'"
+        return False
+    *parent, key = segments or [""]
+    quoted = (json.dumps(key, ensure_ascii=flag) for flag in (True, False))
+    return resolves(document, parent) and any(q in broken for q in quoted)
+
+
 @given(
     document=DOCUMENTS,
     layout=LAYOUTS,
@@ -239,7 +254,7 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, layout, 
         path = problem.path
         assert str(refused).startswith(f"c.json:{problem.line}: ")
         segments = parse_key_path(path.removesuffix(".…").removesuffix("…"))
-        assert resolves(document, segments), (path, broken)
+        assert names_the_document(document, segments, broken, str(refused)), (path, broken)
         raw = broken.encode()  # msgspec's byte offsets: the same guarantee
         try:
             msgspec.json.decode(raw)
@@ -248,7 +263,27 @@ def test_an_injected_error_is_named_by_a_path_of_the_document(document, layout, 
             if m is not None:
                 path = json_error_path(raw, int(m.group(1)))
                 segments = parse_key_path(path.removesuffix(".…").removesuffix("…"))
-                assert resolves(document, segments), (path, broken, str(exc))
+                assert names_the_document(document, segments, broken, str(exc)), (
+                    path,
+                    broken,
+                    str(exc),
+                )
+
+
+def test_a_text_item_a_bracket_turns_into_a_key_is_named_as_that_key():
+    """A "]" closing a list early: the list's next text item is read as a key of the
+    object around it, with no ":" after it. The error names that key where it stands
+    (as for a colon left out), on the line the decoder stopped at (the one after it)."""
+    text = json.dumps({'".yy': [-1000, 1.25e16, ""]}, indent="\t")
+    at = text.index(",", text.index("1.25e+16"))  # before the number's comma
+    broken = text[:at] + "]" + text[at:]
+    with pytest.raises(ConfigError) as refused:
+        parse_text(broken, "json", "c.json")
+    (problem,) = refused.value.problems
+    assert (problem.path, problem.line) == ('[""]', 6), str(refused.value)
+    assert names_the_document(
+        {'".yy': []}, parse_key_path(problem.path), broken, str(refused.value)
+    )
 
 
 def _leaf_paths(document) -> list[tuple[str, ...]]:
