@@ -5,14 +5,17 @@ with odd values (numbers, dates, versions and addresses as text, unicode, empty
 strings, missing fields); isEnabled and getVariant must agree on both evaluators.
 
 Left out of the generator, each because yggdrasil departs from the Unleash client
-specification there: constraint values that do not parse, or that only JavaScript's
-Number() reads (" 7 ", "1e2"), and references to unknown segments (yggdrasil turns
-the whole feature off; cfgcore only that strategy), strategy variants whose
-stickiness is "default" under a strategy with another stickiness (yggdrasil takes the
-strategy's; the specification README the variants'), gradual rollouts without a
-groupId (the specification falls back to the feature name; yggdrasil turns the
-feature off), unknown strategies next to known ones, all-zero variant weights
-(yggdrasil panics), and random stickiness (random by design).
+specification there (each is checked on its own elsewhere): constraint values that do
+not parse, or that only JavaScript's Number() reads (" 7 ", "1e2"), and references to
+unknown segments (yggdrasil turns the whole feature off, the Node SDK only that
+strategy: cfgcore refuses such a feature, unless every strategy of it refers to one
+and it is off in both), strategy variants whose stickiness is "default" under a
+strategy with another stickiness (yggdrasil takes the strategy's; the specification
+README the variants'), gradualRolloutUserId and gradualRolloutSessionId strategies
+without a groupId (the specification falls back to the feature name; yggdrasil never
+enables that strategy, and neither does cfgcore; a flexibleRollout without one takes
+the feature name in both), unknown strategies next to known ones, all-zero variant
+weights (yggdrasil panics), and random stickiness (random by design).
 """
 
 from __future__ import annotations

@@ -98,6 +98,10 @@ def _flag(key: str, flag: Flag, snap: Snapshot) -> dict[str, Any]:
         return out
     if default is not None and default not in _RESERVED:
         out["defaultVariant"] = default
+    elif default == "#invalid":
+        # imported from a defaultVariant naming no variant: one flagd does not know
+        # either, so the default errs (GENERAL) there as it did
+        out["defaultVariant"] = default
     elif default == "#parse-error":
         raise _Refuse("it was refused on import")
     native = snap.metadata.get("imported_from") != "flagd"

@@ -916,10 +916,10 @@ def resolve(engine: Any, key: str, ctx: Any = None, default: Any = None) -> Reso
     variant = details.variant
     if variant == PARSE_ERROR:
         return Resolution(default, None, Reason.ERROR, "PARSE_ERROR", meta)
+    if details.reason == Reason.DISABLED:  # (served before the default is looked up)
+        return Resolution(default, None, Reason.DISABLED, None, meta)
     if variant == INVALID:
         return Resolution(default, None, Reason.ERROR, ErrorCode.GENERAL, meta)
-    if details.reason == Reason.DISABLED:
-        return Resolution(default, None, Reason.DISABLED, None, meta)
     if variant == NO_DEFAULT:
         return Resolution(default, None, Reason.DEFAULT, None, meta)
     value = details.value
@@ -1500,10 +1500,14 @@ class _Flag:
                 "defaultVariant: expected a variant name (a string) or null, got "
                 f"{type_name(default)}"
             )
-        elif default not in variants:
-            raise _Refuse(f"defaultVariant {default!r} is not a variant")
         self.rules = _Rules(self.spent, self.shared)
         self.needs_invalid = False
+        if default not in variants:
+            # flagd's schema cannot say which names; flagd's Python evaluator loads the
+            # flag, serves what its targeting picks and errs (GENERAL: "Resolved variant
+            # ... not in variants config") only where the default is reached
+            default = INVALID
+            self.needs_invalid = True
         targeting = spec.get("targeting")
         if not targeting and not isinstance(targeting, Mapping):
             targeting = None  # "", [], 0, false: flagd resolves STATIC, as for none

@@ -1352,6 +1352,31 @@ _WHOLE = "Unleash's engine rejects a payload holding it: no feature of it would 
 
 
 _MAX_WEIGHTS = 2**31 - 1  # the bucket space of a cfgcore hashing scheme
+_I32 = (-(2**31), 2**31 - 1)  # yggdrasil's sortOrder and segment ids are 32-bit integers
+_WEIGHT_TYPES = ("fix", "variable")
+
+
+def _i32(value: Any, path: str) -> None:
+    """_Malformed naming ``path`` unless ``value`` is an integer yggdrasil reads (32-bit:
+    JSON's 1.0 is no integer there)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Malformed(path, f"expected an integer, got {type_name(value)} ({_WHOLE})")
+    if not _I32[0] <= value <= _I32[1]:
+        raise _Malformed(
+            path, f"expected an integer from {_I32[0]} to {_I32[1]}, got {value} ({_WHOLE})"
+        )
+
+
+# A feature's fields yggdrasil reads only for their type (null: absent).
+_FEATURE_FIELD_TYPES = (
+    ("impressionData", bool, "a boolean"),
+    ("stale", bool, "a boolean"),
+    ("project", str, "a string"),
+    ("type", str, "a string"),
+    ("description", str, "a string"),
+    ("createdAt", str, "a string"),
+    ("lastSeenAt", str, "a string"),
+)
 
 
 def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
@@ -1361,16 +1386,25 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     without a name or with a parameter no string; a constraint that is no object or
     without ``contextName`` or ``operator``; a variant without an integer weight, with
     a payload whose ``type`` or ``value`` is no string, with an override without
-    ``contextName`` or ``values``; a segment id no integer. The fields missing are
-    checked with ``missing`` (after the feature is lowered: its own errors come first)."""
+    ``contextName`` or ``values``; a segment id no integer. Also (checked against it):
+    ``impressionData`` or ``stale`` no boolean; ``project``, ``type``,
+    ``description``, ``createdAt`` or ``lastSeenAt`` no string; a strategy whose
+    ``parameters`` is no object or whose ``sortOrder`` is no 32-bit integer; a feature
+    variant whose ``weightType`` is neither "fix" nor "variable" (a strategy variant's
+    is not read). The fields missing are checked with ``missing`` (after the feature
+    is lowered: its own errors come first)."""
     at = f"{child_key_path('features', name)}"
     enabled = feat.get("enabled")
     if enabled is None and missing:
         raise _Malformed(f"{at}.enabled", f"missing ({_WHOLE})")
     if enabled is not None and not isinstance(enabled, bool):
         raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
+    for key, kind, what in _FEATURE_FIELD_TYPES:
+        value = feat.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise _Malformed(f"{at}.{key}", f"expected {what}, got {type_name(value)} ({_WHOLE})")
 
-    def variants_of(variants: Any, path: str) -> None:
+    def variants_of(variants: Any, path: str, weight_type: bool = False) -> None:
         total = 0
         for j, v in enumerate(variants if isinstance(variants, list) else []):
             vat = f"{path}[{j}]"
@@ -1385,6 +1419,11 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                     "missing" if vname is _ABSENT else f"expected a string, got {type_name(vname)}"
                 )
                 raise _Malformed(at, f"malformed: {vat}.name: {got} ({_WHOLE})")
+            wtype = v.get("weightType")
+            if weight_type and wtype is not None and wtype not in _WEIGHT_TYPES:
+                shown = repr(wtype) if isinstance(wtype, str) else type_name(wtype)
+                where = f'{vat}.weightType: expected "fix" or "variable", got {shown}'
+                raise _Malformed(at, f"malformed: {where} ({_WHOLE})")
             stickiness = v.get("stickiness")
             if stickiness is not None and not isinstance(stickiness, str):
                 where = f"{vat}.stickiness: expected a string, got {type_name(stickiness)}"
@@ -1424,7 +1463,7 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
                 at, f"{path}: the weights sum to {total}, past cfgcore's {_MAX_WEIGHTS:,}"
             )
 
-    variants_of(feat.get("variants"), "variants")
+    variants_of(feat.get("variants"), "variants", weight_type=True)
     fvariants = feat.get("variants")
     for j, v in enumerate(fvariants if isinstance(fvariants, list) else []):
         if isinstance(v, Mapping):
@@ -1440,14 +1479,18 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         if "name" not in st and missing:
             raise _Malformed(f"{sat}.name", f"missing ({_WHOLE})")
         params = st.get("parameters")
+        if params is not None and not isinstance(params, Mapping):
+            # (a list too: an empty one is no "no parameters" there)
+            got = type_name(params)
+            raise _Malformed(f"{sat}.parameters", f"expected an object, got {got} ({_WHOLE})")
         for k, v in params.items() if isinstance(params, Mapping) else ():
             if not isinstance(v, str):
                 raise _Malformed(f"{sat}.parameters.{k}", f"expected a string, got {type_name(v)}")
+        if st.get("sortOrder") is not None:
+            _i32(st["sortOrder"], f"{sat}.sortOrder")  # read, not used: payload order counts
         segments = st.get("segments")
         for j, seg in enumerate(segments if isinstance(segments, list) else []):
-            if isinstance(seg, bool) or not isinstance(seg, int):
-                got = type_name(seg)
-                raise _Malformed(f"{sat}.segments[{j}]", f"expected an integer, got {got}")
+            _i32(seg, f"{sat}.segments[{j}]")
         constraints = st.get("constraints")
         for j, c in enumerate(constraints if missing and isinstance(constraints, list) else []):
             _constraint_types(c, f"{sat}.constraints[{j}]")
@@ -1527,8 +1570,10 @@ def _constraint_types(c: Mapping[str, Any], path: str) -> None:
         ("inverted", lambda v: isinstance(v, bool), "a boolean"),
         ("caseInsensitive", lambda v: isinstance(v, bool), "a boolean"),
     ):  # fmt: skip
-        v = c.get(key)
-        if v is not None and not ok(v):
+        v = c.get(key, _ABSENT)
+        if v is _ABSENT or (v is None and key not in ("inverted", "caseInsensitive")):
+            continue  # a null inverted or caseInsensitive is refused there, a null value not
+        if not ok(v):
             got = type_name(v)
             if isinstance(v, list):
                 got = "a list holding " + ", ".join(
@@ -1545,10 +1590,9 @@ def _object(value: Any, path: str) -> Mapping[str, Any]:
 
 def _segment(value: Any, path: str) -> tuple[Any, Mapping[str, Any]]:
     """A segment by id; one yggdrasil rejects (with the whole payload, used or not) is
-    _Malformed: an id no number, ``constraints`` missing, a constraint it rejects."""
+    _Malformed: an id no 32-bit integer, ``constraints`` missing, a constraint it rejects."""
     seg_id = _object(value, path).get("id")
-    if not isinstance(seg_id, str | int) or isinstance(seg_id, bool):
-        raise _Malformed(f"{path}.id", f"expected a number, got {type_name(seg_id)}")
+    _i32(seg_id, f"{path}.id")
     constraints = value.get("constraints")
     if constraints is None:
         raise _Malformed(f"{path}.constraints", f"missing ({_WHOLE})")

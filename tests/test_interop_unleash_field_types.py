@@ -1,0 +1,232 @@
+"""Unleash import: a field of the wrong type that makes yggdrasil (the engine
+UnleashClient runs) reject the whole payload is refused by its key path; a field it
+takes is answered as it answers.
+
+Checked against yggdrasil, field by field: a feature variant's ``weightType`` other
+than "fix" or "variable" (a strategy variant's is not read), strategy ``parameters``
+no object (a list too), a constraint's ``inverted`` or ``caseInsensitive`` null or no
+boolean, a ``sortOrder`` no 32-bit integer, ``impressionData`` or ``stale`` no
+boolean, ``project``, ``type``, ``description``, ``createdAt`` or ``lastSeenAt`` no
+string, a segment id (or a reference to one) no 32-bit integer. cfgcore imported
+them (a list as parameters was read as none), or refused a float segment id saying
+"expected a number, got a number".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore.interop import InteropError, unleash
+
+ygg = pytest.importorskip("yggdrasil_engine.engine")
+
+G = {"name": "g", "enabled": True, "strategies": []}
+A = {"name": "A", "weight": 500, "stickiness": "default"}
+B = {"name": "B", "weight": 500, "stickiness": "default"}
+CONSTRAINT = {"contextName": "userId", "operator": "IN", "values": ["u1", "u2", "u3"]}
+I32 = (-(2**31), 2**31 - 1)
+
+
+def _feature(**fields: Any) -> dict[str, Any]:
+    return {"name": "f", "enabled": True, "strategies": [{"name": "default"}], **fields}
+
+
+def _strategy(**fields: Any) -> dict[str, Any]:
+    return {"features": [_feature(strategies=[{"name": "default", **fields}]), G]}
+
+
+def _variant(**fields: Any) -> dict[str, Any]:
+    return {"features": [_feature(variants=[{**A, **fields}, B]), G]}
+
+
+def _strategy_variant(**fields: Any) -> dict[str, Any]:
+    return _strategy(variants=[{**A, **fields}, B])
+
+
+def _constraint(**fields: Any) -> dict[str, Any]:
+    return _strategy(constraints=[{**CONSTRAINT, **fields}])
+
+
+def _segment_constraint(**fields: Any) -> dict[str, Any]:
+    return {
+        "features": [_feature(strategies=[{"name": "default", "segments": [1]}]), G],
+        "segments": [{"id": 1, "constraints": [{**CONSTRAINT, **fields}]}],
+    }
+
+
+def _segment_id(seg_id: Any, ref: Any = 1) -> dict[str, Any]:
+    return {
+        "features": [_feature(strategies=[{"name": "default", "segments": [ref]}]), G],
+        "segments": [{"id": seg_id, "constraints": [CONSTRAINT]}],
+    }
+
+
+def _top(**fields: Any) -> dict[str, Any]:
+    return {"features": [_feature(**fields), G]}
+
+
+S = "features.f.strategies[0]"
+C = f"{S}.constraints[0]"
+SC = "segments[0].constraints[0]"
+# (payload, what cfgcore's refusal says)
+REFUSED: list[tuple[dict[str, Any], str]] = [
+    (_variant(weightType="other"), "features.f: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=""), "features.f: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=5), "features.f: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=True), "features.f: malformed: variants[0].weightType: expected"),
+    (_strategy(parameters=[]), f"{S}.parameters: expected an object, got a list"),
+    (_strategy(parameters=["a"]), f"{S}.parameters: expected an object"),
+    (_strategy(parameters="x"), f"{S}.parameters: expected an object"),
+    (_constraint(inverted=None), f"{C}.inverted: expected a boolean, got null"),
+    (_constraint(inverted=1), f"{C}.inverted: expected a boolean"),
+    (_constraint(caseInsensitive=None), f"{C}.caseInsensitive: expected a boolean, got null"),
+    (_constraint(caseInsensitive="true"), f"{C}.caseInsensitive: expected a boolean"),
+    (_segment_constraint(inverted=None), f"{SC}.inverted: expected a boolean, got null"),
+    (_segment_constraint(caseInsensitive=None), f"{SC}.caseInsensitive: expected a boolean, got"),
+    (_strategy(sortOrder=1.5), f"{S}.sortOrder: expected an integer"),
+    (_strategy(sortOrder=1.0), f"{S}.sortOrder: expected an integer"),
+    (_strategy(sortOrder="1"), f"{S}.sortOrder: expected an integer"),
+    (_strategy(sortOrder=True), f"{S}.sortOrder: expected an integer"),
+    (_strategy(sortOrder=2**31), f"{S}.sortOrder: expected an integer"),
+    (_strategy(sortOrder=-(2**31) - 1), f"{S}.sortOrder: expected an integer"),
+    (_top(impressionData="yes"), "features.f.impressionData: expected a boolean, got a string"),
+    (_top(impressionData=1), "features.f.impressionData: expected a boolean, got a number"),
+    (_top(impressionData=0), "features.f.impressionData: expected a boolean, got a number"),
+    (_top(stale="true"), "features.f.stale: expected a boolean, got a string"),
+    (_top(project=5), "features.f.project: expected a string, got a number"),
+    (_top(project=True), "features.f.project: expected a string, got a boolean"),
+    (_top(type=[]), "features.f.type: expected a string, got a list"),
+    (_top(type={}), "features.f.type: expected a string, got an object"),
+    (_top(description=5), "features.f.description: expected a string, got a number"),
+    (_top(description=["d"]), "features.f.description: expected a string, got a list"),
+    (_top(createdAt=0), "features.f.createdAt: expected a string, got a number"),
+    (_top(lastSeenAt=True), "features.f.lastSeenAt: expected a string, got a boolean"),
+    (_segment_id(1.0), "segments[0].id: expected an integer, got a number"),
+    (_segment_id(1.5), "segments[0].id: expected an integer, got a number"),
+    (_segment_id("1"), "segments[0].id: expected an integer, got a string"),
+    (_segment_id(2**31, 2**31), "segments[0].id: expected an integer from"),
+    (_segment_id(1, 2**31), f"{S}.segments[0]: expected an integer from"),
+]  # fmt: skip
+
+# taken by yggdrasil: answered as it answers
+ACCEPTED: list[dict[str, Any]] = [
+    _variant(weightType="fix"),
+    _variant(weightType="variable"),
+    _variant(weightType=None),
+    _strategy_variant(weightType="other"),  # not read on a strategy variant
+    _strategy_variant(weightType=5),
+    _strategy(parameters=None),
+    _strategy(parameters={}),
+    _constraint(inverted=True),
+    _constraint(inverted=False),
+    _constraint(caseInsensitive=True),
+    _segment_constraint(inverted=True),
+    _strategy(sortOrder=None),
+    _strategy(sortOrder=-1),
+    _strategy(sortOrder=I32[0]),
+    _strategy(sortOrder=I32[1]),
+    _top(impressionData=True),
+    _top(impressionData=None),
+    _top(stale=True),
+    _top(stale=None),
+    _top(project="p", type="release", description="d"),
+    _top(project=None, type=None, description=None),
+    _top(createdAt="2024-01-01T00:00:00Z", lastSeenAt=None),
+    _segment_id(I32[1], I32[1]),
+    _segment_id(I32[0], I32[0]),
+    # strategies are evaluated in payload order: a sortOrder does not reorder them
+    {"features": [_feature(strategies=[
+        {"name": "default", "sortOrder": 2, "variants": [{**A, "weight": 1000}]},
+        {"name": "default", "sortOrder": 1, "variants": [{**B, "weight": 1000}]},
+    ]), G]},
+]  # fmt: skip
+
+# (each with a userId: with none, "default" stickiness is random)
+CONTEXTS = [{"userId": f"u{i}"} for i in range(12)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet() -> Any:
+    logger = logging.getLogger("yggdrasil_engine")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(old)
+
+
+def _peer(payload: dict[str, Any]) -> Any:
+    engine = ygg.UnleashEngine()
+    engine.take_state(json.dumps(payload))
+    return engine
+
+
+def _rejected(payload: dict[str, Any]) -> bool:
+    """yggdrasil rejects the whole payload: g, always on otherwise, is unknown."""
+    return _peer(payload).is_enabled("g", {}).is_enabled is False
+
+
+@pytest.mark.parametrize("payload, message", REFUSED, ids=range(len(REFUSED)))
+def test_what_the_engine_rejects_is_refused_by_key_path(payload, message):
+    payload = {"version": 2, **payload}
+    assert _rejected(payload)
+    with pytest.raises(InteropError) as err:
+        unleash.to_snapshot(copy.deepcopy(payload))
+    assert message in str(err.value)
+    if message.startswith("features."):  # the rest of the payload can still be taken
+        snap = unleash.to_snapshot(copy.deepcopy(payload), on_error="skip")
+        assert set(snap.flags) == {"g"}
+
+
+@pytest.mark.parametrize("payload", ACCEPTED, ids=range(len(ACCEPTED)))
+def test_what_the_engine_takes_is_answered_as_it_answers(make, payload):
+    payload = {"version": 2, **payload}
+    peer = _peer(payload)
+    assert peer.is_enabled("g", {}).is_enabled is True
+    engine = make(unleash.to_snapshot(copy.deepcopy(payload)))
+    for ctx in CONTEXTS:
+        mine = engine.context(unleash.context(ctx))
+        assert engine.is_enabled("f", mine) is peer.is_enabled("f", ctx).is_enabled, ctx
+        got = unleash.get_variant(engine, "f", mine)["name"]
+        assert got == peer.get_variant("f", ctx).variant.name, ctx
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(["", "fix", "x"]),
+    lambda inner: st.lists(inner, max_size=2)
+    | st.dictionaries(st.sampled_from("ab"), inner, max_size=2),
+    max_leaves=3,
+)  # fmt: skip
+_PLACES = {
+    "weightType": lambda v: _variant(weightType=v),
+    "strategy weightType": lambda v: _strategy_variant(weightType=v),
+    "parameters": lambda v: _strategy(parameters=v),
+    "inverted": lambda v: _constraint(inverted=v),
+    "caseInsensitive": lambda v: _segment_constraint(caseInsensitive=v),
+    "sortOrder": lambda v: _strategy(sortOrder=v),
+    "impressionData": lambda v: _top(impressionData=v),
+    "stale": lambda v: _top(stale=v),
+    "project": lambda v: _top(project=v),
+    "type": lambda v: _top(type=v),
+    "description": lambda v: _top(description=v),
+    "segment id": lambda v: _segment_id(v, v),
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place=st.sampled_from(sorted(_PLACES)), value=_JSON)
+def test_any_json_value_is_refused_exactly_where_the_engine_rejects_it(place, value):
+    payload = {"version": 2, **_PLACES[place](value)}
+    try:
+        unleash.to_snapshot(copy.deepcopy(payload))
+    except InteropError as exc:
+        assert _rejected(payload), (place, value, str(exc))
+    else:
+        assert not _rejected(payload), (place, value)
