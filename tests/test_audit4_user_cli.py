@@ -84,8 +84,8 @@ def test_validate_compiles_a_flag_document_whatever_its_name(tmp_path, capsys):
     doc.write_text("version: 1\nflags:\n  x:\n    rules:\n      - {rollout: 50, serve: maybe}\n")
     code, out, err = run_cli(capsys, "validate", str(doc))
     assert code == 1, (out, err)
-    assert f"{doc}: flags.x.default: missing: every flag names its default variant" in out
-    assert f"{doc}: flags.x.rules[0].serve: unknown variant 'maybe'" in out
+    assert f"{doc}:3: flags.x.default: missing: every flag names its default variant" in out
+    assert f"{doc}:5: flags.x.rules[0].serve: unknown variant 'maybe'" in out
     doc.write_text("version: 1\nflags:\n  x: {default: off}\n")
     code, out, err = run_cli(capsys, "validate", str(doc))
     assert code == 0 and "valid" in out, (out, err)

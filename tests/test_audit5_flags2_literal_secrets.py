@@ -35,7 +35,8 @@ def test_a_reference_in_flag_metadata_is_refused_on_load(tmp_path, reference):
     write(path, document(metadata={"owner": {"contact": reference}}))
     with pytest.raises(ConfigError) as info:
         DynamicConfigurationManager(flags_file=str(path))
-    assert f"{path}: flags.api.metadata.owner.contact" in str(info.value)
+    # one line of JSON: the line is 1
+    assert f"{path}:1: flags.api.metadata.owner.contact" in str(info.value)
     assert "served as written" in str(info.value)
 
 

@@ -79,7 +79,7 @@ def test_a_yaml_set_tag_is_refused_there_too():
     text = b"flags:\n  f:\n    default: 'off'\n    bucket_by: !!set {a, b}\n"
     with pytest.raises(SnapshotError) as info:
         decode_snapshot(text, "yaml", file="flags.yaml")
-    assert str(info.value) == f"flags.yaml: flags.f.bucket_by: {REASON}"
+    assert str(info.value) == f"flags.yaml:4: flags.f.bucket_by: {REASON}"
 
 
 PROBE = r"""

@@ -113,7 +113,7 @@ def test_bad_file_keeps_previous_snapshot(tmp_path):
     assert engine.is_enabled("f")
     bad = tmp_path / "bad.yaml"
     bad.write_text("flags:\n  f: {default: 'on', rules: [{serve: nope}]}\n")
-    with pytest.raises(SnapshotError, match="bad.yaml: flags.f.rules"):
+    with pytest.raises(SnapshotError, match=r"bad.yaml:2: flags.f.rules"):
         engine.load_file(bad)
     assert engine.is_enabled("f") and engine.version == 1
     with pytest.raises(SnapshotError, match="cannot read"):

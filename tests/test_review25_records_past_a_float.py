@@ -79,4 +79,4 @@ def test_a_reload_keeps_serving_and_a_start_names_the_file(tmp_path):
         m.close()
     with pytest.raises(ConfigError) as err:
         DynamicConfigurationManager(state_dir=tmp_path, record_usage=False)
-    assert f"{m.flags_file}: experiments.exp.traffic_split.control" in str(err.value)
+    assert f"{m.flags_file}:1: experiments.exp.traffic_split.control" in str(err.value)

@@ -35,8 +35,8 @@ from cfgcore.snapshot import (
     Format,
     Snapshot,
     decode_snapshot,
-    format_for,
-    load_snapshot,
+    problem_lines,
+    read_snapshot_file,
     snapshot_from_dict,
 )
 
@@ -104,14 +104,18 @@ class _EngineAPI:
     def from_bytes(
         cls: type[_E], data: bytes | str, format: Format = "yaml", *, file: str | None = None
     ) -> _E:
-        """An engine serving a snapshot given as YAML, JSON or MessagePack bytes."""
-        return cls.from_snapshot(decode_snapshot(data, format, file=file), file=file)
+        """An engine serving a snapshot given as YAML, JSON or MessagePack bytes (with
+        ``file``, its problems name their lines in that text)."""
+        with problem_lines(data, format, file):
+            return cls.from_snapshot(decode_snapshot(data, format, file=file), file=file)
 
     @classmethod
     def from_file(cls: type[_E], path: str | os.PathLike[str], format: Format | None = None) -> _E:
         """An engine serving the snapshot file at ``path`` (format from the extension)."""
         name = os.fspath(path)
-        return cls.from_snapshot(load_snapshot(name, format), file=name)
+        data, fmt = read_snapshot_file(name, format)
+        with problem_lines(data, fmt, name):  # compile problems name their lines too
+            return cls.from_snapshot(decode_snapshot(data, fmt, file=name), file=name)
 
     @classmethod
     def bundled(cls: type[_E]) -> _E:
@@ -323,7 +327,9 @@ class _EngineAPI:
     ) -> CompiledSnapshot:
         """Decode, compile and activate a snapshot file; the old one stays on error."""
         name = os.fspath(path)
-        return self.swap(load_snapshot(name, format or format_for(name)), file=name)
+        data, fmt = read_snapshot_file(name, format)
+        with problem_lines(data, fmt, name):
+            return self.swap(decode_snapshot(data, fmt, file=name), file=name)
 
     @property
     def source(self) -> Snapshot | None:

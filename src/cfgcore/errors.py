@@ -299,6 +299,13 @@ class ConfigError(Exception):
                 return p.kind
         return "other"
 
+    def relocate(self, problems: list[Problem]) -> None:
+        """Replace :attr:`problems` in place (the same problems, each told one more fact,
+        such as its line), so that ``str(err)`` shows them; the exception keeps its
+        type, traceback and cause."""
+        self.problems = list(problems)
+        self.args = (self._render(),)
+
     def _render(self) -> str:
         if len(self.problems) == 1:
             return mask(str(self.problems[0]))

@@ -31,7 +31,8 @@ structure)::
         schedule: {start: 2026-01-01T00:00:00Z, end: 2026-02-01T00:00:00Z}
 
 Decoding is typed (msgspec), so a wrong type is reported with its path, e.g.
-``flags.checkout_v2.rules[1].when.in: expected array, got str``. Unknown fields in
+``flags.checkout_v2.rules[1].when.in: expected array, got str``, and in a YAML or JSON
+file with its line too (:func:`problem_lines`). Unknown fields in
 flags, rules and conditions are errors (a typo like ``rollot`` must not be ignored).
 A syntax error names its line and the key path of where it is, in YAML and JSON alike
 (``flags.json:3: flags.a.rules.0: invalid JSON: Expecting ',' delimiter (column 24)``).
@@ -52,6 +53,7 @@ import re
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -59,7 +61,14 @@ import msgspec
 
 from cfgcore._encoding import decode_text
 from cfgcore._json_errors import json_error_path, json_syntax_problem
-from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    SnapshotError,
+    child_key_path,
+    join_key_paths,
+    parse_key_path,
+)
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.yamlio import dump_yaml, load_yaml
 
@@ -549,8 +558,56 @@ def decode_snapshot(
     repeats a key in one mapping is refused in every format (YAML, JSON, MessagePack:
     see :func:`refuse_msgpack_duplicates`), naming the key path.
     """
-    with gc_paused():
+    with problem_lines(data, format, file), gc_paused():  # lines found with the collector on
         return _decode(data, format, file)
+
+
+@contextmanager
+def problem_lines(data: bytes | str, format: str, file: str | None) -> Iterator[None]:
+    """Give each problem that a :class:`ConfigError` raised in the block names in
+    ``file`` by a key path, without a line, the line where that path (or the nearest
+    part of it written there) is in ``data``, that file's YAML or JSON text:
+    ``flags.yaml:7: flags.a.rules[0].serve: unknown variant 'b'``, as a configuration
+    file's errors read. Decoding and compiling find these problems in the document,
+    where no line is kept; the lines are found only on this error path (composing the
+    text again), never for a document that loads. MessagePack has no lines, and a
+    document with no file (a Redis store's) is left as it is.
+
+    Engine.from_file and load_file, a flag store's file (a manager's flags file) and
+    the command line's checks of a flag file decode and compile inside it.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        if file is not None and format in ("yaml", "json"):
+            _locate(exc, data, format, file)
+        raise
+
+
+def _locate(exc: ConfigError, data: bytes | str, format: str, file: str) -> None:
+    if getattr(exc, "_lines_of", None) == file:  # an inner block looked already
+        return
+    exc._lines_of = file  # type: ignore[attr-defined]
+    wanted = [p.file == file and p.line is None and bool(p.path) for p in exc.problems]
+    if not any(wanted):
+        return
+    from cfgcore.config.files import _line_index  # key path -> line (YAML, JSON)
+
+    try:
+        index = _line_index(decode_text(data, file), format)
+    except Exception:  # noqa: BLE001 - a line is a courtesy: the error stays as it was
+        return
+    located = []
+    for problem, want in zip(exc.problems, wanted, strict=True):
+        if want:
+            segs = parse_key_path(problem.path)
+            line = next(
+                (n for end in range(len(segs), 0, -1) if (n := index.get(segs[:end]))), None
+            )
+            if line is not None:
+                problem = replace(problem, line=line)
+        located.append(problem)
+    exc.relocate(located)
 
 
 def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
@@ -696,12 +753,19 @@ def _require_flags_key(obj: Any, file: str | None) -> None:
 def load_snapshot(path: str | os.PathLike[str], format: Format | None = None) -> Snapshot:
     """Read and decode a snapshot file; the format follows the extension unless given."""
     name = os.fspath(path)
-    fmt = format or format_for(name)
-    try:
-        data = read_regular(name)
-    except OSError as exc:
-        raise SnapshotError(f"cannot read flag file: {exc.strerror or exc}", file=name) from None
+    data, fmt = read_snapshot_file(name, format)
     return decode_snapshot(data, fmt, file=name)
+
+
+def read_snapshot_file(path: str, format: Format | None = None) -> tuple[bytes, Format]:
+    """The bytes of the snapshot file at ``path`` and their format (the extension's
+    unless given), for a caller that decodes and compiles them within
+    :func:`problem_lines`; SnapshotError naming the file when it cannot be read."""
+    fmt = format or format_for(path)
+    try:
+        return read_regular(path), fmt
+    except OSError as exc:
+        raise SnapshotError(f"cannot read flag file: {exc.strerror or exc}", file=path) from None
 
 
 MAX_VALUE_DEPTH = 100  # nested containers; real flag sets stay far below (conditions: 32)

@@ -200,7 +200,7 @@ def publish(args: argparse.Namespace) -> int:
         RedisConfigStore,
         RedisFlagStore,
     )
-    from cfgcore.snapshot import load_snapshot
+    from cfgcore.snapshot import decode_snapshot, problem_lines, read_snapshot_file
 
     if args.flags_from_cache == "":
         # `--flags-from-cache "$(ls ...)"` that found no file: read as no option, it
@@ -228,8 +228,10 @@ def publish(args: argparse.Namespace) -> int:
         path = args.flags or manager.flags_path()
         if not path:
             raise ConfigError("--flags: the configuration directory has no flags file")
-        flags = load_snapshot(path)
-        Engine().compile(flags, file=path)  # refuses before anything is written
+        data, fmt = read_snapshot_file(path)
+        with problem_lines(data, fmt, path):  # file:line: key path: ...
+            flags = decode_snapshot(data, fmt, file=path)
+            Engine().compile(flags, file=path)  # refuses before anything is written
     elif args.flags_from_cache is not None:
         path = args.flags_from_cache
         with RedisFlagStore(args.store) as reader:

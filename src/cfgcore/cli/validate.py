@@ -309,7 +309,7 @@ def _compile_flags(url: str, seed: str | None) -> list[Problem]:
     activation compiles it (experiment layers derived, then the compiler); [] if fine."""
     from cfgcore.engine import Engine
     from cfgcore.runtime.flags import derive
-    from cfgcore.runtime.flagstore import open_store
+    from cfgcore.runtime.flagstore import document_lines, open_store
 
     try:
         store = open_store(url, seed=seed)
@@ -317,7 +317,8 @@ def _compile_flags(url: str, seed: str | None) -> list[Problem]:
         return list(exc.problems)
     try:
         doc = store.read()
-        Engine().compile(derive(doc.snapshot, doc.origin), file=doc.origin)
+        with document_lines(store, doc):  # file:line: key path: ...
+            Engine().compile(derive(doc.snapshot, doc.origin), file=doc.origin)
     except ConfigError as exc:
         return list(exc.problems)
     finally:

@@ -47,7 +47,7 @@ from cfgcore.errors import (
 from cfgcore.observability import instruments
 from cfgcore.observability.repeats import RepeatedRefusals
 from cfgcore.runtime.events import deferred_delivery
-from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum
+from cfgcore.runtime.flagstore import FlagDocument, FlagStore, checksum, document_lines
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.secrets import decrypt_snapshot
 from cfgcore.snapshot import Snapshot
@@ -291,7 +291,12 @@ class LiveFlags:
     # -- the one path every document takes ---------------------------------------------
 
     def prepare(self, doc: FlagDocument) -> Any:
-        """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing."""
+        """Derive and compile ``doc`` off to the side; raise ConfigError, change nothing.
+        A file store's problems name their lines in the file."""
+        with document_lines(self.store, doc):
+            return self._prepare(doc)
+
+    def _prepare(self, doc: FlagDocument) -> Any:
         derived = derive(doc.snapshot, doc.origin)
         refuse_literal_secrets(derived, doc.origin)
         snapshot = decrypt_snapshot(derived, doc.origin)

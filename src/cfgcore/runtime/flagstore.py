@@ -44,7 +44,14 @@ from urllib.parse import unquote, urlparse
 from cfgcore.errors import ConfigError, SnapshotError
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child
-from cfgcore.snapshot import Format, Snapshot, decode_snapshot, encode_snapshot, format_for
+from cfgcore.snapshot import (
+    Format,
+    Snapshot,
+    decode_snapshot,
+    encode_snapshot,
+    format_for,
+    problem_lines,
+)
 
 __all__ = [
     "FileFlagStore",
@@ -321,7 +328,7 @@ class FileFlagStore:
     def document(self, data: bytes, origin: str | None = None) -> FlagDocument:
         """Decode ``data`` (bytes of this store's file) into a document with its version."""
         origin = origin or self.path
-        fmt: Format = self.format if origin == self.path else format_for(origin)
+        fmt = self.format_of(origin)
         cached = self._decoded
         if cached is not None and cached[1] == origin and cached[2] == fmt and cached[0] == data:
             snapshot = cached[3]
@@ -339,6 +346,10 @@ class FileFlagStore:
         if meta.get("checksum") != digest:  # edited by hand (or by an older cfgcore)
             version, writer = version + 1, {}
         return FlagDocument(snapshot, data, version, digest, writer, origin)
+
+    def format_of(self, origin: str) -> Format:
+        """The format of the bytes read from ``origin``: this store's file, or its seed."""
+        return self.format if origin == self.path else format_for(origin)
 
     def _read_meta(self) -> dict[str, Any]:
         """The sidecar's record; {} when it is missing or damaged (then the file reads
@@ -497,6 +508,15 @@ def bundled_seed(environ: Mapping[str, str] | None = None) -> str | None:
     if (env or "").strip().lower() == "production":
         return None
     return bundled_flags_path()
+
+
+def document_lines(store: Any, doc: FlagDocument) -> contextlib.AbstractContextManager[None]:
+    """:func:`~cfgcore.snapshot.problem_lines` for ``doc`` as ``store`` read it: the
+    problems raised in the block (compiling it, judging it) name their lines in a file
+    store's YAML or JSON text. Another store's document has no lines to give."""
+    if getattr(store, "kind", None) != "file" or not doc.origin:
+        return contextlib.nullcontext()
+    return problem_lines(doc.data, store.format_of(doc.origin), doc.origin)
 
 
 def decode_error(exc: Exception, origin: str) -> ConfigError:
