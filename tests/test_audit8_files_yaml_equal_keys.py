@@ -1,7 +1,7 @@
 """Two YAML keys that are different values but one key once read (1 and true, 1 and
 1.0, 0 and false) were reported as "duplicate key", which the file plainly does not
-hold; the refusal now says what happened and how to keep both (quote them). A real
-repeat is still "duplicate key"."""
+hold; the refusal now says what happened and how to keep both (quote them), naming the
+keys as YAML spells them (``true``, not ``True``). A real repeat is still "duplicate key"."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ def _problem(tmp_path, text):
 
 @pytest.mark.parametrize(
     ("keys", "second", "first"),
-    [(("1", "true"), "True", "1"), (("1", "1.0"), "1.0", "1"), (("false", "0"), "0", "False")],
+    [
+        (("1", "true"), "true", "1"),
+        (("1", "1.0"), "1.0", "1"),
+        (("false", "0"), "0", "false"),
+        (("1", "1e0"), "1e0", "1"),
+        (("true", "1"), "1", "true"),
+    ],
 )
 def test_equal_keys_of_different_types_are_explained(tmp_path, keys, second, first):
     problem = _problem(tmp_path, f"a:\n  {keys[0]}: x\n  {keys[1]}: y\n")
@@ -31,6 +37,7 @@ def test_equal_keys_of_different_types_are_explained(tmp_path, keys, second, fir
     assert f"key {second} is the same key as {first} on line 2 once read" in problem.message
     assert "quote them" in problem.message
     assert "duplicate key" not in problem.message
+    assert "True" not in problem.message and "False" not in problem.message
 
 
 def test_a_repeated_key_is_still_a_duplicate(tmp_path):

@@ -463,9 +463,9 @@ def test_config_and_flag_files_that_are_not_bounded_regular_files_are_refused(tm
 @pytest.mark.parametrize(
     ("fmt", "text", "path", "message"),
     [
-        ("yaml", "app:\n  1: x\n  '1': y\n", "app.1", "key 1 (int) is not a string"),
-        ("yaml", "app:\n  null: x\n", "app.None", "key None (NoneType) is not a string"),
-        ("yaml", "app:\n  1.5: x\n", 'app["1.5"]', "key 1.5 (float) is not a string"),
+        ("yaml", "app:\n  1: x\n  '1': y\n", "app.1", "key 1 is an integer, not a string"),
+        ("yaml", "app:\n  null: x\n", "app.null", "key null is null, not a string"),
+        ("yaml", "app:\n  1.5: x\n", 'app["1.5"]', "key 1.5 is a number, not a string"),
         ("yaml", "app:\n  b: !!binary aGVsbG8=\n", "app.b", "a bytes is not a configuration"),
         ("yaml", "app:\n  s: !!set {x, y}\n", "app.s", "a set is not a configuration"),
         ("yaml", "app:\n  - .nan\n", "app.0", "nan is not a finite number"),

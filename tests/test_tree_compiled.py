@@ -296,3 +296,44 @@ def test_the_manager_names_a_missing_key_and_its_near_matches(tmp_path: Any) -> 
         m["serverr"]
     assert isinstance(err.value, KeyError)
     assert "serverr" in str(err.value) and "did you mean 'server'" in str(err.value)
+
+
+# -- the read-only surface README documents, on values the public API serves ------------------
+
+
+def _served(tmp_path: Any) -> list[Any]:
+    """An object value and an array value served by a ConfigurationManager and by an
+    Engine (the live containers, whichever implementation this process runs)."""
+    from cfgcore import ConfigurationManager, Engine
+
+    (tmp_path / "base.yaml").write_text("a: {b: [1, {c: 2}], h: true}\n")
+    (tmp_path / "development.yaml").write_text("{}\n")
+    m = ConfigurationManager(tmp_path, environment="development", environ={}, validate=False)
+    m.load_environment_config()
+    engine = Engine.from_bytes(
+        b"flags:\n  obj: {default: a, variants: {a: {b: [1, {c: 2}], h: true}}}\n", format="yaml"
+    )
+    return [m.get("a"), engine.value("obj", {})]
+
+
+@pytest.mark.parametrize("mutate", DICT_MUTATIONS + LIST_MUTATIONS)
+def test_served_values_refuse_every_mutating_method(tmp_path: Any, mutate: Any) -> None:
+    for value in _served(tmp_path):
+        target = value if mutate in DICT_MUTATIONS else value["b"]
+        with pytest.raises(TypeError, match="read-only"):
+            mutate(target)
+        assert value == {"b": [1, {"c": 2}], "h": True}
+
+
+def test_copies_and_pickles_of_served_values_protect_the_served_one(tmp_path: Any) -> None:
+    for value in _served(tmp_path):
+        shallow = copy.copy(value)
+        shallow["h"] = False  # a plain dict on top ...
+        with pytest.raises(TypeError, match="read-only"):
+            shallow["b"].append(3)  # ... whose nested objects are the served, read-only ones
+        deep = copy.deepcopy(value)
+        deep["b"][1]["c"] = 3  # plain all through, and detached
+        loaded = pickle.loads(pickle.dumps(value))
+        with pytest.raises(TypeError, match="read-only"):
+            loaded["b"][1]["c"] = 3
+        assert value == loaded == {"b": [1, {"c": 2}], "h": True}

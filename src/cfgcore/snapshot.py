@@ -664,7 +664,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
                 )
                 raise SnapshotError([Problem(path=where, message=message, file=file)]) from None
         if format == "yaml":
-            obj = load_yaml(data, file=file)
+            obj = load_yaml(data, file=file, text_keys=True)
             if obj is None:
                 # An empty document is what a truncated or half-written file looks like;
                 # serving "no flags" from it would switch every flag off. A flag set

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from cfgcore._encoding import decode_text
-from cfgcore.errors import ConfigError, Problem, format_key_path
+from cfgcore.errors import ConfigError, Problem, format_key_path, printable
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -216,24 +216,47 @@ class StrictLoader(_DepthGuard):
 
     # The document's LineMarks while one is wanted (load_yaml's ``marks``), else None.
     cfgcore_marks: LineMarks | None = None
+    # Whether a key that is not text is refused (load_yaml's ``text_keys``).
+    cfgcore_text_keys = False
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
+            own = node.cfgcore_own
+            for key_node, _ in node.value[: len(node.value) - len(own)]:  # merged ('<<')
+                self._text_key(node, key_node, self.construct_object(key_node, deep=True))
             seen: dict[Any, int] = {}
-            for key_node, _ in node.cfgcore_own:
+            not_text = None  # refused after the duplicates ("1:" and "true:" are one key)
+            for key_node, _ in own:
                 key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:  # unhashable key; the base class reports it
-                    continue
+                if type(key) is not str:
+                    self._text_key(node, key_node, key, text=False)  # a list: now
+                    if not_text is None:
+                        not_text = key_node
+                first = seen.get(key)
                 line = key_node.start_mark.line + 1
                 if first is not None:
                     other = next(k for k in seen if k == key)
                     raise _DuplicateKey(key, first, line, key_node, other)
                 seen[key] = line
+            if not_text is not None and self.cfgcore_text_keys:
+                raise _NotTextKey(node, not_text)
             node.cfgcore_lines = seen  # each own key's line: the marks keep it
         return super().construct_mapping(node, deep=deep)
+
+    def _text_key(self, mapping: Any, key_node: Any, key: Any, text: bool = True) -> None:
+        """Refuse ``key`` of ``mapping`` where it is not text and text is wanted (and
+        ``text``), or where it cannot be a key at all (a list or mapping: PyYAML said
+        "found unhashable key", at no key path)."""
+        if type(key) is str:
+            return
+        if not (text and self.cfgcore_text_keys):
+            try:
+                hash(key)
+                return
+            except TypeError:
+                pass
+        raise _NotTextKey(mapping, key_node)
 
     def construct_yaml_map(self, node: Any) -> Any:
         data: dict[Any, Any] = {}
@@ -483,9 +506,11 @@ def _duplicate_message(dup: _DuplicateKey) -> str:
         )
     if type(dup.other) is type(dup.key):
         return f"duplicate key (first defined on line {dup.first})"
+    # The keys as YAML spells them (true, not Python's True): the second as written.
+    other = str(dup.other).lower() if type(dup.other) is bool else dup.other
     return (
-        f"key {dup.key!r} is the same key as {dup.other!r} on line {dup.first} once read "
-        "(equal numbers and booleans are one key): quote them to keep both as text"
+        f"key {_key_spelling(dup.node)} is the same key as {other} on line {dup.first} "
+        "once read (equal numbers and booleans are one key): quote them to keep both as text"
     )
 
 
@@ -495,6 +520,68 @@ class _Unconstructable(Exception):
     def __init__(self, node: Any, exc: BaseException) -> None:
         super().__init__(type(exc).__name__)
         self.node, self.exc = node, exc
+
+
+class _NotTextKey(Exception):
+    """A key of the mapping ``node`` that is not text (``key_node``)."""
+
+    def __init__(self, node: Any, key_node: Any) -> None:
+        super().__init__("key")
+        self.node, self.key_node = node, key_node
+
+
+# A key that is not text is shown as the file spells it up to this many characters
+# (a list used as a key may hold thousands of items).
+_KEY_SHOWN = 60
+
+
+def _key_spelling(node: Any) -> str:
+    """``node`` (a key) as YAML text on one line: a scalar as the file writes it
+    (``null``, ``~``, ``1e3``), a list or mapping in flow style (``[1, 2]``,
+    ``{b: 1}``), cut at :data:`_KEY_SHOWN` characters with "…"."""
+    out: list[str] = []
+    size = 0
+    stack: list[Any] = [node]  # nodes and the punctuation between them, last first
+    while stack and size <= _KEY_SHOWN:
+        item = stack.pop()
+        if isinstance(item, yaml.SequenceNode | yaml.MappingNode):
+            # Each item takes at least a character: more than _KEY_SHOWN are not shown.
+            shown = item.value[: _KEY_SHOWN + 1]
+            parts: list[Any] = []
+            for i, child in enumerate(shown):
+                if i:
+                    parts.append(", ")
+                if isinstance(item, yaml.MappingNode):
+                    parts += [child[0], ": ", child[1]]
+                else:
+                    parts.append(child)
+            brackets = "[]" if isinstance(item, yaml.SequenceNode) else "{}"
+            stack.extend(reversed([brackets[0], *parts, brackets[1]]))
+            continue
+        piece = item if isinstance(item, str) else str(getattr(item, "value", ""))
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    if stack or len(text) > _KEY_SHOWN:
+        text = text[: _KEY_SHOWN - 1] + "…"
+    return printable(text)
+
+
+def _not_text_key_problem(root: Any, bad: _NotTextKey, file: str | None) -> Problem:
+    key_node = bad.key_node
+    spelt = _key_spelling(key_node)
+    if isinstance(key_node, yaml.SequenceNode):
+        what = "a list"
+    elif isinstance(key_node, yaml.MappingNode):
+        what = "a mapping"
+    else:
+        what = _KEY_WORDS.get(key_node.tag) or _TAG_WORDS.get(key_node.tag) or "not text"
+    return Problem(
+        path=format_key_path((*_node_segments(root, bad.node), spelt)),
+        message=f"key {spelt} is {what}, not a string (quote it)",
+        file=file,
+        line=key_node.start_mark.line + 1,
+    )
 
 
 class _TooMuchMerged(Exception):
@@ -683,11 +770,20 @@ def compose_nodes(text: str) -> Any:
             loader.dispose()
 
 
-def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | None = None) -> Any:
+def load_yaml(
+    data: str | bytes,
+    *,
+    file: str | None = None,
+    marks: LineMarks | None = None,
+    text_keys: bool = False,
+) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
     With ``marks`` (an empty :class:`LineMarks`), the line of each key and list item
-    is kept there as the document is built, for errors found later.
+    is kept there as the document is built, for errors found later. With
+    ``text_keys``, a key that is not text (``1.5:``, ``null:``, ``true:``) is refused
+    on its line, named as the file spells it; a list or mapping used as a key
+    (``? [1]``) is refused that way in every document.
 
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
@@ -699,6 +795,7 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
             _check_depth(data, file)
         loader = StrictLoader(data)
         loader.cfgcore_marks = marks
+        loader.cfgcore_text_keys = text_keys
         root = loader.compose_guarded()
         doc = loader.construct_document(root) if root is not None else None
     except _TooDeep as deep:
@@ -708,6 +805,8 @@ def load_yaml(data: str | bytes, *, file: str | None = None, marks: LineMarks | 
     except RecursionError:  # complex keys ("? {...}") are built recursively
         message = "nested too deeply to read (mappings used as keys?)"
         raise ConfigError([Problem(path="", message=message, file=file)], kind="limits") from None
+    except _NotTextKey as bad:
+        raise ConfigError([_not_text_key_problem(root, bad, file)]) from None
     except _TooMuchMerged as merge:
         raise ConfigError(
             [
@@ -892,6 +991,7 @@ def _is_huge_int(bad: _Unconstructable) -> bool:
     return isinstance(bad.exc, ValueError) and "digits" in str(bad.exc)
 
 
+_KEY_WORDS = {"tag:yaml.org,2002:null": "null"}
 _TAG_WORDS = {
     "tag:yaml.org,2002:int": "an integer",
     "tag:yaml.org,2002:float": "a number",

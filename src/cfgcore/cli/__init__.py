@@ -55,8 +55,15 @@ class CommandError(Exception):
     """A command's answer is an error: printed as ``cfgcore: error: <message>``, exit 1.
 
     For failures that are about the question asked (an unknown key or flag), not about
-    an input file, which ``ConfigError`` reports with its file and key path.
+    an input file, which ``ConfigError`` reports with its file and key path. An answer
+    of several lines (a refusal and what it lists) is given line by line,
+    ``CommandError(first, *more)``: each is an error line of its own, and a line break
+    inside one (an argument echoed back) is shown escaped, never as a line.
     """
+
+    def __init__(self, message: object = "", *more: object) -> None:
+        self.lines = [str(message), *map(str, more)]
+        super().__init__("\n".join(self.lines))
 
 
 class UsageError(Exception):
@@ -335,7 +342,12 @@ def _setup_logging(level: int) -> Callable[[], None]:
     return restore
 
 
-def _error(message: str) -> None:
+def _error(*lines: str) -> None:
+    """Print each of ``lines`` as one ``cfgcore: error:`` line: the one place the
+    command line prints an error. A line break inside one is escaped, never printed:
+    an argument echoed back (``cfgcore get $'x\\nFORGED'``) made two error lines, the
+    second forged. Several problems are several ``lines`` (a ConfigError's rendering,
+    a CommandError's own lines)."""
     # Masked as a cfgcore log line is (resolved secrets; URL passwords, secret query
     # parameters and webhook tokens): a command's error often quotes a URL or a value.
     from cfgcore.errors import printable
@@ -343,8 +355,8 @@ def _error(message: str) -> None:
 
     # Each line as printable text: an argument echoed back (a key, a flag name) may
     # hold an escape sequence that would drive the terminal.
-    for line in redact_text(str(message)).splitlines() or [""]:
-        print(f"cfgcore: error: {printable(line)}", file=sys.stderr)
+    for line in lines or ("",):
+        print(f"cfgcore: error: {printable(redact_text(str(line)))}", file=sys.stderr)
 
 
 # An optional dependency's top-level module -> the extra that installs it (README's
@@ -426,8 +438,12 @@ def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, le
     except UsageError as exc:
         _error(str(exc))
         return 2
-    except (ConfigError, CommandError) as exc:
-        _error(str(exc))
+    except ConfigError as exc:
+        # One line per problem, each escaped where the problem is rendered (Problem).
+        _error(*str(exc).splitlines())
+        return 1
+    except CommandError as exc:
+        _error(*exc.lines)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -219,8 +219,9 @@ def _load(args: argparse.Namespace, *, validate: bool | None = None) -> Any:
         if not hasattr(args, "validate"):
             raise
         raise CommandError(
-            f"{exc}\na load refuses this configuration; "
-            f"cfgcore {args.command} --no-validate shows it anyway"
+            *str(exc).splitlines(),  # a line per problem, as the refusal rendered them
+            f"a load refuses this configuration; cfgcore {args.command} --no-validate "
+            "shows it anyway",
         ) from None
     except BaseException:
         manager.close()

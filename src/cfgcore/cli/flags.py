@@ -114,8 +114,8 @@ def _delete(args: argparse.Namespace) -> int:
         version = doc.version
     except FlagInUseError as exc:
         raise CommandError(
-            f"{manager.flags_file}: cannot delete flag {args.name}: still used by\n"
-            + "\n".join(f"  {d}" for d in exc.dependents)
+            f"{manager.flags_file}: cannot delete flag {args.name}: still used by",
+            *(f"  {d}" for d in exc.dependents),
         ) from None
     finally:
         manager.close()

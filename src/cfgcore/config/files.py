@@ -281,7 +281,7 @@ def parse_layer_text(text: str, fmt: str, file: str) -> Layer:
             from cfgcore.yamlio import LineMarks, load_yaml
 
             layer.marks = LineMarks()
-            data = load_yaml(text, file=file, marks=layer.marks)
+            data = load_yaml(text, file=file, marks=layer.marks, text_keys=True)
         elif fmt == "json":
             data = _parse_json(text, file)
         else:
