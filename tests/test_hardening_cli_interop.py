@@ -31,7 +31,7 @@ def _import(tmp_path, capsys, system, doc, *extra):
     "doc, where",
     [
         ({"features": "x"}, "features: expected a list, got a string"),
-        ({"segments": [{"id": [1]}]}, "segments[0].id: expected a number, got a list"),
+        ({"segments": [{"id": [1]}]}, "segments[0].id: expected an integer, got a list"),
         ({"events": [{"type": "feature-updated"}]}, "events[0].feature: expected an object"),
         ('"hello"', "an Unleash payload must be a JSON object, got a string"),
     ],

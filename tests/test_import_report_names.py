@@ -36,7 +36,12 @@ def _lines_are_entries(text: str) -> None:
 def test_imported_and_refused_names_are_escaped(tmp_path, capsys):
     src = tmp_path / "flagd.json"
     doc = _flagd(_HOSTILE, "on")
-    doc["flags"].update(_flagd([n + "!" for n in _HOSTILE], "nope")["flags"])
+    # refused: targeting with an operator cfgcore does not import (an unknown
+    # defaultVariant is imported, as flagd answers it)
+    refused = _flagd([n + "!" for n in _HOSTILE], "on")["flags"]
+    for flag in refused.values():
+        flag["targeting"] = {"+": [1, 2]}
+    doc["flags"].update(refused)
     src.write_text(json.dumps(doc))
     code, out, err = run(capsys, "import", "flagd", str(src), "--out", str(tmp_path / "f.yaml"))
     assert code == 1
