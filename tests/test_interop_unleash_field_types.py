@@ -7,7 +7,9 @@ than "fix" or "variable" (a strategy variant's is not read), strategy ``paramete
 no object (a list too), a constraint's ``inverted`` or ``caseInsensitive`` null or no
 boolean, a ``sortOrder`` no 32-bit integer, ``impressionData`` or ``stale`` no
 boolean, ``project``, ``type``, ``description``, ``createdAt`` or ``lastSeenAt`` no
-string, a segment id (or a reference to one) no 32-bit integer. cfgcore imported
+string or (those two) no date and time as chrono reads one ("2024-01-01", no zone, ""),
+a payload ``query`` no object or ``version`` no integer from 0 to 2**32 - 1, a segment
+id (or a reference to one) no 32-bit integer. cfgcore imported
 them (a list as parameters was read as none), or refused a float segment id saying
 "expected a number, got a number".
 """
@@ -108,6 +110,24 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     (_top(description=["d"]), "features.f.description: expected a string, got a list"),
     (_top(createdAt=0), "features.f.createdAt: expected a string, got a number"),
     (_top(lastSeenAt=True), "features.f.lastSeenAt: expected a string, got a boolean"),
+    (_top(createdAt="2024-01-01"), "features.f.createdAt: '2024-01-01' is not a date and time"),
+    (_top(createdAt="2024-01-01T00:00:00"), "features.f.createdAt: '2024-01-01T00:00:00' is not"),
+    (_top(createdAt=""), "features.f.createdAt: '' is not a date and time with a time zone"),
+    (_top(createdAt="2024-02-30T00:00:00Z"), "features.f.createdAt: '2024-02-30T00:00:00Z' is"),
+    (_top(createdAt="2024-01-01T00:00:00+24:00"), "features.f.createdAt: '2024-01-01T00:00:00"),
+    (_top(lastSeenAt="2024-01-01"), "features.f.lastSeenAt: '2024-01-01' is not a date and time"),
+    (_top(lastSeenAt="2024-01-01T24:00:00Z"), "features.f.lastSeenAt: '2024-01-01T24:00:00Z' is"),
+    (_top(lastSeenAt="yesterday"), "features.f.lastSeenAt: 'yesterday' is not a date and time"),
+    ({**_top(), "query": []}, "query: expected an object, got a list"),
+    ({**_top(), "query": "x"}, "query: expected an object, got a string"),
+    ({**_top(), "query": 1}, "query: expected an object, got a number"),
+    ({**_top(), "version": "2"}, "version: expected an integer from 0 to 4294967295, got a string"),
+    ({**_top(), "version": "x"}, "version: expected an integer from 0 to 4294967295, got a string"),
+    ({**_top(), "version": None}, "version: expected an integer from 0 to 4294967295, got null"),
+    ({**_top(), "version": 2.0}, "version: expected an integer from 0 to 4294967295, got a number"),
+    ({**_top(), "version": True}, "version: expected an integer from 0 to 4294967295, got a bool"),
+    ({**_top(), "version": -1}, "version: expected an integer from 0 to 4294967295, got -1"),
+    ({**_top(), "version": 2**32}, "version: expected an integer from 0 to 4294967295, got 4294"),
     (_segment_id(1.0), "segments[0].id: expected an integer, got a number"),
     (_segment_id(1.5), "segments[0].id: expected an integer, got a number"),
     (_segment_id("1"), "segments[0].id: expected an integer, got a string"),
@@ -139,6 +159,15 @@ ACCEPTED: list[dict[str, Any]] = [
     _top(project="p", type="release", description="d"),
     _top(project=None, type=None, description=None),
     _top(createdAt="2024-01-01T00:00:00Z", lastSeenAt=None),
+    # chrono's relaxed RFC 3339, which yggdrasil reads them with
+    _top(createdAt="2024-01-01 00:00:00Z", lastSeenAt="2024-01-01t00:00:00.123456789z"),
+    _top(createdAt=" 2024-01-01T00:00:00+0200 ", lastSeenAt="2024-01-01T23:59:60 UTC"),
+    _top(createdAt="+2024-1-1T1:1:1-00:00", lastSeenAt="2024-02-29T00:00:00\u221223:59"),
+    {**_top(), "query": {}},
+    {**_top(), "query": {"project": ["p"], "other": 1}},
+    {**_top(), "query": None},
+    {**_top(), "version": 0},
+    {**_top(), "version": 2**32 - 1},
     _segment_id(I32[1], I32[1]),
     _segment_id(I32[0], I32[0]),
     # strategies are evaluated in payload order: a sortOrder does not reorder them
@@ -220,6 +249,14 @@ _PLACES = {
 }
 
 
+_PLACES.update({
+    "createdAt": lambda v: _top(createdAt=v),
+    "lastSeenAt": lambda v: _top(lastSeenAt=v),
+    "query": lambda v: {**_top(), "query": v},
+    "version": lambda v: {**_top(), "version": v},
+})  # fmt: skip
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(place=st.sampled_from(sorted(_PLACES)), value=_JSON)
 def test_any_json_value_is_refused_exactly_where_the_engine_rejects_it(place, value):
@@ -230,3 +267,39 @@ def test_any_json_value_is_refused_exactly_where_the_engine_rejects_it(place, va
         assert _rejected(payload), (place, value, str(exc))
     else:
         assert not _rejected(payload), (place, value)
+
+
+# A timestamp built of parts, each well-formed or not as chrono reads it.
+_TIMESTAMPS = st.tuples(
+    st.sampled_from(["2024", "2023", "2000", "1900", "0000", "1", "+2024", "-0001", "12345",
+                     "+262142", "+262143", "-262143", "-262144", " 2024", "", "x"]),
+    st.sampled_from(["-", " -", "/", ""]),
+    st.sampled_from(["01", "1", "02", "12", "13", "00", " 02", "001"]),
+    st.sampled_from(["-", "- ", ""]),
+    st.sampled_from(["01", "1", "28", "29", "30", "31", "32", "00"]),
+    st.sampled_from(["T", "t", " ", "  ", "\t", "", "TT"]),
+    st.sampled_from(["00", "0", "23", "24", " 12"]),
+    st.sampled_from([":", " :", ""]),
+    st.sampled_from(["00", "0", "59", "60", "000"]),
+    st.sampled_from([":", ""]),
+    st.sampled_from(["00", "0", "59", "60", "61"]),
+    st.sampled_from(["", ".", ".5", ".123456789", ".1234567891", ",5", ". 5"]),
+    st.sampled_from(["", " ", "\u3000"]),
+    st.sampled_from(["Z", "z", "UTC", "utc", "U", "+02:00", "+0200", "+02", "+2:00", "-23:59",
+                     "+24:00", "+00:60", "\u221201:00", "+02 30", "+02::30", "+02:00:00", "",
+                     "-01:00", "+01:00", "Z Z", "Zx"]),
+    st.sampled_from(["", " ", "\u3000", "\n"]),
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(["createdAt", "lastSeenAt"]), text=_TIMESTAMPS)
+def test_a_timestamp_is_refused_exactly_where_the_engine_rejects_it(field, text):
+    payload = {"version": 2, **_top(**{field: text})}
+    try:
+        unleash.to_snapshot(copy.deepcopy(payload))
+    except InteropError as exc:
+        assert f"features.f.{field}: " in str(exc)
+        assert _rejected(payload), (text, str(exc))
+    else:
+        assert not _rejected(payload), text

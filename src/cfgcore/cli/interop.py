@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -157,14 +158,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
     check(actor, "flags.import", target, audit)  # PermissionError: denied, audited
     _refuse_overwrite(args.out, args.force)
     doc = _read_document(args.source)
+    paths: dict[str, str] = {}  # each imported flag's key path in the source document
     if args.system == "unleash":
         from cfgcore.interop import unleash
 
-        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source)
+        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source, source_paths=paths)
     elif args.system == "flagd":
         from cfgcore.interop import flagd
 
-        snapshot = flagd.to_snapshot(doc, args.fractional, on_error="skip", source=args.source)
+        snapshot = flagd.to_snapshot(
+            doc, args.fractional, on_error="skip", source=args.source, source_paths=paths
+        )
     else:
         from cfgcore.interop import growthbook
 
@@ -175,13 +179,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 file=args.saved_groups,
             )
         snapshot = growthbook.to_snapshot(
-            doc, saved_groups=groups, on_error="skip", source=args.source
+            doc, saved_groups=groups, on_error="skip", source=args.source, source_paths=paths
         )
     snapshot = _without_secret_references(snapshot)
-    snapshot = _compiled(snapshot, args.source, args.out)  # proves the file will load
+    snapshot = _compiled(snapshot, args.source, args.out, paths)  # proves the file will load
     snapshot = _retiring(snapshot, args.out)
     refused = dict(snapshot.metadata.get("refused") or {})
-    _check_unicode(snapshot, refused, args.source)  # before anything is written
+    _check_unicode(snapshot, refused, args.source, paths)  # before anything is written
     fmt = format_for(args.out)
     data = encode_snapshot(snapshot, fmt)
     decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
@@ -281,11 +285,23 @@ def _flag_of(path: str, flags: Any) -> str | None:
     return segs[1]
 
 
-def _compiled(snapshot: Any, source: str, out: str) -> Any:
+def _converted(path: str, flags: Any, paths: Mapping[str, str] | None) -> tuple[str, str]:
+    """Where a problem at ``path`` of the converted cfgcore document is in the source
+    document: the key path of the flag holding it there (``features[3]``, ``""`` where
+    it is in no flag or the importer did not say), and the converted document's path
+    named as such: it is no key path of the source file, which has no ``flags.x.rules``."""
+    key = _flag_of(path, flags)
+    where = (paths or {}).get(key, "") if key is not None else ""
+    return where, f"at {path} in the converted cfgcore document"
+
+
+def _compiled(snapshot: Any, source: str, out: str, paths: Mapping[str, str] | None = None) -> Any:
     """The imported snapshot once it compiles: a flag the importer lowered but the
     compiler refuses (conditions nested past its bound, ...) is refused like the
-    importer's own refusals, naming the source and the key path, and so are the flags
-    that depend on it; a problem in no flag refuses the import, naming the source."""
+    importer's own refusals, naming the flag's key path in the source (``paths``: flag
+    -> key path, as the importers report them) and the key path in the converted
+    document, and so are the flags that depend on it; a problem in no flag refuses the
+    import, naming the source and the key path in the converted document."""
     import msgspec
 
     from cfgcore.engine import Engine
@@ -300,11 +316,19 @@ def _compiled(snapshot: Any, source: str, out: str) -> Any:
             for p in exc.problems:
                 key = _flag_of(p.path, snapshot.flags)
                 if key is None:  # not one flag's problem: nothing to leave out
-                    raise SnapshotError(
-                        [Problem(p.path, f"the imported flags do not compile: {p.message}",
-                                 file=source) for p in exc.problems]
-                    ) from None  # fmt: skip
-                bad.setdefault(key, f"does not compile: {p.path}: {p.message}")
+                    problems = []
+                    for q in exc.problems:
+                        where, converted = _converted(q.path, snapshot.flags, paths)
+                        problems.append(Problem(
+                            where, f"the imported flags do not compile ({converted}): "
+                            f"{q.message}", file=source))  # fmt: skip
+                    raise SnapshotError(problems) from None
+                where, converted = _converted(p.path, snapshot.flags, paths)
+                bad.setdefault(
+                    key,
+                    f"{where + ': ' if where else ''}does not compile once converted "
+                    f"({converted}): {p.message}",
+                )
             refused = {**(snapshot.metadata.get("refused") or {}), **bad}
             snapshot = msgspec.structs.replace(
                 snapshot,
@@ -313,7 +337,9 @@ def _compiled(snapshot: Any, source: str, out: str) -> Any:
             )
 
 
-def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
+def _check_unicode(
+    snapshot: Any, refused: dict[str, Any], file: str, paths: Mapping[str, str] | None = None
+) -> None:
     """A string holding a lone surrogate (JSON's ``"\\ud800"``, which the source's JSON
     reader accepts) is no text: a flag file cannot hold it as UTF-8, nor the audit log
     or the report a flag name. Refused naming the flag and the key path."""
@@ -348,8 +374,9 @@ def _check_unicode(snapshot: Any, refused: dict[str, Any], file: str) -> None:
         for key, value in (tree.get(section) or {}).items():
             found = bad({key: value}, section)
             if found is not None:
+                where, converted = _converted(found, snapshot.flags, paths)
                 problems.append(
-                    Problem(path=found, message="not valid Unicode text (a lone surrogate)")
+                    Problem(where, f"not valid Unicode text (a lone surrogate; {converted})")
                 )
     if problems:
         raise ConfigError([Problem(p.path, p.message, file=file) for p in problems])

@@ -947,6 +947,7 @@ def to_snapshot(
     *,
     on_error: Literal["raise", "keep", "skip"] = "raise",
     source: str | None = None,
+    source_paths: dict[str, str] | None = None,
 ) -> Snapshot:
     """Lower a flagd flag definition document to a Snapshot.
 
@@ -956,7 +957,8 @@ def to_snapshot(
     :class:`~cfgcore.interop.InteropError` naming it and the construct; with
     ``"keep"`` such a flag is imported as a flag that resolves to ``PARSE_ERROR``
     (as flagd answers for it), with ``"skip"`` it is left out; either way it is listed,
-    with the reason, in ``metadata["refused"]``.
+    with the reason, in ``metadata["refused"]``. A ``source_paths`` dict given is
+    filled with each lowered flag's key path in ``document`` (``flags.<key>``).
     """
     if fractional not in ("v2", "v3"):
         raise ValueError("fractional must be 'v2' or 'v3'")
@@ -981,6 +983,8 @@ def to_snapshot(
             if not isinstance(spec.get("metadata") or {}, Mapping):
                 raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
             flags[key] = lowered
+            if source_paths is not None:
+                source_paths[key] = child_key_path("flags", key)
             spent += flag.rules.written
             shared.written.update(flag.rules.first)
         except (_Refuse, *MALFORMED) as exc:

@@ -1191,6 +1191,7 @@ def to_snapshot(
     saved_groups: Mapping[str, Any] | None = None,
     on_error: Literal["raise", "skip"] = "raise",
     source: str | None = None,
+    source_paths: dict[str, str] | None = None,
 ) -> Snapshot:
     """Lower GrowthBook features (the ``features`` object of the SDK payload, or the whole
     payload) to a Snapshot.
@@ -1198,11 +1199,15 @@ def to_snapshot(
     With ``on_error="raise"`` a feature that cannot be lowered raises
     :class:`~cfgcore.interop.InteropError` naming each feature and construct; with
     ``"skip"`` such features are left out and listed, with the reason, in the
-    snapshot's ``metadata["refused"]`` (what a command-line import reports)."""
+    snapshot's ``metadata["refused"]`` (what a command-line import reports). A
+    ``source_paths`` dict given is filled with each lowered flag's key path in
+    ``features`` (``features.<key>`` in a whole payload)."""
+    top = ""  # where the features object is in the document given
     if isinstance(features, Mapping) and isinstance(features.get("features"), Mapping):
         if saved_groups is None:
             saved_groups = features.get("savedGroups")
         features = features["features"]
+        top = "features"
     if not isinstance(features, Mapping):
         raise InteropError(
             f"GrowthBook features must be an object, got {type_name(features)}", file=source
@@ -1239,6 +1244,8 @@ def to_snapshot(
         raise InteropError(problems)
     if problems:
         meta["refused"] = {str(key): reasons[key] for key in features if key in reasons}
+    if source_paths is not None:
+        source_paths.update((str(key), child_key_path(top, str(key))) for key in flags)
     return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
 
 

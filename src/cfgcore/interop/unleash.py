@@ -576,6 +576,7 @@ def to_snapshot(
     *,
     on_error: Literal["raise", "skip"] = "raise",
     source: str | None = None,
+    source_paths: dict[str, str] | None = None,
 ) -> Snapshot:
     """Lower an Unleash client features payload (or a delta-API event list) to a Snapshot.
 
@@ -583,6 +584,8 @@ def to_snapshot(
     every feature and construct that cannot be lowered; with ``"skip"`` such features
     (and the features that depend on them) are left out and listed, with the reason, in
     the snapshot's ``metadata["refused"]`` (what a command-line import reports).
+    A ``source_paths`` dict given is filled with each lowered flag's key path in
+    ``payload`` (``features[3]``, ``events[0].features[2]``).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
@@ -600,7 +603,7 @@ def to_snapshot(
             p = imp.problems[start]
             refused[key] = f"{p.path}: {p.message}"
 
-    for i, feat in enumerate(features):
+    for i, (feat, where) in enumerate(features):
         start = len(imp.problems)
         if not isinstance(feat, Mapping):
             imp.problem(f"features[{i}]", f"expected an object, got {type_name(feat)}")
@@ -613,6 +616,8 @@ def to_snapshot(
             continue
         try:
             flags[name] = imp.feature(name, feat)
+            if source_paths is not None:
+                source_paths[name] = where
         except _Malformed as exc:
             imp.problem(exc.path, exc.message)
             refuse(name, start)
@@ -1333,6 +1338,89 @@ def _num_eq(attr: str, n: float) -> Any:
     return {"all": [{"attr": attr, "ge": lo}, {"attr": attr, "le": hi}]}
 
 
+# A timestamp as yggdrasil reads ``createdAt`` and ``lastSeenAt`` (Rust's chrono, its
+# relaxed RFC 3339: a space or a "t" may separate date and time, white space may come
+# before each number and around the zone, the year may be signed and longer, one-digit
+# fields, a leap second, "UTC" or +hhmm as the zone; no zone, a date alone, or a date
+# or time that does not exist and the whole payload is rejected). Checked against it:
+# tests/test_interop_unleash_field_types.py.
+_TS_NUM = re.compile(r"[0-9]{1,2}")
+_TS_YEAR = re.compile(r"[+-][0-9]+|[0-9]{1,4}")
+_TS_ZONE = re.compile(r"([+\-\u2212])([0-9]{2})")
+_TS_MIN_YEAR, _TS_MAX_YEAR = -262143, 262142  # chrono's NaiveDate range
+_TS_SPACE = "".join(map(chr, sorted(_WHITE_SPACE)))  # Rust's white space
+
+
+def _days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (any year)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _timestamp(text: str) -> bool:
+    """Whether yggdrasil reads ``text`` as a date and time (see above)."""
+    ws = _TS_SPACE
+    s = text
+    fields: list[int] = []
+    for i, sep in enumerate(("-", "-", "T", ":", ":", "")):
+        s = s.lstrip(ws)
+        m = (_TS_YEAR if i == 0 else _TS_NUM).match(s)
+        if m is None or len(m.group()) > 12:  # (past chrono's range: int() of no length)
+            return False
+        fields.append(int(m.group()))
+        s = s[m.end() :]
+        if sep == "T":
+            if s[:1] not in ("T", "t", " ") or not s:
+                return False
+            s = s[1:]
+        elif sep:
+            s = s.lstrip(ws)
+            if not s.startswith(sep):
+                return False
+            s = s[1:]
+    if s.startswith("."):  # a fraction of a second: at least one digit, any number
+        m = re.match(r"[0-9]+", s[1:])
+        if m is None:
+            return False
+        s = s[1 + m.end() :]
+    s = s.lstrip(ws)
+    offset = 0
+    if s[:1] in ("Z", "z"):
+        s = s[1:]
+    elif s[:3].lower() == "utc":
+        s = s[3:]
+    else:
+        m = _TS_ZONE.match(s)
+        if m is None:
+            return False
+        s = s[m.end() :].lstrip(":" + ws)
+        if len(s) < 2 or s[0] not in "012345" or s[1] not in "0123456789":
+            return False
+        offset = (int(m.group(2)) * 60 + int(s[:2])) * 60
+        if offset >= 86400:
+            return False
+        offset = -offset if m.group(1) != "+" else offset
+        s = s[2:]
+    if s.strip(ws):
+        return False
+    year, month, day, hour, minute, second = fields
+    if not (_TS_MIN_YEAR <= year <= _TS_MAX_YEAR and 1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    if hour > 23 or minute > 59 or second > 60:
+        return False
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if day > (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]:
+        return False
+    # the moment in UTC is in chrono's range too
+    at = _days(year, month, day) * 86400 + hour * 3600 + minute * 60 + min(second, 59) - offset
+    lo = _days(_TS_MIN_YEAR, 1, 1) * 86400
+    hi = _days(_TS_MAX_YEAR + 1, 1, 1) * 86400
+    return lo <= at < hi
+
+
 class _Malformed(Exception):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
@@ -1388,7 +1476,8 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     a payload whose ``type`` or ``value`` is no string, with an override without
     ``contextName`` or ``values``; a segment id no integer. Also (checked against it):
     ``impressionData`` or ``stale`` no boolean; ``project``, ``type``,
-    ``description``, ``createdAt`` or ``lastSeenAt`` no string; a strategy whose
+    ``description``, ``createdAt`` or ``lastSeenAt`` no string (the last two: no date
+    and time as it reads one, :func:`_timestamp`); a strategy whose
     ``parameters`` is no object or whose ``sortOrder`` is no 32-bit integer; a feature
     variant whose ``weightType`` is neither "fix" nor "variable" (a strategy variant's
     is not read). The fields missing are checked with ``missing`` (after the feature
@@ -1403,6 +1492,14 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
         value = feat.get(key)
         if value is not None and not isinstance(value, kind):
             raise _Malformed(f"{at}.{key}", f"expected {what}, got {type_name(value)} ({_WHOLE})")
+    for key in ("createdAt", "lastSeenAt"):
+        value = feat.get(key)
+        if isinstance(value, str) and not _timestamp(value):
+            raise _Malformed(
+                f"{at}.{key}",
+                f"{value!r:.60} is not a date and time with a time zone, as "
+                f"2024-01-01T00:00:00Z ({_WHOLE})",
+            )
 
     def variants_of(variants: Any, path: str, weight_type: bool = False) -> None:
         total = 0
@@ -1612,26 +1709,50 @@ def _named(value: Any, path: str) -> tuple[str, Mapping[str, Any]]:
     return feat["name"], feat
 
 
-def _resolve_payload(payload: Mapping[str, Any]) -> tuple[list[Any], dict[Any, Any]]:
-    """The features and segments (by id), applying delta-API events in order.
-    _Malformed names the first part that has the wrong shape."""
+def _payload_types(payload: Mapping[str, Any]) -> None:
+    """A features payload's ``version`` and ``query`` as yggdrasil reads them (checked
+    against it): a version no integer from 0 to 2**32 - 1 (text, null, 2.0) or a query
+    neither an object nor null, and it rejects the whole payload."""
+    if "version" in payload:
+        v = payload["version"]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
+            shown = v if isinstance(v, int) and not isinstance(v, bool) else type_name(v)
+            raise _Malformed("version", f"expected an integer from 0 to {2**32 - 1}, got "
+                             f"{shown} ({_WHOLE})")  # fmt: skip
+    query = payload.get("query")
+    if query is not None and not isinstance(query, Mapping):
+        raise _Malformed("query", f"expected an object, got {type_name(query)} ({_WHOLE})")
+
+
+def _resolve_payload(
+    payload: Mapping[str, Any],
+) -> tuple[list[tuple[Any, str]], dict[Any, Any]]:
+    """The features, each with its key path in ``payload``, and the segments (by id),
+    applying delta-API events in order. _Malformed names the first part that has the
+    wrong shape."""
     if not isinstance(payload, Mapping):
         raise _Malformed("", f"an Unleash payload must be a JSON object, got {type_name(payload)}")
     if "events" not in payload:
-        feats = list(_list(payload.get("features"), "features"))
+        _payload_types(payload)
+        feats = [
+            (f, f"features[{i}]") for i, f in enumerate(_list(payload.get("features"), "features"))
+        ]
         return feats, _segments(payload.get("segments"), "segments")
-    by_name: dict[str, Any] = {}
+    by_name: dict[str, tuple[Any, str]] = {}
     segs: dict[Any, Any] = {}
     for i, ev in enumerate(_list(payload["events"], "events")):
         at = f"events[{i}]"
         kind = _object(ev, at).get("type")
         if kind == "hydration":
             feats = _list(ev.get("features"), f"{at}.features")
-            by_name = dict(_named(f, f"{at}.features[{j}]") for j, f in enumerate(feats))
+            by_name = {}
+            for j, f in enumerate(feats):
+                name, feat = _named(f, f"{at}.features[{j}]")
+                by_name[name] = (feat, f"{at}.features[{j}]")
             segs = _segments(ev.get("segments"), f"{at}.segments")
         elif kind == "feature-updated":
             name, feat = _named(ev.get("feature"), f"{at}.feature")
-            by_name[name] = feat
+            by_name[name] = (feat, f"{at}.feature")
         elif kind == "feature-removed":
             if isinstance(ev.get("featureName"), str):
                 by_name.pop(ev["featureName"], None)
