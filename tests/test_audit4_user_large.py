@@ -74,7 +74,8 @@ def _all_problems(node: Any, path: tuple[Any, ...], depth: bool, out: set[tuple[
                 if not isinstance(k, str):
                     out.add(
                         (
-                            format_key_path((*path, str(k))),
+                            # Python's spelling in brackets: never the text key's path
+                            format_key_path(path) + f"[{k!r}]",
                             f"key {k!r} ({type(k).__name__}) is not a string (quote it)",
                         )
                     )

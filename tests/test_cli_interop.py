@@ -164,3 +164,34 @@ def test_import_unleash_lists_refused_features_and_keeps_the_others(tmp_path, ca
     # the summary names the file they were refused from and the file they are left out of
     assert f"{src}: 1 flags refused (listed above), left out of {out}\n" in stderr
     assert sorted(load_snapshot(out).flags) == ["good"]
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "message"),
+    [("null", "features.null", "key null is null, not a string (quote it)"),
+     ("true", "features.true", "key true is a boolean, not a string (quote it)"),
+     ("1.5", 'features["1.5"]', "key 1.5 is a number, not a string (quote it)"),
+     ("? [1]\n  ", 'features["[1]"]', "key [1] is a list, not a string (quote it)")],
+)  # fmt: skip
+def test_import_names_a_yaml_key_that_is_not_text_as_the_config_loader_does(
+    tmp_path, capsys, key, path, message
+):
+    # `cfgcore import` reads a YAML source with the configuration files' loader option:
+    # the key as the file spells it, on its line (it was None or True, with no line)
+    text = f"features:\n  checkout:\n    defaultValue: old\n  {key}: x\n"
+    src = tmp_path / "growthbook.yaml"
+    src.write_text(text)
+    out = tmp_path / "flags.yaml"
+    code, _, stderr = run(capsys, "import", "growthbook", str(src), "--out", str(out))
+    assert code == 1 and not out.exists()
+    assert f"{src}:4: {path}: {message}" in stderr
+    for python in ("None", "True", "(bool)", "(float)", 'features[""]'):
+        assert python not in stderr
+    # the configuration loader says the same of the same text
+    from cfgcore.config.files import parse_text
+    from cfgcore.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_text(text, "yaml", str(src))
+    (problem,) = err.value.problems
+    assert (problem.path, problem.line, problem.message) == (path, 4, message)

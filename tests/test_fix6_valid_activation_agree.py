@@ -63,8 +63,8 @@ HOSTILE = [
     ({"custom": {"x": float("nan")}}, "custom.x", "not a finite number"),
     ({"custom": {"x": float("inf")}}, "custom.x", "not a finite number"),
     ({"custom": {"x": [1.0, -math.inf]}}, "custom.x.1", "not a finite number"),
-    ({"custom": {1: "a"}}, "custom.1", "is not a string"),
-    ({"custom": {(1, 2): "a"}}, "custom.(1, 2)", "is not a string"),
+    ({"custom": {1: "a"}}, "custom[1]", "key 1 (int) is not a string"),
+    ({"custom": {(1, 2): "a"}}, "custom[(1, 2)]", "key (1, 2) (tuple) is not a string"),
     ({"custom": {"x": b"raw"}}, "custom.x", "a bytes is not a configuration value"),
     ({"custom": {"x": {1, 2}}}, "custom.x", "a set is not a configuration value"),
     ({"custom": {"x": 1 + 2j}}, "custom.x", "a complex is not a configuration value"),
@@ -72,7 +72,7 @@ HOSTILE = [
     (_loop(), None, "nested more than 100 levels deep"),
     # set_active_config takes any mapping, copies it into a dict and judges that
     (MappingProxyType({"custom": {"x": math.nan}}), "custom.x", "not a finite number"),
-    (MappingProxyType({7: {"x": 1}}), "7", "is not a string"),
+    (MappingProxyType({7: {"x": 1}}), "[7]", "key 7 (int) is not a string"),
 ]
 
 
@@ -95,7 +95,7 @@ def test_each_section_reports_its_first_problem():
     report = validate_configuration(tree, "production")
     assert [(r.rule_id, r.key_path) for r in report.failures] == [
         ("structure.limits", "a.x"),
-        ("structure.limits", "b.y.0.2"),
+        ("structure.limits", "b.y.0[2]"),
     ]
 
 

@@ -106,6 +106,42 @@ def key_segment(key: object) -> str:
     return format_key_path((key,))
 
 
+# A key given in Python that is not text is shown up to this many characters.
+_PYTHON_KEY_SHOWN = 60
+
+
+def python_key(key: object) -> str:
+    """``key`` (a mapping key given in Python that is not text) as Python spells it,
+    cut at 60 characters with "…", on one line; ``<type>`` where its ``repr`` raises
+    (an integer past the digit limit, a caller's class): naming it never raises.
+
+    >>> python_key(None), python_key(1.5)
+    ('None', '1.5')
+    """
+    try:
+        text = repr(key)
+    except Exception:
+        text = f"<{type(key).__name__}>"
+    if type(text) is not str:  # a str subclass would answer len() and slicing itself
+        text = f"<{type(key).__name__}>"
+    if len(text) > _PYTHON_KEY_SHOWN:
+        text = text[: _PYTHON_KEY_SHOWN - 1] + "…"
+    return printable(text)  # a caller's repr may hold a newline or a lone surrogate
+
+
+def python_key_segment(key: object) -> str:
+    """``key`` (a mapping key given in Python that is not text) as it follows a key
+    path: Python's spelling in brackets, ``a[None]``, ``a[1.5]``, ``a[True]``. It has no
+    spelling in a file, and the caller wrote it in Python; the brackets keep it apart
+    from the text key of the same letters, ``a.None`` (and ``a["1.5"]``, a text key
+    holding a dot), as a quoted segment's ``["`` does.
+
+    >>> "a" + python_key_segment(None)
+    'a[None]'
+    """
+    return f"[{python_key(key)}]"
+
+
 def join_key_paths(outer: str, inner: str) -> str:
     """The rendered key path ``inner`` (:func:`format_key_path`) below the rendered
     ``outer``: ``("a", "b[\"\"]")`` -> ``'a.b[""]'``, ``("a", '[""].c')`` ->

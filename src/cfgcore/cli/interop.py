@@ -103,7 +103,10 @@ def _read_document(path: str) -> Any:
             raise _json_refusal(text, path, exc) from None
         from cfgcore.yamlio import load_yaml
 
-        doc = load_yaml(text, file=path)  # JSON's own errors are YAML's too, with the line
+        # JSON's own errors are YAML's too, with the line; a key that is not text
+        # (null:, true:, 1.5:) is refused on its line as the file spells it, as the
+        # configuration and flag files' loaders refuse it.
+        doc = load_yaml(text, file=path, text_keys=True)
     problem = tree_problem(doc)
     if problem is not None:
         raise ConfigError([Problem(problem[0], problem[1], file=path)], kind="limits")

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from cfgcore._encoding import decode_text
 from cfgcore.config.tree import DELETE, REPLACE, escape_markers, list_index
-from cfgcore.errors import ConfigError, Problem, format_key_path, parse_key_path
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    format_key_path,
+    parse_key_path,
+    python_key,
+    python_key_segment,
+)
 from cfgcore.runtime.atomicio import read_regular
 
 if TYPE_CHECKING:
@@ -375,11 +382,15 @@ def tree_problem(
             if depth:
                 for k in dict.__iter__(node):
                     if not isinstance(k, str):
-                        # The key as its text: a float key's dot (1.5) is then quoted in
-                        # the path, a["1.5"], which the line lookup finds (a.1.5 named
-                        # key 1 of a, and the error the line of a).
-                        return _dotted((*path, str(k))), (
-                            f"key {k!r} ({type(k).__name__}) is not a string (quote it)"
+                        # Such a key comes from Python (update_config, set_active_config,
+                        # an A/B test, a transform's result): the file loaders refuse one
+                        # on its line, as the file spells it. It has no file spelling and
+                        # its author wrote Python, so it is named in Python's, in
+                        # brackets (errors.python_key_segment): a[None], a[1.5], a[True],
+                        # never a.None or a["1.5"], the paths of the text keys.
+                        shown = python_key(k)
+                        return _dotted(path) + python_key_segment(k), (
+                            f"key {shown} ({type(k).__name__}) is not a string (quote it)"
                         )
                     if not (str.isascii(k) or _encodable(k)):
                         return _dotted((*path, k)), f"key {_NOT_UNICODE}"

@@ -69,6 +69,8 @@ from cfgcore.errors import (
     child_key_path,
     format_key_path,
     printable_name,
+    python_key,
+    python_key_segment,
 )
 from cfgcore.experiments.layers import allocate_layer_slice, layer_slices
 from cfgcore.runtime.policy import check, current_actor
@@ -456,7 +458,11 @@ class ABTestConfiguration:
                     if isinstance(metric, str) and exact_name(metric) is None:
                         bad(where, f"{metric!r} is not valid Unicode (a lone surrogate)")
                     elif not isinstance(metric, str) and where != "success_metrics":
-                        bad(child_key_path(where, repr(metric)), "a metric name must be a string")
+                        bad(
+                            where + python_key_segment(metric),
+                            f"a metric name must be a string, got {python_key(metric)} "
+                            f"({type(metric).__name__})",
+                        )
         for metric, direction in guardrails.items():
             if direction not in GUARDRAIL_DIRECTIONS:
                 bad(
