@@ -108,6 +108,29 @@ def test_ab_test_configurations_name_a_python_key_in_brackets():
     assert not any("configurations.b" in line for line in found)
 
 
+@pytest.mark.parametrize(
+    ("key", "shown", "text_shown"),
+    [(None, "[None]", ".None"), (1, "[1]", ".1"), (1.5, "[1.5]", '["1.5"]'),
+     (True, "[True]", ".True")],
+)  # fmt: skip
+def test_ab_test_traffic_split_names_a_python_key_in_brackets(key, shown, text_shown):
+    now = datetime.now(timezone.utc)
+    test = ABTestConfiguration(
+        "t", "", now - timedelta(days=1), now + timedelta(days=9),
+        {key: "x", "b": 50.0}, {"b": {}}, ["buy"],
+    )  # fmt: skip
+    found = test.validate()
+    assert f"t: traffic_split{shown}: not a usable variant name" in found
+    assert f"t: traffic_split{shown}: weight must be a number, got 'x'" in found
+    assert f"t: configurations{shown}: missing: every variant needs a configuration" in found
+    # the text key of the same letters is a usable name, named apart
+    text = ABTestConfiguration(
+        "t", "", now - timedelta(days=1), now + timedelta(days=9),
+        {str(key): "x", "b": 50.0}, {"b": {}}, ["buy"],
+    )  # fmt: skip
+    assert f"t: traffic_split{text_shown}: weight must be a number, got 'x'" in text.validate()
+
+
 _python_keys = st.one_of(
     st.none(),
     st.booleans(),

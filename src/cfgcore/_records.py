@@ -59,7 +59,7 @@ from cfgcore._layout import (
     V_STR,
 )
 from cfgcore._lower import ConditionLowering
-from cfgcore.errors import child_key_path, key_segment
+from cfgcore.errors import child_key_path, key_segment, python_key
 from cfgcore.snapshot import Flag, Hashing, Rule
 
 DEFAULT_BUCKET_BY = ("user_id", "targeting_key")
@@ -149,8 +149,10 @@ def unservable(value: Any) -> tuple[str, str] | None:
                     # structures, `cfgcore export`, a JSON store) have text keys only; a
                     # YAML `1:` or a MessagePack int or bin key would change type with
                     # the store, or stop the document being written as JSON at all.
-                    return path + key_segment(f"{k!r:.80}"), (
-                        f"key {k!r:.80} ({type(k).__name__}) is not a string "
+                    # Named in Python's spelling in brackets (a[None], a[1.5]),
+                    # never as the text key of the same letters (a.None).
+                    return path + key_segment(k), (
+                        f"key {python_key(k)} ({type(k).__name__}) is not a string "
                         "(object keys are text: quote it)"
                     )
             stack += [(v, path + key_segment(k)) for k, v in node.items()]

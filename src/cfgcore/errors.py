@@ -86,23 +86,30 @@ def child_key_path(parent: str, key: object) -> str:
     ``'flags["a.b"]'``, ``("flags", "")`` -> ``'flags[""]'``. Every path into a
     flag document whose keys come from the document (flag keys, segment and variant
     names) is built with it, so ``flags["a.b"].enabled`` (flag ``a.b``) is never shown
-    as ``flags.a.b.enabled`` (flag ``a``, field ``b.enabled``).
+    as ``flags.a.b.enabled`` (flag ``a``, field ``b.enabled``). A key that is not text
+    (given in Python or MessagePack) is named in Python's spelling in brackets
+    (:func:`python_key_segment`): ``flags.f.variants.a[None]``, never ``a.None``.
 
     >>> child_key_path("flags", "checkout")
     'flags.checkout'
     """
+    if not issubclass(type(key), str):  # type(): an object's __class__ may raise
+        return parent + python_key_segment(key)
     return parent + key_segment(key) if parent else format_key_path((key,))
 
 
 def key_segment(key: object) -> str:
     """``key`` as it follows a key path (:func:`child_key_path`): ``.name``, or quoted
-    ``["a.b"]`` where the dotted form cannot show it.
+    ``["a.b"]`` where the dotted form cannot show it, ``[None]`` for a key that is not
+    text (:func:`python_key_segment`).
 
     >>> key_segment("a.b")
     '["a.b"]'
     """
+    if not issubclass(type(key), str):
+        return python_key_segment(key)
     if plain_segment(key):
-        return "." + (key if type(key) is str else str(key))  # type: ignore[operator]
+        return "." + (key if type(key) is str else str.__str__(key))
     return format_key_path((key,))
 
 

@@ -242,8 +242,7 @@ def unreadable_part(value: Any, where: str) -> tuple[str, str] | None:
         seen.add(id(node))
         if issubclass(kind, dict):
             for k, v in reversed(dict.items(node)):
-                shown = k if type(k) is str else f"<{type(k).__name__}>"
-                stack += [(v, child_key_path(at, shown)), (k, at)]
+                stack += [(v, child_key_path(at, k)), (k, at)]
         else:
             items = list.__iter__(node) if issubclass(kind, list) else tuple.__iter__(node)
             stack += reversed([(v, f"{at}[{i}]") for i, v in enumerate(items)])
@@ -391,7 +390,9 @@ class ABTestConfiguration:
                 or variant == NO_VARIANT
                 or exact_name(variant) is None  # a lone surrogate
             ):
-                bad(child_key_path("traffic_split", repr(variant)), "not a usable variant name")
+                # a key that is not text in Python's spelling in brackets: traffic_split[None]
+                shown = variant if not isinstance(variant, str) else repr(variant)
+                bad(child_key_path("traffic_split", shown), "not a usable variant name")
             w = real_number(weight)
             if w is None:  # True, "50", None, 10**400 (past a float)...
                 at = child_key_path("traffic_split", variant)
