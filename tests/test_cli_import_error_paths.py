@@ -27,8 +27,11 @@ NFD = unicodedata.normalize("NFD", NFC)
 _ON = {"enabled": True, "strategies": [{"name": "default"}]}
 _FLAGD = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"}
 _UNLEASH = {"version": 1, "features": [{"name": k, **_ON} for k in ("ok", NFC, NFD)]}
-_DELTA = {"events": [{"type": "hydration", "features": [{"name": k, **_ON} for k in ("ok", NFC)]},
-                     {"type": "feature-updated", "feature": {"name": NFD, **_ON}}]}  # fmt: skip
+_DELTA = {"events": [
+    {"type": "hydration", "eventId": 1, "features": [{"name": k, **_ON} for k in ("ok", NFC)],
+     "segments": []},
+    {"type": "feature-updated", "eventId": 2, "feature": {"name": NFD, **_ON}},
+]}  # fmt: skip
 _GB = {k: {"defaultValue": True} for k in ("ok", NFC, NFD)}
 
 CASES = [

@@ -30,9 +30,11 @@ def _import(tmp_path, capsys, system, doc, *extra):
 @pytest.mark.parametrize(
     "doc, where",
     [
-        ({"features": "x"}, "features: expected a list, got a string"),
-        ({"segments": [{"id": [1]}]}, "segments[0].id: expected an integer, got a list"),
-        ({"events": [{"type": "feature-updated"}]}, "events[0].feature: expected an object"),
+        ({"version": 1, "features": "x"}, "features: expected a list, got a string"),
+        ({"version": 1, "features": [], "segments": [{"id": [1]}]},
+         "segments[0].id: expected an integer, got a list"),
+        ({"events": [{"type": "feature-updated", "eventId": 1}]},
+         "events[0].feature: expected an object"),
         ('"hello"', "an Unleash payload must be a JSON object, got a string"),
     ],
 )  # fmt: skip
@@ -62,7 +64,7 @@ def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, w
 def test_a_malformed_unleash_feature_is_refused_with_its_key_path(tmp_path, capsys, feature,
                                                                    refused):  # fmt: skip
     # as for flagd and GrowthBook: the other features are imported, the refused listed
-    doc = {"features": [feature, {"name": "ok", "enabled": True, "strategies": []}]}
+    doc = {"version": 1, "features": [feature, {"name": "ok", "enabled": True, "strategies": []}]}
     code, err, _, out = _import(tmp_path, capsys, "unleash", doc)
     assert code == 1
     assert f"  - {refused}" in err and "internal error" not in err
@@ -74,7 +76,8 @@ def test_an_unleash_rollout_past_a_float_is_refused_naming_it(tmp_path, capsys):
     # engine) as 0 %: refused, the other features imported
     # (tests/test_audit7_interop_unleash_rollout.py)
     strategy = {"name": "flexibleRollout", "parameters": {"rollout": "1e400", "groupId": "a"}}
-    doc = {"features": [{"name": "a", "enabled": True, "strategies": [strategy]},
+    doc = {"version": 1,
+           "features": [{"name": "a", "enabled": True, "strategies": [strategy]},
                         {"name": "ok", "enabled": True, "strategies": []}]}  # fmt: skip
     code, err, _, out = _import(tmp_path, capsys, "unleash", doc)
     assert code == 1

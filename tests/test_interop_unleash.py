@@ -68,6 +68,7 @@ def test_specification_file(name, make):
 def test_rollout_uses_unleash_normalized_hash(make):
     # 1..100 normalized values: a 37% rollout is on exactly where normalized <= 37
     payload = {
+        "version": 1,
         "features": [
             {
                 "name": "f",
@@ -76,7 +77,7 @@ def test_rollout_uses_unleash_normalized_hash(make):
                     {"name": "flexibleRollout", "parameters": {"rollout": "37", "groupId": "g"}}
                 ],
             }
-        ]
+        ],
     }
     engine = make(unleash.to_snapshot(payload))
     for i in range(300):
@@ -87,6 +88,7 @@ def test_rollout_uses_unleash_normalized_hash(make):
 
 def test_variant_walk_matches_the_documented_target(make):
     payload = {
+        "version": 1,
         "features": [
             {
                 "name": "f",
@@ -99,7 +101,7 @@ def test_variant_walk_matches_the_documented_target(make):
                     {"name": "c", "weight": 2},
                 ],
             }
-        ]
+        ],
     }
     engine = make(unleash.to_snapshot(payload))
     for i in range(300):
@@ -112,7 +114,7 @@ def test_variant_walk_matches_the_documented_target(make):
 
 def test_import_errors_name_the_feature():
     with pytest.raises(InteropError) as err:
-        unleash.to_snapshot({"features": [{"enabled": True}]})
+        unleash.to_snapshot({"version": 1, "features": [{"enabled": True}]})
     assert "features" in str(err.value) and "without a name" in str(err.value)
 
 

@@ -1709,19 +1709,100 @@ def _named(value: Any, path: str) -> tuple[str, Mapping[str, Any]]:
     return feat["name"], feat
 
 
+def _ranged(value: Any, path: str, low: int, high: int) -> None:
+    """_Malformed naming ``path`` unless ``value`` is an integer from ``low`` to ``high``
+    (JSON's 2.0 and true are none): what yggdrasil rejects a whole payload for."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        shown = value if isinstance(value, int) and not isinstance(value, bool) else None
+        got = type_name(value) if shown is None else shown
+        raise _Malformed(path, f"expected an integer from {low} to {high}, got {got} ({_WHOLE})")
+
+
+def _typed_fields(obj: Any, path: str, fields: tuple[tuple[str, Any, str], ...]) -> None:
+    """An object (or null) whose ``fields`` yggdrasil reads only for their type, each
+    (name, check, what it must be): null or absent is fine, any other value ``check``
+    refuses is _Malformed naming its path. A value that is no object is _Malformed."""
+    if obj is None:
+        return
+    if not isinstance(obj, Mapping):
+        raise _Malformed(path, f"expected an object, got {type_name(obj)} ({_WHOLE})")
+    for field, check, what in fields:
+        value = obj.get(field)
+        if value is not None and not check(value):
+            raise _Malformed(
+                f"{path}.{field}", f"expected {what}, got {type_name(value)} ({_WHOLE})"
+            )
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# A payload's ``query`` and ``meta`` as yggdrasil types them (checked against it; cfgcore
+# reads neither): a field of another type makes it reject the whole payload.
+_QUERY_FIELDS = (
+    ("tags", lambda v: isinstance(v, list) and all(map(_texts, v)), "a list of lists of strings"),
+    ("projects", _texts, "a list of strings"),
+    ("namePrefix", lambda v: isinstance(v, str), "a string"),
+    ("environment", lambda v: isinstance(v, str), "a string"),
+    ("inlineSegmentConstraints", lambda v: isinstance(v, bool), "a boolean"),
+)  # fmt: skip
+_META_FIELDS = (
+    ("etag", lambda v: isinstance(v, str), "a string"),
+    ("queryHash", lambda v: isinstance(v, str), "a string"),
+)
+_U32 = 2**32 - 1  # yggdrasil's payload version and delta event ids
+
+
 def _payload_types(payload: Mapping[str, Any]) -> None:
-    """A features payload's ``version`` and ``query`` as yggdrasil reads them (checked
-    against it): a version no integer from 0 to 2**32 - 1 (text, null, 2.0) or a query
-    neither an object nor null, and it rejects the whole payload."""
-    if "version" in payload:
-        v = payload["version"]
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
-            shown = v if isinstance(v, int) and not isinstance(v, bool) else type_name(v)
-            raise _Malformed("version", f"expected an integer from 0 to {2**32 - 1}, got "
-                             f"{shown} ({_WHOLE})")  # fmt: skip
-    query = payload.get("query")
-    if query is not None and not isinstance(query, Mapping):
-        raise _Malformed("query", f"expected an object, got {type_name(query)} ({_WHOLE})")
+    """A features payload's fields as yggdrasil reads them (checked against it): no
+    ``version`` from 0 to 2**32 - 1 (absent, text, null, 2.0), no ``features`` list
+    (absent or null), a ``query`` or ``meta`` that is no object or holds a field of
+    another type, and it rejects the whole payload."""
+    if "version" not in payload:
+        raise _Malformed("version", f"missing: Unleash's payloads start with one, such as "
+                         f'"version": 1 ({_WHOLE})')  # fmt: skip
+    _ranged(payload["version"], "version", 0, _U32)
+    if "features" not in payload:
+        raise _Malformed("features", f"missing: a list of features is needed ({_WHOLE})")
+    if payload["features"] is None:
+        raise _Malformed("features", f"expected a list, got null ({_WHOLE})")
+    _typed_fields(payload.get("query"), "query", _QUERY_FIELDS)
+    meta = payload.get("meta")
+    _typed_fields(meta, "meta", _META_FIELDS)
+    if meta is not None and meta.get("revisionId") is not None:
+        _ranged(meta["revisionId"], "meta.revisionId", 0, _U64)
+
+
+# A delta-API event's fields as yggdrasil types them, by event type: a field missing,
+# null or of another type makes it reject the whole payload (checked against it).
+_EVENT_FIELDS: dict[str, tuple[tuple[str, type, str], ...]] = {
+    "hydration": (("features", list, "a list"), ("segments", list, "a list")),
+    "feature-updated": (("feature", Mapping, "an object"),),
+    "feature-removed": (("featureName", str, "a string"), ("project", str, "a string")),
+    "segment-updated": (("segment", Mapping, "an object"),),
+    "segment-removed": (),  # segmentId: a 32-bit integer, below
+}
+
+
+def _event_types(ev: Mapping[str, Any], at: str) -> str:
+    """The event's type, after checking its fields as yggdrasil types them."""
+    kind = ev.get("type")
+    if not isinstance(kind, str) or kind not in _EVENT_FIELDS:
+        raise _Malformed(f"{at}.type", f"unknown delta event type {kind!r:.60} ({_WHOLE})")
+    if "eventId" not in ev:
+        raise _Malformed(f"{at}.eventId", f"missing ({_WHOLE})")
+    _ranged(ev["eventId"], f"{at}.eventId", 0, _U32)
+    for field, kind_of, what in _EVENT_FIELDS[kind]:
+        value = ev.get(field)
+        if not isinstance(value, kind_of):
+            got = "nothing" if field not in ev else type_name(value)
+            raise _Malformed(f"{at}.{field}", f"expected {what}, got {got} ({_WHOLE})")
+    if kind == "segment-removed":
+        if "segmentId" not in ev:
+            raise _Malformed(f"{at}.segmentId", f"missing ({_WHOLE})")
+        _i32(ev["segmentId"], f"{at}.segmentId")
+    return kind
 
 
 def _resolve_payload(
@@ -1738,32 +1819,30 @@ def _resolve_payload(
             (f, f"features[{i}]") for i, f in enumerate(_list(payload.get("features"), "features"))
         ]
         return feats, _segments(payload.get("segments"), "segments")
+    events = payload["events"]
+    if not isinstance(events, list):
+        raise _Malformed("events", f"expected a list, got {type_name(events)} ({_WHOLE})")
     by_name: dict[str, tuple[Any, str]] = {}
     segs: dict[Any, Any] = {}
-    for i, ev in enumerate(_list(payload["events"], "events")):
+    for i, ev in enumerate(events):
         at = f"events[{i}]"
-        kind = _object(ev, at).get("type")
+        kind = _event_types(_object(ev, at), at)
         if kind == "hydration":
-            feats = _list(ev.get("features"), f"{at}.features")
             by_name = {}
-            for j, f in enumerate(feats):
+            for j, f in enumerate(ev["features"]):
                 name, feat = _named(f, f"{at}.features[{j}]")
                 by_name[name] = (feat, f"{at}.features[{j}]")
-            segs = _segments(ev.get("segments"), f"{at}.segments")
+            segs = _segments(ev["segments"], f"{at}.segments")
         elif kind == "feature-updated":
-            name, feat = _named(ev.get("feature"), f"{at}.feature")
+            name, feat = _named(ev["feature"], f"{at}.feature")
             by_name[name] = (feat, f"{at}.feature")
         elif kind == "feature-removed":
-            if isinstance(ev.get("featureName"), str):
-                by_name.pop(ev["featureName"], None)
+            by_name.pop(ev["featureName"], None)
         elif kind == "segment-updated":
-            seg_id, seg = _segment(ev.get("segment"), f"{at}.segment")
+            seg_id, seg = _segment(ev["segment"], f"{at}.segment")
             segs[seg_id] = seg
-        elif kind == "segment-removed":
-            if isinstance(ev.get("segmentId"), str | int):
-                segs.pop(ev["segmentId"], None)
-        else:
-            raise _Malformed(f"{at}.type", f"unknown delta event type {kind!r:.60}")
+        else:  # segment-removed
+            segs.pop(ev["segmentId"], None)
     return list(by_name.values()), segs
 
 
