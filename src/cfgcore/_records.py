@@ -171,6 +171,28 @@ def unservable(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def non_text_key(value: Any) -> tuple[str, str] | None:
+    """``(path suffix, message)`` of the first key in ``value`` (a flag's metadata) that
+    is not text, else None. Metadata is free-form, but a JSON document, ``cfgcore
+    export`` and a YAML file hold text keys only: a ``1`` or ``None`` key that MessagePack
+    or Python carried in became ``"1"`` in a JSON store (the same key as a text ``"1"``
+    beside it) or stopped the document being written at all."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for k in node:
+                if not issubclass(type(k), str):
+                    return path + key_segment(k), (
+                        f"key {python_key(k)} ({type(k).__name__}) is not a string "
+                        "(metadata keys are text, as in a JSON document: quote it)"
+                    )
+            stack += reversed([(v, path + key_segment(k)) for k, v in node.items()])
+        elif isinstance(node, list | tuple):
+            stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
+    return None
+
+
 def _epoch(dt: datetime | None, default: float) -> float:
     if dt is None:
         return default
@@ -246,6 +268,9 @@ class FlagRecords(ConditionLowering):
             t.value_kinds.append(value_kind(value))
             t.is_true.append(value is True)
         _put(t.flag_kinds, fi, kinds.pop() if len(kinds) == 1 else V_MIXED)
+        bad = non_text_key(flag.metadata)
+        if bad is not None:
+            self.problem(f"{path}.metadata{bad[0]}", bad[1])
         rec[F_VAR_BASE], rec[F_VAR_COUNT] = base, len(names)
         rec[F_BOOL] = int(all(v is True or v is False for v in variants.values()))
         if flag.on_variants is not None:

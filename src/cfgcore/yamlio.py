@@ -48,6 +48,7 @@ from cfgcore.errors import ConfigError, Problem, format_key_path, printable
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _TooDeep(Exception):
@@ -218,17 +219,45 @@ class StrictLoader(_DepthGuard):
     cfgcore_marks: LineMarks | None = None
     # Whether a key that is not text is refused (load_yaml's ``text_keys``).
     cfgcore_text_keys = False
+    # Whether an integer key written in decimal is read as that text (load_yaml's
+    # ``decimal_keys``).
+    cfgcore_decimal_keys = False
+
+    def _as_text(self, key_node: Any, key: Any) -> Any:
+        """``key`` as the text it is written as where it is an integer written in
+        decimal and ``decimal_keys`` is on (``1`` -> ``"1"``; ``0x1F``, ``+1`` or
+        ``true`` are not), else ``key``."""
+        if (
+            self.cfgcore_decimal_keys
+            and type(key) is int
+            and isinstance(key_node, yaml.ScalarNode)
+            and key_node.value == str(key)
+        ):
+            return key_node.value
+        return key
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        decimal = False  # an integer key read as its text
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
             own = node.cfgcore_own
+            convert = self.cfgcore_decimal_keys  # (a call per key only when asked)
             for key_node, _ in node.value[: len(node.value) - len(own)]:  # merged ('<<')
-                self._text_key(node, key_node, self.construct_object(key_node, deep=True))
+                key = self.construct_object(key_node, deep=True)
+                if convert:
+                    text = self._as_text(key_node, key)
+                    decimal = decimal or text is not key
+                    key = text
+                self._text_key(node, key_node, key)
             seen: dict[Any, int] = {}
+            nodes: dict[Any, Any] = {}  # each key's node, for a duplicate's message
             not_text = None  # refused after the duplicates ("1:" and "true:" are one key)
             for key_node, _ in own:
                 key = self.construct_object(key_node, deep=True)
+                if convert and type(key) is int:
+                    text = self._as_text(key_node, key)
+                    decimal = decimal or text is not key
+                    key = text
                 if type(key) is not str:
                     self._text_key(node, key_node, key, text=False)  # a list: now
                     if not_text is None:
@@ -237,12 +266,26 @@ class StrictLoader(_DepthGuard):
                 line = key_node.start_mark.line + 1
                 if first is not None:
                     other = next(k for k in seen if k == key)
-                    raise _DuplicateKey(key, first, line, key_node, other)
+                    raise _DuplicateKey(
+                        key, first, line, key_node, other, first_node=nodes.get(key)
+                    )
                 seen[key] = line
+                if convert:
+                    nodes[key] = key_node
             if not_text is not None and self.cfgcore_text_keys:
                 raise _NotTextKey(node, not_text)
             node.cfgcore_lines = seen  # each own key's line: the marks keep it
-        return super().construct_mapping(node, deep=deep)
+        mapping = super().construct_mapping(node, deep=deep)
+        if not decimal:
+            return mapping
+        # The integer keys written in decimal, as their text: in the order read, so a
+        # mapping's own key still wins over a merged one (and, in "<<: [*a, *b]", the
+        # first mapping's over the second's).
+        out: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            out[self._as_text(key_node, key)] = mapping[key]
+        return out
 
     def _text_key(self, mapping: Any, key_node: Any, key: Any, text: bool = True) -> None:
         """Refuse ``key`` of ``mapping`` where it is not text and text is wanted (and
@@ -488,21 +531,37 @@ def dump_yaml(data: Any, **options: Any) -> str:
 
 class _DuplicateKey(Exception):
     def __init__(
-        self, key: Any, first: int, line: int, node: Any, other: Any = None, merge: bool = False
+        self,
+        key: Any,
+        first: int,
+        line: int,
+        node: Any,
+        other: Any = None,
+        merge: bool = False,
+        first_node: Any = None,
     ) -> None:
         super().__init__(key)
         self.key, self.first, self.line, self.node = key, first, line, node
         self.other = key if other is None else other  # the earlier key it equals
         self.merge = merge  # a second merge key ("<<")
+        self.first_node = first_node  # the earlier key's node (with decimal_keys)
 
 
 def _duplicate_message(dup: _DuplicateKey) -> str:
     """A repeated key; or two keys YAML reads as different values that are one key once
-    read (1, 1.0 and true; their mapping keeps one of them)."""
+    read (1, 1.0 and true; their mapping keeps one of them; with ``decimal_keys``, 1
+    and "1")."""
     if dup.merge:
         return (
             f"duplicate merge key (first defined on line {dup.first}): merge several "
             "mappings with one key, '<<: [*a, *b]' (the first one's entries win)"
+        )
+    tags = {getattr(n, "tag", _STR_TAG) for n in (dup.node, dup.first_node) if n is not None}
+    if type(dup.key) is str and len(tags) > 1:
+        # an integer key read as its text, and the text key it spells
+        return (
+            f"key {_key_spelling(dup.node)} is the same key as the one on line {dup.first} "
+            "(an integer key is read as its digits, the text key of the same digits)"
         )
     if type(dup.other) is type(dup.key):
         return f"duplicate key (first defined on line {dup.first})"
@@ -776,6 +835,7 @@ def load_yaml(
     file: str | None = None,
     marks: LineMarks | None = None,
     text_keys: bool = False,
+    decimal_keys: bool = False,
 ) -> Any:
     """Parse one YAML document with cfgcore's rules; raise ConfigError on bad input.
 
@@ -783,7 +843,10 @@ def load_yaml(
     is kept there as the document is built, for errors found later. With
     ``text_keys``, a key that is not text (``1.5:``, ``null:``, ``true:``) is refused
     on its line, named as the file spells it; a list or mapping used as a key
-    (``? [1]``) is refused that way in every document.
+    (``? [1]``) is refused that way in every document. With ``decimal_keys`` too, an
+    integer key written in decimal (``1:``, ``-2:``) is read as that text (``"1"``),
+    the same key as a quoted ``"1":`` beside it (refused as a duplicate); other keys
+    that are not text (``0x1F:``, ``+1:``, ``1.5:``, ``null:``) are still refused.
 
     >>> load_yaml("variant: on\\nenabled: true")
     {'variant': 'on', 'enabled': True}
@@ -796,6 +859,7 @@ def load_yaml(
         loader = StrictLoader(data)
         loader.cfgcore_marks = marks
         loader.cfgcore_text_keys = text_keys
+        loader.cfgcore_decimal_keys = decimal_keys
         root = loader.compose_guarded()
         doc = loader.construct_document(root) if root is not None else None
     except _TooDeep as deep:

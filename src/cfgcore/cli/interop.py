@@ -82,18 +82,27 @@ def register(subparsers: Any) -> None:
 
 def _read_document(path: str) -> Any:
     """The JSON (or YAML) document in ``path``, within the configuration input limits
-    (nesting, 64-bit integers); ConfigError naming the file and the key path. A file
+    (nesting, 64-bit integers); ConfigError naming the file, line and key path. A file
     named ``*.json`` is read as JSON only; other names as JSON, else YAML."""
+    return _read_source(path)[0]
+
+
+def _read_source(path: str) -> tuple[Any, str, str]:
+    """:func:`_read_document`'s document, with the text it was read from and its format
+    (``json`` or ``yaml``), for :func:`cfgcore.snapshot.problem_lines` to name the line
+    of a problem found later in it."""
     from cfgcore._encoding import decode_text
     from cfgcore.config.files import tree_problem
     from cfgcore.errors import Problem
     from cfgcore.runtime.atomicio import read_regular
+    from cfgcore.snapshot import problem_lines
 
     try:
         raw = read_regular(path)  # a regular file of bounded size, not a FIFO or a device
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
     text = decode_text(raw, path)
+    fmt = "json"
     try:
         doc = load_json(text)
     except ValueError as exc:
@@ -107,10 +116,13 @@ def _read_document(path: str) -> Any:
         # (null:, true:, 1.5:) is refused on its line as the file spells it, as the
         # configuration and flag files' loaders refuse it.
         doc = load_yaml(text, file=path, text_keys=True)
+        fmt = "yaml"
     problem = tree_problem(doc)
     if problem is not None:
-        raise ConfigError([Problem(problem[0], problem[1], file=path)], kind="limits")
-    return doc
+        # on its line, as a configuration file's value out of range is
+        with problem_lines(text, fmt, path):
+            raise ConfigError([Problem(problem[0], problem[1], file=path)], kind="limits")
+    return doc, text, fmt
 
 
 def _json_refusal(text: str, path: str, exc: ValueError) -> ConfigError:
@@ -151,7 +163,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from cfgcore.experiments.dynamic import state_paths
     from cfgcore.runtime.audit import AuditLog
     from cfgcore.runtime.policy import check, cli_actor
-    from cfgcore.snapshot import decode_snapshot, encode_snapshot, format_for
+    from cfgcore.snapshot import decode_snapshot, encode_snapshot, format_for, problem_lines
 
     # The output may be a service's live flags file: writing it is a change like any
     # other, judged by the access policy and recorded in the audit log kept beside it.
@@ -160,35 +172,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
     actor = cli_actor(args.actor, audit)  # --actor: judged, never just claimed
     check(actor, "flags.import", target, audit)  # PermissionError: denied, audited
     _refuse_overwrite(args.out, args.force)
-    doc = _read_document(args.source)
-    paths: dict[str, str] = {}  # each imported flag's key path in the source document
-    if args.system == "unleash":
-        from cfgcore.interop import unleash
-
-        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source, source_paths=paths)
-    elif args.system == "flagd":
-        from cfgcore.interop import flagd
-
-        snapshot = flagd.to_snapshot(
-            doc, args.fractional, on_error="skip", source=args.source, source_paths=paths
-        )
-    else:
-        from cfgcore.interop import growthbook
-
-        groups = _read_document(args.saved_groups) if args.saved_groups else None
-        if groups is not None and not isinstance(groups, dict):
-            raise ConfigError(
-                "saved groups must be an object (group id -> list of values)",
-                file=args.saved_groups,
-            )
-        snapshot = growthbook.to_snapshot(
-            doc, saved_groups=groups, on_error="skip", source=args.source, source_paths=paths
-        )
-    snapshot = _without_secret_references(snapshot)
-    snapshot = _compiled(snapshot, args.source, args.out, paths)  # proves the file will load
-    snapshot = _retiring(snapshot, args.out)
-    refused = dict(snapshot.metadata.get("refused") or {})
-    _check_unicode(snapshot, refused, args.source, paths)  # before anything is written
+    doc, text, source_format = _read_source(args.source)
+    # A problem the importer or the compiler names by a key path of the source (not a
+    # key that is not text, or a duplicate: the YAML loader gave those their line) gets
+    # its line there, as a configuration file's problems have theirs.
+    with problem_lines(text, source_format, args.source):  # file:line: key path: ...
+        snapshot, paths = _imported(args, doc)
+        snapshot = _retiring(snapshot, args.out)
+        refused = dict(snapshot.metadata.get("refused") or {})
+        _check_unicode(snapshot, refused, args.source, paths)  # before anything is written
     fmt = format_for(args.out)
     data = encode_snapshot(snapshot, fmt)
     decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
@@ -228,6 +220,37 @@ def _cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if refused else 0
+
+
+def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:
+    """The source document ``doc`` as a cfgcore snapshot that compiles, and each imported
+    flag's key path in the source (see :func:`_compiled`)."""
+    paths: dict[str, str] = {}  # each imported flag's key path in the source document
+    if args.system == "unleash":
+        from cfgcore.interop import unleash
+
+        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source, source_paths=paths)
+    elif args.system == "flagd":
+        from cfgcore.interop import flagd
+
+        snapshot = flagd.to_snapshot(
+            doc, args.fractional, on_error="skip", source=args.source, source_paths=paths
+        )
+    else:
+        from cfgcore.interop import growthbook
+
+        groups = _read_document(args.saved_groups) if args.saved_groups else None
+        if groups is not None and not isinstance(groups, dict):
+            raise ConfigError(
+                "saved groups must be an object (group id -> list of values)",
+                file=args.saved_groups,
+            )
+        snapshot = growthbook.to_snapshot(
+            doc, saved_groups=groups, on_error="skip", source=args.source, source_paths=paths
+        )
+    snapshot = _without_secret_references(snapshot)
+    snapshot = _compiled(snapshot, args.source, args.out, paths)  # proves the file will load
+    return snapshot, paths
 
 
 def _retiring(snapshot: Any, out: str) -> Any:

@@ -404,7 +404,12 @@ def _parse_structured(text: str, fmt: str, path: str, problems: list[Problem]) -
         from cfgcore.yamlio import load_yaml
 
         try:
-            data = load_yaml(text, file=path)
+            # Keys are text, as in a configuration file; an integer key written in
+            # decimal (a list-like "1: x") is its digits, "1", the same key as a quoted
+            # "1" beside it (refused as a duplicate). Any other key that is not text
+            # (null:, true:, 1.5:, 0x1F:, a list) is refused naming its line, never
+            # migrated as Python's text for it ("None", "True").
+            data = load_yaml(text, file=path, text_keys=True, decimal_keys=True)
         except ConfigError as exc:
             problems.extend(exc.problems)
             return []

@@ -57,7 +57,14 @@ from cfgcore.config.legacy_formats import (
     refuse_blank,
 )
 from cfgcore.config.schema import ConfigSchema
-from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
+from cfgcore.errors import (
+    ConfigError,
+    Problem,
+    child_key_path,
+    format_key_path,
+    printable_name,
+    python_key,
+)
 
 __all__ = [
     "LegacyConfigMigrator",
@@ -465,7 +472,9 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
 
         file = os.fspath(source)
         text = _read_text(file, DEFAULT_MAX_BYTES)
-        data = load_yaml(text, file=file) or {}
+        # Keys as a legacy file's are read (cfgcore.config.legacy_formats): text, or
+        # an integer written in decimal as its digits; anything else refused on its line.
+        data = load_yaml(text, file=file, text_keys=True, decimal_keys=True) or {}
         layer = Layer("", "file", {}, file=file, text=text, fmt="yaml")
     problems: list[Problem] = []
 
@@ -492,7 +501,15 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
         if not isinstance(value, Mapping):
             bad((name,), "expected a mapping")
             return {}
-        return {str(k): v for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):  # given in Python: None is no legacy key "None"
+                where = child_key_path(name, k)
+                message = f"key {python_key(k)} ({type(k).__name__}) is not a string"
+                problems.append(Problem(where, message, file, None))
+                continue
+            out[k] = v
+        return out
 
     keys = table("keys")
     for k, v in keys.items():
@@ -502,6 +519,7 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
     for k, v in prefixes.items():
         if not isinstance(v, str):
             bad(("prefixes", k), "expected a dotted prefix")
+    defaults = table("defaults")
     env_prefix = data.get("env_prefix") or ""
     if not isinstance(env_prefix, str):
         bad(("env_prefix",), "expected a string")
@@ -509,7 +527,7 @@ def load_mapping(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> _
         raise ConfigError(problems)
     # Longest prefix first, so a specific move beats a general one.
     ordered = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
-    return _Mapping(keys, ordered, table("defaults"), str(env_prefix))
+    return _Mapping(keys, ordered, defaults, str(env_prefix))
 
 
 # ----------------------------------------------------------------------------- migrator

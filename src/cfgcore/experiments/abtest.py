@@ -383,6 +383,7 @@ class ABTestConfiguration:
             bad("traffic_split", "needs at least two variants")
             split = dict(split) if isinstance(split, Mapping) else {}
         total = 0.0
+        refused: list[Any] = []  # variants refused by name: their configurations are not judged
         for variant, weight in split.items():
             if (
                 not isinstance(variant, str)
@@ -393,6 +394,7 @@ class ABTestConfiguration:
                 # a key that is not text in Python's spelling in brackets: traffic_split[None]
                 shown = variant if not isinstance(variant, str) else repr(variant)
                 bad(child_key_path("traffic_split", shown), "not a usable variant name")
+                refused.append(variant)
             w = real_number(weight)
             if w is None:  # True, "50", None, 10**400 (past a float)...
                 at = child_key_path("traffic_split", variant)
@@ -418,7 +420,13 @@ class ABTestConfiguration:
         for variant in configs:
             if variant not in split:
                 bad(child_key_path("configurations", variant), "not a variant of traffic_split")
+                refused.append(variant)
         for variant, conf in configs.items():
+            if _among(variant, refused):
+                # Refused above by its name: one problem per cause. Its configuration's
+                # own path (configurations.None.x, the text key "None") named no key of
+                # the test.
+                continue
             # The one judge of a configuration value (what a flag file can hold and
             # every process reads back the same): string keys, integers within 64
             # bits, finite numbers, text, nesting depth. A NaN was stored as null and an
@@ -641,6 +649,12 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
         path = format_key_path(("experiments", name, *where))
         out.append(Problem(path=path, message=message, file=file))
 
+    def bad_key(where: str, key: Any, message: str) -> None:
+        # a key that is not text in Python's spelling in brackets: traffic_split[None],
+        # never traffic_split.None (the text key "None")
+        path = child_key_path(format_key_path(("experiments", name, where)), key)
+        out.append(Problem(path=path, message=message, file=file))
+
     out: list[Problem] = []
     if not isinstance(meta, Mapping):
         bad((), f"expected a mapping, got {type(meta).__name__}")
@@ -657,7 +671,7 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
                 except OverflowError:  # an int past a float (JSON and MessagePack carry one)
                     finite = False
                 if not isinstance(variant, str) or not finite:
-                    bad(("traffic_split", str(variant)), f"expected a percent, got {weight!r:.60}")
+                    bad_key("traffic_split", variant, f"expected a percent, got {weight!r:.60}")
     metrics = meta.get("success_metrics")
     if metrics is not None and (
         not isinstance(metrics, list | tuple) or not all(isinstance(m, str) for m in metrics)
@@ -673,7 +687,7 @@ def record_problems(name: str, meta: Any, file: str | None = None) -> list[Probl
             continue
         for metric, kind in named.items():
             if not isinstance(metric, str) or kind not in kinds:
-                bad((where, str(metric)), f"expected one of {kinds}, got {kind!r:.60}")
+                bad_key(where, metric, f"expected one of {kinds}, got {kind!r:.60}")
     for where in ("control", "status"):
         value = meta.get(where)
         if value is not None and not isinstance(value, str):
@@ -1485,6 +1499,20 @@ def replaced_fields(
         elif not same(_unordered(old), _unordered(configurations[variant])):
             changed.append(where)
     return dropped, changed
+
+
+def _among(key: Any, keys: list[Any]) -> bool:
+    """Whether ``key`` is one of ``keys``: the same object, or an equal one of its type
+    (1.5 given twice is two objects); a key whose equality raises is no match."""
+    for other in keys:
+        if other is key:
+            return True
+        try:
+            if type(other) is type(key) and other == key:
+                return True
+        except Exception:  # noqa: BLE001 - a hostile key compares as no match
+            continue
+    return False
 
 
 def _unordered(value: Any) -> Any:
