@@ -55,6 +55,11 @@ class PyLiveReads:
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
         costs one dict lookup after the first.
         """
+        if type(key) is not str and not _cacheable(key):
+            # Only a key the cache may hold is looked up in it: the cache compares with
+            # ==, and ("l", True) found the answer cached for ("l", 1) (the list's item,
+            # where True names none), or a str subclass's own __eq__ another key's.
+            return self._get_slow(key, default)
         try:
             value = self._snap.flat[key]
         except Exception:  # missing, or a key that cannot be hashed: the slow path
