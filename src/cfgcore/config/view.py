@@ -223,7 +223,10 @@ class ConfigView(LiveReads):
         ``key`` (dotted, or a tuple/list of segments as :meth:`get` takes), and what it
         overrides. ``str()`` of the result is a readable report."""
         snap = self._current()
-        return explain(list(snap.layers), key, snap.config)
+        try:
+            return explain(list(snap.layers), key, snap.config)
+        except Exception:  # a key of no path form (5, None), an unhashable segment
+            return Provenance(key=_shown_key(key), found=False, value=None, winner=None, chain=())
 
     def enable_debug_mode(self) -> dict[str, Any]:
         """Log every activation step on ``cfgcore`` at DEBUG and return :meth:`debug_info`.
@@ -314,6 +317,14 @@ def _shown_path(key: Any) -> str:
         return format_path(split_path(key))
     except Exception:
         return repr(key)
+
+
+def _shown_key(key: Any) -> str:
+    """:func:`_shown_path`, or the key's type where even its ``repr`` raises."""
+    try:
+        return _shown_path(key)
+    except Exception:
+        return f"<{type(key).__name__}>"
 
 
 def _is_set(config: Any, key: Any) -> bool:
