@@ -72,3 +72,15 @@ def test_has_any_with_a_str_subclass_constant(make):
     engine = _engine(make, {"has_any": [CIStr("Premium")]})
     assert engine.is_enabled("f", {"plan": ["x", "Premium"]}) is True
     assert engine.is_enabled("f", {"plan": ["premium"]}) is False
+
+
+def test_a_str_subclass_salt_buckets_as_its_text(make):
+    def flag(salt):
+        rules = [{"split": {"a": 50, "b": 50}}]
+        return {"variants": {"a": 1, "b": 2}, "default": "a", "salt": salt, "rules": rules}
+
+    engine = make({"flags": {"plain": flag("salty"), "typed": flag(Lying("salty"))}})
+    users = [{"user_id": f"u{i}"} for i in range(40)]
+    plain = [engine.variant("plain", u) for u in users]
+    assert [engine.variant("typed", u) for u in users] == plain
+    assert set(plain) == {"a", "b"}
