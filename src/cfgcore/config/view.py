@@ -303,12 +303,15 @@ def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> C
 
 def _cacheable(key: Any) -> bool:
     """Whether ``get``'s read cache may keep ``key``: a ``str``, or a tuple of ``str``
-    and ``int`` segments (those types exactly). The cache compares keys with ``==``,
-    for which ``("l", True)``, ``("l", 1.0)`` and ``("l", 1)`` are one key: the first
-    read's answer (``True`` indexes no list) was served for the others."""
+    segments (those types exactly). The cache compares keys with ``==``, for which
+    ``("l", True)``, ``("l", 1.0)``, ``("l", Decimal(1))`` and ``("l", 1)`` are one key:
+    whichever was read first had its answer served for the others (``True`` indexes no
+    list). A tuple holding an int is therefore read by the slow path every time (its
+    text form, ``"l.1"``, is cached), so that the compiled read, which looks any key up
+    in the cache, finds no entry such a key could equal."""
     if type(key) is str:
         return True
-    return type(key) is tuple and all(type(seg) is str or type(seg) is int for seg in key)
+    return type(key) is tuple and all(type(seg) is str for seg in key)
 
 
 def _shown_path(key: Any) -> str:
