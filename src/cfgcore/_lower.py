@@ -121,6 +121,27 @@ def _plain_contains(cond: Any) -> tuple[str, bool] | None:
     return (attr if type(attr) is str else str.__str__(attr)), cond.ignore_case
 
 
+def _exact_constant(value: Any) -> Any:
+    """A condition's constant that is a str, int or float subclass (a flag document built
+    in Python with an application's own types) as its base type's value, as a context
+    value binds: the constants table is looked up with the value's text or number, so
+    the subclass's own ``__hash__``/``__eq__`` (a case-insensitive string type's) must
+    not decide, nor its ``casefold`` or ``encode``. Anything else as it is."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    try:
+        if issubclass(kind, str):
+            return str.__str__(value)
+        if issubclass(kind, int):
+            return int.__int__(value)
+        if issubclass(kind, float):
+            return float.__float__(value)
+    except Exception:  # the compiler reports what the value is
+        return value
+    return value
+
+
 def semver_key(text: Any) -> tuple | None:
     """A tuple ordering versions by SemVer 2.0 precedence, or None if not a version.
 
@@ -632,7 +653,7 @@ class ConditionLowering:
 
     def _attribute_test(self, cond: Condition, op: str, path: str) -> None:
         assert cond.attr is not None
-        value = getattr(cond, op)
+        value = _exact_constant(getattr(cond, op))
         where = f"{path}.{_PUBLIC_NAME.get(op, op)}"
         slot = self.slot(cond.attr)
         ci = cond.ignore_case
@@ -655,7 +676,7 @@ class ConditionLowering:
                 self.emit(OP_NE, slot, self.const_id(value), _type_mask([value]))
             return
         if op in ("in_", "not_in", "has_any"):
-            values = list(value)
+            values = [_exact_constant(v) for v in value]
             if op == "has_any":
                 # an array value binds as its elements' ids (the case-folded ones too
                 # where ignore_case reads them): one slot, whatever its length

@@ -317,7 +317,8 @@ class FlagRecords(ConditionLowering):
         flag_bucket_slots = self.used_slots - used_before
         self.used_slots = used_before  # bucket slots count only if a rule buckets
         buckets_by_flag_attrs = False
-        salt = (flag.salt if flag.salt is not None else key).encode("utf-8", "surrogatepass")
+        # str.encode: a str subclass salt hashes as its text, never through its own encode
+        salt = str.encode(flag.salt if flag.salt is not None else key, "utf-8", "surrogatepass")
         rec[F_SALT_OFF], rec[F_SALT_LEN] = len(t.sbytes), len(salt) + 1
         t.sbytes += salt + b":"
 
@@ -399,8 +400,8 @@ class FlagRecords(ConditionLowering):
         by = [self.slot(n) for n in h.by]
         for s in by:
             t.bucket_slots[s] = True
-        salt = h.salt.encode("utf-8", "surrogatepass")
-        suffix = h.suffix.encode("utf-8", "surrogatepass")
+        salt = str.encode(h.salt, "utf-8", "surrogatepass")
+        suffix = str.encode(h.suffix, "utf-8", "surrogatepass")
         rec = [0] * HW
         rec[0] = HASH_SCHEMES[h.scheme]
         # seeds above 2^31 are stored as their int32 bit pattern

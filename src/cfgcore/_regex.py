@@ -27,10 +27,12 @@ the contract, and without RE2 the pattern is rewritten for ``re`` (:func:`_for_r
 so that ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII (``\\s`` is ``[\\t\\n\\f\\r ]``),
 ``$`` (outside ``(?m)``) matches only at the end of the text, never before a final
 newline, ``\\z`` is the end of the text, ``[[:alpha:]]`` and the other POSIX classes are
-RE2's ASCII ones and ``{,n}`` is literal text; and what RE2 refuses is refused with
-RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``, look-arounds, ``(?#...)``, possessive
-``a*+``, repetition counts over 1000, ``[\\b]``). Some patterns RE2 accepts stay
-refused without it (``\\p{L}``, ``\\Q...\\E``, ``\\x{41}``, ``(?U)``, flags in mid-pattern).
+RE2's ASCII ones (a negated one under ``ignore_case`` negated with its case folds,
+as RE2 does), ``{,n}`` and counts with a leading zero (``{01}``) are literal text; and
+what RE2 refuses is refused with RE2's reason (``\\Z``, ``\\1``, ``\\u00e9``,
+look-arounds, ``(?#...)``, possessive ``a*+``, repetition counts over 1000, ``[\\b]``).
+Some patterns RE2 accepts stay refused without it (``\\p{L}``, ``\\Q...\\E``,
+``\\x{41}``, ``(?U)``, flags in mid-pattern).
 Two corners differ still: RE2 searches UTF-8 bytes, so ``\\B`` alone also matches inside
 a character of two or more bytes (``"\\xa0"``), and under ``ignore_case`` Python folds the
 Turkish ``İ``/``ı`` to ``i``/``I`` where RE2 does not.
@@ -267,6 +269,22 @@ def complement_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _case_closed(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ASCII ``ranges`` of a POSIX class with every character ``re`` folds into them
+    under IGNORECASE: each letter's other case, and the dotted and dotless i, the long
+    s and the Kelvin sign where i, s or k is in (RE2 folds the last two alike, and
+    not the Turkish i: the documented corner)."""
+    letters = {chr(c).lower() for lo, hi in ranges for c in range(lo, hi + 1) if chr(c).isalpha()}
+    out = list(ranges)
+    out += [(ord(x.upper()), ord(x.upper())) for x in letters]
+    out += [(ord(x), ord(x)) for x in letters]
+    out += [r for x, r in _FOLDED_INTO.items() if x in letters]
+    return _merge(out)
+
+
+_FOLDED_INTO = {"i": (0x130, 0x131), "s": (0x17F, 0x17F), "k": (0x212A, 0x212A)}
+
+
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for lo, hi in sorted(ranges):
@@ -392,7 +410,7 @@ def cost_hazard(pattern: str, ignore_case: bool, compiled: Any = None) -> str | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            parsed = _sre.parse(_for_re(pattern), re.IGNORECASE if ignore_case else 0)
+            parsed = _sre.parse(_for_re(pattern, ignore_case), re.IGNORECASE if ignore_case else 0)
     except (re.error, OverflowError, RecursionError):
         return None if compiled is None else _re2_cost_hazard(pattern, compiled)
     _re2_meaning(parsed, parsed.state.flags)
@@ -592,7 +610,7 @@ def compile_regex(pattern: str, ignore_case: bool) -> Any:
         if hazard is not None:
             raise RegexCostError(hazard)
         return _RE2Pattern(compiled, pattern, ignore_case)
-    text = _for_re(pattern)  # RE2's meaning, or re.error with RE2's reason
+    text = _for_re(pattern, ignore_case)  # RE2's meaning, or re.error with RE2's reason
     with warnings.catch_warnings():
         # re's FutureWarning of set operations to come ("--" in a class): the pattern
         # means today's reading, which is RE2's; the flag's author has nothing to change
@@ -699,7 +717,9 @@ _CATEGORIES = {
 _FOLDS_INTO_WORD = [(0x130, 0x131), (0x17F, 0x17F), (0x212A, 0x212A)]
 _PERL_FLAGS = "imsU-"  # what RE2 accepts in (?flags) and (?flags:...)
 _MAX_REPEAT = 1000  # RE2's largest repetition count
-_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
+# RE2's {n}, {n,} and {n,m}: ASCII digits without a leading zero ("{01}" and "{1,02}"
+# are literal text to RE2, as is "{,2}")
+_REPEAT = re.compile(r"\{(0|[1-9][0-9]*)(,(0|[1-9][0-9]*)?)?\}")
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Escapes of letters and digits ``re`` knows and RE2 refuses (``re``: group
 # references, \\Z, \\u/\\U/\\N code points); \\z is RE2's \\Z, rewritten.
@@ -714,14 +734,19 @@ def ranges_text(ranges: Any) -> str:
     )
 
 
-def _for_re(pattern: str) -> str:
+def _for_re(pattern: str, ignore_case: bool = False) -> str:
     """``pattern`` (RE2 syntax) rewritten where Python's ``re`` reads the text otherwise:
-    ``\\z`` to ``\\Z``, ``{,`` to a literal brace, POSIX classes to their ranges, a ``[``
-    inside a class escaped; raises ``re.error`` with RE2's reason for what RE2 refuses
-    and ``re`` would accept. The classes and ``$`` are done on the parsed pattern
+    ``\\z`` to ``\\Z``, ``{,`` and counts with a leading zero to literal braces, POSIX
+    classes to their ranges (a negated one where the case is ignored without the
+    letters that fold into it, see :func:`_case_closed`), a ``[`` inside a class
+    escaped; raises ``re.error`` with RE2's reason for what RE2 refuses and ``re`` would
+    accept. The other classes and ``$`` are done on the parsed pattern
     (:func:`_re2_meaning`)."""
     out: list[str] = []
     i, n = 0, len(pattern)
+    # Whether the case is ignored in each open group, innermost last: (?i) and (?-i)
+    # change it for the rest of their group, (?i:...) within the group it opens.
+    cases = [ignore_case]
     last_repeat = ""  # the quantifier just read: a "+" after it is possessive in re
     assertion = -1  # where in ``out`` the assertion just read is (RE2 repeats one)
     while i < n:
@@ -743,9 +768,24 @@ def _for_re(pattern: str) -> str:
             assertion = len(out) - 1
             i += 1
         elif c == "[":
-            i = _class_for_re(pattern, i, out)
+            i = _class_for_re(pattern, i, out, cases[-1])
         elif c == "(" and pattern.startswith("(?", i):
-            i = _group_for_re(pattern, i, out)
+            j = _group_for_re(pattern, i, out)
+            case = cases[-1]
+            if pattern[j - 1 : j] != "<" and pattern[j : j + 1] in (":", ")"):  # flags
+                on, _, off = pattern[i + 2 : j].partition("-")
+                case = ("i" in on or case) and "i" not in off
+                if pattern[j] == ")":  # for the rest of the enclosing group
+                    cases[-1] = case
+            cases.append(case)  # popped at the group's ")" ((?i)'s own included)
+            i = j
+        elif c in "()":
+            if c == "(":
+                cases.append(cases[-1])
+            elif len(cases) > 1:
+                cases.pop()
+            out.append(c)
+            i += 1
         elif c == "{":
             m = _REPEAT.match(pattern, i)
             if m is None or pattern.startswith("{,", i):
@@ -794,8 +834,9 @@ def _group_for_re(pattern: str, i: int, out: list[str]) -> int:
     return j
 
 
-def _class_for_re(pattern: str, i: int, out: list[str]) -> int:
-    """Copy the bracketed class at ``i`` (rewritten for re, see :func:`_for_re`)."""
+def _class_for_re(pattern: str, i: int, out: list[str], ignore_case: bool = False) -> int:
+    """Copy the bracketed class at ``i`` (rewritten for re, see :func:`_for_re`);
+    ``ignore_case``: whether the case is ignored where it stands."""
     n = len(pattern)
     j = i + 1
     if j < n and pattern[j] == "^":
@@ -823,7 +864,12 @@ def _class_for_re(pattern: str, i: int, out: list[str]) -> int:
             ranges = _POSIX.get(name[1:] if negate else name)
             if ranges is None:
                 raise re.error(f"invalid character class range: {pattern[j : end + 2]}")
-            parts.append(ranges_text(complement_ranges(ranges) if negate else ranges))
+            if negate:
+                # RE2 negates the class with its case folds where the case is ignored
+                # ((?i)[[:^alpha:]] holds no letter); the complement written out would
+                # hold the Kelvin sign and the long s, which re folds into k and s
+                ranges = complement_ranges(_case_closed(ranges) if ignore_case else ranges)
+            parts.append(ranges_text(ranges))
             j = end + 2
         elif c in "[&~|":  # literal in RE2; re warns of set operations to come
             parts.append("\\" + c)

@@ -55,6 +55,11 @@ class PyLiveReads:
         Never raises. Repeated keys are served from a per-snapshot cache, so a read
         costs one dict lookup after the first.
         """
+        if type(key) is not str and not _cacheable(key):
+            # Only a key the cache may hold is looked up in it: the cache compares with
+            # ==, and ("l", True) found the answer cached for ("l", 1) (the list's item,
+            # where True names none), or a str subclass's own __eq__ another key's.
+            return self._get_slow(key, default)
         try:
             value = self._snap.flat[key]
         except Exception:  # missing, or a key that cannot be hashed: the slow path
@@ -218,7 +223,10 @@ class ConfigView(LiveReads):
         ``key`` (dotted, or a tuple/list of segments as :meth:`get` takes), and what it
         overrides. ``str()`` of the result is a readable report."""
         snap = self._current()
-        return explain(list(snap.layers), key, snap.config)
+        try:
+            return explain(list(snap.layers), key, snap.config)
+        except Exception:  # a key of no path form (5, None), an unhashable segment
+            return Provenance(key=_shown_key(key), found=False, value=None, winner=None, chain=())
 
     def enable_debug_mode(self) -> dict[str, Any]:
         """Log every activation step on ``cfgcore`` at DEBUG and return :meth:`debug_info`.
@@ -295,12 +303,15 @@ def missing_key(key: Any, snap: ConfigSnapshot, *, top_level: bool = False) -> C
 
 def _cacheable(key: Any) -> bool:
     """Whether ``get``'s read cache may keep ``key``: a ``str``, or a tuple of ``str``
-    and ``int`` segments (those types exactly). The cache compares keys with ``==``,
-    for which ``("l", True)``, ``("l", 1.0)`` and ``("l", 1)`` are one key: the first
-    read's answer (``True`` indexes no list) was served for the others."""
+    segments (those types exactly). The cache compares keys with ``==``, for which
+    ``("l", True)``, ``("l", 1.0)``, ``("l", Decimal(1))`` and ``("l", 1)`` are one key:
+    whichever was read first had its answer served for the others (``True`` indexes no
+    list). A tuple holding an int is therefore read by the slow path every time (its
+    text form, ``"l.1"``, is cached), so that the compiled read, which looks any key up
+    in the cache, finds no entry such a key could equal."""
     if type(key) is str:
         return True
-    return type(key) is tuple and all(type(seg) is str or type(seg) is int for seg in key)
+    return type(key) is tuple and all(type(seg) is str for seg in key)
 
 
 def _shown_path(key: Any) -> str:
@@ -309,6 +320,14 @@ def _shown_path(key: Any) -> str:
         return format_path(split_path(key))
     except Exception:
         return repr(key)
+
+
+def _shown_key(key: Any) -> str:
+    """:func:`_shown_path`, or the key's type where even its ``repr`` raises."""
+    try:
+        return _shown_path(key)
+    except Exception:
+        return f"<{type(key).__name__}>"
 
 
 def _is_set(config: Any, key: Any) -> bool:
