@@ -2,7 +2,8 @@
 
 - ``set_holdout_percentage`` raised bare OverflowError / ValueError / TypeError for
   10**400, "x", None or a list (the ConfigError naming ``metadata.holdout_percentage``
-  came only for numbers out of range), and took True as 1 %;
+  came only for numbers out of range), took True as 1 % and "25" as 25 % (text is
+  the caller's to parse, as for a traffic split's weight);
 - ``delete_ab_test``/``stop_ab_test`` with a list or a tuple for the name raised
   ValueError from the access-policy guard (which read it as (action, target) pairs)
   or TypeError (unhashable), instead of answering False (no such test);
@@ -41,15 +42,20 @@ def manager(tmp_path, impl):
     m.close()
 
 
-@pytest.mark.parametrize("pct", [10**400, "x", None, [1], True, math.nan, 100, -1])
+@pytest.mark.parametrize("pct", [10**400, "x", "25", None, [1], True, math.nan, 100, -1])
 def test_a_holdout_that_is_no_percentage_is_a_config_error_naming_it(manager, pct):
-    with pytest.raises(ConfigError, match=r"metadata\.holdout_percentage: must be within"):
+    # Text too: "25" was taken as 25 % while create_ab_test refused a weight of "50"
+    # (one rule for every numeric argument: cfgcore._numbers).
+    with pytest.raises(
+        ConfigError, match=r"metadata\.holdout_percentage: must be a number within \[0, 100\)"
+    ):
         manager.set_holdout_percentage(pct)
     assert "holdout_percentage" not in manager.snapshot.metadata
 
 
-def test_a_holdout_percentage_still_applies(manager):
-    manager.set_holdout_percentage("25")
+@pytest.mark.parametrize("pct", [25, 25.0, np.float64(25), np.int64(25)])
+def test_a_holdout_percentage_still_applies(manager, pct):
+    manager.set_holdout_percentage(pct)
     assert manager.snapshot.metadata["holdout_percentage"] == 25.0
 
 

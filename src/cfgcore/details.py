@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from cfgcore._numbers import real_number
+
 
 class Reason:
     """Why a value was served (OpenFeature reason strings)."""
@@ -289,14 +291,15 @@ MAX_METRIC_VALUE = 1e100
 
 
 def metric_value(value: Any) -> float | None:
-    """A metric observation as a finite float within ``MAX_METRIC_VALUE``: what
-    ``float()`` makes of it, or None when that fails, is not finite (a NaN or an
-    infinity would poison every running mean and variance it joins) or is beyond
-    ``MAX_METRIC_VALUE`` (the metric writer would drop it after the call said True)."""
+    """A metric observation as a finite float within ``MAX_METRIC_VALUE``, or None: a
+    real number by its value (an int, a float, a NumPy scalar, a Fraction, a Decimal),
+    never a bool nor text (``"1.5"`` is the caller's to parse, as every numeric argument
+    is: :mod:`cfgcore._numbers`), nor a NaN or an infinity (either would poison every
+    running mean and variance it joins), nor one beyond ``MAX_METRIC_VALUE`` (the
+    metric writer would drop it after the call said True)."""
     if type(value) is not float:
-        try:
-            value = float(value)
-        except Exception:  # not a number (or its __float__ raised)
+        value = real_number(value)
+        if value is None:
             return None
     return value if -MAX_METRIC_VALUE <= value <= MAX_METRIC_VALUE else None
 

@@ -112,6 +112,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         name=__name__,
     ) from None
 
+from cfgcore._numbers import positive_seconds
 from cfgcore.details import exact_value, key_text
 from cfgcore.errors import printable_name
 from cfgcore.runtime.events import run_after_delivery
@@ -497,13 +498,7 @@ class CfgcoreProvider(AbstractProvider):
         max_staleness: float = DEFAULT_MAX_STALENESS,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(max_staleness, bool)
-            or not isinstance(max_staleness, (int, float))
-            or not max_staleness > 0  # also refuses NaN
-        ):
-            raise ValueError(f"max_staleness: expected seconds > 0, got {max_staleness!r}")
-        self.max_staleness = float(max_staleness)
+        self.max_staleness = positive_seconds("max_staleness", max_staleness)
         self._engine = engine
         self._context = context or default_context
         self._answer = resolve

@@ -47,18 +47,17 @@ import copy
 import dataclasses
 import logging
 import math
-import numbers
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
 from cfgcore._layout import BUCKETS
+from cfgcore._numbers import real_number, shown
 from cfgcore._records import DEFAULT_BUCKET_BY, split_ends
 from cfgcore.config.files import tree_problem
 from cfgcore.config.tree import plain_value
@@ -177,18 +176,6 @@ def local_aware(dt: datetime) -> datetime:
         return dt.astimezone()
     except ValueError:
         return datetime.fromtimestamp(dt.timestamp(), timezone.utc).astimezone()
-
-
-def real_number(value: Any) -> float | None:
-    """``value`` as a float when it is a real number a float holds, else None. A bool
-    is no number here (True would be a weight of 1), nor is text ("50" is what a typo
-    or a wrongly typed payload carries), as for a stored record (:func:`record_problems`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
-        return None
-    try:
-        return float(value)
-    except (OverflowError, ValueError, TypeError):  # 10**400: past a float
-        return None
 
 
 #: The latest epoch time a record may hold: the start of the year 10000, the end of
@@ -2317,15 +2304,17 @@ class ABTests:
 
     def set_holdout_percentage(self, percentage: float) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
-        holdout). Holdout users get no variant from any test."""
-        try:
-            pct = math.nan if isinstance(percentage, bool) else float(percentage)
-        except (TypeError, ValueError, OverflowError):  # None, "x", 10**400
-            pct = math.nan
-        if not 0.0 <= pct < 100.0:
+        holdout). Holdout users get no variant from any test. ``percentage`` is a
+        number (an int, a float, a NumPy scalar, a Fraction or a Decimal) within
+        [0, 100); anything else (a bool, text such as ``"25"``, None, NaN) is a
+        ConfigError naming ``metadata.holdout_percentage``."""
+        # A number by its value, never text (cfgcore._numbers): "25" was taken as 25 %
+        # while a traffic split refused "50", and "2.5%" is a typo to report.
+        pct = real_number(percentage)
+        if pct is None or not 0.0 <= pct < 100.0:
             raise ConfigError(
                 f"{self.manager.flags_file}: metadata.holdout_percentage: "
-                f"must be within [0, 100), got {percentage!r:.60}"
+                f"must be a number within [0, 100), got {shown(percentage)}"
             )
 
         def change(snap: Snapshot) -> Snapshot:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
 from cfgcore._layout import BUCKETS
+from cfgcore._numbers import finite_number, real_number, shown
 from cfgcore._records import split_ends
 from cfgcore.errors import printable_name as _shown
 from cfgcore.experiments.abtest import METRIC_KINDS, stored_control
@@ -132,9 +132,14 @@ class ExperimentReport:
         ``metric`` from the control's current rate (binary) or standard deviation
         (continuous: of the users' numbers; per_user: of the exposed users' totals, so
         the count is of exposed users), at alpha 0.05 two-sided and power 0.8. None
-        without data."""
+        without data; ValueError when ``mde`` is no finite non-zero number (a bool or
+        text included: :mod:`cfgcore._numbers`)."""
         from cfgcore.experiments import stats
 
+        change = finite_number(mde)  # never a bool or text (cfgcore._numbers)
+        if change is None or change == 0:
+            raise ValueError(f"mde must be a finite non-zero number, got {shown(mde)}")
+        mde = change
         control = next((r for r in self.for_metric(metric) if r.variant == self.control), None)
         if control is None or control.n < 2 or not math.isfinite(control.value):
             return None
@@ -610,14 +615,12 @@ def analyze(
     """
     from cfgcore.experiments import stats
 
-    if (
-        not isinstance(confidence, numbers.Real)  # NumPy scalars too
-        or isinstance(confidence, bool)
-        or not 0 < confidence < 1
-    ):
+    level = real_number(confidence)  # NumPy scalars, a Decimal too; never a bool or text
+    if level is None or not 0 < level < 1:
         # 0 and 1 gave point and infinite intervals, True the infinite ones; others
         # failed deep in SciPy or in arithmetic, naming neither the argument nor the test.
         raise ValueError(f"{test}: confidence must be within (0, 1), got {confidence!r:.60}")
+    confidence = level
     split = {str(k): float(v) for k, v in (meta.get("traffic_split") or {}).items()}
     # (the variant a stop serves: the one the others are judged against)
     control = str(stored_control(meta))

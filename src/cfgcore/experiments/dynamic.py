@@ -40,7 +40,6 @@ import asyncio
 import inspect
 import logging
 import math
-import numbers
 import os
 import threading
 import time
@@ -50,6 +49,7 @@ from enum import Enum
 from typing import Any, cast
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore._numbers import finite_number, real_number, shown, whole_number
 from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
@@ -113,44 +113,37 @@ def _flag_target(flag: Any) -> str:
         return ""
 
 
-def _check_guardrail_settings(alpha: Any, min_samples: Any, check_every: Any) -> tuple[int, int]:
+def _check_guardrail_settings(
+    alpha: Any, min_samples: Any, check_every: Any
+) -> tuple[float, int, int]:
     """ValueError for guardrail settings that cannot work, before anything is opened: a
     check interval of 0 or None raised from every record_metric of a guarded test (the
     request path), an alpha of 1 or more rolled a harmless test back at its first check
     (p <= 1 always), NaN never did, and a min_samples of None failed every check.
-    Returns ``(min_samples, check_every)`` as ints: a whole float (``100.0``, as a
-    setting read from JSON or YAML may be) worked before these checks and still does."""
-    _guardrail_alpha(alpha)
+    Returns ``(alpha, min_samples, check_every)`` as a float and ints: a whole float
+    (``100.0``, as a setting read from JSON or YAML may be) worked before these checks
+    and still does. Numbers by their value (cfgcore._numbers): never a bool or text."""
     return (
+        _guardrail_alpha(alpha),
         _whole_setting("guardrail_min_samples", min_samples, 0),
         _whole_setting("guardrail_check_every", check_every, 1),
     )
 
 
-def _guardrail_alpha(alpha: Any) -> Any:
-    try:  # (a number past a float, 10**400, is out of range too)
-        usable = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
-        usable = usable and 0 < float(alpha) < 1
-    except (OverflowError, ValueError, TypeError):
-        usable = False
-    if not usable:
-        raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {alpha!r:.60}")
-    return alpha
+def _guardrail_alpha(alpha: Any) -> float:
+    # A number by its value (cfgcore._numbers): a Decimal too, never a bool or text.
+    number = finite_number(alpha)
+    if number is None or not 0 < number < 1:
+        raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {shown(alpha)}")
+    return number
 
 
 def _whole_setting(name: str, value: Any, least: int) -> int:
-    try:  # (a number past a float, 10**400, is refused like any unusable one)
-        whole = (
-            isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and float(value).is_integer()
-        )
-    except (OverflowError, ValueError, TypeError):
-        whole = False
-    if not whole or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, not {value!r:.60}")
-    return int(value)
+    # (a number past a float, 10**400, is refused like any unusable one)
+    whole = whole_number(value)
+    if whole is None or whole < least:
+        raise ValueError(f"{name} must be an integer >= {least}, not {shown(value)}")
+    return whole
 
 
 def _name_target(name: Any) -> str:
@@ -272,7 +265,7 @@ class DynamicConfigurationManager:
         usage_interval: float | None = None,
         max_tracked_users: int | None = None,
     ) -> None:
-        guardrail_min_samples, guardrail_check_every = _check_guardrail_settings(
+        guardrail_alpha, guardrail_min_samples, guardrail_check_every = _check_guardrail_settings(
             guardrail_alpha, guardrail_min_samples, guardrail_check_every
         )
         self.persist = persist
@@ -570,27 +563,21 @@ class DynamicConfigurationManager:
         Targeting rules stay: ``rollout_percentage`` applies to the users they let
         through (bucketed by user id, salted by the flag name, so raising it only adds
         users). An unknown flag is created (on for everyone, then rolled out). Raises
-        ConfigError (nothing changes) on a bad percentage, an ``enabled`` that is not
-        True/False (``"false"`` would be truthy), or a non-boolean flag.
+        ConfigError (nothing changes) on a bad percentage (anything but a number
+        within 0..100: a bool, text such as ``"50"``, None, NaN), an ``enabled`` that
+        is not True/False (``"false"`` would be truthy), or a non-boolean flag.
         """
         key = flag_key(flag)
         if is_internal_flag(key):
             raise ConfigError(f"{self.flags_file}: flags.{key}: reserved for experiment layers")
         self._refuse_non_switch(key, enabled)
-        try:
-            # True is no share: float(True) would roll the flag out to 1% of users.
-            bad = isinstance(rollout_percentage, bool)
-            pct = math.nan if bad else float(rollout_percentage)
-        except Exception:  # 10**400 (past a float), a number whose __float__ raises
-            pct = math.nan
-        if not (0.0 <= pct <= 100.0):
-            try:
-                shown = repr(rollout_percentage)
-            except Exception:
-                shown = f"a {type(rollout_percentage).__name__}"
+        # A number by its value, never a bool (float(True) rolled the flag out to 1 % of
+        # users) nor text ("50" is the caller's to parse: cfgcore._numbers).
+        pct = real_number(rollout_percentage)
+        if pct is None or not 0.0 <= pct <= 100.0:
             raise ConfigError(
                 f"{self.flags_file}: flags.{key}.rollout_percentage: must be a number within "
-                f"0..100, got {shown}"
+                f"0..100, got {shown(rollout_percentage)}"
             )
 
         self._mutate(rollout_change(key, bool(enabled), pct, self.flags_file), "set_feature_flag")
@@ -828,7 +815,9 @@ class DynamicConfigurationManager:
     @guarded("experiment.holdout", lambda self, percentage, **kw: "holdout")
     def set_holdout_percentage(self, percentage: float, *, actor: str | None = None) -> None:
         """Keep ``percentage`` percent of users out of every A/B test (0 removes the
-        holdout). Holdout users get no variant from any test."""
+        holdout). Holdout users get no variant from any test. ``percentage`` is a number
+        within [0, 100) (a NumPy scalar, Fraction or Decimal too); a bool, text such as
+        ``"25"``, None or NaN is a ConfigError naming ``metadata.holdout_percentage``."""
         self._ab_tests.set_holdout_percentage(percentage)
 
     # -- metrics and analysis ------------------------------------------------------
@@ -853,10 +842,11 @@ class DynamicConfigurationManager:
         several tests measure: OpenFeature's ``track``) goes through
         :meth:`track_metric`, which exposes nobody. Returns False (nothing recorded)
         when the user is not in the test, when the test is stopped (its report covers
-        the data up to the stop), when ``value`` is not a finite number (``float()``
-        of it fails, or is NaN or infinite) or is beyond ``MAX_METRIC_VALUE``, when the
-        test, metric or given variant is not a str, when the given variant is not one
-        the test serves (a misspelt one, or ``__none__``), or when the event was
+        the data up to the stop), when ``value`` is not a finite real number (a bool,
+        text such as ``"1.5"``, None, NaN or an infinity: :mod:`cfgcore._numbers`) or is
+        beyond ``MAX_METRIC_VALUE``, when the test, metric or given variant is not a
+        str, when the given variant is not one the test serves (a misspelt one, or
+        ``__none__``), or when the event was
         dropped (the metric writer's backlog is full or closed: counted in
         ``metrics.dropped``). Every ``guardrail_check_every`` recorded events of a
         test with guardrails, the guardrails are checked (:meth:`check_guardrails`).

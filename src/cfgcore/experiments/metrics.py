@@ -110,6 +110,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from cfgcore._numbers import shown, whole_number
 from cfgcore.details import exact_name, metric_value
 from cfgcore.errors import printable_name
 from cfgcore.experiments.event_ids import (
@@ -634,10 +635,19 @@ class MetricsStore:
         create_dir: bool = True,
         event_id_window: int = EVENT_ID_WINDOW,
     ) -> None:
-        if max_users is not None and (type(max_users) is not int or max_users < 1):
-            raise ValueError(f"max_users must be a positive integer or None, not {max_users!r}")
-        if type(event_id_window) is not int or event_id_window < 1:
-            raise ValueError(f"event_id_window must be a positive integer, not {event_id_window!r}")
+        # Whole numbers by their value (numpy.int64(5), 5.0), never a bool or text.
+        users = None if max_users is None else whole_number(max_users)
+        if max_users is not None and (users is None or users < 1):
+            raise ValueError(
+                f"max_users must be a positive integer or None, not {shown(max_users)}"
+            )
+        max_users = users
+        window = whole_number(event_id_window)
+        if window is None or window < 1:
+            raise ValueError(
+                f"event_id_window must be a positive integer, not {shown(event_id_window)}"
+            )
+        event_id_window = window
         self.event_id_window = event_id_window
         # Per test: the keys of its last events with ids, and the duplicates left out.
         self._ids: dict[str, IdWindow] = {}
@@ -831,10 +841,10 @@ class MetricsStore:
         Returns at once: the event is summarised and appended to the file by a
         background thread (readers of this store flush first). False when the backlog
         is full and the event was dropped (counted in :attr:`dropped`), when ``value``
-        is not a finite number (``float()`` of it fails, or is NaN or infinite: it
-        would poison every running mean it joined) or is beyond ``MAX_METRIC_VALUE``
-        in magnitude, or when ``test``, ``variant`` or ``metric`` is not a str. A
-        ``user`` that is not a str is filed as ``str(user)``.
+        is not a finite real number (a bool or text is none, :mod:`cfgcore._numbers`;
+        NaN or an infinity would poison every running mean it joined) or is beyond
+        ``MAX_METRIC_VALUE`` in magnitude, or when ``test``, ``variant`` or ``metric``
+        is not a str. A ``user`` that is not a str is filed as ``str(user)``.
 
         ``exposed_only``: the event counts only for a user whose exposure to this
         variant of the test is logged (in any process: reports join the logs), whenever

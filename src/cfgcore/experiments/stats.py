@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cfgcore._numbers import finite_number, real_number, shown, whole_number
 from cfgcore.errors import ConfigError
 
 __all__ = [
@@ -61,15 +62,22 @@ def _check_alternative(alternative: str) -> None:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
 
 
-def _check_confidence(confidence: Any) -> None:
+def _within_0_1(name: str, value: Any) -> float:
+    """``value`` as a float within (0, 1), else ValueError naming ``name``: a number by
+    its value, never a bool or text (:mod:`cfgcore._numbers`)."""
+    number = real_number(value)
+    if number is None or not 0 < number < 1:
+        raise ValueError(f"{name} must be a number within (0, 1), got {shown(value)}")
+    return number
+
+
+def _check_confidence(confidence: Any) -> float:
     """A level within (0, 1): 1 gave infinite bounds (or a RuntimeWarning from SciPy),
     0 a point, 1.5 or NaN bounds of NaN, True the infinite ones."""
-    if isinstance(confidence, bool) or not (
-        isinstance(confidence, int | float) or hasattr(confidence, "__float__")
-    ):
-        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
-    if not 0 < float(confidence) < 1:
-        raise ValueError(f"confidence must be within (0, 1), got {confidence!r:.60}")
+    number = real_number(confidence)
+    if number is None or not 0 < number < 1:
+        raise ValueError(f"confidence must be within (0, 1), got {shown(confidence)}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -234,11 +242,17 @@ def proportion_ci(
     ``"exact"`` (Clopper-Pearson) or ``"wald"`` (normal approximation); SciPy's
     ``binomtest`` computes the first two.
     """
-    _check_confidence(confidence)
-    if n <= 0:
+    confidence = _check_confidence(confidence)
+    size, count = whole_number(n), whole_number(successes)
+    if size is None:
+        raise ValueError(f"n must be a whole number, got {shown(n)}")
+    if size <= 0:
         return Interval(math.nan, math.nan, math.nan, confidence)
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be within 0..n, got {successes} of {n}")
+    if count is None or not 0 <= count <= size:
+        raise ValueError(
+            f"successes must be a whole number within 0..n, got {shown(successes)} of {size}"
+        )
+    successes, n = count, size
     st = _scipy_stats()
     p = successes / n
     if method == "wald":
@@ -259,7 +273,7 @@ def proportion_ci(
 
 def mean_ci(data: Summary | Sequence[float], confidence: float = 0.95) -> Interval:
     """Mean with a Student-t confidence interval (NaN bounds for fewer than 2 values)."""
-    _check_confidence(confidence)
+    confidence = _check_confidence(confidence)
     s = _summary(data)
     if s.n < 2:
         return Interval(s.mean if s.n else math.nan, math.nan, math.nan, confidence)
@@ -285,26 +299,29 @@ def _p_value_infinite(stat: float, alternative: str) -> float:
     return 0.0 if (stat > 0) == (alternative == "larger") else 1.0
 
 
-def _whole(x: Any) -> bool:
-    """Whether ``x`` is a whole number (an int, or a float such as 3.0; not NaN or an
-    infinity, which once passed as a group's size and gave p = 0 whatever the data)."""
-    try:
-        return bool(x == int(x))
-    except (ValueError, OverflowError, TypeError):
-        return False
-
-
-def _check_counts(x_control: Any, n_control: Any, x_treatment: Any, n_treatment: Any) -> None:
+def _check_counts(
+    x_control: Any, n_control: Any, x_treatment: Any, n_treatment: Any
+) -> tuple[int, int, int, int]:
+    """The four counts as ints, else ValueError naming the one that is no whole number
+    (an int, a NumPy integer, 3.0; not a bool or text, nor NaN or an infinity, which
+    once passed as a group's size and gave p = 0 whatever the data)."""
+    sizes = []
     for n, group in ((n_control, "control"), (n_treatment, "treatment")):
-        if not _whole(n):
-            raise ValueError(f"{group} size must be a whole number, got {n!r}")
-    if n_control <= 0 or n_treatment <= 0:
+        whole = whole_number(n)
+        if whole is None:
+            raise ValueError(f"{group} size must be a whole number, got {shown(n)}")
+        sizes.append(whole)
+    if sizes[0] <= 0 or sizes[1] <= 0:
         raise ValueError("both groups need at least one observation")
-    for x, n, group in ((x_control, n_control, "control"), (x_treatment, n_treatment, "treatment")):
-        if not _whole(x) or not 0 <= x <= n:
+    counts = []
+    for x, n, group in ((x_control, sizes[0], "control"), (x_treatment, sizes[1], "treatment")):
+        whole = whole_number(x)
+        if whole is None or not 0 <= whole <= n:
             raise ValueError(
-                f"{group} successes must be a whole number within 0..n, got {x} of {n}"
+                f"{group} successes must be a whole number within 0..n, got {shown(x)} of {n}"
             )
+        counts.append(whole)
+    return counts[0], sizes[0], counts[1], sizes[1]
 
 
 def two_proportion_ztest(
@@ -327,8 +344,10 @@ def two_proportion_ztest(
     ``[+1, +1]`` beside p = 0.16).
     """
     _check_alternative(alternative)
-    _check_confidence(confidence)
-    _check_counts(x_control, n_control, x_treatment, n_treatment)
+    confidence = _check_confidence(confidence)
+    x_control, n_control, x_treatment, n_treatment = _check_counts(
+        x_control, n_control, x_treatment, n_treatment
+    )
     st = _scipy_stats()
     p1, p2 = x_control / n_control, x_treatment / n_treatment
     pooled = (x_control + x_treatment) / (n_control + n_treatment)
@@ -373,7 +392,7 @@ def welch_ttest(
     gives p = 1/3). One group varying is enough for the test.
     """
     _check_alternative(alternative)
-    _check_confidence(confidence)
+    confidence = _check_confidence(confidence)
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("Welch's t-test needs at least two observations per group")
@@ -495,7 +514,9 @@ def msprt_proportions(
     look (see :func:`_msprt_p`), under the normal approximation of the difference.
     """
     _check_alternative(alternative)
-    _check_counts(x_control, n_control, x_treatment, n_treatment)
+    x_control, n_control, x_treatment, n_treatment = _check_counts(
+        x_control, n_control, x_treatment, n_treatment
+    )
     p1, p2 = x_control / n_control, x_treatment / n_treatment
     pooled = (x_control + x_treatment) / (n_control + n_treatment)
     var = pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment)
@@ -554,18 +575,23 @@ def sample_ratio_mismatch(
     are one split). ValueError for a weight that is negative or not finite, and for a
     count that is no whole number of users.
     """
+    weights: dict[str, float] = {}
     for k, w in split.items():
-        try:
-            fw = float(w)
-        except (TypeError, ValueError, OverflowError):
-            fw = math.nan
-        if not (math.isfinite(fw) and fw >= 0):
-            raise ValueError(f"split weight of {k!r}: expected a finite number >= 0, got {w!r:.60}")
+        fw = finite_number(w)  # never a bool or text (cfgcore._numbers)
+        if fw is None or fw < 0:
+            raise ValueError(
+                f"split weight of {k!r}: expected a finite number >= 0, got {shown(w)}"
+            )
+        weights[k] = fw
+    whole: dict[str, int] = {}
     for k, v in observed.items():
-        if not (_whole(v) and v >= 0):
-            raise ValueError(f"count of {k!r}: expected a whole number >= 0, got {v!r:.60}")
+        n = whole_number(v)
+        if n is None or n < 0:
+            raise ValueError(f"count of {k!r}: expected a whole number >= 0, got {shown(v)}")
+        whole[k] = n
+    observed, split = whole, weights
     names = [k for k in split if split[k] > 0]
-    counts = [int(observed.get(k, 0)) for k in names]
+    counts = [observed.get(k, 0) for k in names]
     total = sum(counts)
     # Shares of the largest weight: a sum of weights near 1e308 overflowed to infinity
     # (every expected count NaN, p NaN, and NaN < threshold is no mismatch).
@@ -619,9 +645,8 @@ def _users_needed(root: float, factor: float = 1.0) -> int:
     return max(1, math.ceil(n))
 
 
-def _z(st: Any, alpha: float, power: float, two_sided: bool) -> tuple[float, float]:
-    if not (0 < alpha < 1 and 0 < power < 1):
-        raise ValueError("alpha and power must be within (0, 1)")
+def _z(st: Any, alpha: Any, power: Any, two_sided: bool) -> tuple[float, float]:
+    alpha, power = _within_0_1("alpha", alpha), _within_0_1("power", power)
     za = st.norm.ppf(1 - alpha / 2) if two_sided else st.norm.ppf(1 - alpha)
     return float(za), float(st.norm.ppf(power))
 
@@ -642,10 +667,13 @@ def sample_size_proportions(
     H1 (Fleiss, Levin & Paik, *Statistical Methods for Rates and Proportions*, eq. 4.14,
     without continuity correction).
     """
-    p1 = baseline
-    p2 = baseline * (1 + mde) if relative else baseline + mde
-    if not (0 < p1 < 1 and 0 < p2 < 1) or p1 == p2:
-        raise ValueError(f"rates must be within (0, 1) and differ: {p1} -> {p2}")
+    p1 = _within_0_1("baseline", baseline)
+    change = finite_number(mde)
+    if change is None:
+        raise ValueError(f"mde must be a finite number, got {shown(mde)}")
+    p2 = p1 * (1 + change) if relative else p1 + change
+    if not (0 < p2 < 1) or p1 == p2:
+        raise ValueError(f"rates must be within (0, 1) and differ: {p1} -> {p2} (mde {shown(mde)})")
     st = _scipy_stats()
     za, zb = _z(st, alpha, power, two_sided)
     pbar = (p1 + p2) / 2
@@ -659,9 +687,14 @@ def sample_size_means(
     """Observations needed per variant to detect a shift ``mde`` in a mean with
     standard deviation ``sd``: ``2 (z_a + z_b)^2 sd^2 / mde^2`` (about ``16 sd^2 / mde^2``
     at alpha 0.05 and power 0.8, Kohavi's rule of thumb)."""
-    if not (sd > 0 and math.isfinite(sd)) or mde == 0 or not math.isfinite(mde):
-        raise ValueError("sd must be a finite number > 0 and mde finite and non-zero")
-    sd, mde = float(sd), float(mde)  # NumPy scalars (a report's) warn on overflow
+    # As floats: NumPy scalars (a report's) warn on overflow. Never a bool or text.
+    spread, shift = finite_number(sd), finite_number(mde)
+    if spread is None or shift is None or not spread > 0 or shift == 0:
+        raise ValueError(
+            "sd must be a finite number > 0 and mde finite and non-zero, got "
+            f"sd={shown(sd)}, mde={shown(mde)}"
+        )
+    sd, mde = spread, shift
     st = _scipy_stats()
     za, zb = _z(st, alpha, power, two_sided)
     return _users_needed((za + zb) * sd / mde, 2.0)

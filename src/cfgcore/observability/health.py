@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfgcore._numbers import positive_seconds
 from cfgcore.config.tree import get_path
 from cfgcore.observability.http import asgi_app, paths, wsgi_app
 from cfgcore.runtime.redaction import redact_text
@@ -158,7 +159,11 @@ def flags_health(
     ``manager``: the dynamic-config manager asking; once closed it is not ready (its
     engine serves the last flags, but its watcher and exposure log are stopped), nor
     while its file watcher's thread has died without being stopped."""
-    bound = DEFAULT_MAX_STALENESS if max_staleness is None else float(max_staleness)
+    bound = (
+        DEFAULT_MAX_STALENESS
+        if max_staleness is None
+        else positive_seconds("max_staleness", max_staleness)
+    )
     live = (_can_evaluate(live_flags.engine),)
     if getattr(manager, "closed", False):  # (which also says why its set is closed)
         ready = [Check("manager", "fail", "closed: shutting down (checks serve the last flags)")]
@@ -180,7 +185,7 @@ def flags_health(
 
 def _staleness_bound(manager: Any, given: float | None) -> float:
     if given is not None:
-        return float(given)
+        return positive_seconds("max_staleness", given)
     snap = manager._snap
     raw = get_path(snap.config, ("health_monitoring", "max_staleness"), None)
     if raw is not None:

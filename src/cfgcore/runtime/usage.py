@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfgcore._numbers import finite_number, shown
 from cfgcore.errors import ConfigError, Problem, child_key_path
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
@@ -245,18 +246,20 @@ class UsageRecorder:
         clock: Callable[[], float] = time.time,
         retain_days: float = RETAIN_DAYS,
     ) -> None:
-        if not (isinstance(interval, (int, float)) and interval > 0):
+        # Numbers by their value, never a bool or text (cfgcore._numbers).
+        every, days = finite_number(interval), finite_number(retain_days)
+        if every is None or not every > 0:
             raise ConfigError(
-                f"usage interval must be a positive number of seconds, got {interval!r}"
+                f"usage interval must be a positive number of seconds, got {shown(interval)}"
             )
-        if not _positive(retain_days):
+        if days is None or not days > 0:
             raise ConfigError(
-                f"usage retention must be a positive number of days, got {retain_days!r}"
+                f"usage retention must be a positive number of days, got {shown(retain_days)}"
             )
-        self.retain_days = float(retain_days)
+        self.retain_days = days
         self._clock = clock
         self.path = os.path.abspath(os.fspath(path))
-        self.interval = float(interval)
+        self.interval = every
         self.source = source if source is not None else _evaluation_times
         self.since = clock()
         self.last_error: str | None = None

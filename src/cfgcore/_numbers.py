@@ -1,0 +1,91 @@
+"""The one rule for numbers given to cfgcore's Python API.
+
+A numeric argument (a traffic weight, a rollout or holdout percentage, a metric value,
+a guardrail setting, a confidence level, a sample-size input) takes a real number by
+its value: ``int``, ``float`` and any other :class:`numbers.Real` (NumPy scalars,
+:class:`fractions.Fraction`) or a :class:`decimal.Decimal`, converted to the nearest
+float. It refuses
+
+* ``bool``: an ``int`` subclass, but ``True`` is no share of anything (``float(True)``
+  rolled a flag out to 1 % of users);
+* text: ``"25"`` from an environment variable or a form is the caller's to parse;
+  parsing it here would also take ``"nan"`` or ``"1e3"`` and hide the typo in ``"2.5%"``;
+* None, and anything else that is no real number (``complex``, a list);
+* NaN and the infinities where a finite value is needed, and values out of the
+  argument's range (each call site says which).
+
+Change calls raise the error their API already raises (ConfigError naming the file and
+key path, or ValueError naming the argument), with the value shown by :func:`shown`.
+Request-path calls (``record_metric``, ``track_metric``) never raise: they refuse the
+value and return False.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["finite_number", "positive_seconds", "real_number", "shown", "whole_number"]
+
+#: What counts as a real number here (NumPy registers its scalars as numbers.Real,
+#: except ``numpy.bool_``, which is no number either).
+REAL_TYPES = (numbers.Real, Decimal)
+
+
+def real_number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (not a bool, nor text) that a
+    float holds, else None. NaN and the infinities are returned as they are.
+
+    >>> real_number(25), real_number("25"), real_number(True)
+    (25.0, None, None)
+    """
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is not int and (isinstance(value, bool) or not isinstance(value, REAL_TYPES)):
+        return None
+    try:
+        return float(value)
+    except Exception:  # 10**400 (past a float), Decimal("sNaN"), a __float__ that raises
+        return None
+
+
+def finite_number(value: Any) -> float | None:
+    """:func:`real_number`, but None for NaN and the infinities too."""
+    number = real_number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is a whole real number that a float holds (``3``,
+    ``numpy.int64(3)``, ``3.0``, ``Fraction(6, 2)``, ``Decimal(3)``), else None (a bool,
+    text, 2.5, NaN, ``10**400``: no setting or count that large is meant)."""
+    if isinstance(value, bool) or not isinstance(value, REAL_TYPES):
+        return None
+    try:
+        number = float(value)
+        if not (math.isfinite(number) and number.is_integer()):
+            return None
+        return int(value) if isinstance(value, numbers.Integral) else int(number)
+    except Exception:  # past a float (OverflowError), a __float__ or __int__ that raises
+        return None
+
+
+def positive_seconds(name: str, value: Any) -> float:
+    """``value`` as a duration bound in seconds: a real number > 0 (infinity included:
+    no bound), else ValueError naming ``name`` (a bool, text, NaN, 0)."""
+    seconds = real_number(value)
+    if seconds is None or not seconds > 0:  # (NaN fails the test)
+        raise ValueError(f"{name}: expected seconds > 0, got {shown(value)}")
+    return seconds
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: its repr, cut at 60 characters (or its
+    type's name, when its repr raises)."""
+    try:
+        return f"{value!r:.60}"
+    except Exception:
+        return f"a {type(value).__name__}"

@@ -1,0 +1,305 @@
+"""One rule for every numeric argument of the experiments API (cfgcore._numbers).
+
+A number is taken by its value: int, float, NumPy scalars, Fraction, Decimal. Refused,
+everywhere: bool (True was a holdout or rollout of 1 %), text ("25" was a holdout of
+25 % while create_ab_test refused "50"; "2.5%" is a typo to report, not to guess
+at), None, complex and other non-numbers, NaN and the infinities, values out of
+range. Change calls raise, naming the argument (and the file and key path where there
+is one); record_metric and track_metric, on the request path, return False instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfgcore._numbers import finite_number, real_number, whole_number
+from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+from cfgcore.engine import engine_class
+from cfgcore.errors import ConfigError
+from cfgcore.experiments import stats
+from cfgcore.experiments.metrics import MetricsStore
+
+NOW = datetime.now()
+
+
+def _test(split: dict[str, Any], name: str = "t", **kw: Any) -> ABTestConfiguration:
+    # (a test starting tomorrow has served nobody: any split may replace its own)
+    start = NOW - timedelta(days=1) if name == "t" else NOW + timedelta(days=1)
+    return ABTestConfiguration(
+        name, "", start, start + timedelta(days=2), split, {v: {} for v in split}, ["ctr"], **kw
+    )
+
+
+@pytest.fixture
+def manager(tmp_path, impl):
+    engine = engine_class(impl).from_snapshot({"flags": {}})
+    m = DynamicConfigurationManager(state_dir=tmp_path, engine=engine, record_usage=False)
+    assert m.create_ab_test(_test({"control": 50, "b": 50}))
+    assert m.create_ab_test(_test({"control": 50, "b": 50}, "later"))
+    for i in range(40):  # a binary metric with a rate within (0, 1): sample_size answers
+        m.record_metric("t", "ctr", float(i % 3 == 0), user_id=f"u{i}")
+    m.metrics.flush(10)
+    yield m
+    m.close()
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def typed(exact: Fraction) -> st.SearchStrategy[Any]:
+    """``exact`` as each kind of real number the API takes by value."""
+    kinds: list[Any] = [
+        float(exact),
+        np.float64(float(exact)),
+        np.float32(float(exact)),
+        exact,
+        Decimal(exact.numerator) / Decimal(exact.denominator),
+    ]
+    if exact.denominator == 1:
+        kinds += [int(exact), np.int64(int(exact))]
+    return st.sampled_from(kinds)
+
+
+def values(low: int, high: int, scale: int = 1) -> st.SearchStrategy[Any]:
+    """Numbers ``low/scale .. high/scale`` in steps of ``1/scale``, of every kind."""
+    return st.integers(low, high).map(lambda k: Fraction(k, scale)).flatmap(typed)
+
+
+#: Never a number, whatever the argument: bool (an int subclass), text (a number's
+#: spelling too), None, non-real numbers, containers, NaN and the infinities.
+NOT_NUMBERS = st.one_of(
+    st.from_type(bool),
+    st.builds(np.bool_, st.booleans()),
+    st.from_type(str),
+    st.integers(0, 100).map(str),
+    st.floats(allow_nan=False).map(str),
+    st.sampled_from(["25", "2.5%", "0.05", " 50 ", "nan", "1e3"]),
+    st.none(),
+    st.from_type(complex),
+    st.lists(st.integers(0, 100), min_size=1, max_size=2),
+    st.sampled_from([math.nan, -math.inf, math.inf, np.float64("nan"), np.float32("inf"),
+                     Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity")]),
+)  # fmt: skip
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    good: st.SearchStrategy[Any]  # numbers the argument takes
+    out_of_range: st.SearchStrategy[Any]  # numbers, but not ones it takes
+    call: Callable[[DynamicConfigurationManager, Any], Any]
+    # For a change call: the error raised for a refused value and what it names. None
+    # for a request-path call, which answers False and never raises.
+    error: type[Exception] | None = None
+    names: str = ""
+    # What a taken value must have done
+    took: Callable[[DynamicConfigurationManager, Any, Any], bool] = lambda m, v, r: True
+    none_ok: bool = False  # None means "no limit"
+    inf_ok: bool = False  # infinity means "no bound"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _rest(v):
+    """What the other variant weighs beside ``v`` (for a value that is no number: 50)."""
+    number = finite_number(v)
+    return 50.0 if number is None else 100 - number
+
+
+def _split(m, v):
+    ok = m.create_ab_test(_test({"control": v, "b": _rest(v)}, "later"))
+    return ok if ok else m.last_error
+
+
+def _update_split(m, v):
+    ok = m.update_ab_test("later", {"traffic_split": {"control": _rest(v), "b": v}})
+    return ok if ok else m.last_error
+
+
+def _layer(m, v):
+    ok = m.create_ab_test(_test({"control": 50, "b": 50}, "later", layer="L", layer_percentage=v))
+    return ok if ok else m.last_error
+
+
+def _track(m, v):
+    assert m.get_ab_test_variant("t", {"user_id": "u1"}) in ("control", "b")
+    return m.track_metric("t", "ctr", v, user_id="u1")
+
+
+def _provider(m, v):
+    from cfgcore.openfeature import CfgcoreProvider
+
+    provider = CfgcoreProvider(m.engine, max_staleness=v)
+    provider.shutdown()
+    return provider
+
+
+def _usage(m, v, field="interval"):
+    from cfgcore.runtime.usage import UsageRecorder
+
+    return UsageRecorder(os.path.join(os.path.dirname(m.flags_file), "usage.json"), **{field: v})
+
+
+def _set(attr):
+    def call(m, v):
+        setattr(m, attr, v)
+
+    return call
+
+
+# The refusal of an A/B test names the field: create/update return False with it.
+def _false_naming(where):
+    def check(result):
+        return isinstance(result, str) and where in result
+
+    return check
+
+
+ENTRIES = [
+    Entry("set_holdout_percentage", values(0, 99), st.sampled_from([-1, 100, 1e9, -0.5, 10**400]),
+          lambda m, v: m.set_holdout_percentage(v), ConfigError,
+          r"flags\.json: metadata\.holdout_percentage: must be a number within \[0, 100\)",
+          lambda m, v, r: m.snapshot.metadata.get("holdout_percentage", 0.0) == float(v)),
+    Entry("set_feature_flag rollout_percentage", values(0, 100),
+          st.sampled_from([-1, 100.5, 1e9, 10**400]),
+          lambda m, v: m.set_feature_flag("f", True, v), ConfigError,
+          r"flags\.json: flags\.f\.rollout_percentage: must be a number within 0\.\.100"),
+    Entry("create_ab_test traffic_split", values(0, 100), st.sampled_from([-1, -0.5]),
+          _split, None, "traffic_split.control",
+          lambda m, v, r: r is True and m.list_ab_tests()["later"]["traffic_split"]["control"]
+          == float(v)),
+    Entry("update_ab_test traffic_split", values(0, 100), st.sampled_from([-1, -0.5]),
+          _update_split, None, "traffic_split.b", lambda m, v, r: r is True),
+    Entry("create_ab_test layer_percentage", values(1, 100), st.sampled_from([0, -1, 100.5]),
+          _layer, None, "layer_percentage", lambda m, v, r: r is True),
+    Entry("record_metric value", values(-(10**6), 10**6, 100),
+          st.sampled_from([1e101, -1e300, 10**200, 10**400]),
+          lambda m, v: m.record_metric("t", "ctr", v, user_id="u1"),
+          took=lambda m, v, r: r is True),
+    Entry("track_metric value", values(-(10**6), 10**6, 100), st.sampled_from([1e101, -1e300]),
+          _track, took=lambda m, v, r: r is True),
+    Entry("guardrail_alpha", values(1, 99, 100), st.sampled_from([0, 1, -0.5, 2, 10**400]),
+          _set("guardrail_alpha"), ValueError, "guardrail_alpha must be a number within"),
+    Entry("guardrail_min_samples", values(0, 10**4), st.sampled_from([-1, 2.5, Fraction(1, 2)]),
+          _set("guardrail_min_samples"), ValueError, "guardrail_min_samples must be an integer",
+          lambda m, v, r: m.guardrail_min_samples == int(v)),
+    Entry("guardrail_check_every", values(1, 10**4), st.sampled_from([0, -1, 1.5]),
+          _set("guardrail_check_every"), ValueError, "guardrail_check_every must be an integer",
+          lambda m, v, r: type(m.guardrail_check_every) is int),
+    Entry("analyze confidence", values(1, 99, 100), st.sampled_from([0, 1, -0.5, 2]),
+          lambda m, v: m.analyze("t", confidence=v), ValueError,
+          r"t: confidence must be within \(0, 1\)"),
+    Entry("AnalysisReport.sample_size mde", values(1, 30, 100), st.sampled_from([0, 0.0]),
+          lambda m, v: m.analyze("t").sample_size("ctr", v), ValueError,
+          "mde must be a finite non-zero number", lambda m, v, r: isinstance(r, int)),
+    Entry("sample_size_proportions baseline", values(10, 80, 100), st.sampled_from([0, 1, -1]),
+          lambda m, v: stats.sample_size_proportions(v, 0.05), ValueError,
+          "baseline must be a number within"),
+    Entry("sample_size_proportions mde", values(1, 10, 100), st.sampled_from([0, 0.9, -0.9]),
+          lambda m, v: stats.sample_size_proportions(0.5, v), ValueError, "mde"),
+    Entry("sample_size_proportions alpha", values(1, 99, 100), st.sampled_from([0, 1, 5]),
+          lambda m, v: stats.sample_size_proportions(0.5, 0.05, alpha=v), ValueError,
+          "alpha must be a number within"),
+    Entry("sample_size_means power", values(1, 99, 100), st.sampled_from([0, 1, -2]),
+          lambda m, v: stats.sample_size_means(1.0, 0.5, power=v), ValueError,
+          "power must be a number within"),
+    Entry("sample_size_means sd", values(1, 1000, 10), st.sampled_from([0, -1]),
+          lambda m, v: stats.sample_size_means(v, 0.5), ValueError, "sd must be a finite"),
+    Entry("sample_size_means mde", values(1, 1000, 10), st.sampled_from([0, 0.0]),
+          lambda m, v: stats.sample_size_means(1.0, v), ValueError, "mde"),
+    Entry("two_proportion_ztest n_control", values(5, 10**6), st.sampled_from([0, -3, 7.5]),
+          lambda m, v: stats.two_proportion_ztest(1, v, 1, 10), ValueError,
+          "control size must be a whole number|at least one observation"),
+    Entry("MetricsStore max_users", values(1, 10**6), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: MetricsStore(None, max_users=v), ValueError, "max_users must be",
+          lambda m, v, r: r.max_users == int(v), none_ok=True),
+    Entry("health max_staleness", values(1, 10**4), st.sampled_from([0, -1, -0.5]),
+          lambda m, v: m.health(max_staleness=v), ValueError,
+          "max_staleness: expected seconds > 0", none_ok=True, inf_ok=True),
+    Entry("CfgcoreProvider max_staleness", values(1, 10**4), st.sampled_from([0, -1]),
+          _provider, ValueError, "max_staleness: expected seconds > 0",
+          lambda m, v, r: r.max_staleness == float(v), inf_ok=True),
+    Entry("UsageRecorder interval", values(1, 10**4, 10), st.sampled_from([0, -1]),
+          _usage, ConfigError, "usage interval must be a positive number of seconds",
+          lambda m, v, r: r.interval == float(v)),
+    Entry("UsageRecorder retain_days", values(1, 10**4), st.sampled_from([0, -1]),
+          lambda m, v: _usage(m, v, "retain_days"), ConfigError,
+          "usage retention must be a positive number of days"),
+]  # fmt: skip
+
+
+def _refused(entry: Entry, manager: DynamicConfigurationManager, value: Any) -> None:
+    if entry.error is None:  # never raises: False (an A/B test call: with the reason)
+        result = entry.call(manager, value)
+        if entry.names:
+            assert isinstance(result, str) and entry.names in result, (value, result)
+        else:
+            assert result is False, value
+        return
+    with pytest.raises(entry.error, match=entry.names):
+        entry.call(manager, value)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=repr)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_numeric_argument_follows_one_rule(manager, entry, data):
+    not_numbers = NOT_NUMBERS.filter(lambda v: v is not None) if entry.none_ok else NOT_NUMBERS
+    if entry.inf_ok:
+        not_numbers = not_numbers.filter(lambda v: not math.isinf(real_number(v) or 0))
+    bad = data.draw(st.one_of(not_numbers, entry.out_of_range), label="refused")
+    before = manager.snapshot
+    _refused(entry, manager, bad)
+    if entry.error is not None or entry.names:
+        assert manager.snapshot is before  # a refused change writes nothing
+    good = data.draw(entry.good, label="taken")
+    result = entry.call(manager, good)
+    assert entry.took(manager, good, result), (good, result)
+
+
+def test_text_is_no_holdout_percentage_and_names_it(manager):
+    """The holdout took "25" as 25 % while create_ab_test refused "50": text is the
+    caller's to parse (an environment variable's "2.5%" is a typo to report)."""
+    for text in ("25", "2.5%"):
+        with pytest.raises(ConfigError) as exc:
+            manager.set_holdout_percentage(text)
+        assert f"metadata.holdout_percentage: must be a number within [0, 100), got {text!r}" in (
+            str(exc.value)
+        )
+    assert "holdout_percentage" not in manager.snapshot.metadata
+
+
+def test_record_metric_takes_no_bool_or_text_and_never_raises(manager):
+    """True and "1.5" were recorded as 1.0 and 1.5; they are refused as NaN is."""
+    for value in (True, False, np.bool_(True), "1.5", b"1", None, 1j):
+        assert manager.record_metric("t", "ctr", value, user_id="u1") is False
+    assert manager.record_metric("t", "ctr", Fraction(1, 2), user_id="u1") is True
+
+
+@given(st.one_of(NOT_NUMBERS, st.integers(), st.floats(), st.decimals(), st.fractions()))
+def test_the_helpers_agree_on_what_a_number_is(value):
+    number = real_number(value)
+    if isinstance(value, bool | np.bool_ | str | complex | list) or value is None:
+        assert number is None
+    finite = finite_number(value)
+    assert finite is None or (math.isfinite(finite) and finite == number)
+    whole = whole_number(value)
+    if whole is not None:
+        assert type(whole) is int and not isinstance(value, bool)
+        assert finite is not None and float(whole) == finite
