@@ -163,7 +163,8 @@ class Interpreter:
                 return isinstance(v, str) and v.casefold() not in {
                     c.casefold() for c in cond.not_in
                 }
-            kinds = {_kind(c) for c in cond.not_in}
+            # no constants: any usable value is outside them
+            kinds = {_kind(c) for c in cond.not_in} or {"str", "num", "bool"}
             return _kind(v) in kinds and not any(_same(v, c) for c in cond.not_in)
         for op, test in (
             ("lt", lambda a, b: a < b),

@@ -701,7 +701,9 @@ class ConditionLowering:
             elif op == "has_any":
                 self.emit(OP_HAS_ANY, slot, self.pool(ids), len(ids))
             else:
-                self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), _type_mask(values))
+                # no constants: no value is among them, so any usable value holds
+                mask = _type_mask(values) if values else K_STR | K_NUM | K_BOOL
+                self.emit(OP_NOT_IN, slot, self.pool(ids), len(ids), mask)
             return
         if op in ("lt", "le", "gt", "ge"):
             number = self.number(value, where)
