@@ -72,3 +72,45 @@ def test_every_read_answers_as_it_does_on_a_fresh_snapshot(impl, keys):
     r = reader(impl, CONFIG)
     for key in keys:
         assert r.get(key, "<default>") == _fresh(impl, key), key
+
+
+class _Liar(str):
+    """A key that says it equals any key, with the hash of the one it imitates."""
+
+    def __init__(self, text: str, imitates: str = "m.1") -> None:
+        self.imitates = imitates
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash(self.imitates)
+
+
+class _Raising(str):
+    hashed = 0
+
+    def __hash__(self) -> int:
+        type(self).hashed += 1
+        raise KeyboardInterrupt  # what an interrupt arriving inside it looks like
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_str_subclass_key_is_read_as_its_text_not_as_a_cached_key_it_claims_to_be(impl):
+    manager = reader(impl, CONFIG)
+    assert manager.get("m.1") == "one"  # now cached
+    assert manager.get(_Liar("m.0")) == "zero"
+    assert manager.get(_Liar("nope")) is None
+    assert manager.get((_Liar("m"), "1")) == "one"
+    assert manager.get((_Liar("m"), "2"), "<default>") == "<default>"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_key_whose_hash_is_interrupted_is_not_looked_up_in_the_cache(impl):
+    manager = reader(impl, CONFIG)
+    assert manager.get("m.0") == "zero"
+    # the cache is never asked: the key is read by its text, and its own hash, which
+    # get() would have to swallow the interrupt of, never runs
+    _Raising.hashed = 0
+    assert manager.get(_Raising("m.0")) == "zero"
+    assert _Raising.hashed == 0

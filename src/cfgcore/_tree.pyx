@@ -159,6 +159,14 @@ cdef class FrozenList(list):
         return list.__repr__(_frozen_module()._redacted(self))
 
 
+cdef inline bint _texts(tuple key):
+    """Whether every segment of ``key`` is exactly a str."""
+    for seg in key:
+        if type(seg) is not str:
+            return False
+    return True
+
+
 cdef class LiveReads:
     """The two request-path reads of the live configuration, in C.
 
@@ -219,11 +227,16 @@ cdef class LiveReads:
         """
         cdef PyObject* found
         cdef dict flat = self._flat
-        if flat is not None:
+        # Only a key the cache may hold is looked up in it (config.view._cacheable): a
+        # str, or a tuple of str, those types exactly. Their hash and == are str's own,
+        # which never run the caller's code nor fail; any other key (a str subclass, a
+        # tuple holding an int or True, which == would take for another cached key)
+        # takes the slow path.
+        if flat is not None and (type(key) is str or (type(key) is tuple and _texts(<tuple>key))):
             found = _dict_get_or_null(flat, key)
             if found != NULL:
                 value = <object>found
                 return default if value is ABSENT else value
-            if PyErr_Occurred() != NULL:  # an unhashable key: the slow path says default
+            if PyErr_Occurred() != NULL:  # (not expected of a str's hash: kept as before)
                 PyErr_Clear()
         return self._get_slow(key, default)
