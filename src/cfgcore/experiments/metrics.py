@@ -833,8 +833,9 @@ class MetricsStore:
         is full and the event was dropped (counted in :attr:`dropped`), when ``value``
         is not a finite number (``float()`` of it fails, or is NaN or infinite: it
         would poison every running mean it joined) or is beyond ``MAX_METRIC_VALUE``
-        in magnitude, or when ``test``, ``variant`` or ``metric`` is not a str. A
-        ``user`` that is not a str is filed as ``str(user)``.
+        in magnitude, or when ``test``, ``variant`` or ``metric`` is not a str (or holds
+        a lone surrogate: no file holds it). A ``user`` that is not a str is filed as
+        ``str(user)``.
 
         ``exposed_only``: the event counts only for a user whose exposure to this
         variant of the test is logged (in any process: reports join the logs), whenever
