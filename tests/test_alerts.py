@@ -23,6 +23,7 @@ from cfgcore.observability.alerts import (
     prometheus_rules,
 )
 from tests.conftest import IN_CI, copy_bundled_config
+from tests.texts import any_text
 
 PROMTOOL = shutil.which("promtool")
 
@@ -84,7 +85,7 @@ def test_unusable_conditions_say_why(text, message):
         parse_condition(text)
 
 
-@given(st.text(max_size=40))
+@given(any_text(max_size=40))
 def test_arbitrary_text_parses_or_raises_value_error(text):
     try:
         cond = parse_condition(text)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError
+from tests.texts import any_text
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,13 @@ def test_a_key_path_at_the_limit_is_applied(manager):
 
 
 _json = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+    st.one_of(st.none(), st.booleans(), st.integers(), any_text(max_size=5)),
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        st.lists(inner, max_size=3), st.dictionaries(any_text(max_size=3), inner, max_size=3)
     ),
     max_leaves=10,
 )
-_segment = st.one_of(st.sampled_from(["app", "name", "tags", "0", "", "k"]), st.text(max_size=4))
+_segment = st.one_of(st.sampled_from(["app", "name", "tags", "0", "", "k"]), any_text(max_size=4))
 
 
 @settings(

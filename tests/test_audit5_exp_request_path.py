@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
+from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
 
@@ -33,9 +34,9 @@ ODD = st.one_of(
     st.none(),
     st.integers(),
     st.floats(allow_nan=True),
-    st.text(max_size=8),
+    any_text(max_size=8),
     st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.dictionaries(any_text(max_size=2), st.integers(), max_size=2),
     st.builds(HostileStr, st.sampled_from(["t", "b", "control"])),
     st.builds(object),
 )

@@ -27,6 +27,8 @@ from cfgcore.interop import flagd
 core_mod = pytest.importorskip("openfeature.contrib.tools.flagd.core")
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
 
+from tests.texts import any_text  # noqa: E402
+
 
 def _shared(levels: int) -> dict:
     node: dict = {
@@ -116,12 +118,12 @@ _SCALARS = st.one_of(
     st.booleans(),
     st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True),
-    st.text(max_size=4),
+    any_text(max_size=4),
     st.sampled_from(["1.2.3", "v2", "12", "x" * 4100, "1." + "9" * 300]),
 )
 _KEYS = st.one_of(
     st.sampled_from(["a", "b", "0", "", "a.b", "c#num", "$flagd", "targetingKey"]),
-    st.text(max_size=3),
+    any_text(max_size=3),
 )
 _VALUES = st.recursive(
     _SCALARS,
@@ -139,8 +141,8 @@ def _same(a: object, b: object) -> bool:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     attrs=st.dictionaries(_KEYS, _VALUES, max_size=5),
-    tk=st.one_of(st.none(), st.text()),
-    probes=st.lists(st.text(max_size=12)),
+    tk=st.one_of(st.none(), any_text()),
+    probes=st.lists(any_text(max_size=12)),
 )
 def test_derived_on_read_equals_flattened(attrs, tk, probes):
     eager = flagd.context(tk, attrs, now=1000)

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from cfgcore.interop import growthbook
 from tests.test_audit5_interop2_flagd_context import _same  # NaN equals NaN, types match
+from tests.texts import any_text
 
 gb_mod = pytest.importorskip("growthbook")
 
@@ -94,10 +95,10 @@ def test_flattening_is_bounded_below_the_blowup():
 
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-                     st.floats(allow_nan=True), st.text(max_size=4),
+                     st.floats(allow_nan=True), any_text(max_size=4),
                      st.sampled_from(["1.2.3", "v2", "a\n", "x" * 4100, "0"]))  # fmt: skip
 _KEYS = st.one_of(st.sampled_from(["a", "b", "length", "0", "1", "", "a.b", "c#type", "$x"]),
-                  st.text(max_size=3))  # fmt: skip
+                  any_text(max_size=3))  # fmt: skip
 _VALUES = st.recursive(
     _SCALARS,
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=4)),
@@ -106,7 +107,7 @@ _VALUES = st.recursive(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(attrs=st.dictionaries(_KEYS, _VALUES, max_size=5), probes=st.lists(st.text(max_size=12)))
+@given(attrs=st.dictionaries(_KEYS, _VALUES, max_size=5), probes=st.lists(any_text(max_size=12)))
 def test_derived_on_read_equals_flattened(attrs, probes):
     """Every key the flattening derives, the walk derives the same; no other key."""
     eager = growthbook.context(attrs)

@@ -30,6 +30,7 @@ from tests.conftest import IMPLS
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_audit2_eval_differential import F, I, S, _answers
 from tests.test_core_differential import gates
+from tests.texts import any_text
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -154,7 +155,7 @@ ODD = [
 ]
 values = st.one_of(
     st.integers(0, len(ODD) - 1).map(ODD.__getitem__),
-    st.text(max_size=4),
+    any_text(max_size=4),
     st.integers(),
     st.floats(),
 )
@@ -232,7 +233,7 @@ def xleaf(draw):
         )
         ci = False
     elif op in ("starts_with", "ends_with", "contains"):
-        c[op] = draw(st.one_of(st.sampled_from(WORDS), st.text(max_size=2)))
+        c[op] = draw(st.one_of(st.sampled_from(WORDS), any_text(max_size=2)))
     elif op == "matches":
         c[op] = draw(
             st.sampled_from(

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cfgcore.engine import Engine
 from cfgcore.errors import SnapshotError, child_key_path
 from cfgcore.snapshot import decode_snapshot
+from tests.texts import any_text
 
 CASES = [
     ('{"flags": {"f": {"default": "on"}, "f": {"default": "off"}}}', "flags.f"),
@@ -82,7 +83,7 @@ def test_the_lines_of_both_definitions_are_named(tmp_path):
 
 keys = st.sampled_from(["a", "b", "on", "off", "é", "x.y", ""])
 values = st.recursive(
-    st.one_of(st.integers(-5, 5), st.booleans(), st.none(), st.text(max_size=3)),
+    st.one_of(st.integers(-5, 5), st.booleans(), st.none(), any_text(max_size=3)),
     lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(keys, kids, max_size=3)),
     max_leaves=8,
 )

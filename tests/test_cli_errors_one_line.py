@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from cfgcore.errors import printable
 from tests.conftest import run_cli
+from tests.texts import any_text
 
 FORGED = "x\nFORGED"
 COMMANDS = [
@@ -65,7 +65,7 @@ def test_an_echoed_argument_cannot_drive_the_terminal(state, capsys, command):
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(name=st.text(min_size=1, max_size=12).filter(lambda s: not s.startswith("-")))
+@given(name=any_text(min_size=1, max_size=12).filter(lambda s: not s.startswith("-")))
 def test_any_key_is_refused_on_one_line(state, capsys, name):
     code, _, err = run_cli(capsys, "get", f"nope.{name}")
     assert code == 1

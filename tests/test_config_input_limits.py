@@ -22,6 +22,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, atomic_write
 from cfgcore.runtime.audit import AuditLog
 from cfgcore.yamlio import _depth_bound
+from tests.texts import any_text
 from tests.waiting import wait_for
 
 HUGE = "9" * 5000
@@ -397,9 +398,9 @@ def test_deep_yaml_written_while_hot_reloading_keeps_the_last_good_config(tmp_pa
 
 def _nested():
     return st.recursive(
-        st.one_of(st.integers(), st.text(max_size=3), st.none()),
+        st.one_of(st.integers(), any_text(max_size=3), st.none()),
         lambda inner: st.one_of(
-            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+            st.lists(inner, max_size=3), st.dictionaries(any_text(max_size=3), inner, max_size=3)
         ),
         max_leaves=40,
     )

@@ -14,6 +14,7 @@ from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
 from tests.spec_interpreter import Interpreter, comparable
+from tests.texts import any_text
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -33,7 +34,7 @@ ctx_values = st.one_of(
     st.sampled_from(WORDS),
     st.sampled_from(NUMS),
     st.sampled_from(NUMS),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(min_value=2**60, max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),

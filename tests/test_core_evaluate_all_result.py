@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cfgcore._compat import implementations
 from cfgcore.engine import engine_class
+from tests.texts import any_text
 
 IMPLS = implementations()
 
@@ -143,7 +144,7 @@ def test_result_holding_containers_is_tracked(impl_name):
 @given(
     attrs=st.dictionaries(
         st.sampled_from(["user_id", "seg", "other"]),
-        st.one_of(st.text(max_size=8), st.integers(), st.none(), st.floats(allow_nan=True)),
+        st.one_of(any_text(max_size=8), st.integers(), st.none(), st.floats(allow_nan=True)),
         max_size=3,
     ),
     direct=st.booleans(),

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore.errors import SnapshotError
+from tests.texts import any_text
 
 
 def flag_when(cond):
@@ -173,7 +174,7 @@ scalars = st.one_of(
     st.floats(allow_nan=True).filter(lambda f: abs(f) < 20 or not math.isfinite(f)),
     st.booleans(),
     st.none(),
-    st.text(max_size=4),
+    any_text(max_size=4),
 )
 constants = st.lists(
     st.one_of(

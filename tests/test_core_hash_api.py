@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgcore import _eval_py
+from tests.texts import any_text
 
 _eval = pytest.importorskip("cfgcore._eval", reason="the compiled evaluator is not built")
 BOTH = [_eval, _eval_py]
@@ -40,7 +41,7 @@ def test_both_hash_as_mmh3_for_every_valid_seed(data, seed):
         assert mod.murmur3_32(memoryview(data), seed) == want
 
 
-_SEEDS = st.one_of(st.integers(-(2**70), 2**70), st.floats(), st.none(), st.text(max_size=3))
+_SEEDS = st.one_of(st.integers(-(2**70), 2**70), st.floats(), st.none(), any_text(max_size=3))
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,14 +97,14 @@ def test_bucket_of_takes_only_text_on_both(args):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.text(max_size=8), st.text(max_size=8), st.sampled_from([_Str, _Lying]), st.booleans())
+@given(any_text(max_size=8), any_text(max_size=8), st.sampled_from([_Str, _Lying]), st.booleans())
 def test_bucket_of_refuses_str_subclasses_alike(salt, value, cls, first):
     args = (cls(salt), value) if first else (salt, cls(value))
     assert [_outcome(mod.bucket_of, *args) for mod in BOTH] == [TypeError, TypeError]
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(max_size=20), st.text(max_size=20))
+@given(any_text(max_size=20), any_text(max_size=20))
 def test_bucket_of_agrees_on_text(salt, value):
     try:
         data = f"{salt}:{value}".encode()

@@ -19,6 +19,7 @@ from cfgcore.experiments.event_ids import MAX_EVENT_ID, event_id_text
 from cfgcore.experiments.exposures import UNTAGGED
 from cfgcore.experiments.metrics import MetricsStore
 from tests.test_exp_event_ids import _ab
+from tests.texts import any_text
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def _seed(impl, queue):
 @given(
     st.one_of(
         st.none(),
-        st.text(max_size=MAX_EVENT_ID + 2),
+        any_text(max_size=MAX_EVENT_ID + 2),
         st.integers(-(10**300), 10**300),
         st.booleans(),
         st.floats(),

@@ -29,6 +29,7 @@ from cfgcore.errors import SnapshotError
 from tests.conftest import IMPLS
 from tests.mappings import DictMapping
 from tests.test_core_differential import gates, hashings
+from tests.texts import any_text
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -56,7 +57,7 @@ SEMVERS = ["1.2.3", "1.2.3-rc.1", "0.0.0", "v1.2.3", "1.2.3+b", "1.2.3-0", "1.2.
            "999999999999999999999.0.0", "2.0.0", "1.10.0"]  # fmt: skip
 
 scalar_consts = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMBERS), st.none())
-text_consts = st.one_of(st.sampled_from(WORDS), st.text(max_size=3))
+text_consts = st.one_of(st.sampled_from(WORDS), any_text(max_size=3))
 
 
 @st.composite
@@ -354,7 +355,7 @@ ctx_values = st.one_of(
     st.sampled_from(WORDS),
     st.sampled_from(NUMBERS),
     st.integers(0, len(HOSTILE) - 1).map(HOSTILE.__getitem__),
-    st.text(max_size=5),
+    any_text(max_size=5),
     st.integers(),
     st.floats(),
     st.lists(st.sampled_from(WORDS), max_size=2),

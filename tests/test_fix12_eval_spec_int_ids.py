@@ -16,6 +16,7 @@ from cfgcore.engine import engine_class
 from cfgcore.snapshot import snapshot_from_dict
 from tests.conftest import IMPLS
 from tests.spec_interpreter import Interpreter, comparable
+from tests.texts import any_text
 
 SNAPSHOT = {
     "flags": {
@@ -41,7 +42,7 @@ BIG = st.one_of(
 
 
 @settings(max_examples=150)
-@given(BIG, st.one_of(st.none(), BIG, st.text(max_size=5)))
+@given(BIG, st.one_of(st.none(), BIG, any_text(max_size=5)))
 def test_the_interpreter_and_both_evaluators_bucket_big_int_ids_alike(user_id, account):
     spec = Interpreter(snapshot_from_dict(SNAPSHOT))
     engines = [engine_class(IMPLS[k]).from_snapshot(SNAPSHOT) for k in IMPLS]

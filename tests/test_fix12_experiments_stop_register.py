@@ -25,6 +25,7 @@ from cfgcore.experiments.abtest import GUARDRAIL_STOPPED_AT
 from tests.conftest import run_cli
 from tests.test_experiments import USERS, _simulate
 from tests.test_fix10_exp_guardrail_hold import EDITS, HARMFUL, TEST, _guarded_test
+from tests.texts import any_text
 
 
 def _manager(tmp_path, impl):
@@ -187,13 +188,13 @@ def test_only_an_explicit_resume_or_a_deletion_ends_a_registered_stop(
 _JUNK = st.one_of(
     st.binary(max_size=200),
     st.recursive(
-        st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=8),
+        st.none() | st.booleans() | st.floats(allow_nan=False) | any_text(max_size=8),
         lambda inner: (
-            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+            st.lists(inner, max_size=3) | st.dictionaries(any_text(max_size=6), inner, max_size=3)
         ),
         max_leaves=8,
     ).map(lambda v: json.dumps(v).encode()),
-    st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3).map(
+    st.dictionaries(any_text(max_size=6), any_text(max_size=6), max_size=3).map(
         lambda t: json.dumps({"tests": {TEST: t}}).encode()
     ),
 )

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cfgcore.engine import engine_class
 from tests.conftest import IMPLS
+from tests.texts import any_text
 
 DOC = {
     "flags": {
@@ -35,7 +36,7 @@ ATTRS = st.fixed_dictionaries(
     optional={
         "x": st.sampled_from([0, 1, "1", None]),
         "country": st.sampled_from(["SE", "NO", "DE", "se"]),
-        "user_id": st.text(max_size=6),
+        "user_id": any_text(max_size=6),
     },
 )
 

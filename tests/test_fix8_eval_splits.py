@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cfgcore.compiler import BUCKETS, compile_incremental, compile_snapshot
 from cfgcore.snapshot import snapshot_from_dict
 from tests.log_records import records
+from tests.texts import any_text
 
 
 def _doc(weights: dict, rollout=None) -> dict:
@@ -68,8 +69,8 @@ def test_a_rollout_past_three_decimals_warns_naming_its_rule(caplog):
 
 
 @given(
-    key=st.text(min_size=1, max_size=6),
-    variant=st.text(min_size=1, max_size=6).filter(lambda v: v != "a"),
+    key=any_text(min_size=1, max_size=6),
+    variant=any_text(min_size=1, max_size=6).filter(lambda v: v != "a"),
 )
 @example(key="f\nflags.g: forged", variant="b")
 @example(key="\udc00", variant="\u2028")
@@ -109,7 +110,7 @@ weights = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(ws=weights, users=st.lists(st.text(max_size=8), min_size=1, max_size=20))
+@given(ws=weights, users=st.lists(any_text(max_size=8), min_size=1, max_size=20))
 def test_rounded_splits_serve_alike_on_both_evaluators(make_py_and_c, ws, users):
     names = ["a", "b", "c", "d", "e"][: len(ws)]
     doc = {

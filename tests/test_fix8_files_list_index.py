@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cfgcore.config.files import Layer
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.config.tree import get_path, list_index
+from tests.texts import any_text
 
 NOT_INDICES = ["-1", "-3", "+1", " 1", "1 ", "1_0", "１", "٣", "01", "00", "", "0x1", "1.0", "²"]
 
@@ -60,7 +60,7 @@ def test_get_path_and_a_layer_lookup_agree():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=6))
+@given(any_text(max_size=6))
 def test_an_index_is_exactly_the_spelling_of_a_position(seg):
     positions = {str(i): i for i in range(12)}
     assert list_index(seg, 12) == positions.get(seg)

@@ -29,6 +29,7 @@ from tests.redis_server import wait_for
 from tests.test_fix10_exp_guardrail_hold import TEST, _guarded_test
 from tests.test_fix12_experiments_fleet_hold import _manager, _served
 from tests.test_metrics import value
+from tests.texts import any_text
 
 K1 = generate_signing_pair("k1")
 K2 = generate_signing_pair("k2")
@@ -201,9 +202,9 @@ def test_an_entry_copied_to_another_namespace_is_refused(redis_server, opened):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False) | st.text(max_size=20),
+    | st.floats(allow_nan=False) | any_text(max_size=20),
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(any_text(max_size=8), inner, max_size=4)
     ),
     max_leaves=20,
 )  # fmt: skip
@@ -211,8 +212,8 @@ json_values = st.recursive(
 
 @given(
     at=st.floats(min_value=0, max_value=4e9) | st.integers(0, 2**40),
-    record=st.none() | st.dictionaries(st.text(max_size=12), json_values, max_size=6),
-    test=st.text(min_size=1, max_size=30),
+    record=st.none() | st.dictionaries(any_text(max_size=12), json_values, max_size=6),
+    test=any_text(min_size=1, max_size=30),
     other=json_values,
 )
 @settings(max_examples=200, deadline=None)

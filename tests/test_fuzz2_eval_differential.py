@@ -40,6 +40,7 @@ from tests.conftest import IMPLS
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_core_differential import hashings
 from tests.test_fix10_eval_fuzz import HOSTILE, LyingFloat, LyingInt, LyingStr, _details, _norm
+from tests.texts import any_text
 
 np = pytest.importorskip("numpy")
 
@@ -56,7 +57,7 @@ FUZZ = settings(
 ODD_NAMES = ["", ".", "a.b", "a..b", ".a", "ß", "SS", "ss", "İ", "i̇", "ı", "K", "K", "ﬁ",
              "σ", "ς", "Σ", "𝄞", "\x00", " ", "\t", "user_id", "targeting_key", "a" * 300,
              "é", "é", "$flagd.flagKey", "#", "null", "0", "1.0", "True", "\udc00"]  # fmt: skip
-names = st.one_of(st.sampled_from(ODD_NAMES), st.text(max_size=4))
+names = st.one_of(st.sampled_from(ODD_NAMES), any_text(max_size=4))
 
 WORDS = ["premium", "PREMIUM", "ß", "SS", "ss", "İ", "i̇", "ı", "K", "k", "σ", "ς", "Σ",
          "ﬁ", "FI", "", "1.2.3", "v1.2.3", "1.2.3-rc.1", "1.2.3-RC.1", "1.2.3+build",
@@ -103,7 +104,7 @@ ctx_values = st.one_of(
     pick(EDGE_NUMBERS),
     pick(ODD_VALUES),
     pick(HOSTILE),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(),
     st.booleans(),
@@ -111,7 +112,7 @@ ctx_values = st.one_of(
     st.lists(st.one_of(pick(WORDS[:10]), pick(EDGE_NUMBERS)), max_size=4),
 )
 scalar_consts = st.one_of(
-    st.sampled_from(WORDS), st.sampled_from(CONST_NUMBERS), st.booleans(), st.text(max_size=3)
+    st.sampled_from(WORDS), st.sampled_from(CONST_NUMBERS), st.booleans(), any_text(max_size=3)
 )
 SEMVERS = ["1.2.3", "1.2.3-rc.1", "0.0.0", "v1.2.3", "1.2.3+b", "1.2.3-0", "1.2.3-a.01",
            "18446744073709551616.0.0", "2.0.0", "1.10.0", "1.2.3-RC.1"]  # fmt: skip
@@ -139,7 +140,7 @@ def leaf(draw, attrs):
         cond[op] = draw(st.sampled_from(CONST_NUMBERS))
         ci = False
     elif op in ("starts_with", "ends_with", "contains"):
-        cond[op] = draw(st.one_of(st.sampled_from(WORDS[:20]), st.text(max_size=3)))
+        cond[op] = draw(st.one_of(st.sampled_from(WORDS[:20]), any_text(max_size=3)))
     elif op == "matches":
         cond[op] = draw(st.sampled_from(REGEXES))
     elif op.startswith("semver"):
@@ -439,7 +440,7 @@ def test_an_incremental_compile_of_a_document_holding_a_lone_surrogate_does_not_
 plain_values = st.one_of(
     pick(WORDS),
     pick(EDGE_NUMBERS),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(),
     st.booleans(),

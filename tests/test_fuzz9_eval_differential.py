@@ -37,6 +37,7 @@ from tests.conftest import IMPLS
 from tests.spec_interpreter import Interpreter, comparable
 from tests.test_core_differential import hashings
 from tests.test_fix10_eval_fuzz import HOSTILE, _details, _norm
+from tests.texts import any_text
 
 pytestmark = pytest.mark.skipif("c" not in IMPLS, reason="the compiled extension is not built")
 
@@ -304,12 +305,12 @@ values = st.one_of(
     pick(PLAIN_VALUES),
     pick(ODD_VALUES),
     pick(HOSTILE),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(),
     st.floats(),
 )
 plain_values = st.one_of(
-    texts, texts, pick(PLAIN_VALUES), st.text(max_size=6), st.integers(), st.floats()
+    texts, texts, pick(PLAIN_VALUES), any_text(max_size=6), st.integers(), st.floats()
 )
 
 

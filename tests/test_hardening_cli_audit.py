@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cfgcore.runtime.audit import AuditLog, verify
 from cfgcore.runtime.events import ConfigChangeEvent
 from tests.conftest import run_cli as run
+from tests.texts import any_text
 
 
 def _event(i: int) -> ConfigChangeEvent:
@@ -82,8 +83,8 @@ def test_appending_after_a_tampered_last_line_still_works(tmp_path, lines):
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids),
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(any_text(max_size=6), kids),
     max_leaves=10,
 )
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli as run
+from tests.texts import any_text
 
 DEEP = "[" * 100_000 + "]" * 100_000
 EXPOSURE = {"test": "checkout", "user": "u1", "variant": "green", "ts": 1764547200}
@@ -87,16 +88,16 @@ _good = st.sampled_from([json.dumps(EXPOSURE).encode(), json.dumps(METRIC).encod
 _bad = st.one_of(
     st.binary(min_size=1).filter(lambda b: b.strip() and b"\n" not in b),
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids),
+        st.none() | st.booleans() | st.integers() | st.floats() | any_text(max_size=5),
+        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(any_text(max_size=5), kids),
         max_leaves=8,
     ).map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries(
         {
             "test": st.sampled_from(["checkout", 1, None, [1]]),
-            "user": st.one_of(st.text(max_size=3), st.lists(st.integers(), max_size=1)),
-            "variant": st.one_of(st.none(), st.text(max_size=3), st.just({"a": 1})),
-            "ts": st.one_of(st.floats(), st.text(max_size=3)),
+            "user": st.one_of(any_text(max_size=3), st.lists(st.integers(), max_size=1)),
+            "variant": st.one_of(st.none(), any_text(max_size=3), st.just({"a": 1})),
+            "ts": st.one_of(st.floats(), any_text(max_size=3)),
         }
     ).map(lambda v: json.dumps(v).encode()),
 )

@@ -14,6 +14,7 @@ from cfgcore.errors import ConfigError
 from cfgcore.interop import flagd, growthbook, unleash
 from cfgcore.snapshot import load_snapshot
 from tests.conftest import run_cli as run
+from tests.texts import any_text
 
 
 def _import(tmp_path, capsys, system, doc, *extra):
@@ -138,11 +139,11 @@ def test_a_malformed_flag_is_refused_with_its_name(tmp_path, capsys, system, doc
 
 # -- any JSON-like document: only the project's error type -----------------------------
 
-_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+_leaf = st.none() | st.booleans() | st.integers() | st.floats() | any_text(max_size=6)
 _json = st.recursive(
     _leaf,
     lambda kids: (
-        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+        st.lists(kids, max_size=3) | st.dictionaries(any_text(max_size=8), kids, max_size=4)
     ),
     max_leaves=12,
 )
@@ -155,7 +156,7 @@ def _shaped(keys: list[str]) -> st.SearchStrategy:
         _leaf,
         lambda kids: (
             st.lists(kids, max_size=3)
-            | st.dictionaries(st.sampled_from(keys) | st.text(max_size=4), kids, max_size=5)
+            | st.dictionaries(st.sampled_from(keys) | any_text(max_size=4), kids, max_size=5)
         ),
         max_leaves=20,
     )

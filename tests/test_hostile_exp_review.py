@@ -33,6 +33,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from tests.conftest import run_cli
+from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
 
@@ -89,7 +90,7 @@ _values = st.lists(
         st.booleans(),
         st.integers(),
         st.floats(),
-        st.text(max_size=4),
+        any_text(max_size=4),
         st.binary(max_size=2),
         st.just("\ud800"),
         st.builds(_Collides, st.just("u")),

@@ -19,6 +19,7 @@ from cfgcore.interop._hashing import (
     murmur3_32,
 )
 from tests.conftest import IMPLS, IN_CI
+from tests.texts import any_text, holds_lone_surrogate
 
 
 def _impls():
@@ -32,9 +33,9 @@ spaces = st.sampled_from([1, 2, 7, 100, 1000, 10000, 2**31 - 1])
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.text(max_size=30),
-    st.text(max_size=10),
-    st.text(max_size=10),
+    any_text(max_size=30),
+    any_text(max_size=10),
+    any_text(max_size=10),
     spaces,
     st.integers(0, 2**32 - 1),
 )
@@ -82,11 +83,11 @@ def test_ints_past_64_bits_have_no_bucket(impl):
             st.none(),
             st.booleans(),
             st.integers(-(2**63), 2**63),
-            st.text(max_size=8),
+            any_text(max_size=8),
             st.floats(allow_nan=False),
         ),
         lambda kids: st.one_of(
-            st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=4), kids, max_size=3)
+            st.lists(kids, max_size=3), st.dictionaries(any_text(max_size=4), kids, max_size=3)
         ),
         max_leaves=8,
     ),  # fmt: skip
@@ -94,8 +95,9 @@ def test_ints_past_64_bits_have_no_bucket(impl):
 )
 def test_cbor_hex_scheme(value, space):
     data = cbor_encode(value)
-    # our deterministic encoding is RFC 8949's: cbor2 in canonical mode agrees
-    if not isinstance(value, float) or value == value:
+    # our deterministic encoding is RFC 8949's: cbor2 in canonical mode agrees (a lone
+    # surrogate has no CBOR text: its UTF-8-like bytes are hashed, on both evaluators)
+    if not holds_lone_surrogate(value) and (not isinstance(value, float) or value == value):
         assert cbor2.loads(data) == value or value != value
     for impl in _impls():
         sb = impl.scheme_bucket
@@ -105,7 +107,7 @@ def test_cbor_hex_scheme(value, space):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(max_size=20), st.text(max_size=8), st.sampled_from([1, 2]))
+@given(any_text(max_size=20), any_text(max_size=8), st.sampled_from([1, 2]))
 def test_growthbook_hash_matches_the_sdk(value, seed, version):
     space = 10000 if version == 2 else 1000
     assert growthbook_hash(seed, value, version) / space == gbhash(seed, value, version)

@@ -28,6 +28,7 @@ from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationMana
 from cfgcore.experiments.abtest import record_problems
 from tests.conftest import run_cli
 from tests.test_hardening_stats_report import _create  # a test t, control/b 50/50, started
+from tests.texts import any_text
 
 NOW = datetime.now(timezone.utc)
 LAYER = "home"
@@ -217,12 +218,12 @@ def test_a_replacement_is_judged_on_the_slices_of_the_stored_flags(tmp_path, gro
 ODD = st.one_of(
     st.booleans(),
     st.just(np.bool_(True)),
-    st.text(max_size=5),
+    any_text(max_size=5),
     st.sampled_from(["50", "1e1", " 7 "]),
     st.none(),
     st.binary(max_size=3),
     st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.dictionaries(any_text(max_size=2), st.integers(), max_size=1),
     st.integers(min_value=10**400, max_value=10**401),
 )
 #: The number 50 in the types a payload or a numeric library carries.

@@ -20,6 +20,7 @@ from openfeature.exception import ErrorCode  # noqa: E402
 from openfeature.hook import Hook  # noqa: E402
 
 from cfgcore.openfeature import CfgcoreProvider  # noqa: E402
+from tests.texts import any_text  # noqa: E402
 
 FLAGS = {
     "version": 1,
@@ -376,14 +377,14 @@ _values = st.one_of(
     st.booleans(),
     st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True),
-    st.text(max_size=20),
+    any_text(max_size=20),
     st.lists(st.integers(), max_size=3),
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    tk=st.one_of(st.none(), st.text(max_size=12)),
+    tk=st.one_of(st.none(), any_text(max_size=12)),
     attrs=st.dictionaries(st.sampled_from(["user_segment", "region", "x"]), _values),
 )
 def test_provider_agrees_with_the_engine_on_any_context(make_py_and_c, tk, attrs):

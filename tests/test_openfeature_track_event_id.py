@@ -39,6 +39,7 @@ from cfgcore.experiments.event_ids import MAX_EVENT_ID  # noqa: E402
 from cfgcore.experiments.exposures import read_exposures  # noqa: E402
 from cfgcore.experiments.metrics import MetricsStore  # noqa: E402
 from cfgcore.openfeature import EVENT_ID_ATTRIBUTE, CfgcoreProvider  # noqa: E402
+from tests.texts import any_text  # noqa: E402
 
 _domains = itertools.count()
 NOW = datetime.now(timezone.utc)
@@ -269,12 +270,12 @@ def test_a_refused_event_id_exposes_nobody(served):
 
 
 _ids = st.one_of(
-    st.text(max_size=MAX_EVENT_ID + 2),
+    any_text(max_size=MAX_EVENT_ID + 2),
     st.integers(-(10**300), 10**300),
     st.booleans(),
     st.floats(allow_nan=False),
     st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.dictionaries(any_text(max_size=2), st.integers(), max_size=1),
 )
 
 

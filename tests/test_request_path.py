@@ -26,6 +26,7 @@ from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.experiments.metrics import MetricsStore
 from cfgcore.experiments.writer import BackgroundWriter
 from tests.conftest import IMPLS, IN_CI
+from tests.texts import any_text
 
 RULE = {"all": [{"attr": "seg", "eq": "premium"}, {"attr": "region", "in": ["EU", "UK"]}]}
 SNAPSHOT = {
@@ -49,7 +50,7 @@ SNAPSHOT = {
 contexts = st.fixed_dictionaries(
     {},
     optional={
-        "user_id": st.one_of(st.text(max_size=8), st.integers(-5, 10**6)),
+        "user_id": st.one_of(any_text(max_size=8), st.integers(-5, 10**6)),
         "seg": st.sampled_from(["premium", "Premium", "free", "", None]),
         "region": st.sampled_from(["EU", "UK", "US", 3, None]),
         "age": st.one_of(st.integers(0, 99), st.floats(allow_nan=True), st.booleans()),
@@ -208,7 +209,7 @@ lookup_keys = st.one_of(
     st.sampled_from(sorted(SNAPSHOT["flags"])),
     st.sampled_from(sorted(SNAPSHOT["flags"])).map(_fresh),
     st.sampled_from(sorted(SNAPSHOT["flags"])).map(_Key),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(0, 200).map(lambda i: f"k{i}"),
     st.sampled_from([None, 3, b"plain", ("plain",)]),
 )

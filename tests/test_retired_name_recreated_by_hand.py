@@ -35,6 +35,7 @@ from cfgcore.runtime.flags import derive
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Flag, SnapshotError, load_snapshot
 from tests.conftest import run_cli
+from tests.texts import any_text
 from tests.waiting import wait_for
 
 NOW = datetime.now(timezone.utc)
@@ -274,9 +275,9 @@ def test_a_test_another_tool_writes_into_redis_is_a_new_run_on_every_process(
 
 _JUNK = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64)
-    | st.sampled_from([10**400, -(10**400)]) | st.floats() | st.text(max_size=5),
+    | st.sampled_from([10**400, -(10**400)]) | st.floats() | any_text(max_size=5),
     lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    | st.dictionaries(any_text(max_size=3), inner, max_size=3),
     max_leaves=6,
 )  # fmt: skip
 _WHEN = st.one_of(st.floats(min_value=1e9, max_value=2e9), _JUNK)

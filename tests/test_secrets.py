@@ -35,6 +35,7 @@ from cfgcore.runtime.secrets import (
     read_secret_file,
 )
 from cfgcore.setup import main as setup_main
+from tests.texts import any_text, holds_lone_surrogate
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__import__("cfgcore").__file__)))
 
@@ -224,13 +225,27 @@ def test_bare_fernet_envelope_is_fernet(ring):
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(text=st.text(max_size=200), scheme=st.sampled_from(["fernet", "aesgcm"]))
+@given(text=any_text(max_size=200), scheme=st.sampled_from(["fernet", "aesgcm"]))
 def test_round_trip_any_text(text, scheme):
     ring = Keyring([generate_key("a"), generate_key("b")])
+    if holds_lone_surrogate(text):  # no text: refused by a plain ValueError saying so
+        with pytest.raises(ValueError, match="not UTF-8 text") as refused:
+            encrypt_value(text, ring, scheme=scheme)
+        assert type(refused.value) is ValueError
+        return
     envelope = encrypt_value(text, ring, scheme=scheme)
     assert decrypt_value(envelope, ring) == text
     # The older key alone still decrypts Fernet (MultiFernet tries all); AES-GCM names its key.
     assert decrypt_value(envelope, Keyring([ring.keys[0]])) == text
+
+
+@pytest.mark.parametrize("scheme", ["fernet", "aesgcm"])
+def test_text_holding_a_lone_surrogate_is_refused_saying_why(scheme):
+    # (a file name or argument that is not UTF-8, read with surrogateescape)
+    with pytest.raises(ValueError, match=r"^the value to encrypt is not UTF-8 text") as refused:
+        encrypt_value("pass\udcff", Keyring([generate_key("a")]), scheme=scheme)
+    assert type(refused.value) is ValueError
+    str(refused.value).encode("utf-8")
 
 
 def test_tampered_or_unknown_key_is_refused(ring):
@@ -363,8 +378,8 @@ def test_flag_variant_payloads_are_decrypted_on_both_evaluators(tmp_path, ring, 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    found=st.lists(st.text(min_size=4, max_size=12), min_size=1, max_size=4),
-    filler=st.lists(st.text(max_size=6), min_size=1, max_size=5),
+    found=st.lists(any_text(min_size=4, max_size=12), min_size=1, max_size=4),
+    filler=st.lists(any_text(max_size=6), min_size=1, max_size=5),
 )
 def test_masked_text_never_contains_a_registered_secret(found, filler):
     secrets.forget_secrets()

@@ -20,6 +20,7 @@ from cfgcore._compat import env_flag
 from cfgcore.config import tree as tree_mod
 from cfgcore.config import view as view_mod
 from cfgcore.config.state import ConfigSnapshot
+from tests.texts import any_text
 
 _tree = pytest.importorskip("cfgcore._tree", reason="the compiled extension is not built")
 
@@ -144,9 +145,9 @@ def test_reads_copies_and_serialisation_behave_like_plain_containers(impl: str) 
 
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        st.none() | st.booleans() | st.integers() | any_text(max_size=5),
         lambda kids: (
-            st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3)
+            st.lists(kids, max_size=3) | st.dictionaries(any_text(max_size=3), kids, max_size=3)
         ),
         max_leaves=12,
     )
@@ -198,7 +199,7 @@ def snapshot(config: Any, version: int) -> ConfigSnapshot:
 
 KEYS = st.one_of(
     st.sampled_from(["a", "a.b", "a.b.c.d", "a.b.f.1.g", "a.b.f.9", "h", "", "nope", "a..b"]),
-    st.text(max_size=6),
+    any_text(max_size=6),
     st.integers(),
     st.lists(st.integers(), max_size=2),
     st.none(),

@@ -17,6 +17,7 @@ from cfgcore.config.tree import plain_value
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.secrets import Secret
 from tests.conftest import copy_bundled_config
+from tests.texts import any_text
 
 
 def _boom(self, other):
@@ -106,7 +107,7 @@ def test_a_secret_stays_a_secret(manager):
 
 
 _leaf = st.one_of(
-    st.text(max_size=5).map(BoomStr),
+    any_text(max_size=5).map(BoomStr),
     st.integers(-(2**63), 2**63 - 1).map(BoomInt),
     st.floats(allow_nan=False, allow_infinity=False).map(BoomFloat),
     st.booleans(),
@@ -117,7 +118,7 @@ _tree = st.recursive(
     _leaf,
     lambda inner: (
         st.lists(inner, max_size=4).map(BoomList)
-        | st.dictionaries(st.text(max_size=4), inner, max_size=4).map(
+        | st.dictionaries(any_text(max_size=4), inner, max_size=4).map(
             lambda d: BoomDict({BoomStr(k): v for k, v in d.items()})
         )
     ),

@@ -30,6 +30,7 @@ from cfgcore.validation_engine import (
     get_config_validator,
     validate_configuration,
 )
+from tests.texts import any_text
 
 ENVIRONMENTS = ("development", "staging", "production", "test")
 # The installed package's copy, so the suite also runs against a wheel (wheels/build.sh).
@@ -339,7 +340,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12),
+    any_text(max_size=12),
     st.sampled_from(
         [
             "${VAR}",
@@ -357,7 +358,7 @@ scalars = st.one_of(
         ]
     ),
 )
-keys = st.one_of(st.sampled_from(KNOWN), st.text(max_size=8), st.integers(-3, 3))
+keys = st.one_of(st.sampled_from(KNOWN), any_text(max_size=8), st.integers(-3, 3))
 trees = st.recursive(
     scalars,
     lambda children: st.one_of(

@@ -43,6 +43,13 @@ def refusal(text: str | bytes) -> tuple[str, int | None, str]:
         # inside a collection, at no key yet: the collection
         ("database:\n  host: x\n  port 5432\n  user: y\n", "database", 4),
         ("database:\n  host: x\n  @user: y\n", "database", 3),
+        # a key back at its mapping's indentation, after a nested mapping the error ends
+        # (a lone surrogate's escape, which YAML refuses): its mapping, not that sibling
+        ('flags:\n  good:\n    default: "off"\n  "\\uD800":\n    default: x\n', "flags", 4),
+        ('a:\n  b:\n    c:\n      d: 1\n  "\\uDCFF": 2\n', "a", 5),
+        ('a:\n  b:\n    c: 1\n"\\uD800": 2\n', "", 4),
+        ('a:\n  b:\n    c: "x\n  \\uD800"\n', "a.b.c", 4),  # (inside c's value still)
+        ("a:\n  good:\n    z: 1\n  @bad: 2\n", "a", 4),
         ("services:\n  - name: a\n  - {name: b, ports: [1, 2}\n", "services.1.ports.1", 3),
         # an alias that names no anchor: the composer's error, at the alias
         ("a: {b: *nowhere}\n", "a.b", 1),

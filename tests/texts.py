@@ -25,3 +25,18 @@ def text_of(
 def any_text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
     """Text of any code points, lone surrogates included."""
     return text_of(any_character, min_size=min_size, max_size=max_size)
+
+
+def holds_lone_surrogate(value: object) -> bool:
+    """Whether ``value`` (text, or a dict or list holding text) holds a lone surrogate:
+    text no UTF-8 file, JSON or MessagePack document can hold."""
+    if isinstance(value, dict):
+        return any(holds_lone_surrogate(k) or holds_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(holds_lone_surrogate(v) for v in value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False

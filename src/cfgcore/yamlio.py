@@ -1011,16 +1011,28 @@ def _error_path(data: str, mark: Any) -> str:
                 if len(frames) > MAX_PARSE_DEPTH:
                     return ""
                 is_map = isinstance(event, yaml.MappingStartEvent)
-                frames.append([segment, is_map, 0, None, (_OPENED, event.end_mark.index)])
+                frames.append([segment, is_map, 0, None, (_OPENED, event.end_mark.index),
+                               event.start_mark, event.flow_style])  # fmt: skip
             elif frames:
                 frames[-1][4] = (segment, event.end_mark.index)
     except yaml.YAMLError:
         pass  # the syntax error itself: the frames are those open where it is
     except Exception:  # (never expected: this only words an error being reported)
         return ""
+    # A block collection the error's line is indented less than has ended there, though
+    # its end was not read: the scanner meets the error in the token that ends it (a
+    # key back at its parent's indentation). Unless a value of it is being read.
+    line = data[data.rfind("\n") + 1 :]
+    indent, row = len(line) - len(line.lstrip(" ")), data.count("\n")
+    while len(frames) > 1:
+        _, is_map, seen, _, (_, end), start, flow = frames[-1]
+        if flow or start.line >= row or indent >= start.column or (is_map and seen % 2):
+            break
+        closed = frames.pop()
+        frames[-1][4] = (closed[0], end)
     segments: list[Any] = [frame[0] for frame in frames[1:]]
     if frames:
-        _, is_map, seen, key, (last, end) = frames[-1]
+        _, is_map, seen, key, (last, end), _, _ = frames[-1]
         gap = data[end:at] if 0 <= at - end <= 200 else None
         if is_map and seen % 2 == 1:  # a key read, its value not yet
             segments.append(key)

@@ -844,7 +844,8 @@ class MetricsStore:
         is not a finite real number (a bool or text is none, :mod:`cfgcore._numbers`;
         NaN or an infinity would poison every running mean it joined) or is beyond
         ``MAX_METRIC_VALUE`` in magnitude, or when ``test``, ``variant`` or ``metric``
-        is not a str. A ``user`` that is not a str is filed as ``str(user)``.
+        is not a str (or holds a lone surrogate: no file holds it). A ``user`` that is
+        not a str is filed as ``str(user)``.
 
         ``exposed_only``: the event counts only for a user whose exposure to this
         variant of the test is logged (in any process: reports join the logs), whenever

@@ -876,7 +876,15 @@ def encrypt_value(
         raise ValueError(f"unknown scheme {scheme!r} (fernet or aesgcm)")
     if not keyring:
         raise ConfigError("no encryption key: set CFGCORE_SECRET_KEYS or CFGCORE_SECRET_KEY_FILE")
-    data = plaintext.encode("utf-8")
+    try:
+        data = plaintext.encode("utf-8")
+    except UnicodeEncodeError:
+        # (Python's own error named the codec and "surrogates not allowed", not the value)
+        raise ValueError(
+            "the value to encrypt is not UTF-8 text (it holds a lone surrogate, as bytes "
+            "that are no UTF-8 read with surrogateescape do): ENC[...] values hold text; "
+            "encode binary data first (base64)"
+        ) from None
     bound = _path_bytes(path) if path is not None else None
     version = "v2:" if bound is not None else ""
     if scheme == "fernet":
