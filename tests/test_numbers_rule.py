@@ -1,4 +1,4 @@
-"""One rule for every numeric argument of the experiments API (cfgcore._numbers).
+"""One rule for every numeric argument of the public API (cfgcore._numbers).
 
 A number is taken by its value: int, float, NumPy scalars, Fraction, Decimal. Refused,
 everywhere: bool (True was a holdout or rollout of 1 %), text ("25" was a holdout of
@@ -6,10 +6,13 @@ everywhere: bool (True was a holdout or rollout of 1 %), text ("25" was a holdou
 at), None, complex and other non-numbers, NaN and the infinities, values out of
 range. Change calls raise, naming the argument (and the file and key path where there
 is one); record_metric and track_metric, on the request path, return False instead.
+The same goes for the settings of watchers, stores, logs, queues and metrics: seconds,
+milliseconds, sizes, counts and limits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +34,16 @@ from cfgcore.engine import engine_class
 from cfgcore.errors import ConfigError
 from cfgcore.experiments import stats
 from cfgcore.experiments.metrics import MetricsStore
+from cfgcore.observability.evaluations import EvaluationTotals
+from cfgcore.observability.instruments import EvaluationSeries
+from cfgcore.observability.registry import Registry
+from tests.conftest import copy_bundled_config
 
 NOW = datetime.now()
+
+#: What a row needs besides the manager: a configuration manager (made once per test,
+#: closed with the manager), a fixture (``Entry.needs``: a Redis server).
+RESOURCES: dict[str, Any] = {}
 
 
 def _test(split: dict[str, Any], name: str = "t", **kw: Any) -> ABTestConfiguration:
@@ -53,6 +65,10 @@ def manager(tmp_path, impl):
     m.metrics.flush(10)
     yield m
     m.close()
+    config = RESOURCES.pop("config", None)
+    if config is not None:
+        config.close()
+    RESOURCES.clear()
 
 
 # -- values -------------------------------------------------------------------------------
@@ -111,6 +127,7 @@ class Entry:
     took: Callable[[DynamicConfigurationManager, Any, Any], bool] = lambda m, v, r: True
     none_ok: bool = False  # None means "no limit"
     inf_ok: bool = False  # infinity means "no bound"
+    needs: str | None = None  # a fixture the row's RESOURCES entry is made from
 
     def __repr__(self) -> str:
         return self.name
@@ -154,6 +171,98 @@ def _usage(m, v, field="interval"):
     from cfgcore.runtime.usage import UsageRecorder
 
     return UsageRecorder(os.path.join(os.path.dirname(m.flags_file), "usage.json"), **{field: v})
+
+
+def _watch_flags(m, **kw):
+    """The flag-file watcher ``start_file_watching(**kw)`` ran (stopped again)."""
+
+    async def run():
+        await m.start_file_watching(**kw)
+        try:
+            return m._watcher
+        finally:
+            await m.stop_file_watching()
+
+    return asyncio.run(run())
+
+
+def _config_manager(m):
+    from cfgcore.config.manager import ConfigurationManager
+
+    if "config" not in RESOURCES:
+        root = os.path.join(os.path.dirname(m.flags_file), "numbers-config")
+        config_dir = copy_bundled_config(Path(root))
+        RESOURCES["config"] = ConfigurationManager(config_dir, environ={}, validate=False)
+    return RESOURCES["config"]
+
+
+def _watch_config(m, **kw):
+    """The configuration watcher ``start_file_watching(**kw)`` ran (stopped again)."""
+    cm = _config_manager(m)
+
+    async def run():
+        await cm.start_file_watching(**kw)
+        try:
+            return cm.reloader._async_watcher
+        finally:
+            await cm.stop_file_watching()
+
+    return asyncio.run(run())
+
+
+def _config_debounce(m, v):
+    from cfgcore.config.manager import ConfigurationManager
+
+    cm = ConfigurationManager(os.path.dirname(m.flags_file), debounce_ms=v, environ={})
+    cm.close()
+    return cm.reloader.debounce_ms
+
+
+def _watcher(m, **kw):
+    from cfgcore.config.watcher import DirectoryWatcher
+
+    return DirectoryWatcher([os.path.dirname(m.flags_file)], lambda _changes: None, **kw)
+
+
+def _expected_version(m, v):
+    """What the store's write took ``v`` as: the version it replaced, or the one it
+    expected when the store held another."""
+    from cfgcore.runtime.redis_store import RedisFlagStore, VersionConflictError
+    from cfgcore.snapshot import Flag, Snapshot
+
+    flags = Snapshot(flags={"gen": Flag(variants={"g": 1}, default="g")})
+    with RedisFlagStore(RESOURCES["redis_server"].url + "?namespace=numbers&cache=off") as store:
+        try:
+            _old, new = store.update(lambda _s: flags, expected_version=v)
+        except VersionConflictError as exc:
+            return exc.expected
+        return new.version - 1
+
+
+def _exposures(m, **kw):
+    from cfgcore.experiments.exposures import ExposureLogger
+
+    logger = ExposureLogger(**kw)
+    logger.close()
+    return logger
+
+
+def _sink(m, **kw):
+    from cfgcore.experiments.exposures import JsonLinesSink
+
+    return JsonLinesSink(os.path.join(os.path.dirname(m.flags_file), "sink.jsonl"), **kw)
+
+
+def _audit(m, **kw):
+    from cfgcore.runtime.audit import AuditLog
+
+    return AuditLog(**kw)  # (no file: memory only)
+
+
+def _metrics_store(m, **kw):
+    store = MetricsStore(None, **kw)
+    store.close()
+    return store
 
 
 def _set(attr):
@@ -241,6 +350,111 @@ ENTRIES = [
     Entry("UsageRecorder retain_days", values(1, 10**4), st.sampled_from([0, -1]),
           lambda m, v: _usage(m, v, "retain_days"), ConfigError,
           "usage retention must be a positive number of days"),
+    # -- watchers: seconds and milliseconds
+    Entry("DynamicConfigurationManager.start_file_watching poll_interval", values(1, 100, 10),
+          st.sampled_from([0, -1, -0.5]), lambda m, v: _watch_flags(m, poll_interval=v),
+          ValueError, "poll_interval must be a finite number of seconds > 0",
+          lambda m, v, r: r.poll_interval == float(v)),
+    Entry("DynamicConfigurationManager.start_file_watching debounce_ms", values(1, 500),
+          st.sampled_from([0, -1, 2.5]), lambda m, v: _watch_flags(m, debounce_ms=v),
+          ValueError, "debounce_ms must be a whole number of milliseconds >= 1",
+          lambda m, v, r: r.debounce_ms == int(v), none_ok=True),
+    Entry("DynamicConfigurationManager.start_file_watching stall_after", values(1, 10**4, 10),
+          st.sampled_from([0, -1]), lambda m, v: _watch_flags(m, stall_after=v),
+          ValueError, "stall_after must be a finite number of seconds > 0",
+          lambda m, v, r: r.stall_after == float(v), none_ok=True),
+    Entry("ConfigurationManager.start_file_watching poll_interval", values(1, 100, 10),
+          st.sampled_from([0, -1, -0.5]), lambda m, v: _watch_config(m, poll_interval=v),
+          ValueError, "poll_interval must be a finite number of seconds > 0",
+          lambda m, v, r: r.poll_interval == float(v)),
+    Entry("ConfigurationManager debounce_ms", values(1, 500), st.sampled_from([0, -1, 2.5]),
+          _config_debounce, ConfigError, "debounce_ms must be a whole number of milliseconds",
+          lambda m, v, r: r == int(v) and type(r) is int, none_ok=True),
+    Entry("DirectoryWatcher step_ms", values(1, 500), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _watcher(m, step_ms=v), ValueError,
+          "step_ms must be a whole number of milliseconds >= 1",
+          lambda m, v, r: r.step_ms == int(v)),
+    # -- statistics
+    Entry("sample_ratio_mismatch threshold", values(1, 99, 100), st.sampled_from([0, 1, -0.5, 2]),
+          lambda m, v: stats.sample_ratio_mismatch({"a": 60, "b": 40}, {"a": 50, "b": 50},
+                                                   threshold=v),
+          ValueError, r"threshold must be a number within \(0, 1\)",
+          lambda m, v, r: r.mismatch == (r.p_value < float(v))),
+    Entry("msprt_proportions effect", values(1, 100, 100), st.sampled_from([0, -1, -0.5]),
+          lambda m, v: stats.msprt_proportions(30, 100, 40, 100, effect=v), ValueError,
+          "effect must be a finite number > 0", lambda m, v, r: 0 <= r.p_value <= 1),
+    Entry("msprt_means effect", values(1, 100, 100), st.sampled_from([0, -1, -0.5]),
+          lambda m, v: stats.msprt_means([1, 2, 3], [2, 3, 5], effect=v), ValueError,
+          "effect must be a finite number > 0", lambda m, v, r: 0 <= r.p_value <= 1),
+    # -- the fleet store
+    Entry("RedisFlagStore.update expected_version", values(0, 5),
+          st.sampled_from([-1, 2**53, 2.5, 10**400]), _expected_version, ConfigError,
+          r"numbers.*expected_version: must be a whole number from 0 to 2\*\*53 - 1",
+          lambda m, v, r: r == int(v) and type(r) is int, none_ok=True, needs="redis_server"),
+    # -- the audit log
+    Entry("AuditLog keep", values(0, 10**4), st.sampled_from([-1, 2.5]),
+          lambda m, v: _audit(m, keep=v), ValueError, "keep must be a whole number of entries",
+          lambda m, v, r: r._recent.maxlen == int(v)),
+    Entry("AuditLog keep_bytes", values(0, 10**6), st.sampled_from([-1, 0.5]),
+          lambda m, v: _audit(m, keep_bytes=v), ValueError,
+          "keep_bytes must be a whole number of bytes >= 0",
+          lambda m, v, r: r.keep_bytes == int(v), none_ok=True),
+    Entry("AuditLog max_bytes", values(0, 10**9), st.sampled_from([-1, 1.5]),
+          lambda m, v: _audit(m, max_bytes=v), ValueError,
+          "max_bytes must be a whole number of bytes >= 0",
+          lambda m, v, r: r.max_bytes == int(v) and type(r.max_bytes) is int, none_ok=True),
+    Entry("AuditLog backups", values(0, 100), st.sampled_from([-1, 2.5]),
+          lambda m, v: _audit(m, backups=v), ValueError,
+          "backups must be a whole number of files >= 0",
+          lambda m, v, r: r.backups == int(v) and type(r.backups) is int, none_ok=True),
+    Entry("AuditLog lock_timeout", values(0, 600, 10), st.sampled_from([-1, -0.5]),
+          lambda m, v: _audit(m, lock_timeout=v), ValueError,
+          "lock_timeout must be a finite number of seconds >= 0",
+          lambda m, v, r: r.lock_timeout == float(v), none_ok=True),
+    # -- metrics
+    Entry("EvaluationTotals retain", values(0, 10**6, 10), st.sampled_from([-1, -0.5]),
+          lambda m, v: EvaluationTotals(retain=v), ValueError,
+          "retain must be a number of seconds >= 0", lambda m, v, r: r.retain == float(v),
+          none_ok=True, inf_ok=True),
+    Entry("Registry max_label_bytes", values(64, 10**5), st.sampled_from([63, 0, -1, 100.5]),
+          lambda m, v: Registry(max_label_bytes=v), ValueError,
+          "max_label_bytes must be a whole number of bytes >= 64",
+          lambda m, v, r: r.max_label_bytes == int(v), none_ok=True),
+    Entry("EvaluationSeries limit", values(0, 10**6), st.sampled_from([-1, 2.5]),
+          lambda m, v: EvaluationSeries(limit=v), ValueError,
+          "limit must be a whole number of series >= 0",
+          lambda m, v, r: r.limit == int(v) and type(r.limit) is int, none_ok=True),
+    # -- experiment logs and queues
+    Entry("MetricsStore max_pending", values(1, 10**6), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _metrics_store(m, max_pending=v), ValueError,
+          "max_pending must be a whole number of events >= 1"),
+    Entry("MetricsStore max_pending_bytes", values(1, 10**9), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _metrics_store(m, max_pending_bytes=v), ValueError,
+          "max_pending_bytes must be a whole number of bytes >= 1"),
+    Entry("ExposureLogger queue_size", values(1, 10**6), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _exposures(m, queue_size=v), ValueError,
+          "queue_size must be a whole number of exposures >= 1"),
+    Entry("ExposureLogger queue_bytes", values(1, 10**9), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _exposures(m, queue_bytes=v), ValueError,
+          "queue_bytes must be a whole number of bytes >= 1"),
+    Entry("ExposureLogger batch_size", values(1, 10**4), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _exposures(m, batch_size=v), ValueError,
+          "batch_size must be a whole number of exposures >= 1",
+          lambda m, v, r: r._writer.batch_size == int(v)),
+    Entry("ExposureLogger dedup_limit", values(1, 10**7), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _exposures(m, dedup_limit=v), ValueError,
+          "dedup_limit must be a whole number of users >= 1"),
+    Entry("ExposureLogger dedup_bytes", values(1, 10**9), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _exposures(m, dedup_bytes=v), ValueError,
+          "dedup_bytes must be a whole number of bytes >= 1"),
+    Entry("JsonLinesSink max_bytes", values(1, 10**9), st.sampled_from([0, -1, 2.5]),
+          lambda m, v: _sink(m, max_bytes=v), ValueError,
+          "max_bytes must be a whole number of bytes >= 1",
+          lambda m, v, r: r.max_bytes == int(v) and type(r.max_bytes) is int),
+    Entry("JsonLinesSink backups", values(0, 100), st.sampled_from([-1, 2.5]),
+          lambda m, v: _sink(m, backups=v), ValueError,
+          "backups must be a whole number of files >= 0",
+          lambda m, v, r: r.backups == int(v) and type(r.backups) is int),
 ]  # fmt: skip
 
 
@@ -259,7 +473,9 @@ def _refused(entry: Entry, manager: DynamicConfigurationManager, value: Any) -> 
 @pytest.mark.parametrize("entry", ENTRIES, ids=repr)
 @settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_every_numeric_argument_follows_one_rule(manager, entry, data):
+def test_every_numeric_argument_follows_one_rule(manager, entry, data, request):
+    if entry.needs:
+        RESOURCES[entry.needs] = request.getfixturevalue(entry.needs)
     not_numbers = NOT_NUMBERS.filter(lambda v: v is not None) if entry.none_ok else NOT_NUMBERS
     if entry.inf_ok:
         not_numbers = not_numbers.filter(lambda v: not math.isinf(real_number(v) or 0))

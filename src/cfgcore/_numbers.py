@@ -27,7 +27,15 @@ import numbers
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["finite_number", "positive_seconds", "real_number", "shown", "whole_number"]
+__all__ = [
+    "finite_at_least",
+    "finite_number",
+    "positive_seconds",
+    "real_number",
+    "shown",
+    "whole_at_least",
+    "whole_number",
+]
 
 #: What counts as a real number here (NumPy registers its scalars as numbers.Real,
 #: except ``numpy.bool_``, which is no number either).
@@ -80,6 +88,30 @@ def positive_seconds(name: str, value: Any) -> float:
     if seconds is None or not seconds > 0:  # (NaN fails the test)
         raise ValueError(f"{name}: expected seconds > 0, got {shown(value)}")
     return seconds
+
+
+def whole_at_least(name: str, value: Any, low: int, unit: str = "") -> int:
+    """``value`` as an int >= ``low`` (:func:`whole_number`: ``5``, ``5.0``,
+    ``numpy.int64(5)``), else ValueError naming ``name``: a size, a count, a limit.
+
+    >>> whole_at_least("backups", 5.0, 0)
+    5
+    """
+    whole = whole_number(value)
+    if whole is None or whole < low:
+        of = f" of {unit}" if unit else ""
+        raise ValueError(f"{name} must be a whole number{of} >= {low}, got {shown(value)}")
+    return whole
+
+
+def finite_at_least(name: str, value: Any, low: float, unit: str = "") -> float:
+    """``value`` as a finite float >= ``low`` (:func:`finite_number`), else ValueError
+    naming ``name``: a timeout, a bound that 0 may take and infinity may not."""
+    number = finite_number(value)
+    if number is None or number < low:
+        of = f" of {unit}" if unit else ""
+        raise ValueError(f"{name} must be a finite number{of} >= {low:g}, got {shown(value)}")
+    return number
 
 
 def shown(value: Any) -> str:

@@ -34,7 +34,9 @@ USERS = [
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="evaluate the bundled example flags and time the hot path")
     p.add_argument("--flags", help="a flag file to use instead of the bundled example")
-    p.add_argument("--users", type=int, default=100_000, help="users for the split check")
+    from cfgcore.cli.config import _positive_int  # (a count of at least 1)
+
+    p.add_argument("--users", type=_positive_int, default=100_000, help="users for the split check")
     p.set_defaults(func=run_demo)
     _register_lifecycle(sub)
 

@@ -139,6 +139,9 @@ class ConfigurationManager(ConfigView):
     the configurations ``cfgcore publish`` put there and follows every new version
     (:mod:`cfgcore.config.published`). ``record_usage=False`` (or ``CFGCORE_USAGE=0``)
     does not record when each flag was last evaluated (:mod:`cfgcore.runtime.usage`).
+    ``debounce_ms``: how long the hot-reload watcher groups file events, a whole
+    number of milliseconds >= 1 (else ConfigError); default
+    ``config_management.reload_debounce_ms``, else 50.
     """
 
     def __init__(
@@ -159,6 +162,13 @@ class ConfigurationManager(ConfigView):
         config_source: str | None = None,
         record_usage: bool | None = None,
     ) -> None:
+        if debounce_ms is not None:
+            from cfgcore.config.watcher import check_milliseconds
+
+            try:
+                debounce_ms = check_milliseconds("debounce_ms", debounce_ms)
+            except ValueError as exc:  # (this constructor's error for a bad argument)
+                raise ConfigError(str(exc)) from None
         env = os.environ if environ is None else environ
         self._published: Any = None
         # The flag document (and compiled tables) a followed configuration was published
@@ -837,7 +847,8 @@ class ConfigurationManager(ConfigView):
         number > 0, else ValueError. Default: ``CFGCORE_WATCHER_STALL_SECONDS``, else
         ``max(30, 20 x poll_interval)``. Given again to a running watcher, it applies
         from then on. ``cfgcore_config_watcher_last_tick_age_seconds`` exports the age
-        it is compared with, to alert before readiness flips::
+        it is compared with, to alert before readiness flips. ``poll_interval``: a
+        finite number of seconds > 0, else ValueError (even for a running watcher)::
 
             manager.enable_hot_reload(stall_after=120)  # validation rules call out
         """

@@ -270,8 +270,16 @@ class ReloadController:
         return True
 
     def enable(self, *, poll_interval: float = 0.5, stall_after: float | None = None) -> None:
-        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher, check_stall_after
+        from cfgcore.config.watcher import (
+            DEFAULT_DEBOUNCE_MS,
+            DirectoryWatcher,
+            check_poll_interval,
+            check_stall_after,
+        )
 
+        # Checked before anything starts, and when a watcher already runs (which keeps
+        # its interval): a bad number is refused whenever it is given.
+        poll_interval = check_poll_interval(poll_interval)
         bound = None if stall_after is None else check_stall_after(stall_after)
         m = self.manager
         snap = m._current()
@@ -319,9 +327,11 @@ class ReloadController:
         from cfgcore.config.watcher import (
             DEFAULT_DEBOUNCE_MS,
             AsyncDirectoryWatcher,
+            check_poll_interval,
             check_stall_after,
         )
 
+        poll_interval = check_poll_interval(poll_interval)
         bound = None if stall_after is None else check_stall_after(stall_after)
         if self._async_task is not None and not self._async_task.done():
             if bound is not None and self._async_watcher is not None:

@@ -42,8 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import numbers
 import os
 import threading
 import time
@@ -53,6 +51,7 @@ from typing import Any
 
 import watchfiles
 
+from cfgcore._numbers import finite_number, shown, whole_number
 from cfgcore.config.settle import WATCHER_STOP
 from cfgcore.errors import printable_name
 from cfgcore.observability import instruments
@@ -66,6 +65,8 @@ __all__ = [
     "DEFAULT_STEP_MS",
     "STALL_MIN_SECONDS",
     "STALL_POLLS",
+    "check_milliseconds",
+    "check_poll_interval",
     "check_stall_after",
     "stall_bound",
 ]
@@ -88,18 +89,37 @@ _STALL_ENV = "CFGCORE_WATCHER_STALL_SECONDS"
 
 
 def check_stall_after(value: object) -> float:
-    """``value`` as a ``stall_after`` bound: a finite number of seconds > 0, or a
-    ValueError naming the parameter. ``True`` is refused (it would mean one second), and
-    so is infinity: code that watches files wants to hear of a stuck watcher; an
-    operator turns the check off with ``CFGCORE_WATCHER_STALL_SECONDS=inf``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"stall_after must be a number of seconds > 0, got {type(value).__name__} {value!r}"
-        )
-    seconds = float(value)
-    if not (seconds > 0 and math.isfinite(seconds)):  # (NaN fails the first test)
-        raise ValueError(f"stall_after must be a finite number of seconds > 0, got {value!r}")
+    """``value`` as a ``stall_after`` bound: a finite number of seconds > 0 (any real
+    number by its value: :mod:`cfgcore._numbers`), or a ValueError naming the
+    parameter. ``True`` is refused (it would mean one second), and so is infinity: code
+    that watches files wants to hear of a stuck watcher; an operator turns the check
+    off with ``CFGCORE_WATCHER_STALL_SECONDS=inf``."""
+    seconds = finite_number(value)
+    if seconds is None or not seconds > 0:
+        raise ValueError(f"stall_after must be a finite number of seconds > 0, got {shown(value)}")
     return seconds
+
+
+def check_poll_interval(value: object) -> float:
+    """``value`` as a ``poll_interval``: a finite number of seconds > 0, else ValueError
+    naming it (0 polled in a busy loop, ``True`` once a second, ``"0.5"`` raised later
+    from the watcher's thread; a poll that should never run is a large interval)."""
+    seconds = finite_number(value)
+    if seconds is None or not seconds > 0:
+        raise ValueError(
+            f"poll_interval must be a finite number of seconds > 0, got {shown(value)}"
+        )
+    return seconds
+
+
+def check_milliseconds(name: str, value: object) -> int:
+    """``value`` as a watcher's ``debounce_ms`` or ``step_ms``: a whole number of
+    milliseconds >= 1 (``20``, ``20.0``, ``numpy.int64(20)``), else ValueError naming
+    ``name`` (watchfiles takes whole milliseconds; 0 steps in a busy loop)."""
+    ms = whole_number(value)
+    if ms is None or ms < 1:
+        raise ValueError(f"{name} must be a whole number of milliseconds >= 1, got {shown(value)}")
+    return ms
 
 
 def stall_bound(poll_interval: float, given: float | None = None) -> float:
@@ -118,7 +138,7 @@ def stall_bound(poll_interval: float, given: float | None = None) -> float:
         if value > 0:  # (inf: never reported stuck, as the argument)
             return value
         log.warning("%s=%r is not a number of seconds > 0: using the default", _STALL_ENV, raw)
-    return max(STALL_MIN_SECONDS, STALL_POLLS * float(poll_interval))
+    return max(STALL_MIN_SECONDS, STALL_POLLS * check_poll_interval(poll_interval))
 
 
 class _Liveness:
@@ -230,13 +250,15 @@ class DirectoryWatcher(_Liveness):
         name: str = "cfgcore-hot-reload",
         stall_after: float | None = None,
     ) -> None:
+        # Checked here, not in the thread: a bad number is the caller's ValueError.
+        poll_interval = check_poll_interval(poll_interval)
         self.stall_after = stall_bound(poll_interval, stall_after)
         self.last_tick = time.monotonic()
         self.paths = sorted({os.path.abspath(p) for p in paths})
         self.on_change = on_change
         self.poll = poll
-        self.debounce_ms = debounce_ms
-        self.step_ms = step_ms
+        self.debounce_ms = check_milliseconds("debounce_ms", debounce_ms)
+        self.step_ms = check_milliseconds("step_ms", step_ms)
         self.poll_interval = poll_interval
         self.force_polling = force_polling
         self.on_fork = on_fork
@@ -432,13 +454,15 @@ class AsyncDirectoryWatcher(_Liveness):
         name: str = "cfgcore-file-watching",
         stall_after: float | None = None,
     ) -> None:
+        # Checked here, not in the thread: a bad number is the caller's ValueError.
+        poll_interval = check_poll_interval(poll_interval)
         self.stall_after = stall_bound(poll_interval, stall_after)
         self.last_tick = time.monotonic()
         self.paths = sorted({os.path.abspath(p) for p in paths})
         self.on_change = on_change
         self.poll = poll
-        self.debounce_ms = debounce_ms
-        self.step_ms = step_ms
+        self.debounce_ms = check_milliseconds("debounce_ms", debounce_ms)
+        self.step_ms = check_milliseconds("step_ms", step_ms)
         self.poll_interval = poll_interval
         self.force_polling = force_polling
         self.name = name

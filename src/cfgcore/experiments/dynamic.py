@@ -1162,11 +1162,26 @@ class DynamicConfigurationManager:
         flag subscriber blocked on a lock) after which :meth:`health` reports not
         ready; a finite number > 0, else ValueError. Default:
         ``CFGCORE_WATCHER_STALL_SECONDS``, else ``max(30, 20 x poll_interval)``. Given
-        again to a running watcher, it applies from then on.
+        again to a running watcher, it applies from then on. ``poll_interval``: a
+        finite number of seconds > 0; ``debounce_ms``: a whole number of milliseconds
+        >= 1 (default 50); else ValueError, even for a watcher already running.
         """
-        from cfgcore.config.watcher import DEFAULT_DEBOUNCE_MS, DirectoryWatcher, check_stall_after
+        from cfgcore.config.watcher import (
+            DEFAULT_DEBOUNCE_MS,
+            DirectoryWatcher,
+            check_milliseconds,
+            check_poll_interval,
+            check_stall_after,
+        )
         from cfgcore.observability import instruments
 
+        # Checked before anything starts, and when the watcher already runs (which
+        # keeps its settings): a bad number is refused whenever it is given.
+        debounce = (
+            DEFAULT_DEBOUNCE_MS if debounce_ms is None
+            else check_milliseconds("debounce_ms", debounce_ms)
+        )  # fmt: skip
+        poll_interval = check_poll_interval(poll_interval)
         bound = None if stall_after is None else check_stall_after(stall_after)
         self.events.set_loop(asyncio.get_running_loop())
         if self._watcher is not None and self._watcher.running:
@@ -1179,7 +1194,7 @@ class DynamicConfigurationManager:
             [directory],
             lambda _changes: None if self._watched_reload() else None,
             poll=lambda: None if self._watched_reload() else None,
-            debounce_ms=DEFAULT_DEBOUNCE_MS if debounce_ms is None else debounce_ms,
+            debounce_ms=debounce,
             poll_interval=poll_interval,
             name="cfgcore-dynamic-flags",
             stall_after=bound,

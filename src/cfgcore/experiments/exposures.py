@@ -26,6 +26,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
+from cfgcore._numbers import whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
@@ -134,8 +135,9 @@ class JsonLinesSink:
     ) -> None:
         self.create_dir = create_dir
         self.path = os.fspath(path)
-        self.max_bytes = max_bytes
-        self.backups = backups
+        # Numbers by their value (cfgcore._numbers): "5" failed at the first rotation.
+        self.max_bytes = whole_at_least("max_bytes", max_bytes, 1, "bytes")
+        self.backups = whole_at_least("backups", backups, 0, "files")
         self.skipped = 0  # records left out because JSON cannot hold them
         self._lock = threading.Lock()
 
@@ -1382,6 +1384,12 @@ class ExposureLogger:
         dedup_bytes: int = DEDUP_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # Numbers by their value, checked before anything starts (cfgcore._numbers).
+        queue_size = whole_at_least("queue_size", queue_size, 1, "exposures")
+        queue_bytes = whole_at_least("queue_bytes", queue_bytes, 1, "bytes")
+        batch_size = whole_at_least("batch_size", batch_size, 1, "exposures")
+        dedup_limit = whole_at_least("dedup_limit", dedup_limit, 1, "users")
+        dedup_bytes = whole_at_least("dedup_bytes", dedup_bytes, 1, "bytes")
         self.sinks: list[ExposureSink] = list(sinks)
         self.written = 0
         self.sink_errors = 0

@@ -110,7 +110,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from cfgcore._numbers import shown, whole_number
+from cfgcore._numbers import shown, whole_at_least, whole_number
 from cfgcore.details import exact_name, metric_value
 from cfgcore.errors import printable_name
 from cfgcore.experiments.event_ids import (
@@ -648,6 +648,8 @@ class MetricsStore:
                 f"event_id_window must be a positive integer, not {shown(event_id_window)}"
             )
         event_id_window = window
+        max_pending = whole_at_least("max_pending", max_pending, 1, "events")
+        max_pending_bytes = whole_at_least("max_pending_bytes", max_pending_bytes, 1, "bytes")
         self.event_id_window = event_id_window
         # Per test: the keys of its last events with ids, and the duplicates left out.
         self._ids: dict[str, IdWindow] = {}

@@ -71,6 +71,15 @@ def _within_0_1(name: str, value: Any) -> float:
     return number
 
 
+def _check_effect(effect: Any) -> float:
+    """The mixing scale of the sequential tests: a finite number > 0 (0 or NaN made
+    every p-value 1 or NaN, whatever the data; True was 1, Decimal a TypeError)."""
+    number = finite_number(effect)
+    if number is None or not number > 0:
+        raise ValueError(f"effect must be a finite number > 0, got {shown(effect)}")
+    return number
+
+
 def _check_confidence(confidence: Any) -> float:
     """A level within (0, 1): 1 gave infinite bounds (or a RuntimeWarning from SciPy),
     0 a point, 1.5 or NaN bounds of NaN, True the infinite ones."""
@@ -512,8 +521,10 @@ def msprt_proportions(
     the mixing scale is ``tau = effect * sqrt(p (1 - p))`` with ``p`` the pooled rate,
     so ``x = tau^2 / V = effect^2 / (1/n_control + 1/n_treatment)``. Valid at every
     look (see :func:`_msprt_p`), under the normal approximation of the difference.
+    ``effect``: a finite number > 0, else ValueError.
     """
     _check_alternative(alternative)
+    effect = _check_effect(effect)
     x_control, n_control, x_treatment, n_treatment = _check_counts(
         x_control, n_control, x_treatment, n_treatment
     )
@@ -539,9 +550,10 @@ def msprt_means(
     group varying, the test is undefined, as :func:`welch_ttest` is: ``undefined``
     says so and the statistic and p-value are NaN (no p-value to fall below a level).
     Valid at every look (see :func:`_msprt_p`), under the normal approximation of the
-    difference of means.
+    difference of means. ``effect``: a finite number > 0, else ValueError.
     """
     _check_alternative(alternative)
+    effect = _check_effect(effect)
     a, b = _summary(control), _summary(treatment)
     if a.n < 2 or b.n < 2:
         raise ValueError("the sequential test needs at least two observations per group")
@@ -572,9 +584,12 @@ def sample_ratio_mismatch(
     not be trusted.
 
     Only the shares of the split matter (weights of 50 and 50 or of 1e300 and 1e300
-    are one split). ValueError for a weight that is negative or not finite, and for a
-    count that is no whole number of users.
+    are one split). ValueError for a weight that is negative or not finite, for a
+    count that is no whole number of users, and for a ``threshold`` that is no number
+    within (0, 1).
     """
+    # (True compared as 1: every p-value a mismatch; NaN and 0: never one)
+    threshold = _within_0_1("threshold", threshold)
     weights: dict[str, float] = {}
     for k, w in split.items():
         fw = finite_number(w)  # never a bool or text (cfgcore._numbers)

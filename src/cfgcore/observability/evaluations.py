@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfgcore import _counting
+from cfgcore._numbers import real_number, shown
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = ["DEFAULT_RETAIN", "EvaluationTotals", "evaluation_totals"]
@@ -60,9 +61,12 @@ def _retain_seconds(value: float | None) -> float:
     used (the totals are made lazily, by a metrics scrape or the usage thread, which a
     deployment typo must not break)."""
     if value is not None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"retain must be a number of seconds >= 0 (or inf), got {value!r}")
-        return float(value)
+        seconds = real_number(value)  # any real number by its value (cfgcore._numbers)
+        if seconds is None or not seconds >= 0:  # (NaN fails the test)
+            raise ValueError(
+                f"retain must be a number of seconds >= 0 (or inf), got {shown(value)}"
+            )
+        return seconds
     raw = os.environ.get(_RETAIN_ENV, "").strip()
     if not raw:
         return DEFAULT_RETAIN

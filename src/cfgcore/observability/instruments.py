@@ -39,6 +39,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from cfgcore._numbers import whole_at_least
 from cfgcore.errors import REASON_CLASSES, ConfigError
 from cfgcore.observability.registry import Family, Sample, registry
 from cfgcore.runtime.forks import after_fork_in_child
@@ -643,7 +644,8 @@ class EvaluationSeries:
 
     def __init__(self, limit: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._limit = limit
+        self._limit: int | None = None
+        self.limit = limit  # (the setter checks it: "100" raised at the first scrape)
         self._own: dict[tuple[str, str, str], None] = {}  # (insertion ordered set)
         # Combinations past the limit -> their total already added to the overflow.
         self._folded: dict[tuple[str, str, str], int] = {}
@@ -658,9 +660,8 @@ class EvaluationSeries:
 
     @limit.setter
     def limit(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 0):  # fmt: skip
-            raise ValueError(f"limit must be a number of series >= 0 (0: none), got {value!r}")
+        if value is not None:  # (None: from the environment; 0: no limit)
+            value = whole_at_least("limit", value, 0, "series")
         self._limit = value
 
     def samples(self, totals: dict[tuple[str, str, str], int]) -> tuple[list[Sample], int]:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cfgcore._numbers import whole_at_least
 from cfgcore.runtime.forks import after_fork_in_child
 
 __all__ = [
@@ -359,11 +360,8 @@ class Registry:
 
     @max_label_bytes.setter
     def max_label_bytes(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < MIN_LABEL_BYTES):  # fmt: skip
-            raise ValueError(
-                f"max_label_bytes must be a number of bytes >= {MIN_LABEL_BYTES}, got {value!r}"
-            )
+        if value is not None:  # (None: from the environment)
+            value = whole_at_least("max_label_bytes", value, MIN_LABEL_BYTES, "bytes")
         self._max_label_bytes = value
 
     def _get(self, cls: type[Any], name: str, *args: Any) -> Any:

@@ -100,6 +100,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
+from cfgcore._numbers import finite_at_least, whole_at_least
 from cfgcore.runtime.atomicio import FileLock, LockTimeout
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child, at_exit
@@ -323,6 +324,18 @@ class AuditLog:
         lock_timeout: float | None = None,
         create_dir: bool = True,
     ) -> None:
+        # Numbers by their value, checked before anything is opened (cfgcore._numbers):
+        # True was one entry kept or a one-byte file, "5" a TypeError at the first
+        # rotation, NaN a lock never waited for.
+        keep = whole_at_least("keep", keep, 0, "entries")
+        if keep_bytes is not None:
+            keep_bytes = whole_at_least("keep_bytes", keep_bytes, 0, "bytes")
+        if max_bytes is not None:
+            max_bytes = whole_at_least("max_bytes", max_bytes, 0, "bytes")  # 0: never rotated
+        if backups is not None:
+            backups = whole_at_least("backups", backups, 0, "files")
+        if lock_timeout is not None:
+            lock_timeout = finite_at_least("lock_timeout", lock_timeout, 0, "seconds")
         # False: the log's directory belongs to someone else (a deployment's flags
         # directory); one that does not exist is not created just to write an entry.
         self.create_dir = create_dir
@@ -346,8 +359,6 @@ class AuditLog:
             lock_timeout if lock_timeout is not None
             else _env_seconds("CFGCORE_AUDIT_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
         )  # fmt: skip
-        if keep_bytes is not None and keep_bytes < 0:
-            raise ValueError(f"keep_bytes must be at least 0, got {keep_bytes!r}")
         self.keep_bytes = keep_bytes if keep_bytes is not None else _env_keep_bytes()
         # (size, entry), oldest first; _recent_bytes is the sum of the sizes.
         self._recent: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(maxlen=keep)

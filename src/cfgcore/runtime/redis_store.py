@@ -136,6 +136,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from cfgcore._numbers import shown, whole_number
 from cfgcore.errors import ConfigError, StopRegisterError
 from cfgcore.observability import instruments
 from cfgcore.runtime.atomicio import MAX_READ_BYTES, FileLock, atomic_write, read_regular
@@ -859,14 +860,19 @@ class FlagsEnvironmentError(ConfigError):
         self.recorded = recorded
 
 
-def _expected_arg(expected: int | None) -> str:
-    """``expected_version`` as the write scripts take it ('' for none); ConfigError for
-    a value that is no version."""
+def _expected_arg(expected: Any, origin: str) -> str:
+    """``expected_version`` as the write scripts take it ('' for none); ConfigError
+    naming the store for a value that is no version. A whole number by its value
+    (``3``, ``numpy.int64(3)``, ``3.0``: cfgcore._numbers), never a bool or text."""
     if expected is None:
         return ""
-    if type(expected) is not int or not 0 <= expected < 2**53:
-        raise ConfigError(f"expected version {expected!r}: must be an integer from 0 to 2**53 - 1")
-    return str(expected)
+    version = whole_number(expected)
+    if version is None or not 0 <= version < 2**53:
+        raise ConfigError(
+            f"expected_version: must be a whole number from 0 to 2**53 - 1, got {shown(expected)}",
+            file=origin,
+        )
+    return str(version)
 
 
 def _conflict(key: str, held: Any, expected: int, origin: str) -> VersionConflictError:
@@ -2169,7 +2175,7 @@ class RedisFlagStore(RedisFollower):
         """
         import redis
 
-        expected = _expected_arg(expected_version)
+        expected = _expected_arg(expected_version, self.url)
         self._refuse_closed("write")
         self._refuse_unsigned()
         writer = _writer(actor)
@@ -3229,7 +3235,7 @@ class RedisConfigStore(RedisFlagStore):
         this environment on purpose)."""
         import redis
 
-        expected = _expected_arg(expected_version)
+        expected = _expected_arg(expected_version, self.url)
         self._refuse_closed("publish")
         flags._refuse_closed("publish")
         if flags._parsed != self._parsed:
