@@ -94,10 +94,17 @@ def test_ints_past_64_bits_have_no_bucket(impl):
     spaces,
 )
 def test_cbor_hex_scheme(value, space):
+    if holds_lone_surrogate(value):
+        # no CBOR text holds one: refused, as flagd's cbor2 refuses it (its fractional
+        # is then null)
+        with pytest.raises(UnicodeEncodeError):
+            cbor2.dumps(value, canonical=True)
+        with pytest.raises(UnicodeEncodeError):
+            cbor_encode(value)
+        return
     data = cbor_encode(value)
-    # our deterministic encoding is RFC 8949's: cbor2 in canonical mode agrees (a lone
-    # surrogate has no CBOR text: its UTF-8-like bytes are hashed, on both evaluators)
-    if not holds_lone_surrogate(value) and (not isinstance(value, float) or value == value):
+    # our deterministic encoding is RFC 8949's: cbor2 in canonical mode agrees
+    if not isinstance(value, float) or value == value:
         assert cbor2.loads(data) == value or value != value
     for impl in _impls():
         sb = impl.scheme_bucket

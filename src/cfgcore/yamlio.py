@@ -907,6 +907,12 @@ def load_yaml(
         raise ConfigError([Problem(path="", message=message, file=file, line=line)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if getattr(exc, "problem", None) == _SURROGATE_ESCAPE:
+            joined = _join_escaped_pairs(data)
+            if joined is not None:  # read again, each pair written as the one character
+                return load_yaml(
+                    joined, file=file, marks=marks, text_keys=text_keys, decimal_keys=decimal_keys
+                )
         if getattr(exc, "problem", None) == "exceeded maximum nesting depth" and mark:
             # The libyaml in PyYAML 6.0.4's wheels refuses nesting past 1,000 levels
             # itself, before the composer asks for the collection that goes deeper.
@@ -922,6 +928,8 @@ def load_yaml(
                 f" (a key longer than {_MAX_PLAIN_KEY:,} characters? YAML reads a longer "
                 "one only as an explicit key: '? <key>' on one line, ': <value>' on the next)"
             )
+        if problem == _SURROGATE_ESCAPE:
+            problem += " (a lone UTF-16 surrogate \\uD800-\\uDFFF, or past U+10FFFF: no character)"
         path = _error_path(data, mark) if mark is not None else ""
         raise ConfigError(
             [Problem(path=path, message=f"invalid YAML: {problem}", file=file, line=line)]
@@ -933,6 +941,51 @@ def load_yaml(
     if marks is not None:
         marks.root = doc
     return doc
+
+
+# What libyaml says of a "\uD83D" escape: a UTF-16 surrogate, no character on its own.
+_SURROGATE_ESCAPE = "found invalid Unicode character escape code"
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|.)", re.DOTALL)
+
+
+def _join_escaped_pairs(data: str) -> str | None:
+    r"""``data`` with each escaped UTF-16 surrogate pair in a double-quoted scalar
+    (``"\uD83D\uDE00"``, what JSON writers such as Python's ``json.dumps`` emit for a
+    character past U+FFFF, and JSON reads as that one character) written as the one
+    ``\U`` escape libyaml reads; None when there is none to join (a lone surrogate
+    stays: no text holds one). Found with PyYAML's own scanner, so that only escapes
+    in double-quoted scalars are touched, never the same letters in plain or
+    single-quoted text. Used on the error path only; the lines stay as they were."""
+    try:
+        spans = [
+            (tok.start_mark.index, tok.end_mark.index)
+            for tok in yaml.scan(data, Loader=yaml.SafeLoader)
+            if isinstance(tok, yaml.ScalarToken) and tok.style == '"'
+        ]
+    except (yaml.YAMLError, ValueError):  # ValueError: PyYAML's chr() of "\U00110000"
+        return None
+    out: list[str] = []
+    done = 0
+    for start, end in spans:
+        escapes = list(_ESCAPE.finditer(data, start, end))
+        for first, second in zip(escapes, escapes[1:], strict=False):
+            high, low = first.group(1), second.group(1)
+            if (
+                high is not None
+                and low is not None
+                and first.end() == second.start()
+                and 0xD800 <= int(high, 16) <= 0xDBFF
+                and 0xDC00 <= int(low, 16) <= 0xDFFF
+                and first.start() >= done
+            ):
+                code = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                out.append(data[done : first.start()])
+                out.append(f"\\U{code:08X}")
+                done = second.end()
+    if not out:
+        return None
+    out.append(data[done:])
+    return "".join(out)
 
 
 # What libyaml (and PyYAML's scanner) say when a key on one line runs past the length

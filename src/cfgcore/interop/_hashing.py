@@ -116,7 +116,9 @@ def cbor_encode(value: Any) -> bytes:
 
     Source: flagd ADR "fractional-non-string-rand-units" (RFC 8949 section 4.2.1
     core deterministic encoding: shortest heads, shortest exact float, map keys
-    sorted by their encoded bytes).
+    sorted by their encoded bytes). Text holding a lone surrogate raises
+    UnicodeEncodeError (a ValueError), as flagd's cbor2 refuses it: flagd's
+    ``fractional`` is then null (the default variant).
     """
     if value is None:
         return b"\xf6"
@@ -125,7 +127,7 @@ def cbor_encode(value: Any) -> bytes:
     if value is False:
         return b"\xf4"
     if isinstance(value, str):
-        data = value.encode("utf-8", "surrogatepass")
+        data = value.encode("utf-8")
         return _head(3, len(data)) + data
     if isinstance(value, float) and value.is_integer() and -(2**63) <= value <= 2**64 - 1:
         value = int(value)

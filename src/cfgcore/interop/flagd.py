@@ -353,8 +353,12 @@ def _flatten(
             out[key] = value
             if len(value) > MAX_REGEX_INPUT:  # string order decides by the first characters
                 out[key + HEAD] = value[:MAX_REGEX_INPUT]
-            data = value.encode("utf-8", "surrogatepass")
-            out[key + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
+            try:
+                data = value.encode("utf-8")
+            except UnicodeEncodeError:
+                pass  # a lone surrogate: flagd cannot encode it (its fractional is null)
+            else:
+                out[key + CBOR] = cbor_text_head(len(data)).hex() + data.hex()
             if value[:1] in _SEMVER_START:
                 ver = _normal_semver(value)
                 if ver is not None:
@@ -452,8 +456,10 @@ def _flatten(
         if value is not None and not isinstance(value, list):
             try:
                 out[key + CBOR] = cbor_encode(value).hex()
-            except (TypeError, OverflowError, RecursionError):
-                pass  # not a JSON value (or one nested past the stack): nothing to bucket by
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                # not a JSON value, text holding a lone surrogate (flagd cannot encode
+                # it either: its fractional is null) or nested past the stack
+                pass
 
     put(key, value, root, reads)
     return arrays, longs
@@ -709,7 +715,11 @@ class _ArrayEntries(DerivedAttributes):
         total = weight + sum(weights)
         if not 0 < total <= 2**31 - 1:
             return None
-        bucket = (murmur3_32(cbor_encode([flag_key, tk])) * total) >> 32
+        try:
+            data = cbor_encode([flag_key, tk])
+        except ValueError:  # a lone surrogate: flagd cannot encode it, fractional is null
+            return None
+        bucket = (murmur3_32(data) * total) >> 32
         if bucket < weight:
             variant = entry[0]
             if variant is None:
@@ -718,6 +728,10 @@ class _ArrayEntries(DerivedAttributes):
                 name = "true" if variant else "false"
             else:
                 name = variant if isinstance(variant, str) else str(variant)
+            if not name.isascii() and _lone_surrogate(name):
+                # no variant is named so (no document holds the text): flagd's lookup
+                # fails, a GENERAL error; "=\0" is no variant's mark, so it reaches that
+                return "=\0"
             return "=" + name + ("\0t" if _js_truthy(variant) else "\0f")
         end = weight
         for i, w in enumerate(weights, 1):
@@ -725,6 +739,26 @@ class _ArrayEntries(DerivedAttributes):
             if bucket < end:
                 return i
         return None  # pragma: no cover - the weights sum to total
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _constant_cbor(value: Any) -> bytes:
+    """The CBOR flagd v3 hashes for a bucketing key the document fixes; _Refuse for text
+    holding a lone surrogate (a document built in Python), which flagd cannot encode."""
+    try:
+        return cbor_encode(value)
+    except ValueError:
+        raise _Refuse(
+            f"fractional bucketing key {value!r:.60} holds a lone surrogate: flagd cannot "
+            "encode it (its fractional is null)"
+        ) from None
 
 
 def _long_sem_ver(attrs: dict[str, Any], spec: str) -> int | None:
@@ -1895,7 +1929,7 @@ class _Flag:
         if self.scheme == "flagd_v3":
             if isinstance(key_expr, float) and not math.isfinite(key_expr):
                 raise _Refuse(f"fractional bucketing key {key_expr!r} is not a JSON value")
-            return cbor_encode(key_expr)  # v3 hashes the deterministic CBOR of any value
+            return _constant_cbor(key_expr)  # v3 hashes the deterministic CBOR of any value
         if isinstance(key_expr, str):
             return key_expr.encode("utf-8", "surrogatepass")  # v2 hashes a string key
         raise _Refuse("a non-string literal fractional bucketing key under v2")
@@ -1935,7 +1969,7 @@ class _Flag:
                             f"fractional bucketing key var {attr!r:.60} with the default "
                             f"{default!r:.40}: flagd v3 reads an array as a bucket entry"
                         )
-                    at_default = [(cbor_encode(default), missing)]
+                    at_default = [(_constant_cbor(default), missing)]
                 elif isinstance(default, str):
                     at_default = [(default.encode("utf-8", "surrogatepass"), missing)]
                 else:  # v2: a key that is no string buckets by flagKey + targetingKey
@@ -2009,8 +2043,9 @@ class _Flag:
 
     def text_bytes(self, text: str) -> bytes:
         """The bytes flagd hashes for the bucketing text ``text``."""
-        data = text.encode("utf-8", "surrogatepass")
-        return cbor_text_head(len(data)) + data if self.scheme == "flagd_v3" else data
+        if self.scheme != "flagd_v3":
+            return text.encode("utf-8", "surrogatepass")
+        return _constant_cbor(text)
 
     # -- conditions -------------------------------------------------------------------------
     def var_default(self, args: Any) -> tuple[str, Any]:
