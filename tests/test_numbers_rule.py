@@ -127,6 +127,7 @@ class Entry:
     took: Callable[[DynamicConfigurationManager, Any, Any], bool] = lambda m, v, r: True
     none_ok: bool = False  # None means "no limit"
     inf_ok: bool = False  # infinity means "no bound"
+    bool_ok: bool = False  # a bool is a binary metric's observation, 1 or 0
     needs: str | None = None  # a fixture the row's RESOURCES entry is made from
 
     def __repr__(self) -> str:
@@ -300,9 +301,9 @@ ENTRIES = [
     Entry("record_metric value", values(-(10**6), 10**6, 100),
           st.sampled_from([1e101, -1e300, 10**200, 10**400]),
           lambda m, v: m.record_metric("t", "ctr", v, user_id="u1"),
-          took=lambda m, v, r: r is True),
+          took=lambda m, v, r: r is True, bool_ok=True),
     Entry("track_metric value", values(-(10**6), 10**6, 100), st.sampled_from([1e101, -1e300]),
-          _track, took=lambda m, v, r: r is True),
+          _track, took=lambda m, v, r: r is True, bool_ok=True),
     Entry("guardrail_alpha", values(1, 99, 100), st.sampled_from([0, 1, -0.5, 2, 10**400]),
           _set("guardrail_alpha"), ValueError, "guardrail_alpha must be a number within"),
     Entry("guardrail_min_samples", values(0, 10**4), st.sampled_from([-1, 2.5, Fraction(1, 2)]),
@@ -477,6 +478,8 @@ def test_every_numeric_argument_follows_one_rule(manager, entry, data, request):
     if entry.needs:
         RESOURCES[entry.needs] = request.getfixturevalue(entry.needs)
     not_numbers = NOT_NUMBERS.filter(lambda v: v is not None) if entry.none_ok else NOT_NUMBERS
+    if entry.bool_ok:
+        not_numbers = not_numbers.filter(lambda v: not isinstance(v, bool | np.bool_))
     if entry.inf_ok:
         not_numbers = not_numbers.filter(lambda v: not math.isinf(real_number(v) or 0))
     bad = data.draw(st.one_of(not_numbers, entry.out_of_range), label="refused")
@@ -501,11 +504,25 @@ def test_text_is_no_holdout_percentage_and_names_it(manager):
     assert "holdout_percentage" not in manager.snapshot.metadata
 
 
-def test_record_metric_takes_no_bool_or_text_and_never_raises(manager):
-    """True and "1.5" were recorded as 1.0 and 1.5; they are refused as NaN is."""
-    for value in (True, False, np.bool_(True), "1.5", b"1", None, 1j):
+def test_record_metric_takes_no_text_and_never_raises(manager):
+    """ "1.5" was recorded as 1.5; it is refused as NaN is."""
+    for value in ("1.5", "1", b"1", None, 1j):
         assert manager.record_metric("t", "ctr", value, user_id="u1") is False
     assert manager.record_metric("t", "ctr", Fraction(1, 2), user_id="u1") is True
+
+
+def test_a_bool_metric_value_is_a_binary_observation(manager):
+    # record_metric("t", "converted", bought): the natural way to record a conversion
+    store = manager.metrics
+    for i, value in enumerate((True, False, np.bool_(True), np.bool_(False), True)):
+        assert manager.record_metric("t", "conv", value, user_id=f"b{i}") is True
+        assert manager.track_metric("t", "conv2", value, user_id=f"b{i}") is True
+    assert store.flush(10)
+    variants = {manager.get_ab_test_variant("t", {"user_id": f"b{i}"}) for i in range(5)}
+    n = sum(store.summary("t", v, "conv").n for v in variants)
+    total = sum(store.summary("t", v, "conv").mean * store.summary("t", v, "conv").n
+                for v in variants)  # fmt: skip
+    assert (n, total) == (5, 3.0)
 
 
 @given(st.one_of(NOT_NUMBERS, st.integers(), st.floats(), st.decimals(), st.fractions()))

@@ -573,8 +573,7 @@ METRIC_CALLS = [
     ("exp", 1.0, {"user_context": ["not", "a", "mapping"]}),
     ("exp", 1.0, {}),
     (StrKey("exp"), 1.0, {"user_context": {"user_id": "u7"}}),
-    ("exp", "2.5", {"user_context": {"user_id": "u8"}}),  # float() of it: 2.5
-    ("exp", True, {"user_context": {"user_id": "u9"}}),  # a bool counts as 1.0
+    ("exp", True, {"user_context": {"user_id": "u9"}}),  # a binary observation: 1.0
     ("nope", 1.0, {"user_context": {"user_id": "u1"}}),
     ("nope", 1.0, {"user_context": {"user_id": "u1"}, "variant": "control"}),
     (["unhashable"], 1.0, {"user_context": {"user_id": "u1"}}),
@@ -585,6 +584,8 @@ METRIC_CALLS = [
     ("exp", "abc", {"user_context": {"user_id": "n4"}}),
     ("exp", None, {"user_context": {"user_id": "n5"}}),
     ("exp", [1], {"user_context": {"user_id": "n6"}}),
+    # text is no number (cfgcore._numbers): "2.5" was read as 2.5
+    ("exp", "2.5", {"user_context": {"user_id": "n10"}}),
 ]
 # Metric names and given variants that are not strs: refused (an unhashable one used to
 # make the writer lose its whole batch, valid events included).
@@ -639,15 +640,15 @@ def test_record_metric_by_the_seed_api_is_the_reference_on_both_evaluators(tmp_p
         assert got == want
         answers, events, n = got
         # A bad id, an unreadable or no mapping and no user: not in the test (no bucket).
-        assert answers == [True] * 7 + [False] * 4 + [True] * 3 + [False] * 12 + [True]
-        assert n == 11 and len(events) == 11 and {e[0] for e in events} == {"exp"}
+        assert answers == [True] * 7 + [False] * 4 + [True] * 2 + [False] * 13 + [True]
+        assert n == 10 and len(events) == 10 and {e[0] for e in events} == {"exp"}
         users = [e[2] for e in events]  # test, variant, user, metric, value
-        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7", "u8", "u9", "u10"]
-        assert [e[4] for e in events] == [1.0, 2.5, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 2.5, 1.0, 1.0]
+        assert users == ["u1", "7", "t9", "t9", "u3", "u4", "u5", "u7", "u9", "u10"]
+        assert [e[4] for e in events] == [1.0, 2.5, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
         assert {type(e[3]) for e in events} == {str}  # metric names, StrKey as its value
         assert fast.exposures is not None
         exposed = _members(fast.exposures.seen_shards("exp"))
-        refused = {"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"}  # n9 gave its variant
+        refused = {"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n10"}  # n9: a variant
         assert "u1" in exposed and not exposed & refused
     finally:
         fast.close()
@@ -727,7 +728,8 @@ def test_a_jsonl_sink_leaves_out_only_the_records_json_cannot_hold(tmp_path):
 
 def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
     """A NaN or an infinity would turn a variant's mean and variance into NaN for good;
-    a value float() cannot convert is refused the same way (False, nothing recorded)."""
+    a value that is no real number (text: cfgcore._numbers) is refused the same way
+    (False, nothing recorded)."""
     store = MetricsStore(tmp_path / "m.jsonl")
     try:
         for bad in (float("nan"), float("inf"), -float("inf"), "x", None, object(), 10**400):
@@ -735,7 +737,8 @@ def test_metrics_store_refuses_values_that_are_not_finite_numbers(tmp_path):
         assert store.record("t", "a", "ctr", 2, "u") is True
         for names in ((None, "a", "ctr"), ("t", ["a"], "ctr"), ("t", "a", {"ctr"})):
             assert store.record(*names, 1.0, "u") is False
-        assert store.record("t", "a", "ctr", "4.0", 7) is True  # an int user: "7"
+        assert store.record("t", "a", "ctr", "4.0", 7) is False  # text is no number
+        assert store.record("t", "a", "ctr", 4, 7) is True  # an int user: "7"
         summary = store.summary("t", "a", "ctr")
         assert (summary.n, summary.mean) == (2, 3.0)  # refused before the queue: none lost
         assert store.metrics("t") == ["ctr"]

@@ -7,7 +7,8 @@ its value: ``int``, ``float`` and any other :class:`numbers.Real` (NumPy scalars
 float. It refuses
 
 * ``bool``: an ``int`` subclass, but ``True`` is no share of anything (``float(True)``
-  rolled a flag out to 1 % of users);
+  rolled a flag out to 1 % of users). A metric observation is the exception: there a
+  bool is a binary metric's 1 or 0 (``record_metric(..., converted)``);
 * text: ``"25"`` from an environment variable or a form is the caller's to parse;
   parsing it here would also take ``"nan"`` or ``"1e3"`` and hide the typo in ``"2.5%"``;
 * None, and anything else that is no real number (``complex``, a list);

@@ -290,14 +290,24 @@ def serves_variant(meta: Any, variant: str) -> bool:
 MAX_METRIC_VALUE = 1e100
 
 
+def _numpy_bool(value: Any) -> bool:
+    kind = type(value)
+    return kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+
+
 def metric_value(value: Any) -> float | None:
     """A metric observation as a finite float within ``MAX_METRIC_VALUE``, or None: a
     real number by its value (an int, a float, a NumPy scalar, a Fraction, a Decimal),
-    never a bool nor text (``"1.5"`` is the caller's to parse, as every numeric argument
-    is: :mod:`cfgcore._numbers`), nor a NaN or an infinity (either would poison every
-    running mean and variance it joins), nor one beyond ``MAX_METRIC_VALUE`` (the
-    metric writer would drop it after the call said True)."""
+    or a bool (``numpy.bool_`` too) as the observation of a binary metric, 1.0 or 0.0
+    (``converted=True``: the one place a bool is taken for a number, since dropping a
+    conversion recorded so would lose it silently), never text (``"1.5"`` is the
+    caller's to parse, as every numeric argument is: :mod:`cfgcore._numbers`), nor a
+    NaN or an infinity (either would poison every running mean and variance it joins),
+    nor one beyond ``MAX_METRIC_VALUE`` (the metric writer would drop it after the
+    call said True)."""
     if type(value) is not float:
+        if value is True or value is False or _numpy_bool(value):
+            return 1.0 if value else 0.0
         value = real_number(value)
         if value is None:
             return None
