@@ -509,6 +509,8 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 problems.append(_msgspec_problem(exc, file, prefix=child_key_path(section, key)))
+            except UnicodeEncodeError:  # (from Python data) text holding a lone surrogate
+                problems.append(_surrogate_problem(raw, child_key_path(section, key), file))
             except RecursionError:  # bytes input nested beyond the decoder's stack
                 problems.append(
                     Problem(
@@ -1116,6 +1118,8 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:
         raise SnapshotError([_msgspec_problem(exc, file)]) from None
+    except UnicodeEncodeError:  # msgspec reads text where another type is due as UTF-8
+        raise SnapshotError([_surrogate_problem(obj, "", file)]) from None
     return _assemble(
         top,
         _convert_flag,
@@ -1220,6 +1224,15 @@ def encode_msgpack(document: Any, *, file: str | None = None) -> bytes:
             "kept in a YAML or JSON flag file, not in a Redis store or a .msgpack file"
         )
         raise SnapshotError([Problem(path=where or "", message=message, file=file)]) from None
+
+
+def _surrogate_problem(data: Any, prefix: str, file: str | None) -> Problem:
+    """The problem of Python data holding text with a lone surrogate (msgspec refuses
+    to read it), at that text's key path below ``prefix``."""
+    where = _lone_surrogate(data) or ""
+    path = f"{prefix}.{where}" if prefix and where and where[0] != "[" else prefix + where
+    message = "text is not valid Unicode (a lone surrogate such as \\ud800): no document holds it"
+    return Problem(path=path, message=message, file=file)
 
 
 def _lone_surrogate(data: Any) -> str | None:
