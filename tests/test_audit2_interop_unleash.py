@@ -106,7 +106,7 @@ def test_a_constraint_value_yggdrasil_cannot_read_is_refused(op, value):
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload, source="features.json")
     text = str(err.value)
-    assert "features.json" in text and "features.f.strategies[0].constraints[0]" in text
+    assert "features.json" in text and "features[0].strategies[0].constraints[0]" in text
     assert op in text and "invalid value" in text
 
 
@@ -136,7 +136,7 @@ def test_a_version_as_a_number_constraint_value_is_refused(op):
         assert _ygg(payload, _props("1.2.3")) is True
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload)
-    assert "features.f.strategies[0].constraints[0]" in str(err.value)
+    assert "features[0].strategies[0].constraints[0]" in str(err.value)
     assert "5.0.0" in str(err.value) and op in str(err.value)
 
 
@@ -257,7 +257,7 @@ def test_skip_leaves_out_refused_features_and_their_dependants(make):
     child = {"name": "child", "enabled": True, "strategies": [{"name": "default"}],
              "dependencies": [{"feature": "bad"}]}  # fmt: skip
     payload = {"version": 2, "features": [good, bad, child]}
-    with pytest.raises(InteropError, match="features.bad.strategies"):
+    with pytest.raises(InteropError, match=r"features\[1\]\.strategies"):
         unleash.to_snapshot(payload)
     snap = unleash.to_snapshot(payload, on_error="skip")
     assert sorted(snap.flags) == ["good"]
@@ -297,4 +297,4 @@ def test_regex_constructs_meaning_something_else_to_re2_are_refused(pattern):
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload)
     text = str(err.value)
-    assert "features.f.strategies[0].constraints[0]" in text and "Rust's regex" in text
+    assert "features[0].strategies[0].constraints[0]" in text and "Rust's regex" in text

@@ -126,7 +126,7 @@ def test_a_quantifier_on_a_quantifier_is_refused_not_never_matched(pattern):
         unleash.to_snapshot(payload)
     text = str(err.value)
     assert (
-        "features.f.strategies[0].constraints[0]" in text and "quantifier on a quantifier" in text
+        "features[0].strategies[0].constraints[0]" in text and "quantifier on a quantifier" in text
     )
 
 

@@ -36,9 +36,9 @@ def _constraint(**kw):
 
 # (feature a, segments, the key path refused)
 REJECTED = [
-    ({"name": "a", "strategies": [D]}, None, "features.a.enabled"),
-    ({"name": "a", "enabled": None, "strategies": [D]}, None, "features.a.enabled"),
-    ({"name": "a", "enabled": True, "strategies": [{}]}, None, "features.a.strategies[0].name"),
+    ({"name": "a", "strategies": [D]}, None, "features[0].enabled"),
+    ({"name": "a", "enabled": None, "strategies": [D]}, None, "features[0].enabled"),
+    ({"name": "a", "enabled": True, "strategies": [{}]}, None, "features[0].strategies[0].name"),
     ({"name": "a", "enabled": True, "strategies": [], "variants": [{"name": "x"}]}, None,
      "variants[0].weight"),
     ({"name": "a", "enabled": True, "strategies": [{"name": "default", "variants": [

@@ -78,7 +78,7 @@ def test_a_rollout_text_the_sdks_disagree_on_is_refused_naming_it(strategy, text
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload, source="features.json")
     msg = str(err.value)
-    assert "features.json" in msg and f"features.f.strategies[0].parameters.{key}" in msg
+    assert "features.json" in msg and f"features[0].strategies[0].parameters.{key}" in msg
     assert "not a whole number of percent" in msg
 
 
@@ -144,7 +144,7 @@ def test_a_variant_dependency_on_a_parent_enabled_without_a_variant_is_refused(p
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload, source="features.json")
     msg = str(err.value)
-    assert "features.json" in msg and "features.child.dependencies[0].variants" in msg
+    assert "features.json" in msg and "features[1].dependencies[0].variants" in msg
     assert "'parent'" in msg and "'disabled'" in msg
     # on_error="skip": the child is left out and listed, the parent imported
     snap = unleash.to_snapshot(payload, on_error="skip")
@@ -183,8 +183,8 @@ def test_a_dependency_on_a_rollout_without_group_id_is_refused(rollout):
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(payload, source="features.json")
     msg = str(err.value)
-    assert "features.child.dependencies[0]" in msg
-    assert "features.parent.strategies[0].parameters.groupId" in msg
+    assert "features[1].dependencies[0]" in msg
+    assert "features[0].strategies[0].parameters.groupId" in msg
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def test_a_flag_the_compiler_refuses_is_named_by_its_place_in_the_source(
     assert reason.startswith(f"{where}: does not compile once converted "), reason
     assert f"(at flags.{NFD} in the converted cfgcore document): " in reason
     assert "read alike" in reason
-    assert f"refused: {where}: does not compile" in err
+    assert f"refused: {tmp_path / 'src.json'}:1: {where}: does not compile" in err
     assert "refused: flags." not in err or system == "flagd"  # flagd's own path is flags.<key>
     engine = make(snap)  # both evaluators answer the flags that were kept
     assert engine.is_enabled("ok") is True

@@ -76,7 +76,7 @@ def test_unleash_regex_too_deep_is_an_import_error_not_never_matching(monkeypatc
         with pytest.raises(InteropError) as err:
             unleash.to_snapshot(payload)
         text = str(err.value)
-        assert "features.f.strategies[0].constraints[0]" in text and "nested 900 deep" in text
+        assert "features[0].strategies[0].constraints[0]" in text and "nested 900 deep" in text
 
 
 def test_parentheses_that_are_not_groups_do_not_count():

@@ -54,14 +54,14 @@ def test_unleash_wrong_types_name_the_file_and_key_path(tmp_path, capsys, doc, w
     "feature, refused",
     [
         (None, "features[0]: refused: features[0]: expected an object, got null"),
-        ({"name": "a", "strategies": "x"}, "a: refused: features.a.strategies: expected a"),
+        ({"name": "a", "strategies": "x"}, "a: refused: features[0].strategies: expected a"),
         (
             {"name": "a", "strategies": [{"name": "default", "constraints": [1]}]},
-            "a: refused: features.a.strategies[0].constraints[0]: expected an object, got a",
+            "a: refused: features[0].strategies[0].constraints[0]: expected an object, got a",
         ),
         # a weight the SDK's engine cannot read refuses the whole payload there: named
         ({"name": "a", "variants": [{"name": "v", "weight": "x"}]},
-         "a: refused: features.a: malformed: variants[0].weight: expected an integer, "
+         "a: refused: features[0]: malformed: variants[0].weight: expected an integer, "
          "got a string"),
     ],
 )  # fmt: skip
@@ -69,8 +69,10 @@ def test_a_malformed_unleash_feature_is_refused_with_its_key_path(tmp_path, caps
                                                                    refused):  # fmt: skip
     # as for flagd and GrowthBook: the other features are imported, the refused listed
     doc = {"version": 1, "features": [feature, {"name": "ok", "enabled": True, "strategies": []}]}
-    code, err, _, out = _import(tmp_path, capsys, "unleash", doc)
+    code, err, src, out = _import(tmp_path, capsys, "unleash", doc)
     assert code == 1
+    # listed with the line of the key path named (the one-line source's line 1)
+    refused = refused.replace(": refused: ", f": refused: {src}:1: ", 1)
     assert f"  - {refused}" in err and "internal error" not in err
     assert "ok" in load_snapshot(out).flags
 
@@ -83,9 +85,9 @@ def test_an_unleash_rollout_past_a_float_is_refused_naming_it(tmp_path, capsys):
     doc = {"version": 1,
            "features": [{"name": "a", "enabled": True, "strategies": [strategy]},
                         {"name": "ok", "enabled": True, "strategies": []}]}  # fmt: skip
-    code, err, _, out = _import(tmp_path, capsys, "unleash", doc)
+    code, err, src, out = _import(tmp_path, capsys, "unleash", doc)
     assert code == 1
-    assert "  - a: refused: features.a.strategies[0].parameters.rollout: '1e400'" in err
+    assert f"  - a: refused: {src}:1: features[0].strategies[0].parameters.rollout: '1e400'" in err
     assert set(load_snapshot(out).flags) == {"ok"}
 
 
@@ -132,9 +134,10 @@ def test_growthbook_saved_groups_that_are_not_an_object_name_their_file(tmp_path
     ],
 )  # fmt: skip
 def test_a_malformed_flag_is_refused_with_its_name(tmp_path, capsys, system, doc, refused):
-    code, err, _, _ = _import(tmp_path, capsys, system, doc)
+    code, err, src, _ = _import(tmp_path, capsys, system, doc)
     assert code == 1 and "internal error" not in err
-    assert f"  - {refused}" in err
+    # with the line of the flag (the one-line source's line 1)
+    assert f"  - {refused.replace(': refused: ', f': refused: {src}:1: ', 1)}" in err
 
 
 # -- any JSON-like document: only the project's error type -----------------------------

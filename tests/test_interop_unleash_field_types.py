@@ -98,15 +98,15 @@ def _event(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 SEG = {"id": 1, "constraints": [CONSTRAINT]}
-S = "features.f.strategies[0]"
+S = "features[0].strategies[0]"
 C = f"{S}.constraints[0]"
 SC = "segments[0].constraints[0]"
 # (payload, what cfgcore's refusal says)
 REFUSED: list[tuple[dict[str, Any], str]] = [
-    (_variant(weightType="other"), "features.f: malformed: variants[0].weightType: expected"),
-    (_variant(weightType=""), "features.f: malformed: variants[0].weightType: expected"),
-    (_variant(weightType=5), "features.f: malformed: variants[0].weightType: expected"),
-    (_variant(weightType=True), "features.f: malformed: variants[0].weightType: expected"),
+    (_variant(weightType="other"), "features[0]: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=""), "features[0]: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=5), "features[0]: malformed: variants[0].weightType: expected"),
+    (_variant(weightType=True), "features[0]: malformed: variants[0].weightType: expected"),
     (_strategy(parameters=[]), f"{S}.parameters: expected an object, got a list"),
     (_strategy(parameters=["a"]), f"{S}.parameters: expected an object"),
     (_strategy(parameters="x"), f"{S}.parameters: expected an object"),
@@ -122,26 +122,26 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     (_strategy(sortOrder=True), f"{S}.sortOrder: expected an integer"),
     (_strategy(sortOrder=2**31), f"{S}.sortOrder: expected an integer"),
     (_strategy(sortOrder=-(2**31) - 1), f"{S}.sortOrder: expected an integer"),
-    (_top(impressionData="yes"), "features.f.impressionData: expected a boolean, got a string"),
-    (_top(impressionData=1), "features.f.impressionData: expected a boolean, got a number"),
-    (_top(impressionData=0), "features.f.impressionData: expected a boolean, got a number"),
-    (_top(stale="true"), "features.f.stale: expected a boolean, got a string"),
-    (_top(project=5), "features.f.project: expected a string, got a number"),
-    (_top(project=True), "features.f.project: expected a string, got a boolean"),
-    (_top(type=[]), "features.f.type: expected a string, got a list"),
-    (_top(type={}), "features.f.type: expected a string, got an object"),
-    (_top(description=5), "features.f.description: expected a string, got a number"),
-    (_top(description=["d"]), "features.f.description: expected a string, got a list"),
-    (_top(createdAt=0), "features.f.createdAt: expected a string, got a number"),
-    (_top(lastSeenAt=True), "features.f.lastSeenAt: expected a string, got a boolean"),
-    (_top(createdAt="2024-01-01"), "features.f.createdAt: '2024-01-01' is not a date and time"),
-    (_top(createdAt="2024-01-01T00:00:00"), "features.f.createdAt: '2024-01-01T00:00:00' is not"),
-    (_top(createdAt=""), "features.f.createdAt: '' is not a date and time with a time zone"),
-    (_top(createdAt="2024-02-30T00:00:00Z"), "features.f.createdAt: '2024-02-30T00:00:00Z' is"),
-    (_top(createdAt="2024-01-01T00:00:00+24:00"), "features.f.createdAt: '2024-01-01T00:00:00"),
-    (_top(lastSeenAt="2024-01-01"), "features.f.lastSeenAt: '2024-01-01' is not a date and time"),
-    (_top(lastSeenAt="2024-01-01T24:00:00Z"), "features.f.lastSeenAt: '2024-01-01T24:00:00Z' is"),
-    (_top(lastSeenAt="yesterday"), "features.f.lastSeenAt: 'yesterday' is not a date and time"),
+    (_top(impressionData="yes"), "features[0].impressionData: expected a boolean, got a string"),
+    (_top(impressionData=1), "features[0].impressionData: expected a boolean, got a number"),
+    (_top(impressionData=0), "features[0].impressionData: expected a boolean, got a number"),
+    (_top(stale="true"), "features[0].stale: expected a boolean, got a string"),
+    (_top(project=5), "features[0].project: expected a string, got a number"),
+    (_top(project=True), "features[0].project: expected a string, got a boolean"),
+    (_top(type=[]), "features[0].type: expected a string, got a list"),
+    (_top(type={}), "features[0].type: expected a string, got an object"),
+    (_top(description=5), "features[0].description: expected a string, got a number"),
+    (_top(description=["d"]), "features[0].description: expected a string, got a list"),
+    (_top(createdAt=0), "features[0].createdAt: expected a string, got a number"),
+    (_top(lastSeenAt=True), "features[0].lastSeenAt: expected a string, got a boolean"),
+    (_top(createdAt="2024-01-01"), "features[0].createdAt: '2024-01-01' is not a date and time"),
+    (_top(createdAt="2024-01-01T00:00:00"), "features[0].createdAt: '2024-01-01T00:00:00' is not"),
+    (_top(createdAt=""), "features[0].createdAt: '' is not a date and time with a time zone"),
+    (_top(createdAt="2024-02-30T00:00:00Z"), "features[0].createdAt: '2024-02-30T00:00:00Z' is"),
+    (_top(createdAt="2024-01-01T00:00:00+24:00"), "features[0].createdAt: '2024-01-01T00:00:00"),
+    (_top(lastSeenAt="2024-01-01"), "features[0].lastSeenAt: '2024-01-01' is not a date and time"),
+    (_top(lastSeenAt="2024-01-01T24:00:00Z"), "features[0].lastSeenAt: '2024-01-01T24:00:00Z' is"),
+    (_top(lastSeenAt="yesterday"), "features[0].lastSeenAt: 'yesterday' is not a date and time"),
     ({**_top(), "query": []}, "query: expected an object, got a list"),
     ({**_top(), "query": "x"}, "query: expected an object, got a string"),
     ({**_top(), "query": 1}, "query: expected an object, got a number"),
@@ -300,7 +300,7 @@ def test_what_the_engine_rejects_is_refused_by_key_path(payload, message):
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(copy.deepcopy(payload))
     assert message in str(err.value)
-    if message.startswith("features."):  # the rest of the payload can still be taken
+    if message.startswith("features["):  # the rest of the payload can still be taken
         snap = unleash.to_snapshot(copy.deepcopy(payload), on_error="skip")
         assert set(snap.flags) == {"g"}
 
@@ -406,7 +406,7 @@ def test_a_timestamp_is_refused_exactly_where_the_engine_rejects_it(field, text)
     try:
         unleash.to_snapshot(copy.deepcopy(payload))
     except InteropError as exc:
-        assert f"features.f.{field}: " in str(exc)
+        assert f"features[0].{field}: " in str(exc)
         assert _rejected(payload), (text, str(exc))
     else:
         assert not _rejected(payload), text

@@ -158,7 +158,7 @@ def test_what_the_engine_rejects_is_refused_by_key_path(feature, message):
     with pytest.raises(InteropError) as info:
         unleash.to_snapshot(copy.deepcopy(doc))
     text = str(info.value)
-    assert f"features.a.{message}" in text and "wrong type" not in text, text
+    assert f"features[0].{message}" in text and "wrong type" not in text, text
     snap = unleash.to_snapshot(copy.deepcopy(doc), on_error="skip")
     assert set(snap.flags) == {"b"}
 

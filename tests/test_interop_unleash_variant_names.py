@@ -49,11 +49,11 @@ def test_a_variant_name_that_is_no_string_is_refused(name, where):
     path = "variants[0].name" if where == "feature" else "strategies[0].variants[0].name"
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(copy.deepcopy(payload))
-    assert f"features.f: malformed: {path}: " in str(err.value)
+    assert f"features[0]: malformed: {path}: " in str(err.value)
     # as for the other values the engine rejects: on_error="skip" leaves the feature out
     snap = unleash.to_snapshot(copy.deepcopy(payload), on_error="skip")
     assert set(snap.flags) == {"g"}
-    assert f"features.f: malformed: {path}: " in snap.metadata["refused"]["f"]
+    assert f"features[0]: malformed: {path}: " in snap.metadata["refused"]["f"]
 
 
 def test_a_string_name_still_imports(make):

@@ -62,7 +62,7 @@ def test_what_the_engine_rejects_is_refused_by_key_path(variants, message, where
     path = "variants" if where == "feature" else "strategies[0].variants"
     with pytest.raises(InteropError) as err:
         unleash.to_snapshot(copy.deepcopy(payload))
-    assert f"features.f: malformed: {path}{message}" in str(err.value)
+    assert f"features[0]: malformed: {path}{message}" in str(err.value)
     snap = unleash.to_snapshot(copy.deepcopy(payload), on_error="skip")
     assert set(snap.flags) == {"g"}
 

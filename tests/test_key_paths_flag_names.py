@@ -180,13 +180,15 @@ def test_importers_name_a_refused_flag_by_its_name(name):
             lambda: unleash.to_snapshot(
                 {"version": 1, "features": [{"name": name, "enabled": "yes"}]}, on_error="raise"
             ),
-            ("features", name, "enabled"),
+            ("features", "0", "enabled"),  # the payload's key path: a list
         ),
     ]
     for run, want in refusals:
         with pytest.raises(ConfigError) as caught:
             run()
         assert problem_paths(caught.value)[0] == want
+        if want[1] == "0":  # and the feature by its name
+            assert caught.value.problems[0].message.endswith(f"(feature {name!r:.60})")
 
 
 @settings(max_examples=60, deadline=None)

@@ -61,7 +61,7 @@ def test_a_flag_holding_a_secret_reference_is_not_imported(
     out = tmp_path / "flags.yaml"
     code, stdout, err = run_cli(capsys, "import", system, str(src), "--out", str(out))
     assert code == 1
-    assert "banner: refused: variants." in err
+    assert f"banner: refused: {src}:1: variants." in err  # (the flag's line)
     snap = decode_snapshot(out.read_bytes(), "yaml", file=str(out))
     assert sorted(snap.flags) == ["plain"]  # the others are imported as before
     assert "banner" in snap.metadata["refused"]

@@ -60,7 +60,7 @@ from cfgcore._layout import (
 )
 from cfgcore._lower import ConditionLowering
 from cfgcore.errors import child_key_path, key_segment, python_key
-from cfgcore.snapshot import Flag, Hashing, Rule
+from cfgcore.snapshot import Flag, Hashing, Rule, non_text_key
 
 DEFAULT_BUCKET_BY = ("user_id", "targeting_key")
 BUCKETING_SCHEMES = {"murmur3": SCHEME_MURMUR3}
@@ -168,28 +168,6 @@ def unservable(value: Any) -> tuple[str, str] | None:
                 f"integer out of range ({node.bit_length()} bits; variant values must fit "
                 "in 64 bits)"
             )
-    return None
-
-
-def non_text_key(value: Any) -> tuple[str, str] | None:
-    """``(path suffix, message)`` of the first key in ``value`` (a flag's metadata) that
-    is not text, else None. Metadata is free-form, but a JSON document, ``cfgcore
-    export`` and a YAML file hold text keys only: a ``1`` or ``None`` key that MessagePack
-    or Python carried in became ``"1"`` in a JSON store (the same key as a text ``"1"``
-    beside it) or stopped the document being written at all."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            for k in node:
-                if not issubclass(type(k), str):
-                    return path + key_segment(k), (
-                        f"key {python_key(k)} ({type(k).__name__}) is not a string "
-                        "(metadata keys are text, as in a JSON document: quote it)"
-                    )
-            stack += reversed([(v, path + key_segment(k)) for k, v in node.items()])
-        elif isinstance(node, list | tuple):
-            stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
     return None
 
 

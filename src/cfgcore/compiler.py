@@ -205,6 +205,7 @@ from cfgcore.snapshot import (
     Condition,
     Flag,
     Snapshot,
+    _metadata_key_problem,
     _msgspec_problem,
     _too_deep,
     gc_paused,
@@ -760,7 +761,13 @@ def compile_snapshot(snapshot: Snapshot, *, file: str | None = None) -> Tables:
     """Check and lower a snapshot; raise SnapshotError listing every problem."""
     _check_top(snapshot, file)
     with gc_paused():
-        return _Compiler(snapshot, file).compile()
+        compiler = _Compiler(snapshot, file)
+        # The document's own metadata: free-form as a flag's, and held to text keys as a
+        # flag's is (FlagRecords), so every store, export and JSON write can hold it.
+        problem = _metadata_key_problem(snapshot, file)
+        if problem is not None:
+            compiler.problems.append(problem)
+        return compiler.compile()
 
 
 def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | None = None) -> Tables:
@@ -787,6 +794,9 @@ def compile_incremental(previous: Tables, snapshot: Snapshot, *, file: str | Non
         or len(previous.acpool) > 2 * previous.ac_full + _automaton.ROOT_ROW * 64
         or not _same_segments(old.segments, snapshot.segments)
         or len(snapshot.flags) < len(old_keys)
+        # a change of the document's metadata alone reuses every flag's tables: judged
+        # (and reported with every other problem) by the full compile
+        or (snapshot.metadata is not old.metadata and _metadata_key_problem(snapshot, file))
     ):
         return compile_snapshot(snapshot, file=file)
     new_keys = list(snapshot.flags)

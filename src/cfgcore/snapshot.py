@@ -67,7 +67,9 @@ from cfgcore.errors import (
     SnapshotError,
     child_key_path,
     join_key_paths,
+    key_segment,
     parse_key_path,
+    python_key,
 )
 from cfgcore.runtime.atomicio import read_regular
 from cfgcore.yamlio import dump_yaml, load_yaml
@@ -590,17 +592,30 @@ def _locate(exc: ConfigError, data: bytes | str, format: str, file: str) -> None
     if getattr(exc, "_lines_of", None) == file:  # an inner block looked already
         return
     exc._lines_of = file  # type: ignore[attr-defined]
-    wanted = [p.file == file and p.line is None and bool(p.path) for p in exc.problems]
-    if not any(wanted):
-        return
+    located = located_problems(exc.problems, data, format, file)
+    if located is not exc.problems:
+        exc.relocate(located)
+
+
+def located_problems(
+    problems: list[Problem], data: bytes | str, format: str, file: str
+) -> list[Problem]:
+    """``problems`` with a line given to each that names ``file`` by a key path and has
+    none: the line where that path (or the nearest part of it written there) is in
+    ``data``, that file's YAML or JSON text (:func:`problem_lines` does this for an
+    error raised; a caller listing problems it does not raise, such as the flags
+    ``cfgcore import`` refuses, calls it). ``problems`` itself where none is given one."""
+    wanted = [p.file == file and p.line is None and bool(p.path) for p in problems]
+    if format not in ("yaml", "json") or not any(wanted):
+        return problems
     from cfgcore.config.files import _line_index  # key path -> line (YAML, JSON)
 
     try:
         index = _line_index(decode_text(data, file), format)
-    except Exception:  # noqa: BLE001 - a line is a courtesy: the error stays as it was
-        return
+    except Exception:  # noqa: BLE001 - a line is a courtesy: the problems stay as they were
+        return problems
     located = []
-    for problem, want in zip(exc.problems, wanted, strict=True):
+    for problem, want in zip(problems, wanted, strict=True):
         if want:
             segs = parse_key_path(problem.path)
             line = next(
@@ -609,7 +624,7 @@ def _locate(exc: ConfigError, data: bytes | str, format: str, file: str) -> None
             if line is not None:
                 problem = replace(problem, line=line)
         located.append(problem)
-    exc.relocate(located)
+    return located
 
 
 def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
@@ -1235,6 +1250,46 @@ def _surrogate_problem(data: Any, prefix: str, file: str | None) -> Problem:
     return Problem(path=path, message=message, file=file)
 
 
+def non_text_key(value: Any, what: str = "metadata keys") -> tuple[str, str] | None:
+    """``(path suffix, message)`` of the first key in ``value`` (a flag's or the
+    document's metadata) that is not text, else None. Metadata is free-form, but a JSON
+    document, ``cfgcore export`` and a YAML file hold text keys only: a ``1`` or ``None``
+    key that MessagePack or Python carried in became ``"1"`` in a JSON store (the same
+    key as a text ``"1"`` beside it) or stopped the document being written at all."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for k in node:
+                if not issubclass(type(k), str):
+                    return path + key_segment(k), (
+                        f"key {python_key(k)} ({type(k).__name__}) is not a string "
+                        f"({what} are text, as in a JSON document: quote it)"
+                    )
+            stack += reversed([(v, path + key_segment(k)) for k, v in node.items()])
+        elif isinstance(node, list | tuple):
+            stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
+    return None
+
+
+def _first_non_text_key(data: Any) -> tuple[str, str] | None:
+    """The key path and message of the first key that is not text in plain ``data``
+    (a whole document: the path names the section it is in), else None."""
+    bad = non_text_key(data, "a flag document's keys")
+    if bad is None:
+        return None
+    return bad[0].lstrip("."), bad[1]
+
+
+def _metadata_key_problem(snapshot: Snapshot, file: str | None) -> Problem | None:
+    """The document's own ``metadata`` holding a key that is not text, as a Problem
+    (``metadata.x[1]``), else None: refused as a flag's metadata is (the compiler)."""
+    bad = non_text_key(snapshot.metadata) if snapshot.metadata else None
+    if bad is None:
+        return None
+    return Problem(path="metadata" + bad[0], message=bad[1], file=file)
+
+
 def _lone_surrogate(data: Any) -> str | None:
     """The key path of the first text (a key or a value, in document order) in plain
     data holding a lone surrogate, which no UTF-8 document can, else None."""
@@ -1318,6 +1373,14 @@ def encode_snapshot(
     bytes are for, is named by a refusal (a NaN or infinity has no JSON number)."""
     if format == "msgpack":
         return encode_msgpack(snapshot, file=file)
+    # A key that is not text in the document's metadata (given in Python, or read from
+    # MessagePack): JSON turned 1 into "1" (the same key as a text "1" beside it) and
+    # None into a bare TypeError; a YAML file held 1 and null, which it then refused.
+    # Refused as the compiler refuses it (a flag's metadata is refused by the compile
+    # that comes before every write).
+    problem = _metadata_key_problem(snapshot, file)
+    if problem is not None:
+        raise SnapshotError([problem])
     data = msgspec.to_builtins(snapshot)
     data.setdefault("flags", {})  # omitted when empty, yet the decoders require it
     if format == "json":
@@ -1329,7 +1392,15 @@ def encode_snapshot(
                 "write a finite number, or keep these flags in YAML or MessagePack"
             )
             raise SnapshotError([Problem(path=where, message=message, file=file)])
-        return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
+        try:
+            encoded = msgspec.json.encode(data)
+        except TypeError:
+            # a key no JSON document holds (None, True) in a snapshot never compiled
+            found = _first_non_text_key(data)
+            if found is None:
+                raise
+            raise SnapshotError([Problem(path=found[0], message=found[1], file=file)]) from None
+        return msgspec.json.format(encoded, indent=2) + b"\n"
     if format == "yaml":
         # (dump_yaml escapes the line breaks PyYAML wrote raw: NEL, U+2028, U+2029.)
         return dump_yaml(data, sort_keys=False, allow_unicode=True).encode()

@@ -181,6 +181,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         snapshot = _retiring(snapshot, args.out)
         refused = dict(snapshot.metadata.get("refused") or {})
         _check_unicode(snapshot, refused, args.source, paths)  # before anything is written
+    # each refused flag listed with its line in the source, as a problem raised has it
+    lines = _refusal_lines(refused, paths, text, source_format, args.source, args.system)
     fmt = format_for(args.out)
     data = encode_snapshot(snapshot, fmt)
     decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
@@ -211,7 +213,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for name in sorted(snapshot.flags):
         print(f"  + {printable_name(name)}")
     for name, reason in sorted(refused.items()):
-        print(printable_name(f"  - {name}: refused: {reason}"), file=sys.stderr)
+        print(
+            printable_name(f"  - {name}: refused: {lines.get(name, '')}{reason}"), file=sys.stderr
+        )
     if refused:
         # the file they were refused from: a script reading stderr alone knows which
         print(
@@ -220,6 +224,61 @@ def _cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if refused else 0
+
+
+def _refusal_lines(
+    refused: Mapping[str, Any],
+    paths: Mapping[str, str],
+    text: str,
+    fmt: str,
+    source: str,
+    system: str,
+) -> dict[str, str]:
+    """``file:line: `` for each refused flag whose place in the source file is found:
+    the line of the source key path its reason starts with (``features[1].enabled:
+    expected a boolean``), else of the flag itself (``paths``, as the importer gave
+    them). Found by :func:`cfgcore.snapshot.located_problems`, which gives a problem
+    raised its line. A reason's leading path is taken as a key path of the source only
+    where it is one: under the flag's own path, or from the Unleash importer, whose
+    problems name payload key paths (``segments[0].constraints[0]``); flagd's and
+    GrowthBook's reasons name paths inside their flag (``metadata: ...``)."""
+    from cfgcore.errors import parse_key_path
+    from cfgcore.snapshot import located_problems
+
+    names: list[str] = []
+    problems: list[Problem] = []
+    for name, reason in refused.items():
+        own = paths.get(name, "")
+        named = _leading_key_path(str(reason))
+        under = parse_key_path(named)[: len(parse_key_path(own))] == parse_key_path(own)
+        if not (named and own and under) and not (named and system == "unleash"):
+            named = ""
+        for path in (named, own):
+            if path:
+                names.append(name)
+                problems.append(Problem(path, "refused", file=source))
+    out: dict[str, str] = {}
+    for name, problem in zip(names, located_problems(problems, text, fmt, source), strict=True):
+        if problem.line is not None and name not in out:
+            out[name] = f"{source}:{problem.line}: "
+    return out
+
+
+def _leading_key_path(reason: str) -> str:
+    """The text before the first ``": "`` of ``reason`` outside a quoted key (``["a:
+    b"]``): the key path a refusal's reason starts with, if it starts with one."""
+    i, n = 0, len(reason)
+    while i < n:
+        if reason.startswith('["', i):
+            i += 2
+            while i < n and reason[i] != '"':
+                i += 2 if reason[i] == "\\" else 1
+            i += 1
+        elif reason.startswith(": ", i):
+            return reason[:i]
+        else:
+            i += 1
+    return ""
 
 
 def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:

@@ -992,7 +992,8 @@ def to_snapshot(
     ``"keep"`` such a flag is imported as a flag that resolves to ``PARSE_ERROR``
     (as flagd answers for it), with ``"skip"`` it is left out; either way it is listed,
     with the reason, in ``metadata["refused"]``. A ``source_paths`` dict given is
-    filled with each lowered flag's key path in ``document`` (``flags.<key>``).
+    filled with each flag's key path in ``document`` (``flags.<key>``), lowered or
+    refused.
     """
     if fractional not in ("v2", "v3"):
         raise ValueError("fractional must be 'v2' or 'v3'")
@@ -1011,14 +1012,14 @@ def to_snapshot(
     spent = 0  # condition nodes of the flags lowered so far (MAX_IMPORT_NODES)
     shared = _Shared()
     for key, spec in document["flags"].items():
+        if source_paths is not None:
+            source_paths[key] = child_key_path("flags", key)
         try:
             flag = _Flag(key, spec, evaluators, fractional, spent, shared)
             lowered = flag.lower()
             if not isinstance(spec.get("metadata") or {}, Mapping):
                 raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
             flags[key] = lowered
-            if source_paths is not None:
-                source_paths[key] = child_key_path("flags", key)
             spent += flag.rules.written
             shared.written.update(flag.rules.first)
         except (_Refuse, *MALFORMED) as exc:

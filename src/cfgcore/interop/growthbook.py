@@ -1200,8 +1200,8 @@ def to_snapshot(
     :class:`~cfgcore.interop.InteropError` naming each feature and construct; with
     ``"skip"`` such features are left out and listed, with the reason, in the
     snapshot's ``metadata["refused"]`` (what a command-line import reports). A
-    ``source_paths`` dict given is filled with each lowered flag's key path in
-    ``features`` (``features.<key>`` in a whole payload)."""
+    ``source_paths`` dict given is filled with each feature's key path in
+    ``features`` (``features.<key>`` in a whole payload), lowered or refused."""
     top = ""  # where the features object is in the document given
     if isinstance(features, Mapping) and isinstance(features.get("features"), Mapping):
         if saved_groups is None:
@@ -1245,7 +1245,7 @@ def to_snapshot(
     if problems:
         meta["refused"] = {str(key): reasons[key] for key in features if key in reasons}
     if source_paths is not None:
-        source_paths.update((str(key), child_key_path(top, str(key))) for key in flags)
+        source_paths.update((str(key), child_key_path(top, str(key))) for key in features)
     return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
 
 

@@ -46,6 +46,7 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, Literal
@@ -584,8 +585,13 @@ def to_snapshot(
     every feature and construct that cannot be lowered; with ``"skip"`` such features
     (and the features that depend on them) are left out and listed, with the reason, in
     the snapshot's ``metadata["refused"]`` (what a command-line import reports).
-    A ``source_paths`` dict given is filled with each lowered flag's key path in
-    ``payload`` (``features[3]``, ``events[0].features[2]``).
+    A ``source_paths`` dict given is filled with each feature's key path in
+    ``payload`` (``features[3]``, ``events[0].features[2]``), lowered or refused.
+
+    Problems name the payload's own key paths, which the file holding it has
+    (``features[1].enabled``, ``events[0].features[2].strategies[0]``): a feature's name
+    is no key of the payload. Raised, each problem also names its feature (``(feature
+    'b')``); skipped, ``metadata["refused"]`` lists the reasons by feature name.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
@@ -595,54 +601,63 @@ def to_snapshot(
         raise InteropError([Problem(exc.path, exc.message, file=source)]) from None
     imp = _Importer(segments, source)
     flags: dict[str, Any] = {}
-    named: list[tuple[str, Mapping[str, Any]]] = []
+    named: list[tuple[str, Mapping[str, Any], str]] = []  # (name, feature, key path)
     refused: dict[str, str] = {}  # feature (or its position) -> the first problem's text
+    owners: list[str | None] = []  # the feature each problem is about, by position
 
-    def refuse(key: str, start: int) -> None:
+    def refuse(key: str, start: int, owner: str | None = None) -> None:
+        owners.extend([owner] * (len(imp.problems) - len(owners)))
         if len(imp.problems) > start and key not in refused:
             p = imp.problems[start]
             refused[key] = f"{p.path}: {p.message}"
 
-    for i, (feat, where) in enumerate(features):
+    for feat, where in features:
         start = len(imp.problems)
+        name = feat.get("name") if isinstance(feat, Mapping) else None
+        if source_paths is not None:  # (a feature without a name is listed by its path)
+            source_paths[name if isinstance(name, str) else where] = where
         if not isinstance(feat, Mapping):
-            imp.problem(f"features[{i}]", f"expected an object, got {type_name(feat)}")
-            refuse(f"features[{i}]", start)
+            imp.problem(where, f"expected an object, got {type_name(feat)}")
+            refuse(where, start)
             continue
-        name = feat.get("name")
         if not isinstance(name, str):
-            imp.problem(f"features[{i}]", f"a feature without a name: {feat!r:.80}")
-            refuse(f"features[{i}]", start)
+            imp.problem(where, f"a feature without a name: {feat!r:.80}")
+            refuse(where, start)
             continue
         try:
-            flags[name] = imp.feature(name, feat)
-            if source_paths is not None:
-                source_paths[name] = where
+            flags[name] = imp.feature(name, feat, where)
         except _Malformed as exc:
             imp.problem(exc.path, exc.message)
-            refuse(name, start)
+            refuse(name, start, name)
             continue
         except MALFORMED as exc:  # a wrong-typed value deeper inside the feature
-            imp.problem(f"{child_key_path('features', name)}", malformed(exc))
-            refuse(name, start)
+            imp.problem(where, malformed(exc))
+            refuse(name, start, name)
             continue
-        named.append((name, feat))
-    imp.has_dependencies = {name: bool(f.get("dependencies")) for name, f in named}
-    for name, feat in named:
+        named.append((name, feat, where))
+    imp.has_dependencies = {name: bool(f.get("dependencies")) for name, f, _ in named}
+    for name, feat, where in named:
         if feat.get("dependencies"):
             start = len(imp.problems)
             try:
-                imp.dependencies(name, feat["dependencies"], flags)
+                imp.dependencies(name, feat["dependencies"], flags, where)
             except MALFORMED as exc:
-                imp.problem(f"{child_key_path('features', name)}.dependencies", malformed(exc))
-            refuse(name, start)
+                imp.problem(f"{where}.dependencies", malformed(exc))
+            refuse(name, start, name)
     if imp.problems and on_error == "raise":
-        raise InteropError(imp.problems)
+        # named by the payload's key path, and by whose feature it is in its own words
+        owners.extend([None] * (len(imp.problems) - len(owners)))
+        raise InteropError(
+            [
+                p if who is None else replace(p, message=f"{p.message} (feature {who!r:.60})")
+                for p, who in zip(imp.problems, owners, strict=True)
+            ]
+        )
     # a feature whose parent was refused would answer without it: refused too
     changed = True
     while changed:
         changed = False
-        for name, feat in named:
+        for name, feat, _ in named:
             if name in refused:
                 continue
             for d in feat.get("dependencies") or []:
@@ -1467,7 +1482,7 @@ _FEATURE_FIELD_TYPES = (
 )
 
 
-def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) -> None:
+def _feature_types(at: str, feat: Mapping[str, Any], missing: bool = False) -> None:
     """The fields of a feature whose wrong type or absence makes yggdrasil reject the
     whole payload (checked against it; the Unleash Python SDK then keeps the features
     it had, none on a first load): ``enabled`` missing or no boolean; a strategy
@@ -1481,8 +1496,8 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
     ``parameters`` is no object or whose ``sortOrder`` is no 32-bit integer; a feature
     variant whose ``weightType`` is neither "fix" nor "variable" (a strategy variant's
     is not read). The fields missing are checked with ``missing`` (after the feature
-    is lowered: its own errors come first)."""
-    at = f"{child_key_path('features', name)}"
+    is lowered: its own errors come first). ``at``: the feature's key path in the
+    payload."""
     enabled = feat.get("enabled")
     if enabled is None and missing:
         raise _Malformed(f"{at}.enabled", f"missing ({_WHOLE})")
@@ -1582,7 +1597,8 @@ def _feature_types(name: str, feat: Mapping[str, Any], missing: bool = False) ->
             raise _Malformed(f"{sat}.parameters", f"expected an object, got {got} ({_WHOLE})")
         for k, v in params.items() if isinstance(params, Mapping) else ():
             if not isinstance(v, str):
-                raise _Malformed(f"{sat}.parameters.{k}", f"expected a string, got {type_name(v)}")
+                at_k = child_key_path(f"{sat}.parameters", k)
+                raise _Malformed(at_k, f"expected a string, got {type_name(v)}")
         if st.get("sortOrder") is not None:
             _i32(st["sortOrder"], f"{sat}.sortOrder")  # read, not used: payload order counts
         segments = st.get("segments")
@@ -1698,8 +1714,14 @@ def _segment(value: Any, path: str) -> tuple[Any, Mapping[str, Any]]:
     return seg_id, value
 
 
-def _segments(value: Any, path: str) -> dict[Any, Any]:
-    return dict(_segment(seg, f"{path}[{i}]") for i, seg in enumerate(_list(value, path)))
+def _segments(value: Any, path: str) -> dict[Any, tuple[Mapping[str, Any], str]]:
+    """The segments of the list ``value`` by id, each with its key path (the last of an
+    id repeated, as yggdrasil keeps it)."""
+    out: dict[Any, tuple[Mapping[str, Any], str]] = {}
+    for i, seg in enumerate(_list(value, path)):
+        seg_id, found = _segment(seg, f"{path}[{i}]")
+        out[seg_id] = (found, f"{path}[{i}]")
+    return out
 
 
 def _named(value: Any, path: str) -> tuple[str, Mapping[str, Any]]:
@@ -1807,8 +1829,8 @@ def _event_types(ev: Mapping[str, Any], at: str) -> str:
 
 def _resolve_payload(
     payload: Mapping[str, Any],
-) -> tuple[list[tuple[Any, str]], dict[Any, Any]]:
-    """The features, each with its key path in ``payload``, and the segments (by id),
+) -> tuple[list[tuple[Any, str]], dict[Any, tuple[Mapping[str, Any], str]]]:
+    """The features and the segments (by id), each with its key path in ``payload``,
     applying delta-API events in order. _Malformed names the first part that has the
     wrong shape."""
     if not isinstance(payload, Mapping):
@@ -1823,7 +1845,7 @@ def _resolve_payload(
     if not isinstance(events, list):
         raise _Malformed("events", f"expected a list, got {type_name(events)} ({_WHOLE})")
     by_name: dict[str, tuple[Any, str]] = {}
-    segs: dict[Any, Any] = {}
+    segs: dict[Any, tuple[Mapping[str, Any], str]] = {}
     for i, ev in enumerate(events):
         at = f"events[{i}]"
         kind = _event_types(_object(ev, at), at)
@@ -1840,7 +1862,7 @@ def _resolve_payload(
             by_name.pop(ev["featureName"], None)
         elif kind == "segment-updated":
             seg_id, seg = _segment(ev["segment"], f"{at}.segment")
-            segs[seg_id] = seg
+            segs[seg_id] = (seg, f"{at}.segment")
         else:  # segment-removed
             segs.pop(ev["segmentId"], None)
     return list(by_name.values()), segs
@@ -1965,10 +1987,14 @@ MAX_IMPORT_RULES = 200_000
 
 
 class _Importer:
-    def __init__(self, segments: dict[Any, Any], source: str | None) -> None:
+    def __init__(
+        self, segments: dict[Any, tuple[Mapping[str, Any], str]], source: str | None
+    ) -> None:
         self.source = source
         self.problems: list[Problem] = []
-        self.raw_segments = segments
+        # each segment by id, and its key path in the payload
+        self.raw_segments = {k: seg for k, (seg, _) in segments.items()}
+        self.segment_paths = {k: at for k, (_, at) in segments.items()}
         self.segments_out: dict[str, Any] = {}
         self.variant_names: dict[str, dict[str, list[str]]] = {}  # flag -> unleash name -> ours
         self.has_dependencies: dict[Any, bool] = {}
@@ -2000,7 +2026,7 @@ class _Importer:
         if key not in self.segments_out:
             self.segments_out[key] = {
                 "all": [
-                    self.constraint(c, f"segments[id={seg_id}].constraints[{i}]")
+                    self.constraint(c, f"{self.segment_paths[seg_id]}.constraints[{i}]")
                     for i, c in enumerate(seg.get("constraints") or [])
                 ]
             }
@@ -2220,8 +2246,9 @@ class _Importer:
         return conds, gate
 
     # -- features -------------------------------------------------------------------------
-    def feature(self, name: str, feat: Mapping[str, Any]) -> dict[str, Any]:
-        _feature_types(name, feat)
+    def feature(self, name: str, feat: Mapping[str, Any], at: str) -> dict[str, Any]:
+        """The flag ``feat`` (named ``name``, at key path ``at`` of the payload) lowers to."""
+        _feature_types(at, feat)
         variants: dict[str, Any] = {"off": dict(DISABLED), "on": dict(_ENABLED_NO_VARIANT)}
         by_unleash: dict[str, list[str]] = {}
 
@@ -2246,11 +2273,9 @@ class _Importer:
 
         rules: list[dict[str, Any]] = []
         fvariants = [
-            v for v in _list(feat.get("variants"), f"{child_key_path('features', name)}.variants")
-            if isinstance(v, Mapping)
-        ]  # fmt: skip
+            v for v in _list(feat.get("variants"), f"{at}.variants") if isinstance(v, Mapping)
+        ]
         fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
-        at = f"{child_key_path('features', name)}"
         # A missing or null "strategies" is an empty list, and an empty list is on for
         # everyone (while "enabled"): the client specification's 01-simple-examples.json
         # ("Feature.C should be enabled when strategy missing", "strategies": []), and
@@ -2300,7 +2325,7 @@ class _Importer:
         if feat.get("enabled"):  # a disabled feature is off for both
             self.unknown_segments(at, strategies)
         by_unleash["disabled"] = ["on"]
-        _feature_types(name, feat, missing=True)
+        _feature_types(at, feat, missing=True)
         self.variant_names[name] = by_unleash
         return {
             "variants": variants,
@@ -2333,13 +2358,13 @@ class _Importer:
                 "SDK, turns the whole feature off for it, the Node SDK only this strategy",
             )
 
-    def dependencies(self, name: str, deps: list[Any], flags: dict[str, Any]) -> None:
+    def dependencies(self, name: str, deps: list[Any], flags: dict[str, Any], at: str) -> None:
         pres: list[dict[str, Any]] = []
         for i, d in enumerate(deps):
             parent = d.get("feature") if isinstance(d, Mapping) else None
             if not isinstance(parent, str):
                 self.problem(
-                    f"{child_key_path('features', name)}.dependencies[{i}]",
+                    f"{at}.dependencies[{i}]",
                     "dependency without 'feature'",
                 )
                 continue
@@ -2353,7 +2378,7 @@ class _Importer:
                 # groupId by the name of the feature it evaluates: checking a dependency,
                 # the child's, so the parent answers there unlike on its own
                 self.problem(
-                    f"{child_key_path('features', name)}.dependencies[{i}]",
+                    f"{at}.dependencies[{i}]",
                     f"the parent {parent!r:.60} has a partial rollout without a groupId "
                     f"({self.implicit_group[parent]}): "
                     "yggdrasil, the engine of the Python SDK, buckets it by this feature's "
@@ -2372,7 +2397,7 @@ class _Importer:
                     # (the engine of the Python SDK) takes the dependency as satisfied
                     # whatever the list, the Node SDK only when it names "disabled"
                     self.problem(
-                        f"{child_key_path('features', name)}.dependencies[{i}].variants",
+                        f"{at}.dependencies[{i}].variants",
                         f"the parent {parent!r:.60} can be enabled without a variant, and "
                         "Unleash's SDKs disagree there (yggdrasil, the engine of the Python "
                         "SDK, satisfies the dependency, the Node SDK does not unless the list "
