@@ -1256,6 +1256,8 @@ def non_text_key(value: Any, what: str = "metadata keys") -> tuple[str, str] | N
     document, ``cfgcore export`` and a YAML file hold text keys only: a ``1`` or ``None``
     key that MessagePack or Python carried in became ``"1"`` in a JSON store (the same
     key as a text ``"1"`` beside it) or stopped the document being written at all."""
+    if _text_keys_only(value):  # the common case, without building a path per key
+        return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
@@ -1270,6 +1272,23 @@ def non_text_key(value: Any, what: str = "metadata keys") -> tuple[str, str] | N
         elif isinstance(node, list | tuple):
             stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
     return None
+
+
+def _text_keys_only(value: Any) -> bool:
+    """Whether every mapping key in ``value`` is text (what :func:`non_text_key` finds
+    nothing in), checked without a key path."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not issubclass(type(k), str):
+                    return False
+                if isinstance(v, dict | list | tuple):
+                    stack.append(v)
+        elif isinstance(node, list | tuple):
+            stack.extend(v for v in node if isinstance(v, dict | list | tuple))
+    return True
 
 
 def _first_non_text_key(data: Any) -> tuple[str, str] | None:
