@@ -40,7 +40,7 @@ import re
 
 from cfgcore.errors import ConfigError, Problem
 
-__all__ = ["UTF8_BOM", "decode_text", "wide_encoding"]
+__all__ = ["UTF8_BOM", "decode_text", "utf8_encodable", "wide_encoding"]
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -58,6 +58,18 @@ _WIDE = (
 )
 
 _SAVE = "; save it as UTF-8"
+
+
+def utf8_encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: False when it holds a lone surrogate
+    (half of a UTF-16 pair, ``"\\ud800"``: what Python gives a name or a JSON escape
+    that is not valid Unicode), which no file, document or CBOR text holds. Uses str's
+    own ``encode``, so a subclass overriding it does not decide."""
+    try:
+        str.encode(text, "utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def wide_encoding(head: bytes) -> str | None:

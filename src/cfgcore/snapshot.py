@@ -59,7 +59,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from cfgcore._encoding import decode_text
+from cfgcore._encoding import decode_text, utf8_encodable
 from cfgcore._json_errors import json_error_path, json_syntax_problem
 from cfgcore.errors import (
     ConfigError,
@@ -1323,17 +1323,9 @@ def _lone_surrogate(data: Any) -> str | None:
             stack += reversed(children)
         elif isinstance(node, list):
             stack += reversed([(v, f"{path}[{i}]") for i, v in enumerate(node)])
-        elif isinstance(node, str) and not _encodable(node):
+        elif isinstance(node, str) and not utf8_encodable(node):
             return path.encode("utf-8", "backslashreplace").decode()
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _beyond_msgpack(data: Any) -> str | None:

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cfgcore._encoding import utf8_encodable
 from cfgcore.config.envfile import EnvironWithFile
-from cfgcore.config.files import _NOT_UNICODE, MAX_DEPTH, Layer, _encodable, tree_problem
+from cfgcore.config.files import _NOT_UNICODE, MAX_DEPTH, Layer, tree_problem
 from cfgcore.config.transforms import _REF as ENV_REF  # the grammar the transformer substitutes
 from cfgcore.config.tree import (
     DELETE,
@@ -174,7 +175,7 @@ def env_layer(environ: Mapping[str, str], prefix: str, below: Mapping[str, Any])
         return {"file": _ENV_FILE} if found is None else {"file": found[0], "line": found[1]}
 
     for var in sorted(variables):
-        if not (str.isascii(var) or _encodable(var)):
+        if not (str.isascii(var) or utf8_encodable(var)):
             # A name of bytes that are not UTF-8 reaches Python with lone surrogates: as
             # a key it could not be written out (validation refused it later, without
             # naming the variable), and this layer's own messages could not be either.

@@ -18,7 +18,7 @@ from datetime import datetime as _datetime
 from datetime import time as _time
 from typing import TYPE_CHECKING, Any
 
-from cfgcore._encoding import decode_text
+from cfgcore._encoding import decode_text, utf8_encodable
 from cfgcore.config.tree import DELETE, REPLACE, escape_markers, list_index
 from cfgcore.errors import (
     ConfigError,
@@ -392,7 +392,7 @@ def tree_problem(
                         return _dotted(path) + python_key_segment(k), (
                             f"key {shown} ({type(k).__name__}) is not a string (quote it)"
                         )
-                    if not (str.isascii(k) or _encodable(k)):
+                    if not (str.isascii(k) or utf8_encodable(k)):
                         return _dotted((*path, k)), f"key {_NOT_UNICODE}"
                 marker = dict.get(node, REPLACE)
                 if marker is not None and type(marker) is not bool:
@@ -486,7 +486,7 @@ def _leaf_problem(node: Any, depth: bool) -> str | None:
         # isascii() is the fast path: only other text is encoded to look for a lone
         # surrogate. A subclass of str is judged as the text it holds (str's own
         # methods: it may override isascii or encode); it was let through unchecked.
-        if not depth or str.isascii(node) or _encodable(node):
+        if not depth or str.isascii(node) or utf8_encodable(node):
             return None
         return f"text {_NOT_UNICODE}"
     if node is None or type(node) is bool:
@@ -526,14 +526,6 @@ def _kind_of(value: Any) -> str:
         return f"the text {value!r}"
     name = type(value).__name__
     return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
-
-
-def _encodable(text: str) -> bool:
-    try:
-        str.encode(text, "utf-8")  # str's own: a subclass may override encode
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
+from cfgcore._encoding import utf8_encodable
 from cfgcore.config import checks, debuglog
 from cfgcore.config.builder import ConfigBuilder, profile_name
 from cfgcore.config.envfile import ENV_FILE_VAR, EnvironWithFile, env_file_for
@@ -48,7 +49,6 @@ from cfgcore.config.files import (
     _NOT_UNICODE,
     FORMATS,
     MAX_DEPTH,
-    _encodable,
     children,
     expands_too_far,
     tree_problem,
@@ -987,7 +987,7 @@ def _shown(key_path: Any) -> str:
 def _escaped(text: str) -> str:
     """``text`` with a lone surrogate escaped: the audit log could not write it, and
     raised."""
-    if str.isascii(text) or _encodable(text):
+    if str.isascii(text) or utf8_encodable(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -1037,7 +1037,7 @@ def _refuse_unusable(value: Any, path: tuple[Any, ...], source: str) -> None:
     object alike."""
     found = tree_problem(value, tuple(path))
     if found is None and not all(
-        isinstance(p, str) and (str.isascii(p) or _encodable(p)) for p in path
+        isinstance(p, str) and (str.isascii(p) or utf8_encodable(p)) for p in path
     ):
         # The value's keys are judged by tree_problem; the path's own segments here.
         found = _escaped(format_path(path)), f"key path {_NOT_UNICODE}"

@@ -54,6 +54,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from cfgcore._encoding import utf8_encodable
 from cfgcore._lower import _SEMVER as _STRICT_SEMVER
 from cfgcore._lower import MAX_CONDITION_DEPTH
 from cfgcore._records import unservable
@@ -728,7 +729,7 @@ class _ArrayEntries(DerivedAttributes):
                 name = "true" if variant else "false"
             else:
                 name = variant if isinstance(variant, str) else str(variant)
-            if not name.isascii() and _lone_surrogate(name):
+            if not name.isascii() and not utf8_encodable(name):
                 # no variant is named so (no document holds the text): flagd's lookup
                 # fails, a GENERAL error; "=\0" is no variant's mark, so it reaches that
                 return "=\0"
@@ -739,14 +740,6 @@ class _ArrayEntries(DerivedAttributes):
             if bucket < end:
                 return i
         return None  # pragma: no cover - the weights sum to total
-
-
-def _lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _constant_cbor(value: Any) -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
+from cfgcore._encoding import utf8_encodable
 from cfgcore.errors import ConfigError
 
 __all__ = ["DEFAULT_NAMESPACE", "SCHEMES", "RedisURL", "parse_redis_url", "redact_url"]
@@ -201,14 +202,6 @@ def _shown(parts: Any, url: str | None = None) -> str:
     return shown
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _bool(text: str, url: str, key: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -276,7 +269,7 @@ def parse_redis_url(url: str) -> RedisURL:
         ("" if scheme == "unix" else parts.path, "the path"),
         (parts.query, "the query"),
     ):
-        if not _encodable(part):
+        if not utf8_encodable(part):
             raise ConfigError(
                 f"{what} is not valid text (a lone surrogate: undecodable bytes, e.g. "
                 "from an environment variable); percent-encode UTF-8 there",
