@@ -69,6 +69,12 @@ def usable(value: Any) -> Any:
     return UNUSABLE
 
 
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _kind(value: Any) -> str | None:
     if value is True or value is False:
         return "bool"
@@ -339,7 +345,9 @@ class Interpreter:
             if rule.split is None and rule.rollout is None:
                 assert rule.serve is not None
                 return rule.serve, (Reason.SPLIT if rule.gates else Reason.TARGETING_MATCH), i
-            names = rule.bucket_by or flag.bucket_by or ["user_id", "targeting_key"]
+            # a rule's bucket_by, else the flag's, else the default; a name given as text
+            # ("", the attribute named "", too) is a list of that one name
+            names = _names(rule.bucket_by) or _names(flag.bucket_by) or ["user_id", "targeting_key"]
             bucket = self.bucket(key, flag, names, ctx)
             if bucket is None:
                 continue  # no attribute to bucket by: the rule does not apply
