@@ -177,30 +177,6 @@ def test_text_metadata_keys_round_trip_through_json_and_msgpack():
         assert again.flags["f"].metadata == {"owner": {"1": "a", "None": "b"}}
 
 
-def test_fleet_publish_refuses_a_non_text_metadata_key_without_writing(
-    redis_server, tmp_path, capsys, monkeypatch
-):
-    monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "base.yaml").write_text("app: {name: demo}\n")
-    (config / "development.yaml").write_text("{}\n")
-    flags = tmp_path / "flags.msgpack"
-    flags.write_bytes(msgspec.msgpack.encode(_doc({"owner": {1: "a", "1": "b"}})))
-    url = redis_server.url + "?namespace=meta&cache=off"
-    code, _out, err = run_cli(
-        capsys, "publish", "-q", "--store", url, "--config-dir", str(config),
-        "-e", "development", "--flags", str(flags),
-    )  # fmt: skip
-    assert code == 1
-    assert "internal error" not in err and "TypeError" not in err
-    assert "flags.f.metadata.owner[1]: key 1 (int) is not a string" in err
-    assert redis_server.client().keys("*") == []  # nothing published
-    code, _out, err = run_cli(capsys, "export", "--format", "flagd", "--flags", str(flags))
-    assert code == 1 and "internal error" not in err
-    assert "flags.f.metadata.owner[1]" in err
-
-
 # ------------------------------------------------------------------ import: lines
 
 

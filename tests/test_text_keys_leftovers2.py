@@ -116,8 +116,17 @@ def test_live_flags_refuses_a_msgpack_file_holding_it_and_keeps_serving(tmp_path
         live.close()
 
 
+@pytest.mark.parametrize(
+    "doc, where",
+    [
+        (_doc({"x": {1: "a", "1": "b"}}), "metadata.x[1]"),  # the document's metadata
+        ({"flags": {"f": {"variants": {"on": True, "off": False}, "default": "off",
+                          "metadata": {"owner": {1: "a", "1": "b"}}}}},
+         "flags.f.metadata.owner[1]"),  # a flag's
+    ],
+)  # fmt: skip
 def test_fleet_publish_and_export_refuse_it_without_writing(
-    redis_server, tmp_path, capsys, monkeypatch
+    redis_server, tmp_path, capsys, monkeypatch, doc, where
 ):
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path / "state"))
     config = tmp_path / "config"
@@ -125,7 +134,7 @@ def test_fleet_publish_and_export_refuse_it_without_writing(
     (config / "base.yaml").write_text("app: {name: demo}\n")
     (config / "development.yaml").write_text("{}\n")
     flags = tmp_path / "flags.msgpack"
-    flags.write_bytes(msgspec.msgpack.encode(_doc({"x": {1: "a", "1": "b"}})))
+    flags.write_bytes(msgspec.msgpack.encode(doc))
     url = redis_server.url + "?namespace=docmeta&cache=off"
     code, _out, err = run_cli(
         capsys, "publish", "-q", "--store", url, "--config-dir", str(config),
@@ -133,11 +142,11 @@ def test_fleet_publish_and_export_refuse_it_without_writing(
     )  # fmt: skip
     assert code == 1
     assert "internal error" not in err and "TypeError" not in err
-    assert "metadata.x[1]: key 1 (int) is not a string" in err
+    assert f"{where}: key 1 (int) is not a string" in err
     assert redis_server.client().keys("*") == []  # nothing published
     code, out, err = run_cli(capsys, "export", "--format", "flagd", "--flags", str(flags))
     assert code == 1 and "internal error" not in err
-    assert "metadata.x[1]" in err and out == ""
+    assert where in err and out == ""
 
 
 def test_text_document_metadata_still_round_trips(tmp_path):
