@@ -11,6 +11,7 @@ code paths do; the last two tests cause the events with a real redis-server."""
 from __future__ import annotations
 
 import logging
+import time
 
 import msgspec
 import pytest
@@ -296,5 +297,26 @@ def test_the_followers_problem_is_said_after_a_write_failure_ends(redis_binary, 
             store.update(_add("c"))
             assert not store.connected
             assert store.last_error == following
+    finally:
+        server.stop()
+
+
+def test_a_refused_subscription_never_passes_for_a_connection(redis_binary, tmp_path):
+    """A user without channel permissions: the server refuses SUBSCRIBE in a reply that
+    is read after subscribe() returns. Between the retries the store must not say it is
+    connected, nor drop the follower's problem (it read the key in that moment)."""
+    user = ("--user", "nosub", "on", ">pw", "~*", "+@all", "resetchannels")
+    server = RedisServer(str(tmp_path / "redis"), args=user).start()
+    try:
+        url = server.url.replace("redis://", "redis://nosub:pw@") + "?namespace=s3&backoff_max=0.02"
+        with RedisFlagStore(url) as store:
+            store.update(_add("a"))
+            store.watch(lambda doc: None)
+            assert wait_for(lambda: "no permissions" in str(store.last_error)), store.last_error
+            reconnects = store.stats["reconnects"]
+            seen, deadline = set(), time.monotonic() + 60
+            while store.stats["reconnects"] < reconnects + 20 and time.monotonic() < deadline:
+                seen.add((store.connected, "no permissions" in str(store.last_error)))
+            assert seen == {(False, True)}
     finally:
         server.stop()

@@ -269,11 +269,16 @@ class RedisFollower:
         down_since: float | None = None
         while not self._closed.is_set():
             try:
-                pubsub = self._follow_client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._follow_client.pubsub()
                 self._pubsub = pubsub
                 # Subscribe first, then read: a write landing in between is seen by one
-                # or the other, never by neither.
+                # or the other, never by neither. The server's answer to SUBSCRIBE is
+                # awaited: a refusal (a user without channel permissions) arrives as a
+                # reply, not as an exception of subscribe(), and must not pass for a
+                # connection for the moment until the next message is read (that read
+                # would end the follower's problem, then raise it again at each retry).
                 pubsub.subscribe(self.channel)
+                self._await_subscribed(pubsub)
                 self._poll_once()
                 if down_since is not None:
                     log.warning(
@@ -284,7 +289,7 @@ class RedisFollower:
                 self.lost_since = None
                 next_poll = time.monotonic() + self.poll
                 while not self._closed.is_set():
-                    msg = pubsub.get_message(timeout=min(1.0, self.poll))
+                    msg = _published(pubsub.get_message(timeout=min(1.0, self.poll)))
                     if msg is None:
                         if time.monotonic() >= next_poll:
                             if self._primary_moved(self._follow_client):
@@ -295,7 +300,8 @@ class RedisFollower:
                     # Coalesce a burst: one key read for everything already queued.
                     newest = _announced(msg)
                     while (more := pubsub.get_message(timeout=0)) is not None:
-                        newest = max(newest, _announced(more))
+                        if (more := _published(more)) is not None:
+                            newest = max(newest, _announced(more))
                     # Also for this process's own write (already seen): the cache file
                     # gets it now rather than at the next poll.
                     uncached = self.cache_path is not None and newest > self._cached
@@ -338,6 +344,22 @@ class RedisFollower:
                 with contextlib.suppress(Exception):
                     self._pubsub.close()
         self.connected = False
+
+    def _await_subscribed(self, pubsub: Any) -> None:
+        """Wait for the server to confirm the subscription just sent; its refusal is
+        raised (redis-py raises the error reply when it is read), as is silence for
+        longer than the connection's socket timeout (a redis.TimeoutError)."""
+        import redis
+
+        kwargs = getattr(self._follow_client.connection_pool, "connection_kwargs", {})
+        deadline = time.monotonic() + (kwargs.get("socket_timeout") or 5.0)
+        while not self._closed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise redis.TimeoutError("Redis did not confirm the subscription")
+            msg = pubsub.get_message(timeout=min(1.0, left))
+            if msg is not None and msg.get("type") == "subscribe":
+                return
 
     def _poll_once(self) -> None:
         """What every poll (and every (re)connect) does: read the key (:meth:`_catch_up`),
@@ -675,6 +697,11 @@ def _identity(raw: list[Any], by_fleet: bool = False) -> tuple[bytes, ...]:
         field(raw[0]), field(raw[7]), field(raw[1]), b"1" if raw[8] == 1 else b"0",
         field(raw[9]) if by_fleet else b"*", shape, digest,
     )  # fmt: skip
+
+
+def _published(msg: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``msg`` if it is a published message (not a (un)subscribe confirmation), else None."""
+    return msg if msg is not None and msg.get("type") == "message" else None
 
 
 def _announced(msg: Mapping[str, Any]) -> int:
