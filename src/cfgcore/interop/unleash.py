@@ -1470,15 +1470,23 @@ def _i32(value: Any, path: str) -> None:
         )
 
 
-# A feature's fields yggdrasil reads only for their type (null: absent).
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+# A feature's fields yggdrasil reads only for their type (null: absent): _typed_fields.
 _FEATURE_FIELD_TYPES = (
-    ("impressionData", bool, "a boolean"),
-    ("stale", bool, "a boolean"),
-    ("project", str, "a string"),
-    ("type", str, "a string"),
-    ("description", str, "a string"),
-    ("createdAt", str, "a string"),
-    ("lastSeenAt", str, "a string"),
+    ("impressionData", _is_bool, "a boolean"),
+    ("stale", _is_bool, "a boolean"),
+    ("project", _is_text, "a string"),
+    ("type", _is_text, "a string"),
+    ("description", _is_text, "a string"),
+    ("createdAt", _is_text, "a string"),
+    ("lastSeenAt", _is_text, "a string"),
 )
 
 
@@ -1503,10 +1511,7 @@ def _feature_types(at: str, feat: Mapping[str, Any], missing: bool = False) -> N
         raise _Malformed(f"{at}.enabled", f"missing ({_WHOLE})")
     if enabled is not None and not isinstance(enabled, bool):
         raise _Malformed(f"{at}.enabled", f"expected a boolean, got {type_name(enabled)}")
-    for key, kind, what in _FEATURE_FIELD_TYPES:
-        value = feat.get(key)
-        if value is not None and not isinstance(value, kind):
-            raise _Malformed(f"{at}.{key}", f"expected {what}, got {type_name(value)} ({_WHOLE})")
+    _typed_fields(feat, at, _FEATURE_FIELD_TYPES)
     for key in ("createdAt", "lastSeenAt"):
         value = feat.get(key)
         if isinstance(value, str) and not _timestamp(value):
@@ -1765,13 +1770,13 @@ def _texts(value: Any) -> bool:
 _QUERY_FIELDS = (
     ("tags", lambda v: isinstance(v, list) and all(map(_texts, v)), "a list of lists of strings"),
     ("projects", _texts, "a list of strings"),
-    ("namePrefix", lambda v: isinstance(v, str), "a string"),
-    ("environment", lambda v: isinstance(v, str), "a string"),
-    ("inlineSegmentConstraints", lambda v: isinstance(v, bool), "a boolean"),
+    ("namePrefix", _is_text, "a string"),
+    ("environment", _is_text, "a string"),
+    ("inlineSegmentConstraints", _is_bool, "a boolean"),
 )  # fmt: skip
 _META_FIELDS = (
-    ("etag", lambda v: isinstance(v, str), "a string"),
-    ("queryHash", lambda v: isinstance(v, str), "a string"),
+    ("etag", _is_text, "a string"),
+    ("queryHash", _is_text, "a string"),
 )
 _U32 = 2**32 - 1  # yggdrasil's payload version and delta event ids
 
