@@ -10,9 +10,11 @@ re-implements semantic-version precedence itself. It favours obviousness over sp
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from cfgcore._eval_py import murmur3_32  # MurmurHash3 x86_32: checked against mmh3 elsewhere
@@ -281,8 +283,15 @@ class Interpreter:
             import time
 
             return time.time()
+        # README "Off states": epoch seconds (a real number, by value) or a datetime
+        # with a time zone; anything else counts as a clock that raises (outside).
         try:
-            return float(self.clock())
+            answer = self.clock()
+            if isinstance(answer, datetime):
+                return answer.timestamp() if answer.utcoffset() is not None else math.nan
+            if isinstance(answer, bool) or not isinstance(answer, (numbers.Real, Decimal)):
+                return math.nan
+            return float(answer)
         except Exception:
             return math.nan
 

@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from enum import Enum
 
 from cfgcore import compiler as _C
+from cfgcore._clock import epoch_seconds as _epoch_seconds  # a clock's answer
 from cfgcore._names import intern as _intern  # bounded where interned strings are immortal
 from cfgcore.details import (
     ERROR_CODES, MAX_METRIC_VALUE, REASONS, ErrorCode, EvaluationDetails, Reason, exact_array, exact_name,

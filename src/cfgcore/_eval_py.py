@@ -41,6 +41,7 @@ from typing import Any
 from cfgcore import _layout as L
 from cfgcore import compiler as C
 from cfgcore._automaton import needles as _ac_needles
+from cfgcore._clock import epoch_seconds
 from cfgcore.details import (
     ERROR_CODES,
     REASONS,
@@ -774,7 +775,7 @@ class CompiledSnapshot:
         if clock is None:
             return time.time()
         try:
-            return float(clock())
+            return epoch_seconds(clock())
         except Exception:
             self._error(L.ERR_GENERAL)
             return math.nan  # a broken clock: schedules treat the flag as out of window

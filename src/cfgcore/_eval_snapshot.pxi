@@ -973,7 +973,9 @@ cdef class CompiledSnapshot:
         if clock is None:
             return cfgcore_wall_clock()
         try:
-            return float(clock())
+            value = clock()
+            # (epoch seconds as a float; else cfgcore._clock's reading of it)
+            return value if type(value) is float else _epoch_seconds(value)
         except Exception:
             if self.counting:
                 self.errs[ERR_GENERAL] += 1

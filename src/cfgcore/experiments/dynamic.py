@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, cast
 
+from cfgcore._clock import read_clock
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore._numbers import finite_number, real_number, shown, whole_number
 from cfgcore.config import settle
@@ -1064,7 +1065,7 @@ class DynamicConfigurationManager:
         self._guardrail_check_every = _whole_setting("guardrail_check_every", value, 1)
 
     def _now(self) -> float:
-        return self._clock() if self._clock is not None else time.time()
+        return read_clock(self._clock) if self._clock is not None else time.time()
 
     def flags_changed(
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument, initiator: Any

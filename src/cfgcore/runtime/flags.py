@@ -36,6 +36,7 @@ from typing import Any, NoReturn, Protocol
 
 import msgspec
 
+from cfgcore._clock import read_clock
 from cfgcore.errors import (
     ConfigError,
     Problem,
@@ -355,7 +356,7 @@ class LiveFlags:
         clock = getattr(self.engine.snapshot(), "clock", None)
         if clock is not None:
             try:
-                return float(clock())
+                return read_clock(clock)
             except Exception:
                 log.warning("the engine's clock raised; judging A/B tests by the system clock")
         return time.time()
