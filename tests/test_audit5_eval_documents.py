@@ -161,11 +161,11 @@ def _rule_flag(**rule) -> Flag:
 WRONG = {
     "split weight a str": (
         _rule_flag(split={"on": "50", "off": "50"}),
-        "flags.f.rules[0].split[...]: expected int | float, got str",
+        "flags.f.rules[0].split.on: expected int | float, got str",
     ),
     "split weight a bool": (
         _rule_flag(split={"on": True, "off": 99}),
-        "flags.f.rules[0].split[...]: expected int | float, got bool",
+        "flags.f.rules[0].split.on: expected int | float, got bool",
     ),
     "rollout a str": (
         _rule_flag(serve="on", rollout="50"),

@@ -651,10 +651,12 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         )
     else:
         probe = value
+    plain: Any = None
     try:
-        typed: Any = msgspec.convert(msgspec.to_builtins(probe, builtin_types=_AS_IS), type=typ)
+        plain = msgspec.to_builtins(probe, builtin_types=_AS_IS)
+        typed: Any = msgspec.convert(plain, type=typ)
     except msgspec.ValidationError as exc:
-        problem = _msgspec_problem(exc, compiler.file, prefix=path)
+        problem = _msgspec_problem(exc, compiler.file, prefix=path, data=plain)
         if problem.message.endswith(", got null"):  # built in Python: say it in Python
             problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
         at = parse_key_path(problem.path)  # flags.KEY.prerequisites[i]: which entry
@@ -687,7 +689,8 @@ def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     try:
         typed: Any = msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=typ)
     except msgspec.ValidationError as exc:
-        compiler.problems.append(_msgspec_problem(exc, compiler.file, prefix=path))
+        problem = _msgspec_problem(exc, compiler.file, prefix=path, data=value)
+        compiler.problems.append(problem)
         return True
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         compiler.problem(path, f"not a flag document's value: {exc}")
