@@ -471,7 +471,10 @@ def _msgspec_problem(
     found = None
     if data is not _NO_DATA and "[...]" in raw_path and not m.group("key"):
         got = _GOT.search(m.group("msg"))
-        found = _entry_path(raw_path, data, got.group(1) if got else None)
+        try:
+            found = _entry_path(raw_path, data, got.group(1) if got else None)
+        except Exception:  # a dict subclass of a Python document whose items() raises
+            found = None
     if found is not None:
         path = join_key_paths(prefix, found)
     else:
