@@ -150,8 +150,8 @@ def test_policy_from_the_environment_is_checked_like_config(cfg, tmp_path, monke
     with pytest.raises(ConfigError) as err:
         policy.load_policy(bad)
     text = str(err.value)
-    assert "bad.yaml: roles.r.config.updat: matches no action" in text
-    assert "bad.yaml: actors.bob.0: unknown role 'nobody'" in text
+    assert 'bad.yaml:3: roles.r["config.updat"]: matches no action' in text
+    assert "bad.yaml:5: actors.bob[0]: unknown role 'nobody'" in text
     typo = tmp_path / "typo.yaml"
     typo.write_text("roles: {}\nactor: {}\n")
     with pytest.raises(ConfigError, match="typo.yaml"):
@@ -189,3 +189,25 @@ def test_a_denied_publish_writes_nothing(redis_server, tmp_path, capsys, monkeyp
     assert redis_server.client().keys("{deny}:*") == []
     assert main([*argv, "--actor", "ci"]) == 0, capsys.readouterr().err
     assert redis_server.client().keys("{deny}:*") != []
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("roles:\n  r:\n    flag.set: x\n", 'bad.yaml:3: roles.r["flag.set"]: expected array, got str'),
+        ("roles:\n  r:\n    flag.set: [1]\n", 'bad.yaml:3: roles.r["flag.set"][0]: expected str, got int'),
+        (
+            "roles: {r: {'*': ['*']}}\nactors:\n  a@b.c: [r]\n  d@e.f: r\n",
+            'bad.yaml:4: actors["d@e.f"]: expected array, got str',
+        ),
+    ],
+)
+def test_a_policy_of_the_wrong_shape_names_the_key_and_line(tmp_path, text, where):
+    """msgspec names no key of a mapping (``roles[...][...]``, with its own wording
+    repeated): the problem names the role, the action pattern or the actor as written
+    (quoted where it holds a dot, as an e-mail address does) and the line."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        policy.load_policy(bad)
+    assert str(err.value).endswith(where), str(err.value)

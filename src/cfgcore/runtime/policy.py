@@ -77,15 +77,19 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import fnmatch
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cfgcore.errors import ConfigError, Problem
+from cfgcore.errors import ConfigError, Problem, child_key_path
+
+if TYPE_CHECKING:
+    from cfgcore.config.files import Layer
 
 __all__ = [
     "ACTIONS",
@@ -144,7 +148,7 @@ class AccessPolicy:
                 if not any(fnmatch.fnmatchcase(a, action) for a in ACTIONS):
                     problems.append(
                         Problem(
-                            path=f"roles.{role}.{action}",
+                            path=child_key_path(child_key_path("roles", role), action),
                             message=f"matches no action (known: {', '.join(ACTIONS)})",
                             file=origin,
                         )
@@ -154,7 +158,7 @@ class AccessPolicy:
                 if name not in roles:
                     problems.append(
                         Problem(
-                            path=f"actors.{actor}.{i}",
+                            path=f"{child_key_path('actors', actor)}[{i}]",
                             message=f"unknown role {name!r}",
                             file=origin,
                         )  # fmt: skip
@@ -166,16 +170,27 @@ class AccessPolicy:
         self.origin = origin
 
     @classmethod
-    def from_mapping(cls, data: Any, *, origin: str = "<policy>") -> AccessPolicy:
+    def from_mapping(
+        cls, data: Any, *, origin: str = "<policy>", layers: Sequence[Layer] = ()
+    ) -> AccessPolicy:
+        """The policy ``data`` holds (read from ``origin``); a problem names its key
+        path, and its line when ``layers`` (the file as read) know it."""
+        from cfgcore.snapshot import _msgspec_problem
+
         try:
             doc = msgspec.convert(data, type=_PolicyDoc, str_keys=True)
+            return cls(doc.roles, doc.actors, origin=origin)
         except msgspec.ValidationError as exc:
-            from cfgcore.config.checks import msgspec_path
+            problems = [_msgspec_problem(exc, origin, data=data)]
+        except ConfigError as exc:
+            problems = list(exc.problems)
+        if layers:
+            from cfgcore.config.checks import problem
 
-            raise ConfigError(
-                [Problem(path=msgspec_path(exc) or "", message=str(exc), file=origin)]
-            ) from None
-        return cls(doc.roles, doc.actors, origin=origin)
+            for i, p in enumerate(problems):
+                line = problem(p.path, p.message, layers, data).line
+                problems[i] = dataclasses.replace(p, line=line)
+        raise ConfigError(problems)
 
     def roles_of(self, actor: str) -> list[str]:
         out: list[str] = []
@@ -202,7 +217,7 @@ def load_policy(path: str | os.PathLike[str]) -> AccessPolicy:
     with contextlib.suppress(FileNotFoundError):  # a missing file: read_config_file says so
         _refuse_writable_by_all(os.fspath(path), os.stat(path))
     layer = read_config_file(os.fspath(path))
-    return AccessPolicy.from_mapping(layer.data, origin=os.fspath(path))
+    return AccessPolicy.from_mapping(layer.data, origin=os.fspath(path), layers=[layer])
 
 
 # --------------------------------------------------------------------------- process state
