@@ -315,6 +315,30 @@ def test_typed_section_error_names_the_nested_path():
         m.section("health_monitoring.comprehensive_health_checks", Checks)
 
 
+class Levels(msgspec.Struct):
+    priority_levels: dict[str, str]  # the files say premium: 1 (an int)
+    segment_specific_features: dict[str, list[int]]
+
+
+def test_typed_section_error_names_the_key_of_a_mapping_and_its_line():
+    """msgspec names no key of a mapping (``$.priority_levels[...]``): the problem was
+    rendered ``user_segments["priority_levels["][""][""].]``, without a line."""
+    m = ConfigurationManager(environ={})
+    m.load_environment_config("staging")
+    with pytest.raises(ConfigError) as err:
+        m.section("user_segments", Levels)
+    (problem,) = err.value.problems
+    assert problem.path == "user_segments.priority_levels.premium", str(err.value)
+    assert problem.message == "expected str, got int"
+    assert problem.file.endswith("base.yaml") and problem.line is not None
+    with open(problem.file) as f:
+        assert f.read().splitlines()[problem.line - 1].strip() == "premium: 1"
+    with pytest.raises(ConfigError) as err:
+        m.section(("user_segments", "segment_specific_features"), dict[str, list[int]])
+    assert err.value.problems[0].path.startswith("user_segments.segment_specific_features.")
+    assert err.value.problems[0].path.endswith("[0]"), str(err.value)
+
+
 def test_readers_never_see_a_half_applied_update(config_dir):
     m = ConfigurationManager(config_dir, environ={}, validate=False)
     m.load_environment_config("test")

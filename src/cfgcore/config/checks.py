@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +31,6 @@ __all__ = [
     "FallbackReport",
     "blocking_problems",
     "empty_secrets_of",
-    "msgspec_path",
     "problem",
     "report",
     "resolved_findings",
@@ -249,14 +247,6 @@ def problem(
     except Exception:
         pass
     return Problem(path=str(key or ""), message=message, file=file, line=line)
-
-
-def msgspec_path(exc: Exception) -> str:
-    """``"... - at `$.a.b[0]`"`` -> ``"a.b.0"`` (msgspec names the failing path so)."""
-    m = re.search(r"at `\$\.?([^`]*)`", str(exc))
-    if not m:
-        return ""
-    return re.sub(r"\[(\d+)\]", r".\1", m.group(1)).strip(".")
 
 
 def _strip_prefix(text: str, prefix: str) -> str:

@@ -186,12 +186,12 @@ class ConfigView(LiveReads):
             raise missing_key(key, snap) from None
         if type is None:
             return value
+        plain = thaw(value)
         try:
-            return msgspec.convert(thaw(value), type=type, str_keys=True)
+            return msgspec.convert(plain, type=type, str_keys=True)
         except msgspec.ValidationError as exc:
-            sub = checks.msgspec_path(exc)
-            where = format_path((*split_path(key), *(sub.split(".") if sub else ())))
-            raise ConfigError([checks.problem(where, str(exc), snap.layers, snap.config)]) from None
+            where = format_path(split_path(key))
+            raise ConfigError([_typed_problem(exc, where, plain, snap)]) from None
 
     def typed(self) -> Any:
         """The active configuration as :class:`cfgcore.config.schema.ConfigSchema`.
@@ -208,13 +208,11 @@ class ConfigView(LiveReads):
         snap = self._current()
         view = snap.flat.get(_TYPED)
         if view is None:
+            plain = thaw(snap.config)
             try:
-                view = msgspec.convert(thaw(snap.config), type=ConfigSchema, str_keys=True)
+                view = msgspec.convert(plain, type=ConfigSchema, str_keys=True)
             except msgspec.ValidationError as exc:
-                where = checks.msgspec_path(exc)
-                raise ConfigError(
-                    [checks.problem(where, str(exc), snap.layers, snap.config)]
-                ) from None
+                raise ConfigError([_typed_problem(exc, "", plain, snap)]) from None
             snap.flat[_TYPED] = view
         return view
 
@@ -337,3 +335,15 @@ def _is_set(config: Any, key: Any) -> bool:
         return bool(path) and get_path(config, path, ABSENT) is not ABSENT
     except Exception:  # a key of no path form (an int, an unhashable segment)
         return False
+
+
+def _typed_problem(
+    exc: msgspec.ValidationError, where: str, plain: Any, snap: ConfigSnapshot
+) -> Problem:
+    """The problem msgspec found decoding ``plain`` (the value at the rendered key path
+    ``where``) as a type: its key path (the keys of a mapping named, not ``[...]``), and
+    the file and line that set it."""
+    from cfgcore.snapshot import _msgspec_problem
+
+    found = _msgspec_problem(exc, None, prefix=where, data=plain)
+    return checks.problem(found.path, found.message, snap.layers, snap.config)
