@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import msgspec
 
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.runtime.redis_store import RedisFlagStore
-from cfgcore.snapshot import Flag, Snapshot, _msgspec_problem, encode_snapshot, is_decoded
+from cfgcore.snapshot import Flag, Snapshot, encode_snapshot, is_decoded
 
 
 def test_a_redis_document_is_marked_decoded(redis_server):
@@ -33,8 +34,8 @@ def test_messages_keep_an_acronyms_case():
     try:
         msgspec.json.decode(b'{"a": \xff}')
     except msgspec.DecodeError as exc:
-        assert _msgspec_problem(exc, "f.json").message.startswith("JSON is malformed")
+        assert msgspec_problem(exc, "f.json").message.startswith("JSON is malformed")
     try:
         msgspec.json.decode(b"[1]", type=dict)
     except msgspec.ValidationError as exc:
-        assert _msgspec_problem(exc, "f.json").message == "expected object, got array"
+        assert msgspec_problem(exc, "f.json").message == "expected object, got array"

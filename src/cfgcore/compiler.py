@@ -179,6 +179,7 @@ from cfgcore._lower import (  # noqa: F401 - re-exported public helpers
     compile_regex,
     semver_key,
 )
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore._prereq import (  # noqa: F401
     MAX_CHECK_NODES,
     MAX_PREREQUISITE_DEPTH,
@@ -206,7 +207,6 @@ from cfgcore.snapshot import (
     Flag,
     Snapshot,
     _metadata_key_problem,
-    _msgspec_problem,
     _too_deep,
     gc_paused,
     is_decoded,
@@ -656,7 +656,7 @@ def _retyped(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
         plain = msgspec.to_builtins(probe, builtin_types=_AS_IS)
         typed: Any = msgspec.convert(plain, type=typ)
     except msgspec.ValidationError as exc:
-        problem = _msgspec_problem(exc, compiler.file, prefix=path, data=plain)
+        problem = msgspec_problem(exc, compiler.file, prefix=path, data=plain)
         if problem.message.endswith(", got null"):  # built in Python: say it in Python
             problem = dataclasses.replace(problem, message=problem.message[:-4] + "None")
         at = parse_key_path(problem.path)  # flags.KEY.prerequisites[i]: which entry
@@ -689,7 +689,7 @@ def _typed(value: Any, typ: type, path: str, compiler: _Compiler) -> Any:
     try:
         typed: Any = msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=typ)
     except msgspec.ValidationError as exc:
-        problem = _msgspec_problem(exc, compiler.file, prefix=path, data=value)
+        problem = msgspec_problem(exc, compiler.file, prefix=path, data=value)
         compiler.problems.append(problem)
         return True
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:

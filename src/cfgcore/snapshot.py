@@ -61,12 +61,12 @@ import msgspec
 
 from cfgcore._encoding import decode_text, utf8_encodable
 from cfgcore._json_errors import json_error_path, json_syntax_problem
+from cfgcore._msgspec_errors import NO_DATA, msgspec_problem
 from cfgcore.errors import (
     ConfigError,
     Problem,
     SnapshotError,
     child_key_path,
-    join_key_paths,
     key_segment,
     parse_key_path,
     python_key,
@@ -392,101 +392,6 @@ _EXTENSIONS: dict[str, Format] = {
     ".mpk": "msgpack",
 }
 
-_NO_DATA: Any = object()  # _msgspec_problem without the value decoded
-_GOT = re.compile(r", got `([^`]+)`$")
-_RAW_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]")
-_KINDS = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (dict, "object"),
-          (list, "array"), (tuple, "array"), (bytes, "bytes"))  # fmt: skip
-
-
-def _kind_is(value: Any, got: str) -> bool:
-    """Whether msgspec calls ``value``'s type ``got`` ("got `str`", "got `numpy.int64`")."""
-    if value is None:
-        return got == "null"
-    kind = type(value)  # (a float subclass such as numpy.float64 is named as itself)
-    if got in (kind.__name__, f"{kind.__module__}.{kind.__qualname__}"):
-        return True
-    return next((got == name for kind, name in _KINDS if isinstance(value, kind)), False)
-
-
-def _entry_path(raw_path: str, data: Any, got: str | None) -> str | None:
-    """The rendered key path msgspec's ``raw_path`` (``.rules[0].split[...]``) leads to
-    in ``data``, each ``[...]`` the first key (in the document's order) along which the
-    rest of the path exists and ends at a value of type ``got`` (any value when msgspec
-    named none); None when the path does not lead anywhere in ``data``."""
-    steps: list[tuple[str, Any]] = []
-    pos = 0
-    for m in _RAW_STEP.finditer(raw_path):
-        if m.start() != pos:
-            return None  # a step this reading does not know: msgspec's path as it is
-        pos = m.end()
-        field, index, _ = m.groups()
-        steps.append(("field", field) if field else ("index", int(index)) if index else ("any", 0))
-    if pos != len(raw_path):
-        return None
-
-    def walk(value: Any, at: int, path: str) -> str | None:
-        if at == len(steps):
-            return path if got is None or _kind_is(value, got) else None
-        kind, step = steps[at]
-        if kind == "index":
-            if isinstance(value, (list, tuple)) and step < len(value):
-                return walk(value[step], at + 1, f"{path}[{step}]")
-            return None
-        if not isinstance(value, dict):
-            if kind == "field" and isinstance(value, msgspec.Struct) and hasattr(value, step):
-                return walk(getattr(value, step), at + 1, join_key_paths(path, step))
-            return None
-        if kind == "field":
-            return walk(value[step], at + 1, join_key_paths(path, step)) if step in value else None
-        for key, item in value.items():
-            found = walk(item, at + 1, child_key_path(path, key))
-            if found is not None:
-                return found
-        return None
-
-    return walk(data, 0, "")
-
-
-_MSGSPEC_PATH = re.compile(
-    r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>.*)`)?$", re.DOTALL
-)
-_BRACKET_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
-
-
-def _msgspec_problem(
-    exc: msgspec.ValidationError | msgspec.DecodeError,
-    file: str | None,
-    prefix: str = "",
-    data: Any = _NO_DATA,
-) -> Problem:
-    """Turn msgspec's "Expected `array`, got `str` - at `$.flags['x'].rules[1]`" into a
-    cfgcore Problem with a key path ``flags.x.rules[1]`` (``prefix`` a rendered path:
-    :func:`cfgcore.errors.child_key_path`). msgspec names no key of a mapping (a split's
-    weight is at ``split[...]``): with ``data``, the value decoded, each ``[...]`` is
-    the key found there (:func:`_entry_path`)."""
-    m = _MSGSPEC_PATH.match(str(exc))
-    assert m is not None  # the pattern matches any string
-    raw_path = m.group("path") or ""
-    found = None
-    if data is not _NO_DATA and "[...]" in raw_path and not m.group("key"):
-        got = _GOT.search(m.group("msg"))
-        try:
-            found = _entry_path(raw_path, data, got.group(1) if got else None)
-        except Exception:  # a dict subclass of a Python document whose items() raises
-            found = None
-    if found is not None:
-        path = join_key_paths(prefix, found)
-    else:
-        path = _BRACKET_KEY.sub(lambda k: child_key_path("_", k.group(1))[1:], raw_path)
-        path = join_key_paths(prefix, path.lstrip("."))
-    msg = m.group("msg").replace("`", "").replace(" | null", "")
-    if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
-        msg = msg[:1].lower() + msg[1:]
-    if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
-        msg += " (a key)"
-    return Problem(path=path, message=msg, file=file)
-
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)  # C speed; the Python loop below runs only when a key repeats
@@ -571,7 +476,7 @@ _MP_COND = msgspec.msgpack.Decoder(Condition)
 
 def _plain(raw: Any) -> Any:
     """A flag or segment as plain data, for naming a problem's keys: Python data as it
-    is; a JSON or MessagePack ``msgspec.Raw`` decoded (_NO_DATA where it does not)."""
+    is; a JSON or MessagePack ``msgspec.Raw`` decoded (NO_DATA where it does not)."""
     if not isinstance(raw, msgspec.Raw):
         return raw
     for decode in (msgspec.json.decode, msgspec.msgpack.decode):
@@ -579,7 +484,7 @@ def _plain(raw: Any) -> Any:
             return decode(raw)
         except Exception:  # the other format, or not decodable as a whole
             continue
-    return _NO_DATA
+    return NO_DATA
 
 
 def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) -> Snapshot:
@@ -595,7 +500,7 @@ def _assemble(top: Any, decode_flag: Any, decode_cond: Any, file: str | None) ->
                 out[key] = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 where = child_key_path(section, key)
-                problems.append(_msgspec_problem(exc, file, prefix=where, data=_plain(raw)))
+                problems.append(msgspec_problem(exc, file, prefix=where, data=_plain(raw)))
             except UnicodeEncodeError:  # (from Python data) text holding a lone surrogate
                 problems.append(_surrogate_problem(raw, child_key_path(section, key), file))
             except RecursionError:  # bytes input nested beyond the decoder's stack
@@ -775,7 +680,7 @@ def _decode(data: bytes | str, format: Format, file: str | None) -> Snapshot:
             _require_flags_key(obj, file)
             return snapshot_from_dict(obj, file=file)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        problem = _msgspec_problem(exc, file)
+        problem = msgspec_problem(exc, file)
         if format == "json" and isinstance(exc, msgspec.DecodeError):
             problem = _at_json_byte(problem, data)
         raise SnapshotError([problem]) from None
@@ -1115,7 +1020,7 @@ def _json_out_of_range(
     range" at a path such as ``flags.f.variants[...][...]``: the keys of a variant value
     are not named, nor the line. The first such problem named by its key path and line
     (as a NaN or a duplicate key is), or None when there is none."""
-    problems = exc.problems if isinstance(exc, SnapshotError) else [_msgspec_problem(exc, file)]
+    problems = exc.problems if isinstance(exc, SnapshotError) else [msgspec_problem(exc, file)]
     at = next((i for i, p in enumerate(problems) if p.message == "number out of range"), None)
     if at is None:
         return None
@@ -1217,7 +1122,7 @@ def snapshot_from_dict(obj: Any, *, file: str | None = None) -> Snapshot:
     try:
         top = msgspec.convert(obj, type=_ObjSnapshot)
     except msgspec.ValidationError as exc:
-        raise SnapshotError([_msgspec_problem(exc, file, data=obj)]) from None
+        raise SnapshotError([msgspec_problem(exc, file, data=obj)]) from None
     except UnicodeEncodeError:  # msgspec reads text where another type is due as UTF-8
         raise SnapshotError([_surrogate_problem(obj, "", file)]) from None
     return _assemble(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cfgcore._env import NO_EXTENSIONS
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.config import checks
 from cfgcore.config.provenance import Provenance, explain
 from cfgcore.config.state import ConfigSnapshot
@@ -343,7 +344,5 @@ def _typed_problem(
     """The problem msgspec found decoding ``plain`` (the value at the rendered key path
     ``where``) as a type: its key path (the keys of a mapping named, not ``[...]``), and
     the file and line that set it."""
-    from cfgcore.snapshot import _msgspec_problem
-
-    found = _msgspec_problem(exc, None, prefix=where, data=plain)
+    found = msgspec_problem(exc, None, prefix=where, data=plain)
     return checks.problem(found.path, found.message, snap.layers, snap.config)

@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.errors import ConfigError, Problem, child_key_path
 
 if TYPE_CHECKING:
@@ -175,13 +176,11 @@ class AccessPolicy:
     ) -> AccessPolicy:
         """The policy ``data`` holds (read from ``origin``); a problem names its key
         path, and its line when ``layers`` (the file as read) know it."""
-        from cfgcore.snapshot import _msgspec_problem
-
         try:
             doc = msgspec.convert(data, type=_PolicyDoc, str_keys=True)
             return cls(doc.roles, doc.actors, origin=origin)
         except msgspec.ValidationError as exc:
-            problems = [_msgspec_problem(exc, origin, data=data)]
+            problems = [msgspec_problem(exc, origin, data=data)]
         except ConfigError as exc:
             problems = list(exc.problems)
         if layers:
