@@ -43,6 +43,37 @@ def _section(page: str, heading: str) -> str:
     return page[start : end if end != -1 else len(page)]
 
 
+# -- docs/configuration.md ------------------------------------------------------------------
+
+
+def test_configuration_environ_mapping_reads_no_env_file(tmp_path, monkeypatch):
+    """ ".env files": a manager given `environ=` reads no `.env` file, neither the one
+    beside the configuration directory nor one `CFGCORE_ENV_FILE` in the mapping names;
+    without `environ=` the file beside it fills `${VAR}`."""
+    page = _page("configuration.md")
+    assert "A manager given `environ=` reads no `.env` file" in re.sub(r"\s+", " ", page)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text("app:\n  region: ${DOCS_REGION:-nowhere}\n")
+    (config / "staging.yaml").write_text("{}\n")
+    (tmp_path / ".env").write_text("DOCS_REGION=eu-west\n")
+    (tmp_path / ".env").chmod(0o600)
+    named = {"CFGCORE_ENV_FILE": str(tmp_path / "missing.env")}
+    for environ in ({}, named):
+        manager = ConfigurationManager(config, environ=environ)
+        try:
+            assert manager.load_environment_config("staging")["app"]["region"] == "nowhere"
+        finally:
+            manager.close()
+    monkeypatch.delenv("DOCS_REGION", raising=False)
+    monkeypatch.delenv("CFGCORE_ENV_FILE", raising=False)
+    manager = ConfigurationManager(config)
+    try:
+        assert manager.load_environment_config("staging")["app"]["region"] == "eu-west"
+    finally:
+        manager.close()
+
+
 # -- docs/flags.md --------------------------------------------------------------------------
 
 
