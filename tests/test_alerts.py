@@ -3,6 +3,7 @@ to Prometheus rules, checked by promtool (syntax, and behaviour on sample series
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -273,3 +274,26 @@ def test_export_of_one_rule_says_one_rule(config_dir, tmp_path, capsys):
     assert main([*args, str(out)]) == 0
     assert "wrote 1 alerting rule to" in capsys.readouterr().err
     assert len(yaml.safe_load(out.read_text())["groups"][0]["rules"]) == 1
+
+
+def test_the_alerts_list_set_whole_by_cfgcore_alerts_is_served(config_dir):
+    """docs/configuration.md: a list element cannot be set alone, so CFGCORE__ALERTS is
+    set to the whole list as JSON; the alert rule judges the list the variable gives,
+    not the ``${CFGCORE__ALERTS}`` reference validation shows in its place."""
+    alerts = [
+        {"name": "errors", "condition": "feature_flag_error_rate > 0.01", "severity": "warning"}
+    ]
+    m = ConfigurationManager(config_dir, environ={"CFGCORE__ALERTS": json.dumps(alerts)})
+    try:
+        m.load_environment_config("staging")
+        assert m.get("alerts.0.name") == "errors"
+    finally:
+        m.close()
+    bad = [{"name": "errors", "condition": "feature_flag_eror_rate > 0.01", "severity": "warning"}]
+    m = ConfigurationManager(config_dir, environ={"CFGCORE__ALERTS": json.dumps(bad)})
+    with pytest.raises(ConfigValidationError) as info:
+        m.load_environment_config("staging")
+    message = str(info.value)
+    assert "alerts.0.condition: unknown metric 'feature_flag_eror_rate'" in message
+    assert "set by environment variable CFGCORE__ALERTS" in message
+    assert "expected a list of alerts" not in message

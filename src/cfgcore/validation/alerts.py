@@ -8,11 +8,15 @@ alert name Prometheus refuses or one used twice, a ``for`` that is not a duratio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from cfgcore.config.schema import ENV_REF_PATTERN
 from cfgcore.observability.alerts import alert_problems
 from cfgcore.validation.core import ValidationResult, ValidationRule
+
+_ENV_REF = re.compile(ENV_REF_PATTERN)
 
 __all__ = ["AlertConditionRule"]
 
@@ -39,4 +43,23 @@ class AlertConditionRule(ValidationRule):
                 key_path=path,
             )
             for path, message in alert_problems(config)
+            if not _from_reference(config, path)
         ]
+
+
+def _from_reference(config: Mapping[str, Any], path: str) -> bool:
+    """Whether ``path`` (``alerts.1.condition``) is at or below a whole ``${VAR}``
+    reference. Validation shows a value a variable supplies (``CFGCORE__ALERTS``, the
+    only way to set the list from the environment) as its reference; the value itself
+    is judged when the resolved tree is, as the structure rules leave references."""
+    node: Any = config
+    for seg in path.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(seg)
+        elif isinstance(node, list | tuple) and seg.isdigit() and int(seg) < len(node):
+            node = node[int(seg)]
+        else:
+            return False
+        if isinstance(node, str) and _ENV_REF.match(str(node)):
+            return True
+    return False
