@@ -26,7 +26,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 import msgspec
 
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore._numbers import whole_at_least
+from cfgcore._numbers import wait_seconds, whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
@@ -1702,7 +1702,8 @@ class ExposureLogger:
         return text
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every logged exposure reached the sinks; False on timeout."""
+        """Wait until every logged exposure reached the sinks; False on timeout
+        (``timeout``: a finite number of seconds >= 0, else ValueError)."""
         if not self._writer.flush(timeout):
             return False
         for sink in self.sinks:
@@ -1714,7 +1715,9 @@ class ExposureLogger:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is pending, stop the writer thread and close sinks that have
-        ``close()``; exposures logged afterwards are counted as dropped."""
+        ``close()``; exposures logged afterwards are counted as dropped. ``timeout``: a
+        finite number of seconds >= 0, else ValueError (also once closed)."""
+        timeout = wait_seconds("timeout", timeout)
         if self._writer.closed:
             return
         self._writer.close(timeout)
