@@ -15,6 +15,12 @@ float. It refuses
 * NaN and the infinities where a finite value is needed, and values out of the
   argument's range (each call site says which).
 
+A "wait up to" timeout (``flush(timeout=)``, ``close(timeout=)``, ``wait_idle``,
+``wait_ready``) is a finite number of seconds >= 0 (:func:`wait_seconds`): 0 looks
+without waiting; a negative one is refused, as ``lock_timeout`` refuses it, not taken
+as 0; None and infinity mean "no limit" only where None always meant that.
+Identifiers such as a port are integers (:func:`integer_within`): ``8080.0`` is refused.
+
 Change calls raise the error their API already raises (ConfigError naming the file and
 key path, or ValueError naming the argument), with the value shown by :func:`shown`.
 Request-path calls (``record_metric``, ``track_metric``) never raise: they refuse the
@@ -26,14 +32,16 @@ from __future__ import annotations
 import math
 import numbers
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 __all__ = [
     "finite_at_least",
     "finite_number",
+    "integer_within",
     "positive_seconds",
     "real_number",
     "shown",
+    "wait_seconds",
     "whole_at_least",
     "whole_number",
 ]
@@ -113,6 +121,47 @@ def finite_at_least(name: str, value: Any, low: float, unit: str = "") -> float:
         of = f" of {unit}" if unit else ""
         raise ValueError(f"{name} must be a finite number{of} >= {low:g}, got {shown(value)}")
     return number
+
+
+@overload
+def wait_seconds(name: str, value: Any, *, forever: Literal[False] = ...) -> float: ...
+@overload
+def wait_seconds(name: str, value: Any, *, forever: bool) -> float | None: ...
+def wait_seconds(name: str, value: Any, *, forever: bool = False) -> float | None:
+    """``value`` as a "wait up to" timeout: a finite number of seconds >= 0 (0: look
+    without waiting), else ValueError naming ``name`` (a bool, text, NaN: a wait that
+    never ends). A negative one is refused rather than taken as 0, as every bound here
+    refuses a value below its range: it is a deadline computed wrong, which a wait that
+    ends at once would hide. ``forever`` (where None already meant it): None and
+    infinity are taken too, and returned as None, "wait without limit".
+
+    >>> wait_seconds("timeout", 0.5), wait_seconds("timeout", None, forever=True)
+    (0.5, None)
+    """
+    if forever and (value is None or real_number(value) == math.inf):
+        return None
+    seconds = finite_number(value)
+    if seconds is None or not seconds >= 0:
+        limit = " (or None: no limit)" if forever else ""
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0{limit}, got {shown(value)}"
+        )
+    return seconds
+
+
+def integer_within(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int within ``low..high`` when it is an integer (``int``, a NumPy
+    integer), else ValueError naming ``name``: an identifier such as a port, which
+    nothing rounds (``8080.0`` is refused, as a bool and text are).
+
+    >>> integer_within("port", 8080, 0, 65535)
+    8080
+    """
+    if not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        number = int(value)
+        if low <= number <= high:
+            return number
+    raise ValueError(f"{name} must be an integer from {low} to {high}, got {shown(value)}")
 
 
 def shown(value: Any) -> str:

@@ -51,7 +51,7 @@ from typing import Any
 
 import watchfiles
 
-from cfgcore._numbers import finite_number, shown, whole_number
+from cfgcore._numbers import finite_number, shown, wait_seconds, whole_number
 from cfgcore.config.settle import WATCHER_STOP
 from cfgcore.errors import printable_name
 from cfgcore.observability import instruments
@@ -279,7 +279,10 @@ class DirectoryWatcher(_Liveness):
         return self._wanted
 
     def start(self, wait: float | None = 5.0) -> bool:
-        """Start the thread (idempotent); wait up to ``wait`` s for the watch to be set up."""
+        """Start the thread (idempotent); wait up to ``wait`` s (a finite number >= 0, else
+        ValueError; None or 0: not at all) for the watch to be set up."""
+        if wait is not None:
+            wait = wait_seconds("wait", wait)
         self._wanted = True
         _LIVE.add(self)
         if not self.running:
@@ -294,8 +297,9 @@ class DirectoryWatcher(_Liveness):
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """Wait up to ``timeout`` s for the watch started by :meth:`start` to be set up;
-        False at once if the watcher is stopped meanwhile (it is not started again)."""
-        deadline = time.monotonic() + timeout
+        False at once if the watcher is stopped meanwhile (it is not started again).
+        ``timeout``: a finite number of seconds >= 0, else ValueError."""
+        deadline = time.monotonic() + wait_seconds("timeout", timeout)
         ready, stop = self._ready, self._stop
         while not ready.is_set():
             remaining = deadline - time.monotonic()
@@ -312,14 +316,17 @@ class DirectoryWatcher(_Liveness):
         if wanted != self.paths:
             self.paths = wanted  # a new list: the watch loop compares by identity
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and wait for it (up to ``timeout`` s)."""
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop the thread and wait for it (up to ``timeout`` s, a finite number >= 0;
+        None or infinity: until it ends; anything else is refused with ValueError, the
+        thread left running)."""
+        limit = wait_seconds("timeout", timeout, forever=True)
         self._wanted = False
         _LIVE.discard(self)
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            thread.join(limit)
         self._thread = None
 
     def _run(self) -> None:
@@ -479,8 +486,11 @@ class AsyncDirectoryWatcher(_Liveness):
         return self.task is not None and not self.task.done()
 
     async def start(self, wait: float | None = 5.0) -> bool:
-        """Start the task on the running loop (idempotent); wait up to ``wait`` s for the
-        watch to be set up. True once it is."""
+        """Start the task on the running loop (idempotent); wait up to ``wait`` s (a finite
+        number >= 0, else ValueError; None or 0: not at all) for the watch to be set up.
+        True once it is."""
+        if wait is not None:
+            wait = wait_seconds("wait", wait)
         loop = asyncio.get_running_loop()
         if not self.running:
             self.stop_event = asyncio.Event()

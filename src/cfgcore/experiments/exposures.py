@@ -27,7 +27,7 @@ import msgspec
 
 from cfgcore._clock import epoch_clock
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore._numbers import whole_at_least
+from cfgcore._numbers import wait_seconds, whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
 from cfgcore.details import MAX_METRIC_VALUE, bucketable_id, user_id_text
 from cfgcore.errors import ConfigError
@@ -1703,7 +1703,8 @@ class ExposureLogger:
         return text
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every logged exposure reached the sinks; False on timeout."""
+        """Wait until every logged exposure reached the sinks; False on timeout
+        (``timeout``: a finite number of seconds >= 0, else ValueError)."""
         if not self._writer.flush(timeout):
             return False
         for sink in self.sinks:
@@ -1715,7 +1716,9 @@ class ExposureLogger:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is pending, stop the writer thread and close sinks that have
-        ``close()``; exposures logged afterwards are counted as dropped."""
+        ``close()``; exposures logged afterwards are counted as dropped. ``timeout``: a
+        finite number of seconds >= 0, else ValueError (also once closed)."""
+        timeout = wait_seconds("timeout", timeout)
         if self._writer.closed:
             return
         self._writer.close(timeout)

@@ -1008,11 +1008,14 @@ class MetricsStore:
         self._writer.start()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every recorded event is summarised and written; False on timeout."""
+        """Wait until every recorded event is summarised and written; False on timeout
+        (``timeout``: a finite number of seconds >= 0, else ValueError)."""
         return self._writer.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Write every pending event and stop the writer thread."""
+        """Write every pending event and stop the writer thread; False when some were
+        still waiting after ``timeout`` (a finite number of seconds >= 0, else
+        ValueError and nothing is closed)."""
         return self._writer.close(timeout)
 
     @classmethod

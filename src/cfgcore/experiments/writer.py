@@ -51,6 +51,7 @@ from typing import Any
 
 from cfgcore._compat import impl as _impl
 from cfgcore._layout import RECORD_BYTES as RECORD_BYTES  # (re-exported: see below)
+from cfgcore._numbers import wait_seconds
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child, at_exit, restart_in_child
 
@@ -350,12 +351,13 @@ class BackgroundWriter:
             self._failing_since, self._lost_unlogged = now, 0
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every record appended so far is delivered; False on timeout.
+        """Wait until every record appended so far is delivered; False on timeout
+        (``timeout``: a finite number of seconds >= 0, else ValueError).
 
         Without a live writer thread (not started, or after a fork) the caller's
         thread delivers them.
         """
-        return self.delivered(self.appended, timeout)
+        return self.delivered(self.appended, wait_seconds("timeout", timeout))
 
     def delivered(self, target: int, timeout: float) -> bool:
         """:meth:`flush` up to the first ``target`` records appended (an earlier
@@ -379,7 +381,9 @@ class BackgroundWriter:
     def close(self, timeout: float = 5.0) -> bool:
         """Refuse new records, deliver the pending ones, stop the thread. False when
         some were still waiting after ``timeout``: the thread goes on writing them
-        (those still waiting at exit are counted in :attr:`lost`)."""
+        (those still waiting at exit are counted in :attr:`lost`). ``timeout``: a finite
+        number of seconds >= 0, else ValueError (and nothing is closed)."""
+        timeout = wait_seconds("timeout", timeout)
         self._queue.closed = True
         ok = self.flush(timeout)
         if not ok:

@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from cfgcore._numbers import integer_within
+
 __all__ = ["DEFAULT_HOST", "asgi_app", "paths", "serve", "wsgi_app"]
 
 # A probe client that connects and sends nothing (or a header a byte a second) is
@@ -337,7 +339,10 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     :data:`MAX_CONNECTIONS` at once (past them a new connection takes the place of the
     one that has waited longest for its request, or is closed when none is waiting).
     Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
-    one); ``shutdown()`` then ``server_close()`` stop it."""
+    one); ``shutdown()`` then ``server_close()`` stop it. ``port`` is an integer from 0
+    to 65535 (``numpy.int64`` too), else ValueError before anything is bound: ``True``
+    bound port 1, ``"8080"`` and ``8080.0`` failed deep inside the socket code."""
+    port = integer_within("port", port, 0, 65535)
     # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
     # IPv6 socket: the standard library's server is IPv4 only.
     server_class = _ProbeServer6 if ":" in host else _ProbeServer

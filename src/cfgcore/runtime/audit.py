@@ -100,7 +100,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from cfgcore._numbers import finite_at_least, whole_at_least
+from cfgcore._numbers import finite_at_least, wait_seconds, whole_at_least
 from cfgcore.runtime.atomicio import FileLock, LockTimeout
 from cfgcore.runtime.events import ConfigChangeEvent
 from cfgcore.runtime.forks import after_fork_in_child, at_exit
@@ -446,10 +446,12 @@ class AuditLog:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write the entries waiting for the writers' lock (``timeout``: how long to wait
-        for it, default ``lock_timeout``); True when none is left waiting."""
+        for it, default ``lock_timeout``; as it, a finite number of seconds >= 0, else
+        ValueError); True when none is left waiting."""
+        wait = self.lock_timeout if timeout is None else wait_seconds("timeout", timeout)
         with self._lock:
             if self.path is not None and (self._pending or self._dropped):
-                self._write_out([], self.lock_timeout if timeout is None else timeout)
+                self._write_out([], wait)
             return not self._pending
 
     def _write_out(

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from cfgcore._numbers import wait_seconds
 from cfgcore.observability import instruments
 from cfgcore.runtime.forks import after_fork_in_child
 from cfgcore.runtime.redaction import redact
@@ -391,10 +392,11 @@ class EventBus:
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until the activations in progress on other threads have queued their
         events, queued events are delivered and scheduled async listeners finished;
-        False if that took longer than ``timeout`` seconds. Listeners scheduled on an
+        False if that took longer than ``timeout`` seconds (a finite number >= 0, else
+        ValueError: :func:`cfgcore._numbers.wait_seconds`). Listeners scheduled on an
         event loop running in the calling thread are not waited for (they run once the
         caller returns to its loop)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds("timeout", timeout)
         while (
             (self._activating and self._others_activating())
             or self._inflight
@@ -439,7 +441,9 @@ class EventBus:
         scheduled finish, waiting at most ``timeout`` seconds in all (a listener stuck
         longer is left behind, logged); then stop the dispatcher thread and the private
         background loop, if started. A listener that closes its own manager does not
-        wait for itself."""
+        wait for itself. ``timeout``: a finite number of seconds >= 0, else ValueError
+        (and nothing is closed)."""
+        timeout = wait_seconds("timeout", timeout)
         if not self._waits_on_caller() and not self.wait_idle(timeout):
             log.warning(
                 "closing with change listeners still running after %.1f s: the events "

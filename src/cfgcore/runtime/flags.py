@@ -37,6 +37,7 @@ from typing import Any, NoReturn, Protocol
 import msgspec
 
 from cfgcore._clock import read_clock
+from cfgcore._numbers import whole_at_least
 from cfgcore.errors import (
     ConfigError,
     Problem,
@@ -626,8 +627,11 @@ class LiveFlags:
         changing returns False; the watcher's next event or poll retries. Once it has
         kept changing for ``max_wait_ms`` (0: no bound) it is read as it is, so a writer
         that never stops cannot keep the live flags forever (what does not decode or
-        compile is refused as usual).
+        compile is refused as usual). Both are whole numbers of milliseconds >= 0
+        (``20``, ``20.0``, ``numpy.int64(20)``), else ValueError before anything is read.
         """
+        settle_ms = whole_at_least("settle_ms", settle_ms, 0, "milliseconds")
+        max_wait_ms = whole_at_least("max_wait_ms", max_wait_ms, 0, "milliseconds")
         stamp = None
         if settle_ms and self.store.kind == "file":
             # Issue 10: waited for outside the lock, so updates are not held up meanwhile.
