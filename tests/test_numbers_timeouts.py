@@ -274,3 +274,29 @@ def test_the_async_watcher_refuses_a_bad_wait_before_starting(tmp_path, bad):
             await watcher.stop()
 
     assert asyncio.run(run()) is True
+
+
+# -- the settle attributes: checked when set ---------------------------------------------------
+
+
+@pytest.mark.parametrize("attr", ["settle_ms", "max_settle_wait_ms"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_the_settle_attributes_take_whole_milliseconds_when_set(manager, tmp_path, attr, data):
+    """``manager.reloader.settle_ms = "200"`` (README "Hot reload") was taken and made
+    every later watcher reload fail inside the watcher thread; the dynamic manager's
+    own attributes the same. Refused where set, the value before kept."""
+    from cfgcore.config.manager import ConfigurationManager
+
+    config = ConfigurationManager(environ={}, validate=False)
+    for owner in (config.reloader, manager):
+        before = getattr(owner, attr)
+        bad = data.draw(st.one_of(NOT_NUMBERS, NEGATIVE, st.sampled_from([0.5, Fraction(1, 2)])))
+        with pytest.raises(ValueError, match=rf"{attr} must be a whole number of milliseconds"):
+            setattr(owner, attr, bad)
+        assert getattr(owner, attr) == before
+        good = data.draw(values(0, 10_000), label="taken")
+        setattr(owner, attr, good)
+        assert getattr(owner, attr) == good and type(getattr(owner, attr)) is int

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any, Literal, overload
 
 __all__ = [
+    "WholeSetting",
     "finite_at_least",
     "finite_number",
     "integer_within",
@@ -171,3 +172,23 @@ def shown(value: Any) -> str:
         return f"{value!r:.60}"
     except Exception:
         return f"a {type(value).__name__}"
+
+
+class WholeSetting:
+    """A public attribute holding a whole number >= ``low`` (:func:`whole_at_least`),
+    checked when it is set, so that ``manager.reloader.settle_ms = "200"`` is refused
+    there rather than failing inside a watcher thread later. The value is kept in the
+    instance's ``_<name>``.
+    """
+
+    def __init__(self, low: int, unit: str = "") -> None:
+        self.low, self.unit, self.name = low, unit, ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else obj.__dict__["_" + self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["_" + self.name] = whole_at_least(self.name, value, self.low, self.unit)

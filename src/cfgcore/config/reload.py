@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from cfgcore._numbers import WholeSetting
 from cfgcore.config.settle import (
     DEFAULT_MAX_SETTLE_WAIT_MS,
     DEFAULT_SETTLE_MS,
@@ -57,6 +58,9 @@ def _under(path: str, directory: str) -> bool:
 
 class ReloadController:
     """Watchers and the poll for one :class:`~cfgcore.config.manager.ConfigurationManager`."""
+
+    settle_ms = WholeSetting(0, "milliseconds")
+    max_settle_wait_ms = WholeSetting(0, "milliseconds")
 
     def __init__(
         self,

@@ -50,7 +50,7 @@ from typing import Any, cast
 
 from cfgcore._clock import read_clock
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore._numbers import finite_number, real_number, shown, whole_number
+from cfgcore._numbers import WholeSetting, finite_number, real_number, shown, whole_number
 from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
@@ -247,6 +247,9 @@ class DynamicConfigurationManager:
     :mod:`cfgcore.experiments.metrics` for the memory per user and why this does not
     bias the comparison).
     """
+
+    settle_ms = WholeSetting(0, "milliseconds")  # see the flag-file watcher in __init__
+    max_settle_wait_ms = WholeSetting(0, "milliseconds")
 
     def __init__(
         self,
