@@ -133,7 +133,7 @@ def test_null_ordering_is_still_refused_naming_the_flag(cond):
     # json-logic orders null as "null" text against a string: not lowered, refused
     # with the flag named (ordering against a string literal is lowered since the
     # fifth audit: tests/test_audit5_interop_flagd_order.py)
-    with pytest.raises(InteropError, match=r"flags\.f: '(<|>=)' with a non-numeric literal"):
+    with pytest.raises(InteropError, match=r"flags\.f\S*: '(<|>=)' with a non-numeric literal"):
         flagd.to_snapshot(_doc(cond))
 
 
@@ -328,7 +328,9 @@ def test_the_long_constant_case_that_differed_before(make_py_and_c):
 
 def test_a_constant_over_256_characters_is_refused_naming_the_flag():
     doc = _semver_doc(">", "1.0.0-" + "a" * 300)
-    with pytest.raises(InteropError, match=r"flags\.f: sem_ver with a version constant over 256"):
+    with pytest.raises(
+        InteropError, match=r"flags\.f\S*: sem_ver with a version constant over 256"
+    ):
         flagd.to_snapshot(doc)
 
 

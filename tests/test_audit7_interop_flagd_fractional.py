@@ -56,7 +56,8 @@ def test_a_float_weight_is_refused_naming_the_flag(entries):
     with pytest.raises(InteropError) as err:
         flagd.to_snapshot(doc, source="flags.json")
     msg = str(err.value)
-    assert "flags.json" in msg and "flags.f:" in msg and "is not a JSON integer" in msg
+    assert "flags.json" in msg and "flags.f.targeting.fractional[0]:" in msg
+    assert "is not a JSON integer" in msg
 
 
 def _key(rng: random.Random) -> Any:

@@ -96,16 +96,16 @@ def test_malformed_operands_answer_as_the_sdk_or_are_refused(make_py_and_c):
 @pytest.mark.parametrize(
     "feature, where",
     [
-        ({"defaultValue": 2**64}, "the value of default"),
+        ({"defaultValue": 2**64}, "defaultValue: the value of default"),
         ({"defaultValue": 1, "rules": [{"force": {"x": [-(2**63) - 1]}}]},
-         r"rules\[0\]: the value of rules\[0\]\.x\[0\]"),
+         r"rules\[0\]\.force\.x\[0\]: the value of rules\[0\]\.x\[0\]"),
     ],
 )  # fmt: skip
 def test_a_value_past_64_bits_is_an_import_error_naming_the_feature(feature, where):
     # the SDK serves it; cfgcore cannot (its documents hold 64-bit integers). It was
     # imported and refused only when an engine compiled it, for the whole snapshot
     features = {"f": feature, "ok": {"defaultValue": 1}}
-    with pytest.raises(InteropError, match=rf"features\.f: {where}: integer out of range"):
+    with pytest.raises(InteropError, match=rf"features\.f\.{where}: integer out of range"):
         growthbook.to_snapshot(features)
 
 
@@ -117,8 +117,14 @@ EXPERIMENT = {"key": "e", "variations": [0, 1, 2]}
     [
         ({**EXPERIMENT, "coverage": "0.5"}, r"\.coverage: expected a number, got a string"),
         ({"force": 1, "coverage": "0.5"}, r"\.coverage: expected a number, got a string"),
-        ({"key": "e", "variations": {"a": 1, "b": 2}}, r": variations must be a list, got an obj"),
-        ({**EXPERIMENT, "meta": [None, 5, {}]}, r": meta\[1\] must be an object, got a number"),
+        (
+            {"key": "e", "variations": {"a": 1, "b": 2}},
+            r"\.variations: variations must be a list, got an obj",
+        ),
+        (
+            {**EXPERIMENT, "meta": [None, 5, {}]},
+            r"\.meta\[1\]: meta\[1\] must be an object, got a number",
+        ),
         ({**EXPERIMENT, "filters": [{"seed": "s"}]}, r"\.filters\[0\]\.ranges: missing"),
         ({"force": 1, "filters": [{}]}, r"\.filters\[0\]\.ranges: missing"),
     ],
@@ -137,7 +143,7 @@ def test_a_rule_the_sdk_raises_on_is_refused(rule, message):
         finally:
             sdk.destroy()
     assert raised > 0
-    with pytest.raises(InteropError, match=rf"features\.f: rules\[0\]{message}"):
+    with pytest.raises(InteropError, match=rf"features\.f\.rules\[0\]{message}"):
         growthbook.to_snapshot(features)
 
 

@@ -465,9 +465,10 @@ def test_a_gate_rule_may_serve_once_its_gates_pass(make):
 def _refusal(features: dict[str, Any], key: str) -> str:
     with pytest.raises(InteropError) as info:
         growthbook.to_snapshot(copy.deepcopy(features))
-    found = {p.path: p.message for p in info.value.problems}
-    assert f"features.{key}" in found, found
-    return found[f"features.{key}"]
+    # named by the key path of what is refused, below the feature's: "path: why"
+    found = {p.path.split(".")[1]: f"{p.path}: {p.message}" for p in info.value.problems}
+    assert key in found, found
+    return found[key].removeprefix(f"features.{key}.")
 
 
 USERS = ({"country": "NL"}, {"country": "DE"}, {"country": "FR"}, {})
@@ -599,12 +600,18 @@ def test_a_prerequisite_cycle_is_refused_naming_it(features, cycle):
 
 def test_malformed_parent_conditions_are_refused():
     cases = [
-        ({"parentConditions": {"id": "p"}}, "rules[0]: 'parentConditions' must be an array"),
-        ({"parentConditions": ["p"]}, "rules[0]: parentConditions[0] must be an object"),
+        (
+            {"parentConditions": {"id": "p"}},
+            "rules[0].parentConditions: 'parentConditions' must be an array",
+        ),
+        (
+            {"parentConditions": ["p"]},
+            "rules[0].parentConditions[0]: parentConditions[0] must be an object",
+        ),
         ({"parentConditions": [{"id": 3, "gate": True}]}, "parentConditions[0].id must be a"),
         (
             _gated("p", {"value": {"$elemMatch": 1}}),
-            "rules[0]: parentConditions[0].condition: '$elemMatch' at 'value'",
+            "rules[0].parentConditions[0].condition.value.$elemMatch: '$elemMatch' at 'value'",
         ),
     ]
     for rule, start in cases:
@@ -652,7 +659,8 @@ def test_a_chain_past_the_compilers_depth_is_refused():
 def test_array_operators_the_sdk_raises_on_or_cfgcore_cannot_run_are_refused(condition, start):
     features = {"f": {"rules": [{"condition": {"t": condition}, "force": 1}]}}
     why = _refusal(features, "f")
-    assert why.startswith(f"rules[0]: {start}"), why
+    assert why.startswith("rules[0].condition.t.$"), why  # the operator refused
+    assert f": {start}" in why, why
 
 
 def test_elem_match_in_reads_one_level_into_nested_arrays(make):

@@ -124,13 +124,13 @@ def test_growthbook_saved_groups_that_are_not_an_object_name_their_file(tmp_path
     [
         ("flagd", {"flags": {"f": {"variants": {"on": True}, "defaultVariant": "on",
                                    "targeting": {"if": [{"in": [1, {"a": 1}]}, "on"]},
-                                   "metadata": "x"}}}, "f: refused: "),
+                                   "metadata": "x"}}}, "f: refused: flags.f.state: "),
         ("growthbook", {"features": {"f": {"defaultValue": 1, "rules": [{"force": 2,
                         "coverage": "half"}]}}},
-         "f: refused: rules[0].coverage: expected a number"),
+         "f: refused: features.f.rules[0].coverage: expected a number"),
         ("growthbook", {"features": {"f": {"rules": [{"variations": [1, 2],
                         "ranges": [["a", "b"], [0, 1]]}]}}},
-         "f: refused: rules[0].ranges[0][0]: expected a number, got a string"),
+         "f: refused: features.f.rules[0].ranges[0][0]: expected a number, got a string"),
     ],
 )  # fmt: skip
 def test_a_malformed_flag_is_refused_with_its_name(tmp_path, capsys, system, doc, refused):

@@ -175,7 +175,7 @@ def test_a_hashed_rule_some_hashed_user_reaches_is_still_refused(rule_list):
     him, and cfgcore refuses the feature naming the rule."""
     features = {"f": {"defaultValue": 0, "rules": rule_list}}
     assert _sdk_answers(features)[1]
-    with pytest.raises(InteropError, match=r"features\.f: rules\[1\]"):
+    with pytest.raises(InteropError, match=r"features\.f\.rules\[1\]"):
         growthbook.to_snapshot({**copy.deepcopy(PARENTS), **features})
 
 

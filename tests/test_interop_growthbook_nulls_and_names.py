@@ -427,7 +427,9 @@ def test_escaped_names_in_context_and_element_attributes():
 
 
 def test_a_path_into_an_object_key_holding_a_dot_stays_refused():
-    with pytest.raises(InteropError, match=r"features\.f: .*equality with an object with the key"):
+    with pytest.raises(
+        InteropError, match=r"features\.f\S*: .*equality with an object with the key"
+    ):
         growthbook.to_snapshot(_force({"k": {"a.b": 1}}))
 
 

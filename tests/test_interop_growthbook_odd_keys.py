@@ -70,7 +70,7 @@ def _agree(make_py_and_c: Any, rules: list[Any]) -> str:
     try:
         snap = growthbook.to_snapshot(copy.deepcopy(features))
     except InteropError as exc:
-        k = int(re.search(r"features\.f: rules\[(\d+)\]", str(exc)).group(1))  # type: ignore[union-attr]
+        k = int(re.search(r"features\.f\.rules\[(\d+)\]", str(exc)).group(1))  # type: ignore[union-attr]
         # the SDK raises for some user; or it would on the refused rule alone, which a
         # partial rollout before it keeps from every user here (cfgcore does not reason
         # about which users rollouts together leave)

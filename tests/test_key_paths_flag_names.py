@@ -169,13 +169,13 @@ def test_importers_name_a_refused_flag_by_its_name(name):
             lambda: flagd.to_snapshot(
                 {"flags": {name: {"state": "NOPE", "variants": {"on": True}}}}, on_error="raise"
             ),
-            ("flags", name),
+            ("flags", name, "state"),  # what is refused, below the flag
         ),
         (
             lambda: growthbook.to_snapshot(
                 {"features": {name: {"defaultValue": True, "rules": "no"}}}, on_error="raise"
             ),
-            ("features", name),
+            ("features", name, "rules"),
         ),
         (
             lambda: unleash.to_snapshot(

@@ -61,7 +61,12 @@ def test_a_flag_holding_a_secret_reference_is_not_imported(
     out = tmp_path / "flags.yaml"
     code, stdout, err = run_cli(capsys, "import", system, str(src), "--out", str(out))
     assert code == 1
-    assert f"banner: refused: {src}:1: variants." in err  # (the flag's line)
+    # named by the value's key path in the source (the one-line source's line 1)
+    where = {
+        "flagd": "flags.banner.variants.a",
+        "growthbook": "features.banner.defaultValue.text[0]",
+    }
+    assert f"banner: refused: {src}:1: {where[system]}: holds an encrypted value" in err
     snap = decode_snapshot(out.read_bytes(), "yaml", file=str(out))
     assert sorted(snap.flags) == ["plain"]  # the others are imported as before
     assert "banner" in snap.metadata["refused"]

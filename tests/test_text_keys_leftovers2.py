@@ -291,7 +291,8 @@ def test_import_lists_a_refused_flagd_flag_with_the_flag_s_line(tmp_path, capsys
     code, _out, err = _import(capsys, tmp_path, src, "flagd")
     assert code == 1
     [listed] = [line for line in err.splitlines() if line.startswith("  - b: refused: ")]
-    assert listed == f"  - b: refused: {src}:4: JSONLogic operator 'nope'"
+    # the line of the construct refused, named by its key path
+    assert listed == f"  - b: refused: {src}:8: flags.b.targeting.nope: JSONLogic operator 'nope'"
 
 
 def test_a_refusal_naming_no_key_path_has_its_feature_s_line(tmp_path, capsys):

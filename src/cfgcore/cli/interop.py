@@ -182,7 +182,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         refused = dict(snapshot.metadata.get("refused") or {})
         _check_unicode(snapshot, refused, args.source, paths)  # before anything is written
     # each refused flag listed with its line in the source, as a problem raised has it
-    lines = _refusal_lines(refused, paths, text, source_format, args.source, args.system)
+    lines = _refusal_lines(refused, paths, text, source_format, args.source)
     fmt = format_for(args.out)
     data = encode_snapshot(snapshot, fmt)
     decode_snapshot(data, fmt, file=args.out)  # and the file as written reads back
@@ -232,17 +232,14 @@ def _refusal_lines(
     text: str,
     fmt: str,
     source: str,
-    system: str,
 ) -> dict[str, str]:
     """``file:line: `` for each refused flag whose place in the source file is found:
     the line of the source key path its reason starts with (``features[1].enabled:
-    expected a boolean``), else of the flag itself (``paths``, as the importer gave
-    them). Found by :func:`cfgcore.snapshot.located_problems`, which gives a problem
-    raised its line. A reason's leading path is taken as a key path of the source only
-    where it is one: under the flag's own path, or from the Unleash importer, whose
-    problems name payload key paths (``segments[0].constraints[0]``); flagd's and
-    GrowthBook's reasons name paths inside their flag (``metadata: ...``)."""
-    from cfgcore.errors import parse_key_path
+    expected a boolean``, ``flags.f.targeting.if[0]: ...``,
+    ``features.f.rules[2].condition: ...``: every importer names the source's key paths,
+    a flagd evaluator's too, ``$evaluators.e``), else of the flag itself (``paths``, as
+    the importer gave them). Found by :func:`cfgcore.snapshot.located_problems`, which
+    gives a problem raised its line."""
     from cfgcore.snapshot import located_problems
 
     names: list[str] = []
@@ -250,9 +247,6 @@ def _refusal_lines(
     for name, reason in refused.items():
         own = paths.get(name, "")
         named = _leading_key_path(str(reason))
-        under = parse_key_path(named)[: len(parse_key_path(own))] == parse_key_path(own)
-        if not (named and own and under) and not (named and system == "unleash"):
-            named = ""
         for path in (named, own):
             if path:
                 names.append(name)
@@ -285,6 +279,7 @@ def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:
     """The source document ``doc`` as a cfgcore snapshot that compiles, and each imported
     flag's key path in the source (see :func:`_compiled`)."""
     paths: dict[str, str] = {}  # each imported flag's key path in the source document
+    values: dict[str, dict[str, str]] = {}  # flag -> variant -> its value's key path there
     if args.system == "unleash":
         from cfgcore.interop import unleash
 
@@ -293,8 +288,9 @@ def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:
         from cfgcore.interop import flagd
 
         snapshot = flagd.to_snapshot(
-            doc, args.fractional, on_error="skip", source=args.source, source_paths=paths
-        )
+            doc, args.fractional, on_error="skip", source=args.source, source_paths=paths,
+            value_paths=values,
+        )  # fmt: skip
     else:
         from cfgcore.interop import growthbook
 
@@ -305,9 +301,10 @@ def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:
                 file=args.saved_groups,
             )
         snapshot = growthbook.to_snapshot(
-            doc, saved_groups=groups, on_error="skip", source=args.source, source_paths=paths
-        )
-    snapshot = _without_secret_references(snapshot)
+            doc, saved_groups=groups, on_error="skip", source=args.source, source_paths=paths,
+            value_paths=values,
+        )  # fmt: skip
+    snapshot = _without_secret_references(snapshot, paths, values)
     snapshot = _compiled(snapshot, args.source, args.out, paths)  # proves the file will load
     return snapshot, paths
 
@@ -329,25 +326,47 @@ def _retiring(snapshot: Any, out: str) -> Any:
     return retire_dropped(replaced, snapshot)
 
 
-def _without_secret_references(snapshot: Any) -> Any:
+def _without_secret_references(
+    snapshot: Any,
+    paths: Mapping[str, str] | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+) -> Any:
     """The snapshot without the flags whose payloads hold ``ENC[...]`` or ``${file:...}``,
     each refused naming the key path. cfgcore resolves them when it serves the flag, so
     whoever edits flags in the other system could otherwise serve any secret file, or
-    decrypt any unbound envelope, as a flag value (as ``create_ab_test`` refuses them)."""
+    decrypt any unbound envelope, as a flag value (as ``create_ab_test`` refuses them).
+    The path is the value's in the source (``values``: flag -> variant -> its key path
+    there, as the importers report them), else the flag's (``paths``) and the value's
+    in the converted document, named as such."""
     import msgspec
 
-    from cfgcore.errors import format_key_path
+    from cfgcore.errors import child_key_path, format_key_path
     from cfgcore.experiments.abtest import secret_references
 
     bad: dict[str, str] = {}
     for key, flag in snapshot.flags.items():
         found = secret_references(dict(flag.variants)) if flag.variants else []
-        if found:
-            where = format_key_path(("variants", *found[0][0]))
+        if not found:
+            continue
+        (variant, *inside), _ = found[0]
+        why = (
+            "holds an encrypted value or a secret file reference, which cfgcore would "
+            "resolve and serve; secrets are not imported (add them to the flag file yourself)"
+        )
+        where = (values or {}).get(key, {}).get(variant)
+        if where is not None:
+            node = flag.variants[variant]
+            for seg in inside:  # (secret_references names a list's items by digits)
+                index = isinstance(node, list | tuple)
+                where = child_key_path(where, int(seg) if index else seg)
+                node = node[int(seg)] if index else node[seg]
+            bad[key] = f"{where}: {why}"
+        else:
+            converted = format_key_path(("flags", key, "variants", variant, *inside))
+            own = (paths or {}).get(key, "")
             bad[key] = (
-                f"{where}: holds an encrypted value or a secret file reference, which "
-                "cfgcore would resolve and serve; secrets are not imported (add them to "
-                "the flag file yourself)"
+                f"{own + ': ' if own else ''}{why} (at {converted} in the converted cfgcore "
+                "document)"
             )
     if not bad:
         return snapshot

@@ -60,7 +60,7 @@ from cfgcore._lower import MAX_CONDITION_DEPTH
 from cfgcore._records import unservable
 from cfgcore.compiler import value_kind
 from cfgcore.details import ErrorCode, Reason
-from cfgcore.errors import Problem, child_key_path
+from cfgcore.errors import Problem, child_key_path, join_key_paths
 from cfgcore.interop import (
     MALFORMED,
     InteropError,
@@ -247,7 +247,13 @@ def _list_text(items: Any) -> str | None:
 
 
 class _Refuse(Exception):
-    """A construct that cannot be lowered; the message names it."""
+    """A construct that cannot be lowered; the message names it. ``at``: its key path
+    below the flag (``variants.off``, ``state``), where the lowering knows it; else the
+    import finds the node being lowered (:meth:`_Flag.where`)."""
+
+    def __init__(self, message: str, at: str = "") -> None:
+        super().__init__(message)
+        self.at = at
 
 
 # The values JSON gives (a bool is an int): context() derives JSONLogic's coercions of
@@ -975,6 +981,7 @@ def to_snapshot(
     on_error: Literal["raise", "keep", "skip"] = "raise",
     source: str | None = None,
     source_paths: dict[str, str] | None = None,
+    value_paths: dict[str, dict[str, str]] | None = None,
 ) -> Snapshot:
     """Lower a flagd flag definition document to a Snapshot.
 
@@ -986,7 +993,13 @@ def to_snapshot(
     (as flagd answers for it), with ``"skip"`` it is left out; either way it is listed,
     with the reason, in ``metadata["refused"]``. A ``source_paths`` dict given is
     filled with each flag's key path in ``document`` (``flags.<key>``), lowered or
-    refused.
+    refused; a ``value_paths`` dict, with each lowered flag's variants and the key path
+    of each one's value (``flags.<key>.variants.<name>``).
+
+    A refusal names the key path of what is refused (``flags.f.targeting.if[0].and[1]``,
+    ``flags.f.state``; in an evaluator, ``$evaluators.e.or[1]``, its reason naming the
+    ``$ref`` that reached it): raised, as each problem's path; skipped, in front of
+    the reason ``metadata["refused"]`` lists by flag key.
     """
     if fractional not in ("v2", "v3"):
         raise ValueError("fractional must be 'v2' or 'v3'")
@@ -1007,24 +1020,28 @@ def to_snapshot(
     for key, spec in document["flags"].items():
         if source_paths is not None:
             source_paths[key] = child_key_path("flags", key)
+        flag = None
         try:
             flag = _Flag(key, spec, evaluators, fractional, spent, shared)
             lowered = flag.lower()
             if not isinstance(spec.get("metadata") or {}, Mapping):
-                raise _Refuse(f"metadata: expected an object, got {type_name(spec['metadata'])}")
+                raise _Refuse(
+                    f"expected an object, got {type_name(spec['metadata'])}", at="metadata"
+                )
             flags[key] = lowered
+            if value_paths is not None:
+                at = child_key_path(flag.path, "variants")
+                value_paths[key] = {name: child_key_path(at, name) for name in flag.variants}
             spent += flag.rules.written
             shared.written.update(flag.rules.first)
         except (_Refuse, *MALFORMED) as exc:
             # _Refuse: a construct flagd has and cfgcore cannot lower; MALFORMED: a value
-            # of the wrong type inside the flag
-            reason = str(exc) if isinstance(exc, _Refuse) else malformed(exc)
+            # of the wrong type inside the flag. Named by its key path in the document.
+            path, reason = _located(key, flag, exc)
             if on_error == "raise":
-                problems.append(
-                    Problem(path=child_key_path("flags", key), message=reason, file=source)
-                )
+                problems.append(Problem(path=path, message=reason, file=source))
                 continue
-            refused[key] = reason
+            refused[key] = f"{path}: {reason}"
             if on_error == "skip":
                 continue
             if isinstance(spec, Mapping) and spec.get("state") == "DISABLED":
@@ -1053,6 +1070,25 @@ def to_snapshot(
     if refused:
         top["metadata"]["refused"] = refused
     return snapshot_from_dict(top, file=source)
+
+
+def _located(key: str, flag: _Flag | None, exc: BaseException) -> tuple[str, str]:
+    """(key path in the document, reason) of the flag ``key``'s refusal ``exc``: the
+    path the refusal gives (``flags.<key>.state``), else that of the innermost node of
+    the targeting being lowered when it was raised (:meth:`_Flag.where`), else the
+    flag's. A node of an ``$evaluators`` entry is named by its own path, and the reason
+    names the ``$ref`` that brought it into the flag."""
+    base = child_key_path("flags", key)
+    reason = str(exc) if isinstance(exc, _Refuse) else malformed(exc)
+    if isinstance(exc, _Refuse) and exc.at:
+        return join_key_paths(base, exc.at), reason
+    found = flag.where(exc) if flag is not None else None
+    if flag is None or found is None:
+        return base, reason
+    path, evaluator = found
+    if evaluator is not None and evaluator in flag.via:
+        reason += f" (through the $ref at {flag.via[evaluator]})"
+    return path, reason
 
 
 def _is_string(attr: str) -> dict[str, Any]:
@@ -1426,6 +1462,10 @@ class _Shared:
         # condition kept alive): their later uses are one OP_CALL node (MAX_IMPORT_NODES)
         self.written: dict[int, Any] = {}
         self.sizes: dict[int, tuple[Any, int]] = {}  # a shared condition's nodes, counted once
+        # each object and array of an evaluator, as written and as expanded: id -> (its
+        # key path, the evaluator) for the refusals that name it (_Flag.where); the
+        # evaluators and their expansions live as long as the import
+        self.origin: dict[int, tuple[str, str | None]] = {}
 
 
 def _names_flag_key(tree: Any) -> bool:
@@ -1458,6 +1498,11 @@ class _Flag:
         self.shared = _Shared() if shared is None else shared
         self.spent = spent  # condition nodes the import's flags lowered to before this one
         self.expanded = 0  # nodes expand() wrote ($ref evaluators substituted)
+        # each object and array of the targeting, as written and as expanded: id ->
+        # (its key path, None), as _Shared.origin; and each evaluator's first $ref
+        self.origin: dict[int, tuple[str, str | None]] = {}
+        self.via: dict[str, str] = {}
+        self.path = child_key_path("flags", key)
         if not isinstance(spec, Mapping):
             raise _Refuse("a flag must be an object")
         self.key = key
@@ -1466,17 +1511,19 @@ class _Flag:
         self.scheme = "flagd_v3" if fractional == "v3" else "flagd_v2"
         variants = spec.get("variants")
         if not isinstance(variants, Mapping) or not variants:
-            raise _Refuse("'variants' must be a non-empty object")
+            raise _Refuse("'variants' must be a non-empty object", at="variants")
         for name, value in variants.items():
+            at = child_key_path("variants", name)
             if name in _RESERVED:
-                raise _Refuse(f"variant name {name!r} is reserved by the importer")
+                raise _Refuse(f"variant name {name!r} is reserved by the importer", at=at)
             if name == "":
                 # flagd's Python evaluator (FlagdCore) reads an empty variant name as no
                 # variant: the caller's default for defaultVariant "", an error (GENERAL)
                 # where targeting names it; flagd's Go evaluator serves the variant
                 raise _Refuse(
                     "variant name '' is read as no variant by flagd's Python evaluator and "
-                    "served by its Go evaluator: give the variant a name"
+                    "served by its Go evaluator: give the variant a name",
+                    at=at,
                 )
             if value is None:
                 # flagd docs ("Flag Definitions", Variants; schema flags.json): a variant
@@ -1488,11 +1535,12 @@ class _Flag:
                 raise _Refuse(
                     f"variant {name!r} has a null value: flagd variant values are booleans, "
                     "strings, numbers or objects (for the caller's default, leave "
-                    "defaultVariant null instead)"
+                    "defaultVariant null instead)",
+                    at=at,
                 )
             unfit = unservable(value)
             if unfit is not None:  # refused here, naming the flag, not when compiled
-                raise _Refuse(f"variant {name!r}{unfit[0]}: {unfit[1]}")
+                raise _Refuse(f"variant {name!r}{unfit[0]}: {unfit[1]}", at=at + unfit[0])
         self.variants = dict(variants)
 
     # -- the flag -------------------------------------------------------------------------
@@ -1503,12 +1551,13 @@ class _Flag:
         # one (ParseError). A flag without it is refused here too, naming the flag.
         if "state" not in spec:
             raise _Refuse(
-                "state: missing: flagd's schema requires ENABLED or DISABLED (flagd's "
-                "Python evaluator refuses a flag without one)"
+                "missing: flagd's schema requires ENABLED or DISABLED (flagd's "
+                "Python evaluator refuses a flag without one)",
+                at="state",
             )
         state = spec["state"]
         if state not in ("ENABLED", "DISABLED"):
-            raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}")
+            raise _Refuse(f"state must be ENABLED or DISABLED, got {state!r}", at="state")
         variants = dict(self.variants)
         default = spec.get("defaultVariant")
         # defaultVariant is a variant's name, or null for the caller's default (schema:
@@ -1523,14 +1572,15 @@ class _Flag:
             default = NO_DEFAULT
         elif isinstance(default, bool):
             raise _Refuse(
-                f"defaultVariant: expected a variant name (a string) or null, got "
+                f"expected a variant name (a string) or null, got "
                 f"{str(default).lower()} (flagd's Python evaluator reads it as the variant "
-                f'named "{str(default).lower()}": write that name as a string)'
+                f'named "{str(default).lower()}": write that name as a string)',
+                at="defaultVariant",
             )
         elif not isinstance(default, str):
             raise _Refuse(
-                "defaultVariant: expected a variant name (a string) or null, got "
-                f"{type_name(default)}"
+                f"expected a variant name (a string) or null, got {type_name(default)}",
+                at="defaultVariant",
             )
         self.rules = _Rules(self.spent, self.shared)
         self.needs_invalid = False
@@ -1546,13 +1596,18 @@ class _Flag:
         elif targeting is not None and not isinstance(targeting, Mapping):
             # flagd's evaluator: "Invalid 'targeting' value" (PARSE_ERROR); the schema
             # wants a JSONLogic object
-            raise _Refuse(f"targeting must be a JSONLogic object, got {type_name(targeting)}")
+            raise _Refuse(
+                f"targeting must be a JSONLogic object, got {type_name(targeting)}",
+                at="targeting",
+            )
         if targeting not in (None, {}):
-            expanded = self.expand(targeting)
+            expanded = self.expand(targeting, at=f"{self.path}.targeting")
             # {"$ref": e} as the whole targeting is e itself, judged as targeting is
             if not isinstance(expanded, Mapping) and expanded:
                 raise _Refuse(
-                    f"targeting must be a JSONLogic object, got {type_name(expanded)} (from a $ref)"
+                    f"targeting must be a JSONLogic object, got {type_name(expanded)} "
+                    "(from a $ref)",
+                    at="targeting",
                 )
             if expanded:
                 self.outcome(expanded, _ALWAYS)
@@ -1567,7 +1622,7 @@ class _Flag:
             if "when" in r:
                 r["when"], why = fit_depth(r["when"], memo, heights)
                 if why is not None:
-                    raise _Refuse(f"targeting: {why}")
+                    raise _Refuse(why, at="targeting")
         self.rules.recount(rules)
         out: dict[str, Any] = {
             "variants": variants,
@@ -1583,7 +1638,7 @@ class _Flag:
             out["on_variants"] = [k for k, v in self.variants.items() if v is True]
         return out
 
-    def expand(self, expr: Any, inside: str | None = None) -> Any:
+    def expand(self, expr: Any, inside: str | None = None, at: str = "") -> Any:
         """Substitute ``$ref`` evaluators (flagd's shared rules) as flagd does: each
         reference by its evaluator's exact name, once (``inside``: the evaluator being
         substituted). A ``$ref`` inside an evaluator is refused: flagd substitutes the
@@ -1595,9 +1650,15 @@ class _Flag:
         # a million users) is the file's size, not an expansion
         self.expanded += inside is not None
         self.expand_budget()
+        # where each object and array is, as written and as expanded (see where())
+        origin = self.origin if inside is None else self.shared.origin
         if isinstance(expr, list):
-            return [self.expand(e, inside) for e in expr]
+            origin[id(expr)] = (at, inside)
+            out: Any = [self.expand(e, inside, f"{at}[{i}]") for i, e in enumerate(expr)]
+            origin[id(out)] = (at, inside)
+            return out
         if isinstance(expr, dict) or (type(expr) not in _NO_MAPPING and isinstance(expr, Mapping)):
+            origin[id(expr)] = (at, inside)
             if len(expr) == 1 and "$ref" in expr:
                 name = expr["$ref"]
                 if inside is not None:
@@ -1608,18 +1669,44 @@ class _Flag:
                     )
                 if not isinstance(name, str) or name not in self.evaluators:
                     raise _Refuse(f"$ref to unknown evaluator {name!r}")
+                self.via.setdefault(name, at)
                 hit = self.shared.expanded.get(name)
                 if hit is None:
                     before = self.expanded
-                    tree = self.expand(self.evaluators[name], name)
+                    where = child_key_path("$evaluators", name)
+                    tree = self.expand(self.evaluators[name], name, where)
                     hit = self.shared.expanded[name] = (tree, self.expanded - before)
                     self.shared.by_id[id(tree)] = _names_flag_key(tree)
                 else:  # the one expansion, counted at each reference as if written out
                     self.expanded += hit[1]
                     self.expand_budget()
                 return hit[0]
-            return {k: self.expand(v, inside) for k, v in expr.items()}
+            out = {k: self.expand(v, inside, child_key_path(at, k)) for k, v in expr.items()}
+            origin[id(out)] = (at, inside)
+            return out
         return expr
+
+    def where(self, exc: BaseException) -> tuple[str, str | None] | None:
+        """(key path, evaluator or None) of the innermost object or array of the
+        targeting that was being lowered when ``exc`` was raised, or None. Found after
+        the fact, from the lowering's frames ``exc`` passed through (innermost first:
+        of the nodes a frame holds, the deepest), so the lowering, recursive over
+        every node, keeps no account of where it is."""
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            found = [
+                hit
+                for value in frame.f_locals.values()
+                if isinstance(value, (dict, list))
+                and (hit := self.origin.get(id(value)) or self.shared.origin.get(id(value)))
+            ]
+            if found:
+                return max(found, key=lambda hit: len(hit[0]))
+        return None
 
     def expand_budget(self) -> None:
         if self.expanded > MAX_LOWERED_NODES:

@@ -114,7 +114,7 @@ from cfgcore._lower import MAX_REGEX_INPUT
 from cfgcore._prereq import MAX_PREREQUISITE_DEPTH, MAX_PREREQUISITE_EVALUATIONS
 from cfgcore._records import unservable
 from cfgcore._regex import compile_regex, ranges_text
-from cfgcore.errors import Problem, SnapshotError, child_key_path
+from cfgcore.errors import Problem, SnapshotError, child_key_path, join_key_paths
 from cfgcore.interop import (
     MALFORMED,
     InteropError,
@@ -189,22 +189,35 @@ _ALWAYS: dict[str, Any] = {"all": []}
 
 
 class _Refuse(Exception):
-    pass
+    """A construct that cannot be lowered; the message says why. ``at``: its key path
+    below the part of the feature being lowered where it was raised, which each part
+    it is raised through puts its own key in front of (:meth:`under`), so the refusal
+    names its place in the source (``rules[1].condition.$or[0].country.$regex``)."""
+
+    def __init__(self, why: str, at: str = "") -> None:
+        super().__init__(why)
+        self.at = at
+
+    def under(self, *keys: Any) -> _Refuse:
+        """This refusal, raised within ``keys`` (``"rules", 0``): its path below them."""
+        outer = ""
+        for key in keys:
+            outer = child_key_path(outer, key)
+        self.at = join_key_paths(outer, self.at)
+        return self
 
 
-class _At(_Refuse):
-    """A refusal of the value at ``path`` (relative to its rule): the rule joins it to its
-    own path (``rules[0].namespace: expected [id, start, end], got a list of 2``)."""
-
-    def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"{path}: {why}")
+def _At(path: str, why: str) -> _Refuse:
+    """A refusal of the value at ``path`` (relative to its rule): the rule puts its own
+    path in front (``rules[0].namespace: expected [id, start, end], got a list of 2``)."""
+    return _Refuse(why, at=path)
 
 
 class _Inherited(_Refuse):
     """A feature refused because its prerequisite ``parent`` is."""
 
-    def __init__(self, why: str, parent: Any) -> None:
-        super().__init__(why)
+    def __init__(self, why: str, parent: Any, at: str = "") -> None:
+        super().__init__(why, at)
         self.parent = parent
 
 
@@ -1192,6 +1205,7 @@ def to_snapshot(
     on_error: Literal["raise", "skip"] = "raise",
     source: str | None = None,
     source_paths: dict[str, str] | None = None,
+    value_paths: dict[str, dict[str, str]] | None = None,
 ) -> Snapshot:
     """Lower GrowthBook features (the ``features`` object of the SDK payload, or the whole
     payload) to a Snapshot.
@@ -1201,7 +1215,14 @@ def to_snapshot(
     ``"skip"`` such features are left out and listed, with the reason, in the
     snapshot's ``metadata["refused"]`` (what a command-line import reports). A
     ``source_paths`` dict given is filled with each feature's key path in
-    ``features`` (``features.<key>`` in a whole payload), lowered or refused."""
+    ``features`` (``features.<key>`` in a whole payload), lowered or refused; a
+    ``value_paths`` dict, with each lowered feature's variants and the key path of each
+    one's value (``features.<key>.rules[0].force``) where it has one.
+
+    A refusal names the key path of what is refused, as in the SDK payload (also where
+    the features object is given alone): ``features.f.rules[1].condition.$or[0].country.$regex``;
+    raised, as each problem's path; skipped, in front of the reason
+    ``metadata["refused"]`` lists by feature key."""
     top = ""  # where the features object is in the document given
     if isinstance(features, Mapping) and isinstance(features.get("features"), Mapping):
         if saved_groups is None:
@@ -1217,25 +1238,27 @@ def to_snapshot(
             [Problem("savedGroups", f"expected an object, got {type_name(saved_groups)}",
                      file=source)]
         )  # fmt: skip
-    reasons: dict[Any, str] = {}  # refused features: why
+    # refused features: (the key path in ``features`` as given, why)
+    reasons: dict[Any, tuple[str, str]] = {}
     flags: dict[Any, Any] = {}
     lowered: dict[Any, _Feature] = {}
     groups = _SavedGroups(saved_groups or {})
     for key, feat in features.items():
+        path = child_key_path(top or "features", key)  # as in the SDK payload
         try:
             lowered[key] = _Feature(str(key), feat, groups)
             flags[key] = lowered[key].lower()
         except _Refuse as exc:
-            reasons[key] = str(exc)
+            reasons[key] = (join_key_paths(path, exc.at), str(exc))
         except MALFORMED as exc:  # a value of the wrong type inside the feature
-            reasons[key] = malformed(exc)
+            reasons[key] = (path, malformed(exc))
         if key in reasons:
             lowered.pop(key, None)
-    for key, why in _link_prerequisites(lowered, reasons).items():
+    for key, why in _link_prerequisites(lowered, reasons, top).items():
         del flags[key]
         reasons[key] = why
     problems = [
-        Problem(path=child_key_path("features", key), message=reasons[key], file=source)
+        Problem(path=reasons[key][0], message=reasons[key][1], file=source)
         for key in features
         if key in reasons
     ]
@@ -1243,9 +1266,14 @@ def to_snapshot(
     if problems and on_error == "raise":
         raise InteropError(problems)
     if problems:
-        meta["refused"] = {str(key): reasons[key] for key in features if key in reasons}
+        meta["refused"] = {str(k): ": ".join(reasons[k]) for k in features if k in reasons}
     if source_paths is not None:
         source_paths.update((str(key), child_key_path(top, str(key))) for key in features)
+    if value_paths is not None:
+        for key, f in lowered.items():
+            if key in flags:
+                path = child_key_path(top or "features", key)
+                value_paths[str(key)] = {n: join_key_paths(path, at) for n, at in f.sources.items()}
     return snapshot_from_dict({"flags": flags, "metadata": meta}, file=source)
 
 
@@ -1254,7 +1282,9 @@ OFF = "prerequisite"  # the variant (null) a feature whose gate failed serves, a
 RULE_PARENTS = "$parents"  # a placeholder in a feature's lowered rules (see _Feature.lower)
 
 
-def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> dict[Any, str]:
+def _link_prerequisites(
+    feats: dict[Any, _Feature], refused: dict[Any, tuple[str, str]], top: str = "features"
+) -> dict[Any, tuple[str, str]]:
     """Turn the features' leading gates (:meth:`_Feature.lower`) into cfgcore
     prerequisites and their other parent conditions into ``prerequisite`` conditions
     (:func:`_rule_parents`); returns the features refused here, with why.
@@ -1279,8 +1309,12 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
     if not any(f.parents or f.rule_parents for f in feats.values()):
         return {}
     probe = _Probe(feats)
-    out: dict[Any, str] = {}
-    roots: dict[Any, tuple[Any, str]] = {k: (k, why) for k, why in refused.items()}
+    out: dict[Any, tuple[str, str]] = {}  # (key path in ``features``, why), as refused
+
+    def at(k: Any, where: str) -> str:
+        return join_key_paths(child_key_path(top or "features", k), where)
+
+    roots: dict[Any, tuple[Any, str]] = {k: (k, ": ".join(why)) for k, why in refused.items()}
     depth: dict[Any, int] = {}
     cost: dict[Any, int] = {}
     for comp in _components(edges):
@@ -1293,10 +1327,11 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
                     cycle[4:-3] = [f"... {len(cycle) - 7} more"]
                 path = " -> ".join(cycle)
                 out[k] = (
-                    f"{where}: a prerequisite cycle ({path}): GrowthBook's answer on a cycle "
-                    "depends on the feature its evaluation starts from"
+                    at(k, where),
+                    f"a prerequisite cycle ({path}): GrowthBook's answer on a cycle "
+                    "depends on the feature its evaluation starts from",
                 )
-                roots[k] = (k, out[k])
+                roots[k] = (k, ": ".join(out[k]))
             continue
         k = comp[0]
         f = feats[k]
@@ -1306,12 +1341,12 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
             pres = _gates(f, feats, roots, probe)
             rules = _rule_parents(f, feats, roots, probe)
         except _Inherited as exc:
-            out[k] = str(exc)
+            out[k] = (at(k, exc.at), str(exc))
             roots[k] = roots[exc.parent]  # its children name the first refused feature
             continue
         except _Refuse as exc:
-            out[k] = str(exc)
-            roots[k] = (k, out[k])
+            out[k] = (at(k, exc.at), str(exc))
+            roots[k] = (k, ": ".join(out[k]))
             continue
         if pres is None:  # a gate nothing passes: null for everyone
             f.flag["enabled"] = False
@@ -1327,11 +1362,12 @@ def _link_prerequisites(feats: dict[Any, _Feature], refused: dict[Any, str]) -> 
             if d > MAX_PREREQUISITE_DEPTH or c > MAX_PREREQUISITE_EVALUATIONS:
                 first = f.parents[0][0] if f.parents else f.rule_parents[0][1][0][0]
                 out[k] = (
-                    f"{first}: its prerequisites chain {d} features deep and a check "
+                    at(k, first),
+                    f"its prerequisites chain {d} features deep and a check "
                     f"would evaluate {c} (cfgcore's limits: {MAX_PREREQUISITE_DEPTH} levels, "
-                    f"{MAX_PREREQUISITE_EVALUATIONS:,} evaluations)"
+                    f"{MAX_PREREQUISITE_EVALUATIONS:,} evaluations)",
                 )
-                roots[k] = (k, out[k])
+                roots[k] = (k, ": ".join(out[k]))
                 continue
             depth[k], cost[k] = d, c
         f.flag["rules"] = rules
@@ -1356,10 +1392,10 @@ def _passing(
     if pid in roots:
         root, why = roots[pid]
         through = "" if root == pid else f", through {root!r:.60}"
-        raise _Inherited(f"{where}: the prerequisite {pid!r:.60} is refused{through} ({why})", pid)
+        raise _Inherited(f"the prerequisite {pid!r:.60} is refused{through} ({why})", pid, where)
     failed = probe.failed.get(id(cond))
     if failed is not None:
-        raise _Refuse(f"{where}.condition: {failed}")
+        raise _Refuse(failed, at=f"{where}.condition")
     if cond is None:
         return _ALWAYS  # the SDK evaluates the parent, and tests nothing
     parent = feats.get(pid)
@@ -1422,7 +1458,7 @@ def _rule_parents(
 def _fit(cond: Any, f: _Feature, i: int) -> Any:
     fitted, why = fit_depth(cond, heights=f.groups.heights)
     if why is not None:
-        raise _Refuse(f"rules[{i}].parentConditions: {why}")
+        raise _Refuse(why, at=f"rules[{i}].parentConditions")
     return fitted
 
 
@@ -1455,11 +1491,11 @@ def _gates(
             root, why = roots[pid]
             through = "" if root == pid else f", through {root!r:.60}"
             raise _Inherited(
-                f"{where}: the prerequisite {pid!r:.60} is refused{through} ({why})", pid
+                f"the prerequisite {pid!r:.60} is refused{through} ({why})", pid, where
             )
         failed = probe.failed.get(id(cond))
         if failed is not None:
-            raise _Refuse(f"{where}.condition: {failed}")
+            raise _Refuse(failed, at=f"{where}.condition")
         if cond is None:
             continue  # the SDK skips a gate without a condition
         parent = feats.get(pid)
@@ -1649,6 +1685,10 @@ class _Feature:
         self.feat = feat
         self.groups = saved_groups
         self.variants: dict[str, Any] = {}
+        # each variant's value's key path in the feature (``rules[0].force``), and the
+        # path of the rule being lowered, which the paths of its values start with
+        self.sources: dict[str, str] = {}
+        self.rule_at = ""
         self.on: list[str] = []
         # the feature's prerequisites: (where, parent id, the condition on the parent's
         # value lowered over the attribute "value", or None for none)
@@ -1670,18 +1710,21 @@ class _Feature:
         self.root: str | None = None
         self.nesting = 0
 
-    def variant(self, name: str, value: Any) -> str:
-        """A new variant serving ``value``, named ``name`` unless another variant of the
-        feature has that name already (two experiments with one key, repeated meta
-        keys): then ``name~2``, ``name~3``, ..., so no value replaces another."""
+    def variant(self, name: str, value: Any, at: str = "") -> str:
+        """A new variant serving ``value`` (at ``at`` in the rule being lowered), named
+        ``name`` unless another variant of the feature has that name already (two
+        experiments with one key, repeated meta keys): then ``name~2``, ``name~3``, ...,
+        so no value replaces another."""
         unfit = unservable(value)
         if unfit is not None:  # refused here, naming the feature, not when compiled
-            raise _Refuse(f"the value of {name}{unfit[0]}: {unfit[1]}")
+            raise _Refuse(f"the value of {name}{unfit[0]}: {unfit[1]}", at=at + unfit[0])
         base, n = name, 1
         while name in self.variants:
             n += 1
             name = f"{base}~{n}"
         self.variants[name] = value
+        if at:
+            self.sources[name] = join_key_paths(self.rule_at, at)
         if js_truthy(value):
             self.on.append(name)
         return name
@@ -1710,7 +1753,7 @@ class _Feature:
         switches the flag off, serving null, at once); the other parent conditions act
         from their rule on, and :func:`_link_prerequisites` lowers them to
         ``prerequisite`` conditions on the parent once every feature is lowered."""
-        self.variant("default", self.feat.get("defaultValue"))
+        self.variant("default", self.feat.get("defaultValue"), "defaultValue")
         rules: list[dict[str, Any]] = []
         serving = False  # a rule before can serve (a gate's null rule does not count)
         everyone = False  # a rule before serves every user who reaches it
@@ -1724,9 +1767,10 @@ class _Feature:
                 try:
                     _rule_object(rule)
                 except _Refuse as exc:
-                    raise _Refuse(f"rules[{i}]: {exc}") from None
+                    raise exc.under("rules", i) from None
                 continue
             pcs: list[tuple[str, str, Any, bool]] = []
+            self.rule_at = f"rules[{i}]"
             try:
                 if isinstance(rule, Mapping) and rule.get("parentConditions"):
                     pcs = self.parent_conditions(i, rule["parentConditions"])
@@ -1734,15 +1778,13 @@ class _Feature:
                         where, pid, cond, _ = pcs.pop(0)
                         self.parents.append((where, pid, cond))
                 lowered = self.rule(i, rule)
-            except _At as exc:
-                raise _Refuse(f"rules[{i}].{exc}") from None
             except _Refuse as exc:
-                raise _Refuse(f"rules[{i}]: {exc}") from None
+                raise exc.under("rules", i) from None
             for r in lowered:
                 if "when" in r:
                     r["when"], why = fit_depth(r["when"], heights=self.groups.heights)
                     if why is not None:
-                        raise _Refuse(f"rules[{i}].condition: {why}")
+                        raise _Refuse(why, at=f"rules[{i}].condition")
             if pcs:
                 rules.append({RULE_PARENTS: len(self.rule_parents)})
                 self.rule_parents.append((i, pcs, lowered))
@@ -1781,7 +1823,7 @@ class _Feature:
         if rules is None or (isinstance(rules, (str, Mapping)) and not rules):
             return []
         if not isinstance(rules, list):
-            raise _Refuse(f"rules: expected a list of rules, got {type_name(rules)}")
+            raise _Refuse(f"expected a list of rules, got {type_name(rules)}", at="rules")
         return rules
 
     def parent_conditions(self, i: int, conditions: Any) -> list[tuple[str, str, Any, bool]]:
@@ -1791,26 +1833,31 @@ class _Feature:
         (``evalCondition({"value": value}, condition)``); an entry without an id is
         skipped, one without a condition only evaluates its parent."""
         if not isinstance(conditions, list):
-            raise _Refuse(f"'parentConditions' must be an array, got {type_name(conditions)}")
+            raise _Refuse(
+                f"'parentConditions' must be an array, got {type_name(conditions)}",
+                at="parentConditions",
+            )
         out = []
         for j, pc in enumerate(conditions):
             where = f"parentConditions[{j}]"
             if not isinstance(pc, Mapping):
-                raise _Refuse(f"{where} must be an object, got {type_name(pc)}")
+                raise _Refuse(f"{where} must be an object, got {type_name(pc)}", at=where)
             pid = pc.get("id")
             if pid is None:
                 continue  # the SDK skips it
             if not isinstance(pid, str):
-                raise _Refuse(f"{where}.id must be a string, got {type_name(pid)}")
+                raise _Refuse(
+                    f"{where}.id must be a string, got {type_name(pid)}", at=f"{where}.id"
+                )
             cond = pc.get("condition")
             if cond is not None:
                 try:
                     cond = self.condition(cond)
                 except _Refuse as exc:
-                    raise _Refuse(f"{where}.condition: {exc}") from None
+                    raise exc.under("parentConditions", j, "condition") from None
                 cond, why = fit_depth(cond, heights=self.groups.heights)
                 if why is not None:
-                    raise _Refuse(f"{where}.condition: {why}")
+                    raise _Refuse(why, at=f"{where}.condition")
             # the SDK reads gate with Python truthiness (parentCondition.get("gate", False))
             out.append((f"rules[{i}].{where}", pid, cond, bool(pc.get("gate", False))))
         return out
@@ -1901,10 +1948,15 @@ class _Feature:
         _rule_object(rule)
         for unsupported in _UNSUPPORTED_RULE_KEYS:
             if rule.get(unsupported):
-                raise _Refuse(f"'{unsupported}' is not supported")
+                raise _Refuse(f"'{unsupported}' is not supported", at=unsupported)
         # ``seed`` and ``key`` are read (and must be text, which the SDK joins them to)
         # only where the SDK hashes with them: rollout_gates, experiment
-        when = self.condition(rule.get("condition")) if rule.get("condition") else _ALWAYS
+        when = _ALWAYS
+        if rule.get("condition"):
+            try:
+                when = self.condition(rule["condition"])
+            except _Refuse as exc:
+                raise exc.under("condition") from None
         if when == _NEVER:
             return []  # the SDK skips the rule for everyone and reads no more of it
         # the SDK reads a rule's filters before anything else of it (force, variations)
@@ -1913,7 +1965,7 @@ class _Feature:
             return []  # filtered out for everyone: the SDK reads no more of the rule
         forced = rule.get("force") is not None  # GrowthBook: a null force is no force
         if forced:
-            name = self.variant(f"rules[{i}]", rule["force"])
+            name = self.variant(f"rules[{i}]", rule["force"], "force")
             gates = self.rollout_gates(rule)
             out = []
             for alt in alts:
@@ -1961,7 +2013,9 @@ class _Feature:
         self, i: int, rule: Mapping[str, Any], when: Any, filter_alts: list[list[dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         if not isinstance(rule["variations"], list):
-            raise _Refuse(f"variations must be a list, got {type_name(rule['variations'])}")
+            raise _Refuse(
+                f"variations must be a list, got {type_name(rule['variations'])}", at="variations"
+            )
         variations = list(rule["variations"])
         if len(variations) < 2:
             return []  # GrowthBook: fewer than two variations is never in the experiment
@@ -1977,21 +2031,22 @@ class _Feature:
             forced_attr = FORCED_NUM + (_key_text(key_value) or "nan")
         else:
             raise _Refuse(f"key must be a string, got {type_name(key_value)} (the SDK's "
-                          "lookup of the user's forced variations raises on it)")  # fmt: skip
+                          "lookup of the user's forced variations raises on it)",
+                          at="key")  # fmt: skip
         meta_in = rule.get("meta")
         if meta_in and not isinstance(meta_in, list):
-            raise _Refuse(f"meta must be a list, got {type_name(meta_in)}")
+            raise _Refuse(f"meta must be a list, got {type_name(meta_in)}", at="meta")
         meta = list(meta_in or [])
         for j, m in enumerate(meta[: len(variations)]):
             # the SDK looks "name", "key" and "passthrough" up in a truthy entry with
             # `in` and []: a number raises there, a string or a list answers by chance
             if m and not isinstance(m, Mapping):
-                raise _Refuse(f"meta[{j}] must be an object, got {type_name(m)}")
+                raise _Refuse(f"meta[{j}] must be an object, got {type_name(m)}", at=f"meta[{j}]")
         names = []
         for j, value in enumerate(variations):
             m = meta[j] if j < len(meta) and isinstance(meta[j], Mapping) else {}
             label = str(m.get("key", j))
-            names.append(self.variant(f"{exp_key}:{label}", value))
+            names.append(self.variant(f"{exp_key}:{label}", value, f"variations[{j}]"))
         passthrough = [
             bool(meta[j].get("passthrough"))
             if j < len(meta) and isinstance(meta[j], Mapping)
@@ -2034,7 +2089,7 @@ class _Feature:
             if not isinstance(key_value, str):
                 raise _Refuse(f"key must be a string where no seed is given, got "
                               f"{type_name(key_value)} (the SDK joins it to the user's "
-                              "hash value and raises)")  # fmt: skip
+                              "hash value and raises)", at="key")  # fmt: skip
             seed = key_value
         space = _space(version)
         # the SDK: explicit ranges, read up to the first holding the bucket, or its bucket
@@ -2104,15 +2159,29 @@ class _Feature:
             return _NEVER, None, _ALWAYS  # the SDK reads its items(): AttributeError
         return _in_order((functools.partial(self._entry, k, v) for k, v in cond.items()), True)
 
+    def _item(self, j: int, cond: Any) -> tuple[Any, Any, Any]:
+        """(value, false, raises) of item ``j`` of an ``$or``/``$nor``/``$and``."""
+        try:
+            return self._evaluated(cond)
+        except _Refuse as exc:
+            raise exc.under(j) from None
+
     def _entry(self, key: Any, value: Any) -> tuple[Any, Any, Any]:
-        """(value, false, raises) of one entry of a condition object."""
+        """(value, false, raises) of one entry of a condition object; a refusal names its
+        key path below the entry's key."""
+        try:
+            return self._entry_of(key, value)
+        except _Refuse as exc:
+            raise exc.under(key) from None
+
+    def _entry_of(self, key: Any, value: Any) -> tuple[Any, Any, Any]:
         if key in ("$or", "$nor", "$and"):
             items = _logical_items(key, value)
             if items is None:
                 return _NEVER, None, _ALWAYS
             if not items:  # the SDK: an empty $or holds, an empty $and holds
                 return (_NEVER if key == "$nor" else _ALWAYS), None, _NEVER
-            parts = (functools.partial(self._evaluated, c) for c in items)
+            parts = (functools.partial(self._item, j, c) for j, c in enumerate(items))
             found, false, raises = _in_order(parts, key == "$and")
             if key == "$nor":
                 found, false = _negated(found, false)
@@ -2169,6 +2238,11 @@ class _Feature:
             self.visiting.append(gid)
             try:
                 return self._evaluated(cond)
+            except _Refuse as exc:
+                # the group's condition is no part of the feature: the refusal is named
+                # by the reference, and says where in the group it is
+                inner = join_key_paths("condition", exc.at)
+                raise _Refuse(f"saved group {gid!r:.60}, at {inner}: {exc}") from None
             finally:
                 self.visiting.pop()
         return _NEVER, _NEVER, _NEVER  # a group type the SDK does not know: unknown
@@ -2176,12 +2250,19 @@ class _Feature:
     def value_test(self, attr: str, cv: Any) -> tuple[Any, Any]:
         """(value, false) of GrowthBook's ``evalConditionValue`` at ``attr``."""
         if isinstance(cv, Mapping) and all(str(k).startswith("$") for k in cv):
-            return _kleene([self.operator(attr, op, v) for op, v in cv.items()], True)
+            return _kleene([self.operator_at(attr, op, v) for op, v in cv.items()], True)
         if isinstance(cv, (list, dict)):
             return _deep_equals(attr, cv), None
         if isinstance(cv, (tuple, Mapping)):
             raise _Refuse(f"equality with {type_name(cv)} at {attr!r}")
         return _equals(attr, cv), None
+
+    def operator_at(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
+        """:meth:`operator`, a refusal naming its key path below the operator."""
+        try:
+            return self.operator(attr, op, v)
+        except _Refuse as exc:
+            raise exc.under(op) from None
 
     def operator(self, attr: str, op: str, v: Any) -> tuple[Any, Any]:
         """(value, false) of one operator (growthbook 4.0.0 ``_eval_operator_condition``):
@@ -2196,7 +2277,9 @@ class _Feature:
             elif not isinstance(v, list):
                 return _NEVER, None
             else:  # an array where every expected value matches an element
-                found, false = _kleene([self.some_element(attr, x, op) for x in v], True)
+                found, false = _kleene(
+                    [self.element_at(attr, j, x, op) for j, x in enumerate(v)], True
+                )
             array = _is_list(attr)  # the SDK: false for anything but a list
             return _and(array, found), (None if false is None else _any(_not(array), false))
         if op == "$size":  # only arrays have a size
@@ -2299,6 +2382,13 @@ class _Feature:
             return {"attr": attr + TYPE, "eq": v} if isinstance(v, str) else _NEVER
         raise _Refuse(f"condition operator {op!r} (at {attr!r})")
 
+    def element_at(self, attr: str, j: int, cond: Any, op: str) -> tuple[Any, Any]:
+        """:meth:`some_element` of ``$all``'s expected value ``j``, a refusal naming it."""
+        try:
+            return self.some_element(attr, cond, op)
+        except _Refuse as exc:
+            raise exc.under(j) from None
+
     def some_element(self, attr: str, cond: Any, op: str) -> tuple[Any, Any]:
         """(value, false) of "some element of the list at ``attr`` passes ``cond``":
         ``$elemMatch``'s condition (null elements skipped) or one of ``$all``'s expected
@@ -2344,8 +2434,9 @@ class _Feature:
             else:  # the element's fields, at ELEMENT.<path>
                 self.root = ELEMENT
                 found, false, raises = self._evaluated(cond)
-        except _Refuse as exc:  # its paths are the element's: say so
-            raise _Refuse(f"{op!r} at {attr!r}, each element read as {ELEMENT!r}: {exc}") from None
+        except _Refuse as exc:  # its attribute paths are the element's: say so
+            why = f"{op!r} at {attr!r}, each element read as {ELEMENT!r}: {exc}"
+            raise _Refuse(why, at=exc.at) from None
         finally:
             self.root = outer
             self.nesting -= 1
@@ -2654,7 +2745,7 @@ SPAN = "[start, end]"
 NAMESPACE = "[id, start, end]"
 
 
-def _span_fault(where: str, v: Any, shape: str = SPAN, lead: int = 0) -> _At:
+def _span_fault(where: str, v: Any, shape: str = SPAN, lead: int = 0) -> _Refuse:
     """The refusal for a span ``v`` (``shape``, its bounds from index ``lead``) whose
     comparison with a bucket raised."""
     if not isinstance(v, (list, tuple)):
@@ -2745,7 +2836,9 @@ def _text(v: Any, what: str) -> str:
     if not v:
         return ""
     if not isinstance(v, str):
-        raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK raises on it)")
+        raise _Refuse(
+            f"{what} must be a string, got {type_name(v)} (the SDK raises on it)", at=what
+        )
     return v
 
 
@@ -2762,7 +2855,7 @@ def _hash_key(v: Any, what: str) -> str:
     if isinstance(v, (int, float)):  # booleans too
         return HASH_NUM + (_key_text(v) or "nan")  # NaN: no key is found by it
     raise _Refuse(f"{what} must be a string, got {type_name(v)} (the SDK's lookup of "
-                  "the user's attribute raises on it)")  # fmt: skip
+                  "the user's attribute raises on it)", at=what)  # fmt: skip
 
 
 def _is_null(attr: str) -> dict[str, Any]:
