@@ -188,7 +188,7 @@ def test_the_flag_key_and_timestamp_never_read_their_default(make_py_and_c):
 def test_what_cannot_be_lowered_exactly_is_refused_with_the_reason(targeting, why):
     with pytest.raises(InteropError) as err:
         flagd.to_snapshot(_doc({"if": [targeting, "yes", "no"]}), source="flags.json")
-    assert "flags.json" in str(err.value) and "flags.f:" in str(err.value)
+    assert "flags.json" in str(err.value) and "flags.f.targeting" in str(err.value)
     assert why in str(err.value)
 
 

@@ -251,11 +251,11 @@ def test_a_chain_past_the_bound_is_still_refused_naming_the_flag(monkeypatch):
     with pytest.raises(InteropError) as err:
         flagd.to_snapshot(copy.deepcopy(doc), source="flags.json")
     msg = str(err.value)
-    assert "flags.json" in msg and "flags.f:" in msg and "2,000 condition nodes" in msg
+    assert "flags.json" in msg and "flags.f.targeting:" in msg and "2,000 condition nodes" in msg
     snap = flagd.to_snapshot(doc, on_error="skip")
     assert set(snap.flags) == {"ok"} and "condition nodes" in snap.metadata["refused"]["f"]
     # a chain of null branches still repeats their negations: refused far sooner
     doc = _doc(_chain(100, lambda i: None))
-    with pytest.raises(InteropError, match="flags.f: .*2,000 condition nodes"):
+    with pytest.raises(InteropError, match=r"flags\.f\.targeting: .*2,000 condition nodes"):
         flagd.to_snapshot(doc)
     assert len(json.dumps(doc)) < 6_000

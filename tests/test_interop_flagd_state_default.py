@@ -64,7 +64,7 @@ def test_a_flag_without_state_is_refused_as_flagd_refuses_it(make_py_and_c):
     doc = {"flags": {"f": {"variants": {"on": True, "off": False}, "defaultVariant": "on"}}}
     with pytest.raises(ParseError):  # the whole document, in flagd's Python evaluator
         _core(doc)
-    with pytest.raises(InteropError, match=r"flags\.f: state: missing: flagd's schema requires"):
+    with pytest.raises(InteropError, match=r"flags\.f\.state: missing: flagd's schema requires"):
         flagd.to_snapshot(doc)
     # on_error="keep": resolved as PARSE_ERROR, as flagd answers a flag it cannot parse
     snap = flagd.to_snapshot(doc, on_error="keep")
@@ -108,7 +108,7 @@ def test_a_default_variant_that_is_no_string_is_refused(default, got):
     with pytest.raises(InteropError) as info:
         flagd.to_snapshot(doc)
     message = str(info.value)
-    assert f"flags.f: defaultVariant: expected a variant name (a string) or null, {got}" in message
+    assert f"flags.f.defaultVariant: expected a variant name (a string) or null, {got}" in message
     assert "malformed" not in message
 
 
@@ -138,7 +138,7 @@ def test_any_default_variant_answers_as_flagd_or_is_refused(make_py_and_c, defau
         snap = flagd.to_snapshot(doc)
     except InteropError as exc:
         message = str(exc)
-        assert message.startswith("flags.f: defaultVariant")
+        assert message.startswith("flags.f.defaultVariant:")
         # refused: outside the schema (no string, not null), or a name no variant has
         # (flagd answers an error for it wherever it is served)
         assert not isinstance(default, str) or default not in VARIANTS, message
