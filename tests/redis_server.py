@@ -47,33 +47,68 @@ class RedisServer:
     def __init__(self, directory: str, *, port: int | None = None, args: tuple[str, ...] = ()):
         self.dir = directory
         self.port = port or free_port()
+        # A port free_port() picked may be taken by another process (another test
+        # worker's server) before this server binds it: then the first start picks
+        # another. A port given, or kept for a restart, is not changed.
+        self._may_move = port is None
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self._clients: list[Any] = []
+        self._log = os.path.join(directory, "redis.log")
+        self._log_from = 0
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        for _ in range(5):
+            try:
+                self._start()
+            except RuntimeError:
+                if not (self._may_move and self._port_was_taken()):
+                    raise
+                self.port = free_port()
+                continue
+            self._may_move = False  # its port from now on, for kill() and start()
+            return self
+        raise RuntimeError(f"redis-server found no free port; see {self.dir}")
+
+    def _start(self) -> None:
         assert SERVER is not None
         os.makedirs(self.dir, exist_ok=True)
+        # (its log is read from here: an earlier start's lines say nothing of this one)
+        self._log_from = os.path.getsize(self._log) if os.path.exists(self._log) else 0
         cmd = [
             SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--appendonly", "no", "--protected-mode", "no",
-            "--logfile", os.path.join(self.dir, "redis.log"),
+            "--logfile", self._log,
             # a replica's first sync starts at once (the default waits 5 s for more
             # replicas to share one transfer)
             "--repl-diskless-sync-delay", "0", *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._ready, timeout=10)
-        return self
+
+    def _new_log(self) -> str:
+        try:
+            with open(self._log, "rb") as fh:
+                fh.seek(self._log_from)
+                return fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _port_was_taken(self) -> bool:
+        return "Address already in use" in self._new_log()
 
     def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"redis-server exited ({self.proc.returncode}); see {self.dir}")
+        # This process's own "ready" first: another server answering on the port (one
+        # that took it before this one could bind it) is not this one.
+        if "Ready to accept connections" not in self._new_log():
+            return False
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                 s.sendall(b"PING\r\n")

@@ -362,23 +362,27 @@ def test_a_listener_failing_unexpectedly_is_retried_not_marked_applied(
     writer.update(add("a"))
     follower.read()
     applied: list[int] = []
-    failures = [MemoryError("compile ran out of memory")] * 3
+    failed: list[int] = []
+    mended = threading.Event()  # the listener fails until this is set
 
     def install(doc):
-        if failures:
-            raise failures.pop()
+        if not mended.is_set():
+            failed.append(doc.version)
+            raise MemoryError("compile ran out of memory")
         applied.append(doc.version)
 
     follower.watch(install)
     wait_for(lambda: follower.connected)
     writer.update(add("b"))
-    wait_for(lambda: follower.stats["failed"] >= 1)
+    wait_for(lambda: follower.stats["failed"] >= 2)  # retried at the next poll
     assert follower.version == 1 and follower.failing_version == 2
     assert "version 2 not applied" in (follower.last_error or "")
     check = _store_check("flag_store", follower, 60.0)
     assert check.status == "warn" and "version 2 not applied" in check.detail
+    mended.set()
     wait_for(lambda: follower.version == 2)  # the polls retried until it applied
-    assert applied == [2] and follower.stats["failed"] == 3
+    assert applied == [2] and set(failed) == {2}
+    assert follower.stats["failed"] == len(failed)  # each failure counted once
     assert follower.failing_version is None and follower.last_error is None
     assert _store_check("flag_store", follower, 60.0).status == "ok"
 
@@ -414,3 +418,62 @@ def test_an_oversized_stored_document_is_refused_without_reading_it(
     # a document within the limit is read as before
     monkeypatch.setattr(redis_store, "MAX_DOCUMENT_BYTES", 1 << 20)
     assert stores(store_url).read().version == 2
+
+
+class _CountsSeen(dict):
+    """A follower's ``stats`` that note, as each of ``names`` is counted, what the
+    store's ``last_error`` said at that moment."""
+
+    def __init__(self, store, names):
+        super().__init__(store.stats)
+        self.store, self.names, self.said = store, names, []
+
+    def __setitem__(self, key, value):
+        if key in self.names:
+            self.said.append((key, self.store.last_error))
+        super().__setitem__(key, value)
+
+
+def test_a_problem_is_said_before_it_is_counted(redis_server, store_url, stores):
+    # A reader of a follower's stats (a test, a monitor) that sees a refusal, a failed
+    # listener, a store gone backwards or a lost connection counted finds last_error
+    # saying it: the count came first, and for a moment last_error did not say it.
+    writer, follower = stores(store_url), stores(store_url + "&poll=0.05&backoff_max=0.05")
+    writer.update(add("a"))
+    follower.read()
+    failures = [MemoryError("compile ran out of memory")]
+
+    def install(doc):
+        if "x" in doc.snapshot.flags:
+            Engine().compile(doc.snapshot, file=doc.origin)  # refused: ConfigError
+        if failures:
+            raise failures.pop()
+
+    counted = ("rejected", "failed", "backwards", "reconnects")
+    seen = follower.stats = _CountsSeen(follower, counted)
+    follower.watch(install)
+    wait_for(lambda: follower.connected)
+    writer.update(add("b"))  # fails once (counted "failed"), then applies
+    wait_for(lambda: follower.version == 2)
+    r = redis_server.client()
+    r.hset("{t}:flags", mapping={"version": 3, "data": b"\x00not msgpack"})  # "rejected"
+    wait_for(lambda: follower.stats["rejected"] == 1)
+    bad = msgspec.msgpack.encode({"flags": {"x": {"default": "nope"}}})
+    r.hset(
+        "{t}:flags",
+        mapping={"version": 4, "data": bad, "checksum": hashlib.sha256(bad).hexdigest()},
+    )
+    wait_for(lambda: follower.stats["rejected"] == 2)  # refused by the listener
+    r.hset("{t}:flags", "version", 1)  # "backwards": older than the 2 served
+    wait_for(lambda: follower.stats["backwards"] == 1)
+    r.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # "reconnects"
+    wait_for(lambda: follower.stats["reconnects"] >= 1)
+    said: dict[str, list[str]] = {}
+    for key, error in seen.said:
+        said.setdefault(key, []).append(str(error))
+    assert sorted(said) == ["backwards", "failed", "reconnects", "rejected"]
+    assert "version 2 not applied" in said["failed"][0]
+    assert "checksum mismatch in version 3" in said["rejected"][0]
+    assert "flags.x" in said["rejected"][1]
+    assert "older than the 2 served" in said["backwards"][0]
+    assert "connection lost" in said["reconnects"][0]

@@ -150,7 +150,9 @@ class RedisFollower:
         return next(reversed(self._problems.values()), None)
 
     def _raise_problem(self, kind: str, message: str) -> str:
-        """Report ``message`` (returned), a problem of ``kind``; ``last_error`` says it:
+        """Report ``message`` (returned), a problem of ``kind``; ``last_error`` says it.
+        Callers count the problem in ``stats`` only after this: a reader that sees the
+        count (a monitor, a script waiting for it) finds ``last_error`` saying it.
 
         - "write": a write or publish of this process failed; until a later one succeeds
           or a document is read from Redis (``_clear_problem("write")``);
@@ -312,7 +314,6 @@ class RedisFollower:
                 if self._closed.is_set():
                     break
                 self.connected = False
-                self.stats["reconnects"] += 1
                 # (Credentials refused at a reconnect: a password rotated on the
                 # server; or none to send: a password file missing or unreadable.
                 # Said as such, in health and to a provider, not "lost".)
@@ -334,6 +335,7 @@ class RedisFollower:
                         "%s: %s (%s); serving version %d, reconnecting",
                         self.url, lost, exc, self._seen,
                     )  # fmt: skip
+                self.stats["reconnects"] += 1  # (once said: see _raise_problem)
                 self._closed.wait(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.backoff_max)
             except Exception:  # a bug must not silently end following
@@ -506,8 +508,8 @@ class RedisFollower:
                 # itself (the live flag set audits it): count it, never deliver it again.
                 self._reported = (version, checksum)
                 self._refusing(raw)
-                self.stats["rejected"] += 1
                 self._raise_problem("rejection", str(exc))
+                self.stats["rejected"] += 1
                 log.debug("version %d refused by a listener: %s", version, exc)
                 return
             except Exception as exc:
@@ -520,8 +522,8 @@ class RedisFollower:
             # the same checksum and does nothing), and health shows that this process
             # serves an older version than the store's instead of claiming the newer one.
             self._failing = (version, checksum)
-            self.stats["failed"] += 1
             self._raise_problem("rejection", f"version {version} not applied, retrying: {failed!r}")
+            self.stats["failed"] += 1
             return
         if self._failing is not None:
             self._failing = None
@@ -577,8 +579,8 @@ class RedisFollower:
 
     def _reject(self, version: int, checksum: str, exc: ConfigError) -> None:
         self._reported = (version, checksum)
-        self.stats["rejected"] += 1
         self._raise_problem("rejection", str(exc))
+        self.stats["rejected"] += 1
         what = f"version {version}" if version >= 0 else "the stored document"
         log.error("rejected %s, the last good flags keep serving: %s", what, exc)
         with self._lock:
@@ -627,7 +629,6 @@ class RedisFollower:
         if self._reported == (version, "backwards"):
             return
         self._reported = (version, "backwards")
-        self.stats["backwards"] += 1
         if empty:
             msg = f"{self._lost_message(current)}; serving version {current} meanwhile"
         else:
@@ -636,6 +637,7 @@ class RedisFollower:
                 f"lost in a failover?); serving {current} until a newer version is written"
             )
         self._raise_problem("rejection", msg)
+        self.stats["backwards"] += 1
         log.error("%s: %s", self.url, msg)
         with self._lock:
             handlers = [h for _, h in self._callbacks if h is not None]

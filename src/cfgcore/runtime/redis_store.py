@@ -2879,8 +2879,8 @@ class RedisFlagStore(RedisFollower):
             handlers = [h for _, h in self._callbacks if h is not None]
             if not handlers:
                 self._stops_untold.append(exc)
-        self.stats["stops_rejected"] += 1
         self._raise_problem("rejection", str(exc))
+        self.stats["stops_rejected"] += 1
         log.error(
             "passing over a refused guardrail stop register entry (the fleet does not take it): %s",
             exc,
