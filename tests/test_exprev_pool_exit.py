@@ -21,8 +21,11 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 def _run(code: str) -> str:
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("CFGCORE_SIGTERM_FLUSH", None)
+    # A hang shows where it is: every thread's stack on stderr (in the failure) before
+    # the timeout would kill the process without a word.
+    watchdog = "import faulthandler; faulthandler.dump_traceback_later(100, exit=True)\n"
     out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        [sys.executable, "-c", watchdog + textwrap.dedent(code)], capture_output=True, text=True,
         env=env, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

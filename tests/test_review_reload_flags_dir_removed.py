@@ -46,6 +46,9 @@ def test_rm_rf_then_mkdir_of_the_flags_directory_succeeds(tmp_path):
         m.register_change_listener(Listener())
         await m.start_file_watching(debounce_ms=20, poll_interval=WATCHER_ONLY)
         try:
+            # (the audit entry of the write above is on disk first: written while rmtree
+            # runs, it made the rmdir fail with "Directory not empty")
+            assert m.audit.flush(10)
             shutil.rmtree(flags_dir)  # the deploy: rm -rf dir ...
             assert await wait_for_async(lambda: errors, timeout=30)  # removal reported
             assert "removed" in str(errors[0].error)
