@@ -47,13 +47,12 @@ def epoch_seconds(value: Any) -> float:
     """
     if type(value) is float:
         return value  # type: ignore[no-any-return]
-    number = real_number(value)
-    if number is not None:
-        return number
-    if isinstance(value, datetime.datetime):
+    if isinstance(value, datetime.datetime):  # (before the numbers' ABC checks: 3x faster)
         if value.utcoffset() is not None:
             return value.timestamp()
         kind = "a datetime without a time zone"
+    elif (number := real_number(value)) is not None:
+        return number
     elif isinstance(value, bool):
         kind = "a bool"
     else:
