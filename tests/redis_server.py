@@ -29,6 +29,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Sockets of refused_port(), held for the rest of the test run.
+_REFUSING: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A loopback port that refuses connections for the rest of the test run, for a URL
+    that must reach nothing: bound (so no other worker's server can take it, as one may
+    take a port free_port() gave up) and never listening."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _REFUSING.append(s)
+    return int(s.getsockname()[1])
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, every: float = 0.01) -> object:
     """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
     deadline = time.monotonic() + timeout

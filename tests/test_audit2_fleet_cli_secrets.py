@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from cfgcore.setup import main as setup_main
-from tests.redis_server import free_port
+from tests.redis_server import refused_port
 
 
 def _files_containing(root, needle: bytes) -> list[str]:
@@ -42,7 +42,7 @@ def test_a_denied_flag_publish_keeps_the_store_password_out_of_audit_and_output(
     monkeypatch.setenv("CFGCORE_ACCESS_POLICY", str(policy_path))
     secret = "pw-Zq81-never-shown"
     # refused before any connection: nothing listens on the port
-    url = f"redis://deploy:{secret}@127.0.0.1:{free_port()}/0?namespace=deny&cache=off"
+    url = f"redis://deploy:{secret}@127.0.0.1:{refused_port()}/0?namespace=deny&cache=off"
     argv = ["publish", "--store", url, "--config-dir", str(config), "-e", "staging", "--flags"]
     assert main([*argv, "--actor", "ci"]) == 1
     err = capsys.readouterr().err
@@ -67,7 +67,7 @@ def test_an_authorize_hook_gets_the_store_url_without_its_password(tmp_path, mon
 
     policy.set_authorizer(hook)
     try:
-        port = free_port()
+        port = refused_port()
         url = f"redis://:hunter2-secret@127.0.0.1:{port}/0?namespace=h&cache=off"
         argv = ["publish", "--store", url, "--config-dir", str(config), "-e", "staging"]
         assert main([*argv, "--flags", "--actor", "ci"]) == 1

@@ -20,7 +20,7 @@ from cfgcore.runtime import policy
 from cfgcore.runtime.audit import AuditLog, default_actor
 from cfgcore.runtime.flagstore import FileFlagStore
 from tests.conftest import run_cli
-from tests.redis_server import free_port
+from tests.redis_server import refused_port
 
 ME = f"{pwd.getpwuid(__import__('os').getuid()).pw_name}@{socket.gethostname()}"
 
@@ -127,7 +127,7 @@ def test_publish_judges_the_os_identity(setup, capsys):
     config = tmp / "pub"
     assert setup_main(["-e", "staging", "-o", str(config)]) == 0
     capsys.readouterr()
-    url = f"redis://127.0.0.1:{free_port()}/0?namespace=x&cache=off"  # never reached
+    url = f"redis://127.0.0.1:{refused_port()}/0?namespace=x&cache=off"  # never reached
     code, _, err = run_cli(capsys, "publish", "--store", url, "--config-dir", str(config),
                            "-e", "staging", "--actor", "alice")  # fmt: skip
     assert code == 1 and f"{ME} may not actor.assume alice" in err

@@ -15,7 +15,7 @@ import pytest
 
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import MAX_CACHE_BYTES, RedisFlagStore
-from tests.redis_server import free_port
+from tests.redis_server import refused_port
 
 
 def _read_in_thread(store):
@@ -35,7 +35,7 @@ def _read_in_thread(store):
 
 
 def _unreachable(cache) -> RedisFlagStore:
-    url = f"redis://127.0.0.1:{free_port()}/0?cache={cache}&socket_connect_timeout=0.5"
+    url = f"redis://127.0.0.1:{refused_port()}/0?cache={cache}&socket_connect_timeout=0.5"
     return RedisFlagStore(url)
 
 

@@ -28,7 +28,7 @@ from cfgcore.runtime.flags import LiveFlags
 from cfgcore.runtime.flagstore import FileFlagStore
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.snapshot import Snapshot, load_snapshot
-from tests.redis_server import free_port
+from tests.redis_server import refused_port
 
 DEEP_MSGPACK = b"\x91" * 100_000 + b"\xc0"  # a list in a list in a list ... of nil
 
@@ -83,7 +83,7 @@ def test_an_empty_store_with_a_deeply_nested_cache_file_serves_the_seed(redis_se
 def test_redis_down_and_a_deeply_nested_cache_file_is_a_config_error(tmp_path):
     cache = tmp_path / "cache.msgpack"
     cache.write_bytes(DEEP_MSGPACK)
-    url = f"redis://127.0.0.1:{free_port()}/0?cache={cache}&socket_connect_timeout=0.5"
+    url = f"redis://127.0.0.1:{refused_port()}/0?cache={cache}&socket_connect_timeout=0.5"
     store = RedisFlagStore(url)
     try:
         with pytest.raises(ConfigError, match="no usable cache file") as err:

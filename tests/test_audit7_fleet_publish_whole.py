@@ -55,9 +55,9 @@ def test_an_accepted_publish_writes_both(
 def test_an_unreachable_store_is_an_error_naming_it_not_an_internal_one(
     tmp_path, bundled_config, capsys, monkeypatch
 ):
-    from tests.redis_server import free_port
+    from tests.redis_server import refused_port
 
-    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0?socket_connect_timeout=0.5"
+    url = f"redis://:hunter2@127.0.0.1:{refused_port()}/0?socket_connect_timeout=0.5"
     code, err = _publish(url, {"flags": {}}, tmp_path, bundled_config, capsys, monkeypatch)
     assert code == 1
     assert "internal error" not in err and "hunter2" not in err

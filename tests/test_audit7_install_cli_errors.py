@@ -23,7 +23,7 @@ import pytest
 from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.observability.health import wsgi_app
-from tests.redis_server import free_port
+from tests.redis_server import refused_port
 
 PASSWORD = "hunter2-Pw9xQ"
 
@@ -72,7 +72,7 @@ def test_health_url_credentials_are_sent_and_never_printed(probe, capsys):
 
 
 def test_health_url_error_masks_the_password(capsys):
-    url = f"http://probe:{PASSWORD}@127.0.0.1:{free_port()}/health/ready"
+    url = f"http://probe:{PASSWORD}@127.0.0.1:{refused_port()}/health/ready"
     assert main(["health", "--url", url]) == 1
     err = capsys.readouterr().err
     assert "cfgcore: error:" in err
@@ -140,7 +140,7 @@ def test_publish_to_redis_without_the_redis_package_names_the_extra(
             "-e",
             "staging",
             "--store",
-            f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
+            f"redis://:{PASSWORD}@127.0.0.1:{refused_port()}/0",
         ]
     )
     err = capsys.readouterr().err
@@ -157,7 +157,7 @@ def test_publish_to_an_unreachable_store_names_the_document_it_could_not_write(
     configuration's store is a flag store underneath."""
     pytest.importorskip("redis")
     monkeypatch.setenv("CFGCORE_STATE_DIR", str(tmp_path))
-    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0?namespace=m"
+    url = f"redis://:{PASSWORD}@127.0.0.1:{refused_port()}/0?namespace=m"
     argv = ["publish", "--config-dir", str(bundled_config), "-e", "staging", "--store", url]
     code = main([*argv, "--flags"] if flags else argv)
     err = capsys.readouterr().err

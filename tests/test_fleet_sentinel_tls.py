@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cfgcore.errors import ConfigError
 from cfgcore.runtime.redis_store import RedisFlagStore
 from cfgcore.runtime.redis_url import parse_redis_url
-from tests.redis_server import RedisServer, Sentinel, free_port
+from tests.redis_server import RedisServer, Sentinel, free_port, refused_port
 from tests.test_fleet_tls_key_password import PKI, _password, _set, _texts
 from tests.waiting import wait_for
 
@@ -101,7 +101,7 @@ def test_without_sentinel_ssl_a_tls_only_sentinel_is_said_unreachable(tls_sentin
 
 
 def test_no_sentinel_listening_is_said_unreachable_without_the_tls_hint(redis_binary):
-    url = f"redis+sentinel://127.0.0.1:{free_port()}/fleet/0?cache=off&namespace=v"
+    url = f"redis+sentinel://127.0.0.1:{refused_port()}/fleet/0?cache=off&namespace=v"
     with contextlib.closing(RedisFlagStore(url)) as store:
         with pytest.raises(ConfigError) as err:
             store.read()

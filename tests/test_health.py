@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from cfgcore.cli import main
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.experiments.dynamic import DynamicConfigurationManager
 from cfgcore.observability.health import asgi_app, wsgi_app
-from tests.redis_server import free_port, wait_for
+from tests.redis_server import refused_port, wait_for
 
 
 @pytest.fixture
@@ -277,11 +278,15 @@ def test_wsgi_probes_over_loopback(wsgi_server, manager, bundled_config):
 def test_asgi_probes_over_loopback_with_uvicorn(manager, bundled_config):
     pytest.importorskip("prometheus_client")
     uvicorn = pytest.importorskip("uvicorn")
-    port = free_port()
+    # The socket bound here and handed over: a port chosen and given up before uvicorn
+    # binds it may be taken by another worker's server meanwhile.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(asgi_app(manager), host="127.0.0.1", port=port, lifespan="on",
                             log_level="warning")  # fmt: skip
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         wait_for(lambda: server.started)
@@ -370,5 +375,5 @@ def test_cli_health_asks_a_running_service(wsgi_server, manager, capsys):
     manager.load_environment_config("staging")
     assert main(["health", "--url", base + "/health/ready", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ready"] is True
-    assert main(["health", "--url", f"http://127.0.0.1:{free_port()}/health/ready"]) == 1
+    assert main(["health", "--url", f"http://127.0.0.1:{refused_port()}/health/ready"]) == 1
     assert "cfgcore: error:" in capsys.readouterr().err

@@ -300,3 +300,11 @@ def test_the_settle_attributes_take_whole_milliseconds_when_set(manager, tmp_pat
         good = data.draw(values(0, 10_000), label="taken")
         setattr(owner, attr, good)
         assert getattr(owner, attr) == good and type(getattr(owner, attr)) is int
+
+
+@pytest.mark.parametrize("host", [None, b"127.0.0.1", 127001, ["127.0.0.1"]])
+def test_serve_refuses_a_host_that_is_no_text_before_binding(manager, host):
+    from cfgcore.observability.http import serve
+
+    with pytest.raises(TypeError, match=r"host: expected text such as '127\.0\.0\.1'"):
+        serve(manager, port=0, host=host)

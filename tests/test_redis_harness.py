@@ -32,3 +32,15 @@ def test_a_port_taken_before_the_server_binds_it_is_not_another_servers(
             RedisServer(str(tmp_path / "given"), port=other.port).start()
     finally:
         other.stop()
+
+
+def test_a_refused_port_refuses_connections_and_no_server_can_take_it(redis_binary, tmp_path):
+    """A URL that must reach nothing: a connection is refused, and a server started on
+    the port (as another worker's may be, on a port free_port() gave up) cannot bind it."""
+    import socket
+
+    port = redis_server.refused_port()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    with pytest.raises(RuntimeError, match="exited"):
+        RedisServer(str(tmp_path / "late"), port=port).start()

@@ -28,7 +28,7 @@ def test_whole_float_settings_still_make_a_manager(tmp_path):
 
 @pytest.mark.parametrize("value", [1.5, float("nan"), float("inf"), 0.0])
 def test_fractional_or_non_finite_check_intervals_are_still_refused(tmp_path, value):
-    with pytest.raises(ValueError, match="guardrail_check_every must be an integer >= 1"):
+    with pytest.raises(ValueError, match="guardrail_check_every must be a whole number >= 1"):
         DynamicConfigurationManager(
             state_dir=tmp_path, record_usage=False, guardrail_check_every=value
         )

@@ -50,7 +50,13 @@ from typing import Any, cast
 
 from cfgcore._clock import read_clock
 from cfgcore._layout import DEDUP_SHARDS
-from cfgcore._numbers import WholeSetting, finite_number, real_number, shown, whole_number
+from cfgcore._numbers import (
+    WholeSetting,
+    finite_number,
+    real_number,
+    shown,
+    whole_at_least,
+)
 from cfgcore.config import settle
 from cfgcore.details import exact_name, metric_event_parts, serves_variant, user_id_text
 from cfgcore.errors import ConfigError, Problem, format_key_path, printable_name
@@ -126,8 +132,8 @@ def _check_guardrail_settings(
     and still does. Numbers by their value (cfgcore._numbers): never a bool or text."""
     return (
         _guardrail_alpha(alpha),
-        _whole_setting("guardrail_min_samples", min_samples, 0),
-        _whole_setting("guardrail_check_every", check_every, 1),
+        whole_at_least("guardrail_min_samples", min_samples, 0),
+        whole_at_least("guardrail_check_every", check_every, 1),
     )
 
 
@@ -137,14 +143,6 @@ def _guardrail_alpha(alpha: Any) -> float:
     if number is None or not 0 < number < 1:
         raise ValueError(f"guardrail_alpha must be a number within (0, 1), not {shown(alpha)}")
     return number
-
-
-def _whole_setting(name: str, value: Any, least: int) -> int:
-    # (a number past a float, 10**400, is refused like any unusable one)
-    whole = whole_number(value)
-    if whole is None or whole < least:
-        raise ValueError(f"{name} must be an integer >= {least}, not {shown(value)}")
-    return whole
 
 
 def _name_target(name: Any) -> str:
@@ -250,6 +248,10 @@ class DynamicConfigurationManager:
 
     settle_ms = WholeSetting(0, "milliseconds")  # see the flag-file watcher in __init__
     max_settle_wait_ms = WholeSetting(0, "milliseconds")
+    # (see the class docstring; checked when set: a check interval of 0 raised
+    # ZeroDivisionError from every record_metric of a guarded test)
+    guardrail_min_samples = WholeSetting(0)
+    guardrail_check_every = WholeSetting(1)
 
     def __init__(
         self,
@@ -293,8 +295,8 @@ class DynamicConfigurationManager:
             create_dir=own_dir,
         )
         self._guardrail_alpha = guardrail_alpha
-        self._guardrail_min_samples = guardrail_min_samples
-        self._guardrail_check_every = guardrail_check_every
+        self.guardrail_min_samples = guardrail_min_samples
+        self.guardrail_check_every = guardrail_check_every
         # Private: its methods change flags unchecked; the guarded create_ab_test,
         # stop_ab_test, delete_ab_test and set_holdout_percentage below call them.
         self._ab_tests = ABTests(self)
@@ -1048,24 +1050,6 @@ class DynamicConfigurationManager:
     @guardrail_alpha.setter
     def guardrail_alpha(self, value: float) -> None:
         self._guardrail_alpha = _guardrail_alpha(value)
-
-    @property
-    def guardrail_min_samples(self) -> int:
-        """See the class docstring."""
-        return self._guardrail_min_samples
-
-    @guardrail_min_samples.setter
-    def guardrail_min_samples(self, value: int) -> None:
-        self._guardrail_min_samples = _whole_setting("guardrail_min_samples", value, 0)
-
-    @property
-    def guardrail_check_every(self) -> int:
-        """See the class docstring."""
-        return self._guardrail_check_every
-
-    @guardrail_check_every.setter
-    def guardrail_check_every(self, value: int) -> None:
-        self._guardrail_check_every = _whole_setting("guardrail_check_every", value, 1)
 
     def _now(self) -> float:
         return read_clock(self._clock) if self._clock is not None else time.time()

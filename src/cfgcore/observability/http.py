@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from cfgcore._numbers import integer_within
+from cfgcore._numbers import integer_within, shown
 
 __all__ = ["DEFAULT_HOST", "asgi_app", "paths", "serve", "wsgi_app"]
 
@@ -341,8 +341,11 @@ def serve(manager: Any, port: int = 8080, host: str = DEFAULT_HOST) -> WSGIServe
     Returns the server: its ``server_port`` is the port bound (``port=0`` picks a free
     one); ``shutdown()`` then ``server_close()`` stop it. ``port`` is an integer from 0
     to 65535 (``numpy.int64`` too), else ValueError before anything is bound: ``True``
-    bound port 1, ``"8080"`` and ``8080.0`` failed deep inside the socket code."""
+    bound port 1, ``"8080"`` and ``8080.0`` failed deep inside the socket code; ``host``
+    is text, else TypeError."""
     port = integer_within("port", port, 0, 65535)
+    if not isinstance(host, str):  # (None or bytes failed inside the socket code)
+        raise TypeError(f"host: expected text such as '127.0.0.1' or '::', got {shown(host)}")
     # An IPv6 address ("::" for every interface of an IPv6-only pod, "::1") needs an
     # IPv6 socket: the standard library's server is IPv4 only.
     server_class = _ProbeServer6 if ":" in host else _ProbeServer
