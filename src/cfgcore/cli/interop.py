@@ -283,7 +283,9 @@ def _imported(args: argparse.Namespace, doc: Any) -> tuple[Any, dict[str, str]]:
     if args.system == "unleash":
         from cfgcore.interop import unleash
 
-        snapshot = unleash.to_snapshot(doc, on_error="skip", source=args.source, source_paths=paths)
+        snapshot = unleash.to_snapshot(
+            doc, on_error="skip", source=args.source, source_paths=paths, value_paths=values
+        )
     elif args.system == "flagd":
         from cfgcore.interop import flagd
 

@@ -578,6 +578,7 @@ def to_snapshot(
     on_error: Literal["raise", "skip"] = "raise",
     source: str | None = None,
     source_paths: dict[str, str] | None = None,
+    value_paths: dict[str, dict[str, str]] | None = None,
 ) -> Snapshot:
     """Lower an Unleash client features payload (or a delta-API event list) to a Snapshot.
 
@@ -586,7 +587,9 @@ def to_snapshot(
     (and the features that depend on them) are left out and listed, with the reason, in
     the snapshot's ``metadata["refused"]`` (what a command-line import reports).
     A ``source_paths`` dict given is filled with each feature's key path in
-    ``payload`` (``features[3]``, ``events[0].features[2]``), lowered or refused.
+    ``payload`` (``features[3]``, ``events[0].features[2]``), lowered or refused; a
+    ``value_paths`` dict, with each lowered feature's variants made from an Unleash
+    variant and that variant's key path (``features[3].variants[1]``).
 
     Problems name the payload's own key paths, which the file holding it has
     (``features[1].enabled``, ``events[0].features[2].strategies[0]``): a feature's name
@@ -666,6 +669,10 @@ def to_snapshot(
                     refused[name] = f"depends on the refused feature {parent!r}"
                     changed = True
                     break
+    if value_paths is not None:
+        for name, _, _ in named:
+            if name not in refused:
+                value_paths[name] = dict(imp.variant_sources[name])
     meta: dict[str, Any] = {"imported_from": "unleash"}
     if refused:
         meta["refused"] = refused
@@ -2002,6 +2009,8 @@ class _Importer:
         self.segment_paths = {k: at for k, (_, at) in segments.items()}
         self.segments_out: dict[str, Any] = {}
         self.variant_names: dict[str, dict[str, list[str]]] = {}  # flag -> unleash name -> ours
+        # flag -> our variant -> the key path of the Unleash variant it was made from
+        self.variant_sources: dict[str, dict[str, str]] = {}
         self.has_dependencies: dict[Any, bool] = {}
         # feature -> the path of its first partial rollout without a groupId
         self.implicit_group: dict[str, str] = {}
@@ -2257,7 +2266,9 @@ class _Importer:
         variants: dict[str, Any] = {"off": dict(DISABLED), "on": dict(_ENABLED_NO_VARIANT)}
         by_unleash: dict[str, list[str]] = {}
 
-        def add_variant(v: Mapping[str, Any]) -> str:
+        sources: dict[str, str] = {}  # our variant -> its Unleash variant's key path
+
+        def add_variant(v: Mapping[str, Any], vat: str) -> str:
             value: dict[str, Any] = {"name": v["name"], "enabled": True, "feature_enabled": True}
             payload = v.get("payload")
             if isinstance(payload, Mapping):
@@ -2272,15 +2283,18 @@ class _Importer:
                 n += 1
                 ours = f"{v['name']}#{n}"
             variants[ours] = value
+            sources.setdefault(ours, vat)
             if ours not in by_unleash.setdefault(str(v["name"]), []):
                 by_unleash[str(v["name"])].append(ours)
             return ours
 
         rules: list[dict[str, Any]] = []
         fvariants = [
-            v for v in _list(feat.get("variants"), f"{at}.variants") if isinstance(v, Mapping)
+            (v, f"{at}.variants[{k}]")
+            for k, v in enumerate(_list(feat.get("variants"), f"{at}.variants"))
+            if isinstance(v, Mapping)
         ]
-        fweights = [(v, int(v.get("weight") or 0)) for v in fvariants]
+        fweights = [(v, int(v.get("weight") or 0), vat) for v, vat in fvariants]
         # A missing or null "strategies" is an empty list, and an empty list is on for
         # everyone (while "enabled"): the client specification's 01-simple-examples.json
         # ("Feature.C should be enabled when strategy missing", "strategies": []), and
@@ -2294,33 +2308,34 @@ class _Importer:
             s = _object(s, f"{at}.strategies[{j}]")
             conds, gate = self.strategy(name, s, f"{at}.strategies[{j}]")
             svariants = [
-                v for v in _list(s.get("variants"), f"{at}.strategies[{j}].variants")
+                (v, f"{at}.strategies[{j}].variants[{k}]")
+                for k, v in enumerate(_list(s.get("variants"), f"{at}.strategies[{j}].variants"))
                 if isinstance(v, Mapping)
-            ]  # fmt: skip
-            sweights = [(v, int(v.get("weight") or 0)) for v in svariants]
+            ]
+            sweights = [(v, int(v.get("weight") or 0), vat) for v, vat in svariants]
             base: dict[str, Any] = {}
             if conds:
                 base["when"] = conds[0] if len(conds) == 1 else {"all": conds}
             if gate is not None:
                 base["gates"] = [gate]
-            if sum(w for _, w in sweights) > 0:
+            if sum(w for _, w, _ in sweights) > 0:
                 params = s.get("parameters") or {}
                 # yggdrasil splits a strategy's variants by the strategy's stickiness
                 # and groupId (a variant's own stickiness is not read there)
                 stick = params.get("stickiness")
                 group = name if params.get("groupId") is None else str(params["groupId"])
                 rules.append({**base, **_variant_split(sweights, group, stick, add_variant)})
-            elif sum(w for _, w in fweights) > 0:
+            elif sum(w for _, w, _ in fweights) > 0:
                 # Overrides first, in variant order: the first variant with a matching one.
-                for v, _ in fweights:
+                for v, _, vat in fweights:
                     for o in v.get("overrides") or []:
                         vals = [str(x) for x in o.get("values") or []]
                         if not vals:
                             continue
                         test = {"attr": escape_name(str(o.get("contextName"))), "in": vals}
                         when = {"all": [*conds, test]} if conds else test
-                        rules.append({**base, "when": when, "serve": add_variant(v)})
-                stick = fvariants[0].get("stickiness")
+                        rules.append({**base, "when": when, "serve": add_variant(v, vat)})
+                stick = fvariants[0][0].get("stickiness")
                 rules.append({**base, **_variant_split(fweights, name, stick, add_variant)})
             else:
                 rules.append({**base, "serve": "on"})
@@ -2332,6 +2347,7 @@ class _Importer:
         by_unleash["disabled"] = ["on"]
         _feature_types(at, feat, missing=True)
         self.variant_names[name] = by_unleash
+        self.variant_sources[name] = sources
         return {
             "variants": variants,
             "default": "off",
@@ -2428,12 +2444,12 @@ def _gate(by: list[str], group: str, percent: int) -> dict[str, Any]:
 
 
 def _variant_split(
-    weighted: list[tuple[Mapping[str, Any], int]], group: str, stickiness: Any, add: Any
+    weighted: list[tuple[Mapping[str, Any], int, str]], group: str, stickiness: Any, add: Any
 ) -> dict[str, Any]:
     """Unleash variant choice: target ``murmur3(f"{groupId}:{value}", 86028157) % total + 1``,
     the first variant whose cumulative weight reaches it (zero weights skipped): the
     variant owning bucket ``target - 1`` of ``total``."""
-    total = sum(w for _, w in weighted if w > 0)
+    total = sum(w for _, w, _ in weighted if w > 0)
     by = _stickiness(stickiness, _VARIANT_DEFAULT, variants=True)
     return {
         "hash": {
@@ -2443,5 +2459,5 @@ def _variant_split(
             "seed": UNLEASH_VARIANT_SEED,
             "space": total,
         },
-        "buckets": [[add(v), w] for v, w in weighted if w > 0],
+        "buckets": [[add(v, at), w] for v, w, at in weighted if w > 0],
     }
