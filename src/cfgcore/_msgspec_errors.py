@@ -9,7 +9,10 @@ views read msgspec's errors through it.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -35,11 +38,63 @@ def _kind_is(value: Any, got: str) -> bool:
     return next((got == name for kind, name in _KINDS if isinstance(value, kind)), False)
 
 
-def _entry_path(raw_path: str, data: Any, got: str | None) -> str | None:
+_BOUND = re.compile(r"^Expected `(?:int|float)` (>=|>|<=|<) (\S+)$")
+_MULTIPLE = re.compile(r"^Expected `(?:int|float)` that's a multiple of (\S+)$")
+_LENGTH = re.compile(r"^Expected `(?:str|array|object)` of length (>=|<=) (\d+)$")
+_COUNT = re.compile(r"^Expected `array` of length (\d+), got (\d+)$")
+_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(.*)`$", re.DOTALL)
+_PATTERN = re.compile(r"^Expected `str` matching regex (.+)$", re.DOTALL)
+_INVALID = re.compile(r"^Invalid enum value (.+)$", re.DOTALL)
+_FAILS = {
+    ">=": lambda v, b: not v >= b, ">": lambda v, b: not v > b,
+    "<=": lambda v, b: not v <= b, "<": lambda v, b: not v < b,
+}  # fmt: skip
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _failing(msg: str) -> Callable[[Any], bool] | None:
+    """A test of whether a value is one msgspec's message ``msg`` refuses (the value
+    at a ``[...]`` is the first in the document's order that fails it), or None for a
+    message it does not tell from (a value of the right type refused by a hook)."""
+    if (m := _GOT.search(msg)) is not None:
+        got = m.group(1)
+        return lambda value: _kind_is(value, got)
+    if (m := _FIELD.match(msg)) is not None:
+        missing, field = m.group(1) == "missing required", m.group(2)
+        return lambda value: isinstance(value, dict) and (field not in value) is missing
+    if (m := _BOUND.match(msg)) is not None:
+        fails, bound = _FAILS[m.group(1)], float(m.group(2))
+        return lambda value: _real(value) and fails(value, bound)
+    if (m := _MULTIPLE.match(msg)) is not None:
+        step = float(m.group(1))
+        return lambda value: _real(value) and value % step != 0
+    if (m := _LENGTH.match(msg)) is not None:
+        fails, size = _FAILS[m.group(1)], int(m.group(2))
+        sized = (str, list, tuple, dict)
+        return lambda value: isinstance(value, sized) and fails(len(value), size)
+    if (m := _COUNT.match(msg)) is not None:
+        count = int(m.group(2))
+        return lambda value: isinstance(value, (list, tuple)) and len(value) == count
+    if (m := _PATTERN.match(msg)) is not None:
+        pattern = re.compile(ast.literal_eval(m.group(1)))
+        return lambda value: isinstance(value, str) and pattern.search(value) is None
+    if (m := _INVALID.match(msg)) is not None:
+        shown = m.group(1)
+        return lambda value: repr(value) == shown
+    return None
+
+
+def _entry_path(raw_path: str, data: Any, msg: str) -> str | None:
     """The rendered key path msgspec's ``raw_path`` (``.rules[0].split[...]``) leads to
     in ``data``, each ``[...]`` the first key (in the document's order) along which the
-    rest of the path exists and ends at a value of type ``got`` (any value when msgspec
-    named none); None when the path does not lead anywhere in ``data``."""
+    rest of the path exists and ends at a value msgspec's message ``msg`` refuses
+    (:func:`_failing`: ``got `str```, a field missing, a bound); None when the path
+    does not lead anywhere in ``data``, or, for a message that tells no value from
+    another, leads to more than one value (a wrong key would send the reader to a
+    value that is fine)."""
     steps: list[tuple[str, Any]] = []
     pos = 0
     for m in _RAW_STEP.finditer(raw_path):
@@ -50,28 +105,29 @@ def _entry_path(raw_path: str, data: Any, got: str | None) -> str | None:
         steps.append(("field", field) if field else ("index", int(index)) if index else ("any", 0))
     if pos != len(raw_path):
         return None
+    fails = _failing(msg)
 
-    def walk(value: Any, at: int, path: str) -> str | None:
+    def walk(value: Any, at: int, path: str) -> Iterator[str]:
         if at == len(steps):
-            return path if got is None or _kind_is(value, got) else None
+            if fails is None or fails(value):
+                yield path
+            return
         kind, step = steps[at]
         if kind == "index":
             if isinstance(value, (list, tuple)) and step < len(value):
-                return walk(value[step], at + 1, f"{path}[{step}]")
-            return None
-        if not isinstance(value, dict):
+                yield from walk(value[step], at + 1, f"{path}[{step}]")
+        elif not isinstance(value, dict):
             if kind == "field" and isinstance(value, msgspec.Struct) and hasattr(value, step):
-                return walk(getattr(value, step), at + 1, join_key_paths(path, step))
-            return None
-        if kind == "field":
-            return walk(value[step], at + 1, join_key_paths(path, step)) if step in value else None
-        for key, item in value.items():
-            found = walk(item, at + 1, child_key_path(path, key))
-            if found is not None:
-                return found
-        return None
+                yield from walk(getattr(value, step), at + 1, join_key_paths(path, step))
+        elif kind == "field":
+            if step in value:
+                yield from walk(value[step], at + 1, join_key_paths(path, step))
+        else:
+            for key, item in value.items():
+                yield from walk(item, at + 1, child_key_path(path, key))
 
-    return walk(data, 0, "")
+    found = list(itertools.islice(walk(data, 0, ""), 1 if fails is not None else 2))
+    return found[0] if len(found) == 1 else None
 
 
 _MSGSPEC_PATH = re.compile(
@@ -96,9 +152,8 @@ def msgspec_problem(
     raw_path = m.group("path") or ""
     found = None
     if data is not NO_DATA and "[...]" in raw_path and not m.group("key"):
-        got = _GOT.search(m.group("msg"))
         try:
-            found = _entry_path(raw_path, data, got.group(1) if got else None)
+            found = _entry_path(raw_path, data, m.group("msg"))
         except Exception:  # a dict subclass of a Python document whose items() raises
             found = None
     if found is not None:
