@@ -7,8 +7,9 @@ of ``LiveFlags``, the dynamic manager and the exposure logger is read as epoch s
 * a float, as it is (the fast path: one type test);
 * any other real number by its value (an int, a NumPy scalar, a Fraction, a Decimal:
   :func:`cfgcore._numbers.real_number`);
-* a :class:`datetime.datetime` with a time zone, as the instant it names (its
-  ``timestamp()``): ``lambda: datetime.now(timezone.utc)`` is a clock.
+* a :class:`datetime.datetime` with a time zone, as the instant it names
+  (``datetime.timestamp``'s, whatever a subclass's own ``timestamp()`` says):
+  ``lambda: datetime.now(timezone.utc)`` is a clock.
 
 Anything else is refused with a TypeError saying what the clock answered: a datetime
 without a time zone (local time or UTC? cfgcore does not guess), a bool, text, None. A
@@ -30,13 +31,21 @@ from typing import Any
 
 from cfgcore._numbers import real_number, shown
 
-__all__ = ["epoch_clock", "epoch_seconds", "read_clock"]
+__all__ = ["epoch_clock", "epoch_seconds", "read_clock", "stamp_clock"]
 
 log = logging.getLogger("cfgcore.clock")
 
 # The kinds of refused answers logged already (one ERROR line each per process).
 _said: set[str] = set()
 _said_lock = threading.Lock()
+
+
+class _Refused(TypeError):
+    """A clock's answer that is no instant (said once by :func:`epoch_seconds`)."""
+
+
+_utcoffset = datetime.datetime.utcoffset
+_timestamp = datetime.datetime.timestamp
 
 
 def epoch_seconds(value: Any) -> float:
@@ -48,8 +57,11 @@ def epoch_seconds(value: Any) -> float:
     if type(value) is float:
         return value  # type: ignore[no-any-return]
     if isinstance(value, datetime.datetime):  # (before the numbers' ABC checks: 3x faster)
-        if value.utcoffset() is not None:
-            return value.timestamp()
+        # datetime's own methods: a subclass's timestamp() may answer anything (text
+        # reached the schedule comparisons), and its utcoffset() may claim a time zone
+        # that its timestamp() would not use (a naive one read as local time).
+        if _utcoffset(value) is not None:
+            return _timestamp(value)
         kind = "a datetime without a time zone"
     elif (number := real_number(value)) is not None:
         return number
@@ -63,12 +75,17 @@ def epoch_seconds(value: Any) -> float:
         "answering time.time()'s seconds or a datetime with a time zone "
         "(datetime.now(timezone.utc))"
     )
+    if _first(kind):
+        log.error("%s; it counts as a clock that raises (schedules: outside)", problem)
+    raise _Refused(problem)
+
+
+def _first(kind: str) -> bool:
+    """Whether this is the first time ``kind`` of failure is said in this process."""
     with _said_lock:
         first = kind not in _said
         _said.add(kind)
-    if first:
-        log.error("%s; it counts as a clock that raises (schedules: outside)", problem)
-    raise TypeError(problem)
+    return first
 
 
 def read_clock(clock: Any) -> float:
@@ -81,3 +98,26 @@ def epoch_clock(clock: Callable[[], Any]) -> Callable[[], float]:
     :func:`time.time` as it is), for a reader that keeps what it answers (a record's
     timestamp, an age)."""
     return clock if clock is time.time else functools.partial(read_clock, clock)
+
+
+def stamp_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """:func:`epoch_clock`, but answering the system clock's seconds where ``clock``
+    raises or answers no instant: for a reader that stamps records on the request
+    path (exposures), which must neither raise there nor lose the record. A clock
+    that raises is logged at ERROR once per exception type; a refused answer is logged
+    once by :func:`epoch_seconds`."""
+    return clock if clock is time.time else functools.partial(_stamp, clock)
+
+
+def _stamp(clock: Callable[[], Any]) -> float:
+    try:
+        return epoch_seconds(clock())
+    except _Refused:
+        return time.time()  # (said once by epoch_seconds)
+    except Exception as exc:
+        if _first(f"raised {type(exc).__qualname__}"):
+            log.error(
+                "the clock raised %s; records are stamped by the system clock meanwhile",
+                shown(exc),
+            )
+        return time.time()

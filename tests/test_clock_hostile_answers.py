@@ -1,0 +1,145 @@
+"""Clock answers a hostile or careless clock may give (cfgcore._clock).
+
+* A ``datetime`` subclass whose ``timestamp()`` answers something else than seconds
+  (text) reached the reference evaluator's schedule comparison: ``is_enabled`` raised
+  TypeError on the request path (the compiled one answered False). One whose
+  ``utcoffset()`` claims a time zone it does not have was read as this machine's local
+  time, which a naive datetime is refused for. Both are read by ``datetime``'s own
+  methods now: the instant the datetime names, or refused.
+* ``ExposureLogger.log``/``expose`` ("never raises") raised from a clock that raises
+  or answers no instant, after filing the user as logged: the exposure was lost for
+  good. They stamp by the system clock then, said once in the log.
+
+Whatever a clock answers, both evaluators agree and neither raises (but for a
+BaseException such as KeyboardInterrupt, which propagates from both).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfgcore import _clock
+from cfgcore.engine import engine_class
+from cfgcore.experiments.exposures import ExposureLogger
+from tests.conftest import IMPLS
+
+START = datetime(2030, 1, 1, tzinfo=timezone.utc)
+SCHEDULED = {"flags": {"f": {"default": "on", "schedule": {"start": "2030-01-01T00:00:00Z"}}}}
+
+
+@pytest.fixture(autouse=True)
+def _each_kind_said_again():
+    _clock._said.clear()
+    yield
+    _clock._said.clear()
+
+
+class TextStamp(datetime):
+    def timestamp(self):
+        return "soon"
+
+
+class ClaimsZone(datetime):
+    def utcoffset(self):
+        return timedelta(0)
+
+
+def _on(impl, answer):
+    engine = engine_class(impl).from_snapshot(SCHEDULED)
+    engine.set_clock(lambda: answer)
+    return engine.is_enabled("f"), engine.evaluate("f").value, engine.evaluate_all()["f"]
+
+
+def test_a_datetime_subclass_is_read_as_the_instant_it_names(impl):
+    after = TextStamp(2030, 1, 1, 1, tzinfo=timezone.utc)
+    assert _on(impl, after) == (True, True, True)
+    assert _on(impl, TextStamp(2029, 12, 31, 23, tzinfo=timezone.utc)) == (False,) * 3
+    assert _clock.epoch_seconds(after) == START.timestamp() + 3600
+
+
+def test_a_datetime_that_only_claims_a_time_zone_is_refused_as_naive(impl, caplog):
+    with caplog.at_level(logging.ERROR, logger="cfgcore.clock"):
+        assert _on(impl, ClaimsZone(2031, 1, 1)) == (False,) * 3
+    assert "answered a datetime without a time zone" in caplog.text
+
+
+class _Zone(tzinfo):
+    def __init__(self, offset):
+        self.offset = offset
+
+    def utcoffset(self, dt):
+        if isinstance(self.offset, BaseException):
+            raise self.offset
+        return self.offset
+
+
+answers = st.one_of(
+    st.floats(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.decimals(),
+    st.fractions(),
+    st.datetimes(timezones=st.timezones()),
+    st.datetimes(),
+    st.builds(
+        TextStamp, st.integers(1971, 2100), st.just(1), st.just(1), tzinfo=st.just(timezone.utc)
+    ),
+    st.builds(ClaimsZone, st.integers(1971, 2100), st.just(1), st.just(1)),
+    st.builds(
+        lambda y, off: datetime(y, 1, 1, tzinfo=_Zone(off)),
+        st.integers(1971, 2100),
+        st.sampled_from([None, timedelta(hours=30), "1h", ValueError("no"), timedelta(0)]),
+    ),
+    st.floats(width=32).map(np.float32),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.sampled_from([None, True, "1900000000", b"1", complex(1, 0), np.bool_(True), [1.0]]),
+    st.sampled_from([Decimal("sNaN"), Decimal("-Infinity"), Fraction(10**400, 3), -math.inf]),
+)
+
+
+@given(answers)
+def test_both_evaluators_agree_on_any_answer_and_never_raise(answer):
+    results = {name: _on(impl, answer) for name, impl in IMPLS.items()}
+    assert len(set(results.values())) == 1, results
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [lambda: datetime(2031, 1, 1), lambda: "now", lambda: 1 / 0],
+    ids=["naive datetime", "text", "raises"],
+)
+def test_an_exposure_is_stamped_by_the_system_clock_when_the_clock_fails(clock, caplog):
+    stamped = []
+    logger = ExposureLogger([], clock=clock)
+    logger._append = stamped.append  # the queue the writer thread drains, seen directly
+    before = time.time()
+    try:
+        with caplog.at_level(logging.ERROR, logger="cfgcore.clock"):
+            logger.log("t", "a", "u1")
+            logger.expose("t", "b", {"user_id": "u2"})
+            logger.log("t", "a", "u3")
+    finally:
+        logger.close()
+    after = time.time()
+    assert [r[:3] for r in stamped] == [("t", "a", "u1"), ("t", "b", "u2"), ("t", "a", "u3")]
+    assert all(before <= r[3] <= after for r in stamped), stamped
+    said = [r for r in caplog.records if r.name == "cfgcore.clock"]
+    assert len(said) == 1, caplog.text
+
+
+def test_an_exposure_clock_that_works_still_stamps_its_own_seconds():
+    stamped = []
+    logger = ExposureLogger([], clock=lambda: START)
+    logger._append = stamped.append
+    logger.log("t", "a", "u1")
+    logger.close()
+    assert stamped[0][3] == START.timestamp()
