@@ -8,10 +8,16 @@ length, a value not among a Literal's) matched the first entry of all, so
 ``limits.a`` and its line, an entry that is fine. The entry is now the first one the
 message refuses; where the message tells no entry from another, the mapping is named
 with msgspec's ``[...]`` rather than a guess.
+
+A key that is no text (in a Python or MessagePack document) was refused at its mapping
+(``flags.f.variants``); it is named (``flags.f.variants[5]``). MessagePack's decoder
+says ``got None`` and ``got ext`` where JSON says ``got null``: such a value matched no
+entry and was refused at ``split[...]``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -22,6 +28,7 @@ from hypothesis import strategies as st
 from cfgcore._msgspec_errors import msgspec_problem
 from cfgcore.config.manager import ConfigurationManager
 from cfgcore.errors import ConfigError, child_key_path
+from cfgcore.snapshot import SnapshotError, decode_snapshot, snapshot_from_dict
 
 
 class Limit(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,3 +110,42 @@ def test_a_typed_section_names_the_entry_missing_a_field_and_its_line(tmp_path):
         assert (problem.path, problem.line, problem.message) == ("sizes.b", 10, "expected int >= 0")
     finally:
         manager.close()
+
+
+def _doc(split: dict[Any, Any], variants: dict[Any, Any] | None = None) -> dict[str, Any]:
+    variants = variants or {"a": 1, "b": 2}
+    return {"flags": {"f": {"variants": variants, "default": "a", "rules": [{"split": split}]}}}
+
+
+@pytest.mark.parametrize("form", ["python", "msgpack"])
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        (_doc({"a": 50}, {"a": 1, 5: 2}), "flags.f.variants[5]"),
+        (_doc({"a": 50, 1: 50}), "flags.f.rules[0].split[1]"),
+    ],
+    ids=["variant", "split"],
+)
+def test_a_key_that_is_no_text_is_named(form, doc, path):
+    """It was refused at the mapping (``flags.f.variants``), whichever of its keys."""
+    with pytest.raises(SnapshotError) as err:
+        if form == "python":
+            snapshot_from_dict(doc)
+        else:
+            decode_snapshot(msgspec.msgpack.encode(doc), "msgpack", file="f.msgpack")
+    (problem,) = err.value.problems
+    assert problem.path == path, str(err.value)
+    assert problem.message == "expected str, got int (a key)"
+
+
+@pytest.mark.parametrize(
+    "weight", [None, msgspec.msgpack.Ext(5, b"x"), datetime(2030, 1, 1, tzinfo=timezone.utc)]
+)
+def test_a_messagepack_weight_of_another_kind_is_named_by_its_variant(weight):
+    """MessagePack's decoder says ``got None`` and ``got ext``, which no value matched:
+    the weight was refused at ``split[...]``."""
+    doc = _doc({"a": 50, "b": weight})
+    with pytest.raises(SnapshotError) as err:
+        decode_snapshot(msgspec.msgpack.encode(doc), "msgpack", file="f.msgpack")
+    (problem,) = err.value.problems
+    assert problem.path == "flags.f.rules[0].split.b", str(err.value)

@@ -10,6 +10,7 @@ views read msgspec's errors through it.
 from __future__ import annotations
 
 import ast
+import datetime
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -24,14 +25,17 @@ __all__ = ["NO_DATA", "msgspec_problem"]
 NO_DATA: Any = object()  # msgspec_problem without the value decoded
 _GOT = re.compile(r", got `([^`]+)`$")
 _RAW_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]")
+# (MessagePack's decoder says "ext" for an extension value, its timestamps included,
+# which the data decoded holds as Ext and datetime)
 _KINDS = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (dict, "object"),
-          (list, "array"), (tuple, "array"), (bytes, "bytes"))  # fmt: skip
+          (list, "array"), (tuple, "array"), (bytes, "bytes"), (msgspec.msgpack.Ext, "ext"),
+          (datetime.datetime, "ext"))  # fmt: skip
 
 
 def _kind_is(value: Any, got: str) -> bool:
     """Whether msgspec calls ``value``'s type ``got`` ("got `str`", "got `numpy.int64`")."""
     if value is None:
-        return got == "null"
+        return got in ("null", "None")  # (JSON's word; MessagePack's decoder says None)
     kind = type(value)  # (a float subclass such as numpy.float64 is named as itself)
     if got in (kind.__name__, f"{kind.__module__}.{kind.__qualname__}"):
         return True
@@ -87,30 +91,26 @@ def _failing(msg: str) -> Callable[[Any], bool] | None:
     return None
 
 
-def _entry_path(raw_path: str, data: Any, msg: str) -> str | None:
-    """The rendered key path msgspec's ``raw_path`` (``.rules[0].split[...]``) leads to
-    in ``data``, each ``[...]`` the first key (in the document's order) along which the
-    rest of the path exists and ends at a value msgspec's message ``msg`` refuses
-    (:func:`_failing`: ``got `str```, a field missing, a bound); None when the path
-    does not lead anywhere in ``data``, or, for a message that tells no value from
-    another, leads to more than one value (a wrong key would send the reader to a
-    value that is fine)."""
+def _entries(raw_path: str, data: Any, fails: Callable[[Any], bool] | None) -> Iterator[Any]:
+    """``(rendered key path, value)`` of each value msgspec's ``raw_path``
+    (``.rules[0].split[...]``) leads to in ``data`` that ``fails`` (any, for None), in
+    the document's order: each ``[...]`` may be any key. Nothing where the path holds
+    a step this reading does not know."""
     steps: list[tuple[str, Any]] = []
     pos = 0
     for m in _RAW_STEP.finditer(raw_path):
         if m.start() != pos:
-            return None  # a step this reading does not know: msgspec's path as it is
+            return  # a step this reading does not know: msgspec's path as it is
         pos = m.end()
         field, index, _ = m.groups()
         steps.append(("field", field) if field else ("index", int(index)) if index else ("any", 0))
     if pos != len(raw_path):
-        return None
-    fails = _failing(msg)
+        return
 
-    def walk(value: Any, at: int, path: str) -> Iterator[str]:
+    def walk(value: Any, at: int, path: str) -> Iterator[tuple[str, Any]]:
         if at == len(steps):
             if fails is None or fails(value):
-                yield path
+                yield path, value
             return
         kind, step = steps[at]
         if kind == "index":
@@ -126,8 +126,36 @@ def _entry_path(raw_path: str, data: Any, msg: str) -> str | None:
             for key, item in value.items():
                 yield from walk(item, at + 1, child_key_path(path, key))
 
-    found = list(itertools.islice(walk(data, 0, ""), 1 if fails is not None else 2))
-    return found[0] if len(found) == 1 else None
+    yield from walk(data, 0, "")
+
+
+def _entry_path(raw_path: str, data: Any, msg: str) -> str | None:
+    """The rendered key path msgspec's ``raw_path`` leads to in ``data``, each
+    ``[...]`` the first key (in the document's order) along which the rest of the path
+    exists and ends at a value msgspec's message ``msg`` refuses (:func:`_failing`:
+    ``got `str```, a field missing, a bound); None when the path does not lead anywhere
+    in ``data``, or, for a message that tells no value from another, leads to more than
+    one value (a wrong key would send the reader to a value that is fine)."""
+    fails = _failing(msg)
+    found = list(itertools.islice(_entries(raw_path, data, fails), 1 if fails else 2))
+    return found[0][0] if len(found) == 1 else None
+
+
+def _key_path(raw_path: str, data: Any, msg: str) -> str | None:
+    """The rendered key path of the first key msgspec's message ``msg`` refuses (a key
+    that is no text, in a Python or MessagePack document: ``variants[5]``) in the first
+    mapping msgspec's ``raw_path`` leads to in ``data`` that holds one; None where the
+    message tells no key from another, or no such key is found."""
+    fails = _failing(msg)
+    if fails is None:
+        return None
+
+    def holds(mapping: Any) -> bool:
+        return isinstance(mapping, dict) and any(fails(key) for key in mapping)
+
+    for where, mapping in _entries(raw_path, data, holds):
+        return next(child_key_path(where, key) for key in mapping if fails(key))
+    return None
 
 
 _MSGSPEC_PATH = re.compile(
@@ -151,9 +179,12 @@ def msgspec_problem(
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
     found = None
-    if data is not NO_DATA and "[...]" in raw_path and not m.group("key"):
+    if data is not NO_DATA and ("[...]" in raw_path or m.group("key")):
         try:
-            found = _entry_path(raw_path, data, m.group("msg"))
+            if m.group("key"):
+                found = _key_path(raw_path, data, m.group("msg"))
+            else:
+                found = _entry_path(raw_path, data, m.group("msg"))
         except Exception:  # a dict subclass of a Python document whose items() raises
             found = None
     if found is not None:
@@ -165,5 +196,5 @@ def msgspec_problem(
     if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
         msg = msg[:1].lower() + msg[1:]
     if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
-        msg += " (a key)"
+        msg += " (a key)"  # (named in the path where the data tells which: variants[5])
     return Problem(path=path, message=msg, file=file)
