@@ -9,6 +9,9 @@
 * ``ExposureLogger.log``/``expose`` ("never raises") raised from a clock that raises
   or answers no instant, after filing the user as logged: the exposure was lost for
   good. They stamp by the system clock then, said once in the log.
+* The dynamic manager's change events read the clock unguarded: with a clock that
+  fails, a flag change went live unaudited and untold. They take the system clock's
+  time then.
 
 Whatever a clock answers, both evaluators agree and neither raises (but for a
 BaseException such as KeyboardInterrupt, which propagates from both).
@@ -29,6 +32,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgcore import _clock
+from cfgcore.dynamic_config import DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureLogger
 from tests.conftest import IMPLS
@@ -143,3 +147,32 @@ def test_an_exposure_clock_that_works_still_stamps_its_own_seconds():
     logger.log("t", "a", "u1")
     logger.close()
     assert stamped[0][3] == START.timestamp()
+
+
+@pytest.mark.parametrize(
+    "failing", [lambda: datetime(2031, 1, 1), lambda: 1 / 0], ids=["naive datetime", "raises"]
+)
+def test_a_flag_change_is_audited_and_told_when_the_clock_fails(tmp_path, failing):
+    """The change went live, but the manager's event for it read the clock unguarded:
+    no audit record, no listener told, and the steps after it (guardrails, stops)
+    skipped. Its time is the system clock's then."""
+    use = [lambda: START]
+    manager = DynamicConfigurationManager(
+        state_dir=tmp_path, engine=engine_class(IMPLS["py"])(), record_usage=False,
+        clock=lambda: use[0](),
+    )  # fmt: skip
+    told = []
+    try:
+        manager.register_change_listener(told.append)
+        manager.set_feature_flag("before", True)
+        use[0] = failing
+        before = time.time()
+        manager.set_feature_flag("after", True)
+        assert manager.audit.flush(10)
+        entries = manager.audit.entries()
+    finally:
+        manager.close()
+    assert [e.config_path for e in told] == ["flags.before", "flags.after"]
+    assert told[0].timestamp == START.timestamp()
+    assert before <= told[1].timestamp <= time.time()
+    assert sum("flags.after" in str(entry) for entry in entries) == 1, entries

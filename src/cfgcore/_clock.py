@@ -31,7 +31,7 @@ from typing import Any
 
 from cfgcore._numbers import real_number, shown
 
-__all__ = ["epoch_clock", "epoch_seconds", "read_clock", "stamp_clock"]
+__all__ = ["epoch_clock", "epoch_seconds", "read_clock", "read_stamp", "stamp_clock"]
 
 log = logging.getLogger("cfgcore.clock")
 
@@ -106,10 +106,13 @@ def stamp_clock(clock: Callable[[], Any]) -> Callable[[], float]:
     path (exposures), which must neither raise there nor lose the record. A clock
     that raises is logged at ERROR once per exception type; a refused answer is logged
     once by :func:`epoch_seconds`."""
-    return clock if clock is time.time else functools.partial(_stamp, clock)
+    return clock if clock is time.time else functools.partial(read_stamp, clock)
 
 
-def _stamp(clock: Callable[[], Any]) -> float:
+def read_stamp(clock: Callable[[], Any]) -> float:
+    """``clock()`` as epoch seconds, or the system clock's where it raises or answers
+    no instant (see :func:`stamp_clock`): a record's time, which a broken clock must
+    not keep from being written."""
     try:
         return epoch_seconds(clock())
     except _Refused:
