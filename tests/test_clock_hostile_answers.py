@@ -9,6 +9,11 @@
 * ``ExposureLogger.log``/``expose`` ("never raises") raised from a clock that raises
   or answers no instant, after filing the user as logged: the exposure was lost for
   good. They stamp by the system clock then, said once in the log.
+* A clock answering NaN or an infinity (a number, so taken) stamped exposures that
+  every reader of the log skips (``"ts": null``), and gave a "now" before which no
+  A/B test had started, so an edit moving a running test's users went live. A reader
+  that keeps the time takes only a finite one (the evaluators need no such rule: no
+  schedule is inside NaN).
 * The dynamic manager's change events read the clock unguarded: with a clock that
   fails, a flag change went live unaudited and untold. They take the system clock's
   time then.
@@ -19,6 +24,7 @@ BaseException such as KeyboardInterrupt, which propagates from both).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -32,9 +38,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgcore import _clock
-from cfgcore.dynamic_config import DynamicConfigurationManager
+from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
 from cfgcore.experiments.exposures import ExposureLogger
+from cfgcore.runtime.atomicio import atomic_write
 from tests.conftest import IMPLS
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -176,3 +183,50 @@ def test_a_flag_change_is_audited_and_told_when_the_clock_fails(tmp_path, failin
     assert told[0].timestamp == START.timestamp()
     assert before <= told[1].timestamp <= time.time()
     assert sum("flags.after" in str(entry) for entry in entries) == 1, entries
+
+
+@pytest.mark.parametrize("answer", [math.nan, math.inf, Decimal("NaN"), np.float64(-math.inf)])
+def test_an_exposure_stamp_that_is_no_instant_is_the_system_clocks(answer):
+    """Stamped NaN, a record was written with ``"ts": null``, which every reader of the
+    log skips as unusable: the exposure was lost (and its user deduplicated)."""
+    stamped = []
+    logger = ExposureLogger([], clock=lambda: answer)
+    logger._append = stamped.append
+    before = time.time()
+    logger.log("t", "a", "u1")
+    logger.close()
+    assert before <= stamped[0][3] <= time.time(), stamped
+
+
+def test_a_hand_edit_moving_a_served_tests_users_is_refused_under_a_nan_clock(tmp_path):
+    """The manager's "now" for judging a test served was NaN: ``start <= now`` failed,
+    the running test counted as never started, and an edit re-splitting its enrolled
+    users went live. "now" is the system clock's when the clock answers no instant."""
+    answer = [None]
+    manager = DynamicConfigurationManager(
+        flags_file=str(tmp_path / "flags.json"), record_usage=False,
+        clock=lambda: answer[0] if answer[0] is not None else time.time(),
+    )  # fmt: skip
+    try:
+        now = datetime.now(timezone.utc)
+        split = {"control": 50, "green": 50}
+        assert manager.create_ab_test(
+            ABTestConfiguration(
+                "checkout",
+                "",
+                now - timedelta(days=1),
+                now + timedelta(days=30),
+                split,
+                {v: {"v": v} for v in split},
+                ["conversion"],
+            )  # fmt: skip
+        )
+        answer[0] = math.nan
+        doc = json.loads((tmp_path / "flags.json").read_text())
+        doc["experiments"]["checkout"]["traffic_split"] = {"control": 30, "green": 70}
+        doc["flags"]["checkout"]["rules"][0]["split"] = {"control": 30, "green": 70}
+        atomic_write(manager.flags_file, json.dumps(doc).encode())
+        assert not manager.reload()
+        assert "move 20.000% of its users" in str(manager._live.last_error)
+    finally:
+        manager.close()

@@ -16,7 +16,10 @@ without a time zone (local time or UTC? cfgcore does not guess), a bool, text, N
 reader treats that as it treats a clock that raises (a schedule counts as outside, a
 timestamp falls back to the system clock, each as documented there); the first refusal
 of each kind is logged at ERROR, so that a clock of the wrong kind is not a silent
-"every flag is off".
+"every flag is off". A reader that keeps the time (a record's stamp, an event's time,
+"now" for judging an A/B test served) takes only a finite number of seconds
+(:func:`read_clock`), and stamps by the system clock where the clock fails
+(:func:`stamp_clock`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +35,7 @@ from typing import Any
 
 from cfgcore._numbers import real_number, shown
 
-__all__ = ["epoch_clock", "epoch_seconds", "read_clock", "read_stamp", "stamp_clock"]
+__all__ = ["epoch_seconds", "read_clock", "read_stamp", "stamp_clock"]
 
 log = logging.getLogger("cfgcore.clock")
 
@@ -70,6 +74,11 @@ def epoch_seconds(value: Any) -> float:
     else:
         name = type(value).__name__
         kind = f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name}"
+    raise _refused(kind, value)
+
+
+def _refused(kind: str, value: Any) -> _Refused:
+    """The refusal of a clock's answer ``value`` of ``kind``, logged the first time."""
     problem = (
         f"the clock answered {kind} ({shown(value)}), not epoch seconds: give a clock "
         "answering time.time()'s seconds or a datetime with a time zone "
@@ -77,7 +86,7 @@ def epoch_seconds(value: Any) -> float:
     )
     if _first(kind):
         log.error("%s; it counts as a clock that raises (schedules: outside)", problem)
-    raise _Refused(problem)
+    return _Refused(problem)
 
 
 def _first(kind: str) -> bool:
@@ -89,21 +98,23 @@ def _first(kind: str) -> bool:
 
 
 def read_clock(clock: Any) -> float:
-    """``clock()`` as epoch seconds (:func:`epoch_seconds`); what it raises propagates."""
-    return epoch_seconds(clock())
-
-
-def epoch_clock(clock: Callable[[], Any]) -> Callable[[], float]:
-    """``clock`` as a clock answering epoch seconds as floats (:func:`read_clock` of it;
-    :func:`time.time` as it is), for a reader that keeps what it answers (a record's
-    timestamp, an age)."""
-    return clock if clock is time.time else functools.partial(read_clock, clock)
+    """``clock()`` as epoch seconds (:func:`epoch_seconds`), for a reader that keeps
+    the time (a record's, an event's, "now" for judging a test served); what it raises
+    propagates. NaN and the infinities are refused too: a record stamped NaN is written
+    as ``null`` and skipped by every reader, and a NaN "now" judged a running A/B test
+    not started (an evaluator needs no such test: a schedule is never inside NaN)."""
+    seconds = epoch_seconds(clock())
+    if not math.isfinite(seconds):
+        raise _refused("a number that is no instant", seconds)
+    return seconds
 
 
 def stamp_clock(clock: Callable[[], Any]) -> Callable[[], float]:
-    """:func:`epoch_clock`, but answering the system clock's seconds where ``clock``
-    raises or answers no instant: for a reader that stamps records on the request
-    path (exposures), which must neither raise there nor lose the record. A clock
+    """``clock`` as a clock answering finite epoch seconds as floats
+    (:func:`read_clock` of it; :func:`time.time` as it is), and the system clock's
+    where ``clock`` raises or answers no instant: for a reader that stamps records
+    (exposures on the request path, usage times, evaluation totals), which must
+    neither raise nor lose the record for a broken clock. A clock
     that raises is logged at ERROR once per exception type; a refused answer is logged
     once by :func:`epoch_seconds`."""
     return clock if clock is time.time else functools.partial(read_stamp, clock)
@@ -114,7 +125,7 @@ def read_stamp(clock: Callable[[], Any]) -> float:
     no instant (see :func:`stamp_clock`): a record's time, which a broken clock must
     not keep from being written."""
     try:
-        return epoch_seconds(clock())
+        return read_clock(clock)
     except _Refused:
         return time.time()  # (said once by epoch_seconds)
     except Exception as exc:
