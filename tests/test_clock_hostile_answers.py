@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from cfgcore import _clock
 from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
 from cfgcore.engine import engine_class
-from cfgcore.experiments.exposures import ExposureLogger
+from cfgcore.experiments.exposures import ExposureLogger, MemorySink
 from cfgcore.runtime.atomicio import atomic_write
 from tests.conftest import IMPLS
 
@@ -99,7 +99,9 @@ answers = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400),
     st.decimals(),
     st.fractions(),
-    st.datetimes(timezones=st.timezones()),
+    st.datetimes(
+        timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-7, minutes=-30))])
+    ),
     st.datetimes(),
     st.builds(
         TextStamp, st.integers(1971, 2100), st.just(1), st.just(1), tzinfo=st.just(timezone.utc)
@@ -129,31 +131,32 @@ def test_both_evaluators_agree_on_any_answer_and_never_raise(answer):
     ids=["naive datetime", "text", "raises"],
 )
 def test_an_exposure_is_stamped_by_the_system_clock_when_the_clock_fails(clock, caplog):
-    stamped = []
-    logger = ExposureLogger([], clock=clock)
-    logger._append = stamped.append  # the queue the writer thread drains, seen directly
+    sink = MemorySink()
+    logger = ExposureLogger([sink], clock=clock)
     before = time.time()
     try:
         with caplog.at_level(logging.ERROR, logger="cfgcore.clock"):
             logger.log("t", "a", "u1")
             logger.expose("t", "b", {"user_id": "u2"})
             logger.log("t", "a", "u3")
+        assert logger.flush(10)
     finally:
         logger.close()
     after = time.time()
+    stamped = sink.exposures
     assert [r[:3] for r in stamped] == [("t", "a", "u1"), ("t", "b", "u2"), ("t", "a", "u3")]
-    assert all(before <= r[3] <= after for r in stamped), stamped
+    assert all(before <= r.time <= after for r in stamped), stamped
     said = [r for r in caplog.records if r.name == "cfgcore.clock"]
     assert len(said) == 1, caplog.text
 
 
 def test_an_exposure_clock_that_works_still_stamps_its_own_seconds():
-    stamped = []
-    logger = ExposureLogger([], clock=lambda: START)
-    logger._append = stamped.append
+    sink = MemorySink()
+    logger = ExposureLogger([sink], clock=lambda: START)
     logger.log("t", "a", "u1")
+    assert logger.flush(10)
     logger.close()
-    assert stamped[0][3] == START.timestamp()
+    assert sink.exposures[0].time == START.timestamp()
 
 
 @pytest.mark.parametrize(
@@ -189,13 +192,13 @@ def test_a_flag_change_is_audited_and_told_when_the_clock_fails(tmp_path, failin
 def test_an_exposure_stamp_that_is_no_instant_is_the_system_clocks(answer):
     """Stamped NaN, a record was written with ``"ts": null``, which every reader of the
     log skips as unusable: the exposure was lost (and its user deduplicated)."""
-    stamped = []
-    logger = ExposureLogger([], clock=lambda: answer)
-    logger._append = stamped.append
+    sink = MemorySink()
+    logger = ExposureLogger([sink], clock=lambda: answer)
     before = time.time()
     logger.log("t", "a", "u1")
+    assert logger.flush(10)
     logger.close()
-    assert before <= stamped[0][3] <= time.time(), stamped
+    assert before <= sink.exposures[0].time <= time.time(), sink.exposures
 
 
 def test_a_hand_edit_moving_a_served_tests_users_is_refused_under_a_nan_clock(tmp_path):
