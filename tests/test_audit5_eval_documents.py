@@ -210,7 +210,7 @@ WRONG = {
     ),
     "variant name an int": (
         Flag(variants={1: "x"}, default=1),
-        "flags.f.variants: expected str, got int (a key)",
+        "flags.f.variants[1]: expected str, got int (a key)",
     ),
 }
 

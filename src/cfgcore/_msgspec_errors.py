@@ -9,7 +9,11 @@ views read msgspec's errors through it.
 
 from __future__ import annotations
 
+import ast
+import datetime
+import itertools
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -21,57 +25,137 @@ __all__ = ["NO_DATA", "msgspec_problem"]
 NO_DATA: Any = object()  # msgspec_problem without the value decoded
 _GOT = re.compile(r", got `([^`]+)`$")
 _RAW_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]")
+# (MessagePack's decoder says "ext" for an extension value, its timestamps included,
+# which the data decoded holds as Ext and datetime)
 _KINDS = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (dict, "object"),
-          (list, "array"), (tuple, "array"), (bytes, "bytes"))  # fmt: skip
+          (list, "array"), (tuple, "array"), (bytes, "bytes"), (msgspec.msgpack.Ext, "ext"),
+          (datetime.datetime, "ext"))  # fmt: skip
 
 
 def _kind_is(value: Any, got: str) -> bool:
     """Whether msgspec calls ``value``'s type ``got`` ("got `str`", "got `numpy.int64`")."""
     if value is None:
-        return got == "null"
+        return got in ("null", "None")  # (JSON's word; MessagePack's decoder says None)
     kind = type(value)  # (a float subclass such as numpy.float64 is named as itself)
     if got in (kind.__name__, f"{kind.__module__}.{kind.__qualname__}"):
         return True
     return next((got == name for kind, name in _KINDS if isinstance(value, kind)), False)
 
 
-def _entry_path(raw_path: str, data: Any, got: str | None) -> str | None:
-    """The rendered key path msgspec's ``raw_path`` (``.rules[0].split[...]``) leads to
-    in ``data``, each ``[...]`` the first key (in the document's order) along which the
-    rest of the path exists and ends at a value of type ``got`` (any value when msgspec
-    named none); None when the path does not lead anywhere in ``data``."""
+_BOUND = re.compile(r"^Expected `(?:int|float)` (>=|>|<=|<) (\S+)$")
+_MULTIPLE = re.compile(r"^Expected `(?:int|float)` that's a multiple of (\S+)$")
+_LENGTH = re.compile(r"^Expected `(?:str|array|object)` of length (>=|<=) (\d+)$")
+_COUNT = re.compile(r"^Expected `array` of length (\d+), got (\d+)$")
+_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(.*)`$", re.DOTALL)
+_PATTERN = re.compile(r"^Expected `str` matching regex (.+)$", re.DOTALL)
+_INVALID = re.compile(r"^Invalid enum value (.+)$", re.DOTALL)
+_FAILS = {
+    ">=": lambda v, b: not v >= b, ">": lambda v, b: not v > b,
+    "<=": lambda v, b: not v <= b, "<": lambda v, b: not v < b,
+}  # fmt: skip
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _failing(msg: str) -> Callable[[Any], bool] | None:
+    """A test of whether a value is one msgspec's message ``msg`` refuses (the value
+    at a ``[...]`` is the first in the document's order that fails it), or None for a
+    message it does not tell from (a value of the right type refused by a hook)."""
+    if (m := _GOT.search(msg)) is not None:
+        got = m.group(1)
+        return lambda value: _kind_is(value, got)
+    if (m := _FIELD.match(msg)) is not None:
+        missing, field = m.group(1) == "missing required", m.group(2)
+        return lambda value: isinstance(value, dict) and (field not in value) is missing
+    if (m := _BOUND.match(msg)) is not None:
+        fails, bound = _FAILS[m.group(1)], float(m.group(2))
+        return lambda value: _real(value) and fails(value, bound)
+    if (m := _MULTIPLE.match(msg)) is not None:
+        step = float(m.group(1))
+        return lambda value: _real(value) and value % step != 0
+    if (m := _LENGTH.match(msg)) is not None:
+        fails, size = _FAILS[m.group(1)], int(m.group(2))
+        sized = (str, list, tuple, dict)
+        return lambda value: isinstance(value, sized) and fails(len(value), size)
+    if (m := _COUNT.match(msg)) is not None:
+        count = int(m.group(2))
+        return lambda value: isinstance(value, (list, tuple)) and len(value) == count
+    if (m := _PATTERN.match(msg)) is not None:
+        pattern = re.compile(ast.literal_eval(m.group(1)))
+        return lambda value: isinstance(value, str) and pattern.search(value) is None
+    if (m := _INVALID.match(msg)) is not None:
+        shown = m.group(1)
+        return lambda value: repr(value) == shown
+    return None
+
+
+def _entries(raw_path: str, data: Any, fails: Callable[[Any], bool] | None) -> Iterator[Any]:
+    """``(rendered key path, value)`` of each value msgspec's ``raw_path``
+    (``.rules[0].split[...]``) leads to in ``data`` that ``fails`` (any, for None), in
+    the document's order: each ``[...]`` may be any key. Nothing where the path holds
+    a step this reading does not know."""
     steps: list[tuple[str, Any]] = []
     pos = 0
     for m in _RAW_STEP.finditer(raw_path):
         if m.start() != pos:
-            return None  # a step this reading does not know: msgspec's path as it is
+            return  # a step this reading does not know: msgspec's path as it is
         pos = m.end()
         field, index, _ = m.groups()
         steps.append(("field", field) if field else ("index", int(index)) if index else ("any", 0))
     if pos != len(raw_path):
-        return None
+        return
 
-    def walk(value: Any, at: int, path: str) -> str | None:
+    def walk(value: Any, at: int, path: str) -> Iterator[tuple[str, Any]]:
         if at == len(steps):
-            return path if got is None or _kind_is(value, got) else None
+            if fails is None or fails(value):
+                yield path, value
+            return
         kind, step = steps[at]
         if kind == "index":
             if isinstance(value, (list, tuple)) and step < len(value):
-                return walk(value[step], at + 1, f"{path}[{step}]")
-            return None
-        if not isinstance(value, dict):
+                yield from walk(value[step], at + 1, f"{path}[{step}]")
+        elif not isinstance(value, dict):
             if kind == "field" and isinstance(value, msgspec.Struct) and hasattr(value, step):
-                return walk(getattr(value, step), at + 1, join_key_paths(path, step))
-            return None
-        if kind == "field":
-            return walk(value[step], at + 1, join_key_paths(path, step)) if step in value else None
-        for key, item in value.items():
-            found = walk(item, at + 1, child_key_path(path, key))
-            if found is not None:
-                return found
+                yield from walk(getattr(value, step), at + 1, join_key_paths(path, step))
+        elif kind == "field":
+            if step in value:
+                yield from walk(value[step], at + 1, join_key_paths(path, step))
+        else:
+            for key, item in value.items():
+                yield from walk(item, at + 1, child_key_path(path, key))
+
+    yield from walk(data, 0, "")
+
+
+def _entry_path(raw_path: str, data: Any, msg: str) -> str | None:
+    """The rendered key path msgspec's ``raw_path`` leads to in ``data``, each
+    ``[...]`` the first key (in the document's order) along which the rest of the path
+    exists and ends at a value msgspec's message ``msg`` refuses (:func:`_failing`:
+    ``got `str```, a field missing, a bound); None when the path does not lead anywhere
+    in ``data``, or, for a message that tells no value from another, leads to more than
+    one value (a wrong key would send the reader to a value that is fine)."""
+    fails = _failing(msg)
+    found = list(itertools.islice(_entries(raw_path, data, fails), 1 if fails else 2))
+    return found[0][0] if len(found) == 1 else None
+
+
+def _key_path(raw_path: str, data: Any, msg: str) -> str | None:
+    """The rendered key path of the first key msgspec's message ``msg`` refuses (a key
+    that is no text, in a Python or MessagePack document: ``variants[5]``) in the first
+    mapping msgspec's ``raw_path`` leads to in ``data`` that holds one; None where the
+    message tells no key from another, or no such key is found."""
+    fails = _failing(msg)
+    if fails is None:
         return None
 
-    return walk(data, 0, "")
+    def holds(mapping: Any) -> bool:
+        return isinstance(mapping, dict) and any(fails(key) for key in mapping)
+
+    for where, mapping in _entries(raw_path, data, holds):
+        return next(child_key_path(where, key) for key in mapping if fails(key))
+    return None
 
 
 _MSGSPEC_PATH = re.compile(
@@ -95,10 +179,12 @@ def msgspec_problem(
     assert m is not None  # the pattern matches any string
     raw_path = m.group("path") or ""
     found = None
-    if data is not NO_DATA and "[...]" in raw_path and not m.group("key"):
-        got = _GOT.search(m.group("msg"))
+    if data is not NO_DATA and ("[...]" in raw_path or m.group("key")):
         try:
-            found = _entry_path(raw_path, data, got.group(1) if got else None)
+            if m.group("key"):
+                found = _key_path(raw_path, data, m.group("msg"))
+            else:
+                found = _entry_path(raw_path, data, m.group("msg"))
         except Exception:  # a dict subclass of a Python document whose items() raises
             found = None
     if found is not None:
@@ -110,5 +196,5 @@ def msgspec_problem(
     if msg[1:2].islower():  # "Expected ..." -> "expected ...", "JSON is ..." stays
         msg = msg[:1].lower() + msg[1:]
     if m.group("key"):  # "... - at `key` in `$.flags['x'].variants`": a key of that object
-        msg += " (a key)"
+        msg += " (a key)"  # (named in the path where the data tells which: variants[5])
     return Problem(path=path, message=msg, file=file)

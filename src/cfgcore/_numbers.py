@@ -159,8 +159,11 @@ def integer_within(name: str, value: Any, low: int, high: int) -> int:
     8080
     """
     if not isinstance(value, bool) and isinstance(value, numbers.Integral):
-        number = int(value)
-        if low <= number <= high:
+        try:
+            number = int(value)
+        except Exception:  # an int subclass whose __int__ raises or answers no int
+            number = None
+        if number is not None and low <= number <= high:
             return number
     raise ValueError(f"{name} must be an integer from {low} to {high}, got {shown(value)}")
 
@@ -188,7 +191,16 @@ class WholeSetting:
         self.name = name
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        return self if obj is None else obj.__dict__["_" + self.name]
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__["_" + self.name]
+        except KeyError:  # not set yet: what getattr(obj, name, default) and hasattr expect
+            raise AttributeError(
+                f"{type(obj).__name__!r} object has no attribute {self.name!r}",
+                name=self.name,
+                obj=obj,
+            ) from None
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__["_" + self.name] = whole_at_least(self.name, value, self.low, self.unit)

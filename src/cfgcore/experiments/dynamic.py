@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, cast
 
-from cfgcore._clock import read_clock
+from cfgcore._clock import read_stamp
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore._numbers import (
     WholeSetting,
@@ -1052,7 +1052,9 @@ class DynamicConfigurationManager:
         self._guardrail_alpha = _guardrail_alpha(value)
 
     def _now(self) -> float:
-        return read_clock(self._clock) if self._clock is not None else time.time()
+        # An event's time: a clock that fails stamps by the system clock, so that the
+        # change that went live is still audited and told (and the steps after it run).
+        return read_stamp(self._clock) if self._clock is not None else time.time()
 
     def flags_changed(
         self, old: Snapshot, new: Snapshot, source: str, doc: FlagDocument, initiator: Any

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar, runti
 
 import msgspec
 
-from cfgcore._clock import epoch_clock
+from cfgcore._clock import stamp_clock
 from cfgcore._layout import DEDUP_SHARDS
 from cfgcore._numbers import wait_seconds, whole_at_least
 from cfgcore.details import ID_FORM_CHARS as _ID_FORM_CHARS
@@ -1404,7 +1404,9 @@ class ExposureLogger:
         self._long_id = self._shard_bytes // self._shard_limit
         # {test: [bytes of long ids, entries]} per shard, kept by the writer thread.
         self._sizes: dict[str, list[list[int]]] = {}
-        self._clock = epoch_clock(clock)  # (a datetime with a time zone: its seconds)
+        # A datetime with a time zone: its seconds. A clock that raises (or answers no
+        # instant) stamps by the system clock: log() and expose() never raise.
+        self._clock = stamp_clock(clock)
         #: ``{test: lowest stamp}``: a run created again after a deletion (its record's
         #: ``since``) gets no stamp at or before its ``since`` (see :meth:`_deliver`).
         self.floors: dict[str, float] = {}

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfgcore import _counting
-from cfgcore._clock import epoch_clock
+from cfgcore._clock import stamp_clock
 from cfgcore._numbers import real_number, shown
 from cfgcore.runtime.forks import after_fork_in_child
 
@@ -99,7 +99,7 @@ class EvaluationTotals:
         self, *, retain: float | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         self._retain = _retain_seconds(retain)
-        self._clock = epoch_clock(clock)
+        self._clock = stamp_clock(clock)
         self._lock = threading.RLock()
         self._evaluations: dict[tuple[str, str, str], int] = {}
         self._errors: dict[str, int] = {}

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfgcore._clock import epoch_clock
+from cfgcore._clock import stamp_clock
 from cfgcore._numbers import finite_number, shown
 from cfgcore.errors import ConfigError, Problem, child_key_path
 from cfgcore.runtime.atomicio import FileLock, atomic_write, read_regular
@@ -258,7 +258,7 @@ class UsageRecorder:
                 f"usage retention must be a positive number of days, got {shown(retain_days)}"
             )
         self.retain_days = days
-        self._clock = clock = epoch_clock(clock)
+        self._clock = clock = stamp_clock(clock)
         self.path = os.path.abspath(os.fspath(path))
         self.interval = every
         self.source = source if source is not None else _evaluation_times
