@@ -299,3 +299,17 @@ def test_unstable_explicit_reload_is_an_error_event_not_a_rejection(tmp_path, mo
     assert isinstance(m.last_error, ConfigError)
     assert [e.kind for e in events] == ["error"]
     assert m.reloader.rejected_fingerprint is None
+
+
+@pytest.mark.parametrize("settle_ms", [10**13, 10**30])
+def test_a_settle_window_longer_than_any_sleep_is_waited_for_not_an_overflow(tmp_path, settle_ms):
+    # settle_ms is any whole number of ms (manager.reloader.settle_ms = ...): one past
+    # what Event.wait takes (~292 years) raised OverflowError on the watcher thread.
+    path = tmp_path / "flags.yaml"
+    path.write_text("flags: {}\n")  # modified just now: the window is waited for
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    start = time.monotonic()
+    got = wait_until_settled(lambda: file_fingerprint([str(path)]), settle_ms, stop=stop)
+    assert got is None  # stopped while waiting, as with any window
+    assert stop.is_set() and time.monotonic() - start >= 0.2

@@ -36,6 +36,10 @@ __all__ = [
 # target is a median of at most 100 ms, which a 100 ms window alone already missed).
 DEFAULT_SETTLE_MS = 60
 _SETTLE_WINDOWS = 20  # give up (retry on the next event or poll) after this many windows
+# The longest one sleep of the settle wait (ns): a settle window past what a sleep or an
+# Event.wait takes (threading.TIMEOUT_MAX, ~292 years) is waited for in sleeps this
+# long, as the window it is, instead of an OverflowError on the watcher thread.
+_LONGEST_SLEEP_NS = 10**9 * 86_400
 # The longest a watched input may keep the previous version live by never settling (a
 # file rewritten continuously, a writer stuck in a loop): past it, hot reload reads the
 # inputs as they are (they must still parse and validate) and then keeps watching.
@@ -115,11 +119,8 @@ def wait_until_settled(
         cut = False
         if left is not None and left * 1e9 < delay:
             delay, cut = int(left * 1e9), True
-        if stop is not None:
-            if stop.wait(delay / 1e9):
-                return None
-        else:
-            time.sleep(delay / 1e9)
+        if not _slept(delay, stop):
+            return None
         if cut:  # not a whole window: an unchanged fingerprint proves nothing
             return None
         again = take()
@@ -136,3 +137,16 @@ def is_settled(fingerprint: tuple[Any, ...], settle_ms: int) -> bool:
     same size, would otherwise look alike)."""
     newest = max((entry[3] for entry in fingerprint), default=0)
     return time.time_ns() - newest >= settle_ms * 1_000_000
+
+
+def _slept(delay_ns: int, stop: threading.Event | None) -> bool:
+    """Sleep ``delay_ns`` (in sleeps of at most a day); False if ``stop`` was set."""
+    end = time.monotonic_ns() + delay_ns
+    while (left := end - time.monotonic_ns()) > 0:
+        step = min(left, _LONGEST_SLEEP_NS) / 1e9
+        if stop is not None:
+            if stop.wait(step):
+                return False
+        else:
+            time.sleep(step)
+    return stop is None or not stop.is_set()
