@@ -56,7 +56,9 @@ def test_a_float_weight_is_refused_naming_the_flag(entries):
     with pytest.raises(InteropError) as err:
         flagd.to_snapshot(doc, source="flags.json")
     msg = str(err.value)
-    assert "flags.json" in msg and "flags.f.targeting.fractional[0]:" in msg
+    # named by the entry with the float weight (operand 0 is the bucketing key)
+    at = 1 + next(i for i, (_, w) in enumerate(entries) if isinstance(w, float))
+    assert "flags.json" in msg and f"flags.f.targeting.fractional[{at}]:" in msg
     assert "is not a JSON integer" in msg
 
 

@@ -248,12 +248,62 @@ def _list_text(items: Any) -> str | None:
 
 class _Refuse(Exception):
     """A construct that cannot be lowered; the message names it. ``at``: its key path
-    below the flag (``variants.off``, ``state``), where the lowering knows it; else the
-    import finds the node being lowered (:meth:`_Flag.where`)."""
+    below the node being lowered where it was raised, which each node it is raised
+    through puts its own key in front of (:meth:`under`), so the refusal names its
+    place in the flag (``targeting.if[0].and[1].foo``, ``variants.off``). Raised out of
+    a ``$ref`` evaluator's expansion (:meth:`through`), ``at`` is the evaluator's own
+    path in the document (``$evaluators.e.or[1]``) and ``ref`` the path below the flag
+    of the ``$ref`` that reached it, which the nodes above build instead."""
 
     def __init__(self, message: str, at: str = "") -> None:
         super().__init__(message)
         self.at = at
+        self.evaluator: str | None = None
+        self.ref = ""
+
+    @staticmethod
+    def of(exc: BaseException) -> _Refuse:
+        """``exc`` as a refusal: one of MALFORMED (a value of the wrong type inside the
+        flag, nesting too deep for the interpreter) says so in its reason."""
+        return exc if isinstance(exc, _Refuse) else _Refuse(malformed(exc))
+
+    def under(self, *keys: Any) -> _Refuse:
+        """This refusal, raised within ``keys`` (``"if", 0``): its path below them."""
+        outer = ""
+        for key in keys:
+            outer = child_key_path(outer, key)
+        if self.evaluator is None:
+            self.at = join_key_paths(outer, self.at)
+        else:
+            self.ref = join_key_paths(outer, self.ref)
+        return self
+
+    def through(self, name: str) -> _Refuse:
+        """This refusal, raised within evaluator ``name``'s expansion where a ``$ref``
+        reached it: named by the evaluator's path, the ``$ref``'s built from here."""
+        if self.evaluator is None:
+            self.at = join_key_paths(child_key_path("$evaluators", name), self.at)
+            self.evaluator = name
+        return self
+
+
+class _TooLarge(_Refuse):
+    """A refusal of the targeting as a whole (what it lowers or expands to): named by
+    the targeting, wherever in it the bound was passed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, at="targeting")
+
+    def under(self, *keys: Any) -> _Refuse:
+        return self
+
+    def through(self, name: str) -> _Refuse:
+        return self
+
+
+def _placed(exc: BaseException, *keys: Any) -> _Refuse:
+    """``exc`` (a refusal, or one of MALFORMED) raised within ``keys``: :meth:`_Refuse.under`."""
+    return _Refuse.of(exc).under(*keys)
 
 
 # The values JSON gives (a bool is an int): context() derives JSONLogic's coercions of
@@ -1020,7 +1070,6 @@ def to_snapshot(
     for key, spec in document["flags"].items():
         if source_paths is not None:
             source_paths[key] = child_key_path("flags", key)
-        flag = None
         try:
             flag = _Flag(key, spec, evaluators, fractional, spent, shared)
             lowered = flag.lower()
@@ -1037,7 +1086,7 @@ def to_snapshot(
         except (_Refuse, *MALFORMED) as exc:
             # _Refuse: a construct flagd has and cfgcore cannot lower; MALFORMED: a value
             # of the wrong type inside the flag. Named by its key path in the document.
-            path, reason = _located(key, flag, exc)
+            path, reason = _located(key, exc)
             if on_error == "raise":
                 problems.append(Problem(path=path, message=reason, file=source))
                 continue
@@ -1072,23 +1121,18 @@ def to_snapshot(
     return snapshot_from_dict(top, file=source)
 
 
-def _located(key: str, flag: _Flag | None, exc: BaseException) -> tuple[str, str]:
+def _located(key: str, exc: BaseException) -> tuple[str, str]:
     """(key path in the document, reason) of the flag ``key``'s refusal ``exc``: the
-    path the refusal gives (``flags.<key>.state``), else that of the innermost node of
-    the targeting being lowered when it was raised (:meth:`_Flag.where`), else the
-    flag's. A node of an ``$evaluators`` entry is named by its own path, and the reason
-    names the ``$ref`` that brought it into the flag."""
+    path the refusal gives below the flag (``flags.<key>.state``,
+    ``flags.<key>.targeting.if[0]``), else the flag's. A node of an ``$evaluators``
+    entry is named by its own path, and the reason names the ``$ref`` that brought it
+    into the flag."""
     base = child_key_path("flags", key)
-    reason = str(exc) if isinstance(exc, _Refuse) else malformed(exc)
-    if isinstance(exc, _Refuse) and exc.at:
-        return join_key_paths(base, exc.at), reason
-    found = flag.where(exc) if flag is not None else None
-    if flag is None or found is None:
-        return base, reason
-    path, evaluator = found
-    if evaluator is not None and evaluator in flag.via:
-        reason += f" (through the $ref at {flag.via[evaluator]})"
-    return path, reason
+    refusal = _Refuse.of(exc)
+    if refusal.evaluator is not None:
+        via = join_key_paths(base, refusal.ref)
+        return refusal.at, f"{refusal} (through the $ref at {via})"
+    return join_key_paths(base, refusal.at), str(refusal)
 
 
 def _is_string(attr: str) -> dict[str, Any]:
@@ -1396,7 +1440,7 @@ class _Rules(list[dict[str, Any]]):
         self.nodes += self.size(cond) + self.attributes(cond)
         self.written += self.written_size(cond)
         if self.nodes > MAX_LOWERED_NODES:
-            raise _Refuse(
+            raise _TooLarge(
                 f"targeting lowers to more than {MAX_LOWERED_NODES:,} condition nodes and "
                 "rules (a branch of an if repeats the conditions of the branches before it "
                 "that may give null, a fractional or a var's value; each use of a $ref "
@@ -1406,7 +1450,7 @@ class _Rules(list[dict[str, Any]]):
 
     def check_import(self) -> None:
         if self.spent + self.written > MAX_IMPORT_NODES:
-            raise _Refuse(
+            raise _TooLarge(
                 f"the flags' targeting lowers to more than {MAX_IMPORT_NODES:,} condition "
                 "nodes in all, past this flag (a branch of an if repeats the conditions of "
                 "the branches before it that may give null, a fractional or a var's value): "
@@ -1462,10 +1506,10 @@ class _Shared:
         # condition kept alive): their later uses are one OP_CALL node (MAX_IMPORT_NODES)
         self.written: dict[int, Any] = {}
         self.sizes: dict[int, tuple[Any, int]] = {}  # a shared condition's nodes, counted once
-        # each object and array of an evaluator, as written and as expanded: id -> (its
-        # key path, the evaluator) for the refusals that name it (_Flag.where); the
-        # evaluators and their expansions live as long as the import
-        self.origin: dict[int, tuple[str, str | None]] = {}
+        # each evaluator's expansion that is an object or an array (id -> its name): a
+        # refusal raised out of it is named by the evaluator's path (_Flag.placed); the
+        # expansions live as long as the import (self.expanded), so the ids stay theirs
+        self.roots: dict[int, str] = {}
 
 
 def _names_flag_key(tree: Any) -> bool:
@@ -1498,10 +1542,6 @@ class _Flag:
         self.shared = _Shared() if shared is None else shared
         self.spent = spent  # condition nodes the import's flags lowered to before this one
         self.expanded = 0  # nodes expand() wrote ($ref evaluators substituted)
-        # each object and array of the targeting, as written and as expanded: id ->
-        # (its key path, None), as _Shared.origin; and each evaluator's first $ref
-        self.origin: dict[int, tuple[str, str | None]] = {}
-        self.via: dict[str, str] = {}
         self.path = child_key_path("flags", key)
         if not isinstance(spec, Mapping):
             raise _Refuse("a flag must be an object")
@@ -1601,7 +1641,10 @@ class _Flag:
                 at="targeting",
             )
         if targeting not in (None, {}):
-            expanded = self.expand(targeting, at=f"{self.path}.targeting")
+            try:
+                expanded = self.expand(targeting)
+            except (_Refuse, *MALFORMED) as exc:
+                raise _placed(exc, "targeting") from None
             # {"$ref": e} as the whole targeting is e itself, judged as targeting is
             if not isinstance(expanded, Mapping) and expanded:
                 raise _Refuse(
@@ -1610,7 +1653,10 @@ class _Flag:
                     at="targeting",
                 )
             if expanded:
-                self.outcome(expanded, _ALWAYS)
+                try:
+                    self.outcome(expanded, _ALWAYS)
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.placed(exc, expanded, "targeting") from None
             else:  # a falsy one is no targeting: STATIC, as above
                 targeting = None
         if self.needs_invalid:
@@ -1623,7 +1669,7 @@ class _Flag:
                 r["when"], why = fit_depth(r["when"], memo, heights)
                 if why is not None:
                     raise _Refuse(why, at="targeting")
-        self.rules.recount(rules)
+        self.rules.recount(rules)  # (its refusal names the targeting: _TooLarge)
         out: dict[str, Any] = {
             "variants": variants,
             "default": default,
@@ -1638,7 +1684,7 @@ class _Flag:
             out["on_variants"] = [k for k, v in self.variants.items() if v is True]
         return out
 
-    def expand(self, expr: Any, inside: str | None = None, at: str = "") -> Any:
+    def expand(self, expr: Any, inside: str | None = None) -> Any:
         """Substitute ``$ref`` evaluators (flagd's shared rules) as flagd does: each
         reference by its evaluator's exact name, once (``inside``: the evaluator being
         substituted). A ``$ref`` inside an evaluator is refused: flagd substitutes the
@@ -1650,15 +1696,15 @@ class _Flag:
         # a million users) is the file's size, not an expansion
         self.expanded += inside is not None
         self.expand_budget()
-        # where each object and array is, as written and as expanded (see where())
-        origin = self.origin if inside is None else self.shared.origin
         if isinstance(expr, list):
-            origin[id(expr)] = (at, inside)
-            out: Any = [self.expand(e, inside, f"{at}[{i}]") for i, e in enumerate(expr)]
-            origin[id(out)] = (at, inside)
+            out: Any = []
+            for i, e in enumerate(expr):
+                try:
+                    out.append(self.expand(e, inside))
+                except (_Refuse, *MALFORMED) as exc:
+                    raise _placed(exc, i) from None
             return out
         if isinstance(expr, dict) or (type(expr) not in _NO_MAPPING and isinstance(expr, Mapping)):
-            origin[id(expr)] = (at, inside)
             if len(expr) == 1 and "$ref" in expr:
                 name = expr["$ref"]
                 if inside is not None:
@@ -1669,48 +1715,60 @@ class _Flag:
                     )
                 if not isinstance(name, str) or name not in self.evaluators:
                     raise _Refuse(f"$ref to unknown evaluator {name!r}")
-                self.via.setdefault(name, at)
                 hit = self.shared.expanded.get(name)
                 if hit is None:
                     before = self.expanded
-                    where = child_key_path("$evaluators", name)
-                    tree = self.expand(self.evaluators[name], name, where)
+                    try:
+                        tree = self.expand(self.evaluators[name], name)
+                    except (_Refuse, *MALFORMED) as exc:
+                        raise _Refuse.of(exc).through(name) from None
                     hit = self.shared.expanded[name] = (tree, self.expanded - before)
                     self.shared.by_id[id(tree)] = _names_flag_key(tree)
+                    if isinstance(tree, (dict, list)):
+                        self.shared.roots[id(tree)] = name
                 else:  # the one expansion, counted at each reference as if written out
                     self.expanded += hit[1]
                     self.expand_budget()
                 return hit[0]
-            out = {k: self.expand(v, inside, child_key_path(at, k)) for k, v in expr.items()}
-            origin[id(out)] = (at, inside)
+            out = {}
+            for k, v in expr.items():
+                try:
+                    out[k] = self.expand(v, inside)
+                except (_Refuse, *MALFORMED) as exc:
+                    raise _placed(exc, k) from None
             return out
         return expr
 
-    def where(self, exc: BaseException) -> tuple[str, str | None] | None:
-        """(key path, evaluator or None) of the innermost object or array of the
-        targeting that was being lowered when ``exc`` was raised, or None. Found after
-        the fact, from the lowering's frames ``exc`` passed through (innermost first:
-        of the nodes a frame holds, the deepest), so the lowering, recursive over
-        every node, keeps no account of where it is."""
-        frames = []
-        tb = exc.__traceback__
-        while tb is not None:
-            frames.append(tb.tb_frame)
-            tb = tb.tb_next
-        for frame in reversed(frames):
-            found = [
-                hit
-                for value in frame.f_locals.values()
-                if isinstance(value, (dict, list))
-                and (hit := self.origin.get(id(value)) or self.shared.origin.get(id(value)))
-            ]
-            if found:
-                return max(found, key=lambda hit: len(hit[0]))
-        return None
+    def placed(self, exc: BaseException, node: Any, *keys: Any) -> _Refuse:
+        """``exc``, raised lowering ``node``, which the node being lowered holds at
+        ``keys``: its path below them, or, where ``node`` is a ``$ref`` evaluator's
+        expansion, the evaluator's own path, the keys then building the ``$ref``'s (a
+        node lowered for two references is named by the one being lowered)."""
+        refusal = _Refuse.of(exc)
+        if refusal.evaluator is None and isinstance(node, (dict, list)):
+            name = self.shared.roots.get(id(node))
+            if name is not None:
+                refusal.through(name)
+        return refusal.under(*keys)
+
+    def within(self, exc: BaseException, op: str, args: Any) -> _Refuse:
+        """``exc``, raised lowering the operands ``args`` of ``op`` (or the operation
+        itself): named below ``op`` where they are an array or an object, else by the
+        operation (``{"var": "a.length"}``, ``{"var": ["a", 1, 2]}.var``)."""
+        if isinstance(args, (dict, list)):
+            return self.placed(exc, args, op)
+        return _Refuse.of(exc)
+
+    def operand(self, exc: BaseException, args: Any, i: int) -> _Refuse:
+        """``exc``, raised lowering operand ``i`` of the operands ``args`` (json-logic's
+        one operand where ``args`` is not an array: ``args`` itself)."""
+        if isinstance(args, list):
+            return self.placed(exc, args[i], i)
+        return self.placed(exc, args)
 
     def expand_budget(self) -> None:
         if self.expanded > MAX_LOWERED_NODES:
-            raise _Refuse(
+            raise _TooLarge(
                 f"$ref evaluators expand to more than {MAX_LOWERED_NODES:,} nodes in "
                 "the targeting: reference fewer or smaller evaluators"
             )
@@ -1745,19 +1803,35 @@ class _Flag:
         if not isinstance(expr, Mapping):
             return [(_ALWAYS, expr)]
         op, args = _single(expr)
+        try:
+            return self.cases_of(op, args)
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.within(exc, op, args) from None
+
+    def cases_of(self, op: str, args: Any) -> list[tuple[Any, Any]]:
+        """:meth:`cases` of the operation ``op`` (a refusal named below its operands)."""
         if op == "if":
             out: list[tuple[Any, Any]] = []
             taken = _ALWAYS
-            args = _operands(args)
-            for i in range(0, len(args) - 1, 2):  # (indexes: a slice per branch is n * n)
-                cond = self.condition(args[i])
-                for c, v in self.cases(args[i + 1]):
-                    out.append((_and(taken, cond, c), v))
+            items = _operands(args)
+            for i in range(0, len(items) - 1, 2):  # (indexes: a slice per branch is n * n)
+                try:
+                    cond = self.condition(items[i])
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, i) from None
+                try:
+                    for c, v in self.cases(items[i + 1]):
+                        out.append((_and(taken, cond, c), v))
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, i + 1) from None
                 taken = _and(taken, _not(cond))
                 self.rules.charge(taken)
-            if len(args) % 2:
-                for c, v in self.cases(args[-1]):
-                    out.append((_and(taken, c), v))
+            if len(items) % 2:
+                try:
+                    for c, v in self.cases(items[-1]):
+                        out.append((_and(taken, c), v))
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, len(items) - 1) from None
             return out
         if op == "var":
             attr, default = self.var_default(args)
@@ -1796,16 +1870,47 @@ class _Flag:
         if not isinstance(expr, Mapping):
             return self.serve(expr, guard)
         op, args = _single(expr)
+        if op == "var":
+            cases = self.cases(expr)
+            for c, v in cases:
+                try:
+                    self.serve(v if v != "#unknown" else INVALID, _and(guard, c))
+                except (_Refuse, *MALFORMED) as exc:
+                    if isinstance(args, list) and len(args) == 2 and v is args[1]:
+                        exc = self.placed(exc, v, 1)  # the default names no variant
+                    raise self.within(exc, op, args) from None
+            return False
+        if op in ("if", "fractional") or (op in ("and", "or") and not _boolean_valued(expr)):
+            try:
+                return self.outcome_of(op, args, guard)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.within(exc, op, args) from None
+        # a boolean-valued operator at the top: its result names variant "true"/"false"
+        cond, defined = self.condition_defined(expr)
+        self.serve(True, _and(guard, cond))
+        self.serve(False, _and(guard, defined, _not(cond)))
+        return defined == _ALWAYS  # (where it is null, the default: later rules decide)
+
+    def outcome_of(self, op: str, args: Any, guard: Any) -> bool:
+        """:meth:`outcome` of an ``if``, a ``fractional``, or an ``and``/``or`` that is
+        not boolean-valued (a refusal named below the operands ``args``)."""
         if op == "if":
-            args = _operands(args)
+            items = _operands(args)
             taken = guard
             covered = True
-            for i in range(0, len(args) - 1, 2):  # (indexes: a slice per branch is n * n)
-                if isinstance(args[i], Mapping) and _single(args[i])[0] == "fractional":
-                    self.fractional_condition(args[i], args[i + 1], args[i + 2 :], taken)
+            for i in range(0, len(items) - 1, 2):  # (indexes: a slice per branch is n * n)
+                try:
+                    frac = isinstance(items[i], Mapping) and _single(items[i])[0] == "fractional"
+                    cond = None if frac else self.condition(items[i])
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, i) from None
+                if frac:
+                    self.fractional_condition(items, i, taken)
                     return False
-                cond = self.condition(args[i])
-                total = self.outcome(args[i + 1], _and(taken, cond))
+                try:
+                    total = self.outcome(items[i + 1], _and(taken, cond))
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, i + 1) from None
                 if not total or cond == _ALWAYS:
                     # a context the branch leaves reaches the later rules only where it
                     # fails the branch's condition (one that always holds leaves no
@@ -1813,63 +1918,90 @@ class _Flag:
                     taken = _and(taken, _not(cond))
                     self.rules.charge(taken)
                     covered = covered and total
-            if not len(args) % 2:
+            if not len(items) % 2:
                 return False  # no else: null, the default variant
-            return self.outcome(args[-1], taken) and covered
+            try:
+                return self.outcome(items[-1], taken) and covered
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.operand(exc, args, len(items) - 1) from None
         if op == "fractional":
             self.fractional(args, guard, lambda v: v)
             return False
-        if op == "var":
-            for c, v in self.cases(expr):
-                self.serve(v if v != "#unknown" else INVALID, _and(guard, c))
-            return False
-        if op in ("and", "or") and not _boolean_valued(expr):
-            # JSONLogic's and/or answer one of their operands (the first falsy/truthy
-            # one, else the last): a var's value, a string, or null names the variant
-            raise _Refuse(
-                f"'{op}' naming a variant with an operand that is not true or false (a var, "
-                "a literal, starts_with, ends_with or sem_ver): and/or answer that operand's "
-                "value; put the test under an if"
-            )
-        # a boolean-valued operator at the top: its result names variant "true"/"false"
-        cond, defined = self.condition_defined(expr)
-        self.serve(True, _and(guard, cond))
-        self.serve(False, _and(guard, defined, _not(cond)))
-        return defined == _ALWAYS  # (where it is null, the default: later rules decide)
+        # JSONLogic's and/or answer one of their operands (the first falsy/truthy one,
+        # else the last): a var's value, a string, or null names the variant
+        raise _Refuse(
+            f"'{op}' naming a variant with an operand that is not true or false (a var, "
+            "a literal, starts_with, ends_with or sem_ver): and/or answer that operand's "
+            "value; put the test under an if"
+        )
 
-    def fractional_condition(self, frac: Any, then: Any, rest: list[Any], guard: Any) -> None:
-        """``{"if": [{"fractional": ...}, A, B]}``: the bucket's entry decides the branch."""
+    def fractional_condition(self, items: list[Any], i: int, guard: Any) -> None:
+        """``{"if": [{"fractional": ...}, A, B]}``: the bucket's entry decides the branch
+        (``items``: the if's operands, ``items[i]`` the fractional; a refusal named
+        below them)."""
+        frac, then, rest = items[i], items[i + 1], items[i + 2 :]
         if len(rest) > 1 or isinstance(then, Mapping) or (rest and isinstance(rest[0], Mapping)):
-            raise _Refuse("a fractional condition needs literal branches")
+            raise self.placed(_Refuse("a fractional condition needs literal branches"), frac, i)
         other = rest[0] if rest else None
+        refused: list[tuple[_Refuse, Any, int]] = []  # a branch that names no variant
+
+        def result(v: Any) -> Any:
+            branch, at = (then, i + 1) if _js_truthy(v) else (other, i + 2)
+            if branch is not None and not isinstance(branch, (str, int, float)):
+                # (variant_name's refusal, raised here where the branch's place is known)
+                refused.append((_Refuse(f"targeting result {branch!r} is not a variant name"),
+                                branch, at))  # fmt: skip
+                raise refused[-1][0]
+            return branch
+
         _, args = _single(frac)
-        self.fractional(args, guard, lambda v: then if _js_truthy(v) else other, (then, other))
+        try:
+            self.fractional(args, guard, result, (then, other))
+        except (_Refuse, *MALFORMED) as exc:
+            if refused and exc is refused[-1][0]:  # a branch's: named by its own path
+                raise self.placed(_Refuse(str(exc)), refused[-1][1], refused[-1][2]) from None
+            raise self.placed(self.within(exc, "fractional", args), frac, i) from None
         if then is not None:
             # where flagd's fractional is null (no bucketing value or targeting key, no
             # weight, an array that is no entry), "if" reads it as false: the else branch
-            self.serve(other, guard)
+            try:
+                self.serve(other, guard)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.placed(exc, other, i + 2) from None
 
     # -- fractional -------------------------------------------------------------------------
     def fractional(
         self, args: Any, guard: Any, result: Any, branches: tuple[Any, Any] | None = None
     ) -> None:
+        """Rules for a ``fractional`` of the operands ``args`` (a refusal named below
+        them: ``[1]``, the entry; ``[0]``, the bucketing key)."""
         if not isinstance(args, list) or not args:
             raise _Refuse("fractional needs its bucket entries")
         entries = list(args)
         key_expr: Any = ("default",)
         if not isinstance(entries[0], list):
             key_expr = entries.pop(0)
+        first = len(args) - len(entries)  # args' index of entries[0]
         parsed: list[tuple[Any, Any]] = []
-        for e in entries:
+        for j, e in enumerate(entries):
             if not isinstance(e, list) or not 1 <= len(e) <= 2:
-                raise _Refuse(f"fractional entry {e!r} is not [variant, weight]")
+                refusal = _Refuse(f"fractional entry {e!r} is not [variant, weight]")
+                raise self.placed(refusal, e, first + j)
             parsed.append((e[0], e[1] if len(e) == 2 else 1))
         # Entries whose variant or weight is itself an expression: one rule per case.
         choices: list[list[tuple[Any, Any, Any]]] = []
-        for var_expr, weight_expr in parsed:
+        for j, (var_expr, weight_expr) in enumerate(parsed):
             opts = []
-            for vc, v in self.cases(var_expr):
-                for wc, w in self.cases(weight_expr):
+            try:
+                var_cases = self.cases(var_expr)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.placed(self.placed(exc, var_expr, 0), entries[j], first + j) from None
+            try:
+                weight_cases = self.cases(weight_expr)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.placed(self.placed(exc, weight_expr, 1), entries[j], first + j) from None
+            for vc, v in var_cases:
+                for wc, w in weight_cases:
                     opts.append((_and(vc, wc), v, w))
             choices.append(opts)
         combos: list[tuple[Any, list[tuple[Any, Any]]]] = [(_ALWAYS, [])]
@@ -1879,7 +2011,8 @@ class _Flag:
             if len(combos) > 256:
                 raise _Refuse("fractional entries expand to more than 256 cases")
         for cond, entry_list in combos:
-            self.fractional_rule(key_expr, entry_list, _and(guard, cond), result, branches)
+            rule = (key_expr, entry_list, _and(guard, cond), result, branches)
+            self.fractional_rule(*rule, entries_at=entries, first=first)
 
     def fractional_rule(
         self,
@@ -1888,32 +2021,48 @@ class _Flag:
         guard: Any,
         result: Any,
         branches: tuple[Any, Any] | None = None,
+        *,
+        entries_at: list[Any],
+        first: int,
     ):
+        """The rules of one case of a fractional's ``entries`` (variant, weight): each
+        from the entry ``entries_at[j]`` at index ``first + j`` of its operands, below
+        which a refusal is named (the bucketing key's: at index 0)."""
+
+        def named(j: int, v: Any) -> str | None:
+            try:
+                return self.entry_name(v, result)
+            except (_Refuse, *MALFORMED) as exc:
+                at = entries_at[j]
+                raise self.placed(self.placed(exc, at[0], 0), at, first + j) from None
+
         weights = []
-        for v, w in entries:
+        for j, (v, w) in enumerate(entries):
+            why = None
             if isinstance(w, float) and w.is_integer():
                 # flagd's Python evaluator fails the whole fractional on a weight that is
                 # no JSON integer (so every user gets the default variant); flagd itself
                 # reads 1.0 as 1: they answer differently, so it is refused
-                raise _Refuse(
+                why = (
                     f"fractional weight {w!r} is not a JSON integer: flagd's Python "
                     "evaluator answers the default variant for the whole fractional, "
                     f"flagd reads {int(w)} (write {int(w)})"
                 )
-            if isinstance(w, bool) or not isinstance(w, int):
-                raise _Refuse(f"fractional weight {w!r} is not an integer")
+            elif isinstance(w, bool) or not isinstance(w, int):
+                why = f"fractional weight {w!r} is not an integer"
+            if why is not None:
+                refusal, at = _Refuse(why), entries_at[j]
+                if isinstance(w, (dict, list)) and len(at) == 2 and w is at[1]:
+                    refusal = self.placed(refusal, w, 1)  # (a $ref's array: named by it)
+                raise self.placed(refusal, at, first + j)
             weights.append((v, max(int(w), 0)))  # flagd clamps negative weights to 0
         if self.scheme == "flagd_v3" and isinstance(key_expr, Mapping):
-            op, args = _single(key_expr)
-            if op == "var":
-                attr, default = self.var_default(args)
-                if isinstance(default, list) and attr not in (FLAG_KEY, TIMESTAMP, "$flagd"):
-                    raise _Refuse(
-                        f"fractional bucketing key var {attr!r:.60} with the default "
-                        f"{default!r:.40}: flagd v3 reads an array as a bucket entry"
-                    )
-                if attr != FLAG_KEY:
-                    self.array_entry_rules(attr, weights, guard, result, branches)
+            try:
+                attr = self.key_var(key_expr)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.placed(exc, key_expr, 0) from None
+            if attr is not None and attr != FLAG_KEY:
+                self.array_entry_rules(attr, weights, guard, result, branches, named)
         total = sum(w for _, w in weights)
         if not 0 < total <= 2**31 - 1:
             # flagd: no weight at all, or weights summing past 2^31-1 (flagd's bucketing
@@ -1921,12 +2070,17 @@ class _Flag:
             # "Total fractional weight exceeds MaxInt32"), is null, the default variant
             return
         buckets: list[tuple[str | None, int]] = []
-        for v, w in weights:
+        for j, (v, w) in enumerate(weights):
             if w == 0:
                 continue
-            buckets.append((self.entry_name(v, result), w))
-        constant = self.constant_key(key_expr)
-        keys = [(constant, guard)] if constant is not None else self.bucket_keys(key_expr, guard)
+            buckets.append((named(j, v), w))
+        try:
+            constant = self.constant_key(key_expr)
+            keys = (
+                [(constant, guard)] if constant is not None else self.bucket_keys(key_expr, guard)
+            )
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.placed(exc, key_expr, 0) from None
         for hash_, when in keys:
             if isinstance(hash_, bytes):
                 # every user here hashes the same value: the bucket is decided at import
@@ -1951,6 +2105,24 @@ class _Flag:
                 hashed["when"] = when
             self.rules.append(hashed)
 
+    def key_var(self, key_expr: Mapping[str, Any]) -> str | None:
+        """The attribute of a v3 bucketing key that is a ``var`` (None for another key),
+        refused where its default is an array: flagd v3 reads it as a bucket entry."""
+        op, args = _single(key_expr)
+        if op != "var":
+            return None
+        try:
+            attr, default = self.var_default(args)
+            if isinstance(default, list) and attr not in (FLAG_KEY, TIMESTAMP, "$flagd"):
+                raise _Refuse(
+                    f"fractional bucketing key var {attr!r:.60} with the default "
+                    f"{default!r:.40}: flagd v3 reads an array as a bucket entry",
+                    "[1]",  # (the default's place below the var's operands)
+                )
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.within(exc, op, args) from None
+        return attr
+
     def entry_name(self, value: Any, result: Callable[[Any], Any]) -> str | None:
         """The variant a fractional entry ``value`` serves: its name, None for a null
         one (the default variant), INVALID for a variant flagd does not know."""
@@ -1967,6 +2139,7 @@ class _Flag:
         guard: Any,
         result: Any,
         branches: tuple[Any, Any] | None,
+        named: Callable[[int, Any], str | None],
     ) -> None:
         """Rules for a bucketing value that is a ``[variant, weight]`` array: flagd v3
         weighs it as the first entry and buckets by ``[flagKey, targetingKey]``;
@@ -1978,12 +2151,12 @@ class _Flag:
         for i, (v, w) in enumerate(weights, 1):
             if w == 0:
                 continue
-            name = self.entry_name(v, result)
+            name = named(i - 1, v)
             if name is not None:
                 self.rules.append({"when": _and({"attr": picked, "eq": i}, guard), "serve": name})
         if branches is not None:  # {"if": [fractional, then, else]}: the entry's truthiness
-            for mark, branch in (("\0t", branches[0]), ("\0f", branches[1])):
-                name = self.variant_name(branch)
+            for mark, truthy in (("\0t", True), ("\0f", False)):
+                name = self.variant_name(result(truthy))  # (then, else)
                 if name is not None:
                     when = _and({"attr": picked, "ends_with": mark}, guard)
                     self.rules.append({"when": when, "serve": name})
@@ -2002,7 +2175,11 @@ class _Flag:
         """The bytes flagd hashes for a bucketing key that is the same for every user (a
         literal, the flag's own key), or None when it depends on the context."""
         if isinstance(key_expr, Mapping) and len(key_expr) == 1 and "var" in key_expr:
-            if self.var_default(key_expr["var"])[0] != FLAG_KEY:
+            try:
+                attr = self.var_default(key_expr["var"])[0]
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.within(exc, "var", key_expr["var"]) from None
+            if attr != FLAG_KEY:
                 return None
             key_expr = self.key  # flagd's context holds the flag key under $flagd.flagKey
         elif isinstance(key_expr, (Mapping, list, tuple)) or key_expr is None:
@@ -2035,6 +2212,16 @@ class _Flag:
                 return []  # v3: a null key is null, the default variant
             return [(default_v2, guard)]
         op, args = _single(key_expr)
+        try:
+            return self.bucket_keys_of(op, args, guard, default_v2)
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.within(exc, op, args) from None
+
+    def bucket_keys_of(
+        self, op: str, args: Any, guard: Any, default_v2: dict[str, Any]
+    ) -> list[tuple[dict[str, Any] | bytes, Any]]:
+        """:meth:`bucket_keys` of the operation ``op`` (a refusal named below its operands)."""
+        scheme = self.scheme
         if op == "var":
             attr, default = self.var_default(args)
             if attr == TIMESTAMP or attr == "$flagd":
@@ -2048,7 +2235,8 @@ class _Flag:
                     if isinstance(default, list):
                         raise _Refuse(
                             f"fractional bucketing key var {attr!r:.60} with the default "
-                            f"{default!r:.40}: flagd v3 reads an array as a bucket entry"
+                            f"{default!r:.40}: flagd v3 reads an array as a bucket entry",
+                            "[1]",  # (the default's place below the var's operands)
                         )
                     at_default = [(_constant_cbor(default), missing)]
                 elif isinstance(default, str):
@@ -2072,17 +2260,23 @@ class _Flag:
             prefix, suffix = "", ""
             cat_attr: str | None = None
             cat_default: Any = _NO_DEFAULT
-            for p in parts:
+            for k, p in enumerate(parts):
                 if isinstance(p, str):
                     if cat_attr is None:
                         prefix += p
                     else:
                         suffix += p
                     continue
-                pop, pargs = _single(p) if isinstance(p, Mapping) else ("", None)
-                if pop != "var":
-                    raise _Refuse(f"cat of {p!r} as a bucketing key")
-                name, default = self.var_default(pargs)
+                try:
+                    pop, pargs = _single(p) if isinstance(p, Mapping) else ("", None)
+                    if pop != "var":
+                        raise _Refuse(f"cat of {p!r} as a bucketing key")
+                    try:
+                        name, default = self.var_default(pargs)
+                    except (_Refuse, *MALFORMED) as exc:
+                        raise self.within(exc, pop, pargs) from None
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, k) from None
                 if name == FLAG_KEY:
                     if cat_attr is None:
                         prefix += self.key
@@ -2135,14 +2329,18 @@ class _Flag:
         if isinstance(args, list) and len(args) == 2:
             name, default = args
             if default is None:
-                return self.var_name(name), _NO_DEFAULT
+                return self.var_name(name, "[0]"), _NO_DEFAULT
             why = _not_literal(default)
             if why is not None:
-                raise _Refuse(f"var {name!r:.60} with the default {default!r:.60}: {why}")
-            return self.var_name(name), default
+                at = "[1]"  # (the default's place below the var's operands)
+                raise _Refuse(f"var {name!r:.60} with the default {default!r:.60}: {why}", at)
+            return self.var_name(name, "[0]"), default
         return self.var_name(args), _NO_DEFAULT
 
-    def var_name(self, args: Any) -> str:
+    def var_name(self, args: Any, item: str = "") -> str:
+        """A ``var``'s attribute name of its operands ``args`` (``item``: where ``args``
+        is below them; a refusal is named by the operands, one of a name that is not
+        text by that name)."""
         if isinstance(args, list):
             if len(args) == 2 and args[1] is None:
                 args = args[:1]
@@ -2151,8 +2349,9 @@ class _Flag:
             if len(args) != 1:
                 raise _Refuse(f"var with {len(args)} arguments (a name and a default at most)")
             args = args[0]
+            item += "[0]"
         if not isinstance(args, str):
-            raise _Refuse(f"var of {args!r}")
+            raise _Refuse(f"var of {args!r}", item)
         if args == "":
             raise _Refuse("var of the whole context ('')")
         if args == "$flagd":
@@ -2203,9 +2402,17 @@ class _Flag:
             return (_ALWAYS if _js_truthy(expr) else _NEVER), _ALWAYS
         op, args = _single(expr)
         if op not in ("and", "or", "!", "!!"):
-            found = self.defaulted(op, args)
+            found = self.defaulted(op, args)  # (its refusals named below expr)
             if found is not None:
                 return found
+        try:
+            return self.operation(op, args)
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.within(exc, op, args) from None
+
+    def operation(self, op: str, args: Any) -> tuple[Any, Any]:
+        """:meth:`lower_condition` of the operation ``op`` of the operands ``args`` (a
+        refusal named below them: ``[1]``, the second operand)."""
         if op == "var":
             attr = self.var_name(args)
             if attr == FLAG_KEY:
@@ -2219,17 +2426,25 @@ class _Flag:
                 # reference; flagd's Go evaluator (diegoholiveira/jsonlogic) answers true
                 # for an empty "and": cfgcore follows the Python peer and the reference
                 return _NEVER, _ALWAYS
-            parts = [self.condition(a) for a in items]
+            parts = []
+            for i, a in enumerate(items):
+                try:
+                    parts.append(self.condition(a))
+                except (_Refuse, *MALFORMED) as exc:
+                    raise self.operand(exc, args, i) from None
             return ({"all": parts} if op == "and" else {"any": parts}), _ALWAYS
         if op in ("!", "!!"):
             items = _operands(args)
             # an operator with no operand tests null (undefined), which is falsy
-            test = self.condition(items[0]) if items else _NEVER
+            try:
+                test = self.condition(items[0]) if items else _NEVER
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.operand(exc, args, 0) from None
             return (_not(test) if op == "!" else test), _ALWAYS
         if op in ("==", "===", "!=", "!=="):
             attr, lit = self.var_and_literal(args, op)
             if lit is not None and not isinstance(lit, (str, int, float, bool)):
-                raise _Refuse(f"'{op}' with {lit!r}")
+                raise self.operand(_Refuse(f"'{op}' with {lit!r}"), args, int(args[1] is lit))
             if attr == FLAG_KEY:  # the flag's own key: decided at import
                 same = isinstance(lit, str) and lit == self.key
                 return (_ALWAYS if same == (op in ("==", "===")) else _NEVER), _ALWAYS
@@ -2243,18 +2458,18 @@ class _Flag:
                 raise _Refuse(f"'{op}' needs two or three arguments")
             if len(args) == 3:  # between: a < x < b
                 lo, mid, hi = args
-                first = self.compare(op, [lo, mid])
+                first = self.compare(op, args, 0, 1)
                 if hi is None:
                     return first, _ALWAYS  # json-logic: a null third operand is none
-                second = self.compare(op, [mid, hi])
+                second = self.compare(op, args, 1, 2)
                 if isinstance(hi, Mapping) and _single(hi)[0] == "var":
                     # json-logic (op_less_than(a, b, c=None), ...) reads a third operand
                     # that evaluates to null as no third operand: then only a OP b
-                    hi_attr = self.var_name(_single(hi)[1])
+                    hi_attr = self.var_at(args, 2, op)
                     if hi_attr != FLAG_KEY:
                         second = {"any": [_missing(hi_attr), second]}
                 return {"all": [first, second]}, _ALWAYS
-            return self.compare(op, args), _ALWAYS
+            return self.compare(op, args, 0, 1), _ALWAYS
         if op == "in":
             if not isinstance(args, list) or len(args) != 2:
                 raise _Refuse("'in' needs two arguments")
@@ -2267,14 +2482,14 @@ class _Flag:
             if isinstance(needle, Mapping) and not isinstance(hay, (list, str, Mapping)):
                 # json-logic's in: only an array or a string holds anything (null, a
                 # number or a boolean none), whatever the needle
-                self.var_of(needle, "in")
+                self.var_at(args, 0, "in")
                 if _not_literal(hay) is not None:
-                    raise _Refuse(f"'in' with {hay!r:.40}")
+                    raise self.operand(_Refuse(f"'in' with {hay!r:.40}"), args, 1)
                 return _NEVER, _ALWAYS
             if isinstance(hay, list):
-                attr = self.var_of(needle, "in")
+                attr = self.var_at(args, 0, "in")
                 if not all(h is None or isinstance(h, (str, int, float, bool)) for h in hay):
-                    raise _Refuse("'in' with a non-literal list")
+                    raise self.operand(_Refuse("'in' with a non-literal list"), args, 1)
                 if attr == FLAG_KEY:  # the flag's own key: decided at import
                     hit = any(isinstance(h, str) and h == self.key for h in hay)
                     return (_ALWAYS if hit else _NEVER), _ALWAYS
@@ -2291,13 +2506,13 @@ class _Flag:
             if needle is None:
                 # json-logic's in: null is in a string holding "null" (its text) and in
                 # an array holding null
-                attr = self.var_of(hay, "in")
+                attr = self.var_at(args, 1, "in")
                 if attr == FLAG_KEY:
                     return (_ALWAYS if "null" in self.key else _NEVER), _ALWAYS
                 either = [{"attr": attr, "contains": "null"}, {"attr": attr + NULLS, "eq": True}]
                 return {"any": either}, _ALWAYS
             if isinstance(needle, str):
-                attr = self.var_of(hay, "in")
+                attr = self.var_at(args, 1, "in")
                 if attr == FLAG_KEY:
                     return (_ALWAYS if needle in self.key else _NEVER), _ALWAYS
                 sub: Any = {"attr": attr, "contains": needle}
@@ -2313,14 +2528,14 @@ class _Flag:
             if isinstance(affix, Mapping):
                 # json-logic evaluates the operands first: the prefix (suffix) is a
                 # context value, tested against the literal's prefixes (suffixes)
-                return self.affix_of(op, subject, affix, holds)
+                return self.affix_of(op, args, holds)
             if not isinstance(affix, str):
                 return _NEVER, _NEVER  # flagd: an affix that is no string is null
             if not isinstance(subject, Mapping):  # two literals: decided here
                 if not isinstance(subject, str):
                     return _NEVER, _NEVER
                 return (_ALWAYS if holds(subject, affix) else _NEVER), _ALWAYS
-            attr = self.var_of(subject, op)
+            attr = self.var_at(args, 0, op)
             if attr == FLAG_KEY:
                 hit = (
                     self.key.startswith(args[1])
@@ -2335,20 +2550,22 @@ class _Flag:
             raise _Refuse("fractional inside a compound condition")
         raise _Refuse(f"JSONLogic operator '{op}'")
 
-    def affix_of(self, op: str, subject: Any, affix: Any, holds: Any) -> tuple[Any, Any]:
+    def affix_of(self, op: str, args: list[Any], holds: Any) -> tuple[Any, Any]:
         """``starts_with``/``ends_with`` whose prefix (suffix) is a context value: the
         value is a string among the literal subject's prefixes (suffixes)."""
+        subject = args[0]
         if isinstance(subject, Mapping):
             raise _Refuse(f"'{op}' of a context value by another (a var compared with a var)")
-        attr = self.var_of(affix, op)
+        attr = self.var_at(args, 1, op)
         if not isinstance(subject, str):
             return _NEVER, _NEVER  # flagd: a subject that is no string is null
         if attr == FLAG_KEY:
             return (_ALWAYS if holds(subject, self.key) else _NEVER), _ALWAYS
         if len(subject) > MAX_AFFIX_SUBJECT:
-            raise _Refuse(
+            why = (
                 f"'{op}' of a literal longer than {MAX_AFFIX_SUBJECT} characters by a context value"
             )
+            raise self.operand(_Refuse(why), args, 0)
         n = len(subject)
         parts = (
             {subject[:i] for i in range(n + 1)}
@@ -2368,7 +2585,10 @@ class _Flag:
         context holding the default (what cfgcore answers for an attribute of that
         value, the answer flagd's own gives for it)."""
         if op == "var":
-            name, default = self.var_default(args)
+            try:
+                name, default = self.var_default(args)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.within(exc, op, args) from None
             if default is _NO_DEFAULT:
                 return None
             return self.split(name, default, {"var": name}, {"var": _PROBE}, None)
@@ -2377,23 +2597,29 @@ class _Flag:
         at: list[tuple[int, str, Any]] = []
         for i, a in enumerate(args):
             if isinstance(a, Mapping) and len(a) == 1 and "var" in a:
-                name, default = self.var_default(a["var"])
+                try:
+                    name, default = self.var_default(a["var"])
+                except (_Refuse, *MALFORMED) as exc:
+                    exc = self.within(exc, "var", a["var"])
+                    raise self.within(self.placed(exc, a, i), op, args) from None
                 if default is not _NO_DEFAULT:
                     at.append((i, name, default))
         if not at:
             return None
         if len(at) > 1:
-            raise _Refuse(f"'{op}' over two vars with default values")
+            raise self.within(_Refuse(f"'{op}' over two vars with default values"), op, args)
         i, name, default = at[0]
         plain, probe, literal = list(args), list(args), list(args)
         plain[i], probe[i], literal[i] = {"var": name}, {"var": _PROBE}, default
         if any(isinstance(a, Mapping) for j, a in enumerate(args) if j != i):
             # another var ($flagd.timestamp against this one): the default is a literal
             if isinstance(default, (Mapping, list)) and name not in (FLAG_KEY, TIMESTAMP):
-                raise _Refuse(
+                refusal = _Refuse(
                     f"'{op}' of two vars, {name!r:.60} with the default {default!r:.40}: "
                     "only a string, number or boolean default is lowered there"
                 )
+                raise self.within(self.placed(refusal, args[i], i), op, args)
+            # (the tests over plain and literal are shaped as expr: named as its parts)
             return self.split(name, default, {op: plain}, None, {op: literal})
         return self.split(name, default, {op: plain}, {op: probe}, None)
 
@@ -2442,46 +2668,72 @@ class _Flag:
         return hit
 
     def var_of(self, expr: Any, op: str) -> str:
+        """The attribute of the var ``expr`` (an operand of ``op``; a refusal named below it)."""
         if isinstance(expr, Mapping) and _single(expr)[0] == "var":
-            return self.var_name(_single(expr)[1])
+            args = _single(expr)[1]
+            try:
+                return self.var_name(args)
+            except (_Refuse, *MALFORMED) as exc:
+                raise self.within(exc, "var", args) from None
         raise _Refuse(f"'{op}' needs a var operand, got {expr!r}")
+
+    def var_at(self, args: Any, i: int, op: str) -> str:
+        """:meth:`var_of` the operand ``i`` of ``args`` (a refusal named below the operands)."""
+        try:
+            return self.var_of(args[i], op)
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.operand(exc, args, i) from None
 
     def var_and_literal(self, args: Any, op: str) -> tuple[str, Any]:
         if not isinstance(args, list) or len(args) != 2:
             raise _Refuse(f"'{op}' needs two arguments")
         a, b = args
         if isinstance(a, Mapping) and not isinstance(b, Mapping):
-            return self.var_of(a, op), b
+            return self.var_at(args, 0, op), b
         if isinstance(b, Mapping) and not isinstance(a, Mapping):
-            return self.var_of(b, op), a
+            return self.var_at(args, 1, op), a
         raise _Refuse(f"'{op}' must compare one var with one literal")
 
-    def compare(self, op: str, args: list[Any]) -> Any:
-        a, b = args
+    def compare(self, op: str, args: list[Any], i: int, j: int) -> Any:
+        """``args[i] <op> args[j]`` (a refusal named below the operands ``args``)."""
+        a, b = args[i], args[j]
         flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
         names = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             # $flagd.timestamp against a context number: the sign of their difference
-            va, vb = self.var_of(a, op), self.var_of(b, op)
+            va, vb = self.var_at(args, i, op), self.var_at(args, j, op)
             if FLAG_KEY in (va, vb):  # the flag's own key: a string literal here
-                return self.compare(op, [self.key if va == FLAG_KEY else a,
-                                         self.key if vb == FLAG_KEY else b])  # fmt: skip
+                keyed = list(args)
+                keyed[i] = self.key if va == FLAG_KEY else a
+                keyed[j] = self.key if vb == FLAG_KEY else b
+                return self.compare(op, keyed, i, j)
             if va == TIMESTAMP and vb != TIMESTAMP:
                 return {"attr": vb + SINCE, names[op]: 0}
             if vb == TIMESTAMP and va != TIMESTAMP:
                 return {"attr": va + SINCE, names[flip[op]]: 0}
             raise _Refuse(f"'{op}' comparing two context values")
         if isinstance(a, Mapping) and not isinstance(b, Mapping):
-            attr, lit, o = self.var_of(a, op), b, op
+            attr, lit, o, at = self.var_at(args, i, op), b, op, j
         elif isinstance(b, Mapping) and not isinstance(a, Mapping):
-            attr, lit, o = self.var_of(b, op), a, flip[op]
+            attr, lit, o, at = self.var_at(args, j, op), a, flip[op], i
         else:
             raise _Refuse(f"'{op}' must compare one var with one literal")
+        try:
+            return self.compare_literal(op, attr, o, lit)
+        except (_Refuse, *MALFORMED) as exc:
+            raise self.operand(exc, args, at) from None
+
+    def compare_literal(self, op: str, attr: str, o: str, lit: Any) -> Any:
+        """``attr <o> lit`` (``op``: as written; a refusal names the literal)."""
+        names = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
         if isinstance(lit, bool):  # json-logic orders a boolean as the number 0 or 1
             lit = int(lit)
         if attr == FLAG_KEY:  # the flag's own key, the same for every context: decided here
             probe = [{"var": _PROBE}, lit] if o == op else [lit, {"var": _PROBE}]
-            return _ALWAYS if self.fold({op: probe}, self.key)[0] else _NEVER
+            try:
+                return _ALWAYS if self.fold({op: probe}, self.key)[0] else _NEVER
+            except (_Refuse, *MALFORMED) as exc:  # (named below the test the fold built)
+                raise _Refuse(str(_Refuse.of(exc))) from None
         if isinstance(lit, str):
             return self.compare_text(attr, o, lit)
         if not isinstance(lit, (int, float)):
@@ -2524,17 +2776,19 @@ class _Flag:
             return _NEVER, _NEVER  # flagd: wrong arguments are null
         left, op, right = args
         if isinstance(op, Mapping):
-            raise _Refuse("sem_ver with an operator read from the context")
+            raise self.operand(_Refuse("sem_ver with an operator read from the context"), args, 1)
+        at_left, at_right = 0, 2
         if isinstance(right, Mapping) and not isinstance(left, Mapping):
             # json-logic evaluates the operands first: "1.2.3" < v is v > "1.2.3" ("^"
             # and "~" compare parts both ways)
             left, right, op = right, left, _MIRRORED.get(op, op)
+            at_left, at_right = 2, 0
         if isinstance(right, Mapping):
             raise _Refuse("sem_ver of two context values (a var compared with a var)")
-        base = self.var_of(left, "sem_ver")
+        base = self.var_at(args, at_left, "sem_ver")
         if base == TIMESTAMP:
             # flagd reads the clock's seconds as the version "<seconds>.0.0"
-            raise _Refuse("sem_ver of $flagd.timestamp")
+            raise self.operand(_Refuse("sem_ver of $flagd.timestamp"), args, at_left)
         attr = base + SEMVER
         # flagd reads a literal's text (str() of a number: 1 is "1", 1.5 "1.5")
         ver = _normal_semver(right)
@@ -2549,7 +2803,8 @@ class _Flag:
             # the context mapping compares the version itself (#semcmp:)
             short = _and(valid, _not({"attr": base + SEMLONG, "exists": True}))
             if len(ver) > 256:  # cfgcore reads versions of at most 256 characters
-                raise _Refuse(f"sem_ver with a version constant over 256 characters: {ver:.40}...")
+                why = f"sem_ver with a version constant over 256 characters: {ver:.40}..."
+                raise self.operand(_Refuse(why), args, at_right)
             cond, _ = self.sem_ver_test(attr, op, ver)
             compared = SEMCMP + json.dumps([base, op, ver], ensure_ascii=False)
             return (
