@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -93,3 +94,123 @@ def test_a_second_caller_of_the_exit_hooks_waits_for_the_first():
         print(",".join(events))
     """)
     assert out.strip() == "hook started,hook ended,second returned"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"),
+    reason="needs fork and signal masks",
+)
+def test_a_worker_whose_main_thread_never_runs_the_handler_still_ends_and_writes(tmp_path):
+    """Python runs the SIGTERM handler on the main thread, between two bytecodes. A pool
+    worker's main thread that ``terminate()`` leaves waiting in C on a lock the parent
+    holds never gets there when the signal came just before that wait, or reached another
+    thread: the worker lived on, and ``with Pool() as pool:`` waited for it forever (about
+    one run in 30). Here the main thread blocks SIGTERM, so the signal always reaches
+    another thread, and it waits in C before the parent sends it."""
+    users = 200
+    out = _run(f"""
+        import multiprocessing, os, signal, sys, threading, time
+        from datetime import datetime, timedelta, timezone
+        from cfgcore.dynamic_config import ABTestConfiguration, DynamicConfigurationManager
+
+        now = datetime.now(timezone.utc)
+        m = DynamicConfigurationManager(state_dir={str(tmp_path)!r}, record_usage=False)
+        assert m.create_ab_test(ABTestConfiguration(
+            "t", "", now - timedelta(days=1), now + timedelta(days=9),
+            {{"control": 50.0, "b": 50.0}}, {{"control": {{}}, "b": {{}}}}, ["buy"]))
+        ctx = multiprocessing.get_context("fork")
+        held = ctx.Lock()
+        held.acquire()  # never released: what a terminated pool worker waits on
+        waiting = ctx.Event()
+
+        def work():
+            for i in range({users}):
+                assert m.get_ab_test_variant("t", {{"user_id": f"u{{i}}"}})
+                assert m.record_metric("t", "buy", 1.0, user_id=f"u{{i}}")
+            main = threading.get_ident()
+
+            def tell_when_waiting():
+                # The main thread is in the C wait once its frame is on that line: it
+                # gave the interpreter up there, not before (no switch between).
+                deadline = time.monotonic() + 60
+                while sys._current_frames()[main].f_lineno != line:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.001)
+                waiting.set()
+
+            signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGTERM}})
+            line = sys._getframe().f_lineno + 2
+            threading.Thread(target=tell_when_waiting, daemon=True).start()
+            held.acquire()
+
+        p = ctx.Process(target=work)
+        p.start()
+        assert waiting.wait(60)
+        p.terminate()
+        p.join(30)
+        print(p.exitcode)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+        m.close()
+    """)
+    assert out.split()[0] != "None", "the worker did not end on SIGTERM"
+    base = tmp_path / "flags"
+    exposures = base.with_suffix(".exposures.jsonl").read_text().splitlines()
+    metrics = base.with_suffix(".metrics.jsonl").read_text().splitlines()
+    expected = {f"u{i}" for i in range(users)}
+    assert {json.loads(x)["user"] for x in exposures} == expected
+    assert sorted(json.loads(x)["user"] for x in metrics) == sorted(expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_forked_by_a_worker_does_not_write_its_signals_to_the_workers_pipe():
+    """A worker watches for SIGTERM through a pipe of its own (Python writes each signal's
+    number there). A process the worker forks inherits the pipe: its SIGTERM would start
+    the worker's flush and end the worker. It drops the pipe; the worker keeps it."""
+    out = _run("""
+        import multiprocessing, os, signal
+        from cfgcore.runtime import forks
+        import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+
+        def work():
+            assert forks._watch is not None and forks._watch[0] == os.getpid()
+            r, w = forks._watch[1:]
+            pid = os.fork()
+            if pid == 0:
+                held = signal.set_wakeup_fd(-1)  # (what is left of the worker's in here)
+                try:
+                    os.fstat(w)
+                    closed = False
+                except OSError:
+                    closed = True
+                os._exit(0 if held == -1 and closed and forks._watch is None else 1)
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status), signal.set_wakeup_fd(w) == w
+
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            print(pool.apply(work))
+    """)
+    assert out.strip() == "(0, True)"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_wake_up_fd_someone_else_holds_stays_theirs():
+    """An event loop's wake-up fd (asyncio's add_signal_handler, trio) is not taken over:
+    the worker relies on the handler alone then."""
+    out = _run("""
+        import multiprocessing, os, signal
+        from cfgcore.runtime import forks
+        import cfgcore.dynamic_config  # (arms the exit hooks and the SIGTERM handler)
+
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+
+        def work():
+            return forks._watch is None, signal.set_wakeup_fd(-1) == w
+
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            print(pool.apply(work))
+    """)
+    assert out.strip() == "(True, True)"

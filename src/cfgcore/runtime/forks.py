@@ -24,11 +24,21 @@ SIGTERM has its default action, cfgcore handles it (:func:`_arm_sigterm`, set
 :data:`SIGTERM_FLUSH_SECONDS`), then the process ends by SIGTERM as it would have. A
 handler the application (or its server: gunicorn, uvicorn, celery) installs before or
 after is never replaced or wrapped: it decides, and its exit runs the hooks as usual.
+
+Python runs a signal handler on the main thread, between two bytecodes: a main thread
+that stays in one blocking C call never runs it. A ``Pool`` worker waits so, on a lock
+that ``terminate()`` leaves held by the parent, and a SIGTERM that reached it just
+before that wait (or reached another thread) was never handled: the worker lived on
+and the parent's ``with Pool() as pool:`` waited for it forever. So in a
+``multiprocessing`` child cfgcore also watches for SIGTERM from a thread of its own
+(:func:`_watch_sigterm`, through :func:`signal.set_wakeup_fd` when no event loop holds
+it), which starts the same flush whether or not the main thread ever runs the handler.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -105,33 +115,118 @@ def _arm_sigterm() -> None:
     except (ValueError, OSError, AttributeError):  # no SIGTERM, or an embedded interpreter
         return
     _sigterm_armed = True
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:  # (spawned, say)
+        _watch_sigterm()
+
+
+_flush_once = threading.Lock()  # taken by whoever starts the SIGTERM flush (once)
+_flush_done = False  # the SIGTERM flush has ended: the next SIGTERM ends the process
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global _sigterm_seen
-    if not _sigterm_seen:
+    if not _sigterm_seen and not _flush_done:
         # First SIGTERM: write what the writers hold on a thread (this handler runs on
         # the main thread between two bytecodes, perhaps inside a writer's lock), and
-        # keep serving meanwhile.
+        # keep serving meanwhile. The watcher (_watch_sigterm) may have started it
+        # already for this very signal: it is started once.
         _sigterm_seen = True
-        threading.Thread(target=_flush_then_end, name="cfgcore-sigterm", daemon=True).start()
+        _start_flush()
         return
     # Again (ours once the hooks ran, or the orchestrator insisting): the default action.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _start_flush() -> None:
+    # A test-and-set that never waits: the handler may run on the main thread while
+    # the watcher thread is here.
+    if _flush_once.acquire(blocking=False):
+        threading.Thread(target=_flush_then_end, name="cfgcore-sigterm", daemon=True).start()
+
+
 def _flush_then_end() -> None:
+    global _flush_done
     hooks = threading.Thread(target=_run_exits, name="cfgcore-exit-hooks", daemon=True)
     hooks.start()
     hooks.join(SIGTERM_FLUSH_SECONDS)
     if hooks.is_alive():
         log.error("cfgcore exit hooks still running %.0f s after SIGTERM: ending without them",
                   SIGTERM_FLUSH_SECONDS)  # fmt: skip
+    _flush_done = True  # (a handler still pending for the first SIGTERM ends it too)
     os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler ends the process
     # A main thread inside a long C call runs no Python handler: end it from here.
     time.sleep(5.0)
     os._exit(128 + signal.SIGTERM)
+
+
+# The wake-up pipe this process watches for SIGTERM: (pid, read end, write end).
+_watch: tuple[int, int, int] | None = None
+
+
+def _watch_sigterm() -> None:
+    """Start the flush on SIGTERM from a thread of cfgcore's own, not only from the
+    handler, which needs the main thread (see the module docstring). For
+    ``multiprocessing`` children, whose main thread waits in C for the parent (and
+    whose parent waits for them without a bound): on the main thread, while the
+    handler is ours and no one (an event loop) holds the wake-up fd, which is theirs."""
+    global _watch
+    if _watch is not None and _watch[0] == os.getpid():
+        return
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return  # the default, or the application's handler: its decision
+    if threading.current_thread() is not threading.main_thread():
+        return
+    r, w = os.pipe()
+    try:
+        os.set_blocking(w, False)  # (set_wakeup_fd's condition)
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except (ValueError, OSError):  # an embedded interpreter, say
+        os.close(r)
+        os.close(w)
+        return
+    if old != -1:
+        signal.set_wakeup_fd(old)  # someone else's: it stays theirs
+        os.close(r)
+        os.close(w)
+        return
+    _watch = (os.getpid(), r, w)
+    threading.Thread(target=_read_wakeups, args=(r,), name="cfgcore-sigterm-watch",
+                     daemon=True).start()  # fmt: skip
+
+
+def _read_wakeups(r: int) -> None:
+    # Python writes the number of each signal it catches to the wake-up fd, on
+    # whichever thread the signal reached, before any handler runs.
+    while True:
+        try:
+            data = os.read(r, 512)
+        except OSError:  # closed (a forked child closes its parent's)
+            return
+        if not data:
+            return
+        if signal.SIGTERM in data and not _flush_done:
+            _start_flush()
+
+
+def _unwatch_inherited() -> None:
+    """In a forked child: the parent's wake-up pipe is the parent's (a SIGTERM here
+    would start the flush there). The child watches its own once armed again."""
+    global _watch
+    if _watch is None or _watch[0] == os.getpid():
+        return
+    _, r, w = _watch
+    _watch = None
+    try:
+        held = signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        return  # (w stays open: a signal's byte must not land in a file reusing it)
+    if held != w:
+        signal.set_wakeup_fd(held)  # replaced meanwhile: it stays theirs
+    for fd in (r, w):
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 _exits_done: dict[int, threading.Event] = {}  # per process: its exit hooks have ended
@@ -197,9 +292,14 @@ def _arm_child(_sentinel: object) -> None:
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util.Finalize(None, _run_exits, exitpriority=5)
+    _watch_sigterm()
 
 
 def _run_in_child() -> None:
+    global _flush_once, _flush_done, _sigterm_seen
+    # A new process: no SIGTERM seen here yet (a lock taken at the fork stays taken).
+    _flush_once, _flush_done, _sigterm_seen = threading.Lock(), False, False
+    _unwatch_inherited()
     for fn in list(_HOOKS) + list(_RESTARTS):
         try:
             fn()
