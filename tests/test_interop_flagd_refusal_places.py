@@ -271,3 +271,27 @@ def _with_ref(expr: Any, place: str, evaluators: dict[str, Any]) -> Any:
     evaluators["e"] = node[last]
     node[last] = {"$ref": "e"}
     return expr
+
+
+@pytest.mark.parametrize("through_ref", [False, True])
+def test_nesting_deeper_than_the_stack_is_named_by_its_first_levels(through_ref):
+    # The whole path to where the interpreter's stack ran out is thousands of keys long
+    # (one "![0]" per level): it is named by its first twelve keys, a place that
+    # resolves in the document, and the reason says what is wrong.
+    deep: Any = {"var": "x"}
+    for _ in range(3000):
+        deep = {"!": [deep]}
+    doc: dict[str, Any] = {"flags": {"f": {**_FLAG, "targeting": {"if": [deep, "on", "off"]}}}}
+    if through_ref:
+        doc["$evaluators"] = {"e": deep}
+        doc["flags"]["f"]["targeting"] = {"if": [{"and": [True, {"$ref": "e"}]}, "on", "off"]}
+        want = ("$evaluators", "e", *["!", "0"] * 6)  # twelve below the evaluator
+        reason = "nested too deeply (through the $ref at flags.f.targeting.if[0].and[1])"
+    else:
+        want = ("flags", "f", "targeting", "if", "0", *["!", "0"] * 4, "!")  # twelve below f
+        reason = "nested too deeply"
+    skipped, raised = _refusals(doc)
+    path, said = skipped["f"].split(": ", 1)
+    assert parse_key_path(path) == want and said == reason
+    assert raised == {path: reason}
+    assert resolves(doc, list(parse_key_path(path)))

@@ -42,13 +42,15 @@ flag's own).
 
 from __future__ import annotations
 
+import collections
 import datetime
+import itertools
 import json
 import math
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -265,7 +267,11 @@ class _Refuse(Exception):
     def of(exc: BaseException) -> _Refuse:
         """``exc`` as a refusal: one of MALFORMED (a value of the wrong type inside the
         flag, nesting too deep for the interpreter) says so in its reason."""
-        return exc if isinstance(exc, _Refuse) else _Refuse(malformed(exc))
+        if isinstance(exc, _Refuse):
+            return exc
+        return (
+            _TooDeep(malformed(exc)) if isinstance(exc, RecursionError) else _Refuse(malformed(exc))
+        )
 
     def under(self, *keys: Any) -> _Refuse:
         """This refusal, raised within ``keys`` (``"if", 0``): its path below them."""
@@ -299,6 +305,37 @@ class _TooLarge(_Refuse):
 
     def through(self, name: str) -> _Refuse:
         return self
+
+
+class _TooDeep(_Refuse):
+    """Nesting deeper than the interpreter's stack: named by the first
+    :data:`_DEEP_LEVELS_SHOWN` keys of the path to where it ran out (the whole path is
+    as long as the nesting: thousands of levels)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.keys: collections.deque[Any] = collections.deque()  # below the flag, or evaluator
+        self.ref_keys: collections.deque[Any] = collections.deque()  # of the $ref, below the flag
+
+    def under(self, *keys: Any) -> _Refuse:
+        if self.evaluator is None:
+            self.keys.extendleft(reversed(keys))
+            self.at = _first_keys(self.keys)
+        else:
+            self.ref_keys.extendleft(reversed(keys))
+            self.ref = _first_keys(self.ref_keys)
+        return self
+
+
+_DEEP_LEVELS_SHOWN = 12
+
+
+def _first_keys(keys: Iterable[Any]) -> str:
+    """The key path of the first :data:`_DEEP_LEVELS_SHOWN` of ``keys``."""
+    path = ""
+    for key in itertools.islice(keys, _DEEP_LEVELS_SHOWN):
+        path = child_key_path(path, key)
+    return path
 
 
 def _placed(exc: BaseException, *keys: Any) -> _Refuse:
